@@ -1,0 +1,3 @@
+"""auditstream detector service."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""auditstream producer service."""
+
+from __future__ import annotations

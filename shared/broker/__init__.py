@@ -1,0 +1,8 @@
+"""A real single-node Apache Kafka (KRaft) broker run from Maven Central's jars, without Docker."""
+
+from __future__ import annotations
+
+from shared.broker.process import BrokerStatus, LocalBroker
+from shared.broker.settings import BrokerSettings
+
+__all__ = ["BrokerSettings", "BrokerStatus", "LocalBroker"]

@@ -1,0 +1,51 @@
+"""`auditstream broker start|stop|status|fetch`."""
+
+from __future__ import annotations
+
+import argparse
+
+from shared.broker.process import LocalBroker
+from shared.broker.settings import BrokerSettings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "broker",
+        help="run a local single-node Apache Kafka broker (KRaft) without Docker",
+        description="Run a local single-node Apache Kafka (KRaft) broker from Maven Central's "
+        "jars, bound to 127.0.0.1. Settings: BROKER_PORT, BROKER_CONTROLLER_PORT, "
+        "BROKER_HOME, BROKER_KAFKA_VERSION, BROKER_HEAP.",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("start", help="fetch jars once, format storage once, start, wait until ready")
+    actions.add_parser("stop", help="stop the broker by its PID and wait for it to exit")
+    actions.add_parser("status", help="say whether the broker runs and answers")
+    actions.add_parser("fetch", help="only resolve the Kafka jars from Maven Central (cached)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    broker = LocalBroker(BrokerSettings())
+    if args.action == "start":
+        before = broker.status()
+        st = broker.start()
+        state = "already running" if before.running else "started"
+        print(f"Apache Kafka {broker.reported_version() or st.kafka_version} broker {state} "
+              f"(pid {st.pid})")
+        print(f"bootstrap: {st.bootstrap}")
+        print(f"export KAFKA_BOOTSTRAP_SERVERS={st.bootstrap}")
+        return 0
+    if args.action == "stop":
+        was = broker.stop()
+        print("broker stopped" if was else "broker was not running")
+        return 0
+    if args.action == "fetch":
+        from shared.broker.libs import ensure_libs
+
+        s = broker.settings
+        print(ensure_libs(s.libs_dir, s.kafka_version))
+        return 0
+    st = broker.status()
+    print(f"{'running' if st.running else 'stopped'}: {st.detail}")
+    print(f"home: {st.home}")
+    return 0 if st.running else 3

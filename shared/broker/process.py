@@ -1,0 +1,277 @@
+"""Start, stop and inspect a local single-node KRaft broker by its PID file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from shared.broker.libs import ensure_libs, require_tool
+from shared.broker.settings import BrokerSettings
+from shared.errors import BrokerError, KafkaWiringError
+
+log = logging.getLogger(__name__)
+
+_SERVER_PROPERTIES = """\
+# Written by auditstream for a single-node local broker; loopback only.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers={host}:{cport}
+listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}
+advertised.listeners=PLAINTEXT://{host}:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={data}
+num.partitions=4
+# One node: internal topics cannot have more than one replica.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Tests and demos join groups often; do not wait 3 s for more members.
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+"""
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What `status` reports: the truth about the PID file, the process and the port."""
+
+    running: bool
+    pid: int | None
+    bootstrap: str
+    home: Path
+    kafka_version: str
+    detail: str
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+class LocalBroker:
+    """One broker+controller JVM whose files live under `settings.home`."""
+
+    def __init__(self, settings: BrokerSettings | None = None) -> None:
+        self.settings = settings or BrokerSettings()
+        home = self.settings.home
+        self.config_file = home / "server.properties"
+        self.log4j_file = home / "log4j2.properties"
+        self.data_dir = home / "data"
+        self.pid_file = home / "broker.pid"
+        self.log_file = home / "broker.log"
+        self.ports_file = home / "ports"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return self.settings.bootstrap
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_file.exists():
+            return "(no broker log yet)"
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    def _pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _owned(self, pid: int) -> bool:
+        """Whether `pid` is this broker's JVM (never signal a recycled PID)."""
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return _alive(pid)
+        return b"kafka.Kafka" in cmdline and str(self.config_file).encode() in cmdline
+
+    def _answers(self, timeout: float) -> bool:
+        from shared.kafka import wait_for_broker
+        from shared.settings import KafkaSettings
+
+        try:
+            wait_for_broker(KafkaSettings(bootstrap_servers=self.bootstrap), timeout=timeout)
+        except KafkaWiringError:
+            return False
+        return True
+
+    def status(self, probe_timeout: float = 3.0) -> BrokerStatus:
+        pid = self._pid()
+        version = self.settings.kafka_version
+        if pid is None or not _alive(pid) or not self._owned(pid):
+            detail = "not running" if pid is None else f"stale PID file (process {pid} is gone)"
+            return BrokerStatus(False, None, self.bootstrap, self.settings.home, version, detail)
+        if self._answers(probe_timeout):
+            detail = f"running, answering at {self.bootstrap}"
+        else:
+            detail = f"process {pid} is up but does not answer at {self.bootstrap} yet"
+        return BrokerStatus(True, pid, self.bootstrap, self.settings.home, version, detail)
+
+    def start(self) -> BrokerStatus:
+        """Start the broker unless it already runs; block until an AdminClient answers."""
+        current = self.status()
+        if current.running:
+            return current
+        java = require_tool("java", "Install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre`).")
+        libs = ensure_libs(self.settings.libs_dir, self.settings.kafka_version)
+        self._check_ports()
+        self._write_config()
+        self._format_once(java, libs)
+        cmd = [
+            java, f"-Xms{self.settings.heap}", f"-Xmx{self.settings.heap}",
+            f"-Dlog4j2.configurationFile={self.log4j_file}",
+            f"-Dkafka.logs.dir={self.settings.home}",
+            "-cp", f"{libs}/*", "kafka.Kafka", str(self.config_file),
+        ]
+        with self.log_file.open("ab") as out:
+            self._proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{self._proc.pid}\n")
+        self._wait_ready(self._proc)
+        return self.status()
+
+    def _check_ports(self) -> None:
+        s = self.settings
+        for port in (s.port, s.controller_port):
+            if _port_taken(s.host, port):
+                raise BrokerError(
+                    f"port {s.host}:{port} is already in use by another process. Stop it, or "
+                    "choose other ports with BROKER_PORT / BROKER_CONTROLLER_PORT."
+                )
+        wanted = f"{s.port},{s.controller_port}\n"
+        if self.ports_file.exists() and self.ports_file.read_text() != wanted:
+            raise BrokerError(
+                f"the broker data in {self.data_dir} was formatted for ports "
+                f"{self.ports_file.read_text().strip()}, not {wanted.strip()}. Use those ports "
+                f"or remove {s.home} to start afresh."
+            )
+
+    def _write_config(self) -> None:
+        s = self.settings
+        s.home.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(
+            _SERVER_PROPERTIES.format(host=s.host, port=s.port, cport=s.controller_port,
+                                      data=self.data_dir)
+        )
+        self.log4j_file.write_bytes(
+            resources.files("shared.broker").joinpath("log4j2.properties").read_bytes()
+        )
+
+    def _format_once(self, java: str, libs: Path) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        cp = ["-cp", f"{libs}/*"]
+        run = subprocess.run(
+            [java, *cp, "kafka.tools.StorageTool", "random-uuid"],
+            capture_output=True, text=True, check=False,
+        )
+        cluster_id = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
+        fmt = subprocess.run(
+            [java, *cp, "kafka.tools.StorageTool", "format", "--standalone",
+             "-t", cluster_id, "-c", str(self.config_file)],
+            capture_output=True, text=True, check=False,
+        )
+        if run.returncode != 0 or fmt.returncode != 0:
+            raise BrokerError(f"formatting broker storage failed:\n{run.stderr}{fmt.stdout}{fmt.stderr}")
+        s = self.settings
+        self.ports_file.write_text(f"{s.port},{s.controller_port}\n")
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + self.settings.start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise BrokerError(
+                    f"the broker exited during start (code {proc.returncode}). "
+                    f"Log {self.log_file}:\n{self.log_tail()}"
+                )
+            if self._answers(timeout=2.0):
+                log.info("Apache Kafka %s broker ready at %s (pid %d)",
+                         self.settings.kafka_version, self.bootstrap, proc.pid)
+                return
+        self.stop()
+        raise BrokerError(
+            f"the broker did not answer at {self.bootstrap} within "
+            f"{self.settings.start_timeout:.0f}s. Log {self.log_file}:\n{self.log_tail()}"
+        )
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """SIGTERM the broker and wait for it to exit (SIGKILL after `timeout`); True if it ran."""
+        pid = self._pid()
+        if pid is None or not _alive(pid) or not self._owned(pid):
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        if not self._wait_exit(pid, timeout):
+            log.warning("broker %d ignored SIGTERM for %.0fs; killing it", pid, timeout)
+            os.kill(pid, signal.SIGKILL)
+            self._wait_exit(pid, 10.0)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would (for fault-injection tests)."""
+        pid = self._pid()
+        if pid is not None and _alive(pid) and self._owned(pid):
+            os.kill(pid, signal.SIGKILL)
+            self._wait_exit(pid, 10.0)
+        self.pid_file.unlink(missing_ok=True)
+
+    def _wait_exit(self, pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.pid == pid:
+                if self._proc.poll() is not None:
+                    return True
+            elif not _alive(pid):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def reported_version(self) -> str | None:
+        """The version the running broker logged at start (`Kafka version: X`)."""
+        if not self.log_file.exists():
+            return None
+        found = re.findall(r"Kafka version: (\S+)", self.log_file.read_text(errors="replace"))
+        return found[-1] if found else None

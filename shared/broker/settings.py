@@ -1,0 +1,38 @@
+"""Settings of the local broker (prefix `BROKER_`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _user_dir(env: str, fallback: str) -> Path:
+    return Path(os.environ.get(env) or Path.home() / fallback) / "auditstream"
+
+
+class BrokerSettings(BaseSettings):
+    """Where the local broker keeps its jars, data and log, and which ports it binds."""
+
+    model_config = SettingsConfigDict(env_prefix="BROKER_", frozen=True, extra="ignore")
+
+    kafka_version: str = "4.3.1"
+    host: str = "127.0.0.1"
+    port: int = Field(default=9092, ge=1, le=65535)
+    controller_port: int = Field(default=9093, ge=1, le=65535)
+    heap: str = "512m"
+    cache_dir: Path = Field(default_factory=lambda: _user_dir("XDG_CACHE_HOME", ".cache"))
+    home: Path = Field(
+        default_factory=lambda: _user_dir("XDG_STATE_HOME", ".local/state") / "broker"
+    )
+    start_timeout: float = 90.0
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def libs_dir(self) -> Path:
+        return self.cache_dir / f"kafka-{self.kafka_version}" / "libs"

@@ -1,0 +1,82 @@
+"""Settings read from the environment, in one place.
+
+`KafkaSettings` (prefix `KAFKA_`) and `TopicSettings` (prefix `AUDITSTREAM_`) are shared; each
+service has one settings class of its own that nests them (see producer/detector/sink
+`settings.py`). Secrets are `SecretStr` and are never logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach the cluster; security options pass through to librdkafka unchanged."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    ssl_endpoint_identification_algorithm: str | None = None
+    client_id: str = "auditstream"
+
+    def client_config(self) -> dict[str, Any]:
+        """The librdkafka properties common to producers, consumers and admin clients."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            "client.id": self.client_id,
+        }
+        optional: dict[str, str | SecretStr | None] = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password,
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+            "ssl.key.password": self.ssl_key_password,
+            "ssl.endpoint.identification.algorithm": self.ssl_endpoint_identification_algorithm,
+        }
+        for key, value in optional.items():
+            if value is not None:
+                conf[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return conf
+
+
+class TopicSettings(BaseSettings):
+    """Topic names and layout shared by every service."""
+
+    model_config = SettingsConfigDict(env_prefix="AUDITSTREAM_", frozen=True, extra="ignore")
+
+    transactions_topic: str = "transactions"
+    scored_topic: str = "transactions.scored"
+    dlq_topic: str = "transactions.dlq"
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+def env_names(settings_cls: type[BaseModel]) -> set[str]:
+    """Every environment variable a settings class reads, nested settings included."""
+    names: set[str] = set()
+    prefix = ""
+    if issubclass(settings_cls, BaseSettings):
+        prefix = str(settings_cls.model_config.get("env_prefix", ""))
+    for name, field in settings_cls.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseSettings):
+            names |= env_names(annotation)
+        else:
+            names.add(f"{prefix}{name}".upper())
+    return names

@@ -1,0 +1,3 @@
+"""auditstream sink service."""
+
+from __future__ import annotations

@@ -1,0 +1,112 @@
+"""Shared fixtures: the session's Kafka broker and unique topic names.
+
+The broker is chosen once per session, in this order: the cluster named by
+`KAFKA_BOOTSTRAP_SERVERS`; testcontainers' Kafka when a Docker daemon answers; else the
+project's own local Apache Kafka broker (Maven-resolved jars, KRaft) on free loopback ports.
+With CI=true a broker that cannot be had fails the run; it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from shared.broker import BrokerSettings, LocalBroker
+from shared.broker.process import free_port
+from shared.kafka import wait_for_broker
+from shared.settings import KafkaSettings
+
+KAFKA_IMAGE = "apache/kafka:4.1.1"
+
+
+@dataclass
+class BrokerHandle:
+    """The session's broker: how to reach it and, when we own it, how to restart it."""
+
+    kafka: KafkaSettings
+    description: str
+    local: LocalBroker | None = None
+
+
+_SESSION_BROKER: list[BrokerHandle] = []
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
+def _no_broker(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true and no Kafka broker could be had: {reason}", pytrace=False)
+    pytest.skip(f"no Kafka broker: {reason}")
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        kafka = KafkaSettings()
+        try:
+            wait_for_broker(kafka, timeout=30)
+        except Exception as exc:
+            _no_broker(f"KAFKA_BOOTSTRAP_SERVERS={external} does not answer: {exc}")
+        handle = BrokerHandle(kafka, f"external cluster at {external}")
+        _SESSION_BROKER.append(handle)
+        yield handle
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
+            kafka = KafkaSettings(bootstrap_servers=container.get_bootstrap_server())
+            handle = BrokerHandle(kafka, f"testcontainers {KAFKA_IMAGE}")
+            _SESSION_BROKER.append(handle)
+            yield handle
+        return
+    home: Path = tmp_path_factory.mktemp("kafka")
+    settings = BrokerSettings(home=home, port=free_port(), controller_port=free_port())
+    local = LocalBroker(settings)
+    try:
+        local.start()
+    except Exception as exc:
+        _no_broker(f"the local broker did not start: {exc}")
+    version = local.reported_version() or settings.kafka_version
+    handle = BrokerHandle(
+        KafkaSettings(bootstrap_servers=local.bootstrap),
+        f"Apache Kafka {version} (local KRaft broker, pid {local.status().pid}) "
+        f"at {local.bootstrap}",
+        local,
+    )
+    _SESSION_BROKER.append(handle)
+    try:
+        yield handle
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(broker: BrokerHandle) -> KafkaSettings:
+    """Settings that reach the session's broker."""
+    return broker.kafka
+
+
+@pytest.fixture
+def topic_name() -> Iterator[str]:
+    """A topic name no other test uses (one broker serves the whole session)."""
+    yield f"test-{uuid.uuid4().hex[:12]}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for handle in _SESSION_BROKER:
+        terminalreporter.write_line(f"integration tests ran against: {handle.description}")
