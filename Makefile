@@ -1,0 +1,42 @@
+# The two commands of the README, and a few helpers. Every target installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv lint bench clean broker-start broker-stop
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Command 1: run the whole pipeline on a generated stream and write exports/.
+demo: $(STAMP)
+	$(BIN)/auditstream demo
+
+## Command 2: install, fetch the Kafka jars, lint, and run every test against a real broker.
+test: $(STAMP)
+	$(BIN)/auditstream broker fetch
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+
+broker-start: $(STAMP)
+	$(BIN)/auditstream broker start
+
+broker-stop: $(STAMP)
+	$(BIN)/auditstream broker stop
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,94 @@
+"""Column contracts of the exports (what Power BI and report.html read). Change with care.
+
+Every file is UTF-8 CSV with a header row, ISO-8601 timestamps (`2025-01-01T00:00:00`),
+`.` decimals, booleans as `True`/`False`, and an empty cell for unknown values.
+"""
+
+from __future__ import annotations
+
+#: The detector's rules, in column order; `rule_flags` keys of `ScoredTransaction`.
+RULE_NAMES: tuple[str, ...] = (
+    "high_amount",
+    "odd_hour",
+    "duplicate",
+    "burst",
+    "impossible_travel",
+    "new_country",
+)
+RULE_COLUMNS: tuple[str, ...] = tuple(f"rule_{name}" for name in RULE_NAMES)
+
+#: transactions_scored.csv: the input columns, then the verdict, then provenance.
+SCORED_COLUMNS: tuple[str, ...] = (
+    "transaction_id",
+    "customer_id",
+    "timestamp",
+    "amount",
+    "country",
+    "channel",
+    "device",
+    "merchant_category",
+    "ip",
+    "is_anomaly",
+    "anomaly_type",
+    "score",
+    "is_ml_flag",
+    *RULE_COLUMNS,
+    "is_rule_flag",
+    "is_flag",
+    "reasons_top3",  # up to three reasons joined by " | "
+    "triggered_rules",  # rule names joined by ";"
+    "model_version",
+    "source_partition",
+    "source_offset",
+)
+
+#: thresholds.csv: one row per grid threshold 0.00..1.00 (step 0.01); `ml_*` = score >= t,
+#: `hybrid_*` = score >= t or any rule. Workload is the % of rows flagged.
+_PER_MODE = (
+    "tp", "fp", "fn", "tn", "flagged", "precision", "recall", "fpr", "workload_pct",
+    "expected_cost",
+)
+THRESHOLD_COLUMNS: tuple[str, ...] = (
+    "threshold",
+    *(f"ml_{m}" for m in _PER_MODE),
+    *(f"hybrid_{m}" for m in _PER_MODE),
+    "is_recommended",
+)
+
+#: metrics_by_type.csv, long format: `section` is anomaly_type | rule | model | hybrid.
+#: anomaly_type rows fill support/detected/recall (detected = hybrid flag at the chosen
+#: threshold, plus ml_detected); rule/model/hybrid rows fill flags/true_flags/precision.
+METRICS_BY_TYPE_COLUMNS: tuple[str, ...] = (
+    "section",
+    "name",
+    "support",
+    "detected",
+    "recall",
+    "ml_detected",
+    "ml_recall",
+    "flags",
+    "true_flags",
+    "precision",
+)
+
+#: confusion_matrix.csv at the recommended threshold, for ML-only and hybrid.
+CONFUSION_COLUMNS: tuple[str, ...] = ("mode", "threshold", "actual", "predicted", "count")
+
+#: cases.csv: the top alerts for reviewers, most suspicious first.
+CASES_COLUMNS: tuple[str, ...] = (
+    "rank",
+    "transaction_id",
+    "customer_id",
+    "timestamp",
+    "amount",
+    "country",
+    "channel",
+    "merchant_category",
+    "score",
+    "is_ml_flag",
+    "is_rule_flag",
+    "triggered_rules",
+    "reasons_top3",
+    "is_anomaly",
+    "anomaly_type",
+)
