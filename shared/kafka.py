@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from shared.errors import KafkaWiringError
 from shared.settings import KafkaSettings
@@ -159,6 +160,7 @@ class DeliveryTracker:
             return
         self.failed += 1
         if len(self.errors) < self._keep:
-            key = msg.key().decode(errors="replace") if msg.key() else None
+            raw = msg.key()
+            key = raw.decode(errors="replace") if raw else None
             self.errors.append(f"topic={msg.topic()} key={key}: {err}")
             log.error("delivery failed: topic=%s key=%s error=%s", msg.topic(), key, err)

@@ -21,7 +21,7 @@ from shared.broker.process import free_port
 from shared.kafka import wait_for_broker
 from shared.settings import KafkaSettings
 
-KAFKA_IMAGE = "apache/kafka:4.1.1"
+KAFKA_IMAGE = "apache/kafka:4.3.1"
 
 
 @dataclass

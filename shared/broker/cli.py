@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "BROKER_HOME, BROKER_KAFKA_VERSION, BROKER_HEAP.",
     )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("start", help="fetch jars once, format storage once, start, wait until ready")
+    actions.add_parser(
+        "start", help="fetch jars once, format storage once, start, wait until ready"
+    )
     actions.add_parser("stop", help="stop the broker by its PID and wait for it to exit")
     actions.add_parser("status", help="say whether the broker runs and answers")
     actions.add_parser("fetch", help="only resolve the Kafka jars from Maven Central (cached)")

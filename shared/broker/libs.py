@@ -13,6 +13,8 @@ from shared.errors import BrokerError
 
 log = logging.getLogger(__name__)
 
+JAVA_HINT = "Install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre-headless`)."
+
 
 def require_tool(name: str, hint: str) -> str:
     """The path of `name` on PATH, or a `BrokerError` that says how to get it."""
@@ -28,7 +30,7 @@ def ensure_libs(libs_dir: Path, kafka_version: str) -> Path:
     if marker.exists():
         return libs_dir
     mvn = require_tool("mvn", "Install Apache Maven (e.g. `apt-get install maven`) to fetch Kafka.")
-    require_tool("java", "Install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre`).")
+    require_tool("java", JAVA_HINT)
     libs_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs_dir.parent))
     pom = staging / "pom.xml"

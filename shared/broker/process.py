@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from shared.broker.libs import ensure_libs, require_tool
+from shared.broker.libs import JAVA_HINT, ensure_libs, require_tool
 from shared.broker.settings import BrokerSettings
 from shared.errors import BrokerError, KafkaWiringError
 
@@ -151,7 +151,7 @@ class LocalBroker:
         current = self.status()
         if current.running:
             return current
-        java = require_tool("java", "Install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre`).")
+        java = require_tool("java", JAVA_HINT)
         libs = ensure_libs(self.settings.libs_dir, self.settings.kafka_version)
         self._check_ports()
         self._write_config()
@@ -213,7 +213,8 @@ class LocalBroker:
             capture_output=True, text=True, check=False,
         )
         if run.returncode != 0 or fmt.returncode != 0:
-            raise BrokerError(f"formatting broker storage failed:\n{run.stderr}{fmt.stdout}{fmt.stderr}")
+            detail = f"{run.stderr}{fmt.stdout}{fmt.stderr}"
+            raise BrokerError(f"formatting broker storage failed:\n{detail}")
         s = self.settings
         self.ports_file.write_text(f"{s.port},{s.controller_port}\n")
 

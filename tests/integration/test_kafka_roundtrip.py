@@ -45,9 +45,11 @@ def test_keyed_messages_round_trip_and_keep_their_partition(
         idle = 0 if batch else idle + 1
         for msg in batch:
             assert msg.error() is None, msg.error()
-            tx = decode(msg.value(), Transaction)
-            assert msg.key().decode() == tx.customer_id
-            seen[tx.customer_id].add(msg.partition())
+            value, key, partition = msg.value(), msg.key(), msg.partition()
+            assert value is not None and key is not None and partition is not None
+            tx = decode(value, Transaction)
+            assert key.decode() == tx.customer_id
+            seen[tx.customer_id].add(partition)
             ids.add(tx.transaction_id)
     consumer.close()
 

@@ -1,0 +1,87 @@
+"""Message schemas: round trips and validation errors that name the bad field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+import pytest
+
+from shared.codec import decode, encode
+from shared.errors import SchemaError
+from shared.schemas import ScoredTransaction, Transaction
+
+
+def _tx(**over: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "transaction_id": "5083", "customer_id": "38", "timestamp": "2025-01-01T00:00:00",
+        "amount": 176.67, "country": "IT", "channel": "app", "device": "pc",
+        "merchant_category": "electronics", "ip": "192.168.163.119",
+        "is_anomaly": False, "anomaly_type": "normal",
+    }
+    base.update(over)
+    return base
+
+
+def test_transaction_round_trips_through_json() -> None:
+    tx = Transaction.model_validate(_tx(attributes={"branch": "Zurich"}))
+    back = decode(encode(tx), Transaction)
+    assert back == tx
+    assert back.timestamp == datetime(2025, 1, 1)
+    assert back.schema_version == 1
+
+
+def test_scored_transaction_round_trips_with_verdict() -> None:
+    scored = ScoredTransaction.model_validate(
+        _tx(score=0.93, is_ml_flag=True, rule_flags={"burst": True, "duplicate": False},
+            is_rule_flag=True, is_flag=True, reasons_top3=["4th purchase in 90 s"],
+            triggered_rules=["burst"], model_version="if-v2", source_partition=3,
+            source_offset=17)
+    )
+    assert decode(encode(scored), ScoredTransaction) == scored
+
+
+def test_labels_are_optional_and_unknown_means_none() -> None:
+    raw = _tx()
+    del raw["is_anomaly"], raw["anomaly_type"]
+    tx = decode(orjson.dumps(raw), Transaction)
+    assert tx.is_anomaly is None and tx.anomaly_type is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"amount": "a lot"}, "amount"),
+        ({"timestamp": "yesterday"}, "timestamp"),
+        ({"schema_version": 99}, "schema_version"),
+        ({"customer_id": ""}, "customer_id"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_validation_error_names_the_bad_field(change: dict[str, object], field: str) -> None:
+    with pytest.raises(SchemaError) as err:
+        decode(orjson.dumps(_tx(**change)), Transaction)
+    assert str(err.value).startswith(f"{field}:")
+
+
+def test_non_finite_amount_is_rejected() -> None:
+    data = orjson.dumps(_tx(amount=1.5)).replace(b'"amount":1.5', b'"amount":1e999')
+    with pytest.raises(SchemaError, match=r"amount: .*finite"):
+        decode(data, Transaction)
+
+
+def test_missing_field_is_named() -> None:
+    raw = _tx()
+    del raw["country"]
+    with pytest.raises(SchemaError, match="country: Field required"):
+        decode(orjson.dumps(raw), Transaction)
+
+
+def test_invalid_json_is_a_schema_error() -> None:
+    with pytest.raises(SchemaError, match="json"):
+        decode(b"{not json", Transaction)
+
+
+def test_aware_timestamps_become_naive_utc() -> None:
+    tx = Transaction.model_validate(_tx(timestamp="2025-01-01T01:00:00+01:00"))
+    assert tx.timestamp == datetime(2025, 1, 1, 0, 0)
