@@ -1,0 +1,175 @@
+"""The historic CSV layout: tolerant reading, clear rejects, atomic round-trip writing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from shared.csv_io import CsvFormatError, RowError, iter_csv, load_sorted, write_transactions_csv
+from shared.schemas import CSV_FIELDS, Transaction
+
+HEADER = ",".join(CSV_FIELDS)
+REFERENCE_ROWS = [
+    "5083,38,2025-01-01 00:00:00,176.67,IT,app,pc,electronics,192.168.163.119,False,normal",
+    "17,4,2025-01-01 00:03:10,2120.5,CH,web,mobile,travel,10.0.0.1,True,HIGH_AMOUNT",
+]
+
+
+def _write(tmp_path: Path, text: str, name: str = "in.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _good(items: list[tuple[int, Transaction] | RowError]) -> list[tuple[int, Transaction]]:
+    return [i for i in items if not isinstance(i, RowError)]
+
+
+def test_reference_layout_parses_exactly(tmp_path: Path) -> None:
+    path = _write(tmp_path, "\n".join([HEADER, *REFERENCE_ROWS]) + "\n")
+    items = list(iter_csv(path))
+    assert [line for line, _ in _good(items)] == [2, 3]
+    first, second = (tx for _, tx in _good(items))
+    assert first.transaction_id == "5083" and first.customer_id == "38"
+    assert first.timestamp == datetime(2025, 1, 1, 0, 0, 0) and first.timestamp.tzinfo is None
+    assert first.amount == 176.67 and first.country == "IT" and first.ip == "192.168.163.119"
+    assert (first.is_anomaly, first.anomaly_type) == (False, "normal")
+    assert (second.is_anomaly, second.anomaly_type) == (True, "HIGH_AMOUNT")
+    assert first.attributes == {}
+
+
+def test_missing_label_columns_mean_unknown_not_false(tmp_path: Path) -> None:
+    header = ",".join(CSV_FIELDS[:-2])
+    path = _write(tmp_path, f"{header}\n1,2,2025-01-02 10:00:00,5,CH,app,pc,food,\n")
+    [(_, tx)] = _good(list(iter_csv(path)))
+    assert tx.is_anomaly is None and tx.anomaly_type is None
+
+
+def test_extra_columns_are_kept_as_attributes(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        f"{HEADER},Branch Code\n{REFERENCE_ROWS[0]},ZH-01\n",
+    )
+    [(_, tx)] = _good(list(iter_csv(path)))
+    assert tx.attributes == {"Branch Code": "ZH-01"}
+
+
+def test_column_order_and_bom_do_not_matter(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    text = "amount,customer_id,transaction_id,timestamp,country,channel,device,"
+    text += "merchant_category,ip\n"
+    text += "9.5,c1,t1,2025-03-01T08:00:00,FR,web,pc,food,1.2.3.4\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    [(_, tx)] = _good(list(iter_csv(path)))
+    assert (tx.transaction_id, tx.customer_id, tx.amount) == ("t1", "c1", 9.5)
+
+
+def test_windows_1252_file_is_read_not_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "cp.csv"
+    row = "1,2,2025-01-02 10:00:00,5,CH,app,pc,caf\xe9,,False,normal\n"
+    path.write_bytes((HEADER + "\n" + row).encode("cp1252"))
+    [(_, tx)] = _good(list(iter_csv(path)))
+    assert tx.merchant_category == "caf\xe9"
+
+
+@pytest.mark.parametrize(
+    ("row", "reason_part"),
+    [
+        ("1,2,2025-01-02 10:00:00,abc,CH,app,pc,food,,False,normal", "amount"),
+        ("1,2,2025-01-02 10:00:00,nan,CH,app,pc,food,,False,normal", "finite"),
+        ("1,2,yesterday,5,CH,app,pc,food,,False,normal", "timestamp"),
+        ("1,2,2025-13-02 10:00:00,5,CH,app,pc,food,,False,normal", "timestamp"),
+        ("1,,2025-01-02 10:00:00,5,CH,app,pc,food,,False,normal", "customer_id"),
+        ("1,2,2025-01-02 10:00:00,5,CH,app,pc,food,,maybe,normal", "is_anomaly"),
+        ("1,2,2025-01-02 10:00:00,5,CH,app", "expected 11 columns, found 6"),
+    ],
+)
+def test_bad_row_is_reported_with_line_and_reason(
+    tmp_path: Path, row: str, reason_part: str
+) -> None:
+    path = _write(tmp_path, "\n".join([HEADER, REFERENCE_ROWS[0], row, REFERENCE_ROWS[1]]) + "\n")
+    items = list(iter_csv(path))
+    errors = [i for i in items if isinstance(i, RowError)]
+    assert len(errors) == 1 and len(_good(items)) == 2
+    assert errors[0].line == 3
+    assert reason_part in errors[0].reason
+    assert errors[0].raw["transaction_id"] == "1"
+
+
+def test_line_numbers_count_physical_lines_across_quoted_newlines(tmp_path: Path) -> None:
+    multi = '7,8,2025-01-02 10:00:00,5,CH,app,pc,"food\nand drink",,False,normal'
+    bad = "9,8,never,5,CH,app,pc,food,,False,normal"
+    path = _write(tmp_path, "\n".join([HEADER, multi, "", bad]) + "\n")
+    items = list(iter_csv(path))
+    assert [line for line, _ in _good(items)] == [2]
+    [err] = [i for i in items if isinstance(i, RowError)]
+    assert err.line == 5
+
+
+def test_missing_required_column_fails_before_any_row(tmp_path: Path) -> None:
+    path = _write(tmp_path, "transaction_id,customer_id,amount\n1,2,3\n")
+    with pytest.raises(CsvFormatError, match="timestamp"):
+        iter_csv(path)
+
+
+def test_unreadable_or_empty_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CsvFormatError, match="no such file"):
+        iter_csv(tmp_path / "absent.csv")
+    with pytest.raises(CsvFormatError, match="empty"):
+        iter_csv(_write(tmp_path, ""))
+
+
+def test_load_sorted_is_stable_across_files(tmp_path: Path) -> None:
+    a = _write(tmp_path, "\n".join([HEADER,
+        "a1,1,2025-01-01 00:00:05,1,CH,app,pc,food,,False,normal",
+        "a2,1,2025-01-01 00:00:01,1,CH,app,pc,food,,False,normal",
+        "a3,1,2025-01-01 00:00:05,1,CH,app,pc,food,,False,normal"]), "a.csv")
+    b = _write(tmp_path, "\n".join([HEADER,
+        "b1,2,2025-01-01 00:00:05,1,CH,app,pc,food,,False,normal",
+        "b2,2,bad,1,CH,app,pc,food,,False,normal",
+        "b3,2,2025-01-01 00:00:00,1,CH,app,pc,food,,False,normal"]), "b.csv")
+    txs, errors = load_sorted([a, b])
+    assert [t.transaction_id for t in txs] == ["b3", "a2", "a1", "a3", "b1"]
+    assert [(e.line, Path(e.source).name) for e in errors] == [(3, "b.csv")]
+
+
+def test_bad_header_in_a_later_file_fails_before_reading_any(tmp_path: Path) -> None:
+    good = _write(tmp_path, HEADER + "\n" + REFERENCE_ROWS[0] + "\n", "good.csv")
+    bad = _write(tmp_path, "x,y\n1,2\n", "bad.csv")
+    with pytest.raises(CsvFormatError, match=r"bad\.csv"):
+        load_sorted([good, bad])
+
+
+def test_write_then_read_round_trips_every_field(tmp_path: Path) -> None:
+    txs = [
+        Transaction(transaction_id="t1", customer_id="c1", timestamp=datetime(2025, 1, 1, 2, 3, 4),
+                    amount=0.1 + 0.2, country="CH", channel="app", device="pc",
+                    merchant_category='food, "fine"', ip="10.0.0.1", is_anomaly=True,
+                    anomaly_type="BURST"),
+        Transaction(transaction_id="t2", customer_id="c2", timestamp=datetime(2025, 1, 1, 2, 3, 4),
+                    amount=1e-3, country="FR", channel="web", device="mobile",
+                    merchant_category="travel"),
+    ]
+    path = tmp_path / "out" / "tx.csv"
+    assert write_transactions_csv(iter(txs), path) == 2
+    text = path.read_text(encoding="utf-8")
+    assert text.splitlines()[0] == HEADER
+    assert "2025-01-01 02:03:04" in text and ",True,BURST" in text and text.endswith(",,\n")
+    back = [tx for _, tx in _good(list(iter_csv(path)))]
+    assert back == txs
+    assert [p.name for p in path.parent.iterdir()] == ["tx.csv"]
+
+
+def test_failed_write_leaves_previous_file_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text("previous", encoding="utf-8")
+
+    def broken() -> list[Transaction]:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_transactions_csv((t for t in broken()), path)
+    assert path.read_text(encoding="utf-8") == "previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["tx.csv"]
