@@ -1,0 +1,247 @@
+"use strict";
+// auditstream report: every value comes from the JSON block; text goes in via textContent only.
+(function () {
+  const D = JSON.parse(document.getElementById("report-data").textContent);
+  const SVG = "http://www.w3.org/2000/svg";
+  const ML = "#2563eb", HY = "#d97706", RULE = "#7c3aed", GREY = "#9aa5b1";
+  const num = (v) => (v === "" || v === undefined || v === null ? NaN : Number(v));
+  const pct = (v) => (isNaN(v) ? "n/a" : (v * 100).toFixed(1) + "%");
+  const pctRaw = (v) => (isNaN(v) ? "n/a" : v.toFixed(1) + "%");
+  const int = (v) => (isNaN(v) ? "n/a" : Math.round(v).toLocaleString("en-US"));
+  const money = (v) => (isNaN(v) ? "n/a" : v.toLocaleString("en-US", {maximumFractionDigits: 2}));
+  const rows = D.thresholds || [];
+  const byK = new Map(rows.map((r) => [Math.round(num(r.threshold) * 100), r]));
+  const rec = rows.find((r) => String(r.is_recommended).toLowerCase() === "true");
+  const recK = rec ? Math.round(num(rec.threshold) * 100) : null;
+
+  function el(tag, attrs, text) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function svgEl(tag, attrs, text) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function card(id, label, value, cls) {
+    const c = el("div", {"class": "card " + (cls || ""), "data-kpi": id});
+    c.appendChild(el("div", {"class": "label"}, label));
+    c.appendChild(el("div", {"class": "value", "data-kpi-value": id}, value));
+    return c;
+  }
+  function legend(items) {
+    const l = el("div", {"class": "legend"});
+    for (const [name, color] of items) {
+      const s = el("span");
+      const i = el("i"); i.style.background = color;
+      s.appendChild(i); s.appendChild(document.createTextNode(name)); l.appendChild(s);
+    }
+    return l;
+  }
+  // Cube rows: [value, rule 0/1, label 1/0/-1, bin 0..100, count]
+  const flagged = (r, k, mode) => r[3] >= k || (mode === "hybrid" && r[1] === 1);
+  function sumBy(dim, pred) {
+    const out = new Map();
+    for (const r of (D.cubes[dim] || [])) {
+      if (!out.has(r[0])) out.set(r[0], 0);
+      if (pred(r)) out.set(r[0], out.get(r[0]) + r[4]);
+    }
+    return out;
+  }
+  const total = (m) => Array.from(m.values()).reduce((a, b) => a + b, 0);
+
+  function bars(target, cats, series, fmt, maxV) {
+    const W = 520, H = 260, L = 48, B = 70, T = 10;
+    const s = svgEl("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img"});
+    const top = maxV || Math.max(1, ...series.flatMap((x) => x.values));
+    const bw = (W - L - 10) / Math.max(cats.length, 1);
+    const w = (bw * 0.8) / series.length;
+    s.appendChild(svgEl("line", {x1: L, y1: H - B, x2: W, y2: H - B, stroke: GREY}));
+    for (let g = 0; g <= 4; g++) {
+      const y = H - B - ((H - B - T) * g) / 4;
+      s.appendChild(svgEl("text", {x: L - 4, y: y + 4, "text-anchor": "end"}, fmt((top * g) / 4)));
+    }
+    cats.forEach((c, i) => {
+      series.forEach((se, j) => {
+        const h = ((H - B - T) * (se.values[i] || 0)) / top;
+        const x = L + i * bw + bw * 0.1 + j * w;
+        const rect = svgEl("rect", {x, y: H - B - h, width: w - 2, height: h, fill: se.color});
+        rect.appendChild(svgEl("title", {}, `${c} ${se.name}: ${fmt(se.values[i] || 0)}`));
+        s.appendChild(rect);
+      });
+      s.appendChild(svgEl("text", {x: L + i * bw + bw / 2, y: H - B + 14, "text-anchor": "end",
+        transform: `rotate(-30 ${L + i * bw + bw / 2} ${H - B + 14})`}, c));
+    });
+    target.replaceChildren(s, legend(series.map((x) => [x.name, x.color])));
+  }
+
+  function lines(target, xs, series, fmt, marks, xfmt, width) {
+    const W = width || 1040, H = 260, L = 56, B = 40, T = 10, R = 12;
+    const s = svgEl("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img"});
+    const top = Math.max(1, ...series.flatMap((x) => x.values.filter((v) => !isNaN(v))));
+    const X = (i) => L + ((W - L - R) * i) / Math.max(xs.length - 1, 1);
+    const Y = (v) => H - B - ((H - B - T) * v) / top;
+    s.appendChild(svgEl("line", {x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: GREY}));
+    for (let g = 0; g <= 4; g++) {
+      s.appendChild(svgEl("text", {x: L - 4, y: Y((top * g) / 4) + 4, "text-anchor": "end"}, fmt((top * g) / 4)));
+    }
+    const step = Math.max(1, Math.ceil(xs.length / 10));
+    xs.forEach((x, i) => { if (i % step === 0) s.appendChild(svgEl("text", {x: X(i), y: H - B + 16, "text-anchor": "middle"}, xfmt(x))); });
+    for (const m of (marks || [])) {
+      const i = xs.indexOf(m.x);
+      if (i < 0) continue;
+      s.appendChild(svgEl("line", {x1: X(i), y1: T, x2: X(i), y2: H - B, stroke: m.color, "stroke-dasharray": m.dash || "4 3"}));
+      s.appendChild(svgEl("text", {x: X(i) + 4, y: T + 10 + (m.dy || 0), fill: m.color}, m.label));
+    }
+    for (const se of series) {
+      const pts = se.values.map((v, i) => `${X(i)},${Y(isNaN(v) ? 0 : v)}`).join(" ");
+      s.appendChild(svgEl("polyline", {points: pts, fill: "none", stroke: se.color, "stroke-width": 2}));
+    }
+    target.replaceChildren(s, legend(series.map((x) => [x.name, x.color])));
+  }
+
+  function donut(target, parts) {
+    const s = svgEl("svg", {viewBox: "0 0 520 260", width: "100%", role: "img"});
+    const sum = parts.reduce((a, p) => a + p.value, 0);
+    let a0 = -Math.PI / 2;
+    const cx = 130, cy = 130, r = 100, ri = 58;
+    for (const p of parts) {
+      if (!p.value) continue;
+      const a1 = a0 + (2 * Math.PI * p.value) / sum - (p.value === sum ? 1e-6 : 0);
+      const big = a1 - a0 > Math.PI ? 1 : 0;
+      const pt = (rad, a) => `${cx + rad * Math.cos(a)} ${cy + rad * Math.sin(a)}`;
+      s.appendChild(svgEl("path", {fill: p.color,
+        d: `M ${pt(r, a0)} A ${r} ${r} 0 ${big} 1 ${pt(r, a1)} L ${pt(ri, a1)} A ${ri} ${ri} 0 ${big} 0 ${pt(ri, a0)} Z`}));
+      a0 = a1;
+    }
+    s.appendChild(svgEl("text", {x: cx, y: cy + 5, "text-anchor": "middle", style: "font-size:16px"}, int(sum)));
+    parts.forEach((p, i) => {
+      s.appendChild(svgEl("rect", {x: 270, y: 70 + i * 34, width: 14, height: 14, fill: p.color}));
+      s.appendChild(svgEl("text", {x: 292, y: 82 + i * 34, "data-part": p.key, style: "font-size:13px"},
+        `${p.name}: ${int(p.value)} (${sum ? pct(p.value / sum) : "n/a"})`));
+    });
+    target.replaceChildren(s);
+  }
+
+  function renderKpis(k) {
+    const r = byK.get(k) || {};
+    const f = (c) => num(r[c]);
+    document.getElementById("kpi-cards").replaceChildren(
+      card("ml_precision", "ML precision", pct(f("ml_precision")), "ml"),
+      card("ml_recall", "ML recall", pct(f("ml_recall")), "ml"),
+      card("ml_workload_pct", "ML workload", pctRaw(f("ml_workload_pct")), "ml"),
+      card("hybrid_precision", "Hybrid precision", pct(f("hybrid_precision")), "hybrid"),
+      card("hybrid_recall", "Hybrid recall", pct(f("hybrid_recall")), "hybrid"),
+      card("hybrid_workload_pct", "Hybrid workload", pctRaw(f("hybrid_workload_pct")), "hybrid"),
+      card("ml_expected_cost", "ML expected cost", money(f("ml_expected_cost")), "ml"),
+      card("hybrid_expected_cost", "Hybrid expected cost", money(f("hybrid_expected_cost")), "hybrid"),
+      card("recommended_threshold", "Recommended threshold", rec ? num(rec.threshold).toFixed(2) : "n/a"));
+    const pos = (D.cubes.anomaly_type || []).filter((x) => x[2] === 1);
+    const types = Array.from(new Set(pos.map((x) => x[0]))).sort();
+    const rate = (mode) => types.map((t) => {
+      const mine = pos.filter((x) => x[0] === t);
+      const n = mine.reduce((a, x) => a + x[4], 0);
+      return n ? mine.filter((x) => flagged(x, k, mode)).reduce((a, x) => a + x[4], 0) / n : 0;
+    });
+    bars(document.getElementById("chart-recall"), types,
+      [{name: "ML", color: ML, values: rate("ml")}, {name: "Hybrid", color: HY, values: rate("hybrid")}], pct, 1);
+    const ks = Array.from(byK.keys()).sort((a, b) => a - b);
+    const marks = [{x: k, label: "selected " + (k / 100).toFixed(2), color: "#111827"}];
+    if (recK !== null) marks.push({x: recK, label: "recommended " + (recK / 100).toFixed(2), color: "#dc2626", dash: "2 2", dy: 14});
+    lines(document.getElementById("chart-cost"), ks,
+      [{name: "ML expected cost", color: ML, values: ks.map((x) => num(byK.get(x).ml_expected_cost))},
+       {name: "Hybrid expected cost", color: HY, values: ks.map((x) => num(byK.get(x).hybrid_expected_cost))}],
+      money, marks, (x) => (x / 100).toFixed(2), 520);
+  }
+
+  function renderVolume(k) {
+    const flaggedN = total(sumBy("anomaly_type", (r) => flagged(r, k, "hybrid")));
+    const anomalies = total(sumBy("anomaly_type", (r) => r[2] === 1));
+    const n = D.rows || 0;
+    document.getElementById("volume-cards").replaceChildren(
+      card("total_flagged", "Total flagged (hybrid)", int(flaggedN), "hybrid"),
+      card("flag_rate", "Flag rate", n ? pct(flaggedN / n) : "n/a", "hybrid"),
+      card("total_anomalies", "Labelled anomalies", int(anomalies)),
+      card("anomaly_rate", "Anomaly rate (labels)", n ? pct(anomalies / n) : "n/a"),
+      card("rows", "Transactions", int(n)));
+    const part = (pred) => total(sumBy("anomaly_type", pred));
+    donut(document.getElementById("chart-breakdown"), [
+      {key: "ml_only", name: "ML only", color: ML, value: part((r) => r[3] >= k && r[1] === 0)},
+      {key: "rules_only", name: "Rules only", color: RULE, value: part((r) => r[3] < k && r[1] === 1)},
+      {key: "overlap", name: "Both", color: HY, value: part((r) => r[3] >= k && r[1] === 1)}]);
+    const ch = sumBy("channel", (r) => flagged(r, k, "hybrid"));
+    const chMl = sumBy("channel", (r) => flagged(r, k, "ml"));
+    const chans = Array.from(ch.keys()).sort();
+    bars(document.getElementById("chart-channel"), chans,
+      [{name: "ML", color: ML, values: chans.map((c) => chMl.get(c))},
+       {name: "Hybrid", color: HY, values: chans.map((c) => ch.get(c))}], int);
+    const day = sumBy("day", (r) => flagged(r, k, "hybrid"));
+    const dayMl = sumBy("day", (r) => flagged(r, k, "ml"));
+    const dayLab = sumBy("day", (r) => r[2] === 1);
+    const days = Array.from(day.keys()).sort();
+    lines(document.getElementById("chart-daily"), days,
+      [{name: "Hybrid flagged", color: HY, values: days.map((d) => day.get(d))},
+       {name: "ML flagged", color: ML, values: days.map((d) => dayMl.get(d))},
+       {name: "Labelled anomalies", color: GREY, values: days.map((d) => dayLab.get(d))}],
+      int, [], (d) => d.slice(5));
+  }
+
+  const CASE_COLS = ["rank", "transaction_id", "customer_id", "timestamp", "amount", "channel",
+    "merchant_category", "score", "anomaly_type", "triggered_rules", "reasons_top3"];
+  const NUMERIC = new Set(["rank", "transaction_id", "customer_id", "amount", "score"]);
+  function setupCases() {
+    const cases = D.cases || [];
+    const head = document.querySelector("#cases-table thead tr");
+    head.replaceChildren(...CASE_COLS.map((c) => el("th", {}, c.replace(/_/g, " "))));
+    for (const [id, col] of [["filter-type", "anomaly_type"], ["filter-channel", "channel"]]) {
+      const sel = document.getElementById(id);
+      for (const v of Array.from(new Set(cases.map((c) => c[col]))).sort()) sel.appendChild(el("option", {value: v}, v));
+      sel.addEventListener("change", renderCases);
+    }
+  }
+  function renderCases() {
+    const t = document.getElementById("filter-type").value;
+    const c = document.getElementById("filter-channel").value;
+    const shown = (D.cases || []).filter((r) => (!t || r.anomaly_type === t) && (!c || r.channel === c));
+    document.querySelector("#cases-table tbody").replaceChildren(...shown.map((r) => {
+      const tr = el("tr");
+      for (const col of CASE_COLS) tr.appendChild(el("td", NUMERIC.has(col) ? {"class": "num"} : {}, r[col] === undefined ? "" : String(r[col])));
+      return tr;
+    }));
+    document.getElementById("cases-count").textContent = `${shown.length} of ${(D.cases || []).length} cases`;
+  }
+
+  function state() {
+    const p = new URLSearchParams(location.hash.slice(1));
+    return {page: p.get("page") || "kpis", t: p.get("t")};
+  }
+  function show(page) {
+    for (const s of document.querySelectorAll(".page")) s.classList.toggle("active", s.id === "page-" + page);
+    for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.page === page);
+    document.body.dataset.page = page;
+  }
+  function update() {
+    const slider = document.getElementById("threshold");
+    const k = Number(slider.value);
+    document.getElementById("threshold-value").textContent = (k / 100).toFixed(2);
+    renderKpis(k); renderVolume(k);
+    const p = new URLSearchParams({page: document.body.dataset.page || "kpis", t: (k / 100).toFixed(2)});
+    history.replaceState(null, "", "#" + p.toString());
+  }
+  const init = state();
+  const slider = document.getElementById("threshold");
+  const ks = Array.from(byK.keys());
+  if (ks.length) { slider.min = String(Math.min(...ks)); slider.max = String(Math.max(...ks)); }
+  const startK = init.t !== null && !isNaN(Number(init.t)) ? Math.round(Number(init.t) * 100) : (recK !== null ? recK : 50);
+  slider.value = String(startK);
+  if (rec) document.getElementById("recommended-note").textContent = "recommended " + num(rec.threshold).toFixed(2);
+  show(init.page);
+  slider.addEventListener("input", update);
+  for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => { show(b.dataset.page); update(); });
+  setupCases(); renderCases(); update();
+  document.getElementById("run-info").textContent = Object.entries(D.run || {}).map(([k, v]) => `${k}: ${v}`).join(" · ");
+  document.body.dataset.ready = "true";
+})();

@@ -1,0 +1,101 @@
+"""The offline HTML report: `report.html`, self-contained, written into the exports folder.
+
+`write_report(exports_dir)` reads the small tables (thresholds, metrics_by_type, cases,
+run.json) whole and `transactions_scored.csv` only through the bounded, memoised cubes of
+`dashboard.aggregates` (or takes cubes the caller passes). The data travels as one JSON
+block; every untrusted string is rendered by the page's script with `textContent`, never as
+markup, and the JSON is escaped so no value can close its `<script>` element.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dashboard.aggregates import VolumeCubes, cached_cubes
+
+log = logging.getLogger(__name__)
+
+REPORT_NAME = "report.html"
+_TABLES = ("thresholds", "metrics_by_type", "cases")
+
+
+def _read_table(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return [dict(row) for row in frame.to_dict("records")]
+
+
+def _read_run(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def collect(exports_dir: Path, cubes: VolumeCubes | None = None) -> dict[str, Any]:
+    """Everything the page shows, as plain JSON-ready values."""
+    data: dict[str, Any] = {name: _read_table(exports_dir / f"{name}.csv") for name in _TABLES}
+    if cubes is None:
+        cubes = cached_cubes(exports_dir / "transactions_scored.csv")
+    data["rows"] = cubes.rows if cubes else 0
+    data["cubes"] = {k: [list(r) for r in v] for k, v in cubes.cubes.items()} if cubes else {}
+    run = _read_run(exports_dir / "run.json")
+    data["run"] = {str(k): v for k, v in run.items() if isinstance(v, str | int | float | bool)}
+    return data
+
+
+def script_json(data: dict[str, Any]) -> str:
+    """JSON safe to embed in a `<script>` element (no `<`, `>`, `&` or line separators)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def _asset(name: str) -> str:
+    return resources.files("dashboard").joinpath("assets", name).read_text(encoding="utf-8")
+
+
+def render(data: dict[str, Any]) -> str:
+    """The whole page: template with inline CSS, data and JS (no external resource)."""
+    page = _asset("report.html")
+    return (page.replace("/*CSS*/", _asset("report.css"))
+                .replace("/*DATA*/", script_json(data))
+                .replace("/*JS*/", _asset("report.js")))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(exports_dir: Path, cubes: VolumeCubes | None = None) -> Path:
+    """Write `report.html` into `exports_dir` atomically from the CSVs present; return its path.
+
+    `cubes`: counts the caller already holds (see `dashboard.aggregates`); when None they are
+    computed from `transactions_scored.csv`, re-reading it only when it changed.
+    """
+    exports_dir = Path(exports_dir)
+    target = exports_dir / REPORT_NAME
+    atomic_write_text(target, render(collect(exports_dir, cubes)))
+    log.debug("report written to %s", target)
+    return target

@@ -1,0 +1,154 @@
+"""A small deterministic export snapshot that follows `sink.columns` (a stand-in for a real run).
+
+Used to give the committed `.pbix` and the report tests data before (or without) a scored
+run: `python -m dashboard.sample OUT_DIR`. Scores, labels and rules are synthetic but
+consistent: `thresholds.csv`, `metrics_by_type.csv`, `confusion_matrix.csv` and `cases.csv`
+are all derived from `transactions_scored.csv` by `derive_tables`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sink.columns import (
+    CASES_COLUMNS,
+    CONFUSION_COLUMNS,
+    METRICS_BY_TYPE_COLUMNS,
+    RULE_COLUMNS,
+    RULE_NAMES,
+    SCORED_COLUMNS,
+    THRESHOLD_COLUMNS,
+)
+
+C_FP, C_FN = 1.0, 10.0
+TYPES = ("high_amount", "odd_hour", "duplicate", "burst", "impossible_travel")
+CHANNELS = ("web", "app", "branch", "atm")
+_TYPE_RULE = {t: f"rule_{t}" for t in TYPES}
+
+
+def scored_frame(rows: int = 2000, seed: int = 7) -> pd.DataFrame:
+    """Synthetic `transactions_scored` rows: ~3% anomalies, scores higher for anomalies."""
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2025-01-01T00:00:00")
+    seconds = np.sort(rng.integers(0, 30 * 86400, rows))
+    is_anomaly = rng.random(rows) < 0.03
+    kind = np.where(is_anomaly, rng.choice(TYPES, rows), "normal")
+    score = np.where(is_anomaly, rng.beta(5, 2, rows), rng.beta(2, 6, rows)).round(4)
+    df = pd.DataFrame({
+        "transaction_id": np.arange(1, rows + 1),
+        "customer_id": rng.integers(1, 201, rows),
+        "timestamp": (start + seconds.astype("timedelta64[s]")).astype(str),
+        "amount": np.where(kind == "high_amount", rng.uniform(1500, 4000, rows),
+                           rng.normal(120, 40, rows).clip(1)).round(2),
+        "country": rng.choice(["CH", "FR", "DE", "IT", "US"], rows, p=[.6, .1, .1, .1, .1]),
+        "channel": rng.choice(CHANNELS, rows),
+        "device": rng.choice(["pc", "mobile", "tablet"], rows),
+        "merchant_category": rng.choice(["grocery", "electronics", "travel", "fashion"], rows),
+        "ip": [f"10.0.{i % 250}.{(i * 7) % 250}" for i in range(rows)],
+        "is_anomaly": is_anomaly,
+        "anomaly_type": kind,
+        "score": score,
+    })
+    df["is_ml_flag"] = df["score"] >= 0.7
+    for rule, col in zip(RULE_NAMES, RULE_COLUMNS, strict=True):
+        own = (kind == rule) & (rng.random(rows) < 0.6)
+        df[col] = own | (rng.random(rows) < 0.002)
+    df["is_rule_flag"] = df[list(RULE_COLUMNS)].any(axis=1)
+    df["is_flag"] = df["is_ml_flag"] | df["is_rule_flag"]
+    df["triggered_rules"] = [
+        ";".join(n for n, c in zip(RULE_NAMES, RULE_COLUMNS, strict=True) if row[c])
+        for row in df[list(RULE_COLUMNS)].to_dict("records")
+    ]
+    ratio = (df["amount"] / 120).round(1)
+    df["reasons_top3"] = np.where(
+        df["is_flag"], "amount " + ratio.astype(str) + "x this customer's median | score "
+        + df["score"].astype(str), "")
+    df["model_version"] = "sample-1"
+    df["source_partition"] = df["customer_id"] % 4
+    df["source_offset"] = df.groupby("source_partition").cumcount()
+    return df[list(SCORED_COLUMNS)]
+
+
+def threshold_table(df: pd.DataFrame, c_fp: float = C_FP, c_fn: float = C_FN) -> pd.DataFrame:
+    """The 0.00..1.00 sweep of `thresholds.csv` for ML-only and hybrid flags."""
+    y = df["is_anomaly"].to_numpy(bool)
+    score = df["score"].to_numpy(float)
+    rule = df["is_rule_flag"].to_numpy(bool)
+    rows = []
+    for k in range(101):
+        t = k / 100
+        row: dict[str, float | int | bool] = {"threshold": t}
+        for mode, flag in (("ml", score >= t), ("hybrid", (score >= t) | rule)):
+            tp, fp = int((flag & y).sum()), int((flag & ~y).sum())
+            fn, tn = int((~flag & y).sum()), int((~flag & ~y).sum())
+            row |= {
+                f"{mode}_tp": tp, f"{mode}_fp": fp, f"{mode}_fn": fn, f"{mode}_tn": tn,
+                f"{mode}_flagged": tp + fp,
+                f"{mode}_precision": tp / (tp + fp) if tp + fp else 0.0,
+                f"{mode}_recall": tp / (tp + fn) if tp + fn else 0.0,
+                f"{mode}_fpr": fp / (fp + tn) if fp + tn else 0.0,
+                f"{mode}_workload_pct": 100.0 * (tp + fp) / len(df),
+                f"{mode}_expected_cost": c_fp * fp + c_fn * fn,
+            }
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    best = int(table["hybrid_expected_cost"].idxmin())
+    table["is_recommended"] = table.index == best
+    return table[list(THRESHOLD_COLUMNS)]
+
+
+def derive_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """thresholds, metrics_by_type, confusion_matrix and cases from the scored rows."""
+    thresholds = threshold_table(df)
+    t = float(thresholds.loc[thresholds["is_recommended"], "threshold"].iloc[0])
+    ml = df["score"] >= t
+    hybrid = ml | df["is_rule_flag"]
+    y = df["is_anomaly"]
+    metrics = []
+    for name, part in df[y].groupby("anomaly_type"):
+        n, det, mld = len(part), int(hybrid[part.index].sum()), int(ml[part.index].sum())
+        metrics.append({"section": "anomaly_type", "name": name, "support": n, "detected": det,
+                        "recall": det / n, "ml_detected": mld, "ml_recall": mld / n})
+    flags = {f"{c[5:]}": df[c] for c in RULE_COLUMNS}
+    for section, name, flag in [*(("rule", k, v) for k, v in flags.items()),
+                                ("model", "isolation_forest", ml), ("hybrid", "hybrid", hybrid)]:
+        f, tf = int(flag.sum()), int((flag & y).sum())
+        metrics.append({"section": section, "name": name, "flags": f, "true_flags": tf,
+                        "precision": tf / f if f else 0.0})
+    confusion = [
+        {"mode": mode, "threshold": t, "actual": a, "predicted": p,
+         "count": int(((y == a) & (flag == p)).sum())}
+        for mode, flag in (("ml", ml), ("hybrid", hybrid))
+        for a in (True, False) for p in (True, False)
+    ]
+    cases = df[df["is_flag"]].sort_values(["score", "transaction_id"], ascending=[False, True])
+    cases = cases.head(100).reset_index(drop=True)
+    cases.insert(0, "rank", cases.index + 1)
+    return {
+        "thresholds": thresholds,
+        "metrics_by_type": pd.DataFrame(metrics).reindex(columns=list(METRICS_BY_TYPE_COLUMNS)),
+        "confusion_matrix": pd.DataFrame(confusion)[list(CONFUSION_COLUMNS)],
+        "cases": cases[list(CASES_COLUMNS)],
+    }
+
+
+def write_sample(out_dir: Path, rows: int = 2000, seed: int = 7) -> Path:
+    """Write the five CSVs and run.json of a synthetic run into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    df = scored_frame(rows, seed)
+    df.to_csv(out_dir / "transactions_scored.csv", index=False)
+    for name, table in derive_tables(df).items():
+        table.to_csv(out_dir / f"{name}.csv", index=False, float_format="%.6g")
+    run = {"producer": "dashboard.sample (synthetic stand-in)", "rows": rows, "seed": seed,
+           "c_fp": C_FP, "c_fn": C_FN, "model_version": "sample-1"}
+    (out_dir / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+    return out_dir
+
+
+if __name__ == "__main__":
+    write_sample(Path(sys.argv[1] if len(sys.argv) > 1 else "dashboard/sample_exports"))
