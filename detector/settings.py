@@ -1,18 +1,60 @@
-"""Detector settings (prefix `DETECTOR_`)."""
+"""Detector settings (prefix `DETECTOR_`, nested with `__`, e.g. `DETECTOR_CORE__SEED=7`)."""
 
 from __future__ import annotations
+
+import socket
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from detector.core.config import CoreConfig
 from shared.settings import KafkaSettings, TopicSettings
+
+RecoveryPolicy = Literal["fail", "reset"]
 
 
 class DetectorSettings(BaseSettings):
     """What the streaming detector needs."""
 
-    model_config = SettingsConfigDict(env_prefix="DETECTOR_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DETECTOR_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
+    core: CoreConfig = Field(default_factory=CoreConfig)
     group_id: str = "auditstream-detector"
+    instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="stable per process: names its transactional.id and static group member; "
+        "two live processes must never share it",
+    )
+    snapshot_topic: str = "transactions.detector-snapshots"
+    snapshot_every: int = Field(
+        default=20_000, ge=1, description="records per partition between state snapshots "
+        "(bounds the replay on restore)",
+    )
+    snapshot_chunk_bytes: int = Field(default=512 * 1024, ge=1024, le=900 * 1024)
+    recovery_policy: RecoveryPolicy = Field(
+        default="fail", description="input history lost to retention: fail loudly, or reset "
+        "the partition's state and go on with a warning",
+    )
+    batch_size: int = Field(default=5_000, ge=1, description="messages per consume() call")
+    poll_timeout_s: float = Field(default=0.05, gt=0)
+    commit_interval_ms: int = Field(
+        default=100, ge=1, description="longest a transaction stays open (latency vs. cost)"
+    )
+    transaction_timeout_ms: int = Field(default=60_000, ge=1_000)
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    static_membership: bool = Field(
+        default=True, description="restart without a rebalance (group.instance.id)"
+    )
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, description="off when unset")
+    metrics_host: str = "127.0.0.1"
+    log_interval_s: float = Field(default=10.0, gt=0)
+
+    @property
+    def transactional_id(self) -> str:
+        return f"{self.group_id}-{self.instance_id}"

@@ -1,0 +1,332 @@
+"""The streaming detector: `transactions` -> detection core -> `transactions.scored`, exactly once.
+
+Each loop turn consumes a batch, scores it per partition in offset order and produces the
+rows, dead letters and due state snapshots inside the open Kafka transaction; the transaction
+also carries the input offsets (`send_offsets_to_transaction`) and commits every
+`commit_interval_ms`. Any abortable error aborts it and rewinds every owned partition to its
+committed offset with its state restored, so a row is never lost nor published twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from detector.core.config import CoreConfig
+from detector.kafka_io import (
+    EngineFactory,
+    KafkaOutput,
+    Restorer,
+    ensure_detector_topics,
+    make_group_consumer,
+    make_transactional_producer,
+)
+from detector.loop import BatchProcessor, Engine, PartitionState
+from detector.metrics import Metrics
+from detector.settings import DetectorSettings
+from shared.errors import AuditstreamError, KafkaWiringError
+
+log = logging.getLogger("detector")
+
+TXN_TIMEOUT_S = 30.0
+RETRIES = 5
+
+
+class DetectorError(AuditstreamError):
+    """The detector cannot go on (fenced by a newer instance, fatal client error, ...)."""
+
+
+class _Abortable(Exception):
+    """The open transaction must be aborted (and the owned partitions rewound)."""
+
+
+@dataclass(frozen=True)
+class CoreEngineFactory:
+    """Engines of the detection core with one configuration."""
+
+    config: CoreConfig
+
+    def new(self) -> Engine:
+        from detector.core.engine import PartitionEngine
+
+        return PartitionEngine(self.config)
+
+    def restore(self, data: bytes) -> Engine:
+        from detector.core.engine import PartitionEngine
+
+        return PartitionEngine.restore(data, self.config)
+
+
+class Detector:
+    """One detector process: a consumer-group member with a transactional producer."""
+
+    def __init__(self, settings: DetectorSettings, factory: EngineFactory | None = None) -> None:
+        self.settings = settings
+        self._factory = factory or CoreEngineFactory(settings.core)
+        self._topic = settings.topics.transactions_topic
+        self._stopping = False
+        self._failure: BaseException | None = None
+        self._txn_open = False
+        self._txn_started = 0.0
+        self._dirty: set[int] = set()
+        self._kept: dict[int, PartitionState] = {}
+        snapshot_partitions = ensure_detector_topics(settings)
+        self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
+        self._producer = make_transactional_producer(settings)
+        self._producer.init_transactions(TXN_TIMEOUT_S)
+        self._consumer: Consumer = make_group_consumer(settings)
+        self._restorer = Restorer(settings, self._factory, snapshot_partitions)
+        output = KafkaOutput(self._producer, settings, snapshot_partitions)
+        self.processor = BatchProcessor(output, settings.snapshot_every)
+
+    def stop(self) -> None:
+        """Ask the loop to finish its turn, commit and leave (safe from a signal handler)."""
+        self._stopping = True
+
+    def run(self, until: Callable[[Detector], bool] | None = None) -> None:
+        """Consume, score and commit until `stop()` (or `until` says so), then shut down."""
+        s = self.settings
+        self._consumer.subscribe([self._topic], on_assign=self._on_assign,
+                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
+        log.info("detector %s consuming %s (group %s)", s.transactional_id, self._topic,
+                 s.group_id)
+        try:
+            while not self._stopping:
+                msgs = self._consumer.consume(num_messages=s.batch_size,
+                                              timeout=s.poll_timeout_s)
+                self._raise_failure()
+                records = [m for m in msgs if not self._is_error(m)]
+                if records:
+                    self._process(records)
+                if self._txn_open and (not records or time.monotonic() - self._txn_started
+                                       >= s.commit_interval_ms / 1000):
+                    self._commit()
+                if self.metrics.due(s.log_interval_s):
+                    self.metrics.report(self._lag(), self._model_versions())
+                if until is not None and until(self):
+                    break
+        finally:
+            self._shutdown()
+
+    # --- one batch ------------------------------------------------------------------
+
+    def _process(self, records: list[Any]) -> None:
+        if not self._txn_open:
+            self._producer.begin_transaction()
+            self._txn_open, self._txn_started = True, time.monotonic()
+        start = time.perf_counter()
+        before_scored, before_dead = (self.processor.counters.scored,
+                                      self.processor.counters.dead)
+        self._dirty |= self.processor.process(records)
+        self._producer.poll(0)
+        c = self.processor.counters
+        self.metrics.batch(c.scored - before_scored, c.dead - before_dead,
+                           time.perf_counter() - start)
+
+    def _is_error(self, msg: Any) -> bool:
+        err = msg.error()
+        if err is None:
+            return False
+        if err.fatal():
+            raise DetectorError(f"fatal consumer error: {err}")
+        log.warning("consumer error: %s", err)
+        return True
+
+    # --- transactions ---------------------------------------------------------------
+
+    def _commit(self) -> bool:
+        """Commit the open transaction with the offsets it covers; on abort, rewind."""
+        try:
+            self._commit_or_abort()
+            return True
+        except _Abortable:
+            self._rewind()
+            return False
+
+    def _commit_or_abort(self) -> None:
+        parts = self.processor.parts
+        offsets = [TopicPartition(self._topic, p, parts[p].next_offset)
+                   for p in sorted(self._dirty) if p in parts]
+        try:
+            if offsets:
+                meta = self._consumer.consumer_group_metadata()
+                self._txn_call(lambda: self._producer.send_offsets_to_transaction(
+                    offsets, meta, TXN_TIMEOUT_S))
+            self._txn_call(lambda: self._producer.commit_transaction(TXN_TIMEOUT_S))
+        except _Abortable:
+            self._abort()
+            raise
+        self._txn_open = False
+        self._dirty.clear()
+        self.metrics.committed()
+
+    def _abort(self) -> None:
+        log.warning("aborting the open transaction")
+        self._txn_call(lambda: self._producer.abort_transaction(TXN_TIMEOUT_S))
+        self._txn_open = False
+        self._dirty.clear()
+        self.metrics.aborted()
+
+    def _txn_call(self, call: Callable[[], None]) -> None:
+        for attempt in range(RETRIES):
+            try:
+                call()
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if not isinstance(err, KafkaError):
+                    raise
+                if err.fatal():
+                    raise DetectorError(
+                        f"transactional producer {self.settings.transactional_id} failed "
+                        f"fatally (fenced by another instance with the same id?): {err}"
+                    ) from exc
+                if err.txn_requires_abort():
+                    log.warning("transaction must be aborted: %s", err)
+                    raise _Abortable(str(err)) from exc
+                if not err.retriable() or attempt == RETRIES - 1:
+                    raise KafkaWiringError(f"transaction step failed: {err}", err.name()) from exc
+                log.warning("retrying transaction step after: %s", err)
+        raise AssertionError("unreachable")
+
+    def _rewind(self) -> None:
+        """After an abort: every owned partition back to its committed offset and state."""
+        owned = sorted(self.processor.parts)
+        self.processor.parts.clear()
+        for tp in self._restore([TopicPartition(self._topic, p) for p in owned]):
+            self._consumer.seek(tp)
+
+    # --- rebalances -----------------------------------------------------------------
+
+    def _restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """Give each partition its state as of its committed offset; return start positions."""
+        committed = self._consumer.committed(partitions, timeout=TXN_TIMEOUT_S)
+        out = []
+        for tp in committed:
+            p, offset = tp.partition, (tp.offset if tp.offset >= 0 else None)
+            kept = self._kept.pop(p, None)
+            if kept is not None and offset == kept.next_offset:
+                state = kept
+                log.info("partition %d kept in memory at offset %d", p, offset)
+            else:
+                start = time.perf_counter()
+                state, plan = self._restorer.restore(p, offset)
+                took = time.perf_counter() - start
+                self.metrics.restored(took)
+                log.info("partition %d restored (%s, replayed %d records) at offset %d in "
+                         "%.2f s", p, "snapshot" if plan.use_snapshot else "empty state",
+                         plan.replay_count, state.next_offset, took)
+            self.processor.parts[p] = state
+            out.append(TopicPartition(self._topic, p, state.next_offset))
+        self._kept.clear()
+        return out
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        with self._callback("assign"):
+            consumer.assign(self._restore(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        with self._callback("revoke"):
+            clean = True
+            if self._txn_open:
+                try:
+                    self._commit_or_abort()
+                except _Abortable:
+                    clean = False
+            revoked = {tp.partition for tp in partitions}
+            for p in revoked & set(self.processor.parts):
+                state = self.processor.parts.pop(p)
+                if clean:
+                    self._kept[p] = state
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        with self._callback("lost"):
+            if self._txn_open:
+                self._abort()
+            self.processor.parts.clear()
+            self._kept.clear()
+
+    @contextmanager
+    def _callback(self, name: str) -> Iterator[None]:
+        # An exception must not vanish inside librdkafka's callback: keep it, stop, re-raise.
+        try:
+            yield
+        except Exception as exc:
+            log.error("%s callback failed: %s", name, exc)
+            self._failure = exc
+            self._stopping = True
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    # --- reporting and shutdown -------------------------------------------------------
+
+    def _lag(self) -> dict[int, int]:
+        lag = {}
+        for p, state in self.processor.parts.items():
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, p),
+                                                           cached=True)
+            lag[p] = max(0, high - state.next_offset) if high >= 0 else 0
+        return lag
+
+    def _model_versions(self) -> set[str]:
+        return {s.model_version for s in self.processor.parts.values() if s.model_version}
+
+    def _shutdown(self) -> None:
+        try:
+            if self._txn_open and self._failure is None:
+                self._commit_or_abort()
+        except (_Abortable, AuditstreamError) as exc:
+            log.warning("open transaction not committed at shutdown: %s", exc)
+        finally:
+            self._consumer.close()
+            self._restorer.close()
+            self._producer.flush(10)
+            self.metrics.report(self._lag(), self._model_versions())
+            log.info("detector stopped: %d scored, %d dead letters", self.metrics.total_records,
+                     self.metrics.total_dead)
+
+
+def run_service(settings: DetectorSettings) -> int:
+    """Run until SIGTERM/SIGINT; return the process exit code."""
+    detector = Detector(settings)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the current batch and shutting down", signum)
+        detector.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        detector.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def settings_from_args(args: argparse.Namespace) -> DetectorSettings:
+    """Environment settings, overridden by the command-line options that were given."""
+    settings = DetectorSettings()
+    names = {"group": "group_id", "group_id": "group_id", "instance_id": "instance_id",
+             "metrics_port": "metrics_port", "batch_size": "batch_size",
+             "snapshot_every": "snapshot_every", "recovery_policy": "recovery_policy"}
+    update = {field: getattr(args, arg) for arg, field in names.items()
+              if getattr(args, arg, None) is not None}
+    if not update:
+        return settings
+    return DetectorSettings.model_validate({**settings.model_dump(), **update})
+
+
+def main_from_args(args: argparse.Namespace) -> int:
+    """Entry point of `auditstream detect`."""
+    return run_service(settings_from_args(args))

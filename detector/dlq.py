@@ -1,0 +1,62 @@
+"""Dead letters: why a message could not be read, as headers next to its unchanged bytes.
+
+Header names follow the spirit of Kafka Streams' KIP-1034: the error class and message, and
+where the record came from, so an operator can find, fix and replay it.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from shared.codec import describe_validation_error
+from shared.schemas import Transaction
+
+INVALID_JSON = "InvalidJSON"
+SCHEMA_ERROR = "SchemaError"
+EMPTY_MESSAGE = "EmptyMessage"
+
+H_ERROR_CLASS = "error.class"
+H_ERROR_MESSAGE = "error.message"
+H_SOURCE_TOPIC = "source.topic"
+H_SOURCE_PARTITION = "source.partition"
+H_SOURCE_OFFSET = "source.offset"
+
+#: Longest error message kept in a header (a broken 1 MB message must not make a 1 MB header).
+MAX_MESSAGE_CHARS = 2_000
+
+
+class DecodeFailure(Exception):
+    """A message that is not a valid `Transaction`: the error class and a readable reason."""
+
+    def __init__(self, error_class: str, message: str) -> None:
+        super().__init__(error_class, message)
+        self.error_class = error_class
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.error_class}: {self.message}"
+
+
+def decode_transaction(value: bytes | None) -> Transaction:
+    """Parse one message value; raise `DecodeFailure` saying what is wrong with it."""
+    if not value:
+        raise DecodeFailure(EMPTY_MESSAGE, "the message has no value")
+    try:
+        return Transaction.model_validate_json(value)
+    except ValidationError as exc:
+        kinds = {e["type"] for e in exc.errors(include_url=False)}
+        error_class = INVALID_JSON if "json_invalid" in kinds else SCHEMA_ERROR
+        raise DecodeFailure(error_class, describe_validation_error(exc)) from exc
+
+
+def dead_letter_headers(
+    failure: DecodeFailure, topic: str, partition: int, offset: int
+) -> list[tuple[str, bytes]]:
+    """The headers of a dead letter (values UTF-8)."""
+    return [
+        (H_ERROR_CLASS, failure.error_class.encode()),
+        (H_ERROR_MESSAGE, failure.message[:MAX_MESSAGE_CHARS].encode()),
+        (H_SOURCE_TOPIC, topic.encode()),
+        (H_SOURCE_PARTITION, str(partition).encode()),
+        (H_SOURCE_OFFSET, str(offset).encode()),
+    ]

@@ -1,0 +1,194 @@
+"""Kafka wiring of the detector: client configs, topics, the transactional output, restores."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Protocol
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from detector.loop import Engine, PartitionState, Record, replay
+from detector.recovery import RecoveryPlan, plan_recovery
+from detector.settings import DetectorSettings
+from detector.snapshots import SnapshotAssembler, encode_snapshot, snapshot_prefix
+from shared.errors import KafkaWiringError
+from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer, topic_partitions
+
+log = logging.getLogger("detector")
+
+READ_TIMEOUT_S = 60.0
+
+
+class EngineFactory(Protocol):
+    def new(self) -> Engine: ...
+    def restore(self, data: bytes) -> Engine: ...
+
+
+def ensure_detector_topics(s: DetectorSettings) -> int:
+    """Create missing topics; return the input topic's partition count."""
+    t = s.topics
+    specs = [TopicSpec(n, t.partitions, t.replication_factor)
+             for n in (t.transactions_topic, t.scored_topic, t.dlq_topic)]
+    ensure_topics(s.kafka, specs)
+    partitions = topic_partitions(s.kafka, t.transactions_topic)
+    snapshot_config = {
+        # Only the latest snapshot of each key matters.
+        "cleanup.policy": "compact",
+        # Roll segments often so old snapshots become compactable within minutes.
+        "segment.ms": "600000",
+        # Headroom above the chunk size (chunks are <= 900 KiB by validation).
+        "max.message.bytes": str(2 * 1024 * 1024),
+    }
+    ensure_topics(s.kafka, [TopicSpec(s.snapshot_topic, partitions, t.replication_factor,
+                                      snapshot_config)])
+    return partitions
+
+
+def make_transactional_producer(s: DetectorSettings) -> Producer:
+    return make_producer(
+        s.kafka,
+        **{
+            # Stable per instance: a restart fences its predecessor and aborts its open
+            # transaction at once instead of leaving readers blocked until it times out.
+            "transactional.id": s.transactional_id,
+            # Bounds how long a vanished process's open transaction can hold back readers.
+            "transaction.timeout.ms": s.transaction_timeout_ms,
+            # Room for a whole consumed batch of rows plus snapshot chunks before a flush.
+            "queue.buffering.max.messages": 1_000_000,
+        },
+    )
+
+
+def make_group_consumer(s: DetectorSettings) -> Consumer:
+    conf: dict[str, Any] = {
+        # A crashed process is replaced after this long (static members keep their
+        # partitions until then; a restart within it is no rebalance at all).
+        "session.timeout.ms": s.session_timeout_ms,
+        # Must exceed the slowest batch plus a restore (replay is bounded by snapshot_every).
+        "max.poll.interval.ms": s.max_poll_interval_ms,
+        # Positions come from the transaction's offsets only.
+        "enable.auto.offset.store": False,
+        # Eager assignment: every rebalance revokes all, so revoke/assign are simple; engines
+        # whose offsets did not move are kept across it (see Detector._on_assign).
+        "partition.assignment.strategy": "range",
+    }
+    if s.static_membership:
+        # Static membership: a restarted instance gets its partitions back without a rebalance.
+        conf["group.instance.id"] = s.transactional_id
+    return make_consumer(s.kafka, s.group_id, **conf)
+
+
+class KafkaOutput:
+    """Produces scored rows, dead letters and snapshots (the caller owns the transaction)."""
+
+    def __init__(self, producer: Producer, s: DetectorSettings, snapshot_partitions: int) -> None:
+        self._producer = producer
+        self._s = s
+        self._snapshot_partitions = snapshot_partitions
+        self._scored = s.topics.scored_topic
+        self._dlq = s.topics.dlq_topic
+
+    def _produce(self, topic: str, **kwargs: Any) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, **kwargs)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    def scored(self, key: bytes, value: bytes) -> None:
+        try:
+            self._producer.produce(self._scored, value=value, key=key)
+        except BufferError:
+            self._produce(self._scored, value=value, key=key)
+
+    def dead(self, record: Record, headers: list[tuple[str, bytes]]) -> None:
+        self._produce(self._dlq, key=record.key(), value=record.value(), headers=headers)
+
+    def snapshot(self, partition: int, next_offset: int, data: bytes) -> None:
+        prefix = snapshot_prefix(self._s.group_id, self._s.topics.transactions_topic, partition)
+        target = partition % self._snapshot_partitions
+        for rec in encode_snapshot(prefix, next_offset, data, self._s.snapshot_chunk_bytes):
+            self._produce(self._s.snapshot_topic, key=rec.key, value=rec.value,
+                          headers=rec.headers, partition=target)
+
+
+class Restorer:
+    """Rebuilds a partition's state as of its committed offset (see detector.recovery)."""
+
+    def __init__(self, s: DetectorSettings, factory: EngineFactory, snapshot_partitions: int):
+        self._s = s
+        self._factory = factory
+        self._snapshot_partitions = snapshot_partitions
+        # A plain reader (assign only, never commits); EOF events end each read.
+        self._consumer = make_consumer(s.kafka, f"{s.group_id}.restore",
+                                       **{"enable.partition.eof": True})
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def restore(self, partition: int, committed: int | None) -> tuple[PartitionState, RecoveryPlan]:
+        topic = self._s.topics.transactions_topic
+        low, high = self._consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=READ_TIMEOUT_S)
+        snap = self._load_snapshot(partition)
+        plan = plan_recovery(partition, committed, snap[0] if snap else None, low, high,
+                             self._s.recovery_policy)
+        if plan.warning:
+            log.warning("%s", plan.warning)
+        engine = self._factory.restore(snap[1]) if plan.use_snapshot and snap else (
+            self._factory.new())
+        state = PartitionState(engine, plan.replay_from)
+        if plan.replay_count:
+            self._replay(partition, state, plan.resume_at)
+        state.next_offset = plan.resume_at
+        state.since_snapshot = plan.resume_at - plan.replay_from
+        return state, plan
+
+    def _load_snapshot(self, partition: int) -> tuple[int, bytes] | None:
+        s = self._s
+        target = partition % self._snapshot_partitions
+        asm = SnapshotAssembler(snapshot_prefix(s.group_id, s.topics.transactions_topic,
+                                                partition))
+        for msg in self._read(s.snapshot_topic, target, OFFSET_BEGINNING, None):
+            asm.feed(msg.key(), msg.value(), msg.headers())
+        return asm.result()
+
+    def _replay(self, partition: int, state: PartitionState, until: int) -> None:
+        topic = self._s.topics.transactions_topic
+        batch: list[Any] = []
+        for msg in self._read(topic, partition, state.next_offset, until):
+            batch.append(msg)
+            if len(batch) >= self._s.batch_size:
+                replay(state, batch, until)
+                batch = []
+        replay(state, batch, until)
+
+    def _read(self, topic: str, partition: int, start: int, until: int | None) -> Any:
+        """Yield messages of one partition from `start` to its end (or to before `until`)."""
+        c = self._consumer
+        low, high = c.get_watermark_offsets(TopicPartition(topic, partition),
+                                            timeout=READ_TIMEOUT_S)
+        if high <= low or (until is not None and start >= until):
+            return
+        c.assign([TopicPartition(topic, partition, start)])
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise KafkaWiringError(f"reading {topic}[{partition}] took over "
+                                           f"{READ_TIMEOUT_S:.0f}s")
+                for msg in c.consume(num_messages=self._s.batch_size, timeout=0.5):
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            return
+                        raise KafkaWiringError(f"reading {topic}[{partition}]: {err}",
+                                               err.name())
+                    deadline = time.monotonic() + READ_TIMEOUT_S
+                    yield msg
+                    if until is not None and (msg.offset() or 0) >= until - 1:
+                        return
+        finally:
+            c.unassign()

@@ -1,0 +1,112 @@
+"""Operational signals: Prometheus metrics (off by default, loopback) and a periodic log line."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("detector")
+
+
+@dataclass
+class _Window:
+    records: int = 0
+    dead: int = 0
+    batches: int = 0
+    batch_seconds: float = 0.0
+    batch_max: float = 0.0
+    commits: int = 0
+    aborts: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Metrics:
+    """Counts what the detector does; exposes it on `port` (127.0.0.1) when a port is given."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self._window = _Window()
+        self.total_records = 0
+        self.total_dead = 0
+        self._prom: dict[str, Any] = {}
+        if port is not None:
+            self._start_http(port, host)
+
+    def _start_http(self, port: int, host: str) -> None:
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+            start_http_server,
+        )
+
+        reg = CollectorRegistry()
+        self._prom = {
+            "records": Counter("detector_records", "transactions scored", registry=reg),
+            "dead": Counter("detector_dead_letters", "messages sent to the DLQ", registry=reg),
+            "commits": Counter("detector_transactions_committed", "commits", registry=reg),
+            "aborts": Counter("detector_transactions_aborted", "aborts", registry=reg),
+            "batch": Histogram(
+                "detector_batch_seconds", "time to process one consumed batch", registry=reg,
+                buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            ),
+            "restore": Histogram(
+                "detector_restore_seconds", "time to restore a partition's state", registry=reg,
+                buckets=(0.01, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0),
+            ),
+            "lag": Gauge("detector_consumer_lag", "records behind the input's end", ["partition"],
+                         registry=reg),
+        }
+        start_http_server(port, addr=host, registry=reg)
+        log.info("metrics on http://%s:%d/metrics", host, port)
+
+    def batch(self, records: int, dead: int, seconds: float) -> None:
+        w = self._window
+        w.records += records
+        w.dead += dead
+        w.batches += 1
+        w.batch_seconds += seconds
+        w.batch_max = max(w.batch_max, seconds)
+        self.total_records += records
+        self.total_dead += dead
+        if self._prom:
+            self._prom["records"].inc(records)
+            self._prom["dead"].inc(dead)
+            self._prom["batch"].observe(seconds)
+
+    def committed(self) -> None:
+        self._window.commits += 1
+        if self._prom:
+            self._prom["commits"].inc()
+
+    def aborted(self) -> None:
+        self._window.aborts += 1
+        if self._prom:
+            self._prom["aborts"].inc()
+
+    def restored(self, seconds: float) -> None:
+        if self._prom:
+            self._prom["restore"].observe(seconds)
+
+    def due(self, interval_s: float) -> bool:
+        return time.monotonic() - self._window.started >= interval_s
+
+    def report(self, lag: dict[int, int], model_versions: set[str]) -> str:
+        """Log one line about the last window and start a new one; return the line."""
+        w = self._window
+        elapsed = max(time.monotonic() - w.started, 1e-9)
+        mean_ms = 1000 * w.batch_seconds / w.batches if w.batches else 0.0
+        line = (
+            f"rate {w.records / elapsed:,.0f} tx/s, lag {sum(lag.values()):,}, "
+            f"batch mean {mean_ms:.1f} ms max {1000 * w.batch_max:.1f} ms, "
+            f"dlq {w.dead}, commits {w.commits}, aborts {w.aborts}, "
+            f"partitions {sorted(lag)}, model {','.join(sorted(model_versions)) or '-'}"
+        )
+        log.info("%s", line)
+        if self._prom:
+            for p, value in lag.items():
+                self._prom["lag"].labels(partition=str(p)).set(value)
+        self._window = _Window()
+        return line

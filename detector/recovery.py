@@ -1,0 +1,83 @@
+"""How a newly assigned partition gets its state back: a pure decision, then Kafka reads.
+
+The state of a partition as of its committed offset C is the latest snapshot (taken at input
+offset S <= C, written in the same transaction as the offsets that covered it) with the input
+records [S, C) re-processed without output. When those records, or the committed position
+itself, fell out of the input topic's retention, the state cannot be rebuilt exactly: the
+policy says whether to fail loudly (default) or reset the partition's state and warn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from detector.settings import RecoveryPolicy
+from shared.errors import AuditstreamError
+
+
+class RecoveryError(AuditstreamError):
+    """A partition's state cannot be restored exactly and the policy says to stop."""
+
+
+@dataclass(frozen=True)
+class RecoveryPlan:
+    """Start from the snapshot (or empty state), replay [replay_from, resume_at) silently."""
+
+    use_snapshot: bool
+    replay_from: int
+    resume_at: int
+    warning: str | None = None
+
+    @property
+    def replay_count(self) -> int:
+        return max(0, self.resume_at - self.replay_from)
+
+
+def plan_recovery(
+    partition: int,
+    committed: int | None,
+    snapshot_offset: int | None,
+    log_start: int,
+    log_end: int,
+    policy: RecoveryPolicy,
+) -> RecoveryPlan:
+    """Decide how to rebuild `partition`'s state; raise `RecoveryError` under policy `fail`."""
+
+    def lost(problem: str, resume_at: int, consequence: str) -> RecoveryPlan:
+        if policy == "fail":
+            raise RecoveryError(
+                f"partition {partition}: {problem}. Refusing to guess (recovery_policy=fail). "
+                "Raise the input topic's retention or lower DETECTOR_SNAPSHOT_EVERY; to go on "
+                "anyway with empty state, set DETECTOR_RECOVERY_POLICY=reset."
+            )
+        return RecoveryPlan(False, resume_at, resume_at, f"partition {partition}: {problem}; "
+                            f"reset to empty state at offset {resume_at}: {consequence}")
+
+    if committed is None:
+        if snapshot_offset is None:
+            return RecoveryPlan(False, log_start, log_start)
+        return lost(
+            f"a state snapshot exists (offset {snapshot_offset}) but the group has no "
+            "committed offset (expired?)",
+            log_start, "rows still in the topic may be scored a second time",
+        )
+    if (snapshot_offset is not None and snapshot_offset > committed) or committed > log_end:
+        return lost(
+            f"committed offset {committed}, snapshot offset {snapshot_offset} and input log "
+            f"[{log_start}, {log_end}) are inconsistent (topic recreated or offsets reset?)",
+            min(committed, log_end), "state starts empty",
+        )
+    if committed < log_start:
+        return lost(
+            f"committed offset {committed} fell out of retention (log starts at {log_start}): "
+            f"{log_start - committed} records were never scored",
+            log_start, "those records stay unscored and state starts empty",
+        )
+    base = 0 if snapshot_offset is None else snapshot_offset
+    if base < log_start:
+        return lost(
+            f"input records [{base}, {committed}) needed to rebuild state are partly gone "
+            f"(log starts at {log_start})",
+            committed, "state starts empty, so scores differ until it rebuilds",
+        )
+    return RecoveryPlan(snapshot_offset is not None, base, committed)
