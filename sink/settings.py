@@ -1,13 +1,29 @@
-"""Sink settings (prefix `SINK_`)."""
+"""Sink settings (prefix `SINK_`) and the export settings shared with `score` (`EXPORTS_`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import KafkaSettings, TopicSettings
+
+
+class ExportSettings(BaseSettings):
+    """How rollups are computed; the same for the streaming sink and offline `score`."""
+
+    model_config = SettingsConfigDict(env_prefix="EXPORTS_", frozen=True, extra="ignore")
+
+    cost_fp: float = Field(default=1.0, ge=0, description="cost of reviewing a false alarm")
+    cost_fn: float = Field(default=10.0, ge=0, description="cost of missing an anomaly")
+    review_budget_pct: float | None = Field(
+        default=None, gt=0, le=100,
+        description="recommend only thresholds flagging at most this % of rows",
+    )
+    recommend_for: Literal["hybrid", "ml"] = "hybrid"
+    top_cases: int = Field(default=100, ge=1, le=100_000)
 
 
 class SinkSettings(BaseSettings):
@@ -17,5 +33,11 @@ class SinkSettings(BaseSettings):
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
+    exports: ExportSettings = Field(default_factory=ExportSettings)
     group_id: str = "auditstream-sink"
     exports_dir: Path = Path("exports")
+    batch_size: int = Field(default=10_000, ge=1, description="messages per consume() call")
+    checkpoint_rows: int = Field(default=100_000, ge=1, description="fsync + state every N rows")
+    checkpoint_interval_s: float = Field(default=1.0, gt=0, description="... or every N seconds")
+    rollup_interval_s: float = Field(default=5.0, ge=0, description="rewrite rollups every N s")
+    report_interval_s: float = Field(default=30.0, ge=0, description="report.html every N s")

@@ -1,0 +1,106 @@
+"""CSV cells people open: ISO-8601 times, `.` decimals, True/False, empty for unknown.
+
+Text cells that a spreadsheet would run as a formula (first character `=`, `+`, `-`, `@`,
+tab or carriage return) get a leading `'`, which Excel and LibreOffice show as plain text.
+A cell that is a plain signed decimal number (`-5`, `+1.25`) is left alone: it is not a
+formula, and identifiers like that must keep joining.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import numpy as np
+
+from shared.schemas import ScoredTransaction
+from sink.columns import RULE_NAMES, SCORED_COLUMNS
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?\Z")
+REASON_SEP = " | "
+RULE_SEP = ";"
+
+
+def text(value: str | None) -> str:
+    """A text cell, neutralised against spreadsheet formula injection; None is empty."""
+    if not value:
+        return ""
+    if value[0] in FORMULA_PREFIXES and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def number(value: float | int | None) -> str:
+    """Shortest text that reads back as the same float, never in exponent notation."""
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return ""
+    out = repr(value)
+    if "e" in out:
+        out = np.format_float_positional(value, trim="-")
+    return out
+
+
+def boolean(value: bool | None) -> str:
+    if value is None:
+        return ""
+    return "True" if value else "False"
+
+
+def timestamp(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat()
+
+
+def ratio(num: int, den: int) -> float | None:
+    """num / den, or None (unknown) when den is 0."""
+    return num / den if den else None
+
+
+def scored_cells(tx: ScoredTransaction) -> list[str]:
+    """One `transactions_scored.csv` row, in `SCORED_COLUMNS` order."""
+    flags = tx.rule_flags
+    rules = [boolean(flags.get(name)) for name in RULE_NAMES]
+    return [
+        text(tx.transaction_id),
+        text(tx.customer_id),
+        tx.timestamp.isoformat(),
+        number(tx.amount),
+        text(tx.country),
+        text(tx.channel),
+        text(tx.device),
+        text(tx.merchant_category),
+        text(tx.ip),
+        boolean(tx.is_anomaly),
+        text(tx.anomaly_type),
+        number(tx.score),
+        boolean(tx.is_ml_flag),
+        *rules,
+        boolean(tx.is_rule_flag),
+        boolean(tx.is_flag),
+        text(REASON_SEP.join(tx.reasons_top3)),
+        text(RULE_SEP.join(tx.triggered_rules)),
+        text(tx.model_version),
+        number(tx.source_partition),
+        number(tx.source_offset),
+    ]
+
+
+def encode_rows(rows: Iterable[Sequence[str]], header: Sequence[str] | None = None) -> bytes:
+    """RFC 4180 CSV (minimal quoting, `\\n` line ends) as UTF-8 bytes."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+SCORED_HEADER: bytes = encode_rows([], SCORED_COLUMNS)

@@ -1,0 +1,180 @@
+"""Incremental rollup state: counts per score bin, so a refresh costs the same at any row count.
+
+Scores fall into 102 bins: bin 0 holds rows the model cannot flag at any grid threshold (no
+score yet, NaN or negative); bin k+1 holds `k/100 <= score < (k+1)/100` (bin 101: score >= 1).
+`score >= k/100` is then exactly "bin >= k+1", with the same float comparison pandas makes.
+Counts are split by label (anomaly, normal, unknown) and by the detector's rule flag, so
+ML-only and hybrid metrics at every threshold come from suffix sums. Everything here is
+integers (plus a bounded top-K of cases), serialisable to JSON and restorable exactly.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from shared.schemas import ScoredTransaction
+from sink.columns import CASES_COLUMNS, SCORED_COLUMNS
+
+GRID: tuple[float, ...] = tuple(k / 100 for k in range(101))
+N_BINS = len(GRID) + 1
+POS, NEG, UNK = 0, 1, 2
+UNSPECIFIED_TYPE = "unspecified"
+
+_CASE_SOURCE = tuple(SCORED_COLUMNS.index(c) for c in CASES_COLUMNS[1:])
+_TYPE_CELL = SCORED_COLUMNS.index("anomaly_type")
+_TIME_CELL = SCORED_COLUMNS.index("timestamp")
+
+
+def score_bin(score: float | None) -> int:
+    """The bin of `score` (see the module docstring)."""
+    if score is None or not score >= 0.0:
+        return 0
+    return bisect_right(GRID, score)
+
+
+def label_index(is_anomaly: bool | None) -> int:
+    return UNK if is_anomaly is None else (POS if is_anomaly else NEG)
+
+
+class TopCases:
+    """The K most suspicious flagged rows: score, then rules fired, then transaction id."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self._items: list[tuple[float, int, str, list[str]]] = []
+        self._bar: tuple[float, int, str] | None = None  # worst key kept once full
+
+    def offer(self, score: float | None, n_rules: int, txid: str, cells: list[str]) -> None:
+        key = (-(score if score is not None and score == score else -1.0), -n_rules, txid)
+        if self._bar is not None and key >= self._bar:
+            return
+        self._items.append((*key, cells))
+        if len(self._items) >= 2 * self.k + 64:
+            self._trim()
+
+    def _trim(self) -> None:
+        self._items.sort()
+        del self._items[self.k :]
+        if len(self._items) == self.k:
+            self._bar = self._items[-1][:3]
+
+    def ranked(self) -> list[list[str]]:
+        """Case rows in `CASES_COLUMNS` order, rank 1 first."""
+        self._trim()
+        return [[str(i), *item[3]] for i, item in enumerate(self._items, start=1)]
+
+    def to_json(self) -> list[Any]:
+        self._trim()
+        return [list(item) for item in self._items]
+
+    @classmethod
+    def from_json(cls, k: int, data: list[Any]) -> TopCases:
+        top = cls(k)
+        for score, rules, txid, cells in data:
+            top._items.append((float(score), int(rules), str(txid), [str(c) for c in cells]))
+        top._trim()
+        return top
+
+
+class RollupState:
+    """Integer counters behind every rollup; `update` is the only way rows get in."""
+
+    def __init__(self, top_cases: int = 100) -> None:
+        self.counts = np.zeros((3, 2, N_BINS), dtype=np.int64)  # label x rule flag x bin
+        self.by_type: dict[str, np.ndarray] = {}  # anomaly type -> (rule flag x bin), positives
+        self.rule_hits: dict[str, list[int]] = {}  # rule -> flags per label
+        self.detector_ml = [0, 0, 0]  # is_ml_flag per label
+        self.detector_flag = [0, 0, 0]  # is_flag per label
+        self.model_versions: dict[str, int] = {}
+        self.event_min: str | None = None
+        self.event_max: str | None = None
+        self.cases = TopCases(top_cases)
+
+    @property
+    def rows(self) -> int:
+        return int(self.counts.sum())
+
+    def update(self, txs: Sequence[ScoredTransaction], cells: Sequence[list[str]]) -> None:
+        """Count a batch; `cells[i]` is `txs[i]` formatted by `csvfmt.scored_cells`."""
+        if not txs:
+            return
+        flat = np.zeros(3 * 2 * N_BINS, dtype=np.int64)
+        idx = [0] * len(txs)
+        rule_hits, versions, cases = self.rule_hits, self.model_versions, self.cases
+        for i, tx in enumerate(txs):
+            lab = label_index(tx.is_anomaly)
+            b = score_bin(tx.score)
+            r = 1 if tx.is_rule_flag else 0
+            idx[i] = (lab * 2 + r) * N_BINS + b
+            if lab == POS:
+                name = cells[i][_TYPE_CELL] or UNSPECIFIED_TYPE
+                per_type = self.by_type.get(name)
+                if per_type is None:
+                    per_type = self.by_type[name] = np.zeros((2, N_BINS), dtype=np.int64)
+                per_type[r, b] += 1
+            for rule, hit in tx.rule_flags.items():
+                if hit:
+                    counts = rule_hits.get(rule)
+                    if counts is None:
+                        counts = rule_hits[rule] = [0, 0, 0]
+                    counts[lab] += 1
+            if tx.is_ml_flag:
+                self.detector_ml[lab] += 1
+            if tx.is_flag:
+                self.detector_flag[lab] += 1
+                row = cells[i]
+                cases.offer(tx.score, len(tx.triggered_rules), row[0],
+                            [row[j] for j in _CASE_SOURCE])
+            versions[tx.model_version] = versions.get(tx.model_version, 0) + 1
+        flat += np.bincount(np.asarray(idx), minlength=flat.size)
+        self.counts += flat.reshape(self.counts.shape)
+        self._event_range(cells)
+
+    def _event_range(self, cells: Sequence[list[str]]) -> None:
+        # ISO-8601 strings of one format compare like the datetimes they spell.
+        times = [c[_TIME_CELL] for c in cells]
+        lo, hi = min(times, key=_time_key), max(times, key=_time_key)
+        if self.event_min is None or _time_key(lo) < _time_key(self.event_min):
+            self.event_min = lo
+        if self.event_max is None or _time_key(hi) > _time_key(self.event_max):
+            self.event_max = hi
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts.tolist(),
+            "by_type": {k: v.tolist() for k, v in sorted(self.by_type.items())},
+            "rule_hits": dict(sorted(self.rule_hits.items())),
+            "detector_ml": self.detector_ml,
+            "detector_flag": self.detector_flag,
+            "model_versions": dict(sorted(self.model_versions.items())),
+            "event_min": self.event_min,
+            "event_max": self.event_max,
+            "cases_k": self.cases.k,
+            "cases": self.cases.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RollupState:
+        state = cls(int(data["cases_k"]))
+        state.counts = np.asarray(data["counts"], dtype=np.int64).reshape(3, 2, N_BINS)
+        state.by_type = {
+            str(k): np.asarray(v, dtype=np.int64).reshape(2, N_BINS)
+            for k, v in data["by_type"].items()
+        }
+        state.rule_hits = {str(k): [int(x) for x in v] for k, v in data["rule_hits"].items()}
+        state.detector_ml = [int(x) for x in data["detector_ml"]]
+        state.detector_flag = [int(x) for x in data["detector_flag"]]
+        state.model_versions = {str(k): int(v) for k, v in data["model_versions"].items()}
+        state.event_min = data["event_min"]
+        state.event_max = data["event_max"]
+        state.cases = TopCases.from_json(state.cases.k, data["cases"])
+        return state
+
+
+def _time_key(iso: str) -> str:
+    # `isoformat()` omits zero microseconds; pad so lexical order is time order.
+    return iso if len(iso) > 19 else iso + ".000000"

@@ -1,0 +1,214 @@
+"""Rollup tables from a `RollupState`: thresholds, recommendation, confusion, metrics by type.
+
+Pure functions of integer counts: the cost is fixed by the grid, not by the row count.
+Label-based figures are None (an empty cell) when there are no labels to compute them from.
+Precision of a rule or of the model is over every row it flagged (all types together), not
+within one type's rows, where it would always be 1.0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sink.columns import RULE_NAMES
+from sink.csvfmt import boolean, number, ratio
+from sink.rollup import GRID, NEG, POS, RollupState
+from sink.settings import ExportSettings
+
+MODES = ("ml", "hybrid")
+
+
+@dataclass(frozen=True)
+class ModeStats:
+    """One mode at one threshold."""
+
+    flagged: int
+    tp: int | None
+    fp: int | None
+    fn: int | None
+    tn: int | None
+    precision: float | None
+    recall: float | None
+    fpr: float | None
+    workload_pct: float | None
+    expected_cost: float | None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    index: int  # grid index k, threshold GRID[k]
+    mode: str
+    criterion: str
+    within_budget: bool
+
+    @property
+    def threshold(self) -> float:
+        return GRID[self.index]
+
+
+def _suffix(a: np.ndarray) -> np.ndarray:
+    """suffix[..., b] = a[..., b:].sum(); one extra trailing zero."""
+    out = np.zeros((*a.shape[:-1], a.shape[-1] + 1), dtype=np.int64)
+    out[..., :-1] = np.cumsum(a[..., ::-1], axis=-1)[..., ::-1]
+    return out
+
+
+def flagged_counts(per_rule_bin: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows flagged at every grid index k for a (rule flag x bin) count array."""
+    ml = _suffix(per_rule_bin.sum(axis=0))[1 : len(GRID) + 1]
+    hybrid = per_rule_bin[1].sum() + _suffix(per_rule_bin[0])[1 : len(GRID) + 1]
+    return {"ml": ml, "hybrid": hybrid}
+
+
+def mode_stats(state: RollupState, settings: ExportSettings) -> dict[str, list[ModeStats]]:
+    """ML-only and hybrid figures at every grid threshold."""
+    total = state.rows
+    n_pos = int(state.counts[POS].sum())
+    n_neg = int(state.counts[NEG].sum())
+    labelled = n_pos + n_neg > 0
+    every = flagged_counts(state.counts.sum(axis=0))
+    pos = flagged_counts(state.counts[POS])
+    neg = flagged_counts(state.counts[NEG])
+    out: dict[str, list[ModeStats]] = {}
+    for mode in MODES:
+        stats = []
+        for k in range(len(GRID)):
+            flagged = int(every[mode][k])
+            tp, fp = int(pos[mode][k]), int(neg[mode][k])
+            fn, tn = n_pos - tp, n_neg - fp
+            stats.append(ModeStats(
+                flagged=flagged,
+                tp=tp if labelled else None,
+                fp=fp if labelled else None,
+                fn=fn if labelled else None,
+                tn=tn if labelled else None,
+                precision=ratio(tp, tp + fp),
+                recall=ratio(tp, n_pos),
+                fpr=ratio(fp, n_neg),
+                workload_pct=100.0 * flagged / total if total else None,
+                expected_cost=settings.cost_fp * fp + settings.cost_fn * fn if labelled else None,
+            ))
+        out[mode] = stats
+    return out
+
+
+def recommend(stats: dict[str, list[ModeStats]], settings: ExportSettings) -> Recommendation | None:
+    """Lowest expected cost (within the review budget if set); ties go to the higher threshold.
+
+    Without labels, a budget alone picks the lowest threshold within it; with neither,
+    nothing is recommended.
+    """
+    rows = stats[settings.recommend_for]
+    budget = settings.review_budget_pct
+    ks = range(len(rows))
+    fits = [k for k in ks if budget is None or (rows[k].workload_pct or 0.0) <= budget]
+    within = bool(fits)
+    if not within:  # the budget cannot be met: least workload instead
+        least = min((rows[k].flagged, -k) for k in ks)
+        fits = [-least[1]]
+    costs = [(rows[k].expected_cost, -k) for k in fits if rows[k].expected_cost is not None]
+    mode = settings.recommend_for
+    if costs:
+        k = -min(costs)[1]
+        crit = "lowest expected cost" + (f" within {budget}% review budget" if budget else "")
+        return Recommendation(k, mode, crit, within)
+    if budget is not None and rows and rows[0].workload_pct is not None:
+        return Recommendation(min(fits), mode, f"lowest threshold within {budget}% budget", within)
+    return None
+
+
+Stats = dict[str, list[ModeStats]]
+
+
+def threshold_rows(stats: Stats, rec: Recommendation | None) -> list[list[str]]:
+    rows = []
+    for k, t in enumerate(GRID):
+        cells = [f"{t:.2f}"]
+        for mode in MODES:
+            s = stats[mode][k]
+            cells += [number(v) for v in (s.tp, s.fp, s.fn, s.tn, s.flagged, s.precision,
+                                          s.recall, s.fpr, s.workload_pct, s.expected_cost)]
+        cells.append(boolean(rec is not None and rec.index == k))
+        rows.append(cells)
+    return rows
+
+
+def confusion_rows(stats: Stats, rec: Recommendation | None) -> list[list[str]]:
+    rows = []
+    for mode in MODES:
+        s = stats[mode][rec.index] if rec is not None else None
+        cells: dict[tuple[bool, bool], int | None] = (
+            {(True, True): s.tp, (False, True): s.fp, (True, False): s.fn, (False, False): s.tn}
+            if s is not None else {}
+        )
+        for actual in (True, False):
+            for predicted in (True, False):
+                rows.append([mode, f"{rec.threshold:.2f}" if rec else "", boolean(actual),
+                             boolean(predicted), number(cells.get((actual, predicted)))])
+    return rows
+
+
+def metrics_rows(state: RollupState, stats: dict[str, list[ModeStats]],
+                 rec: Recommendation | None) -> list[list[str]]:
+    """metrics_by_type.csv: anomaly types, then rules, then the model and the hybrid flag."""
+    labelled = int(state.counts[POS].sum() + state.counts[NEG].sum()) > 0
+    rows: list[list[str]] = []
+    for name, per in sorted(state.by_type.items()):
+        support = int(per.sum())
+        det = ml_det = None
+        if rec is not None:
+            flagged = flagged_counts(per)
+            det, ml_det = int(flagged["hybrid"][rec.index]), int(flagged["ml"][rec.index])
+        rows.append(["anomaly_type", name, number(support), number(det),
+                     number(ratio(det, support) if det is not None else None), number(ml_det),
+                     number(ratio(ml_det, support) if ml_det is not None else None), "", "", ""])
+
+    def flag_row(section: str, name: str, flags: int | None, tp: int | None,
+                 fp: int | None) -> None:
+        true_flags = tp if labelled else None
+        prec = ratio(tp, tp + fp) if tp is not None and fp is not None else None
+        rows.append([section, name, "", "", "", "", "", number(flags), number(true_flags),
+                     number(prec)])
+
+    extra = sorted(set(state.rule_hits) - set(RULE_NAMES))
+    for rule in (*RULE_NAMES, *extra):
+        hits = state.rule_hits.get(rule, [0, 0, 0])
+        flag_row("rule", rule, sum(hits), hits[POS], hits[NEG])
+    for section, name, per_label in (("model", "is_ml_flag", state.detector_ml),
+                                     ("hybrid", "is_flag", state.detector_flag)):
+        flag_row(section, name, sum(per_label), per_label[POS], per_label[NEG])
+        s = stats["ml" if section == "model" else "hybrid"][rec.index] if rec else None
+        flag_row(section, f"{section}_at_recommended", s.flagged if s else None,
+                 s.tp if s else None, s.fp if s else None)
+    return rows
+
+
+def summary(state: RollupState, stats: dict[str, list[ModeStats]],
+            rec: Recommendation | None, settings: ExportSettings) -> dict[str, Any]:
+    """Figures for run.json."""
+    s = stats[rec.mode][rec.index] if rec else None
+    return {
+        "recommended_threshold": rec.threshold if rec else None,
+        "recommended_mode": rec.mode if rec else None,
+        "recommended_criterion": rec.criterion if rec else "no labels and no review budget",
+        "recommended_within_budget": rec.within_budget if rec else None,
+        "recommended_precision": s.precision if s else None,
+        "recommended_recall": s.recall if s else None,
+        "recommended_workload_pct": s.workload_pct if s else None,
+        "recommended_expected_cost": s.expected_cost if s else None,
+        "rows": state.rows,
+        "rows_anomalous": int(state.counts[POS].sum()),
+        "rows_normal": int(state.counts[NEG].sum()),
+        "rows_unlabelled": int(state.counts[2].sum()),
+        "rows_unscored": int(state.counts[:, :, 0].sum()),
+        "rows_flagged_by_detector": sum(state.detector_flag),
+        "event_time_min": state.event_min,
+        "event_time_max": state.event_max,
+        "model_versions": dict(state.model_versions),
+        "cost_fp": settings.cost_fp,
+        "cost_fn": settings.cost_fn,
+        "review_budget_pct": settings.review_budget_pct,
+    }

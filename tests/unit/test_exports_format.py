@@ -1,0 +1,115 @@
+"""Cells people open: formats, formula neutralising, atomic replacement under a polling reader."""
+
+from __future__ import annotations
+
+import csv
+import io
+import multiprocessing as mp
+import os
+from datetime import datetime
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shared.schemas import ScoredTransaction
+from sink.atomic import atomic_write_bytes
+from sink.columns import SCORED_COLUMNS
+from sink.csvfmt import number, scored_cells, text
+from sink.offline import write_exports
+
+
+def _tx(**changes: object) -> ScoredTransaction:
+    base: dict[str, object] = dict(
+        transaction_id="5083", customer_id="38", timestamp=datetime(2025, 1, 1, 2, 3, 4),
+        amount=176.67, country="IT", channel="app", device="pc",
+        merchant_category="electronics", ip="192.168.163.119", is_anomaly=False,
+        anomaly_type="normal", score=0.25, is_ml_flag=False, rule_flags={"burst": True},
+        is_rule_flag=True, is_flag=True, reasons_top3=["3rd transaction in 40 s"],
+        triggered_rules=["burst"], model_version="m1",
+    )
+    base.update(changes)
+    return ScoredTransaction.model_validate(base)
+
+
+def test_formula_hyperlink_in_merchant_arrives_inert(tmp_path: Path) -> None:
+    write_exports([_tx(merchant_category='=HYPERLINK("x")')], tmp_path)
+    raw = (tmp_path / "transactions_scored.csv").read_text(encoding="utf-8")
+    row = next(csv.DictReader(io.StringIO(raw)))
+    assert row["merchant_category"] == "'=HYPERLINK(\"x\")"
+    assert ",=HYPERLINK" not in raw and ',"=HYPERLINK' not in raw
+    cases = next(csv.DictReader((tmp_path / "cases.csv").open(encoding="utf-8")))
+    assert cases["merchant_category"].startswith("'=")
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+def test_every_formula_prefix_is_neutralised(value: str) -> None:
+    assert text(value) == "'" + value
+
+
+@pytest.mark.parametrize("value", ["-5", "+12.50", "plain", "a=b", ""])
+def test_plain_text_and_signed_numbers_are_left_alone(value: str) -> None:
+    assert text(value) == value
+
+
+def test_cells_use_iso_times_dot_decimals_true_false_and_empty_for_unknown() -> None:
+    cells = dict(zip(SCORED_COLUMNS, scored_cells(_tx(is_anomaly=None, anomaly_type=None,
+                                                      score=None)), strict=True))
+    assert cells["timestamp"] == "2025-01-01T02:03:04"
+    assert cells["amount"] == "176.67"
+    assert (cells["is_flag"], cells["is_ml_flag"]) == ("True", "False")
+    assert cells["is_anomaly"] == cells["anomaly_type"] == cells["score"] == ""
+    assert cells["rule_burst"] == "True" and cells["rule_odd_hour"] == ""  # not evaluated
+    assert cells["source_partition"] == ""
+
+
+@pytest.mark.parametrize("value", [1e-7, 3.2e-05, 0.1 + 0.2, 123456789.125, 1e16])
+def test_numbers_are_positional_and_read_back_exactly(value: float) -> None:
+    out = number(value)
+    assert "e" not in out.lower() and float(out) == value
+
+
+def test_pandas_reads_booleans_and_times_as_types(tmp_path: Path) -> None:
+    write_exports([_tx(), _tx(transaction_id="2", is_flag=False)], tmp_path)
+    df = pd.read_csv(tmp_path / "transactions_scored.csv", parse_dates=["timestamp"])
+    assert df["is_flag"].dtype == bool and df["amount"].dtype == float
+    assert str(df["timestamp"].dtype).startswith("datetime64")
+
+
+def _poll(path: str, sizes: tuple[int, int], ready: Event, stop: Event,
+          out: mp.Queue[tuple[int, int]]) -> None:
+    seen = torn = 0
+    ready.set()
+    while not stop.is_set():
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            continue
+        seen += 1
+        if len(data) not in sizes or data != data[:1] * len(data):
+            torn += 1
+    out.put((seen, torn))
+
+
+def test_a_polling_reader_never_sees_a_replaced_file_half_written(tmp_path: Path) -> None:
+    target = tmp_path / "thresholds.csv"
+    small, big = b"a" * 10_000, b"b" * 3_000_000  # big takes many write() calls
+    atomic_write_bytes(target, small)
+    ctx = mp.get_context("spawn")
+    ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    sizes = (len(small), len(big))
+    reader = ctx.Process(target=_poll, args=(os.fspath(target), sizes, ready, stop, out))
+    reader.start()
+    try:
+        assert ready.wait(60)
+        for i in range(150):
+            atomic_write_bytes(target, big if i % 2 else small, durable=False)
+    finally:
+        stop.set()
+        seen, torn = out.get(timeout=30)
+        reader.join(timeout=30)
+    assert seen > 20
+    assert torn == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

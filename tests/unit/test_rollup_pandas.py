@@ -1,0 +1,222 @@
+"""Every rollup equals a from-scratch pandas computation on the final transactions_scored.csv.
+
+`random_scored` and `assert_rollups_match_pandas` are reused by the sink's integration tests.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.schemas import ScoredTransaction
+from sink.columns import CASES_COLUMNS, RULE_COLUMNS, RULE_NAMES, SCORED_COLUMNS
+from sink.offline import write_exports
+from sink.settings import ExportSettings
+
+TYPES = ("HIGH_AMOUNT", "BURST", "IMPOSSIBLE_TRAVEL", "=cmd|' /C calc'!A0")
+MERCHANTS = ("grocery", "electronics", '=HYPERLINK("x")', "+travel", "-fuel", "@home")
+GRID_HITS = (0.0, 0.29, 0.3, 0.57, 0.99, 1.0, 1e-7, 0.005)
+
+
+def random_scored(n: int, seed: int, labelled: bool = True, start: int = 0
+                  ) -> list[ScoredTransaction]:
+    """`n` scored rows with awkward values: grid-exact and missing scores, formula text."""
+    rng = random.Random(seed)
+    t0 = datetime(2025, 1, 1)
+    rows = []
+    for i in range(start, start + n):
+        r = rng.random()
+        score = None if r < 0.03 else rng.choice(GRID_HITS) if r < 0.15 else rng.random()
+        flags = {name: rng.random() < 0.04 for name in RULE_NAMES if rng.random() < 0.97}
+        fired = [name for name, hit in flags.items() if hit]
+        anomalous = rng.random() < 0.08
+        ml = score is not None and score >= 0.8
+        rows.append(ScoredTransaction(
+            transaction_id=str(i), customer_id=f"c{rng.randrange(200)}",
+            timestamp=t0 + timedelta(seconds=37 * i, microseconds=rng.choice((0, 0, 250_000))),
+            amount=round(rng.uniform(1, 3000), 2), country=rng.choice(("CH", "FR", "DE")),
+            channel="app", device="pc", merchant_category=rng.choice(MERCHANTS),
+            ip="10.0.0.1",
+            is_anomaly=(anomalous if rng.random() > 0.02 else None) if labelled else None,
+            anomaly_type=(rng.choice(TYPES) if anomalous else "normal") if labelled else None,
+            score=score, is_ml_flag=ml, rule_flags=flags, is_rule_flag=bool(fired),
+            is_flag=ml or bool(fired), reasons_top3=[f"reason {j}" for j in range(len(fired))],
+            triggered_rules=fired, model_version=f"m{i // 1000}",
+            source_partition=i % 3, source_offset=i // 3,
+        ))
+    return rows
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _num(s: pd.Series) -> np.ndarray:
+    out: np.ndarray = pd.to_numeric(s.replace("", np.nan)).to_numpy(dtype=float)
+    return out
+
+
+def _close(got: pd.Series, want: list[float | int | None]) -> None:
+    g = _num(got)
+    w = np.array([np.nan if v is None else v for v in want], dtype=float)
+    np.testing.assert_allclose(g, w, rtol=1e-12, equal_nan=True)
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return a / b if b else None
+
+
+def assert_rollups_match_pandas(out: Path, settings: ExportSettings) -> pd.DataFrame:
+    """Recompute every rollup from transactions_scored.csv alone and compare."""
+    df = _read(out / "transactions_scored.csv")
+    assert tuple(df.columns) == SCORED_COLUMNS
+    score = _num(df["score"])
+    pos = (df["is_anomaly"] == "True").to_numpy()
+    neg = (df["is_anomaly"] == "False").to_numpy()
+    labelled = bool(pos.any() or neg.any())
+    rule = (df["is_rule_flag"] == "True").to_numpy()
+    th = _read(out / "thresholds.csv")
+    assert list(th["threshold"]) == [f"{k / 100:.2f}" for k in range(101)]
+    costs: dict[str, list[float]] = {"ml": [], "hybrid": []}
+    workload: dict[str, list[float]] = {"ml": [], "hybrid": []}
+    for mode in ("ml", "hybrid"):
+        want: dict[str, list[float | int | None]] = {c: [] for c in (
+            "tp", "fp", "fn", "tn", "flagged", "precision", "recall", "fpr", "workload_pct",
+            "expected_cost")}
+        for t in th["threshold"].astype(float):
+            flag = score >= t
+            if mode == "hybrid":
+                flag = flag | rule
+            tp, fp = int((flag & pos).sum()), int((flag & neg).sum())
+            fn, tn = int(pos.sum()) - tp, int(neg.sum()) - fp
+            cost = settings.cost_fp * fp + settings.cost_fn * fn
+            costs[mode].append(cost)
+            workload[mode].append(100.0 * flag.sum() / len(df))
+            for key, v in (("tp", tp), ("fp", fp), ("fn", fn), ("tn", tn), ("expected_cost", cost)):
+                want[key].append(v if labelled else None)
+            want["flagged"].append(int(flag.sum()))
+            want["precision"].append(_ratio(tp, tp + fp))
+            want["recall"].append(_ratio(tp, int(pos.sum())))
+            want["fpr"].append(_ratio(fp, int(neg.sum())))
+            want["workload_pct"].append(workload[mode][-1])
+        for key, values in want.items():
+            _close(th[f"{mode}_{key}"], values)
+    # Recommended: lowest cost (within budget), ties to the higher threshold.
+    mode = settings.recommend_for
+    ks = [k for k in range(101) if settings.review_budget_pct is None
+          or workload[mode][k] <= settings.review_budget_pct]
+    if not ks:  # budget cannot be met: the least workload
+        ks = [max(range(101), key=lambda k: (-workload[mode][k], k))]
+    if labelled:
+        rec: int | None = max(ks, key=lambda k: (-costs[mode][k], k))
+    else:  # a budget alone picks the lowest threshold within it
+        rec = min(ks) if settings.review_budget_pct is not None else None
+    assert list(th["is_recommended"] == "True") == [k == rec for k in range(101)]
+    t_rec = rec / 100 if rec is not None else None
+
+    cm = _read(out / "confusion_matrix.csv")
+    assert len(cm) == 8
+    for _, row in cm.iterrows():
+        if not labelled or rec is None:
+            assert row["count"] == ""
+            continue
+        assert row["threshold"] == f"{t_rec:.2f}"
+        flag = score >= float(row["threshold"])
+        if row["mode"] == "hybrid":
+            flag = flag | rule
+        actual = pos if row["actual"] == "True" else neg
+        predicted = flag if row["predicted"] == "True" else ~flag
+        assert int(row["count"]) == int((actual & predicted).sum())
+
+    metrics = _read(out / "metrics_by_type.csv")
+    types = metrics[metrics["section"] == "anomaly_type"].set_index("name")
+    ptypes = df[pos]["anomaly_type"].replace("", "unspecified")
+    assert sorted(types.index) == sorted(ptypes.unique())
+    assert t_rec is not None or not len(types)
+    for section, name in (("model", "model_at_recommended"), ("hybrid", "hybrid_at_recommended")):
+        row = metrics[(metrics["section"] == section) & (metrics["name"] == name)]
+        assert len(row) == 1
+        if t_rec is not None:
+            flag = score >= t_rec
+            flag = flag | rule if section == "hybrid" else flag
+            _close(row["flags"], [int(flag.sum())])
+            true, known = int((flag & pos).sum()), int((flag & (pos | neg)).sum())
+            _close(row["precision"], [_ratio(true, known)])
+    for name, group in df[pos].groupby(ptypes):
+        idx = group.index.to_numpy()
+        ml = score[idx] >= (t_rec or 0.0)
+        det = ml | rule[idx]
+        _close(types.loc[[name], "support"], [len(group)])
+        _close(types.loc[[name], "detected"], [int(det.sum())])
+        _close(types.loc[[name], "recall"], [det.sum() / len(group)])
+        _close(types.loc[[name], "ml_recall"], [ml.sum() / len(group)])
+    flags_by = metrics[metrics["section"] != "anomaly_type"].set_index("name")
+    for name, col in (*zip(RULE_NAMES, RULE_COLUMNS, strict=True), ("is_ml_flag", "is_ml_flag"),
+                      ("is_flag", "is_flag")):
+        hit = (df[col] == "True").to_numpy()
+        # Precision over every row the rule flagged, across all types (not within one type).
+        _close(flags_by.loc[[name], "flags"], [int(hit.sum())])
+        _close(flags_by.loc[[name], "true_flags"], [int((hit & pos).sum()) if labelled else None])
+        _close(flags_by.loc[[name], "precision"],
+               [_ratio(int((hit & pos).sum()), int((hit & (pos | neg)).sum()))])
+
+    cases = _read(out / "cases.csv")
+    flagged = df[df["is_flag"] == "True"].copy()
+    flagged["_s"] = np.nan_to_num(_num(flagged["score"]), nan=-1.0)
+    flagged["_r"] = flagged["triggered_rules"].map(lambda s: len(s.split(";")) if s else 0)
+    top = flagged.sort_values(["_s", "_r", "transaction_id"], ascending=[False, False, True],
+                              kind="stable").head(settings.top_cases)
+    assert list(cases.columns) == list(CASES_COLUMNS)
+    assert list(cases["rank"]) == [str(i) for i in range(1, len(top) + 1)]
+    pd.testing.assert_frame_equal(cases[list(CASES_COLUMNS[1:])].reset_index(drop=True),
+                                  top[list(CASES_COLUMNS[1:])].reset_index(drop=True))
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["rows"] == len(df)
+    assert run["recommended_threshold"] == t_rec
+    return df
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [ExportSettings(), ExportSettings(cost_fp=1, cost_fn=3, review_budget_pct=30.0, top_cases=7),
+     ExportSettings(review_budget_pct=5.0),
+     ExportSettings(recommend_for="ml", cost_fn=50)],
+    ids=["default", "budget", "budget-unmet", "ml"],
+)
+def test_every_rollup_equals_pandas_from_scratch(tmp_path: Path, settings: ExportSettings) -> None:
+    rows = random_scored(3_000, seed=7)
+    write_exports(rows, tmp_path, settings)
+    df = assert_rollups_match_pandas(tmp_path, settings)
+    assert len(df) == 3_000
+
+
+def test_without_labels_label_metrics_are_empty_not_zero(tmp_path: Path) -> None:
+    write_exports(random_scored(500, seed=3, labelled=False), tmp_path)
+    assert json.loads((tmp_path / "run.json").read_text())["recommended_threshold"] is None
+    th = _read(tmp_path / "thresholds.csv")
+    for col in ("ml_tp", "ml_precision", "ml_recall", "hybrid_fpr", "hybrid_expected_cost"):
+        assert set(th[col]) == {""}
+    assert (th["ml_flagged"] != "").all() and (th["hybrid_workload_pct"] != "").all()
+    metrics = _read(tmp_path / "metrics_by_type.csv")
+    assert set(metrics["section"]) == {"rule", "model", "hybrid"}
+    assert set(metrics["true_flags"]) == {""} and set(metrics["precision"]) == {""}
+    assert set(_read(tmp_path / "confusion_matrix.csv")["count"]) == {""}
+    assert_rollups_match_pandas(tmp_path, ExportSettings())
+
+
+def test_without_labels_a_review_budget_picks_the_lowest_threshold_within_it(
+    tmp_path: Path,
+) -> None:
+    settings = ExportSettings(review_budget_pct=30.0)
+    write_exports(random_scored(800, seed=4, labelled=False), tmp_path, settings)
+    assert_rollups_match_pandas(tmp_path, settings)
+    th = _read(tmp_path / "thresholds.csv")
+    rec = th[th["is_recommended"] == "True"]
+    assert len(rec) == 1 and float(rec["hybrid_workload_pct"].iloc[0]) <= 30.0
