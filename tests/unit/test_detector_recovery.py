@@ -1,0 +1,50 @@
+"""The recovery decision: exact rebuilds when possible, loud failures (or resets) otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from detector.recovery import RecoveryError, RecoveryPlan, plan_recovery
+
+
+def test_new_group_starts_at_the_log_start_with_empty_state() -> None:
+    assert plan_recovery(0, None, None, 0, 100, "fail") == RecoveryPlan(False, 0, 0)
+    assert plan_recovery(0, None, None, 40, 100, "fail") == RecoveryPlan(False, 40, 40)
+
+
+def test_snapshot_then_replay_up_to_the_committed_offset() -> None:
+    plan = plan_recovery(1, 950, 900, 0, 1000, "fail")
+    assert plan == RecoveryPlan(True, 900, 950)
+    assert plan.replay_count == 50
+
+
+def test_without_snapshot_the_whole_history_is_replayed() -> None:
+    assert plan_recovery(1, 300, None, 0, 1000, "fail") == RecoveryPlan(False, 0, 300)
+
+
+def test_replay_history_lost_to_retention_fails_loudly() -> None:
+    with pytest.raises(RecoveryError, match=r"partition 2: input records \[900, 950\)"):
+        plan_recovery(2, 950, 900, 920, 1000, "fail")
+
+
+def test_replay_history_lost_resets_state_under_reset_policy() -> None:
+    plan = plan_recovery(2, 950, 900, 920, 1000, "reset")
+    assert (plan.use_snapshot, plan.replay_from, plan.resume_at) == (False, 950, 950)
+    assert plan.warning and "reset to empty state at offset 950" in plan.warning
+
+
+def test_committed_offset_out_of_retention_never_skips_silently() -> None:
+    with pytest.raises(RecoveryError, match="20 records were never scored"):
+        plan_recovery(0, 100, 100, 120, 500, "fail")
+    plan = plan_recovery(0, 100, 100, 120, 500, "reset")
+    assert plan.resume_at == 120 and plan.warning and "never scored" in plan.warning
+
+
+def test_snapshot_without_committed_offset_is_not_trusted() -> None:
+    with pytest.raises(RecoveryError, match="no committed offset"):
+        plan_recovery(0, None, 500, 0, 1000, "fail")
+
+
+def test_snapshot_ahead_of_committed_offset_is_inconsistent() -> None:
+    with pytest.raises(RecoveryError, match="inconsistent"):
+        plan_recovery(0, 100, 200, 0, 1000, "fail")
