@@ -1,0 +1,110 @@
+"""Seeded synthetic payments where anomalies break a customer's own habits (pure).
+
+`generate(config)` returns transactions in stable timestamp order with ids `1..N`; the same
+config (seed included) always gives the same list, and so byte-identical CSV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from producer.anomalies import ANOMALY_TYPES, InjectionParams, Injector
+from producer.profiles import DAY, HOUR, Event, make_customers, normal_activity
+from shared.schemas import Transaction
+
+#: Default share of all transactions per anomaly type (1.5% in total).
+DEFAULT_RATES: dict[str, float] = dict.fromkeys(ANOMALY_TYPES, 0.0025)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Everything that shapes the data; equal configs give identical output."""
+
+    seed: int = 42
+    customers: int = 1_000
+    days: int = 90
+    start: datetime = datetime(2025, 1, 1)
+    tx_per_customer_day: float = 2.2
+    traveller_share: float = 0.15
+    night_owl_share: float = 0.05
+    rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
+    travel_gap_hours: float = 4.0
+    duplicate_window_minutes: float = 10.0
+    high_amount_factor: tuple[float, float] = (10.0, 30.0)
+    established_days: int = 30
+    min_history: int = 10
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.rates) - set(ANOMALY_TYPES))
+        if unknown:
+            raise ValueError(f"unknown anomaly type(s) {unknown}; known: {list(ANOMALY_TYPES)}")
+        if any(r < 0 for r in self.rates.values()) or sum(self.rates.values()) >= 0.5:
+            raise ValueError("anomaly rates must be >= 0 and sum to less than 0.5")
+        if self.customers < 1 or self.days < 1 or self.tx_per_customer_day <= 0:
+            raise ValueError("customers, days and tx_per_customer_day must be positive")
+        lo, hi = self.high_amount_factor
+        if not 1 < lo <= hi:
+            raise ValueError("high_amount_factor must satisfy 1 < low <= high")
+
+
+def generate_events(config: GeneratorConfig) -> tuple[list[Event], dict[str, int]]:
+    """All events, sorted by (time, customer, insertion order), and the anomaly counts."""
+    rng = np.random.default_rng(config.seed)
+    gap = int(config.travel_gap_hours * HOUR)
+    customers = make_customers(
+        rng, config.customers, config.days, config.tx_per_customer_day,
+        config.traveller_share, config.night_owl_share, gap,
+    )
+    weekday = config.start.weekday()
+    per_customer = [normal_activity(rng, c, config.days, weekday, gap) for c in customers]
+    n_normal = sum(len(evs) for evs in per_customer)
+    total = n_normal / (1.0 - sum(config.rates.values()))
+    targets = {t: round(config.rates.get(t, 0.0) * total) for t in ANOMALY_TYPES}
+    params = InjectionParams(
+        days=config.days,
+        travel_gap=gap,
+        duplicate_window=int(config.duplicate_window_minutes * 60),
+        high_amount_factor=config.high_amount_factor,
+        established_days=config.established_days,
+        min_history=config.min_history,
+    )
+    counts = Injector(rng, customers, per_customer, params).inject(targets)
+    events = [e for evs in per_customer for e in evs]
+    events.sort(key=lambda e: (e.ts, e.cust))  # stable: a customer's own order is kept
+    return events, counts
+
+
+def to_transactions(
+    events: list[Event], start: datetime, customer_ids: list[str]
+) -> list[Transaction]:
+    """Events as transactions with ids 1..N in order."""
+    out = []
+    for i, e in enumerate(events, start=1):
+        out.append(
+            Transaction(
+                transaction_id=str(i),
+                customer_id=customer_ids[e.cust],
+                timestamp=start + timedelta(seconds=e.ts),
+                amount=e.amount,
+                country=e.country,
+                channel=e.channel,
+                device=e.device,
+                merchant_category=e.category,
+                ip=e.ip,
+                is_anomaly=e.label != "normal",
+                anomaly_type=e.label,
+            )
+        )
+    return out
+
+
+def generate(config: GeneratorConfig) -> list[Transaction]:
+    """The realistic dataset for `config`."""
+    events, _ = generate_events(config)
+    return to_transactions(events, config.start, [str(i + 1) for i in range(config.customers)])
+
+
+__all__ = ["DAY", "DEFAULT_RATES", "GeneratorConfig", "generate", "generate_events"]
