@@ -1,0 +1,170 @@
+"""The sink's Kafka loop: `transactions.scored` -> exports folder, exactly once across crashes.
+
+Partitions are assigned by hand (one sink owns one folder) at the offsets recorded in the
+folder's checkpoint, so the files and the offsets can never disagree; committing them to
+the consumer group too is only for lag monitoring.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+import confluent_kafka
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from shared.errors import KafkaWiringError
+from shared.kafka import TopicSpec, ensure_topics, make_consumer, wait_for_broker
+from sink.settings import SinkSettings
+from sink.writer import Record, SinkWriter
+
+log = logging.getLogger(__name__)
+
+_OUT_OF_RANGE = {KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET}
+
+
+@dataclass
+class SinkResult:
+    rows: int = 0  # rows appended by this run
+    rejected: int = 0
+    total_rows: int = 0  # rows in the folder
+    offsets: dict[int, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def consumer_overrides() -> dict[str, object]:
+    return {
+        # Reports each partition's end, so `--once` knows when the topic is drained.
+        "enable.partition.eof": True,
+        # A checkpointed offset that retention already deleted must stop the sink: rows
+        # would be missing. Never jump silently to the earliest or latest offset.
+        "auto.offset.reset": "error",
+    }
+
+
+def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, int]) -> set[int]:
+    """Assign every partition of `topic` at its checkpointed offset (or its beginning)."""
+    meta = consumer.list_topics(topic, timeout=10)
+    parts = sorted(meta.topics[topic].partitions)
+    assignment = []
+    for p in parts:
+        if p in offsets:
+            low, _high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if offsets[p] < low:
+                raise KafkaWiringError(
+                    f"{topic}[{p}]: the checkpoint says offset {offsets[p]} comes next but the "
+                    f"broker only keeps offsets from {low} (retention); rows in between are "
+                    "lost to this folder: re-run from the source, or --reset to start over"
+                )
+        assignment.append(TopicPartition(topic, p, offsets.get(p, OFFSET_BEGINNING)))
+    consumer.assign(assignment)
+    log.info("assigned %s at %s", topic, {tp.partition: tp.offset for tp in assignment})
+    return set(parts)
+
+
+class _Stopper:
+    """SIGTERM/SIGINT ask the loop to finish its batch, checkpoint and exit."""
+
+    def __init__(self, event: threading.Event | None) -> None:
+        self.event = event or threading.Event()
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._handle)
+            signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after this batch", signum)
+        self.event.set()
+
+
+def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None = None,
+        reset: bool = False, stop: threading.Event | None = None) -> SinkResult:
+    """Consume until stopped (or, with `once`/`until_idle`, until the topic is drained)."""
+    started = time.monotonic()
+    topic = settings.topics.scored_topic
+    idle_limit = 0.0 if once else until_idle
+    wait_for_broker(settings.kafka)
+    ensure_topics(settings.kafka, [TopicSpec(topic, settings.topics.partitions,
+                                             settings.topics.replication_factor)])
+    writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset)
+    consumer = make_consumer(settings.kafka, settings.group_id, **consumer_overrides())
+    stopper = _Stopper(stop)
+    stopper.install()
+    run_info = {
+        "group_id": settings.group_id,
+        "confluent_kafka_version": confluent_kafka.version()[0],
+        "librdkafka_version": confluent_kafka.libversion()[0],
+    }
+    result = SinkResult()
+    start_rows, start_rejected = writer.rows, writer.cp.rejected
+    try:
+        parts = assign_from_checkpoint(consumer, topic, writer.offsets)
+        writer.write_rollups(run_info)
+        _loop(consumer, writer, settings, parts, idle_limit, stopper.event, run_info)
+        writer.checkpoint()
+        writer.write_rollups(run_info)
+        _commit(consumer, topic, writer.offsets)
+    finally:
+        consumer.close()
+        writer.close()
+    result.rows = writer.rows - start_rows
+    result.rejected = writer.cp.rejected - start_rejected
+    result.total_rows = writer.rows
+    result.offsets = writer.offsets
+    result.seconds = time.monotonic() - started
+    log.info("sink stopped: %d rows appended (%d in folder), %d rejected, in %.1f s",
+             result.rows, result.total_rows, result.rejected, result.seconds)
+    return result
+
+
+def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts: set[int],
+          idle_limit: float | None, stop: threading.Event, run_info: dict[str, str]) -> None:
+    topic = settings.topics.scored_topic
+    at_end: set[int] = set()
+    last_data = last_cp = last_rollup = last_report = time.monotonic()
+    rolled_rows = writer.rows
+    while not stop.is_set():
+        records: list[Record] = []
+        for msg in consumer.consume(settings.batch_size, timeout=0.2):
+            err, part, offset = msg.error(), msg.partition(), msg.offset()
+            if err is None and part is not None and offset is not None:
+                records.append((part, offset, msg.value()))
+                at_end.discard(part)
+            elif err is None:
+                continue
+            elif err.code() == KafkaError._PARTITION_EOF and part is not None:
+                at_end.add(part)
+            elif err.fatal() or err.code() in _OUT_OF_RANGE:
+                raise KafkaWiringError(f"{topic}: consumer error: {err.str()}", err.name())
+            else:  # transient (broker restart, network): librdkafka retries on its own
+                log.warning("%s: %s", topic, err.str())
+        now = time.monotonic()
+        if records:
+            writer.add(records)
+            last_data = now
+        if writer.pending_rows and (writer.pending_rows >= settings.checkpoint_rows
+                                    or now - last_cp >= settings.checkpoint_interval_s):
+            writer.checkpoint()
+            _commit(consumer, topic, writer.offsets)
+            last_cp = now
+            if writer.rows != rolled_rows and now - last_rollup >= settings.rollup_interval_s:
+                report = now - last_report >= settings.report_interval_s
+                writer.write_rollups(run_info, report=report)
+                rolled_rows, last_rollup = writer.rows, now
+                last_report = now if report else last_report
+                log.info("%d rows in %s, offsets %s", writer.rows, writer.folder,
+                         writer.offsets)
+        if idle_limit is not None and at_end >= parts and now - last_data >= idle_limit:
+            log.info("%s drained", topic)
+            return
+
+
+def _commit(consumer: Consumer, topic: str, offsets: dict[int, int]) -> None:
+    if offsets:
+        tps = [TopicPartition(topic, p, o) for p, o in offsets.items()]
+        consumer.commit(offsets=tps, asynchronous=True)

@@ -1,0 +1,49 @@
+"""`auditstream sink` (and `python -m sink`): append `transactions.scored` to the exports."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sink.settings import SinkSettings
+
+DESCRIPTION = (
+    "Consume transactions.scored and keep the exports folder up to date, exactly once: "
+    "transactions_scored.csv, thresholds.csv, metrics_by_type.csv, confusion_matrix.csv, "
+    "cases.csv, run.json. Settings come from SINK_*, EXPORTS_*, KAFKA_* variables."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--exports", type=Path, metavar="DIR",
+                   help="exports folder (default: SINK_EXPORTS_DIR or ./exports)")
+    stop = p.add_mutually_exclusive_group()
+    stop.add_argument("--once", action="store_true",
+                      help="stop as soon as every partition is drained")
+    stop.add_argument("--until-idle", type=float, metavar="SECONDS",
+                      help="stop once drained and no message came for SECONDS")
+    p.add_argument("--reset", action="store_true",
+                   help="discard this folder's sink checkpoint and rows, start from offset 0")
+    p.set_defaults(func=run_command)
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "sink", help="write transactions.scored to CSV exports (exactly once) with rollups",
+        description=DESCRIPTION,
+    )
+    add_arguments(p)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from sink.app import run
+
+    overrides: dict[str, Any] = {}
+    if args.exports is not None:
+        overrides["exports_dir"] = args.exports
+    settings = SinkSettings(**overrides)
+    result = run(settings, once=args.once, until_idle=args.until_idle, reset=args.reset)
+    print(f"sink: {result.rows} rows appended ({result.total_rows} in {settings.exports_dir}), "
+          f"{result.rejected} rejected, {result.seconds:.1f} s")
+    return 0

@@ -1,0 +1,104 @@
+"""The sink's checkpoint: what is durably in the exports folder, stored beside it.
+
+`.sink-state.json` records the byte length of every file the sink appends to, the next
+offset to read per partition and the rollup counters, all as of one instant. It is
+replaced atomically after the appended files are fsynced, so on restart anything past the
+recorded lengths (a torn or not yet checkpointed tail) is cut off and read again from the
+recorded offsets: each row lands exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.errors import AuditstreamError
+from sink.atomic import atomic_write_text
+from sink.rollup import RollupState
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = ".sink-state.json"
+STATE_VERSION = 1
+
+
+class SinkStateError(AuditstreamError):
+    """The exports folder does not match the sink's checkpoint (or has none where it should)."""
+
+
+@dataclass
+class Checkpoint:
+    topic: str
+    lengths: dict[str, int]  # file name -> committed byte length
+    offsets: dict[int, int]  # partition -> next offset to read
+    rollup: RollupState
+    rejected: int = 0
+    created_at: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "topic": self.topic,
+            "lengths": self.lengths,
+            "offsets": {str(p): o for p, o in sorted(self.offsets.items())},
+            "rejected": self.rejected,
+            "created_at": self.created_at,
+            "extra": self.extra,
+            "rollup": self.rollup.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        if data.get("version") != STATE_VERSION:
+            raise SinkStateError(f"unknown sink state version {data.get('version')!r}")
+        return cls(
+            topic=str(data["topic"]),
+            lengths={str(k): int(v) for k, v in data["lengths"].items()},
+            offsets={int(p): int(o) for p, o in data["offsets"].items()},
+            rollup=RollupState.from_json(data["rollup"]),
+            rejected=int(data.get("rejected", 0)),
+            created_at=str(data.get("created_at", "")),
+            extra=dict(data.get("extra", {})),
+        )
+
+
+def load(folder: Path) -> Checkpoint | None:
+    path = Path(folder) / STATE_FILE
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return Checkpoint.from_json(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SinkStateError(f"{path} is unreadable ({exc}); move the folder aside") from exc
+
+
+def save(folder: Path, checkpoint: Checkpoint) -> None:
+    atomic_write_text(Path(folder) / STATE_FILE, json.dumps(checkpoint.to_json()))
+
+
+def cut_to_checkpoint(folder: Path, lengths: dict[str, int]) -> int:
+    """Truncate each appended file to its committed length; return the bytes dropped."""
+    dropped = 0
+    for name, length in lengths.items():
+        path = Path(folder) / name
+        size = path.stat().st_size if path.exists() else 0
+        if size < length:
+            raise SinkStateError(
+                f"{path} has {size} bytes but the checkpoint recorded {length}: it was changed "
+                "outside the sink; restore it, or start again with --reset"
+            )
+        if size > length:
+            with open(path, "r+b") as fh:
+                fh.truncate(length)
+                fh.flush()
+                os.fsync(fh.fileno())
+            log.info("dropped %d uncommitted bytes at the end of %s", size - length, name)
+            dropped += size - length
+    return dropped

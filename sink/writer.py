@@ -1,0 +1,174 @@
+"""The sink's file side: append rows, checkpoint, refresh rollups. No Kafka in here.
+
+`SinkWriter.add` takes raw records `(partition, offset, value)` in offset order per
+partition. Valid ones go to transactions_scored.csv and the rollup counts; a value that is
+not a valid `ScoredTransaction` goes, with its partition, offset and the reason, to
+`sink_rejected.jsonl` (nothing is lost, and the stream goes on). `checkpoint` makes both
+durable and records them in `.sink-state.json` (see `sink.state`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from shared.codec import decode
+from shared.errors import SchemaError
+from shared.schemas import ScoredTransaction
+from sink import state as st
+from sink.atomic import atomic_write_bytes, fsync_dir
+from sink.csvfmt import SCORED_HEADER, encode_rows, scored_cells
+from sink.exports import SCORED_FILE, refresh_report, write_rollups
+from sink.rollup import RollupState
+from sink.settings import ExportSettings
+
+log = logging.getLogger(__name__)
+
+REJECTED_FILE = "sink_rejected.jsonl"
+Record = tuple[int, int, bytes | None]
+
+
+class SinkWriter:
+    """Owns the appended files of one exports folder and its checkpoint."""
+
+    def __init__(self, folder: Path, topic: str, settings: ExportSettings,
+                 *, reset: bool = False) -> None:
+        self.folder = Path(folder)
+        self.settings = settings
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if reset:
+            for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE):
+                (self.folder / name).unlink(missing_ok=True)
+        cp = st.load(self.folder)
+        if cp is None:
+            cp = self._fresh(topic)
+        elif cp.topic != topic:
+            raise st.SinkStateError(
+                f"{self.folder} holds exports of topic {cp.topic!r}, not {topic!r}; "
+                "use another folder or --reset"
+            )
+        else:
+            st.cut_to_checkpoint(self.folder, cp.lengths)
+            log.info("resuming %s at offsets %s (%d rows)", self.folder, cp.offsets,
+                     cp.rollup.rows)
+        self.cp = cp
+        self._scored: BinaryIO = open(self.folder / SCORED_FILE, "ab")  # noqa: SIM115
+        self._rejected: BinaryIO | None = None
+        self.pending_rows = 0
+
+    def _fresh(self, topic: str) -> st.Checkpoint:
+        scored = self.folder / SCORED_FILE
+        if scored.exists() and _head(scored, len(SCORED_HEADER) + 1) not in (b"", SCORED_HEADER):
+            raise st.SinkStateError(
+                f"{scored} exists but no sink checkpoint does (exports of another run?); "
+                "use another folder or --reset"
+            )
+        atomic_write_bytes(scored, SCORED_HEADER)
+        (self.folder / REJECTED_FILE).unlink(missing_ok=True)
+        cp = st.Checkpoint(
+            topic=topic,
+            lengths={SCORED_FILE: len(SCORED_HEADER), REJECTED_FILE: 0},
+            offsets={},
+            rollup=RollupState(self.settings.top_cases),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        st.save(self.folder, cp)
+        return cp
+
+    @property
+    def offsets(self) -> dict[int, int]:
+        """Next offset to read per partition (what is in the files, checkpointed or not)."""
+        return dict(self.cp.offsets)
+
+    @property
+    def rows(self) -> int:
+        return self.cp.rollup.rows
+
+    def add(self, records: Sequence[Record]) -> int:
+        """Append a batch; return how many rows went to transactions_scored.csv."""
+        offsets = self.cp.offsets
+        txs: list[ScoredTransaction] = []
+        rejected: list[bytes] = []
+        for partition, offset, value in records:
+            if offset < offsets.get(partition, 0):
+                continue  # already in the files: a redelivery never duplicates a row
+            offsets[partition] = offset + 1
+            try:
+                if value is None:
+                    raise SchemaError("empty message (tombstone)")
+                txs.append(decode(value, ScoredTransaction))
+            except SchemaError as exc:
+                rejected.append(_rejection(partition, offset, value, str(exc)))
+        if txs:
+            cells = [scored_cells(tx) for tx in txs]
+            self._scored.write(encode_rows(cells))
+            self.cp.rollup.update(txs, cells)
+        if rejected:
+            if self._rejected is None:
+                self._rejected = open(self.folder / REJECTED_FILE, "ab")  # noqa: SIM115
+            self._rejected.write(b"".join(rejected))
+            self.cp.rejected += len(rejected)
+            log.warning("%d invalid messages kept in %s", len(rejected), REJECTED_FILE)
+        self.pending_rows += len(txs) + len(rejected)
+        return len(txs)
+
+    def checkpoint(self) -> None:
+        """Make the appended rows durable, then record lengths, offsets and counts."""
+        lengths = {SCORED_FILE: _sync(self._scored)}
+        lengths[REJECTED_FILE] = (
+            _sync(self._rejected) if self._rejected is not None
+            else self.cp.lengths.get(REJECTED_FILE, 0)
+        )
+        if lengths != self.cp.lengths:
+            fsync_dir(self.folder)
+        self.cp.lengths = lengths
+        st.save(self.folder, self.cp)
+        self.pending_rows = 0
+
+    def write_rollups(self, run_info: Mapping[str, object] | None = None,
+                      report: bool = True) -> dict[str, Any]:
+        """Rewrite every rollup file (and report.html) from the counts."""
+        info: dict[str, object] = {
+            "source": "auditstream sink",
+            "topic": self.cp.topic,
+            "input_offsets": {str(p): o for p, o in sorted(self.cp.offsets.items())},
+            "rows_rejected": self.cp.rejected,
+            "sink_started_at": self.cp.created_at,
+        }
+        info.update(run_info or {})
+        run = write_rollups(self.folder, self.cp.rollup, self.settings, info)
+        if report:
+            refresh_report(self.folder)
+        return run
+
+    def close(self) -> None:
+        self._scored.close()
+        if self._rejected is not None:
+            self._rejected.close()
+
+
+def _head(path: Path, size: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(size)
+
+
+def _sync(fh: BinaryIO) -> int:
+    fh.flush()
+    os.fsync(fh.fileno())
+    return fh.tell()
+
+
+def _rejection(partition: int, offset: int, value: bytes | None, reason: str) -> bytes:
+    entry: dict[str, object] = {"partition": partition, "offset": offset, "error": reason}
+    if value is not None:
+        try:
+            entry["value"] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            entry["value_base64"] = base64.b64encode(value).decode("ascii")
+    return json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"
