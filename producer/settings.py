@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -9,9 +13,31 @@ from shared.settings import KafkaSettings, TopicSettings
 
 
 class ProducerSettings(BaseSettings):
-    """What `generate` and `replay` need to publish to `transactions`."""
+    """What `generate` and `replay` need to publish to `transactions`.
+
+    The `mode` fields drive `python -m producer` in containers; the CLI passes its own flags.
+    """
 
     model_config = SettingsConfigDict(env_prefix="PRODUCER_", frozen=True, extra="ignore")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
+
+    # Delivery
+    queue_max_messages: int = Field(default=500_000, ge=1000)
+    flush_timeout_s: float = Field(default=60.0, gt=0)
+
+    # `python -m producer`
+    mode: Literal["generate", "replay"] = "generate"
+    files: list[Path] = Field(default_factory=list, description="replay input (JSON list)")
+    rate: float | None = Field(default=None, gt=0)
+    speed: float | None = Field(default=None, gt=0)
+    strict: bool = False
+    rejects_dir: Path | None = None
+    recipe: Literal["realistic", "reference"] = "realistic"
+    seed: int = 42
+    customers: int | None = Field(default=None, ge=1)
+    days: int = Field(default=90, ge=1)
+    start: date = date(2025, 1, 1)
+    out: Path | None = None
+    publish: bool = True

@@ -1,0 +1,124 @@
+"""The producer's Kafka loop: publish encoded transactions keyed by customer, checked delivery.
+
+Idempotent, `acks=all` producer (shared.kafka.make_producer); every delivery report is
+counted; Ctrl-C stops sending, flushes what is queued and reports how far it got.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+
+from producer.pacing import Pacer, Progress
+from producer.settings import ProducerSettings
+from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_producer
+from shared.schemas import Transaction
+
+log = logging.getLogger(__name__)
+
+#: (event time, key, value) of one message, ready to send.
+Record = tuple[datetime, bytes, bytes]
+
+
+def encode_fast(tx: Transaction) -> bytes:
+    """The same JSON as `shared.codec.encode`, about five times faster (orjson on the fields)."""
+    return orjson.dumps(tx.__dict__)
+
+
+def to_record(tx: Transaction) -> Record:
+    return tx.timestamp, tx.customer_id.encode(), encode_fast(tx)
+
+
+@dataclass
+class PublishReport:
+    """What happened to the messages handed to `publish`."""
+
+    total: int
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    queued_after_flush: int = 0
+    elapsed: float = 0.0
+    interrupted: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def undelivered(self) -> int:
+        """Messages handed over but not acknowledged (failed or still queued)."""
+        return self.sent - self.delivered
+
+    @property
+    def rate(self) -> float:
+        return self.delivered / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def publish(
+    records: Sequence[Record] | Iterable[Record],
+    settings: ProducerSettings,
+    total: int,
+    pacer: Pacer | None = None,
+    progress: Progress | None = None,
+) -> PublishReport:
+    """Send `records` to the transactions topic in order; return the delivery outcome."""
+    topics = settings.topics
+    ensure_topics(
+        settings.kafka,
+        [TopicSpec(topics.transactions_topic, topics.partitions, topics.replication_factor)],
+    )
+    producer = make_producer(
+        settings.kafka,
+        # Larger in-memory queue so a replay at full speed rarely blocks on BufferError.
+        **{"queue.buffering.max.messages": settings.queue_max_messages},
+    )
+    tracker = DeliveryTracker()
+    report = PublishReport(total=total)
+    topic = topics.transactions_topic
+    produce, poll = producer.produce, producer.poll
+    paced = pacer is not None and not pacer.unpaced
+    start = time.monotonic()
+    try:
+        for i, (event_time, key, value) in enumerate(records):
+            if paced and pacer is not None:
+                wait = pacer.delay(i, event_time, time.monotonic())
+                while wait > 0:
+                    poll(min(wait, 0.1))
+                    wait = pacer.delay(i, event_time, time.monotonic())
+            while True:
+                try:
+                    produce(topic, value, key, on_delivery=tracker)
+                    break
+                except BufferError:
+                    poll(0.05)  # queue full: let deliveries drain
+            report.sent += 1
+            if report.sent & 1023 == 0 or paced:
+                poll(0)
+                if progress is not None:
+                    progress.update(tracker.delivered)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        log.warning("interrupted after %d of %d messages; flushing", report.sent, total)
+    report.queued_after_flush = _flush(producer, settings.flush_timeout_s, progress, tracker)
+    report.elapsed = time.monotonic() - start
+    report.delivered, report.failed = tracker.delivered, tracker.failed
+    report.errors = list(tracker.errors)
+    if progress is not None:
+        progress.close(tracker.delivered)
+    return report
+
+
+def _flush(producer: object, timeout: float, progress: Progress | None,
+           tracker: DeliveryTracker) -> int:
+    """Flush in short steps (so the bar moves); return messages still queued at the end."""
+    flush = producer.flush  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    remaining: int = flush(0)
+    while remaining and time.monotonic() < deadline:
+        remaining = flush(min(0.5, max(0.0, deadline - time.monotonic())))
+        if progress is not None:
+            progress.update(tracker.delivered)
+    return remaining

@@ -1,0 +1,122 @@
+"""`auditstream generate` and `auditstream replay` (this CLI prints for people)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from producer.anomalies import ANOMALY_TYPES
+from producer.app import publish, to_record
+from producer.generator import DEFAULT_RATES, GeneratorConfig, generate
+from producer.pacing import Progress
+from producer.reference_recipe import ReferenceConfig, generate_reference
+from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
+from producer.settings import ProducerSettings
+from shared.csv_io import write_transactions_csv
+from shared.schemas import Transaction
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def _rate(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    if name.upper() not in ANOMALY_TYPES:
+        known = ", ".join(ANOMALY_TYPES)
+        raise argparse.ArgumentTypeError(f"unknown type {name!r}; known: {known}")
+    try:
+        return name.upper(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad rate in {text!r} (use TYPE=0.003)") from None
+
+
+def register(subparsers: Any) -> None:
+    g = subparsers.add_parser("generate", help="seeded synthetic payments with labelled anomalies")
+    g.add_argument("--recipe", choices=("realistic", "reference"), default="realistic",
+                   help="realistic: habit-breaking anomalies; reference: the reference project's")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--customers", type=int, help="default 1000 (reference: 200)")
+    g.add_argument("--days", type=int, default=90)
+    g.add_argument("--start", type=_date, default=datetime(2025, 1, 1), help="YYYY-MM-DD")
+    g.add_argument("--tx-per-day", type=float, default=2.2,
+                   help="realistic: mean transactions per customer per day")
+    g.add_argument("--transactions", type=int, default=8000, help="reference: base row count")
+    g.add_argument("--anomaly-rate", type=_rate, action="append", default=[],
+                   metavar="TYPE=RATE", help="share of all rows for one type (realistic)")
+    g.add_argument("--traveller-share", type=float, default=0.15)
+    g.add_argument("--travel-gap-hours", type=float, default=4.0)
+    g.add_argument("--duplicate-window-minutes", type=float, default=10.0)
+    g.add_argument("--out", type=Path, help="write the historic CSV layout here")
+    g.add_argument("--publish", action="store_true", help="send to the transactions topic")
+    g.set_defaults(func=_generate)
+
+    r = subparsers.add_parser("replay", help="publish historic CSV files to the transactions topic")
+    r.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
+    pace = r.add_mutually_exclusive_group()
+    pace.add_argument("--rate", type=float, help="messages/s (default: as fast as possible)")
+    pace.add_argument("--speed", type=float, help="event-time speed-up (60 = one hour per minute)")
+    r.add_argument("--strict", action="store_true", help="any bad row is fatal; nothing is sent")
+    r.add_argument("--rejects-dir", type=Path, help="where <name>.rejects.csv go (default: beside)")
+    r.set_defaults(func=_replay)
+
+
+def make_transactions(args: argparse.Namespace) -> list[Transaction]:
+    if args.recipe == "reference":
+        return generate_reference(ReferenceConfig(
+            seed=args.seed, transactions=args.transactions, customers=args.customers or 200,
+            days=args.days, start=args.start,
+        ))
+    return generate(GeneratorConfig(
+        seed=args.seed, customers=args.customers or 1000, days=args.days, start=args.start,
+        tx_per_customer_day=args.tx_per_day, rates={**DEFAULT_RATES, **dict(args.anomaly_rate)},
+        traveller_share=args.traveller_share, travel_gap_hours=args.travel_gap_hours,
+        duplicate_window_minutes=args.duplicate_window_minutes,
+    ))
+
+
+def _generate(args: argparse.Namespace) -> int:
+    if args.out is None and not args.publish:
+        print("auditstream generate: give --out FILE.csv and/or --publish", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    try:
+        txs = make_transactions(args)
+    except ValueError as exc:
+        print(f"auditstream generate: {exc}", file=sys.stderr)
+        return 2
+    anomalies = sum(1 for t in txs if t.is_anomaly)
+    print(f"generated {len(txs):,} transactions ({anomalies:,} anomalies, "
+          f"{anomalies / max(1, len(txs)):.2%}) in {time.monotonic() - started:.1f} s",
+          file=sys.stderr)
+    if args.out is not None:
+        write_transactions_csv(txs, args.out)
+        print(f"wrote {args.out}", file=sys.stderr)
+    if args.publish:
+        progress = Progress(len(txs), sys.stderr) if sys.stderr.isatty() else None
+        report = publish((to_record(t) for t in txs), ProducerSettings(), len(txs),
+                         progress=progress)
+        print(f"sent {report.delivered:,} of {len(txs):,} in {report.elapsed:.2f} s "
+              f"({report.rate:,.0f} rows/s)", file=sys.stderr)
+        if report.undelivered or report.interrupted:
+            print(f"UNDELIVERED {report.undelivered + len(txs) - report.sent:,} message(s)",
+                  file=sys.stderr)
+            return 130 if report.interrupted else EXIT_UNDELIVERED
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    summary = run_replay(
+        args.files, ProducerSettings(), rate=args.rate, speed=args.speed, strict=args.strict,
+        rejects_dir=args.rejects_dir,
+    )
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    return summary.exit_code
