@@ -1,0 +1,48 @@
+"""`auditstream dashboard ...`: build the Power BI files, write report.html, make a sample."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from dashboard.build import SAMPLE_EXPORTS, build
+
+
+def _build(args: argparse.Namespace) -> int:
+    for path in build(Path(args.out), Path(args.exports), pbix=not args.no_pbix):
+        print(f"wrote {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from dashboard.report import write_report
+
+    print(f"wrote {write_report(Path(args.exports))}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from dashboard.sample import write_sample
+
+    print(f"wrote {write_sample(Path(args.out), rows=args.rows, seed=args.seed)}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("dashboard", help="Power BI project, .pbix and report.html")
+    sub = parser.add_subparsers(dest="dashboard_command", required=True, metavar="ACTION")
+    p = sub.add_parser("build", help="regenerate the PBIP folder and the .pbix from the spec")
+    p.add_argument("--out", default=".", help="folder for the PBIP project and .pbix (repo root)")
+    p.add_argument("--exports", default=str(SAMPLE_EXPORTS),
+                   help="export snapshot loaded into the .pbix (default: the committed sample)")
+    p.add_argument("--no-pbix", action="store_true", help="write only the PBIP folder")
+    p.set_defaults(func=_build)
+    p = sub.add_parser("report", help="write report.html into an exports folder")
+    p.add_argument("exports", help="the exports folder")
+    p.set_defaults(func=_report)
+    p = sub.add_parser("sample", help="write a small synthetic export snapshot")
+    p.add_argument("out")
+    p.add_argument("--rows", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=_sample)

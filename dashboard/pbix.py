@@ -1,0 +1,87 @@
+"""Build `dashboard_anomalies.pbix` from the PBIP folder and a sample export snapshot.
+
+pbix-mcp (pinned in pyproject) turns the TMDL model + PBIR report into a `.pbix`, then the
+snapshot's rows are loaded into each table. Loading rows makes pbix-mcp rewrite *every*
+partition's M as an inline literal, so the `ExportsFolder` queries are set again only after
+all tables hold their data (checked by the tests with pbixray).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dashboard.spec import NAME, TABLES, Table
+from dashboard.tmdl import partition_m
+from shared.errors import AuditstreamError
+
+log = logging.getLogger(__name__)
+
+_BUILDER_TYPES = {"int64": "Int64", "double": "Float64", "string": "String",
+                  "dateTime": "DateTime", "boolean": "Boolean"}
+
+
+class DashboardBuildError(AuditstreamError):
+    """pbix-mcp refused a step of the `.pbix` build."""
+
+
+def _cell(value: str, kind: str) -> Any:
+    if value == "":
+        return None
+    if kind == "int64":
+        return int(float(value))
+    if kind == "double":
+        return float(value)
+    if kind == "boolean":
+        return value.strip().lower() == "true"
+    return value
+
+
+def table_rows(table: Table, exports_dir: Path) -> list[dict[str, Any]]:
+    """A table's rows as Power Query would type them (derived `date` included)."""
+    frame = pd.read_csv(exports_dir / table.file, dtype=str, keep_default_na=False)
+    if "date" in table.columns and "timestamp" in frame:
+        frame["date"] = [f"{t[:10]}T00:00:00" if t else "" for t in frame["timestamp"]]
+    kinds = {c: table.type_of(c) for c in table.columns}
+    return [{c: _cell(str(rec.get(c, "")), kinds[c]) for c in table.columns}
+            for rec in frame.to_dict("records")]
+
+
+def _check(result: str, step: str) -> None:
+    reply = json.loads(result)
+    if not reply.get("success"):
+        raise DashboardBuildError(f"{step}: {reply.get('message') or reply}")
+
+
+def build_pbix(project_root: Path, exports_dir: Path, out: Path) -> Path:
+    """`<project_root>/<name>.pbip` + the CSVs in `exports_dir` -> `out` (replaced atomically)."""
+    from pbix_mcp import server  # type: ignore[import-untyped]
+
+    alias = f"auditstream-{os.getpid()}"
+    tmp = out.with_name(f".{out.name}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "table has no rows" while loading
+        _check(server.pbix_open_pbip(str(project_root / f"{NAME}.pbip"), alias=alias), "open")
+        try:
+            for table in TABLES:
+                columns = [{"name": c, "data_type": _BUILDER_TYPES[table.type_of(c)],
+                            "nullable": True} for c in table.columns]
+                data = {"columns": columns, "rows": table_rows(table, exports_dir)}
+                _check(server.pbix_set_table_data(alias, table.name, json.dumps(data)),
+                       f"load {table.name}")
+            for table in TABLES:
+                _check(server.pbix_set_partition_m(alias, table.name, partition_m(table)),
+                       f"query {table.name}")
+            _check(server.pbix_save(alias, output_path=str(tmp), overwrite=True,
+                                    backup=False), "save")
+        finally:
+            server.pbix_close(alias, force=True)
+    os.replace(tmp, out)
+    log.info("built %s from %s and %s", out, project_root, exports_dir)
+    return out

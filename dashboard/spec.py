@@ -1,0 +1,235 @@
+"""The one spec of the Power BI dashboard: tables, measures, relationships, pages.
+
+`dashboard.tmdl` (semantic model), `dashboard.pbir` (report) and `dashboard.pbix` (the built
+file) are all generated from the values here; the tests check the outputs against them.
+Column names and order come from `sink.columns`, so the model follows the export contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sink.columns import (
+    CASES_COLUMNS,
+    CONFUSION_COLUMNS,
+    METRICS_BY_TYPE_COLUMNS,
+    RULE_COLUMNS,
+    SCORED_COLUMNS,
+    THRESHOLD_COLUMNS,
+)
+
+NAME = "dashboard_anomalies"
+PARAMETER = "ExportsFolder"
+#: Placeholder only: Power Query needs a full folder path, which each user sets.
+PARAMETER_DEFAULT = "set-to-your-exports-folder/"
+MEASURE_TABLE = "transactions_scored"
+
+_INT = {"transaction_id", "customer_id", "source_partition", "source_offset", "rank",
+        "support", "detected", "ml_detected", "flags", "true_flags", "count"}
+_BOOL = {"is_anomaly", "is_ml_flag", "is_rule_flag", "is_flag", "is_recommended",
+         "actual", "predicted", *RULE_COLUMNS}
+_TEXT = {"country", "channel", "device", "merchant_category", "ip", "anomaly_type",
+         "reasons_top3", "triggered_rules", "model_version", "section", "name", "mode"}
+
+
+def column_type(name: str) -> str:
+    """TMDL data type of an export column, from its name."""
+    if name == "timestamp":
+        return "dateTime"
+    if name in _BOOL:
+        return "boolean"
+    if name in _TEXT:
+        return "string"
+    if name in _INT or name.endswith(("_tp", "_fp", "_fn", "_tn", "_flagged")):
+        return "int64"
+    return "double"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A model table loaded from one export CSV; `derived` columns are added in Power Query."""
+
+    name: str
+    csv_columns: tuple[str, ...]
+    derived: tuple[tuple[str, str, str], ...] = ()  # (name, TMDL type, M expression)
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.csv"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.csv_columns, *(d[0] for d in self.derived))
+
+    def type_of(self, column: str) -> str:
+        for name, kind, _ in self.derived:
+            if name == column:
+                return kind
+        return column_type(column)
+
+
+TABLES: tuple[Table, ...] = (
+    Table("transactions_scored", SCORED_COLUMNS,
+          derived=(("date", "dateTime", "DateTime.Date([timestamp])"),)),
+    Table("thresholds", THRESHOLD_COLUMNS),
+    Table("metrics_by_type", METRICS_BY_TYPE_COLUMNS),
+    Table("confusion_matrix", CONFUSION_COLUMNS),
+    Table("cases", CASES_COLUMNS),
+)
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    dax: str
+    fmt: str = "0.0%"
+
+
+_TS = "transactions_scored"
+_TH = "VAR th = [Selected Threshold]\nRETURN\n"
+
+
+def _count(cond: str) -> str:
+    return f"{_TH}COUNTROWS(FILTER({_TS}, {cond}))"
+
+
+def _lookup(column: str) -> str:
+    return (f"{_TH}CALCULATE(MAX(thresholds[{column}]), "
+            f"FILTER(ALL(thresholds), thresholds[threshold] = th))")
+
+
+_ML = f"{_TS}[score] >= th"
+_HY = f"({_TS}[score] >= th || {_TS}[is_rule_flag])"
+_Y = f"{_TS}[is_anomaly]"
+
+MEASURES: tuple[Measure, ...] = (
+    Measure("Recommended Threshold",
+            "CALCULATE(MAX(thresholds[threshold]), "
+            "FILTER(ALL(thresholds), thresholds[is_recommended] = TRUE()))", "0.00"),
+    Measure("Selected Threshold",
+            "IF(HASONEVALUE(thresholds[threshold]), MAX(thresholds[threshold]), "
+            "[Recommended Threshold])", "0.00"),
+    Measure("Transactions", f"COUNTROWS({_TS})", "#,0"),
+    Measure("Total Anomalies", f"COUNTROWS(FILTER({_TS}, {_Y}))", "#,0"),
+    Measure("Anomaly Rate", "DIVIDE([Total Anomalies], [Transactions])"),
+    Measure("ML Flagged", _count(_ML), "#,0"),
+    Measure("ML True Positives", _count(f"{_ML} && {_Y}"), "#,0"),
+    Measure("Hybrid Flagged", _count(_HY), "#,0"),
+    Measure("Hybrid True Positives", _count(f"{_HY} && {_Y}"), "#,0"),
+    Measure("ML Precision", "DIVIDE([ML True Positives], [ML Flagged])"),
+    Measure("ML Recall", "DIVIDE([ML True Positives], [Total Anomalies])"),
+    Measure("ML Workload %", "DIVIDE([ML Flagged], [Transactions])"),
+    Measure("Hybrid Precision", "DIVIDE([Hybrid True Positives], [Hybrid Flagged])"),
+    Measure("Hybrid Recall", "DIVIDE([Hybrid True Positives], [Total Anomalies])"),
+    Measure("Hybrid Workload %", "DIVIDE([Hybrid Flagged], [Transactions])"),
+    Measure("ML Expected Cost", _lookup("ml_expected_cost"), "#,0.##"),
+    Measure("Hybrid Expected Cost", _lookup("hybrid_expected_cost"), "#,0.##"),
+    Measure("Total Flagged", "[Hybrid Flagged]", "#,0"),
+    Measure("Flag Rate", "DIVIDE([Total Flagged], [Transactions])"),
+    Measure("ML Only", _count(f"{_ML} && NOT {_TS}[is_rule_flag]"), "#,0"),
+    Measure("Rules Only", _count(f"{_TS}[score] < th && {_TS}[is_rule_flag]"), "#,0"),
+    Measure("ML and Rules", _count(f"{_ML} && {_TS}[is_rule_flag]"), "#,0"),
+    Measure("Recommended Cost Marker",
+            "IF(MAX(thresholds[threshold]) = [Recommended Threshold], "
+            "MAX(thresholds[hybrid_expected_cost]))", "#,0.##"),
+)
+
+#: (many side table, column, one side table, column)
+RELATIONSHIPS: tuple[tuple[str, str, str, str], ...] = (
+    ("cases", "transaction_id", "transactions_scored", "transaction_id"),
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A visual's field: a measure (`column` None) or a column, optionally summed."""
+
+    table: str
+    name: str
+    kind: str = "measure"  # measure | column | sum
+
+
+def m(name: str) -> Field:
+    return Field(MEASURE_TABLE, name)
+
+
+def col(table: str, name: str, kind: str = "column") -> Field:
+    return Field(table, name, kind)
+
+
+@dataclass(frozen=True)
+class Visual:
+    name: str
+    type: str
+    roles: dict[str, tuple[Field, ...]]
+    box: tuple[int, int, int, int]  # x, y, width, height
+    title: str = ""
+    sync_group: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    display_name: str
+    visuals: tuple[Visual, ...]
+    no_filter: tuple[tuple[str, str], ...] = field(default=())  # (source, target) pairs
+
+
+def _card(name: str, measure: str, x: int, y: int, w: int = 200) -> Visual:
+    return Visual(name, "card", {"Values": (m(measure),)}, (x, y, w, 110), measure)
+
+
+def _slicer(name: str, table: str, column: str, box: tuple[int, int, int, int],
+            sync: str = "") -> Visual:
+    return Visual(name, "slicer", {"Values": (col(table, column),)}, box, column, sync)
+
+
+_THRESHOLD_SLICER = ("thresholds", "threshold", (20, 20, 180, 680), "threshold")
+_KPIS = ("ML Precision", "ML Recall", "ML Workload %",
+         "Hybrid Precision", "Hybrid Recall", "Hybrid Workload %")
+
+PAGES: tuple[Page, ...] = (
+    Page("kpis", "Threshold / KPIs", (
+        _slicer("thresholdSlicer", *_THRESHOLD_SLICER),
+        *(_card(f"kpi{i}", name, 220 + (i % 3) * 210, 20 + (i // 3) * 120)
+          for i, name in enumerate(_KPIS)),
+        _card("recommended", "Recommended Threshold", 860, 20, 200),
+        _card("mlCost", "ML Expected Cost", 860, 140, 200),
+        _card("hybridCost", "Hybrid Expected Cost", 1070, 140, 190),
+        Visual("recallByType", "clusteredColumnChart",
+               {"Category": (col(_TS, "anomaly_type"),),
+                "Y": (m("ML Recall"), m("Hybrid Recall"))},
+               (220, 270, 500, 430), "Recall by anomaly type (ML vs hybrid)"),
+        Visual("costCurve", "lineChart",
+               {"Category": (col("thresholds", "threshold"),),
+                "Y": (col("thresholds", "ml_expected_cost", "sum"),
+                      col("thresholds", "hybrid_expected_cost", "sum"),
+                      m("Recommended Cost Marker"))},
+               (740, 270, 520, 430), "Expected cost across thresholds (recommended marked)"),
+    ), no_filter=(("thresholdSlicer", "costCurve"),)),
+    Page("volume", "Anomaly Volume & Trends", (
+        _slicer("thresholdSlicer2", "thresholds", "threshold", (20, 20, 180, 680), "threshold"),
+        _card("totalFlagged", "Total Flagged", 220, 20),
+        _card("flagRate", "Flag Rate", 430, 20),
+        _card("totalAnomalies", "Total Anomalies", 640, 20),
+        _card("anomalyRate", "Anomaly Rate", 850, 20),
+        Visual("breakdown", "donutChart",
+               {"Y": (m("ML Only"), m("Rules Only"), m("ML and Rules"))},
+               (220, 140, 400, 270), "Detection breakdown"),
+        Visual("byChannel", "clusteredBarChart",
+               {"Category": (col(_TS, "channel"),), "Y": (m("ML Flagged"), m("Hybrid Flagged"))},
+               (640, 140, 620, 270), "Flagged by channel"),
+        Visual("perDay", "lineChart",
+               {"Category": (col(_TS, "date"),), "Y": (m("Hybrid Flagged"), m("ML Flagged"))},
+               (220, 420, 1040, 280), "Flagged per day"),
+    )),
+    Page("cases", "Cases", (
+        _slicer("caseType", "cases", "anomaly_type", (20, 20, 200, 300)),
+        _slicer("caseChannel", "cases", "channel", (20, 340, 200, 300)),
+        Visual("caseTable", "tableEx",
+               {"Values": tuple(col("cases", c) for c in (
+                   "rank", "transaction_id", "timestamp", "amount", "channel", "score",
+                   "anomaly_type", "triggered_rules", "reasons_top3"))},
+               (240, 20, 1020, 680), "Top alerts"),
+    )),
+)

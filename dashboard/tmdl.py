@@ -1,0 +1,158 @@
+"""The semantic model as TMDL text (`<name>.SemanticModel/`), generated from `dashboard.spec`.
+
+Every table is an import partition that reads `ExportsFolder & "<file>.csv"` (UTF-8, quoted
+CSV, `en-US` number parsing); `ExportsFolder` is a required text parameter. Lineage tags are
+UUIDv5 of the object's name, so regenerating gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from dashboard.spec import (
+    MEASURE_TABLE,
+    MEASURES,
+    NAME,
+    PARAMETER,
+    PARAMETER_DEFAULT,
+    RELATIONSHIPS,
+    TABLES,
+    Table,
+)
+
+_NS = uuid.UUID("6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f")
+_M_TYPES = {"int64": "Int64.Type", "double": "type number", "string": "type text",
+            "dateTime": "type datetime", "boolean": "type logical"}
+_FORMATS = {"int64": "0", "dateTime": "General Date", "boolean": '"TRUE";"TRUE";"FALSE"'}
+SCHEMA = "https://developer.microsoft.com/json-schemas/fabric/item/semanticModel"
+PLATFORM_SCHEMA = ("https://developer.microsoft.com/json-schemas/fabric/gitIntegration/"
+                   "platformProperties/2.0.0/schema.json")
+
+
+def tag(*parts: str) -> str:
+    """A stable lineage tag for a model object."""
+    return str(uuid.uuid5(_NS, "/".join(parts)))
+
+
+def quote(name: str) -> str:
+    """TMDL object name, quoted when it is not a plain identifier."""
+    if name.replace("_", "").isalnum() and not name[0].isdigit():
+        return name
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _m_string(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def partition_m(table: Table) -> str:
+    """Power Query M for one table: the CSV under ExportsFolder, typed, booleans parsed."""
+    bools = [c for c in table.csv_columns if table.type_of(c) == "boolean"]
+    typed = [c for c in table.csv_columns if table.type_of(c) != "boolean"]
+    lines = [
+        "let",
+        f"    Source = Csv.Document(File.Contents({PARAMETER} & {_m_string(table.file)}), "
+        '[Delimiter=",", Encoding=65001, QuoteStyle=QuoteStyle.Csv]),',
+        "    Promoted = Table.PromoteHeaders(Source, [PromoteAllScalars=true]),",
+        '    ToBool = (v) => if v = null or v = "" then null else Text.Lower(v) = "true",',
+        "    Bools = Table.TransformColumns(Promoted, {"
+        + ", ".join(f"{{{_m_string(c)}, ToBool, type logical}}" for c in bools) + "}),",
+        "    Typed = Table.TransformColumnTypes(Bools, {"
+        + ", ".join(f"{{{_m_string(c)}, {_M_TYPES[table.type_of(c)]}}}" for c in typed)
+        + '}, "en-US")',
+    ]
+    last = "Typed"
+    for name, _, expr in table.derived:
+        step = f"Added_{name}"
+        lines[-1] += ","
+        lines.append(f"    {step} = Table.AddColumn({last}, {_m_string(name)}, each "
+                     f"if [timestamp] = null then null else {expr}, type date)")
+        last = step
+    return "\n".join([*lines, "in", f"    {last}"])
+
+
+def _block(text: str, indent: int) -> list[str]:
+    return ["\t" * indent + line if line else "" for line in text.splitlines()]
+
+
+def table_tmdl(table: Table) -> str:
+    out = [f"table {quote(table.name)}", f"\tlineageTag: {tag('table', table.name)}", ""]
+    if table.name == MEASURE_TABLE:
+        for measure in MEASURES:
+            out.append(f"\tmeasure {quote(measure.name)} =")
+            out += _block(measure.dax, 3)
+            out += [f"\t\tformatString: {measure.fmt}",
+                    f"\t\tlineageTag: {tag('measure', measure.name)}", ""]
+    for column in table.columns:
+        kind = table.type_of(column)
+        out += [f"\tcolumn {quote(column)}", f"\t\tdataType: {kind}"]
+        if kind in _FORMATS:
+            out.append(f"\t\tformatString: {_FORMATS[kind]}")
+        out += [f"\t\tlineageTag: {tag('column', table.name, column)}",
+                "\t\tsummarizeBy: none", f"\t\tsourceColumn: {column}", "",
+                "\t\tannotation SummarizationSetBy = Automatic", ""]
+    out += [f"\tpartition {quote(table.name)} = m", "\t\tmode: import", "\t\tsource ="]
+    out += _block(partition_m(table), 4)
+    out += ["", "\tannotation PBI_ResultType = Table", ""]
+    return "\n".join(out)
+
+
+def expressions_tmdl() -> str:
+    meta = 'meta [IsParameterQuery=true, Type="Text", IsParameterQueryRequired=true]'
+    return "\n".join([
+        f"expression {PARAMETER} = {_m_string(PARAMETER_DEFAULT)} {meta}",
+        f"\tlineageTag: {tag('expression', PARAMETER)}", "",
+        "\tannotation PBI_ResultType = Text", "",
+    ])
+
+
+def model_tmdl() -> str:
+    out = ["model Model", "\tculture: en-US", "\tdefaultPowerBIDataSourceVersion: powerBI_V3",
+           "\tsourceQueryCulture: en-US",
+           "\tdataAccessOptions", "\t\tlegacyRedirects", "\t\treturnErrorValuesAsNull", "",
+           "\tannotation PBI_QueryOrder = " + json.dumps([PARAMETER, *(t.name for t in TABLES)]),
+           ""]
+    out += [f"ref table {quote(t.name)}" for t in TABLES]
+    return "\n".join([*out, ""])
+
+
+def relationships_tmdl() -> str:
+    out = []
+    for many, many_col, one, one_col in RELATIONSHIPS:
+        out += [f"relationship {tag('relationship', many, many_col, one, one_col)}",
+                f"\tfromColumn: {quote(many)}.{quote(many_col)}",
+                f"\ttoColumn: {quote(one)}.{quote(one_col)}", ""]
+    return "\n".join(out)
+
+
+def semantic_model_files() -> dict[str, str]:
+    """Relative path (inside `<name>.SemanticModel/`) -> file text."""
+    files = {
+        ".platform": json.dumps({
+            "$schema": PLATFORM_SCHEMA,
+            "metadata": {"type": "SemanticModel", "displayName": NAME},
+            "config": {"version": "2.0", "logicalId": tag("item", "SemanticModel")}},
+            indent=2) + "\n",
+        "definition.pbism": json.dumps({
+            "$schema": f"{SCHEMA}/definitionProperties/1.0.0/schema.json",
+            "version": "4.2", "settings": {}}, indent=2) + "\n",
+        "definition/database.tmdl": "database\n\tcompatibilityLevel: 1567\n",
+        "definition/model.tmdl": model_tmdl(),
+        "definition/expressions.tmdl": expressions_tmdl(),
+        "definition/relationships.tmdl": relationships_tmdl(),
+    }
+    for table in TABLES:
+        files[f"definition/tables/{table.name}.tmdl"] = table_tmdl(table)
+    return files
+
+
+def write_semantic_model(root: Path) -> Path:
+    """Write `<root>/<name>.SemanticModel/`; return that folder."""
+    folder = root / f"{NAME}.SemanticModel"
+    for rel, text in semantic_model_files().items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
+    return folder
