@@ -1,0 +1,196 @@
+"""Helpers of the detector's broker tests: input streams, detector subprocesses, readers."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
+
+from shared.codec import decode, encode
+from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_consumer, make_producer
+from shared.schemas import ScoredTransaction, Transaction
+from shared.settings import KafkaSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COUNTRIES = ("CH", "CH", "CH", "FR", "DE", "IT", "US")
+CATEGORIES = ("grocery", "electronics", "travel", "fuel", "restaurants", "fashion")
+
+#: Small model knobs so a short stream already fits and refits its Isolation Forest.
+CORE_ENV = {
+    "DETECTOR_CORE__FIRST_FIT_AFTER": "500",
+    "DETECTOR_CORE__REFIT_EVERY": "1000",
+    "DETECTOR_CORE__N_TREES": "20",
+}
+
+
+def make_transactions(n: int, customers: int = 300, seed: int = 7) -> list[Transaction]:
+    """A deterministic stream in timestamp order with a sprinkle of odd amounts and places."""
+    rng = random.Random(seed)
+    start = datetime(2025, 1, 1)
+    txs = []
+    t = 0.0
+    for i in range(n):
+        t += rng.expovariate(1 / 40)
+        odd = rng.random() < 0.01
+        txs.append(Transaction(
+            transaction_id=str(i + 1), customer_id=f"c{rng.randrange(customers)}",
+            timestamp=start + timedelta(seconds=int(t)),
+            amount=round(rng.gauss(120, 40) * (20 if odd else 1), 2) or 1.0,
+            country="CN" if odd and rng.random() < 0.5 else rng.choice(COUNTRIES),
+            channel=rng.choice(("web", "app", "atm")), device=rng.choice(("pc", "mobile")),
+            merchant_category=rng.choice(CATEGORIES), ip=f"10.0.{i % 250}.{i % 7}",
+            is_anomaly=odd, anomaly_type="odd" if odd else "normal",
+        ))
+    return txs
+
+
+@dataclass
+class Topics:
+    """One test's topics (unique names), created with `partitions` partitions."""
+
+    base: str
+    partitions: int
+
+    @property
+    def input(self) -> str:
+        return f"{self.base}-tx"
+
+    @property
+    def scored(self) -> str:
+        return f"{self.base}-scored"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.base}-dlq"
+
+    @property
+    def snapshots(self) -> str:
+        return f"{self.base}-snap"
+
+    def create(self, kafka: KafkaSettings) -> Topics:
+        ensure_topics(kafka, [TopicSpec(n, self.partitions) for n in
+                              (self.input, self.scored, self.dlq)])
+        return self
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AUDITSTREAM_TRANSACTIONS_TOPIC": self.input,
+            "AUDITSTREAM_SCORED_TOPIC": self.scored,
+            "AUDITSTREAM_DLQ_TOPIC": self.dlq,
+            "AUDITSTREAM_PARTITIONS": str(self.partitions),
+            "DETECTOR_SNAPSHOT_TOPIC": self.snapshots,
+            "DETECTOR_GROUP_ID": f"{self.base}-detector",
+        }
+
+
+def produce(kafka: KafkaSettings, topic: str,
+            items: Iterable[tuple[bytes | None, bytes | None]], rate: float | None = None) -> int:
+    """Produce (key, value) pairs in order, optionally paced at `rate` per second."""
+    producer = make_producer(kafka)
+    tracker = DeliveryTracker()
+    start = time.monotonic()
+    n = 0
+    for n, (key, value) in enumerate(items, 1):
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, on_delivery=tracker)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+        if rate is not None and n % 100 == 0:
+            ahead = start + n / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+    assert producer.flush(60) == 0
+    assert tracker.failed == 0, tracker.errors
+    return n
+
+
+def keyed(txs: Sequence[Transaction]) -> list[tuple[bytes | None, bytes | None]]:
+    return [(t.customer_id.encode(), encode(t)) for t in txs]
+
+
+@dataclass
+class DetectorProcess:
+    """`python -m detector` as a child process with its own log file."""
+
+    kafka: KafkaSettings
+    topics: Topics
+    instance: str
+    log_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> DetectorProcess:
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+               "DETECTOR_INSTANCE_ID": self.instance, "DETECTOR_LOG_INTERVAL_S": "2",
+               "DETECTOR_SESSION_TIMEOUT_MS": "6000", **CORE_ENV, **self.topics.env(),
+               **self.extra_env}
+        self.starts += 1
+        log = (self.log_dir / f"detector-{self.instance}-{self.starts}.log").open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "detector"], cwd=ROOT, env=env,
+                                     stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")
+                         for p in sorted(self.log_dir.glob(f"detector-{self.instance}-*.log")))
+
+
+def read_all(kafka: KafkaSettings, topic: str, partitions: int, expected: int,
+             timeout: float = 120.0, settle: float = 1.0) -> list[Message]:
+    """Every committed message of `topic` (read_committed); waits for `expected`, then
+    `settle` seconds more to catch any surplus (a duplicate would show up as one)."""
+    consumer = make_consumer(kafka, "unused-reader")
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    out: list[Message] = []
+    deadline = time.monotonic() + timeout
+    settle_until: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=10_000, timeout=0.2):
+                assert msg.error() is None, msg.error()
+                out.append(msg)
+            if len(out) >= expected:
+                settle_until = settle_until or time.monotonic() + settle
+                if time.monotonic() >= settle_until:
+                    break
+    finally:
+        consumer.close()
+    return out
+
+
+def scored_rows(msgs: Sequence[Message]) -> list[ScoredTransaction]:
+    return [decode(m.value() or b"", ScoredTransaction) for m in msgs]
+
+
+def by_id(rows: Iterable[ScoredTransaction]) -> dict[str, ScoredTransaction]:
+    out: dict[str, ScoredTransaction] = {}
+    for r in rows:
+        assert r.transaction_id not in out, f"transaction {r.transaction_id} published twice"
+        out[r.transaction_id] = r
+    return out
