@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
     g.add_argument("--duplicate-window-minutes", type=float, default=10.0)
     g.add_argument("--out", type=Path, help="write the historic CSV layout here")
     g.add_argument("--publish", action="store_true", help="send to the transactions topic")
-    g.set_defaults(func=_generate)
+    g.set_defaults(func=cmd_generate)
 
     r = subparsers.add_parser("replay", help="publish historic CSV files to the transactions topic")
     r.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     pace.add_argument("--speed", type=float, help="event-time speed-up (60 = one hour per minute)")
     r.add_argument("--strict", action="store_true", help="any bad row is fatal; nothing is sent")
     r.add_argument("--rejects-dir", type=Path, help="where <name>.rejects.csv go (default: beside)")
-    r.set_defaults(func=_replay)
+    r.set_defaults(func=cmd_replay)
 
 
 def make_transactions(args: argparse.Namespace) -> list[Transaction]:
@@ -82,7 +82,7 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
     ))
 
 
-def _generate(args: argparse.Namespace) -> int:
+def cmd_generate(args: argparse.Namespace) -> int:
     if args.out is None and not args.publish:
         print("auditstream generate: give --out FILE.csv and/or --publish", file=sys.stderr)
         return 2
@@ -112,7 +112,7 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _replay(args: argparse.Namespace) -> int:
+def cmd_replay(args: argparse.Namespace) -> int:
     summary = run_replay(
         args.files, ProducerSettings(), rate=args.rate, speed=args.speed, strict=args.strict,
         rejects_dir=args.rejects_dir,

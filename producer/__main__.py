@@ -1,0 +1,42 @@
+"""`python -m producer`: generate or replay as PRODUCER_* settings say (for containers)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime
+
+from producer.cli import cmd_generate, cmd_replay
+from producer.settings import ProducerSettings
+from shared.errors import AuditstreamError
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    s = ProducerSettings()
+    try:
+        return _run(s)
+    except AuditstreamError as exc:
+        logging.error("producer: %s", exc)
+        return 2
+
+
+def _run(s: ProducerSettings) -> int:
+    if s.mode == "replay":
+        if not s.files:
+            logging.error('PRODUCER_MODE=replay needs PRODUCER_FILES (JSON list of paths)')
+            return 2
+        return cmd_replay(argparse.Namespace(files=s.files, rate=s.rate, speed=s.speed,
+                                          strict=s.strict, rejects_dir=s.rejects_dir))
+    return cmd_generate(argparse.Namespace(
+        recipe=s.recipe, seed=s.seed, customers=s.customers, days=s.days,
+        start=datetime(s.start.year, s.start.month, s.start.day), tx_per_day=2.2,
+        transactions=8000, anomaly_rate=[], traveller_share=0.15, travel_gap_hours=4.0,
+        duplicate_window_minutes=10.0, out=s.out, publish=s.publish,
+    ))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
