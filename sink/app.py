@@ -104,7 +104,7 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
     start_rows, start_rejected = writer.rows, writer.cp.rejected
     try:
         parts = assign_from_checkpoint(consumer, topic, writer.offsets)
-        writer.write_rollups(run_info)
+        writer.write_rollups(run_info, report=False)
         _loop(consumer, writer, settings, parts, idle_limit, stopper.event, run_info)
         writer.checkpoint()
         writer.write_rollups(run_info)

@@ -1,0 +1,138 @@
+"""The sink against a real broker: committed rows only, exactly once across kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.codec import encode
+from shared.kafka import TopicSpec, ensure_topics, make_producer
+from shared.schemas import ScoredTransaction
+from shared.settings import KafkaSettings, TopicSettings
+from sink.app import run
+from sink.settings import ExportSettings, SinkSettings
+from sink.state import STATE_FILE
+from sink.writer import REJECTED_FILE
+from tests.unit.test_rollup_pandas import assert_rollups_match_pandas, random_scored
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _produce(kafka: KafkaSettings, topic: str, rows: list[ScoredTransaction], *,
+             per_txn: int, abort: bool = False, pause: float = 0.0, tag: str = "feed") -> None:
+    producer = make_producer(kafka, **{"transactional.id": f"{topic}-{tag}"})
+    producer.init_transactions(30)
+    for start in range(0, len(rows), per_txn):
+        producer.begin_transaction()
+        for tx in rows[start : start + per_txn]:
+            producer.produce(topic, key=tx.customer_id, value=encode(tx))
+            producer.poll(0)
+        if abort:
+            producer.abort_transaction(30)
+        else:
+            producer.commit_transaction(30)
+        time.sleep(pause)
+
+
+def _settings(kafka: KafkaSettings, topic: str, folder: Path) -> SinkSettings:
+    return SinkSettings(kafka=kafka, topics=TopicSettings(scored_topic=topic, partitions=3),
+                        exports_dir=folder, group_id=f"{topic}-sink", exports=ExportSettings())
+
+
+def test_sink_writes_committed_rows_only_and_keeps_bad_messages(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
+    good = random_scored(3_000, seed=11)
+    _produce(kafka, topic_name, good, per_txn=1_000)
+    _produce(kafka, topic_name, random_scored(400, seed=12, start=90_000), per_txn=400,
+             abort=True, tag="aborted")
+    producer = make_producer(kafka)
+    producer.produce(topic_name, key="x", value=b'{"transaction_id": "broken"}')
+    producer.flush(30)
+
+    result = run(_settings(kafka, topic_name, tmp_path), once=True)
+
+    assert (result.rows, result.rejected) == (3_000, 1)
+    df = assert_rollups_match_pandas(tmp_path, ExportSettings())
+    assert sorted(df["transaction_id"].astype(int)) == list(range(3_000))  # none aborted
+    assert (df.loc[df["merchant_category"].str.contains("HYPERLINK"), "merchant_category"]
+            == "'=HYPERLINK(\"x\")").all()
+    kept = json.loads((tmp_path / REJECTED_FILE).read_text())
+    assert "customer_id" in kept["error"]
+    run_json = json.loads((tmp_path / "run.json").read_text())
+    assert run_json["rows"] == 3_000 and run_json["rows_rejected"] == 1
+    assert sum(run_json["input_offsets"].values()) >= 3_001
+
+    again = run(_settings(kafka, topic_name, tmp_path), once=True)  # a restart adds nothing
+    assert (again.rows, again.total_rows) == (0, 3_000)
+
+
+def _committed_rows(folder: Path) -> int:
+    """Rows the folder's checkpoint vouches for."""
+    try:
+        counts = json.loads((folder / STATE_FILE).read_text())["rollup"]["counts"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return 0
+    return int(np.asarray(counts).sum())
+
+
+def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    n = 100_000
+    ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
+    rows = random_scored(n, seed=21)
+    feeder = threading.Thread(target=_produce, args=(kafka, topic_name, rows),
+                              kwargs={"per_txn": 2_500, "pause": 0.15})
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "AUDITSTREAM_SCORED_TOPIC": topic_name,
+        "AUDITSTREAM_PARTITIONS": "3",
+        "SINK_EXPORTS_DIR": str(tmp_path),
+        "SINK_GROUP_ID": f"{topic_name}-sink",
+        "SINK_BATCH_SIZE": "2000",
+        "SINK_CHECKPOINT_ROWS": "3000",
+        "SINK_CHECKPOINT_INTERVAL_S": "0.1",
+        "SINK_ROLLUP_INTERVAL_S": "0.3",
+    }
+    cmd = [sys.executable, "-m", "sink"]
+    rng = random.Random(5)
+    feeder.start()
+    kills_mid_stream, progress = 0, []
+    while feeder.is_alive() or kills_mid_stream < 5:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.6, 1.8))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        done = _committed_rows(tmp_path)
+        progress.append(done)
+        kills_mid_stream += done < n
+        assert len(progress) < 40, f"no end in sight: {progress}"
+    feeder.join()
+    final = subprocess.run([*cmd, "--once"], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert final.returncode == 0, final.stderr[-2000:]
+
+    assert kills_mid_stream >= 5, progress
+    assert progress[-1] > 0 and sorted(progress) == progress  # resumed, never went back
+    df = pd.read_csv(tmp_path / "transactions_scored.csv", dtype=str, keep_default_na=False)
+    ids = df["transaction_id"].astype(int)
+    assert len(df) == n and ids.is_unique and set(ids) == set(range(n))
+    assert not (tmp_path / REJECTED_FILE).exists()
+    assert_rollups_match_pandas(tmp_path, ExportSettings())
