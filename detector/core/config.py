@@ -1,0 +1,71 @@
+"""Every knob of the detection core, in one frozen model with defaults that work.
+
+The streaming detector nests it as `core: CoreConfig` (env `DETECTOR_CORE__...`); offline
+`score` uses the same defaults, so both score alike. Times are event-time seconds.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CoreConfig(BaseModel):
+    """Rule thresholds, window sizes, state bounds and model knobs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- per-customer history -------------------------------------------------------
+    amount_history: int = Field(default=32, ge=4, le=256, description="amounts kept per customer")
+    min_history: int = Field(default=5, ge=1, description="tx before a customer is 'established'")
+    prior_weight: float = Field(
+        default=3.0, ge=0, description="pseudo-count of the population prior in a cold start"
+    )
+    max_seen: int = Field(default=12, ge=2, description="countries/categories/... kept each")
+
+    # --- rules ------------------------------------------------------------------------
+    high_amount_ratio: float = Field(default=5.0, gt=1, description="x the customer's median")
+    high_amount_over_max: float = Field(
+        default=2.0, gt=1, description="x the customer's largest recent amount"
+    )
+    high_amount_z: float = Field(
+        default=6.0, gt=0, description="robust z of log amount, for customers without history"
+    )
+    night_start_hour: int = Field(default=0, ge=0, le=23)
+    night_end_hour: int = Field(default=5, ge=1, le=24, description="exclusive")
+    odd_hour_max_share: float = Field(
+        default=0.03, ge=0, le=1, description="customer's share of tx at +-1 h of this hour"
+    )
+    odd_hour_min_history: int = Field(default=15, ge=1)
+    duplicate_window_s: float = Field(default=900.0, gt=0)
+    burst_window_s: float = Field(default=300.0, gt=0)
+    burst_min_count: int = Field(default=4, ge=2, description="tx in the window, this one included")
+    travel_speed_kmh: float = Field(default=800.0, gt=0, description="fastest plausible trip")
+    travel_slack_km: float = Field(
+        default=600.0, ge=0, description="centroid distance covered for free (border areas)"
+    )
+    travel_unknown_km: float = Field(
+        default=2500.0, ge=0, description="distance assumed when a country has no centroid"
+    )
+    travel_familiar_share: float = Field(
+        default=0.15, ge=0, le=1, description="destinations this common for the customer pass"
+    )
+    new_country_min_history: int = Field(default=10, ge=1)
+
+    # --- state bounds -----------------------------------------------------------------
+    max_customers: int = Field(default=200_000, ge=1, description="per partition; LRU beyond")
+    customer_ttl_s: float = Field(
+        default=180 * 86400.0, gt=0, description="state of a customer idle this long is dropped"
+    )
+    max_population_keys: int = Field(default=4096, ge=16, description="per population table")
+
+    # --- model ------------------------------------------------------------------------
+    first_fit_after: int = Field(default=2000, ge=64, description="tx before the first fit")
+    refit_every: int = Field(default=25_000, ge=64, description="tx between refits")
+    sample_size: int = Field(default=8192, ge=64, description="recent feature rows kept")
+    n_trees: int = Field(default=100, ge=8)
+    max_samples: int = Field(default=256, ge=16)
+    seed: int = 42
+    ml_threshold: float = Field(default=0.5, ge=0, le=1, description="score >= this is an ML flag")
+    model_weight: float = Field(
+        default=0.5, ge=0, le=1, description="share of the IF in the hybrid score"
+    )

@@ -1,0 +1,198 @@
+"""Per-customer features in event time: each event is measured against earlier events only.
+
+`observe` measures one event against its customer's state and the partition's population
+(cold start: a customer's own statistics are shrunk towards the population's, so a new
+customer is judged by what is usual for everybody, never flagged for lack of history), then
+`learn` folds the event into the state. Late events (earlier than the customer's last one)
+are measured with the absolute time gap and never move the customer's clock backwards.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from detector.core.config import CoreConfig
+from detector.core.geo import distance_km
+from detector.core.state import CustomerState, Population, bump
+from shared.schemas import Transaction
+
+EPOCH = datetime(1970, 1, 1)
+
+#: Columns of the model's feature matrix, in order.
+FEATURE_NAMES: tuple[str, ...] = (
+    "amount_z",
+    "over_max",
+    "gap_surprise",
+    "burst_count",
+    "duplicate",
+    "hour_surprise",
+    "country_surprise",
+    "travel_speed",
+    "category_surprise",
+    "channel_surprise",
+    "device_surprise",
+    "country_rarity",
+    "category_rarity",
+)
+
+
+class Observation:
+    """What one event looks like against its customer's past (inputs of rules and model)."""
+
+    __slots__ = (
+        "amount", "amount_ratio", "amount_z", "burst_count", "burst_span_s", "category",
+        "category_seen", "category_surprise", "channel_seen", "channel_surprise", "country",
+        "country_rarity", "country_seen", "country_surprise", "device_seen",
+        "device_surprise", "dup_age_s", "gap_s", "gap_surprise", "history", "hour",
+        "hour_surprise", "night_share", "over_max", "night_total", "prev_country", "travel_dt_s",
+        "travel_km", "travel_speed", "category_rarity",
+    )
+
+    def vector(self) -> tuple[float, ...]:
+        return (
+            self.amount_z,
+            self.over_max,
+            self.gap_surprise,
+            float(self.burst_count),
+            0.0 if self.dup_age_s is None else 1.0,
+            self.hour_surprise,
+            self.country_surprise,
+            self.travel_speed,
+            self.category_surprise,
+            self.channel_surprise,
+            self.device_surprise,
+            self.country_rarity,
+            self.category_rarity,
+        )
+
+
+def event_seconds(tx: Transaction) -> float:
+    """Event time as seconds since 1970 (naive, so independent of the machine's zone)."""
+    return (tx.timestamp - EPOCH).total_seconds()
+
+
+def _surprise(table: dict[str, int], key: str, n: int, prior: float, w: float) -> float:
+    """-log of the customer's smoothed share of `key`, shrunk towards the population share."""
+    return -math.log((table.get(key, 0) + w * prior) / (n + w))
+
+
+def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
+            cfg: CoreConfig) -> Observation:
+    """Measure `tx` (at event time `t`) against the customer's past; changes nothing."""
+    o = Observation()
+    w = cfg.prior_weight
+    n = st.n
+    o.history = n
+    amount = tx.amount
+    o.amount = amount
+    la = math.log1p(max(amount, 0.0))
+    amounts = st.amounts
+    k = len(amounts)
+    if k:
+        s = sorted(amounts)
+        med = s[k // 2] if k % 2 else 0.5 * (s[k // 2 - 1] + s[k // 2])
+        spread = (s[(3 * k) // 4] - s[k // 4]) / 1.349 if k >= 4 else pop.amount_scale
+        center = (k * med + w * pop.amount_center) / (k + w)
+        scale = math.sqrt((k * spread * spread + w * pop.amount_scale**2) / (k + w))
+        o.over_max = la - s[-1] if k >= cfg.min_history else 0.0
+    else:
+        o.over_max = 0.0
+        med = center = pop.amount_center
+        scale = pop.amount_scale
+    scale = max(scale, 0.15)
+    o.amount_z = (la - center) / scale
+    o.amount_ratio = math.expm1(la) / max(math.expm1(med), 0.01)
+
+    gap = abs(t - st.last_t) if n else math.inf
+    o.gap_s = gap
+    typical = (st.gaps * st.gap_log + w * pop.gap_log) / (st.gaps + w)
+    o.gap_surprise = typical - math.log(max(gap, 1.0)) if n and pop.gaps >= 100 else 0.0
+
+    category, channel = tx.merchant_category, tx.channel
+    burst, dup_age = 1, None
+    span = 0.0
+    for rt, ramount, rcat, rch in st.recent:
+        age = abs(t - rt)
+        if age <= cfg.burst_window_s:
+            burst += 1
+            span = max(span, age)
+        if age <= cfg.duplicate_window_s and ramount == amount and rcat == category \
+                and rch == channel:
+            dup_age = age if dup_age is None else min(dup_age, age)
+    o.burst_count, o.burst_span_s, o.dup_age_s = burst, span, dup_age
+
+    hour = tx.timestamp.hour
+    o.hour = hour
+    hours = st.hours
+    hn = sum(hours)
+    near = hours[hour - 1] + hours[hour] + hours[(hour + 1) % 24]
+    pop_near = pop.hour_share(hour)
+    o.hour_surprise = -math.log((near + w * pop_near) / (hn + w) / 0.125)
+    lo, hi = cfg.night_start_hour, cfg.night_end_hour
+    night = sum(hours[h % 24] for h in range(lo, hi if hi > lo else hi + 24))
+    o.night_total = hn
+    o.night_share = night / hn if hn else 0.0
+
+    country = tx.country
+    o.country = country
+    o.country_seen = st.countries.get(country, 0)
+    o.country_rarity = -math.log(pop.share("country", country))
+    o.country_surprise = _surprise(st.countries, country, n, pop.share("country", country), w)
+    o.prev_country = st.last_country
+    if n and st.last_country != country:
+        km = distance_km(st.last_country, country, cfg.travel_unknown_km)
+        o.travel_km, o.travel_dt_s = km, gap
+        needed_h = max(0.0, km - cfg.travel_slack_km) / cfg.travel_speed_kmh
+        o.travel_speed = math.log1p(needed_h * 3600.0 / max(gap, 60.0))
+    else:
+        o.travel_km, o.travel_dt_s, o.travel_speed = 0.0, gap, 0.0
+
+    o.category = category
+    o.category_seen = st.categories.get(category, 0)
+    o.category_surprise = _surprise(st.categories, category, n,
+                                    pop.share("category", category), w)
+    o.category_rarity = -math.log(pop.share("category", category))
+    o.channel_seen = st.channels.get(channel, 0)
+    o.channel_surprise = _surprise(st.channels, channel, n, pop.share("channel", channel), w)
+    o.device_seen = st.devices.get(tx.device, 0)
+    o.device_surprise = _surprise(st.devices, tx.device, n, pop.share("device", tx.device), w)
+    return o
+
+
+def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: CoreConfig) -> None:
+    """Fold `tx` into the customer's state and the population (after it was observed)."""
+    la = math.log1p(max(tx.amount, 0.0))
+    amounts = st.amounts
+    amounts.append(la)
+    if len(amounts) > cfg.amount_history:
+        del amounts[0]
+    if st.n:
+        gap = max(abs(t - st.last_t), 1.0)
+        lg = math.log(gap)
+        st.gaps += 1
+        st.gap_log += (lg - st.gap_log) / min(st.gaps, 50)
+        pop.gaps += 1
+        pop.gap_log += (lg - pop.gap_log) / min(pop.gaps, 5000)
+    horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
+    recent = [r for r in st.recent if abs(t - r[0]) <= horizon]
+    recent.append((t, tx.amount, tx.merchant_category, tx.channel))
+    st.recent = recent[-2 * cfg.burst_min_count - 8:]
+    hours = st.hours
+    hour = tx.timestamp.hour
+    if hours[hour] == 255:
+        for i in range(24):
+            hours[i] >>= 1
+    hours[hour] += 1
+    cap = cfg.max_seen
+    bump(st.countries, tx.country, cap)
+    bump(st.categories, tx.merchant_category, cap)
+    bump(st.channels, tx.channel, cap)
+    bump(st.devices, tx.device, cap)
+    if t >= st.last_t:
+        st.last_t = t
+        st.last_country = tx.country
+    st.n += 1
+    pop.observe(tx.country, tx.merchant_category, tx.channel, tx.device, la,
+                cfg.max_population_keys)
+    pop.hours[hour] += 1

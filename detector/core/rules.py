@@ -1,0 +1,113 @@
+"""Auditable rules: each a small named check of one `Observation` with a reason in plain words.
+
+Adding a rule touches one place: write a function `(Observation, CoreConfig) -> str | None`
+(the reason when it fires) and list it in `RULES` under its name (a `rule_*` export column).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from detector.core.config import CoreConfig
+from detector.core.features import Observation
+
+Rule = Callable[[Observation, CoreConfig], str | None]
+
+
+def duration(seconds: float) -> str:
+    """`40 s`, `35 min`, `5 h`, `3 days`: how an auditor says a gap."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def high_amount(o: Observation, cfg: CoreConfig) -> str | None:
+    if o.amount_ratio < cfg.high_amount_ratio:
+        return None
+    if o.history >= cfg.min_history:
+        if o.over_max >= math.log(cfg.high_amount_over_max):
+            return f"amount {o.amount_ratio:.0f}x this customer's median"
+    elif o.amount_z >= cfg.high_amount_z:
+            return f"amount {o.amount_ratio:.0f}x the usual amount (new customer)"
+    return None
+
+
+def _in_night(hour: int, cfg: CoreConfig) -> bool:
+    lo, hi = cfg.night_start_hour, cfg.night_end_hour
+    return lo <= hour < hi if lo < hi else (hour >= lo or hour < hi)
+
+
+def odd_hour(o: Observation, cfg: CoreConfig) -> str | None:
+    if (
+        _in_night(o.hour, cfg)
+        and o.night_total >= cfg.odd_hour_min_history
+        and o.night_share <= cfg.odd_hour_max_share
+    ):
+        night = round(o.night_share * o.night_total)
+        return f"{o.hour:02d} h purchase; {night} of {o.night_total} earlier ones at night"
+    return None
+
+
+def duplicate(o: Observation, cfg: CoreConfig) -> str | None:
+    if o.dup_age_s is None:
+        return None
+    return f"same amount, category and channel as a purchase {duration(o.dup_age_s)} earlier"
+
+
+def burst(o: Observation, cfg: CoreConfig) -> str | None:
+    if o.burst_count >= cfg.burst_min_count:
+        return f"{ordinal(o.burst_count)} purchase in {duration(max(o.burst_span_s, 1.0))}"
+    return None
+
+
+def needed_seconds(o: Observation, cfg: CoreConfig) -> float:
+    """Shortest plausible trip between the previous and this event's country."""
+    return max(0.0, o.travel_km - cfg.travel_slack_km) / cfg.travel_speed_kmh * 3600.0
+
+
+def impossible_travel(o: Observation, cfg: CoreConfig) -> str | None:
+    if o.travel_km <= 0 or o.travel_dt_s >= needed_seconds(o, cfg):
+        return None
+    if o.history and o.country_seen / o.history >= cfg.travel_familiar_share:
+        return None
+    return f"{o.country} {duration(o.travel_dt_s)} after a purchase in {o.prev_country}"
+
+
+def new_country(o: Observation, cfg: CoreConfig) -> str | None:
+    if o.country_seen == 0 and o.history >= cfg.new_country_min_history:
+        return f"{o.country} never seen for this customer ({o.history} earlier purchases)"
+    return None
+
+
+#: Every rule by name, in `sink.columns.RULE_NAMES` order.
+RULES: dict[str, Rule] = {
+    "high_amount": high_amount,
+    "odd_hour": odd_hour,
+    "duplicate": duplicate,
+    "burst": burst,
+    "impossible_travel": impossible_travel,
+    "new_country": new_country,
+}
+
+
+def apply_rules(o: Observation, cfg: CoreConfig) -> dict[str, str]:
+    """Reason of every rule that fires, by rule name, in `RULES` order."""
+    fired: dict[str, str] = {}
+    for name, rule in RULES.items():
+        reason = rule(o, cfg)
+        if reason is not None:
+            fired[name] = reason
+    return fired
+
+
+__all__ = ["RULES", "apply_rules", "duration", "needed_seconds", "ordinal"]

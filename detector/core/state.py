@@ -1,0 +1,175 @@
+"""Bounded per-customer and per-partition (population) state, in event time.
+
+A `CustomerState` holds only what the features need: recent amounts, the last event, a
+short list of recent events (burst and duplicate windows), an hour-of-day histogram and
+small capped count tables (countries, categories, channels, devices). Its size is bounded
+by `CoreConfig` whatever the stream; `CustomerTable` bounds the number of customers (LRU)
+and drops customers idle for `customer_ttl_s` of event time.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import OrderedDict
+
+from detector.core.config import CoreConfig
+
+#: A recent event: (event time s, amount, merchant category, channel).
+Recent = tuple[float, float, str, str]
+
+
+class CustomerState:
+    """One customer's history, bounded in size."""
+
+    __slots__ = (
+        "amounts",
+        "categories",
+        "channels",
+        "countries",
+        "devices",
+        "gap_log",
+        "gaps",
+        "hours",
+        "last_country",
+        "last_t",
+        "n",
+        "recent",
+    )
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.amounts: list[float] = []  # log amounts, oldest first
+        self.last_t = -math.inf
+        self.last_country = ""
+        self.recent: list[Recent] = []
+        self.hours = bytearray(24)
+        self.countries: dict[str, int] = {}
+        self.categories: dict[str, int] = {}
+        self.channels: dict[str, int] = {}
+        self.devices: dict[str, int] = {}
+        self.gap_log = 0.0  # running mean of log(seconds between events)
+        self.gaps = 0
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        for name, value in zip(self.__slots__, state, strict=True):
+            setattr(self, name, value)
+
+
+def bump(table: dict[str, int], key: str, cap: int) -> None:
+    """Count `key`; a new key beyond `cap` evicts the least counted one (oldest on ties)."""
+    if key in table:
+        table[key] += 1
+        return
+    if len(table) >= cap:
+        del table[min(table, key=table.__getitem__)]
+    table[key] = 1
+
+
+class Population:
+    """What is common across the partition's customers: value frequencies and amounts."""
+
+    __slots__ = (
+        "amount_center", "amount_ring", "amount_scale", "gap_log", "gaps", "hours", "tables",
+        "total",
+    )
+
+    RING = 2048
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.tables: dict[str, dict[str, int]] = {
+            "country": {},
+            "category": {},
+            "channel": {},
+            "device": {},
+        }
+        self.amount_ring = array("d")
+        self.amount_center = math.log(100.0)
+        self.amount_scale = 1.0
+        self.hours = [0] * 24
+        self.gap_log = 0.0  # running mean of log(seconds between a customer's events)
+        self.gaps = 0
+
+    def share(self, table: str, key: str) -> float:
+        """Smoothed share of events with this value (never 0)."""
+        return (self.tables[table].get(key, 0) + 0.5) / (self.total + 1.0)
+
+    def hour_share(self, hour: int) -> float:
+        """Smoothed share of the population's events within an hour of `hour`."""
+        h = self.hours
+        return (h[hour - 1] + h[hour] + h[(hour + 1) % 24] + 0.375) / (self.total + 3.0)
+
+    def observe(self, country: str, category: str, channel: str, device: str,
+                log_amount: float, max_keys: int) -> None:
+        """Count one event (after it has been scored)."""
+        self.total += 1
+        for name, key in (("country", country), ("category", category),
+                          ("channel", channel), ("device", device)):
+            table = self.tables[name]
+            if key in table:
+                table[key] += 1
+            elif len(table) < max_keys:
+                table[key] = 1
+        ring = self.amount_ring
+        if len(ring) < self.RING:
+            ring.append(log_amount)
+        else:
+            ring[self.total % self.RING] = log_amount
+        if self.total % 256 == 0 or self.total == 32:
+            ordered = sorted(ring)
+            k = len(ordered)
+            self.amount_center = ordered[k // 2]
+            iqr = ordered[(3 * k) // 4] - ordered[k // 4]
+            self.amount_scale = max(iqr / 1.349, 0.05)
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        for name, value in zip(self.__slots__, state, strict=True):
+            setattr(self, name, value)
+
+
+class CustomerTable:
+    """Customers by id, least recently seen first; bounded in count and event-time age."""
+
+    __slots__ = ("_items", "config", "evicted")
+
+    def __init__(self, config: CoreConfig) -> None:
+        self.config = config
+        self._items: OrderedDict[str, CustomerState] = OrderedDict()
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, customer_id: str, now: float) -> CustomerState:
+        """The customer's state (fresh if unknown or expired), marked most recent."""
+        self._expire(now)
+        items = self._items
+        state = items.get(customer_id)
+        if state is None:
+            while len(items) >= self.config.max_customers:
+                items.popitem(last=False)
+                self.evicted += 1
+            state = CustomerState()
+            items[customer_id] = state
+        else:
+            items.move_to_end(customer_id)
+        return state
+
+    def _expire(self, now: float) -> None:
+        items, ttl = self._items, self.config.customer_ttl_s
+        while items:
+            oldest = next(iter(items.values()))
+            if now - oldest.last_t <= ttl:
+                break
+            items.popitem(last=False)
+            self.evicted += 1
+
+    def items(self) -> list[tuple[str, CustomerState]]:
+        return list(self._items.items())
