@@ -1,0 +1,191 @@
+"""`auditstream replay` against a real broker: exact counts, keys, order, rejects, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from producer.app import Record, publish, to_record
+from producer.reference_recipe import ReferenceConfig, generate_reference
+from producer.replay import EXIT_REJECTS, EXIT_UNDELIVERED, run_replay
+from producer.settings import ProducerSettings
+from shared.cli import main as cli_main
+from shared.codec import decode
+from shared.csv_io import write_transactions_csv
+from shared.kafka import TopicSpec, ensure_topics, make_consumer, topic_partitions
+from shared.partitioning import partition_for
+from shared.schemas import CSV_FIELDS, Transaction
+from shared.settings import KafkaSettings, TopicSettings
+
+pytestmark = pytest.mark.integration
+
+
+def _settings(kafka: KafkaSettings, topic: str) -> ProducerSettings:
+    return ProducerSettings(
+        kafka=kafka, topics=TopicSettings(transactions_topic=topic, partitions=4),
+        flush_timeout_s=20,
+    )
+
+
+def _consume(kafka: KafkaSettings, topic: str, expected: int) -> list[tuple[int, str, Transaction]]:
+    """(partition, key, transaction) for every message, in partition order."""
+    consumer = make_consumer(kafka, group_id=f"{topic}-check")
+    consumer.subscribe([topic])
+    out: list[tuple[int, str, Transaction]] = []
+    idle = 0
+    while len(out) < expected and idle < 10:
+        batch = consumer.consume(num_messages=5000, timeout=1.0)
+        idle = 0 if batch else idle + 1
+        for msg in batch:
+            assert msg.error() is None, msg.error()
+            value, key, partition = msg.value(), msg.key(), msg.partition()
+            assert value is not None and key is not None and partition is not None
+            out.append((partition, key.decode(), decode(value, Transaction)))
+    # A short extra read proves nothing more than expected arrived.
+    out.extend(
+        (m.partition() or 0, "", decode(m.value() or b"", Transaction))
+        for m in consumer.consume(num_messages=100, timeout=0.5) if m.error() is None
+    )
+    consumer.close()
+    return out
+
+
+def _historic_file(tmp_path: Path, rows: int) -> tuple[Path, list[Transaction]]:
+    txs = generate_reference(ReferenceConfig(transactions=rows, seed=11, burst_customers=0))
+    shuffled = list(txs)
+    random.Random(5).shuffle(shuffled)  # replay must restore the time order itself
+    path = tmp_path / "history.csv"
+    write_transactions_csv(shuffled, path)
+    return path, txs
+
+
+def test_replay_delivers_every_row_once_keyed_by_customer_in_time_order(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    path, txs = _historic_file(tmp_path, 3_000)
+    summary = run_replay([path], _settings(kafka, topic_name))
+    assert summary.exit_code == 0 and summary.report is not None
+    assert (summary.report.delivered, summary.report.undelivered, summary.rejected) == (3_000, 0, 0)
+
+    got = _consume(kafka, topic_name, len(txs))
+    assert len(got) == len(txs)
+    assert sorted(int(t.transaction_id) for _, _, t in got) == sorted(
+        int(t.transaction_id) for t in txs)
+    assert all(key == tx.customer_id for _, key, tx in got)
+    assert all(p == partition_for(tx.customer_id, 4) for p, _, tx in got)
+    for part in range(topic_partitions(kafka, topic_name)):
+        times = [tx.timestamp for p, _, tx in got if p == part]
+        assert times == sorted(times)
+    # The labels of the historic layout travel unchanged.
+    sent = {t.transaction_id: t for t in txs}
+    assert all(tx == sent[tx.transaction_id] for _, _, tx in got)
+
+
+def _with_bad_rows(tmp_path: Path) -> Path:
+    path, _ = _historic_file(tmp_path, 1_000)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    parts = lines[10].split(",")
+    parts[3] = "12.5x"                                                    # bad number
+    lines[10] = ",".join(parts)
+    parts = lines[500].split(",")
+    parts[2] = "2025-02-30 10:00:00"                                      # bad timestamp
+    lines[500] = ",".join(parts)
+    lines[900] = ",".join(lines[900].split(",")[:5])                      # missing fields
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_three_malformed_rows_of_a_thousand_are_rejected_997_delivered_exit_says_so(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = _with_bad_rows(tmp_path)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap_servers)
+    monkeypatch.setenv("AUDITSTREAM_TRANSACTIONS_TOPIC", topic_name)
+
+    assert cli_main(["replay", str(path)]) == EXIT_REJECTS
+
+    err = capsys.readouterr().err
+    assert "sent 997 of 997" in err and "rejected 3 row(s)" in err
+    with (tmp_path / "history.rejects.csv").open(encoding="utf-8", newline="") as fh:
+        rejects = list(csv.DictReader(fh))
+    assert [r["line"] for r in rejects] == ["11", "501", "901"]
+    assert "amount" in rejects[0]["reason"] and "timestamp" in rejects[1]["reason"]
+    assert "expected 11 columns" in rejects[2]["reason"]
+    assert list(rejects[0])[:3] == ["line", "reason", CSV_FIELDS[0]]
+    assert len(_consume(kafka, topic_name, 997)) == 997
+
+
+def test_strict_replay_with_a_bad_row_sends_nothing(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = _with_bad_rows(tmp_path)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap_servers)
+    monkeypatch.setenv("AUDITSTREAM_TRANSACTIONS_TOPIC", topic_name)
+
+    assert cli_main(["replay", "--strict", str(path)]) == 2
+    assert "--strict: 3 bad row(s), nothing sent" in capsys.readouterr().err
+    assert topic_partitions(kafka, topic_name) == 0  # not even created
+
+
+def test_wrong_header_fails_before_anything_is_sent(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good, _ = _historic_file(tmp_path, 10)
+    bad = tmp_path / "other.csv"
+    bad.write_text("id,when,how_much\n1,2025-01-01,3\n", encoding="utf-8")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap_servers)
+    monkeypatch.setenv("AUDITSTREAM_TRANSACTIONS_TOPIC", topic_name)
+
+    assert cli_main(["replay", str(good), str(bad)]) == 2
+    assert "missing required column" in capsys.readouterr().err
+    assert topic_partitions(kafka, topic_name) == 0
+
+
+def test_messages_the_broker_refuses_are_counted_and_give_a_nonzero_exit(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    # A topic whose size limit is below one message: the broker rejects every batch.
+    ensure_topics(kafka, [TopicSpec(topic_name, 1, config={"max.message.bytes": "64"})])
+    path, _ = _historic_file(tmp_path, 20)
+    summary = run_replay([path], _settings(kafka, topic_name))
+    assert summary.report is not None
+    assert summary.report.undelivered == 20 and summary.report.delivered == 0
+    assert summary.exit_code == EXIT_UNDELIVERED
+    assert any("UNDELIVERED 20" in line for line in summary.lines())
+
+
+def test_interrupt_flushes_what_was_sent_and_reports_how_far_it_got(
+    kafka: KafkaSettings, topic_name: str
+) -> None:
+    txs = generate_reference(ReferenceConfig(transactions=500, burst_customers=0))
+
+    def interrupted_after(n: int) -> Iterator[Record]:
+        for i, tx in enumerate(txs):
+            if i == n:
+                raise KeyboardInterrupt
+            yield to_record(tx)
+
+    report = publish(interrupted_after(300), _settings(kafka, topic_name), total=len(txs))
+    assert report.interrupted and (report.sent, report.delivered, report.undelivered) == (
+        300, 300, 0)
+    assert len(_consume(kafka, topic_name, 300)) == 300
+
+
+def test_rate_pacing_spreads_messages_over_time(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    path, _ = _historic_file(tmp_path, 30)
+    started = datetime.now()
+    summary = run_replay([path], _settings(kafka, topic_name), rate=30.0)
+    elapsed = (datetime.now() - started).total_seconds()
+    assert elapsed >= 29 / 30 * 0.95  # 30 messages at 30/s: the last is due after 29/30 s
+    assert summary.exit_code == 0 and summary.report is not None
+    assert summary.report.delivered == 30
