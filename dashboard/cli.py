@@ -29,6 +29,26 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _screenshots(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from dashboard.browser import Chromium
+    from dashboard.report import write_report
+
+    out = Path(args.out)
+    with tempfile.TemporaryDirectory() as tmp:
+        exports = Path(tmp)
+        for csv in Path(args.exports).glob("*.csv"):
+            (exports / csv.name).write_bytes(csv.read_bytes())
+        report = write_report(exports)
+        with Chromium(width=1280, height=900) as page:
+            for name in ("kpis", "volume", "cases"):
+                page.open(f"{report.as_uri()}#page={name}",
+                          ready=f"document.body.dataset.page === '{name}'")
+                print(f"wrote {page.screenshot(out / f'report-{name}.png')}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("dashboard", help="Power BI project, .pbix and report.html")
     sub = parser.add_subparsers(dest="dashboard_command", required=True, metavar="ACTION")
@@ -46,3 +66,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rows", type=int, default=2000)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=_sample)
+    p = sub.add_parser("screenshots", help="PNG of each report page (needs chromium)")
+    p.add_argument("--exports", default=str(SAMPLE_EXPORTS))
+    p.add_argument("--out", default="docs/img")
+    p.set_defaults(func=_screenshots)

@@ -208,7 +208,7 @@
     const shown = (D.cases || []).filter((r) => (!t || r.anomaly_type === t) && (!c || r.channel === c));
     document.querySelector("#cases-table tbody").replaceChildren(...shown.map((r) => {
       const tr = el("tr");
-      for (const col of CASE_COLS) tr.appendChild(el("td", NUMERIC.has(col) ? {"class": "num"} : {}, r[col] === undefined ? "" : String(r[col])));
+      for (const col of CASE_COLS) tr.appendChild(el("td", NUMERIC.has(col) ? {"class": "num"} : (col === "timestamp" ? {"class": "ts"} : {}), r[col] === undefined ? "" : String(r[col])));
       return tr;
     }));
     document.getElementById("cases-count").textContent = `${shown.length} of ${(D.cases || []).length} cases`;
@@ -240,6 +240,11 @@
   if (rec) document.getElementById("recommended-note").textContent = "recommended " + num(rec.threshold).toFixed(2);
   show(init.page);
   slider.addEventListener("input", update);
+  window.addEventListener("hashchange", () => {
+    const st = state();
+    if (st.t !== null && !isNaN(Number(st.t))) slider.value = String(Math.round(Number(st.t) * 100));
+    show(st.page); update();
+  });
   for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => { show(b.dataset.page); update(); });
   setupCases(); renderCases(); update();
   document.getElementById("run-info").textContent = Object.entries(D.run || {}).map(([k, v]) => `${k}: ${v}`).join(" · ");

@@ -1,0 +1,134 @@
+"""report.html in a real headless Chromium: the threshold control drives the KPI cards.
+
+Needs Debian's `chromium`; without it the tests skip, except with CI=true where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dashboard.browser import Chromium, find_chromium
+from dashboard.build import SAMPLE_EXPORTS
+from dashboard.report import write_report
+
+PAYLOAD = '<img src=x onerror="alert(1)"></td><script>alert(2)</script>'
+KPIS = ("ml_precision", "ml_recall", "ml_workload_pct",
+        "hybrid_precision", "hybrid_recall", "hybrid_workload_pct",
+        "ml_expected_cost", "hybrid_expected_cost")
+
+
+def _js_fixed(value: float, digits: int = 1) -> str:
+    """JavaScript's Number.prototype.toFixed: exact binary value, ties away from zero."""
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
+def expected_text(column: str, value: float) -> str:
+    if column.endswith("_workload_pct"):
+        return _js_fixed(value) + "%"
+    if column.endswith("_expected_cost"):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return _js_fixed(value * 100) + "%"
+
+
+@pytest.fixture(scope="module")
+def report_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    exports = tmp_path_factory.mktemp("exports")
+    for path in SAMPLE_EXPORTS.glob("*"):
+        shutil.copy(path, exports / path.name)
+    cases = pd.read_csv(exports / "cases.csv", dtype=str, keep_default_na=False)
+    cases.loc[0, "reasons_top3"] = PAYLOAD
+    cases.to_csv(exports / "cases.csv", index=False)
+    return write_report(exports)
+
+
+@pytest.fixture(scope="module")
+def page(report_path: Path) -> Iterator[Chromium]:
+    if find_chromium() is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("CI=true and no chromium on PATH (apt-get install chromium)")
+        pytest.skip("no chromium on PATH")
+    with Chromium() as browser:
+        yield browser
+
+
+def _slider(page: Chromium) -> int:
+    return int(page.evaluate("document.getElementById('threshold').value"))
+
+
+def _move_slider_to(page: Chromium, k: int) -> None:
+    """Focus the range input and press arrow keys, as a keyboard user would."""
+    page.evaluate("document.getElementById('threshold').focus()")
+    for _ in range(150):
+        current = _slider(page)
+        if current == k:
+            return
+        page.press(*(("ArrowRight", 39) if current < k else ("ArrowLeft", 37)))
+    raise AssertionError(f"slider stuck at {_slider(page)}")
+
+
+def _card(page: Chromium, kpi: str) -> str:
+    text = page.evaluate(f"document.querySelector('[data-kpi-value={kpi}]').textContent")
+    return str(text)
+
+
+@pytest.mark.parametrize("k", [71, 35, 90])
+def test_moving_the_threshold_shows_the_kpis_of_thresholds_csv(
+    page: Chromium, report_path: Path, k: int
+) -> None:
+    page.open(report_path.as_uri() + "#page=kpis")
+    _move_slider_to(page, k)
+    sweep = pd.read_csv(report_path.parent / "thresholds.csv")
+    row = sweep.loc[(sweep["threshold"] * 100).round().astype(int) == k].iloc[0]
+    assert page.evaluate("document.getElementById('threshold-value').textContent") == f"{k/100:.2f}"
+    for kpi in KPIS:
+        assert _card(page, kpi) == expected_text(kpi, float(row[kpi])), kpi
+    assert _card(page, "total_flagged") == f"{int(row['hybrid_flagged']):,}"
+    assert page.evaluate("location.hash") == f"#page=kpis&t={k/100:.2f}"
+
+
+def test_threshold_in_the_address_selects_page_and_value(page: Chromium, report_path: Path) -> None:
+    page.open(report_path.as_uri() + "#page=volume&t=0.42",
+              ready="document.body.dataset.page === 'volume'")
+    assert _slider(page) == 42
+    assert page.evaluate("document.getElementById('page-volume').offsetHeight") > 0
+    assert page.evaluate("document.getElementById('page-kpis').offsetHeight") == 0
+
+
+def test_cases_table_filters_by_type_and_channel(page: Chromium, report_path: Path) -> None:
+    page.open(report_path.as_uri() + "#page=cases", ready="document.body.dataset.page === 'cases'")
+    cases = pd.read_csv(report_path.parent / "cases.csv")
+    kind, channel = cases["anomaly_type"].iloc[2], cases["channel"].iloc[2]
+    page.evaluate(f"""(() => {{
+        for (const [id, v] of [['filter-type', {kind!r}], ['filter-channel', {channel!r}]]) {{
+            const s = document.getElementById(id); s.value = v;
+            s.dispatchEvent(new Event('change'));
+        }} }})()""")
+    shown = page.evaluate("document.querySelectorAll('#cases-table tbody tr').length")
+    expected = ((cases["anomaly_type"] == kind) & (cases["channel"] == channel)).sum()
+    assert shown == expected > 0
+
+
+def test_untrusted_reasons_render_as_text_and_run_no_script(
+    page: Chromium, report_path: Path
+) -> None:
+    page.open(report_path.as_uri() + "#page=cases", ready="document.body.dataset.page === 'cases'")
+    cells = page.evaluate(
+        "Array.from(document.querySelectorAll('#cases-table td')).map(td => td.textContent)")
+    assert PAYLOAD in cells
+    assert page.evaluate("document.querySelectorAll('#cases-table img, main script').length") == 0
+    assert page.dialogs == []
+
+
+def test_each_page_can_be_captured(page: Chromium, report_path: Path, tmp_path: Path) -> None:
+    for name in ("kpis", "volume", "cases"):
+        page.open(f"{report_path.as_uri()}#page={name}",
+                  ready=f"document.body.dataset.page === '{name}'")
+        png = page.screenshot(tmp_path / f"{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 20_000

@@ -1,0 +1,156 @@
+"""The committed PBIP project: schema-valid, bound to fields that exist, no absolute paths."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft7Validator  # type: ignore[import-untyped]
+from pbix_mcp.formats.tmdl_reader import parse_tmdl_folder  # type: ignore[import-untyped]
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+from dashboard.build import write_pbip
+from dashboard.spec import MEASURES, NAME, PARAMETER, TABLES
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = ROOT / "tests" / "data" / "pbir-schemas"
+SCHEMA_BASE = "https://developer.microsoft.com/json-schemas/"
+REPORT = ROOT / f"{NAME}.Report"
+MODEL = ROOT / f"{NAME}.SemanticModel"
+ABSOLUTE = re.compile(r'[A-Za-z]:[\\/]|\\\\[A-Za-z]|"/[A-Za-z]|file:/', re.I)
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    reg: Registry = Registry()
+    for path in SCHEMAS.rglob("*.json"):
+        resource = Resource.from_contents(json.loads(path.read_text(encoding="utf-8")),
+                                          default_specification=DRAFT7)
+        reg = reg.with_resource(SCHEMA_BASE + path.relative_to(SCHEMAS).as_posix(), resource)
+        if resource.id():
+            reg = reg.with_resource(str(resource.id()), resource)
+    return reg
+
+
+@pytest.fixture(scope="module")
+def model() -> dict[str, Any]:
+    parsed: dict[str, Any] = parse_tmdl_folder(str(MODEL / "definition"))
+    return parsed
+
+
+def _json_documents() -> Iterator[Path]:
+    yield ROOT / f"{NAME}.pbip"
+    for folder in (REPORT, MODEL):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and (path.suffix in (".json", ".pbir", ".pbism")
+                                   or path.name == ".platform"):
+                yield path
+
+
+def _errors(doc: dict[str, Any], registry: Registry) -> list[str]:
+    schema = registry.contents(doc["$schema"])
+    return [f"{e.json_path}: {e.message}"
+            for e in Draft7Validator(schema, registry=registry).iter_errors(doc)]
+
+
+def _fields(node: Any) -> Iterator[tuple[str, str, str]]:
+    """(kind, table, name) of every Column / Measure reference in a visual."""
+    if isinstance(node, dict):
+        for kind in ("Column", "Measure"):
+            ref = node.get(kind)
+            if isinstance(ref, dict) and "Property" in ref:
+                yield kind, ref["Expression"]["SourceRef"]["Entity"], ref["Property"]
+        for value in node.values():
+            yield from _fields(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _fields(value)
+
+
+def test_committed_pbip_is_what_the_generator_writes(tmp_path: Path) -> None:
+    write_pbip(tmp_path)
+    generated = {p.relative_to(tmp_path): p.read_bytes()
+                 for p in tmp_path.rglob("*") if p.is_file()}
+    committed = {p.relative_to(ROOT): p.read_bytes()
+                 for folder in (REPORT, MODEL) for p in folder.rglob("*") if p.is_file()}
+    committed[Path(f"{NAME}.pbip")] = (ROOT / f"{NAME}.pbip").read_bytes()
+    assert generated == committed, "run `auditstream dashboard build` and commit the result"
+
+
+def test_every_report_and_project_file_is_valid_against_microsoft_schemas(
+    registry: Registry,
+) -> None:
+    checked = 0
+    for path in _json_documents():
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assert _errors(doc, registry) == [], path
+        checked += 1
+    assert checked >= 30  # pages, 25+ visuals, metadata
+
+
+def test_schema_validation_rejects_a_malformed_visual(registry: Registry) -> None:
+    path = next(REPORT.rglob("visual.json"))
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    broken = copy.deepcopy(doc)
+    broken["visual"]["notAVisualProperty"] = 1
+    assert _errors(broken, registry)
+    del doc["position"]
+    assert _errors(doc, registry)
+
+
+def test_every_visual_binds_only_tables_columns_and_measures_of_the_model(
+    model: dict[str, Any],
+) -> None:
+    columns = {(t["name"], c["name"]) for t in model["tables"] for c in t["columns"]}
+    measures = {(t["name"], m["name"]) for t in model["tables"] for m in t["measures"]}
+    bound = 0
+    for path in REPORT.rglob("visual.json"):
+        for kind, table, name in _fields(json.loads(path.read_text(encoding="utf-8"))):
+            known = columns if kind == "Column" else measures
+            assert (table, name) in known, f"{path.parent.name}: {kind} {table}[{name}]"
+            bound += 1
+    assert bound >= 40
+
+
+def test_model_tables_and_measures_follow_the_spec(model: dict[str, Any]) -> None:
+    tables = {t["name"]: t for t in model["tables"]}
+    assert set(tables) == {t.name for t in TABLES}
+    for spec in TABLES:
+        assert [c["name"] for c in tables[spec.name]["columns"]] == list(spec.columns)
+    dax = {m["name"]: m["expression"] for t in model["tables"] for m in t["measures"]}
+    assert dax == {m.name: m.dax for m in MEASURES}
+
+
+def test_every_query_reads_its_csv_under_exports_folder(model: dict[str, Any]) -> None:
+    for table in model["tables"]:
+        (partition,) = table["partitions"]
+        source = partition["source"]
+        assert f'File.Contents({PARAMETER} & "{table["name"]}.csv")' in source
+        assert "Encoding=65001" in source and "QuoteStyle=QuoteStyle.Csv" in source
+
+
+def test_exports_folder_is_a_required_text_parameter(model: dict[str, Any]) -> None:
+    (expression,) = [e for e in model["expressions"] if e["name"] == PARAMETER]
+    text = expression["expression"]
+    assert "IsParameterQuery=true" in text and 'Type="Text"' in text
+
+
+def test_no_absolute_path_anywhere_in_the_project() -> None:
+    files = [ROOT / f"{NAME}.pbip", *REPORT.rglob("*"), *MODEL.rglob("*")]
+    for path in files:
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            text = text.replace(SCHEMA_BASE, "")  # schema URLs are not paths
+            assert not ABSOLUTE.search(text), path
+
+
+def test_absolute_path_pattern_catches_windows_and_posix_paths() -> None:
+    for bad in ('"C:\\Users\\me\\exports\\"', '"/home/me/exports/"', "\\\\server\\share",
+                "file:///tmp/x.csv"):
+        assert ABSOLUTE.search(bad), bad

@@ -1,0 +1,143 @@
+"""dashboard_anomalies.pbix, read back with pbixray and evaluated with pbix-mcp's DAX engine.
+
+Both the committed file and one built afresh from the committed PBIP folder are checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from pbixray import PBIXRay  # type: ignore[import-untyped]
+
+from dashboard.build import SAMPLE_EXPORTS
+from dashboard.pbix import build_pbix
+from dashboard.spec import MEASURES, NAME, PARAMETER, TABLES
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / f"{NAME}.pbix"
+PANDAS_TYPES = {"int64": "Int64", "double": "Float64", "string": "string",
+                "dateTime": "datetime64[ns]", "boolean": "bool"}
+
+
+@pytest.fixture(scope="module")
+def fresh_pbix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pbix") / f"{NAME}.pbix"
+    return build_pbix(ROOT, SAMPLE_EXPORTS, out)
+
+
+@pytest.fixture(scope="module", params=["committed", "fresh"])
+def pbix(request: pytest.FixtureRequest, fresh_pbix: Path) -> PBIXRay:
+    return PBIXRay(str(COMMITTED if request.param == "committed" else fresh_pbix))
+
+
+def test_pbix_has_the_spec_tables_columns_and_types(pbix: PBIXRay) -> None:
+    schema = pbix.schema
+    assert sorted(pbix.tables) == sorted(t.name for t in TABLES)
+    for table in TABLES:
+        got = schema[schema["TableName"] == table.name]
+        assert dict(zip(got["ColumnName"], got["PandasDataType"], strict=True)) == {
+            c: PANDAS_TYPES[table.type_of(c)] for c in table.columns}
+
+
+def test_pbix_measures_carry_the_source_dax_verbatim(pbix: PBIXRay) -> None:
+    got = dict(zip(pbix.dax_measures["Name"], pbix.dax_measures["Expression"], strict=True))
+    assert got == {m.name: m.dax for m in MEASURES}
+
+
+def test_pbix_queries_read_exports_folder_not_an_inline_snapshot(pbix: PBIXRay) -> None:
+    queries = dict(zip(pbix.power_query["TableName"], pbix.power_query["Expression"],
+                       strict=True))
+    assert set(queries) == {t.name for t in TABLES}
+    for name, m in queries.items():
+        assert f'File.Contents({PARAMETER} & "{name}.csv")' in m
+        assert "Binary.FromText" not in m and ":\\" not in m
+
+
+def test_pbix_has_the_exports_folder_text_parameter(pbix: PBIXRay) -> None:
+    params = pbix.m_parameters
+    (expression,) = params.loc[params["ParameterName"] == PARAMETER, "Expression"]
+    assert "IsParameterQuery=true" in expression and 'Type="Text"' in expression
+
+
+def test_pbix_holds_every_row_of_the_sample_snapshot(pbix: PBIXRay) -> None:
+    for table in TABLES:
+        expected = pd.read_csv(SAMPLE_EXPORTS / table.file)
+        got = pbix.get_table(table.name)
+        assert len(got) == len(expected), table.name
+    scored = pbix.get_table("transactions_scored")
+    sample = pd.read_csv(SAMPLE_EXPORTS / "transactions_scored.csv")
+    assert scored["score"].astype(float).round(6).tolist() == sample["score"].round(6).tolist()
+    assert int(scored["is_anomaly"].sum()) == int(sample["is_anomaly"].sum())
+
+
+def _pandas_figures(threshold: float) -> dict[str, float]:
+    """The dashboard's KPIs computed independently from the sample CSVs."""
+    df = pd.read_csv(SAMPLE_EXPORTS / "transactions_scored.csv")
+    sweep = pd.read_csv(SAMPLE_EXPORTS / "thresholds.csv")
+    y, rule = df["is_anomaly"].astype(bool), df["is_rule_flag"].astype(bool)
+    ml = df["score"] >= threshold
+    hybrid = ml | rule
+    n, positives = len(df), int(y.sum())
+    row = sweep.loc[(sweep["threshold"] - threshold).abs() < 1e-9].iloc[0]
+    return {
+        "Selected Threshold": threshold,
+        "Transactions": n,
+        "Total Anomalies": positives,
+        "Anomaly Rate": positives / n,
+        "ML Flagged": int(ml.sum()),
+        "Hybrid Flagged": int(hybrid.sum()),
+        "ML Precision": (ml & y).sum() / ml.sum(),
+        "ML Recall": (ml & y).sum() / positives,
+        "ML Workload %": ml.sum() / n,
+        "Hybrid Precision": (hybrid & y).sum() / hybrid.sum(),
+        "Hybrid Recall": (hybrid & y).sum() / positives,
+        "Hybrid Workload %": hybrid.sum() / n,
+        "ML Expected Cost": float(row["ml_expected_cost"]),
+        "Hybrid Expected Cost": float(row["hybrid_expected_cost"]),
+        "Total Flagged": int(hybrid.sum()),
+        "Flag Rate": hybrid.sum() / n,
+        "ML Only": int((ml & ~rule).sum()),
+        "Rules Only": int((~ml & rule).sum()),
+        "ML and Rules": int((ml & rule).sum()),
+        "Recommended Threshold": float(sweep.loc[sweep["is_recommended"], "threshold"].iloc[0]),
+    }
+
+
+@pytest.fixture(scope="module")
+def dax_session() -> Iterator[Any]:
+    from pbix_mcp import server  # type: ignore[import-untyped]
+
+    alias = "auditstream-test"
+    assert json.loads(server.pbix_open(str(COMMITTED), alias=alias))["success"]
+    yield lambda names, ctx: json.loads(server.pbix_evaluate_dax(
+        alias, ",".join(names), filter_context=json.dumps(ctx) if ctx else "",
+        apply_default_filters=False))
+    server.pbix_close(alias, force=True)
+
+
+_RECOMMENDED = float(pd.read_csv(SAMPLE_EXPORTS / "thresholds.csv").query(
+    "is_recommended")["threshold"].iloc[0])
+
+
+@pytest.mark.parametrize("threshold", [0.3, None, 0.8], ids=["0.30", "recommended", "0.80"])
+def test_measures_equal_pandas_figures_at_three_thresholds(
+    dax_session: Any, threshold: float | None
+) -> None:
+    """A slicer selection (or none: the recommended threshold) drives every KPI."""
+    expected = _pandas_figures(_RECOMMENDED if threshold is None else threshold)
+    ctx = {"thresholds.threshold": [threshold]} if threshold is not None else None
+    reply = dax_session(list(expected), ctx)
+    got = {r["name"]: r["value"] for r in reply["results"] if r["status"] == "ok"}
+    assert got.keys() == expected.keys(), reply
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+def test_thresholds_differ_enough_to_make_the_comparison_meaningful() -> None:
+    low, high = _pandas_figures(0.3), _pandas_figures(0.8)
+    assert low["ML Flagged"] > _pandas_figures(_RECOMMENDED)["ML Flagged"] > high["ML Flagged"]
