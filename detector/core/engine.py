@@ -78,7 +78,7 @@ class PartitionEngine:
             vector = obs.vector()
             pending.append((tx, apply_rules(obs, cfg), components(obs, cfg), self._processed))
             vectors.append(vector)
-            learn(tx, t, state, pop, cfg)
+            learn(tx, t, state, pop, cfg, obs.amount_dev)
             sample.add(vector)
             self._processed += 1
         segments.append((start, len(txs), self._model))

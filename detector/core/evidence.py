@@ -35,7 +35,7 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
     add = out.append
     e = max(_sig(o.amount_z, 4.5, 0.6), _sig(o.over_max, 0.7, 0.15))
     if e > 0.01:
-        add((e, "high_amount", f"amount {o.amount_ratio:.1f}x this customer's median"))
+        add((e, "high_amount", f"amount {o.amount_ratio:.1f}x this customer's usual for {o.category}"))
     e = _sig(o.gap_surprise, 6.0, 0.8)
     if e > 0.01:
         add((e, "gap", f"{duration(o.gap_s)} after the previous purchase (usually much longer)"))

@@ -41,7 +41,7 @@ class Observation:
     """What one event looks like against its customer's past (inputs of rules and model)."""
 
     __slots__ = (
-        "amount", "amount_ratio", "amount_z", "burst_count", "burst_span_s", "category",
+        "amount", "amount_dev", "amount_ratio", "amount_z", "burst_count", "burst_span_s", "category",
         "category_seen", "category_surprise", "channel_seen", "channel_surprise", "country",
         "country_rarity", "country_seen", "country_surprise", "device_seen",
         "device_surprise", "dup_age_s", "gap_s", "gap_surprise", "history", "hour",
@@ -86,7 +86,10 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     o.history = n
     amount = tx.amount
     o.amount = amount
-    la = math.log1p(max(amount, 0.0))
+    # Amounts are compared after removing what the category adds for customers in general
+    # (electronics cost more than groceries), so the customer's spread is their own.
+    raw = math.log1p(max(amount, 0.0))
+    la = raw - pop.category_offset(tx.merchant_category)
     amounts = st.amounts
     k = len(amounts)
     if k:
@@ -102,7 +105,8 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
         scale = pop.amount_scale
     scale = max(scale, 0.15)
     o.amount_z = (la - center) / scale
-    o.amount_ratio = math.expm1(la) / max(math.expm1(med), 0.01)
+    o.amount_ratio = math.exp(la - med)
+    o.amount_dev = raw - center
 
     gap = abs(t - st.last_t) if n else math.inf
     o.gap_s = gap
@@ -160,9 +164,14 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     return o
 
 
-def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: CoreConfig) -> None:
-    """Fold `tx` into the customer's state and the population (after it was observed)."""
-    la = math.log1p(max(tx.amount, 0.0))
+def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: CoreConfig,
+          amount_dev: float) -> None:
+    """Fold `tx` into the customer's state and the population (after it was observed).
+
+    `amount_dev` is the observation's log amount minus the customer's centre.
+    """
+    raw = math.log1p(max(tx.amount, 0.0))
+    la = raw - pop.category_offset(tx.merchant_category)
     amounts = st.amounts
     amounts.append(la)
     if len(amounts) > cfg.amount_history:
@@ -196,3 +205,4 @@ def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Co
     pop.observe(tx.country, tx.merchant_category, tx.channel, tx.device, la,
                 cfg.max_population_keys)
     pop.hours[hour] += 1
+    pop.learn_offset(tx.merchant_category, amount_dev, cfg.max_population_keys)

@@ -36,7 +36,7 @@ def high_amount(o: Observation, cfg: CoreConfig) -> str | None:
         return None
     if o.history >= cfg.min_history:
         if o.over_max >= math.log(cfg.high_amount_over_max):
-            return f"amount {o.amount_ratio:.0f}x this customer's median"
+            return f"amount {o.amount_ratio:.0f}x this customer's usual for {o.category}"
     elif o.amount_z >= cfg.high_amount_z:
             return f"amount {o.amount_ratio:.0f}x the usual amount (new customer)"
     return None

@@ -73,8 +73,8 @@ class Population:
     """What is common across the partition's customers: value frequencies and amounts."""
 
     __slots__ = (
-        "amount_center", "amount_ring", "amount_scale", "gap_log", "gaps", "hours", "tables",
-        "total",
+        "amount_center", "amount_ring", "amount_scale", "gap_log", "gaps", "hours", "offsets",
+        "tables", "total",
     )
 
     RING = 2048
@@ -91,12 +91,30 @@ class Population:
         self.amount_center = math.log(100.0)
         self.amount_scale = 1.0
         self.hours = [0] * 24
+        self.offsets: dict[str, list[float]] = {}  # category -> [count, mean log excess]
         self.gap_log = 0.0  # running mean of log(seconds between a customer's events)
         self.gaps = 0
 
     def share(self, table: str, key: str) -> float:
         """Smoothed share of events with this value (never 0)."""
         return (self.tables[table].get(key, 0) + 0.5) / (self.total + 1.0)
+
+    def category_offset(self, category: str) -> float:
+        """How far above a customer's usual (log) amount this category's purchases sit."""
+        entry = self.offsets.get(category)
+        if entry is None:
+            return 0.0
+        count, mean = entry
+        return mean * count / (count + 20.0)
+
+    def learn_offset(self, category: str, deviation: float, max_keys: int) -> None:
+        entry = self.offsets.get(category)
+        if entry is None:
+            if len(self.offsets) >= max_keys:
+                return
+            entry = self.offsets[category] = [0.0, 0.0]
+        entry[0] = min(entry[0] + 1.0, 5000.0)
+        entry[1] += (max(-3.0, min(3.0, deviation)) - entry[1]) / entry[0]
 
     def hour_share(self, hour: int) -> float:
         """Smoothed share of the population's events within an hour of `hour`."""
