@@ -49,10 +49,11 @@ def number(value: float | int | None) -> str:
     return out
 
 
+_BOOL = {True: "True", False: "False", None: ""}
+
+
 def boolean(value: bool | None) -> str:
-    if value is None:
-        return ""
-    return "True" if value else "False"
+    return _BOOL[value]
 
 
 def timestamp(value: datetime | None) -> str:
@@ -66,8 +67,8 @@ def ratio(num: int, den: int) -> float | None:
 
 def scored_cells(tx: ScoredTransaction) -> list[str]:
     """One `transactions_scored.csv` row, in `SCORED_COLUMNS` order."""
-    flags = tx.rule_flags
-    rules = [boolean(flags.get(name)) for name in RULE_NAMES]
+    flags, b = tx.rule_flags, _BOOL
+    rules = [b[flags.get(name)] for name in RULE_NAMES]
     return [
         text(tx.transaction_id),
         text(tx.customer_id),
@@ -78,13 +79,13 @@ def scored_cells(tx: ScoredTransaction) -> list[str]:
         text(tx.device),
         text(tx.merchant_category),
         text(tx.ip),
-        boolean(tx.is_anomaly),
+        b[tx.is_anomaly],
         text(tx.anomaly_type),
         number(tx.score),
-        boolean(tx.is_ml_flag),
+        b[tx.is_ml_flag],
         *rules,
-        boolean(tx.is_rule_flag),
-        boolean(tx.is_flag),
+        b[tx.is_rule_flag],
+        b[tx.is_flag],
         text(REASON_SEP.join(tx.reasons_top3)),
         text(RULE_SEP.join(tx.triggered_rules)),
         text(tx.model_version),

@@ -10,7 +10,7 @@ from sink.atomic import atomic_writer
 from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import encode_rows, scored_cells
 from sink.exports import SCORED_FILE, refresh_report, write_rollups
-from sink.rollup import RollupState
+from sink.rollup import RollupState, facts_of
 from sink.settings import ExportSettings
 
 CHUNK = 50_000
@@ -35,7 +35,7 @@ def write_exports(
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
             cells = [scored_cells(tx) for tx in chunk]
-            state.update(chunk, cells)
+            state.update([facts_of(tx) for tx in chunk], cells)
             fh.write(encode_rows(cells))
     info: dict[str, object] = {"source": "auditstream score"}
     info.update(run_info or {})

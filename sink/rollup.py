@@ -29,6 +29,16 @@ _TYPE_CELL = SCORED_COLUMNS.index("anomaly_type")
 _TIME_CELL = SCORED_COLUMNS.index("timestamp")
 
 
+#: What a rollup needs of one row: label index, score, is_rule_flag, rule_flags, is_ml_flag,
+#: is_flag, number of triggered rules, model_version.
+Facts = tuple[int, float | None, bool, dict[str, bool], bool, bool, int, str]
+
+
+def facts_of(tx: ScoredTransaction) -> Facts:
+    return (label_index(tx.is_anomaly), tx.score, tx.is_rule_flag, tx.rule_flags,
+            tx.is_ml_flag, tx.is_flag, len(tx.triggered_rules), tx.model_version)
+
+
 def score_bin(score: float | None) -> int:
     """The bin of `score` (see the module docstring)."""
     if score is None or not score >= 0.0:
@@ -98,17 +108,16 @@ class RollupState:
     def rows(self) -> int:
         return int(self.counts.sum())
 
-    def update(self, txs: Sequence[ScoredTransaction], cells: Sequence[list[str]]) -> None:
-        """Count a batch; `cells[i]` is `txs[i]` formatted by `csvfmt.scored_cells`."""
-        if not txs:
+    def update(self, facts: Sequence[Facts], cells: Sequence[list[str]]) -> None:
+        """Count a batch; `cells[i]` is row i formatted by `csvfmt.scored_cells`."""
+        if not facts:
             return
         flat = np.zeros(3 * 2 * N_BINS, dtype=np.int64)
-        idx = [0] * len(txs)
+        idx = [0] * len(facts)
         rule_hits, versions, cases = self.rule_hits, self.model_versions, self.cases
-        for i, tx in enumerate(txs):
-            lab = label_index(tx.is_anomaly)
-            b = score_bin(tx.score)
-            r = 1 if tx.is_rule_flag else 0
+        for i, (lab, score, rule, flags, ml, flag, n_rules, version) in enumerate(facts):
+            b = score_bin(score)
+            r = 1 if rule else 0
             idx[i] = (lab * 2 + r) * N_BINS + b
             if lab == POS:
                 name = cells[i][_TYPE_CELL] or UNSPECIFIED_TYPE
@@ -116,20 +125,19 @@ class RollupState:
                 if per_type is None:
                     per_type = self.by_type[name] = np.zeros((2, N_BINS), dtype=np.int64)
                 per_type[r, b] += 1
-            for rule, hit in tx.rule_flags.items():
+            for name, hit in flags.items():
                 if hit:
-                    counts = rule_hits.get(rule)
+                    counts = rule_hits.get(name)
                     if counts is None:
-                        counts = rule_hits[rule] = [0, 0, 0]
+                        counts = rule_hits[name] = [0, 0, 0]
                     counts[lab] += 1
-            if tx.is_ml_flag:
+            if ml:
                 self.detector_ml[lab] += 1
-            if tx.is_flag:
+            if flag:
                 self.detector_flag[lab] += 1
                 row = cells[i]
-                cases.offer(tx.score, len(tx.triggered_rules), row[0],
-                            [row[j] for j in _CASE_SOURCE])
-            versions[tx.model_version] = versions.get(tx.model_version, 0) + 1
+                cases.offer(score, n_rules, row[0], [row[j] for j in _CASE_SOURCE])
+            versions[version] = versions.get(version, 0) + 1
         flat += np.bincount(np.asarray(idx), minlength=flat.size)
         self.counts += flat.reshape(self.counts.shape)
         self._event_range(cells)
