@@ -23,9 +23,13 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from dashboard.sample import write_sample
+    from dashboard.sample import write_sample, write_scored_sample
 
-    print(f"wrote {write_sample(Path(args.out), rows=args.rows, seed=args.seed)}")
+    out = Path(args.out)
+    if args.synthetic:
+        print(f"wrote {write_sample(out, rows=args.rows, seed=args.seed)}")
+    else:
+        print(f"wrote {write_scored_sample(out, customers=args.customers, seed=args.seed)}")
     return 0
 
 
@@ -61,10 +65,13 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("report", help="write report.html into an exports folder")
     p.add_argument("exports", help="the exports folder")
     p.set_defaults(func=_report)
-    p = sub.add_parser("sample", help="write a small synthetic export snapshot")
+    p = sub.add_parser("sample", help="write a small scored export snapshot")
     p.add_argument("out")
-    p.add_argument("--rows", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--customers", type=int, default=40, help="size of the realistic run")
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--synthetic", action="store_true",
+                   help="random rows that only follow the column contract (no detector)")
+    p.add_argument("--rows", type=int, default=2000, help="rows of the synthetic snapshot")
     p.set_defaults(func=_sample)
     p = sub.add_parser("screenshots", help="PNG of each report page (needs chromium)")
     p.add_argument("--exports", default=str(SAMPLE_EXPORTS))

@@ -90,7 +90,8 @@ _TH = "VAR th = [Selected Threshold]\nRETURN\n"
 
 
 def _count(cond: str) -> str:
-    return f"{_TH}COUNTROWS(FILTER({_TS}, {cond}))"
+    """Rows meeting `cond` at the selected threshold; 0 (not BLANK) when there are none."""
+    return f"{_TH}COUNTROWS(FILTER({_TS}, {cond})) + 0"
 
 
 def _lookup(column: str) -> str:
@@ -110,7 +111,7 @@ MEASURES: tuple[Measure, ...] = (
             "IF(HASONEVALUE(thresholds[threshold]), MAX(thresholds[threshold]), "
             "[Recommended Threshold])", "0.00"),
     Measure("Transactions", f"COUNTROWS({_TS})", "#,0"),
-    Measure("Total Anomalies", f"COUNTROWS(FILTER({_TS}, {_Y}))", "#,0"),
+    Measure("Total Anomalies", f"COUNTROWS(FILTER({_TS}, {_Y})) + 0", "#,0"),
     Measure("Anomaly Rate", "DIVIDE([Total Anomalies], [Transactions])"),
     Measure("ML Flagged", _count(_ML), "#,0"),
     Measure("ML True Positives", _count(f"{_ML} && {_Y}"), "#,0"),
