@@ -19,10 +19,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TextIO
 
-from producer.app import PublishReport, Record, publish, to_record
+from producer.app import PublishReport, Record, dict_to_record, publish
 from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
-from shared.csv_io import RowError, iter_csv
+from shared.csv_io import RowError, iter_records
 from shared.errors import AuditstreamError
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class Loaded:
 
 def load(paths: Sequence[Path]) -> Loaded:
     """Parse every file (headers first) into records in stable timestamp order."""
-    iterators = [(Path(p), iter_csv(Path(p))) for p in paths]
+    iterators = [(Path(p), iter_records(Path(p))) for p in paths]
     loaded = Loaded(records=[])
     append = loaded.records.append
     for path, items in iterators:
@@ -88,7 +88,7 @@ def load(paths: Sequence[Path]) -> Loaded:
             if isinstance(item, RowError):
                 bad.append(item)
             else:
-                append(to_record(item[1]))
+                append(dict_to_record(item[1]))
         if bad:
             loaded.rejects[path] = bad
     loaded.records.sort(key=itemgetter(0))

@@ -15,22 +15,23 @@ import csv
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pydantic import ValidationError
 
 from shared.codec import describe_validation_error
 from shared.errors import AuditstreamError
-from shared.schemas import CSV_FIELDS, REQUIRED_CSV_FIELDS, Transaction
+from shared.schemas import CSV_FIELDS, REQUIRED_CSV_FIELDS, SCHEMA_VERSION, Transaction
 
 _TRUE = frozenset({"true", "1", "yes", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "f", "n"})
 _CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 class CsvFormatError(AuditstreamError):
@@ -116,45 +117,58 @@ def _parse_bool(text: str) -> bool | None:
     raise ValueError(f"is_anomaly: {text!r} is not True/False")
 
 
-def _row_to_data(
-    row: list[str], idx: dict[str, int], extras: list[tuple[str, int]]
-) -> dict[str, Any]:
-    """Turn one row into validated-model input; `ValueError` says what is wrong."""
-    ts_text = row[idx["timestamp"]].strip()
-    if not ts_text:
-        raise ValueError("timestamp: missing")
-    try:
-        timestamp = datetime.fromisoformat(ts_text)
-    except ValueError:
-        raise ValueError(
-            f"timestamp: {ts_text!r} is not a date-time (expected YYYY-MM-DD HH:MM:SS)"
-        ) from None
-    amount_text = row[idx["amount"]]
-    try:
-        amount = float(amount_text)
-    except ValueError:
-        raise ValueError(f"amount: {amount_text.strip()!r} is not a number") from None
-    if not math.isfinite(amount):
-        raise ValueError(f"amount: {amount_text.strip()!r} is not a finite number")
-    data: dict[str, Any] = {
-        "transaction_id": row[idx["transaction_id"]],
-        "customer_id": row[idx["customer_id"]],
-        "timestamp": timestamp,
-        "amount": amount,
-        "country": row[idx["country"]],
-        "channel": row[idx["channel"]].strip(),
-        "device": row[idx["device"]].strip(),
-        "merchant_category": row[idx["merchant_category"]].strip(),
-        "ip": row[idx["ip"]].strip(),
-    }
-    if "is_anomaly" in idx:
-        data["is_anomaly"] = _parse_bool(row[idx["is_anomaly"]])
-    if "anomaly_type" in idx:
-        label = row[idx["anomaly_type"]].strip()
-        data["anomaly_type"] = label or None
-    if extras:
-        data["attributes"] = {name: row[i] for name, i in extras}
-    return data
+def _row_parser(
+    idx: dict[str, int], extras: list[tuple[str, int]]
+) -> Callable[[list[str]], dict[str, Any]]:
+    """A function turning one row into the full field dict of a `Transaction`.
+
+    It applies every rule of the schema itself (so `iter_records` needs no pydantic pass)
+    and raises `ValueError` saying which field is wrong and why.
+    """
+    i_tid, i_cid, i_ts = idx["transaction_id"], idx["customer_id"], idx["timestamp"]
+    i_amt, i_cty, i_chan = idx["amount"], idx["country"], idx["channel"]
+    i_dev, i_cat, i_ip = idx["device"], idx["merchant_category"], idx["ip"]
+    i_lab, i_typ = idx.get("is_anomaly"), idx.get("anomaly_type")
+    fromiso, isfinite = datetime.fromisoformat, math.isfinite
+
+    def parse(row: list[str]) -> dict[str, Any]:
+        tid, cid, country = row[i_tid].strip(), row[i_cid].strip(), row[i_cty].strip()
+        if not (tid and cid and country):
+            name = "transaction_id" if not tid else "customer_id" if not cid else "country"
+            raise ValueError(f"{name}: missing")
+        ts_text = row[i_ts].strip()
+        try:
+            ts = fromiso(ts_text)
+        except ValueError:
+            raise ValueError(
+                f"timestamp: {ts_text!r} is not a date-time (expected YYYY-MM-DD HH:MM:SS)"
+                if ts_text else "timestamp: missing"
+            ) from None
+        if ts.tzinfo is not None:
+            ts = ts.astimezone(UTC).replace(tzinfo=None)
+        try:
+            amount = float(row[i_amt])
+        except ValueError:
+            raise ValueError(f"amount: {row[i_amt].strip()!r} is not a number") from None
+        if not isfinite(amount):
+            raise ValueError(f"amount: {row[i_amt].strip()!r} is not a finite number")
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "transaction_id": tid,
+            "customer_id": cid,
+            "timestamp": ts,
+            "amount": amount,
+            "country": country,
+            "channel": row[i_chan].strip(),
+            "device": row[i_dev].strip(),
+            "merchant_category": row[i_cat].strip(),
+            "ip": row[i_ip].strip(),
+            "is_anomaly": None if i_lab is None else _parse_bool(row[i_lab]),
+            "anomaly_type": (row[i_typ].strip() or None) if i_typ is not None else None,
+            "attributes": {name: row[i] for name, i in extras},
+        }
+
+    return parse
 
 
 def iter_csv(path: Path) -> Iterator[tuple[int, Transaction] | RowError]:
@@ -163,24 +177,36 @@ def iter_csv(path: Path) -> Iterator[tuple[int, Transaction] | RowError]:
     Raises `CsvFormatError` at once (not on first iteration) for an unreadable file or a
     wrong header. Blank lines are skipped.
     """
+    return _rows(path, Transaction.model_validate)
+
+
+def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]] | RowError]:
+    """Like `iter_csv`, but each good row is the `Transaction` field dict (validated by the
+    same rules), about twice as fast: for bulk paths that only re-encode rows (replay)."""
+    return _rows(path, _identity)
+
+
+def _identity(data: dict[str, Any]) -> dict[str, Any]:
+    return data
+
+
+def _rows(path: Path, convert: Callable[[dict[str, Any]], T]) -> Iterator[tuple[int, T] | RowError]:
     handle, reader, names = _read_header(path)
     known = set(CSV_FIELDS)
     idx = {n.lower(): i for i, n in enumerate(names) if n.lower() in known}
     extras = [(n, i) for i, n in enumerate(names) if n.lower() not in known and n]
-    return _rows(path, handle, reader, names, idx, extras)
+    return _iter_rows(str(path), handle, reader, names, _row_parser(idx, extras), convert)
 
 
-def _rows(
-    path: Path,
+def _iter_rows(
+    source: str,
     handle: IO[str],
     reader: Any,
     names: list[str],
-    idx: dict[str, int],
-    extras: list[tuple[str, int]],
-) -> Iterator[tuple[int, Transaction] | RowError]:
+    parse: Callable[[list[str]], dict[str, Any]],
+    convert: Callable[[dict[str, Any]], T],
+) -> Iterator[tuple[int, T] | RowError]:
     width = len(names)
-    source = str(path)
-    validate = Transaction.model_validate
     with handle:
         prev = reader.line_num
         while True:
@@ -200,7 +226,7 @@ def _rows(
                 yield RowError(line, reason, _raw(names, row), source)
                 continue
             try:
-                tx = validate(_row_to_data(row, idx, extras))
+                item = convert(parse(row))
             except ValueError as exc:
                 reason = (
                     describe_validation_error(exc)
@@ -209,7 +235,7 @@ def _rows(
                 )
                 yield RowError(line, reason, _raw(names, row), source)
                 continue
-            yield line, tx
+            yield line, item
 
 
 def load_sorted(paths: Sequence[Path]) -> tuple[list[Transaction], list[RowError]]:
@@ -278,6 +304,7 @@ __all__ = [
     "CsvFormatError",
     "RowError",
     "iter_csv",
+    "iter_records",
     "load_sorted",
     "write_transactions_csv",
 ]

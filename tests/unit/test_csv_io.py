@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import orjson
 import pytest
 
-from shared.csv_io import CsvFormatError, RowError, iter_csv, load_sorted, write_transactions_csv
+from shared.codec import encode
+from shared.csv_io import (
+    CsvFormatError,
+    RowError,
+    iter_csv,
+    iter_records,
+    load_sorted,
+    write_transactions_csv,
+)
 from shared.schemas import CSV_FIELDS, Transaction
 
 HEADER = ",".join(CSV_FIELDS)
@@ -173,3 +182,26 @@ def test_failed_write_leaves_previous_file_untouched(tmp_path: Path) -> None:
         write_transactions_csv((t for t in broken()), path)
     assert path.read_text(encoding="utf-8") == "previous"
     assert [p.name for p in tmp_path.iterdir()] == ["tx.csv"]
+
+
+def test_fast_records_accept_reject_and_encode_exactly_like_the_schema(tmp_path: Path) -> None:
+    rows = [
+        *REFERENCE_ROWS,
+        " 8 , 9 ,2025-01-02T10:00:00+01:00, 1e3 , DE ,app,pc,food,,,",
+        "1,2,2025-01-02 10:00:00,inf,CH,app,pc,food,,False,normal",
+        "1,2,2025-01-02 10:00:00,5,  ,app,pc,food,,False,normal",
+        " ,2,2025-01-02 10:00:00,5,CH,app,pc,food,,False,normal",
+        "1,2,,5,CH,app,pc,food,,False,normal",
+        "1,2,2025-01-02 10:00:00.250,-0.0,CH,,,,,FALSE,",
+    ]
+    path = _write(tmp_path, "\n".join([HEADER + ",note", *(r + ",x" for r in rows)]) + "\n")
+    slow, fast = list(iter_csv(path)), list(iter_records(path))
+    assert [i.line if isinstance(i, RowError) else i[0] for i in slow] == [
+        i.line if isinstance(i, RowError) else i[0] for i in fast]
+    assert sum(isinstance(i, RowError) for i in fast) == 4
+    for s, f in zip(slow, fast, strict=True):
+        if isinstance(s, RowError) or isinstance(f, RowError):
+            assert isinstance(s, RowError) and isinstance(f, RowError)
+            continue
+        assert Transaction.model_validate(f[1]) == s[1]
+        assert orjson.dumps(f[1]) == encode(s[1])

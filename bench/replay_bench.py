@@ -1,0 +1,87 @@
+"""Replay throughput: a 500,000-row historic CSV into a local broker as fast as possible.
+
+    .venv/bin/python bench/replay_bench.py [--rows 500000] [--partitions 4]
+
+Starts a throwaway local Apache Kafka broker on free loopback ports in a temp dir (as the
+test fixture does) unless KAFKA_BOOTSTRAP_SERVERS names a cluster. Prints the parse and
+send phases separately and end to end (what `auditstream replay` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from producer.reference_recipe import ReferenceConfig, generate_reference
+from producer.replay import load, run_replay
+from producer.settings import ProducerSettings
+from shared.broker import BrokerSettings, LocalBroker
+from shared.broker.process import free_port
+from shared.csv_io import write_transactions_csv
+from shared.settings import KafkaSettings, TopicSettings
+
+
+def _bench(kafka: KafkaSettings, rows: int, partitions: int, work: Path) -> None:
+    path = work / "history.csv"
+    t = time.perf_counter()
+    write_transactions_csv(generate_reference(ReferenceConfig(transactions=rows,
+                                                              burst_customers=0)), path)
+    print(f"input: {rows:,} rows, {path.stat().st_size / 1e6:.1f} MB "
+          f"(made in {time.perf_counter() - t:.1f} s)")
+
+    t = time.perf_counter()
+    loaded = load([path])
+    parse_s = time.perf_counter() - t
+    print(f"parse+validate+encode+sort only: {parse_s:.2f} s = {rows / parse_s:,.0f} rows/s")
+    del loaded
+
+    settings = ProducerSettings(
+        kafka=kafka,
+        topics=TopicSettings(transactions_topic=f"bench-{uuid.uuid4().hex[:8]}",
+                             partitions=partitions),
+    )
+    t = time.perf_counter()
+    summary = run_replay([path], settings)
+    total_s = time.perf_counter() - t
+    report = summary.report
+    assert report is not None
+    print(f"send phase (produce + delivery reports, acks=all, idempotent, lz4): "
+          f"{report.elapsed:.2f} s = {report.rate:,.0f} rows/s")
+    print(f"END TO END replay: {report.delivered:,} delivered, {report.undelivered} "
+          f"undelivered, {summary.rejected} rejected in {total_s:.2f} s = "
+          f"{report.delivered / total_s:,.0f} rows/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args()
+    print(f"replay_bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory(prefix="replay-bench-") as tmp:
+        work = Path(tmp)
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            kafka = KafkaSettings()
+            print(f"broker: {kafka.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)")
+            _bench(kafka, args.rows, args.partitions, work)
+            return
+        broker = LocalBroker(BrokerSettings(home=work / "kafka", port=free_port(),
+                                            controller_port=free_port()))
+        broker.start()
+        try:
+            print(f"broker: local Apache Kafka {broker.reported_version()} at {broker.bootstrap}")
+            _bench(KafkaSettings(bootstrap_servers=broker.bootstrap), args.rows,
+                   args.partitions, work)
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()
