@@ -71,6 +71,8 @@ def visual_json(v: Visual, z: int) -> dict[str, Any]:
             "data": [{"properties": {"mode": _text("Basic")}}],
             "selection": [{"properties": {"singleSelect": _literal("true")}}],
         }
+    if v.type == "lineChart":  # a one-point series (the recommended marker) needs markers
+        visual["objects"] = {"lineStyles": [{"properties": {"showMarker": _literal("true")}}]}
     if v.sync_group:
         visual["syncGroup"] = {"groupName": v.sync_group, "fieldChanges": True,
                                "filterChanges": True}

@@ -141,3 +141,16 @@ def test_measures_equal_pandas_figures_at_three_thresholds(
 def test_thresholds_differ_enough_to_make_the_comparison_meaningful() -> None:
     low, high = _pandas_figures(0.3), _pandas_figures(0.8)
     assert low["ML Flagged"] > _pandas_figures(_RECOMMENDED)["ML Flagged"] > high["ML Flagged"]
+
+
+def test_committed_pbix_carries_the_committed_pbir_report() -> None:
+    import zipfile
+
+    definition = ROOT / f"{NAME}.Report" / "definition"
+    expected = {f"Report/definition/{p.relative_to(definition).as_posix()}":
+                json.loads(p.read_text(encoding="utf-8"))
+                for p in definition.rglob("*.json")}
+    with zipfile.ZipFile(COMMITTED) as archive:
+        got = {name: json.loads(archive.read(name)) for name in archive.namelist()
+               if name.startswith("Report/definition/")}
+    assert got == expected
