@@ -1,0 +1,134 @@
+"""Sink throughput: rows/s appended to transactions_scored.csv from a filled topic.
+
+    .venv/bin/python bench/sink_bench.py [--rows 300000] [--partitions 4]
+
+Uses the cluster in KAFKA_BOOTSTRAP_SERVERS, else starts the project's local broker. Fills
+a fresh topic with canonical ScoredTransaction messages, then times (1) the whole sink
+(`sink.app.run(once=True)`: connect, assign, consume, validate, format, append, checkpoint,
+rollups) and (2) the file side alone (`SinkWriter.add`, no Kafka) on the same messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from shared.broker import BrokerSettings, LocalBroker
+from shared.broker.process import free_port
+from shared.kafka import TopicSpec, ensure_topics, make_producer
+from shared.schemas import ScoredTransaction
+from shared.settings import KafkaSettings, TopicSettings
+from sink.app import run
+from sink.columns import RULE_NAMES
+from sink.settings import ExportSettings, SinkSettings
+from sink.writer import SinkWriter
+
+
+def messages(n: int, seed: int = 1) -> list[tuple[str, bytes]]:
+    """`n` (key, JSON) pairs as the detector publishes them."""
+    rng = random.Random(seed)
+    base = ScoredTransaction(
+        transaction_id="0", customer_id="0", timestamp=datetime(2025, 1, 1), amount=1.0,
+        country="CH", channel="app", device="pc", merchant_category="grocery",
+        ip="192.168.1.20", model_version="if-000001",
+    ).model_dump(mode="json")
+    t0 = datetime(2025, 1, 1)
+    out = []
+    for i in range(n):
+        flags = {name: rng.random() < 0.01 for name in RULE_NAMES}
+        fired = [k for k, v in flags.items() if v]
+        score = rng.random()
+        anomalous = rng.random() < 0.02
+        row = dict(base, transaction_id=str(i), customer_id=str(rng.randrange(5_000)),
+                   timestamp=(t0 + timedelta(seconds=13 * i)).isoformat(),
+                   amount=round(rng.lognormvariate(4.5, 0.6), 2),
+                   merchant_category=rng.choice(("grocery", "electronics", "travel")),
+                   is_anomaly=anomalous, anomaly_type="HIGH_AMOUNT" if anomalous else "normal",
+                   score=score, is_ml_flag=score > 0.9, rule_flags=flags,
+                   is_rule_flag=bool(fired), is_flag=score > 0.9 or bool(fired),
+                   triggered_rules=fired, reasons_top3=[f"{r} fired" for r in fired])
+        out.append((row["customer_id"], orjson.dumps(row)))
+    return out
+
+
+def fill(kafka: KafkaSettings, topic: str, partitions: int, msgs: list[tuple[str, bytes]]
+         ) -> None:
+    ensure_topics(kafka, [TopicSpec(topic, partitions)])
+    producer = make_producer(kafka)
+    for key, value in msgs:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=300_000)
+    ap.add_argument("--partitions", type=int, default=4)
+    args = ap.parse_args()
+    local = None
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        kafka = KafkaSettings()
+    else:
+        home = Path(tempfile.mkdtemp(prefix="sink-bench-kafka-"))
+        local = LocalBroker(BrokerSettings(home=home, port=free_port(),
+                                           controller_port=free_port()))
+        local.start()
+        kafka = KafkaSettings(bootstrap_servers=local.bootstrap)
+    try:
+        topic = f"bench-scored-{uuid.uuid4().hex[:8]}"
+        msgs = messages(args.rows)
+        fill(kafka, topic, args.partitions, msgs)
+        out = Path(tempfile.mkdtemp(prefix="sink-bench-"))
+        settings = SinkSettings(kafka=kafka, exports_dir=out / "stream",
+                                topics=TopicSettings(scored_topic=topic,
+                                                     partitions=args.partitions),
+                                group_id=f"{topic}-sink")
+        cpu0 = time.process_time()
+        result = run(settings, once=True)
+        sink_cpu = time.process_time() - cpu0
+        assert result.rows == args.rows, result
+
+        writer = SinkWriter(out / "files", topic, ExportSettings())
+        records = [(0, i, value) for i, (_key, value) in enumerate(msgs)]
+        started, cpu0 = time.perf_counter(), time.process_time()
+        for i in range(0, len(records), settings.batch_size):
+            writer.add(records[i : i + settings.batch_size])
+        writer.checkpoint()
+        files_s, files_cpu = time.perf_counter() - started, time.process_time() - cpu0
+        writer.close()
+        size_mb = (out / "stream" / "transactions_scored.csv").stat().st_size / 1e6
+        print(f"sink_bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  python "
+              f"{platform.python_version()}  cpus={os.cpu_count()}  load={os.getloadavg()[0]:.1f}")
+        print(f"rows={args.rows:,}  partitions={args.partitions}  csv={size_mb:.0f} MB")
+        print(f"whole sink from a filled topic: {result.seconds:.2f} s  "
+              f"= {args.rows / result.seconds:,.0f} rows/s (incl. connect, assign, rollups); "
+              f"CPU {sink_cpu:.2f} s = {args.rows / sink_cpu:,.0f} rows per CPU-second")
+        print(f"file side only (validate+format+append+rollup counts): {files_s:.2f} s  "
+              f"= {args.rows / files_s:,.0f} rows/s; CPU {files_cpu / args.rows * 1e6:.1f} us/row "
+              f"= {args.rows / files_cpu:,.0f} rows per CPU-second")
+    finally:
+        if local is not None:
+            local.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
