@@ -1,0 +1,267 @@
+"""`auditstream demo`: the whole pipeline on a generated stream, end to end, in one command.
+
+It starts what it needs (the local broker unless KAFKA_BOOTSTRAP_SERVERS is set), creates a
+fresh set of topics for this run, starts `python -m detector` and `python -m sink` as child
+processes, publishes a seeded generated stream, waits until the sink has written every
+transaction, prints a summary and stops what it started. Services are separate processes,
+exactly as they run in production; this module only orchestrates them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shared.errors import AuditstreamError
+from shared.settings import KafkaSettings
+
+
+@dataclass
+class DemoTopics:
+    transactions: str
+    scored: str
+    dlq: str
+
+    @classmethod
+    def for_run(cls, run_id: str) -> DemoTopics:
+        return cls(f"demo-{run_id}.transactions", f"demo-{run_id}.scored", f"demo-{run_id}.dlq")
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AUDITSTREAM_TRANSACTIONS_TOPIC": self.transactions,
+            "AUDITSTREAM_SCORED_TOPIC": self.scored,
+            "AUDITSTREAM_DLQ_TOPIC": self.dlq,
+        }
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the whole pipeline on a generated stream and write exports/",
+        description="Start the local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), a detector "
+        "and a sink, publish a seeded generated stream, wait until every transaction is in "
+        "the exports, print a summary, and stop what was started.",
+    )
+    p.add_argument("--customers", type=int, default=1000, help="default 1000 (~200,000 tx)")
+    p.add_argument("--days", type=int, default=90, help="days of activity (default 90)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--exports", type=Path, default=Path("exports"), metavar="DIR")
+    p.add_argument("--timeout", type=float, default=1800.0,
+                   help="give up when the sink makes no progress for this long (s)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    return Demo(args).run()
+
+
+class Demo:
+    """One demo run; every process it starts is stopped again, whatever happens."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        self.topics = DemoTopics.for_run(self.run_id)
+        self.exports: Path = args.exports.resolve()
+        self.logs = Path("run") / f"demo-{self.run_id}"
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.broker: Any = None
+
+    def run(self) -> int:
+        started = time.monotonic()
+        try:
+            bootstrap = self._kafka()
+            self._topics(bootstrap)
+            env = self._env(bootstrap)
+            self._start("sink", [sys.executable, "-m", "sink", "--reset",
+                                 "--exports", str(self.exports)], env)
+            self._start("detector", [sys.executable, "-m", "detector"], env)
+            sent = self._publish(env)
+            self._wait_for_sink(sent)
+            self._stop_children()
+            _summary(self.exports, sent, time.monotonic() - started, self.logs)
+            return 0
+        finally:
+            self._stop_children()
+            gc.collect()  # release idle admin clients before their broker goes away
+            if self.broker is not None:
+                self.broker.stop()
+                print("local broker stopped")
+
+    def _kafka(self) -> str:
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            bootstrap = KafkaSettings().bootstrap_servers
+            print(f"using the Kafka cluster at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS)")
+            return bootstrap
+        from shared.broker import BrokerSettings, LocalBroker
+
+        broker = LocalBroker(BrokerSettings())
+        if broker.status().running:
+            print(f"using the local broker already running at {broker.bootstrap}")
+            return broker.bootstrap
+        print("starting the local Apache Kafka broker (first run fetches its jars once)...")
+        broker.start()
+        self.broker = broker
+        print(f"Apache Kafka {broker.reported_version()} ready at {broker.bootstrap}")
+        return broker.bootstrap
+
+    def _topics(self, bootstrap: str) -> None:
+        from shared.kafka import TopicSpec, ensure_topics
+
+        p = self.args.partitions
+        ensure_topics(KafkaSettings(bootstrap_servers=bootstrap), [
+            TopicSpec(self.topics.transactions, p),
+            TopicSpec(self.topics.scored, p),
+            TopicSpec(self.topics.dlq, 1),
+        ])
+        print(f"topics: {self.topics.transactions}, {self.topics.scored}, {self.topics.dlq}")
+
+    def _env(self, bootstrap: str) -> dict[str, str]:
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, **self.topics.env()}
+        env["AUDITSTREAM_PARTITIONS"] = str(self.args.partitions)
+        env["DETECTOR_GROUP_ID"] = f"demo-{self.run_id}-detector"
+        env["SINK_GROUP_ID"] = f"demo-{self.run_id}-sink"
+        env["SINK_EXPORTS_DIR"] = str(self.exports)
+        return env
+
+    def _start(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = (self.logs / f"{name}.log").open("wb")
+        self.children[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                               stdin=subprocess.DEVNULL)
+        print(f"{name} started (pid {self.children[name].pid}, log {self.logs / (name + '.log')})")
+
+    def _publish(self, env: dict[str, str]) -> int:
+        a = self.args
+        print(f"generating and publishing (seed {a.seed}, {a.customers} customers, "
+              f"{a.days} days)...")
+        proc = subprocess.run(
+            [sys.executable, "-m", "shared", "generate", "--publish", "--seed", str(a.seed),
+             "--customers", str(a.customers), "--days", str(a.days)],
+            env=env, capture_output=True, text=True, check=False,
+        )
+        sys.stdout.write(proc.stdout)
+        if proc.returncode != 0:
+            raise AuditstreamError(f"publishing failed (exit {proc.returncode}):\n{proc.stderr}")
+        return _topic_size(env["KAFKA_BOOTSTRAP_SERVERS"], self.topics.transactions)
+
+    def _wait_for_sink(self, expected: int) -> None:
+        path = self.exports / "transactions_scored.csv"
+        counter = _LineCounter(path)
+        last_change, last_rows, t0 = time.monotonic(), -1, time.monotonic()
+        while True:
+            for name, child in self.children.items():
+                if child.poll() is not None:
+                    raise AuditstreamError(
+                        f"{name} exited with code {child.returncode}; see {self.logs}/{name}.log")
+            rows = counter.rows()
+            if rows != last_rows:
+                last_change, last_rows = time.monotonic(), rows
+                rate = rows / max(time.monotonic() - t0, 1e-9)
+                _progress(rows, expected, rate)
+            if rows >= expected:
+                print()
+                return
+            if time.monotonic() - last_change > self.args.timeout:
+                raise AuditstreamError(f"the sink made no progress for {self.args.timeout:.0f} s "
+                                       f"({rows} of {expected} rows); see {self.logs}")
+            time.sleep(0.5)
+
+    def _stop_children(self) -> None:
+        for name, child in list(self.children.items()):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+            print(f"{name} stopped (exit {child.returncode})")
+            del self.children[name]
+
+
+class _LineCounter:
+    """Counts data rows of a growing CSV by reading only the bytes added since last time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.newlines = path, 0, 0
+
+    def rows(self) -> int:
+        if not self.path.exists():
+            return 0
+        size = self.path.stat().st_size
+        if size < self.offset:  # the sink cut a torn tail: count again
+            self.offset = self.newlines = 0
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            chunk = f.read(size - self.offset)
+        self.offset += len(chunk)
+        self.newlines += chunk.count(b"\n")
+        return max(self.newlines - 1, 0)
+
+
+def _topic_size(bootstrap: str, topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "auditstream-demo-probe"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10)
+        total = 0
+        for p in meta.topics[topic].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
+def _progress(rows: int, expected: int, rate: float) -> None:
+    pct = 100.0 * rows / max(expected, 1)
+    eta = (expected - rows) / rate if rate > 0 else float("inf")
+    line = f"\rsink: {rows:,}/{expected:,} rows ({pct:5.1f}%)  {rate:,.0f} rows/s  ETA {eta:4.0f} s"
+    sys.stdout.write(line if sys.stdout.isatty() else line[1:] + "\n")
+    sys.stdout.flush()
+
+
+def _summary(exports: Path, sent: int, seconds: float, logs: Path) -> None:
+    run = json.loads((exports / "run.json").read_text()) if (exports / "run.json").exists() else {}
+    print("\n=== auditstream demo: summary ===")
+    print(f"transactions published: {sent:,}; rows in transactions_scored.csv: "
+          f"{run.get('rows', '?'):,}; wall time {seconds:.0f} s "
+          f"({sent / max(seconds, 1e-9):,.0f} tx/s end to end)")
+    flagged = run.get("rows_flagged_by_detector")
+    if flagged is not None and sent:
+        print(f"flagged by the detector: {flagged:,} ({100 * flagged / sent:.2f}% of rows)")
+    if run.get("recommended_threshold") is not None:
+        print(f"recommended threshold: {run['recommended_threshold']} "
+              f"(precision {run.get('recommended_precision', 0):.1%}, recall "
+              f"{run.get('recommended_recall', 0):.1%}, workload "
+              f"{run.get('recommended_workload_pct', 0):.2f}%)")
+    cases = exports / "cases.csv"
+    if cases.exists():
+        print("top cases:")
+        with cases.open(newline="", encoding="utf-8") as f:
+            for row in list(csv.DictReader(f))[:5]:
+                print(f"  #{row['rank']} tx {row['transaction_id']} customer {row['customer_id']} "
+                      f"{row['amount']} {row['country']} score {row['score']}: "
+                      f"{row['reasons_top3']}")
+    print(f"exports: {exports}")
+    report = exports / "report.html"
+    if report.exists():
+        print(f"report:  {report}  (open it in a browser)")
+    pbix = Path(__file__).resolve().parents[1] / "dashboard_anomalies.pbix"
+    if pbix.exists():
+        print(f"Power BI: {pbix}  (set ExportsFolder to {exports}{os.sep} and refresh)")
+    print(f"logs:    {logs}")
