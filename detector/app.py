@@ -22,6 +22,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
 from detector.kafka_io import (
     EngineFactory,
     KafkaOutput,
@@ -56,13 +57,9 @@ class CoreEngineFactory:
     config: CoreConfig
 
     def new(self) -> Engine:
-        from detector.core.engine import PartitionEngine
-
         return PartitionEngine(self.config)
 
     def restore(self, data: bytes) -> Engine:
-        from detector.core.engine import PartitionEngine
-
         return PartitionEngine.restore(data, self.config)
 
 

@@ -11,7 +11,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from detector.loop import Engine, PartitionState, Record, replay
 from detector.recovery import RecoveryPlan, plan_recovery
 from detector.settings import DetectorSettings
-from detector.snapshots import SnapshotAssembler, encode_snapshot, snapshot_prefix
+from detector.snapshots import (
+    SnapshotAssembler,
+    SnapshotError,
+    encode_snapshot,
+    snapshot_prefix,
+)
 from shared.errors import KafkaWiringError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer, topic_partitions
 
@@ -122,8 +127,15 @@ class Restorer:
         self._factory = factory
         self._snapshot_partitions = snapshot_partitions
         # A plain reader (assign only, never commits); EOF events end each read.
-        self._consumer = make_consumer(s.kafka, f"{s.group_id}.restore",
-                                       **{"enable.partition.eof": True})
+        self._consumer = make_consumer(
+            s.kafka, f"{s.group_id}.restore",
+            **{
+                # The end of a partition is signalled, so a read knows when it is complete.
+                "enable.partition.eof": True,
+                # At the end of a partition, answer at once: restores must be quick.
+                "fetch.wait.max.ms": 10,
+            },
+        )
 
     def close(self) -> None:
         self._consumer.close()
@@ -132,13 +144,27 @@ class Restorer:
         topic = self._s.topics.transactions_topic
         low, high = self._consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=READ_TIMEOUT_S)
-        snap = self._load_snapshot(partition)
+        try:
+            snap = self._load_snapshot(partition)
+        except SnapshotError as exc:
+            log.warning("partition %d: %s; rebuilding from the input history", partition, exc)
+            snap = None
+        engine: Engine | None = None
+        if snap is not None:
+            try:
+                engine = self._factory.restore(snap[1])
+            except Exception as exc:
+                # A snapshot of an incompatible core version is not fatal: the whole history
+                # is replayed instead, when it is still there (else the policy decides).
+                log.warning("partition %d: snapshot @%d unusable (%s); rebuilding from the "
+                            "input history", partition, snap[0], exc)
+                snap = None
         plan = plan_recovery(partition, committed, snap[0] if snap else None, low, high,
                              self._s.recovery_policy)
         if plan.warning:
             log.warning("%s", plan.warning)
-        engine = self._factory.restore(snap[1]) if plan.use_snapshot and snap else (
-            self._factory.new())
+        if engine is None or not plan.use_snapshot:
+            engine = self._factory.new()
         state = PartitionState(engine, plan.replay_from)
         if plan.replay_count:
             self._replay(partition, state, plan.resume_at)
@@ -179,7 +205,7 @@ class Restorer:
                 if time.monotonic() > deadline:
                     raise KafkaWiringError(f"reading {topic}[{partition}] took over "
                                            f"{READ_TIMEOUT_S:.0f}s")
-                for msg in c.consume(num_messages=self._s.batch_size, timeout=0.5):
+                for msg in c.consume(num_messages=self._s.batch_size, timeout=0.05):
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:

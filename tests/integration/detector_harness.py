@@ -156,15 +156,26 @@ class DetectorProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+        """Block until the current run's log contains `text` (fail if the process dies)."""
+        path = self.log_dir / f"detector-{self.instance}-{self.starts}.log"
+        deadline = time.monotonic() + timeout
+        while text not in path.read_text(errors="replace"):
+            assert self.alive(), self.logs()
+            assert time.monotonic() < deadline, f"no {text!r} within {timeout}s"
+            time.sleep(0.05)
+
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")
                          for p in sorted(self.log_dir.glob(f"detector-{self.instance}-*.log")))
 
 
 def read_all(kafka: KafkaSettings, topic: str, partitions: int, expected: int,
-             timeout: float = 120.0, settle: float = 1.0) -> list[Message]:
+             timeout: float = 120.0, settle: float = 1.0,
+             running: Sequence[DetectorProcess] = ()) -> list[Message]:
     """Every committed message of `topic` (read_committed); waits for `expected`, then
-    `settle` seconds more to catch any surplus (a duplicate would show up as one)."""
+    `settle` seconds more to catch any surplus (a duplicate would show up as one).
+    Fails early when a detector in `running` dies."""
     consumer = make_consumer(kafka, "unused-reader")
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
     out: list[Message] = []
@@ -175,6 +186,8 @@ def read_all(kafka: KafkaSettings, topic: str, partitions: int, expected: int,
             for msg in consumer.consume(num_messages=10_000, timeout=0.2):
                 assert msg.error() is None, msg.error()
                 out.append(msg)
+            for det in running:
+                assert det.alive(), det.logs()[-5000:]
             if len(out) >= expected:
                 settle_until = settle_until or time.monotonic() + settle
                 if time.monotonic() >= settle_until:

@@ -36,7 +36,7 @@ def test_streaming_output_equals_offline_scoring_row_by_row(
     produce(kafka, topics.input, keyed(txs))
     detector = DetectorProcess(kafka, topics, "a", tmp_path).start()
     try:
-        msgs = read_all(kafka, topics.scored, partitions, len(txs))
+        msgs = read_all(kafka, topics.scored, partitions, len(txs), running=[detector])
     finally:
         code = detector.terminate()
     assert code == 0, detector.logs()

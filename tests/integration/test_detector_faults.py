@@ -1,0 +1,96 @@
+"""Exactly once under faults: kill -9 at random moments, and a second instance leaving."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from detector.offline import score_transactions
+from shared.schemas import Transaction
+from shared.settings import KafkaSettings
+from tests.integration.detector_harness import (
+    DetectorProcess,
+    Topics,
+    by_id,
+    keyed,
+    make_transactions,
+    produce,
+    read_all,
+    scored_rows,
+)
+from tests.integration.test_detector_parity import CORE
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+#: Small snapshot interval so restores exercise snapshot + replay, not only replay from 0.
+FAULT_ENV = {"DETECTOR_SNAPSHOT_EVERY": "4000"}
+
+
+def produce_in_background(kafka: KafkaSettings, topic: str, txs: list[Transaction],
+                          rate: float) -> threading.Thread:
+    thread = threading.Thread(target=produce, args=(kafka, topic, keyed(txs), rate),
+                              daemon=True)
+    thread.start()
+    return thread
+
+
+def assert_exactly_the_offline_result(kafka: KafkaSettings, topics: Topics,
+                                      txs: list[Transaction],
+                                      running: list[DetectorProcess]) -> None:
+    streamed = by_id(scored_rows(read_all(kafka, topics.scored, topics.partitions, len(txs),
+                                          timeout=180, settle=2.0, running=running)))
+    offline = by_id(score_transactions(txs, CORE, partitions=topics.partitions))
+    assert streamed.keys() == offline.keys()
+    mismatched = [i for i in offline if streamed[i].model_dump() != offline[i].model_dump()]
+    assert mismatched == [], f"{len(mismatched)} rows differ, e.g. {mismatched[:5]}"
+
+
+def test_kill_9_at_random_moments_neither_loses_nor_duplicates_a_row(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    txs = make_transactions(100_000, customers=2_000)
+    topics = Topics(topic_name, 4).create(kafka)
+    feeder = produce_in_background(kafka, topics.input, txs, rate=8_000)
+    detector = DetectorProcess(kafka, topics, "a", tmp_path, FAULT_ENV)
+    kills = 0
+    for _ in range(6):
+        detector.start().wait_for("restored")
+        time.sleep(rng.uniform(0.0, 2.5))
+        assert detector.alive(), detector.logs()
+        detector.kill()
+        kills += 1
+    detector.start()
+    feeder.join(60)
+    try:
+        assert_exactly_the_offline_result(kafka, topics, txs, [detector])
+    finally:
+        code = detector.terminate()
+    logs = detector.logs()
+    assert code == 0, logs
+    assert kills >= 5, f"seed {seed}"
+    assert "restored (snapshot, replayed" in logs, f"no restore used a snapshot (seed {seed})"
+
+
+def test_second_instance_joining_and_one_leaving_mid_stream_keeps_exactly_once(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    txs = make_transactions(40_000, customers=1_000, seed=11)
+    topics = Topics(topic_name, 4).create(kafka)
+    feeder = produce_in_background(kafka, topics.input, txs, rate=4_000)
+    a = DetectorProcess(kafka, topics, "a", tmp_path, FAULT_ENV).start()
+    time.sleep(3)
+    b = DetectorProcess(kafka, topics, "b", tmp_path, FAULT_ENV).start()
+    time.sleep(4)
+    assert b.terminate() == 0, b.logs()
+    feeder.join(60)
+    try:
+        assert_exactly_the_offline_result(kafka, topics, txs, [a])
+    finally:
+        assert a.terminate() == 0, a.logs()
+    assert "partition" in b.logs() and "restored" in b.logs(), b.logs()
