@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -63,11 +65,54 @@ def test_score_bin_agrees_with_threshold_comparison_on_the_grid(score: float) ->
 def test_cubes_are_reread_only_after_the_file_changes(exports: Path) -> None:
     scored = exports / "transactions_scored.csv"
     first = cached_cubes(scored)
-    assert cached_cubes(scored) is first
+    assert cached_cubes(scored) == first
     frame = pd.read_csv(scored, dtype=str, keep_default_na=False)
-    frame.head(100).to_csv(scored, index=False)
+    replacement = exports / "replacement.csv"
+    frame.head(100).to_csv(replacement, index=False)
+    os.replace(replacement, scored)  # what `auditstream score` does
     changed = cached_cubes(scored)
     assert changed is not None and changed.rows == 100
+
+
+def test_appended_rows_are_counted_by_reading_only_the_new_bytes(
+    exports: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scored = exports / "transactions_scored.csv"
+    cached_cubes(scored)
+    old_size = scored.stat().st_size
+    body = scored.read_bytes().split(b"\n", 1)[1]
+    with open(scored, "ab") as fh:  # what the streaming sink does
+        fh.write(body[: body.index(b"\n", 5000) + 1])
+    starts: list[int] = []
+    real_blocks = aggregates._blocks
+
+    def spy(fh: Any, start: int, header: bytes) -> Any:
+        starts.append(start)
+        return real_blocks(fh, start, header)
+
+    monkeypatch.setattr(aggregates, "_blocks", spy)
+    assert cached_cubes(scored) == compute_cubes(scored)
+    assert starts[0] == old_size
+
+
+def test_a_half_written_last_record_waits_until_it_is_complete(exports: Path) -> None:
+    scored = exports / "transactions_scored.csv"
+    before = cached_cubes(scored)
+    assert before is not None
+    line = scored.read_bytes().split(b"\n")[1] + b"\n"
+    with open(scored, "ab") as fh:
+        fh.write(line[:20])
+        fh.flush()
+        half = cached_cubes(scored)
+        fh.write(line[20:])
+    assert half is not None and half.rows == before.rows
+    after = cached_cubes(scored)
+    assert after is not None and after.rows == before.rows + 1
+
+
+def test_record_end_never_cuts_inside_a_quoted_field() -> None:
+    block = b'a,b\n1,"two\nlines"\n3,"open\n'
+    assert block[: aggregates._record_end(block)] == b'a,b\n1,"two\nlines"\n'
 
 
 def test_report_is_self_contained(exports: Path) -> None:
