@@ -8,6 +8,7 @@ a streaming run over a topic of `partitions` partitions produces.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from operator import attrgetter
 
@@ -31,10 +32,27 @@ def score_transactions(
     for i, tx in enumerate(ordered):
         routes[partition_for(tx.customer_id, partitions) if partitions > 1 else 0].append(i)
     out: list[ScoredTransaction | None] = [None] * len(ordered)
+    # Millions of small live objects make the cyclic GC rescan the heap again and again;
+    # nothing here makes cycles, so it is paused for the run (about 1/3 of the time).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _run(ordered, routes, config, out)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return [row for row in out if row is not None]
+
+
+def _run(
+    ordered: list[Transaction],
+    routes: list[list[int]],
+    config: CoreConfig,
+    out: list[ScoredTransaction | None],
+) -> None:
     for p, indices in enumerate(routes):
         engine = PartitionEngine(config, partition=p)
         for lo in range(0, len(indices), BATCH):
             chunk = indices[lo : lo + BATCH]
             for i, row in zip(chunk, engine.process([ordered[i] for i in chunk]), strict=True):
                 out[i] = row
-    return [row for row in out if row is not None]

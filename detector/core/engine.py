@@ -29,6 +29,20 @@ RULE_FLOOR = 0.8
 _RULE_NAMES = tuple(RULES)
 
 
+_FIELDS_SET = frozenset(ScoredTransaction.model_fields)
+
+
+def _scored(data: dict[str, Any]) -> ScoredTransaction:
+    """`ScoredTransaction.model_construct` for a complete field dict, without its overhead
+    (every value here is already valid: the input was validated, the rest we computed)."""
+    row = ScoredTransaction.__new__(ScoredTransaction)
+    object.__setattr__(row, "__dict__", data)
+    object.__setattr__(row, "__pydantic_fields_set__", set(_FIELDS_SET))
+    object.__setattr__(row, "__pydantic_extra__", None)
+    object.__setattr__(row, "__pydantic_private__", None)
+    return row
+
+
 class PartitionEngine:
     """Detector state and logic for one partition (one engine per partition)."""
 
@@ -140,8 +154,11 @@ class PartitionEngine:
             model_version=model.version if model else RULES_ONLY,
         )
         if self.partition is not None:
-            data.update(source_partition=self.partition, source_offset=position)
-        return ScoredTransaction.model_construct(**data)
+            data["source_partition"] = self.partition
+            data["source_offset"] = position
+        else:
+            data["source_partition"] = data["source_offset"] = None
+        return _scored(data)
 
     def snapshot(self) -> bytes:
         """The engine's whole state, compact (zlib'd pickle) and bounded by the config."""
@@ -160,7 +177,7 @@ class PartitionEngine:
     @classmethod
     def restore(cls, data: bytes, config: CoreConfig) -> PartitionEngine:
         """An engine that continues exactly where the snapshotted one stood."""
-        state = pickle.loads(zlib.decompress(data))  # noqa: S301 - our own changelog
+        state = pickle.loads(zlib.decompress(data))
         if state.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"unsupported snapshot format {state.get('format')!r}")
         engine = cls(config, state["partition"])

@@ -15,6 +15,9 @@ from detector.core.config import CoreConfig
 from detector.core.features import Observation
 from detector.core.rules import duration, needed_seconds, ordinal
 
+#: Components weaker than this are left out (they would not change a ranking).
+TRACE = 0.01
+
 
 def _sig(x: float, mid: float, width: float) -> float:
     v = (x - mid) / width
@@ -33,50 +36,62 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
     """
     out: list[tuple[float, str, str]] = []
     add = out.append
-    e = max(_sig(o.amount_z, 4.5, 0.6), _sig(o.over_max, 0.7, 0.15))
-    if e > 0.01:
-        add((e, "high_amount", f"amount {o.amount_ratio:.1f}x this customer's usual for {o.category}"))
-    e = _sig(o.gap_surprise, 6.0, 0.8)
-    if e > 0.01:
-        add((e, "gap", f"{duration(o.gap_s)} after the previous purchase (usually much longer)"))
+    # Each `if` skips a curve that would give less than the trace level (saves time).
+    if o.amount_z > 1.7 or o.over_max > 0.0:
+        e = max(_sig(o.amount_z, 4.5, 0.6), _sig(o.over_max, 0.7, 0.15))
+        if e > TRACE:
+            add((e, "high_amount",
+                 f"amount {o.amount_ratio:.1f}x this customer's usual for {o.category}"))
+    if o.gap_surprise > 2.3:
+        e = _sig(o.gap_surprise, 6.0, 0.8)
+        if e > TRACE:
+            add((e, "gap",
+                 f"{duration(o.gap_s)} after the previous purchase (usually much longer)"))
     if o.burst_count >= 2:
         e = _sig(o.burst_count, cfg.burst_min_count - 1.5, 0.4)
-        if e > 0.01:
-            add((e, "burst", f"{ordinal(o.burst_count)} purchase in {duration(max(o.burst_span_s, 1))}"))
+        if e > TRACE:
+            add((e, "burst",
+                 f"{ordinal(o.burst_count)} purchase in {duration(max(o.burst_span_s, 1))}"))
     if o.dup_age_s is not None:
         add((0.95, "duplicate", f"repeats a purchase {duration(o.dup_age_s)} earlier"))
-    e = _sig(o.hour_surprise, 2.6, 0.4)
-    if e > 0.01:
-        add((e, "odd_hour", f"{o.hour:02d} h is unusual for this customer"))
-    e = _sig(o.country_surprise, 4.0, 0.5)
-    if e > 0.01:
-        seen = "never" if o.country_seen == 0 else f"{o.country_seen}x"
-        add((e, "new_country", f"{o.country} {seen} seen for this customer"))
-    if o.travel_km > 0:
+    if o.hour_surprise > 0.75:
+        e = _sig(o.hour_surprise, 2.6, 0.4)
+        if e > TRACE:
+            add((e, "odd_hour", f"{o.hour:02d} h is unusual for this customer"))
+    if o.country_surprise > 1.7:
+        e = _sig(o.country_surprise, 4.0, 0.5)
+        if e > TRACE:
+            seen = "never" if o.country_seen == 0 else f"{o.country_seen}x"
+            add((e, "new_country", f"{o.country} {seen} seen for this customer"))
+    if o.travel_km > cfg.travel_slack_km:
         need = needed_seconds(o, cfg)
-        if need > 0:
-            familiar = o.country_seen / o.history if o.history else 0.0
-            e = _sig(math.log(need / max(o.travel_dt_s, 60.0)), 0.0, 0.35)
-            e *= max(0.0, 1.0 - familiar / max(cfg.travel_familiar_share, 1e-9))
-            if e > 0.01:
-                add((e, "impossible_travel", f"{o.country} {duration(o.travel_dt_s)} after a purchase in "
-                        f"{o.prev_country}"))
-    # Rare across customers matters only while the country is new to this one.
-    e = _sig(o.country_rarity, 6.0, 0.6) * (1.0 if o.country_seen == 0 else 0.3)
-    if e > 0.01:
-        add((e, "country_rarity", f"{o.country} is rare across all customers"))
-    e = 0.6 * _sig(o.category_surprise, 4.0, 0.5)
-    if e > 0.01:
-        add((e, "category", f"category {o.category} new for this customer"))
-    e = 0.5 * _sig(o.category_rarity, 6.0, 0.6) * (1.0 if o.category_seen == 0 else 0.3)
-    if e > 0.01:
-        add((e, "category_rarity", f"category {o.category} is rare across all customers"))
-    e = 0.4 * _sig(o.channel_surprise, 4.0, 0.5)
-    if e > 0.01:
-        add((e, "channel", "channel new for this customer"))
-    e = 0.3 * _sig(o.device_surprise, 4.0, 0.5)
-    if e > 0.01:
-        add((e, "device", "device new for this customer"))
+        familiar = o.country_seen / o.history if o.history else 0.0
+        e = _sig(math.log(need / max(o.travel_dt_s, 60.0)), 0.0, 0.35)
+        e *= max(0.0, 1.0 - familiar / max(cfg.travel_familiar_share, 1e-9))
+        if e > TRACE:
+            add((e, "impossible_travel",
+                 f"{o.country} {duration(o.travel_dt_s)} after a purchase in {o.prev_country}"))
+    # Rare across customers matters only while the value is new to this customer.
+    if o.country_rarity > 3.2:
+        e = _sig(o.country_rarity, 6.0, 0.6) * (1.0 if o.country_seen == 0 else 0.3)
+        if e > TRACE:
+            add((e, "country_rarity", f"{o.country} is rare across all customers"))
+    if o.category_surprise > 1.7:
+        e = 0.6 * _sig(o.category_surprise, 4.0, 0.5)
+        if e > TRACE:
+            add((e, "category", f"category {o.category} new for this customer"))
+    if o.category_rarity > 3.2:
+        e = 0.5 * _sig(o.category_rarity, 6.0, 0.6) * (1.0 if o.category_seen == 0 else 0.3)
+        if e > TRACE:
+            add((e, "category_rarity", f"category {o.category} is rare across all customers"))
+    if o.channel_surprise > 1.7:
+        e = 0.4 * _sig(o.channel_surprise, 4.0, 0.5)
+        if e > TRACE:
+            add((e, "channel", "channel new for this customer"))
+    if o.device_surprise > 1.7:
+        e = 0.3 * _sig(o.device_surprise, 4.0, 0.5)
+        if e > TRACE:
+            add((e, "device", "device new for this customer"))
     return out
 
 

@@ -41,13 +41,70 @@ class Observation:
     """What one event looks like against its customer's past (inputs of rules and model)."""
 
     __slots__ = (
-        "amount", "amount_dev", "amount_ratio", "amount_z", "burst_count", "burst_span_s", "category",
-        "category_seen", "category_surprise", "channel_seen", "channel_surprise", "country",
-        "country_rarity", "country_seen", "country_surprise", "device_seen",
-        "device_surprise", "dup_age_s", "gap_s", "gap_surprise", "history", "hour",
-        "hour_surprise", "night_share", "over_max", "night_total", "prev_country", "travel_dt_s",
-        "travel_km", "travel_speed", "category_rarity",
+        "amount",
+        "amount_dev",
+        "amount_ratio",
+        "amount_z",
+        "burst_count",
+        "burst_span_s",
+        "category",
+        "category_rarity",
+        "category_seen",
+        "category_surprise",
+        "channel_seen",
+        "channel_surprise",
+        "country",
+        "country_rarity",
+        "country_seen",
+        "country_surprise",
+        "device_seen",
+        "device_surprise",
+        "dup_age_s",
+        "gap_s",
+        "gap_surprise",
+        "history",
+        "hour",
+        "hour_surprise",
+        "night_share",
+        "night_total",
+        "over_max",
+        "prev_country",
+        "travel_dt_s",
+        "travel_km",
+        "travel_speed",
     )
+
+    amount: float
+    amount_dev: float
+    amount_ratio: float
+    amount_z: float
+    over_max: float
+    history: int
+    gap_s: float
+    gap_surprise: float
+    burst_count: int
+    burst_span_s: float
+    dup_age_s: float | None
+    hour: int
+    hour_surprise: float
+    night_share: float
+    night_total: int
+    country: str
+    prev_country: str
+    country_seen: int
+    country_surprise: float
+    country_rarity: float
+    travel_km: float
+    travel_dt_s: float
+    travel_speed: float
+    category: str
+    category_seen: int
+    category_surprise: float
+    category_rarity: float
+    channel_seen: int
+    channel_surprise: float
+    device_seen: int
+    device_surprise: float
 
     def vector(self) -> tuple[float, ...]:
         return (

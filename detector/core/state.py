@@ -69,6 +69,13 @@ def bump(table: dict[str, int], key: str, cap: int) -> None:
     table[key] = 1
 
 
+def _count(table: dict[str, int], key: str, max_keys: int) -> None:
+    if key in table:
+        table[key] += 1
+    elif len(table) < max_keys:
+        table[key] = 1
+
+
 class Population:
     """What is common across the partition's customers: value frequencies and amounts."""
 
@@ -125,13 +132,11 @@ class Population:
                 log_amount: float, max_keys: int) -> None:
         """Count one event (after it has been scored)."""
         self.total += 1
-        for name, key in (("country", country), ("category", category),
-                          ("channel", channel), ("device", device)):
-            table = self.tables[name]
-            if key in table:
-                table[key] += 1
-            elif len(table) < max_keys:
-                table[key] = 1
+        tables = self.tables
+        _count(tables["country"], country, max_keys)
+        _count(tables["category"], category, max_keys)
+        _count(tables["channel"], channel, max_keys)
+        _count(tables["device"], device, max_keys)
         ring = self.amount_ring
         if len(ring) < self.RING:
             ring.append(log_amount)
