@@ -296,14 +296,21 @@ class Detector:
 
 def run_service(settings: DetectorSettings) -> int:
     """Run until SIGTERM/SIGINT; return the process exit code."""
-    detector = Detector(settings)
+    detector: Detector | None = None
+    stop_early = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stop_early
         log.info("signal %d: finishing the current batch and shutting down", signum)
-        detector.stop()
+        stop_early = True
+        if detector is not None:
+            detector.stop()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        detector = Detector(settings)
+        if stop_early:
+            detector.stop()
         detector.run()
     finally:
         for sig, handler in previous.items():

@@ -84,9 +84,11 @@ def test_second_instance_joining_and_one_leaving_mid_stream_keeps_exactly_once(
     topics = Topics(topic_name, 4).create(kafka)
     feeder = produce_in_background(kafka, topics.input, txs, rate=4_000)
     a = DetectorProcess(kafka, topics, "a", tmp_path, FAULT_ENV).start()
-    time.sleep(3)
+    a.wait_for("restored")
+    time.sleep(2)
     b = DetectorProcess(kafka, topics, "b", tmp_path, FAULT_ENV).start()
-    time.sleep(4)
+    b.wait_for("restored")  # b owns partitions now
+    time.sleep(2)
     assert b.terminate() == 0, b.logs()
     feeder.join(60)
     try:
