@@ -95,13 +95,30 @@ def scored_cells(tx: ScoredTransaction) -> list[str]:
 
 
 def encode_rows(rows: Iterable[Sequence[str]], header: Sequence[str] | None = None) -> bytes:
-    """RFC 4180 CSV (minimal quoting, `\\n` line ends) as UTF-8 bytes."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    """RFC 4180 CSV (minimal quoting, `\\n` line ends) as UTF-8 bytes.
+
+    Byte for byte what `csv.writer` writes; rows with nothing to quote (nearly all) are
+    joined directly, which is several times faster than the csv module.
+    """
+    lines: list[str] = []
     if header is not None:
-        writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue().encode("utf-8")
+        lines.append(_line(header))
+    for row in rows:
+        line = ",".join(row)
+        if (len(row) < 2 or line.count(",") != len(row) - 1 or '"' in line or "\n" in line
+                or "\r" in line):
+            line = _line(row)
+        lines.append(line)
+    if not lines:
+        return b""
+    lines.append("")
+    return "\n".join(lines).encode("utf-8")
+
+
+def _line(row: Sequence[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(row)
+    return buf.getvalue()[:-1]
 
 
 SCORED_HEADER: bytes = encode_rows([], SCORED_COLUMNS)

@@ -6,6 +6,7 @@ import csv
 import io
 import multiprocessing as mp
 import os
+import random
 from datetime import datetime
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from shared.schemas import ScoredTransaction
 from sink.atomic import atomic_write_bytes
 from sink.columns import SCORED_COLUMNS
-from sink.csvfmt import number, scored_cells, text
+from sink.csvfmt import encode_rows, number, scored_cells, text
 from sink.offline import write_exports
 
 
@@ -113,3 +114,15 @@ def test_a_polling_reader_never_sees_a_replaced_file_half_written(tmp_path: Path
     assert seen > 20
     assert torn == 0
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_fast_row_encoding_is_byte_identical_to_the_csv_module() -> None:
+    rng = random.Random(3)
+    alphabet = ['a', 'b', ',', '"', "\n", "\r", " ", "=", "é", "'", ";", "|"]
+    rows = [[""], ["a"], [], ["", ""], ['"', ""]]
+    for _ in range(3_000):
+        rows.append(["".join(rng.choice(alphabet) for _ in range(rng.randrange(4)))
+                     for _ in range(rng.randrange(1, 6))])
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    assert encode_rows(rows, ["h", "x,y"]) == ("h,\"x,y\"\n" + buf.getvalue()).encode()
