@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,9 @@ def build_pbix(project_root: Path, exports_dir: Path, out: Path) -> Path:
                                     backup=False), "save")
         finally:
             server.pbix_close(alias, force=True)
+            scratch = Path(tempfile.gettempdir()).glob(f"pbix_mcp_pbip_{alias}_{os.getpid()}_*")
+            for leftover in scratch:  # pbix_open_pbip's intermediate file
+                leftover.unlink(missing_ok=True)
     os.replace(tmp, out)
     log.info("built %s from %s and %s", out, project_root, exports_dir)
     return out

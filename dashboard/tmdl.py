@@ -25,7 +25,7 @@ from dashboard.spec import (
 _NS = uuid.UUID("6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f")
 _M_TYPES = {"int64": "Int64.Type", "double": "type number", "string": "type text",
             "dateTime": "type datetime", "boolean": "type logical"}
-_FORMATS = {"int64": "0", "dateTime": "General Date", "boolean": '"TRUE";"TRUE";"FALSE"'}
+_FORMATS = {"int64": "0", "dateTime": "General Date"}
 SCHEMA = "https://developer.microsoft.com/json-schemas/fabric/item/semanticModel"
 PLATFORM_SCHEMA = ("https://developer.microsoft.com/json-schemas/fabric/gitIntegration/"
                    "platformProperties/2.0.0/schema.json")
