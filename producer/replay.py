@@ -14,15 +14,15 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from operator import itemgetter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from producer.app import PublishReport, Record, dict_to_record, publish
+from producer.app import PublishReport, publish
 from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
-from shared.csv_io import RowError, iter_records
+from producer.sources import Loaded, load, ordered_row_count, stream
+from shared.csv_io import RowError
 from shared.errors import AuditstreamError
 
 log = logging.getLogger(__name__)
@@ -68,34 +68,6 @@ def write_rejects(errors: Sequence[RowError], path: Path) -> Path:
 
 
 @dataclass
-class Loaded:
-    records: list[Record]
-    rejects: dict[Path, list[RowError]] = field(default_factory=dict)
-
-    @property
-    def rejected(self) -> int:
-        return sum(len(v) for v in self.rejects.values())
-
-
-def load(paths: Sequence[Path]) -> Loaded:
-    """Parse every file (headers first) into records in stable timestamp order."""
-    iterators = [(Path(p), iter_records(Path(p))) for p in paths]
-    loaded = Loaded(records=[])
-    append = loaded.records.append
-    for path, items in iterators:
-        bad: list[RowError] = []
-        for item in items:
-            if isinstance(item, RowError):
-                bad.append(item)
-            else:
-                append(dict_to_record(item[1]))
-        if bad:
-            loaded.rejects[path] = bad
-    loaded.records.sort(key=itemgetter(0))
-    return loaded
-
-
-@dataclass
 class ReplaySummary:
     rows: int
     rejected: int
@@ -136,21 +108,44 @@ def run_replay(
     rejects_dir: Path | None = None,
     progress_stream: TextIO | None = None,
 ) -> ReplaySummary:
-    """Load, write rejects, then publish (unless `strict` and something was rejected)."""
+    """Replay `paths`; bad rows go to rejects files; `strict` sends nothing if any is bad.
+
+    Files whose timestamps are provably in order are streamed (parsing overlaps sending,
+    memory stays flat); otherwise, and always under `strict`, every row is parsed and sorted
+    before the first is sent.
+    """
     pacer = Pacer(rate, speed)
+    paths = [Path(p) for p in paths]
+    counts = None if strict else [ordered_row_count(p) for p in paths]
+    out = progress_stream if progress_stream is not None else sys.stderr
+    if counts is not None and all(c is not None for c in counts):
+        total = sum(c or 0 for c in counts)
+        loaded = Loaded(records=[])
+        progress = Progress(total, out) if out.isatty() else None
+        try:
+            report = publish(stream(paths, loaded.rejects), settings, total, pacer, progress)
+        finally:
+            files = _report_rejects(loaded, rejects_dir)
+        return ReplaySummary(total - loaded.rejected, loaded.rejected, report, files)
     loaded = load(paths)
-    files = [write_rejects(errs, rejects_path(src, rejects_dir))
-             for src, errs in loaded.rejects.items()]
-    for src, errs in loaded.rejects.items():
-        for err in errs[:5]:
-            log.warning("%s:%d: %s", src, err.line, err.reason)
+    files = _report_rejects(loaded, rejects_dir)
     if strict and loaded.rejected:
         first_src, first = next(iter(loaded.rejects.items()))
         raise ReplayError(
             f"--strict: {loaded.rejected} bad row(s), nothing sent; first: "
             f"{first_src}:{first[0].line}: {first[0].reason} (all in {files[0]})"
         )
-    stream = progress_stream if progress_stream is not None else sys.stderr
-    progress = Progress(len(loaded.records), stream) if stream.isatty() else None
+    progress = Progress(len(loaded.records), out) if out.isatty() else None
     report = publish(loaded.records, settings, len(loaded.records), pacer, progress)
     return ReplaySummary(len(loaded.records), loaded.rejected, report, files)
+
+
+def _report_rejects(loaded: Loaded, rejects_dir: Path | None) -> list[Path]:
+    for src, errs in loaded.rejects.items():
+        for err in errs[:5]:
+            log.warning("%s:%d: %s", src, err.line, err.reason)
+    return [write_rejects(errs, rejects_path(src, rejects_dir))
+            for src, errs in loaded.rejects.items()]
+
+
+__all__ = ["Loaded", "ReplaySummary", "load", "neutralise", "run_replay", "write_rejects"]

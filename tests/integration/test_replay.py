@@ -55,12 +55,15 @@ def _consume(kafka: KafkaSettings, topic: str, expected: int) -> list[tuple[int,
     return out
 
 
-def _historic_file(tmp_path: Path, rows: int) -> tuple[Path, list[Transaction]]:
-    txs = generate_reference(ReferenceConfig(transactions=rows, seed=11, burst_customers=0))
-    shuffled = list(txs)
-    random.Random(5).shuffle(shuffled)  # replay must restore the time order itself
-    path = tmp_path / "history.csv"
-    write_transactions_csv(shuffled, path)
+def _historic_file(
+    tmp_path: Path, rows: int, shuffle: bool = True, seed: int = 11, name: str = "history.csv"
+) -> tuple[Path, list[Transaction]]:
+    txs = generate_reference(ReferenceConfig(transactions=rows, seed=seed, burst_customers=0))
+    rows_out = list(txs)
+    if shuffle:
+        random.Random(5).shuffle(rows_out)  # replay must restore the time order itself
+    path = tmp_path / name
+    write_transactions_csv(rows_out, path)
     return path, txs
 
 
@@ -86,8 +89,29 @@ def test_replay_delivers_every_row_once_keyed_by_customer_in_time_order(
     assert all(tx == sent[tx.transaction_id] for _, _, tx in got)
 
 
-def _with_bad_rows(tmp_path: Path) -> Path:
-    path, _ = _historic_file(tmp_path, 1_000)
+def test_time_ordered_files_are_streamed_and_merged_in_stable_order(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    first, a = _historic_file(tmp_path, 1_500, shuffle=False, seed=1, name="jan.csv")
+    second, b = _historic_file(tmp_path, 1_500, shuffle=False, seed=2, name="feb.csv")
+    summary = run_replay([first, second], _settings(kafka, topic_name))
+    assert summary.exit_code == 0 and summary.report is not None
+    assert summary.report.delivered == 3_000
+
+    got = _consume(kafka, topic_name, 3_000)
+    assert len(got) == 3_000
+    # Both files reuse ids 1..1500: the (file, id) pairs identify rows.
+    expected = sorted(
+        [(t.timestamp, 0, t.customer_id, t.transaction_id) for t in a]
+        + [(t.timestamp, 1, t.customer_id, t.transaction_id) for t in b]
+    )
+    for part in range(4):
+        sent = [(c, i) for _, _, c, i in expected if partition_for(c, 4) == part]
+        assert [(tx.customer_id, tx.transaction_id) for p, _, tx in got if p == part] == sent
+
+
+def _with_bad_rows(tmp_path: Path, shuffle: bool) -> Path:
+    path, _ = _historic_file(tmp_path, 1_000, shuffle=shuffle)
     lines = path.read_text(encoding="utf-8").splitlines()
     parts = lines[10].split(",")
     parts[3] = "12.5x"                                                    # bad number
@@ -104,7 +128,7 @@ def test_three_malformed_rows_of_a_thousand_are_rejected_997_delivered_exit_says
     kafka: KafkaSettings, topic_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    path = _with_bad_rows(tmp_path)
+    path = _with_bad_rows(tmp_path, shuffle=False)  # in order: the streaming path
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap_servers)
     monkeypatch.setenv("AUDITSTREAM_TRANSACTIONS_TOPIC", topic_name)
 
@@ -125,7 +149,7 @@ def test_strict_replay_with_a_bad_row_sends_nothing(
     kafka: KafkaSettings, topic_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    path = _with_bad_rows(tmp_path)
+    path = _with_bad_rows(tmp_path, shuffle=False)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap_servers)
     monkeypatch.setenv("AUDITSTREAM_TRANSACTIONS_TOPIC", topic_name)
 

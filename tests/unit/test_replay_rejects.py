@@ -22,6 +22,7 @@ from producer.replay import (
     rejects_path,
     write_rejects,
 )
+from producer.sources import ordered_row_count, stream
 from shared.codec import decode, encode
 from shared.csv_io import RowError
 from shared.schemas import CSV_FIELDS, Transaction
@@ -129,3 +130,31 @@ def test_exit_code_says_what_happened() -> None:
     assert _summary(rejected=3, delivered=8).exit_code == EXIT_UNDELIVERED
     assert _summary(interrupted=True, sent=4, delivered=4).exit_code == EXIT_INTERRUPTED
     assert "UNDELIVERED 2" in " ".join(_summary(delivered=8).lines())
+
+
+def _file(tmp_path: Path, name: str, times: list[str]) -> Path:
+    body = "".join(f"{name}{i},c{i % 3},{t},1,CH,app,pc,f,,,\n" for i, t in enumerate(times))
+    path = tmp_path / f"{name}.csv"
+    path.write_text(",".join(CSV_FIELDS) + "\n" + body, encoding="utf-8")
+    return path
+
+
+def test_order_check_counts_rows_of_a_time_ordered_file(tmp_path: Path) -> None:
+    path = _file(tmp_path, "a", ["2025-01-01 00:00:00", "2025-01-01T00:00:00", "garbage",
+                                 "2025-01-01 00:00:01.5", "2025-01-01 02:00:00+01:00"])
+    assert ordered_row_count(path) == 5  # the garbage row is rejected later, not unordered
+
+
+def test_order_check_refuses_a_file_that_goes_back_in_time(tmp_path: Path) -> None:
+    path = _file(tmp_path, "a", ["2025-01-02 00:00:00", "2025-01-01 23:59:59"])
+    assert ordered_row_count(path) is None
+    assert ordered_row_count(tmp_path / "missing.csv") is None
+
+
+def test_stream_merges_ordered_files_stably_and_collects_rejects(tmp_path: Path) -> None:
+    a = _file(tmp_path, "a", ["2025-01-01 00:00:01", "2025-01-01 00:00:05", "bad"])
+    b = _file(tmp_path, "b", ["2025-01-01 00:00:01", "2025-01-01 00:00:02"])
+    rejects: dict[Path, list[RowError]] = {}
+    ids = [decode(v, Transaction).transaction_id for _, _, v in stream([a, b], rejects)]
+    assert ids == ["a0", "b0", "b1", "a1"]
+    assert [e.line for e in rejects[a]] == [4] and b not in rejects
