@@ -40,4 +40,6 @@ class SinkSettings(BaseSettings):
     checkpoint_rows: int = Field(default=100_000, ge=1, description="fsync + state every N rows")
     checkpoint_interval_s: float = Field(default=1.0, gt=0, description="... or every N seconds")
     rollup_interval_s: float = Field(default=5.0, ge=0, description="rewrite rollups every N s")
-    report_interval_s: float = Field(default=30.0, ge=0, description="report.html every N s")
+    report_interval_s: float = Field(
+        default=0.0, ge=0, description="report.html at most every N s (0: every rollup refresh)"
+    )

@@ -76,6 +76,7 @@ def test_sink_writes_committed_rows_only_and_keeps_bad_messages(
     run_json = json.loads((tmp_path / "run.json").read_text())
     assert run_json["rows"] == 3_000 and run_json["rows_rejected"] == 1
     assert sum(run_json["input_offsets"].values()) >= 3_001
+    assert (tmp_path / "report.html").stat().st_size > 0  # the dashboard's page, refreshed
 
     again = run(_settings(kafka, topic_name, tmp_path), once=True)  # a restart adds nothing
     assert (again.rows, again.total_rows) == (0, 3_000)
@@ -109,6 +110,7 @@ def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
         "SINK_CHECKPOINT_ROWS": "3000",
         "SINK_CHECKPOINT_INTERVAL_S": "0.1",
         "SINK_ROLLUP_INTERVAL_S": "0.3",
+        "SINK_REPORT_INTERVAL_S": "3",
     }
     cmd = [sys.executable, "-m", "sink"]
     rng = random.Random(5)
