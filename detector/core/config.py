@@ -49,7 +49,13 @@ class CoreConfig(BaseModel):
     travel_familiar_share: float = Field(
         default=0.15, ge=0, le=1, description="destinations this common for the customer pass"
     )
+    travel_max_hop_rate: float = Field(
+        default=0.15, ge=0, le=1, description="customers who change country this often pass"
+    )
     new_country_min_history: int = Field(default=10, ge=1)
+    new_country_max_rate: float = Field(
+        default=0.05, ge=0, le=1, description="customers for whom new countries are this common pass"
+    )
 
     # --- state bounds -----------------------------------------------------------------
     max_customers: int = Field(default=200_000, ge=1, description="per partition; LRU beyond")

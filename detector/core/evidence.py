@@ -68,6 +68,7 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
         familiar = o.country_seen / o.history if o.history else 0.0
         e = _sig(math.log(need / max(o.travel_dt_s, 60.0)), 0.0, 0.35)
         e *= max(0.0, 1.0 - familiar / max(cfg.travel_familiar_share, 1e-9))
+        e *= max(0.0, 1.0 - o.hop_rate / max(2 * cfg.travel_max_hop_rate, 1e-9))
         if e > TRACE:
             add((e, "impossible_travel",
                  f"{o.country} {duration(o.travel_dt_s)} after a purchase in {o.prev_country}"))

@@ -58,6 +58,8 @@ class Observation:
         "country_seen",
         "country_surprise",
         "device_seen",
+        "hop_rate",
+        "novel_rate",
         "device_surprise",
         "dup_age_s",
         "gap_s",
@@ -94,6 +96,8 @@ class Observation:
     country_seen: int
     country_surprise: float
     country_rarity: float
+    hop_rate: float
+    novel_rate: float
     travel_km: float
     travel_dt_s: float
     travel_speed: float
@@ -199,7 +203,15 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     o.country = country
     o.country_seen = st.countries.get(country, 0)
     o.country_rarity = -math.log(pop.share("country", country))
-    o.country_surprise = _surprise(st.countries, country, n, pop.share("country", country), w)
+    # How often this customer changes country, and how often a country is new to them:
+    # a new country or a fast hop means little for a customer who does it all the time.
+    o.hop_rate = (st.hops + w * 0.1) / (n + w)
+    o.novel_rate = (st.novel + w * 0.1) / (n + w)
+    if o.country_seen:
+        o.country_surprise = _surprise(st.countries, country, n,
+                                       pop.share("country", country), w)
+    else:
+        o.country_surprise = -math.log(o.novel_rate)
     o.prev_country = st.last_country
     if n and st.last_country != country:
         km = distance_km(st.last_country, country, cfg.travel_unknown_km)
@@ -251,6 +263,9 @@ def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Co
             hours[i] >>= 1
     hours[hour] += 1
     cap = cfg.max_seen
+    if st.n:
+        st.hops += tx.country != st.last_country
+        st.novel += tx.country not in st.countries
     bump(st.countries, tx.country, cap)
     bump(st.categories, tx.merchant_category, cap)
     bump(st.channels, tx.channel, cap)

@@ -78,13 +78,19 @@ def needed_seconds(o: Observation, cfg: CoreConfig) -> float:
 def impossible_travel(o: Observation, cfg: CoreConfig) -> str | None:
     if o.travel_km <= 0 or o.travel_dt_s >= needed_seconds(o, cfg):
         return None
+    if o.hop_rate > cfg.travel_max_hop_rate:
+        return None
     if o.history and o.country_seen / o.history >= cfg.travel_familiar_share:
         return None
     return f"{o.country} {duration(o.travel_dt_s)} after a purchase in {o.prev_country}"
 
 
 def new_country(o: Observation, cfg: CoreConfig) -> str | None:
-    if o.country_seen == 0 and o.history >= cfg.new_country_min_history:
+    if (
+        o.country_seen == 0
+        and o.history >= cfg.new_country_min_history
+        and o.novel_rate <= cfg.new_country_max_rate
+    ):
         return f"{o.country} never seen for this customer ({o.history} earlier purchases)"
     return None
 

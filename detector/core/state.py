@@ -30,10 +30,12 @@ class CustomerState:
         "devices",
         "gap_log",
         "gaps",
+        "hops",
         "hours",
         "last_country",
         "last_t",
         "n",
+        "novel",
         "recent",
     )
 
@@ -50,6 +52,8 @@ class CustomerState:
         self.devices: dict[str, int] = {}
         self.gap_log = 0.0  # running mean of log(seconds between events)
         self.gaps = 0
+        self.hops = 0  # events in another country than the previous event
+        self.novel = 0  # events in a country new to the customer (the first event aside)
 
     def __getstate__(self) -> tuple[object, ...]:
         return tuple(getattr(self, s) for s in self.__slots__)
