@@ -73,8 +73,8 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
             add((e, "impossible_travel",
                  f"{o.country} {duration(o.travel_dt_s)} after a purchase in {o.prev_country}"))
     # Rare across customers matters only while the value is new to this customer.
-    if o.country_rarity > 3.2:
-        e = _sig(o.country_rarity, 6.0, 0.6) * (1.0 if o.country_seen == 0 else 0.3)
+    if o.country_rarity > 2.2:
+        e = _sig(o.country_rarity, 5.0, 0.6) * (1.0 if o.country_seen == 0 else 0.3)
         if e > TRACE:
             add((e, "country_rarity", f"{o.country} is rare across all customers"))
     if o.category_surprise > 1.7:
