@@ -56,8 +56,10 @@ class CoreEngineFactory:
 
     config: CoreConfig
 
-    def new(self) -> Engine:
-        return PartitionEngine(self.config)
+    def new(self, partition: int) -> Engine:
+        # Stamped with the partition, the core numbers rows by position, which equals the
+        # Kafka offset on a gapless topic: the shell then re-stamps nothing.
+        return PartitionEngine(self.config, partition)
 
     def restore(self, data: bytes) -> Engine:
         return PartitionEngine.restore(data, self.config)

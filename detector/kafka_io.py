@@ -26,7 +26,7 @@ READ_TIMEOUT_S = 60.0
 
 
 class EngineFactory(Protocol):
-    def new(self) -> Engine: ...
+    def new(self, partition: int) -> Engine: ...
     def restore(self, data: bytes) -> Engine: ...
 
 
@@ -164,7 +164,7 @@ class Restorer:
         if plan.warning:
             log.warning("%s", plan.warning)
         if engine is None or not plan.use_snapshot:
-            engine = self._factory.new()
+            engine = self._factory.new(partition)
         state = PartitionState(engine, plan.replay_from)
         if plan.replay_count:
             self._replay(partition, state, plan.resume_at)

@@ -36,7 +36,7 @@ class CountingEngine:
 
 
 class CountingFactory:
-    def new(self) -> CountingEngine:
+    def new(self, partition: int) -> CountingEngine:
         return CountingEngine()
 
     def restore(self, data: bytes) -> CountingEngine:

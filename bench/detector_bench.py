@@ -1,0 +1,185 @@
+"""Sustained throughput of one detector process with exactly-once on 4 partitions.
+
+Pre-loads N transactions into a 4-partition topic, then measures in the same run:
+1. a plain consume->produce passthrough (same batches, idempotent producer, no transactions);
+2. the detector's Kafka shell with exactly-once but an identity engine (decode, encode,
+   transactions, snapshots): what the shell itself costs;
+3. the full detector (the detection core with default settings).
+Rates are sustained figures: from the first consumed batch to the last record.
+
+    .venv/bin/python bench/detector_bench.py [--records 100000]
+
+Uses the broker named by KAFKA_BOOTSTRAP_SERVERS, else starts a local one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detector.app import Detector
+from detector.loop import Engine
+from detector.settings import DetectorSettings
+from shared.codec import encode
+from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer
+from shared.schemas import ScoredTransaction, Transaction
+from shared.settings import KafkaSettings, TopicSettings
+
+PARTITIONS = 4
+COUNTRIES = ("CH", "CH", "CH", "FR", "DE", "IT", "US")
+
+
+def make_transactions(n: int, customers: int = 2_000, seed: int = 1) -> list[Transaction]:
+    rng = random.Random(seed)
+    start, t = datetime(2025, 1, 1), 0.0
+    out = []
+    for i in range(n):
+        t += rng.expovariate(1 / 30)
+        out.append(Transaction(
+            transaction_id=str(i + 1), customer_id=f"c{rng.randrange(customers)}",
+            timestamp=start + timedelta(seconds=int(t)), amount=round(rng.gauss(120, 40), 2),
+            country=rng.choice(COUNTRIES), channel=rng.choice(("web", "app", "atm")),
+            device=rng.choice(("pc", "mobile")), ip="10.0.0.1",
+            merchant_category=rng.choice(("grocery", "travel", "fuel", "electronics")),
+        ))
+    return out
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[KafkaSettings]:
+    """The cluster of KAFKA_BOOTSTRAP_SERVERS, or a local broker for the run."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield KafkaSettings()
+        return
+    from shared.broker import BrokerSettings, LocalBroker
+    from shared.broker.process import free_port
+
+    with tempfile.TemporaryDirectory() as home:
+        local = LocalBroker(BrokerSettings(home=Path(home), port=free_port(),
+                                           controller_port=free_port()))
+        local.start()
+        try:
+            yield KafkaSettings(bootstrap_servers=local.bootstrap)
+        finally:
+            local.stop()
+
+
+def load(kafka: KafkaSettings, topic: str, txs: Sequence[Transaction]) -> None:
+    ensure_topics(kafka, [TopicSpec(topic, PARTITIONS)])
+    producer = make_producer(kafka)
+    for tx in txs:
+        while True:
+            try:
+                producer.produce(topic, key=tx.customer_id.encode(), value=encode(tx))
+                break
+            except BufferError:
+                producer.poll(0.05)
+    assert producer.flush(120) == 0
+
+
+def passthrough(kafka: KafkaSettings, src: str, n: int, batch: int) -> float:
+    """Plain consume->produce of the raw bytes; sustained records/s."""
+    dst = f"{src}-copy"
+    ensure_topics(kafka, [TopicSpec(dst, PARTITIONS)])
+    consumer = make_consumer(kafka, f"bench-pt-{uuid.uuid4().hex[:8]}")
+    producer = make_producer(kafka)
+    consumer.subscribe([src])
+    seen, first = 0, 0.0
+    first_batch = 0
+    while seen < n:
+        msgs = consumer.consume(num_messages=batch, timeout=0.05)
+        if msgs and not first:
+            first, first_batch = time.perf_counter(), len(msgs)
+        for m in msgs:
+            if m.error() is None:
+                try:
+                    producer.produce(dst, key=m.key(), value=m.value())
+                except BufferError:
+                    producer.poll(0.05)
+                    producer.produce(dst, key=m.key(), value=m.value())
+                seen += 1
+        producer.poll(0)
+    producer.flush(60)
+    elapsed = time.perf_counter() - first
+    consumer.close()
+    return (n - first_batch) / elapsed
+
+
+class IdentityEngine:
+    """Scores nothing: isolates the cost of the Kafka shell."""
+
+    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
+        # Every defaulted field given explicitly: pydantic's model_construct is slow
+        # (~1 ms) for each default_factory field it has to fill itself.
+        return [ScoredTransaction.model_construct(**tx.__dict__, rule_flags={}, reasons_top3=[],
+                                                  triggered_rules=[]) for tx in txs]
+
+    def snapshot(self) -> bytes:
+        return b""
+
+
+class IdentityFactory:
+    def new(self, partition: int) -> Engine:
+        return IdentityEngine()
+
+    def restore(self, data: bytes) -> Engine:
+        return IdentityEngine()
+
+
+def detector_rate(kafka: KafkaSettings, src: str, n: int, batch: int, identity: bool) -> float:
+    base = f"{src}-{'id' if identity else 'det'}"
+    settings = DetectorSettings(
+        kafka=kafka, batch_size=batch, instance_id="bench", group_id=f"{base}-group",
+        snapshot_topic=f"{base}-snap", metrics_port=None, log_interval_s=1e9,
+        topics=TopicSettings(transactions_topic=src, scored_topic=f"{base}-scored",
+                             dlq_topic=f"{base}-dlq", partitions=PARTITIONS),
+    )
+    detector = Detector(settings, IdentityFactory() if identity else None)
+    marks: dict[str, float] = {}
+
+    def done(d: Detector) -> bool:
+        total = d.metrics.total_records
+        if total and "first" not in marks:
+            marks["first"], marks["first_n"] = time.perf_counter(), total
+        return total >= n
+
+    detector.run(until=done)  # returns after the final commit
+    elapsed = time.perf_counter() - marks["first"]
+    return (n - marks["first_n"]) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=DetectorSettings().batch_size)
+    args = parser.parse_args()
+    with broker() as kafka:
+        src = f"bench-{uuid.uuid4().hex[:8]}"
+        load(kafka, src, make_transactions(args.records))
+        plain = passthrough(kafka, src, args.records, args.batch)
+        shell = detector_rate(kafka, src, args.records, args.batch, identity=True)
+        full = detector_rate(kafka, src, args.records, args.batch, identity=False)
+    print(f"detector_bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.1f}, python {platform.python_version()}, "
+          f"{args.records:,} records, 4 partitions, batch {args.batch}")
+    print(f"  plain passthrough (no transactions):      {plain:>9,.0f} tx/s")
+    print(f"  detector shell, exactly-once, no scoring: {shell:>9,.0f} tx/s "
+          f"(ratio {shell / plain:.2f})")
+    print(f"  detector, exactly-once, detection core:   {full:>9,.0f} tx/s "
+          f"(ratio {full / plain:.2f})")
+
+
+if __name__ == "__main__":
+    main()
