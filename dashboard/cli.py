@@ -50,6 +50,11 @@ def _screenshots(args: argparse.Namespace) -> int:
                 page.open(f"{report.as_uri()}#page={name}",
                           ready=f"document.body.dataset.page === '{name}'")
                 print(f"wrote {page.screenshot(out / f'report-{name}.png')}")
+    if args.pbix:
+        from dashboard.preview import write_previews
+
+        for path in write_previews(Path(args.pbix), out):
+            print(f"wrote {path}")
     return 0
 
 
@@ -73,7 +78,9 @@ def register(subparsers: Any) -> None:
                    help="random rows that only follow the column contract (no detector)")
     p.add_argument("--rows", type=int, default=2000, help="rows of the synthetic snapshot")
     p.set_defaults(func=_sample)
-    p = sub.add_parser("screenshots", help="PNG of each report page (needs chromium)")
+    p = sub.add_parser("screenshots", help="PNGs of report.html and Power BI layout previews")
     p.add_argument("--exports", default=str(SAMPLE_EXPORTS))
     p.add_argument("--out", default="docs/img")
+    p.add_argument("--pbix", default="dashboard_anomalies.pbix",
+                   help="also draw layout previews of its pages ('' to skip)")
     p.set_defaults(func=_screenshots)

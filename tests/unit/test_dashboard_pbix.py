@@ -154,3 +154,9 @@ def test_committed_pbix_carries_the_committed_pbir_report() -> None:
         got = {name: json.loads(archive.read(name)) for name in archive.namelist()
                if name.startswith("Report/definition/")}
     assert got == expected
+
+
+def test_pbix_timestamps_round_trip_to_the_second(pbix: PBIXRay) -> None:
+    stored = pbix.get_table("transactions_scored")["timestamp"].dt.round("s")
+    sample = pd.to_datetime(pd.read_csv(SAMPLE_EXPORTS / "transactions_scored.csv")["timestamp"])
+    assert stored.tolist() == sample.tolist()

@@ -1,0 +1,230 @@
+"""Layout previews of the Power BI pages (Desktop does not run on Linux).
+
+Each page of the spec is drawn at its PBIR positions on a 1280x720 canvas, with values that
+pbix-mcp's DAX engine evaluates from the built `.pbix` (no slicer selection, so the
+recommended threshold), then captured with headless Chromium. It is a wireframe for the
+README, not a Power BI rendering: the banner on every image says so.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dashboard.spec import MEASURES, PAGES, Field, Page, Visual
+
+Evaluate = Callable[[list[str], str | None], dict[str, Any]]
+_FMT = {m.name: m.fmt for m in MEASURES}
+_COLORS = ("#118dff", "#e66c37", "#6b007b", "#12239e")
+
+
+def fmt(name: str, value: Any) -> str:
+    if value is None:
+        return "(Blank)"
+    kind = _FMT.get(name, "")
+    if kind.endswith("%"):
+        return f"{float(value) * 100:.1f}%"
+    if kind == "0.00":
+        return f"{float(value):.2f}"
+    return f"{float(value):,.2f}".rstrip("0").rstrip(".")
+
+
+def _bars(cats: list[str], series: dict[str, list[float]], w: int, h: int) -> str:
+    top = max([1e-9, *(v for vs in series.values() for v in vs)])
+    bw = (w - 40) / max(len(cats), 1)
+    out = []
+    for i, cat in enumerate(cats):
+        for j, (_, vs) in enumerate(series.items()):
+            bh = (h - 60) * vs[i] / top
+            x = 30 + i * bw + j * bw * 0.8 / len(series) + bw * 0.1
+            width = bw * 0.8 / len(series) - 2
+            out.append(f'<rect x="{x:.1f}" y="{h - 40 - bh:.1f}" width="{width:.1f}"'
+                       f' height="{bh:.1f}" fill="{_COLORS[j % 4]}"/>')
+        out.append(f'<text x="{30 + (i + 0.5) * bw:.1f}" y="{h - 24}" text-anchor="middle">'
+                   f"{html.escape(cat[:14])}</text>")
+    return "".join(out)
+
+
+def _lines(xs: list[str], series: dict[str, list[float | None]], w: int, h: int) -> str:
+    values = [v for vs in series.values() for v in vs if v is not None]
+    top = max([1e-9, *values])
+    step = (w - 50) / max(len(xs) - 1, 1)
+    out = []
+    for j, (_, vs) in enumerate(series.items()):
+        pts = [(30 + i * step, h - 40 - (h - 60) * v / top)
+               for i, v in enumerate(vs) if v is not None]
+        if len(pts) > 1:
+            out.append(f'<polyline fill="none" stroke="{_COLORS[j % 4]}" stroke-width="2" points="'
+                       + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
+        out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{_COLORS[j % 4]}"/>'
+                for x, y in pts if len(pts) == 1]
+    for i in range(0, len(xs), max(1, len(xs) // 6)):
+        out.append(f'<text x="{30 + i * step:.1f}" y="{h - 24}" text-anchor="middle">'
+                   f"{html.escape(xs[i][:10])}</text>")
+    return "".join(out)
+
+
+def _donut(parts: list[float], h: int) -> str:
+    total, angle, out = sum(parts) or 1.0, -math.pi / 2, []
+    cx, cy, r = h / 2 + 20, h / 2, h / 2 - 10
+    for j, part in enumerate(parts):
+        if not part:
+            continue
+        end = angle + 2 * math.pi * part / total - (1e-4 if part == total else 0)
+        big = 1 if end - angle > math.pi else 0
+        x0, y0, x1, y1 = (cx + r * math.cos(angle), cy + r * math.sin(angle),
+                          cx + r * math.cos(end), cy + r * math.sin(end))
+        out.append(f'<path d="M{cx},{cy} L{x0:.1f},{y0:.1f} A{r},{r} 0 {big} 1 '
+                   f'{x1:.1f},{y1:.1f} Z" fill="{_COLORS[j % 4]}"/>')
+        angle = end
+    out.append(f'<circle cx="{cx}" cy="{cy}" r="{r * 0.55:.1f}" fill="#fff"/>')
+    out += [f'<text x="{cx + r + 30:.1f}" y="{cy - 20 + 18 * j:.1f}">{int(p)}</text>'
+            for j, p in enumerate(parts)]
+    return "".join(out)
+
+
+def _legend(names: list[str]) -> str:
+    return "".join(f'<span><i style="background:{_COLORS[j % 4]}"></i>{html.escape(n)}</span>'
+                   for j, n in enumerate(names))
+
+
+def _body(v: Visual, ev: Evaluate, tables: Callable[[str], Any]) -> str:
+    _, _, w, h = v.box
+    fields = [f for fs in v.roles.values() for f in fs]
+    if v.type == "card":
+        name = fields[0].name
+        value = ev([name], None)[name]
+        return (f'<div class="card"><b>{fmt(name, value)}</b>'
+                f"<small>{html.escape(name)}</small></div>")
+    if v.type == "slicer":
+        f = fields[0]
+        values = sorted(set(tables(f.table)[f.name].astype(str)))
+        items = "".join(f"<li>&#9711; {html.escape(s)}</li>" for s in values[:24])
+        return f"<ul>{items}</ul>"
+    if v.type == "tableEx":
+        frame = tables(fields[0].table).head(16).copy()
+        for column in frame.select_dtypes("datetime"):  # stored as double days: round to 1 s
+            frame[column] = frame[column].dt.round("s")
+        head = "".join(f"<th>{html.escape(f.name)}</th>" for f in fields)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(r[f.name])[:60])}</td>" for f in fields)
+            + "</tr>" for _, r in frame.iterrows())
+        return f"<table><tr>{head}</tr>{rows}</table>"
+    measures = [f for f in v.roles.get("Y", ()) if f.kind == "measure"]
+    if "Category" not in v.roles:  # the donut: one slice per measure
+        got = ev([f.name for f in measures], None)
+        parts = [float(got[f.name] or 0) for f in measures]
+        return _svg(w, h, _donut(parts, h - 30), [f.name for f in measures])
+    cat = v.roles["Category"][0]
+    return _category_chart(v, cat, ev, tables)
+
+
+def _svg(w: int, h: int, inner: str, legend: list[str]) -> str:
+    return (f'<svg width="{w - 14}" height="{h - 56}" viewBox="0 0 {w} {h - 30}">'
+            f'{inner}</svg><div class="legend">{_legend(legend)}</div>')
+
+
+def _category_chart(v: Visual, cat: Field, ev: Evaluate, tables: Callable[[str], Any]) -> str:
+    _, _, w, h = v.box
+    frame = tables(cat.table)
+    cats = sorted(set(frame[cat.name].astype(str)))
+    if cat.name == "date":
+        cats = [c[:10] for c in cats]
+    ys = v.roles["Y"]
+    series: dict[str, list[Any]] = {}
+    for f in ys:
+        if f.kind == "sum":
+            sums = frame.groupby(frame[cat.name].astype(str))[f.name].sum()
+            series[f"Sum of {f.name}"] = [float(sums.get(c, 0)) for c in sorted(sums.index)]
+        else:
+            key = f"{cat.table}.{cat.name}"
+            series[f.name] = [ev([f.name], json.dumps({key: [_typed(c)]}))[f.name]
+                              for c in sorted(set(frame[cat.name]))]
+    draw = _lines if v.type == "lineChart" else _bars
+    clean = {k: [None if s is None else float(s) for s in vs] for k, vs in series.items()}
+    if draw is _bars:
+        return _svg(w, h, _bars(cats, {k: [s or 0.0 for s in vs] for k, vs in clean.items()},
+                                w, h - 30), list(series))
+    return _svg(w, h, _lines(cats, clean, w, h - 30), list(series))
+
+
+def _typed(value: Any) -> Any:
+    """A pandas cell as a JSON filter value."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value
+
+
+def page_html(page: Page, ev: Evaluate, tables: Callable[[str], Any]) -> str:
+    boxes = []
+    for v in page.visuals:
+        x, y, w, h = v.box
+        title = f"<h3>{html.escape(v.title)}</h3>" if v.title and v.type != "card" else ""
+        boxes.append(f'<section style="left:{x}px;top:{y + 30}px;width:{w}px;height:{h}px">'
+                     f"{title}{_body(v, ev, tables)}</section>")
+    return _PAGE.format(css=_CSS, title=html.escape(page.display_name), banner=_BANNER,
+                        boxes="".join(boxes))
+
+
+_CSS = """
+body{margin:0;width:1280px;height:750px;background:#eaeaea;position:relative;
+ font:12px 'Segoe UI','DejaVu Sans',sans-serif}
+header{height:26px;background:#f2c811;padding:4px 10px;font-weight:600}
+section{position:absolute;background:#fff;box-sizing:border-box;padding:6px;overflow:hidden;
+ border:1px solid #ddd}
+h3{margin:0 0 4px;font-size:13px}
+.card{display:flex;flex-direction:column;align-items:center;justify-content:center;height:100%}
+.card b{font-size:30px;font-weight:400} .card small{color:#666;margin-top:4px}
+ul{list-style:none;margin:0;padding:0;columns:2} li{padding:1px 0}
+table{border-collapse:collapse;width:100%}
+th,td{border-bottom:1px solid #eee;padding:2px 4px;text-align:left;font-size:11px}
+svg text{font-size:10px;fill:#555} .legend span{margin-right:10px}
+.legend i{display:inline-block;width:9px;height:9px;margin-right:3px}
+"""
+_BANNER = ("layout preview: PBIR positions, values from pbix-mcp's DAX engine on the sample "
+           "snapshot (recommended threshold); not a Power BI Desktop rendering")
+_PAGE = ('<!DOCTYPE html><html><head><meta charset="utf-8"><style>{css}</style></head><body>'
+         "<header>{title} &mdash; {banner}</header>{boxes}"
+         "<script>document.body.dataset.ready='true'</script></body></html>")
+
+
+def write_previews(pbix: Path, out_dir: Path) -> list[Path]:
+    """PNG of each page into `out_dir` (`powerbi-<page>.png`); needs chromium."""
+    import tempfile
+
+    from pbix_mcp import server  # type: ignore[import-untyped]
+    from pbixray import PBIXRay  # type: ignore[import-untyped]
+
+    from dashboard.browser import Chromium
+
+    reader = PBIXRay(str(pbix))
+    cache: dict[str, Any] = {}
+
+    def tables(name: str) -> Any:
+        if name not in cache:
+            cache[name] = reader.get_table(name)
+        return cache[name]
+
+    alias = "auditstream-preview"
+    server.pbix_open(str(pbix), alias=alias)
+
+    def ev(names: list[str], ctx: str | None) -> dict[str, Any]:
+        reply = json.loads(server.pbix_evaluate_dax(
+            alias, ",".join(names), filter_context=ctx or "", apply_default_filters=False))
+        return {r["name"]: r.get("value") for r in reply["results"]}
+
+    written = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp, Chromium(width=1280, height=750) as browser:
+            for page in PAGES:
+                doc = Path(tmp) / f"{page.name}.html"
+                doc.write_text(page_html(page, ev, tables), encoding="utf-8")
+                browser.open(doc.as_uri())
+                written.append(browser.screenshot(out_dir / f"powerbi-{page.name}.png"))
+    finally:
+        server.pbix_close(alias, force=True)
+    return written

@@ -1,0 +1,50 @@
+"""Power BI layout previews: every visual at its PBIR position, untrusted text escaped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from dashboard.build import SAMPLE_EXPORTS
+from dashboard.pbir import report_files
+from dashboard.preview import fmt, page_html
+from dashboard.spec import PAGES
+
+PAYLOAD = "<script>alert(1)</script>"
+
+
+def _tables(name: str) -> pd.DataFrame:
+    frame = pd.read_csv(SAMPLE_EXPORTS / f"{name}.csv")
+    if name == "transactions_scored":
+        frame["date"] = pd.to_datetime(frame["timestamp"]).dt.normalize()
+    if name == "cases":
+        frame.loc[0, "reasons_top3"] = PAYLOAD
+    return frame
+
+
+def _evaluate(names: list[str], ctx: str | None) -> dict[str, Any]:
+    return dict.fromkeys(names, 0.25)
+
+
+def test_every_visual_is_drawn_at_its_pbir_position() -> None:
+    files = report_files()
+    for page in PAGES:
+        doc = page_html(page, _evaluate, _tables)
+        for visual in page.visuals:
+            pos = files[f"definition/pages/{page.name}/visuals/{visual.name}/visual.json"]
+            box = pos["position"]
+            assert f"left:{box['x']}px;top:{box['y'] + 30}px;width:{box['width']}px" in doc
+
+
+def test_preview_escapes_untrusted_text() -> None:
+    (cases,) = [p for p in PAGES if p.name == "cases"]
+    doc = page_html(cases, _evaluate, _tables)
+    assert PAYLOAD not in doc and "&lt;script&gt;alert(1)&lt;/script&gt;" in doc
+
+
+def test_preview_formats_values_like_the_measures() -> None:
+    assert fmt("ML Precision", 0.4673) == "46.7%"
+    assert fmt("Total Flagged", 1234.0) == "1,234"
+    assert fmt("Recommended Threshold", 0.67) == "0.67"
+    assert fmt("ML Only", None) == "(Blank)"
