@@ -135,10 +135,10 @@ MEASURES: tuple[Measure, ...] = (
             "MAX(thresholds[hybrid_expected_cost]))", "#,0.##"),
 )
 
-#: (many side table, column, one side table, column)
-RELATIONSHIPS: tuple[tuple[str, str, str, str], ...] = (
-    ("cases", "transaction_id", "transactions_scored", "transaction_id"),
-)
+#: (many side table, column, one side table, column). None on purpose: every page filters
+#: the table it shows, and a one-side key on transaction_id would make Desktop's refresh fail
+#: if an exports folder ever held a repeated id (two replayed files with overlapping ids).
+RELATIONSHIPS: tuple[tuple[str, str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -141,8 +141,9 @@ def semantic_model_files() -> dict[str, str]:
         "definition/database.tmdl": "database\n\tcompatibilityLevel: 1567\n",
         "definition/model.tmdl": model_tmdl(),
         "definition/expressions.tmdl": expressions_tmdl(),
-        "definition/relationships.tmdl": relationships_tmdl(),
     }
+    if RELATIONSHIPS:
+        files["definition/relationships.tmdl"] = relationships_tmdl()
     for table in TABLES:
         files[f"definition/tables/{table.name}.tmdl"] = table_tmdl(table)
     return files
