@@ -36,6 +36,8 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
     """
     out: list[tuple[float, str, str]] = []
     add = out.append
+    # Novelty for the customer means little until they have a history (cold start).
+    known = min(1.0, o.history / cfg.min_history)
     # Each `if` skips a curve that would give less than the trace level (saves time).
     if o.amount_z > 1.7 or o.over_max > 0.0:
         e = max(_sig(o.amount_z, 4.5, 0.6), _sig(o.over_max, 0.7, 0.15))
@@ -59,7 +61,7 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
         if e > TRACE:
             add((e, "odd_hour", f"{o.hour:02d} h is unusual for this customer"))
     if o.country_surprise > 1.7:
-        e = _sig(o.country_surprise, 4.0, 0.5)
+        e = known * _sig(o.country_surprise, 4.0, 0.5)
         if e > TRACE:
             seen = "never" if o.country_seen == 0 else f"{o.country_seen}x"
             add((e, "new_country", f"{o.country} {seen} seen for this customer"))
@@ -78,7 +80,7 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
         if e > TRACE:
             add((e, "country_rarity", f"{o.country} is rare across all customers"))
     if o.category_surprise > 1.7:
-        e = 0.6 * _sig(o.category_surprise, 4.0, 0.5)
+        e = 0.6 * known * _sig(o.category_surprise, 4.0, 0.5)
         if e > TRACE:
             add((e, "category", f"category {o.category} new for this customer"))
     if o.category_rarity > 3.2:
@@ -86,11 +88,11 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
         if e > TRACE:
             add((e, "category_rarity", f"category {o.category} is rare across all customers"))
     if o.channel_surprise > 1.7:
-        e = 0.4 * _sig(o.channel_surprise, 4.0, 0.5)
+        e = 0.4 * known * _sig(o.channel_surprise, 4.0, 0.5)
         if e > TRACE:
             add((e, "channel", "channel new for this customer"))
     if o.device_surprise > 1.7:
-        e = 0.3 * _sig(o.device_surprise, 4.0, 0.5)
+        e = 0.3 * known * _sig(o.device_surprise, 4.0, 0.5)
         if e > TRACE:
             add((e, "device", "device new for this customer"))
     return out

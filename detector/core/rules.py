@@ -17,7 +17,7 @@ Rule = Callable[[Observation, CoreConfig], str | None]
 
 def duration(seconds: float) -> str:
     """`40 s`, `35 min`, `5 h`, `3 days`: how an auditor says a gap."""
-    if seconds < 90:
+    if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"

@@ -1,0 +1,180 @@
+"""PartitionEngine contracts: batching, snapshots, no leakage, no look-ahead, bounds."""
+
+from __future__ import annotations
+
+import pickle
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
+from shared.schemas import ScoredTransaction, Transaction
+from sink.columns import RULE_NAMES
+
+#: Small model knobs so that a stream of ~1,500 rows sees two fits and stays fast.
+FAST = CoreConfig(first_fit_after=300, refit_every=500, sample_size=256, n_trees=10,
+                  max_samples=64)
+COUNTRIES = ("CH", "FR", "DE", "IT", "US")
+CATEGORIES = ("grocery", "restaurant", "fuel", "fashion", "electronics")
+
+
+def stream(n: int = 1500, customers: int = 40, seed: int = 1) -> list[Transaction]:
+    """Customers with habits (home country, hours, amount scale) and a few anomalies."""
+    rng = random.Random(seed)
+    start = datetime(2025, 1, 1)
+    profiles = [(rng.choice(COUNTRIES), rng.uniform(20, 200), rng.randint(7, 11))
+                for _ in range(customers)]
+    rows = []
+    for i in range(n):
+        c = rng.randrange(customers)
+        home, scale, wake = profiles[c]
+        at = start + timedelta(days=i * 90 / n, hours=wake + rng.uniform(0, 10) - (i * 90 / n
+                                                                                   % 1) * 24)
+        amount = round(scale * rng.lognormvariate(0, 0.3), 2)
+        country, label = home, "normal"
+        roll = rng.random()
+        if roll < 0.01:
+            amount, label = round(amount * 20, 2), "HIGH_AMOUNT"
+        elif roll < 0.02:
+            country, label = "CN", "IMPOSSIBLE_TRAVEL"
+        rows.append(Transaction(
+            transaction_id=str(i), customer_id=f"c{c}", timestamp=at, amount=amount,
+            country=country, channel=rng.choice(("app", "web")), device="mobile",
+            merchant_category=rng.choice(CATEGORIES), is_anomaly=label != "normal",
+            anomaly_type=label,
+        ))
+    rows.sort(key=lambda r: r.timestamp)
+    return rows
+
+
+def run(rows: list[Transaction], config: CoreConfig = FAST, batch: int = 1000
+        ) -> list[ScoredTransaction]:
+    engine = PartitionEngine(config)
+    out: list[ScoredTransaction] = []
+    for lo in range(0, len(rows), batch):
+        out.extend(engine.process(rows[lo : lo + batch]))
+    return out
+
+
+def verdicts(rows: list[ScoredTransaction]) -> list[tuple[object, ...]]:
+    """Everything the detector decides about each row (labels excluded)."""
+    return [(r.transaction_id, r.score, r.is_ml_flag, tuple(r.rule_flags.items()),
+             r.is_rule_flag, r.is_flag, tuple(r.reasons_top3), tuple(r.triggered_rules),
+             r.model_version) for r in rows]
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[Transaction]:
+    return stream()
+
+
+@pytest.fixture(scope="module")
+def baseline(rows: list[Transaction]) -> list[ScoredTransaction]:
+    return run(rows)
+
+
+def test_one_output_per_input_in_order_with_the_contracted_fields(
+    rows: list[Transaction], baseline: list[ScoredTransaction]
+) -> None:
+    assert [r.transaction_id for r in baseline] == [r.transaction_id for r in rows]
+    for r in baseline:
+        assert r.score is not None and 0.0 <= r.score <= 1.0
+        assert tuple(r.rule_flags) == RULE_NAMES
+        assert r.is_rule_flag == any(r.rule_flags.values()) == bool(r.triggered_rules)
+        assert r.is_ml_flag == (r.score >= FAST.ml_threshold)
+        assert r.is_flag == (r.is_ml_flag or r.is_rule_flag)
+        assert len(r.reasons_top3) <= 3
+    assert {r.model_version for r in baseline} == {"rules-only", "if-v1", "if-v2", "if-v3"}
+    assert sum(r.is_flag for r in baseline) < 0.1 * len(baseline)
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+def test_outputs_do_not_depend_on_batch_size(
+    rows: list[Transaction], baseline: list[ScoredTransaction], batch: int
+) -> None:
+    assert verdicts(run(rows, batch=batch)) == verdicts(baseline)
+
+
+@pytest.mark.parametrize("cut", [1, 299, 300, 301, 777])
+def test_restore_from_snapshot_continues_exactly(
+    rows: list[Transaction], baseline: list[ScoredTransaction], cut: int
+) -> None:
+    first = PartitionEngine(FAST)
+    head = first.process(rows[:cut])
+    again = PartitionEngine.restore(first.snapshot(), FAST)
+    assert again.processed == cut
+    assert verdicts(head + again.process(rows[cut:])) == verdicts(baseline)
+
+
+def test_shuffling_labels_changes_no_score_or_flag(
+    rows: list[Transaction], baseline: list[ScoredTransaction]
+) -> None:
+    labels = [(r.is_anomaly, r.anomaly_type) for r in rows]
+    random.Random(7).shuffle(labels)
+    shuffled = [r.model_copy(update={"is_anomaly": a, "anomaly_type": t})
+                for r, (a, t) in zip(rows, labels, strict=True)]
+    unknown = [r.model_copy(update={"is_anomaly": None, "anomaly_type": None}) for r in rows]
+    assert verdicts(run(shuffled)) == verdicts(baseline)
+    assert verdicts(run(unknown)) == verdicts(baseline)
+
+
+def test_appending_later_rows_never_changes_earlier_outputs(
+    rows: list[Transaction], baseline: list[ScoredTransaction]
+) -> None:
+    assert verdicts(run(rows[:900])) == verdicts(baseline[:900])
+
+
+def test_same_input_and_seed_give_identical_output_and_the_seed_matters(
+    rows: list[Transaction], baseline: list[ScoredTransaction]
+) -> None:
+    assert verdicts(run(rows)) == verdicts(baseline)
+    reseeded = run(rows, FAST.model_copy(update={"seed": 43}))
+    assert [r.score for r in reseeded[300:]] != [r.score for r in baseline[300:]]
+    assert [r.score for r in reseeded[:300]] == [r.score for r in baseline[:300]]
+
+
+def test_a_refit_does_not_change_rows_scored_before_its_activation(
+    rows: list[Transaction], baseline: list[ScoredTransaction]
+) -> None:
+    never_refit = run(rows, FAST.model_copy(update={"refit_every": 10**9}))
+    assert verdicts(never_refit[:800]) == verdicts(baseline[:800])
+    assert baseline[799].model_version == "if-v1"
+    assert baseline[800].model_version == "if-v2"
+    assert never_refit[800].model_version == "if-v1"
+
+
+def test_customer_count_stays_within_its_bound_on_a_long_stream() -> None:
+    config = FAST.model_copy(update={"max_customers": 25})
+    engine = PartitionEngine(config)
+    engine.process(stream(n=3000, customers=200, seed=3))
+    assert engine.customers == 25
+
+
+def test_idle_customers_expire_after_the_ttl_in_event_time() -> None:
+    config = FAST.model_copy(update={"customer_ttl_s": 86400.0})
+    engine = PartitionEngine(config)
+    rows = stream(n=400, customers=30)
+    engine.process(rows)
+    late = rows[-1].model_copy(update={"customer_id": "late", "transaction_id": "x",
+                                       "timestamp": rows[-1].timestamp + timedelta(days=3)})
+    engine.process([late])
+    assert engine.customers == 1
+
+
+def test_state_per_customer_is_bounded_whatever_the_history() -> None:
+    one = [r.model_copy(update={"customer_id": "solo"}) for r in stream(n=3000, customers=1)]
+    short, long = PartitionEngine(FAST), PartitionEngine(FAST)
+    short.process(one[:200])
+    long.process(one)
+    size = len(pickle.dumps(short._customers.items()))  # noqa: SLF001 - measuring state
+    assert len(pickle.dumps(long._customers.items())) <= size * 1.2  # noqa: SLF001
+    assert len(long.snapshot()) < 200_000
+
+
+def test_restore_rejects_a_foreign_snapshot() -> None:
+    import zlib
+
+    with pytest.raises(ValueError, match="snapshot format"):
+        PartitionEngine.restore(zlib.compress(pickle.dumps({"format": 99})), FAST)
