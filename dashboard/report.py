@@ -46,7 +46,10 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None) -> dict[str, An
     """Everything the page shows, as plain JSON-ready values."""
     data: dict[str, Any] = {name: _read_table(exports_dir / f"{name}.csv") for name in _TABLES}
     if cubes is None:
-        cubes = cached_cubes(exports_dir / "transactions_scored.csv")
+        try:
+            cubes = cached_cubes(exports_dir / "transactions_scored.csv")
+        except (ValueError, pd.errors.ParserError) as exc:  # e.g. a column missing
+            log.warning("report.html without volume charts: %s", exc)
     data["rows"] = cubes.rows if cubes else 0
     data["cubes"] = {k: [list(r) for r in v] for k, v in cubes.cubes.items()} if cubes else {}
     run = _read_run(exports_dir / "run.json")

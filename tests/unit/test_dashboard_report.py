@@ -185,3 +185,10 @@ def test_caller_supplied_cubes_skip_reading_transactions(exports: Path) -> None:
     (exports / "transactions_scored.csv").unlink()
     data = _embedded_data(write_report(exports, cubes=cubes).read_text(encoding="utf-8"))
     assert data["rows"] == cubes.rows
+
+
+def test_scored_file_missing_a_column_still_gives_a_report(exports: Path) -> None:
+    scored = exports / "transactions_scored.csv"
+    pd.read_csv(scored).drop(columns=["channel"]).to_csv(scored, index=False)
+    data = _embedded_data(write_report(exports).read_text(encoding="utf-8"))
+    assert data["rows"] == 0 and len(data["thresholds"]) == 101  # type: ignore[arg-type]
