@@ -138,3 +138,39 @@ def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
     assert len(df) == n and ids.is_unique and set(ids) == set(range(n))
     assert not (tmp_path / REJECTED_FILE).exists()
     assert_rollups_match_pandas(tmp_path, ExportSettings())
+
+
+def test_once_on_an_empty_topic_stops_with_empty_label_metrics(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    result = run(_settings(kafka, topic_name, tmp_path), once=True)
+    assert result.total_rows == 0
+    th = pd.read_csv(tmp_path / "thresholds.csv", dtype=str, keep_default_na=False)
+    assert len(th) == 101 and set(th["ml_precision"]) == {""}
+    header = (tmp_path / "transactions_scored.csv").read_text().splitlines()
+    assert header[0].startswith("transaction_id,customer_id,timestamp")
+
+
+def test_sigterm_checkpoints_everything_it_appended_and_exits_cleanly(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
+    _produce(kafka, topic_name, random_scored(5_000, seed=31), per_txn=5_000)
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+           "AUDITSTREAM_SCORED_TOPIC": topic_name, "AUDITSTREAM_PARTITIONS": "3",
+           "SINK_EXPORTS_DIR": str(tmp_path), "SINK_CHECKPOINT_INTERVAL_S": "60",
+           "SINK_CHECKPOINT_ROWS": "1000000"}
+    proc = subprocess.Popen([sys.executable, "-m", "sink"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    csv_path = tmp_path / "transactions_scored.csv"
+    while time.monotonic() < deadline and (
+        not csv_path.exists() or csv_path.read_text().count("\n") < 5_001
+    ):
+        time.sleep(0.1)
+    assert _committed_rows(tmp_path) == 0  # appended, not yet checkpointed
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    assert _committed_rows(tmp_path) == 5_000
+    state = json.loads((tmp_path / STATE_FILE).read_text())
+    assert state["lengths"]["transactions_scored.csv"] == csv_path.stat().st_size
