@@ -1,0 +1,125 @@
+"""End-to-end latency: produce to `transactions` -> scored row visible (read_committed).
+
+Runs `python -m detector` (exactly-once, default detection core) on a 4-partition topic,
+produces at a steady rate from a background thread, and reads the scored topic with
+isolation.level=read_committed, timing each transaction from its produce() call to its
+arrival. The first `--warmup` seconds (group join, first model fit) are left out.
+
+    .venv/bin/python bench/latency_bench.py [--rate 5000] [--seconds 30]
+
+Uses the broker named by KAFKA_BOOTSTRAP_SERVERS, else starts a local one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from confluent_kafka import OFFSET_END, TopicPartition
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from detector_bench import PARTITIONS, broker, make_transactions
+
+from shared.codec import encode
+from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer
+from shared.settings import KafkaSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def feed(kafka: KafkaSettings, topic: str, rate: float, seconds: float,
+         sent: dict[str, float]) -> None:
+    producer = make_producer(kafka, **{"linger.ms": 1})
+    txs = make_transactions(int(rate * seconds), seed=3)
+    start = time.monotonic()
+    for i, tx in enumerate(txs):
+        ahead = start + i / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+        sent[tx.transaction_id] = time.monotonic()
+        producer.produce(topic, key=tx.customer_id.encode(), value=encode(tx))
+        producer.poll(0)
+    producer.flush(60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=5_000)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--warmup", type=float, default=5)
+    args = parser.parse_args()
+    with broker() as kafka, tempfile.TemporaryDirectory() as tmp:
+        base = f"lat-{uuid.uuid4().hex[:8]}"
+        names = {"AUDITSTREAM_TRANSACTIONS_TOPIC": f"{base}-tx",
+                 "AUDITSTREAM_SCORED_TOPIC": f"{base}-scored",
+                 "AUDITSTREAM_DLQ_TOPIC": f"{base}-dlq"}
+        ensure_topics(kafka, [TopicSpec(n, PARTITIONS) for n in names.values()])
+        log_path = Path(tmp) / "detector.log"
+        env = {**os.environ, **names, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+               "DETECTOR_GROUP_ID": f"{base}-group", "DETECTOR_INSTANCE_ID": "latency",
+               "DETECTOR_SNAPSHOT_TOPIC": f"{base}-snap"}
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "detector"], cwd=ROOT, env=env,
+                                    stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while "restored" not in log_path.read_text(errors="replace"):
+                if proc.poll() is not None:
+                    raise SystemExit(log_path.read_text())
+                time.sleep(0.1)
+            reader = make_consumer(kafka, f"{base}-reader")
+            reader.assign([TopicPartition(names["AUDITSTREAM_SCORED_TOPIC"], p, OFFSET_END)
+                           for p in range(PARTITIONS)])
+            sent: dict[str, float] = {}
+            feeder = threading.Thread(target=feed, args=(
+                kafka, names["AUDITSTREAM_TRANSACTIONS_TOPIC"], args.rate, args.seconds, sent))
+            t0 = time.monotonic()
+            feeder.start()
+            latencies: list[float] = []
+            expected = int(args.rate * args.seconds)
+            seen = 0
+            deadline = t0 + args.seconds + 60
+            while seen < expected and time.monotonic() < deadline:
+                for msg in reader.consume(num_messages=5_000, timeout=0.05):
+                    now = time.monotonic()
+                    if msg.error() is not None:
+                        continue
+                    seen += 1
+                    tx_id = orjson.loads(msg.value() or b"{}")["transaction_id"]
+                    if sent[tx_id] - t0 >= args.warmup:
+                        latencies.append(now - sent[tx_id])
+            feeder.join()
+            reader.close()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    latencies.sort()
+    ms = [1000 * v for v in latencies]
+    print(f"latency_bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.1f}, python {platform.python_version()}, "
+          f"{args.rate:,.0f} tx/s for {args.seconds:.0f} s, 4 partitions, exactly-once")
+    print(f"  rows received {seen:,} of {expected:,}; measured {len(ms):,} after "
+          f"{args.warmup:.0f} s warm-up")
+    if ms:
+        print(f"  produce -> committed scored row: p50 {percentile(ms, 0.50):.0f} ms, "
+              f"p95 {percentile(ms, 0.95):.0f} ms, p99 {percentile(ms, 0.99):.0f} ms, "
+              f"max {ms[-1]:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
