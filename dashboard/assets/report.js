@@ -78,12 +78,13 @@
     target.replaceChildren(s, legend(series.map((x) => [x.name, x.color])));
   }
 
-  function lines(target, xs, series, fmt, marks, xfmt, width) {
+  // cap: optional y-axis top; higher values are drawn at the top edge (axis clipped).
+  function lines(target, xs, series, fmt, marks, xfmt, width, cap) {
     const W = width || 1040, H = 260, L = 56, B = 40, T = 10, R = 12;
     const s = svgEl("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img"});
-    const top = Math.max(1, ...series.flatMap((x) => x.values.filter((v) => !isNaN(v))));
+    const top = cap || Math.max(1, ...series.flatMap((x) => x.values.filter((v) => !isNaN(v))));
     const X = (i) => L + ((W - L - R) * i) / Math.max(xs.length - 1, 1);
-    const Y = (v) => H - B - ((H - B - T) * v) / top;
+    const Y = (v) => H - B - ((H - B - T) * Math.min(v, top)) / top;
     s.appendChild(svgEl("line", {x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: GREY}));
     for (let g = 0; g <= 4; g++) {
       s.appendChild(svgEl("text", {x: L - 4, y: Y((top * g) / 4) + 4, "text-anchor": "end"}, fmt((top * g) / 4)));
@@ -126,6 +127,14 @@
     target.replaceChildren(s);
   }
 
+  // The cost at threshold 0 (review everything) dwarfs the interesting part: scale the axis
+  // to thresholds >= 0.05 and let the first points run off the top.
+  function costCap(ks) {
+    const tail = ks.filter((x) => x >= 5).flatMap((x) =>
+      [num(byK.get(x).ml_expected_cost), num(byK.get(x).hybrid_expected_cost)]).filter((v) => !isNaN(v));
+    return tail.length ? Math.max(1, ...tail) * 1.1 : undefined;
+  }
+
   function renderKpis(k) {
     const r = byK.get(k) || {};
     const f = (c) => num(r[c]);
@@ -154,7 +163,7 @@
     lines(document.getElementById("chart-cost"), ks,
       [{name: "ML expected cost", color: ML, values: ks.map((x) => num(byK.get(x).ml_expected_cost))},
        {name: "Hybrid expected cost", color: HY, values: ks.map((x) => num(byK.get(x).hybrid_expected_cost))}],
-      money, marks, (x) => (x / 100).toFixed(2), 520);
+      int, marks, (x) => (x / 100).toFixed(2), 520, costCap(ks));
   }
 
   function renderVolume(k) {
