@@ -24,6 +24,7 @@ from shared.errors import SchemaError
 from shared.schemas import ScoredTransaction
 from sink import state as st
 from sink.atomic import atomic_write_bytes, fsync_dir
+from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import SCORED_HEADER, encode_rows, scored_cells
 from sink.exports import SCORED_FILE, refresh_report, write_rollups
 from sink.rollup import Facts, RollupState, facts_of
@@ -54,6 +55,11 @@ class SinkWriter:
                 f"{self.folder} holds exports of topic {cp.topic!r}, not {topic!r}; "
                 "use another folder or --reset"
             )
+        elif cp.extra.get("columns", list(SCORED_COLUMNS)) != list(SCORED_COLUMNS):
+            raise st.SinkStateError(
+                f"{self.folder} was written with other columns than this version's; "
+                "use another folder or --reset"
+            )
         else:
             st.cut_to_checkpoint(self.folder, cp.lengths)
             log.info("resuming %s at offsets %s (%d rows)", self.folder, cp.offsets,
@@ -78,6 +84,7 @@ class SinkWriter:
             offsets={},
             rollup=RollupState(self.settings.top_cases),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            extra={"columns": list(SCORED_COLUMNS)},
         )
         st.save(self.folder, cp)
         return cp

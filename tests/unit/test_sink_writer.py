@@ -119,3 +119,12 @@ def test_another_topic_in_the_same_folder_is_refused(tmp_path: Path) -> None:
     SinkWriter(tmp_path, TOPIC, ExportSettings()).close()
     with pytest.raises(SinkStateError, match="not 'other'"):
         SinkWriter(tmp_path, "other", ExportSettings())
+
+
+def test_a_folder_written_with_other_columns_is_refused(tmp_path: Path) -> None:
+    SinkWriter(tmp_path, TOPIC, ExportSettings()).close()
+    state = json.loads((tmp_path / STATE_FILE).read_text())
+    state["extra"]["columns"] = ["transaction_id", "score"]
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(SinkStateError, match="other columns"):
+        SinkWriter(tmp_path, TOPIC, ExportSettings())
