@@ -1,0 +1,54 @@
+"""Operational signals: Prometheus on loopback when asked, and the periodic log line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import urllib.request
+
+import pytest
+
+from detector.app import settings_from_args
+from detector.cli import register
+from detector.metrics import Metrics
+from shared.broker.process import free_port
+
+
+def test_metrics_are_served_on_loopback_when_a_port_is_set() -> None:
+    port = free_port()
+    metrics = Metrics(port, "127.0.0.1")
+    metrics.batch(records=120, dead=2, seconds=0.01)
+    metrics.committed()
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert "detector_records_total 120.0" in body
+    assert "detector_dead_letters_total 2.0" in body
+    assert "detector_transactions_committed_total 1.0" in body
+
+
+def test_metrics_are_off_by_default() -> None:
+    metrics = Metrics()
+    metrics.batch(records=5, dead=0, seconds=0.001)
+    assert metrics.total_records == 5 and metrics._prom == {}
+
+
+def test_log_line_reports_rate_lag_latency_and_model(caplog: pytest.LogCaptureFixture) -> None:
+    metrics = Metrics()
+    metrics.batch(records=1000, dead=3, seconds=0.02)
+    metrics.batch(records=1000, dead=0, seconds=0.04)
+    with caplog.at_level(logging.INFO, logger="detector"):
+        line = metrics.report({0: 10, 1: 5}, {"if-v2"})
+    assert "tx/s" in line and "lag 15" in line and "batch mean 30.0 ms max 40.0 ms" in line
+    assert "dlq 3" in line and "model if-v2" in line and "partitions [0, 1]" in line
+    assert line in caplog.text
+
+
+def test_detect_command_options_reach_the_settings() -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["detect", "--group", "g1", "--instance-id", "node-7",
+                              "--metrics-port", "9400", "--batch-size", "100",
+                              "--snapshot-every", "50", "--recovery-policy", "reset"])
+    s = settings_from_args(args)
+    assert (s.group_id, s.instance_id, s.metrics_port) == ("g1", "node-7", 9400)
+    assert (s.batch_size, s.snapshot_every, s.recovery_policy) == (100, 50, "reset")
+    assert s.transactional_id == "g1-node-7"
