@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
 from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
 from detector.offline import score_transactions
+from shared.partitioning import partition_for
+from shared.schemas import ScoredTransaction
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import (
     CORE_ENV,
@@ -51,3 +55,34 @@ def test_streaming_output_equals_offline_scoring_row_by_row(
     assert mismatched == []
     versions = {r.model_version for r in streamed.values()}
     assert len(versions) >= 3, versions  # rules only, then at least two fitted models
+
+
+def test_late_events_are_scored_in_arrival_order_never_reordered(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    """Policy: a partition is scored in offset (arrival) order; a late event is measured
+    against what arrived before it and never moves its customer's clock back. So a stream
+    with late events equals the core fed in arrival order, not the time-sorted offline run."""
+    txs = make_transactions(4_000, customers=100, seed=9)
+    rng = random.Random(9)
+    arrival = list(txs)
+    for i in range(0, len(arrival) - 50, 97):  # every ~100th event arrives up to 50 later
+        j = i + rng.randrange(5, 50)
+        arrival.insert(j, arrival.pop(i))
+    topics = Topics(topic_name, 2).create(kafka)
+    produce(kafka, topics.input, keyed(arrival))
+    detector = DetectorProcess(kafka, topics, "a", tmp_path).start()
+    try:
+        msgs = read_all(kafka, topics.scored, 2, len(arrival), running=[detector])
+    finally:
+        detector.terminate()
+    streamed = by_id(scored_rows(msgs))
+    in_arrival_order: dict[str, ScoredTransaction] = {}
+    for p in range(2):
+        engine = PartitionEngine(CORE, partition=p)
+        mine = [t for t in arrival if partition_for(t.customer_id, 2) == p]
+        in_arrival_order |= by_id(engine.process(mine))
+    assert {i: r.model_dump() for i, r in streamed.items()} == {
+        i: r.model_dump() for i, r in in_arrival_order.items()}
+    time_sorted = by_id(score_transactions(arrival, CORE, partitions=2))
+    assert any(streamed[i].model_dump() != time_sorted[i].model_dump() for i in time_sorted)
