@@ -35,14 +35,15 @@ def _replay(kafka: KafkaSettings, path: Path, partitions: int, label: str) -> No
         topics=TopicSettings(transactions_topic=f"bench-{uuid.uuid4().hex[:8]}",
                              partitions=partitions),
     )
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     summary = run_replay([path], settings)
-    total_s = time.perf_counter() - t
+    total_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
     report = summary.report
     assert report is not None
     print(f"END TO END replay, {label}: {report.delivered:,} delivered, "
           f"{report.undelivered} undelivered, {summary.rejected} rejected in {total_s:.2f} s "
-          f"= {report.delivered / total_s:,.0f} rows/s")
+          f"= {report.delivered / total_s:,.0f} rows/s (replay process CPU {cpu_s:.2f} s, "
+          f"load average now {os.getloadavg()[0]:.1f})")
 
 
 def _bench(kafka: KafkaSettings, rows: int, partitions: int, work: Path) -> None:
@@ -56,11 +57,11 @@ def _bench(kafka: KafkaSettings, rows: int, partitions: int, work: Path) -> None
     print(f"input: {rows:,} rows, {ordered.stat().st_size / 1e6:.1f} MB "
           f"(made in {time.perf_counter() - t:.1f} s)")
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     loaded = load([shuffled])
-    parse_s = time.perf_counter() - t
+    parse_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
     print(f"parse+validate+encode+sort only (no Kafka): {parse_s:.2f} s = "
-          f"{rows / parse_s:,.0f} rows/s")
+          f"{rows / parse_s:,.0f} rows/s (CPU {cpu_s:.2f} s = {rows / cpu_s:,.0f} rows/CPU-s)")
     del loaded
     _replay(kafka, ordered, partitions, "time-ordered file (streamed)")
     _replay(kafka, shuffled, partitions, "shuffled file (parsed and sorted first)")
