@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 import confluent_kafka
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
@@ -72,10 +73,16 @@ class _Stopper:
     def __init__(self, event: threading.Event | None) -> None:
         self.event = event or threading.Event()
 
-    def install(self) -> None:
+    def __enter__(self) -> threading.Event:
+        self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self._handle)
-            signal.signal(signal.SIGINT, self._handle)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self.event
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping after this batch", signum)
@@ -93,8 +100,6 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
                                              settings.topics.replication_factor)])
     writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset)
     consumer = make_consumer(settings.kafka, settings.group_id, **consumer_overrides())
-    stopper = _Stopper(stop)
-    stopper.install()
     run_info = {
         "group_id": settings.group_id,
         "confluent_kafka_version": confluent_kafka.version()[0],
@@ -103,12 +108,13 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
     result = SinkResult()
     start_rows, start_rejected = writer.rows, writer.cp.rejected
     try:
-        parts = assign_from_checkpoint(consumer, topic, writer.offsets)
-        writer.write_rollups(run_info, report=False)
-        _loop(consumer, writer, settings, parts, idle_limit, stopper.event, run_info)
-        writer.checkpoint()
-        writer.write_rollups(run_info)
-        _commit(consumer, topic, writer.offsets)
+        with _Stopper(stop) as stopping:
+            parts = assign_from_checkpoint(consumer, topic, writer.offsets)
+            writer.write_rollups(run_info, report=False)
+            _loop(consumer, writer, settings, parts, idle_limit, stopping, run_info)
+            writer.checkpoint()
+            writer.write_rollups(run_info)
+            _commit(consumer, topic, writer.offsets)
     finally:
         consumer.close()
         writer.close()
@@ -147,18 +153,18 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
         if records:
             writer.add(records)
             last_data = now
-        if writer.pending_rows and (writer.pending_rows >= settings.checkpoint_rows
+        roll_due = writer.rows != rolled_rows and now - last_rollup >= settings.rollup_interval_s
+        if writer.pending_rows and (roll_due or writer.pending_rows >= settings.checkpoint_rows
                                     or now - last_cp >= settings.checkpoint_interval_s):
             writer.checkpoint()
             _commit(consumer, topic, writer.offsets)
             last_cp = now
-            if writer.rows != rolled_rows and now - last_rollup >= settings.rollup_interval_s:
-                report = now - last_report >= settings.report_interval_s
-                writer.write_rollups(run_info, report=report)
-                rolled_rows, last_rollup = writer.rows, now
-                last_report = now if report else last_report
-                log.info("%d rows in %s, offsets %s", writer.rows, writer.folder,
-                         writer.offsets)
+        if roll_due:  # always right after a checkpoint: rollups describe durable rows only
+            report = now - last_report >= settings.report_interval_s
+            writer.write_rollups(run_info, report=report)
+            rolled_rows, last_rollup = writer.rows, now
+            last_report = now if report else last_report
+            log.info("%d rows in %s, offsets %s", writer.rows, writer.folder, writer.offsets)
         if idle_limit is not None and at_end >= parts and now - last_data >= idle_limit:
             log.info("%s drained", topic)
             return

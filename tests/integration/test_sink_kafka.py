@@ -45,6 +45,7 @@ def _produce(kafka: KafkaSettings, topic: str, rows: list[ScoredTransaction], *,
         else:
             producer.commit_transaction(30)
         time.sleep(pause)
+    del producer  # no client left retrying once the session's broker stops
 
 
 def _settings(kafka: KafkaSettings, topic: str, folder: Path) -> SinkSettings:
@@ -63,6 +64,7 @@ def test_sink_writes_committed_rows_only_and_keeps_bad_messages(
     producer = make_producer(kafka)
     producer.produce(topic_name, key="x", value=b'{"transaction_id": "broken"}')
     producer.flush(30)
+    del producer
 
     result = run(_settings(kafka, topic_name, tmp_path), once=True)
 
@@ -174,3 +176,30 @@ def test_sigterm_checkpoints_everything_it_appended_and_exits_cleanly(
     assert _committed_rows(tmp_path) == 5_000
     state = json.loads((tmp_path / STATE_FILE).read_text())
     assert state["lengths"]["transactions_scored.csv"] == csv_path.stat().st_size
+
+
+def test_a_running_sink_refreshes_rollups_when_the_stream_pauses(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
+    settings = _settings(kafka, topic_name, tmp_path).model_copy(
+        update={"rollup_interval_s": 0.5, "checkpoint_interval_s": 600.0})
+    stop = threading.Event()
+    sink = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop})
+    sink.start()
+    try:
+        _produce(kafka, topic_name, random_scored(1_500, seed=41), per_txn=1_500)
+        deadline = time.monotonic() + 30
+        rows = 0
+        while time.monotonic() < deadline and rows < 1_500:
+            time.sleep(0.2)
+            try:
+                rows = json.loads((tmp_path / "run.json").read_text())["rows"]
+            except (FileNotFoundError, ValueError):
+                continue
+        assert rows == 1_500  # no further message came, yet the rollups caught up
+        assert _committed_rows(tmp_path) == 1_500  # and describe checkpointed rows
+    finally:
+        stop.set()
+        sink.join(60)
+    assert not sink.is_alive()
