@@ -125,11 +125,19 @@ def publish(
 
 
 def _flush(producer: Any, timeout: float, progress: Progress | None, sent: int) -> int:
-    """Flush in short steps (so the bar moves); return messages still queued at the end."""
+    """Flush in short steps (so the bar moves); return messages still queued at the end.
+
+    A second Ctrl-C stops waiting; what is still queued is then reported as undelivered.
+    """
     deadline = time.monotonic() + timeout
-    remaining: int = producer.flush(0)
-    while remaining and time.monotonic() < deadline:
-        remaining = producer.flush(min(0.5, max(0.0, deadline - time.monotonic())))
-        if progress is not None:
-            progress.update(sent - remaining)
+    remaining: int = len(producer)
+    try:
+        remaining = producer.flush(0)
+        while remaining and time.monotonic() < deadline:
+            remaining = producer.flush(min(0.5, max(0.0, deadline - time.monotonic())))
+            if progress is not None:
+                progress.update(sent - remaining)
+    except KeyboardInterrupt:
+        remaining = len(producer)
+        log.warning("flush interrupted with %d message(s) still queued", remaining)
     return remaining
