@@ -121,6 +121,9 @@ def main() -> int:
         print(f"whole sink from a filled topic: {result.seconds:.2f} s  "
               f"= {args.rows / result.seconds:,.0f} rows/s (incl. connect, assign, rollups); "
               f"CPU {sink_cpu:.2f} s = {args.rows / sink_cpu:,.0f} rows per CPU-second")
+        print(f"  of which the consume/append loop: {result.loop_seconds:.2f} s  "
+              f"= {args.rows / result.loop_seconds:,.0f} rows/s (the rest: start-up, final "
+              "rollups and report.html)")
         print(f"file side only (validate+format+append+rollup counts): {files_s:.2f} s  "
               f"= {args.rows / files_s:,.0f} rows/s; CPU {files_cpu / args.rows * 1e6:.1f} us/row "
               f"= {args.rows / files_cpu:,.0f} rows per CPU-second")

@@ -34,7 +34,8 @@ class SinkResult:
     rejected: int = 0
     total_rows: int = 0  # rows in the folder
     offsets: dict[int, int] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole run
+    loop_seconds: float = 0.0  # consuming and appending, without start-up and final rollups
 
 
 def consumer_overrides() -> dict[str, object]:
@@ -111,7 +112,9 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
         with _Stopper(stop) as stopping:
             parts = assign_from_checkpoint(consumer, topic, writer.offsets)
             writer.write_rollups(run_info, report=False)
+            loop_started = time.monotonic()
             _loop(consumer, writer, settings, parts, idle_limit, stopping, run_info)
+            result.loop_seconds = time.monotonic() - loop_started
             writer.checkpoint()
             writer.write_rollups(run_info)
             _commit(consumer, topic, writer.offsets)
