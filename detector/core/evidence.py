@@ -17,6 +17,8 @@ from detector.core.rules import duration, needed_seconds, ordinal
 
 #: Components weaker than this are left out (they would not change a ranking).
 TRACE = 0.01
+#: A tiny amount alone is weaker evidence than a huge one.
+LOW_AMOUNT_WEIGHT = 0.6
 
 
 def _sig(x: float, mid: float, width: float) -> float:
@@ -44,8 +46,14 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
         if e > TRACE:
             add((e, "high_amount",
                  f"amount {o.amount_ratio:.1f}x this customer's usual for {o.category}"))
+    if o.amount_z < -2.0 and o.history >= cfg.min_history:
+        # Far below the customer's usual: how card testing starts.
+        e = LOW_AMOUNT_WEIGHT * _sig(-o.amount_z, 4.5, 0.6)
+        if e > TRACE:
+            add((e, "low_amount",
+                 f"amount 1/{1 / o.amount_ratio:.0f} of this customer's usual for {o.category}"))
     if o.gap_surprise > 2.3:
-        e = _sig(o.gap_surprise, 6.0, 0.8)
+        e = _sig(o.gap_surprise, 6.5, 0.8)
         if e > TRACE:
             add((e, "gap",
                  f"{duration(o.gap_s)} after the previous purchase (usually much longer)"))
