@@ -99,7 +99,8 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
     wait_for_broker(settings.kafka)
     ensure_topics(settings.kafka, [TopicSpec(topic, settings.topics.partitions,
                                              settings.topics.replication_factor)])
-    writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset)
+    writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset,
+                        workers=settings.decode_workers)
     consumer = make_consumer(settings.kafka, settings.group_id, **consumer_overrides())
     run_info = {
         "group_id": settings.group_id,

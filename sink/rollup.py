@@ -72,6 +72,13 @@ class TopCases:
         if len(self._items) == self.k:
             self._bar = self._items[-1][:3]
 
+    def merge(self, other: TopCases) -> None:
+        """Add another top-K (the top-K of a union is the top-K of the parts' top-Ks)."""
+        for item in other._items:
+            if self._bar is None or item[:3] < self._bar:
+                self._items.append(item)
+        self._trim()
+
     def ranked(self) -> list[list[str]]:
         """Case rows in `CASES_COLUMNS` order, rank 1 first."""
         self._trim()
@@ -145,11 +152,33 @@ class RollupState:
     def _event_range(self, cells: Sequence[list[str]]) -> None:
         # ISO-8601 strings of one format compare like the datetimes they spell.
         times = [c[_TIME_CELL] for c in cells]
-        lo, hi = min(times, key=_time_key), max(times, key=_time_key)
-        if self.event_min is None or _time_key(lo) < _time_key(self.event_min):
+        self._widen(min(times, key=_time_key), max(times, key=_time_key))
+
+    def _widen(self, lo: str | None, hi: str | None) -> None:
+        if lo is not None and (self.event_min is None
+                               or _time_key(lo) < _time_key(self.event_min)):
             self.event_min = lo
-        if self.event_max is None or _time_key(hi) > _time_key(self.event_max):
+        if hi is not None and (self.event_max is None
+                               or _time_key(hi) > _time_key(self.event_max)):
             self.event_max = hi
+
+    def merge(self, other: RollupState) -> None:
+        """Add the counts of `other` (rows counted elsewhere, e.g. in a worker process)."""
+        self.counts += other.counts
+        for name, per in other.by_type.items():
+            mine = self.by_type.get(name)
+            self.by_type[name] = per.copy() if mine is None else mine + per
+        for rule, hits in other.rule_hits.items():
+            mine_hits = self.rule_hits.setdefault(rule, [0, 0, 0])
+            for i, n in enumerate(hits):
+                mine_hits[i] += n
+        for i in range(3):
+            self.detector_ml[i] += other.detector_ml[i]
+            self.detector_flag[i] += other.detector_flag[i]
+        for version, n in other.model_versions.items():
+            self.model_versions[version] = self.model_versions.get(version, 0) + n
+        self._widen(other.event_min, other.event_max)
+        self.cases.merge(other.cases)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -37,6 +37,9 @@ class SinkSettings(BaseSettings):
     group_id: str = "auditstream-sink"
     exports_dir: Path = Path("exports")
     batch_size: int = Field(default=10_000, ge=1, description="messages per consume() call")
+    decode_workers: int = Field(
+        default=0, ge=0, le=64, description="processes that validate and format (0: in-process)"
+    )
     checkpoint_rows: int = Field(default=100_000, ge=1, description="fsync + state every N rows")
     checkpoint_interval_s: float = Field(default=1.0, gt=0, description="... or every N seconds")
     rollup_interval_s: float = Field(default=5.0, ge=0, description="rewrite rollups every N s")

@@ -9,38 +9,36 @@ durable and records them in `.sink-state.json` (see `sink.state`).
 
 from __future__ import annotations
 
-import base64
-import gc
-import json
 import logging
+import multiprocessing as mp
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from shared.codec import decode
-from shared.errors import SchemaError
-from shared.schemas import ScoredTransaction
 from sink import state as st
 from sink.atomic import atomic_write_bytes, fsync_dir
+from sink.batch import Record, format_batch, format_slice
 from sink.columns import SCORED_COLUMNS
-from sink.csvfmt import SCORED_HEADER, encode_rows, scored_cells
+from sink.csvfmt import SCORED_HEADER
 from sink.exports import SCORED_FILE, refresh_report, write_rollups
-from sink.rollup import Facts, RollupState, facts_of
+from sink.rollup import RollupState
 from sink.settings import ExportSettings
 
 log = logging.getLogger(__name__)
 
 REJECTED_FILE = "sink_rejected.jsonl"
-Record = tuple[int, int, bytes | None]
+MIN_SLICE = 500  # smaller batches are not worth a trip to a worker process
+
+__all__ = ["REJECTED_FILE", "Record", "SinkWriter"]
 
 
 class SinkWriter:
     """Owns the appended files of one exports folder and its checkpoint."""
 
     def __init__(self, folder: Path, topic: str, settings: ExportSettings,
-                 *, reset: bool = False) -> None:
+                 *, reset: bool = False, workers: int = 0) -> None:
         self.folder = Path(folder)
         self.settings = settings
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -68,6 +66,9 @@ class SinkWriter:
         self._scored: BinaryIO = open(self.folder / SCORED_FILE, "ab")  # noqa: SIM115
         self._rejected: BinaryIO | None = None
         self.pending_rows = 0
+        self._workers = workers
+        # Spawned, not forked: the parent runs librdkafka threads, which fork cannot copy.
+        self._pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
 
     def _fresh(self, topic: str) -> st.Checkpoint:
         scored = self.folder / SCORED_FILE
@@ -100,45 +101,37 @@ class SinkWriter:
 
     def add(self, records: Sequence[Record]) -> int:
         """Append a batch; return how many rows went to transactions_scored.csv."""
-        # A batch makes ~10 objects per row and no reference cycles: the cyclic collector
-        # would only rescan them (it doubled the cost per row), so it waits for the batch.
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            return self._add(records)
-        finally:
-            if paused:
-                gc.enable()
-
-    def _add(self, records: Sequence[Record]) -> int:
         offsets = self.cp.offsets
-        cells: list[list[str]] = []
-        facts: list[Facts] = []
-        rejected: list[bytes] = []
-        for partition, offset, value in records:
+        fresh: list[Record] = []
+        for record in records:
+            partition, offset, _value = record
             if offset < offsets.get(partition, 0):
                 continue  # already in the files: a redelivery never duplicates a row
             offsets[partition] = offset + 1
-            try:
-                if value is None:
-                    raise SchemaError("empty message (tombstone)")
-                tx = decode(value, ScoredTransaction)
-            except SchemaError as exc:
-                rejected.append(_rejection(partition, offset, value, str(exc)))
-                continue
-            cells.append(scored_cells(tx))
-            facts.append(facts_of(tx))
-        if cells:
-            self._scored.write(encode_rows(cells))
-            self.cp.rollup.update(facts, cells)
-        if rejected:
-            if self._rejected is None:
-                self._rejected = open(self.folder / REJECTED_FILE, "ab")  # noqa: SIM115
-            self._rejected.write(b"".join(rejected))
-            self.cp.rejected += len(rejected)
-            log.warning("%d invalid messages kept in %s", len(rejected), REJECTED_FILE)
-        self.pending_rows += len(cells) + len(rejected)
-        return len(cells)
+            fresh.append(record)
+        k = self.settings.top_cases
+        if self._pool is not None and len(fresh) >= 2 * MIN_SLICE:
+            step = -(-len(fresh) // self._workers)
+            slices = [(fresh[i : i + step], k) for i in range(0, len(fresh), step)]
+            results = self._pool.map(format_slice, slices)
+        else:
+            results = [format_batch(fresh, k)]
+        rows = 0
+        for result in results:  # in offset order, whatever process formatted them
+            self._scored.write(result.csv)
+            self.cp.rollup.merge(result.delta)
+            rows += result.rows
+            if result.rejected:
+                self._reject(result.rejected)
+        self.pending_rows += len(fresh)
+        return rows
+
+    def _reject(self, lines: list[bytes]) -> None:
+        if self._rejected is None:
+            self._rejected = open(self.folder / REJECTED_FILE, "ab")  # noqa: SIM115
+        self._rejected.write(b"".join(lines))
+        self.cp.rejected += len(lines)
+        log.warning("%d invalid messages kept in %s", len(lines), REJECTED_FILE)
 
     def checkpoint(self) -> None:
         """Make the appended rows durable, then record lengths, offsets and counts."""
@@ -170,6 +163,9 @@ class SinkWriter:
         return run
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
         self._scored.close()
         if self._rejected is not None:
             self._rejected.close()
@@ -184,13 +180,3 @@ def _sync(fh: BinaryIO) -> int:
     fh.flush()
     os.fsync(fh.fileno())
     return fh.tell()
-
-
-def _rejection(partition: int, offset: int, value: bytes | None, reason: str) -> bytes:
-    entry: dict[str, object] = {"partition": partition, "offset": offset, "error": reason}
-    if value is not None:
-        try:
-            entry["value"] = value.decode("utf-8")
-        except UnicodeDecodeError:
-            entry["value_base64"] = base64.b64encode(value).decode("ascii")
-    return json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"

@@ -128,3 +128,20 @@ def test_a_folder_written_with_other_columns_is_refused(tmp_path: Path) -> None:
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
     with pytest.raises(SinkStateError, match="other columns"):
         SinkWriter(tmp_path, TOPIC, ExportSettings())
+
+
+def test_worker_processes_write_exactly_what_the_sink_writes_alone(tmp_path: Path) -> None:
+    records = [*_records(4_000), (0, 2_000, b"{broken"), (1, 2_000, None)]
+    for name, workers in (("alone", 0), ("workers", 2)):
+        w = SinkWriter(tmp_path / name, TOPIC, ExportSettings(top_cases=20), workers=workers)
+        try:
+            assert w.add(records[:2_500]) + w.add(records[2_500:]) == 4_000
+            w.checkpoint()
+            w.write_rollups(report=False)
+        finally:
+            w.close()
+    assert _files(tmp_path / "workers") == _files(tmp_path / "alone")
+    rejected = [(tmp_path / d / REJECTED_FILE).read_bytes() for d in ("alone", "workers")]
+    assert rejected[0] == rejected[1] and rejected[0].count(b"\n") == 2
+    state = [json.loads((tmp_path / d / STATE_FILE).read_text()) for d in ("alone", "workers")]
+    assert state[0]["rollup"] == state[1]["rollup"] and state[0]["offsets"] == state[1]["offsets"]
