@@ -119,8 +119,10 @@ def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
     feeder.start()
     kills_mid_stream, progress = 0, []
     while feeder.is_alive() or kills_mid_stream < 5:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        # Every other run validates and formats in two worker processes.
+        workers = {"SINK_DECODE_WORKERS": str(2 * (len(progress) % 2))}
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**env, **workers},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.6, 1.8))
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
