@@ -82,6 +82,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=300_000)
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--workers", type=int, nargs="+", default=[0, 2],
+                    help="SINK_DECODE_WORKERS values to time (0: in-process)")
     args = ap.parse_args()
     local = None
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
@@ -97,36 +99,35 @@ def main() -> int:
         msgs = messages(args.rows)
         fill(kafka, topic, args.partitions, msgs)
         out = Path(tempfile.mkdtemp(prefix="sink-bench-"))
-        settings = SinkSettings(kafka=kafka, exports_dir=out / "stream",
-                                topics=TopicSettings(scored_topic=topic,
-                                                     partitions=args.partitions),
-                                group_id=f"{topic}-sink")
-        cpu0 = time.process_time()
-        result = run(settings, once=True)
-        sink_cpu = time.process_time() - cpu0
-        assert result.rows == args.rows, result
+        print(f"sink_bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  python "
+              f"{platform.python_version()}  cpus={os.cpu_count()}  load={os.getloadavg()[0]:.1f}")
+        print(f"rows={args.rows:,}  partitions={args.partitions}")
+        for workers in args.workers:
+            settings = SinkSettings(kafka=kafka, exports_dir=out / f"stream-{workers}",
+                                    topics=TopicSettings(scored_topic=topic,
+                                                         partitions=args.partitions),
+                                    group_id=f"{topic}-sink", decode_workers=workers)
+            cpu0 = time.process_time()
+            result = run(settings, once=True)
+            sink_cpu = time.process_time() - cpu0  # this process only (not workers)
+            assert result.rows == args.rows, result
+            print(f"[workers={workers}] whole sink: {result.seconds:.2f} s = "
+                  f"{args.rows / result.seconds:,.0f} rows/s; consume/append loop "
+                  f"{result.loop_seconds:.2f} s = {args.rows / result.loop_seconds:,.0f} rows/s; "
+                  f"main-process CPU {sink_cpu / args.rows * 1e6:.1f} us/row")
 
         writer = SinkWriter(out / "files", topic, ExportSettings())
         records = [(0, i, value) for i, (_key, value) in enumerate(msgs)]
         started, cpu0 = time.perf_counter(), time.process_time()
-        for i in range(0, len(records), settings.batch_size):
-            writer.add(records[i : i + settings.batch_size])
+        for i in range(0, len(records), 10_000):
+            writer.add(records[i : i + 10_000])
         writer.checkpoint()
         files_s, files_cpu = time.perf_counter() - started, time.process_time() - cpu0
         writer.close()
-        size_mb = (out / "stream" / "transactions_scored.csv").stat().st_size / 1e6
-        print(f"sink_bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  python "
-              f"{platform.python_version()}  cpus={os.cpu_count()}  load={os.getloadavg()[0]:.1f}")
-        print(f"rows={args.rows:,}  partitions={args.partitions}  csv={size_mb:.0f} MB")
-        print(f"whole sink from a filled topic: {result.seconds:.2f} s  "
-              f"= {args.rows / result.seconds:,.0f} rows/s (incl. connect, assign, rollups); "
-              f"CPU {sink_cpu:.2f} s = {args.rows / sink_cpu:,.0f} rows per CPU-second")
-        print(f"  of which the consume/append loop: {result.loop_seconds:.2f} s  "
-              f"= {args.rows / result.loop_seconds:,.0f} rows/s (the rest: start-up, final "
-              "rollups and report.html)")
-        print(f"file side only (validate+format+append+rollup counts): {files_s:.2f} s  "
-              f"= {args.rows / files_s:,.0f} rows/s; CPU {files_cpu / args.rows * 1e6:.1f} us/row "
-              f"= {args.rows / files_cpu:,.0f} rows per CPU-second")
+        size_mb = (out / "files" / "transactions_scored.csv").stat().st_size / 1e6
+        print(f"file side only, in-process (validate+format+append+counts, {size_mb:.0f} MB): "
+              f"{files_s:.2f} s = {args.rows / files_s:,.0f} rows/s; "
+              f"CPU {files_cpu / args.rows * 1e6:.1f} us/row")
     finally:
         if local is not None:
             local.stop()
