@@ -29,7 +29,26 @@ RULE_FLOOR = 0.8
 _RULE_NAMES = tuple(RULES)
 
 
-_FIELDS_SET = frozenset(ScoredTransaction.model_fields)
+#: Shared by every output row: frozen rows never change it (model_copy copies it).
+_FIELDS_SET = set(ScoredTransaction.model_fields)
+_NO_RULES = dict.fromkeys(RULES, False)
+
+
+def _top_reasons(fired: dict[str, str], comps: list[tuple[float, str, str]]) -> list[str]:
+    """Up to three reasons, strongest first; a fired rule's reason replaces its graded
+    component's and ranks above every component."""
+    ranked = [(s + 1.0, fired[k]) if k in fired else (s, r) for s, k, r in comps]
+    if fired:
+        graded = {k for _, k, _ in comps}
+        ranked += [(1.0, r) for k, r in fired.items() if k not in graded]
+    ranked.sort(key=lambda item: -item[0])
+    reasons: list[str] = []
+    for _, reason in ranked:
+        if reason not in reasons:
+            reasons.append(reason)
+            if len(reasons) == 3:
+                break
+    return reasons
 
 
 def _scored(data: dict[str, Any]) -> ScoredTransaction:
@@ -37,7 +56,7 @@ def _scored(data: dict[str, Any]) -> ScoredTransaction:
     (every value here is already valid: the input was validated, the rest we computed)."""
     row = ScoredTransaction.__new__(ScoredTransaction)
     object.__setattr__(row, "__dict__", data)
-    object.__setattr__(row, "__pydantic_fields_set__", set(_FIELDS_SET))
+    object.__setattr__(row, "__pydantic_fields_set__", _FIELDS_SET)
     object.__setattr__(row, "__pydantic_extra__", None)
     object.__setattr__(row, "__pydantic_private__", None)
     return row
@@ -92,7 +111,7 @@ class PartitionEngine:
             vector = obs.vector()
             pending.append((tx, apply_rules(obs, cfg), components(obs, cfg), self._processed))
             vectors.append(vector)
-            learn(tx, t, state, pop, cfg, obs.amount_dev)
+            learn(tx, t, state, pop, cfg, obs)
             sample.add(vector)
             self._processed += 1
         segments.append((start, len(txs), self._model))
@@ -120,7 +139,7 @@ class PartitionEngine:
         position: int,
     ) -> ScoredTransaction:
         cfg = self.config
-        score = noisy_or([c[0] for c in comps])
+        score = noisy_or([c[0] for c in comps]) if comps else 0.0
         if model is not None:
             ml = cfg.model_weight * model_strength(strength)
             score = 1.0 - (1.0 - score) * (1.0 - ml)
@@ -128,31 +147,23 @@ class PartitionEngine:
                 comps = [*comps, (ml, "model", "unusual combination of features (model)")]
         if fired:
             score = max(score, RULE_FLOOR + (1.0 - RULE_FLOOR) * score)
-        # A fired rule's reason replaces its graded component's and ranks above the rest.
-        ranked = [(s + 1.0, fired[k]) if k in fired else (s, r) for s, k, r in comps]
-        graded = {k for _, k, _ in comps}
-        ranked += [(1.0, r) for k, r in fired.items() if k not in graded]
-        ranked.sort(key=lambda item: -item[0])
-        reasons: list[str] = []
-        for _, reason in ranked:
-            if reason not in reasons:
-                reasons.append(reason)
-            if len(reasons) == 3:
-                break
-        triggered = [name for name in _RULE_NAMES if name in fired]
+            triggered = [name for name in _RULE_NAMES if name in fired]
+            rule_flags = {name: name in fired for name in _RULE_NAMES}
+        else:
+            triggered = []
+            rule_flags = dict(_NO_RULES)
+        reasons = _top_reasons(fired, comps) if comps or fired else []
         score = min(max(score, 0.0), 1.0)
         ml_flag = score >= cfg.ml_threshold
-        data: dict[str, Any] = dict(tx.__dict__)
-        data.update(
-            score=round(score, 6),
-            is_ml_flag=ml_flag,
-            rule_flags={name: name in fired for name in _RULE_NAMES},
-            is_rule_flag=bool(triggered),
-            is_flag=ml_flag or bool(triggered),
-            reasons_top3=reasons,
-            triggered_rules=triggered,
-            model_version=model.version if model else RULES_ONLY,
-        )
+        data: dict[str, Any] = tx.__dict__.copy()
+        data["score"] = round(score, 6)
+        data["is_ml_flag"] = ml_flag
+        data["rule_flags"] = rule_flags
+        data["is_rule_flag"] = bool(fired)
+        data["is_flag"] = ml_flag or bool(fired)
+        data["reasons_top3"] = reasons
+        data["triggered_rules"] = triggered
+        data["model_version"] = model.version if model else RULES_ONLY
         if self.partition is not None:
             data["source_partition"] = self.partition
             data["source_offset"] = position

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from functools import lru_cache
 
 from detector.core.config import CoreConfig
 from detector.core.geo import distance_km
@@ -65,6 +66,7 @@ class Observation:
         "gap_s",
         "gap_surprise",
         "history",
+        "log_amount",
         "hour",
         "hour_surprise",
         "night_share",
@@ -81,6 +83,7 @@ class Observation:
     amount_ratio: float
     amount_z: float
     over_max: float
+    log_amount: float
     history: int
     gap_s: float
     gap_surprise: float
@@ -128,6 +131,11 @@ class Observation:
         )
 
 
+@lru_cache(maxsize=8)
+def _night_hours(lo: int, hi: int) -> tuple[int, ...]:
+    return tuple(h % 24 for h in range(lo, hi if hi > lo else hi + 24))
+
+
 def event_seconds(tx: Transaction) -> float:
     """Event time as seconds since 1970 (naive, so independent of the machine's zone)."""
     return (tx.timestamp - EPOCH).total_seconds()
@@ -151,6 +159,7 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     # (electronics cost more than groceries), so the customer's spread is their own.
     raw = math.log1p(max(amount, 0.0))
     la = raw - pop.category_offset(tx.merchant_category)
+    o.log_amount = la
     amounts = st.amounts
     k = len(amounts)
     if k:
@@ -195,21 +204,22 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     pop_near = pop.hour_share(hour)
     o.hour_surprise = -math.log((near + w * pop_near) / (hn + w) / 0.125)
     lo, hi = cfg.night_start_hour, cfg.night_end_hour
-    night = sum(hours[h % 24] for h in range(lo, hi if hi > lo else hi + 24))
+    night = sum(map(hours.__getitem__, _night_hours(lo, hi)))
     o.night_total = hn
     o.night_share = night / hn if hn else 0.0
 
     country = tx.country
     o.country = country
     o.country_seen = st.countries.get(country, 0)
-    o.country_rarity = -math.log(pop.share("country", country))
+    tables, total = pop.tables, pop.total + 1.0
+    country_share = (tables["country"].get(country, 0) + 0.5) / total
+    o.country_rarity = -math.log(country_share)
     # How often this customer changes country, and how often a country is new to them:
     # a new country or a fast hop means little for a customer who does it all the time.
     o.hop_rate = (st.hops + w * 0.1) / (n + w)
     o.novel_rate = (st.novel + w * 0.1) / (n + w)
     if o.country_seen:
-        o.country_surprise = _surprise(st.countries, country, n,
-                                       pop.share("country", country), w)
+        o.country_surprise = _surprise(st.countries, country, n, country_share, w)
     else:
         o.country_surprise = -math.log(o.novel_rate)
     o.prev_country = st.last_country
@@ -223,24 +233,23 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
 
     o.category = category
     o.category_seen = st.categories.get(category, 0)
-    o.category_surprise = _surprise(st.categories, category, n,
-                                    pop.share("category", category), w)
-    o.category_rarity = -math.log(pop.share("category", category))
+    category_share = (tables["category"].get(category, 0) + 0.5) / total
+    o.category_surprise = _surprise(st.categories, category, n, category_share, w)
+    o.category_rarity = -math.log(category_share)
     o.channel_seen = st.channels.get(channel, 0)
-    o.channel_surprise = _surprise(st.channels, channel, n, pop.share("channel", channel), w)
-    o.device_seen = st.devices.get(tx.device, 0)
-    o.device_surprise = _surprise(st.devices, tx.device, n, pop.share("device", tx.device), w)
+    channel_share = (tables["channel"].get(channel, 0) + 0.5) / total
+    o.channel_surprise = _surprise(st.channels, channel, n, channel_share, w)
+    device = tx.device
+    o.device_seen = st.devices.get(device, 0)
+    device_share = (tables["device"].get(device, 0) + 0.5) / total
+    o.device_surprise = _surprise(st.devices, device, n, device_share, w)
     return o
 
 
 def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: CoreConfig,
-          amount_dev: float) -> None:
-    """Fold `tx` into the customer's state and the population (after it was observed).
-
-    `amount_dev` is the observation's log amount minus the customer's centre.
-    """
-    raw = math.log1p(max(tx.amount, 0.0))
-    la = raw - pop.category_offset(tx.merchant_category)
+          o: Observation) -> None:
+    """Fold `tx` into the customer's state and the population, after `o = observe(tx...)`."""
+    la = o.log_amount
     amounts = st.amounts
     amounts.append(la)
     if len(amounts) > cfg.amount_history:
@@ -257,7 +266,7 @@ def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Co
     recent.append((t, tx.amount, tx.merchant_category, tx.channel))
     st.recent = recent[-2 * cfg.burst_min_count - 8:]
     hours = st.hours
-    hour = tx.timestamp.hour
+    hour = o.hour
     if hours[hour] == 255:
         for i in range(24):
             hours[i] >>= 1
@@ -277,4 +286,4 @@ def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Co
     pop.observe(tx.country, tx.merchant_category, tx.channel, tx.device, la,
                 cfg.max_population_keys)
     pop.hours[hour] += 1
-    pop.learn_offset(tx.merchant_category, amount_dev, cfg.max_population_keys)
+    pop.learn_offset(tx.merchant_category, o.amount_dev, cfg.max_population_keys)
