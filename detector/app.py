@@ -15,26 +15,23 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from detector.core.config import CoreConfig
-from detector.core.engine import PartitionEngine
 from detector.kafka_io import (
-    EngineFactory,
     KafkaOutput,
     Restorer,
     ensure_detector_topics,
     make_group_consumer,
     make_transactional_producer,
 )
-from detector.loop import BatchProcessor, Engine, PartitionState
+from detector.loop import BatchProcessor, CoreEngineFactory, EngineFactory, PartitionState
 from detector.metrics import Metrics
-from detector.settings import DetectorSettings
+from detector.settings import DetectorSettings, settings_from_args
 from shared.errors import AuditstreamError, KafkaWiringError
+from shared.kafka import wait_for_broker
 
 log = logging.getLogger("detector")
 
@@ -50,21 +47,6 @@ class _Abortable(Exception):
     """The open transaction must be aborted (and the owned partitions rewound)."""
 
 
-@dataclass(frozen=True)
-class CoreEngineFactory:
-    """Engines of the detection core with one configuration."""
-
-    config: CoreConfig
-
-    def new(self, partition: int) -> Engine:
-        # Stamped with the partition, the core numbers rows by position, which equals the
-        # Kafka offset on a gapless topic: the shell then re-stamps nothing.
-        return PartitionEngine(self.config, partition)
-
-    def restore(self, data: bytes) -> Engine:
-        return PartitionEngine.restore(data, self.config)
-
-
 class Detector:
     """One detector process: a consumer-group member with a transactional producer."""
 
@@ -78,6 +60,7 @@ class Detector:
         self._txn_started = 0.0
         self._dirty: set[int] = set()
         self._kept: dict[int, PartitionState] = {}
+        wait_for_broker(settings.kafka, timeout=60)
         snapshot_partitions = ensure_detector_topics(settings)
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
         self._producer = make_transactional_producer(settings)
@@ -318,19 +301,6 @@ def run_service(settings: DetectorSettings) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
-
-
-def settings_from_args(args: argparse.Namespace) -> DetectorSettings:
-    """Environment settings, overridden by the command-line options that were given."""
-    settings = DetectorSettings()
-    names = {"group": "group_id", "group_id": "group_id", "instance_id": "instance_id",
-             "metrics_port": "metrics_port", "batch_size": "batch_size",
-             "snapshot_every": "snapshot_every", "recovery_policy": "recovery_policy"}
-    update = {field: getattr(args, arg) for arg, field in names.items()
-              if getattr(args, arg, None) is not None}
-    if not update:
-        return settings
-    return DetectorSettings.model_validate({**settings.model_dump(), **update})
 
 
 def main_from_args(args: argparse.Namespace) -> int:

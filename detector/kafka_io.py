@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from detector.loop import Engine, PartitionState, Record, replay
+from detector.loop import Engine, EngineFactory, PartitionState, Record, replay
 from detector.recovery import RecoveryPlan, plan_recovery
 from detector.settings import DetectorSettings
 from detector.snapshots import (
@@ -23,11 +23,6 @@ from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer,
 log = logging.getLogger("detector")
 
 READ_TIMEOUT_S = 60.0
-
-
-class EngineFactory(Protocol):
-    def new(self, partition: int) -> Engine: ...
-    def restore(self, data: bytes) -> Engine: ...
 
 
 def ensure_detector_topics(s: DetectorSettings) -> int:

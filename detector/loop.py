@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
 from detector.dlq import DecodeFailure, dead_letter_headers, decode_transaction
 from shared.codec import encode
 from shared.schemas import ScoredTransaction, Transaction
@@ -32,6 +34,28 @@ class Engine(Protocol):
 
     def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]: ...
     def snapshot(self) -> bytes: ...
+
+
+class EngineFactory(Protocol):
+    """Makes a partition's engine, new or from a snapshot."""
+
+    def new(self, partition: int) -> Engine: ...
+    def restore(self, data: bytes) -> Engine: ...
+
+
+@dataclass(frozen=True)
+class CoreEngineFactory:
+    """Engines of the detection core with one configuration."""
+
+    config: CoreConfig
+
+    def new(self, partition: int) -> Engine:
+        # Stamped with the partition, the core numbers rows by position, which equals the
+        # Kafka offset on a gapless topic: the shell then re-stamps nothing.
+        return PartitionEngine(self.config, partition)
+
+    def restore(self, data: bytes) -> Engine:
+        return PartitionEngine.restore(data, self.config)
 
 
 class Output(Protocol):

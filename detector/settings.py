@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import socket
 from typing import Literal
 
@@ -58,3 +59,16 @@ class DetectorSettings(BaseSettings):
     @property
     def transactional_id(self) -> str:
         return f"{self.group_id}-{self.instance_id}"
+
+
+def settings_from_args(args: argparse.Namespace) -> DetectorSettings:
+    """Environment settings, overridden by the command-line options that were given."""
+    settings = DetectorSettings()
+    names = {"group": "group_id", "group_id": "group_id", "instance_id": "instance_id",
+             "metrics_port": "metrics_port", "batch_size": "batch_size",
+             "snapshot_every": "snapshot_every", "recovery_policy": "recovery_policy"}
+    update = {field: getattr(args, arg) for arg, field in names.items()
+              if getattr(args, arg, None) is not None}
+    if not update:
+        return settings
+    return DetectorSettings.model_validate({**settings.model_dump(), **update})

@@ -8,9 +8,9 @@ import urllib.request
 
 import pytest
 
-from detector.app import settings_from_args
 from detector.cli import register
 from detector.metrics import Metrics
+from detector.settings import settings_from_args
 from shared.broker.process import free_port
 
 

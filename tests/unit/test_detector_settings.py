@@ -6,8 +6,7 @@ import argparse
 
 import pytest
 
-from detector.app import settings_from_args
-from detector.settings import DetectorSettings
+from detector.settings import DetectorSettings, settings_from_args
 
 
 def test_core_and_kafka_settings_nest_with_double_underscore(
