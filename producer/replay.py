@@ -1,9 +1,9 @@
 """`replay`: historic CSV files -> `transactions`, in stable timestamp order, keyed by customer.
 
-Every file's header is checked before anything is read; every row is parsed before anything
-is sent, so `--strict` fails without sending and the order is global across files. Bad
-rows go to `<name>.rejects.csv` beside each input (line, reason, raw cells, each cell made
-safe for Excel).
+Every file's header is checked before anything is sent. Time-ordered files are streamed
+(merged across files); other input, and any input under `--strict`, is parsed and sorted
+completely first, so `--strict` fails without sending. Bad rows go to `<name>.rejects.csv`
+beside each input (line, reason, raw cells, each cell made safe for Excel).
 """
 
 from __future__ import annotations
@@ -127,6 +127,8 @@ def run_replay(
         finally:
             files = _report_rejects(loaded, rejects_dir)
         return ReplaySummary(total - loaded.rejected, loaded.rejected, report, files)
+    if counts is not None:
+        log.info("input not in time order: parsing and sorting every row before sending")
     loaded = load(paths)
     files = _report_rejects(loaded, rejects_dir)
     if strict and loaded.rejected:
