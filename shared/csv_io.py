@@ -84,7 +84,7 @@ def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
     names = [h.strip() for h in header]
     lowered = [n.lower() for n in names]
     missing = [f for f in REQUIRED_CSV_FIELDS if f not in lowered]
-    duplicated = sorted({n for n in lowered if n and lowered.count(n) > 1})
+    duplicated = sorted({n for n in lowered if n in CSV_FIELDS and lowered.count(n) > 1})
     if missing or duplicated:
         handle.close()
         problems = []

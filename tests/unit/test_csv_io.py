@@ -205,3 +205,13 @@ def test_fast_records_accept_reject_and_encode_exactly_like_the_schema(tmp_path:
             continue
         assert Transaction.model_validate(f[1]) == s[1]
         assert orjson.dumps(f[1]) == encode(s[1])
+
+
+def test_duplicated_required_column_is_a_header_error_but_duplicated_extras_are_not(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(CsvFormatError, match="duplicated column"):
+        iter_csv(_write(tmp_path, f"{HEADER},amount\n{REFERENCE_ROWS[0]},1\n", "dup.csv"))
+    path = _write(tmp_path, f"{HEADER},note,note\n{REFERENCE_ROWS[0]},a,b\n", "extra.csv")
+    [(_, tx)] = _good(list(iter_csv(path)))
+    assert tx.attributes == {"note": "b"}
