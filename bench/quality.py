@@ -13,6 +13,7 @@ theirs. Labels are read here, after scoring, and only here.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections import Counter
@@ -24,9 +25,9 @@ from sklearn.metrics import average_precision_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detector.core.config import CoreConfig  # noqa: E402
-from detector.offline import score_transactions  # noqa: E402
-from shared.schemas import ScoredTransaction, Transaction  # noqa: E402
+from detector.core.config import CoreConfig
+from detector.offline import score_transactions
+from shared.schemas import ScoredTransaction, Transaction
 
 
 def budget_flags(scores: np.ndarray, rules: np.ndarray, budget: float) -> tuple[np.ndarray, float]:
@@ -103,9 +104,9 @@ def _dataset(args: argparse.Namespace) -> tuple[str, list[Transaction]]:
             print(f"{len(errors)} bad rows skipped", file=sys.stderr)
         return f"CSV {args.csv}", txs
     if args.recipe == "reference":
-        from producer.reference import ReferenceConfig, generate_reference
+        from producer.reference_recipe import ReferenceConfig, generate_reference
 
-        return "reference recipe, seed %d" % args.seed, generate_reference(
+        return f"reference recipe, seed {args.seed}", generate_reference(
             ReferenceConfig(seed=args.seed)
         )
     from producer.generator import GeneratorConfig, generate
@@ -125,10 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=92)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--partitions", type=int, default=1)
+    parser.add_argument("--config", help="CoreConfig overrides as JSON, e.g. {\"seed\": 7}")
     args = parser.parse_args(argv)
     title, txs = _dataset(args)
     start = time.perf_counter()
-    rows = score_transactions(txs, CoreConfig(), partitions=args.partitions)
+    config = CoreConfig(**json.loads(args.config)) if args.config else CoreConfig()
+    rows = score_transactions(txs, config, partitions=args.partitions)
     seconds = time.perf_counter() - start
     report(f"{title}, {args.partitions} partition(s)", evaluate(rows), seconds)
     return 0

@@ -67,8 +67,8 @@ class CoreConfig(BaseModel):
     # --- model ------------------------------------------------------------------------
     first_fit_after: int = Field(default=2000, ge=64, description="tx before the first fit")
     refit_every: int = Field(default=25_000, ge=64, description="tx between refits")
-    sample_size: int = Field(default=8192, ge=64, description="recent feature rows kept")
-    n_trees: int = Field(default=100, ge=8)
+    sample_size: int = Field(default=4096, ge=64, description="recent feature rows kept")
+    n_trees: int = Field(default=50, ge=8)
     max_samples: int = Field(default=256, ge=16)
     seed: int = 42
     ml_threshold: float = Field(default=0.5, ge=0, le=1, description="score >= this is an ML flag")
