@@ -82,7 +82,8 @@ def main() -> None:
                 if proc.poll() is not None:
                     raise SystemExit(log_path.read_text())
                 time.sleep(0.1)
-            reader = make_consumer(kafka, f"{base}-reader")
+            # Short fetch waits: the reader must not add its own delay to the figures.
+            reader = make_consumer(kafka, f"{base}-reader", **{"fetch.wait.max.ms": 10})
             reader.assign([TopicPartition(names["AUDITSTREAM_SCORED_TOPIC"], p, OFFSET_END)
                            for p in range(PARTITIONS)])
             sent: dict[str, float] = {}
