@@ -18,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,25 @@ def budget_flags(scores: np.ndarray, rules: np.ndarray, budget: float) -> tuple[
     return rules | (scores >= threshold), threshold
 
 
-def evaluate(rows: Sequence[ScoredTransaction], budget: float = 0.02) -> dict[str, object]:
+@dataclass
+class Quality:
+    """Every figure of the benchmark."""
+
+    rows: int
+    anomalies: int
+    pr_auc: float
+    threshold: float
+    flagged: int
+    workload: float
+    recall: float
+    precision: float
+    rules_workload: float
+    per_type: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    rules: dict[str, tuple[int, int]] = field(default_factory=dict)
+    models: dict[str, int] = field(default_factory=dict)
+
+
+def evaluate(rows: Sequence[ScoredTransaction], budget: float = 0.02) -> Quality:
     """Every figure of the benchmark for scored rows with known labels."""
     y = np.array([bool(r.is_anomaly) for r in rows])
     scores = np.array([r.score if r.score is not None else 0.0 for r in rows])
@@ -53,46 +72,44 @@ def evaluate(rows: Sequence[ScoredTransaction], budget: float = 0.02) -> dict[st
     flags, threshold = budget_flags(scores, rules, budget)
     types = np.array([r.anomaly_type or "normal" for r in rows])
     tp = int((flags & y).sum())
-    per_type = {}
+    q = Quality(
+        rows=len(rows),
+        anomalies=int(y.sum()),
+        pr_auc=float(average_precision_score(y, scores)) if y.any() else float("nan"),
+        threshold=threshold,
+        flagged=int(flags.sum()),
+        workload=float(flags.mean()),
+        recall=tp / max(1, int(y.sum())),
+        precision=tp / max(1, int(flags.sum())),
+        rules_workload=float(rules.mean()),
+        models=dict(Counter(r.model_version for r in rows)),
+    )
     for name in sorted(set(types[y])):
         mask = types == name
         hit = int((flags & mask).sum())
-        per_type[name] = (int(mask.sum()), hit, hit / int(mask.sum()))
-    rule_stats = {}
+        q.per_type[name] = (int(mask.sum()), hit, hit / int(mask.sum()))
     for name in rows[0].rule_flags if rows else ():
         fired = np.array([r.rule_flags[name] for r in rows])
-        rule_stats[name] = (int(fired.sum()), int((fired & y).sum()))
-    return {
-        "rows": len(rows),
-        "anomalies": int(y.sum()),
-        "pr_auc": float(average_precision_score(y, scores)) if y.any() else float("nan"),
-        "threshold": threshold,
-        "flagged": int(flags.sum()),
-        "workload": float(flags.mean()),
-        "recall": tp / max(1, int(y.sum())),
-        "precision": tp / max(1, int(flags.sum())),
-        "rules_workload": float(rules.mean()),
-        "per_type": per_type,
-        "rules": rule_stats,
-        "models": Counter(r.model_version for r in rows),
-    }
+        q.rules[name] = (int(fired.sum()), int((fired & y).sum()))
+    return q
 
 
-def report(title: str, m: dict[str, object], seconds: float) -> None:
+def report(title: str, q: Quality, seconds: float) -> None:
     print(f"== {title}")
-    print(f"rows {m['rows']}, anomalies {m['anomalies']}, scored in {seconds:.1f} s")
-    print(f"PR-AUC of score: {m['pr_auc']:.3f}")
+    print(f"rows {q.rows}, anomalies {q.anomalies}, scored in {seconds:.1f} s")
+    print(f"PR-AUC of score: {q.pr_auc:.3f}")
     print(
-        f"hybrid at 2% budget: threshold {m['threshold']:.4f}, flagged {m['flagged']} "
-        f"(workload {100 * m['workload']:.2f}%, rules alone {100 * m['rules_workload']:.2f}%), "  # type: ignore[operator]
-        f"recall {100 * m['recall']:.1f}%, precision {100 * m['precision']:.1f}%"  # type: ignore[operator]
+        f"hybrid at 2% budget: threshold {q.threshold:.4f}, flagged {q.flagged} "
+        f"(workload {100 * q.workload:.2f}%, rules alone {100 * q.rules_workload:.2f}%), "
+        f"recall {100 * q.recall:.1f}%, precision {100 * q.precision:.1f}%"
     )
-    for name, (support, hit, rec) in m["per_type"].items():  # type: ignore[attr-defined]
-        print(f"  type {name:<18} support {support:>5}  detected {hit:>5}  recall {100 * rec:5.1f}%")
-    for name, (fired, true) in m["rules"].items():  # type: ignore[attr-defined]
+    for name, (support, hit, rec) in q.per_type.items():
+        print(f"  type {name:<18} support {support:>5}  detected {hit:>5}  "
+              f"recall {100 * rec:5.1f}%")
+    for name, (fired, true) in q.rules.items():
         prec = 100 * true / fired if fired else 0.0
         print(f"  rule {name:<18} flags {fired:>6}  true {true:>5}  precision {prec:5.1f}%")
-    print(f"  model versions: {dict(m['models'])}")  # type: ignore[call-overload]
+    print(f"  model versions: {q.models}")
 
 
 def _dataset(args: argparse.Namespace) -> tuple[str, list[Transaction]]:

@@ -24,11 +24,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detector.core.config import CoreConfig  # noqa: E402
-from detector.core.engine import PartitionEngine  # noqa: E402
-from detector.offline import score_transactions  # noqa: E402
-from producer.generator import GeneratorConfig, generate  # noqa: E402
-from shared.csv_io import load_sorted, write_transactions_csv  # noqa: E402
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
+from detector.offline import score_transactions
+from producer.generator import GeneratorConfig, generate
+from shared.csv_io import load_sorted, write_transactions_csv
 
 
 def deep_size(obj: Any, seen: set[int] | None = None) -> int:
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         engine = PartitionEngine(CoreConfig())
         engine.process(rows)
-        table = engine._customers  # noqa: SLF001 - measuring the state is the point
+        table = engine._customers
         people = len(table)
         memory = deep_size(table.items())
         snapshot = len(engine.snapshot())

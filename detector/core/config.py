@@ -54,7 +54,7 @@ class CoreConfig(BaseModel):
     )
     new_country_min_history: int = Field(default=10, ge=1)
     new_country_max_rate: float = Field(
-        default=0.05, ge=0, le=1, description="customers for whom new countries are this common pass"
+        default=0.05, ge=0, le=1, description="customers often in new countries pass"
     )
 
     # --- state bounds -----------------------------------------------------------------
