@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector.app import Detector
-from detector.loop import Engine
+from detector.core.config import CoreConfig
+from detector.loop import (
+    BatchProcessor,
+    CoreEngineFactory,
+    Engine,
+    EngineFactory,
+    PartitionState,
+    Record,
+)
 from detector.settings import DetectorSettings
 from shared.codec import encode
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer
@@ -171,6 +180,61 @@ def detector_rate(kafka: KafkaSettings, src: str, n: int, batch: int, identity: 
     return (n - marks["first_n"]) / elapsed, (n - marks["first_n"]) / cpu
 
 
+class _NullOutput:
+    def scored(self, key: bytes, value: bytes) -> None:
+        pass
+
+    def dead(self, record: Record, headers: list[tuple[str, bytes]]) -> None:
+        pass
+
+    def snapshot(self, partition: int, next_offset: int, data: bytes) -> None:
+        pass
+
+
+@dataclass
+class _Msg:
+    """A consumed message without Kafka."""
+
+    _offset: int
+    _value: bytes
+
+    def topic(self) -> str | None:
+        return "t"
+
+    def partition(self) -> int | None:
+        return 0
+
+    def offset(self) -> int | None:
+        return self._offset
+
+    def key(self) -> bytes | None:
+        return None
+
+    def value(self) -> bytes | None:
+        return self._value
+
+
+def cpu_per_record(txs: Sequence[Transaction], batch: int) -> dict[str, float]:
+    """CPU microseconds per record of the batch loop without Kafka, and of the core alone."""
+    msgs = [_Msg(i, encode(t)) for i, t in enumerate(txs)]
+    out: dict[str, float] = {}
+    factories: dict[str, EngineFactory] = {"identity": IdentityFactory(),
+                                           "core": CoreEngineFactory(CoreConfig())}
+    for name, factory in factories.items():
+        proc = BatchProcessor(_NullOutput(), snapshot_every=20_000)
+        proc.parts[0] = PartitionState(factory.new(0), 0)
+        start = time.process_time()
+        for lo in range(0, len(msgs), batch):
+            proc.process(msgs[lo : lo + batch])
+        out[f"loop, {name} engine"] = (time.process_time() - start) / len(msgs) * 1e6
+    engine = CoreEngineFactory(CoreConfig()).new(0)
+    start = time.process_time()
+    for lo in range(0, len(txs), batch):
+        engine.process(txs[lo : lo + batch])
+    out["core engine alone"] = (time.process_time() - start) / len(txs) * 1e6
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
@@ -182,6 +246,7 @@ def main() -> None:
         plain = passthrough(kafka, src, args.records, args.batch)
         shell = detector_rate(kafka, src, args.records, args.batch, identity=True)
         full = detector_rate(kafka, src, args.records, args.batch, identity=False)
+    breakdown = cpu_per_record(make_transactions(min(args.records, 50_000)), args.batch)
     print(f"detector_bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}, python {platform.python_version()}, "
           f"{args.records:,} records, 4 partitions, batch {args.batch}")
@@ -191,6 +256,9 @@ def main() -> None:
                                   ("detector, exactly-once, detection core", full)):
         print(f"  {name:<42} {wall:>9,.0f} tx/s {per_cpu:>9,.0f} tx/cpu-s "
               f"ratio {wall / plain[0]:.2f} (cpu {per_cpu / plain[1]:.2f})")
+    print("  without Kafka, one partition (CPU us per record):")
+    for name, us in breakdown.items():
+        print(f"    {name:<40} {us:6.1f} us")
 
 
 if __name__ == "__main__":
