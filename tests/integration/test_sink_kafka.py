@@ -99,8 +99,6 @@ def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
     n = 100_000
     ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
     rows = random_scored(n, seed=21)
-    feeder = threading.Thread(target=_produce, args=(kafka, topic_name, rows),
-                              kwargs={"per_txn": 2_500, "pause": 0.15})
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
@@ -116,26 +114,33 @@ def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
     }
     cmd = [sys.executable, "-m", "sink"]
     rng = random.Random(5)
-    feeder.start()
-    kills_mid_stream, progress = 0, []
-    while feeder.is_alive() or kills_mid_stream < 5:
+    csv_path = tmp_path / "transactions_scored.csv"
+    rounds, progress = 8, []
+    for r in range(rounds):  # each round: more rows stream in while a sink runs, then kill -9
+        part = rows[r * n // rounds : (r + 1) * n // rounds]
+        feeder = threading.Thread(target=_produce, args=(kafka, topic_name, part),
+                                  kwargs={"per_txn": 2_500, "pause": 0.05})
+        feeder.start()
         # Every other run validates and formats in two worker processes.
-        workers = {"SINK_DECODE_WORKERS": str(2 * (len(progress) % 2))}
+        workers = {"SINK_DECODE_WORKERS": str(2 * (r % 2))}
+        size = csv_path.stat().st_size if csv_path.exists() else 0
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**env, **workers},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.6, 1.8))
+        # Kill at a random moment once this run is appending (a slow start is no kill test).
+        deadline = time.monotonic() + 60
+        while (time.monotonic() < deadline and proc.poll() is None
+               and (csv_path.stat().st_size if csv_path.exists() else 0) <= size):
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        done = _committed_rows(tmp_path)
-        progress.append(done)
-        kills_mid_stream += done < n
-        assert len(progress) < 40, f"no end in sight: {progress}"
-    feeder.join()
+        feeder.join()
+        progress.append(_committed_rows(tmp_path))
     final = subprocess.run([*cmd, "--once"], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=120)
     assert final.returncode == 0, final.stderr[-2000:]
 
-    assert kills_mid_stream >= 5, progress
+    assert sum(done < n for done in progress) >= 5, progress  # killed mid-stream
     assert progress[-1] > 0 and sorted(progress) == progress  # resumed, never went back
     df = pd.read_csv(tmp_path / "transactions_scored.csv", dtype=str, keep_default_na=False)
     ids = df["transaction_id"].astype(int)
