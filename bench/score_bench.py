@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -63,20 +64,25 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{csv_path.stat().st_size / 1e6:.0f} MB CSV; machine: {os.cpu_count()} cores")
 
         cli = Path(sys.executable).with_name("auditstream")
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run([str(cli), "score", str(csv_path), "--out", str(out)],
                               check=True, capture_output=True, text=True)
         wall = time.perf_counter() - start
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
         print(done.stdout.strip())
-        print(f"auditstream score (whole command): {wall:.1f} s, {n / wall:,.0f} tx/s")
+        print(f"auditstream score (whole command): {wall:.1f} s wall, {n / wall:,.0f} tx/s; "
+              f"{cpu:.1f} s CPU, {n / cpu:,.0f} tx per CPU-second; "
+              f"peak RSS {cpu1.ru_maxrss / 1024:,.0f} MB")
 
         rows, _ = load_sorted([csv_path])
         gc.collect()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         score_transactions(rows, CoreConfig())
-        core = time.perf_counter() - start
-        print(f"core only (score_transactions, rows in memory): {core:.1f} s, "
-              f"{n / core:,.0f} tx/s")
+        core, core_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        print(f"core only (score_transactions, rows in memory): {core:.1f} s wall, "
+              f"{n / core:,.0f} tx/s; {n / core_cpu:,.0f} tx per CPU-second")
 
         engine = PartitionEngine(CoreConfig())
         engine.process(rows)

@@ -98,11 +98,12 @@ class PartitionEngine:
         pending: list[tuple[Transaction, dict[str, str], list[tuple[float, str, str]], int]] = []
         vectors: list[tuple[float, ...]] = []
         segments: list[tuple[int, int, FittedModel | None]] = []
-        start = 0
+        start = added = 0
         for i, tx in enumerate(txs):
             if is_fit_point(self._processed, cfg):
                 segments.append((start, i, self._model))
-                start = i
+                sample.extend(vectors[added:])
+                added = start = i
                 self._fits += 1
                 self._model = fit(sample, self._fits, cfg)
             t = event_seconds(tx)
@@ -112,9 +113,10 @@ class PartitionEngine:
             pending.append((tx, apply_rules(obs, cfg), components(obs, cfg), self._processed))
             vectors.append(vector)
             learn(tx, t, state, pop, cfg, obs)
-            sample.add(vector)
             self._processed += 1
         segments.append((start, len(txs), self._model))
+        if added < len(vectors):
+            sample.extend(vectors[added:])
         strengths = np.zeros(len(txs))
         if vectors:
             matrix = np.asarray(vectors, dtype=np.float64)

@@ -32,6 +32,19 @@ class FeatureSample:
         self.rows[self.count % len(self.rows)] = row
         self.count += 1
 
+    def extend(self, rows: list[tuple[float, ...]]) -> None:
+        """Add many rows at once (same result as `add` on each, far fewer numpy calls)."""
+        size = len(self.rows)
+        if len(rows) > size:
+            self.count += len(rows) - size
+            rows = rows[-size:]
+        block = np.asarray(rows, dtype=np.float32).reshape(len(rows), self.rows.shape[1])
+        start = self.count % size
+        head = min(len(block), size - start)
+        self.rows[start : start + head] = block[:head]
+        self.rows[: len(block) - head] = block[head:]
+        self.count += len(block)
+
     def view(self) -> NDArray[np.float32]:
         """The rows held, oldest first (a copy)."""
         size = len(self.rows)
