@@ -1,0 +1,49 @@
+"""The model wrapper: fit points, calibration that means the same across refits, the sample."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detector.core.config import CoreConfig
+from detector.core.model import FeatureSample, fit, is_fit_point
+
+CONFIG = CoreConfig(first_fit_after=100, refit_every=250, n_trees=20, sample_size=512)
+
+
+def test_fit_points_are_defined_by_position_only() -> None:
+    points = [p for p in range(1000) if is_fit_point(p, CONFIG)]
+    assert points == [100, 350, 600, 850]
+
+
+def test_calibration_maps_each_training_sample_to_the_same_scale() -> None:
+    rng = np.random.default_rng(0)
+    for number, spread in ((1, 1.0), (2, 25.0)):
+        sample = FeatureSample(512, 4)
+        sample.extend([tuple(r) for r in rng.normal(scale=spread, size=(600, 4))])
+        model = fit(sample, number, CONFIG)
+        strength = model.strength(sample.view().astype(np.float64))
+        assert model.version == f"if-v{number}"
+        assert abs(float(np.median(strength))) < 1e-9
+        assert abs(float(np.quantile(strength, 0.99)) - 1.0) < 1e-6
+
+
+def test_same_sample_and_seed_fit_the_same_model() -> None:
+    rng = np.random.default_rng(1)
+    sample = FeatureSample(256, 3)
+    sample.extend([tuple(r) for r in rng.normal(size=(300, 3))])
+    probe = rng.normal(size=(50, 3))
+    first, again = fit(sample, 1, CONFIG), fit(sample, 1, CONFIG)
+    assert np.array_equal(first.strength(probe), again.strength(probe))
+
+
+def test_bulk_and_row_by_row_sampling_keep_the_same_recent_rows() -> None:
+    rng = np.random.default_rng(2)
+    rows = [tuple(r) for r in rng.normal(size=(97, 3))]
+    one, bulk = FeatureSample(10, 3), FeatureSample(10, 3)
+    for row in rows:
+        one.add(row)
+    for lo in range(0, len(rows), 13):
+        bulk.extend(rows[lo : lo + 13])
+    assert one.count == bulk.count == 97
+    assert np.array_equal(one.view(), bulk.view())
+    assert np.allclose(bulk.view()[-1], rows[-1])
