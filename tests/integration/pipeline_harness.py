@@ -1,0 +1,255 @@
+"""Helpers of the whole-pipeline tests: CSV in, replay, detector, sink, exports compared.
+
+Every stage runs as the real command (`auditstream generate`, `python -m shared replay`,
+`python -m detector`, `python -m sink`, `auditstream score`) in a child process, against the
+session's broker, on topics and groups no other test uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shared.kafka import DeliveryTracker, make_producer
+from shared.settings import KafkaSettings
+from tests.integration.detector_harness import ROOT, Topics
+
+PY = sys.executable
+#: The packages every child process runs, copied once per test (see `freeze_sources`).
+PACKAGES = ("shared", "producer", "detector", "sink", "dashboard")
+#: The rollups that must not depend on the order rows arrive in.
+ROLLUP_FILES = ("thresholds.csv", "metrics_by_type.csv", "confusion_matrix.csv")
+SCORED_FILE = "transactions_scored.csv"
+SINK_STATE = ".sink-state.json"
+
+
+def freeze_sources(dest: Path) -> Path:
+    """Copy the project's packages as they are now into `dest` and return it.
+
+    Every child process of one test runs from this copy, so a file edited in the working
+    tree during the run (other engineers share it) cannot give a detector restarted later,
+    and the offline reference started earlier, two different versions of the core.
+    """
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, dest / pkg,
+                        ignore=shutil.ignore_patterns("__pycache__", "sample_exports"))
+    return dest
+
+
+def base_env(kafka: KafkaSettings, topics: Topics, core: dict[str, str],
+             src: Path) -> dict[str, str]:
+    """Environment every stage of one pipeline shares: code, broker, topics, groups, core."""
+    return {**os.environ, "PYTHONPATH": str(src),
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, **topics.env(), **core,
+            "SINK_GROUP_ID": f"{topics.base}-sink"}
+
+
+def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 120.0) -> str:
+    """Run `python -m shared ARGS` (from the frozen sources) to the end; fail if it fails."""
+    done = subprocess.run([PY, "-m", "shared", *args], cwd=env["PYTHONPATH"], env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, f"auditstream {' '.join(args)}: {done.stderr[-3000:]}"
+    return done.stderr + done.stdout
+
+
+def generate_csv(path: Path, env: dict[str, str], *, seed: int, customers: int,
+                 days: int) -> int:
+    """`auditstream generate --out PATH` (realistic recipe); return its row count."""
+    run_cli(["generate", "--seed", str(seed), "--customers", str(customers), "--days",
+             str(days), "--out", str(path)], env)
+    with path.open("rb") as fh:
+        return sum(1 for _ in fh) - 1
+
+
+@dataclass
+class Service:
+    """One service (`python -m MODULE ARGS`) as a child process, a log file per start."""
+
+    name: str
+    args: tuple[str, ...]
+    env: dict[str, str]
+    log_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.name}-{self.starts}.log"
+
+    def start(self) -> Service:
+        self.starts += 1
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen([PY, "-m", *self.args], cwd=self.env["PYTHONPATH"],
+                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        """Block until this start's log contains `text` (fail if the process dies first)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_path.read_text(errors="replace"):
+            assert self.alive(), self.logs()[-3000:]
+            assert time.monotonic() < deadline, f"{self.name}: no {text!r} within {timeout}s"
+            time.sleep(0.05)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")
+                         for p in sorted(self.log_dir.glob(f"{self.name}-*.log")))
+
+
+def detector(instance: str, env: dict[str, str], log_dir: Path) -> Service:
+    """`python -m detector` as instance `instance` (its own transactional id and member)."""
+    return Service(f"detector-{instance}", ("detector",), {
+        **env, "DETECTOR_INSTANCE_ID": instance, "DETECTOR_LOG_INTERVAL_S": "2",
+        "DETECTOR_SESSION_TIMEOUT_MS": "6000"}, log_dir)
+
+
+def sink(env: dict[str, str], exports: Path, log_dir: Path, *args: str) -> Service:
+    """`python -m sink --exports EXPORTS ARGS`."""
+    return Service("sink", ("sink", "--exports", str(exports), *args), env, log_dir)
+
+
+def replay(path: Path, env: dict[str, str], log_dir: Path, rate: float | None = None
+           ) -> Service:
+    """`python -m shared replay PATH [--rate R]`."""
+    pace = ("--rate", str(rate)) if rate is not None else ()
+    return Service("replay", ("shared", "replay", str(path), *pace), env, log_dir)
+
+
+def committed_rows(folder: Path) -> int:
+    """Rows the sink's checkpoint vouches for (0 before its first checkpoint)."""
+    try:
+        counts = json.loads((folder / SINK_STATE).read_text())["rollup"]["counts"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return 0
+    return int(np.asarray(counts).sum())
+
+
+def wait_until(done: Callable[[], bool], timeout: float, what: str,
+               check: Callable[[], None] = lambda: None, every: float = 0.25) -> float:
+    """Poll `done` (calling `check` between polls, e.g. liveness); return seconds waited."""
+    start = time.monotonic()
+    while not done():
+        check()
+        assert time.monotonic() - start < timeout, f"{what}: not within {timeout:.0f} s"
+        time.sleep(every)
+    return time.monotonic() - start
+
+
+def read_scored_csv(path: Path) -> pd.DataFrame:
+    """transactions_scored.csv as text cells (exact comparison, no float parsing)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+@dataclass(frozen=True)
+class RowDiff:
+    """How a streamed transactions_scored.csv differs from a reference one."""
+
+    rows: int
+    expected: int
+    lost: list[str]
+    duplicated: list[str]
+    changed: list[str]
+    unexpected: list[str]
+    columns_differing: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.lost or self.duplicated or self.changed or self.unexpected)
+
+
+def diff_rows(streamed: pd.DataFrame, reference: pd.DataFrame,
+              ignore: Sequence[str] = ()) -> RowDiff:
+    """Lost, duplicated, changed and unexpected rows, keyed by transaction_id.
+
+    A duplicate counts once per surplus copy; a changed row is one whose first copy differs
+    from the reference in any column but those in `ignore`.
+    """
+    assert list(streamed.columns) == list(reference.columns), (streamed.columns,
+                                                               reference.columns)
+    ids = streamed["transaction_id"]
+    duplicated = ids[ids.duplicated()].tolist()
+    first = streamed.drop_duplicates("transaction_id").set_index("transaction_id")
+    ref = reference.set_index("transaction_id")
+    assert ref.index.is_unique
+    lost = sorted(set(ref.index) - set(first.index))
+    unexpected = sorted(set(first.index) - set(ref.index))
+    common = ref.index.intersection(first.index)
+    cols = [c for c in ref.columns if c not in ignore]
+    unequal = first.loc[common, cols] != ref.loc[common, cols]
+    changed = common[unequal.any(axis=1).to_numpy()].tolist()
+    per_column = {c: int(n) for c, n in unequal.sum().items() if n}
+    return RowDiff(len(streamed), len(reference), lost, duplicated, changed, unexpected,
+                   per_column)
+
+
+def rollups_equal(a: Path, b: Path) -> dict[str, bool]:
+    """Whether each order-independent rollup file is byte-identical in folders `a` and `b`."""
+    return {name: (a / name).read_bytes() == (b / name).read_bytes() for name in ROLLUP_FILES}
+
+
+class Feeder(threading.Thread):
+    """Produces (key, value) pairs at `rate`/s in a thread; keeps any failure to re-raise."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str,
+                 items: Sequence[tuple[bytes, bytes | None]], rate: float) -> None:
+        super().__init__(daemon=True)
+        self.kafka, self.topic, self.items, self.rate = kafka, topic, items, rate
+        self.error: BaseException | None = None
+        self.delivered = 0
+
+    def run(self) -> None:
+        try:
+            # Quiet: a broker restart would otherwise fill the test output with connect errors.
+            producer = make_producer(self.kafka, log_level=2)
+            tracker = DeliveryTracker()
+            start = time.monotonic()
+            for n, (key, value) in enumerate(self.items, 1):
+                producer.produce(self.topic, key=key, value=value, on_delivery=tracker)
+                producer.poll(0)
+                ahead = start + n / self.rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+            # Long enough to ride through a broker restart.
+            assert producer.flush(180) == 0, "poison messages still undelivered"
+            assert tracker.failed == 0, tracker.errors
+            self.delivered = tracker.delivered
+        except BaseException as exc:
+            self.error = exc
+
+    def result(self, timeout: float) -> int:
+        self.join(timeout)
+        assert not self.is_alive(), "feeder still running"
+        if self.error is not None:
+            raise self.error
+        return self.delivered
+
