@@ -33,7 +33,7 @@ class CoreConfig(BaseModel):
     night_start_hour: int = Field(default=0, ge=0, le=23)
     night_end_hour: int = Field(default=5, ge=1, le=24, description="exclusive")
     odd_hour_max_share: float = Field(
-        default=0.03, ge=0, le=1, description="customer's share of tx at +-1 h of this hour"
+        default=0.04, ge=0, le=1, description="customer's smoothed share of tx at night"
     )
     odd_hour_min_history: int = Field(default=15, ge=1)
     duplicate_window_s: float = Field(default=900.0, gt=0)

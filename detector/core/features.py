@@ -68,6 +68,7 @@ class Observation:
         "hour",
         "hour_surprise",
         "log_amount",
+        "night_count",
         "night_share",
         "night_total",
         "novel_rate",
@@ -93,6 +94,7 @@ class Observation:
     hour: int
     hour_surprise: float
     night_share: float
+    night_count: int
     night_total: int
     country: str
     prev_country: str
@@ -206,7 +208,9 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     lo, hi = cfg.night_start_hour, cfg.night_end_hour
     night = sum(map(hours.__getitem__, _night_hours(lo, hi)))
     o.night_total = hn
-    o.night_share = night / hn if hn else 0.0
+    o.night_count = night
+    # Laplace-smoothed: a short history with no night events is weak evidence of a habit.
+    o.night_share = (night + 1) / (hn + 2)
 
     country = tx.country
     o.country = country

@@ -53,8 +53,7 @@ def odd_hour(o: Observation, cfg: CoreConfig) -> str | None:
         and o.night_total >= cfg.odd_hour_min_history
         and o.night_share <= cfg.odd_hour_max_share
     ):
-        night = round(o.night_share * o.night_total)
-        return f"{o.hour:02d} h purchase; {night} of {o.night_total} earlier ones at night"
+        return f"{o.hour:02d} h purchase; {o.night_count} of {o.night_total} earlier ones at night"
     return None
 
 
