@@ -18,7 +18,7 @@ import numpy as np
 from detector.core.config import CoreConfig
 from detector.core.evidence import components, model_strength, noisy_or
 from detector.core.features import FEATURE_NAMES, event_seconds, learn, observe
-from detector.core.model import RULES_ONLY, FeatureSample, FittedModel, fit, is_fit_point
+from detector.core.model import RULES_ONLY, FeatureSample, FittedModel, fit, next_fit_point
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import CustomerTable, Population
 from shared.schemas import ScoredTransaction, Transaction
@@ -99,21 +99,23 @@ class PartitionEngine:
         vectors: list[tuple[float, ...]] = []
         segments: list[tuple[int, int, FittedModel | None]] = []
         start = added = 0
+        first = self._processed
+        fit_at = next_fit_point(first, cfg)
         for i, tx in enumerate(txs):
-            if is_fit_point(self._processed, cfg):
+            if first + i == fit_at:
                 segments.append((start, i, self._model))
                 sample.extend(vectors[added:])
                 added = start = i
                 self._fits += 1
                 self._model = fit(sample, self._fits, cfg)
+                fit_at = next_fit_point(first + i + 1, cfg)
             t = event_seconds(tx)
             state = table.get(tx.customer_id, t)
             obs = observe(tx, t, state, pop, cfg)
-            vector = obs.vector()
-            pending.append((tx, apply_rules(obs, cfg), components(obs, cfg), self._processed))
-            vectors.append(vector)
+            vectors.append(obs.vector())
+            pending.append((tx, apply_rules(obs, cfg), components(obs, cfg), first + i))
             learn(tx, t, state, pop, cfg, obs)
-            self._processed += 1
+        self._processed = first + len(txs)
         segments.append((start, len(txs), self._model))
         if added < len(vectors):
             sample.extend(vectors[added:])
@@ -157,20 +159,19 @@ class PartitionEngine:
         reasons = _top_reasons(fired, comps) if comps or fired else []
         score = min(max(score, 0.0), 1.0)
         ml_flag = score >= cfg.ml_threshold
-        data: dict[str, Any] = tx.__dict__.copy()
-        data["score"] = round(score, 6)
-        data["is_ml_flag"] = ml_flag
-        data["rule_flags"] = rule_flags
-        data["is_rule_flag"] = bool(fired)
-        data["is_flag"] = ml_flag or bool(fired)
-        data["reasons_top3"] = reasons
-        data["triggered_rules"] = triggered
-        data["model_version"] = model.version if model else RULES_ONLY
-        if self.partition is not None:
-            data["source_partition"] = self.partition
-            data["source_offset"] = position
-        else:
-            data["source_partition"] = data["source_offset"] = None
+        data: dict[str, Any] = {
+            **tx.__dict__,
+            "score": round(score, 6),
+            "is_ml_flag": ml_flag,
+            "rule_flags": rule_flags,
+            "is_rule_flag": bool(fired),
+            "is_flag": ml_flag or bool(fired),
+            "reasons_top3": reasons,
+            "triggered_rules": triggered,
+            "model_version": model.version if model else RULES_ONLY,
+            "source_partition": self.partition,
+            "source_offset": None if self.partition is None else position,
+        }
         return _scored(data)
 
     def snapshot(self) -> bytes:

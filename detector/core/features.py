@@ -265,10 +265,14 @@ def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Co
         st.gap_log += (lg - st.gap_log) / min(st.gaps, 50)
         pop.gaps += 1
         pop.gap_log += (lg - pop.gap_log) / min(pop.gaps, 5000)
-    horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
-    recent = [r for r in st.recent if abs(t - r[0]) <= horizon]
-    recent.append((t, tx.amount, tx.merchant_category, tx.channel))
-    st.recent = recent[-2 * cfg.burst_min_count - 8:]
+    entry = (t, tx.amount, tx.merchant_category, tx.channel)
+    if st.recent:
+        horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
+        recent = [r for r in st.recent if abs(t - r[0]) <= horizon]
+        recent.append(entry)
+        st.recent = recent[-2 * cfg.burst_min_count - 8:]
+    else:
+        st.recent = [entry]
     hours = st.hours
     hour = o.hour
     if hours[hour] == 255:
@@ -276,18 +280,21 @@ def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Co
             hours[i] >>= 1
     hours[hour] += 1
     cap = cfg.max_seen
+    country, category, channel, device = (
+        tx.country, tx.merchant_category, tx.channel, tx.device)
     if st.n:
-        st.hops += tx.country != st.last_country
-        st.novel += tx.country not in st.countries
-    bump(st.countries, tx.country, cap)
-    bump(st.categories, tx.merchant_category, cap)
-    bump(st.channels, tx.channel, cap)
-    bump(st.devices, tx.device, cap)
+        st.hops += country != st.last_country
+        st.novel += o.country_seen == 0
+    for table, key in ((st.countries, country), (st.categories, category),
+                       (st.channels, channel), (st.devices, device)):
+        if key in table:
+            table[key] += 1
+        else:
+            bump(table, key, cap)
     if t >= st.last_t:
         st.last_t = t
-        st.last_country = tx.country
+        st.last_country = country
     st.n += 1
-    pop.observe(tx.country, tx.merchant_category, tx.channel, tx.device, la,
-                cfg.max_population_keys)
+    pop.observe(country, category, channel, device, la, cfg.max_population_keys)
     pop.hours[hour] += 1
     pop.learn_offset(tx.merchant_category, o.amount_dev, cfg.max_population_keys)

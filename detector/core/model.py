@@ -88,3 +88,11 @@ def is_fit_point(position: int, cfg: CoreConfig) -> bool:
     if position < cfg.first_fit_after:
         return False
     return (position - cfg.first_fit_after) % cfg.refit_every == 0
+
+
+def next_fit_point(position: int, cfg: CoreConfig) -> int:
+    """The first fit point at or after `position`."""
+    if position <= cfg.first_fit_after:
+        return cfg.first_fit_after
+    steps = -(-(position - cfg.first_fit_after) // cfg.refit_every)
+    return cfg.first_fit_after + steps * cfg.refit_every
