@@ -84,6 +84,7 @@ def run_score(args: argparse.Namespace) -> int:
     txs, errors = load_sorted(args.input)
     read_s = time.perf_counter() - started
     rows = score_transactions(txs, config, partitions=args.partitions)
+    del txs  # the scored rows carry every input field; free the inputs before writing
     score_s = time.perf_counter() - started - read_s
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
