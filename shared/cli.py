@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name == name:
+            missing = exc.name or ""
+            if name == missing or name.startswith(missing + "."):
                 continue
             raise
         module.register(sub)
