@@ -71,8 +71,8 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
     if o.country_surprise > 1.7:
         e = known * _sig(o.country_surprise, 4.0, 0.5)
         if e > TRACE:
-            seen = "never" if o.country_seen == 0 else f"{o.country_seen}x"
-            add((e, "new_country", f"{o.country} {seen} seen for this customer"))
+            seen = "never seen" if o.country_seen == 0 else f"seen only {o.country_seen}x before"
+            add((e, "new_country", f"{o.country} {seen} for this customer"))
     if o.travel_km > cfg.travel_slack_km:
         need = needed_seconds(o, cfg)
         familiar = o.country_seen / o.history if o.history else 0.0
