@@ -71,7 +71,9 @@ class CoreConfig(BaseModel):
     n_trees: int = Field(default=50, ge=8)
     max_samples: int = Field(default=256, ge=16)
     seed: int = 42
-    ml_threshold: float = Field(default=0.5, ge=0, le=1, description="score >= this is an ML flag")
+    ml_threshold: float = Field(
+        default=0.6, ge=0, le=1, description="score >= this is an ML flag (~2% of rows flagged)"
+    )
     model_weight: float = Field(
         default=0.5, ge=0, le=1, description="share of the IF in the hybrid score"
     )
