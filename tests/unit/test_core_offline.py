@@ -65,3 +65,12 @@ def test_score_command_writes_every_row_once_and_keeps_bad_rows(
 
 def test_score_command_refuses_a_missing_file(tmp_path: Path) -> None:
     assert main(["score", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_the_core_and_offline_scoring_never_import_a_kafka_client() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, detector.core, detector.offline; "
+            "sys.exit('confluent_kafka' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
