@@ -28,15 +28,18 @@ from detector.kafka_io import (
     make_transactional_producer,
 )
 from detector.loop import BatchProcessor, CoreEngineFactory, EngineFactory, PartitionState
-from detector.metrics import Metrics
+from detector.metrics import Metrics, Watchdog
 from detector.settings import DetectorSettings, settings_from_args
-from shared.errors import AuditstreamError, KafkaWiringError
+from shared.errors import AuditstreamError
 from shared.kafka import wait_for_broker
 
 log = logging.getLogger("detector")
 
-TXN_TIMEOUT_S = 30.0
-RETRIES = 5
+TXN_TIMEOUT_S = 10.0
+STARTUP_TIMEOUT_S = 60.0
+#: A transaction step blocked this long ends the process (a restart resumes exactly once).
+WATCHDOG_S = 45.0
+RETRIES = 3
 
 
 class DetectorError(AuditstreamError):
@@ -63,8 +66,9 @@ class Detector:
         wait_for_broker(settings.kafka, timeout=60)
         snapshot_partitions = ensure_detector_topics(settings)
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
+        self._watchdog = Watchdog(WATCHDOG_S)
         self._producer = make_transactional_producer(settings)
-        self._producer.init_transactions(TXN_TIMEOUT_S)
+        self._producer.init_transactions(STARTUP_TIMEOUT_S)
         self._consumer: Consumer = make_group_consumer(settings)
         self._restorer = Restorer(settings, self._factory, snapshot_partitions)
         output = KafkaOutput(self._producer, settings, snapshot_partitions)
@@ -118,7 +122,8 @@ class Detector:
         err = msg.error()
         if err is None:
             return False
-        if err.fatal():
+        if err.fatal() or err.code() == KafkaError._FATAL:
+            # e.g. a static member fenced across a broker restart: exit, a restart rejoins.
             raise DetectorError(f"fatal consumer error: {err}")
         log.warning("consumer error: %s", err)
         return True
@@ -140,10 +145,9 @@ class Detector:
                    for p in sorted(self._dirty) if p in parts]
         try:
             if offsets:
-                meta = self._consumer.consumer_group_metadata()
-                self._txn_call(lambda: self._producer.send_offsets_to_transaction(
-                    offsets, meta, TXN_TIMEOUT_S))
-            self._txn_call(lambda: self._producer.commit_transaction(TXN_TIMEOUT_S))
+                self._txn_call("send_offsets", lambda: self._producer.send_offsets_to_transaction(
+                    offsets, self._consumer.consumer_group_metadata(), TXN_TIMEOUT_S))
+            self._txn_call("commit", lambda: self._producer.commit_transaction(TXN_TIMEOUT_S))
         except _Abortable:
             self._abort()
             raise
@@ -153,15 +157,21 @@ class Detector:
 
     def _abort(self) -> None:
         log.warning("aborting the open transaction")
-        self._txn_call(lambda: self._producer.abort_transaction(TXN_TIMEOUT_S))
+        self._txn_call("abort", lambda: self._producer.abort_transaction(TXN_TIMEOUT_S),
+                       abortable=False)
         self._txn_open = False
         self._dirty.clear()
         self.metrics.aborted()
 
-    def _txn_call(self, call: Callable[[], None]) -> None:
+    def _txn_call(self, step: str, call: Callable[[], None], abortable: bool = True) -> None:
+        """One transaction step. Retriable errors are retried a few times; what still fails
+        aborts the transaction (rows, state and offsets roll back together). A fatal error,
+        or an abort that cannot be done, stops the process: a restart with the same
+        transactional.id aborts whatever is open and resumes exactly."""
         for attempt in range(RETRIES):
             try:
-                call()
+                with self._watchdog.guard(step):
+                    call()
                 return
             except KafkaException as exc:
                 err = exc.args[0]
@@ -172,12 +182,17 @@ class Detector:
                         f"transactional producer {self.settings.transactional_id} failed "
                         f"fatally (fenced by another instance with the same id?): {err}"
                     ) from exc
-                if err.txn_requires_abort():
-                    log.warning("transaction must be aborted: %s", err)
-                    raise _Abortable(str(err)) from exc
-                if not err.retriable() or attempt == RETRIES - 1:
-                    raise KafkaWiringError(f"transaction step failed: {err}", err.name()) from exc
-                log.warning("retrying transaction step after: %s", err)
+                # A failed send_offsets is not retried (a resumed call can block past its
+                # timeout after a coordinator restart); aborting is always safe.
+                if (err.retriable() and not err.txn_requires_abort() and not self._stopping
+                        and step != "send_offsets" and attempt < RETRIES - 1):
+                    log.warning("retrying %s after: %s", step, err)
+                    continue
+                if not abortable:
+                    raise DetectorError(f"transaction {step} failed ({err}); exiting so that "
+                                        "a restart aborts the open transaction") from exc
+                log.warning("%s failed, the transaction will be aborted: %s", step, err)
+                raise _Abortable(str(err)) from exc
         raise AssertionError("unreachable")
 
     def _rewind(self) -> None:
@@ -191,7 +206,7 @@ class Detector:
 
     def _restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         """Give each partition its state as of its committed offset; return start positions."""
-        committed = self._consumer.committed(partitions, timeout=TXN_TIMEOUT_S)
+        committed = self._consumer.committed(partitions, timeout=STARTUP_TIMEOUT_S)
         out = []
         for tp in committed:
             p, offset = tp.partition, (tp.offset if tp.offset >= 0 else None)

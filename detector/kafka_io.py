@@ -9,7 +9,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from detector.loop import Engine, EngineFactory, PartitionState, Record, replay
-from detector.recovery import RecoveryPlan, plan_recovery
+from detector.recovery import RecoveryError, RecoveryPlan, plan_recovery
 from detector.settings import DetectorSettings
 from detector.snapshots import (
     SnapshotAssembler,
@@ -185,6 +185,9 @@ class Restorer:
                 replay(state, batch, until)
                 batch = []
         replay(state, batch, until)
+        if state.next_offset != until:
+            raise RecoveryError(f"partition {partition}: the replay of {topic} ended at offset "
+                                f"{state.next_offset}, not at the committed offset {until}")
 
     def _read(self, topic: str, partition: int, start: int, until: int | None) -> Any:
         """Yield messages of one partition from `start` to its end (or to before `until`)."""
@@ -201,6 +204,8 @@ class Restorer:
                     raise KafkaWiringError(f"reading {topic}[{partition}] took over "
                                            f"{READ_TIMEOUT_S:.0f}s")
                 for msg in c.consume(num_messages=self._s.batch_size, timeout=0.05):
+                    if msg.topic() != topic or msg.partition() != partition:
+                        continue  # left over from the previous read's assignment
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import os
+import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,3 +116,33 @@ class Metrics:
                 self._prom["lag"].labels(partition=str(p)).set(value)
         self._window = _Window()
         return line
+
+
+class Watchdog:
+    """Ends the process when a guarded call blocks longer than `limit_s` (a stuck client
+    call cannot be cancelled; a restart with the same transactional.id resumes exactly)."""
+
+    def __init__(self, limit_s: float) -> None:
+        self._limit = limit_s
+        self._armed: tuple[str, float] | None = None
+        self._thread = threading.Thread(target=self._watch, name="detector-watchdog",
+                                        daemon=True)
+        self._thread.start()
+
+    @contextmanager
+    def guard(self, step: str) -> Iterator[None]:
+        self._armed = (step, time.monotonic())
+        try:
+            yield
+        finally:
+            self._armed = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(1.0, self._limit / 4))
+            armed = self._armed
+            if armed is not None and time.monotonic() - armed[1] > self._limit:
+                log.critical("%s blocked for over %.0f s; exiting so that a restart resumes",
+                             armed[0], self._limit)
+                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+                os._exit(3)
