@@ -98,16 +98,25 @@ class Service:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def silent_for(self) -> float:
+        """Seconds since this start's log last grew."""
+        return time.time() - self.log_path.stat().st_mtime
+
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait(10)
 
     def terminate(self, timeout: float = 60) -> int:
+        """SIGTERM and wait; a process still there after `timeout` is killed (code -9)."""
         assert self.proc is not None
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.proc.wait(10)
 
     def wait(self, timeout: float) -> int:
         assert self.proc is not None

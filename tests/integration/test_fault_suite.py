@@ -57,6 +57,10 @@ if FIXED_PLAN is not None:
 SINK_ENV = {"SINK_CHECKPOINT_INTERVAL_S": "0.5", "SINK_ROLLUP_INTERVAL_S": "1",
             "SINK_REPORT_INTERVAL_S": "60"}
 DETECTOR_ENV = {"DETECTOR_SNAPSHOT_EVERY": "4000"}  # restores use snapshot + replay
+#: A detector logs a line every 2 s (DETECTOR_LOG_INTERVAL_S); this long without one is a hang.
+HANG_S = 30.0
+#: librdkafka's fatal error for a static member that lost its session (reported, see docs).
+FENCED = "Static consumer fenced"
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Fleet:
     detectors: dict[str, Service] = field(default_factory=dict)
     retired: list[Service] = field(default_factory=list)
     unplanned: list[str] = field(default_factory=list)
+    hangs: list[str] = field(default_factory=list)
 
     def start_detector(self, name: str) -> Service:
         det = self.detectors.get(name) or detector(name, {**self.env, **DETECTOR_ENV}, self.logs)
@@ -90,6 +95,11 @@ class Fleet:
         for name, det in self.detectors.items():
             if not det.alive():
                 self.unplanned.append(f"detector {name} exited {det.proc and det.proc.poll()}")
+                det.start()
+            elif det.silent_for() > HANG_S:
+                last = det.log_path.read_text(errors="replace").strip().splitlines()[-1:]
+                self.hangs.append(f"{det.log_path.name}: silent {HANG_S:.0f} s after {last}")
+                det.kill()  # a supervisor's liveness probe would do the same
                 det.start()
         if not self.sink.alive():
             self.unplanned.append(f"sink exited {self.sink.proc and self.sink.proc.poll()}")
@@ -190,7 +200,10 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
         "runs": {"detector": sum(d.starts for d in [*fleet.detectors.values(), *fleet.retired]),
                  "sink": fleet.sink.starts},
         "faults": dict(injected), "faults_during_replay": during_stream,
-        "skipped": skipped, "unplanned_exits": fleet.unplanned, "exit_codes": codes,
+        "skipped": skipped, "unplanned_exits": fleet.unplanned, "hangs": fleet.hangs,
+        "fenced": sorted(p.name for p in tmp_path.glob("detector-*.log")
+                         if FENCED in p.read_text(errors="replace")),
+        "exit_codes": codes,
         "stream_s": round(stream_s, 1), "drain_s": round(drain_s, 1),
         "runtime_s": round(time.monotonic() - started, 1),
     }
@@ -204,5 +217,6 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
     classes = [dict(m.headers() or []).get("error.class") for m in dead]
     assert classes == [poison_kinds[m.key() or b""].encode() for m in dead]
     assert all(code == 0 for code in codes.values()), codes
+    assert fleet.hangs == [], "a detector hung (killed and restarted by the suite)"
     planned = Counter(PLAN)
     assert {k: injected[k] + (k in skipped) for k in planned} == planned, (injected, skipped)
