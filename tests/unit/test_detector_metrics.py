@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
+import sys
+import time
 import urllib.request
 
 import pytest
@@ -52,3 +55,22 @@ def test_detect_command_options_reach_the_settings() -> None:
     assert (s.group_id, s.instance_id, s.metrics_port) == ("g1", "node-7", 9400)
     assert (s.batch_size, s.snapshot_every, s.recovery_policy) == (100, 50, "reset")
     assert s.transactional_id == "g1-node-7"
+
+
+def test_watchdog_ends_a_process_stuck_in_a_guarded_call() -> None:
+    code = ("import time\nfrom detector.metrics import Watchdog\nw = Watchdog(0.3)\n"
+            "with w.guard('commit'):\n    time.sleep(30)\n")
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=20,
+                          check=False)
+    assert done.returncode == 3
+    assert time.monotonic() - start < 15
+    assert b"commit blocked for over" in done.stderr
+
+
+def test_watchdog_leaves_a_quick_call_alone() -> None:
+    code = ("from detector.metrics import Watchdog\nimport time\nw = Watchdog(0.5)\n"
+            "with w.guard('commit'):\n    pass\ntime.sleep(1.2)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=20,
+                          check=False)
+    assert done.returncode == 0
