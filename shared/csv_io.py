@@ -30,6 +30,8 @@ from shared.schemas import CSV_FIELDS, REQUIRED_CSV_FIELDS, SCHEMA_VERSION, Tran
 
 _TRUE = frozenset({"true", "1", "yes", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "f", "n"})
+#: The label cells the reference layout writes, parsed without `_parse_bool`'s strip/lower.
+_KNOWN_BOOL: dict[str, bool | None] = {"True": True, "False": False, "": None}
 _CHUNK = 1 << 20
 T = TypeVar("T")
 
@@ -163,9 +165,10 @@ def _row_parser(
             "device": row[i_dev].strip(),
             "merchant_category": row[i_cat].strip(),
             "ip": row[i_ip].strip(),
-            "is_anomaly": None if i_lab is None else _parse_bool(row[i_lab]),
+            "is_anomaly": None if i_lab is None else (
+                _KNOWN_BOOL[lab] if (lab := row[i_lab]) in _KNOWN_BOOL else _parse_bool(lab)),
             "anomaly_type": (row[i_typ].strip() or None) if i_typ is not None else None,
-            "attributes": {name: row[i] for name, i in extras},
+            "attributes": {name: row[i] for name, i in extras} if extras else {},
         }
 
     return parse
@@ -188,6 +191,21 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]] | RowError]:
 
 def _identity(data: dict[str, Any]) -> dict[str, Any]:
     return data
+
+
+_TX_FIELDS_SET = frozenset(Transaction.model_fields)
+
+
+def _construct(data: dict[str, Any]) -> Transaction:
+    """The `Transaction` that validating `data` gives, without a second validation pass:
+    `_row_parser` has applied every rule of the schema, and its dict holds every field in
+    the model's order (so `__dict__` is the same, key order included)."""
+    tx = Transaction.__new__(Transaction)
+    object.__setattr__(tx, "__dict__", data)
+    object.__setattr__(tx, "__pydantic_fields_set__", set(_TX_FIELDS_SET))
+    object.__setattr__(tx, "__pydantic_extra__", None)
+    object.__setattr__(tx, "__pydantic_private__", None)
+    return tx
 
 
 def _rows(path: Path, convert: Callable[[dict[str, Any]], T]) -> Iterator[tuple[int, T] | RowError]:
@@ -244,7 +262,7 @@ def load_sorted(paths: Sequence[Path]) -> tuple[list[Transaction], list[RowError
     Ties keep file order, files in the given order. All headers are checked before any
     file is read, so a bad header anywhere fails fast.
     """
-    iterators = [iter_csv(Path(p)) for p in paths]
+    iterators = [_rows(Path(p), _construct) for p in paths]
     txs: list[Transaction] = []
     errors: list[RowError] = []
     for it in iterators:
