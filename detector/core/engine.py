@@ -51,7 +51,7 @@ def _top_reasons(fired: dict[str, str], comps: list[tuple[float, str, str]]) -> 
     return reasons
 
 
-def _scored(data: dict[str, Any]) -> ScoredTransaction:
+def scored_row(data: dict[str, Any]) -> ScoredTransaction:
     """`ScoredTransaction.model_construct` for a complete field dict, without its overhead
     (every value here is already valid: the input was validated, the rest we computed)."""
     row = ScoredTransaction.__new__(ScoredTransaction)
@@ -172,7 +172,7 @@ class PartitionEngine:
             "source_partition": self.partition,
             "source_offset": None if self.partition is None else position,
         }
-        return _scored(data)
+        return scored_row(data)
 
     def snapshot(self) -> bytes:
         """The engine's whole state, compact (zlib'd pickle) and bounded by the config."""
