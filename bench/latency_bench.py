@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5_000)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument("--show-log", action="store_true", help="print the detector's log lines")
+    parser.add_argument("--log", type=Path, help="keep the detector's log in this file")
     args = parser.parse_args()
     with broker() as kafka, tempfile.TemporaryDirectory() as tmp:
         base = f"lat-{uuid.uuid4().hex[:8]}"
@@ -70,7 +72,7 @@ def main() -> None:
                  "AUDITSTREAM_SCORED_TOPIC": f"{base}-scored",
                  "AUDITSTREAM_DLQ_TOPIC": f"{base}-dlq"}
         ensure_topics(kafka, [TopicSpec(n, PARTITIONS) for n in names.values()])
-        log_path = Path(tmp) / "detector.log"
+        log_path = args.log or Path(tmp) / "detector.log"
         env = {**os.environ, **names, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                "DETECTOR_GROUP_ID": f"{base}-group", "DETECTOR_INSTANCE_ID": "latency",
                "DETECTOR_SNAPSHOT_TOPIC": f"{base}-snap"}
@@ -109,6 +111,10 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(30)
+            if args.show_log:
+                for line in log_path.read_text(errors="replace").splitlines():
+                    if " detector: rate " in line:
+                        print("   ", line.split(" detector: ")[1][:110])
     latencies.sort()
     ms = [1000 * v for v in latencies]
     print(f"latency_bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "

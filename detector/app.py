@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from detector.kafka_io import (
     KafkaOutput,
@@ -67,12 +67,18 @@ class Detector:
         snapshot_partitions = ensure_detector_topics(settings)
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
         self._watchdog = Watchdog(WATCHDOG_S)
-        self._producer = make_transactional_producer(settings)
-        self._producer.init_transactions(STARTUP_TIMEOUT_S)
+        self._snapshot_partitions = snapshot_partitions
+        self._producer = self._new_producer()
         self._consumer: Consumer = make_group_consumer(settings)
         self._restorer = Restorer(settings, self._factory, snapshot_partitions)
         output = KafkaOutput(self._producer, settings, snapshot_partitions)
         self.processor = BatchProcessor(output, settings.snapshot_every)
+
+    def _new_producer(self) -> Producer:
+        producer = make_transactional_producer(self.settings)
+        with self._watchdog.guard("init_transactions"):
+            producer.init_transactions(STARTUP_TIMEOUT_S)
+        return producer
 
     def stop(self) -> None:
         """Ask the loop to finish its turn, commit and leave (safe from a signal handler)."""
@@ -162,6 +168,14 @@ class Detector:
         self._txn_open = False
         self._dirty.clear()
         self.metrics.aborted()
+        self._replace_producer()
+
+    def _replace_producer(self) -> None:
+        """A fresh producer with the same transactional.id (it fences the old one): after a
+        failed send_offsets, librdkafka's next send_offsets was seen to block for good."""
+        self._producer = self._new_producer()
+        self.processor.output = KafkaOutput(self._producer, self.settings,
+                                            self._snapshot_partitions)
 
     def _txn_call(self, step: str, call: Callable[[], None], abortable: bool = True) -> None:
         """One transaction step. Retriable errors are retried a few times; what still fails
@@ -249,6 +263,10 @@ class Detector:
         with self._callback("lost"):
             if self._txn_open:
                 self._abort()
+            else:
+                # Lost partitions mean the cluster was out of reach; a producer that lived
+                # through a broker restart was seen to block in send_offsets afterwards.
+                self._replace_producer()
             self.processor.parts.clear()
             self._kept.clear()
 
