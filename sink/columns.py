@@ -6,6 +6,8 @@ Every file is UTF-8 CSV with a header row, ISO-8601 timestamps (`2025-01-01T00:0
 
 from __future__ import annotations
 
+from shared.schemas import CSV_FIELDS
+
 #: The detector's rules, in column order; `rule_flags` keys of `ScoredTransaction`.
 RULE_NAMES: tuple[str, ...] = (
     "high_amount",
@@ -19,17 +21,7 @@ RULE_COLUMNS: tuple[str, ...] = tuple(f"rule_{name}" for name in RULE_NAMES)
 
 #: transactions_scored.csv: the input columns, then the verdict, then provenance.
 SCORED_COLUMNS: tuple[str, ...] = (
-    "transaction_id",
-    "customer_id",
-    "timestamp",
-    "amount",
-    "country",
-    "channel",
-    "device",
-    "merchant_category",
-    "ip",
-    "is_anomaly",
-    "anomaly_type",
+    *CSV_FIELDS,
     "score",
     "is_ml_flag",
     *RULE_COLUMNS,
