@@ -87,7 +87,7 @@ def _run_score(args: argparse.Namespace) -> int:
     from detector.core.config import CoreConfig
     from detector.offline import score_transactions
     from shared.csv_io import load_sorted
-    from sink.offline import write_exports
+    from sink.offline import ExportPipeline
 
     if args.partitions < 1:
         raise AuditstreamError("--partitions must be at least 1")
@@ -97,11 +97,13 @@ def _run_score(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     txs, errors = load_sorted(args.input)
     read_s = time.perf_counter() - started
-    rows = score_transactions(txs, config, partitions=args.partitions)
-    del txs  # the scored rows carry every input field; free the inputs before writing
-    score_s = time.perf_counter() - started - read_s
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    # Rows already scored are formatted for the export while later ones are scored.
+    exports = ExportPipeline(out)
+    rows = score_transactions(txs, config, partitions=args.partitions, progress=exports.ready)
+    del txs  # the scored rows carry every input field; free the inputs before writing
+    score_s = time.perf_counter() - started - read_s
     if errors:
         _write_rejected(errors, out / REJECTED_FILE)
     else:
@@ -115,7 +117,7 @@ def _run_score(args: argparse.Namespace) -> int:
         "core_config": config.model_dump(),
         "model_versions": dict(Counter(r.model_version for r in rows)),
     }
-    write_exports(rows, out, run_info=info)
+    exports.finish(rows, run_info=info)
     total = time.perf_counter() - started
     flagged = sum(r.is_flag for r in rows)
     print(f"score: {len(rows)} rows scored ({flagged} flagged), {len(errors)} rejected"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -34,6 +34,8 @@ VERDICT_FIELDS = (
     "score", "is_ml_flag", "rule_flags", "is_rule_flag", "is_flag", "reasons_top3",
     "triggered_rules", "model_version", "source_partition", "source_offset",
 )
+#: Called with the output list and how many of its first rows are final.
+Progress = Callable[[list[ScoredTransaction | None], int], None]
 #: What forked workers inherit: (ordered transactions, routes, config).
 _JOB: tuple[list[Transaction], list[list[int]], CoreConfig] | None = None
 
@@ -41,11 +43,14 @@ _JOB: tuple[list[Transaction], list[list[int]], CoreConfig] | None = None
 def score_transactions(
     txs: Sequence[Transaction], config: CoreConfig, partitions: int = 1,
     workers: int | None = None,
+    progress: Progress | None = None,
 ) -> list[ScoredTransaction]:
     """Score `txs`; the result is in stable timestamp order, one row per input.
 
     `workers`: processes to use (default: the usable cores, when there are several
     partitions and at least `PARALLEL_MIN_ROWS` rows); 1 scores in this process only.
+    `progress(out, n)`, with one partition, is called whenever the first `n` rows of the
+    list `out` (which becomes the result) are final, so their export can start.
     """
     if partitions < 1:
         raise ValueError("partitions must be >= 1")
@@ -65,7 +70,7 @@ def score_transactions(
         if len(groups) > 1 and "fork" in mp.get_all_start_methods():
             _run_parallel(ordered, routes, config, out, groups)
         else:
-            _run(ordered, routes, config, out)
+            _run(ordered, routes, config, out, progress if partitions == 1 else None)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -77,6 +82,7 @@ def _run(
     routes: list[list[int]],
     config: CoreConfig,
     out: list[ScoredTransaction | None],
+    progress: Progress | None = None,
 ) -> None:
     for p, indices in enumerate(routes):
         engine = PartitionEngine(config, partition=p)
@@ -84,6 +90,8 @@ def _run(
             chunk = indices[lo : lo + BATCH]
             for i, row in zip(chunk, engine.process([ordered[i] for i in chunk]), strict=True):
                 out[i] = row
+            if progress is not None:
+                progress(out, lo + len(chunk))
 
 
 def _usable_cores() -> int:

@@ -3,7 +3,8 @@
 A large run formats its rows in two processes: a forked worker formats the second half
 (CSV bytes and a rollup delta) while this process formats and writes the first; the
 delta merges exactly (counts add, top-K of the union), as the streaming sink's decode
-workers do, so the files are byte-identical either way.
+workers do, so the files are byte-identical either way. `ExportPipeline` goes further:
+it formats leading rows in forked workers while the later rows are still being scored.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Mapping, Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from shared.schemas import ScoredTransaction
 from sink.atomic import atomic_writer
@@ -44,16 +46,35 @@ def write_exports(
     several cores uses a second process.
     """
     settings = settings or ExportSettings()
-    out_dir = Path(out_dir)
+    _write_all(rows, Path(out_dir), settings, run_info, workers, [])
+
+
+def _write_all(
+    rows: Sequence[ScoredTransaction],
+    out_dir: Path,
+    settings: ExportSettings,
+    run_info: Mapping[str, object] | None,
+    workers: int | None,
+    done: list[tuple[list[bytes], RollupState]],
+) -> None:
+    """`write_exports`, the first rows already formatted (`done`: bytes and delta, in order)."""
     state = RollupState(settings.top_cases)
+    lo = 0
+    for _parts, delta in done:
+        lo += delta.rows
+        state.merge(delta)
+    rest = rows[lo:]
     if workers is None:
-        workers = 2 if len(rows) >= PARALLEL_MIN_ROWS and _usable_cores() > 1 else 1
+        workers = 2 if len(rest) >= PARALLEL_MIN_ROWS and _usable_cores() > 1 else 1
     with atomic_writer(out_dir / SCORED_FILE) as fh:
         fh.write(encode_rows([], SCORED_COLUMNS))
+        for parts, _ in done:
+            for part in parts:
+                fh.write(part)
         if workers > 1 and "fork" in mp.get_all_start_methods():
-            _write_parallel(rows, fh, state, settings.top_cases)
+            _write_parallel(rest, fh, state, settings.top_cases)
         else:
-            _write_rows(rows, 0, len(rows), fh, state)
+            _write_rows(rest, 0, len(rest), fh, state)
     info: dict[str, object] = {"source": "auditstream score"}
     info.update(run_info or {})
     write_rollups(out_dir, state, settings, info)
@@ -69,18 +90,72 @@ def _write_rows(rows: Sequence[ScoredTransaction], lo: int, hi: int, fh: IO[byte
         fh.write(encode_rows(cells))
 
 
-def _format_tail(lo: int) -> tuple[list[bytes], RollupState]:
-    """Worker: CSV bytes (per chunk) and the rollup delta of rows `lo..`."""
+def _format_tail(lo: int, hi: int | None = None) -> tuple[list[bytes], RollupState]:
+    """Worker: CSV bytes (per chunk) and the rollup delta of rows `lo..hi`."""
     assert _JOB is not None
     rows, top_cases = _JOB
+    hi = len(rows) if hi is None else hi
     delta = RollupState(top_cases)
     parts: list[bytes] = []
-    for start in range(lo, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
+    for start in range(lo, hi, CHUNK):
+        chunk: Any = rows[start : min(start + CHUNK, hi)]
         cells = [scored_cells(tx) for tx in chunk]
         delta.update([facts_of(tx) for tx in chunk], cells)
         parts.append(encode_rows(cells))
     return parts, delta
+
+
+def _format_job(lo: int, hi: int, conn: Connection) -> None:
+    conn.send(_format_tail(lo, hi))
+    conn.close()
+
+
+class ExportPipeline:
+    """`write_exports` that starts while rows are still being scored.
+
+    `ready(rows, n)` says the first `n` items of `rows` (a list being filled in order) are
+    final; each further `CHUNK` of them is formatted by a forked worker (one at a time, so
+    scoring keeps a core). `finish(rows)` formats the rest and writes every file.
+    """
+
+    def __init__(self, out_dir: Path, settings: ExportSettings | None = None) -> None:
+        self.out_dir = Path(out_dir)
+        self.settings = settings or ExportSettings()
+        self._started = 0  # rows handed to workers
+        self._running: tuple[Any, Connection] | None = None
+        self._done: list[tuple[list[bytes], RollupState]] = []
+        self._enabled = _usable_cores() > 1 and "fork" in mp.get_all_start_methods()
+
+    def ready(self, rows: Sequence[ScoredTransaction | None], n: int) -> None:
+        if not self._enabled or n - self._started < CHUNK:
+            return
+        self._collect()
+        global _JOB
+        _JOB = (rows, self.settings.top_cases)  # type: ignore[assignment]
+        ctx = mp.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_format_job, args=(self._started, n, send), daemon=True)
+        try:
+            proc.start()
+        finally:
+            _JOB = None
+        send.close()
+        self._running = (proc, recv)
+        self._started = n
+
+    def _collect(self) -> None:
+        if self._running is not None:
+            proc, recv = self._running
+            self._running = None
+            self._done.append(recv.recv())
+            recv.close()
+            proc.join()
+
+    def finish(self, rows: Sequence[ScoredTransaction],
+               run_info: Mapping[str, object] | None = None) -> None:
+        self._collect()
+        _write_all(rows, self.out_dir, self.settings, run_info, None, self._done)
+        self._done = []
 
 
 def _write_parallel(rows: Sequence[ScoredTransaction], fh: IO[bytes], state: RollupState,
