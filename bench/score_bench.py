@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/score_bench.py                 # 500,000 generated transactions
     .venv/bin/python bench/score_bench.py --rows 100000   # a quicker look
+    .venv/bin/python bench/score_bench.py --partitions 4  # 4 emulated partitions
 
 Generates the default mix once into a temporary folder, then times the whole command in a
 fresh process (read CSV, score, write every export) and, in this process, the core alone
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000, help="about this many")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--partitions", type=int, default=1, help="--partitions of the command")
     args = parser.parse_args(argv)
     customers = max(1, round(args.rows / (2.2 * 92)))
     with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:
@@ -66,22 +68,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli = Path(sys.executable).with_name("auditstream")
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        done = subprocess.run([str(cli), "score", str(csv_path), "--out", str(out)],
+        done = subprocess.run([str(cli), "score", str(csv_path), "--out", str(out),
+                               "--partitions", str(args.partitions)],
                               check=True, capture_output=True, text=True)
         wall = time.perf_counter() - start
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
         print(done.stdout.strip())
-        print(f"auditstream score (whole command): {wall:.1f} s wall, {n / wall:,.0f} tx/s; "
+        print(f"auditstream score --partitions {args.partitions} (whole command, its worker "
+              f"processes included): {wall:.1f} s wall, {n / wall:,.0f} tx/s; "
               f"{cpu:.1f} s CPU, {n / cpu:,.0f} tx per CPU-second; "
               f"peak RSS {cpu1.ru_maxrss / 1024:,.0f} MB")
 
         rows, _ = load_sorted([csv_path])
         gc.collect()
         start, cpu_start = time.perf_counter(), time.process_time()
-        score_transactions(rows, CoreConfig())
+        score_transactions(rows, CoreConfig(), partitions=args.partitions, workers=1)
         core, core_cpu = time.perf_counter() - start, time.process_time() - cpu_start
-        print(f"core only (score_transactions, rows in memory): {core:.1f} s wall, "
+        print(f"core only (score_transactions in one process, rows in memory, "
+              f"{args.partitions} partition(s)): {core:.1f} s wall, "
               f"{n / core:,.0f} tx/s; {n / core_cpu:,.0f} tx per CPU-second")
 
         engine = PartitionEngine(CoreConfig())
