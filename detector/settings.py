@@ -50,7 +50,9 @@ class DetectorSettings(BaseSettings):
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     static_membership: bool = Field(
-        default=True, description="restart without a rebalance (group.instance.id)"
+        default=False, description="restart without a rebalance (group.instance.id); off by "
+        "default: after a broker restart librdkafka can fatally fence a static member by its "
+        "own previous incarnation (librdkafka #3437), which stops the process",
     )
     metrics_port: int | None = Field(default=None, ge=1, le=65535, description="off when unset")
     metrics_host: str = "127.0.0.1"
