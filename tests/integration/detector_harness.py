@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
+from confluent_kafka import Message
 
 from shared.codec import decode, encode
-from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_consumer, make_producer
+from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_producer
 from shared.schemas import ScoredTransaction, Transaction
 from shared.settings import KafkaSettings
+from tests.integration.topic_reader import read_all as read_all
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTRIES = ("CH", "CH", "CH", "FR", "DE", "IT", "US")
@@ -168,33 +169,6 @@ class DetectorProcess:
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")
                          for p in sorted(self.log_dir.glob(f"detector-{self.instance}-*.log")))
-
-
-def read_all(kafka: KafkaSettings, topic: str, partitions: int, expected: int,
-             timeout: float = 120.0, settle: float = 1.0,
-             running: Sequence[DetectorProcess] = ()) -> list[Message]:
-    """Every committed message of `topic` (read_committed); waits for `expected`, then
-    `settle` seconds more to catch any surplus (a duplicate would show up as one).
-    Fails early when a detector in `running` dies."""
-    consumer = make_consumer(kafka, "unused-reader")
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-    out: list[Message] = []
-    deadline = time.monotonic() + timeout
-    settle_until: float | None = None
-    try:
-        while time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=10_000, timeout=0.2):
-                assert msg.error() is None, msg.error()
-                out.append(msg)
-            for det in running:
-                assert det.alive(), det.logs()[-5000:]
-            if len(out) >= expected:
-                settle_until = settle_until or time.monotonic() + settle
-                if time.monotonic() >= settle_until:
-                    break
-    finally:
-        consumer.close()
-    return out
 
 
 def scored_rows(msgs: Sequence[Message]) -> list[ScoredTransaction]:

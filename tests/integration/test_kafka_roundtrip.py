@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 import pytest
 
 from shared.codec import decode, encode
-from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_consumer, make_producer
+from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_producer
 from shared.partitioning import partition_for
 from shared.schemas import Transaction
 from shared.settings import KafkaSettings
+from tests.integration.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -35,23 +36,17 @@ def test_keyed_messages_round_trip_and_keep_their_partition(
     assert producer.flush(30) == 0
     assert (tracker.delivered, tracker.failed) == (n, 0)
 
-    consumer = make_consumer(kafka, group_id=f"{topic_name}-reader")
-    consumer.subscribe([topic_name])
     seen: dict[str, set[int]] = defaultdict(set)
     ids: set[str] = set()
-    idle = 0
-    while len(ids) < n and idle < 30:
-        batch = consumer.consume(num_messages=1000, timeout=1.0)
-        idle = 0 if batch else idle + 1
-        for msg in batch:
-            assert msg.error() is None, msg.error()
-            value, key, partition = msg.value(), msg.key(), msg.partition()
-            assert value is not None and key is not None and partition is not None
-            tx = decode(value, Transaction)
-            assert key.decode() == tx.customer_id
-            seen[tx.customer_id].add(partition)
-            ids.add(tx.transaction_id)
-    consumer.close()
+    msgs = read_all(kafka, topic_name, partitions=4, expected=n, timeout=60)
+    assert len(msgs) == n
+    for msg in msgs:
+        value, key, partition = msg.value(), msg.key(), msg.partition()
+        assert value is not None and key is not None and partition is not None
+        tx = decode(value, Transaction)
+        assert key.decode() == tx.customer_id
+        seen[tx.customer_id].add(partition)
+        ids.add(tx.transaction_id)
 
     assert len(ids) == n
     assert all(len(parts) == 1 for parts in seen.values())

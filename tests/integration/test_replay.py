@@ -17,10 +17,11 @@ from producer.settings import ProducerSettings
 from shared.cli import main as cli_main
 from shared.codec import decode
 from shared.csv_io import write_transactions_csv
-from shared.kafka import TopicSpec, ensure_topics, make_consumer, topic_partitions
+from shared.kafka import TopicSpec, ensure_topics, topic_partitions
 from shared.partitioning import partition_for
 from shared.schemas import CSV_FIELDS, Transaction
 from shared.settings import KafkaSettings, TopicSettings
+from tests.integration.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -33,25 +34,12 @@ def _settings(kafka: KafkaSettings, topic: str) -> ProducerSettings:
 
 
 def _consume(kafka: KafkaSettings, topic: str, expected: int) -> list[tuple[int, str, Transaction]]:
-    """(partition, key, transaction) for every message, in partition order."""
-    consumer = make_consumer(kafka, group_id=f"{topic}-check")
-    consumer.subscribe([topic])
+    """(partition, key, transaction) for every message, in partition order, and any surplus."""
     out: list[tuple[int, str, Transaction]] = []
-    idle = 0
-    while len(out) < expected and idle < 10:
-        batch = consumer.consume(num_messages=5000, timeout=1.0)
-        idle = 0 if batch else idle + 1
-        for msg in batch:
-            assert msg.error() is None, msg.error()
-            value, key, partition = msg.value(), msg.key(), msg.partition()
-            assert value is not None and key is not None and partition is not None
-            out.append((partition, key.decode(), decode(value, Transaction)))
-    # A short extra read proves nothing more than expected arrived.
-    out.extend(
-        (m.partition() or 0, "", decode(m.value() or b"", Transaction))
-        for m in consumer.consume(num_messages=100, timeout=0.5) if m.error() is None
-    )
-    consumer.close()
+    for msg in read_all(kafka, topic, topic_partitions(kafka, topic), expected, timeout=30):
+        value, key, partition = msg.value(), msg.key(), msg.partition()
+        assert value is not None and key is not None and partition is not None
+        out.append((partition, key.decode(), decode(value, Transaction)))
     return out
 
 

@@ -9,9 +9,10 @@ import pytest
 from shared.cli import main as cli_main
 from shared.codec import decode
 from shared.csv_io import iter_csv
-from shared.kafka import make_consumer
+from shared.kafka import topic_partitions
 from shared.schemas import Transaction
 from shared.settings import KafkaSettings
+from tests.integration.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -28,18 +29,11 @@ def test_generate_publish_sends_exactly_the_rows_it_writes(
     written = {tx.transaction_id: tx for item in iter_csv(out) if isinstance(item, tuple)
                for tx in [item[1]]}
 
-    consumer = make_consumer(kafka, group_id=f"{topic_name}-check")
-    consumer.subscribe([topic_name])
     got: dict[str, Transaction] = {}
-    idle = 0
-    while len(got) < len(written) and idle < 10:
-        batch = consumer.consume(num_messages=1000, timeout=1.0)
-        idle = 0 if batch else idle + 1
-        for msg in batch:
-            assert msg.error() is None
-            tx = decode(msg.value() or b"", Transaction)
-            assert (msg.key() or b"").decode() == tx.customer_id
-            assert tx.transaction_id not in got
-            got[tx.transaction_id] = tx
-    consumer.close()
+    for msg in read_all(kafka, topic_name, topic_partitions(kafka, topic_name), len(written),
+                        timeout=30):
+        tx = decode(msg.value() or b"", Transaction)
+        assert (msg.key() or b"").decode() == tx.customer_id
+        assert tx.transaction_id not in got
+        got[tx.transaction_id] = tx
     assert got == written and len(got) == 425
