@@ -213,9 +213,13 @@ class _LineCounter:
 
 
 def _topic_size(bootstrap: str, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
+    """Messages in `topic`: the sum of its partitions' watermark spans."""
+    from confluent_kafka import TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "auditstream-demo-probe"})
+    from shared.kafka import make_consumer
+
+    # Security options still come from KAFKA_* (only the address is the demo's own).
+    consumer = make_consumer(KafkaSettings(bootstrap_servers=bootstrap), "auditstream-demo-probe")
     try:
         meta = consumer.list_topics(topic, timeout=10)
         total = 0
