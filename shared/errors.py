@@ -1,10 +1,41 @@
-"""One root exception for the project and small typed subclasses."""
+"""One root exception for the project, small typed subclasses, and the exit-code table.
+
+Every command of `auditstream` (and each service's `python -m`) exits with one of `ExitCode`;
+an expected failure is an `AuditstreamError` whose `exit_code` says which, printed as one
+line (the cause and what to do), never as a traceback.
+"""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The documented exit codes of every command (README, "Exit codes")."""
+
+    OK = 0
+    #: Some input rows were rejected (each reported with its line); the rest were processed.
+    ROWS_REJECTED = 1
+    #: Bad usage, configuration or input file, or a fatal client error (e.g. fenced).
+    USAGE = 2
+    #: Kafka accepted the work but did not finish it: undelivered messages, a stuck transaction.
+    KAFKA_INCOMPLETE = 3
+    #: No Kafka broker answered at the configured address within the wait.
+    KAFKA_UNREACHABLE = 4
+    #: Output could not be written: disk full, read-only folder, permission denied.
+    OUTPUT_UNWRITABLE = 5
+    #: The exports folder is held by another running sink.
+    LOCKED = 6
+    #: The same input offset failed the process repeatedly (a bug, not data): see the log.
+    POISON_PILL = 7
+    #: Interrupted (SIGINT / Ctrl-C).
+    INTERRUPTED = 130
 
 
 class AuditstreamError(Exception):
     """Root of every error auditstream raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.USAGE
 
 
 class SchemaError(AuditstreamError):
@@ -17,6 +48,30 @@ class KafkaWiringError(AuditstreamError):
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class KafkaUnreachableError(KafkaWiringError):
+    """No broker answered at the configured bootstrap address in time."""
+
+    exit_code = ExitCode.KAFKA_UNREACHABLE
+
+
+class OutputError(AuditstreamError):
+    """An output file or folder cannot be written (disk full, read-only, permissions)."""
+
+    exit_code = ExitCode.OUTPUT_UNWRITABLE
+
+
+class LockedError(AuditstreamError):
+    """A resource (an exports folder) is held by another running process."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class PoisonPillError(AuditstreamError):
+    """The same input record failed the process repeatedly: a bug to fix, not bad data."""
+
+    exit_code = ExitCode.POISON_PILL
 
 
 class BrokerError(AuditstreamError):
