@@ -9,25 +9,20 @@ from datetime import datetime
 
 from producer.cli import cmd_generate, cmd_replay
 from producer.settings import ProducerSettings
-from shared.errors import AuditstreamError
+from shared.cli import run_guarded, setup_logging
+from shared.errors import ExitCode
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    s = ProducerSettings()
-    try:
-        return _run(s)
-    except AuditstreamError as exc:
-        logging.error("producer: %s", exc)
-        return 2
+    setup_logging()
+    return run_guarded("python -m producer", lambda: _run(ProducerSettings()))
 
 
 def _run(s: ProducerSettings) -> int:
     if s.mode == "replay":
         if not s.files:
             logging.error('PRODUCER_MODE=replay needs PRODUCER_FILES (JSON list of paths)')
-            return 2
+            return int(ExitCode.USAGE)
         return cmd_replay(argparse.Namespace(files=s.files, rate=s.rate, speed=s.speed,
                                           strict=s.strict, rejects_dir=s.rejects_dir))
     return cmd_generate(argparse.Namespace(

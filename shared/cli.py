@@ -6,10 +6,11 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from shared import __version__
-from shared.errors import AuditstreamError
+from shared.errors import AuditstreamError, ExitCode
+from shared.outputs import as_output_error, is_output_error
 
 #: Modules that each expose `register(subparsers)`; a missing one is simply not offered.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -42,22 +43,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
+    """Run a command; turn an expected failure into one line on stderr and its exit code.
+
+    An `AuditstreamError` prints "PROG: error: <cause and what to do>" and returns its
+    `exit_code`; an OSError of the disk-full / read-only / permission kinds is an
+    `OutputError` (exit 5). Anything else is a bug and keeps its traceback.
+    """
+    try:
+        return int(func() or 0)
+    except AuditstreamError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except OSError as exc:
+        if not is_output_error(exc):
+            raise
+        out = as_output_error(exc)
+        print(f"{prog}: error: {out}", file=sys.stderr)
+        return int(out.exit_code)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+
+
+def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    try:
-        return int(args.func(args) or 0)
-    except AuditstreamError as exc:
-        print(f"auditstream {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    return run_guarded(f"auditstream {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -1,24 +1,55 @@
 """Kafka wiring: client factories, topic creation, delivery tracking, broker readiness.
 
-The only module in `shared` that imports confluent_kafka; the pure core never does.
+With `shared.kafka_log`, the only module in `shared` that imports confluent_kafka; the pure
+core never does. Every client made here logs through `kafka_log.ClientLog` (connection
+failures summarised as one "waiting for Kafka at ..." line per `KafkaSettings.log_interval_s`);
+a broker that never answers is `KafkaUnreachableError` (exit 4).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from shared.errors import KafkaWiringError
+from shared.errors import KafkaUnreachableError, KafkaWiringError
+from shared.kafka_log import TRANSPORT_CODES, ClientLog
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+def _logged(kafka: KafkaSettings, conf: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
+    sink = ClientLog(kafka, quiet)
+    # librdkafka's log lines and client-wide errors go to Python logging, summarised,
+    # instead of straight to stderr (one line per failed connection attempt).
+    conf.setdefault("logger", sink)
+    conf.setdefault("error_cb", sink.error_cb)
+    return conf
+
+
+def client_versions() -> dict[str, str]:
+    """confluent-kafka's and librdkafka's full version strings (for run.json)."""
+    raw: Any = confluent_kafka.version()
+    ck = raw[0] if isinstance(raw, tuple) else raw
+    return {"confluent_kafka_version": str(getattr(confluent_kafka, "__version__", ck) or ck),
+            "librdkafka_version": str(confluent_kafka.libversion()[0])}
+
+
+def unreachable(kafka: KafkaSettings, timeout: float, detail: object = "") -> KafkaUnreachableError:
+    """The one-line error of a command that found no broker."""
+    why = f" (last error: {detail})" if detail else ""
+    return KafkaUnreachableError(
+        f"no Kafka broker answered at {kafka.bootstrap_servers} within {timeout:.0f} s{why}; "
+        "start one with `auditstream broker start` or set KAFKA_BOOTSTRAP_SERVERS"
+    )
 
 
 @dataclass(frozen=True)
@@ -71,20 +102,31 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: Any) -> di
 
 
 def make_producer(kafka: KafkaSettings, **overrides: Any) -> Producer:
-    return Producer(producer_config(kafka, **overrides))
+    return Producer(_logged(kafka, producer_config(kafka, **overrides)))
 
 
 def make_consumer(kafka: KafkaSettings, group_id: str, **overrides: Any) -> Consumer:
-    return Consumer(consumer_config(kafka, group_id, **overrides))
+    return Consumer(_logged(kafka, consumer_config(kafka, group_id, **overrides)))
 
 
-def make_admin(kafka: KafkaSettings) -> AdminClient:
-    return AdminClient(kafka.client_config())
+def make_admin(kafka: KafkaSettings, quiet: bool = False) -> AdminClient:
+    return AdminClient(_logged(kafka, kafka.client_config(), quiet))
 
 
-def wait_for_broker(kafka: KafkaSettings, timeout: float = 30.0) -> int:
-    """Block until the cluster answers a metadata request; return its broker count."""
-    admin = make_admin(kafka)
+def _is_transport(exc: KafkaException) -> bool:
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and err.code() in TRANSPORT_CODES | {KafkaError._TIMED_OUT}
+
+
+def wait_for_broker(kafka: KafkaSettings, timeout: float | None = None,
+                    quiet: bool = False) -> int:
+    """Block until the cluster answers a metadata request; return its broker count.
+
+    `timeout` defaults to `kafka.startup_wait_s`; no answer by then is
+    `KafkaUnreachableError`. `quiet` prints nothing while waiting (a probe).
+    """
+    timeout = kafka.startup_wait_s if timeout is None else timeout
+    admin = make_admin(kafka, quiet)
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -93,15 +135,18 @@ def wait_for_broker(kafka: KafkaSettings, timeout: float = 30.0) -> int:
             return len(meta.brokers)
         except KafkaException as exc:
             last = exc
+            admin.poll(0)  # hands queued log lines to ClientLog (one summary line at most)
             time.sleep(0.2)
-    raise KafkaWiringError(
-        f"no Kafka broker answered at {kafka.bootstrap_servers} within {timeout:.0f}s: {last}"
-    )
+    err = last.args[0] if last is not None and last.args else last
+    raise unreachable(kafka, timeout, err.str() if isinstance(err, KafkaError) else err)
 
 
 def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec], timeout: float = 30.0) -> None:
-    """Create missing topics and wait until they exist; existing ones are left as they are."""
-    admin = make_admin(kafka)
+    """Create missing topics and wait until they exist; existing ones are left as they are.
+
+    No broker answering within `kafka.startup_wait_s` is `KafkaUnreachableError`.
+    """
+    specs = list(specs)
     new = [
         NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor,
                  config=dict(s.config))
@@ -109,23 +154,35 @@ def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec], timeout: flo
     ]
     if not new:
         return
+    wait_for_broker(kafka)
+    admin = make_admin(kafka)
     futures = admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
     for name, fut in futures.items():
         try:
             fut.result(timeout=timeout)
             log.info("created topic %s", name)
+        except concurrent.futures.TimeoutError as exc:
+            raise unreachable(kafka, timeout, f"creating topic {name} timed out") from exc
         except KafkaException as exc:
             err = exc.args[0]
             if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
+            if _is_transport(exc):
+                raise unreachable(kafka, timeout, err) from exc
             raise KafkaWiringError(f"could not create topic {name}: {err}", str(err)) from exc
-    _wait_topics_visible(admin, [s.name for s in specs], timeout)
+    _wait_topics_visible(kafka, admin, [s.name for s in specs], timeout)
 
 
-def _wait_topics_visible(admin: AdminClient, names: list[str], timeout: float) -> None:
+def _wait_topics_visible(kafka: KafkaSettings, admin: AdminClient, names: list[str],
+                         timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        meta = admin.list_topics(timeout=timeout)
+        try:
+            meta = admin.list_topics(timeout=max(0.1, deadline - time.monotonic()))
+        except KafkaException as exc:
+            if not _is_transport(exc):
+                raise
+            raise unreachable(kafka, timeout, exc.args[0]) from exc
         ready = all(
             n in meta.topics and meta.topics[n].error is None and meta.topics[n].partitions
             for n in names
@@ -138,7 +195,12 @@ def _wait_topics_visible(admin: AdminClient, names: list[str], timeout: float) -
 
 def topic_partitions(kafka: KafkaSettings, topic: str, timeout: float = 10.0) -> int:
     """How many partitions `topic` has (0 when it does not exist)."""
-    meta = make_admin(kafka).list_topics(topic=topic, timeout=timeout)
+    try:
+        meta = make_admin(kafka).list_topics(topic=topic, timeout=timeout)
+    except KafkaException as exc:
+        if not _is_transport(exc):
+            raise
+        raise unreachable(kafka, timeout, exc.args[0]) from exc
     t = meta.topics.get(topic)
     if t is None or t.error is not None:
         return 0

@@ -31,6 +31,11 @@ class KafkaSettings(BaseSettings):
     ssl_key_password: SecretStr | None = None
     ssl_endpoint_identification_algorithm: str | None = None
     client_id: str = "auditstream"
+    #: How long a command waits at start for a broker to answer before it gives up (exit 4).
+    startup_wait_s: float = Field(default=30.0, gt=0)
+    #: While no broker answers, one "waiting for Kafka at ..." line per this many seconds
+    #: stands for librdkafka's connection failures (which come several a second).
+    log_interval_s: float = Field(default=10.0, ge=0)
 
     def client_config(self) -> dict[str, Any]:
         """The librdkafka properties common to producers, consumers and admin clients."""

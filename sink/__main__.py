@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from shared.errors import AuditstreamError
+from shared.cli import run_guarded, setup_logging
 from sink.cli import DESCRIPTION, add_arguments, run_command
 
 
@@ -14,13 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sink", description=DESCRIPTION)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return run_command(args)
-    except AuditstreamError as exc:
-        logging.getLogger("sink").error("%s", exc)
-        return 2
+    setup_logging()
+    return run_guarded("python -m sink", lambda: run_command(args))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 
 from shared.broker.process import LocalBroker
 from shared.broker.settings import BrokerSettings
+from shared.errors import ExitCode
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,7 +22,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "start", help="fetch jars once, format storage once, start, wait until ready"
     )
     actions.add_parser("stop", help="stop the broker by its PID and wait for it to exit")
-    actions.add_parser("status", help="say whether the broker runs and answers")
+    actions.add_parser("status", help="say whether the broker runs and answers "
+                       "(exit 0 if it answers, 4 if not)")
     actions.add_parser("fetch", help="only resolve the Kafka jars from Maven Central (cached)")
     p.set_defaults(func=_run)
 
@@ -50,4 +52,4 @@ def _run(args: argparse.Namespace) -> int:
     st = broker.status()
     print(f"{'running' if st.running else 'stopped'}: {st.detail}")
     print(f"home: {st.home}")
-    return 0 if st.running else 3
+    return int(ExitCode.OK if st.answering else ExitCode.KAFKA_UNREACHABLE)

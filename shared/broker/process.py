@@ -54,6 +54,7 @@ class BrokerStatus:
     home: Path
     kafka_version: str
     detail: str
+    answering: bool = False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -129,7 +130,9 @@ class LocalBroker:
         from shared.settings import KafkaSettings
 
         try:
-            wait_for_broker(KafkaSettings(bootstrap_servers=self.bootstrap), timeout=timeout)
+            # quiet: "connection refused" is the expected answer while the JVM starts.
+            wait_for_broker(KafkaSettings(bootstrap_servers=self.bootstrap), timeout=timeout,
+                            quiet=True)
         except KafkaWiringError:
             return False
         return True
@@ -140,11 +143,13 @@ class LocalBroker:
         if pid is None or not _alive(pid) or not self._owned(pid):
             detail = "not running" if pid is None else f"stale PID file (process {pid} is gone)"
             return BrokerStatus(False, None, self.bootstrap, self.settings.home, version, detail)
-        if self._answers(probe_timeout):
+        answering = self._answers(probe_timeout)
+        if answering:
             detail = f"running, answering at {self.bootstrap}"
         else:
             detail = f"process {pid} is up but does not answer at {self.bootstrap} yet"
-        return BrokerStatus(True, pid, self.bootstrap, self.settings.home, version, detail)
+        return BrokerStatus(True, pid, self.bootstrap, self.settings.home, version, detail,
+                            answering)
 
     def start(self) -> BrokerStatus:
         """Start the broker unless it already runs; block until an AdminClient answers."""

@@ -1,0 +1,55 @@
+"""Writing failures the world brings (disk full, read-only, no permission) as `OutputError`.
+
+An `OSError` of one of these kinds is not a bug: the command says what happened and what to
+do in one line and exits `ExitCode.OUTPUT_UNWRITABLE`, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+from collections.abc import Iterator
+from pathlib import Path
+
+from shared.errors import OutputError
+
+#: errno -> (what happened, what to do).
+OUTPUT_ERRNOS: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: ("the disk is full", "free space on it or choose another folder, then run again"),
+    errno.EDQUOT: ("the disk quota is exhausted",
+                   "free space on it or choose another folder, then run again"),
+    errno.EROFS: ("the file system is read-only", "choose a writable folder"),
+    errno.EACCES: ("permission denied", "choose a folder you can write to, or fix its permissions"),
+    errno.EPERM: ("the file cannot be changed (permission or immutable attribute)",
+                  "choose a folder you can write to, or fix its permissions"),
+}
+
+
+def is_output_error(exc: BaseException) -> bool:
+    """Whether `exc` is an OSError of a kind `as_output_error` turns into a message."""
+    return isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS
+
+
+def as_output_error(exc: OSError, where: Path | str | None = None,
+                    after: str = "") -> OutputError:
+    """One-line `OutputError` for `exc` (which must satisfy `is_output_error`).
+
+    `where` names the file or folder when the OSError itself does not (a failed write or
+    fsync has no file name); `after` says what state the output is left in.
+    """
+    what, todo = OUTPUT_ERRNOS.get(exc.errno or 0, (exc.strerror or str(exc), "check the folder"))
+    target = exc.filename if exc.filename is not None else where
+    place = f"cannot write {target}" if target is not None else "cannot write the output"
+    state = f"{after.strip()}; " if after.strip() else ""
+    return OutputError(f"{place}: {what}; {state}{todo}")
+
+
+@contextlib.contextmanager
+def output_errors(where: Path | str | None = None, after: str = "") -> Iterator[None]:
+    """Turn an expected OSError inside the block into `OutputError` (others pass unchanged)."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_output_error(exc):
+            raise
+        raise as_output_error(exc, where, after) from exc

@@ -1,0 +1,100 @@
+"""One exit code per kind of failure, one line per expected failure, a traceback only for bugs."""
+
+from __future__ import annotations
+
+import errno
+import re
+from pathlib import Path
+
+import pytest
+
+from shared.cli import run_guarded
+from shared.errors import (
+    AuditstreamError,
+    ExitCode,
+    KafkaUnreachableError,
+    LockedError,
+    OutputError,
+    PoisonPillError,
+)
+from shared.outputs import as_output_error, is_output_error, output_errors
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    (AuditstreamError("bad input"), 2),
+    (KafkaUnreachableError("no broker"), 4),
+    (OutputError("disk full"), 5),
+    (LockedError("held by pid 1"), 6),
+    (PoisonPillError("offset 7 failed 3 times"), 7),
+])
+def test_an_expected_error_is_one_line_and_its_own_code(
+    error: AuditstreamError, code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fail() -> int:
+        raise error
+
+    assert run_guarded("auditstream x", fail) == code
+    err = capsys.readouterr().err
+    assert err == f"auditstream x: error: {error}\n"
+
+
+@pytest.mark.parametrize(("number", "words"), [
+    (errno.ENOSPC, "the disk is full"),
+    (errno.EROFS, "read-only"),
+    (errno.EACCES, "permission denied"),
+])
+def test_a_disk_or_permission_oserror_anywhere_is_exit_5_without_traceback(
+    number: int, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fail() -> int:
+        raise OSError(number, "strerror", "/exports/run.json")
+
+    assert run_guarded("auditstream sink", fail) == ExitCode.OUTPUT_UNWRITABLE == 5
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("auditstream sink: error: cannot write /exports/run.json: ")
+    assert words in err
+
+
+def test_any_other_exception_is_a_bug_and_keeps_its_traceback() -> None:
+    def fail() -> int:
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        run_guarded("auditstream x", fail)
+    with pytest.raises(FileNotFoundError):  # not a disk/permission kind: a bug too
+        run_guarded("auditstream x", lambda: int(open("/nonexistent/x").read()))  # noqa: SIM115
+
+
+def test_interrupt_is_130_and_a_return_value_passes_through(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    assert run_guarded("auditstream x", interrupted) == ExitCode.INTERRUPTED == 130
+    assert run_guarded("auditstream x", lambda: 1) == 1
+    assert run_guarded("auditstream x", lambda: None) == 0
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_output_errors_names_the_place_when_the_oserror_does_not() -> None:
+    with pytest.raises(OutputError) as caught, output_errors(Path("/ex"), "rows kept"):
+        raise OSError(errno.ENOSPC, "No space left on device")  # a write() has no file name
+    text = str(caught.value)
+    assert text.startswith("cannot write /ex: the disk is full; rows kept; free space")
+    assert caught.value.exit_code == 5
+    assert not is_output_error(OSError(errno.ENOENT, "x"))
+    with pytest.raises(FileNotFoundError), output_errors(Path("/ex")):
+        raise FileNotFoundError(errno.ENOENT, "No such file")
+    assert "\n" not in str(as_output_error(OSError(errno.EPERM, "x", "/f")))
+
+
+def test_readme_exit_code_table_lists_exactly_the_exit_code_table() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `?(\d+)`? \| `(\w+)` \|", section, flags=re.MULTILINE)
+    assert rows, "README has no exit-code table"
+    assert [(int(n), name) for n, name in rows] == [(int(c), c.name) for c in ExitCode]

@@ -1,0 +1,55 @@
+"""With no broker, `replay` and `sink` exit 4 with one line, not a TimeoutError traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from shared.broker.process import free_port
+from shared.csv_io import write_transactions_csv
+from tests.unit.test_core_engine import stream
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+           "KAFKA_STARTUP_WAIT_S": "2"}
+    return env
+
+
+def _run(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, *args], env=_env(), cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    return done, time.monotonic() - started
+
+
+def _assert_unreachable(done: subprocess.CompletedProcess[str], prog: str) -> None:
+    assert done.returncode == 4, done.stderr
+    assert "Traceback" not in done.stderr and "TimeoutError" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith(f"{prog}: error: no Kafka broker answered at 127.0.0.1:")
+    assert "auditstream broker start" in errors[0]
+    assert len(done.stderr.splitlines()) <= 4, done.stderr  # no librdkafka line per attempt
+
+
+def test_replay_without_broker_exits_4_not_1(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    write_transactions_csv(stream(n=20, customers=3, seed=1), source)
+    done, took = _run("-m", "shared", "replay", str(source))
+    _assert_unreachable(done, "auditstream replay")
+    assert took < 20  # KAFKA_STARTUP_WAIT_S, not a 31 s TimeoutError
+
+
+@pytest.mark.parametrize("entry", [("-m", "shared", "sink"), ("-m", "sink")])
+def test_sink_without_broker_exits_4(tmp_path: Path, entry: tuple[str, ...]) -> None:
+    done, _ = _run(*entry, "--exports", str(tmp_path / "ex"), "--once")
+    prog = "auditstream sink" if entry[1] == "shared" else "python -m sink"
+    _assert_unreachable(done, prog)
