@@ -5,6 +5,11 @@ rows, dead letters and due state snapshots inside the open Kafka transaction; th
 also carries the input offsets (`send_offsets_to_transaction`) and commits every
 `commit_interval_ms`. Any abortable error aborts it and rewinds every owned partition to its
 committed offset with its state restored, so a row is never lost nor published twice.
+
+Only a clean stop commits: any exception between begin and commit marks the transaction
+failed, and every path (the loop, rebalance callbacks, shutdown) then aborts it. A failed
+batch is retried in place after the rewind; the same offset failing `poison_pill_failures`
+times in a row stops the process with exit code 7 (detector.circuit).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from detector.circuit import FailureCircuit
 from detector.kafka_io import (
     KafkaOutput,
     Restorer,
@@ -27,7 +33,15 @@ from detector.kafka_io import (
     make_group_consumer,
     make_transactional_producer,
 )
-from detector.loop import BatchProcessor, CoreEngineFactory, EngineFactory, PartitionState
+from detector.loop import (
+    BatchProcessor,
+    CoreEngineFactory,
+    CoreFailure,
+    EngineFactory,
+    Hook,
+    PartitionState,
+    ReplayContext,
+)
 from detector.metrics import Metrics, Watchdog
 from detector.settings import DetectorSettings, settings_from_args
 from shared.errors import AuditstreamError
@@ -53,7 +67,9 @@ class _Abortable(Exception):
 class Detector:
     """One detector process: a consumer-group member with a transactional producer."""
 
-    def __init__(self, settings: DetectorSettings, factory: EngineFactory | None = None) -> None:
+    def __init__(self, settings: DetectorSettings, factory: EngineFactory | None = None,
+                 hook: Hook | None = None) -> None:
+        """`hook`: the fault-injection seam of tests (see detector.loop.Hook); None in use."""
         self.settings = settings
         self._factory = factory or CoreEngineFactory(settings.core)
         self._topic = settings.topics.transactions_topic
@@ -61,6 +77,12 @@ class Detector:
         self._failure: BaseException | None = None
         self._txn_open = False
         self._txn_started = 0.0
+        #: False once anything raised inside the open transaction: it may only be aborted.
+        self._txn_ok = True
+        self._committed: dict[int, int] = {}
+        self._circuit = FailureCircuit(
+            settings.state_dir.expanduser() / f"{settings.transactional_id}.failures.json",
+            settings.poison_pill_failures)
         self._dirty: set[int] = set()
         self._kept: dict[int, PartitionState] = {}
         wait_for_broker(settings.kafka, timeout=60)
@@ -70,9 +92,11 @@ class Detector:
         self._snapshot_partitions = snapshot_partitions
         self._producer = self._new_producer()
         self._consumer: Consumer = make_group_consumer(settings)
-        self._restorer = Restorer(settings, self._factory, snapshot_partitions)
         output = KafkaOutput(self._producer, settings, snapshot_partitions)
-        self.processor = BatchProcessor(output, settings.snapshot_every)
+        self.processor = BatchProcessor(output, settings.snapshot_every, factory=self._factory,
+                                        max_output_bytes=settings.max_output_bytes, hook=hook)
+        self._restorer = Restorer(settings, self._factory, snapshot_partitions, ReplayContext(
+            self._factory, self.processor.careful, hook))
 
     def _new_producer(self) -> Producer:
         producer = make_transactional_producer(self.settings)
@@ -91,30 +115,75 @@ class Detector:
                                  on_revoke=self._on_revoke, on_lost=self._on_lost)
         log.info("detector %s consuming %s (group %s)", s.transactional_id, self._topic,
                  s.group_id)
+        clean = False
         try:
             while not self._stopping:
                 msgs = self._consumer.consume(num_messages=s.batch_size,
                                               timeout=s.poll_timeout_s)
                 self._raise_failure()
                 records = [m for m in msgs if not self._is_error(m)]
-                if records:
-                    self._process(records)
-                if self._txn_open and (not records or time.monotonic() - self._txn_started
-                                       >= s.commit_interval_ms / 1000):
-                    self._commit()
+                self._turn(records)
                 if self.metrics.due(s.log_interval_s):
                     self.metrics.report(self._lag(), self._model_versions())
                 if until is not None and until(self):
                     break
+            clean = self._failure is None
+        except AuditstreamError:
+            raise
+        except KafkaException as exc:
+            raise DetectorError(f"Kafka client error: {exc.args[0]}") from exc
+        except Exception as exc:
+            self._count_failure(exc)
+            raise
         finally:
-            self._shutdown()
+            self._shutdown(clean)
+
+    def _turn(self, records: list[Any]) -> None:
+        """Process a batch and commit when due; a failure aborts, rewinds and goes on."""
+        try:
+            if records:
+                self._process(records)
+            if self._txn_open and (not records or time.monotonic() - self._txn_started
+                                   >= self.settings.commit_interval_ms / 1000):
+                self._commit()
+        except CoreFailure as exc:
+            self._txn_ok = False
+            log.warning("the detection core failed on %s; rewinding to isolate the record",
+                        exc)
+            self.processor.careful.setdefault(exc.partition, []).append((exc.first, exc.last))
+            self._abort_and_rewind()
+        except AuditstreamError:
+            self._txn_ok = False
+            raise
+        except Exception as exc:
+            self._txn_ok = False
+            self._count_failure(exc)
+            log.error("batch failed, aborting and retrying: %s", exc, exc_info=exc)
+            self._abort_and_rewind()
+
+    def _count_failure(self, exc: BaseException) -> None:
+        """Count a failure where it happened; raises PoisonPillError at the limit."""
+        where = self.processor.position or self._restorer.ctx.position or self._txn_position()
+        if where is not None:
+            self._circuit.failed(where[0], where[1], exc)
+
+    def _txn_position(self) -> tuple[int, int] | None:
+        if not self._dirty:
+            return None
+        p = min(self._dirty)
+        return p, self._committed.get(p, 0)
+
+    def _abort_and_rewind(self) -> None:
+        if self._txn_open:
+            self._abort()
+        self._rewind()
 
     # --- one batch ------------------------------------------------------------------
 
     def _process(self, records: list[Any]) -> None:
         if not self._txn_open:
             self._producer.begin_transaction()
-            self._txn_open, self._txn_started = True, time.monotonic()
+            self._txn_open, self._txn_started, self._txn_ok = True, time.monotonic(), True
         start = time.perf_counter()
         before_scored, before_dead = (self.processor.counters.scored,
                                       self.processor.counters.dead)
@@ -146,13 +215,22 @@ class Detector:
             return False
 
     def _commit_or_abort(self) -> None:
+        if not self._txn_ok:
+            self._abort()
+            raise _Abortable("the transaction holds a failed batch")
         parts = self.processor.parts
         offsets = [TopicPartition(self._topic, p, parts[p].next_offset)
                    for p in sorted(self._dirty) if p in parts]
+        hook = self.processor.hook
+        at = (offsets[0].partition, offsets[0].offset) if offsets else (-1, -1)
         try:
             if offsets:
+                if hook is not None:
+                    hook("send_offsets", *at)
                 self._txn_call("send_offsets", lambda: self._producer.send_offsets_to_transaction(
                     offsets, self._consumer.consumer_group_metadata(), TXN_TIMEOUT_S))
+            if hook is not None:
+                hook("commit", *at)
             self._txn_call("commit", lambda: self._producer.commit_transaction(TXN_TIMEOUT_S))
         except _Abortable:
             self._abort()
@@ -160,15 +238,18 @@ class Detector:
         self._txn_open = False
         self._dirty.clear()
         self.metrics.committed()
+        self._committed.update({tp.partition: tp.offset for tp in offsets})
+        self._circuit.progress(self._committed)
 
-    def _abort(self) -> None:
+    def _abort(self, replace: bool = True) -> None:
         log.warning("aborting the open transaction")
         self._txn_call("abort", lambda: self._producer.abort_transaction(TXN_TIMEOUT_S),
                        abortable=False)
         self._txn_open = False
         self._dirty.clear()
         self.metrics.aborted()
-        self._replace_producer()
+        if replace:
+            self._replace_producer()
 
     def _replace_producer(self) -> None:
         """A fresh producer with the same transactional.id (it fences the old one): after a
@@ -237,7 +318,9 @@ class Detector:
                          "%.2f s", p, "snapshot" if plan.use_snapshot else "empty state",
                          plan.replay_count, state.next_offset, took)
             self.processor.parts[p] = state
+            self._committed[p] = state.next_offset
             out.append(TopicPartition(self._topic, p, state.next_offset))
+        self._restorer.ctx.position = None
         self._kept.clear()
         return out
 
@@ -277,6 +360,7 @@ class Detector:
             yield
         except Exception as exc:
             log.error("%s callback failed: %s", name, exc)
+            self._txn_ok = False  # whatever is open now may only be aborted
             self._failure = exc
             self._stopping = True
 
@@ -297,11 +381,16 @@ class Detector:
     def _model_versions(self) -> set[str]:
         return {s.model_version for s in self.processor.parts.values() if s.model_version}
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, clean: bool) -> None:
+        """Only a clean stop commits the open transaction; any other ending aborts it."""
         try:
-            if self._txn_open and self._failure is None:
-                self._commit_or_abort()
-        except (_Abortable, AuditstreamError) as exc:
+            if self._txn_open:
+                if clean and self._txn_ok and self._failure is None:
+                    self._commit_or_abort()
+                else:
+                    self._txn_ok = False
+                    self._abort(replace=False)
+        except (_Abortable, AuditstreamError, KafkaException) as exc:
             log.warning("open transaction not committed at shutdown: %s", exc)
         finally:
             self._consumer.close()

@@ -6,9 +6,25 @@ import logging
 import time
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
-from detector.loop import Engine, EngineFactory, PartitionState, Record, replay
+from detector.dedupe import DedupeIndex
+from detector.loop import (
+    CoreFailure,
+    Engine,
+    EngineFactory,
+    PartitionState,
+    Record,
+    ReplayContext,
+    replay,
+)
 from detector.recovery import RecoveryError, RecoveryPlan, plan_recovery
 from detector.settings import DetectorSettings
 from detector.snapshots import (
@@ -16,6 +32,7 @@ from detector.snapshots import (
     SnapshotError,
     encode_snapshot,
     snapshot_prefix,
+    unpack_state,
 )
 from shared.errors import KafkaWiringError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer, topic_partitions
@@ -104,7 +121,16 @@ class KafkaOutput:
             self._produce(self._scored, value=value, key=key)
 
     def dead(self, record: Record, headers: list[tuple[str, bytes]]) -> None:
-        self._produce(self._dlq, key=record.key(), value=record.value(), headers=headers)
+        try:
+            self._produce(self._dlq, key=record.key(), value=record.value(), headers=headers)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not (isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE):
+                raise
+            # The record with our headers no longer fits: keep the reason and where it is.
+            size = len(record.value() or b"")
+            self._produce(self._dlq, key=record.key(), value=None, headers=[
+                *headers, ("error.value_dropped", f"{size} bytes, over the size limit".encode())])
 
     def snapshot(self, partition: int, next_offset: int, data: bytes) -> None:
         prefix = snapshot_prefix(self._s.group_id, self._s.topics.transactions_topic, partition)
@@ -117,9 +143,12 @@ class KafkaOutput:
 class Restorer:
     """Rebuilds a partition's state as of its committed offset (see detector.recovery)."""
 
-    def __init__(self, s: DetectorSettings, factory: EngineFactory, snapshot_partitions: int):
+    def __init__(self, s: DetectorSettings, factory: EngineFactory, snapshot_partitions: int,
+                 ctx: ReplayContext | None = None):
         self._s = s
         self._factory = factory
+        #: Shared with the live processor: poison ranges, fault hook, current position.
+        self.ctx = ctx or ReplayContext(factory)
         self._snapshot_partitions = snapshot_partitions
         # A plain reader (assign only, never commits); EOF events end each read.
         self._consumer = make_consumer(
@@ -144,28 +173,49 @@ class Restorer:
         except SnapshotError as exc:
             log.warning("partition %d: %s; rebuilding from the input history", partition, exc)
             snap = None
+        parts: tuple[bytes, bytes | None] | None = None
         engine: Engine | None = None
         if snap is not None:
             try:
-                engine = self._factory.restore(snap[1])
+                parts = unpack_state(snap[1])
+                engine = self._factory.restore(parts[0])
             except Exception as exc:
                 # A snapshot of an incompatible core version is not fatal: the whole history
                 # is replayed instead, when it is still there (else the policy decides).
                 log.warning("partition %d: snapshot @%d unusable (%s); rebuilding from the "
                             "input history", partition, snap[0], exc)
-                snap = None
+                snap, parts = None, None
         plan = plan_recovery(partition, committed, snap[0] if snap else None, low, high,
                              self._s.recovery_policy)
         if plan.warning:
             log.warning("%s", plan.warning)
-        if engine is None or not plan.use_snapshot:
-            engine = self._factory.new(partition)
-        state = PartitionState(engine, plan.replay_from)
-        if plan.replay_count:
-            self._replay(partition, state, plan.resume_at)
+        while True:
+            state = self._initial_state(partition, parts if plan.use_snapshot else None, plan,
+                                        engine)
+            engine = None  # a second attempt restores the snapshot again
+            try:
+                if plan.replay_count:
+                    self._replay(partition, state, plan.resume_at)
+                break
+            except CoreFailure as exc:
+                # Poison in the replayed history: replay again, isolating that range.
+                log.warning("replaying %s; isolating those records", exc)
+                self.ctx.careful.setdefault(partition, []).append((exc.first, exc.last))
         state.next_offset = plan.resume_at
         state.since_snapshot = plan.resume_at - plan.replay_from
         return state, plan
+
+    def _initial_state(self, partition: int, parts: tuple[bytes, bytes | None] | None,
+                       plan: RecoveryPlan, engine: Engine | None) -> PartitionState:
+        horizon = self._s.dedupe_horizon
+        index = DedupeIndex(horizon) if horizon > 0 else None
+        if parts is None:
+            engine = self._factory.new(partition)
+        else:
+            engine = engine or self._factory.restore(parts[0])
+            if index is not None and parts[1] is not None:
+                index = DedupeIndex.load(parts[1], horizon)
+        return PartitionState(engine, plan.replay_from, dedupe=index)
 
     def _load_snapshot(self, partition: int) -> tuple[int, bytes] | None:
         s = self._s
@@ -182,9 +232,9 @@ class Restorer:
         for msg in self._read(topic, partition, state.next_offset, until):
             batch.append(msg)
             if len(batch) >= self._s.batch_size:
-                replay(state, batch, until)
+                replay(state, batch, until, self.ctx)
                 batch = []
-        replay(state, batch, until)
+        replay(state, batch, until, self.ctx)
         if state.next_offset != until:
             raise RecoveryError(f"partition {partition}: the replay of {topic} ended at offset "
                                 f"{state.next_offset}, not at the committed offset {until}")

@@ -10,13 +10,30 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
+from detector.dedupe import DedupeIndex
 from detector.dlq import DecodeFailure, dead_letter_headers, decode_transaction
+from detector.isolation import Careful, CoreEngine, Ranges, is_careful
+from detector.isolation import CoreFailure as CoreFailure
+from detector.snapshots import pack_state
 from shared.codec import encode
-from shared.schemas import ScoredTransaction, Transaction
+from shared.schemas import Transaction
+
+#: The detection core of one partition (detector.core.engine.PartitionEngine fits).
+Engine = CoreEngine
+
+#: Fault-injection seam (tests): called with (step, partition, offset) before each step of a
+#: record ("decode", "core", "encode", "produce") and of a commit ("send_offsets", "commit").
+Hook = Callable[[str, int, int], None]
+
+DUPLICATE = "DuplicateTransaction"
+DUPLICATE_REASON = "duplicate transaction_id"
+OUTPUT_TOO_LARGE = "OutputTooLarge"
+H_STAGE = "error.stage"
+H_FIRST_OFFSET = "duplicate.first_offset"
 
 
 class Record(Protocol):
@@ -27,13 +44,6 @@ class Record(Protocol):
     def offset(self) -> int | None: ...
     def key(self) -> bytes | None: ...
     def value(self) -> bytes | None: ...
-
-
-class Engine(Protocol):
-    """The detection core of one partition (detector.core.engine.PartitionEngine fits)."""
-
-    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]: ...
-    def snapshot(self) -> bytes: ...
 
 
 class EngineFactory(Protocol):
@@ -68,12 +78,18 @@ class Output(Protocol):
 
 @dataclass
 class PartitionState:
-    """An owned partition: its engine and the next input offset it expects."""
+    """An owned partition: its engine, its dedupe index and the next input offset it expects."""
 
     engine: Engine
     next_offset: int
     since_snapshot: int = 0
     model_version: str = ""
+    dedupe: DedupeIndex | None = None
+
+    def snapshot(self) -> bytes:
+        """The state as one versioned container (detector.snapshots.pack_state)."""
+        index = self.dedupe.dump() if self.dedupe is not None else None
+        return pack_state(self.engine.snapshot(), index)
 
 
 @dataclass
@@ -85,15 +101,29 @@ class Counters:
     skipped: int = 0
 
 
+_Item = tuple[int, Record, Transaction]
+
+
 @dataclass
 class BatchProcessor:
-    """Runs batches through the engines of the owned partitions."""
+    """Runs batches through the engines of the owned partitions.
+
+    A record the core cannot score, whose output cannot be encoded or exceeds
+    `max_output_bytes`, or whose transaction_id was already scored is a dead letter, like a
+    malformed one. When the core raises on a batch, `CoreFailure` says which offsets: the
+    caller rewinds and adds them to `careful`, where records are isolated (see isolation)."""
 
     output: Output
     snapshot_every: int
     parts: dict[int, PartitionState] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
     clock: Callable[[], float] = time.perf_counter
+    factory: EngineFactory | None = None
+    max_output_bytes: int = 900_000
+    careful: Ranges = field(default_factory=dict)
+    hook: Hook | None = None
+    #: (partition, offset) of the record being handled, for the poison-pill circuit.
+    position: tuple[int, int] | None = None
 
     def process(self, records: Sequence[Record]) -> set[int]:
         """Score a batch; return the partitions whose position moved."""
@@ -106,70 +136,172 @@ class BatchProcessor:
                 self.counters.skipped += 1
         for p, recs in by_part.items():
             self._process_partition(p, self.parts[p], recs)
+        self.position = None
         return set(by_part)
 
     def _process_partition(self, p: int, state: PartitionState, recs: list[Record]) -> None:
-        txs, offsets, last = _decode_new(recs, state.next_offset, self._dead_letter)
+        items, last = _decode_new(p, recs, state.next_offset, self._dead_letter, self)
         if last < state.next_offset:
             return
-        rows = state.engine.process(txs) if txs else []
-        scored = self.output.scored
-        for row, off in zip(rows, offsets, strict=True):
+        items = _drop_duplicates(state, items, self._duplicate)
+        results = _score(p, state, items, self)
+        hook, limit, scored = self.hook, self.max_output_bytes, self.output.scored
+        done = 0
+        for (off, rec, _), row in zip(items, results, strict=True):
+            self.position = (p, off)
+            if isinstance(row, Exception):
+                self._failed(rec, "core", row)
+                continue
             if row.source_partition != p or row.source_offset != off:
                 row = row.model_copy(update={"source_partition": p, "source_offset": off})
-            scored(row.customer_id.encode(), encode(row))
-        if rows:
-            state.model_version = rows[-1].model_version
-        self.counters.scored += len(rows)
+            if hook is not None:
+                hook("encode", p, off)
+            try:
+                key, value = row.customer_id.encode(), encode(row)
+            except Exception as exc:
+                self._failed(rec, "encode", exc)
+                continue
+            if len(key) + len(value) > limit:
+                self._dead_letter(rec, DecodeFailure(OUTPUT_TOO_LARGE, (
+                    f"the scored message would be {len(key) + len(value):,} bytes, over the "
+                    f"limit of {limit:,} (DETECTOR_MAX_OUTPUT_BYTES, below the broker's "
+                    "max.message.bytes)")), [(H_STAGE, b"output")])
+                continue
+            if hook is not None:
+                hook("produce", p, off)
+            scored(key, value)
+            state.model_version = row.model_version
+            done += 1
+        self.counters.scored += done
         state.since_snapshot += last + 1 - state.next_offset
         state.next_offset = last + 1
+        if state.dedupe is not None:
+            state.dedupe.maintain()
         if state.since_snapshot >= self.snapshot_every:
             self.take_snapshot(p, state)
 
-    def _dead_letter(self, rec: Record, failure: DecodeFailure) -> None:
+    def _failed(self, rec: Record, stage: str, exc: Exception) -> None:
+        self._dead_letter(rec, DecodeFailure(type(exc).__name__, str(exc) or repr(exc)),
+                          [(H_STAGE, stage.encode())])
+
+    def _duplicate(self, rec: Record, first: int) -> None:
+        self._dead_letter(rec, DecodeFailure(DUPLICATE, DUPLICATE_REASON),
+                          [(H_STAGE, b"dedupe"), (H_FIRST_OFFSET, str(first).encode())])
+
+    def _dead_letter(self, rec: Record, failure: DecodeFailure,
+                     extra: list[tuple[str, bytes]] | None = None) -> None:
         self.counters.dead += 1
-        self.output.dead(
-            rec, dead_letter_headers(failure, rec.topic() or "", rec.partition() or 0,
-                                     rec.offset() or 0)
-        )
+        headers = dead_letter_headers(failure, rec.topic() or "", rec.partition() or 0,
+                                      rec.offset() or 0)
+        self.output.dead(rec, headers + (extra or []))
 
     def take_snapshot(self, p: int, state: PartitionState) -> None:
         start = self.clock()
-        self.output.snapshot(p, state.next_offset, state.engine.snapshot())
+        self.output.snapshot(p, state.next_offset, state.snapshot())
         state.since_snapshot = 0
         self.counters.snapshots += 1
         self.counters.snapshot_seconds += self.clock() - start
 
 
-def replay(state: PartitionState, records: Sequence[Record], until: int) -> int:
-    """Re-process records before offset `until` without output (state rebuild); return count."""
+class _Context(Protocol):
+    """What scoring needs of its caller (a BatchProcessor, or a replay's settings)."""
+
+    factory: EngineFactory | None
+    careful: Ranges
+    hook: Hook | None
+    position: tuple[int, int] | None
+
+
+@dataclass
+class ReplayContext:
+    factory: EngineFactory | None = None
+    careful: Ranges = field(default_factory=dict)
+    hook: Hook | None = None
+    position: tuple[int, int] | None = None
+
+
+def replay(state: PartitionState, records: Sequence[Record], until: int,
+           ctx: _Context | None = None) -> int:
+    """Re-process records before offset `until` without output (state rebuild); return count.
+
+    Exactly what live processing did to the state: the same records decoded, deduplicated and
+    isolated (a `CoreFailure` outside `ctx.careful` propagates: replay again with it added)."""
+    ctx = ctx or ReplayContext()
     recs = [r for r in records if (r.offset() or 0) < until]
-    txs, _, last = _decode_new(recs, state.next_offset, None)
-    if txs:
-        state.engine.process(txs)
+    p = recs[0].partition() or 0 if recs else 0
+    items, last = _decode_new(p, recs, state.next_offset, None, None)
+    items = _drop_duplicates(state, items, None)
+    _score(p, state, items, ctx)
     if last >= state.next_offset:
         state.since_snapshot += last + 1 - state.next_offset
         state.next_offset = last + 1
-    return len(txs)
+    if state.dedupe is not None:
+        state.dedupe.maintain()
+    return len(items)
 
 
 def _decode_new(
-    recs: list[Record], next_offset: int, on_bad: Callable[[Record, DecodeFailure], None] | None
-) -> tuple[list[Transaction], list[int], int]:
-    """Valid transactions at or after `next_offset`, their offsets, and the last offset seen."""
-    txs: list[Transaction] = []
-    offsets: list[int] = []
+    p: int, recs: list[Record], next_offset: int,
+    on_bad: Callable[[Record, DecodeFailure], None] | None, ctx: _Context | None,
+) -> tuple[list[_Item], int]:
+    """Valid transactions at or after `next_offset` with their offsets, and the last offset."""
+    items: list[_Item] = []
     last = next_offset - 1
+    hook = ctx.hook if ctx is not None else None
     for rec in recs:
         off = rec.offset()
         if off is None or off <= last:
             continue
         last = off
+        if ctx is not None:
+            ctx.position = (p, off)
+        if hook is not None:
+            hook("decode", p, off)
         try:
-            txs.append(decode_transaction(rec.value()))
+            tx = decode_transaction(rec.value())
         except DecodeFailure as failure:
             if on_bad is not None:
                 on_bad(rec, failure)
             continue
-        offsets.append(off)
-    return txs, offsets, last
+        items.append((off, rec, tx))
+    return items, last
+
+
+def _drop_duplicates(state: PartitionState, items: list[_Item],
+                     on_dup: Callable[[Record, int], None] | None) -> list[_Item]:
+    if state.dedupe is None or not items:
+        return items
+    firsts = state.dedupe.check([tx for _, _, tx in items], [off for off, _, _ in items])
+    kept = []
+    for item, first in zip(items, firsts, strict=True):
+        if first is None:
+            kept.append(item)
+        elif on_dup is not None:
+            on_dup(item[1], first)
+    return kept
+
+
+def _score(p: int, state: PartitionState, items: list[_Item], ctx: _Context) -> list[Any]:
+    """The core's verdicts for `items` (an Exception in place of a poison record's)."""
+    if not items:
+        return []
+    txs = [tx for _, _, tx in items]
+    first, last = items[0][0], items[-1][0]
+    hook = ctx.hook
+    if is_careful(ctx.careful, p, first, last):
+        if ctx.factory is None:
+            raise RuntimeError("isolating poison records needs an engine factory")
+        before = None if hook is None else (lambda: hook("core", p, first))
+        results = Careful(state, ctx.factory.restore, before).run(txs)
+        if state.dedupe is not None:
+            for (_, _, tx), res in zip(items, results, strict=True):
+                if isinstance(res, Exception):
+                    state.dedupe.forget(tx.transaction_id)
+        return results
+    ctx.position = (p, first)
+    try:
+        if hook is not None:
+            hook("core", p, first)
+        return list(state.engine.process(txs))
+    except Exception as exc:
+        raise CoreFailure(p, first, last, exc) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -54,6 +55,24 @@ class DetectorSettings(BaseSettings):
         "default: after a broker restart librdkafka can fatally fence a static member by its "
         "own previous incarnation (librdkafka #3437), which stops the process",
     )
+    max_output_bytes: int = Field(
+        default=900_000, ge=1024, le=1_000_000, description="largest scored message (key + "
+        "value); a bigger one is dead-lettered (below librdkafka's and the broker's 1 MB "
+        "default message limits)",
+    )
+    dedupe_horizon_s: float | None = Field(
+        default=None, ge=0, description="a transaction_id scored in the same partition within "
+        "this much event time is a duplicate (dead-lettered); default core.customer_ttl_s; "
+        "0 turns the check off",
+    )
+    state_dir: Path = Field(
+        default=Path("~/.local/state/auditstream/detector"), description="where the "
+        "poison-pill circuit keeps its failure count across restarts",
+    )
+    poison_pill_failures: int = Field(
+        default=3, ge=1, description="the same input offset failing this many times in a row "
+        "stops the process with exit code 7",
+    )
     metrics_port: int | None = Field(default=None, ge=1, le=65535, description="off when unset")
     metrics_host: str = "127.0.0.1"
     log_interval_s: float = Field(default=10.0, gt=0)
@@ -61,6 +80,13 @@ class DetectorSettings(BaseSettings):
     @property
     def transactional_id(self) -> str:
         return f"{self.group_id}-{self.instance_id}"
+
+    @property
+    def dedupe_horizon(self) -> float:
+        """The dedupe horizon in seconds (0: off)."""
+        if self.dedupe_horizon_s is None:
+            return self.core.customer_ttl_s
+        return self.dedupe_horizon_s
 
 
 def settings_from_args(args: argparse.Namespace) -> DetectorSettings:

@@ -5,12 +5,18 @@ A snapshot of input partition p taken before input offset S is written as chunks
 that names S, the chunk count and a SHA-256 of the whole. All of them travel in the same
 transaction as the input offsets, so a reader with read_committed sees whole snapshots only.
 Compaction keeps the latest record per key, hence the latest snapshot.
+
+The snapshot bytes are a versioned container of the partition's state: the engine's own
+snapshot and the dedupe index (`pack_state`). Bytes without the container's magic are a
+snapshot written before it existed: the engine's bytes alone (the index then starts empty
+and the replay from the snapshot's offset refills it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from dataclasses import dataclass, field
 
 from shared.errors import AuditstreamError
@@ -19,6 +25,10 @@ FORMAT = 1
 H_NEXT_OFFSET = "next_offset"
 
 Headers = list[tuple[str, bytes]]
+
+#: Container of a partition's state, version 1: magic, two lengths, engine bytes, index bytes.
+STATE_MAGIC = b"ASTATE\x00\x01"
+_STATE_LENGTHS = struct.Struct("<qq")
 
 
 class SnapshotError(AuditstreamError):
@@ -99,3 +109,23 @@ class SnapshotAssembler:
         if len(data) != int(m["size"]) or hashlib.sha256(data).hexdigest() != m["sha256"]:
             raise SnapshotError(f"{self.prefix}: snapshot @{next_offset} fails its checksum")
         return next_offset, data
+
+
+def pack_state(engine: bytes, index: bytes | None) -> bytes:
+    """One partition's state: the engine's snapshot and the dedupe index (None: no index)."""
+    lengths = _STATE_LENGTHS.pack(len(engine), -1 if index is None else len(index))
+    return b"".join([STATE_MAGIC, lengths, engine, index or b""])
+
+
+def unpack_state(data: bytes) -> tuple[bytes, bytes | None]:
+    """(engine bytes, index bytes or None); a pre-container snapshot is all engine bytes."""
+    if not data.startswith(STATE_MAGIC):
+        return data, None
+    at = len(STATE_MAGIC)
+    n_engine, n_index = _STATE_LENGTHS.unpack_from(data, at)
+    at += _STATE_LENGTHS.size
+    if at + n_engine + max(n_index, 0) != len(data):
+        raise SnapshotError(f"state container of {len(data)} bytes does not add up "
+                            f"(engine {n_engine}, index {n_index})")
+    engine = data[at : at + n_engine]
+    return engine, None if n_index < 0 else data[at + n_engine :]

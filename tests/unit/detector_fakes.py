@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from detector.loop import Record
+from confluent_kafka import TopicPartition
+
+from detector.dedupe import DedupeIndex
+from detector.loop import CoreFailure, PartitionState, Record, ReplayContext, replay
+from detector.recovery import RecoveryPlan
+from detector.settings import DetectorSettings
 from shared.codec import encode
 from shared.schemas import ScoredTransaction, Transaction
 
@@ -66,6 +72,12 @@ class FakeMessage:
     def value(self) -> bytes | None:
         return self._value
 
+    def error(self) -> None:
+        return None
+
+    def headers(self) -> None:
+        return None
+
 
 @dataclass
 class RecordingOutput:
@@ -93,3 +105,185 @@ def tx(i: int, customer: str | None = None) -> Transaction:
 
 def messages(partition: int, start: int, txs: Sequence[Transaction]) -> list[FakeMessage]:
     return [FakeMessage(partition, start + i, encode(t)) for i, t in enumerate(txs)]
+
+
+# --- a fake cluster for Detector tests: a transactional log, offsets, a group consumer -----
+
+
+@dataclass
+class Produced:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass
+class FakeCluster:
+    """Topics as lists, a group's committed offsets, and transactions that commit or abort."""
+
+    topic: str = "transactions"
+    partitions: int = 2
+    logs: dict[int, list[FakeMessage]] = field(default_factory=dict)
+    committed_topics: list[Produced] = field(default_factory=list)
+    committed_offsets: dict[int, int] = field(default_factory=dict)
+    commits: int = 0
+    aborts: int = 0
+    #: Called with each produced record; may raise to simulate a failing produce.
+    on_produce: Callable[[Produced], None] | None = None
+
+    def append(self, partition: int, values: Sequence[bytes | None]) -> None:
+        log = self.logs.setdefault(partition, [])
+        for v in values:
+            log.append(FakeMessage(partition, len(log), v, _topic=self.topic))
+
+    def producer(self) -> FakeProducer:
+        return FakeProducer(self)
+
+    def consumer(self) -> FakeConsumer:
+        return FakeConsumer(self)
+
+    def rows(self, topic: str) -> list[Produced]:
+        return [r for r in self.committed_topics if r.topic == topic]
+
+
+@dataclass
+class FakeProducer:
+    cluster: FakeCluster
+    pending: list[Produced] = field(default_factory=list)
+    offsets: dict[int, int] = field(default_factory=dict)
+    open: bool = False
+
+    def init_transactions(self, timeout: float) -> None:
+        self.pending, self.open = [], False
+
+    def begin_transaction(self) -> None:
+        assert not self.open
+        self.open = True
+
+    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None,
+                headers: list[tuple[str, bytes]] | None = None, partition: int = -1) -> None:
+        assert self.open, "produce outside a transaction"
+        rec = Produced(topic, key, value, list(headers or []))
+        if self.cluster.on_produce is not None:
+            self.cluster.on_produce(rec)
+        self.pending.append(rec)
+
+    def send_offsets_to_transaction(self, offsets: Any, meta: Any, timeout: float) -> None:
+        self.offsets.update({tp.partition: tp.offset for tp in offsets})
+
+    def commit_transaction(self, timeout: float) -> None:
+        assert self.open
+        self.cluster.committed_topics += self.pending
+        self.cluster.committed_offsets.update(self.offsets)
+        self.cluster.commits += 1
+        self.pending, self.offsets, self.open = [], {}, False
+
+    def abort_transaction(self, timeout: float) -> None:
+        self.cluster.aborts += 1
+        self.pending, self.offsets, self.open = [], {}, False
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def flush(self, timeout: float = 0) -> int:
+        return 0
+
+
+@dataclass
+class FakeConsumer:
+    """A group member that owns every partition; positions move as it consumes."""
+
+    cluster: FakeCluster
+    batch: int = 7
+    positions: dict[int, int] = field(default_factory=dict)
+    callbacks: dict[str, Any] = field(default_factory=dict)
+    assigned: bool = False
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        self.callbacks = callbacks
+
+    def consume(self, num_messages: int = 1, timeout: float = 0) -> list[FakeMessage]:
+        if not self.assigned:
+            self.assigned = True
+            parts = [TopicPartition(self.cluster.topic, p) for p in range(self.cluster.partitions)]
+            self.callbacks["on_assign"](self, parts)
+        out: list[FakeMessage] = []
+        for p in sorted(self.positions):
+            log = self.cluster.logs.get(p, [])
+            take = log[self.positions[p]: self.positions[p] + min(num_messages, self.batch)]
+            self.positions[p] += len(take)
+            out += take
+        return out
+
+    def assign(self, tps: list[TopicPartition]) -> None:
+        self.positions = {tp.partition: tp.offset for tp in tps}
+
+    def seek(self, tp: TopicPartition) -> None:
+        self.positions[tp.partition] = tp.offset
+
+    def committed(self, tps: list[TopicPartition], timeout: float = 0) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition,
+                               self.cluster.committed_offsets.get(tp.partition, -1001))
+                for tp in tps]
+
+    def consumer_group_metadata(self) -> str:
+        return "group-metadata"
+
+    def get_watermark_offsets(self, tp: TopicPartition, timeout: float = 0,
+                              cached: bool = False) -> tuple[int, int]:
+        return 0, len(self.cluster.logs.get(tp.partition, []))
+
+    def close(self) -> None:
+        if self.assigned and "on_revoke" in self.callbacks:
+            parts = [TopicPartition(self.cluster.topic, p) for p in sorted(self.positions)]
+            self.callbacks["on_revoke"](self, parts)
+        self.assigned = False
+
+
+class FakeRestorer:
+    """Restores a partition by replaying its whole committed history (no snapshots)."""
+
+    def __init__(self, cluster: FakeCluster, s: Any, factory: Any, snapshot_partitions: int,
+                 ctx: ReplayContext | None = None) -> None:
+        self.cluster, self._s, self._factory = cluster, s, factory
+        self.ctx = ctx or ReplayContext(factory)
+
+    def close(self) -> None:
+        pass
+
+    def restore(self, partition: int, committed: int | None) -> tuple[PartitionState, Any]:
+        until = committed or 0
+        horizon = self._s.dedupe_horizon
+        while True:
+            state = PartitionState(self._factory.new(partition), 0,
+                                   dedupe=DedupeIndex(horizon) if horizon > 0 else None)
+            try:
+                replay(state, self.cluster.logs.get(partition, [])[:until], until, self.ctx)
+                break
+            except CoreFailure as exc:
+                self.ctx.careful.setdefault(partition, []).append((exc.first, exc.last))
+        state.next_offset = until
+        return state, RecoveryPlan(False, 0, until)
+
+
+def fake_detector(monkeypatch: Any, cluster: FakeCluster, factory: Any | None = None,
+                  hook: Any | None = None, **settings: Any) -> Any:
+    """A `Detector` wired to `cluster` instead of Kafka."""
+    import detector.app as app
+
+    monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: 1)
+    monkeypatch.setattr(app, "ensure_detector_topics", lambda s: cluster.partitions)
+    monkeypatch.setattr(app, "make_transactional_producer", lambda s: cluster.producer())
+    monkeypatch.setattr(app, "make_group_consumer", lambda s: cluster.consumer())
+    monkeypatch.setattr(app, "Restorer", lambda *a: FakeRestorer(cluster, *a))
+    s = DetectorSettings(**{"instance_id": "t", "commit_interval_ms": 1, **settings})
+    return app.Detector(s, factory or CountingFactory(), hook=hook)
+
+
+def drained(cluster: FakeCluster) -> Callable[[Any], bool]:
+    """An `until` for Detector.run: stop once every input offset is committed."""
+    def done(_: Any) -> bool:
+        return all(cluster.committed_offsets.get(p, 0) >= len(log)
+                   for p, log in cluster.logs.items())
+    return done

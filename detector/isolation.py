@@ -1,0 +1,82 @@
+"""Poison isolation: which record of a batch makes the detection core raise.
+
+The core scores a batch in one call (fast). When that call raises, the batch's effect on the
+engine is unknown, so the shell rewinds the partition to a known state and runs the records
+again *carefully*: a copy of the engine (its snapshot) is taken before each sub-batch; a
+failing sub-batch is restored and split in halves until the failing records stand alone.
+A lone record that fails twice in a row is poison (dead-lettered); the others are scored
+exactly as one uninterrupted call would have scored them (the core's output does not depend
+on how the stream is cut into batches), so live processing and a restore's replay agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from shared.schemas import ScoredTransaction, Transaction
+
+
+class CoreEngine(Protocol):
+    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]: ...
+    def snapshot(self) -> bytes: ...
+
+
+class CoreFailure(Exception):
+    """The core raised on partition `partition`'s records [first, last] (the shell rewinds and
+    processes that range carefully)."""
+
+    def __init__(self, partition: int, first: int, last: int, cause: BaseException) -> None:
+        super().__init__(f"partition {partition} offsets {first}..{last}: "
+                         f"{type(cause).__name__}: {cause}")
+        self.partition, self.first, self.last, self.cause = partition, first, last, cause
+
+
+Ranges = dict[int, list[tuple[int, int]]]
+
+
+def is_careful(ranges: Ranges, partition: int, first: int, last: int) -> bool:
+    """Does [first, last] overlap a range of `partition` known to hold poison?"""
+    return any(a <= last and first <= b for a, b in ranges.get(partition, ()))
+
+
+Result = ScoredTransaction | Exception
+
+
+class Careful:
+    """Runs records through an engine one sub-batch at a time, restoring it after a failure.
+
+    `engine` is read and replaced through the holder's `engine` attribute, so the caller's
+    partition state always holds the engine as of the last successful record."""
+
+    def __init__(self, holder: _Holder, restore: Callable[[bytes], CoreEngine],
+                 before: Callable[[], None] | None = None) -> None:
+        self._holder = holder
+        self._restore = restore
+        self._before = before
+
+    def run(self, txs: Sequence[Transaction]) -> list[Result]:
+        if not txs:
+            return []
+        engine = self._holder.engine
+        saved = engine.snapshot()
+        try:
+            if self._before is not None:
+                self._before()
+            return list(engine.process(txs))
+        except Exception as exc:
+            self._holder.engine = self._restore(saved)
+            if len(txs) > 1:
+                mid = len(txs) // 2
+                return self.run(txs[:mid]) + self.run(txs[mid:])
+            failure: Exception = exc
+        try:  # once more: a transient failure must not turn a good record into a dead letter
+            return list(self._holder.engine.process(txs))
+        except Exception as exc:
+            self._holder.engine = self._restore(saved)
+            failure = exc
+        return [failure]
+
+
+class _Holder(Protocol):
+    engine: CoreEngine

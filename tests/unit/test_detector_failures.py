@@ -1,0 +1,166 @@
+"""A failure never commits a partial transaction; repeated failures trip the circuit (exit 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from detector.circuit import FailureCircuit
+from shared.codec import decode, encode
+from shared.errors import ExitCode, PoisonPillError
+from shared.schemas import ScoredTransaction
+from tests.unit.detector_fakes import FakeCluster, Produced, drained, fake_detector, tx
+
+
+def cluster_with(n: int = 30, partitions: int = 2) -> FakeCluster:
+    cluster = FakeCluster(topic="transactions", partitions=partitions)
+    for p in range(partitions):
+        cluster.append(p, [encode(tx(i, f"c{i % 3}")) for i in range(p * 1000, p * 1000 + n)])
+    return cluster
+
+
+def scored_offsets(cluster: FakeCluster) -> list[tuple[int, int]]:
+    rows = [decode(r.value or b"", ScoredTransaction) for r in cluster.rows("transactions.scored")]
+    return sorted((r.source_partition or 0, r.source_offset or 0) for r in rows)
+
+
+def run_clean(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, tmp: Path,
+              **kw: Any) -> None:
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp, **kw)
+    detector.run(until=drained(cluster))
+
+
+class FailOnce:
+    """Fails the produce of one scored row, once (a transient bug)."""
+
+    def __init__(self, offset_key: bytes, exc: BaseException) -> None:
+        self.key, self.exc, self.fired = offset_key, exc, False
+
+    def __call__(self, rec: Produced) -> None:
+        if rec.topic == "transactions.scored" and not self.fired and \
+                b'"transaction_id":"17"' in (rec.value or b""):
+            self.fired = True
+            raise self.exc
+
+
+def test_an_exception_inside_a_batch_aborts_and_the_retry_scores_each_row_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = cluster_with()
+    cluster.on_produce = FailOnce(b"17", RuntimeError("produce blew up"))
+    try:
+        run_clean(monkeypatch, cluster, tmp_path)
+    except RuntimeError:
+        pass  # the old behaviour: the process dies (and must not have committed)
+    run_clean(monkeypatch, cluster, tmp_path)  # a restart finishes the stream
+    assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
+    assert cluster.aborts >= 1
+
+
+def test_an_interrupt_mid_batch_aborts_at_shutdown_instead_of_committing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = cluster_with()
+    cluster.on_produce = FailOnce(b"17", KeyboardInterrupt())
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        detector.run(until=drained(cluster))
+    committed = scored_offsets(cluster)
+    # whatever was committed carries its offsets: committed rows == rows before the offsets
+    assert committed == sorted((p, i) for p, n in cluster.committed_offsets.items()
+                               for i in range(n))
+    run_clean(monkeypatch, cluster, tmp_path)
+    assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
+
+
+def test_a_failure_in_a_rebalance_callback_aborts_the_open_transaction(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                             commit_interval_ms=60_000)
+    turns = {"n": 0}
+
+    def revoke_after_a_batch(_: Any) -> bool:
+        turns["n"] += 1
+        if turns["n"] == 2:  # a transaction is open with two batches in it
+            detector._failure = RuntimeError("callback failed")
+            detector._txn_ok = False
+            return True
+        return False
+
+    detector.run(until=revoke_after_a_batch)
+    assert cluster.committed_topics == [] and cluster.aborts == 1
+
+
+def test_the_same_offset_failing_n_times_stops_with_exit_code_7(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = cluster_with(partitions=1)
+    calls: list[tuple[str, int, int]] = []
+
+    def bug(step: str, p: int, off: int) -> None:
+        calls.append((step, p, off))
+        if step == "encode" and off == 12:
+            raise ZeroDivisionError("a bug at 12")
+
+    detector = fake_detector(monkeypatch, cluster, hook=bug, state_dir=tmp_path,
+                             poison_pill_failures=3)
+    with pytest.raises(PoisonPillError, match="partition 0 offset 12 failed 3 times") as err:
+        detector.run(until=drained(cluster))
+    assert err.value.exit_code == ExitCode.POISON_PILL == 7
+    assert sum(1 for c in calls if c == ("encode", 0, 12)) == 3
+    assert all(n <= 12 for n in cluster.committed_offsets.values())
+    # the count survives the process: the next run trips at its first failure
+    again = fake_detector(monkeypatch, cluster, hook=bug, state_dir=tmp_path,
+                          poison_pill_failures=3)
+    with pytest.raises(PoisonPillError, match="failed 4 times"):
+        again.run(until=drained(cluster))
+
+
+def test_circuit_counts_only_consecutive_failures_at_one_offset(tmp_path: Path) -> None:
+    path = tmp_path / "f.json"
+    circuit = FailureCircuit(path, limit=3)
+    assert circuit.failed(0, 5, ValueError("x")).count == 1
+    assert FailureCircuit(path, 3).failed(0, 5, ValueError("x")).count == 2  # persisted
+    assert circuit.failed(1, 5, ValueError("x")).count == 1  # another offset starts over
+    circuit.failed(1, 5, ValueError("x"))
+    circuit.progress({1: 5})  # not past it yet
+    assert circuit.last is not None and circuit.last.count == 2
+    circuit.progress({1: 6})
+    assert circuit.last is None and not path.exists()
+    assert FailureCircuit(path, 3).failed(1, 5, ValueError("x")).count == 1
+
+
+def test_circuit_trips_at_the_limit_not_before(tmp_path: Path) -> None:
+    circuit = FailureCircuit(tmp_path / "f.json", limit=2)
+    circuit.failed(0, 1, ValueError("x"))
+    with pytest.raises(PoisonPillError, match="partition 0 offset 1 failed 2 times"):
+        circuit.failed(0, 1, ValueError("x"))
+
+
+def test_unwritable_state_dir_only_warns(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    circuit = FailureCircuit(blocker / "sub" / "f.json", limit=3)
+    assert circuit.failed(0, 1, ValueError("x")).count == 1
+    assert circuit.failed(0, 1, ValueError("x")).count == 2  # counted in memory
+
+
+@pytest.mark.parametrize("exc", [PoisonPillError("p"), ValueError("not ours")])
+def test_python_m_detector_exits_with_the_error_s_code(
+    monkeypatch: pytest.MonkeyPatch, exc: Exception
+) -> None:
+    import detector.__main__ as main
+
+    def boom(_: Any) -> int:
+        raise exc
+
+    monkeypatch.setattr(main, "run_service", boom)
+    if isinstance(exc, PoisonPillError):
+        assert main.main() == 7
+    else:
+        with pytest.raises(ValueError):
+            main.main()
