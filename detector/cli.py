@@ -5,26 +5,31 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
-import json
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from shared.errors import AuditstreamError
+from shared.errors import AuditstreamError, ExitCode
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
-REJECTED_FILE = "rejected_rows.csv"
+#: What a disk-full or read-only --out leaves behind, for its one-line message.
+AFTER_OUTPUT_ERROR = "each file in it is whole (old or new), never half-written"
 
 
 def register(subparsers: Any) -> None:
     score = subparsers.add_parser("score", help=SCORE_HELP, description=(
         "Read INPUT.csv (the historic layout; label columns optional), score every row in "
         "timestamp order with the detection core, and write transactions_scored.csv and "
-        "every rollup into --out. Rows that cannot be read go to rejected_rows.csv. "
-        "Core settings come from DETECTOR_CORE__* variables."))
+        "every rollup into --out (locked against a sink on the same folder). Rows that "
+        "cannot be read go, with their line and reason, to <name>.rejects.csv beside each "
+        "input (or in --rejects-dir), as `replay` does. Exit 0: every row scored; 1: rows "
+        "rejected, the rest scored; 2: bad file or usage; 5: --out not writable; 6: --out "
+        "used by a running sink. Core settings come from DETECTOR_CORE__* variables."))
     score.add_argument("input", type=Path, nargs="+", metavar="INPUT.csv")
     score.add_argument("--out", type=Path, required=True, metavar="DIR")
+    score.add_argument("--rejects-dir", type=Path, metavar="DIR",
+                       help="where <name>.rejects.csv go (default: beside each input)")
     score.add_argument("--partitions", type=int, default=1, metavar="P",
                        help="emulate a topic of P partitions keyed by customer_id (default 1)")
     score.add_argument("--seed", type=int, help="model seed (default DETECTOR_CORE__SEED or 42)")
@@ -60,16 +65,6 @@ def _sha256(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _write_rejected(errors: list[Any], path: Path) -> None:
-    from sink.atomic import atomic_writer
-    from sink.csvfmt import encode_rows, text
-
-    rows = [[e.source, str(e.line), text(e.reason), text(json.dumps(e.raw, ensure_ascii=False))]
-            for e in errors]
-    with atomic_writer(path) as fh:
-        fh.write(encode_rows(rows, ("file", "line", "reason", "raw")))
-
-
 def run_score(args: argparse.Namespace) -> int:
     # Millions of small live objects (inputs, scored rows, cells) make the cyclic GC rescan
     # the heap again and again while reading and writing; nothing here needs it (the
@@ -84,30 +79,36 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    from detector.core.config import CoreConfig
-    from detector.offline import score_transactions
-    from shared.csv_io import load_sorted
-    from sink.offline import ExportPipeline
+    from shared.folderlock import FolderLock
+    from shared.outputs import output_errors
 
     if args.partitions < 1:
         raise AuditstreamError("--partitions must be at least 1")
+    out: Path = args.out
+    with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
+        return _score_into(args, out)
+
+
+def _score_into(args: argparse.Namespace, out: Path) -> int:
+    from detector.core.config import CoreConfig
+    from detector.offline import score_transactions
+    from shared.csv_io import load_sorted
+    from shared.rejects import write_rejects_by_source
+    from sink.offline import ExportPipeline
+
     config = _core_config()
     if args.seed is not None:
         config = CoreConfig.model_validate({**config.model_dump(), "seed": args.seed})
     started = time.perf_counter()
     txs, errors = load_sorted(args.input)
     read_s = time.perf_counter() - started
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    # Written before scoring: an unwritable rejects folder fails in seconds, not minutes.
+    reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir)
     # Rows already scored are formatted for the export while later ones are scored.
     exports = ExportPipeline(out)
     rows = score_transactions(txs, config, partitions=args.partitions, progress=exports.ready)
     del txs  # the scored rows carry every input field; free the inputs before writing
     score_s = time.perf_counter() - started - read_s
-    if errors:
-        _write_rejected(errors, out / REJECTED_FILE)
-    else:
-        (out / REJECTED_FILE).unlink(missing_ok=True)
     info = {
         "inputs": [str(p) for p in args.input],
         "input_sha256": _sha256(args.input),
@@ -120,10 +121,11 @@ def _run_score(args: argparse.Namespace) -> int:
     exports.finish(rows, run_info=info)
     total = time.perf_counter() - started
     flagged = sum(r.is_flag for r in rows)
+    where = f" -> {', '.join(map(str, reports))}" if reports else ""
     print(f"score: {len(rows)} rows scored ({flagged} flagged), {len(errors)} rejected"
-          f"{' -> ' + str(out / REJECTED_FILE) if errors else ''}; exports in {out} "
+          f"{where}; exports in {out} "
           f"(read {read_s:.1f} s, score {score_s:.1f} s, total {total:.1f} s)")
-    return 0
+    return int(ExitCode.ROWS_REJECTED if errors else ExitCode.OK)
 
 
 def _core_config() -> Any:

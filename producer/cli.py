@@ -17,6 +17,7 @@ from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
 from producer.settings import ProducerSettings
 from shared.csv_io import write_transactions_csv
+from shared.errors import ExitCode
 from shared.schemas import Transaction
 
 
@@ -58,7 +59,14 @@ def register(subparsers: Any) -> None:
     g.add_argument("--publish", action="store_true", help="send to the transactions topic")
     g.set_defaults(func=cmd_generate)
 
-    r = subparsers.add_parser("replay", help="publish historic CSV files to the transactions topic")
+    r = subparsers.add_parser(
+        "replay", help="publish historic CSV files to the transactions topic",
+        description="Publish historic-layout CSV files to the transactions topic in timestamp "
+        "order, keyed by customer_id. Rows that cannot be read go, with their line and "
+        "reason, to <name>.rejects.csv beside each input (or in --rejects-dir), as `score` "
+        "does. Exit 0: every row sent; 1: rows rejected, the rest sent; 2: bad file, usage, "
+        "or --strict with bad rows (nothing sent); 3: messages not delivered; 4: no broker "
+        "answered; 130: interrupted.")
     r.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
     pace = r.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=float, help="messages/s (default: as fast as possible)")
@@ -85,13 +93,13 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.out is None and not args.publish:
         print("auditstream generate: give --out FILE.csv and/or --publish", file=sys.stderr)
-        return 2
+        return int(ExitCode.USAGE)
     started = time.monotonic()
     try:
         txs = make_transactions(args)
     except ValueError as exc:
         print(f"auditstream generate: {exc}", file=sys.stderr)
-        return 2
+        return int(ExitCode.USAGE)
     anomalies = sum(1 for t in txs if t.is_anomaly)
     print(f"generated {len(txs):,} transactions ({anomalies:,} anomalies, "
           f"{anomalies / max(1, len(txs)):.2%}) in {time.monotonic() - started:.1f} s",
@@ -108,8 +116,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if report.undelivered or report.interrupted:
             print(f"UNDELIVERED {report.undelivered + len(txs) - report.sent:,} message(s)",
                   file=sys.stderr)
-            return 130 if report.interrupted else EXIT_UNDELIVERED
-    return EXIT_OK
+            return int(ExitCode.INTERRUPTED if report.interrupted else EXIT_UNDELIVERED)
+    return int(EXIT_OK)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -119,4 +127,4 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     for line in summary.lines():
         print(line, file=sys.stderr)
-    return summary.exit_code
+    return int(summary.exit_code)

@@ -8,11 +8,8 @@ beside each input (line, reason, raw cells, each cell made safe for Excel).
 
 from __future__ import annotations
 
-import csv
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,49 +19,17 @@ from producer.app import PublishReport, publish
 from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
 from producer.sources import Loaded, load, ordered_row_count, stream
-from shared.csv_io import RowError
-from shared.errors import AuditstreamError
+from shared.errors import AuditstreamError, ExitCode
+from shared.rejects import neutralise, rejects_path, write_rejects
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_REJECTS, EXIT_FATAL, EXIT_UNDELIVERED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+EXIT_OK, EXIT_REJECTS, EXIT_FATAL = ExitCode.OK, ExitCode.ROWS_REJECTED, ExitCode.USAGE
+EXIT_UNDELIVERED, EXIT_INTERRUPTED = ExitCode.KAFKA_INCOMPLETE, ExitCode.INTERRUPTED
 
 
 class ReplayError(AuditstreamError):
     """A replay that must not send anything (bad rows under `--strict`)."""
-
-
-def neutralise(cell: str) -> str:
-    """Prefix `'` to a cell a spreadsheet would run as a formula."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
-
-
-def rejects_path(source: Path, rejects_dir: Path | None = None) -> Path:
-    """`<name>.rejects.csv` beside `source` (or in `rejects_dir`)."""
-    return (rejects_dir or source.parent) / f"{source.stem}.rejects.csv"
-
-
-def write_rejects(errors: Sequence[RowError], path: Path) -> Path:
-    """Write `line, reason, <raw columns...>` atomically, every cell neutralised."""
-    columns: dict[str, None] = {}
-    for err in errors:
-        columns.update(dict.fromkeys(err.raw))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(["line", "reason", *(neutralise(c) for c in columns)])
-            for err in errors:
-                cells = [err.raw.get(c, "") for c in columns]
-                writer.writerow([err.line, neutralise(err.reason), *map(neutralise, cells)])
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; people open this file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 @dataclass
@@ -150,4 +115,5 @@ def _report_rejects(loaded: Loaded, rejects_dir: Path | None) -> list[Path]:
             for src, errs in loaded.rejects.items()]
 
 
-__all__ = ["Loaded", "ReplaySummary", "load", "neutralise", "run_replay", "write_rejects"]
+__all__ = ["Loaded", "ReplaySummary", "load", "neutralise", "rejects_path", "run_replay",
+           "write_rejects"]

@@ -54,12 +54,13 @@ def test_score_command_writes_every_row_once_and_keeps_bad_rows(
     with source.open("a", encoding="utf-8") as fh:
         fh.write("bad,c1,not-a-date,1.0,CH,app,mobile,grocery,,False,normal\n")
     out = tmp_path / "exports"
-    assert main(["score", str(source), "--out", str(out), "--partitions", "2"]) == 0
+    # 1 = ExitCode.ROWS_REJECTED: a row was rejected, the rest scored (as `replay` says it)
+    assert main(["score", str(source), "--out", str(out), "--partitions", "2"]) == 1
     with (out / "transactions_scored.csv").open(encoding="utf-8") as fh:
         scored = list(csv.DictReader(fh))
     assert sorted(r["transaction_id"] for r in scored) == sorted(r.transaction_id for r in rows)
     assert {r["source_partition"] for r in scored} <= {"0", "1"}
-    rejected = (out / "rejected_rows.csv").read_text(encoding="utf-8")
+    rejected = (tmp_path / "in.rejects.csv").read_text(encoding="utf-8")  # as replay writes
     assert "not-a-date" in rejected and "timestamp" in rejected
 
 

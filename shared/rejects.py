@@ -1,0 +1,64 @@
+"""The rejects report of `replay` and `score`: `<name>.rejects.csv` beside each input.
+
+One row per rejected input row: `line` (in its file), `reason` (the field and the rule),
+then the row's raw cells under their header names, each cell made safe for a spreadsheet
+(a leading `=`, `+`, `-`, `@`, tab or CR gets a `'`, so Excel never runs it as a formula).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from shared.csv_io import RowError
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """Prefix `'` to a cell a spreadsheet would run as a formula."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def rejects_path(source: Path, rejects_dir: Path | None = None) -> Path:
+    """`<name>.rejects.csv` beside `source` (or in `rejects_dir`)."""
+    source = Path(source)
+    return (rejects_dir or source.parent) / f"{source.stem}.rejects.csv"
+
+
+def write_rejects(errors: Sequence[RowError], path: Path) -> Path:
+    """Write `line, reason, <raw columns...>` atomically, every cell neutralised."""
+    columns: dict[str, None] = {}
+    for err in errors:
+        columns.update(dict.fromkeys(err.raw))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(["line", "reason", *(neutralise(c) for c in columns)])
+            for err in errors:
+                cells = [err.raw.get(c, "") for c in columns]
+                writer.writerow([err.line, neutralise(err.reason), *map(neutralise, cells)])
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; people open this file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_rejects_by_source(errors: Sequence[RowError], default: Path | None,
+                            rejects_dir: Path | None = None) -> list[Path]:
+    """One report per input file (`RowError.source`, else `default`), in first-seen order."""
+    by_source: dict[Path, list[RowError]] = {}
+    for err in errors:
+        src = Path(err.source) if err.source else default
+        if src is None:
+            raise ValueError("a rejected row without a source file")
+        by_source.setdefault(src, []).append(err)
+    return [write_rejects(errs, rejects_path(src, rejects_dir))
+            for src, errs in by_source.items()]
