@@ -1,0 +1,160 @@
+"""Idempotence on transaction_id: duplicates within the horizon are dead letters, the index
+survives snapshots and replays identically, and old snapshots without it still restore."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import detector.dedupe as dedupe
+from detector.dedupe import DedupeIndex, event_minute
+from detector.loop import BatchProcessor, PartitionState, replay
+from detector.snapshots import pack_state, unpack_state
+from shared.codec import decode, encode
+from shared.schemas import ScoredTransaction, Transaction
+from tests.unit.detector_fakes import (
+    CountingEngine,
+    FakeCluster,
+    RecordingOutput,
+    drained,
+    fake_detector,
+    messages,
+    tx,
+)
+
+DAY = 86400.0
+
+
+def at(t: Transaction, minutes: float) -> Transaction:
+    return t.model_copy(update={"timestamp": tx(0).timestamp + timedelta(minutes=minutes)})
+
+
+@pytest.mark.parametrize(("gap", "duplicate"), [(1439, True), (1440, True), (1441, False)])
+def test_a_repeat_is_a_duplicate_up_to_the_horizon_inclusive(gap: int, duplicate: bool) -> None:
+    index = DedupeIndex(DAY)
+    assert index.check([at(tx(1), 0)], [5]) == [None]
+    other = at(tx(2), gap)  # moves the watermark
+    assert index.check([other, at(tx(1), gap)], [6, 7]) == [None, 5 if duplicate else None]
+
+
+def test_the_horizon_is_event_time_not_arrival_order() -> None:
+    index = DedupeIndex(DAY)
+    index.check([at(tx(1), 0), at(tx(9), 5000)], [0, 1])  # the watermark is now 5000
+    # a late copy of 1 (its own timestamp early) is still measured against the watermark
+    assert index.check([at(tx(1), 10)], [2]) == [None]
+
+
+def reference(stream: list[tuple[str, int]], horizon_min: int) -> list[int | None]:
+    seen: dict[str, tuple[int, int]] = {}
+    watermark, out = -(1 << 62), []
+    for off, (tid, minute) in enumerate(stream):
+        watermark = max(watermark, minute)
+        hit = seen.get(tid)
+        if hit is not None and hit[1] >= watermark - horizon_min:
+            out.append(hit[0])
+            continue
+        seen[tid] = (off, minute)
+        out.append(None)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_index_equals_a_plain_dict_across_compactions_and_snapshots(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dedupe, "MIN_PENDING", 16)
+    rng = random.Random(seed)
+    stream, minute = [], 0
+    for _ in range(3000):
+        minute += rng.choice((0, 1, 2, 30, -20))
+        stream.append((str(rng.randrange(400)), minute))
+    txs = [at(tx(0).model_copy(update={"transaction_id": t}), m) for t, m in stream]
+    expected = reference([(t, event_minute(x)) for (t, _), x in zip(stream, txs, strict=True)],
+                         600)
+    index, got = DedupeIndex(600 * 60), []
+    for lo in range(0, len(txs), 37):
+        got += index.check(txs[lo:lo + 37], list(range(lo, lo + len(txs[lo:lo + 37]))))
+        index.maintain()
+        if lo % 5 == 0:
+            index = DedupeIndex.load(index.dump(), 600 * 60)
+    assert got == expected
+    assert sum(g is not None for g in got) > 100  # the test exercises duplicates
+
+
+def test_memory_is_20_bytes_per_id_in_the_arrays() -> None:
+    index = DedupeIndex(DAY)
+    index.check([tx(0).model_copy(update={"transaction_id": str(i)}) for i in range(100_000)],
+                list(range(100_000)))
+    index.dump()  # compacts
+    assert len(index) == 100_000 and index.nbytes == 20 * 100_000
+
+
+def processor(out: RecordingOutput, horizon: float = DAY) -> BatchProcessor:
+    proc = BatchProcessor(out, 10)
+    proc.parts[0] = PartitionState(CountingEngine(), 0, dedupe=DedupeIndex(horizon))
+    return proc
+
+
+def test_duplicates_are_dead_lettered_with_the_first_offset_and_not_scored() -> None:
+    txs = [tx(i) for i in range(6)] + [tx(2), tx(4)]
+    out = RecordingOutput()
+    processor(out).process(messages(0, 0, txs))
+    assert [decode(v, ScoredTransaction).source_offset for _, v in out.scored_rows] == \
+        list(range(6))
+    assert [(r.offset(), dict(h)["error.message"], dict(h)["duplicate.first_offset"])
+            for r, h in out.dead_letters] == [(6, b"duplicate transaction_id", b"2"),
+                                              (7, b"duplicate transaction_id", b"4")]
+    assert all(dict(h)["error.class"] == b"DuplicateTransaction" for _, h in out.dead_letters)
+    assert out.dead_letters[0][0].value() == encode(tx(2))  # unchanged
+
+
+def test_snapshot_plus_replay_rebuilds_the_index_identically() -> None:
+    txs = [tx(i % 25) for i in range(60)]  # each id three times, bar a few
+    out = RecordingOutput()
+    proc = processor(out)
+    for lo in range(0, 60, 7):
+        proc.process(messages(0, lo, txs[lo:lo + 7]))
+    _, at_offset, data = out.snapshots[1]
+    engine, index = unpack_state(data)
+    assert index is not None
+    rebuilt = PartitionState(CountingEngine.restore(engine), at_offset,
+                             dedupe=DedupeIndex.load(index, DAY))
+    replay(rebuilt, messages(0, at_offset, txs[at_offset:]), until=60)
+    assert rebuilt.snapshot() == proc.parts[0].snapshot()
+
+
+def test_a_snapshot_from_before_the_container_restores_with_an_empty_index() -> None:
+    legacy = CountingEngine({"c": 3}).snapshot()
+    assert unpack_state(legacy) == (legacy, None)
+    assert unpack_state(pack_state(legacy, None)) == (legacy, None)
+    assert unpack_state(pack_state(legacy, b"ix")) == (legacy, b"ix")
+
+
+def test_the_detector_dead_letters_a_stream_replayed_twice_across_restarts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = FakeCluster(partitions=1)
+    once = [encode(tx(i, f"c{i % 4}")) for i in range(20)]
+    cluster.append(0, once)
+    fake_detector(monkeypatch, cluster, state_dir=tmp_path).run(until=drained(cluster))
+    cluster.append(0, once)  # the same file replayed again
+    fake_detector(monkeypatch, cluster, state_dir=tmp_path).run(until=drained(cluster))
+    scored = [decode(r.value or b"", ScoredTransaction).transaction_id
+              for r in cluster.rows("transactions.scored")]
+    assert scored == [str(i) for i in range(20)]
+    dead = cluster.rows("transactions.dlq")
+    assert [d.value for d in dead] == once
+    assert [dict(d.headers)["duplicate.first_offset"] for d in dead] == \
+        [str(i).encode() for i in range(20)]
+
+
+def test_horizon_zero_turns_the_check_off(monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    cluster = FakeCluster(partitions=1)
+    cluster.append(0, [encode(tx(1)), encode(tx(1))])
+    fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                  dedupe_horizon_s=0).run(until=drained(cluster))
+    assert len(cluster.rows("transactions.scored")) == 2

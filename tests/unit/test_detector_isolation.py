@@ -1,0 +1,208 @@
+"""Poison is data: a record the core or the encoder cannot handle, or whose output is too big,
+is dead-lettered unchanged with its reason; the others score as if it never came."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from detector.isolation import Careful
+from detector.loop import BatchProcessor, CoreFailure, PartitionState, ReplayContext, replay
+from shared.codec import decode, encode
+from shared.schemas import ScoredTransaction, Transaction
+from tests.unit.detector_fakes import (
+    CountingEngine,
+    FakeCluster,
+    RecordingOutput,
+    drained,
+    fake_detector,
+    messages,
+    tx,
+)
+
+POISON_AMOUNT = 10.0 + 13  # tx(13)
+
+
+class PickyEngine(CountingEngine):
+    """Raises on one amount, after touching its state (a half-applied update)."""
+
+    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
+        out = []
+        for t in txs:
+            if t.amount == POISON_AMOUNT:
+                self.counts[t.customer_id] = self.counts.get(t.customer_id, 0) + 100
+                raise OverflowError("cannot score this one")
+            out += super().process([t])
+        return out
+
+    def snapshot(self) -> bytes:
+        return super().snapshot()
+
+    @classmethod
+    def restore(cls, data: bytes) -> PickyEngine:
+        return cls(CountingEngine.restore(data).counts)
+
+
+class PickyFactory:
+    def new(self, partition: int) -> PickyEngine:
+        return PickyEngine()
+
+    def restore(self, data: bytes) -> PickyEngine:
+        return PickyEngine.restore(data)
+
+
+def processor(out: RecordingOutput, **kw: object) -> BatchProcessor:
+    proc = BatchProcessor(out, 1000, factory=PickyFactory(), **kw)  # type: ignore[arg-type]
+    proc.parts[0] = PartitionState(PickyEngine(), 0)
+    return proc
+
+
+def test_core_failure_names_the_range_then_careful_mode_dead_letters_only_the_poison() -> None:
+    txs = [tx(i) for i in range(30)]
+    out = RecordingOutput()
+    proc = processor(out)
+    with pytest.raises(CoreFailure) as failure:
+        proc.process(messages(0, 0, txs))
+    assert (failure.value.partition, failure.value.first, failure.value.last) == (0, 0, 29)
+    # the caller rewinds (a fresh state at offset 0) and marks the range careful
+    out = RecordingOutput()
+    proc = processor(out)
+    proc.careful[0] = [(0, 29)]
+    proc.process(messages(0, 0, txs))
+    (record, headers), = out.dead_letters
+    h = dict(headers)
+    assert record.value() == encode(txs[13])  # unchanged
+    assert h["error.class"] == b"OverflowError" and h["error.stage"] == b"core"
+    assert h["error.message"] == b"cannot score this one" and h["source.offset"] == b"13"
+    # the others score exactly as a stream without the poison record
+    clean = RecordingOutput()
+    BatchProcessor(clean, 1000, parts={0: PartitionState(CountingEngine(), 0)}).process(
+        [m for m in messages(0, 0, txs) if m.offset() != 13])
+    assert [decode(v, ScoredTransaction) for _, v in out.scored_rows] == \
+        [decode(v, ScoredTransaction) for _, v in clean.scored_rows]
+    assert proc.parts[0].next_offset == 30
+
+
+def test_replay_isolates_the_same_records_as_live_processing() -> None:
+    txs = [tx(i) for i in range(30)]
+    live = PartitionState(PickyEngine(), 0)
+    BatchProcessor(RecordingOutput(), 1000, parts={0: live}, factory=PickyFactory(),
+                   careful={0: [(0, 29)]}).process(messages(0, 0, txs))
+    rebuilt = PartitionState(PickyEngine(), 0)
+    ctx = ReplayContext(PickyFactory())
+    with pytest.raises(CoreFailure):
+        replay(rebuilt, messages(0, 0, txs), 30, ctx)
+    ctx.careful[0] = [(0, 29)]
+    rebuilt = PartitionState(PickyEngine(), 0)
+    replay(rebuilt, messages(0, 0, txs), 30, ctx)
+    assert rebuilt.engine.snapshot() == live.engine.snapshot()
+
+
+class Flaky(CountingEngine):
+    fail_next = 0
+
+    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
+        if Flaky.fail_next:
+            Flaky.fail_next -= 1
+            raise MemoryError("transient")
+        return super().process(txs)
+
+
+def test_a_transient_core_failure_in_careful_mode_dead_letters_nothing() -> None:
+    holder = PartitionState(Flaky(), 0)
+    Flaky.fail_next = 1
+    results = Careful(holder, lambda b: Flaky(CountingEngine.restore(b).counts)).run(
+        [tx(1)])
+    assert isinstance(results[0], ScoredTransaction)
+
+
+def test_a_lone_record_failing_twice_is_the_poison() -> None:
+    holder = PartitionState(Flaky(), 0)
+    Flaky.fail_next = 2
+    results = Careful(holder, lambda b: Flaky(CountingEngine.restore(b).counts)).run(
+        [tx(1)])
+    assert isinstance(results[0], MemoryError)
+    assert holder.engine.snapshot() == b"{}"  # restored to before the record
+
+
+def scored_size(t: Transaction) -> int:
+    out = RecordingOutput()
+    BatchProcessor(out, 1000, parts={0: PartitionState(CountingEngine(), 0)}).process(
+        messages(0, 0, [t]))
+    (key, value), = out.scored_rows
+    return len(key) + len(value)
+
+
+@pytest.mark.parametrize("slack", [0, -1])
+def test_output_over_the_size_limit_is_dead_lettered_at_the_boundary(slack: int) -> None:
+    t = tx(1, "a-longer-customer")
+    limit = scored_size(t) + slack
+    out = RecordingOutput()
+    BatchProcessor(out, 1000, parts={0: PartitionState(CountingEngine(), 0)},
+                   max_output_bytes=limit).process(messages(0, 0, [t, tx(2)]))
+    if slack == 0:
+        assert len(out.scored_rows) == 2 and out.dead_letters == []
+        return
+    assert len(out.scored_rows) == 1
+    (record, headers), = out.dead_letters
+    h = dict(headers)
+    assert record.value() == encode(t)
+    assert h["error.class"] == b"OutputTooLarge" and h["error.stage"] == b"output"
+    assert f"over the limit of {limit:,}".encode() in h["error.message"]
+
+
+class Inflating(CountingEngine):
+    """Repeats a field into the reasons (the issue's 2.7 MB scored message)."""
+
+    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
+        return [r.model_copy(update={"reasons_top3": [r.merchant_category * 50_000] * 3})
+                if r.amount == POISON_AMOUNT else r for r in super().process(txs)]
+
+
+def test_a_multi_megabyte_scored_row_is_dead_lettered_under_the_default_limit() -> None:
+    out = RecordingOutput()
+    BatchProcessor(out, 1000, parts={0: PartitionState(Inflating(), 0)}).process(
+        messages(0, 0, [tx(12), tx(13), tx(14)]))
+    assert [decode(v, ScoredTransaction).transaction_id for _, v in out.scored_rows] == \
+        ["12", "14"]
+    (record, headers), = out.dead_letters
+    assert record.value() == encode(tx(13))
+    assert dict(headers)["error.class"] == b"OutputTooLarge"
+
+
+class Unencodable(CountingEngine):
+    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
+        return [r.model_copy(update={"score": object()}) if r.amount == POISON_AMOUNT else r
+                for r in super().process(txs)]
+
+
+def test_an_output_that_cannot_be_encoded_is_dead_lettered() -> None:
+    out = RecordingOutput()
+    BatchProcessor(out, 1000, parts={0: PartitionState(Unencodable(), 0)}).process(
+        messages(0, 0, [tx(12), tx(13), tx(14)]))
+    assert len(out.scored_rows) == 2
+    (record, headers), = out.dead_letters
+    assert dict(headers)["error.stage"] == b"encode" and record.value() == encode(tx(13))
+
+
+def test_detector_isolates_core_poison_end_to_end(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    cluster = FakeCluster(partitions=1)
+    cluster.append(0, [encode(tx(i, f"c{i % 3}")) for i in range(40)])
+    detector = fake_detector(monkeypatch, cluster, factory=PickyFactory(), state_dir=tmp_path)
+    detector.run(until=drained(cluster))
+    rows = [decode(r.value or b"", ScoredTransaction)
+            for r in cluster.rows("transactions.scored")]
+    assert [r.source_offset for r in rows] == [i for i in range(40) if i != 13]
+    dead = cluster.rows("transactions.dlq")
+    assert [d.value for d in dead] == [encode(tx(13, "c1"))]
+    # a restart (restore by replay) isolates it again and scores nothing twice
+    cluster.append(0, [encode(tx(i, f"c{i % 3}")) for i in range(40, 45)])
+    fake_detector(monkeypatch, cluster, factory=PickyFactory(),
+                  state_dir=tmp_path).run(until=drained(cluster))
+    rows = [decode(r.value or b"", ScoredTransaction)
+            for r in cluster.rows("transactions.scored")]
+    assert [r.source_offset for r in rows] == [i for i in range(45) if i != 13]
+    assert len(cluster.rows("transactions.dlq")) == 1
