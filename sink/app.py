@@ -15,11 +15,18 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-import confluent_kafka
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from shared.errors import KafkaWiringError
-from shared.kafka import TopicSpec, ensure_topics, make_consumer, wait_for_broker
+from shared.folderlock import FolderLock
+from shared.kafka import (
+    TopicSpec,
+    client_versions,
+    ensure_topics,
+    make_consumer,
+    wait_for_broker,
+)
+from shared.outputs import output_errors
 from sink.settings import SinkSettings
 from sink.writer import Record, SinkWriter
 
@@ -90,9 +97,25 @@ class _Stopper:
         self.event.set()
 
 
+#: What a disk-full or read-only failure leaves behind, for its one-line message.
+AFTER_OUTPUT_ERROR = ("every row up to the last checkpoint is kept and a restart continues "
+                      "from there exactly once")
+
+
 def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None = None,
         reset: bool = False, stop: threading.Event | None = None) -> SinkResult:
-    """Consume until stopped (or, with `once`/`until_idle`, until the topic is drained)."""
+    """Consume until stopped (or, with `once`/`until_idle`, until the topic is drained).
+
+    The exports folder is locked first (`LockedError` if another sink holds it); a disk-full
+    or read-only folder is `OutputError`, the checkpoint left as it was.
+    """
+    folder = settings.exports_dir
+    with output_errors(folder, AFTER_OUTPUT_ERROR), FolderLock(folder, "sink"):
+        return _run(settings, once, until_idle, reset, stop)
+
+
+def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bool,
+         stop: threading.Event | None) -> SinkResult:
     started = time.monotonic()
     topic = settings.topics.scored_topic
     idle_limit = 0.0 if once else until_idle
@@ -102,11 +125,7 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
     writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset,
                         workers=settings.decode_workers)
     consumer = make_consumer(settings.kafka, settings.group_id, **consumer_overrides())
-    run_info = {
-        "group_id": settings.group_id,
-        "confluent_kafka_version": confluent_kafka.version()[0],
-        "librdkafka_version": confluent_kafka.libversion()[0],
-    }
+    run_info = {"group_id": settings.group_id, **client_versions()}
     result = SinkResult()
     start_rows, start_rejected = writer.rows, writer.cp.rejected
     try:

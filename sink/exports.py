@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import __version__
+from shared.outputs import is_output_error
 from sink.atomic import atomic_write_bytes, atomic_write_text
 from sink.columns import (
     CASES_COLUMNS,
@@ -81,5 +82,9 @@ def refresh_report(out_dir: Path) -> None:
         raise
     try:
         write_report(Path(out_dir))
+    except OSError as exc:
+        if is_output_error(exc):  # a full or read-only disk: the caller stops, no traceback
+            raise
+        log.exception("report.html could not be written in %s", out_dir)
     except Exception:  # the exports matter more than the page: log and go on
         log.exception("report.html could not be written in %s", out_dir)

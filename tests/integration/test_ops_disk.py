@@ -1,0 +1,150 @@
+"""A full or read-only disk under the sink and `score`: exit 5, one line, nothing half-written,
+and once the disk is writable again the sink continues exactly once.
+
+Real file systems, not mocks: a tmpfs of a few hundred KiB fills up for ENOSPC, and the same
+tmpfs remounted read-only gives EROFS (root ignores mode bits, so chmod would prove
+nothing). Mounting needs root; without it the tests skip, except under CI where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.cli import main
+from shared.csv_io import write_transactions_csv
+from shared.kafka import TopicSpec, ensure_topics
+from shared.settings import KafkaSettings
+from sink.state import STATE_FILE
+from tests.integration.test_sink_kafka import _produce
+from tests.unit.test_core_engine import stream
+from tests.unit.test_rollup_pandas import random_scored
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = 3_000  # about 500 KB of transactions_scored.csv
+
+
+class TinyDisk:
+    """A tmpfs mounted at `path`; `resize` and `read_only` remount it in place."""
+
+    def __init__(self, path: Path, size: str) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs",
+                        str(path)], check=True, capture_output=True)
+
+    def remount(self, options: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,{options}", str(self.path)], check=True,
+                       capture_output=True)
+
+    def unmount(self) -> None:
+        subprocess.run(["umount", "-l", str(self.path)], check=False, capture_output=True)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[TinyDisk]:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("CI=true: the disk-failure tests need root to mount a tmpfs")
+        pytest.skip("mounting a tmpfs needs root")
+    disk = TinyDisk(tmp_path / "disk", "384k")
+    try:
+        yield disk
+    finally:
+        disk.unmount()
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob(".*.tmp"))
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str], prog: str, words: str) -> str:
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [ln for ln in done.stderr.splitlines() if ": error: " in ln]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert errors[0].startswith(f"{prog}: error: cannot write ") and words in errors[0]
+    return errors[0]
+
+
+def _sink(kafka: KafkaSettings, topic: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+           "AUDITSTREAM_SCORED_TOPIC": topic, "AUDITSTREAM_PARTITIONS": "3",
+           "SINK_EXPORTS_DIR": str(folder), "SINK_GROUP_ID": f"{topic}-{folder.name}",
+           "SINK_BATCH_SIZE": "300", "SINK_CHECKPOINT_ROWS": "500"}
+    return subprocess.run([sys.executable, "-m", "sink", "--once"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+
+
+def _rows(folder: Path) -> list[str]:
+    return (folder / "transactions_scored.csv").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.integration
+def test_sink_on_a_full_then_read_only_disk_exits_5_and_resumes_exactly_once(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path, tiny_disk: TinyDisk
+) -> None:
+    ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
+    _produce(kafka, topic_name, random_scored(ROWS, seed=71), per_txn=1_000)
+    reference = tmp_path / "reference"
+    assert _sink(kafka, topic_name, reference).returncode == 0
+    folder = tiny_disk.path
+
+    full = _sink(kafka, topic_name, folder)
+    assert full.returncode == 5, full.stderr[-3000:]  # ExitCode.OUTPUT_UNWRITABLE
+    line = _one_error_line(full, "python -m sink", "the disk is full")
+    assert "restart continues" in line
+    assert _leftovers(folder) == []
+    state = json.loads((folder / STATE_FILE).read_text())  # whole, and behind the files
+    kept = state["lengths"]["transactions_scored.csv"]
+    assert 0 < kept <= (folder / "transactions_scored.csv").stat().st_size
+    assert 0 < sum(state["offsets"].values()) < ROWS  # it failed mid-stream
+
+    tiny_disk.remount("ro")
+    read_only = _sink(kafka, topic_name, folder)
+    assert read_only.returncode == 5
+    _one_error_line(read_only, "python -m sink", "read-only")
+
+    tiny_disk.remount("rw,size=16m")  # the disk frees again: continue where it stopped
+    again = _sink(kafka, topic_name, folder)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows, expected = _rows(folder), _rows(reference)
+    assert len(rows) == ROWS + 1 and rows[0] == expected[0]
+    assert sorted(rows[1:]) == sorted(expected[1:])  # each row once, content equal
+    for name in ("thresholds.csv", "metrics_by_type.csv", "confusion_matrix.csv"):
+        assert (folder / name).read_bytes() == (reference / name).read_bytes(), name
+    assert json.loads((folder / "run.json").read_text())["rows"] == ROWS
+    assert _leftovers(folder) == []
+
+
+def test_score_on_a_read_only_or_full_disk_exits_5_and_leaves_whole_files(
+    tmp_path: Path, tiny_disk: TinyDisk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.csv"
+    write_transactions_csv(stream(n=200, customers=10, seed=9), source)
+    out = tiny_disk.path / "ex"
+    assert main(["score", str(source), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    tiny_disk.remount("ro")
+    assert main(["score", str(source), "--out", str(out)]) == 5
+    err = capsys.readouterr().err
+    assert err.startswith("auditstream score: error: cannot write ") and "read-only" in err
+    assert err.count("\n") == 1
+
+    tiny_disk.remount("rw")
+    big = tmp_path / "big.csv"
+    write_transactions_csv(stream(n=4_000, customers=50, seed=10), big)  # ~700 KB of output
+    assert main(["score", str(big), "--out", str(out)]) == 5
+    err = capsys.readouterr().err
+    assert "the disk is full" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert _leftovers(out) == []
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after.keys() == before.keys()
+    assert after["transactions_scored.csv"] == before["transactions_scored.csv"]  # whole
