@@ -124,7 +124,8 @@ class Demo:
         ensure_topics(KafkaSettings(bootstrap_servers=bootstrap), [
             TopicSpec(self.topics.transactions, p),
             TopicSpec(self.topics.scored, p),
-            TopicSpec(self.topics.dlq, 1),
+            # As many partitions as the input, as the detector creates it (docs/architecture.md).
+            TopicSpec(self.topics.dlq, p),
         ])
         print(f"topics: {self.topics.transactions}, {self.topics.scored}, {self.topics.dlq}")
 
