@@ -56,3 +56,14 @@ def test_topic_defaults_match_the_design() -> None:
 def test_env_names_lists_nested_variables() -> None:
     names = env_names(DetectorSettings)
     assert {"KAFKA_BOOTSTRAP_SERVERS", "AUDITSTREAM_PARTITIONS", "DETECTOR_GROUP_ID"} <= names
+
+
+def test_the_architecture_topic_table_says_what_the_topic_settings_create() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    rows = {cells[1].strip("` "): cells[3].strip() for line in doc.splitlines()
+            if line.startswith("| `transactions") and len(cells := line.split("|")) > 4}
+    expected = f"{TopicSettings().partitions} (setting)"
+    # The detector creates all three with `AUDITSTREAM_PARTITIONS` partitions (kafka_io).
+    assert rows["transactions.dlq"] == rows["transactions"] == expected
