@@ -44,9 +44,13 @@ def _consume(kafka: KafkaSettings, topic: str, expected: int) -> list[tuple[int,
 
 
 def _historic_file(
-    tmp_path: Path, rows: int, shuffle: bool = True, seed: int = 11, name: str = "history.csv"
+    tmp_path: Path, rows: int, shuffle: bool = True, seed: int = 11, name: str = "history.csv",
+    id_prefix: str = "",
 ) -> tuple[Path, list[Transaction]]:
     txs = generate_reference(ReferenceConfig(transactions=rows, seed=seed, burst_customers=0))
+    if id_prefix:  # files of one replay must not share transaction ids (duplicates are rejects)
+        txs = [t.model_copy(update={"transaction_id": id_prefix + t.transaction_id})
+               for t in txs]
     rows_out = list(txs)
     if shuffle:
         random.Random(5).shuffle(rows_out)  # replay must restore the time order itself
@@ -81,14 +85,15 @@ def test_time_ordered_files_are_streamed_and_merged_in_stable_order(
     kafka: KafkaSettings, topic_name: str, tmp_path: Path
 ) -> None:
     first, a = _historic_file(tmp_path, 1_500, shuffle=False, seed=1, name="jan.csv")
-    second, b = _historic_file(tmp_path, 1_500, shuffle=False, seed=2, name="feb.csv")
+    second, b = _historic_file(tmp_path, 1_500, shuffle=False, seed=2, name="feb.csv",
+                               id_prefix="feb-")
     summary = run_replay([first, second], _settings(kafka, topic_name))
     assert summary.exit_code == 0 and summary.report is not None
     assert summary.report.delivered == 3_000
 
     got = _consume(kafka, topic_name, 3_000)
     assert len(got) == 3_000
-    # Both files reuse ids 1..1500: the (file, id) pairs identify rows.
+    # The (file, id) pairs identify rows.
     expected = sorted(
         [(t.timestamp, 0, t.customer_id, t.transaction_id) for t in a]
         + [(t.timestamp, 1, t.customer_id, t.transaction_id) for t in b]
