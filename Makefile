@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint bench clean broker-start broker-stop
+.PHONY: demo test venv lint bench clean broker-start broker-stop compose-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+## `docker compose up` end to end on a real Docker engine, installed and started if none
+## answers (root on Debian); base images stand in from debootstrap. See docker/compose-test.sh.
+compose-test: $(STAMP)
+	docker/compose-test.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,7 +1,18 @@
-"""docker-compose.yml cannot run here (no Docker engine), so its contract is checked as data."""
+"""docker-compose.yml and docker/ checked as data and scripts, without a Docker engine.
+
+The stack itself runs end to end under `make compose-test` (tests/compose/); these checks
+keep the file portable (Compose v2 and Debian's 1.29) and in step with the settings classes
+and the non-Docker broker.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +22,10 @@ from pydantic_settings import BaseSettings
 
 from detector.settings import DetectorSettings
 from producer.settings import ProducerSettings
-from shared.settings import env_names
+from shared.broker.process import _SERVER_PROPERTIES
+from shared.broker.settings import BrokerSettings
+from shared.errors import ExitCode
+from shared.settings import KafkaSettings, TopicSettings, env_names
 from sink.settings import SinkSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +34,7 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "detector": DetectorSettings,
     "sink": SinkSettings,
 }
+APP_SERVICES = ("topic-init", *sorted(SERVICES))
 
 
 @pytest.fixture(scope="module")
@@ -29,22 +44,68 @@ def compose() -> dict[str, Any]:
     return data
 
 
-def test_broker_is_apache_kafka_4_in_kraft_mode(compose: dict[str, Any]) -> None:
+def test_file_is_accepted_by_compose_1_29_and_v2(compose: dict[str, Any]) -> None:
+    # docker-compose 1.29 rejects a top-level `name:`; v2 warns about `version:`.
+    assert set(compose) - {"services", "volumes"} <= {"x-app"}
+
+
+def test_broker_is_built_from_the_jars_of_auditstream_broker(compose: dict[str, Any]) -> None:
     kafka = compose["services"]["kafka"]
-    image, tag = kafka["image"].split(":")
-    assert image == "apache/kafka" and tag.split(".")[0] == "4"
-    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert all(p.startswith("127.0.0.1:") for p in kafka["ports"])
+    assert kafka["build"] == {"context": ".", "dockerfile": "docker/kafka/Dockerfile"}
+    assert kafka["image"] == f"auditstream-kafka:{BrokerSettings().kafka_version}"
+    dockerfile = (ROOT / "docker/kafka/Dockerfile").read_text()
+    assert f"ARG KAFKA_VERSION={BrokerSettings().kafka_version}" in dockerfile
+    assert "COPY shared/broker/pom.xml shared/broker/log4j2.properties" in dockerfile
+    assert kafka["init"] is True
 
 
-@pytest.mark.parametrize("service", sorted(SERVICES))
-def test_service_runs_its_module_from_the_one_image(
+def test_broker_is_published_on_loopback_on_a_chosen_port(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    assert kafka["ports"] == ["127.0.0.1:${AUDITSTREAM_KAFKA_PORT:-9092}:9092"]
+    assert kafka["environment"]["KAFKA_HOST_PORT"] == "${AUDITSTREAM_KAFKA_PORT:-9092}"
+
+
+def _properties(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines()
+                if "=" in line and not line.startswith("#"))
+
+
+def test_broker_container_runs_the_local_brokers_settings() -> None:
+    local = _properties(_SERVER_PROPERTIES)
+    script = (ROOT / "docker/kafka/run.sh").read_text()
+    container = _properties(script[script.index("<<PROPS"):script.index("\nPROPS\n")])
+    # Only where it listens differs: containers reach it as kafka:19092, the host on 9092.
+    where = {"controller.quorum.bootstrap.servers", "listeners", "advertised.listeners",
+             "listener.security.protocol.map", "inter.broker.listener.name", "log.dirs"}
+    assert {k: v for k, v in container.items() if k not in where} == \
+        {k: v for k, v in local.items() if k not in where}
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_app_services_share_one_image_built_offline_if_asked(
     compose: dict[str, Any], service: str
 ) -> None:
     svc = compose["services"][service]
-    assert svc["build"] == "."
+    assert svc["build"] == {"context": ".", "args": {"PIP_FROM": "${AUDITSTREAM_PIP_FROM:-pypi}"}}
+    assert svc["image"] == "auditstream:latest"
+    # tini as PID 1 passes SIGTERM on; a bare PID 1 ignores signals it has no handler for.
+    assert svc["init"] is True
+    assert svc["user"] == "${AUDITSTREAM_UID:-10001}:${AUDITSTREAM_GID:-10001}"
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_service_runs_its_module_after_topic_init(compose: dict[str, Any], service: str) -> None:
+    svc = compose["services"][service]
     assert svc["command"] == ["python", "-m", service]
     assert svc["depends_on"]["topic-init"]["condition"] == "service_completed_successfully"
+
+
+def test_topic_init_waits_for_a_healthy_broker(compose: dict[str, Any]) -> None:
+    init = compose["services"]["topic-init"]
+    assert init["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    assert init["command"] == ["python", "/opt/auditstream/docker/init_topics.py"]
+    assert set(init["environment"]) <= env_names(KafkaSettings) | env_names(TopicSettings)
+    assert init["restart"] == "no"
 
 
 @pytest.mark.parametrize(("service", "settings_cls"), sorted(SERVICES.items()))
@@ -56,19 +117,68 @@ def test_service_environment_is_read_by_its_settings(
     assert "KAFKA_BOOTSTRAP_SERVERS" in env
 
 
+def test_producer_defaults_are_the_demo_stream(compose: dict[str, Any]) -> None:
+    env = compose["services"]["producer"]["environment"]
+    defaults = ProducerSettings.model_fields
+    assert env["PRODUCER_SEED"] == f"${{PRODUCER_SEED:-{defaults['seed'].default}}}"
+    assert env["PRODUCER_DAYS"] == f"${{PRODUCER_DAYS:-{defaults['days'].default}}}"
+    assert env["PRODUCER_CUSTOMERS"] == "${PRODUCER_CUSTOMERS:-1000}"  # generate's default
+    assert compose["services"]["producer"]["restart"] == "no"
+
+
 def test_sink_exports_land_in_the_project_exports_folder(compose: dict[str, Any]) -> None:
     sink = compose["services"]["sink"]
     target = sink["environment"]["SINK_EXPORTS_DIR"]
-    assert f"./exports:{target}" in sink["volumes"]
+    assert sink["volumes"] == [f"${{AUDITSTREAM_EXPORTS:-./exports}}:{target}"]
 
 
 def test_detector_can_scale_out(compose: dict[str, Any]) -> None:
     detector = compose["services"]["detector"]
-    # `--scale detector=N` needs no fixed container name, host port or per-instance id.
-    assert "container_name" not in detector and "ports" not in detector
+    # `--scale detector=N`: no fixed container name, host name, port or instance id; each
+    # replica's transactional id comes from its own host name.
+    assert not {"container_name", "hostname", "ports"} & set(detector)
+    assert "DETECTOR_INSTANCE_ID" not in detector["environment"]
+    assert DetectorSettings.model_fields["instance_id"].default_factory is not None
 
 
-def test_topic_init_creates_the_pipeline_topics(compose: dict[str, Any]) -> None:
-    script = compose["services"]["topic-init"]["command"][0]
-    for topic in ("transactions", "transactions.scored", "transactions.dlq"):
-        assert topic in script
+@pytest.fixture
+def folder() -> Iterator[Path]:
+    """An exports folder any user can reach (pytest's tmp_path is private to its owner)."""
+    parent = Path(tempfile.mkdtemp(prefix="auditstream-entrypoint-"))
+    parent.chmod(0o755)
+    (parent / "exports").mkdir()
+    yield parent / "exports"
+    (parent / "exports").chmod(0o755)
+    shutil.rmtree(parent)
+
+
+def _run_entrypoint(folder: Path) -> subprocess.CompletedProcess[str]:
+    """docker/entrypoint.sh as a user who may not write to `folder` (uid 4242 under root)."""
+    cmd = [str(ROOT / "docker/entrypoint.sh"), "echo", "started"]
+    if os.getuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("needs setpriv to drop root")
+        cmd = [setpriv, "--reuid=4242", "--regid=4242", "--clear-groups", *cmd]
+    env = {"PATH": os.environ["PATH"], "SINK_EXPORTS_DIR": str(folder)}
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+
+
+def test_entrypoint_says_what_to_run_when_exports_are_not_writable(folder: Path) -> None:
+    folder.chmod(0o555)
+    proc = _run_entrypoint(folder)
+    assert proc.returncode == ExitCode.OUTPUT_UNWRITABLE
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    owner = f"{os.getuid()}:{os.getgid()}"
+    assert f"owned by uid:gid {owner} with mode 555" in proc.stderr
+    assert f"AUDITSTREAM_UID={os.getuid()} AUDITSTREAM_GID={os.getgid()} docker compose up" \
+        in proc.stderr
+    assert re.search(r"sudo chown -R \d+:\d+ \./exports", proc.stderr)
+    assert list(folder.iterdir()) == []
+
+
+def test_entrypoint_runs_the_command_when_exports_are_writable(folder: Path) -> None:
+    folder.chmod(0o777)
+    proc = _run_entrypoint(folder)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "started\n", "")
+    assert list(folder.iterdir()) == []  # the write probe is removed

@@ -1,0 +1,212 @@
+"""`docker compose up` of the unmodified docker-compose.yml, end to end on a real engine.
+
+A small demo stream (PRODUCER_CUSTOMERS/PRODUCER_DAYS, passed through by the compose file)
+flows broker -> topic-init -> producer -> 3 detector replicas -> sink; the exports land in
+./exports/compose-test (AUDITSTREAM_EXPORTS), owned by a host user that is not the image's
+(AUDITSTREAM_UID/GID). Then every service container gets SIGTERM and must exit 0 within 10 s.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from tests.compose.stack import ROOT, Stack, docker, free_port, inspect, wait_exit
+
+pytestmark = pytest.mark.compose
+
+SEED = 42
+CUSTOMERS = int(os.environ.get("AUDITSTREAM_COMPOSE_CUSTOMERS", "200"))
+DAYS = int(os.environ.get("AUDITSTREAM_COMPOSE_DAYS", "30"))
+DETECTORS = 3
+WAIT_S = float(os.environ.get("AUDITSTREAM_COMPOSE_WAIT_S", "300"))
+EXPORTS = ROOT / "exports" / "compose-test"
+# A host user that is neither root nor the image's uid 10001 (root may chown to anyone).
+HOST_UID, HOST_GID = (4242, 4242) if os.getuid() == 0 else (os.getuid(), os.getgid())
+KEY = ("transaction_id", "customer_id", "timestamp", "amount", "country", "channel",
+       "device", "merchant_category", "is_anomaly", "anomaly_type")
+
+Row = tuple[str, ...]
+
+
+def say(msg: str) -> None:
+    print(f"compose-test: {msg}", flush=True)
+
+
+def row_key(row: dict[str, str]) -> Row:
+    """The input columns of a row, in one format for the generated CSV and the export."""
+    out = dict(row)
+    out["timestamp"] = out["timestamp"].replace("T", " ")
+    out["amount"] = f"{float(out['amount']):.2f}"
+    return tuple(out[k] for k in KEY)
+
+
+def read_rows(path: Path) -> list[Row]:
+    with path.open(newline="") as fh:
+        return [row_key(r) for r in csv.DictReader(fh)]
+
+
+@pytest.fixture(scope="module")
+def expected(tmp_path_factory: pytest.TempPathFactory) -> list[Row]:
+    """The stream the producer container publishes, generated on the host from the same seed."""
+    out = tmp_path_factory.mktemp("expected") / "transactions.csv"
+    subprocess.run([sys.executable, "-m", "shared", "generate", "--seed", str(SEED),
+                    "--customers", str(CUSTOMERS), "--days", str(DAYS), "--out", str(out)],
+                   check=True, capture_output=True, cwd=ROOT)
+    return read_rows(out)
+
+
+def _rows_in_run_json() -> int:
+    try:
+        return int(json.loads((EXPORTS / "run.json").read_text())["rows"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _wait_for_every_row(stack: Stack, total: int) -> None:
+    deadline = time.monotonic() + WAIT_S
+    last_say = 0.0
+    sink = stack.containers("sink")[0]
+    while True:
+        rows = _rows_in_run_json()
+        report = EXPORTS / "report.html"
+        if rows == total and report.exists() and f'"rows":{total}' in report.read_text():
+            return
+        assert time.monotonic() < deadline, f"{rows} of {total} rows after {WAIT_S:.0f} s"
+        assert inspect(sink, "{{.State.Running}}") == "true", stack.logs("sink")[-3000:]
+        if time.monotonic() - last_say >= 10:
+            say(f"{rows:,} of {total:,} rows in the exports so far")
+            last_say = time.monotonic()
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def stack(expected: list[Row]) -> Iterator[Stack]:
+    if EXPORTS.exists():
+        shutil.rmtree(EXPORTS)
+    EXPORTS.mkdir(parents=True)
+    os.chown(EXPORTS, HOST_UID, HOST_GID)
+    env = {
+        "AUDITSTREAM_EXPORTS": str(EXPORTS),
+        "AUDITSTREAM_UID": str(HOST_UID),
+        "AUDITSTREAM_GID": str(HOST_GID),
+        # Not 9092: the host may run its own broker there.
+        "AUDITSTREAM_KAFKA_PORT": str(free_port()),
+        "AUDITSTREAM_PIP_FROM": os.environ.get("AUDITSTREAM_PIP_FROM", "wheelhouse"),
+        "PRODUCER_SEED": str(SEED),
+        "PRODUCER_CUSTOMERS": str(CUSTOMERS),
+        "PRODUCER_DAYS": str(DAYS),
+    }
+    s = Stack(project=f"auditstream-test-{os.getpid()}", env=env)
+    say(f"{' '.join(s.cmd)} -p {s.project}; {len(expected):,} transactions "
+        f"({CUSTOMERS} customers, {DAYS} days); exports in {EXPORTS.relative_to(ROOT)}")
+    started = time.monotonic()
+    # The other services use the same image as the sink (one x-app definition).
+    s.compose("build", "kafka", "sink", timeout=1800)
+    say(f"images built in {time.monotonic() - started:.0f} s")
+    try:
+        started = time.monotonic()
+        s.compose("up", "-d", "--scale", f"detector={DETECTORS}")
+        _wait_for_every_row(s, len(expected))
+        say(f"every row exported {time.monotonic() - started:.0f} s after `up`")
+        yield s
+    finally:
+        (ROOT / "exports" / "compose-test.log").write_text(
+            s.compose("logs", "--no-color", check=False).stdout)
+        s.compose("down", "-v", "--remove-orphans", check=False)
+
+
+def test_topic_init_and_producer_finish_with_exit_0(stack: Stack) -> None:
+    for service in ("topic-init", "producer"):
+        (container,) = stack.containers(service)
+        assert inspect(container, "{{.State.Status}} {{.State.ExitCode}}") == "exited 0", \
+            stack.logs(service)[-3000:]
+
+
+def test_every_transaction_is_exported_once(stack: Stack, expected: list[Row]) -> None:
+    exported = read_rows(EXPORTS / "transactions_scored.csv")
+    say(f"{len(exported):,} rows counted in ./{EXPORTS.relative_to(ROOT)}/"
+        f"transactions_scored.csv ({len(expected):,} transactions published)")
+    ids = Counter(r[0] for r in exported)
+    assert [i for i, n in ids.items() if n > 1] == []
+    assert sorted(exported) == sorted(expected)
+
+
+def test_run_json_and_report_cover_every_row(stack: Stack, expected: list[Row]) -> None:
+    run = json.loads((EXPORTS / "run.json").read_text())
+    assert run["rows"] == len(expected)
+    assert run["rows_unscored"] == 0 and run["rows_rejected"] == 0
+    assert run["rows_anomalous"] == sum(r[KEY.index("is_anomaly")] == "True" for r in expected)
+    assert set(run["input_offsets"]) == {"0", "1", "2", "3"}
+    report = (EXPORTS / "report.html").read_text()
+    assert report.lstrip().lower().startswith("<!doctype html")
+    assert f'"rows":{len(expected)}' in report
+
+
+def test_exports_belong_to_the_host_user(stack: Stack) -> None:
+    owners = {(p.name, p.stat().st_uid, p.stat().st_gid) for p in EXPORTS.iterdir()}
+    assert {(uid, gid) for _, uid, gid in owners} == {(HOST_UID, HOST_GID)}, owners
+
+
+def test_detector_replicas_share_the_partitions(stack: Stack) -> None:
+    replicas = stack.containers("detector")
+    assert len(replicas) == DETECTORS
+    owned = {c: {int(p) for p in re.findall(r"partition (\d+) restored",
+                                            docker("logs", c).stderr)} for c in replicas}
+    say(f"partitions restored per detector replica: {sorted(map(sorted, owned.values()))}")
+    assert all(owned.values()), owned
+    assert set().union(*owned.values()) == {0, 1, 2, 3}
+
+
+def test_broker_answers_on_the_chosen_loopback_port(stack: Stack) -> None:
+    port = stack.env["AUDITSTREAM_KAFKA_PORT"]
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})
+    topics = admin.list_topics(timeout=15).topics
+    assert {"transactions", "transactions.scored", "transactions.dlq"} <= set(topics)
+    assert len(topics["transactions"].partitions) == 4
+
+
+def test_unwritable_exports_folder_says_what_to_run(
+    stack: Stack, tmp_path: Path
+) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir(mode=0o755)  # owned by the host user running the test, not by uid 10001
+    unset = ("AUDITSTREAM_UID", "AUDITSTREAM_GID")  # the image's default user, 10001
+    env = {k: v for k, v in {**os.environ, **stack.env}.items() if k not in unset}
+    env["AUDITSTREAM_EXPORTS"] = str(folder)
+    proc = stack.compose("run", "--rm", "--no-deps", "-T", "sink", check=False, timeout=120,
+                         env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 5, out
+    assert "Traceback" not in out
+    me = f"{os.getuid()}:{os.getgid()}"
+    assert f"owned by uid:gid {me} with mode 755" in out, out
+    assert f"AUDITSTREAM_UID={os.getuid()} AUDITSTREAM_GID={os.getgid()} docker compose up" in out
+    assert "sudo chown -R 10001:10001 ./exports" in out
+    assert list(folder.iterdir()) == []
+
+
+def test_sigterm_stops_each_service_with_exit_0_within_10s(stack: Stack) -> None:
+    # Last: it stops the stack. Consumers first, the broker they talk to last.
+    results = {}
+    for service in ("sink", "detector", "kafka"):
+        for container in stack.containers(service):
+            name = inspect(container, "{{.Name}}").lstrip("/")
+            assert inspect(container, "{{.State.Running}}") == "true", name
+            docker("kill", "--signal", "TERM", container)
+            results[name] = wait_exit(container, 10.0)
+    say("SIGTERM -> exit code, seconds: "
+        + ", ".join(f"{n} {c} {s:.1f}" for n, (c, s) in sorted(results.items())))
+    assert {n: c for n, (c, _) in results.items()} == dict.fromkeys(results, 0)
