@@ -51,7 +51,7 @@ def test_a_disk_or_permission_oserror_anywhere_is_exit_5_without_traceback(
     def fail() -> int:
         raise OSError(number, "strerror", "/exports/run.json")
 
-    assert run_guarded("auditstream sink", fail) == ExitCode.OUTPUT_UNWRITABLE == 5
+    assert run_guarded("auditstream sink", fail) == 5  # ExitCode.OUTPUT_UNWRITABLE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("auditstream sink: error: cannot write /exports/run.json: ")
@@ -74,7 +74,7 @@ def test_interrupt_is_130_and_a_return_value_passes_through(
     def interrupted() -> int:
         raise KeyboardInterrupt
 
-    assert run_guarded("auditstream x", interrupted) == ExitCode.INTERRUPTED == 130
+    assert run_guarded("auditstream x", interrupted) == 130  # ExitCode.INTERRUPTED
     assert run_guarded("auditstream x", lambda: 1) == 1
     assert run_guarded("auditstream x", lambda: None) == 0
     assert "interrupted" in capsys.readouterr().err

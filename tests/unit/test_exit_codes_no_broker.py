@@ -53,3 +53,20 @@ def test_sink_without_broker_exits_4(tmp_path: Path, entry: tuple[str, ...]) -> 
     done, _ = _run(*entry, "--exports", str(tmp_path / "ex"), "--once")
     prog = "auditstream sink" if entry[1] == "shared" else "python -m sink"
     _assert_unreachable(done, prog)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", [("-m", "shared", "detect"), ("-m", "detector")])
+def test_detect_without_broker_exits_4_after_its_wait_with_a_few_lines(
+    entry: tuple[str, ...],
+) -> None:
+    done, took = _run(*entry)  # the detector waits 60 s (its own, not KAFKA_STARTUP_WAIT_S)
+    prog = "auditstream detect" if entry[1] == "shared" else "python -m detector"
+    assert done.returncode == 4, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and errors[0].startswith(f"{prog}: error: no Kafka broker")
+    waiting = [line for line in done.stderr.splitlines() if "waiting for Kafka at" in line]
+    # One line per KAFKA_LOG_INTERVAL_S (10 s) instead of ~18 librdkafka lines a second.
+    assert 1 <= len(waiting) <= took / 10 + 1
+    assert len(done.stderr.splitlines()) <= len(waiting) + 3, done.stderr[-3000:]
