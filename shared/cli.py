@@ -8,6 +8,9 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
 from shared import __version__
 from shared.errors import AuditstreamError, ExitCode
 from shared.outputs import as_output_error, is_output_error
@@ -61,9 +64,36 @@ def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
         out = as_output_error(exc)
         print(f"{prog}: error: {out}", file=sys.stderr)
         return int(out.exit_code)
+    except ValidationError as exc:
+        text = settings_error(exc)
+        if text is None:  # a model built by the code itself: a bug
+            raise
+        print(f"{prog}: error: {text}", file=sys.stderr)
+        return int(ExitCode.USAGE)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+
+
+def settings_error(exc: ValidationError) -> str | None:
+    """One line naming each bad environment variable, when `exc` comes from settings."""
+    cls = _settings_class(exc.title, BaseSettings)
+    if cls is None:
+        return None
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    bad = [f"{prefix}{'__'.join(map(str, e['loc']))}".upper() + f": {e['msg']}"
+           for e in exc.errors()]
+    return f"invalid setting {'; '.join(bad)}; fix the environment variable (README, Configuration)"
+
+
+def _settings_class(name: str, base: type[BaseSettings]) -> type[BaseSettings] | None:
+    for sub in base.__subclasses__():
+        if sub.__name__ == name:
+            return sub
+        found = _settings_class(name, sub)
+        if found is not None:
+            return found
+    return None
 
 
 def setup_logging(verbose: bool = False) -> None:

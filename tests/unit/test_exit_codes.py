@@ -98,3 +98,28 @@ def test_readme_exit_code_table_lists_exactly_the_exit_code_table() -> None:
     rows = re.findall(r"^\| `?(\d+)`? \| `(\w+)` \|", section, flags=re.MULTILINE)
     assert rows, "README has no exit-code table"
     assert [(int(n), name) for n, name in rows] == [(int(c), c.name) for c in ExitCode]
+
+
+def test_a_bad_setting_is_exit_2_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.settings import KafkaSettings
+
+    monkeypatch.setenv("KAFKA_STARTUP_WAIT_S", "soon")
+    def replay() -> int:
+        return len(KafkaSettings().bootstrap_servers)
+
+    assert run_guarded("auditstream replay", replay) == 2  # never 1 (rows rejected)
+    err = capsys.readouterr().err
+    assert err.startswith("auditstream replay: error: invalid setting KAFKA_STARTUP_WAIT_S: ")
+    assert err.count("\n") == 1
+
+
+def test_a_validation_error_of_a_plain_model_is_a_bug() -> None:
+    from pydantic import BaseModel, ValidationError
+
+    class Row(BaseModel):
+        n: int
+
+    with pytest.raises(ValidationError):
+        run_guarded("auditstream x", lambda: Row.model_validate({"n": "x"}).n)
