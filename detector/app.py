@@ -85,7 +85,7 @@ class Detector:
             settings.poison_pill_failures)
         self._dirty: set[int] = set()
         self._kept: dict[int, PartitionState] = {}
-        wait_for_broker(settings.kafka, timeout=60)
+        wait_for_broker(settings.kafka)  # KafkaUnreachableError (exit 4) after KAFKA_STARTUP_WAIT_S
         snapshot_partitions = ensure_detector_topics(settings)
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
         self._watchdog = Watchdog(WATCHDOG_S)
@@ -95,8 +95,9 @@ class Detector:
         output = KafkaOutput(self._producer, settings, snapshot_partitions)
         self.processor = BatchProcessor(output, settings.snapshot_every, factory=self._factory,
                                         max_output_bytes=settings.max_output_bytes, hook=hook)
+        # Restores share the poison ranges; the fault hook covers live batches only.
         self._restorer = Restorer(settings, self._factory, snapshot_partitions, ReplayContext(
-            self._factory, self.processor.careful, hook))
+            self._factory, self.processor.careful))
 
     def _new_producer(self) -> Producer:
         producer = make_transactional_producer(self.settings)
@@ -401,8 +402,8 @@ class Detector:
                      self.metrics.total_dead)
 
 
-def run_service(settings: DetectorSettings) -> int:
-    """Run until SIGTERM/SIGINT; return the process exit code."""
+def run_service(settings: DetectorSettings, hook: Hook | None = None) -> int:
+    """Run until SIGTERM/SIGINT; return the process exit code (`hook`: tests' faults)."""
     detector: Detector | None = None
     stop_early = False
 
@@ -415,7 +416,7 @@ def run_service(settings: DetectorSettings) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        detector = Detector(settings)
+        detector = Detector(settings, hook=hook)
         if stop_early:
             detector.stop()
         detector.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -132,15 +133,22 @@ class DetectorProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    #: Run with `RandomFaults` seeded with this (and the start number) as its fault hook.
+    faults_seed: int | None = None
 
     def start(self) -> DetectorProcess:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
                "DETECTOR_INSTANCE_ID": self.instance, "DETECTOR_LOG_INTERVAL_S": "2",
-               "DETECTOR_SESSION_TIMEOUT_MS": "6000", **CORE_ENV, **self.topics.env(),
-               **self.extra_env}
+               "DETECTOR_SESSION_TIMEOUT_MS": "6000",
+               "DETECTOR_STATE_DIR": str(self.log_dir / f"state-{self.instance}"),
+               **CORE_ENV, **self.topics.env(), **self.extra_env}
         self.starts += 1
+        module = "detector"
+        if self.faults_seed is not None:
+            module = "tests.integration.detector_harness"
+            env[FAULTS_ENV] = f"{self.faults_seed}:{self.starts}"
         log = (self.log_dir / f"detector-{self.instance}-{self.starts}.log").open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "detector"], cwd=ROOT, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env,
                                      stdout=log, stderr=subprocess.STDOUT)
         return self
 
@@ -181,3 +189,42 @@ def by_id(rows: Iterable[ScoredTransaction]) -> dict[str, ScoredTransaction]:
         assert r.transaction_id not in out, f"transaction {r.transaction_id} published twice"
         out[r.transaction_id] = r
     return out
+
+
+# --- fault injection: `python -m tests.integration.detector_harness` -------------------------
+
+FAULTS_ENV = "TEST_DETECTOR_FAULTS"
+#: Calls between two faults of one step, drawn uniformly (record steps run once per record,
+#: commit steps once per transaction). Never two in a row, so a retried record passes.
+FAULT_GAPS = {
+    "decode": (5_000, 30_000), "core": (20, 150), "encode": (5_000, 30_000),
+    "produce": (5_000, 30_000), "send_offsets": (5, 40), "commit": (5, 40),
+}
+
+
+class InjectedFault(RuntimeError):
+    """An exception the detector did not expect, raised on purpose by a test."""
+
+
+class RandomFaults:
+    """The detector's fault hook: raises `InjectedFault` at seeded random calls of each step."""
+
+    def __init__(self, seed: str) -> None:
+        self._rng = random.Random(seed)
+        self._left = {step: self._rng.randint(*gap) for step, gap in FAULT_GAPS.items()}
+        self._log = logging.getLogger("detector.faults")
+
+    def __call__(self, step: str, partition: int, offset: int) -> None:
+        self._left[step] -= 1
+        if self._left[step] > 0:
+            return
+        self._left[step] = self._rng.randint(*FAULT_GAPS[step])
+        self._log.warning("injected fault at %s (partition %d offset %d)", step, partition,
+                          offset)
+        raise InjectedFault(f"injected at {step}, partition {partition} offset {offset}")
+
+
+if __name__ == "__main__":
+    from detector.__main__ import main
+
+    sys.exit(main(RandomFaults(os.environ[FAULTS_ENV])))

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from detector.app import DetectorError
 from detector.circuit import FailureCircuit
 from shared.codec import decode, encode
-from shared.errors import ExitCode, PoisonPillError
+from shared.errors import ExitCode, KafkaUnreachableError, PoisonPillError
 from shared.schemas import ScoredTransaction
 from tests.unit.detector_fakes import FakeCluster, Produced, drained, fake_detector, tx
 
@@ -145,18 +146,21 @@ def test_unwritable_state_dir_only_warns(tmp_path: Path) -> None:
     assert circuit.failed(0, 1, ValueError("x")).count == 2  # counted in memory
 
 
-@pytest.mark.parametrize("exc", [PoisonPillError("p"), ValueError("not ours")])
+@pytest.mark.parametrize(("exc", "code"), [
+    (PoisonPillError("partition 0 offset 12 failed 3 times"), 7),
+    (KafkaUnreachableError("no broker answered"), 4),
+    (DetectorError("fenced"), 2),
+])
 def test_python_m_detector_exits_with_the_error_s_code(
-    monkeypatch: pytest.MonkeyPatch, exc: Exception
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], exc: Exception,
+    code: int
 ) -> None:
     import detector.__main__ as main
 
-    def boom(_: Any) -> int:
+    def boom(*_: Any) -> int:
         raise exc
 
     monkeypatch.setattr(main, "run_service", boom)
-    if isinstance(exc, PoisonPillError):
-        assert main.main() == 7
-    else:
-        with pytest.raises(ValueError):
-            main.main()
+    assert main.main() == code
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and str(exc) in err

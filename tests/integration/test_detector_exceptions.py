@@ -1,0 +1,77 @@
+"""Exactly once under exceptions: faults injected at every step of a batch, with restarts."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from shared.settings import KafkaSettings
+from tests.integration.detector_harness import (
+    FAULT_GAPS,
+    DetectorProcess,
+    Topics,
+    make_transactions,
+    read_all,
+)
+from tests.integration.test_detector_faults import (
+    FAULT_ENV,
+    assert_exactly_the_offline_result,
+    produce_in_background,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_exceptions_at_every_step_with_restarts_keep_the_output_exactly_once(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    seed = 20261130
+    rng = random.Random(seed)
+    txs = make_transactions(30_000, customers=1_000, seed=17)
+    topics = Topics(topic_name, 4).create(kafka)
+    feeder = produce_in_background(kafka, topics.input, txs, rate=3_000)
+    # Small batches: transactions commit often, so faults land between commits too.
+    env = {**FAULT_ENV, "DETECTOR_BATCH_SIZE": "500"}
+    detector = DetectorProcess(kafka, topics, "a", tmp_path, env, faults_seed=seed)
+    detector.start()
+    exits: list[int] = []
+    done = threading.Event()
+
+    def supervise() -> None:  # a restart-on-failure supervisor, as in production
+        while not done.wait(0.2):
+            if not detector.alive():
+                assert detector.proc is not None
+                exits.append(detector.proc.returncode)
+                detector.start()
+
+    watcher = threading.Thread(target=supervise, daemon=True)
+    watcher.start()
+    kills = 0
+    try:
+        for _ in range(3):  # and a few kill -9 at random moments on top
+            time.sleep(rng.uniform(2.0, 6.0))
+            if detector.alive():
+                detector.kill()
+                kills += 1
+        feeder.join(60)
+        assert_exactly_the_offline_result(kafka, topics, txs, [])
+        dead = read_all(kafka, topics.dlq, topics.partitions, 0, timeout=5, settle=1.0)
+    finally:
+        done.set()
+        watcher.join()
+        code = detector.terminate()
+    logs = detector.logs()
+    assert code == 0, logs[-5000:]
+    assert dead == [], [m.headers() for m in dead[:5]]  # no good record dead-lettered
+    fired = Counter(re.findall(r"injected fault at (\w+)", logs))
+    assert set(fired) == set(FAULT_GAPS), f"faults injected: {dict(fired)} (seed {seed})"
+    assert "Traceback" not in logs or "InjectedFault" in logs
+    assert 7 not in exits, "a transient fault must never trip the poison-pill circuit"
+    assert "aborting the open transaction" in logs
+    print(f"faults injected {dict(fired)}, {kills} kills, exits {exits}")
