@@ -164,3 +164,21 @@ def test_python_m_detector_exits_with_the_error_s_code(
     assert main.main() == code
     err = capfd.readouterr().err
     assert "Traceback" not in err and str(exc) in err
+
+
+def test_detect_without_a_broker_exits_4_with_a_few_lines_and_no_traceback(
+    tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "KAFKA_STARTUP_WAIT_S": "4",
+           "DETECTOR_STATE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "detector"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == ExitCode.KAFKA_UNREACHABLE == 4
+    lines = (done.stdout + done.stderr).splitlines()
+    assert len(lines) <= 5, lines
+    assert "Traceback" not in done.stderr
+    assert "no Kafka broker answered at 127.0.0.1:1" in done.stderr
