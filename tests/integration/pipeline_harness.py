@@ -45,6 +45,9 @@ def freeze_sources(dest: Path) -> Path:
     for pkg in PACKAGES:
         shutil.copytree(ROOT / pkg, dest / pkg,
                         ignore=shutil.ignore_patterns("__pycache__", "sample_exports"))
+    # The tests' own entry points too (the detector with a fault hook, the poison corpus).
+    shutil.copytree(ROOT / "tests", dest / "tests",
+                    ignore=shutil.ignore_patterns("__pycache__", "data", "browser", "unit"))
     return dest
 
 

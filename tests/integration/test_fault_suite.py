@@ -2,10 +2,15 @@
 
 During a paced replay of a generated CSV (4 partitions) the suite, at seeded random moments,
 kill -9s the detector and the sink (restarting each at once), restarts the broker with its
-data kept, runs a second detector and stops one of the two, while 1% poison messages are
-mixed into the input topic. The final transactions_scored.csv is then compared row by row
-with `auditstream score --partitions 4` on the same CSV, and the dead letter topic with the
-poison sent. Seed: AUDITSTREAM_FAULT_SEED; figures: printed (`pytest -s`) and, when
+data kept, runs a second detector and stops one of the two, and starts a second sink on the
+same exports folder (it must be refused), while 1% poison messages of every kind in
+`tests/poison_corpus.py` are mixed into the input topic and every detector raises unexpected
+exceptions at seeded random steps of its batches (decode, core, encode, produce,
+send_offsets, commit: the fault hook of `tests.integration.detector_harness`). After the
+replay, 1% of the transactions are sent again (the same bytes: a replay repeated by mistake).
+The final transactions_scored.csv is then compared row by row with `auditstream score
+--partitions 4` on the same CSV, and the dead letter topic with the poison and the second
+copies sent. Seed: AUDITSTREAM_FAULT_SEED; figures: printed (`pytest -s`) and, when
 AUDITSTREAM_FAULT_REPORT names a file, written there as JSON.
 """
 
@@ -23,7 +28,7 @@ import pytest
 
 from shared.settings import KafkaSettings
 from tests.conftest import BrokerHandle
-from tests.integration.detector_harness import CORE_ENV, Topics, read_all
+from tests.integration.detector_harness import CORE_ENV, FAULTS_ENV, Topics, read_all
 from tests.integration.pipeline_harness import (
     SCORED_FILE,
     Feeder,
@@ -39,7 +44,7 @@ from tests.integration.pipeline_harness import (
     sink,
     wait_until,
 )
-from tests.integration.test_detector_poison import MALFORMED
+from tests.poison_corpus import poison_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,7 +53,9 @@ PARTITIONS = 4
 CUSTOMERS, DAYS = 500, 36  # about 40,000 transactions
 RATE = 450.0  # replay messages/s: a stream of about 90 s, long enough for every fault
 POISON_SHARE = 0.01
-PLAN = ["detector_kill"] * 4 + ["sink_kill"] * 4 + ["broker_restart", "scale_out"]
+DUPLICATE_SHARE = 0.01
+PLAN = (["detector_kill"] * 4 + ["sink_kill"] * 4
+        + ["broker_restart", "scale_out", "second_sink"])
 #: A subset of faults in a fixed order (e.g. "detector_kill,broker_restart"), to narrow down
 #: a failure; by default the whole PLAN runs in a seeded random order.
 FIXED_PLAN = os.environ.get("AUDITSTREAM_FAULT_PLAN")
@@ -57,6 +64,9 @@ if FIXED_PLAN is not None:
 SINK_ENV = {"SINK_CHECKPOINT_INTERVAL_S": "0.5", "SINK_ROLLUP_INTERVAL_S": "1",
             "SINK_REPORT_INTERVAL_S": "60"}
 DETECTOR_ENV = {"DETECTOR_SNAPSHOT_EVERY": "4000"}  # restores use snapshot + replay
+#: Exceptions at random steps of every detector's batches (off: AUDITSTREAM_FAULT_EXCEPTIONS=0).
+EXCEPTIONS = os.environ.get("AUDITSTREAM_FAULT_EXCEPTIONS", "1") != "0"
+DUPLICATE_CLASS, POISON_PILL_EXIT = b"DuplicateTransaction", 7
 #: A detector logs a line every 2 s (DETECTOR_LOG_INTERVAL_S); this long without one is a hang.
 HANG_S = 30.0
 #: librdkafka's fatal error for a static member that lost its session (reported, see docs).
@@ -76,7 +86,16 @@ class Fleet:
     hangs: list[str] = field(default_factory=list)
 
     def start_detector(self, name: str) -> Service:
-        det = self.detectors.get(name) or detector(name, {**self.env, **DETECTOR_ENV}, self.logs)
+        det = self.detectors.get(name)
+        if det is None:
+            det = detector(name, {**self.env, **DETECTOR_ENV,
+                                  "DETECTOR_STATE_DIR": str(self.logs / f"state-{name}")},
+                           self.logs)
+            if EXCEPTIONS:  # the detector with the tests' fault hook (seeded per start)
+                det = Service(det.name, ("tests.integration.detector_harness",), det.env,
+                              det.log_dir)
+        if EXCEPTIONS:
+            det.env[FAULTS_ENV] = f"{SEED}:{name}:{det.starts + 1}"
         self.detectors[name] = det.start()
         return det
 
@@ -127,6 +146,13 @@ def inject(kind: str, fleet: Fleet, broker: BrokerHandle, rng: random.Random,
         broker.local.stop()
         time.sleep(rng.uniform(0.5, 2.0))
         broker.local.start()
+    elif kind == "second_sink":
+        second = sink(fleet.env, Path(fleet.sink.args[2]), fleet.logs)
+        second.name = "sink-second"  # its own log files
+        code = second.start().wait(30)
+        assert code == 6, f"a second sink on the same folder exited {code}: {second.logs()}"
+        assert f"pid {fleet.sink.proc and fleet.sink.proc.pid}" in second.logs().lower(), \
+            second.logs()
     elif kind == "scale_out":
         fleet.start_detector("b").wait_for("restored", timeout=120)
         time.sleep(rng.uniform(2.0, 5.0))
@@ -136,9 +162,28 @@ def inject(kind: str, fleet: Fleet, broker: BrokerHandle, rng: random.Random,
 
 
 def poison_items(count: int) -> tuple[list[tuple[bytes, bytes | None]], dict[bytes, str]]:
-    items = [(f"poison-{i}".encode(), MALFORMED[i % len(MALFORMED)][1]) for i in range(count)]
-    kinds = {key: MALFORMED[i % len(MALFORMED)][0] for i, (key, _) in enumerate(items)}
+    """`count` poison messages, every kind of the corpus in turn, each under its own key."""
+    corpus = poison_messages()
+    items, kinds = [], {}
+    for i in range(count):
+        p = corpus[i % len(corpus)]
+        key = f"poison-{i}-{p.name}".encode()
+        items.append((key, p.value))
+        kinds[key] = p.error_class
     return items, kinds
+
+
+def duplicate_items(source: Path, share: float, rng: random.Random
+                    ) -> tuple[list[tuple[bytes, bytes | None]], set[str]]:
+    """A seeded `share` of the CSV's transactions, encoded as `replay` sends them."""
+    from shared.codec import encode
+    from shared.csv_io import load_sorted
+
+    txs, errors = load_sorted([source])
+    assert not errors
+    picked = rng.sample(txs, round(len(txs) * share))
+    return ([(t.customer_id.encode(), encode(t)) for t in picked],
+            {t.transaction_id for t in picked})
 
 
 def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row(
@@ -175,6 +220,11 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
     stream_s = wait_until(lambda: not feed.alive(), 300, "replay", fleet.check)
     assert feed.wait(1) == 0, feed.logs()[-3000:]
     assert feeder.result(200) == len(poison)
+    # The same transactions again (after the first copies were published): dead letters.
+    copies, copied_ids = duplicate_items(source, DUPLICATE_SHARE, rng)
+    again = Feeder(kafka, topics.input, copies, rate=RATE)
+    again.start()
+    assert again.result(120) == len(copies)
 
     drain_s = 0.0
     try:
@@ -187,16 +237,29 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
     diff = diff_rows(read_scored_csv(exports / SCORED_FILE),
                      read_scored_csv(tmp_path / "offline" / SCORED_FILE),
                      ignore=("source_offset",))  # poison shifts the offsets of valid rows
-    dead = read_all(kafka, topics.dlq, PARTITIONS, len(poison), timeout=60, settle=1.0)
+    dead_all = read_all(kafka, topics.dlq, PARTITIONS, len(poison) + len(copies), timeout=60,
+                        settle=1.0)
+    dead = [m for m in dead_all if (m.key() or b"") in poison_kinds]
+    dupes = [m for m in dead_all if (m.key() or b"") not in poison_kinds]
     dead_keys = Counter(m.key() for m in dead)
     dlq_missing = sorted(k for k in poison_kinds if k not in dead_keys)
     dlq_doubled = sum(c - 1 for c in dead_keys.values() if c > 1)
+    dupe_ids = Counter(json.loads(m.value() or b"{}")["transaction_id"] for m in dupes)
+    dupes_missing = sorted(copied_ids - set(dupe_ids))
+    dupes_doubled = sum(c - 1 for c in dupe_ids.values() if c > 1)
+    logs = "\n".join(p.read_text(errors="replace") for p in tmp_path.glob("detector-*.log"))
     figures = {
         "seed": SEED, "transactions": n, "partitions": PARTITIONS, "poison": len(poison),
         "rows_exported": diff.rows, "lost": len(diff.lost), "duplicated": len(diff.duplicated),
         "changed": len(diff.changed), "unexpected": len(diff.unexpected),
         "dead_letters": len(dead), "poison_missing_from_dlq": len(dlq_missing),
         "dead_letters_duplicated": dlq_doubled,
+        "second_copies": len(copies), "second_copies_dead_lettered": len(dupes),
+        "second_copies_missing_from_dlq": len(dupes_missing),
+        "second_copies_dead_lettered_twice": dupes_doubled,
+        "exceptions_injected": dict(Counter(
+            line.split("injected fault at ")[1].split()[0]
+            for line in logs.splitlines() if "injected fault at " in line)),
         "runs": {"detector": sum(d.starts for d in [*fleet.detectors.values(), *fleet.retired]),
                  "sink": fleet.sink.starts},
         "faults": dict(injected), "faults_during_replay": during_stream,
@@ -216,6 +279,11 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
     assert dlq_missing == [] and dlq_doubled == 0, (dlq_missing[:5], dlq_doubled)
     classes = [dict(m.headers() or []).get("error.class") for m in dead]
     assert classes == [poison_kinds[m.key() or b""].encode() for m in dead]
+    assert (dupes_missing, dupes_doubled) == ([], 0), (dupes_missing[:5], dupes_doubled)
+    assert {dict(m.headers() or []).get("error.class") for m in dupes} == {DUPLICATE_CLASS}
+    if EXCEPTIONS:
+        assert figures["exceptions_injected"], "no exception was injected"
+    assert not any(f"exited {POISON_PILL_EXIT}" in u for u in fleet.unplanned), fleet.unplanned
     assert all(code == 0 for code in codes.values()), codes
     assert fleet.hangs == [], "a detector hung (killed and restarted by the suite)"
     planned = Counter(PLAN)
