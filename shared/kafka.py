@@ -125,8 +125,11 @@ def wait_for_broker(kafka: KafkaSettings, timeout: float | None = None,
     `timeout` defaults to `kafka.startup_wait_s`; no answer by then is
     `KafkaUnreachableError`. `quiet` prints nothing while waiting (a probe).
     """
+    return _await(make_admin(kafka, quiet), kafka, timeout)
+
+
+def _await(admin: AdminClient, kafka: KafkaSettings, timeout: float | None) -> int:
     timeout = kafka.startup_wait_s if timeout is None else timeout
-    admin = make_admin(kafka, quiet)
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -154,8 +157,8 @@ def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec], timeout: flo
     ]
     if not new:
         return
-    wait_for_broker(kafka)
     admin = make_admin(kafka)
+    _await(admin, kafka, None)
     futures = admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
     for name, fut in futures.items():
         try:
