@@ -23,10 +23,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+def _run(*args: str, **extra_env: str) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, *args], env=_env(), cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run([sys.executable, *args], env={**_env(), **extra_env}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
     return done, time.monotonic() - started
 
 
@@ -46,6 +46,13 @@ def test_replay_without_broker_exits_4_not_1(tmp_path: Path) -> None:
     done, took = _run("-m", "shared", "replay", str(source))
     _assert_unreachable(done, "auditstream replay")
     assert took < 20  # KAFKA_STARTUP_WAIT_S, not a 31 s TimeoutError
+
+
+def test_producer_entry_without_broker_exits_4(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    write_transactions_csv(stream(n=20, customers=3, seed=1), source)
+    done, _ = _run("-m", "producer", PRODUCER_MODE="replay", PRODUCER_FILES=f'["{source}"]')
+    _assert_unreachable(done, "python -m producer")
 
 
 @pytest.mark.parametrize("entry", [("-m", "shared", "sink"), ("-m", "sink")])
