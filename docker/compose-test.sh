@@ -34,13 +34,23 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# 1. Engine and Compose.
-if ! docker info >/dev/null 2>&1; then
-  need=()
+# 1. Engine and Compose; everything missing comes from Debian in one apt-get run.
+standin_packages="python3,python3-venv,python-is-python3,openjdk-17-jre-headless"
+tarball="$cache/standin-bookworm-$(echo "$standin_packages" | md5sum | cut -c1-8).tar"
+need=()
+engine_up=""
+docker info >/dev/null 2>&1 && engine_up=1
+if [ -z "$engine_up" ]; then
   command -v dockerd >/dev/null || need+=(docker.io)
   command -v iptables >/dev/null || need+=(iptables)
-  if ((${#need[@]})); then apt_install "${need[@]}"; fi
-  mkdir -p "$cache"
+fi
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
+  need+=(docker-compose)
+fi
+[ -f "$tarball" ] || command -v debootstrap >/dev/null || need+=(debootstrap)
+if ((${#need[@]})); then apt_install "${need[@]}"; fi
+mkdir -p "$cache"
+if [ -z "$engine_up" ]; then
   log "starting dockerd (log: $cache/dockerd.log)"
   $SUDO dockerd --storage-driver=overlay2 >"$cache/dockerd.log" 2>&1 &
   started_dockerd=$!
@@ -50,22 +60,18 @@ fi
 if docker compose version >/dev/null 2>&1; then
   compose="docker compose"
 else
-  command -v docker-compose >/dev/null || apt_install docker-compose
   compose="docker-compose"
 fi
 log "engine $(docker version --format '{{.Server.Version}}'), $($compose version | head -1)"
 
 # 2. Base images: the real ones when present, otherwise the Debian stand-in.
-standin_packages="python3,python3-venv,python-is-python3,openjdk-17-jre-headless"
 bases=(python:3.11-slim eclipse-temurin:17-jre)
 missing=()
 for image in "${bases[@]}"; do
   docker image inspect "$image" >/dev/null 2>&1 || missing+=("$image")
 done
 if ((${#missing[@]})); then
-  tarball="$cache/standin-bookworm-$(echo "$standin_packages" | md5sum | cut -c1-8).tar"
   if [ ! -f "$tarball" ]; then
-    command -v debootstrap >/dev/null || apt_install debootstrap
     root=$(mktemp -d)
     log "debootstrap of Debian bookworm with $standin_packages (cached as $tarball)"
     $SUDO debootstrap --variant=minbase --include="$standin_packages" bookworm "$root" \
