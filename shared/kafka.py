@@ -113,7 +113,8 @@ def make_admin(kafka: KafkaSettings, quiet: bool = False) -> AdminClient:
     return AdminClient(_logged(kafka, kafka.client_config(), quiet))
 
 
-def _is_transport(exc: KafkaException) -> bool:
+def is_transport_error(exc: KafkaException) -> bool:
+    """Whether `exc` only says no broker could be reached (in time)."""
     err = exc.args[0] if exc.args else None
     return isinstance(err, KafkaError) and err.code() in TRANSPORT_CODES | {KafkaError._TIMED_OUT}
 
@@ -170,7 +171,7 @@ def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec], timeout: flo
             err = exc.args[0]
             if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
-            if _is_transport(exc):
+            if is_transport_error(exc):
                 raise unreachable(kafka, timeout, err) from exc
             raise KafkaWiringError(f"could not create topic {name}: {err}", str(err)) from exc
     _wait_topics_visible(kafka, admin, [s.name for s in specs], timeout)
@@ -183,7 +184,7 @@ def _wait_topics_visible(kafka: KafkaSettings, admin: AdminClient, names: list[s
         try:
             meta = admin.list_topics(timeout=max(0.1, deadline - time.monotonic()))
         except KafkaException as exc:
-            if not _is_transport(exc):
+            if not is_transport_error(exc):
                 raise
             raise unreachable(kafka, timeout, exc.args[0]) from exc
         ready = all(
@@ -201,7 +202,7 @@ def topic_partitions(kafka: KafkaSettings, topic: str, timeout: float = 10.0) ->
     try:
         meta = make_admin(kafka).list_topics(topic=topic, timeout=timeout)
     except KafkaException as exc:
-        if not _is_transport(exc):
+        if not is_transport_error(exc):
             raise
         raise unreachable(kafka, timeout, exc.args[0]) from exc
     t = meta.topics.get(topic)

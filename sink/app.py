@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from shared.errors import KafkaWiringError
 from shared.folderlock import FolderLock
@@ -23,7 +23,9 @@ from shared.kafka import (
     TopicSpec,
     client_versions,
     ensure_topics,
+    is_transport_error,
     make_consumer,
+    unreachable,
     wait_for_broker,
 )
 from shared.outputs import output_errors
@@ -111,7 +113,12 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
     """
     folder = settings.exports_dir
     with output_errors(folder, AFTER_OUTPUT_ERROR), FolderLock(folder, "sink"):
-        return _run(settings, once, until_idle, reset, stop)
+        try:
+            return _run(settings, once, until_idle, reset, stop)
+        except KafkaException as exc:  # the broker went away between start-up steps
+            if not is_transport_error(exc):
+                raise
+            raise unreachable(settings.kafka, 10, exc.args[0]) from exc
 
 
 def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bool,

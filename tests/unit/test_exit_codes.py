@@ -123,3 +123,26 @@ def test_a_validation_error_of_a_plain_model_is_a_bug() -> None:
 
     with pytest.raises(ValidationError):
         run_guarded("auditstream x", lambda: Row.model_validate({"n": "x"}).n)
+
+
+def test_sink_losing_the_broker_between_start_up_steps_is_exit_4(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    import sink.app
+    from sink.settings import SinkSettings
+
+    def broker_gone(*args: object) -> object:
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
+
+    monkeypatch.setattr(sink.app, "_run", broker_gone)
+    with pytest.raises(KafkaUnreachableError, match="no Kafka broker answered at"):
+        sink.app.run(SinkSettings(exports_dir=tmp_path))
+
+    def other(*args: object) -> object:
+        raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "denied"))
+
+    monkeypatch.setattr(sink.app, "_run", other)
+    with pytest.raises(KafkaException):  # not a transport failure: unchanged
+        sink.app.run(SinkSettings(exports_dir=tmp_path))
