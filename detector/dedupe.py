@@ -16,7 +16,8 @@ import hashlib
 import math
 import struct
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -26,21 +27,25 @@ _MAGIC = b"DDX1"
 _HEADER = struct.Struct("<4sqqq")  # magic, horizon minutes, watermark minute, entries
 _NO_WATERMARK = -(1 << 62)
 _EPOCH = datetime(1970, 1, 1)
+_MINUTE = timedelta(minutes=1)
 _I32 = (-(1 << 31), (1 << 31) - 1)
 #: Compaction threshold: the pending dict never exceeds max(this, len(arrays) / 8).
 MIN_PENDING = 65_536
 
 
-def id_hash(transaction_id: str) -> int:
+def id_hash(transaction_id: str, _blake2b: Any = hashlib.blake2b,
+            _from_bytes: Any = int.from_bytes) -> int:
     """A stable 64-bit hash of an id (the same in every process, unlike `hash`)."""
-    return int.from_bytes(hashlib.blake2b(transaction_id.encode(), digest_size=8).digest(),
-                          "little")
+    return _from_bytes(_blake2b(transaction_id.encode(), digest_size=8).digest(), "little")
 
 
 def event_minute(tx: Transaction) -> int:
-    ts = tx.timestamp.replace(tzinfo=None)
-    minute = (ts - _EPOCH).days * 1440 + (ts - _EPOCH).seconds // 60
-    return min(max(minute, _I32[0]), _I32[1])
+    """Minutes since 1970 of the event time (naive UTC), clamped to 32 bits."""
+    ts = tx.timestamp
+    if ts.tzinfo is not None:
+        ts = ts.replace(tzinfo=None)
+    minute: int = (ts - _EPOCH) // _MINUTE
+    return minute if _I32[0] <= minute <= _I32[1] else min(max(minute, _I32[0]), _I32[1])
 
 
 class DedupeIndex:
