@@ -36,7 +36,8 @@ MIN_PENDING = 65_536
 def id_hash(transaction_id: str, _blake2b: Any = hashlib.blake2b,
             _from_bytes: Any = int.from_bytes) -> int:
     """A stable 64-bit hash of an id (the same in every process, unlike `hash`)."""
-    return _from_bytes(_blake2b(transaction_id.encode(), digest_size=8).digest(), "little")
+    value: int = _from_bytes(_blake2b(transaction_id.encode(), digest_size=8).digest(), "little")
+    return value
 
 
 def event_minute(tx: Transaction) -> int:
