@@ -10,6 +10,11 @@ from shared.errors import SchemaError
 
 M = TypeVar("M", bound=BaseModel)
 
+#: At most this many problems are listed (a message with 10,000 unknown fields is one line).
+MAX_PROBLEMS = 10
+#: A field name longer than this is cut in a reason (names come from the bad input).
+MAX_NAME_CHARS = 40
+
 
 def encode(message: BaseModel) -> bytes:
     """Serialise a message to compact UTF-8 JSON."""
@@ -24,10 +29,21 @@ def decode(data: bytes | str, model: type[M]) -> M:
         raise SchemaError(describe_validation_error(exc)) from exc
 
 
+def _name(part: str | int) -> str:
+    text = str(part)
+    return text if len(text) <= MAX_NAME_CHARS else text[:MAX_NAME_CHARS] + "…"
+
+
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem: `field: reason`, the field path dotted (`json` for bad JSON)."""
+    """One line per problem: `field: reason`, the field path dotted (`json` for bad JSON).
+
+    Bounded whatever the input: names are cut to 40 characters, at most 10 problems listed.
+    """
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
     parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "json"
+    for err in errors[:MAX_PROBLEMS]:
+        loc = ".".join(_name(p) for p in err["loc"]) or "json"
         parts.append(f"{loc}: {err['msg']}")
+    if len(errors) > MAX_PROBLEMS:
+        parts.append(f"and {len(errors) - MAX_PROBLEMS} more")
     return "; ".join(parts)

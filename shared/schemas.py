@@ -2,20 +2,143 @@
 
 `Transaction` mirrors the historic CSV layout; `is_anomaly` and `anomaly_type` are ground
 truth for measuring only and are `None` when unknown. The detector never reads them.
+
+Input limits (docs/producer.md, "Input rules"): every text field has a maximum length,
+amounts are finite with |amount| < 1e12 (negative amounts are refunds), timestamps fall in
+1970-2100 (UTC), and amount text is a plain decimal number (no `1_000`, no `inf`). The
+functions `parse_amount`, `check_amount` and `parse_timestamp` are the single statement of
+those rules: the schema and the fast CSV reader (`shared.csv_io`) both call them.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
-NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+#: Longest text per field, in characters (code points), after stripping where stripped.
+MAX_ID_CHARS = 128
+MAX_COUNTRY_CHARS = 64
+MAX_LABEL_CHARS = 128  # channel, device, merchant_category
+MAX_IP_CHARS = 64
+MAX_ANOMALY_TYPE_CHARS = 64
+MAX_ATTRIBUTES = 32
+MAX_ATTRIBUTE_KEY_CHARS = 64
+MAX_ATTRIBUTE_VALUE_CHARS = 256
+#: The text limit of each field (attributes aside), for readers that check before pydantic.
+TEXT_LIMITS: dict[str, int] = {
+    "transaction_id": MAX_ID_CHARS,
+    "customer_id": MAX_ID_CHARS,
+    "country": MAX_COUNTRY_CHARS,
+    "channel": MAX_LABEL_CHARS,
+    "device": MAX_LABEL_CHARS,
+    "merchant_category": MAX_LABEL_CHARS,
+    "ip": MAX_IP_CHARS,
+    "anomaly_type": MAX_ANOMALY_TYPE_CHARS,
+}
+
+#: |amount| must stay below this (a refund is a negative amount).
+AMOUNT_LIMIT = 1e12
+#: Event times allowed, as naive UTC: [MIN_TIMESTAMP, MAX_TIMESTAMP).
+MIN_TIMESTAMP = datetime(1970, 1, 1)
+MAX_TIMESTAMP = datetime(2101, 1, 1)
+#: How much of a bad value a rejection reason quotes.
+QUOTE_CHARS = 40
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NON_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+
+
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """`repr` of `text`, cut to `limit` characters with an ellipsis (reasons stay short)."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def check_amount(value: float, text: str | None = None) -> float:
+    """`value` if finite with |value| < 1e12, else `ValueError` naming the rule (and quoting
+    `text`, the value as written, when there is one)."""
+    if -AMOUNT_LIMIT < value < AMOUNT_LIMIT:
+        return value
+    shown = repr(value) if text is None else quote(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{shown} is not a finite number" if text else "must be a finite number")
+    raise ValueError(f"{shown} is out of range (|amount| must be below 1e12)")
+
+
+def parse_amount(text: str) -> float:
+    """An amount from text: a plain decimal number (`-12.5`, `1e3`), surrounding whitespace
+    allowed; no `_`, no thousands separators, no non-ASCII digits, no `inf`/`nan`."""
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        # ASCII text without `_` that `float` reads as a finite number is exactly `_NUMBER`
+        # (inf and nan fail the range test): the regular expression is only for the rest.
+        if -AMOUNT_LIMIT < value < AMOUNT_LIMIT and text.isascii() and "_" not in text:
+            return value
+    t = text.strip()
+    if not _NUMBER.fullmatch(t):
+        if _NON_FINITE.fullmatch(t):
+            raise ValueError(f"{quote(t)} is not a finite number")
+        raise ValueError(f"{quote(t)} is not a number" if t else "missing")
+    return check_amount(float(t), t)
+
+
+def check_timestamp(value: datetime) -> datetime:
+    """`value` as naive UTC (aware values converted) if in 1970-2100, else `ValueError`."""
+    if value.tzinfo is not None:
+        # Offsets are under a day, so a year outside 1969..2101 is out of range either way,
+        # and checking it first keeps `astimezone` away from year 1 and 9999 (OverflowError).
+        if not 1969 <= value.year <= 2101:
+            raise ValueError(_out_of_range(value))
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    if not MIN_TIMESTAMP <= value < MAX_TIMESTAMP:
+        raise ValueError(_out_of_range(value))
+    return value
+
+
+def _out_of_range(value: datetime) -> str:
+    return f"{value.isoformat()} is out of range (years 1970-2100, UTC)"
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An event time from ISO 8601 text (`2025-01-01 00:00:00`, `T`, zones), naive UTC."""
+    t = text.strip()
+    try:
+        value = datetime.fromisoformat(t)
+    except ValueError:
+        raise ValueError(
+            f"{quote(t)} is not a date-time (expected YYYY-MM-DD HH:MM:SS)" if t else "missing"
+        ) from None
+    if value.tzinfo is None and MIN_TIMESTAMP <= value < MAX_TIMESTAMP:
+        return value  # the usual case, without a call
+    return check_timestamp(value)
+
+
+def _custom(exc: ValueError) -> PydanticCustomError:
+    """A pydantic error whose message is exactly `exc`'s (no "Value error, " prefix)."""
+    return PydanticCustomError("value_error", str(exc))
+
+
+IdText = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, strip_whitespace=True)
+]
+CountryText = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_COUNTRY_CHARS, strip_whitespace=True)
+]
+LabelText = Annotated[str, StringConstraints(max_length=MAX_LABEL_CHARS)]
+IpText = Annotated[str, StringConstraints(max_length=MAX_IP_CHARS)]
+AnomalyTypeText = Annotated[str, StringConstraints(max_length=MAX_ANOMALY_TYPE_CHARS)]
+AttributeKey = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_KEY_CHARS)]
+AttributeValue = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_VALUE_CHARS)]
 
 #: The historic CSV layout, in order (label columns last).
 CSV_FIELDS: tuple[str, ...] = (
@@ -41,18 +164,20 @@ class Transaction(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: int = SCHEMA_VERSION
-    transaction_id: NonEmpty
-    customer_id: NonEmpty
+    transaction_id: IdText
+    customer_id: IdText
     timestamp: datetime
     amount: float
-    country: NonEmpty
-    channel: str
-    device: str
-    merchant_category: str
-    ip: str = ""
+    country: CountryText
+    channel: LabelText
+    device: LabelText
+    merchant_category: LabelText
+    ip: IpText = ""
     is_anomaly: bool | None = None
-    anomaly_type: str | None = None
-    attributes: dict[str, str] = Field(default_factory=dict)
+    anomaly_type: AnomalyTypeText | None = None
+    attributes: Annotated[
+        dict[AttributeKey, AttributeValue], Field(max_length=MAX_ATTRIBUTES)
+    ] = Field(default_factory=dict)
 
     @field_validator("schema_version")
     @classmethod
@@ -63,23 +188,49 @@ class Transaction(BaseModel):
             )
         return v
 
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount_text(cls, v: object) -> object:
+        # Text goes through the one number syntax (pydantic's own would take `1_000`, `inf`).
+        if isinstance(v, str):
+            try:
+                return parse_amount(v)
+            except ValueError as exc:
+                raise _custom(exc) from None
+        return v
+
     @field_validator("amount")
     @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("amount must be a finite number")
+    def _amount_range(cls, v: float) -> float:
+        if -AMOUNT_LIMIT < v < AMOUNT_LIMIT:
+            return v  # the usual case, without a call
+        try:
+            return check_amount(v)
+        except ValueError as exc:
+            raise _custom(exc) from None
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp_text(cls, v: object) -> object:
+        # Text is read as the CSV reader reads it (`datetime.fromisoformat`), so both agree.
+        if isinstance(v, str):
+            try:
+                return parse_timestamp(v)
+            except ValueError as exc:
+                raise _custom(exc) from None
         return v
 
     @field_validator("timestamp")
     @classmethod
-    def _naive(cls, v: datetime) -> datetime:
-        # Event time is naive local time, as in the historic layout; aware values are
-        # converted to UTC and made naive so every comparison is between naive values.
-        if v.tzinfo is not None:
-            from datetime import UTC
-
-            return v.astimezone(UTC).replace(tzinfo=None)
-        return v
+    def _naive_utc(cls, v: datetime) -> datetime:
+        # Event time is naive, as in the historic layout; aware values are converted to UTC
+        # and made naive so every comparison is between naive values.
+        if v.tzinfo is None and MIN_TIMESTAMP <= v < MAX_TIMESTAMP:
+            return v
+        try:
+            return check_timestamp(v)
+        except ValueError as exc:
+            raise _custom(exc) from None
 
 
 class ScoredTransaction(Transaction):
