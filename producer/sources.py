@@ -12,12 +12,13 @@ import csv
 import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
 
 from producer.app import Record, dict_to_record
-from shared.csv_io import RowError, iter_records
+from shared.csv_io import RowError, SeenIds, iter_records
+from shared.schemas import parse_timestamp
 
 
 @dataclass
@@ -32,7 +33,8 @@ class Loaded:
 
 def load(paths: Sequence[Path]) -> Loaded:
     """Parse every file (all headers first) into records in stable timestamp order."""
-    iterators = [(Path(p), iter_records(Path(p))) for p in paths]
+    seen = SeenIds()  # a transaction_id repeated in any file of the run is a reject
+    iterators = [(Path(p), iter_records(Path(p), seen)) for p in paths]
     loaded = Loaded(records=[])
     append = loaded.records.append
     for path, items in iterators:
@@ -56,7 +58,6 @@ def ordered_row_count(path: Path) -> int | None:
     rejected (wrong width, unparseable time) do not count against the order. An unreadable
     file answers None (replay then takes the sorting path, which reports it properly).
     """
-    fromiso = datetime.fromisoformat
     try:
         with path.open(encoding="utf-8", errors="replace", newline="") as fh:
             reader = csv.reader(fh)
@@ -71,11 +72,9 @@ def ordered_row_count(path: Path) -> int | None:
                     continue  # rejected later (a blank line is skipped)
                 rows += 1
                 try:
-                    ts = fromiso(row[i].strip())
+                    ts = parse_timestamp(row[i])
                 except ValueError:
                     continue
-                if ts.tzinfo is not None:
-                    ts = ts.astimezone(UTC).replace(tzinfo=None)
                 if ts < last:
                     return None
                 last = ts
@@ -87,7 +86,8 @@ def ordered_row_count(path: Path) -> int | None:
 def stream(paths: Sequence[Path], rejects: dict[Path, list[RowError]]) -> Iterator[Record]:
     """Records of time-ordered files as they are parsed, merged stably; bad rows go to
     `rejects` (filled as the stream is consumed). Headers are checked before the first."""
-    sources = [_records(Path(p), iter_records(Path(p)), rejects) for p in paths]
+    seen = SeenIds()  # a transaction_id repeated in any file of the run is a reject
+    sources = [_records(Path(p), iter_records(Path(p), seen), rejects) for p in paths]
     if len(sources) == 1:
         return sources[0]
     return heapq.merge(*sources, key=itemgetter(0))

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import codecs
 import csv
-import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -25,13 +23,17 @@ from typing import IO, Any, TypeVar
 from pydantic import ValidationError
 
 from shared.codec import describe_validation_error
+from shared.csv_rows import SeenIds, row_parser
 from shared.errors import AuditstreamError
-from shared.schemas import CSV_FIELDS, REQUIRED_CSV_FIELDS, SCHEMA_VERSION, Transaction
+from shared.schemas import (
+    CSV_FIELDS,
+    MAX_ATTRIBUTE_KEY_CHARS,
+    MAX_ATTRIBUTES,
+    REQUIRED_CSV_FIELDS,
+    Transaction,
+    quote,
+)
 
-_TRUE = frozenset({"true", "1", "yes", "t", "y"})
-_FALSE = frozenset({"false", "0", "no", "f", "n"})
-#: The label cells the reference layout writes, parsed without `_parse_bool`'s strip/lower.
-_KNOWN_BOOL: dict[str, bool | None] = {"True": True, "False": False, "": None}
 _CHUNK = 1 << 20
 T = TypeVar("T")
 
@@ -68,7 +70,11 @@ def _encoding_of(path: Path) -> str:
 def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
     """Open `path`, read and check its header; the caller owns the returned handle."""
     if not path.is_file():
-        raise CsvFormatError(f"cannot read {path}: no such file")
+        why = (
+            "is a folder, not a CSV file" if path.is_dir()
+            else "not a regular file" if path.exists() else "no such file"
+        )
+        raise CsvFormatError(f"cannot read {path}: {why}")
     encoding = _encoding_of(path)
     try:
         handle = path.open(encoding=encoding, newline="")
@@ -98,6 +104,16 @@ def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
             f"{path}: wrong header: {'; '.join(problems)}; "
             f"expected at least {','.join(REQUIRED_CSV_FIELDS)}"
         )
+    extras = [n for n in names if n and n.lower() not in CSV_FIELDS]
+    long_names = [n for n in extras if len(n) > MAX_ATTRIBUTE_KEY_CHARS]
+    if len(extras) > MAX_ATTRIBUTES or long_names:
+        handle.close()
+        raise CsvFormatError(
+            f"{path}: wrong header: {len(extras)} extra columns, at most {MAX_ATTRIBUTES}"
+            if not long_names else
+            f"{path}: wrong header: extra column {quote(long_names[0])} is longer than "
+            f"{MAX_ATTRIBUTE_KEY_CHARS} characters"
+        )
     return handle, reader, names
 
 
@@ -108,85 +124,24 @@ def _raw(names: list[str], row: list[str]) -> dict[str, str]:
     return raw
 
 
-def _parse_bool(text: str) -> bool | None:
-    low = text.strip().lower()
-    if not low:
-        return None
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise ValueError(f"is_anomaly: {text!r} is not True/False")
-
-
-def _row_parser(
-    idx: dict[str, int], extras: list[tuple[str, int]]
-) -> Callable[[list[str]], dict[str, Any]]:
-    """A function turning one row into the full field dict of a `Transaction`.
-
-    It applies every rule of the schema itself (so `iter_records` needs no pydantic pass)
-    and raises `ValueError` saying which field is wrong and why.
-    """
-    i_tid, i_cid, i_ts = idx["transaction_id"], idx["customer_id"], idx["timestamp"]
-    i_amt, i_cty, i_chan = idx["amount"], idx["country"], idx["channel"]
-    i_dev, i_cat, i_ip = idx["device"], idx["merchant_category"], idx["ip"]
-    i_lab, i_typ = idx.get("is_anomaly"), idx.get("anomaly_type")
-    fromiso, isfinite = datetime.fromisoformat, math.isfinite
-
-    def parse(row: list[str]) -> dict[str, Any]:
-        tid, cid, country = row[i_tid].strip(), row[i_cid].strip(), row[i_cty].strip()
-        if not (tid and cid and country):
-            name = "transaction_id" if not tid else "customer_id" if not cid else "country"
-            raise ValueError(f"{name}: missing")
-        ts_text = row[i_ts].strip()
-        try:
-            ts = fromiso(ts_text)
-        except ValueError:
-            raise ValueError(
-                f"timestamp: {ts_text!r} is not a date-time (expected YYYY-MM-DD HH:MM:SS)"
-                if ts_text else "timestamp: missing"
-            ) from None
-        if ts.tzinfo is not None:
-            ts = ts.astimezone(UTC).replace(tzinfo=None)
-        try:
-            amount = float(row[i_amt])
-        except ValueError:
-            raise ValueError(f"amount: {row[i_amt].strip()!r} is not a number") from None
-        if not isfinite(amount):
-            raise ValueError(f"amount: {row[i_amt].strip()!r} is not a finite number")
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "transaction_id": tid,
-            "customer_id": cid,
-            "timestamp": ts,
-            "amount": amount,
-            "country": country,
-            "channel": row[i_chan].strip(),
-            "device": row[i_dev].strip(),
-            "merchant_category": row[i_cat].strip(),
-            "ip": row[i_ip].strip(),
-            "is_anomaly": None if i_lab is None else (
-                _KNOWN_BOOL[lab] if (lab := row[i_lab]) in _KNOWN_BOOL else _parse_bool(lab)),
-            "anomaly_type": (row[i_typ].strip() or None) if i_typ is not None else None,
-            "attributes": {name: row[i] for name, i in extras} if extras else {},
-        }
-
-    return parse
-
-
-def iter_csv(path: Path) -> Iterator[tuple[int, Transaction] | RowError]:
+def iter_csv(
+    path: Path, seen: SeenIds | None = None
+) -> Iterator[tuple[int, Transaction] | RowError]:
     """Yield `(line, Transaction)` for good rows and `RowError` for bad ones, in file order.
 
-    Raises `CsvFormatError` at once (not on first iteration) for an unreadable file or a
-    wrong header. Blank lines are skipped.
+    A `transaction_id` already accepted (in this file, or in any file sharing `seen`) makes
+    the row a `RowError`. Raises `CsvFormatError` at once (not on first iteration) for an
+    unreadable file or a wrong header. Blank lines are skipped.
     """
-    return _rows(path, Transaction.model_validate)
+    return _rows(path, Transaction.model_validate, seen)
 
 
-def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]] | RowError]:
+def iter_records(
+    path: Path, seen: SeenIds | None = None
+) -> Iterator[tuple[int, dict[str, Any]] | RowError]:
     """Like `iter_csv`, but each good row is the `Transaction` field dict (validated by the
     same rules), about twice as fast: for bulk paths that only re-encode rows (replay)."""
-    return _rows(path, _identity)
+    return _rows(path, _identity, seen)
 
 
 def _identity(data: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +153,7 @@ _TX_FIELDS_SET = frozenset(Transaction.model_fields)
 
 def _construct(data: dict[str, Any]) -> Transaction:
     """The `Transaction` that validating `data` gives, without a second validation pass:
-    `_row_parser` has applied every rule of the schema, and its dict holds every field in
+    `row_parser` has applied every rule of the schema, and its dict holds every field in
     the model's order (so `__dict__` is the same, key order included)."""
     tx = Transaction.__new__(Transaction)
     object.__setattr__(tx, "__dict__", data)
@@ -208,12 +163,15 @@ def _construct(data: dict[str, Any]) -> Transaction:
     return tx
 
 
-def _rows(path: Path, convert: Callable[[dict[str, Any]], T]) -> Iterator[tuple[int, T] | RowError]:
+def _rows(
+    path: Path, convert: Callable[[dict[str, Any]], T], seen: SeenIds | None
+) -> Iterator[tuple[int, T] | RowError]:
     handle, reader, names = _read_header(path)
     known = set(CSV_FIELDS)
     idx = {n.lower(): i for i, n in enumerate(names) if n.lower() in known}
     extras = [(n, i) for i, n in enumerate(names) if n.lower() not in known and n]
-    return _iter_rows(str(path), handle, reader, names, _row_parser(idx, extras), convert)
+    parse = row_parser(idx, extras)
+    return _iter_rows(str(path), handle, reader, names, parse, convert, seen or SeenIds())
 
 
 def _iter_rows(
@@ -223,8 +181,10 @@ def _iter_rows(
     names: list[str],
     parse: Callable[[list[str]], dict[str, Any]],
     convert: Callable[[dict[str, Any]], T],
+    seen: SeenIds,
 ) -> Iterator[tuple[int, T] | RowError]:
     width = len(names)
+    read, first = seen.start(source), seen.first
     with handle:
         prev = reader.line_num
         while True:
@@ -244,7 +204,8 @@ def _iter_rows(
                 yield RowError(line, reason, _raw(names, row), source)
                 continue
             try:
-                item = convert(parse(row))
+                data = parse(row)
+                item = convert(data)
             except ValueError as exc:
                 reason = (
                     describe_validation_error(exc)
@@ -253,16 +214,22 @@ def _iter_rows(
                 )
                 yield RowError(line, reason, _raw(names, row), source)
                 continue
+            code = line << 20 | read  # as in SeenIds.add, inline: this runs for every row
+            if (was := first(tid := data["transaction_id"], code)) != code:
+                yield RowError(line, seen.reason(tid, was, read), _raw(names, row), source)
+                continue
             yield line, item
 
 
 def load_sorted(paths: Sequence[Path]) -> tuple[list[Transaction], list[RowError]]:
     """Every good row of `paths` in stable timestamp order, and every bad row.
 
-    Ties keep file order, files in the given order. All headers are checked before any
-    file is read, so a bad header anywhere fails fast.
+    Ties keep file order, files in the given order; a `transaction_id` seen earlier (in
+    that order) is a bad row. All headers are checked before any file is read, so a bad
+    header anywhere fails fast.
     """
-    iterators = [_rows(Path(p), _construct) for p in paths]
+    seen = SeenIds()
+    iterators = [_rows(Path(p), _construct, seen) for p in paths]
     txs: list[Transaction] = []
     errors: list[RowError] = []
     for it in iterators:
@@ -292,23 +259,25 @@ def write_transactions_csv(txs: Iterable[Transaction], path: Path) -> int:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
+            # With "\n" line ends the csv module leaves a lone "\r" unquoted, and a reader
+            # then splits the row there: such rows are written fully quoted.
+            quoted = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL)
             writer.writerow(CSV_FIELDS)
             for tx in txs:
-                writer.writerow(
-                    (
-                        tx.transaction_id,
-                        tx.customer_id,
-                        tx.timestamp.isoformat(sep=" "),
-                        repr(tx.amount),
-                        tx.country,
-                        tx.channel,
-                        tx.device,
-                        tx.merchant_category,
-                        tx.ip,
-                        _fmt_bool(tx.is_anomaly),
-                        "" if tx.anomaly_type is None else tx.anomaly_type,
-                    )
+                row = (
+                    tx.transaction_id,
+                    tx.customer_id,
+                    tx.timestamp.isoformat(sep=" "),
+                    repr(tx.amount),
+                    tx.country,
+                    tx.channel,
+                    tx.device,
+                    tx.merchant_category,
+                    tx.ip,
+                    _fmt_bool(tx.is_anomaly),
+                    "" if tx.anomaly_type is None else tx.anomaly_type,
                 )
+                (quoted if "\r" in "".join(row) else writer).writerow(row)
                 count += 1
         os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; readers such as Power BI need read
         os.replace(tmp_name, path)
@@ -321,6 +290,7 @@ def write_transactions_csv(txs: Iterable[Transaction], path: Path) -> int:
 __all__ = [
     "CsvFormatError",
     "RowError",
+    "SeenIds",
     "iter_csv",
     "iter_records",
     "load_sorted",
