@@ -19,6 +19,13 @@ from detector.core.rules import duration, needed_seconds, ordinal
 TRACE = 0.01
 #: A tiny amount alone is weaker evidence than a huge one.
 LOW_AMOUNT_WEIGHT = 0.6
+#: Longest field value quoted in a reason (a huge value must not make a huge message).
+VALUE_CHARS = 40
+
+
+def _v(text: str) -> str:
+    """`text` as it appears in a reason: cut to `VALUE_CHARS` with an ellipsis."""
+    return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS] + "…"
 
 
 def _sig(x: float, mid: float, width: float) -> float:
@@ -45,13 +52,13 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
         e = max(_sig(o.amount_z, 4.5, 0.6), _sig(o.over_max, 0.7, 0.15))
         if e > TRACE:
             add((e, "high_amount",
-                 f"amount {o.amount_ratio:.1f}x this customer's usual for {o.category}"))
+                 f"amount {o.amount_ratio:.1f}x this customer's usual for {_v(o.category)}"))
     if o.amount_z < -2.0 and o.history >= cfg.min_history:
         # Far below the customer's usual: how card testing starts.
         e = LOW_AMOUNT_WEIGHT * _sig(-o.amount_z, 4.5, 0.6)
         if e > TRACE:
-            add((e, "low_amount",
-                 f"amount 1/{1 / o.amount_ratio:.0f} of this customer's usual for {o.category}"))
+            add((e, "low_amount", f"amount 1/{1 / o.amount_ratio:.0f} of this customer's"
+                 f" usual for {_v(o.category)}"))
     if o.gap_surprise > 2.3:
         e = _sig(o.gap_surprise, 6.5, 0.8)
         if e > TRACE:
@@ -72,7 +79,7 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
         e = known * _sig(o.country_surprise, 4.0, 0.5)
         if e > TRACE:
             seen = "never seen" if o.country_seen == 0 else f"seen only {o.country_seen}x before"
-            add((e, "new_country", f"{o.country} {seen} for this customer"))
+            add((e, "new_country", f"{_v(o.country)} {seen} for this customer"))
     if o.travel_km > cfg.travel_slack_km:
         need = needed_seconds(o, cfg)
         familiar = o.country_seen / o.history if o.history else 0.0
@@ -81,20 +88,21 @@ def components(o: Observation, cfg: CoreConfig) -> list[tuple[float, str, str]]:
         e *= max(0.0, 1.0 - o.hop_rate / max(2 * cfg.travel_max_hop_rate, 1e-9))
         if e > TRACE:
             add((e, "impossible_travel",
-                 f"{o.country} {duration(o.travel_dt_s)} after a purchase in {o.prev_country}"))
+                 f"{_v(o.country)} {duration(o.travel_dt_s)} after a purchase in "
+                 f"{_v(o.prev_country)}"))
     # Rare across customers matters only while the value is new to this customer.
     if o.country_rarity > 2.2:
         e = _sig(o.country_rarity, 5.0, 0.6) * (1.0 if o.country_seen == 0 else 0.3)
         if e > TRACE:
-            add((e, "country_rarity", f"{o.country} is rare across all customers"))
+            add((e, "country_rarity", f"{_v(o.country)} is rare across all customers"))
     if o.category_surprise > 1.7:
         e = 0.6 * known * _sig(o.category_surprise, 4.0, 0.5)
         if e > TRACE:
-            add((e, "category", f"category {o.category} new for this customer"))
+            add((e, "category", f"category {_v(o.category)} new for this customer"))
     if o.category_rarity > 3.2:
         e = 0.5 * _sig(o.category_rarity, 6.0, 0.6) * (1.0 if o.category_seen == 0 else 0.3)
         if e > TRACE:
-            add((e, "category_rarity", f"category {o.category} is rare across all customers"))
+            add((e, "category_rarity", f"category {_v(o.category)} is rare across all customers"))
     if o.channel_surprise > 1.7:
         e = 0.4 * known * _sig(o.channel_surprise, 4.0, 0.5)
         if e > TRACE:
