@@ -188,3 +188,13 @@ def test_a_lone_carriage_return_in_a_field_survives_a_write_and_read(tmp_path: P
     assert [tx for _, tx in _good(list(iter_csv(path)))] == [
         *txs[:3], txs[3].model_copy(update={"merchant_category": "e"})]  # cells are stripped
     assert path.read_bytes().count(b"\n") == 6
+
+
+def test_a_900_kb_cell_is_a_reject_and_the_rows_after_it_are_read(tmp_path: Path) -> None:
+    path = _write(tmp_path, [_row("a"), _row("b", category="x" * 900_000), _row("c"),
+                             _row("d", category="y" * 200)])
+    for items in (list(iter_csv(path)), list(iter_records(path))):
+        assert [i[0] for i in _good(items)] == [2, 4]
+        assert [(e.line, e.reason) for e in _errors(items)] == [
+            (3, "unparseable CSV: field larger than field limit (131072)"),
+            (5, "merchant_category: 200 characters, at most 128 allowed")]
