@@ -44,6 +44,7 @@ from tests.integration.pipeline_harness import (
     sink,
     wait_until,
 )
+from tests.integration.topic_reader import headers_of
 from tests.poison_corpus import poison_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -66,7 +67,7 @@ SINK_ENV = {"SINK_CHECKPOINT_INTERVAL_S": "0.5", "SINK_ROLLUP_INTERVAL_S": "1",
 DETECTOR_ENV = {"DETECTOR_SNAPSHOT_EVERY": "4000"}  # restores use snapshot + replay
 #: Exceptions at random steps of every detector's batches (off: AUDITSTREAM_FAULT_EXCEPTIONS=0).
 EXCEPTIONS = os.environ.get("AUDITSTREAM_FAULT_EXCEPTIONS", "1") != "0"
-DUPLICATE_CLASS, POISON_PILL_EXIT = b"DuplicateTransaction", 7
+DUPLICATE_CLASS, POISON_PILL_EXIT = "DuplicateTransaction", 7
 #: A detector logs a line every 2 s (DETECTOR_LOG_INTERVAL_S); this long without one is a hang.
 HANG_S = 30.0
 #: librdkafka's fatal error for a static member that lost its session (reported, see docs).
@@ -277,10 +278,10 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
     assert (len(diff.lost), len(diff.duplicated), len(diff.changed), len(diff.unexpected)) == (
         0, 0, 0, 0), diff
     assert dlq_missing == [] and dlq_doubled == 0, (dlq_missing[:5], dlq_doubled)
-    classes = [dict(m.headers() or []).get("error.class") for m in dead]
-    assert classes == [poison_kinds[m.key() or b""].encode() for m in dead]
+    classes = [headers_of(m).get("error.class") for m in dead]
+    assert classes == [poison_kinds[m.key() or b""] for m in dead]
     assert (dupes_missing, dupes_doubled) == ([], 0), (dupes_missing[:5], dupes_doubled)
-    assert {dict(m.headers() or []).get("error.class") for m in dupes} == {DUPLICATE_CLASS}
+    assert {headers_of(m).get("error.class") for m in dupes} == {DUPLICATE_CLASS}
     if EXCEPTIONS:
         assert figures["exceptions_injected"], "no exception was injected"
     assert not any(f"exited {POISON_PILL_EXIT}" in u for u in fleet.unplanned), fleet.unplanned

@@ -26,6 +26,7 @@ from tests.integration.detector_harness import (
     read_all,
     scored_rows,
 )
+from tests.integration.topic_reader import headers_of
 from tests.poison_corpus import poison_messages
 
 pytestmark = pytest.mark.integration
@@ -66,8 +67,7 @@ def test_the_poison_corpus_is_dead_lettered_once_each_and_the_detector_keeps_run
     partitions = set()
     for m in dead:
         error_class, value = expected[m.key() or b""]
-        headers = {k: v.decode() if isinstance(v, bytes) else str(v)
-                   for k, v in (m.headers() or [])}
+        headers = headers_of(m)
         assert m.value() == value, m.key()  # unchanged bytes (None for a tombstone)
         assert headers["error.class"] == error_class, (m.key(), headers)
         assert headers["error.message"].strip(), m.key()

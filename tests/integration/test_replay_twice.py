@@ -27,6 +27,7 @@ from tests.integration.pipeline_harness import (
     run_cli,
     sink,
 )
+from tests.integration.topic_reader import headers_of
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +37,6 @@ CORE_ENV = {
     "DETECTOR_CORE__REFIT_EVERY": "400",
     "DETECTOR_CORE__N_TREES": "20",
 }
-
-
-def _headers(msg: object) -> dict[str, str]:
-    raw = msg.headers() or []  # type: ignore[attr-defined]
-    return {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in raw}
 
 
 def test_a_file_replayed_twice_lands_once_and_the_second_copies_are_dead_lettered(
@@ -70,7 +66,7 @@ def test_a_file_replayed_twice_lands_once_and_the_second_copies_are_dead_lettere
     assert len(dead) == n, f"{len(dead)} dead letters for {n} second copies"
     dead_keys = set()
     for m in dead:
-        h = _headers(m)
+        h = headers_of(m)
         assert "duplicate transaction_id" in h["error.message"], h
         # The first copy sits earlier in the same input partition.
         assert int(h["duplicate.first_offset"]) < int(h["source.offset"]), h

@@ -45,3 +45,11 @@ def read_all(kafka: KafkaSettings, topic: str, partitions: int, expected: int,
     finally:
         consumer.close()
     return out
+
+
+def headers_of(msg: Message) -> dict[str, str]:
+    """A message's headers as text (UTF-8 values; the last one of a repeated name wins)."""
+    raw = msg.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return {str(k): v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+            for k, v in pairs}
