@@ -126,6 +126,8 @@ def stack(expected: list[Row]) -> Iterator[Stack]:
         (ROOT / "exports" / "compose-test.log").write_text(
             s.compose("logs", "--no-color", check=False).stdout)
         s.compose("down", "-v", "--remove-orphans", check=False)
+        for path in [EXPORTS, *EXPORTS.rglob("*")]:  # back to whoever ran the test
+            os.chown(path, os.getuid(), os.getgid())
 
 
 def test_topic_init_and_producer_finish_with_exit_0(stack: Stack) -> None:
@@ -205,6 +207,7 @@ def test_sigterm_stops_each_service_with_exit_0_within_10s(stack: Stack) -> None
         for container in stack.containers(service):
             name = inspect(container, "{{.Name}}").lstrip("/")
             assert inspect(container, "{{.State.Running}}") == "true", name
+            assert inspect(container, "{{.HostConfig.Init}}") == "true", name  # tini is PID 1
             docker("kill", "--signal", "TERM", container)
             results[name] = wait_exit(container, 10.0)
     say("SIGTERM -> exit code, seconds: "
