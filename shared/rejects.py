@@ -8,6 +8,7 @@ then the row's raw cells under their header names, each cell made safe for a spr
 from __future__ import annotations
 
 import csv
+import io
 import os
 import tempfile
 from collections.abc import Sequence
@@ -21,6 +22,14 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def neutralise(cell: str) -> str:
     """Prefix `'` to a cell a spreadsheet would run as a formula."""
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def _row(cells: Sequence[str]) -> str:
+    """One CSV line ending in "\n". The writer is given "\r\n" as its line end because only
+    then does it quote a cell holding a lone "\r" (a reader would split the row there)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerow(cells)
+    return buf.getvalue()[:-2] + "\n"
 
 
 def rejects_path(source: Path, rejects_dir: Path | None = None) -> Path:
@@ -38,11 +47,11 @@ def write_rejects(errors: Sequence[RowError], path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(["line", "reason", *(neutralise(c) for c in columns)])
+            fh.write(_row(["line", "reason", *(neutralise(c) for c in columns)]))
             for err in errors:
                 cells = [err.raw.get(c, "") for c in columns]
-                writer.writerow([err.line, neutralise(err.reason), *map(neutralise, cells)])
+                fh.write(_row([str(err.line), neutralise(err.reason),
+                               *map(neutralise, cells)]))
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; people open this file
         os.replace(tmp, path)
     except BaseException:

@@ -116,9 +116,11 @@ def encode_rows(rows: Iterable[Sequence[str]], header: Sequence[str] | None = No
 
 
 def _line(row: Sequence[str]) -> str:
+    # "\r\n" as the writer's line end makes it quote a field holding a lone "\r" too (with
+    # "\n" it would not, and a reader would split the row there); "\n" ends the line.
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(row)
-    return buf.getvalue()[:-1]
+    csv.writer(buf, lineterminator="\r\n").writerow(row)
+    return buf.getvalue()[:-2]
 
 
 SCORED_HEADER: bytes = encode_rows([], SCORED_COLUMNS)

@@ -123,6 +123,18 @@ def test_fast_row_encoding_is_byte_identical_to_the_csv_module() -> None:
     for _ in range(3_000):
         rows.append(["".join(rng.choice(alphabet) for _ in range(rng.randrange(4)))
                      for _ in range(rng.randrange(1, 6))])
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    assert encode_rows(rows, ["h", "x,y"]) == ("h,\"x,y\"\n" + buf.getvalue()).encode()
+    # The csv module's quoting as with "\r\n" line ends (a lone "\r" is quoted: with "\n"
+    # it is not, and readers split the row there), each line then ended by "\n".
+    lines = []
+    for row in rows:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n").writerow(row)
+        lines.append(buf.getvalue()[:-2] + "\n")
+    out = encode_rows(rows, ["h", "x,y"])
+    assert out == ("h,\"x,y\"\n" + "".join(lines)).encode()
+    back = list(csv.reader(io.StringIO(out.decode(), newline="")))
+    assert back == [["h", "x,y"], *[r if r else [] for r in rows]]
+
+
+def test_a_lone_carriage_return_is_quoted_so_the_row_stays_whole() -> None:
+    assert encode_rows([["a\rb", "c"], ["x", "y"]]) == b'"a\rb",c\nx,y\n'

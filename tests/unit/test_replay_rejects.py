@@ -158,3 +158,20 @@ def test_stream_merges_ordered_files_stably_and_collects_rejects(tmp_path: Path)
     ids = [decode(v, Transaction).transaction_id for _, _, v in stream([a, b], rejects)]
     assert ids == ["a0", "b0", "b1", "a1"]
     assert [e.line for e in rejects[a]] == [4] and b not in rejects
+
+
+def test_the_rejects_report_keeps_a_cell_with_a_lone_carriage_return_whole(
+    tmp_path: Path,
+) -> None:
+
+    from shared.csv_io import RowError
+    from shared.rejects import write_rejects
+
+    errors = [RowError(2, "amount: not a number", {"amount": "1\r2", "ip": "=cmd"}),
+              RowError(3, "country: empty", {"amount": "5", "ip": ""})]
+    text = write_rejects(errors, tmp_path / "x.rejects.csv").read_bytes().decode()
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows == [["line", "reason", "amount", "ip"],
+                    ["2", "amount: not a number", "1\r2", "'=cmd"],
+                    ["3", "country: empty", "5", ""]]
+    assert "\r\n" not in text.replace('"1\r2"', "")
