@@ -75,3 +75,33 @@ def test_exceptions_at_every_step_with_restarts_keep_the_output_exactly_once(
     assert 7 not in exits, "a transient fault must never trip the poison-pill circuit"
     assert "aborting the open transaction" in logs
     print(f"faults injected {dict(fired)}, {kills} kills, exits {exits}")
+
+
+def test_output_over_the_size_limit_is_dead_lettered_and_the_stream_goes_on(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    """A scored row over DETECTOR_MAX_OUTPUT_BYTES (here 3,000 bytes, so that a valid input can
+    exceed it) is a dead letter with its reason, checked before producing: a message over the
+    broker's limit would fail the transaction again after every rewind or restart."""
+    from shared.codec import encode
+    from tests.integration.detector_harness import keyed, produce
+
+    topics = Topics(topic_name, 1).create(kafka)
+    txs = make_transactions(300, seed=29)
+    wide = txs[100].model_copy(update={"attributes": {f"k{i}": "v" * 200 for i in range(20)}})
+    items = [*keyed(txs[:100]), (b"wide", encode(wide)), *keyed(txs[101:])]
+    produce(kafka, topics.input, items)
+    detector = DetectorProcess(kafka, topics, "a", tmp_path,
+                               {"DETECTOR_MAX_OUTPUT_BYTES": "3000"}).start()
+    try:
+        scored = read_all(kafka, topics.scored, 1, 299, running=[detector])
+        dead = read_all(kafka, topics.dlq, 1, 1, running=[detector])
+    finally:
+        assert detector.terminate() == 0, detector.logs()
+    assert len(scored) == 299 and wide.transaction_id not in {
+        (m.value() or b"").split(b'"transaction_id":"')[1].split(b'"')[0].decode()
+        for m in scored}
+    (m,) = dead
+    h = {k: v.decode() for k, v in m.headers() or [] if isinstance(v, bytes)}
+    assert m.value() == encode(wide) and h["error.class"] == "OutputTooLarge"
+    assert "over the limit of 3,000" in h["error.message"]
