@@ -21,12 +21,8 @@ RUN set -eu; \
     python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' >/tmp/requirements.txt; \
     python3 -m venv /opt/auditstream; \
     /opt/auditstream/bin/pip install --no-cache-dir --disable-pip-version-check $src -r /tmp/requirements.txt
-COPY README.md ./
-COPY shared ./shared
-COPY producer ./producer
-COPY detector ./detector
-COPY sink ./sink
-COPY dashboard ./dashboard
+# The whole context (.dockerignore keeps it to sources): pyproject.toml says what is a package.
+COPY . ./
 RUN /opt/auditstream/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps \
       $(cat /tmp/pip-src) .
 

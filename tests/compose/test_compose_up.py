@@ -62,7 +62,8 @@ def read_rows(path: Path) -> list[Row]:
 def expected(tmp_path_factory: pytest.TempPathFactory) -> list[Row]:
     """The stream the producer container publishes, generated on the host from the same seed."""
     out = tmp_path_factory.mktemp("expected") / "transactions.csv"
-    subprocess.run([sys.executable, "-m", "shared", "generate", "--seed", str(SEED),
+    auditstream = Path(sys.executable).with_name("auditstream")
+    subprocess.run([str(auditstream), "generate", "--seed", str(SEED),
                     "--customers", str(CUSTOMERS), "--days", str(DAYS), "--out", str(out)],
                    check=True, capture_output=True, cwd=ROOT)
     return read_rows(out)
@@ -213,3 +214,27 @@ def test_sigterm_stops_each_service_with_exit_0_within_10s(stack: Stack) -> None
     say("SIGTERM -> exit code, seconds: "
         + ", ".join(f"{n} {c} {s:.1f}" for n, (c, s) in sorted(results.items())))
     assert {n: c for n, (c, _) in results.items()} == dict.fromkeys(results, 0)
+
+
+def test_compose_stop_while_rows_flow_stops_every_service_with_exit_0(
+    stack: Stack, expected: list[Row]
+) -> None:
+    # After the test above: the same containers again, with the full demo stream flowing in,
+    # then `stop` (what `down` does first) while the sink appends. Services must stop before
+    # the broker (depends_on kafka), or they hang waiting for it until killed (exit 137).
+    demo = {**os.environ, **stack.env, "PRODUCER_SEED": "7", "PRODUCER_CUSTOMERS": "1000",
+            "PRODUCER_DAYS": "90"}
+    stack.compose("up", "-d", "--scale", f"detector={DETECTORS}", env=demo)
+    deadline = time.monotonic() + WAIT_S
+    while _rows_in_run_json() < len(expected) + 20_000:
+        assert time.monotonic() < deadline, f"{_rows_in_run_json()} rows"
+        time.sleep(0.5)
+    started = time.monotonic()
+    stack.compose("stop", "-t", "10")
+    seconds = time.monotonic() - started
+    codes = {inspect(c, "{{.Name}}").lstrip("/"): inspect(c, "{{.State.ExitCode}}")
+             for service in ("sink", "detector", "kafka") for c in stack.containers(service)}
+    say(f"`stop` during the stream ({_rows_in_run_json():,} rows): {seconds:.1f} s, "
+        f"exit codes {sorted(codes.items())}")
+    assert codes == dict.fromkeys(codes, "0")
+    assert seconds < 10

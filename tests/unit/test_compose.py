@@ -20,10 +20,10 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from auditstream.broker.process import _SERVER_PROPERTIES
+from auditstream.broker.settings import BrokerSettings
 from detector.settings import DetectorSettings
 from producer.settings import ProducerSettings
-from shared.broker.process import _SERVER_PROPERTIES
-from shared.broker.settings import BrokerSettings
 from shared.errors import ExitCode
 from shared.settings import KafkaSettings, TopicSettings, env_names
 from sink.settings import SinkSettings
@@ -55,7 +55,7 @@ def test_broker_is_built_from_the_jars_of_auditstream_broker(compose: dict[str, 
     assert kafka["image"] == f"auditstream-kafka:{BrokerSettings().kafka_version}"
     dockerfile = (ROOT / "docker/kafka/Dockerfile").read_text()
     assert f"ARG KAFKA_VERSION={BrokerSettings().kafka_version}" in dockerfile
-    assert "COPY shared/broker/pom.xml shared/broker/log4j2.properties" in dockerfile
+    assert "COPY auditstream/broker/pom.xml auditstream/broker/log4j2.properties" in dockerfile
     assert kafka["init"] is True
 
 
@@ -97,7 +97,9 @@ def test_app_services_share_one_image_built_offline_if_asked(
 def test_service_runs_its_module_after_topic_init(compose: dict[str, Any], service: str) -> None:
     svc = compose["services"][service]
     assert svc["command"] == ["python", "-m", service]
-    assert svc["depends_on"]["topic-init"]["condition"] == "service_completed_successfully"
+    # Started after the topics exist, stopped before the broker (stop runs dependents first).
+    assert svc["depends_on"] == {"kafka": {"condition": "service_healthy"},
+                                 "topic-init": {"condition": "service_completed_successfully"}}
 
 
 def test_topic_init_waits_for_a_healthy_broker(compose: dict[str, Any]) -> None:
