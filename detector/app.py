@@ -31,7 +31,6 @@ from detector.kafka_io import (
     Restorer,
     ensure_detector_topics,
     make_group_consumer,
-    make_transactional_producer,
 )
 from detector.loop import (
     BatchProcessor,
@@ -44,24 +43,16 @@ from detector.loop import (
 )
 from detector.metrics import Metrics, Watchdog
 from detector.settings import DetectorSettings, settings_from_args
+from detector.txn import STARTUP_TIMEOUT_S, Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError
 from shared.kafka import wait_for_broker
 
 log = logging.getLogger("detector")
 
-TXN_TIMEOUT_S = 10.0
-STARTUP_TIMEOUT_S = 60.0
 #: A transaction step blocked this long ends the process (a restart resumes exactly once).
 WATCHDOG_S = 45.0
-RETRIES = 3
 
-
-class DetectorError(AuditstreamError):
-    """The detector cannot go on (fenced by a newer instance, fatal client error, ...)."""
-
-
-class _Abortable(Exception):
-    """The open transaction must be aborted (and the owned partitions rewound)."""
+__all__ = ["Detector", "DetectorError", "main_from_args", "run_service"]
 
 
 class Detector:
@@ -75,10 +66,6 @@ class Detector:
         self._topic = settings.topics.transactions_topic
         self._stopping = False
         self._failure: BaseException | None = None
-        self._txn_open = False
-        self._txn_started = 0.0
-        #: False once anything raised inside the open transaction: it may only be aborted.
-        self._txn_ok = True
         self._committed: dict[int, int] = {}
         self._circuit = FailureCircuit(
             settings.state_dir.expanduser() / f"{settings.transactional_id}.failures.json",
@@ -90,20 +77,18 @@ class Detector:
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
         self._watchdog = Watchdog(WATCHDOG_S)
         self._snapshot_partitions = snapshot_partitions
-        self._producer = self._new_producer()
+        self._txn = Transactions(settings, self._watchdog, self.metrics,
+                                 lambda: self._stopping, self._new_output)
         self._consumer: Consumer = make_group_consumer(settings)
-        output = KafkaOutput(self._producer, settings, snapshot_partitions)
+        output = KafkaOutput(self._txn.producer, settings, snapshot_partitions)
         self.processor = BatchProcessor(output, settings.snapshot_every, factory=self._factory,
                                         max_output_bytes=settings.max_output_bytes, hook=hook)
         # Restores share the poison ranges; the fault hook covers live batches only.
         self._restorer = Restorer(settings, self._factory, snapshot_partitions, ReplayContext(
             self._factory, self.processor.careful))
 
-    def _new_producer(self) -> Producer:
-        producer = make_transactional_producer(self.settings)
-        with self._watchdog.guard("init_transactions"):
-            producer.init_transactions(STARTUP_TIMEOUT_S)
-        return producer
+    def _new_output(self, producer: Producer) -> None:
+        self.processor.output = KafkaOutput(producer, self.settings, self._snapshot_partitions)
 
     def stop(self) -> None:
         """Ask the loop to finish its turn, commit and leave (safe from a signal handler)."""
@@ -144,20 +129,20 @@ class Detector:
         try:
             if records:
                 self._process(records)
-            if self._txn_open and (not records or time.monotonic() - self._txn_started
+            if self._txn.open and (not records or time.monotonic() - self._txn.started
                                    >= self.settings.commit_interval_ms / 1000):
                 self._commit()
         except CoreFailure as exc:
-            self._txn_ok = False
+            self._txn.ok = False
             log.warning("the detection core failed on %s; rewinding to isolate the record",
                         exc)
             self.processor.careful.setdefault(exc.partition, []).append((exc.first, exc.last))
             self._abort_and_rewind()
         except AuditstreamError:
-            self._txn_ok = False
+            self._txn.ok = False
             raise
         except Exception as exc:
-            self._txn_ok = False
+            self._txn.ok = False
             self._count_failure(exc)
             log.error("batch failed, aborting and retrying: %s", exc, exc_info=exc)
             self._abort_and_rewind()
@@ -175,21 +160,19 @@ class Detector:
         return p, self._committed.get(p, 0)
 
     def _abort_and_rewind(self) -> None:
-        if self._txn_open:
+        if self._txn.open:
             self._abort()
         self._rewind()
 
     # --- one batch ------------------------------------------------------------------
 
     def _process(self, records: list[Any]) -> None:
-        if not self._txn_open:
-            self._producer.begin_transaction()
-            self._txn_open, self._txn_started, self._txn_ok = True, time.monotonic(), True
+        self._txn.begin()
         start = time.perf_counter()
         before_scored, before_dead = (self.processor.counters.scored,
                                       self.processor.counters.dead)
         self._dirty |= self.processor.process(records)
-        self._producer.poll(0)
+        self._txn.producer.poll(0)
         c = self.processor.counters
         self.metrics.batch(c.scored - before_scored, c.dead - before_dead,
                            time.perf_counter() - start)
@@ -211,85 +194,29 @@ class Detector:
         try:
             self._commit_or_abort()
             return True
-        except _Abortable:
+        except Abortable:
             self._rewind()
             return False
 
     def _commit_or_abort(self) -> None:
-        if not self._txn_ok:
-            self._abort()
-            raise _Abortable("the transaction holds a failed batch")
         parts = self.processor.parts
         offsets = [TopicPartition(self._topic, p, parts[p].next_offset)
                    for p in sorted(self._dirty) if p in parts]
-        hook = self.processor.hook
-        at = (offsets[0].partition, offsets[0].offset) if offsets else (-1, -1)
         try:
-            if offsets:
-                if hook is not None:
-                    hook("send_offsets", *at)
-                self._txn_call("send_offsets", lambda: self._producer.send_offsets_to_transaction(
-                    offsets, self._consumer.consumer_group_metadata(), TXN_TIMEOUT_S))
-            if hook is not None:
-                hook("commit", *at)
-            self._txn_call("commit", lambda: self._producer.commit_transaction(TXN_TIMEOUT_S))
-        except _Abortable:
-            self._abort()
-            raise
-        self._txn_open = False
-        self._dirty.clear()
-        self.metrics.committed()
+            self._txn.commit(offsets, self._consumer.consumer_group_metadata,
+                             self.processor.hook)
+        finally:
+            if not self._txn.open:
+                self._dirty.clear()  # committed or aborted: nothing is pending any more
         self._committed.update({tp.partition: tp.offset for tp in offsets})
         self._circuit.progress(self._committed)
 
     def _abort(self, replace: bool = True) -> None:
-        log.warning("aborting the open transaction")
-        self._txn_call("abort", lambda: self._producer.abort_transaction(TXN_TIMEOUT_S),
-                       abortable=False)
-        self._txn_open = False
-        self._dirty.clear()
-        self.metrics.aborted()
-        if replace:
-            self._replace_producer()
-
-    def _replace_producer(self) -> None:
-        """A fresh producer with the same transactional.id (it fences the old one): after a
-        failed send_offsets, librdkafka's next send_offsets was seen to block for good."""
-        self._producer = self._new_producer()
-        self.processor.output = KafkaOutput(self._producer, self.settings,
-                                            self._snapshot_partitions)
-
-    def _txn_call(self, step: str, call: Callable[[], None], abortable: bool = True) -> None:
-        """One transaction step. Retriable errors are retried a few times; what still fails
-        aborts the transaction (rows, state and offsets roll back together). A fatal error,
-        or an abort that cannot be done, stops the process: a restart with the same
-        transactional.id aborts whatever is open and resumes exactly."""
-        for attempt in range(RETRIES):
-            try:
-                with self._watchdog.guard(step):
-                    call()
-                return
-            except KafkaException as exc:
-                err = exc.args[0]
-                if not isinstance(err, KafkaError):
-                    raise
-                if err.fatal():
-                    raise DetectorError(
-                        f"transactional producer {self.settings.transactional_id} failed "
-                        f"fatally (fenced by another instance with the same id?): {err}"
-                    ) from exc
-                # A failed send_offsets is not retried (a resumed call can block past its
-                # timeout after a coordinator restart); aborting is always safe.
-                if (err.retriable() and not err.txn_requires_abort() and not self._stopping
-                        and step != "send_offsets" and attempt < RETRIES - 1):
-                    log.warning("retrying %s after: %s", step, err)
-                    continue
-                if not abortable:
-                    raise DetectorError(f"transaction {step} failed ({err}); exiting so that "
-                                        "a restart aborts the open transaction") from exc
-                log.warning("%s failed, the transaction will be aborted: %s", step, err)
-                raise _Abortable(str(err)) from exc
-        raise AssertionError("unreachable")
+        try:
+            self._txn.abort(replace)
+        finally:
+            if not self._txn.open:
+                self._dirty.clear()
 
     def _rewind(self) -> None:
         """After an abort: every owned partition back to its committed offset and state."""
@@ -332,10 +259,10 @@ class Detector:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         with self._callback("revoke"):
             clean = True
-            if self._txn_open:
+            if self._txn.open:
                 try:
                     self._commit_or_abort()
-                except _Abortable:
+                except Abortable:
                     clean = False
             revoked = {tp.partition for tp in partitions}
             for p in revoked & set(self.processor.parts):
@@ -345,12 +272,12 @@ class Detector:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         with self._callback("lost"):
-            if self._txn_open:
+            if self._txn.open:
                 self._abort()
             else:
                 # Lost partitions mean the cluster was out of reach; a producer that lived
                 # through a broker restart was seen to block in send_offsets afterwards.
-                self._replace_producer()
+                self._txn.replace_producer()
             self.processor.parts.clear()
             self._kept.clear()
 
@@ -361,7 +288,7 @@ class Detector:
             yield
         except Exception as exc:
             log.error("%s callback failed: %s", name, exc)
-            self._txn_ok = False  # whatever is open now may only be aborted
+            self._txn.ok = False  # whatever is open now may only be aborted
             self._failure = exc
             self._stopping = True
 
@@ -385,18 +312,18 @@ class Detector:
     def _shutdown(self, clean: bool) -> None:
         """Only a clean stop commits the open transaction; any other ending aborts it."""
         try:
-            if self._txn_open:
-                if clean and self._txn_ok and self._failure is None:
+            if self._txn.open:
+                if clean and self._txn.ok and self._failure is None:
                     self._commit_or_abort()
                 else:
-                    self._txn_ok = False
+                    self._txn.ok = False
                     self._abort(replace=False)
-        except (_Abortable, AuditstreamError, KafkaException) as exc:
+        except (Abortable, AuditstreamError, KafkaException) as exc:
             log.warning("open transaction not committed at shutdown: %s", exc)
         finally:
             self._consumer.close()
             self._restorer.close()
-            self._producer.flush(10)
+            self._txn.producer.flush(10)
             self.metrics.report(self._lag(), self._model_versions())
             log.info("detector stopped: %d scored, %d dead letters", self.metrics.total_records,
                      self.metrics.total_dead)

@@ -271,10 +271,11 @@ def fake_detector(monkeypatch: Any, cluster: FakeCluster, factory: Any | None = 
                   hook: Any | None = None, **settings: Any) -> Any:
     """A `Detector` wired to `cluster` instead of Kafka."""
     import detector.app as app
+    import detector.txn as txn
 
     monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: 1)
     monkeypatch.setattr(app, "ensure_detector_topics", lambda s: cluster.partitions)
-    monkeypatch.setattr(app, "make_transactional_producer", lambda s: cluster.producer())
+    monkeypatch.setattr(txn, "make_transactional_producer", lambda s: cluster.producer())
     monkeypatch.setattr(app, "make_group_consumer", lambda s: cluster.consumer())
     monkeypatch.setattr(app, "Restorer", lambda *a: FakeRestorer(cluster, *a))
     s = DetectorSettings(**{"instance_id": "t", "commit_interval_ms": 1, **settings})

@@ -84,7 +84,7 @@ def test_a_failure_in_a_rebalance_callback_aborts_the_open_transaction(
         turns["n"] += 1
         if turns["n"] == 2:  # a transaction is open with two batches in it
             detector._failure = RuntimeError("callback failed")
-            detector._txn_ok = False
+            detector._txn.ok = False
             return True
         return False
 

@@ -1,0 +1,136 @@
+"""The detector's transactional producer: begin, commit with the input offsets, abort.
+
+Only a clean transaction commits: `ok` turns False once anything raised while it was open,
+and `commit` then aborts instead. Retriable errors are retried a few times; what still fails
+aborts (rows, snapshots and offsets roll back together). A fatal error, or an abort that
+cannot be done, is a `DetectorError`: a restart with the same transactional.id aborts
+whatever is open and resumes exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+
+from detector.kafka_io import make_transactional_producer
+from detector.loop import Hook
+from detector.metrics import Metrics, Watchdog
+from detector.settings import DetectorSettings
+from shared.errors import AuditstreamError
+
+log = logging.getLogger("detector")
+
+TXN_TIMEOUT_S = 10.0
+STARTUP_TIMEOUT_S = 60.0
+RETRIES = 3
+
+
+class DetectorError(AuditstreamError):
+    """The detector cannot go on (fenced by a newer instance, fatal client error, ...)."""
+
+
+class Abortable(Exception):
+    """The open transaction was aborted (the caller rewinds the owned partitions)."""
+
+
+class Transactions:
+    """One transactional producer and the state of its open transaction."""
+
+    def __init__(self, settings: DetectorSettings, watchdog: Watchdog, metrics: Metrics,
+                 stopping: Callable[[], bool],
+                 on_new_producer: Callable[[Producer], None] | None = None) -> None:
+        self._s = settings
+        self._watchdog = watchdog
+        self._metrics = metrics
+        self._stopping = stopping
+        self.on_new_producer = on_new_producer
+        self.open = False
+        self.started = 0.0
+        #: False once anything raised inside the open transaction: it may only be aborted.
+        self.ok = True
+        self.producer = self._new_producer()
+
+    def _new_producer(self) -> Producer:
+        producer = make_transactional_producer(self._s)
+        with self._watchdog.guard("init_transactions"):
+            producer.init_transactions(STARTUP_TIMEOUT_S)
+        return producer
+
+    def begin(self) -> None:
+        if not self.open:
+            self.producer.begin_transaction()
+            self.open, self.started, self.ok = True, time.monotonic(), True
+
+    def commit(self, offsets: list[TopicPartition], group_metadata: Callable[[], Any],
+               hook: Hook | None = None) -> None:
+        """Commit with the input offsets; on failure abort and raise `Abortable`."""
+        if not self.ok:
+            self.abort()
+            raise Abortable("the transaction holds a failed batch")
+        at = (offsets[0].partition, offsets[0].offset) if offsets else (-1, -1)
+        producer = self.producer
+        try:
+            if offsets:
+                if hook is not None:
+                    hook("send_offsets", *at)
+                self._call("send_offsets", lambda: producer.send_offsets_to_transaction(
+                    offsets, group_metadata(), TXN_TIMEOUT_S))
+            if hook is not None:
+                hook("commit", *at)
+            self._call("commit", lambda: producer.commit_transaction(TXN_TIMEOUT_S))
+        except Abortable:
+            self.abort()
+            raise
+        self.open = False
+        self._metrics.committed()
+
+    def abort(self, replace: bool = True) -> None:
+        """Abort the open transaction; by default then start over with a fresh producer."""
+        log.warning("aborting the open transaction")
+        producer = self.producer
+        self._call("abort", lambda: producer.abort_transaction(TXN_TIMEOUT_S),
+                   abortable=False)
+        self.open = False
+        self._metrics.aborted()
+        if replace:
+            self.replace_producer()
+
+    def replace_producer(self) -> None:
+        """A fresh producer with the same transactional.id (it fences the old one): after a
+        failed send_offsets, librdkafka's next send_offsets was seen to block for good."""
+        self.producer = self._new_producer()
+        if self.on_new_producer is not None:
+            self.on_new_producer(self.producer)
+
+    def _call(self, step: str, call: Callable[[], None], abortable: bool = True) -> None:
+        """One transaction step, retried while retriable (see the module doc)."""
+        for attempt in range(RETRIES):
+            try:
+                with self._watchdog.guard(step):
+                    call()
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if not isinstance(err, KafkaError):
+                    raise
+                if err.fatal():
+                    raise DetectorError(
+                        f"transactional producer {self._s.transactional_id} failed "
+                        f"fatally (fenced by another instance with the same id?): {err}"
+                    ) from exc
+                # A failed send_offsets is not retried (a resumed call can block past its
+                # timeout after a coordinator restart); aborting is always safe.
+                if (err.retriable() and not err.txn_requires_abort() and not self._stopping()
+                        and step != "send_offsets" and attempt < RETRIES - 1):
+                    log.warning("retrying %s after: %s", step, err)
+                    continue
+                if not abortable:
+                    raise DetectorError(f"transaction {step} failed ({err}); exiting so that "
+                                        "a restart aborts the open transaction") from exc
+                log.warning("%s failed, the transaction will be aborted: %s", step, err)
+                raise Abortable(str(err)) from exc
+        raise AssertionError("unreachable")
