@@ -73,8 +73,8 @@ def broker() -> Iterator[KafkaSettings]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield KafkaSettings()
         return
-    from shared.broker import BrokerSettings, LocalBroker
-    from shared.broker.process import free_port
+    from auditstream.broker import BrokerSettings, LocalBroker
+    from auditstream.broker.process import free_port
 
     with tempfile.TemporaryDirectory() as home:
         local = LocalBroker(BrokerSettings(home=Path(home), port=free_port(),

@@ -20,11 +20,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from auditstream.broker import BrokerSettings, LocalBroker
+from auditstream.broker.process import free_port
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import load, run_replay
 from producer.settings import ProducerSettings
-from shared.broker import BrokerSettings, LocalBroker
-from shared.broker.process import free_port
 from shared.csv_io import write_transactions_csv
 from shared.settings import KafkaSettings, TopicSettings
 

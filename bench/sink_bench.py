@@ -25,8 +25,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.broker import BrokerSettings, LocalBroker
-from shared.broker.process import free_port
+from auditstream.broker import BrokerSettings, LocalBroker
+from auditstream.broker.process import free_port
 from shared.kafka import TopicSpec, ensure_topics, make_producer
 from shared.schemas import ScoredTransaction
 from shared.settings import KafkaSettings, TopicSettings

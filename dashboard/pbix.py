@@ -20,6 +20,7 @@ import pandas as pd
 
 from dashboard.spec import NAME, TABLES, Table
 from dashboard.tmdl import partition_m
+from shared.atomic import atomic_path
 from shared.errors import AuditstreamError
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,7 @@ def build_pbix(project_root: Path, exports_dir: Path, out: Path) -> Path:
     from pbix_mcp import server  # type: ignore[import-untyped]
 
     alias = f"auditstream-{os.getpid()}"
-    tmp = out.with_name(f".{out.name}.tmp")
-    with warnings.catch_warnings():
+    with atomic_path(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "table has no rows" while loading
         _check(server.pbix_open_pbip(str(project_root / f"{NAME}.pbip"), alias=alias), "open")
         try:
@@ -86,6 +86,5 @@ def build_pbix(project_root: Path, exports_dir: Path, out: Path) -> Path:
             scratch = Path(tempfile.gettempdir()).glob(f"pbix_mcp_pbip_{alias}_{os.getpid()}_*")
             for leftover in scratch:  # pbix_open_pbip's intermediate file
                 leftover.unlink(missing_ok=True)
-    os.replace(tmp, out)
     log.info("built %s from %s and %s", out, project_root, exports_dir)
     return out

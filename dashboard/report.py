@@ -1,8 +1,9 @@
 """The offline HTML report: `report.html`, self-contained, written into the exports folder.
 
-`write_report(exports_dir)` reads the small tables (thresholds, metrics_by_type, cases,
-run.json) whole and `transactions_scored.csv` only through the bounded, memoised cubes of
-`dashboard.aggregates` (or takes cubes the caller passes). The data travels as one JSON
+`write_report(exports_dir, cubes)` reads the small tables (thresholds, metrics_by_type,
+cases, run.json) whole and takes the volume counts from its caller: the sink's rollup state,
+handed over at the composition root (`auditstream.report`), so transactions_scored.csv is
+never read back. Without cubes the page has no volume charts. The data travels as one JSON
 block; every untrusted string is rendered by the page's script with `textContent`, never as
 markup, and the JSON is escaped so no value can close its `<script>` element.
 """
@@ -11,20 +12,31 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from dashboard.aggregates import VolumeCubes, cached_cubes
+from shared.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "report.html"
 _TABLES = ("thresholds", "metrics_by_type", "cases")
+
+#: One cube row: [dimension value, rule flag 0/1, label 1/0/-1 (unknown), bin 0..101, count];
+#: bin 0 is never flagged, bin k+1 holds k/100 <= score < (k+1)/100.
+CubeRow = tuple[str, int, int, int, int]
+
+
+@dataclass(frozen=True)
+class VolumeCubes:
+    """Counts per dimension (day, channel, anomaly_type), rule flag, label and score bin."""
+
+    rows: int
+    cubes: dict[str, list[CubeRow]] = field(default_factory=dict)
 
 
 def _read_table(path: Path) -> list[dict[str, Any]]:
@@ -45,11 +57,6 @@ def _read_run(path: Path) -> dict[str, Any]:
 def collect(exports_dir: Path, cubes: VolumeCubes | None = None) -> dict[str, Any]:
     """Everything the page shows, as plain JSON-ready values."""
     data: dict[str, Any] = {name: _read_table(exports_dir / f"{name}.csv") for name in _TABLES}
-    if cubes is None:
-        try:
-            cubes = cached_cubes(exports_dir / "transactions_scored.csv")
-        except (ValueError, pd.errors.ParserError) as exc:  # e.g. a column missing
-            log.warning("report.html without volume charts: %s", exc)
     data["rows"] = cubes.rows if cubes else 0
     data["cubes"] = {k: [list(r) for r in v] for k, v in cubes.cubes.items()} if cubes else {}
     run = _read_run(exports_dir / "run.json")
@@ -78,24 +85,10 @@ def render(data: dict[str, Any]) -> str:
                 .replace("/*JS*/", _asset("report.js")))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(exports_dir: Path, cubes: VolumeCubes | None = None) -> Path:
     """Write `report.html` into `exports_dir` atomically from the CSVs present; return its path.
 
-    `cubes`: counts the caller already holds (see `dashboard.aggregates`); when None they are
-    computed from `transactions_scored.csv`, re-reading it only when it changed.
+    `cubes`: the volume counts (the sink's, through `auditstream.report`); None: no charts.
     """
     exports_dir = Path(exports_dir)
     target = exports_dir / REPORT_NAME

@@ -1,11 +1,9 @@
-"""Small deterministic export snapshots for the committed `.pbix` and the dashboard tests.
+"""A synthetic export snapshot for the dashboard tests: rows that only follow the columns.
 
-`write_scored_sample` is a real run: the producer's seeded generator, the detector's offline
-scoring and the sink's `write_exports` (what `auditstream score` does), shrunk to a few
-thousand rows. `write_sample` is a synthetic stand-in that only follows `sink.columns`
-(scores and rules drawn at random, every rollup derived from the rows by `derive_tables`);
-it needs no detector and was used before the pipeline existed.
-`python -m dashboard.sample OUT_DIR [--synthetic]`.
+`write_sample` draws scores and rules at random and derives every rollup from the rows
+(`derive_tables`); it needs no detector. The real, scored snapshot committed for the `.pbix`
+is made at the composition root (`auditstream.sample`, `auditstream dashboard sample`).
+`python -m dashboard.sample OUT_DIR`.
 """
 
 from __future__ import annotations
@@ -152,29 +150,5 @@ def write_sample(out_dir: Path, rows: int = 2000, seed: int = 7) -> Path:
     return out_dir
 
 
-def write_scored_sample(out_dir: Path, customers: int = 40, days: int = 30,
-                        seed: int = 11) -> Path:
-    """Generate, score and export a small realistic run into `out_dir` (CSVs and run.json)."""
-    from detector.core.config import CoreConfig
-    from detector.offline import score_transactions
-    from producer.generator import GeneratorConfig, generate
-    from sink.offline import write_exports
-
-    txs = generate(GeneratorConfig(seed=seed, customers=customers, days=days))
-    # A small run: fit the first forest early so the snapshot holds model scores too.
-    config = CoreConfig(first_fit_after=400)
-    rows = score_transactions(txs, config, partitions=4)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    recipe = f"realistic generator seed={seed} customers={customers} days={days}"
-    write_exports(rows, out_dir, run_info={"input": recipe, "scored_by": "dashboard.sample",
-                                           "first_fit_after": config.first_fit_after})
-    (out_dir / "report.html").unlink(missing_ok=True)  # generated per exports folder
-    return out_dir
-
-
 if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "dashboard/sample_exports")
-    if "--synthetic" in sys.argv:
-        write_sample(target)
-    else:
-        write_scored_sample(target)
+    write_sample(Path(sys.argv[1] if len(sys.argv) > 1 else "sample_exports"))

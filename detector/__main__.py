@@ -9,7 +9,7 @@ import sys
 from detector.app import run_service
 from detector.loop import Hook
 from detector.settings import DetectorSettings
-from shared.cli import run_guarded, setup_logging
+from shared.entry import run_guarded, setup_logging
 
 
 def main(hook: Hook | None = None) -> int:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Copy Apache Kafka's jars, resolved once from Maven Central by `auditstream broker fetch`
-# (shared/broker/pom.xml), into docker/kafka/libs/ so the broker image is built from exactly
+# (auditstream/broker/pom.xml), into docker/kafka/libs/ so the broker image is built from exactly
 # the jars the non-Docker broker runs, without any network during the build.
 # Without staged jars, docker/kafka/Dockerfile resolves the same pom.xml with Maven itself.
 set -euo pipefail

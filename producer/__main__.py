@@ -9,7 +9,7 @@ from datetime import datetime
 
 from producer.cli import cmd_generate, cmd_replay
 from producer.settings import ProducerSettings
-from shared.cli import run_guarded, setup_logging
+from shared.entry import run_guarded, setup_logging
 from shared.errors import ExitCode
 
 

@@ -108,7 +108,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         write_transactions_csv(txs, args.out)
         print(f"wrote {args.out}", file=sys.stderr)
     if args.publish:
-        progress = Progress(len(txs), sys.stderr) if sys.stderr.isatty() else None
+        progress = Progress(len(txs), sys.stderr)
         report = publish((to_record(t) for t in txs), ProducerSettings(), len(txs),
                          progress=progress)
         print(f"sent {report.delivered:,} of {len(txs):,} in {report.elapsed:.2f} s "

@@ -1,10 +1,14 @@
-"""Send pacing (as fast as possible, N per second, or X times event time) and a TTY progress bar."""
+"""Send pacing (as fast as possible, N per second, or X times event time) and a progress bar.
+
+The pacing is ours (no library schedules by event time); the bar is tqdm's.
+"""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import TextIO
+
+from tqdm import tqdm
 
 
 class Pacer:
@@ -40,36 +44,22 @@ class Pacer:
         return due - now
 
 
-def _clock(seconds: float) -> str:
-    s = max(0, int(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 class Progress:
-    """A one-line progress bar with rate and ETA, redrawn at most every `every` seconds."""
+    """A progress bar with rate and ETA (tqdm), fed the absolute count of rows done.
 
-    def __init__(self, total: int, stream: TextIO, every: float = 0.2, width: int = 30) -> None:
-        self.total, self.stream, self.every, self.width = total, stream, every, width
-        self.start = time.monotonic()
-        self._last = 0.0
+    tqdm draws it only when `stream` is a terminal (`disable=None`): a log file or a pipe
+    gets nothing, the caller's summary line says what was done.
+    """
+
+    def __init__(self, total: int, stream: TextIO, every: float = 0.2) -> None:
+        self._bar = tqdm(total=total, file=stream, mininterval=every, unit=" rows",
+                         disable=None, dynamic_ncols=True)
 
     def update(self, done: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < self.every:
-            return
-        self._last = now
-        elapsed = max(now - self.start, 1e-9)
-        rate = done / elapsed
-        frac = done / self.total if self.total else 1.0
-        filled = int(frac * self.width)
-        eta = (self.total - done) / rate if rate > 0 else 0.0
-        self.stream.write(
-            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {frac:6.1%} "
-            f"{done:,}/{self.total:,} {rate:,.0f} rows/s ETA {_clock(eta)} "
-        )
-        self.stream.flush()
+        self._bar.update(done - self._bar.n)
+        if force:
+            self._bar.refresh()
 
     def close(self, done: int) -> None:
-        self.update(done, force=True)
-        self.stream.write("\n")
-        self.stream.flush()
+        self.update(done)
+        self._bar.close()

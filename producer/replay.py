@@ -86,7 +86,7 @@ def run_replay(
     if counts is not None and all(c is not None for c in counts):
         total = sum(c or 0 for c in counts)
         loaded = Loaded(records=[])
-        progress = Progress(total, out) if out.isatty() else None
+        progress = Progress(total, out)
         try:
             report = publish(stream(paths, loaded.rejects), settings, total, pacer, progress)
         finally:
@@ -102,7 +102,7 @@ def run_replay(
             f"--strict: {loaded.rejected} bad row(s), nothing sent; first: "
             f"{first_src}:{first[0].line}: {first[0].reason} (all in {files[0]})"
         )
-    progress = Progress(len(loaded.records), out) if out.isatty() else None
+    progress = Progress(len(loaded.records), out)
     report = publish(loaded.records, settings, len(loaded.records), pacer, progress)
     return ReplaySummary(len(loaded.records), loaded.rejected, report, files)
 

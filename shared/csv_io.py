@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -22,6 +20,7 @@ from typing import IO, Any, TypeVar
 
 from pydantic import ValidationError
 
+from shared.atomic import atomic_text_writer
 from shared.codec import describe_validation_error
 from shared.csv_rows import SeenIds, row_parser
 from shared.errors import AuditstreamError
@@ -252,38 +251,29 @@ def write_transactions_csv(txs: Iterable[Transaction], path: Path) -> int:
     Timestamps `YYYY-MM-DD HH:MM:SS` (fractions only when present), booleans `True`/`False`,
     unknown labels empty. `attributes` are not written (the historic layout has no place).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            # With "\n" line ends the csv module leaves a lone "\r" unquoted, and a reader
-            # then splits the row there: such rows are written fully quoted.
-            quoted = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL)
-            writer.writerow(CSV_FIELDS)
-            for tx in txs:
-                row = (
-                    tx.transaction_id,
-                    tx.customer_id,
-                    tx.timestamp.isoformat(sep=" "),
-                    repr(tx.amount),
-                    tx.country,
-                    tx.channel,
-                    tx.device,
-                    tx.merchant_category,
-                    tx.ip,
-                    _fmt_bool(tx.is_anomaly),
-                    "" if tx.anomaly_type is None else tx.anomaly_type,
-                )
-                (quoted if "\r" in "".join(row) else writer).writerow(row)
-                count += 1
-        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; readers such as Power BI need read
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_text_writer(Path(path)) as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        # With "\n" line ends the csv module leaves a lone "\r" unquoted, and a reader
+        # then splits the row there: such rows are written fully quoted.
+        quoted = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        writer.writerow(CSV_FIELDS)
+        for tx in txs:
+            row = (
+                tx.transaction_id,
+                tx.customer_id,
+                tx.timestamp.isoformat(sep=" "),
+                repr(tx.amount),
+                tx.country,
+                tx.channel,
+                tx.device,
+                tx.merchant_category,
+                tx.ip,
+                _fmt_bool(tx.is_anomaly),
+                "" if tx.anomaly_type is None else tx.anomaly_type,
+            )
+            (quoted if "\r" in "".join(row) else writer).writerow(row)
+            count += 1
     return count
 
 

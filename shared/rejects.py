@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from shared.atomic import atomic_text_writer
 from shared.csv_io import RowError
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -43,20 +42,11 @@ def write_rejects(errors: Sequence[RowError], path: Path) -> Path:
     columns: dict[str, None] = {}
     for err in errors:
         columns.update(dict.fromkeys(err.raw))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(_row(["line", "reason", *(neutralise(c) for c in columns)]))
-            for err in errors:
-                cells = [err.raw.get(c, "") for c in columns]
-                fh.write(_row([str(err.line), neutralise(err.reason),
-                               *map(neutralise, cells)]))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; people open this file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_text_writer(path) as fh:
+        fh.write(_row(["line", "reason", *(neutralise(c) for c in columns)]))
+        for err in errors:
+            cells = [err.raw.get(c, "") for c in columns]
+            fh.write(_row([str(err.line), neutralise(err.reason), *map(neutralise, cells)]))
     return path
 
 

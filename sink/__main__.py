@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import entry_points
 
-from shared.cli import run_guarded, setup_logging
+from shared.entry import run_guarded, setup_logging
 from sink.cli import DESCRIPTION, add_arguments, run_command
+from sink.exports import OnRollup
+
+#: The installed distribution names the sink's rollup listener here (pyproject.toml:
+#: auditstream's report writer), so this entry point wires it without importing it.
+LISTENER_GROUP = "auditstream.sink"
+
+
+def rollup_listener() -> OnRollup | None:
+    """The `on_rollup` entry point the installed distribution declares, if any."""
+    found = entry_points(group=LISTENER_GROUP, name="on_rollup")
+    return next(iter(found)).load() if found else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     setup_logging()
-    return run_guarded("python -m sink", lambda: run_command(args))
+    return run_guarded("python -m sink", lambda: run_command(args, rollup_listener()))
 
 
 if __name__ == "__main__":

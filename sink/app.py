@@ -29,6 +29,7 @@ from shared.kafka import (
     wait_for_broker,
 )
 from shared.outputs import output_errors
+from sink.exports import OnRollup
 from sink.settings import SinkSettings
 from sink.writer import Record, SinkWriter
 
@@ -105,8 +106,11 @@ AFTER_OUTPUT_ERROR = ("every row up to the last checkpoint is kept and a restart
 
 
 def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None = None,
-        reset: bool = False, stop: threading.Event | None = None) -> SinkResult:
+        reset: bool = False, stop: threading.Event | None = None,
+        on_rollup: OnRollup | None = None) -> SinkResult:
     """Consume until stopped (or, with `once`/`until_idle`, until the topic is drained).
+
+    `on_rollup(state, folder)` runs after each rollup refresh (report.html, at the root).
 
     The exports folder is locked first (`LockedError` if another sink holds it); a disk-full
     or read-only folder is `OutputError`, the checkpoint left as it was.
@@ -114,7 +118,7 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
     folder = settings.exports_dir
     with output_errors(folder, AFTER_OUTPUT_ERROR), FolderLock(folder, "sink"):
         try:
-            return _run(settings, once, until_idle, reset, stop)
+            return _run(settings, once, until_idle, reset, stop, on_rollup)
         except KafkaException as exc:  # the broker went away between start-up steps
             if not is_transport_error(exc):
                 raise
@@ -122,7 +126,7 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
 
 
 def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bool,
-         stop: threading.Event | None) -> SinkResult:
+         stop: threading.Event | None, on_rollup: OnRollup | None) -> SinkResult:
     started = time.monotonic()
     topic = settings.topics.scored_topic
     idle_limit = 0.0 if once else until_idle
@@ -130,7 +134,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     ensure_topics(settings.kafka, [TopicSpec(topic, settings.topics.partitions,
                                              settings.topics.replication_factor)])
     writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset,
-                        workers=settings.decode_workers)
+                        workers=settings.decode_workers, on_rollup=on_rollup)
     consumer = make_consumer(settings.kafka, settings.group_id, **consumer_overrides())
     run_info = {"group_id": settings.group_id, **client_versions()}
     result = SinkResult()

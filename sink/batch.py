@@ -17,7 +17,8 @@ from shared.codec import decode
 from shared.errors import SchemaError
 from shared.schemas import ScoredTransaction
 from sink.csvfmt import encode_rows, scored_cells
-from sink.rollup import Facts, RollupState, facts_of
+from sink.rollup import Facts, facts_of
+from sink.volume import SinkRollup
 
 Record = tuple[int, int, bytes | None]  # partition, offset, value
 
@@ -27,7 +28,7 @@ class BatchResult:
     csv: bytes
     rows: int
     rejected: list[bytes]  # JSON lines for sink_rejected.jsonl
-    delta: RollupState
+    delta: SinkRollup
 
 
 def format_batch(records: Sequence[Record], top_cases: int) -> BatchResult:
@@ -50,7 +51,7 @@ def format_batch(records: Sequence[Record], top_cases: int) -> BatchResult:
                 continue
             cells.append(scored_cells(tx))
             facts.append(facts_of(tx))
-        delta = RollupState(top_cases)
+        delta = SinkRollup(top_cases)
         delta.update(facts, cells)
         return BatchResult(encode_rows(cells), len(cells), rejected, delta)
     finally:

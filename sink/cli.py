@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sink.app import run
+from sink.exports import OnRollup
 from sink.settings import SinkSettings
 
 DESCRIPTION = (
@@ -28,22 +30,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run_command)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, on_rollup: OnRollup | None = None) -> None:
+    """`auditstream sink`; `on_rollup` runs after each rollup refresh (see `sink.app.run`)."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "sink", help="write transactions.scored to CSV exports (exactly once) with rollups",
         description=DESCRIPTION,
     )
     add_arguments(p)
+    p.set_defaults(func=lambda args: run_command(args, on_rollup))
 
 
-def run_command(args: argparse.Namespace) -> int:
-    from sink.app import run
-
+def run_command(args: argparse.Namespace, on_rollup: OnRollup | None = None) -> int:
     overrides: dict[str, Any] = {}
     if args.exports is not None:
         overrides["exports_dir"] = args.exports
     settings = SinkSettings(**overrides)
-    result = run(settings, once=args.once, until_idle=args.until_idle, reset=args.reset)
+    result = run(settings, once=args.once, until_idle=args.until_idle, reset=args.reset,
+                 on_rollup=on_rollup)
     print(f"sink: {result.rows} rows appended ({result.total_rows} in {settings.exports_dir}), "
           f"{result.rejected} rejected, {result.seconds:.1f} s")
     return 0

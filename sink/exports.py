@@ -1,18 +1,18 @@
-"""Writing the rollup files (and asking the dashboard for report.html), each replaced atomically."""
+"""Writing the rollup files, each replaced atomically, then telling an injected listener."""
 
 from __future__ import annotations
 
 import json
 import logging
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shared import __version__
+from shared.atomic import atomic_write_bytes, atomic_write_text
 from shared.outputs import is_output_error
-from sink.atomic import atomic_write_bytes, atomic_write_text
 from sink.columns import (
     CASES_COLUMNS,
     CONFUSION_COLUMNS,
@@ -30,6 +30,7 @@ from sink.tables import (
     summary,
     threshold_rows,
 )
+from sink.volume import SinkRollup
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ CONFUSION_FILE = "confusion_matrix.csv"
 CASES_FILE = "cases.csv"
 RUN_FILE = "run.json"
 ROLLUP_FILES = (THRESHOLDS_FILE, METRICS_FILE, CONFUSION_FILE, CASES_FILE, RUN_FILE)
+
+#: Called after the rollup files are written, with the counts they were written from and the
+#: folder (the composition root passes the one that writes report.html).
+OnRollup = Callable[[SinkRollup, Path], object]
 
 
 def write_rollups(
@@ -72,19 +77,15 @@ def write_rollups(
     return run
 
 
-def refresh_report(out_dir: Path) -> None:
-    """Ask `dashboard.report` for report.html; quietly skip while that module does not exist."""
+def notify(on_rollup: OnRollup | None, state: SinkRollup, out_dir: Path) -> None:
+    """Run `on_rollup`; a failure is logged, the exports matter more (a full disk still stops)."""
+    if on_rollup is None:
+        return
     try:
-        from dashboard.report import write_report
-    except ModuleNotFoundError as exc:
-        if exc.name in ("dashboard", "dashboard.report"):
-            return
-        raise
-    try:
-        write_report(Path(out_dir))
+        on_rollup(state, Path(out_dir))
     except OSError as exc:
         if is_output_error(exc):  # a full or read-only disk: the caller stops, no traceback
             raise
-        log.exception("report.html could not be written in %s", out_dir)
+        log.exception("the rollup listener failed in %s", out_dir)
     except Exception:  # the exports matter more than the page: log and go on
-        log.exception("report.html could not be written in %s", out_dir)
+        log.exception("the rollup listener failed in %s", out_dir)

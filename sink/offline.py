@@ -16,13 +16,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
+from shared.atomic import atomic_writer
 from shared.schemas import ScoredTransaction
-from sink.atomic import atomic_writer
 from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import encode_rows, scored_cells
-from sink.exports import SCORED_FILE, refresh_report, write_rollups
-from sink.rollup import RollupState, facts_of
+from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
+from sink.rollup import facts_of
 from sink.settings import ExportSettings
+from sink.volume import SinkRollup
 
 CHUNK = 50_000
 #: Below this many rows a worker process costs more than it saves.
@@ -37,16 +38,18 @@ def write_exports(
     settings: ExportSettings | None = None,
     run_info: Mapping[str, object] | None = None,
     workers: int | None = None,
+    on_rollup: OnRollup | None = None,
 ) -> None:
     """Write transactions_scored.csv and every rollup into `out_dir`, each file atomically.
 
     Rollups are computed with the same incremental counts as the streaming sink, chunk by
     chunk; `run_info` (input file hash, model versions...) is merged into run.json.
     `workers`: 1 formats in this process only; by default a large run on a machine with
-    several cores uses a second process.
+    several cores uses a second process. `on_rollup(state, out_dir)` runs after the rollups
+    are written (the composition root passes the report writer).
     """
     settings = settings or ExportSettings()
-    _write_all(rows, Path(out_dir), settings, run_info, workers, [])
+    _write_all(rows, Path(out_dir), settings, run_info, workers, [], on_rollup)
 
 
 def _write_all(
@@ -55,10 +58,11 @@ def _write_all(
     settings: ExportSettings,
     run_info: Mapping[str, object] | None,
     workers: int | None,
-    done: list[tuple[list[bytes], RollupState]],
+    done: list[tuple[list[bytes], SinkRollup]],
+    on_rollup: OnRollup | None = None,
 ) -> None:
     """`write_exports`, the first rows already formatted (`done`: bytes and delta, in order)."""
-    state = RollupState(settings.top_cases)
+    state = SinkRollup(settings.top_cases)
     lo = 0
     for _parts, delta in done:
         lo += delta.rows
@@ -78,11 +82,11 @@ def _write_all(
     info: dict[str, object] = {"source": "auditstream score"}
     info.update(run_info or {})
     write_rollups(out_dir, state, settings, info)
-    refresh_report(out_dir)
+    notify(on_rollup, state, out_dir)
 
 
 def _write_rows(rows: Sequence[ScoredTransaction], lo: int, hi: int, fh: IO[bytes],
-                state: RollupState) -> None:
+                state: SinkRollup) -> None:
     for start in range(lo, hi, CHUNK):
         chunk = rows[start : min(start + CHUNK, hi)]
         cells = [scored_cells(tx) for tx in chunk]
@@ -90,12 +94,12 @@ def _write_rows(rows: Sequence[ScoredTransaction], lo: int, hi: int, fh: IO[byte
         fh.write(encode_rows(cells))
 
 
-def _format_tail(lo: int, hi: int | None = None) -> tuple[list[bytes], RollupState]:
+def _format_tail(lo: int, hi: int | None = None) -> tuple[list[bytes], SinkRollup]:
     """Worker: CSV bytes (per chunk) and the rollup delta of rows `lo..hi`."""
     assert _JOB is not None
     rows, top_cases = _JOB
     hi = len(rows) if hi is None else hi
-    delta = RollupState(top_cases)
+    delta = SinkRollup(top_cases)
     parts: list[bytes] = []
     for start in range(lo, hi, CHUNK):
         chunk: Any = rows[start : min(start + CHUNK, hi)]
@@ -118,12 +122,14 @@ class ExportPipeline:
     scoring keeps a core). `finish(rows)` formats the rest and writes every file.
     """
 
-    def __init__(self, out_dir: Path, settings: ExportSettings | None = None) -> None:
+    def __init__(self, out_dir: Path, settings: ExportSettings | None = None,
+                 on_rollup: OnRollup | None = None) -> None:
         self.out_dir = Path(out_dir)
+        self.on_rollup = on_rollup
         self.settings = settings or ExportSettings()
         self._started = 0  # rows handed to workers
         self._running: tuple[Any, Connection] | None = None
-        self._done: list[tuple[list[bytes], RollupState]] = []
+        self._done: list[tuple[list[bytes], SinkRollup]] = []
         self._enabled = _usable_cores() > 1 and "fork" in mp.get_all_start_methods()
 
     def ready(self, rows: Sequence[ScoredTransaction | None], n: int) -> None:
@@ -154,11 +160,12 @@ class ExportPipeline:
     def finish(self, rows: Sequence[ScoredTransaction],
                run_info: Mapping[str, object] | None = None) -> None:
         self._collect()
-        _write_all(rows, self.out_dir, self.settings, run_info, None, self._done)
+        _write_all(rows, self.out_dir, self.settings, run_info, None, self._done,
+                   self.on_rollup)
         self._done = []
 
 
-def _write_parallel(rows: Sequence[ScoredTransaction], fh: IO[bytes], state: RollupState,
+def _write_parallel(rows: Sequence[ScoredTransaction], fh: IO[bytes], state: SinkRollup,
                     top_cases: int) -> None:
     global _JOB
     half = len(rows) // 2

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.atomic import atomic_write_text
 from shared.errors import AuditstreamError
-from sink.atomic import atomic_write_text
-from sink.rollup import RollupState
+from sink.volume import SinkRollup
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class Checkpoint:
     topic: str
     lengths: dict[str, int]  # file name -> committed byte length
     offsets: dict[int, int]  # partition -> next offset to read
-    rollup: RollupState
+    rollup: SinkRollup
     rejected: int = 0
     created_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -60,7 +60,7 @@ class Checkpoint:
             topic=str(data["topic"]),
             lengths={str(k): int(v) for k, v in data["lengths"].items()},
             offsets={int(p): int(o) for p, o in data["offsets"].items()},
-            rollup=RollupState.from_json(data["rollup"]),
+            rollup=SinkRollup.from_json(data["rollup"]),
             rejected=int(data.get("rejected", 0)),
             created_at=str(data.get("created_at", "")),
             extra=dict(data.get("extra", {})),

@@ -9,6 +9,7 @@ durable and records them in `.sink-state.json` (see `sink.state`).
 
 from __future__ import annotations
 
+import csv
 import logging
 import multiprocessing as mp
 import os
@@ -17,14 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from shared.atomic import atomic_write_bytes, fsync_dir
 from sink import state as st
-from sink.atomic import atomic_write_bytes, fsync_dir
 from sink.batch import Record, format_batch, format_slice
 from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import SCORED_HEADER
-from sink.exports import SCORED_FILE, refresh_report, write_rollups
-from sink.rollup import RollupState
+from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.settings import ExportSettings
+from sink.volume import SinkRollup, VolumeCounts
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,10 @@ class SinkWriter:
     """Owns the appended files of one exports folder and its checkpoint."""
 
     def __init__(self, folder: Path, topic: str, settings: ExportSettings,
-                 *, reset: bool = False, workers: int = 0) -> None:
+                 *, reset: bool = False, workers: int = 0,
+                 on_rollup: OnRollup | None = None) -> None:
         self.folder = Path(folder)
+        self.on_rollup = on_rollup
         self.settings = settings
         self.folder.mkdir(parents=True, exist_ok=True)
         if reset:
@@ -60,6 +63,8 @@ class SinkWriter:
             )
         else:
             st.cut_to_checkpoint(self.folder, cp.lengths)
+            if cp.rollup.volume.rows != cp.rollup.rows:  # a checkpoint from before the counts
+                cp.rollup.volume = _recount(self.folder / SCORED_FILE)
             log.info("resuming %s at offsets %s (%d rows)", self.folder, cp.offsets,
                      cp.rollup.rows)
         self.cp = cp
@@ -83,7 +88,7 @@ class SinkWriter:
             topic=topic,
             lengths={SCORED_FILE: len(SCORED_HEADER), REJECTED_FILE: 0},
             offsets={},
-            rollup=RollupState(self.settings.top_cases),
+            rollup=SinkRollup(self.settings.top_cases),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             extra={"columns": list(SCORED_COLUMNS)},
         )
@@ -148,7 +153,7 @@ class SinkWriter:
 
     def write_rollups(self, run_info: Mapping[str, object] | None = None,
                       report: bool = True) -> dict[str, Any]:
-        """Rewrite every rollup file (and report.html) from the counts."""
+        """Rewrite every rollup file from the counts, then tell `on_rollup` (if `report`)."""
         info: dict[str, object] = {
             "source": "auditstream sink",
             "topic": self.cp.topic,
@@ -159,7 +164,7 @@ class SinkWriter:
         info.update(run_info or {})
         run = write_rollups(self.folder, self.cp.rollup, self.settings, info)
         if report:
-            refresh_report(self.folder)
+            notify(self.on_rollup, self.cp.rollup, self.folder)
         return run
 
     def close(self) -> None:
@@ -169,6 +174,16 @@ class SinkWriter:
         self._scored.close()
         if self._rejected is not None:
             self._rejected.close()
+
+
+def _recount(scored: Path) -> VolumeCounts:
+    """The volume counts of the rows already in `scored` (read once, on resume)."""
+    counts = VolumeCounts()
+    with open(scored, newline="", encoding="utf-8") as fh:
+        rows = csv.reader(fh)
+        next(rows, None)
+        counts.update(rows)
+    return counts
 
 
 def _head(path: Path, size: int) -> bytes:

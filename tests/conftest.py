@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.broker import BrokerSettings, LocalBroker
-from shared.broker.process import free_port
+from auditstream.broker import BrokerSettings, LocalBroker
+from auditstream.broker.process import free_port
 from shared.kafka import wait_for_broker
 from shared.settings import KafkaSettings
 

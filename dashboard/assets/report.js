@@ -41,8 +41,9 @@
     }
     return l;
   }
-  // Cube rows: [value, rule 0/1, label 1/0/-1, bin 0..100, count]
-  const flagged = (r, k, mode) => r[3] >= k || (mode === "hybrid" && r[1] === 1);
+  // Cube rows: [value, rule 0/1, label 1/0/-1, bin 0..101, count]; bin 0: never flagged,
+  // bin k+1: k/100 <= score < (k+1)/100, so "score >= k/100" is "bin > k" (the sink's bins).
+  const flagged = (r, k, mode) => r[3] > k || (mode === "hybrid" && r[1] === 1);
   function sumBy(dim, pred) {
     const out = new Map();
     for (const r of (D.cubes[dim] || [])) {
@@ -178,9 +179,9 @@
       card("rows", "Transactions", int(n)));
     const part = (pred) => total(sumBy("anomaly_type", pred));
     donut(document.getElementById("chart-breakdown"), [
-      {key: "ml_only", name: "ML only", color: ML, value: part((r) => r[3] >= k && r[1] === 0)},
-      {key: "rules_only", name: "Rules only", color: RULE, value: part((r) => r[3] < k && r[1] === 1)},
-      {key: "overlap", name: "Both", color: HY, value: part((r) => r[3] >= k && r[1] === 1)}]);
+      {key: "ml_only", name: "ML only", color: ML, value: part((r) => r[3] > k && r[1] === 0)},
+      {key: "rules_only", name: "Rules only", color: RULE, value: part((r) => r[3] <= k && r[1] === 1)},
+      {key: "overlap", name: "Both", color: HY, value: part((r) => r[3] > k && r[1] === 1)}]);
     const ch = sumBy("channel", (r) => flagged(r, k, "hybrid"));
     const chMl = sumBy("channel", (r) => flagged(r, k, "ml"));
     const chans = Array.from(ch.keys()).sort();

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Start one KRaft broker+controller with the settings of the non-Docker local broker
-# (shared/broker/process.py), listening for containers on kafka:19092 and for the host on
+# (auditstream/broker/process.py), listening for containers on kafka:19092 and for the host on
 # 9092 (advertised as 127.0.0.1:$KAFKA_HOST_PORT). SIGTERM stops it cleanly with exit 0.
 set -euo pipefail
 data=/var/lib/kafka/data

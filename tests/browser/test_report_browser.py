@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from auditstream.report import write_report_from_exports
 from dashboard.browser import Chromium, find_chromium
 from dashboard.build import SAMPLE_EXPORTS
-from dashboard.report import write_report
 
 PAYLOAD = '<img src=x onerror="alert(1)"></td><script>alert(2)</script>'
 KPIS = ("ml_precision", "ml_recall", "ml_workload_pct",
@@ -45,7 +45,7 @@ def report_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cases = pd.read_csv(exports / "cases.csv", dtype=str, keep_default_na=False)
     cases.loc[0, "reasons_top3"] = PAYLOAD
     cases.to_csv(exports / "cases.csv", index=False)
-    return write_report(exports)
+    return write_report_from_exports(exports)
 
 
 @pytest.fixture(scope="module")

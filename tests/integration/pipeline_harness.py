@@ -1,6 +1,6 @@
 """Helpers of the whole-pipeline tests: CSV in, replay, detector, sink, exports compared.
 
-Every stage runs as the real command (`auditstream generate`, `python -m shared replay`,
+Every stage runs as the real command (`auditstream generate`, `python -m auditstream replay`,
 `python -m detector`, `python -m sink`, `auditstream score`) in a child process, against the
 session's broker, on topics and groups no other test uses.
 """
@@ -28,7 +28,7 @@ from tests.integration.detector_harness import ROOT, Topics
 
 PY = sys.executable
 #: The packages every child process runs, copied once per test (see `freeze_sources`).
-PACKAGES = ("shared", "producer", "detector", "sink", "dashboard")
+PACKAGES = ("auditstream", "shared", "producer", "detector", "sink", "dashboard")
 #: The rollups that must not depend on the order rows arrive in.
 ROLLUP_FILES = ("thresholds.csv", "metrics_by_type.csv", "confusion_matrix.csv")
 SCORED_FILE = "transactions_scored.csv"
@@ -60,8 +60,8 @@ def base_env(kafka: KafkaSettings, topics: Topics, core: dict[str, str],
 
 
 def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 120.0) -> str:
-    """Run `python -m shared ARGS` (from the frozen sources) to the end; fail if it fails."""
-    done = subprocess.run([PY, "-m", "shared", *args], cwd=env["PYTHONPATH"], env=env,
+    """Run `python -m auditstream ARGS` (from the frozen sources) to the end; fail if it fails."""
+    done = subprocess.run([PY, "-m", "auditstream", *args], cwd=env["PYTHONPATH"], env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
     assert done.returncode == 0, f"auditstream {' '.join(args)}: {done.stderr[-3000:]}"
     return done.stderr + done.stdout
@@ -152,9 +152,9 @@ def sink(env: dict[str, str], exports: Path, log_dir: Path, *args: str) -> Servi
 
 def replay(path: Path, env: dict[str, str], log_dir: Path, rate: float | None = None
            ) -> Service:
-    """`python -m shared replay PATH [--rate R]`."""
+    """`python -m auditstream replay PATH [--rate R]`."""
     pace = ("--rate", str(rate)) if rate is not None else ()
-    return Service("replay", ("shared", "replay", str(path), *pace), env, log_dir)
+    return Service("replay", ("auditstream", "replay", str(path), *pace), env, log_dir)
 
 
 def committed_rows(folder: Path) -> int:

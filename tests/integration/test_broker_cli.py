@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.broker.process import _alive, free_port
+from auditstream.broker.process import _alive, free_port
 from shared.kafka import TopicSpec, ensure_topics, topic_partitions
 from shared.settings import KafkaSettings
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared", "broker", *args],
+        [sys.executable, "-m", "auditstream", "broker", *args],
         env=env, capture_output=True, text=True, timeout=180, check=False,
     )
 

@@ -196,7 +196,7 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
     env = {**base_env(kafka, topics, CORE_ENV, freeze_sources(tmp_path / "src")), **SINK_ENV}
     source = tmp_path / "payments.csv"
     n = generate_csv(source, env, seed=SEED % 10_000, customers=CUSTOMERS, days=DAYS)
-    offline = Service("score", ("shared", "score", str(source), "--partitions",  # reference,
+    offline = Service("score", ("auditstream", "score", str(source), "--partitions",  # reference,
                                 str(PARTITIONS), "--out", str(tmp_path / "offline")),
                       env, tmp_path).start()  # computed meanwhile
     poison, poison_kinds = poison_items(round(n * POISON_SHARE))

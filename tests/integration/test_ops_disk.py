@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import main
+from auditstream.cli import main
 from shared.csv_io import write_transactions_csv
 from shared.kafka import TopicSpec, ensure_topics
 from shared.settings import KafkaSettings

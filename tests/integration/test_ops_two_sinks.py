@@ -53,7 +53,7 @@ def test_second_sink_on_a_folder_exits_6_naming_the_first_ones_pid(
         assert (tmp_path / LOCK_FILE).read_text().split()[0] == str(first.pid)
 
         for cmd in ([sys.executable, "-m", "sink"],
-                    [sys.executable, "-m", "shared", "sink", "--exports", str(tmp_path)]):
+                    [sys.executable, "-m", "auditstream", "sink", "--exports", str(tmp_path)]):
             started = time.monotonic()
             second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                                     timeout=60, check=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import main as cli_main
+from auditstream.cli import main as cli_main
 from shared.codec import decode
 from shared.csv_io import iter_csv
 from shared.kafka import topic_partitions

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from auditstream.report import write_report_from_rollup
 from shared.codec import encode
 from shared.kafka import TopicSpec, ensure_topics, make_producer
 from shared.schemas import ScoredTransaction
@@ -23,6 +24,7 @@ from shared.settings import KafkaSettings, TopicSettings
 from sink.app import run
 from sink.settings import ExportSettings, SinkSettings
 from sink.state import STATE_FILE
+from sink.volume import SinkRollup
 from sink.writer import REJECTED_FILE
 from tests.unit.test_rollup_pandas import assert_rollups_match_pandas, random_scored
 
@@ -66,7 +68,13 @@ def test_sink_writes_committed_rows_only_and_keeps_bad_messages(
     producer.flush(30)
     del producer
 
-    result = run(_settings(kafka, topic_name, tmp_path), once=True)
+    written: list[int] = []
+
+    def report(state: SinkRollup, folder: Path) -> None:  # what the root injects, observed
+        written.append(state.volume.rows)
+        write_report_from_rollup(state, folder)
+
+    result = run(_settings(kafka, topic_name, tmp_path), once=True, on_rollup=report)
 
     assert (result.rows, result.rejected) == (3_000, 1)
     df = assert_rollups_match_pandas(tmp_path, ExportSettings())
@@ -79,6 +87,7 @@ def test_sink_writes_committed_rows_only_and_keeps_bad_messages(
     assert run_json["rows"] == 3_000 and run_json["rows_rejected"] == 1
     assert sum(run_json["input_offsets"].values()) >= 3_001
     assert (tmp_path / "report.html").stat().st_size > 0  # the dashboard's page, refreshed
+    assert written[-1] == 3_000  # fed the sink's own counts, every committed row
 
     again = run(_settings(kafka, topic_name, tmp_path), once=True)  # a restart adds nothing
     assert (again.rows, again.total_rows) == (0, 3_000)

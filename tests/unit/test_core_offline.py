@@ -10,7 +10,7 @@ import pytest
 
 from detector.core.engine import PartitionEngine
 from detector.offline import score_transactions
-from shared.cli import main
+from auditstream.cli import main
 from shared.csv_io import write_transactions_csv
 from shared.partitioning import partition_for
 from shared.schemas import Transaction

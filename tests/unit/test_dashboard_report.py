@@ -1,20 +1,27 @@
-"""report.html: bounded aggregates, safe embedding of untrusted text, atomic writes."""
+"""report.html: counts fed by the sink, safe embedding of untrusted text, atomic writes."""
 
 from __future__ import annotations
 
+import csv
 import json
-import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 
-from dashboard import aggregates, report
-from dashboard.aggregates import cached_cubes, compute_cubes, score_bin
+from auditstream.report import (
+    count_scored_csv,
+    cubes_of,
+    write_report_from_exports,
+    write_report_from_rollup,
+)
+from dashboard import report
 from dashboard.report import write_report
+from sink.columns import SCORED_COLUMNS
+from sink.rollup import UNSPECIFIED_TYPE, score_bin
+from sink.volume import DIMENSIONS, SinkRollup, VolumeCounts
 
 SAMPLE = Path(__file__).resolve().parents[2] / "dashboard" / "sample_exports"
 PAYLOAD = '</script><script>alert("xss")</script><img src=x onerror=alert(1)>'
@@ -22,8 +29,8 @@ PAYLOAD = '</script><script>alert("xss")</script><img src=x onerror=alert(1)>'
 
 @pytest.fixture()
 def exports(tmp_path: Path) -> Path:
-    for csv in SAMPLE.glob("*"):
-        shutil.copy(csv, tmp_path / csv.name)
+    for path in SAMPLE.glob("*"):
+        shutil.copy(path, tmp_path / path.name)
     return tmp_path
 
 
@@ -36,83 +43,66 @@ def _embedded_data(html: str) -> dict[str, object]:
 
 
 def _flagged(cube: list[tuple[str, int, int, int, int]], k: int, hybrid: bool) -> int:
-    return sum(n for _, rule, _, b, n in cube if b >= k or (hybrid and rule == 1))
+    return sum(n for _, rule, _, b, n in cube if b > k or (hybrid and rule == 1))
+
+
+def _sample_counts() -> VolumeCounts:
+    counts = count_scored_csv(SAMPLE / "transactions_scored.csv")
+    assert counts is not None
+    return counts
 
 
 def test_cubes_reproduce_flag_counts_of_thresholds_csv_at_every_grid_threshold() -> None:
-    cubes = compute_cubes(SAMPLE / "transactions_scored.csv")
+    cubes = _sample_counts().cubes()
     sweep = pd.read_csv(SAMPLE / "thresholds.csv")
     for row in sweep.itertuples():
         k = round(row.threshold * 100)
-        for dim in aggregates.DIMENSIONS:
-            assert _flagged(cubes.cubes[dim], k, hybrid=False) == row.ml_flagged
-            assert _flagged(cubes.cubes[dim], k, hybrid=True) == row.hybrid_flagged
+        for dim in DIMENSIONS:
+            assert _flagged(cubes[dim], k, hybrid=False) == row.ml_flagged
+            assert _flagged(cubes[dim], k, hybrid=True) == row.hybrid_flagged
 
 
 def test_cube_size_is_bounded_by_dimensions_not_rows() -> None:
-    cubes = compute_cubes(SAMPLE / "transactions_scored.csv")
-    days = {r[0] for r in cubes.cubes["day"]}
-    assert len(cubes.cubes["day"]) <= len(days) * 2 * 3 * 101
-    assert sum(len(v) for v in cubes.cubes.values()) < cubes.rows
+    counts = _sample_counts()
+    cubes = counts.cubes()
+    days = {r[0] for r in cubes["day"]}
+    assert len(cubes["day"]) <= len(days) * 2 * 3 * 102
+    assert sum(len(v) for v in cubes.values()) < counts.rows
 
 
-@pytest.mark.parametrize("score", [0.0, 0.29, 0.57, 0.58, 0.999, 1.0])
+@pytest.mark.parametrize("score", [0.0, 0.29, 0.57, 0.58, 0.999, 1.0, 1.5])
 def test_score_bin_agrees_with_threshold_comparison_on_the_grid(score: float) -> None:
-    k = int(score_bin(pd.Series([score]))[0])
-    assert all((score >= t / 100) == (k >= t) for t in range(101))
+    k = score_bin(score)
+    assert all((score >= t / 100) == (k > t) for t in range(101))
 
 
-def test_cubes_are_reread_only_after_the_file_changes(exports: Path) -> None:
-    scored = exports / "transactions_scored.csv"
-    first = cached_cubes(scored)
-    assert cached_cubes(scored) == first
-    frame = pd.read_csv(scored, dtype=str, keep_default_na=False)
-    replacement = exports / "replacement.csv"
-    frame.head(100).to_csv(replacement, index=False)
-    os.replace(replacement, scored)  # what `auditstream score` does
-    changed = cached_cubes(scored)
-    assert changed is not None and changed.rows == 100
+@pytest.mark.parametrize("score", [None, float("nan"), -0.01])
+def test_a_row_without_a_usable_score_is_never_ml_flagged(score: float | None) -> None:
+    assert score_bin(score) == 0
 
 
-def test_appended_rows_are_counted_by_reading_only_the_new_bytes(
-    exports: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    scored = exports / "transactions_scored.csv"
-    cached_cubes(scored)
-    old_size = scored.stat().st_size
-    body = scored.read_bytes().split(b"\n", 1)[1]
-    with open(scored, "ab") as fh:  # what the streaming sink does
-        fh.write(body[: body.index(b"\n", 5000) + 1])
-    starts: list[int] = []
-    real_blocks = aggregates._blocks
-
-    def spy(fh: Any, start: int, header: bytes) -> Any:
-        starts.append(start)
-        return real_blocks(fh, start, header)
-
-    monkeypatch.setattr(aggregates, "_blocks", spy)
-    assert cached_cubes(scored) == compute_cubes(scored)
-    assert starts[0] == old_size
+def test_the_sinks_rollup_feeds_the_same_cubes_as_its_csv_read_back(exports: Path) -> None:
+    with (exports / "transactions_scored.csv").open(newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    state = SinkRollup(100)
+    for lo in range(0, len(rows), 700):  # batches, as the streaming sink gets them
+        delta = SinkRollup(100)
+        delta.volume.update(rows[lo : lo + 700])
+        state.merge(delta)
+    restored = SinkRollup.from_json(json.loads(json.dumps(state.to_json())))
+    assert restored.volume.cubes() == _sample_counts().cubes()
+    fed = _embedded_data(write_report_from_rollup(restored, exports).read_text("utf-8"))
+    read = _embedded_data(write_report_from_exports(exports).read_text("utf-8"))
+    assert fed == read and fed["rows"] == len(rows)
 
 
-def test_a_half_written_last_record_waits_until_it_is_complete(exports: Path) -> None:
-    scored = exports / "transactions_scored.csv"
-    before = cached_cubes(scored)
-    assert before is not None
-    line = scored.read_bytes().split(b"\n")[1] + b"\n"
-    with open(scored, "ab") as fh:
-        fh.write(line[:20])
-        fh.flush()
-        half = cached_cubes(scored)
-        fh.write(line[20:])
-    assert half is not None and half.rows == before.rows
-    after = cached_cubes(scored)
-    assert after is not None and after.rows == before.rows + 1
-
-
-def test_record_end_never_cuts_inside_a_quoted_field() -> None:
-    block = b'a,b\n1,"two\nlines"\n3,"open\n'
-    assert block[: aggregates._record_end(block)] == b'a,b\n1,"two\nlines"\n'
+def test_a_missing_anomaly_type_has_the_rollups_name() -> None:
+    with (SAMPLE / "transactions_scored.csv").open(newline="") as fh:
+        cells = list(csv.reader(fh))[1]
+    cells[SCORED_COLUMNS.index("anomaly_type")] = ""
+    counts = VolumeCounts()
+    counts.update([cells])
+    assert [r[0] for r in counts.cubes()["anomaly_type"]] == [UNSPECIFIED_TYPE]
 
 
 def test_report_is_self_contained(exports: Path) -> None:
@@ -123,7 +113,7 @@ def test_report_is_self_contained(exports: Path) -> None:
 
 
 def test_report_embeds_the_tables_it_shows(exports: Path) -> None:
-    data = _embedded_data(write_report(exports).read_text(encoding="utf-8"))
+    data = _embedded_data(write_report_from_exports(exports).read_text(encoding="utf-8"))
     assert len(data["thresholds"]) == len(pd.read_csv(exports / "thresholds.csv"))  # type: ignore[arg-type]
     assert len(data["cases"]) == len(pd.read_csv(exports / "cases.csv"))  # type: ignore[arg-type]
     assert data["rows"] == len(pd.read_csv(exports / "transactions_scored.csv"))
@@ -181,7 +171,7 @@ def test_report_renders_with_only_some_exports_present(tmp_path: Path) -> None:
 
 
 def test_caller_supplied_cubes_skip_reading_transactions(exports: Path) -> None:
-    cubes = compute_cubes(exports / "transactions_scored.csv")
+    cubes = cubes_of(_sample_counts())
     (exports / "transactions_scored.csv").unlink()
     data = _embedded_data(write_report(exports, cubes=cubes).read_text(encoding="utf-8"))
     assert data["rows"] == cubes.rows
@@ -190,5 +180,5 @@ def test_caller_supplied_cubes_skip_reading_transactions(exports: Path) -> None:
 def test_scored_file_missing_a_column_still_gives_a_report(exports: Path) -> None:
     scored = exports / "transactions_scored.csv"
     pd.read_csv(scored).drop(columns=["channel"]).to_csv(scored, index=False)
-    data = _embedded_data(write_report(exports).read_text(encoding="utf-8"))
+    data = _embedded_data(write_report_from_exports(exports).read_text(encoding="utf-8"))
     assert data["rows"] == 0 and len(data["thresholds"]) == 101  # type: ignore[arg-type]

@@ -11,10 +11,10 @@ import urllib.request
 
 import pytest
 
-from detector.cli import register
+from auditstream.broker.process import free_port
+from auditstream.score import register
 from detector.metrics import Metrics
 from detector.settings import settings_from_args
-from shared.broker.process import free_port
 
 
 def test_metrics_are_served_on_loopback_when_a_port_is_set() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import run_guarded
+from shared.entry import run_guarded
 from shared.errors import (
     AuditstreamError,
     ExitCode,

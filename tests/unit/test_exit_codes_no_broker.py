@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.broker.process import free_port
+from auditstream.broker.process import free_port
 from shared.csv_io import write_transactions_csv
 from tests.unit.test_core_engine import stream
 
@@ -43,7 +43,7 @@ def _assert_unreachable(done: subprocess.CompletedProcess[str], prog: str) -> No
 def test_replay_without_broker_exits_4_not_1(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     write_transactions_csv(stream(n=20, customers=3, seed=1), source)
-    done, took = _run("-m", "shared", "replay", str(source))
+    done, took = _run("-m", "auditstream", "replay", str(source))
     _assert_unreachable(done, "auditstream replay")
     assert took < 20  # KAFKA_STARTUP_WAIT_S, not a 31 s TimeoutError
 
@@ -55,20 +55,20 @@ def test_producer_entry_without_broker_exits_4(tmp_path: Path) -> None:
     _assert_unreachable(done, "python -m producer")
 
 
-@pytest.mark.parametrize("entry", [("-m", "shared", "sink"), ("-m", "sink")])
+@pytest.mark.parametrize("entry", [("-m", "auditstream", "sink"), ("-m", "sink")])
 def test_sink_without_broker_exits_4(tmp_path: Path, entry: tuple[str, ...]) -> None:
     done, _ = _run(*entry, "--exports", str(tmp_path / "ex"), "--once")
-    prog = "auditstream sink" if entry[1] == "shared" else "python -m sink"
+    prog = "auditstream sink" if entry[1] == "auditstream" else "python -m sink"
     _assert_unreachable(done, prog)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("entry", [("-m", "shared", "detect"), ("-m", "detector")])
+@pytest.mark.parametrize("entry", [("-m", "auditstream", "detect"), ("-m", "detector")])
 def test_detect_without_broker_exits_4_after_its_wait_with_a_few_lines(
     entry: tuple[str, ...],
 ) -> None:
     done, took = _run(*entry)  # the detector waits 60 s (its own, not KAFKA_STARTUP_WAIT_S)
-    prog = "auditstream detect" if entry[1] == "shared" else "python -m detector"
+    prog = "auditstream detect" if entry[1] == "auditstream" else "python -m detector"
     assert done.returncode == 4, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if ": error: " in line]

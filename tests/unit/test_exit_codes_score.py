@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from producer.sources import load
-from shared.cli import main
+from auditstream.cli import main
 from shared.csv_io import write_transactions_csv
 from shared.folderlock import LOCK_FILE, FolderLock
 from shared.rejects import write_rejects

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from shared.schemas import ScoredTransaction
-from sink.atomic import atomic_write_bytes
+from shared.atomic import atomic_write_bytes
 from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import encode_rows, number, scored_cells, text
 from sink.offline import write_exports

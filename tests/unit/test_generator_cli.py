@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import main
+from auditstream.cli import main
 from shared.csv_io import iter_csv
 from shared.schemas import CSV_FIELDS
 

@@ -92,14 +92,27 @@ def test_bad_pacing_is_refused(kwargs: dict[str, float]) -> None:
         Pacer(**kwargs)
 
 
-def test_progress_bar_shows_rate_and_eta() -> None:
-    out = io.StringIO()
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_shows_rate_and_eta_on_a_terminal() -> None:
+    out = _Terminal()
     bar = Progress(total=200, stream=out)
     bar.update(100, force=True)
     bar.close(200)
     text = out.getvalue()
-    assert "50.0%" in text and "100/200" in text and "rows/s" in text and "ETA" in text
-    assert text.endswith("\n")
+    assert "50%" in text and "100/200" in text and "rows/s" in text and "<" in text  # ETA
+    assert "200/200" in text and text.endswith("\n")
+
+
+def test_progress_bar_writes_nothing_to_a_log_file_or_pipe() -> None:
+    out = io.StringIO()  # not a terminal: no carriage-return redraws in a log
+    bar = Progress(total=200, stream=out)
+    bar.update(100, force=True)
+    bar.close(200)
+    assert out.getvalue() == ""
 
 
 def test_load_orders_rows_of_several_files_by_time_stably(tmp_path: Path) -> None:

@@ -1,49 +1,20 @@
-"""The `auditstream` command: one entry point, a subcommand per job."""
+"""How every entry point ends: an expected failure is one line on stderr and its exit code.
+
+Used by the `auditstream` CLI and by the services' `python -m producer|detector|sink`, so the
+services need nothing from the composition root.
+"""
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from shared import __version__
 from shared.errors import AuditstreamError, ExitCode
 from shared.outputs import as_output_error, is_output_error
-
-#: Modules that each expose `register(subparsers)`; a missing one is simply not offered.
-COMMAND_MODULES: tuple[str, ...] = (
-    "shared.broker.cli",
-    "producer.cli",
-    "detector.cli",
-    "sink.cli",
-    "dashboard.cli",
-    "shared.demo",
-)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="auditstream",
-        description="Streaming anomaly detection for audit on Apache Kafka.",
-    )
-    parser.add_argument("--version", action="version", version=f"auditstream {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            missing = exc.name or ""
-            if name == missing or name.startswith(missing + "."):
-                continue
-            raise
-        module.register(sub)
-    return parser
 
 
 def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
@@ -102,14 +73,3 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    return run_guarded(f"auditstream {args.command}", lambda: args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

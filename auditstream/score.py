@@ -1,4 +1,5 @@
-"""`auditstream score` (offline, from a CSV) and `auditstream detect` (streaming)."""
+"""`auditstream score` (offline: the CSV reader, the detection core, the sink's exports) and
+`auditstream detect` (the streaming detector), wired together here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from auditstream.report import write_report_from_rollup
+from detector.app import main_from_args
+from detector.core.config import CoreConfig
+from detector.offline import score_transactions
+from detector.settings import DetectorSettings
+from shared.csv_io import load_sorted
 from shared.errors import AuditstreamError, ExitCode
+from shared.folderlock import FolderLock
+from shared.outputs import output_errors
+from shared.rejects import write_rejects_by_source
+from sink.offline import ExportPipeline
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
 #: What a disk-full or read-only --out leaves behind, for its one-line message.
@@ -49,10 +60,6 @@ def register(subparsers: Any) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    try:
-        from detector.app import main_from_args
-    except ModuleNotFoundError as exc:
-        raise AuditstreamError(f"the streaming detector is not available: {exc}") from exc
     return int(main_from_args(args) or 0)
 
 
@@ -79,9 +86,6 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    from shared.folderlock import FolderLock
-    from shared.outputs import output_errors
-
     if args.partitions < 1:
         raise AuditstreamError("--partitions must be at least 1")
     out: Path = args.out
@@ -90,13 +94,7 @@ def _run_score(args: argparse.Namespace) -> int:
 
 
 def _score_into(args: argparse.Namespace, out: Path) -> int:
-    from detector.core.config import CoreConfig
-    from detector.offline import score_transactions
-    from shared.csv_io import load_sorted
-    from shared.rejects import write_rejects_by_source
-    from sink.offline import ExportPipeline
-
-    config = _core_config()
+    config = DetectorSettings().core
     if args.seed is not None:
         config = CoreConfig.model_validate({**config.model_dump(), "seed": args.seed})
     started = time.perf_counter()
@@ -105,7 +103,7 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
     # Written before scoring: an unwritable rejects folder fails in seconds, not minutes.
     reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir)
     # Rows already scored are formatted for the export while later ones are scored.
-    exports = ExportPipeline(out)
+    exports = ExportPipeline(out, on_rollup=write_report_from_rollup)
     rows = score_transactions(txs, config, partitions=args.partitions, progress=exports.ready)
     del txs  # the scored rows carry every input field; free the inputs before writing
     score_s = time.perf_counter() - started - read_s
@@ -126,14 +124,3 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
           f"{where}; exports in {out} "
           f"(read {read_s:.1f} s, score {score_s:.1f} s, total {total:.1f} s)")
     return int(ExitCode.ROWS_REJECTED if errors else ExitCode.OK)
-
-
-def _core_config() -> Any:
-    from detector.core.config import CoreConfig
-
-    try:
-        from detector.settings import DetectorSettings
-    except ImportError:
-        return CoreConfig()
-    core = getattr(DetectorSettings(), "core", None)
-    return core if isinstance(core, CoreConfig) else CoreConfig()

@@ -2,6 +2,6 @@ from __future__ import annotations
 
 import sys
 
-from shared.cli import main
+from auditstream.cli import main
 
 sys.exit(main())

@@ -34,7 +34,7 @@ def ensure_libs(libs_dir: Path, kafka_version: str) -> Path:
     libs_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs_dir.parent))
     pom = staging / "pom.xml"
-    pom.write_bytes(resources.files("shared.broker").joinpath("pom.xml").read_bytes())
+    pom.write_bytes(resources.files("auditstream.broker").joinpath("pom.xml").read_bytes())
     log.info("resolving Apache Kafka %s jars from Maven Central into %s", kafka_version, libs_dir)
     cmd = [
         mvn, "-B", "-q", "-f", str(pom), f"-Dkafka.version={kafka_version}",

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from auditstream.report import write_report_from_exports
+from auditstream.sample import write_scored_sample
+from dashboard.browser import Chromium
 from dashboard.build import SAMPLE_EXPORTS, build
+from dashboard.preview import write_previews
+from dashboard.sample import write_sample
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -16,15 +22,11 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from dashboard.report import write_report
-
-    print(f"wrote {write_report(Path(args.exports))}")
+    print(f"wrote {write_report_from_exports(Path(args.exports))}")
     return 0
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from dashboard.sample import write_sample, write_scored_sample
-
     out = Path(args.out)
     if args.synthetic:
         print(f"wrote {write_sample(out, rows=args.rows, seed=args.seed)}")
@@ -34,25 +36,18 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _screenshots(args: argparse.Namespace) -> int:
-    import tempfile
-
-    from dashboard.browser import Chromium
-    from dashboard.report import write_report
-
     out = Path(args.out)
     with tempfile.TemporaryDirectory() as tmp:
         exports = Path(tmp)
         for csv in Path(args.exports).glob("*.csv"):
             (exports / csv.name).write_bytes(csv.read_bytes())
-        report = write_report(exports)
+        report = write_report_from_exports(exports)
         with Chromium(width=1280, height=900) as page:
             for name in ("kpis", "volume", "cases"):
                 page.open(f"{report.as_uri()}#page={name}",
                           ready=f"document.body.dataset.page === '{name}'")
                 print(f"wrote {page.screenshot(out / f'report-{name}.png')}")
     if args.pbix:
-        from dashboard.preview import write_previews
-
         for path in write_previews(Path(args.pbix), out):
             print(f"wrote {path}")
     return 0

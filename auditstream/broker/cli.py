@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from shared.broker.process import LocalBroker
-from shared.broker.settings import BrokerSettings
+from auditstream.broker.process import LocalBroker
+from auditstream.broker.settings import BrokerSettings
 from shared.errors import ExitCode
 
 
@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
         print("broker stopped" if was else "broker was not running")
         return 0
     if args.action == "fetch":
-        from shared.broker.libs import ensure_libs
+        from auditstream.broker.libs import ensure_libs
 
         s = broker.settings
         print(ensure_libs(s.libs_dir, s.kafka_version))

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from shared.broker.libs import JAVA_HINT, ensure_libs, require_tool
-from shared.broker.settings import BrokerSettings
+from auditstream.broker.libs import JAVA_HINT, ensure_libs, require_tool
+from auditstream.broker.settings import BrokerSettings
 from shared.errors import BrokerError, KafkaWiringError
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ class LocalBroker:
                                       data=self.data_dir)
         )
         self.log4j_file.write_bytes(
-            resources.files("shared.broker").joinpath("log4j2.properties").read_bytes()
+            resources.files("auditstream.broker").joinpath("log4j2.properties").read_bytes()
         )
 
     def _format_once(self, java: str, libs: Path) -> None:

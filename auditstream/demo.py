@@ -10,9 +10,7 @@ exactly as they run in production; this module only orchestrates them.
 from __future__ import annotations
 
 import argparse
-import csv
 import gc
-import json
 import os
 import signal
 import subprocess
@@ -23,8 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import TopicPartition
+from tqdm import tqdm
+
+from auditstream.broker import BrokerSettings, LocalBroker
+from dashboard.report import REPORT_NAME
 from shared.errors import AuditstreamError
+from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.settings import KafkaSettings
+from sink import state as sink_state
+from sink.columns import CASES_COLUMNS
+from sink.exports import SCORED_FILE
+from sink.settings import ExportSettings
+from sink.tables import mode_stats, recommend
 
 
 @dataclass
@@ -105,8 +114,6 @@ class Demo:
             bootstrap = KafkaSettings().bootstrap_servers
             print(f"using the Kafka cluster at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS)")
             return bootstrap
-        from shared.broker import BrokerSettings, LocalBroker
-
         broker = LocalBroker(BrokerSettings())
         if broker.status().running:
             print(f"using the local broker already running at {broker.bootstrap}")
@@ -118,8 +125,6 @@ class Demo:
         return broker.bootstrap
 
     def _topics(self, bootstrap: str) -> None:
-        from shared.kafka import TopicSpec, ensure_topics
-
         p = self.args.partitions
         ensure_topics(KafkaSettings(bootstrap_servers=bootstrap), [
             TopicSpec(self.topics.transactions, p),
@@ -149,7 +154,7 @@ class Demo:
         print(f"generating and publishing (seed {a.seed}, {a.customers} customers, "
               f"{a.days} days)...")
         proc = subprocess.run(
-            [sys.executable, "-m", "shared", "generate", "--publish", "--seed", str(a.seed),
+            [sys.executable, "-m", "auditstream", "generate", "--publish", "--seed", str(a.seed),
              "--customers", str(a.customers), "--days", str(a.days)],
             env=env, capture_output=True, text=True, check=False,
         )
@@ -159,26 +164,30 @@ class Demo:
         return _topic_size(env["KAFKA_BOOTSTRAP_SERVERS"], self.topics.transactions)
 
     def _wait_for_sink(self, expected: int) -> None:
-        path = self.exports / "transactions_scored.csv"
-        counter = _LineCounter(path)
+        counter = _LineCounter(self.exports / SCORED_FILE)
         last_change, last_rows, t0 = time.monotonic(), -1, time.monotonic()
-        while True:
-            for name, child in self.children.items():
-                if child.poll() is not None:
+        # tqdm draws only on a terminal; a log gets the one line below when the sink is done.
+        with tqdm(total=expected, desc="sink", unit=" rows", file=sys.stdout, disable=None,
+                  dynamic_ncols=True) as bar:
+            while True:
+                for name, child in self.children.items():
+                    if child.poll() is not None:
+                        raise AuditstreamError(f"{name} exited with code {child.returncode}; "
+                                               f"see {self.logs}/{name}.log")
+                rows = counter.rows()
+                if rows != last_rows:
+                    last_change, last_rows = time.monotonic(), rows
+                    bar.update(rows - bar.n)
+                if rows >= expected:
+                    break
+                if time.monotonic() - last_change > self.args.timeout:
                     raise AuditstreamError(
-                        f"{name} exited with code {child.returncode}; see {self.logs}/{name}.log")
-            rows = counter.rows()
-            if rows != last_rows:
-                last_change, last_rows = time.monotonic(), rows
-                rate = rows / max(time.monotonic() - t0, 1e-9)
-                _progress(rows, expected, rate)
-            if rows >= expected:
-                print()
-                return
-            if time.monotonic() - last_change > self.args.timeout:
-                raise AuditstreamError(f"the sink made no progress for {self.args.timeout:.0f} s "
-                                       f"({rows} of {expected} rows); see {self.logs}")
-            time.sleep(0.5)
+                        f"the sink made no progress for {self.args.timeout:.0f} s "
+                        f"({rows} of {expected} rows); see {self.logs}")
+                time.sleep(0.5)
+        took = time.monotonic() - t0
+        print(f"sink: {rows:,}/{expected:,} rows in {took:.0f} s "
+              f"({rows / max(took, 1e-9):,.0f} rows/s)")
 
     def _stop_children(self) -> None:
         for name, child in list(self.children.items()):
@@ -194,7 +203,10 @@ class Demo:
 
 
 class _LineCounter:
-    """Counts data rows of a growing CSV by reading only the bytes added since last time."""
+    """Counts data rows of a growing CSV by reading only the bytes added since last time.
+
+    Ours, not a library's: no CSV library counts an appended-to file incrementally.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path, self.offset, self.newlines = path, 0, 0
@@ -215,10 +227,6 @@ class _LineCounter:
 
 def _topic_size(bootstrap: str, topic: str) -> int:
     """Messages in `topic`: the sum of its partitions' watermark spans."""
-    from confluent_kafka import TopicPartition
-
-    from shared.kafka import make_consumer
-
     # Security options still come from KAFKA_* (only the address is the demo's own).
     consumer = make_consumer(KafkaSettings(bootstrap_servers=bootstrap), "auditstream-demo-probe")
     try:
@@ -232,38 +240,33 @@ def _topic_size(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def _progress(rows: int, expected: int, rate: float) -> None:
-    pct = 100.0 * rows / max(expected, 1)
-    eta = (expected - rows) / rate if rate > 0 else float("inf")
-    line = f"\rsink: {rows:,}/{expected:,} rows ({pct:5.1f}%)  {rate:,.0f} rows/s  ETA {eta:4.0f} s"
-    sys.stdout.write(line if sys.stdout.isatty() else line[1:] + "\n")
-    sys.stdout.flush()
-
-
 def _summary(exports: Path, sent: int, seconds: float, logs: Path) -> None:
-    run = json.loads((exports / "run.json").read_text()) if (exports / "run.json").exists() else {}
+    """What the sink counted (its checkpoint, read through the sink's own code)."""
+    cp = sink_state.load(exports)
+    rows = cp.rollup.rows if cp else 0
     print("\n=== auditstream demo: summary ===")
-    print(f"transactions published: {sent:,}; rows in transactions_scored.csv: "
-          f"{run.get('rows', '?'):,}; wall time {seconds:.0f} s "
-          f"({sent / max(seconds, 1e-9):,.0f} tx/s end to end)")
-    flagged = run.get("rows_flagged_by_detector")
-    if flagged is not None and sent:
-        print(f"flagged by the detector: {flagged:,} ({100 * flagged / sent:.2f}% of rows)")
-    if run.get("recommended_threshold") is not None:
-        print(f"recommended threshold: {run['recommended_threshold']} "
-              f"(precision {run.get('recommended_precision', 0):.1%}, recall "
-              f"{run.get('recommended_recall', 0):.1%}, workload "
-              f"{run.get('recommended_workload_pct', 0):.2f}%)")
-    cases = exports / "cases.csv"
-    if cases.exists():
-        print("top cases:")
-        with cases.open(newline="", encoding="utf-8") as f:
-            for row in list(csv.DictReader(f))[:5]:
-                print(f"  #{row['rank']} tx {row['transaction_id']} customer {row['customer_id']} "
-                      f"{row['amount']} {row['country']} score {row['score']}: "
-                      f"{row['reasons_top3']}")
+    print(f"transactions published: {sent:,}; rows in {SCORED_FILE}: {rows:,}; wall time "
+          f"{seconds:.0f} s ({sent / max(seconds, 1e-9):,.0f} tx/s end to end)")
+    if cp is not None:
+        flagged = sum(cp.rollup.detector_flag)
+        if sent:
+            print(f"flagged by the detector: {flagged:,} ({100 * flagged / sent:.2f}% of rows)")
+        settings = ExportSettings()
+        stats = mode_stats(cp.rollup, settings)
+        rec = recommend(stats, settings)
+        if rec is not None:
+            s = stats[rec.mode][rec.index]
+            print(f"recommended threshold: {rec.threshold} (precision {s.precision or 0:.1%}, "
+                  f"recall {s.recall or 0:.1%}, workload {s.workload_pct or 0:.2f}%)")
+        cases = [dict(zip(CASES_COLUMNS, row, strict=True)) for row in cp.rollup.cases.ranked()]
+        if cases:
+            print("top cases:")
+        for row in cases[:5]:
+            print(f"  #{row['rank']} tx {row['transaction_id']} customer {row['customer_id']} "
+                  f"{row['amount']} {row['country']} score {row['score']}: "
+                  f"{row['reasons_top3']}")
     print(f"exports: {exports}")
-    report = exports / "report.html"
+    report = exports / REPORT_NAME
     if report.exists():
         print(f"report:  {report}  (open it in a browser)")
     pbix = Path(__file__).resolve().parents[1] / "dashboard_anomalies.pbix"

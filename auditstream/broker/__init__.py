@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.broker.process import BrokerStatus, LocalBroker
-from shared.broker.settings import BrokerSettings
+from auditstream.broker.process import BrokerStatus, LocalBroker
+from auditstream.broker.settings import BrokerSettings
 
 __all__ = ["BrokerSettings", "BrokerStatus", "LocalBroker"]

@@ -1,0 +1,43 @@
+"""The `auditstream` command: one entry point, a subcommand per job, every part wired here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import producer.cli
+import sink.cli
+from auditstream import dashboard_cmd, demo, score
+from auditstream.broker import cli as broker_cli
+from auditstream.report import write_report_from_rollup
+from shared import __version__
+from shared.entry import run_guarded, setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="auditstream",
+        description="Streaming anomaly detection for audit on Apache Kafka.",
+    )
+    parser.add_argument("--version", action="version", version=f"auditstream {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    broker_cli.register(sub)
+    producer.cli.register(sub)
+    score.register(sub)
+    sink.cli.register(sub, on_rollup=write_report_from_rollup)
+    dashboard_cmd.register(sub)
+    demo.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    return run_guarded(f"auditstream {args.command}", lambda: args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

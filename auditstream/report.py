@@ -1,0 +1,51 @@
+"""report.html fed by the sink: its rollup state becomes the page's volume counts.
+
+The sink calls `write_report_from_rollup` after each rollup refresh (it is injected here, at
+the root, and by the `auditstream.sink` entry point for `python -m sink`), so the page is
+written from the same counts as thresholds.csv and never re-reads transactions_scored.csv.
+`write_report_from_exports` is for a folder with no live sink (`auditstream dashboard
+report`): it counts transactions_scored.csv once with the sink's own `VolumeCounts`.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+from dashboard.report import VolumeCubes, write_report
+from sink.columns import SCORED_COLUMNS
+from sink.exports import SCORED_FILE
+from sink.volume import SinkRollup, VolumeCounts
+
+log = logging.getLogger(__name__)
+
+
+def cubes_of(counts: VolumeCounts) -> VolumeCubes:
+    return VolumeCubes(rows=counts.rows, cubes=counts.cubes())
+
+
+def write_report_from_rollup(state: SinkRollup, folder: Path) -> Path:
+    """The sink's `on_rollup`: report.html from the counts the rollups were written from."""
+    return write_report(folder, cubes_of(state.volume))
+
+
+def count_scored_csv(scored: Path) -> VolumeCounts | None:
+    """The volume counts of a transactions_scored.csv; None if absent or of other columns."""
+    try:
+        fh = open(scored, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    counts = VolumeCounts()
+    with fh:
+        rows = csv.reader(fh)
+        if tuple(next(rows, ())) != SCORED_COLUMNS:
+            log.warning("report.html without volume charts: %s has other columns", scored)
+            return None
+        counts.update(rows)
+    return counts
+
+
+def write_report_from_exports(folder: Path) -> Path:
+    counts = count_scored_csv(Path(folder) / SCORED_FILE)
+    return write_report(folder, None if counts is None else cubes_of(counts))
