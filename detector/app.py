@@ -329,8 +329,9 @@ class Detector:
                      self.metrics.total_dead)
 
 
-def run_service(settings: DetectorSettings, hook: Hook | None = None) -> int:
-    """Run until SIGTERM/SIGINT; return the process exit code (`hook`: tests' faults)."""
+def run_service(settings: DetectorSettings, hook: Hook | None = None,
+                factory: EngineFactory | None = None) -> int:
+    """Run until SIGTERM/SIGINT; return the process exit code (`hook`, `factory`: tests')."""
     detector: Detector | None = None
     stop_early = False
 
@@ -343,10 +344,12 @@ def run_service(settings: DetectorSettings, hook: Hook | None = None) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        detector = Detector(settings, hook=hook)
+        detector = Detector(settings, factory, hook)
         if stop_early:
             detector.stop()
         detector.run()
+    except KafkaException as exc:  # e.g. init_transactions timing out: one line, exit 2
+        raise DetectorError(f"Kafka client error: {exc.args[0]}") from exc
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

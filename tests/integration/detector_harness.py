@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Message
 
@@ -135,6 +136,8 @@ class DetectorProcess:
     starts: int = 0
     #: Run with `RandomFaults` seeded with this (and the start number) as its fault hook.
     faults_seed: int | None = None
+    #: Run with a core that raises on these transaction ids (`PoisonFactory`).
+    poison_ids: tuple[str, ...] = ()
 
     def start(self) -> DetectorProcess:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
@@ -144,9 +147,12 @@ class DetectorProcess:
                **CORE_ENV, **self.topics.env(), **self.extra_env}
         self.starts += 1
         module = "detector"
-        if self.faults_seed is not None:
+        if self.faults_seed is not None or self.poison_ids:
             module = "tests.integration.detector_harness"
+        if self.faults_seed is not None:
             env[FAULTS_ENV] = f"{self.faults_seed}:{self.starts}"
+        if self.poison_ids:
+            env[POISON_ENV] = ",".join(self.poison_ids)
         log = (self.log_dir / f"detector-{self.instance}-{self.starts}.log").open("wb")
         self.proc = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env,
                                      stdout=log, stderr=subprocess.STDOUT)
@@ -183,6 +189,13 @@ def scored_rows(msgs: Sequence[Message]) -> list[ScoredTransaction]:
     return [decode(m.value() or b"", ScoredTransaction) for m in msgs]
 
 
+def headers(msg: Message) -> dict[str, str]:
+    """A message's headers as text."""
+    raw = msg.headers() or []
+    assert isinstance(raw, list)
+    return {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in raw}
+
+
 def by_id(rows: Iterable[ScoredTransaction]) -> dict[str, ScoredTransaction]:
     out: dict[str, ScoredTransaction] = {}
     for r in rows:
@@ -194,6 +207,7 @@ def by_id(rows: Iterable[ScoredTransaction]) -> dict[str, ScoredTransaction]:
 # --- fault injection: `python -m tests.integration.detector_harness` -------------------------
 
 FAULTS_ENV = "TEST_DETECTOR_FAULTS"
+POISON_ENV = "TEST_DETECTOR_POISON_IDS"
 #: Calls between two faults of one step, drawn uniformly (record steps run once per record,
 #: commit steps once per transaction). Never two in a row, so a retried record passes.
 FAULT_GAPS = {
@@ -224,7 +238,55 @@ class RandomFaults:
         raise InjectedFault(f"injected at {step}, partition {partition} offset {offset}")
 
 
-if __name__ == "__main__":
-    from detector.__main__ import main
+class PoisonEngine:
+    """The real core, except that it raises on some transaction ids (a core bug that only
+    some records trigger), after updating its state with the batch's earlier rows."""
 
-    sys.exit(main(RandomFaults(os.environ[FAULTS_ENV])))
+    def __init__(self, engine: Any, ids: frozenset[str]) -> None:
+        self.engine, self.ids = engine, ids
+
+    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
+        for i, tx in enumerate(txs):
+            if tx.transaction_id in self.ids:
+                self.engine.process(txs[:i])  # half of the batch already applied
+                raise ValueError(f"the core cannot score transaction {tx.transaction_id}")
+        return list(self.engine.process(txs))
+
+    def snapshot(self) -> bytes:
+        return bytes(self.engine.snapshot())
+
+
+class PoisonFactory:
+    def __init__(self, ids: frozenset[str]) -> None:
+        from detector.loop import CoreEngineFactory
+        from detector.settings import DetectorSettings
+
+        self.ids, self.core = ids, CoreEngineFactory(DetectorSettings().core)
+
+    def new(self, partition: int) -> PoisonEngine:
+        return PoisonEngine(self.core.new(partition), self.ids)
+
+    def restore(self, data: bytes) -> PoisonEngine:
+        return PoisonEngine(self.core.restore(data), self.ids)
+
+
+def main() -> int:
+    """`python -m detector` with the seams set from the environment."""
+    from detector.app import run_service
+    from detector.settings import DetectorSettings
+    from shared.errors import AuditstreamError
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faults = os.environ.get(FAULTS_ENV)
+    poison = os.environ.get(POISON_ENV)
+    try:
+        return run_service(DetectorSettings(), RandomFaults(faults) if faults else None,
+                           PoisonFactory(frozenset(poison.split(","))) if poison else None)
+    except AuditstreamError as exc:
+        print(f"python -m detector: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,6 +13,7 @@ from tests.integration.detector_harness import (
     DetectorProcess,
     Topics,
     by_id,
+    headers,
     keyed,
     make_transactions,
     produce,
@@ -50,7 +51,7 @@ def test_the_same_transactions_twice_are_scored_once_and_the_copies_dead_lettere
     first_offset = {(r.source_partition, r.transaction_id): r.source_offset for r in scored}
     per_partition = {p: sum(r.source_partition == p for r in scored) for p in range(2)}
     for m in dead:
-        h = {k: v.decode() for k, v in m.headers() or [] if isinstance(v, bytes)}
+        h = headers(m)
         assert h["error.class"] == "DuplicateTransaction"
         assert h["error.message"] == "duplicate transaction_id"
         tid = (m.value() or b"").split(b'"transaction_id":"')[1].split(b'"')[0].decode()

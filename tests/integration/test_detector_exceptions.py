@@ -16,6 +16,7 @@ from tests.integration.detector_harness import (
     FAULT_GAPS,
     DetectorProcess,
     Topics,
+    headers,
     make_transactions,
     read_all,
 )
@@ -102,6 +103,6 @@ def test_output_over_the_size_limit_is_dead_lettered_and_the_stream_goes_on(
         (m.value() or b"").split(b'"transaction_id":"')[1].split(b'"')[0].decode()
         for m in scored}
     (m,) = dead
-    h = {k: v.decode() for k, v in m.headers() or [] if isinstance(v, bytes)}
+    h = headers(m)
     assert m.value() == encode(wide) and h["error.class"] == "OutputTooLarge"
     assert "over the limit of 3,000" in h["error.message"]

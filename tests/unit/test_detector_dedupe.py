@@ -49,7 +49,7 @@ def test_the_horizon_is_event_time_not_arrival_order() -> None:
 
 def reference(stream: list[tuple[str, int]], horizon_min: int) -> list[int | None]:
     seen: dict[str, tuple[int, int]] = {}
-    watermark, out = -(1 << 62), []
+    watermark, out = -(1 << 62), list[int | None]()
     for off, (tid, minute) in enumerate(stream):
         watermark = max(watermark, minute)
         hit = seen.get(tid)
