@@ -14,14 +14,13 @@ byte, as scoring them one after another).
 from __future__ import annotations
 
 import gc
-import multiprocessing as mp
-import os
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine, scored_row
+from shared import forkpool
 from shared.partitioning import partition_for
 from shared.schemas import ScoredTransaction, Transaction
 
@@ -36,8 +35,8 @@ VERDICT_FIELDS = (
 )
 #: Called with the output list and how many of its first rows are final.
 Progress = Callable[[list[ScoredTransaction | None], int], None]
-#: What forked workers inherit: (ordered transactions, routes, config).
-_JOB: tuple[list[Transaction], list[list[int]], CoreConfig] | None = None
+#: What forked workers inherit (`forkpool.current_job()`): ordered transactions, routes, config.
+Job = tuple[list[Transaction], list[list[int]], CoreConfig]
 
 
 def score_transactions(
@@ -64,10 +63,10 @@ def score_transactions(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     if workers is None:
-        workers = _usable_cores() if len(ordered) >= PARALLEL_MIN_ROWS else 1
+        workers = forkpool.usable_cores() if len(ordered) >= PARALLEL_MIN_ROWS else 1
     groups = _groups(routes, workers)
     try:
-        if len(groups) > 1 and "fork" in mp.get_all_start_methods():
+        if len(groups) > 1 and forkpool.can_fork():
             _run_parallel(ordered, routes, config, out, groups)
         else:
             _run(ordered, routes, config, out, progress if partitions == 1 else None)
@@ -94,13 +93,6 @@ def _run(
                 progress(out, lo + len(chunk))
 
 
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _groups(routes: list[list[int]], workers: int) -> list[list[int]]:
     """Partitions split into at most `workers` groups of similar row counts (largest first
     into the lightest group); empty partitions and empty groups left out."""
@@ -114,8 +106,8 @@ def _groups(routes: list[list[int]], workers: int) -> list[list[int]]:
 
 def _verdicts(group: list[int]) -> list[tuple[int, list[tuple[Any, ...]]]]:
     """Worker: score the group's partitions; per partition, each row's verdict fields."""
-    assert _JOB is not None
-    ordered, routes, config = _JOB
+    job: Job = forkpool.current_job()
+    ordered, routes, config = job
     result = []
     for p in group:
         engine = PartitionEngine(config, partition=p)
@@ -138,18 +130,14 @@ def _run_parallel(
     groups: list[list[int]],
 ) -> None:
     """Forked workers score every group but the first, this process the first."""
-    global _JOB
-    _JOB = (ordered, routes, config)
-    try:
-        with mp.get_context("fork").Pool(len(groups) - 1) as pool:
-            pending = pool.map_async(_verdicts, groups[1:], chunksize=1)
-            _run(ordered, [routes[p] if p in groups[0] else [] for p in range(len(routes))],
-                 config, out)
-            for part in pending.get():
-                for p, rows in part:
-                    for i, values in zip(routes[p], rows, strict=True):
-                        data = dict(ordered[i].__dict__)
-                        data.update(zip(VERDICT_FIELDS, values, strict=True))
-                        out[i] = scored_row(data)
-    finally:
-        _JOB = None
+    job: Job = (ordered, routes, config)
+    with forkpool.pool(job, len(groups) - 1) as pool:
+        pending = pool.map_async(_verdicts, groups[1:], chunksize=1)
+        _run(ordered, [routes[p] if p in groups[0] else [] for p in range(len(routes))],
+             config, out)
+        for part in pending.get():
+            for p, rows in part:
+                for i, values in zip(routes[p], rows, strict=True):
+                    data = dict(ordered[i].__dict__)
+                    data.update(zip(VERDICT_FIELDS, values, strict=True))
+                    out[i] = scored_row(data)

@@ -9,13 +9,11 @@ it formats leading rows in forked workers while the later rows are still being s
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 from collections.abc import Mapping, Sequence
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
+from shared import forkpool
 from shared.atomic import atomic_writer
 from shared.schemas import ScoredTransaction
 from sink.columns import SCORED_COLUMNS
@@ -28,8 +26,8 @@ from sink.volume import SinkRollup
 CHUNK = 50_000
 #: Below this many rows a worker process costs more than it saves.
 PARALLEL_MIN_ROWS = 40_000
-#: What the forked worker inherits: the rows and the top-K size.
-_JOB: tuple[Sequence[ScoredTransaction], int] | None = None
+#: What the forked workers inherit (`forkpool.current_job()`): the rows and the top-K size.
+Job = tuple[Sequence[ScoredTransaction], int]
 
 
 def write_exports(
@@ -69,13 +67,13 @@ def _write_all(
         state.merge(delta)
     rest = rows[lo:]
     if workers is None:
-        workers = 2 if len(rest) >= PARALLEL_MIN_ROWS and _usable_cores() > 1 else 1
+        workers = 2 if len(rest) >= PARALLEL_MIN_ROWS and forkpool.usable_cores() > 1 else 1
     with atomic_writer(out_dir / SCORED_FILE) as fh:
         fh.write(encode_rows([], SCORED_COLUMNS))
         for parts, _ in done:
             for part in parts:
                 fh.write(part)
-        if workers > 1 and "fork" in mp.get_all_start_methods():
+        if workers > 1 and forkpool.can_fork():
             _write_parallel(rest, fh, state, settings.top_cases)
         else:
             _write_rows(rest, 0, len(rest), fh, state)
@@ -96,8 +94,8 @@ def _write_rows(rows: Sequence[ScoredTransaction], lo: int, hi: int, fh: IO[byte
 
 def _format_tail(lo: int, hi: int | None = None) -> tuple[list[bytes], SinkRollup]:
     """Worker: CSV bytes (per chunk) and the rollup delta of rows `lo..hi`."""
-    assert _JOB is not None
-    rows, top_cases = _JOB
+    job: Job = forkpool.current_job()
+    rows, top_cases = job
     hi = len(rows) if hi is None else hi
     delta = SinkRollup(top_cases)
     parts: list[bytes] = []
@@ -107,11 +105,6 @@ def _format_tail(lo: int, hi: int | None = None) -> tuple[list[bytes], SinkRollu
         delta.update([facts_of(tx) for tx in chunk], cells)
         parts.append(encode_rows(cells))
     return parts, delta
-
-
-def _format_job(lo: int, hi: int, conn: Connection) -> None:
-    conn.send(_format_tail(lo, hi))
-    conn.close()
 
 
 class ExportPipeline:
@@ -128,34 +121,22 @@ class ExportPipeline:
         self.on_rollup = on_rollup
         self.settings = settings or ExportSettings()
         self._started = 0  # rows handed to workers
-        self._running: tuple[Any, Connection] | None = None
+        self._running: forkpool.Forked | None = None
         self._done: list[tuple[list[bytes], SinkRollup]] = []
-        self._enabled = _usable_cores() > 1 and "fork" in mp.get_all_start_methods()
+        self._enabled = forkpool.usable_cores() > 1 and forkpool.can_fork()
 
     def ready(self, rows: Sequence[ScoredTransaction | None], n: int) -> None:
         if not self._enabled or n - self._started < CHUNK:
             return
         self._collect()
-        global _JOB
-        _JOB = (rows, self.settings.top_cases)  # type: ignore[assignment]
-        ctx = mp.get_context("fork")
-        recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_format_job, args=(self._started, n, send), daemon=True)
-        try:
-            proc.start()
-        finally:
-            _JOB = None
-        send.close()
-        self._running = (proc, recv)
+        job = (rows, self.settings.top_cases)
+        self._running = forkpool.start(job, _format_tail, self._started, n)
         self._started = n
 
     def _collect(self) -> None:
         if self._running is not None:
-            proc, recv = self._running
-            self._running = None
-            self._done.append(recv.recv())
-            recv.close()
-            proc.join()
+            running, self._running = self._running, None
+            self._done.append(running.result())
 
     def finish(self, rows: Sequence[ScoredTransaction],
                run_info: Mapping[str, object] | None = None) -> None:
@@ -167,23 +148,12 @@ class ExportPipeline:
 
 def _write_parallel(rows: Sequence[ScoredTransaction], fh: IO[bytes], state: SinkRollup,
                     top_cases: int) -> None:
-    global _JOB
     half = len(rows) // 2
-    _JOB = (rows, top_cases)
-    try:
-        with mp.get_context("fork").Pool(1) as pool:
-            tail = pool.apply_async(_format_tail, (half,))
-            _write_rows(rows, 0, half, fh, state)
-            parts, delta = tail.get()
-    finally:
-        _JOB = None
+    job: Job = (rows, top_cases)
+    with forkpool.pool(job, 1) as pool:
+        tail = pool.apply_async(_format_tail, (half,))
+        _write_rows(rows, 0, half, fh, state)
+        parts, delta = tail.get()
     for part in parts:
         fh.write(part)
     state.merge(delta)
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
