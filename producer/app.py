@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
+from shared.codec import encode_fast, encode_fields
 from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_producer
 from shared.schemas import Transaction
 
@@ -26,18 +25,13 @@ log = logging.getLogger(__name__)
 Record = tuple[datetime, bytes, bytes]
 
 
-def encode_fast(tx: Transaction) -> bytes:
-    """The same JSON as `shared.codec.encode`, about five times faster (orjson on the fields)."""
-    return orjson.dumps(tx.__dict__)
-
-
 def to_record(tx: Transaction) -> Record:
     return tx.timestamp, tx.customer_id.encode(), encode_fast(tx)
 
 
 def dict_to_record(data: dict[str, Any]) -> Record:
     """A record from a validated `Transaction` field dict (`shared.csv_io.iter_records`)."""
-    return data["timestamp"], data["customer_id"].encode(), orjson.dumps(data)
+    return data["timestamp"], data["customer_id"].encode(), encode_fields(data)
 
 
 @dataclass

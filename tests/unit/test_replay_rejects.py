@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from producer.app import PublishReport, encode_fast
+from producer.app import PublishReport
 from producer.pacing import Pacer, Progress
 from producer.replay import (
     EXIT_INTERRUPTED,
@@ -23,7 +23,7 @@ from producer.replay import (
     write_rejects,
 )
 from producer.sources import ordered_row_count, stream
-from shared.codec import decode, encode
+from shared.codec import decode, encode, encode_fast
 from shared.csv_io import RowError
 from shared.schemas import CSV_FIELDS, Transaction
 
