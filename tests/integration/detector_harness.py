@@ -138,6 +138,8 @@ class DetectorProcess:
     faults_seed: int | None = None
     #: Run with a core that raises on these transaction ids (`PoisonFactory`).
     poison_ids: tuple[str, ...] = ()
+    #: Run with a hook that always raises at this (step, partition, offset): a bug.
+    bug_at: tuple[str, int, int] | None = None
 
     def start(self) -> DetectorProcess:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
@@ -147,8 +149,10 @@ class DetectorProcess:
                **CORE_ENV, **self.topics.env(), **self.extra_env}
         self.starts += 1
         module = "detector"
-        if self.faults_seed is not None or self.poison_ids:
+        if self.faults_seed is not None or self.poison_ids or self.bug_at:
             module = "tests.integration.detector_harness"
+        if self.bug_at is not None:
+            env[BUG_ENV] = ":".join(map(str, self.bug_at))
         if self.faults_seed is not None:
             env[FAULTS_ENV] = f"{self.faults_seed}:{self.starts}"
         if self.poison_ids:
@@ -208,6 +212,7 @@ def by_id(rows: Iterable[ScoredTransaction]) -> dict[str, ScoredTransaction]:
 
 FAULTS_ENV = "TEST_DETECTOR_FAULTS"
 POISON_ENV = "TEST_DETECTOR_POISON_IDS"
+BUG_ENV = "TEST_DETECTOR_BUG_AT"
 #: Calls between two faults of one step, drawn uniformly (record steps run once per record,
 #: commit steps once per transaction). Never two in a row, so a retried record passes.
 FAULT_GAPS = {
@@ -236,6 +241,18 @@ class RandomFaults:
         self._log.warning("injected fault at %s (partition %d offset %d)", step, partition,
                           offset)
         raise InjectedFault(f"injected at {step}, partition {partition} offset {offset}")
+
+
+class BugAt:
+    """A hook that fails every time at one (step, partition, offset): a deterministic bug."""
+
+    def __init__(self, spec: str) -> None:
+        step, partition, offset = spec.split(":")
+        self.at = (step, int(partition), int(offset))
+
+    def __call__(self, step: str, partition: int, offset: int) -> None:
+        if (step, partition, offset) == self.at:
+            raise ZeroDivisionError(f"a bug at {step} of partition {partition} offset {offset}")
 
 
 class PoisonEngine:
@@ -280,8 +297,10 @@ def main() -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     faults = os.environ.get(FAULTS_ENV)
     poison = os.environ.get(POISON_ENV)
+    bug = os.environ.get(BUG_ENV)
+    hook = RandomFaults(faults) if faults else BugAt(bug) if bug else None
     try:
-        return run_service(DetectorSettings(), RandomFaults(faults) if faults else None,
+        return run_service(DetectorSettings(), hook,
                            PoisonFactory(frozenset(poison.split(","))) if poison else None)
     except AuditstreamError as exc:
         print(f"python -m detector: error: {exc}", file=sys.stderr)

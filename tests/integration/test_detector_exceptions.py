@@ -19,6 +19,7 @@ from tests.integration.detector_harness import (
     headers,
     make_transactions,
     read_all,
+    scored_rows,
 )
 from tests.integration.test_detector_faults import (
     FAULT_ENV,
@@ -106,3 +107,30 @@ def test_output_over_the_size_limit_is_dead_lettered_and_the_stream_goes_on(
     h = headers(m)
     assert m.value() == encode(wide) and h["error.class"] == "OutputTooLarge"
     assert "over the limit of 3,000" in h["error.message"]
+
+
+def test_a_bug_at_one_offset_stops_the_detector_with_exit_7_not_a_crash_loop(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    from tests.integration.detector_harness import keyed, produce
+
+    txs = make_transactions(500, seed=37)
+    topics = Topics(topic_name, 1).create(kafka)
+    produce(kafka, topics.input, keyed(txs))
+    detector = DetectorProcess(kafka, topics, "a", tmp_path, {"DETECTOR_BATCH_SIZE": "50"},
+                               bug_at=("encode", 0, 321))
+    detector.start()
+    assert detector.proc is not None
+    assert detector.proc.wait(120) == 7
+    first = detector.logs()
+    assert first.count("POISON PILL: partition 0 offset 321 failed the detector 3 times") == 1
+    assert "ZeroDivisionError: a bug at encode of partition 0 offset 321" in first
+    assert "error: partition 0 offset 321 failed 3 times in a row" in first  # one line
+    # nothing at or after the bug was committed, nothing twice (the failing transactions
+    # were aborted; rows committed before them, if any, form a gapless prefix)
+    rows = scored_rows(read_all(kafka, topics.scored, 1, 321, timeout=10))
+    assert [r.source_offset for r in rows] == list(range(len(rows))) and len(rows) <= 321
+    # the count survives the process: a restart fails once more and stops again at once
+    detector.start()
+    assert detector.proc.wait(120) == 7
+    assert "failed the detector 4 times in a row" in detector.logs()

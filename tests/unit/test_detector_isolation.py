@@ -15,6 +15,7 @@ from shared.schemas import ScoredTransaction, Transaction
 from tests.unit.detector_fakes import (
     CountingEngine,
     FakeCluster,
+    FakeMessage,
     RecordingOutput,
     drained,
     fake_detector,
@@ -206,3 +207,25 @@ def test_detector_isolates_core_poison_end_to_end(monkeypatch: pytest.MonkeyPatc
             for r in cluster.rows("transactions.scored")]
     assert [r.source_offset for r in rows] == [i for i in range(45) if i != 13]
     assert len(cluster.rows("transactions.dlq")) == 1
+
+
+def test_a_dead_letter_too_big_for_the_dlq_keeps_its_headers_without_the_value() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    from detector.kafka_io import KafkaOutput
+    from detector.settings import DetectorSettings
+
+    sent: list[dict[str, object]] = []
+
+    class TooBig:
+        def produce(self, topic: str, **kw: object) -> None:
+            if kw.get("value") is not None:
+                raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+            sent.append({"topic": topic, **kw})
+
+    out = KafkaOutput(TooBig(), DetectorSettings(instance_id="t"), 1)  # type: ignore[arg-type]
+    out.dead(FakeMessage(0, 7, b"x" * 5000), [("error.class", b"SchemaError")])
+    (msg,) = sent
+    assert msg["value"] is None and msg["key"] == b"k"
+    assert msg["headers"] == [("error.class", b"SchemaError"),
+                              ("error.value_dropped", b"5000 bytes, over the size limit")]
