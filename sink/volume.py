@@ -44,16 +44,18 @@ class VolumeCounts:
 
     def update(self, cells: Iterable[Sequence[str]]) -> None:
         day, channel, kind = self.counts["day"], self.counts["channel"], self.counts["anomaly_type"]
-        n = 0
+        labels, n = _LABELS, 0
         for row in cells:
             n += 1
             score = row[_SCORE]
-            tail = (1 if row[_RULE] == "True" else 0, _LABELS.get(row[_LABEL], -1),
-                    score_bin(float(score) if score else None))
-            for counts, value in ((day, row[_TIME][:10]), (channel, row[_CHANNEL]),
-                                  (kind, row[_TYPE] or UNSPECIFIED_TYPE)):
-                key = (value, *tail)
-                counts[key] = counts.get(key, 0) + 1
+            rule, label = (1 if row[_RULE] == "True" else 0), labels.get(row[_LABEL], -1)
+            b = score_bin(float(score)) if score else 0
+            key: Key = (row[_TIME][:10], rule, label, b)
+            day[key] = day.get(key, 0) + 1
+            key = (row[_CHANNEL], rule, label, b)
+            channel[key] = channel.get(key, 0) + 1
+            key = (row[_TYPE] or UNSPECIFIED_TYPE, rule, label, b)
+            kind[key] = kind.get(key, 0) + 1
         self.rows += n
 
     def merge(self, other: VolumeCounts) -> None:
