@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from auditstream.report import count_scored_csv
 from shared.codec import encode
 from sink.offline import write_exports
 from sink.settings import ExportSettings
@@ -145,3 +146,49 @@ def test_worker_processes_write_exactly_what_the_sink_writes_alone(tmp_path: Pat
     assert rejected[0] == rejected[1] and rejected[0].count(b"\n") == 2
     state = [json.loads((tmp_path / d / STATE_FILE).read_text()) for d in ("alone", "workers")]
     assert state[0]["rollup"] == state[1]["rollup"] and state[0]["offsets"] == state[1]["offsets"]
+
+
+def _cubes_after_restart(folder: Path, records: list[Record], drop_volume: bool) -> object:
+    w = SinkWriter(folder, TOPIC, ExportSettings())
+    w.add(records[:700])
+    w.checkpoint()
+    w.close()
+    if drop_volume:  # a checkpoint written before the sink kept the report's counts
+        state = json.loads((folder / STATE_FILE).read_text())
+        del state["rollup"]["volume"]
+        (folder / STATE_FILE).write_text(json.dumps(state))
+    w = SinkWriter(folder, TOPIC, ExportSettings())
+    w.add(records[700:])
+    w.checkpoint()
+    fed: list[object] = []
+    w.on_rollup = lambda state, _folder: fed.append(state.volume.cubes())
+    w.write_rollups()
+    w.close()
+    assert len(fed) == 1
+    return fed[0]
+
+
+@pytest.mark.parametrize("drop_volume", [False, True])
+def test_report_counts_survive_a_restart_and_equal_the_files_rows(
+    tmp_path: Path, drop_volume: bool
+) -> None:
+    folder = tmp_path / "exports"
+    cubes = _cubes_after_restart(folder, _records(1_200), drop_volume)
+    counts = count_scored_csv(folder / "transactions_scored.csv")
+    assert counts is not None and counts.rows == 1_200
+    assert cubes == counts.cubes()
+
+
+def test_the_listener_gets_the_counts_and_a_failing_one_does_not_stop_the_sink(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(state: object, folder: Path) -> None:
+        raise RuntimeError("report renderer bug")
+
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings(), on_rollup=broken)
+    w.add(_records(100))
+    w.checkpoint()
+    run = w.write_rollups()
+    w.close()
+    assert run["rows"] == 100 and (tmp_path / "thresholds.csv").exists()
+    assert "the rollup listener failed" in caplog.text
