@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from auditstream.cli import main as cli_main
 from producer.app import Record, publish, to_record
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_REJECTS, EXIT_UNDELIVERED, run_replay
 from producer.settings import ProducerSettings
-from auditstream.cli import main as cli_main
 from shared.codec import decode
 from shared.csv_io import write_transactions_csv
 from shared.kafka import TopicSpec, ensure_topics, topic_partitions

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from auditstream.cli import main
 from detector.core.engine import PartitionEngine
 from detector.offline import score_transactions
-from auditstream.cli import main
 from shared.csv_io import write_transactions_csv
 from shared.partitioning import partition_for
 from shared.schemas import Transaction

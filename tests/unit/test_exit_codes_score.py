@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from producer.sources import load
 from auditstream.cli import main
+from producer.sources import load
 from shared.csv_io import write_transactions_csv
 from shared.folderlock import LOCK_FILE, FolderLock
 from shared.rejects import write_rejects

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from shared.schemas import ScoredTransaction
 from shared.atomic import atomic_write_bytes
+from shared.schemas import ScoredTransaction
 from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import encode_rows, number, scored_cells, text
 from sink.offline import write_exports
