@@ -2,7 +2,8 @@
 
 The sink calls `write_report_from_rollup` after each rollup refresh (it is injected here, at
 the root, and by the `auditstream.sink` entry point for `python -m sink`), so the page is
-written from the same counts as thresholds.csv and never re-reads transactions_scored.csv.
+written from the same counts, tables and run.json content the refresh wrote, and reads no
+file back.
 `write_report_from_exports` is for a folder with no live sink (`auditstream dashboard
 report`): it counts transactions_scored.csv once with the sink's own `VolumeCounts`.
 """
@@ -15,8 +16,8 @@ from pathlib import Path
 
 from dashboard.report import VolumeCubes, write_report
 from sink.columns import SCORED_COLUMNS
-from sink.exports import SCORED_FILE
-from sink.volume import SinkRollup, VolumeCounts
+from sink.exports import SCORED_FILE, Rollups
+from sink.volume import VolumeCounts
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,11 @@ def cubes_of(counts: VolumeCounts) -> VolumeCubes:
     return VolumeCubes(rows=counts.rows, cubes=counts.cubes())
 
 
-def write_report_from_rollup(state: SinkRollup, folder: Path) -> Path:
-    """The sink's `on_rollup`: report.html from the counts the rollups were written from."""
-    return write_report(folder, cubes_of(state.volume))
+def write_report_from_rollup(rollups: Rollups, folder: Path) -> Path:
+    """The sink's `on_rollup`: report.html from what the rollup refresh just wrote."""
+    tables = {Path(name).stem: [dict(zip(header, row, strict=True)) for row in rows]
+              for name, (header, rows) in rollups.tables.items()}
+    return write_report(folder, cubes_of(rollups.state.volume), tables, rollups.run)
 
 
 def count_scored_csv(scored: Path) -> VolumeCounts | None:

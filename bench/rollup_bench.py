@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/rollup_bench.py [--sizes 1000000 10000000]
 
-Rows are fed through the real `RollupState.update` (the sink's and `score`'s code) in chunks
+Rows are fed through the real `SinkRollup.update` (the sink's and `score`'s code) in chunks
 of 100,000; then `write_rollups` (thresholds, metrics_by_type, confusion_matrix, cases,
 run.json, each replaced atomically) is timed on the resulting state. For contrast, the same
 threshold sweep computed from scratch over the row arrays (numpy, what a non-incremental
@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sink.columns import RULE_NAMES, SCORED_COLUMNS
 from sink.exports import write_rollups
-from sink.rollup import Facts, RollupState
+from sink.rollup import Facts
 from sink.settings import ExportSettings
 from sink.tables import metrics_rows, mode_stats, recommend, threshold_rows
+from sink.volume import SinkRollup
 
 CHUNK = 100_000
 
@@ -67,7 +68,7 @@ def main() -> int:
         row = dict(base, transaction_id=str(i), timestamp=f"2025-01-01T00:{i % 60:02d}:00",
                    anomaly_type="HIGH_AMOUNT", score=str(i / 1000))
         pool.append(list(row.values()))
-    state = RollupState(100)
+    state = SinkRollup(100)
     out = Path(tempfile.mkdtemp(prefix="rollup-bench-"))
     settings = ExportSettings()
     print(f"rollup_bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  python "

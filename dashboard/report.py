@@ -1,9 +1,10 @@
 """The offline HTML report: `report.html`, self-contained, written into the exports folder.
 
-`write_report(exports_dir, cubes)` reads the small tables (thresholds, metrics_by_type,
-cases, run.json) whole and takes the volume counts from its caller: the sink's rollup state,
-handed over at the composition root (`auditstream.report`), so transactions_scored.csv is
-never read back. Without cubes the page has no volume charts. The data travels as one JSON
+`write_report(exports_dir, cubes, tables, run)` takes what the sink just wrote from its
+rollup state, handed over at the composition root (`auditstream.report`): the volume counts,
+the small tables (thresholds, metrics_by_type, cases) and run.json's content, so nothing is
+read back. Without them (`auditstream dashboard report DIR`) the small tables and run.json
+are read from the folder; without cubes the page has no volume charts. The data travels as one JSON
 block; every untrusted string is rendered by the page's script with `textContent`, never as
 markup, and the JSON is escaped so no value can close its `<script>` element.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,6 +31,8 @@ _TABLES = ("thresholds", "metrics_by_type", "cases")
 #: One cube row: [dimension value, rule flag 0/1, label 1/0/-1 (unknown), bin 0..101, count];
 #: bin 0 is never flagged, bin k+1 holds k/100 <= score < (k+1)/100.
 CubeRow = tuple[str, int, int, int, int]
+#: A small table's rows as the page gets them: column name -> the cell's text.
+Table = Sequence[Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,23 @@ def _read_run(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def collect(exports_dir: Path, cubes: VolumeCubes | None = None) -> dict[str, Any]:
-    """Everything the page shows, as plain JSON-ready values."""
-    data: dict[str, Any] = {name: _read_table(exports_dir / f"{name}.csv") for name in _TABLES}
+def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
+            tables: Mapping[str, Table] | None = None,
+            run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the page shows, as plain JSON-ready values.
+
+    `tables` (by name: thresholds, metrics_by_type, cases) and `run` are what the caller
+    just wrote; each one not given is read from its file in `exports_dir`.
+    """
+    data: dict[str, Any] = {
+        name: list(tables[name]) if tables is not None and name in tables
+        else _read_table(exports_dir / f"{name}.csv")
+        for name in _TABLES
+    }
     data["rows"] = cubes.rows if cubes else 0
     data["cubes"] = {k: [list(r) for r in v] for k, v in cubes.cubes.items()} if cubes else {}
-    run = _read_run(exports_dir / "run.json")
+    if run is None:
+        run = _read_run(exports_dir / "run.json")
     data["run"] = {str(k): v for k, v in run.items() if isinstance(v, str | int | float | bool)}
     return data
 
@@ -85,13 +100,16 @@ def render(data: dict[str, Any]) -> str:
                 .replace("/*JS*/", _asset("report.js")))
 
 
-def write_report(exports_dir: Path, cubes: VolumeCubes | None = None) -> Path:
-    """Write `report.html` into `exports_dir` atomically from the CSVs present; return its path.
+def write_report(exports_dir: Path, cubes: VolumeCubes | None = None,
+                 tables: Mapping[str, Table] | None = None,
+                 run: Mapping[str, Any] | None = None) -> Path:
+    """Write `report.html` into `exports_dir` atomically; return its path.
 
     `cubes`: the volume counts (the sink's, through `auditstream.report`); None: no charts.
+    `tables`, `run`: see `collect` (the sink hands over what it wrote; else the files).
     """
     exports_dir = Path(exports_dir)
     target = exports_dir / REPORT_NAME
-    atomic_write_text(target, render(collect(exports_dir, cubes)))
+    atomic_write_text(target, render(collect(exports_dir, cubes, tables, run)))
     log.debug("report written to %s", target)
     return target

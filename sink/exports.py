@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from sink.columns import (
     THRESHOLD_COLUMNS,
 )
 from sink.csvfmt import encode_rows
-from sink.rollup import RollupState
 from sink.settings import ExportSettings
 from sink.tables import (
     confusion_rows,
@@ -42,18 +42,30 @@ CASES_FILE = "cases.csv"
 RUN_FILE = "run.json"
 ROLLUP_FILES = (THRESHOLDS_FILE, METRICS_FILE, CONFUSION_FILE, CASES_FILE, RUN_FILE)
 
-#: Called after the rollup files are written, with the counts they were written from and the
+
+
+@dataclass(frozen=True)
+class Rollups:
+    """What one refresh wrote: the counts, each table's header and rows (the cells as in the
+    file) by file name, and the run.json content."""
+
+    state: SinkRollup
+    tables: dict[str, tuple[Sequence[str], list[list[str]]]]
+    run: dict[str, Any]
+
+
+#: Called after the rollup files are written, with what they were written from and the
 #: folder (the composition root passes the one that writes report.html).
-OnRollup = Callable[[SinkRollup, Path], object]
+OnRollup = Callable[[Rollups, Path], object]
 
 
 def write_rollups(
     out_dir: Path,
-    state: RollupState,
+    state: SinkRollup,
     settings: ExportSettings,
     run_info: Mapping[str, object] | None = None,
-) -> dict[str, Any]:
-    """Write every rollup file from `state`; return the run.json content."""
+) -> Rollups:
+    """Write every rollup file from `state`; return what was written."""
     out_dir = Path(out_dir)
     stats = mode_stats(state, settings)
     rec = recommend(stats, settings)
@@ -73,16 +85,18 @@ def write_rollups(
         "export_settings": settings.model_dump(mode="json"),
         **dict(run_info or {}),
     }
-    atomic_write_text(out_dir / RUN_FILE, json.dumps(run, indent=2, default=str) + "\n")
-    return run
+    text = json.dumps(run, indent=2, default=str)
+    atomic_write_text(out_dir / RUN_FILE, text + "\n")
+    return Rollups(state, {name: (header, rows) for name, header, rows in tables},
+                   json.loads(text))
 
 
-def notify(on_rollup: OnRollup | None, state: SinkRollup, out_dir: Path) -> None:
+def notify(on_rollup: OnRollup | None, rollups: Rollups, out_dir: Path) -> None:
     """Run `on_rollup`; a failure is logged, the exports matter more (a full disk still stops)."""
     if on_rollup is None:
         return
     try:
-        on_rollup(state, Path(out_dir))
+        on_rollup(rollups, Path(out_dir))
     except OSError as exc:
         if is_output_error(exc):  # a full or read-only disk: the caller stops, no traceback
             raise

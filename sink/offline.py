@@ -79,8 +79,7 @@ def _write_all(
             _write_rows(rest, 0, len(rest), fh, state)
     info: dict[str, object] = {"source": "auditstream score"}
     info.update(run_info or {})
-    write_rollups(out_dir, state, settings, info)
-    notify(on_rollup, state, out_dir)
+    notify(on_rollup, write_rollups(out_dir, state, settings, info), out_dir)
 
 
 def _write_rows(rows: Sequence[ScoredTransaction], lo: int, hi: int, fh: IO[bytes],

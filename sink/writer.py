@@ -162,10 +162,10 @@ class SinkWriter:
             "sink_started_at": self.cp.created_at,
         }
         info.update(run_info or {})
-        run = write_rollups(self.folder, self.cp.rollup, self.settings, info)
+        rollups = write_rollups(self.folder, self.cp.rollup, self.settings, info)
         if report:
-            notify(self.on_rollup, self.cp.rollup, self.folder)
-        return run
+            notify(self.on_rollup, rollups, self.folder)
+        return rollups.run
 
     def close(self) -> None:
         if self._pool is not None:

@@ -22,9 +22,9 @@ from shared.kafka import TopicSpec, ensure_topics, make_producer
 from shared.schemas import ScoredTransaction
 from shared.settings import KafkaSettings, TopicSettings
 from sink.app import run
+from sink.exports import Rollups
 from sink.settings import ExportSettings, SinkSettings
 from sink.state import STATE_FILE
-from sink.volume import SinkRollup
 from sink.writer import REJECTED_FILE
 from tests.unit.test_rollup_pandas import assert_rollups_match_pandas, random_scored
 
@@ -70,9 +70,9 @@ def test_sink_writes_committed_rows_only_and_keeps_bad_messages(
 
     written: list[int] = []
 
-    def report(state: SinkRollup, folder: Path) -> None:  # what the root injects, observed
-        written.append(state.volume.rows)
-        write_report_from_rollup(state, folder)
+    def report(rollups: Rollups, folder: Path) -> None:  # what the root injects, observed
+        written.append(rollups.state.volume.rows)
+        write_report_from_rollup(rollups, folder)
 
     result = run(_settings(kafka, topic_name, tmp_path), once=True, on_rollup=report)
 

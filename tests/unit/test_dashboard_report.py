@@ -20,8 +20,11 @@ from auditstream.report import (
 from dashboard import report
 from dashboard.report import write_report
 from sink.columns import SCORED_COLUMNS
+from sink.exports import Rollups
+from sink.offline import write_exports
 from sink.rollup import UNSPECIFIED_TYPE, score_bin
 from sink.volume import DIMENSIONS, SinkRollup, VolumeCounts
+from tests.unit.test_rollup_pandas import random_scored
 
 SAMPLE = Path(__file__).resolve().parents[2] / "dashboard" / "sample_exports"
 PAYLOAD = '</script><script>alert("xss")</script><img src=x onerror=alert(1)>'
@@ -81,7 +84,7 @@ def test_a_row_without_a_usable_score_is_never_ml_flagged(score: float | None) -
     assert score_bin(score) == 0
 
 
-def test_the_sinks_rollup_feeds_the_same_cubes_as_its_csv_read_back(exports: Path) -> None:
+def test_the_sinks_counts_in_batches_equal_its_csv_read_back(exports: Path) -> None:
     with (exports / "transactions_scored.csv").open(newline="") as fh:
         rows = list(csv.reader(fh))[1:]
     state = SinkRollup(100)
@@ -91,9 +94,23 @@ def test_the_sinks_rollup_feeds_the_same_cubes_as_its_csv_read_back(exports: Pat
         state.merge(delta)
     restored = SinkRollup.from_json(json.loads(json.dumps(state.to_json())))
     assert restored.volume.cubes() == _sample_counts().cubes()
-    fed = _embedded_data(write_report_from_rollup(restored, exports).read_text("utf-8"))
-    read = _embedded_data(write_report_from_exports(exports).read_text("utf-8"))
-    assert fed == read and fed["rows"] == len(rows)
+    assert restored.volume.rows == len(rows)
+
+
+def test_the_report_fed_by_the_sink_equals_the_report_read_from_its_files(
+    tmp_path: Path,
+) -> None:
+    fed: list[dict[str, object]] = []
+
+    def on_rollup(rollups: Rollups, folder: Path) -> None:
+        (folder / "transactions_scored.csv").rename(folder / "hidden.csv")  # fed: not read
+        fed.append(_embedded_data(write_report_from_rollup(rollups, folder).read_text("utf-8")))
+        (folder / "hidden.csv").rename(folder / "transactions_scored.csv")
+
+    write_exports(random_scored(3_000, seed=5), tmp_path, on_rollup=on_rollup)
+    read = _embedded_data(write_report_from_exports(tmp_path).read_text("utf-8"))
+    assert fed == [read]
+    assert read["rows"] == 3_000 and len(read["cases"]) == 100  # type: ignore[arg-type]
 
 
 def test_a_missing_anomaly_type_has_the_rollups_name() -> None:

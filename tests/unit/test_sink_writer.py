@@ -161,7 +161,7 @@ def _cubes_after_restart(folder: Path, records: list[Record], drop_volume: bool)
     w.add(records[700:])
     w.checkpoint()
     fed: list[object] = []
-    w.on_rollup = lambda state, _folder: fed.append(state.volume.cubes())
+    w.on_rollup = lambda rollups, _folder: fed.append(rollups.state.volume.cubes())
     w.write_rollups()
     w.close()
     assert len(fed) == 1
