@@ -1,8 +1,9 @@
 """Shared fixtures: the session's Kafka broker and unique topic names.
 
 The broker is chosen once per session, in this order: the cluster named by
-`KAFKA_BOOTSTRAP_SERVERS`; testcontainers' Kafka when a Docker daemon answers and holds its image; else the
-project's own local Apache Kafka broker (Maven-resolved jars, KRaft) on free loopback ports.
+`KAFKA_BOOTSTRAP_SERVERS`; testcontainers' Kafka when a Docker daemon answers and holds its
+image; else the project's own local Apache Kafka broker (Maven-resolved jars, KRaft) on free
+loopback ports.
 With CI=true a broker that cannot be had fails the run; it never skips.
 """
 
