@@ -12,7 +12,8 @@ import os
 import pytest
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _only_when_asked() -> None:
+    # Session scope: set up before the module's `stack`, so nothing touches Docker first.
     if os.environ.get("AUDITSTREAM_COMPOSE_TEST") != "1":
         pytest.skip("needs a Docker engine: run `make compose-test`")

@@ -113,11 +113,11 @@ def stack(expected: list[Row]) -> Iterator[Stack]:
     s = Stack(project=f"auditstream-test-{os.getpid()}", env=env)
     say(f"{' '.join(s.cmd)} -p {s.project}; {len(expected):,} transactions "
         f"({CUSTOMERS} customers, {DAYS} days); exports in {EXPORTS.relative_to(ROOT)}")
-    started = time.monotonic()
-    # The other services use the same image as the sink (one x-app definition).
-    s.compose("build", "kafka", "sink", timeout=1800)
-    say(f"images built in {time.monotonic() - started:.0f} s")
     try:
+        started = time.monotonic()
+        # The other services use the same image as the sink (one x-app definition).
+        s.compose("build", "kafka", "sink", timeout=1800)
+        say(f"images built in {time.monotonic() - started:.0f} s")
         started = time.monotonic()
         s.compose("up", "-d", "--scale", f"detector={DETECTORS}")
         _wait_for_every_row(s, len(expected))
@@ -236,5 +236,7 @@ def test_compose_stop_while_rows_flow_stops_every_service_with_exit_0(
              for service in ("sink", "detector", "kafka") for c in stack.containers(service)}
     say(f"`stop` during the stream ({_rows_in_run_json():,} rows): {seconds:.1f} s, "
         f"exit codes {sorted(codes.items())}")
+    # Exit 0 means no container needed the SIGKILL that follows `-t 10`; the services and then
+    # the broker stop one after the other, so the whole `stop` may take up to twice that.
     assert codes == dict.fromkeys(codes, "0")
-    assert seconds < 10
+    assert seconds < 20
