@@ -216,8 +216,8 @@ BUG_ENV = "TEST_DETECTOR_BUG_AT"
 #: Calls between two faults of one step, drawn uniformly (record steps run once per record,
 #: commit steps once per transaction). Never two in a row, so a retried record passes.
 FAULT_GAPS = {
-    "decode": (5_000, 30_000), "core": (20, 150), "encode": (5_000, 30_000),
-    "produce": (5_000, 30_000), "send_offsets": (5, 40), "commit": (5, 40),
+    "decode": (2_000, 12_000), "core": (10, 60), "encode": (2_000, 12_000),
+    "produce": (2_000, 12_000), "send_offsets": (3, 25), "commit": (3, 25),
 }
 
 
