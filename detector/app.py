@@ -51,6 +51,9 @@ log = logging.getLogger("detector")
 
 #: A transaction step blocked this long ends the process (a restart resumes exactly once).
 WATCHDOG_S = 45.0
+#: How long a rewind after an abort waits out an unreachable cluster, and its pause per try.
+REWIND_RETRY_S = 60.0
+REWIND_RETRY_PAUSE_S = 1.0
 
 __all__ = ["Detector", "DetectorError", "main_from_args", "run_service"]
 
@@ -219,10 +222,25 @@ class Detector:
                 self._dirty.clear()
 
     def _rewind(self) -> None:
-        """After an abort: every owned partition back to its committed offset and state."""
-        owned = sorted(self.processor.parts)
-        self.processor.parts.clear()
-        for tp in self._restore([TopicPartition(self._topic, p) for p in owned]):
+        """After an abort: every owned partition back to its committed offset and state.
+
+        The abort may have come from the cluster going away (a broker restart): a restore
+        that cannot reach it is retried for `REWIND_RETRY_S` before the process gives up
+        (exit 2; a restart resumes exactly once)."""
+        owned = [TopicPartition(self._topic, p) for p in sorted(self.processor.parts)]
+        deadline = time.monotonic() + REWIND_RETRY_S
+        while True:
+            self.processor.parts.clear()
+            try:
+                starts = self._restore(owned)
+                break
+            except KafkaException as exc:
+                err = exc.args[0]
+                if (isinstance(err, KafkaError) and err.fatal()) or time.monotonic() >= deadline:
+                    raise
+                log.warning("rewinding after the abort: %s; retrying", err)
+                time.sleep(REWIND_RETRY_PAUSE_S)
+        for tp in starts:
             self._consumer.seek(tp)
 
     # --- rebalances -----------------------------------------------------------------

@@ -182,3 +182,76 @@ def test_detect_without_a_broker_exits_4_with_a_few_lines_and_no_traceback(
     assert len(lines) <= 5, lines
     assert "Traceback" not in done.stderr
     assert "no Kafka broker answered at 127.0.0.1:1" in done.stderr
+
+
+class BrokerDownFor:
+    """`committed()` raises librdkafka's transient errors `n` times (a broker restarting)."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def __call__(self, original: Any) -> Any:
+        from confluent_kafka import KafkaError, KafkaException
+
+        def committed(tps: Any, timeout: float = 0) -> Any:
+            if self.left > 0:
+                self.left -= 1
+                raise KafkaException(KafkaError(KafkaError._TRANSPORT, "broker down"))
+            return original(tps, timeout)
+        return committed
+
+
+def test_a_broker_outage_while_rewinding_after_an_abort_is_waited_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import detector.app as app
+
+    monkeypatch.setattr(app, "REWIND_RETRY_PAUSE_S", 0.0)
+    cluster = cluster_with()
+    cluster.on_produce = FailOnce(b"17", RuntimeError("produce blew up"))
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    outage = BrokerDownFor(3)
+    first = True
+
+    def flaky_after_the_first_restore(original: Any) -> Any:
+        def committed(tps: Any, timeout: float = 0) -> Any:
+            nonlocal first
+            if first:  # the assignment's restore works; the rewinds after the abort fail
+                first = False
+                return original(tps, timeout)
+            return outage(original)(tps, timeout)
+        return committed
+
+    consumer = detector._consumer
+    consumer.committed = flaky_after_the_first_restore(consumer.committed)
+    detector.run(until=drained(cluster))
+    assert outage.left == 0
+    assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
+
+
+def test_a_rewind_that_cannot_reach_the_broker_in_time_ends_with_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import detector.app as app
+
+    monkeypatch.setattr(app, "REWIND_RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(app, "REWIND_RETRY_S", 0.0)
+    cluster = cluster_with()
+    cluster.on_produce = FailOnce(b"17", RuntimeError("produce blew up"))
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    consumer = detector._consumer
+    calls = 0
+    original = consumer.committed
+
+    def committed(tps: Any, timeout: float = 0) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            return BrokerDownFor(1)(original)(tps, timeout)
+        return original(tps, timeout)
+
+    consumer.committed = committed
+    with pytest.raises(DetectorError) as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert "broker down" in str(info.value)
