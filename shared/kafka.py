@@ -230,3 +230,22 @@ class DeliveryTracker:
             key = raw.decode(errors="replace") if raw else None
             self.errors.append(f"topic={msg.topic()} key={key}: {err}")
             log.error("delivery failed: topic=%s key=%s error=%s", msg.topic(), key, err)
+
+
+def close_within(client: Consumer, seconds: float) -> bool:
+    """Close a consumer, giving up after `seconds` (True when it closed in time).
+
+    librdkafka's close waits for the group coordinator (outstanding commits, leaving the
+    group); with the cluster gone that wait has no end. A caller whose progress lives
+    elsewhere (the sink's checkpoint) must not hang at exit for it: the close goes on in a
+    daemon thread and the process may leave without it."""
+    import threading
+
+    worker = threading.Thread(target=client.close, name="kafka-close", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        log.warning("the Kafka consumer did not close within %.0f s (cluster unreachable?); "
+                    "leaving without it", seconds)
+        return False
+    return True

@@ -22,6 +22,7 @@ from shared.folderlock import FolderLock
 from shared.kafka import (
     TopicSpec,
     client_versions,
+    close_within,
     ensure_topics,
     is_transport_error,
     make_consumer,
@@ -100,6 +101,8 @@ class _Stopper:
         self.event.set()
 
 
+#: How long the sink waits for its consumer to close at exit.
+CLOSE_TIMEOUT_S = 10.0
 #: What a disk-full or read-only failure leaves behind, for its one-line message.
 AFTER_OUTPUT_ERROR = ("every row up to the last checkpoint is kept and a restart continues "
                       "from there exactly once")
@@ -150,7 +153,9 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
             writer.write_rollups(run_info)
             _commit(consumer, topic, writer.offsets)
     finally:
-        consumer.close()
+        # The checkpoint, not Kafka, holds the sink's progress: never hang at exit on a
+        # close that waits for a cluster that has gone away.
+        close_within(consumer, CLOSE_TIMEOUT_S)
         writer.close()
     result.rows = writer.rows - start_rows
     result.rejected = writer.cp.rejected - start_rejected

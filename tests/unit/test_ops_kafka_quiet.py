@@ -91,3 +91,34 @@ def test_run_json_client_versions_are_full_strings() -> None:
     assert versions["confluent_kafka_version"] == full
     assert versions["confluent_kafka_version"].count(".") >= 2  # "2.16.1", never "2"
     assert versions["librdkafka_version"] == confluent_kafka.libversion()[0]
+
+
+def test_a_consumer_close_that_hangs_is_given_up_after_the_timeout() -> None:
+    import threading
+    import time
+
+    from shared.kafka import close_within
+
+    release = threading.Event()
+
+    class Hanging:
+        closed = False
+
+        def close(self) -> None:
+            release.wait(30)  # as librdkafka waits for a coordinator that is gone
+            self.closed = True
+
+    class Quick:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    started = time.monotonic()
+    hanging = Hanging()
+    assert close_within(hanging, 0.2) is False  # type: ignore[arg-type]
+    assert 0.2 <= time.monotonic() - started < 5
+    release.set()
+    quick = Quick()
+    assert close_within(quick, 5) is True  # type: ignore[arg-type]
+    assert quick.closed
