@@ -1,10 +1,11 @@
 """Bounded aggregates of `transactions_scored.csv` for the HTML report.
 
 The report must redraw its charts for any grid threshold without shipping every row, so the
-scored rows are reduced to counts keyed by (dimension value, rule flag, label, score bin),
-where bin k holds scores in [k/100, (k+1)/100). A row is ML-flagged at threshold k/100 iff
-its bin >= k, hybrid-flagged iff also or its rule flag is set. The cubes are bounded by
-(days + channels + types) x 2 x 3 x 101 cells whatever the row count.
+scored rows are reduced to counts keyed by (dimension value, rule flag, label, model_score
+bin), where bin k holds model scores in [k/100, (k+1)/100) and bin -1 rows without one
+(before the first fit). A row is ML-flagged at threshold k/100 iff its bin >= k,
+hybrid-flagged iff also or its rule flag is set (thresholds.csv's `ml_*` and `hybrid_*`).
+The cubes are bounded by (days + channels + types) x 2 x 3 x 102 cells whatever the rows.
 
 Reading is bounded too: six columns, in blocks of complete lines, and the counts are kept
 per file. The streaming sink only appends to the file, so a later call reads just the bytes
@@ -25,7 +26,8 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
-USECOLS = ("timestamp", "channel", "anomaly_type", "is_anomaly", "score", "is_rule_flag")
+#: The model's own score: the report's "ML" and "hybrid" are thresholds.csv's ml/hybrid.
+USECOLS = ("timestamp", "channel", "anomaly_type", "is_anomaly", "model_score", "is_rule_flag")
 DIMENSIONS = ("day", "channel", "anomaly_type")
 BLOCK_BYTES = 16 << 20
 _TAIL = 4096
@@ -58,9 +60,10 @@ _CACHE: dict[Path, _Scan] = {}
 
 
 def score_bin(score: pd.Series) -> np.ndarray:
-    """Bin k such that `score >= k/100` iff `bin >= k` on the 0.01 grid (float-safe)."""
-    values: np.ndarray = pd.to_numeric(score, errors="coerce").fillna(0.0).to_numpy(float)
-    return np.clip(np.floor(values * 100 + 1e-9), 0, 100).astype(int)
+    """Bin k such that `score >= k/100` iff `bin >= k` on the 0.01 grid (float-safe);
+    -1 for a missing score, which no threshold reaches."""
+    values: np.ndarray = pd.to_numeric(score, errors="coerce").fillna(-1.0).to_numpy(float)
+    return np.clip(np.floor(values * 100 + 1e-9), -1, 100).astype(int)
 
 
 def _as_bool(series: pd.Series) -> np.ndarray:
@@ -75,7 +78,7 @@ def _chunk_counts(chunk: pd.DataFrame) -> dict[str, pd.Series]:
         "anomaly_type": chunk["anomaly_type"].replace("", "unknown").astype(str),
         "rule": _as_bool(chunk["is_rule_flag"]).clip(0, 1),
         "label": _as_bool(chunk["is_anomaly"]),
-        "bin": score_bin(chunk["score"]),
+        "bin": score_bin(chunk["model_score"]),
     })
     return {dim: keys.groupby([dim, "rule", "label", "bin"]).size() for dim in DIMENSIONS}
 

@@ -16,7 +16,7 @@ Anomaly kinds (labelled, each settable by its rate like the six types):
 Legitimate changes (never labelled: the rows stay `normal`; listed in a sidecar file):
 
 - relocation: from a day in the middle of the period the customer lives in another country
-  (new IP, sometimes a new device), after a transit gap;
+  (new IP, sometimes a new device), after 1-3 days of moving without purchases;
 - night_shift: from that day their purchases happen at night-shift hours;
 - raise: from that day their amounts are 1.5-2.5x higher;
 - busy_season: for everybody, `busy_season_days` days with `busy_season_factor` times the
@@ -57,7 +57,7 @@ EXTENDED_TYPES: tuple[str, ...] = (
 )
 LEGIT_CHANGES: tuple[str, ...] = ("relocation", "night_shift", "raise")
 #: Rates and change shares of `--mix extended` (on top of the six types' default rates).
-EXTENDED_RATES: dict[str, float] = dict.fromkeys(EXTENDED_TYPES, 0.0025)
+EXTENDED_RATES: dict[str, float] = dict.fromkeys(EXTENDED_TYPES, 0.0015)
 EXTENDED_CHANGES: dict[str, float] = dict.fromkeys(LEGIT_CHANGES, 0.04)
 EXTENDED_BUSY_DAYS = 14
 #: The sidecar's columns: customer "*" means everybody (the busy season).
@@ -103,11 +103,12 @@ def apply_changes(
                                       else near_countries(c.home)))
                 ip = random_ip(rng, private=False)
                 device = str(rng.choice(DEVICES)) if rng.random() < 0.5 else c.device
+                moving = gap + int(rng.integers(1, 4)) * DAY
                 kept = []
                 for e in evs:
-                    if start <= e.ts < start + gap:
-                        continue  # moving: nothing paid in transit
-                    if e.ts >= start + gap and e.country == c.home:
+                    if start <= e.ts < start + moving:
+                        continue  # moving house: a few days without purchases
+                    if e.ts >= start + moving and e.country == c.home:
                         e.country, e.ip = dest, ip
                         if e.device == c.device:
                             e.device = device

@@ -71,10 +71,10 @@ class GeneratorConfig:
 
 
 def mix_config(mix: str, **kwargs: object) -> GeneratorConfig:
-    """The config of a named mix: `default`, or `extended` (the six types, four more
-    fraud typologies and legitimate habit changes; see producer/extended.py)."""
+    """The config of a named mix: `default`, or `extended` (the six types and four more
+    fraud typologies at 0.15% each, and legitimate habit changes; producer/extended.py)."""
     if mix == "extended":
-        kwargs = {"rates": {**DEFAULT_RATES, **EXTENDED_RATES},
+        kwargs = {"rates": {**dict.fromkeys(ANOMALY_TYPES, 0.0015), **EXTENDED_RATES},
                   "changes": dict(EXTENDED_CHANGES),
                   "busy_season_days": EXTENDED_BUSY_DAYS, **kwargs}
     elif mix != "default":
@@ -115,6 +115,9 @@ def _generate(config: GeneratorConfig) -> tuple[list[Event], dict[str, int], lis
         min_history=config.min_history,
     )
     injector = ExtendedInjector(rng, customers, per_customer, params)
+    for change in changes:  # nothing is injected at the old home after a move
+        if change.kind == "relocation":
+            injector.blocked[change.customer].append((change.start, config.days * DAY))
     counts = injector.inject(targets)
     if any(targets[t] for t in EXTENDED_TYPES):
         injector.rng = extra

@@ -41,7 +41,7 @@
     }
     return l;
   }
-  // Cube rows: [value, rule 0/1, label 1/0/-1, bin 0..100, count]
+  // Cube rows: [value, rule 0/1, label 1/0/-1, model_score bin -1..100, count]
   const flagged = (r, k, mode) => r[3] >= k || (mode === "hybrid" && r[1] === 1);
   function sumBy(dim, pred) {
     const out = new Map();

@@ -49,6 +49,12 @@ def test_cubes_reproduce_flag_counts_of_thresholds_csv_at_every_grid_threshold()
             assert _flagged(cubes.cubes[dim], k, hybrid=True) == row.hybrid_flagged
 
 
+def test_a_row_without_model_score_is_never_flagged_by_the_model() -> None:
+    bins = score_bin(pd.Series(["", "nan", "0.0"]))
+    assert bins.tolist() == [-1, -1, 0]
+    assert not any(b >= 0 for b in bins[:2])
+
+
 def test_cube_size_is_bounded_by_dimensions_not_rows() -> None:
     cubes = compute_cubes(SAMPLE / "transactions_scored.csv")
     days = {r[0] for r in cubes.cubes["day"]}
