@@ -68,6 +68,9 @@ class CoreConfig(BaseModel):
     new_value_prior: float = Field(
         default=5.0, gt=0, description="pseudo-events of the population's new-value rate"
     )
+    rarity_weight: float = Field(
+        default=0.0, ge=0, le=1, description="share of a new value's population rarity counted"
+    )
     context_size: int = Field(default=8, ge=1, le=64, description="recent learnt events kept")
     context_weight: float = Field(
         default=0.5, ge=0, le=1, description="weight of the recent habit against the long one"

@@ -21,7 +21,7 @@ from detector.core.habits import learn, release
 from detector.core.model import RULES_ONLY, FeatureSample, FittedModel, fit, next_fit_point
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import CustomerTable, Population
-from detector.core.surprise import GRADES, TERMS, combine, terms, to_score
+from detector.core.surprise import GRADES, TERMS, Recalibration, combine, terms, to_score
 from shared.schemas import ScoredTransaction, Transaction
 
 SNAPSHOT_FORMAT = 2
@@ -42,13 +42,13 @@ _NO_RULES = dict.fromkeys(RULES, False)
 
 
 def _top_reasons(fired: dict[str, str], values: list[float], reasons: dict[str, str],
-                 model: str | None) -> list[str]:
+                 model: str | None, floor: float) -> list[str]:
     """Up to three reasons: fired rules' first (in rule order), then the terms above the
     floor by surprise (a term graded by a fired rule gives way to it), then the model's."""
     ranked = [(1e9 - i, r) for i, r in enumerate(fired.values())]
     for name, value in zip(TERMS, values, strict=True):
         reason = reasons.get(name)
-        if reason is not None and GRADES.get(name) not in fired:
+        if reason is not None and value > floor and GRADES.get(name) not in fired:
             ranked.append((value, f"{reason} (surprise {value:.1f})"))
     if model is not None:
         ranked.append((-1.0, model))
@@ -84,6 +84,7 @@ class PartitionEngine:
         self.partition = partition
         self._customers = CustomerTable(config)
         self._population = Population()
+        self._calibration = Recalibration(config.surprise_cap)
         self._sample = FeatureSample(config.sample_size, len(MODEL_FEATURES))
         self._model: FittedModel | None = None
         self._fits = 0
@@ -106,6 +107,7 @@ class PartitionEngine:
         """Score `txs` in order (each against earlier rows only); one output per input."""
         cfg = self.config
         table, pop, sample = self._customers, self._population, self._sample
+        calibration = self._calibration
         pending: list[Pending] = []
         vectors: list[tuple[float, ...]] = []
         segments: list[tuple[int, int, FittedModel | None]] = []
@@ -124,7 +126,10 @@ class PartitionEngine:
             state = table.get(tx.customer_id, t)
             release(state, pop, cfg, t)
             obs = observe(tx, t, state, pop, cfg)
-            values, reasons, wake = terms(tx, t, state, pop, obs, cfg)
+            raw, reasons, wake = terms(tx, t, state, pop, obs, cfg)
+            values = calibration.apply(raw)
+            if state.learnt >= cfg.min_history:
+                calibration.learn(raw)
             total = combine(values, cfg)
             vectors.append(model_vector(values, obs))
             pending.append((tx, apply_rules(obs, cfg), values, reasons, total, first + i))
@@ -164,7 +169,7 @@ class PartitionEngine:
         else:
             triggered = []
             rule_flags = dict(_NO_RULES)
-        reasons = (_top_reasons(fired, values, term_reasons, model_reason)
+        reasons = (_top_reasons(fired, values, term_reasons, model_reason, cfg.surprise_floor)
                    if fired or term_reasons or model_reason else [])
         score = round(min(max(to_score(total, cfg), 0.0), 1.0), 6)
         ml_flag = model_score is not None and model_score >= cfg.ml_threshold
@@ -190,6 +195,7 @@ class PartitionEngine:
             "format": SNAPSHOT_FORMAT,
             "customers": self._customers,
             "population": self._population,
+            "calibration": self._calibration,
             "sample": self._sample,
             "model": self._model,
             "fits": self._fits,
@@ -208,6 +214,7 @@ class PartitionEngine:
         engine._customers = state["customers"]
         engine._customers.config = config
         engine._population = state["population"]
+        engine._calibration = state["calibration"]
         engine._sample = state["sample"]
         engine._model = state["model"]
         engine._fits = state["fits"]

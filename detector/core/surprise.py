@@ -77,21 +77,36 @@ def _bits(p: float, cap: float) -> float:
     return min(cap, -math.log(max(p, _TINY)))
 
 
+def rarity(pop: Population, attribute: str, key: str, cfg: CoreConfig) -> float:
+    """How rare `key` is across all customers, as a factor in (0, 1]: its share times the
+    number of values seen (1 for a value of average share or more). A new value drawn the
+    way the population draws values has this factor <= u with probability <= u. Unknown
+    (1) when the population table is full. Raised to `rarity_weight` (counted at half
+    its surprise by default: trips abroad make rare countries ordinary for some)."""
+    table = pop.tables.get(attribute)
+    if not table or len(table) >= cfg.max_population_keys:
+        return 1.0
+    share = len(table) * (table.get(key, 0) + 0.5) / (pop.total + 1.0)
+    return min(1.0, float(share**cfg.rarity_weight))
+
+
 def categorical(table: dict[str, int], key: str, learnt: int, prior_new: float,
-                recent: int, cfg: CoreConfig) -> float:
+                recent: int, cfg: CoreConfig, rare: float = 1.0) -> float:
     """Surprise of `key` among the customer's values: the chance of a new value is a
-    Good-Turing estimate (values seen once / events) shrunk to the population's rate."""
+    Good-Turing estimate (values seen once / events) shrunk to the population's rate,
+    times the value's rarity across customers (`rarity`)."""
     if learnt == 0:
         return 0.0
-    a = cfg.new_value_prior
-    once = sum(1 for v in table.values() if v == 1)
-    p_new = (once + a * prior_new) / (learnt + a)
     count = table.get(key, 0)
-    if count == 0:
-        tail = p_new
-    else:
-        total = sum(table.values())
-        tail = p_new + (1.0 - p_new) * sum(v for v in table.values() if v <= count) / total
+    once = total = below = 0
+    for v in table.values():  # one pass: singletons, total, mass at most as common
+        total += v
+        if v == 1:
+            once += 1
+        if v <= count:
+            below += v
+    p_new = (once + cfg.new_value_prior * prior_new) / (learnt + cfg.new_value_prior)
+    tail = p_new * rare if count == 0 else p_new + (1.0 - p_new) * below / total
     tail = max(tail, cfg.context_weight * recent / cfg.context_size)
     return _bits(tail, cfg.surprise_cap)
 
@@ -103,11 +118,12 @@ def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) ->
     if hn == 0:
         return 1.0
     w = cfg.prior_weight
-    ph, pt = pop.hours, pop.total + 24.0
-    q = [(hours[h] + w * (ph[h] + 1.0) / pt) / (hn + w) for h in range(24)]
-    near = [q[h - 1] + q[h] + q[(h + 1) % 24] for h in range(24)]
+    k = w / (pop.total + 24.0)
+    d = hn + w
+    q = [(c + k * (p + 1.0)) / d for c, p in zip(hours, pop.hours, strict=True)]
+    near = [a + b + c for a, b, c in zip([q[-1], *q[:-1]], q, [*q[1:], q[0]], strict=True)]
     mine = near[hour] + 1e-12
-    return sum(q[h] for h in range(24) if near[h] <= mine)
+    return sum([x for x, y in zip(q, near, strict=True) if y <= mine])
 
 
 def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Observation,
@@ -136,15 +152,17 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
                                 ("ip_network", st.ipnets, net, 2),
                                 ("channel", st.channels, tx.channel, 3),
                                 ("category", st.categories, tx.merchant_category, 4)):
-        recent = sum(1 for c in ctx if c[i] == key)
+        recent = [c[i] for c in ctx].count(key) if ctx else 0
         attribute = "ipnet" if name == "ip_network" else name
-        out[name] = categorical(table, key, learnt, pop.new_rate(attribute), recent, cfg)
+        rare = 1.0 if i == 2 or key in table else rarity(pop, attribute, key, cfg)
+        out[name] = categorical(table, key, learnt, pop.new_rate(attribute), recent, cfg,
+                                rare)
     # A new country comes with a new network: only the network's surprise beyond the
     # country's is news.
     out["ip_network"] = max(0.0, out["ip_network"] - out["country"])
     # --- hour of day ----------------------------------------------------------------------
     if learnt:
-        recent = sum(1 for c in ctx if (c[5] - o.hour) % 24 in (0, 1, 23))
+        recent = len([c for c in ctx if (c[5] - o.hour) % 24 in (0, 1, 23)])
         out["hour"] = _bits(max(hour_tail(st, pop, o.hour, cfg), w_ctx * recent / size), cap)
     reasons: dict[str, str] = {}
     # --- activity over several windows against the customer's own rate ------------------
@@ -232,6 +250,62 @@ def _reason(name: str, tx: Transaction, o: Observation, st: CustomerState) -> st
     if seen == 0:
         return f"{label} {value} never seen for this customer"
     return f"{label} {value} seen only {seen}x in {st.learnt} purchases"
+
+
+class Recalibration:
+    """Keeps each term honest on the data at hand: a term whose model is too narrow for
+    this population (its surprise exceeds 4 on more than e^-4 of established customers'
+    rows) is multiplied by the factor that brings that quantile back to 4 (at most 3x
+    down; never up: a cautious term stays cautious). Fixed between recomputes (every
+    `EVERY` rows, from `MIN_ROWS` on), so deterministic."""
+
+    BINS_PER_UNIT = 10
+    LEVEL = 4.0
+    MIN_ROWS = 2000
+    EVERY = 1024
+    WINDOW = 200_000
+
+    __slots__ = ("hist", "scales", "total")
+
+    def __init__(self, cap: float) -> None:
+        width = int(cap * self.BINS_PER_UNIT) + 1
+        self.hist = [[0] * width for _ in TERMS]
+        self.scales = [1.0] * len(TERMS)
+        self.total = 0
+
+    def apply(self, values: list[float]) -> list[float]:
+        return [v * c for v, c in zip(values, self.scales, strict=True)]
+
+    def learn(self, values: list[float]) -> None:
+        last = len(self.hist[0]) - 1
+        for h, v in zip(self.hist, values, strict=True):
+            h[min(last, int(v * self.BINS_PER_UNIT))] += 1
+        self.total += 1
+        if self.total % self.EVERY == 0:
+            self._rescale()
+        if self.total >= self.WINDOW:  # a moving window: halve the counts
+            self.hist = [[n // 2 for n in h] for h in self.hist]
+            self.total = sum(self.hist[0])
+
+    def _rescale(self) -> None:
+        if self.total < self.MIN_ROWS:
+            return
+        target = self.total * math.exp(-self.LEVEL)
+        for i, h in enumerate(self.hist):
+            above = 0
+            edge = 0.0
+            for b in range(len(h) - 1, -1, -1):
+                above += h[b]
+                if above >= target:
+                    edge = b / self.BINS_PER_UNIT
+                    break
+            self.scales[i] = min(1.0, max(1 / 3, self.LEVEL / edge)) if edge > 0 else 1.0
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return (self.hist, self.scales, self.total)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        self.hist, self.scales, self.total = state  # type: ignore[assignment]
 
 
 def combine(values: list[float], cfg: CoreConfig) -> float:
