@@ -177,9 +177,10 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
             if others:
                 s = _bits(poisson_tail(others, rate * span), cap) - math.log(len(windows))
                 if s > best:
-                    best, detail = s, f"{others + 1} purchases within {duration(span)}"
+                    best, detail = s, (f"{others + 1} purchases within {duration(span)} "
+                                       f"(about {1 + rate * span:.1f} at this customer's pace)")
         out["rate"] = max(best, 0.0)
-        reasons["rate"] = f"{detail} (usually about {rate * 86400:.1f} a day)"
+        reasons["rate"] = detail
     # --- repetition of similar amounts in a short window ---------------------------------
     if st.n and tx.amount > 0:
         density = tail_pdf(z) / scale
