@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
+from detector.core.features import Observation
 from detector.core.geo import distance_km
+from detector.core.rules import high_amount, impossible_travel
 from tests.unit.test_core_rules import CONFIG, after, fired, habits, last_verdict, tx
 
 
@@ -144,3 +147,49 @@ def test_rules_are_unmoved_by_surprise_knobs() -> None:
     b = PartitionEngine(other).process(probe)
     assert [r.rule_flags for r in a] == [r.rule_flags for r in b]
     assert [r.score for r in a] != [r.score for r in b]
+
+
+def _observation(**values: float | int | str) -> Observation:
+    o = Observation()
+    for name, value in {"history": 30, "category": "grocery", "country": "CN",
+                        "prev_country": "CH", "country_seen": 0, "hop_rate": 0.0,
+                        "amount_z": 0.0, **values}.items():
+        setattr(o, name, value)
+    return o
+
+
+@pytest.mark.parametrize(("ratio", "fires"), [(4.999, False), (5.0, True), (5.001, True)])
+def test_high_amount_exactly_at_the_ratio(ratio: float, fires: bool) -> None:
+    o = _observation(amount_ratio=ratio, over_max=math.log(3.0))
+    assert (high_amount(o, CONFIG) is not None) is fires
+
+
+@pytest.mark.parametrize(("over", "fires"), [(1.999, False), (2.0, True), (2.001, True)])
+def test_high_amount_exactly_at_twice_the_largest(over: float, fires: bool) -> None:
+    o = _observation(amount_ratio=20.0, over_max=math.log(over))
+    assert (high_amount(o, CONFIG) is not None) is fires
+
+
+@pytest.mark.parametrize(("dt", "fires"), [(3599.0, True), (3600.0, False), (3601.0, False)])
+def test_impossible_travel_exactly_at_the_flight_time(dt: float, fires: bool) -> None:
+    """With no slack and a speed of `km` per hour the flight takes exactly 3,600 s."""
+    km = 1234.5
+    config = CONFIG.model_copy(update={"travel_slack_km": 0.0, "travel_speed_kmh": km})
+    o = _observation(travel_km=km, travel_dt_s=dt)
+    assert (impossible_travel(o, config) is not None) is fires
+
+
+def test_a_late_event_hours_earlier_is_no_duplicate_or_burst() -> None:
+    """Windows use the absolute time between events: a purchase two hours before the
+    last one (arriving late) is not within minutes of it."""
+    rows = habits()
+    end = after(rows, hours=5)
+    first = tx(98, end, amount=77.7, category="fashion")
+    late = tx(99, end - timedelta(hours=2), amount=77.7, category="fashion")
+    quick = [tx(100 + k, end + timedelta(seconds=10 * k), amount=5.0 + k) for k in range(2)]
+    out = PartitionEngine(CONFIG).process([*rows, first, late])
+    assert "duplicate" not in fired(out[-1])
+    early = [tx(110 + k, end - timedelta(hours=3, seconds=10 * k), amount=9.0 + k)
+             for k in range(3)]
+    out = PartitionEngine(CONFIG).process([*rows, first, *quick, *early])
+    assert "burst" not in fired(out[-1])
