@@ -66,7 +66,9 @@ class CoreConfig(BaseModel):
         default=8.0, gt=0, description="combined surprise that maps to score 0.5"
     )
     new_value_prior: float = Field(
-        default=5.0, gt=0, description="pseudo-events of the population's new-value rate"
+        default=30.0, gt=0,
+        description="pseudo-events of the population's new-value rate (a small rate needs "
+        "many events to estimate)",
     )
     rarity_weight: float = Field(
         default=0.0, ge=0, le=1, description="share of a new value's population rarity counted"
