@@ -131,7 +131,8 @@ def passthrough(kafka: KafkaSettings, src: str, n: int, batch: int) -> Rate:
 
 
 _VERDICT: dict[str, Any] = {
-    "score": None, "is_ml_flag": False, "rule_flags": {}, "is_rule_flag": False,
+    "score": None, "model_score": None, "is_ml_flag": False, "rule_flags": {},
+    "is_rule_flag": False,
     "is_flag": False, "reasons_top3": [], "triggered_rules": [], "model_version": "",
     "source_partition": None, "source_offset": None,
 }

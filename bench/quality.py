@@ -2,12 +2,18 @@
 
     .venv/bin/python bench/quality.py                      # default generator mix
     .venv/bin/python bench/quality.py --recipe reference   # the reference project's recipe
+    .venv/bin/python bench/quality.py --mix extended       # four more kinds, habit changes
     .venv/bin/python bench/quality.py --csv data.csv       # any labelled historic-layout CSV
 
 The hybrid flag at budget b: every row some rule flags, plus the rows with the highest
 scores, taking the lowest threshold t such that |{score >= t} u {any rule}| <= b * N (ties
 are never split). If the rules alone exceed the budget, t is +inf and the workload is
-theirs. Labels are read here, after scoring, and only here.
+theirs. Labels are read here, after scoring, and only here. The same flag built from
+`model_score` instead of `score` is reported as "model hybrid" (the model vs the rules).
+
+With `--mix extended`, the false-alarm rate (share of normal rows the hybrid flag takes)
+is given for the normal rows of each group with a legitimate change (after it starts; the
+busy season: every customer's rows inside it) and for unchanged customers outside it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -62,20 +69,35 @@ class Quality:
     per_type: dict[str, tuple[int, int, float]] = field(default_factory=dict)
     rules: dict[str, tuple[int, int]] = field(default_factory=dict)
     models: dict[str, int] = field(default_factory=dict)
+    model_pr_auc: float = float("nan")
+    model_hybrid: tuple[float, float, float] = (float("nan"),) * 3  # recall, precision, load
+    groups: dict[str, tuple[int, float]] = field(default_factory=dict)  # normal rows, FPR
 
 
-def evaluate(rows: Sequence[ScoredTransaction], budget: float = 0.02) -> Quality:
-    """Every figure of the benchmark for scored rows with known labels."""
+def _ap(y: np.ndarray, scores: np.ndarray) -> float:
+    return float(average_precision_score(y, scores)) if y.any() else float("nan")
+
+
+def evaluate(rows: Sequence[ScoredTransaction], budget: float = 0.02,
+             groups: dict[str, np.ndarray] | None = None) -> Quality:
+    """Every figure of the benchmark for scored rows with known labels; `groups` masks
+    rows (e.g. customers with a legitimate change) whose normal rows' FPR is reported."""
     y = np.array([bool(r.is_anomaly) for r in rows])
     scores = np.array([r.score if r.score is not None else 0.0 for r in rows])
+    model = np.array([getattr(r, "model_score", None) or 0.0 for r in rows])
     rules = np.array([r.is_rule_flag for r in rows])
     flags, threshold = budget_flags(scores, rules, budget)
+    mflags, _ = budget_flags(model, rules, budget)
     types = np.array([r.anomaly_type or "normal" for r in rows])
     tp = int((flags & y).sum())
+    mtp = int((mflags & y).sum())
     q = Quality(
         rows=len(rows),
         anomalies=int(y.sum()),
-        pr_auc=float(average_precision_score(y, scores)) if y.any() else float("nan"),
+        pr_auc=_ap(y, scores),
+        model_pr_auc=_ap(y, model),
+        model_hybrid=(mtp / max(1, int(y.sum())), mtp / max(1, int(mflags.sum())),
+                      float(mflags.mean())),
         threshold=threshold,
         flagged=int(flags.sum()),
         workload=float(flags.mean()),
@@ -91,18 +113,25 @@ def evaluate(rows: Sequence[ScoredTransaction], budget: float = 0.02) -> Quality
     for name in rows[0].rule_flags if rows else ():
         fired = np.array([r.rule_flags[name] for r in rows])
         q.rules[name] = (int(fired.sum()), int((fired & y).sum()))
+    for name, mask in (groups or {}).items():
+        normal = mask & ~y
+        q.groups[name] = (int(normal.sum()), float(flags[normal].mean()) if normal.any()
+                          else float("nan"))
     return q
 
 
 def report(title: str, q: Quality, seconds: float) -> None:
     print(f"== {title}")
     print(f"rows {q.rows}, anomalies {q.anomalies}, scored in {seconds:.1f} s")
-    print(f"PR-AUC of score: {q.pr_auc:.3f}")
+    print(f"PR-AUC of score: {q.pr_auc:.3f}, of model_score: {q.model_pr_auc:.3f}")
     print(
         f"hybrid at 2% budget: threshold {q.threshold:.4f}, flagged {q.flagged} "
         f"(workload {100 * q.workload:.2f}%, rules alone {100 * q.rules_workload:.2f}%), "
         f"recall {100 * q.recall:.1f}%, precision {100 * q.precision:.1f}%"
     )
+    mr, mp, mw = q.model_hybrid
+    print(f"model hybrid (model_score or rules) at 2%: recall {100 * mr:.1f}%, "
+          f"precision {100 * mp:.1f}%, workload {100 * mw:.2f}%")
     for name, (support, hit, rec) in q.per_type.items():
         print(f"  type {name:<18} support {support:>5}  detected {hit:>5}  "
               f"recall {100 * rec:5.1f}%")
@@ -110,47 +139,98 @@ def report(title: str, q: Quality, seconds: float) -> None:
         prec = 100 * true / fired if fired else 0.0
         print(f"  rule {name:<18} flags {fired:>6}  true {true:>5}  precision {prec:5.1f}%")
     print(f"  model versions: {q.models}")
+    for name, (normal, fpr) in q.groups.items():
+        print(f"  false alarms {name:<16} normal rows {normal:>6}  FPR {100 * fpr:5.2f}%")
 
 
-def _dataset(args: argparse.Namespace) -> tuple[str, list[Transaction]]:
+def change_groups(txs: Sequence[Transaction], changes: Sequence[tuple[str, str, datetime,
+                  datetime | None]]) -> dict[str, np.ndarray]:
+    """Row masks per legitimate change (after it starts) and for unchanged customers."""
+    changed: dict[str, tuple[str, datetime]] = {}
+    busy: list[tuple[datetime, datetime]] = []
+    for customer, kind, start, end in changes:
+        if customer == "*":
+            busy.append((start, end or datetime.max))
+        else:
+            changed[customer] = (kind, start)
+    out: dict[str, np.ndarray] = {}
+    kinds = np.array([changed.get(t.customer_id, ("", datetime.max))[0] for t in txs])
+    after = np.array([t.timestamp >= changed.get(t.customer_id, ("", datetime.max))[1]
+                      for t in txs])
+    in_busy = np.array([any(a <= t.timestamp < b for a, b in busy) for t in txs])
+    for kind in sorted({k for k, _ in changed.values()}):
+        out[kind] = (kinds == kind) & after
+    if busy:
+        out["busy_season"] = in_busy & (kinds == "")
+    out["unchanged"] = (kinds == "") & ~in_busy
+    return out
+
+
+Changes = list[tuple[str, str, datetime, datetime | None]]
+
+
+def _dataset(args: argparse.Namespace) -> tuple[str, list[Transaction], Changes]:
     if args.csv:
         from shared.csv_io import load_sorted
 
         txs, errors = load_sorted([Path(args.csv)])
         if errors:
             print(f"{len(errors)} bad rows skipped", file=sys.stderr)
-        return f"CSV {args.csv}", txs
+        return f"CSV {args.csv}", txs, _read_changes(args.changes)
     if args.recipe == "reference":
         from producer.reference_recipe import ReferenceConfig, generate_reference
 
         return f"reference recipe, seed {args.seed}", generate_reference(
             ReferenceConfig(seed=args.seed)
-        )
-    from producer.generator import GeneratorConfig, generate
+        ), []
+    from producer.generator import generate_with_changes, mix_config
 
-    cfg = GeneratorConfig(seed=args.seed, customers=args.customers, days=args.days)
+    cfg = mix_config(args.mix, seed=args.seed, customers=args.customers, days=args.days)
+    txs, found = generate_with_changes(cfg)
+    start = cfg.start
+    changes: Changes = [
+        ("*" if c.customer < 0 else str(c.customer + 1), c.kind,
+         start + timedelta(seconds=c.start),
+         None if c.end is None else start + timedelta(seconds=c.end))
+        for c in found
+    ]
     return (
-        f"default generator mix, {args.customers} customers, {args.days} days, seed {args.seed}",
-        generate(cfg),
+        f"{args.mix} generator mix, {args.customers} customers, {args.days} days, "
+        f"seed {args.seed}", txs, changes,
     )
+
+
+def _read_changes(path: str | None) -> Changes:
+    """A sidecar of legitimate changes (producer/extended.py `write_changes`)."""
+    if not path:
+        return []
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as f:
+        return [(r["customer_id"], r["change"], datetime.fromisoformat(r["start"]),
+                 datetime.fromisoformat(r["end"]) if r["end"] else None)
+                for r in csv.DictReader(f)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", choices=("default", "reference"), default="default")
+    parser.add_argument("--mix", choices=("default", "extended"), default="default")
     parser.add_argument("--csv", help="score this labelled CSV instead of generating")
+    parser.add_argument("--changes", help="with --csv: its sidecar of legitimate changes")
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--days", type=int, default=92)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--partitions", type=int, default=1)
     parser.add_argument("--config", help="CoreConfig overrides as JSON, e.g. {\"seed\": 7}")
     args = parser.parse_args(argv)
-    title, txs = _dataset(args)
+    title, txs, changes = _dataset(args)
     start = time.perf_counter()
     config = CoreConfig(**json.loads(args.config)) if args.config else CoreConfig()
     rows = score_transactions(txs, config, partitions=args.partitions)
     seconds = time.perf_counter() - start
-    report(f"{title}, {args.partitions} partition(s)", evaluate(rows), seconds)
+    groups = change_groups(rows, changes) if changes else None
+    report(f"{title}, {args.partitions} partition(s)", evaluate(rows, groups=groups), seconds)
     return 0
 
 

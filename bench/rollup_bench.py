@@ -42,7 +42,7 @@ def chunk(rng: np.random.Generator, cells_pool: list[list[str]]
     labels = np.where(pos, 0, 1)
     flags = [{RULE_NAMES[0]: True}, {RULE_NAMES[0]: False}]
     facts: list[Facts] = [
-        (lab, s, r, flags[0] if r else flags[1], s > 0.95, r or s > 0.95, int(r), "m1")
+        (lab, s, r, flags[0] if r else flags[1], s > 0.95, r or s > 0.95, int(r), "m1", s)
         for lab, s, r in zip(labels.tolist(), score.tolist(), rule.tolist(), strict=True)
     ]
     cells = [cells_pool[i % len(cells_pool)] for i in range(CHUNK)]

@@ -53,13 +53,15 @@ def scored_frame(rows: int = 2000, seed: int = 7) -> pd.DataFrame:
         "is_anomaly": is_anomaly,
         "anomaly_type": kind,
         "score": score,
+        "model_score": np.where(is_anomaly, rng.beta(3, 3, rows), rng.beta(1.5, 8, rows))
+        .round(4),
     })
-    df["is_ml_flag"] = df["score"] >= 0.7
+    df["is_ml_flag"] = df["model_score"] >= 0.5
     for rule, col in zip(RULE_NAMES, RULE_COLUMNS, strict=True):
         own = (kind == rule) & (rng.random(rows) < 0.6)
         df[col] = own | (rng.random(rows) < 0.002)
     df["is_rule_flag"] = df[list(RULE_COLUMNS)].any(axis=1)
-    df["is_flag"] = df["is_ml_flag"] | df["is_rule_flag"]
+    df["is_flag"] = df["is_ml_flag"] | df["is_rule_flag"] | (df["score"] >= 0.5)
     df["triggered_rules"] = [
         ";".join(n for n, c in zip(RULE_NAMES, RULE_COLUMNS, strict=True) if row[c])
         for row in df[list(RULE_COLUMNS)].to_dict("records")
@@ -75,15 +77,13 @@ def scored_frame(rows: int = 2000, seed: int = 7) -> pd.DataFrame:
 
 
 def threshold_table(df: pd.DataFrame, c_fp: float = C_FP, c_fn: float = C_FN) -> pd.DataFrame:
-    """The 0.00..1.00 sweep of `thresholds.csv` for ML-only and hybrid flags."""
+    """The 0.00..1.00 sweep of `thresholds.csv`: model-only, rules, hybrid, combined."""
     y = df["is_anomaly"].to_numpy(bool)
-    score = df["score"].to_numpy(float)
-    rule = df["is_rule_flag"].to_numpy(bool)
     rows = []
     for k in range(101):
         t = k / 100
         row: dict[str, float | int | bool] = {"threshold": t}
-        for mode, flag in (("ml", score >= t), ("hybrid", (score >= t) | rule)):
+        for mode, flag in _modes(df, t).items():
             tp, fp = int((flag & y).sum()), int((flag & ~y).sum())
             fn, tn = int((~flag & y).sum()), int((~flag & ~y).sum())
             row |= {
@@ -97,33 +97,46 @@ def threshold_table(df: pd.DataFrame, c_fp: float = C_FP, c_fn: float = C_FN) ->
             }
         rows.append(row)
     table = pd.DataFrame(rows)
-    best = int(table["hybrid_expected_cost"].idxmin())
+    best = int(table["combined_expected_cost"].idxmin())
     table["is_recommended"] = table.index == best
     return table[list(THRESHOLD_COLUMNS)]
+
+
+def _modes(df: pd.DataFrame, t: float) -> dict[str, pd.Series]:
+    """The four flags of `thresholds.csv` at threshold `t` (see `sink.columns`)."""
+    ml = df["model_score"].fillna(-1.0) >= t
+    rules = df["is_rule_flag"].astype(bool)
+    return {"ml": ml, "rules": rules, "hybrid": ml | rules,
+            "combined": df["score"].fillna(-1.0) >= t}
 
 
 def derive_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """thresholds, metrics_by_type, confusion_matrix and cases from the scored rows."""
     thresholds = threshold_table(df)
     t = float(thresholds.loc[thresholds["is_recommended"], "threshold"].iloc[0])
-    ml = df["score"] >= t
-    hybrid = ml | df["is_rule_flag"]
+    modes = _modes(df, t)
     y = df["is_anomaly"]
     metrics = []
     for name, part in df[y].groupby("anomaly_type"):
-        n, det, mld = len(part), int(hybrid[part.index].sum()), int(ml[part.index].sum())
-        metrics.append({"section": "anomaly_type", "name": name, "support": n, "detected": det,
-                        "recall": det / n, "ml_detected": mld, "ml_recall": mld / n})
+        n = len(part)
+        row: dict[str, object] = {"section": "anomaly_type", "name": name, "support": n}
+        for prefix, mode in (("", "hybrid"), ("ml_", "ml"), ("rules_", "rules"),
+                             ("combined_", "combined")):
+            det = int(modes[mode][part.index].sum())
+            row |= {f"{prefix}detected": det, f"{prefix}recall": det / n}
+        metrics.append(row)
     flags = {f"{c[5:]}": df[c] for c in RULE_COLUMNS}
     for section, name, flag in [*(("rule", k, v) for k, v in flags.items()),
-                                ("model", "isolation_forest", ml), ("hybrid", "hybrid", hybrid)]:
+                                ("model", "isolation_forest", modes["ml"]),
+                                ("hybrid", "hybrid", modes["hybrid"]),
+                                ("combined", "combined", modes["combined"])]:
         f, tf = int(flag.sum()), int((flag & y).sum())
         metrics.append({"section": section, "name": name, "flags": f, "true_flags": tf,
                         "precision": tf / f if f else 0.0})
     confusion = [
         {"mode": mode, "threshold": t, "actual": a, "predicted": p,
          "count": int(((y == a) & (flag == p)).sum())}
-        for mode, flag in (("ml", ml), ("hybrid", hybrid))
+        for mode, flag in modes.items()
         for a in (True, False) for p in (True, False)
     ]
     cases = df[df["is_flag"]].sort_values(["score", "transaction_id"], ascending=[False, True])

@@ -99,8 +99,9 @@ def _lookup(column: str) -> str:
             f"FILTER(ALL(thresholds), thresholds[threshold] = th))")
 
 
-_ML = f"{_TS}[score] >= th"
-_HY = f"({_TS}[score] >= th || {_TS}[is_rule_flag])"
+_ML = f"{_TS}[model_score] >= th"
+_HY = f"({_TS}[model_score] >= th || {_TS}[is_rule_flag])"
+_CO = f"{_TS}[score] >= th"
 _Y = f"{_TS}[is_anomaly]"
 
 MEASURES: tuple[Measure, ...] = (
@@ -123,12 +124,20 @@ MEASURES: tuple[Measure, ...] = (
     Measure("Hybrid Precision", "DIVIDE([Hybrid True Positives], [Hybrid Flagged])"),
     Measure("Hybrid Recall", "DIVIDE([Hybrid True Positives], [Total Anomalies])"),
     Measure("Hybrid Workload %", "DIVIDE([Hybrid Flagged], [Transactions])"),
+    Measure("Rules Flagged", f"COUNTROWS(FILTER({_TS}, {_TS}[is_rule_flag])) + 0", "#,0"),
+    Measure("Rules True Positives",
+            f"COUNTROWS(FILTER({_TS}, {_TS}[is_rule_flag] && {_Y})) + 0", "#,0"),
+    Measure("Rules Recall", "DIVIDE([Rules True Positives], [Total Anomalies])"),
+    Measure("Combined Flagged", _count(_CO), "#,0"),
+    Measure("Combined True Positives", _count(f"{_CO} && {_Y}"), "#,0"),
+    Measure("Combined Precision", "DIVIDE([Combined True Positives], [Combined Flagged])"),
+    Measure("Combined Recall", "DIVIDE([Combined True Positives], [Total Anomalies])"),
     Measure("ML Expected Cost", _lookup("ml_expected_cost"), "#,0.##"),
     Measure("Hybrid Expected Cost", _lookup("hybrid_expected_cost"), "#,0.##"),
     Measure("Total Flagged", "[Hybrid Flagged]", "#,0"),
     Measure("Flag Rate", "DIVIDE([Total Flagged], [Transactions])"),
     Measure("ML Only", _count(f"{_ML} && NOT {_TS}[is_rule_flag]"), "#,0"),
-    Measure("Rules Only", _count(f"{_TS}[score] < th && {_TS}[is_rule_flag]"), "#,0"),
+    Measure("Rules Only", _count(f"NOT ({_ML}) && {_TS}[is_rule_flag]"), "#,0"),
     Measure("ML and Rules", _count(f"{_ML} && {_TS}[is_rule_flag]"), "#,0"),
     Measure("Recommended Cost Marker",
             "IF(MAX(thresholds[threshold]) = [Recommended Threshold], "
@@ -199,8 +208,9 @@ PAGES: tuple[Page, ...] = (
         _card("hybridCost", "Hybrid Expected Cost", 1070, 140, 190),
         Visual("recallByType", "clusteredColumnChart",
                {"Category": (col(_TS, "anomaly_type"),),
-                "Y": (m("ML Recall"), m("Hybrid Recall"))},
-               (220, 270, 500, 430), "Recall by anomaly type (ML vs hybrid)"),
+                "Y": (m("ML Recall"), m("Rules Recall"), m("Hybrid Recall"),
+                      m("Combined Recall"))},
+               (220, 270, 500, 430), "Recall by anomaly type (model vs rules vs hybrid)"),
         Visual("costCurve", "lineChart",
                {"Category": (col("thresholds", "threshold"),),
                 "Y": (col("thresholds", "ml_expected_cost", "sum"),

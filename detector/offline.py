@@ -30,7 +30,7 @@ BATCH = 8192
 PARALLEL_MIN_ROWS = 20_000
 #: The fields a worker sends back per row, in `ScoredTransaction` order (after the input's).
 VERDICT_FIELDS = (
-    "score", "is_ml_flag", "rule_flags", "is_rule_flag", "is_flag", "reasons_top3",
+    "score", "model_score", "is_ml_flag", "rule_flags", "is_rule_flag", "is_flag", "reasons_top3",
     "triggered_rules", "model_version", "source_partition", "source_offset",
 )
 #: Called with the output list and how many of its first rows are final.

@@ -5,13 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from producer.anomalies import ANOMALY_TYPES
 from producer.app import publish, to_record
-from producer.generator import DEFAULT_RATES, GeneratorConfig, generate
+from producer.extended import write_changes
+from producer.generator import (
+    DEFAULT_RATES,
+    GeneratorConfig,
+    generate,
+    generate_with_changes,
+    mix_config,
+)
 from producer.pacing import Progress
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
@@ -43,6 +51,13 @@ def register(subparsers: Any) -> None:
     g = subparsers.add_parser("generate", help="seeded synthetic payments with labelled anomalies")
     g.add_argument("--recipe", choices=("realistic", "reference"), default="realistic",
                    help="realistic: habit-breaking anomalies; reference: the reference project's")
+    g.add_argument("--mix", choices=("default", "extended"), default="default",
+                   help="realistic recipe: the six types (default), or also account takeover, "
+                        "card testing, split payments, dormant reactivation and legitimate "
+                        "habit changes (extended)")
+    g.add_argument("--changes-out", type=Path,
+                   help="extended mix: write the legitimate habit changes here (a sidecar CSV: "
+                        "customer_id, change, start, end), for measuring false alarms")
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--customers", type=int, help="default 1000 (reference: 200)")
     g.add_argument("--days", type=int, default=90)
@@ -82,12 +97,22 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
             seed=args.seed, transactions=args.transactions, customers=args.customers or 200,
             days=args.days, start=args.start,
         ))
-    return generate(GeneratorConfig(
-        seed=args.seed, customers=args.customers or 1000, days=args.days, start=args.start,
-        tx_per_customer_day=args.tx_per_day, rates={**DEFAULT_RATES, **dict(args.anomaly_rate)},
-        traveller_share=args.traveller_share, travel_gap_hours=args.travel_gap_hours,
-        duplicate_window_minutes=args.duplicate_window_minutes,
-    ))
+    knobs = {"seed": args.seed, "customers": args.customers or 1000, "days": args.days,
+             "start": args.start, "tx_per_customer_day": args.tx_per_day,
+             "traveller_share": args.traveller_share, "travel_gap_hours": args.travel_gap_hours,
+             "duplicate_window_minutes": args.duplicate_window_minutes}
+    if args.mix == "default" and args.changes_out is None:
+        return generate(GeneratorConfig(
+            **knobs, rates={**DEFAULT_RATES, **dict(args.anomaly_rate)}))
+    cfg = mix_config(args.mix, **knobs)
+    if args.anomaly_rate:
+        cfg = replace(cfg, rates={**cfg.rates, **dict(args.anomaly_rate)})
+    txs, changes = generate_with_changes(cfg)
+    if args.changes_out is not None:
+        write_changes(args.changes_out, changes, cfg.start,
+                      [str(i + 1) for i in range(cfg.customers)])
+        print(f"wrote {args.changes_out} ({len(changes)} legitimate changes)", file=sys.stderr)
+    return txs
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

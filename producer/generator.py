@@ -11,12 +11,25 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from producer.anomalies import ANOMALY_TYPES, InjectionParams, Injector
+from producer.anomalies import ANOMALY_TYPES, InjectionParams
+from producer.extended import (
+    EXTENDED_BUSY_DAYS,
+    EXTENDED_CHANGES,
+    EXTENDED_RATES,
+    EXTENDED_TYPES,
+    LEGIT_CHANGES,
+    Change,
+    ExtendedInjector,
+    apply_changes,
+)
 from producer.profiles import DAY, HOUR, Event, make_customers, normal_activity
 from shared.schemas import Transaction
 
 #: Default share of all transactions per anomaly type (1.5% in total).
 DEFAULT_RATES: dict[str, float] = dict.fromkeys(ANOMALY_TYPES, 0.0025)
+#: Every labelled kind the generator can place.
+ALL_TYPES: tuple[str, ...] = (*ANOMALY_TYPES, *EXTENDED_TYPES)
+MIXES: tuple[str, ...] = ("default", "extended")
 
 
 @dataclass(frozen=True)
@@ -36,11 +49,18 @@ class GeneratorConfig:
     high_amount_factor: tuple[float, float] = (10.0, 30.0)
     established_days: int = 30
     min_history: int = 10
+    #: Share of customers per legitimate change (relocation, night_shift, raise).
+    changes: dict[str, float] = field(default_factory=dict)
+    busy_season_days: int = 0
+    busy_season_factor: float = 1.8
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.rates) - set(ANOMALY_TYPES))
+        unknown = sorted(set(self.rates) - set(ALL_TYPES))
         if unknown:
-            raise ValueError(f"unknown anomaly type(s) {unknown}; known: {list(ANOMALY_TYPES)}")
+            raise ValueError(f"unknown anomaly type(s) {unknown}; known: {list(ALL_TYPES)}")
+        odd = sorted(set(self.changes) - set(LEGIT_CHANGES))
+        if odd or any(s < 0 for s in self.changes.values()) or sum(self.changes.values()) > 1:
+            raise ValueError(f"changes: shares of {list(LEGIT_CHANGES)}, >= 0, sum <= 1")
         if any(r < 0 for r in self.rates.values()) or sum(self.rates.values()) >= 0.5:
             raise ValueError("anomaly rates must be >= 0 and sum to less than 0.5")
         if self.customers < 1 or self.days < 1 or self.tx_per_customer_day <= 0:
@@ -50,8 +70,25 @@ class GeneratorConfig:
             raise ValueError("high_amount_factor must satisfy 1 < low <= high")
 
 
+def mix_config(mix: str, **kwargs: object) -> GeneratorConfig:
+    """The config of a named mix: `default`, or `extended` (the six types and four more
+    fraud typologies at 0.15% each, and legitimate habit changes; producer/extended.py)."""
+    if mix == "extended":
+        kwargs = {"rates": {**dict.fromkeys(ANOMALY_TYPES, 0.0015), **EXTENDED_RATES},
+                  "changes": dict(EXTENDED_CHANGES),
+                  "busy_season_days": EXTENDED_BUSY_DAYS, **kwargs}
+    elif mix != "default":
+        raise ValueError(f"unknown mix {mix!r}; known: {list(MIXES)}")
+    return GeneratorConfig(**kwargs)  # type: ignore[arg-type]
+
+
 def generate_events(config: GeneratorConfig) -> tuple[list[Event], dict[str, int]]:
     """All events, sorted by (time, customer, insertion order), and the anomaly counts."""
+    events, counts, _ = _generate(config)
+    return events, counts
+
+
+def _generate(config: GeneratorConfig) -> tuple[list[Event], dict[str, int], list[Change]]:
     rng = np.random.default_rng(config.seed)
     gap = int(config.travel_gap_hours * HOUR)
     customers = make_customers(
@@ -60,9 +97,15 @@ def generate_events(config: GeneratorConfig) -> tuple[list[Event], dict[str, int
     )
     weekday = config.start.weekday()
     per_customer = [normal_activity(rng, c, config.days, weekday, gap) for c in customers]
+    # The extended mix draws from a generator of its own: the default mix stays identical.
+    extra = np.random.default_rng([config.seed, 13])
+    changes: list[Change] = []
+    if config.changes or config.busy_season_days:
+        changes = apply_changes(extra, customers, per_customer, config.changes, config.days,
+                                gap, config.busy_season_days, config.busy_season_factor)
     n_normal = sum(len(evs) for evs in per_customer)
     total = n_normal / (1.0 - sum(config.rates.values()))
-    targets = {t: round(config.rates.get(t, 0.0) * total) for t in ANOMALY_TYPES}
+    targets = {t: round(config.rates.get(t, 0.0) * total) for t in ALL_TYPES}
     params = InjectionParams(
         days=config.days,
         travel_gap=gap,
@@ -71,10 +114,17 @@ def generate_events(config: GeneratorConfig) -> tuple[list[Event], dict[str, int
         established_days=config.established_days,
         min_history=config.min_history,
     )
-    counts = Injector(rng, customers, per_customer, params).inject(targets)
+    injector = ExtendedInjector(rng, customers, per_customer, params)
+    for change in changes:  # nothing is injected at the old home after a move
+        if change.kind == "relocation":
+            injector.blocked[change.customer].append((change.start, config.days * DAY))
+    counts = injector.inject(targets)
+    if any(targets[t] for t in EXTENDED_TYPES):
+        injector.rng = extra
+        counts.update(injector.inject_extended(targets))
     events = [e for evs in per_customer for e in evs]
     events.sort(key=lambda e: (e.ts, e.cust))  # stable: a customer's own order is kept
-    return events, counts
+    return events, counts, changes
 
 
 def to_transactions(
@@ -103,8 +153,17 @@ def to_transactions(
 
 def generate(config: GeneratorConfig) -> list[Transaction]:
     """The realistic dataset for `config`."""
-    events, _ = generate_events(config)
-    return to_transactions(events, config.start, [str(i + 1) for i in range(config.customers)])
+    return generate_with_changes(config)[0]
 
 
-__all__ = ["DAY", "DEFAULT_RATES", "GeneratorConfig", "generate", "generate_events"]
+def generate_with_changes(config: GeneratorConfig) -> tuple[list[Transaction], list[Change]]:
+    """The dataset and its legitimate changes (for `extended.write_changes`)."""
+    events, _, changes = _generate(config)
+    ids = [str(i + 1) for i in range(config.customers)]
+    return to_transactions(events, config.start, ids), changes
+
+
+__all__ = [
+    "DAY", "DEFAULT_RATES", "MIXES", "GeneratorConfig", "generate", "generate_events",
+    "generate_with_changes", "mix_config",
+]

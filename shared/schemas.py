@@ -239,6 +239,9 @@ class ScoredTransaction(Transaction):
     score: float | None = Field(
         default=None, description="0..1, higher is more anomalous; None before the first model fit"
     )
+    model_score: float | None = Field(
+        default=None, description="the Isolation Forest alone, 0..1; None before its first fit"
+    )
     is_ml_flag: bool = False
     rule_flags: dict[str, bool] = Field(default_factory=dict)
     is_rule_flag: bool = False

@@ -23,6 +23,7 @@ RULE_COLUMNS: tuple[str, ...] = tuple(f"rule_{name}" for name in RULE_NAMES)
 SCORED_COLUMNS: tuple[str, ...] = (
     *CSV_FIELDS,
     "score",
+    "model_score",
     "is_ml_flag",
     *RULE_COLUMNS,
     "is_rule_flag",
@@ -34,22 +35,25 @@ SCORED_COLUMNS: tuple[str, ...] = (
     "source_offset",
 )
 
-#: thresholds.csv: one row per grid threshold 0.00..1.00 (step 0.01); `ml_*` = score >= t,
-#: `hybrid_*` = score >= t or any rule. Workload is the % of rows flagged.
+#: thresholds.csv: one row per grid threshold 0.00..1.00 (step 0.01). Four ways to flag:
+#: `ml_*` = model_score >= t (the Isolation Forest alone), `rules_*` = any rule (the same
+#: at every t), `hybrid_*` = model_score >= t or any rule, `combined_*` = score >= t (the
+#: combined surprise, rules included). Workload is the % of rows flagged.
 _PER_MODE = (
     "tp", "fp", "fn", "tn", "flagged", "precision", "recall", "fpr", "workload_pct",
     "expected_cost",
 )
+MODES: tuple[str, ...] = ("ml", "rules", "hybrid", "combined")
 THRESHOLD_COLUMNS: tuple[str, ...] = (
     "threshold",
-    *(f"ml_{m}" for m in _PER_MODE),
-    *(f"hybrid_{m}" for m in _PER_MODE),
+    *(f"{mode}_{m}" for mode in MODES for m in _PER_MODE),
     "is_recommended",
 )
 
-#: metrics_by_type.csv, long format: `section` is anomaly_type | rule | model | hybrid.
-#: anomaly_type rows fill support/detected/recall (detected = hybrid flag at the chosen
-#: threshold, plus ml_detected); rule/model/hybrid rows fill flags/true_flags/precision.
+#: metrics_by_type.csv, long format: `section` is anomaly_type | rule | model | hybrid |
+#: combined. anomaly_type rows fill support and, at the recommended threshold, what each
+#: mode detects (detected/recall = hybrid); rule/model/hybrid/combined rows fill
+#: flags/true_flags/precision.
 METRICS_BY_TYPE_COLUMNS: tuple[str, ...] = (
     "section",
     "name",
@@ -58,12 +62,16 @@ METRICS_BY_TYPE_COLUMNS: tuple[str, ...] = (
     "recall",
     "ml_detected",
     "ml_recall",
+    "rules_detected",
+    "rules_recall",
+    "combined_detected",
+    "combined_recall",
     "flags",
     "true_flags",
     "precision",
 )
 
-#: confusion_matrix.csv at the recommended threshold, for ML-only and hybrid.
+#: confusion_matrix.csv at the recommended threshold, for every mode.
 CONFUSION_COLUMNS: tuple[str, ...] = ("mode", "threshold", "actual", "predicted", "count")
 
 #: cases.csv: the top alerts for reviewers, most suspicious first.
@@ -77,6 +85,7 @@ CASES_COLUMNS: tuple[str, ...] = (
     "channel",
     "merchant_category",
     "score",
+    "model_score",
     "is_ml_flag",
     "is_rule_flag",
     "triggered_rules",

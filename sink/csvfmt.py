@@ -82,6 +82,7 @@ def scored_cells(tx: ScoredTransaction) -> list[str]:
         b[tx.is_anomaly],
         text(tx.anomaly_type),
         number(tx.score),
+        number(tx.model_score),
         b[tx.is_ml_flag],
         *rules,
         b[tx.is_rule_flag],

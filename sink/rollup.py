@@ -3,8 +3,9 @@
 Scores fall into 102 bins: bin 0 holds rows the model cannot flag at any grid threshold (no
 score yet, NaN or negative); bin k+1 holds `k/100 <= score < (k+1)/100` (bin 101: score >= 1).
 `score >= k/100` is then exactly "bin >= k+1", with the same float comparison pandas makes.
-Counts are split by label (anomaly, normal, unknown) and by the detector's rule flag, so
-ML-only and hybrid metrics at every threshold come from suffix sums. Everything here is
+Counts are split by label (anomaly, normal, unknown) and by the detector's rule flag, once
+by `score` bin and once by `model_score` bin, so the model-only, rules, hybrid and combined
+metrics at every threshold come from suffix sums. Everything here is
 integers (plus a bounded top-K of cases), serialisable to JSON and restorable exactly.
 """
 
@@ -30,13 +31,14 @@ _TIME_CELL = SCORED_COLUMNS.index("timestamp")
 
 
 #: What a rollup needs of one row: label index, score, is_rule_flag, rule_flags, is_ml_flag,
-#: is_flag, number of triggered rules, model_version.
-Facts = tuple[int, float | None, bool, dict[str, bool], bool, bool, int, str]
+#: is_flag, number of triggered rules, model_version, model_score.
+Facts = tuple[int, float | None, bool, dict[str, bool], bool, bool, int, str, float | None]
 
 
 def facts_of(tx: ScoredTransaction) -> Facts:
     return (label_index(tx.is_anomaly), tx.score, tx.is_rule_flag, tx.rule_flags,
-            tx.is_ml_flag, tx.is_flag, len(tx.triggered_rules), tx.model_version)
+            tx.is_ml_flag, tx.is_flag, len(tx.triggered_rules), tx.model_version,
+            tx.model_score)
 
 
 def score_bin(score: float | None) -> int:
@@ -102,7 +104,9 @@ class RollupState:
 
     def __init__(self, top_cases: int = 100) -> None:
         self.counts = np.zeros((3, 2, N_BINS), dtype=np.int64)  # label x rule flag x bin
+        self.model_counts = np.zeros((3, 2, N_BINS), dtype=np.int64)  # by model_score bin
         self.by_type: dict[str, np.ndarray] = {}  # anomaly type -> (rule flag x bin), positives
+        self.by_type_model: dict[str, np.ndarray] = {}  # the same by model_score bin
         self.rule_hits: dict[str, list[int]] = {}  # rule -> flags per label
         self.detector_ml = [0, 0, 0]  # is_ml_flag per label
         self.detector_flag = [0, 0, 0]  # is_flag per label
@@ -119,19 +123,24 @@ class RollupState:
         """Count a batch; `cells[i]` is row i formatted by `csvfmt.scored_cells`."""
         if not facts:
             return
-        flat = np.zeros(3 * 2 * N_BINS, dtype=np.int64)
+        size = 3 * 2 * N_BINS
         idx = [0] * len(facts)
+        midx = [0] * len(facts)
         rule_hits, versions, cases = self.rule_hits, self.model_versions, self.cases
-        for i, (lab, score, rule, flags, ml, flag, n_rules, version) in enumerate(facts):
+        for i, (lab, score, rule, flags, ml, flag, n_rules, version, model) in enumerate(facts):
             b = score_bin(score)
+            mb = score_bin(model)
             r = 1 if rule else 0
             idx[i] = (lab * 2 + r) * N_BINS + b
+            midx[i] = (lab * 2 + r) * N_BINS + mb
             if lab == POS:
                 name = cells[i][_TYPE_CELL] or UNSPECIFIED_TYPE
                 per_type = self.by_type.get(name)
                 if per_type is None:
                     per_type = self.by_type[name] = np.zeros((2, N_BINS), dtype=np.int64)
+                    self.by_type_model[name] = np.zeros((2, N_BINS), dtype=np.int64)
                 per_type[r, b] += 1
+                self.by_type_model[name][r, mb] += 1
             for name, hit in flags.items():
                 if hit:
                     counts = rule_hits.get(name)
@@ -145,8 +154,9 @@ class RollupState:
                 row = cells[i]
                 cases.offer(score, n_rules, row[0], [row[j] for j in _CASE_SOURCE])
             versions[version] = versions.get(version, 0) + 1
-        flat += np.bincount(np.asarray(idx), minlength=flat.size)
-        self.counts += flat.reshape(self.counts.shape)
+        self.counts += np.bincount(np.asarray(idx), minlength=size).reshape(self.counts.shape)
+        self.model_counts += np.bincount(np.asarray(midx), minlength=size).reshape(
+            self.model_counts.shape)
         self._event_range(cells)
 
     def _event_range(self, cells: Sequence[list[str]]) -> None:
@@ -165,9 +175,12 @@ class RollupState:
     def merge(self, other: RollupState) -> None:
         """Add the counts of `other` (rows counted elsewhere, e.g. in a worker process)."""
         self.counts += other.counts
-        for name, per in other.by_type.items():
-            mine = self.by_type.get(name)
-            self.by_type[name] = per.copy() if mine is None else mine + per
+        self.model_counts += other.model_counts
+        for mine_by, other_by in ((self.by_type, other.by_type),
+                                  (self.by_type_model, other.by_type_model)):
+            for name, per in other_by.items():
+                mine = mine_by.get(name)
+                mine_by[name] = per.copy() if mine is None else mine + per
         for rule, hits in other.rule_hits.items():
             mine_hits = self.rule_hits.setdefault(rule, [0, 0, 0])
             for i, n in enumerate(hits):
@@ -183,7 +196,9 @@ class RollupState:
     def to_json(self) -> dict[str, Any]:
         return {
             "counts": self.counts.tolist(),
+            "model_counts": self.model_counts.tolist(),
             "by_type": {k: v.tolist() for k, v in sorted(self.by_type.items())},
+            "by_type_model": {k: v.tolist() for k, v in sorted(self.by_type_model.items())},
             "rule_hits": dict(sorted(self.rule_hits.items())),
             "detector_ml": self.detector_ml,
             "detector_flag": self.detector_flag,
@@ -202,6 +217,19 @@ class RollupState:
             str(k): np.asarray(v, dtype=np.int64).reshape(2, N_BINS)
             for k, v in data["by_type"].items()
         }
+        # A state saved before model_score existed counts every row as unscored by it.
+        model = data.get("model_counts")
+        if model is None:
+            state.model_counts[:, :, 0] = state.counts.sum(axis=2)
+        else:
+            state.model_counts = np.asarray(model, dtype=np.int64).reshape(3, 2, N_BINS)
+        by_model = data.get("by_type_model")
+        for k, v in state.by_type.items():
+            if by_model is not None and k in by_model:
+                state.by_type_model[k] = np.asarray(by_model[k], dtype=np.int64).reshape(2, N_BINS)
+            else:
+                state.by_type_model[k] = np.zeros((2, N_BINS), dtype=np.int64)
+                state.by_type_model[k][:, 0] = v.sum(axis=1)
         state.rule_hits = {str(k): [int(x) for x in v] for k, v in data["rule_hits"].items()}
         state.detector_ml = [int(x) for x in data["detector_ml"]]
         state.detector_flag = [int(x) for x in data["detector_flag"]]

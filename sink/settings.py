@@ -22,7 +22,7 @@ class ExportSettings(BaseSettings):
         default=None, gt=0, le=100,
         description="recommend only thresholds flagging at most this % of rows",
     )
-    recommend_for: Literal["hybrid", "ml"] = "hybrid"
+    recommend_for: Literal["combined", "hybrid", "ml"] = "combined"
     top_cases: int = Field(default=100, ge=1, le=100_000)
 
 

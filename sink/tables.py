@@ -13,12 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from sink.columns import RULE_NAMES
+from sink.columns import MODES, RULE_NAMES
 from sink.csvfmt import boolean, number, ratio
 from sink.rollup import GRID, NEG, POS, RollupState
 from sink.settings import ExportSettings
-
-MODES = ("ml", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -56,22 +54,28 @@ def _suffix(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def flagged_counts(per_rule_bin: np.ndarray) -> dict[str, np.ndarray]:
-    """Rows flagged at every grid index k for a (rule flag x bin) count array."""
-    ml = _suffix(per_rule_bin.sum(axis=0))[1 : len(GRID) + 1]
-    hybrid = per_rule_bin[1].sum() + _suffix(per_rule_bin[0])[1 : len(GRID) + 1]
-    return {"ml": ml, "hybrid": hybrid}
+def flagged_counts(by_score: np.ndarray, by_model: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows flagged at every grid index k by each mode, for (rule flag x bin) count arrays
+    by `score` bin and by `model_score` bin (of the same rows)."""
+    grid = slice(1, len(GRID) + 1)
+    rules = np.full(len(GRID), by_score[1].sum(), dtype=np.int64)
+    return {
+        "ml": _suffix(by_model.sum(axis=0))[grid],
+        "rules": rules,
+        "hybrid": by_model[1].sum() + _suffix(by_model[0])[grid],
+        "combined": _suffix(by_score.sum(axis=0))[grid],
+    }
 
 
 def mode_stats(state: RollupState, settings: ExportSettings) -> dict[str, list[ModeStats]]:
-    """ML-only and hybrid figures at every grid threshold."""
+    """Model-only, rules, hybrid and combined figures at every grid threshold."""
     total = state.rows
     n_pos = int(state.counts[POS].sum())
     n_neg = int(state.counts[NEG].sum())
     labelled = n_pos + n_neg > 0
-    every = flagged_counts(state.counts.sum(axis=0))
-    pos = flagged_counts(state.counts[POS])
-    neg = flagged_counts(state.counts[NEG])
+    every = flagged_counts(state.counts.sum(axis=0), state.model_counts.sum(axis=0))
+    pos = flagged_counts(state.counts[POS], state.model_counts[POS])
+    neg = flagged_counts(state.counts[NEG], state.model_counts[NEG])
     out: dict[str, list[ModeStats]] = {}
     for mode in MODES:
         stats = []
@@ -153,24 +157,26 @@ def confusion_rows(stats: Stats, rec: Recommendation | None) -> list[list[str]]:
 
 def metrics_rows(state: RollupState, stats: dict[str, list[ModeStats]],
                  rec: Recommendation | None) -> list[list[str]]:
-    """metrics_by_type.csv: anomaly types, then rules, then the model and the hybrid flag."""
+    """metrics_by_type.csv: anomaly types (what each mode detects at the recommended
+    threshold), then rules, then the model, the hybrid flag and the combined score."""
     labelled = int(state.counts[POS].sum() + state.counts[NEG].sum()) > 0
     rows: list[list[str]] = []
     for name, per in sorted(state.by_type.items()):
         support = int(per.sum())
-        det = ml_det = None
+        cells = [""] * 8
         if rec is not None:
-            flagged = flagged_counts(per)
-            det, ml_det = int(flagged["hybrid"][rec.index]), int(flagged["ml"][rec.index])
-        rows.append(["anomaly_type", name, number(support), number(det),
-                     number(ratio(det, support) if det is not None else None), number(ml_det),
-                     number(ratio(ml_det, support) if ml_det is not None else None), "", "", ""])
+            flagged = flagged_counts(per, state.by_type_model[name])
+            cells = []
+            for mode in ("hybrid", "ml", "rules", "combined"):
+                det = int(flagged[mode][rec.index])
+                cells += [number(det), number(ratio(det, support))]
+        rows.append(["anomaly_type", name, number(support), *cells, "", "", ""])
 
     def flag_row(section: str, name: str, flags: int | None, tp: int | None,
                  fp: int | None) -> None:
         true_flags = tp if labelled else None
         prec = ratio(tp, tp + fp) if tp is not None and fp is not None else None
-        rows.append([section, name, "", "", "", "", "", number(flags), number(true_flags),
+        rows.append([section, name, *[""] * 9, number(flags), number(true_flags),
                      number(prec)])
 
     extra = sorted(set(state.rule_hits) - set(RULE_NAMES))
@@ -180,7 +186,8 @@ def metrics_rows(state: RollupState, stats: dict[str, list[ModeStats]],
     for section, name, per_label in (("model", "is_ml_flag", state.detector_ml),
                                      ("hybrid", "is_flag", state.detector_flag)):
         flag_row(section, name, sum(per_label), per_label[POS], per_label[NEG])
-        s = stats["ml" if section == "model" else "hybrid"][rec.index] if rec else None
+    for section, mode in (("model", "ml"), ("hybrid", "hybrid"), ("combined", "combined")):
+        s = stats[mode][rec.index] if rec else None
         flag_row(section, f"{section}_at_recommended", s.flagged if s else None,
                  s.tp if s else None, s.fp if s else None)
     return rows

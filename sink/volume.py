@@ -1,11 +1,13 @@
 """Volume counts for report.html, kept beside the rollup counters and fed the same rows.
 
 The report redraws its charts for any grid threshold without shipping every row, so rows
-are reduced to counts keyed by (dimension value, rule flag, label, score bin) per dimension
-(day, channel, anomaly_type). The bin is the rollup's own `score_bin` (102 bins: 0 = never
-flagged, k+1 = `k/100 <= score < (k+1)/100`), so the page's "flagged at k/100" (`bin > k`)
-is exactly the rule thresholds.csv counts with. An empty anomaly type is the rollup's
-`UNSPECIFIED_TYPE`. Counts are bounded by (days + channels + types) x 2 x 3 x 102.
+are reduced to counts keyed by (dimension value, rule flag, label, model_score bin) per
+dimension (day, channel, anomaly_type). The bin is the rollup's own `score_bin` of the
+Isolation Forest's `model_score` (102 bins: 0 = no model score yet, k+1 = `k/100 <=
+model_score < (k+1)/100`), so the page's "ML-flagged at k/100" (`bin > k`) and "hybrid"
+(that or a rule) are exactly thresholds.csv's `ml_*` and `hybrid_*` columns. An empty
+anomaly type is the rollup's `UNSPECIFIED_TYPE`. Counts are bounded by
+(days + channels + types) x 2 x 3 x 102.
 
 `VolumeCounts` reads only formatted cells (`SCORED_COLUMNS` order), so the streaming sink,
 `score` and a transactions_scored.csv read back all count with one function.
@@ -30,13 +32,13 @@ _TIME = SCORED_COLUMNS.index("timestamp")
 _CHANNEL = SCORED_COLUMNS.index("channel")
 _TYPE = SCORED_COLUMNS.index("anomaly_type")
 _LABEL = SCORED_COLUMNS.index("is_anomaly")
-_SCORE = SCORED_COLUMNS.index("score")
+_SCORE = SCORED_COLUMNS.index("model_score")
 _RULE = SCORED_COLUMNS.index("is_rule_flag")
 _LABELS = {"True": 1, "False": 0}
 
 
 class VolumeCounts:
-    """Counts per dimension of (value, rule flag, label, score bin)."""
+    """Counts per dimension of (value, rule flag, label, model_score bin)."""
 
     def __init__(self) -> None:
         self.rows = 0

@@ -41,8 +41,9 @@
     }
     return l;
   }
-  // Cube rows: [value, rule 0/1, label 1/0/-1, bin 0..101, count]; bin 0: never flagged,
-  // bin k+1: k/100 <= score < (k+1)/100, so "score >= k/100" is "bin > k" (the sink's bins).
+  // Cube rows: [value, rule 0/1, label 1/0/-1, bin 0..101, count]; bin 0: no model_score,
+  // bin k+1: k/100 <= model_score < (k+1)/100, so "model_score >= k/100" is "bin > k" (the
+  // sink's bins): "ML" and "hybrid" are thresholds.csv's ml_* and hybrid_* columns.
   const flagged = (r, k, mode) => r[3] > k || (mode === "hybrid" && r[1] === 1);
   function sumBy(dim, pred) {
     const out = new Map();

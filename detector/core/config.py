@@ -57,6 +57,49 @@ class CoreConfig(BaseModel):
         default=0.05, ge=0, le=1, description="customers often in new countries pass"
     )
 
+    # --- surprise terms (detector/core/surprise.py) -------------------------------------
+    surprise_cap: float = Field(default=12.0, gt=0, description="largest value of one term")
+    surprise_floor: float = Field(
+        default=2.0, ge=0, description="only a term's excess over this counts in the sum"
+    )
+    score_half: float = Field(
+        default=8.0, gt=0, description="combined surprise that maps to score 0.5"
+    )
+    new_value_prior: float = Field(
+        default=30.0, gt=0,
+        description="pseudo-events of the population's new-value rate (a small rate needs "
+        "many events to estimate)",
+    )
+    rarity_weight: float = Field(
+        default=0.0, ge=0, le=1, description="share of a new value's population rarity counted"
+    )
+    context_size: int = Field(default=8, ge=1, le=64, description="recent learnt events kept")
+    context_weight: float = Field(
+        default=0.5, ge=0, le=1, description="weight of the recent habit against the long one"
+    )
+    rate_windows_s: tuple[float, ...] = Field(
+        default=(300.0, 3600.0, 86400.0), min_length=1, description="activity windows"
+    )
+    repeat_window_s: float = Field(default=3600.0, gt=0, description="similar amounts window")
+    repeat_tolerance: float = Field(
+        default=0.03, gt=0, description="log-amount difference that counts as similar"
+    )
+    dormancy_alpha: float = Field(
+        default=2.0, gt=0, description="tail of the silence model (Lomax shape)"
+    )
+    wake_s: float = Field(
+        default=86400.0, ge=0, description="events this soon after a return from silence share it"
+    )
+    rule_surprise: float = Field(
+        default=6.0, ge=0, description="added to the combined surprise per fired rule"
+    )
+    quarantine_above: float = Field(
+        default=3.0, ge=0, description="combined surprise from which habits learn late"
+    )
+    quarantine_s: float = Field(
+        default=2 * 3600.0, ge=0, description="event time before a suspicious event is learnt"
+    )
+
     # --- state bounds -----------------------------------------------------------------
     max_customers: int = Field(default=200_000, ge=1, description="per partition; LRU beyond")
     customer_ttl_s: float = Field(
@@ -72,8 +115,13 @@ class CoreConfig(BaseModel):
     max_samples: int = Field(default=256, ge=16)
     seed: int = 42
     ml_threshold: float = Field(
-        default=0.6, ge=0, le=1, description="score >= this is an ML flag (~2% of rows flagged)"
+        default=0.6, ge=0, le=1,
+        description="model_score >= this is an ML flag (is_ml_flag; 0.6 ~ top 0.7%)",
+    )
+    score_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="score >= this is flagged too (is_flag)"
     )
     model_weight: float = Field(
-        default=0.5, ge=0, le=1, description="share of the IF in the hybrid score"
+        default=0.0, ge=0, le=4,
+        description="weight of the forest's surprise (its excess over the floor) in `score`",
     )

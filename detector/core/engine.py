@@ -16,17 +16,24 @@ from typing import Any
 import numpy as np
 
 from detector.core.config import CoreConfig
-from detector.core.evidence import components, model_strength, noisy_or
-from detector.core.features import FEATURE_NAMES, event_seconds, learn, observe
+from detector.core.features import Observation, event_seconds, observe
+from detector.core.habits import learn, release
 from detector.core.model import RULES_ONLY, FeatureSample, FittedModel, fit, next_fit_point
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import CustomerTable, Population
+from detector.core.surprise import GRADES, TERMS, Recalibration, combine, terms, to_score
 from shared.schemas import ScoredTransaction, Transaction
 
-SNAPSHOT_FORMAT = 1
-#: A row some rule flags scores at least this: rules are precise, so they rank first.
-RULE_FLOOR = 0.8
+SNAPSHOT_FORMAT = 2
 _RULE_NAMES = tuple(RULES)
+#: Columns of the model's feature matrix: every surprise term, then population rarity.
+MODEL_FEATURES: tuple[str, ...] = (*TERMS, "country_rarity", "category_rarity")
+#: One row's verdict inputs: (tx, fired rules, term values, term reasons, surprise, position).
+Pending = tuple[Transaction, dict[str, str], list[float], dict[str, str], float, int]
+
+
+def model_vector(values: list[float], o: Observation) -> tuple[float, ...]:
+    return (*values, o.country_rarity, o.category_rarity)
 
 
 #: Shared by every output row: frozen rows never change it (model_copy copies it).
@@ -34,21 +41,25 @@ _FIELDS_SET = set(ScoredTransaction.model_fields)
 _NO_RULES = dict.fromkeys(RULES, False)
 
 
-def _top_reasons(fired: dict[str, str], comps: list[tuple[float, str, str]]) -> list[str]:
-    """Up to three reasons, strongest first; a fired rule's reason replaces its graded
-    component's and ranks above every component."""
-    ranked = [(s + 1.0, fired[k]) if k in fired else (s, r) for s, k, r in comps]
-    if fired:
-        graded = {k for _, k, _ in comps}
-        ranked += [(1.0, r) for k, r in fired.items() if k not in graded]
+def _top_reasons(fired: dict[str, str], values: list[float], reasons: dict[str, str],
+                 model: str | None, floor: float) -> list[str]:
+    """Up to three reasons: fired rules' first (in rule order), then the terms above the
+    floor by surprise (a term graded by a fired rule gives way to it), then the model's."""
+    ranked = [(1e9 - i, r) for i, r in enumerate(fired.values())]
+    for name, value in zip(TERMS, values, strict=True):
+        reason = reasons.get(name)
+        if reason is not None and value > floor and GRADES.get(name) not in fired:
+            ranked.append((value, f"{reason} (surprise {value:.1f})"))
+    if model is not None:
+        ranked.append((-1.0, model))
     ranked.sort(key=lambda item: -item[0])
-    reasons: list[str] = []
-    for _, reason in ranked:
-        if reason not in reasons:
-            reasons.append(reason)
-            if len(reasons) == 3:
+    out: list[str] = []
+    for _, text in ranked:
+        if text not in out:
+            out.append(text)
+            if len(out) == 3:
                 break
-    return reasons
+    return out
 
 
 def scored_row(data: dict[str, Any]) -> ScoredTransaction:
@@ -73,7 +84,8 @@ class PartitionEngine:
         self.partition = partition
         self._customers = CustomerTable(config)
         self._population = Population()
-        self._sample = FeatureSample(config.sample_size, len(FEATURE_NAMES))
+        self._calibration = Recalibration(config.surprise_cap)
+        self._sample = FeatureSample(config.sample_size, len(MODEL_FEATURES))
         self._model: FittedModel | None = None
         self._fits = 0
         self._processed = 0
@@ -95,7 +107,8 @@ class PartitionEngine:
         """Score `txs` in order (each against earlier rows only); one output per input."""
         cfg = self.config
         table, pop, sample = self._customers, self._population, self._sample
-        pending: list[tuple[Transaction, dict[str, str], list[tuple[float, str, str]], int]] = []
+        calibration = self._calibration
+        pending: list[Pending] = []
         vectors: list[tuple[float, ...]] = []
         segments: list[tuple[int, int, FittedModel | None]] = []
         start = added = 0
@@ -111,10 +124,16 @@ class PartitionEngine:
                 fit_at = next_fit_point(first + i + 1, cfg)
             t = event_seconds(tx)
             state = table.get(tx.customer_id, t)
+            release(state, pop, cfg, t)
             obs = observe(tx, t, state, pop, cfg)
-            vectors.append(obs.vector())
-            pending.append((tx, apply_rules(obs, cfg), components(obs, cfg), first + i))
-            learn(tx, t, state, pop, cfg, obs)
+            raw, reasons, wake = terms(tx, t, state, pop, obs, cfg)
+            values = calibration.apply(raw)
+            if state.learnt >= cfg.min_history:
+                calibration.learn(raw)
+            total = combine(values, cfg)
+            vectors.append(model_vector(values, obs))
+            pending.append((tx, apply_rules(obs, cfg), values, reasons, total, first + i))
+            learn(tx, t, state, pop, cfg, obs, total, wake)
         self._processed = first + len(txs)
         segments.append((start, len(txs), self._model))
         if added < len(vectors):
@@ -127,45 +146,41 @@ class PartitionEngine:
                     strengths[a:b] = model.strength(matrix[a:b])
         models = [m for a, b, m in segments for _ in range(a, b)]
         return [
-            self._verdict(tx, fired, comps, strength, model, position)
-            for (tx, fired, comps, position), strength, model in zip(
-                pending, strengths.tolist(), models, strict=True
-            )
+            self._verdict(row, strength, model)
+            for row, strength, model in zip(pending, strengths.tolist(), models, strict=True)
         ]
 
-    def _verdict(
-        self,
-        tx: Transaction,
-        fired: dict[str, str],
-        comps: list[tuple[float, str, str]],
-        strength: float,
-        model: FittedModel | None,
-        position: int,
-    ) -> ScoredTransaction:
+    def _verdict(self, row: Pending, strength: float, model: FittedModel | None
+                 ) -> ScoredTransaction:
         cfg = self.config
-        score = noisy_or([c[0] for c in comps]) if comps else 0.0
+        tx, fired, values, term_reasons, total, position = row
+        model_score: float | None = None
+        model_reason = None
         if model is not None:
-            ml = cfg.model_weight * model_strength(strength)
-            score = 1.0 - (1.0 - score) * (1.0 - ml)
-            if ml >= 0.1:
-                comps = [*comps, (ml, "model", "unusual combination of features (model)")]
+            model_score = round(model.score(strength), 6)
+            # The forest's own surprise, weighted, adds its excess over the floor (0 default).
+            total += cfg.model_weight * max(0.0, strength - cfg.surprise_floor)
+            if model_score >= cfg.ml_threshold:
+                model_reason = "unusual combination of habits (model)"
         if fired:
-            score = max(score, RULE_FLOOR + (1.0 - RULE_FLOOR) * score)
+            total += cfg.rule_surprise * len(fired)
             triggered = [name for name in _RULE_NAMES if name in fired]
             rule_flags = {name: name in fired for name in _RULE_NAMES}
         else:
             triggered = []
             rule_flags = dict(_NO_RULES)
-        reasons = _top_reasons(fired, comps) if comps or fired else []
-        score = min(max(score, 0.0), 1.0)
-        ml_flag = score >= cfg.ml_threshold
+        reasons = (_top_reasons(fired, values, term_reasons, model_reason, cfg.surprise_floor)
+                   if fired or term_reasons or model_reason else [])
+        score = round(min(max(to_score(total, cfg), 0.0), 1.0), 6)
+        ml_flag = model_score is not None and model_score >= cfg.ml_threshold
         data: dict[str, Any] = {
             **tx.__dict__,
-            "score": round(score, 6),
+            "score": score,
+            "model_score": model_score,
             "is_ml_flag": ml_flag,
             "rule_flags": rule_flags,
             "is_rule_flag": bool(fired),
-            "is_flag": ml_flag or bool(fired),
+            "is_flag": ml_flag or bool(fired) or score >= cfg.score_threshold,
             "reasons_top3": reasons,
             "triggered_rules": triggered,
             "model_version": model.version if model else RULES_ONLY,
@@ -180,6 +195,7 @@ class PartitionEngine:
             "format": SNAPSHOT_FORMAT,
             "customers": self._customers,
             "population": self._population,
+            "calibration": self._calibration,
             "sample": self._sample,
             "model": self._model,
             "fits": self._fits,
@@ -198,6 +214,7 @@ class PartitionEngine:
         engine._customers = state["customers"]
         engine._customers.config = config
         engine._population = state["population"]
+        engine._calibration = state["calibration"]
         engine._sample = state["sample"]
         engine._model = state["model"]
         engine._fits = state["fits"]

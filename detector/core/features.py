@@ -3,7 +3,7 @@
 `observe` measures one event against its customer's state and the partition's population
 (cold start: a customer's own statistics are shrunk towards the population's, so a new
 customer is judged by what is usual for everybody, never flagged for lack of history), then
-`learn` folds the event into the state. Late events (earlier than the customer's last one)
+`habits.learn` folds the event into the state. Late events (earlier than the customer's last one)
 are measured with the absolute time gap and never move the customer's clock backwards.
 """
 
@@ -15,28 +15,10 @@ from functools import lru_cache
 
 from detector.core.config import CoreConfig
 from detector.core.geo import distance_km
-from detector.core.state import CustomerState, Population, bump
+from detector.core.state import CustomerState, Population
 from shared.schemas import Transaction
 
 EPOCH = datetime(1970, 1, 1)
-
-#: Columns of the model's feature matrix, in order.
-FEATURE_NAMES: tuple[str, ...] = (
-    "amount_z",
-    "over_max",
-    "gap_surprise",
-    "burst_count",
-    "duplicate",
-    "hour_surprise",
-    "country_surprise",
-    "travel_speed",
-    "category_surprise",
-    "channel_surprise",
-    "device_surprise",
-    "country_rarity",
-    "category_rarity",
-)
-
 
 class Observation:
     """What one event looks like against its customer's past (inputs of rules and model)."""
@@ -45,6 +27,7 @@ class Observation:
         "amount",
         "amount_dev",
         "amount_ratio",
+        "amount_scale",
         "amount_z",
         "burst_count",
         "burst_span_s",
@@ -82,6 +65,7 @@ class Observation:
     amount: float
     amount_dev: float
     amount_ratio: float
+    amount_scale: float
     amount_z: float
     over_max: float
     log_amount: float
@@ -114,23 +98,6 @@ class Observation:
     channel_surprise: float
     device_seen: int
     device_surprise: float
-
-    def vector(self) -> tuple[float, ...]:
-        return (
-            self.amount_z,
-            self.over_max,
-            self.gap_surprise,
-            float(self.burst_count),
-            0.0 if self.dup_age_s is None else 1.0,
-            self.hour_surprise,
-            self.country_surprise,
-            self.travel_speed,
-            self.category_surprise,
-            self.channel_surprise,
-            self.device_surprise,
-            self.country_rarity,
-            self.category_rarity,
-        )
 
 
 @lru_cache(maxsize=8)
@@ -176,6 +143,7 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
         med = center = pop.amount_center
         scale = pop.amount_scale
     scale = max(scale, 0.15)
+    o.amount_scale = scale
     o.amount_z = (la - center) / scale
     o.amount_ratio = math.exp(la - med)
     o.amount_dev = raw - center
@@ -209,8 +177,13 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     night = sum(map(hours.__getitem__, _night_hours(lo, hi)))
     o.night_total = hn
     o.night_count = night
-    # Laplace-smoothed: a short history with no night events is weak evidence of a habit.
+    # Laplace-smoothed: a short history with no night events is weak evidence of a habit;
+    # a night habit among the last learnt events (a new night shift) counts as one.
     o.night_share = (night + 1) / (hn + 2)
+    if st.context:
+        nights = _night_hours(lo, hi)
+        recent = sum(1 for c in st.context if c[5] in nights)
+        o.night_share = max(o.night_share, recent / len(st.context))
 
     country = tx.country
     o.country = country
@@ -248,53 +221,3 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     device_share = (tables["device"].get(device, 0) + 0.5) / total
     o.device_surprise = _surprise(st.devices, device, n, device_share, w)
     return o
-
-
-def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: CoreConfig,
-          o: Observation) -> None:
-    """Fold `tx` into the customer's state and the population, after `o = observe(tx...)`."""
-    la = o.log_amount
-    amounts = st.amounts
-    amounts.append(la)
-    if len(amounts) > cfg.amount_history:
-        del amounts[0]
-    if st.n:
-        gap = max(abs(t - st.last_t), 1.0)
-        lg = math.log(gap)
-        st.gaps += 1
-        st.gap_log += (lg - st.gap_log) / min(st.gaps, 50)
-        pop.gaps += 1
-        pop.gap_log += (lg - pop.gap_log) / min(pop.gaps, 5000)
-    entry = (t, tx.amount, tx.merchant_category, tx.channel)
-    if st.recent:
-        horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
-        recent = [r for r in st.recent if abs(t - r[0]) <= horizon]
-        recent.append(entry)
-        st.recent = recent[-2 * cfg.burst_min_count - 8:]
-    else:
-        st.recent = [entry]
-    hours = st.hours
-    hour = o.hour
-    if hours[hour] == 255:
-        for i in range(24):
-            hours[i] >>= 1
-    hours[hour] += 1
-    cap = cfg.max_seen
-    country, category, channel, device = (
-        tx.country, tx.merchant_category, tx.channel, tx.device)
-    if st.n:
-        st.hops += country != st.last_country
-        st.novel += o.country_seen == 0
-    for table, key in ((st.countries, country), (st.categories, category),
-                       (st.channels, channel), (st.devices, device)):
-        if key in table:
-            table[key] += 1
-        else:
-            bump(table, key, cap)
-    if t >= st.last_t:
-        st.last_t = t
-        st.last_country = country
-    st.n += 1
-    pop.observe(country, category, channel, device, la, cfg.max_population_keys)
-    pop.hours[hour] += 1
-    pop.learn_offset(tx.merchant_category, o.amount_dev, cfg.max_population_keys)

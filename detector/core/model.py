@@ -4,12 +4,15 @@
 position `first_fit_after` and every `refit_every` rows after it, a new forest is fitted on
 that sample (synchronously: about 0.1 s) with seed `seed + version`, and scores every later
 row until the next fit, so a refit never touches rows scored before it. Raw isolation
-scores are calibrated on the training sample: `(raw - median) / (q99 - median)`, so 1.0
-means "as isolated as the training sample's top 1%", whatever the refit.
+scores are calibrated on the training sample as a surprise, like the habit terms:
+`-ln((training rows at least as isolated + 1) / (N + 1))`; `model_score` divides it by its
+largest value `ln(N + 1)`, so 1.0 means "more isolated than every training row", 0.55 the
+training sample's top 1% (N = 4096), whatever the refit.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,13 +63,19 @@ class FittedModel:
 
     version: str
     forest: IsolationForest
-    median: float
-    q99: float
+    ranked: NDArray[np.float64]  # the training rows' raw isolation, ascending
 
     def strength(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Calibrated isolation of each row: 0 at the sample median, 1 at its top 1%."""
+        """The model's surprise for each row: -ln of the (smoothed) share of training rows
+        at least as isolated; on the training sample P(surprise > s) is about e^-s."""
         raw = -self.forest.score_samples(matrix)
-        return np.asarray((raw - self.median) / (self.q99 - self.median), dtype=np.float64)
+        n = len(self.ranked)
+        above = n - np.searchsorted(self.ranked, raw, side="left")
+        return np.asarray(-np.log((above + 1.0) / (n + 1.0)), dtype=np.float64)
+
+    def score(self, surprise: float) -> float:
+        """`model_score` in 0..1: the surprise over its largest possible value."""
+        return max(0.0, min(1.0, surprise / math.log(len(self.ranked) + 1.0)))
 
 
 def fit(sample: FeatureSample, number: int, cfg: CoreConfig) -> FittedModel:
@@ -78,9 +87,8 @@ def fit(sample: FeatureSample, number: int, cfg: CoreConfig) -> FittedModel:
         random_state=cfg.seed + number,
     )
     forest.fit(data)
-    raw = -forest.score_samples(data)
-    median, q99 = (float(v) for v in np.quantile(raw, (0.5, 0.99)))
-    return FittedModel(f"if-v{number}", forest, median, max(q99, median + 1e-6))
+    raw = np.sort(-forest.score_samples(data))
+    return FittedModel(f"if-v{number}", forest, raw)
 
 
 def is_fit_point(position: int, cfg: CoreConfig) -> bool:

@@ -12,6 +12,14 @@ from collections.abc import Callable
 from detector.core.config import CoreConfig
 from detector.core.features import Observation
 
+#: Longest field value quoted in a reason (a huge value must not make a huge message).
+VALUE_CHARS = 40
+
+
+def quoted(text: str) -> str:
+    """`text` as it appears in a reason: cut to `VALUE_CHARS` with an ellipsis."""
+    return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS] + "…"
+
 Rule = Callable[[Observation, CoreConfig], str | None]
 
 
@@ -36,7 +44,7 @@ def high_amount(o: Observation, cfg: CoreConfig) -> str | None:
         return None
     if o.history >= cfg.min_history:
         if o.over_max >= math.log(cfg.high_amount_over_max):
-            return f"amount {o.amount_ratio:.0f}x this customer's usual for {o.category}"
+            return f"amount {o.amount_ratio:.0f}x this customer's usual for {quoted(o.category)}"
     elif o.amount_z >= cfg.high_amount_z:
             return f"amount {o.amount_ratio:.0f}x the usual amount (new customer)"
     return None
@@ -81,7 +89,8 @@ def impossible_travel(o: Observation, cfg: CoreConfig) -> str | None:
         return None
     if o.history and o.country_seen / o.history >= cfg.travel_familiar_share:
         return None
-    return f"{o.country} {duration(o.travel_dt_s)} after a purchase in {o.prev_country}"
+    return (f"{quoted(o.country)} {duration(o.travel_dt_s)} after a purchase in "
+            f"{quoted(o.prev_country)}")
 
 
 def new_country(o: Observation, cfg: CoreConfig) -> str | None:
@@ -90,7 +99,7 @@ def new_country(o: Observation, cfg: CoreConfig) -> str | None:
         and o.history >= cfg.new_country_min_history
         and o.novel_rate <= cfg.new_country_max_rate
     ):
-        return f"{o.country} never seen for this customer ({o.history} earlier purchases)"
+        return f"{quoted(o.country)} never seen for this customer ({o.history} earlier purchases)"
     return None
 
 

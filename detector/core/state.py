@@ -17,6 +17,8 @@ from detector.core.config import CoreConfig
 
 #: A recent event: (event time s, amount, merchant category, channel).
 Recent = tuple[float, float, str, str]
+#: A recently learnt habit: (country, device, IP network, channel, category, hour, log amount).
+Context = tuple[str, str, str, str, str, int, float]
 
 
 class CustomerState:
@@ -26,17 +28,26 @@ class CustomerState:
         "amounts",
         "categories",
         "channels",
+        "context",
         "countries",
         "devices",
+        "exact",
+        "fast",
         "gap_log",
+        "gap_mean",
         "gaps",
         "hops",
         "hours",
+        "ipnets",
         "last_country",
         "last_t",
+        "learnt",
         "n",
         "novel",
+        "pending",
         "recent",
+        "wake",
+        "window",
     )
 
     def __init__(self) -> None:
@@ -54,6 +65,15 @@ class CustomerState:
         self.gaps = 0
         self.hops = 0  # events in another country than the previous event
         self.novel = 0  # events in a country new to the customer (the first event aside)
+        self.ipnets: dict[str, int] = {}
+        self.learnt = 0  # events folded into the habits (quarantined ones once released)
+        self.context: list[Context] = []  # the last learnt events, newest last
+        self.pending: list[tuple[float, object]] = []  # quarantined: (release time, event)
+        self.window: list[Recent] = []  # every event of the last day (bounded), oldest first
+        self.gap_mean = 0.0  # running mean of seconds between events (capped)
+        self.exact = 0  # events repeating an amount of the customer's last day exactly
+        self.fast = 0  # country changes faster than travel allows
+        self.wake = (-math.inf, 0.0)  # (time, surprise) of the last return after silence
 
     def __getstate__(self) -> tuple[object, ...]:
         return tuple(getattr(self, s) for s in self.__slots__)
@@ -84,8 +104,8 @@ class Population:
     """What is common across the partition's customers: value frequencies and amounts."""
 
     __slots__ = (
-        "amount_center", "amount_ring", "amount_scale", "gap_log", "gaps", "hours", "offsets",
-        "tables", "total",
+        "amount_center", "amount_ring", "amount_scale", "gap_log", "gap_mean", "gaps", "hours",
+        "novelty", "offsets", "tables", "total",
     )
 
     RING = 2048
@@ -97,6 +117,7 @@ class Population:
             "category": {},
             "channel": {},
             "device": {},
+            "ipnet": {},
         }
         self.amount_ring = array("d")
         self.amount_center = math.log(100.0)
@@ -104,7 +125,10 @@ class Population:
         self.hours = [0] * 24
         self.offsets: dict[str, list[float]] = {}  # category -> [count, mean log excess]
         self.gap_log = 0.0  # running mean of log(seconds between a customer's events)
+        self.gap_mean = 0.0  # running mean of seconds between a customer's events (capped)
         self.gaps = 0
+        # attribute -> [new values, events] among established customers' learnt events
+        self.novelty: dict[str, list[float]] = {}
 
     def share(self, table: str, key: str) -> float:
         """Smoothed share of events with this value (never 0)."""
@@ -132,11 +156,27 @@ class Population:
         h = self.hours
         return (h[hour - 1] + h[hour] + h[(hour + 1) % 24] + 0.375) / (self.total + 3.0)
 
+    def new_rate(self, attribute: str) -> float:
+        """Share of established customers' events with a value new to them (prior 5%)."""
+        entry = self.novelty.get(attribute)
+        if entry is None:
+            return 0.05
+        return (entry[0] + 5.0 * 0.05) / (entry[1] + 5.0)
+
+    def learn_novelty(self, attribute: str, new: bool) -> None:
+        entry = self.novelty.setdefault(attribute, [0.0, 0.0])
+        if entry[1] >= 20_000:  # a moving average beyond this
+            entry[0] *= 0.5
+            entry[1] *= 0.5
+        entry[0] += new
+        entry[1] += 1.0
+
     def observe(self, country: str, category: str, channel: str, device: str,
-                log_amount: float, max_keys: int) -> None:
+                log_amount: float, max_keys: int, ipnet: str = "") -> None:
         """Count one event (after it has been scored)."""
         self.total += 1
         tables = self.tables
+        _count(tables["ipnet"], ipnet, max_keys)
         _count(tables["country"], country, max_keys)
         _count(tables["category"], category, max_keys)
         _count(tables["channel"], channel, max_keys)

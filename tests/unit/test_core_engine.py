@@ -60,7 +60,7 @@ def run(rows: list[Transaction], config: CoreConfig = FAST, batch: int = 1000
 
 def verdicts(rows: list[ScoredTransaction]) -> list[tuple[object, ...]]:
     """Everything the detector decides about each row (labels excluded)."""
-    return [(r.transaction_id, r.score, r.is_ml_flag, tuple(r.rule_flags.items()),
+    return [(r.transaction_id, r.score, r.model_score, r.is_ml_flag, tuple(r.rule_flags.items()),
              r.is_rule_flag, r.is_flag, tuple(r.reasons_top3), tuple(r.triggered_rules),
              r.model_version) for r in rows]
 
@@ -83,8 +83,11 @@ def test_one_output_per_input_in_order_with_the_contracted_fields(
         assert r.score is not None and 0.0 <= r.score <= 1.0
         assert tuple(r.rule_flags) == RULE_NAMES
         assert r.is_rule_flag == any(r.rule_flags.values()) == bool(r.triggered_rules)
-        assert r.is_ml_flag == (r.score >= FAST.ml_threshold)
-        assert r.is_flag == (r.is_ml_flag or r.is_rule_flag)
+        # The model's own flag is its own score over its threshold, nothing else.
+        assert (r.model_score is None) == (r.model_version == "rules-only")
+        assert r.model_score is None or 0.0 <= r.model_score <= 1.0
+        assert r.is_ml_flag == (r.model_score is not None and r.model_score >= FAST.ml_threshold)
+        assert r.is_flag == (r.is_ml_flag or r.is_rule_flag or r.score >= FAST.score_threshold)
         assert len(r.reasons_top3) <= 3
     assert {r.model_version for r in baseline} == {"rules-only", "if-v1", "if-v2", "if-v3"}
     assert sum(r.is_flag for r in baseline) < 0.1 * len(baseline)
@@ -131,8 +134,10 @@ def test_same_input_and_seed_give_identical_output_and_the_seed_matters(
 ) -> None:
     assert verdicts(run(rows)) == verdicts(baseline)
     reseeded = run(rows, FAST.model_copy(update={"seed": 43}))
-    assert [r.score for r in reseeded[300:]] != [r.score for r in baseline[300:]]
-    assert [r.score for r in reseeded[:300]] == [r.score for r in baseline[:300]]
+    assert [r.model_score for r in reseeded[300:]] != [r.model_score for r in baseline[300:]]
+    assert [r.model_score for r in reseeded[:300]] == [r.model_score for r in baseline[:300]]
+    # The combined score is the sum of surprises: the forest's seed does not move it.
+    assert [r.score for r in reseeded] == [r.score for r in baseline]
 
 
 def test_a_refit_does_not_change_rows_scored_before_its_activation(

@@ -21,10 +21,13 @@ def test_calibration_maps_each_training_sample_to_the_same_scale() -> None:
         sample = FeatureSample(512, 4)
         sample.extend([tuple(r) for r in rng.normal(scale=spread, size=(600, 4))])
         model = fit(sample, number, CONFIG)
-        strength = model.strength(sample.view().astype(np.float64))
+        surprise = model.strength(sample.view().astype(np.float64))
         assert model.version == f"if-v{number}"
-        assert abs(float(np.median(strength))) < 1e-9
-        assert abs(float(np.quantile(strength, 0.99)) - 1.0) < 1e-6
+        # A surprise: on its own training sample, P(surprise > s) is about e^-s.
+        for s in (1.0, 2.0, 3.0):
+            assert abs(float((surprise > s).mean()) - np.exp(-s)) < 0.2 * np.exp(-s)
+        assert model.score(float(surprise.max())) <= 1.0
+        assert model.score(float(np.log(513.0))) == 1.0
 
 
 def test_same_sample_and_seed_fit_the_same_model() -> None:

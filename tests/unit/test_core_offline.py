@@ -46,6 +46,17 @@ def test_each_partition_gets_its_own_engine_fed_as_kafka_would(
     assert {r.source_partition for r in out} == set(by_partition)
 
 
+def test_forked_workers_return_every_verdict_field_byte_for_byte(
+    rows: list[Transaction],
+) -> None:
+    """Workers send back `VERDICT_FIELDS` only: a field missing there (model_score was one)
+    would be lost, or crash, only on the parallel path (20,000+ rows by default)."""
+    alone = score_transactions(rows, FAST, partitions=3, workers=1)
+    forked = score_transactions(rows, FAST, partitions=3, workers=2)
+    assert [r.model_dump() for r in forked] == [r.model_dump() for r in alone]
+    assert any(r.model_score is not None for r in forked)
+
+
 def test_score_command_writes_every_row_once_and_keeps_bad_rows(
     rows: list[Transaction], tmp_path: Path
 ) -> None:

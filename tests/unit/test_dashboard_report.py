@@ -65,6 +65,18 @@ def test_cubes_reproduce_flag_counts_of_thresholds_csv_at_every_grid_threshold()
             assert _flagged(cubes[dim], k, hybrid=True) == row.hybrid_flagged
 
 
+def test_a_row_without_model_score_is_never_flagged_by_the_model() -> None:
+    cells = [""] * len(SCORED_COLUMNS)
+    at = {c: i for i, c in enumerate(SCORED_COLUMNS)}
+    cells[at["timestamp"]], cells[at["channel"]] = "2025-01-02 10:00:00", "app"
+    cells[at["score"]], cells[at["is_rule_flag"]] = "0.97", "False"
+    counts = VolumeCounts()
+    counts.update([cells, [*cells[:at["model_score"]], "0.0", *cells[at["model_score"] + 1:]]])
+    bins = sorted(r[3] for r in counts.cubes()["channel"])
+    assert bins == [0, 1]  # no model_score: bin 0, below every threshold; 0.0: bin 1
+    assert not any(b > k for b in bins[:1] for k in range(101))
+
+
 def test_cube_size_is_bounded_by_dimensions_not_rows() -> None:
     counts = _sample_counts()
     cubes = counts.cubes()

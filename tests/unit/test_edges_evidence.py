@@ -2,41 +2,49 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from detector.core.config import CoreConfig
-from detector.core.evidence import VALUE_CHARS, components
-from detector.core.features import Observation
+from detector.core.engine import PartitionEngine
+from detector.core.rules import VALUE_CHARS, quoted
+from shared.schemas import Transaction
+
+LONG_CATEGORY = "c" * 128  # the schema's longest merchant_category
+LONG_COUNTRY = "X" * 64  # and longest country
 
 
-def _observation(country: str, category: str) -> Observation:
-    o = Observation()
-    values: dict[str, object] = {
-        "amount": 5000.0, "amount_dev": 9.0, "amount_ratio": 20.0, "amount_z": 9.0,
-        "over_max": 2.0, "log_amount": 8.5, "history": 50, "gap_s": 30.0, "gap_surprise": 9.0,
-        "burst_count": 6, "burst_span_s": 60.0, "dup_age_s": 120.0, "hour": 3,
-        "hour_surprise": 5.0, "night_share": 0.0, "night_count": 0, "night_total": 50,
-        "country": country, "prev_country": country + "-before", "country_seen": 0,
-        "country_surprise": 9.0, "country_rarity": 9.0, "hop_rate": 0.0, "novel_rate": 0.0,
-        "travel_km": 9000.0, "travel_dt_s": 600.0, "travel_speed": 54000.0,
-        "category": category, "category_seen": 0, "category_surprise": 9.0,
-        "category_rarity": 9.0, "channel_seen": 0, "channel_surprise": 9.0, "device_seen": 0,
-        "device_surprise": 9.0,
-    }
-    for name in Observation.__slots__:
-        setattr(o, name, values[name])
-    return o
+def _history_then_odd(category: str, country: str) -> list[Transaction]:
+    start = datetime(2025, 3, 1, 10)
+    rows = [Transaction(transaction_id=f"h{i}", customer_id="c1",
+                        timestamp=start + timedelta(hours=7 * i), amount=40.0 + i % 5,
+                        country="CH", channel="app", device="phone", merchant_category=category,
+                        ip="10.0.0.1") for i in range(40)]
+    rows.append(Transaction(transaction_id="odd", customer_id="c1",
+                            timestamp=start + timedelta(hours=7 * 40, minutes=5), amount=9000.0,
+                            country=country, channel="web", device="new-pc",
+                            merchant_category=category, ip="203.0.113.9"))
+    return rows
+
+
+def test_quoted_cuts_at_the_limit_and_not_before() -> None:
+    assert quoted("a" * VALUE_CHARS) == "a" * VALUE_CHARS
+    assert quoted("a" * (VALUE_CHARS + 1)) == "a" * VALUE_CHARS + "\u2026"
+    assert quoted("a" * (VALUE_CHARS - 1)) == "a" * (VALUE_CHARS - 1)
 
 
 def test_long_values_are_cut_in_every_reason() -> None:
-    huge = "x" * 900_000
-    reasons = [r for _, _, r in components(_observation(huge, huge), CoreConfig())]
-    kinds = {k for _, k, _ in components(_observation(huge, huge), CoreConfig())}
-    assert {"high_amount", "new_country", "impossible_travel", "category"} <= kinds
-    assert all(len(r) < 3 * VALUE_CHARS + 80 for r in reasons), max(map(len, reasons))
-    assert any("x" * VALUE_CHARS + "…" in r for r in reasons)
+    last = PartitionEngine(CoreConfig(), 0).process(_history_then_odd(LONG_CATEGORY,
+                                                                      LONG_COUNTRY))[-1]
+    assert last.reasons_top3, last
+    text = " ".join(last.reasons_top3)
+    assert LONG_COUNTRY not in text and LONG_CATEGORY[:VALUE_CHARS + 1] not in text
+    assert any(("X" * VALUE_CHARS + "\u2026") in r or ("c" * VALUE_CHARS + "\u2026") in r
+               for r in last.reasons_top3), last.reasons_top3
+    assert all(len(r) < 3 * VALUE_CHARS + 120 for r in last.reasons_top3), last.reasons_top3
 
 
 def test_short_values_are_kept_whole() -> None:
-    reasons = [r for _, _, r in components(_observation("CN", "electronics"), CoreConfig())]
-    assert any("for electronics" in r for r in reasons)
-    assert any(r.startswith("CN ") for r in reasons)
-    assert not any("…" in r for r in reasons)
+    last = PartitionEngine(CoreConfig(), 0).process(_history_then_odd("grocery", "CN"))[-1]
+    text = " ".join(last.reasons_top3)
+    assert "CN" in text or "grocery" in text, last.reasons_top3
+    assert "\u2026" not in text

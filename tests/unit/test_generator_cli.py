@@ -37,3 +37,30 @@ def test_generate_without_a_destination_is_refused(capsys: pytest.CaptureFixture
 def test_unknown_anomaly_type_is_a_usage_error() -> None:
     with pytest.raises(SystemExit):
         main(["generate", "--anomaly-rate", "FRAUD=0.1", "--out", "x.csv"])
+
+
+def test_generate_extended_mix_writes_the_new_kinds_and_the_changes_sidecar(
+    tmp_path: Path,
+) -> None:
+    from producer.generator import generate_with_changes, mix_config
+
+    args = ["generate", "--mix", "extended", "--customers", "150", "--days", "60", "--seed", "3",
+            "--out", str(tmp_path / "x.csv"), "--changes-out", str(tmp_path / "changes.csv")]
+    assert main(args) == 0
+    rows = [tx for item in iter_csv(tmp_path / "x.csv") if isinstance(item, tuple)
+            for tx in [item[1]]]
+    kinds = {tx.anomaly_type for tx in rows}
+    assert {"ACCOUNT_TAKEOVER", "CARD_TESTING", "SPLIT_PAYMENT", "DORMANT_REACTIVATION"} <= kinds
+    expected, changes = generate_with_changes(mix_config("extended", seed=3, customers=150,
+                                                         days=60))
+    assert [t.transaction_id for t in rows] == [t.transaction_id for t in expected]
+    sidecar = (tmp_path / "changes.csv").read_text().splitlines()
+    assert sidecar[0] == "customer_id,change,start,end"
+    assert len(sidecar) == len(changes) + 1 > 1
+
+
+def test_the_default_mix_is_the_same_with_or_without_the_mix_flag(tmp_path: Path) -> None:
+    base = ["generate", "--customers", "20", "--days", "15", "--seed", "5"]
+    assert main([*base, "--out", str(tmp_path / "a.csv")]) == 0
+    assert main([*base, "--mix", "default", "--out", str(tmp_path / "b.csv")]) == 0
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

@@ -33,10 +33,12 @@ def random_scored(n: int, seed: int, labelled: bool = True, start: int = 0
     for i in range(start, start + n):
         r = rng.random()
         score = None if r < 0.03 else rng.choice(GRID_HITS) if r < 0.15 else rng.random()
+        r = rng.random()
+        model = None if r < 0.05 else rng.choice(GRID_HITS) if r < 0.15 else rng.random()
         flags = {name: rng.random() < 0.04 for name in RULE_NAMES if rng.random() < 0.97}
         fired = [name for name, hit in flags.items() if hit]
         anomalous = rng.random() < 0.08
-        ml = score is not None and score >= 0.8
+        ml = model is not None and model >= 0.8
         rows.append(ScoredTransaction(
             transaction_id=str(i), customer_id=f"c{rng.randrange(200)}",
             timestamp=t0 + timedelta(seconds=37 * i, microseconds=rng.choice((0, 0, 250_000))),
@@ -45,8 +47,9 @@ def random_scored(n: int, seed: int, labelled: bool = True, start: int = 0
             ip="10.0.0.1",
             is_anomaly=(anomalous if rng.random() > 0.02 else None) if labelled else None,
             anomaly_type=(rng.choice(TYPES) if anomalous else "normal") if labelled else None,
-            score=score, is_ml_flag=ml, rule_flags=flags, is_rule_flag=bool(fired),
-            is_flag=ml or bool(fired), reasons_top3=[f"reason {j}" for j in range(len(fired))],
+            score=score, model_score=model, is_ml_flag=ml, rule_flags=flags,
+            is_rule_flag=bool(fired), is_flag=ml or bool(fired) or (score or 0.0) >= 0.9,
+            reasons_top3=[f"reason {j}" for j in range(len(fired))],
             triggered_rules=fired, model_version=f"m{i // 1000}",
             source_partition=i % 3, source_offset=i // 3,
         ))
@@ -77,22 +80,29 @@ def assert_rollups_match_pandas(out: Path, settings: ExportSettings) -> pd.DataF
     df = _read(out / "transactions_scored.csv")
     assert tuple(df.columns) == SCORED_COLUMNS
     score = _num(df["score"])
+    model = _num(df["model_score"])
     pos = (df["is_anomaly"] == "True").to_numpy()
     neg = (df["is_anomaly"] == "False").to_numpy()
     labelled = bool(pos.any() or neg.any())
     rule = (df["is_rule_flag"] == "True").to_numpy()
+
+    def flag_of(mode: str, t: float) -> np.ndarray:
+        """The four ways to flag (sink.columns): NaN never reaches a threshold."""
+        ml = model >= t
+        flags = {"ml": ml, "rules": rule.copy(), "hybrid": ml | rule, "combined": score >= t}
+        return np.asarray(flags[mode], dtype=bool)
+
     th = _read(out / "thresholds.csv")
     assert list(th["threshold"]) == [f"{k / 100:.2f}" for k in range(101)]
-    costs: dict[str, list[float]] = {"ml": [], "hybrid": []}
-    workload: dict[str, list[float]] = {"ml": [], "hybrid": []}
-    for mode in ("ml", "hybrid"):
+    modes = ("ml", "rules", "hybrid", "combined")
+    costs: dict[str, list[float]] = {m: [] for m in modes}
+    workload: dict[str, list[float]] = {m: [] for m in modes}
+    for mode in modes:
         want: dict[str, list[float | int | None]] = {c: [] for c in (
             "tp", "fp", "fn", "tn", "flagged", "precision", "recall", "fpr", "workload_pct",
             "expected_cost")}
         for t in th["threshold"].astype(float):
-            flag = score >= t
-            if mode == "hybrid":
-                flag = flag | rule
+            flag = flag_of(mode, t)
             tp, fp = int((flag & pos).sum()), int((flag & neg).sum())
             fn, tn = int(pos.sum()) - tp, int(neg.sum()) - fp
             cost = settings.cost_fp * fp + settings.cost_fn * fn
@@ -121,15 +131,13 @@ def assert_rollups_match_pandas(out: Path, settings: ExportSettings) -> pd.DataF
     t_rec = rec / 100 if rec is not None else None
 
     cm = _read(out / "confusion_matrix.csv")
-    assert len(cm) == 8
+    assert len(cm) == 16
     for _, row in cm.iterrows():
         if not labelled or rec is None:
             assert row["count"] == ""
             continue
         assert row["threshold"] == f"{t_rec:.2f}"
-        flag = score >= float(row["threshold"])
-        if row["mode"] == "hybrid":
-            flag = flag | rule
+        flag = flag_of(row["mode"], float(row["threshold"]))
         actual = pos if row["actual"] == "True" else neg
         predicted = flag if row["predicted"] == "True" else ~flag
         assert int(row["count"]) == int((actual & predicted).sum())
@@ -139,23 +147,23 @@ def assert_rollups_match_pandas(out: Path, settings: ExportSettings) -> pd.DataF
     ptypes = df[pos]["anomaly_type"].replace("", "unspecified")
     assert sorted(types.index) == sorted(ptypes.unique())
     assert t_rec is not None or not len(types)
-    for section, name in (("model", "model_at_recommended"), ("hybrid", "hybrid_at_recommended")):
-        row = metrics[(metrics["section"] == section) & (metrics["name"] == name)]
+    for section, mode in (("model", "ml"), ("hybrid", "hybrid"), ("combined", "combined")):
+        row = metrics[(metrics["section"] == section)
+                      & (metrics["name"] == f"{section}_at_recommended")]
         assert len(row) == 1
         if t_rec is not None:
-            flag = score >= t_rec
-            flag = flag | rule if section == "hybrid" else flag
+            flag = flag_of(mode, t_rec)
             _close(row["flags"], [int(flag.sum())])
             true, known = int((flag & pos).sum()), int((flag & (pos | neg)).sum())
             _close(row["precision"], [_ratio(true, known)])
     for name, group in df[pos].groupby(ptypes):
         idx = group.index.to_numpy()
-        ml = score[idx] >= (t_rec or 0.0)
-        det = ml | rule[idx]
         _close(types.loc[[name], "support"], [len(group)])
-        _close(types.loc[[name], "detected"], [int(det.sum())])
-        _close(types.loc[[name], "recall"], [det.sum() / len(group)])
-        _close(types.loc[[name], "ml_recall"], [ml.sum() / len(group)])
+        for prefix, mode in (("", "hybrid"), ("ml_", "ml"), ("rules_", "rules"),
+                             ("combined_", "combined")):
+            det = flag_of(mode, t_rec or 0.0)[idx]
+            _close(types.loc[[name], f"{prefix}detected"], [int(det.sum())])
+            _close(types.loc[[name], f"{prefix}recall"], [det.sum() / len(group)])
     flags_by = metrics[metrics["section"] != "anomaly_type"].set_index("name")
     for name, col in (*zip(RULE_NAMES, RULE_COLUMNS, strict=True), ("is_ml_flag", "is_ml_flag"),
                       ("is_flag", "is_flag")):
@@ -187,8 +195,9 @@ def assert_rollups_match_pandas(out: Path, settings: ExportSettings) -> pd.DataF
     "settings",
     [ExportSettings(), ExportSettings(cost_fp=1, cost_fn=3, review_budget_pct=30.0, top_cases=7),
      ExportSettings(review_budget_pct=5.0),
-     ExportSettings(recommend_for="ml", cost_fn=50)],
-    ids=["default", "budget", "budget-unmet", "ml"],
+     ExportSettings(recommend_for="ml", cost_fn=50),
+     ExportSettings(recommend_for="hybrid", review_budget_pct=20.0)],
+    ids=["default", "budget", "budget-unmet", "ml", "hybrid"],
 )
 def test_every_rollup_equals_pandas_from_scratch(tmp_path: Path, settings: ExportSettings) -> None:
     rows = random_scored(3_000, seed=7)
@@ -201,11 +210,13 @@ def test_without_labels_label_metrics_are_empty_not_zero(tmp_path: Path) -> None
     write_exports(random_scored(500, seed=3, labelled=False), tmp_path)
     assert json.loads((tmp_path / "run.json").read_text())["recommended_threshold"] is None
     th = _read(tmp_path / "thresholds.csv")
-    for col in ("ml_tp", "ml_precision", "ml_recall", "hybrid_fpr", "hybrid_expected_cost"):
+    for col in ("ml_tp", "ml_precision", "ml_recall", "hybrid_fpr", "hybrid_expected_cost",
+                "rules_tp", "combined_recall"):
         assert set(th[col]) == {""}
     assert (th["ml_flagged"] != "").all() and (th["hybrid_workload_pct"] != "").all()
+    assert (th["combined_flagged"] != "").all() and (th["rules_workload_pct"] != "").all()
     metrics = _read(tmp_path / "metrics_by_type.csv")
-    assert set(metrics["section"]) == {"rule", "model", "hybrid"}
+    assert set(metrics["section"]) == {"rule", "model", "hybrid", "combined"}
     assert set(metrics["true_flags"]) == {""} and set(metrics["precision"]) == {""}
     assert set(_read(tmp_path / "confusion_matrix.csv")["count"]) == {""}
     assert_rollups_match_pandas(tmp_path, ExportSettings())
@@ -219,4 +230,4 @@ def test_without_labels_a_review_budget_picks_the_lowest_threshold_within_it(
     assert_rollups_match_pandas(tmp_path, settings)
     th = _read(tmp_path / "thresholds.csv")
     rec = th[th["is_recommended"] == "True"]
-    assert len(rec) == 1 and float(rec["hybrid_workload_pct"].iloc[0]) <= 30.0
+    assert len(rec) == 1 and float(rec["combined_workload_pct"].iloc[0]) <= 30.0

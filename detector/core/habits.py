@@ -1,0 +1,137 @@
+"""Folding an event into its customer's state: the clock now, the habits now or later.
+
+The *clock* (last event, recent windows, gaps, hops) always learns at once: the next event
+must see how soon it follows. The *habits* (amounts, hours, countries, devices, IP
+networks, channels, categories) learn at once only from an event that did not look
+anomalous; an event whose combined surprise reaches `quarantine_above` is held for
+`quarantine_s` of event time and learnt then (or when the hold overflows). So an attack
+does not teach the profile (a takeover's second purchase does not find the new device
+already known), while a lasting legitimate change is learnt after a short delay, and the
+last `context_size` learnt events let a consistent new habit stop surprising quickly.
+"""
+
+from __future__ import annotations
+
+import math
+
+from detector.core.config import CoreConfig
+from detector.core.features import Observation
+from detector.core.state import CustomerState, Population, bump
+from shared.schemas import Transaction
+
+#: A held event: (country, device, IP network, channel, category, hour, log amount).
+Held = tuple[str, str, str, str, str, int, float]
+#: Gaps longer than this count as this long in the running mean (a year away is one event).
+GAP_CAP_S = 30 * 86400.0
+MAX_PENDING = 16
+MAX_WINDOW = 32
+WINDOW_S = 86400.0
+
+
+def ipnet(ip: str) -> str:
+    """The network of an address: IPv4 /24 (`a.b.c`), IPv6 /48; empty stays empty."""
+    if ":" in ip:
+        return ":".join(ip.split(":")[:3])
+    return ip.rsplit(".", 1)[0] if ip.count(".") == 3 else ip
+
+
+def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: CoreConfig,
+          o: Observation, surprise: float, wake: float) -> None:
+    """Fold `tx` into the state after it was scored with combined surprise `surprise` and
+    dormancy surprise `wake`."""
+    release(st, pop, cfg, t)
+    _learn_clock(tx, t, st, pop, cfg, o, wake)
+    held: Held = (tx.country, tx.device, ipnet(tx.ip), tx.channel, tx.merchant_category,
+                  o.hour, o.log_amount)
+    if surprise >= cfg.quarantine_above and cfg.quarantine_s > 0:
+        st.pending.append((max(t, st.last_t) + cfg.quarantine_s, held))
+        if len(st.pending) > MAX_PENDING:
+            _, oldest = st.pending.pop(0)
+            learn_habits(st, pop, cfg, oldest)  # type: ignore[arg-type]
+    else:
+        learn_habits(st, pop, cfg, held)
+
+
+def release(st: CustomerState, pop: Population, cfg: CoreConfig, now: float) -> None:
+    """Learn the held events whose hold has passed by event time `now`."""
+    if st.pending and st.pending[0][0] <= now:
+        due = [e for r, e in st.pending if r <= now]
+        st.pending = [(r, e) for r, e in st.pending if r > now]
+        for held in due:
+            learn_habits(st, pop, cfg, held)  # type: ignore[arg-type]
+
+
+def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
+                 cfg: CoreConfig, o: Observation, wake: float) -> None:
+    if st.n:
+        raw_gap = abs(t - st.last_t)
+        gap = max(raw_gap, 1.0)
+        lg = math.log(gap)
+        st.gaps += 1
+        st.gap_log += (lg - st.gap_log) / min(st.gaps, 50)
+        st.gap_mean += (min(gap, GAP_CAP_S) - st.gap_mean) / min(st.gaps, 50)
+        pop.gaps += 1
+        pop.gap_log += (lg - pop.gap_log) / min(pop.gaps, 5000)
+        pop.gap_mean += (min(gap, GAP_CAP_S) - pop.gap_mean) / min(pop.gaps, 5000)
+        st.hops += tx.country != st.last_country
+        st.fast += o.travel_km > 0 and o.travel_dt_s < _needed_s(o, cfg)
+    if wake > cfg.surprise_floor and t >= st.last_t:
+        st.wake = (t, wake)
+    entry = (t, tx.amount, tx.merchant_category, tx.channel)
+    if st.recent:
+        horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
+        recent = [r for r in st.recent if abs(t - r[0]) <= horizon]
+        recent.append(entry)
+        st.recent = recent[-2 * cfg.burst_min_count - 8:]
+    else:
+        st.recent = [entry]
+    window = [r for r in st.window if abs(t - r[0]) <= WINDOW_S]
+    st.exact += any(r[1] == tx.amount for r in window)
+    window.append(entry)
+    st.window = window[-MAX_WINDOW:]
+    if t >= st.last_t:
+        st.last_t = t
+        st.last_country = tx.country
+    st.n += 1
+    pop.observe(tx.country, tx.merchant_category, tx.channel, tx.device, o.log_amount,
+                cfg.max_population_keys, ipnet(tx.ip))
+    pop.hours[o.hour] += 1
+    pop.learn_offset(tx.merchant_category, o.amount_dev, cfg.max_population_keys)
+
+
+def _needed_s(o: Observation, cfg: CoreConfig) -> float:
+    return max(0.0, o.travel_km - cfg.travel_slack_km) / cfg.travel_speed_kmh * 3600.0
+
+
+def learn_habits(st: CustomerState, pop: Population, cfg: CoreConfig, held: Held) -> None:
+    """Fold one event into the customer's habits (and the population's novelty rates)."""
+    country, device, net, channel, category, hour, la = held
+    amounts = st.amounts
+    amounts.append(la)
+    if len(amounts) > cfg.amount_history:
+        del amounts[0]
+    hours = st.hours
+    if hours[hour] == 255:
+        for i in range(24):
+            hours[i] >>= 1
+    hours[hour] += 1
+    if st.learnt:
+        st.novel += country not in st.countries
+    established = st.learnt >= cfg.min_history
+    cap = cfg.max_seen
+    for name, table, key in (("country", st.countries, country),
+                             ("category", st.categories, category),
+                             ("channel", st.channels, channel),
+                             ("device", st.devices, device),
+                             ("ipnet", st.ipnets, net)):
+        if established:
+            pop.learn_novelty(name, key not in table)
+        if key in table:
+            table[key] += 1
+        else:
+            bump(table, key, cap)
+    context = st.context
+    context.append((country, device, net, channel, category, hour, la))
+    if len(context) > cfg.context_size:
+        del context[0]
+    st.learnt += 1

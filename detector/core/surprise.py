@@ -1,0 +1,322 @@
+"""Calibrated surprise per habit: -log P(a value at least this unusual | the customer's past).
+
+Each term is a tail probability under a simple model of the customer's own habit, shrunk
+to the population's for short histories, so that on a customer's ordinary behaviour the
+share of events with surprise above s is about e^-s (tested). A term is capped at
+`surprise_cap`. A recent habit counts too: for the categorical terms, hours and amounts the
+probability used is the larger of the long habit's and `context_weight` x the share among
+the last `context_size` learnt events, so a consistent new habit stops surprising quickly.
+
+The combined surprise is the sum of every term's excess over `surprise_floor` (an event
+always sits a little in some tail; only the excess is evidence), and
+`score = S / (S + score_half)`. docs/detection.md explains each term with an example.
+"""
+
+from __future__ import annotations
+
+import math
+
+from detector.core.config import CoreConfig
+from detector.core.features import Observation
+from detector.core.habits import ipnet
+from detector.core.rules import duration, needed_seconds, quoted
+from detector.core.state import CustomerState, Population
+from shared.schemas import Transaction
+
+TERMS: tuple[str, ...] = (
+    "amount_high", "amount_low", "country", "device", "ip_network", "channel", "category",
+    "hour", "rate", "repeat", "dormancy", "travel",
+)
+#: The rule each term grades (its reason gives way to the rule's when the rule fires).
+GRADES: dict[str, str] = {
+    "amount_high": "high_amount", "hour": "odd_hour", "country": "new_country",
+    "travel": "impossible_travel", "rate": "burst", "repeat": "duplicate",
+}
+#: Rate of new values assumed for a customer with no novelty record, and its weight.
+_TINY = 1e-300
+
+
+#: Logistic scale with the same quartiles as a unit normal (robust z = IQR / 1.349).
+LOGISTIC_S = 0.6745 / math.log(3.0)
+
+
+def tail_sf(z: float) -> float:
+    """P(Z >= z) for a logistic with the quartiles of a unit normal: exponential tails,
+    heavier than a normal's, so one odd amount in a long history is not a miracle."""
+    v = z / LOGISTIC_S
+    return math.exp(-v) / (1.0 + math.exp(-v)) if v > 0 else 1.0 / (1.0 + math.exp(v))
+
+
+def tail_pdf(z: float) -> float:
+    v = -abs(z) / LOGISTIC_S
+    e = math.exp(v)
+    return e / (LOGISTIC_S * (1.0 + e) ** 2)
+
+
+def poisson_tail(k: int, mu: float) -> float:
+    """P(N >= k) for N ~ Poisson(mu)."""
+    if k <= 0:
+        return 1.0
+    if mu <= 0:
+        return 0.0
+    term = math.exp(-mu)
+    below = 0.0
+    for i in range(k):
+        below += term
+        term *= mu / (i + 1)
+    tail = 1.0 - below
+    if tail < 1e-9:  # cancellation: sum the tail directly
+        tail, term = 0.0, math.exp(-mu + k * math.log(mu) - math.lgamma(k + 1))
+        for i in range(k, k + 60):
+            tail += term
+            term *= mu / (i + 1)
+    return max(tail, _TINY)
+
+
+def _bits(p: float, cap: float) -> float:
+    return min(cap, -math.log(max(p, _TINY)))
+
+
+def rarity(pop: Population, attribute: str, key: str, cfg: CoreConfig) -> float:
+    """How rare `key` is across all customers, as a factor in (0, 1]: its share times the
+    number of values seen (1 for a value of average share or more). A new value drawn the
+    way the population draws values has this factor <= u with probability <= u. Unknown
+    (1) when the population table is full. Raised to `rarity_weight` (counted at half
+    its surprise by default: trips abroad make rare countries ordinary for some)."""
+    table = pop.tables.get(attribute)
+    if not table or len(table) >= cfg.max_population_keys:
+        return 1.0
+    share = len(table) * (table.get(key, 0) + 0.5) / (pop.total + 1.0)
+    return min(1.0, float(share**cfg.rarity_weight))
+
+
+def categorical(table: dict[str, int], key: str, learnt: int, prior_new: float,
+                recent: int, cfg: CoreConfig, rare: float = 1.0) -> float:
+    """Surprise of `key` among the customer's values: the chance of a new value is a
+    Good-Turing estimate (values seen once / events) shrunk to the population's rate,
+    times the value's rarity across customers (`rarity`)."""
+    if learnt == 0:
+        return 0.0
+    count = table.get(key, 0)
+    once = total = below = 0
+    for v in table.values():  # one pass: singletons, total, mass at most as common
+        total += v
+        if v == 1:
+            once += 1
+        if v <= count:
+            below += v
+    p_new = (once + cfg.new_value_prior * prior_new) / (learnt + cfg.new_value_prior)
+    tail = p_new * rare if count == 0 else p_new + (1.0 - p_new) * below / total
+    tail = max(tail, cfg.context_weight * recent / cfg.context_size)
+    return _bits(tail, cfg.surprise_cap)
+
+
+def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) -> float:
+    """Share of the customer's (smoothed) hours at most as common as this one (+-1 h)."""
+    hours = st.hours
+    hn = sum(hours)
+    if hn == 0:
+        return 1.0
+    w = cfg.prior_weight
+    k = w / (pop.total + 24.0)
+    d = hn + w
+    q = [(c + k * (p + 1.0)) / d for c, p in zip(hours, pop.hours, strict=True)]
+    near = [a + b + c for a, b, c in zip([q[-1], *q[:-1]], q, [*q[1:], q[0]], strict=True)]
+    mine = near[hour] + 1e-12
+    return sum([x for x, y in zip(q, near, strict=True) if y <= mine])
+
+
+def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Observation,
+          cfg: CoreConfig) -> tuple[list[float], dict[str, str], float]:
+    """Every term (in `TERMS` order), the reasons of those above the floor, and the
+    surprise of the gap before this event (remembered as a return from silence)."""
+    cap, w_ctx, size = cfg.surprise_cap, cfg.context_weight, cfg.context_size
+    ctx = st.context
+    out = dict.fromkeys(TERMS, 0.0)
+    # --- amount: logistic tails on the robust z, against the long and the recent level ----
+    k = len(st.amounts)
+    scale = o.amount_scale * math.sqrt(1.0 + 1.0 / (k + cfg.prior_weight + 1.0))
+    z = o.amount_z * o.amount_scale / scale
+    up, down = tail_sf(z), tail_sf(-z)
+    if len(ctx) >= 3:
+        levels = sorted(c[6] for c in ctx)
+        zr = (o.log_amount - levels[len(levels) // 2]) / scale
+        up, down = max(up, w_ctx * tail_sf(zr)), max(down, w_ctx * tail_sf(-zr))
+    if st.n:
+        out["amount_high"], out["amount_low"] = _bits(up, cap), _bits(down, cap)
+    # --- novelty of each attribute -------------------------------------------------------
+    learnt = st.learnt
+    net = ipnet(tx.ip)
+    for name, table, key, i in (("country", st.countries, tx.country, 0),
+                                ("device", st.devices, tx.device, 1),
+                                ("ip_network", st.ipnets, net, 2),
+                                ("channel", st.channels, tx.channel, 3),
+                                ("category", st.categories, tx.merchant_category, 4)):
+        recent = [c[i] for c in ctx].count(key) if ctx else 0
+        attribute = "ipnet" if name == "ip_network" else name
+        rare = 1.0 if i == 2 or key in table else rarity(pop, attribute, key, cfg)
+        out[name] = categorical(table, key, learnt, pop.new_rate(attribute), recent, cfg,
+                                rare)
+    # A new country comes with a new network: only the network's surprise beyond the
+    # country's is news.
+    out["ip_network"] = max(0.0, out["ip_network"] - out["country"])
+    # --- hour of day ----------------------------------------------------------------------
+    if learnt:
+        recent = len([c for c in ctx if (c[5] - o.hour) % 24 in (0, 1, 23)])
+        out["hour"] = _bits(max(hour_tail(st, pop, o.hour, cfg), w_ctx * recent / size), cap)
+    reasons: dict[str, str] = {}
+    # --- activity over several windows against the customer's own rate ------------------
+    if st.n and pop.gaps >= 100:
+        w = cfg.prior_weight
+        typical = (st.gaps * st.gap_log + w * pop.gap_log) / (st.gaps + w)
+        rate = math.exp(-typical)
+        best, detail = 0.0, ""
+        windows = cfg.rate_windows_s
+        for span in windows:
+            others = sum(1 for r in st.window if abs(t - r[0]) <= span)
+            if others:
+                s = _bits(poisson_tail(others, rate * span), cap) - math.log(len(windows))
+                if s > best:
+                    best, detail = s, (f"{others + 1} purchases within {duration(span)} "
+                                       f"(about {1 + rate * span:.1f} at this customer's pace)")
+        out["rate"] = max(best, 0.0)
+        reasons["rate"] = detail
+    # --- repetition of similar amounts in a short window ---------------------------------
+    if st.n and tx.amount > 0:
+        density = tail_pdf(z) / scale
+        tol = cfg.repeat_tolerance
+        la = math.log(tx.amount)
+        similar = exact = others = 0
+        for rt, amount, category, channel in st.window:
+            if abs(t - rt) <= cfg.repeat_window_s and amount > 0:
+                others += 1
+                similar += abs(math.log(amount) - la) <= tol
+                exact += (amount == tx.amount and category == tx.merchant_category
+                          and channel == tx.channel)
+        if similar:
+            p_sim = min(1.0, 2 * tol * density)
+            n_ex = (st.exact + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)
+            p_ex = max(min(1.0, 2 * (0.005 / tx.amount) * density) * 0.25, n_ex)
+            s = max(_bits(poisson_tail(similar, others * p_sim), cap),
+                    _bits(poisson_tail(exact, others * p_ex), cap) if exact else 0.0)
+            out["repeat"] = s
+            reasons["repeat"] = (f"repeats an amount of {tx.amount:g} within "
+                                 f"{duration(cfg.repeat_window_s)}" if exact else
+                                 f"{similar + 1} purchases of about {tx.amount:.0f} within "
+                                 f"{duration(cfg.repeat_window_s)}")
+    # --- a long silence, and the activity right after it --------------------------------
+    wake = 0.0
+    if st.gaps and t >= st.last_t:
+        w = cfg.prior_weight
+        mean = (st.gaps * st.gap_mean + w * pop.gap_mean) / (st.gaps + w)
+        alpha = cfg.dormancy_alpha
+        gap = t - st.last_t
+        wake = _bits((1.0 + gap / (alpha * max(mean, 60.0))) ** -alpha, cap)
+        reasons["dormancy"] = f"first purchase after {duration(gap)} of silence"
+        since, before = st.wake
+        if 0 <= t - since <= cfg.wake_s and before * 0.5 > wake:
+            out["dormancy"] = before * 0.5
+            reasons["dormancy"] = f"{duration(t - since)} after a return from silence"
+        else:
+            out["dormancy"] = wake
+    # --- travel faster than a flight ------------------------------------------------------
+    if o.travel_km > 0 and st.n:
+        need = needed_seconds(o, cfg)
+        ratio = need / max(o.travel_dt_s, 60.0)
+        if ratio > 1.0:
+            p_fast = (st.fast + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)
+            out["travel"] = _bits(p_fast, cap) * min(1.0, math.log(ratio) / math.log(2.0))
+    values = [out[name] for name in TERMS]
+    floor = cfg.surprise_floor
+    kept = {name: reasons.get(name) or _reason(name, tx, o, st)
+            for name, value in zip(TERMS, values, strict=True) if value > floor}
+    return values, kept, wake
+
+
+def _reason(name: str, tx: Transaction, o: Observation, st: CustomerState) -> str:
+    if name == "amount_high":
+        return f"amount {o.amount_ratio:.1f}x this customer's usual for {quoted(o.category)}"
+    if name == "amount_low":
+        return f"amount 1/{1 / max(o.amount_ratio, 1e-9):.0f} of this customer's usual"
+    if name == "hour":
+        return f"{o.hour:02d} h is unusual for this customer"
+    if name == "travel":
+        return (f"{quoted(o.country)} {duration(o.travel_dt_s)} after a purchase in "
+                f"{quoted(o.prev_country)}")
+    value = {"country": tx.country, "device": tx.device, "ip_network": ipnet(tx.ip),
+             "channel": tx.channel, "category": tx.merchant_category}[name]
+    table = {"country": st.countries, "device": st.devices, "ip_network": st.ipnets,
+             "channel": st.channels, "category": st.categories}[name]
+    label = name.replace("_", " ")
+    seen = table.get(value, 0)
+    value = quoted(value)
+    if seen == 0:
+        return f"{label} {value} never seen for this customer"
+    return f"{label} {value} seen only {seen}x in {st.learnt} purchases"
+
+
+class Recalibration:
+    """Keeps each term honest on the data at hand: a term whose model is too narrow for
+    this population (its surprise exceeds 4 on more than e^-4 of established customers'
+    rows) is multiplied by the factor that brings that quantile back to 4 (at most 3x
+    down; never up: a cautious term stays cautious). Fixed between recomputes (every
+    `EVERY` rows, from `MIN_ROWS` on), so deterministic."""
+
+    BINS_PER_UNIT = 10
+    LEVEL = 4.0
+    MIN_ROWS = 2000
+    EVERY = 1024
+    WINDOW = 200_000
+
+    __slots__ = ("hist", "scales", "total")
+
+    def __init__(self, cap: float) -> None:
+        width = int(cap * self.BINS_PER_UNIT) + 1
+        self.hist = [[0] * width for _ in TERMS]
+        self.scales = [1.0] * len(TERMS)
+        self.total = 0
+
+    def apply(self, values: list[float]) -> list[float]:
+        return [v * c for v, c in zip(values, self.scales, strict=True)]
+
+    def learn(self, values: list[float]) -> None:
+        last = len(self.hist[0]) - 1
+        for h, v in zip(self.hist, values, strict=True):
+            h[min(last, int(v * self.BINS_PER_UNIT))] += 1
+        self.total += 1
+        if self.total % self.EVERY == 0:
+            self._rescale()
+        if self.total >= self.WINDOW:  # a moving window: halve the counts
+            self.hist = [[n // 2 for n in h] for h in self.hist]
+            self.total = sum(self.hist[0])
+
+    def _rescale(self) -> None:
+        if self.total < self.MIN_ROWS:
+            return
+        target = self.total * math.exp(-self.LEVEL)
+        for i, h in enumerate(self.hist):
+            above = 0
+            edge = 0.0
+            for b in range(len(h) - 1, -1, -1):
+                above += h[b]
+                if above >= target:
+                    edge = b / self.BINS_PER_UNIT
+                    break
+            self.scales[i] = min(1.0, max(1 / 3, self.LEVEL / edge)) if edge > 0 else 1.0
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return (self.hist, self.scales, self.total)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        self.hist, self.scales, self.total = state  # type: ignore[assignment]
+
+
+def combine(values: list[float], cfg: CoreConfig) -> float:
+    """The combined surprise: every term's excess over the floor, summed."""
+    floor = cfg.surprise_floor
+    return sum(v - floor for v in values if v > floor)
+
+
+def to_score(total: float, cfg: CoreConfig) -> float:
+    """The fixed map of the combined surprise to 0..1: S / (S + score_half)."""
+    return total / (total + cfg.score_half) if total > 0 else 0.0

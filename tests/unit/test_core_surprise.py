@@ -1,0 +1,176 @@
+"""Surprise terms: calibrated on a customer's own habits, learnt late from attacks, quickly
+from a lasting change, and windows exact at their edges."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+import detector.core.surprise as surprise_module
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
+from detector.core.surprise import LOGISTIC_S, TERMS, poisson_tail, tail_sf, to_score
+from shared.schemas import Transaction
+
+START = datetime(2025, 3, 3)
+CONFIG = CoreConfig()
+
+
+def tx(i: int, at: datetime, amount: float = 50.0, customer: str = "c1", country: str = "CH",
+       category: str = "grocery", channel: str = "app", device: str = "mobile",
+       ip: str = "192.168.1.7") -> Transaction:
+    return Transaction(
+        transaction_id=f"{customer}-{i}", customer_id=customer, timestamp=at, amount=amount,
+        country=country, channel=channel, device=device, merchant_category=category, ip=ip,
+    )
+
+
+def scored_terms(rows: list[Transaction], monkeypatch: pytest.MonkeyPatch,
+                 config: CoreConfig = CONFIG) -> list[dict[str, float]]:
+    """Each row's surprise terms, by name, as the engine computed them."""
+    seen: list[dict[str, float]] = []
+    real = surprise_module.terms
+
+    def spy(*args: object) -> object:
+        values, reasons, wake = real(*args)  # type: ignore[arg-type]
+        seen.append(dict(zip(TERMS, values, strict=True)))
+        return values, reasons, wake
+
+    monkeypatch.setattr("detector.core.engine.terms", spy)
+    PartitionEngine(config).process(rows)
+    return seen
+
+
+def habitual_stream(customers: int = 30, per_customer: int = 160, seed: int = 3
+                    ) -> list[Transaction]:
+    """Customers whose every event is drawn from their own fixed habits (no anomaly):
+    log amounts logistic around their level, categories/channels/hours from their own
+    distributions, one device and network."""
+    rng = random.Random(seed)
+    rows = []
+    for c in range(customers):
+        level = math.log(rng.uniform(20, 200))
+        spread = rng.uniform(0.2, 0.5)
+        cats = rng.sample(["grocery", "fuel", "restaurant", "fashion"], 3)
+        weights = [0.6, 0.3, 0.1]
+        hours = [rng.randint(8, 20) for _ in range(4)]
+        t = START + timedelta(hours=rng.uniform(0, 24))
+        for i in range(per_customer):
+            t += timedelta(hours=rng.expovariate(1 / 11.0))
+            at = t.replace(hour=rng.choice(hours), minute=rng.randrange(60))
+            u = rng.random()
+            log_amount = level + spread / 1.349 * 1.349 * LOGISTIC_S * math.log(u / (1 - u))
+            rows.append(tx(i, at, round(math.exp(log_amount), 2), customer=f"h{c}",
+                           category=rng.choices(cats, weights)[0],
+                           channel=rng.choice(["app", "web"])))
+    rows.sort(key=lambda r: r.timestamp)
+    return rows
+
+
+def test_each_term_is_a_calibrated_tail_probability(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On data drawn from the customers' own habits, share(surprise > s) is about e^-s
+    (at most that, within sampling noise, once the habit is known)."""
+    rows = habitual_stream()
+    terms = scored_terms(rows, monkeypatch)
+    count: dict[str, int] = {}
+    kept = []
+    for row, values in zip(rows, terms, strict=True):
+        count[row.customer_id] = count.get(row.customer_id, 0) + 1
+        if count[row.customer_id] > 40:  # an established habit
+            kept.append(values)
+    for name in ("amount_high", "amount_low"):
+        v = np.array([k[name] for k in kept])
+        for s in (1.0, 2.0, 3.0):
+            share = float((v > s).mean())
+            assert 0.5 * math.exp(-s) <= share <= 1.5 * math.exp(-s), (name, s, share)
+    for name in ("category", "hour", "device", "ip_network", "country"):
+        v = np.array([k[name] for k in kept])
+        for s in (2.0, 3.0, 4.0):
+            assert float((v > s).mean()) <= 1.5 * math.exp(-s), (name, s)
+
+
+def test_tail_and_poisson_helpers_are_probabilities() -> None:
+    assert tail_sf(0.0) == pytest.approx(0.5)
+    assert tail_sf(0.6745) == pytest.approx(0.25, rel=1e-3)  # quartiles of a unit normal
+    assert tail_sf(-50.0) == pytest.approx(1.0)
+    assert poisson_tail(0, 3.0) == 1.0
+    assert poisson_tail(1, 0.5) == pytest.approx(1 - math.exp(-0.5))
+    assert poisson_tail(12, 0.01) == pytest.approx(0.01**12 / math.factorial(12), rel=1e-3)
+    assert to_score(0.0, CONFIG) == 0.0
+    assert to_score(CONFIG.score_half, CONFIG) == pytest.approx(0.5)
+
+
+def _regular(n: int, customer: str = "c1", hours: tuple[int, ...] = (9, 12, 15, 18),
+             device: str = "mobile") -> list[Transaction]:
+    return [tx(i, START + timedelta(days=i, hours=hours[i % len(hours)], minutes=i % 50),
+               amount=40.0 + (i % 7) * 3.1, customer=customer, device=device)
+            for i in range(n)]
+
+
+def _crowd(n: int = 10) -> list[Transaction]:
+    return [r for c in range(n) for r in _regular(40, customer=f"p{c}")]
+
+
+def test_an_attack_does_not_teach_the_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A takeover's second purchase on the new device finds it still unknown; after the
+    hold the device is learnt."""
+    base = sorted([*_crowd(), *_regular(40)], key=lambda r: r.timestamp)
+    end = base[-1].timestamp + timedelta(days=1)
+    attack = [tx(100, end, 400.0, device="emulator", channel="web", ip="81.2.3.4"),
+              tx(101, end + timedelta(minutes=20), 380.0, device="emulator", channel="web",
+                 ip="81.2.3.4"),
+              tx(102, end + timedelta(hours=5), 45.0, device="emulator", ip="81.2.3.4")]
+    terms = scored_terms([*base, *attack], monkeypatch)
+    first, second, later = terms[-3], terms[-2], terms[-1]
+    assert first["device"] > CONFIG.surprise_floor + 2
+    assert second["device"] == pytest.approx(first["device"], abs=0.5)
+    assert later["device"] < second["device"] - 1.0
+
+
+def test_a_lasting_night_shift_stops_surprising_after_a_few_nights(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = sorted([*_crowd(), *_regular(60)], key=lambda r: r.timestamp)
+    end = base[-1].timestamp.replace(hour=0) + timedelta(days=1)
+    nights = [tx(200 + k, end + timedelta(days=k, hours=2, minutes=10 * k), 45.0)
+              for k in range(6)]
+    terms = scored_terms([*base, *nights], monkeypatch)
+    hour = [t["hour"] for t in terms[-6:]]
+    assert hour[0] > CONFIG.surprise_floor + 2
+    assert max(hour[3:]) <= CONFIG.surprise_floor
+
+
+@pytest.mark.parametrize(("delta", "inside"), [(-1, True), (0, True), (1, False)])
+def test_repeat_window_edge(monkeypatch: pytest.MonkeyPatch, delta: int, inside: bool) -> None:
+    """A similar amount exactly `repeat_window_s` later still counts; one second more not."""
+    base = sorted([*_crowd(), *_regular(30)], key=lambda r: r.timestamp)
+    end = base[-1].timestamp + timedelta(days=1)
+    pair = [tx(300, end, 333.0, category="fashion"),
+            tx(301, end + timedelta(seconds=CONFIG.repeat_window_s + delta), 334.0,
+               category="fuel", channel="web")]
+    terms = scored_terms([*base, *pair], monkeypatch)
+    assert (terms[-1]["repeat"] > 0) is inside
+
+
+@pytest.mark.parametrize(("delta", "counted"), [(-1, True), (0, True), (1, False)])
+def test_rate_window_edge(monkeypatch: pytest.MonkeyPatch, delta: int, counted: bool) -> None:
+    """An earlier purchase exactly at the edge of the shortest activity window counts."""
+    window = CONFIG.rate_windows_s[0]
+    config = CONFIG.model_copy(update={"rate_windows_s": (window,)})
+    base = sorted([*_crowd(), *_regular(30)], key=lambda r: r.timestamp)
+    end = base[-1].timestamp + timedelta(days=1)
+    pair = [tx(400, end, 41.0), tx(401, end + timedelta(seconds=window + delta), 52.0)]
+    terms = scored_terms([*base, *pair], monkeypatch, config)
+    assert (terms[-1]["rate"] > 0) is counted
+
+
+def test_dormancy_grows_with_the_silence(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = sorted([*_crowd(), *_regular(30)], key=lambda r: r.timestamp)
+    end = base[-1].timestamp
+    rows = [*base, tx(500, end + timedelta(days=60), 45.0)]
+    back = scored_terms(rows, monkeypatch)[-1]["dormancy"]
+    assert back > CONFIG.surprise_floor + 2
