@@ -127,7 +127,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("Hybrid Expected Cost", _lookup("hybrid_expected_cost"), "#,0.##"),
     Measure("Total Flagged", "[Hybrid Flagged]", "#,0"),
     Measure("Flag Rate", "DIVIDE([Total Flagged], [Transactions])"),
-    Measure("ML Only", _count(f"{_ML} && NOT {_TS}[is_rule_flag]"), "#,0"),
+    Measure("ML Only", _count(f"{_ML} && NOT({_TS}[is_rule_flag])"), "#,0"),
     Measure("Rules Only", _count(f"{_TS}[score] < th && {_TS}[is_rule_flag]"), "#,0"),
     Measure("ML and Rules", _count(f"{_ML} && {_TS}[is_rule_flag]"), "#,0"),
     Measure("Recommended Cost Marker",
