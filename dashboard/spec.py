@@ -24,11 +24,13 @@ PARAMETER = "ExportsFolder"
 PARAMETER_DEFAULT = "set-to-your-exports-folder/"
 MEASURE_TABLE = "transactions_scored"
 
-_INT = {"transaction_id", "customer_id", "source_partition", "source_offset", "rank",
+_INT = {"source_partition", "source_offset", "rank",
         "support", "detected", "ml_detected", "flags", "true_flags", "count"}
 _BOOL = {"is_anomaly", "is_ml_flag", "is_rule_flag", "is_flag", "is_recommended",
          "actual", "predicted", *RULE_COLUMNS}
-_TEXT = {"country", "channel", "device", "merchant_category", "ip", "anomaly_type",
+#: Ids are text: the pipeline accepts any id ("L1", "A-77"), so Int64 would fail a refresh.
+_TEXT = {"transaction_id", "customer_id",
+         "country", "channel", "device", "merchant_category", "ip", "anomaly_type",
          "reasons_top3", "triggered_rules", "model_version", "section", "name", "mode"}
 
 

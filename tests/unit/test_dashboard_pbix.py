@@ -160,3 +160,27 @@ def test_pbix_timestamps_round_trip_to_the_second(pbix: PBIXRay) -> None:
     stored = pbix.get_table("transactions_scored")["timestamp"].dt.round("s")
     sample = pd.to_datetime(pd.read_csv(SAMPLE_EXPORTS / "transactions_scored.csv")["timestamp"])
     assert stored.tolist() == sample.tolist()
+
+
+def test_text_ids_load_as_text(tmp_path: Path) -> None:
+    """The pipeline accepts any id ("L1", "A-77"): the model types ids as text, so a folder
+    of text ids builds and reads back unchanged (as Int64 it would fail to load)."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    for table in TABLES:
+        frame = pd.read_csv(SAMPLE_EXPORTS / table.file, dtype=str, keep_default_na=False)
+        for column in ("transaction_id", "customer_id"):
+            if column in frame:
+                frame[column] = [f"{column[0].upper()}-{v}" for v in frame[column]]
+        frame.to_csv(exports / table.file, index=False)
+    out = build_pbix(ROOT, exports, tmp_path / f"{NAME}.pbix")
+    for table in ("transactions_scored", "cases"):
+        expected = pd.read_csv(exports / f"{table}.csv", dtype=str)
+        got = PBIXRay(str(out)).get_table(table)
+        for column in ("transaction_id", "customer_id"):
+            assert got[column].tolist() == expected[column].tolist()
+        assert got["transaction_id"].iloc[0].startswith("T-")
+    for table in TABLES:
+        for column in ("transaction_id", "customer_id"):
+            if column in table.columns:
+                assert table.type_of(column) == "string", (table.name, column)
