@@ -137,10 +137,18 @@ MEASURES: tuple[Measure, ...] = (
             "MAX(thresholds[hybrid_expected_cost]))", "#,0.##"),
 )
 
-#: (many side table, column, one side table, column). None on purpose: every page filters
-#: the table it shows, and a one-side key on transaction_id would make Desktop's refresh fail
-#: if an exports folder ever held a repeated id (two replayed files with overlapping ids).
-RELATIONSHIPS: tuple[tuple[str, str, str, str], ...] = ()
+#: The date dimension: one row per day from the first to the last event day that run.json
+#: records (a small file, so the table stays full refresh), marked as the model's date table.
+DATE_TABLE = "dates"
+DATE_COLUMNS: tuple[tuple[str, str], ...] = (("date", "dateTime"), ("year", "int64"),
+                                             ("month", "string"))
+
+#: (many side table, column, one side table, column). Only the fact's day to the date
+#: dimension (unique by construction): a one-side key on transaction_id would make Desktop's
+#: refresh fail if an exports folder ever held a repeated id (two replayed files).
+RELATIONSHIPS: tuple[tuple[str, str, str, str], ...] = (
+    (MEASURE_TABLE, "date", DATE_TABLE, "date"),
+)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 
 from dashboard.spec import (
+    DATE_COLUMNS,
+    DATE_TABLE,
     MEASURE_TABLE,
     MEASURES,
     NAME,
@@ -99,6 +101,45 @@ def table_tmdl(table: Table) -> str:
     return "\n".join(out)
 
 
+def date_table_m() -> str:
+    """Power Query M of the date dimension: every day of run.json's event-time range."""
+    return "\n".join([
+        "let",
+        f'    Run = Json.Document(File.Contents({PARAMETER} & "run.json")),',
+        '    First = Record.FieldOrDefault(Run, "event_time_min", null),',
+        '    Last = Record.FieldOrDefault(Run, "event_time_max", null),',
+        "    Days = if First = null or Last = null then {} else List.Dates("
+        "Date.From(DateTime.FromText(First)), Duration.Days(Date.From(DateTime.FromText(Last))"
+        " - Date.From(DateTime.FromText(First))) + 1, #duration(1, 0, 0, 0)),",
+        '    Source = Table.FromList(Days, Splitter.SplitByNothing(), {"date"}),',
+        '    Year = Table.AddColumn(Source, "year", each Date.Year([date]), Int64.Type),',
+        '    Month = Table.AddColumn(Year, "month", each Date.ToText([date], "yyyy-MM"), '
+        "type text),",
+        '    Typed = Table.TransformColumnTypes(Month, {{"date", type date}})',
+        "in",
+        "    Typed",
+    ])
+
+
+def date_table_tmdl() -> str:
+    """The date dimension, marked as the model's date table (`dataCategory: Time`, key)."""
+    out = [f"table {quote(DATE_TABLE)}", f"\tlineageTag: {tag('table', DATE_TABLE)}",
+           "\tdataCategory: Time", ""]
+    for column, kind in DATE_COLUMNS:
+        out += [f"\tcolumn {quote(column)}", f"\t\tdataType: {kind}"]
+        if column == "date":
+            out += ["\t\tisKey", "\t\tformatString: yyyy-mm-dd"]
+        elif kind in _FORMATS:
+            out.append(f"\t\tformatString: {_FORMATS[kind]}")
+        out += [f"\t\tlineageTag: {tag('column', DATE_TABLE, column)}",
+                "\t\tsummarizeBy: none", f"\t\tsourceColumn: {column}", "",
+                "\t\tannotation SummarizationSetBy = Automatic", ""]
+    out += [f"\tpartition {quote(DATE_TABLE)} = m", "\t\tmode: import", "\t\tsource ="]
+    out += _block(date_table_m(), 4)
+    out += ["", "\tannotation PBI_ResultType = Table", ""]
+    return "\n".join(out)
+
+
 def expressions_tmdl() -> str:
     meta = 'meta [IsParameterQuery=true, Type="Text", IsParameterQueryRequired=true]'
     return "\n".join([
@@ -112,9 +153,10 @@ def model_tmdl() -> str:
     out = ["model Model", "\tculture: en-US", "\tdefaultPowerBIDataSourceVersion: powerBI_V3",
            "\tsourceQueryCulture: en-US",
            "\tdataAccessOptions", "\t\tlegacyRedirects", "\t\treturnErrorValuesAsNull", "",
-           "\tannotation PBI_QueryOrder = " + json.dumps([PARAMETER, *(t.name for t in TABLES)]),
-           ""]
+           "\tannotation PBI_QueryOrder = "
+           + json.dumps([PARAMETER, *(t.name for t in TABLES), DATE_TABLE]), ""]
     out += [f"ref table {quote(t.name)}" for t in TABLES]
+    out.append(f"ref table {quote(DATE_TABLE)}")
     return "\n".join([*out, ""])
 
 
@@ -146,6 +188,7 @@ def semantic_model_files() -> dict[str, str]:
         files["definition/relationships.tmdl"] = relationships_tmdl()
     for table in TABLES:
         files[f"definition/tables/{table.name}.tmdl"] = table_tmdl(table)
+    files[f"definition/tables/{DATE_TABLE}.tmdl"] = date_table_tmdl()
     return files
 
 

@@ -16,7 +16,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from dashboard.build import write_pbip
-from dashboard.spec import MEASURES, NAME, PARAMETER, TABLES
+from dashboard.spec import DATE_TABLE, MEASURES, NAME, PARAMETER, RELATIONSHIPS, TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "tests" / "data" / "pbir-schemas"
@@ -120,7 +120,7 @@ def test_every_visual_binds_only_tables_columns_and_measures_of_the_model(
 
 def test_model_tables_and_measures_follow_the_spec(model: dict[str, Any]) -> None:
     tables = {t["name"]: t for t in model["tables"]}
-    assert set(tables) == {t.name for t in TABLES}
+    assert set(tables) == {t.name for t in TABLES} | {DATE_TABLE}
     for spec in TABLES:
         assert [c["name"] for c in tables[spec.name]["columns"]] == list(spec.columns)
     dax = {m["name"]: m["expression"] for t in model["tables"] for m in t["measures"]}
@@ -131,6 +131,9 @@ def test_every_query_reads_its_csv_under_exports_folder(model: dict[str, Any]) -
     for table in model["tables"]:
         (partition,) = table["partitions"]
         source = partition["source"]
+        if table["name"] == DATE_TABLE:
+            assert f'File.Contents({PARAMETER} & "run.json")' in source
+            continue
         assert f'File.Contents({PARAMETER} & "{table["name"]}.csv")' in source
         assert "Encoding=65001" in source and "QuoteStyle=QuoteStyle.Csv" in source
 
@@ -154,3 +157,16 @@ def test_absolute_path_pattern_catches_windows_and_posix_paths() -> None:
     for bad in ('"C:\\Users\\me\\exports\\"', '"/home/me/exports/"', "\\\\server\\share",
                 "file:///tmp/x.csv"):
         assert ABSOLUTE.search(bad), bad
+
+
+def test_the_date_dimension_is_marked_keyed_and_related_to_the_fact(
+    model: dict[str, Any],
+) -> None:
+    (dates,) = [t for t in model["tables"] if t["name"] == DATE_TABLE]
+    key = {c["name"]: c for c in dates["columns"]}["date"]
+    assert key["is_key"] and key["tmdl_data_type"] == "dateTime"
+    text = (MODEL / "definition" / "tables" / f"{DATE_TABLE}.tmdl").read_text(encoding="utf-8")
+    assert "\n\tdataCategory: Time\n" in text
+    got = {(r["from_table"], r["from_column"], r["to_table"], r["to_column"])
+           for r in model["relationships"]}
+    assert got == set(RELATIONSHIPS) == {("transactions_scored", "date", DATE_TABLE, "date")}

@@ -16,7 +16,7 @@ from pbixray import PBIXRay  # type: ignore[import-untyped]
 
 from dashboard.build import SAMPLE_EXPORTS
 from dashboard.pbix import build_pbix
-from dashboard.spec import MEASURES, NAME, PARAMETER, TABLES
+from dashboard.spec import DATE_TABLE, MEASURES, NAME, PARAMETER, TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / f"{NAME}.pbix"
@@ -37,7 +37,7 @@ def pbix(request: pytest.FixtureRequest, fresh_pbix: Path) -> PBIXRay:
 
 def test_pbix_has_the_spec_tables_columns_and_types(pbix: PBIXRay) -> None:
     schema = pbix.schema
-    assert sorted(pbix.tables) == sorted(t.name for t in TABLES)
+    assert sorted(pbix.tables) == sorted([*(t.name for t in TABLES), DATE_TABLE])
     for table in TABLES:
         got = schema[schema["TableName"] == table.name]
         assert dict(zip(got["ColumnName"], got["PandasDataType"], strict=True)) == {
@@ -52,7 +52,8 @@ def test_pbix_measures_carry_the_source_dax_verbatim(pbix: PBIXRay) -> None:
 def test_pbix_queries_read_exports_folder_not_an_inline_snapshot(pbix: PBIXRay) -> None:
     queries = dict(zip(pbix.power_query["TableName"], pbix.power_query["Expression"],
                        strict=True))
-    assert set(queries) == {t.name for t in TABLES}
+    assert set(queries) == {t.name for t in TABLES} | {DATE_TABLE}
+    assert f'File.Contents({PARAMETER} & "run.json")' in queries.pop(DATE_TABLE)
     for name, m in queries.items():
         assert f'File.Contents({PARAMETER} & "{name}.csv")' in m
         assert "Binary.FromText" not in m and ":\\" not in m
@@ -173,10 +174,11 @@ def test_text_ids_load_as_text(tmp_path: Path) -> None:
             if column in frame:
                 frame[column] = [f"{column[0].upper()}-{v}" for v in frame[column]]
         frame.to_csv(exports / table.file, index=False)
+    (exports / "run.json").write_bytes((SAMPLE_EXPORTS / "run.json").read_bytes())
     out = build_pbix(ROOT, exports, tmp_path / f"{NAME}.pbix")
-    for table in ("transactions_scored", "cases"):
-        expected = pd.read_csv(exports / f"{table}.csv", dtype=str)
-        got = PBIXRay(str(out)).get_table(table)
+    for name in ("transactions_scored", "cases"):
+        expected = pd.read_csv(exports / f"{name}.csv", dtype=str)
+        got = PBIXRay(str(out)).get_table(name)
         for column in ("transaction_id", "customer_id"):
             assert got[column].tolist() == expected[column].tolist()
         assert got["transaction_id"].iloc[0].startswith("T-")
@@ -184,3 +186,15 @@ def test_text_ids_load_as_text(tmp_path: Path) -> None:
         for column in ("transaction_id", "customer_id"):
             if column in table.columns:
                 assert table.type_of(column) == "string", (table.name, column)
+
+
+def test_pbix_date_dimension_covers_every_event_day_once(pbix: PBIXRay) -> None:
+    days = pd.to_datetime(pbix.get_table(DATE_TABLE)["date"]).dt.normalize()
+    sample = pd.to_datetime(pd.read_csv(SAMPLE_EXPORTS / "transactions_scored.csv")["timestamp"])
+    expected = pd.date_range(sample.min().normalize(), sample.max().normalize(), freq="D")
+    assert days.tolist() == expected.tolist()
+    assert set(sample.dt.normalize()) <= set(days)
+    rel = pbix.relationships
+    assert len(rel) == 1
+    assert (rel["FromTableName"].iloc[0], rel["ToTableName"].iloc[0]) == (
+        "transactions_scored", DATE_TABLE)
