@@ -56,25 +56,23 @@ class DayChunk:
 
 def split_by_day(cells: Sequence[Sequence[str]]) -> dict[str, DayChunk]:
     """Formatted rows grouped by the date of their timestamp cell, order kept within a day."""
-    groups: dict[str, list[Sequence[str]]] = {}
-    for row in cells:
-        groups.setdefault(row[_TS][:10], []).append(row)
-    return {day: DayChunk(encode_rows(rows), len(rows), max(r[_TS] for r in rows))
+    if cells and cells[0][_TS][:10] == cells[-1][_TS][:10] and all(
+            row[_TS][:10] == cells[0][_TS][:10] for row in cells):
+        groups: dict[str, Sequence[Sequence[str]]] = {cells[0][_TS][:10]: cells}
+    else:
+        groups = {}
+        for row in cells:
+            groups.setdefault(row[_TS][:10], []).append(row)  # type: ignore[attr-defined]
+    return {day: DayChunk(encode_rows(rows), len(rows), max([r[_TS] for r in rows]))
             for day, rows in groups.items()}
 
 
-def merge_chunks(parts: Sequence[Mapping[str, DayChunk]]) -> dict[str, DayChunk]:
-    """Several batches' day chunks as one, in order."""
-    out: dict[str, DayChunk] = {}
-    for part in parts:
-        for day, chunk in part.items():
-            if day in out:
-                have = out[day]
-                out[day] = DayChunk(have.csv + chunk.csv, have.rows + chunk.rows,
-                                    max(have.latest, chunk.latest))
-            else:
-                out[day] = chunk
-    return out
+def single_file_bytes(cells: Sequence[Sequence[str]], days: Mapping[str, DayChunk]) -> bytes:
+    """The rows in stream order: the one day's bytes when they all fall on one day (nearly
+    every batch), so the compatibility copy costs no second encoding then."""
+    if len(days) == 1:
+        return next(iter(days.values())).csv
+    return encode_rows(cells)
 
 
 def closes_at(day: str) -> str:

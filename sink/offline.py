@@ -18,7 +18,7 @@ from shared.atomic import atomic_writer
 from shared.schemas import ScoredTransaction
 from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import encode_rows, scored_cells
-from sink.days import DayChunk, DayWriter, split_by_day
+from sink.days import DayChunk, DayWriter, single_file_bytes, split_by_day
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.rollup import facts_of
 from sink.settings import ExportSettings
@@ -93,8 +93,9 @@ def _write_rows(rows: Sequence[ScoredTransaction], lo: int, hi: int, fh: IO[byte
         chunk = rows[start : min(start + CHUNK, hi)]
         cells = [scored_cells(tx) for tx in chunk]
         state.update([facts_of(tx) for tx in chunk], cells)
-        fh.write(encode_rows(cells))
-        days.write(split_by_day(cells))
+        by_day = split_by_day(cells)
+        fh.write(single_file_bytes(cells, by_day))
+        days.write(by_day)
 
 
 def _format_tail(lo: int, hi: int | None = None) -> tuple[list[Part], SinkRollup]:
@@ -108,7 +109,8 @@ def _format_tail(lo: int, hi: int | None = None) -> tuple[list[Part], SinkRollup
         chunk: Any = rows[start : min(start + CHUNK, hi)]
         cells = [scored_cells(tx) for tx in chunk]
         delta.update([facts_of(tx) for tx in chunk], cells)
-        parts.append((encode_rows(cells), split_by_day(cells)))
+        by_day = split_by_day(cells)
+        parts.append((single_file_bytes(cells, by_day), by_day))
     return parts, delta
 
 
