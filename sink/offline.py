@@ -22,6 +22,7 @@ from sink.days import DayChunk, DayWriter, single_file_bytes, split_by_day
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.rollup import facts_of
 from sink.settings import ExportSettings
+from sink.status import now_utc, write_status
 from sink.volume import SinkRollup
 
 CHUNK = 50_000
@@ -84,7 +85,9 @@ def _write_all(
             _write_rows(rest, 0, len(rest), fh, days, state)
     info: dict[str, object] = {"source": "auditstream score"}
     info.update(run_info or {})
-    notify(on_rollup, write_rollups(out_dir, state, settings, info), out_dir)
+    rollups = write_rollups(out_dir, state, settings, info)
+    write_status(out_dir, rollups.run, now_utc(), 0)
+    notify(on_rollup, rollups, out_dir)
 
 
 def _write_rows(rows: Sequence[ScoredTransaction], lo: int, hi: int, fh: IO[bytes],

@@ -26,6 +26,7 @@ from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import SCORED_HEADER
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.settings import ExportSettings
+from sink.status import now_utc, write_status
 from sink.volume import SinkRollup, VolumeCounts
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class SinkWriter:
         self._days = dy.DayAppender(self.folder)
         self._rejected: BinaryIO | None = None
         self.pending_rows = 0
+        self._run: dict[str, Any] = {}  # run.json as last written
         self._workers = workers
         # Spawned, not forked: the parent runs librdkafka threads, which fork cannot copy.
         self._pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
@@ -175,6 +177,8 @@ class SinkWriter:
         lengths.update(self._days.sync())
         if lengths != self.cp.lengths:
             fsync_dir(self.folder)
+        if lengths[SCORED_FILE] != self.cp.lengths.get(SCORED_FILE):
+            self.cp.extra["last_row_written_at"] = now_utc()
         self.cp.lengths = lengths
         st.save(self.folder, self.cp)
         self.pending_rows = 0
@@ -193,9 +197,18 @@ class SinkWriter:
         }
         info.update(run_info or {})
         rollups = write_rollups(self.folder, self.cp.rollup, self.settings, info)
+        self._run = rollups.run
+        self.heartbeat(info)
         if report:
             notify(self.on_rollup, rollups, self.folder)
         return rollups.run
+
+    def heartbeat(self, run_info: Mapping[str, object] | None = None) -> list[str]:
+        """Rewrite status.csv (freshness, lag, versions) from the last rollup refresh."""
+        lag = (run_info or {}).get("lag_messages")
+        return write_status(self.folder, self._run,
+                            str(self.cp.extra.get("last_row_written_at", "")),
+                            lag if isinstance(lag, int) else None)
 
     def close(self) -> None:
         if self._pool is not None:
