@@ -15,6 +15,7 @@ from sink.columns import (
     METRICS_BY_TYPE_COLUMNS,
     RULE_COLUMNS,
     SCORED_COLUMNS,
+    STATUS_COLUMNS,
     THRESHOLD_COLUMNS,
 )
 
@@ -34,10 +35,18 @@ _TEXT = {"transaction_id", "customer_id",
          "reasons_top3", "triggered_rules", "model_version", "section", "name", "mode"}
 
 
+#: status.csv's times and counts (the rest of it is text).
+_STATUS_TIMES = {"data_as_of", "last_row_written_at", "heartbeat_at"}
+_STATUS_COUNTS = {"rows", "lag_messages", "minutes_behind"}
+_TEXT |= {"auditstream_version", "librdkafka_version", "model_versions"}
+
+
 def column_type(name: str) -> str:
     """TMDL data type of an export column, from its name."""
-    if name == "timestamp":
+    if name == "timestamp" or name in _STATUS_TIMES:
         return "dateTime"
+    if name in _STATUS_COUNTS:
+        return "int64"
     if name in _BOOL:
         return "boolean"
     if name in _TEXT:
@@ -77,6 +86,7 @@ TABLES: tuple[Table, ...] = (
     Table("metrics_by_type", METRICS_BY_TYPE_COLUMNS),
     Table("confusion_matrix", CONFUSION_COLUMNS),
     Table("cases", CASES_COLUMNS),
+    Table("status", STATUS_COLUMNS),
 )
 
 
@@ -132,6 +142,11 @@ MEASURES: tuple[Measure, ...] = (
     Measure("ML Only", _count(f"{_ML} && NOT({_TS}[is_rule_flag])"), "#,0"),
     Measure("Rules Only", _count(f"{_TS}[score] < th && {_TS}[is_rule_flag]"), "#,0"),
     Measure("ML and Rules", _count(f"{_ML} && {_TS}[is_rule_flag]"), "#,0"),
+    Measure("Data As Of",
+            "VAR asof = MAX(status[data_as_of])\nVAR behind = MAX(status[minutes_behind])\n"
+            'RETURN IF(ISBLANK(asof), "no data yet", "data as of " & '
+            'FORMAT(asof, "yyyy-mm-dd hh:nn") & ", " & IF(ISBLANK(behind), '
+            '"lag unknown", FORMAT(behind, "0") & " minutes behind the stream"))', ""),
     Measure("Recommended Cost Marker",
             "IF(MAX(thresholds[threshold]) = [Recommended Threshold], "
             "MAX(thresholds[hybrid_expected_cost]))", "#,0.##"),
@@ -196,6 +211,11 @@ def _slicer(name: str, table: str, column: str, box: tuple[int, int, int, int],
 
 
 _THRESHOLD_SLICER = ("thresholds", "threshold", (20, 20, 180, 680), "threshold")
+
+
+def _freshness(name: str, x: int, y: int, w: int, h: int) -> Visual:
+    """The "data as of ..., N minutes behind the stream" card every page carries."""
+    return Visual(name, "card", {"Values": (m("Data As Of"),)}, (x, y, w, h), "Data as of")
 _KPIS = ("ML Precision", "ML Recall", "ML Workload %",
          "Hybrid Precision", "Hybrid Recall", "Hybrid Workload %")
 
@@ -205,6 +225,7 @@ PAGES: tuple[Page, ...] = (
         *(_card(f"kpi{i}", name, 220 + (i % 3) * 210, 20 + (i // 3) * 120)
           for i, name in enumerate(_KPIS)),
         _card("recommended", "Recommended Threshold", 860, 20, 200),
+        _freshness("freshness", 1070, 20, 190, 110),
         _card("mlCost", "ML Expected Cost", 860, 140, 200),
         _card("hybridCost", "Hybrid Expected Cost", 1070, 140, 190),
         Visual("recallByType", "clusteredColumnChart",
@@ -224,6 +245,7 @@ PAGES: tuple[Page, ...] = (
         _card("flagRate", "Flag Rate", 430, 20),
         _card("totalAnomalies", "Total Anomalies", 640, 20),
         _card("anomalyRate", "Anomaly Rate", 850, 20),
+        _freshness("freshness2", 1060, 20, 200, 110),
         Visual("breakdown", "donutChart",
                {"Y": (m("ML Only"), m("Rules Only"), m("ML and Rules"))},
                (220, 140, 400, 270), "Detection breakdown"),
@@ -237,6 +259,7 @@ PAGES: tuple[Page, ...] = (
     Page("cases", "Cases", (
         _slicer("caseType", "cases", "anomaly_type", (20, 20, 200, 300)),
         _slicer("caseChannel", "cases", "channel", (20, 340, 200, 300)),
+        _freshness("freshness3", 20, 650, 200, 60),
         Visual("caseTable", "tableEx",
                {"Values": tuple(col("cases", c) for c in (
                    "rank", "transaction_id", "timestamp", "amount", "channel", "score",

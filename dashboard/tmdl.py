@@ -85,8 +85,9 @@ def table_tmdl(table: Table) -> str:
         for measure in MEASURES:
             out.append(f"\tmeasure {quote(measure.name)} =")
             out += _block(measure.dax, 3)
-            out += [f"\t\tformatString: {measure.fmt}",
-                    f"\t\tlineageTag: {tag('measure', measure.name)}", ""]
+            if measure.fmt:
+                out.append(f"\t\tformatString: {measure.fmt}")
+            out += [f"\t\tlineageTag: {tag('measure', measure.name)}", ""]
     for column in table.columns:
         kind = table.type_of(column)
         out += [f"\tcolumn {quote(column)}", f"\t\tdataType: {kind}"]

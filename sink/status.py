@@ -21,20 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from shared.atomic import atomic_write_bytes
+from sink.columns import STATUS_COLUMNS
 from sink.csvfmt import encode_rows, number, text
 
 STATUS_FILE = "status.csv"
-STATUS_COLUMNS: tuple[str, ...] = (
-    "data_as_of",
-    "last_row_written_at",
-    "heartbeat_at",
-    "rows",
-    "lag_messages",
-    "minutes_behind",
-    "auditstream_version",
-    "librdkafka_version",
-    "model_versions",
-)
 
 
 def now_utc() -> str:

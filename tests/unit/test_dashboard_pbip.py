@@ -170,3 +170,13 @@ def test_the_date_dimension_is_marked_keyed_and_related_to_the_fact(
     got = {(r["from_table"], r["from_column"], r["to_table"], r["to_column"])
            for r in model["relationships"]}
     assert got == set(RELATIONSHIPS) == {("transactions_scored", "date", DATE_TABLE, "date")}
+
+
+def test_every_page_shows_how_fresh_the_data_is() -> None:
+    pages = [p for p in (REPORT / "definition" / "pages").iterdir() if p.is_dir()]
+    assert len(pages) >= 3
+    for page in pages:
+        bound = {name for path in page.rglob("visual.json")
+                 for kind, _table, name in _fields(json.loads(path.read_text(encoding="utf-8")))
+                 if kind == "Measure"}
+        assert "Data As Of" in bound, page.name

@@ -198,3 +198,13 @@ def test_pbix_date_dimension_covers_every_event_day_once(pbix: PBIXRay) -> None:
     assert len(rel) == 1
     assert (rel["FromTableName"].iloc[0], rel["ToTableName"].iloc[0]) == (
         "transactions_scored", DATE_TABLE)
+
+
+def test_data_as_of_reads_status_csv(dax_session: Any) -> None:
+    """The freshness text every page shows, from the sample's status.csv row."""
+    status = pd.read_csv(SAMPLE_EXPORTS / "status.csv", dtype=str).iloc[0]
+    reply = dax_session(["Data As Of"], None)
+    (result,) = reply["results"]
+    day = status["data_as_of"][:10]
+    assert result["value"].startswith(f"data as of {day} ")  # the hour: Desktop's FORMAT
+    assert result["value"].endswith(f", {status['minutes_behind']} minutes behind the stream")
