@@ -63,6 +63,7 @@ class Table:
     name: str
     csv_columns: tuple[str, ...]
     derived: tuple[tuple[str, str, str], ...] = ()  # (name, TMDL type, M expression)
+    day_folder: str = ""  # read the day files here (incremental refresh), not `file`
 
     @property
     def file(self) -> str:
@@ -81,7 +82,7 @@ class Table:
 
 TABLES: tuple[Table, ...] = (
     Table("transactions_scored", SCORED_COLUMNS,
-          derived=(("date", "dateTime", "DateTime.Date([timestamp])"),)),
+          derived=(("date", "dateTime", "DateTime.Date([timestamp])"),), day_folder="scored"),
     Table("thresholds", THRESHOLD_COLUMNS),
     Table("metrics_by_type", METRICS_BY_TYPE_COLUMNS),
     Table("confusion_matrix", CONFUSION_COLUMNS),
@@ -151,6 +152,17 @@ MEASURES: tuple[Measure, ...] = (
             "IF(MAX(thresholds[threshold]) = [Recommended Threshold], "
             "MAX(thresholds[hybrid_expected_cost]))", "#,0.##"),
 )
+
+#: Incremental refresh of the tables with a `day_folder`: Power BI's two dateTime parameters
+#: (exact names), their values in Desktop (wide, so the whole folder loads there), and the
+#: policy: keep ARCHIVE_YEARS years, re-read the last REFRESH_DAYS days on each refresh.
+RANGE_PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("RangeStart", "#datetime(2000, 1, 1, 0, 0, 0)"),
+    ("RangeEnd", "#datetime(2100, 1, 1, 0, 0, 0)"),
+)
+ARCHIVE_YEARS = 2
+REFRESH_DAYS = 3
+DAY_FILE_PREFIX = "transactions_scored_"  # sink.days: <prefix>YYYY-MM-DD.csv
 
 #: The date dimension: one row per day from the first to the last event day that run.json
 #: records (a small file, so the table stays full refresh), marked as the model's date table.

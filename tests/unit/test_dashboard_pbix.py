@@ -54,6 +54,9 @@ def test_pbix_queries_read_exports_folder_not_an_inline_snapshot(pbix: PBIXRay) 
                        strict=True))
     assert set(queries) == {t.name for t in TABLES} | {DATE_TABLE}
     assert f'File.Contents({PARAMETER} & "run.json")' in queries.pop(DATE_TABLE)
+    fact = queries.pop("transactions_scored")
+    assert f'Folder.Files({PARAMETER} & "scored")' in fact and "RangeStart" in fact
+    assert "Binary.FromText" not in fact
     for name, m in queries.items():
         assert f'File.Contents({PARAMETER} & "{name}.csv")' in m
         assert "Binary.FromText" not in m and ":\\" not in m
@@ -63,6 +66,9 @@ def test_pbix_has_the_exports_folder_text_parameter(pbix: PBIXRay) -> None:
     params = pbix.m_parameters
     (expression,) = params.loc[params["ParameterName"] == PARAMETER, "Expression"]
     assert "IsParameterQuery=true" in expression and 'Type="Text"' in expression
+    for name in ("RangeStart", "RangeEnd"):  # incremental refresh's parameters
+        (expression,) = params.loc[params["ParameterName"] == name, "Expression"]
+        assert expression.startswith("#datetime(") and 'Type="DateTime"' in expression
 
 
 def test_pbix_holds_every_row_of_the_sample_snapshot(pbix: PBIXRay) -> None:
