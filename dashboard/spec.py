@@ -153,6 +153,22 @@ MEASURES: tuple[Measure, ...] = (
             "MAX(thresholds[hybrid_expected_cost]))", "#,0.##"),
 )
 
+#: KPIs read from thresholds.csv at the selected threshold: the sink's own counts, so O(1),
+#: equal to the offline report by construction, and no fact table needed. The fact-based
+#: measures above stay for what thresholds.csv does not split: by channel, day and type.
+#: (label-based figures count labelled rows only, as docs/sink.md says.)
+_KPI_COLUMNS = (("Flagged", "flagged", "#,0"), ("True Positives", "tp", "#,0"),
+                ("Precision", "precision", "0.0%"), ("Recall", "recall", "0.0%"))
+KPI_MEASURES: tuple[Measure, ...] = (
+    *(Measure(f"KPI {mode} {label}", _lookup(f"{mode.lower()}_{column}"), fmt)
+      for mode in ("ML", "Hybrid") for label, column, fmt in _KPI_COLUMNS),
+    *(Measure(f"KPI {mode} Workload %",  # thresholds.csv holds a percentage
+              f"{_TH}DIVIDE(CALCULATE(MAX(thresholds[{mode.lower()}_workload_pct]), "
+              "FILTER(ALL(thresholds), thresholds[threshold] = th)), 100)")
+      for mode in ("ML", "Hybrid")),
+)
+MEASURES = (*MEASURES, *KPI_MEASURES)
+
 #: Incremental refresh of the tables with a `day_folder`: Power BI's two dateTime parameters
 #: (exact names), their values in Desktop (wide, so the whole folder loads there), and the
 #: policy: keep ARCHIVE_YEARS years, re-read the last REFRESH_DAYS days on each refresh.
@@ -214,7 +230,8 @@ class Page:
 
 
 def _card(name: str, measure: str, x: int, y: int, w: int = 200) -> Visual:
-    return Visual(name, "card", {"Values": (m(measure),)}, (x, y, w, 110), measure)
+    title = measure.removeprefix("KPI ")
+    return Visual(name, "card", {"Values": (m(measure),)}, (x, y, w, 110), title)
 
 
 def _slicer(name: str, table: str, column: str, box: tuple[int, int, int, int],
@@ -228,8 +245,8 @@ _THRESHOLD_SLICER = ("thresholds", "threshold", (20, 20, 180, 680), "threshold")
 def _freshness(name: str, x: int, y: int, w: int, h: int) -> Visual:
     """The "data as of ..., N minutes behind the stream" card every page carries."""
     return Visual(name, "card", {"Values": (m("Data As Of"),)}, (x, y, w, h), "Data as of")
-_KPIS = ("ML Precision", "ML Recall", "ML Workload %",
-         "Hybrid Precision", "Hybrid Recall", "Hybrid Workload %")
+_KPIS = ("KPI ML Precision", "KPI ML Recall", "KPI ML Workload %",
+         "KPI Hybrid Precision", "KPI Hybrid Recall", "KPI Hybrid Workload %")
 
 PAGES: tuple[Page, ...] = (
     Page("kpis", "Threshold / KPIs", (
@@ -253,8 +270,8 @@ PAGES: tuple[Page, ...] = (
     ), no_filter=(("thresholdSlicer", "costCurve"),)),
     Page("volume", "Anomaly Volume & Trends", (
         _slicer("thresholdSlicer2", "thresholds", "threshold", (20, 20, 180, 680), "threshold"),
-        _card("totalFlagged", "Total Flagged", 220, 20),
-        _card("flagRate", "Flag Rate", 430, 20),
+        _card("totalFlagged", "KPI Hybrid Flagged", 220, 20),
+        _card("flagRate", "KPI Hybrid Workload %", 430, 20),
         _card("totalAnomalies", "Total Anomalies", 640, 20),
         _card("anomalyRate", "Anomaly Rate", 850, 20),
         _freshness("freshness2", 1060, 20, 200, 110),

@@ -214,3 +214,29 @@ def test_data_as_of_reads_status_csv(dax_session: Any) -> None:
     day = status["data_as_of"][:10]
     assert result["value"].startswith(f"data as of {day} ")  # the hour: Desktop's FORMAT
     assert result["value"].endswith(f", {status['minutes_behind']} minutes behind the stream")
+
+
+@pytest.mark.parametrize("threshold", [0.3, None, 0.8], ids=["0.30", "recommended", "0.80"])
+def test_kpi_measures_equal_the_thresholds_row(dax_session: Any, threshold: float | None) -> None:
+    """The KPI cards read the sink's counts at the selected threshold, not the fact table."""
+    sweep = pd.read_csv(SAMPLE_EXPORTS / "thresholds.csv")
+    t = _RECOMMENDED if threshold is None else threshold
+    row = sweep.loc[(sweep["threshold"] - t).abs() < 1e-9].iloc[0]
+    expected = {}
+    for mode in ("ML", "Hybrid"):
+        key = mode.lower()
+        expected |= {f"KPI {mode} Flagged": row[f"{key}_flagged"],
+                     f"KPI {mode} True Positives": row[f"{key}_tp"],
+                     f"KPI {mode} Precision": row[f"{key}_precision"],
+                     f"KPI {mode} Recall": row[f"{key}_recall"],
+                     f"KPI {mode} Workload %": row[f"{key}_workload_pct"] / 100}
+    ctx = {"thresholds.threshold": [threshold]} if threshold is not None else None
+    reply = dax_session(list(expected), ctx)
+    got = {r["name"]: r["value"] for r in reply["results"] if r["status"] == "ok"}
+    assert got.keys() == expected.keys(), reply
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(float(value), rel=1e-9, abs=1e-12), name
+    # The sample is fully labelled, so they also equal the fact-table figures.
+    figures = _pandas_figures(t)
+    for name in ("ML Precision", "ML Recall", "Hybrid Precision", "Hybrid Workload %"):
+        assert got[f"KPI {name}"] == pytest.approx(figures[name], rel=1e-9), name
