@@ -222,7 +222,7 @@ def test_kpi_measures_equal_the_thresholds_row(dax_session: Any, threshold: floa
     sweep = pd.read_csv(SAMPLE_EXPORTS / "thresholds.csv")
     t = _RECOMMENDED if threshold is None else threshold
     row = sweep.loc[(sweep["threshold"] - t).abs() < 1e-9].iloc[0]
-    expected = {}
+    expected: dict[str, float] = {}
     for mode in ("ML", "Hybrid"):
         key = mode.lower()
         expected |= {f"KPI {mode} Flagged": row[f"{key}_flagged"],

@@ -9,9 +9,10 @@ import pandas as pd
 
 from shared import __version__
 from shared.codec import encode
+from sink.columns import STATUS_COLUMNS
 from sink.offline import write_exports
 from sink.settings import ExportSettings
-from sink.status import STATUS_COLUMNS, STATUS_FILE, minutes_behind
+from sink.status import STATUS_FILE, minutes_behind
 from sink.writer import SinkWriter
 from tests.unit.test_rollup_pandas import random_scored
 
