@@ -212,14 +212,20 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
 
 def _lag(consumer: Consumer, topic: str, offsets: dict[int, int], parts: set[int]
          ) -> int | None:
-    """Messages in the topic past what the folder holds (from the consumer's cached high
-    watermarks, no broker round trip); None while a partition's watermark is unknown."""
+    """Messages waiting in the topic: high watermark minus the consumer's position (cached
+    watermarks, no broker round trip); None while a partition's watermark is unknown.
+
+    The position, not the next row's offset: transaction markers and aborted messages take
+    offsets that no row ever fills, and the position moves past them.
+    """
     total = 0
-    for p in parts:
-        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), cached=True)
+    positions = consumer.position([TopicPartition(topic, p) for p in sorted(parts)])
+    for tp in positions:
+        _low, high = consumer.get_watermark_offsets(tp, cached=True)
         if high < 0:
             return None
-        total += max(0, high - offsets.get(p, 0))
+        at = tp.offset if tp.offset >= 0 else offsets.get(tp.partition, 0)
+        total += max(0, high - at)
     return total
 
 
