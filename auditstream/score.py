@@ -31,12 +31,13 @@ AFTER_OUTPUT_ERROR = "each file in it is whole (old or new), never half-written"
 def register(subparsers: Any) -> None:
     score = subparsers.add_parser("score", help=SCORE_HELP, description=(
         "Read INPUT.csv (the historic layout; label columns optional), score every row in "
-        "timestamp order with the detection core, and write transactions_scored.csv and "
-        "every rollup into --out (locked against a sink on the same folder). Rows that "
-        "cannot be read go, with their line and reason, to <name>.rejects.csv beside each "
-        "input (or in --rejects-dir), as `replay` does. Exit 0: every row scored; 1: rows "
-        "rejected, the rest scored; 2: bad file or usage; 5: --out not writable; 6: --out "
-        "used by a running sink. Core settings come from DETECTOR_CORE__* variables."))
+        "timestamp order with the detection core, and write transactions_scored.csv, its "
+        "day files (scored/) and every rollup into --out (locked against a sink on the "
+        "same folder). Rows that cannot be read go, with their line and reason, to "
+        "<name>.rejects.csv beside each input (or in --rejects-dir), as `replay` does. "
+        "Exit 0: every row scored; 1: rows rejected, the rest scored; 2: bad file or "
+        "usage; 5: --out not writable; 6: --out used by a running sink. Core settings come "
+        "from DETECTOR_CORE__* variables."))
     score.add_argument("input", type=Path, nargs="+", metavar="INPUT.csv")
     score.add_argument("--out", type=Path, required=True, metavar="DIR")
     score.add_argument("--rejects-dir", type=Path, metavar="DIR",

@@ -13,13 +13,14 @@ import logging
 import os
 import tempfile
 import warnings
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from dashboard.spec import NAME, TABLES, Table
-from dashboard.tmdl import partition_m
+from dashboard.spec import DATE_COLUMNS, DATE_TABLE, NAME, TABLES, Table
+from dashboard.tmdl import date_table_m, partition_m
 from shared.atomic import atomic_path
 from shared.errors import AuditstreamError
 
@@ -55,6 +56,21 @@ def table_rows(table: Table, exports_dir: Path) -> list[dict[str, Any]]:
             for rec in frame.to_dict("records")]
 
 
+def date_rows(exports_dir: Path) -> list[dict[str, Any]]:
+    """The date dimension as its M query builds it: each day of run.json's event range."""
+    run = json.loads((exports_dir / "run.json").read_text(encoding="utf-8"))
+    first, last = run.get("event_time_min"), run.get("event_time_max")
+    if not first or not last:
+        return []
+    day, end = date.fromisoformat(first[:10]), date.fromisoformat(last[:10])
+    rows = []
+    while day <= end:
+        rows.append({"date": f"{day.isoformat()}T00:00:00", "year": day.year,
+                     "month": day.isoformat()[:7]})
+        day += timedelta(days=1)
+    return rows
+
+
 def _check(result: str, step: str) -> None:
     reply = json.loads(result)
     if not reply.get("success"):
@@ -76,9 +92,16 @@ def build_pbix(project_root: Path, exports_dir: Path, out: Path) -> Path:
                 data = {"columns": columns, "rows": table_rows(table, exports_dir)}
                 _check(server.pbix_set_table_data(alias, table.name, json.dumps(data)),
                        f"load {table.name}")
+            columns = [{"name": c, "data_type": _BUILDER_TYPES[k], "nullable": True}
+                       for c, k in DATE_COLUMNS]
+            data = {"columns": columns, "rows": date_rows(exports_dir)}
+            _check(server.pbix_set_table_data(alias, DATE_TABLE, json.dumps(data)),
+                   f"load {DATE_TABLE}")
             for table in TABLES:
                 _check(server.pbix_set_partition_m(alias, table.name, partition_m(table)),
                        f"query {table.name}")
+            _check(server.pbix_set_partition_m(alias, DATE_TABLE, date_table_m()),
+                   f"query {DATE_TABLE}")
             _check(server.pbix_save(alias, output_path=str(tmp), overwrite=True,
                                     backup=False), "save")
         finally:

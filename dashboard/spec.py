@@ -15,6 +15,7 @@ from sink.columns import (
     METRICS_BY_TYPE_COLUMNS,
     RULE_COLUMNS,
     SCORED_COLUMNS,
+    STATUS_COLUMNS,
     THRESHOLD_COLUMNS,
 )
 
@@ -24,18 +25,28 @@ PARAMETER = "ExportsFolder"
 PARAMETER_DEFAULT = "set-to-your-exports-folder/"
 MEASURE_TABLE = "transactions_scored"
 
-_INT = {"transaction_id", "customer_id", "source_partition", "source_offset", "rank",
+_INT = {"source_partition", "source_offset", "rank",
         "support", "detected", "ml_detected", "flags", "true_flags", "count"}
 _BOOL = {"is_anomaly", "is_ml_flag", "is_rule_flag", "is_flag", "is_recommended",
          "actual", "predicted", *RULE_COLUMNS}
-_TEXT = {"country", "channel", "device", "merchant_category", "ip", "anomaly_type",
+#: Ids are text: the pipeline accepts any id ("L1", "A-77"), so Int64 would fail a refresh.
+_TEXT = {"transaction_id", "customer_id",
+         "country", "channel", "device", "merchant_category", "ip", "anomaly_type",
          "reasons_top3", "triggered_rules", "model_version", "section", "name", "mode"}
+
+
+#: status.csv's times and counts (the rest of it is text).
+_STATUS_TIMES = {"data_as_of", "last_row_written_at", "heartbeat_at"}
+_STATUS_COUNTS = {"rows", "lag_messages", "minutes_behind"}
+_TEXT |= {"auditstream_version", "librdkafka_version", "model_versions"}
 
 
 def column_type(name: str) -> str:
     """TMDL data type of an export column, from its name."""
-    if name == "timestamp":
+    if name == "timestamp" or name in _STATUS_TIMES:
         return "dateTime"
+    if name in _STATUS_COUNTS:
+        return "int64"
     if name in _BOOL:
         return "boolean"
     if name in _TEXT:
@@ -52,6 +63,7 @@ class Table:
     name: str
     csv_columns: tuple[str, ...]
     derived: tuple[tuple[str, str, str], ...] = ()  # (name, TMDL type, M expression)
+    day_folder: str = ""  # read the day files here (incremental refresh), not `file`
 
     @property
     def file(self) -> str:
@@ -70,11 +82,12 @@ class Table:
 
 TABLES: tuple[Table, ...] = (
     Table("transactions_scored", SCORED_COLUMNS,
-          derived=(("date", "dateTime", "DateTime.Date([timestamp])"),)),
+          derived=(("date", "dateTime", "DateTime.Date([timestamp])"),), day_folder="scored"),
     Table("thresholds", THRESHOLD_COLUMNS),
     Table("metrics_by_type", METRICS_BY_TYPE_COLUMNS),
     Table("confusion_matrix", CONFUSION_COLUMNS),
     Table("cases", CASES_COLUMNS),
+    Table("status", STATUS_COLUMNS),
 )
 
 
@@ -136,18 +149,58 @@ MEASURES: tuple[Measure, ...] = (
     Measure("Hybrid Expected Cost", _lookup("hybrid_expected_cost"), "#,0.##"),
     Measure("Total Flagged", "[Hybrid Flagged]", "#,0"),
     Measure("Flag Rate", "DIVIDE([Total Flagged], [Transactions])"),
-    Measure("ML Only", _count(f"{_ML} && NOT {_TS}[is_rule_flag]"), "#,0"),
-    Measure("Rules Only", _count(f"NOT ({_ML}) && {_TS}[is_rule_flag]"), "#,0"),
+    Measure("ML Only", _count(f"{_ML} && NOT({_TS}[is_rule_flag])"), "#,0"),
+    Measure("Rules Only", _count(f"NOT({_ML}) && {_TS}[is_rule_flag]"), "#,0"),
     Measure("ML and Rules", _count(f"{_ML} && {_TS}[is_rule_flag]"), "#,0"),
+    Measure("Data As Of",
+            "VAR asof = MAX(status[data_as_of])\nVAR behind = MAX(status[minutes_behind])\n"
+            'RETURN IF(ISBLANK(asof), "no data yet", "data as of " & '
+            'FORMAT(asof, "yyyy-mm-dd hh:nn") & ", " & IF(ISBLANK(behind), '
+            '"lag unknown", FORMAT(behind, "0") & " minutes behind the stream"))', ""),
     Measure("Recommended Cost Marker",
             "IF(MAX(thresholds[threshold]) = [Recommended Threshold], "
             "MAX(thresholds[hybrid_expected_cost]))", "#,0.##"),
 )
 
-#: (many side table, column, one side table, column). None on purpose: every page filters
-#: the table it shows, and a one-side key on transaction_id would make Desktop's refresh fail
-#: if an exports folder ever held a repeated id (two replayed files with overlapping ids).
-RELATIONSHIPS: tuple[tuple[str, str, str, str], ...] = ()
+#: KPIs read from thresholds.csv at the selected threshold: the sink's own counts, so O(1),
+#: equal to the offline report by construction, and no fact table needed. The fact-based
+#: measures above stay for what thresholds.csv does not split: by channel, day and type.
+#: (label-based figures count labelled rows only, as docs/sink.md says.)
+_KPI_COLUMNS = (("Flagged", "flagged", "#,0"), ("True Positives", "tp", "#,0"),
+                ("Precision", "precision", "0.0%"), ("Recall", "recall", "0.0%"))
+KPI_MEASURES: tuple[Measure, ...] = (
+    *(Measure(f"KPI {mode} {label}", _lookup(f"{mode.lower()}_{column}"), fmt)
+      for mode in ("ML", "Hybrid") for label, column, fmt in _KPI_COLUMNS),
+    *(Measure(f"KPI {mode} Workload %",  # thresholds.csv holds a percentage
+              f"{_TH}DIVIDE(CALCULATE(MAX(thresholds[{mode.lower()}_workload_pct]), "
+              "FILTER(ALL(thresholds), thresholds[threshold] = th)), 100)")
+      for mode in ("ML", "Hybrid")),
+)
+MEASURES = (*MEASURES, *KPI_MEASURES)
+
+#: Incremental refresh of the tables with a `day_folder`: Power BI's two dateTime parameters
+#: (exact names), their values in Desktop (wide, so the whole folder loads there), and the
+#: policy: keep ARCHIVE_YEARS years, re-read the last REFRESH_DAYS days on each refresh.
+RANGE_PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("RangeStart", "#datetime(2000, 1, 1, 0, 0, 0)"),
+    ("RangeEnd", "#datetime(2100, 1, 1, 0, 0, 0)"),
+)
+ARCHIVE_YEARS = 2
+REFRESH_DAYS = 3
+DAY_FILE_PREFIX = "transactions_scored_"  # sink.days: <prefix>YYYY-MM-DD.csv
+
+#: The date dimension: one row per day from the first to the last event day that run.json
+#: records (a small file, so the table stays full refresh), marked as the model's date table.
+DATE_TABLE = "dates"
+DATE_COLUMNS: tuple[tuple[str, str], ...] = (("date", "dateTime"), ("year", "int64"),
+                                             ("month", "string"))
+
+#: (many side table, column, one side table, column). Only the fact's day to the date
+#: dimension (unique by construction): a one-side key on transaction_id would make Desktop's
+#: refresh fail if an exports folder ever held a repeated id (two replayed files).
+RELATIONSHIPS: tuple[tuple[str, str, str, str], ...] = (
+    (MEASURE_TABLE, "date", DATE_TABLE, "date"),
+)
 
 
 @dataclass(frozen=True)
@@ -186,7 +239,8 @@ class Page:
 
 
 def _card(name: str, measure: str, x: int, y: int, w: int = 200) -> Visual:
-    return Visual(name, "card", {"Values": (m(measure),)}, (x, y, w, 110), measure)
+    title = measure.removeprefix("KPI ")
+    return Visual(name, "card", {"Values": (m(measure),)}, (x, y, w, 110), title)
 
 
 def _slicer(name: str, table: str, column: str, box: tuple[int, int, int, int],
@@ -195,8 +249,13 @@ def _slicer(name: str, table: str, column: str, box: tuple[int, int, int, int],
 
 
 _THRESHOLD_SLICER = ("thresholds", "threshold", (20, 20, 180, 680), "threshold")
-_KPIS = ("ML Precision", "ML Recall", "ML Workload %",
-         "Hybrid Precision", "Hybrid Recall", "Hybrid Workload %")
+
+
+def _freshness(name: str, x: int, y: int, w: int, h: int) -> Visual:
+    """The "data as of ..., N minutes behind the stream" card every page carries."""
+    return Visual(name, "card", {"Values": (m("Data As Of"),)}, (x, y, w, h), "Data as of")
+_KPIS = ("KPI ML Precision", "KPI ML Recall", "KPI ML Workload %",
+         "KPI Hybrid Precision", "KPI Hybrid Recall", "KPI Hybrid Workload %")
 
 PAGES: tuple[Page, ...] = (
     Page("kpis", "Threshold / KPIs", (
@@ -204,6 +263,7 @@ PAGES: tuple[Page, ...] = (
         *(_card(f"kpi{i}", name, 220 + (i % 3) * 210, 20 + (i // 3) * 120)
           for i, name in enumerate(_KPIS)),
         _card("recommended", "Recommended Threshold", 860, 20, 200),
+        _freshness("freshness", 1070, 20, 190, 110),
         _card("mlCost", "ML Expected Cost", 860, 140, 200),
         _card("hybridCost", "Hybrid Expected Cost", 1070, 140, 190),
         Visual("recallByType", "clusteredColumnChart",
@@ -220,10 +280,11 @@ PAGES: tuple[Page, ...] = (
     ), no_filter=(("thresholdSlicer", "costCurve"),)),
     Page("volume", "Anomaly Volume & Trends", (
         _slicer("thresholdSlicer2", "thresholds", "threshold", (20, 20, 180, 680), "threshold"),
-        _card("totalFlagged", "Total Flagged", 220, 20),
-        _card("flagRate", "Flag Rate", 430, 20),
+        _card("totalFlagged", "KPI Hybrid Flagged", 220, 20),
+        _card("flagRate", "KPI Hybrid Workload %", 430, 20),
         _card("totalAnomalies", "Total Anomalies", 640, 20),
         _card("anomalyRate", "Anomaly Rate", 850, 20),
+        _freshness("freshness2", 1060, 20, 200, 110),
         Visual("breakdown", "donutChart",
                {"Y": (m("ML Only"), m("Rules Only"), m("ML and Rules"))},
                (220, 140, 400, 270), "Detection breakdown"),
@@ -237,6 +298,7 @@ PAGES: tuple[Page, ...] = (
     Page("cases", "Cases", (
         _slicer("caseType", "cases", "anomaly_type", (20, 20, 200, 300)),
         _slicer("caseChannel", "cases", "channel", (20, 340, 200, 300)),
+        _freshness("freshness3", 20, 650, 200, 60),
         Visual("caseTable", "tableEx",
                {"Values": tuple(col("cases", c) for c in (
                    "rank", "transaction_id", "timestamp", "amount", "channel", "score",

@@ -12,11 +12,17 @@ import uuid
 from pathlib import Path
 
 from dashboard.spec import (
+    ARCHIVE_YEARS,
+    DATE_COLUMNS,
+    DATE_TABLE,
+    DAY_FILE_PREFIX,
     MEASURE_TABLE,
     MEASURES,
     NAME,
     PARAMETER,
     PARAMETER_DEFAULT,
+    RANGE_PARAMETERS,
+    REFRESH_DAYS,
     RELATIONSHIPS,
     TABLES,
     Table,
@@ -47,15 +53,45 @@ def _m_string(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+_CSV_OPTIONS = '[Delimiter=",", Encoding=65001, QuoteStyle=QuoteStyle.Csv]'
+
+
+def _day_files_source(table: Table) -> list[str]:
+    """M steps that read the day files dated in [RangeStart, RangeEnd) into `Promoted`.
+
+    The date comes from each file's name, so only those files are opened: a file source
+    cannot fold a filter into the files' contents. An empty table with every column keeps
+    the later steps valid when no file is in the range.
+    """
+    start, end = (name for name, _ in RANGE_PARAMETERS)
+    at = len(DAY_FILE_PREFIX)
+    names = ", ".join(_m_string(c) for c in table.csv_columns)
+    return [
+        f"    Files = Folder.Files({PARAMETER} & {_m_string(table.day_folder)}),",
+        f"    Named = Table.SelectRows(Files, each Text.StartsWith([Name], "
+        f'{_m_string(DAY_FILE_PREFIX)}) and [Extension] = ".csv"),',
+        f'    Dated = Table.AddColumn(Named, "Day", each DateTime.From(Date.FromText('
+        f'Text.Middle([Name], {at}, 10))), type datetime),',
+        f"    InRange = Table.SelectRows(Dated, each [Day] >= {start} and {end} > [Day]),",
+        f"    Parts = List.Transform(InRange[Content], (c) => Table.PromoteHeaders("
+        f"Csv.Document(c, {_CSV_OPTIONS}), [PromoteAllScalars=true])),",
+        f"    Promoted = Table.Combine({{#table({{{names}}}, {{}})}} & Parts),",
+    ]
+
+
 def partition_m(table: Table) -> str:
-    """Power Query M for one table: the CSV under ExportsFolder, typed, booleans parsed."""
+    """Power Query M for one table: its CSV (or day files) under ExportsFolder, typed,
+    booleans parsed."""
     bools = [c for c in table.csv_columns if table.type_of(c) == "boolean"]
     typed = [c for c in table.csv_columns if table.type_of(c) != "boolean"]
+    source = _day_files_source(table) if table.day_folder else [
+        f"    Source = Csv.Document(File.Contents({PARAMETER} & {_m_string(table.file)}), "
+        f"{_CSV_OPTIONS}),",
+        "    Promoted = Table.PromoteHeaders(Source, [PromoteAllScalars=true]),",
+    ]
     lines = [
         "let",
-        f"    Source = Csv.Document(File.Contents({PARAMETER} & {_m_string(table.file)}), "
-        '[Delimiter=",", Encoding=65001, QuoteStyle=QuoteStyle.Csv]),',
-        "    Promoted = Table.PromoteHeaders(Source, [PromoteAllScalars=true]),",
+        *source,
         '    ToBool = (v) => if v = null or v = "" then null else Text.Lower(v) = "true",',
         "    Bools = Table.TransformColumns(Promoted, {"
         + ", ".join(f"{{{_m_string(c)}, ToBool, type logical}}" for c in bools) + "}),",
@@ -83,8 +119,9 @@ def table_tmdl(table: Table) -> str:
         for measure in MEASURES:
             out.append(f"\tmeasure {quote(measure.name)} =")
             out += _block(measure.dax, 3)
-            out += [f"\t\tformatString: {measure.fmt}",
-                    f"\t\tlineageTag: {tag('measure', measure.name)}", ""]
+            if measure.fmt:
+                out.append(f"\t\tformatString: {measure.fmt}")
+            out += [f"\t\tlineageTag: {tag('measure', measure.name)}", ""]
     for column in table.columns:
         kind = table.type_of(column)
         out += [f"\tcolumn {quote(column)}", f"\t\tdataType: {kind}"]
@@ -95,26 +132,87 @@ def table_tmdl(table: Table) -> str:
                 "\t\tannotation SummarizationSetBy = Automatic", ""]
     out += [f"\tpartition {quote(table.name)} = m", "\t\tmode: import", "\t\tsource ="]
     out += _block(partition_m(table), 4)
+    out.append("")
+    if table.day_folder:
+        out += refresh_policy_tmdl(table)
+    out += ["\tannotation PBI_ResultType = Table", ""]
+    return "\n".join(out)
+
+
+def refresh_policy_tmdl(table: Table) -> list[str]:
+    """The incremental refresh policy: archive ARCHIVE_YEARS years, refresh REFRESH_DAYS days;
+    its source is the partition's own query (filtered by RangeStart/RangeEnd)."""
+    out = ["\trefreshPolicy", "\t\tpolicyType: basic",
+           "\t\trollingWindowGranularity: year",
+           f"\t\trollingWindowPeriods: {ARCHIVE_YEARS}",
+           "\t\tincrementalGranularity: day", f"\t\tincrementalPeriods: {REFRESH_DAYS}",
+           "\t\tsourceExpression ="]
+    return [*out, *_block(partition_m(table), 4), ""]
+
+
+def date_table_m() -> str:
+    """Power Query M of the date dimension: every day of run.json's event-time range."""
+    return "\n".join([
+        "let",
+        f'    Run = Json.Document(File.Contents({PARAMETER} & "run.json")),',
+        '    First = Record.FieldOrDefault(Run, "event_time_min", null),',
+        '    Last = Record.FieldOrDefault(Run, "event_time_max", null),',
+        "    Days = if First = null or Last = null then {} else List.Dates("
+        "Date.From(DateTime.FromText(First)), Duration.Days(Date.From(DateTime.FromText(Last))"
+        " - Date.From(DateTime.FromText(First))) + 1, #duration(1, 0, 0, 0)),",
+        '    Source = Table.FromList(Days, Splitter.SplitByNothing(), {"date"}),',
+        '    Year = Table.AddColumn(Source, "year", each Date.Year([date]), Int64.Type),',
+        '    Month = Table.AddColumn(Year, "month", each Date.ToText([date], "yyyy-MM"), '
+        "type text),",
+        '    Typed = Table.TransformColumnTypes(Month, {{"date", type date}})',
+        "in",
+        "    Typed",
+    ])
+
+
+def date_table_tmdl() -> str:
+    """The date dimension, marked as the model's date table (`dataCategory: Time`, key)."""
+    out = [f"table {quote(DATE_TABLE)}", f"\tlineageTag: {tag('table', DATE_TABLE)}",
+           "\tdataCategory: Time", ""]
+    for column, kind in DATE_COLUMNS:
+        out += [f"\tcolumn {quote(column)}", f"\t\tdataType: {kind}"]
+        if column == "date":
+            out += ["\t\tisKey", "\t\tformatString: yyyy-mm-dd"]
+        elif kind in _FORMATS:
+            out.append(f"\t\tformatString: {_FORMATS[kind]}")
+        out += [f"\t\tlineageTag: {tag('column', DATE_TABLE, column)}",
+                "\t\tsummarizeBy: none", f"\t\tsourceColumn: {column}", "",
+                "\t\tannotation SummarizationSetBy = Automatic", ""]
+    out += [f"\tpartition {quote(DATE_TABLE)} = m", "\t\tmode: import", "\t\tsource ="]
+    out += _block(date_table_m(), 4)
     out += ["", "\tannotation PBI_ResultType = Table", ""]
     return "\n".join(out)
 
 
 def expressions_tmdl() -> str:
     meta = 'meta [IsParameterQuery=true, Type="Text", IsParameterQueryRequired=true]'
-    return "\n".join([
+    out = [
         f"expression {PARAMETER} = {_m_string(PARAMETER_DEFAULT)} {meta}",
         f"\tlineageTag: {tag('expression', PARAMETER)}", "",
         "\tannotation PBI_ResultType = Text", "",
-    ])
+    ]
+    dt_meta = 'meta [IsParameterQuery=true, Type="DateTime", IsParameterQueryRequired=true]'
+    for name, value in RANGE_PARAMETERS:
+        out += [f"expression {name} = {value} {dt_meta}",
+                f"\tlineageTag: {tag('expression', name)}", "",
+                "\tannotation PBI_ResultType = DateTime", ""]
+    return "\n".join(out)
 
 
 def model_tmdl() -> str:
     out = ["model Model", "\tculture: en-US", "\tdefaultPowerBIDataSourceVersion: powerBI_V3",
            "\tsourceQueryCulture: en-US",
            "\tdataAccessOptions", "\t\tlegacyRedirects", "\t\treturnErrorValuesAsNull", "",
-           "\tannotation PBI_QueryOrder = " + json.dumps([PARAMETER, *(t.name for t in TABLES)]),
-           ""]
+           "\tannotation PBI_QueryOrder = "
+           + json.dumps([PARAMETER, *(n for n, _ in RANGE_PARAMETERS),
+                         *(t.name for t in TABLES), DATE_TABLE]), ""]
     out += [f"ref table {quote(t.name)}" for t in TABLES]
+    out.append(f"ref table {quote(DATE_TABLE)}")
     return "\n".join([*out, ""])
 
 
@@ -146,6 +244,7 @@ def semantic_model_files() -> dict[str, str]:
         files["definition/relationships.tmdl"] = relationships_tmdl()
     for table in TABLES:
         files[f"definition/tables/{table.name}.tmdl"] = table_tmdl(table)
+    files[f"definition/tables/{DATE_TABLE}.tmdl"] = date_table_tmdl()
     return files
 
 

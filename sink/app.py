@@ -139,7 +139,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset,
                         workers=settings.decode_workers, on_rollup=on_rollup)
     consumer = make_consumer(settings.kafka, settings.group_id, **consumer_overrides())
-    run_info = {"group_id": settings.group_id, **client_versions()}
+    run_info: dict[str, object] = {"group_id": settings.group_id, **client_versions()}
     result = SinkResult()
     start_rows, start_rejected = writer.rows, writer.cp.rejected
     try:
@@ -168,10 +168,10 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
 
 
 def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts: set[int],
-          idle_limit: float | None, stop: threading.Event, run_info: dict[str, str]) -> None:
+          idle_limit: float | None, stop: threading.Event, run_info: dict[str, object]) -> None:
     topic = settings.topics.scored_topic
     at_end: set[int] = set()
-    last_data = last_cp = last_rollup = last_report = time.monotonic()
+    last_data = last_cp = last_rollup = last_report = last_beat = time.monotonic()
     rolled_rows = writer.rows
     while not stop.is_set():
         records: list[Record] = []
@@ -198,6 +198,12 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
             writer.checkpoint()
             _commit(consumer, topic, writer.offsets)
             last_cp = now
+        beat_due = now - last_beat >= max(settings.rollup_interval_s, 1.0)
+        if roll_due or beat_due:
+            run_info["lag_messages"] = _lag(consumer, topic, writer.offsets, parts)
+            last_beat = now
+        if beat_due and not roll_due:
+            writer.heartbeat(run_info)  # idle or between refreshes: the sink is alive
         if roll_due:  # always right after a checkpoint: rollups describe durable rows only
             report = now - last_report >= settings.report_interval_s
             writer.write_rollups(run_info, report=report)
@@ -207,6 +213,25 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
         if idle_limit is not None and at_end >= parts and now - last_data >= idle_limit:
             log.info("%s drained", topic)
             return
+
+
+def _lag(consumer: Consumer, topic: str, offsets: dict[int, int], parts: set[int]
+         ) -> int | None:
+    """Messages waiting in the topic: high watermark minus the consumer's position (cached
+    watermarks, no broker round trip); None while a partition's watermark is unknown.
+
+    The position, not the next row's offset: transaction markers and aborted messages take
+    offsets that no row ever fills, and the position moves past them.
+    """
+    total = 0
+    positions = consumer.position([TopicPartition(topic, p) for p in sorted(parts)])
+    for tp in positions:
+        _low, high = consumer.get_watermark_offsets(tp, cached=True)
+        if high < 0:
+            return None
+        at = tp.offset if tp.offset >= 0 else offsets.get(tp.partition, 0)
+        total += max(0, high - at)
+    return total
 
 
 def _commit(consumer: Consumer, topic: str, offsets: dict[int, int]) -> None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from shared.codec import decode
 from shared.errors import SchemaError
 from shared.schemas import ScoredTransaction
-from sink.csvfmt import encode_rows, scored_cells
+from sink.csvfmt import scored_cells
+from sink.days import DayChunk, single_file_bytes, split_by_day
 from sink.rollup import Facts, facts_of
 from sink.volume import SinkRollup
 
@@ -29,6 +30,7 @@ class BatchResult:
     rows: int
     rejected: list[bytes]  # JSON lines for sink_rejected.jsonl
     delta: SinkRollup
+    days: dict[str, DayChunk]  # the same rows by event day (sink.days)
 
 
 def format_batch(records: Sequence[Record], top_cases: int) -> BatchResult:
@@ -53,7 +55,8 @@ def format_batch(records: Sequence[Record], top_cases: int) -> BatchResult:
             facts.append(facts_of(tx))
         delta = SinkRollup(top_cases)
         delta.update(facts, cells)
-        return BatchResult(encode_rows(cells), len(cells), rejected, delta)
+        days = split_by_day(cells)
+        return BatchResult(single_file_bytes(cells, days), len(cells), rejected, delta, days)
     finally:
         if paused:
             gc.enable()

@@ -93,3 +93,16 @@ CASES_COLUMNS: tuple[str, ...] = (
     "is_anomaly",
     "anomaly_type",
 )
+
+#: status.csv: one row on how fresh the exports are (`sink.status`).
+STATUS_COLUMNS: tuple[str, ...] = (
+    "data_as_of",
+    "last_row_written_at",
+    "heartbeat_at",
+    "rows",
+    "lag_messages",
+    "minutes_behind",
+    "auditstream_version",
+    "librdkafka_version",
+    "model_versions",
+)

@@ -18,9 +18,11 @@ from shared.atomic import atomic_writer
 from shared.schemas import ScoredTransaction
 from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import encode_rows, scored_cells
+from sink.days import DayChunk, DayWriter, single_file_bytes, split_by_day
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.rollup import facts_of
 from sink.settings import ExportSettings
+from sink.status import now_utc, write_status
 from sink.volume import SinkRollup
 
 CHUNK = 50_000
@@ -28,6 +30,8 @@ CHUNK = 50_000
 PARALLEL_MIN_ROWS = 40_000
 #: What the forked workers inherit (`forkpool.current_job()`): the rows and the top-K size.
 Job = tuple[Sequence[ScoredTransaction], int]
+#: One formatted chunk: its CSV bytes and the same rows by event day.
+Part = tuple[bytes, dict[str, DayChunk]]
 
 
 def write_exports(
@@ -38,7 +42,8 @@ def write_exports(
     workers: int | None = None,
     on_rollup: OnRollup | None = None,
 ) -> None:
-    """Write transactions_scored.csv and every rollup into `out_dir`, each file atomically.
+    """Write transactions_scored.csv, the day files (`sink.days`) and every rollup into
+    `out_dir`, each file atomically.
 
     Rollups are computed with the same incremental counts as the streaming sink, chunk by
     chunk; `run_info` (input file hash, model versions...) is merged into run.json.
@@ -56,7 +61,7 @@ def _write_all(
     settings: ExportSettings,
     run_info: Mapping[str, object] | None,
     workers: int | None,
-    done: list[tuple[list[bytes], SinkRollup]],
+    done: list[tuple[list[Part], SinkRollup]],
     on_rollup: OnRollup | None = None,
 ) -> None:
     """`write_exports`, the first rows already formatted (`done`: bytes and delta, in order)."""
@@ -68,41 +73,47 @@ def _write_all(
     rest = rows[lo:]
     if workers is None:
         workers = 2 if len(rest) >= PARALLEL_MIN_ROWS and forkpool.usable_cores() > 1 else 1
-    with atomic_writer(out_dir / SCORED_FILE) as fh:
+    with atomic_writer(out_dir / SCORED_FILE) as fh, DayWriter(out_dir) as days:
         fh.write(encode_rows([], SCORED_COLUMNS))
         for parts, _ in done:
-            for part in parts:
+            for part, by_day in parts:
                 fh.write(part)
+                days.write(by_day)
         if workers > 1 and forkpool.can_fork():
-            _write_parallel(rest, fh, state, settings.top_cases)
+            _write_parallel(rest, fh, days, state, settings.top_cases)
         else:
-            _write_rows(rest, 0, len(rest), fh, state)
+            _write_rows(rest, 0, len(rest), fh, days, state)
     info: dict[str, object] = {"source": "auditstream score"}
     info.update(run_info or {})
-    notify(on_rollup, write_rollups(out_dir, state, settings, info), out_dir)
+    rollups = write_rollups(out_dir, state, settings, info)
+    write_status(out_dir, rollups.run, now_utc(), 0)
+    notify(on_rollup, rollups, out_dir)
 
 
 def _write_rows(rows: Sequence[ScoredTransaction], lo: int, hi: int, fh: IO[bytes],
-                state: SinkRollup) -> None:
+                days: DayWriter, state: SinkRollup) -> None:
     for start in range(lo, hi, CHUNK):
         chunk = rows[start : min(start + CHUNK, hi)]
         cells = [scored_cells(tx) for tx in chunk]
         state.update([facts_of(tx) for tx in chunk], cells)
-        fh.write(encode_rows(cells))
+        by_day = split_by_day(cells)
+        fh.write(single_file_bytes(cells, by_day))
+        days.write(by_day)
 
 
-def _format_tail(lo: int, hi: int | None = None) -> tuple[list[bytes], SinkRollup]:
+def _format_tail(lo: int, hi: int | None = None) -> tuple[list[Part], SinkRollup]:
     """Worker: CSV bytes (per chunk) and the rollup delta of rows `lo..hi`."""
     job: Job = forkpool.current_job()
     rows, top_cases = job
     hi = len(rows) if hi is None else hi
     delta = SinkRollup(top_cases)
-    parts: list[bytes] = []
+    parts: list[Part] = []
     for start in range(lo, hi, CHUNK):
         chunk: Any = rows[start : min(start + CHUNK, hi)]
         cells = [scored_cells(tx) for tx in chunk]
         delta.update([facts_of(tx) for tx in chunk], cells)
-        parts.append(encode_rows(cells))
+        by_day = split_by_day(cells)
+        parts.append((single_file_bytes(cells, by_day), by_day))
     return parts, delta
 
 
@@ -121,7 +132,7 @@ class ExportPipeline:
         self.settings = settings or ExportSettings()
         self._started = 0  # rows handed to workers
         self._running: forkpool.Forked | None = None
-        self._done: list[tuple[list[bytes], SinkRollup]] = []
+        self._done: list[tuple[list[Part], SinkRollup]] = []
         self._enabled = forkpool.usable_cores() > 1 and forkpool.can_fork()
 
     def ready(self, rows: Sequence[ScoredTransaction | None], n: int) -> None:
@@ -145,14 +156,15 @@ class ExportPipeline:
         self._done = []
 
 
-def _write_parallel(rows: Sequence[ScoredTransaction], fh: IO[bytes], state: SinkRollup,
-                    top_cases: int) -> None:
+def _write_parallel(rows: Sequence[ScoredTransaction], fh: IO[bytes], days: DayWriter,
+                    state: SinkRollup, top_cases: int) -> None:
     half = len(rows) // 2
     job: Job = (rows, top_cases)
     with forkpool.pool(job, 1) as pool:
         tail = pool.apply_async(_format_tail, (half,))
-        _write_rows(rows, 0, half, fh, state)
+        _write_rows(rows, 0, half, fh, days, state)
         parts, delta = tail.get()
-    for part in parts:
+    for part, by_day in parts:
         fh.write(part)
+        days.write(by_day)
     state.merge(delta)

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from shared.atomic import atomic_write_bytes, fsync_dir
+from sink import days as dy
 from sink import state as st
 from sink.batch import Record, format_batch, format_slice
 from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import SCORED_HEADER
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.settings import ExportSettings
+from sink.status import now_utc, write_status
 from sink.volume import SinkRollup, VolumeCounts
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class SinkWriter:
         if reset:
             for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE):
                 (self.folder / name).unlink(missing_ok=True)
+            dy.remove_all(self.folder)
         cp = st.load(self.folder)
         if cp is None:
             cp = self._fresh(topic)
@@ -61,23 +64,33 @@ class SinkWriter:
                 f"{self.folder} was written with other columns than this version's; "
                 "use another folder or --reset"
             )
+        elif cp.rollup.rows and not cp.extra.get("day_files"):
+            raise st.SinkStateError(
+                f"{self.folder} was written by a version without day files (scored/); its "
+                "rows would be missing there: use another folder or --reset"
+            )
         else:
             st.cut_to_checkpoint(self.folder, cp.lengths)
+            dy.remove_unrecorded(self.folder, cp.lengths)
             if cp.rollup.volume.rows != cp.rollup.rows:  # a checkpoint from before the counts
                 cp.rollup.volume = _recount(self.folder / SCORED_FILE)
             log.info("resuming %s at offsets %s (%d rows)", self.folder, cp.offsets,
                      cp.rollup.rows)
         self.cp = cp
         self._scored: BinaryIO = open(self.folder / SCORED_FILE, "ab")  # noqa: SIM115
+        self._days = dy.DayAppender(self.folder)
         self._rejected: BinaryIO | None = None
         self.pending_rows = 0
+        self._run: dict[str, Any] = {}  # run.json as last written
         self._workers = workers
         # Spawned, not forked: the parent runs librdkafka threads, which fork cannot copy.
         self._pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
 
     def _fresh(self, topic: str) -> st.Checkpoint:
         scored = self.folder / SCORED_FILE
-        if scored.exists() and _head(scored, len(SCORED_HEADER) + 1) not in (b"", SCORED_HEADER):
+        foreign = scored.exists() and _head(scored, len(SCORED_HEADER) + 1) not in (
+            b"", SCORED_HEADER)
+        if foreign or dy.day_files(self.folder):
             raise st.SinkStateError(
                 f"{scored} exists but no sink checkpoint does (exports of another run?); "
                 "use another folder or --reset"
@@ -90,7 +103,7 @@ class SinkWriter:
             offsets={},
             rollup=SinkRollup(self.settings.top_cases),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            extra={"columns": list(SCORED_COLUMNS)},
+            extra={"columns": list(SCORED_COLUMNS), "day_files": True},
         )
         st.save(self.folder, cp)
         return cp
@@ -124,12 +137,28 @@ class SinkWriter:
         rows = 0
         for result in results:  # in offset order, whatever process formatted them
             self._scored.write(result.csv)
+            self._write_days(result.days)
             self.cp.rollup.merge(result.delta)
             rows += result.rows
             if result.rejected:
                 self._reject(result.rejected)
         self.pending_rows += len(fresh)
         return rows
+
+    def _write_days(self, chunks: dict[str, dy.DayChunk]) -> None:
+        """Append each day's rows to its file; count rows of days already closed (late)."""
+        extra = self.cp.extra
+        watermark = str(extra.get("event_watermark", ""))
+        late: dict[str, int] = extra.setdefault("late_rows_by_day", {})
+        for day, chunk in chunks.items():
+            if dy.is_closed(day, watermark):
+                late[day] = late.get(day, 0) + chunk.rows
+                log.warning("%d late rows for closed day %s appended to %s", chunk.rows, day,
+                            dy.day_file(day))
+        self._days.write(chunks)
+        latest = max((c.latest for c in chunks.values()), default="")
+        if latest > watermark:
+            extra["event_watermark"] = latest
 
     def _reject(self, lines: list[bytes]) -> None:
         if self._rejected is None:
@@ -140,13 +169,16 @@ class SinkWriter:
 
     def checkpoint(self) -> None:
         """Make the appended rows durable, then record lengths, offsets and counts."""
-        lengths = {SCORED_FILE: _sync(self._scored)}
+        lengths = {**self.cp.lengths, SCORED_FILE: _sync(self._scored)}
         lengths[REJECTED_FILE] = (
             _sync(self._rejected) if self._rejected is not None
             else self.cp.lengths.get(REJECTED_FILE, 0)
         )
+        lengths.update(self._days.sync())
         if lengths != self.cp.lengths:
             fsync_dir(self.folder)
+        if lengths[SCORED_FILE] != self.cp.lengths.get(SCORED_FILE):
+            self.cp.extra["last_row_written_at"] = now_utc()
         self.cp.lengths = lengths
         st.save(self.folder, self.cp)
         self.pending_rows = 0
@@ -160,18 +192,30 @@ class SinkWriter:
             "input_offsets": {str(p): o for p, o in sorted(self.cp.offsets.items())},
             "rows_rejected": self.cp.rejected,
             "sink_started_at": self.cp.created_at,
+            # Closed days that still got rows (sink.days): refresh those days' partitions.
+            "late_rows_by_day": dict(sorted(self.cp.extra.get("late_rows_by_day", {}).items())),
         }
         info.update(run_info or {})
         rollups = write_rollups(self.folder, self.cp.rollup, self.settings, info)
+        self._run = rollups.run
+        self.heartbeat(info)
         if report:
             notify(self.on_rollup, rollups, self.folder)
         return rollups.run
+
+    def heartbeat(self, run_info: Mapping[str, object] | None = None) -> list[str]:
+        """Rewrite status.csv (freshness, lag, versions) from the last rollup refresh."""
+        lag = (run_info or {}).get("lag_messages")
+        return write_status(self.folder, self._run,
+                            str(self.cp.extra.get("last_row_written_at", "")),
+                            lag if isinstance(lag, int) else None)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.terminate()
             self._pool.join()
         self._scored.close()
+        self._days.close()
         if self._rejected is not None:
             self._rejected.close()
 

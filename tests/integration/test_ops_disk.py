@@ -129,8 +129,11 @@ def test_score_on_a_read_only_or_full_disk_exits_5_and_leaves_whole_files(
     source = tmp_path / "in.csv"
     write_transactions_csv(stream(n=200, customers=10, seed=9), source)
     out = tiny_disk.path / "ex"
+    tiny_disk.remount("rw,size=512k")  # report.html, the rows and their day files fit once
     assert main(["score", str(source), "--out", str(out)]) == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+              if p.is_file()}
+    assert any(name.startswith("scored/") for name in before)
 
     tiny_disk.remount("ro")
     assert main(["score", str(source), "--out", str(out)]) == 5
@@ -144,7 +147,8 @@ def test_score_on_a_read_only_or_full_disk_exits_5_and_leaves_whole_files(
     assert main(["score", str(big), "--out", str(out)]) == 5
     err = capsys.readouterr().err
     assert "the disk is full" in err and err.count("\n") == 1 and "Traceback" not in err
-    assert _leftovers(out) == []
-    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert _leftovers(out) == [] and _leftovers(out / "scored") == []
+    after = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+             if p.is_file()}
     assert after.keys() == before.keys()
     assert after["transactions_scored.csv"] == before["transactions_scored.csv"]  # whole

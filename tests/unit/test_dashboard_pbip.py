@@ -16,7 +16,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from dashboard.build import write_pbip
-from dashboard.spec import MEASURES, NAME, PARAMETER, TABLES
+from dashboard.spec import DATE_TABLE, MEASURES, NAME, PARAMETER, RELATIONSHIPS, TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "tests" / "data" / "pbir-schemas"
@@ -120,7 +120,7 @@ def test_every_visual_binds_only_tables_columns_and_measures_of_the_model(
 
 def test_model_tables_and_measures_follow_the_spec(model: dict[str, Any]) -> None:
     tables = {t["name"]: t for t in model["tables"]}
-    assert set(tables) == {t.name for t in TABLES}
+    assert set(tables) == {t.name for t in TABLES} | {DATE_TABLE}
     for spec in TABLES:
         assert [c["name"] for c in tables[spec.name]["columns"]] == list(spec.columns)
     dax = {m["name"]: m["expression"] for t in model["tables"] for m in t["measures"]}
@@ -131,6 +131,13 @@ def test_every_query_reads_its_csv_under_exports_folder(model: dict[str, Any]) -
     for table in model["tables"]:
         (partition,) = table["partitions"]
         source = partition["source"]
+        if table["name"] == DATE_TABLE:
+            assert f'File.Contents({PARAMETER} & "run.json")' in source
+            continue
+        if table["name"] == "transactions_scored":  # the day files, for incremental refresh
+            assert f'Folder.Files({PARAMETER} & "scored")' in source
+            assert "RangeStart" in source and "RangeEnd" in source
+            continue
         assert f'File.Contents({PARAMETER} & "{table["name"]}.csv")' in source
         assert "Encoding=65001" in source and "QuoteStyle=QuoteStyle.Csv" in source
 
@@ -154,3 +161,68 @@ def test_absolute_path_pattern_catches_windows_and_posix_paths() -> None:
     for bad in ('"C:\\Users\\me\\exports\\"', '"/home/me/exports/"', "\\\\server\\share",
                 "file:///tmp/x.csv"):
         assert ABSOLUTE.search(bad), bad
+
+
+def test_the_date_dimension_is_marked_keyed_and_related_to_the_fact(
+    model: dict[str, Any],
+) -> None:
+    (dates,) = [t for t in model["tables"] if t["name"] == DATE_TABLE]
+    key = {c["name"]: c for c in dates["columns"]}["date"]
+    assert key["is_key"] and key["tmdl_data_type"] == "dateTime"
+    text = (MODEL / "definition" / "tables" / f"{DATE_TABLE}.tmdl").read_text(encoding="utf-8")
+    assert "\n\tdataCategory: Time\n" in text
+    got = {(r["from_table"], r["from_column"], r["to_table"], r["to_column"])
+           for r in model["relationships"]}
+    assert got == set(RELATIONSHIPS) == {("transactions_scored", "date", DATE_TABLE, "date")}
+
+
+def test_every_page_shows_how_fresh_the_data_is() -> None:
+    pages = [p for p in (REPORT / "definition" / "pages").iterdir() if p.is_dir()]
+    assert len(pages) >= 3
+    for page in pages:
+        bound = {name for path in page.rglob("visual.json")
+                 for kind, _table, name in _fields(json.loads(path.read_text(encoding="utf-8")))
+                 if kind == "Measure"}
+        assert "Data As Of" in bound, page.name
+
+
+def _tmdl_block(text: str, header: str) -> str:
+    """The expression under `header =` (lines indented deeper than the header)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == f"{header} =")
+    depth = len(lines[start]) - len(lines[start].lstrip("\t"))
+    block = []
+    for line in lines[start + 1:]:
+        if line and len(line) - len(line.lstrip("\t")) <= depth:
+            break
+        block.append(line.strip())
+    return "\n".join(b for b in block if b)
+
+
+def test_the_fact_table_has_a_consistent_incremental_refresh_policy(
+    model: dict[str, Any],
+) -> None:
+    from dashboard.spec import ARCHIVE_YEARS, REFRESH_DAYS
+    from sink.days import PREFIX, day_file
+
+    tables = MODEL / "definition" / "tables"
+    fact = (tables / "transactions_scored.tmdl").read_text(encoding="utf-8")
+    policy = fact[fact.index("\trefreshPolicy\n"):]
+    for setting in ("policyType: basic", "rollingWindowGranularity: year",
+                    f"rollingWindowPeriods: {ARCHIVE_YEARS}", "incrementalGranularity: day",
+                    f"incrementalPeriods: {REFRESH_DAYS}"):
+        assert f"\n\t\t{setting}\n" in policy, setting
+    source = _tmdl_block(policy, "sourceExpression")
+    assert source == _tmdl_block(fact, "source")  # the policy refreshes the table's own query
+    assert "[Day] >= RangeStart and RangeEnd > [Day]" in source  # [start, end): no day twice
+    # The day is read from the sink's file names: same prefix, the date right after it.
+    assert f'Text.StartsWith([Name], "{PREFIX}")' in source
+    assert f"Text.Middle([Name], {len(PREFIX)}, 10)" in source
+    assert day_file("2025-01-02").rsplit("/", 1)[1][len(PREFIX):len(PREFIX) + 10] == "2025-01-02"
+    others = [p.name for p in tables.glob("*.tmdl") if p.name != "transactions_scored.tmdl"]
+    assert len(others) >= 5
+    assert not [n for n in others if "refreshPolicy" in (tables / n).read_text(encoding="utf-8")]
+    params = {e["name"]: e["expression"] for e in model["expressions"]}
+    for name in ("RangeStart", "RangeEnd"):
+        assert params[name].startswith("#datetime(")
+        assert 'IsParameterQuery=true' in params[name] and 'Type="DateTime"' in params[name]

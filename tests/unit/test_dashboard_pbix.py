@@ -16,7 +16,7 @@ from pbixray import PBIXRay  # type: ignore[import-untyped]
 
 from dashboard.build import SAMPLE_EXPORTS
 from dashboard.pbix import build_pbix
-from dashboard.spec import MEASURES, NAME, PARAMETER, TABLES
+from dashboard.spec import DATE_TABLE, MEASURES, NAME, PARAMETER, TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / f"{NAME}.pbix"
@@ -37,7 +37,7 @@ def pbix(request: pytest.FixtureRequest, fresh_pbix: Path) -> PBIXRay:
 
 def test_pbix_has_the_spec_tables_columns_and_types(pbix: PBIXRay) -> None:
     schema = pbix.schema
-    assert sorted(pbix.tables) == sorted(t.name for t in TABLES)
+    assert sorted(pbix.tables) == sorted([*(t.name for t in TABLES), DATE_TABLE])
     for table in TABLES:
         got = schema[schema["TableName"] == table.name]
         assert dict(zip(got["ColumnName"], got["PandasDataType"], strict=True)) == {
@@ -52,7 +52,11 @@ def test_pbix_measures_carry_the_source_dax_verbatim(pbix: PBIXRay) -> None:
 def test_pbix_queries_read_exports_folder_not_an_inline_snapshot(pbix: PBIXRay) -> None:
     queries = dict(zip(pbix.power_query["TableName"], pbix.power_query["Expression"],
                        strict=True))
-    assert set(queries) == {t.name for t in TABLES}
+    assert set(queries) == {t.name for t in TABLES} | {DATE_TABLE}
+    assert f'File.Contents({PARAMETER} & "run.json")' in queries.pop(DATE_TABLE)
+    fact = queries.pop("transactions_scored")
+    assert f'Folder.Files({PARAMETER} & "scored")' in fact and "RangeStart" in fact
+    assert "Binary.FromText" not in fact
     for name, m in queries.items():
         assert f'File.Contents({PARAMETER} & "{name}.csv")' in m
         assert "Binary.FromText" not in m and ":\\" not in m
@@ -62,6 +66,9 @@ def test_pbix_has_the_exports_folder_text_parameter(pbix: PBIXRay) -> None:
     params = pbix.m_parameters
     (expression,) = params.loc[params["ParameterName"] == PARAMETER, "Expression"]
     assert "IsParameterQuery=true" in expression and 'Type="Text"' in expression
+    for name in ("RangeStart", "RangeEnd"):  # incremental refresh's parameters
+        (expression,) = params.loc[params["ParameterName"] == name, "Expression"]
+        assert expression.startswith("#datetime(") and 'Type="DateTime"' in expression
 
 
 def test_pbix_holds_every_row_of_the_sample_snapshot(pbix: PBIXRay) -> None:
@@ -165,3 +172,76 @@ def test_pbix_timestamps_round_trip_to_the_second(pbix: PBIXRay) -> None:
     stored = pbix.get_table("transactions_scored")["timestamp"].dt.round("s")
     sample = pd.to_datetime(pd.read_csv(SAMPLE_EXPORTS / "transactions_scored.csv")["timestamp"])
     assert stored.tolist() == sample.tolist()
+
+
+def test_text_ids_load_as_text(tmp_path: Path) -> None:
+    """The pipeline accepts any id ("L1", "A-77"): the model types ids as text, so a folder
+    of text ids builds and reads back unchanged (as Int64 it would fail to load)."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    for table in TABLES:
+        frame = pd.read_csv(SAMPLE_EXPORTS / table.file, dtype=str, keep_default_na=False)
+        for column in ("transaction_id", "customer_id"):
+            if column in frame:
+                frame[column] = [f"{column[0].upper()}-{v}" for v in frame[column]]
+        frame.to_csv(exports / table.file, index=False)
+    (exports / "run.json").write_bytes((SAMPLE_EXPORTS / "run.json").read_bytes())
+    out = build_pbix(ROOT, exports, tmp_path / f"{NAME}.pbix")
+    for name in ("transactions_scored", "cases"):
+        expected = pd.read_csv(exports / f"{name}.csv", dtype=str)
+        got = PBIXRay(str(out)).get_table(name)
+        for column in ("transaction_id", "customer_id"):
+            assert got[column].tolist() == expected[column].tolist()
+        assert got["transaction_id"].iloc[0].startswith("T-")
+    for table in TABLES:
+        for column in ("transaction_id", "customer_id"):
+            if column in table.columns:
+                assert table.type_of(column) == "string", (table.name, column)
+
+
+def test_pbix_date_dimension_covers_every_event_day_once(pbix: PBIXRay) -> None:
+    days = pd.to_datetime(pbix.get_table(DATE_TABLE)["date"]).dt.normalize()
+    sample = pd.to_datetime(pd.read_csv(SAMPLE_EXPORTS / "transactions_scored.csv")["timestamp"])
+    expected = pd.date_range(sample.min().normalize(), sample.max().normalize(), freq="D")
+    assert days.tolist() == expected.tolist()
+    assert set(sample.dt.normalize()) <= set(days)
+    rel = pbix.relationships
+    assert len(rel) == 1
+    assert (rel["FromTableName"].iloc[0], rel["ToTableName"].iloc[0]) == (
+        "transactions_scored", DATE_TABLE)
+
+
+def test_data_as_of_reads_status_csv(dax_session: Any) -> None:
+    """The freshness text every page shows, from the sample's status.csv row."""
+    status = pd.read_csv(SAMPLE_EXPORTS / "status.csv", dtype=str).iloc[0]
+    reply = dax_session(["Data As Of"], None)
+    (result,) = reply["results"]
+    day = status["data_as_of"][:10]
+    assert result["value"].startswith(f"data as of {day} ")  # the hour: Desktop's FORMAT
+    assert result["value"].endswith(f", {status['minutes_behind']} minutes behind the stream")
+
+
+@pytest.mark.parametrize("threshold", [0.3, None, 0.8], ids=["0.30", "recommended", "0.80"])
+def test_kpi_measures_equal_the_thresholds_row(dax_session: Any, threshold: float | None) -> None:
+    """The KPI cards read the sink's counts at the selected threshold, not the fact table."""
+    sweep = pd.read_csv(SAMPLE_EXPORTS / "thresholds.csv")
+    t = _RECOMMENDED if threshold is None else threshold
+    row = sweep.loc[(sweep["threshold"] - t).abs() < 1e-9].iloc[0]
+    expected: dict[str, float] = {}
+    for mode in ("ML", "Hybrid"):
+        key = mode.lower()
+        expected |= {f"KPI {mode} Flagged": row[f"{key}_flagged"],
+                     f"KPI {mode} True Positives": row[f"{key}_tp"],
+                     f"KPI {mode} Precision": row[f"{key}_precision"],
+                     f"KPI {mode} Recall": row[f"{key}_recall"],
+                     f"KPI {mode} Workload %": row[f"{key}_workload_pct"] / 100}
+    ctx = {"thresholds.threshold": [threshold]} if threshold is not None else None
+    reply = dax_session(list(expected), ctx)
+    got = {r["name"]: r["value"] for r in reply["results"] if r["status"] == "ok"}
+    assert got.keys() == expected.keys(), reply
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(float(value), rel=1e-9, abs=1e-12), name
+    # The sample is fully labelled, so they also equal the fact-table figures.
+    figures = _pandas_figures(t)
+    for name in ("ML Precision", "ML Recall", "Hybrid Precision", "Hybrid Workload %"):
+        assert got[f"KPI {name}"] == pytest.approx(figures[name], rel=1e-9), name

@@ -32,8 +32,7 @@ PAYLOAD = '</script><script>alert("xss")</script><img src=x onerror=alert(1)>'
 
 @pytest.fixture()
 def exports(tmp_path: Path) -> Path:
-    for path in SAMPLE.glob("*"):
-        shutil.copy(path, tmp_path / path.name)
+    shutil.copytree(SAMPLE, tmp_path, dirs_exist_ok=True)
     return tmp_path
 
 

@@ -48,8 +48,9 @@ def test_offline_scoring_in_workers_equals_scoring_in_one_process() -> None:
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    skip = {"run.json"}  # holds the time it was written
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name not in skip}
+    skip = {"run.json", "status.csv"}  # hold the time they were written
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in skip}
 
 
 def test_exports_formatted_by_a_worker_are_byte_identical(tmp_path: Path) -> None:

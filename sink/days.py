@@ -1,0 +1,210 @@
+"""Scored rows by event day: `scored/transactions_scored_YYYY-MM-DD.csv`.
+
+Power BI's incremental refresh over files filters them by the date in their name, so each
+day's rows live in their own file (with the header): appended until the day closes, then
+left alone. A day closes once the stream's latest event time is `CLOSE_AFTER` past its end;
+a row of a closed day that still arrives (a late row) is appended to that day's file and
+counted, so run.json can say which closed days changed. The sink checkpoints each day file's
+length like any appended file (`sink.state`); `score` writes each day file atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from shared.atomic import atomic_writer, fsync_dir
+from sink.columns import SCORED_COLUMNS
+from sink.csvfmt import SCORED_HEADER, encode_rows
+
+log = logging.getLogger(__name__)
+
+SCORED_DIR = "scored"
+PREFIX = "transactions_scored_"
+_TS = SCORED_COLUMNS.index("timestamp")
+#: How long after midnight a day still takes rows before they count as late.
+CLOSE_AFTER = timedelta(hours=1)
+
+
+def day_file(day: str) -> str:
+    """The folder-relative name of a day's file (`day` is `YYYY-MM-DD`)."""
+    return f"{SCORED_DIR}/{PREFIX}{day}.csv"
+
+
+def day_of(name: str) -> str | None:
+    """`YYYY-MM-DD` of a day file's name, or None for any other file."""
+    base = name.rsplit("/", 1)[-1]
+    if base.startswith(PREFIX) and base.endswith(".csv"):
+        return base[len(PREFIX):-4]
+    return None
+
+
+@dataclass
+class DayChunk:
+    """Rows of one day in a batch: CSV bytes (no header), count, latest timestamp cell."""
+
+    csv: bytes
+    rows: int
+    latest: str
+
+
+def split_by_day(cells: Sequence[Sequence[str]]) -> dict[str, DayChunk]:
+    """Formatted rows grouped by the date of their timestamp cell, order kept within a day."""
+    if cells and cells[0][_TS][:10] == cells[-1][_TS][:10] and all(
+            row[_TS][:10] == cells[0][_TS][:10] for row in cells):
+        groups: dict[str, Sequence[Sequence[str]]] = {cells[0][_TS][:10]: cells}
+    else:
+        groups = {}
+        for row in cells:
+            groups.setdefault(row[_TS][:10], []).append(row)  # type: ignore[attr-defined]
+    return {day: DayChunk(encode_rows(rows), len(rows), max([r[_TS] for r in rows]))
+            for day, rows in groups.items()}
+
+
+def single_file_bytes(cells: Sequence[Sequence[str]], days: Mapping[str, DayChunk]) -> bytes:
+    """The rows in stream order: the one day's bytes when they all fall on one day (nearly
+    every batch), so the compatibility copy costs no second encoding then."""
+    if len(days) == 1:
+        return next(iter(days.values())).csv
+    return encode_rows(cells)
+
+
+def closes_at(day: str) -> str:
+    """The event time (ISO text, compared as text) from which `day` is closed."""
+    end = date.fromisoformat(day) + timedelta(days=1)
+    hours, rest = divmod(int(CLOSE_AFTER.total_seconds()), 3600)
+    return f"{end.isoformat()}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def is_closed(day: str, watermark: str) -> bool:
+    """Whether `day` was closed by the latest event time seen (`watermark`, ISO text)."""
+    return bool(watermark) and watermark >= closes_at(day)
+
+
+class DayAppender:
+    """The sink's open day files: appended in batches, synced at each checkpoint."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._open: dict[str, IO[bytes]] = {}
+        self._created = False
+
+    def write(self, chunks: Mapping[str, DayChunk]) -> None:
+        for day, chunk in chunks.items():
+            self._handle(day).write(chunk.csv)
+
+    def _handle(self, day: str) -> IO[bytes]:
+        fh = self._open.get(day)
+        if fh is None:
+            path = self.folder / day_file(day)
+            path.parent.mkdir(exist_ok=True)
+            fh = open(path, "ab")  # noqa: SIM115 - kept open across batches
+            if fh.tell() == 0:  # a new day: its header (cut with the file if not checkpointed)
+                fh.write(SCORED_HEADER)
+                self._created = True
+            self._open[day] = fh
+        return fh
+
+    def sync(self) -> dict[str, int]:
+        """Flush and fsync every open day file; return their lengths by folder-relative name.
+
+        Files of days other than the newest are closed afterwards (a year of days is never
+        held open); a later row of such a day reopens its file.
+        """
+        lengths = {}
+        for day, fh in self._open.items():
+            fh.flush()
+            os.fsync(fh.fileno())
+            lengths[day_file(day)] = fh.tell()
+        if self._created:  # a new file's name is durable only with its folder's entry
+            fsync_dir(self.folder / SCORED_DIR)
+            fsync_dir(self.folder)
+            self._created = False
+        if self._open:
+            newest = max(self._open)
+            for day in [d for d in self._open if d != newest]:
+                self._open.pop(day).close()
+        return lengths
+
+    def close(self) -> None:
+        for fh in self._open.values():
+            fh.close()
+        self._open.clear()
+
+
+def remove_unrecorded(folder: Path, lengths: Mapping[str, int]) -> list[str]:
+    """Delete day files the checkpoint does not know (created after it, before a crash)."""
+    removed = []
+    for path in sorted((Path(folder) / SCORED_DIR).glob(f"{PREFIX}*.csv")):
+        name = f"{SCORED_DIR}/{path.name}"
+        if name not in lengths:
+            path.unlink()
+            removed.append(name)
+            log.info("removed %s: created after the last checkpoint", name)
+    return removed
+
+
+def remove_all(folder: Path) -> None:
+    for path in (Path(folder) / SCORED_DIR).glob(f"{PREFIX}*.csv"):
+        path.unlink()
+
+
+def day_files(folder: Path) -> list[Path]:
+    """The day files of a folder, oldest day first."""
+    return sorted((Path(folder) / SCORED_DIR).glob(f"{PREFIX}*.csv"))
+
+
+class DayWriter:
+    """`score`'s day files, each written into a temporary file and renamed when done (rows
+    come in event-time order, so a day is done when `MAX_OPEN` later days have started; a
+    day that comes back after that is appended to). Day files of an earlier run that this
+    one has no rows for are removed at the end."""
+
+    MAX_OPEN = 32
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._open: dict[str, tuple[AbstractContextManager[IO[bytes]], IO[bytes]]] = {}
+        self._done: set[str] = set()
+
+    def __enter__(self) -> DayWriter:
+        (self.folder / SCORED_DIR).mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write(self, chunks: Mapping[str, DayChunk]) -> None:
+        for day, chunk in chunks.items():
+            if day in self._done:  # rare: a day seen again after it was renamed in place
+                with open(self.folder / day_file(day), "ab") as late:
+                    late.write(chunk.csv)
+                continue
+            if day not in self._open:
+                if len(self._open) >= self.MAX_OPEN:
+                    self._finish(min(self._open))
+                manager = atomic_writer(self.folder / day_file(day))
+                fh = manager.__enter__()
+                fh.write(SCORED_HEADER)
+                self._open[day] = (manager, fh)
+            self._open[day][1].write(chunk.csv)
+
+    def _finish(self, day: str) -> None:
+        manager, _fh = self._open.pop(day)
+        manager.__exit__(None, None, None)
+        self._done.add(day)
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is not None:
+            for manager, _fh in self._open.values():
+                manager.__exit__(*exc)  # the temporary files are removed, targets untouched
+            self._open.clear()
+            return
+        for day in sorted(self._open):
+            self._finish(day)
+        for path in day_files(self.folder):
+            if day_of(path.name) not in self._done:
+                path.unlink()

@@ -1,0 +1,69 @@
+"""`status.csv`: one row saying how fresh the exports are ("data as of ..., N minutes behind").
+
+Written (atomically) with every rollup refresh and, while the sink is idle, every rollup
+interval as a heartbeat, so a reader can tell a quiet stream from a stopped sink:
+
+- `data_as_of`: the latest event time in the exports (run.json's `event_time_max`);
+- `last_row_written_at`: when rows were last made durable (a checkpoint that added rows);
+- `heartbeat_at`: when this row was written (the sink was alive then);
+- `rows`, `lag_messages`: rows in the folder and messages waiting in the topic (empty when
+  unknown; 0 for `score`);
+- `minutes_behind`: 0 when nothing waits, else minutes since rows were last written (how
+  long the exports have been behind the stream);
+- the versions: auditstream, librdkafka (sink only) and the models that scored the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shared.atomic import atomic_write_bytes
+from sink.columns import STATUS_COLUMNS
+from sink.csvfmt import encode_rows, number, text
+
+STATUS_FILE = "status.csv"
+
+
+def now_utc() -> str:
+    """Wall-clock time as naive UTC ISO text (the exports' timestamp format)."""
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def minutes_behind(lag: int | None, last_written: str, heartbeat: str) -> float | None:
+    """0 when nothing waits; else whole minutes from the last written rows to `heartbeat`."""
+    if lag is None:
+        return None
+    if lag == 0 or not last_written:
+        return 0 if lag == 0 else None
+    delta = datetime.fromisoformat(heartbeat) - datetime.fromisoformat(last_written)
+    return max(0, int(delta.total_seconds() // 60))
+
+
+def status_cells(run: Mapping[str, Any], last_written: str, lag: int | None,
+                 heartbeat: str | None = None) -> list[str]:
+    """The one status row from run.json's content and what only the writer knows."""
+    beat = heartbeat or now_utc()
+    models = run.get("model_versions") or {}
+    behind = minutes_behind(lag, last_written, beat)
+    return [
+        text(run.get("event_time_max") or ""),
+        last_written,
+        beat,
+        number(int(run.get("rows", 0))),
+        number(lag),
+        number(behind),
+        text(str(run.get("auditstream_version", ""))),
+        text(str(run.get("librdkafka_version", ""))),
+        text(";".join(f"{k}:{v}" for k, v in sorted(models.items()))),
+    ]
+
+
+def write_status(folder: Path, run: Mapping[str, Any], last_written: str, lag: int | None,
+                 heartbeat: str | None = None) -> list[str]:
+    """Replace `status.csv` in `folder`; return the row written."""
+    cells = status_cells(run, last_written, lag, heartbeat)
+    atomic_write_bytes(Path(folder) / STATUS_FILE, encode_rows([cells], STATUS_COLUMNS))
+    return cells

@@ -1,0 +1,66 @@
+"""status.csv from a running sink against the real broker: rows, no lag once drained
+(transaction markers are not counted as waiting), a heartbeat while the stream is idle."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shared.kafka import TopicSpec, ensure_topics
+from shared.settings import KafkaSettings
+from sink import days as dy
+from sink.app import run
+from sink.status import STATUS_FILE
+from tests.integration.test_sink_kafka import _produce, _settings
+from tests.unit.test_rollup_pandas import random_scored
+
+pytestmark = pytest.mark.integration
+
+
+def _status(folder: Path) -> dict[str, str] | None:
+    try:
+        frame = pd.read_csv(folder / STATUS_FILE, dtype=str, keep_default_na=False)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return None
+    return dict(frame.iloc[0]) if len(frame) == 1 else None
+
+
+def test_status_shows_rows_no_lag_and_a_heartbeat_while_idle(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
+    settings = _settings(kafka, topic_name, tmp_path).model_copy(
+        update={"rollup_interval_s": 0.5})
+    stop = threading.Event()
+    sink = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop})
+    sink.start()
+    try:
+        rows = random_scored(1_500, seed=43)
+        _produce(kafka, topic_name, rows[:1_000], per_txn=250)  # 4 transactions: 4 markers
+        _produce(kafka, topic_name, rows[1_000:], per_txn=500, tag="second")
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = _status(tmp_path)
+            if status and status["rows"] == "1500" and status["lag_messages"] == "0":
+                break
+        assert status is not None and status["rows"] == "1500", status
+        assert status["lag_messages"] == "0" and status["minutes_behind"] == "0", status
+        assert status["data_as_of"] == max(tx.timestamp for tx in rows).isoformat()
+        assert status["librdkafka_version"]
+        first_beat = status["heartbeat_at"]
+        time.sleep(2.2)  # idle: no row, yet the heartbeat moves on
+        later = _status(tmp_path)
+        assert later is not None and later["heartbeat_at"] > first_beat
+        assert later["last_row_written_at"] == status["last_row_written_at"]
+    finally:
+        stop.set()
+        sink.join(60)
+    assert not sink.is_alive()
+    days = pd.concat(pd.read_csv(p, dtype=str) for p in dy.day_files(tmp_path))
+    assert sorted(days["transaction_id"].astype(int)) == list(range(1_500))
