@@ -43,8 +43,7 @@ def expected_text(column: str, value: float) -> str:
 @pytest.fixture(scope="module")
 def report_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     exports = tmp_path_factory.mktemp("exports")
-    for path in SAMPLE_EXPORTS.glob("*"):
-        shutil.copy(path, exports / path.name)
+    shutil.copytree(SAMPLE_EXPORTS, exports, dirs_exist_ok=True)  # day files in scored/ too
     cases = pd.read_csv(exports / "cases.csv", dtype=str, keep_default_na=False)
     cases.loc[0, "reasons_top3"] = PAYLOAD
     cases.to_csv(exports / "cases.csv", index=False)
