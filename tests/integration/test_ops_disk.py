@@ -129,7 +129,7 @@ def test_score_on_a_read_only_or_full_disk_exits_5_and_leaves_whole_files(
     source = tmp_path / "in.csv"
     write_transactions_csv(stream(n=200, customers=10, seed=9), source)
     out = tiny_disk.path / "ex"
-    tiny_disk.remount("rw,size=512k")  # report.html, the rows and their day files fit once
+    tiny_disk.remount("rw,size=1m")  # report.html, the rows and their 90 day files fit once
     assert main(["score", str(source), "--out", str(out)]) == 0
     before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
               if p.is_file()}
