@@ -8,8 +8,10 @@ committed offset with its state restored, so a row is never lost nor published t
 
 Only a clean stop commits: any exception between begin and commit marks the transaction
 failed, and every path (the loop, rebalance callbacks, shutdown) then aborts it. A failed
-batch is retried in place after the rewind; the same offset failing `poison_pill_failures`
-times in a row stops the process with exit code 7 (detector.circuit).
+batch is retried in place after the rewind, in smaller batches (halved per failure, doubled
+back per commit) so that a fault that strikes every few thousand records cannot keep a
+catch-up from ever committing; the same offset failing `poison_pill_failures` times in a
+row stops the process with exit code 7 (detector.circuit).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ WATCHDOG_S = 45.0
 #: How long a rewind after an abort waits out an unreachable cluster, and its pause per try.
 REWIND_RETRY_S = 60.0
 REWIND_RETRY_PAUSE_S = 1.0
+#: The smallest consume batch after repeated failures (see the module doc).
+MIN_RETRY_BATCH = 100
 
 __all__ = ["Detector", "DetectorError", "main_from_args", "run_service"]
 
@@ -75,6 +79,8 @@ class Detector:
             settings.poison_pill_failures)
         self._dirty: set[int] = set()
         self._kept: dict[int, PartitionState] = {}
+        #: Messages per consume(): `batch_size`, less after failures (see the module doc).
+        self.batch_limit = settings.batch_size
         wait_for_broker(settings.kafka)  # KafkaUnreachableError (exit 4) after KAFKA_STARTUP_WAIT_S
         snapshot_partitions = ensure_detector_topics(settings)
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
@@ -107,7 +113,7 @@ class Detector:
         clean = False
         try:
             while not self._stopping:
-                msgs = self._consumer.consume(num_messages=s.batch_size,
+                msgs = self._consumer.consume(num_messages=self.batch_limit,
                                               timeout=s.poll_timeout_s)
                 self._raise_failure()
                 records = [m for m in msgs if not self._is_error(m)]
@@ -140,6 +146,7 @@ class Detector:
             log.warning("the detection core failed on %s; rewinding to isolate the record",
                         exc)
             self.processor.careful.setdefault(exc.partition, []).append((exc.first, exc.last))
+            self._shrink()
             self._abort_and_rewind()
         except AuditstreamError:
             self._txn.ok = False
@@ -148,7 +155,12 @@ class Detector:
             self._txn.ok = False
             self._count_failure(exc)
             log.error("batch failed, aborting and retrying: %s", exc, exc_info=exc)
+            self._shrink()
             self._abort_and_rewind()
+
+    def _shrink(self) -> None:
+        self.batch_limit = max(min(MIN_RETRY_BATCH, self.settings.batch_size),
+                               self.batch_limit // 2)
 
     def _count_failure(self, exc: BaseException) -> None:
         """Count a failure where it happened; raises PoisonPillError at the limit."""
@@ -196,10 +208,12 @@ class Detector:
         """Commit the open transaction with the offsets it covers; on abort, rewind."""
         try:
             self._commit_or_abort()
-            return True
         except Abortable:
+            self._shrink()
             self._rewind()
             return False
+        self.batch_limit = min(self.settings.batch_size, self.batch_limit * 2)
+        return True
 
     def _commit_or_abort(self) -> None:
         parts = self.processor.parts
@@ -341,7 +355,10 @@ class Detector:
         finally:
             self._consumer.close()
             self._restorer.close()
-            self._txn.producer.flush(10)
+            try:
+                self._txn.producer.flush(10)
+            except KafkaException as exc:  # a producer that failed fatally has nothing to send
+                log.warning("producer not flushed at shutdown: %s", exc)
             self.metrics.report(self._lag(), self._model_versions())
             log.info("detector stopped: %d scored, %d dead letters", self.metrics.total_records,
                      self.metrics.total_dead)

@@ -2,9 +2,13 @@
 
 Only a clean transaction commits: `ok` turns False once anything raised while it was open,
 and `commit` then aborts instead. Retriable errors are retried a few times; what still fails
-aborts (rows, snapshots and offsets roll back together). A fatal error, or an abort that
-cannot be done, is a `DetectorError`: a restart with the same transactional.id aborts
-whatever is open and resumes exactly.
+aborts (rows, snapshots and offsets roll back together). Being fenced (another instance
+took the transactional.id), or an abort that cannot be done, is a `DetectorError`: a restart
+with the same transactional.id aborts whatever is open and resumes exactly. Any other fatal
+error is the producer's own (e.g. INVALID_TXN_STATE when ending a transaction after a broker
+restart): the producer is replaced, which aborts its open transaction, and `ProducerFailed`
+(an `Abortable`) has the caller rewind; `MAX_REPLACEMENTS` such failures in a row without a
+commit end the process all the same.
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ log = logging.getLogger("detector")
 TXN_TIMEOUT_S = 10.0
 STARTUP_TIMEOUT_S = 60.0
 RETRIES = 3
+#: Fatal errors that mean another instance owns the transactional.id (or the cluster refuses
+#: it): a new producer would fence that instance in turn, so the process ends instead.
+FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED,
+                    KafkaError.INVALID_PRODUCER_EPOCH,
+                    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                    KafkaError.CLUSTER_AUTHORIZATION_FAILED})
+#: Producers replaced after a fatal error of their own, in a row without a commit, before
+#: the process gives up (a producer failing at once every time is not transient).
+MAX_REPLACEMENTS = 5
 
 
 class DetectorError(AuditstreamError):
@@ -35,6 +48,10 @@ class DetectorError(AuditstreamError):
 
 class Abortable(Exception):
     """The open transaction was aborted (the caller rewinds the owned partitions)."""
+
+
+class ProducerFailed(Abortable):
+    """The producer failed fatally, not fenced: it was (or is to be) replaced; rewind."""
 
 
 class Transactions:
@@ -52,6 +69,9 @@ class Transactions:
         self.started = 0.0
         #: False once anything raised inside the open transaction: it may only be aborted.
         self.ok = True
+        #: Producers replaced after a fatal error since the last commit.
+        self.replacements = 0
+        self._failed_producer: Producer | None = None
         self.producer = self._new_producer()
 
     def _new_producer(self) -> Producer:
@@ -62,7 +82,16 @@ class Transactions:
 
     def begin(self) -> None:
         if not self.open:
-            self.producer.begin_transaction()
+            try:
+                self.producer.begin_transaction()
+            except KafkaException as exc:
+                try:
+                    self._raise_fatal("begin", exc)
+                except ProducerFailed:  # it failed fatally in the background: a new one
+                    self.replace_producer()
+                    self.producer.begin_transaction()
+                else:
+                    raise exc
             self.open, self.started, self.ok = True, time.monotonic(), True
 
     def commit(self, offsets: list[TopicPartition], group_metadata: Callable[[], Any],
@@ -82,18 +111,35 @@ class Transactions:
             if hook is not None:
                 hook("commit", *at)
             self._call("commit", lambda: producer.commit_transaction(TXN_TIMEOUT_S))
+        except ProducerFailed:
+            self._discard(replace=True)
+            raise
         except Abortable:
             self.abort()
             raise
         self.open = False
+        self.replacements = 0
         self._metrics.committed()
 
     def abort(self, replace: bool = True) -> None:
         """Abort the open transaction; by default then start over with a fresh producer."""
         log.warning("aborting the open transaction")
         producer = self.producer
-        self._call("abort", lambda: producer.abort_transaction(TXN_TIMEOUT_S),
-                   abortable=False)
+        try:
+            self._call("abort", lambda: producer.abort_transaction(TXN_TIMEOUT_S),
+                       abortable=False)
+        except ProducerFailed:
+            self._discard(replace)
+            return
+        self.open = False
+        self._metrics.aborted()
+        if replace:
+            self.replace_producer()
+
+    def _discard(self, replace: bool) -> None:
+        """The producer failed fatally inside the open transaction: count it aborted and
+        (`replace`) start over with a new producer, whose init_transactions aborts it; at
+        shutdown the next start (or the transaction timeout) does."""
         self.open = False
         self._metrics.aborted()
         if replace:
@@ -102,6 +148,12 @@ class Transactions:
     def replace_producer(self) -> None:
         """A fresh producer with the same transactional.id (it fences the old one): after a
         failed send_offsets, librdkafka's next send_offsets was seen to block for good."""
+        if self.producer_failed():
+            self.replacements += 1
+            if self.replacements > MAX_REPLACEMENTS:
+                raise DetectorError(
+                    f"transactional producer {self._s.transactional_id} failed fatally "
+                    f"{self.replacements} times in a row without a commit; exiting")
         self.producer = self._new_producer()
         if self.on_new_producer is not None:
             self.on_new_producer(self.producer)
@@ -117,11 +169,7 @@ class Transactions:
                 err = exc.args[0]
                 if not isinstance(err, KafkaError):
                     raise
-                if err.fatal():
-                    raise DetectorError(
-                        f"transactional producer {self._s.transactional_id} failed "
-                        f"fatally (fenced by another instance with the same id?): {err}"
-                    ) from exc
+                self._raise_fatal(step, exc)
                 # A failed send_offsets is not retried (a resumed call can block past its
                 # timeout after a coordinator restart); aborting is always safe.
                 if (err.retriable() and not err.txn_requires_abort() and not self._stopping()
@@ -134,3 +182,21 @@ class Transactions:
                 log.warning("%s failed, the transaction will be aborted: %s", step, err)
                 raise Abortable(str(err)) from exc
         raise AssertionError("unreachable")
+
+    def _raise_fatal(self, step: str, exc: KafkaException) -> None:
+        """Raise `DetectorError` if fenced, `ProducerFailed` on any other fatal error."""
+        err = exc.args[0]
+        if not isinstance(err, KafkaError) or not err.fatal():
+            return
+        if err.code() in FENCED:
+            raise DetectorError(
+                f"transactional producer {self._s.transactional_id} was fenced (another "
+                f"instance with the same id?): {err}") from exc
+        log.warning("%s: the transactional producer failed fatally (%s); replacing it and "
+                    "rewinding", step, err)
+        self._failed_producer = self.producer
+        raise ProducerFailed(str(err)) from exc
+
+    def producer_failed(self) -> bool:
+        """Whether the current producer is the one that last failed fatally."""
+        return self._failed_producer is self.producer

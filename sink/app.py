@@ -2,7 +2,11 @@
 
 Partitions are assigned by hand (one sink owns one folder) at the offsets recorded in the
 folder's checkpoint, so the files and the offsets can never disagree; committing them to
-the consumer group too is only for lag monitoring.
+the consumer group too is only for lag monitoring (a commit that fails is only logged).
+
+SIGTERM/SIGINT always end the sink with exit 0: during start-up (waiting for the broker,
+assigning) at once, later after the current batch and a checkpoint. A broker restart while
+assigning is waited out (`ASSIGN_RETRY_S`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ from sink.writer import Record, SinkWriter
 log = logging.getLogger(__name__)
 
 _OUT_OF_RANGE = {KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET}
+#: How long assigning waits out a cluster that does not answer (a broker restarting), and
+#: its pause per try.
+ASSIGN_RETRY_S = 60.0
+ASSIGN_RETRY_PAUSE_S = 1.0
 
 
 @dataclass
@@ -60,9 +68,29 @@ def consumer_overrides() -> dict[str, object]:
 
 
 def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, int]) -> set[int]:
-    """Assign every partition of `topic` at its checkpointed offset (or its beginning)."""
+    """Assign every partition of `topic` at its checkpointed offset (or its beginning).
+
+    A metadata or watermark error (a broker restarting: unknown partition, no leader, time
+    out) is retried for `ASSIGN_RETRY_S`; a fatal one, or one still there then, is raised."""
+    deadline = time.monotonic() + ASSIGN_RETRY_S
+    while True:
+        try:
+            return _assign(consumer, topic, offsets)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if (isinstance(err, KafkaError) and err.fatal()) or time.monotonic() >= deadline:
+                raise
+            log.warning("assigning %s: %s; retrying", topic, err)
+            time.sleep(ASSIGN_RETRY_PAUSE_S)
+
+
+def _assign(consumer: Consumer, topic: str, offsets: dict[int, int]) -> set[int]:
     meta = consumer.list_topics(topic, timeout=10)
-    parts = sorted(meta.topics[topic].partitions)
+    found = meta.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        raise KafkaException(found.error if found is not None and found.error is not None
+                             else KafkaError(KafkaError._UNKNOWN_TOPIC, f"{topic}: no metadata"))
+    parts = sorted(found.partitions)
     assignment = []
     for p in parts:
         if p in offsets:
@@ -79,11 +107,17 @@ def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, in
     return set(parts)
 
 
+class _StopRequested(BaseException):
+    """SIGTERM/SIGINT during start-up: leave at once (nothing consumed yet)."""
+
+
 class _Stopper:
-    """SIGTERM/SIGINT ask the loop to finish its batch, checkpoint and exit."""
+    """SIGTERM/SIGINT ask the loop to finish its batch, checkpoint and exit; before the loop
+    runs (`early`), they end the start-up at once."""
 
     def __init__(self, event: threading.Event | None) -> None:
         self.event = event or threading.Event()
+        self.early = True
 
     def __enter__(self) -> threading.Event:
         self._previous: dict[int, Any] = {}
@@ -99,6 +133,8 @@ class _Stopper:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping after this batch", signum)
         self.event.set()
+        if self.early:
+            raise _StopRequested
 
 
 #: How long the sink waits for its consumer to close at exit.
@@ -119,17 +155,26 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
     or read-only folder is `OutputError`, the checkpoint left as it was.
     """
     folder = settings.exports_dir
-    with output_errors(folder, AFTER_OUTPUT_ERROR), FolderLock(folder, "sink"):
+    stopper = _Stopper(stop)
+    with stopper:
         try:
-            return _run(settings, once, until_idle, reset, stop, on_rollup)
-        except KafkaException as exc:  # the broker went away between start-up steps
-            if not is_transport_error(exc):
-                raise
-            raise unreachable(settings.kafka, 10, exc.args[0]) from exc
+            with output_errors(folder, AFTER_OUTPUT_ERROR), FolderLock(folder, "sink"):
+                try:
+                    return _run(settings, once, until_idle, reset, stopper, on_rollup)
+                except KafkaException as exc:  # the broker went away between start-up steps
+                    if stopper.event.is_set():  # asked to stop: the checkpoint holds it all
+                        log.warning("stopping: %s", exc.args[0] if exc.args else exc)
+                        return SinkResult()
+                    if not is_transport_error(exc):
+                        raise
+                    raise unreachable(settings.kafka, 10, exc.args[0]) from exc
+        except _StopRequested:
+            log.info("stopped during start-up; nothing consumed")
+            return SinkResult()
 
 
 def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bool,
-         stop: threading.Event | None, on_rollup: OnRollup | None) -> SinkResult:
+         stopper: _Stopper, on_rollup: OnRollup | None) -> SinkResult:
     started = time.monotonic()
     topic = settings.topics.scored_topic
     idle_limit = 0.0 if once else until_idle
@@ -143,15 +188,15 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     result = SinkResult()
     start_rows, start_rejected = writer.rows, writer.cp.rejected
     try:
-        with _Stopper(stop) as stopping:
-            parts = assign_from_checkpoint(consumer, topic, writer.offsets)
-            writer.write_rollups(run_info, report=False)
-            loop_started = time.monotonic()
-            _loop(consumer, writer, settings, parts, idle_limit, stopping, run_info)
-            result.loop_seconds = time.monotonic() - loop_started
-            writer.checkpoint()
-            writer.write_rollups(run_info)
-            _commit(consumer, topic, writer.offsets)
+        parts = assign_from_checkpoint(consumer, topic, writer.offsets)
+        writer.write_rollups(run_info, report=False)
+        loop_started = time.monotonic()
+        stopper.early = False  # from here a signal ends the loop after its batch
+        _loop(consumer, writer, settings, parts, idle_limit, stopper.event, run_info)
+        result.loop_seconds = time.monotonic() - loop_started
+        writer.checkpoint()
+        writer.write_rollups(run_info)
+        _commit(consumer, topic, writer.offsets)
     finally:
         # The checkpoint, not Kafka, holds the sink's progress: never hang at exit on a
         # close that waits for a cluster that has gone away.
@@ -237,4 +282,8 @@ def _lag(consumer: Consumer, topic: str, offsets: dict[int, int], parts: set[int
 def _commit(consumer: Consumer, topic: str, offsets: dict[int, int]) -> None:
     if offsets:
         tps = [TopicPartition(topic, p, o) for p, o in offsets.items()]
-        consumer.commit(offsets=tps, asynchronous=True)
+        try:
+            consumer.commit(offsets=tps, asynchronous=True)
+        except KafkaException as exc:  # lag monitoring only: the checkpoint holds the progress
+            log.warning("%s: offsets not committed to the group: %s", topic,
+                        exc.args[0] if exc.args else exc)

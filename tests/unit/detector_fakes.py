@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from detector.dedupe import DedupeIndex
 from detector.loop import CoreFailure, PartitionState, Record, ReplayContext, replay
@@ -131,6 +131,10 @@ class FakeCluster:
     aborts: int = 0
     #: Called with each produced record; may raise to simulate a failing produce.
     on_produce: Callable[[Produced], None] | None = None
+    #: Called with "begin", "commit" or "abort" before that producer call; may raise (a
+    #: fatal KafkaException leaves that producer failed for good, like librdkafka's).
+    on_txn: Callable[[str], None] | None = None
+    producers: int = 0
 
     def append(self, partition: int, values: Sequence[bytes | None]) -> None:
         log = self.logs.setdefault(partition, [])
@@ -138,6 +142,7 @@ class FakeCluster:
             log.append(FakeMessage(partition, len(log), v, _topic=self.topic))
 
     def producer(self) -> FakeProducer:
+        self.producers += 1
         return FakeProducer(self)
 
     def consumer(self) -> FakeConsumer:
@@ -153,17 +158,32 @@ class FakeProducer:
     pending: list[Produced] = field(default_factory=list)
     offsets: dict[int, int] = field(default_factory=dict)
     open: bool = False
+    failed: KafkaException | None = None
+
+    def _step(self, step: str) -> None:
+        if self.failed is not None:
+            raise self.failed
+        if self.cluster.on_txn is not None:
+            try:
+                self.cluster.on_txn(step)
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    self.failed = exc
+                raise
 
     def init_transactions(self, timeout: float) -> None:
         self.pending, self.open = [], False
 
     def begin_transaction(self) -> None:
+        self._step("begin")
         assert not self.open
         self.open = True
 
     def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None,
                 headers: list[tuple[str, bytes]] | None = None, partition: int = -1) -> None:
         assert self.open, "produce outside a transaction"
+        if self.failed is not None:
+            raise self.failed
         rec = Produced(topic, key, value, list(headers or []))
         if self.cluster.on_produce is not None:
             self.cluster.on_produce(rec)
@@ -173,6 +193,7 @@ class FakeProducer:
         self.offsets.update({tp.partition: tp.offset for tp in offsets})
 
     def commit_transaction(self, timeout: float) -> None:
+        self._step("commit")
         assert self.open
         self.cluster.committed_topics += self.pending
         self.cluster.committed_offsets.update(self.offsets)
@@ -180,6 +201,7 @@ class FakeProducer:
         self.pending, self.offsets, self.open = [], {}, False
 
     def abort_transaction(self, timeout: float) -> None:
+        self._step("abort")
         self.cluster.aborts += 1
         self.pending, self.offsets, self.open = [], {}, False
 

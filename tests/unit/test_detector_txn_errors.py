@@ -1,0 +1,176 @@
+"""Transient trouble never ends the detector: a producer failing fatally on its own is
+replaced, a catch-up under frequent faults still commits; being fenced still exits 2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from detector.app import DetectorError
+from shared.codec import decode, encode
+from shared.errors import ExitCode
+from shared.schemas import ScoredTransaction
+from tests.unit.detector_fakes import FakeCluster, Produced, drained, fake_detector, tx
+
+INVALID_TXN_STATE = ("Failed to end transaction: Broker: Producer attempted a transactional "
+                     "operation in an invalid state")
+
+
+def cluster_with(n: int = 30, partitions: int = 2) -> FakeCluster:
+    cluster = FakeCluster(topic="transactions", partitions=partitions)
+    for p in range(partitions):
+        cluster.append(p, [encode(tx(i, f"c{i % 3}")) for i in range(p * 1000, p * 1000 + n)])
+    return cluster
+
+
+def scored_offsets(cluster: FakeCluster) -> list[tuple[int, int]]:
+    rows = [decode(r.value or b"", ScoredTransaction) for r in cluster.rows("transactions.scored")]
+    return sorted((r.source_partition or 0, r.source_offset or 0) for r in rows)
+
+
+def every_row_once(cluster: FakeCluster, n: int = 30, partitions: int = 2) -> bool:
+    return scored_offsets(cluster) == [(p, i) for p in range(partitions) for i in range(n)]
+
+
+def fatal(code: int, text: str) -> KafkaException:
+    return KafkaException(KafkaError(code, text, fatal=True))
+
+
+def fails_at(step: str, exc: KafkaException, times: int = 1,
+             after: int = 0) -> Callable[[str], None]:
+    """An `on_txn` raising `exc` at the `after`+1-th call of `step`, `times` times."""
+    seen = 0
+
+    def on_txn(s: str) -> None:
+        nonlocal seen
+        if s != step:
+            return
+        seen += 1
+        if after < seen <= after + times:
+            raise exc
+    return on_txn
+
+
+class FailProduceOnce:
+    def __init__(self) -> None:
+        self.fired = False
+
+    def __call__(self, rec: Produced) -> None:
+        if not self.fired and rec.topic == "transactions.scored":
+            self.fired = True
+            raise RuntimeError("produce blew up")
+
+
+def test_invalid_txn_state_on_the_abort_after_a_failed_batch_replaces_the_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Seen in the fault suite: an injected exception, then abort_transaction -> fatal
+    # INVALID_TXN_STATE, which used to end the process with exit 2.
+    cluster = cluster_with()
+    cluster.on_produce = FailProduceOnce()
+    cluster.on_txn = fails_at("abort", fatal(KafkaError.INVALID_TXN_STATE, INVALID_TXN_STATE))
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.producers == before + 1  # the failed producer was replaced
+    assert every_row_once(cluster)
+
+
+def test_invalid_txn_state_on_commit_replaces_the_producer_and_rewinds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = cluster_with()
+    cluster.on_txn = fails_at("commit", fatal(KafkaError.INVALID_TXN_STATE, INVALID_TXN_STATE),
+                              after=1)
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.producers == before + 1
+    assert every_row_once(cluster)  # the failed transaction's rows were scored again, once
+
+
+def test_a_producer_failed_in_the_background_is_replaced_at_begin(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = cluster_with()
+    cluster.on_txn = fails_at("begin", fatal(KafkaError.INVALID_TXN_STATE, INVALID_TXN_STATE),
+                              after=2)
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.producers == before + 1
+    assert every_row_once(cluster)
+
+
+@pytest.mark.parametrize("code", [KafkaError._FENCED, KafkaError.PRODUCER_FENCED])
+def test_being_fenced_by_another_instance_still_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: int
+) -> None:
+    cluster = cluster_with()
+    cluster.on_txn = fails_at("commit", fatal(code, "fenced by a newer instance"), after=1)
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    before = cluster.producers
+    with pytest.raises(DetectorError) as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert "fenced" in str(info.value)
+    assert cluster.producers == before  # never fence the instance that fenced us
+
+
+def test_a_producer_failing_fatally_every_time_ends_the_process_after_a_few_tries(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import detector.txn as txn
+
+    cluster = cluster_with()
+    cluster.on_txn = fails_at("commit", fatal(KafkaError.INVALID_TXN_STATE, INVALID_TXN_STATE),
+                              times=1_000)
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    before = cluster.producers
+    with pytest.raises(DetectorError, match="in a row"):
+        detector.run(until=drained(cluster))
+    assert cluster.producers == before + txn.MAX_REPLACEMENTS
+    assert cluster.rows("transactions.scored") == []
+
+
+class EveryNth:
+    """A fault hook raising at every `n`-th produce (a bug striking every n records)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def __call__(self, step: str, partition: int, offset: int) -> None:
+        if step == "produce":
+            self.calls += 1
+            if self.calls % self.n == 0:
+                raise RuntimeError(f"fault at {partition}/{offset}")
+
+
+def test_frequent_faults_during_a_catch_up_do_not_keep_it_from_committing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Seen in the fault suite: a lag of thousands consumed in full batches, each struck by
+    # an injected fault before its commit: nothing committed for minutes. Failed batches
+    # are retried smaller, so each commit covers fewer records than the faults' spacing.
+    import detector.app as app
+
+    monkeypatch.setattr(app, "MIN_RETRY_BATCH", 10)
+    n = 400
+    cluster = cluster_with(n)
+    turns = 0
+
+    def until(d: Any) -> bool:
+        nonlocal turns
+        turns += 1
+        return drained(cluster)(d) or turns > 2_000
+
+    detector = fake_detector(monkeypatch, cluster, hook=EveryNth(150), state_dir=tmp_path,
+                             batch_size=400, poison_pill_failures=1_000)
+    detector._consumer.batch = 1_000  # a consume returns up to num_messages per partition
+    detector.run(until=until)
+    assert every_row_once(cluster, n)
+    assert turns <= 2_000
