@@ -242,20 +242,23 @@ class Detector:
         that cannot reach it is retried for `REWIND_RETRY_S` before the process gives up
         (exit 2; a restart resumes exactly once)."""
         owned = [TopicPartition(self._topic, p) for p in sorted(self.processor.parts)]
+        self.processor.parts.clear()
+        for tp in self._restore_retrying(owned, "rewinding after the abort"):
+            self._consumer.seek(tp)
+
+    def _restore_retrying(self, partitions: list[TopicPartition],
+                          doing: str) -> list[TopicPartition]:
+        """`_restore`, retried for `REWIND_RETRY_S` while the cluster cannot be reached."""
         deadline = time.monotonic() + REWIND_RETRY_S
         while True:
-            self.processor.parts.clear()
             try:
-                starts = self._restore(owned)
-                break
+                return self._restore(partitions)
             except KafkaException as exc:
                 err = exc.args[0]
                 if (isinstance(err, KafkaError) and err.fatal()) or time.monotonic() >= deadline:
                     raise
-                log.warning("rewinding after the abort: %s; retrying", err)
+                log.warning("%s: %s; retrying", doing, err)
                 time.sleep(REWIND_RETRY_PAUSE_S)
-        for tp in starts:
-            self._consumer.seek(tp)
 
     # --- rebalances -----------------------------------------------------------------
 
@@ -286,7 +289,8 @@ class Detector:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         with self._callback("assign"):
-            consumer.assign(self._restore(partitions))
+            # Assigned right after a broker restart, the restore may not reach it at first.
+            consumer.assign(self._restore_retrying(partitions, "restoring the assignment"))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         with self._callback("revoke"):
