@@ -28,7 +28,9 @@ from tests.integration.test_detector_parity import CORE
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 #: Small snapshot interval so restores exercise snapshot + replay, not only replay from 0.
-FAULT_ENV = {"DETECTOR_SNAPSHOT_EVERY": "4000"}
+#: Snapshots often enough that restores after kills at random moments use one even when a
+#: loaded machine scores slowly (4,000 once left a run of six kills without any).
+FAULT_ENV = {"DETECTOR_SNAPSHOT_EVERY": "1500"}
 
 
 def produce_in_background(kafka: KafkaSettings, topic: str, txs: list[Transaction],
