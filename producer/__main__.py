@@ -26,7 +26,8 @@ def _run(s: ProducerSettings) -> int:
         return cmd_replay(argparse.Namespace(files=s.files, rate=s.rate, speed=s.speed,
                                           strict=s.strict, rejects_dir=s.rejects_dir))
     return cmd_generate(argparse.Namespace(
-        recipe=s.recipe, seed=s.seed, customers=s.customers, days=s.days,
+        recipe=s.recipe, mix=s.mix, changes_out=None, seed=s.seed, customers=s.customers,
+        days=s.days,
         start=datetime(s.start.year, s.start.month, s.start.day), tx_per_day=2.2,
         transactions=8000, anomaly_rate=[], traveller_share=0.15, travel_gap_hours=4.0,
         duplicate_window_minutes=10.0, out=s.out, publish=s.publish,

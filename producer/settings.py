@@ -35,6 +35,7 @@ class ProducerSettings(BaseSettings):
     strict: bool = False
     rejects_dir: Path | None = None
     recipe: Literal["realistic", "reference"] = "realistic"
+    mix: Literal["default", "extended"] = "default"
     seed: int = 42
     customers: int | None = Field(default=None, ge=1)
     days: int = Field(default=90, ge=1)

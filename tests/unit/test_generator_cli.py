@@ -64,3 +64,19 @@ def test_the_default_mix_is_the_same_with_or_without_the_mix_flag(tmp_path: Path
     assert main([*base, "--out", str(tmp_path / "a.csv")]) == 0
     assert main([*base, "--mix", "default", "--out", str(tmp_path / "b.csv")]) == 0
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+@pytest.mark.parametrize("mix", ["default", "extended"])
+def test_python_m_producer_generates_each_mix_from_its_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mix: str
+) -> None:
+    from producer.__main__ import _run
+    from producer.settings import ProducerSettings
+
+    out = tmp_path / f"{mix}.csv"
+    monkeypatch.setenv("PRODUCER_MIX", mix)
+    settings = ProducerSettings(customers=150, days=60, seed=4, out=out, publish=False)
+    assert _run(settings) == 0
+    kinds = {tx.anomaly_type for item in iter_csv(out) if isinstance(item, tuple)
+             for tx in [item[1]]}
+    assert ("ACCOUNT_TAKEOVER" in kinds) == (mix == "extended")
