@@ -68,6 +68,8 @@ class TopicSettings(BaseSettings):
     transactions_topic: str = "transactions"
     scored_topic: str = "transactions.scored"
     dlq_topic: str = "transactions.dlq"
+    #: Auditors' review outcomes, compacted (the contract: `shared/reviews.py`).
+    reviews_topic: str = "transactions.reviews"
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 

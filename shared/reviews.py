@@ -1,0 +1,111 @@
+"""The review contract: an auditor's outcome for a case or a transaction, on `transactions.reviews`.
+
+One message per review decision (issue 16 item 2):
+
+- **key**: `review_key(target, id)` = `"<target>:<id>"` as UTF-8 (`case:C-0001`,
+  `transaction:T123`). The target is part of the key because case ids and transaction ids
+  are separate name spaces (a transaction id is free text from the input and may look like
+  a case id); under compaction two reviews with one key would erase each other.
+- **value**: JSON (UTF-8) `Review`: `schema_version`, `target` (`case` | `transaction`),
+  `id`, `outcome` (`confirmed` = a true anomaly, `dismissed` = a false alarm, `unclear`),
+  `reviewer`, `reviewed_at` (UTC, ISO 8601 with `Z`), `note`. Unknown fields are refused.
+
+The topic (`AUDITSTREAM_REVIEWS_TOPIC`, default `transactions.reviews`) is compacted: the
+last outcome per key wins when the topic is read from the start, and every change stays
+readable for at least `min.compaction.lag.ms` (7 days), so a sink that was down for less
+than that still sees every change for its `reviews_log.csv`. Nothing here imports a Kafka
+client; the caller turns `REVIEWS_TOPIC_CONFIG` into a `shared.kafka.TopicSpec`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+
+from shared.codec import decode
+from shared.schemas import MAX_ID_CHARS
+
+REVIEW_SCHEMA_VERSION = 1
+
+Target = Literal["case", "transaction"]
+Outcome = Literal["confirmed", "dismissed", "unclear"]
+TARGETS: tuple[str, ...] = get_args(Target)
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+
+MAX_REVIEWER_CHARS = 128
+MAX_NOTE_CHARS = 2000
+
+#: One partition: reviews are a human-sized stream (hundreds a day), and one partition gives
+#: every reader the same total order of changes (reviews_log.csv is then the same for any
+#: sink that reads the topic), at no cost in throughput that matters here.
+REVIEWS_PARTITIONS = 1
+#: Topic configuration, each non-default value with its reason.
+REVIEWS_TOPIC_CONFIG: dict[str, str] = {
+    # Last outcome wins per key, kept forever: the topic is the record of every case's
+    # current outcome, not a window of recent events (the default `delete` would drop the
+    # outcomes of old cases after 7 days).
+    "cleanup.policy": "compact",
+    # A change stays readable for 7 days before compaction may replace it, so a sink down
+    # for less than a week still logs every change (not only the last) in reviews_log.csv.
+    "min.compaction.lag.ms": str(7 * 24 * 3600 * 1000),
+}
+
+IdText = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, strip_whitespace=True)
+]
+ReviewerText = Annotated[str, StringConstraints(max_length=MAX_REVIEWER_CHARS,
+                                                strip_whitespace=True)]
+NoteText = Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS)]
+
+
+class Review(BaseModel):
+    """One review decision as it travels on the reviews topic."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = REVIEW_SCHEMA_VERSION
+    target: Target
+    id: IdText
+    outcome: Outcome
+    reviewer: ReviewerText = ""
+    reviewed_at: datetime
+    note: NoteText = ""
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if v != REVIEW_SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema_version {v}; supported: [1]")
+        return v
+
+    @field_validator("reviewed_at")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        # Aware times are converted to UTC; a naive time is taken as UTC already.
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+    @property
+    def key(self) -> str:
+        return review_key(self.target, self.id)
+
+
+def review_key(target: str, id_: str) -> str:
+    """The message key of a review: `"<target>:<id>"` (see the module docstring for why)."""
+    return f"{target}:{id_}"
+
+
+def encode_review(review: Review) -> tuple[bytes, bytes]:
+    """(key, value) of a review message; `reviewed_at` is written as `...Z`."""
+    return review.key.encode(), review.model_dump_json().encode()
+
+
+def decode_review(value: bytes | str) -> Review:
+    """Parse and validate one review message; `SchemaError` names every bad field."""
+    return decode(value, Review)
+
+
+def now_utc() -> datetime:
+    """The current time, UTC, to the second (what a review records by default)."""
+    return datetime.now(UTC).replace(microsecond=0)
