@@ -74,24 +74,61 @@ METRICS_BY_TYPE_COLUMNS: tuple[str, ...] = (
 #: confusion_matrix.csv at the recommended threshold, for every mode.
 CONFUSION_COLUMNS: tuple[str, ...] = ("mode", "threshold", "actual", "predicted", "count")
 
-#: cases.csv: the top alerts for reviewers, most suspicious first.
+#: cases.csv: cases (a customer's flagged transactions within EXPORTS_CASE_GAP_S of each
+#: other, `sink.cases`), most suspicious first: the top EXPORTS_TOP_CASES by score plus every
+#: case of the last EXPORTS_CASE_DAYS days. `case_id` is stable (customer + first
+#: transaction), `score`/`model_score` the highest of its transactions, the review columns
+#: its current outcome (last wins), labels (`anomalous_transactions`) empty without them.
 CASES_COLUMNS: tuple[str, ...] = (
     "rank",
-    "transaction_id",
+    "case_id",
     "customer_id",
-    "timestamp",
-    "amount",
-    "country",
-    "channel",
-    "merchant_category",
+    "first_time",
+    "last_time",
+    "transactions",
+    "total_amount",
     "score",
     "model_score",
     "is_ml_flag",
     "is_rule_flag",
     "triggered_rules",
     "reasons_top3",
-    "is_anomaly",
+    "top_transaction_id",
+    "channel",
+    "country",
+    "anomalous_transactions",
     "anomaly_type",
+    "outcome",
+    "reviewer",
+    "reviewed_at",
+    "note",
+)
+
+#: case_transactions.csv: every flagged transaction of each case in cases.csv.
+CASE_TRANSACTIONS_COLUMNS: tuple[str, ...] = (
+    "case_id", "transaction_id", "customer_id", "timestamp", "amount", "score", "is_anomaly",
+)
+
+#: audit_sample.csv: the day's deterministic sample of non-flagged transactions
+#: (`sink.sampling`), per amount band, with their current review.
+AUDIT_SAMPLE_COLUMNS: tuple[str, ...] = (
+    "day", "amount_band", "transaction_id", "customer_id", "timestamp", "amount", "score",
+    "model_score", "rank_in_stratum", "outcome", "reviewer", "reviewed_at", "note",
+)
+
+#: reviews_log.csv: every review message the sink read, in topic order (appended).
+REVIEWS_LOG_COLUMNS: tuple[str, ...] = (
+    "logged_at", "target", "id", "outcome", "reviewer", "reviewed_at", "note", "partition",
+    "offset", "matched",
+)
+
+#: assurance.csv, long format (`sink.assurance`): reviewed precision with its 95% Wilson
+#: interval per mode, rule and threshold; the audit sample's miss rate and the implied
+#: recall (in the precision columns, section `miss_rate` / `recall`); label-based precision
+#: of the same reviewed cases beside it when labels exist.
+ASSURANCE_COLUMNS: tuple[str, ...] = (
+    "section", "name", "threshold", "reviewed", "confirmed", "dismissed", "unclear",
+    "precision", "precision_low", "precision_high", "labelled", "labelled_precision",
 )
 
 #: status.csv: one row on how fresh the exports are (`sink.status`).
