@@ -11,6 +11,7 @@ import sink.cli
 from auditstream import dashboard_cmd, demo, score
 from auditstream.broker import cli as broker_cli
 from auditstream.report import write_report_from_rollup
+from auditstream.review import cli as review_cli
 from shared import __version__
 from shared.entry import run_guarded, setup_logging
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sink.cli.register(sub, on_rollup=write_report_from_rollup)
     dashboard_cmd.register(sub)
     demo.register(sub)
+    review_cli.register(sub)
     return parser
 
 

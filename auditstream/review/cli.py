@@ -1,0 +1,150 @@
+"""`auditstream review import FILE` and `auditstream review serve`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from auditstream.review.files import (
+    AUDIT_SAMPLE_FILE,
+    CASE_TRANSACTIONS_FILE,
+    CASES_FILE,
+    ReviewFileError,
+    known_ids,
+    read_table,
+)
+from auditstream.review.publish import ReviewPublisher
+from auditstream.review.records import (
+    HeaderError,
+    ImportResult,
+    layout_of,
+    normalise_header,
+    parse_rows,
+)
+from shared.errors import ExitCode
+from shared.rejects import rejects_path, write_rejects
+from shared.reviews import now_utc
+from shared.settings import KafkaSettings, TopicSettings
+
+#: Rejected rows named on stderr (all of them are in the rejects file).
+SHOWN_REJECTS = 20
+
+
+def default_reviewer() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def default_exports() -> Path:
+    from sink.settings import SinkSettings
+
+    return SinkSettings().exports_dir
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("review", help="auditors' outcomes back into the stream (import, page)",
+                       description="Record review outcomes (confirmed, dismissed, unclear) per "
+                       "case or transaction on the compacted reviews topic "
+                       "(AUDITSTREAM_REVIEWS_TOPIC); the sink turns them into reviewed "
+                       "precision, the miss rate and implied recall. docs/review.md.")
+    rsub = p.add_subparsers(dest="review_command", required=True, metavar="ACTION")
+    i = rsub.add_parser(
+        "import", help="publish the outcomes of a filled-in CSV or .xlsx file",
+        description="Read a CSV or .xlsx file (the exports' cases.csv with an `outcome` column "
+        "filled in, or audit_sample.csv), validate every row and publish one review per row "
+        "with an outcome. Rows with an empty outcome are skipped. A bad row (unknown outcome, "
+        "missing or unknown id, bad reviewed_at) is reported with its line (CSV) or row "
+        "(Excel) on stderr and in <name>.rejects.csv; the others are still published. "
+        "Exit 0: all published; 1: rows rejected, the rest published; 2: unreadable file or "
+        "header; 3: not confirmed by Kafka (safe to re-run); 4: no broker answered.")
+    i.add_argument("file", type=Path, metavar="FILE")
+    i.add_argument("--exports", type=Path, metavar="DIR",
+                   help="check ids against DIR's cases.csv, case_transactions.csv and "
+                   "audit_sample.csv (default: SINK_EXPORTS_DIR, checked when its files exist)")
+    i.add_argument("--no-check", action="store_true", help="do not check ids against exports")
+    i.add_argument("--target", choices=("case", "transaction"),
+                   help="what the rows review (default: case_id column -> case, else "
+                   "transaction_id -> transaction)")
+    i.add_argument("--sheet", help=".xlsx: the sheet to read (default: the first)")
+    i.add_argument("--reviewer", default=None,
+                   help="for rows without a reviewer cell (default: your user name)")
+    i.add_argument("--rejects-dir", type=Path, help="where <name>.rejects.csv goes")
+    i.add_argument("--dry-run", action="store_true", help="validate only; publish nothing")
+    i.set_defaults(func=cmd_import)
+
+    s = rsub.add_parser(
+        "serve", help="a local review page: open cases, a button per outcome",
+        description="Serve a review page on 127.0.0.1 only: the open cases of the exports' "
+        "cases.csv with their reasons, and a button per outcome that publishes a review. "
+        "Requests from another origin or host name are refused.")
+    s.add_argument("--exports", type=Path, metavar="DIR", help="default: SINK_EXPORTS_DIR")
+    s.add_argument("--port", type=int, default=8765, help="default 8765 (0: any free port)")
+    s.add_argument("--reviewer", default=None, help="default: your user name")
+    s.set_defaults(func=cmd_serve)
+
+
+def _known(args: argparse.Namespace, target: str) -> tuple[set[str] | None, str]:
+    if args.no_check:
+        return None, ""
+    exports = args.exports or default_exports()
+    known = known_ids(exports)[target]
+    files = CASES_FILE if target == "case" else f"{CASE_TRANSACTIONS_FILE} / {AUDIT_SAMPLE_FILE}"
+    if known is None:
+        if args.exports is not None:
+            raise ReviewFileError(f"cannot check the ids: no {files} in {exports}; give the "
+                                  "exports folder the file came from, or --no-check")
+        print(f"note: ids not checked (no {files} in {exports})", file=sys.stderr)
+    return known, f"{files} of {exports}"
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    header, rows = read_table(args.file, args.sheet)
+    try:
+        layout = layout_of(normalise_header(header), args.target)
+    except HeaderError as exc:
+        raise ReviewFileError(f"{args.file}: {exc}") from None
+    known, where = _known(args, layout.target)
+    reviewer = default_reviewer() if args.reviewer is None else args.reviewer
+    result = parse_rows(rows, layout, reviewer=reviewer, now=now_utc(), known=known,
+                        known_where=where, source=str(args.file))
+    published = 0
+    topic = TopicSettings().reviews_topic
+    if result.reviews and not args.dry_run:
+        published = ReviewPublisher(KafkaSettings(), TopicSettings()).publish(result.reviews)
+    _report_rejects(args, result)
+    print(summary_line(result, published, topic, args.dry_run))
+    return int(ExitCode.ROWS_REJECTED if result.rejected else ExitCode.OK)
+
+
+def _report_rejects(args: argparse.Namespace, result: ImportResult) -> None:
+    if not result.rejected:
+        return
+    where = "row" if args.file.suffix.lower() in (".xlsx", ".xlsm") else "line"
+    for err in result.rejected[:SHOWN_REJECTS]:
+        print(f"{args.file}: {where} {err.line}: {err.reason}", file=sys.stderr)
+    if len(result.rejected) > SHOWN_REJECTS:
+        print(f"... and {len(result.rejected) - SHOWN_REJECTS} more", file=sys.stderr)
+    path = write_rejects(result.rejected, rejects_path(args.file, args.rejects_dir))
+    print(f"rejected rows with their {where} numbers: {path}", file=sys.stderr)
+
+
+def summary_line(result: ImportResult, published: int, topic: str, dry_run: bool) -> str:
+    counts = result.outcomes()
+    by = ", ".join(f"{counts[o]} {o}" for o in ("confirmed", "dismissed", "unclear") if counts[o])
+    verb = f"valid, not published (--dry-run) to {topic}" if dry_run else f"published to {topic}"
+    n = len(result.reviews) if dry_run else published
+    return (f"review import: {n} {result.target} outcome(s) {verb}"
+            f"{f' ({by})' if by else ''}; {result.skipped} row(s) without an outcome skipped; "
+            f"{len(result.rejected)} rejected")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from auditstream.review.server import serve
+
+    reviewer = default_reviewer() if args.reviewer is None else args.reviewer
+    return serve(args.exports or default_exports(), args.port, reviewer,
+                 KafkaSettings(), TopicSettings())

@@ -1,0 +1,142 @@
+"""Reading review files (CSV or Excel .xlsx) and the ids the exports know.
+
+Rows come out as `(line, {column: text})`: the physical line of a CSV file (header = line
+1; a quoted cell spanning lines counts from where its row starts) or the row number of the
+sheet (header = row 1). Excel cells are turned into the text a CSV would hold: dates as ISO
+8601, whole numbers without `.0`.
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from auditstream.review.records import ERROR_KEY, normalise_header, plain
+from shared.errors import AuditstreamError
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+CASES_FILE = "cases.csv"
+CASE_TRANSACTIONS_FILE = "case_transactions.csv"
+AUDIT_SAMPLE_FILE = "audit_sample.csv"
+
+Rows = Iterator[tuple[int, dict[str, str]]]
+
+
+class ReviewFileError(AuditstreamError):
+    """The review file cannot be read at all (missing, a folder, not CSV/xlsx, bad header)."""
+
+
+def read_table(path: Path, sheet: str | None = None) -> tuple[list[str], Rows]:
+    """The raw header and the rows of a CSV or .xlsx file (`sheet`: default the first)."""
+    path = Path(path)
+    if not path.is_file():
+        why = "is a folder" if path.is_dir() else "no such file"
+        raise ReviewFileError(f"cannot read {path}: {why}")
+    suffix = path.suffix.lower()
+    if suffix == ".xls":
+        raise ReviewFileError(f"{path}: the old .xls format is not read; save it as .xlsx or CSV")
+    if suffix in EXCEL_SUFFIXES:
+        return _excel(path, sheet)
+    return _csv(path)
+
+
+def _csv(path: Path) -> tuple[list[str], Rows]:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")  # Excel's default "CSV" on Windows
+    reader = csv.reader(text.splitlines(keepends=True))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ReviewFileError(f"{path}: the file is empty (no header)") from None
+    except csv.Error as exc:
+        raise ReviewFileError(f"{path}: line 1: {exc}") from None
+
+    names = normalise_header(header)
+
+    def rows() -> Rows:
+        start = reader.line_num + 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield start, {ERROR_KEY: f"unreadable CSV row: {exc}"}
+                start = reader.line_num + 1
+                continue
+            if any(c.strip() for c in cells):
+                yield start, dict(zip(names, _pad(cells, len(names)), strict=True))
+            start = reader.line_num + 1
+
+    return header, rows()
+
+
+def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({exc})") from None
+    if sheet is not None and sheet not in book.sheetnames:
+        raise ReviewFileError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
+    ws = book[sheet] if sheet is not None else book.worksheets[0]
+    it = ws.iter_rows(values_only=True)
+    first = next(it, None)
+    if first is None:
+        raise ReviewFileError(f"{path}: the sheet {ws.title!r} is empty (no header)")
+    header = [cell_text(c) for c in first]
+    names = normalise_header(header)
+
+    def rows() -> Rows:
+        for number, values in enumerate(it, start=2):
+            cells = [cell_text(v) for v in values]
+            if any(c.strip() for c in cells):
+                yield number, dict(zip(names, _pad(cells, len(names)), strict=True))
+        book.close()
+
+    return header, rows()
+
+
+def cell_text(value: Any) -> str:
+    """An Excel cell as CSV text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def _pad(cells: list[str], n: int) -> list[str]:
+    return (cells + [""] * n)[:n]
+
+
+def known_ids(exports: Path) -> dict[str, set[str] | None]:
+    """Ids the exports know, by target (None: no file to check against).
+
+    Cases: `cases.csv`'s `case_id`. Transactions: those of `case_transactions.csv` and of
+    `audit_sample.csv` (the sampled, non-flagged ones an auditor reviews).
+    """
+    def column(name: str, col: str) -> set[str] | None:
+        f = exports / name
+        if not f.is_file():
+            return None
+        with f.open(encoding="utf-8-sig", newline="") as fh:
+            return {plain(row.get(col) or "") for row in csv.DictReader(fh)} - {""}
+
+    cases = column(CASES_FILE, "case_id")
+    tx = [s for s in (column(CASE_TRANSACTIONS_FILE, "transaction_id"),
+                      column(AUDIT_SAMPLE_FILE, "transaction_id")) if s is not None]
+    return {"case": cases, "transaction": set().union(*tx) if tx else None}

@@ -1,0 +1,120 @@
+"""The review page's HTML (pure): a queue of open cases, a form with a button per outcome.
+
+Every value from the exports (customer ids, reasons, rules: text an attacker can shape) is
+escaped with `html.escape(..., quote=True)`; the page carries no script at all, and the
+server's Content-Security-Policy forbids any, so an injected tag can neither render nor run.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+from auditstream.review.records import ID_COLUMNS, plain
+from shared.reviews import OUTCOMES, review_key
+
+#: Shown per case when the column exists: (heading, column).
+SHOWN: tuple[tuple[str, str], ...] = (
+    ("rank", "rank"), ("customer", "customer_id"), ("first", "first_time"),
+    ("last", "last_time"), ("time", "timestamp"), ("transactions", "transactions"),
+    ("total", "total_amount"), ("amount", "amount"), ("score", "score"),
+    ("rules", "triggered_rules"),
+)
+REASON_SEP = " | "
+
+CSS = """body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4em;
+text-align:left;vertical-align:top}ul{margin:0;padding-left:1.1em}
+button{margin-right:.3em}.confirmed{background:#fde2e2}.dismissed{background:#e2f5e2}
+.msg{padding:.5em;background:#eef}"""
+
+
+@dataclass(frozen=True)
+class Case:
+    target: str
+    id: str
+    cells: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        return review_key(self.target, self.id)
+
+
+def read_cases(path: Path) -> list[Case]:
+    """The cases of a cases.csv (`case_id`; an older file without it: `transaction_id`)."""
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields = reader.fieldnames or []
+        layout = next(((c, t) for c, t in ID_COLUMNS if c in fields), None)
+        if layout is None:
+            return []
+        column, target = layout
+        return [Case(target, plain(row[column] or ""), {k: v or "" for k, v in row.items()
+                                                        if k is not None})
+                for row in reader if row.get(column)]
+
+
+def e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def render(cases: Sequence[Case], outcomes: Mapping[str, str], *, token: str, reviewer: str,
+           exports: Path, show_all: bool = False, message: str = "") -> str:
+    """The whole page: open cases (all cases with `show_all`), most suspicious first."""
+    rows = [c for c in cases if show_all or not _outcome(c, outcomes)]
+    open_n = sum(1 for c in cases if not _outcome(c, outcomes))
+    heads = [h for h, col in SHOWN if any(col in c.cells for c in cases[:1])]
+    body = "\n".join(_row(c, outcomes, token) for c in rows)
+    toggle = ('<a href="/">open cases only</a>' if show_all
+              else '<a href="/?all=1">all cases</a>')
+    msg = f'<p class="msg" id="message">{e(message)}</p>' if message else ""
+    empty = "" if rows else '<p id="empty">No open cases.</p>'
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>auditstream review</title>
+<style>{CSS}</style></head>
+<body data-ready="1" data-open="{open_n}">
+<h1>Review queue</h1>
+<p><span id="open-count">{open_n}</span> open of {len(cases)} cases in
+<code>{e(exports / "cases.csv")}</code>; reviewing as <b id="reviewer">{e(reviewer)}</b>.
+{toggle}</p>
+{msg}{empty}
+<table id="queue"><thead><tr><th>case</th>{"".join(f"<th>{e(h)}</th>" for h in heads)}
+<th>reasons</th><th>outcome</th></tr></thead>
+<tbody>
+{body}
+</tbody></table>
+</body></html>
+"""
+
+
+def _outcome(case: Case, outcomes: Mapping[str, str]) -> str:
+    return outcomes.get(case.key) or case.cells.get("outcome", "")
+
+
+def _row(case: Case, outcomes: Mapping[str, str], token: str) -> str:
+    cells = "".join(f"<td>{e(case.cells[col])}</td>" for _, col in SHOWN if col in case.cells)
+    reasons = [r for r in case.cells.get("reasons_top3", "").split(REASON_SEP) if r]
+    items = "".join(f"<li>{e(r)}</li>" for r in reasons)
+    current = _outcome(case, outcomes)
+    buttons = "".join(
+        f'<button type="submit" name="outcome" value="{o}" data-outcome="{o}">{o}</button>'
+        for o in OUTCOMES)
+    state = f'<span class="current">{e(current)}</span> ' if current else ""
+    return f"""<tr class="{e(current)}" data-id="{e(case.id)}"><td>{e(case.id)}</td>{cells}
+<td><ul class="reasons">{items}</ul></td><td>{state}<form method="post" action="/review">
+<input type="hidden" name="token" value="{e(token)}">
+<input type="hidden" name="target" value="{e(case.target)}">
+<input type="hidden" name="id" value="{e(case.id)}">
+<input name="note" maxlength="2000" placeholder="note (optional)" aria-label="note">
+{buttons}</form></td></tr>"""
+
+
+def render_error(status: int, text: str) -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{status}'
+            f'</title></head><body data-ready="1"><h1>{status}</h1><p id="error">{e(text)}'
+            '</p><p><a href="/">back to the queue</a></p></body></html>')

@@ -1,0 +1,149 @@
+"""Rows in, reviews or line-numbered rejects out (pure: no files, no Kafka).
+
+A row is a mapping of lower-case column names to text, with the line (CSV) or row (Excel)
+it came from. The id column says what is reviewed: `case_id` (the cases file, the main
+path) or else `transaction_id` (the audit sample). A row with an empty `outcome` is skipped,
+not an error (an auditor fills in only the cases they reviewed); an unknown outcome, a
+missing or unknown id, a bad `reviewed_at` or a field over its limit rejects that row alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from shared.codec import describe_validation_error
+from shared.csv_io import RowError
+from shared.reviews import OUTCOMES, Review
+from shared.schemas import quote
+
+#: id column -> target, in order of preference.
+ID_COLUMNS: tuple[tuple[str, str], ...] = (("case_id", "case"), ("transaction_id", "transaction"))
+#: The sink's CSV cells that a spreadsheet would run as a formula start with `'` + one of these.
+_NEUTRALISED = ("'=", "'+", "'-", "'@", "'\t", "'\r")
+#: A row the reader could not split into cells carries only this key: the reason.
+ERROR_KEY = "\x00error"
+
+
+class HeaderError(ValueError):
+    """The header lacks the id or the outcome column (the whole file is unusable)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a file's header says: the target and the column holding its id."""
+
+    target: str
+    id_column: str
+
+
+@dataclass
+class ImportResult:
+    """Reviews to publish (in file order), rejected rows, and rows without an outcome."""
+
+    target: str
+    reviews: list[Review] = field(default_factory=list)
+    rejected: list[RowError] = field(default_factory=list)
+    skipped: int = 0
+
+    def outcomes(self) -> Counter[str]:
+        return Counter(r.outcome for r in self.reviews)
+
+
+def normalise_header(header: Sequence[str]) -> list[str]:
+    return [h.strip().lstrip("\ufeff").strip().lower() for h in header]
+
+
+def layout_of(header: Sequence[str], target: str | None = None) -> Layout:
+    """The layout of a normalised header; `target` forces `case` or `transaction`."""
+    names = set(header)
+    if "outcome" not in names:
+        raise HeaderError("no `outcome` column (fill one in with confirmed, dismissed or "
+                          "unclear per reviewed row)")
+    for column, kind in ID_COLUMNS:
+        if (target is None or target == kind) and column in names:
+            return Layout(kind, column)
+    wanted = " or ".join(c for c, k in ID_COLUMNS if target is None or k == target)
+    raise HeaderError(f"no `{wanted}` column naming what was reviewed")
+
+
+def plain(cell: str) -> str:
+    """A cell as the sink meant it: its formula guard (a leading `'`) removed."""
+    return cell[1:] if cell.startswith(_NEUTRALISED) else cell
+
+
+def parse_time(text: str) -> datetime:
+    """`reviewed_at` from ISO 8601 text; a time without a zone is taken as UTC."""
+    t = text.strip()
+    try:
+        value = datetime.fromisoformat(t)
+    except ValueError:
+        raise ValueError(f"{quote(t)} is not a date-time (expected ISO 8601, "
+                         "e.g. 2025-01-31T14:05:00Z)") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def parse_rows(
+    rows: Iterable[tuple[int, Mapping[str, str]]],
+    layout: Layout,
+    *,
+    reviewer: str,
+    now: datetime,
+    known: set[str] | None = None,
+    known_where: str = "the exports",
+    source: str = "",
+) -> ImportResult:
+    """Validate every row; each bad one becomes a `RowError` and nothing else is lost.
+
+    `reviewer` and `now` stand in for an empty `reviewer` / `reviewed_at` cell; `known`,
+    when given, is every valid id (`known_where` names where they came from).
+    """
+    result = ImportResult(layout.target)
+    for line, cells in rows:
+        if ERROR_KEY in cells:
+            result.rejected.append(RowError(line, cells[ERROR_KEY], {}, source))
+            continue
+        outcome = cells.get("outcome", "").strip().lower()
+        if not outcome:
+            result.skipped += 1
+            continue
+        raw = dict(cells)
+        ident = plain(cells.get(layout.id_column, "").strip())
+        reason = _check(ident, outcome, layout, known, known_where)
+        if reason is None:
+            try:
+                result.reviews.append(_review(cells, layout, ident, outcome, reviewer, now))
+                continue
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                reason = (describe_validation_error(exc) if isinstance(exc, ValidationError)
+                          else f"reviewed_at: {exc}")
+        result.rejected.append(RowError(line, reason, raw, source))
+    return result
+
+
+def _check(ident: str, outcome: str, layout: Layout, known: set[str] | None,
+           known_where: str) -> str | None:
+    if outcome not in OUTCOMES:
+        return f"outcome: {quote(outcome)} is not one of {', '.join(OUTCOMES)}"
+    if not ident:
+        return f"{layout.id_column}: missing"
+    if known is not None and ident not in known:
+        return f"{layout.id_column}: {quote(ident)} is not a known {layout.target} in {known_where}"
+    return None
+
+
+def _review(cells: Mapping[str, str], layout: Layout, ident: str, outcome: str,
+            reviewer: str, now: datetime) -> Review:
+    when = cells.get("reviewed_at", "").strip()
+    return Review.model_validate({
+        "target": layout.target,
+        "id": ident,
+        "outcome": outcome,
+        "reviewer": plain(cells.get("reviewer", "").strip()) or reviewer,
+        "reviewed_at": parse_time(when) if when else now,
+        "note": plain(cells.get("note", "")),
+    })

@@ -1,0 +1,224 @@
+"""The local review page: stdlib `http.server` on 127.0.0.1, one publisher, the topic followed.
+
+Safe by default: it binds 127.0.0.1 only; every request must name this server in `Host`
+(a DNS-rebinding page names its own host); a POST must come from this page (`Origin`, or
+`Referer` when a browser sends no Origin, is this server) and carry the page's random
+token, so a form on another site cannot record an outcome. Responses forbid scripts,
+framing and sniffing. The queue's "open" state is the reviews topic read from the start
+(last outcome per key) plus the cases file's own `outcome` column.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from urllib.parse import parse_qs, quote, urlsplit
+
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+from auditstream.review.page import read_cases, render, render_error
+from auditstream.review.publish import ReviewPublisher
+from shared.errors import AuditstreamError
+from shared.kafka import make_consumer, topic_partitions
+from shared.reviews import OUTCOMES, Review, decode_review, now_utc
+from shared.settings import KafkaSettings, TopicSettings
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+MAX_BODY = 16 * 1024
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # same-origin: our own POSTs keep their Origin/Referer, nothing leaks elsewhere.
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class Outcomes:
+    """Last outcome per review key, fed by the topic follower and by our own publishes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_key: dict[str, str] = {}
+
+    def put(self, review: Review) -> None:
+        with self._lock:
+            self._by_key[review.key] = review.outcome
+
+    def snapshot(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._by_key)
+
+
+class TopicFollower(threading.Thread):
+    """Reads the reviews topic from its start, without a consumer group, until stopped."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str, outcomes: Outcomes) -> None:
+        super().__init__(name="reviews-follower", daemon=True)
+        self._consumer = make_consumer(kafka, f"auditstream-review-page-{secrets.token_hex(4)}")
+        parts = max(1, topic_partitions(kafka, topic))
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(parts)])
+        self._outcomes = outcomes
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            msg = self._consumer.poll(0.5)
+            if msg is None or msg.error() is not None or msg.value() is None:
+                continue
+            try:
+                self._outcomes.put(decode_review(msg.value() or b""))
+            except AuditstreamError as exc:  # a bad record is someone else's bug: skip it
+                log.warning("skipping a bad review at offset %s: %s", msg.offset(), exc)
+        self._consumer.close()
+
+
+class ReviewApp:
+    """What the handler needs: the exports, the reviewer, a publisher, the outcomes."""
+
+    def __init__(self, exports: Path, reviewer: str,
+                 publish: Callable[[Review], None], outcomes: Outcomes) -> None:
+        self.exports, self.reviewer, self.publish, self.outcomes = (
+            Path(exports), reviewer, publish, outcomes)
+        self.token = secrets.token_urlsafe(32)
+        self.port = 0
+
+    def allowed_hosts(self) -> set[str]:
+        return {f"{HOST}:{self.port}", f"localhost:{self.port}"}
+
+
+def make_server(app: ReviewApp, port: int) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((HOST, port), _handler(app))
+    app.port = server.server_address[1]
+    return server
+
+
+def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "auditstream-review"
+        sys_version = ""
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.info("%s %s", self.address_string(), format % args)
+
+        def _send(self, status: int, body: str, extra: dict[str, str] | None = None) -> None:
+            data = body.encode()
+            self.send_response(status)
+            for k, v in {**HEADERS, "Content-Type": "text/html; charset=utf-8",
+                         "Content-Length": str(len(data)), **(extra or {})}.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def _host_ok(self) -> bool:
+            if self.headers.get("Host", "") in app.allowed_hosts():
+                return True
+            self._send(HTTPStatus.MISDIRECTED_REQUEST,
+                       render_error(421, "unknown host name; open the address the command printed"))
+            return False
+
+        def do_GET(self) -> None:
+            if not self._host_ok():
+                return
+            url = urlsplit(self.path)
+            if url.path != "/":
+                self._send(HTTPStatus.NOT_FOUND, render_error(404, "no such page"))
+                return
+            query = parse_qs(url.query)
+            cases = read_cases(app.exports / "cases.csv")
+            self._send(HTTPStatus.OK, render(
+                cases, app.outcomes.snapshot(), token=app.token, reviewer=app.reviewer,
+                exports=app.exports, show_all=query.get("all") == ["1"],
+                message=(query.get("done") or [""])[0][:300]))
+
+        def do_POST(self) -> None:
+            if not self._host_ok():
+                return
+            if not self._same_origin():
+                self._send(HTTPStatus.FORBIDDEN, render_error(403, "cross-origin request refused"))
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if urlsplit(self.path).path != "/review" or not 0 < length <= MAX_BODY:
+                self._send(HTTPStatus.BAD_REQUEST, render_error(400, "bad request"))
+                return
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode(
+                errors="replace"), keep_blank_values=True).items()}
+            if not hmac.compare_digest(form.get("token", ""), app.token):
+                self._send(HTTPStatus.FORBIDDEN, render_error(403, "stale or missing form token; "
+                                                              "reload the page"))
+                return
+            self._review(form)
+
+        def _same_origin(self) -> bool:
+            origins = {f"http://{h}" for h in app.allowed_hosts()}
+            origin = self.headers.get("Origin")
+            if origin is not None:
+                return origin in origins
+            referer = urlsplit(self.headers.get("Referer", ""))
+            return f"{referer.scheme}://{referer.netloc}" in origins
+
+        def _review(self, form: dict[str, str]) -> None:
+            cases = {(c.target, c.id) for c in read_cases(app.exports / "cases.csv")}
+            target, ident, outcome = form.get("target", ""), form.get("id", ""), form.get(
+                "outcome", "")
+            if (target, ident) not in cases or outcome not in OUTCOMES:
+                self._send(HTTPStatus.BAD_REQUEST,
+                           render_error(400, "unknown case or outcome (is cases.csv newer?)"))
+                return
+            try:
+                review = Review(target=target, id=ident, outcome=outcome,
+                                reviewer=app.reviewer, reviewed_at=now_utc(),
+                                note=form.get("note", "")[:2000])
+                app.publish(review)
+            except AuditstreamError as exc:
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, render_error(503, str(exc)))
+                return
+            app.outcomes.put(review)
+            done = f"{target} {ident} marked {outcome}"
+            self._send(HTTPStatus.SEE_OTHER, "", {"Location": f"/?done={quote(done)}"})
+
+    return Handler
+
+
+def serve(exports: Path, port: int, reviewer: str, kafka: KafkaSettings,
+          topics: TopicSettings) -> int:
+    """Run the page until Ctrl-C or SIGTERM (exit 0 on SIGTERM)."""
+    publisher = ReviewPublisher(kafka, topics, flush_timeout_s=10.0)
+    outcomes = Outcomes()
+    follower = TopicFollower(kafka, topics.reviews_topic, outcomes)
+    follower.start()
+
+    def publish(review: Review) -> None:
+        publisher.publish([review])
+
+    app = ReviewApp(exports, reviewer, publish, outcomes)
+    server = make_server(app, port)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"review page: http://{HOST}:{app.port}/ (reviews go to {topics.reviews_topic}; "
+          "Ctrl-C to stop)", flush=True)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        follower.stopping.set()
+        follower.join(5)
+    return 0
