@@ -1,0 +1,219 @@
+"""`review import` without a broker: CSV and .xlsx rows -> reviews or numbered rejects."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from auditstream.cli import main
+from auditstream.review.files import ReviewFileError, cell_text, known_ids, read_table
+from auditstream.review.records import (
+    HeaderError,
+    Layout,
+    layout_of,
+    normalise_header,
+    parse_rows,
+)
+from shared.reviews import MAX_NOTE_CHARS
+
+NOW = datetime(2025, 4, 1, 12, 0, tzinfo=UTC)
+CASES_HEADER = ["rank", "case_id", "customer_id", "reasons_top3", "outcome", "reviewer",
+                "reviewed_at", "note"]
+
+
+def test_each_row_is_a_review_a_skip_or_a_reject_naming_its_line() -> None:
+    result = parse_rows(enumerate([
+        {"case_id": "case-1", "outcome": "confirmed"},
+        {"case_id": "case-2", "outcome": ""},
+        {"case_id": "case-3", "outcome": " Dismissed ", "reviewer": "ana", "note": "ok"},
+        {"case_id": "case-4", "outcome": "confirmd"},
+        {"case_id": "", "outcome": "unclear"},
+        {"case_id": "case-9", "outcome": "unclear"},
+        {"case_id": "case-5", "outcome": "unclear", "reviewed_at": "yesterday"},
+        {"case_id": "case-6", "outcome": "unclear", "reviewed_at": "2025-03-01 10:00:00+01:00"},
+    ], start=2), Layout("case", "case_id"), reviewer="default", now=NOW,
+        known={"case-1", "case-2", "case-3", "case-4", "case-5", "case-6"},
+        known_where="cases.csv of ex")
+    assert [(r.id, r.outcome, r.reviewer, r.note, r.reviewed_at) for r in result.reviews] == [
+        ("case-1", "confirmed", "default", "", NOW),
+        ("case-3", "dismissed", "ana", "ok", NOW),
+        ("case-6", "unclear", "default", "", datetime(2025, 3, 1, 9, tzinfo=UTC)),
+    ]
+    assert result.skipped == 1
+    assert [(e.line, e.reason) for e in result.rejected] == [
+        (5, "outcome: 'confirmd' is not one of confirmed, dismissed, unclear"),
+        (6, "case_id: missing"),
+        (7, "case_id: 'case-9' is not a known case in cases.csv of ex"),
+        (8, "reviewed_at: 'yesterday' is not a date-time (expected ISO 8601, "
+            "e.g. 2025-01-31T14:05:00Z)"),
+    ]
+    assert result.rejected[0].raw == {"case_id": "case-4", "outcome": "confirmd"}
+
+
+def test_a_field_over_its_limit_rejects_that_row_only() -> None:
+    result = parse_rows(enumerate([
+        {"case_id": "c1", "outcome": "confirmed", "note": "n" * MAX_NOTE_CHARS},
+        {"case_id": "c2", "outcome": "confirmed", "note": "n" * (MAX_NOTE_CHARS + 1)},
+    ], start=2), Layout("case", "case_id"), reviewer="r", now=NOW)
+    assert [r.id for r in result.reviews] == ["c1"]
+    assert [(e.line, e.reason.split(":")[0]) for e in result.rejected] == [(3, "note")]
+
+
+def test_ids_the_sink_guarded_against_formulas_are_read_as_meant() -> None:
+    result = parse_rows(enumerate([{"transaction_id": "'-T7", "outcome": "confirmed"}], start=2),
+                        Layout("transaction", "transaction_id"), reviewer="r", now=NOW,
+                        known={"-T7"})
+    assert [r.id for r in result.reviews] == ["-T7"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["case-1", "case-2", "", "zz"]),
+                          st.sampled_from(["confirmed", "dismissed", "unclear", "", "x", "YES"])),
+                max_size=40))
+def test_nothing_is_lost_every_row_is_counted_once_and_order_is_kept(
+    rows: list[tuple[str, str]],
+) -> None:
+    result = parse_rows(enumerate([{"case_id": i, "outcome": o} for i, o in rows], start=2),
+                        Layout("case", "case_id"), reviewer="r", now=NOW,
+                        known={"case-1", "case-2"})
+    assert len(result.reviews) + len(result.rejected) + result.skipped == len(rows)
+    good = [(i, o) for i, o in rows if i in ("case-1", "case-2")
+            and o in ("confirmed", "dismissed", "unclear")]
+    assert [(r.id, r.outcome) for r in result.reviews] == good
+
+
+def test_layout_from_the_header() -> None:
+    assert layout_of(normalise_header(["\ufeffCase_ID", " Outcome "])) == Layout("case", "case_id")
+    assert layout_of(["transaction_id", "outcome"]) == Layout("transaction", "transaction_id")
+    both = ["case_id", "transaction_id", "outcome"]
+    assert layout_of(both, "transaction") == Layout("transaction", "transaction_id")
+    with pytest.raises(HeaderError, match="no `outcome` column"):
+        layout_of(["case_id"])
+    with pytest.raises(HeaderError, match="no `case_id or transaction_id` column"):
+        layout_of(["customer_id", "outcome"])
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def test_csv_line_numbers_count_physical_lines(tmp_path: Path) -> None:
+    f = _write_csv(tmp_path / "c.csv", ["case_id", "reasons_top3", "outcome"], [
+        ["c1", "two\nlines", "confirmed"], ["c2", "x", "bad"]])
+    _header, rows = read_table(f)
+    assert [(line, cells["case_id"]) for line, cells in rows] == [(2, "c1"), (4, "c2")]
+
+
+def test_a_windows_1252_csv_is_read(tmp_path: Path) -> None:
+    f = tmp_path / "c.csv"
+    f.write_bytes("case_id,outcome,note\r\nc1,confirmed,d\xe9j\xe0 vu\r\n".encode("cp1252"))
+    _, rows = read_table(f)
+    assert list(rows) == [(2, {"case_id": "c1", "outcome": "confirmed", "note": "déjà vu"})]
+
+
+def _write_xlsx(path: Path, rows: list[list[object]]) -> Path:
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.title = "cases"
+    ws.append(CASES_HEADER)
+    for row in rows:
+        ws.append(row)
+    book.save(path)
+    return path
+
+
+def test_an_xlsx_with_an_outcome_column_round_trips(tmp_path: Path) -> None:
+    when = datetime(2025, 3, 2, 8, 15)
+    f = _write_xlsx(tmp_path / "cases.xlsx", [
+        [1, "case-aa", "C1", "amount 14x | burst", "confirmed", "ana", when, "called the bank"],
+        [2, "case-bb", "C2", "odd hour", None, None, None, None],
+        [3, "case-cc", 12345, "=HYPERLINK(\"x\")", "Dismissed", None, None, None],
+        [4, 777, "C4", "new country", "unclear", "bo", None, 3.5],
+    ])
+    header, rows = read_table(f)
+    assert header == CASES_HEADER
+    result = parse_rows(rows, layout_of(normalise_header(header)), reviewer="me", now=NOW,
+                        known={"case-aa", "case-bb", "case-cc", "777"})
+    assert [(r.id, r.outcome, r.reviewer, r.reviewed_at, r.note) for r in result.reviews] == [
+        ("case-aa", "confirmed", "ana", when.replace(tzinfo=UTC), "called the bank"),
+        ("case-cc", "dismissed", "me", NOW, ""),
+        ("777", "unclear", "bo", NOW, "3.5"),
+    ]
+    assert result.skipped == 1 and result.rejected == []
+
+
+def test_excel_cells_read_as_csv_text() -> None:
+    assert [cell_text(v) for v in (None, 3.0, 3.25, True, datetime(2025, 1, 2, 3, 4))] == [
+        "", "3", "3.25", "True", "2025-01-02T03:04:00"]
+
+
+def test_import_of_an_xlsx_reports_bad_rows_by_row_number_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    exports = tmp_path / "ex"
+    exports.mkdir()
+    _write_csv(exports / "cases.csv", ["rank", "case_id"], [["1", "case-aa"], ["2", "case-bb"]])
+    f = _write_xlsx(tmp_path / "cases.xlsx", [
+        [1, "case-aa", "C1", "r", "confirmed", None, None, None],
+        [2, "case-bb", "C2", "r", "maybe", None, None, None],
+        [3, "case-zz", "C3", "r", "dismissed", None, None, None],
+    ])
+    code = main(["review", "import", str(f), "--exports", str(exports), "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out.startswith("review import: 1 case outcome(s) valid, not published (--dry-run)")
+    assert "; 2 rejected" in out
+    assert f"{f}: row 3: outcome: 'maybe' is not one of confirmed, dismissed, unclear" in err
+    assert f"{f}: row 4: case_id: 'case-zz' is not a known case in cases.csv of {exports}" in err
+    with (tmp_path / "cases.rejects.csv").open(newline="") as fh:
+        rejects = list(csv.DictReader(fh))
+    assert [(r["line"], r["case_id"]) for r in rejects] == [("3", "case-bb"), ("4", "case-zz")]
+
+
+def test_import_without_outcome_column_or_file_is_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    f = _write_csv(tmp_path / "c.csv", ["case_id", "note"], [["c1", "x"]])
+    assert main(["review", "import", str(f), "--no-check", "--dry-run"]) == 2
+    assert "no `outcome` column" in capsys.readouterr().err
+    assert main(["review", "import", str(tmp_path / "none.xlsx"), "--no-check"]) == 2
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"not a zip")
+    assert main(["review", "import", str(bad), "--no-check"]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err and "not a readable .xlsx workbook" in err
+    assert "Traceback" not in err
+
+
+def test_explicit_exports_without_cases_file_is_usage_error(tmp_path: Path) -> None:
+    f = _write_csv(tmp_path / "c.csv", ["case_id", "outcome"], [["c1", "confirmed"]])
+    with pytest.raises(ReviewFileError, match=r"cannot check the ids: no cases\.csv"):
+        from auditstream.review import cli
+
+        cli.cmd_import(cli_args(f, exports=tmp_path / "empty"))
+
+
+def cli_args(f: Path, **kw: object) -> argparse.Namespace:
+    base = {"file": f, "sheet": None, "target": None, "exports": None, "no_check": False,
+            "reviewer": "r", "rejects_dir": None, "dry_run": True}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_known_ids_come_from_cases_case_transactions_and_audit_sample(tmp_path: Path) -> None:
+    assert known_ids(tmp_path) == {"case": None, "transaction": None}
+    _write_csv(tmp_path / "cases.csv", ["case_id"], [["case-1"]])
+    _write_csv(tmp_path / "case_transactions.csv", ["case_id", "transaction_id"],
+               [["case-1", "T1"], ["case-1", "'=T2"]])
+    _write_csv(tmp_path / "audit_sample.csv", ["day", "transaction_id"], [["2025-01-01", "T9"]])
+    assert known_ids(tmp_path) == {"case": {"case-1"}, "transaction": {"T1", "=T2", "T9"}}

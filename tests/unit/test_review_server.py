@@ -1,0 +1,164 @@
+"""The review page over real HTTP on 127.0.0.1 (the publish step injected: no broker here).
+
+The Kafka side of the page is tested in tests/browser/test_review_page.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from auditstream.review.page import read_cases, render
+from auditstream.review.server import Outcomes, ReviewApp, make_server
+from shared.errors import KafkaUnreachableError
+from shared.reviews import Review
+
+PAYLOAD = '<img src=x onerror="alert(1)"></td><script>alert(2)</script>'
+HEADER = ["rank", "case_id", "customer_id", "first_time", "last_time", "transactions",
+          "total_amount", "score", "triggered_rules", "reasons_top3", "outcome"]
+
+
+def _cases(folder: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    with (folder / "cases.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        w.writerow(["1", "case-a", PAYLOAD, "2025-01-01T00:00:00", "2025-01-01T01:00:00", "2",
+                    "99.5", "0.97", "burst", f"amount 14x | {PAYLOAD}", ""])
+        w.writerow(["2", "case-b", "C2", "t", "t", "1", "5", "0.9", "", "odd hour", ""])
+        w.writerow(["3", "case-c", "C3", "t", "t", "1", "5", "0.8", "", "x", "dismissed"])
+    return folder
+
+
+class Running:
+    def __init__(self, exports: Path, fail: bool = False) -> None:
+        self.published: list[Review] = []
+        self.fail = fail
+        self.app = ReviewApp(exports, "ana", self._publish, Outcomes())
+        self.server = make_server(self.app, 0)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _publish(self, review: Review) -> None:
+        if self.fail:
+            raise KafkaUnreachableError("no Kafka broker answered at 127.0.0.1:1")
+        self.published.append(review)
+
+    def request(self, method: str, path: str, body: dict[str, str] | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.app.port, timeout=10)
+        data = urlencode(body).encode() if body is not None else None
+        hdrs = {"Host": f"127.0.0.1:{self.app.port}",
+                "Origin": f"http://127.0.0.1:{self.app.port}",
+                "Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+        conn.request(method, path, body=data, headers={k: v for k, v in hdrs.items() if v})
+        resp = conn.getresponse()
+        out = resp.status, dict(resp.getheaders()), resp.read().decode()
+        conn.close()
+        return out
+
+    def form(self, **kw: str) -> dict[str, str]:
+        return {"token": self.app.token, "target": "case", "id": "case-a",
+                "outcome": "confirmed", "note": "", **kw}
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Running]:
+    running = Running(_cases(tmp_path / "ex"))
+    yield running
+    running.server.shutdown()
+    running.server.server_close()
+
+
+def test_binds_loopback_only(page: Running) -> None:
+    assert page.server.server_address[0] == "127.0.0.1"
+
+
+def test_queue_lists_open_cases_escaped_with_a_button_per_outcome(page: Running) -> None:
+    status, headers, body = page.request("GET", "/")
+    assert status == 200
+    assert "script-src" not in headers["Content-Security-Policy"]  # default-src 'none'
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert re.findall(r'data-id="([^"]+)"', body) == ["case-a", "case-b"]  # case-c reviewed
+    assert PAYLOAD not in body and "<script>" not in body and "<img" not in body
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in body
+    assert body.count('data-outcome="confirmed"') == 2
+    assert body.count('data-outcome="unclear"') == 2
+    assert 'id="open-count">2<' in body
+
+
+def test_marking_a_case_publishes_it_and_takes_it_off_the_queue(page: Running) -> None:
+    status, headers, _ = page.request("POST", "/review", page.form(note="called <b>"))
+    assert status == 303 and headers["Location"].startswith("/?done=")
+    [review] = page.published
+    assert (review.target, review.id, review.outcome, review.reviewer, review.note) == (
+        "case", "case-a", "confirmed", "ana", "called <b>")
+    _, _, body = page.request("GET", headers["Location"])
+    assert re.findall(r'data-id="([^"]+)"', body) == ["case-b"]
+    assert "case case-a marked confirmed" in body
+    _, _, everything = page.request("GET", "/?all=1")
+    assert re.findall(r'data-id="([^"]+)"', everything) == ["case-a", "case-b", "case-c"]
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://evil.example"},
+    {"Origin": "null"},
+    {"Origin": "", "Referer": "http://evil.example/form"},
+    {"Origin": "", "Referer": ""},
+])
+def test_a_post_from_another_origin_is_refused(page: Running, headers: dict[str, str]) -> None:
+    status, _, body = page.request("POST", "/review", page.form(), headers)
+    assert status == 403 and "cross-origin" in body
+    assert page.published == []
+
+
+def test_same_origin_by_referer_alone_is_accepted(page: Running) -> None:
+    headers = {"Origin": "", "Referer": f"http://localhost:{page.app.port}/"}
+    status, _, _ = page.request("POST", "/review", page.form(),
+                                {"Host": f"localhost:{page.app.port}", **headers})
+    assert status == 303 and len(page.published) == 1
+
+
+def test_a_post_without_the_page_token_is_refused(page: Running) -> None:
+    status, _, _ = page.request("POST", "/review", page.form(token="guess"))
+    assert status == 403 and page.published == []
+
+
+def test_a_rebound_host_name_is_refused_even_for_reading(page: Running) -> None:
+    status, _, body = page.request("GET", "/", headers={"Host": f"evil.example:{page.app.port}"})
+    assert status == 421 and "case-a" not in body
+
+
+@pytest.mark.parametrize("form", [{"id": "case-zz"}, {"outcome": "maybe"},
+                                  {"target": "transaction"}])
+def test_unknown_case_or_outcome_is_400(page: Running, form: dict[str, str]) -> None:
+    status, _, _ = page.request("POST", "/review", page.form(**form))
+    assert status == 400 and page.published == []
+
+
+def test_a_broker_failure_is_a_503_page_and_the_case_stays_open(tmp_path: Path) -> None:
+    running = Running(_cases(tmp_path / "ex"), fail=True)
+    try:
+        status, _, body = running.request("POST", "/review", running.form())
+        assert status == 503 and "no Kafka broker answered" in body
+        _, _, queue = running.request("GET", "/")
+        assert re.findall(r'data-id="([^"]+)"', queue) == ["case-a", "case-b"]
+    finally:
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def test_an_old_cases_file_without_case_id_reviews_transactions(tmp_path: Path) -> None:
+    (tmp_path / "cases.csv").write_text("rank,transaction_id,reasons_top3\n1,T1,x\n")
+    [case] = read_cases(tmp_path / "cases.csv")
+    assert (case.target, case.id, case.key) == ("transaction", "T1", "transaction:T1")
+    html = render([case], {}, token="t", reviewer="r", exports=tmp_path)
+    assert 'name="target" value="transaction"' in html
