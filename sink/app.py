@@ -34,6 +34,7 @@ from shared.kafka import (
     wait_for_broker,
 )
 from shared.outputs import output_errors
+from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
 from sink.writer import Record, SinkWriter
@@ -67,15 +68,17 @@ def consumer_overrides() -> dict[str, object]:
     }
 
 
-def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, int]) -> set[int]:
-    """Assign every partition of `topic` at its checkpointed offset (or its beginning).
+def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, int],
+                           also: dict[str, dict[int, int]] | None = None) -> set[int]:
+    """Assign every partition of `topic` at its checkpointed offset (or its beginning), and
+    of each topic in `also` (the reviews topic) likewise; return `topic`'s partitions.
 
     A metadata or watermark error (a broker restarting: unknown partition, no leader, time
     out) is retried for `ASSIGN_RETRY_S`; a fatal one, or one still there then, is raised."""
     deadline = time.monotonic() + ASSIGN_RETRY_S
     while True:
         try:
-            return _assign(consumer, topic, offsets)
+            return _assign(consumer, {topic: offsets, **(also or {})})[topic]
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
             if (isinstance(err, KafkaError) and err.fatal()) or time.monotonic() >= deadline:
@@ -84,13 +87,29 @@ def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, in
             time.sleep(ASSIGN_RETRY_PAUSE_S)
 
 
-def _assign(consumer: Consumer, topic: str, offsets: dict[int, int]) -> set[int]:
+def _assign(consumer: Consumer, topics: dict[str, dict[int, int]]) -> dict[str, set[int]]:
+    assignment: list[TopicPartition] = []
+    out = {}
+    for topic, offsets in topics.items():
+        parts = _partitions(consumer, topic)
+        assignment += _positions(consumer, topic, parts, offsets)
+        out[topic] = set(parts)
+    consumer.assign(assignment)
+    log.info("assigned %s", {f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment})
+    return out
+
+
+def _partitions(consumer: Consumer, topic: str) -> list[int]:
     meta = consumer.list_topics(topic, timeout=10)
     found = meta.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise KafkaException(found.error if found is not None and found.error is not None
                              else KafkaError(KafkaError._UNKNOWN_TOPIC, f"{topic}: no metadata"))
-    parts = sorted(found.partitions)
+    return sorted(found.partitions)
+
+
+def _positions(consumer: Consumer, topic: str, parts: list[int], offsets: dict[int, int]
+               ) -> list[TopicPartition]:
     assignment = []
     for p in parts:
         if p in offsets:
@@ -102,9 +121,7 @@ def _assign(consumer: Consumer, topic: str, offsets: dict[int, int]) -> set[int]
                     "lost to this folder: re-run from the source, or --reset to start over"
                 )
         assignment.append(TopicPartition(topic, p, offsets.get(p, OFFSET_BEGINNING)))
-    consumer.assign(assignment)
-    log.info("assigned %s at %s", topic, {tp.partition: tp.offset for tp in assignment})
-    return set(parts)
+    return assignment
 
 
 class _StopRequested(BaseException):
@@ -179,8 +196,12 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     topic = settings.topics.scored_topic
     idle_limit = 0.0 if once else until_idle
     wait_for_broker(settings.kafka)
-    ensure_topics(settings.kafka, [TopicSpec(topic, settings.topics.partitions,
-                                             settings.topics.replication_factor)])
+    t = settings.topics
+    ensure_topics(settings.kafka, [
+        TopicSpec(topic, t.partitions, t.replication_factor),
+        TopicSpec(t.reviews_topic, REVIEWS_PARTITIONS, t.replication_factor,
+                  dict(REVIEWS_TOPIC_CONFIG)),
+    ])
     writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset,
                         workers=settings.decode_workers, on_rollup=on_rollup)
     consumer = make_consumer(settings.kafka, settings.group_id, **consumer_overrides())
@@ -188,7 +209,8 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     result = SinkResult()
     start_rows, start_rejected = writer.rows, writer.cp.rejected
     try:
-        parts = assign_from_checkpoint(consumer, topic, writer.offsets)
+        parts = assign_from_checkpoint(consumer, topic, writer.offsets,
+                                       {t.reviews_topic: writer.review_offsets})
         writer.write_rollups(run_info, report=False)
         loop_started = time.monotonic()
         stopper.early = False  # from here a signal ends the loop after its batch
@@ -214,14 +236,27 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
 
 def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts: set[int],
           idle_limit: float | None, stop: threading.Event, run_info: dict[str, object]) -> None:
-    topic = settings.topics.scored_topic
+    topic, reviews_topic = settings.topics.scored_topic, settings.topics.reviews_topic
     at_end: set[int] = set()
+    review_parts = {tp.partition for tp in consumer.assignment() if tp.topic == reviews_topic}
+    reviews_at_end: set[int] = set()
     last_data = last_cp = last_rollup = last_report = last_beat = time.monotonic()
-    rolled_rows = writer.rows
+    rolled = writer.changes
     while not stop.is_set():
         records: list[Record] = []
+        reviews: list[Record] = []
         for msg in consumer.consume(settings.batch_size, timeout=0.2):
             err, part, offset = msg.error(), msg.partition(), msg.offset()
+            if msg.topic() == reviews_topic:  # review outcomes (sink.reviews_state)
+                if err is None and part is not None and offset is not None:
+                    reviews.append((part, offset, msg.value()))
+                    reviews_at_end.discard(part)
+                elif err is not None and err.code() == KafkaError._PARTITION_EOF:
+                    reviews_at_end.add(part if part is not None else -1)
+                elif err is not None and (err.fatal() or err.code() in _OUT_OF_RANGE):
+                    raise KafkaWiringError(f"{reviews_topic}: consumer error: {err.str()}",
+                                           err.name())
+                continue
             if err is None and part is not None and offset is not None:
                 records.append((part, offset, msg.value()))
                 at_end.discard(part)
@@ -237,7 +272,10 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
         if records:
             writer.add(records)
             last_data = now
-        roll_due = writer.rows != rolled_rows and now - last_rollup >= settings.rollup_interval_s
+        if reviews:
+            writer.add_reviews(reviews, reviews_topic)
+            last_data = now
+        roll_due = writer.changes != rolled and now - last_rollup >= settings.rollup_interval_s
         if writer.pending_rows and (roll_due or writer.pending_rows >= settings.checkpoint_rows
                                     or now - last_cp >= settings.checkpoint_interval_s):
             writer.checkpoint()
@@ -252,10 +290,11 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
         if roll_due:  # always right after a checkpoint: rollups describe durable rows only
             report = now - last_report >= settings.report_interval_s
             writer.write_rollups(run_info, report=report)
-            rolled_rows, last_rollup = writer.rows, now
+            rolled, last_rollup = writer.changes, now
             last_report = now if report else last_report
             log.info("%d rows in %s, offsets %s", writer.rows, writer.folder, writer.offsets)
-        if idle_limit is not None and at_end >= parts and now - last_data >= idle_limit:
+        if (idle_limit is not None and at_end >= parts and reviews_at_end >= review_parts
+                and now - last_data >= idle_limit):
             log.info("%s drained", topic)
             return
 

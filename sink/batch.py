@@ -1,8 +1,8 @@
 """One batch of raw messages -> CSV bytes, kept rejections and a rollup delta. Pure.
 
 The same function runs in the sink's process or, with `SINK_DECODE_WORKERS`, in worker
-processes over slices of a batch; deltas merge exactly (counts add, top-K of the union), so
-the files are identical either way.
+processes over slices of a batch; deltas merge exactly (counts add, cases replay in
+order, bottom-k samples unite), so the files are identical either way.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from shared.errors import SchemaError
 from shared.schemas import ScoredTransaction
 from sink.csvfmt import scored_cells
 from sink.days import DayChunk, single_file_bytes, split_by_day
-from sink.rollup import Facts, facts_of
+from sink.rollup import Facts, RollupParams, facts_of
 from sink.volume import SinkRollup
 
 Record = tuple[int, int, bytes | None]  # partition, offset, value
@@ -33,7 +33,7 @@ class BatchResult:
     days: dict[str, DayChunk]  # the same rows by event day (sink.days)
 
 
-def format_batch(records: Sequence[Record], top_cases: int) -> BatchResult:
+def format_batch(records: Sequence[Record], params: RollupParams) -> BatchResult:
     """Validate, format and count `records` (already de-duplicated, in offset order)."""
     # A batch makes ~10 objects per row and no reference cycles: the cyclic collector
     # would only rescan them (it doubled the cost per row), so it waits for the batch.
@@ -53,7 +53,7 @@ def format_batch(records: Sequence[Record], top_cases: int) -> BatchResult:
                 continue
             cells.append(scored_cells(tx))
             facts.append(facts_of(tx))
-        delta = SinkRollup(top_cases)
+        delta = SinkRollup(params)
         delta.update(facts, cells)
         days = split_by_day(cells)
         return BatchResult(single_file_bytes(cells, days), len(cells), rejected, delta, days)
@@ -62,7 +62,7 @@ def format_batch(records: Sequence[Record], top_cases: int) -> BatchResult:
             gc.enable()
 
 
-def format_slice(args: tuple[Sequence[Record], int]) -> BatchResult:
+def format_slice(args: tuple[Sequence[Record], RollupParams]) -> BatchResult:
     """`format_batch` for `Pool.map`."""
     return format_batch(*args)
 

@@ -48,6 +48,8 @@ THRESHOLD_COLUMNS: tuple[str, ...] = (
     "threshold",
     *(f"{mode}_{m}" for mode in MODES for m in _PER_MODE),
     "is_recommended",
+    # expected cases per day (`sink.tables.cases_per_day`), against EXPORTS_DAILY_CAPACITY
+    *(f"{mode}_cases_per_day" for mode in MODES),
 )
 
 #: metrics_by_type.csv, long format: `section` is anomaly_type | rule | model | hybrid |

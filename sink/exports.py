@@ -14,15 +14,22 @@ from typing import Any
 from shared import __version__
 from shared.atomic import atomic_write_bytes, atomic_write_text
 from shared.outputs import is_output_error
+from sink.assurance_table import assurance, case_rows, sample_rows, transaction_rows
 from sink.columns import (
+    ASSURANCE_COLUMNS,
+    AUDIT_SAMPLE_COLUMNS,
+    CASE_TRANSACTIONS_COLUMNS,
     CASES_COLUMNS,
     CONFUSION_COLUMNS,
     METRICS_BY_TYPE_COLUMNS,
     THRESHOLD_COLUMNS,
 )
 from sink.csvfmt import encode_rows
+from sink.reviews_state import ReviewBook
 from sink.settings import ExportSettings
 from sink.tables import (
+    Capacity,
+    cases_per_day,
     confusion_rows,
     metrics_rows,
     mode_stats,
@@ -39,8 +46,12 @@ THRESHOLDS_FILE = "thresholds.csv"
 METRICS_FILE = "metrics_by_type.csv"
 CONFUSION_FILE = "confusion_matrix.csv"
 CASES_FILE = "cases.csv"
+CASE_TRANSACTIONS_FILE = "case_transactions.csv"
+AUDIT_SAMPLE_FILE = "audit_sample.csv"
+ASSURANCE_FILE = "assurance.csv"
 RUN_FILE = "run.json"
-ROLLUP_FILES = (THRESHOLDS_FILE, METRICS_FILE, CONFUSION_FILE, CASES_FILE, RUN_FILE)
+ROLLUP_FILES = (THRESHOLDS_FILE, METRICS_FILE, CONFUSION_FILE, CASES_FILE,
+                CASE_TRANSACTIONS_FILE, AUDIT_SAMPLE_FILE, ASSURANCE_FILE, RUN_FILE)
 
 
 
@@ -64,16 +75,24 @@ def write_rollups(
     state: SinkRollup,
     settings: ExportSettings,
     run_info: Mapping[str, object] | None = None,
+    reviews: ReviewBook | None = None,
 ) -> Rollups:
-    """Write every rollup file from `state`; return what was written."""
+    """Write every rollup file from `state` (and the review outcomes, if any); return what
+    was written."""
     out_dir = Path(out_dir)
     stats = mode_stats(state, settings)
-    rec = recommend(stats, settings)
+    assured = assurance(state, reviews)
+    per_day = cases_per_day(state, stats)
+    rec = recommend(stats, settings, Capacity(per_day, assured.precision_at))
+    listed = state.cases.listed()
     tables = (
-        (THRESHOLDS_FILE, THRESHOLD_COLUMNS, threshold_rows(stats, rec)),
+        (THRESHOLDS_FILE, THRESHOLD_COLUMNS, threshold_rows(stats, rec, per_day)),
         (METRICS_FILE, METRICS_BY_TYPE_COLUMNS, metrics_rows(state, stats, rec)),
         (CONFUSION_FILE, CONFUSION_COLUMNS, confusion_rows(stats, rec)),
-        (CASES_FILE, CASES_COLUMNS, state.cases.ranked()),
+        (CASES_FILE, CASES_COLUMNS, case_rows(listed, reviews)),
+        (CASE_TRANSACTIONS_FILE, CASE_TRANSACTIONS_COLUMNS, transaction_rows(listed)),
+        (AUDIT_SAMPLE_FILE, AUDIT_SAMPLE_COLUMNS, sample_rows(state, reviews)),
+        (ASSURANCE_FILE, ASSURANCE_COLUMNS, assured.rows),
     )
     for name, header, rows in tables:
         atomic_write_bytes(out_dir / name, encode_rows(rows, header))
@@ -82,6 +101,9 @@ def write_rollups(
         "python_version": platform.python_version(),
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **summary(state, stats, rec, settings),
+        "recommended_cases_per_day": per_day[rec.mode][rec.index] if rec else None,
+        "daily_capacity": settings.daily_capacity,
+        "assurance": assured.summary,
         "export_settings": settings.model_dump(mode="json"),
         **dict(run_info or {}),
     }

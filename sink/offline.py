@@ -2,9 +2,10 @@
 
 A large run formats its rows in two processes: a forked worker formats the second half
 (CSV bytes and a rollup delta) while this process formats and writes the first; the
-delta merges exactly (counts add, top-K of the union), as the streaming sink's decode
-workers do, so the files are byte-identical either way. `ExportPipeline` goes further:
-it formats leading rows in forked workers while the later rows are still being scored.
+delta merges exactly (counts add, cases replay in order, bottom-k samples unite), as the
+streaming sink's decode workers do, so the files are byte-identical either way.
+`ExportPipeline` goes further: it formats leading rows in forked workers while the later
+rows are still being scored.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import encode_rows, scored_cells
 from sink.days import DayChunk, DayWriter, single_file_bytes, split_by_day
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
-from sink.rollup import facts_of
+from sink.rollup import RollupParams, facts_of, params_of
 from sink.settings import ExportSettings
 from sink.status import now_utc, write_status
 from sink.volume import SinkRollup
@@ -28,8 +29,8 @@ from sink.volume import SinkRollup
 CHUNK = 50_000
 #: Below this many rows a worker process costs more than it saves.
 PARALLEL_MIN_ROWS = 40_000
-#: What the forked workers inherit (`forkpool.current_job()`): the rows and the top-K size.
-Job = tuple[Sequence[ScoredTransaction], int]
+#: What the forked workers inherit (`forkpool.current_job()`): the rows and rollup params.
+Job = tuple[Sequence[ScoredTransaction], RollupParams]
 #: One formatted chunk: its CSV bytes and the same rows by event day.
 Part = tuple[bytes, dict[str, DayChunk]]
 
@@ -65,7 +66,7 @@ def _write_all(
     on_rollup: OnRollup | None = None,
 ) -> None:
     """`write_exports`, the first rows already formatted (`done`: bytes and delta, in order)."""
-    state = SinkRollup(settings.top_cases)
+    state = SinkRollup(params_of(settings))
     lo = 0
     for _parts, delta in done:
         lo += delta.rows
@@ -80,7 +81,7 @@ def _write_all(
                 fh.write(part)
                 days.write(by_day)
         if workers > 1 and forkpool.can_fork():
-            _write_parallel(rest, fh, days, state, settings.top_cases)
+            _write_parallel(rest, fh, days, state, params_of(settings))
         else:
             _write_rows(rest, 0, len(rest), fh, days, state)
     info: dict[str, object] = {"source": "auditstream score"}
@@ -104,9 +105,9 @@ def _write_rows(rows: Sequence[ScoredTransaction], lo: int, hi: int, fh: IO[byte
 def _format_tail(lo: int, hi: int | None = None) -> tuple[list[Part], SinkRollup]:
     """Worker: CSV bytes (per chunk) and the rollup delta of rows `lo..hi`."""
     job: Job = forkpool.current_job()
-    rows, top_cases = job
+    rows, params = job
     hi = len(rows) if hi is None else hi
-    delta = SinkRollup(top_cases)
+    delta = SinkRollup(params)
     parts: list[Part] = []
     for start in range(lo, hi, CHUNK):
         chunk: Any = rows[start : min(start + CHUNK, hi)]
@@ -139,7 +140,7 @@ class ExportPipeline:
         if not self._enabled or n - self._started < CHUNK:
             return
         self._collect()
-        job = (rows, self.settings.top_cases)
+        job = (rows, params_of(self.settings))
         self._running = forkpool.start(job, _format_tail, self._started, n)
         self._started = n
 
@@ -157,9 +158,9 @@ class ExportPipeline:
 
 
 def _write_parallel(rows: Sequence[ScoredTransaction], fh: IO[bytes], days: DayWriter,
-                    state: SinkRollup, top_cases: int) -> None:
+                    state: SinkRollup, params: RollupParams) -> None:
     half = len(rows) // 2
-    job: Job = (rows, top_cases)
+    job: Job = (rows, params)
     with forkpool.pool(job, 1) as pool:
         tail = pool.apply_async(_format_tail, (half,))
         _write_rows(rows, 0, half, fh, days, state)

@@ -6,26 +6,32 @@ score yet, NaN or negative); bin k+1 holds `k/100 <= score < (k+1)/100` (bin 101
 Counts are split by label (anomaly, normal, unknown) and by the detector's rule flag, once
 by `score` bin and once by `model_score` bin, so the model-only, rules, hybrid and combined
 metrics at every threshold come from suffix sums. Everything here is
-integers (plus a bounded top-K of cases), serialisable to JSON and restorable exactly.
+integers (plus the bounded case book, `sink.cases`, and audit sample, `sink.sampling`),
+serialisable to JSON and restorable exactly.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shared.schemas import ScoredTransaction
-from sink.columns import CASES_COLUMNS, SCORED_COLUMNS
+from sink.bins import GRID as GRID  # re-exported: sink.tables and tests read it here
+from sink.bins import N_BINS as N_BINS
+from sink.bins import score_bin as score_bin
+from sink.cases import CaseBook, flagged_of
+from sink.columns import SCORED_COLUMNS
+from sink.sampling import AuditSample
 
-GRID: tuple[float, ...] = tuple(k / 100 for k in range(101))
-N_BINS = len(GRID) + 1
+if TYPE_CHECKING:
+    from sink.settings import ExportSettings
+
 POS, NEG, UNK = 0, 1, 2
 UNSPECIFIED_TYPE = "unspecified"
 
-_CASE_SOURCE = tuple(SCORED_COLUMNS.index(c) for c in CASES_COLUMNS[1:])
 _TYPE_CELL = SCORED_COLUMNS.index("anomaly_type")
 _TIME_CELL = SCORED_COLUMNS.index("timestamp")
 
@@ -41,68 +47,40 @@ def facts_of(tx: ScoredTransaction) -> Facts:
             tx.model_score)
 
 
-def score_bin(score: float | None) -> int:
-    """The bin of `score` (see the module docstring)."""
-    if score is None or not score >= 0.0:
-        return 0
-    return bisect_right(GRID, score)
+@dataclass(frozen=True)
+class RollupParams:
+    """What shapes the rollup besides the rows: cases (`sink.cases`), the audit sample
+    (`sink.sampling`). Built from `ExportSettings` by `params_of`; picklable for workers."""
+
+    top_cases: int = 100
+    case_gap_s: float = 7200.0
+    case_days: float = 7.0
+    sample_per_band: int = 10
+    sample_key: str = "auditstream-audit-sample"
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "sample_key"}  # never stored
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], sample_key: str) -> RollupParams:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "sample_key": sample_key})
+
+
+def params_of(settings: ExportSettings) -> RollupParams:
+    return RollupParams(settings.top_cases, settings.case_gap_s, settings.case_days,
+                        settings.sample_per_band, settings.sample_key)
 
 
 def label_index(is_anomaly: bool | None) -> int:
     return UNK if is_anomaly is None else (POS if is_anomaly else NEG)
 
 
-class TopCases:
-    """The K most suspicious flagged rows: score, then rules fired, then transaction id."""
-
-    def __init__(self, k: int) -> None:
-        self.k = k
-        self._items: list[tuple[float, int, str, list[str]]] = []
-        self._bar: tuple[float, int, str] | None = None  # worst key kept once full
-
-    def offer(self, score: float | None, n_rules: int, txid: str, cells: list[str]) -> None:
-        key = (-(score if score is not None and score == score else -1.0), -n_rules, txid)
-        if self._bar is not None and key >= self._bar:
-            return
-        self._items.append((*key, cells))
-        if len(self._items) >= 2 * self.k + 64:
-            self._trim()
-
-    def _trim(self) -> None:
-        self._items.sort()
-        del self._items[self.k :]
-        if len(self._items) == self.k:
-            self._bar = self._items[-1][:3]
-
-    def merge(self, other: TopCases) -> None:
-        """Add another top-K (the top-K of a union is the top-K of the parts' top-Ks)."""
-        for item in other._items:
-            if self._bar is None or item[:3] < self._bar:
-                self._items.append(item)
-        self._trim()
-
-    def ranked(self) -> list[list[str]]:
-        """Case rows in `CASES_COLUMNS` order, rank 1 first."""
-        self._trim()
-        return [[str(i), *item[3]] for i, item in enumerate(self._items, start=1)]
-
-    def to_json(self) -> list[Any]:
-        self._trim()
-        return [list(item) for item in self._items]
-
-    @classmethod
-    def from_json(cls, k: int, data: list[Any]) -> TopCases:
-        top = cls(k)
-        for score, rules, txid, cells in data:
-            top._items.append((float(score), int(rules), str(txid), [str(c) for c in cells]))
-        top._trim()
-        return top
-
-
 class RollupState:
     """Integer counters behind every rollup; `update` is the only way rows get in."""
 
-    def __init__(self, top_cases: int = 100) -> None:
+    def __init__(self, params: RollupParams | None = None) -> None:
+        params = params or RollupParams()
         self.counts = np.zeros((3, 2, N_BINS), dtype=np.int64)  # label x rule flag x bin
         self.model_counts = np.zeros((3, 2, N_BINS), dtype=np.int64)  # by model_score bin
         self.by_type: dict[str, np.ndarray] = {}  # anomaly type -> (rule flag x bin), positives
@@ -113,7 +91,9 @@ class RollupState:
         self.model_versions: dict[str, int] = {}
         self.event_min: str | None = None
         self.event_max: str | None = None
-        self.cases = TopCases(top_cases)
+        self.params = params
+        self.cases = CaseBook(params.top_cases, params.case_gap_s, params.case_days)
+        self.sample = AuditSample(params.sample_per_band, params.sample_key)
 
     @property
     def rows(self) -> int:
@@ -127,7 +107,8 @@ class RollupState:
         idx = [0] * len(facts)
         midx = [0] * len(facts)
         rule_hits, versions, cases = self.rule_hits, self.model_versions, self.cases
-        for i, (lab, score, rule, flags, ml, flag, n_rules, version, model) in enumerate(facts):
+        sample = self.sample
+        for i, (lab, score, rule, flags, ml, flag, _rules, version, model) in enumerate(facts):
             b = score_bin(score)
             mb = score_bin(model)
             r = 1 if rule else 0
@@ -151,8 +132,9 @@ class RollupState:
                 self.detector_ml[lab] += 1
             if flag:
                 self.detector_flag[lab] += 1
-                row = cells[i]
-                cases.offer(score, n_rules, row[0], [row[j] for j in _CASE_SOURCE])
+                cases.offer(flagged_of(cells[i], score, model, ml, rule))
+            else:
+                sample.offer(cells[i])
             versions[version] = versions.get(version, 0) + 1
         self.counts += np.bincount(np.asarray(idx), minlength=size).reshape(self.counts.shape)
         self.model_counts += np.bincount(np.asarray(midx), minlength=size).reshape(
@@ -191,7 +173,8 @@ class RollupState:
         for version, n in other.model_versions.items():
             self.model_versions[version] = self.model_versions.get(version, 0) + n
         self._widen(other.event_min, other.event_max)
-        self.cases.merge(other.cases)
+        self.cases.absorb(other.cases)
+        self.sample.merge(other.sample)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -205,13 +188,17 @@ class RollupState:
             "model_versions": dict(sorted(self.model_versions.items())),
             "event_min": self.event_min,
             "event_max": self.event_max,
-            "cases_k": self.cases.k,
-            "cases": self.cases.to_json(),
+            "params": self.params.to_json(),
+            "case_book": self.cases.to_json(),
+            "audit_sample": self.sample.to_json(),
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RollupState:
-        state = cls(int(data["cases_k"]))
+    def from_json(cls, data: dict[str, Any],
+                  sample_key: str = RollupParams.sample_key) -> RollupState:
+        """The state saved by `to_json`; the sample key is not saved, so it is given again
+        (`ValueError` if it is not the one the sample was drawn with)."""
+        state = cls(RollupParams.from_json(data.get("params", {}), sample_key))
         state.counts = np.asarray(data["counts"], dtype=np.int64).reshape(3, 2, N_BINS)
         state.by_type = {
             str(k): np.asarray(v, dtype=np.int64).reshape(2, N_BINS)
@@ -236,7 +223,11 @@ class RollupState:
         state.model_versions = {str(k): int(v) for k, v in data["model_versions"].items()}
         state.event_min = data["event_min"]
         state.event_max = data["event_max"]
-        state.cases = TopCases.from_json(state.cases.k, data["cases"])
+        # A state saved before cases were episodes has none: they start from here (logged).
+        if "case_book" in data:
+            state.cases = CaseBook.from_json(data["case_book"])
+        if "audit_sample" in data:
+            state.sample = AuditSample.from_json(data["audit_sample"], sample_key)
         return state
 
 

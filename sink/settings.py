@@ -23,7 +23,18 @@ class ExportSettings(BaseSettings):
         description="recommend only thresholds flagging at most this % of rows",
     )
     recommend_for: Literal["combined", "hybrid", "ml"] = "combined"
-    top_cases: int = Field(default=100, ge=1, le=100_000)
+    top_cases: int = Field(default=100, ge=1, le=100_000,
+                           description="cases.csv: the top N cases by score (plus recent ones)")
+    case_gap_s: float = Field(default=7200.0, gt=0, le=30 * 86400,
+                              description="flagged rows of a customer this close form one case")
+    case_days: float = Field(default=7.0, gt=0, le=3660,
+                             description="cases.csv also lists every case of the last N days")
+    sample_per_band: int = Field(default=10, ge=0, le=10_000,
+                                 description="audit sample: rows per day and amount band")
+    sample_key: str = Field(default="auditstream-audit-sample", min_length=1,
+                            description="key of the audit sample's hash: set a secret one")
+    daily_capacity: float | None = Field(
+        default=None, gt=0, description="cases per day the team can review")
 
 
 class SinkSettings(BaseSettings):

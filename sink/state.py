@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.atomic import atomic_write_text
 from shared.errors import AuditstreamError
+from sink.rollup import RollupParams
 from sink.volume import SinkRollup
 
 log = logging.getLogger(__name__)
@@ -53,28 +54,29 @@ class Checkpoint:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+    def from_json(cls, data: dict[str, Any], sample_key: str = RollupParams.sample_key
+                  ) -> Checkpoint:
         if data.get("version") != STATE_VERSION:
             raise SinkStateError(f"unknown sink state version {data.get('version')!r}")
         return cls(
             topic=str(data["topic"]),
             lengths={str(k): int(v) for k, v in data["lengths"].items()},
             offsets={int(p): int(o) for p, o in data["offsets"].items()},
-            rollup=SinkRollup.from_json(data["rollup"]),
+            rollup=SinkRollup.from_json(data["rollup"], sample_key),
             rejected=int(data.get("rejected", 0)),
             created_at=str(data.get("created_at", "")),
             extra=dict(data.get("extra", {})),
         )
 
 
-def load(folder: Path) -> Checkpoint | None:
+def load(folder: Path, sample_key: str = RollupParams.sample_key) -> Checkpoint | None:
     path = Path(folder) / STATE_FILE
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     try:
-        return Checkpoint.from_json(json.loads(raw))
+        return Checkpoint.from_json(json.loads(raw), sample_key)
     except (ValueError, KeyError, TypeError) as exc:
         raise SinkStateError(f"{path} is unreadable ({exc}); move the folder aside") from exc
 

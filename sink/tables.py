@@ -9,6 +9,7 @@ within one type's rows, where it would always be 1.0.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,31 @@ class ModeStats:
     fpr: float | None
     workload_pct: float | None
     expected_cost: float | None
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the capacity rule needs: expected cases per day at every grid index and mode,
+    and (without labels) the reviewed precision of cases at each grid index."""
+
+    per_day: dict[str, list[float | None]]
+    precision_at: dict[str, dict[int, float]]
+
+
+def cases_per_day(state: RollupState, stats: dict[str, list[ModeStats]]
+                  ) -> dict[str, list[float | None]]:
+    """Expected cases per day at each threshold: flagged rows x (cases per flagged row, as
+    grouped so far) / days of event time covered (at least one). An estimate: at another
+    threshold the rows would group a little differently."""
+    book = state.cases
+    book.fold()
+    per_row = book.created / book.flagged if book.flagged else 1.0
+    days = 1.0
+    if state.event_min and state.event_max:
+        span = datetime.fromisoformat(state.event_max) - datetime.fromisoformat(state.event_min)
+        days = max(1.0, span.total_seconds() / 86400)
+    return {mode: [s.flagged * per_row / days if state.rows else None for s in rows]
+            for mode, rows in stats.items()}
 
 
 @dataclass(frozen=True)
@@ -99,35 +125,54 @@ def mode_stats(state: RollupState, settings: ExportSettings) -> dict[str, list[M
     return out
 
 
-def recommend(stats: dict[str, list[ModeStats]], settings: ExportSettings) -> Recommendation | None:
-    """Lowest expected cost (within the review budget if set); ties go to the higher threshold.
+def recommend(stats: dict[str, list[ModeStats]], settings: ExportSettings,
+              capacity: Capacity | None = None) -> Recommendation | None:
+    """Lowest expected cost among thresholds within the review budget (if set) and whose
+    expected cases per day fit `EXPORTS_DAILY_CAPACITY` (if set); ties go to the higher
+    threshold.
 
-    Without labels, a budget alone picks the lowest threshold within it; with neither,
-    nothing is recommended.
+    The cost is the labels' (`expected_cost`); without labels, the reviewed precision p of
+    cases at t gives it per day: `cost_fp * c (1 - p) - cost_fn * c p` for c cases a day
+    (the missed anomalies' cost up to a constant). Without either, a budget or capacity
+    alone picks the lowest threshold within it; with neither, nothing is recommended.
     """
-    rows = stats[settings.recommend_for]
-    budget = settings.review_budget_pct
+    mode = settings.recommend_for
+    rows = stats[mode]
+    budget, cap = settings.review_budget_pct, settings.daily_capacity
+    per_day = capacity.per_day[mode] if capacity is not None and cap is not None else None
     ks = range(len(rows))
-    fits = [k for k in ks if budget is None or (rows[k].workload_pct or 0.0) <= budget]
+    fits = [k for k in ks if (budget is None or (rows[k].workload_pct or 0.0) <= budget)
+            and (per_day is None or (per_day[k] or 0.0) <= cap)]  # type: ignore[operator]
     within = bool(fits)
-    if not within:  # the budget cannot be met: least workload instead
+    if not within:  # the budget or capacity cannot be met: least workload instead
         least = min((rows[k].flagged, -k) for k in ks)
         fits = [-least[1]]
+    limits = ((f" within {budget}% review budget" if budget else "")
+              + (f" within {cap:g} cases/day" if per_day is not None else ""))
     costs = [(rows[k].expected_cost, -k) for k in fits if rows[k].expected_cost is not None]
-    mode = settings.recommend_for
     if costs:
         k = -min(costs)[1]
-        crit = "lowest expected cost" + (f" within {budget}% review budget" if budget else "")
-        return Recommendation(k, mode, crit, within)
-    if budget is not None and rows and rows[0].workload_pct is not None:
-        return Recommendation(min(fits), mode, f"lowest threshold within {budget}% budget", within)
+        return Recommendation(k, mode, "lowest expected cost" + limits, within)
+    if capacity is not None and mode in capacity.precision_at:
+        reviewed = capacity.precision_at[mode]
+        day = capacity.per_day[mode]
+        costs = [(settings.cost_fp * (day[k] or 0.0) * (1 - reviewed[k])
+                  - settings.cost_fn * (day[k] or 0.0) * reviewed[k], -k)
+                 for k in fits if k in reviewed]
+        if costs:
+            k = -min(costs)[1]
+            return Recommendation(k, mode, "lowest expected cost from reviewed precision"
+                                  + limits, within)
+    if (budget is not None or per_day is not None) and rows and rows[0].workload_pct is not None:
+        return Recommendation(min(fits), mode, "lowest threshold" + limits, within)
     return None
 
 
 Stats = dict[str, list[ModeStats]]
 
 
-def threshold_rows(stats: Stats, rec: Recommendation | None) -> list[list[str]]:
+def threshold_rows(stats: Stats, rec: Recommendation | None,
+                   per_day: dict[str, list[float | None]] | None = None) -> list[list[str]]:
     rows = []
     for k, t in enumerate(GRID):
         cells = [f"{t:.2f}"]
@@ -136,6 +181,7 @@ def threshold_rows(stats: Stats, rec: Recommendation | None) -> list[list[str]]:
             cells += [number(v) for v in (s.tp, s.fp, s.fn, s.tn, s.flagged, s.precision,
                                           s.recall, s.fpr, s.workload_pct, s.expected_cost)]
         cells.append(boolean(rec is not None and rec.index == k))
+        cells += [number(per_day[mode][k]) if per_day else "" for mode in MODES]
         rows.append(cells)
     return rows
 

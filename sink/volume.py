@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sink.bins import score_bin
 from sink.columns import SCORED_COLUMNS
-from sink.rollup import UNSPECIFIED_TYPE, Facts, RollupState, score_bin
+from sink.rollup import UNSPECIFIED_TYPE, Facts, RollupParams, RollupState
 
 DIMENSIONS = ("day", "channel", "anomaly_type")
 #: One cube row: [dimension value, rule flag 0/1, label 1/0/-1 (unknown), bin 0..101, count].
@@ -89,8 +90,8 @@ class VolumeCounts:
 class SinkRollup(RollupState):
     """The rollup counters plus the report's volume counts."""
 
-    def __init__(self, top_cases: int = 100) -> None:
-        super().__init__(top_cases)
+    def __init__(self, params: RollupParams | None = None) -> None:
+        super().__init__(params)
         self.volume = VolumeCounts()
 
     def update(self, facts: Sequence[Facts], cells: Sequence[list[str]]) -> None:
@@ -107,8 +108,9 @@ class SinkRollup(RollupState):
         return {**super().to_json(), "volume": self.volume.to_json()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SinkRollup:
-        state = super().from_json(data)
+    def from_json(cls, data: dict[str, Any],
+                  sample_key: str = RollupParams.sample_key) -> SinkRollup:
+        state = super().from_json(data, sample_key)
         assert isinstance(state, SinkRollup)
         if "volume" in data:
             state.volume = VolumeCounts.from_json(data["volume"])

@@ -22,9 +22,11 @@ from shared.atomic import atomic_write_bytes, fsync_dir
 from sink import days as dy
 from sink import state as st
 from sink.batch import Record, format_batch, format_slice
-from sink.columns import SCORED_COLUMNS
-from sink.csvfmt import SCORED_HEADER
+from sink.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
+from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
+from sink.reviews_state import ReviewBook
+from sink.rollup import params_of
 from sink.settings import ExportSettings
 from sink.status import now_utc, write_status
 from sink.volume import SinkRollup, VolumeCounts
@@ -32,6 +34,8 @@ from sink.volume import SinkRollup, VolumeCounts
 log = logging.getLogger(__name__)
 
 REJECTED_FILE = "sink_rejected.jsonl"
+REVIEWS_LOG_FILE = "reviews_log.csv"
+REVIEWS_LOG_HEADER = encode_rows([], REVIEWS_LOG_COLUMNS)
 MIN_SLICE = 500  # smaller batches are not worth a trip to a worker process
 
 __all__ = ["REJECTED_FILE", "Record", "SinkWriter"]
@@ -48,10 +52,10 @@ class SinkWriter:
         self.settings = settings
         self.folder.mkdir(parents=True, exist_ok=True)
         if reset:
-            for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE):
+            for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE, REVIEWS_LOG_FILE):
                 (self.folder / name).unlink(missing_ok=True)
             dy.remove_all(self.folder)
-        cp = st.load(self.folder)
+        cp = st.load(self.folder, settings.sample_key)
         if cp is None:
             cp = self._fresh(topic)
         elif cp.topic != topic:
@@ -76,7 +80,17 @@ class SinkWriter:
                 cp.rollup.volume = _recount(self.folder / SCORED_FILE)
             log.info("resuming %s at offsets %s (%d rows)", self.folder, cp.offsets,
                      cp.rollup.rows)
+        if cp.rollup.params != params_of(settings):
+            log.warning("%s keeps the case and sample settings it started with (%s); "
+                        "--reset to apply new ones", self.folder, cp.rollup.params.to_json())
+        if REVIEWS_LOG_FILE not in cp.lengths:  # a fresh folder, or one from before reviews
+            atomic_write_bytes(self.folder / REVIEWS_LOG_FILE, REVIEWS_LOG_HEADER)
+            cp.lengths[REVIEWS_LOG_FILE] = len(REVIEWS_LOG_HEADER)
+        self.reviews = (ReviewBook.from_json(cp.extra["reviews"]) if "reviews" in cp.extra
+                        else ReviewBook())
         self.cp = cp
+        self._reviews_log: BinaryIO = open(self.folder / REVIEWS_LOG_FILE, "ab")  # noqa: SIM115
+        self.changes = 0  # rows and review messages taken, for the refresh schedule
         self._scored: BinaryIO = open(self.folder / SCORED_FILE, "ab")  # noqa: SIM115
         self._days = dy.DayAppender(self.folder)
         self._rejected: BinaryIO | None = None
@@ -101,7 +115,7 @@ class SinkWriter:
             topic=topic,
             lengths={SCORED_FILE: len(SCORED_HEADER), REJECTED_FILE: 0},
             offsets={},
-            rollup=SinkRollup(self.settings.top_cases),
+            rollup=SinkRollup(params_of(self.settings)),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             extra={"columns": list(SCORED_COLUMNS), "day_files": True},
         )
@@ -127,7 +141,7 @@ class SinkWriter:
                 continue  # already in the files: a redelivery never duplicates a row
             offsets[partition] = offset + 1
             fresh.append(record)
-        k = self.settings.top_cases
+        k = self.cp.rollup.params
         if self._pool is not None and len(fresh) >= 2 * MIN_SLICE:
             step = -(-len(fresh) // self._workers)
             slices = [(fresh[i : i + step], k) for i in range(0, len(fresh), step)]
@@ -143,7 +157,43 @@ class SinkWriter:
             if result.rejected:
                 self._reject(result.rejected)
         self.pending_rows += len(fresh)
+        self.changes += len(fresh)
         return rows
+
+    @property
+    def review_offsets(self) -> dict[int, int]:
+        """Next offset to read per partition of the reviews topic."""
+        return {int(p): int(o) for p, o in self.cp.extra.get("review_offsets", {}).items()}
+
+    def add_reviews(self, records: Sequence[Record], topic: str) -> int:
+        """Take review messages (`sink.reviews_state`); return how many were logged."""
+        offsets = self.review_offsets
+        fresh = []
+        for record in records:
+            if record[1] >= offsets.get(record[0], 0):
+                offsets[record[0]] = record[1] + 1
+                fresh.append(record)
+        if not fresh:
+            return 0
+        lines, rejected = self.reviews.apply(fresh, topic, now_utc(), self._known)
+        self.cp.extra["review_offsets"] = {str(p): o for p, o in sorted(offsets.items())}
+        self._reviews_log.write(lines)
+        if rejected:
+            self._reject(rejected)
+        self.pending_rows += len(fresh)
+        self.changes += len(fresh)
+        return len(fresh) - len(rejected)
+
+    def _known(self, target: str, id_: str) -> str:
+        book, sample = self.cp.rollup.cases, self.cp.rollup.sample
+        book.fold()
+        if target == "case":
+            return "case" if id_ in book.cases else ""
+        if any(row[1] == id_ for rows in sample.strata.values() for row in rows):
+            return "audit_sample"
+        if any(tx[0] == id_ for c in book.cases.values() for tx in c.txs):
+            return "case_transaction"
+        return ""
 
     def _write_days(self, chunks: dict[str, dy.DayChunk]) -> None:
         """Append each day's rows to its file; count rows of days already closed (late)."""
@@ -174,7 +224,9 @@ class SinkWriter:
             _sync(self._rejected) if self._rejected is not None
             else self.cp.lengths.get(REJECTED_FILE, 0)
         )
+        lengths[REVIEWS_LOG_FILE] = _sync(self._reviews_log)
         lengths.update(self._days.sync())
+        self.cp.extra["reviews"] = self.reviews.to_json()
         if lengths != self.cp.lengths:
             fsync_dir(self.folder)
         if lengths[SCORED_FILE] != self.cp.lengths.get(SCORED_FILE):
@@ -196,7 +248,8 @@ class SinkWriter:
             "late_rows_by_day": dict(sorted(self.cp.extra.get("late_rows_by_day", {}).items())),
         }
         info.update(run_info or {})
-        rollups = write_rollups(self.folder, self.cp.rollup, self.settings, info)
+        rollups = write_rollups(self.folder, self.cp.rollup, self.settings, info,
+                                self.reviews)
         self._run = rollups.run
         self.heartbeat(info)
         if report:
@@ -215,6 +268,7 @@ class SinkWriter:
             self._pool.terminate()
             self._pool.join()
         self._scored.close()
+        self._reviews_log.close()
         self._days.close()
         if self._rejected is not None:
             self._rejected.close()

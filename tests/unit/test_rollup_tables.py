@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from shared.schemas import ScoredTransaction
 from sink.csvfmt import scored_cells
 from sink.offline import write_exports
-from sink.rollup import RollupState, TopCases, facts_of, score_bin
+from sink.rollup import RollupParams, RollupState, facts_of, score_bin
 
 
 @pytest.mark.parametrize(("score", "threshold_index"), [
@@ -57,33 +56,10 @@ def test_rule_precision_counts_every_row_the_rule_flagged_not_one_types_rows(
     assert kinds.loc["BURST", "precision"] == ""  # no per-type precision to get wrong
 
 
-def test_top_cases_keep_the_k_best_in_order_and_survive_a_round_trip() -> None:
-    top = TopCases(3)
-    offers = [(0.2, 0), (0.9, 0), (None, 3), (0.9, 2), (0.5, 0), (0.7, 0), (0.7, 0)]
-    for i, (score, rules) in enumerate(offers):
-        top.offer(score, rules, f"t{i}", [f"t{i}"])
-    ranked = top.ranked()
-    # 0.9 with 2 rules, 0.9 with none, then the 0.7 tie goes to the smaller id
-    assert ranked == [["1", "t3"], ["2", "t1"], ["3", "t5"]]
-    again = TopCases.from_json(3, json.loads(json.dumps(top.to_json())))
-    assert again.ranked() == ranked
-
-
 def test_rollup_state_round_trips_through_json_exactly() -> None:
     rows = [_tx(i, "BURST" if i % 3 == 0 else None, i % 2 == 0, i / 10) for i in range(10)]
-    state = RollupState(5)
+    state = RollupState(RollupParams(top_cases=5))
     state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
     again = RollupState.from_json(json.loads(json.dumps(state.to_json())))
     assert again.to_json() == state.to_json()
     assert again.rows == 10 and again.event_min == "2025-01-01T00:00:00"
-
-
-def test_top_cases_over_many_offers_equal_a_full_sort() -> None:
-    rng = random.Random(9)
-    offers = [(rng.choice([None, rng.random(), 0.5]), rng.randrange(3), f"t{i:05d}")
-              for i in range(5_000)]
-    top = TopCases(50)
-    for score, rules, txid in offers:
-        top.offer(score, rules, txid, [txid])
-    best = sorted(offers, key=lambda o: (-(o[0] if o[0] is not None else -1.0), -o[1], o[2]))
-    assert [r[1] for r in top.ranked()] == [o[2] for o in best[:50]]

@@ -1,0 +1,292 @@
+"""Cases as episodes: a customer's flagged transactions close in time grouped into one case.
+
+A flagged transaction joins its customer's latest case when its time lies within `gap`
+of that case's span (`first - gap <= t <= last + gap`); otherwise it opens a new case.
+Rows of one customer reach every reader in one order (the topics are keyed by customer,
+`score` reads the file in order), so grouping depends only on that order: the same cases
+for any batch cut, after a restart (the state is checkpointed exactly) and in a second
+sink. `case_id` = `case-` + 16 hex digits of SHA-256 over customer id and the case's first
+transaction id, so it never changes as the case grows.
+
+State is bounded by what is exported, not by the row count: the top `top` cases by score,
+every case whose last transaction is within `days` of the latest event time, and each
+customer's latest case while it can still grow. A case outside all three is dropped;
+a flagged row arriving more than `days` late for a dropped case opens a new case (the
+one way two readers could differ: rows that late).
+
+A delta (rows counted in a worker process) only collects rows (`offer`); `absorb` replays
+them in order into the main book, so slices of a batch group exactly as one batch would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sink.bins import score_bin
+from sink.columns import CASES_COLUMNS, RULE_NAMES, SCORED_COLUMNS
+from sink.csvfmt import REASON_SEP, RULE_SEP, number
+
+_IX = {name: SCORED_COLUMNS.index(name) for name in (
+    "transaction_id", "customer_id", "timestamp", "amount", "country", "channel",
+    "is_anomaly", "anomaly_type", "score", "reasons_top3", "triggered_rules")}
+_RULE_ORDER = {name: i for i, name in enumerate(RULE_NAMES)}
+
+#: A flagged row as a case needs it: customer, transaction id, timestamp, amount, score,
+#: model_score, is_ml_flag, is_rule_flag, rules cell, reasons cell, channel, country,
+#: label cell, anomaly type cell, score cell.
+Flagged = tuple[str, str, str, str, float, float, bool, bool, str, str, str, str, str, str, str]
+
+
+def flagged_of(cells: list[str], score: float | None, model: float | None, ml: bool,
+               rule: bool) -> Flagged:
+    ix = _IX
+    return (cells[ix["customer_id"]], cells[ix["transaction_id"]], cells[ix["timestamp"]],
+            cells[ix["amount"]], _key_score(score), _key_score(model), ml, rule,
+            cells[ix["triggered_rules"]], cells[ix["reasons_top3"]], cells[ix["channel"]],
+            cells[ix["country"]], cells[ix["is_anomaly"]], cells[ix["anomaly_type"]],
+            cells[ix["score"]])
+
+
+def _key_score(score: float | None) -> float:
+    return score if score is not None and score == score else -1.0
+
+
+def case_id(customer_id: str, first_transaction_id: str) -> str:
+    """The stable id of a case (see the module docstring)."""
+    digest = hashlib.sha256(f"{customer_id}\x1f{first_transaction_id}".encode()).hexdigest()
+    return "case-" + digest[:16]
+
+
+class Case:
+    """One episode; plain fields so it serialises to JSON and back exactly."""
+
+    __slots__ = (
+        "amount",
+        "customer",
+        "first",
+        "id",
+        "labels",
+        "last",
+        "ml",
+        "model",
+        "reasons",
+        "rule",
+        "rules",
+        "score",
+        "seq",
+        "top",
+        "txs",
+        "types",
+    )
+
+    def __init__(self, cid: str, row: Flagged) -> None:
+        self.id, self.customer = cid, row[0]
+        self.first = self.last = row[2]
+        self.amount = 0.0
+        self.score = self.model = -1.0
+        self.ml = self.rule = False
+        self.rules: list[str] = []
+        self.reasons: list[list[Any]] = []  # [-score, seq, reason], best 3 distinct
+        self.top: list[str] = []  # transaction id, channel, country of the strongest row
+        self.labels = [0, 0]  # anomalous, labelled
+        self.types: list[str] = []
+        self.txs: list[list[str]] = []  # transaction id, timestamp, amount, score, label
+        self.seq = 0
+        self.add(row)
+
+    def add(self, row: Flagged) -> None:
+        (_c, txid, ts, amount, score, model, ml, rule, rules, reasons, channel, country,
+         label, kind, score_cell) = row
+        self.first, self.last = min(self.first, ts, key=_tkey), max(self.last, ts, key=_tkey)
+        self.amount += float(amount) if amount else 0.0
+        if score > self.score or not self.top:
+            self.top = [txid, channel, country]
+        self.score, self.model = max(self.score, score), max(self.model, model)
+        self.ml, self.rule = self.ml or ml, self.rule or rule
+        for name in rules.split(RULE_SEP) if rules else ():
+            if name not in self.rules:
+                self.rules.append(name)
+                self.rules.sort(key=lambda r: (_RULE_ORDER.get(r, len(_RULE_ORDER)), r))
+        for reason in reasons.split(REASON_SEP) if reasons else ():
+            self._reason(-score, reason)
+        if label:
+            self.labels[1] += 1
+            if label == "True":
+                self.labels[0] += 1
+                if kind and kind not in self.types:
+                    self.types.append(kind)
+                    self.types.sort()
+        self.txs.append([txid, ts, amount, score_cell, label])
+
+    def _reason(self, neg: float, reason: str) -> None:
+        self.seq += 1
+        for item in self.reasons:
+            if item[2] == reason:
+                if neg < item[0]:
+                    item[0], item[1] = neg, self.seq
+                    self.reasons.sort()
+                return
+        self.reasons.append([neg, self.seq, reason])
+        self.reasons.sort()
+        del self.reasons[3:]
+
+    def within(self, ts: str, gap: timedelta) -> bool:
+        t = _parse(ts)
+        return _parse(self.first) - gap <= t <= _parse(self.last) + gap
+
+    def fact(self) -> str:
+        """What the assurance groups a case by: score bin, model bin, ML flag, rule flag,
+        rules; one text so retired cases can be counted by it (`CaseBook.retired`)."""
+        return (f"{score_bin(self.score)}|{score_bin(self.model)}|{int(self.ml)}|"
+                f"{int(self.rule)}|{RULE_SEP.join(self.rules)}")
+
+    def rank_key(self) -> tuple[float, int, str]:
+        return (-self.score, -len(self.rules), self.id)
+
+    def cells(self, rank: int) -> list[str]:
+        """A cases.csv row without the review columns (the caller adds them)."""
+        score = "" if self.score < 0 else number(self.score)
+        model = "" if self.model < 0 else number(self.model)
+        labelled = self.labels[1] > 0
+        return [str(rank), self.id, self.customer, self.first, self.last, str(len(self.txs)),
+                number(round(self.amount, 2)), score, model, str(self.ml), str(self.rule),
+                RULE_SEP.join(self.rules), REASON_SEP.join(r[2] for r in self.reasons),
+                *self.top, str(self.labels[0]) if labelled else "", RULE_SEP.join(self.types)]
+
+    def to_json(self) -> list[Any]:
+        return [getattr(self, name) for name in self.__slots__]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> Case:
+        case = cls.__new__(cls)
+        for name, value in zip(cls.__slots__, data, strict=True):
+            setattr(case, name, value)
+        return case
+
+
+#: Columns of cases.csv that `Case.cells` fills; the review columns follow.
+CASE_CELLS = len(CASES_COLUMNS) - 4
+
+
+class CaseBook:
+    """The cases of a stream (see the module docstring); `offer` rows, `absorb` deltas."""
+
+    def __init__(self, top: int = 100, gap_s: float = 7200.0, days: float = 7.0) -> None:
+        self.top, self.gap_s, self.days = top, gap_s, days
+        self.cases: dict[str, Case] = {}
+        self.latest: dict[str, str] = {}  # customer -> id of the latest case
+        self.pending: list[Flagged] = []  # offered, not yet grouped (a delta holds only these)
+        self.created = 0  # cases ever opened
+        self.flagged = 0  # flagged rows grouped
+        self.watermark = ""  # latest timestamp grouped
+        #: dropped cases by `Case.fact()`: [cases, labelled, anomalous] (the truth of
+        #: assurance.csv's labelled_precision needs every case, not only the listed ones)
+        self.retired: dict[str, list[int]] = {}
+        self._prune_at = 256
+
+    def offer(self, row: Flagged) -> None:
+        self.pending.append(row)
+
+    def absorb(self, other: CaseBook) -> None:
+        """Group `other`'s rows after this book's own (a delta's rows follow ours)."""
+        if other.cases:
+            raise ValueError("only a delta (rows offered, none grouped) can be absorbed")
+        self.pending.extend(other.pending)
+        self.fold()
+
+    def fold(self) -> None:
+        """Group the offered rows in order."""
+        gap = timedelta(seconds=self.gap_s)
+        for row in self.pending:
+            customer, ts = row[0], row[2]
+            cid = self.latest.get(customer)
+            case = self.cases.get(cid) if cid is not None else None
+            if case is not None and case.within(ts, gap):
+                case.add(row)
+            else:
+                case = Case(case_id(customer, row[1]), row)
+                if case.id in self.cases:  # the same first transaction twice: keep one case
+                    case = self.cases[case.id]
+                    case.add(row)
+                self.cases[case.id] = case
+                self.latest[customer] = case.id
+                self.created += 1
+            self.flagged += 1
+            if not self.watermark or _tkey(ts) > _tkey(self.watermark):
+                self.watermark = ts
+        self.pending = []
+        if len(self.cases) >= self._prune_at:
+            self.prune()
+
+    def prune(self) -> None:
+        """Drop cases that are neither top, recent nor still growing."""
+        keep = {c.id for c in self._listed()}
+        horizon = self._cutoff()
+        for cid, case in list(self.cases.items()):
+            if cid in keep:
+                continue
+            if self.latest.get(case.customer) == cid:
+                if _parse(case.last) + timedelta(seconds=self.gap_s) >= horizon:
+                    continue
+                del self.latest[case.customer]
+            del self.cases[cid]
+            counts = self.retired.setdefault(case.fact(), [0, 0, 0])
+            counts[0] += 1
+            counts[1] += case.labels[1] > 0
+            counts[2] += case.labels[0] > 0
+        self._prune_at = 2 * len(self.cases) + 256
+
+    def _cutoff(self) -> datetime:
+        if not self.watermark:
+            return datetime.min
+        return _parse(self.watermark) - timedelta(days=self.days)
+
+    def listed(self) -> list[Case]:
+        """cases.csv's cases: the top `top` by score plus every recent one, ranked."""
+        self.fold()
+        return self._listed()
+
+    def _listed(self) -> list[Case]:
+        ranked = sorted(self.cases.values(), key=Case.rank_key)
+        cutoff = self._cutoff()
+        return [c for i, c in enumerate(ranked) if i < self.top or _parse(c.last) >= cutoff]
+
+    def ranked(self) -> list[list[str]]:
+        """cases.csv rows of `listed()`, the review columns empty (no review book here)."""
+        return [[*c.cells(rank), "", "", "", ""] for rank, c in enumerate(self.listed(), 1)]
+
+    def to_json(self) -> dict[str, Any]:
+        self.fold()
+        return {"top": self.top, "gap_s": self.gap_s, "days": self.days,
+                "created": self.created, "flagged": self.flagged,
+                "watermark": self.watermark, "latest": dict(sorted(self.latest.items())),
+                "retired": dict(sorted(self.retired.items())),
+                "cases": [c.to_json() for c in sorted(self.cases.values(), key=lambda c: c.id)]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaseBook:
+        book = cls(int(data["top"]), float(data["gap_s"]), float(data["days"]))
+        book.created, book.flagged = int(data["created"]), int(data["flagged"])
+        book.watermark = str(data["watermark"])
+        book.retired = {str(k): [int(x) for x in v] for k, v in data["retired"].items()}
+        book.latest = {str(k): str(v) for k, v in data["latest"].items()}
+        book.cases = {c.id: c for c in (Case.from_json(d) for d in data["cases"])}
+        book._prune_at = 2 * len(book.cases) + 256
+        return book
+
+
+def transaction_rows(cases: Iterable[Case]) -> list[list[str]]:
+    """case_transactions.csv rows: each listed case's transactions, in arrival order."""
+    return [[c.id, tx[0], c.customer, tx[1], tx[2], tx[3], tx[4]] for c in cases for tx in c.txs]
+
+
+def _parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts)
+
+
+def _tkey(iso: str) -> str:
+    # `isoformat()` omits zero microseconds; pad so lexical order is time order.
+    return iso if len(iso) > 19 else iso + ".000000"

@@ -1,0 +1,123 @@
+"""Review outcomes in the sink: the last outcome per case or transaction, and their log.
+
+The sink reads the compacted `transactions.reviews` topic (`shared.reviews`) from its
+start; each message replaces the outcome of its target (last wins) and is appended to
+`reviews_log.csv` (checkpointed like every appended file, so each change is logged once).
+The book also remembers what the assurance needs of each reviewed case or sampled
+transaction (`remember`), so a review still counts after its case left the case book.
+Human-sized: one entry per reviewed id, nothing per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from shared.errors import SchemaError
+from shared.reviews import decode_review
+from sink.batch import Record, rejection
+from sink.cases import CaseBook
+from sink.csvfmt import encode_rows, text
+from sink.sampling import AuditSample
+
+#: (target, id) -> what the sink knows of it when the review is read ("case",
+#: "audit_sample", "case_transaction" or "" for not yet seen).
+Lookup = Callable[[str, str], str]
+
+
+class ReviewBook:
+    """Current outcome per review key, and the facts of reviewed cases and sampled rows."""
+
+    def __init__(self) -> None:
+        #: "target:id" -> [target, id, outcome, reviewer, reviewed_at, note]
+        self.current: dict[str, list[str]] = {}
+        #: case id -> fact, labelled 0/1, anomalous 0/1, transactions, reviewed_tx (ids of
+        #: its transactions reviewed one by one)
+        self.cases: dict[str, dict[str, Any]] = {}
+        #: sampled transaction id -> [stratum, label cell]
+        self.sampled: dict[str, list[str]] = {}
+        self.messages = 0
+        self.rejected = 0
+
+    def apply(self, records: Sequence[Record], topic: str, now: str, lookup: Lookup
+              ) -> tuple[bytes, list[bytes]]:
+        """Take a batch of review messages; return reviews_log.csv lines and rejections."""
+        rows: list[list[str]] = []
+        rejected: list[bytes] = []
+        for partition, offset, value in records:
+            self.messages += 1
+            try:
+                if value is None:
+                    raise SchemaError("empty message (tombstone)")
+                review = decode_review(value)
+            except SchemaError as exc:
+                self.rejected += 1
+                rejected.append(rejection(partition, offset, value, f"{topic}: {exc}"))
+                continue
+            at = review.reviewed_at.isoformat().replace("+00:00", "Z")
+            self.current[review.key] = [review.target, review.id, review.outcome,
+                                        review.reviewer, at, review.note]
+            rows.append([now, review.target, text(review.id), review.outcome,
+                         text(review.reviewer), at, text(review.note), str(partition),
+                         str(offset), lookup(review.target, review.id)])
+        return encode_rows(rows), rejected
+
+    def outcome(self, target: str, id_: str) -> list[str] | None:
+        return self.current.get(f"{target}:{id_}")
+
+    def remember(self, book: CaseBook, sample: AuditSample) -> None:
+        """Note the facts of every reviewed case and sampled row the state still holds."""
+        tx_case: dict[str, str] | None = None
+        sampled: dict[str, list[str]] | None = None
+        for target, id_, *_ in self.current.values():
+            if target == "case":
+                self._note_case(book, id_)
+                continue
+            if id_ in self.sampled:
+                continue
+            if sampled is None:
+                sampled = {row[1]: [stratum, str(row[7])]
+                           for stratum, rows in sample.strata.items() for row in rows}
+            if id_ in sampled:
+                self.sampled[id_] = sampled[id_]
+                continue
+            if tx_case is None:
+                tx_case = {tx[0]: c.id for c in book.cases.values() for tx in c.txs}
+            cid = tx_case.get(id_)
+            if cid is not None:  # a flagged transaction: its outcome counts for its case
+                self._note_case(book, cid)
+                if id_ not in self.cases[cid]["reviewed_tx"]:
+                    self.cases[cid]["reviewed_tx"].append(id_)
+
+    def _note_case(self, book: CaseBook, cid: str) -> None:
+        case = book.cases.get(cid)
+        if case is None:
+            return
+        known = self.cases.setdefault(cid, {"reviewed_tx": []})
+        known.update(fact=case.fact(), labelled=int(case.labels[1] > 0),
+                     anomalous=int(case.labels[0] > 0), transactions=len(case.txs))
+
+    def case_outcome(self, case_id: str) -> str | None:
+        """A case's outcome: its own review, else the latest review of its transactions."""
+        own = self.current.get(f"case:{case_id}")
+        if own is not None:
+            return own[2]
+        known = self.cases.get(case_id)
+        tx = [self.current[f"transaction:{t}"] for t in (known or {}).get("reviewed_tx", ())
+              if f"transaction:{t}" in self.current]
+        return max(tx, key=lambda r: r[4])[2] if tx else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"current": dict(sorted(self.current.items())),
+                "cases": dict(sorted(self.cases.items())),
+                "sampled": dict(sorted(self.sampled.items())),
+                "messages": self.messages, "rejected": self.rejected}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReviewBook:
+        book = cls()
+        book.current = {str(k): [str(x) for x in v] for k, v in data["current"].items()}
+        book.cases = {str(k): dict(v) for k, v in data["cases"].items()}
+        book.sampled = {str(k): [str(x) for x in v] for k, v in data["sampled"].items()}
+        book.messages, book.rejected = int(data["messages"]), int(data["rejected"])
+        return book
