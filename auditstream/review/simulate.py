@@ -1,0 +1,113 @@
+"""A simulated reviewer for the demo and the end-to-end tests: outcomes from generator labels.
+
+The reviewer looks at the exports as an auditor would (the cases of cases.csv with their
+transactions from case_transactions.csv, and the transactions of audit_sample.csv) and
+answers from the generator's labels: a case is a true anomaly when one of its transactions
+is. With probability `accuracy` the answer is right, else it is the opposite one. Every draw
+is a keyed hash of (seed, purpose, id), so the same exports and seed give the same reviews
+in any order and on any machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from auditstream.review.files import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
+from auditstream.review.records import plain
+from shared.reviews import Outcome, Review
+from shared.schemas import Transaction
+
+REVIEWER = "simulated reviewer"
+
+
+def keyed_uniform(seed: int, purpose: str, ident: str) -> float:
+    """A uniform draw in [0, 1) fixed by (seed, purpose, id)."""
+    digest = hashlib.blake2b(f"{seed}\x1f{purpose}\x1f{ident}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def simulated_outcome(truth: bool, draw: float, accuracy: float) -> Outcome:
+    """The true outcome when `draw < accuracy`, else the wrong one."""
+    right = draw < accuracy
+    return "confirmed" if truth == right else "dismissed"
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    accuracy: float = 0.95
+    seed: int = 42
+    #: Share of the listed cases and sampled transactions reviewed (a seeded random subset).
+    fraction: float = 1.0
+    name: str = REVIEWER
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.accuracy <= 1.0 or not 0.0 <= self.fraction <= 1.0:
+            raise ValueError("accuracy and fraction must lie in [0, 1]")
+
+    def outcome(self, target: str, ident: str, truth: bool) -> Outcome | None:
+        """This reviewer's outcome for one item, or None when it is not picked."""
+        if keyed_uniform(self.seed, f"pick-{target}", ident) >= self.fraction:
+            return None
+        return simulated_outcome(truth, keyed_uniform(self.seed, f"judge-{target}", ident),
+                                 self.accuracy)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return [{k: v or "" for k, v in row.items() if k is not None}
+                for row in csv.DictReader(fh)]
+
+
+def case_members(exports: Path) -> dict[str, list[str]]:
+    """case id -> its transaction ids (case_transactions.csv)."""
+    members: dict[str, list[str]] = {}
+    for row in _rows(exports / CASE_TRANSACTIONS_FILE):
+        members.setdefault(plain(row["case_id"]), []).append(plain(row["transaction_id"]))
+    return members
+
+
+def simulate(exports: Path, labels: Mapping[str, bool], reviewer: Reviewer,
+             now: datetime) -> list[Review]:
+    """Reviews of the listed cases (rank order), then of the audit sample (file order).
+
+    Items whose truth the labels do not give (an id missing from `labels`) are left open.
+    """
+    members = case_members(exports)
+    out: list[Review] = []
+
+    def add(target: str, ident: str, truth: bool | None) -> None:
+        if truth is None:
+            return
+        outcome = reviewer.outcome(target, ident, truth)
+        if outcome is not None:
+            out.append(Review(target=target, id=ident, outcome=outcome,
+                              reviewer=reviewer.name, reviewed_at=now,
+                              note=f"simulated (accuracy {reviewer.accuracy:g})"))
+
+    for row in _rows(exports / CASES_FILE):
+        cid = plain(row.get("case_id", ""))
+        txs = members.get(cid, [])
+        known = [labels[t] for t in txs if t in labels]
+        add("case", cid, any(known) if cid and known and len(known) == len(txs) else None)
+    for row in _rows(exports / AUDIT_SAMPLE_FILE):
+        tx = plain(row.get("transaction_id", ""))
+        add("transaction", tx, labels.get(tx))
+    return out
+
+
+def labels_from_csv(path: Path) -> dict[str, bool]:
+    """transaction id -> is_anomaly from a generated (historic-layout) CSV."""
+    return {row["transaction_id"]: row["is_anomaly"].strip().lower() == "true"
+            for row in _rows(path) if row.get("is_anomaly", "").strip()}
+
+
+def labels_of(transactions: Iterable[Transaction]) -> dict[str, bool]:
+    """transaction id -> is_anomaly of generated transactions (labelled ones only)."""
+    return {tx.transaction_id: tx.is_anomaly for tx in transactions if tx.is_anomaly is not None}
