@@ -37,7 +37,10 @@ def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float, float] | N
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return p, max(0.0, centre - half), min(1.0, centre + half)
+    # At p = 0 (or 1) the bound is exactly 0 (1); the float sum would leave ~1e-17.
+    low = 0.0 if p <= 0.0 else max(0.0, centre - half)
+    high = 1.0 if p >= 1.0 else min(1.0, centre + half)
+    return p, low, high
 
 
 @dataclass(frozen=True)

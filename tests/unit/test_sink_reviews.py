@@ -1,0 +1,133 @@
+"""Review outcomes in the sink without a broker: last wins, every change logged once,
+joined into cases.csv, audit_sample.csv and assurance.csv, and kept across a crash."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from shared.reviews import Review, encode_review
+from sink.assurance import wilson
+from sink.settings import ExportSettings
+from sink.writer import REJECTED_FILE, REVIEWS_LOG_FILE, Record, SinkWriter
+from tests.unit.test_sink_writer import TOPIC, _records
+
+REVIEWS = "transactions.reviews"
+
+
+def _review(target: str, id_: str, outcome: str, minute: int, note: str = "") -> bytes:
+    at = datetime(2025, 2, 1, 9, minute, tzinfo=UTC)
+    return encode_review(Review(target=target, id=id_, outcome=outcome,  # type: ignore[arg-type]
+                                reviewer="ann", reviewed_at=at, note=note))[1]
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(folder / name, dtype=str, keep_default_na=False)
+
+
+def _writer(folder: Path) -> SinkWriter:
+    return SinkWriter(folder, TOPIC, ExportSettings(sample_per_band=3))
+
+
+def _plan(folder: Path) -> tuple[list[Record], dict[str, str], dict[str, str]]:
+    """Rows in, then the review messages this test sends, and the outcomes they leave."""
+    w = _writer(folder)
+    w.add(_records(1_500))
+    w.checkpoint()
+    w.write_rollups()
+    w.close()
+    cases = _read(folder, "cases.csv")
+    sample = _read(folder, "audit_sample.csv")
+    links = _read(folder, "case_transactions.csv")
+    c = list(cases["case_id"][:4])
+    unreviewed = links[~links["case_id"].isin(c)]
+    tx_case, tx_in_case = unreviewed["case_id"].iloc[0], unreviewed["transaction_id"].iloc[0]
+    s = list(sample["transaction_id"][:3])
+    messages = [
+        _review("case", c[0], "confirmed", 1), _review("case", c[1], "confirmed", 2),
+        _review("case", c[2], "dismissed", 3), _review("case", c[1], "dismissed", 4, "=1+1"),
+        _review("case", c[3], "unclear", 5),
+        _review("transaction", s[0], "confirmed", 6), _review("transaction", s[1], "dismissed", 7),
+        _review("transaction", s[2], "dismissed", 8),
+        _review("transaction", tx_in_case, "confirmed", 9),
+        b'{"target": "case", "id": "x", "outcome": "maybe"}',
+    ]
+    records = [(0, i, m) for i, m in enumerate(messages)]
+    cases_want = {c[0]: "confirmed", c[1]: "dismissed", c[2]: "dismissed", c[3]: "unclear",
+                  tx_case: ""}
+    sample_want = {s[0]: "confirmed", s[1]: "dismissed", s[2]: "dismissed"}
+    return records, cases_want, sample_want
+
+
+def test_reviews_join_the_exports_last_outcome_wins_and_every_change_is_logged(
+    tmp_path: Path,
+) -> None:
+    records, cases_want, sample_want = _plan(tmp_path)
+    w = _writer(tmp_path)
+    assert w.add_reviews(records, REVIEWS) == 9
+    assert w.add_reviews(records[:4], REVIEWS) == 0  # redelivered: nothing twice
+    w.checkpoint()
+    run = w.write_rollups()
+    w.close()
+    cases = _read(tmp_path, "cases.csv").set_index("case_id")
+    for cid, outcome in cases_want.items():
+        assert cases.loc[cid, "outcome"] == outcome
+    assert cases["outcome"].ne("").sum() == 4  # a transaction review does not fill the case
+    assert cases.loc[list(cases_want)[1], "note"] == "'=1+1"  # neutralised for Excel
+    sample = _read(tmp_path, "audit_sample.csv").set_index("transaction_id")
+    for txid, outcome in sample_want.items():
+        assert sample.loc[txid, "outcome"] == outcome
+    log = _read(tmp_path, REVIEWS_LOG_FILE)
+    assert list(log["offset"]) == [str(i) for i in range(9)]
+    assert list(log["outcome"][:4]) == ["confirmed", "confirmed", "dismissed", "dismissed"]
+    assert set(log["matched"]) == {"case", "audit_sample", "case_transaction"}
+    rejected = [json.loads(line) for line in (tmp_path / REJECTED_FILE).read_text().splitlines()]
+    assert [r["offset"] for r in rejected] == [9] and REVIEWS in rejected[0]["error"]
+
+    # hybrid = every case: confirmed c0 and the case of the reviewed transaction, dismissed
+    # c1 and c2, unclear c3
+    a = _read(tmp_path, "assurance.csv").set_index(["section", "name"])
+    hybrid = a.loc[("mode", "hybrid")]
+    assert (hybrid["reviewed"], hybrid["confirmed"], hybrid["dismissed"], hybrid["unclear"]) \
+        == ("5", "2", "2", "1")
+    p, lo, hi = wilson(2, 4)  # type: ignore[misc]
+    assert [float(hybrid[c]) for c in ("precision", "precision_low", "precision_high")] == \
+        [p, lo, hi]
+    miss = a.loc[("miss_rate", "audit_sample")]
+    assert (miss["reviewed"], miss["confirmed"], miss["dismissed"]) == ("3", "1", "2")
+    assert 0 < float(miss["precision"]) < 1 and float(miss["precision_high"]) < 1
+    assert run["assurance"]["reviewed_cases"] == 5
+    assert run["assurance"]["reviewed_precision"]["estimate"] == p
+    assert a.loc[("recall", "implied"), "precision"] != ""
+
+
+def test_reviews_after_the_last_checkpoint_are_read_again_once_after_a_crash(
+    tmp_path: Path,
+) -> None:
+    records, _c, _s = _plan(tmp_path / "a")
+    _plan(tmp_path / "b")
+    crashed = _writer(tmp_path / "a")
+    crashed.add_reviews(records[:5], REVIEWS)
+    crashed.checkpoint()
+    crashed.add_reviews(records[5:], REVIEWS)  # never checkpointed: the process dies
+    crashed._reviews_log.flush()
+    del crashed
+    again = _writer(tmp_path / "a")
+    assert again.review_offsets == {0: 5}
+    again.add_reviews(records[5:], REVIEWS)
+    again.checkpoint()
+    again.write_rollups()
+    again.close()
+    calm = _writer(tmp_path / "b")
+    calm.add_reviews(records, REVIEWS)
+    calm.checkpoint()
+    calm.write_rollups()
+    calm.close()
+    for name in ("cases.csv", "audit_sample.csv", "assurance.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    drop = ["logged_at"]
+    pd.testing.assert_frame_equal(_read(tmp_path / "a", REVIEWS_LOG_FILE).drop(columns=drop),
+                                  _read(tmp_path / "b", REVIEWS_LOG_FILE).drop(columns=drop))
