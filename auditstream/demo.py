@@ -25,13 +25,15 @@ from confluent_kafka import TopicPartition
 from tqdm import tqdm
 
 from auditstream.broker import BrokerSettings, LocalBroker
+from auditstream.review.demo import add_review_args, print_assurance, review_loop
+from auditstream.review.publish import reviews_topic_spec
+from auditstream.review.simulate import read_rows as _rows
 from dashboard.report import REPORT_NAME
 from shared.errors import AuditstreamError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, TopicSettings
 from sink import state as sink_state
-from sink.columns import CASES_COLUMNS
-from sink.exports import SCORED_FILE
+from sink.exports import CASES_FILE, SCORED_FILE
 from sink.settings import ExportSettings
 from sink.tables import mode_stats, recommend
 
@@ -41,16 +43,19 @@ class DemoTopics:
     transactions: str
     scored: str
     dlq: str
+    reviews: str
 
     @classmethod
     def for_run(cls, run_id: str) -> DemoTopics:
-        return cls(f"demo-{run_id}.transactions", f"demo-{run_id}.scored", f"demo-{run_id}.dlq")
+        return cls(f"demo-{run_id}.transactions", f"demo-{run_id}.scored", f"demo-{run_id}.dlq",
+                   f"demo-{run_id}.reviews")
 
     def env(self) -> dict[str, str]:
         return {
             "AUDITSTREAM_TRANSACTIONS_TOPIC": self.transactions,
             "AUDITSTREAM_SCORED_TOPIC": self.scored,
             "AUDITSTREAM_DLQ_TOPIC": self.dlq,
+            "AUDITSTREAM_REVIEWS_TOPIC": self.reviews,
         }
 
 
@@ -69,6 +74,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--exports", type=Path, default=Path("exports"), metavar="DIR")
     p.add_argument("--timeout", type=float, default=1800.0,
                    help="give up when the sink makes no progress for this long (s)")
+    add_review_args(p)
     p.set_defaults(func=_run)
 
 
@@ -99,8 +105,13 @@ class Demo:
             self._start("detector", [sys.executable, "-m", "detector"], env)
             sent = self._publish(env)
             self._wait_for_sink(sent)
+            if self.args.review:
+                review_loop(self.args, self.exports, bootstrap, self.topics.reviews, sent,
+                            self._check_children)
             self._stop_children()
             _summary(self.exports, sent, time.monotonic() - started, self.logs)
+            if self.args.review:
+                print_assurance(self.exports)
             return 0
         finally:
             self._stop_children()
@@ -131,8 +142,10 @@ class Demo:
             TopicSpec(self.topics.scored, p),
             # As many partitions as the input, as the detector creates it (docs/architecture.md).
             TopicSpec(self.topics.dlq, p),
+            reviews_topic_spec(TopicSettings(reviews_topic=self.topics.reviews)),
         ])
-        print(f"topics: {self.topics.transactions}, {self.topics.scored}, {self.topics.dlq}")
+        print(f"topics: {self.topics.transactions}, {self.topics.scored}, {self.topics.dlq}, "
+              f"{self.topics.reviews}")
 
     def _env(self, bootstrap: str) -> dict[str, str]:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, **self.topics.env()}
@@ -170,10 +183,7 @@ class Demo:
         with tqdm(total=expected, desc="sink", unit=" rows", file=sys.stdout, disable=None,
                   dynamic_ncols=True) as bar:
             while True:
-                for name, child in self.children.items():
-                    if child.poll() is not None:
-                        raise AuditstreamError(f"{name} exited with code {child.returncode}; "
-                                               f"see {self.logs}/{name}.log")
+                self._check_children()
                 rows = counter.rows()
                 if rows != last_rows:
                     last_change, last_rows = time.monotonic(), rows
@@ -188,6 +198,12 @@ class Demo:
         took = time.monotonic() - t0
         print(f"sink: {rows:,}/{expected:,} rows in {took:.0f} s "
               f"({rows / max(took, 1e-9):,.0f} rows/s)")
+
+    def _check_children(self) -> None:
+        for name, child in self.children.items():
+            if child.poll() is not None:
+                raise AuditstreamError(f"{name} exited with code {child.returncode}; "
+                                       f"see {self.logs}/{name}.log")
 
     def _stop_children(self) -> None:
         for name, child in list(self.children.items()):
@@ -258,13 +274,13 @@ def _summary(exports: Path, sent: int, seconds: float, logs: Path) -> None:
             s = stats[rec.mode][rec.index]
             print(f"recommended threshold: {rec.threshold} (precision {s.precision or 0:.1%}, "
                   f"recall {s.recall or 0:.1%}, workload {s.workload_pct or 0:.2f}%)")
-        cases = [dict(zip(CASES_COLUMNS, row, strict=True)) for row in cp.rollup.cases.ranked()]
+        cases = _rows(exports / CASES_FILE)
         if cases:
             print("top cases:")
         for row in cases[:5]:
-            print(f"  #{row['rank']} tx {row['transaction_id']} customer {row['customer_id']} "
-                  f"{row['amount']} {row['country']} score {row['score']}: "
-                  f"{row['reasons_top3']}")
+            print(f"  #{row.get('rank')} {row.get('case_id')} customer {row.get('customer_id')}: "
+                  f"{row.get('transactions')} tx, {row.get('total_amount')}, score "
+                  f"{row.get('score')}: {row.get('reasons_top3')}")
     print(f"exports: {exports}")
     report = exports / REPORT_NAME
     if report.exists():

@@ -3,9 +3,11 @@
 The reviewer looks at the exports as an auditor would (the cases of cases.csv with their
 transactions from case_transactions.csv, and the transactions of audit_sample.csv) and
 answers from the generator's labels: a case is a true anomaly when one of its transactions
-is. With probability `accuracy` the answer is right, else it is the opposite one. Every draw
-is a keyed hash of (seed, purpose, id), so the same exports and seed give the same reviews
-in any order and on any machine.
+is. A true anomaly is confirmed with probability `accuracy` (else dismissed: a miss by the
+reviewer); a normal item is confirmed with probability `false_confirm` (default 0: an
+auditor rarely calls a normal payment fraud), else dismissed. Every draw is a keyed hash of
+(seed, purpose, id), so the same exports and seed give the same reviews in any order and on
+any machine.
 """
 
 from __future__ import annotations
@@ -31,33 +33,36 @@ def keyed_uniform(seed: int, purpose: str, ident: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def simulated_outcome(truth: bool, draw: float, accuracy: float) -> Outcome:
-    """The true outcome when `draw < accuracy`, else the wrong one."""
-    right = draw < accuracy
-    return "confirmed" if truth == right else "dismissed"
+def simulated_outcome(truth: bool, draw: float, accuracy: float,
+                      false_confirm: float = 0.0) -> Outcome:
+    """A true anomaly is confirmed when `draw < accuracy`; a normal item when
+    `draw < false_confirm`; anything else is dismissed."""
+    return "confirmed" if draw < (accuracy if truth else false_confirm) else "dismissed"
 
 
 @dataclass(frozen=True)
 class Reviewer:
     accuracy: float = 0.95
+    false_confirm: float = 0.0
     seed: int = 42
     #: Share of the listed cases and sampled transactions reviewed (a seeded random subset).
     fraction: float = 1.0
     name: str = REVIEWER
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.accuracy <= 1.0 or not 0.0 <= self.fraction <= 1.0:
-            raise ValueError("accuracy and fraction must lie in [0, 1]")
+        if not all(0.0 <= v <= 1.0 for v in (self.accuracy, self.false_confirm, self.fraction)):
+            raise ValueError("accuracy, false_confirm and fraction must lie in [0, 1]")
 
     def outcome(self, target: str, ident: str, truth: bool) -> Outcome | None:
         """This reviewer's outcome for one item, or None when it is not picked."""
         if keyed_uniform(self.seed, f"pick-{target}", ident) >= self.fraction:
             return None
         return simulated_outcome(truth, keyed_uniform(self.seed, f"judge-{target}", ident),
-                                 self.accuracy)
+                                 self.accuracy, self.false_confirm)
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file as dicts (none when it is missing)."""
     if not path.is_file():
         return []
     with path.open(encoding="utf-8-sig", newline="") as fh:
@@ -68,7 +73,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def case_members(exports: Path) -> dict[str, list[str]]:
     """case id -> its transaction ids (case_transactions.csv)."""
     members: dict[str, list[str]] = {}
-    for row in _rows(exports / CASE_TRANSACTIONS_FILE):
+    for row in read_rows(exports / CASE_TRANSACTIONS_FILE):
         members.setdefault(plain(row["case_id"]), []).append(plain(row["transaction_id"]))
     return members
 
@@ -91,12 +96,12 @@ def simulate(exports: Path, labels: Mapping[str, bool], reviewer: Reviewer,
                               reviewer=reviewer.name, reviewed_at=now,
                               note=f"simulated (accuracy {reviewer.accuracy:g})"))
 
-    for row in _rows(exports / CASES_FILE):
+    for row in read_rows(exports / CASES_FILE):
         cid = plain(row.get("case_id", ""))
         txs = members.get(cid, [])
         known = [labels[t] for t in txs if t in labels]
         add("case", cid, any(known) if cid and known and len(known) == len(txs) else None)
-    for row in _rows(exports / AUDIT_SAMPLE_FILE):
+    for row in read_rows(exports / AUDIT_SAMPLE_FILE):
         tx = plain(row.get("transaction_id", ""))
         add("transaction", tx, labels.get(tx))
     return out
@@ -105,7 +110,7 @@ def simulate(exports: Path, labels: Mapping[str, bool], reviewer: Reviewer,
 def labels_from_csv(path: Path) -> dict[str, bool]:
     """transaction id -> is_anomaly from a generated (historic-layout) CSV."""
     return {row["transaction_id"]: row["is_anomaly"].strip().lower() == "true"
-            for row in _rows(path) if row.get("is_anomaly", "").strip()}
+            for row in read_rows(path) if row.get("is_anomaly", "").strip()}
 
 
 def labels_of(transactions: Iterable[Transaction]) -> dict[str, bool]:

@@ -19,11 +19,15 @@ from auditstream.review.simulate import (
 NOW = datetime(2025, 5, 1, tzinfo=UTC)
 
 
-def test_outcome_is_right_below_the_accuracy_and_wrong_at_it() -> None:
+def test_anomalies_are_confirmed_below_the_accuracy_and_missed_at_it() -> None:
     assert simulated_outcome(True, 0.7999, 0.8) == "confirmed"
     assert simulated_outcome(True, 0.8, 0.8) == "dismissed"
-    assert simulated_outcome(False, 0.7999, 0.8) == "dismissed"
-    assert simulated_outcome(False, 0.8, 0.8) == "confirmed"
+    assert simulated_outcome(False, 0.0, 0.8) == "dismissed"  # false_confirm 0: never
+
+
+def test_normal_items_are_confirmed_below_the_false_confirm_rate_only() -> None:
+    assert simulated_outcome(False, 0.0499, 0.8, 0.05) == "confirmed"
+    assert simulated_outcome(False, 0.05, 0.8, 0.05) == "dismissed"
 
 
 def test_share_of_right_answers_matches_the_accuracy() -> None:
@@ -46,8 +50,10 @@ def test_fraction_picks_a_seeded_subset() -> None:
 
 
 def test_bad_accuracy_is_refused() -> None:
-    with pytest.raises(ValueError, match="accuracy and fraction"):
+    with pytest.raises(ValueError, match="accuracy, false_confirm and fraction"):
         Reviewer(accuracy=1.01)
+    with pytest.raises(ValueError, match="must lie in"):
+        Reviewer(false_confirm=-0.01)
 
 
 def _csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
@@ -73,7 +79,7 @@ def test_cases_are_true_when_any_transaction_is_and_unknown_truth_stays_open(
         ("case", "case-a", "confirmed"), ("case", "case-b", "dismissed"),
         ("transaction", "T5", "dismissed"), ("transaction", "-T6", "confirmed")]
     assert {r.reviewer for r in reviews} == {"simulated reviewer"}
-    wrong = simulate(tmp_path, labels, Reviewer(accuracy=0.0), NOW)
+    wrong = simulate(tmp_path, labels, Reviewer(accuracy=0.0, false_confirm=1.0), NOW)
     assert [r.outcome for r in wrong] == ["dismissed", "confirmed", "confirmed", "dismissed"]
 
 
