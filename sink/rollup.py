@@ -79,8 +79,9 @@ def label_index(is_anomaly: bool | None) -> int:
 class RollupState:
     """Integer counters behind every rollup; `update` is the only way rows get in."""
 
-    def __init__(self, params: RollupParams | None = None) -> None:
-        params = params or RollupParams()
+    def __init__(self, params: RollupParams | int | None = None) -> None:
+        if not isinstance(params, RollupParams):  # an int: the top cases, defaults otherwise
+            params = RollupParams() if params is None else RollupParams(top_cases=params)
         self.counts = np.zeros((3, 2, N_BINS), dtype=np.int64)  # label x rule flag x bin
         self.model_counts = np.zeros((3, 2, N_BINS), dtype=np.int64)  # by model_score bin
         self.by_type: dict[str, np.ndarray] = {}  # anomaly type -> (rule flag x bin), positives

@@ -90,7 +90,7 @@ class VolumeCounts:
 class SinkRollup(RollupState):
     """The rollup counters plus the report's volume counts."""
 
-    def __init__(self, params: RollupParams | None = None) -> None:
+    def __init__(self, params: RollupParams | int | None = None) -> None:
         super().__init__(params)
         self.volume = VolumeCounts()
 

@@ -58,7 +58,7 @@ def expected_cases(df: pd.DataFrame, settings: ExportSettings
     flagged["case_id"] = _episodes(flagged, timedelta(seconds=settings.case_gap_s))
     rows = []
     for cid, g in flagged.groupby("case_id", sort=False):
-        top = g.loc[g["_s"].idxmax()] if len(g) else None  # first row with the highest
+        top = g.loc[g["_s"].idxmax()]  # the first row with the highest score
         rules = {r for cell in g["triggered_rules"] if cell for r in cell.split(";")}
         labelled = (g["is_anomaly"] != "").any()
         types = sorted({t for t, a in zip(g["anomaly_type"], g["is_anomaly"], strict=True)

@@ -35,13 +35,18 @@ def _tx(**changes: object) -> ScoredTransaction:
 
 
 def test_formula_hyperlink_in_merchant_arrives_inert(tmp_path: Path) -> None:
-    write_exports([_tx(merchant_category='=HYPERLINK("x")')], tmp_path)
+    write_exports([_tx(merchant_category='=HYPERLINK("x")', customer_id="=HYPERLINK(1)",
+                       reasons_top3=["@SUM(A1)"])], tmp_path)
     raw = (tmp_path / "transactions_scored.csv").read_text(encoding="utf-8")
     row = next(csv.DictReader(io.StringIO(raw)))
     assert row["merchant_category"] == "'=HYPERLINK(\"x\")"
     assert ",=HYPERLINK" not in raw and ',"=HYPERLINK' not in raw
+    # cases.csv (episodes since issue 16) carries the customer and the reasons, not the
+    # merchant: its text cells are neutralised the same way
     cases = next(csv.DictReader((tmp_path / "cases.csv").open(encoding="utf-8")))
-    assert cases["merchant_category"].startswith("'=")
+    assert cases["customer_id"] == "'=HYPERLINK(1)" and cases["reasons_top3"] == "'@SUM(A1)"
+    links = next(csv.DictReader((tmp_path / "case_transactions.csv").open(encoding="utf-8")))
+    assert links["customer_id"] == "'=HYPERLINK(1)"
 
 
 @pytest.mark.parametrize("value", ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"])

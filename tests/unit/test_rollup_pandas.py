@@ -17,8 +17,8 @@ import pytest
 from shared.schemas import ScoredTransaction
 from sink.columns import CASES_COLUMNS, RULE_COLUMNS, RULE_NAMES, SCORED_COLUMNS
 from sink.offline import write_exports
-from tests.unit.cases_reference import expected_cases
 from sink.settings import ExportSettings
+from tests.unit.cases_reference import expected_cases
 
 TYPES = ("HIGH_AMOUNT", "BURST", "IMPOSSIBLE_TRAVEL", "=cmd|' /C calc'!A0")
 MERCHANTS = ("grocery", "electronics", '=HYPERLINK("x")', "+travel", "-fuel", "@home")
@@ -188,7 +188,9 @@ def assert_rollups_match_pandas(out: Path, settings: ExportSettings) -> pd.DataF
     _close(cases["transactions"], list(want["transactions"]))
     _close(cases["total_amount"], list(want["total_amount"]))
     for col in ("score", "model_score"):
-        _close(cases[col], [None if v < 0 else v for v in want[col]])
+        values = np.asarray(want[col], dtype=float).tolist()
+        top: list[float | int | None] = [None if v < 0 else v for v in values]
+        _close(cases[col], top)
     assert set(cases["outcome"]) <= {""}
     ct = _read(out / "case_transactions.csv")
     assert sorted(zip(ct["case_id"], ct["transaction_id"], strict=True)) == sorted(

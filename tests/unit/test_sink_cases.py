@@ -4,6 +4,7 @@ cases whatever the batch cuts, restarts, worker slices or partition interleaving
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 from datetime import datetime, timedelta
@@ -39,7 +40,7 @@ def _state(rows: list[ScoredTransaction], cuts: list[int] | None = None,
     """Rows fed as the writer feeds them: a delta per batch, merged in order."""
     state = SinkRollup(params)
     bounds = [0, *sorted(set(cuts or [])), len(rows)]
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         if hi <= lo:
             continue
         delta = SinkRollup(params)

@@ -20,7 +20,7 @@ REVIEWS = "transactions.reviews"
 
 def _review(target: str, id_: str, outcome: str, minute: int, note: str = "") -> bytes:
     at = datetime(2025, 2, 1, 9, minute, tzinfo=UTC)
-    return encode_review(Review(target=target, id=id_, outcome=outcome,  # type: ignore[arg-type]
+    return encode_review(Review(target=target, id=id_, outcome=outcome,
                                 reviewer="ann", reviewed_at=at, note=note))[1]
 
 
@@ -55,10 +55,10 @@ def _plan(folder: Path) -> tuple[list[Record], dict[str, str], dict[str, str]]:
         _review("transaction", tx_in_case, "confirmed", 9),
         b'{"target": "case", "id": "x", "outcome": "maybe"}',
     ]
-    records = [(0, i, m) for i, m in enumerate(messages)]
-    cases_want = {c[0]: "confirmed", c[1]: "dismissed", c[2]: "dismissed", c[3]: "unclear",
-                  tx_case: ""}
-    sample_want = {s[0]: "confirmed", s[1]: "dismissed", s[2]: "dismissed"}
+    records: list[Record] = [(0, i, m) for i, m in enumerate(messages)]
+    cases_want: dict[str, str] = {c[0]: "confirmed", c[1]: "dismissed", c[2]: "dismissed",
+                                  c[3]: "unclear", tx_case: ""}
+    sample_want: dict[str, str] = {s[0]: "confirmed", s[1]: "dismissed", s[2]: "dismissed"}
     return records, cases_want, sample_want
 
 

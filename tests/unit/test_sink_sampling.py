@@ -6,10 +6,12 @@ import hashlib
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
+from shared.schemas import ScoredTransaction
 from sink.columns import AUDIT_SAMPLE_COLUMNS
 from sink.csvfmt import scored_cells
 from sink.offline import write_exports
@@ -25,7 +27,7 @@ from tests.unit.test_sink_writer import TOPIC, _records
 PARAMS = RollupParams(sample_per_band=4, sample_key="k1")
 
 
-def _sample(rows: list, params: RollupParams = PARAMS) -> list:
+def _sample(rows: list[ScoredTransaction], params: RollupParams = PARAMS) -> list[Any]:
     state = SinkRollup(params)
     state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
     return state.sample.rows()
@@ -43,7 +45,8 @@ def test_the_sample_is_the_smallest_keyed_hashes_of_each_day_and_band_from_scrat
     got = _sample(rows)
     key = hashlib.blake2b(b"k1", digest_size=32).digest()
     frame = pd.DataFrame({
-        "tx": [t.transaction_id for t in rows], "day": [t.timestamp.date().isoformat() for t in rows],
+        "tx": [t.transaction_id for t in rows],
+        "day": [t.timestamp.date().isoformat() for t in rows],
         "band": [band_of(t.amount) for t in rows], "flag": [t.is_flag for t in rows],
         "h": [int.from_bytes(hashlib.blake2b(t.transaction_id.encode(), key=key,
                                              digest_size=8).digest(), "big") for t in rows]})
