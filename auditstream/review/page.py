@@ -63,8 +63,32 @@ def e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
+def _pct(v: object) -> str:
+    return f"{100 * v:.1f}%" if isinstance(v, int | float) else "n/a"
+
+
+def _triple(v: object) -> str:
+    if not isinstance(v, Mapping):
+        return "n/a"
+    return f"{_pct(v.get('estimate'))} [{_pct(v.get('low'))}, {_pct(v.get('high'))}]"
+
+
+def render_assurance(run: Mapping[str, object]) -> str:
+    """What the sink made of the reviews at its last refresh (run.json's `assurance`)."""
+    a = run.get("assurance")
+    if not isinstance(a, Mapping):
+        return '<p id="assurance">The sink has not counted any review yet.</p>'
+    return (f'<p id="assurance">Sink refresh of <span id="as-of">{e(run.get("written_at"))}'
+            f'</span>: <span id="reviewed-cases">{e(a.get("reviewed_cases", 0))}</span> '
+            f'cases reviewed, reviewed precision <span id="reviewed-precision">'
+            f'{e(_triple(a.get("reviewed_precision")))}</span>, implied recall '
+            f'<span id="implied-recall">{e(_triple(a.get("implied_recall")))}</span> '
+            "(95% intervals).</p>")
+
+
 def render(cases: Sequence[Case], outcomes: Mapping[str, str], *, token: str, reviewer: str,
-           exports: Path, show_all: bool = False, message: str = "") -> str:
+           exports: Path, show_all: bool = False, message: str = "",
+           run: Mapping[str, object] | None = None) -> str:
     """The whole page: open cases (all cases with `show_all`), most suspicious first."""
     rows = [c for c in cases if show_all or not _outcome(c, outcomes)]
     open_n = sum(1 for c in cases if not _outcome(c, outcomes))
@@ -82,6 +106,7 @@ def render(cases: Sequence[Case], outcomes: Mapping[str, str], *, token: str, re
 <p><span id="open-count">{open_n}</span> open of {len(cases)} cases in
 <code>{e(exports / "cases.csv")}</code>; reviewing as <b id="reviewer">{e(reviewer)}</b>.
 {toggle}</p>
+{render_assurance(run or {})}
 {msg}{empty}
 <table id="queue"><thead><tr><th>case</th>{"".join(f"<th>{e(h)}</th>" for h in heads)}
 <th>reasons</th><th>outcome</th></tr></thead>

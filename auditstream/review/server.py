@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
+from auditstream.review.demo import read_run
 from auditstream.review.page import read_cases, render, render_error
 from auditstream.review.publish import ReviewPublisher
 from shared.errors import AuditstreamError
@@ -143,7 +144,7 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
             self._send(HTTPStatus.OK, render(
                 cases, app.outcomes.snapshot(), token=app.token, reviewer=app.reviewer,
                 exports=app.exports, show_all=query.get("all") == ["1"],
-                message=(query.get("done") or [""])[0][:300]))
+                message=(query.get("done") or [""])[0][:300], run=read_run(app.exports)))
 
         def do_POST(self) -> None:
             if not self._host_ok():

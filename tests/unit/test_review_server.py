@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import http.client
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -162,3 +163,18 @@ def test_an_old_cases_file_without_case_id_reviews_transactions(tmp_path: Path) 
     assert (case.target, case.id, case.key) == ("transaction", "T1", "transaction:T1")
     html = render([case], {}, token="t", reviewer="r", exports=tmp_path)
     assert 'name="target" value="transaction"' in html
+
+
+def test_the_sinks_last_figures_are_shown_escaped(page: Running) -> None:
+    _, _, before = page.request("GET", "/")
+    assert "The sink has not counted any review yet." in before
+    run = {"written_at": "<b>2025</b>", "assurance": {
+        "reviewed_cases": 3, "reviewed_precision": {"estimate": 2 / 3, "low": 0.2077,
+                                                    "high": 0.9385},
+        "implied_recall": None}}
+    (page.app.exports / "run.json").write_text(json.dumps(run))
+    _, _, body = page.request("GET", "/")
+    assert 'id="reviewed-cases">3<' in body
+    assert 'id="reviewed-precision">66.7% [20.8%, 93.8%]<' in body
+    assert 'id="implied-recall">n/a<' in body
+    assert "&lt;b&gt;2025&lt;/b&gt;" in body
