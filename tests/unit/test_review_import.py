@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from auditstream.broker.process import free_port
 from auditstream.cli import main
 from auditstream.review.files import ReviewFileError, cell_text, known_ids, read_table
 from auditstream.review.records import (
@@ -23,6 +27,7 @@ from auditstream.review.records import (
 )
 from shared.reviews import MAX_NOTE_CHARS
 
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 4, 1, 12, 0, tzinfo=UTC)
 CASES_HEADER = ["rank", "case_id", "customer_id", "reasons_top3", "outcome", "reviewer",
                 "reviewed_at", "note"]
@@ -217,3 +222,20 @@ def test_known_ids_come_from_cases_case_transactions_and_audit_sample(tmp_path: 
                [["case-1", "T1"], ["case-1", "'=T2"]])
     _write_csv(tmp_path / "audit_sample.csv", ["day", "transaction_id"], [["2025-01-01", "T9"]])
     assert known_ids(tmp_path) == {"case": {"case-1"}, "transaction": {"T1", "=T2", "T9"}}
+
+
+@pytest.mark.parametrize("command", [["import", "{f}", "--no-check"], ["serve", "--port", "0"]])
+def test_without_a_broker_each_review_command_is_exit_4_in_one_line(
+    tmp_path: Path, command: list[str],
+) -> None:
+    f = _write_csv(tmp_path / "s.csv", ["transaction_id", "outcome"], [["T1", "dismissed"]])
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}", "KAFKA_STARTUP_WAIT_S": "2"}
+    done = subprocess.run([sys.executable, "-m", "auditstream", "review",
+                           *(c.format(f=f) for c in command)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 4, done.stderr
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and errors[0].startswith(
+        "auditstream review: error: no Kafka broker answered at 127.0.0.1:"), done.stderr
+    assert "Traceback" not in done.stderr
