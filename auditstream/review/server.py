@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import secrets
 import signal
 import sys
@@ -24,10 +25,12 @@ from types import FrameType
 from urllib.parse import parse_qs, quote, urlsplit
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from pydantic import ValidationError
 
 from auditstream.review.demo import read_run
 from auditstream.review.page import read_cases, render, render_error
 from auditstream.review.publish import ReviewPublisher
+from shared.codec import describe_validation_error
 from shared.errors import AuditstreamError
 from shared.kafka import make_consumer, topic_partitions
 from shared.reviews import OUTCOMES, Review, decode_review, now_utc
@@ -101,6 +104,15 @@ class ReviewApp:
         return {f"{HOST}:{self.port}", f"localhost:{self.port}"}
 
 
+#: The only message the queue repeats from its address: what the last POST did (so a link
+#: cannot make the page show text of someone else's choosing).
+_DONE = re.compile(r"(case|transaction) .{1,128} marked (confirmed|dismissed|unclear)", re.DOTALL)
+
+
+def _message(text: str) -> str:
+    return text if _DONE.fullmatch(text) else ""
+
+
 def make_server(app: ReviewApp, port: int) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((HOST, port), _handler(app))
     app.port = server.server_address[1]
@@ -144,7 +156,7 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
             self._send(HTTPStatus.OK, render(
                 cases, app.outcomes.snapshot(), token=app.token, reviewer=app.reviewer,
                 exports=app.exports, show_all=query.get("all") == ["1"],
-                message=(query.get("done") or [""])[0][:300], run=read_run(app.exports)))
+                message=_message((query.get("done") or [""])[0]), run=read_run(app.exports)))
 
         def do_POST(self) -> None:
             if not self._host_ok():
@@ -152,7 +164,10 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
             if not self._same_origin():
                 self._send(HTTPStatus.FORBIDDEN, render_error(403, "cross-origin request refused"))
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
             if urlsplit(self.path).path != "/review" or not 0 < length <= MAX_BODY:
                 self._send(HTTPStatus.BAD_REQUEST, render_error(400, "bad request"))
                 return
@@ -185,6 +200,10 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
                                 reviewer=app.reviewer, reviewed_at=now_utc(),
                                 note=form.get("note", "")[:2000])
                 app.publish(review)
+            except ValidationError as exc:  # e.g. a reviewer name over its limit
+                self._send(HTTPStatus.BAD_REQUEST,
+                           render_error(400, describe_validation_error(exc)))
+                return
             except AuditstreamError as exc:
                 self._send(HTTPStatus.SERVICE_UNAVAILABLE, render_error(503, str(exc)))
                 return

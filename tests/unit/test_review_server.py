@@ -178,3 +178,27 @@ def test_the_sinks_last_figures_are_shown_escaped(page: Running) -> None:
     assert 'id="reviewed-precision">66.7% [20.8%, 93.8%]<' in body
     assert 'id="implied-recall">n/a<' in body
     assert "&lt;b&gt;2025&lt;/b&gt;" in body
+
+
+def test_the_queue_repeats_only_its_own_confirmation_from_the_address(page: Running) -> None:
+    _, _, body = page.request("GET", "/?done=Call%20%2B1%20555%20to%20unlock")
+    assert "Call +1 555" not in body and 'id="message"' not in body
+    _, _, body = page.request("GET", "/?done=case%20case-a%20marked%20dismissed")
+    assert 'id="message">case case-a marked dismissed<' in body
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", str(16 * 1024 + 1)])
+def test_a_bad_or_huge_body_length_is_400(page: Running, length: str) -> None:
+    status, _, _ = page.request("POST", "/review", page.form(), {"Content-Length": length})
+    assert status == 400 and page.published == []
+
+
+def test_a_reviewer_name_over_its_limit_is_400_not_a_crash(tmp_path: Path) -> None:
+    running = Running(_cases(tmp_path / "ex"))
+    running.app.reviewer = "r" * 129
+    try:
+        status, _, body = running.request("POST", "/review", running.form())
+        assert status == 400 and "reviewer" in body and running.published == []
+    finally:
+        running.server.shutdown()
+        running.server.server_close()
