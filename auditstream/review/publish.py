@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections.abc import Sequence
 
+from confluent_kafka import KafkaException
+from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.admin._resource import ResourceType
+
 from shared.errors import AuditstreamError, ExitCode
-from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_producer
+from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_admin, make_producer
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG, Review, encode_review
 from shared.settings import KafkaSettings, TopicSettings
 
@@ -24,6 +29,19 @@ def reviews_topic_spec(topics: TopicSettings) -> TopicSpec:
                      dict(REVIEWS_TOPIC_CONFIG))
 
 
+def cleanup_policy(kafka: KafkaSettings, topic: str, timeout: float = 10.0) -> str | None:
+    """The topic's `cleanup.policy` (None when the broker does not say)."""
+    admin = make_admin(kafka)
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    try:
+        configs = admin.describe_configs([resource])[resource].result(timeout=timeout)
+    except (KafkaException, concurrent.futures.TimeoutError) as exc:
+        log.debug("cannot describe %s: %s", topic, exc)
+        return None
+    entry = configs.get("cleanup.policy")
+    return None if entry is None else str(entry.value)
+
+
 class ReviewPublisher:
     """One producer for many publishes (the review page keeps one for its lifetime)."""
 
@@ -31,6 +49,11 @@ class ReviewPublisher:
                  flush_timeout_s: float = 30.0) -> None:
         ensure_topics(kafka, [reviews_topic_spec(topics)])
         self.topic = topics.reviews_topic
+        policy = cleanup_policy(kafka, self.topic)
+        if policy is not None and "compact" not in policy:
+            log.warning("topic %s has cleanup.policy=%s, not compact: old outcomes will be "
+                        "deleted with their segments; set cleanup.policy=compact on it "
+                        "(docs/review.md)", self.topic, policy)
         self.flush_timeout_s = flush_timeout_s
         # make_producer's defaults: idempotence on, acks=all (a retry never duplicates).
         self._producer = make_producer(kafka, **{"client.id": "auditstream-review"})

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.admin._resource import ResourceType
 
-from shared.kafka import make_admin, topic_partitions
+from shared.kafka import TopicSpec, ensure_topics, make_admin, topic_partitions
 from shared.settings import KafkaSettings
 from tests.integration.topic_reader import read_all
 
@@ -77,7 +77,8 @@ def test_import_publishes_valid_rows_in_order_keyed_and_reports_the_rest(
 def test_the_topic_is_created_compacted(kafka: KafkaSettings, topic_name: str,
                                         tmp_path: Path) -> None:
     f = _write(tmp_path / "s.csv", ["transaction_id", "outcome"], [["T1", "dismissed"]])
-    assert _import(kafka, topic_name, str(f), "--no-check").returncode == 0
+    done = _import(kafka, topic_name, str(f), "--no-check")
+    assert done.returncode == 0 and "not compact" not in done.stderr, done.stderr
     resource = ConfigResource(ResourceType.TOPIC, topic_name)
     admin = make_admin(kafka)  # kept alive until the answer arrives
     configs = admin.describe_configs([resource])[resource].result(timeout=30)
@@ -86,3 +87,13 @@ def test_the_topic_is_created_compacted(kafka: KafkaSettings, topic_name: str,
     [msg] = read_all(kafka, topic_name, 1, expected=1)
     assert msg.key() == b"transaction:T1"
 
+
+
+def test_a_topic_made_without_compaction_is_named_in_a_warning(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path,
+) -> None:
+    ensure_topics(kafka, [TopicSpec(topic_name, 1)])  # someone else's default topic
+    f = _write(tmp_path / "s.csv", ["transaction_id", "outcome"], [["T1", "dismissed"]])
+    done = _import(kafka, topic_name, str(f), "--no-check")
+    assert done.returncode == 0, done.stderr
+    assert f"topic {topic_name} has cleanup.policy=delete, not compact" in done.stderr
