@@ -96,6 +96,15 @@ def page_json(page: Page) -> dict[str, Any]:
     if page.no_filter:
         data["visualInteractions"] = [
             {"source": s, "target": t, "type": "NoFilter"} for s, t in page.no_filter]
+    if page.drillthrough is not None:  # reached by right-click > Drill through on the field
+        target = f"{page.name}Drillthrough"
+        data["pageBinding"] = {
+            "name": f"{page.name}Binding", "type": "Drillthrough",
+            "parameters": [{"name": f"{page.name}Parameter", "boundFilter": target,
+                            "fieldExpr": field_expression(page.drillthrough)}]}
+        data["filterConfig"] = {"filters": [{
+            "name": target, "field": field_expression(page.drillthrough),
+            "type": "Categorical", "howCreated": "Drillthrough"}]}
     return data
 
 

@@ -102,7 +102,7 @@ def _body(v: Visual, ev: Evaluate, tables: Callable[[str], Any]) -> str:
                 f"<small>{html.escape(name)}</small></div>")
     if v.type == "slicer":
         f = fields[0]
-        values = sorted(set(tables(f.table)[f.name].astype(str)))
+        values = sorted(set(tables(f.table)[f.name].fillna("").astype(str)))
         items = "".join(f"<li>&#9711; {html.escape(s)}</li>" for s in values[:24])
         return f"<ul>{items}</ul>"
     if v.type == "tableEx":
@@ -131,7 +131,7 @@ def _svg(w: int, h: int, inner: str, legend: list[str]) -> str:
 def _category_chart(v: Visual, cat: Field, ev: Evaluate, tables: Callable[[str], Any]) -> str:
     _, _, w, h = v.box
     frame = tables(cat.table)
-    cats = sorted(set(frame[cat.name].astype(str)))
+    cats = sorted(set(frame[cat.name].fillna("").astype(str)))
     if cat.name == "date":
         cats = [c[:10] for c in cats]
     ys = v.roles["Y"]

@@ -16,6 +16,9 @@ import numpy as np
 import pandas as pd
 
 from sink.columns import (
+    ASSURANCE_COLUMNS,
+    AUDIT_SAMPLE_COLUMNS,
+    CASE_TRANSACTIONS_COLUMNS,
     CASES_COLUMNS,
     CONFUSION_COLUMNS,
     METRICS_BY_TYPE_COLUMNS,
@@ -99,6 +102,9 @@ def threshold_table(df: pd.DataFrame, c_fp: float = C_FP, c_fn: float = C_FN) ->
     table = pd.DataFrame(rows)
     best = int(table["combined_expected_cost"].idxmin())
     table["is_recommended"] = table.index == best
+    days = 30.0  # the synthetic rows span 30 days; one case per flagged row
+    for mode in ("ml", "rules", "hybrid", "combined"):
+        table[f"{mode}_cases_per_day"] = table[f"{mode}_flagged"] / days
     return table[list(THRESHOLD_COLUMNS)]
 
 
@@ -139,14 +145,46 @@ def derive_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
         for mode, flag in modes.items()
         for a in (True, False) for p in (True, False)
     ]
-    cases = df[df["is_flag"]].sort_values(["score", "transaction_id"], ascending=[False, True])
-    cases = cases.head(100).reset_index(drop=True)
-    cases.insert(0, "rank", cases.index + 1)
+    # Synthetic stand-in: each flagged row is its own case (the sink groups episodes).
+    flagged = df[df["is_flag"]].sort_values(["score", "transaction_id"], ascending=[False, True])
+    flagged = flagged.head(100).reset_index(drop=True)
+    cases = pd.DataFrame({
+        "rank": flagged.index + 1, "case_id": "case-" + flagged["transaction_id"].astype(str),
+        "customer_id": flagged["customer_id"], "first_time": flagged["timestamp"],
+        "last_time": flagged["timestamp"], "transactions": 1,
+        "total_amount": flagged["amount"], "score": flagged["score"],
+        "model_score": flagged["model_score"], "is_ml_flag": flagged["is_ml_flag"],
+        "is_rule_flag": flagged["is_rule_flag"], "triggered_rules": flagged["triggered_rules"],
+        "reasons_top3": flagged["reasons_top3"],
+        "top_transaction_id": flagged["transaction_id"], "channel": flagged["channel"],
+        "country": flagged["country"],
+        "anomalous_transactions": flagged["is_anomaly"].astype(int),
+        "anomaly_type": np.where(flagged["is_anomaly"], flagged["anomaly_type"], ""),
+        "outcome": "", "reviewer": "", "reviewed_at": "", "note": ""})
+    links = pd.DataFrame({
+        "case_id": cases["case_id"], "transaction_id": flagged["transaction_id"],
+        "customer_id": flagged["customer_id"], "timestamp": flagged["timestamp"],
+        "amount": flagged["amount"], "score": flagged["score"],
+        "is_anomaly": flagged["is_anomaly"]})
+    quiet = df[~df["is_flag"]].head(20)
+    sample = pd.DataFrame({
+        "day": quiet["timestamp"].str[:10], "amount_band": "50-200",
+        "transaction_id": quiet["transaction_id"], "customer_id": quiet["customer_id"],
+        "timestamp": quiet["timestamp"], "amount": quiet["amount"], "score": quiet["score"],
+        "model_score": quiet["model_score"], "rank_in_stratum": range(1, len(quiet) + 1),
+        "outcome": "", "reviewer": "", "reviewed_at": "", "note": ""})
+    assurance = pd.DataFrame([
+        {"section": "mode", "name": name, "reviewed": 0, "confirmed": 0, "dismissed": 0,
+         "unclear": 0} for name in ("rules", "model", "hybrid")]).reindex(
+        columns=list(ASSURANCE_COLUMNS))
     return {
         "thresholds": thresholds,
         "metrics_by_type": pd.DataFrame(metrics).reindex(columns=list(METRICS_BY_TYPE_COLUMNS)),
         "confusion_matrix": pd.DataFrame(confusion)[list(CONFUSION_COLUMNS)],
         "cases": cases[list(CASES_COLUMNS)],
+        "case_transactions": links[list(CASE_TRANSACTIONS_COLUMNS)],
+        "audit_sample": sample[list(AUDIT_SAMPLE_COLUMNS)],
+        "assurance": assurance,
     }
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sink.columns import (
+    ASSURANCE_COLUMNS,
+    AUDIT_SAMPLE_COLUMNS,
+    CASE_TRANSACTIONS_COLUMNS,
     CASES_COLUMNS,
     CONFUSION_COLUMNS,
     METRICS_BY_TYPE_COLUMNS,
@@ -26,13 +29,17 @@ PARAMETER_DEFAULT = "set-to-your-exports-folder/"
 MEASURE_TABLE = "transactions_scored"
 
 _INT = {"source_partition", "source_offset", "rank",
-        "support", "detected", "ml_detected", "flags", "true_flags", "count"}
+        "support", "detected", "ml_detected", "flags", "true_flags", "count",
+        "transactions", "anomalous_transactions", "rank_in_stratum", "reviewed", "confirmed",
+        "dismissed", "unclear", "labelled"}
 _BOOL = {"is_anomaly", "is_ml_flag", "is_rule_flag", "is_flag", "is_recommended",
          "actual", "predicted", *RULE_COLUMNS}
 #: Ids are text: the pipeline accepts any id ("L1", "A-77"), so Int64 would fail a refresh.
 _TEXT = {"transaction_id", "customer_id",
          "country", "channel", "device", "merchant_category", "ip", "anomaly_type",
-         "reasons_top3", "triggered_rules", "model_version", "section", "name", "mode"}
+         "reasons_top3", "triggered_rules", "model_version", "section", "name", "mode",
+         "case_id", "top_transaction_id", "outcome", "reviewer", "reviewed_at", "note",
+         "amount_band"}
 
 
 #: status.csv's times and counts (the rest of it is text).
@@ -43,7 +50,7 @@ _TEXT |= {"auditstream_version", "librdkafka_version", "model_versions"}
 
 def column_type(name: str) -> str:
     """TMDL data type of an export column, from its name."""
-    if name == "timestamp" or name in _STATUS_TIMES:
+    if name in ("timestamp", "first_time", "last_time", "day") or name in _STATUS_TIMES:
         return "dateTime"
     if name in _STATUS_COUNTS:
         return "int64"
@@ -87,6 +94,9 @@ TABLES: tuple[Table, ...] = (
     Table("metrics_by_type", METRICS_BY_TYPE_COLUMNS),
     Table("confusion_matrix", CONFUSION_COLUMNS),
     Table("cases", CASES_COLUMNS),
+    Table("case_transactions", CASE_TRANSACTIONS_COLUMNS),
+    Table("audit_sample", AUDIT_SAMPLE_COLUMNS),
+    Table("assurance", ASSURANCE_COLUMNS),
     Table("status", STATUS_COLUMNS),
 )
 
@@ -110,6 +120,12 @@ def _count(cond: str) -> str:
 def _lookup(column: str) -> str:
     return (f"{_TH}CALCULATE(MAX(thresholds[{column}]), "
             f"FILTER(ALL(thresholds), thresholds[threshold] = th))")
+
+
+def _assured(section: str, name: str, column: str) -> str:
+    """One figure of assurance.csv (a row per section and name; `sink.assurance_table`)."""
+    return (f"CALCULATE(MAX(assurance[{column}]), FILTER(ALL(assurance), "
+            f'assurance[section] = "{section}" && assurance[name] = "{name}"))')
 
 
 _ML = f"{_TS}[model_score] >= th"
@@ -157,6 +173,28 @@ MEASURES: tuple[Measure, ...] = (
             'RETURN IF(ISBLANK(asof), "no data yet", "data as of " & '
             'FORMAT(asof, "yyyy-mm-dd hh:nn") & ", " & IF(ISBLANK(behind), '
             '"lag unknown", FORMAT(behind, "0") & " minutes behind the stream"))', ""),
+    Measure("Labels Note",  # the label-based pages say where to look without labels
+            "IF(COUNTROWS(FILTER(thresholds, NOT(ISBLANK(thresholds[combined_tp])))) = 0, "
+            '"no labels: see Assurance", "labels: generated ground truth")', ""),
+    *(Measure(f"Reviewed {label}", _assured("mode", "hybrid", column))
+      for label, column in (("Precision", "precision"), ("Precision Low", "precision_low"),
+                            ("Precision High", "precision_high"))),
+    *(Measure(f"Miss Rate{label}", _assured("miss_rate", "audit_sample", column), "0.00%")
+      for label, column in (("", "precision"), (" Low", "precision_low"),
+                            (" High", "precision_high"))),
+    *(Measure(f"Implied Recall{label}", _assured("recall", "implied", column))
+      for label, column in (("", "precision"), (" Low", "precision_low"),
+                            (" High", "precision_high"))),
+    Measure("Reviewed Cases", _assured("mode", "hybrid", "reviewed"), "#,0"),
+    Measure("Review Backlog",
+            'COUNTROWS(FILTER(cases, ISBLANK(cases[outcome]) || cases[outcome] = "")) + 0',
+            "#,0"),
+    Measure("Oldest Open Case",
+            'MINX(FILTER(cases, ISBLANK(cases[outcome]) || cases[outcome] = ""), '
+            "cases[first_time])", "yyyy-mm-dd hh:nn"),
+    Measure("Recommended Cases Per Day",
+            "CALCULATE(MAX(thresholds[combined_cases_per_day]), "
+            "FILTER(ALL(thresholds), thresholds[is_recommended] = TRUE()))", "#,0.#"),
     Measure("Recommended Cost Marker",
             "IF(MAX(thresholds[threshold]) = [Recommended Threshold], "
             "MAX(thresholds[hybrid_expected_cost]))", "#,0.##"),
@@ -198,8 +236,13 @@ DATE_COLUMNS: tuple[tuple[str, str], ...] = (("date", "dateTime"), ("year", "int
 #: (many side table, column, one side table, column). Only the fact's day to the date
 #: dimension (unique by construction): a one-side key on transaction_id would make Desktop's
 #: refresh fail if an exports folder ever held a repeated id (two replayed files).
+#: Drill-through from a case to its transactions (issue 17 item 5): cases (one) filter
+#: case_transactions (many) by case_id, which (one side: the sink writes each transaction
+#: id once) filters the fact by transaction_id.
 RELATIONSHIPS: tuple[tuple[str, str, str, str], ...] = (
     (MEASURE_TABLE, "date", DATE_TABLE, "date"),
+    ("case_transactions", "case_id", "cases", "case_id"),
+    (MEASURE_TABLE, "transaction_id", "case_transactions", "transaction_id"),
 )
 
 
@@ -236,6 +279,7 @@ class Page:
     display_name: str
     visuals: tuple[Visual, ...]
     no_filter: tuple[tuple[str, str], ...] = field(default=())  # (source, target) pairs
+    drillthrough: Field | None = None  # a drill-through page, filtered to this field
 
 
 def _card(name: str, measure: str, x: int, y: int, w: int = 200) -> Visual:
@@ -248,7 +292,12 @@ def _slicer(name: str, table: str, column: str, box: tuple[int, int, int, int],
     return Visual(name, "slicer", {"Values": (col(table, column),)}, box, column, sync)
 
 
-_THRESHOLD_SLICER = ("thresholds", "threshold", (20, 20, 180, 680), "threshold")
+_THRESHOLD_SLICER = ("thresholds", "threshold", (20, 20, 180, 590), "threshold")
+
+
+def _labels_note(name: str, x: int, y: int) -> Visual:
+    """"no labels: see Assurance" on the label-based pages when the exports have none."""
+    return Visual(name, "card", {"Values": (m("Labels Note"),)}, (x, y, 180, 80), "Labels")
 
 
 def _freshness(name: str, x: int, y: int, w: int, h: int) -> Visual:
@@ -277,9 +326,11 @@ PAGES: tuple[Page, ...] = (
                       col("thresholds", "hybrid_expected_cost", "sum"),
                       m("Recommended Cost Marker"))},
                (740, 270, 520, 430), "Expected cost across thresholds (recommended marked)"),
+        _labels_note("labelsNote", 20, 620),
     ), no_filter=(("thresholdSlicer", "costCurve"),)),
     Page("volume", "Anomaly Volume & Trends", (
-        _slicer("thresholdSlicer2", "thresholds", "threshold", (20, 20, 180, 680), "threshold"),
+        _slicer("thresholdSlicer2", "thresholds", "threshold", (20, 20, 180, 590), "threshold"),
+        _labels_note("labelsNote2", 20, 620),
         _card("totalFlagged", "KPI Hybrid Flagged", 220, 20),
         _card("flagRate", "KPI Hybrid Workload %", 430, 20),
         _card("totalAnomalies", "Total Anomalies", 640, 20),
@@ -301,8 +352,50 @@ PAGES: tuple[Page, ...] = (
         _freshness("freshness3", 20, 650, 200, 60),
         Visual("caseTable", "tableEx",
                {"Values": tuple(col("cases", c) for c in (
-                   "rank", "transaction_id", "timestamp", "amount", "channel", "score",
-                   "anomaly_type", "triggered_rules", "reasons_top3"))},
-               (240, 20, 1020, 680), "Top alerts"),
+                   "rank", "case_id", "customer_id", "first_time", "last_time", "transactions",
+                   "total_amount", "score", "triggered_rules", "reasons_top3", "outcome"))},
+               (240, 20, 1020, 680), "Cases (right-click a case: Drill through > Case detail)"),
     )),
+    Page("assurance", "Assurance", (
+        _card("reviewedPrecision", "Reviewed Precision", 20, 20),
+        _card("reviewedLow", "Reviewed Precision Low", 230, 20),
+        _card("reviewedHigh", "Reviewed Precision High", 440, 20),
+        _card("missRate", "Miss Rate", 650, 20),
+        _card("missHigh", "Miss Rate High", 860, 20),
+        _freshness("freshness4", 1070, 20, 190, 110),
+        _card("recall", "Implied Recall", 20, 140),
+        _card("recallLow", "Implied Recall Low", 230, 140),
+        _card("reviewed", "Reviewed Cases", 440, 140),
+        _card("backlog", "Review Backlog", 650, 140),
+        _card("oldestOpen", "Oldest Open Case", 860, 140),
+        _card("casesPerDay", "Recommended Cases Per Day", 1070, 140, 190),
+        _slicer("assuranceSection", "assurance", "section", (20, 260, 180, 440)),
+        Visual("assuranceTable", "tableEx",
+               {"Values": tuple(col("assurance", c) for c in (
+                   "section", "name", "threshold", "reviewed", "confirmed", "dismissed",
+                   "precision", "precision_low", "precision_high", "labelled_precision"))},
+               (220, 260, 560, 440), "Reviewed precision (95% Wilson), miss rate, recall"),
+        Visual("capacityCurve", "lineChart",
+               {"Category": (col("thresholds", "threshold"),),
+                "Y": (col("thresholds", "combined_cases_per_day", "sum"),)},
+               (800, 260, 460, 210), "Expected cases per day across thresholds"),
+        Visual("recentOutcomes", "tableEx",
+               {"Values": tuple(col("cases", c) for c in (
+                   "case_id", "outcome", "reviewer", "reviewed_at", "note"))},
+               (800, 490, 460, 210), "Outcomes"),
+    )),
+    Page("caseDetail", "Case detail", (
+        _freshness("freshness5", 1070, 20, 190, 60),
+        Visual("caseHeader", "tableEx",
+               {"Values": tuple(col("cases", c) for c in (
+                   "case_id", "customer_id", "first_time", "last_time", "transactions",
+                   "total_amount", "score", "triggered_rules", "reasons_top3", "outcome"))},
+               (20, 20, 1030, 120), "Case"),
+        Visual("caseRows", "tableEx",
+               {"Values": tuple(col(_TS, c) for c in (
+                   "transaction_id", "timestamp", "amount", "country", "channel",
+                   "merchant_category", "score", "model_score", "triggered_rules",
+                   "reasons_top3"))},
+               (20, 160, 1240, 540), "Its transactions"),
+    ), drillthrough=col("cases", "case_id")),
 )

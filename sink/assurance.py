@@ -109,15 +109,16 @@ class Tally:
         return self.anomalous / self.labelled if self.labelled else None
 
 
-def groups(score_bin: int, model_bin: int, ml: bool, rule: bool, rules: Sequence[str],
-           grid: int) -> list[tuple[str, str, int | None]]:
-    """The (section, name, grid index) groups one case belongs to."""
+def groups(score_bin: int, model_bin: int, ml: bool, rule: bool, rules: Sequence[str]
+           ) -> list[tuple[str, str, int | None]]:
+    """The (section, name, bin) groups one case belongs to: its modes, its rules, and its
+    score and model_score bins (section `bin`; a threshold's group is every bin above it,
+    summed by the caller, so the cost does not grow with the grid)."""
     out: list[tuple[str, str, int | None]] = [("mode", "hybrid", None)]
     if rule:
         out.append(("mode", "rules", None))
     if ml:
         out.append(("mode", "model", None))
     out += [("rule", r, None) for r in rules]
-    out += [("threshold", "combined", k) for k in range(min(score_bin, grid))]
-    out += [("threshold", "ml", k) for k in range(min(model_bin, grid))]
+    out += [("bin", "combined", score_bin), ("bin", "ml", model_bin)]
     return out

@@ -37,7 +37,7 @@ def _split(fact: str) -> tuple[int, int, bool, bool, list[str]]:
 
 
 def _groups(fact: str) -> list[Key]:
-    return groups(*_split(fact), len(GRID))
+    return groups(*_split(fact))
 
 
 def assurance(state: RollupState, reviews: ReviewBook | None) -> Assurance:
@@ -93,7 +93,14 @@ def assurance(state: RollupState, reviews: ReviewBook | None) -> Assurance:
         t = tally(("rule", rule, None))
         emit("rule", rule, None, t, t.precision(), t.labelled_precision())
     precision_at: dict[str, dict[int, float]] = {"combined": {}, "ml": {}}
-    for name in ("combined", "ml"):
+    for name in ("combined", "ml"):  # cases with score >= GRID[k]: bins k+1 and above
+        above = Tally()
+        for b in range(len(GRID), 0, -1):
+            part = tallies.get(("bin", name, b))
+            if part is not None:
+                above = Tally(*(x + y for x, y in zip(_fields(above), _fields(part),
+                                                      strict=True)))
+            tallies[("threshold", name, b - 1)] = above
         for k in range(len(GRID)):
             t = tally(("threshold", name, k))
             est = t.precision()
@@ -147,6 +154,10 @@ def assurance(state: RollupState, reviews: ReviewBook | None) -> Assurance:
         "flagged_rows_in_cases": book.flagged,
     }
     return Assurance(rows, summary, precision_at)
+
+
+def _fields(t: Tally) -> tuple[int, int, int, int, int]:
+    return t.confirmed, t.dismissed, t.unclear, t.labelled, t.anomalous
 
 
 def _triple(v: tuple[float, float, float] | None) -> dict[str, float] | None:

@@ -51,7 +51,10 @@ def _produce(kafka: KafkaSettings, topic: str, rows: list[ScoredTransaction], *,
 
 
 def _settings(kafka: KafkaSettings, topic: str, folder: Path) -> SinkSettings:
-    return SinkSettings(kafka=kafka, topics=TopicSettings(scored_topic=topic, partitions=3),
+    # The sink also reads a reviews topic (issue 16): one of the test's own, never the
+    # broker-wide default, so tests sharing the broker do not see each other's reviews.
+    topics = TopicSettings(scored_topic=topic, partitions=3, reviews_topic=f"{topic}.reviews")
+    return SinkSettings(kafka=kafka, topics=topics,
                         exports_dir=folder, group_id=f"{topic}-sink", exports=ExportSettings())
 
 

@@ -173,7 +173,11 @@ def test_the_date_dimension_is_marked_keyed_and_related_to_the_fact(
     assert "\n\tdataCategory: Time\n" in text
     got = {(r["from_table"], r["from_column"], r["to_table"], r["to_column"])
            for r in model["relationships"]}
-    assert got == set(RELATIONSHIPS) == {("transactions_scored", "date", DATE_TABLE, "date")}
+    # the date dimension, and cases -> case_transactions -> the fact for the drill-through
+    assert got == set(RELATIONSHIPS) == {
+        ("transactions_scored", "date", DATE_TABLE, "date"),
+        ("case_transactions", "case_id", "cases", "case_id"),
+        ("transactions_scored", "transaction_id", "case_transactions", "transaction_id")}
 
 
 def test_every_page_shows_how_fresh_the_data_is() -> None:
