@@ -279,8 +279,17 @@ class CaseBook:
 
 
 def transaction_rows(cases: Iterable[Case]) -> list[list[str]]:
-    """case_transactions.csv rows: each listed case's transactions, in arrival order."""
-    return [[c.id, tx[0], c.customer, tx[1], tx[2], tx[3], tx[4]] for c in cases for tx in c.txs]
+    """case_transactions.csv rows: each listed case's transactions, in arrival order. A
+    transaction id appears once (the first case holding it wins: a replayed id), because
+    the Power BI model relates the fact to this table by it."""
+    seen: set[str] = set()
+    rows = []
+    for c in cases:
+        for tx in c.txs:
+            if tx[0] not in seen:
+                seen.add(tx[0])
+                rows.append([c.id, tx[0], c.customer, tx[1], tx[2], tx[3], tx[4]])
+    return rows
 
 
 def _parse(ts: str) -> datetime:

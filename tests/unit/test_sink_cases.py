@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.schemas import ScoredTransaction
-from sink.cases import CaseBook, case_id
+from sink.cases import CaseBook, case_id, transaction_rows
 from sink.csvfmt import scored_cells
 from sink.offline import write_exports
 from sink.rollup import RollupParams, facts_of
@@ -176,3 +176,10 @@ def test_only_a_delta_can_be_absorbed() -> None:
         assert "delta" in str(exc)
     else:
         raise AssertionError("a grouped book was absorbed")
+
+
+def test_a_replayed_transaction_id_is_linked_once() -> None:
+    rows = [_tx("a1", "c", 0 * H), _tx("a1", "c", H), _tx("a1", "d", H)]
+    state = _state(rows)
+    links = transaction_rows(state.cases.listed())
+    assert [r[1] for r in links] == ["a1"] and len(state.cases.cases) == 2
