@@ -26,7 +26,7 @@ from shared.atomic import atomic_write_text
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "report.html"
-_TABLES = ("thresholds", "metrics_by_type", "cases")
+_TABLES = ("thresholds", "metrics_by_type", "cases", "assurance")
 
 #: One cube row: [dimension value, rule flag 0/1, label 1/0/-1 (unknown), bin 0..101, count];
 #: bin 0 is never flagged, bin k+1 holds k/100 <= score < (k+1)/100.

@@ -200,9 +200,9 @@
       int, [], (d) => d.slice(5));
   }
 
-  const CASE_COLS = ["rank", "transaction_id", "customer_id", "timestamp", "amount", "channel",
-    "merchant_category", "score", "anomaly_type", "triggered_rules", "reasons_top3"];
-  const NUMERIC = new Set(["rank", "transaction_id", "customer_id", "amount", "score"]);
+  const CASE_COLS = ["rank", "case_id", "customer_id", "first_time", "last_time", "transactions",
+    "total_amount", "channel", "score", "anomaly_type", "triggered_rules", "reasons_top3", "outcome"];
+  const NUMERIC = new Set(["rank", "transactions", "total_amount", "score"]);
   function setupCases() {
     const cases = D.cases || [];
     const head = document.querySelector("#cases-table thead tr");
@@ -219,11 +219,54 @@
     const shown = (D.cases || []).filter((r) => (!t || r.anomaly_type === t) && (!c || r.channel === c));
     document.querySelector("#cases-table tbody").replaceChildren(...shown.map((r) => {
       const tr = el("tr");
-      for (const col of CASE_COLS) tr.appendChild(el("td", NUMERIC.has(col) ? {"class": "num"} : (col === "timestamp" ? {"class": "ts"} : {}), r[col] === undefined ? "" : String(r[col])));
+      for (const col of CASE_COLS) tr.appendChild(el("td", NUMERIC.has(col) ? {"class": "num"} : (col.endsWith("_time") ? {"class": "ts"} : {}), r[col] === undefined ? "" : String(r[col])));
       return tr;
     }));
     document.getElementById("cases-count").textContent = `${shown.length} of ${(D.cases || []).length} cases`;
   }
+
+  // Assurance: figures of assurance.csv (sink.assurance_table); text via textContent only.
+  const AS = D.assurance || [];
+  const asRow = (section, name) => AS.find((r) => r.section === section && r.name === name) || {};
+  const interval = (r, f) => `${f(num(r.precision))} [${f(num(r.precision_low))}, ${f(num(r.precision_high))}]`;
+  const pct2 = (v) => (isNaN(v) ? "n/a" : (v * 100).toFixed(2) + "%");
+  function renderAssurance() {
+    const hy = asRow("mode", "hybrid"), miss = asRow("miss_rate", "audit_sample"), rc = asRow("recall", "implied");
+    const open = (D.cases || []).filter((c) => !c.outcome);
+    const oldest = open.map((c) => c.first_time).sort()[0];
+    const run = D.run || {};
+    const perDay = num(run.recommended_cases_per_day), cap = num(run.daily_capacity);
+    document.getElementById("assurance-cards").replaceChildren(
+      card("reviewed-precision", "Reviewed precision (hybrid)", interval(hy, pct)),
+      card("miss-rate", "Miss rate (audit sample)", interval(miss, pct2)),
+      card("implied-recall", "Implied recall", interval(rc, pct)),
+      card("reviewed", "Reviewed cases", int(num(hy.reviewed))),
+      card("backlog", "Review backlog", int(open.length)),
+      card("oldest", "Oldest open case", oldest || "none"),
+      card("per-day", "Cases per day at recommended", isNaN(perDay) ? "n/a" : perDay.toFixed(1) + (isNaN(cap) ? "" : ` of ${cap} capacity`)),
+      card("labels", "Labels: precision / miss rate / recall", `${pct(num(hy.labelled_precision))} / ${pct2(num(miss.labelled_precision))} / ${pct(num(rc.labelled_precision))}`));
+    const cols = ["section", "name", "reviewed", "confirmed", "dismissed", "unclear", "precision", "precision_low", "precision_high", "labelled_precision"];
+    document.querySelector("#assurance-table thead tr").replaceChildren(...cols.map((c) => el("th", {}, c.replace(/_/g, " "))));
+    document.querySelector("#assurance-table tbody").replaceChildren(...AS.filter((r) => r.section !== "threshold").map((r) => {
+      const tr = el("tr");
+      for (const c of cols) tr.appendChild(el("td", {}, r[c] === undefined ? "" : String(r[c])));
+      return tr;
+    }));
+    const ks = rows.map((r) => Math.round(num(r.threshold) * 100));
+    const series = [{name: "Expected cases per day", color: HY, values: rows.map((r) => num(r.combined_cases_per_day))}];
+    if (!isNaN(cap)) series.push({name: "Daily capacity", color: GREY, values: rows.map(() => cap)});
+    lines(document.getElementById("chart-capacity"), ks, series, (v) => (isNaN(v) ? "n/a" : v.toFixed(1)), [], (k) => (k / 100).toFixed(2), 520);
+    const ocols = ["case_id", "outcome", "reviewer", "reviewed_at", "note"];
+    const done = (D.cases || []).filter((c) => c.outcome).sort((a, b) => (a.reviewed_at < b.reviewed_at ? 1 : -1)).slice(0, 20);
+    document.querySelector("#outcomes-table thead tr").replaceChildren(...ocols.map((c) => el("th", {}, c.replace(/_/g, " "))));
+    document.querySelector("#outcomes-table tbody").replaceChildren(...done.map((r) => {
+      const tr = el("tr");
+      for (const c of ocols) tr.appendChild(el("td", {}, String(r[c] || "")));
+      return tr;
+    }));
+  }
+  const labelled = rows.some((r) => r.combined_tp !== "" && r.combined_tp !== undefined);
+  for (const p of document.querySelectorAll(".labels-note")) p.textContent = labelled ? "" : "no labels: see Assurance";
 
   function state() {
     const p = new URLSearchParams(location.hash.slice(1));
@@ -257,7 +300,7 @@
     show(st.page); update();
   });
   for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => { show(b.dataset.page); update(); });
-  setupCases(); renderCases(); update();
+  setupCases(); renderCases(); renderAssurance(); update();
   document.getElementById("run-info").textContent = Object.entries(D.run || {}).map(([k, v]) => `${k}: ${v}`).join(" · ");
   document.body.dataset.ready = "true";
 })();
