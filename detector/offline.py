@@ -21,7 +21,7 @@ from typing import Any
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine, scored_row
 from shared import forkpool
-from shared.columns import VERDICT_FIELDS  # what a worker sends back per row, in order
+from shared.columns import VERDICT_FIELDS as VERDICT_FIELDS  # a worker sends back, in order
 from shared.partitioning import partition_for
 from shared.schemas import ScoredTransaction, Transaction
 

@@ -95,7 +95,7 @@ def test_a_column_declared_once_reaches_stream_csv_offline_workers_and_dashboard
         assert det.terminate() == 0, det.logs()[-3000:]
     assert len(published) == n
     for message in published:
-        row = json.loads(message.value())
+        row = json.loads(message.value() or b"null")
         assert row[COLUMN] == float(len(row["transaction_id"]) % 7) + 0.5, row
 
     # CSV: the sink's day files, and the offline multi-process score, carry it in its place.
