@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.columns import RULE_NAMES
 from sink.assurance import Stratum, Tally, groups, implied_recall, miss_rate, wilson
 from sink.bins import GRID
 from sink.cases import CASE_CELLS, Case, transaction_rows
-from sink.columns import RULE_NAMES
 from sink.csvfmt import number, ratio, text
 from sink.reviews_state import ReviewBook
 from sink.rollup import NEG, POS, RollupState

@@ -25,14 +25,15 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.columns import CASES_COLUMNS, LIST_SEPARATORS, RULE_NAMES, SCORED_COLUMNS
 from sink.bins import score_bin
-from sink.columns import CASES_COLUMNS, RULE_NAMES, SCORED_COLUMNS
-from sink.csvfmt import REASON_SEP, RULE_SEP, number
+from sink.csvfmt import number
 
 _IX = {name: SCORED_COLUMNS.index(name) for name in (
     "transaction_id", "customer_id", "timestamp", "amount", "country", "channel",
     "is_anomaly", "anomaly_type", "score", "reasons_top3", "triggered_rules")}
 _RULE_ORDER = {name: i for i, name in enumerate(RULE_NAMES)}
+REASON_SEP, RULE_SEP = LIST_SEPARATORS["reasons_top3"], LIST_SEPARATORS["triggered_rules"]
 
 #: A flagged row as a case needs it: customer, transaction id, timestamp, amount, score,
 #: model_score, is_ml_flag, is_rule_flag, rules cell, reasons cell, channel, country,

@@ -13,9 +13,7 @@ from typing import Any
 
 from shared import __version__
 from shared.atomic import atomic_write_bytes, atomic_write_text
-from shared.outputs import is_output_error
-from sink.assurance_table import assurance, case_rows, sample_rows, transaction_rows
-from sink.columns import (
+from shared.columns import (
     ASSURANCE_COLUMNS,
     AUDIT_SAMPLE_COLUMNS,
     CASE_TRANSACTIONS_COLUMNS,
@@ -24,6 +22,8 @@ from sink.columns import (
     METRICS_BY_TYPE_COLUMNS,
     THRESHOLD_COLUMNS,
 )
+from shared.outputs import is_output_error
+from sink.assurance_table import assurance, case_rows, sample_rows, transaction_rows
 from sink.csvfmt import encode_rows
 from sink.reviews_state import ReviewBook
 from sink.settings import ExportSettings

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shared.columns import SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
 from sink.bins import GRID as GRID  # re-exported: sink.tables and tests read it here
 from sink.bins import N_BINS as N_BINS
 from sink.bins import score_bin as score_bin
 from sink.cases import CaseBook, flagged_of
-from sink.columns import SCORED_COLUMNS
 from sink.sampling import AuditSample
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ import hashlib
 from bisect import bisect_right, insort
 from typing import Any
 
-from sink.columns import SCORED_COLUMNS
+from shared.columns import SCORED_COLUMNS
 
 #: Amount bands (lower edges; a refund, amount < 0, is its own band).
 BAND_EDGES: tuple[float, ...] = (0.0, 50.0, 200.0, 1000.0)

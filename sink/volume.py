@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from shared.columns import SCORED_COLUMNS
 from sink.bins import score_bin
-from sink.columns import SCORED_COLUMNS
 from sink.rollup import UNSPECIFIED_TYPE, Facts, RollupParams, RollupState
 
 DIMENSIONS = ("day", "channel", "anomaly_type")

@@ -33,7 +33,7 @@ def _publish(kafka: KafkaSettings, topic: str, reviews: list[tuple[str, str, str
     producer = make_producer(kafka)
     for minute, (target, id_, outcome) in enumerate(reviews):
         key, value = encode_review(Review(
-            target=target, id=id_, outcome=outcome,  # type: ignore[arg-type]
+            target=target, id=id_, outcome=outcome,
             reviewer="it", reviewed_at=datetime(2025, 2, 1, 9, minute, tzinfo=UTC)))
         producer.produce(topic, key=key, value=value)
     producer.flush(30)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from sink.columns import RULE_NAMES
+from shared.columns import RULE_NAMES
 from sink.settings import ExportSettings
 
 

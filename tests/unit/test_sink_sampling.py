@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from shared.columns import AUDIT_SAMPLE_COLUMNS
 from shared.schemas import ScoredTransaction
-from sink.columns import AUDIT_SAMPLE_COLUMNS
 from sink.csvfmt import scored_cells
 from sink.offline import write_exports
 from sink.rollup import RollupParams, facts_of
