@@ -103,6 +103,18 @@ def test_reviews_join_the_exports_last_outcome_wins_and_every_change_is_logged(
     assert run["assurance"]["reviewed_precision"]["estimate"] == p
     assert a.loc[("recall", "implied"), "precision"] != ""
 
+    # per threshold: the reviewed cases whose score reaches t, counted from cases.csv
+    th = a.loc[("threshold", "combined")].set_index("threshold")
+    scores = pd.to_numeric(cases["score"].replace("", "-1"))
+    decided = {cid: o for cid, o in cases["outcome"].items() if o}
+    decided[list(cases_want)[4]] = "confirmed"  # through its reviewed transaction
+    for t in ("0.00", "0.50", "0.90", "0.97", "1.00"):
+        hit = {cid: o for cid, o in decided.items() if scores[cid] >= float(t)}
+        row = th.loc[t]
+        assert (row["reviewed"], row["confirmed"], row["dismissed"]) == (
+            str(len(hit)), str(sum(o == "confirmed" for o in hit.values())),
+            str(sum(o == "dismissed" for o in hit.values()))), t
+
 
 def test_reviews_after_the_last_checkpoint_are_read_again_once_after_a_crash(
     tmp_path: Path,
