@@ -7,13 +7,14 @@ the reviews, never the rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.columns import RULE_NAMES
 from sink.assurance import Stratum, Tally, groups, implied_recall, miss_rate, wilson
 from sink.bins import GRID
-from sink.cases import CASE_CELLS, Case, transaction_rows
+from sink.cases import CASE_CELLS, Case
 from sink.csvfmt import number, ratio, text
 from sink.reviews_state import ReviewBook
 from sink.rollup import NEG, POS, RollupState
@@ -183,6 +184,20 @@ def sample_rows(state: RollupState, reviews: ReviewBook | None) -> list[list[str
         out.append([day, band, *row[1:7], str(rank),
                     *(_review_cells(got) if got else _NO_REVIEW)])
     return out
+
+
+def transaction_rows(cases: Iterable[Case]) -> list[list[str]]:
+    """case_transactions.csv rows: each listed case's transactions, in arrival order. A
+    transaction id appears once (the first case holding it wins: a replayed id), because
+    the Power BI model relates the fact to this table by it."""
+    seen: set[str] = set()
+    rows = []
+    for c in cases:
+        for tx in c.txs:
+            if tx[0] not in seen:
+                seen.add(tx[0])
+                rows.append([c.id, tx[0], c.customer, tx[1], tx[2], tx[3], tx[4]])
+    return rows
 
 
 def _review_cells(got: list[str]) -> list[str]:

@@ -21,7 +21,6 @@ them in order into the main book, so slices of a batch group exactly as one batc
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -277,20 +276,6 @@ class CaseBook:
         book.cases = {c.id: c for c in (Case.from_json(d) for d in data["cases"])}
         book._prune_at = 2 * len(book.cases) + 256
         return book
-
-
-def transaction_rows(cases: Iterable[Case]) -> list[list[str]]:
-    """case_transactions.csv rows: each listed case's transactions, in arrival order. A
-    transaction id appears once (the first case holding it wins: a replayed id), because
-    the Power BI model relates the fact to this table by it."""
-    seen: set[str] = set()
-    rows = []
-    for c in cases:
-        for tx in c.txs:
-            if tx[0] not in seen:
-                seen.add(tx[0])
-                rows.append([c.id, tx[0], c.customer, tx[1], tx[2], tx[3], tx[4]])
-    return rows
 
 
 def _parse(ts: str) -> datetime:

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.schemas import ScoredTransaction
-from sink.cases import CaseBook, case_id, transaction_rows
+from sink.assurance_table import transaction_rows
+from sink.cases import CaseBook, case_id
 from sink.csvfmt import scored_cells
 from sink.offline import write_exports
 from sink.rollup import RollupParams, facts_of
