@@ -181,20 +181,22 @@ def test_text_ids_load_as_text(tmp_path: Path) -> None:
     exports.mkdir()
     for table in TABLES:
         frame = pd.read_csv(SAMPLE_EXPORTS / table.file, dtype=str, keep_default_na=False)
-        for column in ("transaction_id", "customer_id"):
+        for column in ("transaction_id", "customer_id", "top_transaction_id"):
             if column in frame:
                 frame[column] = [f"{column[0].upper()}-{v}" for v in frame[column]]
         frame.to_csv(exports / table.file, index=False)
     (exports / "run.json").write_bytes((SAMPLE_EXPORTS / "run.json").read_bytes())
     out = build_pbix(ROOT, exports, tmp_path / f"{NAME}.pbix")
-    for name in ("transactions_scored", "cases"):
+    # cases.csv holds episodes (issue 16): its transaction id is top_transaction_id
+    for name, tx in (("transactions_scored", "transaction_id"), ("cases", "top_transaction_id"),
+                     ("case_transactions", "transaction_id")):
         expected = pd.read_csv(exports / f"{name}.csv", dtype=str)
         got = PBIXRay(str(out)).get_table(name)
-        for column in ("transaction_id", "customer_id"):
+        for column in (tx, "customer_id"):
             assert got[column].tolist() == expected[column].tolist()
-        assert got["transaction_id"].iloc[0].startswith("T-")
+        assert got[tx].iloc[0].startswith("T-")
     for table in TABLES:
-        for column in ("transaction_id", "customer_id"):
+        for column in ("transaction_id", "customer_id", "top_transaction_id", "case_id"):
             if column in table.columns:
                 assert table.type_of(column) == "string", (table.name, column)
 
@@ -205,10 +207,11 @@ def test_pbix_date_dimension_covers_every_event_day_once(pbix: PBIXRay) -> None:
     expected = pd.date_range(sample.min().normalize(), sample.max().normalize(), freq="D")
     assert days.tolist() == expected.tolist()
     assert set(sample.dt.normalize()) <= set(days)
+    # the date dimension, and the drill-through chain cases -> case_transactions -> fact
     rel = pbix.relationships
-    assert len(rel) == 1
-    assert (rel["FromTableName"].iloc[0], rel["ToTableName"].iloc[0]) == (
-        "transactions_scored", DATE_TABLE)
+    assert sorted(zip(rel["FromTableName"], rel["ToTableName"], strict=True)) == sorted([
+        ("transactions_scored", DATE_TABLE), ("case_transactions", "cases"),
+        ("transactions_scored", "case_transactions")])
 
 
 def test_data_as_of_reads_status_csv(dax_session: Any) -> None:
