@@ -154,6 +154,10 @@ class _Stopper:
             raise _StopRequested
 
 
+#: A checkpoint or refresh that takes t seconds is not repeated within PACE x t (at least
+#: the configured interval), so a large case book never keeps the loop from consuming
+#: (bench/cases_bench.py: a checkpoint grows with the cases kept, `docs/assurance.md`).
+PACE = 4.0
 #: How long the sink waits for its consumer to close at exit.
 CLOSE_TIMEOUT_S = 10.0
 #: What a disk-full or read-only failure leaves behind, for its one-line message.
@@ -242,6 +246,7 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
     reviews_at_end: set[int] = set()
     last_data = last_cp = last_rollup = last_report = last_beat = time.monotonic()
     rolled = writer.changes
+    cp_gap, roll_gap = settings.checkpoint_interval_s, settings.rollup_interval_s
     while not stop.is_set():
         records: list[Record] = []
         reviews: list[Record] = []
@@ -275,12 +280,13 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
         if reviews:
             writer.add_reviews(reviews, reviews_topic)
             last_data = now
-        roll_due = writer.changes != rolled and now - last_rollup >= settings.rollup_interval_s
+        roll_due = writer.changes != rolled and now - last_rollup >= roll_gap
         if writer.pending_rows and (roll_due or writer.pending_rows >= settings.checkpoint_rows
-                                    or now - last_cp >= settings.checkpoint_interval_s):
+                                    or now - last_cp >= cp_gap):
             writer.checkpoint()
             _commit(consumer, topic, writer.offsets)
             last_cp = now
+            cp_gap = max(settings.checkpoint_interval_s, PACE * (time.monotonic() - now))
         beat_due = now - last_beat >= max(settings.rollup_interval_s, 1.0)
         if roll_due or beat_due:
             run_info["lag_messages"] = _lag(consumer, topic, writer.offsets, parts)
@@ -289,8 +295,10 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
             writer.heartbeat(run_info)  # idle or between refreshes: the sink is alive
         if roll_due:  # always right after a checkpoint: rollups describe durable rows only
             report = now - last_report >= settings.report_interval_s
+            started = time.monotonic()
             writer.write_rollups(run_info, report=report)
             rolled, last_rollup = writer.changes, now
+            roll_gap = max(settings.rollup_interval_s, PACE * (time.monotonic() - started))
             last_report = now if report else last_report
             log.info("%d rows in %s, offsets %s", writer.rows, writer.folder, writer.offsets)
         if (idle_limit is not None and at_end >= parts and reviews_at_end >= review_parts

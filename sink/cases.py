@@ -237,7 +237,7 @@ class CaseBook:
             counts[0] += 1
             counts[1] += case.labels[1] > 0
             counts[2] += case.labels[0] > 0
-        self._prune_at = 2 * len(self.cases) + 256
+        self._prune_at = len(self.cases) * 3 // 2 + 256
 
     def _cutoff(self) -> datetime:
         if not self.watermark:
@@ -274,7 +274,7 @@ class CaseBook:
         book.retired = {str(k): [int(x) for x in v] for k, v in data["retired"].items()}
         book.latest = {str(k): str(v) for k, v in data["latest"].items()}
         book.cases = {c.id: c for c in (Case.from_json(d) for d in data["cases"])}
-        book._prune_at = 2 * len(book.cases) + 256
+        book._prune_at = len(book.cases) * 3 // 2 + 256
         return book
 
 
