@@ -13,7 +13,7 @@ import csv
 import logging
 import multiprocessing as mp
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -175,7 +175,7 @@ class SinkWriter:
                 fresh.append(record)
         if not fresh:
             return 0
-        lines, rejected = self.reviews.apply(fresh, topic, now_utc(), self._known)
+        lines, rejected = self.reviews.apply(fresh, topic, now_utc(), self._lookup())
         self.cp.extra["review_offsets"] = {str(p): o for p, o in sorted(offsets.items())}
         self._reviews_log.write(lines)
         if rejected:
@@ -184,16 +184,21 @@ class SinkWriter:
         self.changes += len(fresh)
         return len(fresh) - len(rejected)
 
-    def _known(self, target: str, id_: str) -> str:
+    def _lookup(self) -> Callable[[str, str], str]:
+        """What the sink knows of a reviewed id now (for reviews_log.csv's `matched`); the
+        ids are indexed once per batch of reviews."""
         book, sample = self.cp.rollup.cases, self.cp.rollup.sample
         book.fold()
-        if target == "case":
-            return "case" if id_ in book.cases else ""
-        if any(row[1] == id_ for rows in sample.strata.values() for row in rows):
-            return "audit_sample"
-        if any(tx[0] == id_ for c in book.cases.values() for tx in c.txs):
-            return "case_transaction"
-        return ""
+        sampled = {row[1] for rows in sample.strata.values() for row in rows}
+        in_case = {tx[0] for c in book.cases.values() for tx in c.txs}
+
+        def known(target: str, id_: str) -> str:
+            if target == "case":
+                return "case" if id_ in book.cases else ""
+            if id_ in sampled:
+                return "audit_sample"
+            return "case_transaction" if id_ in in_case else ""
+        return known
 
     def _write_days(self, chunks: dict[str, dy.DayChunk]) -> None:
         """Append each day's rows to its file; count rows of days already closed (late)."""
