@@ -211,9 +211,10 @@ class CaseBook:
                 if case.id in self.cases:  # the same first transaction twice: keep one case
                     case = self.cases[case.id]
                     case.add(row)
-                self.cases[case.id] = case
+                else:
+                    self.cases[case.id] = case
+                    self.created += 1
                 self.latest[customer] = case.id
-                self.created += 1
             self.flagged += 1
             if not self.watermark or _tkey(ts) > _tkey(self.watermark):
                 self.watermark = ts

@@ -69,7 +69,7 @@ class RollupParams:
 
 def params_of(settings: ExportSettings) -> RollupParams:
     return RollupParams(settings.top_cases, settings.case_gap_s, settings.case_days,
-                        settings.sample_per_band, settings.sample_key)
+                        settings.sample_per_band, settings.sample_key.get_secret_value())
 
 
 def label_index(is_anomaly: bool | None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import KafkaSettings, TopicSettings
@@ -31,7 +31,8 @@ class ExportSettings(BaseSettings):
                              description="cases.csv also lists every case of the last N days")
     sample_per_band: int = Field(default=10, ge=0, le=10_000,
                                  description="audit sample: rows per day and amount band")
-    sample_key: str = Field(default="auditstream-audit-sample", min_length=1,
+    # A secret: shown masked in run.json and logs, never written to the exports folder.
+    sample_key: SecretStr = Field(default=SecretStr("auditstream-audit-sample"), min_length=1,
                             description="key of the audit sample's hash: set a secret one")
     daily_capacity: float | None = Field(
         default=None, gt=0, description="cases per day the team can review")

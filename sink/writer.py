@@ -55,7 +55,7 @@ class SinkWriter:
             for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE, REVIEWS_LOG_FILE):
                 (self.folder / name).unlink(missing_ok=True)
             dy.remove_all(self.folder)
-        cp = st.load(self.folder, settings.sample_key)
+        cp = st.load(self.folder, settings.sample_key.get_secret_value())
         if cp is None:
             cp = self._fresh(topic)
         elif cp.topic != topic:
