@@ -113,6 +113,7 @@ def threshold_table(df: pd.DataFrame, c_fp: float = C_FP, c_fn: float = C_FN) ->
     days = 30.0  # the synthetic rows span 30 days; one case per flagged row
     for mode in ("ml", "rules", "hybrid", "combined"):
         table[f"{mode}_cases_per_day"] = table[f"{mode}_flagged"] / days
+    table["daily_capacity"] = 20.0  # a sample setting, so the capacity line shows
     return table[list(THRESHOLD_COLUMNS)]
 
 

@@ -376,8 +376,9 @@ PAGES: tuple[Page, ...] = (
                (220, 260, 560, 440), "Reviewed precision (95% Wilson), miss rate, recall"),
         Visual("capacityCurve", "lineChart",
                {"Category": (col("thresholds", "threshold"),),
-                "Y": (col("thresholds", "combined_cases_per_day", "sum"),)},
-               (800, 260, 460, 210), "Expected cases per day across thresholds"),
+                "Y": (col("thresholds", "combined_cases_per_day", "sum"),
+                      col("thresholds", "daily_capacity", "sum"))},
+               (800, 260, 460, 210), "Expected cases per day against the daily capacity"),
         Visual("recentOutcomes", "tableEx",
                {"Values": tuple(col("cases", c) for c in (
                    "case_id", "outcome", "reviewer", "reviewed_at", "note"))},

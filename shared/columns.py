@@ -134,6 +134,7 @@ THRESHOLD_COLUMNS: tuple[str, ...] = (
     "is_recommended",
     # expected cases per day (`sink.tables.cases_per_day`), against EXPORTS_DAILY_CAPACITY
     *(f"{mode}_cases_per_day" for mode in MODES),
+    "daily_capacity",  # the setting on every row (empty when unset), for the capacity line
 )
 
 #: metrics_by_type.csv, long format: `section` is anomaly_type | rule | model | hybrid |

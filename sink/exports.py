@@ -86,7 +86,8 @@ def write_rollups(
     rec = recommend(stats, settings, Capacity(per_day, assured.precision_at))
     listed = state.cases.listed()
     tables = (
-        (THRESHOLDS_FILE, THRESHOLD_COLUMNS, threshold_rows(stats, rec, per_day)),
+        (THRESHOLDS_FILE, THRESHOLD_COLUMNS, threshold_rows(stats, rec, per_day,
+                                                                settings.daily_capacity)),
         (METRICS_FILE, METRICS_BY_TYPE_COLUMNS, metrics_rows(state, stats, rec)),
         (CONFUSION_FILE, CONFUSION_COLUMNS, confusion_rows(stats, rec)),
         (CASES_FILE, CASES_COLUMNS, case_rows(listed, reviews)),

@@ -172,7 +172,8 @@ Stats = dict[str, list[ModeStats]]
 
 
 def threshold_rows(stats: Stats, rec: Recommendation | None,
-                   per_day: dict[str, list[float | None]] | None = None) -> list[list[str]]:
+                   per_day: dict[str, list[float | None]] | None = None,
+                   capacity: float | None = None) -> list[list[str]]:
     rows = []
     for k, t in enumerate(GRID):
         cells = [f"{t:.2f}"]
@@ -182,6 +183,7 @@ def threshold_rows(stats: Stats, rec: Recommendation | None,
                                           s.recall, s.fpr, s.workload_pct, s.expected_cost)]
         cells.append(boolean(rec is not None and rec.index == k))
         cells += [number(per_day[mode][k]) if per_day else "" for mode in MODES]
+        cells.append(number(capacity))
         rows.append(cells)
     return rows
 

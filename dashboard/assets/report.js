@@ -235,7 +235,8 @@
     const open = (D.cases || []).filter((c) => !c.outcome);
     const oldest = open.map((c) => c.first_time).sort()[0];
     const run = D.run || {};
-    const perDay = num(run.recommended_cases_per_day), cap = num(run.daily_capacity);
+    const perDay = num(run.recommended_cases_per_day);
+    const cap = rows.length ? num(rows[0].daily_capacity) : NaN;
     document.getElementById("assurance-cards").replaceChildren(
       card("reviewed-precision", "Reviewed precision (hybrid)", interval(hy, pct)),
       card("miss-rate", "Miss rate (audit sample)", interval(miss, pct2)),

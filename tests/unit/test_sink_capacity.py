@@ -81,3 +81,15 @@ def test_without_labels_the_reviewed_precision_chooses_within_the_capacity() -> 
         return 1 * c * (1 - p) - 10 * c * p
 
     assert rec.index == min(range(len(GRID)), key=lambda j: (cost(j), -j))
+
+
+def test_thresholds_csv_carries_the_capacity_on_every_row_or_leaves_it_empty(
+    tmp_path: Path,
+) -> None:
+    rows = random_scored(500, seed=32)
+    write_exports(rows, tmp_path / "set", ExportSettings(daily_capacity=12.5))
+    write_exports(rows, tmp_path / "unset")
+    got = pd.read_csv(tmp_path / "set" / "thresholds.csv", dtype=str, keep_default_na=False)
+    assert set(got["daily_capacity"]) == {"12.5"} and len(got) == len(GRID)
+    got = pd.read_csv(tmp_path / "unset" / "thresholds.csv", dtype=str, keep_default_na=False)
+    assert set(got["daily_capacity"]) == {""}
