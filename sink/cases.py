@@ -8,11 +8,12 @@ for any batch cut, after a restart (the state is checkpointed exactly) and in a 
 sink. `case_id` = `case-` + 16 hex digits of SHA-256 over customer id and the case's first
 transaction id, so it never changes as the case grows.
 
-State is bounded by what is exported, not by the row count: the top `top` cases by score,
-every case whose last transaction is within `days` of the latest event time, and each
-customer's latest case while it can still grow. A case outside all three is dropped;
-a flagged row arriving more than `days` late for a dropped case opens a new case (the
-one way two readers could differ: rows that late).
+State is bounded by what is exported and by the customers, not by the row count: the top
+`top` cases by score, every case whose last transaction is within `days` of the latest
+event time, and each customer's latest case (the only one that can still grow). Any other
+case is dropped: it can no longer grow, and it can never come back into the listing (a
+case above it stays above, and it only gets older), so dropping it changes nothing that
+any reader exports, whatever the partitions' interleaving.
 
 A delta (rows counted in a worker process) only collects rows (`offer`); `absorb` replays
 them in order into the main book, so slices of a batch group exactly as one batch would.
@@ -223,16 +224,11 @@ class CaseBook:
             self.prune()
 
     def prune(self) -> None:
-        """Drop cases that are neither top, recent nor still growing."""
+        """Drop cases that are neither top, recent nor their customer's latest."""
         keep = {c.id for c in self._listed()}
-        horizon = self._cutoff()
         for cid, case in list(self.cases.items()):
-            if cid in keep:
+            if cid in keep or self.latest.get(case.customer) == cid:
                 continue
-            if self.latest.get(case.customer) == cid:
-                if _parse(case.last) + timedelta(seconds=self.gap_s) >= horizon:
-                    continue
-                del self.latest[case.customer]
             del self.cases[cid]
             counts = self.retired.setdefault(case.fact(), [0, 0, 0])
             counts[0] += 1

@@ -184,3 +184,17 @@ def test_a_replayed_transaction_id_is_linked_once() -> None:
     state = _state(rows)
     links = transaction_rows(state.cases.listed())
     assert [r[1] for r in links] == ["a1"] and len(state.cases.cases) == 2
+
+
+def test_a_partition_days_behind_another_still_joins_its_customers_cases() -> None:
+    # Partition A is consumed ten days ahead of partition B (a backlog after a restart);
+    # B's customer must still get the case any reader gets: its late row joins the case.
+    params = RollupParams(top_cases=5, case_days=7.0)
+    ahead = [_tx(f"a{i}", f"a{i % 10}", timedelta(hours=i), score=0.99)
+             for i in range(600)]  # 25 days, a case each 10 h per customer: prunes
+    rows = [_tx("b1", "b", 0 * H, score=0.1), *ahead, _tx("b2", "b", H, score=0.1)]
+    state = _state(rows, [1, 300, 601], params)
+    assert len(state.cases.cases) < 600  # pruned meanwhile
+    b = state.cases.cases[case_id("b", "b1")]
+    assert [tx[0] for tx in b.txs] == ["b1", "b2"]
+    assert state.cases.created == 601
