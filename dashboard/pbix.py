@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.spec import DATE_COLUMNS, DATE_TABLE, NAME, TABLES, Table
+from dashboard.spec import DATE_COLUMNS, DATE_TABLE, DAY_FILE_PREFIX, NAME, TABLES, Table
 from dashboard.tmdl import date_table_m, partition_m
 from shared.atomic import atomic_path
 from shared.errors import AuditstreamError
@@ -48,12 +48,24 @@ def _cell(value: str, kind: str) -> Any:
 
 def table_rows(table: Table, exports_dir: Path) -> list[dict[str, Any]]:
     """A table's rows as Power Query would type them (derived `date` included)."""
-    frame = pd.read_csv(exports_dir / table.file, dtype=str, keep_default_na=False)
+    frame = read_table_csv(table, exports_dir)
     if "date" in table.columns and "timestamp" in frame:
         frame["date"] = [f"{t[:10]}T00:00:00" if t else "" for t in frame["timestamp"]]
     kinds = {c: table.type_of(c) for c in table.columns}
     return [{c: _cell(str(rec.get(c, "")), kinds[c]) for c in table.columns}
             for rec in frame.to_dict("records")]
+
+
+def read_table_csv(table: Table, exports_dir: Path) -> pd.DataFrame:
+    """A table's CSV cells as text: its file, or for the fact table its day files in day
+    order (what the model's query combines)."""
+    if not table.day_folder:
+        return pd.read_csv(exports_dir / table.file, dtype=str, keep_default_na=False)
+    files = sorted((exports_dir / table.day_folder).glob(f"{DAY_FILE_PREFIX}*.csv"))
+    frames = [pd.read_csv(f, dtype=str, keep_default_na=False) for f in files]
+    if not frames:
+        return pd.DataFrame(columns=list(table.csv_columns))
+    return pd.concat(frames, ignore_index=True)
 
 
 def date_rows(exports_dir: Path) -> list[dict[str, Any]]:
