@@ -28,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,7 +84,8 @@ class Result:
     single_file: bool
     write_s: float = 0.0  # wall time in add + checkpoint
     write_cpu_s: float = 0.0
-    refresh_s: list[tuple[int, float]] = field(default_factory=list)
+    refresh_s: list[tuple[int, float]] = field(default_factory=list)  # rows, wall s
+    refresh_cpu_s: list[tuple[int, float]] = field(default_factory=list)  # rows, CPU s
     day_bytes: int = 0
     day_files: int = 0
     single_bytes: int = 0
@@ -93,28 +94,33 @@ class Result:
 
 
 def run(folder: Path, rows: int, days: int, single_file: bool, pool: list[str],
-        points: int = 10) -> Result:
-    """`rows` rows through one `SinkWriter`; the rollup refresh timed at `points` sizes."""
+        points: int = 10, repeat: int = 3,
+        pick: Callable[[Sequence[float]], float] = statistics.median) -> Result:
+    """`rows` rows through one `SinkWriter`; the rollup refresh timed at `points` sizes
+    (`pick` of `repeat` refreshes at each)."""
     res = Result(rows, single_file)
     w = SinkWriter(folder, TOPIC, ExportSettings(single_file=single_file))
-    every = max(CHECKPOINT_ROWS, rows // points // CHECKPOINT_ROWS * CHECKPOINT_ROWS)
+    every = max(BATCH, rows // points // BATCH * BATCH)
     since = 0
     for batch in records(rows, days, pool):
         wall, cpu = time.perf_counter(), time.process_time()
         w.add(batch)
         since += len(batch)
-        if since >= CHECKPOINT_ROWS or w.rows == rows:
+        measure = w.rows % every == 0 or w.rows == rows
+        if since >= CHECKPOINT_ROWS or measure:  # the sink refreshes right after a checkpoint
             w.checkpoint()
             since = 0
         res.write_s += time.perf_counter() - wall
         res.write_cpu_s += time.process_time() - cpu
-        if w.rows % every == 0 or w.rows == rows:
-            took = []
-            for _ in range(3):
-                began = time.perf_counter()
+        if measure:
+            took, cpu = [], []
+            for _ in range(repeat):
+                began, cpu0 = time.perf_counter(), time.process_time()
                 w.write_rollups(report=False)
                 took.append(time.perf_counter() - began)
-            res.refresh_s.append((w.rows, statistics.median(took)))
+                cpu.append(time.process_time() - cpu0)
+            res.refresh_s.append((w.rows, pick(took)))
+            res.refresh_cpu_s.append((w.rows, pick(cpu)))
     w.close()
     files = dy.day_files(folder)
     res.day_files = len(files)
@@ -136,9 +142,10 @@ def show(res: Result) -> None:
     print(f"  a refresh of the last {REFRESH_DAYS} days re-reads {res.recent_bytes / mb:,.2f} MB "
           f"(small tables {res.small_bytes / 1e3:,.1f} kB) of {res.day_bytes / mb:,.1f} MB: "
           f"{100 * res.recent_bytes / res.day_bytes:.3f} %")
-    first = res.refresh_s[0][1]
-    print("  rollup refresh (rows: median s, ratio to the first): " + "; ".join(
-        f"{n:,}: {s * 1e3:.1f} ms x{s / first:.2f}" for n, s in res.refresh_s))
+    for label, points in (("wall", res.refresh_s), ("CPU", res.refresh_cpu_s)):
+        first = points[0][1]
+        print(f"  rollup refresh, {label} (rows: ms, ratio to the first): " + "; ".join(
+            f"{n:,}: {s * 1e3:.1f} x{s / first:.2f}" for n, s in points))
 
 
 def main() -> int:
