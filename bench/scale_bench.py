@@ -113,14 +113,15 @@ def run(folder: Path, rows: int, days: int, single_file: bool, pool: list[str],
         res.write_s += time.perf_counter() - wall
         res.write_cpu_s += time.process_time() - cpu
         if measure:
-            took, cpu = [], []
+            took: list[float] = []
+            spent: list[float] = []
             for _ in range(repeat):
                 began, cpu0 = time.perf_counter(), time.process_time()
                 w.write_rollups(report=False)
                 took.append(time.perf_counter() - began)
-                cpu.append(time.process_time() - cpu0)
+                spent.append(time.process_time() - cpu0)
             res.refresh_s.append((w.rows, pick(took)))
-            res.refresh_cpu_s.append((w.rows, pick(cpu)))
+            res.refresh_cpu_s.append((w.rows, pick(spent)))
     w.close()
     files = dy.day_files(folder)
     res.day_files = len(files)

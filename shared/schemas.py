@@ -15,10 +15,20 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
+
+from shared.columns import INPUT_FIELDS, SCORED_ROW, VERDICT_FIELDS
+from shared.columns import Field as ColumnField
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
@@ -140,21 +150,9 @@ AnomalyTypeText = Annotated[str, StringConstraints(max_length=MAX_ANOMALY_TYPE_C
 AttributeKey = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_KEY_CHARS)]
 AttributeValue = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_VALUE_CHARS)]
 
-#: The historic CSV layout, in order (label columns last).
-CSV_FIELDS: tuple[str, ...] = (
-    "transaction_id",
-    "customer_id",
-    "timestamp",
-    "amount",
-    "country",
-    "channel",
-    "device",
-    "merchant_category",
-    "ip",
-    "is_anomaly",
-    "anomaly_type",
-)
-LABEL_FIELDS: tuple[str, ...] = ("is_anomaly", "anomaly_type")
+#: The historic CSV layout, in order (label columns last): the scored row's input fields.
+CSV_FIELDS: tuple[str, ...] = INPUT_FIELDS
+LABEL_FIELDS: tuple[str, ...] = tuple(f.name for f in SCORED_ROW if f.role == "label")
 REQUIRED_CSV_FIELDS: tuple[str, ...] = tuple(f for f in CSV_FIELDS if f not in LABEL_FIELDS)
 
 
@@ -233,21 +231,46 @@ class Transaction(BaseModel):
             raise _custom(exc) from None
 
 
-class ScoredTransaction(Transaction):
-    """A transaction with the detector's verdict, as published on `transactions.scored`."""
+_PYTHON_TYPES: dict[str, Any] = {
+    "text": str, "time": datetime, "number": float, "int": int, "bool": bool,
+    "list": list[str], "flags": dict[str, bool],
+}
 
-    score: float | None = Field(
-        default=None, description="0..1, higher is more anomalous; None before the first model fit"
+
+def _verdict_field(f: ColumnField) -> tuple[Any, Any]:
+    """(annotation, pydantic field) of a declared verdict or provenance field."""
+    annotation = _PYTHON_TYPES[f.kind]
+    if f.nullable:
+        return annotation | None, Field(default=None, description=f.doc)
+    if isinstance(f.default, list | dict):
+        factory = type(f.default)
+        return annotation, Field(default_factory=factory, description=f.doc)
+    return annotation, Field(default=f.default, description=f.doc)
+
+
+if TYPE_CHECKING:  # what mypy sees; a unit test holds it equal to `SCORED_ROW`
+
+    class ScoredTransaction(Transaction):
+        """A transaction with the detector's verdict, as published on `transactions.scored`."""
+
+        score: float | None = None
+        model_score: float | None = None
+        is_ml_flag: bool = False
+        rule_flags: dict[str, bool] = Field(default_factory=dict)
+        is_rule_flag: bool = False
+        is_flag: bool = False
+        reasons_top3: list[str] = Field(default_factory=list)
+        triggered_rules: list[str] = Field(default_factory=list)
+        model_version: str = ""
+        source_partition: int | None = None
+        source_offset: int | None = None
+
+else:
+    ScoredTransaction = create_model(
+        "ScoredTransaction",
+        __base__=Transaction,
+        __module__=__name__,
+        __doc__="A transaction with the detector's verdict, as published on "
+        "`transactions.scored` (fields from `shared.columns.SCORED_ROW`).",
+        **{f.name: _verdict_field(f) for f in SCORED_ROW if f.name in VERDICT_FIELDS},
     )
-    model_score: float | None = Field(
-        default=None, description="the Isolation Forest alone, 0..1; None before its first fit"
-    )
-    is_ml_flag: bool = False
-    rule_flags: dict[str, bool] = Field(default_factory=dict)
-    is_rule_flag: bool = False
-    is_flag: bool = False
-    reasons_top3: list[str] = Field(default_factory=list)
-    triggered_rules: list[str] = Field(default_factory=list)
-    model_version: str = ""
-    source_partition: int | None = None
-    source_offset: int | None = None

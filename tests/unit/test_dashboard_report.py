@@ -19,8 +19,8 @@ from auditstream.report import (
 )
 from dashboard import report
 from dashboard.report import write_report
+from shared.columns import SCORED_COLUMNS
 from sink import days as dy
-from sink.columns import SCORED_COLUMNS
 from sink.exports import Rollups
 from sink.offline import write_exports
 from sink.rollup import UNSPECIFIED_TYPE, score_bin

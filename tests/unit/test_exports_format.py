@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from shared.atomic import atomic_write_bytes
+from shared.columns import SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
 from sink import days as dy
-from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import encode_rows, number, scored_cells, text
 from sink.offline import write_exports
 from tests.scored_days import read_scored

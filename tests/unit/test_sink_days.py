@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from shared.codec import encode
+from shared.columns import SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
 from sink import days as dy
-from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import scored_cells
 from sink.exports import SCORED_FILE
 from sink.offline import write_exports
