@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -32,6 +33,9 @@ from shared.columns import Field as ColumnField
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 #: Longest text per field, in characters (code points), after stripping where stripped.
 MAX_ID_CHARS = 128
@@ -133,9 +137,13 @@ def parse_timestamp(text: str) -> datetime:
     return check_timestamp(value)
 
 
-def _custom(exc: ValueError) -> PydanticCustomError:
-    """A pydantic error whose message is exactly `exc`'s (no "Value error, " prefix)."""
-    return PydanticCustomError("value_error", str(exc))
+def _checked(check: Callable[[_In], _Out], value: _In) -> _Out:
+    """`check(value)`, its `ValueError` as a pydantic error with exactly its message (no
+    "Value error, " prefix)."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise PydanticCustomError("value_error", str(exc)) from None
 
 
 IdText = Annotated[
@@ -190,33 +198,20 @@ class Transaction(BaseModel):
     @classmethod
     def _amount_text(cls, v: object) -> object:
         # Text goes through the one number syntax (pydantic's own would take `1_000`, `inf`).
-        if isinstance(v, str):
-            try:
-                return parse_amount(v)
-            except ValueError as exc:
-                raise _custom(exc) from None
-        return v
+        return _checked(parse_amount, v) if isinstance(v, str) else v
 
     @field_validator("amount")
     @classmethod
     def _amount_range(cls, v: float) -> float:
         if -AMOUNT_LIMIT < v < AMOUNT_LIMIT:
             return v  # the usual case, without a call
-        try:
-            return check_amount(v)
-        except ValueError as exc:
-            raise _custom(exc) from None
+        return _checked(check_amount, v)
 
     @field_validator("timestamp", mode="before")
     @classmethod
     def _timestamp_text(cls, v: object) -> object:
         # Text is read as the CSV reader reads it (`datetime.fromisoformat`), so both agree.
-        if isinstance(v, str):
-            try:
-                return parse_timestamp(v)
-            except ValueError as exc:
-                raise _custom(exc) from None
-        return v
+        return _checked(parse_timestamp, v) if isinstance(v, str) else v
 
     @field_validator("timestamp")
     @classmethod
@@ -225,10 +220,7 @@ class Transaction(BaseModel):
         # and made naive so every comparison is between naive values.
         if v.tzinfo is None and MIN_TIMESTAMP <= v < MAX_TIMESTAMP:
             return v
-        try:
-            return check_timestamp(v)
-        except ValueError as exc:
-            raise _custom(exc) from None
+        return _checked(check_timestamp, v)
 
 
 _PYTHON_TYPES: dict[str, Any] = {
