@@ -124,25 +124,25 @@ class SinkWriter:
         removed (a copy of the day files; a copy that silently stopped growing would mislead
         its readers). Turned on: refused, the copy would miss the rows already written."""
         was = bool(cp.extra.get("single_file", SCORED_FILE in cp.lengths))
-        if was == self.settings.single_file:
-            return
-        if self.settings.single_file and cp.rollup.rows:
-            raise st.SinkStateError(
-                f"{self.folder} was written without transactions_scored.csv "
-                "(EXPORTS_SINGLE_FILE off), so a copy started now would miss its earlier "
-                "rows: unset EXPORTS_SINGLE_FILE, or use another folder or --reset"
-            )
-        if self.settings.single_file:
-            atomic_write_bytes(self.folder / SCORED_FILE, SCORED_HEADER)
-            cp.lengths[SCORED_FILE] = len(SCORED_HEADER)
-        else:
-            cp.lengths.pop(SCORED_FILE, None)
-            if (self.folder / SCORED_FILE).exists():
-                (self.folder / SCORED_FILE).unlink()
-                log.warning("removed %s: EXPORTS_SINGLE_FILE is off (the rows are in %s/)",
-                            self.folder / SCORED_FILE, dy.SCORED_DIR)
-        cp.extra["single_file"] = self.settings.single_file
-        st.save(self.folder, cp)
+        if was != self.settings.single_file:
+            if self.settings.single_file and cp.rollup.rows:
+                raise st.SinkStateError(
+                    f"{self.folder} was written without transactions_scored.csv "
+                    "(EXPORTS_SINGLE_FILE off), so a copy started now would miss its earlier "
+                    "rows: unset EXPORTS_SINGLE_FILE, or use another folder or --reset"
+                )
+            if self.settings.single_file:
+                atomic_write_bytes(self.folder / SCORED_FILE, SCORED_HEADER)
+                cp.lengths[SCORED_FILE] = len(SCORED_HEADER)
+            else:
+                cp.lengths.pop(SCORED_FILE, None)
+            cp.extra["single_file"] = self.settings.single_file
+            st.save(self.folder, cp)
+        scored = self.folder / SCORED_FILE
+        if not self.settings.single_file and scored.exists():  # after the save: crash-safe
+            scored.unlink()
+            log.warning("removed %s: EXPORTS_SINGLE_FILE is off (the rows are in %s/)",
+                        scored, dy.SCORED_DIR)
 
     @property
     def offsets(self) -> dict[int, int]:
