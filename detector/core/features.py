@@ -187,7 +187,9 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
 
     country = tx.country
     o.country = country
-    o.country_seen = st.countries.get(country, 0)
+    # seen: learnt, or in a purchase on hold (a country used 20 min ago was seen)
+    o.country_seen = st.countries.get(country, 0) + sum(
+        1 for _, held in st.pending if held[0] == country)  # type: ignore[index]
     tables, total = pop.tables, pop.total + 1.0
     country_share = (tables["country"].get(country, 0) + 0.5) / total
     o.country_rarity = -math.log(country_share)
