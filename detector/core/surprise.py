@@ -148,8 +148,10 @@ def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) ->
     A change under way counts: when at least two of the last learnt events broke the long
     habit (each had a tail below e^-3 there: two of eight happen by chance to about one
     customer in twenty), the hours are a mixture of the long habit and the recent events'
-    hours (each spread over +-2 h), weighted by the share of recent events that broke it,
-    so a new night shift is learnt after a few nights."""
+    hours, weighted by the share of recent events that broke it. The recent hours are few,
+    so their profile spreads each over +-2 h and keeps one pseudo-event spread over the
+    whole day (a new regime's shape is unknown): a new night shift is learnt after a few
+    nights."""
     hours = st.hours
     hn = sum(hours)
     if hn == 0:
@@ -164,10 +166,11 @@ def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) ->
         broke = [c[5] for c in ctx if tails[c[5]] <= BROKE]
         if len(broke) >= 2:
             share = len(broke) / len(ctx)
-            mix = [(1.0 - share) * x for x in q]
+            spread = share / (len(broke) + 1.0)
+            mix = [(1.0 - share) * x + spread / 24.0 for x in q]
             for h in broke:
                 for step, weight in enumerate(KERNEL):
-                    mix[(h + step - 2) % 24] += share * weight / len(broke)
+                    mix[(h + step - 2) % 24] += spread * weight
             return _tail(mix, hour)
         return tails[hour]
     return _tail(q, hour)
@@ -285,8 +288,8 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
         if ratio > 1.0:
             # the customer's rate of such hops, shrunk to the population's (a small rate
             # needs many events to estimate: worth `new_value_prior` events)
-            k = cfg.new_value_prior
-            p_fast = (st.fast + k * pop.fast_rate()) / (st.n + k)
+            weight = cfg.new_value_prior
+            p_fast = (st.fast + weight * pop.fast_rate()) / (st.n + weight)
             out["travel"] = _bits(p_fast, cap) * min(1.0, math.log(ratio) / math.log(2.0))
     values = [out[name] for name in TERMS]
     floor = cfg.surprise_floor
