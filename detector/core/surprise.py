@@ -344,8 +344,9 @@ class Recalibration:
         width = int(cap * self.BINS_PER_UNIT) + 1
         self.hist = [[0] * width for _ in TERMS]
         self.scales = [1.0] * len(TERMS)  # each term's slope beyond its last level
-        # per term: the map's points (raw, calibrated) in increasing order; () = identity
-        self.shapes: list[tuple[tuple[float, float], ...]] = [() for _ in TERMS]
+        # per term: the map's points [raw, calibrated] in increasing order; [] = identity
+        # (lists, so that the state format's JSON gives them back as they were)
+        self.shapes: list[list[list[float]]] = [[] for _ in TERMS]
         self.total = 0
 
     def apply(self, values: list[float]) -> list[float]:
@@ -390,19 +391,19 @@ class Recalibration:
         if self.total < self.MIN_ROWS:
             return
         for i, h in enumerate(self.hist):
-            points: list[tuple[float, float]] = []
+            points: list[list[float]] = []
             narrow = False
             for level in self.LEVELS:
                 edge = self._edge(h, level)
                 if edge <= 0 or (points and edge <= points[-1][0]):
                     continue
                 narrow |= edge > level
-                points.append((edge, min(edge, level)))
+                points.append([edge, min(edge, level)])
             if not narrow:
-                self.shapes[i], self.scales[i] = (), 1.0
+                self.shapes[i], self.scales[i] = [], 1.0
                 continue
-            (xa, ya), (xb, yb) = [(0.0, 0.0), *points][-2:]
-            self.shapes[i] = tuple(points)
+            (xa, ya), (xb, yb) = [[0.0, 0.0], *points][-2:]
+            self.shapes[i] = points
             self.scales[i] = min(1.0, max(1.0 / 3.0, (yb - ya) / (xb - xa)))
 
     def __getstate__(self) -> tuple[object, ...]:
