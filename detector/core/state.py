@@ -102,13 +102,15 @@ def bump(table: dict[str, int], key: str, cap: int) -> None:
 
 def _count(table: dict[str, int], key: str, max_keys: int, singles: dict[str, int],
            name: str) -> None:
+    if name not in singles:  # restored from a snapshot older than the field
+        singles[name] = sum(1 for v in table.values() if v == 1)
     if key in table:
         table[key] += 1
         if table[key] == 2:
             singles[name] -= 1
     elif len(table) < max_keys:
         table[key] = 1
-        singles[name] = singles.get(name, 0) + 1
+        singles[name] += 1
 
 
 class Population:
@@ -195,7 +197,10 @@ class Population:
 
     def unseen_mass(self, table: str) -> float:
         """Good-Turing estimate of the share of events with a value nobody used before."""
-        return (self.singles.get(table, 0) + 1.0) / (self.total + 1.0)
+        once = self.singles.get(table)
+        if once is None:  # restored from a snapshot older than the field
+            once = sum(1 for v in self.tables[table].values() if v == 1)
+        return (once + 1.0) / (self.total + 1.0)
 
     def unused_mass(self, table: str, known: dict[str, int]) -> float:
         """The population's share of events with a value this customer has not used
