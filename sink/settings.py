@@ -36,6 +36,11 @@ class ExportSettings(BaseSettings):
                             description="key of the audit sample's hash: set a secret one")
     daily_capacity: float | None = Field(
         default=None, gt=0, description="cases per day the team can review")
+    single_file: bool = Field(
+        default=False,
+        description="also write transactions_scored.csv, a copy of the day files in stream "
+        "order (the reference project's layout): every row is written twice",
+    )
 
 
 class SinkSettings(BaseSettings):
