@@ -5,6 +5,7 @@ schema's year and amount limits (docs/mutation.md lists what no test can tell ap
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,6 +137,12 @@ def test_an_unparseable_row_is_reported_with_no_cells_and_its_source(tmp_path: P
         [err] = _errors(items)
         assert err.line == 3 and err.reason.startswith("unparseable CSV: field larger")
         assert err.raw == {} and err.source == str(path)
+
+
+def test_rows_after_an_unparseable_one_are_still_read(tmp_path: Path) -> None:
+    path = _write(tmp_path, [_row("a"), _row("b", cid="x" * 200_000), _row("c"), _row("d")])
+    for items in (list(iter_csv(path)), list(iter_records(path))):
+        assert [i[0] for i in items if not isinstance(i, RowError)] == [2, 4, 5]
 
 
 @pytest.mark.parametrize(("cells", "field"), [
@@ -280,3 +287,25 @@ def test_schema_errors_on_text_fields_are_plain_value_errors() -> None:
         [error] = caught.value.errors()
         assert error["type"] == "value_error" and error["loc"] == (field,)
         assert error["msg"].startswith(message)
+
+
+def test_zone_conversion_does_not_depend_on_the_machines_zone(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Converted to UTC, not to the local zone: the same on a machine set to India."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert parse_timestamp("2025-03-03T03:30:00+05:00") == datetime(2025, 3, 2, 22, 30)
+        path = _write(tmp_path, [_row(ts="2025-03-03T12:00:00Z")])
+        [(_, tx)] = list(iter_csv(path))  # type: ignore[misc]
+        assert tx.timestamp == datetime(2025, 3, 3, 12, 0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_header_error_lists_several_duplicated_columns(tmp_path: Path) -> None:
+    path = _write(tmp_path, [], header=HEADER + ",ip,Amount")
+    with pytest.raises(CsvFormatError) as caught:
+        iter_csv(path)
+    assert "wrong header: duplicated column(s) amount, ip; expected" in str(caught.value)
