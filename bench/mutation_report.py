@@ -3,6 +3,8 @@
     make mutation                                  # runs mutmut, then this report
     .venv/bin/python bench/mutation_report.py      # the report of the run in mutants/
     .venv/bin/python bench/mutation_report.py --survivors   # and each survivor's diff
+    .venv/bin/mutmut run $(.venv/bin/python bench/mutation_report.py --sample 40)
+                                   # a seeded sample of each module's unchecked mutants
 
 mutmut's configuration (what is mutated, which unit tests judge it) is `[tool.mutmut]` in
 pyproject.toml. A mutant is *killed* when a test fails on it (a timeout counts as killed:
@@ -13,6 +15,7 @@ selected test runs its function. The score is killed / all mutants.
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import shutil
 import subprocess
@@ -79,14 +82,35 @@ def survivors(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(parts)
 
 
+def sample(rows: list[tuple[str, str, str]], per_module: int, seed: int) -> list[str]:
+    """A seeded random sample of each module's mutants not yet checked: when a full run does
+    not fit, the score of the sample estimates the module's (docs/mutation.md)."""
+    pending: dict[str, list[str]] = defaultdict(list)
+    for module, name, status in rows:
+        if status == "not checked":
+            pending[module].append(name)
+    rng = random.Random(seed)
+    chosen: list[str] = []
+    for module in sorted(pending):
+        names = sorted(pending[module])
+        chosen.extend(rng.sample(names, min(per_module, len(names))))
+    return chosen
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--survivors", action="store_true", help="list each survivor's diff")
+    parser.add_argument("--sample", type=int, metavar="N",
+                        help="print the names of N unchecked mutants per module (seeded)")
+    parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
     if not (ROOT / "mutants").is_dir():
         print("no mutmut run here (mutants/ is absent): run `make mutation` first")
         return 0
     rows = results()
+    if args.sample:
+        print(" ".join(sample(rows, args.sample, args.seed)))
+        return 0
     print(table(rows))
     if args.survivors:
         print()
