@@ -5,6 +5,8 @@ the travel rule's shares, state bounds, fit points, reason order, snapshot field
 from __future__ import annotations
 
 import math
+import pickle
+import zlib
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -456,3 +458,12 @@ def test_an_engine_row_carries_its_flags_and_position() -> None:
     quiet = out[5]
     assert quiet.triggered_rules == [] and not quiet.is_rule_flag and not quiet.is_flag
     assert PartitionEngine(CONFIG).process(rows)[-1].source_offset is None
+
+
+def test_a_snapshot_of_another_format_is_refused_naming_its_format() -> None:
+    old = zlib.compress(pickle.dumps({"format": 1, "customers": None}))
+    with pytest.raises(ValueError, match=r"^unsupported snapshot format 1$"):
+        PartitionEngine.restore(old, CONFIG)
+    none = zlib.compress(pickle.dumps({"customers": None}))
+    with pytest.raises(ValueError, match=r"^unsupported snapshot format None$"):
+        PartitionEngine.restore(none, CONFIG)
