@@ -21,6 +21,7 @@ from detector.core.surprise import (
     combine,
     hour_tail,
     poisson_tail,
+    rarity,
     tail_pdf,
     tail_sf,
     to_score,
@@ -249,3 +250,14 @@ def test_novel_countries_and_hops_are_counted_once_each() -> None:
     assert st.novel == 2  # FR and DE (the first event aside)
     assert st.hops == 3  # CH->FR, FR->CH, CH->DE
     assert st.countries == {"CH": 3, "FR": 1, "DE": 2}
+
+
+def test_rarity_is_one_for_a_value_of_average_share_and_below_for_a_rare_one() -> None:
+    cfg = CoreConfig(rarity_weight=1.0)
+    pop = Population()
+    pop.tables["country"] = {"CH": 50, "FR": 50}
+    pop.total = 100
+    assert rarity(pop, "country", "CH", cfg) == 1.0
+    assert rarity(pop, "country", "CN", cfg) == pytest.approx(2 * 0.5 / 101)
+    assert rarity(pop, "country", "CN", CoreConfig(rarity_weight=0.0)) == 1.0  # off
+    assert rarity(pop, "device", "x", cfg) == 1.0  # nothing known yet

@@ -16,7 +16,7 @@ from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine, _top_reasons
 from detector.core.features import Observation, event_seconds, observe
 from detector.core.geo import CENTROIDS, distance_km
-from detector.core.model import FeatureSample, is_fit_point, next_fit_point
+from detector.core.model import FeatureSample, fit, is_fit_point, next_fit_point
 from detector.core.rules import (
     RULES,
     apply_rules,
@@ -467,3 +467,22 @@ def test_a_snapshot_of_another_format_is_refused_naming_its_format() -> None:
     none = zlib.compress(pickle.dumps({"customers": None}))
     with pytest.raises(ValueError, match=r"^unsupported snapshot format None$"):
         PartitionEngine.restore(none, CONFIG)
+
+
+def test_the_forest_has_the_configured_trees_and_rows_carry_its_verdict() -> None:
+    cfg = CoreConfig(first_fit_after=64, sample_size=64, n_trees=9, max_samples=32,
+                     ml_threshold=0.0)
+    sample = FeatureSample(64, 3)
+    for i in range(64):
+        sample.add((float(i % 7), float(i % 5), 1.0))
+    assert len(fit(sample, 1, cfg).forest.estimators_) == 9
+    rows = [_tx(at=T0 + timedelta(hours=7 * i), amount=20.0 + (i * 37) % 90, i=i,
+                customer=f"c{i % 5}") for i in range(70)]
+    out = PartitionEngine(cfg).process(rows)
+    fitted = out[64:]
+    assert all(r.model_version == "if-v1" and r.model_score is not None for r in fitted)
+    for r in fitted:
+        assert r.model_score is not None and r.is_ml_flag and r.is_flag
+        assert r.model_score == round(r.model_score, 6)  # six decimals, as exported
+        assert "unusual combination of habits (model)" in r.reasons_top3
+    assert all(r.model_score is None and not r.is_ml_flag for r in out[:64])
