@@ -26,11 +26,11 @@ from tqdm import tqdm
 
 from auditstream.broker import BrokerSettings, LocalBroker
 from dashboard.report import REPORT_NAME
+from shared.columns import CASES_COLUMNS
 from shared.errors import AuditstreamError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.settings import KafkaSettings
 from sink import state as sink_state
-from sink.columns import CASES_COLUMNS
 from sink.exports import SCORED_FILE
 from sink.settings import ExportSettings
 from sink.tables import mode_stats, recommend

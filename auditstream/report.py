@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from dashboard.report import VolumeCubes, write_report
-from sink.columns import SCORED_COLUMNS
+from shared.columns import SCORED_COLUMNS
 from sink.exports import SCORED_FILE, Rollups
 from sink.volume import VolumeCounts
 

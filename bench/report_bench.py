@@ -4,7 +4,7 @@
     .venv/bin/python bench/report_bench.py --rows 100000
 
 The exports are synthetic (`dashboard.sample.scored_frame`, column contract of
-`sink.columns`). The sink counts every row it appends (`sink.volume.VolumeCounts`, beside
+`shared.columns`). The sink counts every row it appends (`sink.volume.VolumeCounts`, beside
 the rollup counters) and, after each rollup refresh, writes report.html from those counts
 (`auditstream.report.write_report_from_rollup`): transactions_scored.csv is never re-read,
 so the write costs the same at any row count.

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sink.columns import RULE_NAMES, SCORED_COLUMNS
+from shared.columns import RULE_NAMES, SCORED_COLUMNS
 from sink.exports import write_rollups
 from sink.rollup import Facts
 from sink.settings import ExportSettings

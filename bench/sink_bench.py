@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from auditstream.broker import BrokerSettings, LocalBroker
 from auditstream.broker.process import free_port
+from shared.columns import RULE_NAMES
 from shared.kafka import TopicSpec, ensure_topics, make_producer
 from shared.schemas import ScoredTransaction
 from shared.settings import KafkaSettings, TopicSettings
 from sink.app import run
-from sink.columns import RULE_NAMES
 from sink.settings import ExportSettings, SinkSettings
 from sink.writer import SinkWriter
 

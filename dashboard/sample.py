@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sink.columns import (
+from shared.columns import (
     CASES_COLUMNS,
     CONFUSION_COLUMNS,
     METRICS_BY_TYPE_COLUMNS,
     RULE_COLUMNS,
     RULE_NAMES,
     SCORED_COLUMNS,
+    SCORED_ROW,
     THRESHOLD_COLUMNS,
 )
 
@@ -29,6 +30,9 @@ C_FP, C_FN = 1.0, 10.0
 TYPES = ("high_amount", "odd_hour", "duplicate", "burst", "impossible_travel")
 CHANNELS = ("web", "app", "branch", "atm")
 _TYPE_RULE = {t: f"rule_{t}" for t in TYPES}
+#: The cell of a column of each kind that the sample does not draw (as the sink writes it).
+_EMPTY: dict[str, object] = {"text": "", "time": "", "number": np.nan, "int": 0,
+                             "bool": False, "list": "", "flags": False}
 
 
 def scored_frame(rows: int = 2000, seed: int = 7) -> pd.DataFrame:
@@ -73,6 +77,10 @@ def scored_frame(rows: int = 2000, seed: int = 7) -> pd.DataFrame:
     df["model_version"] = "sample-1"
     df["source_partition"] = df["customer_id"] % 4
     df["source_offset"] = df.groupby("source_partition").cumcount()
+    for f in SCORED_ROW:  # a declared column this sample does not draw: its empty value
+        for column in f.columns:
+            if column not in df:
+                df[column] = _EMPTY[f.kind]
     return df[list(SCORED_COLUMNS)]
 
 
@@ -103,7 +111,7 @@ def threshold_table(df: pd.DataFrame, c_fp: float = C_FP, c_fn: float = C_FN) ->
 
 
 def _modes(df: pd.DataFrame, t: float) -> dict[str, pd.Series]:
-    """The four flags of `thresholds.csv` at threshold `t` (see `sink.columns`)."""
+    """The four flags of `thresholds.csv` at threshold `t` (see `shared.columns`)."""
     ml = df["model_score"].fillna(-1.0) >= t
     rules = df["is_rule_flag"].astype(bool)
     return {"ml": ml, "rules": rules, "hybrid": ml | rules,

@@ -2,19 +2,20 @@
 
 `dashboard.tmdl` (semantic model), `dashboard.pbir` (report) and `dashboard.pbix` (the built
 file) are all generated from the values here; the tests check the outputs against them.
-Column names and order come from `sink.columns`, so the model follows the export contract.
+Column names, order and (for the scored row) types come from `shared.columns`, so the
+model follows the export contract.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sink.columns import (
+from shared.columns import (
     CASES_COLUMNS,
     CONFUSION_COLUMNS,
     METRICS_BY_TYPE_COLUMNS,
-    RULE_COLUMNS,
     SCORED_COLUMNS,
+    SCORED_TYPES,
     STATUS_COLUMNS,
     THRESHOLD_COLUMNS,
 )
@@ -25,16 +26,11 @@ PARAMETER = "ExportsFolder"
 PARAMETER_DEFAULT = "set-to-your-exports-folder/"
 MEASURE_TABLE = "transactions_scored"
 
-_INT = {"source_partition", "source_offset", "rank",
-        "support", "detected", "ml_detected", "flags", "true_flags", "count"}
-_BOOL = {"is_anomaly", "is_ml_flag", "is_rule_flag", "is_flag", "is_recommended",
-         "actual", "predicted", *RULE_COLUMNS}
-#: Ids are text: the pipeline accepts any id ("L1", "A-77"), so Int64 would fail a refresh.
-_TEXT = {"transaction_id", "customer_id",
-         "country", "channel", "device", "merchant_category", "ip", "anomaly_type",
-         "reasons_top3", "triggered_rules", "model_version", "section", "name", "mode"}
-
-
+#: Types of the columns of the other exports, by name (a scored column's type comes from
+#: its declaration, `SCORED_TYPES`; a column of the same name elsewhere has the same type).
+_INT = {"rank", "support", "detected", "ml_detected", "flags", "true_flags", "count"}
+_BOOL = {"is_recommended", "actual", "predicted"}
+_TEXT = {"section", "name", "mode"}
 #: status.csv's times and counts (the rest of it is text).
 _STATUS_TIMES = {"data_as_of", "last_row_written_at", "heartbeat_at"}
 _STATUS_COUNTS = {"rows", "lag_messages", "minutes_behind"}
@@ -42,8 +38,10 @@ _TEXT |= {"auditstream_version", "librdkafka_version", "model_versions"}
 
 
 def column_type(name: str) -> str:
-    """TMDL data type of an export column, from its name."""
-    if name == "timestamp" or name in _STATUS_TIMES:
+    """TMDL data type of an export column: declared for the scored row, else by name."""
+    if name in SCORED_TYPES:
+        return SCORED_TYPES[name]
+    if name in _STATUS_TIMES:
         return "dateTime"
     if name in _STATUS_COUNTS:
         return "int64"

@@ -21,6 +21,7 @@ from typing import Any
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine, scored_row
 from shared import forkpool
+from shared.columns import VERDICT_FIELDS as VERDICT_FIELDS  # a worker sends back, in order
 from shared.partitioning import partition_for
 from shared.schemas import ScoredTransaction, Transaction
 
@@ -28,11 +29,6 @@ from shared.schemas import ScoredTransaction, Transaction
 BATCH = 8192
 #: Below this many rows worker processes cost more than they save.
 PARALLEL_MIN_ROWS = 20_000
-#: The fields a worker sends back per row, in `ScoredTransaction` order (after the input's).
-VERDICT_FIELDS = (
-    "score", "model_score", "is_ml_flag", "rule_flags", "is_rule_flag", "is_flag", "reasons_top3",
-    "triggered_rules", "model_version", "source_partition", "source_offset",
-)
 #: Called with the output list and how many of its first rows are final.
 Progress = Callable[[list[ScoredTransaction | None], int], None]
 #: What forked workers inherit (`forkpool.current_job()`): ordered transactions, routes, config.

@@ -14,14 +14,28 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
+
+from shared.columns import INPUT_FIELDS, SCORED_ROW, VERDICT_FIELDS
+from shared.columns import Field as ColumnField
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 #: Longest text per field, in characters (code points), after stripping where stripped.
 MAX_ID_CHARS = 128
@@ -123,9 +137,13 @@ def parse_timestamp(text: str) -> datetime:
     return check_timestamp(value)
 
 
-def _custom(exc: ValueError) -> PydanticCustomError:
-    """A pydantic error whose message is exactly `exc`'s (no "Value error, " prefix)."""
-    return PydanticCustomError("value_error", str(exc))
+def _checked(check: Callable[[_In], _Out], value: _In) -> _Out:
+    """`check(value)`, its `ValueError` as a pydantic error with exactly its message (no
+    "Value error, " prefix)."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise PydanticCustomError("value_error", str(exc)) from None
 
 
 IdText = Annotated[
@@ -140,21 +158,9 @@ AnomalyTypeText = Annotated[str, StringConstraints(max_length=MAX_ANOMALY_TYPE_C
 AttributeKey = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_KEY_CHARS)]
 AttributeValue = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_VALUE_CHARS)]
 
-#: The historic CSV layout, in order (label columns last).
-CSV_FIELDS: tuple[str, ...] = (
-    "transaction_id",
-    "customer_id",
-    "timestamp",
-    "amount",
-    "country",
-    "channel",
-    "device",
-    "merchant_category",
-    "ip",
-    "is_anomaly",
-    "anomaly_type",
-)
-LABEL_FIELDS: tuple[str, ...] = ("is_anomaly", "anomaly_type")
+#: The historic CSV layout, in order (label columns last): the scored row's input fields.
+CSV_FIELDS: tuple[str, ...] = INPUT_FIELDS
+LABEL_FIELDS: tuple[str, ...] = tuple(f.name for f in SCORED_ROW if f.role == "label")
 REQUIRED_CSV_FIELDS: tuple[str, ...] = tuple(f for f in CSV_FIELDS if f not in LABEL_FIELDS)
 
 
@@ -192,33 +198,20 @@ class Transaction(BaseModel):
     @classmethod
     def _amount_text(cls, v: object) -> object:
         # Text goes through the one number syntax (pydantic's own would take `1_000`, `inf`).
-        if isinstance(v, str):
-            try:
-                return parse_amount(v)
-            except ValueError as exc:
-                raise _custom(exc) from None
-        return v
+        return _checked(parse_amount, v) if isinstance(v, str) else v
 
     @field_validator("amount")
     @classmethod
     def _amount_range(cls, v: float) -> float:
         if -AMOUNT_LIMIT < v < AMOUNT_LIMIT:
             return v  # the usual case, without a call
-        try:
-            return check_amount(v)
-        except ValueError as exc:
-            raise _custom(exc) from None
+        return _checked(check_amount, v)
 
     @field_validator("timestamp", mode="before")
     @classmethod
     def _timestamp_text(cls, v: object) -> object:
         # Text is read as the CSV reader reads it (`datetime.fromisoformat`), so both agree.
-        if isinstance(v, str):
-            try:
-                return parse_timestamp(v)
-            except ValueError as exc:
-                raise _custom(exc) from None
-        return v
+        return _checked(parse_timestamp, v) if isinstance(v, str) else v
 
     @field_validator("timestamp")
     @classmethod
@@ -227,27 +220,49 @@ class Transaction(BaseModel):
         # and made naive so every comparison is between naive values.
         if v.tzinfo is None and MIN_TIMESTAMP <= v < MAX_TIMESTAMP:
             return v
-        try:
-            return check_timestamp(v)
-        except ValueError as exc:
-            raise _custom(exc) from None
+        return _checked(check_timestamp, v)
 
 
-class ScoredTransaction(Transaction):
-    """A transaction with the detector's verdict, as published on `transactions.scored`."""
+_PYTHON_TYPES: dict[str, Any] = {
+    "text": str, "time": datetime, "number": float, "int": int, "bool": bool,
+    "list": list[str], "flags": dict[str, bool],
+}
 
-    score: float | None = Field(
-        default=None, description="0..1, higher is more anomalous; None before the first model fit"
+
+def _verdict_field(f: ColumnField) -> tuple[Any, Any]:
+    """(annotation, pydantic field) of a declared verdict or provenance field."""
+    annotation = _PYTHON_TYPES[f.kind]
+    if f.nullable:
+        return annotation | None, Field(default=None, description=f.doc)
+    if isinstance(f.default, list | dict):
+        factory = type(f.default)
+        return annotation, Field(default_factory=factory, description=f.doc)
+    return annotation, Field(default=f.default, description=f.doc)
+
+
+if TYPE_CHECKING:  # what mypy sees; a unit test holds it equal to `SCORED_ROW`
+
+    class ScoredTransaction(Transaction):
+        """A transaction with the detector's verdict, as published on `transactions.scored`."""
+
+        score: float | None = None
+        model_score: float | None = None
+        is_ml_flag: bool = False
+        rule_flags: dict[str, bool] = Field(default_factory=dict)
+        is_rule_flag: bool = False
+        is_flag: bool = False
+        reasons_top3: list[str] = Field(default_factory=list)
+        triggered_rules: list[str] = Field(default_factory=list)
+        model_version: str = ""
+        source_partition: int | None = None
+        source_offset: int | None = None
+
+else:
+    ScoredTransaction = create_model(
+        "ScoredTransaction",
+        __base__=Transaction,
+        __module__=__name__,
+        __doc__="A transaction with the detector's verdict, as published on "
+        "`transactions.scored` (fields from `shared.columns.SCORED_ROW`).",
+        **{f.name: _verdict_field(f) for f in SCORED_ROW if f.name in VERDICT_FIELDS},
     )
-    model_score: float | None = Field(
-        default=None, description="the Isolation Forest alone, 0..1; None before its first fit"
-    )
-    is_ml_flag: bool = False
-    rule_flags: dict[str, bool] = Field(default_factory=dict)
-    is_rule_flag: bool = False
-    is_flag: bool = False
-    reasons_top3: list[str] = Field(default_factory=list)
-    triggered_rules: list[str] = Field(default_factory=list)
-    model_version: str = ""
-    source_partition: int | None = None
-    source_offset: int | None = None

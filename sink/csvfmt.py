@@ -12,18 +12,17 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
+from shared.columns import LIST_SEPARATORS, RULE_NAMES, SCORED_COLUMNS, SCORED_ROW, Field
 from shared.schemas import ScoredTransaction
-from sink.columns import RULE_NAMES, SCORED_COLUMNS
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?\Z")
-REASON_SEP = " | "
-RULE_SEP = ";"
 
 
 def text(value: str | None) -> str:
@@ -65,34 +64,42 @@ def ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-def scored_cells(tx: ScoredTransaction) -> list[str]:
-    """One `transactions_scored.csv` row, in `SCORED_COLUMNS` order."""
-    flags, b = tx.rule_flags, _BOOL
-    rules = [b[flags.get(name)] for name in RULE_NAMES]
-    return [
-        text(tx.transaction_id),
-        text(tx.customer_id),
-        tx.timestamp.isoformat(),
-        number(tx.amount),
-        text(tx.country),
-        text(tx.channel),
-        text(tx.device),
-        text(tx.merchant_category),
-        text(tx.ip),
-        b[tx.is_anomaly],
-        text(tx.anomaly_type),
-        number(tx.score),
-        number(tx.model_score),
-        b[tx.is_ml_flag],
-        *rules,
-        b[tx.is_rule_flag],
-        b[tx.is_flag],
-        text(REASON_SEP.join(tx.reasons_top3)),
-        text(RULE_SEP.join(tx.triggered_rules)),
-        text(tx.model_version),
-        number(tx.source_partition),
-        number(tx.source_offset),
-    ]
+#: How each kind of `SCORED_ROW` field becomes its cell(s): an expression over `v`, the value.
+_CELL_OF_KIND: dict[str, str] = {
+    "text": "text({v})",
+    "time": "timestamp({v})",
+    "number": "number({v})",
+    "int": "number({v})",
+    "bool": "_BOOL[{v}]",
+}
+
+
+def _cells_source(row: Sequence[Field]) -> str:
+    """Source of a function formatting one scored row's cells, written out field by field
+    (as fast as a hand-written list, and derived from the declaration)."""
+    cells: list[str] = []
+    for f in row:
+        v = f"d[{f.name!r}]"
+        if f.kind == "flags":
+            cells += [f"_BOOL[{v}.get({name!r})]" for name in RULE_NAMES]
+        elif f.kind == "list":
+            cells.append(f"text({LIST_SEPARATORS[f.name]!r}.join({v}))")
+        else:
+            cells.append(_CELL_OF_KIND[f.kind].format(v=v))
+    body = ",\n        ".join(cells)
+    return f"def scored_cells(tx):\n    d = tx.__dict__\n    return [\n        {body},\n    ]\n"
+
+
+def _compile_cells(row: Sequence[Field]) -> Callable[[ScoredTransaction], list[str]]:
+    scope: dict[str, Any] = {"text": text, "timestamp": timestamp, "number": number,
+                             "_BOOL": _BOOL}
+    exec(compile(_cells_source(row), f"<scored_cells of {__name__}>", "exec"), scope)
+    fn: Callable[[ScoredTransaction], list[str]] = scope["scored_cells"]
+    fn.__doc__ = "One scored CSV row, in `SCORED_COLUMNS` order (from `SCORED_ROW`)."
+    return fn
+
+
+scored_cells = _compile_cells(SCORED_ROW)
 
 
 def encode_rows(rows: Iterable[Sequence[str]], header: Sequence[str] | None = None) -> bytes:

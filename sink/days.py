@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from shared.atomic import atomic_writer, fsync_dir
-from sink.columns import SCORED_COLUMNS
+from shared.columns import SCORED_COLUMNS
 from sink.csvfmt import SCORED_HEADER, encode_rows
 
 log = logging.getLogger(__name__)

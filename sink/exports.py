@@ -13,13 +13,13 @@ from typing import Any
 
 from shared import __version__
 from shared.atomic import atomic_write_bytes, atomic_write_text
-from shared.outputs import is_output_error
-from sink.columns import (
+from shared.columns import (
     CASES_COLUMNS,
     CONFUSION_COLUMNS,
     METRICS_BY_TYPE_COLUMNS,
     THRESHOLD_COLUMNS,
 )
+from shared.outputs import is_output_error
 from sink.csvfmt import encode_rows
 from sink.settings import ExportSettings
 from sink.tables import (

@@ -15,8 +15,8 @@ from typing import IO, Any
 
 from shared import forkpool
 from shared.atomic import atomic_writer
+from shared.columns import SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
-from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import encode_rows, scored_cells
 from sink.days import DayChunk, DayWriter, single_file_bytes, split_by_day
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from shared.columns import CASES_COLUMNS, SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
-from sink.columns import CASES_COLUMNS, SCORED_COLUMNS
 
 GRID: tuple[float, ...] = tuple(k / 100 for k in range(101))
 N_BINS = len(GRID) + 1

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.atomic import atomic_write_bytes
-from sink.columns import STATUS_COLUMNS
+from shared.columns import STATUS_COLUMNS
 from sink.csvfmt import encode_rows, number, text
 
 STATUS_FILE = "status.csv"

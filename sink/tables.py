@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from sink.columns import MODES, RULE_NAMES
+from shared.columns import MODES, RULE_NAMES
 from sink.csvfmt import boolean, number, ratio
 from sink.rollup import GRID, NEG, POS, RollupState
 from sink.settings import ExportSettings

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sink.columns import SCORED_COLUMNS
+from shared.columns import SCORED_COLUMNS
 from sink.rollup import UNSPECIFIED_TYPE, Facts, RollupState, score_bin
 
 DIMENSIONS = ("day", "channel", "anomaly_type")

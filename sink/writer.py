@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from shared.atomic import atomic_write_bytes, fsync_dir
+from shared.columns import SCORED_COLUMNS
 from sink import days as dy
 from sink import state as st
 from sink.batch import Record, format_batch, format_slice
-from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import SCORED_HEADER
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.settings import ExportSettings

@@ -20,6 +20,8 @@ from shared.errors import BrokerError, KafkaWiringError
 
 log = logging.getLogger(__name__)
 
+#: This broker's listeners; the settings all local brokers share follow from
+#: `single-node.properties` (the compose image's run.sh adds the same file).
 _SERVER_PROPERTIES = """\
 # Written by auditstream for a single-node local broker; loopback only.
 process.roles=broker,controller
@@ -31,16 +33,6 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs={data}
-num.partitions=4
-# One node: internal topics cannot have more than one replica.
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-# Tests and demos join groups often; do not wait 3 s for more members.
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
 """
 
 
@@ -198,6 +190,8 @@ class LocalBroker:
         self.config_file.write_text(
             _SERVER_PROPERTIES.format(host=s.host, port=s.port, cport=s.controller_port,
                                       data=self.data_dir)
+            + resources.files("auditstream.broker").joinpath("single-node.properties")
+            .read_text(encoding="utf-8")
         )
         self.log4j_file.write_bytes(
             resources.files("auditstream.broker").joinpath("log4j2.properties").read_bytes()

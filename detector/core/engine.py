@@ -8,13 +8,12 @@ carries on exactly where the snapshotted engine stood.
 
 from __future__ import annotations
 
-import pickle
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from detector.core import legacy, stateformat
 from detector.core.config import CoreConfig
 from detector.core.features import Observation, event_seconds, observe
 from detector.core.habits import learn, release
@@ -24,7 +23,7 @@ from detector.core.state import CustomerTable, Population
 from detector.core.surprise import GRADES, TERMS, Recalibration, combine, terms, to_score
 from shared.schemas import ScoredTransaction, Transaction
 
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = stateformat.FORMAT
 _RULE_NAMES = tuple(RULES)
 #: Columns of the model's feature matrix: every surprise term, then population rarity.
 MODEL_FEATURES: tuple[str, ...] = (*TERMS, "country_rarity", "category_rarity")
@@ -190,33 +189,26 @@ class PartitionEngine:
         return scored_row(data)
 
     def snapshot(self) -> bytes:
-        """The engine's whole state, compact (zlib'd pickle) and bounded by the config."""
-        state = {
-            "format": SNAPSHOT_FORMAT,
-            "customers": self._customers,
-            "population": self._population,
-            "calibration": self._calibration,
-            "sample": self._sample,
-            "model": self._model,
-            "fits": self._fits,
-            "processed": self._processed,
-            "partition": self.partition,
-        }
-        return zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), 6)
+        """The engine's whole state in the explicit, versioned format (`stateformat`)."""
+        return stateformat.encode(
+            partition=self.partition, processed=self._processed, fits=self._fits,
+            customers=self._customers, population=self._population,
+            calibration=self._calibration, sample=self._sample, model=self._model)
 
     @classmethod
     def restore(cls, data: bytes, config: CoreConfig) -> PartitionEngine:
-        """An engine that continues exactly where the snapshotted one stood."""
-        state = pickle.loads(zlib.decompress(data))
-        if state.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError(f"unsupported snapshot format {state.get('format')!r}")
-        engine = cls(config, state["partition"])
-        engine._customers = state["customers"]
-        engine._customers.config = config
-        engine._population = state["population"]
-        engine._calibration = state["calibration"]
-        engine._sample = state["sample"]
-        engine._model = state["model"]
-        engine._fits = state["fits"]
-        engine._processed = state["processed"]
+        """An engine that continues exactly where the snapshotted one stood (format 3, or
+        format 2 written before it, read once on the upgrade)."""
+        if data.startswith(stateformat.MAGIC):
+            parts = stateformat.decode(data, config)
+        else:
+            parts = legacy.read(data, config)
+        engine = cls(config, parts["partition"])
+        engine._customers = parts["customers"]
+        engine._population = parts["population"]
+        engine._calibration = parts["calibration"]
+        engine._sample = parts["sample"]
+        engine._model = parts["model"]
+        engine._fits = parts["fits"]
+        engine._processed = parts["processed"]
         return engine

@@ -64,6 +64,9 @@ class FittedModel:
     version: str
     forest: IsolationForest
     ranked: NDArray[np.float64]  # the training rows' raw isolation, ascending
+    number: int = 0  # the fit's number (its seed is `seed + number`)
+    #: The rows it was fitted on (what a snapshot stores; None after a format-2 restore).
+    training: NDArray[np.float32] | None = None
 
     def strength(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
         """The model's surprise for each row: -ln of the (smoothed) share of training rows
@@ -80,7 +83,13 @@ class FittedModel:
 
 def fit(sample: FeatureSample, number: int, cfg: CoreConfig) -> FittedModel:
     """Fit forest number `number` (1-based) on the sample; deterministic given the seed."""
-    data = sample.view().astype(np.float64)
+    return fit_rows(sample.view(), number, cfg)
+
+
+def fit_rows(rows: NDArray[np.float32], number: int, cfg: CoreConfig) -> FittedModel:
+    """Fit forest number `number` on `rows` (float32, as the sample holds them): the same
+    rows and number give the same forest, which is how a snapshot restores it."""
+    data = rows.astype(np.float64)
     forest = IsolationForest(
         n_estimators=cfg.n_trees,
         max_samples=min(cfg.max_samples, len(data)),
@@ -88,7 +97,7 @@ def fit(sample: FeatureSample, number: int, cfg: CoreConfig) -> FittedModel:
     )
     forest.fit(data)
     raw = np.sort(-forest.score_samples(data))
-    return FittedModel(f"if-v{number}", forest, raw)
+    return FittedModel(f"if-v{number}", forest, raw, number, rows)
 
 
 def is_fit_point(position: int, cfg: CoreConfig) -> bool:

@@ -103,7 +103,7 @@ def new_country(o: Observation, cfg: CoreConfig) -> str | None:
     return None
 
 
-#: Every rule by name, in `sink.columns.RULE_NAMES` order.
+#: Every rule by name, in `shared.columns.RULE_NAMES` order.
 RULES: dict[str, Rule] = {
     "high_amount": high_amount,
     "odd_hour": odd_hour,

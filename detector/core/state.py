@@ -239,4 +239,9 @@ class CustomerTable:
             self.evicted += 1
 
     def items(self) -> list[tuple[str, CustomerState]]:
+        """Every customer, least recently seen first."""
         return list(self._items.items())
+
+    def replace_items(self, items: OrderedDict[str, CustomerState]) -> None:
+        """Hold exactly these customers (least recently seen first): a restore."""
+        self._items = items

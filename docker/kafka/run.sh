@@ -15,17 +15,8 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,HOST:PLAINTEXT
 inter.broker.listener.name=INTERNAL
 log.dirs=$data
-num.partitions=4
-# One node: internal topics cannot have more than one replica.
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-# Demos join groups often; do not wait 3 s for more members.
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
 PROPS
+cat /opt/kafka/config/single-node.properties >>"$conf"  # shared with `auditstream broker`
 cp="/opt/kafka/libs/*"
 if [ ! -f "$data/meta.properties" ]; then  # first start of this volume: format it once
   id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid | tail -1)

@@ -71,14 +71,18 @@ def _properties(text: str) -> dict[str, str]:
 
 
 def test_broker_container_runs_the_local_brokers_settings() -> None:
+    shared = (ROOT / "auditstream/broker/single-node.properties").read_text()
+    assert _properties(shared)["transaction.state.log.replication.factor"] == "1"
     local = _properties(_SERVER_PROPERTIES)
     script = (ROOT / "docker/kafka/run.sh").read_text()
     container = _properties(script[script.index("<<PROPS"):script.index("\nPROPS\n")])
-    # Only where it listens differs: containers reach it as kafka:19092, the host on 9092.
-    where = {"controller.quorum.bootstrap.servers", "listeners", "advertised.listeners",
-             "listener.security.protocol.map", "inter.broker.listener.name", "log.dirs"}
-    assert {k: v for k, v in container.items() if k not in where} == \
-        {k: v for k, v in local.items() if k not in where}
+    # Both add the one shared file; only where they listen is their own (containers reach
+    # it as kafka:19092, the host on 9092), and neither repeats a shared setting.
+    assert 'cat /opt/kafka/config/single-node.properties >>"$conf"' in script
+    assert "auditstream/broker/single-node.properties /opt/kafka/config/" in (
+        ROOT / "docker/kafka/Dockerfile").read_text()
+    assert container.keys() == local.keys()
+    assert not container.keys() & _properties(shared).keys()
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)

@@ -10,8 +10,8 @@ import pytest
 
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
+from shared.columns import RULE_NAMES
 from shared.schemas import ScoredTransaction, Transaction
-from sink.columns import RULE_NAMES
 
 #: Small model knobs so that a stream of ~1,500 rows sees two fits and stays fast.
 FAST = CoreConfig(first_fit_after=300, refit_every=500, sample_size=256, n_trees=10,

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
+from shared.columns import RULE_NAMES
 from shared.schemas import ScoredTransaction, Transaction
-from sink.columns import RULE_NAMES
 
 START = datetime(2025, 3, 3, 12, 0)
 CONFIG = CoreConfig()

@@ -19,7 +19,7 @@ from auditstream.report import (
 )
 from dashboard import report
 from dashboard.report import write_report
-from sink.columns import SCORED_COLUMNS
+from shared.columns import SCORED_COLUMNS
 from sink.exports import Rollups
 from sink.offline import write_exports
 from sink.rollup import UNSPECIFIED_TYPE, score_bin

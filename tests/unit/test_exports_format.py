@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from shared.atomic import atomic_write_bytes
+from shared.columns import SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
-from sink.columns import SCORED_COLUMNS
 from sink.csvfmt import encode_rows, number, scored_cells, text
 from sink.offline import write_exports
 

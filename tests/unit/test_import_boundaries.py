@@ -26,12 +26,7 @@ KAFKA_CLIENTS = ("confluent_kafka", "kafka", "aiokafka")
 
 #: Imports that break a rule today, each with the change that removes it. An entry that no
 #: longer matches an import fails the test too, so the list only shrinks.
-KNOWN: dict[tuple[str, str], str] = {
-    ("dashboard/spec.py", "sink.columns"):
-        "issue 12 item 1: the exported row's declaration moves to shared/",
-    ("dashboard/sample.py", "sink.columns"):
-        "issue 12 item 1: the synthetic frame is derived from the declaration in shared/",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)
@@ -179,5 +174,5 @@ def test_allowed_imports_pass(tmp_path: Path) -> None:
 
 def test_a_known_exception_that_is_gone_is_reported(tmp_path: Path) -> None:
     root = _tree(tmp_path, {"dashboard/spec.py": "from shared.schemas import X\n"})
-    _, stale = violations(root, {("dashboard/spec.py", "sink.columns"): "item 1"})
-    assert stale == ["dashboard/spec.py no longer imports sink.columns: remove it from KNOWN"]
+    _, stale = violations(root, {("dashboard/spec.py", "shared.columns"): "item 1"})
+    assert stale == ["dashboard/spec.py no longer imports shared.columns: remove it from KNOWN"]

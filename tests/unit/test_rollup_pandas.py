@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shared.columns import CASES_COLUMNS, RULE_COLUMNS, RULE_NAMES, SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
-from sink.columns import CASES_COLUMNS, RULE_COLUMNS, RULE_NAMES, SCORED_COLUMNS
 from sink.offline import write_exports
 from sink.settings import ExportSettings
 
@@ -87,7 +87,7 @@ def assert_rollups_match_pandas(out: Path, settings: ExportSettings) -> pd.DataF
     rule = (df["is_rule_flag"] == "True").to_numpy()
 
     def flag_of(mode: str, t: float) -> np.ndarray:
-        """The four ways to flag (sink.columns): NaN never reaches a threshold."""
+        """The four ways to flag (shared.columns): NaN never reaches a threshold."""
         ml = model >= t
         flags = {"ml": ml, "rules": rule.copy(), "hybrid": ml | rule, "combined": score >= t}
         return np.asarray(flags[mode], dtype=bool)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from shared import __version__
 from shared.codec import encode
-from sink.columns import STATUS_COLUMNS
+from shared.columns import STATUS_COLUMNS
 from sink.offline import write_exports
 from sink.settings import ExportSettings
 from sink.status import STATUS_FILE, minutes_behind

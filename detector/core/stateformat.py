@@ -1,0 +1,167 @@
+"""The engine's state as an explicit, versioned document (docs/detector.md, "State format").
+
+A snapshot is `MAGIC` followed by the zlib-compressed JSON of one document:
+
+    {"format": 3, "partition": p, "processed": n, "fits": k, "evicted": e,
+     "customer_fields": [names...], "customers": [[id, [values in that order]], ...],
+     "population": {field: value}, "calibration": {field: value},
+     "sample": {"count": c, "shape": [rows, width], "rows": base64 float32 LE},
+     "model": null | {"version": "if-v2", "number": 2, "training": base64 float32 LE}}
+
+Customers are listed least recently seen first (the table's eviction order). Every object is
+stored by field name, so a field added later (with its default in `__init__`) reads as that
+default from an older snapshot, and a field removed is ignored. The model is stored as its
+training sample and number: restore refits it with the same seed, which gives the same
+forest whatever pickle format a new scikit-learn or numpy uses. No pickle is ever read
+except from a format-2 snapshot (the previous version), through an allowlist, once, on the
+upgrade (`detector.core.legacy`).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import zlib
+from array import array
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import orjson
+
+from detector.core.config import CoreConfig
+from detector.core.model import FeatureSample, FittedModel, fit_rows
+from detector.core.state import CustomerState, CustomerTable, Population
+from detector.core.surprise import Recalibration
+
+FORMAT = 3
+MAGIC = b"ASENG\x00\x03\n"
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _or_minus_inf(x: float | None) -> float:
+    return -math.inf if x is None else x
+
+
+def _tuples(v: list[list[Any]]) -> list[tuple[Any, ...]]:
+    return [tuple(x) for x in v]
+
+
+#: Per customer field, (encode, decode) when JSON alone would not give the value back
+#: (tuples come back as lists, -inf is not JSON, a bytearray is not a list); others as is.
+CUSTOMER_CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "hours": (list, bytearray),
+    "last_t": (_finite_or_none, _or_minus_inf),
+    "wake": (lambda w: (_finite_or_none(w[0]), w[1]), lambda w: (_or_minus_inf(w[0]), w[1])),
+    "recent": (lambda v: v, _tuples),
+    "window": (lambda v: v, _tuples),
+    "context": (lambda v: v, _tuples),
+    "pending": (lambda v: v, lambda v: [(r, tuple(e)) for r, e in v]),
+}
+POPULATION_CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "amount_ring": (list, lambda v: array("d", v)),
+}
+#: Fields whose values JSON gives back as they were (checked by a test, so a new field with
+#: a value JSON would change fails it until it gets a codec above).
+PLAIN = "plain"
+
+
+def _b64(a: np.ndarray[Any, Any]) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode()
+
+
+def _unb64(text: str, shape: tuple[int, int]) -> np.ndarray[Any, Any]:
+    flat = np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32)
+    return flat.reshape(shape)
+
+
+def _fields_of(obj: object, codecs: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]
+               ) -> dict[str, Any]:
+    out = {}
+    for name in type(obj).__slots__:  # type: ignore[attr-defined]
+        value = getattr(obj, name)
+        codec = codecs.get(name)
+        out[name] = codec[0](value) if codec else value
+    return out
+
+
+def _set_fields(obj: object, fields: dict[str, Any],
+                codecs: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]) -> None:
+    known = set(type(obj).__slots__)  # type: ignore[attr-defined]
+    for name, value in fields.items():
+        if name in known:
+            codec = codecs.get(name)
+            setattr(obj, name, codec[1](value) if codec else value)
+
+
+def encode(*, partition: int | None, processed: int, fits: int, customers: CustomerTable,
+           population: Population, calibration: Recalibration, sample: FeatureSample,
+           model: FittedModel | None) -> bytes:
+    """The snapshot bytes of an engine's parts."""
+    names = CustomerState.__slots__
+    codecs = [CUSTOMER_CODECS.get(n) for n in names]
+    rows = []
+    for cid, st in customers.items():
+        values = [getattr(st, n) for n in names]
+        rows.append([cid, [c[0](v) if c else v for c, v in zip(codecs, values, strict=True)]])
+    doc = {
+        "format": FORMAT,
+        "partition": partition,
+        "processed": processed,
+        "fits": fits,
+        "evicted": customers.evicted,
+        "customer_fields": list(names),
+        "customers": rows,
+        "population": _fields_of(population, POPULATION_CODECS),
+        "calibration": _fields_of(calibration, {}),
+        "sample": {"count": sample.count, "shape": list(sample.rows.shape),
+                   "rows": _b64(sample.rows)},
+        "model": None if model is None else {
+            "version": model.version, "number": model.number,
+            "shape": None if model.training is None else list(model.training.shape),
+            "training": None if model.training is None else _b64(model.training)},
+    }
+    return MAGIC + zlib.compress(orjson.dumps(doc), 6)
+
+
+def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
+    """The engine's parts from snapshot bytes (`ValueError` if they are not format 3)."""
+    if not data.startswith(MAGIC):
+        raise ValueError("not a format-3 engine snapshot")
+    doc = orjson.loads(zlib.decompress(data[len(MAGIC):]))
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"unsupported snapshot format {doc.get('format')!r}")
+    table = CustomerTable(config)
+    table.evicted = doc["evicted"]
+    names = doc["customer_fields"]
+    known = set(CustomerState.__slots__)
+    plan = [(n, CUSTOMER_CODECS.get(n)) for n in names]
+    items: OrderedDict[str, CustomerState] = OrderedDict()
+    for cid, values in doc["customers"]:
+        st = CustomerState()
+        for (name, codec), value in zip(plan, values, strict=True):
+            if name in known:
+                setattr(st, name, codec[1](value) if codec else value)
+        items[cid] = st
+    table.replace_items(items)
+    population = Population()
+    _set_fields(population, doc["population"], POPULATION_CODECS)
+    calibration = Recalibration(config.surprise_cap)
+    _set_fields(calibration, doc["calibration"], {})
+    s = doc["sample"]
+    sample = FeatureSample(*s["shape"])
+    sample.rows = _unb64(s["rows"], tuple(s["shape"]))
+    sample.count = s["count"]
+    m = doc["model"]
+    model = None
+    if m is not None:
+        training = None if m["training"] is None else _unb64(m["training"], tuple(m["shape"]))
+        model = fit_rows(training if training is not None else sample.view(), m["number"],
+                         config)
+    return {"partition": doc["partition"], "processed": doc["processed"], "fits": doc["fits"],
+            "customers": table, "population": population, "calibration": calibration,
+            "sample": sample, "model": model}
