@@ -24,6 +24,7 @@ from detector.core.surprise import (
     rarity,
     tail_pdf,
     tail_sf,
+    terms,
     to_score,
 )
 from shared.schemas import Transaction
@@ -261,3 +262,50 @@ def test_rarity_is_one_for_a_value_of_average_share_and_below_for_a_rare_one() -
     assert rarity(pop, "country", "CN", cfg) == pytest.approx(2 * 0.5 / 101)
     assert rarity(pop, "country", "CN", CoreConfig(rarity_weight=0.0)) == 1.0  # off
     assert rarity(pop, "device", "x", cfg) == 1.0  # nothing known yet
+
+
+def _terms_of(st: CustomerState, pop: Population, tx: Transaction) -> dict[str, float]:
+    t = event_seconds(tx)
+    o = observe(tx, t, st, pop, CONFIG)
+    values, _, _ = terms(tx, t, st, pop, o, CONFIG)
+    return dict(zip(TERMS, values, strict=True))
+
+
+def _home_customer(n: int = 12) -> tuple[CustomerState, Population]:
+    st, pop = CustomerState(), Population()
+    for i in range(n):
+        _learn(st, pop, _tx(T0 + timedelta(days=i, minutes=i), amount=40.0 + 3 * (i % 5)), 0.0)
+    return st, pop
+
+
+def test_the_population_rate_of_new_values_is_read_per_attribute() -> None:
+    """Where new devices are common, a new device surprises less; the IP network's term
+    reads the networks' rate, not the devices'."""
+    st, pop = _home_customer()
+    tx = _tx(T0 + timedelta(days=12), device="tablet", ip="10.9.9.9")
+    pop.novelty = {}
+    base = _terms_of(st, pop, tx)
+    pop.novelty = {"device": [900.0, 1000.0]}
+    devices = _terms_of(st, pop, tx)
+    pop.novelty = {"ipnet": [900.0, 1000.0]}
+    networks = _terms_of(st, pop, tx)
+    assert devices["device"] < base["device"] and devices["ip_network"] == base["ip_network"]
+    assert networks["ip_network"] < base["ip_network"] and networks["device"] == base["device"]
+
+
+def test_repeating_the_same_purchase_surprises_more_than_a_similar_amount() -> None:
+    st, pop = _home_customer()
+    first = T0 + timedelta(days=12)
+    _learn(st, pop, _tx(first, amount=44.0), 0.0)
+    same = _terms_of(st, pop, _tx(first + timedelta(minutes=20), amount=44.0))
+    similar = _terms_of(st, pop, _tx(first + timedelta(minutes=20), amount=44.4))
+    assert same["repeat"] > similar["repeat"] + 1.0 > 1.0
+
+
+def test_an_impossible_hop_is_rare_for_a_customer_who_never_made_one() -> None:
+    """P(a too-fast hop) for a customer with none in n events is below 1/n."""
+    st, pop = _home_customer(20)
+    hop = _terms_of(st, pop, _tx(T0 + timedelta(days=19, minutes=50), country="CN"))
+    assert hop["travel"] >= math.log(20)
+    near = _terms_of(st, pop, _tx(T0 + timedelta(days=19, minutes=50), country="FR"))
+    assert near["travel"] == 0.0  # within the slack

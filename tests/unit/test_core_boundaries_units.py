@@ -486,3 +486,11 @@ def test_the_forest_has_the_configured_trees_and_rows_carry_its_verdict() -> Non
         assert r.model_score == round(r.model_score, 6)  # six decimals, as exported
         assert "unusual combination of habits (model)" in r.reasons_top3
     assert all(r.model_score is None and not r.is_ml_flag for r in out[:64])
+
+
+@pytest.mark.parametrize(("km", "fires"), [(0.0, False), (0.5, True), (1.0, True)])
+def test_impossible_travel_counts_any_distance_without_slack(km: float, fires: bool) -> None:
+    """With no slack and a walking speed, half a kilometre in a minute is too fast."""
+    cfg = CONFIG.model_copy(update={"travel_slack_km": 0.0, "travel_speed_kmh": 1.0})
+    o = _obs(country="FR", country_seen=0, travel_km=km, travel_dt_s=60.0)
+    assert (impossible_travel(o, cfg) is not None) is fires
