@@ -309,3 +309,21 @@ def test_an_impossible_hop_is_rare_for_a_customer_who_never_made_one() -> None:
     assert hop["travel"] >= math.log(20)
     near = _terms_of(st, pop, _tx(T0 + timedelta(days=19, minutes=50), country="FR"))
     assert near["travel"] == 0.0  # within the slack
+
+
+def test_recent_events_stay_bounded_in_a_long_burst() -> None:
+    st, pop = CustomerState(), Population()
+    for i in range(40):
+        _learn(st, pop, _tx(T0 + timedelta(seconds=i), amount=10.0 + i), 0.0)
+    assert len(st.recent) == 2 * CONFIG.burst_min_count + 8
+    assert st.recent[-1][1] == 49.0  # the newest kept
+
+
+def test_established_customers_teach_the_population_each_attributes_novelty() -> None:
+    st, pop = CustomerState(), Population()
+    for i in range(10):
+        _learn(st, pop, _tx(T0 + timedelta(days=i), ip=f"10.0.{i}.1", device="mobile"), 0.0)
+    # From the 6th learnt event on: every network was new, the device never.
+    assert pop.novelty["ipnet"] == [5.0, 5.0]
+    assert pop.novelty["device"] == [0.0, 5.0]
+    assert pop.new_rate("ipnet") > 0.05 > pop.new_rate("device")
