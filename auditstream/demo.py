@@ -31,7 +31,7 @@ from shared.errors import AuditstreamError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.settings import KafkaSettings
 from sink import state as sink_state
-from sink.exports import SCORED_FILE
+from sink.days import SCORED_DIR, day_files
 from sink.settings import ExportSettings
 from sink.tables import mode_stats, recommend
 
@@ -164,7 +164,7 @@ class Demo:
         return _topic_size(env["KAFKA_BOOTSTRAP_SERVERS"], self.topics.transactions)
 
     def _wait_for_sink(self, expected: int) -> None:
-        counter = _LineCounter(self.exports / SCORED_FILE)
+        counter = _DayFilesCounter(self.exports)
         last_change, last_rows, t0 = time.monotonic(), -1, time.monotonic()
         # tqdm draws only on a terminal; a log gets the one line below when the sink is done.
         with tqdm(total=expected, desc="sink", unit=" rows", file=sys.stdout, disable=None,
@@ -225,6 +225,19 @@ class _LineCounter:
         return max(self.newlines - 1, 0)
 
 
+class _DayFilesCounter:
+    """Data rows in the day files (`scored/*.csv`), each counted incrementally."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.counters: dict[Path, _LineCounter] = {}
+
+    def rows(self) -> int:
+        for path in day_files(self.folder):
+            self.counters.setdefault(path, _LineCounter(path))
+        return sum(counter.rows() for counter in self.counters.values())
+
+
 def _topic_size(bootstrap: str, topic: str) -> int:
     """Messages in `topic`: the sum of its partitions' watermark spans."""
     # Security options still come from KAFKA_* (only the address is the demo's own).
@@ -245,7 +258,7 @@ def _summary(exports: Path, sent: int, seconds: float, logs: Path) -> None:
     cp = sink_state.load(exports)
     rows = cp.rollup.rows if cp else 0
     print("\n=== auditstream demo: summary ===")
-    print(f"transactions published: {sent:,}; rows in {SCORED_FILE}: {rows:,}; wall time "
+    print(f"transactions published: {sent:,}; rows in {SCORED_DIR}/: {rows:,}; wall time "
           f"{seconds:.0f} s ({sent / max(seconds, 1e-9):,.0f} tx/s end to end)")
     if cp is not None:
         flagged = sum(cp.rollup.detector_flag)

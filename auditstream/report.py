@@ -5,7 +5,7 @@ the root, and by the `auditstream.sink` entry point for `python -m sink`), so th
 written from the same counts, tables and run.json content the refresh wrote, and reads no
 file back.
 `write_report_from_exports` is for a folder with no live sink (`auditstream dashboard
-report`): it counts transactions_scored.csv once with the sink's own `VolumeCounts`.
+report`): it counts the day files (`scored/`) once with the sink's own `VolumeCounts`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dashboard.report import VolumeCubes, write_report
 from shared.columns import SCORED_COLUMNS
+from sink.days import day_files
 from sink.exports import SCORED_FILE, Rollups
 from sink.volume import VolumeCounts
 
@@ -33,22 +34,27 @@ def write_report_from_rollup(rollups: Rollups, folder: Path) -> Path:
     return write_report(folder, cubes_of(rollups.state.volume), tables, rollups.run)
 
 
-def count_scored_csv(scored: Path) -> VolumeCounts | None:
-    """The volume counts of a transactions_scored.csv; None if absent or of other columns."""
-    try:
-        fh = open(scored, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        return None
+def count_scored_csv(*files: Path) -> VolumeCounts | None:
+    """The volume counts of scored CSVs (day files, or a transactions_scored.csv); None if
+    there are none, one is absent or one has other columns."""
     counts = VolumeCounts()
-    with fh:
-        rows = csv.reader(fh)
-        if tuple(next(rows, ())) != SCORED_COLUMNS:
-            log.warning("report.html without volume charts: %s has other columns", scored)
+    for scored in files:
+        try:
+            fh = open(scored, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
             return None
-        counts.update(rows)
-    return counts
+        with fh:
+            rows = csv.reader(fh)
+            if tuple(next(rows, ())) != SCORED_COLUMNS:
+                log.warning("report.html without volume charts: %s has other columns", scored)
+                return None
+            counts.update(rows)
+    return counts if files else None
 
 
 def write_report_from_exports(folder: Path) -> Path:
-    counts = count_scored_csv(Path(folder) / SCORED_FILE)
+    """report.html of a folder: its day files counted (or, in a folder of the reference
+    project's layout without `scored/`, its transactions_scored.csv)."""
+    files = day_files(Path(folder)) or [Path(folder) / SCORED_FILE]
+    counts = count_scored_csv(*files)
     return write_report(folder, None if counts is None else cubes_of(counts))

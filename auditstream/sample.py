@@ -12,6 +12,7 @@ from detector.core.config import CoreConfig
 from detector.offline import score_transactions
 from producer.generator import GeneratorConfig, generate
 from sink.offline import write_exports
+from sink.settings import ExportSettings
 
 
 def write_scored_sample(out_dir: Path, customers: int = 40, days: int = 30,
@@ -23,7 +24,8 @@ def write_scored_sample(out_dir: Path, customers: int = 40, days: int = 30,
     rows = score_transactions(txs, config, partitions=4)
     out_dir.mkdir(parents=True, exist_ok=True)
     recipe = f"realistic generator seed={seed} customers={customers} days={days}"
-    write_exports(rows, out_dir, run_info={"input": recipe, "scored_by": "dashboard.sample",
-                                           "first_fit_after": config.first_fit_after})
+    write_exports(rows, out_dir, ExportSettings(single_file=False),
+                  run_info={"input": recipe, "scored_by": "dashboard.sample",
+                            "first_fit_after": config.first_fit_after})
     (out_dir / "report.html").unlink(missing_ok=True)  # generated per exports folder
     return out_dir

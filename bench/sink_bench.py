@@ -1,4 +1,4 @@
-"""Sink throughput: rows/s appended to transactions_scored.csv from a filled topic.
+"""Sink throughput: rows/s appended to the day files (scored/) from a filled topic.
 
     .venv/bin/python bench/sink_bench.py [--rows 300000] [--partitions 4]
 
@@ -32,6 +32,7 @@ from shared.kafka import TopicSpec, ensure_topics, make_producer
 from shared.schemas import ScoredTransaction
 from shared.settings import KafkaSettings, TopicSettings
 from sink.app import run
+from sink.days import day_files
 from sink.settings import ExportSettings, SinkSettings
 from sink.writer import SinkWriter
 
@@ -124,7 +125,7 @@ def main() -> int:
         writer.checkpoint()
         files_s, files_cpu = time.perf_counter() - started, time.process_time() - cpu0
         writer.close()
-        size_mb = (out / "files" / "transactions_scored.csv").stat().st_size / 1e6
+        size_mb = sum(p.stat().st_size for p in day_files(out / "files")) / 1e6
         print(f"file side only, in-process (validate+format+append+counts, {size_mb:.0f} MB): "
               f"{files_s:.2f} s = {args.rows / files_s:,.0f} rows/s; "
               f"CPU {files_cpu / args.rows * 1e6:.1f} us/row")

@@ -3,7 +3,8 @@
 pbix-mcp (pinned in pyproject) turns the TMDL model + PBIR report into a `.pbix`, then the
 snapshot's rows are loaded into each table. Loading rows makes pbix-mcp rewrite *every*
 partition's M as an inline literal, so the `ExportsFolder` queries are set again only after
-all tables hold their data (checked by the tests with pbixray).
+all tables hold their data, and last the fact table's incremental refresh policy (the same
+as the TMDL's) is written into the model's metadata (checked by the tests with pbixray).
 """
 
 from __future__ import annotations
@@ -19,13 +20,25 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.spec import DATE_COLUMNS, DATE_TABLE, NAME, TABLES, Table
+from dashboard.spec import (
+    ARCHIVE_YEARS,
+    DATE_COLUMNS,
+    DATE_TABLE,
+    DAY_FILE_PREFIX,
+    NAME,
+    REFRESH_DAYS,
+    TABLES,
+    Table,
+)
 from dashboard.tmdl import date_table_m, partition_m
 from shared.atomic import atomic_path
 from shared.errors import AuditstreamError
 
 log = logging.getLogger(__name__)
 
+#: TOM's enum values (RefreshPolicyType.Basic, RefreshGranularityType, RefreshPolicyMode):
+#: what the metadata of a model with an incremental refresh policy stores.
+POLICY_BASIC, DAY, YEAR, IMPORT = 0, 0, 3, 0
 _BUILDER_TYPES = {"int64": "Int64", "double": "Float64", "string": "String",
                   "dateTime": "DateTime", "boolean": "Boolean"}
 
@@ -48,12 +61,24 @@ def _cell(value: str, kind: str) -> Any:
 
 def table_rows(table: Table, exports_dir: Path) -> list[dict[str, Any]]:
     """A table's rows as Power Query would type them (derived `date` included)."""
-    frame = pd.read_csv(exports_dir / table.file, dtype=str, keep_default_na=False)
+    frame = read_table_csv(table, exports_dir)
     if "date" in table.columns and "timestamp" in frame:
         frame["date"] = [f"{t[:10]}T00:00:00" if t else "" for t in frame["timestamp"]]
     kinds = {c: table.type_of(c) for c in table.columns}
     return [{c: _cell(str(rec.get(c, "")), kinds[c]) for c in table.columns}
             for rec in frame.to_dict("records")]
+
+
+def read_table_csv(table: Table, exports_dir: Path) -> pd.DataFrame:
+    """A table's CSV cells as text: its file, or for the fact table its day files in day
+    order (what the model's query combines)."""
+    if not table.day_folder:
+        return pd.read_csv(exports_dir / table.file, dtype=str, keep_default_na=False)
+    files = sorted((exports_dir / table.day_folder).glob(f"{DAY_FILE_PREFIX}*.csv"))
+    frames = [pd.read_csv(f, dtype=str, keep_default_na=False) for f in files]
+    if not frames:
+        return pd.DataFrame(columns=list(table.csv_columns))
+    return pd.concat(frames, ignore_index=True)
 
 
 def date_rows(exports_dir: Path) -> list[dict[str, Any]]:
@@ -75,6 +100,37 @@ def _check(result: str, step: str) -> None:
     reply = json.loads(result)
     if not reply.get("success"):
         raise DashboardBuildError(f"{step}: {reply.get('message') or reply}")
+
+
+def _set_refresh_policy(server: Any, alias: str, table: Table) -> None:
+    """The TMDL's policy (`tmdl.refresh_policy_tmdl`) as a RefreshPolicy row of the model.
+
+    pbix-mcp's `pbix_set_incremental_refresh` refuses a file without a DataMashup section
+    (this V3 model keeps its M in the partitions) and stores granularities and the policy
+    type one above TOM's values, so the row is written through its metadata round trip.
+    """
+    import sqlite3
+
+    def write(conn: sqlite3.Connection) -> None:
+        c = conn.cursor()
+        (table_id,) = c.execute("SELECT ID FROM [Table] WHERE Name = ?", (table.name,)).fetchone()
+        c.execute("DELETE FROM RefreshPolicy WHERE TableID = ?", (table_id,))
+        (policy_id,) = c.execute("SELECT COALESCE(MAX(ID), 0) + 1 FROM RefreshPolicy").fetchone()
+        c.execute("INSERT INTO RefreshPolicy (ID, TableID, PolicyType, RollingWindowGranularity, "
+                  "RollingWindowPeriods, IncrementalGranularity, IncrementalPeriods, "
+                  "IncrementalPeriodsOffset, PollingExpression, SourceExpression, Mode) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL, ?, ?)",
+                  (policy_id, table_id, POLICY_BASIC, YEAR, ARCHIVE_YEARS, DAY, REFRESH_DAYS,
+                   partition_m(table), IMPORT))
+        c.execute("UPDATE [Table] SET RefreshPolicyID = ? WHERE ID = ?", (policy_id, table_id))
+        conn.commit()
+
+    try:
+        folder = server._ensure_open(alias)["work_dir"]
+        server._modify_metadata_only(os.path.join(folder, "DataModel"), write)
+        server._ensure_open(alias)["modified"] = True
+    except Exception as exc:  # pbix-mcp's internals: say which step failed
+        raise DashboardBuildError(f"refresh policy of {table.name}: {exc}") from exc
 
 
 def build_pbix(project_root: Path, exports_dir: Path, out: Path) -> Path:
@@ -102,6 +158,9 @@ def build_pbix(project_root: Path, exports_dir: Path, out: Path) -> Path:
                        f"query {table.name}")
             _check(server.pbix_set_partition_m(alias, DATE_TABLE, date_table_m()),
                    f"query {DATE_TABLE}")
+            for table in TABLES:
+                if table.day_folder:
+                    _set_refresh_policy(server, alias, table)
             _check(server.pbix_save(alias, output_path=str(tmp), overwrite=True,
                                     backup=False), "save")
         finally:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dashboard.spec import DAY_FILE_PREFIX, TABLES
 from shared.columns import (
     CASES_COLUMNS,
     CONFUSION_COLUMNS,
@@ -27,6 +28,7 @@ from shared.columns import (
 )
 
 C_FP, C_FN = 1.0, 10.0
+FACT = next(t for t in TABLES if t.day_folder)
 TYPES = ("high_amount", "odd_hour", "duplicate", "burst", "impossible_travel")
 CHANNELS = ("web", "app", "branch", "atm")
 _TYPE_RULE = {t: f"rule_{t}" for t in TYPES}
@@ -158,11 +160,19 @@ def derive_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
+def write_day_files(df: pd.DataFrame, out_dir: Path) -> None:
+    """The scored rows by event day, as the sink lays them out (`scored/<prefix><day>.csv`)."""
+    folder = out_dir / FACT.day_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for day, rows in df.groupby(pd.to_datetime(df["timestamp"]).dt.strftime("%Y-%m-%d")):
+        rows.to_csv(folder / f"{DAY_FILE_PREFIX}{day}.csv", index=False)
+
+
 def write_sample(out_dir: Path, rows: int = 2000, seed: int = 7) -> Path:
-    """Write the five CSVs and run.json of a synthetic run into `out_dir`."""
+    """Write the day files, four CSVs and run.json of a synthetic run into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     df = scored_frame(rows, seed)
-    df.to_csv(out_dir / "transactions_scored.csv", index=False)
+    write_day_files(df, out_dir)
     for name, table in derive_tables(df).items():
         table.to_csv(out_dir / f"{name}.csv", index=False, float_format="%.6g")
     run = {"producer": "dashboard.sample (synthetic stand-in)", "rows": rows, "seed": seed,

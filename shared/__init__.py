@@ -1,4 +1,5 @@
-"""Shared contracts of auditstream: message schemas, settings, Kafka wiring and the local broker."""
+"""Contracts of auditstream: message schemas, the exported columns, settings, the codec, Kafka
+wiring, errors and exit codes (the local broker lives in the composition root, `auditstream`)."""
 
 from __future__ import annotations
 

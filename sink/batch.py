@@ -26,15 +26,17 @@ Record = tuple[int, int, bytes | None]  # partition, offset, value
 
 @dataclass
 class BatchResult:
-    csv: bytes
+    csv: bytes  # the rows in stream order, for transactions_scored.csv (b"" when not asked)
     rows: int
     rejected: list[bytes]  # JSON lines for sink_rejected.jsonl
     delta: SinkRollup
     days: dict[str, DayChunk]  # the same rows by event day (sink.days)
 
 
-def format_batch(records: Sequence[Record], top_cases: int) -> BatchResult:
-    """Validate, format and count `records` (already de-duplicated, in offset order)."""
+def format_batch(records: Sequence[Record], top_cases: int,
+                 single_file: bool = False) -> BatchResult:
+    """Validate, format and count `records` (already de-duplicated, in offset order);
+    `single_file`: also the rows' bytes in stream order (`EXPORTS_SINGLE_FILE`)."""
     # A batch makes ~10 objects per row and no reference cycles: the cyclic collector
     # would only rescan them (it doubled the cost per row), so it waits for the batch.
     paused = gc.isenabled()
@@ -56,13 +58,14 @@ def format_batch(records: Sequence[Record], top_cases: int) -> BatchResult:
         delta = SinkRollup(top_cases)
         delta.update(facts, cells)
         days = split_by_day(cells)
-        return BatchResult(single_file_bytes(cells, days), len(cells), rejected, delta, days)
+        csv = single_file_bytes(cells, days) if single_file else b""
+        return BatchResult(csv, len(cells), rejected, delta, days)
     finally:
         if paused:
             gc.enable()
 
 
-def format_slice(args: tuple[Sequence[Record], int]) -> BatchResult:
+def format_slice(args: tuple[Sequence[Record], int, bool]) -> BatchResult:
     """`format_batch` for `Pool.map`."""
     return format_batch(*args)
 

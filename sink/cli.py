@@ -12,8 +12,9 @@ from sink.settings import SinkSettings
 
 DESCRIPTION = (
     "Consume transactions.scored and keep the exports folder up to date, exactly once: "
-    "transactions_scored.csv, thresholds.csv, metrics_by_type.csv, confusion_matrix.csv, "
-    "cases.csv, run.json. Settings come from SINK_*, EXPORTS_*, KAFKA_* variables."
+    "scored/transactions_scored_YYYY-MM-DD.csv (also transactions_scored.csv with "
+    "EXPORTS_SINGLE_FILE=true), thresholds.csv, metrics_by_type.csv, confusion_matrix.csv, "
+    "cases.csv, status.csv, run.json. Settings come from SINK_*, EXPORTS_*, KAFKA_* variables."
 )
 
 

@@ -10,6 +10,7 @@ it formats leading rows in forked workers while the later rows are still being s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,9 +29,11 @@ from sink.volume import SinkRollup
 CHUNK = 50_000
 #: Below this many rows a worker process costs more than it saves.
 PARALLEL_MIN_ROWS = 40_000
-#: What the forked workers inherit (`forkpool.current_job()`): the rows and the top-K size.
-Job = tuple[Sequence[ScoredTransaction], int]
-#: One formatted chunk: its CSV bytes and the same rows by event day.
+#: What the forked workers inherit (`forkpool.current_job()`): the rows, the top-K size and
+#: whether transactions_scored.csv is written.
+Job = tuple[Sequence[ScoredTransaction], int, bool]
+#: One formatted chunk: its CSV bytes in stream order (b"" without the single file) and the
+#: same rows by event day.
 Part = tuple[bytes, dict[str, DayChunk]]
 
 
@@ -42,8 +45,9 @@ def write_exports(
     workers: int | None = None,
     on_rollup: OnRollup | None = None,
 ) -> None:
-    """Write transactions_scored.csv, the day files (`sink.days`) and every rollup into
-    `out_dir`, each file atomically.
+    """Write the day files (`sink.days`), every rollup and, with `settings.single_file`,
+    transactions_scored.csv into `out_dir`, each file atomically (a transactions_scored.csv
+    of an earlier run is removed when `single_file` is off).
 
     Rollups are computed with the same incremental counts as the streaming sink, chunk by
     chunk; `run_info` (input file hash, model versions...) is merged into run.json.
@@ -73,16 +77,22 @@ def _write_all(
     rest = rows[lo:]
     if workers is None:
         workers = 2 if len(rest) >= PARALLEL_MIN_ROWS and forkpool.usable_cores() > 1 else 1
-    with atomic_writer(out_dir / SCORED_FILE) as fh, DayWriter(out_dir) as days:
-        fh.write(encode_rows([], SCORED_COLUMNS))
+    with ExitStack() as stack:
+        days = stack.enter_context(DayWriter(out_dir))
+        fh: IO[bytes] | None = None
+        if settings.single_file:
+            fh = stack.enter_context(atomic_writer(out_dir / SCORED_FILE))
+            fh.write(encode_rows([], SCORED_COLUMNS))
         for parts, _ in done:
             for part, by_day in parts:
-                fh.write(part)
+                _write_part(fh, part, cells=None, by_day=by_day)
                 days.write(by_day)
         if workers > 1 and forkpool.can_fork():
             _write_parallel(rest, fh, days, state, settings.top_cases)
         else:
             _write_rows(rest, 0, len(rest), fh, days, state)
+    if not settings.single_file:
+        (out_dir / SCORED_FILE).unlink(missing_ok=True)  # an earlier run's: stale now
     info: dict[str, object] = {"source": "auditstream score"}
     info.update(run_info or {})
     rollups = write_rollups(out_dir, state, settings, info)
@@ -90,21 +100,28 @@ def _write_all(
     notify(on_rollup, rollups, out_dir)
 
 
-def _write_rows(rows: Sequence[ScoredTransaction], lo: int, hi: int, fh: IO[bytes],
+def _write_part(fh: IO[bytes] | None, part: bytes | None,
+                cells: Sequence[Sequence[str]] | None, by_day: dict[str, DayChunk]) -> None:
+    """Append rows to transactions_scored.csv when it is written (`fh`)."""
+    if fh is not None:
+        fh.write(part if part is not None else single_file_bytes(cells or [], by_day))
+
+
+def _write_rows(rows: Sequence[ScoredTransaction], lo: int, hi: int, fh: IO[bytes] | None,
                 days: DayWriter, state: SinkRollup) -> None:
     for start in range(lo, hi, CHUNK):
         chunk = rows[start : min(start + CHUNK, hi)]
         cells = [scored_cells(tx) for tx in chunk]
         state.update([facts_of(tx) for tx in chunk], cells)
         by_day = split_by_day(cells)
-        fh.write(single_file_bytes(cells, by_day))
+        _write_part(fh, None, cells, by_day)
         days.write(by_day)
 
 
 def _format_tail(lo: int, hi: int | None = None) -> tuple[list[Part], SinkRollup]:
     """Worker: CSV bytes (per chunk) and the rollup delta of rows `lo..hi`."""
     job: Job = forkpool.current_job()
-    rows, top_cases = job
+    rows, top_cases, single = job
     hi = len(rows) if hi is None else hi
     delta = SinkRollup(top_cases)
     parts: list[Part] = []
@@ -113,7 +130,7 @@ def _format_tail(lo: int, hi: int | None = None) -> tuple[list[Part], SinkRollup
         cells = [scored_cells(tx) for tx in chunk]
         delta.update([facts_of(tx) for tx in chunk], cells)
         by_day = split_by_day(cells)
-        parts.append((single_file_bytes(cells, by_day), by_day))
+        parts.append((single_file_bytes(cells, by_day) if single else b"", by_day))
     return parts, delta
 
 
@@ -139,7 +156,7 @@ class ExportPipeline:
         if not self._enabled or n - self._started < CHUNK:
             return
         self._collect()
-        job = (rows, self.settings.top_cases)
+        job = (rows, self.settings.top_cases, self.settings.single_file)
         self._running = forkpool.start(job, _format_tail, self._started, n)
         self._started = n
 
@@ -156,15 +173,15 @@ class ExportPipeline:
         self._done = []
 
 
-def _write_parallel(rows: Sequence[ScoredTransaction], fh: IO[bytes], days: DayWriter,
+def _write_parallel(rows: Sequence[ScoredTransaction], fh: IO[bytes] | None, days: DayWriter,
                     state: SinkRollup, top_cases: int) -> None:
     half = len(rows) // 2
-    job: Job = (rows, top_cases)
+    job: Job = (rows, top_cases, fh is not None)
     with forkpool.pool(job, 1) as pool:
         tail = pool.apply_async(_format_tail, (half,))
         _write_rows(rows, 0, half, fh, days, state)
         parts, delta = tail.get()
     for part, by_day in parts:
-        fh.write(part)
+        _write_part(fh, part, None, by_day)
         days.write(by_day)
     state.merge(delta)

@@ -24,6 +24,11 @@ class ExportSettings(BaseSettings):
     )
     recommend_for: Literal["combined", "hybrid", "ml"] = "combined"
     top_cases: int = Field(default=100, ge=1, le=100_000)
+    single_file: bool = Field(
+        default=False,
+        description="also write transactions_scored.csv, a copy of the day files in stream "
+        "order (the reference project's layout): every row is written twice",
+    )
 
 
 class SinkSettings(BaseSettings):

@@ -10,7 +10,7 @@ anomaly type is the rollup's `UNSPECIFIED_TYPE`. Counts are bounded by
 (days + channels + types) x 2 x 3 x 102.
 
 `VolumeCounts` reads only formatted cells (`SCORED_COLUMNS` order), so the streaming sink,
-`score` and a transactions_scored.csv read back all count with one function.
+`score` and day files read back all count with one function.
 `SinkRollup` is `RollupState` plus these counts: every place that updates, merges,
 checkpoints or restores the rollup carries them along, with no change to the rollup itself.
 """

@@ -1,7 +1,8 @@
 """The sink's file side: append rows, checkpoint, refresh rollups. No Kafka in here.
 
 `SinkWriter.add` takes raw records `(partition, offset, value)` in offset order per
-partition. Valid ones go to transactions_scored.csv and the rollup counts; a value that is
+partition. Valid ones go to the day files (`sink.days`; with `EXPORTS_SINGLE_FILE` also to
+transactions_scored.csv) and the rollup counts; a value that is
 not a valid `ScoredTransaction` goes, with its partition, offset and the reason, to
 `sink_rejected.jsonl` (nothing is lost, and the stream goes on). `checkpoint` makes both
 durable and records them in `.sink-state.json` (see `sink.state`).
@@ -70,14 +71,18 @@ class SinkWriter:
                 "rows would be missing there: use another folder or --reset"
             )
         else:
+            self._switch_single_file(cp)
             st.cut_to_checkpoint(self.folder, cp.lengths)
             dy.remove_unrecorded(self.folder, cp.lengths)
             if cp.rollup.volume.rows != cp.rollup.rows:  # a checkpoint from before the counts
-                cp.rollup.volume = _recount(self.folder / SCORED_FILE)
+                cp.rollup.volume = _recount(dy.day_files(self.folder))
             log.info("resuming %s at offsets %s (%d rows)", self.folder, cp.offsets,
                      cp.rollup.rows)
         self.cp = cp
-        self._scored: BinaryIO = open(self.folder / SCORED_FILE, "ab")  # noqa: SIM115
+        self._single = settings.single_file
+        self._scored: BinaryIO | None = (
+            open(self.folder / SCORED_FILE, "ab") if self._single else None)  # noqa: SIM115
+        self._rows_written = cp.rollup.rows  # at the last checkpoint
         self._days = dy.DayAppender(self.folder)
         self._rejected: BinaryIO | None = None
         self.pending_rows = 0
@@ -95,18 +100,49 @@ class SinkWriter:
                 f"{scored} exists but no sink checkpoint does (exports of another run?); "
                 "use another folder or --reset"
             )
-        atomic_write_bytes(scored, SCORED_HEADER)
+        lengths = {REJECTED_FILE: 0}
+        if self.settings.single_file:
+            atomic_write_bytes(scored, SCORED_HEADER)
+            lengths[SCORED_FILE] = len(SCORED_HEADER)
+        else:
+            scored.unlink(missing_ok=True)
         (self.folder / REJECTED_FILE).unlink(missing_ok=True)
         cp = st.Checkpoint(
             topic=topic,
-            lengths={SCORED_FILE: len(SCORED_HEADER), REJECTED_FILE: 0},
+            lengths=lengths,
             offsets={},
             rollup=SinkRollup(self.settings.top_cases),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            extra={"columns": list(SCORED_COLUMNS), "day_files": True},
+            extra={"columns": list(SCORED_COLUMNS), "day_files": True,
+                   "single_file": self.settings.single_file},
         )
         st.save(self.folder, cp)
         return cp
+
+    def _switch_single_file(self, cp: st.Checkpoint) -> None:
+        """Follow `EXPORTS_SINGLE_FILE` on resume. Turned off: transactions_scored.csv is
+        removed (a copy of the day files; a copy that silently stopped growing would mislead
+        its readers). Turned on: refused, the copy would miss the rows already written."""
+        was = bool(cp.extra.get("single_file", SCORED_FILE in cp.lengths))
+        if was != self.settings.single_file:
+            if self.settings.single_file and cp.rollup.rows:
+                raise st.SinkStateError(
+                    f"{self.folder} was written without transactions_scored.csv "
+                    "(EXPORTS_SINGLE_FILE off), so a copy started now would miss its earlier "
+                    "rows: unset EXPORTS_SINGLE_FILE, or use another folder or --reset"
+                )
+            if self.settings.single_file:
+                atomic_write_bytes(self.folder / SCORED_FILE, SCORED_HEADER)
+                cp.lengths[SCORED_FILE] = len(SCORED_HEADER)
+            else:
+                cp.lengths.pop(SCORED_FILE, None)
+            cp.extra["single_file"] = self.settings.single_file
+            st.save(self.folder, cp)
+        scored = self.folder / SCORED_FILE
+        if not self.settings.single_file and scored.exists():  # after the save: crash-safe
+            scored.unlink()
+            log.warning("removed %s: EXPORTS_SINGLE_FILE is off (the rows are in %s/)",
+                        scored, dy.SCORED_DIR)
 
     @property
     def offsets(self) -> dict[int, int]:
@@ -118,7 +154,7 @@ class SinkWriter:
         return self.cp.rollup.rows
 
     def add(self, records: Sequence[Record]) -> int:
-        """Append a batch; return how many rows went to transactions_scored.csv."""
+        """Append a batch; return how many rows went to the files."""
         offsets = self.cp.offsets
         fresh: list[Record] = []
         for record in records:
@@ -130,13 +166,15 @@ class SinkWriter:
         k = self.settings.top_cases
         if self._pool is not None and len(fresh) >= 2 * MIN_SLICE:
             step = -(-len(fresh) // self._workers)
-            slices = [(fresh[i : i + step], k) for i in range(0, len(fresh), step)]
+            slices = [(fresh[i : i + step], k, self._single)
+                      for i in range(0, len(fresh), step)]
             results = self._pool.map(format_slice, slices)
         else:
-            results = [format_batch(fresh, k)]
+            results = [format_batch(fresh, k, self._single)]
         rows = 0
         for result in results:  # in offset order, whatever process formatted them
-            self._scored.write(result.csv)
+            if self._scored is not None:
+                self._scored.write(result.csv)
             self._write_days(result.days)
             self.cp.rollup.merge(result.delta)
             rows += result.rows
@@ -169,7 +207,9 @@ class SinkWriter:
 
     def checkpoint(self) -> None:
         """Make the appended rows durable, then record lengths, offsets and counts."""
-        lengths = {**self.cp.lengths, SCORED_FILE: _sync(self._scored)}
+        lengths = dict(self.cp.lengths)
+        if self._scored is not None:
+            lengths[SCORED_FILE] = _sync(self._scored)
         lengths[REJECTED_FILE] = (
             _sync(self._rejected) if self._rejected is not None
             else self.cp.lengths.get(REJECTED_FILE, 0)
@@ -177,8 +217,9 @@ class SinkWriter:
         lengths.update(self._days.sync())
         if lengths != self.cp.lengths:
             fsync_dir(self.folder)
-        if lengths[SCORED_FILE] != self.cp.lengths.get(SCORED_FILE):
+        if self.cp.rollup.rows != self._rows_written:
             self.cp.extra["last_row_written_at"] = now_utc()
+            self._rows_written = self.cp.rollup.rows
         self.cp.lengths = lengths
         st.save(self.folder, self.cp)
         self.pending_rows = 0
@@ -214,19 +255,21 @@ class SinkWriter:
         if self._pool is not None:
             self._pool.terminate()
             self._pool.join()
-        self._scored.close()
+        if self._scored is not None:
+            self._scored.close()
         self._days.close()
         if self._rejected is not None:
             self._rejected.close()
 
 
-def _recount(scored: Path) -> VolumeCounts:
-    """The volume counts of the rows already in `scored` (read once, on resume)."""
+def _recount(files: Sequence[Path]) -> VolumeCounts:
+    """The volume counts of the rows already in the day files (read once, on resume)."""
     counts = VolumeCounts()
-    with open(scored, newline="", encoding="utf-8") as fh:
-        rows = csv.reader(fh)
-        next(rows, None)
-        counts.update(rows)
+    for path in files:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = csv.reader(fh)
+            next(rows, None)
+            counts.update(rows)
     return counts
 
 

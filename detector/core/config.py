@@ -67,11 +67,8 @@ class CoreConfig(BaseModel):
     )
     new_value_prior: float = Field(
         default=30.0, gt=0,
-        description="pseudo-events of the population's new-value rate (a small rate needs "
-        "many events to estimate)",
-    )
-    rarity_weight: float = Field(
-        default=0.0, ge=0, le=1, description="share of a new value's population rarity counted"
+        description="pseudo-events of the population's rate of new values and of too fast "
+        "country changes (a small rate needs many events to estimate)",
     )
     context_size: int = Field(default=8, ge=1, le=64, description="recent learnt events kept")
     context_weight: float = Field(
@@ -81,9 +78,6 @@ class CoreConfig(BaseModel):
         default=(300.0, 3600.0, 86400.0), min_length=1, description="activity windows"
     )
     repeat_window_s: float = Field(default=3600.0, gt=0, description="similar amounts window")
-    repeat_tolerance: float = Field(
-        default=0.03, gt=0, description="log-amount difference that counts as similar"
-    )
     dormancy_alpha: float = Field(
         default=2.0, gt=0, description="tail of the silence model (Lomax shape)"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from functools import lru_cache
+from typing import cast
 
 from detector.core.config import CoreConfig
 from detector.core.geo import distance_km
@@ -105,6 +106,11 @@ def _night_hours(lo: int, hi: int) -> tuple[int, ...]:
     return tuple(h % 24 for h in range(lo, hi if hi > lo else hi + 24))
 
 
+def _held(st: CustomerState) -> list[tuple[str, str, str, str, str, int, float]]:
+    """The customer's events on hold (habits.Held tuples), not learnt yet."""
+    return [cast("tuple[str, str, str, str, str, int, float]", e) for _, e in st.pending]
+
+
 def event_seconds(tx: Transaction) -> float:
     """Event time as seconds since 1970 (naive, so independent of the machine's zone)."""
     return (tx.timestamp - EPOCH).total_seconds()
@@ -178,16 +184,19 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     o.night_total = hn
     o.night_count = night
     # Laplace-smoothed: a short history with no night events is weak evidence of a habit;
-    # a night habit among the last learnt events (a new night shift) counts as one.
+    # a night habit among the last learnt (or held) events (a new night shift) counts as one.
     o.night_share = (night + 1) / (hn + 2)
-    if st.context:
+    if st.context or st.pending:
         nights = _night_hours(lo, hi)
-        recent = sum(1 for c in st.context if c[5] in nights)
-        o.night_share = max(o.night_share, recent / len(st.context))
+        recent = sum(1 for c in st.context if c[5] in nights) + sum(
+            1 for h in _held(st) if h[5] in nights)
+        o.night_share = max(o.night_share, recent / (len(st.context) + len(st.pending)))
 
     country = tx.country
     o.country = country
-    o.country_seen = st.countries.get(country, 0)
+    # seen: learnt, or in a purchase on hold (a country used 20 min ago was seen)
+    o.country_seen = st.countries.get(country, 0) + sum(
+        1 for h in _held(st) if h[0] == country)
     tables, total = pop.tables, pop.total + 1.0
     country_share = (tables["country"].get(country, 0) + 0.5) / total
     o.country_rarity = -math.log(country_share)

@@ -16,7 +16,7 @@ import math
 
 from detector.core.config import CoreConfig
 from detector.core.features import Observation
-from detector.core.state import CustomerState, Population, bump
+from detector.core.state import NOVELTY, CustomerState, Population, bump
 from shared.schemas import Transaction
 
 #: A held event: (country, device, IP network, channel, category, hour, log amount).
@@ -40,10 +40,11 @@ def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Co
     """Fold `tx` into the state after it was scored with combined surprise `surprise` and
     dormancy surprise `wake`."""
     release(st, pop, cfg, t)
-    _learn_clock(tx, t, st, pop, cfg, o, wake)
+    suspicious = surprise >= cfg.quarantine_above and cfg.quarantine_s > 0
+    _learn_clock(tx, t, st, pop, cfg, o, wake, not suspicious)
     held: Held = (tx.country, tx.device, ipnet(tx.ip), tx.channel, tx.merchant_category,
                   o.hour, o.log_amount)
-    if surprise >= cfg.quarantine_above and cfg.quarantine_s > 0:
+    if suspicious:
         st.pending.append((max(t, st.last_t) + cfg.quarantine_s, held))
         if len(st.pending) > MAX_PENDING:
             _, oldest = st.pending.pop(0)
@@ -62,7 +63,7 @@ def release(st: CustomerState, pop: Population, cfg: CoreConfig, now: float) -> 
 
 
 def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
-                 cfg: CoreConfig, o: Observation, wake: float) -> None:
+                 cfg: CoreConfig, o: Observation, wake: float, values: bool) -> None:
     if st.n:
         raw_gap = abs(t - st.last_t)
         gap = max(raw_gap, 1.0)
@@ -74,7 +75,13 @@ def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
         pop.gap_log += (lg - pop.gap_log) / min(pop.gaps, 5000)
         pop.gap_mean += (min(gap, GAP_CAP_S) - pop.gap_mean) / min(pop.gaps, 5000)
         st.hops += tx.country != st.last_country
-        st.fast += o.travel_km > 0 and o.travel_dt_s < _needed_s(o, cfg)
+        fast = o.travel_km > 0 and o.travel_dt_s < _needed_s(o, cfg)
+        st.fast += fast
+        if pop.fast[1] >= 20_000:  # a moving average beyond this
+            pop.fast[0] *= 0.5
+            pop.fast[1] *= 0.5
+        pop.fast[0] += fast
+        pop.fast[1] += 1.0
     if wake > cfg.surprise_floor and t >= st.last_t:
         st.wake = (t, wake)
     entry = (t, tx.amount, tx.merchant_category, tx.channel)
@@ -94,13 +101,21 @@ def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
         st.last_country = tx.country
     st.n += 1
     pop.observe(tx.country, tx.merchant_category, tx.channel, tx.device, o.log_amount,
-                cfg.max_population_keys, ipnet(tx.ip))
+                cfg.max_population_keys, ipnet(tx.ip), values)
     pop.hours[o.hour] += 1
     pop.learn_offset(tx.merchant_category, o.amount_dev, cfg.max_population_keys)
 
 
 def _needed_s(o: Observation, cfg: CoreConfig) -> float:
     return max(0.0, o.travel_km - cfg.travel_slack_km) / cfg.travel_speed_kmh * 3600.0
+
+
+def unused_mass(pop: Population, name: str, known: dict[str, int], cfg: CoreConfig) -> float:
+    """The population's mass of values this customer has not used (1 when the population
+    table is full: then it cannot tell)."""
+    if len(pop.tables[name]) >= cfg.max_population_keys:
+        return 1.0
+    return pop.unused_mass(name, known)
 
 
 def learn_habits(st: CustomerState, pop: Population, cfg: CoreConfig, held: Held) -> None:
@@ -119,13 +134,17 @@ def learn_habits(st: CustomerState, pop: Population, cfg: CoreConfig, held: Held
         st.novel += country not in st.countries
     established = st.learnt >= cfg.min_history
     cap = cfg.max_seen
-    for name, table, key in (("country", st.countries, country),
-                             ("category", st.categories, category),
-                             ("channel", st.channels, channel),
-                             ("device", st.devices, device),
-                             ("ipnet", st.ipnets, net)):
-        if established:
-            pop.learn_novelty(name, key not in table)
+    explore = st.explore
+    for i, (name, table, key) in enumerate(zip(NOVELTY, (st.countries, st.categories,
+                                                         st.channels, st.devices, st.ipnets),
+                                               (country, category, channel, device, net),
+                                               strict=True)):
+        if st.learnt:  # the first event is new whatever the customer's habit
+            new = key not in table
+            unused = unused_mass(pop, name, table, cfg)
+            explore[i] += unused
+            if established:
+                pop.learn_novelty(name, new, unused)
         if key in table:
             table[key] += 1
         else:

@@ -15,6 +15,8 @@ from collections import OrderedDict
 
 from detector.core.config import CoreConfig
 
+#: The attributes whose new values are judged against the population (habits, surprise).
+NOVELTY: tuple[str, ...] = ("country", "category", "channel", "device", "ipnet")
 #: A recent event: (event time s, amount, merchant category, channel).
 Recent = tuple[float, float, str, str]
 #: A recently learnt habit: (country, device, IP network, channel, category, hour, log amount).
@@ -32,6 +34,7 @@ class CustomerState:
         "countries",
         "devices",
         "exact",
+        "explore",
         "fast",
         "gap_log",
         "gap_mean",
@@ -74,6 +77,10 @@ class CustomerState:
         self.exact = 0  # events repeating an amount of the customer's last day exactly
         self.fast = 0  # country changes faster than travel allows
         self.wake = (-math.inf, 0.0)  # (time, surprise) of the last return after silence
+        # per novelty attribute (NOVELTY order): the population's mass of values the
+        # customer had not used yet, summed over their learnt events (the opportunities
+        # to take a new value)
+        self.explore: list[float] = [0.0] * len(NOVELTY)
 
     def __getstate__(self) -> tuple[object, ...]:
         return tuple(getattr(self, s) for s in self.__slots__)
@@ -93,19 +100,26 @@ def bump(table: dict[str, int], key: str, cap: int) -> None:
     table[key] = 1
 
 
-def _count(table: dict[str, int], key: str, max_keys: int) -> None:
+def _count(table: dict[str, int], key: str, max_keys: int, singles: dict[str, int],
+           name: str) -> None:
+    if name not in singles:  # restored from a snapshot older than the field
+        singles[name] = sum(1 for v in table.values() if v == 1)
     if key in table:
         table[key] += 1
+        if table[key] == 2:
+            singles[name] -= 1
     elif len(table) < max_keys:
         table[key] = 1
+        singles[name] += 1
 
 
 class Population:
     """What is common across the partition's customers: value frequencies and amounts."""
 
     __slots__ = (
-        "amount_center", "amount_ring", "amount_scale", "gap_log", "gap_mean", "gaps", "hours",
-        "novelty", "offsets", "tables", "total",
+        "amount_center", "amount_ring", "amount_scale", "fast", "gap_log", "gap_mean", "gaps",
+        "hours",
+        "novelty", "offsets", "singles", "tables", "total",
     )
 
     RING = 2048
@@ -127,8 +141,11 @@ class Population:
         self.gap_log = 0.0  # running mean of log(seconds between a customer's events)
         self.gap_mean = 0.0  # running mean of seconds between a customer's events (capped)
         self.gaps = 0
-        # attribute -> [new values, events] among established customers' learnt events
+        # attribute -> [new values, population mass not yet used by the customer, summed]
+        # over established customers' learnt events: the rate of exploring per unit of it
         self.novelty: dict[str, list[float]] = {}
+        self.singles: dict[str, int] = {}  # per table: values counted exactly once
+        self.fast = [0.0, 0.0]  # [country changes faster than travel allows, events]
 
     def share(self, table: str, key: str) -> float:
         """Smoothed share of events with this value (never 0)."""
@@ -157,30 +174,65 @@ class Population:
         return (h[hour - 1] + h[hour] + h[(hour + 1) % 24] + 0.375) / (self.total + 3.0)
 
     def new_rate(self, attribute: str) -> float:
-        """Share of established customers' events with a value new to them (prior 5%)."""
+        """Established customers' rate of taking a value new to them, per unit of the
+        population's mass they had not used yet. Without data it is 1: a customer draws
+        values the way everybody does (a new customer is judged by what is usual)."""
         entry = self.novelty.get(attribute)
         if entry is None:
-            return 0.05
-        return (entry[0] + 5.0 * 0.05) / (entry[1] + 5.0)
+            return 1.0
+        return (entry[0] + 5.0) / (entry[1] + 5.0)
 
-    def learn_novelty(self, attribute: str, new: bool) -> None:
+    def learn_novelty(self, attribute: str, new: bool, unused: float = 1.0) -> None:
         entry = self.novelty.setdefault(attribute, [0.0, 0.0])
         if entry[1] >= 20_000:  # a moving average beyond this
             entry[0] *= 0.5
             entry[1] *= 0.5
         entry[0] += new
-        entry[1] += 1.0
+        entry[1] += unused
+
+    def fast_rate(self) -> float:
+        """Share of events that follow the previous one faster than travel allows (prior:
+        1% worth 100 events)."""
+        return (self.fast[0] + 1.0) / (self.fast[1] + 100.0)
+
+    def unseen_mass(self, table: str) -> float:
+        """Good-Turing estimate of the share of events with a value nobody used before."""
+        once = self.singles.get(table)
+        if once is None:  # restored from a snapshot older than the field
+            once = sum(1 for v in self.tables[table].values() if v == 1)
+        return (once + 1.0) / (self.total + 1.0)
+
+    def unused_mass(self, table: str, known: dict[str, int]) -> float:
+        """The population's share of events with a value this customer has not used
+        (values nobody used included): where a new value of theirs would come from."""
+        counts = self.tables[table]
+        used = sum(counts.get(k, 0) for k in known)
+        return min(1.0, self.unseen_mass(table) + max(0.0, 1.0 - used / (self.total + 1.0)))
+
+    def rarer_mass(self, table: str, known: dict[str, int], key: str) -> float:
+        """The population's share of events with a value unknown to this customer that is
+        at most as common as `key` (values nobody used included)."""
+        counts = self.tables[table]
+        mine = counts.get(key, 0)
+        mass = self.unseen_mass(table)
+        if mine:
+            mass += sum(c for k, c in counts.items() if c <= mine and k not in known) / (
+                self.total + 1.0)
+        return min(1.0, mass)
 
     def observe(self, country: str, category: str, channel: str, device: str,
-                log_amount: float, max_keys: int, ipnet: str = "") -> None:
-        """Count one event (after it has been scored)."""
+                log_amount: float, max_keys: int, ipnet: str = "", values: bool = True
+                ) -> None:
+        """Count one event (after it has been scored); its values (country, ...) only if
+        `values`: what a suspicious event uses does not become common for everybody."""
         self.total += 1
-        tables = self.tables
-        _count(tables["ipnet"], ipnet, max_keys)
-        _count(tables["country"], country, max_keys)
-        _count(tables["category"], category, max_keys)
-        _count(tables["channel"], channel, max_keys)
-        _count(tables["device"], device, max_keys)
+        if values:
+            tables, singles = self.tables, self.singles
+            _count(tables["ipnet"], ipnet, max_keys, singles, "ipnet")
+            _count(tables["country"], country, max_keys, singles, "country")
+            _count(tables["category"], category, max_keys, singles, "category")
+            _count(tables["channel"], channel, max_keys, singles, "channel")
+            _count(tables["device"], device, max_keys, singles, "device")
         ring = self.amount_ring
         if len(ring) < self.RING:
             ring.append(log_amount)

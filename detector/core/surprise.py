@@ -20,7 +20,7 @@ from detector.core.config import CoreConfig
 from detector.core.features import Observation
 from detector.core.habits import ipnet
 from detector.core.rules import duration, needed_seconds, quoted
-from detector.core.state import CustomerState, Population
+from detector.core.state import NOVELTY, CustomerState, Population
 from shared.schemas import Transaction
 
 TERMS: tuple[str, ...] = (
@@ -32,6 +32,9 @@ GRADES: dict[str, str] = {
     "amount_high": "high_amount", "hour": "odd_hour", "country": "new_country",
     "travel": "impossible_travel", "rate": "burst", "repeat": "duplicate",
 }
+#: The k-th earlier purchase tested by the activity and repetition terms (a geometric
+#: set: each test costs ln(number tested) of surprise, Bonferroni).
+SPANS: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
 #: Rate of new values assumed for a customer with no novelty record, and its weight.
 _TINY = 1e-300
 
@@ -77,24 +80,15 @@ def _bits(p: float, cap: float) -> float:
     return min(cap, -math.log(max(p, _TINY)))
 
 
-def rarity(pop: Population, attribute: str, key: str, cfg: CoreConfig) -> float:
-    """How rare `key` is across all customers, as a factor in (0, 1]: its share times the
-    number of values seen (1 for a value of average share or more). A new value drawn the
-    way the population draws values has this factor <= u with probability <= u. Unknown
-    (1) when the population table is full. Raised to `rarity_weight` (counted at half
-    its surprise by default: trips abroad make rare countries ordinary for some)."""
-    table = pop.tables.get(attribute)
-    if not table or len(table) >= cfg.max_population_keys:
-        return 1.0
-    share = len(table) * (table.get(key, 0) + 0.5) / (pop.total + 1.0)
-    return min(1.0, float(share**cfg.rarity_weight))
-
-
-def categorical(table: dict[str, int], key: str, learnt: int, prior_new: float,
-                recent: int, cfg: CoreConfig, rare: float = 1.0) -> float:
-    """Surprise of `key` among the customer's values: the chance of a new value is a
-    Good-Turing estimate (values seen once / events) shrunk to the population's rate,
-    times the value's rarity across customers (`rarity`)."""
+def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
+                pop: Population, attribute: str, recent: int, cfg: CoreConfig) -> float:
+    """Surprise of `key` among the customer's values. A customer takes a value new to them
+    by exploring what others use: at a rate per unit of the population's mass they have
+    not used yet (`explore`: that mass summed over their events), estimated Good-Turing
+    style (values seen once) and shrunk to the population's rate. So a customer who
+    already uses every common value is not expected to take a new one, and one who keeps
+    trying new merchants is not surprised by one more. A new value is judged by the
+    chance of a new value at most as common across customers as this one."""
     if learnt == 0:
         return 0.0
     count = table.get(key, 0)
@@ -105,14 +99,59 @@ def categorical(table: dict[str, int], key: str, learnt: int, prior_new: float,
             once += 1
         if v <= count:
             below += v
-    p_new = (once + cfg.new_value_prior * prior_new) / (learnt + cfg.new_value_prior)
-    tail = p_new * rare if count == 0 else p_new + (1.0 - p_new) * below / total
+    k = cfg.new_value_prior
+    rate = (once + k * pop.new_rate(attribute)) / (explore + k)
+    full = len(pop.tables[attribute]) >= cfg.max_population_keys
+    if count == 0:
+        mass = 1.0 if full else (pop.unused_mass(attribute, table) if attribute == "ipnet"
+                                 else pop.rarer_mass(attribute, table, key))
+        tail = min(1.0, rate * mass)
+    else:
+        p_new = min(1.0, rate * (1.0 if full else pop.unused_mass(attribute, table)))
+        tail = p_new + (1.0 - p_new) * below / total
     tail = max(tail, cfg.context_weight * recent / cfg.context_size)
     return _bits(tail, cfg.surprise_cap)
 
 
+#: A recent event whose hour had at most this tail under the long habit broke it.
+BROKE = math.exp(-3.0)
+#: Weights of a recent purchase's hour spread over its neighbours (-2 h .. +2 h).
+KERNEL = (1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9)
+
+
+def _tails(q: list[float]) -> list[float]:
+    """For every hour: the mass of the hours at most as common as it (+-1 h)."""
+    near = [a + b + c for a, b, c in zip([q[-1], *q[:-1]], q, [*q[1:], q[0]], strict=True)]
+    order = sorted(range(24), key=near.__getitem__)
+    tails = [0.0] * 24
+    acc, i = 0.0, 0
+    while i < 24:
+        j, edge = i, near[order[i]] + 1e-12
+        while j < 24 and near[order[j]] <= edge:
+            acc += q[order[j]]
+            j += 1
+        for m in range(i, j):
+            tails[order[m]] = acc
+        i = j
+    return tails
+
+
+def _tail(q: list[float], hour: int) -> float:
+    near = [a + b + c for a, b, c in zip([q[-1], *q[:-1]], q, [*q[1:], q[0]], strict=True)]
+    mine = near[hour] + 1e-12
+    return sum([x for x, y in zip(q, near, strict=True) if y <= mine])
+
+
 def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) -> float:
-    """Share of the customer's (smoothed) hours at most as common as this one (+-1 h)."""
+    """Share of the customer's (smoothed) hours at most as common as this one (+-1 h).
+
+    A change under way counts: when at least two of the last learnt events broke the long
+    habit (each had a tail below e^-3 there: two of eight happen by chance to about one
+    customer in twenty), the hours are a mixture of the long habit and the recent events'
+    hours, weighted by the share of recent events that broke it. The recent hours are few,
+    so their profile spreads each over +-2 h and keeps one pseudo-event spread over the
+    whole day (a new regime's shape is unknown): a new night shift is learnt after a few
+    nights."""
     hours = st.hours
     hn = sum(hours)
     if hn == 0:
@@ -121,9 +160,20 @@ def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) ->
     k = w / (pop.total + 24.0)
     d = hn + w
     q = [(c + k * (p + 1.0)) / d for c, p in zip(hours, pop.hours, strict=True)]
-    near = [a + b + c for a, b, c in zip([q[-1], *q[:-1]], q, [*q[1:], q[0]], strict=True)]
-    mine = near[hour] + 1e-12
-    return sum([x for x, y in zip(q, near, strict=True) if y <= mine])
+    ctx = st.context
+    if len(ctx) >= 2:
+        tails = _tails(q)
+        broke = [c[5] for c in ctx if tails[c[5]] <= BROKE]
+        if len(broke) >= 2:
+            share = len(broke) / len(ctx)
+            spread = share / (len(broke) + 1.0)
+            mix = [(1.0 - share) * x + spread / 24.0 for x in q]
+            for h in broke:
+                for step, weight in enumerate(KERNEL):
+                    mix[(h + step - 2) % 24] += spread * weight
+            return _tail(mix, hour)
+        return tails[hour]
+    return _tail(q, hour)
 
 
 def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Observation,
@@ -154,9 +204,8 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
                                 ("category", st.categories, tx.merchant_category, 4)):
         recent = [c[i] for c in ctx].count(key) if ctx else 0
         attribute = "ipnet" if name == "ip_network" else name
-        rare = 1.0 if i == 2 or key in table else rarity(pop, attribute, key, cfg)
-        out[name] = categorical(table, key, learnt, pop.new_rate(attribute), recent, cfg,
-                                rare)
+        out[name] = categorical(table, key, learnt, st.explore[NOVELTY.index(attribute)],
+                                pop, attribute, recent, cfg)
     # A new country comes with a new network: only the network's surprise beyond the
     # country's is news.
     out["ip_network"] = max(0.0, out["ip_network"] - out["country"])
@@ -165,45 +214,58 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
         recent = len([c for c in ctx if (c[5] - o.hour) % 24 in (0, 1, 23)])
         out["hour"] = _bits(max(hour_tail(st, pop, o.hour, cfg), w_ctx * recent / size), cap)
     reasons: dict[str, str] = {}
-    # --- activity over several windows against the customer's own rate ------------------
+    # --- activity: the time back to the k-th earlier purchase, against the customer's pace
     if st.n and pop.gaps >= 100:
         w = cfg.prior_weight
         typical = (st.gaps * st.gap_log + w * pop.gap_log) / (st.gaps + w)
         rate = math.exp(-typical)
+        horizon = max(cfg.rate_windows_s)
+        ages = sorted(abs(t - r[0]) for r in st.window if abs(t - r[0]) <= horizon)
         best, detail = 0.0, ""
-        windows = cfg.rate_windows_s
-        for span in windows:
-            others = sum(1 for r in st.window if abs(t - r[0]) <= span)
-            if others:
-                s = _bits(poisson_tail(others, rate * span), cap) - math.log(len(windows))
-                if s > best:
-                    best, detail = s, (f"{others + 1} purchases within {duration(span)} "
-                                       f"(about {1 + rate * span:.1f} at this customer's pace)")
+        tested = [k for k in SPANS if k <= len(ages)]
+        for k in tested:
+            # P(k earlier purchases within this span) = P(Poisson(rate * span) >= k)
+            span = max(ages[k - 1], 1.0)
+            s = _bits(poisson_tail(k, rate * span), cap) - math.log(len(tested))
+            if s > best:
+                best, detail = s, (f"{k + 1} purchases within {duration(span)} "
+                                   f"(about {1 + rate * span:.1f} at this customer's pace)")
         out["rate"] = max(best, 0.0)
         reasons["rate"] = detail
-    # --- repetition of similar amounts in a short window ---------------------------------
+    # --- repetition of similar amounts in a short window: the k nearest amounts among the
+    # purchases of the window, against the chance that k of them fall that close by
+    # coincidence given the customer's amounts (no fixed tolerance) ---------------------
     if st.n and tx.amount > 0:
         density = tail_pdf(z) / scale
-        tol = cfg.repeat_tolerance
         la = math.log(tx.amount)
-        similar = exact = others = 0
+        grain = 0.005 / tx.amount  # half a cent: amounts closer than this are equal
+        near: list[float] = []
+        exact = 0
         for rt, amount, category, channel in st.window:
             if abs(t - rt) <= cfg.repeat_window_s and amount > 0:
-                others += 1
-                similar += abs(math.log(amount) - la) <= tol
+                near.append(max(abs(math.log(amount) - la), grain))
                 exact += (amount == tx.amount and category == tx.merchant_category
                           and channel == tx.channel)
-        if similar:
-            p_sim = min(1.0, 2 * tol * density)
-            n_ex = (st.exact + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)
-            p_ex = max(min(1.0, 2 * (0.005 / tx.amount) * density) * 0.25, n_ex)
-            s = max(_bits(poisson_tail(similar, others * p_sim), cap),
-                    _bits(poisson_tail(exact, others * p_ex), cap) if exact else 0.0)
-            out["repeat"] = s
+        if near:
+            near.sort()
+            others = len(near)
+            tested = [k for k in SPANS if k <= others]
+            best, closest = 0.0, 0
+            for k in tested:
+                p_sim = min(1.0, 2 * near[k - 1] * density)
+                s = _bits(poisson_tail(k, others * p_sim), cap) - math.log(len(tested))
+                if s > best:
+                    best, closest = s, k
+            if exact:
+                n_ex = (st.exact + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)
+                p_ex = max(min(1.0, 2 * grain * density) * 0.25, n_ex)
+                best = max(best, _bits(poisson_tail(exact, others * p_ex), cap))
+            out["repeat"] = best
+            within = math.exp(near[closest - 1]) - 1.0 if closest else 0.0
             reasons["repeat"] = (f"repeats an amount of {tx.amount:g} within "
                                  f"{duration(cfg.repeat_window_s)}" if exact else
-                                 f"{similar + 1} purchases of about {tx.amount:.0f} within "
-                                 f"{duration(cfg.repeat_window_s)}")
+                                 f"{closest + 1} purchases within {100 * within:.0f}% of "
+                                 f"{tx.amount:.0f} in {duration(cfg.repeat_window_s)}")
     # --- a long silence, and the activity right after it --------------------------------
     wake = 0.0
     if st.gaps and t >= st.last_t:
@@ -224,7 +286,10 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
         need = needed_seconds(o, cfg)
         ratio = need / max(o.travel_dt_s, 60.0)
         if ratio > 1.0:
-            p_fast = (st.fast + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)
+            # the customer's rate of such hops, shrunk to the population's (a small rate
+            # needs many events to estimate: worth `new_value_prior` events)
+            weight = cfg.new_value_prior
+            p_fast = (st.fast + weight * pop.fast_rate()) / (st.n + weight)
             out["travel"] = _bits(p_fast, cap) * min(1.0, math.log(ratio) / math.log(2.0))
     values = [out[name] for name in TERMS]
     floor = cfg.surprise_floor
@@ -256,33 +321,55 @@ def _reason(name: str, tx: Transaction, o: Observation, st: CustomerState) -> st
 
 
 class Recalibration:
-    """Keeps each term honest on the data at hand: a term whose model is too narrow for
-    this population (its surprise exceeds 4 on more than e^-4 of established customers'
-    rows) is multiplied by the factor that brings that quantile back to 4 (at most 3x
-    down; never up: a cautious term stays cautious). Fixed between recomputes (every
-    `EVERY` rows, from `MIN_ROWS` on), so deterministic."""
+    """Keeps each term honest on the data at hand, at several levels of its tail: where a
+    term surprises more often than it should on this population (its value exceeds L on
+    more than e^-L of established customers' rows, L = 3, 4), it is mapped down so
+    that those quantiles are L again (a piecewise-linear map through them), and beyond the
+    last it grows with the slope of the last piece (a tail heavier than the term's model,
+    e.g. amounts that are normal rather than log-normal, is not extrapolated as a
+    miracle). Never up (a cautious term stays cautious), never below a third. Levels stop
+    at 4 (e^-4 = 1.8% of rows; at 5, 0.7%, anomalies of a few kinds together taught
+    `amount_high` that they are usual).
+    Fixed between recomputes (every `EVERY` rows, from `MIN_ROWS` on): deterministic."""
 
     BINS_PER_UNIT = 10
-    LEVEL = 4.0
+    LEVELS = (3.0, 4.0)
     MIN_ROWS = 2000
     EVERY = 1024
     WINDOW = 200_000
 
-    __slots__ = ("hist", "scales", "total")
+    __slots__ = ("hist", "scales", "shapes", "total")
 
     def __init__(self, cap: float) -> None:
         width = int(cap * self.BINS_PER_UNIT) + 1
         self.hist = [[0] * width for _ in TERMS]
-        self.scales = [1.0] * len(TERMS)
+        self.scales = [1.0] * len(TERMS)  # each term's slope beyond its last level
+        # per term: the map's points [raw, calibrated] in increasing order; [] = identity
+        # (lists, so that the state format's JSON gives them back as they were)
+        self.shapes: list[list[list[float]]] = [[] for _ in TERMS]
         self.total = 0
 
     def apply(self, values: list[float]) -> list[float]:
-        return [v * c for v, c in zip(values, self.scales, strict=True)]
+        out = []
+        for v, points, slope in zip(values, self.shapes, self.scales, strict=True):
+            if not points or v <= 0:
+                out.append(v)
+                continue
+            x0 = y0 = 0.0
+            for x1, y1 in points:
+                if v <= x1:
+                    mapped = y0 + (v - x0) * (y1 - y0) / (x1 - x0)
+                    break
+                x0, y0 = x1, y1
+            else:
+                mapped = y0 + (v - x0) * slope
+            out.append(max(v / 3.0, min(v, mapped)))
+        return out
 
     def learn(self, values: list[float]) -> None:
         last = len(self.hist[0]) - 1
         for h, v in zip(self.hist, values, strict=True):
-            h[min(last, int(v * self.BINS_PER_UNIT))] += 1
+            h[min(last, max(0, int(v * self.BINS_PER_UNIT)))] += 1
         self.total += 1
         if self.total % self.EVERY == 0:
             self._rescale()
@@ -290,25 +377,40 @@ class Recalibration:
             self.hist = [[n // 2 for n in h] for h in self.hist]
             self.total = sum(self.hist[0])
 
+    def _edge(self, h: list[int], level: float) -> float:
+        """The smallest value exceeded by at most e^-level of the rows."""
+        target = self.total * math.exp(-level)
+        above = 0
+        for b in range(len(h) - 1, -1, -1):
+            above += h[b]
+            if above >= target:
+                return b / self.BINS_PER_UNIT
+        return 0.0
+
     def _rescale(self) -> None:
         if self.total < self.MIN_ROWS:
             return
-        target = self.total * math.exp(-self.LEVEL)
         for i, h in enumerate(self.hist):
-            above = 0
-            edge = 0.0
-            for b in range(len(h) - 1, -1, -1):
-                above += h[b]
-                if above >= target:
-                    edge = b / self.BINS_PER_UNIT
-                    break
-            self.scales[i] = min(1.0, max(1 / 3, self.LEVEL / edge)) if edge > 0 else 1.0
+            points: list[list[float]] = []
+            narrow = False
+            for level in self.LEVELS:
+                edge = self._edge(h, level)
+                if edge <= 0 or (points and edge <= points[-1][0]):
+                    continue
+                narrow |= edge > level
+                points.append([edge, min(edge, level)])
+            if not narrow:
+                self.shapes[i], self.scales[i] = [], 1.0
+                continue
+            (xa, ya), (xb, yb) = [[0.0, 0.0], *points][-2:]
+            self.shapes[i] = points
+            self.scales[i] = min(1.0, max(1.0 / 3.0, (yb - ya) / (xb - xa)))
 
     def __getstate__(self) -> tuple[object, ...]:
-        return (self.hist, self.scales, self.total)
+        return (self.hist, self.scales, self.total, self.shapes)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        self.hist, self.scales, self.total = state  # type: ignore[assignment]
+        self.hist, self.scales, self.total, self.shapes = state  # type: ignore[assignment]
 
 
 def combine(values: list[float], cfg: CoreConfig) -> float:

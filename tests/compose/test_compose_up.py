@@ -139,9 +139,11 @@ def test_topic_init_and_producer_finish_with_exit_0(stack: Stack) -> None:
 
 
 def test_every_transaction_is_exported_once(stack: Stack, expected: list[Row]) -> None:
-    exported = read_rows(EXPORTS / "transactions_scored.csv")
-    say(f"{len(exported):,} rows counted in ./{EXPORTS.relative_to(ROOT)}/"
-        f"transactions_scored.csv ({len(expected):,} transactions published)")
+    days = sorted((EXPORTS / "scored").glob("transactions_scored_*.csv"))
+    exported = [row for day in days for row in read_rows(day)]
+    say(f"{len(exported):,} rows counted in ./{EXPORTS.relative_to(ROOT)}/scored/ "
+        f"({len(days)} day files; {len(expected):,} transactions published)")
+    assert not (EXPORTS / "transactions_scored.csv").exists()  # EXPORTS_SINGLE_FILE is off
     ids = Counter(r[0] for r in exported)
     assert [i for i, n in ids.items() if n > 1] == []
     assert sorted(exported) == sorted(expected)

@@ -25,13 +25,13 @@ import pandas as pd
 from shared.kafka import DeliveryTracker, make_producer
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import ROOT, Topics
+from tests.scored_days import read_scored
 
 PY = sys.executable
 #: The packages every child process runs, copied once per test (see `freeze_sources`).
 PACKAGES = ("auditstream", "shared", "producer", "detector", "sink", "dashboard")
 #: The rollups that must not depend on the order rows arrive in.
 ROLLUP_FILES = ("thresholds.csv", "metrics_by_type.csv", "confusion_matrix.csv")
-SCORED_FILE = "transactions_scored.csv"
 SINK_STATE = ".sink-state.json"
 
 
@@ -177,14 +177,15 @@ def wait_until(done: Callable[[], bool], timeout: float, what: str,
     return time.monotonic() - start
 
 
-def read_scored_csv(path: Path) -> pd.DataFrame:
-    """transactions_scored.csv as text cells (exact comparison, no float parsing)."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+def read_scored_csv(folder: Path) -> pd.DataFrame:
+    """Every scored row of an exports folder (its day files) as text cells (exact
+    comparison, no float parsing)."""
+    return read_scored(folder)
 
 
 @dataclass(frozen=True)
 class RowDiff:
-    """How a streamed transactions_scored.csv differs from a reference one."""
+    """How streamed scored rows differ from reference ones."""
 
     rows: int
     expected: int

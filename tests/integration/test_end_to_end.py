@@ -11,7 +11,6 @@ from shared.settings import KafkaSettings
 from tests.integration.detector_harness import Topics, read_all
 from tests.integration.pipeline_harness import (
     ROLLUP_FILES,
-    SCORED_FILE,
     base_env,
     detector,
     diff_rows,
@@ -62,8 +61,8 @@ def test_replayed_csv_lands_once_in_the_exports_exactly_as_offline_score_writes_
     run_cli(["score", str(source), "--partitions", str(PARTITIONS), "--out", str(offline_dir)],
             env)
 
-    streamed = read_scored_csv(streamed_dir / SCORED_FILE)
-    offline = read_scored_csv(offline_dir / SCORED_FILE)
+    streamed = read_scored_csv(streamed_dir)
+    offline = read_scored_csv(offline_dir)
     diff = diff_rows(streamed, offline)
     print(f"\nend to end: {n} transactions, {len(streamed)} rows exported, lost "
           f"{len(diff.lost)}, duplicated {len(diff.duplicated)}, changed {len(diff.changed)} "

@@ -8,7 +8,7 @@ same exports folder (it must be refused), while 1% poison messages of every kind
 exceptions at seeded random steps of its batches (decode, core, encode, produce,
 send_offsets, commit: the fault hook of `tests.integration.detector_harness`). After the
 replay, 1% of the transactions are sent again (the same bytes: a replay repeated by mistake).
-The final transactions_scored.csv is then compared row by row with `auditstream score
+The final scored rows (the day files) are then compared row by row with `auditstream score
 --partitions 4` on the same CSV, and the dead letter topic with the poison and the second
 copies sent. Seed: AUDITSTREAM_FAULT_SEED; figures: printed (`pytest -s`) and, when
 AUDITSTREAM_FAULT_REPORT names a file, written there as JSON.
@@ -30,7 +30,6 @@ from shared.settings import KafkaSettings
 from tests.conftest import BrokerHandle
 from tests.integration.detector_harness import CORE_ENV, FAULTS_ENV, Topics, read_all
 from tests.integration.pipeline_harness import (
-    SCORED_FILE,
     Feeder,
     Service,
     base_env,
@@ -239,8 +238,8 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
         codes = fleet.stop_all()
     assert offline.wait(120) == 0, offline.logs()[-3000:]
 
-    diff = diff_rows(read_scored_csv(exports / SCORED_FILE),
-                     read_scored_csv(tmp_path / "offline" / SCORED_FILE),
+    diff = diff_rows(read_scored_csv(exports),
+                     read_scored_csv(tmp_path / "offline"),
                      ignore=("source_offset",))  # poison shifts the offsets of valid rows
     dead_all = read_all(kafka, topics.dlq, PARTITIONS, len(poison) + len(copies), timeout=60,
                         settle=1.0)

@@ -22,13 +22,15 @@ from auditstream.cli import main
 from shared.csv_io import write_transactions_csv
 from shared.kafka import TopicSpec, ensure_topics
 from shared.settings import KafkaSettings
+from sink import days as dy
 from sink.state import STATE_FILE
 from tests.integration.test_sink_kafka import _produce
+from tests.scored_days import scored_lines
 from tests.unit.test_core_engine import stream
 from tests.unit.test_rollup_pandas import random_scored
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = 3_000  # about 500 KB of transactions_scored.csv
+ROWS = 3_000  # about 500 KB of day files
 
 
 class TinyDisk:
@@ -83,7 +85,7 @@ def _sink(kafka: KafkaSettings, topic: str, folder: Path) -> subprocess.Complete
 
 
 def _rows(folder: Path) -> list[str]:
-    return (folder / "transactions_scored.csv").read_text(encoding="utf-8").splitlines()
+    return scored_lines(folder)
 
 
 @pytest.mark.integration
@@ -102,8 +104,8 @@ def test_sink_on_a_full_then_read_only_disk_exits_5_and_resumes_exactly_once(
     assert "restart continues" in line
     assert _leftovers(folder) == []
     state = json.loads((folder / STATE_FILE).read_text())  # whole, and behind the files
-    kept = state["lengths"]["transactions_scored.csv"]
-    assert 0 < kept <= (folder / "transactions_scored.csv").stat().st_size
+    kept = {n: v for n, v in state["lengths"].items() if dy.day_of(n)}
+    assert kept and all(0 < v <= (folder / n).stat().st_size for n, v in kept.items())
     assert 0 < sum(state["offsets"].values()) < ROWS  # it failed mid-stream
 
     tiny_disk.remount("ro")
@@ -115,8 +117,8 @@ def test_sink_on_a_full_then_read_only_disk_exits_5_and_resumes_exactly_once(
     again = _sink(kafka, topic_name, folder)
     assert again.returncode == 0, again.stderr[-3000:]
     rows, expected = _rows(folder), _rows(reference)
-    assert len(rows) == ROWS + 1 and rows[0] == expected[0]
-    assert sorted(rows[1:]) == sorted(expected[1:])  # each row once, content equal
+    assert len(rows) == ROWS
+    assert sorted(rows) == sorted(expected)  # each row once, content equal
     for name in ("thresholds.csv", "metrics_by_type.csv", "confusion_matrix.csv"):
         assert (folder / name).read_bytes() == (reference / name).read_bytes(), name
     assert json.loads((folder / "run.json").read_text())["rows"] == ROWS
@@ -151,4 +153,8 @@ def test_score_on_a_read_only_or_full_disk_exits_5_and_leaves_whole_files(
     after = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
              if p.is_file()}
     assert after.keys() == before.keys()
-    assert after["transactions_scored.csv"] == before["transactions_scored.csv"]  # whole
+    assert main(["score", str(big), "--out", str(tmp_path / "ref")]) == 0  # a roomy disk
+    days = [k for k in after if k.startswith("scored/")]
+    assert days
+    for day in days:  # each day file whole: the earlier run's, or this run's complete day
+        assert after[day] in (before[day], (tmp_path / "ref" / day).read_bytes()), day

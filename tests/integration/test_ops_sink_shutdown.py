@@ -14,6 +14,7 @@ import pytest
 from shared.kafka import TopicSpec, ensure_topics
 from tests.conftest import BrokerHandle
 from tests.integration.test_sink_kafka import _produce
+from tests.scored_days import scored_lines
 from tests.unit.test_rollup_pandas import random_scored
 
 pytestmark = pytest.mark.integration
@@ -35,13 +36,11 @@ def test_sigterm_with_the_broker_gone_exits_0_within_the_close_timeout(
            "AUDITSTREAM_SCORED_TOPIC": topic_name, "AUDITSTREAM_PARTITIONS": "2",
            "SINK_EXPORTS_DIR": str(tmp_path), "SINK_GROUP_ID": f"{topic_name}-sink",
            "SINK_CHECKPOINT_INTERVAL_S": "0.2", "SINK_ROLLUP_INTERVAL_S": "0.2"}
-    csv_path = tmp_path / "transactions_scored.csv"
     sink = subprocess.Popen([sys.executable, "-m", "sink"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while (not csv_path.exists() or csv_path.read_bytes().count(b"\n") < 501) \
-                and time.monotonic() < deadline:
+        while len(scored_lines(tmp_path)) < 500 and time.monotonic() < deadline:
             assert sink.poll() is None
             time.sleep(0.1)
         broker.local.stop()
@@ -56,4 +55,4 @@ def test_sigterm_with_the_broker_gone_exits_0_within_the_close_timeout(
         broker.local.start()
     assert code == 0, sink.stderr.read().decode()[-2000:] if sink.stderr else ""
     assert took < 20, f"the sink took {took:.1f} s to stop with the broker gone"
-    assert csv_path.read_bytes().count(b"\n") == 501
+    assert len(scored_lines(tmp_path)) == 500

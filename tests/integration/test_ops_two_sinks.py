@@ -10,13 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from shared.folderlock import LOCK_FILE
 from shared.kafka import TopicSpec, ensure_topics
 from shared.settings import KafkaSettings
 from tests.integration.test_sink_kafka import _produce
+from tests.scored_days import read_scored, scored_lines
 from tests.unit.test_rollup_pandas import random_scored
 
 pytestmark = pytest.mark.integration
@@ -24,15 +24,11 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _rows_in(csv_path: Path) -> int:
-    return csv_path.read_text().count("\n") - 1 if csv_path.exists() else 0
-
-
-def _wait_rows(csv_path: Path, n: int, proc: subprocess.Popen[bytes]) -> None:
+def _wait_rows(folder: Path, n: int, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None and _rows_in(csv_path) < n:
+    while time.monotonic() < deadline and proc.poll() is None and len(scored_lines(folder)) < n:
         time.sleep(0.1)
-    assert _rows_in(csv_path) >= n
+    assert len(scored_lines(folder)) >= n
 
 
 def test_second_sink_on_a_folder_exits_6_naming_the_first_ones_pid(
@@ -45,11 +41,10 @@ def test_second_sink_on_a_folder_exits_6_naming_the_first_ones_pid(
            "AUDITSTREAM_SCORED_TOPIC": topic_name, "AUDITSTREAM_PARTITIONS": "3",
            "SINK_EXPORTS_DIR": str(tmp_path), "SINK_GROUP_ID": f"{topic_name}-sink",
            "SINK_CHECKPOINT_INTERVAL_S": "0.2", "SINK_ROLLUP_INTERVAL_S": "0.2"}
-    csv_path = tmp_path / "transactions_scored.csv"
     first = subprocess.Popen([sys.executable, "-m", "sink"], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _wait_rows(csv_path, 1_000, first)
+        _wait_rows(tmp_path, 1_000, first)
         assert (tmp_path / LOCK_FILE).read_text().split()[0] == str(first.pid)
 
         for cmd in ([sys.executable, "-m", "sink"],
@@ -65,13 +60,13 @@ def test_second_sink_on_a_folder_exits_6_naming_the_first_ones_pid(
 
         assert first.poll() is None  # the first sink is unaffected and goes on
         _produce(kafka, topic_name, rows[1_000:], per_txn=500, tag="more")
-        _wait_rows(csv_path, 2_000, first)
+        _wait_rows(tmp_path, 2_000, first)
     finally:
         first.send_signal(signal.SIGTERM)
         code = first.wait(30)
     assert code == 0, first.stderr.read().decode()[-2000:] if first.stderr else ""
 
-    df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    df = read_scored(tmp_path)
     ids = df["transaction_id"].astype(int)
     assert len(df) == 2_000 and ids.is_unique and set(ids) == set(range(2_000))
     run = json.loads((tmp_path / "run.json").read_text())

@@ -15,7 +15,6 @@ from shared.settings import KafkaSettings
 from tests.integration.detector_harness import Topics, read_all
 from tests.integration.pipeline_harness import (
     ROLLUP_FILES,
-    SCORED_FILE,
     base_env,
     detector,
     diff_rows,
@@ -78,8 +77,8 @@ def test_a_file_replayed_twice_lands_once_and_the_second_copies_are_dead_lettere
     assert exporter.wait(90) == 0, exporter.logs()[-3000:]
     run_cli(["score", str(source), "--partitions", str(PARTITIONS), "--out", str(offline_dir)],
             env)
-    streamed = read_scored_csv(streamed_dir / SCORED_FILE)
-    offline = read_scored_csv(offline_dir / SCORED_FILE)
+    streamed = read_scored_csv(streamed_dir)
+    offline = read_scored_csv(offline_dir)
     diff = diff_rows(streamed, offline)
     assert diff.clean, diff
     assert len(streamed) == n

@@ -21,11 +21,13 @@ from shared.codec import encode
 from shared.kafka import TopicSpec, ensure_topics, make_producer
 from shared.schemas import ScoredTransaction
 from shared.settings import KafkaSettings, TopicSettings
+from sink import days as dy
 from sink.app import run
-from sink.exports import Rollups
+from sink.exports import SCORED_FILE, Rollups
 from sink.settings import ExportSettings, SinkSettings
 from sink.state import STATE_FILE
 from sink.writer import REJECTED_FILE
+from tests.scored_days import read_scored, scored_lines
 from tests.unit.test_rollup_pandas import assert_rollups_match_pandas, random_scored
 
 pytestmark = pytest.mark.integration
@@ -123,7 +125,6 @@ def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
     }
     cmd = [sys.executable, "-m", "sink"]
     rng = random.Random(5)
-    csv_path = tmp_path / "transactions_scored.csv"
     rounds, progress = 8, []
     for r in range(rounds):  # each round: more rows stream in while a sink runs, then kill -9
         part = rows[r * n // rounds : (r + 1) * n // rounds]
@@ -132,13 +133,13 @@ def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
         feeder.start()
         # Every other run validates and formats in two worker processes.
         workers = {"SINK_DECODE_WORKERS": str(2 * (r % 2))}
-        size = csv_path.stat().st_size if csv_path.exists() else 0
+        size = _day_bytes(tmp_path)
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**env, **workers},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Kill at a random moment once this run is appending (a slow start is no kill test).
         deadline = time.monotonic() + 60
         while (time.monotonic() < deadline and proc.poll() is None
-               and (csv_path.stat().st_size if csv_path.exists() else 0) <= size):
+               and _day_bytes(tmp_path) <= size):
             time.sleep(0.02)
         time.sleep(rng.uniform(0.0, 0.5))
         proc.send_signal(signal.SIGKILL)
@@ -151,11 +152,15 @@ def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
 
     assert sum(done < n for done in progress) >= 5, progress  # killed mid-stream
     assert progress[-1] > 0 and sorted(progress) == progress  # resumed, never went back
-    df = pd.read_csv(tmp_path / "transactions_scored.csv", dtype=str, keep_default_na=False)
+    df = read_scored(tmp_path)
     ids = df["transaction_id"].astype(int)
     assert len(df) == n and ids.is_unique and set(ids) == set(range(n))
     assert not (tmp_path / REJECTED_FILE).exists()
     assert_rollups_match_pandas(tmp_path, ExportSettings())
+
+
+def _day_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in dy.day_files(folder))
 
 
 def test_once_on_an_empty_topic_stops_with_empty_label_metrics(
@@ -165,8 +170,8 @@ def test_once_on_an_empty_topic_stops_with_empty_label_metrics(
     assert result.total_rows == 0
     th = pd.read_csv(tmp_path / "thresholds.csv", dtype=str, keep_default_na=False)
     assert len(th) == 101 and set(th["ml_precision"]) == {""}
-    header = (tmp_path / "transactions_scored.csv").read_text().splitlines()
-    assert header[0].startswith("transaction_id,customer_id,timestamp")
+    assert dy.day_files(tmp_path) == []  # no rows, no day
+    assert not (tmp_path / SCORED_FILE).exists()  # EXPORTS_SINGLE_FILE is off by default
 
 
 def test_sigterm_checkpoints_everything_it_appended_and_exits_cleanly(
@@ -181,17 +186,17 @@ def test_sigterm_checkpoints_everything_it_appended_and_exits_cleanly(
     proc = subprocess.Popen([sys.executable, "-m", "sink"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    csv_path = tmp_path / "transactions_scored.csv"
-    while time.monotonic() < deadline and (
-        not csv_path.exists() or csv_path.read_text().count("\n") < 5_001
-    ):
+    while time.monotonic() < deadline and len(scored_lines(tmp_path)) < 5_000:
         time.sleep(0.1)
     assert _committed_rows(tmp_path) == 0  # appended, not yet checkpointed
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
     assert _committed_rows(tmp_path) == 5_000
     state = json.loads((tmp_path / STATE_FILE).read_text())
-    assert state["lengths"]["transactions_scored.csv"] == csv_path.stat().st_size
+    files = dy.day_files(tmp_path)
+    assert len(files) == 3  # 5,000 rows 37 s apart
+    assert {n: v for n, v in state["lengths"].items() if dy.day_of(n)} == {
+        f"{dy.SCORED_DIR}/{p.name}": p.stat().st_size for p in files}
 
 
 def test_a_running_sink_refreshes_rollups_when_the_stream_pauses(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from detector.offline import score_transactions
 from shared.csv_io import write_transactions_csv
 from shared.partitioning import partition_for
 from shared.schemas import Transaction
+from tests.scored_days import read_scored
 from tests.unit.test_core_engine import FAST, stream, verdicts
 
 
@@ -67,8 +67,7 @@ def test_score_command_writes_every_row_once_and_keeps_bad_rows(
     out = tmp_path / "exports"
     # 1 = ExitCode.ROWS_REJECTED: a row was rejected, the rest scored (as `replay` says it)
     assert main(["score", str(source), "--out", str(out), "--partitions", "2"]) == 1
-    with (out / "transactions_scored.csv").open(encoding="utf-8") as fh:
-        scored = list(csv.DictReader(fh))
+    scored = read_scored(out).to_dict("records")
     assert sorted(r["transaction_id"] for r in scored) == sorted(r.transaction_id for r in rows)
     assert {r["source_partition"] for r in scored} <= {"0", "1"}
     rejected = (tmp_path / "in.rejects.csv").read_text(encoding="utf-8")  # as replay writes

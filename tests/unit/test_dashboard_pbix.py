@@ -16,7 +16,10 @@ from pbixray import PBIXRay  # type: ignore[import-untyped]
 
 from dashboard.build import SAMPLE_EXPORTS
 from dashboard.pbix import build_pbix
-from dashboard.spec import DATE_TABLE, MEASURES, NAME, PARAMETER, TABLES
+from dashboard.sample import write_day_files
+from dashboard.spec import DATE_TABLE, MEASURES, NAME, PARAMETER, TABLES, Table
+from dashboard.tmdl import partition_m
+from tests.scored_days import read_scored
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / f"{NAME}.pbix"
@@ -71,20 +74,31 @@ def test_pbix_has_the_exports_folder_text_parameter(pbix: PBIXRay) -> None:
         assert expression.startswith("#datetime(") and 'Type="DateTime"' in expression
 
 
+def _sample(table: Table, **read_csv: Any) -> pd.DataFrame:
+    """A table's rows in the sample snapshot (the fact table: its day files)."""
+    if table.day_folder:
+        return read_scored(SAMPLE_EXPORTS, **(read_csv or {"na_filter": True}))
+    return pd.read_csv(SAMPLE_EXPORTS / table.file, **read_csv)
+
+
+def _sample_scored() -> pd.DataFrame:
+    return _sample(TABLES[0])
+
+
 def test_pbix_holds_every_row_of_the_sample_snapshot(pbix: PBIXRay) -> None:
     for table in TABLES:
-        expected = pd.read_csv(SAMPLE_EXPORTS / table.file)
+        expected = _sample(table)
         got = pbix.get_table(table.name)
         assert len(got) == len(expected), table.name
     scored = pbix.get_table("transactions_scored")
-    sample = pd.read_csv(SAMPLE_EXPORTS / "transactions_scored.csv")
+    sample = _sample_scored()
     assert scored["score"].astype(float).round(6).tolist() == sample["score"].round(6).tolist()
     assert int(scored["is_anomaly"].sum()) == int(sample["is_anomaly"].sum())
 
 
 def _pandas_figures(threshold: float) -> dict[str, float]:
     """The dashboard's KPIs computed independently from the sample CSVs."""
-    df = pd.read_csv(SAMPLE_EXPORTS / "transactions_scored.csv")
+    df = _sample_scored()
     sweep = pd.read_csv(SAMPLE_EXPORTS / "thresholds.csv")
     y, rule = df["is_anomaly"].astype(bool), df["is_rule_flag"].astype(bool)
     ml = df["model_score"] >= threshold  # the model alone (NaN before its first fit: no)
@@ -170,7 +184,7 @@ def test_committed_pbix_carries_the_committed_pbir_report() -> None:
 
 def test_pbix_timestamps_round_trip_to_the_second(pbix: PBIXRay) -> None:
     stored = pbix.get_table("transactions_scored")["timestamp"].dt.round("s")
-    sample = pd.to_datetime(pd.read_csv(SAMPLE_EXPORTS / "transactions_scored.csv")["timestamp"])
+    sample = pd.to_datetime(_sample_scored()["timestamp"])
     assert stored.tolist() == sample.tolist()
 
 
@@ -180,15 +194,20 @@ def test_text_ids_load_as_text(tmp_path: Path) -> None:
     exports = tmp_path / "exports"
     exports.mkdir()
     for table in TABLES:
-        frame = pd.read_csv(SAMPLE_EXPORTS / table.file, dtype=str, keep_default_na=False)
+        frame = _sample(table, dtype=str, keep_default_na=False)
         for column in ("transaction_id", "customer_id"):
             if column in frame:
                 frame[column] = [f"{column[0].upper()}-{v}" for v in frame[column]]
-        frame.to_csv(exports / table.file, index=False)
+        if table.day_folder:
+            write_day_files(frame, exports)
+        else:
+            frame.to_csv(exports / table.file, index=False)
     (exports / "run.json").write_bytes((SAMPLE_EXPORTS / "run.json").read_bytes())
     out = build_pbix(ROOT, exports, tmp_path / f"{NAME}.pbix")
     for name in ("transactions_scored", "cases"):
-        expected = pd.read_csv(exports / f"{name}.csv", dtype=str)
+        table = next(t for t in TABLES if t.name == name)
+        expected = (read_scored(exports) if table.day_folder
+                    else pd.read_csv(exports / f"{name}.csv", dtype=str))
         got = PBIXRay(str(out)).get_table(name)
         for column in ("transaction_id", "customer_id"):
             assert got[column].tolist() == expected[column].tolist()
@@ -201,7 +220,7 @@ def test_text_ids_load_as_text(tmp_path: Path) -> None:
 
 def test_pbix_date_dimension_covers_every_event_day_once(pbix: PBIXRay) -> None:
     days = pd.to_datetime(pbix.get_table(DATE_TABLE)["date"]).dt.normalize()
-    sample = pd.to_datetime(pd.read_csv(SAMPLE_EXPORTS / "transactions_scored.csv")["timestamp"])
+    sample = pd.to_datetime(_sample_scored()["timestamp"])
     expected = pd.date_range(sample.min().normalize(), sample.max().normalize(), freq="D")
     assert days.tolist() == expected.tolist()
     assert set(sample.dt.normalize()) <= set(days)
@@ -245,3 +264,29 @@ def test_kpi_measures_equal_the_thresholds_row(dax_session: Any, threshold: floa
     figures = _pandas_figures(t)
     for name in ("ML Precision", "ML Recall", "Hybrid Precision", "Hybrid Workload %"):
         assert got[f"KPI {name}"] == pytest.approx(figures[name], rel=1e-9), name
+
+
+def test_pbix_carries_the_tmdl_refresh_policy(pbix: PBIXRay) -> None:
+    """The fact table's incremental refresh policy, read back from the .pbix's model, is the
+    TMDL's: the same settings (TOM's enum values) and the table's own query as its source;
+    no other table has one."""
+    tmdl = (ROOT / f"{NAME}.SemanticModel" / "definition" / "tables" /
+            "transactions_scored.tmdl").read_text(encoding="utf-8")
+    block = tmdl[tmdl.index("\trefreshPolicy\n"):].split("\t\tsourceExpression =")[0]
+    settings = dict(line.strip().split(": ") for line in block.splitlines()[1:] if line.strip())
+    granularity = {"day": 0, "month": 1, "quarter": 2, "year": 3}  # RefreshGranularityType
+    (policy,) = pbix.tmschema_refresh_policies.to_dict("records")
+    assert policy["TableName"] == "transactions_scored"
+    assert settings["policyType"] == "basic" and policy["PolicyType"] == 0  # Basic
+    assert policy["RollingWindowGranularity"] == granularity[
+        settings["rollingWindowGranularity"]] == 3
+    assert policy["RollingWindowPeriods"] == int(settings["rollingWindowPeriods"]) == 2
+    assert policy["IncrementalGranularity"] == granularity[
+        settings["incrementalGranularity"]] == 0
+    assert policy["IncrementalPeriods"] == int(settings["incrementalPeriods"]) == 3
+    assert policy["IncrementalPeriodsOffset"] == 0 and policy["Mode"] == 0  # import
+    queries = dict(zip(pbix.power_query["TableName"], pbix.power_query["Expression"],
+                       strict=True))
+    fact = next(t for t in TABLES if t.day_folder)
+    assert policy["SourceExpression"] == queries[fact.name] == partition_m(fact)
+    assert "RangeStart" in policy["SourceExpression"]

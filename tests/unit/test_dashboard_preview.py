@@ -10,12 +10,16 @@ from dashboard.build import SAMPLE_EXPORTS
 from dashboard.pbir import report_files
 from dashboard.preview import fmt, page_html
 from dashboard.spec import PAGES
+from tests.scored_days import read_scored
 
 PAYLOAD = "<script>alert(1)</script>"
 
 
 def _tables(name: str) -> pd.DataFrame:
-    frame = pd.read_csv(SAMPLE_EXPORTS / f"{name}.csv")
+    if name == "transactions_scored":  # the day files
+        frame = read_scored(SAMPLE_EXPORTS, na_filter=True)
+    else:
+        frame = pd.read_csv(SAMPLE_EXPORTS / f"{name}.csv")
     if name == "transactions_scored":
         frame["date"] = pd.to_datetime(frame["timestamp"]).dt.normalize()
     if name == "cases":

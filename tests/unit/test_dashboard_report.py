@@ -20,10 +20,12 @@ from auditstream.report import (
 from dashboard import report
 from dashboard.report import write_report
 from shared.columns import SCORED_COLUMNS
+from sink import days as dy
 from sink.exports import Rollups
 from sink.offline import write_exports
 from sink.rollup import UNSPECIFIED_TYPE, score_bin
 from sink.volume import DIMENSIONS, SinkRollup, VolumeCounts
+from tests.scored_days import read_scored, scored_lines
 from tests.unit.test_rollup_pandas import random_scored
 
 SAMPLE = Path(__file__).resolve().parents[2] / "dashboard" / "sample_exports"
@@ -49,7 +51,7 @@ def _flagged(cube: list[tuple[str, int, int, int, int]], k: int, hybrid: bool) -
 
 
 def _sample_counts() -> VolumeCounts:
-    counts = count_scored_csv(SAMPLE / "transactions_scored.csv")
+    counts = count_scored_csv(*dy.day_files(SAMPLE))
     assert counts is not None
     return counts
 
@@ -96,8 +98,7 @@ def test_a_row_without_a_usable_score_is_never_ml_flagged(score: float | None) -
 
 
 def test_the_sinks_counts_in_batches_equal_its_csv_read_back(exports: Path) -> None:
-    with (exports / "transactions_scored.csv").open(newline="") as fh:
-        rows = list(csv.reader(fh))[1:]
+    rows = list(csv.reader(scored_lines(exports)))
     state = SinkRollup(100)
     for lo in range(0, len(rows), 700):  # batches, as the streaming sink gets them
         delta = SinkRollup(100)
@@ -114,9 +115,9 @@ def test_the_report_fed_by_the_sink_equals_the_report_read_from_its_files(
     fed: list[dict[str, object]] = []
 
     def on_rollup(rollups: Rollups, folder: Path) -> None:
-        (folder / "transactions_scored.csv").rename(folder / "hidden.csv")  # fed: not read
+        (folder / "scored").rename(folder / "hidden")  # fed: not read
         fed.append(_embedded_data(write_report_from_rollup(rollups, folder).read_text("utf-8")))
-        (folder / "hidden.csv").rename(folder / "transactions_scored.csv")
+        (folder / "hidden").rename(folder / "scored")
 
     write_exports(random_scored(3_000, seed=5), tmp_path, on_rollup=on_rollup)
     read = _embedded_data(write_report_from_exports(tmp_path).read_text("utf-8"))
@@ -125,8 +126,7 @@ def test_the_report_fed_by_the_sink_equals_the_report_read_from_its_files(
 
 
 def test_a_missing_anomaly_type_has_the_rollups_name() -> None:
-    with (SAMPLE / "transactions_scored.csv").open(newline="") as fh:
-        cells = list(csv.reader(fh))[1]
+    cells = next(csv.reader(scored_lines(SAMPLE)))
     cells[SCORED_COLUMNS.index("anomaly_type")] = ""
     counts = VolumeCounts()
     counts.update([cells])
@@ -144,7 +144,7 @@ def test_report_embeds_the_tables_it_shows(exports: Path) -> None:
     data = _embedded_data(write_report_from_exports(exports).read_text(encoding="utf-8"))
     assert len(data["thresholds"]) == len(pd.read_csv(exports / "thresholds.csv"))  # type: ignore[arg-type]
     assert len(data["cases"]) == len(pd.read_csv(exports / "cases.csv"))  # type: ignore[arg-type]
-    assert data["rows"] == len(pd.read_csv(exports / "transactions_scored.csv"))
+    assert data["rows"] == len(read_scored(exports))
 
 
 def test_untrusted_reasons_cannot_close_the_data_script(exports: Path) -> None:
@@ -200,13 +200,13 @@ def test_report_renders_with_only_some_exports_present(tmp_path: Path) -> None:
 
 def test_caller_supplied_cubes_skip_reading_transactions(exports: Path) -> None:
     cubes = cubes_of(_sample_counts())
-    (exports / "transactions_scored.csv").unlink()
+    shutil.rmtree(exports / "scored")
     data = _embedded_data(write_report(exports, cubes=cubes).read_text(encoding="utf-8"))
     assert data["rows"] == cubes.rows
 
 
 def test_scored_file_missing_a_column_still_gives_a_report(exports: Path) -> None:
-    scored = exports / "transactions_scored.csv"
+    scored = dy.day_files(exports)[0]
     pd.read_csv(scored).drop(columns=["channel"]).to_csv(scored, index=False)
     data = _embedded_data(write_report_from_exports(exports).read_text(encoding="utf-8"))
     assert data["rows"] == 0 and len(data["thresholds"]) == 101  # type: ignore[arg-type]

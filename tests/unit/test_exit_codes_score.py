@@ -13,6 +13,7 @@ from producer.sources import load
 from shared.csv_io import write_transactions_csv
 from shared.folderlock import LOCK_FILE, FolderLock
 from shared.rejects import write_rejects
+from tests.scored_days import scored_lines
 from tests.unit.test_core_engine import stream
 
 BAD_ROWS = (
@@ -54,7 +55,7 @@ def test_rejected_rows_exit_1_with_replays_rejects_report(
     text = report.read_text(encoding="utf-8")
     assert text.startswith("line,reason,")
     assert "202,timestamp" in text and "'=HYPERLINK(1)" in text  # line numbers, Excel-safe
-    assert (out / "transactions_scored.csv").read_text().count("\n") == 201  # header + 200
+    assert len(scored_lines(out)) == 200
 
 
 def test_rejects_dir_puts_the_report_elsewhere(source: Path, tmp_path: Path) -> None:
@@ -80,7 +81,7 @@ def test_out_held_by_a_sink_is_6_naming_its_pid(
         assert main(["score", str(source), "--out", str(out)]) == 6  # ExitCode.LOCKED
     err = capsys.readouterr().err
     assert f"pid {os.getpid()} (sink)" in err and err.count("\n") == 1
-    assert not (out / "transactions_scored.csv").exists()
+    assert not (out / "scored").exists() and not (out / "transactions_scored.csv").exists()
     assert main(["score", str(source), "--out", str(out)]) == 0  # released with its holder
     assert (out / LOCK_FILE).exists()
 

@@ -11,14 +11,15 @@ from datetime import datetime
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from shared.atomic import atomic_write_bytes
 from shared.columns import SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
+from sink import days as dy
 from sink.csvfmt import encode_rows, number, scored_cells, text
 from sink.offline import write_exports
+from tests.scored_days import read_scored
 
 
 def _tx(**changes: object) -> ScoredTransaction:
@@ -36,7 +37,8 @@ def _tx(**changes: object) -> ScoredTransaction:
 
 def test_formula_hyperlink_in_merchant_arrives_inert(tmp_path: Path) -> None:
     write_exports([_tx(merchant_category='=HYPERLINK("x")')], tmp_path)
-    raw = (tmp_path / "transactions_scored.csv").read_text(encoding="utf-8")
+    (day,) = dy.day_files(tmp_path)
+    raw = day.read_text(encoding="utf-8")
     row = next(csv.DictReader(io.StringIO(raw)))
     assert row["merchant_category"] == "'=HYPERLINK(\"x\")"
     assert ",=HYPERLINK" not in raw and ',"=HYPERLINK' not in raw
@@ -73,7 +75,7 @@ def test_numbers_are_positional_and_read_back_exactly(value: float) -> None:
 
 def test_pandas_reads_booleans_and_times_as_types(tmp_path: Path) -> None:
     write_exports([_tx(), _tx(transaction_id="2", is_flag=False)], tmp_path)
-    df = pd.read_csv(tmp_path / "transactions_scored.csv", parse_dates=["timestamp"])
+    df = read_scored(tmp_path, parse_dates=["timestamp"])
     assert df["is_flag"].dtype == bool and df["amount"].dtype == float
     assert str(df["timestamp"].dtype).startswith("datetime64")
 

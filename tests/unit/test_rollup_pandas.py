@@ -1,4 +1,4 @@
-"""Every rollup equals a from-scratch pandas computation on the final transactions_scored.csv.
+"""Every rollup equals a from-scratch pandas computation on the final scored rows (day files).
 
 `random_scored` and `assert_rollups_match_pandas` are reused by the sink's integration tests.
 """
@@ -18,6 +18,7 @@ from shared.columns import CASES_COLUMNS, RULE_COLUMNS, RULE_NAMES, SCORED_COLUM
 from shared.schemas import ScoredTransaction
 from sink.offline import write_exports
 from sink.settings import ExportSettings
+from tests.scored_days import read_scored
 
 TYPES = ("HIGH_AMOUNT", "BURST", "IMPOSSIBLE_TRAVEL", "=cmd|' /C calc'!A0")
 MERCHANTS = ("grocery", "electronics", '=HYPERLINK("x")', "+travel", "-fuel", "@home")
@@ -76,8 +77,8 @@ def _ratio(a: int, b: int) -> float | None:
 
 
 def assert_rollups_match_pandas(out: Path, settings: ExportSettings) -> pd.DataFrame:
-    """Recompute every rollup from transactions_scored.csv alone and compare."""
-    df = _read(out / "transactions_scored.csv")
+    """Recompute every rollup from the scored rows (the day files) alone and compare."""
+    df = read_scored(out)
     assert tuple(df.columns) == SCORED_COLUMNS
     score = _num(df["score"])
     model = _num(df["model_score"])

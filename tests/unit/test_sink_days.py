@@ -12,8 +12,11 @@ import pandas as pd
 import pytest
 
 from shared.codec import encode
+from shared.columns import SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
 from sink import days as dy
+from sink.csvfmt import scored_cells
+from sink.exports import SCORED_FILE
 from sink.offline import write_exports
 from sink.settings import ExportSettings
 from sink.state import STATE_FILE, SinkStateError
@@ -37,16 +40,22 @@ def _hashes(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in dy.day_files(folder)}
 
 
-def _sink(folder: Path, batches: list[list[Record]]) -> SinkWriter:
-    w = SinkWriter(folder, TOPIC, ExportSettings())
+def _sink(folder: Path, batches: list[list[Record]], single_file: bool = False) -> SinkWriter:
+    w = SinkWriter(folder, TOPIC, ExportSettings(single_file=single_file))
     for batch in batches:
         w.add(batch)
         w.checkpoint()
     return w
 
 
-def _assert_days_hold_every_row_once(folder: Path) -> None:
-    single = pd.read_csv(folder / "transactions_scored.csv", dtype=str, keep_default_na=False)
+def _expected(rows: list[ScoredTransaction]) -> pd.DataFrame:
+    """The rows as the exports hold them (text cells), in stream order."""
+    return pd.DataFrame([scored_cells(tx) for tx in rows], columns=list(SCORED_COLUMNS))
+
+
+def _assert_days_hold_every_row_once(folder: Path, single: pd.DataFrame) -> None:
+    """Each day file holds exactly its day's rows of `single` (all rows in stream order),
+    in that order."""
     frames = _day_frames(folder)
     assert len(frames) >= 3
     for day, frame in frames.items():
@@ -57,13 +66,21 @@ def _assert_days_hold_every_row_once(folder: Path) -> None:
     assert together["transaction_id"].is_unique and len(together) == len(single)
 
 
-def test_day_files_of_a_multi_day_stream_hold_every_row_once(tmp_path: Path) -> None:
-    records = _records(random_scored(ROWS, seed=3))
-    w = _sink(tmp_path, [records[i:i + 700] for i in range(0, len(records), 700)])
+@pytest.mark.parametrize("single_file", [False, True])
+def test_day_files_of_a_multi_day_stream_hold_every_row_once(
+    tmp_path: Path, single_file: bool
+) -> None:
+    rows = random_scored(ROWS, seed=3)
+    records = _records(rows)
+    w = _sink(tmp_path, [records[i:i + 700] for i in range(0, len(records), 700)], single_file)
     w.write_rollups(report=False)
     w.close()
-    assert len(pd.read_csv(tmp_path / "transactions_scored.csv")) == ROWS
-    _assert_days_hold_every_row_once(tmp_path)
+    _assert_days_hold_every_row_once(tmp_path, _expected(rows))
+    if single_file:  # the opt-in copy: every row, in stream order
+        single = pd.read_csv(tmp_path / SCORED_FILE, dtype=str, keep_default_na=False)
+        pd.testing.assert_frame_equal(single, _expected(rows))
+    else:
+        assert not (tmp_path / SCORED_FILE).exists()
     names = sorted(p.name for p in (tmp_path / "scored").iterdir())
     assert names == [f"transactions_scored_2025-01-0{d}.csv" for d in (1, 2, 3, 4)]
     run = json.loads((tmp_path / "run.json").read_text())
@@ -84,7 +101,7 @@ def test_sink_and_score_write_the_same_day_files(tmp_path: Path) -> None:
     assert len(expected) == 4
     for other in ("score", "score2"):
         assert {p.name: p.read_bytes() for p in dy.day_files(tmp_path / other)} == expected
-    _assert_days_hold_every_row_once(tmp_path / "score")
+    _assert_days_hold_every_row_once(tmp_path / "score", _expected(rows))
 
 
 def _at(tx: ScoredTransaction, when: datetime, i: int) -> ScoredTransaction:
@@ -145,7 +162,7 @@ def test_a_crash_cuts_day_files_back_to_the_checkpoint(tmp_path: Path) -> None:
     w.checkpoint()
     w.close()
     assert _hashes(tmp_path / "crashed") == _hashes(tmp_path / "clean")
-    _assert_days_hold_every_row_once(tmp_path / "crashed")
+    _assert_days_hold_every_row_once(tmp_path / "crashed", _expected(random_scored(ROWS, seed=6)))
 
 
 def test_a_day_file_without_a_checkpoint_or_from_an_older_version_is_refused(
@@ -170,7 +187,6 @@ def test_day_boundaries_follow_the_timestamp_cell() -> None:
     rows = random_scored(3, seed=8)
     rows = [rows[0].model_copy(update={"timestamp": datetime(2025, 3, 1) - timedelta(
         microseconds=1)}), rows[1].model_copy(update={"timestamp": datetime(2025, 3, 1)})]
-    from sink.csvfmt import scored_cells
     chunks = dy.split_by_day([scored_cells(tx) for tx in rows])
     assert list(chunks) == ["2025-02-28", "2025-03-01"]
     assert [c.rows for c in chunks.values()] == [1, 1]

@@ -14,6 +14,7 @@ from sink.offline import write_exports
 from sink.settings import ExportSettings
 from sink.status import STATUS_FILE, minutes_behind
 from sink.writer import SinkWriter
+from tests.scored_days import read_scored
 from tests.unit.test_rollup_pandas import random_scored
 
 TOPIC = "transactions.scored"
@@ -42,7 +43,7 @@ def test_the_sink_writes_status_with_each_refresh_and_heartbeat(tmp_path: Path) 
     w.checkpoint()
     w.write_rollups({"librdkafka_version": "2.x", "lag_messages": 0}, report=False)
     first = _status(tmp_path)
-    scored = pd.read_csv(tmp_path / "transactions_scored.csv", dtype=str)
+    scored = read_scored(tmp_path)
     assert first["rows"] == "900"
     assert first["data_as_of"] == max(scored["timestamp"])
     assert first["lag_messages"] == "0" and first["minutes_behind"] == "0"

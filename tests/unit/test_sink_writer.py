@@ -9,10 +9,13 @@ import pytest
 
 from auditstream.report import count_scored_csv
 from shared.codec import encode
+from sink import days as dy
+from sink.exports import SCORED_FILE
 from sink.offline import write_exports
 from sink.settings import ExportSettings
 from sink.state import STATE_FILE, SinkStateError
 from sink.writer import REJECTED_FILE, Record, SinkWriter
+from tests.scored_days import scored_lines
 from tests.unit.test_rollup_pandas import assert_rollups_match_pandas, random_scored
 
 TOPIC = "transactions.scored"
@@ -24,28 +27,41 @@ def _records(n: int, seed: int = 1) -> list[Record]:
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    names = ("transactions_scored.csv", "thresholds.csv", "metrics_by_type.csv",
-             "confusion_matrix.csv", "cases.csv")
-    return {n: (folder / n).read_bytes() for n in names}
+    """The day files, the rollup tables and transactions_scored.csv if written."""
+    names = ("thresholds.csv", "metrics_by_type.csv", "confusion_matrix.csv", "cases.csv")
+    files = {n: (folder / n).read_bytes() for n in names}
+    files.update({f"scored/{p.name}": p.read_bytes() for p in dy.day_files(folder)})
+    if (folder / SCORED_FILE).exists():
+        files[SCORED_FILE] = (folder / SCORED_FILE).read_bytes()
+    return files
 
 
-def test_a_crash_after_a_checkpoint_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("single_file", [False, True])
+def test_a_crash_after_a_checkpoint_loses_and_duplicates_nothing(
+    tmp_path: Path, single_file: bool
+) -> None:
     records = _records(1_200)
+    settings = ExportSettings(single_file=single_file)
     clean, crashed = tmp_path / "clean", tmp_path / "crashed"
-    w = SinkWriter(clean, TOPIC, ExportSettings())
+    w = SinkWriter(clean, TOPIC, settings)
     w.add(records)
     w.checkpoint()
     w.write_rollups(report=False)
     w.close()
+    assert (SCORED_FILE in _files(clean)) == single_file
 
-    w = SinkWriter(crashed, TOPIC, ExportSettings())
+    w = SinkWriter(crashed, TOPIC, settings)
     w.add(records[:500])
     w.checkpoint()
     w.add(records[500:800])  # appended but never checkpointed...
-    w._scored.write(b"9999,torn half ro")  # ...and a torn write, then kill -9
-    w._scored.flush()
+    w._days.sync()
+    if w._scored is not None:
+        w._scored.flush()
+    for path in [dy.day_files(crashed)[-1], *([crashed / SCORED_FILE] * single_file)]:
+        with open(path, "ab") as fh:
+            fh.write(b"9999,torn half ro")  # ...and a torn write, then kill -9
     del w
-    w = SinkWriter(crashed, TOPIC, ExportSettings())
+    w = SinkWriter(crashed, TOPIC, settings)
     assert w.rows == 500
     resume = w.offsets
     w.add([r for r in records if r[1] >= resume.get(r[0], 0)])
@@ -63,14 +79,15 @@ def test_redelivered_offsets_are_not_appended_twice(tmp_path: Path) -> None:
     assert w.add(records[100:]) == 100
     w.checkpoint()
     w.close()
-    lines = (tmp_path / "transactions_scored.csv").read_text().splitlines()
-    assert len(lines) == 301
+    assert len(scored_lines(tmp_path)) == 300
 
 
-def test_sink_and_offline_exports_are_identical(tmp_path: Path) -> None:
+@pytest.mark.parametrize("single_file", [False, True])
+def test_sink_and_offline_exports_are_identical(tmp_path: Path, single_file: bool) -> None:
     rows = random_scored(700, seed=5)
-    write_exports(rows, tmp_path / "offline")
-    w = SinkWriter(tmp_path / "sink", TOPIC, ExportSettings())
+    settings = ExportSettings(single_file=single_file)
+    write_exports(rows, tmp_path / "offline", settings)
+    w = SinkWriter(tmp_path / "sink", TOPIC, settings)
     w.add([(0, i, encode(tx)) for i, tx in enumerate(rows)])
     w.checkpoint()
     w.write_rollups(report=False)
@@ -110,7 +127,7 @@ def test_a_file_shorter_than_its_checkpoint_is_an_error_not_a_silent_gap(tmp_pat
     w.add(_records(50))
     w.checkpoint()
     w.close()
-    path = tmp_path / "transactions_scored.csv"
+    path = dy.day_files(tmp_path)[-1]
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(SinkStateError, match="changed outside the sink"):
         SinkWriter(tmp_path, TOPIC, ExportSettings())
@@ -174,7 +191,7 @@ def test_report_counts_survive_a_restart_and_equal_the_files_rows(
 ) -> None:
     folder = tmp_path / "exports"
     cubes = _cubes_after_restart(folder, _records(1_200), drop_volume)
-    counts = count_scored_csv(folder / "transactions_scored.csv")
+    counts = count_scored_csv(*dy.day_files(folder))
     assert counts is not None and counts.rows == 1_200
     assert cubes == counts.cubes()
 
@@ -192,3 +209,54 @@ def test_the_listener_gets_the_counts_and_a_failing_one_does_not_stop_the_sink(
     w.close()
     assert run["rows"] == 100 and (tmp_path / "thresholds.csv").exists()
     assert "the rollup listener failed" in caplog.text
+
+
+def test_the_single_file_is_off_by_default_and_a_copy_when_on(tmp_path: Path) -> None:
+    assert ExportSettings().single_file is False
+    records = _records(400)
+    w = SinkWriter(tmp_path / "off", TOPIC, ExportSettings())
+    w.add(records)
+    w.checkpoint()
+    w.close()
+    assert not (tmp_path / "off" / SCORED_FILE).exists()
+    state = json.loads((tmp_path / "off" / STATE_FILE).read_text())
+    assert SCORED_FILE not in state["lengths"] and state["extra"]["single_file"] is False
+    w = SinkWriter(tmp_path / "on", TOPIC, ExportSettings(single_file=True))
+    w.add(records)
+    w.checkpoint()
+    w.close()
+    single = (tmp_path / "on" / SCORED_FILE).read_text().splitlines()
+    assert sorted(single[1:]) == sorted(scored_lines(tmp_path / "on"))  # the same rows
+    assert scored_lines(tmp_path / "on") == scored_lines(tmp_path / "off")
+
+
+def test_turning_the_single_file_off_removes_it_and_on_again_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    records = _records(600)
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings(single_file=True))
+    w.add(records[:300])
+    w.checkpoint()
+    w.close()
+    assert (tmp_path / SCORED_FILE).exists()
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings())  # the new default
+    assert not (tmp_path / SCORED_FILE).exists()  # a stale copy would mislead its readers
+    assert "EXPORTS_SINGLE_FILE is off" in caplog.text
+    w.add(records)
+    w.checkpoint()
+    w.close()
+    assert len(scored_lines(tmp_path)) == 600
+    with pytest.raises(SinkStateError, match="would miss its earlier rows"):
+        SinkWriter(tmp_path, TOPIC, ExportSettings(single_file=True))
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings(single_file=True), reset=True)
+    w.close()
+    assert (tmp_path / SCORED_FILE).read_text().count("\n") == 1  # the header, rows to come
+
+
+def test_score_without_the_single_file_removes_an_earlier_runs_copy(tmp_path: Path) -> None:
+    rows = random_scored(50, seed=3)
+    write_exports(rows, tmp_path, ExportSettings(single_file=True))
+    assert (tmp_path / SCORED_FILE).exists()
+    write_exports(rows, tmp_path)
+    assert not (tmp_path / SCORED_FILE).exists()
+    assert len(scored_lines(tmp_path)) == 50
