@@ -332,10 +332,9 @@ def test_customer_table_is_lru_bounded_and_expires_exactly_after_the_ttl() -> No
     assert [k for k, _ in table.items()] == ["c", "a"] and table.evicted == 2
 
 
-def test_population_shares_offsets_and_novelty() -> None:
+def test_population_shares_offsets_and_hours() -> None:
     pop = Population()
     assert pop.share("country", "CH") == pytest.approx(0.5)
-    assert pop.new_rate("device") == 0.05
     assert pop.category_offset("fuel") == 0.0
     for _ in range(4):
         pop.observe("CH", "fuel", "app", "mobile", 1.0, 16, ipnet="10.0.0")
@@ -347,9 +346,6 @@ def test_population_shares_offsets_and_novelty() -> None:
         pop.learn_offset("fuel", deviation, 16)
     assert pop.offsets["fuel"] == pytest.approx([3.0, 2.0])
     assert pop.category_offset("fuel") == pytest.approx(2.0 * 3 / 23)
-    for new in (True, False, False, False):
-        pop.learn_novelty("device", new)
-    assert pop.new_rate("device") == pytest.approx((1 + 0.25) / (4 + 5))
     pop.hours[11], pop.hours[12], pop.hours[13] = 1, 2, 1
     assert pop.hour_share(12) == pytest.approx((4 + 0.375) / 7)
     pop.hours[23], pop.hours[0] = 3, 5
