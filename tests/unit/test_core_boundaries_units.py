@@ -490,3 +490,14 @@ def test_impossible_travel_counts_any_distance_without_slack(km: float, fires: b
     cfg = CONFIG.model_copy(update={"travel_slack_km": 0.0, "travel_speed_kmh": 1.0})
     o = _obs(country="FR", country_seen=0, travel_km=km, travel_dt_s=60.0)
     assert (impossible_travel(o, cfg) is not None) is fires
+
+
+def test_scored_rows_are_complete_pydantic_objects_with_six_decimal_scores() -> None:
+    rows = [_tx(at=T0 + timedelta(hours=5 * i), amount=20.0 + (i * 37) % 90, i=i)
+            for i in range(30)]
+    out = PartitionEngine(CONFIG).process(rows)
+    for row in out:
+        assert row.score is not None and row.score == round(row.score, 6)
+        assert row.model_fields_set == set(type(row).model_fields)
+        assert row.model_dump(exclude_unset=True) == row.model_dump()
+        assert row == type(row).model_validate(row.model_dump())
