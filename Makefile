@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint bench clean broker-start broker-stop compose-test
+.PHONY: demo test venv lint bench clean broker-start broker-stop compose-test mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
 
+## Mutation testing of the detection core and the CSV reader (docs/mutation.md): about an
+## hour on two shared cores; a second run re-tests only what changed.
+mutation: $(STAMP)
+	nice -n 10 $(BIN)/mutmut run --max-children 2
+	$(BIN)/python bench/mutation_report.py
+
 broker-start: $(STAMP)
 	$(BIN)/auditstream broker start
 
@@ -44,4 +50,4 @@ broker-stop: $(STAMP)
 	$(BIN)/auditstream broker stop
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache mutants

@@ -1,0 +1,291 @@
+"""Properties of the surprise terms and of learning (not their constants, which are tuned
+elsewhere): tails are probabilities, monotone and capped; the combined surprise counts only
+the excess over the floor; a suspicious event is held exactly `quarantine_s`; the habits
+stay bounded. Found by mutation testing (docs/mutation.md)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+import pytest
+
+from detector.core.config import CoreConfig
+from detector.core.features import event_seconds, observe
+from detector.core.habits import ipnet, learn, release
+from detector.core.state import CustomerState, Population
+from detector.core.surprise import (
+    TERMS,
+    Recalibration,
+    categorical,
+    combine,
+    hour_tail,
+    poisson_tail,
+    tail_pdf,
+    tail_sf,
+    terms,
+    to_score,
+)
+from shared.schemas import Transaction
+
+CONFIG = CoreConfig()
+T0 = datetime(2025, 3, 3, 12, 0)
+
+
+def _tx(at: datetime, amount: float = 50.0, device: str = "mobile", country: str = "CH",
+        ip: str = "10.1.2.3") -> Transaction:
+    return Transaction(transaction_id="t", customer_id="c", timestamp=at, amount=amount,
+                       country=country, channel="app", device=device,
+                       merchant_category="grocery", ip=ip)
+
+
+# --- tails --------------------------------------------------------------------------------
+
+def test_tail_sf_is_a_decreasing_symmetric_survival_function() -> None:
+    zs = [-30.0, -3.0, -1.0, -0.1, 0.0, 0.1, 1.0, 3.0, 30.0]
+    values = [tail_sf(z) for z in zs]
+    assert values == sorted(values, reverse=True)
+    assert all(0.0 < v <= 1.0 for v in values) and 0.0 < values[4] < 1.0
+    for z in zs:
+        assert tail_sf(z) + tail_sf(-z) == pytest.approx(1.0)
+    assert tail_sf(30.0) < 1e-15  # exponential tail, computed without overflow
+    assert tail_sf(-800.0) == pytest.approx(1.0) and tail_sf(800.0) >= 0.0
+
+
+def test_tail_pdf_is_the_density_of_tail_sf() -> None:
+    for z in (-2.0, -0.5, 0.0, 0.7, 2.5):
+        h = 1e-5
+        slope = (tail_sf(z - h) - tail_sf(z + h)) / (2 * h)
+        assert tail_pdf(z) == pytest.approx(slope, rel=1e-4)
+        assert tail_pdf(z) == pytest.approx(tail_pdf(-z))
+
+
+@pytest.mark.parametrize("mu", [0.05, 0.7, 3.0, 12.0])
+def test_poisson_tail_matches_the_exact_sum_and_is_monotone(mu: float) -> None:
+    previous = 1.0
+    for k in range(0, 40):
+        exact = math.fsum(math.exp(-mu + i * math.log(mu) - math.lgamma(i + 1))
+                          for i in range(k, k + 200))
+        value = poisson_tail(k, mu)
+        assert value == pytest.approx(max(exact, 1e-300), rel=1e-6, abs=1e-300)
+        assert value <= previous
+        previous = value
+    assert poisson_tail(3, 2.0) < poisson_tail(3, 2.5)  # more expected, likelier
+
+
+def test_poisson_tail_edges() -> None:
+    assert poisson_tail(-1, 2.0) == 1.0 == poisson_tail(0, 0.0)
+    assert poisson_tail(1, 0.0) == 0.0 == poisson_tail(1, -1.0)
+    assert 0.0 < poisson_tail(200, 0.001) <= 1e-300 * 1.0001  # floored, never 0
+
+
+def test_the_combined_surprise_counts_only_the_excess_over_the_floor() -> None:
+    cfg = CoreConfig(surprise_floor=2.0)
+    assert combine([0.0, 1.0, 2.0], cfg) == 0.0  # at the floor: nothing
+    assert combine([2.5, 7.0, 1.9], cfg) == pytest.approx(0.5 + 5.0)
+    assert combine([], cfg) == 0.0
+
+
+def test_the_score_is_an_increasing_map_of_the_combined_surprise_to_0_1() -> None:
+    cfg = CoreConfig(score_half=8.0)
+    assert to_score(0.0, cfg) == 0.0 == to_score(-3.0, cfg)
+    totals = [0.1, 1.0, 8.0, 24.0, 1e6]
+    scores = [to_score(s, cfg) for s in totals]
+    assert scores == sorted(scores) and all(0.0 < s < 1.0 for s in scores)
+    assert to_score(8.0, cfg) == pytest.approx(0.5)
+    assert to_score(24.0, cfg) == pytest.approx(0.75)
+
+
+# --- categorical novelty and hours ----------------------------------------------------------
+
+def _channels() -> Population:
+    pop = Population()
+    pop.tables["channel"] = {"app": 500, "web": 300, "atm": 50, "kiosk": 10}
+    pop.total = 860
+    return pop
+
+
+def test_categorical_surprise_orders_values_by_how_common_they_are() -> None:
+    pop = _channels()
+    table = {"app": 20, "web": 5, "atm": 1}
+
+    def surprise(key: str, learnt: int = 26, recent: int = 0) -> float:
+        return categorical(table, key, learnt, 26.0, pop, "channel", recent, CONFIG)
+
+    assert 0.0 <= surprise("app") < surprise("atm") < surprise("kiosk") <= CONFIG.surprise_cap
+    assert surprise("app") == pytest.approx(0.0, abs=1e-9)  # the most common value: P = 1
+    assert surprise("kiosk", learnt=0) == 0.0  # nothing learnt yet
+    assert surprise("kiosk", recent=8) <= -math.log(CONFIG.context_weight) + 1e-9
+
+
+def test_hour_tail_is_one_for_the_usual_hour_and_small_for_a_never_seen_one() -> None:
+    st = CustomerState()
+    pop = Population()
+    assert hour_tail(st, pop, 3, CONFIG) == 1.0  # no hours learnt
+    for h in (11, 12, 12, 13) * 10:
+        st.hours[h] += 1
+    usual = hour_tail(st, pop, 12, CONFIG)
+    odd = hour_tail(st, pop, 3, CONFIG)
+    assert usual == pytest.approx(1.0, abs=1e-9)
+    assert 0.0 < odd < 0.1 < usual
+    assert hour_tail(st, pop, 10, CONFIG) > odd  # next to the habit
+
+
+# --- recalibration --------------------------------------------------------------------------
+
+def test_recalibration_scales_a_term_that_surprises_too_often_down_never_up() -> None:
+    cal = Recalibration(12.0)
+    assert cal.apply([1.0] * len(TERMS)) == [1.0] * len(TERMS)
+    noisy = [8.0] + [0.5] * (len(TERMS) - 1)  # the first term is always 8: far too often
+    for _ in range(Recalibration.MIN_ROWS - 1):
+        cal.learn(noisy)
+    assert cal.scales == [1.0] * len(TERMS)  # not before MIN_ROWS / EVERY
+    while cal.total % Recalibration.EVERY:
+        cal.learn(noisy)
+    assert 1 / 3 <= cal.scales[0] < 1.0
+    assert cal.scales[1:] == [1.0] * (len(TERMS) - 1)
+    assert cal.apply(noisy)[0] < 8.0
+    extreme = Recalibration(12.0)
+    for _ in range(Recalibration.EVERY * 2):
+        extreme.learn([12.0] * len(TERMS))
+    assert extreme.scales == pytest.approx([1 / 3] * len(TERMS))  # at most 3x down
+
+
+def test_recalibration_state_round_trips() -> None:
+    cal = Recalibration(12.0)
+    cal.learn([1.0] * len(TERMS))
+    copy = Recalibration.__new__(Recalibration)
+    copy.__setstate__(cal.__getstate__())
+    assert (copy.hist, copy.scales, copy.total) == (cal.hist, cal.scales, cal.total)
+
+
+# --- learning --------------------------------------------------------------------------------
+
+def test_ip_networks() -> None:
+    assert ipnet("192.168.1.77") == "192.168.1"
+    assert ipnet("2001:db8:1:2::5") == "2001:db8:1"
+    assert ipnet("") == ""
+    assert ipnet("host.local") == "host.local"  # not an IPv4 address: kept whole
+
+
+def _learn(st: CustomerState, pop: Population, tx: Transaction, surprise: float,
+           cfg: CoreConfig = CONFIG) -> None:
+    t = event_seconds(tx)
+    release(st, pop, cfg, t)
+    o = observe(tx, t, st, pop, cfg)
+    learn(tx, t, st, pop, cfg, o, surprise, 0.0)
+
+
+@pytest.mark.parametrize(("surprise", "held"), [(2.999, False), (3.0, True), (3.001, True)])
+def test_an_event_is_held_from_exactly_quarantine_above(surprise: float, held: bool) -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0, device="tablet"), surprise)
+    assert ("tablet" in st.devices) is (not held)
+    assert len(st.pending) == int(held)
+    assert st.n == 1  # the clock learns at once either way
+
+
+@pytest.mark.parametrize(("delta", "learnt"), [(-1, False), (0, True), (1, True)])
+def test_a_held_event_is_learnt_exactly_quarantine_s_later(delta: int, learnt: bool) -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0, device="tablet"), 10.0)
+    later = T0 + timedelta(seconds=CONFIG.quarantine_s + delta)
+    _learn(st, pop, _tx(later), 0.0)
+    assert ("tablet" in st.devices) is learnt
+
+
+def test_a_late_event_neither_moves_the_clock_back_nor_shortens_a_hold() -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0, country="CH"), 0.0)
+    _learn(st, pop, _tx(T0 - timedelta(hours=1), country="FR", device="tablet"), 10.0)
+    assert st.last_t == event_seconds(_tx(T0)) and st.last_country == "CH"
+    assert st.pending[0][0] == event_seconds(_tx(T0)) + CONFIG.quarantine_s
+    assert st.n == 2 and st.hops == 1
+
+
+def test_the_hold_is_bounded_and_the_oldest_is_learnt_first() -> None:
+    st, pop = CustomerState(), Population()
+    for i in range(20):
+        _learn(st, pop, _tx(T0 + timedelta(seconds=i), device=f"d{i}"), 10.0)
+    assert len(st.pending) == 16
+    assert set(st.devices) == {"d0", "d1", "d2", "d3"}
+
+
+def test_no_hold_when_quarantine_is_off() -> None:
+    st, pop = CustomerState(), Population()
+    cfg = CoreConfig(quarantine_s=0.0)
+    _learn(st, pop, _tx(T0, device="tablet"), 10.0, cfg)
+    assert "tablet" in st.devices and not st.pending
+
+
+def test_habits_stay_bounded_and_recent_context_is_the_last_learnt() -> None:
+    cfg = CoreConfig(amount_history=4, context_size=3, max_seen=2)
+    st, pop = CustomerState(), Population()
+    for i in range(300):
+        _learn(st, pop, _tx(T0 + timedelta(hours=i * 24), amount=10.0 + i, device=f"d{i % 3}"),
+               0.0, cfg)
+    assert len(st.amounts) == 4
+    assert st.amounts == sorted(st.amounts) and len(set(st.amounts)) == 4  # the last, oldest first
+    assert [c[1] for c in st.context] == ["d0", "d1", "d2"]  # devices of events 297-299
+    assert len(st.devices) == 2
+    assert max(st.hours) <= 255 and sum(st.hours) > 0
+    assert st.learnt == 300 == st.n
+    assert len(st.recent) <= 2 * cfg.burst_min_count + 8 and len(st.window) <= 32
+
+
+def test_novel_countries_and_hops_are_counted_once_each() -> None:
+    st, pop = CustomerState(), Population()
+    for i, country in enumerate(["CH", "CH", "FR", "CH", "DE", "DE"]):
+        _learn(st, pop, _tx(T0 + timedelta(days=i), country=country), 0.0)
+    assert st.novel == 2  # FR and DE (the first event aside)
+    assert st.hops == 3  # CH->FR, FR->CH, CH->DE
+    assert st.countries == {"CH": 3, "FR": 1, "DE": 2}
+
+
+def _terms_of(st: CustomerState, pop: Population, tx: Transaction) -> dict[str, float]:
+    t = event_seconds(tx)
+    o = observe(tx, t, st, pop, CONFIG)
+    values, _, _ = terms(tx, t, st, pop, o, CONFIG)
+    return dict(zip(TERMS, values, strict=True))
+
+
+def _home_customer(n: int = 12) -> tuple[CustomerState, Population]:
+    st, pop = CustomerState(), Population()
+    for i in range(n):
+        _learn(st, pop, _tx(T0 + timedelta(days=i, minutes=i), amount=40.0 + 3 * (i % 5)), 0.0)
+    return st, pop
+
+
+def test_repeating_the_same_purchase_surprises_more_than_a_similar_amount() -> None:
+    st, pop = _home_customer()
+    first = T0 + timedelta(days=12)
+    _learn(st, pop, _tx(first, amount=44.0), 0.0)
+    same = _terms_of(st, pop, _tx(first + timedelta(minutes=20), amount=44.0))
+    similar = _terms_of(st, pop, _tx(first + timedelta(minutes=20), amount=44.4))
+    assert same["repeat"] > similar["repeat"] + 1.0 > 1.0
+
+
+def test_an_impossible_hop_is_rare_for_a_customer_who_never_made_one() -> None:
+    """P(a too-fast hop) for a customer with none in n events is below 1/n."""
+    st, pop = _home_customer(20)
+    hop = _terms_of(st, pop, _tx(T0 + timedelta(days=19, minutes=50), country="CN"))
+    assert hop["travel"] >= math.log(20)
+    near = _terms_of(st, pop, _tx(T0 + timedelta(days=19, minutes=50), country="FR"))
+    assert near["travel"] == 0.0  # within the slack
+
+
+def test_recent_events_stay_bounded_in_a_long_burst() -> None:
+    st, pop = CustomerState(), Population()
+    for i in range(40):
+        _learn(st, pop, _tx(T0 + timedelta(seconds=i), amount=10.0 + i), 0.0)
+    assert len(st.recent) == 2 * CONFIG.burst_min_count + 8
+    assert st.recent[-1][1] == 49.0  # the newest kept
+
+
+def test_established_customers_teach_the_population_each_attributes_novelty() -> None:
+    st, pop = CustomerState(), Population()
+    for i in range(10):
+        _learn(st, pop, _tx(T0 + timedelta(days=i), ip=f"10.0.{i}.1", device="mobile"), 0.0)
+    # From the 6th learnt event on: every network was new, the device never.
+    assert pop.novelty["ipnet"][0] == 5.0 and pop.novelty["device"][0] == 0.0
+    assert pop.new_rate("ipnet") > pop.new_rate("device")
