@@ -25,7 +25,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
 from shared.codec import decode
-from shared.schemas import MAX_ID_CHARS
+from shared.schemas import IdText
 
 REVIEW_SCHEMA_VERSION = 1
 
@@ -52,9 +52,6 @@ REVIEWS_TOPIC_CONFIG: dict[str, str] = {
     "min.compaction.lag.ms": str(7 * 24 * 3600 * 1000),
 }
 
-IdText = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, strip_whitespace=True)
-]
 ReviewerText = Annotated[str, StringConstraints(max_length=MAX_REVIEWER_CHARS,
                                                 strip_whitespace=True)]
 NoteText = Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS)]

@@ -23,7 +23,6 @@ from detector.core.state import CustomerTable, Population
 from detector.core.surprise import GRADES, TERMS, Recalibration, combine, terms, to_score
 from shared.schemas import ScoredTransaction, Transaction
 
-SNAPSHOT_FORMAT = stateformat.FORMAT
 _RULE_NAMES = tuple(RULES)
 #: Columns of the model's feature matrix: every surprise term, then population rarity.
 MODEL_FEATURES: tuple[str, ...] = (*TERMS, "country_rarity", "category_rarity")

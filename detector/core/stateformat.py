@@ -65,9 +65,6 @@ CUSTOMER_CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = 
 POPULATION_CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "amount_ring": (list, lambda v: array("d", v)),
 }
-#: Fields whose values JSON gives back as they were (checked by a test, so a new field with
-#: a value JSON would change fails it until it gets a codec above).
-PLAIN = "plain"
 
 
 def _b64(a: np.ndarray[Any, Any]) -> str:
