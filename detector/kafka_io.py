@@ -15,6 +15,14 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from detector.checkpoints import (
+    CheckpointAssembler,
+    Ledger,
+    Restored,
+    encode_checkpoint,
+    state_prefix,
+)
+from detector.core.stateparts import Changes
 from detector.dedupe import DedupeIndex
 from detector.loop import (
     CoreFailure,
@@ -27,13 +35,7 @@ from detector.loop import (
 )
 from detector.recovery import RecoveryError, RecoveryPlan, plan_recovery
 from detector.settings import DetectorSettings
-from detector.snapshots import (
-    SnapshotAssembler,
-    SnapshotError,
-    encode_snapshot,
-    snapshot_prefix,
-    unpack_state,
-)
+from detector.snapshots import SnapshotError, snapshot_prefix, unpack_state
 from shared.errors import KafkaWiringError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer, topic_partitions
 
@@ -50,7 +52,7 @@ def ensure_detector_topics(s: DetectorSettings) -> int:
     ensure_topics(s.kafka, specs)
     partitions = topic_partitions(s.kafka, t.transactions_topic)
     snapshot_config = {
-        # Only the latest snapshot of each key matters.
+        # Only the latest record of each key matters (customers, parts, manifest).
         "cleanup.policy": "compact",
         # Roll segments often so old snapshots become compactable within minutes.
         "segment.ms": "600000",
@@ -132,10 +134,12 @@ class KafkaOutput:
             self._produce(self._dlq, key=record.key(), value=None, headers=[
                 *headers, ("error.value_dropped", f"{size} bytes, over the size limit".encode())])
 
-    def snapshot(self, partition: int, next_offset: int, data: bytes) -> None:
-        prefix = snapshot_prefix(self._s.group_id, self._s.topics.transactions_topic, partition)
+    def checkpoint(self, partition: int, next_offset: int, changes: Changes,
+                   ledger: Ledger) -> None:
+        prefix = state_prefix(self._s.group_id, self._s.topics.transactions_topic, partition)
         target = partition % self._snapshot_partitions
-        for rec in encode_snapshot(prefix, next_offset, data, self._s.snapshot_chunk_bytes):
+        for rec in encode_checkpoint(prefix, next_offset, changes, ledger,
+                                     self._s.snapshot_chunk_bytes):
             self._produce(self._s.snapshot_topic, key=rec.key, value=rec.value,
                           headers=rec.headers, partition=target)
 
@@ -168,31 +172,25 @@ class Restorer:
         topic = self._s.topics.transactions_topic
         low, high = self._consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=READ_TIMEOUT_S)
-        try:
-            snap = self._load_snapshot(partition)
-        except SnapshotError as exc:
-            log.warning("partition %d: %s; rebuilding from the input history", partition, exc)
-            snap = None
-        parts: tuple[bytes, bytes | None] | None = None
+        snap, stale = self._load_checkpoint(partition)
         engine: Engine | None = None
         if snap is not None:
             try:
-                parts = unpack_state(snap[1])
-                engine = self._factory.restore(parts[0])
+                engine = self._engine(snap)
             except Exception as exc:
-                # A snapshot of an incompatible core version is not fatal: the whole history
+                # A checkpoint of an incompatible core version is not fatal: the whole history
                 # is replayed instead, when it is still there (else the policy decides).
-                log.warning("partition %d: snapshot @%d unusable (%s); rebuilding from the "
-                            "input history", partition, snap[0], exc)
-                snap, parts = None, None
-        plan = plan_recovery(partition, committed, snap[0] if snap else None, low, high,
-                             self._s.recovery_policy)
+                log.warning("partition %d: checkpoint @%d unusable (%s); rebuilding from the "
+                            "input history", partition, snap.next_offset, exc)
+                snap = None
+        plan = plan_recovery(partition, committed, snap.next_offset if snap else None, low,
+                             high, self._s.recovery_policy)
         if plan.warning:
             log.warning("%s", plan.warning)
         while True:
-            state = self._initial_state(partition, parts if plan.use_snapshot else None, plan,
-                                        engine)
-            engine = None  # a second attempt restores the snapshot again
+            state = self._initial_state(partition, snap if plan.use_snapshot else None, plan,
+                                        engine, stale)
+            engine = None  # a second attempt restores the checkpoint again
             try:
                 if plan.replay_count:
                     self._replay(partition, state, plan.resume_at)
@@ -205,26 +203,51 @@ class Restorer:
         state.since_snapshot = plan.resume_at - plan.replay_from
         return state, plan
 
-    def _initial_state(self, partition: int, parts: tuple[bytes, bytes | None] | None,
-                       plan: RecoveryPlan, engine: Engine | None) -> PartitionState:
+    def _engine(self, snap: Restored) -> Engine:
+        """The engine of a checkpoint (or of a whole snapshot of the previous layout)."""
+        if snap.whole is not None:
+            return self._factory.restore(unpack_state(snap.whole)[0])
+        if "engine" in snap.parts:
+            return self._factory.restore(snap.parts["engine"])
+        resume = getattr(self._factory, "resume", None)
+        if resume is None:
+            raise SnapshotError("this engine factory cannot resume an incremental checkpoint")
+        parts = {k: v for k, v in snap.parts.items() if k != "dedupe"}
+        engine: Engine = resume(parts, snap.customers)
+        return engine
+
+    def _initial_state(self, partition: int, snap: Restored | None, plan: RecoveryPlan,
+                       engine: Engine | None, stale: list[bytes]) -> PartitionState:
         horizon = self._s.dedupe_horizon
         index = DedupeIndex(horizon) if horizon > 0 else None
-        if parts is None:
-            engine = self._factory.new(partition)
-        else:
-            engine = engine or self._factory.restore(parts[0])
-            if index is not None and parts[1] is not None:
-                index = DedupeIndex.load(parts[1], horizon)
-        return PartitionState(engine, plan.replay_from, dedupe=index)
+        if snap is None:
+            # A new epoch: its first checkpoint writes everything and deletes what was there.
+            return PartitionState(self._factory.new(partition), plan.replay_from,
+                                  dedupe=index, ledger=Ledger(stale=stale))
+        engine = engine or self._engine(snap)
+        whole = snap.whole
+        dump = unpack_state(whole)[1] if whole is not None else snap.parts.get("dedupe")
+        if index is not None and dump is not None:
+            index = DedupeIndex.load(dump, horizon)
+        ledger = Ledger(snap.ledger.epoch, snap.ledger.number, dict(snap.ledger.parts),
+                        list(snap.ledger.stale))
+        return PartitionState(engine, plan.replay_from, dedupe=index, ledger=ledger)
 
-    def _load_snapshot(self, partition: int) -> tuple[int, bytes] | None:
+    def _load_checkpoint(self, partition: int) -> tuple[Restored | None, list[bytes]]:
+        """The partition's latest checkpoint (None when there is none or it is broken) and
+        every key under its prefixes (deleted if a new epoch starts)."""
         s = self._s
+        topic = s.topics.transactions_topic
         target = partition % self._snapshot_partitions
-        asm = SnapshotAssembler(snapshot_prefix(s.group_id, s.topics.transactions_topic,
-                                                partition))
+        asm = CheckpointAssembler(state_prefix(s.group_id, topic, partition),
+                                  snapshot_prefix(s.group_id, topic, partition))
         for msg in self._read(s.snapshot_topic, target, OFFSET_BEGINNING, None):
             asm.feed(msg.key(), msg.value(), msg.headers())
-        return asm.result()
+        try:
+            return asm.result(), asm.keys()
+        except SnapshotError as exc:
+            log.warning("partition %d: %s; rebuilding from the input history", partition, exc)
+            return None, asm.keys()
 
     def _replay(self, partition: int, state: PartitionState, until: int) -> None:
         topic = self._s.topics.transactions_topic

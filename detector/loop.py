@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from detector.checkpoints import Ledger
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
+from detector.core.stateparts import Changes
 from detector.dedupe import DedupeIndex
 from detector.dlq import DecodeFailure, dead_letter_headers, decode_transaction
 from detector.isolation import Careful, CoreEngine, Ranges, is_careful
@@ -47,7 +49,11 @@ class Record(Protocol):
 
 
 class EngineFactory(Protocol):
-    """Makes a partition's engine, new or from a snapshot."""
+    """Makes a partition's engine, new or from a snapshot (its whole state as bytes).
+
+    A factory whose engines have `checkpoint(full)` (detector.core.engine) also has
+    `resume(parts, customers)`: the engine from an incremental checkpoint's records. Other
+    engines are checkpointed whole, as one part named "engine"."""
 
     def new(self, partition: int) -> Engine: ...
     def restore(self, data: bytes) -> Engine: ...
@@ -67,27 +73,46 @@ class CoreEngineFactory:
     def restore(self, data: bytes) -> Engine:
         return PartitionEngine.restore(data, self.config)
 
+    def resume(self, parts: dict[str, bytes], customers: list[tuple[str, bytes]]) -> Engine:
+        return PartitionEngine.resume(parts, customers, self.config)
+
 
 class Output(Protocol):
     """Where results go; the Kafka shell produces them inside the open transaction."""
 
     def scored(self, key: bytes, value: bytes) -> None: ...
     def dead(self, record: Record, headers: list[tuple[str, bytes]]) -> None: ...
-    def snapshot(self, partition: int, next_offset: int, data: bytes) -> None: ...
+    def checkpoint(self, partition: int, next_offset: int, changes: Changes,
+                   ledger: Ledger) -> None: ...
 
 
 @dataclass
 class PartitionState:
-    """An owned partition: its engine, its dedupe index and the next input offset it expects."""
+    """An owned partition: its engine, its dedupe index, the next input offset it expects and
+    what its last checkpoint left on the state topic (`ledger`)."""
 
     engine: Engine
     next_offset: int
     since_snapshot: int = 0
     model_version: str = ""
     dedupe: DedupeIndex | None = None
+    ledger: Ledger = field(default_factory=Ledger)
+
+    def changes(self) -> Changes:
+        """What the next checkpoint writes: the engine's changes since the last one (all of
+        it when none was written in this epoch) and the dedupe index."""
+        take = getattr(self.engine, "checkpoint", None)
+        if take is not None:
+            changes: Changes = take(self.ledger.number == 0)
+        else:
+            changes = Changes(parts={"engine": self.engine.snapshot()})
+        if self.dedupe is not None:
+            changes.parts["dedupe"] = self.dedupe.dump()
+        return changes
 
     def snapshot(self) -> bytes:
-        """The state as one versioned container (detector.snapshots.pack_state)."""
+        """The whole state as one container (detector.snapshots.pack_state): for comparing
+        states (and the format a partition's state had on the topic before checkpoints)."""
         index = self.dedupe.dump() if self.dedupe is not None else None
         return pack_state(self.engine.snapshot(), index)
 
@@ -197,7 +222,7 @@ class BatchProcessor:
 
     def take_snapshot(self, p: int, state: PartitionState) -> None:
         start = self.clock()
-        self.output.snapshot(p, state.next_offset, state.snapshot())
+        self.output.checkpoint(p, state.next_offset, state.changes(), state.ledger)
         state.since_snapshot = 0
         self.counters.snapshots += 1
         self.counters.snapshot_seconds += self.clock() - start

@@ -1,4 +1,8 @@
-"""State snapshots on a compacted topic: one manifest plus chunks per partition (pure codec).
+"""Whole state snapshots on a compacted topic: the previous layout, read once on the upgrade.
+
+Partitions' state is now written as incremental checkpoints (detector.checkpoints); this is
+how it was written before, and a restore still reads it when a partition has no checkpoint
+yet (`encode_snapshot` stays for the tests that write state as the previous release did).
 
 A snapshot of input partition p taken before input offset S is written as chunks keyed
 `<prefix>#<i>` (each under the broker's message size limit) and a manifest keyed `<prefix>`
@@ -38,7 +42,7 @@ class SnapshotError(AuditstreamError):
 @dataclass(frozen=True)
 class SnapshotRecord:
     key: bytes
-    value: bytes
+    value: bytes | None  # None: a tombstone (incremental checkpoints delete keys)
     headers: Headers
 
 

@@ -8,19 +8,20 @@ carries on exactly where the snapshotted engine stood.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from detector.core import legacy, stateformat
+from detector.core import legacy, stateformat, stateparts
 from detector.core.config import CoreConfig
 from detector.core.features import Observation, event_seconds, observe
 from detector.core.habits import learn, release
 from detector.core.model import RULES_ONLY, FeatureSample, FittedModel, fit, next_fit_point
 from detector.core.rules import RULES, apply_rules
-from detector.core.state import CustomerTable, Population
+from detector.core.state import Population
 from detector.core.surprise import GRADES, TERMS, Recalibration, combine, terms, to_score
+from detector.core.table import CustomerTable
 from shared.schemas import ScoredTransaction, Transaction
 
 _RULE_NAMES = tuple(RULES)
@@ -194,6 +195,28 @@ class PartitionEngine:
             customers=self._customers, population=self._population,
             calibration=self._calibration, sample=self._sample, model=self._model)
 
+    def checkpoint(self, full: bool = False) -> stateparts.Changes:
+        """The records of an incremental checkpoint: customers changed since the previous
+        one (every customer if `full`), those gone since, and the other parts whole."""
+        if full:
+            self._customers.touch_all()
+        changed, gone = self._customers.take_changes()
+        return stateparts.Changes(
+            customers=[(cid, stateparts.encode_customer(seq, st)) for cid, seq, st in changed],
+            removed=gone,
+            parts=stateparts.encode_parts(
+                partition=self.partition, processed=self._processed, fits=self._fits,
+                customers=self._customers, population=self._population,
+                calibration=self._calibration, sample=self._sample, model=self._model),
+            count=len(self._customers))
+
+    @classmethod
+    def resume(cls, parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
+               config: CoreConfig) -> PartitionEngine:
+        """An engine that continues exactly where the one checkpointed stood: its latest
+        parts and the latest record of each customer (`stateparts`)."""
+        return cls._from(stateparts.decode(parts, customers, config), config)
+
     @classmethod
     def restore(cls, data: bytes, config: CoreConfig) -> PartitionEngine:
         """An engine that continues exactly where the snapshotted one stood (format 3, or
@@ -202,6 +225,10 @@ class PartitionEngine:
             parts = stateformat.decode(data, config)
         else:
             parts = legacy.read(data, config)
+        return cls._from(parts, config)
+
+    @classmethod
+    def _from(cls, parts: dict[str, Any], config: CoreConfig) -> PartitionEngine:
         engine = cls(config, parts["partition"])
         engine._customers = parts["customers"]
         engine._population = parts["population"]

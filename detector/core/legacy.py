@@ -20,8 +20,9 @@ from typing import Any
 
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel
-from detector.core.state import CustomerState, CustomerTable, Population
+from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
+from detector.core.table import CustomerTable
 
 FORMAT = 2
 #: The field order of format 2's tuples (its classes' `__slots__` then).
@@ -110,6 +111,7 @@ def read(data: bytes, config: CoreConfig) -> dict[str, Any]:
         _set(st, V2_CUSTOMER, stand.state)
         items[cid] = st
     table.replace_items(items)
+    table.touch_all()  # the first incremental checkpoint after the upgrade writes them all
     population = Population()
     _set(population, V2_POPULATION, doc["population"].state)
     calibration = Recalibration(config.surprise_cap)

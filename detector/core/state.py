@@ -3,17 +3,14 @@
 A `CustomerState` holds only what the features need: recent amounts, the last event, a
 short list of recent events (burst and duplicate windows), an hour-of-day histogram and
 small capped count tables (countries, categories, channels, devices). Its size is bounded
-by `CoreConfig` whatever the stream; `CustomerTable` bounds the number of customers (LRU)
-and drops customers idle for `customer_ttl_s` of event time.
+by `CoreConfig` whatever the stream; `detector.core.table.CustomerTable` bounds the number of
+customers (LRU) and drops customers idle for `customer_ttl_s` of event time.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
-from collections import OrderedDict
-
-from detector.core.config import CoreConfig
 
 #: The attributes whose new values are judged against the population (habits, surprise).
 NOVELTY: tuple[str, ...] = ("country", "category", "channel", "device", "ipnet")
@@ -251,49 +248,3 @@ class Population:
     def __setstate__(self, state: tuple[object, ...]) -> None:
         for name, value in zip(self.__slots__, state, strict=True):
             setattr(self, name, value)
-
-
-class CustomerTable:
-    """Customers by id, least recently seen first; bounded in count and event-time age."""
-
-    __slots__ = ("_items", "config", "evicted")
-
-    def __init__(self, config: CoreConfig) -> None:
-        self.config = config
-        self._items: OrderedDict[str, CustomerState] = OrderedDict()
-        self.evicted = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, customer_id: str, now: float) -> CustomerState:
-        """The customer's state (fresh if unknown or expired), marked most recent."""
-        self._expire(now)
-        items = self._items
-        state = items.get(customer_id)
-        if state is None:
-            while len(items) >= self.config.max_customers:
-                items.popitem(last=False)
-                self.evicted += 1
-            state = CustomerState()
-            items[customer_id] = state
-        else:
-            items.move_to_end(customer_id)
-        return state
-
-    def _expire(self, now: float) -> None:
-        items, ttl = self._items, self.config.customer_ttl_s
-        while items:
-            oldest = next(iter(items.values()))
-            if now - oldest.last_t <= ttl:
-                break
-            items.popitem(last=False)
-            self.evicted += 1
-
-    def items(self) -> list[tuple[str, CustomerState]]:
-        """Every customer, least recently seen first."""
-        return list(self._items.items())
-
-    def replace_items(self, items: OrderedDict[str, CustomerState]) -> None:
-        """Hold exactly these customers (least recently seen first): a restore."""
-        self._items = items

@@ -6,7 +6,13 @@ A snapshot is `MAGIC` followed by the zlib-compressed JSON of one document:
      "customer_fields": [names...], "customers": [[id, [values in that order]], ...],
      "population": {field: value}, "calibration": {field: value},
      "sample": {"count": c, "shape": [rows, width], "rows": base64 float32 LE},
-     "model": null | {"version": "if-v2", "number": 2, "training": base64 float32 LE}}
+     "model": null | {"version": "if-v2", "number": 2, "training": base64 float32 LE},
+     "seq": q, "touched": [ids...], "gone": [ids...]}
+
+(`seq`, `touched`, `gone`: what the next incremental checkpoint writes; a document without
+them, written before checkpoints were incremental, counts every customer as changed.)
+The same objects, one record each, make an incremental checkpoint (`encode_parts`,
+`encode_customer`; layout in detector.snapshots).
 
 Customers are listed least recently seen first (the table's eviction order). Every object is
 stored by field name, so a field added later (with its default in `__init__`) reads as that
@@ -32,8 +38,9 @@ import orjson
 
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel, fit_rows
-from detector.core.state import CustomerState, CustomerTable, Population
+from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
+from detector.core.table import CustomerTable
 
 FORMAT = 3
 MAGIC = b"ASENG\x00\x03\n"
@@ -115,14 +122,39 @@ def encode(*, partition: int | None, processed: int, fits: int, customers: Custo
         "customers": rows,
         "population": _fields_of(population, POPULATION_CODECS),
         "calibration": _fields_of(calibration, {}),
-        "sample": {"count": sample.count, "shape": list(sample.rows.shape),
-                   "rows": _b64(sample.rows)},
-        "model": None if model is None else {
-            "version": model.version, "number": model.number,
-            "shape": None if model.training is None else list(model.training.shape),
-            "training": None if model.training is None else _b64(model.training)},
+        "sample": _sample_doc(sample),
+        "model": _model_doc(model),
+        "seq": customers.seq,
+        "touched": sorted(customers.touched),
+        "gone": sorted(customers.gone),
     }
     return MAGIC + zlib.compress(orjson.dumps(doc), 6)
+
+
+def _model_doc(model: FittedModel | None) -> dict[str, Any] | None:
+    return None if model is None else {
+        "version": model.version, "number": model.number,
+        "shape": None if model.training is None else list(model.training.shape),
+        "training": None if model.training is None else _b64(model.training)}
+
+
+def _sample_doc(sample: FeatureSample) -> dict[str, Any]:
+    return {"count": sample.count, "shape": list(sample.rows.shape), "rows": _b64(sample.rows)}
+
+
+def _sample(s: dict[str, Any]) -> FeatureSample:
+    sample = FeatureSample(*s["shape"])
+    sample.rows = _unb64(s["rows"], tuple(s["shape"]))
+    sample.count = s["count"]
+    return sample
+
+
+def _model(m: dict[str, Any] | None, sample: FeatureSample, config: CoreConfig
+           ) -> FittedModel | None:
+    if m is None:
+        return None
+    training = None if m["training"] is None else _unb64(m["training"], tuple(m["shape"]))
+    return fit_rows(training if training is not None else sample.view(), m["number"], config)
 
 
 def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
@@ -145,20 +177,17 @@ def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
                 setattr(st, name, codec[1](value) if codec else value)
         items[cid] = st
     table.replace_items(items)
+    table.seq = doc.get("seq", 0)
+    if "touched" in doc:
+        table.touched, table.gone = set(doc["touched"]), set(doc["gone"])
+    else:
+        table.touch_all()
     population = Population()
     _set_fields(population, doc["population"], POPULATION_CODECS)
     calibration = Recalibration(config.surprise_cap)
     _set_fields(calibration, doc["calibration"], {})
-    s = doc["sample"]
-    sample = FeatureSample(*s["shape"])
-    sample.rows = _unb64(s["rows"], tuple(s["shape"]))
-    sample.count = s["count"]
-    m = doc["model"]
-    model = None
-    if m is not None:
-        training = None if m["training"] is None else _unb64(m["training"], tuple(m["shape"]))
-        model = fit_rows(training if training is not None else sample.view(), m["number"],
-                         config)
+    sample = _sample(doc["sample"])
+    model = _model(doc["model"], sample, config)
     return {"partition": doc["partition"], "processed": doc["processed"], "fits": doc["fits"],
             "customers": table, "population": population, "calibration": calibration,
             "sample": sample, "model": model}

@@ -10,10 +10,13 @@ from typing import Any
 
 from confluent_kafka import KafkaException, TopicPartition
 
+from detector.checkpoints import Ledger, encode_checkpoint
+from detector.core.stateparts import Changes
 from detector.dedupe import DedupeIndex
 from detector.loop import CoreFailure, PartitionState, Record, ReplayContext, replay
 from detector.recovery import RecoveryPlan
 from detector.settings import DetectorSettings
+from detector.snapshots import SnapshotRecord
 from shared.codec import encode
 from shared.schemas import ScoredTransaction, Transaction
 
@@ -83,7 +86,10 @@ class FakeMessage:
 class RecordingOutput:
     scored_rows: list[tuple[bytes, bytes]] = field(default_factory=list)
     dead_letters: list[tuple[Record, list[tuple[str, bytes]]]] = field(default_factory=list)
-    snapshots: list[tuple[int, int, bytes]] = field(default_factory=list)
+    #: Checkpoints taken: (partition, next offset, changes).
+    snapshots: list[tuple[int, int, Changes]] = field(default_factory=list)
+    #: The records they wrote (prefix `g/t/<partition>`), as the state topic would hold them.
+    state_records: list[SnapshotRecord] = field(default_factory=list)
 
     def scored(self, key: bytes, value: bytes) -> None:
         self.scored_rows.append((key, value))
@@ -91,8 +97,11 @@ class RecordingOutput:
     def dead(self, record: Record, headers: list[tuple[str, bytes]]) -> None:
         self.dead_letters.append((record, headers))
 
-    def snapshot(self, partition: int, next_offset: int, data: bytes) -> None:
-        self.snapshots.append((partition, next_offset, data))
+    def checkpoint(self, partition: int, next_offset: int, changes: Changes,
+                   ledger: Ledger) -> None:
+        self.snapshots.append((partition, next_offset, changes))
+        self.state_records += encode_checkpoint(f"g/t/{partition}", next_offset, changes,
+                                                ledger, 64 * 1024)
 
 
 def tx(i: int, customer: str | None = None) -> Transaction:

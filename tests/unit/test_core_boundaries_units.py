@@ -29,8 +29,9 @@ from detector.core.rules import (
     ordinal,
     quoted,
 )
-from detector.core.state import CustomerState, CustomerTable, Population, bump
+from detector.core.state import CustomerState, Population, bump
 from detector.core.surprise import TERMS
+from detector.core.table import CustomerTable
 from shared.schemas import Transaction
 
 CONFIG = CoreConfig()

@@ -117,8 +117,8 @@ def test_snapshot_plus_replay_rebuilds_the_index_identically() -> None:
     proc = processor(out)
     for lo in range(0, 60, 7):
         proc.process(messages(0, lo, txs[lo:lo + 7]))
-    _, at_offset, data = out.snapshots[1]
-    engine, index = unpack_state(data)
+    _, at_offset, changes = out.snapshots[1]
+    engine, index = changes.parts["engine"], changes.parts.get("dedupe")
     assert index is not None
     rebuilt = PartitionState(CountingEngine.restore(engine), at_offset,
                              dedupe=DedupeIndex.load(index, DAY))

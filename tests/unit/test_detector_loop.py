@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from detector.loop import BatchProcessor, PartitionState, replay
-from detector.snapshots import unpack_state
 from shared.codec import decode, encode
 from shared.schemas import ScoredTransaction
 from tests.unit.detector_fakes import (
@@ -93,7 +92,7 @@ def test_snapshot_is_taken_every_n_records_with_the_next_offset() -> None:
     for lo in range(0, 25, 4):
         proc.process(messages(0, lo, txs[lo:lo + 4]))
     assert [(p, off) for p, off, _ in out.snapshots] == [(0, 12), (0, 24)]
-    restored = CountingEngine.restore(unpack_state(out.snapshots[-1][2])[0])
+    restored = CountingEngine.restore(out.snapshots[-1][2].parts["engine"])
     assert sum(restored.counts.values()) == 24
 
 
@@ -103,8 +102,8 @@ def test_snapshot_plus_replay_rebuilds_the_exact_state() -> None:
     proc = processor(out, snapshot_every=10)
     proc.process(messages(0, 0, txs[:24]))
     proc.process(messages(0, 24, txs[24:]))
-    _, at, data = out.snapshots[0]
-    rebuilt = PartitionState(CountingEngine.restore(unpack_state(data)[0]), at)
+    _, at, changes = out.snapshots[0]
+    rebuilt = PartitionState(CountingEngine.restore(changes.parts["engine"]), at)
     assert replay(rebuilt, messages(0, at, txs[at:]), until=27) == 27 - at
     assert rebuilt.next_offset == 27
     # the rebuilt engine now scores offsets 27.. exactly like the uninterrupted one did

@@ -1,0 +1,233 @@
+"""Incremental state checkpoints on the compacted state topic (pure codec).
+
+A checkpoint of input partition p, taken before input offset S, writes under the prefix
+`<group>/<topic>/<p>` (the group id percent-encoded, so no two groups' keys can meet):
+
+    <prefix>/c/<customer id>   one customer's state, or a tombstone when it was evicted
+    <prefix>/p/<name>/<i>      chunk i of a part: meta, population, calibration, sample,
+                               model, dedupe (chunked only above the chunk size)
+    <prefix>/m                 the manifest: epoch, checkpoint number k, S, customer count
+                               and, per part, the checkpoint that wrote it, chunks, size, SHA-256
+
+Only customers changed since checkpoint k-1 are written, and only parts whose bytes changed.
+Every record carries headers `ck` (k) and `ep` (the epoch) and travels in the same Kafka
+transaction as the input offsets, so a read_committed reader sees whole checkpoints only;
+compaction keeps the latest record per key, which is all a restore needs: a customer written
+at k and untouched since is still the latest record of its key at k+5. An epoch starts
+whenever a partition's state does not come from a checkpoint (a new group, a rebuild from
+the input, the upgrade from a whole snapshot): its first checkpoint writes everything and
+deletes every other key left under the prefix; records of another epoch are never read.
+
+Before this layout a partition's state was one whole snapshot (detector.snapshots), read
+once on the upgrade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from detector.core.stateparts import Changes
+from detector.snapshots import Headers, SnapshotAssembler, SnapshotError, SnapshotRecord
+
+LAYOUT = 1
+H_CHECKPOINT = "ck"
+H_EPOCH = "ep"
+
+
+def state_prefix(group_id: str, topic: str, partition: int) -> str:
+    """Key prefix of one partition's checkpoint records."""
+    return f"{quote(group_id, safe='')}/{topic}/{partition}"
+
+
+def new_epoch() -> str:
+    return os.urandom(8).hex()
+
+
+@dataclass
+class Ledger:
+    """What the state topic holds for one partition as of the last checkpoint written."""
+
+    epoch: str = field(default_factory=new_epoch)
+    #: The last checkpoint's number (0: none yet in this epoch: the next one writes all).
+    number: int = 0
+    #: Per part: {"checkpoint", "chunks", "size", "sha256"} of its latest records.
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Keys under the prefix that no longer belong to the state: deleted by the next one.
+    stale: list[bytes] = field(default_factory=list)
+
+
+def encode_checkpoint(prefix: str, next_offset: int, changes: Changes, ledger: Ledger,
+                      chunk_bytes: int) -> list[SnapshotRecord]:
+    """The records of the next checkpoint (manifest last); `ledger` moves on to it."""
+    k = ledger.number + 1
+    head: Headers = [(H_CHECKPOINT, str(k).encode()), (H_EPOCH, ledger.epoch.encode())]
+    upserts = []
+    for cid, value in changes.customers:
+        key = f"{prefix}/c/{cid}".encode()
+        if len(key) + len(value) > chunk_bytes:
+            raise SnapshotError(f"{prefix}: the state of customer {cid!r} takes "
+                                f"{len(value):,} bytes, over the chunk size {chunk_bytes:,} "
+                                "(raise DETECTOR_SNAPSHOT_CHUNK_BYTES or lower the core's "
+                                "per-customer bounds)")
+        upserts.append(SnapshotRecord(key, value, head))
+    written = {r.key for r in upserts}
+    records = [SnapshotRecord(key, None, head) for key in ledger.stale if key not in written]
+    records += [SnapshotRecord(f"{prefix}/c/{cid}".encode(), None, head)
+                for cid in changes.removed]
+    records += upserts
+    parts = dict(ledger.parts)
+    for name, data in changes.parts.items():
+        sha = hashlib.sha256(data).hexdigest()
+        old = ledger.parts.get(name)
+        if old is not None and old["sha256"] == sha and old["size"] == len(data):
+            continue  # unchanged since the checkpoint that wrote it
+        chunks = [data[i: i + chunk_bytes] for i in range(0, len(data), chunk_bytes)] or [b""]
+        records += [SnapshotRecord(f"{prefix}/p/{name}/{i}".encode(), chunk, head)
+                    for i, chunk in enumerate(chunks)]
+        records += [SnapshotRecord(f"{prefix}/p/{name}/{i}".encode(), None, head)
+                    for i in range(len(chunks), old["chunks"] if old else 0)]
+        parts[name] = {"checkpoint": k, "chunks": len(chunks), "size": len(data),
+                       "sha256": sha}
+    for name in sorted(set(ledger.parts) - set(changes.parts)):
+        records += [SnapshotRecord(f"{prefix}/p/{name}/{i}".encode(), None, head)
+                    for i in range(parts.pop(name)["chunks"])]
+    manifest = {"layout": LAYOUT, "epoch": ledger.epoch, "checkpoint": k,
+                "next_offset": next_offset, "customers": changes.count, "parts": parts}
+    records.append(SnapshotRecord(f"{prefix}/m".encode(), json.dumps(manifest).encode(), head))
+    ledger.number, ledger.parts, ledger.stale = k, parts, []
+    return records
+
+
+@dataclass
+class Restored:
+    """A partition's latest checkpoint: parts by name and (customer id, record) pairs, or,
+    read once on the upgrade, the whole snapshot of the previous layout (`whole`)."""
+
+    next_offset: int
+    ledger: Ledger
+    parts: dict[str, bytes] = field(default_factory=dict)
+    customers: list[tuple[str, bytes]] = field(default_factory=list)
+    whole: bytes | None = None
+
+
+_Entry = tuple[bytes, int, str]  # value, checkpoint, epoch
+
+
+@dataclass
+class CheckpointAssembler:
+    """Feed it the state partition in offset order; `result()` is the latest checkpoint."""
+
+    prefix: str
+    #: The previous layout's prefix (detector.snapshots), read when no manifest exists.
+    legacy_prefix: str | None = None
+    _manifest: dict[str, Any] | None = None
+    _customers: dict[str, _Entry] = field(default_factory=dict)
+    _parts: dict[tuple[str, int], _Entry] = field(default_factory=dict)
+    _legacy_keys: set[bytes] = field(default_factory=set)
+    _legacy: SnapshotAssembler | None = None
+
+    def __post_init__(self) -> None:
+        if self.legacy_prefix is not None:
+            self._legacy = SnapshotAssembler(self.legacy_prefix)
+
+    def feed(self, key: bytes | None, value: bytes | None, headers: Headers | None) -> None:
+        if key is None:
+            return
+        name = key.decode(errors="replace")
+        if self._legacy is not None and self._is_legacy(name):
+            self._legacy.feed(key, value, headers)
+            if value is None:
+                self._legacy_keys.discard(key)
+            else:
+                self._legacy_keys.add(key)
+            return
+        if not name.startswith(self.prefix + "/"):
+            return
+        found = dict(headers or [])
+        if H_CHECKPOINT not in found or H_EPOCH not in found:
+            return  # not a record of this layout
+        rest = name[len(self.prefix) + 1:]
+        if rest == "m":
+            self._manifest = None if value is None else json.loads(value)
+            return
+        kind, _, what = rest.partition("/")
+        entry = None if value is None else (value, int(found[H_CHECKPOINT]),
+                                            found[H_EPOCH].decode())
+        if kind == "c":
+            _put(self._customers, what, entry)
+        elif kind == "p":
+            part, _, index = what.rpartition("/")
+            if index.isdigit():
+                _put(self._parts, (part, int(index)), entry)
+
+    def _is_legacy(self, name: str) -> bool:
+        base, sep, index = name.rpartition("#")
+        return name == self.legacy_prefix or (sep == "#" and base == self.legacy_prefix
+                                              and index.isdigit())
+
+    def keys(self) -> list[bytes]:
+        """Every live key under the prefixes (what a new epoch deletes)."""
+        out = sorted(self._legacy_keys)
+        if self._manifest is not None:
+            out.append(f"{self.prefix}/m".encode())
+        out += [f"{self.prefix}/c/{cid}".encode() for cid in self._customers]
+        out += [f"{self.prefix}/p/{n}/{i}".encode() for n, i in self._parts]
+        return out
+
+    def result(self) -> Restored | None:
+        """The latest checkpoint, else the latest whole snapshot, else None; `SnapshotError`
+        when the latest one is incomplete or corrupt."""
+        m = self._manifest
+        if m is None:
+            whole = self._legacy.result() if self._legacy is not None else None
+            if whole is None:
+                return None
+            return Restored(whole[0], Ledger(stale=self.keys()), whole=whole[1])
+        if m.get("layout") != LAYOUT:
+            raise SnapshotError(f"{self.prefix}: unknown checkpoint layout {m.get('layout')}")
+        epoch, k, offset = m["epoch"], int(m["checkpoint"]), int(m["next_offset"])
+        where = f"{self.prefix}: checkpoint {k} @{offset}"
+        stale = sorted(self._legacy_keys)
+        parts: dict[str, bytes] = {}
+        for name, info in m["parts"].items():
+            pieces = []
+            for i in range(int(info["chunks"])):
+                entry = self._parts.get((name, i))
+                if entry is None or entry[2] != epoch or entry[1] != info["checkpoint"]:
+                    raise SnapshotError(f"{where}: chunk {i} of part {name!r} (written by "
+                                        f"checkpoint {info['checkpoint']}) missing")
+                pieces.append(entry[0])
+            data = b"".join(pieces)
+            if len(data) != info["size"] or hashlib.sha256(data).hexdigest() != info["sha256"]:
+                raise SnapshotError(f"{where}: part {name!r} fails its checksum")
+            parts[name] = data
+        for (name, i), entry in self._parts.items():
+            info = m["parts"].get(name)
+            if info is None or i >= info["chunks"] or entry[2] != epoch:
+                stale.append(f"{self.prefix}/p/{name}/{i}".encode())
+        customers = []
+        for cid, (value, ck, ep) in self._customers.items():
+            if ep != epoch:
+                stale.append(f"{self.prefix}/c/{cid}".encode())
+            elif ck > k:
+                raise SnapshotError(f"{where}: customer {cid!r} has a record of checkpoint "
+                                    f"{ck}, after the manifest")
+            else:
+                customers.append((cid, value))
+        if len(customers) != m["customers"]:
+            raise SnapshotError(f"{where}: {len(customers):,} customer records found, the "
+                                f"manifest counts {m['customers']:,}")
+        ledger = Ledger(epoch, k, dict(m["parts"]), stale)
+        return Restored(offset, ledger, parts, customers)
+
+
+def _put(table: dict[Any, _Entry], key: Any, entry: _Entry | None) -> None:
+    if entry is None:
+        table.pop(key, None)
+    else:
+        table[key] = entry

@@ -1,0 +1,117 @@
+"""An engine's state as separate records, for incremental checkpoints (detector.snapshots).
+
+Each customer is one record (`encode_customer`): `CUSTOMER_MAGIC` then the JSON object
+`{"seq": q, "fields": {name: value}}`, fields by name with the codecs of format 3
+(detector.core.stateformat), `seq` the order of the customer's last change. The partition's
+other objects are records of their own (`encode_parts`), each `PART_MAGIC` then zlib'd JSON:
+
+    meta         {"partition", "processed", "fits", "evicted", "seq", "customers"}
+    population   {field: value}         calibration  {field: value}
+    sample       {"count", "shape", "rows"}   model  null | {"version", "number", "training", ...}
+
+A field added later reads as its default from an older record, one removed is ignored; the
+magic's last byte is the version (3, as the whole-state format), and any other is refused.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from detector.core import stateformat as sf
+from detector.core.config import CoreConfig
+from detector.core.model import FeatureSample, FittedModel
+from detector.core.state import CustomerState, Population
+from detector.core.surprise import Recalibration
+from detector.core.table import CustomerTable
+
+CUSTOMER_MAGIC = b"ASC\x03"
+PART_MAGIC = b"ASP\x03"
+PARTS = ("meta", "population", "calibration", "sample", "model")
+
+
+@dataclass
+class Changes:
+    """What an engine's checkpoint writes: changed customers' records (oldest first), the
+    ids of customers gone since the last one, every other part, and how many customers."""
+
+    customers: list[tuple[str, bytes]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    parts: dict[str, bytes] = field(default_factory=dict)
+    count: int = 0
+
+
+def encode_customer(seq: int, state: CustomerState) -> bytes:
+    fields = sf._fields_of(state, sf.CUSTOMER_CODECS)
+    return CUSTOMER_MAGIC + orjson.dumps({"seq": seq, "fields": fields})
+
+
+def decode_customer(data: bytes) -> tuple[int, CustomerState]:
+    """(seq, state) of a customer record (`ValueError` if it is not one of version 3)."""
+    if data[:3] != CUSTOMER_MAGIC[:3]:
+        raise ValueError("not a customer state record")
+    if data[:4] != CUSTOMER_MAGIC:
+        raise ValueError(f"unsupported customer record version {data[3]}")
+    doc = orjson.loads(data[4:])
+    state = CustomerState()
+    sf._set_fields(state, doc["fields"], sf.CUSTOMER_CODECS)
+    return int(doc["seq"]), state
+
+
+def _part(obj: Any) -> bytes:
+    return PART_MAGIC + zlib.compress(orjson.dumps(obj), 1)
+
+
+def _unpart(name: str, data: bytes) -> Any:
+    if data[:4] != PART_MAGIC:
+        raise ValueError(f"state part {name!r} is not a version-3 part record")
+    return orjson.loads(zlib.decompress(data[4:]))
+
+
+def encode_parts(*, partition: int | None, processed: int, fits: int,
+                 customers: CustomerTable, population: Population,
+                 calibration: Recalibration, sample: FeatureSample,
+                 model: FittedModel | None) -> dict[str, bytes]:
+    """Every record of the partition's state but the customers'."""
+    meta = {"partition": partition, "processed": processed, "fits": fits,
+            "evicted": customers.evicted, "seq": customers.seq, "customers": len(customers)}
+    return {
+        "meta": _part(meta),
+        "population": _part(sf._fields_of(population, sf.POPULATION_CODECS)),
+        "calibration": _part(sf._fields_of(calibration, {})),
+        "sample": _part(sf._sample_doc(sample)),
+        "model": _part(sf._model_doc(model)),
+    }
+
+
+def decode(parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
+           config: CoreConfig) -> dict[str, Any]:
+    """The engine's parts (as `stateformat.decode` gives them) from a checkpoint's records:
+    the parts by name and (customer id, record) pairs in any order."""
+    missing = [name for name in PARTS if name not in parts]
+    if missing:
+        raise ValueError(f"state parts missing: {', '.join(missing)}")
+    meta = _unpart("meta", parts["meta"])
+    numbered = [(*decode_customer(data), cid) for cid, data in customers]
+    if len(numbered) != meta["customers"]:
+        raise ValueError(f"{len(numbered)} customer records, the checkpoint has "
+                         f"{meta['customers']}")
+    numbered.sort(key=lambda x: x[0])
+    table = CustomerTable(config)
+    table.replace_items(OrderedDict((cid, st) for _, st, cid in numbered))
+    table.evicted, table.seq = meta["evicted"], meta["seq"]
+    population = Population()
+    sf._set_fields(population, _unpart("population", parts["population"]),
+                   sf.POPULATION_CODECS)
+    calibration = Recalibration(config.surprise_cap)
+    sf._set_fields(calibration, _unpart("calibration", parts["calibration"]), {})
+    sample = sf._sample(_unpart("sample", parts["sample"]))
+    model = sf._model(_unpart("model", parts["model"]), sample, config)
+    return {"partition": meta["partition"], "processed": meta["processed"],
+            "fits": meta["fits"], "customers": table, "population": population,
+            "calibration": calibration, "sample": sample, "model": model}

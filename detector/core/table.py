@@ -1,0 +1,95 @@
+"""The customers of a partition: least recently seen first, bounded in count and idle time,
+with what changed since the last checkpoint (detector.snapshots writes only that).
+
+Every customer touched since the last checkpoint was moved to the end of the table when it
+was touched, so those customers are exactly the table's last `len(touched)` entries, in the
+order a restore must give them back: a checkpoint numbers them on from `seq`, and a restore
+that orders every customer by the number of its latest record rebuilds the eviction order.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from detector.core.config import CoreConfig
+from detector.core.state import CustomerState
+
+
+class CustomerTable:
+    """Customers by id, least recently seen first; bounded in count and event-time age."""
+
+    __slots__ = ("_items", "config", "evicted", "gone", "seq", "touched")
+
+    def __init__(self, config: CoreConfig) -> None:
+        self.config = config
+        self._items: OrderedDict[str, CustomerState] = OrderedDict()
+        self.evicted = 0
+        #: Customers added or changed since the last checkpoint (all of them: the table's tail).
+        self.touched: set[str] = set()
+        #: Customers evicted or expired since the last checkpoint (their records are deleted).
+        self.gone: set[str] = set()
+        #: The number the next checkpointed customer gets (order of the records).
+        self.seq = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, customer_id: str, now: float) -> CustomerState:
+        """The customer's state (fresh if unknown or expired), marked most recent."""
+        self._expire(now)
+        items = self._items
+        state = items.get(customer_id)
+        if state is None:
+            while len(items) >= self.config.max_customers:
+                self._drop()
+            state = CustomerState()
+            items[customer_id] = state
+            self.gone.discard(customer_id)
+        else:
+            items.move_to_end(customer_id)
+        self.touched.add(customer_id)
+        return state
+
+    def _drop(self) -> None:
+        cid, _ = self._items.popitem(last=False)
+        self.evicted += 1
+        self.touched.discard(cid)
+        self.gone.add(cid)
+
+    def _expire(self, now: float) -> None:
+        items, ttl = self._items, self.config.customer_ttl_s
+        while items:
+            oldest = next(iter(items.values()))
+            if now - oldest.last_t <= ttl:
+                break
+            self._drop()
+
+    def items(self) -> list[tuple[str, CustomerState]]:
+        """Every customer, least recently seen first."""
+        return list(self._items.items())
+
+    def replace_items(self, items: OrderedDict[str, CustomerState]) -> None:
+        """Hold exactly these customers (least recently seen first): a restore."""
+        self._items = items
+
+    def touch_all(self) -> None:
+        """Count every customer as changed (the next checkpoint writes them all)."""
+        self.touched = set(self._items)
+
+    def take_changes(self) -> tuple[list[tuple[str, int, CustomerState]], list[str]]:
+        """(customers changed since the last checkpoint with their numbers, oldest first;
+        customers gone since), and start counting afresh."""
+        n = len(self.touched)
+        tail: list[tuple[str, CustomerState]] = []
+        for cid in reversed(self._items):
+            if len(tail) == n:
+                break
+            if cid not in self.touched:
+                raise AssertionError(f"customer {cid!r} is out of the changed tail")
+            tail.append((cid, self._items[cid]))
+        tail.reverse()
+        changed = [(cid, self.seq + i, st) for i, (cid, st) in enumerate(tail)]
+        gone = sorted(self.gone)
+        self.seq += n
+        self.touched, self.gone = set(), set()
+        return changed, gone
