@@ -75,10 +75,8 @@ def encode_checkpoint(prefix: str, next_offset: int, changes: Changes, ledger: L
                                 "(raise DETECTOR_SNAPSHOT_CHUNK_BYTES or lower the core's "
                                 "per-customer bounds)")
         upserts.append(SnapshotRecord(key, value, head))
-    written = {r.key for r in upserts}
-    records = [SnapshotRecord(key, None, head) for key in ledger.stale if key not in written]
-    records += [SnapshotRecord(f"{prefix}/c/{cid}".encode(), None, head)
-                for cid in changes.removed]
+    records = [SnapshotRecord(f"{prefix}/c/{cid}".encode(), None, head)
+               for cid in changes.removed]
     records += upserts
     parts = dict(ledger.parts)
     for name, data in changes.parts.items():
@@ -99,8 +97,10 @@ def encode_checkpoint(prefix: str, next_offset: int, changes: Changes, ledger: L
     manifest = {"layout": LAYOUT, "epoch": ledger.epoch, "checkpoint": k,
                 "next_offset": next_offset, "customers": changes.count, "parts": parts}
     records.append(SnapshotRecord(f"{prefix}/m".encode(), json.dumps(manifest).encode(), head))
+    written = {r.key for r in records if r.value is not None}
+    stale = [SnapshotRecord(key, None, head) for key in ledger.stale if key not in written]
     ledger.number, ledger.parts, ledger.stale = k, parts, []
-    return records
+    return stale + records
 
 
 @dataclass

@@ -23,7 +23,6 @@ from detector.checkpoints import (
     state_prefix,
 )
 from detector.core.stateparts import Changes
-from detector.dedupe import DedupeIndex
 from detector.loop import (
     CoreFailure,
     Engine,
@@ -34,8 +33,9 @@ from detector.loop import (
     replay,
 )
 from detector.recovery import RecoveryError, RecoveryPlan, plan_recovery
+from detector.resume import engine_of, partition_state
 from detector.settings import DetectorSettings
-from detector.snapshots import SnapshotError, snapshot_prefix, unpack_state
+from detector.snapshots import SnapshotError, snapshot_prefix
 from shared.errors import KafkaWiringError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer, topic_partitions
 
@@ -204,34 +204,12 @@ class Restorer:
         return state, plan
 
     def _engine(self, snap: Restored) -> Engine:
-        """The engine of a checkpoint (or of a whole snapshot of the previous layout)."""
-        if snap.whole is not None:
-            return self._factory.restore(unpack_state(snap.whole)[0])
-        if "engine" in snap.parts:
-            return self._factory.restore(snap.parts["engine"])
-        resume = getattr(self._factory, "resume", None)
-        if resume is None:
-            raise SnapshotError("this engine factory cannot resume an incremental checkpoint")
-        parts = {k: v for k, v in snap.parts.items() if k != "dedupe"}
-        engine: Engine = resume(parts, snap.customers)
-        return engine
+        return engine_of(snap, self._factory)
 
     def _initial_state(self, partition: int, snap: Restored | None, plan: RecoveryPlan,
                        engine: Engine | None, stale: list[bytes]) -> PartitionState:
-        horizon = self._s.dedupe_horizon
-        index = DedupeIndex(horizon) if horizon > 0 else None
-        if snap is None:
-            # A new epoch: its first checkpoint writes everything and deletes what was there.
-            return PartitionState(self._factory.new(partition), plan.replay_from,
-                                  dedupe=index, ledger=Ledger(stale=stale))
-        engine = engine or self._engine(snap)
-        whole = snap.whole
-        dump = unpack_state(whole)[1] if whole is not None else snap.parts.get("dedupe")
-        if index is not None and dump is not None:
-            index = DedupeIndex.load(dump, horizon)
-        ledger = Ledger(snap.ledger.epoch, snap.ledger.number, dict(snap.ledger.parts),
-                        list(snap.ledger.stale))
-        return PartitionState(engine, plan.replay_from, dedupe=index, ledger=ledger)
+        return partition_state(partition, snap, self._factory, self._s.dedupe_horizon,
+                               plan.replay_from, stale, engine)
 
     def _load_checkpoint(self, partition: int) -> tuple[Restored | None, list[bytes]]:
         """The partition's latest checkpoint (None when there is none or it is broken) and

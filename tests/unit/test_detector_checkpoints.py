@@ -1,0 +1,334 @@
+"""Incremental checkpoints: what is written (changed customers, tombstones, changed parts),
+what a restore rebuilds from the latest record per key (exactly the live engine), and the
+clear errors for missing or corrupt pieces. No broker: the topic is a list of records."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import cast
+
+import orjson
+import pytest
+
+from detector.checkpoints import (
+    CheckpointAssembler,
+    Ledger,
+    Restored,
+    encode_checkpoint,
+    state_prefix,
+)
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
+from detector.core.stateparts import CUSTOMER_MAGIC, decode_customer
+from detector.core.table import CustomerTable
+from detector.dedupe import DedupeIndex
+from detector.loop import CoreEngineFactory, PartitionState
+from detector.resume import partition_state
+from detector.snapshots import SnapshotError, SnapshotRecord, snapshot_prefix
+from shared.schemas import Transaction
+from tests.unit.state_stream import CONFIG, stream
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "state"
+#: Few customers allowed: evictions (tombstones) happen all along the stream.
+SMALL = CONFIG.model_copy(update={"max_customers": 12})
+PREFIX = state_prefix("g", "t", 2)
+DAY = 86400.0
+
+
+def compact(records: list[SnapshotRecord]) -> list[SnapshotRecord]:
+    """What compaction leaves: the latest record per key, tombstones gone."""
+    latest = {r.key: r for r in records}
+    return [r for r in records if latest[r.key] is r and r.value is not None]
+
+
+def assemble(records: list[SnapshotRecord], prefix: str = PREFIX,
+             legacy: str | None = None) -> Restored | None:
+    asm = CheckpointAssembler(prefix, legacy)
+    for r in records:
+        asm.feed(r.key, r.value, r.headers)
+    return asm.result()
+
+
+class Writer:
+    """One partition checkpointed every `every` rows, its records kept like a topic's."""
+
+    def __init__(self, config: CoreConfig = SMALL, chunk: int = 64 * 1024) -> None:
+        self.config, self.chunk = config, chunk
+        self.state = PartitionState(PartitionEngine(config, 2), 0, dedupe=DedupeIndex(DAY))
+        self.records: list[SnapshotRecord] = []
+        self.last: list[SnapshotRecord] = []
+
+    def feed(self, txs: list[Transaction]) -> None:
+        first = self.state.next_offset
+        assert self.state.dedupe is not None
+        self.state.dedupe.check(txs, list(range(first, first + len(txs))))
+        self.state.engine.process(txs)
+        self.state.next_offset += len(txs)
+
+    def checkpoint(self) -> list[SnapshotRecord]:
+        s = self.state
+        self.last = encode_checkpoint(PREFIX, s.next_offset, s.changes(), s.ledger, self.chunk)
+        self.records += self.last
+        return self.last
+
+
+def restored_state(records: list[SnapshotRecord], config: CoreConfig = SMALL
+                   ) -> PartitionState:
+    snap = assemble(records)
+    assert snap is not None
+    return partition_state(2, snap, CoreEngineFactory(config), DAY, snap.next_offset, [])
+
+
+def eng(state: PartitionState) -> PartitionEngine:
+    return cast(PartitionEngine, state.engine)
+
+
+def customer_keys(records: list[SnapshotRecord], live: bool = True) -> set[str]:
+    return {r.key.decode().rsplit("/c/", 1)[1] for r in records
+            if b"/c/" in r.key and (r.value is not None) == live}
+
+
+def test_the_table_hands_out_exactly_the_customers_touched_since_the_last_time() -> None:
+    table = CustomerTable(CONFIG.model_copy(update={"max_customers": 3}))
+
+    def seen(cid: str) -> None:
+        table.get(cid, 0.0).last_t = 0.0
+
+    for cid in "abc":
+        seen(cid)
+    changed, gone = table.take_changes()
+    assert [(c, q) for c, q, _ in changed] == [("a", 0), ("b", 1), ("c", 2)] and gone == []
+    seen("a")
+    seen("d")  # evicts b, the least recently seen
+    seen("b")  # back: evicts c; b is no longer gone
+    changed, gone = table.take_changes()
+    assert [(c, q) for c, q, _ in changed] == [("a", 3), ("d", 4), ("b", 5)]
+    assert gone == ["c"]
+    assert table.take_changes() == ([], [])
+
+
+def test_a_checkpoint_writes_only_the_customers_touched_since_the_previous_one() -> None:
+    w = Writer(CONFIG)  # 30 customers, none evicted
+    rows = stream(600)
+    w.feed(rows[:450])
+    assert customer_keys(w.checkpoint()) == {tx.customer_id for tx in rows[:450]}
+    w.feed(rows[450:460])
+    assert customer_keys(w.checkpoint()) == {tx.customer_id for tx in rows[450:460]}
+    assert customer_keys(w.checkpoint()) == set()  # nothing touched: no customer record
+
+
+def test_evicted_customers_become_tombstones_and_vanish_from_the_restore() -> None:
+    w = Writer()
+    rows = stream(600)
+    w.feed(rows[:200])
+    w.checkpoint()
+    before = {cid for cid, _ in eng(w.state)._customers.items()}
+    w.feed(rows[200:260])
+    after = {cid for cid, _ in eng(w.state)._customers.items()}
+    records = w.checkpoint()
+    dead = customer_keys(records, live=False)  # also those added and evicted since
+    assert before - after <= dead and before - after and not dead & after
+    snap = assemble(compact(w.records))
+    assert snap is not None and {cid for cid, _ in snap.customers} == after
+
+
+@pytest.mark.parametrize("compacted", [False, True])
+def test_every_checkpoint_restores_to_exactly_the_live_engine(compacted: bool) -> None:
+    w = Writer()
+    rows = stream(600)
+    for lo in range(0, 600, 37):
+        w.feed(rows[lo:lo + 37])
+        w.checkpoint()
+        topic = compact(w.records) if compacted else w.records
+        back = restored_state(topic)
+        assert back.engine.snapshot() == w.state.engine.snapshot(), lo
+        assert back.snapshot() == w.state.snapshot()  # the dedupe index too
+        assert back.ledger == replace(w.state.ledger, stale=[])
+    # and it scores what follows exactly as the engine that never stopped
+    more = stream(700, seed=9)[600:]
+    assert back.engine.process(more) == w.state.engine.process(more)
+
+
+def test_a_customer_untouched_for_five_checkpoints_is_still_read_from_its_old_record() -> None:
+    w = Writer(CONFIG)
+    rows = stream(600)
+    w.feed(rows[:100])
+    w.checkpoint()
+    quiet = {tx.customer_id for tx in rows[:100]} - {tx.customer_id for tx in rows[100:160]}
+    for lo in range(100, 160, 12):
+        w.feed(rows[lo:lo + 12])
+        w.checkpoint()
+    assert quiet and w.state.ledger.number == 6
+    topic = compact(w.records)
+    old = {r.key.decode().rsplit("/", 1)[1] for r in topic
+           if b"/c/" in r.key and dict(r.headers)["ck"] == b"1"}
+    assert quiet <= old
+    assert restored_state(topic, CONFIG).engine.snapshot() == w.state.engine.snapshot()
+
+
+def test_a_crash_between_checkpoints_replays_to_the_same_state_and_next_checkpoint() -> None:
+    w = Writer()
+    rows = stream(600)
+    w.feed(rows[:300])
+    w.checkpoint()
+    w.feed(rows[300:350])  # the process dies here: nothing of this was checkpointed
+    back = restored_state(compact(w.records))
+    assert back.next_offset == 300
+    assert back.dedupe is not None
+    back.dedupe.check(rows[300:350], list(range(300, 350)))
+    back.engine.process(rows[300:350])
+    back.next_offset = 350
+    ours = encode_checkpoint(PREFIX, 350, back.changes(), back.ledger, 64 * 1024)
+    theirs = w.checkpoint()
+    assert [(r.key, r.value) for r in ours] == [(r.key, r.value) for r in theirs]
+
+
+def test_unchanged_parts_are_not_written_again_and_big_ones_are_chunked() -> None:
+    w = Writer(CONFIG, chunk=4096)
+    rows = stream(600)
+    w.feed(rows[:350])  # two fits (at 128 and 320)
+    first = {r.key.decode() for r in w.checkpoint()}
+    assert {f"{PREFIX}/p/model/{i}" for i in range(3)} <= first  # 11 KB in 4 KB chunks
+    w.feed(rows[350:360])  # no refit: the model's records stay as they are
+    second = {r.key.decode() for r in w.checkpoint()}
+    assert not any("/p/model/" in k for k in second) and f"{PREFIX}/p/population/0" in second
+    assert all(len(r.value or b"") <= 4096 for r in w.records)
+    assert restored_state(compact(w.records), CONFIG).engine.snapshot() == \
+        w.state.engine.snapshot()
+
+
+def test_a_customer_state_above_the_chunk_size_is_a_clear_error() -> None:
+    w = Writer(CONFIG, chunk=1024)
+    w.feed(stream(100))
+    with pytest.raises(SnapshotError, match=r"state of customer 'c\d+' takes .* over the chunk"):
+        w.checkpoint()
+
+
+def test_groups_and_partitions_sharing_the_topic_never_read_each_other() -> None:
+    prefixes = [state_prefix("g", "t", 2), state_prefix("g", "t", 22),
+                state_prefix("g/t/2", "x", 1), state_prefix("g", "t2", 2)]
+    assert len(set(prefixes)) == 4 and prefixes[2] == "g%2Ft%2F2/x/1"
+    records = []
+    for i, prefix in enumerate(prefixes):
+        w = Writer(CONFIG)
+        w.feed(stream(150, seed=i))
+        records += encode_checkpoint(prefix, 150 + i, w.state.changes(), w.state.ledger, 65536)
+    for i, prefix in enumerate(prefixes):
+        snap = assemble(records, prefix)
+        assert snap is not None and snap.next_offset == 150 + i and not snap.ledger.stale
+
+
+def test_a_new_epoch_ignores_and_deletes_what_an_older_one_left() -> None:
+    old = Writer()
+    old.feed(stream(300))
+    old.checkpoint()
+    new = Writer()  # e.g. rebuilt from the input after a broken checkpoint
+    new.state.ledger = Ledger(stale=[r.key for r in compact(old.records)])
+    new.feed(stream(300)[:40])
+    records = new.checkpoint()
+    gone = {r.key for r in records if r.value is None}
+    written = {r.key for r in records if r.value is not None}
+    assert {r.key for r in compact(old.records)} - written <= gone and not gone & written
+    snap = assemble(old.records + records)
+    assert snap is not None and snap.next_offset == 40 and snap.ledger.stale == []
+    # without those deletions the old epoch's customers would still be on the topic: ignored
+    kept = [r for r in records if r.value is not None]
+    snap = assemble(old.records + kept)
+    assert snap is not None and len(snap.customers) == eng(new.state).customers
+    assert set(snap.ledger.stale) == {r.key for r in compact(old.records)} - written
+
+
+def _topic() -> tuple[Writer, list[SnapshotRecord]]:
+    w = Writer(CONFIG, chunk=4096)
+    w.feed(stream(400))
+    w.checkpoint()
+    return w, compact(w.records)
+
+
+def test_a_missing_customer_record_is_a_snapshot_error() -> None:
+    _, topic = _topic()
+    lost = next(i for i, r in enumerate(topic) if b"/c/" in r.key)
+    with pytest.raises(SnapshotError, match=r"checkpoint 1 @400: 29 customer records found, "
+                                            r"the manifest counts 30"):
+        assemble(topic[:lost] + topic[lost + 1:])
+
+
+def test_a_missing_or_stale_part_chunk_is_a_snapshot_error() -> None:
+    w, topic = _topic()
+    key = f"{PREFIX}/p/sample/1".encode()
+    with pytest.raises(SnapshotError, match=r"chunk 1 of part 'sample' .* missing"):
+        assemble([r for r in topic if r.key != key])
+    stale = [SnapshotRecord(r.key, r.value, [("ck", b"0"), ("ep", w.state.ledger.epoch.encode())])
+             if r.key == key else r for r in topic]
+    with pytest.raises(SnapshotError, match=r"chunk 1 of part 'sample'"):
+        assemble(stale)
+
+
+def test_a_corrupt_part_or_unknown_layout_is_a_snapshot_error() -> None:
+    _, topic = _topic()
+    key = f"{PREFIX}/p/population/0".encode()
+    bad = [SnapshotRecord(r.key, (r.value or b"")[:-1] + b"?", r.headers)
+           if r.key == key else r for r in topic]
+    with pytest.raises(SnapshotError, match="part 'population' fails its checksum"):
+        assemble(bad)
+    manifest = topic[-1]
+    doc = json.loads(manifest.value or b"") | {"layout": 9}
+    with pytest.raises(SnapshotError, match="unknown checkpoint layout 9"):
+        assemble([*topic[:-1], SnapshotRecord(manifest.key, json.dumps(doc).encode(),
+                                              manifest.headers)])
+
+
+def test_a_customer_record_of_another_version_is_refused_clearly() -> None:
+    _, topic = _topic()
+    with pytest.raises(ValueError, match="unsupported customer record version 4"):
+        decode_customer(CUSTOMER_MAGIC[:3] + b"\x04{}")
+    with pytest.raises(ValueError, match="not a customer state record"):
+        decode_customer(b"{}")
+    no_manifest = [r for r in topic if not r.key.endswith(b"/m")]
+    assert assemble(no_manifest) is None  # no manifest: nothing written yet
+
+
+def _with_extra_field(value: bytes) -> bytes:
+    doc = orjson.loads(value[len(CUSTOMER_MAGIC):])
+    doc["fields"]["added_later"] = [1, 2, 3]
+    del doc["fields"]["wake"]  # and one the writer did not have yet
+    return CUSTOMER_MAGIC + orjson.dumps(doc)
+
+
+def test_records_with_a_field_added_or_missing_restore() -> None:
+    w, topic = _topic()
+    changed = [SnapshotRecord(r.key, _with_extra_field(r.value), r.headers)
+               if b"/c/" in r.key and r.value else r for r in topic]
+    back = restored_state(changed, CONFIG)
+    assert eng(back).customers == eng(w.state).customers
+    for _, st in eng(back)._customers.items():
+        assert not hasattr(st, "added_later") and st.wake == (float("-inf"), 0.0)
+    back.engine.process(stream(500)[400:])  # and it carries on
+
+
+def test_the_previous_releases_whole_snapshot_restores_once_and_is_then_replaced() -> None:
+    """Records as commit 2ab17d8 wrote them (`topic-whole-snapshot.jsonl`: 450 rows of
+    `state_stream` in partition 2, group g, topic t, with the dedupe index)."""
+    lines = (DATA / "topic-whole-snapshot.jsonl").read_text().splitlines()
+    old = [SnapshotRecord(d["key"].encode(), base64.b64decode(d["value"]),
+                          [(k, v.encode()) for k, v in d["headers"]])
+           for d in map(json.loads, lines)]
+    snap = assemble(old, PREFIX, snapshot_prefix("g", "t", 2))
+    assert snap is not None and snap.whole is not None and snap.next_offset == 450
+    assert sorted(snap.ledger.stale) == sorted(r.key for r in old)
+    state = partition_state(2, snap, CoreEngineFactory(CONFIG), DAY, 450, [])
+    live = Writer(CONFIG)
+    live.feed(stream(600)[:450])
+    assert state.snapshot() == live.state.snapshot()  # engine and dedupe index
+    # the first checkpoint writes every customer and deletes the old layout's keys
+    records = encode_checkpoint(PREFIX, 450, state.changes(), state.ledger, 65536)
+    assert len(customer_keys(records)) == 30
+    assert {r.key for r in records if r.value is None} == {r.key for r in old}
+    again = assemble(old + records, PREFIX, snapshot_prefix("g", "t", 2))
+    assert again is not None and again.whole is None and again.ledger.stale == []
+    rest = stream(600)[450:]
+    resumed = partition_state(2, again, CoreEngineFactory(CONFIG), DAY, 450, [])
+    assert resumed.engine.process(rest) == live.state.engine.process(rest)
