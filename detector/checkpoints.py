@@ -80,8 +80,13 @@ def encode_checkpoint(prefix: str, next_offset: int, changes: Changes, ledger: L
     records += upserts
     parts = dict(ledger.parts)
     for name, data in changes.parts.items():
-        sha = hashlib.sha256(data).hexdigest()
         old = ledger.parts.get(name)
+        if data is None:
+            if old is None:
+                raise SnapshotError(f"{prefix}: part {name!r} is to be kept as written, but "
+                                    "no checkpoint of this epoch wrote it")
+            continue
+        sha = hashlib.sha256(data).hexdigest()
         if old is not None and old["sha256"] == sha and old["size"] == len(data):
             continue  # unchanged since the checkpoint that wrote it
         chunks = [data[i: i + chunk_bytes] for i in range(0, len(data), chunk_bytes)] or [b""]

@@ -7,7 +7,13 @@ Entries behind the horizon are dropped when the index is compacted; a lookup che
 explicitly, so answers never depend on when compaction ran (replays rebuild it identically).
 
 Memory: sorted numpy arrays, 20 bytes per id (hash 8, offset 8, minute 4), plus the ids
-added since the last compaction in a dict (at most max(64k, 1/8 of the arrays)).
+added since the last compaction in a dict (at most max(64k, 1/8 of the arrays)) and those
+added since the last checkpoint in another.
+
+Checkpoints write it in segments (`checkpoint_parts`): the ids first seen at offsets
+[lo, hi], once; every `MERGE` segments of one level become one of the next (up to
+`MAX_LEVEL`), so each id is written at most `MAX_LEVEL + 1` times, and a segment whose
+newest id is behind the horizon is deleted. A small head part lists the live segments.
 """
 
 from __future__ import annotations
@@ -20,10 +26,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 
 from shared.schemas import Transaction
 
 _MAGIC = b"DDX1"
+_SEGMENT = b"DDS1"
+HEAD = "dedupe"
+MERGE = 4
+MAX_LEVEL = 3
 _HEADER = struct.Struct("<4sqqq")  # magic, horizon minutes, watermark minute, entries
 _NO_WATERMARK = -(1 << 62)
 _EPOCH = datetime(1970, 1, 1)
@@ -59,6 +70,10 @@ class DedupeIndex:
         self._minutes = np.empty(0, np.int32)
         self._pending: dict[int, tuple[int, int]] = {}
         self._watermark = _NO_WATERMARK
+        #: Ids added since the last checkpoint (hash -> (offset, minute)).
+        self._fresh: dict[int, tuple[int, int]] = {}
+        #: The segments on the state topic, oldest first: [name, level, lo, hi, newest minute].
+        self._segments: list[list[Any]] = []
 
     def __len__(self) -> int:
         return len(self._hashes) + len(self._pending)
@@ -87,13 +102,15 @@ class DedupeIndex:
             if pos >= 0 and int(self._minutes[pos]) >= cutoff:
                 out.append(int(self._offsets[pos]))
                 continue
-            pending[h] = (off, minute)
+            pending[h] = self._fresh[h] = (off, minute)
             out.append(None)
         return out
 
     def forget(self, transaction_id: str) -> None:
         """Undo the addition of an id in the current batch (its record was not scored)."""
-        self._pending.pop(id_hash(transaction_id), None)
+        h = id_hash(transaction_id)
+        self._pending.pop(h, None)
+        self._fresh.pop(h, None)
 
     def maintain(self) -> None:
         """Compact when the pending ids are many (call between batches)."""
@@ -149,4 +166,89 @@ class DedupeIndex:
         index._offsets = np.frombuffer(data, np.int64, n, at + 8 * n).copy()
         index._minutes = np.frombuffer(data, np.int32, n, at + 16 * n).copy()
         index._watermark = watermark
+        return index
+
+    # --- incremental checkpoints ------------------------------------------------------
+
+    def _entries(self, lo: int, hi: int) -> tuple[np.ndarray[Any, Any], ...]:
+        """Live ids first seen at offsets [lo, hi], as (hashes, offsets, minutes)."""
+        if self._pending:
+            self._compact()
+        cutoff = self._watermark - self.horizon_min
+        keep = (self._offsets >= lo) & (self._offsets <= hi) & (self._minutes >= cutoff)
+        return self._hashes[keep], self._offsets[keep], self._minutes[keep]
+
+    def _segment(self, level: int, lo: int, hi: int) -> tuple[list[Any], bytes]:
+        h, o, m = self._entries(lo, hi)
+        newest = int(m.max()) if len(m) else _NO_WATERMARK
+        data = b"".join([_SEGMENT, struct.pack("<q", len(h)), h.tobytes(), o.tobytes(),
+                         m.tobytes()])
+        return [f"{HEAD}.{lo}", level, lo, hi, newest], data
+
+    def checkpoint_parts(self, full: bool = False) -> dict[str, bytes | None]:
+        """The records of the index for the next checkpoint, by part name: new or merged
+        segments' bytes, None for a segment already written, and the head. `full`: one
+        segment of every live id (a new epoch)."""
+        out: dict[str, bytes | None] = {}
+        cutoff = self._watermark - self.horizon_min
+        if full:
+            self._segments = []
+            self._compact()
+            if len(self._offsets):
+                info, data = self._segment(0, int(self._offsets.min()),
+                                           int(self._offsets.max()))
+                self._segments.append(info)
+                out[info[0]] = data
+        elif self._fresh:
+            offsets = [v[0] for v in self._fresh.values()]
+            info, data = self._segment(0, min(offsets), max(offsets))
+            self._segments.append(info)
+            out[info[0]] = data
+        self._fresh = {}
+        segs = self._segments
+        while (len(segs) >= MERGE and segs[-1][1] < MAX_LEVEL
+               and all(s[1] == segs[-1][1] for s in segs[-MERGE:])):
+            merged = segs[-MERGE:]
+            for s in merged:
+                out.pop(s[0], None)
+            info, data = self._segment(merged[0][1] + 1, merged[0][2], merged[-1][3])
+            segs[-MERGE:] = [info]
+            out[info[0]] = data
+        self._segments = [s for s in segs if s[4] >= cutoff]
+        for s in self._segments:
+            out.setdefault(s[0], None)
+        head = {"horizon_min": self.horizon_min, "watermark": self._watermark,
+                "segments": self._segments}
+        out[HEAD] = _SEGMENT + orjson.dumps(head)
+        return {k: v for k, v in out.items() if k == HEAD or any(
+            s[0] == k for s in self._segments)}
+
+    @classmethod
+    def from_parts(cls, parts: dict[str, bytes], horizon_s: float) -> DedupeIndex:
+        """An index from a checkpoint's parts (head and segments); the current horizon
+        applies from now on."""
+        head_data = parts[HEAD]
+        if not head_data.startswith(_SEGMENT):
+            raise ValueError("not a dedupe index head")
+        head = orjson.loads(head_data[len(_SEGMENT):])
+        index = cls(horizon_s)
+        index._watermark = head["watermark"]
+        index._segments = head["segments"]
+        arrays: list[list[np.ndarray[Any, Any]]] = [[], [], []]
+        for name, *_ in head["segments"]:
+            data = parts.get(name)
+            if data is None or not data.startswith(_SEGMENT):
+                raise ValueError(f"dedupe segment {name} missing or not a segment")
+            (n,) = struct.unpack_from("<q", data, len(_SEGMENT))
+            at = len(_SEGMENT) + 8
+            arrays[0].append(np.frombuffer(data, np.uint64, n, at))
+            arrays[1].append(np.frombuffer(data, np.int64, n, at + 8 * n))
+            arrays[2].append(np.frombuffer(data, np.int32, n, at + 16 * n))
+        if head["segments"]:
+            # Older segments first: for an id in two of them the newer entry wins.
+            index._hashes = np.concatenate(arrays[0])
+            index._offsets = np.concatenate(arrays[1])
+            index._minutes = np.concatenate(arrays[2])
+            index._pending = {}
+            index._compact()
         return index

@@ -101,13 +101,14 @@ class PartitionState:
     def changes(self) -> Changes:
         """What the next checkpoint writes: the engine's changes since the last one (all of
         it when none was written in this epoch) and the dedupe index."""
+        full = self.ledger.number == 0
         take = getattr(self.engine, "checkpoint", None)
         if take is not None:
-            changes: Changes = take(self.ledger.number == 0)
+            changes: Changes = take(full)
         else:
             changes = Changes(parts={"engine": self.engine.snapshot()})
         if self.dedupe is not None:
-            changes.parts["dedupe"] = self.dedupe.dump()
+            changes.parts.update(self.dedupe.checkpoint_parts(full))
         return changes
 
     def snapshot(self) -> bytes:

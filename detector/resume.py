@@ -4,6 +4,7 @@ layout, or nothing): the Kafka-free part of a restore (detector.kafka_io.Restore
 from __future__ import annotations
 
 from detector.checkpoints import Ledger, Restored
+from detector.dedupe import HEAD as DEDUPE
 from detector.dedupe import DedupeIndex
 from detector.loop import Engine, EngineFactory, PartitionState
 from detector.snapshots import SnapshotError, unpack_state
@@ -18,7 +19,7 @@ def engine_of(snap: Restored, factory: EngineFactory) -> Engine:
     resume = getattr(factory, "resume", None)
     if resume is None:
         raise SnapshotError("this engine factory cannot resume an incremental checkpoint")
-    parts = {k: v for k, v in snap.parts.items() if k != "dedupe"}
+    parts = {k: v for k, v in snap.parts.items() if not k.startswith(DEDUPE)}
     engine: Engine = resume(parts, snap.customers)
     return engine
 
@@ -33,10 +34,12 @@ def partition_state(partition: int, snap: Restored | None, factory: EngineFactor
         return PartitionState(factory.new(partition), next_offset, dedupe=index,
                               ledger=Ledger(stale=stale))
     engine = engine or engine_of(snap, factory)
-    whole = snap.whole
-    dump = unpack_state(whole)[1] if whole is not None else snap.parts.get("dedupe")
-    if index is not None and dump is not None:
-        index = DedupeIndex.load(dump, horizon)
+    if index is not None and snap.whole is not None:
+        dump = unpack_state(snap.whole)[1]
+        if dump is not None:
+            index = DedupeIndex.load(dump, horizon)
+    elif index is not None and DEDUPE in snap.parts:
+        index = DedupeIndex.from_parts(snap.parts, horizon)
     ledger = Ledger(snap.ledger.epoch, snap.ledger.number, dict(snap.ledger.parts),
                     list(snap.ledger.stale))
     return PartitionState(engine, next_offset, dedupe=index, ledger=ledger)

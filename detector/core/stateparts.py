@@ -38,12 +38,17 @@ PARTS = ("meta", "population", "calibration", "sample", "model")
 @dataclass
 class Changes:
     """What an engine's checkpoint writes: changed customers' records (oldest first), the
-    ids of customers gone since the last one, every other part, and how many customers."""
+    ids of customers gone since the last one, every other part (None: as last written;
+    a part left out is deleted), and how many customers."""
 
     customers: list[tuple[str, bytes]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    parts: dict[str, bytes] = field(default_factory=dict)
+    parts: dict[str, bytes | None] = field(default_factory=dict)
     count: int = 0
+
+
+_KNOWN = frozenset(CustomerState.__slots__)
+_DECODE = {name: codec[1] for name, codec in sf.CUSTOMER_CODECS.items()}
 
 
 def encode_customer(seq: int, state: CustomerState) -> bytes:
@@ -59,7 +64,11 @@ def decode_customer(data: bytes) -> tuple[int, CustomerState]:
         raise ValueError(f"unsupported customer record version {data[3]}")
     doc = orjson.loads(data[4:])
     state = CustomerState()
-    sf._set_fields(state, doc["fields"], sf.CUSTOMER_CODECS)
+    known, decoders = _KNOWN, _DECODE
+    for name, value in doc["fields"].items():
+        if name in known:
+            decode = decoders.get(name)
+            setattr(state, name, value if decode is None else decode(value))
     return int(doc["seq"]), state
 
 
@@ -76,7 +85,7 @@ def _unpart(name: str, data: bytes) -> Any:
 def encode_parts(*, partition: int | None, processed: int, fits: int,
                  customers: CustomerTable, population: Population,
                  calibration: Recalibration, sample: FeatureSample,
-                 model: FittedModel | None) -> dict[str, bytes]:
+                 model: FittedModel | None) -> dict[str, bytes | None]:
     """Every record of the partition's state but the customers'."""
     meta = {"partition": partition, "processed": processed, "fits": fits,
             "evicted": customers.evicted, "seq": customers.seq, "customers": len(customers)}

@@ -272,6 +272,9 @@ class PoisonEngine:
     def snapshot(self) -> bytes:
         return bytes(self.engine.snapshot())
 
+    def checkpoint(self, full: bool = False) -> Any:
+        return self.engine.checkpoint(full)
+
 
 class PoisonFactory:
     def __init__(self, ids: frozenset[str]) -> None:
@@ -285,6 +288,10 @@ class PoisonFactory:
 
     def restore(self, data: bytes) -> PoisonEngine:
         return PoisonEngine(self.core.restore(data), self.ids)
+
+    def resume(self, parts: dict[str, bytes], customers: list[tuple[str, bytes]]
+               ) -> PoisonEngine:
+        return PoisonEngine(self.core.resume(parts, customers), self.ids)
 
 
 def main() -> int:

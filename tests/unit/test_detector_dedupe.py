@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 
 import detector.dedupe as dedupe
+from detector.checkpoints import CheckpointAssembler
 from detector.dedupe import DedupeIndex, event_minute
 from detector.loop import BatchProcessor, PartitionState, replay
+from detector.resume import partition_state
 from detector.snapshots import pack_state, unpack_state
 from shared.codec import decode, encode
 from shared.schemas import ScoredTransaction, Transaction
 from tests.unit.detector_fakes import (
     CountingEngine,
+    CountingFactory,
     FakeCluster,
     RecordingOutput,
     drained,
@@ -117,11 +120,14 @@ def test_snapshot_plus_replay_rebuilds_the_index_identically() -> None:
     proc = processor(out)
     for lo in range(0, 60, 7):
         proc.process(messages(0, lo, txs[lo:lo + 7]))
-    _, at_offset, changes = out.snapshots[1]
-    engine, index = changes.parts["engine"], changes.parts.get("dedupe")
-    assert index is not None
-    rebuilt = PartitionState(CountingEngine.restore(engine), at_offset,
-                             dedupe=DedupeIndex.load(index, DAY))
+    manifests = [i for i, r in enumerate(out.state_records) if r.key == b"g/t/0/m"]
+    asm = CheckpointAssembler("g/t/0")
+    for r in out.state_records[: manifests[1] + 1]:  # the topic as of the second checkpoint
+        asm.feed(r.key, r.value, r.headers)
+    snap = asm.result()
+    assert snap is not None and snap.parts["dedupe"] and snap.next_offset == out.snapshots[1][1]
+    rebuilt = partition_state(0, snap, CountingFactory(), DAY, snap.next_offset, [])
+    at_offset = snap.next_offset
     replay(rebuilt, messages(0, at_offset, txs[at_offset:]), until=60)
     assert rebuilt.snapshot() == proc.parts[0].snapshot()
 
