@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from score_bench import deep_size  # bench/ is on the path as the script's folder
+
 from detector.core.stateparts import encode_customer
 from tests.state_scale import Partition, build, traffic, transactions
 

@@ -195,7 +195,8 @@ class DedupeIndex:
             self._segments = []
             self._compact()
             if len(self._offsets):
-                info, data = self._segment(0, int(self._offsets.min()),
+                # Top level: never merged again (it holds the whole history in horizon).
+                info, data = self._segment(MAX_LEVEL, int(self._offsets.min()),
                                            int(self._offsets.max()))
                 self._segments.append(info)
                 out[info[0]] = data
