@@ -32,7 +32,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector.app import Detector
+from detector.checkpoints import Ledger
 from detector.core.config import CoreConfig
+from detector.core.stateparts import Changes
 from detector.loop import (
     BatchProcessor,
     CoreEngineFactory,
@@ -188,7 +190,8 @@ class _NullOutput:
     def dead(self, record: Record, headers: list[tuple[str, bytes]]) -> None:
         pass
 
-    def snapshot(self, partition: int, next_offset: int, data: bytes) -> None:
+    def checkpoint(self, partition: int, next_offset: int, changes: Changes,
+                   ledger: Ledger) -> None:
         pass
 
 

@@ -92,7 +92,7 @@ def test_snapshot_is_taken_every_n_records_with_the_next_offset() -> None:
     for lo in range(0, 25, 4):
         proc.process(messages(0, lo, txs[lo:lo + 4]))
     assert [(p, off) for p, off, _ in out.snapshots] == [(0, 12), (0, 24)]
-    restored = CountingEngine.restore(out.snapshots[-1][2].parts["engine"])
+    restored = CountingEngine.restore(out.snapshots[-1][2].parts["engine"] or b"")
     assert sum(restored.counts.values()) == 24
 
 
@@ -103,7 +103,7 @@ def test_snapshot_plus_replay_rebuilds_the_exact_state() -> None:
     proc.process(messages(0, 0, txs[:24]))
     proc.process(messages(0, 24, txs[24:]))
     _, at, changes = out.snapshots[0]
-    rebuilt = PartitionState(CountingEngine.restore(changes.parts["engine"]), at)
+    rebuilt = PartitionState(CountingEngine.restore(changes.parts["engine"] or b""), at)
     assert replay(rebuilt, messages(0, at, txs[at:]), until=27) == 27 - at
     assert rebuilt.next_offset == 27
     # the rebuilt engine now scores offsets 27.. exactly like the uninterrupted one did
