@@ -78,7 +78,7 @@ class Partition:
         for r in records:
             size = len(r.key) + len(r.value or b"") + sum(len(k) + len(v) for k, v in r.headers)
             kind = r.key.decode().split("/")[3]
-            kind = "dedupe" if "/p/dedupe/" in r.key.decode() else kind
+            kind = "dedupe" if "/p/dedupe" in r.key.decode() else kind
             self.written[kind] = self.written.get(kind, 0) + size
             total += size
             if r.value is None:
