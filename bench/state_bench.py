@@ -75,8 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=20_000, help="DETECTOR_SNAPSHOT_EVERY")
     parser.add_argument("--dedupe-horizon-s", type=float, default=180 * 86400.0,
                         help="the default: core.customer_ttl_s; 0 turns the index off")
+    parser.add_argument("--restore-only", action="store_true",
+                        help="build the large partition and time its restore, nothing else")
     args = parser.parse_args(argv)
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if args.restore_only:
+        part = build(args.customers, args.dedupe_horizon_s)
+        return restore(part, args.customers)
     _, small = run(args.small, args.records, args.every, args.dedupe_horizon_s, False)
     big_part, big = run(args.customers, args.records, args.every, args.dedupe_horizon_s, True)
     for f in (small, big):
@@ -94,6 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{big['uniform_engine_bytes'] / 1e6:.1f} MB) in "
           f"{big['uniform_checkpoint_s']:.1f} s; ratio to {args.small:,} customers "
           f"{big['uniform_bytes'] / small['bytes']:.3f}")
+    return restore(big_part, args.customers)
+
+
+def restore(big_part: Partition, customers: int) -> int:
+    """Time the restore of `big_part` from its records and check it against the live one."""
     topic_bytes = sum(len(r.key) + len(r.value or b"") for r in big_part.topic.values())
     gc.collect()
     start = time.perf_counter()
@@ -105,10 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     same = [x[0] for x in a] == [y[0] for y in b] and all(
         encode_customer(0, x[1]) == encode_customer(0, y[1])
         for x, y in random.Random(1).sample(list(zip(a, b, strict=True)), 10_000))
-    nxt = transactions(list(range(0, args.customers, max(1, args.customers // 2000))),
+    nxt = transactions(list(range(0, customers, max(1, customers // 2000))),
                        big_part.rows, 9)
     same = same and back.engine.process(nxt) == live.engine.process(nxt)
-    print(f"restore of {args.customers:,} customers from {len(big_part.topic):,} records "
+    print(f"restore of {customers:,} customers from {len(big_part.topic):,} records "
           f"({topic_bytes / 1e6:.0f} MB): {took:.1f} s; equal to the live engine: {same}")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     return 0 if same else 1

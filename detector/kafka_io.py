@@ -22,7 +22,7 @@ from detector.checkpoints import (
     encode_checkpoint,
     state_prefix,
 )
-from detector.core.stateparts import Changes
+from detector.core.stateparts import Changes, gc_paused
 from detector.loop import (
     CoreFailure,
     Engine,
@@ -219,8 +219,9 @@ class Restorer:
         target = partition % self._snapshot_partitions
         asm = CheckpointAssembler(state_prefix(s.group_id, topic, partition),
                                   snapshot_prefix(s.group_id, topic, partition))
-        for msg in self._read(s.snapshot_topic, target, OFFSET_BEGINNING, None):
-            asm.feed(msg.key(), msg.value(), msg.headers())
+        with gc_paused():
+            for msg in self._read(s.snapshot_topic, target, OFFSET_BEGINNING, None):
+                asm.feed(msg.key(), msg.value(), msg.headers())
         try:
             return asm.result(), asm.keys()
         except SnapshotError as exc:

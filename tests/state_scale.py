@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from detector.checkpoints import CheckpointAssembler, encode_checkpoint, state_prefix
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
+from detector.core.stateparts import gc_paused
 from detector.dedupe import DedupeIndex
 from detector.loop import CoreEngineFactory, PartitionState
 from detector.resume import partition_state
@@ -90,8 +91,9 @@ class Partition:
     def restore(self) -> PartitionState:
         """The state a restore rebuilds from the compacted records."""
         asm = CheckpointAssembler(PREFIX)
-        for r in self.topic.values():
-            asm.feed(r.key, r.value, r.headers)
+        with gc_paused():  # as detector.kafka_io.Restorer reads them
+            for r in self.topic.values():
+                asm.feed(r.key, r.value, r.headers)
         snap = asm.result()
         assert snap is not None
         factory = CoreEngineFactory(self.state.engine.config)  # type: ignore[attr-defined]
