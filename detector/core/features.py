@@ -17,7 +17,7 @@ from typing import cast
 from detector.core.config import CoreConfig
 from detector.core.geo import distance_km
 from detector.core.state import CustomerState, Population
-from shared.schemas import Transaction
+from shared.schemas import TransactionView as Transaction
 
 EPOCH = datetime(1970, 1, 1)
 

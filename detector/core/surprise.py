@@ -21,7 +21,7 @@ from detector.core.features import Observation
 from detector.core.habits import ipnet
 from detector.core.rules import duration, needed_seconds, quoted
 from detector.core.state import NOVELTY, CustomerState, Population
-from shared.schemas import Transaction
+from shared.schemas import TransactionView as Transaction
 
 TERMS: tuple[str, ...] = (
     "amount_high", "amount_low", "country", "device", "ip_network", "channel", "category",
