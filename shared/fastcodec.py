@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, cast
 
 import msgspec
-from pydantic import StringConstraints
+from pydantic import StringConstraints, TypeAdapter
 
 from shared.columns import INPUT_FIELDS, MESSAGE_FIELDS, SCORED_ROW, VERDICT_FIELDS
 from shared.schemas import (
@@ -88,6 +88,11 @@ TxRecord: Any = msgspec.defstruct(
     forbid_unknown_fields=True, gc=False, module=__name__)
 _DECODER = msgspec.json.Decoder(TxRecord)
 _STRIPPED = tuple(n for n in MESSAGE_FIELDS if n in TEXT_LIMITS and _stripped(n))
+#: Below this code point are all `str.isspace` characters (a unit test checks).
+SPACE_BOUND = 0x3001
+_strip = TypeAdapter(Annotated[str, StringConstraints(strip_whitespace=True)]).validate_python
+#: The characters the schema strips from those fields (all of them `str.isspace`).
+_EDGE_SPACE = frozenset(c for c in map(chr, range(SPACE_BOUND)) if c.isspace() and not _strip(c))
 _fields = msgspec.structs.astuple
 
 
@@ -100,7 +105,7 @@ def decode_record(value: bytes) -> TransactionView | None:
         rec: Any = _DECODER.decode(value)
         for name in _STRIPPED:  # the schema strips these: leave any edge space to it
             text = getattr(rec, name)
-            if text[0].isspace() or text[-1].isspace():
+            if text[0] in _EDGE_SPACE or text[-1] in _EDGE_SPACE:
                 return None
         rec.timestamp = parse_timestamp(rec.timestamp)
         amount = rec.amount
