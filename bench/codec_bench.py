@@ -27,10 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector.core.engine import scored_row
+from detector.core.verdict import Verdict, verdict_fields
 from detector.dlq import decode_record, decode_transaction
 from producer.generator import GeneratorConfig, generate
 from shared.codec import encode
-from shared.fastcodec import Verdict, encode_scored, verdict_fields
+from shared.fastcodec import encode_scored
 
 VERDICT = Verdict(score=0.123456, model_score=0.5, rule_flags={"burst": False},
                   reasons_top3=["amount 14x this customer's median"], model_version="if-3")

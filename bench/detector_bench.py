@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector.app import Detector
 from detector.core.config import CoreConfig
+from detector.core.verdict import Verdict
 from detector.loop import (
     BatchProcessor,
     CoreEngineFactory,
@@ -43,7 +44,6 @@ from detector.loop import (
 )
 from detector.settings import DetectorSettings
 from shared.codec import encode
-from shared.fastcodec import Verdict
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer
 from shared.schemas import Transaction, TransactionView
 from shared.settings import KafkaSettings, TopicSettings

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from shared.schemas import TransactionView
 
-#: One row's verdict (`shared.fastcodec.Verdict`: the values of `VERDICT_FIELDS` by name).
+#: One row's verdict (`detector.core.verdict.Verdict`: the values of `VERDICT_FIELDS` by name).
 Verdict = Any
 
 

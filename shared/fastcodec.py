@@ -134,25 +134,6 @@ def message_fields(tx: TransactionView) -> dict[str, Any]:
     return dict(tx.__dict__)
 
 
-def _verdict_field(name: str) -> tuple[Any, ...]:
-    f = next(f for f in SCORED_ROW if f.name == name)
-    if isinstance(f.default, list | dict):
-        return (name, Any, msgspec.field(default_factory=type(f.default)))
-    return (name, Any, f.default)
-
-
-#: One row's verdict: the values of `VERDICT_FIELDS`, by name, with their declared defaults
-#: (what the detection core computes; `encode_scored` writes it after its input).
-Verdict: Any = msgspec.defstruct(
-    "Verdict", [_verdict_field(n) for n in VERDICT_FIELDS], kw_only=True, gc=False,
-    module=__name__)
-
-
-def verdict_fields(verdict: Any) -> dict[str, Any]:
-    """A `Verdict` as a dict of `VERDICT_FIELDS`, in order."""
-    return dict(zip(VERDICT_FIELDS, _fields(verdict), strict=True))
-
-
 #: The scored row as one Struct, in the schema's order (`ScoredTransaction`), for encoding.
 _ScoredRecord = msgspec.defstruct(
     "ScoredRecord", [(n, Any) for n in (*MESSAGE_FIELDS, *VERDICT_FIELDS)], gc=False,
@@ -164,7 +145,8 @@ assert VERDICT_FIELDS[_VERDICT_HEAD:] == ("source_partition", "source_offset")
 
 def encode_scored(tx: TransactionView, verdict: Any, partition: int | None,
                   offset: int | None) -> bytes:
-    """The `transactions.scored` message of `tx` with its `Verdict`, stamped with the input's
+    """The `transactions.scored` message of `tx` with its verdict (a Struct of the values of
+    `VERDICT_FIELDS`, in order: `detector.core.verdict.Verdict`), stamped with the input's
     partition and offset: byte for byte `encode(ScoredTransaction)` of the same row (a
     hypothesis test holds them equal).
 

@@ -21,7 +21,7 @@ from detector.core.model import RULES_ONLY, FeatureSample, FittedModel, fit, nex
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import CustomerTable, Population
 from detector.core.surprise import GRADES, TERMS, Recalibration, combine, terms, to_score
-from shared.fastcodec import Verdict, message_fields, verdict_fields
+from detector.core.verdict import Verdict, scored_fields
 from shared.schemas import ScoredTransaction, TransactionView
 
 _RULE_NAMES = tuple(RULES)
@@ -104,7 +104,7 @@ class PartitionEngine:
 
     def process(self, txs: Sequence[TransactionView]) -> list[ScoredTransaction]:
         """Score `txs` in order (each against earlier rows only); one scored row per input."""
-        return [scored_row({**message_fields(tx), **verdict_fields(v)})
+        return [scored_row(scored_fields(tx, v))
                 for tx, v in zip(txs, self.verdicts(txs), strict=True)]
 
     def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:

@@ -10,12 +10,12 @@ from typing import Any
 
 from confluent_kafka import KafkaException, TopicPartition
 
+from detector.core.verdict import Verdict
 from detector.dedupe import DedupeIndex
 from detector.loop import CoreFailure, PartitionState, Record, ReplayContext, replay
 from detector.recovery import RecoveryPlan
 from detector.settings import DetectorSettings
 from shared.codec import encode
-from shared.fastcodec import Verdict
 from shared.schemas import Transaction, TransactionView
 
 

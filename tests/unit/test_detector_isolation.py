@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
+from detector.core.verdict import Verdict
 from detector.isolation import Careful
 from detector.loop import BatchProcessor, CoreFailure, PartitionState, ReplayContext, replay
 from shared.codec import decode, encode
-from shared.fastcodec import Verdict
 from shared.schemas import ScoredTransaction, Transaction, TransactionView
 from tests.unit.detector_fakes import (
     CountingEngine,

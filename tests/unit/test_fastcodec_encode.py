@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine, scored_row
+from detector.core.verdict import Verdict, verdict_fields
 from detector.loop import BatchProcessor, PartitionState
 from producer.generator import GeneratorConfig, generate
 from shared import fastcodec
@@ -30,7 +31,7 @@ PROPERTY = settings(max_examples=300, deadline=None,
 # input values), the declared rules, any model name.
 unit_scores = st.none() | st.floats(0.0, 1.0).map(lambda x: round(x, 6))
 verdicts = st.builds(
-    lambda score, model, flags, reasons, rules, version, ml, flag: fastcodec.Verdict(
+    lambda score, model, flags, reasons, rules, version, ml, flag: Verdict(
         score=score, model_score=model, is_ml_flag=ml, rule_flags=flags,
         is_rule_flag=bool(rules), is_flag=flag, reasons_top3=reasons,
         triggered_rules=rules, model_version=version),
@@ -44,7 +45,7 @@ positions = st.tuples(st.none() | st.integers(0, 2**31 - 1), st.none() | st.inte
 
 def _old(tx: Transaction, verdict: Any, partition: int | None, offset: int | None) -> bytes:
     """What the detector wrote before: a ScoredTransaction of the same fields, encoded."""
-    data = {**tx.__dict__, **fastcodec.verdict_fields(verdict),
+    data = {**tx.__dict__, **verdict_fields(verdict),
             "source_partition": partition, "source_offset": offset}
     row = scored_row(data)
     assert encode(row) == encode(ScoredTransaction.model_validate(data))

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
+from detector.core.verdict import Verdict, verdict_fields
 from detector.dlq import DecodeFailure, decode_record, decode_transaction
 from shared import fastcodec
 from shared.codec import encode
@@ -201,8 +202,8 @@ def test_the_records_follow_the_declaration() -> None:
     assert tuple(Transaction.model_fields) == MESSAGE_FIELDS
     view = [n for n in vars(TransactionView) if not n.startswith("_")]
     assert view == list(MESSAGE_FIELDS), "shared/schemas.py TransactionView"
-    assert fastcodec.Verdict.__struct_fields__ == VERDICT_FIELDS
-    empty = fastcodec.verdict_fields(fastcodec.Verdict())
+    assert Verdict.__struct_fields__ == VERDICT_FIELDS
+    empty = verdict_fields(Verdict())
     declared = {f.name: f.default for f in SCORED_ROW if f.name in VERDICT_FIELDS}
     assert empty == declared
     assert ScoredTransaction.model_validate({**valid_fields(), **empty}) == \
