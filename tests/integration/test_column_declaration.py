@@ -51,8 +51,8 @@ def add_throwaway_column(src: Path) -> None:
     _edit(src / "shared" / "columns.py", '    Field("is_ml_flag", "bool", "verdict",',
           f'    Field({COLUMN!r}, "number", "verdict", "a throwaway probe", nullable=True),\n',
           before=True)
-    _edit(src / "detector" / "core" / "engine.py", '            "score": score,\n',
-          f'            {COLUMN!r}: float(len(tx.transaction_id) % 7) + 0.5,\n')
+    _edit(src / "detector" / "core" / "engine.py", '            score=score,\n',
+          f'            {COLUMN}=float(len(row[0].transaction_id) % 7) + 0.5,\n')
     # Offline scoring forks workers from 20,000 rows on; this small stream must use them too.
     _edit(src / "detector" / "offline.py", "PARALLEL_MIN_ROWS = ", "0  # ", )
 
