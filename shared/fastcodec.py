@@ -89,8 +89,9 @@ TxRecord: Any = msgspec.defstruct(
     forbid_unknown_fields=True, gc=False, module=__name__)
 _DECODER = msgspec.json.Decoder(TxRecord)
 _STRIPPED = tuple(n for n in MESSAGE_FIELDS if n in TEXT_LIMITS and _stripped(n))
+if len(_STRIPPED) < 2:
+    raise ImportError("shared.fastcodec reads the stripped fields as a tuple: two or more")
 _stripped_texts = attrgetter(*_STRIPPED)
-assert len(_STRIPPED) > 1, "attrgetter gives a tuple only for several names"
 #: Below this code point are all `str.isspace` characters (a unit test checks).
 SPACE_BOUND = 0x3001
 _strip = TypeAdapter(Annotated[str, StringConstraints(strip_whitespace=True)]).validate_python
@@ -127,20 +128,14 @@ def from_transaction(tx: Transaction) -> TransactionView:
     return rec
 
 
-def message_fields(tx: TransactionView) -> dict[str, Any]:
-    """The message fields of a record or a `Transaction`, as a new dict in schema order."""
-    if isinstance(tx, TxRecord):
-        return dict(zip(MESSAGE_FIELDS, _fields(tx), strict=True))
-    return dict(tx.__dict__)
-
-
 #: The scored row as one Struct, in the schema's order (`ScoredTransaction`), for encoding.
 _ScoredRecord = msgspec.defstruct(
     "ScoredRecord", [(n, Any) for n in (*MESSAGE_FIELDS, *VERDICT_FIELDS)], gc=False,
     module=__name__)
 _ENCODER = msgspec.json.Encoder()
 _VERDICT_HEAD = len(VERDICT_FIELDS) - 2  # then source_partition, source_offset
-assert VERDICT_FIELDS[_VERDICT_HEAD:] == ("source_partition", "source_offset")
+if VERDICT_FIELDS[_VERDICT_HEAD:] != ("source_partition", "source_offset"):
+    raise ImportError("shared.fastcodec stamps the last two verdict fields: provenance")
 
 
 def encode_scored(tx: TransactionView, verdict: Any, partition: int | None,
