@@ -50,7 +50,8 @@ def _obs(**values: float | int | str | None) -> Observation:
     o = Observation()
     defaults: dict[str, object] = {
         "history": 30, "category": "grocery", "country": "CH", "prev_country": "CH",
-        "country_seen": 30, "country_recent": 0.0, "hop_rate": 0.0, "novel_rate": 0.0, "amount_z": 0.0,
+        "country_seen": 30, "country_recent": 0.0, "hop_rate": 0.0, "novel_rate": 0.0,
+        "amount_z": 0.0,
         "amount_ratio": 1.0, "over_max": 0.0, "hour": 12, "night_total": 30,
         "night_count": 0, "night_share": 0.0, "dup_age_s": None, "burst_count": 1,
         "burst_span_s": 0.0, "travel_km": 0.0, "travel_dt_s": 3600.0,
