@@ -34,7 +34,9 @@ AFTER_OUTPUT_ERROR = "each file in it is whole (old or new), never half-written"
 def register(subparsers: Any) -> None:
     score = subparsers.add_parser("score", help=SCORE_HELP, description=(
         "Read INPUT.csv (the historic layout; label columns optional), score every row in "
-        "timestamp order with the detection core, and write the scored rows by day "
+        "timestamp order with the detection core (streamed in bounded memory; input not in "
+        "timestamp order is first sorted through temporary files under TMPDIR), and write "
+        "the scored rows by day "
         "(scored/transactions_scored_YYYY-MM-DD.csv; also transactions_scored.csv with "
         "EXPORTS_SINGLE_FILE=true) and every rollup into --out (locked against a sink on the "
         "same folder). Rows that cannot be read go, with their line and reason, to "

@@ -21,7 +21,6 @@ from operator import attrgetter
 
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
-from shared.columns import VERDICT_FIELDS as VERDICT_FIELDS  # re-exported for callers
 from shared.partitioning import partition_for
 from shared.schemas import ScoredTransaction, Transaction
 
