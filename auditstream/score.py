@@ -114,7 +114,8 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
         done = _score_stream(rows, errors, args, config, out, digest=digest)
         how = "input in event-time order, streamed"
     except OutOfOrder:
-        # Abandoned (no file of --out touched): sort through runs on disk, then score.
+        # Abandoned (unfinished files removed; the rollups untouched): sort through runs
+        # on disk, then score again (every file rewritten).
         errors = []
         sort_started = time.perf_counter()
         with merged(paths, errors) as ordered:

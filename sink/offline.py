@@ -4,9 +4,11 @@
 come: each batch is formatted once (`scored_cells`), counted into the rollup with the
 streaming sink's incremental counts and appended to its day files (and, with
 `single_file`, to transactions_scored.csv), so memory does not grow with the rows. Every
-file is written into a temporary file and renamed only by `finish()`; leaving the `with`
-block without `finish()` (an error) removes the temporary files and leaves the folder as it
-was. The files do not depend on how the rows are cut into batches.
+file is written into a temporary file and renamed when whole: a day file once `DayWriter`
+closes its day (32 later days started), everything else by `finish()`; leaving the `with`
+block without `finish()` (an error, or no call) removes the temporary files, so each file of
+the folder is whole, old or new, and the rollups are the old ones. The files do not depend
+on how the rows are cut into batches.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ class ExportWriter:
         notify(self.on_rollup, rollups, self.out_dir)
 
     def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None and self._days is not None:  # left without finish(): abandoned
+            exc = (RuntimeError, RuntimeError("ExportWriter left without finish()"), None)
         self._days = self._single = None
         self._stack.__exit__(*exc)
 

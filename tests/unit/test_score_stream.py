@@ -26,7 +26,7 @@ from shared.folderlock import LOCK_FILE
 from shared.partitioning import partition_for
 from shared.rejects import write_rejects
 from shared.schemas import ScoredTransaction, Transaction
-from sink.offline import write_exports
+from sink.offline import ExportWriter, write_exports
 from tests.unit.test_core_engine import FAST, stream
 
 BAD_ROWS = ("bad1,c1,not-a-date,1.0,CH,app,mobile,grocery,,False,normal\n"
@@ -209,3 +209,25 @@ def test_score_leaves_the_out_folder_as_it_was_when_scoring_fails(
     assert main(["score", str(source), "--out", str(out)]) == 5
     assert _files(out) == before
     assert not [p for p in out.rglob("*") if p.name.startswith(".") and p.name != LOCK_FILE]
+
+
+def test_exports_left_without_finish_keep_the_old_rollups_and_no_temporary_file(
+    tmp_path: Path,
+) -> None:
+    """Day files closed on the way (32 later days started) are whole and new; the rest,
+    rollups included, stay as they were."""
+    rows = _reference(stream(n=400, customers=5, seed=3), 1, FAST)
+    write_exports(rows[:50], tmp_path)
+    before = _files(tmp_path)
+    with ExportWriter(tmp_path) as exports:
+        exports.write(rows)
+    after = _files(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith("scored/")} == {
+        k: v for k, v in before.items() if not k.startswith("scored/")}
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+    with ExportWriter(tmp_path / "full") as exports:
+        exports.write(rows)
+        exports.finish()
+    full = _files(tmp_path / "full")
+    for name, data in after.items():  # each day file whole: the old one or the new one
+        assert data in (before.get(name), full.get(name)), name
