@@ -13,10 +13,11 @@ Two ways, chosen by the data:
   run is never spilled. The temporary folder (under TMPDIR) is removed when the block is
   left, on error too.
 
-Memory: one run while reading, at most `FAN_IN` frames while merging, whatever the rows.
-Bad rows are reported as `shared.csv_io.RowError`s in `errors` (kept in memory: one per
-bad row), in file order; a repeated `transaction_id` is one of them, which needs one entry
-per accepted id (`SeenIds`, about 100 B each).
+Memory: two runs while reading (the last one sorted, the next one being read), at most
+`FAN_IN` frames while merging, whatever the rows. Bad rows are reported as
+`shared.csv_io.RowError`s in `errors` (kept in memory: one per bad row), in file order; a
+repeated `transaction_id` is one of them, which needs one entry per accepted id (`SeenIds`,
+about 130 B each).
 """
 
 from __future__ import annotations
