@@ -334,8 +334,8 @@ class Recalibration:
 
     BINS_PER_UNIT = 10
     LEVELS = (3.0, 4.0)
-    MIN_ROWS = 2000
-    EVERY = 1024
+    MIN_ROWS = 512
+    EVERY = 256
     WINDOW = 200_000
 
     __slots__ = ("hist", "scales", "shapes", "total")
