@@ -23,11 +23,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from score_bench import deep_size  # bench/ is on the path as the script's folder
 
+from detector.core.engine import PartitionEngine
 from detector.core.stateparts import encode_customer
 from tests.state_scale import Partition, build, traffic, transactions
 
@@ -117,7 +119,8 @@ def restore(big_part: Partition, customers: int) -> int:
         for x, y in random.Random(1).sample(list(zip(a, b, strict=True)), 10_000))
     nxt = transactions(list(range(0, customers, max(1, customers // 2000))),
                        big_part.rows, 9)
-    same = same and back.engine.process(nxt) == live.engine.process(nxt)
+    same = same and cast(PartitionEngine, back.engine).process(nxt) == cast(
+        PartitionEngine, live.engine).process(nxt)
     print(f"restore of {customers:,} customers from {len(big_part.topic):,} records "
           f"({topic_bytes / 1e6:.0f} MB): {took:.1f} s; equal to the live engine: {same}")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")

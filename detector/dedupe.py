@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from shared.schemas import Transaction
+from shared.schemas import TransactionView as Transaction
 
 _MAGIC = b"DDX1"
 _SEGMENT = b"DDS1"

@@ -11,6 +11,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from detector.checkpoints import CheckpointAssembler, encode_checkpoint, state_prefix
 from detector.core.config import CoreConfig
@@ -67,7 +68,7 @@ class Partition:
             if self.state.dedupe is not None:
                 self.state.dedupe.check(txs, offsets)
                 self.state.dedupe.maintain()
-            self.state.engine.process(txs)
+            cast(PartitionEngine, self.state.engine).process(txs)
             self.rows += len(txs)
             self.state.next_offset = self.rows
 

@@ -65,7 +65,7 @@ class Writer:
         first = self.state.next_offset
         assert self.state.dedupe is not None
         self.state.dedupe.check(txs, list(range(first, first + len(txs))))
-        self.state.engine.process(txs)
+        eng(self.state).process(txs)
         self.state.next_offset += len(txs)
 
     def checkpoint(self) -> list[SnapshotRecord]:
@@ -149,7 +149,7 @@ def test_every_checkpoint_restores_to_exactly_the_live_engine(compacted: bool) -
         assert back.ledger == replace(w.state.ledger, stale=[])
     # and it scores what follows exactly as the engine that never stopped
     more = stream(700, seed=9)[600:]
-    assert back.engine.process(more) == w.state.engine.process(more)
+    assert eng(back).process(more) == eng(w.state).process(more)
 
 
 def test_a_customer_untouched_for_five_checkpoints_is_still_read_from_its_old_record() -> None:
@@ -179,7 +179,7 @@ def test_a_crash_between_checkpoints_replays_to_the_same_state_and_next_checkpoi
     assert back.next_offset == 300
     assert back.dedupe is not None
     back.dedupe.check(rows[300:350], list(range(300, 350)))
-    back.engine.process(rows[300:350])
+    eng(back).process(rows[300:350])
     back.next_offset = 350
     ours = encode_checkpoint(PREFIX, 350, back.changes(), back.ledger, 64 * 1024)
     theirs = w.checkpoint()
@@ -306,7 +306,7 @@ def test_records_with_a_field_added_or_missing_restore() -> None:
     assert eng(back).customers == eng(w.state).customers
     for _, st in eng(back)._customers.items():
         assert not hasattr(st, "added_later") and st.wake == (float("-inf"), 0.0)
-    back.engine.process(stream(500)[400:])  # and it carries on
+    eng(back).process(stream(500)[400:])  # and it carries on
 
 
 def test_the_previous_releases_whole_snapshot_restores_once_and_is_then_replaced() -> None:
@@ -331,4 +331,4 @@ def test_the_previous_releases_whole_snapshot_restores_once_and_is_then_replaced
     assert again is not None and again.whole is None and again.ledger.stale == []
     rest = stream(600)[450:]
     resumed = partition_state(2, again, CoreEngineFactory(CONFIG), DAY, 450, [])
-    assert resumed.engine.process(rest) == live.state.engine.process(rest)
+    assert eng(resumed).process(rest) == eng(live.state).process(rest)
