@@ -151,6 +151,19 @@ def test_recalibration_scales_a_term_that_surprises_too_often_down_never_up() ->
     assert extreme.scales == pytest.approx([1 / 3] * len(TERMS))  # at most 3x down
 
 
+@pytest.mark.parametrize("value", [3.1, 3.2])  # an odd and an even bin of the histogram
+def test_recalibration_maps_the_quantile_of_its_level_exactly_to_the_level(value: float
+                                                                          ) -> None:
+    cal = Recalibration(12.0)
+    rows = 2 * Recalibration.EVERY  # the first rescale at or after MIN_ROWS
+    for i in range(rows):  # one row in ten at `value`: far more often than e^-3 (5%)
+        cal.learn([value if i % 10 == 0 else 0.5] + [0.0] * (len(TERMS) - 1))
+    assert cal.total == rows >= Recalibration.MIN_ROWS
+    assert cal.shapes[0] == [[pytest.approx(value), 3.0]]  # e^-4 edge is the same value
+    assert cal.apply([value] + [0.0] * (len(TERMS) - 1))[0] == pytest.approx(3.0)
+    assert cal.shapes[1:] == [[]] * (len(TERMS) - 1)
+
+
 def test_recalibration_state_round_trips() -> None:
     cal = Recalibration(12.0)
     cal.learn([1.0] * len(TERMS))
