@@ -302,3 +302,21 @@ def test_established_customers_teach_the_population_each_attributes_novelty() ->
     # From the 6th learnt event on: every network was new, the device never.
     assert pop.novelty["ipnet"][0] == 5.0 and pop.novelty["device"][0] == 0.0
     assert pop.new_rate("ipnet") > pop.new_rate("device")
+
+
+@pytest.mark.parametrize(("km", "dt_s", "fast"), [
+    (1400.0, 3600.0, False),  # (1400 - 600 km slack) at 800 km/h: exactly one hour needed
+    (1400.0, 3599.0, True),
+    (600.0, 1.0, False),  # within the slack no time is too short
+    (601.0, 1.0, True),
+])
+def test_a_hop_counts_as_too_fast_exactly_below_the_flight_time(km: float, dt_s: float,
+                                                               fast: bool) -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0), 0.0)
+    tx = _tx(T0 + timedelta(seconds=dt_s), country="FR")
+    t = event_seconds(tx)
+    o = observe(tx, t, st, pop, CONFIG)
+    o.travel_km, o.travel_dt_s = km, dt_s
+    learn(tx, t, st, pop, CONFIG, o, 0.0, 0.0)
+    assert st.fast == int(fast) and pop.fast[0] == int(fast)
