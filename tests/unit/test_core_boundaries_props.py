@@ -320,3 +320,76 @@ def test_a_hop_counts_as_too_fast_exactly_below_the_flight_time(km: float, dt_s:
     o.travel_km, o.travel_dt_s = km, dt_s
     learn(tx, t, st, pop, CONFIG, o, 0.0, 0.0)
     assert st.fast == int(fast) and pop.fast[0] == int(fast)
+
+
+def test_the_clock_keeps_running_means_of_the_gaps_and_counts_each_repeat_and_fast_hop(
+        ) -> None:
+    st, pop = CustomerState(), Population()
+    at = T0
+    for gap, amount in ((0, 10.0), (60, 10.0), (120, 12.0), (180, 10.0)):
+        at += timedelta(seconds=gap)
+        _learn(st, pop, _tx(at, amount=amount), 0.0)
+    assert (st.gaps, pop.gaps) == (3, 3)
+    assert st.gap_mean == pytest.approx(120.0) == pop.gap_mean
+    assert st.gap_log == pytest.approx(math.log(60 * 120 * 180) / 3) == pop.gap_log
+    assert st.exact == 2  # the 2nd and 4th repeat an amount of the last day; the 3rd not
+    for i, country in enumerate(("CN", "CH")):  # two hops of thousands of km in minutes
+        _learn(st, pop, _tx(at + timedelta(minutes=5 * (i + 1)), country=country), 0.0)
+    assert st.fast == 2 and st.hops == 2
+
+
+def test_of_two_events_in_the_same_second_the_later_arrival_is_the_last_country() -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0, country="CH"), 0.0)
+    _learn(st, pop, _tx(T0, country="FR"), 0.0)
+    assert st.last_country == "FR" and st.last_t == event_seconds(_tx(T0))
+
+
+def _judge_and_learn(st: CustomerState, pop: Population, tx: Transaction
+                     ) -> tuple[dict[str, float], dict[str, str]]:
+    """The engine's order: terms of `tx` against the past, then `tx` learnt (with its
+    dormancy surprise, which a return from silence remembers)."""
+    t = event_seconds(tx)
+    release(st, pop, CONFIG, t)
+    o = observe(tx, t, st, pop, CONFIG)
+    values, reasons, wake = terms(tx, t, st, pop, o, CONFIG)
+    learn(tx, t, st, pop, CONFIG, o, 0.0, wake)
+    return dict(zip(TERMS, values, strict=True)), reasons
+
+
+@pytest.mark.parametrize("amount", [0.0, -25.0])
+def test_a_zero_or_refund_amount_after_purchases_in_the_hour_repeats_nothing(
+        amount: float) -> None:
+    st, pop = _home_customer()
+    last = T0 + timedelta(days=12)
+    _learn(st, pop, _tx(last, amount=44.0), 0.0)
+    _learn(st, pop, _tx(last + timedelta(minutes=5), amount=amount), 0.0)
+    values, _ = _judge_and_learn(st, pop, _tx(last + timedelta(minutes=10), amount=amount))
+    assert values["repeat"] == 0.0
+
+
+@pytest.mark.parametrize(("known_gaps", "judged"), [(99, False), (100, True)])
+def test_the_pace_is_judged_once_the_population_knows_100_gaps(known_gaps: int,
+                                                               judged: bool) -> None:
+    st, pop = _home_customer()
+    burst = T0 + timedelta(days=12)
+    for i in range(5):
+        _learn(st, pop, _tx(burst + timedelta(seconds=20 * i), amount=30.0 + 7 * i), 0.0)
+    pop.gaps = known_gaps
+    values, reasons = _judge_and_learn(st, pop, _tx(burst + timedelta(seconds=100),
+                                                    amount=99.0))
+    assert (values["rate"] > CONFIG.surprise_floor) is judged
+    assert ("rate" in reasons) is judged
+    if judged:
+        assert reasons["rate"].startswith("5 purchases within 80 s")  # the 4th back (SPANS)
+
+
+def test_events_soon_after_a_return_from_silence_share_its_surprise_and_say_so() -> None:
+    st, pop = _home_customer()
+    back = T0 + timedelta(days=90)
+    first, first_reasons = _judge_and_learn(st, pop, _tx(back))
+    assert first["dormancy"] > 2 * CONFIG.surprise_floor
+    assert first_reasons["dormancy"].startswith("first purchase after")
+    later, reasons = _judge_and_learn(st, pop, _tx(back + timedelta(hours=1)))
+    assert later["dormancy"] == pytest.approx(first["dormancy"] / 2)
+    assert reasons["dormancy"] == "60 min after a return from silence"
