@@ -131,6 +131,29 @@ def test_hour_tail_is_one_for_the_usual_hour_and_small_for_a_never_seen_one() ->
     assert hour_tail(st, pop, 10, CONFIG) > odd  # next to the habit
 
 
+@pytest.mark.parametrize(("habit", "before", "after"), [(23, 22, 0), (0, 23, 1)])
+def test_the_hours_next_to_a_habit_across_midnight_are_its_neighbours(
+        habit: int, before: int, after: int) -> None:
+    st, pop = CustomerState(), Population()
+    st.hours[habit] = 40
+    assert hour_tail(st, pop, before, CONFIG) == pytest.approx(hour_tail(st, pop, after, CONFIG))
+    assert hour_tail(st, pop, after, CONFIG) > 0.5 > hour_tail(st, pop, (habit + 12) % 24,
+                                                             CONFIG)
+
+
+def test_rarer_mass_is_the_unseen_mass_plus_unknown_values_at_most_as_common() -> None:
+    pop = Population()
+    for country in ["CH"] * 6 + ["FR"] * 3 + ["DE"]:
+        pop.observe(country, "grocery", "app", "mobile", 3.0, 4096)
+    unseen = 2 / 11  # Good-Turing: (values seen once + 1) / (events + 1)
+    assert pop.unseen_mass("country") == pytest.approx(unseen)
+    known = {"CH": 4}
+    assert pop.rarer_mass("country", known, "XX") == pytest.approx(unseen)  # nobody's value
+    assert pop.rarer_mass("country", known, "DE") == pytest.approx(unseen + 1 / 11)
+    assert pop.rarer_mass("country", known, "FR") == pytest.approx(unseen + 4 / 11)
+    assert pop.rarer_mass("country", {}, "CH") == 1.0  # capped at 1
+
+
 # --- recalibration --------------------------------------------------------------------------
 
 def test_recalibration_scales_a_term_that_surprises_too_often_down_never_up() -> None:
