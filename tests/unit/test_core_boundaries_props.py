@@ -73,6 +73,14 @@ def test_poisson_tail_matches_the_exact_sum_and_is_monotone(mu: float) -> None:
     assert poisson_tail(3, 2.0) < poisson_tail(3, 2.5)  # more expected, likelier
 
 
+@pytest.mark.parametrize("k", [0, 1, 20, 45, 70])
+def test_poisson_tail_of_a_large_mean_is_not_truncated(k: int) -> None:
+    mu = 50.0  # most of its mass lies beyond k + 60 for a small k
+    exact = math.fsum(math.exp(-mu + i * math.log(mu) - math.lgamma(i + 1))
+                      for i in range(k, k + 400))
+    assert poisson_tail(k, mu) == pytest.approx(exact, rel=1e-6)
+
+
 def test_poisson_tail_edges() -> None:
     assert poisson_tail(-1, 2.0) == 1.0 == poisson_tail(0, 0.0)
     assert poisson_tail(1, 0.0) == 0.0 == poisson_tail(1, -1.0)
@@ -416,3 +424,23 @@ def test_events_soon_after_a_return_from_silence_share_its_surprise_and_say_so()
     later, reasons = _judge_and_learn(st, pop, _tx(back + timedelta(hours=1)))
     assert later["dormancy"] == pytest.approx(first["dormancy"] / 2)
     assert reasons["dormancy"] == "60 min after a return from silence"
+
+
+def test_population_novelty_is_a_moving_average_halved_from_20000_units_of_exposure() -> None:
+    pop = Population()
+    for i in range(20_000):
+        pop.learn_novelty("country", i % 4 == 0)
+    assert pop.novelty["country"] == [5000.0, 20000.0]  # not halved before reaching it
+    pop.learn_novelty("country", True)
+    assert pop.novelty["country"] == [2501.0, 10001.0]
+    assert pop.new_rate("country") == pytest.approx(0.25, abs=0.01)
+
+
+@pytest.mark.parametrize(("events", "halved"), [(19_999.0, False), (20_000.0, True)])
+def test_the_population_fast_hop_rate_is_a_moving_average_from_20000_events(
+        events: float, halved: bool) -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0), 0.0)
+    pop.fast = [200.0, events]
+    _learn(st, pop, _tx(T0 + timedelta(minutes=5), country="CN"), 0.0)  # a fast hop
+    assert pop.fast == ([101.0, 10_001.0] if halved else [201.0, events + 1])
