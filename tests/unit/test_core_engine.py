@@ -206,3 +206,26 @@ def test_a_term_exactly_at_the_floor_gives_no_reason() -> None:
     values[TERMS.index("channel")] = 2.0001
     reasons = {"device": "device new", "channel": "channel new"}
     assert _top_reasons({}, values, reasons, None, 2.0) == ["channel new (surprise 2.0)"]
+
+
+def _purchase(i: int, at: datetime, amount: float = 42.0, device: str = "mobile"
+              ) -> Transaction:
+    return Transaction(transaction_id=str(i), customer_id="c1", timestamp=at, amount=amount,
+                       country="CH", channel="app", device=device, merchant_category="grocery")
+
+
+def test_a_row_with_only_a_term_has_its_reason_and_a_fired_rule_flags_whatever_the_score(
+        ) -> None:
+    engine = PartitionEngine(CoreConfig(score_threshold=1.0))  # no score reaches 1.0
+    start = datetime(2025, 3, 3, 12)
+    rows = [_purchase(i, start + timedelta(days=i), 40.0 + i % 5) for i in range(12)]
+    rows.append(_purchase(12, start + timedelta(days=12), device="tablet"))
+    rows += [_purchase(13 + j, start + timedelta(days=13, seconds=30 * j), 30.0 + 9 * j)
+             for j in range(4)]
+    out = engine.process(rows)
+    new_device = out[12]
+    assert not new_device.is_rule_flag and not new_device.is_flag
+    assert any("device" in reason for reason in new_device.reasons_top3)
+    burst = out[-1]
+    assert burst.triggered_rules == ["burst"] and burst.is_rule_flag and burst.is_flag
+    assert not any(r.is_flag for r in out[:12])
