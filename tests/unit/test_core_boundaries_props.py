@@ -444,3 +444,20 @@ def test_the_population_fast_hop_rate_is_a_moving_average_from_20000_events(
     pop.fast = [200.0, events]
     _learn(st, pop, _tx(T0 + timedelta(minutes=5), country="CN"), 0.0)  # a fast hop
     assert pop.fast == ([101.0, 10_001.0] if halved else [201.0, events + 1])
+
+
+def test_tail_pdf_far_out_is_zero_without_overflow() -> None:
+    for z in (-1000.0, 1000.0):
+        assert 0.0 <= tail_pdf(z) < 1e-300
+
+
+def test_a_new_country_and_its_new_network_count_once() -> None:
+    """Only the network's surprise beyond the country's is news."""
+    st, pop = _home_customer()
+    at = T0 + timedelta(days=13)
+    at_home = _terms_of(st, pop, _tx(at, ip="200.1.2.3"))  # a new network, home country
+    abroad = _terms_of(st, pop, _tx(at, country="BR", ip="200.1.2.3"))
+    assert at_home["country"] < 1e-9 < CONFIG.surprise_floor < abroad["country"]
+    assert at_home["ip_network"] > 0.0
+    assert abroad["ip_network"] == pytest.approx(
+        max(0.0, at_home["ip_network"] - abroad["country"]))
