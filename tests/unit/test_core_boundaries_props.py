@@ -461,3 +461,17 @@ def test_a_new_country_and_its_new_network_count_once() -> None:
     assert at_home["ip_network"] > 0.0
     assert abroad["ip_network"] == pytest.approx(
         max(0.0, at_home["ip_network"] - abroad["country"]))
+
+
+@pytest.mark.parametrize(("amount", "reason"), [
+    (44.0, "repeats an amount of 44 within 60 min"),
+    (44.2, "2 purchases within 0% of 44 in 60 min"),
+])
+def test_a_repeat_says_whether_the_amount_was_the_same_or_close(amount: float,
+                                                                reason: str) -> None:
+    st, pop = _home_customer()
+    first = T0 + timedelta(days=12)
+    _learn(st, pop, _tx(first, amount=44.0), 0.0)
+    _, reasons = _judge_and_learn(st, pop, _tx(first + timedelta(minutes=20),
+                                               amount=amount))
+    assert reasons["repeat"] == reason
