@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dashboard.spec import MEASURES, PAGES, Field, Page, Visual
+from dashboard.measures import MEASURES
+from dashboard.spec import PAGES, Field, Page, Visual
 
 Evaluate = Callable[[list[str], str | None], dict[str, Any]]
 _FMT = {m.name: m.fmt for m in MEASURES}

@@ -11,13 +11,12 @@ import json
 import uuid
 from pathlib import Path
 
+from dashboard.measures import MEASURE_TABLE, MEASURES
 from dashboard.spec import (
     ARCHIVE_YEARS,
     DATE_COLUMNS,
     DATE_TABLE,
     DAY_FILE_PREFIX,
-    MEASURE_TABLE,
-    MEASURES,
     NAME,
     PARAMETER,
     PARAMETER_DEFAULT,

@@ -116,6 +116,8 @@ VERDICT_FIELDS: tuple[str, ...] = tuple(
     f.name for f in SCORED_ROW if f.role in ("verdict", "provenance"))
 #: transactions_scored CSV columns, in order.
 SCORED_COLUMNS: tuple[str, ...] = tuple(c for f in SCORED_ROW for c in f.columns)
+#: Each column's index in an exported row (readers of the day files index cells by it).
+SCORED_INDEX: dict[str, int] = {c: i for i, c in enumerate(SCORED_COLUMNS)}
 #: Each scored column's Power BI type.
 SCORED_TYPES: dict[str, str] = {c: f.power_bi_type for f in SCORED_ROW for c in f.columns}
 

@@ -6,7 +6,7 @@ the consumer group too is only for lag monitoring (a commit that fails is only l
 
 SIGTERM/SIGINT always end the sink with exit 0: during start-up (waiting for the broker,
 assigning) at once, later after the current batch and a checkpoint. A broker restart while
-assigning is waited out (`ASSIGN_RETRY_S`).
+assigning is waited out (`sink.assign.ASSIGN_RETRY_S`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from shared.errors import KafkaWiringError
 from shared.folderlock import FolderLock
@@ -35,6 +35,7 @@ from shared.kafka import (
 )
 from shared.outputs import output_errors
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
+from sink.assign import assign_from_checkpoint, commit, consumer_overrides, lag
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
 from sink.writer import Record, SinkWriter
@@ -42,12 +43,6 @@ from sink.writer import Record, SinkWriter
 log = logging.getLogger(__name__)
 
 _OUT_OF_RANGE = {KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET}
-#: How long assigning waits out a cluster that does not answer (a broker restarting), and
-#: its pause per try.
-ASSIGN_RETRY_S = 60.0
-ASSIGN_RETRY_PAUSE_S = 1.0
-
-
 @dataclass
 class SinkResult:
     rows: int = 0  # rows appended by this run
@@ -56,72 +51,6 @@ class SinkResult:
     offsets: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0  # the whole run
     loop_seconds: float = 0.0  # consuming and appending, without start-up and final rollups
-
-
-def consumer_overrides() -> dict[str, object]:
-    return {
-        # Reports each partition's end, so `--once` knows when the topic is drained.
-        "enable.partition.eof": True,
-        # A checkpointed offset that retention already deleted must stop the sink: rows
-        # would be missing. Never jump silently to the earliest or latest offset.
-        "auto.offset.reset": "error",
-    }
-
-
-def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, int],
-                           also: dict[str, dict[int, int]] | None = None) -> set[int]:
-    """Assign every partition of `topic` at its checkpointed offset (or its beginning), and
-    of each topic in `also` (the reviews topic) likewise; return `topic`'s partitions.
-
-    A metadata or watermark error (a broker restarting: unknown partition, no leader, time
-    out) is retried for `ASSIGN_RETRY_S`; a fatal one, or one still there then, is raised."""
-    deadline = time.monotonic() + ASSIGN_RETRY_S
-    while True:
-        try:
-            return _assign(consumer, {topic: offsets, **(also or {})})[topic]
-        except KafkaException as exc:
-            err = exc.args[0] if exc.args else None
-            if (isinstance(err, KafkaError) and err.fatal()) or time.monotonic() >= deadline:
-                raise
-            log.warning("assigning %s: %s; retrying", topic, err)
-            time.sleep(ASSIGN_RETRY_PAUSE_S)
-
-
-def _assign(consumer: Consumer, topics: dict[str, dict[int, int]]) -> dict[str, set[int]]:
-    assignment: list[TopicPartition] = []
-    out = {}
-    for topic, offsets in topics.items():
-        parts = _partitions(consumer, topic)
-        assignment += _positions(consumer, topic, parts, offsets)
-        out[topic] = set(parts)
-    consumer.assign(assignment)
-    log.info("assigned %s", {f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment})
-    return out
-
-
-def _partitions(consumer: Consumer, topic: str) -> list[int]:
-    meta = consumer.list_topics(topic, timeout=10)
-    found = meta.topics.get(topic)
-    if found is None or found.error is not None or not found.partitions:
-        raise KafkaException(found.error if found is not None and found.error is not None
-                             else KafkaError(KafkaError._UNKNOWN_TOPIC, f"{topic}: no metadata"))
-    return sorted(found.partitions)
-
-
-def _positions(consumer: Consumer, topic: str, parts: list[int], offsets: dict[int, int]
-               ) -> list[TopicPartition]:
-    assignment = []
-    for p in parts:
-        if p in offsets:
-            low, _high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if offsets[p] < low:
-                raise KafkaWiringError(
-                    f"{topic}[{p}]: the checkpoint says offset {offsets[p]} comes next but the "
-                    f"broker only keeps offsets from {low} (retention); rows in between are "
-                    "lost to this folder: re-run from the source, or --reset to start over"
-                )
-        assignment.append(TopicPartition(topic, p, offsets.get(p, OFFSET_BEGINNING)))
-    return assignment
 
 
 class _StopRequested(BaseException):
@@ -222,7 +151,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
         result.loop_seconds = time.monotonic() - loop_started
         writer.checkpoint()
         writer.write_rollups(run_info)
-        _commit(consumer, topic, writer.offsets)
+        commit(consumer, topic, writer.offsets)
     finally:
         # The checkpoint, not Kafka, holds the sink's progress: never hang at exit on a
         # close that waits for a cluster that has gone away.
@@ -284,12 +213,12 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
         if writer.pending_rows and (roll_due or writer.pending_rows >= settings.checkpoint_rows
                                     or now - last_cp >= cp_gap):
             writer.checkpoint()
-            _commit(consumer, topic, writer.offsets)
+            commit(consumer, topic, writer.offsets)
             last_cp = now
             cp_gap = max(settings.checkpoint_interval_s, PACE * (time.monotonic() - now))
         beat_due = now - last_beat >= max(settings.rollup_interval_s, 1.0)
         if roll_due or beat_due:
-            run_info["lag_messages"] = _lag(consumer, topic, writer.offsets, parts)
+            run_info["lag_messages"] = lag(consumer, topic, writer.offsets, parts)
             last_beat = now
         if beat_due and not roll_due:
             writer.heartbeat(run_info)  # idle or between refreshes: the sink is alive
@@ -307,30 +236,3 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
             return
 
 
-def _lag(consumer: Consumer, topic: str, offsets: dict[int, int], parts: set[int]
-         ) -> int | None:
-    """Messages waiting in the topic: high watermark minus the consumer's position (cached
-    watermarks, no broker round trip); None while a partition's watermark is unknown.
-
-    The position, not the next row's offset: transaction markers and aborted messages take
-    offsets that no row ever fills, and the position moves past them.
-    """
-    total = 0
-    positions = consumer.position([TopicPartition(topic, p) for p in sorted(parts)])
-    for tp in positions:
-        _low, high = consumer.get_watermark_offsets(tp, cached=True)
-        if high < 0:
-            return None
-        at = tp.offset if tp.offset >= 0 else offsets.get(tp.partition, 0)
-        total += max(0, high - at)
-    return total
-
-
-def _commit(consumer: Consumer, topic: str, offsets: dict[int, int]) -> None:
-    if offsets:
-        tps = [TopicPartition(topic, p, o) for p, o in offsets.items()]
-        try:
-            consumer.commit(offsets=tps, asynchronous=True)
-        except KafkaException as exc:  # lag monitoring only: the checkpoint holds the progress
-            log.warning("%s: offsets not committed to the group: %s", topic,
-                        exc.args[0] if exc.args else exc)

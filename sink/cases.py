@@ -25,11 +25,11 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.columns import CASES_COLUMNS, LIST_SEPARATORS, RULE_NAMES, SCORED_COLUMNS
+from shared.columns import CASES_COLUMNS, LIST_SEPARATORS, RULE_NAMES, SCORED_INDEX
 from sink.bins import score_bin
 from sink.csvfmt import number
 
-_IX = {name: SCORED_COLUMNS.index(name) for name in (
+_IX = {name: SCORED_INDEX[name] for name in (
     "transaction_id", "customer_id", "timestamp", "amount", "country", "channel",
     "is_anomaly", "anomaly_type", "score", "reasons_top3", "triggered_rules")}
 _RULE_ORDER = {name: i for i, name in enumerate(RULE_NAMES)}

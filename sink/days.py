@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from shared.atomic import atomic_writer, fsync_dir
-from shared.columns import SCORED_COLUMNS
+from shared.columns import SCORED_INDEX
 from sink.csvfmt import SCORED_HEADER, encode_rows
 
 log = logging.getLogger(__name__)
 
 SCORED_DIR = "scored"
 PREFIX = "transactions_scored_"
-_TS = SCORED_COLUMNS.index("timestamp")
+_TS = SCORED_INDEX["timestamp"]
 #: How long after midnight a day still takes rows before they count as late.
 CLOSE_AFTER = timedelta(hours=1)
 

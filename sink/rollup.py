@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.columns import SCORED_COLUMNS
+from shared.columns import SCORED_INDEX
 from shared.schemas import ScoredTransaction
 from sink.bins import GRID as GRID  # re-exported: sink.tables and tests read it here
 from sink.bins import N_BINS as N_BINS
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 POS, NEG, UNK = 0, 1, 2
 UNSPECIFIED_TYPE = "unspecified"
 
-_TYPE_CELL = SCORED_COLUMNS.index("anomaly_type")
-_TIME_CELL = SCORED_COLUMNS.index("timestamp")
+_TYPE_CELL = SCORED_INDEX["anomaly_type"]
+_TIME_CELL = SCORED_INDEX["timestamp"]
 
 
 #: What a rollup needs of one row: label index, score, is_rule_flag, rule_flags, is_ml_flag,

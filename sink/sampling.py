@@ -20,19 +20,19 @@ import hashlib
 from bisect import bisect_right, insort
 from typing import Any
 
-from shared.columns import SCORED_COLUMNS
+from shared.columns import SCORED_INDEX
 
 #: Amount bands (lower edges; a refund, amount < 0, is its own band).
 BAND_EDGES: tuple[float, ...] = (0.0, 50.0, 200.0, 1000.0)
 BAND_NAMES: tuple[str, ...] = ("refund", "0-50", "50-200", "200-1000", "1000+")
 
-_TX = SCORED_COLUMNS.index("transaction_id")
-_CUSTOMER = SCORED_COLUMNS.index("customer_id")
-_TS = SCORED_COLUMNS.index("timestamp")
-_AMOUNT = SCORED_COLUMNS.index("amount")
-_SCORE = SCORED_COLUMNS.index("score")
-_MODEL = SCORED_COLUMNS.index("model_score")
-_LABEL = SCORED_COLUMNS.index("is_anomaly")
+_TX = SCORED_INDEX["transaction_id"]
+_CUSTOMER = SCORED_INDEX["customer_id"]
+_TS = SCORED_INDEX["timestamp"]
+_AMOUNT = SCORED_INDEX["amount"]
+_SCORE = SCORED_INDEX["score"]
+_MODEL = SCORED_INDEX["model_score"]
+_LABEL = SCORED_INDEX["is_anomaly"]
 
 #: One sampled row: draw, transaction id, customer, timestamp, amount, score, model_score,
 #: label cell.

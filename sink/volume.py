@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from shared.columns import SCORED_COLUMNS
+from shared.columns import SCORED_INDEX
 from sink.bins import score_bin
 from sink.rollup import UNSPECIFIED_TYPE, Facts, RollupParams, RollupState
 
@@ -29,12 +29,12 @@ DIMENSIONS = ("day", "channel", "anomaly_type")
 CubeRow = tuple[str, int, int, int, int]
 Key = tuple[str, int, int, int]
 
-_TIME = SCORED_COLUMNS.index("timestamp")
-_CHANNEL = SCORED_COLUMNS.index("channel")
-_TYPE = SCORED_COLUMNS.index("anomaly_type")
-_LABEL = SCORED_COLUMNS.index("is_anomaly")
-_SCORE = SCORED_COLUMNS.index("model_score")
-_RULE = SCORED_COLUMNS.index("is_rule_flag")
+_TIME = SCORED_INDEX["timestamp"]
+_CHANNEL = SCORED_INDEX["channel"]
+_TYPE = SCORED_INDEX["anomaly_type"]
+_LABEL = SCORED_INDEX["is_anomaly"]
+_SCORE = SCORED_INDEX["model_score"]
+_RULE = SCORED_INDEX["is_rule_flag"]
 _LABELS = {"True": 1, "False": 0}
 
 

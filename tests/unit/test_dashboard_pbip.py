@@ -16,7 +16,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from dashboard.build import write_pbip
-from dashboard.spec import DATE_TABLE, MEASURES, NAME, PARAMETER, RELATIONSHIPS, TABLES
+from dashboard.measures import MEASURES
+from dashboard.spec import DATE_TABLE, NAME, PARAMETER, RELATIONSHIPS, TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "tests" / "data" / "pbir-schemas"

@@ -15,9 +15,10 @@ import pytest
 from pbixray import PBIXRay  # type: ignore[import-untyped]
 
 from dashboard.build import SAMPLE_EXPORTS
+from dashboard.measures import MEASURES
 from dashboard.pbix import build_pbix
 from dashboard.sample import write_day_files
-from dashboard.spec import DATE_TABLE, MEASURES, NAME, PARAMETER, TABLES, Table
+from dashboard.spec import DATE_TABLE, NAME, PARAMETER, TABLES, Table
 from dashboard.tmdl import partition_m
 from tests.scored_days import read_scored
 

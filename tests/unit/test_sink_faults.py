@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-import sink.app as app
+import sink.assign as app
 
 
 @dataclass
@@ -88,6 +88,6 @@ def test_an_assignment_error_still_there_after_the_wait_is_raised(
 
 def test_a_failed_group_commit_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
     consumer = FlakyConsumer([])
-    app._commit(consumer, "scored", {0: 7})  # type: ignore[arg-type]
+    app.commit(consumer, "scored", {0: 7})  # type: ignore[arg-type]
     assert consumer.commits == 1
     assert "not committed to the group" in caplog.text

@@ -1,0 +1,124 @@
+"""The DAX measures of the semantic model: label-based KPIs per mode, reviewed (assurance)
+figures, freshness and the threshold that drives them all (`[Selected Threshold]`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    dax: str
+    fmt: str = "0.0%"
+
+
+#: The fact table the row-level measures count.
+MEASURE_TABLE = "transactions_scored"
+_TS = MEASURE_TABLE
+_TH = "VAR th = [Selected Threshold]\nRETURN\n"
+
+
+def _count(cond: str) -> str:
+    """Rows meeting `cond` at the selected threshold; 0 (not BLANK) when there are none."""
+    return f"{_TH}COUNTROWS(FILTER({_TS}, {cond})) + 0"
+
+
+def _lookup(column: str) -> str:
+    return (f"{_TH}CALCULATE(MAX(thresholds[{column}]), "
+            f"FILTER(ALL(thresholds), thresholds[threshold] = th))")
+
+
+def _assured(section: str, name: str, column: str) -> str:
+    """One figure of assurance.csv (a row per section and name; `sink.assurance_table`)."""
+    return (f"CALCULATE(MAX(assurance[{column}]), FILTER(ALL(assurance), "
+            f'assurance[section] = "{section}" && assurance[name] = "{name}"))')
+
+
+_ML = f"{_TS}[model_score] >= th"
+_HY = f"({_TS}[model_score] >= th || {_TS}[is_rule_flag])"
+_CO = f"{_TS}[score] >= th"
+_Y = f"{_TS}[is_anomaly]"
+
+MEASURES: tuple[Measure, ...] = (
+    Measure("Recommended Threshold",
+            "CALCULATE(MAX(thresholds[threshold]), "
+            "FILTER(ALL(thresholds), thresholds[is_recommended] = TRUE()))", "0.00"),
+    Measure("Selected Threshold",
+            "IF(HASONEVALUE(thresholds[threshold]), MAX(thresholds[threshold]), "
+            "[Recommended Threshold])", "0.00"),
+    Measure("Transactions", f"COUNTROWS({_TS})", "#,0"),
+    Measure("Total Anomalies", f"COUNTROWS(FILTER({_TS}, {_Y})) + 0", "#,0"),
+    Measure("Anomaly Rate", "DIVIDE([Total Anomalies], [Transactions])"),
+    Measure("ML Flagged", _count(_ML), "#,0"),
+    Measure("ML True Positives", _count(f"{_ML} && {_Y}"), "#,0"),
+    Measure("Hybrid Flagged", _count(_HY), "#,0"),
+    Measure("Hybrid True Positives", _count(f"{_HY} && {_Y}"), "#,0"),
+    Measure("ML Precision", "DIVIDE([ML True Positives], [ML Flagged])"),
+    Measure("ML Recall", "DIVIDE([ML True Positives], [Total Anomalies])"),
+    Measure("ML Workload %", "DIVIDE([ML Flagged], [Transactions])"),
+    Measure("Hybrid Precision", "DIVIDE([Hybrid True Positives], [Hybrid Flagged])"),
+    Measure("Hybrid Recall", "DIVIDE([Hybrid True Positives], [Total Anomalies])"),
+    Measure("Hybrid Workload %", "DIVIDE([Hybrid Flagged], [Transactions])"),
+    Measure("Rules Flagged", f"COUNTROWS(FILTER({_TS}, {_TS}[is_rule_flag])) + 0", "#,0"),
+    Measure("Rules True Positives",
+            f"COUNTROWS(FILTER({_TS}, {_TS}[is_rule_flag] && {_Y})) + 0", "#,0"),
+    Measure("Rules Recall", "DIVIDE([Rules True Positives], [Total Anomalies])"),
+    Measure("Combined Flagged", _count(_CO), "#,0"),
+    Measure("Combined True Positives", _count(f"{_CO} && {_Y}"), "#,0"),
+    Measure("Combined Precision", "DIVIDE([Combined True Positives], [Combined Flagged])"),
+    Measure("Combined Recall", "DIVIDE([Combined True Positives], [Total Anomalies])"),
+    Measure("ML Expected Cost", _lookup("ml_expected_cost"), "#,0.##"),
+    Measure("Hybrid Expected Cost", _lookup("hybrid_expected_cost"), "#,0.##"),
+    Measure("Total Flagged", "[Hybrid Flagged]", "#,0"),
+    Measure("Flag Rate", "DIVIDE([Total Flagged], [Transactions])"),
+    Measure("ML Only", _count(f"{_ML} && NOT({_TS}[is_rule_flag])"), "#,0"),
+    Measure("Rules Only", _count(f"NOT({_ML}) && {_TS}[is_rule_flag]"), "#,0"),
+    Measure("ML and Rules", _count(f"{_ML} && {_TS}[is_rule_flag]"), "#,0"),
+    Measure("Data As Of",
+            "VAR asof = MAX(status[data_as_of])\nVAR behind = MAX(status[minutes_behind])\n"
+            'RETURN IF(ISBLANK(asof), "no data yet", "data as of " & '
+            'FORMAT(asof, "yyyy-mm-dd hh:nn") & ", " & IF(ISBLANK(behind), '
+            '"lag unknown", FORMAT(behind, "0") & " minutes behind the stream"))', ""),
+    Measure("Labels Note",  # the label-based pages say where to look without labels
+            "IF(COUNTROWS(FILTER(thresholds, NOT(ISBLANK(thresholds[combined_tp])))) = 0, "
+            '"no labels: see Assurance", "labels: generated ground truth")', ""),
+    *(Measure(f"Reviewed {label}", _assured("mode", "hybrid", column))
+      for label, column in (("Precision", "precision"), ("Precision Low", "precision_low"),
+                            ("Precision High", "precision_high"))),
+    *(Measure(f"Miss Rate{label}", _assured("miss_rate", "audit_sample", column), "0.00%")
+      for label, column in (("", "precision"), (" Low", "precision_low"),
+                            (" High", "precision_high"))),
+    *(Measure(f"Implied Recall{label}", _assured("recall", "implied", column))
+      for label, column in (("", "precision"), (" Low", "precision_low"),
+                            (" High", "precision_high"))),
+    Measure("Reviewed Cases", _assured("mode", "hybrid", "reviewed"), "#,0"),
+    Measure("Review Backlog",
+            'COUNTROWS(FILTER(cases, ISBLANK(cases[outcome]) || cases[outcome] = "")) + 0',
+            "#,0"),
+    Measure("Oldest Open Case",
+            'MINX(FILTER(cases, ISBLANK(cases[outcome]) || cases[outcome] = ""), '
+            "cases[first_time])", "yyyy-mm-dd hh:nn"),
+    Measure("Recommended Cases Per Day",
+            "CALCULATE(MAX(thresholds[combined_cases_per_day]), "
+            "FILTER(ALL(thresholds), thresholds[is_recommended] = TRUE()))", "#,0.#"),
+    Measure("Recommended Cost Marker",
+            "IF(MAX(thresholds[threshold]) = [Recommended Threshold], "
+            "MAX(thresholds[hybrid_expected_cost]))", "#,0.##"),
+)
+
+#: KPIs read from thresholds.csv at the selected threshold: the sink's own counts, so O(1),
+#: equal to the offline report by construction, and no fact table needed. The fact-based
+#: measures above stay for what thresholds.csv does not split: by channel, day and type.
+#: (label-based figures count labelled rows only, as docs/sink.md says.)
+_KPI_COLUMNS = (("Flagged", "flagged", "#,0"), ("True Positives", "tp", "#,0"),
+                ("Precision", "precision", "0.0%"), ("Recall", "recall", "0.0%"))
+KPI_MEASURES: tuple[Measure, ...] = (
+    *(Measure(f"KPI {mode} {label}", _lookup(f"{mode.lower()}_{column}"), fmt)
+      for mode in ("ML", "Hybrid") for label, column, fmt in _KPI_COLUMNS),
+    *(Measure(f"KPI {mode} Workload %",  # thresholds.csv holds a percentage
+              f"{_TH}DIVIDE(CALCULATE(MAX(thresholds[{mode.lower()}_workload_pct]), "
+              "FILTER(ALL(thresholds), thresholds[threshold] = th)), 100)")
+      for mode in ("ML", "Hybrid")),
+)
+MEASURES = (*MEASURES, *KPI_MEASURES)
