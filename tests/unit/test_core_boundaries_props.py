@@ -475,3 +475,55 @@ def test_a_repeat_says_whether_the_amount_was_the_same_or_close(amount: float,
     _, reasons = _judge_and_learn(st, pop, _tx(first + timedelta(minutes=20),
                                                amount=amount))
     assert reasons["repeat"] == reason
+
+
+def test_recalibration_is_piecewise_linear_through_its_levels_and_beyond_the_last() -> None:
+    cal = Recalibration(12.0)
+    for i in range(2 * Recalibration.EVERY):  # 3% of rows at 5.0, 10% at 3.5
+        value = 5.0 if i % 100 < 3 else 3.5 if i % 100 < 13 else 0.5
+        cal.learn([value] + [0.0] * (len(TERMS) - 1))
+    assert cal.shapes[0] == [[pytest.approx(3.5), 3.0], [pytest.approx(5.0), 4.0]]
+    rest = [0.0] * (len(TERMS) - 1)
+    assert cal.apply([1.75, *rest])[0] == pytest.approx(1.5)  # on the first piece
+    assert cal.apply([4.25, *rest])[0] == pytest.approx(3.5)  # halfway along the second
+    assert cal.apply([6.5, *rest])[0] == pytest.approx(5.0)  # its slope (2/3) beyond
+
+
+def test_a_return_from_silence_is_shared_only_when_half_of_it_beats_the_events_own() -> None:
+    st, pop = _home_customer()
+    tx = _tx(T0 + timedelta(days=14))
+    own = _terms_of(st, pop, tx)["dormancy"]
+    assert own > 0.0
+    t = event_seconds(tx)
+    st.wake = (t - 3600.0, own)  # half of it is less than the event's own
+    assert _terms_of(st, pop, tx)["dormancy"] == pytest.approx(own)
+    st.wake = (t - 3600.0, 2 * own + 0.2)
+    assert _terms_of(st, pop, tx)["dormancy"] == pytest.approx(own + 0.1)
+    st.wake = (t - CONFIG.wake_s - 1.0, 10 * own)  # too long ago
+    assert _terms_of(st, pop, tx)["dormancy"] == pytest.approx(own)
+
+
+def test_a_new_network_surprises_alike_however_common_it_is_elsewhere() -> None:
+    """Networks are per household: a new one is judged by the customer's unused mass, not
+    by how many other customers use it."""
+    pop = Population()
+    for i in range(200):
+        pop.observe("CH", "grocery", "app", "mobile", 3.0, 4096, "10.9.9" if i % 2 else
+                    f"10.0.{i}")
+    table = {"10.1.1": 12}
+
+    def surprise(key: str) -> float:
+        return categorical(table, key, 12, 12.0, pop, "ipnet", 0, CONFIG)
+
+    assert surprise("10.9.9") == pytest.approx(surprise("172.16.0"))
+    assert surprise("10.9.9") > 0.0
+
+
+def test_learning_an_event_first_learns_the_holds_that_are_due() -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0, device="tablet"), 10.0)
+    assert "tablet" not in st.devices
+    tx = _tx(T0 + timedelta(seconds=CONFIG.quarantine_s))
+    t = event_seconds(tx)
+    learn(tx, t, st, pop, CONFIG, observe(tx, t, st, pop, CONFIG), 0.0, 0.0)  # no release
+    assert "tablet" in st.devices and not st.pending
