@@ -197,7 +197,7 @@ def test_with_model_weight_0_a_fitted_model_changes_no_score() -> None:
     without = PartitionEngine(never).process(rows)
     assert with_model[-1].model_version == "if-v1" and without[-1].model_version == "rules-only"
     assert [r.score for r in with_model] == [r.score for r in without]
-    assert sum(r.score > 0 for r in with_model[64:]) > 10
+    assert sum((r.score or 0.0) > 0 for r in with_model[64:]) > 10
 
 
 def test_a_term_exactly_at_the_floor_gives_no_reason() -> None:
