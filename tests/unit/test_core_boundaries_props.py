@@ -527,3 +527,24 @@ def test_learning_an_event_first_learns_the_holds_that_are_due() -> None:
     t = event_seconds(tx)
     learn(tx, t, st, pop, CONFIG, observe(tx, t, st, pop, CONFIG), 0.0, 0.0)  # no release
     assert "tablet" in st.devices and not st.pending
+
+
+def test_the_models_rarity_features_are_minus_log_the_smoothed_population_share() -> None:
+    pop = Population()
+    for i in range(100):
+        pop.observe("CH" if i else "FR", "grocery" if i else "travel", "app", "mobile", 3.0,
+                    4096)
+    st = CustomerState()
+
+    def rarity(country: str, category: str) -> tuple[float, float]:
+        tx = Transaction(transaction_id="t", customer_id="c", timestamp=T0, amount=50.0,
+                         country=country, channel="app", device="mobile",
+                         merchant_category=category)
+        o = observe(tx, event_seconds(tx), st, pop, CONFIG)
+        return o.country_rarity, o.category_rarity
+
+    common, rare, unseen = rarity("CH", "grocery"), rarity("FR", "travel"), rarity("XX", "zoo")
+    for i, (x, y, z) in enumerate(zip(common, rare, unseen, strict=True)):
+        assert 0.0 <= x < y < z, i
+        assert (x, y, z) == pytest.approx((-math.log(99.5 / 101), -math.log(1.5 / 101),
+                                           -math.log(0.5 / 101)))
