@@ -260,6 +260,7 @@ def test_no_hold_when_quarantine_is_off() -> None:
     cfg = CoreConfig(quarantine_s=0.0)
     _learn(st, pop, _tx(T0, device="tablet"), 10.0, cfg)
     assert "tablet" in st.devices and not st.pending
+    assert st.learnt == 3 and sum(st.explore) > 0.0  # learnt against the population
 
 
 def test_habits_stay_bounded_and_recent_context_is_the_last_learnt() -> None:
@@ -521,12 +522,14 @@ def test_a_new_network_surprises_alike_however_common_it_is_elsewhere() -> None:
 
 def test_learning_an_event_first_learns_the_holds_that_are_due() -> None:
     st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0 - timedelta(days=1)), 0.0)
     _learn(st, pop, _tx(T0, device="tablet"), 10.0)
     assert "tablet" not in st.devices
     tx = _tx(T0 + timedelta(seconds=CONFIG.quarantine_s))
     t = event_seconds(tx)
     learn(tx, t, st, pop, CONFIG, observe(tx, t, st, pop, CONFIG), 0.0, 0.0)  # no release
     assert "tablet" in st.devices and not st.pending
+    assert st.learnt == 3 and sum(st.explore) > 0.0  # learnt against the population
 
 
 def test_the_models_rarity_features_are_minus_log_the_smoothed_population_share() -> None:
