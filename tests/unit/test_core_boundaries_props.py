@@ -412,8 +412,11 @@ def test_the_pace_is_judged_once_the_population_knows_100_gaps(known_gaps: int,
                                                     amount=99.0))
     assert (values["rate"] > CONFIG.surprise_floor) is judged
     assert ("rate" in reasons) is judged
-    if judged:
-        assert reasons["rate"].startswith("5 purchases within 80 s")  # the 4th back (SPANS)
+    if judged:  # the 4th back (SPANS), against the customer's pace shrunk to everybody's
+        w = CONFIG.prior_weight
+        rate = math.exp(-(st.gaps * st.gap_log + w * pop.gap_log) / (st.gaps + w))
+        assert reasons["rate"] == (f"5 purchases within 80 s (about {1 + rate * 80:.1f} at "
+                                   "this customer's pace)")
 
 
 def test_events_soon_after_a_return_from_silence_share_its_surprise_and_say_so() -> None:
@@ -551,3 +554,22 @@ def test_the_models_rarity_features_are_minus_log_the_smoothed_population_share(
         assert 0.0 <= x < y < z, i
         assert (x, y, z) == pytest.approx((-math.log(99.5 / 101), -math.log(1.5 / 101),
                                            -math.log(0.5 / 101)))
+
+
+@pytest.mark.parametrize("too_fast", [1.0, 1.5, 2.0, 4.0])
+def test_the_travel_term_grows_with_log2_of_how_much_too_fast_full_from_twice(
+        too_fast: float) -> None:
+    st, pop = _home_customer(20)
+    tx = _tx(T0 + timedelta(days=19, minutes=50), country="CN")
+    t = event_seconds(tx)
+    o = observe(tx, t, st, pop, CONFIG)
+
+    def travel(ratio: float) -> float:
+        o.travel_km = CONFIG.travel_slack_km + CONFIG.travel_speed_kmh * 2.0  # 2 h needed
+        o.travel_dt_s = 7200.0 / ratio
+        values, _, _ = terms(tx, t, st, pop, o, CONFIG)
+        return values[TERMS.index("travel")]
+
+    full = travel(8.0)
+    assert full >= math.log(20)
+    assert travel(too_fast) == pytest.approx(full * min(1.0, math.log2(too_fast)))
