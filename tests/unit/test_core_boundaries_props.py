@@ -260,7 +260,6 @@ def test_no_hold_when_quarantine_is_off() -> None:
     cfg = CoreConfig(quarantine_s=0.0)
     _learn(st, pop, _tx(T0, device="tablet"), 10.0, cfg)
     assert "tablet" in st.devices and not st.pending
-    assert st.learnt == 3 and sum(st.explore) > 0.0  # learnt against the population
 
 
 def test_habits_stay_bounded_and_recent_context_is_the_last_learnt() -> None:
