@@ -8,20 +8,23 @@ import gc
 import hashlib
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from auditstream.report import write_report_from_rollup
+from auditstream.sorted_input import OutOfOrder, direct, merged
 from detector.app import main_from_args
 from detector.core.config import CoreConfig
-from detector.offline import score_transactions
+from detector.offline import score_batches
 from detector.settings import DetectorSettings
-from shared.csv_io import load_sorted
+from shared.csv_io import RowError
 from shared.errors import AuditstreamError, ExitCode
 from shared.folderlock import FolderLock
 from shared.outputs import output_errors
 from shared.rejects import write_rejects_by_source
-from sink.offline import ExportPipeline
+from shared.schemas import Transaction
+from sink.offline import ExportWriter
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
 #: What a disk-full or read-only --out leaves behind, for its one-line message.
@@ -31,7 +34,9 @@ AFTER_OUTPUT_ERROR = "each file in it is whole (old or new), never half-written"
 def register(subparsers: Any) -> None:
     score = subparsers.add_parser("score", help=SCORE_HELP, description=(
         "Read INPUT.csv (the historic layout; label columns optional), score every row in "
-        "timestamp order with the detection core, and write the scored rows by day "
+        "timestamp order with the detection core (streamed in bounded memory; input not in "
+        "timestamp order is first sorted through temporary files under TMPDIR), and write "
+        "the scored rows by day "
         "(scored/transactions_scored_YYYY-MM-DD.csv; also transactions_scored.csv with "
         "EXPORTS_SINGLE_FILE=true) and every rollup into --out (locked against a sink on the "
         "same folder). Rows that cannot be read go, with their line and reason, to "
@@ -100,29 +105,56 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
     if args.seed is not None:
         config = CoreConfig.model_validate({**config.model_dump(), "seed": args.seed})
     started = time.perf_counter()
-    txs, errors = load_sorted(args.input)
-    read_s = time.perf_counter() - started
-    # Written before scoring: an unwritable rejects folder fails in seconds, not minutes.
-    reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir)
-    # Rows already scored are formatted for the export while later ones are scored.
-    exports = ExportPipeline(out, on_rollup=write_report_from_rollup)
-    rows = score_transactions(txs, config, partitions=args.partitions, progress=exports.ready)
-    del txs  # the scored rows carry every input field; free the inputs before writing
-    score_s = time.perf_counter() - started - read_s
-    info = {
-        "inputs": [str(p) for p in args.input],
-        "input_sha256": _sha256(args.input),
-        "rows": len(rows),
-        "rejected_rows": len(errors),
-        "partitions": args.partitions,
-        "core_config": config.model_dump(),
-        "model_versions": dict(Counter(r.model_version for r in rows)),
-    }
-    exports.finish(rows, run_info=info)
+    paths: list[Path] = list(args.input)
+    errors: list[RowError] = []
+    rows = direct(paths, errors)  # every header checked here: a bad file fails first
+    digest = _sha256(paths)
+    try:
+        # Input already in event-time order (the usual case) is scored as it is read.
+        done = _score_stream(rows, errors, args, config, out, digest=digest)
+        how = "input in event-time order, streamed"
+    except OutOfOrder:
+        # Abandoned (unfinished files removed; the rollups untouched): sort through runs
+        # on disk, then score again (every file rewritten).
+        errors = []
+        sort_started = time.perf_counter()
+        with merged(paths, errors) as ordered:
+            # Written before scoring: an unwritable rejects folder fails before the long part.
+            reports = write_rejects_by_source(errors, paths[0], args.rejects_dir)
+            sorted_s = time.perf_counter() - sort_started
+            done = _score_stream(ordered, errors, args, config, out, reports, digest)
+        how = f"input not in event-time order, sorted on disk in {sorted_s:.1f} s"
+    rows_n, flagged, reports = done
     total = time.perf_counter() - started
-    flagged = sum(r.is_flag for r in rows)
     where = f" -> {', '.join(map(str, reports))}" if reports else ""
-    print(f"score: {len(rows)} rows scored ({flagged} flagged), {len(errors)} rejected"
-          f"{where}; exports in {out} "
-          f"(read {read_s:.1f} s, score {score_s:.1f} s, total {total:.1f} s)")
+    print(f"score: {rows_n} rows scored ({flagged} flagged), {len(errors)} rejected"
+          f"{where}; exports in {out} ({how}; total {total:.1f} s)")
     return int(ExitCode.ROWS_REJECTED if errors else ExitCode.OK)
+
+
+def _score_stream(
+    rows: Iterable[Transaction], errors: list[RowError], args: argparse.Namespace,
+    config: CoreConfig, out: Path, reports: list[Path] | None = None, digest: str = "",
+) -> tuple[int, int, list[Path]]:
+    """Score `rows` (in event-time order) into the exports of `out`, batch by batch;
+    `errors` is complete once `rows` is exhausted, and its reports are written then unless
+    `reports` says they already are. Returns rows scored, rows flagged, the reports."""
+    versions: Counter[str] = Counter()
+    flagged = 0
+    with ExportWriter(out, on_rollup=write_report_from_rollup) as exports:
+        for batch in score_batches(rows, config, partitions=args.partitions):
+            exports.write(batch)
+            versions.update(r.model_version for r in batch)
+            flagged += sum(r.is_flag for r in batch)
+        if reports is None:
+            reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir)
+        exports.finish(run_info={
+            "inputs": [str(p) for p in args.input],
+            "input_sha256": digest,
+            "rows": exports.rows,
+            "rejected_rows": len(errors),
+            "partitions": args.partitions,
+            "core_config": config.model_dump(),
+            "model_versions": dict(versions),
+        })
+    return exports.rows, flagged, reports

@@ -13,7 +13,9 @@ theirs. Labels are read here, after scoring, and only here. The same flag built 
 
 With `--mix extended`, the false-alarm rate (share of normal rows the hybrid flag takes)
 is given for the normal rows of each group with a legitimate change (after it starts; the
-busy season: every customer's rows inside it) and for unchanged customers outside it.
+busy season: every customer's rows inside it) and for unchanged customers outside it,
+with how many of the group's customers were flagged and the rate one flag per customer
+would give (the floor when the first event of a change looks like an anomaly).
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class Quality:
     model_pr_auc: float = float("nan")
     model_hybrid: tuple[float, float, float] = (float("nan"),) * 3  # recall, precision, load
     groups: dict[str, tuple[int, float]] = field(default_factory=dict)  # normal rows, FPR
+    #: per group: customers, customers flagged at least once, the FPR if each were flagged
+    #: exactly once (the floor when a change's first event looks like an anomaly)
+    reach: dict[str, tuple[int, int, float]] = field(default_factory=dict)
 
 
 def _ap(y: np.ndarray, scores: np.ndarray) -> float:
@@ -117,6 +122,10 @@ def evaluate(rows: Sequence[ScoredTransaction], budget: float = 0.02,
         normal = mask & ~y
         q.groups[name] = (int(normal.sum()), float(flags[normal].mean()) if normal.any()
                           else float("nan"))
+        idx: list[int] = np.flatnonzero(normal).tolist()
+        customers = {rows[i].customer_id for i in idx}
+        reached = {rows[i].customer_id for i in idx if flags[i]}
+        q.reach[name] = (len(customers), len(reached), len(customers) / max(1, len(idx)))
     return q
 
 
@@ -140,7 +149,9 @@ def report(title: str, q: Quality, seconds: float) -> None:
         print(f"  rule {name:<18} flags {fired:>6}  true {true:>5}  precision {prec:5.1f}%")
     print(f"  model versions: {q.models}")
     for name, (normal, fpr) in q.groups.items():
-        print(f"  false alarms {name:<16} normal rows {normal:>6}  FPR {100 * fpr:5.2f}%")
+        customers, hit, floor = q.reach[name]
+        print(f"  false alarms {name:<16} normal rows {normal:>6}  FPR {100 * fpr:5.2f}%  "
+              f"customers {customers} (flagged {hit}; one flag each: {100 * floor:.2f}%)")
 
 
 def change_groups(txs: Sequence[Transaction], changes: Sequence[tuple[str, str, datetime,

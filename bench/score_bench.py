@@ -1,12 +1,18 @@
-"""Throughput of `auditstream score` and the detector's state memory per customer.
+"""Throughput and peak memory of `auditstream score`, against pandas, and the detector's
+state memory per customer.
 
     .venv/bin/python bench/score_bench.py                 # 500,000 generated transactions
     .venv/bin/python bench/score_bench.py --rows 100000   # a quicker look
     .venv/bin/python bench/score_bench.py --partitions 4  # 4 emulated partitions
+    .venv/bin/python bench/score_bench.py --shuffle       # input not in time order
+    .venv/bin/python bench/score_bench.py --skip-core     # the command and pandas only
 
-Generates the default mix once into a temporary folder, then times the whole command in a
-fresh process (read CSV, score, write every export) and, in this process, the core alone
-(`score_transactions` on rows already in memory). State memory is measured on the engine
+Generates the default mix once into a temporary folder (in event-time order, as the
+generator writes it; `--shuffle`: rows shuffled, so `score` sorts them on disk), then, each
+in a fresh process and in the same run: a plain pandas read+write of the same CSV
+(`read_csv`, `to_csv`) and the whole command (read CSV, score, write every export), with
+wall time, CPU and peak RSS of each process (`os.wait4`). Then, in this process, the core
+alone (`score_transactions` on rows already in memory) and the state memory of the engine
 after the run: deep in-memory size of the customer table and snapshot bytes, per customer.
 """
 
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import random
 import resource
 import subprocess
 import sys
@@ -49,41 +56,82 @@ def deep_size(obj: Any, seen: set[int] | None = None) -> int:
     return size
 
 
+PANDAS = """
+import sys
+import pandas as pd
+pd.read_csv(sys.argv[1]).to_csv(sys.argv[2], index=False)
+"""
+
+
+def timed(cmd: list[str]) -> tuple[float, float, float, str]:
+    """Run `cmd`; its wall seconds, CPU seconds, peak RSS in MB and stdout.
+
+    Through /usr/bin/time where there is one: `getrusage`/`wait4` would report the child's
+    high-water mark from before its exec too (this process's size, copied by fork)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        gnu = Path("/usr/bin/time").exists()
+        full = ["/usr/bin/time", "-o", report.name, "-f", "%U %S %M", *cmd] if gnu else cmd
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        proc = subprocess.Popen(full, stdout=subprocess.PIPE, text=True)
+        out, _ = proc.communicate()
+        wall = time.perf_counter() - start
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {out}")
+        if gnu:
+            user, system, kb = report.read().split()[-3:]
+            return wall, float(user) + float(system), int(kb) / 1024, out
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # peak RSS: an upper bound here
+    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024, out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000, help="about this many")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--partitions", type=int, default=1, help="--partitions of the command")
+    parser.add_argument("--shuffle", action="store_true", help="input not in event-time order")
+    parser.add_argument("--skip-core", action="store_true", help="the command and pandas only")
     args = parser.parse_args(argv)
     customers = max(1, round(args.rows / (2.2 * 92)))
     with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:
         csv_path, out = Path(tmp) / "input.csv", Path(tmp) / "exports"
         txs = generate(GeneratorConfig(seed=args.seed, customers=customers, days=92))
+        if args.shuffle:
+            random.Random(args.seed).shuffle(txs)
         write_transactions_csv(txs, csv_path)
         n = len(txs)
         del txs
         print(f"input: {n} transactions, {customers} customers, "
-              f"{csv_path.stat().st_size / 1e6:.0f} MB CSV; machine: {os.cpu_count()} cores")
+              f"{csv_path.stat().st_size / 1e6:.0f} MB CSV"
+              f"{' (shuffled)' if args.shuffle else ''}; machine: {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f} at start")
 
+        pandas = [sys.executable, "-c", PANDAS, str(csv_path), str(Path(tmp) / "pandas.csv")]
+        first = timed(pandas)
         cli = Path(sys.executable).with_name("auditstream")
-        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        done = subprocess.run([str(cli), "score", str(csv_path), "--out", str(out),
-                               "--partitions", str(args.partitions)],
-                              check=True, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-        print(done.stdout.strip())
-        print(f"auditstream score --partitions {args.partitions} (whole command, its worker "
-              f"processes included): {wall:.1f} s wall, {n / wall:,.0f} tx/s; "
-              f"{cpu:.1f} s CPU, {n / cpu:,.0f} tx per CPU-second; "
-              f"peak RSS {cpu1.ru_maxrss / 1024:,.0f} MB")
+        wall, cpu, rss, stdout = timed([str(cli), "score", str(csv_path), "--out", str(out),
+                                        "--partitions", str(args.partitions)])
+        second = timed(pandas)  # before and after: load that changes meanwhile evens out
+        p_wall, p_cpu = (first[0] + second[0]) / 2, (first[1] + second[1]) / 2
+        print(f"pandas read_csv + to_csv (before / after the command): {first[0]:.1f} / "
+              f"{second[0]:.1f} s wall, {first[1]:.1f} / {second[1]:.1f} s CPU, "
+              f"peak RSS {max(first[2], second[2]):,.0f} MB")
+        print(stdout.strip())
+        print(f"auditstream score --partitions {args.partitions} (whole command): "
+              f"{wall:.1f} s wall, {n / wall:,.0f} tx/s; {cpu:.1f} s CPU, "
+              f"{n / cpu:,.0f} tx per CPU-second; peak RSS {rss:,.0f} MB")
+        print(f"ratio to pandas (mean of its two runs): {wall / p_wall:.1f}x wall, "
+              f"{cpu / p_cpu:.1f}x CPU (target <= 3x wall); load average "
+              f"{os.getloadavg()[0]:.1f} at end")
+        if args.skip_core:
+            return 0
 
         rows, _ = load_sorted([csv_path])
         gc.collect()
         start, cpu_start = time.perf_counter(), time.process_time()
-        score_transactions(rows, CoreConfig(), partitions=args.partitions, workers=1)
+        score_transactions(rows, CoreConfig(), partitions=args.partitions)
         core, core_cpu = time.perf_counter() - start, time.process_time() - cpu_start
         print(f"core only (score_transactions in one process, rows in memory, "
               f"{args.partitions} partition(s)): {core:.1f} s wall, "

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.schemas import Transaction
+from shared.schemas import TransactionView as Transaction
 
 _MAGIC = b"DDX1"
 _HEADER = struct.Struct("<4sqqq")  # magic, horizon minutes, watermark minute, entries

@@ -12,13 +12,18 @@ on how the stream is cut into batches), so live processing and a restore's repla
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
-from shared.schemas import ScoredTransaction, Transaction
+from shared.schemas import TransactionView
+
+#: One row's verdict (`detector.core.verdict.Verdict`: the values of `VERDICT_FIELDS` by name).
+Verdict = Any
 
 
 class CoreEngine(Protocol):
-    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]: ...
+    """What the shell needs of a partition's detection core (`PartitionEngine` fits)."""
+
+    def verdicts(self, txs: Sequence[TransactionView]) -> list[Verdict]: ...
     def snapshot(self) -> bytes: ...
 
 
@@ -40,7 +45,7 @@ def is_careful(ranges: Ranges, partition: int, first: int, last: int) -> bool:
     return any(a <= last and first <= b for a, b in ranges.get(partition, ()))
 
 
-Result = ScoredTransaction | Exception
+Result = Verdict | Exception
 
 
 class Careful:
@@ -55,7 +60,7 @@ class Careful:
         self._restore = restore
         self._before = before
 
-    def run(self, txs: Sequence[Transaction]) -> list[Result]:
+    def run(self, txs: Sequence[TransactionView]) -> list[Result]:
         if not txs:
             return []
         engine = self._holder.engine
@@ -63,7 +68,7 @@ class Careful:
         try:
             if self._before is not None:
                 self._before()
-            return list(engine.process(txs))
+            return list(engine.verdicts(txs))
         except Exception as exc:
             self._holder.engine = self._restore(saved)
             if len(txs) > 1:
@@ -71,7 +76,7 @@ class Careful:
                 return self.run(txs[:mid]) + self.run(txs[mid:])
             failure: Exception = exc
         try:  # once more: a transient failure must not turn a good record into a dead letter
-            return list(self._holder.engine.process(txs))
+            return list(self._holder.engine.verdicts(txs))
         except Exception as exc:
             self._holder.engine = self._restore(saved)
             failure = exc

@@ -15,12 +15,12 @@ from typing import Any, Protocol
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.dedupe import DedupeIndex
-from detector.dlq import DecodeFailure, dead_letter_headers, decode_transaction
+from detector.dlq import DecodeFailure, dead_letter_headers, decode_record
 from detector.isolation import Careful, CoreEngine, Ranges, is_careful
 from detector.isolation import CoreFailure as CoreFailure
 from detector.snapshots import pack_state
-from shared.codec import encode
-from shared.schemas import Transaction
+from shared.fastcodec import encode_scored
+from shared.schemas import TransactionView
 
 #: The detection core of one partition (detector.core.engine.PartitionEngine fits).
 Engine = CoreEngine
@@ -101,7 +101,7 @@ class Counters:
     skipped: int = 0
 
 
-_Item = tuple[int, Record, Transaction]
+_Item = tuple[int, Record, TransactionView]
 
 
 @dataclass
@@ -147,17 +147,15 @@ class BatchProcessor:
         results = _score(p, state, items, self)
         hook, limit, scored = self.hook, self.max_output_bytes, self.output.scored
         done = 0
-        for (off, rec, _), row in zip(items, results, strict=True):
+        for (off, rec, tx), verdict in zip(items, results, strict=True):
             self.position = (p, off)
-            if isinstance(row, Exception):
-                self._failed(rec, "core", row)
+            if isinstance(verdict, Exception):
+                self._failed(rec, "core", verdict)
                 continue
-            if row.source_partition != p or row.source_offset != off:
-                row = row.model_copy(update={"source_partition": p, "source_offset": off})
             if hook is not None:
                 hook("encode", p, off)
-            try:
-                key, value = row.customer_id.encode(), encode(row)
+            try:  # stamped with the real Kafka position (the core counts rows)
+                key, value = tx.customer_id.encode(), encode_scored(tx, verdict, p, off)
             except Exception as exc:
                 self._failed(rec, "encode", exc)
                 continue
@@ -170,7 +168,7 @@ class BatchProcessor:
             if hook is not None:
                 hook("produce", p, off)
             scored(key, value)
-            state.model_version = row.model_version
+            state.model_version = verdict.model_version
             done += 1
         self.counters.scored += done
         state.since_snapshot += last + 1 - state.next_offset
@@ -258,7 +256,7 @@ def _decode_new(
         if hook is not None:
             hook("decode", p, off)
         try:
-            tx = decode_transaction(rec.value())
+            tx = decode_record(rec.value())
         except DecodeFailure as failure:
             if on_bad is not None:
                 on_bad(rec, failure)
@@ -302,6 +300,6 @@ def _score(p: int, state: PartitionState, items: list[_Item], ctx: _Context) -> 
     try:
         if hook is not None:
             hook("core", p, first)
-        return list(state.engine.process(txs))
+        return list(state.engine.verdicts(txs))
     except Exception as exc:
         raise CoreFailure(p, first, last, exc) from exc

@@ -111,6 +111,10 @@ SCORED_ROW: tuple[Field, ...] = (
 
 #: Fields of the historic CSV layout (input and labels), in order.
 INPUT_FIELDS: tuple[str, ...] = tuple(f.name for f in SCORED_ROW if f.role in ("input", "label"))
+#: A transaction message's fields, in order (`shared.schemas.Transaction`, the detector's
+#: fast decoder `shared.fastcodec`): its version, the input columns, then free attributes
+#: (the version and the attributes are not columns).
+MESSAGE_FIELDS: tuple[str, ...] = ("schema_version", *INPUT_FIELDS, "attributes")
 #: Fields the detector adds to a transaction (verdict and provenance), in order.
 VERDICT_FIELDS: tuple[str, ...] = tuple(
     f.name for f in SCORED_ROW if f.role in ("verdict", "provenance"))

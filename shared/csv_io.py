@@ -220,23 +220,29 @@ def _iter_rows(
             yield line, item
 
 
-def load_sorted(paths: Sequence[Path]) -> tuple[list[Transaction], list[RowError]]:
-    """Every good row of `paths` in stable timestamp order, and every bad row.
-
-    Ties keep file order, files in the given order; a `transaction_id` seen earlier (in
-    that order) is a bad row. All headers are checked before any file is read, so a bad
-    header anywhere fails fast.
-    """
-    seen = SeenIds()
+def read_all(
+    paths: Sequence[Path], seen: SeenIds | None = None
+) -> Iterator[Transaction | RowError]:
+    """Every row of `paths` in file order (files in the given order): a `Transaction` for a
+    good row, a `RowError` for a bad one; a `transaction_id` seen earlier (in that order) is
+    a bad row. All headers are checked before any row is produced (and before this returns),
+    so a bad header anywhere fails fast."""
+    seen = seen or SeenIds()
     iterators = [_rows(Path(p), _construct, seen) for p in paths]
+    return (item if isinstance(item, RowError) else item[1]
+            for it in iterators for item in it)
+
+
+def load_sorted(paths: Sequence[Path]) -> tuple[list[Transaction], list[RowError]]:
+    """Every good row of `paths` in stable timestamp order, and every bad row (`read_all`,
+    all in memory; `auditstream score` streams instead)."""
     txs: list[Transaction] = []
     errors: list[RowError] = []
-    for it in iterators:
-        for item in it:
-            if isinstance(item, RowError):
-                errors.append(item)
-            else:
-                txs.append(item[1])
+    for item in read_all(paths):
+        if isinstance(item, RowError):
+            errors.append(item)
+        else:
+            txs.append(item)
     txs.sort(key=attrgetter("timestamp"))
     return txs, errors
 
@@ -284,5 +290,6 @@ __all__ = [
     "iter_csv",
     "iter_records",
     "load_sorted",
+    "read_all",
     "write_transactions_csv",
 ]

@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -221,6 +221,39 @@ class Transaction(BaseModel):
         if v.tzinfo is None and MIN_TIMESTAMP <= v < MAX_TIMESTAMP:
             return v
         return _checked(check_timestamp, v)
+
+
+class TransactionView(Protocol):
+    """What the detector reads of a transaction: a `Transaction`, or the light record the
+    fast decoder makes (`shared.fastcodec.TxRecord`), with the same names and values. A unit
+    test holds its attributes equal to `Transaction`'s fields."""
+
+    @property
+    def schema_version(self) -> int: ...
+    @property
+    def transaction_id(self) -> str: ...
+    @property
+    def customer_id(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def amount(self) -> float: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def merchant_category(self) -> str: ...
+    @property
+    def ip(self) -> str: ...
+    @property
+    def is_anomaly(self) -> bool | None: ...
+    @property
+    def anomaly_type(self) -> str | None: ...
+    @property
+    def attributes(self) -> dict[str, str]: ...
 
 
 _PYTHON_TYPES: dict[str, Any] = {

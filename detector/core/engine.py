@@ -21,13 +21,14 @@ from detector.core.model import RULES_ONLY, FeatureSample, FittedModel, fit, nex
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import CustomerTable, Population
 from detector.core.surprise import GRADES, TERMS, Recalibration, combine, terms, to_score
-from shared.schemas import ScoredTransaction, Transaction
+from detector.core.verdict import Verdict, scored_fields
+from shared.schemas import ScoredTransaction, TransactionView
 
 _RULE_NAMES = tuple(RULES)
 #: Columns of the model's feature matrix: every surprise term, then population rarity.
 MODEL_FEATURES: tuple[str, ...] = (*TERMS, "country_rarity", "category_rarity")
 #: One row's verdict inputs: (tx, fired rules, term values, term reasons, surprise, position).
-Pending = tuple[Transaction, dict[str, str], list[float], dict[str, str], float, int]
+Pending = tuple[TransactionView, dict[str, str], list[float], dict[str, str], float, int]
 
 
 def model_vector(values: list[float], o: Observation) -> tuple[float, ...]:
@@ -101,8 +102,13 @@ class PartitionEngine:
     def customers(self) -> int:
         return len(self._customers)
 
-    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
-        """Score `txs` in order (each against earlier rows only); one output per input."""
+    def process(self, txs: Sequence[TransactionView]) -> list[ScoredTransaction]:
+        """Score `txs` in order (each against earlier rows only); one scored row per input."""
+        return [scored_row(scored_fields(tx, v))
+                for tx, v in zip(txs, self.verdicts(txs), strict=True)]
+
+    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
+        """`process` without building the rows: each input's `Verdict`, in order."""
         cfg = self.config
         table, pop, sample = self._customers, self._population, self._sample
         calibration = self._calibration
@@ -149,9 +155,9 @@ class PartitionEngine:
         ]
 
     def _verdict(self, row: Pending, strength: float, model: FittedModel | None
-                 ) -> ScoredTransaction:
+                 ) -> Any:
         cfg = self.config
-        tx, fired, values, term_reasons, total, position = row
+        _, fired, values, term_reasons, total, position = row
         model_score: float | None = None
         model_reason = None
         if model is not None:
@@ -171,21 +177,19 @@ class PartitionEngine:
                    if fired or term_reasons or model_reason else [])
         score = round(min(max(to_score(total, cfg), 0.0), 1.0), 6)
         ml_flag = model_score is not None and model_score >= cfg.ml_threshold
-        data: dict[str, Any] = {
-            **tx.__dict__,
-            "score": score,
-            "model_score": model_score,
-            "is_ml_flag": ml_flag,
-            "rule_flags": rule_flags,
-            "is_rule_flag": bool(fired),
-            "is_flag": ml_flag or bool(fired) or score >= cfg.score_threshold,
-            "reasons_top3": reasons,
-            "triggered_rules": triggered,
-            "model_version": model.version if model else RULES_ONLY,
-            "source_partition": self.partition,
-            "source_offset": None if self.partition is None else position,
-        }
-        return scored_row(data)
+        return Verdict(
+            score=score,
+            model_score=model_score,
+            is_ml_flag=ml_flag,
+            rule_flags=rule_flags,
+            is_rule_flag=bool(fired),
+            is_flag=ml_flag or bool(fired) or score >= cfg.score_threshold,
+            reasons_top3=reasons,
+            triggered_rules=triggered,
+            model_version=model.version if model else RULES_ONLY,
+            source_partition=self.partition,
+            source_offset=None if self.partition is None else position,
+        )
 
     def snapshot(self) -> bytes:
         """The engine's whole state in the explicit, versioned format (`stateformat`)."""

@@ -17,7 +17,7 @@ from typing import cast
 from detector.core.config import CoreConfig
 from detector.core.geo import distance_km
 from detector.core.state import CustomerState, Population
-from shared.schemas import Transaction
+from shared.schemas import TransactionView as Transaction
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -40,6 +40,7 @@ class Observation:
         "channel_surprise",
         "country",
         "country_rarity",
+        "country_recent",
         "country_seen",
         "country_surprise",
         "device_seen",
@@ -84,6 +85,7 @@ class Observation:
     country: str
     prev_country: str
     country_seen: int
+    country_recent: float
     country_surprise: float
     country_rarity: float
     hop_rate: float
@@ -195,8 +197,12 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     country = tx.country
     o.country = country
     # seen: learnt, or in a purchase on hold (a country used 20 min ago was seen)
-    o.country_seen = st.countries.get(country, 0) + sum(
-        1 for h in _held(st) if h[0] == country)
+    held = _held(st)
+    o.country_seen = st.countries.get(country, 0) + sum(1 for h in held if h[0] == country)
+    # its share among the last learnt and the held events: a new home is familiar quickly
+    recent_n = len(st.context) + len(held)
+    o.country_recent = (sum(1 for c in st.context if c[0] == country) + sum(
+        1 for h in held if h[0] == country)) / recent_n if recent_n else 0.0
     tables, total = pop.tables, pop.total + 1.0
     country_share = (tables["country"].get(country, 0) + 0.5) / total
     o.country_rarity = -math.log(country_share)

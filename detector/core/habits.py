@@ -17,7 +17,7 @@ import math
 from detector.core.config import CoreConfig
 from detector.core.features import Observation
 from detector.core.state import NOVELTY, CustomerState, Population, bump
-from shared.schemas import Transaction
+from shared.schemas import TransactionView as Transaction
 
 #: A held event: (country, device, IP network, channel, category, hour, log amount).
 Held = tuple[str, str, str, str, str, int, float]

@@ -87,7 +87,9 @@ def impossible_travel(o: Observation, cfg: CoreConfig) -> str | None:
         return None
     if o.hop_rate > cfg.travel_max_hop_rate:
         return None
-    if o.history and o.country_seen / o.history >= cfg.travel_familiar_share:
+    # familiar: this share of the customer's events, or of their recent ones (a new home)
+    if o.history and max(o.country_seen / o.history, o.country_recent) >= \
+            cfg.travel_familiar_share:
         return None
     return (f"{quoted(o.country)} {duration(o.travel_dt_s)} after a purchase in "
             f"{quoted(o.prev_country)}")

@@ -21,7 +21,7 @@ from detector.core.features import Observation
 from detector.core.habits import ipnet
 from detector.core.rules import duration, needed_seconds, quoted
 from detector.core.state import NOVELTY, CustomerState, Population
-from shared.schemas import Transaction
+from shared.schemas import TransactionView as Transaction
 
 TERMS: tuple[str, ...] = (
     "amount_high", "amount_low", "country", "device", "ip_network", "channel", "category",
@@ -334,8 +334,8 @@ class Recalibration:
 
     BINS_PER_UNIT = 10
     LEVELS = (3.0, 4.0)
-    MIN_ROWS = 2000
-    EVERY = 1024
+    MIN_ROWS = 512
+    EVERY = 256
     WINDOW = 200_000
 
     __slots__ = ("hist", "scales", "shapes", "total")

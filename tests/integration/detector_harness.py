@@ -19,7 +19,7 @@ from confluent_kafka import Message
 
 from shared.codec import decode, encode
 from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_producer
-from shared.schemas import ScoredTransaction, Transaction
+from shared.schemas import ScoredTransaction, Transaction, TransactionView
 from shared.settings import KafkaSettings
 from tests.integration.topic_reader import read_all as read_all
 
@@ -262,12 +262,12 @@ class PoisonEngine:
     def __init__(self, engine: Any, ids: frozenset[str]) -> None:
         self.engine, self.ids = engine, ids
 
-    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
+    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
         for i, tx in enumerate(txs):
             if tx.transaction_id in self.ids:
-                self.engine.process(txs[:i])  # half of the batch already applied
+                self.engine.verdicts(txs[:i])  # half of the batch already applied
                 raise ValueError(f"the core cannot score transaction {tx.transaction_id}")
-        return list(self.engine.process(txs))
+        return list(self.engine.verdicts(txs))
 
     def snapshot(self) -> bytes:
         return bytes(self.engine.snapshot())

@@ -51,10 +51,8 @@ def add_throwaway_column(src: Path) -> None:
     _edit(src / "shared" / "columns.py", '    Field("is_ml_flag", "bool", "verdict",',
           f'    Field({COLUMN!r}, "number", "verdict", "a throwaway probe", nullable=True),\n',
           before=True)
-    _edit(src / "detector" / "core" / "engine.py", '            "score": score,\n',
-          f'            {COLUMN!r}: float(len(tx.transaction_id) % 7) + 0.5,\n')
-    # Offline scoring forks workers from 20,000 rows on; this small stream must use them too.
-    _edit(src / "detector" / "offline.py", "PARALLEL_MIN_ROWS = ", "0  # ", )
+    _edit(src / "detector" / "core" / "engine.py", '            score=score,\n',
+          f'            {COLUMN}=float(len(row[0].transaction_id) % 7) + 0.5,\n')
 
 
 def read_day_files(folder: Path) -> pd.DataFrame:
@@ -75,7 +73,7 @@ print(json.dumps({"tmdl": table_tmdl(fact), "sample": list(scored_frame(50).colu
 """
 
 
-def test_a_column_declared_once_reaches_stream_csv_offline_workers_and_dashboard(
+def test_a_column_declared_once_reaches_stream_csv_offline_and_dashboard(
     kafka: KafkaSettings, topic_name: str, tmp_path: Path
 ) -> None:
     src = freeze_sources(tmp_path / "src")
@@ -98,7 +96,7 @@ def test_a_column_declared_once_reaches_stream_csv_offline_workers_and_dashboard
         row = json.loads(message.value() or b"null")
         assert row[COLUMN] == float(len(row["transaction_id"]) % 7) + 0.5, row
 
-    # CSV: the sink's day files, and the offline multi-process score, carry it in its place.
+    # CSV: the sink's day files, and the offline score, carry it in its place.
     streamed_dir, offline_dir = tmp_path / "streamed", tmp_path / "offline"
     exporter = sink(env, streamed_dir, tmp_path, "--until-idle", "1").start()
     assert exporter.wait(90) == 0, exporter.logs()[-3000:]

@@ -10,12 +10,13 @@ from typing import Any
 
 from confluent_kafka import KafkaException, TopicPartition
 
+from detector.core.verdict import Verdict
 from detector.dedupe import DedupeIndex
 from detector.loop import CoreFailure, PartitionState, Record, ReplayContext, replay
 from detector.recovery import RecoveryPlan
 from detector.settings import DetectorSettings
 from shared.codec import encode
-from shared.schemas import ScoredTransaction, Transaction
+from shared.schemas import Transaction, TransactionView
 
 
 class CountingEngine:
@@ -24,13 +25,13 @@ class CountingEngine:
     def __init__(self, counts: dict[str, int] | None = None) -> None:
         self.counts: dict[str, int] = dict(counts or {})
 
-    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
+    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
         out = []
         for tx in txs:
             n = self.counts.get(tx.customer_id, 0)
             self.counts[tx.customer_id] = n + 1
-            out.append(ScoredTransaction(**tx.model_dump(), score=min(1.0, n / 10),
-                                         model_version=f"fake-{sum(self.counts.values()) // 5}"))
+            out.append(Verdict(score=min(1.0, n / 10),
+                               model_version=f"fake-{sum(self.counts.values()) // 5}"))
         return out
 
     def snapshot(self) -> bytes:

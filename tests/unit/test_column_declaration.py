@@ -19,7 +19,6 @@ from dashboard.spec import TABLES
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.rules import RULES
-from detector.offline import VERDICT_FIELDS as OFFLINE_FIELDS
 from shared.columns import (
     INPUT_FIELDS,
     POWER_BI_TYPES,
@@ -101,15 +100,13 @@ def test_every_kind_has_a_type_a_cell_and_a_power_bi_type() -> None:
 
 
 @pytest.mark.parametrize("derived, where", [
-    (lambda: OFFLINE_FIELDS, "detector/offline.py"),
     (lambda: tuple(scored_frame(30).columns), "dashboard/sample.py"),
     (lambda: next(t for t in TABLES if t.name == "transactions_scored").csv_columns,
      "dashboard/spec.py"),
 ])
 def test_derived_places_follow_the_declaration(derived: typing.Callable[[], tuple[str, ...]],
                                                where: str) -> None:
-    expected = VERDICT_FIELDS if where.startswith("detector") else SCORED_COLUMNS
-    assert tuple(derived()) == expected, where
+    assert tuple(derived()) == SCORED_COLUMNS, where
 
 
 def test_cells_are_written_field_by_field_in_column_order() -> None:

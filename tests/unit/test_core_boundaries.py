@@ -152,8 +152,8 @@ def test_rules_are_unmoved_by_surprise_knobs() -> None:
 def _observation(**values: float | int | str) -> Observation:
     o = Observation()
     for name, value in {"history": 30, "category": "grocery", "country": "CN",
-                        "prev_country": "CH", "country_seen": 0, "hop_rate": 0.0,
-                        "amount_z": 0.0, **values}.items():
+                        "prev_country": "CH", "country_seen": 0, "country_recent": 0.0,
+                        "hop_rate": 0.0, "amount_z": 0.0, **values}.items():
         setattr(o, name, value)
     return o
 

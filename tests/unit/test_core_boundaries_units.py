@@ -50,7 +50,8 @@ def _obs(**values: float | int | str | None) -> Observation:
     o = Observation()
     defaults: dict[str, object] = {
         "history": 30, "category": "grocery", "country": "CH", "prev_country": "CH",
-        "country_seen": 30, "hop_rate": 0.0, "novel_rate": 0.0, "amount_z": 0.0,
+        "country_seen": 30, "country_recent": 0.0, "hop_rate": 0.0, "novel_rate": 0.0,
+        "amount_z": 0.0,
         "amount_ratio": 1.0, "over_max": 0.0, "hour": 12, "night_total": 30,
         "night_count": 0, "night_share": 0.0, "dup_age_s": None, "burst_count": 1,
         "burst_span_s": 0.0, "travel_km": 0.0, "travel_dt_s": 3600.0,
@@ -162,6 +163,33 @@ def test_impossible_travel_exactly_at_the_familiar_share(seen: int, fires: bool)
     """6 of 40 earlier events is exactly 15%: a familiar destination passes."""
     o = _obs(history=40, country="CN", country_seen=seen, travel_km=8000.0, travel_dt_s=600.0)
     assert (impossible_travel(o, CONFIG) is not None) is fires
+
+
+@pytest.mark.parametrize(("recent", "fires"), [(0.149, True), (0.15, False), (0.151, False)])
+def test_impossible_travel_passes_a_destination_familiar_among_recent_events(
+        recent: float, fires: bool) -> None:
+    """A new home (15% of the last learnt and held events) is familiar, however rare it
+    is in the long history; below the share it is not."""
+    o = _obs(history=200, country="ZA", country_seen=3, country_recent=recent,
+             travel_km=8000.0, travel_dt_s=600.0)
+    assert (impossible_travel(o, CONFIG) is not None) is fires
+
+
+def test_country_recent_counts_the_last_learnt_and_the_held_events() -> None:
+    """Two of the last 8 learnt events and one held of 2 in ZA: 3 of 10."""
+    st = _state([50.0] * 10, n=10)
+    st.last_t, st.last_country = 1000.0, "DE"
+    st.countries = {"DE": 10}
+    za = ("ZA", "mobile", "1.2.3", "app", "grocery", 12, 3.9)
+    de = ("DE", "mobile", "1.2.3", "app", "grocery", 12, 3.9)
+    st.context = [de] * 6 + [za] * 2
+    st.pending = [(9e9, za), (9e9, de)]
+    o = observe(_tx(country="ZA"), 2000.0, st, Population(), CONFIG)
+    assert o.country_recent == pytest.approx(3 / 10)
+    assert o.country_seen == 1
+    assert observe(_tx(country="FR"), 2000.0, st, Population(), CONFIG).country_recent == 0.0
+    st.context, st.pending = [], []
+    assert observe(_tx(country="ZA"), 2000.0, st, Population(), CONFIG).country_recent == 0.0
 
 
 def test_impossible_travel_needs_a_real_distance_and_handles_no_history() -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
+from detector.core.verdict import Verdict
 from detector.isolation import Careful
 from detector.loop import BatchProcessor, CoreFailure, PartitionState, ReplayContext, replay
 from shared.codec import decode, encode
-from shared.schemas import ScoredTransaction, Transaction
+from shared.schemas import ScoredTransaction, Transaction, TransactionView
 from tests.unit.detector_fakes import (
     CountingEngine,
     FakeCluster,
@@ -29,13 +32,13 @@ POISON_AMOUNT = 10.0 + 13  # tx(13)
 class PickyEngine(CountingEngine):
     """Raises on one amount, after touching its state (a half-applied update)."""
 
-    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
+    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
         out = []
         for t in txs:
             if t.amount == POISON_AMOUNT:
                 self.counts[t.customer_id] = self.counts.get(t.customer_id, 0) + 100
                 raise OverflowError("cannot score this one")
-            out += super().process([t])
+            out += super().verdicts([t])
         return out
 
     def snapshot(self) -> bytes:
@@ -104,11 +107,11 @@ def test_replay_isolates_the_same_records_as_live_processing() -> None:
 class Flaky(CountingEngine):
     fail_next = 0
 
-    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
+    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
         if Flaky.fail_next:
             Flaky.fail_next -= 1
             raise MemoryError("transient")
-        return super().process(txs)
+        return super().verdicts(txs)
 
 
 def test_a_transient_core_failure_in_careful_mode_dead_letters_nothing() -> None:
@@ -116,7 +119,7 @@ def test_a_transient_core_failure_in_careful_mode_dead_letters_nothing() -> None
     Flaky.fail_next = 1
     results = Careful(holder, lambda b: Flaky(CountingEngine.restore(b).counts)).run(
         [tx(1)])
-    assert isinstance(results[0], ScoredTransaction)
+    assert isinstance(results[0], Verdict)
 
 
 def test_a_lone_record_failing_twice_is_the_poison() -> None:
@@ -157,9 +160,10 @@ def test_output_over_the_size_limit_is_dead_lettered_at_the_boundary(slack: int)
 class Inflating(CountingEngine):
     """Repeats a field into the reasons (the issue's 2.7 MB scored message)."""
 
-    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
-        return [r.model_copy(update={"reasons_top3": [r.merchant_category * 50_000] * 3})
-                if r.amount == POISON_AMOUNT else r for r in super().process(txs)]
+    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
+        return [replace(v, reasons_top3=[t.merchant_category * 50_000] * 3)
+                if t.amount == POISON_AMOUNT else v
+                for t, v in zip(txs, super().verdicts(txs), strict=True)]
 
 
 def test_a_multi_megabyte_scored_row_is_dead_lettered_under_the_default_limit() -> None:
@@ -174,9 +178,9 @@ def test_a_multi_megabyte_scored_row_is_dead_lettered_under_the_default_limit() 
 
 
 class Unencodable(CountingEngine):
-    def process(self, txs: Sequence[Transaction]) -> list[ScoredTransaction]:
-        return [r.model_copy(update={"score": object()}) if r.amount == POISON_AMOUNT else r
-                for r in super().process(txs)]
+    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
+        return [replace(v, score=object()) if t.amount == POISON_AMOUNT else v
+                for t, v in zip(txs, super().verdicts(txs), strict=True)]
 
 
 def test_an_output_that_cannot_be_encoded_is_dead_lettered() -> None:

@@ -3,7 +3,8 @@ replaced, a catch-up under frequent faults still commits; being fenced still exi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,16 @@ from confluent_kafka import KafkaError, KafkaException
 from detector.app import DetectorError
 from shared.codec import decode, encode
 from shared.errors import ExitCode
-from shared.schemas import ScoredTransaction
-from tests.unit.detector_fakes import FakeCluster, Produced, drained, fake_detector, tx
+from shared.schemas import ScoredTransaction, TransactionView
+from tests.unit.detector_fakes import (
+    CountingEngine,
+    CountingFactory,
+    FakeCluster,
+    Produced,
+    drained,
+    fake_detector,
+    tx,
+)
 
 INVALID_TXN_STATE = ("Failed to end transaction: Broker: Producer attempted a transactional "
                      "operation in an invalid state")
@@ -104,13 +113,32 @@ def test_a_producer_failed_in_the_background_is_replaced_at_begin(
     assert every_row_once(cluster)
 
 
+class SlowEngine(CountingEngine):
+    """Takes longer per batch than the commit interval (1 ms), so every batch commits."""
+
+    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
+        time.sleep(0.005)
+        return super().verdicts(txs)
+
+
+class SlowFactory(CountingFactory):
+    def new(self, partition: int) -> CountingEngine:
+        return SlowEngine()
+
+    def restore(self, data: bytes) -> CountingEngine:
+        return SlowEngine(CountingEngine.restore(data).counts)
+
+
 @pytest.mark.parametrize("code", [KafkaError._FENCED, KafkaError.PRODUCER_FENCED])
 def test_being_fenced_by_another_instance_still_exits_2(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: int
 ) -> None:
     cluster = cluster_with()
     cluster.on_txn = fails_at("commit", fatal(code, "fenced by a newer instance"), after=1)
-    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    # Small slow batches: the second commit falls inside the loop whatever the machine's
+    # speed (a fast core once finished within one commit interval and committed at exit).
+    detector = fake_detector(monkeypatch, cluster, SlowFactory(), state_dir=tmp_path,
+                             batch_size=10)
     before = cluster.producers
     with pytest.raises(DetectorError) as info:
         detector.run(until=drained(cluster))

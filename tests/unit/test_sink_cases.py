@@ -18,7 +18,7 @@ from shared.schemas import ScoredTransaction
 from sink.assurance_table import transaction_rows
 from sink.cases import CaseBook, case_id
 from sink.csvfmt import scored_cells
-from sink.offline import write_exports
+from sink.offline import ExportWriter, write_exports
 from sink.rollup import RollupParams, facts_of
 from sink.volume import SinkRollup
 from tests.unit.test_rollup_pandas import random_scored
@@ -133,8 +133,11 @@ def test_the_same_cases_for_another_interleaving_of_the_partitions() -> None:
 
 def test_sink_and_score_list_the_same_cases(tmp_path: Path) -> None:
     rows = random_scored(1_200, seed=14)
-    write_exports(rows, tmp_path / "one", workers=1)
-    write_exports(rows, tmp_path / "two", workers=2)
+    write_exports(rows, tmp_path / "one")
+    with ExportWriter(tmp_path / "two") as exports:  # in uneven batches, as score streams
+        for lo in range(0, len(rows), 97):
+            exports.write(rows[lo : lo + 97])
+        exports.finish()
     one = pd.read_csv(tmp_path / "one" / "cases.csv", dtype=str, keep_default_na=False)
     two = pd.read_csv(tmp_path / "two" / "cases.csv", dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(one, two)

@@ -17,7 +17,7 @@ from shared.schemas import ScoredTransaction
 from sink import days as dy
 from sink.csvfmt import scored_cells
 from sink.exports import SCORED_FILE
-from sink.offline import write_exports
+from sink.offline import ExportWriter, write_exports
 from sink.settings import ExportSettings
 from sink.state import STATE_FILE, SinkStateError
 from sink.writer import Record, SinkWriter
@@ -92,8 +92,11 @@ def test_sink_and_score_write_the_same_day_files(tmp_path: Path) -> None:
     (tmp_path / "score" / "scored").mkdir(parents=True)
     stale = tmp_path / "score" / dy.day_file("2024-12-31")  # from an earlier run
     stale.write_text("old\n")
-    write_exports(rows, tmp_path / "score", workers=1)
-    write_exports(rows, tmp_path / "score2", workers=2)
+    write_exports(rows, tmp_path / "score")
+    with ExportWriter(tmp_path / "score2") as exports:  # in uneven batches, as score streams
+        for lo in range(0, len(rows), 113):
+            exports.write(rows[lo : lo + 113])
+        exports.finish()
     w = _sink(tmp_path / "sink", [_records(rows)])
     w.close()
     assert not stale.exists()

@@ -1,0 +1,154 @@
+"""The detector's fast path for messages, without a pydantic object per row.
+
+`decode_record` reads a message value straight into a `TxRecord`, a light msgspec Struct
+with `Transaction`'s attribute names and values; `encode_scored` writes a scored row from
+the record and its verdict, the same bytes as `encode(ScoredTransaction(...))`.
+
+The schema (`shared.schemas.Transaction`) stays the authority. The fast decoder is built
+from the declarations (the fields and kinds of `shared.columns`, the limits and defaults of
+`shared.schemas`) and is strictly narrower: what it accepts the schema accepts with the same
+values (text it would strip, a version written `1.0`, a timestamp as a number... it leaves
+alone); for everything else `decode_record` returns None and the caller asks the schema,
+which accepts or names the reason. tests/unit/test_fastcodec_parity.py proves both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Annotated, Any, Literal, cast
+
+import msgspec
+from pydantic import StringConstraints, TypeAdapter
+
+from shared.columns import INPUT_FIELDS, MESSAGE_FIELDS, SCORED_ROW, VERDICT_FIELDS
+from shared.schemas import (
+    AMOUNT_LIMIT,
+    MAX_ATTRIBUTE_KEY_CHARS,
+    MAX_ATTRIBUTE_VALUE_CHARS,
+    MAX_ATTRIBUTES,
+    SUPPORTED_SCHEMA_VERSIONS,
+    TEXT_LIMITS,
+    Transaction,
+    TransactionView,
+    parse_amount,
+    parse_timestamp,
+)
+
+_KINDS = {f.name: f for f in SCORED_ROW if f.name in INPUT_FIELDS}
+
+
+def _constraints(name: str) -> StringConstraints | None:
+    for meta in Transaction.model_fields[name].metadata:
+        if isinstance(meta, StringConstraints):
+            return meta
+    return None
+
+
+def _stripped(name: str) -> bool:
+    c = _constraints(name)
+    return bool(c is not None and c.strip_whitespace)
+
+
+def _text(name: str) -> Any:
+    c = _constraints(name)
+    low = c.min_length if c is not None and c.min_length else 0
+    return Annotated[str, msgspec.Meta(min_length=low, max_length=TEXT_LIMITS[name])]
+
+
+def _type(name: str) -> Any:
+    """The fast decoder's type of a message field: JSON as the producer writes it (a
+    timestamp and a text amount are parsed after decoding, by the schema's own functions)."""
+    if name == "schema_version":
+        return Literal.__getitem__(tuple(sorted(SUPPORTED_SCHEMA_VERSIONS)))
+    if name == "attributes":
+        key = Annotated[str, msgspec.Meta(max_length=MAX_ATTRIBUTE_KEY_CHARS)]
+        value = Annotated[str, msgspec.Meta(max_length=MAX_ATTRIBUTE_VALUE_CHARS)]
+        return Annotated[dict[key, value], msgspec.Meta(max_length=MAX_ATTRIBUTES)]
+    f = _KINDS[name]
+    base: Any = {"text": None, "time": str, "number": float | str, "bool": bool}[f.kind]
+    if base is None:
+        base = _text(name)
+    return base | None if f.nullable else base
+
+
+def _field(name: str) -> tuple[Any, ...]:
+    info = Transaction.model_fields[name]
+    if info.is_required():
+        return (name, _type(name))
+    if info.default_factory is not None:
+        factory = cast(Callable[[], Any], info.default_factory)
+        return (name, _type(name), msgspec.field(default_factory=factory))
+    return (name, _type(name), info.default)
+
+
+#: A transaction as the detector handles it: `Transaction`'s fields, names and values, in
+#: a Struct (a few us to decode and check). Read-only by convention, like `Transaction`.
+TxRecord: Any = msgspec.defstruct(
+    "TxRecord", [_field(n) for n in MESSAGE_FIELDS], kw_only=True,
+    forbid_unknown_fields=True, gc=False, module=__name__)
+_DECODER = msgspec.json.Decoder(TxRecord)
+_STRIPPED = tuple(n for n in MESSAGE_FIELDS if n in TEXT_LIMITS and _stripped(n))
+if len(_STRIPPED) < 2:
+    raise ImportError("shared.fastcodec reads the stripped fields as a tuple: two or more")
+_stripped_texts = attrgetter(*_STRIPPED)
+#: Below this code point are all `str.isspace` characters (a unit test checks).
+SPACE_BOUND = 0x3001
+_strip = TypeAdapter(Annotated[str, StringConstraints(strip_whitespace=True)]).validate_python
+#: The characters the schema strips from those fields (all of them `str.isspace`).
+_EDGE_SPACE = frozenset(c for c in map(chr, range(SPACE_BOUND)) if c.isspace() and not _strip(c))
+_fields = msgspec.structs.astuple
+
+
+def decode_record(value: bytes) -> TransactionView | None:
+    """The record in `value` if the fast path can vouch for it, else None (ask the schema).
+
+    Never raises: any error (bad JSON, a type or limit the fast path does not take, deep
+    nesting...) is a None, and the schema then decides with its own reason."""
+    try:
+        rec: Any = _DECODER.decode(value)
+        for text in _stripped_texts(rec):  # the schema strips these: leave edge space to it
+            if text[0] in _EDGE_SPACE or text[-1] in _EDGE_SPACE:
+                return None
+        rec.timestamp = parse_timestamp(rec.timestamp)
+        amount = rec.amount
+        if type(amount) is str:
+            rec.amount = parse_amount(amount)
+        elif not -AMOUNT_LIMIT < amount < AMOUNT_LIMIT:
+            return None
+    except Exception:
+        return None
+    result: TransactionView = rec
+    return result
+
+
+def from_transaction(tx: Transaction) -> TransactionView:
+    """A validated `Transaction` as a record (the slow path's result, for the same core)."""
+    rec: TransactionView = TxRecord(**tx.__dict__)
+    return rec
+
+
+#: The scored row as one Struct, in the schema's order (`ScoredTransaction`), for encoding.
+_ScoredRecord = msgspec.defstruct(
+    "ScoredRecord", [(n, Any) for n in (*MESSAGE_FIELDS, *VERDICT_FIELDS)], gc=False,
+    module=__name__)
+_ENCODER = msgspec.json.Encoder()
+_VERDICT_HEAD = len(VERDICT_FIELDS) - 2  # then source_partition, source_offset
+if VERDICT_FIELDS[_VERDICT_HEAD:] != ("source_partition", "source_offset"):
+    raise ImportError("shared.fastcodec stamps the last two verdict fields: provenance")
+
+
+def encode_scored(tx: TransactionView, verdict: Any, partition: int | None,
+                  offset: int | None) -> bytes:
+    """The `transactions.scored` message of `tx` with its verdict (a Struct of the values of
+    `VERDICT_FIELDS`, in order: `detector.core.verdict.Verdict`), stamped with the input's
+    partition and offset: byte for byte `encode(ScoredTransaction)` of the same row (a
+    hypothesis test holds them equal).
+
+    Every value is valid by construction (the input was validated, the rest computed); the
+    numbers are finite and below 1e12 in magnitude, where msgspec and pydantic write floats
+    alike."""
+    values = (_fields(tx) if isinstance(tx, TxRecord)
+              else tuple(getattr(tx, n) for n in MESSAGE_FIELDS))
+    row = _ScoredRecord(*values, *_fields(verdict)[:_VERDICT_HEAD], partition, offset)
+    return _ENCODER.encode(row)
