@@ -34,24 +34,15 @@ class Observation:
         "burst_span_s",
         "category",
         "category_rarity",
-        "category_seen",
-        "category_surprise",
-        "channel_seen",
-        "channel_surprise",
         "country",
         "country_rarity",
         "country_recent",
         "country_seen",
-        "country_surprise",
-        "device_seen",
-        "device_surprise",
         "dup_age_s",
         "gap_s",
-        "gap_surprise",
         "history",
         "hop_rate",
         "hour",
-        "hour_surprise",
         "log_amount",
         "night_count",
         "night_share",
@@ -73,12 +64,10 @@ class Observation:
     log_amount: float
     history: int
     gap_s: float
-    gap_surprise: float
     burst_count: int
     burst_span_s: float
     dup_age_s: float | None
     hour: int
-    hour_surprise: float
     night_share: float
     night_count: int
     night_total: int
@@ -86,7 +75,6 @@ class Observation:
     prev_country: str
     country_seen: int
     country_recent: float
-    country_surprise: float
     country_rarity: float
     hop_rate: float
     novel_rate: float
@@ -94,13 +82,7 @@ class Observation:
     travel_dt_s: float
     travel_speed: float
     category: str
-    category_seen: int
-    category_surprise: float
     category_rarity: float
-    channel_seen: int
-    channel_surprise: float
-    device_seen: int
-    device_surprise: float
 
 
 @lru_cache(maxsize=8)
@@ -116,11 +98,6 @@ def _held(st: CustomerState) -> list[tuple[str, str, str, str, str, int, float]]
 def event_seconds(tx: Transaction) -> float:
     """Event time as seconds since 1970 (naive, so independent of the machine's zone)."""
     return (tx.timestamp - EPOCH).total_seconds()
-
-
-def _surprise(table: dict[str, int], key: str, n: int, prior: float, w: float) -> float:
-    """-log of the customer's smoothed share of `key`, shrunk towards the population share."""
-    return -math.log((table.get(key, 0) + w * prior) / (n + w))
 
 
 def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
@@ -158,8 +135,6 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
 
     gap = abs(t - st.last_t) if n else math.inf
     o.gap_s = gap
-    typical = (st.gaps * st.gap_log + w * pop.gap_log) / (st.gaps + w)
-    o.gap_surprise = typical - math.log(max(gap, 1.0)) if n and pop.gaps >= 100 else 0.0
 
     category, channel = tx.merchant_category, tx.channel
     burst, dup_age = 1, None
@@ -178,9 +153,6 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     o.hour = hour
     hours = st.hours
     hn = sum(hours)
-    near = hours[hour - 1] + hours[hour] + hours[(hour + 1) % 24]
-    pop_near = pop.hour_share(hour)
-    o.hour_surprise = -math.log((near + w * pop_near) / (hn + w) / 0.125)
     lo, hi = cfg.night_start_hour, cfg.night_end_hour
     night = sum(map(hours.__getitem__, _night_hours(lo, hi)))
     o.night_total = hn
@@ -210,10 +182,6 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     # a new country or a fast hop means little for a customer who does it all the time.
     o.hop_rate = (st.hops + w * 0.1) / (n + w)
     o.novel_rate = (st.novel + w * 0.1) / (n + w)
-    if o.country_seen:
-        o.country_surprise = _surprise(st.countries, country, n, country_share, w)
-    else:
-        o.country_surprise = -math.log(o.novel_rate)
     o.prev_country = st.last_country
     if n and st.last_country != country:
         km = distance_km(st.last_country, country, cfg.travel_unknown_km)
@@ -224,15 +192,6 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
         o.travel_km, o.travel_dt_s, o.travel_speed = 0.0, gap, 0.0
 
     o.category = category
-    o.category_seen = st.categories.get(category, 0)
     category_share = (tables["category"].get(category, 0) + 0.5) / total
-    o.category_surprise = _surprise(st.categories, category, n, category_share, w)
     o.category_rarity = -math.log(category_share)
-    o.channel_seen = st.channels.get(channel, 0)
-    channel_share = (tables["channel"].get(channel, 0) + 0.5) / total
-    o.channel_surprise = _surprise(st.channels, channel, n, channel_share, w)
-    device = tx.device
-    o.device_seen = st.devices.get(device, 0)
-    device_share = (tables["device"].get(device, 0) + 0.5) / total
-    o.device_surprise = _surprise(st.devices, device, n, device_share, w)
     return o

@@ -165,11 +165,6 @@ class Population:
         entry[0] = min(entry[0] + 1.0, 5000.0)
         entry[1] += (max(-3.0, min(3.0, deviation)) - entry[1]) / entry[0]
 
-    def hour_share(self, hour: int) -> float:
-        """Smoothed share of the population's events within an hour of `hour`."""
-        h = self.hours
-        return (h[hour - 1] + h[hour] + h[(hour + 1) % 24] + 0.375) / (self.total + 3.0)
-
     def new_rate(self, attribute: str) -> float:
         """Established customers' rate of taking a value new to them, per unit of the
         population's mass they had not used yet. Without data it is 1: a customer draws

@@ -73,6 +73,14 @@ def test_poisson_tail_matches_the_exact_sum_and_is_monotone(mu: float) -> None:
     assert poisson_tail(3, 2.0) < poisson_tail(3, 2.5)  # more expected, likelier
 
 
+@pytest.mark.parametrize("k", [0, 1, 20, 45, 70])
+def test_poisson_tail_of_a_large_mean_is_not_truncated(k: int) -> None:
+    mu = 50.0  # most of its mass lies beyond k + 60 for a small k
+    exact = math.fsum(math.exp(-mu + i * math.log(mu) - math.lgamma(i + 1))
+                      for i in range(k, k + 400))
+    assert poisson_tail(k, mu) == pytest.approx(exact, rel=1e-6)
+
+
 def test_poisson_tail_edges() -> None:
     assert poisson_tail(-1, 2.0) == 1.0 == poisson_tail(0, 0.0)
     assert poisson_tail(1, 0.0) == 0.0 == poisson_tail(1, -1.0)
@@ -131,6 +139,29 @@ def test_hour_tail_is_one_for_the_usual_hour_and_small_for_a_never_seen_one() ->
     assert hour_tail(st, pop, 10, CONFIG) > odd  # next to the habit
 
 
+@pytest.mark.parametrize(("habit", "before", "after"), [(23, 22, 0), (0, 23, 1)])
+def test_the_hours_next_to_a_habit_across_midnight_are_its_neighbours(
+        habit: int, before: int, after: int) -> None:
+    st, pop = CustomerState(), Population()
+    st.hours[habit] = 40
+    assert hour_tail(st, pop, before, CONFIG) == pytest.approx(hour_tail(st, pop, after, CONFIG))
+    assert hour_tail(st, pop, after, CONFIG) > 0.5 > hour_tail(st, pop, (habit + 12) % 24,
+                                                             CONFIG)
+
+
+def test_rarer_mass_is_the_unseen_mass_plus_unknown_values_at_most_as_common() -> None:
+    pop = Population()
+    for country in ["CH"] * 6 + ["FR"] * 3 + ["DE"]:
+        pop.observe(country, "grocery", "app", "mobile", 3.0, 4096)
+    unseen = 2 / 11  # Good-Turing: (values seen once + 1) / (events + 1)
+    assert pop.unseen_mass("country") == pytest.approx(unseen)
+    known = {"CH": 4}
+    assert pop.rarer_mass("country", known, "XX") == pytest.approx(unseen)  # nobody's value
+    assert pop.rarer_mass("country", known, "DE") == pytest.approx(unseen + 1 / 11)
+    assert pop.rarer_mass("country", known, "FR") == pytest.approx(unseen + 4 / 11)
+    assert pop.rarer_mass("country", {}, "CH") == 1.0  # capped at 1
+
+
 # --- recalibration --------------------------------------------------------------------------
 
 def test_recalibration_scales_a_term_that_surprises_too_often_down_never_up() -> None:
@@ -149,6 +180,19 @@ def test_recalibration_scales_a_term_that_surprises_too_often_down_never_up() ->
     for _ in range(Recalibration.EVERY * 2):
         extreme.learn([12.0] * len(TERMS))
     assert extreme.scales == pytest.approx([1 / 3] * len(TERMS))  # at most 3x down
+
+
+@pytest.mark.parametrize("value", [3.1, 3.2])  # an odd and an even bin of the histogram
+def test_recalibration_maps_the_quantile_of_its_level_exactly_to_the_level(value: float
+                                                                          ) -> None:
+    cal = Recalibration(12.0)
+    rows = 2 * Recalibration.EVERY  # the first rescale at or after MIN_ROWS
+    for i in range(rows):  # one row in ten at `value`: far more often than e^-3 (5%)
+        cal.learn([value if i % 10 == 0 else 0.5] + [0.0] * (len(TERMS) - 1))
+    assert cal.total == rows >= Recalibration.MIN_ROWS
+    assert cal.shapes[0] == [[pytest.approx(value), 3.0]]  # e^-4 edge is the same value
+    assert cal.apply([value] + [0.0] * (len(TERMS) - 1))[0] == pytest.approx(3.0)
+    assert cal.shapes[1:] == [[]] * (len(TERMS) - 1)
 
 
 def test_recalibration_state_round_trips() -> None:
@@ -289,3 +333,242 @@ def test_established_customers_teach_the_population_each_attributes_novelty() ->
     # From the 6th learnt event on: every network was new, the device never.
     assert pop.novelty["ipnet"][0] == 5.0 and pop.novelty["device"][0] == 0.0
     assert pop.new_rate("ipnet") > pop.new_rate("device")
+
+
+@pytest.mark.parametrize(("km", "dt_s", "fast"), [
+    (1400.0, 3600.0, False),  # (1400 - 600 km slack) at 800 km/h: exactly one hour needed
+    (1400.0, 3599.0, True),
+    (600.0, 1.0, False),  # within the slack no time is too short
+    (601.0, 1.0, True),
+])
+def test_a_hop_counts_as_too_fast_exactly_below_the_flight_time(km: float, dt_s: float,
+                                                               fast: bool) -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0), 0.0)
+    tx = _tx(T0 + timedelta(seconds=dt_s), country="FR")
+    t = event_seconds(tx)
+    o = observe(tx, t, st, pop, CONFIG)
+    o.travel_km, o.travel_dt_s = km, dt_s
+    learn(tx, t, st, pop, CONFIG, o, 0.0, 0.0)
+    assert st.fast == int(fast) and pop.fast[0] == int(fast)
+
+
+def test_the_clock_keeps_running_means_of_the_gaps_and_counts_each_repeat_and_fast_hop(
+        ) -> None:
+    st, pop = CustomerState(), Population()
+    at = T0
+    for gap, amount in ((0, 10.0), (60, 10.0), (120, 12.0), (180, 10.0)):
+        at += timedelta(seconds=gap)
+        _learn(st, pop, _tx(at, amount=amount), 0.0)
+    assert (st.gaps, pop.gaps) == (3, 3)
+    assert st.gap_mean == pytest.approx(120.0) == pop.gap_mean
+    assert st.gap_log == pytest.approx(math.log(60 * 120 * 180) / 3) == pop.gap_log
+    assert st.exact == 2  # the 2nd and 4th repeat an amount of the last day; the 3rd not
+    for i, country in enumerate(("CN", "CH")):  # two hops of thousands of km in minutes
+        _learn(st, pop, _tx(at + timedelta(minutes=5 * (i + 1)), country=country), 0.0)
+    assert st.fast == 2 and st.hops == 2
+
+
+def test_of_two_events_in_the_same_second_the_later_arrival_is_the_last_country() -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0, country="CH"), 0.0)
+    _learn(st, pop, _tx(T0, country="FR"), 0.0)
+    assert st.last_country == "FR" and st.last_t == event_seconds(_tx(T0))
+
+
+def _judge_and_learn(st: CustomerState, pop: Population, tx: Transaction
+                     ) -> tuple[dict[str, float], dict[str, str]]:
+    """The engine's order: terms of `tx` against the past, then `tx` learnt (with its
+    dormancy surprise, which a return from silence remembers)."""
+    t = event_seconds(tx)
+    release(st, pop, CONFIG, t)
+    o = observe(tx, t, st, pop, CONFIG)
+    values, reasons, wake = terms(tx, t, st, pop, o, CONFIG)
+    learn(tx, t, st, pop, CONFIG, o, 0.0, wake)
+    return dict(zip(TERMS, values, strict=True)), reasons
+
+
+@pytest.mark.parametrize("amount", [0.0, -25.0])
+def test_a_zero_or_refund_amount_after_purchases_in_the_hour_repeats_nothing(
+        amount: float) -> None:
+    st, pop = _home_customer()
+    last = T0 + timedelta(days=12)
+    _learn(st, pop, _tx(last, amount=44.0), 0.0)
+    _learn(st, pop, _tx(last + timedelta(minutes=5), amount=amount), 0.0)
+    values, _ = _judge_and_learn(st, pop, _tx(last + timedelta(minutes=10), amount=amount))
+    assert values["repeat"] == 0.0
+
+
+@pytest.mark.parametrize(("known_gaps", "judged"), [(99, False), (100, True)])
+def test_the_pace_is_judged_once_the_population_knows_100_gaps(known_gaps: int,
+                                                               judged: bool) -> None:
+    st, pop = _home_customer()
+    burst = T0 + timedelta(days=12)
+    for i in range(5):
+        _learn(st, pop, _tx(burst + timedelta(seconds=20 * i), amount=30.0 + 7 * i), 0.0)
+    pop.gaps = known_gaps
+    values, reasons = _judge_and_learn(st, pop, _tx(burst + timedelta(seconds=100),
+                                                    amount=99.0))
+    assert (values["rate"] > CONFIG.surprise_floor) is judged
+    assert ("rate" in reasons) is judged
+    if judged:  # the 4th back (SPANS), against the customer's pace shrunk to everybody's
+        w = CONFIG.prior_weight
+        rate = math.exp(-(st.gaps * st.gap_log + w * pop.gap_log) / (st.gaps + w))
+        assert reasons["rate"] == (f"5 purchases within 80 s (about {1 + rate * 80:.1f} at "
+                                   "this customer's pace)")
+
+
+def test_events_soon_after_a_return_from_silence_share_its_surprise_and_say_so() -> None:
+    st, pop = _home_customer()
+    back = T0 + timedelta(days=90)
+    first, first_reasons = _judge_and_learn(st, pop, _tx(back))
+    assert first["dormancy"] > 2 * CONFIG.surprise_floor
+    assert first_reasons["dormancy"].startswith("first purchase after")
+    later, reasons = _judge_and_learn(st, pop, _tx(back + timedelta(hours=1)))
+    assert later["dormancy"] == pytest.approx(first["dormancy"] / 2)
+    assert reasons["dormancy"] == "60 min after a return from silence"
+
+
+def test_population_novelty_is_a_moving_average_halved_from_20000_units_of_exposure() -> None:
+    pop = Population()
+    for i in range(20_000):
+        pop.learn_novelty("country", i % 4 == 0)
+    assert pop.novelty["country"] == [5000.0, 20000.0]  # not halved before reaching it
+    pop.learn_novelty("country", True)
+    assert pop.novelty["country"] == [2501.0, 10001.0]
+    assert pop.new_rate("country") == pytest.approx(0.25, abs=0.01)
+
+
+@pytest.mark.parametrize(("events", "halved"), [(19_999.0, False), (20_000.0, True)])
+def test_the_population_fast_hop_rate_is_a_moving_average_from_20000_events(
+        events: float, halved: bool) -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0), 0.0)
+    pop.fast = [200.0, events]
+    _learn(st, pop, _tx(T0 + timedelta(minutes=5), country="CN"), 0.0)  # a fast hop
+    assert pop.fast == ([101.0, 10_001.0] if halved else [201.0, events + 1])
+
+
+def test_tail_pdf_far_out_is_zero_without_overflow() -> None:
+    for z in (-1000.0, 1000.0):
+        assert 0.0 <= tail_pdf(z) < 1e-300
+
+
+def test_a_new_country_and_its_new_network_count_once() -> None:
+    """Only the network's surprise beyond the country's is news."""
+    st, pop = _home_customer()
+    at = T0 + timedelta(days=13)
+    at_home = _terms_of(st, pop, _tx(at, ip="200.1.2.3"))  # a new network, home country
+    abroad = _terms_of(st, pop, _tx(at, country="BR", ip="200.1.2.3"))
+    assert at_home["country"] < 1e-9 < CONFIG.surprise_floor < abroad["country"]
+    assert at_home["ip_network"] > 0.0
+    assert abroad["ip_network"] == pytest.approx(
+        max(0.0, at_home["ip_network"] - abroad["country"]))
+
+
+@pytest.mark.parametrize(("amount", "reason"), [
+    (44.0, "repeats an amount of 44 within 60 min"),
+    (44.2, "2 purchases within 0% of 44 in 60 min"),
+])
+def test_a_repeat_says_whether_the_amount_was_the_same_or_close(amount: float,
+                                                                reason: str) -> None:
+    st, pop = _home_customer()
+    first = T0 + timedelta(days=12)
+    _learn(st, pop, _tx(first, amount=44.0), 0.0)
+    _, reasons = _judge_and_learn(st, pop, _tx(first + timedelta(minutes=20),
+                                               amount=amount))
+    assert reasons["repeat"] == reason
+
+
+def test_recalibration_is_piecewise_linear_through_its_levels_and_beyond_the_last() -> None:
+    cal = Recalibration(12.0)
+    for i in range(2 * Recalibration.EVERY):  # 3% of rows at 5.0, 10% at 3.5
+        value = 5.0 if i % 100 < 3 else 3.5 if i % 100 < 13 else 0.5
+        cal.learn([value] + [0.0] * (len(TERMS) - 1))
+    assert cal.shapes[0] == [[pytest.approx(3.5), 3.0], [pytest.approx(5.0), 4.0]]
+    rest = [0.0] * (len(TERMS) - 1)
+    assert cal.apply([1.75, *rest])[0] == pytest.approx(1.5)  # on the first piece
+    assert cal.apply([4.25, *rest])[0] == pytest.approx(3.5)  # halfway along the second
+    assert cal.apply([6.5, *rest])[0] == pytest.approx(5.0)  # its slope (2/3) beyond
+
+
+def test_a_return_from_silence_is_shared_only_when_half_of_it_beats_the_events_own() -> None:
+    st, pop = _home_customer()
+    tx = _tx(T0 + timedelta(days=14))
+    own = _terms_of(st, pop, tx)["dormancy"]
+    assert own > 0.0
+    t = event_seconds(tx)
+    st.wake = (t - 3600.0, own)  # half of it is less than the event's own
+    assert _terms_of(st, pop, tx)["dormancy"] == pytest.approx(own)
+    st.wake = (t - 3600.0, 2 * own + 0.2)
+    assert _terms_of(st, pop, tx)["dormancy"] == pytest.approx(own + 0.1)
+    st.wake = (t - CONFIG.wake_s - 1.0, 10 * own)  # too long ago
+    assert _terms_of(st, pop, tx)["dormancy"] == pytest.approx(own)
+
+
+def test_a_new_network_surprises_alike_however_common_it_is_elsewhere() -> None:
+    """Networks are per household: a new one is judged by the customer's unused mass, not
+    by how many other customers use it."""
+    pop = Population()
+    for i in range(200):
+        pop.observe("CH", "grocery", "app", "mobile", 3.0, 4096, "10.9.9" if i % 2 else
+                    f"10.0.{i}")
+    table = {"10.1.1": 12}
+
+    def surprise(key: str) -> float:
+        return categorical(table, key, 12, 12.0, pop, "ipnet", 0, CONFIG)
+
+    assert surprise("10.9.9") == pytest.approx(surprise("172.16.0"))
+    assert surprise("10.9.9") > 0.0
+
+
+def test_learning_an_event_first_learns_the_holds_that_are_due() -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0 - timedelta(days=1)), 0.0)
+    _learn(st, pop, _tx(T0, device="tablet"), 10.0)
+    assert "tablet" not in st.devices
+    tx = _tx(T0 + timedelta(seconds=CONFIG.quarantine_s))
+    t = event_seconds(tx)
+    learn(tx, t, st, pop, CONFIG, observe(tx, t, st, pop, CONFIG), 0.0, 0.0)  # no release
+    assert "tablet" in st.devices and not st.pending
+    assert st.learnt == 3 and sum(st.explore) > 0.0  # learnt against the population
+
+
+def test_the_models_rarity_features_are_minus_log_the_smoothed_population_share() -> None:
+    pop = Population()
+    for i in range(100):
+        pop.observe("CH" if i else "FR", "grocery" if i else "travel", "app", "mobile", 3.0,
+                    4096)
+    st = CustomerState()
+
+    def rarity(country: str, category: str) -> tuple[float, float]:
+        tx = Transaction(transaction_id="t", customer_id="c", timestamp=T0, amount=50.0,
+                         country=country, channel="app", device="mobile",
+                         merchant_category=category)
+        o = observe(tx, event_seconds(tx), st, pop, CONFIG)
+        return o.country_rarity, o.category_rarity
+
+    common, rare, unseen = rarity("CH", "grocery"), rarity("FR", "travel"), rarity("XX", "zoo")
+    for i, (x, y, z) in enumerate(zip(common, rare, unseen, strict=True)):
+        assert 0.0 <= x < y < z, i
+        assert (x, y, z) == pytest.approx((-math.log(99.5 / 101), -math.log(1.5 / 101),
+                                           -math.log(0.5 / 101)))
+
+
+@pytest.mark.parametrize("too_fast", [1.0, 1.5, 2.0, 4.0])
+def test_the_travel_term_grows_with_log2_of_how_much_too_fast_full_from_twice(
+        too_fast: float) -> None:
+    st, pop = _home_customer(20)
+    tx = _tx(T0 + timedelta(days=19, minutes=50), country="CN")
+    t = event_seconds(tx)
+    o = observe(tx, t, st, pop, CONFIG)
+
+    def travel(ratio: float) -> float:
+        o.travel_km = CONFIG.travel_slack_km + CONFIG.travel_speed_kmh * 2.0  # 2 h needed
+        o.travel_dt_s = 7200.0 / ratio
+        values, _, _ = terms(tx, t, st, pop, o, CONFIG)
+        return values[TERMS.index("travel")]
+
+    full = travel(8.0)
+    assert full >= math.log(20)
+    assert travel(too_fast) == pytest.approx(full * min(1.0, math.log2(too_fast)))

@@ -310,7 +310,6 @@ def test_travel_is_measured_from_the_last_country_with_the_gap() -> None:
     assert o.travel_speed == pytest.approx(math.log1p(needed_h * 3600.0 / 1800.0))
     assert o.hop_rate == pytest.approx((2 + 0.3) / 9) and o.novel_rate == pytest.approx(1.3 / 9)
     assert o.country_seen == 0
-    assert o.country_surprise == pytest.approx(-math.log(1.3 / 9))
     home = observe(_tx(country="CH"), 2800.0, st, Population(), CONFIG)
     assert (home.travel_km, home.travel_dt_s, home.travel_speed) == (0.0, 1800.0, 0.0)
     assert home.country_seen == 6
@@ -375,10 +374,6 @@ def test_population_shares_offsets_and_hours() -> None:
         pop.learn_offset("fuel", deviation, 16)
     assert pop.offsets["fuel"] == pytest.approx([3.0, 2.0])
     assert pop.category_offset("fuel") == pytest.approx(2.0 * 3 / 23)
-    pop.hours[11], pop.hours[12], pop.hours[13] = 1, 2, 1
-    assert pop.hour_share(12) == pytest.approx((4 + 0.375) / 7)
-    pop.hours[23], pop.hours[0] = 3, 5
-    assert pop.hour_share(0) == pytest.approx((8 + 0.375) / 7)  # 23 h wraps round
 
 
 def test_population_tables_stop_growing_at_max_keys() -> None:

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from detector.core.config import CoreConfig
-from detector.core.engine import PartitionEngine
+from detector.core.engine import PartitionEngine, _top_reasons
+from detector.core.surprise import TERMS
 from shared.columns import RULE_NAMES
 from shared.schemas import ScoredTransaction, Transaction
 
@@ -183,3 +184,48 @@ def test_restore_rejects_a_foreign_snapshot() -> None:
 
     with pytest.raises(ValueError, match="snapshot format"):
         PartitionEngine.restore(zlib.compress(pickle.dumps({"format": 99})), FAST)
+
+
+def test_with_model_weight_0_a_fitted_model_changes_no_score() -> None:
+    """The default weight keeps `score` the habit terms' and rules': fitting the forest
+    (64 rows in) must leave every row's score as an engine that never fits gives it."""
+    rows = stream(240, customers=12, seed=5)
+    fits = CoreConfig(first_fit_after=64, refit_every=10_000, sample_size=128, n_trees=8,
+                      max_samples=32)
+    never = fits.model_copy(update={"first_fit_after": 10**9})
+    with_model = PartitionEngine(fits).process(rows)
+    without = PartitionEngine(never).process(rows)
+    assert with_model[-1].model_version == "if-v1" and without[-1].model_version == "rules-only"
+    assert [r.score for r in with_model] == [r.score for r in without]
+    assert sum((r.score or 0.0) > 0 for r in with_model[64:]) > 10
+
+
+def test_a_term_exactly_at_the_floor_gives_no_reason() -> None:
+    values = [0.0] * len(TERMS)
+    values[TERMS.index("device")] = 2.0
+    values[TERMS.index("channel")] = 2.0001
+    reasons = {"device": "device new", "channel": "channel new"}
+    assert _top_reasons({}, values, reasons, None, 2.0) == ["channel new (surprise 2.0)"]
+
+
+def _purchase(i: int, at: datetime, amount: float = 42.0, device: str = "mobile"
+              ) -> Transaction:
+    return Transaction(transaction_id=str(i), customer_id="c1", timestamp=at, amount=amount,
+                       country="CH", channel="app", device=device, merchant_category="grocery")
+
+
+def test_a_row_with_only_a_term_has_its_reason_and_a_fired_rule_flags_whatever_the_score(
+        ) -> None:
+    engine = PartitionEngine(CoreConfig(score_threshold=1.0))  # no score reaches 1.0
+    start = datetime(2025, 3, 3, 12)
+    rows = [_purchase(i, start + timedelta(days=i), 40.0 + i % 5) for i in range(12)]
+    rows.append(_purchase(12, start + timedelta(days=12), device="tablet"))
+    rows += [_purchase(13 + j, start + timedelta(days=13, seconds=30 * j), 30.0 + 9 * j)
+             for j in range(4)]
+    out = engine.process(rows)
+    new_device = out[12]
+    assert not new_device.is_rule_flag and not new_device.is_flag
+    assert any("device" in reason for reason in new_device.reasons_top3)
+    burst = out[-1]
+    assert burst.triggered_rules == ["burst"] and burst.is_rule_flag and burst.is_flag
+    assert not any(r.is_flag for r in out[:12])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from detector.core.config import CoreConfig
-from detector.core.model import FeatureSample, fit, is_fit_point
+from detector.core.model import FeatureSample, fit, fit_rows, is_fit_point
 
 CONFIG = CoreConfig(first_fit_after=100, refit_every=250, n_trees=20, sample_size=512)
 
@@ -50,3 +51,33 @@ def test_bulk_and_row_by_row_sampling_keep_the_same_recent_rows() -> None:
     assert one.count == bulk.count == 97
     assert np.array_equal(one.view(), bulk.view())
     assert np.allclose(bulk.view()[-1], rows[-1])
+
+
+def _rows(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, 4)).astype(np.float32)
+
+
+def test_the_strength_of_training_rows_runs_from_zero_to_ln_n_plus_1_over_2() -> None:
+    """-ln((rows at least as isolated + 1) / (N + 1)): the least isolated training row has
+    every row at least as isolated (0 exactly), the most isolated only itself."""
+    rows = _rows(200)
+    model = fit_rows(rows, 1, CONFIG)
+    strength = model.strength(rows.astype(np.float64))
+    assert float(strength.min()) == 0.0
+    assert float(strength.max()) == pytest.approx(np.log(201 / 2))
+    beyond = model.strength(np.full((1, 4), 1e3))
+    assert float(beyond[0]) == pytest.approx(np.log(201))  # more isolated than every row
+    assert model.score(float(beyond[0])) == 1.0
+
+
+def test_model_score_is_the_surprise_over_its_largest_value() -> None:
+    model = fit_rows(_rows(200), 1, CONFIG)
+    assert model.score(np.log(201) / 2) == pytest.approx(0.5)
+    assert model.score(0.0) == 0.0 and model.score(-1.0) == 0.0
+
+
+@pytest.mark.parametrize(("max_samples", "rows", "used"), [(64, 200, 64), (128, 100, 100)])
+def test_each_tree_sees_max_samples_rows_or_the_whole_sample_if_smaller(
+        max_samples: int, rows: int, used: int) -> None:
+    cfg = CoreConfig(n_trees=8, max_samples=max_samples)
+    assert fit_rows(_rows(rows), 1, cfg).forest.max_samples_ == used
