@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -60,7 +61,7 @@ CASES: dict[str, tuple[Callable[[], list[Transaction]], dict[str, object]]] = {
 }
 
 
-def _run(engine: PartitionEngine, txs: Sequence[Transaction], digest: hashlib._Hash) -> None:
+def _run(engine: PartitionEngine, txs: Sequence[Transaction], digest: Any) -> None:
     for i in range(0, len(txs), BATCH):
         for v in engine.verdicts(txs[i:i + BATCH]):
             digest.update(_ENCODE.encode(v))
@@ -70,7 +71,7 @@ def _run(engine: PartitionEngine, txs: Sequence[Transaction], digest: hashlib._H
 def case_digests(name: str) -> dict[str, object]:
     make, overrides = CASES[name]
     txs = make()
-    config = CoreConfig(refit_every=8_000, **overrides)  # type: ignore[arg-type]
+    config = CoreConfig.model_validate({"refit_every": 8_000, **overrides})
     half = (len(txs) // 2 // BATCH) * BATCH + 137  # not on a batch boundary
     start = time.perf_counter()
     whole = hashlib.sha256()
@@ -84,14 +85,11 @@ def case_digests(name: str) -> dict[str, object]:
     final = hashlib.sha256(engine.snapshot()).hexdigest()
     out: dict[str, object] = {"rows": len(txs), "verdicts": whole.hexdigest(),
                               "snapshot": final, "us_per_row": 1e6 * seconds / len(txs)}
-    for how, restored in (
-        ("restored", lambda: PartitionEngine.restore(snap, config)),
-        ("resumed", lambda: PartitionEngine.resume(
-            {k: v for k, v in changes.parts.items() if v is not None},
-            changes.customers, config)),
-    ):
+    parts = {k: v for k, v in changes.parts.items() if v is not None}
+    for how in ("restored", "resumed"):
         again = mid.copy()
-        engine = restored()
+        engine = (PartitionEngine.restore(snap, config) if how == "restored"
+                  else PartitionEngine.resume(parts, changes.customers, config))
         _run(engine, txs[half:], again)
         out[how] = again.hexdigest() == whole.hexdigest() and hashlib.sha256(
             engine.snapshot()).hexdigest() == final

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from functools import lru_cache
+from operator import countOf
 from typing import cast
 
 from detector.core.config import CoreConfig
@@ -160,21 +161,24 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     # Laplace-smoothed: a short history with no night events is weak evidence of a habit;
     # a night habit among the last learnt (or held) events (a new night shift) counts as one.
     o.night_share = (night + 1) / (hn + 2)
-    if st.context or st.pending:
-        nights = _night_hours(lo, hi)
-        recent = sum(1 for c in st.context if c[5] in nights) + sum(
-            1 for h in _held(st) if h[5] in nights)
-        o.night_share = max(o.night_share, recent / (len(st.context) + len(st.pending)))
+    ctx, pending = st.context, st.pending
+    none: list[tuple[object, ...]] = [(), (), (), (), (), (), ()]
+    # the last learnt and the held events by column (Context's fields)
+    cols = list(zip(*ctx, strict=True)) if ctx else none
+    held = list(zip(*_held(st), strict=True)) if pending else none
+    if ctx or pending:
+        nights = _night_hours(lo, hi).__contains__
+        recent = sum(map(nights, cols[5])) + sum(map(nights, held[5]))  # ints: exact
+        o.night_share = max(o.night_share, recent / (len(ctx) + len(pending)))
 
     country = tx.country
     o.country = country
     # seen: learnt, or in a purchase on hold (a country used 20 min ago was seen)
-    held = _held(st)
-    o.country_seen = st.countries.get(country, 0) + sum(1 for h in held if h[0] == country)
+    held_here = countOf(held[0], country)
+    o.country_seen = st.countries.get(country, 0) + held_here
     # its share among the last learnt and the held events: a new home is familiar quickly
-    recent_n = len(st.context) + len(held)
-    o.country_recent = (sum(1 for c in st.context if c[0] == country) + sum(
-        1 for h in held if h[0] == country)) / recent_n if recent_n else 0.0
+    recent_n = len(ctx) + len(pending)
+    o.country_recent = (countOf(cols[0], country) + held_here) / recent_n if recent_n else 0.0
     tables, total = pop.tables, pop.total + 1.0
     country_share = (tables["country"].get(country, 0) + 0.5) / total
     o.country_rarity = -math.log(country_share)

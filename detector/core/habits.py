@@ -41,8 +41,9 @@ def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Co
     dormancy surprise `wake`."""
     release(st, pop, cfg, t)
     suspicious = surprise >= cfg.quarantine_above and cfg.quarantine_s > 0
-    _learn_clock(tx, t, st, pop, cfg, o, wake, not suspicious)
-    held: Held = (tx.country, tx.device, ipnet(tx.ip), tx.channel, tx.merchant_category,
+    net = ipnet(tx.ip)
+    _learn_clock(tx, t, st, pop, cfg, o, wake, not suspicious, net)
+    held: Held = (tx.country, tx.device, net, tx.channel, tx.merchant_category,
                   o.hour, o.log_amount)
     if suspicious:
         st.pending.append((max(t, st.last_t) + cfg.quarantine_s, held))
@@ -63,7 +64,8 @@ def release(st: CustomerState, pop: Population, cfg: CoreConfig, now: float) -> 
 
 
 def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
-                 cfg: CoreConfig, o: Observation, wake: float, values: bool) -> None:
+                 cfg: CoreConfig, o: Observation, wake: float, values: bool, net: str
+                 ) -> None:
     if st.n:
         raw_gap = abs(t - st.last_t)
         gap = max(raw_gap, 1.0)
@@ -101,21 +103,13 @@ def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
         st.last_country = tx.country
     st.n += 1
     pop.observe(tx.country, tx.merchant_category, tx.channel, tx.device, o.log_amount,
-                cfg.max_population_keys, ipnet(tx.ip), values)
+                cfg.max_population_keys, net, values)
     pop.hours[o.hour] += 1
     pop.learn_offset(tx.merchant_category, o.amount_dev, cfg.max_population_keys)
 
 
 def _needed_s(o: Observation, cfg: CoreConfig) -> float:
     return max(0.0, o.travel_km - cfg.travel_slack_km) / cfg.travel_speed_kmh * 3600.0
-
-
-def unused_mass(pop: Population, name: str, known: dict[str, int], cfg: CoreConfig) -> float:
-    """The population's mass of values this customer has not used (1 when the population
-    table is full: then it cannot tell)."""
-    if len(pop.tables[name]) >= cfg.max_population_keys:
-        return 1.0
-    return pop.unused_mass(name, known)
 
 
 def learn_habits(st: CustomerState, pop: Population, cfg: CoreConfig, held: Held) -> None:
@@ -132,19 +126,20 @@ def learn_habits(st: CustomerState, pop: Population, cfg: CoreConfig, held: Held
     hours[hour] += 1
     if st.learnt:
         st.novel += country not in st.countries
-    established = st.learnt >= cfg.min_history
     cap = cfg.max_seen
-    explore = st.explore
-    for i, (name, table, key) in enumerate(zip(NOVELTY, (st.countries, st.categories,
-                                                         st.channels, st.devices, st.ipnets),
-                                               (country, category, channel, device, net),
-                                               strict=True)):
-        if st.learnt:  # the first event is new whatever the customer's habit
-            new = key not in table
-            unused = unused_mass(pop, name, table, cfg)
+    tables = (st.countries, st.categories, st.channels, st.devices, st.ipnets)
+    keys = (country, category, channel, device, net)
+    if st.learnt:  # the first event is new whatever the customer's habit
+        established = st.learnt >= cfg.min_history
+        explore, full = st.explore, cfg.max_population_keys
+        pop_tables = pop.tables
+        for i, name in enumerate(NOVELTY):
+            table = tables[i]
+            unused = 1.0 if len(pop_tables[name]) >= full else pop.unused_mass(name, table)
             explore[i] += unused
             if established:
-                pop.learn_novelty(name, new, unused)
+                pop.learn_novelty(name, keys[i] not in table, unused)
+    for table, key in zip(tables, keys, strict=True):
         if key in table:
             table[key] += 1
         else:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 from array import array
+from itertools import repeat
+from operator import countOf
 
 #: The attributes whose new values are judged against the population (habits, surprise).
 NOVELTY: tuple[str, ...] = ("country", "category", "channel", "device", "ipnet")
@@ -198,8 +200,12 @@ class Population:
         """The population's share of events with a value this customer has not used
         (values nobody used included): where a new value of theirs would come from."""
         counts = self.tables[table]
-        used = sum(counts.get(k, 0) for k in known)
-        return min(1.0, self.unseen_mass(table) + max(0.0, 1.0 - used / (self.total + 1.0)))
+        used = sum(map(counts.get, known, repeat(0, len(known))))  # ints: exact in any order
+        once = self.singles.get(table)
+        if once is None:  # restored from a snapshot older than the field
+            once = countOf(counts.values(), 1)
+        total = self.total + 1.0
+        return min(1.0, (once + 1.0) / total + max(0.0, 1.0 - used / total))
 
     def rarer_mass(self, table: str, known: dict[str, int], key: str) -> float:
         """The population's share of events with a value unknown to this customer that is

@@ -1,0 +1,98 @@
+"""The hour-of-day term's tail: the share of a customer's hours at most as common as this one.
+
+Split from `detector.core.surprise`. Sums run over the same values in the same order as
+they always did (a cumulative sum in the order of the smoothed hour counts), so a faster
+route gives the same floats to the last bit (bench/core_parity.py checks it).
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import accumulate, compress, repeat
+from operator import le, sub
+
+from detector.core.config import CoreConfig
+from detector.core.state import CustomerState, Population
+
+#: A recent event whose hour had at most this tail under the long habit broke it.
+BROKE = math.exp(-3.0)
+#: Weights of a recent purchase's hour spread over its neighbours (-2 h .. +2 h).
+KERNEL = (1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9)
+#: Hours whose values are within this of the first of their group tie.
+_TIE = 1e-12
+
+
+def _near(q: list[float]) -> list[float]:
+    """Each hour's mass with its neighbours ((previous + own) + next)."""
+    return [a + b + c for a, b, c in zip(q[-1:] + q[:-1], q, q[1:] + q[:1], strict=True)]
+
+
+def _tails(q: list[float], wanted: list[int]) -> list[float]:
+    """For each hour of `wanted`: the mass of the hours at most as common as it (+-1 h).
+
+    Hours are taken in increasing order of `_near` (index order on equal values); a group
+    is an hour and the next ones within `_TIE` of it, and each hour of a group gets the
+    cumulative mass (summed in that order) up to the group's end."""
+    near = _near(q)
+    order = sorted(range(24), key=near.__getitem__)
+    cums = list(accumulate(map(q.__getitem__, order)))
+    ranked = sorted(near)
+    # Values are at most 3 (q is a distribution), so consecutive ones more than 2e-12
+    # apart are never within _TIE of each other after rounding: every group is one hour.
+    if ranked[-1] < 1e3 and min(map(sub, ranked[1:], ranked)) > 2 * _TIE:
+        rank = order.index
+        return [cums[rank(h)] for h in wanted]
+    tails = [0.0] * 24
+    i = 0
+    while i < 24:
+        j, edge = i, ranked[i] + _TIE
+        while j < 24 and ranked[j] <= edge:
+            j += 1
+        acc = cums[j - 1]
+        for m in range(i, j):
+            tails[order[m]] = acc
+        i = j
+    return [tails[h] for h in wanted]
+
+
+def _tail(q: list[float], hour: int) -> float:
+    near = _near(q)
+    return sum(compress(q, map(le, near, repeat(near[hour] + _TIE, 24))))
+
+
+def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) -> float:
+    """Share of the customer's (smoothed) hours at most as common as this one (+-1 h).
+
+    A change under way counts: when at least two of the last learnt events broke the long
+    habit (each had a tail below e^-3 there: two of eight happen by chance to about one
+    customer in twenty), the hours are a mixture of the long habit and the recent events'
+    hours, weighted by the share of recent events that broke it. The recent hours are few,
+    so their profile spreads each over +-2 h and keeps one pseudo-event spread over the
+    whole day (a new regime's shape is unknown): a new night shift is learnt after a few
+    nights."""
+    hours = st.hours
+    hn = sum(hours)
+    if hn == 0:
+        return 1.0
+    w = cfg.prior_weight
+    k = w / (pop.total + 24.0)
+    d = hn + w
+    q = [(c + k * (p + 1.0)) / d for c, p in zip(hours, pop.hours, strict=True)]
+    ctx = st.context
+    if len(ctx) >= 2:
+        wanted = [c[5] for c in ctx]
+        wanted.append(hour)
+        tails = _tails(q, wanted)
+        mine = tails.pop()
+        wanted.pop()
+        broke = [h for h, tail in zip(wanted, tails, strict=True) if tail <= BROKE]
+        if len(broke) >= 2:
+            share = len(broke) / len(ctx)
+            spread = share / (len(broke) + 1.0)
+            mix = [(1.0 - share) * x + spread / 24.0 for x in q]
+            for h in broke:
+                for step, weight in enumerate(KERNEL):
+                    mix[(h + step - 2) % 24] += spread * weight
+            return _tail(mix, hour)
+        return mine
+    return _tail(q, hour)
