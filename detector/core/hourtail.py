@@ -8,6 +8,7 @@ route gives the same floats to the last bit (bench/core_parity.py checks it).
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from itertools import accumulate, compress, repeat
 from operator import le, sub
 
@@ -39,20 +40,15 @@ def _tails(q: list[float], wanted: list[int]) -> list[float]:
     ranked = sorted(near)
     # Values are at most 3 (q is a distribution), so consecutive ones more than 2e-12
     # apart are never within _TIE of each other after rounding: every group is one hour.
+    rank = order.index
     if ranked[-1] < 1e3 and min(map(sub, ranked[1:], ranked)) > 2 * _TIE:
-        rank = order.index
         return [cums[rank(h)] for h in wanted]
-    tails = [0.0] * 24
-    i = 0
-    while i < 24:
-        j, edge = i, ranked[i] + _TIE
-        while j < 24 and ranked[j] <= edge:
-            j += 1
-        acc = cums[j - 1]
-        for m in range(i, j):
-            tails[order[m]] = acc
-        i = j
-    return [tails[h] for h in wanted]
+    starts, i = [], 0
+    while i < 24:  # the groups: each runs to the last value within _TIE of its first
+        starts.append(i)
+        i = bisect_right(ranked, ranked[i] + _TIE, i + 1)
+    starts.append(24)
+    return [cums[starts[bisect_right(starts, rank(h))] - 1] for h in wanted]
 
 
 def _tail(q: list[float], hour: int) -> float:
