@@ -68,7 +68,7 @@ def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
                  ) -> None:
     if st.n:
         raw_gap = abs(t - st.last_t)
-        gap = max(raw_gap, 1.0)
+        gap = 1.0 if raw_gap < 1.0 else raw_gap
         lg = math.log(gap)
         st.gaps += 1
         st.gap_log += (lg - st.gap_log) / min(st.gaps, 50)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from array import array
-from itertools import repeat
 from operator import countOf
 
 #: The attributes whose new values are judged against the population (habits, surprise).
@@ -200,12 +199,16 @@ class Population:
         """The population's share of events with a value this customer has not used
         (values nobody used included): where a new value of theirs would come from."""
         counts = self.tables[table]
-        used = sum(map(counts.get, known, repeat(0, len(known))))  # ints: exact in any order
+        get, used = counts.get, 0
+        for key in known:  # a few keys; ints, so exact in any order
+            used += get(key, 0)
         once = self.singles.get(table)
         if once is None:  # restored from a snapshot older than the field
             once = countOf(counts.values(), 1)
         total = self.total + 1.0
-        return min(1.0, (once + 1.0) / total + max(0.0, 1.0 - used / total))
+        free = 1.0 - used / total
+        mass = (once + 1.0) / total + (free if free > 0.0 else 0.0)
+        return mass if mass < 1.0 else 1.0  # min(1.0, ...) as the builtin decides
 
     def rarer_mass(self, table: str, known: dict[str, int], key: str) -> float:
         """The population's share of events with a value unknown to this customer that is

@@ -72,11 +72,13 @@ def poisson_tail(k: int, mu: float) -> float:
         for i in range(k, k + 60):
             tail += term
             term *= mu / (i + 1)
-    return max(tail, _TINY)
+    return _TINY if tail < _TINY else tail  # max(tail, _TINY), without the call
 
 
 def _bits(p: float, cap: float) -> float:
-    return min(cap, -math.log(max(p, _TINY)))
+    # min(cap, -log(max(p, _TINY))) spelt as the builtins decide (same value, no calls)
+    bits = -math.log(_TINY if p < _TINY else p)
+    return bits if bits < cap else cap
 
 
 def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
@@ -98,13 +100,15 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     if count == 0:
         mass = 1.0 if full else (pop.unused_mass(attribute, table) if attribute == "ipnet"
                                  else pop.rarer_mass(attribute, table, key))
-        tail = min(1.0, rate * mass)
+        tail = rate * mass
+        tail = tail if tail < 1.0 else 1.0
     else:  # integer sums: exact in any order
         below = sum([v for v in counts if v <= count])
-        p_new = min(1.0, rate * (1.0 if full else pop.unused_mass(attribute, table)))
+        p_new = rate * (1.0 if full else pop.unused_mass(attribute, table))
+        p_new = p_new if p_new < 1.0 else 1.0
         tail = p_new + (1.0 - p_new) * below / sum(counts)
-    tail = max(tail, cfg.context_weight * recent / cfg.context_size)
-    return min(cfg.surprise_cap, -math.log(max(tail, _TINY)))
+    share = cfg.context_weight * recent / cfg.context_size
+    return _bits(share if share > tail else tail, cfg.surprise_cap)
 
 
 #: Each novelty term: (its attribute in the population, its column in a `Context`, the
@@ -202,7 +206,8 @@ def _rate(t: float, st: CustomerState, pop: Population, cfg: CoreConfig,
         cap, tests = cfg.surprise_cap, math.log(len(tested))
         for k in tested:
             # P(k earlier purchases within this span) = P(Poisson(rate * span) >= k)
-            span = max(ages[k - 1], 1.0)
+            span = ages[k - 1]
+            span = 1.0 if span < 1.0 else span
             s = _bits(poisson_tail(k, rate * span), cap) - tests
             if s > best:
                 best, best_k, best_span = s, k, span
@@ -226,7 +231,8 @@ def _repeat(tx: Transaction, t: float, st: CustomerState, z: float, scale: float
     category, channel = tx.merchant_category, tx.channel
     for rt, other, r_category, r_channel in st.window:
         if abs(t - rt) <= window_s and other > 0:
-            near.append(max(abs(math.log(other) - la), grain))
+            gap = abs(math.log(other) - la)
+            near.append(grain if grain > gap else gap)
             exact += (other == amount and r_category == category and r_channel == channel)
     if not near:
         return 0.0
