@@ -11,7 +11,8 @@ failed, and every path (the loop, rebalance callbacks, shutdown) then aborts it.
 batch is retried in place after the rewind, in smaller batches (halved per failure, doubled
 back per commit) so that a fault that strikes every few thousand records cannot keep a
 catch-up from ever committing; the same offset failing `poison_pill_failures` times in a
-row stops the process with exit code 7 (detector.circuit).
+row stops the process with exit code 7 (detector.circuit). At a stop the clients always
+close; being fenced at the last commit then exits 2, a last commit that aborted exits 0.
 """
 
 from __future__ import annotations
@@ -248,7 +249,8 @@ class Detector:
 
     def _restore_retrying(self, partitions: list[TopicPartition],
                           doing: str) -> list[TopicPartition]:
-        """`_restore`, retried for `REWIND_RETRY_S` while the cluster cannot be reached."""
+        """`_restore`, retried for `REWIND_RETRY_S` while the cluster cannot be reached (none
+        once a stop is asked: nothing is open then, and the partitions' next owner restores)."""
         deadline = time.monotonic() + REWIND_RETRY_S
         while True:
             try:
@@ -259,6 +261,9 @@ class Detector:
                     raise
                 log.warning("%s: %s; retrying", doing, err)
                 time.sleep(REWIND_RETRY_PAUSE_S)
+                if self._stopping:  # SIGTERM: nothing is open, the next owner restores
+                    log.warning("%s: stopping as asked instead of waiting", doing)
+                    return []
 
     # --- rebalances -----------------------------------------------------------------
 
@@ -346,17 +351,32 @@ class Detector:
         return {s.model_version for s in self.processor.parts.values() if s.model_version}
 
     def _shutdown(self, clean: bool) -> None:
-        """Only a clean stop commits the open transaction; any other ending aborts it."""
+        """Only a clean stop commits the open transaction; any other ending aborts it.
+
+        The clients always close. After a clean stop, an `AuditstreamError` at the commit
+        (being fenced: exit 2) is raised once they are closed; a commit that aborted leaves
+        the exit at 0 (the transaction rolled back whole: the partitions' next owner re-reads
+        its rows, nothing lost nor doubled). After any other ending its error propagates."""
+        error: AuditstreamError | None = None
         try:
             if self._txn.open:
                 if clean and self._txn.ok and self._failure is None:
-                    self._commit_or_abort()
+                    self._final_commit()
                 else:
                     self._txn.ok = False
                     self._abort(replace=False)
-        except (Abortable, AuditstreamError, KafkaException) as exc:
+        except Abortable as exc:
+            log.warning("the last transaction was aborted at shutdown (%s): its rows are "
+                        "re-read from the committed offsets by the next owner", exc)
+        except (AuditstreamError, KafkaException) as exc:
             log.warning("open transaction not committed at shutdown: %s", exc)
+            if clean:
+                error = exc if isinstance(exc, AuditstreamError) else DetectorError(
+                    f"Kafka client error at shutdown: {exc.args[0]}")
         finally:
+            # A producer that cannot end it leaves it to the instance that fenced it (or the
+            # next start): the close's revoke callback must not try again.
+            self._txn.abandon()
             self._consumer.close()
             self._restorer.close()
             try:
@@ -366,6 +386,23 @@ class Detector:
             self.metrics.report(self._lag(), self._model_versions())
             log.info("detector stopped: %d scored, %d dead letters", self.metrics.total_records,
                      self.metrics.total_dead)
+        if error is not None:
+            raise error
+
+    def _final_commit(self) -> None:
+        """The clean stop's commit; an unexpected exception aborts it, as in the loop."""
+        try:
+            self._commit_or_abort()
+        except (Abortable, AuditstreamError, KafkaException):
+            raise
+        except Exception as exc:
+            self._txn.ok = False
+            log.error("the commit at shutdown failed, aborting: %s", exc, exc_info=exc)
+            try:
+                self._count_failure(exc)  # PoisonPillError (exit 7) at the circuit's limit
+            finally:
+                self._abort(replace=False)
+            raise Abortable(str(exc)) from exc
 
 
 def run_service(settings: DetectorSettings, hook: Hook | None = None,

@@ -136,6 +136,14 @@ class Transactions:
         if replace:
             self.replace_producer()
 
+    def abandon(self) -> None:
+        """Forget an open transaction that this producer cannot end (fenced, or failed at
+        shutdown): the instance that fenced it, or the next start with the same
+        transactional.id, aborts it (the broker does after the transaction timeout)."""
+        if self.open:
+            log.warning("leaving the open transaction to be aborted by the next owner")
+        self.open, self.ok = False, False
+
     def _discard(self, replace: bool) -> None:
         """The producer failed fatally inside the open transaction: count it aborted and
         (`replace`) start over with a new producer, whose init_transactions aborts it; at
