@@ -21,8 +21,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from detector.kafka_io import make_transactional_producer
-from detector.loop import Hook
 from detector.metrics import Metrics, Watchdog
+from detector.partition import Hook
 from detector.settings import DetectorSettings
 from shared.errors import AuditstreamError
 

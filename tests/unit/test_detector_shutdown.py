@@ -108,10 +108,10 @@ def test_an_unexpected_exception_at_the_shutdown_commit_aborts_it_and_exits_0(
 def test_sigterm_during_a_rewind_waiting_out_an_outage_stops_at_once(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import detector.app as app
+    import detector.ownership as ownership
 
-    monkeypatch.setattr(app, "REWIND_RETRY_PAUSE_S", 0.01)
-    monkeypatch.setattr(app, "REWIND_RETRY_S", 3.0)  # the outage outlasts it
+    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.01)
+    monkeypatch.setattr(ownership, "REWIND_RETRY_S", 3.0)  # the outage outlasts it
     cluster = cluster_with()
     cluster.on_txn = fails_at("commit", KafkaException(KafkaError(
         KafkaError._TIMED_OUT, "coordinator went away", txn_requires_abort=True)))
