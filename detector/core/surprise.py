@@ -10,6 +10,9 @@ the last `context_size` learnt events, so a consistent new habit stops surprisin
 The combined surprise is the sum of every term's excess over `surprise_floor` (an event
 always sits a little in some tail; only the excess is evidence), and
 `score = S / (S + score_half)`. docs/detection.md explains each term with an example.
+The hour term's tail is in `detector.core.hourtail`, the recalibration of the terms in
+`detector.core.calibration`. Speed-ups here must keep every float to the bit
+(bench/core_parity.py).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ GRADES: dict[str, str] = {
 #: The k-th earlier purchase tested by the activity and repetition terms (a geometric
 #: set: each test costs ln(number tested) of surprise, Bonferroni).
 SPANS: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
-#: Rate of new values assumed for a customer with no novelty record, and its weight.
+#: The smallest probability a term takes (so its -log stays finite before the cap).
 _TINY = 1e-300
 
 
