@@ -10,9 +10,8 @@ the last `context_size` learnt events, so a consistent new habit stops surprisin
 The combined surprise is the sum of every term's excess over `surprise_floor` (an event
 always sits a little in some tail; only the excess is evidence), and
 `score = S / (S + score_half)`. docs/detection.md explains each term with an example.
-The hour term's tail is in `detector.core.hourtail`, the recalibration of the terms in
-`detector.core.calibration`. Speed-ups here must keep every float to the bit
-(bench/core_parity.py).
+Hour tails: `hourtail`; recalibration: `calibration`. A speed-up here must keep every
+float to the bit (bench/core_parity.py).
 """
 
 from __future__ import annotations
