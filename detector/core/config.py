@@ -105,7 +105,7 @@ class CoreConfig(BaseModel):
     first_fit_after: int = Field(default=2000, ge=64, description="tx before the first fit")
     refit_every: int = Field(default=50_000, ge=64, description="tx between refits")
     refit_delay: int = Field(
-        default=0, ge=0,
+        default=5000, ge=0,
         description="rows between a fit point and the new model taking over; the fit runs "
         "in a background thread meanwhile (0: fitted synchronously at the fit point)",
     )

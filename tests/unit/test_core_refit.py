@@ -118,7 +118,7 @@ def test_a_checkpoint_while_the_fit_runs_does_not_wait_for_it(
 
 def test_d_0_fits_synchronously_at_the_fit_point_without_a_thread(
         rows: list[Transaction], synchronous: list[ScoredTransaction]) -> None:
-    assert FAST.refit_delay == CoreConfig().refit_delay == 0
+    assert FAST.refit_delay == 0
     engine = PartitionEngine(FAST)
     before = set(threading.enumerate())
     engine.process(rows[:301])
