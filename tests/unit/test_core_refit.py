@@ -13,7 +13,7 @@ import pytest
 from detector.core import refit
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
-from detector.core.model import FittedModel
+from detector.core.model import FittedModel, fit_rows
 from shared.schemas import ScoredTransaction, Transaction
 from tests.unit.test_core_engine import FAST, run, stream, verdicts
 
@@ -96,7 +96,7 @@ def test_a_restore_between_fit_and_takeover_carries_on_like_the_uninterrupted_en
 def test_a_checkpoint_while_the_fit_runs_does_not_wait_for_it(
         rows: list[Transaction], monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
-    real = refit.fit_rows
+    real = fit_rows
 
     def held(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
         assert release.wait(60), "the test never released the fit"
@@ -135,7 +135,7 @@ class Boom(RuntimeError):
 def test_a_failing_fit_raises_its_own_error_where_its_model_would_take_over(
         rows: list[Transaction], monkeypatch: pytest.MonkeyPatch, delay: int) -> None:
     error = Boom("fit 2 failed")
-    real = refit.fit_rows
+    real = fit_rows
 
     def failing(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
         if number == 2:
