@@ -10,36 +10,28 @@ durable and records them in `.sink-state.json` (see `sink.state`).
 
 from __future__ import annotations
 
-import csv
 import logging
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from shared.atomic import atomic_write_bytes, fsync_dir
-from shared.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
+from shared.atomic import fsync_dir
 from sink import days as dy
 from sink import state as st
 from sink.batch import Record, format_batch, format_slice
-from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
+from sink.folder import REJECTED_FILE, REVIEWS_LOG_FILE, open_checkpoint
 from sink.reviews_state import ReviewBook
-from sink.rollup import params_of
 from sink.settings import ExportSettings
 from sink.status import now_utc, write_status
-from sink.volume import SinkRollup, VolumeCounts
 
 log = logging.getLogger(__name__)
 
-REJECTED_FILE = "sink_rejected.jsonl"
-REVIEWS_LOG_FILE = "reviews_log.csv"
-REVIEWS_LOG_HEADER = encode_rows([], REVIEWS_LOG_COLUMNS)
 MIN_SLICE = 500  # smaller batches are not worth a trip to a worker process
 
-__all__ = ["REJECTED_FILE", "Record", "SinkWriter"]
+__all__ = ["REJECTED_FILE", "REVIEWS_LOG_FILE", "Record", "SinkWriter"]
 
 
 class SinkWriter:
@@ -51,43 +43,7 @@ class SinkWriter:
         self.folder = Path(folder)
         self.on_rollup = on_rollup
         self.settings = settings
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if reset:
-            for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE, REVIEWS_LOG_FILE):
-                (self.folder / name).unlink(missing_ok=True)
-            dy.remove_all(self.folder)
-        cp = st.load(self.folder, settings.sample_key.get_secret_value())
-        if cp is None:
-            cp = self._fresh(topic)
-        elif cp.topic != topic:
-            raise st.SinkStateError(
-                f"{self.folder} holds exports of topic {cp.topic!r}, not {topic!r}; "
-                "use another folder or --reset"
-            )
-        elif cp.extra.get("columns", list(SCORED_COLUMNS)) != list(SCORED_COLUMNS):
-            raise st.SinkStateError(
-                f"{self.folder} was written with other columns than this version's; "
-                "use another folder or --reset"
-            )
-        elif cp.rollup.rows and not cp.extra.get("day_files"):
-            raise st.SinkStateError(
-                f"{self.folder} was written by a version without day files (scored/); its "
-                "rows would be missing there: use another folder or --reset"
-            )
-        else:
-            self._switch_single_file(cp)
-            st.cut_to_checkpoint(self.folder, cp.lengths)
-            dy.remove_unrecorded(self.folder, cp.lengths)
-            if cp.rollup.volume.rows != cp.rollup.rows:  # a checkpoint from before the counts
-                cp.rollup.volume = _recount(dy.day_files(self.folder))
-            log.info("resuming %s at offsets %s (%d rows)", self.folder, cp.offsets,
-                     cp.rollup.rows)
-        if cp.rollup.params != params_of(settings):
-            log.warning("%s keeps the case and sample settings it started with (%s); "
-                        "--reset to apply new ones", self.folder, cp.rollup.params.to_json())
-        if REVIEWS_LOG_FILE not in cp.lengths:  # a fresh folder, or one from before reviews
-            atomic_write_bytes(self.folder / REVIEWS_LOG_FILE, REVIEWS_LOG_HEADER)
-            cp.lengths[REVIEWS_LOG_FILE] = len(REVIEWS_LOG_HEADER)
+        cp = open_checkpoint(self.folder, topic, settings, reset)
         self.reviews = (ReviewBook.from_json(cp.extra["reviews"]) if "reviews" in cp.extra
                         else ReviewBook())
         self.cp = cp
@@ -104,59 +60,6 @@ class SinkWriter:
         self._workers = workers
         # Spawned, not forked: the parent runs librdkafka threads, which fork cannot copy.
         self._pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
-
-    def _fresh(self, topic: str) -> st.Checkpoint:
-        scored = self.folder / SCORED_FILE
-        foreign = scored.exists() and _head(scored, len(SCORED_HEADER) + 1) not in (
-            b"", SCORED_HEADER)
-        if foreign or dy.day_files(self.folder):
-            raise st.SinkStateError(
-                f"{scored} exists but no sink checkpoint does (exports of another run?); "
-                "use another folder or --reset"
-            )
-        lengths = {REJECTED_FILE: 0}
-        if self.settings.single_file:
-            atomic_write_bytes(scored, SCORED_HEADER)
-            lengths[SCORED_FILE] = len(SCORED_HEADER)
-        else:
-            scored.unlink(missing_ok=True)
-        (self.folder / REJECTED_FILE).unlink(missing_ok=True)
-        cp = st.Checkpoint(
-            topic=topic,
-            lengths=lengths,
-            offsets={},
-            rollup=SinkRollup(params_of(self.settings)),
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            extra={"columns": list(SCORED_COLUMNS), "day_files": True,
-                   "single_file": self.settings.single_file},
-        )
-        st.save(self.folder, cp)
-        return cp
-
-    def _switch_single_file(self, cp: st.Checkpoint) -> None:
-        """Follow `EXPORTS_SINGLE_FILE` on resume. Turned off: transactions_scored.csv is
-        removed (a copy of the day files; a copy that silently stopped growing would mislead
-        its readers). Turned on: refused, the copy would miss the rows already written."""
-        was = bool(cp.extra.get("single_file", SCORED_FILE in cp.lengths))
-        if was != self.settings.single_file:
-            if self.settings.single_file and cp.rollup.rows:
-                raise st.SinkStateError(
-                    f"{self.folder} was written without transactions_scored.csv "
-                    "(EXPORTS_SINGLE_FILE off), so a copy started now would miss its earlier "
-                    "rows: unset EXPORTS_SINGLE_FILE, or use another folder or --reset"
-                )
-            if self.settings.single_file:
-                atomic_write_bytes(self.folder / SCORED_FILE, SCORED_HEADER)
-                cp.lengths[SCORED_FILE] = len(SCORED_HEADER)
-            else:
-                cp.lengths.pop(SCORED_FILE, None)
-            cp.extra["single_file"] = self.settings.single_file
-            st.save(self.folder, cp)
-        scored = self.folder / SCORED_FILE
-        if not self.settings.single_file and scored.exists():  # after the save: crash-safe
-            scored.unlink()
-            log.warning("removed %s: EXPORTS_SINGLE_FILE is off (the rows are in %s/)",
-                        scored, dy.SCORED_DIR)
 
     @property
     def offsets(self) -> dict[int, int]:
@@ -319,22 +222,6 @@ class SinkWriter:
         self._days.close()
         if self._rejected is not None:
             self._rejected.close()
-
-
-def _recount(files: Sequence[Path]) -> VolumeCounts:
-    """The volume counts of the rows already in the day files (read once, on resume)."""
-    counts = VolumeCounts()
-    for path in files:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = csv.reader(fh)
-            next(rows, None)
-            counts.update(rows)
-    return counts
-
-
-def _head(path: Path, size: int) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(size)
 
 
 def _sync(fh: BinaryIO) -> int:

@@ -1,0 +1,141 @@
+"""Opening an exports folder: its checkpoint, checked against this run's topic, columns
+and settings, with the files cut back to what the checkpoint recorded (`sink.state`)."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.atomic import atomic_write_bytes
+from shared.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
+from sink import days as dy
+from sink import state as st
+from sink.csvfmt import SCORED_HEADER, encode_rows
+from sink.exports import SCORED_FILE
+from sink.rollup import params_of
+from sink.settings import ExportSettings
+from sink.volume import SinkRollup, VolumeCounts
+
+log = logging.getLogger(__name__)
+
+REJECTED_FILE = "sink_rejected.jsonl"
+REVIEWS_LOG_FILE = "reviews_log.csv"
+REVIEWS_LOG_HEADER = encode_rows([], REVIEWS_LOG_COLUMNS)
+
+
+def open_checkpoint(folder: Path, topic: str, settings: ExportSettings, reset: bool
+                    ) -> st.Checkpoint:
+    """The folder's checkpoint (a new one for a fresh folder or `reset`), its files cut to
+    it; `SinkStateError` if the folder holds another run's exports."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if reset:
+        for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE, REVIEWS_LOG_FILE):
+            (folder / name).unlink(missing_ok=True)
+        dy.remove_all(folder)
+    cp = st.load(folder, settings.sample_key.get_secret_value())
+    if cp is None:
+        cp = _fresh(folder, topic, settings)
+    elif cp.topic != topic:
+        raise st.SinkStateError(
+            f"{folder} holds exports of topic {cp.topic!r}, not {topic!r}; "
+            "use another folder or --reset"
+        )
+    elif cp.extra.get("columns", list(SCORED_COLUMNS)) != list(SCORED_COLUMNS):
+        raise st.SinkStateError(
+            f"{folder} was written with other columns than this version's; "
+            "use another folder or --reset"
+        )
+    elif cp.rollup.rows and not cp.extra.get("day_files"):
+        raise st.SinkStateError(
+            f"{folder} was written by a version without day files (scored/); its "
+            "rows would be missing there: use another folder or --reset"
+        )
+    else:
+        _switch_single_file(folder, cp, settings)
+        st.cut_to_checkpoint(folder, cp.lengths)
+        dy.remove_unrecorded(folder, cp.lengths)
+        if cp.rollup.volume.rows != cp.rollup.rows:  # a checkpoint from before the counts
+            cp.rollup.volume = _recount(dy.day_files(folder))
+        log.info("resuming %s at offsets %s (%d rows)", folder, cp.offsets,
+                 cp.rollup.rows)
+    if cp.rollup.params != params_of(settings):
+        log.warning("%s keeps the case and sample settings it started with (%s); "
+                    "--reset to apply new ones", folder, cp.rollup.params.to_json())
+    if REVIEWS_LOG_FILE not in cp.lengths:  # a fresh folder, or one from before reviews
+        atomic_write_bytes(folder / REVIEWS_LOG_FILE, REVIEWS_LOG_HEADER)
+        cp.lengths[REVIEWS_LOG_FILE] = len(REVIEWS_LOG_HEADER)
+    return cp
+
+
+def _fresh(folder: Path, topic: str, settings: ExportSettings) -> st.Checkpoint:
+    scored = folder / SCORED_FILE
+    foreign = scored.exists() and _head(scored, len(SCORED_HEADER) + 1) not in (
+        b"", SCORED_HEADER)
+    if foreign or dy.day_files(folder):
+        raise st.SinkStateError(
+            f"{scored} exists but no sink checkpoint does (exports of another run?); "
+            "use another folder or --reset"
+        )
+    lengths = {REJECTED_FILE: 0}
+    if settings.single_file:
+        atomic_write_bytes(scored, SCORED_HEADER)
+        lengths[SCORED_FILE] = len(SCORED_HEADER)
+    else:
+        scored.unlink(missing_ok=True)
+    (folder / REJECTED_FILE).unlink(missing_ok=True)
+    cp = st.Checkpoint(
+        topic=topic,
+        lengths=lengths,
+        offsets={},
+        rollup=SinkRollup(params_of(settings)),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        extra={"columns": list(SCORED_COLUMNS), "day_files": True,
+               "single_file": settings.single_file},
+    )
+    st.save(folder, cp)
+    return cp
+
+
+def _switch_single_file(folder: Path, cp: st.Checkpoint, settings: ExportSettings) -> None:
+    """Follow `EXPORTS_SINGLE_FILE` on resume. Turned off: transactions_scored.csv is
+    removed (a copy of the day files; a copy that silently stopped growing would mislead
+    its readers). Turned on: refused, the copy would miss the rows already written."""
+    was = bool(cp.extra.get("single_file", SCORED_FILE in cp.lengths))
+    if was != settings.single_file:
+        if settings.single_file and cp.rollup.rows:
+            raise st.SinkStateError(
+                f"{folder} was written without transactions_scored.csv "
+                "(EXPORTS_SINGLE_FILE off), so a copy started now would miss its earlier "
+                "rows: unset EXPORTS_SINGLE_FILE, or use another folder or --reset"
+            )
+        if settings.single_file:
+            atomic_write_bytes(folder / SCORED_FILE, SCORED_HEADER)
+            cp.lengths[SCORED_FILE] = len(SCORED_HEADER)
+        else:
+            cp.lengths.pop(SCORED_FILE, None)
+        cp.extra["single_file"] = settings.single_file
+        st.save(folder, cp)
+    scored = folder / SCORED_FILE
+    if not settings.single_file and scored.exists():  # after the save: crash-safe
+        scored.unlink()
+        log.warning("removed %s: EXPORTS_SINGLE_FILE is off (the rows are in %s/)",
+                    scored, dy.SCORED_DIR)
+
+
+def _recount(files: Sequence[Path]) -> VolumeCounts:
+    """The volume counts of the rows already in the day files (read once, on resume)."""
+    counts = VolumeCounts()
+    for path in files:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = csv.reader(fh)
+            next(rows, None)
+            counts.update(rows)
+    return counts
+
+
+def _head(path: Path, size: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(size)
