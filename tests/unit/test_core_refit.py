@@ -189,3 +189,31 @@ def test_the_pending_fit_keeps_its_own_copy_of_the_training_rows(
     assert np.array_equal(pending.rows, sample_then)
     assert not np.array_equal(engine._sample.view(), sample_then)
     engine.close()
+
+
+def test_a_process_exiting_with_a_fit_still_running_ends_cleanly(tmp_path: Path) -> None:
+    """No thread is left behind: the interpreter waits for the fit (not a daemon), then
+    exits with its own status."""
+    import subprocess
+    import sys
+    script = (
+        "import time\n"
+        "from detector.core import refit\n"
+        "from detector.core.engine import PartitionEngine\n"
+        "from detector.core.model import fit_rows\n"
+        "from tests.unit.test_core_refit import DELAYED\n"
+        "from tests.unit.test_core_engine import stream\n"
+        "def slow(rows, number, cfg):\n"
+        "    time.sleep(0.5)\n"
+        "    model = fit_rows(rows, number, cfg)\n"
+        "    print('fitted', number, flush=True)\n"
+        "    return model\n"
+        "refit.fit_rows = slow\n"
+        "e = PartitionEngine(DELAYED)\n"
+        "e.process(stream()[:301])\n"
+        "assert e._refits.pending[0]._thread.is_alive()\n"
+        "print('pending', e._refits.pending[0].number, flush=True)\n")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                          text=True, timeout=120, env={"PYTHONPATH": str(root)})
+    assert (done.returncode, done.stdout, done.stderr) == (0, "pending 1\nfitted 1\n", "")
