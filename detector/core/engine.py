@@ -2,8 +2,8 @@
 
 `PartitionEngine.process` is a pure function of everything the engine has seen: how the
 stream is cut into batches never changes an output (features are updated row by row; the
-model is called once per batch segment between fit points), and `restore(snapshot())`
-carries on exactly where the snapshotted engine stood.
+model is called once per batch segment between fit and takeover points, detector.core.refit),
+and `restore(snapshot())` carries on exactly where the snapshotted engine stood.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""When models are fitted and when they take over: both data-defined, the fit off the hot path.
+"""When models are fitted and when they take over: both data-defined, the fit in a thread.
 
 At each fit point F (`model.next_fit_point`) the sample's rows as of F are copied and forest
 number k is fitted on them in a background thread; it takes over at position F + D (D =
@@ -11,6 +11,10 @@ An error in the fit is raised, as the same exception object, where the model wou
 (a synchronous fit would have raised it at F). A pending fit is stored in snapshots and
 checkpoints as its rows, number and position (`stateformat`): the rows are known at F,
 so saving it never waits for the thread, and a restore starts the same fit again.
+
+The thread shares the GIL, and scikit-learn's fit is mostly Python: it spreads the fit over
+the batches after F rather than taking its CPU off the scoring thread (docs/benchmarks.md,
+"Issue 14: refits off the hot path").
 """
 
 from __future__ import annotations
