@@ -217,3 +217,22 @@ def test_a_process_exiting_with_a_fit_still_running_ends_cleanly(tmp_path: Path)
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
                           text=True, timeout=120, env={"PYTHONPATH": str(root)})
     assert (done.returncode, done.stdout, done.stderr) == (0, "pending 1\nfitted 1\n", "")
+
+
+def test_a_delay_longer_than_the_refit_interval_queues_the_fits_in_order(
+        rows: list[Transaction]) -> None:
+    """D = 1,050 with a fit every 500 rows: fits 1-3 (300, 800, 1300) are pending together
+    at row 1,300; each takes over D rows after its own fit point, whatever the restore."""
+    cfg = FAST.model_copy(update={"refit_delay": 1050})
+    whole = run(rows, cfg)
+    versions = [r.model_version for r in whole]
+    assert (versions[1349], versions[1350], versions[-1]) == ("rules-only", "if-v1", "if-v1")
+    first = PartitionEngine(cfg)
+    head = first.process(rows[:1301])
+    assert [(p.number, p.effective) for p in first._refits.pending] == [
+        (1, 1350), (2, 1850), (3, 2350)]
+    again = PartitionEngine.restore(first.snapshot(), cfg)
+    assert verdicts(head + again.process(rows[1301:])) == verdicts(whole)
+    assert verdicts(run(rows, cfg, batch=7)) == verdicts(whole)
+    first.close()
+    again.close()
