@@ -36,14 +36,8 @@ from detector.checkpoints import Ledger
 from detector.core.config import CoreConfig
 from detector.core.stateparts import Changes
 from detector.core.verdict import Verdict
-from detector.loop import (
-    BatchProcessor,
-    CoreEngineFactory,
-    Engine,
-    EngineFactory,
-    PartitionState,
-    Record,
-)
+from detector.loop import BatchProcessor
+from detector.partition import CoreEngineFactory, Engine, EngineFactory, PartitionState, Record
 from detector.settings import DetectorSettings
 from shared.codec import encode
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer

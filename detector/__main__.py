@@ -7,7 +7,7 @@ import signal
 import sys
 
 from detector.app import run_service
-from detector.loop import Hook
+from detector.partition import Hook
 from detector.settings import DetectorSettings
 from shared.entry import run_guarded, setup_logging
 

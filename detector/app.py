@@ -11,7 +11,8 @@ failed, and every path (the loop, rebalance callbacks, shutdown) then aborts it.
 batch is retried in place after the rewind, in smaller batches (halved per failure, doubled
 back per commit) so that a fault that strikes every few thousand records cannot keep a
 catch-up from ever committing; the same offset failing `poison_pill_failures` times in a
-row stops the process with exit code 7 (detector.circuit).
+row stops the process with exit code 7 (detector.circuit). Restores, rewinds and rebalances
+are `detector.ownership`'s; commits, aborts and the shutdown `detector.ending`'s.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ import argparse
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from detector.circuit import FailureCircuit
 from detector.kafka_io import (
@@ -34,18 +34,12 @@ from detector.kafka_io import (
     ensure_detector_topics,
     make_group_consumer,
 )
-from detector.loop import (
-    BatchProcessor,
-    CoreEngineFactory,
-    CoreFailure,
-    EngineFactory,
-    Hook,
-    PartitionState,
-    ReplayContext,
-)
+from detector.loop import BatchProcessor, CoreFailure, ReplayContext
 from detector.metrics import Metrics, Watchdog
+from detector.ownership import PartitionOwnership
+from detector.partition import CoreEngineFactory, EngineFactory, Hook, PartitionState
 from detector.settings import DetectorSettings, settings_from_args
-from detector.txn import STARTUP_TIMEOUT_S, Abortable, DetectorError, Transactions
+from detector.txn import Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError
 from shared.kafka import wait_for_broker
 
@@ -53,21 +47,18 @@ log = logging.getLogger("detector")
 
 #: A transaction step blocked this long ends the process (a restart resumes exactly once).
 WATCHDOG_S = 45.0
-#: How long a rewind after an abort waits out an unreachable cluster, and its pause per try.
-REWIND_RETRY_S = 60.0
-REWIND_RETRY_PAUSE_S = 1.0
 #: The smallest consume batch after repeated failures (see the module doc).
 MIN_RETRY_BATCH = 100
 
 __all__ = ["Detector", "DetectorError", "main_from_args", "run_service"]
 
 
-class Detector:
+class Detector(PartitionOwnership):
     """One detector process: a consumer-group member with a transactional producer."""
 
     def __init__(self, settings: DetectorSettings, factory: EngineFactory | None = None,
                  hook: Hook | None = None) -> None:
-        """`hook`: the fault-injection seam of tests (see detector.loop.Hook); None in use."""
+        """`hook`: the fault-injection seam of tests (see detector.partition.Hook); None in use."""
         self.settings = settings
         self._factory = factory or CoreEngineFactory(settings.core)
         self._topic = settings.topics.transactions_topic
@@ -162,18 +153,6 @@ class Detector:
         self.batch_limit = max(min(MIN_RETRY_BATCH, self.settings.batch_size),
                                self.batch_limit // 2)
 
-    def _count_failure(self, exc: BaseException) -> None:
-        """Count a failure where it happened; raises PoisonPillError at the limit."""
-        where = self.processor.position or self._restorer.ctx.position or self._txn_position()
-        if where is not None:
-            self._circuit.failed(where[0], where[1], exc)
-
-    def _txn_position(self) -> tuple[int, int] | None:
-        if not self._dirty:
-            return None
-        p = min(self._dirty)
-        return p, self._committed.get(p, 0)
-
     def _abort_and_rewind(self) -> None:
         if self._txn.open:
             self._abort()
@@ -202,8 +181,6 @@ class Detector:
         log.warning("consumer error: %s", err)
         return True
 
-    # --- transactions ---------------------------------------------------------------
-
     def _commit(self) -> bool:
         """Commit the open transaction with the offsets it covers; on abort, rewind."""
         try:
@@ -214,159 +191,6 @@ class Detector:
             return False
         self.batch_limit = min(self.settings.batch_size, self.batch_limit * 2)
         return True
-
-    def _commit_or_abort(self) -> None:
-        parts = self.processor.parts
-        offsets = [TopicPartition(self._topic, p, parts[p].next_offset)
-                   for p in sorted(self._dirty) if p in parts]
-        try:
-            self._txn.commit(offsets, self._consumer.consumer_group_metadata,
-                             self.processor.hook)
-        finally:
-            if not self._txn.open:
-                self._dirty.clear()  # committed or aborted: nothing is pending any more
-        self._committed.update({tp.partition: tp.offset for tp in offsets})
-        self._circuit.progress(self._committed)
-
-    def _abort(self, replace: bool = True) -> None:
-        try:
-            self._txn.abort(replace)
-        finally:
-            if not self._txn.open:
-                self._dirty.clear()
-
-    def _rewind(self) -> None:
-        """After an abort: every owned partition back to its committed offset and state.
-
-        The abort may have come from the cluster going away (a broker restart): a restore
-        that cannot reach it is retried for `REWIND_RETRY_S` before the process gives up
-        (exit 2; a restart resumes exactly once)."""
-        owned = [TopicPartition(self._topic, p) for p in sorted(self.processor.parts)]
-        self.processor.parts.clear()
-        for tp in self._restore_retrying(owned, "rewinding after the abort"):
-            self._consumer.seek(tp)
-
-    def _restore_retrying(self, partitions: list[TopicPartition],
-                          doing: str) -> list[TopicPartition]:
-        """`_restore`, retried for `REWIND_RETRY_S` while the cluster cannot be reached."""
-        deadline = time.monotonic() + REWIND_RETRY_S
-        while True:
-            try:
-                return self._restore(partitions)
-            except KafkaException as exc:
-                err = exc.args[0]
-                if (isinstance(err, KafkaError) and err.fatal()) or time.monotonic() >= deadline:
-                    raise
-                log.warning("%s: %s; retrying", doing, err)
-                time.sleep(REWIND_RETRY_PAUSE_S)
-
-    # --- rebalances -----------------------------------------------------------------
-
-    def _restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
-        """Give each partition its state as of its committed offset; return start positions."""
-        committed = self._consumer.committed(partitions, timeout=STARTUP_TIMEOUT_S)
-        out = []
-        for tp in committed:
-            p, offset = tp.partition, (tp.offset if tp.offset >= 0 else None)
-            kept = self._kept.pop(p, None)
-            if kept is not None and offset == kept.next_offset:
-                state = kept
-                log.info("partition %d kept in memory at offset %d", p, offset)
-            else:
-                start = time.perf_counter()
-                state, plan = self._restorer.restore(p, offset)
-                took = time.perf_counter() - start
-                self.metrics.restored(took)
-                log.info("partition %d restored (%s, replayed %d records) at offset %d in "
-                         "%.2f s", p, "snapshot" if plan.use_snapshot else "empty state",
-                         plan.replay_count, state.next_offset, took)
-            self.processor.parts[p] = state
-            self._committed[p] = state.next_offset
-            out.append(TopicPartition(self._topic, p, state.next_offset))
-        self._restorer.ctx.position = None
-        self._kept.clear()
-        return out
-
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        with self._callback("assign"):
-            # Assigned right after a broker restart, the restore may not reach it at first.
-            consumer.assign(self._restore_retrying(partitions, "restoring the assignment"))
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        with self._callback("revoke"):
-            clean = True
-            if self._txn.open:
-                try:
-                    self._commit_or_abort()
-                except Abortable:
-                    clean = False
-            revoked = {tp.partition for tp in partitions}
-            for p in revoked & set(self.processor.parts):
-                state = self.processor.parts.pop(p)
-                if clean:
-                    self._kept[p] = state
-
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        with self._callback("lost"):
-            if self._txn.open:
-                self._abort()
-            else:
-                # Lost partitions mean the cluster was out of reach; a producer that lived
-                # through a broker restart was seen to block in send_offsets afterwards.
-                self._txn.replace_producer()
-            self.processor.parts.clear()
-            self._kept.clear()
-
-    @contextmanager
-    def _callback(self, name: str) -> Iterator[None]:
-        # An exception must not vanish inside librdkafka's callback: keep it, stop, re-raise.
-        try:
-            yield
-        except Exception as exc:
-            log.error("%s callback failed: %s", name, exc)
-            self._txn.ok = False  # whatever is open now may only be aborted
-            self._failure = exc
-            self._stopping = True
-
-    def _raise_failure(self) -> None:
-        if self._failure is not None:
-            raise self._failure
-
-    # --- reporting and shutdown -------------------------------------------------------
-
-    def _lag(self) -> dict[int, int]:
-        lag = {}
-        for p, state in self.processor.parts.items():
-            _, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, p),
-                                                           cached=True)
-            lag[p] = max(0, high - state.next_offset) if high >= 0 else 0
-        return lag
-
-    def _model_versions(self) -> set[str]:
-        return {s.model_version for s in self.processor.parts.values() if s.model_version}
-
-    def _shutdown(self, clean: bool) -> None:
-        """Only a clean stop commits the open transaction; any other ending aborts it."""
-        try:
-            if self._txn.open:
-                if clean and self._txn.ok and self._failure is None:
-                    self._commit_or_abort()
-                else:
-                    self._txn.ok = False
-                    self._abort(replace=False)
-        except (Abortable, AuditstreamError, KafkaException) as exc:
-            log.warning("open transaction not committed at shutdown: %s", exc)
-        finally:
-            self._consumer.close()
-            self._restorer.close()
-            try:
-                self._txn.producer.flush(10)
-            except KafkaException as exc:  # a producer that failed fatally has nothing to send
-                log.warning("producer not flushed at shutdown: %s", exc)
-            self.metrics.report(self._lag(), self._model_versions())
-            log.info("detector stopped: %d scored, %d dead letters", self.metrics.total_records,
-                     self.metrics.total_dead)
-
 
 def run_service(settings: DetectorSettings, hook: Hook | None = None,
                 factory: EngineFactory | None = None) -> int:

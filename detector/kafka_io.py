@@ -23,15 +23,8 @@ from detector.checkpoints import (
     state_prefix,
 )
 from detector.core.stateparts import Changes, gc_paused
-from detector.loop import (
-    CoreFailure,
-    Engine,
-    EngineFactory,
-    PartitionState,
-    Record,
-    ReplayContext,
-    replay,
-)
+from detector.loop import CoreFailure, ReplayContext, replay
+from detector.partition import Engine, EngineFactory, PartitionState, Record
 from detector.recovery import RecoveryError, RecoveryPlan, plan_recovery
 from detector.resume import engine_of, partition_state
 from detector.settings import DetectorSettings

@@ -6,7 +6,7 @@ from __future__ import annotations
 from detector.checkpoints import Ledger, Restored
 from detector.dedupe import HEAD as DEDUPE
 from detector.dedupe import DedupeIndex
-from detector.loop import Engine, EngineFactory, PartitionState
+from detector.partition import Engine, EngineFactory, PartitionState
 from detector.snapshots import SnapshotError, unpack_state
 
 

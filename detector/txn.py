@@ -21,8 +21,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from detector.kafka_io import make_transactional_producer
-from detector.loop import Hook
 from detector.metrics import Metrics, Watchdog
+from detector.partition import Hook
 from detector.settings import DetectorSettings
 from shared.errors import AuditstreamError
 
@@ -135,6 +135,14 @@ class Transactions:
         self._metrics.aborted()
         if replace:
             self.replace_producer()
+
+    def abandon(self) -> None:
+        """Forget an open transaction that this producer cannot end (fenced, or failed at
+        shutdown): the instance that fenced it, or the next start with the same
+        transactional.id, aborts it (the broker does after the transaction timeout)."""
+        if self.open:
+            log.warning("leaving the open transaction to be aborted by the next owner")
+        self.open, self.ok = False, False
 
     def _discard(self, replace: bool) -> None:
         """The producer failed fatally inside the open transaction: count it aborted and

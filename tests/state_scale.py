@@ -18,7 +18,7 @@ from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.stateparts import gc_paused
 from detector.dedupe import DedupeIndex
-from detector.loop import CoreEngineFactory, PartitionState
+from detector.partition import CoreEngineFactory, PartitionState
 from detector.resume import partition_state
 from detector.snapshots import SnapshotRecord
 from shared.schemas import Transaction

@@ -281,7 +281,7 @@ class PoisonEngine:
 
 class PoisonFactory:
     def __init__(self, ids: frozenset[str]) -> None:
-        from detector.loop import CoreEngineFactory
+        from detector.partition import CoreEngineFactory
         from detector.settings import DetectorSettings
 
         self.ids, self.core = ids, CoreEngineFactory(DetectorSettings().core)

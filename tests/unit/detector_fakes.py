@@ -14,7 +14,8 @@ from detector.checkpoints import Ledger, encode_checkpoint
 from detector.core.stateparts import Changes
 from detector.core.verdict import Verdict
 from detector.dedupe import DedupeIndex
-from detector.loop import CoreFailure, PartitionState, Record, ReplayContext, replay
+from detector.loop import CoreFailure, ReplayContext, replay
+from detector.partition import PartitionState, Record
 from detector.recovery import RecoveryPlan
 from detector.settings import DetectorSettings
 from detector.snapshots import SnapshotRecord

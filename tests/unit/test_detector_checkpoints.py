@@ -25,7 +25,7 @@ from detector.core.engine import PartitionEngine
 from detector.core.stateparts import CUSTOMER_MAGIC, decode_customer
 from detector.core.table import CustomerTable
 from detector.dedupe import DedupeIndex
-from detector.loop import CoreEngineFactory, PartitionState
+from detector.partition import CoreEngineFactory, PartitionState
 from detector.resume import partition_state
 from detector.snapshots import SnapshotError, SnapshotRecord, snapshot_prefix
 from shared.schemas import Transaction

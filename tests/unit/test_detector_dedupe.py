@@ -12,7 +12,8 @@ import pytest
 import detector.dedupe as dedupe
 from detector.checkpoints import CheckpointAssembler
 from detector.dedupe import DedupeIndex, event_minute
-from detector.loop import BatchProcessor, PartitionState, replay
+from detector.loop import BatchProcessor, replay
+from detector.partition import PartitionState
 from detector.resume import partition_state
 from detector.snapshots import pack_state, unpack_state
 from shared.codec import decode, encode

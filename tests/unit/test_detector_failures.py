@@ -204,9 +204,9 @@ class BrokerDownFor:
 def test_a_broker_outage_while_rewinding_after_an_abort_is_waited_out(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import detector.app as app
+    import detector.ownership as ownership
 
-    monkeypatch.setattr(app, "REWIND_RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.0)
     cluster = cluster_with()
     cluster.on_produce = FailOnce(b"17", RuntimeError("produce blew up"))
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
@@ -232,10 +232,10 @@ def test_a_broker_outage_while_rewinding_after_an_abort_is_waited_out(
 def test_a_rewind_that_cannot_reach_the_broker_in_time_ends_with_exit_2(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import detector.app as app
+    import detector.ownership as ownership
 
-    monkeypatch.setattr(app, "REWIND_RETRY_PAUSE_S", 0.0)
-    monkeypatch.setattr(app, "REWIND_RETRY_S", 0.0)
+    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(ownership, "REWIND_RETRY_S", 0.0)
     cluster = cluster_with()
     cluster.on_produce = FailOnce(b"17", RuntimeError("produce blew up"))
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)

@@ -12,7 +12,8 @@ from msgspec.structs import replace
 
 from detector.core.verdict import Verdict
 from detector.isolation import Careful
-from detector.loop import BatchProcessor, CoreFailure, PartitionState, ReplayContext, replay
+from detector.loop import BatchProcessor, CoreFailure, ReplayContext, replay
+from detector.partition import PartitionState
 from shared.codec import decode, encode
 from shared.schemas import ScoredTransaction, Transaction, TransactionView
 from tests.unit.detector_fakes import (

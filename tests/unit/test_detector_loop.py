@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from detector.loop import BatchProcessor, PartitionState, replay
+from detector.loop import BatchProcessor, replay
+from detector.partition import PartitionState
 from shared.codec import decode, encode
 from shared.schemas import ScoredTransaction
 from tests.unit.detector_fakes import (

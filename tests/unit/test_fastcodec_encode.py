@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine, scored_row
 from detector.core.verdict import Verdict, verdict_fields
-from detector.loop import BatchProcessor, PartitionState
+from detector.loop import BatchProcessor
+from detector.partition import PartitionState
 from producer.generator import GeneratorConfig, generate
 from shared import fastcodec
 from shared.codec import encode

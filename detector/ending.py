@@ -1,0 +1,136 @@
+"""How the detector's open transaction ends, and how the detector itself ends.
+
+A commit carries the input offsets of the partitions the transaction moved; commit or abort,
+nothing is pending afterwards. A failure is counted where it struck (the poison-pill
+circuit). At shutdown only a clean stop commits; the clients always close; being fenced at
+that commit is raised once they are (exit 2), a commit that aborted leaves the exit at 0.
+Part of `detector.app.Detector` (a mixin: the attributes below are the detector's).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from detector.circuit import FailureCircuit
+from detector.kafka_io import Restorer
+from detector.loop import BatchProcessor
+from detector.metrics import Metrics
+from detector.txn import Abortable, DetectorError, Transactions
+from shared.errors import AuditstreamError
+
+log = logging.getLogger("detector")
+
+
+class TransactionEnds:
+    """Commit, abort, failure counting and shutdown of a `Detector`."""
+
+    _topic: str
+    _txn: Transactions
+    _consumer: Consumer
+    _restorer: Restorer
+    _circuit: FailureCircuit
+    processor: BatchProcessor
+    metrics: Metrics
+    #: Partitions the open transaction moved, and each partition's committed offset.
+    _dirty: set[int]
+    _committed: dict[int, int]
+    _failure: BaseException | None
+
+    def _count_failure(self, exc: BaseException) -> None:
+        """Count a failure where it happened; raises PoisonPillError at the limit."""
+        where = self.processor.position or self._restorer.ctx.position or self._txn_position()
+        if where is not None:
+            self._circuit.failed(where[0], where[1], exc)
+
+    def _txn_position(self) -> tuple[int, int] | None:
+        if not self._dirty:
+            return None
+        p = min(self._dirty)
+        return p, self._committed.get(p, 0)
+
+    def _commit_or_abort(self) -> None:
+        parts = self.processor.parts
+        offsets = [TopicPartition(self._topic, p, parts[p].next_offset)
+                   for p in sorted(self._dirty) if p in parts]
+        try:
+            self._txn.commit(offsets, self._consumer.consumer_group_metadata,
+                             self.processor.hook)
+        finally:
+            if not self._txn.open:
+                self._dirty.clear()  # committed or aborted: nothing is pending any more
+        self._committed.update({tp.partition: tp.offset for tp in offsets})
+        self._circuit.progress(self._committed)
+
+    def _abort(self, replace: bool = True) -> None:
+        try:
+            self._txn.abort(replace)
+        finally:
+            if not self._txn.open:
+                self._dirty.clear()
+
+    def _lag(self) -> dict[int, int]:
+        lag = {}
+        for p, state in self.processor.parts.items():
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, p),
+                                                           cached=True)
+            lag[p] = max(0, high - state.next_offset) if high >= 0 else 0
+        return lag
+
+    def _model_versions(self) -> set[str]:
+        return {s.model_version for s in self.processor.parts.values() if s.model_version}
+
+    def _shutdown(self, clean: bool) -> None:
+        """Only a clean stop commits the open transaction; any other ending aborts it.
+
+        The clients always close. After a clean stop, an `AuditstreamError` at the commit
+        (being fenced: exit 2) is raised once they are closed; a commit that aborted leaves
+        the exit at 0 (the transaction rolled back whole: the partitions' next owner re-reads
+        its rows, nothing lost nor doubled). After any other ending its error propagates."""
+        error: AuditstreamError | None = None
+        try:
+            if self._txn.open:
+                if clean and self._txn.ok and self._failure is None:
+                    self._final_commit()
+                else:
+                    self._txn.ok = False
+                    self._abort(replace=False)
+        except Abortable as exc:
+            log.warning("the last transaction was aborted at shutdown (%s): its rows are "
+                        "re-read from the committed offsets by the next owner", exc)
+        except (AuditstreamError, KafkaException) as exc:
+            log.warning("open transaction not committed at shutdown: %s", exc)
+            if clean:
+                error = exc if isinstance(exc, AuditstreamError) else DetectorError(
+                    f"Kafka client error at shutdown: {exc.args[0]}")
+        finally:
+            # A producer that cannot end it leaves it to the instance that fenced it (or the
+            # next start): the close's revoke callback must not try again.
+            self._txn.abandon()
+            self._consumer.close()
+            self._restorer.close()
+            try:
+                self._txn.producer.flush(10)
+            except KafkaException as exc:  # a producer that failed fatally has nothing to send
+                log.warning("producer not flushed at shutdown: %s", exc)
+            self.metrics.report(self._lag(), self._model_versions())
+            log.info("detector stopped: %d scored, %d dead letters", self.metrics.total_records,
+                     self.metrics.total_dead)
+        if error is not None:
+            raise error
+
+    def _final_commit(self) -> None:
+        """The clean stop's commit; an unexpected exception aborts it, as in the loop."""
+        try:
+            self._commit_or_abort()
+        except (Abortable, AuditstreamError, KafkaException):
+            raise
+        except Exception as exc:
+            self._txn.ok = False
+            log.error("the commit at shutdown failed, aborting: %s", exc, exc_info=exc)
+            try:
+                self._count_failure(exc)  # PoisonPillError (exit 7) at the circuit's limit
+            finally:
+                self._abort(replace=False)
+            raise Abortable(str(exc)) from exc

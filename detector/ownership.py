@@ -1,0 +1,135 @@
+"""The partitions a detector owns, through rebalances and rewinds.
+
+Each assigned partition gets its state as of its committed offset (kept in memory over a
+clean revoke, else restored from the state topic and replayed); a lost one is dropped. After
+an abort every owned partition goes back to its committed offset and state. A restore that
+cannot reach the cluster (a broker restart) is retried for `REWIND_RETRY_S`, and not at all
+once a stop is asked. An exception inside librdkafka's callbacks is kept, stops the loop and
+is re-raised there. Part of `detector.app.Detector` (a mixin).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from detector.ending import TransactionEnds
+from detector.partition import PartitionState
+from detector.txn import STARTUP_TIMEOUT_S, Abortable
+
+log = logging.getLogger("detector")
+
+#: How long a rewind after an abort waits out an unreachable cluster, and its pause per try.
+REWIND_RETRY_S = 60.0
+REWIND_RETRY_PAUSE_S = 1.0
+
+
+class PartitionOwnership(TransactionEnds):
+    """Restores, rewinds and the rebalance callbacks of a `Detector`."""
+
+    _stopping: bool
+    #: States of partitions revoked cleanly, kept in case they come back at the same offset.
+    _kept: dict[int, PartitionState]
+
+    def _rewind(self) -> None:
+        """After an abort: every owned partition back to its committed offset and state.
+
+        The abort may have come from the cluster going away (a broker restart): a restore
+        that cannot reach it is retried for `REWIND_RETRY_S` before the process gives up
+        (exit 2; a restart resumes exactly once)."""
+        owned = [TopicPartition(self._topic, p) for p in sorted(self.processor.parts)]
+        self.processor.parts.clear()
+        for tp in self._restore_retrying(owned, "rewinding after the abort"):
+            self._consumer.seek(tp)
+
+    def _restore_retrying(self, partitions: list[TopicPartition],
+                          doing: str) -> list[TopicPartition]:
+        """`_restore`, retried for `REWIND_RETRY_S` while the cluster cannot be reached (none
+        once a stop is asked: nothing is open then, and the partitions' next owner restores)."""
+        deadline = time.monotonic() + REWIND_RETRY_S
+        while True:
+            try:
+                return self._restore(partitions)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if (isinstance(err, KafkaError) and err.fatal()) or time.monotonic() >= deadline:
+                    raise
+                log.warning("%s: %s; retrying", doing, err)
+                time.sleep(REWIND_RETRY_PAUSE_S)
+                if self._stopping:  # SIGTERM: nothing is open, the next owner restores
+                    log.warning("%s: stopping as asked instead of waiting", doing)
+                    return []
+
+    def _restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """Give each partition its state as of its committed offset; return start positions."""
+        committed = self._consumer.committed(partitions, timeout=STARTUP_TIMEOUT_S)
+        out = []
+        for tp in committed:
+            p, offset = tp.partition, (tp.offset if tp.offset >= 0 else None)
+            kept = self._kept.pop(p, None)
+            if kept is not None and offset == kept.next_offset:
+                state = kept
+                log.info("partition %d kept in memory at offset %d", p, offset)
+            else:
+                start = time.perf_counter()
+                state, plan = self._restorer.restore(p, offset)
+                took = time.perf_counter() - start
+                self.metrics.restored(took)
+                log.info("partition %d restored (%s, replayed %d records) at offset %d in "
+                         "%.2f s", p, "snapshot" if plan.use_snapshot else "empty state",
+                         plan.replay_count, state.next_offset, took)
+            self.processor.parts[p] = state
+            self._committed[p] = state.next_offset
+            out.append(TopicPartition(self._topic, p, state.next_offset))
+        self._restorer.ctx.position = None
+        self._kept.clear()
+        return out
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        with self._callback("assign"):
+            # Assigned right after a broker restart, the restore may not reach it at first.
+            consumer.assign(self._restore_retrying(partitions, "restoring the assignment"))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        with self._callback("revoke"):
+            clean = True
+            if self._txn.open:
+                try:
+                    self._commit_or_abort()
+                except Abortable:
+                    clean = False
+            revoked = {tp.partition for tp in partitions}
+            for p in revoked & set(self.processor.parts):
+                state = self.processor.parts.pop(p)
+                if clean:
+                    self._kept[p] = state
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        with self._callback("lost"):
+            if self._txn.open:
+                self._abort()
+            else:
+                # Lost partitions mean the cluster was out of reach; a producer that lived
+                # through a broker restart was seen to block in send_offsets afterwards.
+                self._txn.replace_producer()
+            self.processor.parts.clear()
+            self._kept.clear()
+
+    @contextmanager
+    def _callback(self, name: str) -> Iterator[None]:
+        # An exception must not vanish inside librdkafka's callback: keep it, stop, re-raise.
+        try:
+            yield
+        except Exception as exc:
+            log.error("%s callback failed: %s", name, exc)
+            self._txn.ok = False  # whatever is open now may only be aborted
+            self._failure = exc
+            self._stopping = True
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure

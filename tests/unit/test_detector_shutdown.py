@@ -1,0 +1,138 @@
+"""How a stopped detector ends: the exit code says whether its last transaction could end.
+
+Fenced (or any fatal client error) at the shutdown commit: the clients still close, then
+exit 2. A commit that aborted at shutdown (a transient Kafka error, an unexpected exception):
+the transaction rolls back whole and the exit stays 0 (the next owner re-reads its rows;
+nothing lost nor doubled). A SIGTERM during a rewind that waits out a broker outage stops
+at once instead of waiting out the outage.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from shared.entry import run_guarded
+from shared.errors import ExitCode
+from tests.unit.detector_fakes import FakeCluster, drained, fake_detector
+from tests.unit.test_detector_txn_errors import cluster_with, every_row_once, fails_at, fatal
+
+
+def stop_with_a_transaction_open(d: Any) -> bool:
+    """An `until` that asks the detector to stop (as SIGTERM does) once a batch is open."""
+    if d._txn.open:
+        d.stop()
+    return False
+
+
+def stopping_detector(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, tmp: Path,
+                      **kw: Any) -> tuple[Any, Any]:
+    """A detector that does not commit before its stop (a long commit interval)."""
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp, commit_interval_ms=60_000,
+                             **kw)
+    return detector, lambda: detector.run(until=stop_with_a_transaction_open)
+
+
+def restart_drains(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, tmp: Path) -> None:
+    cluster.on_txn = None
+    fake_detector(monkeypatch, cluster, state_dir=tmp).run(until=drained(cluster))
+
+
+@pytest.mark.parametrize("code", [KafkaError._FENCED, KafkaError.PRODUCER_FENCED])
+def test_being_fenced_at_the_shutdown_commit_closes_the_clients_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    code: int,
+) -> None:
+    cluster = cluster_with()
+    cluster.on_txn = fails_at("commit", fatal(code, "fenced by a newer instance"))
+    detector, run = stopping_detector(monkeypatch, cluster, tmp_path)
+    before = cluster.producers
+    assert run_guarded("python -m detector", run) == ExitCode.USAGE
+    assert "fenced" in capsys.readouterr().err
+    assert not detector._consumer.assigned  # closed (the finally block ran)
+    assert detector._failure is None  # the close's revoke did not try the dead producer again
+    assert cluster.commits == 0 and cluster.rows("transactions.scored") == []
+    assert cluster.producers == before  # never fence the instance that fenced us
+    restart_drains(monkeypatch, cluster, tmp_path)
+    assert every_row_once(cluster)
+
+
+def test_an_aborted_commit_at_shutdown_rolls_back_whole_and_exits_0(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = cluster_with()
+    abortable = KafkaException(KafkaError(KafkaError._TIMED_OUT, "coordinator went away",
+                                          txn_requires_abort=True))
+    cluster.on_txn = fails_at("commit", abortable)
+    detector, run = stopping_detector(monkeypatch, cluster, tmp_path)
+    assert run_guarded("python -m detector", run) == ExitCode.OK
+    assert not detector._consumer.assigned
+    assert cluster.commits == 0 and cluster.aborts >= 1
+    assert cluster.rows("transactions.scored") == []
+    restart_drains(monkeypatch, cluster, tmp_path)
+    assert every_row_once(cluster)  # the next start re-read the rolled back rows, once
+
+
+class FailAtCommitOnce:
+    """A fault hook raising once at the commit step (a bug, as the fault suite injects)."""
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    def __call__(self, step: str, partition: int, offset: int) -> None:
+        if step == "commit" and not self.fired:
+            self.fired = True
+            raise RuntimeError("injected at commit")
+
+
+def test_an_unexpected_exception_at_the_shutdown_commit_aborts_it_and_exits_0(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # It used to escape as a traceback (exit 1) after the close's revoke callback had
+    # committed the very transaction that raised.
+    cluster = cluster_with()
+    hook = FailAtCommitOnce()
+    detector, run = stopping_detector(monkeypatch, cluster, tmp_path, hook=hook)
+    assert run_guarded("python -m detector", run) == ExitCode.OK
+    assert hook.fired
+    assert cluster.commits == 0 and cluster.aborts >= 1
+    assert not detector._consumer.assigned
+    restart_drains(monkeypatch, cluster, tmp_path)
+    assert every_row_once(cluster)
+
+
+def test_sigterm_during_a_rewind_waiting_out_an_outage_stops_at_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import detector.ownership as ownership
+
+    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.01)
+    monkeypatch.setattr(ownership, "REWIND_RETRY_S", 3.0)  # the outage outlasts it
+    cluster = cluster_with()
+    cluster.on_txn = fails_at("commit", KafkaException(KafkaError(
+        KafkaError._TIMED_OUT, "coordinator went away", txn_requires_abort=True)))
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    consumer, original, calls, failed = detector._consumer, detector._consumer.committed, 0, 0
+
+    def committed(tps: Any, timeout: float = 0) -> Any:
+        nonlocal calls, failed
+        calls += 1
+        if calls == 1:  # the assignment's restore works; the rewind meets the outage
+            return original(tps, timeout)
+        failed += 1
+        if failed == 3:
+            detector.stop()  # SIGTERM while the rewind retries
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT, "broker down"))
+
+    consumer.committed = committed
+    start = time.monotonic()
+    assert run_guarded("python -m detector", lambda: detector.run()) == ExitCode.OK
+    assert time.monotonic() - start < 2.0
+    assert failed == 3  # no try after the stop
+    assert cluster.commits == 0 and cluster.rows("transactions.scored") == []
+    restart_drains(monkeypatch, cluster, tmp_path)
+    assert every_row_once(cluster)
