@@ -106,8 +106,9 @@ class CoreConfig(BaseModel):
     refit_every: int = Field(default=50_000, ge=64, description="tx between refits")
     refit_delay: int = Field(
         default=5000, ge=0,
-        description="rows between a fit point and the new model taking over; the fit runs "
-        "in a background thread meanwhile (0: fitted synchronously at the fit point)",
+        description="rows between a refit point and the new model taking over; the fit runs "
+        "in a background thread meanwhile (0: fitted synchronously at the fit point; the "
+        "first fit always is)",
     )
     sample_size: int = Field(default=4096, ge=64, description="recent feature rows kept")
     n_trees: int = Field(default=50, ge=8)

@@ -2,7 +2,7 @@
 
 At each fit point F (`model.next_fit_point`) the sample's rows as of F are copied and forest
 number k is fitted on them in a background thread; it takes over at position F + D (D =
-`CoreConfig.refit_delay`). If the fit has not finished when the stream reaches F + D, the
+`CoreConfig.refit_delay`; the first fit, with no model before it, is synchronous at F). If the fit has not finished when the stream reaches F + D, the
 engine waits for it there (`PendingFit.result`), so which rows a model scores never depends
 on timing, only on positions, and each forest is the one a synchronous fit of the same rows
 and number gives. D = 0 fits synchronously at F, as before this module existed.
@@ -86,7 +86,9 @@ class Refits:
         due here, if any, and return the model that takes over here (None: no change)."""
         if next_fit_point(position, self.cfg) == position:
             self.fits += 1
-            delay = self.cfg.refit_delay
+            # The first model takes over at once: there is no model to keep scoring with,
+            # and a delay would only leave rows without a model score.
+            delay = self.cfg.refit_delay if self.fits > 1 else 0
             self.pending.append(PendingFit(sample.view(), self.fits, position + delay,
                                            self.cfg, background=delay > 0))
         if self.pending and self.pending[0].effective == position:

@@ -17,7 +17,8 @@ from detector.core.model import FittedModel, fit_rows
 from shared.schemas import ScoredTransaction, Transaction
 from tests.unit.test_core_engine import FAST, run, stream, verdicts
 
-#: Fit points 300, 800, 1300; with D = 120 the models take over at 420, 920, 1420.
+#: Fit points 300, 800, 1300; with D = 120 the models take over at 300 (the first fit is
+#: synchronous: there is no model before it), 920, 1420.
 D = 120
 DELAYED = FAST.model_copy(update={"refit_delay": D})
 DATA = Path(__file__).resolve().parents[1] / "data" / "state"
@@ -45,12 +46,11 @@ def _refit_threads() -> list[threading.Thread]:
 def test_each_model_takes_over_exactly_d_rows_after_its_fit_point(
         delayed: list[ScoredTransaction]) -> None:
     versions = [r.model_version for r in delayed]
-    assert versions[299:301] == ["rules-only"] * 2  # fit point 300: nothing changes yet
-    assert (versions[300 + D - 1], versions[300 + D]) == ("rules-only", "if-v1")
+    assert versions[299:301] == ["rules-only", "if-v1"]  # the first fit: at once
+    assert delayed[299].model_score is None and delayed[300].model_score is not None
+    assert versions[799:801] == ["if-v1"] * 2  # refit point 800: nothing changes yet
     assert (versions[800 + D - 1], versions[800 + D]) == ("if-v1", "if-v2")
     assert (versions[1300 + D - 1], versions[1300 + D]) == ("if-v2", "if-v3")
-    assert delayed[300 + D - 1].model_score is None
-    assert delayed[300 + D].model_score is not None
 
 
 def test_the_delayed_model_is_the_forest_a_synchronous_fit_gives(
@@ -58,12 +58,10 @@ def test_the_delayed_model_is_the_forest_a_synchronous_fit_gives(
         synchronous: list[ScoredTransaction]) -> None:
     # Rows both score with the same version: the same forest (same rows, same seed).
     assert verdicts(delayed[920:1300]) == verdicts(synchronous[920:1300])
-    assert verdicts(delayed[420:800]) == verdicts(synchronous[420:800])
+    assert verdicts(delayed[:800]) == verdicts(synchronous[:800])  # the first: synchronous
     # Rows between F and F + D are scored by the previous model, as if it were never refit.
     never = run(rows, FAST.model_copy(update={"refit_every": 10**9}))
     assert verdicts(delayed[800:920]) == verdicts(never[800:920])
-    assert verdicts(delayed[:300 + D]) == verdicts(run(rows[:300 + D], FAST.model_copy(
-        update={"first_fit_after": 10**6})))
     # The combined score never depends on the model (model_weight 0).
     assert [r.score for r in delayed] == [r.score for r in synchronous]
 
@@ -99,21 +97,22 @@ def test_a_checkpoint_while_the_fit_runs_does_not_wait_for_it(
     real = fit_rows
 
     def held(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
-        assert release.wait(60), "the test never released the fit"
+        if number > 1:  # the first fit is synchronous: hold the refit only
+            assert release.wait(60), "the test never released the fit"
         return real(rows_, number, cfg)
 
     monkeypatch.setattr(refit, "fit_rows", held)
     engine = PartitionEngine(DELAYED)
-    engine.process(rows[:300 + D])  # the fit started at 300 is held all along
-    assert engine.model_version == "rules-only" and _refit_threads()
+    engine.process(rows[:800 + D])  # the refit started at 800 is held all along
+    assert engine.model_version == "if-v1" and _refit_threads()
     saved = engine.snapshot()
     release.set()
     # the row at F + D waits for the fit: the model takes over there all the same
-    out = engine.process(rows[300 + D:300 + D + 1])
-    assert out[0].model_version == "if-v1"
+    out = engine.process(rows[800 + D:800 + D + 1])
+    assert out[0].model_version == "if-v2"
     monkeypatch.setattr(refit, "fit_rows", real)
     again = PartitionEngine.restore(saved, DELAYED)
-    assert again.process(rows[300 + D:300 + D + 1]) == out
+    assert again.process(rows[800 + D:800 + D + 1]) == out
 
 
 def test_d_0_fits_synchronously_at_the_fit_point_without_a_thread(
@@ -154,7 +153,7 @@ def test_a_failing_fit_raises_its_own_error_where_its_model_would_take_over(
 def test_close_leaves_no_fit_thread_and_fit_threads_are_not_daemons(
         rows: list[Transaction]) -> None:
     engine = PartitionEngine(DELAYED)
-    engine.process(rows[:301])
+    engine.process(rows[:801])
     threads = _refit_threads()
     assert threads and not any(t.daemon for t in threads)
     engine.close()
@@ -182,9 +181,9 @@ def test_state_written_before_background_refits_restores_with_nothing_pending() 
 def test_the_pending_fit_keeps_its_own_copy_of_the_training_rows(
         rows: list[Transaction]) -> None:
     engine = PartitionEngine(DELAYED)
-    engine.process(rows[:300])
+    engine.process(rows[:800])
     sample_then = engine._sample.view()
-    engine.process(rows[300:300 + D - 1])
+    engine.process(rows[800:800 + D - 1])
     (pending,) = engine._refits.pending
     assert np.array_equal(pending.rows, sample_then)
     assert not np.array_equal(engine._sample.view(), sample_then)
@@ -210,27 +209,26 @@ def test_a_process_exiting_with_a_fit_still_running_ends_cleanly(tmp_path: Path)
         "    return model\n"
         "refit.fit_rows = slow\n"
         "e = PartitionEngine(DELAYED)\n"
-        "e.process(stream()[:301])\n"
+        "e.process(stream()[:801])\n"
         "assert e._refits.pending[0]._thread.is_alive()\n"
         "print('pending', e._refits.pending[0].number, flush=True)\n")
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
                           text=True, timeout=120, env={"PYTHONPATH": str(root)})
-    assert (done.returncode, done.stdout, done.stderr) == (0, "pending 1\nfitted 1\n", "")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "fitted 1\npending 2\nfitted 2\n", "")
 
 
 def test_a_delay_longer_than_the_refit_interval_queues_the_fits_in_order(
         rows: list[Transaction]) -> None:
-    """D = 1,050 with a fit every 500 rows: fits 1-3 (300, 800, 1300) are pending together
+    """D = 1,050 with a fit every 500 rows: refits 2 and 3 (800, 1300) are pending together
     at row 1,300; each takes over D rows after its own fit point, whatever the restore."""
     cfg = FAST.model_copy(update={"refit_delay": 1050})
     whole = run(rows, cfg)
     versions = [r.model_version for r in whole]
-    assert (versions[1349], versions[1350], versions[-1]) == ("rules-only", "if-v1", "if-v1")
+    assert (versions[299], versions[300], versions[-1]) == ("rules-only", "if-v1", "if-v1")
     first = PartitionEngine(cfg)
     head = first.process(rows[:1301])
-    assert [(p.number, p.effective) for p in first._refits.pending] == [
-        (1, 1350), (2, 1850), (3, 2350)]
+    assert [(p.number, p.effective) for p in first._refits.pending] == [(2, 1850), (3, 2350)]
     again = PartitionEngine.restore(first.snapshot(), cfg)
     assert verdicts(head + again.process(rows[1301:])) == verdicts(whole)
     assert verdicts(run(rows, cfg, batch=7)) == verdicts(whole)
