@@ -104,6 +104,12 @@ class CoreConfig(BaseModel):
     # --- model ------------------------------------------------------------------------
     first_fit_after: int = Field(default=2000, ge=64, description="tx before the first fit")
     refit_every: int = Field(default=50_000, ge=64, description="tx between refits")
+    refit_delay: int = Field(
+        default=5000, ge=0,
+        description="rows between a refit point and the new model taking over; the fit runs "
+        "in a background thread meanwhile (0: fitted synchronously at the fit point; the "
+        "first fit always is)",
+    )
     sample_size: int = Field(default=4096, ge=64, description="recent feature rows kept")
     n_trees: int = Field(default=50, ge=8)
     max_samples: int = Field(default=256, ge=16)

@@ -2,8 +2,8 @@
 
 `PartitionEngine.process` is a pure function of everything the engine has seen: how the
 stream is cut into batches never changes an output (features are updated row by row; the
-model is called once per batch segment between fit points), and `restore(snapshot())`
-carries on exactly where the snapshotted engine stood.
+model is called once per batch segment between fit and takeover points, detector.core.refit),
+and `restore(snapshot())` carries on exactly where the snapshotted engine stood.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from detector.core import legacy, stateformat, stateparts
 from detector.core.config import CoreConfig
 from detector.core.features import Observation, event_seconds, observe
 from detector.core.habits import learn, release
-from detector.core.model import RULES_ONLY, FeatureSample, FittedModel, fit, next_fit_point
+from detector.core.model import RULES_ONLY, FeatureSample, FittedModel
+from detector.core.refit import Refits
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import Population
 from detector.core.surprise import GRADES, TERMS, Recalibration, combine, terms, to_score
@@ -87,7 +88,7 @@ class PartitionEngine:
         self._calibration = Recalibration(config.surprise_cap)
         self._sample = FeatureSample(config.sample_size, len(MODEL_FEATURES))
         self._model: FittedModel | None = None
-        self._fits = 0
+        self._refits = Refits(config)
         self._processed = 0
 
     @property
@@ -102,6 +103,10 @@ class PartitionEngine:
     @property
     def customers(self) -> int:
         return len(self._customers)
+
+    def close(self) -> None:
+        """Wait for a model still being fitted in the background (detector.core.refit)."""
+        self._refits.close()
 
     def process(self, txs: Sequence[TransactionView]) -> list[ScoredTransaction]:
         """Score `txs` in order (each against earlier rows only); one scored row per input."""
@@ -118,15 +123,15 @@ class PartitionEngine:
         segments: list[tuple[int, int, FittedModel | None]] = []
         start = added = 0
         first = self._processed
-        fit_at = next_fit_point(first, cfg)
+        refits = self._refits
+        event = refits.next_event(first)
         for i, tx in enumerate(txs):
-            if first + i == fit_at:
+            if first + i == event:  # a fit starts and/or a model takes over (detector.core.refit)
                 segments.append((start, i, self._model))
                 sample.extend(vectors[added:])
                 added = start = i
-                self._fits += 1
-                self._model = fit(sample, self._fits, cfg)
-                fit_at = next_fit_point(first + i + 1, cfg)
+                self._model = refits.step(first + i, sample) or self._model
+                event = refits.next_event(first + i + 1)
             t = event_seconds(tx)
             state = table.get(tx.customer_id, t)
             release(state, pop, cfg, t)
@@ -195,9 +200,10 @@ class PartitionEngine:
     def snapshot(self) -> bytes:
         """The engine's whole state in the explicit, versioned format (`stateformat`)."""
         return stateformat.encode(
-            partition=self.partition, processed=self._processed, fits=self._fits,
+            partition=self.partition, processed=self._processed, fits=self._refits.fits,
             customers=self._customers, population=self._population,
-            calibration=self._calibration, sample=self._sample, model=self._model)
+            calibration=self._calibration, sample=self._sample, model=self._model,
+            pending=self._refits.pending)
 
     def checkpoint(self, full: bool = False) -> stateparts.Changes:
         """The records of an incremental checkpoint: customers changed since the previous
@@ -209,9 +215,10 @@ class PartitionEngine:
             customers=[(cid, stateparts.encode_customer(seq, st)) for cid, seq, st in changed],
             removed=gone,
             parts=stateparts.encode_parts(
-                partition=self.partition, processed=self._processed, fits=self._fits,
+                partition=self.partition, processed=self._processed, fits=self._refits.fits,
                 customers=self._customers, population=self._population,
-                calibration=self._calibration, sample=self._sample, model=self._model),
+                calibration=self._calibration, sample=self._sample, model=self._model,
+                pending=self._refits.pending),
             count=len(self._customers))
 
     @classmethod
@@ -239,6 +246,6 @@ class PartitionEngine:
         engine._calibration = parts["calibration"]
         engine._sample = parts["sample"]
         engine._model = parts["model"]
-        engine._fits = parts["fits"]
+        engine._refits = Refits(config, parts["fits"], parts.get("pending"))
         engine._processed = parts["processed"]
         return engine

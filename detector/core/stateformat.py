@@ -7,10 +7,13 @@ A snapshot is `MAGIC` followed by the zlib-compressed JSON of one document:
      "population": {field: value}, "calibration": {field: value},
      "sample": {"count": c, "shape": [rows, width], "rows": base64 float32 LE},
      "model": null | {"version": "if-v2", "number": 2, "training": base64 float32 LE},
+     "pending": [{"number": 3, "effective": n, "shape": [rows, width], "rows": base64}, ...],
      "seq": q, "touched": [ids...], "gone": [ids...]}
 
 (`seq`, `touched`, `gone`: what the next incremental checkpoint writes; a document without
-them, written before checkpoints were incremental, counts every customer as changed.)
+them, written before checkpoints were incremental, counts every customer as changed.
+`pending`: fits started but not yet in effect (detector.core.refit), absent before
+background refits: none.)
 The same objects, one record each, make an incremental checkpoint (`encode_parts`,
 `encode_customer`; layout in detector.snapshots).
 
@@ -38,6 +41,7 @@ import orjson
 
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel, fit_rows
+from detector.core.refit import PendingFit
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
 from detector.core.table import CustomerTable
@@ -104,7 +108,7 @@ def _set_fields(obj: object, fields: dict[str, Any],
 
 def encode(*, partition: int | None, processed: int, fits: int, customers: CustomerTable,
            population: Population, calibration: Recalibration, sample: FeatureSample,
-           model: FittedModel | None) -> bytes:
+           model: FittedModel | None, pending: list[PendingFit] | None = None) -> bytes:
     """The snapshot bytes of an engine's parts."""
     names = CustomerState.__slots__
     codecs = [CUSTOMER_CODECS.get(n) for n in names]
@@ -124,6 +128,7 @@ def encode(*, partition: int | None, processed: int, fits: int, customers: Custo
         "calibration": _fields_of(calibration, {}),
         "sample": _sample_doc(sample),
         "model": _model_doc(model),
+        "pending": _pending_doc(pending or []),
         "seq": customers.seq,
         "touched": sorted(customers.touched),
         "gone": sorted(customers.gone),
@@ -136,6 +141,18 @@ def _model_doc(model: FittedModel | None) -> dict[str, Any] | None:
         "version": model.version, "number": model.number,
         "shape": None if model.training is None else list(model.training.shape),
         "training": None if model.training is None else _b64(model.training)}
+
+
+def _pending_doc(pending: list[PendingFit]) -> list[dict[str, Any]]:
+    return [{"number": p.number, "effective": p.effective, "shape": list(p.rows.shape),
+             "rows": _b64(p.rows)} for p in pending]
+
+
+def _pending(docs: list[dict[str, Any]] | None, config: CoreConfig) -> list[PendingFit]:
+    """The fits a state had started, started again (the same rows and number: the same
+    forests); none from a state written before background refits."""
+    return [PendingFit(_unb64(d["rows"], tuple(d["shape"])), d["number"], d["effective"],
+                       config) for d in docs or []]
 
 
 def _sample_doc(sample: FeatureSample) -> dict[str, Any]:
@@ -190,4 +207,4 @@ def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
     model = _model(doc["model"], sample, config)
     return {"partition": doc["partition"], "processed": doc["processed"], "fits": doc["fits"],
             "customers": table, "population": population, "calibration": calibration,
-            "sample": sample, "model": model}
+            "sample": sample, "model": model, "pending": _pending(doc.get("pending"), config)}

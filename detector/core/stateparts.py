@@ -8,6 +8,7 @@ other objects are records of their own (`encode_parts`), each `PART_MAGIC` then 
     meta         {"partition", "processed", "fits", "evicted", "seq", "customers"}
     population   {field: value}         calibration  {field: value}
     sample       {"count", "shape", "rows"}   model  null | {"version", "number", "training", ...}
+    pending      [{"number", "effective", "shape", "rows"}, ...]  (fits not yet in effect)
 
 A field added later reads as its default from an older record, one removed is ignored; the
 magic's last byte is the version (3, as the whole-state format), and any other is refused.
@@ -28,6 +29,7 @@ import orjson
 from detector.core import stateformat as sf
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel
+from detector.core.refit import PendingFit
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
 from detector.core.table import CustomerTable
@@ -100,7 +102,8 @@ def _unpart(name: str, data: bytes) -> Any:
 def encode_parts(*, partition: int | None, processed: int, fits: int,
                  customers: CustomerTable, population: Population,
                  calibration: Recalibration, sample: FeatureSample,
-                 model: FittedModel | None) -> dict[str, bytes | None]:
+                 model: FittedModel | None, pending: list[PendingFit] | None = None,
+                 ) -> dict[str, bytes | None]:
     """Every record of the partition's state but the customers'."""
     meta = {"partition": partition, "processed": processed, "fits": fits,
             "evicted": customers.evicted, "seq": customers.seq, "customers": len(customers)}
@@ -110,6 +113,7 @@ def encode_parts(*, partition: int | None, processed: int, fits: int,
         "calibration": _part(sf._fields_of(calibration, {})),
         "sample": _part(sf._sample_doc(sample)),
         "model": _part(sf._model_doc(model)),
+        "pending": _part(sf._pending_doc(pending or [])),
     }
 
 
@@ -137,6 +141,8 @@ def decode(parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
     sf._set_fields(calibration, _unpart("calibration", parts["calibration"]), {})
     sample = sf._sample(_unpart("sample", parts["sample"]))
     model = sf._model(_unpart("model", parts["model"]), sample, config)
+    pending = sf._pending(_unpart("pending", parts["pending"]) if "pending" in parts else None,
+                          config)
     return {"partition": meta["partition"], "processed": meta["processed"],
             "fits": meta["fits"], "customers": table, "population": population,
-            "calibration": calibration, "sample": sample, "model": model}
+            "calibration": calibration, "sample": sample, "model": model, "pending": pending}

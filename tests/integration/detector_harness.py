@@ -27,10 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 COUNTRIES = ("CH", "CH", "CH", "FR", "DE", "IT", "US")
 CATEGORIES = ("grocery", "electronics", "travel", "fuel", "restaurants", "fashion")
 
-#: Small model knobs so a short stream already fits and refits its Isolation Forest.
+#: Small model knobs so a short stream already fits and refits its Isolation Forest (each
+#: model fitted in the background and in effect 300 rows after its fit point, so restarts
+#: and checkpoints also fall between a fit and its takeover).
 CORE_ENV = {
     "DETECTOR_CORE__FIRST_FIT_AFTER": "500",
     "DETECTOR_CORE__REFIT_EVERY": "1000",
+    "DETECTOR_CORE__REFIT_DELAY": "300",
     "DETECTOR_CORE__N_TREES": "20",
 }
 

@@ -36,6 +36,7 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 4
 COLUMN = "audit_probe"
 CORE_ENV = {"DETECTOR_CORE__FIRST_FIT_AFTER": "300", "DETECTOR_CORE__REFIT_EVERY": "400",
+            "DETECTOR_CORE__REFIT_DELAY": "100",
             "DETECTOR_CORE__N_TREES": "20"}
 
 

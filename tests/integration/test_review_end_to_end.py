@@ -39,6 +39,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PARTITIONS = 2
 CORE_ENV = {"DETECTOR_CORE__FIRST_FIT_AFTER": "300", "DETECTOR_CORE__REFIT_EVERY": "400",
+            "DETECTOR_CORE__REFIT_DELAY": "100",
             "DETECTOR_CORE__N_TREES": "20"}
 
 

@@ -491,7 +491,7 @@ def test_a_snapshot_of_another_format_is_refused_naming_its_format() -> None:
 
 def test_the_forest_has_the_configured_trees_and_rows_carry_its_verdict() -> None:
     cfg = CoreConfig(first_fit_after=64, sample_size=64, n_trees=9, max_samples=32,
-                     ml_threshold=0.0)
+                     ml_threshold=0.0, refit_delay=0)
     sample = FeatureSample(64, 3)
     for i in range(64):
         sample.add((float(i % 7), float(i % 5), 1.0))

@@ -14,9 +14,10 @@ from detector.core.surprise import TERMS
 from shared.columns import RULE_NAMES
 from shared.schemas import ScoredTransaction, Transaction
 
-#: Small model knobs so that a stream of ~1,500 rows sees two fits and stays fast.
+#: Small model knobs so that a stream of ~1,500 rows sees two fits and stays fast; each
+#: model takes over at its fit point (synchronous fit; delayed ones: test_core_refit.py).
 FAST = CoreConfig(first_fit_after=300, refit_every=500, sample_size=256, n_trees=10,
-                  max_samples=64)
+                  max_samples=64, refit_delay=0)
 COUNTRIES = ("CH", "FR", "DE", "IT", "US")
 CATEGORIES = ("grocery", "restaurant", "fuel", "fashion", "electronics")
 
@@ -191,7 +192,7 @@ def test_with_model_weight_0_a_fitted_model_changes_no_score() -> None:
     (64 rows in) must leave every row's score as an engine that never fits gives it."""
     rows = stream(240, customers=12, seed=5)
     fits = CoreConfig(first_fit_after=64, refit_every=10_000, sample_size=128, n_trees=8,
-                      max_samples=32)
+                      max_samples=32, refit_delay=0)
     never = fits.model_copy(update={"first_fit_after": 10**9})
     with_model = PartitionEngine(fits).process(rows)
     without = PartitionEngine(never).process(rows)

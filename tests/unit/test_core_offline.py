@@ -46,15 +46,18 @@ def test_each_partition_gets_its_own_engine_fed_as_kafka_would(
     assert {r.source_partition for r in out} == set(by_partition)
 
 
+@pytest.mark.parametrize("delay", [0, 60])
 def test_how_the_stream_is_cut_into_batches_changes_no_byte(
-    rows: list[Transaction],
+    rows: list[Transaction], delay: int,
 ) -> None:
     """The streaming detector gets whatever batches Kafka gives; `score` cuts its stream
-    into `BATCH` rows: every field of every row is the same for any cut."""
+    into `BATCH` rows: every field of every row is the same for any cut (models fitted in
+    the background included: `delay`)."""
+    cfg = FAST.model_copy(update={"refit_delay": delay})
     ordered = sorted(rows, key=lambda r: r.timestamp)
-    whole = [r.model_dump() for r in score_transactions(rows, FAST, partitions=3)]
+    whole = [r.model_dump() for r in score_transactions(rows, cfg, partitions=3)]
     for batch in (1, 7, 250):
-        cut = [r.model_dump() for b in score_batches(ordered, FAST, partitions=3, batch=batch)
+        cut = [r.model_dump() for b in score_batches(ordered, cfg, partitions=3, batch=batch)
                for r in b]
         assert cut == whole
     assert any(r["model_score"] is not None for r in whole)

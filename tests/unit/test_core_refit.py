@@ -1,0 +1,236 @@
+"""Background refits (detector/core/refit.py): a model fitted at fit point F takes over at
+F + D exactly, whatever the batches, the timing or a checkpoint/restore in between."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from detector.core import refit
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
+from detector.core.model import FittedModel, fit_rows
+from shared.schemas import ScoredTransaction, Transaction
+from tests.unit.test_core_engine import FAST, run, stream, verdicts
+
+#: Fit points 300, 800, 1300; with D = 120 the models take over at 300 (the first fit is
+#: synchronous: there is no model before it), 920, 1420.
+D = 120
+DELAYED = FAST.model_copy(update={"refit_delay": D})
+DATA = Path(__file__).resolve().parents[1] / "data" / "state"
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[Transaction]:
+    return stream()
+
+
+@pytest.fixture(scope="module")
+def delayed(rows: list[Transaction]) -> list[ScoredTransaction]:
+    return run(rows, DELAYED)
+
+
+@pytest.fixture(scope="module")
+def synchronous(rows: list[Transaction]) -> list[ScoredTransaction]:
+    return run(rows, FAST)
+
+
+def _refit_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("refit-")]
+
+
+def test_each_model_takes_over_exactly_d_rows_after_its_fit_point(
+        delayed: list[ScoredTransaction]) -> None:
+    versions = [r.model_version for r in delayed]
+    assert versions[299:301] == ["rules-only", "if-v1"]  # the first fit: at once
+    assert delayed[299].model_score is None and delayed[300].model_score is not None
+    assert versions[799:801] == ["if-v1"] * 2  # refit point 800: nothing changes yet
+    assert (versions[800 + D - 1], versions[800 + D]) == ("if-v1", "if-v2")
+    assert (versions[1300 + D - 1], versions[1300 + D]) == ("if-v2", "if-v3")
+
+
+def test_the_delayed_model_is_the_forest_a_synchronous_fit_gives(
+        rows: list[Transaction], delayed: list[ScoredTransaction],
+        synchronous: list[ScoredTransaction]) -> None:
+    # Rows both score with the same version: the same forest (same rows, same seed).
+    assert verdicts(delayed[920:1300]) == verdicts(synchronous[920:1300])
+    assert verdicts(delayed[:800]) == verdicts(synchronous[:800])  # the first: synchronous
+    # Rows between F and F + D are scored by the previous model, as if it were never refit.
+    never = run(rows, FAST.model_copy(update={"refit_every": 10**9}))
+    assert verdicts(delayed[800:920]) == verdicts(never[800:920])
+    # The combined score never depends on the model (model_weight 0).
+    assert [r.score for r in delayed] == [r.score for r in synchronous]
+
+
+@pytest.mark.parametrize("batch", [1, 7, D - 1, D, D + 1, 500, 1500])
+def test_outputs_do_not_depend_on_how_the_stream_is_cut(
+        rows: list[Transaction], delayed: list[ScoredTransaction], batch: int) -> None:
+    assert verdicts(run(rows, DELAYED, batch=batch)) == verdicts(delayed)
+
+
+@pytest.mark.parametrize("cut", [799, 800, 801, 800 + D - 1, 800 + D, 800 + D + 1])
+@pytest.mark.parametrize("how", ["snapshot", "checkpoint"])
+def test_a_restore_between_fit_and_takeover_carries_on_like_the_uninterrupted_engine(
+        rows: list[Transaction], delayed: list[ScoredTransaction], cut: int, how: str) -> None:
+    first = PartitionEngine(DELAYED)
+    head = first.process(rows[:cut])
+    if how == "snapshot":
+        again = PartitionEngine.restore(first.snapshot(), DELAYED)
+    else:
+        changes = first.checkpoint(full=True)
+        parts = {k: v for k, v in changes.parts.items() if v is not None}
+        again = PartitionEngine.resume(parts, changes.customers, DELAYED)
+    pending = [(p.number, p.effective) for p in again._refits.pending]
+    assert pending == ([(2, 800 + D)] if 800 < cut <= 800 + D else [])
+    assert again.snapshot() == first.snapshot()
+    assert verdicts(head + again.process(rows[cut:])) == verdicts(delayed)
+    first.close()
+
+
+def test_a_checkpoint_while_the_fit_runs_does_not_wait_for_it(
+        rows: list[Transaction], monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    real = fit_rows
+
+    def held(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
+        if number > 1:  # the first fit is synchronous: hold the refit only
+            assert release.wait(60), "the test never released the fit"
+        return real(rows_, number, cfg)
+
+    monkeypatch.setattr(refit, "fit_rows", held)
+    engine = PartitionEngine(DELAYED)
+    engine.process(rows[:800 + D])  # the refit started at 800 is held all along
+    assert engine.model_version == "if-v1" and _refit_threads()
+    saved = engine.snapshot()
+    release.set()
+    # the row at F + D waits for the fit: the model takes over there all the same
+    out = engine.process(rows[800 + D:800 + D + 1])
+    assert out[0].model_version == "if-v2"
+    monkeypatch.setattr(refit, "fit_rows", real)
+    again = PartitionEngine.restore(saved, DELAYED)
+    assert again.process(rows[800 + D:800 + D + 1]) == out
+
+
+def test_d_0_fits_synchronously_at_the_fit_point_without_a_thread(
+        rows: list[Transaction], synchronous: list[ScoredTransaction]) -> None:
+    assert FAST.refit_delay == 0
+    engine = PartitionEngine(FAST)
+    before = set(threading.enumerate())
+    engine.process(rows[:301])
+    assert set(threading.enumerate()) <= before
+    assert engine._refits.pending == []
+    assert [r.model_version for r in synchronous[299:301]] == ["rules-only", "if-v1"]
+
+
+class Boom(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("delay", [0, D])
+def test_a_failing_fit_raises_its_own_error_where_its_model_would_take_over(
+        rows: list[Transaction], monkeypatch: pytest.MonkeyPatch, delay: int) -> None:
+    error = Boom("fit 2 failed")
+    real = fit_rows
+
+    def failing(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
+        if number == 2:
+            raise error
+        return real(rows_, number, cfg)
+
+    monkeypatch.setattr(refit, "fit_rows", failing)
+    engine = PartitionEngine(FAST.model_copy(update={"refit_delay": delay}))
+    engine.process(rows[:800 + delay])  # the row before the takeover: no error yet
+    with pytest.raises(Boom) as caught:
+        engine.process(rows[800 + delay:800 + delay + 1])
+    assert caught.value is error
+    assert not _refit_threads()
+
+
+def test_close_leaves_no_fit_thread_and_fit_threads_are_not_daemons(
+        rows: list[Transaction]) -> None:
+    engine = PartitionEngine(DELAYED)
+    engine.process(rows[:801])
+    threads = _refit_threads()
+    assert threads and not any(t.daemon for t in threads)
+    engine.close()
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_state_written_before_background_refits_restores_with_nothing_pending() -> None:
+    from tests.unit.state_stream import CONFIG
+    from tests.unit.state_stream import stream as state_rows
+    old = PartitionEngine.restore((DATA / "engine-format3.bin").read_bytes(), CONFIG)
+    assert old._refits.pending == [] and old.model_version == "if-v2"
+    delayed = PartitionEngine.restore((DATA / "engine-format3.bin").read_bytes(),
+                                      CONFIG.model_copy(update={"refit_delay": 50}))
+    rest = state_rows(600)[450:]
+    out = delayed.process(rest)
+    # the next fit point is 512: its model takes over at 562 under the new setting
+    assert [r.model_version for r in out[561 - 450:563 - 450]] == ["if-v2", "if-v3"]
+    # and a checkpoint without the part (written before it existed) reads as nothing pending
+    changes = old.checkpoint(full=True)
+    parts = {k: v for k, v in changes.parts.items() if v is not None and k != "pending"}
+    back = PartitionEngine.resume(parts, changes.customers, CONFIG)
+    assert back._refits.pending == [] and back.snapshot() == old.snapshot()
+
+
+def test_the_pending_fit_keeps_its_own_copy_of_the_training_rows(
+        rows: list[Transaction]) -> None:
+    engine = PartitionEngine(DELAYED)
+    engine.process(rows[:800])
+    sample_then = engine._sample.view()
+    engine.process(rows[800:800 + D - 1])
+    (pending,) = engine._refits.pending
+    assert np.array_equal(pending.rows, sample_then)
+    assert not np.array_equal(engine._sample.view(), sample_then)
+    engine.close()
+
+
+def test_a_process_exiting_with_a_fit_still_running_ends_cleanly(tmp_path: Path) -> None:
+    """No thread is left behind: the interpreter waits for the fit (not a daemon), then
+    exits with its own status."""
+    import subprocess
+    import sys
+    script = (
+        "import time\n"
+        "from detector.core import refit\n"
+        "from detector.core.engine import PartitionEngine\n"
+        "from detector.core.model import fit_rows\n"
+        "from tests.unit.test_core_refit import DELAYED\n"
+        "from tests.unit.test_core_engine import stream\n"
+        "def slow(rows, number, cfg):\n"
+        "    time.sleep(0.5)\n"
+        "    model = fit_rows(rows, number, cfg)\n"
+        "    print('fitted', number, flush=True)\n"
+        "    return model\n"
+        "refit.fit_rows = slow\n"
+        "e = PartitionEngine(DELAYED)\n"
+        "e.process(stream()[:801])\n"
+        "assert e._refits.pending[0]._thread.is_alive()\n"
+        "print('pending', e._refits.pending[0].number, flush=True)\n")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                          text=True, timeout=120, env={"PYTHONPATH": str(root)})
+    assert (done.returncode, done.stdout, done.stderr) == (0, "fitted 1\npending 2\nfitted 2\n", "")
+
+
+def test_a_delay_longer_than_the_refit_interval_queues_the_fits_in_order(
+        rows: list[Transaction]) -> None:
+    """D = 1,050 with a fit every 500 rows: refits 2 and 3 (800, 1300) are pending together
+    at row 1,300; each takes over D rows after its own fit point, whatever the restore."""
+    cfg = FAST.model_copy(update={"refit_delay": 1050})
+    whole = run(rows, cfg)
+    versions = [r.model_version for r in whole]
+    assert (versions[299], versions[300], versions[-1]) == ("rules-only", "if-v1", "if-v1")
+    first = PartitionEngine(cfg)
+    head = first.process(rows[:1301])
+    assert [(p.number, p.effective) for p in first._refits.pending] == [(2, 1850), (3, 2350)]
+    again = PartitionEngine.restore(first.snapshot(), cfg)
+    assert verdicts(head + again.process(rows[1301:])) == verdicts(whole)
+    assert verdicts(run(rows, cfg, batch=7)) == verdicts(whole)
+    first.close()
+    again.close()
