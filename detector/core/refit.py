@@ -2,10 +2,11 @@
 
 At each fit point F (`model.next_fit_point`) the sample's rows as of F are copied and forest
 number k is fitted on them in a background thread; it takes over at position F + D (D =
-`CoreConfig.refit_delay`; the first fit, with no model before it, is synchronous at F). If the fit has not finished when the stream reaches F + D, the
-engine waits for it there (`PendingFit.result`), so which rows a model scores never depends
-on timing, only on positions, and each forest is the one a synchronous fit of the same rows
-and number gives. D = 0 fits synchronously at F, as before this module existed.
+`CoreConfig.refit_delay`; the first fit, with no model before it, is synchronous at F). If
+the fit has not finished when the stream reaches F + D, the engine waits for it there
+(`PendingFit.result`), so which rows a model scores never depends on timing, only on
+positions, and each forest is the one a synchronous fit of the same rows and number gives.
+D = 0 fits every model synchronously at its fit point, as before this module existed.
 
 An error in the fit is raised, as the same exception object, where the model would take over
 (a synchronous fit would have raised it at F). A pending fit is stored in snapshots and
