@@ -151,11 +151,23 @@ def test_a_failing_fit_raises_its_own_error_where_its_model_would_take_over(
 
 
 def test_close_leaves_no_fit_thread_and_fit_threads_are_not_daemons(
-        rows: list[Transaction]) -> None:
+        rows: list[Transaction], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The refit is held until after the threads are listed: a fit that finished before
+    # the check (a slow main thread, e.g. under mutmut's call tracing) would leave none.
+    release = threading.Event()
+    real = fit_rows
+
+    def held(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
+        if number > 1:
+            assert release.wait(60), "the test never released the fit"
+        return real(rows_, number, cfg)
+
+    monkeypatch.setattr(refit, "fit_rows", held)
     engine = PartitionEngine(DELAYED)
     engine.process(rows[:801])
     threads = _refit_threads()
     assert threads and not any(t.daemon for t in threads)
+    release.set()
     engine.close()
     assert not any(t.is_alive() for t in threads)
 
