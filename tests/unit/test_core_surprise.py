@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import detector.core.surprise as surprise_module
+from detector.core.calibration import Recalibration
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.surprise import LOGISTIC_S, TERMS, poisson_tail, tail_sf, to_score
@@ -174,3 +175,36 @@ def test_dormancy_grows_with_the_silence(monkeypatch: pytest.MonkeyPatch) -> Non
     rows = [*base, tx(500, end + timedelta(days=60), 45.0)]
     back = scored_terms(rows, monkeypatch)[-1]["dormancy"]
     assert back > CONFIG.surprise_floor + 2
+
+
+# --- recalibration: where a term's tail edge lies (detector/core/calibration.py) ------------
+
+def _calibrated(tail: dict[float, int]) -> Recalibration:
+    """A recalibration after its first rescale (2 x EVERY rows) of the first term: `tail`
+    maps values to their number of rows, every other row is 0.5 (other terms 0)."""
+    rows = 2 * Recalibration.EVERY
+    values = [v for v, n in tail.items() for _ in range(n)]
+    values += [0.5] * (rows - len(values))
+    cal = Recalibration(12.0)
+    for v in values:
+        cal.learn([v] + [0.0] * (len(TERMS) - 1))
+    assert cal.total == rows >= Recalibration.MIN_ROWS
+    return cal
+
+
+def test_a_terms_edge_is_where_the_rows_counted_from_the_top_first_reach_its_share() -> None:
+    """512 rows: e^-3 of them is 25.5, e^-4 is 9.4. With 25 rows in the top bin the e^-3
+    edge is the next bin that holds a row; with 26 it is the top bin itself."""
+    assert 25 < 2 * Recalibration.EVERY * math.exp(-3.0) < 26
+    below = _calibrated({3.55: 25, 3.25: 1})
+    assert below.shapes[0] == [[pytest.approx(3.2), 3.0], [pytest.approx(3.5), 3.5]]
+    at = _calibrated({3.55: 26, 3.25: 1})
+    assert at.shapes[0] == [[pytest.approx(3.5), 3.0]]  # the e^-4 edge is the same bin
+
+
+def test_a_terms_edge_counts_every_row_above_it_however_spread_over_bins() -> None:
+    """Five rows in each of six bins (no bin alone holds e^-4 of the rows): the e^-3 edge
+    is the sixth bin from the top (30 rows), the e^-4 edge the second (10 rows)."""
+    cal = _calibrated({4.55: 5, 4.45: 5, 4.35: 5, 4.25: 5, 4.15: 5, 4.05: 5})
+    assert cal.shapes[0] == [[pytest.approx(4.0), 3.0], [pytest.approx(4.4), 4.0]]
+    assert cal.apply([4.0] + [0.0] * (len(TERMS) - 1))[0] == pytest.approx(3.0)
