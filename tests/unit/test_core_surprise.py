@@ -208,3 +208,16 @@ def test_a_terms_edge_counts_every_row_above_it_however_spread_over_bins() -> No
     cal = _calibrated({4.55: 5, 4.45: 5, 4.35: 5, 4.25: 5, 4.15: 5, 4.05: 5})
     assert cal.shapes[0] == [[pytest.approx(4.0), 3.0], [pytest.approx(4.4), 4.0]]
     assert cal.apply([4.0] + [0.0] * (len(TERMS) - 1))[0] == pytest.approx(3.0)
+
+
+def test_a_low_edge_is_a_fixed_point_of_the_map_and_starts_its_next_piece() -> None:
+    """10 rows of 512 at 5.0 (e^-4 of them, not e^-3): the e^-3 edge is the bin of the
+    other rows, 0.5, so the map is the identity up to 0.5, then linear to (5.0, 4.0)."""
+    cal = _calibrated({5.05: 10})
+    assert cal.shapes[0] == [[pytest.approx(0.5), pytest.approx(0.5)],
+                             [pytest.approx(5.0), 4.0]]
+    rest = [0.0] * (len(TERMS) - 1)
+    assert cal.apply([0.4, *rest])[0] == pytest.approx(0.4)
+    assert cal.apply([2.75, *rest])[0] == pytest.approx(0.5 + 2.25 * 3.5 / 4.5)
+    assert cal.apply([5.0, *rest])[0] == pytest.approx(4.0)
+    assert cal.scales[0] == pytest.approx(3.5 / 4.5)
