@@ -179,12 +179,12 @@ def test_dormancy_grows_with_the_silence(monkeypatch: pytest.MonkeyPatch) -> Non
 
 # --- recalibration: where a term's tail edge lies (detector/core/calibration.py) ------------
 
-def _calibrated(tail: dict[float, int]) -> Recalibration:
+def _calibrated(tail: dict[float, int], rest: float = 0.5) -> Recalibration:
     """A recalibration after its first rescale (2 x EVERY rows) of the first term: `tail`
-    maps values to their number of rows, every other row is 0.5 (other terms 0)."""
+    maps values to their number of rows, every other row is `rest` (other terms 0)."""
     rows = 2 * Recalibration.EVERY
     values = [v for v, n in tail.items() for _ in range(n)]
-    values += [0.5] * (rows - len(values))
+    values += [rest] * (rows - len(values))
     cal = Recalibration(12.0)
     for v in values:
         cal.learn([v] + [0.0] * (len(TERMS) - 1))
@@ -221,3 +221,19 @@ def test_a_low_edge_is_a_fixed_point_of_the_map_and_starts_its_next_piece() -> N
     assert cal.apply([2.75, *rest])[0] == pytest.approx(0.5 + 2.25 * 3.5 / 4.5)
     assert cal.apply([5.0, *rest])[0] == pytest.approx(4.0)
     assert cal.scales[0] == pytest.approx(3.5 / 4.5)
+
+
+def test_a_term_mostly_zero_is_still_mapped_at_the_level_its_tail_exceeds() -> None:
+    """Ten rows of 512 at 5.0, the rest 0: no e^-3 edge above 0 (that level is skipped),
+    but the e^-4 edge, 5.0, is above 4: the term is mapped down there."""
+    cal = _calibrated({5.05: 10}, rest=0.0)
+    assert cal.shapes[0] == [[pytest.approx(5.0), 4.0]]
+    assert cal.apply([5.0] + [0.0] * (len(TERMS) - 1))[0] == pytest.approx(4.0)
+
+
+def test_a_term_too_loud_at_one_level_only_is_mapped_down() -> None:
+    """The e^-3 edge (3.5) is above 3, the e^-4 edge (3.8) below 4: the term still
+    surprises too often at e^-3, so it is mapped, through both points."""
+    cal = _calibrated({3.85: 10, 3.55: 20})
+    assert cal.shapes[0] == [[pytest.approx(3.5), 3.0], [pytest.approx(3.8), pytest.approx(3.8)]]
+    assert cal.apply([3.5] + [0.0] * (len(TERMS) - 1))[0] == pytest.approx(3.0)
