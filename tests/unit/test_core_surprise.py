@@ -237,3 +237,27 @@ def test_a_term_too_loud_at_one_level_only_is_mapped_down() -> None:
     cal = _calibrated({3.85: 10, 3.55: 20})
     assert cal.shapes[0] == [[pytest.approx(3.5), 3.0], [pytest.approx(3.8), pytest.approx(3.8)]]
     assert cal.apply([3.5] + [0.0] * (len(TERMS) - 1))[0] == pytest.approx(3.0)
+
+
+def test_beyond_a_single_point_the_map_keeps_its_slope_from_the_origin() -> None:
+    """30 rows of 512 at 3.2: one point, (3.2, 3.0); below and beyond it the map is
+    the line through the origin and that point (slope 3 / 3.2)."""
+    cal = _calibrated({3.25: 30})
+    assert cal.shapes[0] == [[pytest.approx(3.2), 3.0]]
+    assert cal.scales[0] == pytest.approx(3.0 / 3.2)
+    rest = [0.0] * (len(TERMS) - 1)
+    assert cal.apply([1.6, *rest])[0] == pytest.approx(1.5)
+    assert cal.apply([6.4, *rest])[0] == pytest.approx(6.0)
+
+
+@pytest.mark.parametrize("loud", [0, 3, len(TERMS) - 1])
+def test_each_term_is_recalibrated_on_its_own_whatever_its_place(loud: int) -> None:
+    """One term surprises too often, the others never: only it is mapped, wherever it
+    stands in the term vector."""
+    cal = Recalibration(12.0)
+    for i in range(2 * Recalibration.EVERY):
+        row = [0.5] * len(TERMS)
+        row[loud] = 3.55 if i % 10 == 0 else 0.5
+        cal.learn(row)
+    assert [bool(s) for s in cal.shapes] == [i == loud for i in range(len(TERMS))]
+    assert cal.scales[loud] < 1.0
