@@ -246,3 +246,32 @@ def test_a_delay_longer_than_the_refit_interval_queues_the_fits_in_order(
     assert verdicts(run(rows, cfg, batch=7)) == verdicts(whole)
     first.close()
     again.close()
+
+
+@pytest.mark.parametrize("how", ["snapshot", "checkpoint"])
+def test_a_restored_pending_fit_runs_in_the_background_again(
+        rows: list[Transaction], monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """A restore between fit and takeover starts the fit again in its thread, as the
+    engine that wrote the state did (a restore does not wait for a forest)."""
+    first = PartitionEngine(DELAYED)
+    first.process(rows[:801])
+    if how == "snapshot":
+        saved = first.snapshot()
+    else:
+        changes = first.checkpoint(full=True)
+    first.close()
+    where: dict[int, str] = {}
+    real = fit_rows
+
+    def recording(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
+        where[number] = threading.current_thread().name
+        return real(rows_, number, cfg)
+
+    monkeypatch.setattr(refit, "fit_rows", recording)
+    if how == "snapshot":
+        again = PartitionEngine.restore(saved, DELAYED)
+    else:
+        parts = {k: v for k, v in changes.parts.items() if v is not None}
+        again = PartitionEngine.resume(parts, changes.customers, DELAYED)
+    again.close()
+    assert where[2] == "refit-2"
