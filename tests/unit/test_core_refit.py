@@ -275,3 +275,23 @@ def test_a_restored_pending_fit_runs_in_the_background_again(
         again = PartitionEngine.resume(parts, changes.customers, DELAYED)
     again.close()
     assert where[2] == "refit-2"
+
+
+@pytest.mark.parametrize("delay", [0, D])
+def test_only_delayed_refits_run_in_a_thread_of_their_own(
+        rows: list[Transaction], monkeypatch: pytest.MonkeyPatch, delay: int) -> None:
+    """The first fit, and every fit with D = 0, runs in the caller's thread; a refit with
+    D > 0 in its own."""
+    where: dict[int, str] = {}
+    real = fit_rows
+
+    def recording(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
+        where[number] = threading.current_thread().name
+        return real(rows_, number, cfg)
+
+    monkeypatch.setattr(refit, "fit_rows", recording)
+    engine = PartitionEngine(FAST.model_copy(update={"refit_delay": delay}))
+    engine.process(rows[:801])
+    engine.close()
+    caller = threading.current_thread().name
+    assert where == {1: caller, 2: caller if delay == 0 else "refit-2"}
