@@ -261,3 +261,12 @@ def test_each_term_is_recalibrated_on_its_own_whatever_its_place(loud: int) -> N
         cal.learn(row)
     assert [bool(s) for s in cal.shapes] == [i == loud for i in range(len(TERMS))]
     assert cal.scales[loud] < 1.0
+
+
+def test_beyond_the_last_point_the_map_rises_at_most_as_fast_as_the_value() -> None:
+    """Points (4.0, 3.0) and (4.5, 4.0): the last piece climbs with slope 2, but beyond
+    4.5 the map keeps slope 1 (it never catches up with the raw value)."""
+    cal = _calibrated({4.55: 10, 4.05: 20})
+    assert cal.shapes[0] == [[pytest.approx(4.0), 3.0], [pytest.approx(4.5), 4.0]]
+    assert cal.scales[0] == 1.0
+    assert cal.apply([5.0] + [0.0] * (len(TERMS) - 1))[0] == pytest.approx(4.5)
