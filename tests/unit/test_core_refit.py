@@ -277,7 +277,7 @@ def test_a_restored_pending_fit_runs_in_the_background_again(
     assert where[2] == "refit-2"
 
 
-@pytest.mark.parametrize("delay", [0, D])
+@pytest.mark.parametrize("delay", [0, 1, D])
 def test_only_delayed_refits_run_in_a_thread_of_their_own(
         rows: list[Transaction], monkeypatch: pytest.MonkeyPatch, delay: int) -> None:
     """The first fit, and every fit with D = 0, runs in the caller's thread; a refit with

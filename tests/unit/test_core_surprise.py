@@ -270,3 +270,11 @@ def test_beyond_the_last_point_the_map_rises_at_most_as_fast_as_the_value() -> N
     assert cal.shapes[0] == [[pytest.approx(4.0), 3.0], [pytest.approx(4.5), 4.0]]
     assert cal.scales[0] == 1.0
     assert cal.apply([5.0] + [0.0] * (len(TERMS) - 1))[0] == pytest.approx(4.5)
+
+
+def test_values_at_and_beyond_the_cap_count_in_the_top_bin() -> None:
+    """Recalibration(12.0): 30 rows of 512 at 12.0 or far beyond it: all in the top
+    bin, so the e^-3 edge is the cap itself."""
+    cal = _calibrated({12.0: 15, 30.0: 15})
+    assert cal.hist[0][-1] == 30
+    assert cal.shapes[0] == [[pytest.approx(12.0), 3.0]]
