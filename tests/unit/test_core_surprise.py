@@ -278,3 +278,11 @@ def test_values_at_and_beyond_the_cap_count_in_the_top_bin() -> None:
     cal = _calibrated({12.0: 15, 30.0: 15})
     assert cal.hist[0][-1] == 30
     assert cal.shapes[0] == [[pytest.approx(12.0), 3.0]]
+
+
+def test_a_negative_value_counts_in_the_bottom_bin() -> None:
+    """Terms are not negative, but a negative value must not index the histogram from
+    its top end (it would count as a large surprise there)."""
+    cal = Recalibration(12.0)
+    cal.learn([-0.5] + [0.0] * (len(TERMS) - 1))
+    assert cal.hist[0][0] == 1 and sum(cal.hist[0]) == 1
