@@ -286,3 +286,18 @@ def test_a_negative_value_counts_in_the_bottom_bin() -> None:
     cal = Recalibration(12.0)
     cal.learn([-0.5] + [0.0] * (len(TERMS) - 1))
     assert cal.hist[0][0] == 1 and sum(cal.hist[0]) == 1
+
+
+def test_the_counts_halve_rounding_down_exactly_at_the_window(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A moving window (WINDOW set to 1001 here): at 1000 rows the counts stand, at 1001
+    every count halves, rounding down, and the total is their sum."""
+    monkeypatch.setattr(Recalibration, "WINDOW", 1001)
+    cal = Recalibration(12.0)
+    for i in range(1001):
+        cal.learn([1.55 if i % 2 else 0.55] + [0.0] * (len(TERMS) - 1))
+        if i == 999:
+            assert (cal.total, cal.hist[0][5], cal.hist[0][15]) == (1000, 500, 500)
+    assert (cal.hist[0][5], cal.hist[0][15]) == (250, 250)  # 501 // 2 and 500 // 2
+    assert all(type(n) is int for n in cal.hist[0])
+    assert cal.total == 500 == sum(cal.hist[1])
