@@ -11,6 +11,7 @@ import pytest
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine, _top_reasons
 from detector.core.surprise import TERMS
+from shared import fastcodec
 from shared.columns import RULE_NAMES
 from shared.schemas import ScoredTransaction, Transaction
 
@@ -230,3 +231,12 @@ def test_a_row_with_only_a_term_has_its_reason_and_a_fired_rule_flags_whatever_t
     burst = out[-1]
     assert burst.triggered_rules == ["burst"] and burst.is_rule_flag and burst.is_flag
     assert not any(r.is_flag for r in out[:12])
+
+
+def test_decoded_views_score_into_the_same_rows_as_transactions() -> None:
+    """The streaming shell hands the engine `fastcodec` records, not `Transaction`s: the
+    scored rows (input fields and verdict) are the same."""
+    rows = stream(n=400)
+    views = [fastcodec.from_transaction(tx) for tx in rows]
+    assert not isinstance(views[0], Transaction)
+    assert PartitionEngine(FAST).process(views) == PartitionEngine(FAST).process(rows)
