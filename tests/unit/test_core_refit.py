@@ -151,12 +151,22 @@ def test_a_failing_fit_raises_its_own_error_where_its_model_would_take_over(
 
 
 def test_close_leaves_no_fit_thread_and_fit_threads_are_not_daemons(
-        rows: list[Transaction]) -> None:
+        rows: list[Transaction], monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    real = fit_rows
+
+    def held(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
+        if number > 1:  # the refit runs until the test lets it finish
+            assert release.wait(60), "the test never released the fit"
+        return real(rows_, number, cfg)
+
+    monkeypatch.setattr(refit, "fit_rows", held)
     engine = PartitionEngine(DELAYED)
     engine.process(rows[:801])
     threads = _refit_threads()
     assert threads and not any(t.daemon for t in threads)
-    engine.close()
+    release.set()
+    engine.close()  # waits for the fit: no thread outlives it
     assert not any(t.is_alive() for t in threads)
 
 
@@ -203,7 +213,7 @@ def test_a_process_exiting_with_a_fit_still_running_ends_cleanly(tmp_path: Path)
         "from tests.unit.test_core_refit import DELAYED\n"
         "from tests.unit.test_core_engine import stream\n"
         "def slow(rows, number, cfg):\n"
-        "    time.sleep(0.5)\n"
+        "    time.sleep(2.0)\n"
         "    model = fit_rows(rows, number, cfg)\n"
         "    print('fitted', number, flush=True)\n"
         "    return model\n"
