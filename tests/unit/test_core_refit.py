@@ -152,13 +152,11 @@ def test_a_failing_fit_raises_its_own_error_where_its_model_would_take_over(
 
 def test_close_leaves_no_fit_thread_and_fit_threads_are_not_daemons(
         rows: list[Transaction], monkeypatch: pytest.MonkeyPatch) -> None:
-    # The refit is held until after the threads are listed: a fit that finished before
-    # the check (a slow main thread, e.g. under mutmut's call tracing) would leave none.
     release = threading.Event()
     real = fit_rows
 
     def held(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
-        if number > 1:
+        if number > 1:  # the refit runs until the test lets it finish
             assert release.wait(60), "the test never released the fit"
         return real(rows_, number, cfg)
 
@@ -168,7 +166,7 @@ def test_close_leaves_no_fit_thread_and_fit_threads_are_not_daemons(
     threads = _refit_threads()
     assert threads and not any(t.daemon for t in threads)
     release.set()
-    engine.close()
+    engine.close()  # waits for the fit: no thread outlives it
     assert not any(t.is_alive() for t in threads)
 
 
@@ -215,7 +213,7 @@ def test_a_process_exiting_with_a_fit_still_running_ends_cleanly(tmp_path: Path)
         "from tests.unit.test_core_refit import DELAYED\n"
         "from tests.unit.test_core_engine import stream\n"
         "def slow(rows, number, cfg):\n"
-        "    time.sleep(0.5)\n"
+        "    time.sleep(2.0)\n"
         "    model = fit_rows(rows, number, cfg)\n"
         "    print('fitted', number, flush=True)\n"
         "    return model\n"
