@@ -145,3 +145,42 @@ def test_sigterm_during_a_rewind_waiting_out_an_outage_stops_at_once(
     assert cluster.commits == 0 and cluster.rows("transactions.scored") == []
     restart_drains(monkeypatch, cluster, tmp_path)
     assert every_row_once(cluster)
+
+
+def test_sigterm_during_a_rewind_blocked_on_an_unreachable_coordinator_stops_soon(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # librdkafka's committed() blocks for its whole timeout while the coordinator is out of
+    # reach; one call used to wait 60 s before the stop was even looked at.
+    import threading
+
+    import detector.ownership as ownership
+
+    monkeypatch.setattr(ownership, "REWIND_TRY_S", 0.3)
+    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.01)
+    cluster = cluster_with()
+    cluster.on_txn = fails_at("commit", KafkaException(KafkaError(
+        KafkaError._TIMED_OUT, "coordinator went away", txn_requires_abort=True)))
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    consumer, original, calls = detector._consumer, detector._consumer.committed, 0
+    waits: list[float] = []
+
+    def committed(tps: Any, timeout: float = 0) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the assignment's restore works; the rewind meets the outage
+            return original(tps, timeout)
+        if len(waits) == 0:
+            threading.Timer(0.1, detector.stop).start()  # SIGTERM while blocked
+        waits.append(timeout)
+        time.sleep(timeout)  # blocked for the whole timeout, as librdkafka is
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "coordinator unreachable"))
+
+    consumer.committed = committed
+    start = time.monotonic()
+    assert run_guarded("python -m detector", lambda: detector.run()) == ExitCode.OK
+    assert time.monotonic() - start < 5.0
+    assert waits == [0.3]  # one bounded try, then the stop is seen
+    assert cluster.commits == 0 and cluster.rows("transactions.scored") == []
+    restart_drains(monkeypatch, cluster, tmp_path)
+    assert every_row_once(cluster)
