@@ -22,7 +22,7 @@ from shared.csv_io import RowError
 from shared.errors import AuditstreamError, ExitCode
 from shared.folderlock import FolderLock
 from shared.outputs import output_errors
-from shared.rejects import write_rejects_by_source
+from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
 from sink.offline import ExportWriter
 
@@ -126,6 +126,7 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
         config = CoreConfig.model_validate({**config.model_dump(), "seed": args.seed})
     started = time.perf_counter()
     paths: list[Path] = list(args.input)
+    check_reports(paths, args.rejects_dir)
     errors: list[RowError] = []
     rows = direct(paths, errors)  # every header checked here: a bad file fails first
     stamps = _stamps(paths)  # after the files are open, before they are hashed

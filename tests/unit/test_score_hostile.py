@@ -74,3 +74,61 @@ def test_an_input_changed_while_it_is_scored_is_refused_and_the_exports_kept(
     assert {k: v for k, v in after.items() if not k.startswith("scored/")} == {
         k: v for k, v in before.items() if not k.startswith("scored/")}
     assert after.keys() == before.keys()
+
+
+def _bad_file(path: Path, rows: list[Transaction]) -> Path:
+    """`rows` in the historic layout, then one row that cannot be read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_transactions_csv(rows, path)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(f"bad-{path.parent.name},c1,not-a-date,1.0,CH,app,mobile,grocery,,False,normal\n")
+    return path
+
+
+@pytest.mark.parametrize("case", ["same name, --rejects-dir", "one file twice"])
+def test_two_inputs_that_would_share_a_rejects_report_are_refused_up_front(
+        rows: list[Transaction], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        case: str) -> None:
+    """jan/tx.csv and feb/tx.csv with --rejects-dir both report to tx.rejects.csv there (the
+    second report used to replace the first: its rejected rows lost); a file given twice
+    (by any spelling) also did. Refused before anything is read or written."""
+    jan = _bad_file(tmp_path / "jan" / "tx.csv", rows[:300])
+    if case == "one file twice":
+        inputs, extra = [jan, tmp_path / "jan" / ".." / "jan" / "tx.csv"], []
+        report = tmp_path / "jan" / "tx.rejects.csv"
+    else:
+        inputs = [jan, _bad_file(tmp_path / "feb" / "tx.csv", rows[300:])]
+        extra = ["--rejects-dir", str(tmp_path / "rejects")]
+        report = tmp_path / "rejects" / "tx.rejects.csv"
+    out = tmp_path / "out"
+    assert main(["score", *map(str, inputs), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("auditstream score: error: ") and "Traceback" not in err
+    assert f"{inputs[0]} and {inputs[1]}" in err and str(report) in err
+    assert not report.exists() and not (out / "run.json").exists()
+
+
+def test_inputs_of_the_same_name_in_their_own_folders_each_keep_their_report(
+        rows: list[Transaction], tmp_path: Path) -> None:
+    """Without --rejects-dir each report is beside its input: no clash, nothing lost."""
+    jan = _bad_file(tmp_path / "jan" / "tx.csv", rows[:300])
+    feb = _bad_file(tmp_path / "feb" / "tx.csv", rows[300:])
+    assert main(["score", str(jan), str(feb), "--out", str(tmp_path / "out")]) == 1
+    for folder in ("jan", "feb"):
+        text = (tmp_path / folder / "tx.rejects.csv").read_text()
+        assert f"bad-{folder}" in text and text.count("\n") == 2
+
+
+def test_replay_refuses_inputs_that_would_share_a_rejects_report(
+        rows: list[Transaction], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from auditstream.broker.process import free_port
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")  # none there
+    monkeypatch.setenv("KAFKA_STARTUP_WAIT_S", "1")
+    from producer.replay import run_replay
+    from producer.settings import ProducerSettings
+    from shared.errors import AuditstreamError
+    jan = _bad_file(tmp_path / "jan" / "tx.csv", rows[:300])
+    feb = _bad_file(tmp_path / "feb" / "tx.csv", rows[300:])
+    with pytest.raises(AuditstreamError, match="would both report rejected rows to"):
+        run_replay([jan, feb], ProducerSettings(), rejects_dir=tmp_path / "rejects")
+    assert not (tmp_path / "rejects").exists()
