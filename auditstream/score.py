@@ -18,12 +18,15 @@ from detector.app import main_from_args
 from detector.core.config import CoreConfig
 from detector.offline import score_batches
 from detector.settings import DetectorSettings
+from shared.atomic import remove_temporaries
 from shared.csv_io import RowError
+from shared.entry import sigterm_interrupts
 from shared.errors import AuditstreamError, ExitCode
 from shared.folderlock import FolderLock
 from shared.outputs import output_errors
 from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
+from sink.days import SCORED_DIR
 from sink.offline import ExportWriter
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
@@ -106,7 +109,8 @@ def run_score(args: argparse.Namespace) -> int:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run_score(args)
+        with sigterm_interrupts():  # SIGTERM: as Ctrl-C, no temporary file left behind
+            return _run_score(args)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -117,6 +121,8 @@ def _run_score(args: argparse.Namespace) -> int:
         raise AuditstreamError("--partitions must be at least 1")
     out: Path = args.out
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
+        for folder in (out, out / SCORED_DIR):  # what a killed writer left, lock held
+            remove_temporaries(folder)
         return _score_into(args, out)
 
 

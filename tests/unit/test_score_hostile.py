@@ -132,3 +132,64 @@ def test_replay_refuses_inputs_that_would_share_a_rejects_report(
     with pytest.raises(AuditstreamError, match="would both report rejected rows to"):
         run_replay([jan, feb], ProducerSettings(), rejects_dir=tmp_path / "rejects")
     assert not (tmp_path / "rejects").exists()
+
+
+#: A child that scores `in.csv` into `out` and gets SIGTERM once its first batch is scored
+#: (as `timeout`, systemd or a container stop would send it).
+_TERMINATED = """
+import os, signal, sys
+from auditstream import score
+from auditstream.cli import main
+from detector import offline
+offline.BATCH = 100
+real = offline.score_batches
+def batches(*args, **kwargs):
+    for i, batch in enumerate(real(*args, **kwargs)):
+        yield batch
+        if i == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+score.score_batches = batches
+sys.exit(main(["score", sys.argv[1], "--out", sys.argv[2]]))
+"""
+
+
+def test_sigterm_ends_score_like_ctrl_c_without_temporary_files(
+        rows: list[Transaction], tmp_path: Path) -> None:
+    """SIGTERM used to kill `score` where it stood: every day file being written stayed
+    behind as a hidden .tmp file, for good. Now it ends as Ctrl-C does: exit 130, one line,
+    the exports not finished and no temporary file left."""
+    import subprocess
+    import sys
+    source = tmp_path / "in.csv"
+    write_transactions_csv(rows, source)
+    out = tmp_path / "out"
+    assert main(["score", str(source), "--out", str(out)]) == 0
+    before = _files(out)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _TERMINATED, str(source), str(out)],
+                          cwd=root, capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(root)})
+    assert (done.returncode, done.stderr) == (130, "auditstream score: interrupted\n")
+    assert not [p for p in out.rglob("*.tmp")]
+    after = _files(out)
+    assert {k: v for k, v in after.items() if not k.startswith("scored/")} == {
+        k: v for k, v in before.items() if not k.startswith("scored/")}
+
+
+def test_temporary_files_a_killed_run_left_are_removed_by_the_next(
+        rows: list[Transaction], tmp_path: Path) -> None:
+    """SIGKILL, an OOM kill or a power cut leave the hidden temporary files of the files
+    being written; the next `score` on the folder (which holds its lock) removes them and
+    nothing else."""
+    out = tmp_path / "out"
+    (out / "scored").mkdir(parents=True)
+    stale = [out / "scored" / ".transactions_scored_2025-01-01.csv.m_5q9_vd.tmp",
+             out / ".run.json.abcd1234.tmp"]
+    kept = [out / "notes.tmp", out / ".keep.tmp", out / "scored" / ".x.csv.toolongname.tmp"]
+    for path in stale + kept:
+        path.write_text("half")
+    source = tmp_path / "in.csv"
+    write_transactions_csv(rows[:200], source)
+    assert main(["score", str(source), "--out", str(out)]) == 0
+    assert [p.exists() for p in stale] == [False, False]
+    assert [p.exists() for p in kept] == [True, True, True]
