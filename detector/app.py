@@ -63,6 +63,7 @@ class Detector(PartitionOwnership):
         self._factory = factory or CoreEngineFactory(settings.core)
         self._topic = settings.topics.transactions_topic
         self._stopping = False
+        self._closing = False
         self._failure: BaseException | None = None
         self._committed: dict[int, int] = {}
         self._circuit = FailureCircuit(
