@@ -37,6 +37,8 @@ class TransactionEnds:
     _dirty: set[int]
     _committed: dict[int, int]
     _failure: BaseException | None
+    #: True once the shutdown closes the clients: the close's callbacks start nothing new.
+    _closing: bool
 
     def _count_failure(self, exc: BaseException) -> None:
         """Count a failure where it happened; raises PoisonPillError at the limit."""
@@ -109,6 +111,7 @@ class TransactionEnds:
             # A producer that cannot end it leaves it to the instance that fenced it (or the
             # next start): the close's revoke callback must not try again.
             self._txn.abandon()
+            self._closing = True
             self._consumer.close()
             self._restorer.close()
             try:

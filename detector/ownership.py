@@ -119,9 +119,11 @@ class PartitionOwnership(TransactionEnds):
         with self._callback("lost"):
             if self._txn.open:
                 self._abort()
-            else:
+            elif not self._closing:
                 # Lost partitions mean the cluster was out of reach; a producer that lived
                 # through a broker restart was seen to block in send_offsets afterwards.
+                # Not at the shutdown's close: nothing would use the new producer, and its
+                # init_transactions could wait out the outage.
                 self._txn.replace_producer()
             self.processor.parts.clear()
             self._kept.clear()

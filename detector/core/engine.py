@@ -250,6 +250,6 @@ class PartitionEngine:
         engine._calibration = parts["calibration"]
         engine._sample = parts["sample"]
         engine._model = parts["model"]
-        engine._refits = Refits(config, parts["fits"], parts.get("pending"))
+        engine._refits = Refits(config, parts["fits"], parts.get("pending"), parts["processed"])
         engine._processed = parts["processed"]
         return engine

@@ -184,3 +184,25 @@ def test_sigterm_during_a_rewind_blocked_on_an_unreachable_coordinator_stops_soo
     assert cluster.commits == 0 and cluster.rows("transactions.scored") == []
     restart_drains(monkeypatch, cluster, tmp_path)
     assert every_row_once(cluster)
+
+
+@pytest.mark.parametrize("commit", ["commits", "aborts"])
+def test_an_assignment_lost_at_the_close_starts_no_new_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, commit: str
+) -> None:
+    """The close finds the assignment lost (the session ran out in a broker outage): its
+    on_lost used to replace the producer there, whose init_transactions could wait out the
+    outage at shutdown (the watchdog's exit 3) for a producer nothing would use."""
+    cluster = cluster_with()
+    if commit == "aborts":
+        cluster.on_txn = fails_at("commit", KafkaException(KafkaError(
+            KafkaError._TIMED_OUT, "coordinator went away", txn_requires_abort=True)))
+    detector, run = stopping_detector(monkeypatch, cluster, tmp_path)
+    detector._consumer.lost_on_close = True
+    before = cluster.producers
+    assert run_guarded("python -m detector", run) == ExitCode.OK
+    assert cluster.producers == before
+    assert not detector._consumer.assigned and detector._failure is None
+    assert cluster.commits == (1 if commit == "commits" else 0)
+    restart_drains(monkeypatch, cluster, tmp_path)
+    assert every_row_once(cluster)
