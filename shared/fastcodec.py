@@ -102,6 +102,7 @@ _EDGE_SPACE = frozenset(c for c in map(chr, range(SPACE_BOUND)) if c.isspace() a
 _fields = msgspec.structs.astuple
 _texts = attrgetter(*(n for n in MESSAGE_FIELDS if n in TEXT_LIMITS))
 _control = CONTROL_CHARACTERS.search
+_BACKSLASH, _DEL = ord("\\"), 0x7F
 
 
 def _holds_control(rec: Any) -> bool:
@@ -123,7 +124,8 @@ def decode_record(value: bytes) -> TransactionView | None:
                 return None
         # A control character reaches a decoded text only as an escape or a raw DEL (JSON
         # refuses raw C0 in a string): only then look, and leave such text to the schema.
-        if (b"\\" in value or b"\x7f" in value) and _holds_control(rec):
+        # (An int is found with memchr, several times faster than a one-byte bytes.)
+        if (_BACKSLASH in value or _DEL in value) and _holds_control(rec):
             return None
         rec.timestamp = parse_timestamp(rec.timestamp)
         amount = rec.amount
