@@ -202,6 +202,26 @@ def test_with_model_weight_0_a_fitted_model_changes_no_score() -> None:
     assert sum((r.score or 0.0) > 0 for r in with_model[64:]) > 10
 
 
+def test_each_fired_rule_adds_rule_surprise_to_the_combined_surprise() -> None:
+    """`score` = S / (S + score_half) with S the terms' excess plus `rule_surprise` per
+    fired rule: against the same rows scored with `rule_surprise=0`, a row's S grows by
+    exactly that much per rule, and a row without a rule keeps its score."""
+    rows = stream()
+    plain = FAST.model_copy(update={"first_fit_after": 10**9})
+    weighted = PartitionEngine(plain.model_copy(update={"rule_surprise": 5.0})).process(rows)
+    unweighted = PartitionEngine(plain.model_copy(update={"rule_surprise": 0.0})).process(rows)
+
+    def combined(score: float) -> float:
+        return plain.score_half * score / (1.0 - score)
+
+    counts = [len(r.triggered_rules) for r in weighted]
+    assert counts == [len(r.triggered_rules) for r in unweighted]
+    assert sum(c > 0 for c in counts) >= 5 and max(counts) == 2  # one rule and two
+    for a, b, c in zip(weighted, unweighted, counts, strict=True):
+        assert a.score is not None and b.score is not None
+        assert combined(a.score) - combined(b.score) == pytest.approx(5.0 * c, abs=1e-3)
+
+
 def test_a_term_exactly_at_the_floor_gives_no_reason() -> None:
     values = [0.0] * len(TERMS)
     values[TERMS.index("device")] = 2.0
