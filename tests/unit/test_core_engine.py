@@ -253,6 +253,24 @@ def test_a_row_with_only_a_term_has_its_reason_and_a_fired_rule_flags_whatever_t
     assert not any(r.is_flag for r in out[:12])
 
 
+def test_a_new_or_rare_value_says_never_seen_or_how_often_in_how_many_purchases() -> None:
+    """A habit term's reason names the attribute (in words: "ip network") and the value,
+    and says "never seen" for a new one, else how often among the learnt purchases."""
+    start = datetime(2025, 3, 3, 12)
+    rows = [_purchase(i, start + timedelta(days=i), 40.0 + i % 5) for i in range(30)]
+    rows.append(_purchase(30, start + timedelta(days=30), device="tablet"))
+    rows += [_purchase(31 + i, start + timedelta(days=31 + i), 40.0 + i % 5) for i in range(5)]
+    rows.append(_purchase(36, start + timedelta(days=36), device="tablet"))
+    rows.append(_purchase(37, start + timedelta(days=37)).model_copy(update={"ip": "10.9.8.7"}))
+    out = PartitionEngine(CoreConfig()).process(rows)
+    assert [r.reasons_top3 for r in out[31:36]] == [[]] * 5
+    new, again, network = (r.reasons_top3 for r in (out[30], out[36], out[37]))
+    assert len(new) == len(again) == len(network) == 1
+    assert new[0].startswith("device tablet never seen for this customer (surprise ")
+    assert again[0].startswith("device tablet seen only 1x in 36 purchases (surprise ")
+    assert network[0].startswith("ip network 10.9.8 never seen for this customer (surprise ")
+
+
 def test_decoded_views_score_into_the_same_rows_as_transactions() -> None:
     """The streaming shell hands the engine `fastcodec` records, not `Transaction`s: the
     scored rows (input fields and verdict) are the same."""
