@@ -429,6 +429,22 @@ def test_events_soon_after_a_return_from_silence_share_its_surprise_and_say_so()
     assert reasons["dormancy"] == "60 min after a return from silence"
 
 
+@pytest.mark.parametrize(("after", "shared", "said"), [
+    (0.0, True, "0 s"), (CONFIG.wake_s, True, "24 h"), (CONFIG.wake_s + 1, False, "")])
+def test_a_return_from_silence_is_shared_from_the_same_second_to_exactly_wake_s_after(
+        after: float, shared: bool, said: str) -> None:
+    st, pop = _home_customer()
+    back = T0 + timedelta(days=90)
+    first, _ = _judge_and_learn(st, pop, _tx(back))
+    later, reasons = _judge_and_learn(st, pop, _tx(back + timedelta(seconds=after)))
+    if shared:
+        assert later["dormancy"] == pytest.approx(first["dormancy"] / 2)
+        assert reasons["dormancy"] == f"{said} after a return from silence"
+    else:
+        assert later["dormancy"] < first["dormancy"] / 2
+        assert "return from silence" not in reasons.get("dormancy", "")  # its own gap
+
+
 def test_population_novelty_is_a_moving_average_halved_from_20000_units_of_exposure() -> None:
     pop = Population()
     for i in range(20_000):
