@@ -126,6 +126,29 @@ def test_categorical_surprise_orders_values_by_how_common_they_are() -> None:
     assert surprise("kiosk", recent=8) <= -math.log(CONFIG.context_weight) + 1e-9
 
 
+@pytest.mark.parametrize("key", ["web", "kiosk"])  # a value of the customer's, a new one
+def test_a_full_population_table_judges_values_as_if_all_its_mass_were_unused(
+        key: str) -> None:
+    """Once a population table holds `max_population_keys` values it stops counting new
+    ones, so its counts no longer say which share a customer has not used: a value is then
+    judged with all the mass unused, the same whatever the population holds. Below that
+    bound the same two populations judge differently (a control)."""
+    table = {"app": 20, "web": 5}
+    fillers = {f"v{i}": 1 for i in range(12)}
+    mine_common = {"app": 500, "web": 300, "atm": 1, "kiosk": 1, **fillers}
+    mine_rare = {"app": 1, "web": 1, "atm": 500, "kiosk": 300, **fillers}
+
+    def surprise(counts: dict[str, int], max_keys: int) -> float:
+        pop = Population()
+        pop.tables["channel"], pop.total = dict(counts), sum(counts.values())
+        cfg = CONFIG.model_copy(update={"max_population_keys": max_keys})
+        return categorical(table, key, 25, 25.0, pop, "channel", 0, cfg)
+
+    assert len(mine_common) == len(mine_rare) == 16
+    assert surprise(mine_common, 16) == surprise(mine_rare, 16)
+    assert surprise(mine_common, 17) != surprise(mine_rare, 17)
+
+
 def test_hour_tail_is_one_for_the_usual_hour_and_small_for_a_never_seen_one() -> None:
     st = CustomerState()
     pop = Population()
