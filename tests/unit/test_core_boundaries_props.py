@@ -302,6 +302,18 @@ def test_habits_stay_bounded_and_recent_context_is_the_last_learnt() -> None:
     assert len(st.recent) <= 2 * cfg.burst_min_count + 8 and len(st.window) <= 32
 
 
+@pytest.mark.parametrize("before", [254, 255])
+def test_an_hour_count_at_255_halves_every_hour_before_counting(before: int) -> None:
+    """The hour histogram holds bytes: an hour already at 255 halves every hour (rounding
+    down) before the new event counts; at 254 nothing is halved."""
+    st, pop = CustomerState(), Population()
+    st.hours[12], st.hours[13], st.hours[3] = before, 7, 1
+    _learn(st, pop, _tx(T0), 0.0)  # T0 is 12 h
+    halved = before == 255
+    assert (st.hours[12], st.hours[13], st.hours[3]) == (
+        (before >> 1) + 1 if halved else before + 1, 3 if halved else 7, 0 if halved else 1)
+
+
 def test_novel_countries_and_hops_are_counted_once_each() -> None:
     st, pop = CustomerState(), Population()
     for i, country in enumerate(["CH", "CH", "FR", "CH", "DE", "DE"]):
@@ -510,6 +522,7 @@ def test_a_new_country_and_its_new_network_count_once() -> None:
 @pytest.mark.parametrize(("amount", "reason"), [
     (44.0, "repeats an amount of 44 within 60 min"),
     (44.2, "2 purchases within 0% of 44 in 60 min"),
+    (46.2, "2 purchases within 5% of 46 in 60 min"),  # 46.2 / 44 = 1.05
 ])
 def test_a_repeat_says_whether_the_amount_was_the_same_or_close(amount: float,
                                                                 reason: str) -> None:
