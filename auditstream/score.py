@@ -18,12 +18,15 @@ from detector.app import main_from_args
 from detector.core.config import CoreConfig
 from detector.offline import score_batches
 from detector.settings import DetectorSettings
+from shared.atomic import remove_temporaries
 from shared.csv_io import RowError
+from shared.entry import sigterm_interrupts
 from shared.errors import AuditstreamError, ExitCode
 from shared.folderlock import FolderLock
 from shared.outputs import output_errors
-from shared.rejects import write_rejects_by_source
+from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
+from sink.days import SCORED_DIR
 from sink.offline import ExportWriter
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
@@ -41,9 +44,9 @@ def register(subparsers: Any) -> None:
         "EXPORTS_SINGLE_FILE=true) and every rollup into --out (locked against a sink on the "
         "same folder). Rows that cannot be read go, with their line and reason, to "
         "<name>.rejects.csv beside each input (or in --rejects-dir), as `replay` does. "
-        "Exit 0: every row scored; 1: rows rejected, the rest scored; 2: bad file or "
-        "usage; 5: --out not writable; 6: --out used by a running sink. Core settings come "
-        "from DETECTOR_CORE__* variables."))
+        "Exit 0: every row scored; 1: rows rejected, the rest scored; 2: bad file, an "
+        "input changed while read, or usage; 5: --out not writable; 6: --out used by a "
+        "running sink. Core settings come from DETECTOR_CORE__* variables."))
     score.add_argument("input", type=Path, nargs="+", metavar="INPUT.csv")
     score.add_argument("--out", type=Path, required=True, metavar="DIR")
     score.add_argument("--rejects-dir", type=Path, metavar="DIR",
@@ -79,6 +82,26 @@ def _sha256(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def _stamps(paths: list[Path]) -> list[tuple[int, int, int, int]]:
+    """What says a file was not changed: device, inode, size and modification time."""
+    out = []
+    for path in paths:
+        st = path.stat()
+        out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _unchanged(paths: list[Path], stamps: list[tuple[int, int, int, int]]) -> None:
+    """Raise if an input changed since `stamps` (appended, rewritten or replaced while it
+    was read): the rows scored and input_sha256 could describe different bytes."""
+    for path, before, now in zip(paths, stamps, _stamps(paths), strict=True):
+        if now != before:
+            raise AuditstreamError(
+                f"{path} changed while it was read, the exports not finished "
+                f"({AFTER_OUTPUT_ERROR}; run.json and the rollups as they were); score it "
+                "again once nothing writes to it")
+
+
 def run_score(args: argparse.Namespace) -> int:
     # Millions of small live objects (inputs, scored rows, cells) make the cyclic GC rescan
     # the heap again and again while reading and writing; nothing here needs it (the
@@ -86,7 +109,8 @@ def run_score(args: argparse.Namespace) -> int:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run_score(args)
+        with sigterm_interrupts():  # SIGTERM: as Ctrl-C, no temporary file left behind
+            return _run_score(args)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -97,6 +121,8 @@ def _run_score(args: argparse.Namespace) -> int:
         raise AuditstreamError("--partitions must be at least 1")
     out: Path = args.out
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
+        for folder in (out, out / SCORED_DIR):  # what a killed writer left, lock held
+            remove_temporaries(folder)
         return _score_into(args, out)
 
 
@@ -106,12 +132,14 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
         config = CoreConfig.model_validate({**config.model_dump(), "seed": args.seed})
     started = time.perf_counter()
     paths: list[Path] = list(args.input)
+    check_reports(paths, args.rejects_dir)
     errors: list[RowError] = []
     rows = direct(paths, errors)  # every header checked here: a bad file fails first
+    stamps = _stamps(paths)  # after the files are open, before they are hashed
     digest = _sha256(paths)
     try:
         # Input already in event-time order (the usual case) is scored as it is read.
-        done = _score_stream(rows, errors, args, config, out, digest=digest)
+        done = _score_stream(rows, errors, args, config, out, stamps, digest=digest)
         how = "input in event-time order, streamed"
     except OutOfOrder:
         # Abandoned (unfinished files removed; the rollups untouched): sort through runs
@@ -122,7 +150,7 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
             # Written before scoring: an unwritable rejects folder fails before the long part.
             reports = write_rejects_by_source(errors, paths[0], args.rejects_dir)
             sorted_s = time.perf_counter() - sort_started
-            done = _score_stream(ordered, errors, args, config, out, reports, digest)
+            done = _score_stream(ordered, errors, args, config, out, stamps, reports, digest)
         how = f"input not in event-time order, sorted on disk in {sorted_s:.1f} s"
     rows_n, flagged, reports = done
     total = time.perf_counter() - started
@@ -134,11 +162,13 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
 
 def _score_stream(
     rows: Iterable[Transaction], errors: list[RowError], args: argparse.Namespace,
-    config: CoreConfig, out: Path, reports: list[Path] | None = None, digest: str = "",
+    config: CoreConfig, out: Path, stamps: list[tuple[int, int, int, int]],
+    reports: list[Path] | None = None, digest: str = "",
 ) -> tuple[int, int, list[Path]]:
     """Score `rows` (in event-time order) into the exports of `out`, batch by batch;
     `errors` is complete once `rows` is exhausted, and its reports are written then unless
-    `reports` says they already are. Returns rows scored, rows flagged, the reports."""
+    `reports` says they already are. An input no longer as `stamps` says abandons the
+    exports. Returns rows scored, rows flagged, the reports."""
     versions: Counter[str] = Counter()
     flagged = 0
     with ExportWriter(out, on_rollup=write_report_from_rollup) as exports:
@@ -146,6 +176,7 @@ def _score_stream(
             exports.write(batch)
             versions.update(r.model_version for r in batch)
             flagged += sum(r.is_flag for r in batch)
+        _unchanged(args.input, stamps)
         if reports is None:
             reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir)
         exports.finish(run_info={

@@ -63,6 +63,7 @@ class Detector(PartitionOwnership):
         self._factory = factory or CoreEngineFactory(settings.core)
         self._topic = settings.topics.transactions_topic
         self._stopping = False
+        self._closing = False
         self._failure: BaseException | None = None
         self._committed: dict[int, int] = {}
         self._circuit = FailureCircuit(
@@ -192,24 +193,32 @@ class Detector(PartitionOwnership):
         self.batch_limit = min(self.settings.batch_size, self.batch_limit * 2)
         return True
 
+class _StopRequested(BaseException):
+    """SIGTERM/SIGINT while the detector starts (waiting for the broker, creating topics,
+    its producer): leave at once, nothing was consumed."""
+
+
 def run_service(settings: DetectorSettings, hook: Hook | None = None,
                 factory: EngineFactory | None = None) -> int:
-    """Run until SIGTERM/SIGINT; return the process exit code (`hook`, `factory`: tests')."""
+    """Run until SIGTERM/SIGINT; return the process exit code (`hook`, `factory`: tests').
+
+    A signal during the start-up ends it at once (exit 0, as the sink); later the loop
+    finishes its batch, commits and shuts down."""
     detector: Detector | None = None
-    stop_early = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stop_early
+        if detector is None:
+            log.info("signal %d during start-up: stopping at once", signum)
+            raise _StopRequested
         log.info("signal %d: finishing the current batch and shutting down", signum)
-        stop_early = True
-        if detector is not None:
-            detector.stop()
+        detector.stop()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        detector = Detector(settings, factory, hook)
-        if stop_early:
-            detector.stop()
+        try:
+            detector = Detector(settings, factory, hook)
+        except _StopRequested:
+            return 0
         detector.run()
     except KafkaException as exc:  # e.g. init_transactions timing out: one line, exit 2
         raise DetectorError(f"Kafka client error: {exc.args[0]}") from exc

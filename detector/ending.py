@@ -37,6 +37,8 @@ class TransactionEnds:
     _dirty: set[int]
     _committed: dict[int, int]
     _failure: BaseException | None
+    #: True once the shutdown closes the clients: the close's callbacks start nothing new.
+    _closing: bool
 
     def _count_failure(self, exc: BaseException) -> None:
         """Count a failure where it happened; raises PoisonPillError at the limit."""
@@ -50,13 +52,14 @@ class TransactionEnds:
         p = min(self._dirty)
         return p, self._committed.get(p, 0)
 
-    def _commit_or_abort(self) -> None:
+    def _commit_or_abort(self, replace: bool = True) -> None:
+        """Commit the open transaction; a failed one is aborted (`Transactions.commit`)."""
         parts = self.processor.parts
         offsets = [TopicPartition(self._topic, p, parts[p].next_offset)
                    for p in sorted(self._dirty) if p in parts]
         try:
             self._txn.commit(offsets, self._consumer.consumer_group_metadata,
-                             self.processor.hook)
+                             self.processor.hook, replace)
         finally:
             if not self._txn.open:
                 self._dirty.clear()  # committed or aborted: nothing is pending any more
@@ -108,6 +111,7 @@ class TransactionEnds:
             # A producer that cannot end it leaves it to the instance that fenced it (or the
             # next start): the close's revoke callback must not try again.
             self._txn.abandon()
+            self._closing = True
             self._consumer.close()
             self._restorer.close()
             try:
@@ -121,9 +125,12 @@ class TransactionEnds:
             raise error
 
     def _final_commit(self) -> None:
-        """The clean stop's commit; an unexpected exception aborts it, as in the loop."""
+        """The clean stop's commit; an unexpected exception aborts it, as in the loop.
+
+        A failed commit does not replace the producer: a new one's init_transactions could
+        wait out a broker outage at shutdown; the next start aborts what is left open."""
         try:
-            self._commit_or_abort()
+            self._commit_or_abort(replace=False)
         except (Abortable, AuditstreamError, KafkaException):
             raise
         except Exception as exc:

@@ -39,27 +39,37 @@ def score_batches(
         raise ValueError("partitions must be >= 1")
     if batch < 1:
         raise ValueError("batch must be >= 1")
-    engines = [PartitionEngine(config, partition=p) for p in range(partitions)]
+    # An engine per partition that gets rows, made at its first: one that never gets any
+    # outputs nothing, and a million partitions must not mean a million engines.
+    engines: dict[int, PartitionEngine] = {}
     it = iter(rows)
     while chunk := list(islice(it, batch)):
-        yield _score_chunk(chunk, engines)
+        yield _score_chunk(chunk, engines, partitions, config)
+
+
+def _engine(engines: dict[int, PartitionEngine], p: int, config: CoreConfig
+            ) -> PartitionEngine:
+    engine = engines.get(p)
+    if engine is None:
+        engine = engines[p] = PartitionEngine(config, partition=p)
+    return engine
 
 
 def _score_chunk(
-    chunk: list[Transaction], engines: list[PartitionEngine],
+    chunk: list[Transaction], engines: dict[int, PartitionEngine], partitions: int,
+    config: CoreConfig,
 ) -> list[ScoredTransaction]:
-    partitions = len(engines)
     if partitions == 1:
-        return engines[0].process(chunk)
-    routes: list[list[int]] = [[] for _ in range(partitions)]
+        return _engine(engines, 0, config).process(chunk)
+    routes: dict[int, list[int]] = {}
     for i, tx in enumerate(chunk):
-        routes[partition_for(tx.customer_id, partitions)].append(i)
+        routes.setdefault(partition_for(tx.customer_id, partitions), []).append(i)
     out: list[ScoredTransaction | None] = [None] * len(chunk)
-    for engine, indices in zip(engines, routes, strict=True):
-        if indices:
-            scored = engine.process([chunk[i] for i in indices])
-            for i, row in zip(indices, scored, strict=True):
-                out[i] = row
+    for p in sorted(routes):  # partition order, as before engines were made on demand
+        indices = routes[p]
+        scored = _engine(engines, p, config).process([chunk[i] for i in indices])
+        for i, row in zip(indices, scored, strict=True):
+            out[i] = row
     return out  # type: ignore[return-value]  # every slot filled: routes cover the chunk
 
 

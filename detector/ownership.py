@@ -3,9 +3,9 @@
 Each assigned partition gets its state as of its committed offset (kept in memory over a
 clean revoke, else restored from the state topic and replayed); a lost one is dropped. After
 an abort every owned partition goes back to its committed offset and state. A restore that
-cannot reach the cluster (a broker restart) is retried for `REWIND_RETRY_S`, and not at all
-once a stop is asked. An exception inside librdkafka's callbacks is kept, stops the loop and
-is re-raised there. Part of `detector.app.Detector` (a mixin).
+cannot reach the cluster (a broker restart) is retried for `REWIND_RETRY_S` in tries of at
+most `REWIND_TRY_S`, and not at all once a stop is asked. An exception inside librdkafka's
+callbacks is kept, stops the loop and is re-raised there. Part of `detector.app.Detector` (a mixin).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ log = logging.getLogger("detector")
 #: How long a rewind after an abort waits out an unreachable cluster, and its pause per try.
 REWIND_RETRY_S = 60.0
 REWIND_RETRY_PAUSE_S = 1.0
+#: The longest one try waits for the committed offsets: librdkafka's `committed` blocks for
+#: its whole timeout while the coordinator is out of reach, and a stop is seen between tries.
+REWIND_TRY_S = 5.0
 
 
 class PartitionOwnership(TransactionEnds):
@@ -53,20 +56,24 @@ class PartitionOwnership(TransactionEnds):
         deadline = time.monotonic() + REWIND_RETRY_S
         while True:
             try:
-                return self._restore(partitions)
+                wait = min(REWIND_TRY_S, max(deadline - time.monotonic(), 0.1))
+                return self._restore(partitions, wait)
             except KafkaException as exc:
                 err = exc.args[0]
                 if (isinstance(err, KafkaError) and err.fatal()) or time.monotonic() >= deadline:
                     raise
-                log.warning("%s: %s; retrying", doing, err)
-                time.sleep(REWIND_RETRY_PAUSE_S)
+                if not self._stopping:
+                    log.warning("%s: %s; retrying", doing, err)
+                    time.sleep(REWIND_RETRY_PAUSE_S)
                 if self._stopping:  # SIGTERM: nothing is open, the next owner restores
                     log.warning("%s: stopping as asked instead of waiting", doing)
                     return []
 
-    def _restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
-        """Give each partition its state as of its committed offset; return start positions."""
-        committed = self._consumer.committed(partitions, timeout=STARTUP_TIMEOUT_S)
+    def _restore(self, partitions: list[TopicPartition],
+                 wait: float = STARTUP_TIMEOUT_S) -> list[TopicPartition]:
+        """Give each partition its state as of its committed offset (waited for at most
+        `wait` seconds); return start positions."""
+        committed = self._consumer.committed(partitions, timeout=wait)
         out = []
         for tp in committed:
             p, offset = tp.partition, (tp.offset if tp.offset >= 0 else None)
@@ -112,9 +119,11 @@ class PartitionOwnership(TransactionEnds):
         with self._callback("lost"):
             if self._txn.open:
                 self._abort()
-            else:
+            elif not self._closing:
                 # Lost partitions mean the cluster was out of reach; a producer that lived
                 # through a broker restart was seen to block in send_offsets afterwards.
+                # Not at the shutdown's close: nothing would use the new producer, and its
+                # init_transactions could wait out the outage.
                 self._txn.replace_producer()
             self.processor.parts.clear()
             self._kept.clear()

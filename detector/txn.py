@@ -95,10 +95,11 @@ class Transactions:
             self.open, self.started, self.ok = True, time.monotonic(), True
 
     def commit(self, offsets: list[TopicPartition], group_metadata: Callable[[], Any],
-               hook: Hook | None = None) -> None:
-        """Commit with the input offsets; on failure abort and raise `Abortable`."""
+               hook: Hook | None = None, replace: bool = True) -> None:
+        """Commit with the input offsets; on failure abort and raise `Abortable` (and, if
+        `replace`, start over with a fresh producer, as `abort` does)."""
         if not self.ok:
-            self.abort()
+            self.abort(replace)
             raise Abortable("the transaction holds a failed batch")
         at = (offsets[0].partition, offsets[0].offset) if offsets else (-1, -1)
         producer = self.producer
@@ -112,10 +113,10 @@ class Transactions:
                 hook("commit", *at)
             self._call("commit", lambda: producer.commit_transaction(TXN_TIMEOUT_S))
         except ProducerFailed:
-            self._discard(replace=True)
+            self._discard(replace)
             raise
         except Abortable:
-            self.abort()
+            self.abort(replace)
             raise
         self.open = False
         self.replacements = 0

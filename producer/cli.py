@@ -25,6 +25,7 @@ from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
 from producer.settings import ProducerSettings
 from shared.csv_io import write_transactions_csv
+from shared.entry import sigterm_interrupts
 from shared.errors import ExitCode
 from shared.schemas import Transaction
 
@@ -130,7 +131,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
           f"{anomalies / max(1, len(txs)):.2%}) in {time.monotonic() - started:.1f} s",
           file=sys.stderr)
     if args.out is not None:
-        write_transactions_csv(txs, args.out)
+        with sigterm_interrupts():  # SIGTERM: as Ctrl-C, no temporary file left behind
+            write_transactions_csv(txs, args.out)
         print(f"wrote {args.out}", file=sys.stderr)
     if args.publish:
         progress = Progress(len(txs), sys.stderr)

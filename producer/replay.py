@@ -20,7 +20,7 @@ from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
 from producer.sources import Loaded, load, ordered_row_count, stream
 from shared.errors import AuditstreamError, ExitCode
-from shared.rejects import neutralise, rejects_path, write_rejects
+from shared.rejects import check_reports, neutralise, rejects_path, write_rejects
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,9 @@ def run_replay(
     memory stays flat); otherwise, and always under `strict`, every row is parsed and sorted
     before the first is sent.
     """
-    pacer = Pacer(rate, speed)
     paths = [Path(p) for p in paths]
+    check_reports(paths, rejects_dir)
+    pacer = Pacer(rate, speed)
     counts = None if strict else [ordered_row_count(p) for p in paths]
     out = progress_stream if progress_stream is not None else sys.stderr
     if counts is not None and all(c is not None for c in counts):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,24 @@ def fsync_dir(folder: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: The name `atomic_path` gives a temporary file: "." + the target's name + "." + mkstemp's
+#: 8 random characters + ".tmp".
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files of `atomic_path` that a killed process (SIGKILL, power
+    cut) left in `folder` (not below it); return them. Only for a writer holding the
+    folder's lock: another writer's file in progress would be removed too."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    gone = [p for p in folder.iterdir() if _TEMPORARY.fullmatch(p.name) and p.is_file()]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
 
 
 @contextlib.contextmanager

@@ -6,9 +6,13 @@ services need nothing from the composition root.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
@@ -44,6 +48,25 @@ def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block SIGTERM ends a batch command as Ctrl-C does (`KeyboardInterrupt`:
+    its files' cleanup runs, exit 130) rather than killing it where it stands (temporary
+    files left behind). In the main thread only (the only one that receives signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def settings_error(exc: ValidationError) -> str | None:

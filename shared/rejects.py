@@ -14,6 +14,7 @@ from pathlib import Path
 
 from shared.atomic import atomic_text_writer
 from shared.csv_io import RowError
+from shared.errors import AuditstreamError
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -35,6 +36,22 @@ def rejects_path(source: Path, rejects_dir: Path | None = None) -> Path:
     """`<name>.rejects.csv` beside `source` (or in `rejects_dir`)."""
     source = Path(source)
     return (rejects_dir or source.parent) / f"{source.stem}.rejects.csv"
+
+
+def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> None:
+    """Refuse inputs whose rejects reports would be one file (`AuditstreamError`, exit 2):
+    a file given twice, or two files of the same name with `rejects_dir`. The later report
+    would replace the earlier, its rows lost; checked before anything is read."""
+    seen: dict[Path, Path] = {}
+    for source in map(Path, sources):
+        report = rejects_path(source, rejects_dir).resolve()
+        first = seen.setdefault(report, source)
+        if first is not source:
+            raise AuditstreamError(
+                f"{first} and {source} would both report rejected rows to "
+                f"{rejects_path(first, rejects_dir)}: give each file once"
+                + (", and files of the same name without --rejects-dir"
+                   if rejects_dir is not None else ""))
 
 
 def write_rejects(errors: Sequence[RowError], path: Path) -> Path:

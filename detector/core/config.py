@@ -6,7 +6,13 @@ The streaming detector nests it as `core: CoreConfig` (env `DETECTOR_CORE__...`)
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Refit intervals a `refit_delay` may span: each fit pending meanwhile holds a copy of the
+#: training sample, in memory and in every snapshot, so the queue must stay bounded.
+MAX_PENDING_FITS = 16
 
 
 class CoreConfig(BaseModel):
@@ -108,7 +114,7 @@ class CoreConfig(BaseModel):
         default=1000, ge=0,  # a 0.1 s fit spans ~100 rows of a partition at today's speed
         description="rows between a refit point and the new model taking over; the fit runs "
         "in a background thread meanwhile (0: fitted synchronously at the fit point; the "
-        "first fit always is)",
+        "first fit always is); at most 16 x refit_every",
     )
     sample_size: int = Field(default=4096, ge=64, description="recent feature rows kept")
     n_trees: int = Field(default=50, ge=8)
@@ -125,3 +131,12 @@ class CoreConfig(BaseModel):
         default=0.0, ge=0, le=4,
         description="weight of the forest's surprise (its excess over the floor) in `score`",
     )
+
+    @model_validator(mode="after")
+    def _bounded_refit_queue(self) -> Self:
+        if self.refit_delay > MAX_PENDING_FITS * self.refit_every:
+            raise ValueError(
+                f"refit_delay ({self.refit_delay}) must be at most {MAX_PENDING_FITS} x "
+                f"refit_every ({self.refit_every}): each fit pending meanwhile holds a copy "
+                "of the training sample")
+        return self

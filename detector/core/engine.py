@@ -21,7 +21,7 @@ from detector.core.model import RULES_ONLY, FeatureSample, FittedModel
 from detector.core.refit import Refits
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import Population
-from detector.core.surprise import GRADES, TERMS, Recalibration, combine, terms, to_score
+from detector.core.surprise import GRADES, TERMS, Recalibration, amount_z, combine, terms, to_score
 from detector.core.table import CustomerTable
 from detector.core.verdict import Verdict, scored_fields
 from shared.schemas import ScoredTransaction, TransactionView
@@ -138,9 +138,13 @@ class PartitionEngine:
             obs = observe(tx, t, state, pop, cfg)
             raw, reasons, wake = terms(tx, t, state, pop, obs, cfg)
             values = calibration.apply(raw)
+            total = combine(values, cfg)
             if state.learnt >= cfg.min_history:
                 calibration.learn(raw)
-            total = combine(values, cfg)
+            # the low tail's shape, from amounts that look ordinary in every other way
+            # (their own term would always exclude the far ones)
+            if state.n and total - combine(values[:2], cfg) < cfg.quarantine_above:
+                pop.learn_low(amount_z(state, obs, cfg)[0])
             vectors.append(model_vector(values, obs))
             pending.append((tx, apply_rules(obs, cfg), values, reasons, total, first + i))
             learn(tx, t, state, pop, cfg, obs, total, wake)
@@ -246,6 +250,6 @@ class PartitionEngine:
         engine._calibration = parts["calibration"]
         engine._sample = parts["sample"]
         engine._model = parts["model"]
-        engine._refits = Refits(config, parts["fits"], parts.get("pending"))
+        engine._refits = Refits(config, parts["fits"], parts.get("pending"), parts["processed"])
         engine._processed = parts["processed"]
         return engine

@@ -11,7 +11,11 @@ D = 0 fits every model synchronously at its fit point, as before this module exi
 An error in the fit is raised, as the same exception object, where the model would take over
 (a synchronous fit would have raised it at F). A pending fit is stored in snapshots and
 checkpoints as its rows, number and position (`stateformat`): the rows are known at F,
-so saving it never waits for the thread, and a restore starts the same fit again.
+so saving it never waits for the thread, and a restore starts the same fit again, taking
+over where the state said. A restore under a lower `refit_delay` or earlier fit points
+can start a fit that takes over no later than one still pending: the newer fit supersedes
+the older (which is dropped unused), so forests only ever follow in fit order and refits
+go on at every fit point.
 
 The thread shares the GIL, and scikit-learn's fit is mostly Python: it spreads the fit over
 the batches after F rather than taking its CPU off the scoring thread (docs/benchmarks.md,
@@ -71,10 +75,17 @@ class Refits:
     """A partition's fit schedule: how many fits have started and those not yet in effect."""
 
     def __init__(self, cfg: CoreConfig, fits: int = 0,
-                 pending: list[PendingFit] | None = None) -> None:
+                 pending: list[PendingFit] | None = None, position: int = 0) -> None:
+        """`pending`: a restored state's fits not yet in effect, the stream at `position`.
+        One behind it (a state written while the queue was out of order, before
+        `_supersede`) takes over at `position`, the newest of them superseding the rest."""
         self.cfg = cfg
         self.fits = fits
-        self.pending: list[PendingFit] = pending or []
+        self.pending: list[PendingFit] = []
+        for p in sorted(pending or [], key=lambda p: p.number):
+            p.effective = max(p.effective, position)
+            self._supersede(p.effective)
+            self.pending.append(p)
 
     def next_event(self, position: int) -> int:
         """The first position at or after `position` where a fit starts or a model takes
@@ -90,11 +101,23 @@ class Refits:
             # The first model takes over at once: there is no model to keep scoring with,
             # and a delay would only leave rows without a model score.
             delay = self.cfg.refit_delay if self.fits > 1 else 0
+            self._supersede(position + delay)
             self.pending.append(PendingFit(sample.view(), self.fits, position + delay,
                                            self.cfg, background=delay > 0))
         if self.pending and self.pending[0].effective == position:
             return self.pending.pop(0).result()
         return None
+
+    def _supersede(self, effective: int) -> None:
+        """Drop the pending fits a fit taking over at `effective` supersedes: those taking
+        over at or after it. With one `refit_delay` and fit schedule there are none; after a
+        restore under a lower delay or earlier fit points there can be, and they would put an
+        older forest back over a newer one, or be left behind the stream (no event reached
+        again: the partition would never refit). Their fits are waited for, not used."""
+        for p in self.pending:
+            if p.effective >= effective:
+                p.join()
+        self.pending = [p for p in self.pending if p.effective < effective]
 
     def close(self) -> None:
         """Wait for every fit still running (no thread outlives its engine's user)."""

@@ -15,6 +15,9 @@ from operator import countOf
 
 #: The attributes whose new values are judged against the population (habits, surprise).
 NOVELTY: tuple[str, ...] = ("country", "category", "channel", "device", "ipnet")
+#: The population's low-amount histogram: bins per unit of robust z, and its range (the
+#: last bin holds everything lower).
+LOW_BINS, LOW_RANGE = 4, 30
 #: A recent event: (event time s, amount, merchant category, channel).
 Recent = tuple[float, float, str, str]
 #: A recently learnt habit: (country, device, IP network, channel, category, hour, log amount).
@@ -116,7 +119,7 @@ class Population:
 
     __slots__ = (
         "amount_center", "amount_ring", "amount_scale", "fast", "gap_log", "gap_mean", "gaps",
-        "hours",
+        "hours", "low", "low_n",
         "novelty", "offsets", "singles", "tables", "total",
     )
 
@@ -144,6 +147,10 @@ class Population:
         self.novelty: dict[str, list[float]] = {}
         self.singles: dict[str, int] = {}  # per table: values counted exactly once
         self.fast = [0.0, 0.0]  # [country changes faster than travel allows, events]
+        # established customers' amounts below their usual level, by how far (robust z, in
+        # bins of 1/LOW_BINS), out of `low_n` counted events: the low tail's shape
+        self.low = [0] * (LOW_BINS * LOW_RANGE + 1)
+        self.low_n = 0
 
     def share(self, table: str, key: str) -> float:
         """Smoothed share of events with this value (never 0)."""
@@ -182,6 +189,26 @@ class Population:
             entry[1] *= 0.5
         entry[0] += new
         entry[1] += unused
+
+    def learn_low(self, z: float) -> None:
+        """Count one amount at robust z from its customer's level."""
+        if self.low_n >= 20_000:  # a moving window beyond this (integers: exact)
+            self.low = [c // 2 for c in self.low]
+            self.low_n //= 2
+        self.low_n += 1
+        if z < 0.0:
+            b = int(-z * LOW_BINS)
+            self.low[b if b < len(self.low) else -1] += 1
+
+    def low_share(self, z: float) -> float:
+        """Conformal p-value of robust z among the counted amounts: (those at least about
+        as far below their level, its bin included, + 1) / (counted + 1). Valid whatever
+        the amounts' shape (never below 1 / (counted + 1): n values cannot tell rarer)."""
+        if z >= 0.0:
+            return 1.0
+        b = int(-z * LOW_BINS)
+        low = self.low
+        return (sum(low[b if b < len(low) else -1:]) + 1) / (self.low_n + 1)
 
     def fast_rate(self) -> float:
         """Share of events that follow the previous one faster than travel allows (prior:

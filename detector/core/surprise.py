@@ -10,8 +10,8 @@ the last `context_size` learnt events, so a consistent new habit stops surprisin
 The combined surprise is the sum of every term's excess over `surprise_floor` (an event
 always sits a little in some tail; only the excess is evidence), and
 `score = S / (S + score_half)`. docs/detection.md explains each term with an example.
-Hour tails: `hourtail`; recalibration: `calibration`. A speed-up here must keep every
-float to the bit (bench/core_parity.py).
+Hour tails: `hourtail`; the low side of amounts: `lowtail`; recalibration: `calibration`.
+A speed-up here must keep every float to the bit (bench/core_parity.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from detector.core.config import CoreConfig
 from detector.core.features import Observation
 from detector.core.habits import ipnet
 from detector.core.hourtail import hour_tail
+from detector.core.lowtail import amount_z, low_rate
 from detector.core.rules import duration, needed_seconds, quoted
 from detector.core.state import NOVELTY, CustomerState, Population
 from shared.schemas import TransactionView as Transaction
@@ -128,10 +129,10 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     cols = list(zip(*ctx, strict=True)) if ctx else []  # the context by column (Context's fields)
     n = st.n
     # --- amount: logistic tails on the robust z, against the long and the recent level ----
-    k = len(st.amounts)
-    scale = o.amount_scale * math.sqrt(1.0 + 1.0 / (k + cfg.prior_weight + 1.0))
-    z = o.amount_z * o.amount_scale / scale
+    z, scale = amount_z(st, o, cfg)
     up, down = tail_sf(z), tail_sf(-z)
+    if z < 0.0 and n:
+        down = max(down, low_rate(st, pop, o, z, cfg))
     if len(ctx) >= 3:
         levels = sorted(cols[6])
         zr = (o.log_amount - levels[len(levels) // 2]) / scale
@@ -295,6 +296,6 @@ def to_score(total: float, cfg: CoreConfig) -> float:
 
 
 __all__ = [
-    "GRADES", "LOGISTIC_S", "SPANS", "TERMS", "Recalibration", "categorical", "combine",
-    "hour_tail", "poisson_tail", "tail_pdf", "tail_sf", "terms", "to_score",
+    "GRADES", "LOGISTIC_S", "SPANS", "TERMS", "Recalibration", "amount_z", "categorical",
+    "combine", "hour_tail", "low_rate", "poisson_tail", "tail_pdf", "tail_sf", "terms", "to_score",
 ]

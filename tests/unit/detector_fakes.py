@@ -232,6 +232,9 @@ class FakeConsumer:
     positions: dict[int, int] = field(default_factory=dict)
     callbacks: dict[str, Any] = field(default_factory=dict)
     assigned: bool = False
+    #: The close finds the assignment lost (a session that ran out in a broker outage):
+    #: it calls on_lost instead of on_revoke, as librdkafka does.
+    lost_on_close: bool = False
 
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
         self.callbacks = callbacks
@@ -268,9 +271,10 @@ class FakeConsumer:
         return 0, len(self.cluster.logs.get(tp.partition, []))
 
     def close(self) -> None:
-        if self.assigned and "on_revoke" in self.callbacks:
+        which = "on_lost" if self.lost_on_close else "on_revoke"
+        if self.assigned and which in self.callbacks:
             parts = [TopicPartition(self.cluster.topic, p) for p in sorted(self.positions)]
-            self.callbacks["on_revoke"](self, parts)
+            self.callbacks[which](self, parts)
         self.assigned = False
 
 

@@ -91,3 +91,32 @@ def test_the_core_and_offline_scoring_never_import_a_kafka_client() -> None:
     code = ("import sys, detector.core, detector.offline; "
             "sys.exit('confluent_kafka' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_only_partitions_that_get_rows_get_an_engine(
+    rows: list[Transaction], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`score --partitions 1000000` used to build a million engines before the first row
+    (3 GB at 20,000: an out-of-memory kill, no message); the rows of 30 customers need at
+    most 30, and the outputs are those of the partitions they fall in."""
+    import detector.offline as offline
+    made: list[int] = []
+
+    class Counting(PartitionEngine):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            made.append(self.partition if self.partition is not None else -1)
+            assert len(made) <= 1000, "an engine for every partition, used or not"
+
+    monkeypatch.setattr(offline, "PartitionEngine", Counting)
+    partitions = 1_000_000
+    out = score_transactions(rows[:300], FAST, partitions=partitions)
+    used = {partition_for(tx.customer_id, partitions) for tx in rows[:300]}
+    assert sorted(made) == sorted(used) and len(used) <= 30
+    assert {r.source_partition for r in out} == used
+    by_partition: dict[int, list[Transaction]] = defaultdict(list)
+    for tx in sorted(rows[:300], key=lambda r: r.timestamp):
+        by_partition[partition_for(tx.customer_id, partitions)].append(tx)
+    for p, txs in by_partition.items():
+        mine = [r for r in out if r.source_partition == p]
+        assert verdicts(mine) == verdicts(PartitionEngine(FAST).process(txs))

@@ -293,3 +293,78 @@ def test_only_delayed_refits_run_in_a_thread_of_their_own(
     engine.close()
     caller = threading.current_thread().name
     assert where == {1: caller, 2: caller if delay == 0 else "refit-2"}
+
+
+@pytest.fixture(scope="module")
+def long_rows() -> list[Transaction]:
+    return stream(3000)
+
+
+def test_a_lowered_refit_delay_after_a_restore_keeps_the_fits_coming(
+        long_rows: list[Transaction]) -> None:
+    """State written with D = 1,050 (fits 2 and 3 pending, taking over at 1,850 and 2,350)
+    restored with D = 0: fit 4 at 1,800 takes over at once and supersedes both (an older
+    forest never replaces a newer one), and every later fit point still fits and takes
+    over (the engine used to stop refitting for good after 2,350)."""
+    first = PartitionEngine(FAST.model_copy(update={"refit_delay": 1050}))
+    head = first.process(long_rows[:1301])
+    again = PartitionEngine.restore(first.snapshot(), FAST)
+    first.close()
+    out = head + again.process(long_rows[1301:])
+    versions = [r.model_version for r in out]
+    changes = [(i, v) for i, v in enumerate(versions) if i == 0 or versions[i - 1] != v]
+    assert changes == [(0, "rules-only"), (300, "if-v1"), (1800, "if-v4"), (2300, "if-v5"),
+                       (2800, "if-v6")]
+    assert again._refits.pending == [] and again._refits.fits == 6
+    # the forests are those of the same rows and numbers: as an engine with D = 0 throughout
+    # from row 1,800 on (its fits 4, 5, 6 at 1,800, 2,300, 2,800 too)
+    assert verdicts(out[1800:]) == verdicts(run(long_rows, FAST)[1800:])
+    again.close()
+
+
+@pytest.mark.parametrize("new", [{"refit_delay": 120}, {"refit_every": 100},
+                                 {"refit_every": 100, "refit_delay": 0},
+                                 {"first_fit_after": 64, "refit_every": 64, "refit_delay": 7}])
+def test_any_setting_changed_across_a_restore_never_leaves_a_takeover_behind(
+        long_rows: list[Transaction], new: dict[str, int]) -> None:
+    """Whatever the change of fit points or delay between two runs, the pending fits stay in
+    takeover order, none behind the stream, and fits go on at every new fit point."""
+    cfg = FAST.model_copy(update={"refit_delay": 1050})
+    first = PartitionEngine(cfg)
+    first.process(long_rows[:1301])
+    changed = cfg.model_copy(update=new)
+    again = PartitionEngine.restore(first.snapshot(), changed)
+    first.close()
+    for lo in range(1301, len(long_rows), 37):
+        again.process(long_rows[lo:lo + 37])
+        effective = [p.effective for p in again._refits.pending]
+        assert effective == sorted(set(effective))
+        assert all(e >= again.processed for e in effective)
+        numbers = [p.number for p in again._refits.pending]
+        assert numbers == sorted(numbers)
+    assert again._refits.next_event(again.processed) >= again.processed
+    again.close()
+
+
+def test_state_written_stuck_by_the_earlier_queue_refits_again_on_restore(
+        long_rows: list[Transaction], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A state written while the partition had stopped refitting (pending fits out of
+    takeover order, behind the stream: what the engine did before superseding) restores
+    with its newest pending forest taking over at the next row, and fits go on."""
+    monkeypatch.setattr(refit.Refits, "_supersede", lambda self, effective: None)
+    first = PartitionEngine(FAST.model_copy(update={"refit_delay": 1050}))
+    first.process(long_rows[:1301])
+    stuck = PartitionEngine.restore(first.snapshot(), FAST)
+    first.close()
+    stuck.process(long_rows[1301:2500])
+    assert [(p.number, p.effective) for p in stuck._refits.pending] == [(4, 1800), (5, 2300)]
+    saved = stuck.snapshot()
+    stuck.close()
+    monkeypatch.undo()
+    again = PartitionEngine.restore(saved, FAST)
+    assert [(p.number, p.effective) for p in again._refits.pending] == [(5, 2500)]
+    out = again.process(long_rows[2500:])
+    versions = [r.model_version for r in out]
+    assert (versions[0], versions[299], versions[300]) == ("if-v5", "if-v5", "if-v6")
+    assert again._refits.pending == []
+    again.close()

@@ -31,3 +31,22 @@ def test_command_line_options_override_the_environment(monkeypatch: pytest.Monke
     s = settings_from_args(argparse.Namespace(group="cli-group", metrics_port=9300,
                                               instance_id=None))
     assert (s.group_id, s.metrics_port, s.core.seed) == ("cli-group", 9300, 7)
+
+
+@pytest.mark.parametrize("delay, ok", [(16 * 500, True), (16 * 500 + 1, False), (0, True)])
+def test_refit_delay_is_at_most_16_refit_intervals(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], delay: int, ok: bool
+) -> None:
+    # Each pending fit holds a copy of the training sample and goes into every snapshot:
+    # a delay of many intervals would queue fits without bound.
+    from shared.entry import run_guarded
+
+    monkeypatch.setenv("DETECTOR_CORE__REFIT_EVERY", "500")
+    monkeypatch.setenv("DETECTOR_CORE__REFIT_DELAY", str(delay))
+    code = run_guarded("python -m detector", lambda: DetectorSettings().core.refit_delay * 0)
+    err = capsys.readouterr().err
+    if ok:
+        assert (code, err) == (0, "")
+    else:
+        assert code == 2 and err.count("\n") == 1
+        assert "DETECTOR_CORE" in err and "refit_delay" in err and "16" in err

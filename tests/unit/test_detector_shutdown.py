@@ -61,17 +61,24 @@ def test_being_fenced_at_the_shutdown_commit_closes_the_clients_and_exits_2(
     assert every_row_once(cluster)
 
 
+@pytest.mark.parametrize("error", [
+    KafkaError(KafkaError._TIMED_OUT, "coordinator went away", txn_requires_abort=True),
+    KafkaError(KafkaError.INVALID_TXN_STATE, "producer state lost", fatal=True),
+], ids=["abortable", "producer-failed"])
 def test_an_aborted_commit_at_shutdown_rolls_back_whole_and_exits_0(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, error: KafkaError
 ) -> None:
     cluster = cluster_with()
-    abortable = KafkaException(KafkaError(KafkaError._TIMED_OUT, "coordinator went away",
-                                          txn_requires_abort=True))
-    cluster.on_txn = fails_at("commit", abortable)
+    cluster.on_txn = fails_at("commit", KafkaException(error))
     detector, run = stopping_detector(monkeypatch, cluster, tmp_path)
+    before = cluster.producers
     assert run_guarded("python -m detector", run) == ExitCode.OK
+    # No new producer at shutdown: its init_transactions could wait out a broker outage
+    # (the watchdog's exit 3); the next start's aborts the open transaction anyway.
+    assert cluster.producers == before
     assert not detector._consumer.assigned
-    assert cluster.commits == 0 and cluster.aborts >= 1
+    # A failed producer cannot abort: its transaction is left to the next start's.
+    assert cluster.commits == 0 and cluster.aborts == (0 if error.fatal() else 1)
     assert cluster.rows("transactions.scored") == []
     restart_drains(monkeypatch, cluster, tmp_path)
     assert every_row_once(cluster)  # the next start re-read the rolled back rows, once
@@ -97,8 +104,10 @@ def test_an_unexpected_exception_at_the_shutdown_commit_aborts_it_and_exits_0(
     cluster = cluster_with()
     hook = FailAtCommitOnce()
     detector, run = stopping_detector(monkeypatch, cluster, tmp_path, hook=hook)
+    before = cluster.producers
     assert run_guarded("python -m detector", run) == ExitCode.OK
     assert hook.fired
+    assert cluster.producers == before
     assert cluster.commits == 0 and cluster.aborts >= 1
     assert not detector._consumer.assigned
     restart_drains(monkeypatch, cluster, tmp_path)
@@ -134,5 +143,66 @@ def test_sigterm_during_a_rewind_waiting_out_an_outage_stops_at_once(
     assert time.monotonic() - start < 2.0
     assert failed == 3  # no try after the stop
     assert cluster.commits == 0 and cluster.rows("transactions.scored") == []
+    restart_drains(monkeypatch, cluster, tmp_path)
+    assert every_row_once(cluster)
+
+
+def test_sigterm_during_a_rewind_blocked_on_an_unreachable_coordinator_stops_soon(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # librdkafka's committed() blocks for its whole timeout while the coordinator is out of
+    # reach; one call used to wait 60 s before the stop was even looked at.
+    import threading
+
+    import detector.ownership as ownership
+
+    monkeypatch.setattr(ownership, "REWIND_TRY_S", 0.3)
+    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.01)
+    cluster = cluster_with()
+    cluster.on_txn = fails_at("commit", KafkaException(KafkaError(
+        KafkaError._TIMED_OUT, "coordinator went away", txn_requires_abort=True)))
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    consumer, original, calls = detector._consumer, detector._consumer.committed, 0
+    waits: list[float] = []
+
+    def committed(tps: Any, timeout: float = 0) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the assignment's restore works; the rewind meets the outage
+            return original(tps, timeout)
+        if len(waits) == 0:
+            threading.Timer(0.1, detector.stop).start()  # SIGTERM while blocked
+        waits.append(timeout)
+        time.sleep(timeout)  # blocked for the whole timeout, as librdkafka is
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "coordinator unreachable"))
+
+    consumer.committed = committed
+    start = time.monotonic()
+    assert run_guarded("python -m detector", lambda: detector.run()) == ExitCode.OK
+    assert time.monotonic() - start < 5.0
+    assert waits == [0.3]  # one bounded try, then the stop is seen
+    assert cluster.commits == 0 and cluster.rows("transactions.scored") == []
+    restart_drains(monkeypatch, cluster, tmp_path)
+    assert every_row_once(cluster)
+
+
+@pytest.mark.parametrize("commit", ["commits", "aborts"])
+def test_an_assignment_lost_at_the_close_starts_no_new_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, commit: str
+) -> None:
+    """The close finds the assignment lost (the session ran out in a broker outage): its
+    on_lost used to replace the producer there, whose init_transactions could wait out the
+    outage at shutdown (the watchdog's exit 3) for a producer nothing would use."""
+    cluster = cluster_with()
+    if commit == "aborts":
+        cluster.on_txn = fails_at("commit", KafkaException(KafkaError(
+            KafkaError._TIMED_OUT, "coordinator went away", txn_requires_abort=True)))
+    detector, run = stopping_detector(monkeypatch, cluster, tmp_path)
+    detector._consumer.lost_on_close = True
+    before = cluster.producers
+    assert run_guarded("python -m detector", run) == ExitCode.OK
+    assert cluster.producers == before
+    assert not detector._consumer.assigned and detector._failure is None
+    assert cluster.commits == (1 if commit == "commits" else 0)
     restart_drains(monkeypatch, cluster, tmp_path)
     assert every_row_once(cluster)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -77,3 +78,34 @@ def test_detect_without_broker_exits_4_after_its_wait_with_a_few_lines(
     # One line per KAFKA_LOG_INTERVAL_S (10 s) instead of ~18 librdkafka lines a second.
     assert 1 <= len(waiting) <= took / 10 + 1
     assert len(done.stderr.splitlines()) <= len(waiting) + 3, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("entry", [("-m", "auditstream", "detect"), ("-m", "detector")])
+def test_sigterm_while_detect_waits_for_kafka_ends_it_at_once_with_0(
+    tmp_path: Path, entry: tuple[str, ...],
+) -> None:
+    """SIGTERM while the detector waits for a broker at start-up used to be noted and then
+    waited out: the whole startup wait (60 s here), then exit 4 with an error. As the sink,
+    it now leaves at once, exit 0 (nothing was consumed)."""
+    env = {**_env(), "KAFKA_STARTUP_WAIT_S": "60", "DETECTOR_STATE_DIR": str(tmp_path)}
+    child = subprocess.Popen([sys.executable, *entry], env=env, cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert child.stderr is not None
+        lines = []
+        for line in child.stderr:  # the first "waiting for Kafka" line: the handler is set
+            lines.append(line)
+            if "waiting for Kafka at" in line:
+                break
+        signalled = time.monotonic()
+        child.send_signal(signal.SIGTERM)
+        _, rest = child.communicate(timeout=90)
+        took = time.monotonic() - signalled
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    stderr = "".join(lines) + rest
+    assert child.returncode == 0, stderr
+    assert took < 10, stderr
+    assert "Traceback" not in stderr and ": error: " not in stderr

@@ -80,3 +80,34 @@ def test_python_m_producer_generates_each_mix_from_its_settings(
     kinds = {tx.anomaly_type for item in iter_csv(out) if isinstance(item, tuple)
              for tx in [item[1]]}
     assert ("ACCOUNT_TAKEOVER" in kinds) == (mix == "extended")
+
+
+def test_sigterm_while_generate_writes_ends_it_like_ctrl_c_without_a_temporary_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SIGTERM (timeout, systemd, a container stop) used to kill it where it stood: the
+    # hidden temporary file of the CSV being written stayed behind for good.
+    import os
+    import signal
+
+    import producer.cli
+    from producer.generator import GeneratorConfig, generate
+
+    txs = generate(GeneratorConfig(customers=10, days=5, seed=3))
+
+    class Terminated(list):  # type: ignore[type-arg]
+        passes = 0
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            self.passes += 1  # the first pass counts the anomalies, the second writes
+            for i, tx in enumerate(list.__iter__(self)):
+                if self.passes == 2 and i == len(self) // 2:
+                    os.kill(os.getpid(), signal.SIGTERM)  # halfway through the file
+                yield tx
+
+    monkeypatch.setattr(producer.cli, "make_transactions", lambda args: Terminated(txs))
+    out = tmp_path / "out.csv"
+    assert main(["generate", "--out", str(out)]) == 130
+    assert capsys.readouterr().err.endswith("auditstream generate: interrupted\n")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored afterwards
