@@ -406,6 +406,15 @@ def test_the_clock_keeps_running_means_of_the_gaps_and_counts_each_repeat_and_fa
     assert st.fast == 2 and st.hops == 2
 
 
+@pytest.mark.parametrize(("seconds", "learnt"), [(0.0, 1.0), (0.5, 1.0), (1.0, 1.0), (1.5, 1.5)])
+def test_a_gap_under_one_second_is_learnt_as_one_second(seconds: float, learnt: float) -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0), 0.0)
+    _learn(st, pop, _tx(T0 + timedelta(seconds=seconds)), 0.0)
+    assert st.gap_log == pytest.approx(math.log(learnt)) == pop.gap_log
+    assert st.gap_mean == pytest.approx(learnt) == pop.gap_mean
+
+
 def test_of_two_events_in_the_same_second_the_later_arrival_is_the_last_country() -> None:
     st, pop = CustomerState(), Population()
     _learn(st, pop, _tx(T0, country="CH"), 0.0)
