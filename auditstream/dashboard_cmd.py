@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,18 @@ from dashboard.browser import Chromium
 from dashboard.build import SAMPLE_EXPORTS, build
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
+from shared.entry import sigterm_interrupts
+
+
+def _interruptible(command: Callable[[argparse.Namespace], int]
+                   ) -> Callable[[argparse.Namespace], int]:
+    """SIGTERM ends the command as Ctrl-C does (exit 130): files being written are removed
+    and a browser it started is closed, instead of a kill where it stands."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with sigterm_interrupts():
+            return command(args)
+    return run
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -61,10 +75,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--exports", default=str(SAMPLE_EXPORTS),
                    help="export snapshot loaded into the .pbix (default: the committed sample)")
     p.add_argument("--no-pbix", action="store_true", help="write only the PBIP folder")
-    p.set_defaults(func=_build)
+    p.set_defaults(func=_interruptible(_build))
     p = sub.add_parser("report", help="write report.html into an exports folder")
     p.add_argument("exports", help="the exports folder")
-    p.set_defaults(func=_report)
+    p.set_defaults(func=_interruptible(_report))
     p = sub.add_parser("sample", help="write a small scored export snapshot")
     p.add_argument("out")
     p.add_argument("--customers", type=int, default=40, help="size of the realistic run")
@@ -72,10 +86,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--synthetic", action="store_true",
                    help="random rows that only follow the column contract (no detector)")
     p.add_argument("--rows", type=int, default=2000, help="rows of the synthetic snapshot")
-    p.set_defaults(func=_sample)
+    p.set_defaults(func=_interruptible(_sample))
     p = sub.add_parser("screenshots", help="PNGs of report.html and Power BI layout previews")
     p.add_argument("--exports", default=str(SAMPLE_EXPORTS))
     p.add_argument("--out", default="docs/img")
     p.add_argument("--pbix", default="dashboard_anomalies.pbix",
                    help="also draw layout previews of its pages ('' to skip)")
-    p.set_defaults(func=_screenshots)
+    p.set_defaults(func=_interruptible(_screenshots))

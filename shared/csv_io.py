@@ -25,6 +25,8 @@ from shared.codec import describe_validation_error
 from shared.csv_rows import SeenIds, row_parser
 from shared.errors import AuditstreamError
 from shared.schemas import (
+    CONTROL_CHARACTERS,
+    CONTROL_RULE,
     CSV_FIELDS,
     MAX_ATTRIBUTE_KEY_CHARS,
     MAX_ATTRIBUTES,
@@ -105,9 +107,12 @@ def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
         )
     extras = [n for n in names if n and n.lower() not in CSV_FIELDS]
     long_names = [n for n in extras if len(n) > MAX_ATTRIBUTE_KEY_CHARS]
-    if len(extras) > MAX_ATTRIBUTES or long_names:
+    controlled = [n for n in extras if CONTROL_CHARACTERS.search(n)]
+    if len(extras) > MAX_ATTRIBUTES or long_names or controlled:
         handle.close()
         raise CsvFormatError(
+            f"{path}: wrong header: extra column {quote(controlled[0])} {CONTROL_RULE}"
+            if controlled else
             f"{path}: wrong header: {len(extras)} extra columns, at most {MAX_ATTRIBUTES}"
             if not long_names else
             f"{path}: wrong header: extra column {quote(long_names[0])} is longer than "

@@ -1,8 +1,8 @@
 """Row rules of the historic CSV layout: cells to `Transaction` fields, repeated ids.
 
 `row_parser` applies every rule of the schema without pydantic (the fast path of
-`shared.csv_io`), through the schema's own functions and limits, so both agree (tested
-with hypothesis in tests/unit/test_property_csv.py).
+`shared.csv_io`), through the schema's own functions, limits and control characters, so
+both agree (tested with hypothesis in tests/unit/test_property_csv.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 
 from shared.schemas import (
     AMOUNT_LIMIT,
+    CONTROL_CHARACTERS,
+    CONTROL_RULE,
     MAX_ATTRIBUTE_VALUE_CHARS,
     MAX_TIMESTAMP,
     MIN_TIMESTAMP,
@@ -42,6 +44,9 @@ def _parse_bool(text: str) -> bool | None:
     raise ValueError(f"is_anomaly: {quote(text.strip())} is not True/False")
 
 
+_find_control = CONTROL_CHARACTERS.search
+
+
 def _too_long(fields: dict[str, str]) -> None:
     """Raise `ValueError` for the first text field over its limit."""
     for name, text in fields.items():
@@ -50,12 +55,19 @@ def _too_long(fields: dict[str, str]) -> None:
             raise ValueError(f"{name}: {len(text)} characters, at most {limit} allowed")
 
 
+def _control(name: str, text: str) -> None:
+    """Raise `ValueError` if `text`, the value of field `name`, holds a control character."""
+    if not text.isprintable() and (found := _find_control(text)):
+        raise ValueError(f"{name}: {CONTROL_RULE}: {quote(text)} at position {found.start()}")
+
+
 def _attributes(row: list[str], extras: list[tuple[str, int]]) -> dict[str, str]:
     attributes = {name: row[i] for name, i in extras}
     for name, text in attributes.items():
         if len(text) > MAX_ATTRIBUTE_VALUE_CHARS:
             raise ValueError(f"attributes.{quote(name)}: {len(text)} characters, "
                              f"at most {MAX_ATTRIBUTE_VALUE_CHARS} allowed")
+        _control(f"attributes.{quote(name)}", text)
     return attributes
 
 
@@ -82,10 +94,14 @@ def row_parser(
         channel, device = row[i_chan].strip(), row[i_dev].strip()
         category, ip = row[i_cat].strip(), row[i_ip].strip()
         kind = row[i_typ].strip() if i_typ is not None else ""
-        if len("".join((tid, cid, country, channel, device, category, ip, kind))) > shortest:
-            _too_long({"transaction_id": tid, "customer_id": cid, "country": country,
-                       "channel": channel, "device": device, "merchant_category": category,
-                       "ip": ip, "anomaly_type": kind})
+        texts = "".join((tid, cid, country, channel, device, category, ip, kind))
+        if len(texts) > shortest or not texts.isprintable():  # rare: look field by field
+            fields = {"transaction_id": tid, "customer_id": cid, "country": country,
+                      "channel": channel, "device": device, "merchant_category": category,
+                      "ip": ip, "anomaly_type": kind}
+            _too_long(fields)
+            for name, text in fields.items():
+                _control(name, text)
         if not (tid and cid and country):
             name = "transaction_id" if not tid else "customer_id" if not cid else "country"
             raise ValueError(f"{name}: missing")

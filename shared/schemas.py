@@ -3,9 +3,10 @@
 `Transaction` mirrors the historic CSV layout; `is_anomaly` and `anomaly_type` are ground
 truth for measuring only and are `None` when unknown. The detector never reads them.
 
-Input limits (docs/producer.md, "Input rules"): every text field has a maximum length,
-amounts are finite with |amount| < 1e12 (negative amounts are refunds), timestamps fall in
-1970-2100 (UTC), and amount text is a plain decimal number (no `1_000`, no `inf`). The
+Input limits (docs/producer.md, "Input rules"): every text field has a maximum length and
+holds no control character (U+0000-U+001F, U+007F: `CONTROL_RULE`), amounts are finite
+with |amount| < 1e12 (negative amounts are refunds), timestamps fall in 1970-2100 (UTC),
+and amount text is a plain decimal number (no `1_000`, no `inf`). The
 functions `parse_amount`, `check_amount` and `parse_timestamp` are the single statement of
 those rules: the schema and the fast CSV reader (`shared.csv_io`) both call them.
 """
@@ -22,11 +23,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     StringConstraints,
     create_model,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, core_schema
 
 from shared.columns import INPUT_FIELDS, SCORED_ROW, VERDICT_FIELDS
 from shared.columns import Field as ColumnField
@@ -65,6 +67,12 @@ MIN_TIMESTAMP = datetime(1970, 1, 1)
 MAX_TIMESTAMP = datetime(2101, 1, 1)
 #: How much of a bad value a rejection reason quotes.
 QUOTE_CHARS = 40
+#: No text field holds a control character (C0 or DEL; C1 ones are text), which would
+#: truncate or break an export opened in Excel or Power BI. Checked after stripping where
+#: a field strips (ids and country), so a tab or newline around an id is still taken.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_FREE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+CONTROL_RULE = "must not contain control characters (U+0000-U+001F, U+007F)"
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NON_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
@@ -146,17 +154,38 @@ def _checked(check: Callable[[_In], _Out], value: _In) -> _Out:
         raise PydanticCustomError("value_error", str(exc)) from None
 
 
+class _NoControl:
+    """`Annotated` marker: after its other constraints (stripping first, where stripped),
+    the text holds no control character, else the error `CONTROL_RULE`. A regular
+    expression checked in Rust (pydantic-core), so valid text costs little."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.chain_schema([handler(source), _CONTROL_FREE])
+
+
+_CONTROL_FREE = core_schema.custom_error_schema(
+    core_schema.str_schema(pattern=CONTROL_FREE_PATTERN), "control_character",
+    custom_error_message=CONTROL_RULE)
+NO_CONTROL = _NoControl()
+
 IdText = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, strip_whitespace=True)
+    str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, strip_whitespace=True),
+    NO_CONTROL,
 ]
 CountryText = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_COUNTRY_CHARS, strip_whitespace=True)
+    str, StringConstraints(min_length=1, max_length=MAX_COUNTRY_CHARS, strip_whitespace=True),
+    NO_CONTROL,
 ]
-LabelText = Annotated[str, StringConstraints(max_length=MAX_LABEL_CHARS)]
-IpText = Annotated[str, StringConstraints(max_length=MAX_IP_CHARS)]
-AnomalyTypeText = Annotated[str, StringConstraints(max_length=MAX_ANOMALY_TYPE_CHARS)]
-AttributeKey = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_KEY_CHARS)]
-AttributeValue = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_VALUE_CHARS)]
+LabelText = Annotated[str, StringConstraints(max_length=MAX_LABEL_CHARS), NO_CONTROL]
+IpText = Annotated[str, StringConstraints(max_length=MAX_IP_CHARS), NO_CONTROL]
+AnomalyTypeText = Annotated[
+    str, StringConstraints(max_length=MAX_ANOMALY_TYPE_CHARS), NO_CONTROL]
+AttributeKey = Annotated[
+    str, StringConstraints(max_length=MAX_ATTRIBUTE_KEY_CHARS), NO_CONTROL]
+AttributeValue = Annotated[
+    str, StringConstraints(max_length=MAX_ATTRIBUTE_VALUE_CHARS), NO_CONTROL]
 
 #: The historic CSV layout, in order (label columns last): the scored row's input fields.
 CSV_FIELDS: tuple[str, ...] = INPUT_FIELDS

@@ -104,5 +104,9 @@ def poison_messages() -> list[Poison]:
         ("extra_unknown_field", _with(34, surprise="boo"), SCHEMA_ERROR),
         ("many_unknown_fields", _with(35, **{f"extra{i}": i for i in range(10_000)}),
          SCHEMA_ERROR),
+        ("nul_in_transaction_id", _with(36, transaction_id="a\x00b"), SCHEMA_ERROR),
+        ("escape_in_attribute_value", _with(37, attributes={"note": "\x1b[31mred"}),
+         SCHEMA_ERROR),
+        ("del_in_country", _raw(38, "country", b'"C\x7fH"'), SCHEMA_ERROR),
     ]
     return [Poison(name, f"poison-{name}".encode(), value, cls) for name, value, cls in kinds]

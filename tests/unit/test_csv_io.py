@@ -110,11 +110,14 @@ def test_bad_row_is_reported_with_line_and_reason(
 def test_line_numbers_count_physical_lines_across_quoted_newlines(tmp_path: Path) -> None:
     multi = '7,8,2025-01-02 10:00:00,5,CH,app,pc,"food\nand drink",,False,normal'
     bad = "9,8,never,5,CH,app,pc,food,,False,normal"
-    path = _write(tmp_path, "\n".join([HEADER, multi, "", bad]) + "\n")
+    good = "10,8,2025-01-02 10:00:00,5,CH,app,pc,food,,False,normal"
+    path = _write(tmp_path, "\n".join([HEADER, good, multi, "", bad, good[1:]]) + "\n")
     items = list(iter_csv(path))
-    assert [line for line, _ in _good(items)] == [2]
-    [err] = [i for i in items if isinstance(i, RowError)]
-    assert err.line == 5
+    assert [line for line, _ in _good(items)] == [2, 7]
+    errors = [i for i in items if isinstance(i, RowError)]
+    assert [e.line for e in errors] == [3, 6]
+    # A line break is a control character: no text field holds one.
+    assert errors[0].reason.startswith("merchant_category: must not contain control")
 
 
 def test_missing_required_column_fails_before_any_row(tmp_path: Path) -> None:

@@ -212,3 +212,31 @@ def test_scored_file_missing_a_column_still_gives_a_report(exports: Path) -> Non
     pd.read_csv(scored).drop(columns=["channel"]).to_csv(scored, index=False)
     data = _embedded_data(write_report_from_exports(exports).read_text(encoding="utf-8"))
     assert data["rows"] == 0 and len(data["thresholds"]) == 101  # type: ignore[arg-type]
+
+
+def test_sigterm_while_a_dashboard_command_writes_ends_it_like_ctrl_c(
+    monkeypatch: pytest.MonkeyPatch, exports: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SIGTERM used to kill the dashboard commands where they stood: the temporary file of
+    # what was being written (or the Chromium of `screenshots`) stayed behind.
+    import os
+    import signal
+
+    import auditstream.dashboard_cmd as cmd
+    from auditstream.cli import main
+    from shared.atomic import atomic_path
+
+    before = sorted(p.name for p in exports.iterdir())
+
+    def terminated_midway(folder: Path) -> Path:
+        with atomic_path(folder / "report.html") as tmp:
+            tmp.write_text("half a page")
+            os.kill(os.getpid(), signal.SIGTERM)
+            tmp.write_text("the whole page")  # never reached: the signal interrupts
+        return folder / "report.html"
+
+    monkeypatch.setattr(cmd, "write_report_from_exports", terminated_midway)
+    assert main(["dashboard", "report", str(exports)]) == 130
+    assert capsys.readouterr().err.endswith("auditstream dashboard: interrupted\n")
+    assert sorted(p.name for p in exports.iterdir()) == before  # no temporary file left
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

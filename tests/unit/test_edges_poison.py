@@ -48,6 +48,9 @@ def test_the_corpus_base_message_is_valid() -> None:
         ("oversize_merchant_category", "merchant_category", "at most 128 characters"),
         ("oversize_transaction_id", "transaction_id", "at most 128 characters"),
         ("too_many_attributes", "attributes", "at most 32 items"),
+        ("nul_in_transaction_id", "transaction_id", "must not contain control characters"),
+        ("escape_in_attribute_value", "attributes.note", "must not contain control"),
+        ("del_in_country", "country", "must not contain control characters"),
     ],
 )
 def test_rejection_names_the_field_and_the_rule(name: str, field: str, rule: str) -> None:

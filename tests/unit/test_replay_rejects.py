@@ -35,6 +35,14 @@ def test_formula_like_cells_are_neutralised(cell: str) -> None:
     assert neutralise(cell) == "'" + cell
 
 
+@pytest.mark.parametrize(("cell", "shown"), [
+    ("a\x00b", "a\\x00b"), ("\x00", "\\x00"), ("\x1b[31m", "\\x1b[31m"), ("x\x7f", "x\\x7f"),
+    ("\x0b=1", "\\x0b=1"), ("a\tb\r\nc", "a\tb\r\nc"), ("\x80\x85", "\x80\x85")])
+def test_control_characters_but_tab_and_line_ends_are_shown_escaped(
+        cell: str, shown: str) -> None:
+    assert neutralise(cell) == shown
+
+
 def test_ordinary_cells_are_left_alone() -> None:
     assert [neutralise(c) for c in ["12.5", "CH", "", "a=b"]] == ["12.5", "CH", "", "a=b"]
 
