@@ -126,6 +126,29 @@ def test_categorical_surprise_orders_values_by_how_common_they_are() -> None:
     assert surprise("kiosk", recent=8) <= -math.log(CONFIG.context_weight) + 1e-9
 
 
+@pytest.mark.parametrize("key", ["web", "kiosk"])  # a value of the customer's, a new one
+def test_a_full_population_table_judges_values_as_if_all_its_mass_were_unused(
+        key: str) -> None:
+    """Once a population table holds `max_population_keys` values it stops counting new
+    ones, so its counts no longer say which share a customer has not used: a value is then
+    judged with all the mass unused, the same whatever the population holds. Below that
+    bound the same two populations judge differently (a control)."""
+    table = {"app": 20, "web": 5}
+    fillers = {f"v{i}": 1 for i in range(12)}
+    mine_common = {"app": 500, "web": 300, "atm": 1, "kiosk": 1, **fillers}
+    mine_rare = {"app": 1, "web": 1, "atm": 500, "kiosk": 300, **fillers}
+
+    def surprise(counts: dict[str, int], max_keys: int) -> float:
+        pop = Population()
+        pop.tables["channel"], pop.total = dict(counts), sum(counts.values())
+        cfg = CONFIG.model_copy(update={"max_population_keys": max_keys})
+        return categorical(table, key, 25, 25.0, pop, "channel", 0, cfg)
+
+    assert len(mine_common) == len(mine_rare) == 16
+    assert surprise(mine_common, 16) == surprise(mine_rare, 16)
+    assert surprise(mine_common, 17) != surprise(mine_rare, 17)
+
+
 def test_hour_tail_is_one_for_the_usual_hour_and_small_for_a_never_seen_one() -> None:
     st = CustomerState()
     pop = Population()
@@ -266,15 +289,29 @@ def test_habits_stay_bounded_and_recent_context_is_the_last_learnt() -> None:
     cfg = CoreConfig(amount_history=4, context_size=3, max_seen=2)
     st, pop = CustomerState(), Population()
     for i in range(300):
+        before = list(st.amounts)
         _learn(st, pop, _tx(T0 + timedelta(hours=i * 24), amount=10.0 + i, device=f"d{i % 3}"),
                0.0, cfg)
+        # the last amounts, oldest first: a new one pushes out the oldest, not another
+        assert st.amounts[:-1] == (before[1:] if len(before) == 4 else before)
     assert len(st.amounts) == 4
-    assert st.amounts == sorted(st.amounts) and len(set(st.amounts)) == 4  # the last, oldest first
     assert [c[1] for c in st.context] == ["d0", "d1", "d2"]  # devices of events 297-299
     assert len(st.devices) == 2
     assert max(st.hours) <= 255 and sum(st.hours) > 0
     assert st.learnt == 300 == st.n
     assert len(st.recent) <= 2 * cfg.burst_min_count + 8 and len(st.window) <= 32
+
+
+@pytest.mark.parametrize("before", [254, 255])
+def test_an_hour_count_at_255_halves_every_hour_before_counting(before: int) -> None:
+    """The hour histogram holds bytes: an hour already at 255 halves every hour (rounding
+    down) before the new event counts; at 254 nothing is halved."""
+    st, pop = CustomerState(), Population()
+    st.hours[12], st.hours[13], st.hours[3] = before, 7, 1
+    _learn(st, pop, _tx(T0), 0.0)  # T0 is 12 h
+    halved = before == 255
+    assert (st.hours[12], st.hours[13], st.hours[3]) == (
+        (before >> 1) + 1 if halved else before + 1, 3 if halved else 7, 0 if halved else 1)
 
 
 def test_novel_countries_and_hops_are_counted_once_each() -> None:
@@ -369,6 +406,15 @@ def test_the_clock_keeps_running_means_of_the_gaps_and_counts_each_repeat_and_fa
     assert st.fast == 2 and st.hops == 2
 
 
+@pytest.mark.parametrize(("seconds", "learnt"), [(0.0, 1.0), (0.5, 1.0), (1.0, 1.0), (1.5, 1.5)])
+def test_a_gap_under_one_second_is_learnt_as_one_second(seconds: float, learnt: float) -> None:
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0), 0.0)
+    _learn(st, pop, _tx(T0 + timedelta(seconds=seconds)), 0.0)
+    assert st.gap_log == pytest.approx(math.log(learnt)) == pop.gap_log
+    assert st.gap_mean == pytest.approx(learnt) == pop.gap_mean
+
+
 def test_of_two_events_in_the_same_second_the_later_arrival_is_the_last_country() -> None:
     st, pop = CustomerState(), Population()
     _learn(st, pop, _tx(T0, country="CH"), 0.0)
@@ -429,6 +475,22 @@ def test_events_soon_after_a_return_from_silence_share_its_surprise_and_say_so()
     assert reasons["dormancy"] == "60 min after a return from silence"
 
 
+@pytest.mark.parametrize(("after", "shared", "said"), [
+    (0.0, True, "0 s"), (CONFIG.wake_s, True, "24 h"), (CONFIG.wake_s + 1, False, "")])
+def test_a_return_from_silence_is_shared_from_the_same_second_to_exactly_wake_s_after(
+        after: float, shared: bool, said: str) -> None:
+    st, pop = _home_customer()
+    back = T0 + timedelta(days=90)
+    first, _ = _judge_and_learn(st, pop, _tx(back))
+    later, reasons = _judge_and_learn(st, pop, _tx(back + timedelta(seconds=after)))
+    if shared:
+        assert later["dormancy"] == pytest.approx(first["dormancy"] / 2)
+        assert reasons["dormancy"] == f"{said} after a return from silence"
+    else:
+        assert later["dormancy"] < first["dormancy"] / 2
+        assert "return from silence" not in reasons.get("dormancy", "")  # its own gap
+
+
 def test_population_novelty_is_a_moving_average_halved_from_20000_units_of_exposure() -> None:
     pop = Population()
     for i in range(20_000):
@@ -469,6 +531,7 @@ def test_a_new_country_and_its_new_network_count_once() -> None:
 @pytest.mark.parametrize(("amount", "reason"), [
     (44.0, "repeats an amount of 44 within 60 min"),
     (44.2, "2 purchases within 0% of 44 in 60 min"),
+    (46.2, "2 purchases within 5% of 46 in 60 min"),  # 46.2 / 44 = 1.05
 ])
 def test_a_repeat_says_whether_the_amount_was_the_same_or_close(amount: float,
                                                                 reason: str) -> None:

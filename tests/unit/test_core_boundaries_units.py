@@ -387,6 +387,20 @@ def test_population_tables_stop_growing_at_max_keys() -> None:
     assert pop.tables["country"]["C0"] == 2
 
 
+def test_a_population_restored_without_its_count_of_singles_counts_them_from_its_table(
+        ) -> None:
+    """A snapshot older than `singles` restores a population without it: the unseen mass
+    then counts the values seen exactly once from the table, the same as the live count."""
+    live = Population()
+    for country in ["CH"] * 5 + ["FR", "DE", "IT"] + ["ES"] * 2:
+        live.observe(country, "fuel", "app", "m", 1.0, 64)
+    old = Population()
+    old.tables["country"], old.total = dict(live.tables["country"]), live.total
+    assert "country" in live.singles and "country" not in old.singles
+    # Good-Turing: (3 values seen once + 1) / (10 events + 1)
+    assert old.unseen_mass("country") == live.unseen_mass("country") == (3 + 1) / (10 + 1)
+
+
 def test_population_amount_level_is_the_median_and_robust_spread() -> None:
     pop = Population()
     values = [float(i % 8) for i in range(32)]

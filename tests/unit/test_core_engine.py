@@ -202,6 +202,26 @@ def test_with_model_weight_0_a_fitted_model_changes_no_score() -> None:
     assert sum((r.score or 0.0) > 0 for r in with_model[64:]) > 10
 
 
+def test_each_fired_rule_adds_rule_surprise_to_the_combined_surprise() -> None:
+    """`score` = S / (S + score_half) with S the terms' excess plus `rule_surprise` per
+    fired rule: against the same rows scored with `rule_surprise=0`, a row's S grows by
+    exactly that much per rule, and a row without a rule keeps its score."""
+    rows = stream()
+    plain = FAST.model_copy(update={"first_fit_after": 10**9})
+    weighted = PartitionEngine(plain.model_copy(update={"rule_surprise": 5.0})).process(rows)
+    unweighted = PartitionEngine(plain.model_copy(update={"rule_surprise": 0.0})).process(rows)
+
+    def combined(score: float) -> float:
+        return plain.score_half * score / (1.0 - score)
+
+    counts = [len(r.triggered_rules) for r in weighted]
+    assert counts == [len(r.triggered_rules) for r in unweighted]
+    assert sum(c > 0 for c in counts) >= 5 and max(counts) == 2  # one rule and two
+    for a, b, c in zip(weighted, unweighted, counts, strict=True):
+        assert a.score is not None and b.score is not None
+        assert combined(a.score) - combined(b.score) == pytest.approx(5.0 * c, abs=1e-3)
+
+
 def test_a_term_exactly_at_the_floor_gives_no_reason() -> None:
     values = [0.0] * len(TERMS)
     values[TERMS.index("device")] = 2.0
@@ -231,6 +251,24 @@ def test_a_row_with_only_a_term_has_its_reason_and_a_fired_rule_flags_whatever_t
     burst = out[-1]
     assert burst.triggered_rules == ["burst"] and burst.is_rule_flag and burst.is_flag
     assert not any(r.is_flag for r in out[:12])
+
+
+def test_a_new_or_rare_value_says_never_seen_or_how_often_in_how_many_purchases() -> None:
+    """A habit term's reason names the attribute (in words: "ip network") and the value,
+    and says "never seen" for a new one, else how often among the learnt purchases."""
+    start = datetime(2025, 3, 3, 12)
+    rows = [_purchase(i, start + timedelta(days=i), 40.0 + i % 5) for i in range(30)]
+    rows.append(_purchase(30, start + timedelta(days=30), device="tablet"))
+    rows += [_purchase(31 + i, start + timedelta(days=31 + i), 40.0 + i % 5) for i in range(5)]
+    rows.append(_purchase(36, start + timedelta(days=36), device="tablet"))
+    rows.append(_purchase(37, start + timedelta(days=37)).model_copy(update={"ip": "10.9.8.7"}))
+    out = PartitionEngine(CoreConfig()).process(rows)
+    assert [r.reasons_top3 for r in out[31:36]] == [[]] * 5
+    new, again, network = (r.reasons_top3 for r in (out[30], out[36], out[37]))
+    assert len(new) == len(again) == len(network) == 1
+    assert new[0].startswith("device tablet never seen for this customer (surprise ")
+    assert again[0].startswith("device tablet seen only 1x in 36 purchases (surprise ")
+    assert network[0].startswith("ip network 10.9.8 never seen for this customer (surprise ")
 
 
 def test_decoded_views_score_into_the_same_rows_as_transactions() -> None:

@@ -169,6 +169,22 @@ def test_rate_window_edge(monkeypatch: pytest.MonkeyPatch, delta: int, counted: 
     assert (terms[-1]["rate"] > 0) is counted
 
 
+def test_a_span_under_a_second_counts_as_one_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The activity term's span is at least 1 s: two purchases in the same second are as
+    surprising as two 1 s apart (not certain-to-be-impossible), and 2 s apart less so."""
+    base = sorted([*_crowd(), *_regular(30)], key=lambda r: r.timestamp)
+    end = base[-1].timestamp + timedelta(days=1)
+
+    def rate_after(seconds: float) -> float:
+        pair = [tx(400, end, 41.0), tx(401, end + timedelta(seconds=seconds), 52.0)]
+        return scored_terms([*base, *pair], monkeypatch)[-1]["rate"]
+
+    one = rate_after(1.0)
+    assert CONFIG.surprise_floor < one < CONFIG.surprise_cap
+    assert rate_after(0.0) == rate_after(0.4) == one
+    assert rate_after(2.0) < one
+
+
 def test_dormancy_grows_with_the_silence(monkeypatch: pytest.MonkeyPatch) -> None:
     base = sorted([*_crowd(), *_regular(30)], key=lambda r: r.timestamp)
     end = base[-1].timestamp

@@ -22,7 +22,7 @@ from detector.checkpoints import (
 )
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
-from detector.core.stateparts import CUSTOMER_MAGIC, decode_customer
+from detector.core.stateparts import CUSTOMER_MAGIC, PARTS, decode_customer
 from detector.core.table import CustomerTable
 from detector.dedupe import DedupeIndex
 from detector.partition import CoreEngineFactory, PartitionState
@@ -279,6 +279,32 @@ def test_a_corrupt_part_or_unknown_layout_is_a_snapshot_error() -> None:
     with pytest.raises(SnapshotError, match="unknown checkpoint layout 9"):
         assemble([*topic[:-1], SnapshotRecord(manifest.key, json.dumps(doc).encode(),
                                               manifest.headers)])
+
+
+@pytest.mark.parametrize("name", [*PARTS, "pending"])
+def test_a_part_that_is_not_a_part_record_is_refused_by_its_name(name: str) -> None:
+    engine = PartitionEngine(CONFIG, 2)
+    engine.process(stream(300))
+    changes = engine.checkpoint(full=True)
+    parts = {k: v for k, v in changes.parts.items() if v is not None}
+    assert set(parts) == {*PARTS, "pending"}
+    parts[name] = b'{"not": "a part"}'
+    with pytest.raises(ValueError, match=rf"^state part '{name}' is not a version-3 part record$"):
+        PartitionEngine.resume(parts, changes.customers, CONFIG)
+
+
+def test_a_snapshot_keeps_the_checkpoint_numbering_so_the_next_checkpoint_is_the_same() -> None:
+    """A whole snapshot taken between checkpoints restores the table's change counter
+    (`seq`): the restored engine's next checkpoint numbers its customers as the live one's."""
+    rows = stream(500)
+    live = PartitionEngine(CONFIG, 2)
+    live.process(rows[:300])
+    live.checkpoint()
+    back = PartitionEngine.restore(live.snapshot(), CONFIG)
+    assert back._customers.seq == live._customers.seq > 0
+    live.process(rows[300:])
+    back.process(rows[300:])
+    assert back.checkpoint() == live.checkpoint()
 
 
 def test_a_customer_record_of_another_version_is_refused_clearly() -> None:

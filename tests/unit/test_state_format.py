@@ -11,6 +11,7 @@ import io
 import math
 import os
 import pickle
+import pickletools
 import zlib
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,36 @@ def test_the_first_snapshot_after_an_upgrade_restores_with_the_model_refitted_on
     assert (again._model.training == upgraded._sample.view()).all()
     rest = stream(600)[AT:]
     assert again.process(rest) == PartitionEngine.restore(data, CONFIG).process(rest)
+
+
+def _format_2_without_model() -> bytes:
+    """The format-2 fixture as a snapshot taken before the first fit: its pickled model (the
+    value after the "model" key, up to the next key, "fits") replaced by `None`. Its frames
+    (protocol 4's length prefixes, 9 bytes each) are dropped first so the body can be cut."""
+    framed = zlib.decompress((DATA / "engine-format2.bin").read_bytes())
+    cuts = [pos or 0 for op, _, pos in pickletools.genops(framed) if op.name == "FRAME"]
+    body, last = b"", 0
+    for pos in cuts:
+        body, last = body + framed[last:pos], pos + 9
+    body += framed[last:]
+    ops = [(op.name, arg, pos) for op, arg, pos in pickletools.genops(body)]
+    key = next(i for i, (name, arg, _) in enumerate(ops) if "UNICODE" in name and arg == "model")
+    assert ops[key + 1][0] == "MEMOIZE"
+    start = ops[key + 2][2]
+    end = next(pos for name, arg, pos in ops[key:] if "UNICODE" in name and arg == "fits")
+    assert start is not None and end is not None
+    return zlib.compress(body[:start] + pickle.NONE + body[end:])
+
+
+def test_a_format_2_snapshot_taken_before_the_first_fit_upgrades_with_no_model() -> None:
+    old = PartitionEngine.restore(_format_2_without_model(), CONFIG)
+    doc = _doc((DATA / "engine-format3.bin").read_bytes())
+    doc["model"] = None
+    new = PartitionEngine.restore(_pack(doc), CONFIG)
+    assert old._model is None and old.model_version == "rules-only"
+    assert _doc(old.snapshot())["model"] is None
+    rest = stream(600)[AT:]
+    assert old.process(rest) == new.process(rest)
 
 
 def test_a_snapshot_older_than_a_field_restores_it_at_its_default() -> None:
