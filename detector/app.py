@@ -193,6 +193,7 @@ class Detector(PartitionOwnership):
         self.batch_limit = min(self.settings.batch_size, self.batch_limit * 2)
         return True
 
+
 class _StopRequested(BaseException):
     """SIGTERM/SIGINT while the detector starts (waiting for the broker, creating topics,
     its producer): leave at once, nothing was consumed."""

@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from detector.ending import TransactionEnds
 from detector.partition import PartitionState
-from detector.txn import STARTUP_TIMEOUT_S, Abortable
+from detector.txn import Abortable
 
 log = logging.getLogger("detector")
 
@@ -69,8 +69,7 @@ class PartitionOwnership(TransactionEnds):
                     log.warning("%s: stopping as asked instead of waiting", doing)
                     return []
 
-    def _restore(self, partitions: list[TopicPartition],
-                 wait: float = STARTUP_TIMEOUT_S) -> list[TopicPartition]:
+    def _restore(self, partitions: list[TopicPartition], wait: float) -> list[TopicPartition]:
         """Give each partition its state as of its committed offset (waited for at most
         `wait` seconds); return start positions."""
         committed = self._consumer.committed(partitions, timeout=wait)

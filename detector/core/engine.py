@@ -17,11 +17,12 @@ from detector.core import legacy, stateformat, stateparts
 from detector.core.config import CoreConfig
 from detector.core.features import Observation, event_seconds, observe
 from detector.core.habits import learn, release
+from detector.core.lowtail import amount_z
 from detector.core.model import RULES_ONLY, FeatureSample, FittedModel
 from detector.core.refit import Refits
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import Population
-from detector.core.surprise import GRADES, TERMS, Recalibration, amount_z, combine, terms, to_score
+from detector.core.surprise import GRADES, TERMS, Recalibration, combine, terms, to_score
 from detector.core.table import CustomerTable
 from detector.core.verdict import Verdict, scored_fields
 from shared.schemas import ScoredTransaction, TransactionView

@@ -296,6 +296,6 @@ def to_score(total: float, cfg: CoreConfig) -> float:
 
 
 __all__ = [
-    "GRADES", "LOGISTIC_S", "SPANS", "TERMS", "Recalibration", "amount_z", "categorical",
-    "combine", "hour_tail", "low_rate", "poisson_tail", "tail_pdf", "tail_sf", "terms", "to_score",
+    "GRADES", "LOGISTIC_S", "SPANS", "TERMS", "Recalibration", "categorical", "combine",
+    "hour_tail", "poisson_tail", "tail_pdf", "tail_sf", "terms", "to_score",
 ]

@@ -14,8 +14,8 @@ import pytest
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.features import Observation
+from detector.core.lowtail import low_rate
 from detector.core.state import LOW_BINS, LOW_RANGE, CustomerState, Population
-from detector.core.surprise import low_rate
 from shared.schemas import Transaction
 from tests.unit.test_core_surprise import START, habitual_stream, scored_terms, tx
 
