@@ -246,6 +246,19 @@ def test_a_delay_longer_than_the_refit_interval_queues_the_fits_in_order(
     again.close()
 
 
+def record_fit_threads(monkeypatch: pytest.MonkeyPatch) -> dict[int, str]:
+    """Make every fit record the name of the thread it ran in, by fit number."""
+    where: dict[int, str] = {}
+    real = fit_rows
+
+    def recording(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
+        where[number] = threading.current_thread().name
+        return real(rows_, number, cfg)
+
+    monkeypatch.setattr(refit, "fit_rows", recording)
+    return where
+
+
 @pytest.mark.parametrize("how", ["snapshot", "checkpoint"])
 def test_a_restored_pending_fit_runs_in_the_background_again(
         rows: list[Transaction], monkeypatch: pytest.MonkeyPatch, how: str) -> None:
@@ -258,14 +271,7 @@ def test_a_restored_pending_fit_runs_in_the_background_again(
     else:
         changes = first.checkpoint(full=True)
     first.close()
-    where: dict[int, str] = {}
-    real = fit_rows
-
-    def recording(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
-        where[number] = threading.current_thread().name
-        return real(rows_, number, cfg)
-
-    monkeypatch.setattr(refit, "fit_rows", recording)
+    where = record_fit_threads(monkeypatch)
     if how == "snapshot":
         again = PartitionEngine.restore(saved, DELAYED)
     else:
@@ -280,14 +286,7 @@ def test_only_delayed_refits_run_in_a_thread_of_their_own(
         rows: list[Transaction], monkeypatch: pytest.MonkeyPatch, delay: int) -> None:
     """The first fit, and every fit with D = 0, runs in the caller's thread; a refit with
     D > 0 in its own."""
-    where: dict[int, str] = {}
-    real = fit_rows
-
-    def recording(rows_: Any, number: int, cfg: CoreConfig) -> FittedModel:
-        where[number] = threading.current_thread().name
-        return real(rows_, number, cfg)
-
-    monkeypatch.setattr(refit, "fit_rows", recording)
+    where = record_fit_threads(monkeypatch)
     engine = PartitionEngine(FAST.model_copy(update={"refit_delay": delay}))
     engine.process(rows[:801])
     engine.close()

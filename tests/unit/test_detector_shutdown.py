@@ -114,6 +114,14 @@ def test_an_unexpected_exception_at_the_shutdown_commit_aborts_it_and_exits_0(
     assert every_row_once(cluster)
 
 
+def rewinding_detector(monkeypatch: pytest.MonkeyPatch, tmp: Path) -> tuple[FakeCluster, Any]:
+    """A detector whose first commit times out, so that it aborts and rewinds."""
+    cluster = cluster_with()
+    cluster.on_txn = fails_at("commit", KafkaException(KafkaError(
+        KafkaError._TIMED_OUT, "coordinator went away", txn_requires_abort=True)))
+    return cluster, fake_detector(monkeypatch, cluster, state_dir=tmp)
+
+
 def test_sigterm_during_a_rewind_waiting_out_an_outage_stops_at_once(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -121,10 +129,7 @@ def test_sigterm_during_a_rewind_waiting_out_an_outage_stops_at_once(
 
     monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.01)
     monkeypatch.setattr(ownership, "REWIND_RETRY_S", 3.0)  # the outage outlasts it
-    cluster = cluster_with()
-    cluster.on_txn = fails_at("commit", KafkaException(KafkaError(
-        KafkaError._TIMED_OUT, "coordinator went away", txn_requires_abort=True)))
-    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    cluster, detector = rewinding_detector(monkeypatch, tmp_path)
     consumer, original, calls, failed = detector._consumer, detector._consumer.committed, 0, 0
 
     def committed(tps: Any, timeout: float = 0) -> Any:
@@ -158,10 +163,7 @@ def test_sigterm_during_a_rewind_blocked_on_an_unreachable_coordinator_stops_soo
 
     monkeypatch.setattr(ownership, "REWIND_TRY_S", 0.3)
     monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.01)
-    cluster = cluster_with()
-    cluster.on_txn = fails_at("commit", KafkaException(KafkaError(
-        KafkaError._TIMED_OUT, "coordinator went away", txn_requires_abort=True)))
-    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    cluster, detector = rewinding_detector(monkeypatch, tmp_path)
     consumer, original, calls = detector._consumer, detector._consumer.committed, 0
     waits: list[float] = []
 
