@@ -57,11 +57,13 @@ def writer_process(target: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]
 
 def killed_writer_leftover(target: Path) -> Path:
     """The temporary file a writer of `target` leaves when SIGKILLed mid-write (really
-    killed: the file is what such a kill leaves, not a imitation)."""
+    killed: the file is what such a kill leaves, not an imitation)."""
+    before = target.read_bytes() if target.exists() else None
     with writer_process(target) as (proc, tmp):
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(10) == -signal.SIGKILL
-    assert tmp.is_file() and not target.exists()
+    assert tmp.read_bytes() == b"first half,"
+    assert (target.read_bytes() if target.exists() else None) == before  # untouched
     return tmp
 
 
