@@ -164,6 +164,19 @@ def test_the_fast_path_vouches_for_the_neighbours_raw_or_escaped(char: str) -> N
         assert rec is not None and rec.channel == "a" + char + "b", value
 
 
+def test_the_fast_path_looks_past_harmless_non_ascii_and_json_whitespace() -> None:
+    """0xC2 and 0xE2 also start NBSP, the euro sign, curly quotes: such messages are vouched
+    for; JSON whitespace makes a message unprintable, yet a refused character is still
+    found behind it."""
+    euro = _fields(merchant_category="caf\u00e9 \u20ac\u2019\u00a0",
+                   attributes={"\u00b0": "\u2030"})
+    for value in (orjson.dumps(euro), orjson.dumps(euro, option=orjson.OPT_INDENT_2)):
+        rec = fastcodec.decode_record(value)
+        assert rec is not None and rec.merchant_category == "caf\u00e9 \u20ac\u2019\u00a0"
+        for bad in ("\u2028", "\x85", "\u202e", "\x7f"):
+            assert fastcodec.decode_record(value.replace(b"caf", bad.encode())) is None
+
+
 def test_the_fast_path_leaves_every_refused_character_to_the_schema() -> None:
     """Each code point of the rule, raw (where JSON allows it) and escaped, in a text and in
     an attribute name: the fast path never vouches for it."""
