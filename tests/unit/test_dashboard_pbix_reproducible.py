@@ -124,3 +124,13 @@ def test_entries_are_dated_by_the_snapshot_in_canonical_order(
     methods = {info.filename: info.compress_type for info in infos}
     assert methods.pop("DataModel") == zipfile.ZIP_STORED  # already XPress9-compressed
     assert set(methods.values()) == {zipfile.ZIP_DEFLATED}
+
+
+def test_the_committed_pbix_is_what_the_build_makes(baseline: tuple[Path, float]) -> None:
+    """`dashboard_anomalies.pbix` in the repository is byte for byte a fresh build of the
+    project and the sample (`auditstream dashboard build`): what users open is what the
+    code says, and a change of the spec or the sample without a rebuild fails here."""
+    committed = ROOT / f"{NAME}.pbix"
+    assert hashlib.sha256(committed.read_bytes()).hexdigest() == \
+        hashlib.sha256(baseline[0].read_bytes()).hexdigest(), (
+        "rebuild it: env -u SOURCE_DATE_EPOCH auditstream dashboard build")
