@@ -226,3 +226,59 @@ def test_a_broker_outage_while_restoring_an_assignment_is_waited_out(
     detector.run(until=drained(cluster))
     assert left == 0
     assert every_row_once(cluster)
+
+
+def timed_out(what: str) -> KafkaException:
+    """librdkafka's answer to a transactional call that did not finish within its timeout."""
+    return KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{what}: Timed out waiting for "
+                                     "operation to finish, retry call to resume",
+                                     retriable=True))
+
+
+def test_an_abort_refused_after_a_commit_that_timed_out_replaces_the_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A commit that cannot finish (the broker restarting, or a slow flush on a loaded
+    # machine) times out on every try; librdkafka 2.16 then refuses abort_transaction on the
+    # same producer, at once and every time, with a retriable _CONFLICT ("Conflicting
+    # commit_transaction API call is already in progress", seen with a 1 ms commit timeout
+    # against a real broker). That used to end the detector with exit 2 mid-run.
+    cluster = cluster_with()
+    stuck: int | None = None  # the producer whose commit is still in progress
+
+    def on_txn(step: str) -> None:
+        nonlocal stuck
+        if step == "commit" and stuck is None and cluster.commits >= 1:
+            stuck = cluster.producers
+        if stuck == cluster.producers and step == "commit":
+            raise timed_out("commit_transaction")
+        if stuck == cluster.producers and step == "abort":
+            raise KafkaException(KafkaError(
+                KafkaError._CONFLICT, "Conflicting commit_transaction API call is already "
+                "in progress", retriable=True))
+
+    cluster.on_txn = on_txn
+    detector = fake_detector(monkeypatch, cluster, SlowFactory(), state_dir=tmp_path,
+                             batch_size=10)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert stuck is not None
+    assert cluster.producers == before + 1  # the stuck producer was replaced
+    assert every_row_once(cluster)
+
+
+def test_an_abort_timing_out_in_a_broker_outage_replaces_the_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A batch fails (an exception) while the transaction coordinator is out of reach: each
+    # abort_transaction times out (retriable). Exiting 2 there made a broker restart of
+    # over 30 s an unplanned exit; a new producer aborts the open transaction as a restart
+    # would, and the batch is rewound.
+    cluster = cluster_with()
+    cluster.on_produce = FailProduceOnce()
+    cluster.on_txn = fails_at("abort", timed_out("abort_transaction"), times=3)
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.producers == before + 1
+    assert every_row_once(cluster)
