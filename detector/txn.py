@@ -5,7 +5,10 @@ and `commit` then aborts instead. Retriable errors are retried a few times; what
 aborts (rows, snapshots and offsets roll back together). Being fenced (another instance
 took the transactional.id), or an abort refused for good (a non-retriable error), is a
 `DetectorError`: a restart with the same transactional.id aborts whatever is open and resumes
-exactly. Any other fatal error is the producer's own (e.g. INVALID_TXN_STATE when ending a
+exactly. Fenced while the open transaction is older than transaction.timeout.ms is not
+another instance: the coordinator aborted the transaction for its age and bumped the epoch
+(a slow batch and a broker restart on a loaded machine), handled as the producer's own
+fatal error below. Any other fatal error is the producer's own (e.g. INVALID_TXN_STATE when ending a
 transaction after a broker restart): the producer is replaced, which aborts its open
 transaction, and `ProducerFailed` (an `Abortable`) has the caller rewind. So is an abort that
 cannot finish for a passing reason: it timed out on every try (the coordinator out of reach
@@ -216,14 +219,26 @@ class Transactions:
         err = exc.args[0]
         if not isinstance(err, KafkaError) or not err.fatal():
             return
-        if err.code() in FENCED:
+        if err.code() in FENCED and not self._timed_out():
             raise DetectorError(
                 f"transactional producer {self._s.transactional_id} was fenced (another "
                 f"instance with the same id?): {err}") from exc
-        log.warning("%s: the transactional producer failed fatally (%s); replacing it and "
-                    "rewinding", step, err)
+        if err.code() in FENCED:
+            log.warning("%s: fenced after the transaction was open %.0f s, over "
+                        "transaction.timeout.ms: the coordinator aborted it and bumped the "
+                        "epoch (not another instance); replacing the producer and rewinding",
+                        step, time.monotonic() - self.started)
+        else:
+            log.warning("%s: the transactional producer failed fatally (%s); replacing it "
+                        "and rewinding", step, err)
         self._failed_producer = self.producer
         raise ProducerFailed(str(err)) from exc
+
+    def _timed_out(self) -> bool:
+        """Whether the open transaction has outlived transaction.timeout.ms: the coordinator
+        then aborts it and bumps the producer's epoch, which fences the producer."""
+        return (self.open and time.monotonic() - self.started
+                >= self._s.transaction_timeout_ms / 1000)
 
     def producer_failed(self) -> bool:
         """Whether the current producer is the one that last failed fatally."""

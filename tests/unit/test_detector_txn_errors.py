@@ -282,3 +282,55 @@ def test_an_abort_timing_out_in_a_broker_outage_replaces_the_producer(
     detector.run(until=drained(cluster))
     assert cluster.producers == before + 1
     assert every_row_once(cluster)
+
+
+@pytest.mark.parametrize("step", ["commit", "abort"])
+def test_fenced_after_the_transaction_outlived_its_timeout_replaces_the_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, step: str
+) -> None:
+    # Seen in the fault suite on a loaded machine (seed 7, load 14): a batch of 23 s, then
+    # a broker restart of over 40 s; the transaction outlived transaction.timeout.ms, the
+    # restarted coordinator aborted it and bumped the producer's epoch, and the commit (or
+    # the abort after a failed send_offsets) came back _FENCED. No other instance existed,
+    # yet the detector exited 2 as if one had taken its transactional.id.
+    cluster = cluster_with()
+    if step == "abort":
+        cluster.on_produce = FailProduceOnce()
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                             transaction_timeout_ms=60_000)
+    fired = False
+
+    def on_txn(s: str) -> None:
+        nonlocal fired
+        if s == step and not fired:
+            fired = True
+            detector._txn.started -= 61.0  # open for longer than transaction.timeout.ms
+            raise fatal(KafkaError._FENCED, "Failed to end transaction: Local: This instance "
+                        "has been fenced by a newer instance")
+
+    cluster.on_txn = on_txn
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert fired
+    assert cluster.producers == before + 1  # replaced, as after any fatal error of its own
+    assert every_row_once(cluster)
+
+
+def test_fenced_within_the_transaction_timeout_still_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The boundary: a transaction open for 1 s less than the timeout cannot have been timed
+    # out by the coordinator: another instance took the id.
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                             transaction_timeout_ms=60_000)
+
+    def on_txn(s: str) -> None:
+        if s == "commit":
+            detector._txn.started = time.monotonic() - 59.0
+            raise fatal(KafkaError._FENCED, "fenced by a newer instance")
+
+    cluster.on_txn = on_txn
+    with pytest.raises(DetectorError, match="fenced") as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
