@@ -11,7 +11,10 @@ replay, 1% of the transactions are sent again (the same bytes: a replay repeated
 The final scored rows (the day files) are then compared row by row with `auditstream score
 --partitions 4` on the same CSV, and the dead letter topic with the poison and the second
 copies sent. Seed: AUDITSTREAM_FAULT_SEED; figures: printed (`pytest -s`) and, when
-AUDITSTREAM_FAULT_REPORT names a file, written there as JSON.
+AUDITSTREAM_FAULT_REPORT names a file, written there as JSON. On any failure the suite
+prints the unplanned exits and hangs with the last lines of each such log and of every
+current one (pytest shows it with the failure), and copies every log into a new folder
+under AUDITSTREAM_FAULT_KEEP_LOGS when that is set.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -75,6 +79,30 @@ DUPLICATE_CLASS, POISON_PILL_EXIT = "DuplicateTransaction", 7
 HANG_S = 60.0
 #: librdkafka's fatal error for a static member that lost its session (reported, see docs).
 FENCED = "Static consumer fenced"
+#: Lines of a log shown when its process ended unplanned or the run failed.
+LAST_LINES = 40
+#: A folder to copy every log of a failed run into (pytest's own folders are rotated away
+#: by later runs, which is how the logs of an unexplained failure were once lost).
+KEEP_LOGS = os.environ.get("AUDITSTREAM_FAULT_KEEP_LOGS")
+
+
+def tail(path: Path, lines: int) -> list[str]:
+    """The last `lines` lines of a log (librdkafka's connection noise left out)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    kept = [line for line in text.splitlines() if "Connection refused" not in line]
+    return kept[-lines:]
+
+
+def keep_logs(logs: Path, into: str) -> Path:
+    """Copy every log of the run into a new folder under `into`; return that folder."""
+    dest = Path(into) / f"{time.strftime('%Y%m%dT%H%M%S')}-seed{SEED}-{os.getpid()}"
+    dest.mkdir(parents=True, exist_ok=True)
+    for log in sorted(logs.glob("*.log")):
+        shutil.copy2(log, dest / log.name)
+    return dest
 
 
 @dataclass
@@ -88,6 +116,8 @@ class Fleet:
     retired: list[Service] = field(default_factory=list)
     unplanned: list[str] = field(default_factory=list)
     hangs: list[str] = field(default_factory=list)
+    #: The last lines of each log whose process exited unplanned or hung (by log file name).
+    last_words: dict[str, list[str]] = field(default_factory=dict)
 
     def start_detector(self, name: str) -> Service:
         det = self.detectors.get(name)
@@ -117,16 +147,40 @@ class Fleet:
     def check(self) -> None:
         for name, det in self.detectors.items():
             if not det.alive():
-                self.unplanned.append(f"detector {name} exited {det.proc and det.proc.poll()}")
+                self._ended(det, f"detector {name} exited {det.proc and det.proc.poll()}",
+                            self.unplanned)
                 det.start()
             elif det.silent_for() > HANG_S:
-                last = det.log_path.read_text(errors="replace").strip().splitlines()[-1:]
-                self.hangs.append(f"{det.log_path.name}: silent {HANG_S:.0f} s after {last}")
+                last = tail(det.log_path, 1)
+                self._ended(det, f"{det.log_path.name}: silent {HANG_S:.0f} s after {last}",
+                            self.hangs)
                 det.kill()  # a supervisor's liveness probe would do the same
                 det.start()
         if not self.sink.alive():
-            self.unplanned.append(f"sink exited {self.sink.proc and self.sink.proc.poll()}")
+            self._ended(self.sink, f"sink exited {self.sink.proc and self.sink.proc.poll()}",
+                        self.unplanned)
             self.sink.start()
+
+    def _ended(self, service: Service, what: str, into: list[str]) -> None:
+        """Record an unplanned end with its log's last lines (the next start has its own log)."""
+        into.append(f"{what} ({service.log_path.name})")
+        self.last_words[service.log_path.name] = tail(service.log_path, LAST_LINES)
+
+    def diagnosis(self, exports: Path, expected: int) -> str:
+        """What a failed run needs to be understood after its folder is gone: the unplanned
+        exits and hangs with their logs' last lines, the sink's progress, each current log's
+        last lines."""
+        out = [f"fault suite failed (seed {SEED}): {committed_rows(exports):,} of "
+               f"{expected:,} rows committed by the sink; logs in {self.logs}",
+               f"unplanned exits: {self.unplanned}", f"hangs: {self.hangs}"]
+        for name, lines in self.last_words.items():
+            out += [f"--- last lines of {name} (ended unplanned) ---", *lines]
+        for svc in [*self.detectors.values(), self.sink]:
+            if svc.log_path.exists():
+                state = "running" if svc.alive() else f"exited {svc.proc and svc.proc.poll()}"
+                out += [f"--- last lines of {svc.log_path.name} ({state}) ---",
+                        *tail(svc.log_path, LAST_LINES)]
+        return "\n".join(out)
 
     def stop_all(self) -> dict[str, int]:
         codes = {"sink": self.sink.terminate()}
@@ -206,89 +260,95 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
 
     exports = tmp_path / "exports"
     fleet = Fleet(env, tmp_path, sink(env, exports, tmp_path))
-    fleet.start_detector("a")
-    fleet.sink.start()
-    feed = replay(source, env, tmp_path, rate=RATE).start()
-    fleet.detectors["a"].wait_for("restored", timeout=120)  # kills hit a working detector
-    feeder = Feeder(kafka, topics.input, poison, rate=len(poison) * RATE / n)
-    feeder.start()
-
-    plan = PLAN if FIXED_PLAN is not None else rng.sample(PLAN, len(PLAN))
-    injected: Counter[str] = Counter()
-    skipped: dict[str, str] = {}
-    during_stream = 0
-    for kind in plan:
-        fleet.idle(rng.uniform(1.0, 4.0))
-        during_stream += feed.alive()
-        inject(kind, fleet, broker, rng, injected, skipped)
-    stream_s = wait_until(lambda: not feed.alive(), 300, "replay", fleet.check)
-    assert feed.wait(1) == 0, feed.logs()[-3000:]
-    assert feeder.result(200) == len(poison)
-    # The same transactions again (after the first copies were published): dead letters.
-    copies, copied_ids = duplicate_items(source, DUPLICATE_SHARE, rng)
-    again = Feeder(kafka, topics.input, copies, rate=RATE)
-    again.start()
-    assert again.result(120) == len(copies)
-
-    drain_s = 0.0
     try:
-        drain_s = wait_until(lambda: committed_rows(exports) >= n, 180, "drain", fleet.check)
-    finally:
-        time.sleep(2.0)  # a duplicate arriving late would still be caught
-        codes = fleet.stop_all()
-    assert offline.wait(120) == 0, offline.logs()[-3000:]
+        fleet.start_detector("a")
+        fleet.sink.start()
+        feed = replay(source, env, tmp_path, rate=RATE).start()
+        fleet.detectors["a"].wait_for("restored", timeout=120)  # kills hit a working detector
+        feeder = Feeder(kafka, topics.input, poison, rate=len(poison) * RATE / n)
+        feeder.start()
 
-    diff = diff_rows(read_scored_csv(exports),
-                     read_scored_csv(tmp_path / "offline"),
-                     ignore=("source_offset",))  # poison shifts the offsets of valid rows
-    dead_all = read_all(kafka, topics.dlq, PARTITIONS, len(poison) + len(copies), timeout=60,
-                        settle=1.0)
-    dead = [m for m in dead_all if (m.key() or b"") in poison_kinds]
-    dupes = [m for m in dead_all if (m.key() or b"") not in poison_kinds]
-    dead_keys = Counter(m.key() for m in dead)
-    dlq_missing = sorted(k for k in poison_kinds if k not in dead_keys)
-    dlq_doubled = sum(c - 1 for c in dead_keys.values() if c > 1)
-    dupe_ids = Counter(json.loads(m.value() or b"{}")["transaction_id"] for m in dupes)
-    dupes_missing = sorted(copied_ids - set(dupe_ids))
-    dupes_doubled = sum(c - 1 for c in dupe_ids.values() if c > 1)
-    logs = "\n".join(p.read_text(errors="replace") for p in tmp_path.glob("detector-*.log"))
-    figures = {
-        "seed": SEED, "transactions": n, "partitions": PARTITIONS, "poison": len(poison),
-        "rows_exported": diff.rows, "lost": len(diff.lost), "duplicated": len(diff.duplicated),
-        "changed": len(diff.changed), "unexpected": len(diff.unexpected),
-        "dead_letters": len(dead), "poison_missing_from_dlq": len(dlq_missing),
-        "dead_letters_duplicated": dlq_doubled,
-        "second_copies": len(copies), "second_copies_dead_lettered": len(dupes),
-        "second_copies_missing_from_dlq": len(dupes_missing),
-        "second_copies_dead_lettered_twice": dupes_doubled,
-        "exceptions_injected": dict(Counter(
-            line.split("injected fault at ")[1].split()[0]
-            for line in logs.splitlines() if "injected fault at " in line)),
-        "runs": {"detector": sum(d.starts for d in [*fleet.detectors.values(), *fleet.retired]),
-                 "sink": fleet.sink.starts},
-        "faults": dict(injected), "faults_during_replay": during_stream,
-        "skipped": skipped, "unplanned_exits": fleet.unplanned, "hangs": fleet.hangs,
-        "fenced": sorted(p.name for p in tmp_path.glob("detector-*.log")
-                         if FENCED in p.read_text(errors="replace")),
-        "exit_codes": codes,
-        "stream_s": round(stream_s, 1), "drain_s": round(drain_s, 1),
-        "runtime_s": round(time.monotonic() - started, 1),
-    }
-    print("\nfault suite: " + json.dumps(figures, indent=1))
-    if os.environ.get("AUDITSTREAM_FAULT_REPORT"):
-        Path(os.environ["AUDITSTREAM_FAULT_REPORT"]).write_text(json.dumps(figures, indent=1))
+        plan = PLAN if FIXED_PLAN is not None else rng.sample(PLAN, len(PLAN))
+        injected: Counter[str] = Counter()
+        skipped: dict[str, str] = {}
+        during_stream = 0
+        for kind in plan:
+            fleet.idle(rng.uniform(1.0, 4.0))
+            during_stream += feed.alive()
+            inject(kind, fleet, broker, rng, injected, skipped)
+        stream_s = wait_until(lambda: not feed.alive(), 300, "replay", fleet.check)
+        assert feed.wait(1) == 0, feed.logs()[-3000:]
+        assert feeder.result(200) == len(poison)
+        # The same transactions again (after the first copies were published): dead letters.
+        copies, copied_ids = duplicate_items(source, DUPLICATE_SHARE, rng)
+        again = Feeder(kafka, topics.input, copies, rate=RATE)
+        again.start()
+        assert again.result(120) == len(copies)
 
-    assert (len(diff.lost), len(diff.duplicated), len(diff.changed), len(diff.unexpected)) == (
-        0, 0, 0, 0), diff
-    assert dlq_missing == [] and dlq_doubled == 0, (dlq_missing[:5], dlq_doubled)
-    classes = [headers_of(m).get("error.class") for m in dead]
-    assert classes == [poison_kinds[m.key() or b""] for m in dead]
-    assert (dupes_missing, dupes_doubled) == ([], 0), (dupes_missing[:5], dupes_doubled)
-    assert {headers_of(m).get("error.class") for m in dupes} == {DUPLICATE_CLASS}
-    if EXCEPTIONS:
-        assert figures["exceptions_injected"], "no exception was injected"
-    assert not any(f"exited {POISON_PILL_EXIT}" in u for u in fleet.unplanned), fleet.unplanned
-    assert all(code == 0 for code in codes.values()), codes
-    assert fleet.hangs == [], "a detector hung (killed and restarted by the suite)"
-    planned = Counter(PLAN)
-    assert {k: injected[k] + (k in skipped) for k in planned} == planned, (injected, skipped)
+        drain_s = 0.0
+        try:
+            drain_s = wait_until(lambda: committed_rows(exports) >= n, 180, "drain", fleet.check)
+        finally:
+            time.sleep(2.0)  # a duplicate arriving late would still be caught
+            codes = fleet.stop_all()
+        assert offline.wait(120) == 0, offline.logs()[-3000:]
+
+        diff = diff_rows(read_scored_csv(exports),
+                         read_scored_csv(tmp_path / "offline"),
+                         ignore=("source_offset",))  # poison shifts the offsets of valid rows
+        dead_all = read_all(kafka, topics.dlq, PARTITIONS, len(poison) + len(copies), timeout=60,
+                            settle=1.0)
+        dead = [m for m in dead_all if (m.key() or b"") in poison_kinds]
+        dupes = [m for m in dead_all if (m.key() or b"") not in poison_kinds]
+        dead_keys = Counter(m.key() for m in dead)
+        dlq_missing = sorted(k for k in poison_kinds if k not in dead_keys)
+        dlq_doubled = sum(c - 1 for c in dead_keys.values() if c > 1)
+        dupe_ids = Counter(json.loads(m.value() or b"{}")["transaction_id"] for m in dupes)
+        dupes_missing = sorted(copied_ids - set(dupe_ids))
+        dupes_doubled = sum(c - 1 for c in dupe_ids.values() if c > 1)
+        logs = "\n".join(p.read_text(errors="replace") for p in tmp_path.glob("detector-*.log"))
+        figures = {
+            "seed": SEED, "transactions": n, "partitions": PARTITIONS, "poison": len(poison),
+            "rows_exported": diff.rows, "lost": len(diff.lost), "duplicated": len(diff.duplicated),
+            "changed": len(diff.changed), "unexpected": len(diff.unexpected),
+            "dead_letters": len(dead), "poison_missing_from_dlq": len(dlq_missing),
+            "dead_letters_duplicated": dlq_doubled,
+            "second_copies": len(copies), "second_copies_dead_lettered": len(dupes),
+            "second_copies_missing_from_dlq": len(dupes_missing),
+            "second_copies_dead_lettered_twice": dupes_doubled,
+            "exceptions_injected": dict(Counter(
+                line.split("injected fault at ")[1].split()[0]
+                for line in logs.splitlines() if "injected fault at " in line)),
+            "runs": {"detector": sum(d.starts for d in [*fleet.detectors.values(), *fleet.retired]),
+                     "sink": fleet.sink.starts},
+            "faults": dict(injected), "faults_during_replay": during_stream,
+            "skipped": skipped, "unplanned_exits": fleet.unplanned, "hangs": fleet.hangs,
+            "fenced": sorted(p.name for p in tmp_path.glob("detector-*.log")
+                             if FENCED in p.read_text(errors="replace")),
+            "exit_codes": codes,
+            "stream_s": round(stream_s, 1), "drain_s": round(drain_s, 1),
+            "runtime_s": round(time.monotonic() - started, 1),
+        }
+        print("\nfault suite: " + json.dumps(figures, indent=1))
+        if os.environ.get("AUDITSTREAM_FAULT_REPORT"):
+            Path(os.environ["AUDITSTREAM_FAULT_REPORT"]).write_text(json.dumps(figures, indent=1))
+
+        assert (len(diff.lost), len(diff.duplicated), len(diff.changed), len(diff.unexpected)) == (
+            0, 0, 0, 0), diff
+        assert dlq_missing == [] and dlq_doubled == 0, (dlq_missing[:5], dlq_doubled)
+        classes = [headers_of(m).get("error.class") for m in dead]
+        assert classes == [poison_kinds[m.key() or b""] for m in dead]
+        assert (dupes_missing, dupes_doubled) == ([], 0), (dupes_missing[:5], dupes_doubled)
+        assert {headers_of(m).get("error.class") for m in dupes} == {DUPLICATE_CLASS}
+        if EXCEPTIONS:
+            assert figures["exceptions_injected"], "no exception was injected"
+        assert not any(f"exited {POISON_PILL_EXIT}" in u for u in fleet.unplanned), fleet.unplanned
+        assert all(code == 0 for code in codes.values()), codes
+        assert fleet.hangs == [], "a detector hung (killed and restarted by the suite)"
+        planned = Counter(PLAN)
+        assert {k: injected[k] + (k in skipped) for k in planned} == planned, (injected, skipped)
+    except BaseException:
+        print("\n" + fleet.diagnosis(exports, n), flush=True)
+        if KEEP_LOGS:
+            print(f"logs kept in {keep_logs(tmp_path, KEEP_LOGS)}", flush=True)
+        raise
