@@ -45,8 +45,9 @@ def register(subparsers: Any) -> None:
         "same folder). Rows that cannot be read go, with their line and reason, to "
         "<name>.rejects.csv beside each input (or in --rejects-dir), as `replay` does. "
         "Exit 0: every row scored; 1: rows rejected, the rest scored; 2: bad file, an "
-        "input changed while read, or usage; 5: --out not writable; 6: --out used by a "
-        "running sink. Core settings come from DETECTOR_CORE__* variables."))
+        "input changed while read, no row to score (nothing written), or usage; 5: --out "
+        "not writable; 6: --out used by a running sink. Core settings come from "
+        "DETECTOR_CORE__* variables."))
     score.add_argument("input", type=Path, nargs="+", metavar="INPUT.csv")
     score.add_argument("--out", type=Path, required=True, metavar="DIR")
     score.add_argument("--rejects-dir", type=Path, metavar="DIR",
@@ -179,6 +180,10 @@ def _score_stream(
         _unchanged(args.input, stamps)
         if reports is None:
             reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir)
+        if not exports.rows:  # a failed upstream export: keep the folder's earlier run
+            raise AuditstreamError(
+                f"no row to score in {', '.join(map(str, args.input))} (header only, or "
+                f"every row rejected: {len(errors)}); the exports in {out} are as they were")
         exports.finish(run_info={
             "inputs": [str(p) for p in args.input],
             "input_sha256": digest,

@@ -249,7 +249,7 @@ def _repeat(tx: Transaction, t: float, st: CustomerState, z: float, scale: float
     for k in tested:
         p_sim = min(1.0, 2 * near[k - 1] * density)
         s = _bits(poisson_tail(k, others * p_sim), cap) - tests
-        if s > best:
+        if s > best or (s == best and s > 0.0):  # on a tie (at the cap) the larger count
             best, closest = s, k
     if exact:
         n_ex = (st.exact + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)

@@ -157,6 +157,29 @@ def test_repeat_window_edge(monkeypatch: pytest.MonkeyPatch, delta: int, inside:
     assert (terms[-1]["repeat"] > 0) is inside
 
 
+def test_a_repeat_tied_at_the_cap_names_the_larger_count(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Purchases of 44 in five categories: by the fifth, 2 and 4 earlier ones are each as
+    improbable as the cap allows (the same value, 12 - ln 3); the reason names the larger
+    count, the stronger evidence an auditor can check."""
+    reasons: list[dict[str, str]] = []
+    real = surprise_module.terms
+
+    def spy(*args: object) -> object:
+        values, kept, wake = real(*args)  # type: ignore[arg-type]
+        reasons.append(kept)
+        return values, kept, wake
+
+    base = sorted([*_crowd(), *_regular(30)], key=lambda r: r.timestamp)
+    end = base[-1].timestamp + timedelta(days=1)
+    cats = ("fashion", "fuel", "restaurant", "travel", "electronics")
+    burst = [tx(500 + k, end + timedelta(minutes=5 * k + 5 * (k == 4)), 44.0, category=c)
+             for k, c in enumerate(cats)]
+    monkeypatch.setattr("detector.core.engine.terms", spy)
+    PartitionEngine(CONFIG).process([*base, *burst])
+    assert reasons[-1]["repeat"] == "5 purchases within 0% of 44 in 60 min"
+
+
 @pytest.mark.parametrize(("delta", "counted"), [(-1, True), (0, True), (1, False)])
 def test_rate_window_edge(monkeypatch: pytest.MonkeyPatch, delta: int, counted: bool) -> None:
     """An earlier purchase exactly at the edge of the shortest activity window counts."""

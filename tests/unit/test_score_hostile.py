@@ -193,3 +193,39 @@ def test_temporary_files_a_killed_run_left_are_removed_by_the_next(
     assert main(["score", str(source), "--out", str(out)]) == 0
     assert [p.exists() for p in stale] == [False, False]
     assert [p.exists() for p in kept] == [True, True, True]
+
+
+@pytest.mark.parametrize("case", ["header only", "every row rejected"])
+def test_an_input_without_a_row_to_score_is_refused_and_the_exports_kept(
+        rows: list[Transaction], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        case: str) -> None:
+    """A header-only file (an upstream export that failed) or one whose every row is bad
+    used to replace the folder's earlier run with an empty one (exit 0 or 1). Refused: exit
+    2, the earlier run kept whole; the bad rows still reported."""
+    out = tmp_path / "out"
+    good = tmp_path / "good.csv"
+    write_transactions_csv(rows[:300], good)
+    assert main(["score", str(good), "--out", str(out)]) == 0
+    before = _files(out)
+    capsys.readouterr()
+    empty = tmp_path / "empty.csv"
+    if case == "header only":
+        write_transactions_csv([], empty)
+    else:
+        empty.write_text(good.read_text().splitlines()[0] + "\n"
+                         + "x1,c1,not-a-date,1.0,CH,app,mobile,grocery,,False,normal\n"
+                         + "x2,c1,2025-01-01T00:00:00,-inf,CH,app,mobile,grocery,,False,normal\n")
+    assert main(["score", str(empty), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("auditstream score: error: ") and "Traceback" not in err
+    assert f"no row to score in {empty}" in err
+    assert _files(out) == before
+    report = tmp_path / "empty.rejects.csv"
+    if case == "header only":
+        assert not report.exists()
+    else:
+        lines = report.read_text().splitlines()[1:]
+        assert [(r.split(",")[0], r.split(",")[2]) for r in lines] == [("2", "x1"), ("3", "x2")]
+    fresh = tmp_path / "fresh"
+    assert main(["score", str(empty), "--out", str(fresh)]) == 2
+    assert not (fresh / "run.json").exists()
