@@ -124,6 +124,9 @@ class Fleet:
     last_words: dict[str, list[str]] = field(default_factory=dict)
 
     def start_detector(self, name: str) -> Service:
+        """Start detector `name`, or start it again: every start has its own fault seed (the
+        same schedule after each restart from the same offsets would hit the same record
+        every time, a poison pill of the suite's own making)."""
         det = self.detectors.get(name)
         if det is None:
             det = detector(name, {**self.env, **DETECTOR_ENV,
@@ -153,13 +156,13 @@ class Fleet:
             if not det.alive():
                 self._ended(det, f"detector {name} exited {det.proc and det.proc.poll()}",
                             self.unplanned)
-                det.start()
+                self.start_detector(name)
             elif det.silent_for() > HANG_S:
                 last = tail(det.log_path, 1)
                 self._ended(det, f"{det.log_path.name}: silent {HANG_S:.0f} s after {last}",
                             self.hangs)
                 det.kill()  # a supervisor's liveness probe would do the same
-                det.start()
+                self.start_detector(name)
         if not self.sink.alive():
             self._ended(self.sink, f"sink exited {self.sink.proc and self.sink.proc.poll()}",
                         self.unplanned)
@@ -195,9 +198,9 @@ class Fleet:
 def inject(kind: str, fleet: Fleet, broker: BrokerHandle, rng: random.Random,
            injected: Counter[str], skipped: dict[str, str]) -> None:
     if kind == "detector_kill":
-        det = fleet.detectors[rng.choice(sorted(fleet.detectors))]
-        det.kill()
-        det.start().wait_for("restored", timeout=120)
+        name = rng.choice(sorted(fleet.detectors))
+        fleet.detectors[name].kill()
+        fleet.start_detector(name).wait_for("restored", timeout=120)
     elif kind == "sink_kill":
         fleet.sink.kill()
         fleet.sink.start()
