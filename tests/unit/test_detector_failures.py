@@ -12,7 +12,14 @@ from detector.circuit import FailureCircuit
 from shared.codec import decode, encode
 from shared.errors import ExitCode, KafkaUnreachableError, PoisonPillError
 from shared.schemas import ScoredTransaction
-from tests.unit.detector_fakes import FakeCluster, Produced, drained, fake_detector, tx
+from tests.unit.detector_fakes import (
+    CountingFactory,
+    FakeCluster,
+    Produced,
+    drained,
+    fake_detector,
+    tx,
+)
 
 
 def cluster_with(n: int = 30, partitions: int = 2) -> FakeCluster:
@@ -313,3 +320,49 @@ def test_a_rewind_waits_out_a_broker_restart_of_a_loaded_machine(
             detector.run(until=drained(cluster))
         assert info.value.exit_code == ExitCode.USAGE
     assert down_until is not None
+
+
+class SilentConsumer:
+    """A restore's reader that gets nothing at all: the broker went away mid-read."""
+
+    def __init__(self, clock: OutageClock) -> None:
+        self.clock = clock
+
+    def get_watermark_offsets(self, tp: Any, timeout: float = 0) -> tuple[int, int]:
+        return 0, 100
+
+    def assign(self, tps: Any) -> None:
+        pass
+
+    def unassign(self) -> None:
+        pass
+
+    def consume(self, num_messages: int = 1, timeout: float = 0) -> list[Any]:
+        self.clock.sleep(timeout)
+        return []
+
+
+def test_a_restore_read_silent_for_its_timeout_is_retried_by_the_rewind_not_exit_2(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The read of a restore (the state topic, then the input's replay) that hears nothing for
+    # READ_TIMEOUT_S (60 s) raised KafkaWiringError, exit 2 at once: a broker restart of
+    # 42-58 s plus the coordinator's load outlasts it. It is now a retriable KafkaException,
+    # waited out like any unreachable cluster by the rewind's retries (REWIND_RETRY_S).
+    from confluent_kafka import KafkaError, KafkaException
+
+    import detector.kafka_io as kafka_io
+    from detector.settings import DetectorSettings
+
+    clock = OutageClock()
+    monkeypatch.setattr(kafka_io, "time", clock)
+    consumer = SilentConsumer(clock)
+    monkeypatch.setattr(kafka_io, "make_consumer", lambda *a, **k: consumer)
+    restorer = kafka_io.Restorer(DetectorSettings(instance_id="t"), CountingFactory(), 1)
+    start = clock.now
+    with pytest.raises(KafkaException) as info:
+        list(restorer._read("transactions", 0, 0, None))
+    err = info.value.args[0]
+    assert err.code() == KafkaError._TIMED_OUT and not err.fatal()
+    assert "transactions[0]" in err.str()
+    assert kafka_io.READ_TIMEOUT_S <= clock.now - start < kafka_io.READ_TIMEOUT_S + 1
