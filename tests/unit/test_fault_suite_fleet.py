@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-import tests.integration.test_fault_suite as suite
+import tests.integration.fault_fleet as fault_fleet
 from tests.integration.detector_harness import FAULTS_ENV, ROOT
 from tests.integration.pipeline_harness import Service
 
 
-def fleet_without_broker(tmp_path: Path) -> suite.Fleet:
+def fleet_without_broker(tmp_path: Path) -> fault_fleet.Fleet:
     """A fleet whose detectors exit at once: no broker answers (exit 4 after 0.2 s)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
            "KAFKA_STARTUP_WAIT_S": "0.2"}
     sink = Service("sink", ("timeit", "-n", "1", "import time; time.sleep(60)"), env, tmp_path)
-    return suite.Fleet(env, tmp_path, sink.start())
+    return fault_fleet.Fleet(env, tmp_path, sink.start())
 
 
 def wait_dead(service: Service, timeout: float = 120.0) -> None:
@@ -29,7 +29,7 @@ def wait_dead(service: Service, timeout: float = 120.0) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.skipif(not suite.EXCEPTIONS, reason="no fault hook without exceptions")
+@pytest.mark.skipif(not fault_fleet.EXCEPTIONS, reason="no fault hook without exceptions")
 def test_a_detector_restarted_by_the_suite_gets_the_fault_seed_of_its_own_start(
     tmp_path: Path
 ) -> None:
@@ -44,7 +44,7 @@ def test_a_detector_restarted_by_the_suite_gets_the_fault_seed_of_its_own_start(
             wait_dead(det)
             fleet.check()  # restarts it (an unplanned exit)
             seeds.append(det.env[FAULTS_ENV])
-        assert seeds == [f"{suite.SEED}:a:1", f"{suite.SEED}:a:2", f"{suite.SEED}:a:3"]
+        assert seeds == [f"{fault_fleet.SEED}:a:{start}" for start in (1, 2, 3)]
         assert det.starts == 3
         assert fleet.unplanned == ["detector a exited 4 (detector-a-1.log)",
                                    "detector a exited 4 (detector-a-2.log)"]
