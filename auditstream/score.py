@@ -18,7 +18,6 @@ from detector.app import main_from_args
 from detector.core.config import CoreConfig
 from detector.offline import score_batches
 from detector.settings import DetectorSettings
-from shared.atomic import remove_temporaries
 from shared.csv_io import RowError
 from shared.entry import sigterm_interrupts
 from shared.errors import AuditstreamError, ExitCode
@@ -26,7 +25,7 @@ from shared.folderlock import FolderLock
 from shared.outputs import output_errors
 from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
-from sink.days import SCORED_DIR
+from sink.folder import remove_leftovers
 from sink.offline import ExportWriter
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
@@ -122,8 +121,7 @@ def _run_score(args: argparse.Namespace) -> int:
         raise AuditstreamError("--partitions must be at least 1")
     out: Path = args.out
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
-        for folder in (out, out / SCORED_DIR):  # what a killed writer left, lock held
-            remove_temporaries(folder)
+        remove_leftovers(out)  # what a killed writer left (never a live writer's file)
         return _score_into(args, out)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard.reproducible import build_epoch, canonical_zip, deterministic, input_digest
 from dashboard.spec import (
     ARCHIVE_YEARS,
     DATE_COLUMNS,
@@ -133,40 +134,58 @@ def _set_refresh_policy(server: Any, alias: str, table: Table) -> None:
         raise DashboardBuildError(f"refresh policy of {table.name}: {exc}") from exc
 
 
+def _payloads(exports_dir: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(table, rows as pbix-mcp's JSON) for every table and (table, M) for every query."""
+    loads = []
+    for table in TABLES:
+        columns = [{"name": c, "data_type": _BUILDER_TYPES[table.type_of(c)],
+                    "nullable": True} for c in table.columns]
+        loads.append((table.name, json.dumps({"columns": columns,
+                                              "rows": table_rows(table, exports_dir)})))
+    columns = [{"name": c, "data_type": _BUILDER_TYPES[k], "nullable": True}
+               for c, k in DATE_COLUMNS]
+    loads.append((DATE_TABLE, json.dumps({"columns": columns, "rows": date_rows(exports_dir)})))
+    queries = [(t.name, partition_m(t)) for t in TABLES] + [(DATE_TABLE, date_table_m())]
+    return loads, queries
+
+
 def build_pbix(project_root: Path, exports_dir: Path, out: Path) -> Path:
-    """`<project_root>/<name>.pbip` + the CSVs in `exports_dir` -> `out` (replaced atomically)."""
+    """`<project_root>/<name>.pbip` + the CSVs in `exports_dir` -> `out` (replaced atomically).
+
+    Byte-reproducible: the same project and exports give the same file (`dashboard.reproducible`:
+    pbix-mcp's ids and clock follow the inputs and the build epoch, the ZIP is canonical).
+    """
     from pbix_mcp import server  # type: ignore[import-untyped]
 
+    loads, queries = _payloads(exports_dir)
+    epoch = build_epoch(exports_dir)
+    seed = input_digest(project_root, [text for pair in loads + queries for text in pair])
     alias = f"auditstream-{os.getpid()}"
-    with atomic_path(out) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "table has no rows" while loading
-        _check(server.pbix_open_pbip(str(project_root / f"{NAME}.pbip"), alias=alias), "open")
+    with atomic_path(out) as tmp, tempfile.TemporaryDirectory() as scratch:
+        saved = Path(scratch) / f"{NAME}.pbix"
+        with warnings.catch_warnings(), deterministic(seed, epoch):
+            warnings.simplefilter("ignore", UserWarning)  # "table has no rows" while loading
+            _check(server.pbix_open_pbip(str(project_root / f"{NAME}.pbip"), alias=alias),
+                   "open")
+            try:
+                for name, data in loads:
+                    _check(server.pbix_set_table_data(alias, name, data), f"load {name}")
+                for name, m in queries:
+                    _check(server.pbix_set_partition_m(alias, name, m), f"query {name}")
+                for table in TABLES:
+                    if table.day_folder:
+                        _set_refresh_policy(server, alias, table)
+                _check(server.pbix_save(alias, output_path=str(saved), overwrite=True,
+                                        backup=False), "save")
+            finally:
+                server.pbix_close(alias, force=True)
+                scratch_pbix = Path(tempfile.gettempdir()).glob(
+                    f"pbix_mcp_pbip_{alias}_{os.getpid()}_*")
+                for leftover in scratch_pbix:  # pbix_open_pbip's intermediate file
+                    leftover.unlink(missing_ok=True)
         try:
-            for table in TABLES:
-                columns = [{"name": c, "data_type": _BUILDER_TYPES[table.type_of(c)],
-                            "nullable": True} for c in table.columns]
-                data = {"columns": columns, "rows": table_rows(table, exports_dir)}
-                _check(server.pbix_set_table_data(alias, table.name, json.dumps(data)),
-                       f"load {table.name}")
-            columns = [{"name": c, "data_type": _BUILDER_TYPES[k], "nullable": True}
-                       for c, k in DATE_COLUMNS]
-            data = {"columns": columns, "rows": date_rows(exports_dir)}
-            _check(server.pbix_set_table_data(alias, DATE_TABLE, json.dumps(data)),
-                   f"load {DATE_TABLE}")
-            for table in TABLES:
-                _check(server.pbix_set_partition_m(alias, table.name, partition_m(table)),
-                       f"query {table.name}")
-            _check(server.pbix_set_partition_m(alias, DATE_TABLE, date_table_m()),
-                   f"query {DATE_TABLE}")
-            for table in TABLES:
-                if table.day_folder:
-                    _set_refresh_policy(server, alias, table)
-            _check(server.pbix_save(alias, output_path=str(tmp), overwrite=True,
-                                    backup=False), "save")
-        finally:
-            server.pbix_close(alias, force=True)
-            scratch = Path(tempfile.gettempdir()).glob(f"pbix_mcp_pbip_{alias}_{os.getpid()}_*")
-            for leftover in scratch:  # pbix_open_pbip's intermediate file
-                leftover.unlink(missing_ok=True)
+            canonical_zip(saved, tmp, epoch, seed)
+        except ValueError as exc:  # stable_xpress9 refused a stream it cannot re-sign
+            raise DashboardBuildError(f"reproducible ZIP: {exc}") from exc
     log.info("built %s from %s and %s", out, project_root, exports_dir)
     return out

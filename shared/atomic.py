@@ -6,13 +6,20 @@ the rename is atomic), readable by others (0644: Power BI, people), is flushed a
 `durable`) fsynced, then `os.replace`s the target; the folder is fsynced too so the rename
 itself survives a power cut. On any exception the target is untouched and no temporary
 file is left.
+
+A kill (SIGKILL, OOM, power cut) does leave the temporary file. Its writer holds an
+exclusive `flock` on it from creation to rename, which the kernel drops when the writer
+dies, so `remove_temporaries` can tell a killed writer's file (unlocked: removed) from one
+still being written by any process or thread (locked: kept), folder lock or not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,15 +46,74 @@ _TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 def remove_temporaries(folder: Path) -> list[Path]:
     """Remove the temporary files of `atomic_path` that a killed process (SIGKILL, power
-    cut) left in `folder` (not below it); return them. Only for a writer holding the
-    folder's lock: another writer's file in progress would be removed too."""
+    cut) left in `folder` (not below it); return them. A file a live writer holds (its
+    lock) is kept, so this is safe beside writers that do not take the folder's lock; on a
+    file system without `flock` nothing is removed (a live writer cannot be told apart)."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    gone = [p for p in folder.iterdir() if _TEMPORARY.fullmatch(p.name) and p.is_file()]
-    for path in gone:
-        path.unlink(missing_ok=True)
-    return gone
+    names = sorted(p for p in folder.iterdir() if _TEMPORARY.fullmatch(p.name))
+    return [path for path in names if _remove_if_abandoned(path)]
+
+
+def _remove_if_abandoned(path: Path) -> bool:
+    """Unlink `path` if it is a regular file no writer holds; True if it did."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # gone, a symbolic link, not readable: not ours to judge
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a live writer: raises
+        # Locked by us now, so no writer can start or finish with this file; it is only
+        # removed if the name still is this file (not one a new writer made since).
+        if not os.path.samestat(os.fstat(fd), os.lstat(path)):
+            return False
+        path.unlink()
+        return True
+    except OSError:  # BlockingIOError: in use; others: flock unsupported, raced away
+        return False
+    finally:
+        os.close(fd)  # after the unlink: a writer that locks it next sees it is gone
+
+
+#: How many temporary files a writer tries before it gives up (each retry means a remover
+#: took the previous one in the moment between its creation and its lock).
+_ATTEMPTS = 20
+
+
+def _locked_temporary(folder: Path, name: str) -> tuple[int, Path]:
+    """A new temporary file for target `name` in `folder`, and a descriptor holding its
+    `flock` (kept until the file is renamed or removed)."""
+    for _ in range(_ATTEMPTS):
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        try:
+            if _lock_if_still_mine(fd, tmp):
+                return fd, Path(tmp)
+        except BaseException:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        os.close(fd)  # a remover took it in the moment before the lock: take another
+    raise OSError(f"{folder}: no temporary file for {name} survived {_ATTEMPTS} attempts "
+                  "(something keeps removing them)")
+
+
+def _lock_if_still_mine(fd: int, tmp: str) -> bool:
+    """Lock the new file `fd`; False if a remover holds it (and will unlink it) or has
+    already unlinked it. Without `flock` (some network file systems) the file is used
+    unlocked, and `remove_temporaries` never removes it either."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(tmp))
+    except FileNotFoundError:
+        return False
 
 
 @contextlib.contextmanager
@@ -59,16 +125,17 @@ def atomic_path(target: Path, *, durable: bool = True) -> Iterator[Path]:
     target = Path(target)
     folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    tmp = Path(name)
+    fd, tmp = _locked_temporary(folder, target.name)
     try:
-        yield tmp
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; readers such as Power BI need read
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        try:
+            yield tmp
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; readers such as Power BI need read
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    finally:
+        os.close(fd)  # the lock goes only once the file is renamed or removed
     if durable:
         fsync_dir(folder)
 

@@ -8,7 +8,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from shared.errors import SchemaError
-from shared.schemas import Transaction
+from shared.schemas import Transaction, escape_controls
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -46,8 +46,11 @@ def decode(data: bytes | str, model: type[M]) -> M:
 
 
 def _name(part: str | int) -> str:
+    """A field path part as shown: cut, and any character of the text rule escaped (an
+    attribute name the schema refused is in the path)."""
     text = str(part)
-    return text if len(text) <= MAX_NAME_CHARS else text[:MAX_NAME_CHARS] + "…"
+    return escape_controls(text if len(text) <= MAX_NAME_CHARS
+                           else text[:MAX_NAME_CHARS] + "…")
 
 
 def describe_validation_error(exc: ValidationError) -> str:

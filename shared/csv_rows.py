@@ -56,7 +56,8 @@ def _too_long(fields: dict[str, str]) -> None:
 
 
 def _control(name: str, text: str) -> None:
-    """Raise `ValueError` if `text`, the value of field `name`, holds a control character."""
+    """Raise `ValueError` if `text`, the value of field `name`, holds a character of the text
+    rule (`CONTROL_RULE`; none of them is printable, so printable text is not searched)."""
     if not text.isprintable() and (found := _find_control(text)):
         raise ValueError(f"{name}: {CONTROL_RULE}: {quote(text)} at position {found.start()}")
 

@@ -3,36 +3,33 @@
 One row per rejected input row: `line` (in its file), `reason` (the field and the rule),
 then the row's raw cells under their header names, each cell made safe for a spreadsheet
 (a leading `=`, `+`, `-`, `@`, tab or CR gets a `'`, so Excel never runs it as a formula;
-control characters but tab, LF and CR are written as `\\xNN`, a NUL as `\\x00`).
+the characters the schema refuses, `shared.schemas.CONTROL_RULE`, but tab, LF and CR are
+written as escapes: a NUL as `\\x00`, NEXT LINE as `\\x85`, U+2028 or a right-to-left
+override as `\\u2028`, `\\u202e`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from shared.atomic import atomic_text_writer
 from shared.csv_io import RowError
 from shared.errors import AuditstreamError
+from shared.schemas import escape_controls
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-#: Control characters a spreadsheet chokes on (a NUL cuts the cell or the file); tab, LF
-#: and CR stay (the CSV writer quotes them).
-_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _escape(found: re.Match[str]) -> str:
-    return f"\\x{ord(found.group()):02x}"
+#: Characters of the rule shown as they are: the CSV writer quotes them.
+_KEPT = "\t\n\r"
 
 
 def neutralise(cell: str) -> str:
-    """Prefix `'` to a cell a spreadsheet would run as a formula; write control characters
-    other than tab, LF and CR as `\\xNN` (a rejected row may hold them: that is why)."""
-    if not cell.isprintable():
-        cell = _UNSAFE.sub(_escape, cell)
+    """Prefix `'` to a cell a spreadsheet would run as a formula; write the characters the
+    schema refuses, but tab, LF and CR, as `\\xNN` / `\\uNNNN` (a rejected row may hold
+    them: that is why; a NUL cuts a cell, U+2028 breaks a line, U+202E reverses the text)."""
+    cell = escape_controls(cell, _KEPT)
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 

@@ -8,7 +8,10 @@ One message per review decision (issue 16 item 2):
   a case id); under compaction two reviews with one key would erase each other.
 - **value**: JSON (UTF-8) `Review`: `schema_version`, `target` (`case` | `transaction`),
   `id`, `outcome` (`confirmed` = a true anomaly, `dismissed` = a false alarm, `unclear`),
-  `reviewer`, `reviewed_at` (UTC, ISO 8601 with `Z`), `note`. Unknown fields are refused.
+  `reviewer`, `reviewed_at` (UTC, ISO 8601 with `Z`), `note`. Unknown fields are refused;
+  no text holds a character of the transactions' text rule (`shared.schemas.CONTROL_RULE`:
+  control characters, line separators, bidirectional controls; a note has no line breaks),
+  checked after stripping for the id and the reviewer.
 
 The topic (`AUDITSTREAM_REVIEWS_TOPIC`, default `transactions.reviews`) is compacted: the
 last outcome per key wins when the topic is read from the start, and every change stays
@@ -25,7 +28,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
 from shared.codec import decode
-from shared.schemas import IdText
+from shared.schemas import NO_CONTROL, IdText
 
 REVIEW_SCHEMA_VERSION = 1
 
@@ -53,8 +56,8 @@ REVIEWS_TOPIC_CONFIG: dict[str, str] = {
 }
 
 ReviewerText = Annotated[str, StringConstraints(max_length=MAX_REVIEWER_CHARS,
-                                                strip_whitespace=True)]
-NoteText = Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS)]
+                                                strip_whitespace=True), NO_CONTROL]
+NoteText = Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS), NO_CONTROL]
 
 
 class Review(BaseModel):

@@ -4,7 +4,8 @@
 truth for measuring only and are `None` when unknown. The detector never reads them.
 
 Input limits (docs/producer.md, "Input rules"): every text field has a maximum length and
-holds no control character (U+0000-U+001F, U+007F: `CONTROL_RULE`), amounts are finite
+holds no control character, line separator or bidirectional control (`CONTROL_RANGES`,
+`CONTROL_RULE`), amounts are finite
 with |amount| < 1e12 (negative amounts are refunds), timestamps fall in 1970-2100 (UTC),
 and amount text is a plain decimal number (no `1_000`, no `inf`). The
 functions `parse_amount`, `check_amount` and `parse_timestamp` are the single statement of
@@ -67,12 +68,32 @@ MIN_TIMESTAMP = datetime(1970, 1, 1)
 MAX_TIMESTAMP = datetime(2101, 1, 1)
 #: How much of a bad value a rejection reason quotes.
 QUOTE_CHARS = 40
-#: No text field holds a control character (C0 or DEL; C1 ones are text), which would
-#: truncate or break an export opened in Excel or Power BI. Checked after stripping where
-#: a field strips (ids and country), so a tab or newline around an id is still taken.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-CONTROL_FREE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
-CONTROL_RULE = "must not contain control characters (U+0000-U+001F, U+007F)"
+#: The characters no text field holds, by kind: (name, inclusive code-point ranges). The
+#: one statement of the rule: the regular expression, the pydantic pattern, the message,
+#: the fast decoder's byte test, the CSV reader and the rejects report's escaping all
+#: derive from it (docs/producer.md, "Input rules", gives the reasons).
+#: - C0, DEL and C1: they cut or break an export opened in Excel or Power BI (a NUL ends
+#:   the cell, U+0085 NEXT LINE is a line break to many readers).
+#: - U+2028, U+2029: line breaks to many tools (JavaScript, `str.splitlines`, editors).
+#: - the bidirectional embeddings, overrides (U+202A-U+202E) and isolates (U+2066-U+2069):
+#:   invisible, they make an id display as another string ("Trojan Source"). The marks
+#:   LRM, RLM and ALM (U+200E, U+200F, U+061C) stay: they reorder no run on their own.
+#: Checked after stripping where a field strips (ids and country), so a tab, newline or
+#: U+2028 around an id is still taken.
+CONTROL_RANGES: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = (
+    ("control characters", ((0x00, 0x1F), (0x7F, 0x9F))),
+    ("line or paragraph separators", ((0x2028, 0x2029),)),
+    ("bidirectional controls", ((0x202A, 0x202E), (0x2066, 0x2069))),
+)
+_SPANS = [span for _kind, spans in CONTROL_RANGES for span in spans]
+#: The code points of the rule, for readers that test characters or bytes themselves.
+CONTROL_CODE_POINTS = frozenset(c for lo, hi in _SPANS for c in range(lo, hi + 1))
+_CLASS = "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in _SPANS)  # Python and Rust syntax
+CONTROL_CHARACTERS = re.compile(f"[{_CLASS}]")
+CONTROL_FREE_PATTERN = f"^[^{_CLASS}]*$"
+_KINDS = [f"{kind} ({', '.join(f'U+{lo:04X}-U+{hi:04X}' for lo, hi in spans)})"
+          for kind, spans in CONTROL_RANGES]
+CONTROL_RULE = f"must not contain {', '.join(_KINDS[:-1])} or {_KINDS[-1]}"
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NON_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
@@ -81,6 +102,20 @@ _NON_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
 def quote(text: str, limit: int = QUOTE_CHARS) -> str:
     """`repr` of `text`, cut to `limit` characters with an ellipsis (reasons stay short)."""
     return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _escaped(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """`text` with every character of the rule but those in `keep` written as an escape
+    (`\\x00`, `\\x85`, `\\u2028`): safe to show in a report, a log or a reason."""
+    if text.isprintable():  # none of the rule's characters is printable (a test checks)
+        return text
+    return CONTROL_CHARACTERS.sub(
+        lambda m: m.group() if m.group() in keep else _escaped(m), text)
 
 
 def check_amount(value: float, text: str | None = None) -> float:

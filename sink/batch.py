@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import gc
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.codec import decode
 from shared.errors import SchemaError
-from shared.schemas import ScoredTransaction
+from shared.schemas import CONTROL_CHARACTERS, ScoredTransaction
 from sink.csvfmt import scored_cells
 from sink.days import DayChunk, single_file_bytes, split_by_day
 from sink.rollup import Facts, RollupParams, facts_of
@@ -70,12 +71,21 @@ def format_slice(args: tuple[Sequence[Record], RollupParams, bool]) -> BatchResu
     return format_batch(*args)
 
 
+def _json_escape(found: re.Match[str]) -> str:
+    return f"\\u{ord(found.group()):04x}"
+
+
 def rejection(partition: int, offset: int, value: bytes | None, reason: str) -> bytes:
-    """One line of sink_rejected.jsonl: where the message was, why, and its raw value."""
+    """One line of sink_rejected.jsonl: where the message was, why, and its raw value.
+
+    Every character of the text rule (`shared.schemas.CONTROL_RULE`) is written as a JSON
+    `\\uXXXX` escape: a rejected value may hold U+2028 or U+0085 (line breaks to
+    `str.splitlines` and many readers) or a bidi override, and a line must stay one line."""
     entry: dict[str, object] = {"partition": partition, "offset": offset, "error": reason}
     if value is not None:
         try:
             entry["value"] = value.decode("utf-8")
         except UnicodeDecodeError:
             entry["value_base64"] = base64.b64encode(value).decode("ascii")
-    return json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"
+    text = json.dumps(entry, ensure_ascii=False)
+    return CONTROL_CHARACTERS.sub(_json_escape, text).encode("utf-8") + b"\n"

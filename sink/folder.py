@@ -1,5 +1,6 @@
 """Opening an exports folder: its checkpoint, checked against this run's topic, columns
-and settings, with the files cut back to what the checkpoint recorded (`sink.state`)."""
+and settings, with the files cut back to what the checkpoint recorded (`sink.state`) and
+the temporary files a killed writer left removed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.atomic import atomic_write_bytes
+from shared.atomic import atomic_write_bytes, remove_temporaries
 from shared.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
 from sink import days as dy
 from sink import state as st
@@ -31,6 +32,7 @@ def open_checkpoint(folder: Path, topic: str, settings: ExportSettings, reset: b
     """The folder's checkpoint (a new one for a fresh folder or `reset`), its files cut to
     it; `SinkStateError` if the folder holds another run's exports."""
     folder.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(folder)
     if reset:
         for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE, REVIEWS_LOG_FILE):
             (folder / name).unlink(missing_ok=True)
@@ -68,6 +70,17 @@ def open_checkpoint(folder: Path, topic: str, settings: ExportSettings, reset: b
         atomic_write_bytes(folder / REVIEWS_LOG_FILE, REVIEWS_LOG_HEADER)
         cp.lengths[REVIEWS_LOG_FILE] = len(REVIEWS_LOG_HEADER)
     return cp
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Remove the temporary files (`shared.atomic`) a killed writer left in `folder` and its
+    scored/; return them. Safe beside any other writer of the folder, with or without its
+    lock: a file still being written is locked by its writer and stays."""
+    gone = [p for f in (folder, folder / dy.SCORED_DIR) for p in remove_temporaries(f)]
+    if gone:
+        log.warning("removed %d temporary file(s) a killed writer left in %s: %s", len(gone),
+                    folder, ", ".join(str(p.relative_to(folder)) for p in gone))
+    return gone
 
 
 def _fresh(folder: Path, topic: str, settings: ExportSettings) -> st.Checkpoint:

@@ -108,5 +108,11 @@ def poison_messages() -> list[Poison]:
         ("escape_in_attribute_value", _with(37, attributes={"note": "\x1b[31mred"}),
          SCHEMA_ERROR),
         ("del_in_country", _raw(38, "country", b'"C\x7fH"'), SCHEMA_ERROR),
+        ("next_line_in_device", _raw(39, "device", b'"pc\xc2\x85"'), SCHEMA_ERROR),
+        ("line_separator_in_customer_id", _with(40, customer_id="c\u20281"), SCHEMA_ERROR),
+        ("rtl_override_in_transaction_id", _with(41, transaction_id="T\u202e10"),
+         SCHEMA_ERROR),
+        ("bidi_isolate_in_attribute_name", _with(42, attributes={"\u2066k\u2069": "v"}),
+         SCHEMA_ERROR),
     ]
     return [Poison(name, f"poison-{name}".encode(), value, cls) for name, value, cls in kinds]

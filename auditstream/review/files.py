@@ -9,6 +9,7 @@ sheet (header = row 1). Excel cells are turned into the text a CSV would hold: d
 from __future__ import annotations
 
 import csv
+import io
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime, time
@@ -50,7 +51,9 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")  # Excel's default "CSV" on Windows
-    reader = csv.reader(text.splitlines(keepends=True))
+    # Lines end at CR and LF only, as in a file opened with newline="" (`str.splitlines`
+    # would also end one at U+2028, U+0085, VT, FF..., cutting a cell and the numbering).
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:

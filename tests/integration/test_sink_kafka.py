@@ -160,6 +160,7 @@ def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
     assert len(df) == n and ids.is_unique and set(ids) == set(range(n))
     assert not (tmp_path / REJECTED_FILE).exists()
     assert_rollups_match_pandas(tmp_path, ExportSettings())
+    assert not list(tmp_path.rglob(".*.tmp"))  # what a kill mid-write left is removed
 
 
 def _day_bytes(folder: Path) -> int:

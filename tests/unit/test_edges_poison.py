@@ -51,6 +51,12 @@ def test_the_corpus_base_message_is_valid() -> None:
         ("nul_in_transaction_id", "transaction_id", "must not contain control characters"),
         ("escape_in_attribute_value", "attributes.note", "must not contain control"),
         ("del_in_country", "country", "must not contain control characters"),
+        ("next_line_in_device", "device", "must not contain control characters"),
+        ("line_separator_in_customer_id", "customer_id", "line or paragraph separators"),
+        ("rtl_override_in_transaction_id", "transaction_id", "bidirectional controls"),
+        # the refused name is in the path, escaped
+        ("bidi_isolate_in_attribute_name", "attributes.\\u2066k\\u2069.[key]",
+         "bidirectional controls (U+202A-U+202E, U+2066-U+2069)"),
     ],
 )
 def test_rejection_names_the_field_and_the_rule(name: str, field: str, rule: str) -> None:

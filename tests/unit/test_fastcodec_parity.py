@@ -118,11 +118,14 @@ def _spaced(text: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.builds(lambda a, t, b: _quoted(a + t + b), edge_space, text, edge_space)
 
 
-# Control characters (refused in any text), their neighbours (accepted), tab, LF and CR
-# (stripped at the edges of ids and country, refused elsewhere) and the separators
-# U+001C-U+001F (whitespace to Python, not stripped by the schema: refused).
+# Characters the rule refuses (`CONTROL_RULE`: each range at both ends), their neighbours
+# (accepted), tab, LF, CR, NEXT LINE and U+2028/U+2029 (stripped at the edges of ids and
+# country, refused elsewhere) and the separators U+001C-U+001F (whitespace to Python, not
+# stripped by the schema: refused). Raw in the JSON text (C1 and the U+20xx ones may be)
+# and, through `escaped`, as `\uXXXX` escapes.
 CONTROLS = ["\x00", "\x01", "\t", "\n", "\r", "\x1b", "\x1c", "\x1f", "\x7f", "\x80",
-            "\x9f", " ", "~"]
+            "\x85", "\x9f", "\u2028", "\u2029", "\u202a", "\u202e", "\u2066", "\u2069", " ",
+            "~", "\xa0", "\u2027", "\u202f", "\u2065", "\u206a", "\u200f"]
 controlled = st.builds(lambda a, c, b: a + c + b, st.sampled_from(["", "a"]),
                        st.sampled_from(CONTROLS), st.sampled_from(["", "b"]))
 # The same text with every character escaped (`\u007f`, `\u0041`): JSON allows both.
@@ -146,7 +149,8 @@ raw_values: dict[str, st.SearchStrategy[str]] = {
     "channel": _spaced(st.sampled_from(["web", "", "x" * 128, "x" * 129]) | controlled)
     | escaped,
     "merchant_category": st.builds(_quoted, controlled) | escaped,
-    "ip": _spaced(st.sampled_from(["10.0.0.1", "", "x" * 64, "x" * 65])) | st.just("null"),
+    "ip": _spaced(st.sampled_from(["10.0.0.1", "", "x" * 64, "x" * 65])) | st.just("null")
+    | st.builds(_quoted, controlled),
     "is_anomaly": st.sampled_from(["true", "false", "null", "1", "0", "1.0", '"yes"', '"true"',
                                    '"on"', '"f"', "2"]),
     "anomaly_type": st.sampled_from(["null", '"BURST"', '""', '"' + "x" * 65 + '"', "1"])

@@ -29,11 +29,14 @@ NAMES = (*CSV_FIELDS, *EXTRAS)
 IDX = {n: i for i, n in enumerate(CSV_FIELDS)}
 PARSE = row_parser(IDX, [(n, len(CSV_FIELDS) + i) for i, n in enumerate(EXTRAS)])
 
-pad = st.sampled_from(["", " ", "\t", "\u00a0", "\u3000", "\x1c", "\n"])
-# Control characters (refused in text), their neighbours, and tab, LF, CR and the
-# separators U+001C-U+001F (whitespace to Python: stripped from a cell's edges).
+pad = st.sampled_from(["", " ", "\t", "\u00a0", "\u3000", "\x1c", "\n", "\x85", "\u2028"])
+# Characters the rule refuses (`CONTROL_RULE`, each range at both ends), their neighbours,
+# and tab, LF, CR, NEXT LINE, U+2028/U+2029 and the separators U+001C-U+001F (whitespace to
+# Python: stripped from a cell's edges).
 control = st.sampled_from(["\x00", "\x01", "\t", "\n", "\r", "\x1b", "\x1c", "\x1f",
-                           "\x7f", "\x80", "\x9f", " ", "~"])
+                           "\x7f", "\x80", "\x85", "\x9f", "\u2028", "\u2029", "\u202a",
+                           "\u202e", "\u2066", "\u2069", " ", "~", "\xa0", "\u2027",
+                           "\u202f", "\u2065", "\u206a"])
 padded = st.builds(lambda a, s, b: a + s + b, pad, st.text(max_size=12), pad) | st.builds(
     lambda a, x, c, y, b: a + x + c + y + b, pad, st.text(max_size=3), control,
     st.text(max_size=3), pad)

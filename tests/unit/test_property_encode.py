@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from shared.codec import decode, encode, encode_fast, encode_fields
 from shared.schemas import (
     AMOUNT_LIMIT,
+    CONTROL_CHARACTERS,
     MAX_ATTRIBUTE_KEY_CHARS,
     MAX_ATTRIBUTE_VALUE_CHARS,
     MAX_TIMESTAMP,
@@ -30,9 +31,10 @@ PROPERTY = settings(max_examples=400, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # Every code point a Python str read from UTF-8 can hold (no lone surrogates) but the
-# control characters valid text never holds (U+0000-U+001F, U+007F; C1 ones are text).
-chars = st.characters(exclude_categories=["Cs"],
-                      exclude_characters=[*map(chr, range(0x20)), "\x7f"])
+# characters valid text never holds (`CONTROL_RULE`: C0, DEL, C1, U+2028-U+202E,
+# U+2066-U+2069).
+chars = st.characters(exclude_categories=["Cs"]).filter(
+    lambda c: not CONTROL_CHARACTERS.match(c))
 
 
 def _text(field: str, min_size: int = 0) -> st.SearchStrategy[str]:

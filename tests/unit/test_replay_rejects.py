@@ -37,7 +37,11 @@ def test_formula_like_cells_are_neutralised(cell: str) -> None:
 
 @pytest.mark.parametrize(("cell", "shown"), [
     ("a\x00b", "a\\x00b"), ("\x00", "\\x00"), ("\x1b[31m", "\\x1b[31m"), ("x\x7f", "x\\x7f"),
-    ("\x0b=1", "\\x0b=1"), ("a\tb\r\nc", "a\tb\r\nc"), ("\x80\x85", "\x80\x85")])
+    ("\x0b=1", "\\x0b=1"), ("a\tb\r\nc", "a\tb\r\nc"), ("\x80\x85\x9f", "\\x80\\x85\\x9f"),
+    ("a\u2028b\u2029", "a\\u2028b\\u2029"), ("\u202eT1", "\\u202eT1"),
+    ("\u2066x\u2069", "\\u2066x\\u2069"),
+    ("\u202a\u202b\u202c\u202d", "\\u202a\\u202b\\u202c\\u202d"),
+    ("\x7e\xa0\u2027\u202f\u2065\u206a\u200f", "\x7e\xa0\u2027\u202f\u2065\u206a\u200f")])
 def test_control_characters_but_tab_and_line_ends_are_shown_escaped(
         cell: str, shown: str) -> None:
     assert neutralise(cell) == shown

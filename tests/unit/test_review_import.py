@@ -26,6 +26,7 @@ from auditstream.review.records import (
     parse_rows,
 )
 from shared.reviews import MAX_NOTE_CHARS
+from shared.schemas import CONTROL_CHARACTERS, CONTROL_RULE
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 4, 1, 12, 0, tzinfo=UTC)
@@ -184,6 +185,55 @@ def test_import_of_an_xlsx_reports_bad_rows_by_row_number_and_exit_1(
     with (tmp_path / "cases.rejects.csv").open(newline="") as fh:
         rejects = list(csv.DictReader(fh))
     assert [(r["line"], r["case_id"]) for r in rejects] == [("3", "case-bb"), ("4", "case-zz")]
+
+
+def test_a_csv_line_separator_in_a_cell_is_no_line_break(tmp_path: Path) -> None:
+    """U+2028, U+2029, U+0085, VT, FF and U+001C-U+001E end a line for `str.splitlines`,
+    not for CSV: the row stays whole and later rows keep their physical line numbers."""
+    f = _write_csv(tmp_path / "c.csv", ["case_id", "outcome", "note"], [
+        ["c1", "confirmed", "a\u2028b\x85c\x0bd\x1ce\u2029f"], ["c2", "dismissed", "ok"]])
+    _, rows = read_table(f)
+    assert list(rows) == [
+        (2, {"case_id": "c1", "outcome": "confirmed", "note": "a\u2028b\x85c\x0bd\x1ce\u2029f"}),
+        (3, {"case_id": "c2", "outcome": "dismissed", "note": "ok"})]
+
+
+def test_review_import_rejects_control_characters_by_line_and_field_and_shows_them_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    f = _write_csv(tmp_path / "c.csv", ["case_id", "outcome", "reviewer", "note"], [
+        ["c1", "confirmed", "ana", "x\u2028y"],
+        ["c2", "dismissed", "b\x85o", ""],
+        ["c3", "unclear", "ana", "see \u202eTXT.exe"],
+        ["c4", "confirmed", "\u2028ana\t", "two\nlines"],
+        ["c5", "confirmed", "ana", "fine\u00a0\u2027\u202f"],
+    ])
+    code = main(["review", "import", str(f), "--no-check", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "; 4 rejected" in out and "1 case outcome(s) valid" in out
+    for line, field in ((2, "note"), (3, "reviewer"), (4, "note"), (5, "note")):
+        assert f"{f}: line {line}: {field}: {CONTROL_RULE}\n" in err
+    assert not CONTROL_CHARACTERS.search(err.replace("\n", ""))
+    report = (tmp_path / "c.rejects.csv").read_text(encoding="utf-8")
+    with (tmp_path / "c.rejects.csv").open(encoding="utf-8", newline="") as fh:
+        rejects = list(csv.DictReader(fh))
+    assert [(r["line"], r["case_id"], r["reviewer"], r["note"]) for r in rejects] == [
+        ("2", "c1", "ana", "x\\u2028y"), ("3", "c2", "b\\x85o", ""),
+        ("4", "c3", "ana", "see \\u202eTXT.exe"), ("5", "c4", "\\u2028ana\t", "two\nlines")]
+    assert not set(report) & {"\u2028", "\x85", "\u202e"}
+
+
+def test_an_xlsx_note_with_a_bidi_override_is_rejected_by_row(tmp_path: Path) -> None:
+    f = _write_xlsx(tmp_path / "cases.xlsx", [
+        [1, "case-aa", "C1", "r", "confirmed", "ana", None, "ok"],
+        [2, "case-bb", "C2", "r", "dismissed", "ana", None, "gpj.\u202eexe"],
+        [3, "case-cc", "C3", "r", "unclear", "\x9fana", None, None],
+    ])
+    header, rows = read_table(f)
+    result = parse_rows(rows, layout_of(normalise_header(header)), reviewer="me", now=NOW)
+    assert [r.id for r in result.reviews] == ["case-aa"]
+    assert [(e.line, e.reason) for e in result.rejected] == [
+        (3, f"note: {CONTROL_RULE}"), (4, f"reviewer: {CONTROL_RULE}")]
 
 
 def test_import_without_outcome_column_or_file_is_usage_error(

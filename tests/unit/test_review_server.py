@@ -202,3 +202,13 @@ def test_a_reviewer_name_over_its_limit_is_400_not_a_crash(tmp_path: Path) -> No
     finally:
         running.server.shutdown()
         running.server.server_close()
+
+
+@pytest.mark.parametrize("note", ["two\nlines", "x\u2028y", "\x85", "gpj.\u202eexe"])
+def test_a_note_with_a_control_character_is_400_and_nothing_is_published(
+        page: Running, note: str) -> None:
+    status, _, body = page.request("POST", "/review", page.form(note=note))
+    assert status == 400 and "note: must not contain control characters" in body
+    assert page.published == []
+    _, _, queue = page.request("GET", "/")
+    assert re.findall(r'data-id="([^"]+)"', queue) == ["case-a", "case-b"]

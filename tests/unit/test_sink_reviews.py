@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from shared.reviews import Review, encode_review
+from shared.schemas import CONTROL_CHARACTERS, CONTROL_RULE
 from sink.assurance import wilson
 from sink.settings import ExportSettings
 from sink.writer import REJECTED_FILE, REVIEWS_LOG_FILE, Record, SinkWriter
@@ -143,3 +144,32 @@ def test_reviews_after_the_last_checkpoint_are_read_again_once_after_a_crash(
     drop = ["logged_at"]
     pd.testing.assert_frame_equal(_read(tmp_path / "a", REVIEWS_LOG_FILE).drop(columns=drop),
                                   _read(tmp_path / "b", REVIEWS_LOG_FILE).drop(columns=drop))
+
+
+def test_a_review_message_with_a_refused_character_is_rejected_on_one_escaped_line(
+    tmp_path: Path,
+) -> None:
+    """Such a message (published before reviews were checked, or by another client) is
+    rejected with its reason; sink_rejected.jsonl keeps it on one line, the characters
+    escaped, and reviews_log.csv never holds them."""
+    records, _, _ = _plan(tmp_path)
+    good = json.loads(records[0][2] or b"")
+    bad = [json.dumps({**good, "note": note}, ensure_ascii=False).encode()
+           for note in ("a\u2028b", "c\x85d", "gpj.\u202eexe", "x\u2066y\u2069")]
+    w = _writer(tmp_path)
+    assert w.add_reviews([(0, i, m) for i, m in enumerate([records[0][2], *bad])],
+                         REVIEWS) == 1
+    w.checkpoint()
+    w.close()
+    raw = (tmp_path / REJECTED_FILE).read_text(encoding="utf-8")
+    lines = raw.splitlines()  # splits at U+2028 and U+0085 too: none is left raw
+    assert len(lines) == 4 and raw.endswith("\n")
+    rejected = [json.loads(line) for line in lines]
+    assert [r["offset"] for r in rejected] == [1, 2, 3, 4]
+    assert all(f"note: {CONTROL_RULE}" in r["error"] for r in rejected)
+    assert [json.loads(r["value"])["note"] for r in rejected] == [
+        "a\u2028b", "c\x85d", "gpj.\u202eexe", "x\u2066y\u2069"]  # the value as sent
+    assert "\\u2028" in raw and "\\u0085" in raw and "\\u202e" in raw
+    log = (tmp_path / REVIEWS_LOG_FILE).read_text(encoding="utf-8")
+    assert not CONTROL_CHARACTERS.search(log.replace("\n", ""))
+    assert len(_read(tmp_path, REVIEWS_LOG_FILE)) == 1
