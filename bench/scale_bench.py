@@ -86,11 +86,23 @@ class Result:
     write_cpu_s: float = 0.0
     refresh_s: list[tuple[int, float]] = field(default_factory=list)  # rows, wall s
     refresh_cpu_s: list[tuple[int, float]] = field(default_factory=list)  # rows, CPU s
+    #: rows, bytes a refresh read (the most of `repeat`; Linux's rchar: every read call,
+    #: page cache or not): what a refresh that re-read the rows would show, whatever the load
+    refresh_read: list[tuple[int, int]] = field(default_factory=list)
     day_bytes: int = 0
     day_files: int = 0
     single_bytes: int = 0
     recent_bytes: int = 0  # the last REFRESH_DAYS day files + the small tables
     small_bytes: int = 0
+
+
+def read_bytes() -> int:
+    """Bytes this process has read through read calls so far (Linux: /proc/self/io rchar)."""
+    with open("/proc/self/io", "rb") as f:
+        for line in f:
+            if line.startswith(b"rchar:"):
+                return int(line.split()[1])
+    raise OSError("/proc/self/io has no rchar")
 
 
 def run(folder: Path, rows: int, days: int, single_file: bool, pool: list[str],
@@ -115,13 +127,16 @@ def run(folder: Path, rows: int, days: int, single_file: bool, pool: list[str],
         if measure:
             took: list[float] = []
             spent: list[float] = []
+            read: list[int] = []
             for _ in range(repeat):
-                began, cpu0 = time.perf_counter(), time.process_time()
+                began, cpu0, read0 = time.perf_counter(), time.process_time(), read_bytes()
                 w.write_rollups(report=False)
                 took.append(time.perf_counter() - began)
                 spent.append(time.process_time() - cpu0)
+                read.append(read_bytes() - read0)
             res.refresh_s.append((w.rows, pick(took)))
             res.refresh_cpu_s.append((w.rows, pick(spent)))
+            res.refresh_read.append((w.rows, max(read)))
     w.close()
     files = dy.day_files(folder)
     res.day_files = len(files)
@@ -147,6 +162,8 @@ def show(res: Result) -> None:
         first = points[0][1]
         print(f"  rollup refresh, {label} (rows: ms, ratio to the first): " + "; ".join(
             f"{n:,}: {s * 1e3:.1f} x{s / first:.2f}" for n, s in points))
+    print("  rollup refresh, bytes read (rows: bytes): "
+          + "; ".join(f"{n:,}: {b:,}" for n, b in res.refresh_read))
 
 
 def main() -> int:

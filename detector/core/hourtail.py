@@ -1,8 +1,15 @@
 """The hour-of-day term's tail: the share of a customer's hours at most as common as this one.
 
-Split from `detector.core.surprise`. Sums run over the same values in the same order as
-they always did (a cumulative sum in the order of the smoothed hour counts), so a faster
-route gives the same floats to the last bit (bench/core_parity.py checks it).
+The customer's hour profile is spread +-1 h (a purchase at 01 h and one at 03 h make 02 h
+likely too), and the tail is the mass *of that spread profile* on the hours at most as
+common in it: ranking and mass come from one distribution, so the tail is a valid p-value
+under it (tests/unit/test_core_boundaries_props.py). It used to rank by the spread profile
+but sum the unspread counts, so an hour between used hours, ranked below them, counted
+almost nothing: 02 h after nights at 00, 01, 03 and 04 h scored about e^-10.
+
+Split from `detector.core.surprise`. A faster route sums the same values in the same order
+(a cumulative sum in the order of the spread profile), so it gives the same floats to the
+last bit (tests/unit/test_core_exact_speedups.py, bench/core_parity.py).
 """
 
 from __future__ import annotations
@@ -29,14 +36,15 @@ def _near(q: list[float]) -> list[float]:
 
 
 def _tails(q: list[float], wanted: list[int]) -> list[float]:
-    """For each hour of `wanted`: the mass of the hours at most as common as it (+-1 h).
+    """For each hour of `wanted`: the mass of the +-1 h profile (`_near` / 3) on the hours
+    at most as common in it.
 
     Hours are taken in increasing order of `_near` (index order on equal values); a group
     is an hour and the next ones within `_TIE` of it, and each hour of a group gets the
     cumulative mass (summed in that order) up to the group's end."""
     near = _near(q)
     order = sorted(range(24), key=near.__getitem__)
-    cums = list(accumulate(map(q.__getitem__, order)))
+    cums = list(accumulate(near[i] / 3.0 for i in order))
     ranked = sorted(near)
     # Values are at most 3 (q is a distribution), so consecutive ones more than 2e-12
     # apart are never within _TIE of each other after rounding: every group is one hour.
@@ -53,11 +61,11 @@ def _tails(q: list[float], wanted: list[int]) -> list[float]:
 
 def _tail(q: list[float], hour: int) -> float:
     near = _near(q)
-    return sum(compress(q, map(le, near, repeat(near[hour] + _TIE, 24))))
+    return sum(compress([x / 3.0 for x in near], map(le, near, repeat(near[hour] + _TIE, 24))))
 
 
 def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) -> float:
-    """Share of the customer's (smoothed) hours at most as common as this one (+-1 h).
+    """Share of the customer's hours, spread +-1 h, at most as common as this one there.
 
     A change under way counts: when at least two of the last learnt events broke the long
     habit (each had a tail below e^-3 there: two of eight happen by chance to about one

@@ -9,6 +9,8 @@ import math
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hyp
 
 from detector.core.config import CoreConfig
 from detector.core.features import event_seconds, observe
@@ -170,6 +172,44 @@ def test_the_hours_next_to_a_habit_across_midnight_are_its_neighbours(
     assert hour_tail(st, pop, before, CONFIG) == pytest.approx(hour_tail(st, pop, after, CONFIG))
     assert hour_tail(st, pop, after, CONFIG) > 0.5 > hour_tail(st, pop, (habit + 12) % 24,
                                                              CONFIG)
+
+
+def _smoothed(st: CustomerState, pop: Population) -> list[float]:
+    """The hour distribution `hour_tail` judges by: the customer's profile spread +-1 h."""
+    d = sum(st.hours) + CONFIG.prior_weight
+    k = CONFIG.prior_weight / (pop.total + 24.0)
+    q = [(c + k * (p + 1.0)) / d for c, p in zip(st.hours, pop.hours, strict=True)]
+    return [(q[h - 1] + q[h] + q[(h + 1) % 24]) / 3.0 for h in range(24)]
+
+
+def test_an_hour_between_two_used_hours_is_as_likely_as_its_smoothed_share() -> None:
+    """Night purchases at 00, 01, 03 and 04 h, none yet at 02 h: 02 h is judged by the
+    same +-1 h profile its rank comes from (its tail at least its own smoothed share), not
+    as if it never happened (the tail used to sum the unsmoothed counts of the hours
+    ranked at most as common: 02 h and empty day hours, ~e^-10)."""
+    st, pop = CustomerState(), Population()
+    for h in range(9, 18):
+        st.hours[h] = 10
+    st.hours[0] = st.hours[4] = 2
+    st.hours[1] = st.hours[3] = 1
+    smoothed = _smoothed(st, pop)
+    tail = hour_tail(st, pop, 2, CONFIG)
+    assert tail >= smoothed[2] > 0.005
+    assert tail == pytest.approx(sum(p for p in smoothed if p <= smoothed[2] + 1e-12))
+    assert hour_tail(st, pop, 6, CONFIG) < tail  # no purchase within +-1 h of 06 h: rarer
+
+
+@settings(max_examples=200, deadline=None)
+@given(hyp.lists(hyp.integers(0, 30), min_size=24, max_size=24).filter(any))
+def test_the_hour_tail_is_a_valid_p_value_under_the_smoothed_profile(counts: list[int]) -> None:
+    """For an hour X drawn from the smoothed profile, P(tail(X) <= tail(h)) <= tail(h)."""
+    st, pop = CustomerState(), Population()
+    st.hours[:] = bytes(counts)
+    smoothed = _smoothed(st, pop)
+    tails = [hour_tail(st, pop, h, CONFIG) for h in range(24)]
+    for h in range(24):
+        assert sum(p for p, t in zip(smoothed, tails, strict=True) if t <= tails[h]) <= (
+            tails[h] + 1e-9)
 
 
 def test_rarer_mass_is_the_unseen_mass_plus_unknown_values_at_most_as_common() -> None:

@@ -24,7 +24,7 @@ def reference_tails(q: list[float]) -> list[float]:
     while i < 24:
         j, edge = i, near[order[i]] + 1e-12
         while j < 24 and near[order[j]] <= edge:
-            acc += q[order[j]]
+            acc += near[order[j]] / 3.0
             j += 1
         for m in range(i, j):
             tails[order[m]] = acc
@@ -35,7 +35,7 @@ def reference_tails(q: list[float]) -> list[float]:
 def reference_tail(q: list[float], hour: int) -> float:
     near = [a + b + c for a, b, c in zip([q[-1], *q[:-1]], q, [*q[1:], q[0]], strict=True)]
     mine = near[hour] + 1e-12
-    return sum([x for x, y in zip(q, near, strict=True) if y <= mine])
+    return sum([y / 3.0 for y in near if y <= mine])
 
 
 def reference_unused(pop: Population, table: str, known: dict[str, int]) -> float:

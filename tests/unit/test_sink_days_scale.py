@@ -5,10 +5,11 @@ docs/benchmarks.md): `AUDITSTREAM_SCALE_ROWS` rows (default 300,000) spread even
 days go through `SinkWriter` in the streaming sink's batches and checkpoints. Checked, with
 ratios only (no absolute time): every row lands once in the day files; a Power BI refresh of
 the last 3 days re-reads those days' files, under 2 % of the day files' bytes, plus the small
-tables (under 5 % in all at this size); the rollup refresh at the full size costs at most 3x
-the CPU time it cost at a tenth of the rows (best of 5 each; CPU, not wall time, so fsync
-waits and other jobs' disk traffic do not count), where a refresh that read the rows would
-cost about 10x.
+tables (under 5 % in all at this size); the rollup refresh reads no more bytes at the full
+size than at a tenth of the rows (a few hundred bytes: counters, not rows; a refresh that
+re-read the day files would read megabytes). Bytes read, not time: a CPU-time ratio (the
+earlier check) failed once while other jobs loaded both cores; the times are printed and
+measured by the benchmark.
 
     AUDITSTREAM_SCALE_ROWS=10000000 .venv/bin/pytest -m slow -s tests/unit/test_sink_days_scale.py
 """
@@ -63,6 +64,24 @@ def test_a_year_of_rows_refreshes_a_small_fraction_and_rollups_stay_flat(
     # band), so at this CI size they weigh more than at 10 million rows (docs/benchmarks.md).
     assert res.recent_bytes - res.small_bytes < 0.02 * res.day_bytes
     assert res.recent_bytes < 0.05 * res.day_bytes
-    (first_rows, first), (last_rows, last) = res.refresh_cpu_s[0], res.refresh_cpu_s[-1]
+    (first_rows, first), (last_rows, last) = res.refresh_read[0], res.refresh_read[-1]
     assert last_rows == ROWS and last_rows >= 10 * first_rows
-    assert last <= 3 * first, res.refresh_cpu_s  # flat: counters, not rows
+    assert last <= first + 1024 and last < 64 * 1024, res.refresh_read  # counters, not rows
+
+
+def test_a_refresh_that_rereads_the_day_files_shows_in_its_bytes_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above can fail: a refresh that reads the rows back reads ever more."""
+    bench = _bench()
+    real = bench.SinkWriter.write_rollups
+
+    def rereading(self: object, *args: object, **kwargs: object) -> object:
+        for path in dy.day_files(tmp_path):
+            path.read_bytes()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(bench.SinkWriter, "write_rollups", rereading)
+    res = bench.run(tmp_path, 20_000, 30, single_file=False, pool=bench.templates(200),
+                    points=4, repeat=1)
+    (_, first), (_, last) = res.refresh_read[0], res.refresh_read[-1]
+    assert last > first + 64 * 1024  # beyond the tolerance above, by far
