@@ -246,8 +246,10 @@ class Restorer:
         try:
             while True:
                 if time.monotonic() > deadline:
-                    raise KafkaWiringError(f"reading {topic}[{partition}] took over "
-                                           f"{READ_TIMEOUT_S:.0f}s")
+                    # Retriable: the rewind's retries wait out a broker restart (ownership).
+                    raise KafkaException(KafkaError(
+                        KafkaError._TIMED_OUT, f"reading {topic}[{partition}]: nothing for "
+                        f"{READ_TIMEOUT_S:.0f}s", retriable=True))
                 for msg in c.consume(num_messages=self._s.batch_size, timeout=0.05):
                     if msg.topic() != topic or msg.partition() != partition:
                         continue  # left over from the previous read's assignment

@@ -3,12 +3,21 @@
 Only a clean transaction commits: `ok` turns False once anything raised while it was open,
 and `commit` then aborts instead. Retriable errors are retried a few times; what still fails
 aborts (rows, snapshots and offsets roll back together). Being fenced (another instance
-took the transactional.id), or an abort that cannot be done, is a `DetectorError`: a restart
-with the same transactional.id aborts whatever is open and resumes exactly. Any other fatal
-error is the producer's own (e.g. INVALID_TXN_STATE when ending a transaction after a broker
-restart): the producer is replaced, which aborts its open transaction, and `ProducerFailed`
-(an `Abortable`) has the caller rewind; `MAX_REPLACEMENTS` such failures in a row without a
-commit end the process all the same.
+took the transactional.id), or an abort refused for good (a non-retriable error), is a
+`DetectorError`: a restart with the same transactional.id aborts whatever is open and resumes
+exactly. Fenced while the open transaction is older than transaction.timeout.ms is not
+another instance: the coordinator aborted the transaction for its age and bumped the epoch
+(a slow batch and a broker restart on a loaded machine), handled as the producer's own
+fatal error below. Any other fatal error is the producer's own (e.g. INVALID_TXN_STATE when ending a
+transaction after a broker restart): the producer is replaced, which aborts its open
+transaction, and `ProducerFailed` (an `Abortable`) has the caller rewind. So is an abort that
+cannot finish for a passing reason: it timed out on every try (the coordinator out of reach
+in a broker restart), or librdkafka refuses it with `_CONFLICT` because a commit that timed
+out is still in progress on that producer (it does so at once, every time). The new
+producer's init_transactions ends the old transaction (aborted, or committed if its commit
+got through), and the rewind goes back to whatever offsets were committed, so nothing is
+lost or doubled either way. `MAX_REPLACEMENTS` replacements in a row without a commit end
+the process all the same.
 """
 
 from __future__ import annotations
@@ -52,6 +61,10 @@ class Abortable(Exception):
 
 class ProducerFailed(Abortable):
     """The producer failed fatally, not fenced: it was (or is to be) replaced; rewind."""
+
+
+class _Unfinished(Exception):
+    """A step that may not be given up (the abort) still failed retriably after the tries."""
 
 
 class Transactions:
@@ -132,6 +145,13 @@ class Transactions:
         except ProducerFailed:
             self._discard(replace)
             return
+        except _Unfinished as exc:
+            log.warning("the abort could not finish (%s); %s", exc,
+                        "a new producer aborts the open transaction" if replace
+                        else "the next start aborts the open transaction")
+            self._failed_producer = producer  # counted by MAX_REPLACEMENTS
+            self._discard(replace)
+            return
         self.open = False
         self._metrics.aborted()
         if replace:
@@ -186,6 +206,8 @@ class Transactions:
                     log.warning("retrying %s after: %s", step, err)
                     continue
                 if not abortable:
+                    if err.retriable():  # timed out, or a timed-out commit still in progress
+                        raise _Unfinished(str(err)) from exc
                     raise DetectorError(f"transaction {step} failed ({err}); exiting so that "
                                         "a restart aborts the open transaction") from exc
                 log.warning("%s failed, the transaction will be aborted: %s", step, err)
@@ -197,14 +219,26 @@ class Transactions:
         err = exc.args[0]
         if not isinstance(err, KafkaError) or not err.fatal():
             return
-        if err.code() in FENCED:
+        if err.code() in FENCED and not self._timed_out():
             raise DetectorError(
                 f"transactional producer {self._s.transactional_id} was fenced (another "
                 f"instance with the same id?): {err}") from exc
-        log.warning("%s: the transactional producer failed fatally (%s); replacing it and "
-                    "rewinding", step, err)
+        if err.code() in FENCED:
+            log.warning("%s: fenced after the transaction was open %.0f s, over "
+                        "transaction.timeout.ms: the coordinator aborted it and bumped the "
+                        "epoch (not another instance); replacing the producer and rewinding",
+                        step, time.monotonic() - self.started)
+        else:
+            log.warning("%s: the transactional producer failed fatally (%s); replacing it "
+                        "and rewinding", step, err)
         self._failed_producer = self.producer
         raise ProducerFailed(str(err)) from exc
+
+    def _timed_out(self) -> bool:
+        """Whether the open transaction has outlived transaction.timeout.ms: the coordinator
+        then aborts it and bumps the producer's epoch, which fences the producer."""
+        return (self.open and time.monotonic() - self.started
+                >= self._s.transaction_timeout_ms / 1000)
 
     def producer_failed(self) -> bool:
         """Whether the current producer is the one that last failed fatally."""

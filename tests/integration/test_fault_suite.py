@@ -11,7 +11,10 @@ replay, 1% of the transactions are sent again (the same bytes: a replay repeated
 The final scored rows (the day files) are then compared row by row with `auditstream score
 --partitions 4` on the same CSV, and the dead letter topic with the poison and the second
 copies sent. Seed: AUDITSTREAM_FAULT_SEED; figures: printed (`pytest -s`) and, when
-AUDITSTREAM_FAULT_REPORT names a file, written there as JSON.
+AUDITSTREAM_FAULT_REPORT names a file, written there as JSON. On any failure the suite
+prints the unplanned exits and hangs with the last lines of each such log and of every
+current one (pytest shows it with the failure), and copies every log into a new folder
+under AUDITSTREAM_FAULT_KEEP_LOGS when that is set.
 """
 
 from __future__ import annotations
@@ -21,20 +24,18 @@ import os
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from shared.settings import KafkaSettings
 from tests.conftest import BrokerHandle
-from tests.integration.detector_harness import CORE_ENV, FAULTS_ENV, Topics, read_all
+from tests.integration.detector_harness import CORE_ENV, Topics, read_all
+from tests.integration.fault_fleet import EXCEPTIONS, KEEP_LOGS, SEED, Fleet, drain, keep_logs
 from tests.integration.pipeline_harness import (
     Feeder,
     Service,
     base_env,
-    committed_rows,
-    detector,
     diff_rows,
     freeze_sources,
     generate_csv,
@@ -48,7 +49,6 @@ from tests.poison_corpus import poison_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SEED = int(os.environ.get("AUDITSTREAM_FAULT_SEED", "20261124"))
 PARTITIONS = 4
 CUSTOMERS, DAYS = 500, 36  # about 40,000 transactions
 RATE = 450.0  # replay messages/s: a stream of about 90 s, long enough for every fault
@@ -63,83 +63,17 @@ if FIXED_PLAN is not None:
     PLAN = [k for k in FIXED_PLAN.split(",") if k]
 SINK_ENV = {"SINK_CHECKPOINT_INTERVAL_S": "0.5", "SINK_ROLLUP_INTERVAL_S": "1",
             "SINK_REPORT_INTERVAL_S": "60"}
-DETECTOR_ENV = {"DETECTOR_SNAPSHOT_EVERY": "4000"}  # restores use snapshot + replay
-#: Exceptions at random steps of every detector's batches (off: AUDITSTREAM_FAULT_EXCEPTIONS=0).
-EXCEPTIONS = os.environ.get("AUDITSTREAM_FAULT_EXCEPTIONS", "1") != "0"
 DUPLICATE_CLASS, POISON_PILL_EXIT = "DuplicateTransaction", 7
-#: A detector logs a line every 2 s (DETECTOR_LOG_INTERVAL_S); this long without one is a hang.
-#: Longer than the detector's own watchdog (45 s, exit 3 for a stuck transaction step): a
-#: fresh producer's init_transactions may wait that long for the transaction coordinator to
-#: load after the broker restart (seen once at 30 s in a CI check), which the watchdog, not
-#: the suite, must judge; the suite still fails on any silence the watchdog does not end.
-HANG_S = 60.0
 #: librdkafka's fatal error for a static member that lost its session (reported, see docs).
 FENCED = "Static consumer fenced"
-
-
-@dataclass
-class Fleet:
-    """The running detectors and the sink; restarts whatever died without being asked to."""
-
-    env: dict[str, str]
-    logs: Path
-    sink: Service
-    detectors: dict[str, Service] = field(default_factory=dict)
-    retired: list[Service] = field(default_factory=list)
-    unplanned: list[str] = field(default_factory=list)
-    hangs: list[str] = field(default_factory=list)
-
-    def start_detector(self, name: str) -> Service:
-        det = self.detectors.get(name)
-        if det is None:
-            det = detector(name, {**self.env, **DETECTOR_ENV,
-                                  "DETECTOR_STATE_DIR": str(self.logs / f"state-{name}")},
-                           self.logs)
-            if EXCEPTIONS:  # the detector with the tests' fault hook (seeded per start)
-                det = Service(det.name, ("tests.integration.detector_harness",), det.env,
-                              det.log_dir)
-        if EXCEPTIONS:
-            det.env[FAULTS_ENV] = f"{SEED}:{name}:{det.starts + 1}"
-        self.detectors[name] = det.start()
-        return det
-
-    def retire(self, name: str) -> int:
-        """Stop detector `name` for good (SIGTERM); return its exit code."""
-        det = self.detectors.pop(name)
-        self.retired.append(det)
-        return det.terminate()
-
-    def idle(self, seconds: float) -> None:
-        """Let the pipeline run for `seconds`, restarting anything that dies meanwhile."""
-        end = time.monotonic() + seconds
-        wait_until(lambda: time.monotonic() >= end, seconds + 10, "idle", self.check)
-
-    def check(self) -> None:
-        for name, det in self.detectors.items():
-            if not det.alive():
-                self.unplanned.append(f"detector {name} exited {det.proc and det.proc.poll()}")
-                det.start()
-            elif det.silent_for() > HANG_S:
-                last = det.log_path.read_text(errors="replace").strip().splitlines()[-1:]
-                self.hangs.append(f"{det.log_path.name}: silent {HANG_S:.0f} s after {last}")
-                det.kill()  # a supervisor's liveness probe would do the same
-                det.start()
-        if not self.sink.alive():
-            self.unplanned.append(f"sink exited {self.sink.proc and self.sink.proc.poll()}")
-            self.sink.start()
-
-    def stop_all(self) -> dict[str, int]:
-        codes = {"sink": self.sink.terminate()}
-        codes.update({f"detector {n}": d.terminate() for n, d in self.detectors.items()})
-        return codes
 
 
 def inject(kind: str, fleet: Fleet, broker: BrokerHandle, rng: random.Random,
            injected: Counter[str], skipped: dict[str, str]) -> None:
     if kind == "detector_kill":
-        det = fleet.detectors[rng.choice(sorted(fleet.detectors))]
-        det.kill()
-        det.start().wait_for("restored", timeout=120)
+        name = rng.choice(sorted(fleet.detectors))
+        fleet.detectors[name].kill()
+        fleet.start_detector(name).wait_for("restored", timeout=120)
     elif kind == "sink_kill":
         fleet.sink.kill()
         fleet.sink.start()
@@ -206,89 +140,95 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
 
     exports = tmp_path / "exports"
     fleet = Fleet(env, tmp_path, sink(env, exports, tmp_path))
-    fleet.start_detector("a")
-    fleet.sink.start()
-    feed = replay(source, env, tmp_path, rate=RATE).start()
-    fleet.detectors["a"].wait_for("restored", timeout=120)  # kills hit a working detector
-    feeder = Feeder(kafka, topics.input, poison, rate=len(poison) * RATE / n)
-    feeder.start()
-
-    plan = PLAN if FIXED_PLAN is not None else rng.sample(PLAN, len(PLAN))
-    injected: Counter[str] = Counter()
-    skipped: dict[str, str] = {}
-    during_stream = 0
-    for kind in plan:
-        fleet.idle(rng.uniform(1.0, 4.0))
-        during_stream += feed.alive()
-        inject(kind, fleet, broker, rng, injected, skipped)
-    stream_s = wait_until(lambda: not feed.alive(), 300, "replay", fleet.check)
-    assert feed.wait(1) == 0, feed.logs()[-3000:]
-    assert feeder.result(200) == len(poison)
-    # The same transactions again (after the first copies were published): dead letters.
-    copies, copied_ids = duplicate_items(source, DUPLICATE_SHARE, rng)
-    again = Feeder(kafka, topics.input, copies, rate=RATE)
-    again.start()
-    assert again.result(120) == len(copies)
-
-    drain_s = 0.0
     try:
-        drain_s = wait_until(lambda: committed_rows(exports) >= n, 180, "drain", fleet.check)
-    finally:
-        time.sleep(2.0)  # a duplicate arriving late would still be caught
-        codes = fleet.stop_all()
-    assert offline.wait(120) == 0, offline.logs()[-3000:]
+        fleet.start_detector("a")
+        fleet.sink.start()
+        feed = replay(source, env, tmp_path, rate=RATE).start()
+        fleet.detectors["a"].wait_for("restored", timeout=120)  # kills hit a working detector
+        feeder = Feeder(kafka, topics.input, poison, rate=len(poison) * RATE / n)
+        feeder.start()
 
-    diff = diff_rows(read_scored_csv(exports),
-                     read_scored_csv(tmp_path / "offline"),
-                     ignore=("source_offset",))  # poison shifts the offsets of valid rows
-    dead_all = read_all(kafka, topics.dlq, PARTITIONS, len(poison) + len(copies), timeout=60,
-                        settle=1.0)
-    dead = [m for m in dead_all if (m.key() or b"") in poison_kinds]
-    dupes = [m for m in dead_all if (m.key() or b"") not in poison_kinds]
-    dead_keys = Counter(m.key() for m in dead)
-    dlq_missing = sorted(k for k in poison_kinds if k not in dead_keys)
-    dlq_doubled = sum(c - 1 for c in dead_keys.values() if c > 1)
-    dupe_ids = Counter(json.loads(m.value() or b"{}")["transaction_id"] for m in dupes)
-    dupes_missing = sorted(copied_ids - set(dupe_ids))
-    dupes_doubled = sum(c - 1 for c in dupe_ids.values() if c > 1)
-    logs = "\n".join(p.read_text(errors="replace") for p in tmp_path.glob("detector-*.log"))
-    figures = {
-        "seed": SEED, "transactions": n, "partitions": PARTITIONS, "poison": len(poison),
-        "rows_exported": diff.rows, "lost": len(diff.lost), "duplicated": len(diff.duplicated),
-        "changed": len(diff.changed), "unexpected": len(diff.unexpected),
-        "dead_letters": len(dead), "poison_missing_from_dlq": len(dlq_missing),
-        "dead_letters_duplicated": dlq_doubled,
-        "second_copies": len(copies), "second_copies_dead_lettered": len(dupes),
-        "second_copies_missing_from_dlq": len(dupes_missing),
-        "second_copies_dead_lettered_twice": dupes_doubled,
-        "exceptions_injected": dict(Counter(
-            line.split("injected fault at ")[1].split()[0]
-            for line in logs.splitlines() if "injected fault at " in line)),
-        "runs": {"detector": sum(d.starts for d in [*fleet.detectors.values(), *fleet.retired]),
-                 "sink": fleet.sink.starts},
-        "faults": dict(injected), "faults_during_replay": during_stream,
-        "skipped": skipped, "unplanned_exits": fleet.unplanned, "hangs": fleet.hangs,
-        "fenced": sorted(p.name for p in tmp_path.glob("detector-*.log")
-                         if FENCED in p.read_text(errors="replace")),
-        "exit_codes": codes,
-        "stream_s": round(stream_s, 1), "drain_s": round(drain_s, 1),
-        "runtime_s": round(time.monotonic() - started, 1),
-    }
-    print("\nfault suite: " + json.dumps(figures, indent=1))
-    if os.environ.get("AUDITSTREAM_FAULT_REPORT"):
-        Path(os.environ["AUDITSTREAM_FAULT_REPORT"]).write_text(json.dumps(figures, indent=1))
+        plan = PLAN if FIXED_PLAN is not None else rng.sample(PLAN, len(PLAN))
+        injected: Counter[str] = Counter()
+        skipped: dict[str, str] = {}
+        during_stream = 0
+        for kind in plan:
+            fleet.idle(rng.uniform(1.0, 4.0))
+            during_stream += feed.alive()
+            inject(kind, fleet, broker, rng, injected, skipped)
+        stream_s = wait_until(lambda: not feed.alive(), 300, "replay", fleet.check)
+        assert feed.wait(1) == 0, feed.logs()[-3000:]
+        assert feeder.result(200) == len(poison)
+        # The same transactions again (after the first copies were published): dead letters.
+        copies, copied_ids = duplicate_items(source, DUPLICATE_SHARE, rng)
+        again = Feeder(kafka, topics.input, copies, rate=RATE)
+        again.start()
+        assert again.result(120) == len(copies)
 
-    assert (len(diff.lost), len(diff.duplicated), len(diff.changed), len(diff.unexpected)) == (
-        0, 0, 0, 0), diff
-    assert dlq_missing == [] and dlq_doubled == 0, (dlq_missing[:5], dlq_doubled)
-    classes = [headers_of(m).get("error.class") for m in dead]
-    assert classes == [poison_kinds[m.key() or b""] for m in dead]
-    assert (dupes_missing, dupes_doubled) == ([], 0), (dupes_missing[:5], dupes_doubled)
-    assert {headers_of(m).get("error.class") for m in dupes} == {DUPLICATE_CLASS}
-    if EXCEPTIONS:
-        assert figures["exceptions_injected"], "no exception was injected"
-    assert not any(f"exited {POISON_PILL_EXIT}" in u for u in fleet.unplanned), fleet.unplanned
-    assert all(code == 0 for code in codes.values()), codes
-    assert fleet.hangs == [], "a detector hung (killed and restarted by the suite)"
-    planned = Counter(PLAN)
-    assert {k: injected[k] + (k in skipped) for k in planned} == planned, (injected, skipped)
+        drain_s = 0.0
+        try:
+            drain_s = drain(exports, n, fleet.check)
+        finally:
+            time.sleep(2.0)  # a duplicate arriving late would still be caught
+            codes = fleet.stop_all()
+        assert offline.wait(120) == 0, offline.logs()[-3000:]
+
+        diff = diff_rows(read_scored_csv(exports),
+                         read_scored_csv(tmp_path / "offline"),
+                         ignore=("source_offset",))  # poison shifts the offsets of valid rows
+        dead_all = read_all(kafka, topics.dlq, PARTITIONS, len(poison) + len(copies), timeout=60,
+                            settle=1.0)
+        dead = [m for m in dead_all if (m.key() or b"") in poison_kinds]
+        dupes = [m for m in dead_all if (m.key() or b"") not in poison_kinds]
+        dead_keys = Counter(m.key() for m in dead)
+        dlq_missing = sorted(k for k in poison_kinds if k not in dead_keys)
+        dlq_doubled = sum(c - 1 for c in dead_keys.values() if c > 1)
+        dupe_ids = Counter(json.loads(m.value() or b"{}")["transaction_id"] for m in dupes)
+        dupes_missing = sorted(copied_ids - set(dupe_ids))
+        dupes_doubled = sum(c - 1 for c in dupe_ids.values() if c > 1)
+        logs = "\n".join(p.read_text(errors="replace") for p in tmp_path.glob("detector-*.log"))
+        figures = {
+            "seed": SEED, "transactions": n, "partitions": PARTITIONS, "poison": len(poison),
+            "rows_exported": diff.rows, "lost": len(diff.lost), "duplicated": len(diff.duplicated),
+            "changed": len(diff.changed), "unexpected": len(diff.unexpected),
+            "dead_letters": len(dead), "poison_missing_from_dlq": len(dlq_missing),
+            "dead_letters_duplicated": dlq_doubled,
+            "second_copies": len(copies), "second_copies_dead_lettered": len(dupes),
+            "second_copies_missing_from_dlq": len(dupes_missing),
+            "second_copies_dead_lettered_twice": dupes_doubled,
+            "exceptions_injected": dict(Counter(
+                line.split("injected fault at ")[1].split()[0]
+                for line in logs.splitlines() if "injected fault at " in line)),
+            "runs": {"detector": sum(d.starts for d in [*fleet.detectors.values(), *fleet.retired]),
+                     "sink": fleet.sink.starts},
+            "faults": dict(injected), "faults_during_replay": during_stream,
+            "skipped": skipped, "unplanned_exits": fleet.unplanned, "hangs": fleet.hangs,
+            "fenced": sorted(p.name for p in tmp_path.glob("detector-*.log")
+                             if FENCED in p.read_text(errors="replace")),
+            "exit_codes": codes,
+            "stream_s": round(stream_s, 1), "drain_s": round(drain_s, 1),
+            "runtime_s": round(time.monotonic() - started, 1),
+        }
+        print("\nfault suite: " + json.dumps(figures, indent=1))
+        if os.environ.get("AUDITSTREAM_FAULT_REPORT"):
+            Path(os.environ["AUDITSTREAM_FAULT_REPORT"]).write_text(json.dumps(figures, indent=1))
+
+        assert (len(diff.lost), len(diff.duplicated), len(diff.changed), len(diff.unexpected)) == (
+            0, 0, 0, 0), diff
+        assert dlq_missing == [] and dlq_doubled == 0, (dlq_missing[:5], dlq_doubled)
+        classes = [headers_of(m).get("error.class") for m in dead]
+        assert classes == [poison_kinds[m.key() or b""] for m in dead]
+        assert (dupes_missing, dupes_doubled) == ([], 0), (dupes_missing[:5], dupes_doubled)
+        assert {headers_of(m).get("error.class") for m in dupes} == {DUPLICATE_CLASS}
+        if EXCEPTIONS:
+            assert figures["exceptions_injected"], "no exception was injected"
+        assert not any(f"exited {POISON_PILL_EXIT}" in u for u in fleet.unplanned), fleet.unplanned
+        assert all(code == 0 for code in codes.values()), codes
+        assert fleet.hangs == [], "a detector hung (killed and restarted by the suite)"
+        planned = Counter(PLAN)
+        assert {k: injected[k] + (k in skipped) for k in planned} == planned, (injected, skipped)
+    except BaseException:
+        print("\n" + fleet.diagnosis(exports, n), flush=True)
+        if KEEP_LOGS:
+            print(f"logs kept in {keep_logs(tmp_path, KEEP_LOGS)}", flush=True)
+        raise

@@ -12,7 +12,14 @@ from detector.circuit import FailureCircuit
 from shared.codec import decode, encode
 from shared.errors import ExitCode, KafkaUnreachableError, PoisonPillError
 from shared.schemas import ScoredTransaction
-from tests.unit.detector_fakes import FakeCluster, Produced, drained, fake_detector, tx
+from tests.unit.detector_fakes import (
+    CountingFactory,
+    FakeCluster,
+    Produced,
+    drained,
+    fake_detector,
+    tx,
+)
 
 
 def cluster_with(n: int = 30, partitions: int = 2) -> FakeCluster:
@@ -255,3 +262,107 @@ def test_a_rewind_that_cannot_reach_the_broker_in_time_ends_with_exit_2(
         detector.run(until=drained(cluster))
     assert info.value.exit_code == ExitCode.USAGE
     assert "broker down" in str(info.value)
+
+
+class OutageClock:
+    """`ownership`'s clock, advanced by the waits themselves: a `committed()` that cannot
+    reach the coordinator blocks for its whole timeout, as librdkafka's does."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(("outage_s", "waited_out"), [(75.0, True), (185.0, False)])
+def test_a_rewind_waits_out_a_broker_restart_of_a_loaded_machine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, outage_s: float, waited_out: bool
+) -> None:
+    # Measured in the fault suite at load 12-14: the broker restart took 42-58 s, and the
+    # group coordinator answered committed() 16 s after the broker was up; the rewind gave
+    # up after 60 s and the detector exited 2 (seed 20261124, 16:38). 75 s must be waited
+    # out; an outage beyond REWIND_RETRY_S (180 s) still ends the process (exit 2).
+    from confluent_kafka import KafkaError, KafkaException
+
+    import detector.ownership as ownership
+
+    clock = OutageClock()
+    monkeypatch.setattr(ownership, "time", clock)
+    cluster = cluster_with()
+    cluster.on_produce = FailOnce(b"17", RuntimeError("produce blew up"))
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    consumer = detector._consumer
+    original, down_until = consumer.committed, None
+
+    def committed(tps: Any, timeout: float = 0) -> Any:
+        nonlocal down_until
+        if down_until is None and cluster.aborts:  # the broker goes at the abort
+            down_until = clock.now + outage_s
+        if down_until is not None and clock.now < down_until:
+            clock.sleep(timeout)
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
+                                            "Failed to get committed offsets: Local: Timed out"))
+        return original(tps, timeout)
+
+    consumer.committed = committed
+    if waited_out:
+        detector.run(until=drained(cluster))
+        assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
+    else:
+        with pytest.raises(DetectorError) as info:
+            detector.run(until=drained(cluster))
+        assert info.value.exit_code == ExitCode.USAGE
+    assert down_until is not None
+
+
+class SilentConsumer:
+    """A restore's reader that gets nothing at all: the broker went away mid-read."""
+
+    def __init__(self, clock: OutageClock) -> None:
+        self.clock = clock
+
+    def get_watermark_offsets(self, tp: Any, timeout: float = 0) -> tuple[int, int]:
+        return 0, 100
+
+    def assign(self, tps: Any) -> None:
+        pass
+
+    def unassign(self) -> None:
+        pass
+
+    def consume(self, num_messages: int = 1, timeout: float = 0) -> list[Any]:
+        self.clock.sleep(timeout)
+        return []
+
+
+def test_a_restore_read_silent_for_its_timeout_is_retried_by_the_rewind_not_exit_2(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The read of a restore (the state topic, then the input's replay) that hears nothing for
+    # READ_TIMEOUT_S (60 s) raised KafkaWiringError, exit 2 at once: a broker restart of
+    # 42-58 s plus the coordinator's load outlasts it. It is now a retriable KafkaException,
+    # waited out like any unreachable cluster by the rewind's retries (REWIND_RETRY_S).
+    from confluent_kafka import KafkaError, KafkaException
+
+    import detector.kafka_io as kafka_io
+    from detector.settings import DetectorSettings
+
+    clock = OutageClock()
+    monkeypatch.setattr(kafka_io, "time", clock)
+    consumer = SilentConsumer(clock)
+    monkeypatch.setattr(kafka_io, "make_consumer", lambda *a, **k: consumer)
+    restorer = kafka_io.Restorer(DetectorSettings(instance_id="t"), CountingFactory(), 1)
+    start = clock.now
+    with pytest.raises(KafkaException) as info:
+        list(restorer._read("transactions", 0, 0, None))
+    err = info.value.args[0]
+    assert err.code() == KafkaError._TIMED_OUT and not err.fatal()
+    assert "transactions[0]" in err.str()
+    assert kafka_io.READ_TIMEOUT_S <= clock.now - start < kafka_io.READ_TIMEOUT_S + 1

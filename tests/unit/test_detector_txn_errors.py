@@ -226,3 +226,111 @@ def test_a_broker_outage_while_restoring_an_assignment_is_waited_out(
     detector.run(until=drained(cluster))
     assert left == 0
     assert every_row_once(cluster)
+
+
+def timed_out(what: str) -> KafkaException:
+    """librdkafka's answer to a transactional call that did not finish within its timeout."""
+    return KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{what}: Timed out waiting for "
+                                     "operation to finish, retry call to resume",
+                                     retriable=True))
+
+
+def test_an_abort_refused_after_a_commit_that_timed_out_replaces_the_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A commit that cannot finish (the broker restarting, or a slow flush on a loaded
+    # machine) times out on every try; librdkafka 2.16 then refuses abort_transaction on the
+    # same producer, at once and every time, with a retriable _CONFLICT ("Conflicting
+    # commit_transaction API call is already in progress", seen with a 1 ms commit timeout
+    # against a real broker). That used to end the detector with exit 2 mid-run.
+    cluster = cluster_with()
+    stuck: int | None = None  # the producer whose commit is still in progress
+
+    def on_txn(step: str) -> None:
+        nonlocal stuck
+        if step == "commit" and stuck is None and cluster.commits >= 1:
+            stuck = cluster.producers
+        if stuck == cluster.producers and step == "commit":
+            raise timed_out("commit_transaction")
+        if stuck == cluster.producers and step == "abort":
+            raise KafkaException(KafkaError(
+                KafkaError._CONFLICT, "Conflicting commit_transaction API call is already "
+                "in progress", retriable=True))
+
+    cluster.on_txn = on_txn
+    detector = fake_detector(monkeypatch, cluster, SlowFactory(), state_dir=tmp_path,
+                             batch_size=10)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert stuck is not None
+    assert cluster.producers == before + 1  # the stuck producer was replaced
+    assert every_row_once(cluster)
+
+
+def test_an_abort_timing_out_in_a_broker_outage_replaces_the_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A batch fails (an exception) while the transaction coordinator is out of reach: each
+    # abort_transaction times out (retriable). Exiting 2 there made a broker restart of
+    # over 30 s an unplanned exit; a new producer aborts the open transaction as a restart
+    # would, and the batch is rewound.
+    cluster = cluster_with()
+    cluster.on_produce = FailProduceOnce()
+    cluster.on_txn = fails_at("abort", timed_out("abort_transaction"), times=3)
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.producers == before + 1
+    assert every_row_once(cluster)
+
+
+@pytest.mark.parametrize("step", ["commit", "abort"])
+def test_fenced_after_the_transaction_outlived_its_timeout_replaces_the_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, step: str
+) -> None:
+    # Seen in the fault suite on a loaded machine (seed 7, load 14): a batch of 23 s, then
+    # a broker restart of over 40 s; the transaction outlived transaction.timeout.ms, the
+    # restarted coordinator aborted it and bumped the producer's epoch, and the commit (or
+    # the abort after a failed send_offsets) came back _FENCED. No other instance existed,
+    # yet the detector exited 2 as if one had taken its transactional.id.
+    cluster = cluster_with()
+    if step == "abort":
+        cluster.on_produce = FailProduceOnce()
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                             transaction_timeout_ms=60_000)
+    fired = False
+
+    def on_txn(s: str) -> None:
+        nonlocal fired
+        if s == step and not fired:
+            fired = True
+            detector._txn.started -= 61.0  # open for longer than transaction.timeout.ms
+            raise fatal(KafkaError._FENCED, "Failed to end transaction: Local: This instance "
+                        "has been fenced by a newer instance")
+
+    cluster.on_txn = on_txn
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert fired
+    assert cluster.producers == before + 1  # replaced, as after any fatal error of its own
+    assert every_row_once(cluster)
+
+
+def test_fenced_within_the_transaction_timeout_still_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The boundary: a transaction open for 1 s less than the timeout cannot have been timed
+    # out by the coordinator: another instance took the id.
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                             transaction_timeout_ms=60_000)
+
+    def on_txn(s: str) -> None:
+        if s == "commit":
+            detector._txn.started = time.monotonic() - 59.0
+            raise fatal(KafkaError._FENCED, "fenced by a newer instance")
+
+    cluster.on_txn = on_txn
+    with pytest.raises(DetectorError, match="fenced") as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
