@@ -14,7 +14,7 @@ import pytest
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.features import Observation
-from detector.core.lowtail import low_rate
+from detector.core.lowtail import amount_z, low_rate
 from detector.core.state import LOW_BINS, LOW_RANGE, CustomerState, Population
 from shared.schemas import Transaction
 from tests.unit.test_core_surprise import START, habitual_stream, scored_terms, tx
@@ -254,3 +254,23 @@ def test_the_same_low_amount_is_judged_by_the_populations_low_tail(
     heavy = probe_after(additive_stream(customers=30, per_customer=160))
     assert light > 8.0
     assert 3.0 < heavy < 7.0
+
+
+@pytest.mark.parametrize(("kept", "prior", "factor"), [
+    (0, 0.0, 2.0),          # no amount, no prior: the level is a guess as wide as one amount
+    (0, 3.0, 1.25),         # the prior's pseudo-amounts narrow it
+    (1, 3.0, 1.2),
+    (32, 3.0, 1 + 1 / 36),  # many kept amounts: hardly widened
+])
+def test_the_amount_scale_is_widened_for_a_level_from_few_amounts(
+        kept: int, prior: float, factor: float) -> None:
+    """The scale of a new amount around a level from `kept` amounts and the prior's
+    pseudo-amounts is widened like a prediction's: variance x (1 + 1 / (kept + prior + 1));
+    the deviation itself (z x scale) is unchanged."""
+    st = CustomerState()
+    st.amounts = [4.0] * kept
+    o = Observation()
+    o.amount_scale, o.amount_z = 0.5, -3.0
+    z, scale = amount_z(st, o, CONFIG.model_copy(update={"prior_weight": prior}))
+    assert scale == pytest.approx(0.5 * math.sqrt(factor))
+    assert z * scale == pytest.approx(-3.0 * 0.5)

@@ -9,7 +9,7 @@ import pytest
 
 from shared.codec import decode, encode
 from shared.errors import SchemaError
-from shared.schemas import ScoredTransaction, Transaction
+from shared.schemas import QUOTE_CHARS, ScoredTransaction, Transaction, quote
 
 
 def _tx(**over: object) -> dict[str, object]:
@@ -85,3 +85,10 @@ def test_invalid_json_is_a_schema_error() -> None:
 def test_aware_timestamps_become_naive_utc() -> None:
     tx = Transaction.model_validate(_tx(timestamp="2025-01-01T01:00:00+01:00"))
     assert tx.timestamp == datetime(2025, 1, 1, 0, 0)
+
+
+@pytest.mark.parametrize(("length", "cut"), [(QUOTE_CHARS - 1, False), (QUOTE_CHARS, False),
+                                             (QUOTE_CHARS + 1, True)])
+def test_a_quote_cuts_only_text_longer_than_its_limit(length: int, cut: bool) -> None:
+    text = "x" * length
+    assert quote(text) == (repr("x" * QUOTE_CHARS + "…") if cut else repr(text))

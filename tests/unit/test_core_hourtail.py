@@ -1,0 +1,53 @@
+"""The hour term's tail at its edges: the population's hours as the prior of a customer
+with few, and the change of habit that exactly two recent breaks start (issue 13's
+mutation run found both untested)."""
+
+from __future__ import annotations
+
+import pytest
+
+from detector.core.config import CoreConfig
+from detector.core.hourtail import BROKE, hour_tail
+from detector.core.state import CustomerState, Population
+
+CONFIG = CoreConfig()
+
+
+def test_a_customer_with_few_hours_is_shrunk_to_the_populations_hours() -> None:
+    """Three purchases at 12 h: 20 h, where the population buys, is ordinary for them
+    (the prior is `prior_weight` pseudo-events spread as the population's hours); 03 h,
+    where nobody buys, is not."""
+    st, pop = CustomerState(), Population()
+    st.hours[12] = 3
+    pop.hours[20] = pop.total = 1000
+    assert hour_tail(st, pop, 20, CONFIG) > 0.4
+    assert hour_tail(st, pop, 3, CONFIG) < 0.02
+    assert hour_tail(st, pop, 12, CONFIG) == pytest.approx(1.0, abs=1e-9)
+
+
+def _day_customer(recent: list[int]) -> CustomerState:
+    """600 purchases at 11-13 h, the last learnt events at the hours `recent`."""
+    st = CustomerState()
+    for h in (11, 12, 13):
+        st.hours[h] = 200
+    st.context = [("IT", "pc", "10.0.0", "app", "food", h, 4.0) for h in recent]
+    return st
+
+
+@pytest.mark.parametrize(("recent", "changed"), [
+    ([2], False),       # one break alone: by chance
+    ([12, 2], False),   # two recent events, one of them a break
+    ([2, 2], True),     # exactly two breaks: a change under way
+    ([12, 2, 2], True),
+])
+def test_exactly_two_recent_breaks_of_the_habit_start_a_change(recent: list[int],
+                                                               changed: bool) -> None:
+    pop = Population()
+    st = _day_customer(recent)
+    plain = hour_tail(_day_customer([]), pop, 2, CONFIG)
+    assert plain <= BROKE  # 02 h breaks the day habit
+    tail = hour_tail(st, pop, 2, CONFIG)
+    if changed:
+        assert tail > 0.5  # the recent nights' hour is the likeliest of the mixture
+    else:
+        assert tail == plain
