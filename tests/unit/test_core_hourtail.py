@@ -34,22 +34,28 @@ def _day_customer(recent: list[int]) -> CustomerState:
     return st
 
 
-@pytest.mark.parametrize(("recent", "changed"), [  # the last learnt events' hours
-    ([2], False),       # one break alone: by chance
-    ([12, 2], False),   # two recent events, one of them a break
-    ([2, 2], True),     # exactly two breaks: a change under way
-    ([12, 2, 2], True),
+@pytest.mark.parametrize(("recent", "hour", "changed"), [  # the last learnt events' hours
+    ([2], 2, False),        # one break alone: by chance
+    ([12, 2], 2, False),    # two recent events, one of them a break
+    ([2, 2], 2, True),      # exactly two breaks: a change under way
+    ([12, 2, 2], 2, True),
+    ([23, 23], 23, True),   # across midnight: spread to 21 h .. 01 h
 ])
-def test_exactly_two_recent_breaks_of_the_habit_start_a_change(recent: list[int],
-                                                               changed: bool) -> None:
+def test_exactly_two_recent_breaks_of_the_habit_start_a_change(
+        recent: list[int], hour: int, changed: bool) -> None:
     pop = Population()
     st = _day_customer(recent)
-    plain = hour_tail(_day_customer([]), pop, 2, CONFIG)
-    assert plain <= BROKE  # 02 h breaks the day habit
+    plain = hour_tail(_day_customer([]), pop, hour, CONFIG)
+    assert plain <= BROKE  # the hour breaks the day habit
     tails = [hour_tail(st, pop, h, CONFIG) for h in range(24)]
-    if changed:
-        assert tails[2] > 0.5  # the recent nights' hour is likely under the mixture
-        # the mixture is a distribution: the tail of its likeliest hour is all its mass
-        assert max(tails) == pytest.approx(1.0)
-    else:
-        assert tails[2] == plain
+    if not changed:
+        assert tails[hour] == plain
+        return
+    assert tails[hour] > 0.5  # the recent breaks' hour is likely under the mixture
+    # the mixture is a distribution: the tail of its likeliest hour is all its mass
+    assert max(tails) == pytest.approx(1.0)
+    if all(h == hour for h in recent):  # only breaks: the long habit has no weight left
+        assert tails[hour] == pytest.approx(1.0)  # the breaks' hour is the likeliest
+        before, after = tails[(hour - 1) % 24], tails[(hour + 1) % 24]
+        assert before == pytest.approx(after)  # spread evenly both sides
+        assert before > max(tails[(hour - 3) % 24], tails[(hour + 3) % 24])
