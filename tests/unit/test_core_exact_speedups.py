@@ -8,6 +8,7 @@ included. bench/core_parity.py checks the same on whole streams (every verdict's
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,3 +93,15 @@ def test_unused_mass_is_bit_identical_to_the_plain_sum(
     got = pop.unused_mass("device", known)
     assert got == reference_unused(pop, "device", known)
     assert not math.isnan(got)
+
+
+def test_hour_tails_without_near_ties_take_the_route_without_groups() -> None:
+    """Every value of the +-1 h profile apart from the others (distinct counts, as a
+    customer with a long, uneven history has): the route that skips the grouping gives
+    the plain sort-and-sum's floats for every hour."""
+    counts = [i * i + 1 for i in range(24)]
+    q = [c / sum(counts) for c in counts]
+    near = sorted(a + b + c for a, b, c in zip([q[-1], *q[:-1]], q, [*q[1:], q[0]],
+                                                strict=True))
+    assert min(b - a for a, b in pairwise(near)) > 2e-12  # no near-tie
+    assert _tails(q, list(range(24))) == reference_tails(q)
