@@ -52,8 +52,12 @@ def test_exactly_two_recent_breaks_of_the_habit_start_a_change(
         assert tails[hour] == plain
         return
     assert tails[hour] > 0.5  # the recent breaks' hour is likely under the mixture
-    # the mixture is a distribution: the tail of its likeliest hour is all its mass
+    # the mixture is a distribution: the tail of its likeliest hour is all its mass, and
+    # every hour keeps some (the long habit and the breaks weigh 1 - share and share)
     assert max(tails) == pytest.approx(1.0)
+    assert min(tails) > 0.0
+    if 12 in recent:  # a third of the recent events kept the habit: its hours stay usual
+        assert tails[12] > 0.5
     if all(h == hour for h in recent):  # only breaks: the long habit has no weight left
         assert tails[hour] == pytest.approx(1.0)  # the breaks' hour is the likeliest
         before, after = tails[(hour - 1) % 24], tails[(hour + 1) % 24]
