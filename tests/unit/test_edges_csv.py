@@ -207,3 +207,18 @@ def test_a_900_kb_cell_is_a_reject_and_the_rows_after_it_are_read(tmp_path: Path
         assert [(e.line, e.reason) for e in _errors(items)] == [
             (3, "unparseable CSV: field larger than field limit (131072)"),
             (5, "merchant_category: 200 characters, at most 128 allowed")]
+
+
+@pytest.mark.parametrize("cell", ["a\rb", "c\r\nd", "e\nf"])
+def test_a_rejected_cell_is_reported_as_written_line_endings_and_all(
+        tmp_path: Path, cell: str) -> None:
+    """A quoted cell holding a line ending: the reject keeps the cell byte for byte and its
+    reason quotes it as written (a CR LF is not shown as LF, nor a lone CR as LF)."""
+    path = tmp_path / "in.csv"
+    header = ",".join(CSV_FIELDS)
+    path.write_bytes(f'{header}\r\n1,c1,2025-01-02 10:00:00,5,CH,app,pc,"{cell}",,,normal\r\n'
+                     .encode())
+    [error] = _errors(list(iter_csv(path)))
+    assert error.raw["merchant_category"] == cell
+    assert error.reason.startswith("merchant_category: must not contain control characters")
+    assert f"{cell!r} at position 1" in error.reason
