@@ -72,7 +72,9 @@ class Transactions:
 
     def __init__(self, settings: DetectorSettings, watchdog: Watchdog, metrics: Metrics,
                  stopping: Callable[[], bool],
-                 on_new_producer: Callable[[Producer], None] | None = None) -> None:
+                 on_new_producer: Callable[[Producer], None] | None = None,
+                 init_timeout: float = STARTUP_TIMEOUT_S) -> None:
+        """`init_timeout`: the first producer's init_transactions (the start-up's try)."""
         self._s = settings
         self._watchdog = watchdog
         self._metrics = metrics
@@ -85,12 +87,12 @@ class Transactions:
         #: Producers replaced after a fatal error since the last commit.
         self.replacements = 0
         self._failed_producer: Producer | None = None
-        self.producer = self._new_producer()
+        self.producer = self._new_producer(init_timeout)
 
-    def _new_producer(self) -> Producer:
+    def _new_producer(self, timeout: float = STARTUP_TIMEOUT_S) -> Producer:
         producer = make_transactional_producer(self._s)
         with self._watchdog.guard("init_transactions"):
-            producer.init_transactions(STARTUP_TIMEOUT_S)
+            producer.init_transactions(timeout)
         return producer
 
     def begin(self) -> None:
