@@ -40,7 +40,7 @@ from detector.outage import retry_outages
 from detector.ownership import PartitionOwnership
 from detector.partition import CoreEngineFactory, EngineFactory, Hook, PartitionState
 from detector.settings import DetectorSettings, settings_from_args
-from detector.txn import Abortable, DetectorError, Transactions
+from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError
 from shared.kafka import wait_for_broker
 
@@ -50,10 +50,8 @@ log = logging.getLogger("detector")
 WATCHDOG_S = 45.0
 #: The smallest consume batch after repeated failures (see the module doc).
 MIN_RETRY_BATCH = 100
-#: At start-up, the longest one try of creating the topics, and of init_transactions (below
-#: the watchdog: a try that times out is retried, one that blocks past WATCHDOG_S is exit 3).
+#: At start-up, the longest one try of creating the topics (init_transactions: INIT_TRY_S).
 TOPICS_TIMEOUT_S = 30.0
-INIT_TRY_S = 20.0
 
 __all__ = ["Detector", "DetectorError", "main_from_args", "run_service"]
 

@@ -112,18 +112,20 @@ def unreachable_after(exc: BaseException, doing: str, waited: float) -> KafkaUnr
 def retry_outages(call: Callable[[float], T], doing: str, wait_s: float,
                   brokers: Callable[[], int] = lambda: 0, replication_factor: int = 1,
                   clock: Callable[[], float] = time.monotonic,
-                  sleep: Callable[[float], None] = time.sleep) -> T:
+                  sleep: Callable[[float], None] = time.sleep,
+                  stopping: Callable[[], bool] = lambda: False) -> T:
     """`call(seconds_left)`, tried again while it fails with an outage, for `wait_s` in all;
     an outage past that is `KafkaUnreachableError` (exit 4), any other error is raised as
     it is (exit 2 for a Kafka error, see `detector.app.run_service`).
 
-    A SIGTERM stops it at once: the start-up's signal handler raises out of the sleep."""
+    A SIGTERM stops it at once: at start-up the signal handler raises out of the sleep;
+    later (`stopping`) the outage's error is raised without another try."""
     deadline = clock() + wait_s
     while True:
         try:
             return call(max(deadline - clock(), 0.1))
         except (KafkaException, AuditstreamError) as exc:
-            if not is_outage(exc, replication_factor, brokers()):
+            if not is_outage(exc, replication_factor, brokers()) or stopping():
                 raise
             if clock() >= deadline:
                 if isinstance(exc, KafkaUnreachableError):

@@ -276,3 +276,78 @@ def test_sigterm_while_the_start_up_waits_out_an_outage_ends_it_at_once_with_0(
         timer.cancel()
     assert code == 0 and tries > 1
     assert time.monotonic() - started < 5  # not the 180 s wait
+
+
+# --- mid-run: a producer replaced while the cluster is out of reach --------------------------
+
+
+def transactions(monkeypatch: pytest.MonkeyPatch, init_errors: list[Exception],
+                 stopping: Any = lambda: False) -> tuple[Any, list[float]]:
+    """`Transactions` on a fake cluster; producers after the first fail init_transactions
+    with `init_errors` (one each); returns it and the timeouts each init was given."""
+    import detector.txn as txn
+    from detector.metrics import Metrics, Watchdog
+    from detector.settings import DetectorSettings
+
+    monkeypatch.setattr(outage, "STARTUP_RETRY_PAUSE_S", 0.0)
+    cluster, errors, timeouts = FakeCluster(), list(init_errors), []
+
+    def producer(s: Any) -> Any:
+        made = cluster.producer()
+        first = cluster.producers == 1
+
+        def init(timeout: float) -> None:
+            timeouts.append(timeout)
+            if errors and not first:
+                raise errors.pop(0)
+        made.init_transactions = init  # type: ignore[method-assign]
+        return made
+
+    monkeypatch.setattr(txn, "make_transactional_producer", producer)
+    t = txn.Transactions(DetectorSettings(instance_id="t"), Watchdog(45.0), Metrics(None),
+                         stopping)
+    return t, timeouts
+
+
+def test_a_producer_replaced_in_an_outage_waits_for_the_coordinator_below_the_watchdog(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Replaced after an abort that timed out in a broker restart: its init_transactions (60 s)
+    # blocked past the 45 s watchdog (exit 3), or raised _TIMED_OUT (exit 2).
+    import detector.txn as txn
+
+    timed_out = kexc(KafkaError._TIMED_OUT, "Timed out waiting for operation to finish")
+    t, timeouts = transactions(monkeypatch, [timed_out, timed_out, kexc(
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS, "Coordinator load in progress")])
+    old = t.producer
+    t.replace_producer()
+    assert t.producer is not old and len(timeouts) == 1 + 4
+    assert all(s <= txn.INIT_TRY_S < 45.0 for s in timeouts[1:])
+
+
+def test_a_producer_replacement_past_its_wait_is_exit_4_and_a_stop_ends_it_at_once(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import detector.txn as txn
+
+    timed_out = kexc(KafkaError._TIMED_OUT, "Timed out waiting for operation to finish")
+    monkeypatch.setattr(txn, "REPLACE_RETRY_S", 0.05)
+    t, _ = transactions(monkeypatch, [timed_out] * 100_000)
+    with pytest.raises(KafkaUnreachableError) as info:
+        t.replace_producer()
+    assert info.value.exit_code == ExitCode.KAFKA_UNREACHABLE
+
+    monkeypatch.setattr(txn, "REPLACE_RETRY_S", 180.0)
+    stop = False
+    t, timeouts = transactions(monkeypatch, [timed_out] * 100_000, lambda: stop)
+    old, stop = t.producer, True
+    t.replace_producer()  # no exception: the shutdown goes on without a new producer
+    assert t.producer is old and len(timeouts) == 2
+
+
+def test_a_producer_refused_for_good_is_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    denied = kexc(KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "denied", fatal=True)
+    t, timeouts = transactions(monkeypatch, [denied] * 3)
+    with pytest.raises(KafkaException):
+        t.replace_producer()
+    assert len(timeouts) == 2
