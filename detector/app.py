@@ -12,7 +12,9 @@ batch is retried in place after the rewind, in smaller batches (halved per failu
 back per commit) so that a fault that strikes every few thousand records cannot keep a
 catch-up from ever committing; the same offset failing `poison_pill_failures` times in a
 row stops the process with exit code 7 (detector.circuit). Restores, rewinds and rebalances
-are `detector.ownership`'s; commits, aborts and the shutdown `detector.ending`'s.
+are `detector.ownership`'s; commits, aborts and the shutdown `detector.ending`'s. The
+start-up (broker, topics, producer) waits out a cluster out of reach for `startup_wait_s`,
+then exits 4; errors that waiting cannot fix are exit 2 at once (`detector.outage`).
 """
 
 from __future__ import annotations
@@ -235,7 +237,7 @@ def run_service(settings: DetectorSettings, hook: Hook | None = None,
         except _StopRequested:
             return 0
         detector.run()
-    except KafkaException as exc:  # e.g. init_transactions timing out: one line, exit 2
+    except KafkaException as exc:  # e.g. init_transactions refused for good: one line, exit 2
         raise DetectorError(f"Kafka client error: {exc.args[0]}") from exc
     finally:
         for sig, handler in previous.items():
