@@ -58,6 +58,15 @@ def ensure_detector_topics(s: DetectorSettings, kafka: KafkaSettings | None = No
     }
     ensure_topics(kafka, [TopicSpec(s.snapshot_topic, partitions, t.replication_factor,
                                     snapshot_config)], timeout)
+    have = topic_partitions(kafka, s.snapshot_topic, timeout)
+    if have < partitions:
+        # Partition p's state goes to state partition p % `partitions`: with fewer, every
+        # checkpoint of the partitions beyond would be produced to a partition that does
+        # not exist, failing their batches again and again instead of one clear exit 2.
+        raise KafkaWiringError(
+            f"the state topic {s.snapshot_topic} has {have} partitions, fewer than the "
+            f"{partitions} of {t.transactions_topic}: add partitions to it (to {partitions}) "
+            "or set DETECTOR_SNAPSHOT_TOPIC to a new topic")
     return partitions
 
 

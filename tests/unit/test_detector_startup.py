@@ -351,3 +351,25 @@ def test_a_producer_refused_for_good_is_not_waited_for(monkeypatch: pytest.Monke
     with pytest.raises(KafkaException):
         t.replace_producer()
     assert len(timeouts) == 2
+
+
+@pytest.mark.parametrize(("snapshot_partitions", "ok"), [(3, False), (4, True), (5, True)])
+def test_a_state_topic_with_fewer_partitions_than_the_input_is_exit_2_at_once(
+    monkeypatch: pytest.MonkeyPatch, snapshot_partitions: int, ok: bool
+) -> None:
+    # Partition p's checkpoints go to state partition p % 4: with 3, partition 3's would go
+    # to a partition that does not exist, failing its batches instead of a clear exit 2.
+    import detector.kafka_io as kafka_io
+    from detector.settings import DetectorSettings
+
+    counts = {"transactions": 4, "transactions.detector-snapshots": snapshot_partitions}
+    monkeypatch.setattr(kafka_io, "ensure_topics", lambda *a, **k: None)
+    monkeypatch.setattr(kafka_io, "topic_partitions", lambda kafka, topic, t=0: counts[topic])
+    s = DetectorSettings(instance_id="t")
+    if ok:
+        assert kafka_io.ensure_detector_topics(s) == 4
+        return
+    with pytest.raises(KafkaWiringError) as info:
+        kafka_io.ensure_detector_topics(s)
+    assert info.value.exit_code == ExitCode.USAGE and not is_outage(info.value, 1, 1)
+    assert "has 3 partitions, fewer than the 4 of transactions" in str(info.value)
