@@ -12,7 +12,9 @@ batch is retried in place after the rewind, in smaller batches (halved per failu
 back per commit) so that a fault that strikes every few thousand records cannot keep a
 catch-up from ever committing; the same offset failing `poison_pill_failures` times in a
 row stops the process with exit code 7 (detector.circuit). Restores, rewinds and rebalances
-are `detector.ownership`'s; commits, aborts and the shutdown `detector.ending`'s.
+are `detector.ownership`'s; commits, aborts and the shutdown `detector.ending`'s. The
+start-up (broker, topics, producer) waits out a cluster out of reach for `startup_wait_s`,
+then exits 4; errors that waiting cannot fix are exit 2 at once (`detector.outage`).
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ from detector.kafka_io import (
 )
 from detector.loop import BatchProcessor, CoreFailure, ReplayContext
 from detector.metrics import Metrics, Watchdog
+from detector.outage import retry_outages
 from detector.ownership import PartitionOwnership
 from detector.partition import CoreEngineFactory, EngineFactory, Hook, PartitionState
 from detector.settings import DetectorSettings, settings_from_args
-from detector.txn import Abortable, DetectorError, Transactions
+from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError
 from shared.kafka import wait_for_broker
 
@@ -49,6 +52,8 @@ log = logging.getLogger("detector")
 WATCHDOG_S = 45.0
 #: The smallest consume batch after repeated failures (see the module doc).
 MIN_RETRY_BATCH = 100
+#: At start-up, the longest one try of creating the topics (init_transactions: INIT_TRY_S).
+TOPICS_TIMEOUT_S = 30.0
 
 __all__ = ["Detector", "DetectorError", "main_from_args", "run_service"]
 
@@ -73,13 +78,14 @@ class Detector(PartitionOwnership):
         self._kept: dict[int, PartitionState] = {}
         #: Messages per consume(): `batch_size`, less after failures (see the module doc).
         self.batch_limit = settings.batch_size
-        wait_for_broker(settings.kafka)  # KafkaUnreachableError (exit 4) after KAFKA_STARTUP_WAIT_S
-        snapshot_partitions = ensure_detector_topics(settings)
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
         self._watchdog = Watchdog(WATCHDOG_S)
-        self._snapshot_partitions = snapshot_partitions
-        self._txn = Transactions(settings, self._watchdog, self.metrics,
-                                 lambda: self._stopping, self._new_output)
+        # A broker restart is waited out (startup_wait_s), as a rewind does; exit 4 after.
+        self._brokers = 0
+        self._snapshot_partitions, self._txn = retry_outages(
+            self._connect, "starting", settings.startup_wait_s, lambda: self._brokers,
+            settings.topics.replication_factor)
+        snapshot_partitions = self._snapshot_partitions
         self._consumer: Consumer = make_group_consumer(settings)
         output = KafkaOutput(self._txn.producer, settings, snapshot_partitions)
         self.processor = BatchProcessor(output, settings.snapshot_every, factory=self._factory,
@@ -87,6 +93,16 @@ class Detector(PartitionOwnership):
         # Restores share the poison ranges; the fault hook covers live batches only.
         self._restorer = Restorer(settings, self._factory, snapshot_partitions, ReplayContext(
             self._factory, self.processor.careful))
+
+    def _connect(self, left: float) -> tuple[int, Transactions]:
+        """One try of the start-up's Kafka steps, within `left` seconds: the broker, the
+        topics (created when missing), the transactional producer."""
+        s = self.settings
+        kafka = s.kafka.model_copy(update={"startup_wait_s": left})
+        self._brokers = wait_for_broker(kafka, timeout=left)
+        partitions = ensure_detector_topics(s, kafka, timeout=min(TOPICS_TIMEOUT_S, left))
+        return partitions, Transactions(s, self._watchdog, self.metrics, lambda: self._stopping,
+                                        self._new_output, init_timeout=min(INIT_TRY_S, left))
 
     def _new_output(self, producer: Producer) -> None:
         self.processor.output = KafkaOutput(producer, self.settings, self._snapshot_partitions)
@@ -221,7 +237,7 @@ def run_service(settings: DetectorSettings, hook: Hook | None = None,
         except _StopRequested:
             return 0
         detector.run()
-    except KafkaException as exc:  # e.g. init_transactions timing out: one line, exit 2
+    except KafkaException as exc:  # e.g. init_transactions refused for good: one line, exit 2
         raise DetectorError(f"Kafka client error: {exc.args[0]}") from exc
     finally:
         for sig, handler in previous.items():

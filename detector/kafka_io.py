@@ -31,19 +31,23 @@ from detector.settings import DetectorSettings
 from detector.snapshots import SnapshotError, snapshot_prefix
 from shared.errors import KafkaWiringError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer, topic_partitions
+from shared.settings import KafkaSettings
 
 log = logging.getLogger("detector")
 
 READ_TIMEOUT_S = 60.0
 
 
-def ensure_detector_topics(s: DetectorSettings) -> int:
-    """Create missing topics; return the input topic's partition count."""
+def ensure_detector_topics(s: DetectorSettings, kafka: KafkaSettings | None = None,
+                           timeout: float = 30.0) -> int:
+    """Create missing topics (through `kafka`, default `s.kafka`; each step within
+    `timeout`); return the input topic's partition count."""
     t = s.topics
+    kafka = kafka or s.kafka
     specs = [TopicSpec(n, t.partitions, t.replication_factor)
              for n in (t.transactions_topic, t.scored_topic, t.dlq_topic)]
-    ensure_topics(s.kafka, specs)
-    partitions = topic_partitions(s.kafka, t.transactions_topic)
+    ensure_topics(kafka, specs, timeout)
+    partitions = topic_partitions(kafka, t.transactions_topic, timeout)
     snapshot_config = {
         # Only the latest record of each key matters (customers, parts, manifest).
         "cleanup.policy": "compact",
@@ -52,8 +56,17 @@ def ensure_detector_topics(s: DetectorSettings) -> int:
         # Headroom above the chunk size (chunks are <= 900 KiB by validation).
         "max.message.bytes": str(2 * 1024 * 1024),
     }
-    ensure_topics(s.kafka, [TopicSpec(s.snapshot_topic, partitions, t.replication_factor,
-                                      snapshot_config)])
+    ensure_topics(kafka, [TopicSpec(s.snapshot_topic, partitions, t.replication_factor,
+                                    snapshot_config)], timeout)
+    have = topic_partitions(kafka, s.snapshot_topic, timeout)
+    if have < partitions:
+        # Partition p's state goes to state partition p % `partitions`: with fewer, every
+        # checkpoint of the partitions beyond would be produced to a partition that does
+        # not exist, failing their batches again and again instead of one clear exit 2.
+        raise KafkaWiringError(
+            f"the state topic {s.snapshot_topic} has {have} partitions, fewer than the "
+            f"{partitions} of {t.transactions_topic}: add partitions to it (to {partitions}) "
+            "or set DETECTOR_SNAPSHOT_TOPIC to a new topic")
     return partitions
 
 

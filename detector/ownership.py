@@ -4,8 +4,9 @@ Each assigned partition gets its state as of its committed offset (kept in memor
 clean revoke, else restored from the state topic and replayed); a lost one is dropped. After
 an abort every owned partition goes back to its committed offset and state. A restore that
 cannot reach the cluster (a broker restart) is retried for `REWIND_RETRY_S` in tries of at
-most `REWIND_TRY_S`, and not at all once a stop is asked. An exception inside librdkafka's
-callbacks is kept, stops the loop and is re-raised there. Part of `detector.app.Detector` (a mixin).
+most `REWIND_TRY_S` (then exit 4), and not at all once a stop is asked. An exception inside
+librdkafka's callbacks is kept, stops the loop and is re-raised there. Part of
+`detector.app.Detector` (a mixin).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from detector.ending import TransactionEnds
+from detector.outage import is_config_error, is_fatal, is_outage, unreachable_after
 from detector.partition import PartitionState
 from detector.txn import Abortable
 
@@ -45,7 +47,9 @@ class PartitionOwnership(TransactionEnds):
 
         The abort may have come from the cluster going away (a broker restart): a restore
         that cannot reach it is retried for `REWIND_RETRY_S` before the process gives up
-        (exit 2; a restart resumes exactly once)."""
+        (exit 4, `KafkaUnreachableError`; a restart resumes exactly once). A fatal error, a
+        configuration one (`detector.outage.CONFIG_CODES`: authorization, authentication)
+        is not retried, and any other Kafka error still failing at the deadline is exit 2."""
         owned = [TopicPartition(self._topic, p) for p in sorted(self.processor.parts)]
         self.processor.parts.clear()
         for tp in self._restore_retrying(owned, "rewinding after the abort"):
@@ -61,9 +65,13 @@ class PartitionOwnership(TransactionEnds):
                 wait = min(REWIND_TRY_S, max(deadline - time.monotonic(), 0.1))
                 return self._restore(partitions, wait)
             except KafkaException as exc:
-                err = exc.args[0]
-                if (isinstance(err, KafkaError) and err.fatal()) or time.monotonic() >= deadline:
+                if is_fatal(exc) or is_config_error(exc):
+                    raise  # exit 2: waiting cannot help
+                if time.monotonic() >= deadline:
+                    if is_outage(exc):  # the cluster stayed out of reach: exit 4
+                        raise unreachable_after(exc, doing, REWIND_RETRY_S) from exc
                     raise
+                err = exc.args[0]
                 if not self._stopping:
                     log.warning("%s: %s; retrying", doing, err)
                     time.sleep(REWIND_RETRY_PAUSE_S)

@@ -73,6 +73,12 @@ class DetectorSettings(BaseSettings):
         default=3, ge=1, description="the same input offset failing this many times in a row "
         "stops the process with exit code 7",
     )
+    startup_wait_s: float = Field(
+        default=180.0, gt=0, description="how long the start-up waits out a cluster it "
+        "cannot reach (a broker restart), as a rewind does (REWIND_RETRY_S); then exit 4. "
+        "Instead of KAFKA_STARTUP_WAIT_S, whose 30 s a broker restart on a loaded machine "
+        "outlasts",
+    )
     metrics_port: int | None = Field(default=None, ge=1, le=65535, description="off when unset")
     metrics_host: str = "127.0.0.1"
     log_interval_s: float = Field(default=10.0, gt=0)

@@ -31,6 +31,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from detector.kafka_io import make_transactional_producer
 from detector.metrics import Metrics, Watchdog
+from detector.outage import retry_outages
 from detector.partition import Hook
 from detector.settings import DetectorSettings
 from shared.errors import AuditstreamError
@@ -39,6 +40,12 @@ log = logging.getLogger("detector")
 
 TXN_TIMEOUT_S = 10.0
 STARTUP_TIMEOUT_S = 60.0
+#: The longest one try of init_transactions when the cluster may be out of reach (at
+#: start-up, replacing a producer): below the watchdog, so a try that times out is retried
+#: instead of the watchdog ending the process (exit 3) while librdkafka waits.
+INIT_TRY_S = 20.0
+#: How long a producer replacement waits out an unreachable cluster (as a rewind, 180 s).
+REPLACE_RETRY_S = 180.0
 RETRIES = 3
 #: Fatal errors that mean another instance owns the transactional.id (or the cluster refuses
 #: it): a new producer would fence that instance in turn, so the process ends instead.
@@ -72,7 +79,9 @@ class Transactions:
 
     def __init__(self, settings: DetectorSettings, watchdog: Watchdog, metrics: Metrics,
                  stopping: Callable[[], bool],
-                 on_new_producer: Callable[[Producer], None] | None = None) -> None:
+                 on_new_producer: Callable[[Producer], None] | None = None,
+                 init_timeout: float = STARTUP_TIMEOUT_S) -> None:
+        """`init_timeout`: the first producer's init_transactions (the start-up's try)."""
         self._s = settings
         self._watchdog = watchdog
         self._metrics = metrics
@@ -85,12 +94,12 @@ class Transactions:
         #: Producers replaced after a fatal error since the last commit.
         self.replacements = 0
         self._failed_producer: Producer | None = None
-        self.producer = self._new_producer()
+        self.producer = self._new_producer(init_timeout)
 
-    def _new_producer(self) -> Producer:
+    def _new_producer(self, timeout: float = STARTUP_TIMEOUT_S) -> Producer:
         producer = make_transactional_producer(self._s)
         with self._watchdog.guard("init_transactions"):
-            producer.init_transactions(STARTUP_TIMEOUT_S)
+            producer.init_transactions(timeout)
         return producer
 
     def begin(self) -> None:
@@ -176,14 +185,27 @@ class Transactions:
 
     def replace_producer(self) -> None:
         """A fresh producer with the same transactional.id (it fences the old one): after a
-        failed send_offsets, librdkafka's next send_offsets was seen to block for good."""
+        failed send_offsets, librdkafka's next send_offsets was seen to block for good.
+        Its init_transactions waits out an unreachable cluster for `REPLACE_RETRY_S` in
+        tries of `INIT_TRY_S` (then exit 4); a stop asked meanwhile ends the wait."""
         if self.producer_failed():
             self.replacements += 1
             if self.replacements > MAX_REPLACEMENTS:
                 raise DetectorError(
                     f"transactional producer {self._s.transactional_id} failed fatally "
                     f"{self.replacements} times in a row without a commit; exiting")
-        self.producer = self._new_producer()
+        try:
+            self.producer = retry_outages(
+                lambda left: self._new_producer(min(INIT_TRY_S, left)),
+                "starting a new transactional producer", REPLACE_RETRY_S,
+                stopping=self._stopping)
+        except KafkaException as exc:
+            if not self._stopping():
+                raise
+            # SIGTERM during an outage: nothing is open, the shutdown needs no producer
+            # (the next start's init_transactions ends what this one left).
+            log.warning("no new transactional producer: stopping as asked (%s)", exc)
+            return
         if self.on_new_producer is not None:
             self.on_new_producer(self.producer)
 

@@ -194,7 +194,8 @@ def _wait_topics_visible(kafka: KafkaSettings, admin: AdminClient, names: list[s
         if ready:
             return
         time.sleep(0.1)
-    raise KafkaWiringError(f"topics not visible after {timeout:.0f}s: {names}")
+    # The code: librdkafka's "not in the metadata (yet)", so callers may wait and retry.
+    raise KafkaWiringError(f"topics not visible after {timeout:.0f}s: {names}", "_UNKNOWN_TOPIC")
 
 
 def topic_partitions(kafka: KafkaSettings, topic: str, timeout: float = 10.0) -> int:

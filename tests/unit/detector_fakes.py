@@ -311,7 +311,7 @@ def fake_detector(monkeypatch: Any, cluster: FakeCluster, factory: Any | None = 
     import detector.txn as txn
 
     monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: 1)
-    monkeypatch.setattr(app, "ensure_detector_topics", lambda s: cluster.partitions)
+    monkeypatch.setattr(app, "ensure_detector_topics", lambda s, *a, **k: cluster.partitions)
     monkeypatch.setattr(txn, "make_transactional_producer", lambda s: cluster.producer())
     monkeypatch.setattr(app, "make_group_consumer", lambda s: cluster.consumer())
     monkeypatch.setattr(app, "Restorer", lambda *a: FakeRestorer(cluster, *a))

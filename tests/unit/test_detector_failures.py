@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 
 from detector.app import DetectorError
 from detector.circuit import FailureCircuit
@@ -180,15 +181,17 @@ def test_detect_without_a_broker_exits_4_with_a_few_lines_and_no_traceback(
     import subprocess
     import sys
 
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "KAFKA_STARTUP_WAIT_S": "4",
-           "DETECTOR_STATE_DIR": str(tmp_path)}
+    # The detector's own start-up wait (default 180 s, as long as a rewind's), not
+    # KAFKA_STARTUP_WAIT_S: a broker restart on a loaded machine outlasts its 30 s.
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "KAFKA_STARTUP_WAIT_S": "1",
+           "DETECTOR_STARTUP_WAIT_S": "4", "DETECTOR_STATE_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-m", "detector"], env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == ExitCode.KAFKA_UNREACHABLE and int(ExitCode.KAFKA_UNREACHABLE) == 4
     lines = (done.stdout + done.stderr).splitlines()
     assert len(lines) <= 5, lines
     assert "Traceback" not in done.stderr
-    assert "no Kafka broker answered at 127.0.0.1:1" in done.stderr
+    assert "no Kafka broker answered at 127.0.0.1:1 within 4 s" in done.stderr
 
 
 class BrokerDownFor:
@@ -198,8 +201,6 @@ class BrokerDownFor:
         self.left = n
 
     def __call__(self, original: Any) -> Any:
-        from confluent_kafka import KafkaError, KafkaException
-
         def committed(tps: Any, timeout: float = 0) -> Any:
             if self.left > 0:
                 self.left -= 1
@@ -236,7 +237,7 @@ def test_a_broker_outage_while_rewinding_after_an_abort_is_waited_out(
     assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
 
 
-def test_a_rewind_that_cannot_reach_the_broker_in_time_ends_with_exit_2(
+def test_a_rewind_that_cannot_reach_the_broker_in_time_ends_with_exit_4(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import detector.ownership as ownership
@@ -258,10 +259,47 @@ def test_a_rewind_that_cannot_reach_the_broker_in_time_ends_with_exit_2(
         return original(tps, timeout)
 
     consumer.committed = committed
+    # Exit 4 (no broker answered), no longer 2 (usage/config): a supervisor restarts it.
+    with pytest.raises(KafkaUnreachableError) as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.KAFKA_UNREACHABLE
+    assert "broker down" in str(info.value)
+    assert "rewinding after the abort: the Kafka cluster could not be reached" in str(info.value)
+
+
+@pytest.mark.parametrize(("code", "retried"), [
+    # Not an outage (a topic gone), still failing at the deadline: retried, then exit 2.
+    (KafkaError.UNKNOWN_TOPIC_OR_PART, True),
+    # A configuration error: waiting cannot help, exit 2 at the first failure.
+    (KafkaError.GROUP_AUTHORIZATION_FAILED, False),
+])
+def test_a_rewind_failing_for_another_reason_is_still_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: int, retried: bool
+) -> None:
+    import detector.ownership as ownership
+
+    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(ownership, "REWIND_RETRY_S", 0.05)
+    cluster = cluster_with()
+    cluster.on_produce = FailOnce(b"17", RuntimeError("produce blew up"))
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    consumer = detector._consumer
+    calls = 0
+    original = consumer.committed
+
+    def committed(tps: Any, timeout: float = 0) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise KafkaException(KafkaError(code, "refused"))
+        return original(tps, timeout)
+
+    consumer.committed = committed
     with pytest.raises(DetectorError) as info:
         detector.run(until=drained(cluster))
-    assert info.value.exit_code == ExitCode.USAGE
-    assert "broker down" in str(info.value)
+    assert info.value.exit_code == ExitCode.USAGE and "refused" in str(info.value)
+    # The assignment's restore, then the rewind's tries.
+    assert calls > 2 if retried else calls == 2
 
 
 class OutageClock:
@@ -288,7 +326,7 @@ def test_a_rewind_waits_out_a_broker_restart_of_a_loaded_machine(
     # Measured in the fault suite at load 12-14: the broker restart took 42-58 s, and the
     # group coordinator answered committed() 16 s after the broker was up; the rewind gave
     # up after 60 s and the detector exited 2 (seed 20261124, 16:38). 75 s must be waited
-    # out; an outage beyond REWIND_RETRY_S (180 s) still ends the process (exit 2).
+    # out; an outage beyond REWIND_RETRY_S (180 s) still ends the process, with exit 4.
     from confluent_kafka import KafkaError, KafkaException
 
     import detector.ownership as ownership
@@ -316,9 +354,9 @@ def test_a_rewind_waits_out_a_broker_restart_of_a_loaded_machine(
         detector.run(until=drained(cluster))
         assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
     else:
-        with pytest.raises(DetectorError) as info:
+        with pytest.raises(KafkaUnreachableError) as info:
             detector.run(until=drained(cluster))
-        assert info.value.exit_code == ExitCode.USAGE
+        assert info.value.exit_code == ExitCode.KAFKA_UNREACHABLE
     assert down_until is not None
 
 

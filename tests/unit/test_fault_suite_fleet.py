@@ -17,7 +17,7 @@ from tests.integration.pipeline_harness import Service
 def fleet_without_broker(tmp_path: Path) -> fault_fleet.Fleet:
     """A fleet whose detectors exit at once: no broker answers (exit 4 after 0.2 s)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
-           "KAFKA_STARTUP_WAIT_S": "0.2"}
+           "KAFKA_STARTUP_WAIT_S": "0.2", "DETECTOR_STARTUP_WAIT_S": "0.2"}
     sink = Service("sink", ("timeit", "-n", "1", "import time; time.sleep(60)"), env, tmp_path)
     return fault_fleet.Fleet(env, tmp_path, sink.start())
 

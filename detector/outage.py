@@ -1,0 +1,136 @@
+"""Which Kafka errors mean "the cluster is out of reach for now" (wait, then exit 4), and
+which are configuration errors (exit 2 at once); and the detector's start-up, which waits
+out a broker restart for `DetectorSettings.startup_wait_s` as a rewind does.
+
+Observed against the local KRaft broker (Kafka 4.3.1, librdkafka 2.16) while it started
+and restarted (docs/reliability.md): `list_topics` fails with `_TRANSPORT` or `_TIMED_OUT`;
+`create_topics` with `_TIMED_OUT` ("waiting for controller") and, once the broker answers
+but is still fenced, `INVALID_REPLICATION_FACTOR` ("All brokers are currently fenced");
+`init_transactions` with `_TIMED_OUT` and `COORDINATOR_LOAD_IN_PROGRESS`. The last two
+used to end a detector started during a broker restart with exit 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from confluent_kafka import KafkaError, KafkaException
+
+from shared.errors import AuditstreamError, KafkaUnreachableError, KafkaWiringError
+
+log = logging.getLogger("detector")
+
+T = TypeVar("T")
+
+#: The cluster (or the broker, controller or coordinator serving us) cannot be reached or is
+#: (re)starting. Each one is what a broker restart produces; none can be fixed by the user
+#: beyond starting the broker, so waiting is right, and exit 4 when it lasts too long.
+OUTAGE_CODES = frozenset({
+    KafkaError._TRANSPORT,          # connection refused / reset: the broker is down
+    KafkaError._ALL_BROKERS_DOWN,   # every known broker is down
+    KafkaError._RESOLVE,            # its host name does not resolve (a container restarting)
+    KafkaError._TIMED_OUT,          # no answer in time (also "waiting for controller")
+    KafkaError.REQUEST_TIMED_OUT,   # the broker's own timeout, e.g. for its controller
+    KafkaError.NETWORK_EXCEPTION,   # the connection broke mid-request
+    KafkaError.BROKER_NOT_AVAILABLE,
+    KafkaError.NOT_CONTROLLER,      # the KRaft controller moved or is being elected
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,  # group / transaction coordinator not yet up
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError._WAIT_COORD,
+    KafkaError._UNKNOWN_TOPIC,      # a topic just created is not in the metadata yet
+})
+
+#: Wrong settings or rights: waiting cannot help, exit 2 at once (also in a rewind).
+CONFIG_CODES = frozenset({
+    KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    KafkaError.INVALID_CONFIG, KafkaError.POLICY_VIOLATION, KafkaError.INVALID_PARTITIONS,
+    KafkaError.TOPIC_EXCEPTION, KafkaError._INVALID_ARG,
+})
+
+#: The pause between two tries of a start-up step.
+STARTUP_RETRY_PAUSE_S = 1.0
+
+
+def kafka_code(exc: BaseException) -> int | None:
+    """librdkafka's error code behind `exc` (a KafkaException, or an error raised from one,
+    or a `KafkaWiringError` naming it); None when there is none."""
+    if isinstance(exc, KafkaException):
+        err = exc.args[0] if exc.args else None
+        return err.code() if isinstance(err, KafkaError) else None
+    if isinstance(exc.__cause__, KafkaException):
+        return kafka_code(exc.__cause__)
+    if isinstance(exc, KafkaWiringError) and exc.code:
+        code = getattr(KafkaError, exc.code, None)
+        return code if isinstance(code, int) else None
+    return None
+
+
+def is_fatal(exc: BaseException) -> bool:
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and err.fatal()
+
+
+def is_outage(exc: BaseException, replication_factor: int = 1, brokers: int = 0) -> bool:
+    """Whether `exc` only says the cluster cannot be reached (or serve us) right now.
+
+    `INVALID_REPLICATION_FACTOR` is one when the cluster lists at least
+    `replication_factor` brokers (`brokers`): they are there but fenced, which is what a
+    restarting KRaft broker answers; with fewer brokers than that, the setting is wrong."""
+    if isinstance(exc, KafkaUnreachableError):
+        return True
+    if is_fatal(exc):
+        return False
+    code = kafka_code(exc)
+    if code == KafkaError.INVALID_REPLICATION_FACTOR:
+        return 0 < replication_factor <= brokers
+    return code in OUTAGE_CODES
+
+
+def is_config_error(exc: BaseException) -> bool:
+    """Whether `exc` is a wrong setting or missing right (waiting cannot help)."""
+    return kafka_code(exc) in CONFIG_CODES
+
+
+def unreachable_after(exc: BaseException, doing: str, waited: float) -> KafkaUnreachableError:
+    """The exit-4 error of an outage that outlasted its wait."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else exc
+    detail = err.str() if isinstance(err, KafkaError) else str(err)
+    return KafkaUnreachableError(
+        f"{doing}: the Kafka cluster could not be reached for {waited:.0f} s (last error: "
+        f"{detail}); a restart resumes exactly once, when the cluster is back")
+
+
+def retry_outages(call: Callable[[float], T], doing: str, wait_s: float,
+                  brokers: Callable[[], int] = lambda: 0, replication_factor: int = 1,
+                  clock: Callable[[], float] = time.monotonic,
+                  sleep: Callable[[float], None] = time.sleep,
+                  stopping: Callable[[], bool] = lambda: False) -> T:
+    """`call(seconds_left)`, tried again while it fails with an outage, for `wait_s` in all;
+    an outage past that is `KafkaUnreachableError` (exit 4), any other error is raised as
+    it is (exit 2 for a Kafka error, see `detector.app.run_service`).
+
+    A SIGTERM stops it at once: at start-up the signal handler raises out of the sleep;
+    later (`stopping`) the outage's error is raised without another try."""
+    deadline = clock() + wait_s
+    while True:
+        try:
+            return call(max(deadline - clock(), 0.1))
+        except (KafkaException, AuditstreamError) as exc:
+            if not is_outage(exc, replication_factor, brokers()) or stopping():
+                raise
+            if clock() >= deadline:
+                if isinstance(exc, KafkaUnreachableError):
+                    raise  # "no Kafka broker answered at ...": what to do included
+                raise unreachable_after(exc, doing, wait_s) from exc
+            log.warning("%s: %s; retrying (for %.0f s more)", doing, exc,
+                        max(deadline - clock(), 0))
+            sleep(STARTUP_RETRY_PAUSE_S)
