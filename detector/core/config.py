@@ -102,6 +102,12 @@ class CoreConfig(BaseModel):
 
     # --- state bounds -----------------------------------------------------------------
     max_customers: int = Field(default=200_000, ge=1, description="per partition; LRU beyond")
+    hot_customers: int = Field(
+        default=20_000, ge=1,
+        description="per partition, the most recently seen customers kept as objects (~2.2 "
+        "KB each); the others are packed (~0.4 KB) and unpacked when seen (~20 us); outputs "
+        "are the same whatever it is",
+    )
     customer_ttl_s: float = Field(
         default=180 * 86400.0, gt=0, description="state of a customer idle this long is dropped"
     )

@@ -22,7 +22,7 @@ from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
-from detector.core.table import CustomerTable
+from detector.core.table import CustomerTable, Held
 
 FORMAT = 2
 #: The field order of format 2's tuples (its classes' `__slots__` then).
@@ -105,7 +105,7 @@ def read(data: bytes, config: CoreConfig) -> dict[str, Any]:
     table = CustomerTable(config)
     fields = _slots(doc["customers"])
     table.evicted = fields["evicted"]
-    items: OrderedDict[str, CustomerState] = OrderedDict()
+    items: OrderedDict[str, Held] = OrderedDict()
     for cid, stand in fields["_items"].items():
         st = CustomerState()
         _set(st, V2_CUSTOMER, stand.state)

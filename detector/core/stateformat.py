@@ -29,7 +29,6 @@ upgrade (`detector.core.legacy`).
 from __future__ import annotations
 
 import base64
-import math
 import zlib
 from array import array
 from collections import OrderedDict
@@ -41,38 +40,16 @@ import orjson
 
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel, fit_rows
+from detector.core.packed import CUSTOMER_CODECS, pack_fields
 from detector.core.refit import PendingFit
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
-from detector.core.table import CustomerTable
+from detector.core.table import CustomerTable, Held
 
 FORMAT = 3
 MAGIC = b"ASENG\x00\x03\n"
 
 
-def _finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
-def _or_minus_inf(x: float | None) -> float:
-    return -math.inf if x is None else x
-
-
-def _tuples(v: list[list[Any]]) -> list[tuple[Any, ...]]:
-    return [tuple(x) for x in v]
-
-
-#: Per customer field, (encode, decode) when JSON alone would not give the value back
-#: (tuples come back as lists, -inf is not JSON, a bytearray is not a list); others as is.
-CUSTOMER_CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
-    "hours": (list, bytearray),
-    "last_t": (_finite_or_none, _or_minus_inf),
-    "wake": (lambda w: (_finite_or_none(w[0]), w[1]), lambda w: (_or_minus_inf(w[0]), w[1])),
-    "recent": (lambda v: v, _tuples),
-    "window": (lambda v: v, _tuples),
-    "context": (lambda v: v, _tuples),
-    "pending": (lambda v: v, lambda v: [(r, tuple(e)) for r, e in v]),
-}
 POPULATION_CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     "amount_ring": (list, lambda v: array("d", v)),
 }
@@ -184,15 +161,9 @@ def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
     table = CustomerTable(config)
     table.evicted = doc["evicted"]
     names = doc["customer_fields"]
-    known = set(CustomerState.__slots__)
-    plan = [(n, CUSTOMER_CODECS.get(n)) for n in names]
-    items: OrderedDict[str, CustomerState] = OrderedDict()
-    for cid, values in doc["customers"]:
-        st = CustomerState()
-        for (name, codec), value in zip(plan, values, strict=True):
-            if name in known:
-                setattr(st, name, codec[1](value) if codec else value)
-        items[cid] = st
+    items: OrderedDict[str, Held] = OrderedDict(
+        (cid, pack_fields(dict(zip(names, values, strict=True))))
+        for cid, values in doc["customers"])
     table.replace_items(items)
     table.seq = doc.get("seq", 0)
     if "touched" in doc:

@@ -29,10 +29,11 @@ import orjson
 from detector.core import stateformat as sf
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel
+from detector.core.packed import CUSTOMER_CODECS, pack_fields
 from detector.core.refit import PendingFit
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
-from detector.core.table import CustomerTable
+from detector.core.table import CustomerTable, Held
 
 CUSTOMER_MAGIC = b"ASC\x03"
 PART_MAGIC = b"ASP\x03"
@@ -65,28 +66,38 @@ def gc_paused() -> Iterator[None]:
 
 
 _KNOWN = frozenset(CustomerState.__slots__)
-_DECODE = {name: codec[1] for name, codec in sf.CUSTOMER_CODECS.items()}
+_DECODE = {name: codec[1] for name, codec in CUSTOMER_CODECS.items()}
 
 
 def encode_customer(seq: int, state: CustomerState) -> bytes:
-    fields = sf._fields_of(state, sf.CUSTOMER_CODECS)
+    fields = sf._fields_of(state, CUSTOMER_CODECS)
     return CUSTOMER_MAGIC + orjson.dumps({"seq": seq, "fields": fields})
 
 
-def decode_customer(data: bytes) -> tuple[int, CustomerState]:
-    """(seq, state) of a customer record (`ValueError` if it is not one of version 3)."""
+def _record(data: bytes) -> tuple[int, dict[str, Any]]:
     if data[:3] != CUSTOMER_MAGIC[:3]:
         raise ValueError("not a customer state record")
     if data[:4] != CUSTOMER_MAGIC:
         raise ValueError(f"unsupported customer record version {data[3]}")
     doc = orjson.loads(data[4:])
+    return int(doc["seq"]), doc["fields"]
+
+
+def decode_customer(data: bytes) -> tuple[int, CustomerState]:
+    """(seq, state) of a customer record (`ValueError` if it is not one of version 3)."""
+    seq, fields = _record(data)
     state = CustomerState()
     known, decoders = _KNOWN, _DECODE
-    for name, value in doc["fields"].items():
+    for name, value in fields.items():
         if name in known:
             decode = decoders.get(name)
             setattr(state, name, value if decode is None else decode(value))
-    return int(doc["seq"]), state
+    return seq, state
+
+
+def _packed_record(data: bytes) -> tuple[int, bytes]:
+    seq, fields = _record(data)
+    return seq, pack_fields(fields)
 
 
 def _part(obj: Any) -> bytes:
@@ -125,14 +136,15 @@ def decode(parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
     if missing:
         raise ValueError(f"state parts missing: {', '.join(missing)}")
     meta = _unpart("meta", parts["meta"])
-    with gc_paused():
-        numbered = [(*decode_customer(data), cid) for cid, data in customers]
+    with gc_paused():  # packed as read: a restore makes no object per customer
+        numbered = [(*_packed_record(data), cid) for cid, data in customers]
     if len(numbered) != meta["customers"]:
         raise ValueError(f"{len(numbered)} customer records, the checkpoint has "
                          f"{meta['customers']}")
     numbered.sort(key=lambda x: x[0])
     table = CustomerTable(config)
-    table.replace_items(OrderedDict((cid, st) for _, st, cid in numbered))
+    held: OrderedDict[str, Held] = OrderedDict((cid, packed) for _, packed, cid in numbered)
+    table.replace_items(held)
     table.evicted, table.seq = meta["evicted"], meta["seq"]
     population = Population()
     sf._set_fields(population, _unpart("population", parts["population"]),

@@ -1,0 +1,144 @@
+"""Idle customers packed into bytes (detector.core.packed, detector.core.table): nothing lost,
+nothing changed in the outputs, objects bounded by `hot_customers`."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections import OrderedDict
+
+import orjson
+import pytest
+
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
+from detector.core.packed import last_t, pack, pack_fields, unpack
+from detector.core.state import CustomerState
+from detector.core.stateparts import CUSTOMER_MAGIC, decode_customer, encode_customer
+from detector.core.table import CustomerTable, Held
+from tests.unit.test_core_engine import FAST, stream
+
+
+def _fields(st: CustomerState) -> dict[str, object]:
+    return {name: getattr(st, name) for name in CustomerState.__slots__}
+
+
+def _states(rows: int = 900, customers: int = 60) -> list[CustomerState]:
+    engine = PartitionEngine(FAST)
+    engine.process(stream(rows, customers))
+    return [st for _, st in engine._customers.items()]
+
+
+def test_unpacking_gives_every_field_back_exactly_with_its_type() -> None:
+    states = _states()
+    fresh = CustomerState()
+    fresh.pending = [(1.5, ("CH", "d", "10.0.0", "app", "fuel", 3, 4.25))]
+    fresh.wake = (-math.inf, 0.0)
+    for st in [*states, fresh]:
+        back = unpack(pack(st))
+        assert _fields(back) == _fields(st)
+        for name in CustomerState.__slots__:  # tuples stay tuples, a bytearray a bytearray
+            assert type(getattr(back, name)) is type(getattr(st, name)), name
+        assert [type(r) for r in back.recent] == [type(r) for r in st.recent]
+        assert list(back.countries) == list(st.countries)  # dict order: the ties of `bump`
+        assert encode_customer(7, back) == encode_customer(7, st)
+        assert last_t(pack(st)) == st.last_t
+
+
+def _size(obj: object) -> int:
+    """Bytes of `obj` and what it holds (strings of a customer's tables included)."""
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        return size + sum(_size(k) + _size(v) for k, v in obj.items())
+    if isinstance(obj, list | tuple):
+        return size + sum(_size(v) for v in obj)
+    if isinstance(obj, CustomerState):
+        return size + sum(_size(getattr(obj, s)) for s in obj.__slots__)
+    return size
+
+
+def test_a_packed_customer_takes_a_fraction_of_the_object() -> None:
+    st = _states(rows=60, customers=60)[0]
+    assert st.n == 1 and sys.getsizeof(pack(st)) * 3 < _size(st)
+
+
+def test_a_record_packs_to_what_its_state_packs_to_older_and_newer_fields_included() -> None:
+    st = _states()[3]
+    fields = orjson.loads(encode_customer(0, st)[len(CUSTOMER_MAGIC):])["fields"]
+    assert pack_fields(fields) == pack(st)
+    older = dict(fields)
+    del older["wake"]  # a record written before the field existed: its default
+    assert unpack(pack_fields(older)).wake == CustomerState().wake
+    newer = {**fields, "field_of_a_later_version": [1, 2]}  # ignored
+    assert pack_fields(newer) == pack(st)
+    assert decode_customer(encode_customer(0, st))[1].n == unpack(pack_fields(fields)).n
+
+
+@pytest.mark.parametrize("hot", [1, 2, 7])
+def test_outputs_and_checkpoints_do_not_depend_on_how_many_customers_are_unpacked(
+        hot: int) -> None:
+    rows = stream(1500, 40)
+    cfg = FAST.model_copy(update={"max_customers": 25, "customer_ttl_s": 30 * 86400.0})
+    all_hot = PartitionEngine(cfg.model_copy(update={"hot_customers": 1000}))
+    few_hot = PartitionEngine(cfg.model_copy(update={"hot_customers": hot}))
+    for lo in range(0, len(rows), 250):
+        batch = rows[lo:lo + 250]
+        assert few_hot.process(batch) == all_hot.process(batch)
+        a, b = few_hot.checkpoint(), all_hot.checkpoint()
+        assert (a.customers, a.removed, a.parts) == (b.customers, b.removed, b.parts)
+        objects = [h for _, h in few_hot._customers.held() if not isinstance(h, bytes)]
+        assert len(objects) <= hot
+    assert few_hot._customers.evicted == all_hot._customers.evicted > 0
+    assert few_hot.snapshot() == all_hot.snapshot()
+
+
+def test_a_packed_customer_expires_exactly_after_the_ttl() -> None:
+    table = CustomerTable(CoreConfig(customer_ttl_s=100.0, hot_customers=1))
+    table.get("a", 0.0).last_t = 0.0
+    table.get("b", 0.0).last_t = 100.0  # packs 'a'
+    assert isinstance(dict(table.held())["a"], bytes)
+    table.get("b", 100.0)  # 'a' idle exactly the ttl: kept
+    assert [k for k, _ in table.held()] == ["a", "b"]
+    table.get("b", 100.5)  # idle 100.5 s: dropped, packed as it was
+    assert [k for k, _ in table.held()] == ["b"] and table.evicted == 1
+    assert "a" in table.gone
+
+
+def test_eviction_of_a_packed_customer_and_its_return_start_afresh() -> None:
+    table = CustomerTable(CoreConfig(max_customers=2, hot_customers=1))
+    for cid, n in (("a", 5), ("b", 6)):
+        st = table.get(cid, 0.0)
+        st.n, st.last_t = n, 0.0
+    table.get("c", 0.0)  # 'a', least recent and packed, is evicted
+    assert [k for k, _ in table.held()] == ["b", "c"] and table.evicted == 1
+    assert table.get("b", 0.0).n == 6  # unpacked, as it was
+    assert table.get("a", 0.0).n == 0
+    assert len(table._hot) == 1
+
+
+def test_a_restore_keeps_the_newest_objects_up_to_the_bound_and_packs_the_rest() -> None:
+    table = CustomerTable(CoreConfig(hot_customers=2))
+    states = {cid: CustomerState() for cid in "abcd"}
+    for i, st in enumerate(states.values()):
+        st.n, st.last_t = i, 0.0
+    held: OrderedDict[str, Held] = OrderedDict(states)
+    held["b"] = pack(states["b"])
+    table.replace_items(held)
+    kinds = {k: isinstance(h, bytes) for k, h in table.held()}
+    assert kinds == {"a": True, "b": True, "c": False, "d": False}
+    assert list(table._hot) == ["c", "d"]
+    assert [st.n for _, st in table.items()] == [0, 1, 2, 3]
+    table.get("a", 0.0)  # unpacked; 'c', the least recent object, is packed
+    assert list(table._hot) == ["d", "a"]
+    assert isinstance(dict(table.held())["c"], bytes)
+
+
+def test_a_restored_engine_holds_its_customers_packed_and_scores_alike() -> None:
+    rows = stream(1200, 40)
+    engine = PartitionEngine(FAST)
+    engine.process(rows[:800])
+    ck = engine.checkpoint(full=True)
+    back = PartitionEngine.resume(
+        {k: v for k, v in ck.parts.items() if v is not None}, ck.customers, FAST)
+    assert all(isinstance(h, bytes) for _, h in back._customers.held())
+    assert back.process(rows[800:]) == engine.process(rows[800:])
