@@ -26,10 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from score_bench import deep_size  # bench/ is on the path as the script's folder
-
 from detector.core.engine import PartitionEngine
-from tests.state_scale import START, config, transactions
+from tests.state_scale import START, bytes_per_customer, config, transactions
 
 
 def engine_of(customers: int, hot: int | None) -> PartitionEngine:
@@ -40,12 +38,6 @@ def engine_of(customers: int, hot: int | None) -> PartitionEngine:
     for lo in range(0, customers, 5_000):
         engine.process(transactions(list(range(lo, min(customers, lo + 5_000))), lo, 1 + lo))
     return engine
-
-
-def per_customer(engine: PartitionEngine, sample: int = 5_000) -> float:
-    held = engine._customers.held()
-    picked = random.Random(0).sample(held, min(sample, len(held)))
-    return deep_size(picked) / len(picked)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     packed = engine_of(args.customers, None)
     objects = engine_of(args.customers, args.customers)
     print(f"hot_customers {packed.config.hot_customers:,} vs {args.customers:,}; deep size "
-          f"per customer after building: {per_customer(packed):,.0f} B vs "
-          f"{per_customer(objects):,.0f} B")
+          f"per customer after building: {bytes_per_customer(packed):,.0f} B vs "
+          f"{bytes_per_customer(objects):,.0f} B")
     rng = random.Random(5)
     first = args.customers
     for draw in (args.active, args.customers):
@@ -81,8 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ratios = [x / y for x, y in zip(times["packed"], times["objects"], strict=True)]
         print(f"traffic over {draw:,} customers: {a:.1f} vs {b:.1f} us/row; ratio median "
               f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})")
-    print(f"deep size per customer after the traffic: {per_customer(packed):,.0f} B vs "
-          f"{per_customer(objects):,.0f} B; outputs equal; event time from {START}")
+    print(f"deep size per customer after the traffic: {bytes_per_customer(packed):,.0f} B vs "
+          f"{bytes_per_customer(objects):,.0f} B; outputs equal; event time from {START}")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     return 0
 

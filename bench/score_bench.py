@@ -29,7 +29,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,23 +37,7 @@ from detector.core.engine import PartitionEngine
 from detector.offline import score_transactions
 from producer.generator import GeneratorConfig, generate
 from shared.csv_io import load_sorted, write_transactions_csv
-
-
-def deep_size(obj: Any, seen: set[int] | None = None) -> int:
-    """Bytes of `obj` and everything it references (shared objects counted once)."""
-    seen = set() if seen is None else seen
-    if id(obj) in seen:
-        return 0
-    seen.add(id(obj))
-    size = sys.getsizeof(obj)
-    if isinstance(obj, dict):
-        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
-    elif isinstance(obj, list | tuple | set | frozenset):
-        size += sum(deep_size(v, seen) for v in obj)
-    elif hasattr(obj, "__slots__"):
-        size += sum(deep_size(getattr(obj, s), seen) for s in obj.__slots__ if hasattr(obj, s))
-    return size
-
+from tests.state_scale import deep_size
 
 PANDAS = """
 import sys
@@ -141,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.process(rows)
         table = engine._customers
         people = len(table)
-        memory = deep_size(table.items())
+        memory = deep_size(table.held())
         snapshot = len(engine.snapshot())
         print(f"state: {people} customers, {memory / people:,.0f} B/customer in memory, "
               f"snapshot {snapshot / 1e6:.1f} MB ({snapshot / people:,.0f} B/customer "

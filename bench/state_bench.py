@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import random
 import sys
 import time
 from collections.abc import Sequence
@@ -27,24 +26,20 @@ from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from score_bench import deep_size  # bench/ is on the path as the script's folder
-
 from detector.core.engine import PartitionEngine
-from detector.core.stateparts import encode_customer
-from tests.state_scale import Partition, build, traffic, transactions
+from tests.state_scale import (
+    Partition,
+    build,
+    bytes_per_customer,
+    same_customers,
+    traffic,
+    transactions,
+)
 
 
 def rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def table_bytes(part: Partition, sample: int = 10_000) -> float:
-    """Deep in-memory size per customer as the table holds it (objects and packed ones), on a
-    sample of the table."""
-    items = part.state.engine._customers.held()  # type: ignore[attr-defined]
-    picked = random.Random(0).sample(items, min(sample, len(items)))
-    return deep_size(picked) / len(picked)
 
 
 def run(customers: int, records: int, every: int, horizon: float, uniform: bool
@@ -56,7 +51,7 @@ def run(customers: int, records: int, every: int, horizon: float, uniform: bool
     grown = rss() - before
     full = dict(part.written)
     figures = {"customers": customers, "build_s": built, "rss_per_customer": grown / customers,
-               "deep_per_customer": table_bytes(part)}
+               "deep_per_customer": bytes_per_customer(cast(PartitionEngine, part.state.engine))}
     total, took = traffic(part, records, 10_000, every)
     figures |= {"bytes": total, "checkpoint_s": took,
                 "engine_bytes": total - part.written.get("dedupe", 0),
@@ -113,11 +108,8 @@ def restore(big_part: Partition, customers: int) -> int:
     back = big_part.restore()
     took = time.perf_counter() - start
     live = big_part.state
-    a = live.engine._customers.items()  # type: ignore[attr-defined]
-    b = back.engine._customers.items()  # type: ignore[attr-defined]
-    same = [x[0] for x in a] == [y[0] for y in b] and all(
-        encode_customer(0, x[1]) == encode_customer(0, y[1])
-        for x, y in random.Random(1).sample(list(zip(a, b, strict=True)), 10_000))
+    same = same_customers(cast(PartitionEngine, live.engine),
+                          cast(PartitionEngine, back.engine), 10_000)
     nxt = transactions(list(range(0, customers, max(1, customers // 2000))),
                        big_part.rows, 9)
     same = same and cast(PartitionEngine, back.engine).process(nxt) == cast(

@@ -8,15 +8,17 @@ state topic would keep them (latest record per key)."""
 from __future__ import annotations
 
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from detector.checkpoints import CheckpointAssembler, encode_checkpoint, state_prefix
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
-from detector.core.stateparts import gc_paused
+from detector.core.stateparts import encode_customer, gc_paused
+from detector.core.table import as_state
 from detector.dedupe import DedupeIndex
 from detector.partition import CoreEngineFactory, PartitionState
 from detector.resume import partition_state
@@ -129,3 +131,38 @@ def traffic(part: Partition, records: int, active: int, every: int, seed: int = 
         total += part.checkpoint()
         took += time.perf_counter() - start
     return total, took
+
+
+def deep_size(obj: Any, seen: set[int] | None = None) -> int:
+    """Bytes of `obj` and everything it references (shared objects counted once)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, list | tuple | set | frozenset):
+        size += sum(deep_size(v, seen) for v in obj)
+    elif hasattr(obj, "__slots__"):
+        size += sum(deep_size(getattr(obj, s), seen) for s in obj.__slots__ if hasattr(obj, s))
+    return size
+
+
+def bytes_per_customer(engine: PartitionEngine, sample: int = 10_000) -> float:
+    """Deep in-memory size per customer of the engine's table as it holds it (objects and
+    packed customers, ids included), on a sample of it."""
+    held = engine._customers.held()
+    picked = random.Random(0).sample(held, min(sample, len(held)))
+    return deep_size(picked) / len(picked)
+
+
+def same_customers(a: PartitionEngine, b: PartitionEngine, sample: int) -> bool:
+    """The same customers in the same (eviction) order, and a sample of them equal field
+    for field (unpacked one at a time: never a whole table of objects)."""
+    x, y = a._customers.held(), b._customers.held()
+    if [cid for cid, _ in x] != [cid for cid, _ in y]:
+        return False
+    pairs = random.Random(1).sample(range(len(x)), min(sample, len(x)))
+    return all(encode_customer(0, as_state(x[i][1])) == encode_customer(0, as_state(y[i][1]))
+               for i in pairs)

@@ -27,7 +27,8 @@ def _last_seen(held: Held) -> float:
     return last_t(held) if isinstance(held, bytes) else held.last_t
 
 
-def _state(held: Held) -> CustomerState:
+def as_state(held: Held) -> CustomerState:
+    """The state `held` is (a packed one unpacked: a copy)."""
     return unpack(held) if isinstance(held, bytes) else held
 
 
@@ -76,7 +77,7 @@ class CustomerTable:
         hot.move_to_end(customer_id)
         if len(hot) > self.config.hot_customers:
             cold, _ = hot.popitem(last=False)
-            items[cold] = pack(_state(items[cold]))
+            items[cold] = pack(as_state(items[cold]))
         return state
 
     def _drop(self) -> None:
@@ -96,7 +97,7 @@ class CustomerTable:
 
     def items(self) -> list[tuple[str, CustomerState]]:
         """Every customer, least recently seen first (a packed one as a copy)."""
-        return [(cid, _state(held)) for cid, held in self._items.items()]
+        return [(cid, as_state(held)) for cid, held in self._items.items()]
 
     def held(self) -> list[tuple[str, Held]]:
         """Every customer as the table holds it, least recently seen first."""
@@ -131,7 +132,7 @@ class CustomerTable:
                 break
             if cid not in self.touched:
                 raise AssertionError(f"customer {cid!r} is out of the changed tail")
-            tail.append((cid, _state(self._items[cid])))
+            tail.append((cid, as_state(self._items[cid])))
         tail.reverse()
         changed = [(cid, self.seq + i, st) for i, (cid, st) in enumerate(tail)]
         gone = sorted(self.gone)

@@ -16,6 +16,7 @@ from detector.core.packed import last_t, pack, pack_fields, unpack
 from detector.core.state import CustomerState
 from detector.core.stateparts import CUSTOMER_MAGIC, decode_customer, encode_customer
 from detector.core.table import CustomerTable, Held
+from tests.state_scale import deep_size
 from tests.unit.test_core_engine import FAST, stream
 
 
@@ -45,21 +46,9 @@ def test_unpacking_gives_every_field_back_exactly_with_its_type() -> None:
         assert last_t(pack(st)) == st.last_t
 
 
-def _size(obj: object) -> int:
-    """Bytes of `obj` and what it holds (strings of a customer's tables included)."""
-    size = sys.getsizeof(obj)
-    if isinstance(obj, dict):
-        return size + sum(_size(k) + _size(v) for k, v in obj.items())
-    if isinstance(obj, list | tuple):
-        return size + sum(_size(v) for v in obj)
-    if isinstance(obj, CustomerState):
-        return size + sum(_size(getattr(obj, s)) for s in obj.__slots__)
-    return size
-
-
 def test_a_packed_customer_takes_a_fraction_of_the_object() -> None:
     st = _states(rows=60, customers=60)[0]
-    assert st.n == 1 and sys.getsizeof(pack(st)) * 3 < _size(st)
+    assert st.n == 1 and sys.getsizeof(pack(st)) * 3 < deep_size(st)
 
 
 def test_a_record_packs_to_what_its_state_packs_to_older_and_newer_fields_included() -> None:
