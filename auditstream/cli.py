@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-import producer.cli
-import sink.cli
-from auditstream import dashboard_cmd, demo, score
-from auditstream.broker import cli as broker_cli
-from auditstream.report import write_report_from_rollup
-from auditstream.review import cli as review_cli
+from dashboard.reproducible import source_date_epoch
 from shared import __version__
 from shared.entry import run_guarded, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Imported here, after `main` has checked SOURCE_DATE_EPOCH (see `_check_environment`).
+    import producer.cli
+    import sink.cli
+    from auditstream import dashboard_cmd, demo, score
+    from auditstream.broker import cli as broker_cli
+    from auditstream.report import write_report_from_rollup
+    from auditstream.review import cli as review_cli
+
     parser = argparse.ArgumentParser(
         prog="auditstream",
         description="Streaming anomaly detection for audit on Apache Kafka.",
@@ -34,7 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_environment() -> None:
+    """numpy.f2py, which scipy imports under scikit-learn, parses SOURCE_DATE_EPOCH when it
+    is imported and dies with a traceback on anything but an integer, blank included. So,
+    before the commands are imported: a blank one is removed (the build reads blank as
+    unset) and any other is held to the build's rule (`BuildEpochError`, exit 2)."""
+    if os.environ.get("SOURCE_DATE_EPOCH", "set").strip() == "":
+        del os.environ["SOURCE_DATE_EPOCH"]
+    source_date_epoch()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if refused := run_guarded("auditstream", _check_environment):
+        return refused
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)

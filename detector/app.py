@@ -80,29 +80,33 @@ class Detector(PartitionOwnership):
         self.batch_limit = settings.batch_size
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
         self._watchdog = Watchdog(WATCHDOG_S)
-        # A broker restart is waited out (startup_wait_s), as a rewind does; exit 4 after.
-        self._brokers = 0
-        self._snapshot_partitions, self._txn = retry_outages(
-            self._connect, "starting", settings.startup_wait_s, lambda: self._brokers,
-            settings.topics.replication_factor)
-        snapshot_partitions = self._snapshot_partitions
+        self._snapshot_partitions, self._txn = self._start_up()
         self._consumer: Consumer = make_group_consumer(settings)
-        output = KafkaOutput(self._txn.producer, settings, snapshot_partitions)
+        output = KafkaOutput(self._txn.producer, settings, self._snapshot_partitions)
         self.processor = BatchProcessor(output, settings.snapshot_every, factory=self._factory,
                                         max_output_bytes=settings.max_output_bytes, hook=hook)
         # Restores share the poison ranges; the fault hook covers live batches only.
-        self._restorer = Restorer(settings, self._factory, snapshot_partitions, ReplayContext(
-            self._factory, self.processor.careful))
+        self._restorer = Restorer(settings, self._factory, self._snapshot_partitions,
+                                  ReplayContext(self._factory, self.processor.careful))
 
-    def _connect(self, left: float) -> tuple[int, Transactions]:
-        """One try of the start-up's Kafka steps, within `left` seconds: the broker, the
-        topics (created when missing), the transactional producer."""
+    def _start_up(self) -> tuple[int, Transactions]:
+        """The start-up's Kafka steps: the broker, the topics (created when missing), the
+        transactional producer. A broker restart is waited out (`startup_wait_s`), as a
+        rewind does; exit 4 after."""
         s = self.settings
-        kafka = s.kafka.model_copy(update={"startup_wait_s": left})
-        self._brokers = wait_for_broker(kafka, timeout=left)
-        partitions = ensure_detector_topics(s, kafka, timeout=min(TOPICS_TIMEOUT_S, left))
-        return partitions, Transactions(s, self._watchdog, self.metrics, lambda: self._stopping,
-                                        self._new_output, init_timeout=min(INIT_TRY_S, left))
+        brokers = 0  # as the broker last listed them: whether a replication error waits
+
+        def connect(left: float) -> tuple[int, Transactions]:  # one try, within `left` s
+            nonlocal brokers
+            kafka = s.kafka.model_copy(update={"startup_wait_s": left})
+            brokers = wait_for_broker(kafka, timeout=left)
+            partitions = ensure_detector_topics(s, kafka, timeout=min(TOPICS_TIMEOUT_S, left))
+            return partitions, Transactions(
+                s, self._watchdog, self.metrics, lambda: self._stopping, self._new_output,
+                init_timeout=min(INIT_TRY_S, left))
+
+        return retry_outages(connect, "starting", s.startup_wait_s, lambda: brokers,
+                             s.topics.replication_factor)
 
     def _new_output(self, producer: Producer) -> None:
         self.processor.output = KafkaOutput(producer, self.settings, self._snapshot_partitions)

@@ -7,6 +7,8 @@ import getpass
 import sys
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
+
 from auditstream.review.files import (
     AUDIT_SAMPLE_FILE,
     CASE_TRANSACTIONS_FILE,
@@ -23,9 +25,10 @@ from auditstream.review.records import (
     normalise_header,
     parse_rows,
 )
-from shared.errors import ExitCode
+from shared.errors import AuditstreamError, ExitCode
 from shared.rejects import rejects_path, write_rejects
-from shared.reviews import now_utc
+from shared.reviews import ReviewerText, now_utc
+from shared.schemas import quote
 from shared.settings import KafkaSettings, TopicSettings
 
 #: Rejected rows named on stderr (all of them are in the rejects file).
@@ -37,6 +40,24 @@ def default_reviewer() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return ""
+
+
+#: The reviews schema's rule for `Review.reviewer` (length, no control characters, stripped).
+_REVIEWER: TypeAdapter[str] = TypeAdapter(ReviewerText)
+
+
+def reviewer_of(args: argparse.Namespace) -> str:
+    """The reviewer a review records when nothing else names one: --reviewer, else the user
+    name. Checked once, with the schema's rule, so a bad name is one usage error (exit 2)
+    before anything is read or published, not a reject on every row."""
+    name = default_reviewer() if args.reviewer is None else args.reviewer
+    try:
+        return _REVIEWER.validate_python(name)
+    except ValidationError as exc:
+        why = "; ".join(e["msg"] for e in exc.errors(include_url=False))
+        whose = "--reviewer" if args.reviewer is not None else \
+            "your user name (the default --reviewer)"
+        raise AuditstreamError(f"{whose} {quote(name)}: {why}; give --reviewer NAME") from None
 
 
 def default_exports() -> Path:
@@ -102,13 +123,13 @@ def _known(args: argparse.Namespace, target: str) -> tuple[set[str] | None, str]
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    reviewer = reviewer_of(args)
     header, rows = read_table(args.file, args.sheet)
     try:
         layout = layout_of(normalise_header(header), args.target)
     except HeaderError as exc:
         raise ReviewFileError(f"{args.file}: {exc}") from None
     known, where = _known(args, layout.target)
-    reviewer = default_reviewer() if args.reviewer is None else args.reviewer
     result = parse_rows(rows, layout, reviewer=reviewer, now=now_utc(), known=known,
                         known_where=where, source=str(args.file))
     published = 0
@@ -145,6 +166,6 @@ def summary_line(result: ImportResult, published: int, topic: str, dry_run: bool
 def cmd_serve(args: argparse.Namespace) -> int:
     from auditstream.review.server import serve
 
-    reviewer = default_reviewer() if args.reviewer is None else args.reviewer
+    reviewer = reviewer_of(args)
     return serve(args.exports or default_exports(), args.port, reviewer,
                  KafkaSettings(), TopicSettings())

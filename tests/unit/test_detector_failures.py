@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -209,29 +210,45 @@ class BrokerDownFor:
         return committed
 
 
-def test_a_broker_outage_while_rewinding_after_an_abort_is_waited_out(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+class FailingRewinds:
+    """A consumer's `committed()` whose first call (the assignment's restore) works and whose
+    later ones (the rewinds after the abort) are `fail(original, tps, timeout)`."""
+
+    def __init__(self, original: Any, fail: Callable[[Any, Any, float], Any]) -> None:
+        self.original, self.fail, self.calls = original, fail, 0
+
+    def __call__(self, tps: Any, timeout: float = 0) -> Any:
+        self.calls += 1
+        if self.calls > 1:
+            return self.fail(self.original, tps, timeout)
+        return self.original(tps, timeout)
+
+
+def rewinds_failing(monkeypatch: pytest.MonkeyPatch, tmp: Path,
+                    fail: Callable[[Any, Any, float], Any], retry_s: float | None = None
+                    ) -> tuple[Any, FakeCluster, FailingRewinds]:
+    """A detector on `cluster_with()` whose produce of row 17 fails once (an abort, then a
+    rewind) and whose rewinds' `committed()` calls `fail`, retried without a pause for
+    `retry_s` (None: the default)."""
     import detector.ownership as ownership
 
     monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.0)
+    if retry_s is not None:
+        monkeypatch.setattr(ownership, "REWIND_RETRY_S", retry_s)
     cluster = cluster_with()
     cluster.on_produce = FailOnce(b"17", RuntimeError("produce blew up"))
-    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp)
+    committed = FailingRewinds(detector._consumer.committed, fail)
+    detector._consumer.committed = committed
+    return detector, cluster, committed
+
+
+def test_a_broker_outage_while_rewinding_after_an_abort_is_waited_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     outage = BrokerDownFor(3)
-    first = True
-
-    def flaky_after_the_first_restore(original: Any) -> Any:
-        def committed(tps: Any, timeout: float = 0) -> Any:
-            nonlocal first
-            if first:  # the assignment's restore works; the rewinds after the abort fail
-                first = False
-                return original(tps, timeout)
-            return outage(original)(tps, timeout)
-        return committed
-
-    consumer = detector._consumer
-    consumer.committed = flaky_after_the_first_restore(consumer.committed)
+    detector, cluster, _ = rewinds_failing(
+        monkeypatch, tmp_path, lambda original, tps, timeout: outage(original)(tps, timeout))
     detector.run(until=drained(cluster))
     assert outage.left == 0
     assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
@@ -240,25 +257,10 @@ def test_a_broker_outage_while_rewinding_after_an_abort_is_waited_out(
 def test_a_rewind_that_cannot_reach_the_broker_in_time_ends_with_exit_4(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import detector.ownership as ownership
+    def down(original: Any, tps: Any, timeout: float) -> Any:  # on every try
+        return BrokerDownFor(1)(original)(tps, timeout)
 
-    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.0)
-    monkeypatch.setattr(ownership, "REWIND_RETRY_S", 0.0)
-    cluster = cluster_with()
-    cluster.on_produce = FailOnce(b"17", RuntimeError("produce blew up"))
-    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
-    consumer = detector._consumer
-    calls = 0
-    original = consumer.committed
-
-    def committed(tps: Any, timeout: float = 0) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls > 1:
-            return BrokerDownFor(1)(original)(tps, timeout)
-        return original(tps, timeout)
-
-    consumer.committed = committed
+    detector, cluster, _ = rewinds_failing(monkeypatch, tmp_path, down, retry_s=0.0)
     # Exit 4 (no broker answered), no longer 2 (usage/config): a supervisor restarts it.
     with pytest.raises(KafkaUnreachableError) as info:
         detector.run(until=drained(cluster))
@@ -276,30 +278,15 @@ def test_a_rewind_that_cannot_reach_the_broker_in_time_ends_with_exit_4(
 def test_a_rewind_failing_for_another_reason_is_still_exit_2(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: int, retried: bool
 ) -> None:
-    import detector.ownership as ownership
+    def refused(original: Any, tps: Any, timeout: float) -> Any:
+        raise KafkaException(KafkaError(code, "refused"))
 
-    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.0)
-    monkeypatch.setattr(ownership, "REWIND_RETRY_S", 0.05)
-    cluster = cluster_with()
-    cluster.on_produce = FailOnce(b"17", RuntimeError("produce blew up"))
-    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
-    consumer = detector._consumer
-    calls = 0
-    original = consumer.committed
-
-    def committed(tps: Any, timeout: float = 0) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls > 1:
-            raise KafkaException(KafkaError(code, "refused"))
-        return original(tps, timeout)
-
-    consumer.committed = committed
+    detector, cluster, committed = rewinds_failing(monkeypatch, tmp_path, refused, retry_s=0.05)
     with pytest.raises(DetectorError) as info:
         detector.run(until=drained(cluster))
     assert info.value.exit_code == ExitCode.USAGE and "refused" in str(info.value)
     # The assignment's restore, then the rewind's tries.
-    assert calls > 2 if retried else calls == 2
+    assert committed.calls > 2 if retried else committed.calls == 2
 
 
 class OutageClock:

@@ -25,7 +25,8 @@ from auditstream.review.records import (
     normalise_header,
     parse_rows,
 )
-from shared.reviews import MAX_NOTE_CHARS
+from shared.errors import ExitCode
+from shared.reviews import MAX_NOTE_CHARS, MAX_REVIEWER_CHARS
 from shared.schemas import CONTROL_CHARACTERS, CONTROL_RULE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -249,6 +250,52 @@ def test_import_without_outcome_column_or_file_is_usage_error(
     err = capsys.readouterr().err
     assert "no such file" in err and "not a readable .xlsx workbook" in err
     assert "Traceback" not in err
+
+
+#: Reviewer names the reviews schema refuses: a line break, a control character, a
+#: bidirectional override, one character over its limit.
+BAD_REVIEWERS = ["ana\nbob", "ana\x07", "\u202eana", "r" * (MAX_REVIEWER_CHARS + 1)]
+
+
+@pytest.mark.parametrize("reviewer", BAD_REVIEWERS)
+def test_a_bad_reviewer_is_refused_once_up_front_exit_2_nothing_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    reviewer: str,
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # nothing may be published
+    f = _write_csv(tmp_path / "c.csv", ["case_id", "outcome"], [["c1", "confirmed"],
+                                                               ["c2", "dismissed"]])
+    code = main(["review", "import", str(f), "--no-check", "--reviewer", reviewer])
+    out, err = capsys.readouterr()
+    assert code == ExitCode.USAGE and out == ""
+    assert err.splitlines() == [err.rstrip("\n")]
+    assert err.startswith("auditstream review: error: --reviewer "), err
+    assert ("at most 128 characters" if len(reviewer) > MAX_REVIEWER_CHARS
+            else CONTROL_RULE) in err
+    assert not CONTROL_CHARACTERS.search(err.rstrip("\n"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
+
+
+def test_a_reviewer_at_its_limit_is_accepted_and_stripped_as_the_schema_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    f = _write_csv(tmp_path / "c.csv", ["case_id", "outcome"], [["c1", "confirmed"]])
+    for reviewer in ("r" * MAX_REVIEWER_CHARS, " ana\t"):
+        assert main(["review", "import", str(f), "--no-check", "--dry-run",
+                     "--reviewer", reviewer]) == 0
+        assert "1 case outcome(s) valid" in capsys.readouterr().out
+
+
+def test_a_default_reviewer_the_schema_refuses_is_named_as_the_user_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from auditstream.review import cli
+
+    monkeypatch.setattr(cli, "default_reviewer", lambda: "x" * (MAX_REVIEWER_CHARS + 1))
+    f = _write_csv(tmp_path / "c.csv", ["case_id", "outcome"], [["c1", "confirmed"]])
+    assert main(["review", "import", str(f), "--no-check", "--dry-run"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "your user name" in err and "give --reviewer NAME" in err
 
 
 def test_explicit_exports_without_cases_file_is_usage_error(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from auditstream.review.page import read_cases, render
 from auditstream.review.server import Outcomes, ReviewApp, make_server
-from shared.errors import KafkaUnreachableError
+from shared.errors import ExitCode, KafkaUnreachableError
 from shared.reviews import Review
 
 PAYLOAD = '<img src=x onerror="alert(1)"></td><script>alert(2)</script>'
@@ -212,3 +212,26 @@ def test_a_note_with_a_control_character_is_400_and_nothing_is_published(
     assert page.published == []
     _, _, queue = page.request("GET", "/")
     assert re.findall(r'data-id="([^"]+)"', queue) == ["case-a", "case-b"]
+
+
+@pytest.mark.parametrize("reviewer", ["ana\nbob", "ana\x07", "\u202eana", "r" * 129])
+def test_serve_refuses_a_bad_reviewer_before_it_serves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    reviewer: str,
+) -> None:
+    import auditstream.review.server as server
+    from auditstream.cli import main
+
+    served: list[tuple[object, ...]] = []
+
+    def serve(*args: object) -> int:  # the real one would serve until stopped
+        served.append(args)
+        return 0
+
+    monkeypatch.setattr(server, "serve", serve)
+    code = main(["review", "serve", "--exports", str(_cases(tmp_path / "ex")), "--port", "0",
+                 "--reviewer", reviewer])
+    err = capsys.readouterr().err
+    assert (code, served) == (ExitCode.USAGE, [])
+    assert err.splitlines() == [err.rstrip("\n")]
+    assert err.startswith("auditstream review: error: --reviewer "), err

@@ -1,0 +1,87 @@
+"""A SOURCE_DATE_EPOCH that is not whole seconds ends `auditstream` with one line and exit 2.
+
+numpy.f2py, which scipy imports under scikit-learn, parses the variable when it is imported
+and died with a traceback on anything but an integer (blank included) before the build's own
+check (`dashboard.reproducible.source_date_epoch`) could run: every command was affected.
+Each run here is a real process, since the crash happened at import.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dashboard.reproducible import BuildEpochError, source_date_epoch
+from shared.errors import ExitCode
+
+ROOT = Path(__file__).resolve().parents[2]
+LAST = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime holds
+
+
+def _auditstream(value: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SOURCE_DATE_EPOCH": value,
+           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get(
+               "PYTHONPATH")])])}
+    return subprocess.run([sys.executable, "-m", "auditstream", *args], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+@pytest.mark.parametrize("value", [
+    "1.5", "abc", "1e9", "-1", "nan", "+5", "1_000", str(10**30), "9" * 5000,
+    "²", "٣",  # a superscript (isdigit, not int) and an Arabic-Indic digit (int, not ASCII)
+    str(LAST + 1),  # one second past what the build's timestamps hold
+])
+def test_dashboard_build_refuses_it_in_one_line_with_exit_2_and_writes_nothing(
+    tmp_path: Path, value: str
+) -> None:
+    out = tmp_path / "out"
+    done = _auditstream(value, "dashboard", "build", "--out", str(out))
+    assert done.returncode == ExitCode.USAGE and int(ExitCode.USAGE) == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    shown = repr(value) if len(value) < 100 else "'999"
+    assert done.stderr.splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith(
+        "auditstream: error: SOURCE_DATE_EPOCH must be whole seconds since 1970")
+    assert shown in done.stderr and done.stdout == ""
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["", " ", "1700000000", " 1700000000 ", str(LAST), "0"])
+def test_a_blank_or_whole_value_lets_every_command_start(value: str) -> None:
+    done = _auditstream(value, "--version")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("auditstream ")
+
+
+def test_the_last_second_is_accepted_one_past_it_refused(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(LAST))
+    assert source_date_epoch() == LAST
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(LAST + 1))
+    with pytest.raises(BuildEpochError):
+        source_date_epoch()
+
+
+@given(st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"), max_size=14))
+def test_any_value_is_refused_or_means_what_numpy_reads(raw: str) -> None:
+    """The rule never fails otherwise than with `BuildEpochError`; what it accepts, numpy
+    (`int(value)`, then `time.gmtime`) reads as the same second, so its import cannot fail."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", raw)
+        try:
+            epoch = source_date_epoch()
+        except BuildEpochError as exc:
+            assert exc.exit_code == ExitCode.USAGE and repr(raw.strip())[:50] in str(exc)
+            return
+    if epoch is None:
+        assert raw.strip() == ""
+    else:
+        assert int(raw) == epoch and time.gmtime(epoch).tm_year <= 9999
