@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
-from dashboard.reproducible import source_date_epoch
 from shared import __version__
 from shared.entry import run_guarded, setup_logging
+from shared.source_date import check_environment
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # Imported here, after `main` has checked SOURCE_DATE_EPOCH (see `_check_environment`).
+    # Imported here, after `main` has checked SOURCE_DATE_EPOCH (shared.source_date).
     import producer.cli
     import sink.cli
     from auditstream import dashboard_cmd, demo, score
@@ -38,18 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_environment() -> None:
-    """numpy.f2py, which scipy imports under scikit-learn, parses SOURCE_DATE_EPOCH when it
-    is imported and dies with a traceback on anything but an integer, blank included. So,
-    before the commands are imported: a blank one is removed (the build reads blank as
-    unset) and any other is held to the build's rule (`BuildEpochError`, exit 2)."""
-    if os.environ.get("SOURCE_DATE_EPOCH", "set").strip() == "":
-        del os.environ["SOURCE_DATE_EPOCH"]
-    source_date_epoch()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    if refused := run_guarded("auditstream", _check_environment):
+    if refused := run_guarded("auditstream", check_environment):
         return refused
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -30,7 +30,6 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-import os
 import secrets
 import struct
 import sys
@@ -43,41 +42,18 @@ from pathlib import Path
 from typing import Any
 
 from dashboard.spec import NAME
-from shared.errors import AuditstreamError
+from shared.source_date import BuildEpochError, source_date_epoch
 
 #: 1980-01-01T00:00:00Z: the earliest date a ZIP entry can hold; the build time of a
 #: snapshot whose run.json names no event time and no SOURCE_DATE_EPOCH is set.
 DEFAULT_EPOCH = 315_532_800
 _ZIP_MAX_EPOCH = 4_354_819_198  # 2107-12-31T23:59:58Z, the last date a ZIP entry can hold
-#: 9999-12-31T23:59:59Z: the last second a `datetime` (the model's timestamps) can hold.
-MAX_EPOCH = 253_402_300_799
 _FILETIME_OFFSET = 11_644_473_600  # seconds from 1601-01-01 (FILETIME's start) to 1970
 #: UUIDv5 namespace of the ids that stand in for pbix-mcp's uuid4 values.
 _NS = uuid.UUID("0c6f3f4e-8d0a-5b7e-9a51-6b2d7c1e4f38")
 _CONTENT_TYPES, _DATAMODEL = "[Content_Types].xml", "DataModel"
 _XPRESS9_MAGIC = 0x4E86D72A
 _LOCK = threading.RLock()
-
-
-class BuildEpochError(AuditstreamError):
-    """SOURCE_DATE_EPOCH or run.json's event_time_max is not a time."""
-
-
-def source_date_epoch() -> int | None:
-    """SOURCE_DATE_EPOCH in Unix seconds, None when unset or blank; `BuildEpochError` unless
-    it is ASCII digits (around blanks) up to `MAX_EPOCH`."""
-    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if not raw:
-        return None
-    digits = raw.lstrip("0") or "0"
-    if not (raw.isascii() and raw.isdigit()) or len(digits) > len(str(MAX_EPOCH)) \
-            or int(digits) > MAX_EPOCH:
-        shown = f"{raw[:40]!r}{'...' if len(raw) > 40 else ''}"
-        raise BuildEpochError(
-            f"SOURCE_DATE_EPOCH must be whole seconds since 1970 (0 to {MAX_EPOCH}, the "
-            f"end of 9999), not {shown}; set it to a Unix time, e.g. "
-            f"$(git log -1 --format=%ct), or unset it")
-    return int(digits)
 
 
 def build_epoch(exports_dir: Path) -> int:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import faulthandler
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-from detector.app import run_service
-from detector.partition import Hook
-from detector.settings import DetectorSettings
 from shared.entry import run_guarded, setup_logging
+from shared.source_date import check_environment
+
+if TYPE_CHECKING:
+    from detector.partition import Hook
 
 
 def main(hook: Hook | None = None) -> int:
@@ -17,6 +19,12 @@ def main(hook: Hook | None = None) -> int:
     setup_logging()
     # `kill -USR1 <pid>` prints every thread's stack: where is a stuck detector waiting?
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    if refused := run_guarded("python -m detector", check_environment):
+        return refused
+    # after the check: importing the core imports scipy, which reads SOURCE_DATE_EPOCH
+    from detector.app import run_service
+    from detector.settings import DetectorSettings
+
     return run_guarded("python -m detector", lambda: run_service(DetectorSettings(), hook))
 
 

@@ -23,7 +23,6 @@ from pbix_mcp.formats.datamodel_roundtrip import (  # type: ignore[import-untype
 
 from dashboard.reproducible import (
     DEFAULT_EPOCH,
-    BuildEpochError,
     build_epoch,
     canonical_zip,
     deterministic,
@@ -33,6 +32,7 @@ from dashboard.reproducible import (
 )
 from dashboard.spec import NAME
 from shared.errors import ExitCode
+from shared.source_date import BuildEpochError
 
 EPOCH = 1_700_000_000  # 2023-11-14T22:13:20Z
 FILETIME = (EPOCH + 11_644_473_600) * 10_000_000

@@ -2,7 +2,7 @@
 
 numpy.f2py, which scipy imports under scikit-learn, parses the variable when it is imported
 and died with a traceback on anything but an integer (blank included) before the build's own
-check (`dashboard.reproducible.source_date_epoch`) could run: every command was affected.
+check (`shared.source_date.source_date_epoch`) could run: every command was affected.
 Each run here is a real process, since the crash happened at import.
 """
 
@@ -18,18 +18,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.reproducible import BuildEpochError, source_date_epoch
 from shared.errors import ExitCode
+from shared.source_date import BuildEpochError, source_date_epoch
 
 ROOT = Path(__file__).resolve().parents[2]
 LAST = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime holds
 
 
-def _auditstream(value: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _auditstream(value: str, *args: str, module: str = "auditstream"
+                 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SOURCE_DATE_EPOCH": value,
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get(
                "PYTHONPATH")])])}
-    return subprocess.run([sys.executable, "-m", "auditstream", *args], env=env,
+    return subprocess.run([sys.executable, "-m", module, *args], env=env,
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 
@@ -51,6 +52,16 @@ def test_dashboard_build_refuses_it_in_one_line_with_exit_2_and_writes_nothing(
         "auditstream: error: SOURCE_DATE_EPOCH must be whole seconds since 1970")
     assert shown in done.stderr and done.stdout == ""
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["1.5", "²", "-1"])
+def test_the_detector_refuses_it_in_one_line_with_exit_2(value: str) -> None:
+    """`python -m detector` imports scikit-learn too, so it checks the variable first."""
+    done = _auditstream(value, module="detector")
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert done.stderr.strip() == done.stderr.strip().splitlines()[0]
+    assert "python -m detector: error: SOURCE_DATE_EPOCH must be whole seconds" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("value", ["", " ", "1700000000", " 1700000000 ", str(LAST), "0"])
