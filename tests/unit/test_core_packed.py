@@ -30,20 +30,39 @@ def _states(rows: int = 900, customers: int = 60) -> list[CustomerState]:
     return [st for _, st in engine._customers.items()]
 
 
-def test_unpacking_gives_every_field_back_exactly_with_its_type() -> None:
-    states = _states()
+def _with_every_codec() -> list[CustomerState]:
+    """States of a real stream, and one with a held event and no wake yet (-inf)."""
     fresh = CustomerState()
     fresh.pending = [(1.5, ("CH", "d", "10.0.0", "app", "fuel", 3, 4.25))]
     fresh.wake = (-math.inf, 0.0)
-    for st in [*states, fresh]:
+    return [*_states(), fresh]
+
+
+def _assert_same_state(back: CustomerState, st: CustomerState) -> None:
+    assert _fields(back) == _fields(st)
+    for name in CustomerState.__slots__:  # tuples stay tuples, a bytearray a bytearray
+        assert type(getattr(back, name)) is type(getattr(st, name)), name
+    assert [type(r) for r in back.recent] == [type(r) for r in st.recent]
+    assert [type(e) for _, e in back.pending] == [type(e) for _, e in st.pending]
+    assert list(back.countries) == list(st.countries)  # dict order: the ties of `bump`
+
+
+def test_unpacking_gives_every_field_back_exactly_with_its_type() -> None:
+    for st in _with_every_codec():
         back = unpack(pack(st))
-        assert _fields(back) == _fields(st)
-        for name in CustomerState.__slots__:  # tuples stay tuples, a bytearray a bytearray
-            assert type(getattr(back, name)) is type(getattr(st, name)), name
-        assert [type(r) for r in back.recent] == [type(r) for r in st.recent]
-        assert list(back.countries) == list(st.countries)  # dict order: the ties of `bump`
+        _assert_same_state(back, st)
         assert encode_customer(7, back) == encode_customer(7, st)
         assert last_t(pack(st)) == st.last_t
+
+
+def test_a_customer_record_decodes_to_every_field_exactly_with_its_type() -> None:
+    """The checkpoint's customer record (read back by `decode_customer`, the record's own
+    reader) loses nothing either: a list read as a tuple's field or `null` for -inf would
+    change the next score or checkpoint of that customer."""
+    for st in _with_every_codec():
+        seq, back = decode_customer(encode_customer(7, st))
+        assert seq == 7
+        _assert_same_state(back, st)
 
 
 def test_a_packed_customer_takes_a_fraction_of_the_object() -> None:
@@ -131,3 +150,30 @@ def test_a_restored_engine_holds_its_customers_packed_and_scores_alike() -> None
         {k: v for k, v in ck.parts.items() if v is not None}, ck.customers, FAST)
     assert all(isinstance(h, bytes) for _, h in back._customers.held())
     assert back.process(rows[800:]) == engine.process(rows[800:])
+
+
+@pytest.mark.parametrize("by", ["count", "age"])
+def test_customers_all_held_as_objects_are_evicted_and_expired_for_good(by: str) -> None:
+    """With `hot_customers` >= `max_customers` every customer is an object: one evicted (or
+    expired) leaves the hot set too, so a later customer never tries to pack it."""
+    table = CustomerTable(CoreConfig(max_customers=2, hot_customers=2, customer_ttl_s=10.0))
+    step = 100.0 if by == "age" else 0.0  # each customer idle past the ttl when the next comes
+    for i in range(6):
+        table.get(f"c{i}", i * step).last_t = i * step
+        kept = [f"c{i - 1}", f"c{i}"] if by == "count" and i else [f"c{i}"]
+        assert [k for k, _ in table.held()] == kept
+        assert not any(isinstance(h, bytes) for _, h in table.held())
+    assert table.evicted == (4 if by == "count" else 5)
+
+
+def test_a_customer_evicted_before_a_checkpoint_is_neither_written_nor_numbered() -> None:
+    """A checkpoint numbers the customers it writes on from the last one, without gaps: a
+    customer seen and then evicted since the last checkpoint is only among the gone."""
+    table = CustomerTable(CoreConfig(max_customers=2, hot_customers=1))
+    for cid in "abc":  # 'a' is evicted by 'c', all three seen since the last checkpoint
+        table.get(cid, 0.0).last_t = 0.0
+    changed, gone = table.take_changes()
+    assert [(cid, q) for cid, q, _ in changed] == [("b", 0), ("c", 1)] and gone == ["a"]
+    table.get("d", 0.0)
+    changed, gone = table.take_changes()
+    assert [(cid, q) for cid, q, _ in changed] == [("d", 2)] and gone == ["b"]
