@@ -31,7 +31,12 @@ def _interruptible(command: Callable[[argparse.Namespace], int]
 
 
 def _build(args: argparse.Namespace) -> int:
-    for path in build(Path(args.out), Path(args.exports), pbix=not args.no_pbix):
+    out = Path(args.out)
+    # One build per folder: a second one's removal of the PBIP folders would race this one's
+    # writes (a missing file, or a FileNotFoundError). Exit 6 naming the first one instead.
+    with FolderLock(out, "dashboard build"):
+        written = build(out, Path(args.exports), pbix=not args.no_pbix)
+    for path in written:
         print(f"wrote {path}")
     return 0
 

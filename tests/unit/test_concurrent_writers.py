@@ -50,7 +50,7 @@ def test_a_sample_into_a_folder_another_writer_holds_exits_6_and_changes_nothing
         code = cli_main([*args, "--synthetic", "--rows", "50"] if synthetic else args)
     err = capsys.readouterr().err
     assert code == ExitCode.LOCKED, err
-    assert err.startswith("auditstream dashboard: error: ") and f"pid {os.getpid()} " in err
+    assert err.startswith("auditstream dashboard: error: ") and f"pid {os.getpid()} ({holder})" in err
     assert _files(folder) == before
     # Once the folder is free the same command writes it, and leaves no lock held.
     assert cli_main([*args, "--synthetic", "--rows", "50"]) == 0
@@ -173,3 +173,18 @@ def _changes_bytes(me: int) -> list[bytes]:
     rows = [f"*,kind-of-writer-{me},2025-01-01T{s // 3600:02d}:{s % 3600 // 60:02d}:"
             f"{s % 60:02d},\n".encode() for s in range(2000)]
     return [head, *rows]
+
+
+def test_a_build_into_a_folder_another_build_holds_exits_6_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A second `dashboard build` into the folder would remove the PBIP folders while the
+    first writes them (dashboard.build.write_pbip): a missing file or a traceback."""
+    out = tmp_path / "project"
+    with FolderLock(out, "dashboard build"):
+        code = cli_main(["dashboard", "build", "--out", str(out), "--no-pbix"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.LOCKED and f"pid {os.getpid()} (dashboard build)" in err, err
+    assert _files(out) == {}
+    assert cli_main(["dashboard", "build", "--out", str(out), "--no-pbix"]) == 0
+    assert (out / f"{NAME}.pbip").exists() and (out / f"{NAME}.SemanticModel").is_dir()
