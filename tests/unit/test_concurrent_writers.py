@@ -50,7 +50,8 @@ def test_a_sample_into_a_folder_another_writer_holds_exits_6_and_changes_nothing
         code = cli_main([*args, "--synthetic", "--rows", "50"] if synthetic else args)
     err = capsys.readouterr().err
     assert code == ExitCode.LOCKED, err
-    assert err.startswith("auditstream dashboard: error: ") and f"pid {os.getpid()} ({holder})" in err
+    assert err.startswith("auditstream dashboard: error: ")
+    assert f"pid {os.getpid()} ({holder})" in err
     assert _files(folder) == before
     # Once the folder is free the same command writes it, and leaves no lock held.
     assert cli_main([*args, "--synthetic", "--rows", "50"]) == 0
