@@ -26,7 +26,7 @@ class ExitCode(IntEnum):
     KAFKA_UNREACHABLE = 4
     #: Output could not be written: disk full, read-only folder, permission denied.
     OUTPUT_UNWRITABLE = 5
-    #: The exports folder is held by another running sink.
+    #: The exports folder (or a build's folder) is held by another running writer.
     LOCKED = 6
     #: The same input offset failed the process repeatedly (a bug, not data): see the log.
     POISON_PILL = 7
