@@ -101,12 +101,12 @@ def wait_line(kafka: KafkaSettings) -> WaitLine:
 
 
 #: What the start-up's wait says when something listens there but does not answer as Kafka.
-NOT_KAFKA = "connected, but no Kafka answer: is it a Kafka listener?"
+NOT_KAFKA = "connected, but no Kafka answer"
 
 
 def cause_of(text: str) -> str:
     """The few words a "waiting for Kafka" line gives as the cause of a failure."""
-    if "ApiVersionRequest" in text or " in-flight, " in text:
+    if "ApiVersionRequest" in text:
         return NOT_KAFKA
     for marker in ("Connection refused", "Name or service not known", "Failed to resolve",
                    "brokers are down", "Disconnected", "Connection reset"):

@@ -12,6 +12,7 @@ listens on a free port, and a listening socket that never answers stands for a w
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -26,7 +27,8 @@ import pytest
 
 from auditstream.broker.process import free_port
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
-from shared.kafka_log import WaitLine
+from shared.kafka_log import ClientLog, WaitLine
+from shared.settings import KafkaSettings
 from sink import app as sink_app
 from sink.settings import SinkSettings
 
@@ -62,6 +64,32 @@ def test_a_wait_line_in_a_start_up_window_says_how_long_is_left_and_which_settin
                                   "(SINK_STARTUP_WAIT_S), then exit 4")
     clock.now += 10
     assert line.note("x") == "waiting for Kafka at h:9092 (x)"  # outside: as before
+
+
+#: What librdkafka 2.16 logged every 10 s at a port that accepts and never answers.
+NOT_KAFKA_LINES = [
+    (logging.INFO, "REQTMOUT [auditstream#producer-1] [thrd:127.0.0.1:1/bootstrap]: "
+     "127.0.0.1:1/bootstrap: Timed out ApiVersionRequest in flight (after 10002ms, timeout #0)"),
+    (logging.WARNING, "FAIL [auditstream#producer-1] [thrd:127.0.0.1:1/bootstrap]: "
+     "127.0.0.1:1/bootstrap: ApiVersionRequest failed: Local: Timed out: probably due to "
+     "broker version < 0.10 (see api.version.request configuration) (after 10002ms in state "
+     "APIVERSION_QUERY)"),
+    (logging.WARNING, "REQTMOUT [auditstream#producer-1] [thrd:127.0.0.1:1/bootstrap]: "
+     "127.0.0.1:1/bootstrap: Timed out 1 in-flight, 0 retry-queued, 0 out-queue, 0 "
+     "partially-sent requests"),
+]
+
+
+def test_an_address_that_is_not_kafka_is_one_plain_line_not_three_misleading_ones(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # An address of its own: the wait line is process-wide, per address and interval.
+    client = ClientLog(KafkaSettings(bootstrap_servers="127.0.0.1:7", log_interval_s=3600))
+    caplog.set_level(logging.DEBUG, logger="librdkafka")
+    for level, text in NOT_KAFKA_LINES * 3:
+        client.log(level, "%s", text)
+    assert [r.getMessage() for r in caplog.records if r.name == "librdkafka"] == [
+        "waiting for Kafka at 127.0.0.1:7 (connected, but no Kafka answer)"]
 
 
 # --- the services, as a user starts them -------------------------------------------------
