@@ -16,6 +16,7 @@ from dashboard.build import SAMPLE_EXPORTS, build
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
 from shared.entry import sigterm_interrupts
+from shared.folderlock import FolderLock
 
 
 def _interruptible(command: Callable[[argparse.Namespace], int]
@@ -30,7 +31,12 @@ def _interruptible(command: Callable[[argparse.Namespace], int]
 
 
 def _build(args: argparse.Namespace) -> int:
-    for path in build(Path(args.out), Path(args.exports), pbix=not args.no_pbix):
+    out = Path(args.out)
+    # One build per folder: a second one's removal of the PBIP folders would race this one's
+    # writes (a missing file, or a FileNotFoundError). Exit 6 naming the first one instead.
+    with FolderLock(out, "dashboard build"):
+        written = build(out, Path(args.exports), pbix=not args.no_pbix)
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -42,10 +48,15 @@ def _report(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if args.synthetic:
-        print(f"wrote {write_sample(out, rows=args.rows, seed=args.seed)}")
-    else:
-        print(f"wrote {write_scored_sample(out, customers=args.customers, seed=args.seed)}")
+    # A sample is an exports folder's content: like `score --out`, it takes the folder's
+    # lock, so it never replaces the files of a folder a sink, `score` or another sample is
+    # writing (their rows would be lost, or the folder a mix of two runs): exit 6 instead.
+    with FolderLock(out, "dashboard sample"):
+        if args.synthetic:
+            written = write_sample(out, rows=args.rows, seed=args.seed)
+        else:
+            written = write_scored_sample(out, customers=args.customers, seed=args.seed)
+    print(f"wrote {written}")
     return 0
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from dashboard.pbir import write_report_definition
 from dashboard.spec import NAME
 from dashboard.tmdl import write_semantic_model
+from shared.source_date import source_date_epoch
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,11 @@ def write_pbip(root: Path) -> Path:
 
 
 def build(root: Path, exports_dir: Path = SAMPLE_EXPORTS, pbix: bool = True) -> list[Path]:
-    """Write the PBIP project into `root` and, unless `pbix` is False, the `.pbix` beside it."""
+    """Write the PBIP project into `root` and, unless `pbix` is False, the `.pbix` beside it.
+    A malformed `SOURCE_DATE_EPOCH` is refused (`BuildEpochError`) before anything is
+    written or scipy, which reads it too, is imported."""
+    if pbix:
+        source_date_epoch()
     from dashboard.pbix import build_pbix
 
     root.mkdir(parents=True, exist_ok=True)

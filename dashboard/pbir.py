@@ -13,6 +13,7 @@ from typing import Any
 
 from dashboard.spec import NAME, PAGES, Field, Page, Visual
 from dashboard.tmdl import tag
+from shared.atomic import atomic_write_text
 
 BASE = "https://developer.microsoft.com/json-schemas/fabric"
 REPORT_SCHEMAS = {
@@ -149,9 +150,9 @@ def pbip_json() -> dict[str, Any]:
 
 
 def _dump(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8",
-                    newline="\n")
+    # Never half a file (shared.atomic), for Power BI Desktop or a build beside this one.
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+                      durable=False)
 
 
 def write_report_definition(root: Path) -> Path:

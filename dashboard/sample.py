@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.spec import DAY_FILE_PREFIX, TABLES
+from shared.atomic import atomic_text_writer, atomic_write_text
 from shared.columns import (
     ASSURANCE_COLUMNS,
     AUDIT_SAMPLE_COLUMNS,
@@ -204,7 +205,8 @@ def write_day_files(df: pd.DataFrame, out_dir: Path) -> None:
     folder = out_dir / FACT.day_folder
     folder.mkdir(parents=True, exist_ok=True)
     for day, rows in df.groupby(pd.to_datetime(df["timestamp"]).dt.strftime("%Y-%m-%d")):
-        rows.to_csv(folder / f"{DAY_FILE_PREFIX}{day}.csv", index=False)
+        with atomic_text_writer(folder / f"{DAY_FILE_PREFIX}{day}.csv") as fh:
+            rows.to_csv(fh, index=False, lineterminator="\n")
 
 
 def write_sample(out_dir: Path, rows: int = 2000, seed: int = 7) -> Path:
@@ -213,10 +215,11 @@ def write_sample(out_dir: Path, rows: int = 2000, seed: int = 7) -> Path:
     df = scored_frame(rows, seed)
     write_day_files(df, out_dir)
     for name, table in derive_tables(df).items():
-        table.to_csv(out_dir / f"{name}.csv", index=False, float_format="%.6g")
+        with atomic_text_writer(out_dir / f"{name}.csv") as fh:
+            table.to_csv(fh, index=False, float_format="%.6g", lineterminator="\n")
     run = {"producer": "dashboard.sample (synthetic stand-in)", "rows": rows, "seed": seed,
            "c_fp": C_FP, "c_fn": C_FN, "model_version": "sample-1"}
-    (out_dir / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out_dir / "run.json", json.dumps(run, indent=2) + "\n", durable=False)
     return out_dir
 
 

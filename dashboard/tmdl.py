@@ -26,6 +26,7 @@ from dashboard.spec import (
     TABLES,
     Table,
 )
+from shared.atomic import atomic_write_text
 
 _NS = uuid.UUID("6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f")
 _M_TYPES = {"int64": "Int64.Type", "double": "type number", "string": "type text",
@@ -251,7 +252,5 @@ def write_semantic_model(root: Path) -> Path:
     """Write `<root>/<name>.SemanticModel/`; return that folder."""
     folder = root / f"{NAME}.SemanticModel"
     for rel, text in semantic_model_files().items():
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8", newline="\n")
+        atomic_write_text(folder / rel, text, durable=False)  # never half a file
     return folder

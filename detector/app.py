@@ -44,7 +44,7 @@ from detector.partition import CoreEngineFactory, EngineFactory, Hook, Partition
 from detector.settings import DetectorSettings, settings_from_args
 from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError
-from shared.kafka import wait_for_broker
+from shared.kafka import startup_wait, wait_for_broker
 
 log = logging.getLogger("detector")
 
@@ -54,6 +54,8 @@ WATCHDOG_S = 45.0
 MIN_RETRY_BATCH = 100
 #: At start-up, the longest one try of creating the topics (init_transactions: INIT_TRY_S).
 TOPICS_TIMEOUT_S = 30.0
+#: The setting of the start-up's wait, as messages name it (`DetectorSettings.startup_wait_s`).
+STARTUP_WAIT_SETTING = "DETECTOR_STARTUP_WAIT_S"
 
 __all__ = ["Detector", "DetectorError", "main_from_args", "run_service"]
 
@@ -99,14 +101,17 @@ class Detector(PartitionOwnership):
         def connect(left: float) -> tuple[int, Transactions]:  # one try, within `left` s
             nonlocal brokers
             kafka = s.kafka.model_copy(update={"startup_wait_s": left})
-            brokers = wait_for_broker(kafka, timeout=left)
+            brokers = wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
             partitions = ensure_detector_topics(s, kafka, timeout=min(TOPICS_TIMEOUT_S, left))
             return partitions, Transactions(
                 s, self._watchdog, self.metrics, lambda: self._stopping, self._new_output,
                 init_timeout=min(INIT_TRY_S, left))
 
-        return retry_outages(connect, "starting", s.startup_wait_s, lambda: brokers,
-                             s.topics.replication_factor)
+        # Every "waiting for Kafka" line of the wait says how long is left (a wrong address
+        # is news in seconds; a broker still starting, as under compose, is waited for).
+        with startup_wait(s.kafka, s.startup_wait_s, STARTUP_WAIT_SETTING):
+            return retry_outages(connect, "starting", s.startup_wait_s, lambda: brokers,
+                                 s.topics.replication_factor)
 
     def _new_output(self, producer: Producer) -> None:
         self.processor.output = KafkaOutput(producer, self.settings, self._snapshot_partitions)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.atomic import atomic_write_text
 from shared.errors import PoisonPillError
 
 log = logging.getLogger("detector")
@@ -90,10 +90,10 @@ class FailureCircuit:
         last = self.last
         assert last is not None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(last.__dict__))
-            os.replace(tmp, self.path)
+            # Its own temporary file (shared.atomic), not one fixed name: two processes of one
+            # transactional id (one host name, until one is fenced) never move each other's
+            # half-written file into place, nor fail the rename for the file the other took.
+            atomic_write_text(self.path, json.dumps(last.__dict__))
         except OSError as exc:
             log.warning("could not keep the failure count in %s (it will not survive a "
                         "restart): %s", self.path, exc)

@@ -51,6 +51,7 @@ from producer.profiles import (
     near_countries,
     random_ip,
 )
+from shared.atomic import atomic_text_writer
 
 EXTENDED_TYPES: tuple[str, ...] = (
     "ACCOUNT_TAKEOVER", "CARD_TESTING", "SPLIT_PAYMENT", "DORMANT_REACTIVATION",
@@ -266,8 +267,7 @@ class ExtendedInjector(Injector):
 def write_changes(path: Path, changes: list[Change], start: datetime,
                   customer_ids: list[str]) -> None:
     """The sidecar: one row per legitimate change (ISO times; `*` = every customer)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_text_writer(path) as f:  # whole or not at all, as generate --out
         w = csv.writer(f, lineterminator="\n")
         w.writerow(CHANGE_COLUMNS)
         for ch in changes:

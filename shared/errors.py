@@ -20,12 +20,13 @@ class ExitCode(IntEnum):
     USAGE = 2
     #: Kafka accepted the work but did not finish it: undelivered messages, a stuck transaction.
     KAFKA_INCOMPLETE = 3
-    #: No Kafka broker answered at the configured address within the wait (for the detector:
-    #: the cluster stayed out of reach, e.g. restarting, past its start-up or rewind wait).
+    #: No Kafka broker answered at the configured address within the wait (KAFKA_STARTUP_WAIT_S;
+    #: the services' DETECTOR_/SINK_STARTUP_WAIT_S; for the detector also: the cluster stayed
+    #: out of reach, e.g. restarting, past its rewind wait).
     KAFKA_UNREACHABLE = 4
     #: Output could not be written: disk full, read-only folder, permission denied.
     OUTPUT_UNWRITABLE = 5
-    #: The exports folder is held by another running sink.
+    #: The exports folder (or a build's folder) is held by another running writer.
     LOCKED = 6
     #: The same input offset failed the process repeatedly (a bug, not data): see the log.
     POISON_PILL = 7

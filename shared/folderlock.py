@@ -69,10 +69,10 @@ class FolderLock:
 def _read_owner(fd: int) -> str:
     """'pid 1234 (sink)' from the lock file, or what can be said without it."""
     try:
-        text = os.pread(fd, 200, 0).decode(errors="replace").split()
+        text = os.pread(fd, 200, 0).decode(errors="replace").split(None, 1)
     except OSError:
-        text = []
+        text = []  # the holder may be several words ("dashboard sample")
     if text and text[0].isdigit():
-        what = f" ({text[1]})" if len(text) > 1 else ""
+        what = f" ({text[1].strip()})" if len(text) > 1 else ""
         return f"pid {text[0]}{what}"
     return "pid unknown"

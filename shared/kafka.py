@@ -9,9 +9,10 @@ a broker that never answers is `KafkaUnreachableError` (exit 4).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from shared.errors import KafkaUnreachableError, KafkaWiringError
-from shared.kafka_log import TRANSPORT_CODES, ClientLog
+from shared.kafka_log import TRANSPORT_CODES, ClientLog, wait_line
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,30 @@ def client_versions() -> dict[str, str]:
             "librdkafka_version": str(confluent_kafka.libversion()[0])}
 
 
-def unreachable(kafka: KafkaSettings, timeout: float, detail: object = "") -> KafkaUnreachableError:
-    """The one-line error of a command that found no broker."""
-    why = f" (last error: {detail})" if detail else ""
+def unreachable(kafka: KafkaSettings, timeout: float, detail: object = "",
+                setting: str | None = None) -> KafkaUnreachableError:
+    """The one-line error of a command that found no broker; `setting` names the wait."""
+    why = "; ".join(x for x in (setting or "", f"last error: {detail}" if detail else "") if x)
+    why = f" ({why})" if why else ""
     return KafkaUnreachableError(
         f"no Kafka broker answered at {kafka.bootstrap_servers} within {timeout:.0f} s{why}; "
-        "start one with `auditstream broker start` or set KAFKA_BOOTSTRAP_SERVERS"
+        "start one with `auditstream broker start`, or correct KAFKA_BOOTSTRAP_SERVERS if the "
+        "address is wrong"
     )
+
+
+#: The setting a command's wait for the broker comes from (services name their own).
+STARTUP_WAIT_SETTING = "KAFKA_STARTUP_WAIT_S"
+
+
+@contextlib.contextmanager
+def startup_wait(kafka: KafkaSettings, seconds: float, setting: str) -> Iterator[float]:
+    """A service's start-up window: yields its deadline (`time.monotonic`); within it every
+    "waiting for Kafka at ..." line also says how long is left and names `setting`, the
+    first one as soon as a try fails (a mistyped address is news in seconds)."""
+    deadline = time.monotonic() + seconds
+    with wait_line(kafka).expect(deadline, setting):
+        yield deadline
 
 
 @dataclass(frozen=True)
@@ -120,29 +138,44 @@ def is_transport_error(exc: KafkaException) -> bool:
 
 
 def wait_for_broker(kafka: KafkaSettings, timeout: float | None = None,
-                    quiet: bool = False) -> int:
+                    quiet: bool = False, setting: str | None = None) -> int:
     """Block until the cluster answers a metadata request; return its broker count.
 
     `timeout` defaults to `kafka.startup_wait_s`; no answer by then is
-    `KafkaUnreachableError`. `quiet` prints nothing while waiting (a probe).
+    `KafkaUnreachableError`, naming `setting` (default: KAFKA_STARTUP_WAIT_S when `timeout`
+    is not given). `quiet` prints nothing while waiting (a probe).
     """
-    return _await(make_admin(kafka, quiet), kafka, timeout)
+    if setting is None and timeout is None:
+        setting = STARTUP_WAIT_SETTING
+    return _await(make_admin(kafka, quiet), kafka, timeout, setting, quiet)
 
 
-def _await(admin: AdminClient, kafka: KafkaSettings, timeout: float | None) -> int:
+#: The longest one metadata request of the wait: a try that fails says so within this.
+_TRY_S = 2.0
+
+
+def _await(admin: AdminClient, kafka: KafkaSettings, timeout: float | None,
+           setting: str | None = None, quiet: bool = False) -> int:
     timeout = kafka.startup_wait_s if timeout is None else timeout
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            meta = admin.list_topics(timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+            meta = admin.list_topics(timeout=min(_TRY_S, max(0.1, deadline - time.monotonic())))
             return len(meta.brokers)
         except KafkaException as exc:
             last = exc
             admin.poll(0)  # hands queued log lines to ClientLog (one summary line at most)
+            if not quiet:
+                # librdkafka says nothing for 10-30 s when the address swallows the
+                # connection (a wrong port, a filtered host): the wait itself speaks then.
+                line = wait_line(kafka).note("no answer yet")
+                if line is not None:
+                    log.warning("%s", line)
             time.sleep(0.2)
     err = last.args[0] if last is not None and last.args else last
-    raise unreachable(kafka, timeout, err.str() if isinstance(err, KafkaError) else err)
+    raise unreachable(kafka, timeout, err.str() if isinstance(err, KafkaError) else err,
+                      setting)
 
 
 def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec], timeout: float = 30.0) -> None:

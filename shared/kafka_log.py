@@ -4,15 +4,18 @@ While no broker answers, librdkafka logs a failed connection attempt several tim
 per client. `ClientLog` (given to every client as its `logger` and `error_cb` by
 `shared.kafka`) turns those into one "waiting for Kafka at HOST:PORT (cause)" line per
 `KafkaSettings.log_interval_s` for the whole process; every other line goes to the Python
-logger `librdkafka` at its level.
+logger `librdkafka` at its level. During a service's start-up wait (`WaitLine.expect`) the
+line also says how long it keeps trying and which setting says so, so a mistyped address is
+news within seconds, not when the wait runs out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from confluent_kafka import KafkaError
 
@@ -28,6 +31,10 @@ TRANSPORT_CODES = frozenset({
 _TRANSPORT_TEXT = (
     "Connection refused", "Connect to ", "Broker transport failure", "brokers are down",
     "Failed to resolve", "Name or service not known", "Disconnected", "Connection reset",
+    # Something listens at the address but does not answer as Kafka does (a wrong port):
+    # librdkafka's "ApiVersionRequest failed ... probably due to broker version < 0.10" is
+    # misleading there, and comes with two more lines every 10 s.
+    "ApiVersionRequest", " in-flight, ",
 )
 
 
@@ -47,6 +54,9 @@ class WaitLine:
         self._last: float | None = None
         self._hidden = 0
         self._lock = threading.Lock()
+        #: While a start-up waits: when it gives up (this clock) and the setting that says so.
+        self._deadline: float | None = None
+        self._setting = ""
 
     def note(self, cause: str) -> str | None:
         """Record one failure; return the line to print now, or None to stay quiet."""
@@ -56,8 +66,25 @@ class WaitLine:
                 self._hidden += 1
                 return None
             hidden, self._hidden, self._last = self._hidden, 0, now
+            deadline, setting = self._deadline, self._setting
         more = f"; {hidden} more like it since the last line" if hidden else ""
-        return f"waiting for Kafka at {self.bootstrap} ({cause}){more}"
+        until = ""
+        if deadline is not None:
+            until = (f"; still trying for {max(deadline - now, 0):.0f} s ({setting}), "
+                     "then exit 4")
+        return f"waiting for Kafka at {self.bootstrap} ({cause}){more}{until}"
+
+    @contextlib.contextmanager
+    def expect(self, deadline: float, setting: str) -> Iterator[None]:
+        """Within the block every line says the wait ends at `deadline` (this line's clock),
+        as `setting` says; the first failure in it is shown at once."""
+        with self._lock:
+            self._deadline, self._setting, self._last = deadline, setting, None
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._deadline, self._setting = None, ""
 
 
 _WAIT_LINES: dict[tuple[str, float], WaitLine] = {}
@@ -73,11 +100,20 @@ def wait_line(kafka: KafkaSettings) -> WaitLine:
         return _WAIT_LINES[key]
 
 
-def _cause(text: str) -> str:
+#: What the start-up's wait says when something listens there but does not answer as Kafka.
+NOT_KAFKA = "connected, but no Kafka answer"
+
+
+def cause_of(text: str) -> str:
+    """The few words a "waiting for Kafka" line gives as the cause of a failure."""
+    if "ApiVersionRequest" in text:
+        return NOT_KAFKA
     for marker in ("Connection refused", "Name or service not known", "Failed to resolve",
                    "brokers are down", "Disconnected", "Connection reset"):
         if marker in text:
             return marker.lower() if marker != "brokers are down" else "all brokers down"
+    if "Timed out" in text:
+        return "no answer in time"
     return "broker transport failure"
 
 
@@ -97,7 +133,7 @@ class ClientLog:
             return
         text = msg % args if args else msg
         if is_transport_noise(text):
-            line = self._wait.note(_cause(text))
+            line = self._wait.note(cause_of(text))
             if line is not None:
                 client_log.warning("%s", line)
             return
@@ -108,7 +144,7 @@ class ClientLog:
         if self._quiet:
             return
         if err.code() in TRANSPORT_CODES:
-            line = self._wait.note(_cause(err.str()))
+            line = self._wait.note(cause_of(err.str()))
             if line is not None:
                 client_log.warning("%s", line)
         elif err.fatal():

@@ -5,8 +5,9 @@ folder's checkpoint, so the files and the offsets can never disagree; committing
 the consumer group too is only for lag monitoring (a commit that fails is only logged).
 
 SIGTERM/SIGINT always end the sink with exit 0: during start-up (waiting for the broker,
-assigning) at once, later after the current batch and a checkpoint. A broker restart while
-assigning is waited out (`sink.assign.ASSIGN_RETRY_S`).
+assigning) at once, later after the current batch and a checkpoint. A broker down or
+starting is waited for at start-up (`SinkSettings.startup_wait_s`, as the detector's), and
+a broker restart while assigning (`sink.assign.ASSIGN_RETRY_S`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
-from shared.errors import KafkaWiringError
+from shared.errors import KafkaUnreachableError, KafkaWiringError
 from shared.folderlock import FolderLock
 from shared.kafka import (
     TopicSpec,
@@ -30,6 +31,7 @@ from shared.kafka import (
     ensure_topics,
     is_transport_error,
     make_consumer,
+    startup_wait,
     unreachable,
     wait_for_broker,
 )
@@ -87,6 +89,11 @@ class _Stopper:
 #: the configured interval), so a large case book never keeps the loop from consuming
 #: (bench/cases_bench.py: a checkpoint grows with the cases kept, `docs/assurance.md`).
 PACE = 4.0
+#: The setting of the start-up's wait, as messages name it (`SinkSettings.startup_wait_s`).
+STARTUP_WAIT_SETTING = "SINK_STARTUP_WAIT_S"
+#: The longest one try of creating the topics at start-up, and the pause between tries.
+TOPICS_TIMEOUT_S = 30.0
+STARTUP_RETRY_PAUSE_S = 1.0
 #: How long the sink waits for its consumer to close at exit.
 CLOSE_TIMEOUT_S = 10.0
 #: What a disk-full or read-only failure leaves behind, for its one-line message.
@@ -128,9 +135,8 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     started = time.monotonic()
     topic = settings.topics.scored_topic
     idle_limit = 0.0 if once else until_idle
-    wait_for_broker(settings.kafka)
     t = settings.topics
-    ensure_topics(settings.kafka, [
+    _start_kafka(settings, [
         TopicSpec(topic, t.partitions, t.replication_factor),
         TopicSpec(t.reviews_topic, REVIEWS_PARTITIONS, t.replication_factor,
                   dict(REVIEWS_TOPIC_CONFIG)),
@@ -165,6 +171,33 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     log.info("sink stopped: %d rows appended (%d in folder), %d rejected, in %.1f s",
              result.rows, result.total_rows, result.rejected, result.seconds)
     return result
+
+
+def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> None:
+    """The start-up's Kafka steps (the broker answers, the topics exist), tried again while
+    the cluster is out of reach, for `startup_wait_s` in all (as the detector's start-up);
+    then `KafkaUnreachableError` (exit 4). A signal ends the wait at once (`_Stopper`)."""
+    wait_s = settings.startup_wait_s
+    with startup_wait(settings.kafka, wait_s, STARTUP_WAIT_SETTING) as deadline:
+        while True:
+            left = max(deadline - time.monotonic(), 0.1)
+            kafka = settings.kafka.model_copy(update={"startup_wait_s": left})
+            try:
+                wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
+                ensure_topics(kafka, specs, timeout=min(TOPICS_TIMEOUT_S, left))
+                return
+            except KafkaWiringError as exc:
+                # Out of reach, or (a broker restarting) topics not in its metadata yet.
+                waitable = isinstance(exc, KafkaUnreachableError) or exc.code == "_UNKNOWN_TOPIC"
+                if not waitable:
+                    raise
+                if time.monotonic() >= deadline:
+                    if isinstance(exc, KafkaUnreachableError):
+                        raise
+                    raise unreachable(settings.kafka, wait_s, exc, STARTUP_WAIT_SETTING) from exc
+                log.warning("starting: %s; retrying (for %.0f s more)", exc,
+                            deadline - time.monotonic())
+                time.sleep(STARTUP_RETRY_PAUSE_S)
 
 
 def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts: set[int],

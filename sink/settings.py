@@ -63,3 +63,11 @@ class SinkSettings(BaseSettings):
     report_interval_s: float = Field(
         default=0.0, ge=0, description="report.html at most every N s (0: every rollup refresh)"
     )
+    # The detector's DETECTOR_STARTUP_WAIT_S, for the sink: a sink (re)started while the
+    # broker is down or still starting (compose starts them together; a restart on a loaded
+    # machine took 42-58 s) waits for it, saying every KAFKA_LOG_INTERVAL_S how long it
+    # still will; exit 4 after. Was KAFKA_STARTUP_WAIT_S (30 s), which such a restart outlasts.
+    startup_wait_s: float = Field(
+        default=180.0, gt=0, description="how long the start-up waits for a broker it cannot "
+        "reach (the broker and the topics), then exit 4; as DETECTOR_STARTUP_WAIT_S",
+    )

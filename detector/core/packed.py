@@ -67,8 +67,15 @@ _DEFAULTS = dict(zip(_NAMES, _encoded(_VALUES(CustomerState())), strict=True))
 
 def pack(state: CustomerState) -> bytes:
     """The state as bytes (`unpack` gives it back)."""
-    values = _VALUES(state)
-    return _LAST_T.pack(state.last_t) + orjson.dumps(_encoded(values))
+    return _LAST_T.pack(state.last_t) + fields_json(state)
+
+
+def fields_json(held: CustomerState | bytes) -> bytes:
+    """The JSON array of a customer's encoded fields in `CustomerState.__slots__` order,
+    from its object or its packed bytes (no unpacking): what a snapshot stores."""
+    if isinstance(held, bytes):
+        return held[_LAST_T.size:]
+    return orjson.dumps(_encoded(_VALUES(held)))
 
 
 def pack_fields(fields: dict[str, Any]) -> bytes:

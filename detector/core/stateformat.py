@@ -40,7 +40,7 @@ import orjson
 
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel, fit_rows
-from detector.core.packed import CUSTOMER_CODECS, pack_fields
+from detector.core.packed import fields_json, pack_fields
 from detector.core.refit import PendingFit
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
@@ -87,19 +87,15 @@ def encode(*, partition: int | None, processed: int, fits: int, customers: Custo
            population: Population, calibration: Recalibration, sample: FeatureSample,
            model: FittedModel | None, pending: list[PendingFit] | None = None) -> bytes:
     """The snapshot bytes of an engine's parts."""
-    names = CustomerState.__slots__
-    codecs = [CUSTOMER_CODECS.get(n) for n in names]
-    rows = []
-    for cid, st in customers.items():
-        values = [getattr(st, n) for n in names]
-        rows.append([cid, [c[0](v) if c else v for c, v in zip(codecs, values, strict=True)]])
+    # each customer's fields spliced in as packed (one packed is not unpacked to be written)
+    rows = [[cid, orjson.Fragment(fields_json(held))] for cid, held in customers.held()]
     doc = {
         "format": FORMAT,
         "partition": partition,
         "processed": processed,
         "fits": fits,
         "evicted": customers.evicted,
-        "customer_fields": list(names),
+        "customer_fields": list(CustomerState.__slots__),
         "customers": rows,
         "population": _fields_of(population, POPULATION_CODECS),
         "calibration": _fields_of(calibration, {}),

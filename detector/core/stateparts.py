@@ -29,7 +29,7 @@ import orjson
 from detector.core import stateformat as sf
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel
-from detector.core.packed import CUSTOMER_CODECS, pack_fields
+from detector.core.packed import CUSTOMER_CODECS, pack_fields, unpack
 from detector.core.refit import PendingFit
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
@@ -65,10 +65,6 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-_KNOWN = frozenset(CustomerState.__slots__)
-_DECODE = {name: codec[1] for name, codec in CUSTOMER_CODECS.items()}
-
-
 def encode_customer(seq: int, state: CustomerState) -> bytes:
     fields = sf._fields_of(state, CUSTOMER_CODECS)
     return CUSTOMER_MAGIC + orjson.dumps({"seq": seq, "fields": fields})
@@ -86,13 +82,7 @@ def _record(data: bytes) -> tuple[int, dict[str, Any]]:
 def decode_customer(data: bytes) -> tuple[int, CustomerState]:
     """(seq, state) of a customer record (`ValueError` if it is not one of version 3)."""
     seq, fields = _record(data)
-    state = CustomerState()
-    known, decoders = _KNOWN, _DECODE
-    for name, value in fields.items():
-        if name in known:
-            decode = decoders.get(name)
-            setattr(state, name, value if decode is None else decode(value))
-    return seq, state
+    return seq, unpack(pack_fields(fields))
 
 
 def _packed_record(data: bytes) -> tuple[int, bytes]:

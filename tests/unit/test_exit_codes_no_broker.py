@@ -58,7 +58,8 @@ def test_producer_entry_without_broker_exits_4(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("entry", [("-m", "auditstream", "sink"), ("-m", "sink")])
 def test_sink_without_broker_exits_4(tmp_path: Path, entry: tuple[str, ...]) -> None:
-    done, _ = _run(*entry, "--exports", str(tmp_path / "ex"), "--once")
+    # The sink waits SINK_STARTUP_WAIT_S (default 180 s), as the detector its own.
+    done, _ = _run(*entry, "--exports", str(tmp_path / "ex"), "--once", SINK_STARTUP_WAIT_S="2")
     prog = "auditstream sink" if entry[1] == "auditstream" else "python -m sink"
     _assert_unreachable(done, prog)
 

@@ -96,3 +96,17 @@ def test_any_value_is_refused_or_means_what_numpy_reads(raw: str) -> None:
         assert raw.strip() == ""
     else:
         assert int(raw) == epoch and time.gmtime(epoch).tm_year <= 9999
+
+
+@pytest.mark.parametrize("value", ["1.5", "-1", str(LAST + 1)])
+def test_build_called_directly_refuses_it_before_writing_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """`dashboard.build.build` (not only the CLI) checks the epoch before the PBIP folder."""
+    from dashboard.build import build
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    out = tmp_path / "out"
+    with pytest.raises(BuildEpochError):
+        build(out)
+    assert not out.exists()
