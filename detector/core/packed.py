@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable
-from operator import attrgetter
+from operator import attrgetter, contains
 from typing import Any
 
 import orjson
@@ -61,8 +61,10 @@ def _encoded(values: tuple[Any, ...]) -> list[Any]:
     return [v if e is None else e(v) for e, v in zip(_ENCODE, values, strict=True)]
 
 
-#: A fresh customer's fields, encoded: what a record written before a field existed holds.
-_DEFAULTS = dict(zip(_NAMES, _encoded(_VALUES(CustomerState())), strict=True))
+#: A fresh customer's fields, encoded, as JSON reads them back: what a record written before
+#: a field existed holds.
+_DEFAULTS: dict[str, Any] = orjson.loads(orjson.dumps(
+    dict(zip(_NAMES, _encoded(_VALUES(CustomerState())), strict=True))))
 
 
 def pack(state: CustomerState) -> bytes:
@@ -78,11 +80,34 @@ def fields_json(held: CustomerState | bytes) -> bytes:
     return orjson.dumps(_encoded(_VALUES(held)))
 
 
+_NUMBER = frozenset({int, float})
+
+
+def _kinds(default: Any) -> frozenset[type]:
+    """The JSON kinds (Python types as orjson reads them) a field's value may have, from
+    its fresh value: any number for a number (JSON may write 2.0 as 2), a number for
+    null (-inf written as null: `last_t`)."""
+    kind = type(default)
+    if kind in _NUMBER:
+        return _NUMBER
+    return _NUMBER | {kind} if default is None else frozenset({kind})
+
+
+_KINDS = {n: _kinds(v) for n, v in _DEFAULTS.items()}
+_KIND_LIST = [_KINDS[n] for n in _NAMES]
+
+
 def pack_fields(fields: dict[str, Any]) -> bytes:
     """The packed state of a state record's encoded fields by name (as `pack` would give
     for the state the record decodes to): a field the record lacks is the default, a field
-    unknown here is ignored."""
+    unknown here is ignored. A value of another JSON kind than its field's is `ValueError`:
+    a record is checked as it is read, not when its customer is next unpacked."""
     values = [fields[n] if n in fields else _DEFAULTS[n] for n in _NAMES]
+    if not all(map(contains, _KIND_LIST, map(type, values))):  # ~1 us a customer
+        for name, value in zip(_NAMES, values, strict=True):
+            if type(value) not in _KINDS[name]:
+                raise ValueError(f"field {name!r} holds {type(value).__name__}, not "
+                                 f"{' or '.join(sorted(k.__name__ for k in _KINDS[name]))}")
     last_t = _or_minus_inf(fields.get("last_t"))
     return _LAST_T.pack(last_t) + orjson.dumps(values)
 

@@ -147,6 +147,14 @@ def _model(m: dict[str, Any] | None, sample: FeatureSample, config: CoreConfig
     return fit_rows(training if training is not None else sample.view(), m["number"], config)
 
 
+def packed_customer(cid: str, fields: dict[str, Any]) -> bytes:
+    """`packed.pack_fields` of a customer's record, its `ValueError` naming the customer."""
+    try:
+        return pack_fields(fields)
+    except ValueError as exc:
+        raise ValueError(f"customer {cid!r}: {exc}") from None
+
+
 def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
     """The engine's parts from snapshot bytes (`ValueError` if they are not format 3)."""
     if not data.startswith(MAGIC):
@@ -157,9 +165,11 @@ def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
     table = CustomerTable(config)
     table.evicted = doc["evicted"]
     names = doc["customer_fields"]
-    items: OrderedDict[str, Held] = OrderedDict(
-        (cid, pack_fields(dict(zip(names, values, strict=True))))
-        for cid, values in doc["customers"])
+    items: OrderedDict[str, Held] = OrderedDict()
+    for cid, values in doc["customers"]:
+        if len(values) != len(names):
+            raise ValueError(f"customer {cid!r}: {len(values)} values for {len(names)} fields")
+        items[cid] = packed_customer(cid, dict(zip(names, values, strict=True)))
     table.replace_items(items)
     table.seq = doc.get("seq", 0)
     if "touched" in doc:

@@ -85,9 +85,9 @@ def decode_customer(data: bytes) -> tuple[int, CustomerState]:
     return seq, unpack(pack_fields(fields))
 
 
-def _packed_record(data: bytes) -> tuple[int, bytes]:
+def _packed_record(cid: str, data: bytes) -> tuple[int, bytes, str]:
     seq, fields = _record(data)
-    return seq, pack_fields(fields)
+    return seq, sf.packed_customer(cid, fields), cid
 
 
 def _part(obj: Any) -> bytes:
@@ -127,7 +127,7 @@ def decode(parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
         raise ValueError(f"state parts missing: {', '.join(missing)}")
     meta = _unpart("meta", parts["meta"])
     with gc_paused():  # packed as read: a restore makes no object per customer
-        numbered = [(*_packed_record(data), cid) for cid, data in customers]
+        numbered = [_packed_record(cid, data) for cid, data in customers]
     if len(numbered) != meta["customers"]:
         raise ValueError(f"{len(numbered)} customer records, the checkpoint has "
                          f"{meta['customers']}")

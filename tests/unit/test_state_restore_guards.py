@@ -63,7 +63,9 @@ def test_a_snapshot_whose_customer_row_does_not_match_its_fields_is_refused(
     cid, values = doc["customers"][0]
     doc["customers"][0] = [cid, values[:-1] if change == "short" else [*values, 0]]
     PartitionEngine.restore(_snapshot(_snapshot_doc(engine.snapshot())), CONFIG)  # as written
-    with pytest.raises(ValueError):
+    n = len(doc["customer_fields"])
+    held = n + (1 if change == "long" else -1)
+    with pytest.raises(ValueError, match=rf"^customer {cid!r}: {held} values for {n} fields$"):
         PartitionEngine.restore(_snapshot(doc), CONFIG)
 
 
@@ -96,3 +98,49 @@ def test_the_first_checkpoint_after_an_upgrade_resumes_with_the_model_refitted_o
     assert (back._model.training == upgraded._sample.view()).all()
     rest = stream(600)[450:]
     assert back.process(rest) == PartitionEngine.restore(upgraded.snapshot(), CONFIG).process(rest)
+
+
+#: A field's value of another JSON kind than the field's (what a corrupt record, or one
+#: written by a version that changed a field without a new format number, would hold).
+WRONG_KIND = [("hours", "abc"), ("amounts", {}), ("n", "3"), ("n", True), ("countries", []),
+              ("last_country", 0), ("last_t", "x"), ("wake", 1.0), ("recent", None)]
+
+
+def _record_with(data: bytes, name: str, value: Any) -> bytes:
+    magic, doc = data[:4], orjson.loads(data[4:])
+    doc["fields"][name] = value
+    return magic + orjson.dumps(doc)
+
+
+@pytest.mark.parametrize(("name", "value"), WRONG_KIND)
+def test_a_checkpoint_customer_field_of_another_kind_is_refused_at_restore(
+        name: str, value: Any) -> None:
+    """Refused as the checkpoint is read (the detector then rebuilds the partition from its
+    input history), not when that customer's next transaction unpacks it mid-stream."""
+    parts, customers = _checkpoint()
+    cid, data = customers[-1]
+    customers[-1] = (cid, _record_with(data, name, value))
+    with pytest.raises(ValueError, match=rf"customer {cid!r}: field {name!r} holds "):
+        PartitionEngine.resume(parts, customers, CONFIG)
+
+
+@pytest.mark.parametrize(("name", "value"), WRONG_KIND)
+def test_a_snapshot_customer_field_of_another_kind_is_refused_at_restore(
+        name: str, value: Any) -> None:
+    engine = PartitionEngine(CONFIG, 2)
+    engine.process(stream(300))
+    doc = _snapshot_doc(engine.snapshot())
+    cid, values = doc["customers"][-1]
+    values[doc["customer_fields"].index(name)] = value
+    with pytest.raises(ValueError, match=rf"customer {cid!r}: field {name!r} holds "):
+        PartitionEngine.restore(_snapshot(doc), CONFIG)
+
+
+def test_every_field_of_the_kind_it_has_is_restored_as_before() -> None:
+    """Numbers stay numbers whether JSON wrote them as integers or not (a float field that
+    holds 2.0 is written `2.0`, but an older writer's 2 must still read)."""
+    parts, customers = _checkpoint()
+    cid, data = customers[-1]
+    customers[-1] = (cid, _record_with(data, "gap_log", 2))
+    resumed = PartitionEngine.resume(parts, customers, CONFIG)
+    assert resumed._customers.get(cid, 0.0).gap_log == 2
