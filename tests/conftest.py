@@ -102,6 +102,23 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
         local.stop()
 
 
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A local KRaft broker of the test's own on free ports (not the session's, which other
+    tests share: a test may stop and restart it), started once so that its storage is
+    formatted; stopped at the end."""
+    local = LocalBroker(BrokerSettings(home=tmp_path / "kafka", port=free_port(),
+                                       controller_port=free_port()))
+    try:
+        local.start()
+    except Exception as exc:
+        _no_broker(f"the test's own local broker did not start: {exc}")
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
 @pytest.fixture(scope="session")
 def kafka(broker: BrokerHandle) -> KafkaSettings:
     """Settings that reach the session's broker."""

@@ -13,50 +13,27 @@ timing, so each one is fed by tests/unit/test_detector_startup.py.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from auditstream.broker import BrokerSettings, LocalBroker
-from auditstream.broker.process import free_port
+from auditstream.broker import LocalBroker
 from shared.codec import decode, encode
 from shared.kafka import make_producer
 from shared.schemas import ScoredTransaction
 from shared.settings import KafkaSettings
+from tests.integration.service_run import DOWN_S, ROOT, running, wait_for
 from tests.integration.topic_reader import read_all
 from tests.unit.detector_fakes import tx
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-#: How long after the detector's start the broker starts (it then takes 10-20 s to answer).
-DOWN_S = 5.0
-
-
-def _wait_for(proc: subprocess.Popen[bytes], log: Path, text: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in log.read_text(errors="replace"):
-        assert proc.poll() is None, f"exited {proc.returncode}:\n{log.read_text()[-5000:]}"
-        assert time.monotonic() < deadline, log.read_text()[-5000:]
-        time.sleep(0.2)
-
-
 def test_a_detector_started_during_a_broker_restart_waits_it_out_then_scores(
-    tmp_path: Path,
+    tmp_path: Path, own_broker: LocalBroker,
 ) -> None:
-    try:
-        broker = LocalBroker(BrokerSettings(home=tmp_path / "kafka", port=free_port(),
-                                            controller_port=free_port()))
-        broker.start()  # formats its storage: the restart below keeps the data
-    except Exception as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            raise
-        pytest.skip(f"no local broker: {exc}")
+    broker = own_broker  # its storage formatted: the restart below keeps the data
     name = f"startup-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
            # The shared wait of every command: the detector must not use it (a broker
@@ -67,17 +44,13 @@ def test_a_detector_started_during_a_broker_restart_waits_it_out_then_scores(
            "AUDITSTREAM_SCORED_TOPIC": f"{name}.scored", "AUDITSTREAM_DLQ_TOPIC": f"{name}.dlq",
            "AUDITSTREAM_PARTITIONS": "2", "DETECTOR_SNAPSHOT_TOPIC": f"{name}.snap"}
     log = tmp_path / "detector.log"
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        broker.stop()
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "detector"], cwd=ROOT, env=env,
-                                    stdout=out, stderr=subprocess.STDOUT)
-        _wait_for(proc, log, "waiting for Kafka at", 30)
+    broker.stop()
+    with running(["detector"], env, log) as proc:
+        wait_for(proc, log, "waiting for Kafka at", 30)
         time.sleep(DOWN_S)
         assert proc.poll() is None, log.read_text()
         broker.start()
-        _wait_for(proc, log, "consuming", 150)
+        wait_for(proc, log, "consuming", 150)
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap)
         producer = make_producer(kafka)
         sent = [tx(i, f"c{i % 4}") for i in range(40)]
@@ -88,12 +61,3 @@ def test_a_detector_started_during_a_broker_restart_waits_it_out_then_scores(
         scored = sorted(decode(m.value() or b"", ScoredTransaction).transaction_id
                         for m in rows)
         assert scored == sorted(t.transaction_id for t in sent)  # each once
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, log.read_text()[-5000:]
-        text = log.read_text(errors="replace")
-        assert "Traceback" not in text and ": error: " not in text
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        broker.stop()

@@ -10,42 +10,29 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from auditstream.broker import BrokerSettings, LocalBroker
-from auditstream.broker.process import free_port
+from auditstream.broker import LocalBroker
 from detector.core.config import CoreConfig
 from detector.offline import score_transactions
 from shared.codec import encode
 from shared.kafka import make_producer
 from shared.settings import KafkaSettings
-from tests.integration.test_detector_startup_outage import DOWN_S, _wait_for
+from tests.integration.service_run import DOWN_S, ROOT, running, wait_for
 from tests.scored_days import read_scored
 from tests.unit.detector_fakes import tx
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def test_a_sink_started_while_its_broker_is_down_waits_for_it_then_exports(
-    tmp_path: Path,
+    tmp_path: Path, own_broker: LocalBroker,
 ) -> None:
-    try:
-        broker = LocalBroker(BrokerSettings(home=tmp_path / "kafka", port=free_port(),
-                                            controller_port=free_port()))
-        broker.start()  # formats its storage: the restart below keeps the data
-    except Exception as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            raise
-        pytest.skip(f"no local broker: {exc}")
+    broker = own_broker  # its storage formatted: the restart below keeps the data
     name = f"sinkstart-{uuid.uuid4().hex[:8]}"
     exports = tmp_path / "exports"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
@@ -53,20 +40,16 @@ def test_a_sink_started_while_its_broker_is_down_waits_for_it_then_exports(
            "SINK_GROUP_ID": name, "AUDITSTREAM_SCORED_TOPIC": f"{name}.scored",
            "AUDITSTREAM_REVIEWS_TOPIC": f"{name}.reviews", "AUDITSTREAM_PARTITIONS": "2"}
     log = tmp_path / "sink.log"
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        broker.stop()
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "sink", "--exports", str(exports)],
-                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _wait_for(proc, log, "waiting for Kafka at", 30)
+    broker.stop()
+    with running(["sink", "--exports", str(exports)], env, log) as proc:
+        wait_for(proc, log, "waiting for Kafka at", 30)
         time.sleep(DOWN_S)
         assert proc.poll() is None, log.read_text()  # past KAFKA_STARTUP_WAIT_S: waiting
         first = log.read_text(errors="replace")
         left = re.search(r"still trying for (\d+) s \(SINK_STARTUP_WAIT_S\)", first)
         assert left is not None and int(left.group(1)) >= 140, first
         broker.start()
-        _wait_for(proc, log, "assigned", 150)
+        wait_for(proc, log, "assigned", 150)
         rows = score_transactions([tx(i, f"c{i % 4}") for i in range(40)], CoreConfig(), 2)
         producer = make_producer(KafkaSettings(bootstrap_servers=broker.bootstrap))
         for row in rows:
@@ -77,15 +60,6 @@ def test_a_sink_started_while_its_broker_is_down_waits_for_it_then_exports(
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-5000:]
             time.sleep(0.5)
         assert sorted(_ids(exports)) == sorted(r.transaction_id for r in rows)  # each once
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, log.read_text()[-5000:]
-        text = log.read_text(errors="replace")
-        assert "Traceback" not in text and ": error: " not in text
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        broker.stop()
 
 
 def _ids(exports: Path) -> list[str]:
