@@ -93,8 +93,8 @@ def _kinds(default: Any) -> frozenset[type]:
     return _NUMBER | {kind} if default is None else frozenset({kind})
 
 
-_KINDS = {n: _kinds(v) for n, v in _DEFAULTS.items()}
-_KIND_LIST = [_KINDS[n] for n in _NAMES]
+#: Per field in `_NAMES` order, the kinds its value may have.
+_KINDS = [_kinds(_DEFAULTS[n]) for n in _NAMES]
 
 
 def pack_fields(fields: dict[str, Any]) -> bytes:
@@ -103,11 +103,11 @@ def pack_fields(fields: dict[str, Any]) -> bytes:
     unknown here is ignored. A value of another JSON kind than its field's is `ValueError`:
     a record is checked as it is read, not when its customer is next unpacked."""
     values = [fields[n] if n in fields else _DEFAULTS[n] for n in _NAMES]
-    if not all(map(contains, _KIND_LIST, map(type, values))):  # ~1 us a customer
-        for name, value in zip(_NAMES, values, strict=True):
-            if type(value) not in _KINDS[name]:
+    if not all(map(contains, _KINDS, map(type, values))):  # ~1 us a customer
+        for name, kinds, value in zip(_NAMES, _KINDS, values, strict=True):
+            if type(value) not in kinds:
                 raise ValueError(f"field {name!r} holds {type(value).__name__}, not "
-                                 f"{' or '.join(sorted(k.__name__ for k in _KINDS[name]))}")
+                                 f"{' or '.join(sorted(k.__name__ for k in kinds))}")
     last_t = _or_minus_inf(fields.get("last_t"))
     return _LAST_T.pack(last_t) + orjson.dumps(values)
 
