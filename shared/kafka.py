@@ -3,7 +3,8 @@
 With `shared.kafka_log`, the only module in `shared` that imports confluent_kafka; the pure
 core never does. Every client made here logs through `kafka_log.ClientLog` (connection
 failures summarised as one "waiting for Kafka at ..." line per `KafkaSettings.log_interval_s`);
-a broker that never answers is `KafkaUnreachableError` (exit 4).
+a broker that never answers is `KafkaUnreachableError` (exit 4); one that refuses the client's
+SASL or TLS handshake is `refused` (exit 2 at once: a setting to fix, not a wait).
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ def unreachable(kafka: KafkaSettings, timeout: float, detail: object = "",
         "start one with `auditstream broker start`, or correct KAFKA_BOOTSTRAP_SERVERS if the "
         "address is wrong"
     )
+
+
+def refused(kafka: KafkaSettings, cause: str) -> KafkaWiringError:
+    """The one-line error (exit 2) of a broker that refused the SASL or TLS handshake; it names
+    the settings to check, never their secret values."""
+    return KafkaWiringError(
+        f"Kafka at {kafka.bootstrap_servers} refused this client's SASL or TLS handshake "
+        f"({cause}); check KAFKA_SECURITY_PROTOCOL (now {kafka.security_protocol}) against the "
+        "broker's listener, then KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, "
+        "KAFKA_SASL_PASSWORD and KAFKA_SSL_* (README, Configuration)", "_AUTHENTICATION")
 
 
 #: The setting a command's wait for the broker comes from (services name their own).
@@ -159,6 +170,8 @@ def _await(admin: AdminClient, kafka: KafkaSettings, timeout: float | None,
     timeout = kafka.startup_wait_s if timeout is None else timeout
     deadline = time.monotonic() + timeout
     last: Exception | None = None
+    line = wait_line(kafka)
+    line.take_refusal()  # an earlier one is news only if it comes again
     while time.monotonic() < deadline:
         try:
             meta = admin.list_topics(timeout=min(_TRY_S, max(0.1, deadline - time.monotonic())))
@@ -166,12 +179,15 @@ def _await(admin: AdminClient, kafka: KafkaSettings, timeout: float | None,
         except KafkaException as exc:
             last = exc
             admin.poll(0)  # hands queued log lines to ClientLog (one summary line at most)
+            cause = line.take_refusal()
+            if cause is not None:
+                raise refused(kafka, cause) from None  # its own code, not the transport one
             if not quiet:
                 # librdkafka says nothing for 10-30 s when the address swallows the
                 # connection (a wrong port, a filtered host): the wait itself speaks then.
-                line = wait_line(kafka).note("no answer yet")
-                if line is not None:
-                    log.warning("%s", line)
+                note = line.note("no answer yet")
+                if note is not None:
+                    log.warning("%s", note)
             time.sleep(0.2)
     err = last.args[0] if last is not None and last.args else last
     raise unreachable(kafka, timeout, err.str() if isinstance(err, KafkaError) else err,
