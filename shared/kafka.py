@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,11 +25,24 @@ from confluent_kafka.cimpl import NewTopic
 
 from shared.errors import KafkaUnreachableError, KafkaWiringError
 from shared.kafka_log import TRANSPORT_CODES, ClientLog, wait_line
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, ignored_security_variables
 
 log = logging.getLogger(__name__)
 
+#: The ignored security variables already named in this process.
+_WARNED_IGNORED: set[str] = set()
+
+
+def _warn_ignored() -> None:
+    names = [n for n in ignored_security_variables(os.environ) if n not in _WARNED_IGNORED]
+    if names:
+        _WARNED_IGNORED.update(names)
+        log.warning("%s: not read by auditstream, ignored (the KAFKA_SASL_* and KAFKA_SSL_* it "
+                    "reads: README, Configuration)", ", ".join(names))
+
+
 def _logged(kafka: KafkaSettings, conf: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
+    _warn_ignored()
     sink = ClientLog(kafka, quiet)
     # librdkafka's log lines and client-wide errors go to Python logging, summarised,
     # instead of straight to stderr (one line per failed connection attempt).
