@@ -144,16 +144,34 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: Any) -> di
     return conf
 
 
+@contextlib.contextmanager
+def _client_made() -> Iterator[None]:
+    """A setting librdkafka refuses as the client is made (a CA file that is not there, an
+    unknown SASL mechanism) is one line and exit 2, naming the settings, not a traceback."""
+    try:
+        yield
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else exc
+        text = err.str() if isinstance(err, KafkaError) else str(err)
+        raise KafkaWiringError(
+            f"invalid Kafka client setting ({text}); check the KAFKA_ settings it names "
+            "(e.g. ssl.ca.location is KAFKA_SSL_CA_LOCATION; README, Configuration)",
+            "_INVALID_ARG") from None
+
+
 def make_producer(kafka: KafkaSettings, **overrides: Any) -> Producer:
-    return Producer(_logged(kafka, producer_config(kafka, **overrides)))
+    with _client_made():
+        return Producer(_logged(kafka, producer_config(kafka, **overrides)))
 
 
 def make_consumer(kafka: KafkaSettings, group_id: str, **overrides: Any) -> Consumer:
-    return Consumer(_logged(kafka, consumer_config(kafka, group_id, **overrides)))
+    with _client_made():
+        return Consumer(_logged(kafka, consumer_config(kafka, group_id, **overrides)))
 
 
 def make_admin(kafka: KafkaSettings, quiet: bool = False) -> AdminClient:
-    return AdminClient(_logged(kafka, kafka.client_config(), quiet))
+    with _client_made():
+        return AdminClient(_logged(kafka, kafka.client_config(), quiet))
 
 
 def is_transport_error(exc: KafkaException) -> bool:
