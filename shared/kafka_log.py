@@ -102,7 +102,9 @@ class WaitLine:
         """Record one failure; return the line to print now, or None to stay quiet."""
         now = self._clock()
         with self._lock:
-            if self._last is not None and now - self._last < self.interval:
+            # A refusal's "all brokers down" is no wait: its own line said what it is.
+            refused = self._refused_last is not None and now - self._refused_last < self.interval
+            if refused or (self._last is not None and now - self._last < self.interval):
                 self._hidden += 1
                 return None
             hidden, self._hidden, self._last = self._hidden, 0, now

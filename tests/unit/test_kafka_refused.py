@@ -87,3 +87,17 @@ def test_a_quiet_client_still_remembers_a_refusal(caplog: pytest.LogCaptureFixtu
     from shared.kafka_log import wait_line
 
     assert wait_line(kafka).take_refusal() == CAUSE
+
+
+def test_no_waiting_line_while_the_broker_refuses_the_handshake() -> None:
+    """librdkafka follows a refusal with "all brokers down"; its "waiting for Kafka ...
+    then exit 4" line would contradict the exit 2 that follows."""
+    clock = Clock()
+    line = WaitLine("h:9092", 10.0, clock)
+    line.refuse("bad")
+    assert line.note("all brokers down") is None
+    clock.now += 9.999  # one unit under the interval: still quiet
+    assert line.note("all brokers down") is None
+    clock.now += 0.001  # at the interval after the refusal: waiting is news again
+    assert line.note("connection refused") == (
+        "waiting for Kafka at h:9092 (connection refused); 2 more like it since the last line")
