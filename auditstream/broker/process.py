@@ -17,6 +17,7 @@ from pathlib import Path
 from auditstream.broker.libs import JAVA_HINT, ensure_libs, require_tool
 from auditstream.broker.settings import BrokerSettings
 from shared.errors import BrokerError, KafkaWiringError
+from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,16 @@ class BrokerStatus:
     kafka_version: str
     detail: str
     answering: bool = False
+
+
+def local_client(bootstrap: str) -> KafkaSettings:
+    """How to reach the local broker: PLAINTEXT (it listens so, on loopback only), whatever
+    the `KAFKA_` security settings, meant for a real cluster, say."""
+    return KafkaSettings(
+        bootstrap_servers=bootstrap, security_protocol="PLAINTEXT", sasl_mechanism=None,
+        sasl_username=None, sasl_password=None, ssl_ca_location=None,
+        ssl_certificate_location=None, ssl_key_location=None, ssl_key_password=None,
+        ssl_endpoint_identification_algorithm=None)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -119,11 +130,10 @@ class LocalBroker:
 
     def _answers(self, timeout: float) -> bool:
         from shared.kafka import wait_for_broker
-        from shared.settings import KafkaSettings
 
         try:
             # quiet: "connection refused" is the expected answer while the JVM starts.
-            wait_for_broker(KafkaSettings(bootstrap_servers=self.bootstrap), timeout=timeout,
+            wait_for_broker(local_client(self.bootstrap), timeout=timeout,
                             quiet=True)
         except KafkaWiringError:
             return False
