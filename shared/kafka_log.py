@@ -50,8 +50,9 @@ _REFUSED_TEXT = ("handshake failed", "SASL authentication", "Authentication fail
 
 
 def is_refusal(text: str) -> bool:
-    """Whether a librdkafka log line says the broker refused the SASL or TLS handshake."""
-    return any(marker in text for marker in _REFUSED_TEXT)
+    """Whether a librdkafka log line says the broker refused the SASL or TLS handshake. One
+    the peer hung up on is not (a broker shutting down does that too): it is waited for."""
+    return any(m in text for m in _REFUSED_TEXT) and not is_transport_noise(text)
 
 
 def is_transport_noise(text: str) -> bool:
@@ -150,6 +151,8 @@ def cause_of(text: str) -> str:
     """The few words a "waiting for Kafka" line gives as the cause of a failure."""
     if "ApiVersionRequest" in text:
         return NOT_KAFKA
+    if "PLAINTEXT broker listener" in text:  # librdkafka's own guess, at a TLS hang-up
+        return "TLS hung up on: a PLAINTEXT listener? check KAFKA_SECURITY_PROTOCOL"
     for marker in ("Connection refused", "Name or service not known", "Failed to resolve",
                    "brokers are down", "Disconnected", "Connection reset"):
         if marker in text:
@@ -187,12 +190,12 @@ class ClientLog:
 
     def error_cb(self, err: KafkaError) -> None:
         """Client-wide errors; without this callback librdkafka would print each one."""
-        if err.code() in REFUSED_CODES:
+        if err.code() in REFUSED_CODES and not is_transport_noise(err.str()):
             self._refused(err.str())
             return
         if self._quiet:
             return
-        if err.code() in TRANSPORT_CODES:
+        if err.code() in TRANSPORT_CODES or err.code() in REFUSED_CODES:
             line = self._wait.note(cause_of(err.str()))
             if line is not None:
                 client_log.warning("%s", line)

@@ -101,3 +101,27 @@ def test_no_waiting_line_while_the_broker_refuses_the_handshake() -> None:
     clock.now += 0.001  # at the interval after the refusal: waiting is news again
     assert line.note("connection refused") == (
         "waiting for Kafka at h:9092 (connection refused); 2 more like it since the last line")
+
+
+#: A TLS client at a PLAINTEXT listener, as librdkafka 2.x says it: the broker hung up,
+#: which a broker shutting down mid-handshake also does, so it stays a wait, saying the
+#: likelier cause.
+SSL_HUNG_UP = ("ssl://127.0.0.1:5/bootstrap: SSL handshake failed: Disconnected: SSL "
+               "connection closed by peer: connecting to a PLAINTEXT broker listener? (after 0ms "
+               "in state SSL_HANDSHAKE)")
+
+
+def test_a_handshake_the_peer_hung_up_on_is_waited_for_not_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from shared.kafka_log import wait_line
+
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:5", log_interval_s=3600)
+    client = ClientLog(kafka)
+    caplog.set_level(logging.DEBUG, logger="librdkafka")
+    client.log(logging.ERROR, "%s", "FAIL [auditstream#producer-1] [thrd:x]: " + SSL_HUNG_UP)
+    client.error_cb(KafkaError(KafkaError._SSL, SSL_HUNG_UP))
+    assert wait_line(kafka).take_refusal() is None
+    assert [r.getMessage() for r in caplog.records if r.name == "librdkafka"] == [
+        "waiting for Kafka at 127.0.0.1:5 (TLS hung up on: a PLAINTEXT listener? check "
+        "KAFKA_SECURITY_PROTOCOL)"]
