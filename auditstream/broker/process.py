@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import re
@@ -58,6 +59,20 @@ def local_client(bootstrap: str) -> KafkaSettings:
         sasl_username=None, sasl_password=None, ssl_ca_location=None,
         ssl_certificate_location=None, ssl_key_location=None, ssl_key_password=None,
         ssl_endpoint_identification_algorithm=None)
+
+
+def exposure_warning(host: str) -> str | None:
+    """What to warn of when the broker would listen beyond this machine (else None): it has
+    no authentication, so whoever reaches it may read and write every topic."""
+    try:
+        if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name or an address of this machine's network
+    return (f"BROKER_HOST={host}: the local broker listens beyond this machine without "
+            "authentication or TLS (PLAINTEXT); anyone who reaches it can read and write "
+            "every topic, transactions included. Keep 127.0.0.1 unless that is intended; a "
+            "shared cluster with SASL/TLS is set with KAFKA_* instead")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -158,6 +173,8 @@ class LocalBroker:
         current = self.status()
         if current.running:
             return current
+        if warning := exposure_warning(self.settings.host):
+            log.warning("%s", warning)
         java = require_tool("java", JAVA_HINT)
         libs = ensure_libs(self.settings.libs_dir, self.settings.kafka_version)
         self._check_ports()
