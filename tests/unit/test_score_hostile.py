@@ -154,12 +154,13 @@ sys.exit(main(["score", sys.argv[1], "--out", sys.argv[2]]))
 
 
 def test_sigterm_ends_score_like_ctrl_c_without_temporary_files(
-        rows: list[Transaction], tmp_path: Path) -> None:
+        rows: list[Transaction], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGTERM used to kill `score` where it stood: every day file being written stayed
     behind as a hidden .tmp file, for good. Now it ends as Ctrl-C does: exit 130, one line,
     the exports not finished and no temporary file left."""
     import subprocess
     import sys
+    monkeypatch.setenv("EXPORTS_SAMPLE_KEY", "test-key")  # no warning of the public default
     source = tmp_path / "in.csv"
     write_transactions_csv(rows, source)
     out = tmp_path / "out"
@@ -168,7 +169,7 @@ def test_sigterm_ends_score_like_ctrl_c_without_temporary_files(
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", _TERMINATED, str(source), str(out)],
                           cwd=root, capture_output=True, text=True, timeout=120,
-                          env={"PYTHONPATH": str(root)})
+                          env={"PYTHONPATH": str(root), "EXPORTS_SAMPLE_KEY": "test-key"})
     assert (done.returncode, done.stderr) == (130, "auditstream score: interrupted\n")
     assert not [p for p in out.rglob("*.tmp")]
     after = _files(out)
