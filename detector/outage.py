@@ -12,16 +12,14 @@ used to end a detector started during a broker restart with exit 2.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
 
-from shared.errors import AuditstreamError, KafkaUnreachableError, KafkaWiringError
-
-log = logging.getLogger("detector")
+from shared.errors import KafkaUnreachableError, KafkaWiringError
+from shared.retry import retry_within, unreachable_after
 
 T = TypeVar("T")
 
@@ -55,9 +53,6 @@ CONFIG_CODES = frozenset({
     KafkaError.INVALID_CONFIG, KafkaError.POLICY_VIOLATION, KafkaError.INVALID_PARTITIONS,
     KafkaError.TOPIC_EXCEPTION, KafkaError._INVALID_ARG,
 })
-
-#: The pause between two tries of a start-up step.
-STARTUP_RETRY_PAUSE_S = 1.0
 
 
 def kafka_code(exc: BaseException) -> int | None:
@@ -100,37 +95,20 @@ def is_config_error(exc: BaseException) -> bool:
     return kafka_code(exc) in CONFIG_CODES
 
 
-def unreachable_after(exc: BaseException, doing: str, waited: float) -> KafkaUnreachableError:
-    """The exit-4 error of an outage that outlasted its wait."""
-    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else exc
-    detail = err.str() if isinstance(err, KafkaError) else str(err)
-    return KafkaUnreachableError(
-        f"{doing}: the Kafka cluster could not be reached for {waited:.0f} s (last error: "
-        f"{detail}); a restart resumes exactly once, when the cluster is back")
-
-
 def retry_outages(call: Callable[[float], T], doing: str, wait_s: float,
                   brokers: Callable[[], int] = lambda: 0, replication_factor: int = 1,
                   clock: Callable[[], float] = time.monotonic,
                   sleep: Callable[[float], None] = time.sleep,
-                  stopping: Callable[[], bool] = lambda: False) -> T:
-    """`call(seconds_left)`, tried again while it fails with an outage, for `wait_s` in all;
-    an outage past that is `KafkaUnreachableError` (exit 4), any other error is raised as
-    it is (exit 2 for a Kafka error, see `detector.app.run_service`).
+                  stopping: Callable[[], bool] = lambda: False,
+                  give_up: Callable[[Exception, float], Exception] | None = None) -> T:
+    """`call(seconds_left)`, tried again while it fails with an outage, for `wait_s` in all
+    (`shared.retry.retry_within`); an outage past that is `give_up(error, wait_s)`, by
+    default `KafkaUnreachableError` (exit 4), any other error is raised as it is (exit 2 for
+    a Kafka error, see `detector.app.run_service`).
 
     A SIGTERM stops it at once: at start-up the signal handler raises out of the sleep;
     later (`stopping`) the outage's error is raised without another try."""
-    deadline = clock() + wait_s
-    while True:
-        try:
-            return call(max(deadline - clock(), 0.1))
-        except (KafkaException, AuditstreamError) as exc:
-            if not is_outage(exc, replication_factor, brokers()) or stopping():
-                raise
-            if clock() >= deadline:
-                if isinstance(exc, KafkaUnreachableError):
-                    raise  # "no Kafka broker answered at ...": what to do included
-                raise unreachable_after(exc, doing, wait_s) from exc
-            log.warning("%s: %s; retrying (for %.0f s more)", doing, exc,
-                        max(deadline - clock(), 0))
-            sleep(STARTUP_RETRY_PAUSE_S)
+    return retry_within(
+        call, lambda exc: is_outage(exc, replication_factor, brokers()), wait_s,
+        give_up or (lambda exc, waited: unreachable_after(exc, doing, waited)), doing,
+        clock, sleep, stopping)

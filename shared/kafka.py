@@ -1,9 +1,10 @@
 """Kafka wiring: client factories, topic creation, delivery tracking, broker readiness.
 
-With `shared.kafka_log`, the only module in `shared` that imports confluent_kafka; the pure
-core never does. Every client made here logs through `kafka_log.ClientLog` (connection
-failures summarised as one "waiting for Kafka at ..." line per `KafkaSettings.log_interval_s`);
-a broker that never answers is `KafkaUnreachableError` (exit 4).
+With `shared.kafka_log` and `shared.retry`, the only modules in `shared` that import
+confluent_kafka; the pure core never does. Every client made here logs through
+`kafka_log.ClientLog` (connection failures summarised as one "waiting for Kafka at ..." line
+per `KafkaSettings.log_interval_s`); a broker that never answers is `KafkaUnreachableError`
+(exit 4).
 """
 
 from __future__ import annotations
@@ -47,13 +48,19 @@ def client_versions() -> dict[str, str]:
 def unreachable(kafka: KafkaSettings, timeout: float, detail: object = "",
                 setting: str | None = None) -> KafkaUnreachableError:
     """The one-line error of a command that found no broker; `setting` names the wait."""
-    why = "; ".join(x for x in (setting or "", f"last error: {detail}" if detail else "") if x)
-    why = f" ({why})" if why else ""
-    return KafkaUnreachableError(
-        f"no Kafka broker answered at {kafka.bootstrap_servers} within {timeout:.0f} s{why}; "
-        "start one with `auditstream broker start`, or correct KAFKA_BOOTSTRAP_SERVERS if the "
-        "address is wrong"
+    error = KafkaUnreachableError(
+        f"no Kafka broker answered at {kafka.bootstrap_servers} within {timeout:.0f} s"
+        f"{why(setting, detail)}; start one with `auditstream broker start`, or correct "
+        "KAFKA_BOOTSTRAP_SERVERS if the address is wrong"
     )
+    error.detail = str(detail)
+    return error
+
+
+def why(setting: str | None, detail: object) -> str:
+    """" (SETTING; last error: DETAIL)" of an exit-4 line, the parts there are."""
+    parts = "; ".join(x for x in (setting or "", f"last error: {detail}" if detail else "") if x)
+    return f" ({parts})" if parts else ""
 
 
 #: The setting a command's wait for the broker comes from (services name their own).
