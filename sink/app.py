@@ -7,7 +7,7 @@ the consumer group too is only for lag monitoring (a commit that fails is only l
 SIGTERM/SIGINT always end the sink with exit 0: during start-up (waiting for the broker,
 assigning) at once, later after the current batch and a checkpoint. A broker down or
 starting is waited for at start-up (`SinkSettings.startup_wait_s`, as the detector's), and
-a broker restart while assigning (`sink.assign.ASSIGN_RETRY_S`).
+as long again for a broker restart while assigning; then exit 4.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from shared.kafka import (
     wait_for_broker,
 )
 from shared.outputs import output_errors
+from shared.retry import last_error, retry_within, unreachable_after
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
 from sink.assign import assign_from_checkpoint, commit, consumer_overrides, lag
 from sink.exports import OnRollup
@@ -91,9 +92,8 @@ class _Stopper:
 PACE = 4.0
 #: The setting of the start-up's wait, as messages name it (`SinkSettings.startup_wait_s`).
 STARTUP_WAIT_SETTING = "SINK_STARTUP_WAIT_S"
-#: The longest one try of creating the topics at start-up, and the pause between tries.
+#: The longest one try of creating the topics at start-up.
 TOPICS_TIMEOUT_S = 30.0
-STARTUP_RETRY_PAUSE_S = 1.0
 #: How long the sink waits for its consumer to close at exit.
 CLOSE_TIMEOUT_S = 10.0
 #: What a disk-full or read-only failure leaves behind, for its one-line message.
@@ -148,8 +148,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     result = SinkResult()
     start_rows, start_rejected = writer.rows, writer.cp.rejected
     try:
-        parts = assign_from_checkpoint(consumer, topic, writer.offsets,
-                                       {t.reviews_topic: writer.review_offsets})
+        parts = _assign(settings, consumer, writer)
         writer.write_rollups(run_info, report=False)
         loop_started = time.monotonic()
         stopper.early = False  # from here a signal ends the loop after its batch
@@ -174,30 +173,43 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
 
 
 def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> None:
-    """The start-up's Kafka steps (the broker answers, the topics exist), tried again while
-    the cluster is out of reach, for `startup_wait_s` in all (as the detector's start-up);
-    then `KafkaUnreachableError` (exit 4). A signal ends the wait at once (`_Stopper`)."""
+    """The start-up's first Kafka steps (the broker answers, the topics exist), tried again
+    while the cluster is out of reach, for `startup_wait_s` in all (as the detector's
+    start-up); then `KafkaUnreachableError` (exit 4). A signal ends the wait at once."""
     wait_s = settings.startup_wait_s
-    with startup_wait(settings.kafka, wait_s, STARTUP_WAIT_SETTING) as deadline:
-        while True:
-            left = max(deadline - time.monotonic(), 0.1)
-            kafka = settings.kafka.model_copy(update={"startup_wait_s": left})
-            try:
-                wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
-                ensure_topics(kafka, specs, timeout=min(TOPICS_TIMEOUT_S, left))
-                return
-            except KafkaWiringError as exc:
-                # Out of reach, or (a broker restarting) topics not in its metadata yet.
-                waitable = isinstance(exc, KafkaUnreachableError) or exc.code == "_UNKNOWN_TOPIC"
-                if not waitable:
-                    raise
-                if time.monotonic() >= deadline:
-                    if isinstance(exc, KafkaUnreachableError):
-                        raise
-                    raise unreachable(settings.kafka, wait_s, exc, STARTUP_WAIT_SETTING) from exc
-                log.warning("starting: %s; retrying (for %.0f s more)", exc,
-                            deadline - time.monotonic())
-                time.sleep(STARTUP_RETRY_PAUSE_S)
+
+    def connect(left: float) -> None:  # one try, within `left` s
+        kafka = settings.kafka.model_copy(update={"startup_wait_s": left})
+        wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
+        ensure_topics(kafka, specs, timeout=min(TOPICS_TIMEOUT_S, left))
+
+    def gave_up(exc: Exception, waited: float) -> Exception:
+        return unreachable(settings.kafka, waited, last_error(exc), STARTUP_WAIT_SETTING)
+
+    with startup_wait(settings.kafka, wait_s, STARTUP_WAIT_SETTING):
+        retry_within(connect, _out_of_reach, wait_s, gave_up, "starting")
+
+
+def _out_of_reach(exc: Exception) -> bool:
+    """Out of reach, or (a broker restarting) the topics not in its metadata yet."""
+    return isinstance(exc, KafkaUnreachableError) or (
+        isinstance(exc, KafkaWiringError) and exc.code == "_UNKNOWN_TOPIC")
+
+
+def _assign(settings: SinkSettings, consumer: Consumer, writer: SinkWriter) -> set[int]:
+    """The partitions assigned at the checkpoint, a broker restart waited out for
+    `startup_wait_s` again (a broker that answered late may still be electing leaders);
+    then exit 4 naming it."""
+    t, wait_s = settings.topics, settings.startup_wait_s
+
+    def gave_up(exc: Exception, waited: float) -> Exception:
+        return unreachable_after(exc, f"assigning {t.scored_topic}", waited,
+                                 STARTUP_WAIT_SETTING)
+
+    with startup_wait(settings.kafka, wait_s, STARTUP_WAIT_SETTING):
+        return assign_from_checkpoint(consumer, t.scored_topic, writer.offsets,
+                                      {t.reviews_topic: writer.review_offsets},
+                                      wait_s=wait_s, give_up=gave_up)
 
 
 def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts: set[int],
