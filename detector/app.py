@@ -43,9 +43,9 @@ from detector.ownership import PartitionOwnership
 from detector.partition import CoreEngineFactory, EngineFactory, Hook, PartitionState
 from detector.settings import DetectorSettings, settings_from_args
 from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
-from shared.errors import AuditstreamError, KafkaUnreachableError
-from shared.kafka import startup_wait, unreachable, wait_for_broker
-from shared.retry import last_error, unreachable_after
+from shared.errors import AuditstreamError
+from shared.kafka import startup_wait, wait_for_broker
+from shared.retry import exit_4
 
 log = logging.getLogger("detector")
 
@@ -108,16 +108,12 @@ class Detector(PartitionOwnership):
                 s, self._watchdog, self.metrics, lambda: self._stopping, self._new_output,
                 init_timeout=min(INIT_TRY_S, left))
 
-        def gave_up(exc: Exception, waited: float) -> Exception:  # the whole wait, named
-            if isinstance(exc, KafkaUnreachableError):
-                return unreachable(s.kafka, waited, last_error(exc), STARTUP_WAIT_SETTING)
-            return unreachable_after(exc, "starting", waited, STARTUP_WAIT_SETTING)
-
         # Every "waiting for Kafka" line of the wait says how long is left (a wrong address
         # is news in seconds; a broker still starting, as under compose, is waited for).
         with startup_wait(s.kafka, s.startup_wait_s, STARTUP_WAIT_SETTING):
             return retry_outages(connect, "starting", s.startup_wait_s, lambda: brokers,
-                                 s.topics.replication_factor, give_up=gave_up)
+                                 s.topics.replication_factor,
+                                 give_up=exit_4(s.kafka, STARTUP_WAIT_SETTING, "starting"))
 
     def _new_output(self, producer: Producer) -> None:
         self.processor.output = KafkaOutput(producer, self.settings, self._snapshot_partitions)

@@ -19,7 +19,7 @@ from typing import TypeVar
 from confluent_kafka import KafkaError, KafkaException
 
 from shared.errors import KafkaUnreachableError, KafkaWiringError
-from shared.retry import retry_within, unreachable_after
+from shared.retry import GiveUp, retry_within, unreachable_after
 
 T = TypeVar("T")
 
@@ -99,8 +99,8 @@ def retry_outages(call: Callable[[float], T], doing: str, wait_s: float,
                   brokers: Callable[[], int] = lambda: 0, replication_factor: int = 1,
                   clock: Callable[[], float] = time.monotonic,
                   sleep: Callable[[float], None] = time.sleep,
-                  stopping: Callable[[], bool] = lambda: False,
-                  give_up: Callable[[Exception, float], Exception] | None = None) -> T:
+                  stopping: Callable[[], bool] = lambda: False, give_up: GiveUp | None = None
+                  ) -> T:
     """`call(seconds_left)`, tried again while it fails with an outage, for `wait_s` in all
     (`shared.retry.retry_within`); an outage past that is `give_up(error, wait_s)`, by
     default `KafkaUnreachableError` (exit 4), any other error is raised as it is (exit 2 for

@@ -3,7 +3,7 @@ error is worth waiting for, for a whole wait, then one exit-4 error that names t
 
 Used by the detector's start-up, rewinds and producer replacement (`detector.outage`) and
 by the sink's start-up and assignment. Which errors are worth waiting for, and how giving up
-is phrased, are the caller's (`shared.kafka.unreachable` or `unreachable_after` here).
+is phrased, are the caller's (`exit_4`, `unreachable_after`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import TypeVar
 from confluent_kafka import KafkaError, KafkaException
 
 from shared.errors import KafkaUnreachableError
-from shared.kafka import why
+from shared.kafka import unreachable, why
+from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,12 @@ T = TypeVar("T")
 
 #: The pause between two tries.
 PAUSE_S = 1.0
+#: How a wait gives up: the error to raise for (the last error, the whole wait).
+GiveUp = Callable[[Exception, float], Exception]
 
 
 def retry_within(call: Callable[[float], T], waitable: Callable[[Exception], bool],
-                 wait_s: float, give_up: Callable[[Exception, float], Exception], doing: str,
+                 wait_s: float, give_up: GiveUp, doing: str,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  stopping: Callable[[], bool] = lambda: False) -> T:
@@ -55,6 +58,16 @@ def retry_within(call: Callable[[float], T], waitable: Callable[[Exception], boo
             sleep(PAUSE_S)
             if stopping():
                 raise
+
+
+def exit_4(kafka: KafkaSettings, setting: str, doing: str) -> GiveUp:
+    """The give-up of a wait that `setting` sets: "no Kafka broker answered" when none did,
+    else the outage's last error; both with the whole wait and `setting`."""
+    def give_up(exc: Exception, waited: float) -> Exception:
+        if isinstance(exc, KafkaUnreachableError):
+            return unreachable(kafka, waited, last_error(exc), setting)
+        return unreachable_after(exc, doing, waited, setting)
+    return give_up
 
 
 def unreachable_after(exc: BaseException, doing: str, waited: float,

@@ -16,9 +16,10 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
@@ -36,14 +37,15 @@ from shared.kafka import (
     wait_for_broker,
 )
 from shared.outputs import output_errors
-from shared.retry import last_error, retry_within, unreachable_after
+from shared.retry import exit_4, retry_within
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
-from sink.assign import assign_from_checkpoint, commit, consumer_overrides, lag
+from sink.assign import assign_from_checkpoint, commit, consumer_overrides, is_transient, lag
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
 from sink.writer import Record, SinkWriter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _OUT_OF_RANGE = {KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET}
 @dataclass
@@ -148,7 +150,10 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     result = SinkResult()
     start_rows, start_rejected = writer.rows, writer.cp.rejected
     try:
-        parts = _assign(settings, consumer, writer)
+        # Waited for as long again: a broker that answered late may still elect leaders.
+        parts = _waited(settings, lambda left: assign_from_checkpoint(
+            consumer, topic, writer.offsets, {t.reviews_topic: writer.review_offsets}, left),
+            is_transient, f"assigning {topic}")
         writer.write_rollups(run_info, report=False)
         loop_started = time.monotonic()
         stopper.early = False  # from here a signal ends the loop after its batch
@@ -173,21 +178,13 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
 
 
 def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> None:
-    """The start-up's first Kafka steps (the broker answers, the topics exist), tried again
-    while the cluster is out of reach, for `startup_wait_s` in all (as the detector's
-    start-up); then `KafkaUnreachableError` (exit 4). A signal ends the wait at once."""
-    wait_s = settings.startup_wait_s
-
+    """The start-up's first Kafka steps: the broker answers, the topics exist (`_waited`)."""
     def connect(left: float) -> None:  # one try, within `left` s
         kafka = settings.kafka.model_copy(update={"startup_wait_s": left})
         wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
         ensure_topics(kafka, specs, timeout=min(TOPICS_TIMEOUT_S, left))
 
-    def gave_up(exc: Exception, waited: float) -> Exception:
-        return unreachable(settings.kafka, waited, last_error(exc), STARTUP_WAIT_SETTING)
-
-    with startup_wait(settings.kafka, wait_s, STARTUP_WAIT_SETTING):
-        retry_within(connect, _out_of_reach, wait_s, gave_up, "starting")
+    _waited(settings, connect, _out_of_reach, "starting")
 
 
 def _out_of_reach(exc: Exception) -> bool:
@@ -196,20 +193,15 @@ def _out_of_reach(exc: Exception) -> bool:
         isinstance(exc, KafkaWiringError) and exc.code == "_UNKNOWN_TOPIC")
 
 
-def _assign(settings: SinkSettings, consumer: Consumer, writer: SinkWriter) -> set[int]:
-    """The partitions assigned at the checkpoint, a broker restart waited out for
-    `startup_wait_s` again (a broker that answered late may still be electing leaders);
-    then exit 4 naming it."""
-    t, wait_s = settings.topics, settings.startup_wait_s
-
-    def gave_up(exc: Exception, waited: float) -> Exception:
-        return unreachable_after(exc, f"assigning {t.scored_topic}", waited,
-                                 STARTUP_WAIT_SETTING)
-
+def _waited(settings: SinkSettings, call: Callable[[float], T],
+            waitable: Callable[[Exception], bool], doing: str) -> T:
+    """`call(seconds_left)`, tried again while `waitable` says the cluster is out of reach,
+    for `startup_wait_s` (as the detector's start-up), then exit 4 naming it; every "waiting
+    for Kafka" line meanwhile says how long is left. A signal ends it at once (`_Stopper`)."""
+    wait_s = settings.startup_wait_s
     with startup_wait(settings.kafka, wait_s, STARTUP_WAIT_SETTING):
-        return assign_from_checkpoint(consumer, t.scored_topic, writer.offsets,
-                                      {t.reviews_topic: writer.review_offsets},
-                                      wait_s=wait_s, give_up=gave_up)
+        return retry_within(call, waitable, wait_s,
+                            exit_4(settings.kafka, STARTUP_WAIT_SETTING, doing), doing)
 
 
 def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts: set[int],

@@ -8,13 +8,10 @@ Committing offsets to the consumer group is only for lag monitoring.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from shared.errors import KafkaWiringError
-from shared.retry import retry_within
 
 log = logging.getLogger(__name__)
 
@@ -33,37 +30,29 @@ def consumer_overrides() -> dict[str, object]:
 
 
 def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, int],
-                           also: dict[str, dict[int, int]] | None = None, *, wait_s: float,
-                           give_up: Callable[[Exception, float], Exception],
-                           clock: Callable[[], float] = time.monotonic,
-                           sleep: Callable[[float], None] = time.sleep) -> set[int]:
+                           also: dict[str, dict[int, int]] | None = None,
+                           timeout: float = TRY_S) -> set[int]:
     """Assign every partition of `topic` at its checkpointed offset (or its beginning), and
-    of each topic in `also` (the reviews topic) likewise; return `topic`'s partitions.
-
-    A metadata or watermark error (a broker restarting: unknown partition, no leader, time
-    out) is retried for `wait_s` (`shared.retry.retry_within`), then raised as `give_up`
-    says; a fatal one, or a retention gap, is raised at once."""
-    topics = {topic: offsets, **(also or {})}
-    return retry_within(lambda left: _assign(consumer, topics, min(TRY_S, left))[topic],
-                        _waitable, wait_s, give_up, f"assigning {topic}", clock, sleep)
-
-
-def _waitable(exc: Exception) -> bool:
-    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-    return isinstance(err, KafkaError) and not err.fatal()
-
-
-def _assign(consumer: Consumer, topics: dict[str, dict[int, int]], timeout: float
-            ) -> dict[str, set[int]]:
+    of each topic in `also` (the reviews topic) likewise; return `topic`'s partitions. Each
+    request waits `timeout` at most (`TRY_S`); an error that `is_transient` is worth
+    trying again; a retention gap is `KafkaWiringError`."""
+    timeout = min(timeout, TRY_S)
     assignment: list[TopicPartition] = []
-    out = {}
-    for topic, offsets in topics.items():
-        parts = _partitions(consumer, topic, timeout)
-        assignment += _positions(consumer, topic, parts, offsets, timeout)
-        out[topic] = set(parts)
+    found: dict[str, set[int]] = {}
+    for name, known in {topic: offsets, **(also or {})}.items():
+        parts = _partitions(consumer, name, timeout)
+        assignment += _positions(consumer, name, parts, known, timeout)
+        found[name] = set(parts)
     consumer.assign(assignment)
     log.info("assigned %s", {f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment})
-    return out
+    return found[topic]
+
+
+def is_transient(exc: Exception) -> bool:
+    """Whether an assignment's error may pass (metadata or watermarks while a broker
+    restarts: unknown partition, no leader, time out): any Kafka error but a fatal one."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and not err.fatal()
 
 
 def _partitions(consumer: Consumer, topic: str, timeout: float) -> list[int]:

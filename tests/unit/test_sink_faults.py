@@ -13,6 +13,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 import sink.assign as app
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
+from shared.retry import retry_within
 
 
 @dataclass
@@ -76,10 +77,12 @@ def gave_up(exc: Exception, waited: float) -> KafkaUnreachableError:
 
 def assign(consumer: FlakyConsumer, offsets: dict[int, int], wait_s: float = 180.0,
            clock: Clock | None = None) -> set[int]:
+    """The assignment as the sink's start-up waits for it (`sink.app._waited`)."""
     clock = clock or Clock()
-    return app.assign_from_checkpoint(consumer, "scored", offsets,  # type: ignore[arg-type]
-                                      wait_s=wait_s, give_up=gave_up, clock=clock.monotonic,
-                                      sleep=clock.sleep)
+    return retry_within(
+        lambda left: app.assign_from_checkpoint(consumer, "scored", offsets,  # type: ignore[arg-type]
+                                                timeout=left),
+        app.is_transient, wait_s, gave_up, "assigning", clock.monotonic, clock.sleep)
 
 
 def test_assigning_while_the_broker_restarts_is_retried() -> None:
