@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 from dashboard.pbir import write_report_definition
+from dashboard.reproducible import build_epoch
 from dashboard.spec import NAME
 from dashboard.tmdl import write_semantic_model
-from shared.source_date import source_date_epoch
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +27,14 @@ def write_pbip(root: Path) -> Path:
 
 def build(root: Path, exports_dir: Path = SAMPLE_EXPORTS, pbix: bool = True) -> list[Path]:
     """Write the PBIP project into `root` and, unless `pbix` is False, the `.pbix` beside it.
-    A malformed `SOURCE_DATE_EPOCH` is refused (`BuildEpochError`) before anything is
-    written or scipy, which reads it too, is imported."""
-    if pbix:
-        source_date_epoch()
+    The `.pbix`'s time (`build_epoch`: a malformed `SOURCE_DATE_EPOCH` or run.json time is
+    `BuildEpochError`) is taken once, before anything is written or scipy, which reads the
+    variable too, is imported."""
+    epoch = build_epoch(exports_dir) if pbix else None
     from dashboard.pbix import build_pbix
 
     root.mkdir(parents=True, exist_ok=True)
     written = [write_pbip(root)]
-    if pbix:
-        written.append(build_pbix(root, exports_dir, root / f"{NAME}.pbix"))
+    if epoch is not None:
+        written.append(build_pbix(root, exports_dir, root / f"{NAME}.pbix", epoch))
     return written

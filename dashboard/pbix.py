@@ -149,8 +149,10 @@ def _payloads(exports_dir: Path) -> tuple[list[tuple[str, str]], list[tuple[str,
     return loads, queries
 
 
-def build_pbix(project_root: Path, exports_dir: Path, out: Path) -> Path:
-    """`<project_root>/<name>.pbip` + the CSVs in `exports_dir` -> `out` (replaced atomically).
+def build_pbix(project_root: Path, exports_dir: Path, out: Path,
+               epoch: int | None = None) -> Path:
+    """`<project_root>/<name>.pbip` + the CSVs in `exports_dir` -> `out` (replaced atomically),
+    dated `epoch` (default: `build_epoch(exports_dir)`).
 
     Byte-reproducible: the same project and exports give the same file (`dashboard.reproducible`:
     pbix-mcp's ids and clock follow the inputs and the build epoch, the ZIP is canonical).
@@ -158,7 +160,8 @@ def build_pbix(project_root: Path, exports_dir: Path, out: Path) -> Path:
     from pbix_mcp import server  # type: ignore[import-untyped]
 
     loads, queries = _payloads(exports_dir)
-    epoch = build_epoch(exports_dir)
+    if epoch is None:
+        epoch = build_epoch(exports_dir)
     seed = input_digest(project_root, [text for pair in loads + queries for text in pair])
     alias = f"auditstream-{os.getpid()}"
     with atomic_path(out) as tmp, tempfile.TemporaryDirectory() as scratch:

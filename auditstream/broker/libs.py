@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -25,13 +29,50 @@ def require_tool(name: str, hint: str) -> str:
 
 
 def ensure_libs(libs_dir: Path, kafka_version: str) -> Path:
-    """Return a folder holding every runtime jar of `kafka_2.13:<version>`, fetching it once."""
+    """Return a folder holding every runtime jar of `kafka_2.13:<version>`, fetching it once.
+
+    Two fetches at once (two `broker start`s, two test sessions on a fresh machine) take
+    turns: the second finds the first's jars instead of resolving again and swapping its
+    own folder in under a broker that may already run from the first's."""
     marker = libs_dir / ".complete"
     if marker.exists():
         return libs_dir
     mvn = require_tool("mvn", "Install Apache Maven (e.g. `apt-get install maven`) to fetch Kafka.")
     require_tool("java", JAVA_HINT)
     libs_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _fetch_lock(libs_dir):
+        if marker.exists():
+            return libs_dir
+        _resolve(mvn, libs_dir, kafka_version)
+        marker.write_text(kafka_version + "\n")
+    return libs_dir
+
+
+@contextmanager
+def _fetch_lock(libs_dir: Path) -> Iterator[None]:
+    """An exclusive `flock` on `<libs_dir>.lock`, waited for; the kernel releases it however
+    its holder ends, so a killed fetch never blocks the next one."""
+    fd = os.open(libs_dir.with_name(libs_dir.name + ".lock"),
+                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        if not _try_lock(fd):
+            log.info("another fetch of %s is running; waiting for it", libs_dir)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _resolve(mvn: str, libs_dir: Path, kafka_version: str) -> None:
+    """Resolve the jars into a staging folder, then move it to `libs_dir` (lock held)."""
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs_dir.parent))
     pom = staging / "pom.xml"
     pom.write_bytes(resources.files("auditstream.broker").joinpath("pom.xml").read_bytes())
@@ -50,9 +91,7 @@ def ensure_libs(libs_dir: Path, kafka_version: str) -> Path:
             f"mvn could not resolve org.apache.kafka:kafka_2.13:{kafka_version} "
             f"(exit {proc.returncode}). Check network access to Maven Central.\n{tail}"
         )
-    if libs_dir.exists():
+    if libs_dir.exists():  # left by a fetch killed before its marker: not trusted
         shutil.rmtree(libs_dir)
     (staging / "libs").rename(libs_dir)
     shutil.rmtree(staging, ignore_errors=True)
-    marker.write_text(kafka_version + "\n")
-    return libs_dir

@@ -110,3 +110,20 @@ def test_build_called_directly_refuses_it_before_writing_anything(
     with pytest.raises(BuildEpochError):
         build(out)
     assert not out.exists()
+
+
+def test_build_refuses_a_snapshot_without_a_time_before_writing_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The epoch's other source, run.json's `event_time_max`, is read once, up front, too:
+    a malformed one used to be found only after the PBIP folder was written."""
+    from dashboard.build import build
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "run.json").write_text('{"event_time_max": "soon"}', encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(BuildEpochError, match="event_time_max 'soon'"):
+        build(out, exports)
+    assert not out.exists()
