@@ -23,8 +23,8 @@ from detector.txn import DetectorError
 from shared import retry
 from shared.codec import encode
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
-from shared.kafka import unreachable
 from tests.unit.detector_fakes import CountingFactory, FakeCluster, FakeRestorer, drained, tx
+from tests.unit.outage_fakes import BrokerGoneAfterAnswering, Clock
 
 FENCED_TEXT = ("Unable to replicate the partition 1 time(s): All brokers are currently fenced, "
                "or have all been shut down")
@@ -77,17 +77,6 @@ def test_unreachable_and_topics_not_visible_are_outages_other_errors_are_not() -
     assert not is_outage(KafkaWiringError("bad", "no such code"))
     assert not is_outage(kexc(KafkaError.UNKNOWN_TOPIC_OR_PART))  # not created by us: exit 2
     assert not is_outage(DetectorError("fenced"))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def failing_for(clock: Clock, seconds: float, exc: Exception, try_s: float = 5.0) -> Any:
@@ -244,20 +233,12 @@ def test_a_broker_gone_after_answering_at_start_up_is_exit_4_naming_the_whole_wa
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Before: the line gave the last try's time ("within 0 s"), as if the wait were shorter.
-    calls: list[float] = []
-
-    def broker(kafka: Any, timeout: float, setting: str) -> int:
-        calls.append(timeout)
-        if len(calls) == 1:
-            return 1  # it answered once...
-        time.sleep(0.05)  # a try that fails (no busy loop: the pause is 0 here)
-        raise unreachable(kafka, timeout, "Broker transport failure", setting)  # ...then left
-
+    broker = BrokerGoneAfterAnswering(0.05)  # tries of 0.05 s: no busy loop, the pause is 0
     cluster = cluster_with()
     topics = Topics(cluster, [KafkaWiringError("topics not visible after 2s", "_UNKNOWN_TOPIC")])
     with pytest.raises(KafkaUnreachableError) as info:
         start(monkeypatch, cluster, topics, broker=broker, state_dir=tmp_path, startup_wait_s=2)
-    assert len(calls) > 2 and calls[-1] < 1.5  # the last try had less than the wait left
+    assert len(broker.calls) > 2 and broker.calls[-1] < 1.5  # the last try had less left
     assert "within 2 s (DETECTOR_STARTUP_WAIT_S; last error: Broker transport failure)" in str(
         info.value)
 

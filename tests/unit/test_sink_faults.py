@@ -14,6 +14,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 import sink.assign as app
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
 from shared.retry import retry_within
+from tests.unit.outage_fakes import Clock
 
 
 @dataclass
@@ -58,17 +59,6 @@ class FlakyConsumer:
 
 def transient(code: int = KafkaError._UNKNOWN_PARTITION) -> KafkaException:
     return KafkaException(KafkaError(code, "Local: Unknown partition"))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def gave_up(exc: Exception, waited: float) -> KafkaUnreachableError:

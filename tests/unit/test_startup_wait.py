@@ -28,11 +28,11 @@ import pytest
 from auditstream.broker.process import free_port
 from shared import retry
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
-from shared.kafka import unreachable
 from shared.kafka_log import ClientLog, WaitLine
 from shared.settings import KafkaSettings
 from sink import app as sink_app
 from sink.settings import SinkSettings
+from tests.unit.outage_fakes import BrokerGoneAfterAnswering
 
 ROOT = Path(__file__).resolve().parents[2]
 LEFT = re.compile(r"still trying for (\d+) s \((\w+)\), then exit 4")
@@ -243,20 +243,13 @@ def test_a_broker_gone_after_answering_is_exit_4_naming_the_whole_wait(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Before: the line gave the last try's time ("within 0 s"), as if the wait were shorter.
-    calls: list[float] = []
-
-    def wait(kafka: KafkaSettings, timeout: float, setting: str) -> int:
-        calls.append(timeout)
-        if len(calls) == 1:
-            return 1  # it answered once...
-        raise unreachable(kafka, timeout, "Broker transport failure", setting)  # ...then left
-
+    wait = BrokerGoneAfterAnswering()
     _patched(monkeypatch, Broker([], [KafkaWiringError("topics not visible", "_UNKNOWN_TOPIC")]))
     monkeypatch.setattr(sink_app, "wait_for_broker", wait)
     settings = SinkSettings(startup_wait_s=2)
     with pytest.raises(KafkaUnreachableError) as info:
         sink_app._start_kafka(settings, [])
-    assert len(calls) > 2 and calls[-1] < 1.5  # the last try had less than the wait left
+    assert len(wait.calls) > 2 and wait.calls[-1] < 1.5  # the last try had less than the wait left
     assert str(info.value) == (
         f"no Kafka broker answered at {settings.kafka.bootstrap_servers} within 2 s "
         "(SINK_STARTUP_WAIT_S; last error: Broker transport failure); start one with "
