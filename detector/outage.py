@@ -1,6 +1,6 @@
 """Which Kafka errors mean "the cluster is out of reach for now" (wait, then exit 4), and
-which are configuration errors (exit 2 at once); and the detector's start-up, which waits
-out a broker restart for `DetectorSettings.startup_wait_s` as a rewind does.
+which are configuration errors (exit 2 at once): what the detector's start-up, rewinds and
+producer replacement wait out (`shared.retry.retry_within`), then exit 4.
 
 Observed against the local KRaft broker (Kafka 4.3.1, librdkafka 2.16) while it started
 and restarted (docs/reliability.md): `list_topics` fails with `_TRANSPORT` or `_TIMED_OUT`;
@@ -12,16 +12,9 @@ used to end a detector started during a broker restart with exit 2.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TypeVar
-
 from confluent_kafka import KafkaError, KafkaException
 
 from shared.errors import KafkaUnreachableError, KafkaWiringError
-from shared.retry import GiveUp, retry_within, unreachable_after
-
-T = TypeVar("T")
 
 #: The cluster (or the broker, controller or coordinator serving us) cannot be reached or is
 #: (re)starting. Each one is what a broker restart produces; none can be fixed by the user
@@ -93,22 +86,3 @@ def is_outage(exc: BaseException, replication_factor: int = 1, brokers: int = 0)
 def is_config_error(exc: BaseException) -> bool:
     """Whether `exc` is a wrong setting or missing right (waiting cannot help)."""
     return kafka_code(exc) in CONFIG_CODES
-
-
-def retry_outages(call: Callable[[float], T], doing: str, wait_s: float,
-                  brokers: Callable[[], int] = lambda: 0, replication_factor: int = 1,
-                  clock: Callable[[], float] = time.monotonic,
-                  sleep: Callable[[float], None] = time.sleep,
-                  stopping: Callable[[], bool] = lambda: False, give_up: GiveUp | None = None
-                  ) -> T:
-    """`call(seconds_left)`, tried again while it fails with an outage, for `wait_s` in all
-    (`shared.retry.retry_within`); an outage past that is `give_up(error, wait_s)`, by
-    default `KafkaUnreachableError` (exit 4), any other error is raised as it is (exit 2 for
-    a Kafka error, see `detector.app.run_service`).
-
-    A SIGTERM stops it at once: at start-up the signal handler raises out of the sleep;
-    later (`stopping`) the outage's error is raised without another try."""
-    return retry_within(
-        call, lambda exc: is_outage(exc, replication_factor, brokers()), wait_s,
-        give_up or (lambda exc, waited: unreachable_after(exc, doing, waited)), doing,
-        clock, sleep, stopping)

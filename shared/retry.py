@@ -1,9 +1,9 @@
 """The one loop that waits out a Kafka cluster out of reach: a step tried again while its
 error is worth waiting for, for a whole wait, then one exit-4 error that names the wait.
 
-Used by the detector's start-up, rewinds and producer replacement (`detector.outage`) and
-by the sink's start-up and assignment. Which errors are worth waiting for, and how giving up
-is phrased, are the caller's (`exit_4`, `unreachable_after`).
+Used by the detector's start-up, rewinds and producer replacement (which errors are an
+outage: `detector.outage`) and by the sink's start-up and assignment. Which errors are worth
+waiting for, and how giving up is phrased, are the caller's (`exit_4`, `unreachable_after`).
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ def retry_within(call: Callable[[float], T], waitable: Callable[[Exception], boo
                 raise
 
 
-def exit_4(kafka: KafkaSettings, setting: str, doing: str) -> GiveUp:
-    """The give-up of a wait that `setting` sets: "no Kafka broker answered" when none did,
-    else the outage's last error; both with the whole wait and `setting`."""
+def exit_4(kafka: KafkaSettings, setting: str | None, doing: str) -> GiveUp:
+    """The give-up of a wait (that `setting` sets, if one does): "no Kafka broker answered"
+    when none did, else the outage's last error; both with the whole wait."""
     def give_up(exc: Exception, waited: float) -> Exception:
         if isinstance(exc, KafkaUnreachableError):
             return unreachable(kafka, waited, last_error(exc), setting)

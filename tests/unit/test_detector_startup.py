@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from detector.outage import CONFIG_CODES, OUTAGE_CODES, is_config_error, is_outage, retry_outages
+from detector.outage import CONFIG_CODES, OUTAGE_CODES, is_config_error, is_outage
 from detector.txn import DetectorError
 from shared import retry
 from shared.codec import encode
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
+from shared.retry import retry_within, unreachable_after
 from tests.unit.detector_fakes import CountingFactory, FakeCluster, FakeRestorer, drained, tx
 from tests.unit.outage_fakes import BrokerGoneAfterAnswering, Clock
 
@@ -91,6 +92,14 @@ def failing_for(clock: Clock, seconds: float, exc: Exception, try_s: float = 5.0
     return call, calls
 
 
+def retry_outages(call: Any, clock: Clock, brokers: int = 0, replication_factor: int = 1,
+                  sleep: Any = None, stopping: Any = lambda: False) -> Any:
+    """`call` waited out for 180 s while `is_outage` says so, as the detector's waits do."""
+    return retry_within(call, lambda exc: is_outage(exc, replication_factor, brokers), 180.0,
+                        lambda exc, waited: unreachable_after(exc, "starting", waited),
+                        "starting", clock.monotonic, sleep or clock.sleep, stopping)
+
+
 @pytest.mark.parametrize(("down_s", "started"), [(170.0, True), (175.0, True), (181.0, False)])
 def test_an_outage_is_retried_for_the_wait_then_is_exit_4(down_s: float, started: bool) -> None:
     # Tries of 5 s and pauses of 1 s: the try starting at 174 s (left 6 s) ends at 179 s,
@@ -98,12 +107,11 @@ def test_an_outage_is_retried_for_the_wait_then_is_exit_4(down_s: float, started
     clock = Clock()
     call, calls = failing_for(clock, down_s, kexc(KafkaError._TRANSPORT, "connection refused"))
     if started:
-        assert retry_outages(call, "starting", 180.0, clock=clock.monotonic,
-                             sleep=clock.sleep) == "started"
+        assert retry_outages(call, clock) == "started"
         assert clock.now <= 181.0
         return
     with pytest.raises(KafkaUnreachableError) as info:
-        retry_outages(call, "starting", 180.0, clock=clock.monotonic, sleep=clock.sleep)
+        retry_outages(call, clock)
     assert info.value.exit_code == ExitCode.KAFKA_UNREACHABLE
     assert "could not be reached for 180 s" in str(info.value)
     assert "connection refused" in str(info.value)
@@ -121,7 +129,7 @@ def test_a_configuration_error_is_raised_at_once_unchanged(exc: Exception) -> No
     clock = Clock()
     call, calls = failing_for(clock, 1e9, exc)
     with pytest.raises(type(exc)) as info:
-        retry_outages(call, "starting", 180.0, lambda: 1, 3, clock.monotonic, clock.sleep)
+        retry_outages(call, clock, brokers=1, replication_factor=3)
     assert info.value is exc and len(calls) == 1
 
 
@@ -135,8 +143,7 @@ def test_a_stop_asked_during_the_pause_ends_the_wait_without_another_try() -> No
         clock.sleep(seconds)
         asked.append(True)  # SIGTERM arrives while paused
     with pytest.raises(KafkaException):
-        retry_outages(call, "starting", 180.0, clock=clock.monotonic, sleep=pause,
-                      stopping=lambda: bool(asked))
+        retry_outages(call, clock, sleep=pause, stopping=lambda: bool(asked))
     assert len(calls) == 1
 
 
