@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import faulthandler
 import signal
 import sys
@@ -14,8 +15,16 @@ if TYPE_CHECKING:
     from detector.partition import Hook
 
 
-def main(hook: Hook | None = None) -> int:
-    """`hook`: the fault-injection seam, for tests that run the detector with faults."""
+DESCRIPTION = ("Consume transactions, score them exactly once and publish transactions.scored. "
+               "Takes no arguments: settings come from DETECTOR_*, KAFKA_* and AUDITSTREAM_* "
+               "variables (README, Configuration; docs/detector.md).")
+
+
+def main(argv: list[str] | None = None, hook: Hook | None = None) -> int:
+    """`hook`: the fault-injection seam, for tests that run the detector with faults.
+
+    Arguments are parsed first: `--help` (or a stray one, exit 2) never starts a detector."""
+    argparse.ArgumentParser(prog="python -m detector", description=DESCRIPTION).parse_args(argv)
     setup_logging()
     # `kill -USR1 <pid>` prints every thread's stack: where is a stuck detector waiting?
     faulthandler.register(signal.SIGUSR1, all_threads=True)

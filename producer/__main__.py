@@ -12,8 +12,15 @@ from producer.settings import ProducerSettings
 from shared.entry import run_guarded, setup_logging
 from shared.errors import ExitCode
 
+DESCRIPTION = ("Generate (PRODUCER_MODE=generate) or replay (PRODUCER_MODE=replay, "
+               "PRODUCER_FILES) transactions to the transactions topic. Takes no arguments: "
+               "settings come from PRODUCER_*, KAFKA_* and AUDITSTREAM_* variables (README, "
+               "Configuration; docs/producer.md).")
 
-def main() -> int:
+
+def main(argv: list[str] | None = None) -> int:
+    """Arguments are parsed first: `--help` (or a stray one, exit 2) never publishes."""
+    argparse.ArgumentParser(prog="python -m producer", description=DESCRIPTION).parse_args(argv)
     setup_logging()
     return run_guarded("python -m producer", lambda: _run(ProducerSettings()))
 

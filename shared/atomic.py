@@ -2,7 +2,8 @@
 
 The one writer every part uses (exports, rejects reports, generated CSVs, report.html, the
 .pbix). The new content goes to a temporary file in the same folder (same file system, so
-the rename is atomic), readable by others (0644: Power BI, people), is flushed and (when
+the rename is atomic), given the mode a plain `open` would give it (0666 less the umask:
+0644 under the usual 022, readable by Power BI and people; private under 077), is flushed and (when
 `durable`) fsynced, then `os.replace`s the target; the folder is fsynced too so the rename
 itself survives a power cut. On any exception the target is untouched and no temporary
 file is left.
@@ -24,6 +25,18 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (another thread
+    creating a file meanwhile would get the momentary one)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(folder: Path) -> None:
@@ -129,7 +142,9 @@ def atomic_path(target: Path, *, durable: bool = True) -> Iterator[Path]:
     try:
         try:
             yield tmp
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; readers such as Power BI need read
+            # mkstemp makes 0600: the mode `open` would give, as the day files have (readers
+            # such as Power BI need read; a user's umask 077 keeps the exports private).
+            os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -4,7 +4,8 @@ With `shared.kafka_log` and `shared.retry`, the only modules in `shared` that im
 confluent_kafka; the pure core never does. Every client made here logs through
 `kafka_log.ClientLog` (connection failures summarised as one "waiting for Kafka at ..." line
 per `KafkaSettings.log_interval_s`); a broker that never answers is `KafkaUnreachableError`
-(exit 4).
+(exit 4); one that refuses the client's SASL or TLS handshake is `refused` (exit 2 at once:
+a setting to fix, not a wait).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,11 +26,24 @@ from confluent_kafka.cimpl import NewTopic
 
 from shared.errors import KafkaUnreachableError, KafkaWiringError
 from shared.kafka_log import TRANSPORT_CODES, ClientLog, wait_line
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, ignored_security_variables
 
 log = logging.getLogger(__name__)
 
+#: The ignored security variables already named in this process.
+_WARNED_IGNORED: set[str] = set()
+
+
+def _warn_ignored() -> None:
+    names = [n for n in ignored_security_variables(os.environ) if n not in _WARNED_IGNORED]
+    if names:
+        _WARNED_IGNORED.update(names)
+        log.warning("%s: not read by auditstream, ignored (the KAFKA_SASL_* and KAFKA_SSL_* it "
+                    "reads: README, Configuration)", ", ".join(names))
+
+
 def _logged(kafka: KafkaSettings, conf: dict[str, Any], quiet: bool = False) -> dict[str, Any]:
+    _warn_ignored()
     sink = ClientLog(kafka, quiet)
     # librdkafka's log lines and client-wide errors go to Python logging, summarised,
     # instead of straight to stderr (one line per failed connection attempt).
@@ -61,6 +76,16 @@ def why(setting: str | None, detail: object) -> str:
     """" (SETTING; last error: DETAIL)" of an exit-4 line, the parts there are."""
     parts = "; ".join(x for x in (setting or "", f"last error: {detail}" if detail else "") if x)
     return f" ({parts})" if parts else ""
+
+
+def refused(kafka: KafkaSettings, cause: str) -> KafkaWiringError:
+    """The one-line error (exit 2) of a broker that refused the SASL or TLS handshake; it names
+    the settings to check, never their secret values."""
+    return KafkaWiringError(
+        f"Kafka at {kafka.bootstrap_servers} refused this client's SASL or TLS handshake "
+        f"({cause}); check KAFKA_SECURITY_PROTOCOL (now {kafka.security_protocol}) against the "
+        "broker's listener, then KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, "
+        "KAFKA_SASL_PASSWORD and KAFKA_SSL_* (README, Configuration)", "_AUTHENTICATION")
 
 
 #: The setting a command's wait for the broker comes from (services name their own).
@@ -126,16 +151,34 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: Any) -> di
     return conf
 
 
+@contextlib.contextmanager
+def _client_made() -> Iterator[None]:
+    """A setting librdkafka refuses as the client is made (a CA file that is not there, an
+    unknown SASL mechanism) is one line and exit 2, naming the settings, not a traceback."""
+    try:
+        yield
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else exc
+        text = err.str() if isinstance(err, KafkaError) else str(err)
+        raise KafkaWiringError(
+            f"invalid Kafka client setting ({text}); check the KAFKA_ settings it names "
+            "(e.g. ssl.ca.location is KAFKA_SSL_CA_LOCATION; README, Configuration)",
+            "_INVALID_ARG") from None
+
+
 def make_producer(kafka: KafkaSettings, **overrides: Any) -> Producer:
-    return Producer(_logged(kafka, producer_config(kafka, **overrides)))
+    with _client_made():
+        return Producer(_logged(kafka, producer_config(kafka, **overrides)))
 
 
 def make_consumer(kafka: KafkaSettings, group_id: str, **overrides: Any) -> Consumer:
-    return Consumer(_logged(kafka, consumer_config(kafka, group_id, **overrides)))
+    with _client_made():
+        return Consumer(_logged(kafka, consumer_config(kafka, group_id, **overrides)))
 
 
 def make_admin(kafka: KafkaSettings, quiet: bool = False) -> AdminClient:
-    return AdminClient(_logged(kafka, kafka.client_config(), quiet))
+    with _client_made():
+        return AdminClient(_logged(kafka, kafka.client_config(), quiet))
 
 
 def is_transport_error(exc: KafkaException) -> bool:
@@ -166,6 +209,8 @@ def _await(admin: AdminClient, kafka: KafkaSettings, timeout: float | None,
     timeout = kafka.startup_wait_s if timeout is None else timeout
     deadline = time.monotonic() + timeout
     last: Exception | None = None
+    line = wait_line(kafka)
+    line.take_refusal()  # an earlier one is news only if it comes again
     while time.monotonic() < deadline:
         try:
             meta = admin.list_topics(timeout=min(_TRY_S, max(0.1, deadline - time.monotonic())))
@@ -173,12 +218,15 @@ def _await(admin: AdminClient, kafka: KafkaSettings, timeout: float | None,
         except KafkaException as exc:
             last = exc
             admin.poll(0)  # hands queued log lines to ClientLog (one summary line at most)
+            cause = line.take_refusal()
+            if cause is not None:
+                raise refused(kafka, cause) from None  # its own code, not the transport one
             if not quiet:
                 # librdkafka says nothing for 10-30 s when the address swallows the
                 # connection (a wrong port, a filtered host): the wait itself speaks then.
-                line = wait_line(kafka).note("no answer yet")
-                if line is not None:
-                    log.warning("%s", line)
+                note = line.note("no answer yet")
+                if note is not None:
+                    log.warning("%s", note)
             time.sleep(0.2)
     err = last.args[0] if last is not None and last.args else last
     raise unreachable(kafka, timeout, err.str() if isinstance(err, KafkaError) else err,

@@ -6,7 +6,9 @@ per client. `ClientLog` (given to every client as its `logger` and `error_cb` by
 `KafkaSettings.log_interval_s` for the whole process; every other line goes to the Python
 logger `librdkafka` at its level. During a service's start-up wait (`WaitLine.expect`) the
 line also says how long it keeps trying and which setting says so, so a mistyped address is
-news within seconds, not when the wait runs out.
+news within seconds, not when the wait runs out. A broker that refuses the client's SASL or
+TLS handshake (a setting to fix, not a wait) is one "refused" line per interval, and the
+cause is kept (`WaitLine.take_refusal`) so the wait can stop at once (`shared.kafka`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,21 @@ _TRANSPORT_TEXT = (
 )
 
 
+#: librdkafka error codes that mean the broker answered and refused the client's SASL or TLS
+#: handshake: wrong settings, which waiting cannot fix.
+REFUSED_CODES = frozenset({
+    KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL,
+})
+#: Text of librdkafka log lines that say the same (each comes with a client error too).
+_REFUSED_TEXT = ("handshake failed", "SASL authentication", "Authentication failed")
+
+
+def is_refusal(text: str) -> bool:
+    """Whether a librdkafka log line says the broker refused the SASL or TLS handshake. One
+    the peer hung up on is not (a broker shutting down does that too): it is waited for."""
+    return any(m in text for m in _REFUSED_TEXT) and not is_transport_noise(text)
+
+
 def is_transport_noise(text: str) -> bool:
     """Whether a librdkafka log line only says the broker cannot be reached right now."""
     return any(marker in text for marker in _TRANSPORT_TEXT)
@@ -57,12 +74,38 @@ class WaitLine:
         #: While a start-up waits: when it gives up (this clock) and the setting that says so.
         self._deadline: float | None = None
         self._setting = ""
+        #: The last refused handshake's cause (until taken), and its own line's pace.
+        self._refusal: str | None = None
+        self._refused_last: float | None = None
+        self._refused_hidden = 0
+
+    def refuse(self, cause: str) -> str | None:
+        """Record a refused SASL or TLS handshake; return the line to print now, or None."""
+        now = self._clock()
+        with self._lock:
+            self._refusal = cause
+            last = self._refused_last
+            if last is not None and now - last < self.interval:
+                self._refused_hidden += 1
+                return None
+            hidden, self._refused_hidden, self._refused_last = self._refused_hidden, 0, now
+        more = f"; {hidden} more like it since the last line" if hidden else ""
+        return (f"Kafka at {self.bootstrap} refused this client's SASL or TLS handshake "
+                f"({cause}){more}")
+
+    def take_refusal(self) -> str | None:
+        """The cause of the last refused handshake since the last call, if any."""
+        with self._lock:
+            cause, self._refusal = self._refusal, None
+        return cause
 
     def note(self, cause: str) -> str | None:
         """Record one failure; return the line to print now, or None to stay quiet."""
         now = self._clock()
         with self._lock:
-            if self._last is not None and now - self._last < self.interval:
+            # A refusal's "all brokers down" is no wait: its own line said what it is.
+            refused = self._refused_last is not None and now - self._refused_last < self.interval
+            if refused or (self._last is not None and now - self._last < self.interval):
                 self._hidden += 1
                 return None
             hidden, self._hidden, self._last = self._hidden, 0, now
@@ -108,6 +151,8 @@ def cause_of(text: str) -> str:
     """The few words a "waiting for Kafka" line gives as the cause of a failure."""
     if "ApiVersionRequest" in text:
         return NOT_KAFKA
+    if "PLAINTEXT broker listener" in text:  # librdkafka's own guess, at a TLS hang-up
+        return "TLS hung up on: a PLAINTEXT listener? check KAFKA_SECURITY_PROTOCOL"
     for marker in ("Connection refused", "Name or service not known", "Failed to resolve",
                    "brokers are down", "Disconnected", "Connection reset"):
         if marker in text:
@@ -129,9 +174,13 @@ class ClientLog:
 
     def log(self, level: int, msg: str, *args: object) -> None:
         """Called by confluent_kafka (as a `logging.Logger`) while the client is polled."""
+        text = msg % args if args else msg
+        if is_refusal(text):
+            # "FAIL [client] [thread]: cause": the cause, as the client error gives it.
+            self._refused(text.split("]: ", 1)[-1])
+            return
         if self._quiet:
             return
-        text = msg % args if args else msg
         if is_transport_noise(text):
             line = self._wait.note(cause_of(text))
             if line is not None:
@@ -141,9 +190,12 @@ class ClientLog:
 
     def error_cb(self, err: KafkaError) -> None:
         """Client-wide errors; without this callback librdkafka would print each one."""
+        if err.code() in REFUSED_CODES and not is_transport_noise(err.str()):
+            self._refused(err.str())
+            return
         if self._quiet:
             return
-        if err.code() in TRANSPORT_CODES:
+        if err.code() in TRANSPORT_CODES or err.code() in REFUSED_CODES:
             line = self._wait.note(cause_of(err.str()))
             if line is not None:
                 client_log.warning("%s", line)
@@ -151,3 +203,8 @@ class ClientLog:
             client_log.error("fatal client error: %s", err.str())
         else:
             client_log.warning("client error: %s", err.str())
+
+    def _refused(self, cause: str) -> None:
+        line = self._wait.refuse(cause)
+        if line is not None and not self._quiet:
+            client_log.error("%s", line)

@@ -7,6 +7,7 @@ service has one settings class of its own that nests them (see producer/detector
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
@@ -87,3 +88,12 @@ def env_names(settings_cls: type[BaseModel]) -> set[str]:
         else:
             names.add(f"{prefix}{name}".upper())
     return names
+
+
+def ignored_security_variables(environ: Mapping[str, str]) -> list[str]:
+    """The `KAFKA_SASL_*` / `KAFKA_SSL_*` variables in `environ` that `KafkaSettings` does not
+    read (a typo, or an option it does not pass on): unknown `KAFKA_` ones are ignored, as the
+    broker image reads others, so these are named (`shared.kafka`), never their values."""
+    known = env_names(KafkaSettings)
+    return sorted({name.upper() for name in environ
+                   if name.upper().startswith(("KAFKA_SASL_", "KAFKA_SSL_"))} - known)

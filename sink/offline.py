@@ -13,6 +13,7 @@ on how the rows are cut into batches.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -28,6 +29,8 @@ from sink.rollup import facts_of, params_of
 from sink.settings import ExportSettings
 from sink.status import now_utc, write_status
 from sink.volume import SinkRollup
+
+log = logging.getLogger(__name__)
 
 #: Rows formatted per step when a caller hands over more at once.
 CHUNK = 50_000
@@ -46,6 +49,8 @@ class ExportWriter:
                  on_rollup: OnRollup | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.settings = settings or ExportSettings()
+        if warning := self.settings.public_key_warning():
+            log.warning("%s", warning)
         self.on_rollup = on_rollup
         self.state = SinkRollup(params_of(self.settings))
         self._stack = ExitStack()

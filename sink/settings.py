@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import KafkaSettings, TopicSettings
 
+#: The audit sample's key when `EXPORTS_SAMPLE_KEY` is unset: public (it is in the repository).
+DEFAULT_SAMPLE_KEY = "auditstream-audit-sample"
+
 
 class ExportSettings(BaseSettings):
     """How rollups are computed; the same for the streaming sink and offline `score`."""
@@ -32,7 +35,7 @@ class ExportSettings(BaseSettings):
     sample_per_band: int = Field(default=10, ge=0, le=10_000,
                                  description="audit sample: rows per day and amount band")
     # A secret: shown masked in run.json and logs, never written to the exports folder.
-    sample_key: SecretStr = Field(default=SecretStr("auditstream-audit-sample"), min_length=1,
+    sample_key: SecretStr = Field(default=SecretStr(DEFAULT_SAMPLE_KEY), min_length=1,
                             description="key of the audit sample's hash: set a secret one")
     daily_capacity: float | None = Field(
         default=None, gt=0, description="cases per day the team can review")
@@ -41,6 +44,14 @@ class ExportSettings(BaseSettings):
         description="also write transactions_scored.csv, a copy of the day files in stream "
         "order (the reference project's layout): every row is written twice",
     )
+
+    def public_key_warning(self) -> str | None:
+        """What to warn of when the audit sample's key is the public default (else None)."""
+        if self.sample_key.get_secret_value() != DEFAULT_SAMPLE_KEY:
+            return None
+        return ("EXPORTS_SAMPLE_KEY is not set: the audit sample is drawn with the public "
+                "default key, so anyone with the transaction ids can predict it; set a secret "
+                "one (docs/assurance.md)")
 
 
 class SinkSettings(BaseSettings):

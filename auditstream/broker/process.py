@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 from auditstream.broker.libs import JAVA_HINT, ensure_libs, require_tool
 from auditstream.broker.settings import BrokerSettings
 from shared.errors import BrokerError, KafkaWiringError
+from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,30 @@ class BrokerStatus:
     kafka_version: str
     detail: str
     answering: bool = False
+
+
+def local_client(bootstrap: str) -> KafkaSettings:
+    """How to reach the local broker: PLAINTEXT (it listens so, on loopback only), whatever
+    the `KAFKA_` security settings, meant for a real cluster, say."""
+    return KafkaSettings(
+        bootstrap_servers=bootstrap, security_protocol="PLAINTEXT", sasl_mechanism=None,
+        sasl_username=None, sasl_password=None, ssl_ca_location=None,
+        ssl_certificate_location=None, ssl_key_location=None, ssl_key_password=None,
+        ssl_endpoint_identification_algorithm=None)
+
+
+def exposure_warning(host: str) -> str | None:
+    """What to warn of when the broker would listen beyond this machine (else None): it has
+    no authentication, so whoever reaches it may read and write every topic."""
+    try:
+        if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name or an address of this machine's network
+    return (f"BROKER_HOST={host}: the local broker listens beyond this machine without "
+            "authentication or TLS (PLAINTEXT); anyone who reaches it can read and write "
+            "every topic, transactions included. Keep 127.0.0.1 unless that is intended; a "
+            "shared cluster with SASL/TLS is set with KAFKA_* instead")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -119,11 +145,10 @@ class LocalBroker:
 
     def _answers(self, timeout: float) -> bool:
         from shared.kafka import wait_for_broker
-        from shared.settings import KafkaSettings
 
         try:
             # quiet: "connection refused" is the expected answer while the JVM starts.
-            wait_for_broker(KafkaSettings(bootstrap_servers=self.bootstrap), timeout=timeout,
+            wait_for_broker(local_client(self.bootstrap), timeout=timeout,
                             quiet=True)
         except KafkaWiringError:
             return False
@@ -148,6 +173,8 @@ class LocalBroker:
         current = self.status()
         if current.running:
             return current
+        if warning := exposure_warning(self.settings.host):
+            log.warning("%s", warning)
         java = require_tool("java", JAVA_HINT)
         libs = ensure_libs(self.settings.libs_dir, self.settings.kafka_version)
         self._check_ports()

@@ -171,7 +171,7 @@ def test_python_m_detector_exits_with_the_error_s_code(
         raise exc
 
     monkeypatch.setattr("detector.app.run_service", boom)  # main imports it when called
-    assert main.main() == code
+    assert main.main([]) == code
     err = capfd.readouterr().err
     assert "Traceback" not in err and str(exc) in err
 

@@ -1,0 +1,127 @@
+"""A broker that refuses the client's SASL or TLS is one line per interval, not a flood.
+
+Before: each refused handshake came twice (librdkafka's FAIL log line and its client error),
+about 37 lines a second, for the whole start-up wait (over 6,000 lines at the services'
+180 s), and the wait then ended "no Kafka broker answered ... start one" (exit 4), though
+the broker had answered and only the settings were wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from confluent_kafka import KafkaError
+
+from shared.kafka_log import ClientLog, WaitLine
+from shared.settings import KafkaSettings
+
+CAUSE = ("sasl_plaintext://127.0.0.1:9/bootstrap: SASL PLAIN mechanism handshake failed: "
+         "Broker: Request not valid in current SASL state: broker's supported mechanisms:  "
+         "(after 0ms in state AUTH_HANDSHAKE)")
+#: The same failure as librdkafka logs it (level 3), beside the client error above.
+FAIL_LINE = ("FAIL [auditstream#producer-1] [thrd:sasl_plaintext://127.0.0.1:9/bootstrap]: "
+             + CAUSE)
+WRONG_PASSWORD = ("sasl_ssl://k:9093/1: SASL authentication error: Authentication failed "
+                  "during authentication due to invalid credentials with SASL mechanism "
+                  "SCRAM-SHA-512 (after 304ms in state AUTH_REQ)")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_refusal_is_one_line_per_interval_at_the_boundary() -> None:
+    clock = Clock()
+    line = WaitLine("h:9092", 10.0, clock)
+    assert line.refuse("bad") == ("Kafka at h:9092 refused this client's SASL or TLS "
+                                  "handshake (bad)")
+    clock.now += 9.999  # one unit under the interval: quiet
+    assert line.refuse("bad") is None
+    clock.now = 110.0  # at the interval: the next line, counting what it stood for
+    assert line.refuse("bad") == ("Kafka at h:9092 refused this client's SASL or TLS "
+                                  "handshake (bad); 1 more like it since the last line")
+    assert line.take_refusal() == "bad"
+    assert line.take_refusal() is None  # taken once
+
+
+@pytest.mark.parametrize("code", [KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED,
+                                  KafkaError._SSL])
+def test_refused_handshakes_are_one_line_and_remembered(
+    code: int, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # An address of its own: the wait line is process-wide, per address and interval.
+    kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{10 + code % 50}", log_interval_s=3600)
+    client = ClientLog(kafka)
+    caplog.set_level(logging.DEBUG, logger="librdkafka")
+    for _ in range(300):
+        client.log(logging.ERROR, "%s", FAIL_LINE)
+        client.error_cb(KafkaError(code, CAUSE))
+    lines = [r.getMessage() for r in caplog.records if r.name == "librdkafka"]
+    assert lines == [f"Kafka at {kafka.bootstrap_servers} refused this client's SASL or TLS "
+                     f"handshake ({CAUSE})"]
+    from shared.kafka_log import wait_line
+
+    assert wait_line(kafka).take_refusal() == CAUSE
+
+
+def test_a_wrong_password_log_line_counts_as_a_refusal(caplog: pytest.LogCaptureFixture) -> None:
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:8", log_interval_s=3600)
+    client = ClientLog(kafka)
+    caplog.set_level(logging.DEBUG, logger="librdkafka")
+    for _ in range(50):
+        client.log(logging.ERROR, "%s", "FAIL [auditstream#consumer-2] [thrd:x]: " + WRONG_PASSWORD)
+    assert [r.getMessage() for r in caplog.records if r.name == "librdkafka"] == [
+        f"Kafka at 127.0.0.1:8 refused this client's SASL or TLS handshake ({WRONG_PASSWORD})"]
+
+
+def test_a_quiet_client_still_remembers_a_refusal(caplog: pytest.LogCaptureFixture) -> None:
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:6", log_interval_s=3600)
+    caplog.set_level(logging.DEBUG)
+    ClientLog(kafka, quiet=True).error_cb(KafkaError(KafkaError._AUTHENTICATION, CAUSE))
+    assert caplog.records == []
+    from shared.kafka_log import wait_line
+
+    assert wait_line(kafka).take_refusal() == CAUSE
+
+
+def test_no_waiting_line_while_the_broker_refuses_the_handshake() -> None:
+    """librdkafka follows a refusal with "all brokers down"; its "waiting for Kafka ...
+    then exit 4" line would contradict the exit 2 that follows."""
+    clock = Clock()
+    line = WaitLine("h:9092", 10.0, clock)
+    line.refuse("bad")
+    assert line.note("all brokers down") is None
+    clock.now += 9.999  # one unit under the interval: still quiet
+    assert line.note("all brokers down") is None
+    clock.now += 0.001  # at the interval after the refusal: waiting is news again
+    assert line.note("connection refused") == (
+        "waiting for Kafka at h:9092 (connection refused); 2 more like it since the last line")
+
+
+#: A TLS client at a PLAINTEXT listener, as librdkafka 2.x says it: the broker hung up,
+#: which a broker shutting down mid-handshake also does, so it stays a wait, saying the
+#: likelier cause.
+SSL_HUNG_UP = ("ssl://127.0.0.1:5/bootstrap: SSL handshake failed: Disconnected: SSL "
+               "connection closed by peer: connecting to a PLAINTEXT broker listener? (after 0ms "
+               "in state SSL_HANDSHAKE)")
+
+
+def test_a_handshake_the_peer_hung_up_on_is_waited_for_not_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from shared.kafka_log import wait_line
+
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:5", log_interval_s=3600)
+    client = ClientLog(kafka)
+    caplog.set_level(logging.DEBUG, logger="librdkafka")
+    client.log(logging.ERROR, "%s", "FAIL [auditstream#producer-1] [thrd:x]: " + SSL_HUNG_UP)
+    client.error_cb(KafkaError(KafkaError._SSL, SSL_HUNG_UP))
+    assert wait_line(kafka).take_refusal() is None
+    assert [r.getMessage() for r in caplog.records if r.name == "librdkafka"] == [
+        "waiting for Kafka at 127.0.0.1:5 (TLS hung up on: a PLAINTEXT listener? check "
+        "KAFKA_SECURITY_PROTOCOL)"]
