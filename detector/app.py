@@ -38,13 +38,14 @@ from detector.kafka_io import (
 )
 from detector.loop import BatchProcessor, CoreFailure, ReplayContext
 from detector.metrics import Metrics, Watchdog
-from detector.outage import retry_outages
+from detector.outage import is_outage
 from detector.ownership import PartitionOwnership
 from detector.partition import CoreEngineFactory, EngineFactory, Hook, PartitionState
 from detector.settings import DetectorSettings, settings_from_args
 from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError
 from shared.kafka import startup_wait, wait_for_broker
+from shared.retry import exit_4, retry_within
 
 log = logging.getLogger("detector")
 
@@ -110,8 +111,9 @@ class Detector(PartitionOwnership):
         # Every "waiting for Kafka" line of the wait says how long is left (a wrong address
         # is news in seconds; a broker still starting, as under compose, is waited for).
         with startup_wait(s.kafka, s.startup_wait_s, STARTUP_WAIT_SETTING):
-            return retry_outages(connect, "starting", s.startup_wait_s, lambda: brokers,
-                                 s.topics.replication_factor)
+            return retry_within(
+                connect, lambda exc: is_outage(exc, s.topics.replication_factor, brokers),
+                s.startup_wait_s, exit_4(s.kafka, STARTUP_WAIT_SETTING, "starting"), "starting")
 
     def _new_output(self, producer: Producer) -> None:
         self.processor.output = KafkaOutput(producer, self.settings, self._snapshot_partitions)

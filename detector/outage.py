@@ -1,6 +1,6 @@
 """Which Kafka errors mean "the cluster is out of reach for now" (wait, then exit 4), and
-which are configuration errors (exit 2 at once); and the detector's start-up, which waits
-out a broker restart for `DetectorSettings.startup_wait_s` as a rewind does.
+which are configuration errors (exit 2 at once): what the detector's start-up, rewinds and
+producer replacement wait out (`shared.retry.retry_within`), then exit 4.
 
 Observed against the local KRaft broker (Kafka 4.3.1, librdkafka 2.16) while it started
 and restarted (docs/reliability.md): `list_topics` fails with `_TRANSPORT` or `_TIMED_OUT`;
@@ -12,18 +12,9 @@ used to end a detector started during a broker restart with exit 2.
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
-from typing import TypeVar
-
 from confluent_kafka import KafkaError, KafkaException
 
-from shared.errors import AuditstreamError, KafkaUnreachableError, KafkaWiringError
-
-log = logging.getLogger("detector")
-
-T = TypeVar("T")
+from shared.errors import KafkaUnreachableError, KafkaWiringError
 
 #: The cluster (or the broker, controller or coordinator serving us) cannot be reached or is
 #: (re)starting. Each one is what a broker restart produces; none can be fixed by the user
@@ -55,9 +46,6 @@ CONFIG_CODES = frozenset({
     KafkaError.INVALID_CONFIG, KafkaError.POLICY_VIOLATION, KafkaError.INVALID_PARTITIONS,
     KafkaError.TOPIC_EXCEPTION, KafkaError._INVALID_ARG,
 })
-
-#: The pause between two tries of a start-up step.
-STARTUP_RETRY_PAUSE_S = 1.0
 
 
 def kafka_code(exc: BaseException) -> int | None:
@@ -98,39 +86,3 @@ def is_outage(exc: BaseException, replication_factor: int = 1, brokers: int = 0)
 def is_config_error(exc: BaseException) -> bool:
     """Whether `exc` is a wrong setting or missing right (waiting cannot help)."""
     return kafka_code(exc) in CONFIG_CODES
-
-
-def unreachable_after(exc: BaseException, doing: str, waited: float) -> KafkaUnreachableError:
-    """The exit-4 error of an outage that outlasted its wait."""
-    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else exc
-    detail = err.str() if isinstance(err, KafkaError) else str(err)
-    return KafkaUnreachableError(
-        f"{doing}: the Kafka cluster could not be reached for {waited:.0f} s (last error: "
-        f"{detail}); a restart resumes exactly once, when the cluster is back")
-
-
-def retry_outages(call: Callable[[float], T], doing: str, wait_s: float,
-                  brokers: Callable[[], int] = lambda: 0, replication_factor: int = 1,
-                  clock: Callable[[], float] = time.monotonic,
-                  sleep: Callable[[float], None] = time.sleep,
-                  stopping: Callable[[], bool] = lambda: False) -> T:
-    """`call(seconds_left)`, tried again while it fails with an outage, for `wait_s` in all;
-    an outage past that is `KafkaUnreachableError` (exit 4), any other error is raised as
-    it is (exit 2 for a Kafka error, see `detector.app.run_service`).
-
-    A SIGTERM stops it at once: at start-up the signal handler raises out of the sleep;
-    later (`stopping`) the outage's error is raised without another try."""
-    deadline = clock() + wait_s
-    while True:
-        try:
-            return call(max(deadline - clock(), 0.1))
-        except (KafkaException, AuditstreamError) as exc:
-            if not is_outage(exc, replication_factor, brokers()) or stopping():
-                raise
-            if clock() >= deadline:
-                if isinstance(exc, KafkaUnreachableError):
-                    raise  # "no Kafka broker answered at ...": what to do included
-                raise unreachable_after(exc, doing, wait_s) from exc
-            log.warning("%s: %s; retrying (for %.0f s more)", doing, exc,
-                        max(deadline - clock(), 0))
-            sleep(STARTUP_RETRY_PAUSE_S)

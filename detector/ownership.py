@@ -19,17 +19,17 @@ from contextlib import contextmanager
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from detector.ending import TransactionEnds
-from detector.outage import is_config_error, is_fatal, is_outage, unreachable_after
+from detector.outage import is_config_error, is_fatal, is_outage
 from detector.partition import PartitionState
 from detector.txn import Abortable
+from shared.retry import retry_within, unreachable_after
 
 log = logging.getLogger("detector")
 
-#: How long a rewind after an abort waits out an unreachable cluster, and its pause per try.
+#: How long a rewind after an abort waits out an unreachable cluster (`shared.retry`).
 #: A broker restart on a loaded machine (load 12-14) took 42-58 s, and the group coordinator
 #: answered 16 s after that: 60 s was not enough (exit 2 in the fault suite).
 REWIND_RETRY_S = 180.0
-REWIND_RETRY_PAUSE_S = 1.0
 #: The longest one try waits for the committed offsets: librdkafka's `committed` blocks for
 #: its whole timeout while the coordinator is out of reach, and a stop is seen between tries.
 REWIND_TRY_S = 5.0
@@ -59,25 +59,18 @@ class PartitionOwnership(TransactionEnds):
                           doing: str) -> list[TopicPartition]:
         """`_restore`, retried for `REWIND_RETRY_S` while the cluster cannot be reached (none
         once a stop is asked: nothing is open then, and the partitions' next owner restores)."""
-        deadline = time.monotonic() + REWIND_RETRY_S
-        while True:
-            try:
-                wait = min(REWIND_TRY_S, max(deadline - time.monotonic(), 0.1))
-                return self._restore(partitions, wait)
-            except KafkaException as exc:
-                if is_fatal(exc) or is_config_error(exc):
-                    raise  # exit 2: waiting cannot help
-                if time.monotonic() >= deadline:
-                    if is_outage(exc):  # the cluster stayed out of reach: exit 4
-                        raise unreachable_after(exc, doing, REWIND_RETRY_S) from exc
-                    raise
-                err = exc.args[0]
-                if not self._stopping:
-                    log.warning("%s: %s; retrying", doing, err)
-                    time.sleep(REWIND_RETRY_PAUSE_S)
-                if self._stopping:  # SIGTERM: nothing is open, the next owner restores
-                    log.warning("%s: stopping as asked instead of waiting", doing)
-                    return []
+        def gave_up(exc: Exception, waited: float) -> Exception:  # else exit 2, as it is
+            return unreachable_after(exc, doing, waited) if is_outage(exc) else exc
+
+        try:
+            return retry_within(lambda left: self._restore(partitions, min(REWIND_TRY_S, left)),
+                                _worth_waiting, REWIND_RETRY_S, gave_up, doing, time.monotonic,
+                                time.sleep, lambda: self._stopping)
+        except KafkaException as exc:
+            if not (self._stopping and _worth_waiting(exc)):
+                raise
+            log.warning("%s: stopping as asked instead of waiting", doing)
+            return []
 
     def _restore(self, partitions: list[TopicPartition], wait: float) -> list[TopicPartition]:
         """Give each partition its state as of its committed offset (waited for at most
@@ -151,3 +144,9 @@ class PartitionOwnership(TransactionEnds):
     def _raise_failure(self) -> None:
         if self._failure is not None:
             raise self._failure
+
+
+def _worth_waiting(exc: Exception) -> bool:
+    """Any Kafka error but a fatal or configuration one (`detector.outage.CONFIG_CODES`:
+    authorization, authentication), which waiting cannot help."""
+    return isinstance(exc, KafkaException) and not (is_fatal(exc) or is_config_error(exc))

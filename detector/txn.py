@@ -31,10 +31,11 @@ from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from detector.kafka_io import make_transactional_producer
 from detector.metrics import Metrics, Watchdog
-from detector.outage import retry_outages
+from detector.outage import is_outage
 from detector.partition import Hook
 from detector.settings import DetectorSettings
 from shared.errors import AuditstreamError
+from shared.retry import exit_4, retry_within
 
 log = logging.getLogger("detector")
 
@@ -195,9 +196,10 @@ class Transactions:
                     f"transactional producer {self._s.transactional_id} failed fatally "
                     f"{self.replacements} times in a row without a commit; exiting")
         try:
-            self.producer = retry_outages(
-                lambda left: self._new_producer(min(INIT_TRY_S, left)),
-                "starting a new transactional producer", REPLACE_RETRY_S,
+            doing = "starting a new transactional producer"
+            self.producer = retry_within(
+                lambda left: self._new_producer(min(INIT_TRY_S, left)), is_outage,
+                REPLACE_RETRY_S, exit_4(self._s.kafka, None, doing), doing,
                 stopping=self._stopping)
         except KafkaException as exc:
             if not self._stopping():

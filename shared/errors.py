@@ -56,6 +56,8 @@ class KafkaUnreachableError(KafkaWiringError):
     """No broker answered at the configured bootstrap address in time."""
 
     exit_code = ExitCode.KAFKA_UNREACHABLE
+    #: The last error of the wait, to name again when a longer wait gives up.
+    detail = ""
 
 
 class OutputError(AuditstreamError):

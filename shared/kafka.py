@@ -1,10 +1,11 @@
 """Kafka wiring: client factories, topic creation, delivery tracking, broker readiness.
 
-With `shared.kafka_log`, the only module in `shared` that imports confluent_kafka; the pure
-core never does. Every client made here logs through `kafka_log.ClientLog` (connection
-failures summarised as one "waiting for Kafka at ..." line per `KafkaSettings.log_interval_s`);
-a broker that never answers is `KafkaUnreachableError` (exit 4); one that refuses the client's
-SASL or TLS handshake is `refused` (exit 2 at once: a setting to fix, not a wait).
+With `shared.kafka_log` and `shared.retry`, the only modules in `shared` that import
+confluent_kafka; the pure core never does. Every client made here logs through
+`kafka_log.ClientLog` (connection failures summarised as one "waiting for Kafka at ..." line
+per `KafkaSettings.log_interval_s`); a broker that never answers is `KafkaUnreachableError`
+(exit 4); one that refuses the client's SASL or TLS handshake is `refused` (exit 2 at once:
+a setting to fix, not a wait).
 """
 
 from __future__ import annotations
@@ -62,13 +63,19 @@ def client_versions() -> dict[str, str]:
 def unreachable(kafka: KafkaSettings, timeout: float, detail: object = "",
                 setting: str | None = None) -> KafkaUnreachableError:
     """The one-line error of a command that found no broker; `setting` names the wait."""
-    why = "; ".join(x for x in (setting or "", f"last error: {detail}" if detail else "") if x)
-    why = f" ({why})" if why else ""
-    return KafkaUnreachableError(
-        f"no Kafka broker answered at {kafka.bootstrap_servers} within {timeout:.0f} s{why}; "
-        "start one with `auditstream broker start`, or correct KAFKA_BOOTSTRAP_SERVERS if the "
-        "address is wrong"
+    error = KafkaUnreachableError(
+        f"no Kafka broker answered at {kafka.bootstrap_servers} within {timeout:.0f} s"
+        f"{why(setting, detail)}; start one with `auditstream broker start`, or correct "
+        "KAFKA_BOOTSTRAP_SERVERS if the address is wrong"
     )
+    error.detail = str(detail)
+    return error
+
+
+def why(setting: str | None, detail: object) -> str:
+    """" (SETTING; last error: DETAIL)" of an exit-4 line, the parts there are."""
+    parts = "; ".join(x for x in (setting or "", f"last error: {detail}" if detail else "") if x)
+    return f" ({parts})" if parts else ""
 
 
 def refused(kafka: KafkaSettings, cause: str) -> KafkaWiringError:

@@ -7,7 +7,7 @@ the consumer group too is only for lag monitoring (a commit that fails is only l
 SIGTERM/SIGINT always end the sink with exit 0: during start-up (waiting for the broker,
 assigning) at once, later after the current batch and a checkpoint. A broker down or
 starting is waited for at start-up (`SinkSettings.startup_wait_s`, as the detector's), and
-a broker restart while assigning (`sink.assign.ASSIGN_RETRY_S`).
+as long again for a broker restart while assigning; then exit 4.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
@@ -36,13 +37,15 @@ from shared.kafka import (
     wait_for_broker,
 )
 from shared.outputs import output_errors
+from shared.retry import exit_4, retry_within
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
-from sink.assign import assign_from_checkpoint, commit, consumer_overrides, lag
+from sink.assign import assign_from_checkpoint, commit, consumer_overrides, is_transient, lag
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
 from sink.writer import Record, SinkWriter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _OUT_OF_RANGE = {KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET}
 @dataclass
@@ -91,9 +94,8 @@ class _Stopper:
 PACE = 4.0
 #: The setting of the start-up's wait, as messages name it (`SinkSettings.startup_wait_s`).
 STARTUP_WAIT_SETTING = "SINK_STARTUP_WAIT_S"
-#: The longest one try of creating the topics at start-up, and the pause between tries.
+#: The longest one try of creating the topics at start-up.
 TOPICS_TIMEOUT_S = 30.0
-STARTUP_RETRY_PAUSE_S = 1.0
 #: How long the sink waits for its consumer to close at exit.
 CLOSE_TIMEOUT_S = 10.0
 #: What a disk-full or read-only failure leaves behind, for its one-line message.
@@ -148,8 +150,10 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     result = SinkResult()
     start_rows, start_rejected = writer.rows, writer.cp.rejected
     try:
-        parts = assign_from_checkpoint(consumer, topic, writer.offsets,
-                                       {t.reviews_topic: writer.review_offsets})
+        # Waited for as long again: a broker that answered late may still elect leaders.
+        parts = _waited(settings, lambda left: assign_from_checkpoint(
+            consumer, topic, writer.offsets, {t.reviews_topic: writer.review_offsets}, left),
+            is_transient, f"assigning {topic}")
         writer.write_rollups(run_info, report=False)
         loop_started = time.monotonic()
         stopper.early = False  # from here a signal ends the loop after its batch
@@ -174,30 +178,30 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
 
 
 def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> None:
-    """The start-up's Kafka steps (the broker answers, the topics exist), tried again while
-    the cluster is out of reach, for `startup_wait_s` in all (as the detector's start-up);
-    then `KafkaUnreachableError` (exit 4). A signal ends the wait at once (`_Stopper`)."""
+    """The start-up's first Kafka steps: the broker answers, the topics exist (`_waited`)."""
+    def connect(left: float) -> None:  # one try, within `left` s
+        kafka = settings.kafka.model_copy(update={"startup_wait_s": left})
+        wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
+        ensure_topics(kafka, specs, timeout=min(TOPICS_TIMEOUT_S, left))
+
+    _waited(settings, connect, _out_of_reach, "starting")
+
+
+def _out_of_reach(exc: Exception) -> bool:
+    """Out of reach, or (a broker restarting) the topics not in its metadata yet."""
+    return isinstance(exc, KafkaUnreachableError) or (
+        isinstance(exc, KafkaWiringError) and exc.code == "_UNKNOWN_TOPIC")
+
+
+def _waited(settings: SinkSettings, call: Callable[[float], T],
+            waitable: Callable[[Exception], bool], doing: str) -> T:
+    """`call(seconds_left)`, tried again while `waitable` says the cluster is out of reach,
+    for `startup_wait_s` (as the detector's start-up), then exit 4 naming it; every "waiting
+    for Kafka" line meanwhile says how long is left. A signal ends it at once (`_Stopper`)."""
     wait_s = settings.startup_wait_s
-    with startup_wait(settings.kafka, wait_s, STARTUP_WAIT_SETTING) as deadline:
-        while True:
-            left = max(deadline - time.monotonic(), 0.1)
-            kafka = settings.kafka.model_copy(update={"startup_wait_s": left})
-            try:
-                wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
-                ensure_topics(kafka, specs, timeout=min(TOPICS_TIMEOUT_S, left))
-                return
-            except KafkaWiringError as exc:
-                # Out of reach, or (a broker restarting) topics not in its metadata yet.
-                waitable = isinstance(exc, KafkaUnreachableError) or exc.code == "_UNKNOWN_TOPIC"
-                if not waitable:
-                    raise
-                if time.monotonic() >= deadline:
-                    if isinstance(exc, KafkaUnreachableError):
-                        raise
-                    raise unreachable(settings.kafka, wait_s, exc, STARTUP_WAIT_SETTING) from exc
-                log.warning("starting: %s; retrying (for %.0f s more)", exc,
-                            deadline - time.monotonic())
-                time.sleep(STARTUP_RETRY_PAUSE_S)
+    with startup_wait(settings.kafka, wait_s, STARTUP_WAIT_SETTING):
+        return retry_within(call, waitable, wait_s,
+                            exit_4(settings.kafka, STARTUP_WAIT_SETTING, doing), doing)
 
 
 def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts: set[int],

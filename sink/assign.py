@@ -8,7 +8,6 @@ Committing offsets to the consumer group is only for lag monitoring.
 from __future__ import annotations
 
 import logging
-import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -16,10 +15,8 @@ from shared.errors import KafkaWiringError
 
 log = logging.getLogger(__name__)
 
-#: How long assigning waits out a cluster that does not answer (a broker restarting), and
-#: its pause per try.
-ASSIGN_RETRY_S = 60.0
-ASSIGN_RETRY_PAUSE_S = 1.0
+#: The longest one metadata or watermark request of the assignment.
+TRY_S = 10.0
 
 
 def consumer_overrides() -> dict[str, object]:
@@ -33,38 +30,33 @@ def consumer_overrides() -> dict[str, object]:
 
 
 def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, int],
-                           also: dict[str, dict[int, int]] | None = None) -> set[int]:
+                           also: dict[str, dict[int, int]] | None = None,
+                           timeout: float = TRY_S) -> set[int]:
     """Assign every partition of `topic` at its checkpointed offset (or its beginning), and
-    of each topic in `also` (the reviews topic) likewise; return `topic`'s partitions.
-
-    A metadata or watermark error (a broker restarting: unknown partition, no leader, time
-    out) is retried for `ASSIGN_RETRY_S`; a fatal one, or one still there then, is raised."""
-    deadline = time.monotonic() + ASSIGN_RETRY_S
-    while True:
-        try:
-            return _assign(consumer, {topic: offsets, **(also or {})})[topic]
-        except KafkaException as exc:
-            err = exc.args[0] if exc.args else None
-            if (isinstance(err, KafkaError) and err.fatal()) or time.monotonic() >= deadline:
-                raise
-            log.warning("assigning %s: %s; retrying", topic, err)
-            time.sleep(ASSIGN_RETRY_PAUSE_S)
-
-
-def _assign(consumer: Consumer, topics: dict[str, dict[int, int]]) -> dict[str, set[int]]:
+    of each topic in `also` (the reviews topic) likewise; return `topic`'s partitions. Each
+    request waits `timeout` at most (`TRY_S`); an error that `is_transient` is worth
+    trying again; a retention gap is `KafkaWiringError`."""
+    timeout = min(timeout, TRY_S)
     assignment: list[TopicPartition] = []
-    out = {}
-    for topic, offsets in topics.items():
-        parts = _partitions(consumer, topic)
-        assignment += _positions(consumer, topic, parts, offsets)
-        out[topic] = set(parts)
+    found: dict[str, set[int]] = {}
+    for name, known in {topic: offsets, **(also or {})}.items():
+        parts = _partitions(consumer, name, timeout)
+        assignment += _positions(consumer, name, parts, known, timeout)
+        found[name] = set(parts)
     consumer.assign(assignment)
     log.info("assigned %s", {f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment})
-    return out
+    return found[topic]
 
 
-def _partitions(consumer: Consumer, topic: str) -> list[int]:
-    meta = consumer.list_topics(topic, timeout=10)
+def is_transient(exc: Exception) -> bool:
+    """Whether an assignment's error may pass (metadata or watermarks while a broker
+    restarts: unknown partition, no leader, time out): any Kafka error but a fatal one."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and not err.fatal()
+
+
+def _partitions(consumer: Consumer, topic: str, timeout: float) -> list[int]:
+    meta = consumer.list_topics(topic, timeout=timeout)
     found = meta.topics.get(topic)
     if found is None or found.error is not None or not found.partitions:
         raise KafkaException(found.error if found is not None and found.error is not None
@@ -72,12 +64,12 @@ def _partitions(consumer: Consumer, topic: str) -> list[int]:
     return sorted(found.partitions)
 
 
-def _positions(consumer: Consumer, topic: str, parts: list[int], offsets: dict[int, int]
-               ) -> list[TopicPartition]:
+def _positions(consumer: Consumer, topic: str, parts: list[int], offsets: dict[int, int],
+               timeout: float) -> list[TopicPartition]:
     assignment = []
     for p in parts:
         if p in offsets:
-            low, _high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, _high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
             if offsets[p] < low:
                 raise KafkaWiringError(
                     f"{topic}[{p}]: the checkpoint says offset {offsets[p]} comes next but the "

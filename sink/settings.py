@@ -80,5 +80,6 @@ class SinkSettings(BaseSettings):
     # still will; exit 4 after. Was KAFKA_STARTUP_WAIT_S (30 s), which such a restart outlasts.
     startup_wait_s: float = Field(
         default=180.0, gt=0, description="how long the start-up waits for a broker it cannot "
-        "reach (the broker and the topics), then exit 4; as DETECTOR_STARTUP_WAIT_S",
+        "reach (the broker and the topics; as long again for the assignment), then exit 4; "
+        "as DETECTOR_STARTUP_WAIT_S",
     )

@@ -11,6 +11,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from detector.app import DetectorError
 from detector.circuit import FailureCircuit
+from shared import retry
 from shared.codec import decode, encode
 from shared.errors import ExitCode, KafkaUnreachableError, PoisonPillError
 from shared.schemas import ScoredTransaction
@@ -232,7 +233,7 @@ def rewinds_failing(monkeypatch: pytest.MonkeyPatch, tmp: Path,
     `retry_s` (None: the default)."""
     import detector.ownership as ownership
 
-    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(retry, "PAUSE_S", 0.0)
     if retry_s is not None:
         monkeypatch.setattr(ownership, "REWIND_RETRY_S", retry_s)
     cluster = cluster_with()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from shared import retry
 from shared.entry import run_guarded
 from shared.errors import ExitCode
 from tests.unit.detector_fakes import FakeCluster, drained, fake_detector
@@ -127,7 +128,7 @@ def test_sigterm_during_a_rewind_waiting_out_an_outage_stops_at_once(
 ) -> None:
     import detector.ownership as ownership
 
-    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.01)
+    monkeypatch.setattr(retry, "PAUSE_S", 0.01)
     monkeypatch.setattr(ownership, "REWIND_RETRY_S", 3.0)  # the outage outlasts it
     cluster, detector = rewinding_detector(monkeypatch, tmp_path)
     consumer, original, calls, failed = detector._consumer, detector._consumer.committed, 0, 0
@@ -162,7 +163,7 @@ def test_sigterm_during_a_rewind_blocked_on_an_unreachable_coordinator_stops_soo
     import detector.ownership as ownership
 
     monkeypatch.setattr(ownership, "REWIND_TRY_S", 0.3)
-    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.01)
+    monkeypatch.setattr(retry, "PAUSE_S", 0.01)
     cluster, detector = rewinding_detector(monkeypatch, tmp_path)
     consumer, original, calls = detector._consumer, detector._consumer.committed, 0
     waits: list[float] = []

@@ -11,18 +11,21 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from detector import outage
-from detector.outage import CONFIG_CODES, OUTAGE_CODES, is_config_error, is_outage, retry_outages
+from detector.outage import CONFIG_CODES, OUTAGE_CODES, is_config_error, is_outage
 from detector.txn import DetectorError
+from shared import retry
 from shared.codec import encode
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
+from shared.retry import retry_within, unreachable_after
 from tests.unit.detector_fakes import CountingFactory, FakeCluster, FakeRestorer, drained, tx
+from tests.unit.outage_fakes import BrokerGoneAfterAnswering, Clock
 
 FENCED_TEXT = ("Unable to replicate the partition 1 time(s): All brokers are currently fenced, "
                "or have all been shut down")
@@ -77,17 +80,6 @@ def test_unreachable_and_topics_not_visible_are_outages_other_errors_are_not() -
     assert not is_outage(DetectorError("fenced"))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def failing_for(clock: Clock, seconds: float, exc: Exception, try_s: float = 5.0) -> Any:
     calls: list[float] = []
 
@@ -100,6 +92,14 @@ def failing_for(clock: Clock, seconds: float, exc: Exception, try_s: float = 5.0
     return call, calls
 
 
+def retry_outages(call: Any, clock: Clock, brokers: int = 0, replication_factor: int = 1,
+                  sleep: Any = None, stopping: Any = lambda: False) -> Any:
+    """`call` waited out for 180 s while `is_outage` says so, as the detector's waits do."""
+    return retry_within(call, lambda exc: is_outage(exc, replication_factor, brokers), 180.0,
+                        lambda exc, waited: unreachable_after(exc, "starting", waited),
+                        "starting", clock.monotonic, sleep or clock.sleep, stopping)
+
+
 @pytest.mark.parametrize(("down_s", "started"), [(170.0, True), (175.0, True), (181.0, False)])
 def test_an_outage_is_retried_for_the_wait_then_is_exit_4(down_s: float, started: bool) -> None:
     # Tries of 5 s and pauses of 1 s: the try starting at 174 s (left 6 s) ends at 179 s,
@@ -107,12 +107,11 @@ def test_an_outage_is_retried_for_the_wait_then_is_exit_4(down_s: float, started
     clock = Clock()
     call, calls = failing_for(clock, down_s, kexc(KafkaError._TRANSPORT, "connection refused"))
     if started:
-        assert retry_outages(call, "starting", 180.0, clock=clock.monotonic,
-                             sleep=clock.sleep) == "started"
+        assert retry_outages(call, clock) == "started"
         assert clock.now <= 181.0
         return
     with pytest.raises(KafkaUnreachableError) as info:
-        retry_outages(call, "starting", 180.0, clock=clock.monotonic, sleep=clock.sleep)
+        retry_outages(call, clock)
     assert info.value.exit_code == ExitCode.KAFKA_UNREACHABLE
     assert "could not be reached for 180 s" in str(info.value)
     assert "connection refused" in str(info.value)
@@ -130,8 +129,22 @@ def test_a_configuration_error_is_raised_at_once_unchanged(exc: Exception) -> No
     clock = Clock()
     call, calls = failing_for(clock, 1e9, exc)
     with pytest.raises(type(exc)) as info:
-        retry_outages(call, "starting", 180.0, lambda: 1, 3, clock.monotonic, clock.sleep)
+        retry_outages(call, clock, brokers=1, replication_factor=3)
     assert info.value is exc and len(calls) == 1
+
+
+def test_a_stop_asked_during_the_pause_ends_the_wait_without_another_try() -> None:
+    # Before: one more try after the pause (a replaced producer's init_transactions, up to
+    # INIT_TRY_S) before the stop was seen; a rewind already stopped there.
+    clock, asked = Clock(), []
+    call, calls = failing_for(clock, 1e9, kexc(KafkaError._TRANSPORT, "connection refused"))
+
+    def pause(seconds: float) -> None:
+        clock.sleep(seconds)
+        asked.append(True)  # SIGTERM arrives while paused
+    with pytest.raises(KafkaException):
+        retry_outages(call, clock, sleep=pause, stopping=lambda: bool(asked))
+    assert len(calls) == 1
 
 
 # --- the detector's start-up on a fake cluster ----------------------------------------------
@@ -145,15 +158,16 @@ def cluster_with(n: int = 20) -> FakeCluster:
 
 
 def start(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, step: Any,
-          init_errors: list[Exception] | None = None, **settings: Any) -> Any:
-    """A `Detector` on `cluster` whose topic step is `step` and whose producers'
-    init_transactions raise `init_errors` first, one per producer."""
+          init_errors: list[Exception] | None = None, broker: Any = lambda *a, **k: 1,
+          **settings: Any) -> Any:
+    """A `Detector` on `cluster` whose broker wait is `broker`, topic step is `step` and
+    whose producers' init_transactions raise `init_errors` first, one per producer."""
     import detector.app as app
     import detector.txn as txn
     from detector.settings import DetectorSettings
 
-    monkeypatch.setattr(outage, "STARTUP_RETRY_PAUSE_S", 0.0)
-    monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: 1)
+    monkeypatch.setattr(retry, "PAUSE_S", 0.0)
+    monkeypatch.setattr(app, "wait_for_broker", broker)
     monkeypatch.setattr(app, "ensure_detector_topics", step)
     errors = list(init_errors or [])
 
@@ -217,8 +231,23 @@ def test_a_cluster_unreachable_past_the_start_up_wait_is_exit_4_not_2(
     with pytest.raises(KafkaUnreachableError) as info:
         start(monkeypatch, cluster, topics, state_dir=tmp_path, startup_wait_s=0.2)
     assert info.value.exit_code == ExitCode.KAFKA_UNREACHABLE
-    assert "starting: the Kafka cluster could not be reached for 0 s" in str(info.value)
+    assert "starting: the Kafka cluster could not be reached for 0 s (DETECTOR_STARTUP_WAIT_S; "\
+        "last error: " in str(info.value)  # the setting to raise, as the sink's line says
     assert topics.calls > 1
+
+
+def test_a_broker_gone_after_answering_at_start_up_is_exit_4_naming_the_whole_wait(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Before: the line gave the last try's time ("within 0 s"), as if the wait were shorter.
+    broker = BrokerGoneAfterAnswering(0.05)  # tries of 0.05 s: no busy loop, the pause is 0
+    cluster = cluster_with()
+    topics = Topics(cluster, [KafkaWiringError("topics not visible after 2s", "_UNKNOWN_TOPIC")])
+    with pytest.raises(KafkaUnreachableError) as info:
+        start(monkeypatch, cluster, topics, broker=broker, state_dir=tmp_path, startup_wait_s=2)
+    assert len(broker.calls) > 2 and broker.calls[-1] < 1.5  # the last try had less left
+    assert "within 2 s (DETECTOR_STARTUP_WAIT_S; last error: Broker transport failure)" in str(
+        info.value)
 
 
 @pytest.mark.parametrize(("error", "rf"), [
@@ -251,12 +280,11 @@ def test_init_transactions_refused_for_good_at_start_up_is_exit_2_at_once(
 def test_sigterm_while_the_start_up_waits_out_an_outage_ends_it_at_once_with_0(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import time
 
     import detector.app as app
     from detector.settings import DetectorSettings
 
-    monkeypatch.setattr(outage, "STARTUP_RETRY_PAUSE_S", 0.05)
+    monkeypatch.setattr(retry, "PAUSE_S", 0.05)
     monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: 1)
     fenced = create_failed(KafkaError.INVALID_REPLICATION_FACTOR, FENCED_TEXT)
     tries = 0
@@ -289,7 +317,7 @@ def transactions(monkeypatch: pytest.MonkeyPatch, init_errors: list[Exception],
     from detector.metrics import Metrics, Watchdog
     from detector.settings import DetectorSettings
 
-    monkeypatch.setattr(outage, "STARTUP_RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(retry, "PAUSE_S", 0.0)
     cluster, errors, timeouts = FakeCluster(), list(init_errors), []
 
     def producer(s: Any) -> Any:

@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from detector.app import DetectorError
+from shared import retry
 from shared.codec import decode, encode
 from shared.errors import ExitCode
 from shared.schemas import ScoredTransaction, TransactionView
@@ -207,9 +208,7 @@ def test_a_broker_outage_while_restoring_an_assignment_is_waited_out(
 ) -> None:
     # A rebalance right after a broker restart: committed() fails at first in on_assign;
     # that failure used to end the process with exit 2.
-    import detector.ownership as ownership
-
-    monkeypatch.setattr(ownership, "REWIND_RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(retry, "PAUSE_S", 0.0)
     cluster = cluster_with()
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
     consumer = detector._consumer

@@ -1,14 +1,20 @@
-"""The sink rides out a broker restart while assigning, and a failed group commit."""
+"""The sink rides out a broker restart while assigning, within its start-up wait
+(`SINK_STARTUP_WAIT_S`), and a failed group commit."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 import sink.assign as app
+from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
+from shared.retry import retry_within
+from tests.unit.outage_fakes import Clock
 
 
 @dataclass
@@ -55,35 +61,96 @@ def transient(code: int = KafkaError._UNKNOWN_PARTITION) -> KafkaException:
     return KafkaException(KafkaError(code, "Local: Unknown partition"))
 
 
-def test_assigning_while_the_broker_restarts_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+def gave_up(exc: Exception, waited: float) -> KafkaUnreachableError:
+    return KafkaUnreachableError(f"gave up after {waited:.0f} s: {exc}")
+
+
+def assign(consumer: FlakyConsumer, offsets: dict[int, int], wait_s: float = 180.0,
+           clock: Clock | None = None) -> set[int]:
+    """The assignment as the sink's start-up waits for it (`sink.app._waited`)."""
+    clock = clock or Clock()
+    return retry_within(
+        lambda left: app.assign_from_checkpoint(consumer, "scored", offsets,  # type: ignore[arg-type]
+                                                timeout=left),
+        app.is_transient, wait_s, gave_up, "assigning", clock.monotonic, clock.sleep)
+
+
+def test_assigning_while_the_broker_restarts_is_retried() -> None:
     # Seen in the fault suite (exit 1 with a traceback): a sink restarted while the broker
     # restarted got "Failed to get watermark offsets: Local: Unknown partition".
-    monkeypatch.setattr(app, "ASSIGN_RETRY_PAUSE_S", 0.0)
     consumer = FlakyConsumer([None, transient(), transient(KafkaError._TIMED_OUT)])
-    parts = app.assign_from_checkpoint(consumer, "scored", {0: 5})  # type: ignore[arg-type]
-    assert parts == {0, 1}
+    assert assign(consumer, {0: 5}) == {0, 1}
     assert [(tp.partition, tp.offset) for tp in consumer.assigned] == [(0, 5), (1, -2)]
 
 
-def test_a_topic_without_partitions_in_the_metadata_is_retried(
-    monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(app, "ASSIGN_RETRY_PAUSE_S", 0.0)
+def test_a_topic_without_partitions_in_the_metadata_is_retried() -> None:
     consumer = FlakyConsumer([])
     answers = [_Meta({"scored": _Topic({}, KafkaError(KafkaError.LEADER_NOT_AVAILABLE))}),
                _Meta({"scored": _Topic({0: None})})]
     consumer.list_topics = lambda topic, timeout=0: answers.pop(0)  # type: ignore[method-assign]
-    assert app.assign_from_checkpoint(consumer, "scored", {}) == {0}  # type: ignore[arg-type]
+    assert assign(consumer, {}) == {0}
 
 
-def test_an_assignment_error_still_there_after_the_wait_is_raised(
-    monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("down_s", "assigned"), [(9.0, True), (10.0, True), (11.0, False)])
+def test_assigning_waits_its_wait_then_gives_up_as_told(down_s: float, assigned: bool) -> None:
+    # Tries take no time, pauses 1 s: a try at 10 s (the deadline) still runs; one failing
+    # then is the end, phrased by the caller with the whole wait.
+    clock = Clock()
+    consumer = FlakyConsumer([])
+
+    def metadata(topic: str, timeout: float = 0) -> _Meta:
+        assert 0 < timeout <= 10.0  # never a try longer than the wait left
+        if clock.now < down_s:
+            raise transient()
+        return _Meta({topic: _Topic({0: None})})
+    consumer.list_topics = metadata  # type: ignore[method-assign]
+    if assigned:
+        assert assign(consumer, {}, 10.0, clock) == {0}
+        return
+    with pytest.raises(KafkaUnreachableError, match=r"gave up after 10 s: .*Unknown partition"):
+        assign(consumer, {}, 10.0, clock)
+    assert clock.now == 10.0
+
+
+def test_a_fatal_assignment_error_is_raised_at_once() -> None:
+    fatal = KafkaException(KafkaError(KafkaError._FENCED, "fenced", fatal=True))
+    consumer = FlakyConsumer([fatal, None, None])
+    with pytest.raises(KafkaException) as info:
+        assign(consumer, {})
+    assert info.value is fatal and len(consumer.failures) == 2
+
+
+def test_a_retention_gap_is_raised_at_once() -> None:
+    consumer = FlakyConsumer([])
+    consumer.get_watermark_offsets = lambda tp, timeout=0: (50, 100)  # type: ignore[method-assign]
+    with pytest.raises(KafkaWiringError, match="retention"):
+        assign(consumer, {0: 7})
+
+
+def test_a_broker_gone_right_after_start_up_is_exit_4_in_one_line_within_the_start_up_wait(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(app, "ASSIGN_RETRY_PAUSE_S", 0.0)
-    monkeypatch.setattr(app, "ASSIGN_RETRY_S", 0.0)
-    consumer = FlakyConsumer([transient()])
-    with pytest.raises(KafkaException):
-        app.assign_from_checkpoint(consumer, "scored", {})  # type: ignore[arg-type]
+    # Before: the assignment's own 60 s, then a traceback (exit 1), or for a
+    # transport error "no Kafka broker answered ... within 10 s" after 60 s.
+    import sink.app as sink_app
+    from sink.__main__ import main
+
+    consumer = FlakyConsumer([transient()] * 10_000)
+    consumer.close = lambda: None  # type: ignore[attr-defined]
+    monkeypatch.setattr(sink_app, "wait_for_broker", lambda *a, **k: 1)  # it answered...
+    monkeypatch.setattr(sink_app, "ensure_topics", lambda *a, **k: None)
+    monkeypatch.setattr(sink_app, "make_consumer", lambda *a, **k: consumer)  # ...then left
+    monkeypatch.setenv("SINK_STARTUP_WAIT_S", "2")
+    started = time.monotonic()
+    code = main(["--once", "--exports", str(tmp_path / "exports")])
+    took = time.monotonic() - started
+    stderr = capsys.readouterr().err
+    assert code == ExitCode.KAFKA_UNREACHABLE and took < 8, (took, stderr)
+    assert "Traceback" not in stderr
+    assert [line for line in stderr.splitlines() if ": error: " in line] == [
+        "python -m sink: error: assigning transactions.scored: the Kafka cluster could not be "
+        "reached for 2 s (SINK_STARTUP_WAIT_S; last error: Local: Unknown partition); a "
+        "restart resumes exactly once, when the cluster is back"]
 
 
 def test_a_failed_group_commit_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:

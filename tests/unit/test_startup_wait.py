@@ -26,11 +26,13 @@ from pathlib import Path
 import pytest
 
 from auditstream.broker.process import free_port
+from shared import retry
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
 from shared.kafka_log import ClientLog, WaitLine
 from shared.settings import KafkaSettings
 from sink import app as sink_app
 from sink.settings import SinkSettings
+from tests.unit.outage_fakes import BrokerGoneAfterAnswering
 
 ROOT = Path(__file__).resolve().parents[2]
 LEFT = re.compile(r"still trying for (\d+) s \((\w+)\), then exit 4")
@@ -182,8 +184,10 @@ def test_past_its_start_up_wait_a_service_exits_4_with_one_line_naming_the_setti
 class Broker:
     """Stands for `wait_for_broker` / `ensure_topics`: fails as told, then answers."""
 
-    def __init__(self, failures: list[Exception]) -> None:
+    def __init__(self, failures: list[Exception], topic_failures: list[Exception] | None = None
+                 ) -> None:
         self.failures = failures
+        self.topic_failures = topic_failures or []
         self.topics_made = 0
 
     def wait(self, kafka: object, timeout: float, setting: str) -> int:
@@ -193,13 +197,15 @@ class Broker:
         return 1
 
     def ensure(self, kafka: object, specs: object, timeout: float) -> None:
+        if self.topic_failures:
+            raise self.topic_failures.pop(0)
         self.topics_made += 1
 
 
 def _patched(monkeypatch: pytest.MonkeyPatch, broker: Broker) -> None:
     monkeypatch.setattr(sink_app, "wait_for_broker", broker.wait)
     monkeypatch.setattr(sink_app, "ensure_topics", broker.ensure)
-    monkeypatch.setattr(sink_app, "STARTUP_RETRY_PAUSE_S", 0.01)
+    monkeypatch.setattr(retry, "PAUSE_S", 0.01)
 
 
 def test_the_sink_waits_for_a_broker_that_comes_late(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,8 +230,28 @@ def test_a_sink_configuration_error_is_not_waited_for(monkeypatch: pytest.Monkey
 def test_topics_never_visible_past_the_wait_is_exit_4_naming_the_setting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Not "no Kafka broker answered ... correct KAFKA_BOOTSTRAP_SERVERS": one did answer.
     broker = Broker([KafkaWiringError("topics not visible", "_UNKNOWN_TOPIC")] * 1000)
     _patched(monkeypatch, broker)
-    with pytest.raises(KafkaUnreachableError, match=r"within 0 s \(SINK_STARTUP_WAIT_S;"):
+    with pytest.raises(KafkaUnreachableError, match=r"^starting: the Kafka cluster could not be "
+                       r"reached for 0 s \(SINK_STARTUP_WAIT_S; last error: topics not visible\)"):
         sink_app._start_kafka(SinkSettings(startup_wait_s=0.2), [])
     assert broker.topics_made == 0
+
+
+def test_a_broker_gone_after_answering_is_exit_4_naming_the_whole_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: the line gave the last try's time ("within 0 s"), as if the wait were shorter.
+    wait = BrokerGoneAfterAnswering()
+    _patched(monkeypatch, Broker([], [KafkaWiringError("topics not visible", "_UNKNOWN_TOPIC")]))
+    monkeypatch.setattr(sink_app, "wait_for_broker", wait)
+    settings = SinkSettings(startup_wait_s=2)
+    with pytest.raises(KafkaUnreachableError) as info:
+        sink_app._start_kafka(settings, [])
+    assert len(wait.calls) > 2 and wait.calls[-1] < 1.5  # the last try had less than the wait left
+    assert str(info.value) == (
+        f"no Kafka broker answered at {settings.kafka.bootstrap_servers} within 2 s "
+        "(SINK_STARTUP_WAIT_S; last error: Broker transport failure); start one with "
+        "`auditstream broker start`, or correct KAFKA_BOOTSTRAP_SERVERS if the address is "
+        "wrong")
