@@ -28,29 +28,24 @@ def _forbid(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.mark.parametrize("service", ["detector", "producer"])
-def test_help_prints_usage_and_runs_nothing(
-    service: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+@pytest.mark.parametrize(("args", "code", "said"), [
+    (["--help"], 0, "usage: python -m {service}"),  # on stdout, naming the settings
+    (["--group", "x"], ExitCode.USAGE, "unrecognized arguments: --group x"),  # on stderr
+])
+def test_arguments_are_parsed_before_anything_runs(
+    service: str, args: list[str], code: int, said: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     started = _forbid(monkeypatch)
     module = __import__(f"{service}.__main__", fromlist=["main"])
     with pytest.raises(SystemExit) as stopped:
-        module.main(["--help"])
-    assert stopped.value.code == 0
-    out = capsys.readouterr().out
-    assert out.startswith(f"usage: python -m {service}") and "KAFKA_" in out
-    assert started == []
-
-
-@pytest.mark.parametrize("service", ["detector", "producer"])
-def test_an_unknown_argument_is_exit_2_and_runs_nothing(
-    service: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-) -> None:
-    started = _forbid(monkeypatch)
-    module = __import__(f"{service}.__main__", fromlist=["main"])
-    with pytest.raises(SystemExit) as stopped:
-        module.main(["--group", "x"])
-    assert stopped.value.code == ExitCode.USAGE
-    assert "unrecognized arguments: --group x" in capsys.readouterr().err
+        module.main(args)
+    assert stopped.value.code == code
+    out = capsys.readouterr()
+    if code == 0:
+        assert out.out.startswith(said.format(service=service)) and "KAFKA_" in out.out
+    else:
+        assert said in out.err
     assert started == []
 
 
