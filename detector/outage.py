@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
 
-from shared.errors import KafkaUnreachableError, KafkaWiringError
+from shared.errors import KafkaUnreachableError
+from shared.kafka import CONFIG_CODES, kafka_code
 
 #: The cluster (or the broker, controller or coordinator serving us) cannot be reached or is
 #: (re)starting. Each one is what a broker restart produces; none can be fixed by the user
@@ -37,29 +38,6 @@ OUTAGE_CODES = frozenset({
     KafkaError._UNKNOWN_TOPIC,      # a topic just created is not in the metadata yet
 })
 
-#: Wrong settings or rights: waiting cannot help, exit 2 at once (also in a rewind).
-CONFIG_CODES = frozenset({
-    KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL,
-    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
-    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-    KafkaError.INVALID_CONFIG, KafkaError.POLICY_VIOLATION, KafkaError.INVALID_PARTITIONS,
-    KafkaError.TOPIC_EXCEPTION, KafkaError._INVALID_ARG,
-})
-
-
-def kafka_code(exc: BaseException) -> int | None:
-    """librdkafka's error code behind `exc` (a KafkaException, or an error raised from one,
-    or a `KafkaWiringError` naming it); None when there is none."""
-    if isinstance(exc, KafkaException):
-        err = exc.args[0] if exc.args else None
-        return err.code() if isinstance(err, KafkaError) else None
-    if isinstance(exc.__cause__, KafkaException):
-        return kafka_code(exc.__cause__)
-    if isinstance(exc, KafkaWiringError) and exc.code:
-        code = getattr(KafkaError, exc.code, None)
-        return code if isinstance(code, int) else None
-    return None
 
 
 def is_fatal(exc: BaseException) -> bool:

@@ -48,7 +48,7 @@ class PartitionOwnership(TransactionEnds):
         The abort may have come from the cluster going away (a broker restart): a restore
         that cannot reach it is retried for `REWIND_RETRY_S` before the process gives up
         (exit 4, `KafkaUnreachableError`; a restart resumes exactly once). A fatal error, a
-        configuration one (`detector.outage.CONFIG_CODES`: authorization, authentication)
+        configuration one (`shared.kafka.CONFIG_CODES`: authorization, authentication)
         is not retried, and any other Kafka error still failing at the deadline is exit 2."""
         owned = [TopicPartition(self._topic, p) for p in sorted(self.processor.parts)]
         self.processor.parts.clear()
@@ -147,6 +147,6 @@ class PartitionOwnership(TransactionEnds):
 
 
 def _worth_waiting(exc: Exception) -> bool:
-    """Any Kafka error but a fatal or configuration one (`detector.outage.CONFIG_CODES`:
+    """Any Kafka error but a fatal or configuration one (`shared.kafka.CONFIG_CODES`:
     authorization, authentication), which waiting cannot help."""
     return isinstance(exc, KafkaException) and not (is_fatal(exc) or is_config_error(exc))

@@ -181,6 +181,32 @@ def make_admin(kafka: KafkaSettings, quiet: bool = False) -> AdminClient:
         return AdminClient(_logged(kafka, kafka.client_config(), quiet))
 
 
+#: Wrong settings or rights: waiting cannot help, exit 2 at once (also in a detector rewind
+#: or a sink assignment).
+CONFIG_CODES = frozenset({
+    KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    KafkaError.INVALID_CONFIG, KafkaError.POLICY_VIOLATION, KafkaError.INVALID_PARTITIONS,
+    KafkaError.TOPIC_EXCEPTION, KafkaError._INVALID_ARG,
+})
+
+
+def kafka_code(exc: BaseException) -> int | None:
+    """librdkafka's error code behind `exc` (a KafkaException, or an error raised from one,
+    or a `KafkaWiringError` naming it); None when there is none."""
+    if isinstance(exc, KafkaException):
+        err = exc.args[0] if exc.args else None
+        return err.code() if isinstance(err, KafkaError) else None
+    if isinstance(exc.__cause__, KafkaException):
+        return kafka_code(exc.__cause__)
+    if isinstance(exc, KafkaWiringError) and exc.code:
+        code = getattr(KafkaError, exc.code, None)
+        return code if isinstance(code, int) else None
+    return None
+
+
 def is_transport_error(exc: KafkaException) -> bool:
     """Whether `exc` only says no broker could be reached (in time)."""
     err = exc.args[0] if exc.args else None

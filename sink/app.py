@@ -37,7 +37,7 @@ from shared.kafka import (
     wait_for_broker,
 )
 from shared.outputs import output_errors
-from shared.retry import exit_4, retry_within
+from shared.retry import exit_4, last_error, retry_within
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
 from sink.assign import assign_from_checkpoint, commit, consumer_overrides, is_transient, lag
 from sink.exports import OnRollup
@@ -125,7 +125,10 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
                         log.warning("stopping: %s", exc.args[0] if exc.args else exc)
                         return SinkResult()
                     if not is_transport_error(exc):
-                        raise
+                        raise KafkaWiringError(
+                            f"Kafka refused the sink's request ({last_error(exc)}); waiting "
+                            "cannot fix this: check the topics, this client's rights and the "
+                            "KAFKA_ settings (README, Configuration)") from exc
                     raise unreachable(settings.kafka, 10, exc.args[0]) from exc
         except _StopRequested:
             log.info("stopped during start-up; nothing consumed")

@@ -12,6 +12,7 @@ import logging
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from shared.errors import KafkaWiringError
+from shared.kafka import CONFIG_CODES
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,10 @@ def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, in
 
 def is_transient(exc: Exception) -> bool:
     """Whether an assignment's error may pass (metadata or watermarks while a broker
-    restarts: unknown partition, no leader, time out): any Kafka error but a fatal one."""
+    restarts: unknown partition, no leader, time out): any Kafka error but a fatal one or
+    a wrong setting or right (`CONFIG_CODES`)."""
     err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-    return isinstance(err, KafkaError) and not err.fatal()
+    return isinstance(err, KafkaError) and not err.fatal() and err.code() not in CONFIG_CODES
 
 
 def _partitions(consumer: Consumer, topic: str, timeout: float) -> list[int]:

@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from detector.outage import CONFIG_CODES, OUTAGE_CODES, is_config_error, is_outage
+from detector.outage import OUTAGE_CODES, is_config_error, is_outage
 from detector.txn import DetectorError
 from shared import retry
 from shared.codec import encode
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
+from shared.kafka import CONFIG_CODES
 from shared.retry import retry_within, unreachable_after
 from tests.unit.detector_fakes import CountingFactory, FakeCluster, FakeRestorer, drained, tx
 from tests.unit.outage_fakes import BrokerGoneAfterAnswering, Clock

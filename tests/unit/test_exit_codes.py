@@ -13,6 +13,7 @@ from shared.errors import (
     AuditstreamError,
     ExitCode,
     KafkaUnreachableError,
+    KafkaWiringError,
     LockedError,
     OutputError,
     PoisonPillError,
@@ -125,7 +126,7 @@ def test_a_validation_error_of_a_plain_model_is_a_bug() -> None:
         run_guarded("auditstream x", lambda: Row.model_validate({"n": "x"}).n)
 
 
-def test_sink_losing_the_broker_between_start_up_steps_is_exit_4(
+def test_sink_losing_the_broker_between_start_up_steps_is_exit_4_other_kafka_errors_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from confluent_kafka import KafkaError, KafkaException
@@ -144,5 +145,8 @@ def test_sink_losing_the_broker_between_start_up_steps_is_exit_4(
         raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "denied"))
 
     monkeypatch.setattr(sink.app, "_run", other)
-    with pytest.raises(KafkaException):  # not a transport failure: unchanged
+    # not a transport failure: exit 2 in one line (it was a raw KafkaException: exit 1)
+    with pytest.raises(KafkaWiringError, match=r"^Kafka refused the sink's request \(") as info:
         sink.app.run(SinkSettings(exports_dir=tmp_path))
+    assert not isinstance(info.value, KafkaUnreachableError)
+    assert info.value.exit_code == ExitCode.USAGE

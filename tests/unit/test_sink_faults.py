@@ -158,3 +158,46 @@ def test_a_failed_group_commit_is_only_logged(caplog: pytest.LogCaptureFixture) 
     app.commit(consumer, "scored", {0: 7})  # type: ignore[arg-type]
     assert consumer.commits == 1
     assert "not committed to the group" in caplog.text
+
+
+@pytest.mark.parametrize("code", [KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                                  KafkaError.GROUP_AUTHORIZATION_FAILED])
+def test_a_missing_right_while_assigning_is_not_waited_for(code: int) -> None:
+    """Rights refused are a setting to fix (`shared.kafka.CONFIG_CODES`): waiting them out
+    for SINK_STARTUP_WAIT_S and then saying the cluster could not be reached misled."""
+    refused = KafkaException(KafkaError(code, "Broker: Topic authorization failed"))
+    consumer = FlakyConsumer([refused, None, None])
+    with pytest.raises(KafkaException) as info:
+        assign(consumer, {})
+    assert info.value is refused and len(consumer.failures) == 2
+
+
+@pytest.mark.parametrize("error", [
+    KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Broker: Topic authorization failed"),
+    KafkaError(KafkaError._FENCED, "fenced", fatal=True),
+])
+def test_a_kafka_error_waiting_cannot_fix_ends_the_sink_with_exit_2_in_one_line(
+    error: KafkaError, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It used to leave the sink as a raw KafkaException: a traceback and exit 1 (the code
+    of rejected rows), after the whole wait for a missing right."""
+    import sink.app as sink_app
+    from sink.__main__ import main
+
+    consumer = FlakyConsumer([KafkaException(error)] * 10)
+    consumer.close = lambda: None  # type: ignore[attr-defined]
+    monkeypatch.setattr(sink_app, "wait_for_broker", lambda *a, **k: 1)
+    monkeypatch.setattr(sink_app, "ensure_topics", lambda *a, **k: None)
+    monkeypatch.setattr(sink_app, "make_consumer", lambda *a, **k: consumer)
+    monkeypatch.setenv("SINK_STARTUP_WAIT_S", "30")
+    started = time.monotonic()
+    code = main(["--once", "--exports", str(tmp_path / "exports")])
+    took = time.monotonic() - started
+    stderr = capsys.readouterr().err
+    assert code == ExitCode.USAGE and took < 10, (took, stderr)
+    assert "Traceback" not in stderr
+    assert [line for line in stderr.splitlines() if ": error: " in line] == [
+        f"python -m sink: error: Kafka refused the sink's request ({error.str()}); waiting "
+        "cannot fix this: check the topics, this client's rights and the KAFKA_ settings "
+        "(README, Configuration)"]
