@@ -127,24 +127,31 @@ def test_a_retention_gap_is_raised_at_once() -> None:
         assign(consumer, {0: 7})
 
 
+def _sink_after_start_up(consumer: FlakyConsumer, wait_s: int, monkeypatch: pytest.MonkeyPatch,
+                         tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                         ) -> tuple[int, float, str]:
+    """`python -m sink --once` whose broker answered and whose topics exist, then whose
+    `consumer` fails as given: (exit code, seconds, stderr)."""
+    import sink.app as sink_app
+    from sink.__main__ import main
+
+    consumer.close = lambda: None  # type: ignore[attr-defined]
+    monkeypatch.setattr(sink_app, "wait_for_broker", lambda *a, **k: 1)
+    monkeypatch.setattr(sink_app, "ensure_topics", lambda *a, **k: None)
+    monkeypatch.setattr(sink_app, "make_consumer", lambda *a, **k: consumer)
+    monkeypatch.setenv("SINK_STARTUP_WAIT_S", str(wait_s))
+    started = time.monotonic()
+    code = main(["--once", "--exports", str(tmp_path / "exports")])
+    return code, time.monotonic() - started, capsys.readouterr().err
+
+
 def test_a_broker_gone_right_after_start_up_is_exit_4_in_one_line_within_the_start_up_wait(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Before: the assignment's own 60 s, then a traceback (exit 1), or for a
     # transport error "no Kafka broker answered ... within 10 s" after 60 s.
-    import sink.app as sink_app
-    from sink.__main__ import main
-
     consumer = FlakyConsumer([transient()] * 10_000)
-    consumer.close = lambda: None  # type: ignore[attr-defined]
-    monkeypatch.setattr(sink_app, "wait_for_broker", lambda *a, **k: 1)  # it answered...
-    monkeypatch.setattr(sink_app, "ensure_topics", lambda *a, **k: None)
-    monkeypatch.setattr(sink_app, "make_consumer", lambda *a, **k: consumer)  # ...then left
-    monkeypatch.setenv("SINK_STARTUP_WAIT_S", "2")
-    started = time.monotonic()
-    code = main(["--once", "--exports", str(tmp_path / "exports")])
-    took = time.monotonic() - started
-    stderr = capsys.readouterr().err
+    code, took, stderr = _sink_after_start_up(consumer, 2, monkeypatch, tmp_path, capsys)
     assert code == ExitCode.KAFKA_UNREACHABLE and took < 8, (took, stderr)
     assert "Traceback" not in stderr
     assert [line for line in stderr.splitlines() if ": error: " in line] == [
@@ -182,19 +189,8 @@ def test_a_kafka_error_waiting_cannot_fix_ends_the_sink_with_exit_2_in_one_line(
 ) -> None:
     """It used to leave the sink as a raw KafkaException: a traceback and exit 1 (the code
     of rejected rows), after the whole wait for a missing right."""
-    import sink.app as sink_app
-    from sink.__main__ import main
-
     consumer = FlakyConsumer([KafkaException(error)] * 10)
-    consumer.close = lambda: None  # type: ignore[attr-defined]
-    monkeypatch.setattr(sink_app, "wait_for_broker", lambda *a, **k: 1)
-    monkeypatch.setattr(sink_app, "ensure_topics", lambda *a, **k: None)
-    monkeypatch.setattr(sink_app, "make_consumer", lambda *a, **k: consumer)
-    monkeypatch.setenv("SINK_STARTUP_WAIT_S", "30")
-    started = time.monotonic()
-    code = main(["--once", "--exports", str(tmp_path / "exports")])
-    took = time.monotonic() - started
-    stderr = capsys.readouterr().err
+    code, took, stderr = _sink_after_start_up(consumer, 30, monkeypatch, tmp_path, capsys)
     assert code == ExitCode.USAGE and took < 10, (took, stderr)
     assert "Traceback" not in stderr
     assert [line for line in stderr.splitlines() if ": error: " in line] == [
