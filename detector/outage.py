@@ -12,10 +12,10 @@ used to end a detector started during a broker restart with exit 2.
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError
 
 from shared.errors import KafkaUnreachableError
-from shared.kafka import CONFIG_CODES, kafka_code
+from shared.kafka import CONFIG_CODES, is_fatal, kafka_code
 
 #: The cluster (or the broker, controller or coordinator serving us) cannot be reached or is
 #: (re)starting. Each one is what a broker restart produces; none can be fixed by the user
@@ -38,11 +38,6 @@ OUTAGE_CODES = frozenset({
     KafkaError._UNKNOWN_TOPIC,      # a topic just created is not in the metadata yet
 })
 
-
-
-def is_fatal(exc: BaseException) -> bool:
-    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-    return isinstance(err, KafkaError) and err.fatal()
 
 
 def is_outage(exc: BaseException, replication_factor: int = 1, brokers: int = 0) -> bool:

@@ -19,9 +19,10 @@ from contextlib import contextmanager
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from detector.ending import TransactionEnds
-from detector.outage import is_config_error, is_fatal, is_outage
+from detector.outage import is_outage
 from detector.partition import PartitionState
 from detector.txn import Abortable
+from shared.kafka import worth_waiting
 from shared.retry import retry_within, unreachable_after
 
 log = logging.getLogger("detector")
@@ -64,10 +65,10 @@ class PartitionOwnership(TransactionEnds):
 
         try:
             return retry_within(lambda left: self._restore(partitions, min(REWIND_TRY_S, left)),
-                                _worth_waiting, REWIND_RETRY_S, gave_up, doing, time.monotonic,
+                                worth_waiting, REWIND_RETRY_S, gave_up, doing, time.monotonic,
                                 time.sleep, lambda: self._stopping)
         except KafkaException as exc:
-            if not (self._stopping and _worth_waiting(exc)):
+            if not (self._stopping and worth_waiting(exc)):
                 raise
             log.warning("%s: stopping as asked instead of waiting", doing)
             return []
@@ -145,8 +146,3 @@ class PartitionOwnership(TransactionEnds):
         if self._failure is not None:
             raise self._failure
 
-
-def _worth_waiting(exc: Exception) -> bool:
-    """Any Kafka error but a fatal or configuration one (`shared.kafka.CONFIG_CODES`:
-    authorization, authentication), which waiting cannot help."""
-    return isinstance(exc, KafkaException) and not (is_fatal(exc) or is_config_error(exc))

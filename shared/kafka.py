@@ -207,6 +207,21 @@ def kafka_code(exc: BaseException) -> int | None:
     return None
 
 
+def is_fatal(exc: BaseException) -> bool:
+    """Whether `exc` is librdkafka's fatal error: the client is unusable from now on."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and err.fatal()
+
+
+def worth_waiting(exc: BaseException) -> bool:
+    """Whether a Kafka request's error may pass while a broker restarts (no leader, unknown
+    partition, time out): any Kafka error but a fatal one or a wrong setting or right
+    (`CONFIG_CODES`), which waiting cannot help. The sink's assignment and the detector's
+    rewinds wait these out (`shared.retry.retry_within`)."""
+    return (isinstance(exc, KafkaException) and not is_fatal(exc)
+            and kafka_code(exc) not in CONFIG_CODES)
+
+
 def is_transport_error(exc: KafkaException) -> bool:
     """Whether `exc` only says no broker could be reached (in time)."""
     err = exc.args[0] if exc.args else None

@@ -35,11 +35,12 @@ from shared.kafka import (
     startup_wait,
     unreachable,
     wait_for_broker,
+    worth_waiting,
 )
 from shared.outputs import output_errors
 from shared.retry import exit_4, last_error, retry_within
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
-from sink.assign import assign_from_checkpoint, commit, consumer_overrides, is_transient, lag
+from sink.assign import assign_from_checkpoint, commit, consumer_overrides, lag
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
 from sink.writer import Record, SinkWriter
@@ -156,7 +157,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
         # Waited for as long again: a broker that answered late may still elect leaders.
         parts = _waited(settings, lambda left: assign_from_checkpoint(
             consumer, topic, writer.offsets, {t.reviews_topic: writer.review_offsets}, left),
-            is_transient, f"assigning {topic}")
+            worth_waiting, f"assigning {topic}")
         writer.write_rollups(run_info, report=False)
         loop_started = time.monotonic()
         stopper.early = False  # from here a signal ends the loop after its batch

@@ -12,7 +12,6 @@ import logging
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from shared.errors import KafkaWiringError
-from shared.kafka import CONFIG_CODES
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +34,8 @@ def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, in
                            timeout: float = TRY_S) -> set[int]:
     """Assign every partition of `topic` at its checkpointed offset (or its beginning), and
     of each topic in `also` (the reviews topic) likewise; return `topic`'s partitions. Each
-    request waits `timeout` at most (`TRY_S`); an error that `is_transient` is worth
-    trying again; a retention gap is `KafkaWiringError`."""
+    request waits `timeout` at most (`TRY_S`); an error that `shared.kafka.worth_waiting`
+    may pass; a retention gap is `KafkaWiringError`."""
     timeout = min(timeout, TRY_S)
     assignment: list[TopicPartition] = []
     found: dict[str, set[int]] = {}
@@ -47,14 +46,6 @@ def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, in
     consumer.assign(assignment)
     log.info("assigned %s", {f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment})
     return found[topic]
-
-
-def is_transient(exc: Exception) -> bool:
-    """Whether an assignment's error may pass (metadata or watermarks while a broker
-    restarts: unknown partition, no leader, time out): any Kafka error but a fatal one or
-    a wrong setting or right (`CONFIG_CODES`)."""
-    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-    return isinstance(err, KafkaError) and not err.fatal() and err.code() not in CONFIG_CODES
 
 
 def _partitions(consumer: Consumer, topic: str, timeout: float) -> list[int]:

@@ -23,7 +23,7 @@ from detector.txn import DetectorError
 from shared import retry
 from shared.codec import encode
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
-from shared.kafka import CONFIG_CODES
+from shared.kafka import CONFIG_CODES, worth_waiting
 from shared.retry import retry_within, unreachable_after
 from tests.unit.detector_fakes import CountingFactory, FakeCluster, FakeRestorer, drained, tx
 from tests.unit.outage_fakes import BrokerGoneAfterAnswering, Clock
@@ -60,6 +60,21 @@ def test_each_outage_code_is_waited_out_and_is_no_configuration_error(code: int)
 @pytest.mark.parametrize("code", sorted(CONFIG_CODES))
 def test_each_configuration_code_is_not_an_outage(code: int) -> None:
     assert is_config_error(kexc(code)) and not is_outage(kexc(code), 1, 5)
+
+
+@pytest.mark.parametrize(("exc", "waited"), [
+    (kexc(KafkaError._UNKNOWN_PARTITION), True),   # not an outage code, yet it may pass
+    (kexc(KafkaError.LEADER_NOT_AVAILABLE), True),
+    (kexc(KafkaError.LEADER_NOT_AVAILABLE, fatal=True), False),
+    (KafkaException("no KafkaError behind it"), True),
+    (RuntimeError("not Kafka"), False),
+    *((kexc(code), False) for code in sorted(CONFIG_CODES)),
+])
+def test_worth_waiting_is_any_kafka_error_but_a_fatal_or_configuration_one(
+    exc: BaseException, waited: bool
+) -> None:
+    """The one predicate of the sink's assignment and the detector's rewinds."""
+    assert worth_waiting(exc) is waited
 
 
 @pytest.mark.parametrize(("rf", "brokers", "waited"), [

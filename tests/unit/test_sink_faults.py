@@ -13,6 +13,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 import sink.assign as app
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
+from shared.kafka import worth_waiting
 from shared.retry import retry_within
 from tests.unit.outage_fakes import Clock
 
@@ -72,7 +73,7 @@ def assign(consumer: FlakyConsumer, offsets: dict[int, int], wait_s: float = 180
     return retry_within(
         lambda left: app.assign_from_checkpoint(consumer, "scored", offsets,  # type: ignore[arg-type]
                                                 timeout=left),
-        app.is_transient, wait_s, gave_up, "assigning", clock.monotonic, clock.sleep)
+        worth_waiting, wait_s, gave_up, "assigning", clock.monotonic, clock.sleep)
 
 
 def test_assigning_while_the_broker_restarts_is_retried() -> None:
