@@ -51,14 +51,17 @@ class BrokerStatus:
     answering: bool = False
 
 
+#: Every SASL and TLS setting of `KafkaSettings` unset (a field added later included).
+_NO_SECURITY: dict[str, None] = dict.fromkeys(
+    name for name in KafkaSettings.model_fields if name.startswith(("sasl_", "ssl_")))
+
+
 def local_client(bootstrap: str) -> KafkaSettings:
     """How to reach the local broker: PLAINTEXT (it listens so, on loopback only), whatever
     the `KAFKA_` security settings, meant for a real cluster, say."""
-    return KafkaSettings(
-        bootstrap_servers=bootstrap, security_protocol="PLAINTEXT", sasl_mechanism=None,
-        sasl_username=None, sasl_password=None, ssl_ca_location=None,
-        ssl_certificate_location=None, ssl_key_location=None, ssl_key_password=None,
-        ssl_endpoint_identification_algorithm=None)
+    return KafkaSettings(bootstrap_servers=bootstrap, security_protocol="PLAINTEXT",
+                         **_NO_SECURITY)
+
 
 
 def exposure_warning(host: str) -> str | None:

@@ -11,12 +11,16 @@ from __future__ import annotations
 import pytest
 
 from auditstream.broker.process import local_client
+from shared.settings import KafkaSettings
 
 SECURITY = {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
             "KAFKA_SASL_USERNAME": "auditor", "KAFKA_SASL_PASSWORD": "pw",
             "KAFKA_SSL_CA_LOCATION": "/etc/ca.pem", "KAFKA_SSL_KEY_PASSWORD": "kpw",
             "KAFKA_SSL_CERTIFICATE_LOCATION": "/etc/c.pem", "KAFKA_SSL_KEY_LOCATION": "/k.pem",
             "KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM": "none"}
+# every SASL and TLS field the settings declare, also one added after this test
+SECURITY |= {f"KAFKA_{name.upper()}": SECURITY.get(f"KAFKA_{name.upper()}", "set")
+             for name in KafkaSettings.model_fields if name.startswith(("sasl_", "ssl_"))}
 
 
 def test_the_probe_ignores_the_security_settings(monkeypatch: pytest.MonkeyPatch) -> None:
