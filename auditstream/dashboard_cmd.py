@@ -16,6 +16,7 @@ from dashboard.build import SAMPLE_EXPORTS, build
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
 from shared.entry import sigterm_interrupts
+from shared.errors import UsageError
 from shared.folderlock import FolderLock
 
 
@@ -42,7 +43,11 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    print(f"wrote {write_report_from_exports(Path(args.exports))}")
+    exports = Path(args.exports)
+    if not exports.is_dir():
+        raise UsageError(f"{exports} is not a folder; give the exports folder (the sink's "
+                         "--exports, score's --out)")
+    print(f"wrote {write_report_from_exports(exports)}")
     return 0
 
 

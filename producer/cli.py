@@ -26,7 +26,7 @@ from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
 from producer.settings import ProducerSettings
 from shared.csv_io import write_transactions_csv
 from shared.entry import sigterm_interrupts
-from shared.errors import ExitCode
+from shared.errors import ExitCode, UsageError
 from shared.schemas import Transaction
 
 
@@ -46,6 +46,16 @@ def _rate(text: str) -> tuple[str, float]:
         return name.upper(), float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"bad rate in {text!r} (use TYPE=0.003)") from None
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
 
 
 def register(subparsers: Any) -> None:
@@ -85,8 +95,9 @@ def register(subparsers: Any) -> None:
         "answered; 130: interrupted.")
     r.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
     pace = r.add_mutually_exclusive_group()
-    pace.add_argument("--rate", type=float, help="messages/s (default: as fast as possible)")
-    pace.add_argument("--speed", type=float, help="event-time speed-up (60 = one hour per minute)")
+    pace.add_argument("--rate", type=_positive, help="messages/s (default: as fast as possible)")
+    pace.add_argument("--speed", type=_positive,
+                      help="event-time speed-up (60 = one hour per minute)")
     r.add_argument("--strict", action="store_true", help="any bad row is fatal; nothing is sent")
     r.add_argument("--rejects-dir", type=Path, help="where <name>.rejects.csv go (default: beside)")
     r.set_defaults(func=cmd_replay)
@@ -95,10 +106,12 @@ def register(subparsers: Any) -> None:
 def make_transactions(args: argparse.Namespace) -> list[Transaction]:
     if args.recipe == "reference":
         return generate_reference(ReferenceConfig(
-            seed=args.seed, transactions=args.transactions, customers=args.customers or 200,
+            seed=args.seed, transactions=args.transactions,
+            customers=200 if args.customers is None else args.customers,
             days=args.days, start=args.start,
         ))
-    knobs = {"seed": args.seed, "customers": args.customers or 1000, "days": args.days,
+    customers = 1000 if args.customers is None else args.customers
+    knobs = {"seed": args.seed, "customers": customers, "days": args.days,
              "start": args.start, "tx_per_customer_day": args.tx_per_day,
              "traveller_share": args.traveller_share, "travel_gap_hours": args.travel_gap_hours,
              "duplicate_window_minutes": args.duplicate_window_minutes}
@@ -118,14 +131,15 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.out is None and not args.publish:
-        print("auditstream generate: give --out FILE.csv and/or --publish", file=sys.stderr)
-        return int(ExitCode.USAGE)
+        raise UsageError("nothing to do: give --out FILE.csv and/or --publish")
+    for path in (args.out, args.changes_out):
+        if path is not None and path.is_dir():
+            raise UsageError(f"{path} is a folder; give a file name")
     started = time.monotonic()
     try:
         txs = make_transactions(args)
     except ValueError as exc:
-        print(f"auditstream generate: {exc}", file=sys.stderr)
-        return int(ExitCode.USAGE)
+        raise UsageError(str(exc)) from None
     anomalies = sum(1 for t in txs if t.is_anomaly)
     print(f"generated {len(txs):,} transactions ({anomalies:,} anomalies, "
           f"{anomalies / max(1, len(txs)):.2%}) in {time.monotonic() - started:.1f} s",

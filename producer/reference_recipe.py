@@ -42,6 +42,12 @@ class ReferenceConfig:
     burst_size: int = 5
     burst_spacing_seconds: int = 10
 
+    def __post_init__(self) -> None:
+        if self.customers < self.burst_customers or self.transactions < 1 or self.days < 1:
+            raise ValueError(
+                f"the reference recipe needs at least {self.burst_customers} customers (its "
+                "burst customers), and a positive --transactions and --days")
+
 
 def _ips(rng: np.random.Generator, n: int) -> list[str]:
     octets = rng.integers(0, 256, size=(n, 2))

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from shared.errors import UsageError
+
 
 def _umask() -> int:
     """The process's umask, read without changing it where Linux says it (another thread
@@ -136,6 +138,8 @@ def atomic_path(target: Path, *, durable: bool = True) -> Iterator[Path]:
     For writers that take a path (a library saving a file); the others use `atomic_writer`.
     """
     target = Path(target)
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder; give a file name")
     folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = _locked_temporary(folder, target.name)

@@ -40,6 +40,10 @@ class AuditstreamError(Exception):
     exit_code: ExitCode = ExitCode.USAGE
 
 
+class UsageError(AuditstreamError):
+    """An argument or path that cannot be used as given (a file where a folder is needed)."""
+
+
 class SchemaError(AuditstreamError):
     """A message or row does not match the transaction schema."""
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from shared.errors import LockedError
+from shared.errors import LockedError, UsageError
 
 LOCK_FILE = ".sink.lock"
 
@@ -30,6 +30,8 @@ class FolderLock:
 
     def acquire(self) -> FolderLock:
         """Take the lock or raise `LockedError`; an unwritable folder raises its OSError."""
+        if self.folder.exists() and not self.folder.is_dir():
+            raise UsageError(f"{self.folder} is not a folder; give a folder for the exports")
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:

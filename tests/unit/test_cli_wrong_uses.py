@@ -1,0 +1,113 @@
+"""Wrong uses a new user makes while following the README: each is one line and exit 2.
+
+Found walking the README on a fresh clone (2026-12-01); every case here was a traceback
+(or a silent success) before.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from auditstream.cli import main
+from auditstream.review.server import Outcomes, ReviewApp, make_server
+from shared.errors import AuditstreamError, ExitCode
+
+SMALL = ["--customers", "3", "--days", "1"]
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str], prog: str) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"auditstream {prog}: error: "), err
+    return err[0]
+
+
+def test_generate_out_naming_a_folder_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["generate", *SMALL, "--out", str(tmp_path)]) == ExitCode.USAGE
+    line = _one_error_line(capsys, "generate")
+    assert "is a folder" in line and str(tmp_path) in line
+    assert tmp_path.is_dir() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("recipe", ["realistic", "reference"])
+@pytest.mark.parametrize("customers", ["0", "-1"])
+def test_generate_with_no_customers_is_refused_not_replaced_by_the_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], recipe: str, customers: str,
+) -> None:
+    out = tmp_path / "x.csv"
+    code = main(["generate", "--recipe", recipe, "--customers", customers, "--days", "1",
+                 "--out", str(out)])
+    assert code == ExitCode.USAGE and not out.exists()
+    assert "customers" in _one_error_line(capsys, "generate")
+
+
+def test_generate_with_one_customer_still_generates(tmp_path: Path) -> None:
+    assert main(["generate", "--customers", "1", "--days", "2", "--out",
+                 str(tmp_path / "x.csv")]) == ExitCode.OK
+
+
+def test_generate_without_a_destination_prints_the_readme_error_format(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["generate"]) == ExitCode.USAGE
+    assert "--out" in _one_error_line(capsys, "generate")
+
+
+@pytest.mark.parametrize("pace", [["--rate", "0"], ["--rate", "-1"], ["--speed", "0"]])
+def test_replay_pace_not_positive_is_a_usage_error_before_any_file_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pace: list[str],
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["replay", str(tmp_path / "none.csv"), *pace])
+    assert stop.value.code == ExitCode.USAGE
+    assert "must be positive" in capsys.readouterr().err
+
+
+def test_replay_smallest_positive_pace_is_accepted_by_the_parser(tmp_path: Path) -> None:
+    # the parser lets it through: the missing file is what stops it (exit 2, one line)
+    assert main(["replay", str(tmp_path / "none.csv"), "--rate", "0.001"]) == ExitCode.USAGE
+
+
+def test_score_out_naming_a_file_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data, out = tmp_path / "data.csv", tmp_path / "out.csv"
+    assert main(["generate", *SMALL, "--out", str(data)]) == ExitCode.OK
+    out.write_text("keep me")
+    capsys.readouterr()
+    assert main(["score", str(data), "--out", str(out)]) == ExitCode.USAGE
+    assert "not a folder" in _one_error_line(capsys, "score")
+    assert out.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_dashboard_report_of_something_not_a_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str,
+) -> None:
+    target = tmp_path / "exports"
+    if kind == "file":
+        target.write_text("x")
+    assert main(["dashboard", "report", str(target)]) == ExitCode.USAGE
+    assert "not a folder" in _one_error_line(capsys, "dashboard")
+    assert not (target / "report.html").exists() and (kind == "file") == target.exists()
+
+
+def test_dashboard_report_of_an_exports_folder_still_writes_it(tmp_path: Path) -> None:
+    assert main(["dashboard", "report", str(tmp_path)]) == ExitCode.OK
+    assert (tmp_path / "report.html").is_file()
+
+
+def test_review_serve_on_a_port_in_use_is_one_line_naming_the_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = ReviewApp(tmp_path, "me", lambda review: None, Outcomes())
+        with pytest.raises(AuditstreamError) as refused:
+            make_server(app, port)
+    assert refused.value.exit_code == ExitCode.USAGE
+    assert f"port {port} is in use" in str(refused.value) and "--port" in str(refused.value)
