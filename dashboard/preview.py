@@ -26,6 +26,8 @@ _COLORS = ("#118dff", "#e66c37", "#6b007b", "#12239e")
 def fmt(name: str, value: Any) -> str:
     if value is None:
         return "(Blank)"
+    if isinstance(value, str):  # a text measure ("data as of ...")
+        return value
     kind = _FMT.get(name, "")
     if kind.endswith("%"):
         return f"{float(value) * 100:.1f}%"
@@ -99,7 +101,7 @@ def _body(v: Visual, ev: Evaluate, tables: Callable[[str], Any]) -> str:
     if v.type == "card":
         name = fields[0].name
         value = ev([name], None)[name]
-        return (f'<div class="card"><b>{fmt(name, value)}</b>'
+        return (f'<div class="card"><b>{html.escape(fmt(name, value))}</b>'
                 f"<small>{html.escape(name)}</small></div>")
     if v.type == "slicer":
         f = fields[0]

@@ -52,3 +52,12 @@ def test_preview_formats_values_like_the_measures() -> None:
     assert fmt("Total Flagged", 1234.0) == "1,234"
     assert fmt("Recommended Threshold", 0.67) == "0.67"
     assert fmt("ML Only", None) == "(Blank)"
+
+
+def test_preview_card_of_a_text_measure_shows_the_text_escaped() -> None:
+    text = "data as of 2025-01-30 09:58, 0 minutes behind <b>"
+    assert fmt("Data As Of", text) == text
+    (kpis,) = [p for p in PAGES if p.name == "kpis"]
+    doc = page_html(kpis, lambda names, ctx: {n: text if n == "Data As Of" else 0.25
+                                              for n in names}, _tables)
+    assert "0 minutes behind &lt;b&gt;" in doc and "behind <b>" not in doc
