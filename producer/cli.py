@@ -129,12 +129,7 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
     return txs
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    if args.out is None and not args.publish:
-        raise UsageError("nothing to do: give --out FILE.csv and/or --publish")
-    for path in (args.out, args.changes_out):
-        if path is not None and path.is_dir():
-            raise UsageError(f"{path} is a folder; give a file name")
+def _generate_and_write(args: argparse.Namespace) -> list[Transaction]:
     started = time.monotonic()
     try:
         txs = make_transactions(args)
@@ -145,9 +140,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
           f"{anomalies / max(1, len(txs)):.2%}) in {time.monotonic() - started:.1f} s",
           file=sys.stderr)
     if args.out is not None:
-        with sigterm_interrupts():  # SIGTERM: as Ctrl-C, no temporary file left behind
-            write_transactions_csv(txs, args.out)
+        write_transactions_csv(txs, args.out)
         print(f"wrote {args.out}", file=sys.stderr)
+    return txs
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    if args.out is None and not args.publish:
+        raise UsageError("nothing to do: give --out FILE.csv and/or --publish")
+    for path in (args.out, args.changes_out):
+        if path is not None and path.is_dir():
+            raise UsageError(f"{path} is a folder; give a file name")
+    with sigterm_interrupts():  # SIGTERM: as Ctrl-C (exit 130), no temporary file left behind
+        txs = _generate_and_write(args)
     if args.publish:
         progress = Progress(len(txs), sys.stderr)
         report = publish((to_record(t) for t in txs), ProducerSettings(), len(txs),

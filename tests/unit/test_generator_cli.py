@@ -111,3 +111,34 @@ def test_sigterm_while_generate_writes_ends_it_like_ctrl_c_without_a_temporary_f
     assert capsys.readouterr().err.endswith("auditstream generate: interrupted\n")
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored afterwards
+
+
+def test_sigterm_while_generate_still_generates_ends_it_like_ctrl_c(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The README's exit 130 for `generate --out` on SIGTERM held only once writing began;
+    # during the (longer) generation SIGTERM killed it by the signal (exit -15).
+    import os
+    import signal
+
+    import producer.cli
+
+    def terminated(args: object) -> list[object]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return []
+
+    class Killed(Exception):
+        """What the signal's default would do to the process, caught for the test."""
+
+    def killed(signum: int, frame: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(producer.cli, "make_transactions", terminated)
+    previous = signal.signal(signal.SIGTERM, killed)
+    try:
+        assert main(["generate", "--out", str(tmp_path / "out.csv")]) == 130
+        assert signal.getsignal(signal.SIGTERM) is killed  # restored afterwards
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert capsys.readouterr().err.endswith("auditstream generate: interrupted\n")
+    assert list(tmp_path.iterdir()) == []
