@@ -60,6 +60,16 @@ class DemoTopics:
         }
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
@@ -68,10 +78,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "and a sink, publish a seeded generated stream, wait until every transaction is in "
         "the exports, print a summary, and stop what was started.",
     )
-    p.add_argument("--customers", type=int, default=1000, help="default 1000 (~200,000 tx)")
-    p.add_argument("--days", type=int, default=90, help="days of activity (default 90)")
+    p.add_argument("--customers", type=_count, default=1000, help="default 1000 (~200,000 tx)")
+    p.add_argument("--days", type=_count, default=90, help="days of activity (default 90)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--partitions", type=_count, default=4)
     p.add_argument("--exports", type=Path, default=Path("exports"), metavar="DIR")
     p.add_argument("--timeout", type=float, default=1800.0,
                    help="give up when the sink makes no progress for this long (s)")

@@ -111,3 +111,20 @@ def test_review_serve_on_a_port_in_use_is_one_line_naming_the_port(tmp_path: Pat
             make_server(app, port)
     assert refused.value.exit_code == ExitCode.USAGE
     assert f"port {port} is in use" in str(refused.value) and "--port" in str(refused.value)
+
+
+@pytest.mark.parametrize("flag", ["--customers", "--days", "--partitions"])
+def test_demo_counts_below_one_are_refused_before_anything_starts(
+    capsys: pytest.CaptureFixture[str], flag: str,
+) -> None:
+    # --customers 0 used to reach `generate`, which replaced it by the 1000-customer default
+    with pytest.raises(SystemExit) as stop:
+        main(["demo", flag, "0"])
+    assert stop.value.code == ExitCode.USAGE
+    assert "at least 1" in capsys.readouterr().err
+
+
+def test_demo_count_of_one_is_accepted() -> None:
+    from auditstream.demo import _count
+
+    assert _count("1") == 1
