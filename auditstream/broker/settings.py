@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,14 @@ class BrokerSettings(BaseSettings):
         default_factory=lambda: _user_dir("XDG_STATE_HOME", ".local/state") / "broker"
     )
     start_timeout: float = 90.0
+
+    @field_validator("host")
+    @classmethod
+    def _reachable(cls, host: str) -> str:
+        if host.strip("[]") in {"0.0.0.0", "::", ""}:  # Kafka refuses to advertise these
+            raise ValueError(f"{host} is not an address clients can reach (the broker "
+                             "advertises it); give this machine's own address")
+        return host
 
     @property
     def bootstrap(self) -> str:

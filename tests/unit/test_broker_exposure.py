@@ -20,3 +20,26 @@ def test_anything_else_is_named_with_what_it_exposes(host: str) -> None:
     assert warning is not None
     assert warning.startswith(f"BROKER_HOST={host}: ")
     assert "without authentication" in warning and "every topic" in warning
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "[::]"])
+def test_the_any_address_is_refused_as_a_setting_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], host: str,
+) -> None:
+    # Kafka cannot advertise it: `broker start` used to end in the storage tool's Java
+    # stack trace ("advertised.listeners cannot use the nonroutable meta-address").
+    from auditstream.cli import main
+
+    monkeypatch.setenv("BROKER_HOST", host)
+    assert main(["broker", "status"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("auditstream broker: error: invalid setting "
+                                               "BROKER_HOST: "), err
+    assert "address clients can reach" in err[0]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "10.0.0.5", "::1"])
+def test_a_reachable_address_is_a_valid_broker_host(host: str) -> None:
+    from auditstream.broker import BrokerSettings
+
+    assert BrokerSettings(host=host).host == host
