@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "broker",
         help="run a local single-node Apache Kafka broker (KRaft) without Docker",
         description="Run a local single-node Apache Kafka (KRaft) broker from Maven Central's "
-        "jars, bound to 127.0.0.1. Settings: BROKER_PORT, BROKER_CONTROLLER_PORT, "
-        "BROKER_HOME, BROKER_KAFKA_VERSION, BROKER_HEAP.",
+        "jars, bound to 127.0.0.1 (BROKER_HOST). Settings: BROKER_PORT, "
+        "BROKER_CONTROLLER_PORT, BROKER_HOME, BROKER_KAFKA_VERSION, BROKER_HEAP, BROKER_HOST.",
     )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser(
