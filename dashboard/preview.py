@@ -101,7 +101,8 @@ def _body(v: Visual, ev: Evaluate, tables: Callable[[str], Any]) -> str:
     if v.type == "card":
         name = fields[0].name
         value = ev([name], None)[name]
-        return (f'<div class="card"><b>{html.escape(fmt(name, value))}</b>'
+        size = ' class="text"' if isinstance(value, str) else ""
+        return (f'<div class="card"><b{size}>{html.escape(fmt(name, value))}</b>'
                 f"<small>{html.escape(name)}</small></div>")
     if v.type == "slicer":
         f = fields[0]
@@ -182,6 +183,7 @@ section{position:absolute;background:#fff;box-sizing:border-box;padding:6px;over
 h3{margin:0 0 4px;font-size:13px}
 .card{display:flex;flex-direction:column;align-items:center;justify-content:center;height:100%}
 .card b{font-size:30px;font-weight:400} .card small{color:#666;margin-top:4px}
+.card b.text{font-size:14px;text-align:center}
 ul{list-style:none;margin:0;padding:0;columns:2} li{padding:1px 0}
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #eee;padding:2px 4px;text-align:left;font-size:11px}

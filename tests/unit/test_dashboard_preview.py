@@ -60,4 +60,5 @@ def test_preview_card_of_a_text_measure_shows_the_text_escaped() -> None:
     (kpis,) = [p for p in PAGES if p.name == "kpis"]
     doc = page_html(kpis, lambda names, ctx: {n: text if n == "Data As Of" else 0.25
                                               for n in names}, _tables)
-    assert "0 minutes behind &lt;b&gt;" in doc and "behind <b>" not in doc
+    assert '<b class="text">data as of 2025-01-30 09:58, 0 minutes behind &lt;b&gt;</b>' in doc
+    assert "behind <b>" not in doc and '<b class="text">0.25' not in doc
