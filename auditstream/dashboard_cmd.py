@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -42,12 +43,16 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
-    exports = Path(args.exports)
+def _exports_folder(path: str) -> Path:
+    exports = Path(path)
     if not exports.is_dir():
         raise UsageError(f"{exports} is not a folder; give the exports folder (the sink's "
                          "--exports, score's --out)")
-    print(f"wrote {write_report_from_exports(exports)}")
+    return exports
+
+
+def _report(args: argparse.Namespace) -> int:
+    print(f"wrote {write_report_from_exports(_exports_folder(args.exports))}")
     return 0
 
 
@@ -67,10 +72,10 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _screenshots(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    source = _exports_folder(args.exports)
     with tempfile.TemporaryDirectory() as tmp:
-        exports = Path(tmp)
-        for csv in Path(args.exports).glob("*.csv"):
-            (exports / csv.name).write_bytes(csv.read_bytes())
+        exports = Path(tmp) / "exports"  # a copy, so report.html lands outside the source
+        shutil.copytree(source, exports)
         report = write_report_from_exports(exports)
         with Chromium(width=1280, height=900) as page:
             for name in ("kpis", "volume", "cases"):

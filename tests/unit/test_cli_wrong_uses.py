@@ -128,3 +128,37 @@ def test_demo_count_of_one_is_accepted() -> None:
     from auditstream.demo import _count
 
     assert _count("1") == 1
+
+
+def test_screenshots_report_sees_the_day_files_and_run_json(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    # It copied only the top-level *.csv: since the rows moved to scored/, the report in
+    # the README's screenshots had empty volume and recall charts and no run.json.
+    import auditstream.dashboard_cmd as cmd
+    from dashboard.build import SAMPLE_EXPORTS
+
+    seen: list[set[str]] = []
+
+    def report(folder: Path) -> Path:
+        seen.append({p.relative_to(folder).as_posix() for p in folder.rglob("*")})
+        return folder / "report.html"
+
+    class Page:
+        def __enter__(self) -> Page:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def open(self, url: str, ready: str) -> None:
+            return None
+
+        def screenshot(self, path: Path) -> Path:
+            return path
+
+    monkeypatch.setattr(cmd, "write_report_from_exports", report)
+    monkeypatch.setattr(cmd, "Chromium", lambda **size: Page())
+    assert main(["dashboard", "screenshots", "--out", str(tmp_path), "--pbix", ""]) == 0
+    days = {f"scored/{p.name}" for p in (SAMPLE_EXPORTS / "scored").glob("*.csv")}
+    assert days and days <= seen[0] and "run.json" in seen[0] and "thresholds.csv" in seen[0]
