@@ -142,7 +142,12 @@ def atomic_path(target: Path, *, durable: bool = True) -> Iterator[Path]:
         raise UsageError(f"{target} is a folder; give a file name")
     folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _locked_temporary(folder, target.name)
+    try:
+        fd, tmp = _locked_temporary(folder, target.name)
+    except OSError as exc:  # named as the user gave it, not by its hidden temporary
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     try:
         try:
             yield tmp

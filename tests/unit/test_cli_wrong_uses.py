@@ -162,3 +162,22 @@ def test_screenshots_report_sees_the_day_files_and_run_json(
     assert main(["dashboard", "screenshots", "--out", str(tmp_path), "--pbix", ""]) == 0
     days = {f"scored/{p.name}" for p in (SAMPLE_EXPORTS / "scored").glob("*.csv")}
     assert days and days <= seen[0] and "run.json" in seen[0] and "thresholds.csv" in seen[0]
+
+
+def test_an_unwritable_output_is_named_as_given_not_by_its_hidden_temporary(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # On a read-only file system `generate --out x.csv` said "cannot write .x.csv.1f1z.tmp".
+    import errno
+    import os
+    import tempfile
+
+    def read_only(prefix: str, suffix: str, dir: Path) -> tuple[int, str]:
+        hidden = os.path.join(dir, f"{prefix}1f1zqttt{suffix}")
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), hidden)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    out = tmp_path / "x.csv"
+    assert main(["generate", *SMALL, "--out", str(out)]) == ExitCode.OUTPUT_UNWRITABLE
+    err = capsys.readouterr().err
+    assert f"cannot write {out}: the file system is read-only" in err and ".tmp" not in err
