@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import faulthandler
 import logging
 import os
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from shared.errors import UsageError
 
 log = logging.getLogger("detector")
 
@@ -65,7 +68,13 @@ class Metrics:
             "lag": Gauge("detector_consumer_lag", "records behind the input's end", ["partition"],
                          registry=reg),
         }
-        start_http_server(port, addr=host, registry=reg)
+        try:
+            start_http_server(port, addr=host, registry=reg)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise UsageError(f"metrics port {host}:{port} is in use; give another "
+                             "--metrics-port (DETECTOR_METRICS_PORT)") from None
         log.info("metrics on http://%s:%d/metrics", host, port)
 
     def batch(self, records: int, dead: int, seconds: float) -> None:

@@ -74,3 +74,20 @@ def test_watchdog_leaves_a_quick_call_alone() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=20,
                           check=False)
     assert done.returncode == 0
+
+
+def test_metrics_on_a_port_in_use_is_one_usage_error_naming_it() -> None:
+    # `detect --metrics-port P` with P taken ended in an OSError traceback (exit 1).
+    import socket
+
+    from shared.errors import AuditstreamError, ExitCode
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(AuditstreamError) as refused:
+            Metrics(port, "127.0.0.1")
+    assert refused.value.exit_code == ExitCode.USAGE
+    assert f"127.0.0.1:{port} is in use" in str(refused.value)
+    assert "DETECTOR_METRICS_PORT" in str(refused.value)
