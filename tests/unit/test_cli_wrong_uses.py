@@ -181,3 +181,23 @@ def test_an_unwritable_output_is_named_as_given_not_by_its_hidden_temporary(
     assert main(["generate", *SMALL, "--out", str(out)]) == ExitCode.OUTPUT_UNWRITABLE
     err = capsys.readouterr().err
     assert f"cannot write {out}: the file system is read-only" in err and ".tmp" not in err
+
+
+def test_sink_until_idle_below_zero_is_refused_by_the_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # it was accepted and meant "stop at once once drained", silently
+    with pytest.raises(SystemExit) as stop:
+        main(["sink", "--until-idle", "-1"])
+    assert stop.value.code == ExitCode.USAGE
+    assert "--until-idle" in capsys.readouterr().err
+
+
+def test_sink_until_idle_of_zero_is_accepted_by_the_parser() -> None:
+    import argparse
+
+    from sink.cli import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args(["--until-idle", "0"]).until_idle == 0.0
