@@ -5,6 +5,12 @@ The broker is chosen once per session, in this order: the cluster named by
 image; else the project's own local Apache Kafka broker (Maven-resolved jars, KRaft) on free
 loopback ports.
 With CI=true a broker that cannot be had fails the run; it never skips.
+
+Under pytest-xdist (`make test` runs `pytest -n 2 --dist loadgroup`) each worker has its own
+session broker, so a test that restarts it disturbs only its own worker's tests. The tests of
+one module run on one worker (their module fixtures are built once), and the slow integration
+tests (fault injection, kill -9, broker restarts, whole pipelines) all on one worker, one at a
+time, as in a serial run: their liveness waits and kill timings never race each other.
 """
 
 from __future__ import annotations
@@ -131,6 +137,36 @@ def topic_name() -> Iterator[str]:
     yield f"test-{uuid.uuid4().hex[:12]}"
 
 
+#: The xdist group of the slow integration tests (see the module docstring).
+SERIAL_GROUP = "slow-integration"
+#: Broker descriptions the xdist workers reported (the controller has no broker of its own).
+_WORKER_BROKERS: list[str] = []
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """An xdist group for every test: its module's, or the one serial group of the slow
+    integration tests. Without `--dist loadgroup` the marker means nothing."""
+    for item in items:
+        if item.get_closest_marker("slow") and item.get_closest_marker("integration"):
+            group = SERIAL_GROUP
+        else:
+            group = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand the broker it ran against to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["brokers"] = [h.description for h in _SESSION_BROKER]
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: pytest alone does not know it
+def pytest_testnodedown(node: Any, error: object) -> None:
+    _WORKER_BROKERS.extend(getattr(node, "workeroutput", {}).get("brokers", []))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for handle in _SESSION_BROKER:
-        terminalreporter.write_line(f"integration tests ran against: {handle.description}")
+    for description in [*(h.description for h in _SESSION_BROKER), *_WORKER_BROKERS]:
+        terminalreporter.write_line(f"integration tests ran against: {description}")
