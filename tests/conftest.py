@@ -6,11 +6,8 @@ image; else the project's own local Apache Kafka broker (Maven-resolved jars, KR
 loopback ports.
 With CI=true a broker that cannot be had fails the run; it never skips.
 
-Under pytest-xdist (`make test` runs `pytest -n 2 --dist loadgroup`) each worker has its own
-session broker, so a test that restarts it disturbs only its own worker's tests. The tests of
-one module run on one worker (their module fixtures are built once), and the slow integration
-tests (fault injection, kill -9, broker restarts, whole pipelines) all on one worker, one at a
-time, as in a serial run: their liveness waits and kill timings never race each other.
+Under pytest-xdist (`make test`) each worker has its own session broker; which worker runs
+what: `tests/xdist_groups.py`.
 """
 
 from __future__ import annotations
@@ -29,6 +26,7 @@ from auditstream.broker import BrokerSettings, LocalBroker
 from auditstream.broker.process import free_port
 from shared.kafka import wait_for_broker
 from shared.settings import KafkaSettings
+from tests import xdist_groups
 
 KAFKA_IMAGE = "apache/kafka:4.3.1"
 
@@ -137,22 +135,32 @@ def topic_name() -> Iterator[str]:
     yield f"test-{uuid.uuid4().hex[:12]}"
 
 
-#: The xdist group of the slow integration tests (see the module docstring).
-SERIAL_GROUP = "slow-integration"
 #: Broker descriptions the xdist workers reported (the controller has no broker of its own).
 _WORKER_BROKERS: list[str] = []
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """An xdist group for every test: its module's, or the one serial group of the slow
-    integration tests. Without `--dist loadgroup` the marker means nothing."""
-    for item in items:
-        if item.get_closest_marker("slow") and item.get_closest_marker("integration"):
-            group = SERIAL_GROUP
-        else:
-            group = item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: slow groups first, and the groups written for the controller."""
+    workerinput = getattr(config, "workerinput", {})
+    if xdist_groups.WORKER_KEY in workerinput:
+        xdist_groups.slow_groups_first(items)
+        xdist_groups.write_groups(workerinput[xdist_groups.WORKER_KEY], items)
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hooks: pytest alone does not know them
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return xdist_groups.make_scheduler(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput[xdist_groups.WORKER_KEY] = str(xdist_groups.groups_file())
+
+
+def pytest_unconfigure() -> None:
+    xdist_groups.remove_groups_file()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
