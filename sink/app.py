@@ -33,7 +33,6 @@ from shared.kafka import (
     is_transport_error,
     make_consumer,
     startup_wait,
-    unreachable,
     wait_for_broker,
     worth_waiting,
 )
@@ -130,7 +129,10 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
                             f"Kafka refused the sink's request ({last_error(exc)}); waiting "
                             "cannot fix this: check the topics, this client's rights and the "
                             "KAFKA_ settings (README, Configuration)") from exc
-                    raise unreachable(settings.kafka, 10, exc.args[0]) from exc
+                    raise KafkaUnreachableError(
+                        f"the Kafka cluster at {settings.kafka.bootstrap_servers} stopped "
+                        f"answering (last error: {last_error(exc)}); {AFTER_OUTPUT_ERROR}, "
+                        "once the cluster is back") from exc
         except _StopRequested:
             log.info("stopped during start-up; nothing consumed")
             return SinkResult()

@@ -49,7 +49,7 @@ class ExportWriter:
                  on_rollup: OnRollup | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.settings = settings or ExportSettings()
-        if warning := self.settings.public_key_warning():
+        if warning := self.settings.sample_key_warning():
             log.warning("%s", warning)
         self.on_rollup = on_rollup
         self.state = SinkRollup(params_of(self.settings))

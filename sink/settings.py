@@ -12,6 +12,9 @@ from shared.settings import KafkaSettings, TopicSettings
 
 #: The audit sample's key when `EXPORTS_SAMPLE_KEY` is unset: public (it is in the repository).
 DEFAULT_SAMPLE_KEY = "auditstream-audit-sample"
+#: Characters below which a sample key draws a warning: 16 random ones resist an offline
+#: guess from the draws the checkpoint keeps.
+MIN_SAMPLE_KEY = 16
 
 
 class ExportSettings(BaseSettings):
@@ -45,13 +48,20 @@ class ExportSettings(BaseSettings):
         "order (the reference project's layout): every row is written twice",
     )
 
-    def public_key_warning(self) -> str | None:
-        """What to warn of when the audit sample's key is the public default (else None)."""
-        if self.sample_key.get_secret_value() != DEFAULT_SAMPLE_KEY:
-            return None
-        return ("EXPORTS_SAMPLE_KEY is not set: the audit sample is drawn with the public "
-                "default key, so anyone with the transaction ids can predict it; set a secret "
-                "one (docs/assurance.md)")
+    def sample_key_warning(self) -> str | None:
+        """What to warn of when the audit sample's key is the public default or short enough
+        to guess (else None). The key is never part of the text."""
+        key = self.sample_key.get_secret_value()
+        if key == DEFAULT_SAMPLE_KEY:
+            return ("EXPORTS_SAMPLE_KEY is not set: the audit sample is drawn with the public "
+                    "default key, so anyone with the transaction ids can predict it; set a "
+                    "secret one (docs/assurance.md)")
+        if len(key) < MIN_SAMPLE_KEY:
+            return (f"EXPORTS_SAMPLE_KEY has fewer than {MIN_SAMPLE_KEY} characters: whoever "
+                    "can read the exports folder's checkpoint (it keeps each sampled row's "
+                    "draw) could guess it offline and then predict the sample; use at least "
+                    f"{MIN_SAMPLE_KEY} random characters (docs/assurance.md)")
+        return None
 
 
 class SinkSettings(BaseSettings):

@@ -43,7 +43,7 @@ class SinkWriter:
         self.folder = Path(folder)
         self.on_rollup = on_rollup
         self.settings = settings
-        if warning := settings.public_key_warning():
+        if warning := settings.sample_key_warning():
             log.warning("%s", warning)
         cp = open_checkpoint(self.folder, topic, settings, reset)
         self.reviews = (ReviewBook.from_json(cp.extra["reviews"]) if "reviews" in cp.extra

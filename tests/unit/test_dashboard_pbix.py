@@ -6,6 +6,7 @@ Both the committed file and one built afresh from the committed PBIP folder are 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,11 @@ def test_pbix_holds_every_row_of_the_sample_snapshot(pbix: PBIXRay) -> None:
     assert int(scored["is_anomaly"].sum()) == int(sample["is_anomaly"].sum())
 
 
+def _divide(part: Any, whole: Any) -> float:
+    """DAX's DIVIDE: a share of nothing is no figure (NaN here, BLANK there), not 0/0."""
+    return float(part) / float(whole) if whole else math.nan
+
+
 def _pandas_figures(threshold: float) -> dict[str, float]:
     """The dashboard's KPIs computed independently from the sample CSVs."""
     df = _sample_scored()
@@ -111,26 +117,26 @@ def _pandas_figures(threshold: float) -> dict[str, float]:
         "Selected Threshold": threshold,
         "Transactions": n,
         "Total Anomalies": positives,
-        "Anomaly Rate": positives / n,
+        "Anomaly Rate": _divide(positives, n),
         "ML Flagged": int(ml.sum()),
         "Hybrid Flagged": int(hybrid.sum()),
-        "ML Precision": (ml & y).sum() / ml.sum(),
-        "ML Recall": (ml & y).sum() / positives,
-        "ML Workload %": ml.sum() / n,
-        "Hybrid Precision": (hybrid & y).sum() / hybrid.sum(),
-        "Hybrid Recall": (hybrid & y).sum() / positives,
-        "Hybrid Workload %": hybrid.sum() / n,
+        "ML Precision": _divide((ml & y).sum(), ml.sum()),
+        "ML Recall": _divide((ml & y).sum(), positives),
+        "ML Workload %": _divide(ml.sum(), n),
+        "Hybrid Precision": _divide((hybrid & y).sum(), hybrid.sum()),
+        "Hybrid Recall": _divide((hybrid & y).sum(), positives),
+        "Hybrid Workload %": _divide(hybrid.sum(), n),
         "ML Expected Cost": float(row["ml_expected_cost"]),
         "Hybrid Expected Cost": float(row["hybrid_expected_cost"]),
         "Total Flagged": int(hybrid.sum()),
-        "Flag Rate": hybrid.sum() / n,
+        "Flag Rate": _divide(hybrid.sum(), n),
         "ML Only": int((ml & ~rule).sum()),
         "Rules Only": int((~ml & rule).sum()),
         "ML and Rules": int((ml & rule).sum()),
-        "Rules Recall": (rule & y).sum() / positives,
+        "Rules Recall": _divide((rule & y).sum(), positives),
         "Combined Flagged": int(combined.sum()),
-        "Combined Precision": (combined & y).sum() / combined.sum(),
-        "Combined Recall": (combined & y).sum() / positives,
+        "Combined Precision": _divide((combined & y).sum(), combined.sum()),
+        "Combined Recall": _divide((combined & y).sum(), positives),
         "Recommended Threshold": float(sweep.loc[sweep["is_recommended"], "threshold"].iloc[0]),
     }
 

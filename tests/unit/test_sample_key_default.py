@@ -1,9 +1,11 @@
-"""An audit sample drawn with the repository's public default key says so, once per writer.
+"""An audit sample drawn with the repository's public default key, or a key short enough
+to guess, says so, once per writer.
 
 Before: with `EXPORTS_SAMPLE_KEY` unset the sink and `score` drew the sample with the key
 written in the repository, silently, so anyone holding the transaction ids could tell which
 non-flagged rows the auditors would be shown (and which never). The docs said "set a secret
-one"; nothing at run time did.
+one"; nothing at run time did. Nor did anything warn of a key like "k1": the checkpoint
+keeps each sampled row's draw, from which a short key can be guessed offline.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sink.offline import ExportWriter
-from sink.settings import ExportSettings
+from sink.settings import MIN_SAMPLE_KEY, ExportSettings
 from sink.writer import SinkWriter
 
 
@@ -45,10 +47,31 @@ def test_a_key_of_ones_own_is_no_warning_and_never_logged(
     writer: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    settings = ExportSettings(sample_key="k3y-of-our-own")
+    settings = ExportSettings(sample_key="k3y-of-our-own-16+")
     if writer == "sink":
         SinkWriter(tmp_path, "transactions.scored", settings).close()
     else:
         ExportWriter(tmp_path, settings)
     assert _warnings(caplog) == []
-    assert "k3y-of-our-own" not in caplog.text
+    assert "k3y-of-our-own-16+" not in caplog.text
+
+
+@pytest.mark.parametrize(("length", "warned"), [
+    (MIN_SAMPLE_KEY - 1, True), (MIN_SAMPLE_KEY, False), (MIN_SAMPLE_KEY + 1, False)])
+@pytest.mark.parametrize("writer", ["sink", "score"])
+def test_a_key_shorter_than_the_minimum_is_one_warning_without_the_key(
+    writer: str, length: int, warned: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = "s3cr3t-k3y-xyzw0"[:length].ljust(length, "q")
+    caplog.set_level(logging.DEBUG)
+    settings = ExportSettings(sample_key=key)
+    if writer == "sink":
+        SinkWriter(tmp_path, "transactions.scored", settings).close()
+    else:
+        ExportWriter(tmp_path, settings)
+    assert _warnings(caplog) == ([
+        "EXPORTS_SAMPLE_KEY has fewer than 16 characters: whoever can read the exports "
+        "folder's checkpoint (it keeps each sampled row's draw) could guess it offline and "
+        "then predict the sample; use at least 16 random characters (docs/assurance.md)"]
+        if warned else [])
+    assert key not in caplog.text

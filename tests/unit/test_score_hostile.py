@@ -19,6 +19,8 @@ from shared.schemas import ScoredTransaction, Transaction
 from tests.unit.test_core_engine import stream
 from tests.unit.test_score_stream import _files
 
+TEST_KEY = "a-test-key-of-our-own"  # 21 characters: no warning of a public or short key
+
 
 @pytest.fixture(scope="module")
 def rows() -> list[Transaction]:
@@ -160,7 +162,7 @@ def test_sigterm_ends_score_like_ctrl_c_without_temporary_files(
     the exports not finished and no temporary file left."""
     import subprocess
     import sys
-    monkeypatch.setenv("EXPORTS_SAMPLE_KEY", "test-key")  # no warning of the public default
+    monkeypatch.setenv("EXPORTS_SAMPLE_KEY", TEST_KEY)  # no warning: neither public nor short
     source = tmp_path / "in.csv"
     write_transactions_csv(rows, source)
     out = tmp_path / "out"
@@ -169,7 +171,7 @@ def test_sigterm_ends_score_like_ctrl_c_without_temporary_files(
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", _TERMINATED, str(source), str(out)],
                           cwd=root, capture_output=True, text=True, timeout=120,
-                          env={"PYTHONPATH": str(root), "EXPORTS_SAMPLE_KEY": "test-key"})
+                          env={"PYTHONPATH": str(root), "EXPORTS_SAMPLE_KEY": TEST_KEY})
     assert (done.returncode, done.stderr) == (130, "auditstream score: interrupted\n")
     assert not [p for p in out.rglob("*.tmp")]
     after = _files(out)

@@ -198,3 +198,26 @@ def test_a_kafka_error_waiting_cannot_fix_ends_the_sink_with_exit_2_in_one_line(
         f"python -m sink: error: Kafka refused the sink's request ({error.str()}); waiting "
         "cannot fix this: check the topics, this client's rights and the KAFKA_ settings "
         "(README, Configuration)"]
+
+
+def test_a_broker_gone_after_assignment_is_exit_4_without_a_made_up_wait(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A transport error past the start-up waits used to say "no Kafka broker answered ...
+    within 10 s": a wait that never happened, and advice to start a broker that had
+    answered. It now says the cluster stopped answering and what a restart does."""
+    import sink.app as sink_app
+
+    def gone(*_: object) -> None:
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
+
+    monkeypatch.setattr(sink_app, "_loop", gone)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    code, took, stderr = _sink_after_start_up(FlakyConsumer([]), 30, monkeypatch, tmp_path,
+                                              capsys)
+    assert code == ExitCode.KAFKA_UNREACHABLE and took < 10, (took, stderr)
+    assert "Traceback" not in stderr
+    assert [line for line in stderr.splitlines() if ": error: " in line] == [
+        "python -m sink: error: the Kafka cluster at 127.0.0.1:9092 stopped answering (last "
+        "error: Broker transport failure); every row up to the last checkpoint is kept and a "
+        "restart continues from there exactly once, once the cluster is back"]
