@@ -138,7 +138,7 @@ def test_sink_losing_the_broker_between_start_up_steps_is_exit_4_other_kafka_err
         raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
 
     monkeypatch.setattr(sink.app, "_run", broker_gone)
-    with pytest.raises(KafkaUnreachableError, match="^the Kafka cluster at .* stopped answering"):
+    with pytest.raises(KafkaUnreachableError, match=r"^the Kafka cluster at .* stopped answering"):
         sink.app.run(SinkSettings(exports_dir=tmp_path))
 
     def other(*args: object) -> object:
