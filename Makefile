@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+## pytest-xdist workers of `make test` (tests/conftest.py groups the tests; 0: one process).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test venv lint bench clean broker-start broker-stop compose-test mutation
 
@@ -23,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/auditstream broker fetch
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 ## `docker compose up` end to end on a real Docker engine, installed and started if none
 ## answers (root on Debian); base images stand in from debootstrap. See docker/compose-test.sh.

@@ -5,6 +5,9 @@ The broker is chosen once per session, in this order: the cluster named by
 image; else the project's own local Apache Kafka broker (Maven-resolved jars, KRaft) on free
 loopback ports.
 With CI=true a broker that cannot be had fails the run; it never skips.
+
+Under pytest-xdist (`make test`) each worker has its own session broker; which worker runs
+what: `tests/xdist_groups.py`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from auditstream.broker import BrokerSettings, LocalBroker
 from auditstream.broker.process import free_port
 from shared.kafka import wait_for_broker
 from shared.settings import KafkaSettings
+from tests import xdist_groups
 
 KAFKA_IMAGE = "apache/kafka:4.3.1"
 
@@ -131,6 +135,46 @@ def topic_name() -> Iterator[str]:
     yield f"test-{uuid.uuid4().hex[:12]}"
 
 
+#: Broker descriptions the xdist workers reported (the controller has no broker of its own).
+_WORKER_BROKERS: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: slow groups first, and the groups written for the controller."""
+    workerinput = getattr(config, "workerinput", {})
+    if xdist_groups.WORKER_KEY in workerinput:
+        xdist_groups.slow_groups_first(items)
+        xdist_groups.write_groups(workerinput[xdist_groups.WORKER_KEY], items)
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hooks: pytest alone does not know them
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return xdist_groups.make_scheduler(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput[xdist_groups.WORKER_KEY] = str(xdist_groups.groups_file())
+
+
+def pytest_unconfigure() -> None:
+    xdist_groups.remove_groups_file()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand the broker it ran against to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["brokers"] = [h.description for h in _SESSION_BROKER]
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: pytest alone does not know it
+def pytest_testnodedown(node: Any, error: object) -> None:
+    _WORKER_BROKERS.extend(getattr(node, "workeroutput", {}).get("brokers", []))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for handle in _SESSION_BROKER:
-        terminalreporter.write_line(f"integration tests ran against: {handle.description}")
+    for description in [*(h.description for h in _SESSION_BROKER), *_WORKER_BROKERS]:
+        terminalreporter.write_line(f"integration tests ran against: {description}")

@@ -107,6 +107,7 @@ def _committed_rows(folder: Path) -> int:
     return int(np.asarray(counts).sum())
 
 
+@pytest.mark.slow  # a fault-injection run: the serial group under xdist (tests/conftest.py)
 def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
     kafka: KafkaSettings, topic_name: str, tmp_path: Path
 ) -> None:
