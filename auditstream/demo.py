@@ -29,6 +29,7 @@ from auditstream.review.demo import add_review_args, print_assurance, review_loo
 from auditstream.review.publish import reviews_topic_spec
 from auditstream.review.simulate import read_rows as _rows
 from dashboard.report import REPORT_NAME
+from shared.entry import number
 from shared.errors import AuditstreamError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.settings import KafkaSettings, TopicSettings
@@ -60,14 +61,8 @@ class DemoTopics:
         }
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+#: A count of one or more (customers, days, partitions).
+_count = number(int, 1)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import faulthandler
 import logging
 import os
@@ -14,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import UsageError
+from shared.entry import port_in_use_is
 
 log = logging.getLogger("detector")
 
@@ -68,13 +67,9 @@ class Metrics:
             "lag": Gauge("detector_consumer_lag", "records behind the input's end", ["partition"],
                          registry=reg),
         }
-        try:
+        with port_in_use_is(f"metrics port {host}:{port} is in use; give another "
+                            "--metrics-port (DETECTOR_METRICS_PORT)"):
             start_http_server(port, addr=host, registry=reg)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            raise UsageError(f"metrics port {host}:{port} is in use; give another "
-                             "--metrics-port (DETECTOR_METRICS_PORT)") from None
         log.info("metrics on http://%s:%d/metrics", host, port)
 
     def batch(self, records: int, dead: int, seconds: float) -> None:

@@ -25,7 +25,7 @@ from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
 from producer.settings import ProducerSettings
 from shared.csv_io import write_transactions_csv
-from shared.entry import sigterm_interrupts
+from shared.entry import number, sigterm_interrupts
 from shared.errors import ExitCode, UsageError
 from shared.schemas import Transaction
 
@@ -48,14 +48,8 @@ def _rate(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"bad rate in {text!r} (use TYPE=0.003)") from None
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-    return value
+#: A pace above 0 (--rate, --speed).
+_positive = number(float, 0, strict=True)
 
 
 def register(subparsers: Any) -> None:

@@ -6,18 +6,21 @@ services need nothing from the composition root.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import errno
 import logging
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from shared.errors import AuditstreamError, ExitCode
+from shared.errors import AuditstreamError, ExitCode, UsageError
 from shared.outputs import as_output_error, is_output_error
 
 
@@ -67,6 +70,39 @@ def sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def number(kind: type[int] | type[float], least: float, *, strict: bool = False
+           ) -> Callable[[str], Any]:
+    """An argparse type: `kind(text)` at least `least` (above it if `strict`), else one
+    usage line saying which (NaN is refused: no comparison holds for it)."""
+    noun = "a whole number" if kind is int else "a number"
+    if strict:
+        bound = "positive" if least == 0 else f"above {least:g}"
+    else:
+        bound = "0 or more" if least == 0 else f"at least {least:g}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if not (value > least if strict else value >= least):
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {text}")
+        return value
+    return parse
+
+
+@contextlib.contextmanager
+def port_in_use_is(message: str) -> Iterator[None]:
+    """Within the block, binding a port another process holds is a `UsageError` saying
+    `message` (which port, and the setting or flag to change), not an OSError traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise UsageError(message) from None
 
 
 def settings_error(exc: ValidationError) -> str | None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from shared.entry import number
 from sink.app import run
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
@@ -18,23 +19,13 @@ DESCRIPTION = (
 )
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exports", type=Path, metavar="DIR",
                    help="exports folder (default: SINK_EXPORTS_DIR or ./exports)")
     stop = p.add_mutually_exclusive_group()
     stop.add_argument("--once", action="store_true",
                       help="stop as soon as every partition is drained")
-    stop.add_argument("--until-idle", type=_seconds, metavar="SECONDS",
+    stop.add_argument("--until-idle", type=number(float, 0), metavar="SECONDS",
                       help="stop once drained and no message came for SECONDS")
     p.add_argument("--reset", action="store_true",
                    help="discard this folder's sink checkpoint and rows, start from offset 0")

@@ -10,7 +10,6 @@ framing and sniffing. The queue's "open" state is the reviews topic read from th
 
 from __future__ import annotations
 
-import errno
 import hmac
 import logging
 import re
@@ -32,7 +31,8 @@ from auditstream.review.demo import read_run
 from auditstream.review.page import read_cases, render, render_error
 from auditstream.review.publish import ReviewPublisher
 from shared.codec import describe_validation_error
-from shared.errors import AuditstreamError, UsageError
+from shared.entry import port_in_use_is
+from shared.errors import AuditstreamError
 from shared.kafka import make_consumer, topic_partitions
 from shared.reviews import OUTCOMES, Review, decode_review, now_utc
 from shared.settings import KafkaSettings, TopicSettings
@@ -115,13 +115,9 @@ def _message(text: str) -> str:
 
 
 def make_server(app: ReviewApp, port: int) -> ThreadingHTTPServer:
-    try:
+    with port_in_use_is(f"port {port} is in use (another `review serve`?); stop it, or "
+                        "give another --port (0: any free port)"):
         server = ThreadingHTTPServer((HOST, port), _handler(app))
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        raise UsageError(f"port {port} is in use (another `review serve`?); "
-                         "stop it, or give another --port (0: any free port)") from None
     app.port = server.server_address[1]
     return server
 

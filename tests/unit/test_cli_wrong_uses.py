@@ -201,3 +201,27 @@ def test_sink_until_idle_of_zero_is_accepted_by_the_parser() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     assert parser.parse_args(["--until-idle", "0"]).until_idle == 0.0
+
+
+@pytest.mark.parametrize(("kind", "least", "strict", "text", "refusal"), [
+    (int, 1, False, "0", "must be at least 1, not 0"), (int, 1, False, "1", None),
+    (int, 1, False, "2", None), (int, 1, False, "1.5", "not a whole number: '1.5'"),
+    (float, 0, True, "-1e-9", "must be positive"), (float, 0, True, "0", "must be positive"),
+    (float, 0, True, "1e-9", None), (float, 0, True, "nan", "must be positive, not nan"),
+    (float, 0, False, "-1e-9", "must be 0 or more"), (float, 0, False, "0", None),
+    (float, 0, False, "1e-9", None), (float, 0, False, "x", "not a number: 'x'"),
+])
+def test_the_one_number_type_of_every_command_line_at_its_bound(
+    kind: type[int] | type[float], least: float, strict: bool, text: str, refusal: str | None,
+) -> None:
+    """`shared.entry.number`, the type of demo's counts, replay's pace and --until-idle."""
+    import argparse
+
+    from shared.entry import number
+
+    parse = number(kind, least, strict=strict)
+    if refusal is None:
+        assert parse(text) == kind(text)
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match=refusal):
+            parse(text)

@@ -128,6 +128,11 @@ def test_a_retention_gap_is_raised_at_once() -> None:
         assign(consumer, {0: 7})
 
 
+def _error_lines(stderr: str) -> list[str]:
+    """The "PROG: error: ..." lines of a command's stderr (its log lines left out)."""
+    return [line for line in stderr.splitlines() if ": error: " in line]
+
+
 def _sink_after_start_up(consumer: FlakyConsumer, wait_s: int, monkeypatch: pytest.MonkeyPatch,
                          tmp_path: Path, capsys: pytest.CaptureFixture[str]
                          ) -> tuple[int, float, str]:
@@ -155,7 +160,7 @@ def test_a_broker_gone_right_after_start_up_is_exit_4_in_one_line_within_the_sta
     code, took, stderr = _sink_after_start_up(consumer, 2, monkeypatch, tmp_path, capsys)
     assert code == ExitCode.KAFKA_UNREACHABLE and took < 8, (took, stderr)
     assert "Traceback" not in stderr
-    assert [line for line in stderr.splitlines() if ": error: " in line] == [
+    assert _error_lines(stderr) == [
         "python -m sink: error: assigning transactions.scored: the Kafka cluster could not be "
         "reached for 2 s (SINK_STARTUP_WAIT_S; last error: Local: Unknown partition); a "
         "restart resumes exactly once, when the cluster is back"]
@@ -194,7 +199,7 @@ def test_a_kafka_error_waiting_cannot_fix_ends_the_sink_with_exit_2_in_one_line(
     code, took, stderr = _sink_after_start_up(consumer, 30, monkeypatch, tmp_path, capsys)
     assert code == ExitCode.USAGE and took < 10, (took, stderr)
     assert "Traceback" not in stderr
-    assert [line for line in stderr.splitlines() if ": error: " in line] == [
+    assert _error_lines(stderr) == [
         f"python -m sink: error: Kafka refused the sink's request ({error.str()}); waiting "
         "cannot fix this: check the topics, this client's rights and the KAFKA_ settings "
         "(README, Configuration)"]
@@ -217,7 +222,7 @@ def test_a_broker_gone_after_assignment_is_exit_4_without_a_made_up_wait(
                                               capsys)
     assert code == ExitCode.KAFKA_UNREACHABLE and took < 10, (took, stderr)
     assert "Traceback" not in stderr
-    assert [line for line in stderr.splitlines() if ": error: " in line] == [
+    assert _error_lines(stderr) == [
         "python -m sink: error: the Kafka cluster at 127.0.0.1:9092 stopped answering (last "
         "error: Broker transport failure); every row up to the last checkpoint is kept and a "
         "restart continues from there exactly once, once the cluster is back"]
