@@ -93,9 +93,9 @@ def run_replay(
         finally:
             files = _report_rejects(loaded, rejects_dir)
         return ReplaySummary(total - loaded.rejected, loaded.rejected, report, files)
-    if counts is not None:
-        log.info("input not in time order: parsing and sorting every row before sending")
-    loaded = load(paths)
+    # said only once the files are known readable: before a missing file or a bad header
+    # it sent people looking at the rows' order, the error came after
+    loaded = load(paths, None if counts is None else _say_sorting)
     files = _report_rejects(loaded, rejects_dir)
     if strict and loaded.rejected:
         first_src, first = next(iter(loaded.rejects.items()))
@@ -106,6 +106,10 @@ def run_replay(
     progress = Progress(len(loaded.records), out)
     report = publish(loaded.records, settings, len(loaded.records), pacer, progress)
     return ReplaySummary(len(loaded.records), loaded.rejected, report, files)
+
+
+def _say_sorting() -> None:
+    log.info("input not in time order: parsing and sorting every row before sending")
 
 
 def _report_rejects(loaded: Loaded, rejects_dir: Path | None) -> list[Path]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -31,10 +31,13 @@ class Loaded:
         return sum(len(v) for v in self.rejects.values())
 
 
-def load(paths: Sequence[Path]) -> Loaded:
-    """Parse every file (all headers first) into records in stable timestamp order."""
+def load(paths: Sequence[Path], headers_checked: Callable[[], None] | None = None) -> Loaded:
+    """Parse every file (all headers first) into records in stable timestamp order;
+    `headers_checked` is called once every header has passed, before the first row."""
     seen = SeenIds()  # a transaction_id repeated in any file of the run is a reject
     iterators = [(Path(p), iter_records(Path(p), seen)) for p in paths]
+    if headers_checked is not None:
+        headers_checked()
     loaded = Loaded(records=[])
     append = loaded.records.append
     for path, items in iterators:

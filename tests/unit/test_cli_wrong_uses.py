@@ -6,6 +6,7 @@ Found walking the README on a fresh clone (2026-12-01); every case here was a tr
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
@@ -225,3 +226,43 @@ def test_the_one_number_type_of_every_command_line_at_its_bound(
     else:
         with pytest.raises(argparse.ArgumentTypeError, match=refusal):
             parse(text)
+
+
+@pytest.mark.parametrize("kind", ["missing", "bad header", "one good, one missing"])
+def test_replay_of_an_unreadable_file_says_only_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    kind: str,
+) -> None:
+    # It first logged "input not in time order: parsing and sorting every row", which sent
+    # a new user looking at the file's order, then gave the real cause.
+    bad = tmp_path / "bad.csv"
+    if kind == "bad header":
+        bad.write_text("a,b\n1,2\n")
+    files = [str(bad)]
+    if kind == "one good, one missing":
+        good = tmp_path / "good.csv"
+        assert main(["generate", *SMALL, "--out", str(good)]) == ExitCode.OK
+        files.insert(0, str(good))
+    capsys.readouterr()
+    caplog.set_level(logging.INFO)
+    assert main(["replay", *files]) == ExitCode.USAGE
+    line = _one_error_line(capsys, "replay")
+    assert str(bad) in line and ("no such file" if kind != "bad header" else "wrong header") in line
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+def test_replay_of_rows_out_of_time_order_still_says_it_sorts_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    import producer.replay as replay
+
+    data = tmp_path / "data.csv"
+    assert main(["generate", *SMALL, "--out", str(data)]) == ExitCode.OK
+    header, *rows = data.read_text().splitlines()
+    data.write_text("\n".join([header, *reversed(rows)]) + "\n")
+    sent: list[int] = []
+    monkeypatch.setattr(replay, "publish", lambda records, *a, **k: sent.append(len(records)))
+    caplog.set_level(logging.INFO)
+    main(["replay", str(data)])
+    assert sent == [len(rows)]
+    assert "input not in time order" in caplog.text
