@@ -19,6 +19,7 @@ from dashboard.sample import write_sample
 from shared.entry import sigterm_interrupts
 from shared.errors import UsageError
 from shared.folderlock import FolderLock
+from shared.outputs import check_folder_of
 
 
 def _interruptible(command: Callable[[argparse.Namespace], int]
@@ -73,6 +74,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _screenshots(args: argparse.Namespace) -> int:
     out = Path(args.out)
     source = _exports_folder(args.exports)
+    check_folder_of(out)
     with tempfile.TemporaryDirectory() as tmp:
         exports = Path(tmp) / "exports"  # a copy, so report.html lands outside the source
         shutil.copytree(source, exports)

@@ -32,6 +32,7 @@ from dashboard.report import REPORT_NAME
 from shared.entry import number
 from shared.errors import AuditstreamError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
+from shared.outputs import check_folder_of
 from shared.settings import KafkaSettings, TopicSettings
 from sink import state as sink_state
 from sink.days import SCORED_DIR, day_files
@@ -85,6 +86,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_folder_of(args.exports)  # before anything starts: the sink would refuse it late
     return Demo(args).run()
 
 

@@ -120,6 +120,7 @@ def _run_score(args: argparse.Namespace) -> int:
     if args.partitions < 1:
         raise AuditstreamError("--partitions must be at least 1")
     out: Path = args.out
+    check_reports(args.input, args.rejects_dir)  # before the exports folder is created
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
         remove_leftovers(out)  # what a killed writer left (never a live writer's file)
         return _score_into(args, out)
@@ -131,7 +132,6 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
         config = CoreConfig.model_validate({**config.model_dump(), "seed": args.seed})
     started = time.perf_counter()
     paths: list[Path] = list(args.input)
-    check_reports(paths, args.rejects_dir)
     errors: list[RowError] = []
     rows = direct(paths, errors)  # every header checked here: a bad file fails first
     stamps = _stamps(paths)  # after the files are open, before they are hashed

@@ -27,6 +27,7 @@ from producer.settings import ProducerSettings
 from shared.csv_io import write_transactions_csv
 from shared.entry import number, sigterm_interrupts
 from shared.errors import ExitCode, UsageError
+from shared.outputs import check_folder_of
 from shared.schemas import Transaction
 
 
@@ -145,6 +146,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for path in (args.out, args.changes_out):
         if path is not None and path.is_dir():
             raise UsageError(f"{path} is a folder; give a file name")
+        if path is not None:
+            check_folder_of(path)
     with sigterm_interrupts():  # SIGTERM: as Ctrl-C (exit 130), no temporary file left behind
         txs = _generate_and_write(args)
     if args.publish:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from shared.errors import UsageError
+from shared.outputs import creating
 
 
 def _umask() -> int:
@@ -141,13 +142,9 @@ def atomic_path(target: Path, *, durable: bool = True) -> Iterator[Path]:
     if target.is_dir():
         raise UsageError(f"{target} is a folder; give a file name")
     folder = target.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
+    with creating(target):  # named as the user gave it, not by its hidden temporary
+        folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = _locked_temporary(folder, target.name)
-    except OSError as exc:  # named as the user gave it, not by its hidden temporary
-        if exc.errno is None:
-            raise
-        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     try:
         try:
             yield tmp

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from shared.errors import LockedError, UsageError
+from shared.outputs import check_folder_of, creating
 
 LOCK_FILE = ".sink.lock"
 
@@ -29,11 +30,14 @@ class FolderLock:
         self._fd: int | None = None
 
     def acquire(self) -> FolderLock:
-        """Take the lock or raise `LockedError`; an unwritable folder raises its OSError."""
+        """Take the lock or raise `LockedError`; a folder whose parent is missing is a
+        `UsageError`, one that refuses the lock file its OSError (`shared.outputs.creating`)."""
         if self.folder.exists() and not self.folder.is_dir():
             raise UsageError(f"{self.folder} is not a folder; give a folder for the exports")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        check_folder_of(self.folder)  # the folder itself is created, never the ones above
+        with creating(self.folder):
+            self.folder.mkdir(exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,7 +1,10 @@
-"""Writing failures the world brings (disk full, read-only, no permission) as `OutputError`.
+"""Writing failures the world brings (disk full, read-only, no permission) as `OutputError`,
+and the one rule for where a command may write (`check_folder_of`).
 
 An `OSError` of one of these kinds is not a bug: the command says what happened and what to
-do in one line and exits `ExitCode.OUTPUT_UNWRITABLE`, never with a traceback.
+do in one line and exits `ExitCode.OUTPUT_UNWRITABLE`, never with a traceback. Neither is
+any OSError from creating a file in a folder that exists (`shared.atomic`, `FolderLock`):
+some places refuse files whatever the rights (`/proc`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import errno
 from collections.abc import Iterator
 from pathlib import Path
 
-from shared.errors import OutputError
+from shared.errors import OutputError, UsageError
 
 #: errno -> (what happened, what to do).
 OUTPUT_ERRNOS: dict[int, tuple[str, str]] = {
@@ -37,7 +40,8 @@ def as_output_error(exc: OSError, where: Path | str | None = None,
     `where` names the file or folder when the OSError itself does not (a failed write or
     fsync has no file name); `after` says what state the output is left in.
     """
-    what, todo = OUTPUT_ERRNOS.get(exc.errno or 0, (exc.strerror or str(exc), "check the folder"))
+    what, todo = OUTPUT_ERRNOS.get(exc.errno or 0, (
+        (exc.strerror or str(exc)).lower(), "choose a folder you can write to"))
     target = exc.filename if exc.filename is not None else where
     place = f"cannot write {target}" if target is not None else "cannot write the output"
     state = f"{after.strip()}; " if after.strip() else ""
@@ -53,3 +57,34 @@ def output_errors(where: Path | str | None = None, after: str = "") -> Iterator[
         if not is_output_error(exc):
             raise
         raise as_output_error(exc, where, after) from exc
+
+
+def check_folder_of(target: Path) -> None:
+    """Refuse to write `target` (a file, or a folder such as the exports) unless the folder
+    it goes in exists: `UsageError` (exit 2) naming the missing folder. A command creates
+    what it was told to write, never the folders above it: a mistyped path must not
+    quietly create a tree."""
+    folder = Path(target).parent
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise UsageError(f"cannot write {target}: {folder} is not a folder; correct the path")
+    raise UsageError(f"cannot write {target}: folder {folder} does not exist; create it "
+                     "first or correct the path")
+
+
+@contextlib.contextmanager
+def creating(target: Path) -> Iterator[None]:
+    """Within the block, which creates `target` (or a temporary for it) in a folder that
+    exists, an OSError is named `target`, not a hidden temporary. Of a kind
+    `is_output_error` knows it stays an OSError (the caller says what state its output is
+    in); any other kind is an `OutputError` at once. One without errno (ours) passes."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        named = OSError(exc.errno, exc.strerror, str(target))
+        if is_output_error(named):
+            raise named from exc
+        raise as_output_error(named) from exc

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from shared.atomic import atomic_text_writer
 from shared.csv_io import RowError
-from shared.errors import AuditstreamError
+from shared.errors import AuditstreamError, UsageError
+from shared.outputs import check_folder_of
 from shared.schemas import escape_controls
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -50,7 +51,12 @@ def rejects_path(source: Path, rejects_dir: Path | None = None) -> Path:
 def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> None:
     """Refuse inputs whose rejects reports would be one file (`AuditstreamError`, exit 2):
     a file given twice, or two files of the same name with `rejects_dir`. The later report
-    would replace the earlier, its rows lost; checked before anything is read."""
+    would replace the earlier, its rows lost; checked before anything is read. A
+    `rejects_dir` that is a file, or whose parent folder is missing, is refused too."""
+    if rejects_dir is not None:
+        if rejects_dir.exists() and not rejects_dir.is_dir():
+            raise UsageError(f"{rejects_dir} is not a folder; give a folder for the rejects")
+        check_folder_of(rejects_dir)
     seen: dict[Path, Path] = {}
     for source in map(Path, sources):
         report = rejects_path(source, rejects_dir).resolve()
