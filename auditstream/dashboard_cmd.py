@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from auditstream.report import write_report_from_exports
+from auditstream.report import has_exports, write_report_from_exports
 from auditstream.sample import write_scored_sample
 from dashboard.browser import Chromium
 from dashboard.build import SAMPLE_EXPORTS, build
@@ -49,6 +49,11 @@ def _exports_folder(path: str) -> Path:
     if not exports.is_dir():
         raise UsageError(f"{exports} is not a folder; give the exports folder (the sink's "
                          "--exports, score's --out)")
+    if not has_exports(exports):  # an empty report.html and exit 0 hid a mistyped folder
+        raise UsageError(f"no exports in {exports} (no scored/ day files, thresholds.csv "
+                         "or run.json); make them with `auditstream demo`, `auditstream "
+                         f"score FILE.csv --out {exports}` or `auditstream sink --exports "
+                         f"{exports}`")
     return exports
 
 

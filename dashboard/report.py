@@ -26,7 +26,8 @@ from shared.atomic import atomic_write_text
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "report.html"
-_TABLES = ("thresholds", "metrics_by_type", "cases", "assurance")
+#: The small tables the page shows, each `<name>.csv` in the exports folder.
+TABLES = ("thresholds", "metrics_by_type", "cases", "assurance")
 
 #: One cube row: [dimension value, rule flag 0/1, label 1/0/-1 (unknown), bin 0..101, count];
 #: bin 0 is never flagged, bin k+1 holds k/100 <= score < (k+1)/100.
@@ -69,7 +70,7 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
     data: dict[str, Any] = {
         name: list(tables[name]) if tables is not None and name in tables
         else _read_table(exports_dir / f"{name}.csv")
-        for name in _TABLES
+        for name in TABLES
     }
     data["rows"] = cubes.rows if cubes else 0
     data["cubes"] = {k: [list(r) for r in v] for k, v in cubes.cubes.items()} if cubes else {}

@@ -98,6 +98,31 @@ def test_dashboard_report_of_something_not_a_folder_is_refused(
 
 
 def test_dashboard_report_of_an_exports_folder_still_writes_it(tmp_path: Path) -> None:
+    assert main(["dashboard", "sample", "--synthetic", "--rows", "50", str(tmp_path)]) == 0
+    assert main(["dashboard", "report", str(tmp_path)]) == ExitCode.OK
+    assert (tmp_path / "report.html").is_file()
+
+
+@pytest.mark.parametrize("content", [[], ["notes.txt", "scored/"]])
+def test_dashboard_report_of_a_folder_without_exports_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: list[str],
+) -> None:
+    # It wrote an empty report.html and exited 0: a mistyped folder looked like a success.
+    for name in content:
+        (tmp_path / name).mkdir() if name.endswith("/") else (tmp_path / name).write_text("x")
+    assert main(["dashboard", "report", str(tmp_path)]) == ExitCode.USAGE
+    line = _one_error_line(capsys, "dashboard")
+    assert f"no exports in {tmp_path}" in line and "auditstream demo" in line
+    assert not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.parametrize("name", ["thresholds.csv", "run.json", "transactions_scored.csv",
+                                  "scored/transactions_scored_2025-01-01.csv"])
+def test_dashboard_report_of_a_folder_with_one_export_file_is_written(
+    tmp_path: Path, name: str,
+) -> None:
+    (tmp_path / name).parent.mkdir(exist_ok=True)
+    (tmp_path / name).write_text("{}" if name.endswith(".json") else "a\n")
     assert main(["dashboard", "report", str(tmp_path)]) == ExitCode.OK
     assert (tmp_path / "report.html").is_file()
 
