@@ -255,12 +255,28 @@ def _repeat(tx: Transaction, t: float, st: CustomerState, z: float, scale: float
         n_ex = (st.exact + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)
         p_ex = max(min(1.0, 2 * grain * density) * 0.25, n_ex)
         best = max(best, _bits(poisson_tail(exact, others * p_ex), cap))
-    within = math.exp(near[closest - 1]) - 1.0 if closest else 0.0
-    reasons["repeat"] = (f"repeats an amount of {amount:g} within "
-                         f"{duration(window_s)}" if exact else
-                         f"{closest + 1} purchases within {100 * within:.0f}% of "
-                         f"{amount:.0f} in {duration(window_s)}")
+    if best > cfg.surprise_floor:  # only a term above the floor is given its reason
+        reasons["repeat"] = (
+            f"repeats an amount of {amount:g} within {duration(window_s)}" if exact
+            else _similar_amounts(amount, t, st, closest, window_s))
     return best
+
+
+def _similar_amounts(amount: float, t: float, st: CustomerState, count: int,
+                     window_s: float) -> str:
+    """The repeat's reason: this purchase and the `count` nearest amounts `_repeat`
+    compared it with (gaps computed as there), as the range an auditor can look up."""
+    la = math.log(amount)
+    grain = 0.005 / amount
+    gaps = sorted((max(grain, abs(math.log(other) - la)), other)
+                  for rt, other, _, _ in st.window if abs(t - rt) <= window_s and other > 0)
+    compared = [amount, *(other for _, other in gaps[:count])]
+    low, high = f"{min(compared):.2f}", f"{max(compared):.2f}"
+    if low == high:
+        return f"{count + 1} purchases of {low} each within {duration(window_s)}"
+    return (f"{count + 1} similar amounts within {duration(window_s)}: {low} to {high}, "
+            f"this one {amount:.2f}")
+
 
 def _reason(name: str, tx: Transaction, o: Observation, st: CustomerState) -> str:
     if name == "amount_high":

@@ -570,8 +570,9 @@ def test_a_new_country_and_its_new_network_count_once() -> None:
 
 @pytest.mark.parametrize(("amount", "reason"), [
     (44.0, "repeats an amount of 44 within 60 min"),
-    (44.2, "2 purchases within 0% of 44 in 60 min"),
-    (46.2, "2 purchases within 5% of 46 in 60 min"),  # 46.2 / 44 = 1.05
+    (44.2, "2 similar amounts within 60 min: 44.00 to 44.20, this one 44.20"),
+    (46.2, "2 similar amounts within 60 min: 44.00 to 46.20, this one 46.20"),
+    (44.004, "2 purchases of 44.00 each within 60 min"),  # half a cent apart: equal
 ])
 def test_a_repeat_says_whether_the_amount_was_the_same_or_close(amount: float,
                                                                 reason: str) -> None:
@@ -581,6 +582,21 @@ def test_a_repeat_says_whether_the_amount_was_the_same_or_close(amount: float,
     _, reasons = _judge_and_learn(st, pop, _tx(first + timedelta(minutes=20),
                                                amount=amount))
     assert reasons["repeat"] == reason
+
+
+def test_a_repeats_range_is_that_of_the_amounts_it_compared_not_of_the_whole_hour() -> None:
+    """The reason shows the amounts the count is about (this one and its nearest ones), so
+    an auditor can check them; a purchase of the hour too far off to count is not in it.
+    It said "3 purchases within 1% of 44 in 60 min" (a tolerance, no amount seen)."""
+    st, pop = _home_customer()
+    first = T0 + timedelta(days=12)
+    for minutes, amount in ((0, 44.0), (5, 300.0), (10, 45.0)):
+        _learn(st, pop, _tx(first + timedelta(minutes=minutes), amount=amount), 0.0)
+    values, reasons = _judge_and_learn(st, pop, _tx(first + timedelta(minutes=20),
+                                                    amount=44.5))
+    assert values["repeat"] > CONFIG.surprise_floor
+    assert reasons["repeat"] == ("3 similar amounts within 60 min: 44.00 to 45.00, this "
+                                 "one 44.50")
 
 
 def test_recalibration_is_piecewise_linear_through_its_levels_and_beyond_the_last() -> None:

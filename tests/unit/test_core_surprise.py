@@ -177,7 +177,7 @@ def test_a_repeat_tied_at_the_cap_names_the_larger_count(
              for k, c in enumerate(cats)]
     monkeypatch.setattr("detector.core.engine.terms", spy)
     PartitionEngine(CONFIG).process([*base, *burst])
-    assert reasons[-1]["repeat"] == "5 purchases within 0% of 44 in 60 min"
+    assert reasons[-1]["repeat"] == "5 purchases of 44.00 each within 60 min"
 
 
 @pytest.mark.parametrize(("delta", "counted"), [(-1, True), (0, True), (1, False)])
