@@ -26,7 +26,7 @@ from auditstream.review.records import (
     parse_rows,
 )
 from shared.errors import AuditstreamError, ExitCode
-from shared.rejects import rejects_path, write_rejects
+from shared.rejects import check_reports, rejects_path, write_rejects
 from shared.reviews import ReviewerText, now_utc
 from shared.schemas import quote
 from shared.settings import KafkaSettings, TopicSettings
@@ -123,6 +123,7 @@ def _known(args: argparse.Namespace, target: str) -> tuple[set[str] | None, str]
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    check_reports([args.file], args.rejects_dir)  # before anything is published
     reviewer = reviewer_of(args)
     header, rows = read_table(args.file, args.sheet)
     try:

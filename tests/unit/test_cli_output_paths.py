@@ -44,6 +44,8 @@ def data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     path = tmp_path / "data.csv"
     assert main(["generate", *SMALL, "--out", str(path)]) == ExitCode.OK
     capsys.readouterr()
+    # auditors' outcomes for `review import`, one row bad: a rejects report to write
+    (tmp_path / "cases.csv").write_text("case_id,outcome\nC1,confirmed\nC2,maybe\n")
     return path
 
 
@@ -57,6 +59,9 @@ def _commands(data: Path, target: Path) -> dict[str, list[str]]:
         "score --rejects-dir": ["score", str(data), "--out", str(data.parent / "exports"),
                                 "--rejects-dir", str(target)],
         "replay --rejects-dir": ["replay", "--strict", str(data), "--rejects-dir", str(target)],
+        "review import --rejects-dir": ["review", "import", "--dry-run", "--no-check",
+                                        str(data.parent / "cases.csv"), "--rejects-dir",
+                                        str(target)],
         "sink --exports": ["sink", "--once", "--exports", str(target)],
         "dashboard sample": ["dashboard", "sample", "--synthetic", "--rows", "50", str(target)],
         "dashboard build --out": ["dashboard", "build", "--no-pbix", "--out", str(target)],
@@ -83,7 +88,8 @@ def test_a_missing_folder_above_the_output_is_refused_and_not_created(
 
 
 @pytest.mark.parametrize("command", ["generate --out", "score --out", "dashboard sample",
-                                     "sink --exports", "replay --rejects-dir"])
+                                     "sink --exports", "replay --rejects-dir",
+                                     "review import --rejects-dir"])
 def test_a_file_where_the_outputs_folder_should_be_is_refused(
     data: Path, capsys: pytest.CaptureFixture[str], command: str,
 ) -> None:
@@ -114,6 +120,7 @@ needs_proc = pytest.mark.skipif(not UNWRITABLE.is_dir(), reason="needs Linux /pr
     ("score --out", UNWRITABLE),
     ("score --rejects-dir", UNWRITABLE / "xx"),
     ("replay --rejects-dir", UNWRITABLE / "xx"),
+    ("review import --rejects-dir", UNWRITABLE / "xx"),
     ("sink --exports", UNWRITABLE / "xx"),
     ("dashboard sample", UNWRITABLE / "xx"),
     ("dashboard build --out", UNWRITABLE / "xx"),
