@@ -19,7 +19,7 @@ from dashboard.sample import write_sample
 from shared.entry import sigterm_interrupts
 from shared.errors import UsageError
 from shared.folderlock import FolderLock
-from shared.outputs import check_folder_of
+from shared.outputs import check_folder_of, creating
 
 
 def _interruptible(command: Callable[[argparse.Namespace], int]
@@ -80,6 +80,8 @@ def _screenshots(args: argparse.Namespace) -> int:
     out = Path(args.out)
     source = _exports_folder(args.exports)
     check_folder_of(out)
+    with creating(out):  # before a browser starts: a place refusing files is exit 5 at once
+        out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         exports = Path(tmp) / "exports"  # a copy, so report.html lands outside the source
         shutil.copytree(source, exports)

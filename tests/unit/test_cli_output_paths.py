@@ -124,6 +124,7 @@ needs_proc = pytest.mark.skipif(not UNWRITABLE.is_dir(), reason="needs Linux /pr
     ("sink --exports", UNWRITABLE / "xx"),
     ("dashboard sample", UNWRITABLE / "xx"),
     ("dashboard build --out", UNWRITABLE / "xx"),
+    ("dashboard screenshots --out", UNWRITABLE / "xx"),
 ])
 def test_a_place_where_no_file_can_be_created_is_one_line_and_exit_5(
     data: Path, capsys: pytest.CaptureFixture[str], command: str, target: Path,
