@@ -49,7 +49,9 @@ REFUSED_CODES = frozenset({
     KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL,
 })
 #: Text of librdkafka log lines that say the same (each comes with a client error too).
-_REFUSED_TEXT = ("handshake failed", "SASL authentication", "Authentication failed")
+_REFUSED_TEXT = ("handshake failed", "SASL authentication", "Authentication failed",
+                 # the client's own check of the broker's certificate (its FAIL line)
+                 "certificate verify failed")
 
 
 def is_refusal(text: str) -> bool:

@@ -185,3 +185,23 @@ def test_only_three_closes_in_a_row_are_a_refusal(caplog: pytest.LogCaptureFixtu
     assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
         f"Kafka at 127.0.0.1:4 refused this client's SASL or TLS handshake ({cause})"]
 
+
+#: librdkafka's own FAIL line of a broker certificate the CA did not sign (beside its client
+#: error, which says "SSL handshake failed: ..."). Before: one log line per attempt until
+#: the command stopped (6 in 0.1 s seen at a real broker).
+NOT_VERIFIED = ("FAIL [auditstream#producer-1] [thrd:sasl_ssl://127.0.0.1:3/bootstrap]: "
+                "sasl_ssl://127.0.0.1:3/bootstrap: error:0A000086:SSL routines::certificate "
+                "verify failed (after 4ms in state SSL_HANDSHAKE)")
+
+
+def test_a_certificate_not_verified_is_one_refusal_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:3", log_interval_s=3600)
+    client = ClientLog(kafka)
+    caplog.set_level(logging.DEBUG, logger="librdkafka")
+    for _ in range(50):
+        client.log(logging.ERROR, "%s", NOT_VERIFIED)
+    cause = NOT_VERIFIED.split("]: ", 1)[1]
+    assert [r.getMessage() for r in caplog.records if r.name == "librdkafka"] == [
+        f"Kafka at 127.0.0.1:3 refused this client's SASL or TLS handshake ({cause})"]
