@@ -15,6 +15,7 @@ from typing import Any
 from auditstream.report import write_report_from_rollup
 from auditstream.sorted_input import OutOfOrder, direct, merged
 from detector.app import main_from_args
+from detector.core import KIND as CORE_KIND
 from detector.core.config import CoreConfig
 from detector.offline import score_batches
 from detector.settings import DetectorSettings
@@ -155,7 +156,8 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
     total = time.perf_counter() - started
     where = f" -> {', '.join(map(str, reports))}" if reports else ""
     print(f"score: {rows_n} rows scored ({flagged} flagged), {len(errors)} rejected"
-          f"{where}; exports in {out} ({how}; total {total:.1f} s)")
+          f"{where}; exports in {out} ({how}; detection core {CORE_KIND}; "
+          f"total {total:.1f} s)")
     return int(ExitCode.ROWS_REJECTED if errors else ExitCode.OK)
 
 

@@ -27,6 +27,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from detector.core import KIND
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from shared.schemas import Transaction
@@ -104,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", help="compare with the digests in this JSON file")
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     args = parser.parse_args(argv)
+    print("core:", KIND, flush=True)  # compiled or Python: both must give the same digests
     results = {}
     for name in args.cases:
         results[name] = case_digests(name)

@@ -30,6 +30,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from detector.circuit import FailureCircuit
+from detector.core import KIND as CORE_KIND
 from detector.kafka_io import (
     KafkaOutput,
     Restorer,
@@ -127,8 +128,8 @@ class Detector(PartitionOwnership):
         s = self.settings
         self._consumer.subscribe([self._topic], on_assign=self._on_assign,
                                  on_revoke=self._on_revoke, on_lost=self._on_lost)
-        log.info("detector %s consuming %s (group %s)", s.transactional_id, self._topic,
-                 s.group_id)
+        log.info("detector %s consuming %s (group %s; detection core %s)", s.transactional_id,
+                 self._topic, s.group_id, CORE_KIND)
         clean = False
         try:
             while not self._stopping:

@@ -151,15 +151,26 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: Any) -> di
     return conf
 
 
+def missing_files(kafka: KafkaSettings) -> list[str]:
+    """"KAFKA_SSL_..._LOCATION=PATH: no such file" for each file setting whose file is not
+    there (librdkafka says only "ssl.ca.location failed: ... BIO lib" of one)."""
+    files = {"KAFKA_SSL_CA_LOCATION": kafka.ssl_ca_location,
+             "KAFKA_SSL_CERTIFICATE_LOCATION": kafka.ssl_certificate_location,
+             "KAFKA_SSL_KEY_LOCATION": kafka.ssl_key_location}
+    return [f"{name}={path}: no such file" for name, path in files.items()
+            if path and not os.path.exists(path)]
+
+
 @contextlib.contextmanager
-def _client_made() -> Iterator[None]:
+def _client_made(kafka: KafkaSettings) -> Iterator[None]:
     """A setting librdkafka refuses as the client is made (a CA file that is not there, an
     unknown SASL mechanism) is one line and exit 2, naming the settings, not a traceback."""
     try:
         yield
     except KafkaException as exc:
         err = exc.args[0] if exc.args else exc
-        text = err.str() if isinstance(err, KafkaError) else str(err)
+        text = "; ".join([err.str() if isinstance(err, KafkaError) else str(err),
+                          *missing_files(kafka)])
         raise KafkaWiringError(
             f"invalid Kafka client setting ({text}); check the KAFKA_ settings it names "
             "(e.g. ssl.ca.location is KAFKA_SSL_CA_LOCATION; README, Configuration)",
@@ -167,17 +178,17 @@ def _client_made() -> Iterator[None]:
 
 
 def make_producer(kafka: KafkaSettings, **overrides: Any) -> Producer:
-    with _client_made():
+    with _client_made(kafka):
         return Producer(_logged(kafka, producer_config(kafka, **overrides)))
 
 
 def make_consumer(kafka: KafkaSettings, group_id: str, **overrides: Any) -> Consumer:
-    with _client_made():
+    with _client_made(kafka):
         return Consumer(_logged(kafka, consumer_config(kafka, group_id, **overrides)))
 
 
 def make_admin(kafka: KafkaSettings, quiet: bool = False) -> AdminClient:
-    with _client_made():
+    with _client_made(kafka):
         return AdminClient(_logged(kafka, kafka.client_config(), quiet))
 
 

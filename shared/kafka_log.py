@@ -8,13 +8,16 @@ logger `librdkafka` at its level. During a service's start-up wait (`WaitLine.ex
 line also says how long it keeps trying and which setting says so, so a mistyped address is
 news within seconds, not when the wait runs out. A broker that refuses the client's SASL or
 TLS handshake (a setting to fix, not a wait) is one "refused" line per interval, and the
-cause is kept (`WaitLine.take_refusal`) so the wait can stop at once (`shared.kafka`).
+cause is kept (`WaitLine.take_refusal`) so the wait can stop at once (`shared.kafka`). So is
+a listener that wants SASL or TLS from a client without it: librdkafka only says
+"Disconnected" there, but the broker closes every connection at once (`listener_mismatch`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,13 +49,41 @@ REFUSED_CODES = frozenset({
     KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL,
 })
 #: Text of librdkafka log lines that say the same (each comes with a client error too).
-_REFUSED_TEXT = ("handshake failed", "SASL authentication", "Authentication failed")
+_REFUSED_TEXT = ("handshake failed", "SASL authentication", "Authentication failed",
+                 # the client's own check of the broker's certificate (its FAIL line)
+                 "certificate verify failed")
 
 
 def is_refusal(text: str) -> bool:
     """Whether a librdkafka log line says the broker refused the SASL or TLS handshake. One
     the peer hung up on is not (a broker shutting down does that too): it is waited for."""
     return any(m in text for m in _REFUSED_TEXT) and not is_transport_noise(text)
+
+
+#: A connection the broker closed at once, as librdkafka logs it: right after the ApiVersion
+#: exchange ("in state UP": a SASL listener closes a client that sends no SASL handshake
+#: at its first request), or before answering ApiVersion (a TLS listener and a client
+#: without TLS). librdkafka says no more than "Disconnected" there.
+_CLOSED_AT_ONCE = re.compile(r"Disconnected.* \(after \d{1,2}ms in state (UP|APIVERSION_QUERY)[,)]")
+#: So many such closes in a row are a listener that wants SASL or TLS, not a broker going
+#: down (that one closes a connection once, then refuses new ones).
+CLOSED_IN_A_ROW = 3
+
+
+def listener_mismatch(text: str, protocol: str) -> str | None:
+    """What a librdkafka log line says of the listener when the broker closed this client's
+    connection at once and the client (`protocol`) lacks what that close asks for; else
+    None. A refusal only when it comes `CLOSED_IN_A_ROW` times in a row (`WaitLine`)."""
+    closed = _CLOSED_AT_ONCE.search(text)
+    if closed is None:
+        return None
+    if closed.group(1) == "UP" and not protocol.startswith("SASL_"):
+        return ("it closed every connection at the first request, as a SASL listener does "
+                "a client without SASL")
+    if closed.group(1) == "APIVERSION_QUERY" and not protocol.endswith("SSL"):
+        return ("it closed every connection before answering, as a TLS listener does a "
+                "client without TLS")
+    return None
 
 
 def is_transport_noise(text: str) -> bool:
@@ -78,6 +109,8 @@ class WaitLine:
         self._refusal: str | None = None
         self._refused_last: float | None = None
         self._refused_hidden = 0
+        #: Connections in a row the broker closed at once (`listener_mismatch`).
+        self._closed = 0
 
     def refuse(self, cause: str) -> str | None:
         """Record a refused SASL or TLS handshake; return the line to print now, or None."""
@@ -96,8 +129,15 @@ class WaitLine:
     def take_refusal(self) -> str | None:
         """The cause of the last refused handshake since the last call, if any."""
         with self._lock:
-            cause, self._refusal = self._refusal, None
+            cause, self._refusal, self._closed = self._refusal, None, 0
         return cause
+
+    def closed_at_once(self, closed: bool) -> bool:
+        """Count a connection the broker closed at once (`closed`), or another failure (which
+        starts the count again); True at the `CLOSED_IN_A_ROW`th close in a row."""
+        with self._lock:
+            self._closed = self._closed + 1 if closed else 0
+            return self._closed == CLOSED_IN_A_ROW
 
     def note(self, cause: str) -> str | None:
         """Record one failure; return the line to print now, or None to stay quiet."""
@@ -171,6 +211,7 @@ class ClientLog:
     def __init__(self, kafka: KafkaSettings, quiet: bool = False) -> None:
         self._wait = wait_line(kafka)
         self._quiet = quiet
+        self._protocol = kafka.security_protocol
 
     def log(self, level: int, msg: str, *args: object) -> None:
         """Called by confluent_kafka (as a `logging.Logger`) while the client is polled."""
@@ -179,6 +220,11 @@ class ClientLog:
             # "FAIL [client] [thread]: cause": the cause, as the client error gives it.
             self._refused(text.split("]: ", 1)[-1])
             return
+        if is_transport_noise(text):
+            mismatch = listener_mismatch(text, self._protocol)
+            if self._wait.closed_at_once(mismatch is not None) and mismatch is not None:
+                self._refused(mismatch)
+                return
         if self._quiet:
             return
         if is_transport_noise(text):

@@ -27,6 +27,7 @@ from auditstream.broker.process import free_port
 from shared.kafka import wait_for_broker
 from shared.settings import KafkaSettings
 from tests import xdist_groups
+from tests.integration.secure_broker import SecureBroker, start_secure_broker
 
 KAFKA_IMAGE = "apache/kafka:4.3.1"
 
@@ -121,6 +122,21 @@ def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
         yield local
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="module")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    """A local KRaft broker of the module's own with SASL_PLAINTEXT and SASL_SSL listeners
+    (PLAIN and SCRAM-SHA-256, a throwaway CA): never the session's, whatever
+    `KAFKA_BOOTSTRAP_SERVERS` says; stopped at the end."""
+    try:
+        secure = start_secure_broker(tmp_path_factory.mktemp("secure-kafka"))
+    except Exception as exc:
+        _no_broker(f"the SASL/TLS broker did not start: {exc}")
+    try:
+        yield secure
+    finally:
+        secure.local.stop()
 
 
 @pytest.fixture(scope="session")

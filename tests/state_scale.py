@@ -144,8 +144,9 @@ def deep_size(obj: Any, seen: set[int] | None = None) -> int:
         size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
     elif isinstance(obj, list | tuple | set | frozenset):
         size += sum(deep_size(v, seen) for v in obj)
-    elif hasattr(obj, "__slots__"):
-        size += sum(deep_size(getattr(obj, s), seen) for s in obj.__slots__ if hasattr(obj, s))
+    elif hasattr(obj, "FIELDS") or hasattr(obj, "__slots__"):  # FIELDS: a compiled class
+        names = getattr(obj, "FIELDS", None) or obj.__slots__
+        size += sum(deep_size(getattr(obj, s), seen) for s in names if hasattr(obj, s))
     return size
 
 

@@ -11,28 +11,31 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from auditstream.broker.libs import JAVA_HINT, ensure_libs, require_tool
+from auditstream.broker.listeners import Listener, extra_properties, listener_fields
 from auditstream.broker.settings import BrokerSettings
 from shared.errors import BrokerError, KafkaWiringError
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-#: This broker's listeners; the settings all local brokers share follow from
+#: This broker's listeners (`listeners.listener_fields`: PLAINTEXT and CONTROLLER, and any
+#: extra `Listener`); the settings all local brokers share follow from
 #: `single-node.properties` (the compose image's run.sh adds the same file).
 _SERVER_PROPERTIES = """\
 # Written by auditstream for a single-node local broker; loopback only.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers={host}:{cport}
-listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}
-advertised.listeners=PLAINTEXT://{host}:{port}
+listeners={listeners}
+advertised.listeners={advertised}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT{protocols}
 inter.broker.listener.name=PLAINTEXT
 log.dirs={data}
 """
@@ -110,10 +113,19 @@ def _alive(pid: int) -> bool:
 
 
 class LocalBroker:
-    """One broker+controller JVM whose files live under `settings.home`."""
+    """One broker+controller JVM whose files live under `settings.home`.
 
-    def __init__(self, settings: BrokerSettings | None = None) -> None:
+    `listeners` and `properties` (none for `auditstream broker`) open more listeners beside
+    the PLAINTEXT one, e.g. SASL or TLS for tests (`auditstream.broker.listeners`)."""
+
+    def __init__(self, settings: BrokerSettings | None = None,
+                 listeners: Sequence[Listener] = (),
+                 properties: Mapping[str, str] | None = None) -> None:
         self.settings = settings or BrokerSettings()
+        self.listeners = tuple(listeners)
+        self._fields = listener_fields(self.settings.host, self.settings.port,
+                                       self.settings.controller_port, self.listeners)
+        self._extra = extra_properties(properties or {})
         home = self.settings.home
         self.config_file = home / "server.properties"
         self.log4j_file = home / "log4j2.properties"
@@ -200,7 +212,7 @@ class LocalBroker:
 
     def _check_ports(self) -> None:
         s = self.settings
-        for port in (s.port, s.controller_port):
+        for port in (s.port, s.controller_port, *(x.port for x in self.listeners)):
             if _port_taken(s.host, port):
                 raise BrokerError(
                     f"port {s.host}:{port} is already in use by another process. Stop it, or "
@@ -218,10 +230,11 @@ class LocalBroker:
         s = self.settings
         s.home.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(
-            _SERVER_PROPERTIES.format(host=s.host, port=s.port, cport=s.controller_port,
-                                      data=self.data_dir)
+            _SERVER_PROPERTIES.format(host=s.host, cport=s.controller_port,
+                                      data=self.data_dir, **self._fields)
             + resources.files("auditstream.broker").joinpath("single-node.properties")
             .read_text(encoding="utf-8")
+            + self._extra
         )
         self.log4j_file.write_bytes(
             resources.files("auditstream.broker").joinpath("log4j2.properties").read_bytes()

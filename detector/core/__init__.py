@@ -1,11 +1,18 @@
 """The detection core: pure Python and numpy, no Kafka (see docs/detection.md).
 
-`CoreConfig` holds every knob; `PartitionEngine` scores one partition's stream.
+`CoreConfig` holds every knob; `PartitionEngine` scores one partition's stream. Its per-row
+modules run compiled by mypyc when a build of these very sources exists
+(`detector.core.compiled`; `KIND` says which, and why not).
 """
 
 from __future__ import annotations
 
-from detector.core.config import CoreConfig
-from detector.core.engine import PartitionEngine
+from detector.core import compiled
 
-__all__ = ["CoreConfig", "PartitionEngine"]
+#: "compiled (mypyc)", or "python (why)": set before any compiled module is imported.
+KIND = compiled.enable(__path__)
+
+from detector.core.config import CoreConfig  # noqa: E402  (after the path is set)
+from detector.core.engine import PartitionEngine  # noqa: E402
+
+__all__ = ["KIND", "CoreConfig", "PartitionEngine"]

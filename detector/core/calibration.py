@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 #: The surprise terms, in the order of every term vector (detector.core.surprise).
 TERMS: tuple[str, ...] = (
@@ -23,13 +24,16 @@ class Recalibration:
     `amount_high` that they are usual).
     Fixed between recomputes (every `EVERY` rows, from `MIN_ROWS` on): deterministic."""
 
-    BINS_PER_UNIT = 10
-    LEVELS = (3.0, 4.0)
-    MIN_ROWS = 512
-    EVERY = 256
-    WINDOW = 200_000
+    # ClassVar: class constants, also when compiled (detector.core.compiled)
+    BINS_PER_UNIT: ClassVar[int] = 10
+    LEVELS: ClassVar[tuple[float, ...]] = (3.0, 4.0)
+    MIN_ROWS: ClassVar[int] = 512
+    EVERY: ClassVar[int] = 256
+    WINDOW: ClassVar[int] = 200_000
 
-    __slots__ = ("hist", "scales", "shapes", "total")
+    #: The state's fields, in the order the state formats write them.
+    FIELDS: ClassVar[tuple[str, ...]] = ("hist", "scales", "shapes", "total")
+    __slots__ = FIELDS
 
     def __init__(self, cap: float) -> None:
         width = int(cap * self.BINS_PER_UNIT) + 1

@@ -8,7 +8,7 @@ for field (floats exactly), so the outputs do not depend on what is packed.
 
 Layout: the event time of the customer's last event (`last_t`, little-endian double, so the
 table can expire a packed customer without unpacking it), then the JSON array of the
-fields in `CustomerState.__slots__` order, each through `CUSTOMER_CODECS`, which the state
+fields in `CustomerState.FIELDS` order, each through `CUSTOMER_CODECS`, which the state
 records also use (detector.core.stateformat, detector.core.stateparts). Packed bytes live
 only in memory: they are never written, so their layout may change between versions.
 """
@@ -52,7 +52,7 @@ CUSTOMER_CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = 
     "pending": (lambda v: v, lambda v: [(r, tuple(e)) for r, e in v]),
 }
 
-_NAMES = CustomerState.__slots__
+_NAMES = CustomerState.FIELDS
 _ENCODE = tuple(CUSTOMER_CODECS[n][0] if n in CUSTOMER_CODECS else None for n in _NAMES)
 _DECODE = tuple(CUSTOMER_CODECS[n][1] if n in CUSTOMER_CODECS else None for n in _NAMES)
 _VALUES = attrgetter(*_NAMES)
@@ -75,7 +75,7 @@ def pack(state: CustomerState) -> bytes:
 
 
 def fields_json(held: CustomerState | bytes) -> bytes:
-    """The JSON array of a customer's encoded fields in `CustomerState.__slots__` order,
+    """The JSON array of a customer's encoded fields in `CustomerState.FIELDS` order,
     from its object or its packed bytes (no unpacking): what a snapshot stores."""
     if isinstance(held, bytes):
         return held[_LAST_T.size:]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from array import array
 from operator import countOf
+from typing import ClassVar
 
 #: The attributes whose new values are judged against the population (habits, surprise).
 NOVELTY: tuple[str, ...] = ("country", "category", "channel", "device", "ipnet")
@@ -27,7 +28,8 @@ Context = tuple[str, str, str, str, str, int, float]
 class CustomerState:
     """One customer's history, bounded in size."""
 
-    __slots__ = (
+    #: The state's fields, in the order the state formats write them.
+    FIELDS: ClassVar[tuple[str, ...]] = (
         "amounts",
         "categories",
         "channels",
@@ -53,6 +55,7 @@ class CustomerState:
         "wake",
         "window",
     )
+    __slots__ = FIELDS
 
     def __init__(self) -> None:
         self.n = 0
@@ -84,11 +87,19 @@ class CustomerState:
         self.explore: list[float] = [0.0] * len(NOVELTY)
 
     def __getstate__(self) -> tuple[object, ...]:
-        return tuple(getattr(self, s) for s in self.__slots__)
+        return tuple(getattr(self, s) for s in self.FIELDS)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        for name, value in zip(self.__slots__, state, strict=True):
+        _check_layout(self.FIELDS, state)
+        for name, value in zip(self.FIELDS, state, strict=True):
             setattr(self, name, value)
+
+
+def _check_layout(fields: tuple[str, ...], state: tuple[object, ...]) -> None:
+    """Refuse a state of another layout before setting any field (a compiled class would
+    first refuse a value of the wrong type, half set)."""
+    if len(state) != len(fields):
+        raise ValueError(f"a state of {len(state)} fields, not {len(fields)}")
 
 
 def bump(table: dict[str, int], key: str, cap: int) -> None:
@@ -117,13 +128,15 @@ def _count(table: dict[str, int], key: str, max_keys: int, singles: dict[str, in
 class Population:
     """What is common across the partition's customers: value frequencies and amounts."""
 
-    __slots__ = (
+    #: The state's fields, in the order the state formats write them.
+    FIELDS: ClassVar[tuple[str, ...]] = (
         "amount_center", "amount_ring", "amount_scale", "fast", "gap_log", "gap_mean", "gaps",
         "hours", "low", "low_n",
         "novelty", "offsets", "singles", "tables", "total",
     )
+    __slots__ = FIELDS
 
-    RING = 2048
+    RING: ClassVar[int] = 2048  # ClassVar: a class constant, also when compiled
 
     def __init__(self) -> None:
         self.total = 0
@@ -274,8 +287,9 @@ class Population:
             self.amount_scale = max(iqr / 1.349, 0.05)
 
     def __getstate__(self) -> tuple[object, ...]:
-        return tuple(getattr(self, s) for s in self.__slots__)
+        return tuple(getattr(self, s) for s in self.FIELDS)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        for name, value in zip(self.__slots__, state, strict=True):
+        _check_layout(self.FIELDS, state)
+        for name, value in zip(self.FIELDS, state, strict=True):
             setattr(self, name, value)

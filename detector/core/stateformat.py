@@ -64,19 +64,29 @@ def _unb64(text: str, shape: tuple[int, int]) -> np.ndarray[Any, Any]:
     return flat.reshape(shape)
 
 
-def _fields_of(obj: object, codecs: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]
+#: The state objects written field by field.
+Fielded = CustomerState | Population | Recalibration
+
+
+def _names(obj: Fielded) -> tuple[str, ...]:
+    """A state object's fields in format order: its class's `FIELDS` (not `__slots__`,
+    which a compiled class does not expose: detector.core.compiled)."""
+    return obj.FIELDS
+
+
+def _fields_of(obj: Fielded, codecs: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]
                ) -> dict[str, Any]:
     out = {}
-    for name in type(obj).__slots__:  # type: ignore[attr-defined]
+    for name in _names(obj):
         value = getattr(obj, name)
         codec = codecs.get(name)
         out[name] = codec[0](value) if codec else value
     return out
 
 
-def _set_fields(obj: object, fields: dict[str, Any],
+def _set_fields(obj: Fielded, fields: dict[str, Any],
                 codecs: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]) -> None:
-    known = set(type(obj).__slots__)  # type: ignore[attr-defined]
+    known = set(_names(obj))
     for name, value in fields.items():
         if name in known:
             codec = codecs.get(name)
@@ -95,7 +105,7 @@ def encode(*, partition: int | None, processed: int, fits: int, customers: Custo
         "processed": processed,
         "fits": fits,
         "evicted": customers.evicted,
-        "customer_fields": list(CustomerState.__slots__),
+        "customer_fields": list(CustomerState.FIELDS),
         "customers": rows,
         "population": _fields_of(population, POPULATION_CODECS),
         "calibration": _fields_of(calibration, {}),

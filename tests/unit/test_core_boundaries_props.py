@@ -261,7 +261,7 @@ def test_recalibration_maps_the_quantile_of_its_level_exactly_to_the_level(value
 def test_recalibration_state_round_trips() -> None:
     cal = Recalibration(12.0)
     cal.learn([1.0] * len(TERMS))
-    copy = Recalibration.__new__(Recalibration)
+    copy = Recalibration(1.0)  # every field comes from the state
     copy.__setstate__(cal.__getstate__())
     assert (copy.hist, copy.scales, copy.total) == (cal.hist, cal.scales, cal.total)
 

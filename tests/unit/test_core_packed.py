@@ -21,7 +21,7 @@ from tests.unit.test_core_engine import FAST, stream
 
 
 def _fields(st: CustomerState) -> dict[str, object]:
-    return {name: getattr(st, name) for name in CustomerState.__slots__}
+    return {name: getattr(st, name) for name in CustomerState.FIELDS}
 
 
 def _states(rows: int = 900, customers: int = 60) -> list[CustomerState]:
@@ -40,7 +40,7 @@ def _with_every_codec() -> list[CustomerState]:
 
 def _assert_same_state(back: CustomerState, st: CustomerState) -> None:
     assert _fields(back) == _fields(st)
-    for name in CustomerState.__slots__:  # tuples stay tuples, a bytearray a bytearray
+    for name in CustomerState.FIELDS:  # tuples stay tuples, a bytearray a bytearray
         assert type(getattr(back, name)) is type(getattr(st, name)), name
     assert [type(r) for r in back.recent] == [type(r) for r in st.recent]
     assert [type(e) for _, e in back.pending] == [type(e) for _, e in st.pending]

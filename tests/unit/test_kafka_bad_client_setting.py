@@ -60,3 +60,19 @@ def test_a_command_with_a_missing_ca_file_exits_2_with_one_line(tmp_path: Path) 
     assert len(errors) == 1 and errors[0].startswith(
         "auditstream generate: error: invalid Kafka client setting (Failed to create "), out
     assert "ssl.ca.location failed" in errors[0] and "KAFKA_SSL_CA_LOCATION" in errors[0]
+
+
+def test_the_error_names_each_ssl_file_that_is_not_there(tmp_path: Path) -> None:
+    """librdkafka says only "ssl.ca.location failed: ... BIO lib" of a missing CA file."""
+    there = tmp_path / "key.pem"
+    there.write_text("not a key")
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:1", security_protocol="SSL",
+                          ssl_ca_location=str(tmp_path / "gone-ca.pem"),
+                          ssl_certificate_location=str(tmp_path / "gone-cert.pem"),
+                          ssl_key_location=str(there))
+    with pytest.raises(KafkaWiringError) as caught:
+        make_admin(kafka)
+    text = str(caught.value)
+    assert f"KAFKA_SSL_CA_LOCATION={tmp_path / 'gone-ca.pem'}: no such file" in text
+    assert f"KAFKA_SSL_CERTIFICATE_LOCATION={tmp_path / 'gone-cert.pem'}: no such " in text
+    assert "KAFKA_SSL_KEY_LOCATION" not in text.split("); check")[0]  # it is there

@@ -125,3 +125,83 @@ def test_a_handshake_the_peer_hung_up_on_is_waited_for_not_refused(
     assert [r.getMessage() for r in caplog.records if r.name == "librdkafka"] == [
         "waiting for Kafka at 127.0.0.1:5 (TLS hung up on: a PLAINTEXT listener? check "
         "KAFKA_SECURITY_PROTOCOL)"]
+
+
+#: A client without SASL at a SASL listener, as librdkafka 2.16 logs it: the broker answered
+#: ApiVersion, then closed the connection at the first request ("Unexpected Kafka request of
+#: type METADATA during SASL handshake" in its log). Before: "waiting for Kafka at ...
+#: (disconnected)" for the whole wait, then exit 4 "no Kafka broker answered ... start one".
+CLOSED_IN_UP = ("FAIL [auditstream#producer-1] [thrd:127.0.0.1:4/bootstrap]: 127.0.0.1:4/"
+                "bootstrap: Disconnected: connection closed by peer: receive 0 after POLLIN "
+                "(after 0ms in state UP)")
+#: A client without TLS at a TLS listener: closed before ApiVersion was answered.
+CLOSED_IN_APIVERSION = CLOSED_IN_UP.replace("0ms in state UP", "5ms in state APIVERSION_QUERY")
+
+
+@pytest.mark.parametrize(("text", "protocol", "listener"), [
+    (CLOSED_IN_UP, "PLAINTEXT", "SASL"),
+    (CLOSED_IN_UP, "SSL", "SASL"),
+    (CLOSED_IN_UP, "SASL_PLAINTEXT", None),  # it has SASL: some other cause, waited for
+    (CLOSED_IN_UP.replace("0ms", "99ms"), "PLAINTEXT", "SASL"),  # the longest "at once"
+    (CLOSED_IN_UP.replace("0ms", "100ms"), "PLAINTEXT", None),  # one unit over
+    (CLOSED_IN_UP.replace("0ms", "600000ms"), "PLAINTEXT", None),  # an idle connection reaped
+    (CLOSED_IN_UP.replace(")", ", 1 identical error(s) suppressed)"), "PLAINTEXT", "SASL"),
+    (CLOSED_IN_APIVERSION, "PLAINTEXT", "TLS"),
+    (CLOSED_IN_APIVERSION, "SASL_PLAINTEXT", "TLS"),
+    (CLOSED_IN_APIVERSION, "SASL_SSL", None),
+    (CLOSED_IN_UP.replace("Disconnected: connection closed by peer", "Connection refused"),
+     "PLAINTEXT", None),
+])
+def test_a_connection_closed_at_once_names_the_listener_the_client_lacks(
+    text: str, protocol: str, listener: str | None,
+) -> None:
+    from shared.kafka_log import listener_mismatch
+
+    cause = listener_mismatch(text, protocol)
+    if listener is None:
+        assert cause is None
+    else:
+        assert cause is not None and f"as a {listener} listener does a client without " \
+            f"{listener}" in cause
+
+
+def test_only_three_closes_in_a_row_are_a_refusal(caplog: pytest.LogCaptureFixture) -> None:
+    from shared.kafka_log import wait_line
+
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:4", log_interval_s=3600)
+    client = ClientLog(kafka)
+    caplog.set_level(logging.DEBUG, logger="librdkafka")
+    for _ in range(2):  # one under: a broker going down closes a connection too
+        client.log(logging.WARNING, "%s", CLOSED_IN_UP)
+    client.log(logging.WARNING, "%s", CLOSED_IN_UP.replace(
+        "Disconnected: connection closed by peer: receive 0 after POLLIN", "Connection refused"))
+    for _ in range(2):  # another failure between: the count starts again
+        client.log(logging.WARNING, "%s", CLOSED_IN_UP)
+    assert wait_line(kafka).take_refusal() is None
+    for _ in range(3):
+        client.log(logging.WARNING, "%s", CLOSED_IN_UP)
+    cause = wait_line(kafka).take_refusal()
+    assert cause is not None and "as a SASL listener does a client without SASL" in cause
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        f"Kafka at 127.0.0.1:4 refused this client's SASL or TLS handshake ({cause})"]
+
+
+#: librdkafka's own FAIL line of a broker certificate the CA did not sign (beside its client
+#: error, which says "SSL handshake failed: ..."). Before: one log line per attempt until
+#: the command stopped (6 in 0.1 s seen at a real broker).
+NOT_VERIFIED = ("FAIL [auditstream#producer-1] [thrd:sasl_ssl://127.0.0.1:3/bootstrap]: "
+                "sasl_ssl://127.0.0.1:3/bootstrap: error:0A000086:SSL routines::certificate "
+                "verify failed (after 4ms in state SSL_HANDSHAKE)")
+
+
+def test_a_certificate_not_verified_is_one_refusal_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:3", log_interval_s=3600)
+    client = ClientLog(kafka)
+    caplog.set_level(logging.DEBUG, logger="librdkafka")
+    for _ in range(50):
+        client.log(logging.ERROR, "%s", NOT_VERIFIED)
+    cause = NOT_VERIFIED.split("]: ", 1)[1]
+    assert [r.getMessage() for r in caplog.records if r.name == "librdkafka"] == [
+        f"Kafka at 127.0.0.1:3 refused this client's SASL or TLS handshake ({cause})"]

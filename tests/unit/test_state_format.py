@@ -67,7 +67,7 @@ def test_every_field_of_every_state_object_comes_back_as_it_was() -> None:
     objects += [(engine._population, back._population),
                 (engine._calibration, back._calibration)]
     for before, after in objects:
-        for name in type(before).__slots__:  # type: ignore[attr-defined]
+        for name in type(before).FIELDS:  # type: ignore[attr-defined]
             x, y = getattr(before, name), getattr(after, name)
             assert _same(x, y) or (type(x).__name__ == "array" and x == y), (
                 f"{type(before).__name__}.{name}: {x!r} came back as {y!r}; give it a codec "
