@@ -268,9 +268,9 @@ def _similar_amounts(amount: float, t: float, st: CustomerState, count: int,
     compared it with (gaps computed as there), as the range an auditor can look up."""
     la = math.log(amount)
     grain = 0.005 / amount
-    gaps = sorted((max(grain, abs(math.log(other) - la)), other)
-                  for rt, other, _, _ in st.window if abs(t - rt) <= window_s and other > 0)
-    compared = [amount, *(other for _, other in gaps[:count])]
+    gaps = sorted([(max(grain, abs(math.log(other) - la)), other)
+                   for rt, other, _, _ in st.window if abs(t - rt) <= window_s and other > 0])
+    compared = [amount] + [other for _, other in gaps[:count]]
     low, high = f"{min(compared):.2f}", f"{max(compared):.2f}"
     if low == high:
         return f"{count + 1} purchases of {low} each within {duration(window_s)}"
