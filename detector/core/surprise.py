@@ -170,13 +170,15 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
         alpha = cfg.dormancy_alpha
         gap = t - st.last_t
         wake = _bits((1.0 + gap / (alpha * max(mean, 60.0))) ** -alpha, cap)
-        reasons["dormancy"] = f"first purchase after {duration(gap)} of silence"
         since, before = st.wake
         if 0 <= t - since <= cfg.wake_s and before * 0.5 > wake:
             dormancy = before * 0.5
-            reasons["dormancy"] = f"{duration(t - since)} after a return from silence"
+            if dormancy > cfg.surprise_floor:  # a reason only where it is reported
+                reasons["dormancy"] = f"{duration(t - since)} after a return from silence"
         else:
             dormancy = wake
+            if dormancy > cfg.surprise_floor:
+                reasons["dormancy"] = f"first purchase after {duration(gap)} of silence"
     # --- travel faster than a flight ------------------------------------------------------
     travel = 0.0
     if o.travel_km > 0 and n:
@@ -214,9 +216,9 @@ def _rate(t: float, st: CustomerState, pop: Population, cfg: CoreConfig,
             s = _bits(poisson_tail(k, rate * span), cap) - tests
             if s > best:
                 best, best_k, best_span = s, k, span
-    reasons["rate"] = (f"{best_k + 1} purchases within {duration(best_span)} "
-                       f"(about {1 + rate * best_span:.1f} at this customer's pace)"
-                       if best_k else "")
+    if best_k and best > cfg.surprise_floor:  # a reason only where it is reported
+        reasons["rate"] = (f"{best_k + 1} purchases within {duration(best_span)} "
+                           f"(about {1 + rate * best_span:.1f} at this customer's pace)")
     return max(best, 0.0)
 
 
