@@ -23,11 +23,12 @@ HERE = Path(__file__).resolve().parent
 #: Where `build` writes: `core/` (the modules' extensions), `lib/` (mypyc's shared runtime
 #: of this group), `stamp.json`.
 TARGET = HERE / "_compiled"
-#: The modules compiled: the per-row work. The engine stays Python (it batches, calls the
-#: model and is patched in tests); so do the state formats (run once per checkpoint).
+#: The modules compiled: the per-row work (the customer table's look-up included). The
+#: engine stays Python (it batches, calls the model and is patched in tests); so do the
+#: state formats and the packing (run once per checkpoint or per cold customer).
 MODULES: tuple[str, ...] = (
-    "calibration", "features", "geo", "habits", "hourtail", "lowtail", "rules", "state",
-    "surprise",
+    "calibration", "features", "geo", "habits", "hourtail", "lowtail", "reasons", "rules",
+    "state", "surprise", "table",
 )
 #: Set to "python" to run the core as Python even when a matching build exists.
 SWITCH = "AUDITSTREAM_CORE"

@@ -19,10 +19,11 @@ from detector.core.features import Observation, event_seconds, observe
 from detector.core.habits import learn, release
 from detector.core.lowtail import amount_z
 from detector.core.model import RULES_ONLY, FeatureSample, FittedModel
+from detector.core.reasons import top_reasons
 from detector.core.refit import Refits
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import Population
-from detector.core.surprise import GRADES, TERMS, Recalibration, combine, terms, to_score
+from detector.core.surprise import TERMS, Recalibration, combine, terms, to_score
 from detector.core.table import CustomerTable
 from detector.core.verdict import Verdict, scored_fields
 from shared.schemas import ScoredTransaction, TransactionView
@@ -41,27 +42,6 @@ def model_vector(values: list[float], o: Observation) -> tuple[float, ...]:
 #: Shared by every output row: frozen rows never change it (model_copy copies it).
 _FIELDS_SET = set(ScoredTransaction.model_fields)
 _NO_RULES = dict.fromkeys(RULES, False)
-
-
-def _top_reasons(fired: dict[str, str], values: list[float], reasons: dict[str, str],
-                 model: str | None, floor: float) -> list[str]:
-    """Up to three reasons: fired rules' first (in rule order), then the terms above the
-    floor by surprise (a term graded by a fired rule gives way to it), then the model's."""
-    ranked = [(1e9 - i, r) for i, r in enumerate(fired.values())]
-    for name, value in zip(TERMS, values, strict=True):
-        reason = reasons.get(name)
-        if reason is not None and value > floor and GRADES.get(name) not in fired:
-            ranked.append((value, f"{reason} (surprise {value:.1f})"))
-    if model is not None:
-        ranked.append((-1.0, model))
-    ranked.sort(key=lambda item: -item[0])
-    out: list[str] = []
-    for _, text in ranked:
-        if text not in out:
-            out.append(text)
-            if len(out) == 3:
-                break
-    return out
 
 
 def scored_row(data: dict[str, Any]) -> ScoredTransaction:
@@ -184,7 +164,7 @@ class PartitionEngine:
         else:
             triggered = []
             rule_flags = dict(_NO_RULES)
-        reasons = (_top_reasons(fired, values, term_reasons, model_reason, cfg.surprise_floor)
+        reasons = (top_reasons(fired, values, term_reasons, model_reason, cfg.surprise_floor)
                    if fired or term_reasons or model_reason else [])
         score = round(min(max(to_score(total, cfg), 0.0), 1.0), 6)
         ml_flag = model_score is not None and model_score >= cfg.ml_threshold

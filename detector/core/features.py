@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from functools import lru_cache
-from operator import countOf
 from typing import cast
 
 from detector.core.config import CoreConfig
@@ -140,12 +139,13 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     category, channel = tx.merchant_category, tx.channel
     burst, dup_age = 1, None
     span = 0.0
+    burst_s, duplicate_s = cfg.burst_window_s, cfg.duplicate_window_s
     for rt, ramount, rcat, rch in st.recent:
         age = abs(t - rt)
-        if age <= cfg.burst_window_s:
+        if age <= burst_s:
             burst += 1
             span = max(span, age)
-        if age <= cfg.duplicate_window_s and ramount == amount and rcat == category \
+        if age <= duplicate_s and ramount == amount and rcat == category \
                 and rch == channel:
             dup_age = age if dup_age is None else min(dup_age, age)
     o.burst_count, o.burst_span_s, o.dup_age_s = burst, span, dup_age
@@ -161,24 +161,26 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     # Laplace-smoothed: a short history with no night events is weak evidence of a habit;
     # a night habit among the last learnt (or held) events (a new night shift) counts as one.
     o.night_share = (night + 1) / (hn + 2)
-    ctx, pending = st.context, st.pending
-    none: list[tuple[object, ...]] = [(), (), (), (), (), (), ()]
-    # the last learnt and the held events by column (Context's fields)
-    cols = list(zip(*ctx, strict=True)) if ctx else none
-    held = list(zip(*_held(st), strict=True)) if pending else none
-    if ctx or pending:
-        nights = _night_hours(lo, hi).__contains__
-        recent = sum(map(nights, cols[5])) + sum(map(nights, held[5]))  # ints: exact
-        o.night_share = max(o.night_share, recent / (len(ctx) + len(pending)))
-
     country = tx.country
     o.country = country
+    # the last learnt and the held events: their night hours, and how many were here
+    ctx, pending = st.context, st.pending
+    nights = _night_hours(lo, hi)
+    recent_nights = ctx_here = held_here = 0  # ints: exact in any order
+    for c in ctx:
+        recent_nights += c[5] in nights
+        ctx_here += c[0] == country
+    if pending:
+        for e in _held(st):
+            recent_nights += e[5] in nights
+            held_here += e[0] == country
+    recent_n = len(ctx) + len(pending)
+    if recent_n:
+        o.night_share = max(o.night_share, recent_nights / recent_n)
     # seen: learnt, or in a purchase on hold (a country used 20 min ago was seen)
-    held_here = countOf(held[0], country)
     o.country_seen = st.countries.get(country, 0) + held_here
     # its share among the last learnt and the held events: a new home is familiar quickly
-    recent_n = len(ctx) + len(pending)
-    o.country_recent = (countOf(cols[0], country) + held_here) / recent_n if recent_n else 0.0
+    o.country_recent = (ctx_here + held_here) / recent_n if recent_n else 0.0
     tables, total = pop.tables, pop.total + 1.0
     country_share = (tables["country"].get(country, 0) + 0.5) / total
     o.country_rarity = -math.log(country_share)

@@ -86,7 +86,8 @@ def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
         pop.fast[1] += 1.0
     if wake > cfg.surprise_floor and t >= st.last_t:
         st.wake = (t, wake)
-    entry = (t, tx.amount, tx.merchant_category, tx.channel)
+    amount = tx.amount
+    entry = (t, amount, tx.merchant_category, tx.channel)
     if st.recent:
         horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
         recent = [r for r in st.recent if abs(t - r[0]) <= horizon]
@@ -95,7 +96,7 @@ def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
     else:
         st.recent = [entry]
     window = [r for r in st.window if abs(t - r[0]) <= WINDOW_S]
-    st.exact += any(r[1] == tx.amount for r in window)
+    st.exact += any(r[1] == amount for r in window)
     window.append(entry)
     st.window = window[-MAX_WINDOW:]
     if t >= st.last_t:
@@ -127,19 +128,21 @@ def learn_habits(st: CustomerState, pop: Population, cfg: CoreConfig, held: Held
     if st.learnt:
         st.novel += country not in st.countries
     cap = cfg.max_seen
-    tables = (st.countries, st.categories, st.channels, st.devices, st.ipnets)
-    keys = (country, category, channel, device, net)
+    # in NOVELTY's order (lists: indexed by a variable, mypyc keeps them native)
+    tables = [st.countries, st.categories, st.channels, st.devices, st.ipnets]
+    keys = [country, category, channel, device, net]
     if st.learnt:  # the first event is new whatever the customer's habit
         established = st.learnt >= cfg.min_history
         explore, full = st.explore, cfg.max_population_keys
         pop_tables = pop.tables
-        for i, name in enumerate(NOVELTY):
-            table = tables[i]
+        for i in range(len(NOVELTY)):
+            name, table = NOVELTY[i], tables[i]
             unused = 1.0 if len(pop_tables[name]) >= full else pop.unused_mass(name, table)
             explore[i] += unused
             if established:
                 pop.learn_novelty(name, keys[i] not in table, unused)
-    for table, key in zip(tables, keys, strict=True):
+    for i in range(len(tables)):
+        table, key = tables[i], keys[i]
         if key in table:
             table[key] += 1
         else:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from itertools import accumulate, compress, repeat
-from operator import le, sub
 
 from detector.core.config import CoreConfig
 from detector.core.state import CustomerState, Population
@@ -32,7 +30,14 @@ _TIE = 1e-12
 
 def _near(q: list[float]) -> list[float]:
     """Each hour's mass with its neighbours ((previous + own) + next)."""
-    return [a + b + c for a, b, c in zip(q[-1:] + q[:-1], q, q[1:] + q[:1], strict=True)]
+    n = len(q)
+    prev = q[n - 1]
+    near: list[float] = []
+    for i in range(n):
+        own = q[i]
+        near.append(prev + own + q[i + 1 if i + 1 < n else 0])
+        prev = own
+    return near
 
 
 def _tails(q: list[float], wanted: list[int]) -> list[float]:
@@ -44,24 +49,38 @@ def _tails(q: list[float], wanted: list[int]) -> list[float]:
     cumulative mass (summed in that order) up to the group's end."""
     near = _near(q)
     order = sorted(range(24), key=near.__getitem__)
-    cums = list(accumulate(near[i] / 3.0 for i in order))
-    ranked = sorted(near)
+    ranked: list[float] = []
+    cums: list[float] = []
+    rank = [0] * 24  # each hour's position in `order`
+    acc = 0.0
+    apart = True  # every two consecutive values more than 2 _TIE apart
+    for r in range(24):
+        h = order[r]
+        x = near[h]
+        # the running sum, first term as is (itertools.accumulate's floats)
+        acc = x / 3.0 if r == 0 else acc + x / 3.0
+        if r and x - ranked[r - 1] <= 2 * _TIE:
+            apart = False
+        ranked.append(x)
+        cums.append(acc)
+        rank[h] = r
     # Values are at most 3 (q is a distribution), so consecutive ones more than 2e-12
     # apart are never within _TIE of each other after rounding: every group is one hour.
-    rank = order.index
-    if ranked[-1] < 1e3 and min(map(sub, ranked[1:], ranked)) > 2 * _TIE:
-        return [cums[rank(h)] for h in wanted]
-    starts, i = [], 0
+    if ranked[-1] < 1e3 and apart:
+        return [cums[rank[h]] for h in wanted]
+    starts: list[int] = []
+    i = 0
     while i < 24:  # the groups: each runs to the last value within _TIE of its first
         starts.append(i)
         i = bisect_right(ranked, ranked[i] + _TIE, i + 1)
     starts.append(24)
-    return [cums[starts[bisect_right(starts, rank(h))] - 1] for h in wanted]
+    return [cums[starts[bisect_right(starts, rank[h])] - 1] for h in wanted]
 
 
 def _tail(q: list[float], hour: int) -> float:
     near = _near(q)
-    return sum(compress([x / 3.0 for x in near], map(le, near, repeat(near[hour] + _TIE, 24))))
+    edge = near[hour] + _TIE
+    return sum([x / 3.0 for x in near if x <= edge])
 
 
 def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) -> float:
@@ -81,7 +100,8 @@ def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) ->
     w = cfg.prior_weight
     k = w / (pop.total + 24.0)
     d = hn + w
-    q = [(c + k * (p + 1.0)) / d for c, p in zip(hours, pop.hours, strict=True)]
+    common = pop.hours
+    q = [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
     ctx = st.context
     if len(ctx) >= 2:
         wanted = [c[5] for c in ctx]

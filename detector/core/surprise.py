@@ -93,13 +93,33 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     already uses every common value is not expected to take a new one, and one who keeps
     trying new merchants is not surprised by one more. A new value is judged by the
     chance of a new value at most as common across customers as this one."""
+    return _categorical(table, key, learnt, explore, pop, attribute, recent, _Knobs(cfg))
+
+
+class _Knobs:
+    """The settings `categorical` reads, read once per row (a `CoreConfig` attribute is a
+    dictionary look-up; these are native fields)."""
+
+    __slots__ = ("cap", "context_size", "context_weight", "max_keys", "prior")
+
+    def __init__(self, cfg: CoreConfig) -> None:
+        self.prior: float = cfg.new_value_prior
+        self.max_keys: int = cfg.max_population_keys
+        self.context_weight: float = cfg.context_weight
+        self.context_size: int = cfg.context_size
+        self.cap: float = cfg.surprise_cap
+
+
+def _categorical(table: dict[str, int], key: str, learnt: int, explore: float,
+                 pop: Population, attribute: str, recent: int, knobs: _Knobs) -> float:
+    """`categorical`, its settings read once (`_Knobs`)."""
     if learnt == 0:
         return 0.0
     count = table.get(key, 0)
     counts = table.values()
-    k = cfg.new_value_prior
+    k = knobs.prior
     rate = (countOf(counts, 1) + k * pop.new_rate(attribute)) / (explore + k)
-    full = len(pop.tables[attribute]) >= cfg.max_population_keys
+    full = len(pop.tables[attribute]) >= knobs.max_keys
     if count == 0:
         mass = 1.0 if full else (pop.unused_mass(attribute, table) if attribute == "ipnet"
                                  else pop.rarer_mass(attribute, table, key))
@@ -110,14 +130,14 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
         p_new = rate * (1.0 if full else pop.unused_mass(attribute, table))
         p_new = p_new if p_new < 1.0 else 1.0
         tail = p_new + (1.0 - p_new) * below / sum(counts)
-    share = cfg.context_weight * recent / cfg.context_size
-    return _bits(share if share > tail else tail, cfg.surprise_cap)
+    share = knobs.context_weight * recent / knobs.context_size
+    return _bits(share if share > tail else tail, knobs.cap)
 
 
-#: Each novelty term: (its attribute in the population, its column in a `Context`, the
-#: index of its attribute in `NOVELTY`).
-_NOVEL = tuple((a, i, NOVELTY.index(a))
-               for i, a in enumerate(("country", "device", "ipnet", "channel", "category")))
+#: Each novelty term, in `Context`'s order: (its attribute in the population, the index of
+#: its attribute in `NOVELTY`).
+_NOVEL: list[tuple[str, int]] = [
+    (a, NOVELTY.index(a)) for a in ("country", "device", "ipnet", "channel", "category")]
 
 
 def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Observation,
@@ -126,7 +146,6 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     surprise of the gap before this event (remembered as a return from silence)."""
     cap, w_ctx, size = cfg.surprise_cap, cfg.context_weight, cfg.context_size
     ctx = st.context
-    cols = list(zip(*ctx, strict=True)) if ctx else []  # the context by column (Context's fields)
     n = st.n
     # --- amount: logistic tails on the robust z, against the long and the recent level ----
     z, scale = amount_z(st, o, cfg)
@@ -134,31 +153,39 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     if z < 0.0 and n:
         down = max(down, low_rate(st, pop, o, z, cfg))
     if len(ctx) >= 3:
-        levels = sorted(cols[6])
+        levels = sorted([c[6] for c in ctx])
         zr = (o.log_amount - levels[len(levels) // 2]) / scale
         up, down = max(up, w_ctx * tail_sf(zr)), max(down, w_ctx * tail_sf(-zr))
     amount_high = amount_low = 0.0
     if n:
         amount_high, amount_low = _bits(up, cap), _bits(down, cap)
-    # --- novelty of each attribute -------------------------------------------------------
+    # --- novelty of each attribute, and the hour (a context implies learnt events) -----
     learnt = st.learnt
     novel = [0.0] * 5  # country, device, ip_network, channel, category
-    if learnt:
-        explore = st.explore
-        keys = (tx.country, tx.device, ipnet(tx.ip), tx.channel, tx.merchant_category)
-        tables = (st.countries, st.devices, st.ipnets, st.channels, st.categories)
-        for (attribute, i, j), key, table in zip(_NOVEL, keys, tables, strict=True):
-            recent = cols[i].count(key) if ctx else 0
-            novel[i] = categorical(table, key, learnt, explore[j], pop, attribute, recent, cfg)
-    # A new country comes with a new network: only the network's surprise beyond the
-    # country's is news.
-    novel[2] = max(0.0, novel[2] - novel[0])
-    # --- hour of day ----------------------------------------------------------------------
     hour_v = 0.0
     if learnt:
         hour = o.hour
-        recent = len([h for h in cols[5] if (h - hour) % 24 in (0, 1, 23)]) if ctx else 0
-        hour_v = _bits(max(hour_tail(st, pop, hour, cfg), w_ctx * recent / size), cap)
+        keys = [tx.country, tx.device, ipnet(tx.ip), tx.channel, tx.merchant_category]
+        # how many of the context share each key (Context's order), and hours within 1 h
+        seen = [0, 0, 0, 0, 0]
+        near_hour = 0  # ints: exact in any order
+        for c in ctx:
+            seen[0] += c[0] == keys[0]
+            seen[1] += c[1] == keys[1]
+            seen[2] += c[2] == keys[2]
+            seen[3] += c[3] == keys[3]
+            seen[4] += c[4] == keys[4]
+            near_hour += (c[5] - hour) % 24 in (0, 1, 23)
+        tables = [st.countries, st.devices, st.ipnets, st.channels, st.categories]
+        explore, knobs = st.explore, _Knobs(cfg)
+        for i in range(5):
+            attribute, j = _NOVEL[i]
+            novel[i] = _categorical(tables[i], keys[i], learnt, explore[j], pop, attribute,
+                                    seen[i], knobs)
+        # A new country comes with a new network: only the network's surprise beyond the
+        # country's is news.
+        novel[2] = max(0.0, novel[2] - novel[0])
+        hour_v = _bits(max(hour_tail(st, pop, hour, cfg), w_ctx * near_hour / size), cap)
     reasons: dict[str, str] = {}
     rate_v = _rate(t, st, pop, cfg, reasons) if n and pop.gaps >= 100 else 0.0
     repeat_v = _repeat(tx, t, st, z, scale, cfg, reasons) if n and tx.amount > 0 else 0.0
@@ -192,8 +219,11 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
             travel = _bits(p_fast, cap) * min(1.0, math.log(ratio) / math.log(2.0))
     values = [amount_high, amount_low, *novel, hour_v, rate_v, repeat_v, dormancy, travel]
     floor = cfg.surprise_floor
-    kept = {name: reasons.get(name) or _reason(name, tx, o, st)
-            for name, value in zip(TERMS, values, strict=True) if value > floor}
+    kept: dict[str, str] = {}
+    for i in range(len(values)):
+        if values[i] > floor:
+            name = TERMS[i]
+            kept[name] = reasons.get(name) or _reason(name, tx, o, st)
     return values, kept, wake
 
 

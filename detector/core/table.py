@@ -35,10 +35,14 @@ def as_state(held: Held) -> CustomerState:
 class CustomerTable:
     """Customers by id, least recently seen first; bounded in count and event-time age."""
 
-    __slots__ = ("_hot", "_items", "config", "evicted", "gone", "seq", "touched")
+    __slots__ = ("_hot", "_hot_max", "_items", "_max", "_ttl", "config", "evicted", "gone",
+                 "seq", "touched")
 
     def __init__(self, config: CoreConfig) -> None:
         self.config = config
+        # its bounds, read once (the configuration is frozen)
+        self._max, self._hot_max = config.max_customers, config.hot_customers
+        self._ttl = config.customer_ttl_s
         self._items: OrderedDict[str, Held] = OrderedDict()
         #: The customers held as objects, least recently seen first.
         self._hot: OrderedDict[str, None] = OrderedDict()
@@ -59,7 +63,7 @@ class CustomerTable:
         items = self._items
         held = items.get(customer_id)
         if held is None:
-            while len(items) >= self.config.max_customers:
+            while len(items) >= self._max:
                 self._drop()
             state = CustomerState()
             items[customer_id] = state
@@ -75,7 +79,7 @@ class CustomerTable:
         hot = self._hot
         hot[customer_id] = None
         hot.move_to_end(customer_id)
-        if len(hot) > self.config.hot_customers:
+        if len(hot) > self._hot_max:
             cold, _ = hot.popitem(last=False)
             items[cold] = pack(as_state(items[cold]))
         return state
@@ -88,7 +92,7 @@ class CustomerTable:
         self.gone.add(cid)
 
     def _expire(self, now: float) -> None:
-        items, ttl = self._items, self.config.customer_ttl_s
+        items, ttl = self._items, self._ttl
         while items:
             oldest = next(iter(items.values()))
             if now - _last_seen(oldest) <= ttl:
@@ -107,7 +111,7 @@ class CustomerTable:
         """Hold exactly these customers (least recently seen first): a restore. The most
         recent objects among them stay objects, up to `hot_customers`."""
         newest: list[str] = []
-        room = self.config.hot_customers
+        room = self._hot_max
         for cid in reversed(items):
             held = items[cid]
             if not isinstance(held, bytes):

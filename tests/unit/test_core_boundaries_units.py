@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from detector.core.config import CoreConfig
-from detector.core.engine import PartitionEngine, _top_reasons
+from detector.core.engine import PartitionEngine
 from detector.core.features import Observation, event_seconds, observe
 from detector.core.geo import CENTROIDS, distance_km
 from detector.core.model import FeatureSample, fit, is_fit_point, next_fit_point
+from detector.core.reasons import top_reasons
 from detector.core.rules import (
     RULES,
     apply_rules,
@@ -464,13 +465,13 @@ def test_top_reasons_rules_first_then_terms_by_surprise_then_the_model() -> None
         reasons[name] = f"{name} odd"
     fired = {"odd_hour": "03 h purchase", "burst": "4th purchase in 1 s"}
     # 'hour' and 'rate' grade fired rules; 'channel' is at the floor, not above it.
-    assert _top_reasons(fired, values, reasons, "model says", 2.0) == [
+    assert top_reasons(fired, values, reasons, "model says", 2.0) == [
         "03 h purchase", "4th purchase in 1 s", "device odd (surprise 7.5)"]
-    assert _top_reasons({}, values, reasons, "model says", 2.0) == [
+    assert top_reasons({}, values, reasons, "model says", 2.0) == [
         "rate odd (surprise 9.0)", "device odd (surprise 7.5)", "hour odd (surprise 4.0)"]
-    assert _top_reasons({}, values, {"amount_low": "low"}, "model says", 2.0) == [
+    assert top_reasons({}, values, {"amount_low": "low"}, "model says", 2.0) == [
         "low (surprise 3.0)", "model says"]
-    assert _top_reasons({"duplicate": "same"}, values, {}, None, 2.0) == ["same"]
+    assert top_reasons({"duplicate": "same"}, values, {}, None, 2.0) == ["same"]
 
 
 def test_an_engine_row_carries_its_flags_and_position() -> None:

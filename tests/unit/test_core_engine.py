@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from detector.core.config import CoreConfig
-from detector.core.engine import PartitionEngine, _top_reasons
+from detector.core.engine import PartitionEngine
+from detector.core.reasons import top_reasons
 from detector.core.surprise import TERMS
 from shared import fastcodec
 from shared.columns import RULE_NAMES
@@ -227,7 +228,7 @@ def test_a_term_exactly_at_the_floor_gives_no_reason() -> None:
     values[TERMS.index("device")] = 2.0
     values[TERMS.index("channel")] = 2.0001
     reasons = {"device": "device new", "channel": "channel new"}
-    assert _top_reasons({}, values, reasons, None, 2.0) == ["channel new (surprise 2.0)"]
+    assert top_reasons({}, values, reasons, None, 2.0) == ["channel new (surprise 2.0)"]
 
 
 def _purchase(i: int, at: datetime, amount: float = 42.0, device: str = "mobile"
