@@ -6,7 +6,6 @@ Needs Debian's `chromium`; without it the tests skip, except with CI=true where 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from sink.assurance import wilson
 from sink.exports import Rollups
 from sink.settings import ExportSettings
 from sink.writer import SinkWriter
+from tests.ci import unavailable
 from tests.unit.test_rollup_pandas import random_scored
 from tests.unit.test_sink_reviews import REVIEWS, _plan
 from tests.unit.test_sink_writer import TOPIC
@@ -33,9 +33,7 @@ def _pct(v: float, digits: int = 1) -> str:
 @pytest.fixture(scope="module")
 def page() -> Iterator[Chromium]:
     if find_chromium() is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("CI=true and no chromium on PATH (apt-get install chromium)")
-        pytest.skip("no chromium on PATH")
+        unavailable("no chromium on PATH (apt-get install chromium)")
     with Chromium() as browser:
         yield browser
 

@@ -14,9 +14,9 @@ import pytest
 
 import detector.core
 from detector.core import compiled
+from tests.ci import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
-CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_no_build_a_failed_build_and_the_switch_each_say_why(
 def test_ci_tests_the_compiled_core() -> None:
     """`make test` builds the core before pytest: with CI set, the suite must be judging
     the compiled core, never a Python fallback by accident."""
-    if not CI:
+    if not IN_CI:
         pytest.skip("outside CI the core may run as Python (KIND says why)")
     assert detector.core.KIND == "compiled (mypyc)"
 
