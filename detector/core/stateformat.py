@@ -64,20 +64,15 @@ def _unb64(text: str, shape: tuple[int, int]) -> np.ndarray[Any, Any]:
     return flat.reshape(shape)
 
 
-#: The state objects written field by field.
+#: The state objects written field by field, in their class's `FIELDS` order (not
+#: `__slots__`, which a compiled class does not expose: detector.core.compiled).
 Fielded = CustomerState | Population | Recalibration
-
-
-def _names(obj: Fielded) -> tuple[str, ...]:
-    """A state object's fields in format order: its class's `FIELDS` (not `__slots__`,
-    which a compiled class does not expose: detector.core.compiled)."""
-    return obj.FIELDS
 
 
 def _fields_of(obj: Fielded, codecs: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]
                ) -> dict[str, Any]:
     out = {}
-    for name in _names(obj):
+    for name in obj.FIELDS:
         value = getattr(obj, name)
         codec = codecs.get(name)
         out[name] = codec[0](value) if codec else value
@@ -86,7 +81,7 @@ def _fields_of(obj: Fielded, codecs: dict[str, tuple[Callable[[Any], Any], Calla
 
 def _set_fields(obj: Fielded, fields: dict[str, Any],
                 codecs: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]) -> None:
-    known = set(_names(obj))
+    known = set(obj.FIELDS)
     for name, value in fields.items():
         if name in known:
             codec = codecs.get(name)
