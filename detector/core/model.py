@@ -8,19 +8,25 @@ never touches rows scored before it. Raw isolation
 scores are calibrated on the training sample as a surprise, like the habit terms:
 `-ln((training rows at least as isolated + 1) / (N + 1))`; `model_score` divides it by its
 largest value `ln(N + 1)`, so 1.0 means "more isolated than every training row", 0.55 the
-training sample's top 1% (N = 4096), whatever the refit.
+training sample's top 1% (N = 4096), whatever the refit. A fitted forest scores through
+detector.core.forestkernel (one compiled call per batch, the same values to the bit) unless
+that module cannot prove so on the training rows; then through scikit-learn.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.ensemble import IsolationForest
 
 from detector.core.config import CoreConfig
+
+if TYPE_CHECKING:
+    from detector.core.forestkernel import ForestArrays
 
 RULES_ONLY = "rules-only"
 
@@ -68,11 +74,16 @@ class FittedModel:
     number: int = 0  # the fit's number (its seed is `seed + number`)
     #: The rows it was fitted on (what a snapshot stores; None after a format-2 restore).
     training: NDArray[np.float32] | None = None
+    #: The trees as arrays for the compiled scorer (None: scikit-learn scores).
+    arrays: ForestArrays | None = None
 
     def strength(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
         """The model's surprise for each row: -ln of the (smoothed) share of training rows
         at least as isolated; on the training sample P(surprise > s) is about e^-s."""
-        raw = -self.forest.score_samples(matrix)
+        if self.arrays is not None:
+            raw = self.arrays.isolation(matrix)
+        else:
+            raw = -self.forest.score_samples(matrix)
         n = len(self.ranked)
         above = n - np.searchsorted(self.ranked, raw, side="left")
         return np.asarray(-np.log((above + 1.0) / (n + 1.0)), dtype=np.float64)
@@ -97,8 +108,12 @@ def fit_rows(rows: NDArray[np.float32], number: int, cfg: CoreConfig) -> FittedM
         random_state=cfg.seed + number,
     )
     forest.fit(data)
-    raw = np.sort(-forest.score_samples(data))
-    return FittedModel(f"if-v{number}", forest, raw, number, rows)
+    isolation = -forest.score_samples(data)
+    # imported here: numba's import (~0.3 s) only in processes that fit a forest
+    from detector.core.forestkernel import pack
+
+    arrays = pack(forest, data, isolation)
+    return FittedModel(f"if-v{number}", forest, np.sort(isolation), number, rows, arrays)
 
 
 def is_fit_point(position: int, cfg: CoreConfig) -> bool:
