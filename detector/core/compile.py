@@ -64,16 +64,17 @@ def _failed(reason: str, target: Path = TARGET) -> None:
     (target / "stamp.json").write_text(json.dumps({"failed": reason}))
 
 
-def main() -> int:
+def main(target: Path = TARGET) -> int:
+    """Build into `target` (a test's own folder; the core's `_compiled/` by default)."""
     try:
-        build()
+        build(HERE, target)
     except (Exception, SystemExit) as exc:  # setuptools reports a compiler error by exiting
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        _failed(reason)
+        _failed(reason, target)
         print(f"auditstream: could not compile the detection core ({reason}); "
               "it runs as Python, with the same outputs, slower", file=sys.stderr)
         return 1 if os.environ.get("CI", "").lower() in ("1", "true", "yes") else 0
-    print(f"auditstream: detection core compiled into {TARGET}", file=sys.stderr)
+    print(f"auditstream: detection core compiled into {target}", file=sys.stderr)
     return 0
 
 
