@@ -474,6 +474,23 @@ def test_top_reasons_rules_first_then_terms_by_surprise_then_the_model() -> None
     assert top_reasons({"duplicate": "same"}, values, {}, None, 2.0) == ["same"]
 
 
+def test_terms_of_equal_surprise_give_their_reasons_in_term_order() -> None:
+    """Ties keep the order of TERMS, not of the reasons' wording (here reversed)."""
+    values = [0.0] * len(TERMS)
+    values[TERMS.index("amount_high")] = values[TERMS.index("country")] = 5.0
+    reasons = {"amount_high": "amount far above usual", "country": "new country"}
+    assert top_reasons({}, values, reasons, None, 2.0) == [
+        "amount far above usual (surprise 5.0)", "new country (surprise 5.0)"]
+
+
+def test_the_models_reason_comes_after_every_term_whatever_the_floor() -> None:
+    """A floor below 1 (any floor >= 0 is valid) lets terms under 1 give reasons."""
+    values = [0.0] * len(TERMS)
+    values[TERMS.index("device")] = 0.7
+    assert top_reasons({}, values, {"device": "device new"}, "model says", 0.5) == [
+        "device new (surprise 0.7)", "model says"]
+
+
 def test_an_engine_row_carries_its_flags_and_position() -> None:
     engine = PartitionEngine(CONFIG, partition=3)
     rows = [_tx(at=T0 + timedelta(days=i), amount=50.0 + i, i=i) for i in range(12)]

@@ -74,6 +74,8 @@ def test_model_score_is_the_surprise_over_its_largest_value() -> None:
     model = fit_rows(_rows(200), 1, CONFIG)
     assert model.score(np.log(201) / 2) == pytest.approx(0.5)
     assert model.score(0.0) == 0.0 and model.score(-1.0) == 0.0
+    # 0..1 whatever the surprise handed in: one above the largest value still scores 1
+    assert model.score(np.log(201) * 1.5) == 1.0 and model.score(1e9) == 1.0
 
 
 @pytest.mark.parametrize(("max_samples", "rows", "used"), [(64, 200, 64), (128, 100, 100)])
