@@ -100,9 +100,12 @@ def pack(forest: IsolationForest, training: NDArray[np.float64],
     `-score_samples(training)`) to the bit; then the caller keeps scikit-learn."""
     try:
         arrays = _arrays(forest)
-    except (AttributeError, ImportError, TypeError, ValueError):
+        # the first call compiles, or loads numba's cache: writing the cache can fail
+        # (a full disk), which costs speed, never the score
+        isolation = arrays.isolation(training)
+    except (AttributeError, ImportError, TypeError, ValueError, OSError):
         return None
-    if not np.array_equal(arrays.isolation(training), expected):
+    if not np.array_equal(isolation, expected):
         return None
     return arrays
 

@@ -109,6 +109,26 @@ def test_not_used_when_scikit_learn_no_longer_has_what_it_reads(
     assert pack(forest, data, np.zeros(200)) is None
 
 
+def test_not_used_when_numba_cannot_write_its_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numba writes the compiled code to disk on the first call and lets an OSError through
+    (a full disk): the forest then scores through scikit-learn, with the same values."""
+    from detector.core import forestkernel
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    cfg = CoreConfig(n_trees=8, max_samples=64)
+    rows = np.random.default_rng(11).normal(size=(200, 3)).astype(np.float32)
+    probe = np.random.default_rng(12).normal(size=(50, 3))
+    compiled = fit_rows(rows, 1, cfg)
+    assert compiled.arrays is not None
+    expected = compiled.strength(probe)
+    monkeypatch.setattr(forestkernel, "_depths", disk_full)
+    model = fit_rows(rows, 1, cfg)
+    assert model.arrays is None
+    assert np.array_equal(model.strength(probe), expected)
+
+
 def test_rows_of_another_width_are_refused() -> None:
     data = np.random.default_rng(7).normal(size=(100, 4))
     forest = _forest(data)
