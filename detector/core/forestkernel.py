@@ -15,6 +15,7 @@ if any value differs or a private attribute it reads has changed in another rele
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,16 @@ def _depths(x: NDArray[np.float32], links: NDArray[np.int32], threshold: NDArray
         for i in range(rows):
             out[i] += leaf_length[t, node[i]]  # tree by tree, as scikit-learn adds them
     return out
+
+
+def prepare() -> None:
+    """Compile `_depths`, or load it from numba's cache (with numba's import, 1-2 s on a
+    busy machine): a long-running process calls it at start, so its first fit does not
+    pause scoring. A cache that cannot be written is left to `pack`, which then falls back."""
+    with contextlib.suppress(OSError):
+        _depths(np.zeros((1, 1), np.float32), np.zeros((1, 1, 3), np.int32),
+                np.zeros((1, 1)), np.zeros((1, 1), np.bool_), np.zeros((1, 1)),
+                np.zeros(1, np.int32), False)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +15,8 @@ from sklearn.ensemble import IsolationForest
 from detector.core.config import CoreConfig
 from detector.core.forestkernel import pack
 from detector.core.model import fit_rows
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _forest(data: np.ndarray, trees: int = 20, samples: int | float = 64, seed: int = 1,
@@ -164,3 +170,28 @@ def test_a_value_equal_to_a_threshold_goes_left_as_in_scikit_learn() -> None:
     assert len(ties) >= 10
     with_missing = np.vstack([ties, np.full((1, 3), np.nan)])  # the walk that checks for NaN
     assert np.array_equal(arrays.isolation(with_missing), _reference(forest, with_missing))
+
+
+def test_prepare_compiles_the_very_function_that_scoring_calls() -> None:
+    """The detector calls prepare() at start so that its first fit does not pause: that only
+    works if prepare() compiles the signature scoring uses (a fresh interpreter: no other
+    test has compiled anything in it)."""
+    script = (
+        "import numpy as np\n"
+        "from sklearn.ensemble import IsolationForest\n"
+        "from detector.core import forestkernel\n"
+        "forestkernel.prepare()\n"
+        "before = list(forestkernel._depths.signatures)\n"
+        "data = np.random.default_rng(0).normal(size=(300, 5))\n"
+        "forest = IsolationForest(n_estimators=8, random_state=0).fit(data)\n"
+        "arrays = forestkernel.pack(forest, data, -forest.score_samples(data))\n"
+        "assert arrays is not None\n"
+        "arrays.isolation(np.full((2, 5), np.nan))\n"
+        "assert list(forestkernel._depths.signatures) == before, (before,"
+        " forestkernel._depths.signatures)\n"
+        "print(len(before))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=ROOT, check=False, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1"]
