@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import threading
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -70,11 +69,6 @@ class Detector(PartitionOwnership):
                  hook: Hook | None = None) -> None:
         """`hook`: the fault-injection seam of tests (see detector.partition.Hook); None in use."""
         self.settings = settings
-        if factory is None:
-            # The forest's compiled scorer loads while Kafka starts up: the first fit, a
-            # few seconds in, would otherwise pause every partition for 1-2 s.
-            threading.Thread(target=_prepare_forest_scorer, name="forest-scorer",
-                             daemon=True).start()
         self._factory = factory or CoreEngineFactory(settings.core)
         self._topic = settings.topics.transactions_topic
         self._stopping = False
@@ -231,12 +225,6 @@ class Detector(PartitionOwnership):
 class _StopRequested(BaseException):
     """SIGTERM/SIGINT while the detector starts (waiting for the broker, creating topics,
     its producer): leave at once, nothing was consumed."""
-
-
-def _prepare_forest_scorer() -> None:
-    from detector.core.forestkernel import prepare  # numba's import too: off the main thread
-
-    prepare()
 
 
 def run_service(settings: DetectorSettings, hook: Hook | None = None,

@@ -1,10 +1,6 @@
-"""The compiled forest scorer gives scikit-learn's values to the bit, or is not used."""
+"""The forest as arrays gives scikit-learn's scores to the bit, or is not used."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +9,8 @@ from hypothesis import strategies as st
 from sklearn.ensemble import IsolationForest
 
 from detector.core.config import CoreConfig
-from detector.core.forestkernel import pack
+from detector.core.forestarrays import pack
 from detector.core.model import fit_rows
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _forest(data: np.ndarray, trees: int = 20, samples: int | float = 64, seed: int = 1,
@@ -115,26 +109,6 @@ def test_not_used_when_scikit_learn_no_longer_has_what_it_reads(
     assert pack(forest, data, np.zeros(200)) is None
 
 
-def test_not_used_when_numba_cannot_write_its_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    """numba writes the compiled code to disk on the first call and lets an OSError through
-    (a full disk): the forest then scores through scikit-learn, with the same values."""
-    from detector.core import forestkernel
-
-    def disk_full(*args: object) -> None:
-        raise OSError(28, "No space left on device")
-
-    cfg = CoreConfig(n_trees=8, max_samples=64)
-    rows = np.random.default_rng(11).normal(size=(200, 3)).astype(np.float32)
-    probe = np.random.default_rng(12).normal(size=(50, 3))
-    compiled = fit_rows(rows, 1, cfg)
-    assert compiled.arrays is not None
-    expected = compiled.strength(probe)
-    monkeypatch.setattr(forestkernel, "_depths", disk_full)
-    model = fit_rows(rows, 1, cfg)
-    assert model.arrays is None
-    assert np.array_equal(model.strength(probe), expected)
-
-
 def test_rows_of_another_width_are_refused() -> None:
     data = np.random.default_rng(7).normal(size=(100, 4))
     forest = _forest(data)
@@ -171,27 +145,3 @@ def test_a_value_equal_to_a_threshold_goes_left_as_in_scikit_learn() -> None:
     with_missing = np.vstack([ties, np.full((1, 3), np.nan)])  # the walk that checks for NaN
     assert np.array_equal(arrays.isolation(with_missing), _reference(forest, with_missing))
 
-
-def test_prepare_compiles_the_very_function_that_scoring_calls() -> None:
-    """The detector calls prepare() at start so that its first fit does not pause: that only
-    works if prepare() compiles the signature scoring uses (a fresh interpreter: no other
-    test has compiled anything in it)."""
-    script = (
-        "import numpy as np\n"
-        "from sklearn.ensemble import IsolationForest\n"
-        "from detector.core import forestkernel\n"
-        "forestkernel.prepare()\n"
-        "before = list(forestkernel._depths.signatures)\n"
-        "data = np.random.default_rng(0).normal(size=(300, 5))\n"
-        "forest = IsolationForest(n_estimators=8, random_state=0).fit(data)\n"
-        "arrays = forestkernel.pack(forest, data, -forest.score_samples(data))\n"
-        "assert arrays is not None\n"
-        "arrays.isolation(np.full((2, 5), np.nan))\n"
-        "assert list(forestkernel._depths.signatures) == before, (before,"
-        " forestkernel._depths.signatures)\n"
-        "print(len(before))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         cwd=ROOT, check=False, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["1"]
