@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--show-log", action="store_true", help="print the detector's log lines")
     parser.add_argument("--log", type=Path, help="keep the detector's log in this file")
+    parser.add_argument("--timeline", action="store_true",
+                        help="also p50 / p99 / max per 5 s of send time (where a pause was)")
     args = parser.parse_args()
     with broker() as kafka, tempfile.TemporaryDirectory() as tmp:
         base = f"lat-{uuid.uuid4().hex[:8]}"
@@ -94,6 +96,7 @@ def main() -> None:
             t0 = time.monotonic()
             feeder.start()
             latencies: list[float] = []
+            by_send: list[tuple[float, float]] = []  # (sent after t0, latency)
             expected = int(args.rate * args.seconds)
             seen = 0
             deadline = t0 + args.seconds + 60
@@ -104,6 +107,7 @@ def main() -> None:
                         continue
                     seen += 1
                     tx_id = orjson.loads(msg.value() or b"{}")["transaction_id"]
+                    by_send.append((sent[tx_id] - t0, now - sent[tx_id]))
                     if sent[tx_id] - t0 >= args.warmup:
                         latencies.append(now - sent[tx_id])
             feeder.join()
@@ -126,6 +130,12 @@ def main() -> None:
         print(f"  produce -> committed scored row: p50 {percentile(ms, 0.50):.0f} ms, "
               f"p95 {percentile(ms, 0.95):.0f} ms, p99 {percentile(ms, 0.99):.0f} ms, "
               f"max {ms[-1]:.0f} ms")
+    if args.timeline:
+        for start in range(0, int(args.seconds), 5):
+            window = sorted(1000 * lat for at, lat in by_send if start <= at < start + 5)
+            if window:
+                print(f"    sent {start:>3}-{start + 5:<3} s: p50 {percentile(window, 0.5):.0f}, "
+                      f"p99 {percentile(window, 0.99):.0f}, max {window[-1]:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.atomic import atomic_write_text
-from shared.errors import OutputError, PoisonPillError
+from shared.errors import PoisonPillError
 
 log = logging.getLogger("detector")
 
@@ -94,6 +94,6 @@ class FailureCircuit:
             # transactional id (one host name, until one is fenced) never move each other's
             # half-written file into place, nor fail the rename for the file the other took.
             atomic_write_text(self.path, json.dumps(last.__dict__))
-        except (OSError, OutputError) as exc:  # OutputError: a place no file can be made
+        except OSError as exc:
             log.warning("could not keep the failure count in %s (it will not survive a "
                         "restart): %s", self.path, exc)

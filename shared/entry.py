@@ -29,7 +29,8 @@ def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
 
     An `AuditstreamError` prints "PROG: error: <cause and what to do>" and returns its
     `exit_code`; an OSError of the disk-full / read-only / permission kinds is an
-    `OutputError` (exit 5). Anything else is a bug and keeps its traceback.
+    `OutputError` (exit 5). Anything else is a bug and keeps its traceback. The
+    AuditstreamError branch comes first: an `OutputError` is an OSError too, without errno.
     """
     try:
         return int(func() or 0)

@@ -64,8 +64,13 @@ class KafkaUnreachableError(KafkaWiringError):
     detail = ""
 
 
-class OutputError(AuditstreamError):
-    """An output file or folder cannot be written (disk full, read-only, permissions)."""
+class OutputError(AuditstreamError, OSError):
+    """An output file or folder cannot be written (disk full, read-only, permissions).
+
+    Also an `OSError` (the failure it names is one), so code that treats a write as best
+    effort (`except OSError`) tolerates it as it did the OSError it replaces. Its `errno` is
+    None: `shared.outputs` passes it on as it is, never wrapped a second time.
+    """
 
     exit_code = ExitCode.OUTPUT_UNWRITABLE
 

@@ -50,7 +50,8 @@ def as_output_error(exc: OSError, where: Path | str | None = None,
 
 @contextlib.contextmanager
 def output_errors(where: Path | str | None = None, after: str = "") -> Iterator[None]:
-    """Turn an expected OSError inside the block into `OutputError` (others pass unchanged)."""
+    """Turn an expected OSError inside the block into `OutputError` (others, an OutputError
+    among them, pass unchanged)."""
     try:
         yield
     except OSError as exc:
@@ -78,7 +79,8 @@ def creating(target: Path) -> Iterator[None]:
     """Within the block, which creates `target` (or a temporary for it) in a folder that
     exists, an OSError is named `target`, not a hidden temporary. Of a kind
     `is_output_error` knows it stays an OSError (the caller says what state its output is
-    in); any other kind is an `OutputError` at once. One without errno (ours) passes."""
+    in); any other kind is an `OutputError` (an OSError too, so best-effort callers still
+    tolerate it) at once. One without errno (ours, or an OutputError) passes."""
     try:
         yield
     except OSError as exc:

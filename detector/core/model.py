@@ -9,24 +9,21 @@ scores are calibrated on the training sample as a surprise, like the habit terms
 `-ln((training rows at least as isolated + 1) / (N + 1))`; `model_score` divides it by its
 largest value `ln(N + 1)`, so 1.0 means "more isolated than every training row", 0.55 the
 training sample's top 1% (N = 4096), whatever the refit. A fitted forest scores through
-detector.core.forestkernel (one compiled call per batch, the same values to the bit) unless
-that module cannot prove so on the training rows; then through scikit-learn.
+detector.core.forestarrays (a batch in a few numpy calls, the same values to the bit)
+unless that module cannot prove so on the training rows; then through scikit-learn.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.ensemble import IsolationForest
 
 from detector.core.config import CoreConfig
-
-if TYPE_CHECKING:
-    from detector.core.forestkernel import ForestArrays
+from detector.core.forestarrays import ForestArrays, pack
 
 RULES_ONLY = "rules-only"
 
@@ -74,7 +71,7 @@ class FittedModel:
     number: int = 0  # the fit's number (its seed is `seed + number`)
     #: The rows it was fitted on (what a snapshot stores; None after a format-2 restore).
     training: NDArray[np.float32] | None = None
-    #: The trees as arrays for the compiled scorer (None: scikit-learn scores).
+    #: The trees as arrays, scoring a batch at once (None: scikit-learn scores).
     arrays: ForestArrays | None = None
 
     def strength(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -109,9 +106,6 @@ def fit_rows(rows: NDArray[np.float32], number: int, cfg: CoreConfig) -> FittedM
     )
     forest.fit(data)
     isolation = -forest.score_samples(data)
-    # imported here: numba's import (~0.3 s) only in processes that fit a forest
-    from detector.core.forestkernel import pack
-
     arrays = pack(forest, data, isolation)
     return FittedModel(f"if-v{number}", forest, np.sort(isolation), number, rows, arrays)
 

@@ -156,6 +156,16 @@ def test_unwritable_state_dir_only_warns(tmp_path: Path) -> None:
     assert circuit.failed(0, 1, ValueError("x")).count == 2  # counted in memory
 
 
+@pytest.mark.skipif(not Path("/proc/1").is_dir(), reason="needs Linux /proc")
+def test_a_state_dir_that_refuses_files_only_warns(caplog: pytest.LogCaptureFixture) -> None:
+    # /proc/1 refuses files whatever the rights (ENOENT as root: an OutputError), not only
+    # a file standing where the folder should be.
+    circuit = FailureCircuit(Path("/proc/1/f.json"), limit=3)
+    assert circuit.failed(0, 1, ValueError("x")).count == 1
+    assert circuit.failed(0, 1, ValueError("x")).count == 2  # counted in memory
+    assert "could not keep the failure count in /proc/1/f.json" in caplog.text
+
+
 @pytest.mark.parametrize(("exc", "code"), [
     (PoisonPillError("partition 0 offset 12 failed 3 times"), 7),
     (KafkaUnreachableError("no broker answered"), 4),

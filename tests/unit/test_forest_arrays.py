@@ -1,4 +1,4 @@
-"""The compiled forest scorer gives scikit-learn's values to the bit, or is not used."""
+"""The forest as arrays gives scikit-learn's scores to the bit, or is not used."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sklearn.ensemble import IsolationForest
 
 from detector.core.config import CoreConfig
-from detector.core.forestkernel import pack
+from detector.core.forestarrays import CHUNK, pack
 from detector.core.model import fit_rows
 
 
@@ -144,3 +144,16 @@ def test_a_value_equal_to_a_threshold_goes_left_as_in_scikit_learn() -> None:
     assert len(ties) >= 10
     with_missing = np.vstack([ties, np.full((1, 3), np.nan)])  # the walk that checks for NaN
     assert np.array_equal(arrays.isolation(with_missing), _reference(forest, with_missing))
+
+
+
+@pytest.mark.parametrize("rows", [CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7])
+def test_batches_longer_than_a_chunk_score_as_scikit_learn_does(rows: int) -> None:
+    rng = np.random.default_rng(13)
+    data = rng.normal(size=(400, 4))
+    forest = _forest(data, samples=128)
+    arrays = pack(forest, data, _reference(forest, data))
+    assert arrays is not None
+    probe = rng.normal(scale=2.0, size=(rows, 4))
+    probe[rows - 1, 0] = np.nan  # in the last chunk only: its own NaN check
+    assert np.array_equal(arrays.isolation(probe), _reference(forest, probe))
