@@ -7,9 +7,7 @@
 
 Data: the default generator mix (seed 3, 1,000 customers, 30 days: ~68,600 rows), generated
 once and cached as a pickle (`--cache`). `--compare` runs each tree `--rounds` times in
-fresh processes, alternating, and reports the medians. `--warm` first runs a throwaway
-engine over the first 3,000 rows (one forest fit: imports and compiled code loaded), so the
-figure is the steady cost a long-running detector sees rather than a fresh process's.
+fresh processes, alternating, and reports the medians.
 """
 
 from __future__ import annotations
@@ -40,14 +38,12 @@ def _rows(cache: str) -> list:  # type: ignore[type-arg]
     return txs
 
 
-def run(cache: str, profile: bool, warm: bool = False) -> float:
+def run(cache: str, profile: bool) -> float:
     """us per row of one pass over the cached rows (the tree first on sys.path)."""
     from detector.core.config import CoreConfig
     from detector.core.engine import PartitionEngine
 
     txs = _rows(cache)
-    if warm:
-        PartitionEngine(CoreConfig(), 0).verdicts(txs[:3000])
     engine = PartitionEngine(CoreConfig(), 0)
     start = time.process_time()  # CPU time: steadier than wall time on a shared machine
     if profile:
@@ -64,9 +60,9 @@ def run(cache: str, profile: bool, warm: bool = False) -> float:
     return 1e6 * (time.process_time() - start) / len(txs)
 
 
-def _in(tree: str, cache: str, warm: bool) -> float:
+def _in(tree: str, cache: str) -> float:
     out = subprocess.run(
-        [sys.executable, __file__, "--cache", cache, "--tree", tree] + ["--warm"] * warm,
+        [sys.executable, __file__, "--cache", cache, "--tree", tree],
         env={**os.environ, "PYTHONPATH": tree}, check=True, capture_output=True, text=True)
     return float(out.stdout.split()[-1])
 
@@ -78,20 +74,19 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--compare", help="another source tree, run alternately with this one")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--warm", action="store_true", help="time the steady cost only")
     args = parser.parse_args()
     if args.compare:
         _rows(args.cache)
         times: dict[str, list[float]] = {args.compare: [], str(ROOT): []}
         for _ in range(args.rounds):
             for tree in times:
-                times[tree].append(_in(tree, args.cache, args.warm))
+                times[tree].append(_in(tree, args.cache))
         for tree, us in times.items():
             print(f"{tree}: median {statistics.median(us):.1f} us/row "
                   f"(runs {', '.join(f'{u:.1f}' for u in us)})")
         return 0
     sys.path.insert(0, args.tree)
-    print(f"us/row {run(args.cache, args.profile, args.warm):.2f}")
+    print(f"us/row {run(args.cache, args.profile):.2f}")
     return 0
 
 
