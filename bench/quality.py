@@ -15,7 +15,10 @@ With `--mix extended`, the false-alarm rate (share of normal rows the hybrid fla
 is given for the normal rows of each group with a legitimate change (after it starts; the
 busy season: every customer's rows inside it) and for unchanged customers outside it,
 with how many of the group's customers were flagged and the rate one flag per customer
-would give (the floor when the first event of a change looks like an anomaly).
+would give (the floor when the first event of a change looks like an anomaly). How quickly
+a change is learnt: the same rate by each customer's count of normal events since the
+change began (1st, 2nd, 3rd, 4th-5th, 6th-10th, 11th-20th, later), and the first count
+from which every later bin stays within 2x the unchanged customers' rate.
 """
 
 from __future__ import annotations
@@ -77,6 +80,36 @@ class Quality:
     #: per group: customers, customers flagged at least once, the FPR if each were flagged
     #: exactly once (the floor when a change's first event looks like an anomaly)
     reach: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    #: per change: (rows, flagged) in each `SINCE` bin of events since the change began
+    since: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+
+#: Bins of a customer's normal events since their change began: (first, last) event counts.
+SINCE = ((1, 1), (2, 2), (3, 3), (4, 5), (6, 10), (11, 20), (21, None))
+
+
+def since_change(customers: Sequence[str], flags: np.ndarray) -> list[tuple[int, int]]:
+    """(rows, flagged) per `SINCE` bin, counting each customer's rows in the order given
+    (the 1st row of a customer is the first event of their change)."""
+    seen: Counter[str] = Counter()
+    bins = [[0, 0] for _ in SINCE]
+    for customer, flagged in zip(customers, flags, strict=True):
+        seen[customer] += 1
+        k = seen[customer]
+        i = next(i for i, (lo, hi) in enumerate(SINCE) if lo <= k and (hi is None or k <= hi))
+        bins[i][0] += 1
+        bins[i][1] += int(flagged)
+    return [(rows, hit) for rows, hit in bins]
+
+
+def learnt_after(bins: Sequence[tuple[int, int]], base: float) -> str:
+    """The first bin from which every bin with rows flags at most 2x `base` ("never")."""
+    label = "never"
+    for (lo, hi), (rows, hit) in reversed(list(zip(SINCE, bins, strict=True))):
+        if rows and hit / rows > 2 * base:
+            break
+        label = f"{lo}" if hi == lo else f"{lo}-{hi}" if hi else f"{lo}+"
+    return label
 
 
 def _ap(y: np.ndarray, scores: np.ndarray) -> float:
@@ -126,6 +159,8 @@ def evaluate(rows: Sequence[ScoredTransaction], budget: float = 0.02,
         customers = {rows[i].customer_id for i in idx}
         reached = {rows[i].customer_id for i in idx if flags[i]}
         q.reach[name] = (len(customers), len(reached), len(customers) / max(1, len(idx)))
+        if name not in ("unchanged", "busy_season"):
+            q.since[name] = since_change([rows[i].customer_id for i in idx], flags[idx])
     return q
 
 
@@ -152,6 +187,14 @@ def report(title: str, q: Quality, seconds: float) -> None:
         customers, hit, floor = q.reach[name]
         print(f"  false alarms {name:<16} normal rows {normal:>6}  FPR {100 * fpr:5.2f}%  "
               f"customers {customers} (flagged {hit}; one flag each: {100 * floor:.2f}%)")
+    base = q.groups.get("unchanged", (0, float("nan")))[1]
+    for name, bins in q.since.items():
+        cells = "  ".join(
+            f"{lo}{'' if hi == lo else f'-{hi}' if hi else '+'}: "
+            f"{100 * hit / rows if rows else float('nan'):.1f}% ({hit}/{rows})"
+            for (lo, hi), (rows, hit) in zip(SINCE, bins, strict=True))
+        print(f"  {name:<16} FPR by events since the change: {cells}; within 2x unchanged "
+              f"from event {learnt_after(bins, base)}")
 
 
 def change_groups(txs: Sequence[Transaction], changes: Sequence[tuple[str, str, datetime,

@@ -151,14 +151,29 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: Any) -> di
     return conf
 
 
-def missing_files(kafka: KafkaSettings) -> list[str]:
+#: What a file librdkafka could not load must be, by setting; the key's pass phrase included.
+_UNREADABLE = {
+    "KAFKA_SSL_CA_LOCATION": "not PEM certificates",
+    "KAFKA_SSL_CERTIFICATE_LOCATION": "not a PEM certificate",
+    "KAFKA_SSL_KEY_LOCATION": "not read: a wrong or missing KAFKA_SSL_KEY_PASSWORD, or not a "
+                              "PEM private key",
+}
+
+
+def file_problems(kafka: KafkaSettings, text: str = "") -> list[str]:
     """"KAFKA_SSL_..._LOCATION=PATH: no such file" for each file setting whose file is not
-    there (librdkafka says only "ssl.ca.location failed: ... BIO lib" of one)."""
+    there, and what the file must be for each one librdkafka's `text` says it failed to
+    load though it is there (librdkafka says only "ssl.key.location failed: ... PEM lib")."""
     files = {"KAFKA_SSL_CA_LOCATION": kafka.ssl_ca_location,
              "KAFKA_SSL_CERTIFICATE_LOCATION": kafka.ssl_certificate_location,
              "KAFKA_SSL_KEY_LOCATION": kafka.ssl_key_location}
-    return [f"{name}={path}: no such file" for name, path in files.items()
-            if path and not os.path.exists(path)]
+    problems = []
+    for name, path in files.items():
+        if path and not os.path.exists(path):
+            problems.append(f"{name}={path}: no such file")
+        elif path and f"{name[6:].lower().replace('_', '.')} failed" in text:
+            problems.append(f"{name}={path}: {_UNREADABLE[name]}")
+    return problems
 
 
 @contextlib.contextmanager
@@ -169,8 +184,8 @@ def _client_made(kafka: KafkaSettings) -> Iterator[None]:
         yield
     except KafkaException as exc:
         err = exc.args[0] if exc.args else exc
-        text = "; ".join([err.str() if isinstance(err, KafkaError) else str(err),
-                          *missing_files(kafka)])
+        said = err.str() if isinstance(err, KafkaError) else str(err)
+        text = "; ".join([said, *file_problems(kafka, said)])
         raise KafkaWiringError(
             f"invalid Kafka client setting ({text}); check the KAFKA_ settings it names "
             "(e.g. ssl.ca.location is KAFKA_SSL_CA_LOCATION; README, Configuration)",

@@ -10,7 +10,10 @@ news within seconds, not when the wait runs out. A broker that refuses the clien
 TLS handshake (a setting to fix, not a wait) is one "refused" line per interval, and the
 cause is kept (`WaitLine.take_refusal`) so the wait can stop at once (`shared.kafka`). So is
 a listener that wants SASL or TLS from a client without it: librdkafka only says
-"Disconnected" there, but the broker closes every connection at once (`listener_mismatch`).
+"Disconnected" there, but the broker closes every connection at once (`listener_mismatch`),
+and a listener without TLS that hangs up on every TLS handshake. A broker that refuses the
+client's certificate (mutual TLS) sends a TLS alert, which the refusal names together with
+the certificate settings (`certificate_refused`).
 """
 
 from __future__ import annotations
@@ -54,10 +57,47 @@ _REFUSED_TEXT = ("handshake failed", "SASL authentication", "Authentication fail
                  "certificate verify failed")
 
 
+#: TLS alerts a broker sends a client whose certificate it does not accept: none given to a
+#: listener with `ssl.client.auth=required`, one its CAs did not sign, expired, revoked.
+#: librdkafka logs them as a failed receive, not as a handshake failure.
+_CERT_ALERTS = ("alert bad certificate", "alert certificate required", "alert unknown ca",
+                "alert certificate unknown", "alert certificate expired",
+                "alert certificate revoked", "alert unsupported certificate")
+
+
 def is_refusal(text: str) -> bool:
     """Whether a librdkafka log line says the broker refused the SASL or TLS handshake. One
     the peer hung up on is not (a broker shutting down does that too): it is waited for."""
-    return any(m in text for m in _REFUSED_TEXT) and not is_transport_noise(text)
+    return ((any(m in text for m in _REFUSED_TEXT) and not is_transport_noise(text))
+            or is_certificate_alert(text))
+
+
+def is_certificate_alert(text: str) -> bool:
+    """Whether a librdkafka line carries a TLS alert refusing this client's certificate."""
+    return any(alert in text for alert in _CERT_ALERTS)
+
+
+#: librdkafka's warning, at every connection, that the broker asks for a certificate signed by
+#: CAs none of which signed this client's, so it sends none.
+NO_MATCHING_ISSUER = "No matching issuer found in server trusted certificate authorities"
+
+
+def certificate_refused(kafka: KafkaSettings, text: str, unsent: bool = False) -> str:
+    """The cause of a refusal by certificate alert, saying which client certificate was
+    offered (the settings' names and paths, no secret); `unsent`: librdkafka did not send
+    it, as no CA the broker named signed it (`NO_MATCHING_ISSUER`)."""
+    cert, key = kafka.ssl_certificate_location, kafka.ssl_key_location
+    if not cert:
+        offered = "none offered: KAFKA_SSL_CERTIFICATE_LOCATION is not set"
+    elif unsent:
+        offered = (f"KAFKA_SSL_CERTIFICATE_LOCATION={cert}: not sent, signed by none of the "
+                   "CAs the broker trusts")
+    elif not key:
+        offered = f"KAFKA_SSL_CERTIFICATE_LOCATION={cert} without KAFKA_SSL_KEY_LOCATION"
+    else:
+        offered = (f"KAFKA_SSL_CERTIFICATE_LOCATION={cert}: one the broker's CAs must have "
+                   "signed, still valid")
+    return f"client certificate not accepted ({offered}): {text}"
 
 
 #: A connection the broker closed at once, as librdkafka logs it: right after the ApiVersion
@@ -70,10 +110,18 @@ _CLOSED_AT_ONCE = re.compile(r"Disconnected.* \(after \d{1,2}ms in state (UP|API
 CLOSED_IN_A_ROW = 3
 
 
+#: librdkafka's own guess when the broker hung up on its TLS handshake.
+_TLS_HUNG_UP = "connecting to a PLAINTEXT broker listener?"
+
+
 def listener_mismatch(text: str, protocol: str) -> str | None:
     """What a librdkafka log line says of the listener when the broker closed this client's
-    connection at once and the client (`protocol`) lacks what that close asks for; else
-    None. A refusal only when it comes `CLOSED_IN_A_ROW` times in a row (`WaitLine`)."""
+    connection at once and the client (`protocol`) lacks what that close asks for, or hung
+    up on its TLS handshake; else None. A refusal only when it comes `CLOSED_IN_A_ROW` times
+    in a row (`WaitLine`)."""
+    if _TLS_HUNG_UP in text and protocol.endswith("SSL"):
+        return ("it hung up on every TLS handshake, as a listener without TLS (PLAINTEXT or "
+                "SASL_PLAINTEXT) does")
     closed = _CLOSED_AT_ONCE.search(text)
     if closed is None:
         return None
@@ -111,6 +159,8 @@ class WaitLine:
         self._refused_hidden = 0
         #: Connections in a row the broker closed at once (`listener_mismatch`).
         self._closed = 0
+        #: librdkafka said it sent no certificate, none matching the broker's CAs.
+        self.unsent_certificate = False
 
     def refuse(self, cause: str) -> str | None:
         """Record a refused SASL or TLS handshake; return the line to print now, or None."""
@@ -212,13 +262,19 @@ class ClientLog:
         self._wait = wait_line(kafka)
         self._quiet = quiet
         self._protocol = kafka.security_protocol
+        self._kafka = kafka
 
     def log(self, level: int, msg: str, *args: object) -> None:
         """Called by confluent_kafka (as a `logging.Logger`) while the client is polled."""
         text = msg % args if args else msg
+        if NO_MATCHING_ISSUER in text:  # at every connection: said once, then in the refusal
+            first, self._wait.unsent_certificate = not self._wait.unsent_certificate, True
+            if first and not self._quiet:
+                client_log.log(level, "%s", text)
+            return
         if is_refusal(text):
             # "FAIL [client] [thread]: cause": the cause, as the client error gives it.
-            self._refused(text.split("]: ", 1)[-1])
+            self._refused(self._cause(text.split("]: ", 1)[-1]))
             return
         if is_transport_noise(text):
             mismatch = listener_mismatch(text, self._protocol)
@@ -236,8 +292,9 @@ class ClientLog:
 
     def error_cb(self, err: KafkaError) -> None:
         """Client-wide errors; without this callback librdkafka would print each one."""
-        if err.code() in REFUSED_CODES and not is_transport_noise(err.str()):
-            self._refused(err.str())
+        if ((err.code() in REFUSED_CODES and not is_transport_noise(err.str()))
+                or is_certificate_alert(err.str())):
+            self._refused(self._cause(err.str()))
             return
         if self._quiet:
             return
@@ -249,6 +306,12 @@ class ClientLog:
             client_log.error("fatal client error: %s", err.str())
         else:
             client_log.warning("client error: %s", err.str())
+
+    def _cause(self, text: str) -> str:
+        """A refusal's cause as librdkafka gives it, a certificate alert explained."""
+        if not is_certificate_alert(text):
+            return text
+        return certificate_refused(self._kafka, text, self._wait.unsent_certificate)
 
     def _refused(self, cause: str) -> None:
         line = self._wait.refuse(cause)

@@ -1,11 +1,14 @@
 """A local KRaft broker with SASL and TLS listeners, for the security tests.
 
 Beside its PLAINTEXT listener (the readiness probe's, and the tests' own view of the topics)
-it opens `SASL_PLAINTEXT` and `SASL_SSL`, both with the PLAIN and SCRAM-SHA-256 mechanisms.
-Its TLS certificate is signed by a throwaway CA made with `openssl` at test time (a second,
-unrelated CA is made too: one that does not sign it); the broker reads them as PEM
-(`ssl.keystore.type=PEM`). The SCRAM credential is created through the AdminClient once the
-broker runs, as `kafka-configs --alter --add-config SCRAM-SHA-256=...` would.
+it opens `SASL_PLAINTEXT` and `SASL_SSL`, both with the PLAIN and SCRAM-SHA-256 mechanisms,
+and `MTLS`: plain `SSL` that requires a client certificate signed by its CA (mutual TLS, no
+SASL). Its TLS certificate is signed by a throwaway CA made with `openssl` at test time (a
+second, unrelated CA is made too: one that does not sign it, and signs a client certificate
+the broker must refuse); the broker reads them as PEM (`ssl.keystore.type=PEM`). The
+client's key is encrypted (`KAFKA_SSL_KEY_PASSWORD`). The SCRAM credential is created
+through the AdminClient once the broker runs, as `kafka-configs --alter --add-config
+SCRAM-SHA-256=...` would.
 """
 
 from __future__ import annotations
@@ -31,17 +34,24 @@ USER = "auditor"
 #: Distinctive, so that a test can say it appears nowhere in a command's output or files.
 PLAIN_PASSWORD = "plain-Pw-5f3e9a-never-printed"
 SCRAM_PASSWORD = "scram-Pw-81c2d7-never-printed"
+#: The pass phrase of the client's private key (mutual TLS).
+KEY_PASSWORD = "key-Pw-3d9b70-never-printed"
 MECHANISMS = "PLAIN,SCRAM-SHA-256"
 
 
 @dataclass(frozen=True)
 class Tls:
-    """The throwaway PKI: the CA that signs the broker, the broker's PEM keystore, and a CA
-    that signs nothing of the broker's."""
+    """The throwaway PKI: the CA that signs the broker, the broker's PEM keystore, a CA that
+    signs nothing of the broker's, and two client certificates with their encrypted keys:
+    one signed by the broker's CA, one by the foreign CA."""
 
     ca: Path
     keystore: Path
     foreign_ca: Path
+    client_cert: Path
+    client_key: Path
+    foreign_cert: Path
+    foreign_key: Path
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -57,8 +67,18 @@ def _new_ca(folder: Path, name: str) -> None:
              "-subj", f"/CN=auditstream test {name}", cwd=folder)
 
 
+def _client(folder: Path, name: str, ca: str) -> None:
+    """`name`.crt signed by `ca`, for a client; its key `name`.key encrypted (AES-256)."""
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-keyout", f"{name}.key", "-passout", f"pass:{KEY_PASSWORD}", "-out",
+             f"{name}.csr", "-subj", f"/CN=auditstream test {name}", cwd=folder)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+             "-CAcreateserial", "-days", "2", "-out", f"{name}.crt", cwd=folder)
+
+
 def make_tls(folder: Path) -> Tls:
-    """Two CAs and a broker certificate for 127.0.0.1 (and localhost) signed by the first."""
+    """Two CAs, a broker certificate for 127.0.0.1 (and localhost) signed by the first, and
+    a client certificate signed by each."""
     if shutil.which("openssl") is None:
         raise RuntimeError("openssl is not installed (needed to make the test CA)")
     folder.mkdir(parents=True, exist_ok=True)
@@ -75,7 +95,11 @@ def make_tls(folder: Path) -> Tls:
     keystore = folder / "broker-keystore.pem"  # Kafka's PEM keystore: key, then the chain
     keystore.write_text("".join((folder / f).read_text()
                                 for f in ("broker.key", "broker.crt", "ca.pem")))
-    return Tls(folder / "ca.pem", keystore, folder / "foreign-ca.pem")
+    _client(folder, "client", "ca")
+    _client(folder, "foreign-client", "foreign-ca")
+    return Tls(folder / "ca.pem", keystore, folder / "foreign-ca.pem", folder / "client.crt",
+               folder / "client.key", folder / "foreign-client.crt",
+               folder / "foreign-client.key")
 
 
 def _sasl_properties(listener: str) -> dict[str, str]:
@@ -96,6 +120,7 @@ class SecureBroker:
     local: LocalBroker
     sasl_plaintext: str
     sasl_ssl: str
+    mtls: str
     tls: Tls
 
     @property
@@ -104,7 +129,14 @@ class SecureBroker:
         return KafkaSettings(bootstrap_servers=self.local.bootstrap)
 
     def env(self, protocol: str, mechanism: str = "PLAIN") -> dict[str, str]:
-        """The `KAFKA_` settings a user sets to reach it over `protocol` with `mechanism`."""
+        """The `KAFKA_` settings a user sets to reach it over `protocol` with `mechanism`
+        (`SSL`: the mutual-TLS listener with the client certificate, no SASL)."""
+        if protocol == "SSL":
+            return {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_BOOTSTRAP_SERVERS": self.mtls,
+                    "KAFKA_SSL_CA_LOCATION": str(self.tls.ca),
+                    "KAFKA_SSL_CERTIFICATE_LOCATION": str(self.tls.client_cert),
+                    "KAFKA_SSL_KEY_LOCATION": str(self.tls.client_key),
+                    "KAFKA_SSL_KEY_PASSWORD": KEY_PASSWORD}
         password = PLAIN_PASSWORD if mechanism == "PLAIN" else SCRAM_PASSWORD
         env = {"KAFKA_SECURITY_PROTOCOL": protocol, "KAFKA_SASL_MECHANISM": mechanism,
                "KAFKA_SASL_USERNAME": USER, "KAFKA_SASL_PASSWORD": password}
@@ -121,8 +153,13 @@ def start_secure_broker(home: Path) -> SecureBroker:
     tls = make_tls(home / "tls")
     sasl_plaintext = Listener("SASL_PLAINTEXT", "SASL_PLAINTEXT", free_port())
     sasl_ssl = Listener("SASL_SSL", "SASL_SSL", free_port())
+    mtls = Listener("MTLS", "SSL", free_port())
     properties = {
         **_sasl_properties(sasl_plaintext.name), **_sasl_properties(sasl_ssl.name),
+        # Mutual TLS: a client without a certificate signed by the test CA is refused.
+        "listener.name.mtls.ssl.client.auth": "required",
+        "listener.name.mtls.ssl.truststore.type": "PEM",
+        "listener.name.mtls.ssl.truststore.location": str(tls.ca),
         # The broker's key and certificate chain in one PEM file, the key not encrypted
         # (so no ssl.key.password; a PEM keystore takes no store password).
         "ssl.keystore.type": "PEM",
@@ -130,7 +167,7 @@ def start_secure_broker(home: Path) -> SecureBroker:
     }
     settings = BrokerSettings(home=home / "kafka", port=free_port(),
                               controller_port=free_port())
-    local = LocalBroker(settings, [sasl_plaintext, sasl_ssl], properties)
+    local = LocalBroker(settings, [sasl_plaintext, sasl_ssl, mtls], properties)
     local.start()
     try:
         _add_scram_user(KafkaSettings(bootstrap_servers=local.bootstrap))
@@ -138,7 +175,8 @@ def start_secure_broker(home: Path) -> SecureBroker:
         local.stop()
         raise
     host = settings.host
-    return SecureBroker(local, f"{host}:{sasl_plaintext.port}", f"{host}:{sasl_ssl.port}", tls)
+    return SecureBroker(local, f"{host}:{sasl_plaintext.port}", f"{host}:{sasl_ssl.port}",
+                        f"{host}:{mtls.port}", tls)
 
 
 def _add_scram_user(kafka: KafkaSettings) -> None:

@@ -1,7 +1,8 @@
 """The `KAFKA_` security settings against a real SASL/TLS broker, through the real commands.
 
 One broker for the module (`secure_broker`: SASL_PLAINTEXT and SASL_SSL listeners, PLAIN and
-SCRAM-SHA-256, a CA made at test time). Only the environment differs from a PLAINTEXT run,
+SCRAM-SHA-256, a mutual-TLS listener (SSL, client certificates required), a CA made at test
+time). Only the environment differs from a PLAINTEXT run,
 as a user would set it: a generated CSV replayed, scored by `python -m detector` and
 exported by `python -m sink` lands exactly as `auditstream score` writes it offline (which
 `test_end_to_end` holds equal to the PLAINTEXT pipeline). Settings the broker refuses end
@@ -37,7 +38,12 @@ from tests.integration.pipeline_harness import (
     sink,
     wait_until,
 )
-from tests.integration.secure_broker import PLAIN_PASSWORD, SCRAM_PASSWORD, SecureBroker
+from tests.integration.secure_broker import (
+    KEY_PASSWORD,
+    PLAIN_PASSWORD,
+    SCRAM_PASSWORD,
+    SecureBroker,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +55,7 @@ CORE_ENV = {
     "DETECTOR_CORE__REFIT_DELAY": "50",
     "DETECTOR_CORE__N_TREES": "20",
 }
-PASSWORDS = (PLAIN_PASSWORD, SCRAM_PASSWORD)
+PASSWORDS = (PLAIN_PASSWORD, SCRAM_PASSWORD, KEY_PASSWORD)
 WRONG_PASSWORD = "wrong-Pw-0c4b1e-never-printed"
 
 
@@ -88,7 +94,8 @@ def _leaks(folder: Path, *texts: str) -> Iterator[str]:
 
 
 @pytest.mark.parametrize(("protocol", "mechanism"), [("SASL_PLAINTEXT", "PLAIN"),
-                                                     ("SASL_SSL", "SCRAM-SHA-256")])
+                                                     ("SASL_SSL", "SCRAM-SHA-256"),
+                                                     ("SSL", "client certificate")])
 def test_a_replayed_stream_is_scored_and_exported_over_sasl_as_offline(
     protocol: str, mechanism: str, secure_broker: SecureBroker, stream: Stream,
     topic_name: str, tmp_path: Path,
@@ -136,8 +143,32 @@ COMMANDS: dict[str, Callable[[Stream], list[str]]] = {
 
 def _hostile(case: str, broker: SecureBroker) -> tuple[dict[str, str], tuple[str, ...]]:
     """The settings of a hostile case, and the words its error line must hold."""
-    plain, ssl = broker.env("SASL_PLAINTEXT"), broker.env("SASL_SSL")
+    plain, ssl, mtls = broker.env("SASL_PLAINTEXT"), broker.env("SASL_SSL"), broker.env("SSL")
     refused = "refused this client's SASL or TLS handshake ("
+    no_key = {k: v for k, v in mtls.items() if k not in ("KAFKA_SSL_KEY_LOCATION",
+                                                          "KAFKA_SSL_KEY_PASSWORD")}
+    if case == "no client certificate":
+        return ({k: v for k, v in no_key.items() if k != "KAFKA_SSL_CERTIFICATE_LOCATION"},
+                (refused, "client certificate not accepted (none offered: "
+                 "KAFKA_SSL_CERTIFICATE_LOCATION is not set)", "alert bad certificate"))
+    if case == "client certificate without its key":
+        return (no_key, (refused, "client certificate not accepted (KAFKA_SSL_CERTIFICATE_"
+                         f"LOCATION={broker.tls.client_cert} without KAFKA_SSL_KEY_LOCATION)"))
+    if case == "client certificate of another CA":
+        return ({**mtls, "KAFKA_SSL_CERTIFICATE_LOCATION": str(broker.tls.foreign_cert),
+                 "KAFKA_SSL_KEY_LOCATION": str(broker.tls.foreign_key)},
+                (refused, "client certificate not accepted (KAFKA_SSL_CERTIFICATE_LOCATION="
+                 f"{broker.tls.foreign_cert}: not sent, signed by none of the CAs the broker "
+                 "trusts)"))
+    if case == "wrong key password":
+        return ({**mtls, "KAFKA_SSL_KEY_PASSWORD": WRONG_PASSWORD},
+                ("invalid Kafka client setting (", "ssl.key.location failed",
+                 f"KAFKA_SSL_KEY_LOCATION={broker.tls.client_key}: not read: a wrong or "
+                 "missing KAFKA_SSL_KEY_PASSWORD"))
+    if case == "TLS at the PLAINTEXT port":
+        return ({**mtls, "KAFKA_BOOTSTRAP_SERVERS": broker.local.bootstrap},
+                (refused, "it hung up on every TLS handshake, as a listener without TLS",
+                 "KAFKA_SECURITY_PROTOCOL (now SSL)"))
     if case == "wrong password":
         return {**plain, "KAFKA_SASL_PASSWORD": WRONG_PASSWORD}, (refused, "Authentication "
                                                                   "failed")
@@ -194,7 +225,12 @@ def _run_all(env: dict[str, str], stream: Stream, cwd: Path) -> list[Run]:
 @pytest.mark.parametrize("case", ["wrong password", "missing CA file",
                                   "CA that did not sign the broker",
                                   "PLAINTEXT at the SASL port",
-                                  "SASL_PLAINTEXT at the TLS port"])
+                                  "SASL_PLAINTEXT at the TLS port",
+                                  "no client certificate",
+                                  "client certificate without its key",
+                                  "client certificate of another CA",
+                                  "wrong key password",
+                                  "TLS at the PLAINTEXT port"])
 def test_settings_the_broker_refuses_end_each_command_at_once_in_one_line(
     case: str, secure_broker: SecureBroker, stream: Stream, topic_name: str, tmp_path: Path,
 ) -> None:

@@ -104,8 +104,8 @@ def test_no_waiting_line_while_the_broker_refuses_the_handshake() -> None:
 
 
 #: A TLS client at a PLAINTEXT listener, as librdkafka 2.x says it: the broker hung up,
-#: which a broker shutting down mid-handshake also does, so it stays a wait, saying the
-#: likelier cause.
+#: which a broker shutting down mid-handshake also does, so one stays a wait, saying the
+#: likelier cause (three in a row are a refusal: test_kafka_client_certificate.py).
 SSL_HUNG_UP = ("ssl://127.0.0.1:5/bootstrap: SSL handshake failed: Disconnected: SSL "
                "connection closed by peer: connecting to a PLAINTEXT broker listener? (after 0ms "
                "in state SSL_HANDSHAKE)")
