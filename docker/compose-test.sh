@@ -4,11 +4,14 @@
 #   1. a Docker engine: if none answers, install Debian's docker.io/docker-compose/iptables
 #      (as root) and start dockerd in the background; stopped again at the end;
 #   2. base images: python:3.11-slim and eclipse-temurin:17-jre, if absent, are STAND-INS
-#      built here with debootstrap from Debian packages (python3 + JRE), for this test only
-#      (labelled org.auditstream.standin; remove with `docker rmi python:3.11-slim
-#      eclipse-temurin:17-jre`); the debootstrap tarball is cached in ~/.cache/auditstream;
+#      built here with debootstrap from Debian packages (python3 and its headers + JRE), for
+#      this test only (labelled org.auditstream.standin, replaced when the package list
+#      changes; remove with `docker rmi python:3.11-slim eclipse-temurin:17-jre`); the
+#      debootstrap tarball is cached in ~/.cache/auditstream;
 #   3. the project image from a local wheelhouse (docker/wheelhouse.sh), the broker image from
-#      the jars of `auditstream broker fetch` (docker/stage-kafka-libs.sh): no network in builds;
+#      the jars of `auditstream broker fetch` (docker/stage-kafka-libs.sh): no package index
+#      in builds; only the build stage's C compiler comes from Debian's mirror (apt, HTTP), as
+#      it does on the real python:3.11-slim;
 #   4. pytest -m compose tests/compose: build, up (--scale detector=3, a small stream), wait
 #      for every row in the exports, check them, SIGTERM each service, down -v.
 set -euo pipefail
@@ -35,7 +38,9 @@ apt_install() {
 }
 
 # 1. Engine and Compose; everything missing comes from Debian in one apt-get run.
-standin_packages="python3,python3-venv,python-is-python3,openjdk-17-jre-headless"
+# python3-dev: the Python headers, which python:3.11-slim has too (mypyc needs them); like it,
+# no C compiler: the build stage installs gcc from Debian's mirror, as it must there.
+standin_packages="python3,python3-venv,python3-dev,python-is-python3,openjdk-17-jre-headless"
 tarball="$cache/standin-bookworm-$(echo "$standin_packages" | md5sum | cut -c1-8).tar"
 need=()
 engine_up=""
@@ -66,9 +71,13 @@ log "engine $(docker version --format '{{.Server.Version}}'), $($compose version
 
 # 2. Base images: the real ones when present, otherwise the Debian stand-in.
 bases=(python:3.11-slim eclipse-temurin:17-jre)
+# The label names the package list: a stand-in of an older list is replaced.
+standin="test-only $(basename "$tarball" .tar)"
 missing=()
 for image in "${bases[@]}"; do
-  docker image inspect "$image" >/dev/null 2>&1 || missing+=("$image")
+  label=$(docker image inspect --format '{{index .Config.Labels "org.auditstream.standin"}}' \
+    "$image" 2>/dev/null) || { missing+=("$image"); continue; }
+  case "$label" in test-only*) [ "$label" = "$standin" ] || missing+=("$image") ;; esac
 done
 if ((${#missing[@]})); then
   if [ ! -f "$tarball" ]; then
@@ -81,7 +90,7 @@ if ((${#missing[@]})); then
     $SUDO tar -C "$root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
     $SUDO rm -rf "$root"
   fi
-  id=$(docker import --change "LABEL org.auditstream.standin=test-only" "$tarball")
+  id=$(docker import --change "LABEL org.auditstream.standin=\"$standin\"" "$tarball")
   for image in "${missing[@]}"; do docker tag "$id" "$image"; done
   log "stand-in base images (test only): ${missing[*]}"
 fi

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Fill docker/wheelhouse/ with every wheel the project image needs (its dependencies and its
-# build backend), for Linux containers with CPython 3.11, so that
+# Fill docker/wheelhouse/ with every wheel the project image needs (its dependencies, its
+# build backend, and mypy and setuptools that compile its detection core: the `compile`
+# extra), for Linux containers with CPython 3.11, so that
 #   docker compose build --build-arg PIP_FROM=wheelhouse     (or AUDITSTREAM_PIP_FROM=wheelhouse)
-# installs with `pip install --no-index --find-links` and never reaches a package index.
+# installs with `pip install --no-index --find-links` and never reaches a package index (the
+# build stage still fetches a C compiler from Debian's mirror unless CORE=python: Dockerfile).
 # Run it where PyPI (or your mirror: PIP_INDEX_URL) answers; the host OS does not matter.
 # WHEEL_ARCH=aarch64 for ARM images.
 set -euo pipefail
@@ -18,7 +20,8 @@ mapfile -t reqs < <("$py" - <<'PY'
 import tomllib
 with open("pyproject.toml", "rb") as f:
     meta = tomllib.load(f)
-print("\n".join(meta["project"]["dependencies"] + meta["build-system"]["requires"]))
+print("\n".join(meta["project"]["dependencies"] + meta["build-system"]["requires"]
+                + meta["project"]["optional-dependencies"]["compile"]))
 PY
 )
 "$py" -m pip download --quiet --dest "$out" --only-binary=:all: \

@@ -175,6 +175,26 @@ def test_detector_replicas_share_the_partitions(stack: Stack) -> None:
     assert set().union(*owned.values()) == {0, 1, 2, 3}
 
 
+def test_every_detector_replica_runs_the_compiled_core(stack: Stack) -> None:
+    # The image's build stage compiles the core with mypyc; a build that no longer matches
+    # the installed sources would fall back to Python silently, with only this line to tell.
+    kinds = {}
+    for container in stack.containers("detector"):
+        proc = docker("logs", container)
+        found = re.findall(r"detection core ([^\n]*)\)$", proc.stdout + proc.stderr, re.M)
+        kinds[container[:12]] = found
+    say(f"detection core per detector replica: {kinds}")
+    assert len(kinds) == DETECTORS
+    assert all(found and set(found) == {"compiled (mypyc)"} for found in kinds.values()), kinds
+
+
+def test_the_image_ships_no_c_compiler(stack: Stack) -> None:
+    # The compiler is only in the build stage: the image that runs carries none of it.
+    proc = docker("run", "--rm", "--entrypoint", "sh", "auditstream:latest", "-c",
+                  "command -v gcc cc x86_64-linux-gnu-gcc || true")
+    assert proc.stdout.strip() == "", proc.stdout
+
+
 def test_broker_answers_on_the_chosen_loopback_port(stack: Stack) -> None:
     port = stack.env["AUDITSTREAM_KAFKA_PORT"]
     admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})

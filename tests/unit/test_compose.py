@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,11 +91,22 @@ def test_app_services_share_one_image_built_offline_if_asked(
     compose: dict[str, Any], service: str
 ) -> None:
     svc = compose["services"][service]
-    assert svc["build"] == {"context": ".", "args": {"PIP_FROM": "${AUDITSTREAM_PIP_FROM:-pypi}"}}
+    assert svc["build"] == {"context": ".", "args": {
+        "PIP_FROM": "${AUDITSTREAM_PIP_FROM:-pypi}", "CORE": "${AUDITSTREAM_IMAGE_CORE:-compiled}"}}
     assert svc["image"] == "auditstream:latest"
     # tini as PID 1 passes SIGTERM on; a bare PID 1 ignores signals it has no handler for.
     assert svc["init"] is True
     assert svc["user"] == "${AUDITSTREAM_UID:-10001}:${AUDITSTREAM_GID:-10001}"
+
+
+def test_image_compiles_the_core_with_the_dev_tools() -> None:
+    # The image's build stage and docker/wheelhouse.sh read the `compile` extra; the host's
+    # `make core` uses dev, which includes it: one declaration, so both build alike.
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = meta["optional-dependencies"]
+    assert [r.split(">")[0] for r in extras["compile"]] == ["mypy", "setuptools"]
+    assert f"{meta['name']}[compile]" in extras["dev"]
+    assert not {r.split(">")[0] for r in extras["dev"]} & {"mypy", "setuptools"}
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
