@@ -176,6 +176,12 @@ class WaitLine:
         return (f"Kafka at {self.bootstrap} refused this client's SASL or TLS handshake "
                 f"({cause}){more}")
 
+    def certificate_unsent(self) -> bool:
+        """Record librdkafka's `NO_MATCHING_ISSUER`; True the first time (to say it once)."""
+        with self._lock:
+            first, self.unsent_certificate = not self.unsent_certificate, True
+        return first
+
     def take_refusal(self) -> str | None:
         """The cause of the last refused handshake since the last call, if any."""
         with self._lock:
@@ -268,8 +274,7 @@ class ClientLog:
         """Called by confluent_kafka (as a `logging.Logger`) while the client is polled."""
         text = msg % args if args else msg
         if NO_MATCHING_ISSUER in text:  # at every connection: said once, then in the refusal
-            first, self._wait.unsent_certificate = not self._wait.unsent_certificate, True
-            if first and not self._quiet:
+            if self._wait.certificate_unsent() and not self._quiet:
                 client_log.log(level, "%s", text)
             return
         if is_refusal(text):
