@@ -160,6 +160,11 @@ _UNREADABLE = {
 }
 
 
+#: librdkafka's words for a key that is not the certificate's, and what to say instead.
+_MISMATCH_TEXT = "key values mismatch"
+_MISMATCH = "not the private key of the certificate in KAFKA_SSL_CERTIFICATE_LOCATION"
+
+
 def file_problems(kafka: KafkaSettings, text: str = "") -> list[str]:
     """"KAFKA_SSL_..._LOCATION=PATH: no such file" for each file setting whose file is not
     there, and what the file must be for each one librdkafka's `text` says it failed to
@@ -172,7 +177,8 @@ def file_problems(kafka: KafkaSettings, text: str = "") -> list[str]:
         if path and not os.path.exists(path):
             problems.append(f"{name}={path}: no such file")
         elif path and f"{name[6:].lower().replace('_', '.')} failed" in text:
-            problems.append(f"{name}={path}: {_UNREADABLE[name]}")
+            mismatch = name == "KAFKA_SSL_KEY_LOCATION" and _MISMATCH_TEXT in text
+            problems.append(f"{name}={path}: {_MISMATCH if mismatch else _UNREADABLE[name]}")
     return problems
 
 

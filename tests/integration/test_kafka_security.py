@@ -165,6 +165,11 @@ def _hostile(case: str, broker: SecureBroker) -> tuple[dict[str, str], tuple[str
                 ("invalid Kafka client setting (", "ssl.key.location failed",
                  f"KAFKA_SSL_KEY_LOCATION={broker.tls.client_key}: not read: a wrong or "
                  "missing KAFKA_SSL_KEY_PASSWORD"))
+    if case == "key of another certificate":
+        return ({**mtls, "KAFKA_SSL_KEY_LOCATION": str(broker.tls.foreign_key)},
+                ("invalid Kafka client setting (", "key values mismatch",
+                 f"KAFKA_SSL_KEY_LOCATION={broker.tls.foreign_key}: not the private key of "
+                 "the certificate in KAFKA_SSL_CERTIFICATE_LOCATION"))
     if case == "TLS at the PLAINTEXT port":
         return ({**mtls, "KAFKA_BOOTSTRAP_SERVERS": broker.local.bootstrap},
                 (refused, "it hung up on every TLS handshake, as a listener without TLS",
@@ -230,6 +235,7 @@ def _run_all(env: dict[str, str], stream: Stream, cwd: Path) -> list[Run]:
                                   "client certificate without its key",
                                   "client certificate of another CA",
                                   "wrong key password",
+                                  "key of another certificate",
                                   "TLS at the PLAINTEXT port"])
 def test_settings_the_broker_refuses_end_each_command_at_once_in_one_line(
     case: str, secure_broker: SecureBroker, stream: Stream, topic_name: str, tmp_path: Path,

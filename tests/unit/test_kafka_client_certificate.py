@@ -163,6 +163,11 @@ def test_a_file_librdkafka_cannot_load_says_what_it_must_be(tmp_path: Path) -> N
         f"KAFKA_SSL_CERTIFICATE_LOCATION={cert}: not a PEM certificate"]
     assert file_problems(kafka, "ssl.ca.location failed: x") == [
         f"KAFKA_SSL_CA_LOCATION={ca}: not PEM certificates"]
+    # a key that reads, but is another certificate's: not a pass phrase to blame
+    assert file_problems(kafka, "ssl.key.location failed: error:05800074:x509 certificate "
+                                "routines::key values mismatch") == [
+        f"KAFKA_SSL_KEY_LOCATION={key}: not the private key of the certificate in "
+        "KAFKA_SSL_CERTIFICATE_LOCATION"]
     key.unlink()
     assert file_problems(kafka, "ssl.key.location failed: x") == [
         f"KAFKA_SSL_KEY_LOCATION={key}: no such file"]
