@@ -42,8 +42,8 @@ MECHANISMS = "PLAIN,SCRAM-SHA-256"
 @dataclass(frozen=True)
 class Tls:
     """The throwaway PKI: the CA that signs the broker, the broker's PEM keystore, a CA that
-    signs nothing of the broker's, and two client certificates with their encrypted keys:
-    one signed by the broker's CA, one by the foreign CA."""
+    signs nothing of the broker's, and three client certificates with their encrypted keys:
+    one signed by the broker's CA, one by the foreign CA, one by the broker's CA but expired."""
 
     ca: Path
     keystore: Path
@@ -52,6 +52,8 @@ class Tls:
     client_key: Path
     foreign_cert: Path
     foreign_key: Path
+    expired_cert: Path
+    expired_key: Path
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -67,18 +69,19 @@ def _new_ca(folder: Path, name: str) -> None:
              "-subj", f"/CN=auditstream test {name}", cwd=folder)
 
 
-def _client(folder: Path, name: str, ca: str) -> None:
-    """`name`.crt signed by `ca`, for a client; its key `name`.key encrypted (AES-256)."""
+def _client(folder: Path, name: str, ca: str, days: int = 2) -> None:
+    """`name`.crt signed by `ca`, for a client, valid `days` (-1: it ended the day before it
+    began, so it is expired now); its key `name`.key encrypted (AES-256)."""
     _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
              "-keyout", f"{name}.key", "-passout", f"pass:{KEY_PASSWORD}", "-out",
              f"{name}.csr", "-subj", f"/CN=auditstream test {name}", cwd=folder)
     _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-             "-CAcreateserial", "-days", "2", "-out", f"{name}.crt", cwd=folder)
+             "-CAcreateserial", "-days", str(days), "-out", f"{name}.crt", cwd=folder)
 
 
 def make_tls(folder: Path) -> Tls:
-    """Two CAs, a broker certificate for 127.0.0.1 (and localhost) signed by the first, and
-    a client certificate signed by each."""
+    """Two CAs, a broker certificate for 127.0.0.1 (and localhost) signed by the first, a
+    client certificate signed by each, and an expired one signed by the first."""
     if shutil.which("openssl") is None:
         raise RuntimeError("openssl is not installed (needed to make the test CA)")
     folder.mkdir(parents=True, exist_ok=True)
@@ -97,9 +100,11 @@ def make_tls(folder: Path) -> Tls:
                                 for f in ("broker.key", "broker.crt", "ca.pem")))
     _client(folder, "client", "ca")
     _client(folder, "foreign-client", "foreign-ca")
+    _client(folder, "expired-client", "ca", days=-1)
     return Tls(folder / "ca.pem", keystore, folder / "foreign-ca.pem", folder / "client.crt",
                folder / "client.key", folder / "foreign-client.crt",
-               folder / "foreign-client.key")
+               folder / "foreign-client.key", folder / "expired-client.crt",
+               folder / "expired-client.key")
 
 
 def _sasl_properties(listener: str) -> dict[str, str]:

@@ -160,6 +160,12 @@ def _hostile(case: str, broker: SecureBroker) -> tuple[dict[str, str], tuple[str
                 (refused, "client certificate not accepted (KAFKA_SSL_CERTIFICATE_LOCATION="
                  f"{broker.tls.foreign_cert}: not sent, signed by none of the CAs the broker "
                  "trusts)"))
+    if case == "expired client certificate":
+        return ({**mtls, "KAFKA_SSL_CERTIFICATE_LOCATION": str(broker.tls.expired_cert),
+                 "KAFKA_SSL_KEY_LOCATION": str(broker.tls.expired_key)},
+                (refused, "client certificate not accepted (KAFKA_SSL_CERTIFICATE_LOCATION="
+                 f"{broker.tls.expired_cert}: one the broker's CAs must have signed, still "
+                 "valid)"))
     if case == "wrong key password":
         return ({**mtls, "KAFKA_SSL_KEY_PASSWORD": WRONG_PASSWORD},
                 ("invalid Kafka client setting (", "ssl.key.location failed",
@@ -234,6 +240,7 @@ def _run_all(env: dict[str, str], stream: Stream, cwd: Path) -> list[Run]:
                                   "no client certificate",
                                   "client certificate without its key",
                                   "client certificate of another CA",
+                                  "expired client certificate",
                                   "wrong key password",
                                   "key of another certificate",
                                   "TLS at the PLAINTEXT port"])
