@@ -151,15 +151,15 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: Any) -> di
     return conf
 
 
-#: What a file librdkafka could not load must be, by setting; the key's pass phrase included.
-_UNREADABLE = {
-    "KAFKA_SSL_CA_LOCATION": "not PEM certificates",
-    "KAFKA_SSL_CERTIFICATE_LOCATION": "not a PEM certificate",
-    "KAFKA_SSL_KEY_LOCATION": "not read: a wrong or missing KAFKA_SSL_KEY_PASSWORD, or not a "
-                              "PEM private key",
+#: The file settings (fields of `KafkaSettings`: each one's variable is KAFKA_ and its name in
+#: capitals, its librdkafka property its name with dots) and what the file must be when
+#: librdkafka cannot load it; the key's pass phrase included.
+_FILES = {
+    "ssl_ca_location": "not PEM certificates",
+    "ssl_certificate_location": "not a PEM certificate",
+    "ssl_key_location": "not read: a wrong or missing KAFKA_SSL_KEY_PASSWORD, or not a PEM "
+                        "private key",
 }
-
-
 #: librdkafka's words for a key that is not the certificate's, and what to say instead.
 _MISMATCH_TEXT = "key values mismatch"
 _MISMATCH = "not the private key of the certificate in KAFKA_SSL_CERTIFICATE_LOCATION"
@@ -169,16 +169,16 @@ def file_problems(kafka: KafkaSettings, text: str = "") -> list[str]:
     """"KAFKA_SSL_..._LOCATION=PATH: no such file" for each file setting whose file is not
     there, and what the file must be for each one librdkafka's `text` says it failed to
     load though it is there (librdkafka says only "ssl.key.location failed: ... PEM lib")."""
-    files = {"KAFKA_SSL_CA_LOCATION": kafka.ssl_ca_location,
-             "KAFKA_SSL_CERTIFICATE_LOCATION": kafka.ssl_certificate_location,
-             "KAFKA_SSL_KEY_LOCATION": kafka.ssl_key_location}
+    prefix = KafkaSettings.model_config.get("env_prefix", "")
     problems = []
-    for name, path in files.items():
+    for setting, must_be in _FILES.items():
+        path = getattr(kafka, setting)
+        name = f"{prefix}{setting.upper()}"
         if path and not os.path.exists(path):
             problems.append(f"{name}={path}: no such file")
-        elif path and f"{name[6:].lower().replace('_', '.')} failed" in text:
-            mismatch = name == "KAFKA_SSL_KEY_LOCATION" and _MISMATCH_TEXT in text
-            problems.append(f"{name}={path}: {_MISMATCH if mismatch else _UNREADABLE[name]}")
+        elif path and f"{setting.replace('_', '.')} failed" in text:
+            mismatch = setting == "ssl_key_location" and _MISMATCH_TEXT in text
+            problems.append(f"{name}={path}: {_MISMATCH if mismatch else must_be}")
     return problems
 
 

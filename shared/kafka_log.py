@@ -267,7 +267,6 @@ class ClientLog:
     def __init__(self, kafka: KafkaSettings, quiet: bool = False) -> None:
         self._wait = wait_line(kafka)
         self._quiet = quiet
-        self._protocol = kafka.security_protocol
         self._kafka = kafka
 
     def log(self, level: int, msg: str, *args: object) -> None:
@@ -282,7 +281,7 @@ class ClientLog:
             self._refused(self._cause(text.split("]: ", 1)[-1]))
             return
         if is_transport_noise(text):
-            mismatch = listener_mismatch(text, self._protocol)
+            mismatch = listener_mismatch(text, self._kafka.security_protocol)
             if self._wait.closed_at_once(mismatch is not None) and mismatch is not None:
                 self._refused(mismatch)
                 return
