@@ -102,13 +102,18 @@ def since_change(customers: Sequence[str], flags: np.ndarray) -> list[tuple[int,
     return [(rows, hit) for rows, hit in bins]
 
 
+def since_label(lo: int, hi: int | None) -> str:
+    """A `SINCE` bin as printed: "3", "4-5", "21+"."""
+    return f"{lo}" if hi == lo else f"{lo}-{hi}" if hi else f"{lo}+"
+
+
 def learnt_after(bins: Sequence[tuple[int, int]], base: float) -> str:
     """The first bin from which every bin with rows flags at most 2x `base` ("never")."""
     label = "never"
     for (lo, hi), (rows, hit) in reversed(list(zip(SINCE, bins, strict=True))):
         if rows and hit / rows > 2 * base:
             break
-        label = f"{lo}" if hi == lo else f"{lo}-{hi}" if hi else f"{lo}+"
+        label = since_label(lo, hi)
     return label
 
 
@@ -190,7 +195,7 @@ def report(title: str, q: Quality, seconds: float) -> None:
     base = q.groups.get("unchanged", (0, float("nan")))[1]
     for name, bins in q.since.items():
         cells = "  ".join(
-            f"{lo}{'' if hi == lo else f'-{hi}' if hi else '+'}: "
+            f"{since_label(lo, hi)}: "
             f"{100 * hit / rows if rows else float('nan'):.1f}% ({hit}/{rows})"
             for (lo, hi), (rows, hit) in zip(SINCE, bins, strict=True))
         print(f"  {name:<16} FPR by events since the change: {cells}; within 2x unchanged "
