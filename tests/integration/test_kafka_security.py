@@ -154,18 +154,19 @@ def _hostile(case: str, broker: SecureBroker) -> tuple[dict[str, str], tuple[str
     if case == "client certificate without its key":
         return (no_key, (refused, "client certificate not accepted (KAFKA_SSL_CERTIFICATE_"
                          f"LOCATION={broker.tls.client_cert} without KAFKA_SSL_KEY_LOCATION)"))
+    def offering(cert: Path, key: Path, why: str) -> tuple[dict[str, str], tuple[str, ...]]:
+        """The mutual-TLS settings with another certificate and key, refused for `why`."""
+        return ({**mtls, "KAFKA_SSL_CERTIFICATE_LOCATION": str(cert),
+                 "KAFKA_SSL_KEY_LOCATION": str(key)},
+                (refused, "client certificate not accepted (KAFKA_SSL_CERTIFICATE_LOCATION="
+                 f"{cert}: {why})"))
+
     if case == "client certificate of another CA":
-        return ({**mtls, "KAFKA_SSL_CERTIFICATE_LOCATION": str(broker.tls.foreign_cert),
-                 "KAFKA_SSL_KEY_LOCATION": str(broker.tls.foreign_key)},
-                (refused, "client certificate not accepted (KAFKA_SSL_CERTIFICATE_LOCATION="
-                 f"{broker.tls.foreign_cert}: not sent, signed by none of the CAs the broker "
-                 "trusts)"))
+        return offering(broker.tls.foreign_cert, broker.tls.foreign_key,
+                        "not sent, signed by none of the CAs the broker trusts")
     if case == "expired client certificate":
-        return ({**mtls, "KAFKA_SSL_CERTIFICATE_LOCATION": str(broker.tls.expired_cert),
-                 "KAFKA_SSL_KEY_LOCATION": str(broker.tls.expired_key)},
-                (refused, "client certificate not accepted (KAFKA_SSL_CERTIFICATE_LOCATION="
-                 f"{broker.tls.expired_cert}: one the broker's CAs must have signed, still "
-                 "valid)"))
+        return offering(broker.tls.expired_cert, broker.tls.expired_key,
+                        "one the broker's CAs must have signed, still valid")
     if case == "wrong key password":
         return ({**mtls, "KAFKA_SSL_KEY_PASSWORD": WRONG_PASSWORD},
                 ("invalid Kafka client setting (", "ssl.key.location failed",
