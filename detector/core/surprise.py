@@ -383,5 +383,5 @@ def to_score(total: float, cfg: CoreConfig) -> float:
 
 __all__ = [
     "GRADES", "LOGISTIC_S", "SPANS", "TERMS", "Recalibration", "categorical", "combine",
-    "hour_tail", "poisson_tail", "tail_pdf", "tail_sf", "terms", "to_score",
+    "hour_tail", "match_weights", "poisson_tail", "tail_pdf", "tail_sf", "terms", "to_score",
 ]
