@@ -185,13 +185,22 @@ class Fleet:
         return stopped
 
     @contextmanager
-    def supervised(self, exports: Path, expected: int) -> Iterator[Fleet]:
-        """The suite's body: on any failure print `diagnosis` (and keep the logs when
-        AUDITSTREAM_FAULT_KEEP_LOGS says so); on any end `close` the fleet."""
+    def supervised(self, exports: Path, expected: int,
+                   broker: Callable[[], list[str]] | None = None) -> Iterator[Fleet]:
+        """The suite's body: on any failure print `diagnosis` and what `broker` finds (and
+        keep the logs when AUDITSTREAM_FAULT_KEEP_LOGS says so); on any end `close` the
+        fleet."""
         try:
             yield self
         except BaseException:
             print("\n" + self.diagnosis(exports, expected), flush=True)
+            if broker is not None:
+                try:
+                    lines = broker()
+                except Exception as exc:  # the run's own failure is the one to raise
+                    lines = [f"failed: {exc!r}"]
+                print("\n".join(["--- the broker, asked by new clients ---", *lines]),
+                      flush=True)
             if KEEP_LOGS:
                 print(f"logs kept in {keep_logs(self.logs, KEEP_LOGS)}", flush=True)
             raise

@@ -30,6 +30,7 @@ import pytest
 
 from shared.settings import KafkaSettings
 from tests.conftest import BrokerHandle
+from tests.integration.broker_check import broker_check
 from tests.integration.detector_harness import CORE_ENV, Topics, read_all
 from tests.integration.fault_fleet import EXCEPTIONS, SEED, Fleet, drain
 from tests.integration.pipeline_harness import (
@@ -142,7 +143,8 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
     exports = tmp_path / "exports"
     fleet = Fleet(env, tmp_path, sink(env, exports, tmp_path))
     fleet.track(offline)
-    with fleet.supervised(exports, n):
+    with fleet.supervised(exports, n, lambda: broker_check(
+            kafka, topics.input, PARTITIONS, env["DETECTOR_GROUP_ID"])):
         fleet.start_detector("a")
         fleet.sink.start()
         feed = replay(source, env, tmp_path, rate=RATE).start()

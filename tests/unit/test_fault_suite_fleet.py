@@ -114,3 +114,24 @@ def test_a_feeder_that_cannot_deliver_says_how_many_and_what_librdkafka_said(
     assert text.startswith("3 of 3 messages to t still undelivered after 1 s; "
                            f"librdkafka's last lines ({log}):"), text
     assert len(text.splitlines()) > 1, text
+
+
+@pytest.mark.parametrize("answers", [["partitions without a leader: 0 [] (0.1 s)"], None])
+def test_a_failure_reports_what_the_broker_answers_new_clients(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], answers: list[str] | None
+) -> None:
+    # Whether a stall was the broker's or the suite's long-lived clients' (a CI failure
+    # left that open); a check that fails itself must not hide the run's own failure.
+    def check() -> list[str]:
+        if answers is None:
+            raise RuntimeError("no broker")
+        return answers
+
+    fleet = fleet_without_broker(tmp_path)
+    with pytest.raises(AssertionError, match="the drain stalled"), \
+            fleet.supervised(tmp_path / "exports", 10, check):
+        raise AssertionError("the drain stalled")
+    out = capsys.readouterr().out
+    expected = answers or ["failed: RuntimeError('no broker')"]
+    assert "\n".join(["--- the broker, asked by new clients ---", *expected]) in out
+    assert not fleet.sink.alive()
