@@ -44,12 +44,6 @@ class KafkaSettings(BaseSettings):
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
             "client.id": self.client_id,
-            # Keep the brokers learnt from metadata while all of them are down and reconnect
-            # to them: librdkafka's default re-bootstrap forgets them instead, and a client
-            # that sends no metadata request meanwhile (a consumer waiting in committed(),
-            # an idempotent producer waiting for its producer id) was seen left without a
-            # usable broker for minutes after a broker restart (docs/reliability.md).
-            "metadata.recovery.strategy": "none",
         }
         optional: dict[str, str | SecretStr | None] = {
             "sasl.mechanism": self.sasl_mechanism,

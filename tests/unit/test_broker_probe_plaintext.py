@@ -28,4 +28,4 @@ def test_the_probe_ignores_the_security_settings(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv(name, value)
     conf = local_client("127.0.0.1:9").client_config()
     assert conf == {"bootstrap.servers": "127.0.0.1:9", "security.protocol": "PLAINTEXT",
-                    "client.id": "auditstream", "metadata.recovery.strategy": "none"}
+                    "client.id": "auditstream"}

@@ -29,19 +29,7 @@ def test_kafka_settings_read_environment_and_pass_security_through(
 
 def test_unset_security_options_are_left_to_librdkafka() -> None:
     conf = KafkaSettings(bootstrap_servers="127.0.0.1:9092").client_config()
-    assert set(conf) == {"bootstrap.servers", "security.protocol", "client.id",
-                         "metadata.recovery.strategy"}
-
-
-def test_every_client_keeps_the_brokers_it_learnt_through_an_outage() -> None:
-    # librdkafka's re-bootstrap (all brokers down) forgot the broker; a consumer waiting in
-    # committed() without polling then had no broker to ask for its coordinator for minutes
-    # after a broker restart (the fault suite's CI failure; docs/reliability.md).
-    from shared.kafka import consumer_config, producer_config
-
-    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:9092")
-    for conf in (kafka.client_config(), producer_config(kafka), consumer_config(kafka, "g")):
-        assert conf["metadata.recovery.strategy"] == "none"
+    assert set(conf) == {"bootstrap.servers", "security.protocol", "client.id"}
 
 
 def test_invalid_security_protocol_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
