@@ -235,9 +235,10 @@ def rollups_equal(a: Path, b: Path) -> dict[str, bool]:
 #: How long a feeder's final flush may take: long enough to ride through a broker restart.
 FLUSH_S = 180.0
 #: librdkafka's debug contexts a feeder logs (when it has a log): the idempotent producer's
-#: state and producer id, each message set sent or retried, partition leaders. A few hundred
-#: messages give a log of a few hundred kB; what it waited for when a flush ran out.
-FEEDER_DEBUG = "eos,msg,topic"
+#: state and producer id, each message set sent or retried, partition leaders, and which
+#: brokers it knows (a broker restart can leave it none: docs/reliability.md). A few
+#: hundred messages give a log of about a MB; what it waited for when a flush ran out.
+FEEDER_DEBUG = "eos,msg,topic,broker"
 
 
 def _file_logger(path: Path) -> logging.Logger:
