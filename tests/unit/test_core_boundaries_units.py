@@ -569,4 +569,4 @@ def test_the_population_prior_needs_some_weight(weight: float, valid: bool) -> N
         return
     rows = [_tx(at=T0 + timedelta(days=i), amount=50.0 + i, i=i) for i in range(8)]
     out = PartitionEngine(CoreConfig(prior_weight=weight)).process(rows)
-    assert len(out) == 8 and all(0.0 <= r.score <= 1.0 for r in out)
+    assert len(out) == 8 and all(r.score is not None and 0.0 <= r.score <= 1.0 for r in out)
