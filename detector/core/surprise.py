@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from operator import countOf
+from typing import Final
 
 from detector.core.calibration import TERMS, Recalibration
 from detector.core.config import CoreConfig
@@ -30,19 +31,19 @@ from detector.core.state import NOVELTY, CustomerState, Population
 from shared.schemas import TransactionView as Transaction
 
 #: The rule each term grades (its reason gives way to the rule's when the rule fires).
-GRADES: dict[str, str] = {
+GRADES: Final[dict[str, str]] = {
     "amount_high": "high_amount", "hour": "odd_hour", "country": "new_country",
     "travel": "impossible_travel", "rate": "burst", "repeat": "duplicate",
 }
 #: The k-th earlier purchase tested by the activity and repetition terms (a geometric
 #: set: each test costs ln(number tested) of surprise, Bonferroni).
-SPANS: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+SPANS: Final[tuple[int, ...]] = (1, 2, 4, 8, 16, 32)
 #: The smallest probability a term takes (so its -log stays finite before the cap).
-_TINY = 1e-300
+_TINY: Final = 1e-300
 
 
 #: Logistic scale with the same quartiles as a unit normal (robust z = IQR / 1.349).
-LOGISTIC_S = 0.6745 / math.log(3.0)
+LOGISTIC_S: Final = 0.6745 / math.log(3.0)
 
 
 def tail_sf(z: float) -> float:
@@ -136,7 +137,7 @@ def _categorical(table: dict[str, int], key: str, learnt: int, explore: float,
 
 #: Each novelty term, in `Context`'s order: (its attribute in the population, the index of
 #: its attribute in `NOVELTY`).
-_NOVEL: list[tuple[str, int]] = [
+_NOVEL: Final[list[tuple[str, int]]] = [
     (a, NOVELTY.index(a)) for a in ("country", "device", "ipnet", "channel", "category")]
 
 
