@@ -36,6 +36,7 @@ from detector.kafka_io import (
     Restorer,
     ensure_detector_topics,
     make_group_consumer,
+    make_offset_reader,
 )
 from detector.loop import BatchProcessor, CoreFailure, ReplayContext
 from detector.metrics import Metrics, Watchdog
@@ -86,6 +87,7 @@ class Detector(PartitionOwnership):
         self._watchdog = Watchdog(WATCHDOG_S)
         self._snapshot_partitions, self._txn = self._start_up()
         self._consumer: Consumer = make_group_consumer(settings)
+        self._offset_reader = lambda: make_offset_reader(settings)
         output = KafkaOutput(self._txn.producer, settings, self._snapshot_partitions)
         self.processor = BatchProcessor(output, settings.snapshot_every, factory=self._factory,
                                         max_output_bytes=settings.max_output_bytes, hook=hook)

@@ -104,6 +104,13 @@ def make_group_consumer(s: DetectorSettings) -> Consumer:
     return make_consumer(s.kafka, s.group_id, **conf)
 
 
+def make_offset_reader(s: DetectorSettings) -> Consumer:
+    """A consumer of the group that only reads its committed offsets: it never subscribes
+    (so never joins the group), and has no static member id (it must not stand in for the
+    detector's own consumer)."""
+    return make_consumer(s.kafka, s.group_id)
+
+
 class KafkaOutput:
     """Produces scored rows, dead letters and snapshots (the caller owns the transaction)."""
 

@@ -4,25 +4,26 @@ Each assigned partition gets its state as of its committed offset (kept in memor
 clean revoke, else restored from the state topic and replayed); a lost one is dropped. After
 an abort every owned partition goes back to its committed offset and state. A restore that
 cannot reach the cluster (a broker restart) is retried for `REWIND_RETRY_S` in tries of at
-most `REWIND_TRY_S` (then exit 4), and not at all once a stop is asked. An exception inside
-librdkafka's callbacks is kept, stops the loop and is re-raised there. Part of
-`detector.app.Detector` (a mixin).
+most `REWIND_TRY_S` (then exit 4), and not at all once a stop is asked; a try whose committed
+offsets time out asks them again of a new client of the group (`_read_committed`). An
+exception inside librdkafka's callbacks is kept, stops the loop and is re-raised there. Part
+of `detector.app.Detector` (a mixin).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from detector.ending import TransactionEnds
 from detector.outage import is_outage
 from detector.partition import PartitionState
 from detector.txn import Abortable
-from shared.kafka import worth_waiting
+from shared.kafka import kafka_code, worth_waiting
 from shared.retry import retry_within, unreachable_after
 
 log = logging.getLogger("detector")
@@ -40,6 +41,8 @@ class PartitionOwnership(TransactionEnds):
     """Restores, rewinds and the rebalance callbacks of a `Detector`."""
 
     _stopping: bool
+    #: A new consumer of the group that only reads committed offsets (`_read_committed`).
+    _offset_reader: Callable[[], Consumer]
     #: States of partitions revoked cleanly, kept in case they come back at the same offset.
     _kept: dict[int, PartitionState]
 
@@ -76,7 +79,7 @@ class PartitionOwnership(TransactionEnds):
     def _restore(self, partitions: list[TopicPartition], wait: float) -> list[TopicPartition]:
         """Give each partition its state as of its committed offset (waited for at most
         `wait` seconds); return start positions."""
-        committed = self._consumer.committed(partitions, timeout=wait)
+        committed = self._read_committed(partitions, wait)
         out = []
         for tp in committed:
             p, offset = tp.partition, (tp.offset if tp.offset >= 0 else None)
@@ -98,6 +101,29 @@ class PartitionOwnership(TransactionEnds):
         self._restorer.ctx.position = None
         self._kept.clear()
         return out
+
+    def _read_committed(self, partitions: list[TopicPartition],
+                        wait: float) -> list[TopicPartition]:
+        """The group's committed offsets of `partitions`, from the detector's consumer or,
+        when it times out, from a new client of the group (each waited for `wait` seconds).
+
+        After a broker restart librdkafka (2.16) was seen to lose its only broker and find it
+        again only once the application polled, which a rewind does not do: `committed()`
+        timed out for minutes while new clients were answered at once (docs/reliability.md,
+        "Clients left without a broker after a broker restart"). The offsets are the group's,
+        whichever client reads them; the consumer finds the broker at its next poll."""
+        try:
+            return self._consumer.committed(partitions, timeout=wait)
+        except KafkaException as exc:
+            if kafka_code(exc) != KafkaError._TIMED_OUT:
+                raise
+            log.warning("committed offsets timed out (%s); asking a new client of the group",
+                        exc)
+        reader = self._offset_reader()
+        try:
+            return reader.committed(partitions, timeout=wait)
+        finally:
+            reader.close()
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         with self._callback("assign"):

@@ -24,7 +24,7 @@ class CoreConfig(BaseModel):
     amount_history: int = Field(default=32, ge=4, le=256, description="amounts kept per customer")
     min_history: int = Field(default=5, ge=1, description="tx before a customer is 'established'")
     prior_weight: float = Field(
-        default=3.0, ge=0, description="pseudo-count of the population prior in a cold start"
+        default=3.0, gt=0, description="pseudo-count of the population prior in a cold start"
     )
     max_seen: int = Field(default=12, ge=2, description="countries/categories/... kept each")
 

@@ -194,7 +194,7 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
         hour_v = _bits(max(hour_tail(st, pop, hour, cfg), w_ctx * near_hour / size), cap)
     reasons: dict[str, str] = {}
     rate_v = _rate(t, st, pop, cfg, reasons) if n and pop.gaps >= 100 else 0.0
-    repeat_v = _repeat(tx, t, st, z, scale, cfg, reasons) if n and tx.amount > 0 else 0.0
+    repeat_v = _repeat(tx, t, st, pop, z, scale, cfg, reasons) if n and tx.amount > 0 else 0.0
     # --- a long silence, and the activity right after it --------------------------------
     wake = dormancy = 0.0
     if st.gaps and t >= st.last_t:
@@ -258,34 +258,76 @@ def _rate(t: float, st: CustomerState, pop: Population, cfg: CoreConfig,
     return max(best, 0.0)
 
 
-def _repeat(tx: Transaction, t: float, st: CustomerState, z: float, scale: float,
-            cfg: CoreConfig, reasons: dict[str, str]) -> float:
-    """Repetition of similar amounts in a short window: the k nearest amounts among the
-    purchases of the window, against the chance that k of them fall that close by
-    coincidence given the customer's amounts (no fixed tolerance)."""
+def match_weights(tx: Transaction, st: CustomerState, pop: Population, cfg: CoreConfig
+                  ) -> tuple[float, float]:
+    """How a neighbour's amount gap is weighed in `_repeat`: (same category and channel as
+    this purchase, not both). A neighbour is similar by amount *and* by what was bought:
+    the chance that another purchase falls within d of this amount is split into two cells,
+    one that matches (chance pi, the customer's category share times their channel share,
+    each shrunk to the population's, `prior_weight` events) and one that does not (1 - pi),
+    each given half of the test (a union bound over the two cells): a match counts as a
+    gap x 2 pi, another as x 2 (1 - pi), so the test stays a valid p-value whatever pi is.
+    Only when a match is less likely than not (pi < 1/2) is it evidence; otherwise both
+    weights are 1 (a customer who always buys the same way is judged by amounts alone)."""
+    w = cfg.prior_weight
+    cats, chans = st.categories, st.channels
+    category, channel = tx.merchant_category, tx.channel
+    p_cat = (cats.get(category, 0) + w * pop.share("category", category)) / (
+        sum(cats.values()) + w)
+    p_chan = (chans.get(channel, 0) + w * pop.share("channel", channel)) / (
+        sum(chans.values()) + w)
+    pi = p_cat * p_chan
+    if pi >= 0.5:
+        return 1.0, 1.0
+    return 2.0 * pi, 2.0 * (1.0 - pi)
+
+
+def _neighbours(tx: Transaction, t: float, st: CustomerState, weights: tuple[float, float],
+                window_s: float) -> list[tuple[float, float]]:
+    """(weighed gap, amount) of every purchase of the window, nearest first: the log gap
+    to this amount (at least half a cent: closer amounts are equal), x `match_weights`."""
     amount = tx.amount
     la = math.log(amount)
-    grain = 0.005 / amount  # half a cent: amounts closer than this are equal
-    near: list[float] = []
-    exact = 0
-    window_s = cfg.repeat_window_s
+    grain = 0.005 / amount
+    same, other_w = weights
     category, channel = tx.merchant_category, tx.channel
+    near: list[tuple[float, float]] = []
     for rt, other, r_category, r_channel in st.window:
         if abs(t - rt) <= window_s and other > 0:
             gap = abs(math.log(other) - la)
-            near.append(grain if grain > gap else gap)
-            exact += (other == amount and r_category == category and r_channel == channel)
-    if not near:
+            gap = grain if grain > gap else gap
+            match = r_category == category and r_channel == channel
+            near.append((gap * (same if match else other_w), other))
+    near.sort()
+    return near
+
+
+def _repeat(tx: Transaction, t: float, st: CustomerState, pop: Population, z: float,
+            scale: float, cfg: CoreConfig, reasons: dict[str, str]) -> float:
+    """Repetition of similar purchases in a short window: the k nearest among the
+    purchases of the window (amounts, weighed by whether category and channel match:
+    `match_weights`), against the chance that k of them fall that close by coincidence
+    given the customer's amounts and habits (no fixed tolerance)."""
+    amount = tx.amount
+    window_s = cfg.repeat_window_s
+    weights = match_weights(tx, st, pop, cfg)
+    pairs = _neighbours(tx, t, st, weights, window_s)
+    if not pairs:
         return 0.0
+    grain = 0.005 / amount
+    exact = 0
+    category, channel = tx.merchant_category, tx.channel
+    for rt, other, r_category, r_channel in st.window:
+        if abs(t - rt) <= window_s and other > 0:
+            exact += (other == amount and r_category == category and r_channel == channel)
     cap = cfg.surprise_cap
     density = tail_pdf(z) / scale
-    near.sort()
-    others = len(near)
+    others = len(pairs)
     tested = [k for k in SPANS if k <= others]
     tests = math.log(len(tested))
     best, closest = 0.0, 0
     for k in tested:
-        p_sim = min(1.0, 2 * near[k - 1] * density)
+        p_sim = min(1.0, 2 * pairs[k - 1][0] * density)
         s = _bits(poisson_tail(k, others * p_sim), cap) - tests
         if s > best or (s == best and s > 0.0):  # on a tie (at the cap) the larger count
             best, closest = s, k
@@ -296,19 +338,15 @@ def _repeat(tx: Transaction, t: float, st: CustomerState, z: float, scale: float
     if best > cfg.surprise_floor:  # only a term above the floor is given its reason
         reasons["repeat"] = (
             f"repeats an amount of {amount:g} within {duration(window_s)}" if exact
-            else _similar_amounts(amount, t, st, closest, window_s))
+            else _similar_amounts(amount, pairs, closest, window_s))
     return best
 
 
-def _similar_amounts(amount: float, t: float, st: CustomerState, count: int,
+def _similar_amounts(amount: float, pairs: list[tuple[float, float]], count: int,
                      window_s: float) -> str:
     """The repeat's reason: this purchase and the `count` nearest amounts `_repeat`
-    compared it with (gaps computed as there), as the range an auditor can look up."""
-    la = math.log(amount)
-    grain = 0.005 / amount
-    gaps = sorted([(max(grain, abs(math.log(other) - la)), other)
-                   for rt, other, _, _ in st.window if abs(t - rt) <= window_s and other > 0])
-    compared = [amount] + [other for _, other in gaps[:count]]
+    compared it with (`_neighbours`), as the range an auditor can look up."""
+    compared = [amount] + [other for _, other in pairs[:count]]
     low, high = f"{min(compared):.2f}", f"{max(compared):.2f}"
     if low == high:
         return f"{count + 1} purchases of {low} each within {duration(window_s)}"
@@ -351,5 +389,5 @@ def to_score(total: float, cfg: CoreConfig) -> float:
 
 __all__ = [
     "GRADES", "LOGISTIC_S", "SPANS", "TERMS", "Recalibration", "categorical", "combine",
-    "hour_tail", "poisson_tail", "tail_pdf", "tail_sf", "terms", "to_score",
+    "hour_tail", "match_weights", "poisson_tail", "tail_pdf", "tail_sf", "terms", "to_score",
 ]

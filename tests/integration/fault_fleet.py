@@ -9,12 +9,19 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.integration.detector_harness import FAULTS_ENV
-from tests.integration.pipeline_harness import Service, committed_rows, detector, wait_until
+from tests.integration.pipeline_harness import (
+    Feeder,
+    Service,
+    committed_rows,
+    detector,
+    wait_until,
+)
 
 SEED = int(os.environ.get("AUDITSTREAM_FAULT_SEED", "20261124"))
 DETECTOR_ENV = {"DETECTOR_SNAPSHOT_EVERY": "4000"}  # restores use snapshot + replay
@@ -57,13 +64,19 @@ def keep_logs(logs: Path, into: str) -> Path:
 
 @dataclass
 class Fleet:
-    """The running detectors and the sink; restarts whatever died without being asked to."""
+    """The running detectors and the sink; restarts whatever died without being asked to.
+
+    Everything else the suite starts (the replay, the offline reference, a second sink, the
+    feeders) is handed to `track`, so that `close` stops it too, on a failure as well."""
 
     env: dict[str, str]
     logs: Path
     sink: Service
     detectors: dict[str, Service] = field(default_factory=dict)
     retired: list[Service] = field(default_factory=list)
+    #: The suite's other processes and feeder threads (`track`).
+    others: list[Service] = field(default_factory=list)
+    feeders: list[Feeder] = field(default_factory=list)
     unplanned: list[str] = field(default_factory=list)
     hangs: list[str] = field(default_factory=list)
     #: The last lines of each log whose process exited unplanned or hung (by log file name).
@@ -133,13 +146,67 @@ class Fleet:
                 state = "running" if svc.alive() else f"exited {svc.proc and svc.proc.poll()}"
                 out += [f"--- last lines of {svc.log_path.name} ({state}) ---",
                         *tail(svc.log_path, LAST_LINES)]
+        for feeder in self.feeders:
+            state = "feeding" if feeder.is_alive() else f"ended: {feeder.error!r}"[:300]
+            out.append(f"--- feeder to {feeder.topic}: {feeder.produced} of "
+                       f"{len(feeder.items)} produced, {feeder.undelivered} undelivered "
+                       f"({state}) ---")
+            if feeder.log is not None:
+                out += tail(feeder.log, LAST_LINES)
         return "\n".join(out)
 
     def stop_all(self) -> dict[str, int]:
+        """Stop the sink and the current detectors (SIGTERM); their exit codes."""
         codes = {"sink": self.sink.terminate()}
         codes.update({f"detector {n}": d.terminate() for n, d in self.detectors.items()})
         return codes
 
+    def track(self, started: Service | Feeder) -> None:
+        """Have `close` stop `started` (a process or a feeder) too."""
+        if isinstance(started, Feeder):
+            self.feeders.append(started)
+        else:
+            self.others.append(started)
+
+    def close(self) -> list[str]:
+        """Stop every process and feeder still running (SIGTERM, then SIGKILL): nothing the
+        suite started outlives it, whatever failed. Returns the log names of the processes
+        it stopped (none after a clean `stop_all`)."""
+        for feeder in self.feeders:
+            feeder.stop()
+        stopped = []
+        for svc in [*self.detectors.values(), *self.retired, self.sink, *self.others]:
+            if svc.alive():
+                stopped.append(svc.log_path.name)
+                svc.terminate(10)
+        for feeder in self.feeders:
+            if feeder.is_alive():
+                feeder.join(10)
+        return stopped
+
+    @contextmanager
+    def supervised(self, exports: Path, expected: int,
+                   broker: Callable[[], list[str]] | None = None) -> Iterator[Fleet]:
+        """The suite's body: on any failure print `diagnosis` and what `broker` finds (and
+        keep the logs when AUDITSTREAM_FAULT_KEEP_LOGS says so); on any end `close` the
+        fleet."""
+        try:
+            yield self
+        except BaseException:
+            print("\n" + self.diagnosis(exports, expected), flush=True)
+            if broker is not None:
+                try:
+                    lines = broker()
+                except Exception as exc:  # the run's own failure is the one to raise
+                    lines = [f"failed: {exc!r}"]
+                print("\n".join(["--- the broker, asked by new clients ---", *lines]),
+                      flush=True)
+            if KEEP_LOGS:
+                print(f"logs kept in {keep_logs(self.logs, KEEP_LOGS)}", flush=True)
+            raise
+        finally:
+            if stopped := self.close():
+                print(f"stopped, still running at the end: {stopped}", flush=True)
 
 
 def drain(exports: Path, expected: int, check: Callable[[], None]) -> float:

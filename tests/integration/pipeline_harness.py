@@ -8,6 +8,7 @@ session's broker, on topics and groups no other test uses.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from confluent_kafka import Producer
 
 from shared.kafka import DeliveryTracker, make_producer
 from shared.settings import KafkaSettings
@@ -230,34 +232,91 @@ def rollups_equal(a: Path, b: Path) -> dict[str, bool]:
     return {name: (a / name).read_bytes() == (b / name).read_bytes() for name in ROLLUP_FILES}
 
 
+#: How long a feeder's final flush may take: long enough to ride through a broker restart.
+FLUSH_S = 180.0
+#: librdkafka's debug contexts a feeder logs (when it has a log): the idempotent producer's
+#: state and producer id, each message set sent or retried, partition leaders, and which
+#: brokers it knows (a broker restart can leave it none: docs/reliability.md). A few
+#: hundred messages give a log of about a MB; what it waited for when a flush ran out.
+FEEDER_DEBUG = "eos,msg,topic,broker"
+
+
+def _file_logger(path: Path) -> logging.Logger:
+    """A logger of its own writing to `path` (librdkafka's lines of one client)."""
+    logger = logging.getLogger(f"feeder.{path}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger.addHandler(handler)
+    return logger
+
+
 class Feeder(threading.Thread):
-    """Produces (key, value) pairs at `rate`/s in a thread; keeps any failure to re-raise."""
+    """Produces (key, value) pairs at `rate`/s in a thread; keeps any failure to re-raise.
+
+    With `log`, librdkafka's lines (`FEEDER_DEBUG`) go to that file, and a flush that runs
+    out names it with its last lines. `stop` ends the feeding and the flush early."""
 
     def __init__(self, kafka: KafkaSettings, topic: str,
-                 items: Sequence[tuple[bytes, bytes | None]], rate: float) -> None:
+                 items: Sequence[tuple[bytes, bytes | None]], rate: float,
+                 log: Path | None = None) -> None:
         super().__init__(daemon=True)
         self.kafka, self.topic, self.items, self.rate = kafka, topic, items, rate
+        self.log = log
         self.error: BaseException | None = None
         self.delivered = 0
+        #: Messages handed to the producer, and those still in its queue at the end.
+        self.produced = 0
+        self.undelivered = 0
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
 
     def run(self) -> None:
         try:
-            # Quiet: a broker restart would otherwise fill the test output with connect errors.
-            producer = make_producer(self.kafka, log_level=2)
+            # Quiet without a log: a broker restart would otherwise fill the test output
+            # with connect errors.
+            extra: dict[str, object] = {"log_level": 2}
+            if self.log is not None:
+                extra = {"logger": _file_logger(self.log), "debug": FEEDER_DEBUG}
+            producer = make_producer(self.kafka, **extra)
             tracker = DeliveryTracker()
             start = time.monotonic()
             for n, (key, value) in enumerate(self.items, 1):
+                if self._halt.is_set():
+                    break
                 producer.produce(self.topic, key=key, value=value, on_delivery=tracker)
+                self.produced = n
                 producer.poll(0)
                 ahead = start + n / self.rate - time.monotonic()
                 if ahead > 0:
-                    time.sleep(ahead)
-            # Long enough to ride through a broker restart.
-            assert producer.flush(180) == 0, "poison messages still undelivered"
+                    self._halt.wait(ahead)
+            self.undelivered = self._flush(producer, FLUSH_S)
+            assert self.undelivered == 0, self.stuck()
             assert tracker.failed == 0, tracker.errors
             self.delivered = tracker.delivered
         except BaseException as exc:
             self.error = exc
+
+    def _flush(self, producer: Producer, seconds: float) -> int:
+        """Flush for at most `seconds` (less if stopped); the messages still queued."""
+        deadline = time.monotonic() + seconds
+        left = len(producer)
+        while left and not self._halt.is_set() and time.monotonic() < deadline:
+            left = producer.flush(min(1.0, max(deadline - time.monotonic(), 0.0)))
+        return left
+
+    def stuck(self) -> str:
+        """Why the flush ran out: the count and, with a log, librdkafka's last lines."""
+        what = (f"{self.undelivered} of {self.produced} messages to {self.topic} still "
+                f"undelivered after {FLUSH_S:.0f} s" + (" (stopped)" if self._halt.is_set()
+                                                       else ""))
+        if self.log is None:
+            return what
+        lines = self.log.read_text(errors="replace").splitlines()[-20:]
+        return "\n".join([f"{what}; librdkafka's last lines ({self.log}):", *lines])
 
     def result(self, timeout: float) -> int:
         self.join(timeout)
@@ -265,4 +324,3 @@ class Feeder(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.delivered
-

@@ -30,8 +30,9 @@ import pytest
 
 from shared.settings import KafkaSettings
 from tests.conftest import BrokerHandle
+from tests.integration.broker_check import broker_check
 from tests.integration.detector_harness import CORE_ENV, Topics, read_all
-from tests.integration.fault_fleet import EXCEPTIONS, KEEP_LOGS, SEED, Fleet, drain, keep_logs
+from tests.integration.fault_fleet import EXCEPTIONS, SEED, Fleet, drain
 from tests.integration.pipeline_harness import (
     Feeder,
     Service,
@@ -87,7 +88,8 @@ def inject(kind: str, fleet: Fleet, broker: BrokerHandle, rng: random.Random,
     elif kind == "second_sink":
         second = sink(fleet.env, Path(fleet.sink.args[2]), fleet.logs)
         second.name = "sink-second"  # its own log files
-        code = second.start().wait(30)
+        fleet.track(second.start())
+        code = second.wait(30)
         assert code == 6, f"a second sink on the same folder exited {code}: {second.logs()}"
         assert f"pid {fleet.sink.proc and fleet.sink.proc.pid}" in second.logs().lower(), \
             second.logs()
@@ -140,12 +142,17 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
 
     exports = tmp_path / "exports"
     fleet = Fleet(env, tmp_path, sink(env, exports, tmp_path))
-    try:
+    fleet.track(offline)
+    with fleet.supervised(exports, n, lambda: broker_check(
+            kafka, topics.input, PARTITIONS, env["DETECTOR_GROUP_ID"])):
         fleet.start_detector("a")
         fleet.sink.start()
         feed = replay(source, env, tmp_path, rate=RATE).start()
+        fleet.track(feed)
         fleet.detectors["a"].wait_for("restored", timeout=120)  # kills hit a working detector
-        feeder = Feeder(kafka, topics.input, poison, rate=len(poison) * RATE / n)
+        feeder = Feeder(kafka, topics.input, poison, rate=len(poison) * RATE / n,
+                        log=tmp_path / "feeder-poison.log")
+        fleet.track(feeder)
         feeder.start()
 
         plan = PLAN if FIXED_PLAN is not None else rng.sample(PLAN, len(PLAN))
@@ -161,7 +168,9 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
         assert feeder.result(200) == len(poison)
         # The same transactions again (after the first copies were published): dead letters.
         copies, copied_ids = duplicate_items(source, DUPLICATE_SHARE, rng)
-        again = Feeder(kafka, topics.input, copies, rate=RATE)
+        again = Feeder(kafka, topics.input, copies, rate=RATE,
+                       log=tmp_path / "feeder-copies.log")
+        fleet.track(again)
         again.start()
         assert again.result(120) == len(copies)
 
@@ -227,8 +236,3 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
         assert fleet.hangs == [], "a detector hung (killed and restarted by the suite)"
         planned = Counter(PLAN)
         assert {k: injected[k] + (k in skipped) for k in planned} == planned, (injected, skipped)
-    except BaseException:
-        print("\n" + fleet.diagnosis(exports, n), flush=True)
-        if KEEP_LOGS:
-            print(f"logs kept in {keep_logs(tmp_path, KEEP_LOGS)}", flush=True)
-        raise

@@ -314,6 +314,7 @@ def fake_detector(monkeypatch: Any, cluster: FakeCluster, factory: Any | None = 
     monkeypatch.setattr(app, "ensure_detector_topics", lambda s, *a, **k: cluster.partitions)
     monkeypatch.setattr(txn, "make_transactional_producer", lambda s: cluster.producer())
     monkeypatch.setattr(app, "make_group_consumer", lambda s: cluster.consumer())
+    monkeypatch.setattr(app, "make_offset_reader", lambda s: cluster.consumer())
     monkeypatch.setattr(app, "Restorer", lambda *a: FakeRestorer(cluster, *a))
     s = DetectorSettings(**{"instance_id": "t", "commit_interval_ms": 1, **settings})
     return app.Detector(s, factory or CountingFactory(), hook=hook)

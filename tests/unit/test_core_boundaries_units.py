@@ -557,3 +557,16 @@ def test_scored_rows_are_complete_pydantic_objects_with_six_decimal_scores() -> 
         assert row.model_fields_set == set(type(row).model_fields)
         assert row.model_dump(exclude_unset=True) == row.model_dump()
         assert row == type(row).model_validate(row.model_dump())
+
+
+@pytest.mark.parametrize(("weight", "valid"), [(0.0, False), (1e-9, True), (1.0, True)])
+def test_the_population_prior_needs_some_weight(weight: float, valid: bool) -> None:
+    """`prior_weight` 0 divided by zero on a customer's first purchase (ZeroDivisionError in
+    `observe`): it is refused as a setting instead; any positive weight scores."""
+    if not valid:
+        with pytest.raises(ValueError, match="prior_weight"):
+            CoreConfig(prior_weight=weight)
+        return
+    rows = [_tx(at=T0 + timedelta(days=i), amount=50.0 + i, i=i) for i in range(8)]
+    out = PartitionEngine(CoreConfig(prior_weight=weight)).process(rows)
+    assert len(out) == 8 and all(0.0 <= r.score <= 1.0 for r in out)

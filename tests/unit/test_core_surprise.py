@@ -14,7 +14,15 @@ import detector.core.surprise as surprise_module
 from detector.core.calibration import Recalibration
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
-from detector.core.surprise import LOGISTIC_S, TERMS, poisson_tail, tail_sf, to_score
+from detector.core.state import CustomerState, Population
+from detector.core.surprise import (
+    LOGISTIC_S,
+    TERMS,
+    match_weights,
+    poisson_tail,
+    tail_sf,
+    to_score,
+)
 from shared.schemas import Transaction
 
 START = datetime(2025, 3, 3)
@@ -340,3 +348,84 @@ def test_the_counts_halve_rounding_down_exactly_at_the_window(
     assert (cal.hist[0][5], cal.hist[0][15]) == (250, 250)  # 501 // 2 and 500 // 2
     assert all(type(n) is int for n in cal.hist[0])
     assert cal.total == 500 == sum(cal.hist[1])
+
+
+def _spread_customer(n: int = 40, customer: str = "c1") -> list[Transaction]:
+    """A customer who buys in four categories through two channels in turn (each pair
+    of category and channel 1 in 8) at about 50."""
+    cats, chans = ("grocery", "fuel", "restaurant", "fashion"), ("app", "web")
+    return [tx(i, START + timedelta(days=i, hours=9 + i % 9), amount=40.0 + (i % 7) * 3.1,
+               customer=customer, category=cats[i % 4], channel=chans[(i // 4) % 2])
+            for i in range(n)]
+
+
+def test_a_similar_amount_bought_the_same_way_repeats_more_than_one_bought_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A customer whose purchases spread over categories and channels: a similar amount in
+    the same category and channel minutes later (a split payment) is rarer by coincidence
+    than one bought otherwise, by the chance of that match (1 in 8 here: x 2 pi = 1/4 for
+    a match, x 2 (1 - pi) = 7/4 otherwise, ln 7 = 1.95 apart); before, only the amounts
+    were compared, and both were the same."""
+    base = sorted([*_crowd(), *_spread_customer()], key=lambda r: r.timestamp)
+    end = base[-1].timestamp + timedelta(days=1)
+
+    def repeat(category: str, channel: str) -> float:
+        pair = [tx(600, end, 52.0, category=category, channel=channel),
+                tx(601, end + timedelta(minutes=10), 53.0, category="fuel", channel="web")]
+        return scored_terms([*base, *pair], monkeypatch)[-1]["repeat"]
+
+    same, other = repeat("fuel", "web"), repeat("grocery", "app")
+    assert other > 0.0
+    assert same - other == pytest.approx(math.log(7.0), abs=0.2)
+
+
+@pytest.mark.parametrize(("app", "web", "weights"), [
+    (50, 51, (100 / 101, 102 / 101)),  # a match 50 in 101: less likely than not, evidence
+    (50, 50, (1.0, 1.0)),  # as likely as not: no evidence either way
+    (51, 50, (1.0, 1.0)),
+])
+def test_a_match_weighs_a_repeat_only_when_less_likely_than_not(
+        app: int, web: int, weights: tuple[float, float]) -> None:
+    """`match_weights` at its edge, pi = 1/2 (here the channel share, the category being
+    the customer's only one; no population prior): one event either side."""
+    st = CustomerState()
+    st.categories, st.channels = {"grocery": 1}, {"app": app, "web": web}
+    config = CONFIG.model_copy(update={"prior_weight": 0.0})
+    got = match_weights(tx(1, START), st, Population(), config)
+    assert got == pytest.approx(weights, rel=1e-12)
+
+
+def test_the_repeat_term_is_a_calibrated_tail_probability(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On purchases drawn from the customers' own habits (amounts, categories and channels
+    independent), often minutes apart, among the events with an earlier one in the
+    window: share(repeat > s) is at most about e^-s (the match weights keep it valid)."""
+    rng = random.Random(5)
+    rows = []
+    for c in range(40):
+        level, spread = math.log(rng.uniform(20, 200)), rng.uniform(0.2, 0.5)
+        cats = rng.sample(["grocery", "fuel", "restaurant", "fashion", "travel"], 4)
+        t = START + timedelta(hours=rng.uniform(0, 24))
+        for i in range(120):
+            t += timedelta(minutes=rng.expovariate(1 / 40.0))
+            u = rng.random()
+            amount = math.exp(level + spread * LOGISTIC_S * math.log(u / (1 - u)))
+            rows.append(tx(i, t, round(amount, 2), customer=f"h{c}",
+                           category=rng.choices(cats, [0.4, 0.3, 0.2, 0.1])[0],
+                           channel=rng.choice(["app", "web", "pos"])))
+    rows.sort(key=lambda r: r.timestamp)
+    terms = scored_terms(rows, monkeypatch)
+    count: dict[str, int] = {}
+    last: dict[str, datetime] = {}
+    kept = []
+    for row, values in zip(rows, terms, strict=True):
+        count[row.customer_id] = count.get(row.customer_id, 0) + 1
+        before = last.get(row.customer_id)
+        last[row.customer_id] = row.timestamp
+        if count[row.customer_id] > 20 and before is not None and (
+                row.timestamp - before).total_seconds() <= CONFIG.repeat_window_s:
+            kept.append(values["repeat"])
+    v = np.array(kept)
+    assert len(v) > 2000
+    for s in (2.0, 3.0, 4.0):
+        assert float((v > s).mean()) <= 1.3 * math.exp(-s), (s, float((v > s).mean()))

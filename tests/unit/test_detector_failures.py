@@ -348,6 +348,7 @@ def test_a_rewind_waits_out_a_broker_restart_of_a_loaded_machine(
         return original(tps, timeout)
 
     consumer.committed = committed
+    detector._offset_reader = lambda: ReaderOf(committed)  # a new client: down as well
     if waited_out:
         detector.run(until=drained(cluster))
         assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
@@ -356,6 +357,69 @@ def test_a_rewind_waits_out_a_broker_restart_of_a_loaded_machine(
             detector.run(until=drained(cluster))
         assert info.value.exit_code == ExitCode.KAFKA_UNREACHABLE
     assert down_until is not None
+
+
+class ReaderOf:
+    """A new client of the group whose `committed()` is `committed`."""
+
+    def __init__(self, committed: Callable[..., Any]) -> None:
+        self.committed, self.closed = committed, False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_consumer_left_without_its_broker_after_a_restart_reads_offsets_anew(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The fault suite's stall (CI, 2026-12-01): after a broker restart the detector's own
+    # consumer timed out on committed() every try for 3 minutes (librdkafka 2.16 had lost
+    # its only broker and finds it again only when polled), while new clients of the group
+    # were answered at once. The rewind now asks a new client when its consumer times out.
+    import detector.ownership as ownership
+
+    clock = OutageClock()
+    monkeypatch.setattr(ownership, "time", clock)
+    monkeypatch.setattr(retry, "PAUSE_S", 0.0)
+    cluster = cluster_with()
+    cluster.on_produce = FailOnce(b"17", RuntimeError("produce blew up"))
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    original = detector._consumer.committed
+
+    def stuck(tps: Any, timeout: float = 0) -> Any:
+        if cluster.aborts:  # from the abort on, never again
+            clock.sleep(timeout)
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
+                                            "Failed to get committed offsets: Local: Timed out"))
+        return original(tps, timeout)
+
+    readers: list[ReaderOf] = []
+
+    def reader() -> ReaderOf:
+        readers.append(ReaderOf(original))
+        return readers[-1]
+
+    detector._consumer.committed = stuck
+    detector._offset_reader = reader
+    start = clock.now
+    detector.run(until=drained(cluster))
+    assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
+    assert cluster.aborts >= 1 and readers and all(r.closed for r in readers)
+    assert clock.now - start <= 2 * ownership.REWIND_TRY_S  # one try, not the 180 s wait
+
+
+def test_an_error_other_than_a_timeout_is_not_asked_of_a_new_client(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def refused(original: Any, tps: Any, timeout: float) -> Any:
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT, "broker down"))
+
+    detector, cluster, _ = rewinds_failing(monkeypatch, tmp_path, refused, retry_s=0.0)
+    readers: list[object] = []
+    detector._offset_reader = lambda: readers.append(1)
+    with pytest.raises(KafkaUnreachableError):
+        detector.run(until=drained(cluster))
+    assert readers == []
 
 
 class SilentConsumer:
