@@ -4,10 +4,13 @@
     .venv/bin/python bench/core_bench.py --profile              # cProfile, top self time
     .venv/bin/python bench/core_bench.py --compare /tmp/old     # alternate runs with another
                                                                 # checkout (e.g. `git archive`)
+    .venv/bin/python bench/core_bench.py --compare /tmp/old --paired   # both at once
 
 Data: the default generator mix (seed 3, 1,000 customers, 30 days: ~68,600 rows), generated
 once and cached as a pickle (`--cache`). `--compare` runs each tree `--rounds` times in
-fresh processes, alternating, and reports the medians.
+fresh processes, alternating, and reports the medians; `--paired` runs the two at the same
+time instead and reports the median of the ratios too: on a loaded shared machine both then
+see the same load, which a run after the other does not.
 """
 
 from __future__ import annotations
@@ -60,11 +63,17 @@ def run(cache: str, profile: bool) -> float:
     return 1e6 * (time.process_time() - start) / len(txs)
 
 
-def _in(tree: str, cache: str) -> float:
-    out = subprocess.run(
+def _start(tree: str, cache: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, __file__, "--cache", cache, "--tree", tree],
-        env={**os.environ, "PYTHONPATH": tree}, check=True, capture_output=True, text=True)
-    return float(out.stdout.split()[-1])
+        env={**os.environ, "PYTHONPATH": tree}, stdout=subprocess.PIPE, text=True)
+
+
+def _result(proc: subprocess.Popen[str]) -> float:
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"a run failed (exit {proc.returncode})")
+    return float(out.split()[-1])
 
 
 def main() -> int:
@@ -74,16 +83,28 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--compare", help="another source tree, run alternately with this one")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--paired", action="store_true",
+                        help="with --compare: run both trees at the same time each round")
     args = parser.parse_args()
     if args.compare:
         _rows(args.cache)
         times: dict[str, list[float]] = {args.compare: [], str(ROOT): []}
         for _ in range(args.rounds):
-            for tree in times:
-                times[tree].append(_in(tree, args.cache))
+            if args.paired:
+                started = {tree: _start(tree, args.cache) for tree in times}
+                for tree, proc in started.items():
+                    times[tree].append(_result(proc))
+            else:
+                for tree in times:
+                    times[tree].append(_result(_start(tree, args.cache)))
         for tree, us in times.items():
             print(f"{tree}: median {statistics.median(us):.1f} us/row "
                   f"(runs {', '.join(f'{u:.1f}' for u in us)})")
+        if args.paired:
+            base, this = times.values()
+            ratios = [b / a for a, b in zip(base, this, strict=True)]
+            print(f"this tree / {args.compare}: median ratio {statistics.median(ratios):.3f} "
+                  f"(pairs {', '.join(f'{r:.3f}' for r in ratios)})")
         return 0
     sys.path.insert(0, args.tree)
     print(f"us/row {run(args.cache, args.profile):.2f}")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import ClassVar, Final
 
 #: The surprise terms, in the order of every term vector (detector.core.surprise).
-TERMS: tuple[str, ...] = (
+TERMS: Final[tuple[str, ...]] = (
     "amount_high", "amount_low", "country", "device", "ip_network", "channel", "category",
     "hour", "rate", "repeat", "dormancy", "travel",
 )

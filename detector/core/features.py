@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from functools import lru_cache
-from typing import cast
+from typing import Final, cast
 
 from detector.core.config import CoreConfig
 from detector.core.geo import distance_km
 from detector.core.state import CustomerState, Population
 from shared.schemas import TransactionView as Transaction
 
-EPOCH = datetime(1970, 1, 1)
+EPOCH: Final = datetime(1970, 1, 1)
 
 class Observation:
     """What one event looks like against its customer's past (inputs of rules and model)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Final
 
 #: ISO 3166 alpha-2 -> (latitude, longitude) of a rough population centre.
 CENTROIDS: dict[str, tuple[float, float]] = {
@@ -33,7 +34,7 @@ CENTROIDS: dict[str, tuple[float, float]] = {
     "QA": (25.4, 51.2), "PK": (30.4, 69.3), "BD": (23.7, 90.4), "IR": (32.4, 53.7),
 }
 
-_EARTH_KM = 6371.0
+_EARTH_KM: Final = 6371.0
 
 
 @lru_cache(maxsize=4096)

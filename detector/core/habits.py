@@ -13,6 +13,7 @@ last `context_size` learnt events let a consistent new habit stop surprising qui
 from __future__ import annotations
 
 import math
+from typing import Final
 
 from detector.core.config import CoreConfig
 from detector.core.features import Observation
@@ -22,10 +23,10 @@ from shared.schemas import TransactionView as Transaction
 #: A held event: (country, device, IP network, channel, category, hour, log amount).
 Held = tuple[str, str, str, str, str, int, float]
 #: Gaps longer than this count as this long in the running mean (a year away is one event).
-GAP_CAP_S = 30 * 86400.0
-MAX_PENDING = 16
-MAX_WINDOW = 32
-WINDOW_S = 86400.0
+GAP_CAP_S: Final = 30 * 86400.0
+MAX_PENDING: Final = 16
+MAX_WINDOW: Final = 32
+WINDOW_S: Final = 86400.0
 
 
 def ipnet(ip: str) -> str:

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from typing import Final
 
 from detector.core.config import CoreConfig
 from detector.core.state import CustomerState, Population
 
 #: A recent event whose hour had at most this tail under the long habit broke it.
-BROKE = math.exp(-3.0)
+BROKE: Final = math.exp(-3.0)
 #: Weights of a recent purchase's hour spread over its neighbours (-2 h .. +2 h).
-KERNEL = (1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9)
+KERNEL: Final = (1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9)
 #: Hours whose values are within this of the first of their group tie.
-_TIE = 1e-12
+_TIE: Final = 1e-12
 
 
 def _near(q: list[float]) -> list[float]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Final
 
 from detector.core.config import CoreConfig
 from detector.core.features import Observation
 
 #: Longest field value quoted in a reason (a huge value must not make a huge message).
-VALUE_CHARS = 40
+VALUE_CHARS: Final = 40
 
 
 def quoted(text: str) -> str:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 from array import array
 from operator import countOf
-from typing import ClassVar
+from typing import ClassVar, Final
 
 #: The attributes whose new values are judged against the population (habits, surprise).
-NOVELTY: tuple[str, ...] = ("country", "category", "channel", "device", "ipnet")
+NOVELTY: Final[tuple[str, ...]] = ("country", "category", "channel", "device", "ipnet")
 #: The population's low-amount histogram: bins per unit of robust z, and its range (the
 #: last bin holds everything lower).
-LOW_BINS, LOW_RANGE = 4, 30
+LOW_BINS: Final = 4
+LOW_RANGE: Final = 30
 #: A recent event: (event time s, amount, merchant category, channel).
 Recent = tuple[float, float, str, str]
 #: A recently learnt habit: (country, device, IP network, channel, category, hour, log amount).

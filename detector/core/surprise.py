@@ -17,7 +17,7 @@ A speed-up here must keep every float to the bit (bench/core_parity.py).
 from __future__ import annotations
 
 import math
-from operator import countOf
+from typing import Final
 
 from detector.core.calibration import TERMS, Recalibration
 from detector.core.config import CoreConfig
@@ -30,19 +30,19 @@ from detector.core.state import NOVELTY, CustomerState, Population
 from shared.schemas import TransactionView as Transaction
 
 #: The rule each term grades (its reason gives way to the rule's when the rule fires).
-GRADES: dict[str, str] = {
+GRADES: Final[dict[str, str]] = {
     "amount_high": "high_amount", "hour": "odd_hour", "country": "new_country",
     "travel": "impossible_travel", "rate": "burst", "repeat": "duplicate",
 }
 #: The k-th earlier purchase tested by the activity and repetition terms (a geometric
 #: set: each test costs ln(number tested) of surprise, Bonferroni).
-SPANS: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+SPANS: Final[tuple[int, ...]] = (1, 2, 4, 8, 16, 32)
 #: The smallest probability a term takes (so its -log stays finite before the cap).
-_TINY = 1e-300
+_TINY: Final = 1e-300
 
 
 #: Logistic scale with the same quartiles as a unit normal (robust z = IQR / 1.349).
-LOGISTIC_S = 0.6745 / math.log(3.0)
+LOGISTIC_S: Final = 0.6745 / math.log(3.0)
 
 
 def tail_sf(z: float) -> float:
@@ -116,27 +116,33 @@ def _categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     if learnt == 0:
         return 0.0
     count = table.get(key, 0)
-    counts = table.values()
+    # one native pass over the customer's counts (integer sums: exact in any order): the
+    # values seen once, the events of values at most as common as this one, all events
+    once = below = events = 0
+    for v in table.values():
+        once += v == 1
+        events += v
+        if v <= count:
+            below += v
     k = knobs.prior
-    rate = (countOf(counts, 1) + k * pop.new_rate(attribute)) / (explore + k)
+    rate = (once + k * pop.new_rate(attribute)) / (explore + k)
     full = len(pop.tables[attribute]) >= knobs.max_keys
     if count == 0:
         mass = 1.0 if full else (pop.unused_mass(attribute, table) if attribute == "ipnet"
                                  else pop.rarer_mass(attribute, table, key))
         tail = rate * mass
         tail = tail if tail < 1.0 else 1.0
-    else:  # integer sums: exact in any order
-        below = sum([v for v in counts if v <= count])
+    else:
         p_new = rate * (1.0 if full else pop.unused_mass(attribute, table))
         p_new = p_new if p_new < 1.0 else 1.0
-        tail = p_new + (1.0 - p_new) * below / sum(counts)
+        tail = p_new + (1.0 - p_new) * below / events
     share = knobs.context_weight * recent / knobs.context_size
     return _bits(share if share > tail else tail, knobs.cap)
 
 
 #: Each novelty term, in `Context`'s order: (its attribute in the population, the index of
 #: its attribute in `NOVELTY`).
-_NOVEL: list[tuple[str, int]] = [
+_NOVEL: Final[list[tuple[str, int]]] = [
     (a, NOVELTY.index(a)) for a in ("country", "device", "ipnet", "channel", "category")]
 
 
