@@ -282,24 +282,31 @@ def match_weights(tx: Transaction, st: CustomerState, pop: Population, cfg: Core
     return 2.0 * pi, 2.0 * (1.0 - pi)
 
 
-def _neighbours(tx: Transaction, t: float, st: CustomerState, weights: tuple[float, float],
-                window_s: float) -> list[tuple[float, float]]:
+def _neighbours(tx: Transaction, t: float, st: CustomerState, pop: Population,
+                cfg: CoreConfig) -> tuple[list[tuple[float, float]], int]:
     """(weighed gap, amount) of every purchase of the window, nearest first: the log gap
-    to this amount (at least half a cent: closer amounts are equal), x `match_weights`."""
+    to this amount (at least half a cent: closer amounts are equal), x `match_weights`
+    (weighed only when the window holds a purchase); and how many of them have this
+    amount, category and channel exactly. One pass over the window."""
     amount = tx.amount
     la = math.log(amount)
     grain = 0.005 / amount
-    same, other_w = weights
+    window_s = cfg.repeat_window_s
     category, channel = tx.merchant_category, tx.channel
-    near: list[tuple[float, float]] = []
+    found: list[tuple[float, float, bool]] = []
+    exact = 0
     for rt, other, r_category, r_channel in st.window:
         if abs(t - rt) <= window_s and other > 0:
             gap = abs(math.log(other) - la)
-            gap = grain if grain > gap else gap
             match = r_category == category and r_channel == channel
-            near.append((gap * (same if match else other_w), other))
+            found.append((grain if grain > gap else gap, other, match))
+            exact += other == amount and match
+    if not found:
+        return [], 0
+    same, other_w = match_weights(tx, st, pop, cfg)
+    near = [(gap * (same if match else other_w), other) for gap, other, match in found]
     near.sort()
-    return near
+    return near, exact
 
 
 def _repeat(tx: Transaction, t: float, st: CustomerState, pop: Population, z: float,
@@ -308,18 +315,12 @@ def _repeat(tx: Transaction, t: float, st: CustomerState, pop: Population, z: fl
     purchases of the window (amounts, weighed by whether category and channel match:
     `match_weights`), against the chance that k of them fall that close by coincidence
     given the customer's amounts and habits (no fixed tolerance)."""
-    amount = tx.amount
-    window_s = cfg.repeat_window_s
-    weights = match_weights(tx, st, pop, cfg)
-    pairs = _neighbours(tx, t, st, weights, window_s)
+    pairs, exact = _neighbours(tx, t, st, pop, cfg)
     if not pairs:
         return 0.0
+    amount = tx.amount
+    window_s = cfg.repeat_window_s
     grain = 0.005 / amount
-    exact = 0
-    category, channel = tx.merchant_category, tx.channel
-    for rt, other, r_category, r_channel in st.window:
-        if abs(t - rt) <= window_s and other > 0:
-            exact += (other == amount and r_category == category and r_channel == channel)
     cap = cfg.surprise_cap
     density = tail_pdf(z) / scale
     others = len(pairs)
