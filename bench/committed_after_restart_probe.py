@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import random
 import sys
 import tempfile
@@ -34,18 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from auditstream.broker import BrokerSettings, LocalBroker
 from auditstream.broker.process import free_port
+from tests.integration.pipeline_harness import file_logger
 
 TRY_S, GIVE_UP_S = 5.0, 150.0
-
-
-def file_logger(home: Path, name: str) -> logging.Logger:
-    log = logging.getLogger(f"probe.{name}")
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    handler = logging.FileHandler(home / f"{name}.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.addHandler(handler)
-    return log
 
 
 class Loop:
@@ -56,14 +46,14 @@ class Loop:
         self.polling = threading.Event()
         self.consumer = Consumer({**conf, "group.id": "probe", "enable.auto.commit": False,
                                   "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
-                                  "logger": file_logger(home, "consumer"),
+                                  "logger": file_logger(home / "consumer.log"),
                                   "debug": "cgrp,broker"})
         self.consumer.subscribe(["in"])
         self.producer = self.new_producer()
 
     def new_producer(self) -> Producer:
         producer = Producer({**self.conf, "transactional.id": "probe",
-                             "logger": file_logger(self.home, "producer")})
+                             "logger": file_logger(self.home / "producer.log")})
         producer.init_transactions(30)
         return producer
 
@@ -115,11 +105,11 @@ def main() -> int:
     broker.start()
     try:
         conf: dict[str, Any] = {"bootstrap.servers": broker.bootstrap}
-        admin_conf: dict[str, Any] = {**conf, "logger": file_logger(home, "admin")}
+        admin_conf: dict[str, Any] = {**conf, "logger": file_logger(home / "admin.log")}
         admin = AdminClient(admin_conf)
         for future in admin.create_topics([NewTopic(t, 4, 1) for t in ("in", "out")]).values():
             future.result()
-        seed = Producer({**conf, "logger": file_logger(home, "seed")})
+        seed = Producer({**conf, "logger": file_logger(home / "seed.log")})
         for i in range(50_000):
             seed.produce("in", key=str(i % 997).encode(), value=b"x" * 100)
             if i % 500 == 0:

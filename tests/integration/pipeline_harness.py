@@ -241,7 +241,7 @@ FLUSH_S = 180.0
 FEEDER_DEBUG = "eos,msg,topic,broker"
 
 
-def _file_logger(path: Path) -> logging.Logger:
+def file_logger(path: Path) -> logging.Logger:
     """A logger of its own writing to `path` (librdkafka's lines of one client)."""
     logger = logging.getLogger(f"feeder.{path}")
     logger.propagate = False
@@ -280,7 +280,7 @@ class Feeder(threading.Thread):
             # with connect errors.
             extra: dict[str, object] = {"log_level": 2}
             if self.log is not None:
-                extra = {"logger": _file_logger(self.log), "debug": FEEDER_DEBUG}
+                extra = {"logger": file_logger(self.log), "debug": FEEDER_DEBUG}
             producer = make_producer(self.kafka, **extra)
             tracker = DeliveryTracker()
             start = time.monotonic()
