@@ -151,17 +151,20 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     hour_v = 0.0
     if learnt:
         hour = o.hour
-        keys = [tx.country, tx.device, ipnet(tx.ip), tx.channel, tx.merchant_category]
+        country, device, net = tx.country, tx.device, ipnet(tx.ip)
+        channel, category = tx.channel, tx.merchant_category
+        keys = [country, device, net, channel, category]
         # how many of the context share each key (Context's order), and hours within 1 h
-        seen = [0, 0, 0, 0, 0]
-        near_hour = 0  # ints: exact in any order
+        # (native int counters: a list's items would be added as boxed objects)
+        s0 = s1 = s2 = s3 = s4 = near_hour = 0  # ints: exact in any order
         for c in ctx:
-            seen[0] += c[0] == keys[0]
-            seen[1] += c[1] == keys[1]
-            seen[2] += c[2] == keys[2]
-            seen[3] += c[3] == keys[3]
-            seen[4] += c[4] == keys[4]
+            s0 += c[0] == country
+            s1 += c[1] == device
+            s2 += c[2] == net
+            s3 += c[3] == channel
+            s4 += c[4] == category
             near_hour += (c[5] - hour) % 24 in (0, 1, 23)
+        seen = [s0, s1, s2, s3, s4]
         tables = [st.countries, st.devices, st.ipnets, st.channels, st.categories]
         explore = st.explore
         for i in range(5):
