@@ -13,11 +13,11 @@ last `context_size` learnt events let a consistent new habit stop surprising qui
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Final, cast
 
 from detector.core.features import Observation
 from detector.core.knobs import Knobs
-from detector.core.state import NOVELTY, CustomerState, Population, bump
+from detector.core.state import NOVELTY, CustomerState, Population, Recent, bump
 from shared.schemas import TransactionView as Transaction
 
 #: A held event: (country, device, IP network, channel, category, hour, log amount).
@@ -87,18 +87,29 @@ def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Po
         pop.fast[1] += 1.0
     if wake > cfg.surprise_floor and t >= st.last_t:
         st.wake = (t, wake)
-    entry = (t, amount, category, channel)
+    # The windows' events are moved as objects: compiled, a read of a typed tuple unboxes
+    # it and a store boxes a new copy (two allocations per kept event); `entry` is boxed
+    # once, for both lists.
+    entry: object = (t, amount, category, channel)
     if st.recent:
         horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
-        recent = [r for r in st.recent if abs(t - r[0]) <= horizon]
+        recent: list[object] = []
+        for r in cast("list[object]", st.recent):
+            if abs(t - cast("Recent", r)[0]) <= horizon:
+                recent.append(r)
         recent.append(entry)
-        st.recent = recent[-2 * cfg.burst_min_count - 8:]
+        st.recent = cast("list[Recent]", recent[-2 * cfg.burst_min_count - 8:])
     else:
-        st.recent = [entry]
-    window = [r for r in st.window if abs(t - r[0]) <= WINDOW_S]
-    st.exact += any(r[1] == amount for r in window)
+        st.recent = cast("list[Recent]", [entry])
+    window: list[object] = []
+    repeated = False
+    for r in cast("list[object]", st.window):
+        if abs(t - cast("Recent", r)[0]) <= WINDOW_S:
+            window.append(r)
+            repeated = repeated or cast("Recent", r)[1] == amount
+    st.exact += repeated
     window.append(entry)
-    st.window = window[-MAX_WINDOW:]
+    st.window = cast("list[Recent]", window[-MAX_WINDOW:])
     if t >= st.last_t:
         st.last_t = t
         st.last_country = country

@@ -8,17 +8,19 @@ included. bench/core_parity.py checks the same on whole streams (every verdict's
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
-from detector.core.features import _night
-from detector.core.habits import Held, learn_habits
+from detector.core.features import _night, event_seconds, observe
+from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
 from detector.core.hourtail import _tail, _tails
 from detector.core.knobs import Knobs
 from detector.core.state import NOVELTY, CustomerState, Population, _count, bump
+from shared.schemas import Transaction
 
 
 def reference_tails(q: list[float]) -> list[float]:
@@ -222,3 +224,62 @@ def test_learn_habits_in_one_pass_is_the_two_pass_fold(
             pop.observe(held[0], held[4], held[3], held[1], held[6], max_keys, held[2])
         assert mine.__getstate__() == ref.__getstate__()
         assert pops[0].__getstate__() == pops[1].__getstate__()
+
+
+def reference_rarer(pop: Population, table: str, known: dict[str, int], key: str) -> float:
+    counts = pop.tables[table]
+    mine = counts.get(key, 0)
+    mass = pop.unseen_mass(table)
+    if mine:
+        mass += sum(c for k, c in counts.items() if c <= mine and k not in known) / (
+            pop.total + 1.0)
+    return min(1.0, mass)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from("abcdefghij"), st.integers(1, 50), max_size=10),
+       st.dictionaries(st.sampled_from("abcdefghijklm"), st.integers(1, 9), max_size=6),
+       st.sampled_from("abcdefghijklm"), st.integers(0, 400))
+def test_rarer_mass_is_bit_identical_to_the_sum_over_unknown_values(
+        counts: dict[str, int], known: dict[str, int], key: str, extra: int) -> None:
+    """All rarer values' events less the customer's own: the same float as summing only
+    the values the customer does not know (known values rarer, as common, more common,
+    unknown to the population; a key the population lacks)."""
+    pop = Population()
+    pop.tables["device"] = counts
+    pop.total = sum(counts.values()) + extra
+    assert pop.rarer_mass("device", known, key) == reference_rarer(pop, "device", known, key)
+
+
+def _purchase(at: float, amount: float, category: str) -> Transaction:
+    return Transaction(transaction_id="t", customer_id="c", amount=amount, country="CH",
+                       timestamp=datetime(2026, 1, 1) + timedelta(seconds=at),
+                       channel="online", device="d", merchant_category=category,
+                       ip="10.1.2.3")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(-4000.0, 100_000.0, allow_nan=False),
+                          st.sampled_from([5.0, 12.5, 40.0]), st.sampled_from("ab")),
+                min_size=1, max_size=45))
+def test_the_windows_keep_the_events_the_plain_filters_keep(
+        steps: list[tuple[float, float, str]]) -> None:
+    """Each row's recent and day windows and exact repeats are the comprehensions' of
+    before (events moved as objects instead): ages at and beyond each window (late events
+    too: the distance is absolute), the windows' bounds, repeated amounts."""
+    cfg = Knobs(CoreConfig())
+    s, pop = CustomerState(), Population()
+    clock = 0.0
+    for step, amount, category in steps:
+        clock += step
+        tx = _purchase(clock, amount, category)
+        t = event_seconds(tx)
+        entry = (t, amount, category, "online")
+        horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
+        recent = [*[r for r in s.recent if abs(t - r[0]) <= horizon], entry]
+        window = [r for r in s.window if abs(t - r[0]) <= WINDOW_S]
+        exact = s.exact + any(r[1] == amount for r in window)
+        learn(tx, t, s, pop, cfg, observe(tx, t, s, pop, cfg), 0.0, 0.0)
+        assert s.recent == recent[-2 * cfg.burst_min_count - 8:]
+        assert s.window == [*window, entry][-MAX_WINDOW:]
+        assert s.exact == exact
