@@ -133,6 +133,8 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     cap, w_ctx, size = cfg.surprise_cap, cfg.context_weight, cfg.context_size
     ctx = st.context
     n = st.n
+    # the transaction's attributes read once (each read is a generic look-up when compiled)
+    amount, category, channel = tx.amount, tx.merchant_category, tx.channel
     # --- amount: logistic tails on the robust z, against the long and the recent level ----
     z, scale = amount_z(st, o, cfg)
     up, down = tail_sf(z), tail_sf(-z)
@@ -152,7 +154,6 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     if learnt:
         hour = o.hour
         country, device, net = tx.country, tx.device, ipnet(tx.ip)
-        channel, category = tx.channel, tx.merchant_category
         keys = [country, device, net, channel, category]
         # how many of the context share each key (Context's order), and hours within 1 h
         # (native int counters: a list's items would be added as boxed objects)
@@ -177,7 +178,8 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
         hour_v = _bits(max(hour_tail(st, pop, hour, cfg), w_ctx * near_hour / size), cap)
     reasons: dict[str, str] = {}
     rate_v = _rate(t, st, pop, cfg, reasons) if n and pop.gaps >= 100 else 0.0
-    repeat_v = _repeat(tx, t, st, pop, z, scale, cfg, reasons) if n and tx.amount > 0 else 0.0
+    repeat_v = (_repeat(tx, amount, category, channel, t, st, pop, z, scale, cfg, reasons)
+                if n and amount > 0 else 0.0)
     # --- a long silence, and the activity right after it --------------------------------
     wake = dormancy = 0.0
     if st.gaps and t >= st.last_t:
@@ -227,7 +229,7 @@ def _rate(t: float, st: CustomerState, pop: Population, cfg: Knobs,
     best, best_k, best_span = 0.0, 0, 0.0
     tested = [k for k in SPANS if k <= len(ages)]
     if tested:
-        cap, tests = cfg.surprise_cap, math.log(len(tested))
+        cap, tests = cfg.surprise_cap, math.log(float(len(tested)))  # as in _repeat
         for k in tested:
             # P(k earlier purchases within this span) = P(Poisson(rate * span) >= k)
             span = ages[k - 1]
@@ -265,17 +267,16 @@ def match_weights(tx: Transaction, st: CustomerState, pop: Population, cfg: Knob
     return 2.0 * pi, 2.0 * (1.0 - pi)
 
 
-def _neighbours(tx: Transaction, t: float, st: CustomerState, pop: Population,
-                cfg: Knobs) -> tuple[list[tuple[float, float]], int]:
+def _neighbours(tx: Transaction, amount: float, category: str, channel: str, t: float,
+                st: CustomerState, pop: Population, cfg: Knobs
+                ) -> tuple[list[tuple[float, float]], int]:
     """(weighed gap, amount) of every purchase of the window, nearest first: the log gap
     to this amount (at least half a cent: closer amounts are equal), x `match_weights`
     (weighed only when the window holds a purchase); and how many of them have this
-    amount, category and channel exactly. One pass over the window."""
-    amount = tx.amount
+    amount, category and channel exactly (`tx`'s, given read). One pass over the window."""
     la = math.log(amount)
     grain = 0.005 / amount
     window_s = cfg.repeat_window_s
-    category, channel = tx.merchant_category, tx.channel
     found: list[tuple[float, float, bool]] = []
     exact = 0
     for rt, other, r_category, r_channel in st.window:
@@ -292,23 +293,24 @@ def _neighbours(tx: Transaction, t: float, st: CustomerState, pop: Population,
     return near, exact
 
 
-def _repeat(tx: Transaction, t: float, st: CustomerState, pop: Population, z: float,
-            scale: float, cfg: Knobs, reasons: dict[str, str]) -> float:
+def _repeat(tx: Transaction, amount: float, category: str, channel: str, t: float,
+            st: CustomerState, pop: Population, z: float, scale: float, cfg: Knobs,
+            reasons: dict[str, str]) -> float:
     """Repetition of similar purchases in a short window: the k nearest among the
     purchases of the window (amounts, weighed by whether category and channel match:
     `match_weights`), against the chance that k of them fall that close by coincidence
-    given the customer's amounts and habits (no fixed tolerance)."""
-    pairs, exact = _neighbours(tx, t, st, pop, cfg)
+    given the customer's amounts and habits (no fixed tolerance). `amount`, `category`
+    and `channel` are `tx`'s, given read."""
+    pairs, exact = _neighbours(tx, amount, category, channel, t, st, pop, cfg)
     if not pairs:
         return 0.0
-    amount = tx.amount
     window_s = cfg.repeat_window_s
     grain = 0.005 / amount
     cap = cfg.surprise_cap
     density = tail_pdf(z) / scale
     others = len(pairs)
     tested = [k for k in SPANS if k <= others]
-    tests = math.log(len(tested))
+    tests = math.log(float(len(tested)))  # the int's log, native (an int's is a call)
     best, closest = 0.0, 0
     for k in tested:
         p_sim = min(1.0, 2 * pairs[k - 1][0] * density)

@@ -283,3 +283,10 @@ def test_the_windows_keep_the_events_the_plain_filters_keep(
         assert s.recent == recent[-2 * cfg.burst_min_count - 8:]
         assert s.window == [*window, entry][-MAX_WINDOW:]
         assert s.exact == exact
+
+
+def test_the_log_of_a_count_as_a_float_is_the_log_of_the_int() -> None:
+    """`_rate` and `_repeat` take math.log(float(len(tested))) (native when compiled)
+    where they took math.log(len(tested)): the same float for every count."""
+    for count in range(1, 10_000):
+        assert math.log(float(count)).hex() == math.log(count).hex()
