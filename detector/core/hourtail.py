@@ -18,7 +18,7 @@ import math
 from bisect import bisect_right
 from typing import Final
 
-from detector.core.config import CoreConfig
+from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 
 #: A recent event whose hour had at most this tail under the long habit broke it.
@@ -84,7 +84,7 @@ def _tail(q: list[float], hour: int) -> float:
     return sum([x / 3.0 for x in near if x <= edge])
 
 
-def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) -> float:
+def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs) -> float:
     """Share of the customer's hours, spread +-1 h, at most as common as this one there.
 
     A change under way counts: when at least two of the last learnt events broke the long
