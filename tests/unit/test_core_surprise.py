@@ -419,7 +419,7 @@ def test_a_match_is_shrunk_to_the_populations_shares_of_category_and_channel(
     st = CustomerState()
     st.categories, st.channels = categories, channels
     config = CONFIG.model_copy(update={"prior_weight": 2.0})
-    got = match_weights(tx(1, START, category="fuel", channel="web"), st, pop, config)
+    got = match_weights(tx(1, START, category="fuel", channel="web"), st, pop, Knobs(config))
     assert got == pytest.approx(weights, rel=1e-12)
 
 
@@ -460,7 +460,7 @@ def test_the_neighbours_are_every_purchase_of_the_window_at_least_half_a_cent_ap
         (_T - 20, 100.0, "grocery", "app"),  # exact
         (_T - 10, 100.0, "grocery", "web"),  # another channel: not exact
     ])
-    near, exact = _neighbours(tx(9, START, 100.0), _T, st, Population(), CONFIG)
+    near, exact = _neighbours(tx(9, START, 100.0), _T, st, Population(), KNOBS)
     assert [other for _, other in near] == [100.0, 100.0, 100.0, 100.004, 0.8]
     assert [gap for gap, _ in near] == pytest.approx([grain] * 4 + [math.log(125.0)],
                                                      rel=1e-12)
@@ -471,7 +471,7 @@ def _repeat_of(st: CustomerState, amount: float, density: float,
                config: CoreConfig = CONFIG) -> tuple[float, dict[str, str]]:
     reasons: dict[str, str] = {}
     value = _repeat(tx(9, START, amount), _T, st, Population(), 0.0, _scale_for(density),
-                    config, reasons)
+                    Knobs(config), reasons)
     return value, reasons
 
 
