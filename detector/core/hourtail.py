@@ -7,9 +7,10 @@ under it (tests/unit/test_core_boundaries_props.py). It used to rank by the spre
 but sum the unspread counts, so an hour between used hours, ranked below them, counted
 almost nothing: 02 h after nights at 00, 01, 03 and 04 h scored about e^-10.
 
-Split from `detector.core.surprise`. A faster route sums the same values in the same order
-(a cumulative sum in the order of the spread profile), so it gives the same floats to the
-last bit (tests/unit/test_core_exact_speedups.py, bench/core_parity.py).
+Split from `detector.core.surprise`. Faster routes sum the same values in the same order
+(one scan of the sorted spread profile finds this hour's tail and which recent hours broke
+the habit), so they give the same floats to the last bit as the plain sort and sum
+(tests/unit/test_core_exact_speedups.py, bench/core_parity.py).
 """
 
 from __future__ import annotations
@@ -70,29 +71,30 @@ def _rank(near: list[float], hour: int) -> tuple[float, float]:
     first: `edge` is the first value of the first group beyond (inf if none)."""
     ranked = sorted(near)
     mine = near[hour]
+    start = last = ranked[0]  # the group's first and last values
+    top = start + _TIE
+    acc = start / 3.0  # the running sum, first term as is (itertools.accumulate's)
     tail = -1.0  # not found yet
     edge = math.inf
     over = False  # a group with a tail beyond BROKE found
-    acc = ranked[0] / 3.0  # the running sum, first term as is (itertools.accumulate's)
-    i = 0
-    j = 1
-    while i < 24:  # the groups: each runs to the last value within _TIE of its first
-        start = ranked[i]
-        top = start + _TIE
-        while j < 24 and ranked[j] <= top:
-            acc += ranked[j] / 3.0
-            j += 1
-        if not over and acc > BROKE:
-            edge = start
-            over = True
-        if tail < 0.0 and mine <= ranked[j - 1]:
-            tail = acc
-            if over:
-                break
-        if j < 24:
-            acc += ranked[j] / 3.0
-        i = j
-        j += 1
+    for j in range(1, 24):
+        x = ranked[j]
+        if x > top:  # the group ends at `last`, and `x` starts the next
+            if not over and acc > BROKE:
+                edge = start
+                over = True
+            if tail < 0.0 and mine <= last:
+                tail = acc
+                if over:
+                    return tail, edge
+            start = x
+            top = x + _TIE
+        acc += x / 3.0
+        last = x
+    if not over and acc > BROKE:
+        edge = start
+    if tail < 0.0:
+        tail = acc
     return tail, edge
 
 

@@ -123,6 +123,9 @@ def test_an_hour_whose_tail_is_exactly_broke_broke_the_habit() -> None:
         assert tail == reference_ranked(near)[0] == low / 3.0
         assert (near[0] < edge) is broke
         assert near[1] >= edge  # the next hour is beyond in both
+    # the last group at BROKE: no group beyond, every hour broke it
+    near = [*([0.0] * 23), x]
+    assert _rank(near, 23) == (reference_ranked(near)[23], math.inf)
 
 
 def _tails(q: list[float]) -> list[float]:
