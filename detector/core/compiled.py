@@ -27,8 +27,8 @@ TARGET = HERE / "_compiled"
 #: engine stays Python (it batches, calls the model and is patched in tests); so do the
 #: state formats and the packing (run once per checkpoint or per cold customer).
 MODULES: tuple[str, ...] = (
-    "calibration", "features", "geo", "habits", "hourtail", "lowtail", "reasons", "rules",
-    "state", "surprise", "table",
+    "calibration", "features", "geo", "habits", "hourtail", "knobs", "lowtail", "reasons",
+    "rules", "state", "surprise", "table",
 )
 #: Set to "python" to run the core as Python even when a matching build exists.
 SWITCH = "AUDITSTREAM_CORE"

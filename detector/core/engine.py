@@ -17,6 +17,7 @@ from detector.core import legacy, stateformat, stateparts
 from detector.core.config import CoreConfig
 from detector.core.features import Observation, event_seconds, observe
 from detector.core.habits import learn, release
+from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z
 from detector.core.model import RULES_ONLY, FeatureSample, FittedModel
 from detector.core.reasons import top_reasons
@@ -63,6 +64,8 @@ class PartitionEngine:
         position in it as `source_offset` (offline scoring; the streaming shell stamps the
         real Kafka offsets instead)."""
         self.config = config
+        # what the per-row code reads: native fields, not the pydantic model (never stored)
+        self._knobs = Knobs(config)
         self.partition = partition
         self._customers = CustomerTable(config)
         self._population = Population()
@@ -96,7 +99,7 @@ class PartitionEngine:
 
     def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
         """`process` without building the rows: each input's `Verdict`, in order."""
-        cfg = self.config
+        cfg = self._knobs
         table, pop, sample = self._customers, self._population, self._sample
         calibration = self._calibration
         pending: list[Pending] = []
@@ -147,7 +150,7 @@ class PartitionEngine:
 
     def _verdict(self, row: Pending, strength: float, model: FittedModel | None
                  ) -> Any:
-        cfg = self.config
+        cfg = self._knobs
         _, fired, values, term_reasons, total, position = row
         model_score: float | None = None
         model_reason = None

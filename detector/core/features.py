@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from functools import lru_cache
 from typing import Final, cast
 
-from detector.core.config import CoreConfig
 from detector.core.geo import distance_km
+from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 from shared.schemas import TransactionView as Transaction
 
@@ -85,11 +84,6 @@ class Observation:
     category_rarity: float
 
 
-@lru_cache(maxsize=8)
-def _night_hours(lo: int, hi: int) -> tuple[int, ...]:
-    return tuple(h % 24 for h in range(lo, hi if hi > lo else hi + 24))
-
-
 def _held(st: CustomerState) -> list[tuple[str, str, str, str, str, int, float]]:
     """The customer's events on hold (habits.Held tuples), not learnt yet."""
     return [cast("tuple[str, str, str, str, str, int, float]", e) for _, e in st.pending]
@@ -101,7 +95,7 @@ def event_seconds(tx: Transaction) -> float:
 
 
 def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
-            cfg: CoreConfig) -> Observation:
+            cfg: Knobs) -> Observation:
     """Measure `tx` (at event time `t`) against the customer's past; changes nothing."""
     o = Observation()
     w = cfg.prior_weight
@@ -154,8 +148,8 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     o.hour = hour
     hours = st.hours
     hn = sum(hours)
-    lo, hi = cfg.night_start_hour, cfg.night_end_hour
-    night = sum(map(hours.__getitem__, _night_hours(lo, hi)))
+    nights = cfg.night_hours
+    night = sum(map(hours.__getitem__, nights))
     o.night_total = hn
     o.night_count = night
     # Laplace-smoothed: a short history with no night events is weak evidence of a habit;
@@ -165,7 +159,6 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     o.country = country
     # the last learnt and the held events: their night hours, and how many were here
     ctx, pending = st.context, st.pending
-    nights = _night_hours(lo, hi)
     recent_nights = ctx_here = held_here = 0  # ints: exact in any order
     for c in ctx:
         recent_nights += c[5] in nights

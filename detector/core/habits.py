@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from detector.core.config import CoreConfig
 from detector.core.features import Observation
+from detector.core.knobs import Knobs
 from detector.core.state import NOVELTY, CustomerState, Population, bump
 from shared.schemas import TransactionView as Transaction
 
@@ -36,7 +36,7 @@ def ipnet(ip: str) -> str:
     return ip.rsplit(".", 1)[0] if ip.count(".") == 3 else ip
 
 
-def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: CoreConfig,
+def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Knobs,
           o: Observation, surprise: float, wake: float) -> None:
     """Fold `tx` into the state after it was scored with combined surprise `surprise` and
     dormancy surprise `wake`."""
@@ -55,7 +55,7 @@ def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Co
         learn_habits(st, pop, cfg, held)
 
 
-def release(st: CustomerState, pop: Population, cfg: CoreConfig, now: float) -> None:
+def release(st: CustomerState, pop: Population, cfg: Knobs, now: float) -> None:
     """Learn the held events whose hold has passed by event time `now`."""
     if st.pending and st.pending[0][0] <= now:
         due = [e for r, e in st.pending if r <= now]
@@ -65,7 +65,7 @@ def release(st: CustomerState, pop: Population, cfg: CoreConfig, now: float) -> 
 
 
 def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
-                 cfg: CoreConfig, o: Observation, wake: float, values: bool, net: str
+                 cfg: Knobs, o: Observation, wake: float, values: bool, net: str
                  ) -> None:
     if st.n:
         raw_gap = abs(t - st.last_t)
@@ -110,11 +110,11 @@ def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
     pop.learn_offset(tx.merchant_category, o.amount_dev, cfg.max_population_keys)
 
 
-def _needed_s(o: Observation, cfg: CoreConfig) -> float:
+def _needed_s(o: Observation, cfg: Knobs) -> float:
     return max(0.0, o.travel_km - cfg.travel_slack_km) / cfg.travel_speed_kmh * 3600.0
 
 
-def learn_habits(st: CustomerState, pop: Population, cfg: CoreConfig, held: Held) -> None:
+def learn_habits(st: CustomerState, pop: Population, cfg: Knobs, held: Held) -> None:
     """Fold one event into the customer's habits (and the population's novelty rates)."""
     country, device, net, channel, category, hour, la = held
     amounts = st.amounts

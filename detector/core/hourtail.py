@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from detector.core.config import CoreConfig
+from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 
 #: A recent event whose hour had at most this tail under the long habit broke it.
@@ -115,7 +115,7 @@ def _tail(q: list[float], hour: int) -> float:
     return _tail_of(_near(q), hour)
 
 
-def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: CoreConfig) -> float:
+def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs) -> float:
     """Share of the customer's hours, spread +-1 h, at most as common as this one there.
 
     A change under way counts: when at least two of the last learnt events broke the long

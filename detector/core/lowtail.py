@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 
-from detector.core.config import CoreConfig
 from detector.core.features import Observation
+from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 
 
-def amount_z(st: CustomerState, o: Observation, cfg: CoreConfig) -> tuple[float, float]:
+def amount_z(st: CustomerState, o: Observation, cfg: Knobs) -> tuple[float, float]:
     """The amount's robust z against the customer's level, and the scale behind it (widened
     for the uncertainty of a level estimated from few amounts)."""
     k = len(st.amounts)
@@ -27,7 +27,7 @@ def amount_z(st: CustomerState, o: Observation, cfg: CoreConfig) -> tuple[float,
 
 
 def low_rate(st: CustomerState, pop: Population, o: Observation, z: float,
-             cfg: CoreConfig) -> float:
+             cfg: Knobs) -> float:
     """The rate of amounts at least this far below the customer's level (robust z): the
     population's, or the customer's own if their kept amounts (at or below this one) show
     more, shrunk to the population's (worth `new_value_prior` events). Not having made

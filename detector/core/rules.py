@@ -1,6 +1,6 @@
 """Auditable rules: each a small named check of one `Observation` with a reason in plain words.
 
-Adding a rule touches one place: write a function `(Observation, CoreConfig) -> str | None`
+Adding a rule touches one place: write a function `(Observation, Knobs) -> str | None`
 (the reason when it fires) and list it in `RULES` under its name (a `rule_*` export column).
 """
 
@@ -10,8 +10,8 @@ import math
 from collections.abc import Callable
 from typing import Final
 
-from detector.core.config import CoreConfig
 from detector.core.features import Observation
+from detector.core.knobs import Knobs
 
 #: Longest field value quoted in a reason (a huge value must not make a huge message).
 VALUE_CHARS: Final = 40
@@ -21,7 +21,7 @@ def quoted(text: str) -> str:
     """`text` as it appears in a reason: cut to `VALUE_CHARS` with an ellipsis."""
     return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS] + "…"
 
-Rule = Callable[[Observation, CoreConfig], str | None]
+Rule = Callable[[Observation, Knobs], str | None]
 
 
 def duration(seconds: float) -> str:
@@ -40,7 +40,7 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def high_amount(o: Observation, cfg: CoreConfig) -> str | None:
+def high_amount(o: Observation, cfg: Knobs) -> str | None:
     if o.amount_ratio < cfg.high_amount_ratio:
         return None
     if o.history >= cfg.min_history:
@@ -51,12 +51,12 @@ def high_amount(o: Observation, cfg: CoreConfig) -> str | None:
     return None
 
 
-def _in_night(hour: int, cfg: CoreConfig) -> bool:
+def _in_night(hour: int, cfg: Knobs) -> bool:
     lo, hi = cfg.night_start_hour, cfg.night_end_hour
     return lo <= hour < hi if lo < hi else (hour >= lo or hour < hi)
 
 
-def odd_hour(o: Observation, cfg: CoreConfig) -> str | None:
+def odd_hour(o: Observation, cfg: Knobs) -> str | None:
     if (
         _in_night(o.hour, cfg)
         and o.night_total >= cfg.odd_hour_min_history
@@ -66,24 +66,24 @@ def odd_hour(o: Observation, cfg: CoreConfig) -> str | None:
     return None
 
 
-def duplicate(o: Observation, cfg: CoreConfig) -> str | None:
+def duplicate(o: Observation, cfg: Knobs) -> str | None:
     if o.dup_age_s is None:
         return None
     return f"same amount, category and channel as a purchase {duration(o.dup_age_s)} earlier"
 
 
-def burst(o: Observation, cfg: CoreConfig) -> str | None:
+def burst(o: Observation, cfg: Knobs) -> str | None:
     if o.burst_count >= cfg.burst_min_count:
         return f"{ordinal(o.burst_count)} purchase in {duration(max(o.burst_span_s, 1.0))}"
     return None
 
 
-def needed_seconds(o: Observation, cfg: CoreConfig) -> float:
+def needed_seconds(o: Observation, cfg: Knobs) -> float:
     """Shortest plausible trip between the previous and this event's country."""
     return max(0.0, o.travel_km - cfg.travel_slack_km) / cfg.travel_speed_kmh * 3600.0
 
 
-def impossible_travel(o: Observation, cfg: CoreConfig) -> str | None:
+def impossible_travel(o: Observation, cfg: Knobs) -> str | None:
     if o.travel_km <= 0 or o.travel_dt_s >= needed_seconds(o, cfg):
         return None
     if o.hop_rate > cfg.travel_max_hop_rate:
@@ -96,7 +96,7 @@ def impossible_travel(o: Observation, cfg: CoreConfig) -> str | None:
             f"{quoted(o.prev_country)}")
 
 
-def new_country(o: Observation, cfg: CoreConfig) -> str | None:
+def new_country(o: Observation, cfg: Knobs) -> str | None:
     if (
         o.country_seen == 0
         and o.history >= cfg.new_country_min_history
@@ -117,7 +117,7 @@ RULES: dict[str, Rule] = {
 }
 
 
-def apply_rules(o: Observation, cfg: CoreConfig) -> dict[str, str]:
+def apply_rules(o: Observation, cfg: Knobs) -> dict[str, str]:
     """Reason of every rule that fires, by rule name, in `RULES` order."""
     fired: dict[str, str] = {}
     for name, rule in RULES.items():

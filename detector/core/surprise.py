@@ -20,10 +20,10 @@ import math
 from typing import Final
 
 from detector.core.calibration import TERMS, Recalibration
-from detector.core.config import CoreConfig
 from detector.core.features import Observation
 from detector.core.habits import ipnet
 from detector.core.hourtail import hour_tail
+from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z, low_rate
 from detector.core.rules import duration, needed_seconds, quoted
 from detector.core.state import NOVELTY, CustomerState, Population
@@ -85,7 +85,7 @@ def _bits(p: float, cap: float) -> float:
 
 
 def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
-                pop: Population, attribute: str, recent: int, cfg: CoreConfig) -> float:
+                pop: Population, attribute: str, recent: int, cfg: Knobs) -> float:
     """Surprise of `key` among the customer's values. A customer takes a value new to them
     by exploring what others use: at a rate per unit of the population's mass they have
     not used yet (`explore`: that mass summed over their events), estimated Good-Turing
@@ -93,26 +93,6 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     already uses every common value is not expected to take a new one, and one who keeps
     trying new merchants is not surprised by one more. A new value is judged by the
     chance of a new value at most as common across customers as this one."""
-    return _categorical(table, key, learnt, explore, pop, attribute, recent, _Knobs(cfg))
-
-
-class _Knobs:
-    """The settings `categorical` reads, read once per row (a `CoreConfig` attribute is a
-    dictionary look-up; these are native fields)."""
-
-    __slots__ = ("cap", "context_size", "context_weight", "max_keys", "prior")
-
-    def __init__(self, cfg: CoreConfig) -> None:
-        self.prior: float = cfg.new_value_prior
-        self.max_keys: int = cfg.max_population_keys
-        self.context_weight: float = cfg.context_weight
-        self.context_size: int = cfg.context_size
-        self.cap: float = cfg.surprise_cap
-
-
-def _categorical(table: dict[str, int], key: str, learnt: int, explore: float,
-                 pop: Population, attribute: str, recent: int, knobs: _Knobs) -> float:
-    """`categorical`, its settings read once (`_Knobs`)."""
     if learnt == 0:
         return 0.0
     count = table.get(key, 0)
@@ -124,9 +104,9 @@ def _categorical(table: dict[str, int], key: str, learnt: int, explore: float,
         events += v
         if v <= count:
             below += v
-    k = knobs.prior
+    k = cfg.new_value_prior
     rate = (once + k * pop.new_rate(attribute)) / (explore + k)
-    full = len(pop.tables[attribute]) >= knobs.max_keys
+    full = len(pop.tables[attribute]) >= cfg.max_population_keys
     if count == 0:
         mass = 1.0 if full else (pop.unused_mass(attribute, table) if attribute == "ipnet"
                                  else pop.rarer_mass(attribute, table, key))
@@ -136,8 +116,8 @@ def _categorical(table: dict[str, int], key: str, learnt: int, explore: float,
         p_new = rate * (1.0 if full else pop.unused_mass(attribute, table))
         p_new = p_new if p_new < 1.0 else 1.0
         tail = p_new + (1.0 - p_new) * below / events
-    share = knobs.context_weight * recent / knobs.context_size
-    return _bits(share if share > tail else tail, knobs.cap)
+    share = cfg.context_weight * recent / cfg.context_size
+    return _bits(share if share > tail else tail, cfg.surprise_cap)
 
 
 #: Each novelty term, in `Context`'s order: (its attribute in the population, the index of
@@ -147,7 +127,7 @@ _NOVEL: Final[list[tuple[str, int]]] = [
 
 
 def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Observation,
-          cfg: CoreConfig) -> tuple[list[float], dict[str, str], float]:
+          cfg: Knobs) -> tuple[list[float], dict[str, str], float]:
     """Every term (in `TERMS` order), the reasons of those above the floor, and the
     surprise of the gap before this event (remembered as a return from silence)."""
     cap, w_ctx, size = cfg.surprise_cap, cfg.context_weight, cfg.context_size
@@ -183,11 +163,11 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
             seen[4] += c[4] == keys[4]
             near_hour += (c[5] - hour) % 24 in (0, 1, 23)
         tables = [st.countries, st.devices, st.ipnets, st.channels, st.categories]
-        explore, knobs = st.explore, _Knobs(cfg)
+        explore = st.explore
         for i in range(5):
             attribute, j = _NOVEL[i]
-            novel[i] = _categorical(tables[i], keys[i], learnt, explore[j], pop, attribute,
-                                    seen[i], knobs)
+            novel[i] = categorical(tables[i], keys[i], learnt, explore[j], pop, attribute,
+                                   seen[i], cfg)
         # A new country comes with a new network: only the network's surprise beyond the
         # country's is news.
         novel[2] = max(0.0, novel[2] - novel[0])
@@ -233,13 +213,13 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     return values, kept, wake
 
 
-def _rate(t: float, st: CustomerState, pop: Population, cfg: CoreConfig,
+def _rate(t: float, st: CustomerState, pop: Population, cfg: Knobs,
           reasons: dict[str, str]) -> float:
     """Activity: the time back to the k-th earlier purchase, against the customer's pace."""
     w = cfg.prior_weight
     typical = (st.gaps * st.gap_log + w * pop.gap_log) / (st.gaps + w)
     rate = math.exp(-typical)
-    horizon = max(cfg.rate_windows_s)
+    horizon = cfg.rate_horizon_s
     ages = sorted([a for a in [abs(t - r[0]) for r in st.window] if a <= horizon])
     best, best_k, best_span = 0.0, 0, 0.0
     tested = [k for k in SPANS if k <= len(ages)]
@@ -258,7 +238,7 @@ def _rate(t: float, st: CustomerState, pop: Population, cfg: CoreConfig,
     return max(best, 0.0)
 
 
-def match_weights(tx: Transaction, st: CustomerState, pop: Population, cfg: CoreConfig
+def match_weights(tx: Transaction, st: CustomerState, pop: Population, cfg: Knobs
                   ) -> tuple[float, float]:
     """How a neighbour's amount gap is weighed in `_repeat`: (same category and channel as
     this purchase, not both). A neighbour is similar by amount *and* by what was bought:
@@ -283,7 +263,7 @@ def match_weights(tx: Transaction, st: CustomerState, pop: Population, cfg: Core
 
 
 def _neighbours(tx: Transaction, t: float, st: CustomerState, pop: Population,
-                cfg: CoreConfig) -> tuple[list[tuple[float, float]], int]:
+                cfg: Knobs) -> tuple[list[tuple[float, float]], int]:
     """(weighed gap, amount) of every purchase of the window, nearest first: the log gap
     to this amount (at least half a cent: closer amounts are equal), x `match_weights`
     (weighed only when the window holds a purchase); and how many of them have this
@@ -310,7 +290,7 @@ def _neighbours(tx: Transaction, t: float, st: CustomerState, pop: Population,
 
 
 def _repeat(tx: Transaction, t: float, st: CustomerState, pop: Population, z: float,
-            scale: float, cfg: CoreConfig, reasons: dict[str, str]) -> float:
+            scale: float, cfg: Knobs, reasons: dict[str, str]) -> float:
     """Repetition of similar purchases in a short window: the k nearest among the
     purchases of the window (amounts, weighed by whether category and channel match:
     `match_weights`), against the chance that k of them fall that close by coincidence
@@ -377,13 +357,13 @@ def _reason(name: str, tx: Transaction, o: Observation, st: CustomerState) -> st
     return f"{label} {value} seen only {seen}x in {st.learnt} purchases"
 
 
-def combine(values: list[float], cfg: CoreConfig) -> float:
+def combine(values: list[float], cfg: Knobs) -> float:
     """The combined surprise: every term's excess over the floor, summed."""
     floor = cfg.surprise_floor
     return sum(v - floor for v in values if v > floor)
 
 
-def to_score(total: float, cfg: CoreConfig) -> float:
+def to_score(total: float, cfg: Knobs) -> float:
     """The fixed map of the combined surprise to 0..1: S / (S + score_half)."""
     return total / (total + cfg.score_half) if total > 0 else 0.0
 

@@ -11,6 +11,7 @@ from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.features import Observation
 from detector.core.geo import distance_km
+from detector.core.knobs import Knobs
 from detector.core.rules import high_amount, impossible_travel
 from tests.unit.test_core_rules import CONFIG, after, fired, habits, last_verdict, tx
 
@@ -161,13 +162,13 @@ def _observation(**values: float | int | str) -> Observation:
 @pytest.mark.parametrize(("ratio", "fires"), [(4.999, False), (5.0, True), (5.001, True)])
 def test_high_amount_exactly_at_the_ratio(ratio: float, fires: bool) -> None:
     o = _observation(amount_ratio=ratio, over_max=math.log(3.0))
-    assert (high_amount(o, CONFIG) is not None) is fires
+    assert (high_amount(o, Knobs(CONFIG)) is not None) is fires
 
 
 @pytest.mark.parametrize(("over", "fires"), [(1.999, False), (2.0, True), (2.001, True)])
 def test_high_amount_exactly_at_twice_the_largest(over: float, fires: bool) -> None:
     o = _observation(amount_ratio=20.0, over_max=math.log(over))
-    assert (high_amount(o, CONFIG) is not None) is fires
+    assert (high_amount(o, Knobs(CONFIG)) is not None) is fires
 
 
 @pytest.mark.parametrize(("dt", "fires"), [(3599.0, True), (3600.0, False), (3601.0, False)])
@@ -176,7 +177,7 @@ def test_impossible_travel_exactly_at_the_flight_time(dt: float, fires: bool) ->
     km = 1234.5
     config = CONFIG.model_copy(update={"travel_slack_km": 0.0, "travel_speed_kmh": km})
     o = _observation(travel_km=km, travel_dt_s=dt)
-    assert (impossible_travel(o, config) is not None) is fires
+    assert (impossible_travel(o, Knobs(config)) is not None) is fires
 
 
 def test_a_late_event_hours_earlier_is_no_duplicate_or_burst() -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as hyp
 from detector.core.config import CoreConfig
 from detector.core.features import event_seconds, observe
 from detector.core.habits import ipnet, learn, release
+from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import (
     TERMS,
@@ -31,6 +32,7 @@ from detector.core.surprise import (
 from shared.schemas import Transaction
 
 CONFIG = CoreConfig()
+KNOBS = Knobs(CONFIG)
 T0 = datetime(2025, 3, 3, 12, 0)
 
 
@@ -91,19 +93,19 @@ def test_poisson_tail_edges() -> None:
 
 def test_the_combined_surprise_counts_only_the_excess_over_the_floor() -> None:
     cfg = CoreConfig(surprise_floor=2.0)
-    assert combine([0.0, 1.0, 2.0], cfg) == 0.0  # at the floor: nothing
-    assert combine([2.5, 7.0, 1.9], cfg) == pytest.approx(0.5 + 5.0)
-    assert combine([], cfg) == 0.0
+    assert combine([0.0, 1.0, 2.0], Knobs(cfg)) == 0.0  # at the floor: nothing
+    assert combine([2.5, 7.0, 1.9], Knobs(cfg)) == pytest.approx(0.5 + 5.0)
+    assert combine([], Knobs(cfg)) == 0.0
 
 
 def test_the_score_is_an_increasing_map_of_the_combined_surprise_to_0_1() -> None:
     cfg = CoreConfig(score_half=8.0)
-    assert to_score(0.0, cfg) == 0.0 == to_score(-3.0, cfg)
+    assert to_score(0.0, Knobs(cfg)) == 0.0 == to_score(-3.0, Knobs(cfg))
     totals = [0.1, 1.0, 8.0, 24.0, 1e6]
-    scores = [to_score(s, cfg) for s in totals]
+    scores = [to_score(s, Knobs(cfg)) for s in totals]
     assert scores == sorted(scores) and all(0.0 < s < 1.0 for s in scores)
-    assert to_score(8.0, cfg) == pytest.approx(0.5)
-    assert to_score(24.0, cfg) == pytest.approx(0.75)
+    assert to_score(8.0, Knobs(cfg)) == pytest.approx(0.5)
+    assert to_score(24.0, Knobs(cfg)) == pytest.approx(0.75)
 
 
 # --- categorical novelty and hours ----------------------------------------------------------
@@ -120,7 +122,7 @@ def test_categorical_surprise_orders_values_by_how_common_they_are() -> None:
     table = {"app": 20, "web": 5, "atm": 1}
 
     def surprise(key: str, learnt: int = 26, recent: int = 0) -> float:
-        return categorical(table, key, learnt, 26.0, pop, "channel", recent, CONFIG)
+        return categorical(table, key, learnt, 26.0, pop, "channel", recent, KNOBS)
 
     assert 0.0 <= surprise("app") < surprise("atm") < surprise("kiosk") <= CONFIG.surprise_cap
     assert surprise("app") == pytest.approx(0.0, abs=1e-9)  # the most common value: P = 1
@@ -144,7 +146,7 @@ def test_a_full_population_table_judges_values_as_if_all_its_mass_were_unused(
         pop = Population()
         pop.tables["channel"], pop.total = dict(counts), sum(counts.values())
         cfg = CONFIG.model_copy(update={"max_population_keys": max_keys})
-        return categorical(table, key, 25, 25.0, pop, "channel", 0, cfg)
+        return categorical(table, key, 25, 25.0, pop, "channel", 0, Knobs(cfg))
 
     assert len(mine_common) == len(mine_rare) == 16
     assert surprise(mine_common, 16) == surprise(mine_rare, 16)
@@ -154,14 +156,14 @@ def test_a_full_population_table_judges_values_as_if_all_its_mass_were_unused(
 def test_hour_tail_is_one_for_the_usual_hour_and_small_for_a_never_seen_one() -> None:
     st = CustomerState()
     pop = Population()
-    assert hour_tail(st, pop, 3, CONFIG) == 1.0  # no hours learnt
+    assert hour_tail(st, pop, 3, KNOBS) == 1.0  # no hours learnt
     for h in (11, 12, 12, 13) * 10:
         st.hours[h] += 1
-    usual = hour_tail(st, pop, 12, CONFIG)
-    odd = hour_tail(st, pop, 3, CONFIG)
+    usual = hour_tail(st, pop, 12, KNOBS)
+    odd = hour_tail(st, pop, 3, KNOBS)
     assert usual == pytest.approx(1.0, abs=1e-9)
     assert 0.0 < odd < 0.1 < usual
-    assert hour_tail(st, pop, 10, CONFIG) > odd  # next to the habit
+    assert hour_tail(st, pop, 10, KNOBS) > odd  # next to the habit
 
 
 @pytest.mark.parametrize(("habit", "before", "after"), [(23, 22, 0), (0, 23, 1)])
@@ -169,9 +171,9 @@ def test_the_hours_next_to_a_habit_across_midnight_are_its_neighbours(
         habit: int, before: int, after: int) -> None:
     st, pop = CustomerState(), Population()
     st.hours[habit] = 40
-    assert hour_tail(st, pop, before, CONFIG) == pytest.approx(hour_tail(st, pop, after, CONFIG))
-    assert hour_tail(st, pop, after, CONFIG) > 0.5 > hour_tail(st, pop, (habit + 12) % 24,
-                                                             CONFIG)
+    assert hour_tail(st, pop, before, KNOBS) == pytest.approx(hour_tail(st, pop, after, KNOBS))
+    assert hour_tail(st, pop, after, KNOBS) > 0.5 > hour_tail(st, pop, (habit + 12) % 24,
+                                                             KNOBS)
 
 
 def _smoothed(st: CustomerState, pop: Population) -> list[float]:
@@ -193,10 +195,10 @@ def test_an_hour_between_two_used_hours_is_as_likely_as_its_smoothed_share() -> 
     st.hours[0] = st.hours[4] = 2
     st.hours[1] = st.hours[3] = 1
     smoothed = _smoothed(st, pop)
-    tail = hour_tail(st, pop, 2, CONFIG)
+    tail = hour_tail(st, pop, 2, KNOBS)
     assert tail >= smoothed[2] > 0.005
     assert tail == pytest.approx(sum(p for p in smoothed if p <= smoothed[2] + 1e-12))
-    assert hour_tail(st, pop, 6, CONFIG) < tail  # no purchase within +-1 h of 06 h: rarer
+    assert hour_tail(st, pop, 6, KNOBS) < tail  # no purchase within +-1 h of 06 h: rarer
 
 
 @settings(max_examples=200, deadline=None)
@@ -206,7 +208,7 @@ def test_the_hour_tail_is_a_valid_p_value_under_the_smoothed_profile(counts: lis
     st, pop = CustomerState(), Population()
     st.hours[:] = bytes(counts)
     smoothed = _smoothed(st, pop)
-    tails = [hour_tail(st, pop, h, CONFIG) for h in range(24)]
+    tails = [hour_tail(st, pop, h, KNOBS) for h in range(24)]
     for h in range(24):
         assert sum(p for p, t in zip(smoothed, tails, strict=True) if t <= tails[h]) <= (
             tails[h] + 1e-9)
@@ -277,10 +279,10 @@ def test_ip_networks() -> None:
 
 def _learn(st: CustomerState, pop: Population, tx: Transaction, surprise: float,
            cfg: CoreConfig = CONFIG) -> None:
-    t = event_seconds(tx)
-    release(st, pop, cfg, t)
-    o = observe(tx, t, st, pop, cfg)
-    learn(tx, t, st, pop, cfg, o, surprise, 0.0)
+    t, knobs = event_seconds(tx), Knobs(cfg)
+    release(st, pop, knobs, t)
+    o = observe(tx, t, st, pop, knobs)
+    learn(tx, t, st, pop, knobs, o, surprise, 0.0)
 
 
 @pytest.mark.parametrize(("surprise", "held"), [(2.999, False), (3.0, True), (3.001, True)])
@@ -365,8 +367,8 @@ def test_novel_countries_and_hops_are_counted_once_each() -> None:
 
 def _terms_of(st: CustomerState, pop: Population, tx: Transaction) -> dict[str, float]:
     t = event_seconds(tx)
-    o = observe(tx, t, st, pop, CONFIG)
-    values, _, _ = terms(tx, t, st, pop, o, CONFIG)
+    o = observe(tx, t, st, pop, KNOBS)
+    values, _, _ = terms(tx, t, st, pop, o, KNOBS)
     return dict(zip(TERMS, values, strict=True))
 
 
@@ -424,9 +426,9 @@ def test_a_hop_counts_as_too_fast_exactly_below_the_flight_time(km: float, dt_s:
     _learn(st, pop, _tx(T0), 0.0)
     tx = _tx(T0 + timedelta(seconds=dt_s), country="FR")
     t = event_seconds(tx)
-    o = observe(tx, t, st, pop, CONFIG)
+    o = observe(tx, t, st, pop, KNOBS)
     o.travel_km, o.travel_dt_s = km, dt_s
-    learn(tx, t, st, pop, CONFIG, o, 0.0, 0.0)
+    learn(tx, t, st, pop, KNOBS, o, 0.0, 0.0)
     assert st.fast == int(fast) and pop.fast[0] == int(fast)
 
 
@@ -467,10 +469,10 @@ def _judge_and_learn(st: CustomerState, pop: Population, tx: Transaction
     """The engine's order: terms of `tx` against the past, then `tx` learnt (with its
     dormancy surprise, which a return from silence remembers)."""
     t = event_seconds(tx)
-    release(st, pop, CONFIG, t)
-    o = observe(tx, t, st, pop, CONFIG)
-    values, reasons, wake = terms(tx, t, st, pop, o, CONFIG)
-    learn(tx, t, st, pop, CONFIG, o, 0.0, wake)
+    release(st, pop, KNOBS, t)
+    o = observe(tx, t, st, pop, KNOBS)
+    values, reasons, wake = terms(tx, t, st, pop, o, KNOBS)
+    learn(tx, t, st, pop, KNOBS, o, 0.0, wake)
     return dict(zip(TERMS, values, strict=True)), reasons
 
 
@@ -635,7 +637,7 @@ def test_a_new_network_surprises_alike_however_common_it_is_elsewhere() -> None:
     table = {"10.1.1": 12}
 
     def surprise(key: str) -> float:
-        return categorical(table, key, 12, 12.0, pop, "ipnet", 0, CONFIG)
+        return categorical(table, key, 12, 12.0, pop, "ipnet", 0, KNOBS)
 
     assert surprise("10.9.9") == pytest.approx(surprise("172.16.0"))
     assert surprise("10.9.9") > 0.0
@@ -648,7 +650,7 @@ def test_learning_an_event_first_learns_the_holds_that_are_due() -> None:
     assert "tablet" not in st.devices
     tx = _tx(T0 + timedelta(seconds=CONFIG.quarantine_s))
     t = event_seconds(tx)
-    learn(tx, t, st, pop, CONFIG, observe(tx, t, st, pop, CONFIG), 0.0, 0.0)  # no release
+    learn(tx, t, st, pop, KNOBS, observe(tx, t, st, pop, KNOBS), 0.0, 0.0)  # no release
     assert "tablet" in st.devices and not st.pending
     assert st.learnt == 3 and sum(st.explore) > 0.0  # learnt against the population
 
@@ -664,7 +666,7 @@ def test_the_models_rarity_features_are_minus_log_the_smoothed_population_share(
         tx = Transaction(transaction_id="t", customer_id="c", timestamp=T0, amount=50.0,
                          country=country, channel="app", device="mobile",
                          merchant_category=category)
-        o = observe(tx, event_seconds(tx), st, pop, CONFIG)
+        o = observe(tx, event_seconds(tx), st, pop, KNOBS)
         return o.country_rarity, o.category_rarity
 
     common, rare, unseen = rarity("CH", "grocery"), rarity("FR", "travel"), rarity("XX", "zoo")
@@ -680,12 +682,12 @@ def test_the_travel_term_grows_with_log2_of_how_much_too_fast_full_from_twice(
     st, pop = _home_customer(20)
     tx = _tx(T0 + timedelta(days=19, minutes=50), country="CN")
     t = event_seconds(tx)
-    o = observe(tx, t, st, pop, CONFIG)
+    o = observe(tx, t, st, pop, KNOBS)
 
     def travel(ratio: float) -> float:
         o.travel_km = CONFIG.travel_slack_km + CONFIG.travel_speed_kmh * 2.0  # 2 h needed
         o.travel_dt_s = 7200.0 / ratio
-        values, _, _ = terms(tx, t, st, pop, o, CONFIG)
+        values, _, _ = terms(tx, t, st, pop, o, KNOBS)
         return values[TERMS.index("travel")]
 
     full = travel(8.0)

@@ -16,6 +16,7 @@ from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.features import Observation, event_seconds, observe
 from detector.core.geo import CENTROIDS, distance_km
+from detector.core.knobs import Knobs
 from detector.core.model import FeatureSample, fit, is_fit_point, next_fit_point
 from detector.core.reasons import top_reasons
 from detector.core.rules import (
@@ -36,6 +37,7 @@ from detector.core.table import CustomerTable
 from shared.schemas import Transaction
 
 CONFIG = CoreConfig()
+KNOBS = Knobs(CONFIG)
 T0 = datetime(2025, 3, 3, 12, 0)
 
 
@@ -90,25 +92,25 @@ def test_quoted_cuts_a_value_only_beyond_40_characters() -> None:
 
 def test_every_rule_reason_in_words() -> None:
     cfg = CONFIG
-    assert high_amount(_obs(amount_ratio=18.2, over_max=math.log(3.0)), cfg) == (
+    assert high_amount(_obs(amount_ratio=18.2, over_max=math.log(3.0)), Knobs(cfg)) == (
         "amount 18x this customer's usual for grocery")
-    assert high_amount(_obs(history=0, amount_ratio=9.6, amount_z=7.0), cfg) == (
+    assert high_amount(_obs(history=0, amount_ratio=9.6, amount_z=7.0), Knobs(cfg)) == (
         "amount 10x the usual amount (new customer)")
-    assert odd_hour(_obs(hour=3, night_total=30, night_count=0, night_share=0.03), cfg) == (
+    assert odd_hour(_obs(hour=3, night_total=30, night_count=0, night_share=0.03), Knobs(cfg)) == (
         "03 h purchase; 0 of 30 earlier ones at night")
-    fired = apply_rules(_obs(dup_age_s=300.0, burst_count=4, burst_span_s=0.2), cfg)
+    fired = apply_rules(_obs(dup_age_s=300.0, burst_count=4, burst_span_s=0.2), Knobs(cfg))
     assert fired == {
         "duplicate": "same amount, category and channel as a purchase 5 min earlier",
         "burst": "4th purchase in 1 s",  # a span under a second reads as 1 s
     }
     assert list(apply_rules(_obs(dup_age_s=1.0, burst_count=5, burst_span_s=90.0,
-                                 country="NL", country_seen=0), cfg)) == [
+                                 country="NL", country_seen=0), Knobs(cfg))) == [
         "duplicate", "burst", "new_country"]  # RULES order, whatever fires
-    assert new_country(_obs(country="NL", country_seen=0, history=12), cfg) == (
+    assert new_country(_obs(country="NL", country_seen=0, history=12), Knobs(cfg)) == (
         "NL never seen for this customer (12 earlier purchases)")
     o = _obs(country="CN", prev_country="CH", country_seen=0, travel_km=8000.0,
              travel_dt_s=2100.0)
-    assert impossible_travel(o, cfg) == "CN 35 min after a purchase in CH"
+    assert impossible_travel(o, Knobs(cfg)) == "CN 35 min after a purchase in CH"
     assert list(RULES) == ["high_amount", "odd_hour", "duplicate", "burst",
                            "impossible_travel", "new_country"]
 
@@ -121,22 +123,22 @@ def test_high_amount_judges_exactly_min_history_customers_by_their_own_amounts(
     """Below `min_history` only the population z counts; from it, the largest amount."""
     own = _obs(history=history, amount_ratio=20.0, over_max=math.log(3.0), amount_z=1.0)
     population = _obs(history=history, amount_ratio=20.0, over_max=0.0, amount_z=9.0)
-    assert (high_amount(own, CONFIG) is not None) is established
-    assert (high_amount(population, CONFIG) is not None) is (not established)
+    assert (high_amount(own, KNOBS) is not None) is established
+    assert (high_amount(population, KNOBS) is not None) is (not established)
 
 
 @pytest.mark.parametrize(("z", "fires"), [(5.999, False), (6.0, True), (6.001, True)])
 def test_high_amount_for_a_new_customer_exactly_at_the_population_z(z: float,
                                                                     fires: bool) -> None:
     o = _obs(history=0, amount_ratio=10.0, amount_z=z)
-    assert (high_amount(o, CONFIG) is not None) is fires
+    assert (high_amount(o, KNOBS) is not None) is fires
     # ... and never below the ratio, however far the z.
-    assert high_amount(_obs(history=0, amount_ratio=4.99, amount_z=50.0), CONFIG) is None
+    assert high_amount(_obs(history=0, amount_ratio=4.99, amount_z=50.0), KNOBS) is None
 
 
 @pytest.mark.parametrize(("share", "fires"), [(0.039, True), (0.04, True), (0.041, False)])
 def test_odd_hour_exactly_at_the_night_share(share: float, fires: bool) -> None:
-    assert (odd_hour(_obs(hour=2, night_share=share), CONFIG) is not None) is fires
+    assert (odd_hour(_obs(hour=2, night_share=share), KNOBS) is not None) is fires
 
 
 @pytest.mark.parametrize(("hour", "night"), [
@@ -145,26 +147,26 @@ def test_odd_hour_exactly_at_the_night_share(share: float, fires: bool) -> None:
 ])
 def test_a_night_window_across_midnight(hour: int, night: bool) -> None:
     cfg = CONFIG.model_copy(update={"night_start_hour": 22, "night_end_hour": 5})
-    assert (odd_hour(_obs(hour=hour), cfg) is not None) is night
+    assert (odd_hour(_obs(hour=hour), Knobs(cfg)) is not None) is night
 
 
 @pytest.mark.parametrize(("hour", "night"), [(0, False), (1, True), (4, True), (5, False)])
 def test_a_night_window_not_starting_at_midnight(hour: int, night: bool) -> None:
     cfg = CONFIG.model_copy(update={"night_start_hour": 1, "night_end_hour": 5})
-    assert (odd_hour(_obs(hour=hour), cfg) is not None) is night
+    assert (odd_hour(_obs(hour=hour), Knobs(cfg)) is not None) is night
 
 
 @pytest.mark.parametrize(("rate", "fires"), [(0.149, True), (0.15, True), (0.151, False)])
 def test_impossible_travel_exactly_at_the_hop_rate(rate: float, fires: bool) -> None:
     o = _obs(country="CN", country_seen=0, travel_km=8000.0, travel_dt_s=600.0, hop_rate=rate)
-    assert (impossible_travel(o, CONFIG) is not None) is fires
+    assert (impossible_travel(o, KNOBS) is not None) is fires
 
 
 @pytest.mark.parametrize(("seen", "fires"), [(5, True), (6, False), (7, False)])
 def test_impossible_travel_exactly_at_the_familiar_share(seen: int, fires: bool) -> None:
     """6 of 40 earlier events is exactly 15%: a familiar destination passes."""
     o = _obs(history=40, country="CN", country_seen=seen, travel_km=8000.0, travel_dt_s=600.0)
-    assert (impossible_travel(o, CONFIG) is not None) is fires
+    assert (impossible_travel(o, KNOBS) is not None) is fires
 
 
 @pytest.mark.parametrize(("recent", "fires"), [(0.149, True), (0.15, False), (0.151, False)])
@@ -174,7 +176,7 @@ def test_impossible_travel_passes_a_destination_familiar_among_recent_events(
     is in the long history; below the share it is not."""
     o = _obs(history=200, country="ZA", country_seen=3, country_recent=recent,
              travel_km=8000.0, travel_dt_s=600.0)
-    assert (impossible_travel(o, CONFIG) is not None) is fires
+    assert (impossible_travel(o, KNOBS) is not None) is fires
 
 
 def test_country_recent_counts_the_last_learnt_and_the_held_events() -> None:
@@ -186,33 +188,33 @@ def test_country_recent_counts_the_last_learnt_and_the_held_events() -> None:
     de = ("DE", "mobile", "1.2.3", "app", "grocery", 12, 3.9)
     st.context = [de] * 6 + [za] * 2
     st.pending = [(9e9, za), (9e9, de)]
-    o = observe(_tx(country="ZA"), 2000.0, st, Population(), CONFIG)
+    o = observe(_tx(country="ZA"), 2000.0, st, Population(), KNOBS)
     assert o.country_recent == pytest.approx(3 / 10)
     assert o.country_seen == 1
-    assert observe(_tx(country="FR"), 2000.0, st, Population(), CONFIG).country_recent == 0.0
+    assert observe(_tx(country="FR"), 2000.0, st, Population(), KNOBS).country_recent == 0.0
     st.context, st.pending = [], []
-    assert observe(_tx(country="ZA"), 2000.0, st, Population(), CONFIG).country_recent == 0.0
+    assert observe(_tx(country="ZA"), 2000.0, st, Population(), KNOBS).country_recent == 0.0
 
 
 def test_impossible_travel_needs_a_real_distance_and_handles_no_history() -> None:
-    assert impossible_travel(_obs(travel_km=0.0, travel_dt_s=0.0), CONFIG) is None
-    assert impossible_travel(_obs(travel_km=-1.0, travel_dt_s=0.0), CONFIG) is None
+    assert impossible_travel(_obs(travel_km=0.0, travel_dt_s=0.0), KNOBS) is None
+    assert impossible_travel(_obs(travel_km=-1.0, travel_dt_s=0.0), KNOBS) is None
     fresh = _obs(history=0, country="CN", country_seen=0, travel_km=8000.0, travel_dt_s=60.0)
-    assert impossible_travel(fresh, CONFIG) is not None
+    assert impossible_travel(fresh, KNOBS) is not None
 
 
 def test_needed_seconds_grants_the_slack_and_never_goes_negative() -> None:
     cfg = CoreConfig(travel_slack_km=600.0, travel_speed_kmh=800.0)
-    assert needed_seconds(_obs(travel_km=1400.0), cfg) == pytest.approx(3600.0)
-    assert needed_seconds(_obs(travel_km=300.0), cfg) == 0.0
+    assert needed_seconds(_obs(travel_km=1400.0), Knobs(cfg)) == pytest.approx(3600.0)
+    assert needed_seconds(_obs(travel_km=300.0), Knobs(cfg)) == 0.0
 
 
 @pytest.mark.parametrize(("rate", "fires"), [(0.049, True), (0.05, True), (0.051, False)])
 def test_new_country_exactly_at_the_customers_rate_of_new_countries(rate: float,
                                                                      fires: bool) -> None:
     o = _obs(country="NL", country_seen=0, novel_rate=rate)
-    assert (new_country(o, CONFIG) is not None) is fires
-    assert new_country(_obs(country="NL", country_seen=1, novel_rate=0.0), CONFIG) is None
+    assert (new_country(o, KNOBS) is not None) is fires
+    assert new_country(_obs(country="NL", country_seen=1, novel_rate=0.0), KNOBS) is None
 
 
 # --- features ---------------------------------------------------------------------------------
@@ -226,7 +228,7 @@ def _state(amounts: list[float] | None = None, n: int = 0) -> CustomerState:
 
 def test_observe_uses_the_median_of_an_even_history_and_the_largest_amount() -> None:
     st = _state([10.0, 20.0, 40.0, 80.0, 160.0, 320.0], n=6)
-    o = observe(_tx(amount=640.0), 0.0, st, Population(), CONFIG)
+    o = observe(_tx(amount=640.0), 0.0, st, Population(), KNOBS)
     med = 0.5 * (math.log1p(40.0) + math.log1p(80.0))
     assert o.amount_ratio == pytest.approx(math.exp(math.log1p(640.0) - med))
     assert o.over_max == pytest.approx(math.log1p(640.0) - math.log1p(320.0))
@@ -237,13 +239,13 @@ def test_observe_uses_the_median_of_an_even_history_and_the_largest_amount() -> 
 def test_the_largest_amount_counts_from_exactly_min_history_amounts(k: int,
                                                                     has_max: bool) -> None:
     st = _state([50.0] * k, n=k)
-    o = observe(_tx(amount=500.0), 0.0, st, Population(), CONFIG)
+    o = observe(_tx(amount=500.0), 0.0, st, Population(), KNOBS)
     assert (o.over_max > 0) is has_max
 
 
 def test_a_new_customer_is_measured_against_the_population() -> None:
     pop = Population()
-    o = observe(_tx(amount=99.0), 0.0, CustomerState(), pop, CONFIG)
+    o = observe(_tx(amount=99.0), 0.0, CustomerState(), pop, KNOBS)
     assert o.over_max == 0.0 and o.history == 0
     assert o.amount_z == pytest.approx((math.log1p(99.0) - pop.amount_center) / pop.amount_scale)
     assert o.amount_ratio == pytest.approx(math.exp(math.log1p(99.0) - pop.amount_center))
@@ -255,10 +257,10 @@ def test_a_short_history_is_shrunk_towards_the_population_spread() -> None:
     """Fewer than 4 amounts: the population's spread stands in for the customer's."""
     pop = Population()
     st = _state([50.0, 50.0, 50.0], n=3)
-    o = observe(_tx(amount=50.0), 0.0, st, pop, CONFIG)
+    o = observe(_tx(amount=50.0), 0.0, st, pop, KNOBS)
     assert o.amount_scale == pytest.approx(pop.amount_scale)
     flat = _state([50.0] * 8, n=8)  # no spread of its own: floored, never 0
-    assert observe(_tx(amount=50.0), 0.0, flat, pop, CONFIG).amount_scale >= 0.15
+    assert observe(_tx(amount=50.0), 0.0, flat, pop, KNOBS).amount_scale >= 0.15
 
 
 @pytest.mark.parametrize("late", [False, True])
@@ -272,7 +274,7 @@ def test_windows_count_the_absolute_time_to_each_recent_event(late: bool) -> Non
                  (t - sign * (w + 1), 9.0, "fuel", "web"),
                  (t - sign * 600.0, 50.0, "grocery", "app")]
     st.last_t = t - sign * 10.0
-    o = observe(_tx(amount=50.0), t, st, Population(), CONFIG)
+    o = observe(_tx(amount=50.0), t, st, Population(), KNOBS)
     assert (o.burst_count, o.burst_span_s) == (3, w)
     assert o.dup_age_s == 600.0
     assert o.gap_s == 10.0
@@ -284,18 +286,18 @@ def test_the_nearest_twin_gives_the_duplicate_age() -> None:
     st.recent = [(t - 800.0, 50.0, "grocery", "app"), (t - 120.0, 50.0, "grocery", "app"),
                  (t - 60.0, 50.0, "grocery", "web"), (t - 30.0, 50.0, "fuel", "app"),
                  (t - 20.0, 51.0, "grocery", "app"), (t - 900.0, 50.0, "grocery", "app")]
-    assert observe(_tx(amount=50.0), t, st, Population(), CONFIG).dup_age_s == 120.0
+    assert observe(_tx(amount=50.0), t, st, Population(), KNOBS).dup_age_s == 120.0
 
 
 def test_night_counts_and_the_recent_night_habit() -> None:
     st = _state([50.0] * 6, n=6)
     st.hours[0], st.hours[4], st.hours[5], st.hours[23], st.hours[12] = 2, 1, 7, 4, 10
-    o = observe(_tx(at=T0.replace(hour=3)), 0.0, st, Population(), CONFIG)
+    o = observe(_tx(at=T0.replace(hour=3)), 0.0, st, Population(), KNOBS)
     assert (o.hour, o.night_total, o.night_count) == (3, 24, 3)
     assert o.night_share == pytest.approx(4 / 26)
     # Three of the last four learnt events at night (04 h) outweigh the long habit.
     st.context = [("CH", "m", "n", "app", "grocery", h, 1.0) for h in (4, 12, 4, 4)]
-    assert observe(_tx(at=T0.replace(hour=3)), 0.0, st, Population(), CONFIG).night_share \
+    assert observe(_tx(at=T0.replace(hour=3)), 0.0, st, Population(), KNOBS).night_share \
         == pytest.approx(0.75)
 
 
@@ -304,14 +306,14 @@ def test_travel_is_measured_from_the_last_country_with_the_gap() -> None:
     st.last_t, st.last_country = 1000.0, "CH"
     st.countries = {"CH": 6}
     st.hops, st.novel = 2, 1
-    o = observe(_tx(country="CN"), 1000.0 + 1800.0, st, Population(), CONFIG)
+    o = observe(_tx(country="CN"), 1000.0 + 1800.0, st, Population(), KNOBS)
     km = distance_km("CH", "CN", CONFIG.travel_unknown_km)
     assert (o.prev_country, o.travel_km, o.travel_dt_s) == ("CH", km, 1800.0)
     needed_h = (km - CONFIG.travel_slack_km) / CONFIG.travel_speed_kmh
     assert o.travel_speed == pytest.approx(math.log1p(needed_h * 3600.0 / 1800.0))
     assert o.hop_rate == pytest.approx((2 + 0.3) / 9) and o.novel_rate == pytest.approx(1.3 / 9)
     assert o.country_seen == 0
-    home = observe(_tx(country="CH"), 2800.0, st, Population(), CONFIG)
+    home = observe(_tx(country="CH"), 2800.0, st, Population(), KNOBS)
     assert (home.travel_km, home.travel_dt_s, home.travel_speed) == (0.0, 1800.0, 0.0)
     assert home.country_seen == 6
 
@@ -545,7 +547,7 @@ def test_impossible_travel_counts_any_distance_without_slack(km: float, fires: b
     """With no slack and a walking speed, half a kilometre in a minute is too fast."""
     cfg = CONFIG.model_copy(update={"travel_slack_km": 0.0, "travel_speed_kmh": 1.0})
     o = _obs(country="FR", country_seen=0, travel_km=km, travel_dt_s=60.0)
-    assert (impossible_travel(o, cfg) is not None) is fires
+    assert (impossible_travel(o, Knobs(cfg)) is not None) is fires
 
 
 def test_scored_rows_are_complete_pydantic_objects_with_six_decimal_scores() -> None:

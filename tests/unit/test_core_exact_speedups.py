@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
 from detector.core.hourtail import BROKE, KERNEL, _near, _rank, _tail, hour_tail
+from detector.core.knobs import Knobs
 from detector.core.state import Context, CustomerState, Population
 
 
@@ -45,7 +46,7 @@ def reference_tail(q: list[float], hour: int) -> float:
     return sum([y / 3.0 for y in near if y <= mine])
 
 
-def reference_hour_tail(s: CustomerState, pop: Population, hour: int, cfg: CoreConfig) -> float:
+def reference_hour_tail(s: CustomerState, pop: Population, hour: int, cfg: Knobs) -> float:
     """`hour_tail` as of a9ac2a5, its `_tails` and `_tail` being the references above."""
     hours = s.hours
     hn = sum(hours)
@@ -190,7 +191,7 @@ def _population(hours: list[int], extra: int) -> Population:
 customer_hours = st.lists(st.sampled_from([0, 0, 0, 0, 1, 1, 2, 3, 7, 40, 255]),
                           min_size=24, max_size=24)
 #: The prior's weights tried: the default and either side.
-CONFIGS = [CoreConfig(prior_weight=w) for w in (0.5, 3.0, 10.0)]
+CONFIGS = [Knobs(CoreConfig(prior_weight=w)) for w in (0.5, 3.0, 10.0)]
 population_hours = st.one_of(st.lists(st.integers(0, 3), min_size=24, max_size=24),
                              st.lists(st.integers(0, 5000), min_size=24, max_size=24))
 
@@ -201,7 +202,7 @@ population_hours = st.one_of(st.lists(st.integers(0, 3), min_size=24, max_size=2
        st.sampled_from(CONFIGS))
 def test_hour_tail_is_bit_identical_to_the_plain_sort_and_sum(
         hours: list[int], common: list[int], extra: int, recent: list[int], hour: int,
-        cfg: CoreConfig) -> None:
+        cfg: Knobs) -> None:
     """Every route of `hour_tail` (one recent event or none, the long habit, the mixture
     after two breaks) gives the floats of the code before the speed-up."""
     s, pop = _state(hours, recent), _population(common, extra)
@@ -211,7 +212,7 @@ def test_hour_tail_is_bit_identical_to_the_plain_sort_and_sum(
 def test_the_hour_tail_cases_cover_every_route() -> None:
     """Seeded profiles like the property test's, every hour of each: bit-identical, and
     each route taken many times (so the comparison above is not vacuous)."""
-    rng, cfg = random.Random(14), CoreConfig()
+    rng, cfg = random.Random(14), Knobs(CoreConfig())
     routes = {"none": 0, "few": 0, "habit": 0, "mixture": 0, "ties": 0}
     for case in range(300):
         hours = [rng.choice([0, 0, 0, 0, 1, 1, 2, 3, 7, 40]) * (case % 20 > 0)

@@ -8,9 +8,11 @@ import pytest
 
 from detector.core.config import CoreConfig
 from detector.core.hourtail import BROKE, hour_tail
+from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 
 CONFIG = CoreConfig()
+KNOBS = Knobs(CONFIG)
 
 
 def test_a_customer_with_few_hours_is_shrunk_to_the_populations_hours() -> None:
@@ -20,9 +22,9 @@ def test_a_customer_with_few_hours_is_shrunk_to_the_populations_hours() -> None:
     st, pop = CustomerState(), Population()
     st.hours[12] = 3
     pop.hours[20] = pop.total = 1000
-    assert hour_tail(st, pop, 20, CONFIG) > 0.4
-    assert hour_tail(st, pop, 3, CONFIG) < 0.02
-    assert hour_tail(st, pop, 12, CONFIG) == pytest.approx(1.0, abs=1e-9)
+    assert hour_tail(st, pop, 20, KNOBS) > 0.4
+    assert hour_tail(st, pop, 3, KNOBS) < 0.02
+    assert hour_tail(st, pop, 12, KNOBS) == pytest.approx(1.0, abs=1e-9)
 
 
 def _day_customer(recent: list[int]) -> CustomerState:
@@ -45,9 +47,9 @@ def test_exactly_two_recent_breaks_of_the_habit_start_a_change(
         recent: list[int], hour: int, changed: bool) -> None:
     pop = Population()
     st = _day_customer(recent)
-    plain = hour_tail(_day_customer([]), pop, hour, CONFIG)
+    plain = hour_tail(_day_customer([]), pop, hour, KNOBS)
     assert plain <= BROKE  # the hour breaks the day habit
-    tails = [hour_tail(st, pop, h, CONFIG) for h in range(24)]
+    tails = [hour_tail(st, pop, h, KNOBS) for h in range(24)]
     if not changed:
         assert tails[hour] == plain
         return

@@ -14,12 +14,14 @@ import pytest
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.features import Observation
+from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z, low_rate
 from detector.core.state import LOW_BINS, LOW_RANGE, CustomerState, Population
 from shared.schemas import Transaction
 from tests.unit.test_core_surprise import START, habitual_stream, scored_terms, tx
 
 CONFIG = CoreConfig()
+KNOBS = Knobs(CONFIG)
 
 
 def additive_stream(customers: int = 40, per_customer: int = 200, seed: int = 5
@@ -184,9 +186,9 @@ def test_the_customers_own_low_amounts_shrunk_to_the_populations_rate() -> None:
     p = pop.low_share(-6.0)
     assert p == pytest.approx(2 / 100)
     # amounts at or below this one count (2.0 is equal): 2 of the customer's 5
-    assert low_rate(st, pop, _observation(2.0), -6.0, CONFIG) == pytest.approx(
+    assert low_rate(st, pop, _observation(2.0), -6.0, KNOBS) == pytest.approx(
         (2 + k * p) / (5 + k))
-    assert low_rate(st, pop, _observation(1.999), -6.0, CONFIG) == pytest.approx(
+    assert low_rate(st, pop, _observation(1.999), -6.0, KNOBS) == pytest.approx(
         (1 + k * p) / (5 + k))
 
 
@@ -196,7 +198,7 @@ def test_not_having_made_such_a_purchase_is_no_evidence_against_it(history: int)
     st = CustomerState()
     st.amounts = [5.0] * history
     pop = _population(-6.0, 98)
-    assert low_rate(st, pop, _observation(1.0), -6.0, CONFIG) == pop.low_share(-6.0)
+    assert low_rate(st, pop, _observation(1.0), -6.0, KNOBS) == pop.low_share(-6.0)
 
 
 def test_own_low_amounts_never_make_it_rarer_than_the_population_says() -> None:
@@ -204,7 +206,7 @@ def test_own_low_amounts_never_make_it_rarer_than_the_population_says() -> None:
     st.amounts = [1.0] + [5.0] * 31  # 1 of 32: (1 + 30 p) / 62 < p when p is large
     pop = _population(-1.0, 1)
     assert pop.low_share(-1.0) == pytest.approx(2 / 3)
-    assert low_rate(st, pop, _observation(1.0), -1.0, CONFIG) == pop.low_share(-1.0)
+    assert low_rate(st, pop, _observation(1.0), -1.0, KNOBS) == pop.low_share(-1.0)
 
 
 # --- what the population counts ---------------------------------------------------------
@@ -271,6 +273,6 @@ def test_the_amount_scale_is_widened_for_a_level_from_few_amounts(
     st.amounts = [4.0] * kept
     o = Observation()
     o.amount_scale, o.amount_z = 0.5, -3.0
-    z, scale = amount_z(st, o, CONFIG.model_copy(update={"prior_weight": prior}))
+    z, scale = amount_z(st, o, Knobs(CONFIG.model_copy(update={"prior_weight": prior})))
     assert scale == pytest.approx(0.5 * math.sqrt(factor))
     assert z * scale == pytest.approx(-3.0 * 0.5)

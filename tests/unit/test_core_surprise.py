@@ -14,6 +14,7 @@ import detector.core.surprise as surprise_module
 from detector.core.calibration import Recalibration
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
+from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import (
     LOGISTIC_S,
@@ -27,6 +28,7 @@ from shared.schemas import Transaction
 
 START = datetime(2025, 3, 3)
 CONFIG = CoreConfig()
+KNOBS = Knobs(CONFIG)
 
 
 def tx(i: int, at: datetime, amount: float = 50.0, customer: str = "c1", country: str = "CH",
@@ -109,8 +111,8 @@ def test_tail_and_poisson_helpers_are_probabilities() -> None:
     assert poisson_tail(0, 3.0) == 1.0
     assert poisson_tail(1, 0.5) == pytest.approx(1 - math.exp(-0.5))
     assert poisson_tail(12, 0.01) == pytest.approx(0.01**12 / math.factorial(12), rel=1e-3)
-    assert to_score(0.0, CONFIG) == 0.0
-    assert to_score(CONFIG.score_half, CONFIG) == pytest.approx(0.5)
+    assert to_score(0.0, KNOBS) == 0.0
+    assert to_score(CONFIG.score_half, KNOBS) == pytest.approx(0.5)
 
 
 def _regular(n: int, customer: str = "c1", hours: tuple[int, ...] = (9, 12, 15, 18),
@@ -391,7 +393,7 @@ def test_a_match_weighs_a_repeat_only_when_less_likely_than_not(
     st = CustomerState()
     st.categories, st.channels = {"grocery": 1}, {"app": app, "web": web}
     config = CONFIG.model_copy(update={"prior_weight": 0.0})
-    got = match_weights(tx(1, START), st, Population(), config)
+    got = match_weights(tx(1, START), st, Population(), Knobs(config))
     assert got == pytest.approx(weights, rel=1e-12)
 
 
