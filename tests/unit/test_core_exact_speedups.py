@@ -129,6 +129,21 @@ def test_an_hour_whose_tail_is_exactly_broke_broke_the_habit() -> None:
     assert _rank(near, 23) == (reference_ranked(near)[23], math.inf)
 
 
+def test_an_hour_of_no_mass_has_a_tail_of_zero() -> None:
+    """Hours whose +-1 h mass is exactly 0.0 are the least common: their tail is 0.0, not
+    the next group's. They arise from a valid prior weight so small that its share of an
+    hour underflows (5e-324 / 24 is 0.0): then every hour away from the habit is empty."""
+    st = _state([200 if h in (11, 12, 13) else 0 for h in range(24)], [12, 12])
+    cfg = Knobs(CoreConfig(prior_weight=5e-324))
+    near = _near([c / sum(st.hours) for c in st.hours])
+    assert near[3] == 0.0 < near[10]
+    for h in range(24):  # the empty hours (0-9, 15-23) are one group of exact zeros
+        assert _rank(near, h)[0] == reference_ranked(near)[h]
+        assert hour_tail(st, Population(), h, cfg) == reference_hour_tail(st, Population(), h, cfg)
+    assert _rank(near, 3)[0] == 0.0
+    assert hour_tail(st, Population(), 3, cfg) == 0.0
+
+
 def _tails(q: list[float]) -> list[float]:
     near = _near(q)
     return [_rank(near, h)[0] for h in range(24)]
