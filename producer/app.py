@@ -57,6 +57,18 @@ class PublishReport:
         return self.delivered / self.elapsed if self.elapsed > 0 else 0.0
 
 
+def publish_overrides(settings: ProducerSettings, on_delivery: Any) -> dict[str, Any]:
+    """`publish`'s settings on top of `shared.kafka.producer_config` (also the probe's)."""
+    return {
+        # Larger in-memory queue so a replay at full speed rarely blocks on BufferError.
+        "queue.buffering.max.messages": settings.queue_max_messages,
+        # Report failures only: a Python callback per success costs a third of the
+        # throughput; delivered = sent - failed - still queued after the final flush.
+        "delivery.report.only.error": True,
+        "on_delivery": on_delivery,
+    }
+
+
 def publish(
     records: Sequence[Record] | Iterable[Record],
     settings: ProducerSettings,
@@ -71,17 +83,7 @@ def publish(
         [TopicSpec(topics.transactions_topic, topics.partitions, topics.replication_factor)],
     )
     tracker = DeliveryTracker()
-    producer = make_producer(
-        settings.kafka,
-        **{
-            # Larger in-memory queue so a replay at full speed rarely blocks on BufferError.
-            "queue.buffering.max.messages": settings.queue_max_messages,
-            # Report failures only: a Python callback per success costs a third of the
-            # throughput; delivered = sent - failed - still queued after the final flush.
-            "delivery.report.only.error": True,
-            "on_delivery": tracker,
-        },
-    )
+    producer = make_producer(settings.kafka, **publish_overrides(settings, tracker))
     report = PublishReport(total=total)
     topic = topics.transactions_topic
     produce, poll = producer.produce, producer.poll

@@ -7,15 +7,15 @@ under it (tests/unit/test_core_boundaries_props.py). It used to rank by the spre
 but sum the unspread counts, so an hour between used hours, ranked below them, counted
 almost nothing: 02 h after nights at 00, 01, 03 and 04 h scored about e^-10.
 
-Split from `detector.core.surprise`. A faster route sums the same values in the same order
-(a cumulative sum in the order of the spread profile), so it gives the same floats to the
-last bit (tests/unit/test_core_exact_speedups.py, bench/core_parity.py).
+Split from `detector.core.surprise`. Faster routes sum the same values in the same order
+(one scan of the sorted spread profile finds this hour's tail and which recent hours broke
+the habit), so they give the same floats to the last bit as the plain sort and sum
+(tests/unit/test_core_exact_speedups.py, bench/core_parity.py).
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from typing import Final
 
 from detector.core.knobs import Knobs
@@ -41,47 +41,78 @@ def _near(q: list[float]) -> list[float]:
     return near
 
 
-def _tails(q: list[float], wanted: list[int]) -> list[float]:
-    """For each hour of `wanted`: the mass of the +-1 h profile (`_near` / 3) on the hours
-    at most as common in it.
+def _spread(hours: bytes, common: list[int], k: float, d: float) -> list[float]:
+    """`_near` of the profile q[i] = (hours[i] + k * (common[i] + 1.0)) / d without
+    building q: each q[i] by that same expression, so the same floats."""
+    first = (hours[0] + k * (common[0] + 1.0)) / d
+    prev = (hours[23] + k * (common[23] + 1.0)) / d
+    own = first
+    near: list[float] = []
+    for i in range(1, 24):
+        nxt = (hours[i] + k * (common[i] + 1.0)) / d
+        near.append(prev + own + nxt)
+        prev = own
+        own = nxt
+    near.append(prev + own + first)
+    return near
 
-    Hours are taken in increasing order of `_near` (index order on equal values); a group
-    is an hour and the next ones within `_TIE` of it, and each hour of a group gets the
-    cumulative mass (summed in that order) up to the group's end."""
-    near = _near(q)
-    order = sorted(range(24), key=near.__getitem__)
-    ranked: list[float] = []
-    cums: list[float] = []
-    rank = [0] * 24  # each hour's position in `order`
+
+def _rank(near: list[float], hour: int) -> tuple[float, float]:
+    """This hour's tail under the +-1 h profile (`near` / 3), and the value below which
+    an hour's tail is at most `BROKE` (the hours that broke the habit: `near[h] < edge`).
+
+    The tail of an hour is the mass of the hours at most as common: the hours are taken
+    in increasing order of `near`; a group is an hour and the next ones within `_TIE` of
+    it, and each hour of a group gets the cumulative mass (summed in that order) up to
+    the group's end. The values alone are sorted (a native float sort): equal values are
+    equal floats (no negative zeros: the masses are sums of non-negative terms), so the
+    sums are those in hour order on ties, and an hour's group is its value's. The mass at
+    the groups' ends never decreases, so the groups with a tail at most `BROKE` come
+    first: `edge` is the first value of the first group beyond (inf if none)."""
+    ranked = sorted(near)
+    mine = near[hour]
+    start = last = ranked[0]  # the group's first and last values
+    top = start + _TIE
+    acc = start / 3.0  # the running sum, first term as is (itertools.accumulate's)
+    tail = -1.0  # not found yet
+    edge = math.inf
+    over = False  # a group with a tail beyond BROKE found
+    for j in range(1, 24):
+        x = ranked[j]
+        if x > top:  # the group ends at `last`, and `x` starts the next
+            if not over and acc > BROKE:
+                edge = start
+                over = True
+            if tail < 0.0 and mine <= last:
+                tail = acc
+                if over:
+                    return tail, edge
+            start = x
+            top = x + _TIE
+        acc += x / 3.0
+        last = x
+    if not over and acc > BROKE:
+        edge = start
+    if tail < 0.0:
+        tail = acc
+    return tail, edge
+
+
+def _tail_of(near: list[float], hour: int) -> float:
+    """`_tail` given `near`: added in hour order as `sum` adds floats on Python 3.11
+    (plainly, from 0)."""
+    top = near[hour] + _TIE
     acc = 0.0
-    apart = True  # every two consecutive values more than 2 _TIE apart
-    for r in range(24):
-        h = order[r]
-        x = near[h]
-        # the running sum, first term as is (itertools.accumulate's floats)
-        acc = x / 3.0 if r == 0 else acc + x / 3.0
-        if r and x - ranked[r - 1] <= 2 * _TIE:
-            apart = False
-        ranked.append(x)
-        cums.append(acc)
-        rank[h] = r
-    # Values are at most 3 (q is a distribution), so consecutive ones more than 2e-12
-    # apart are never within _TIE of each other after rounding: every group is one hour.
-    if ranked[-1] < 1e3 and apart:
-        return [cums[rank[h]] for h in wanted]
-    starts: list[int] = []
-    i = 0
-    while i < 24:  # the groups: each runs to the last value within _TIE of its first
-        starts.append(i)
-        i = bisect_right(ranked, ranked[i] + _TIE, i + 1)
-    starts.append(24)
-    return [cums[starts[bisect_right(starts, rank[h])] - 1] for h in wanted]
+    for x in near:
+        if x <= top:
+            acc += x / 3.0
+    return acc
 
 
 def _tail(q: list[float], hour: int) -> float:
-    near = _near(q)
-    edge = near[hour] + _TIE
-    return sum([x / 3.0 for x in near if x <= edge])
+    """The mass of the +-1 h profile (`_near` / 3) on the hours within `_TIE` of this
+    one's or below, summed in hour order."""
+    return _tail_of(_near(q), hour)
 
 
 def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs) -> float:
@@ -94,30 +125,33 @@ def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs) -> floa
     so their profile spreads each over +-2 h and keeps one pseudo-event spread over the
     whole day (a new regime's shape is unknown): a new night shift is learnt after a few
     nights."""
-    hours = st.hours
-    hn = sum(hours)
+    hours = bytes(st.hours)  # a copy: mypyc indexes bytes natively, a bytearray generically
+    hn = 0
+    for i in range(len(hours)):
+        hn += hours[i]
     if hn == 0:
         return 1.0
     w = cfg.prior_weight
     k = w / (pop.total + 24.0)
     d = hn + w
     common = pop.hours
-    q = [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
+    near = _spread(hours, common, k, d)
     ctx = st.context
-    if len(ctx) >= 2:
-        wanted = [c[5] for c in ctx]
-        wanted.append(hour)
-        tails = _tails(q, wanted)
-        mine = tails.pop()
-        wanted.pop()
-        broke = [h for h, tail in zip(wanted, tails, strict=True) if tail <= BROKE]
-        if len(broke) >= 2:
-            share = len(broke) / len(ctx)
-            spread = share / (len(broke) + 1.0)
-            mix = [(1.0 - share) * x + spread / 24.0 for x in q]
-            for h in broke:
-                for step, weight in enumerate(KERNEL):
-                    mix[(h + step - 2) % 24] += spread * weight
-            return _tail(mix, hour)
-        return mine
-    return _tail(q, hour)
+    if len(ctx) < 2:
+        return _tail_of(near, hour)
+    mine, edge = _rank(near, hour)
+    n = 0
+    for c in ctx:
+        if near[c[5]] < edge:
+            n += 1
+    if n >= 2:
+        broke = [c[5] for c in ctx if near[c[5]] < edge]
+        q = [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
+        share = len(broke) / len(ctx)
+        spread = share / (len(broke) + 1.0)
+        mix = [(1.0 - share) * x + spread / 24.0 for x in q]
+        for h in broke:
+            for step, weight in enumerate(KERNEL):
+                mix[(h + step - 2) % 24] += spread * weight
+        return _tail(mix, hour)
+    return mine

@@ -8,6 +8,7 @@ included. bench/core_parity.py checks the same on whole streams (every verdict's
 from __future__ import annotations
 
 import math
+import random
 from datetime import datetime, timedelta
 from itertools import pairwise
 
@@ -17,14 +18,18 @@ from hypothesis import strategies as st
 from detector.core.config import CoreConfig
 from detector.core.features import _night, event_seconds, observe
 from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
-from detector.core.hourtail import _tail, _tails
+from detector.core.hourtail import BROKE, KERNEL, _near, _rank, _tail, hour_tail
 from detector.core.knobs import Knobs
-from detector.core.state import NOVELTY, CustomerState, Population, _count, bump
+from detector.core.state import NOVELTY, Context, CustomerState, Population, _count, bump
 from shared.schemas import Transaction
 
 
 def reference_tails(q: list[float]) -> list[float]:
     near = [a + b + c for a, b, c in zip([q[-1], *q[:-1]], q, [*q[1:], q[0]], strict=True)]
+    return reference_ranked(near)
+
+
+def reference_ranked(near: list[float]) -> list[float]:
     order = sorted(range(24), key=near.__getitem__)
     tails = [0.0] * 24
     acc, i = 0.0, 0
@@ -43,6 +48,33 @@ def reference_tail(q: list[float], hour: int) -> float:
     near = [a + b + c for a, b, c in zip([q[-1], *q[:-1]], q, [*q[1:], q[0]], strict=True)]
     mine = near[hour] + 1e-12
     return sum([y / 3.0 for y in near if y <= mine])
+
+
+def reference_hour_tail(s: CustomerState, pop: Population, hour: int, cfg: Knobs) -> float:
+    """`hour_tail` as of a9ac2a5, its `_tails` and `_tail` being the references above."""
+    hours = s.hours
+    hn = sum(hours)
+    if hn == 0:
+        return 1.0
+    w = cfg.prior_weight
+    k = w / (pop.total + 24.0)
+    d = hn + w
+    common = pop.hours
+    q = [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
+    ctx = s.context
+    if len(ctx) >= 2:
+        full = reference_tails(q)
+        broke = [c[5] for c in ctx if full[c[5]] <= BROKE]
+        if len(broke) >= 2:
+            share = len(broke) / len(ctx)
+            spread = share / (len(broke) + 1.0)
+            mix = [(1.0 - share) * x + spread / 24.0 for x in q]
+            for h in broke:
+                for step, weight in enumerate(KERNEL):
+                    mix[(h + step - 2) % 24] += spread * weight
+            return reference_tail(mix, hour)
+        return full[hour]
+    return reference_tail(q, hour)
 
 
 def reference_unused(pop: Population, table: str, known: dict[str, int]) -> float:
@@ -73,15 +105,58 @@ hours_q = st.builds(
 def test_hour_tails_are_bit_identical_to_the_plain_sort_and_sum(
         q: list[float], wanted: list[int]) -> None:
     full = reference_tails(q)
-    assert _tails(q, wanted) == [full[h] for h in wanted]
+    near = _near(q)
     for h in wanted:
+        tail, edge = _rank(near, h)
+        assert tail == full[h]
         assert _tail(q, h) == reference_tail(q, h)
+    # the hours below `edge` are exactly those with a tail at most BROKE
+    assert [near[h] < edge for h in range(24)] == [t <= BROKE for t in full]
+
+
+def test_an_hour_whose_tail_is_exactly_broke_broke_the_habit() -> None:
+    """At `BROKE` an hour broke the habit (a tail at most e^-3), one ulp above it did not:
+    `edge` is the first value beyond, as the plain sort-and-sum's `<=` decides."""
+    x = 3.0 * BROKE
+    while x / 3.0 != BROKE:  # the +-1 h mass whose third is BROKE to the bit
+        x = math.nextafter(x, 0.0 if x / 3.0 > BROKE else 1.0)
+    above = math.nextafter(x, 1.0)
+    assert above / 3.0 > BROKE
+    for low, broke in ((x, True), (above, False)):
+        near = [low, *(0.5 + h / 100 for h in range(23))]
+        tail, edge = _rank(near, 0)
+        assert tail == reference_ranked(near)[0] == low / 3.0
+        assert (near[0] < edge) is broke
+        assert near[1] >= edge  # the next hour is beyond in both
+    # the last group at BROKE: no group beyond, every hour broke it
+    near = [*([0.0] * 23), x]
+    assert _rank(near, 23) == (reference_ranked(near)[23], math.inf)
+
+
+def test_an_hour_of_no_mass_has_a_tail_of_zero() -> None:
+    """Hours whose +-1 h mass is exactly 0.0 are the least common: their tail is 0.0, not
+    the next group's. They arise from a valid prior weight so small that its share of an
+    hour underflows (5e-324 / 24 is 0.0): then every hour away from the habit is empty."""
+    st = _state([200 if h in (11, 12, 13) else 0 for h in range(24)], [12, 12])
+    cfg = Knobs(CoreConfig(prior_weight=5e-324))
+    near = _near([c / sum(st.hours) for c in st.hours])
+    assert near[3] == 0.0 < near[10]
+    for h in range(24):  # the empty hours (0-9, 15-23) are one group of exact zeros
+        assert _rank(near, h)[0] == reference_ranked(near)[h]
+        assert hour_tail(st, Population(), h, cfg) == reference_hour_tail(st, Population(), h, cfg)
+    assert _rank(near, 3)[0] == 0.0
+    assert hour_tail(st, Population(), 3, cfg) == 0.0
+
+
+def _tails(q: list[float]) -> list[float]:
+    near = _near(q)
+    return [_rank(near, h)[0] for h in range(24)]
 
 
 def test_hour_tails_group_values_within_the_tolerance_of_a_group_start() -> None:
     # 24 equal hours but for steps of 0.6e-12: chained ties the fast route must not take
     q = [1 / 24 + i * 6e-13 for i in range(24)]
-    assert _tails(q, list(range(24))) == reference_tails(q)
+    assert _tails(q) == reference_tails(q)
     assert len(set(reference_tails(q))) < 24  # the case has ties (it tests something)
 
 
@@ -101,16 +176,16 @@ def test_unused_mass_is_bit_identical_to_the_plain_sum(
     assert not math.isnan(got)
 
 
-def test_hour_tails_without_near_ties_take_the_route_without_groups() -> None:
+def test_hour_tails_without_near_ties_are_those_of_the_plain_sort_and_sum() -> None:
     """Every value of the +-1 h profile apart from the others (distinct counts, as a
-    customer with a long, uneven history has): the route that skips the grouping gives
-    the plain sort-and-sum's floats for every hour."""
+    customer with a long, uneven history has): every group is one hour, and each hour
+    gets the plain sort-and-sum's float."""
     counts = [i * i + 1 for i in range(24)]
     q = [c / sum(counts) for c in counts]
     near = sorted(a + b + c for a, b, c in zip([q[-1], *q[:-1]], q, [*q[1:], q[0]],
                                                 strict=True))
     assert min(b - a for a, b in pairwise(near)) > 2e-12  # no near-tie
-    assert _tails(q, list(range(24))) == reference_tails(q)
+    assert _tails(q) == reference_tails(q)
 
 
 # --- the population's counts, the night hours, a customer's habits (issue 14, #obs) ---
@@ -290,3 +365,67 @@ def test_the_log_of_a_count_as_a_float_is_the_log_of_the_int() -> None:
     where they took math.log(len(tested)): the same float for every count."""
     for count in range(1, 10_000):
         assert math.log(float(count)).hex() == math.log(count).hex()
+
+
+def _state(hours: list[int], recent: list[int]) -> CustomerState:
+    s = CustomerState()
+    s.hours = bytearray(hours)
+    s.context = [_context(h) for h in recent]
+    return s
+
+
+def _context(hour: int) -> Context:
+    return ("IT", "pc", "10.0.0", "app", "food", hour, 4.0)
+
+
+def _population(hours: list[int], extra: int) -> Population:
+    pop = Population()
+    pop.hours = hours
+    pop.total = sum(hours) + extra
+    return pop
+
+
+#: A customer's hours: mostly empty, small counts (exact ties), a habit, the byte's top.
+customer_hours = st.lists(st.sampled_from([0, 0, 0, 0, 1, 1, 2, 3, 7, 40, 255]),
+                          min_size=24, max_size=24)
+#: The prior's weights tried: the default and either side.
+CONFIGS = [Knobs(CoreConfig(prior_weight=w)) for w in (0.5, 3.0, 10.0)]
+population_hours = st.one_of(st.lists(st.integers(0, 3), min_size=24, max_size=24),
+                             st.lists(st.integers(0, 5000), min_size=24, max_size=24))
+
+
+@settings(max_examples=500, deadline=None)
+@given(customer_hours, population_hours, st.integers(0, 1000),
+       st.lists(st.integers(0, 23), max_size=8), st.integers(0, 23),
+       st.sampled_from(CONFIGS))
+def test_hour_tail_is_bit_identical_to_the_plain_sort_and_sum(
+        hours: list[int], common: list[int], extra: int, recent: list[int], hour: int,
+        cfg: Knobs) -> None:
+    """Every route of `hour_tail` (one recent event or none, the long habit, the mixture
+    after two breaks) gives the floats of the code before the speed-up."""
+    s, pop = _state(hours, recent), _population(common, extra)
+    assert hour_tail(s, pop, hour, cfg) == reference_hour_tail(s, pop, hour, cfg)
+
+
+def test_the_hour_tail_cases_cover_every_route() -> None:
+    """Seeded profiles like the property test's, every hour of each: bit-identical, and
+    each route taken many times (so the comparison above is not vacuous)."""
+    rng, cfg = random.Random(14), Knobs(CoreConfig())
+    routes = {"none": 0, "few": 0, "habit": 0, "mixture": 0, "ties": 0}
+    for case in range(300):
+        hours = [rng.choice([0, 0, 0, 0, 1, 1, 2, 3, 7, 40]) * (case % 20 > 0)
+                 for _ in range(24)]
+        common = [rng.randint(0, 3) for _ in range(24)]
+        s = _state(hours, [rng.randrange(24) for _ in range(rng.randint(0, 8))])
+        pop = _population(common, rng.randint(0, 50))
+        q = [(c + 3.0 / (pop.total + 24.0) * (p + 1.0)) / (sum(hours) + 3.0)
+             for c, p in zip(hours, common, strict=True)]
+        full = reference_tails(q)
+        broke = sum(1 for c in s.context if full[c[5]] <= BROKE)
+        route = ("none" if not sum(hours) else "few" if len(s.context) < 2
+                 else "mixture" if broke >= 2 else "habit")
+        routes[route] += 1
+        routes["ties"] += len(set(full)) < 24
+        for h in range(24):
+            assert hour_tail(s, pop, h, cfg) == reference_hour_tail(s, pop, h, cfg)
+    assert min(routes.values()) >= 10, routes

@@ -19,8 +19,11 @@ from detector.core.state import CustomerState, Population
 from detector.core.surprise import (
     LOGISTIC_S,
     TERMS,
+    _neighbours,
+    _repeat,
     match_weights,
     poisson_tail,
+    tail_pdf,
     tail_sf,
     to_score,
 )
@@ -395,6 +398,145 @@ def test_a_match_weighs_a_repeat_only_when_less_likely_than_not(
     config = CONFIG.model_copy(update={"prior_weight": 0.0})
     got = match_weights(tx(1, START), st, Population(), Knobs(config))
     assert got == pytest.approx(weights, rel=1e-12)
+
+
+@pytest.mark.parametrize(("categories", "channels", "weights"), [
+    # fuel and web new to the customer: pi = (0 + 2 x 0.25) / 5 x (0 + 2 x 0.55) / 4
+    ({"grocery": 3}, {"app": 2}, (0.055, 1.945)),
+    # once each: pi = (1 + 2 x 0.25) / 6 x (2 + 2 x 0.55) / 6
+    ({"grocery": 3, "fuel": 1}, {"app": 2, "web": 2}, (31 / 120, 209 / 120)),
+])
+def test_a_match_is_shrunk_to_the_populations_shares_of_category_and_channel(
+        categories: dict[str, int], channels: dict[str, int],
+        weights: tuple[float, float]) -> None:
+    """Each share is the customer's count plus `prior_weight` (2 here) x the population's
+    smoothed share (fuel 2.5 / 10, web 5.5 / 10), over their events plus `prior_weight`;
+    a value new to the customer counts 0."""
+    pop = Population()
+    pop.total = 9
+    pop.tables["category"]["fuel"] = 2
+    pop.tables["channel"]["web"] = 5
+    st = CustomerState()
+    st.categories, st.channels = categories, channels
+    config = CONFIG.model_copy(update={"prior_weight": 2.0})
+    got = match_weights(tx(1, START, category="fuel", channel="web"), st, pop, Knobs(config))
+    assert got == pytest.approx(weights, rel=1e-12)
+
+
+_T = 10_000.0  # the judged purchase's time (s) in the direct tests of the repeat term
+
+
+def _one_way_customer(window: list[tuple[float, float, str, str]], n: int = 100,
+                      exact: int = 0) -> CustomerState:
+    """A customer who always buys groceries in the app (a match is likelier than not, so
+    both match weights are 1), with this window of purchases (time, amount, category,
+    channel), `n` events and `exact` exact repeats so far."""
+    st = CustomerState()
+    st.n, st.exact = n, exact
+    st.categories, st.channels = {"grocery": n}, {"app": n}
+    st.window = window
+    return st
+
+
+def _scale_for(density: float) -> float:
+    """The amount scale at which a purchase at the customer's level (z = 0) has this
+    density of log amounts."""
+    return tail_pdf(0.0) / density
+
+
+def test_the_neighbours_are_every_purchase_of_the_window_at_least_half_a_cent_apart(
+        ) -> None:
+    """Amounts within half a cent of 100 are 0.005 / 100 apart in log (equal); zero and
+    refund amounts are no neighbours (and no error), a small purchase is one; only the
+    same amount, category and channel counts as an exact repeat, however many there are."""
+    grain = 0.005 / 100.0
+    st = _one_way_customer([
+        (_T - 3601, 100.0, "grocery", "app"),  # outside the hour
+        (_T - 3600, 100.0, "grocery", "app"),  # at its edge: exact
+        (_T - 60, 100.004, "grocery", "app"),  # within half a cent: equal, not exact
+        (_T - 50, 0.0, "grocery", "app"),
+        (_T - 40, -5.0, "grocery", "app"),
+        (_T - 30, 0.8, "fuel", "web"),
+        (_T - 20, 100.0, "grocery", "app"),  # exact
+        (_T - 10, 100.0, "grocery", "web"),  # another channel: not exact
+    ])
+    near, exact = _neighbours(tx(9, START, 100.0), _T, st, Population(), KNOBS)
+    assert [other for _, other in near] == [100.0, 100.0, 100.0, 100.004, 0.8]
+    assert [gap for gap, _ in near] == pytest.approx([grain] * 4 + [math.log(125.0)],
+                                                     rel=1e-12)
+    assert exact == 2
+
+
+def _repeat_of(st: CustomerState, amount: float, density: float,
+               config: CoreConfig = CONFIG) -> tuple[float, dict[str, str]]:
+    reasons: dict[str, str] = {}
+    value = _repeat(tx(9, START, amount), _T, st, Population(), 0.0, _scale_for(density),
+                    Knobs(config), reasons)
+    return value, reasons
+
+
+@pytest.mark.parametrize(("neighbour", "density", "p_sim"), [
+    (45.0, 2.0, 4.0 * math.log(45 / 44)),  # 2 x gap x density
+    (440.0, 1.0, 1.0),  # 2 x ln 10 x 1 = 4.6: a probability, at most 1
+])
+def test_a_similar_amount_is_as_surprising_as_one_that_close_by_coincidence(
+        neighbour: float, density: float, p_sim: float) -> None:
+    """One earlier purchase: the chance that it falls within the gap either side of this
+    amount is 2 x gap x the density of the customer's amounts here (at most 1); the term
+    is -ln of it (as a Poisson tail), small when the amounts are far apart."""
+    st = _one_way_customer([(_T - 600, neighbour, "fuel", "web")])
+    value, _ = _repeat_of(st, 44.0, density)
+    assert value == pytest.approx(-math.log(1.0 - math.exp(-p_sim)), rel=1e-9)
+
+
+def test_the_strongest_of_the_nearest_counts_decides_not_the_last_tested() -> None:
+    """Two earlier purchases, 45 and 60 after 44: the nearest alone is the stronger
+    evidence (k = 1), the two together weaker but still positive (k = 2); each pays
+    ln 2 for the two tests, and the term is the strongest."""
+    st = _one_way_customer([(_T - 600, 60.0, "fuel", "web"), (_T - 300, 45.0, "fuel", "web")])
+    value, reasons = _repeat_of(st, 44.0, 1.0, CONFIG.model_copy(update={"surprise_floor": 0.0}))
+    p1, p2 = 2 * math.log(45 / 44), 2 * math.log(60 / 44)
+    s1 = -math.log(poisson_tail(1, 2 * p1)) - math.log(2)
+    s2 = -math.log(poisson_tail(2, 2 * p2)) - math.log(2)
+    assert s1 > s2 > 0.0
+    assert value == pytest.approx(s1, rel=1e-12)
+    assert reasons["repeat"] == ("2 similar amounts within 60 min: 44.00 to 45.00, this one "
+                                 "44.00")
+
+
+def test_a_tie_under_a_low_cap_names_the_larger_count_too() -> None:
+    """With `surprise_cap` 1.5, two purchases of 44 in another category are each at the
+    cap: the same value 1.5 - ln 2 = 0.81 for one and for two of them. The reason names
+    the larger count (as at the default cap), here where the tie is below 1."""
+    config = CONFIG.model_copy(update={"surprise_cap": 1.5, "surprise_floor": 0.5})
+    st = _one_way_customer([(_T - 600, 44.0, "fuel", "web"), (_T - 300, 44.0, "fuel", "web")])
+    value, reasons = _repeat_of(st, 44.0, 1.0, config)
+    assert value == pytest.approx(1.5 - math.log(2), rel=1e-12)
+    assert reasons["repeat"] == "3 purchases of 44.00 each within 60 min"
+
+
+@pytest.mark.parametrize(("exact", "n", "chance", "p_ex"), [
+    # a quarter of the chance of an amount within half a cent (the customer repeats
+    # exactly (0 + 0.01 x 3) / (997 + 3) = 0.00003 of the time)
+    (0, 997, 0.4, 0.1),
+    (0, 997, 1.6, 0.25),  # a quarter of that chance, itself at most 1
+    # the customer's own rate of exact repeats, shrunk: (19 + 0.01 x 3) / (97 + 3)
+    (19, 97, 0.4, 0.1903),
+])
+def test_an_exact_repeat_is_judged_by_the_larger_of_its_chance_and_the_customers_rate(
+        exact: int, n: int, chance: float, p_ex: float) -> None:
+    """The same amount, category and channel as one purchase of the hour: -ln P(a
+    repeat) for P the larger of a quarter of the chance of an amount within half a cent
+    (2 x 0.005 / amount x density, at most 1) and the customer's smoothed rate of exact
+    repeats. Both are below the similar amount's own chance here (the chance itself, at
+    most 1), so the exact repeat decides."""
+    st = _one_way_customer([(_T - 600, 44.0, "grocery", "app")], n=n, exact=exact)
+    density = chance / (2 * 0.005 / 44.0)
+    value, reasons = _repeat_of(st, 44.0, density,
+                                CONFIG.model_copy(update={"surprise_floor": 0.0}))
+    assert value == pytest.approx(-math.log(1.0 - math.exp(-p_ex)), rel=1e-9)
+    assert value > -math.log(1.0 - math.exp(-min(1.0, chance))) + 0.3
+    assert reasons["repeat"] == "repeats an amount of 44 within 60 min"
 
 
 def test_the_repeat_term_is_a_calibrated_tail_probability(
