@@ -259,18 +259,8 @@ class Population:
         mine = counts.get(key, 0)
         mass = self.unseen_mass(table)
         if mine:
-            # the events of every value at most as common, less the customer's own: ints,
-            # so the same sum as over the values they do not know, with no look-up in
-            # `known` per population value (a native loop over the counts only)
-            rarer = 0
-            for c in counts.values():
-                if c <= mine:
-                    rarer += c
-            for k in known:
-                c = counts.get(k, 0)
-                if c <= mine:
-                    rarer -= c
-            mass += rarer / (self.total + 1.0)
+            mass += sum(c for k, c in counts.items() if c <= mine and k not in known) / (
+                self.total + 1.0)
         return min(1.0, mass)
 
     def observe(self, country: str, category: str, channel: str, device: str,

@@ -301,31 +301,6 @@ def test_learn_habits_in_one_pass_is_the_two_pass_fold(
         assert pops[0].__getstate__() == pops[1].__getstate__()
 
 
-def reference_rarer(pop: Population, table: str, known: dict[str, int], key: str) -> float:
-    counts = pop.tables[table]
-    mine = counts.get(key, 0)
-    mass = pop.unseen_mass(table)
-    if mine:
-        mass += sum(c for k, c in counts.items() if c <= mine and k not in known) / (
-            pop.total + 1.0)
-    return min(1.0, mass)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from("abcdefghij"), st.integers(1, 50), max_size=10),
-       st.dictionaries(st.sampled_from("abcdefghijklm"), st.integers(1, 9), max_size=6),
-       st.sampled_from("abcdefghijklm"), st.integers(0, 400))
-def test_rarer_mass_is_bit_identical_to_the_sum_over_unknown_values(
-        counts: dict[str, int], known: dict[str, int], key: str, extra: int) -> None:
-    """All rarer values' events less the customer's own: the same float as summing only
-    the values the customer does not know (known values rarer, as common, more common,
-    unknown to the population; a key the population lacks)."""
-    pop = Population()
-    pop.tables["device"] = counts
-    pop.total = sum(counts.values()) + extra
-    assert pop.rarer_mass("device", known, key) == reference_rarer(pop, "device", known, key)
-
-
 def _purchase(at: float, amount: float, category: str) -> Transaction:
     return Transaction(transaction_id="t", customer_id="c", amount=amount, country="CH",
                        timestamp=datetime(2026, 1, 1) + timedelta(seconds=at),
