@@ -45,7 +45,10 @@ class Recalibration:
         self.total = 0
 
     def apply(self, values: list[float]) -> list[float]:
-        if not any(self.shapes):  # every map the identity (most of the time)
+        for shape in self.shapes:  # `any(self.shapes)` as a native loop
+            if shape:
+                break
+        else:  # every map the identity (most of the time)
             return list(values)
         out = []
         for v, points, slope in zip(values, self.shapes, self.scales, strict=True):

@@ -89,6 +89,12 @@ def _held(st: CustomerState) -> list[tuple[str, str, str, str, str, int, float]]
     return [cast("tuple[str, str, str, str, str, int, float]", e) for _, e in st.pending]
 
 
+def _night(hour: int, mask: bytes) -> bool:
+    """Whether `hour` is a night hour: `hour in Knobs.night_hours` (every such hour is in
+    0..23), read from `Knobs.night_mask`."""
+    return 0 <= hour < 24 and mask[hour] != 0
+
+
 def event_seconds(tx: Transaction) -> float:
     """Event time as seconds since 1970 (naive, so independent of the machine's zone)."""
     return (tx.timestamp - EPOCH).total_seconds()
@@ -105,8 +111,10 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     o.amount = amount
     # Amounts are compared after removing what the category adds for customers in general
     # (electronics cost more than groceries), so the customer's spread is their own.
+    # the transaction's attributes read once (each read is a generic look-up when compiled)
+    category, channel, country = tx.merchant_category, tx.channel, tx.country
     raw = math.log1p(max(amount, 0.0))
-    la = raw - pop.category_offset(tx.merchant_category)
+    la = raw - pop.category_offset(category)
     o.log_amount = la
     amounts = st.amounts
     k = len(amounts)
@@ -130,7 +138,6 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     gap = abs(t - st.last_t) if n else math.inf
     o.gap_s = gap
 
-    category, channel = tx.merchant_category, tx.channel
     burst, dup_age = 1, None
     span = 0.0
     burst_s, duplicate_s = cfg.burst_window_s, cfg.duplicate_window_s
@@ -147,25 +154,26 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     hour = tx.timestamp.hour
     o.hour = hour
     hours = st.hours
-    hn = sum(hours)
-    nights = cfg.night_hours
-    night = sum(map(hours.__getitem__, nights))
+    hn = sum(hours)  # one C call (a bytearray's items are generic look-ups when compiled)
+    night = 0  # ints: exact in any order; a loop instead of sum(map(...)) and its objects
+    for h in cfg.night_hours:
+        night += hours[h]
     o.night_total = hn
     o.night_count = night
     # Laplace-smoothed: a short history with no night events is weak evidence of a habit;
     # a night habit among the last learnt (or held) events (a new night shift) counts as one.
     o.night_share = (night + 1) / (hn + 2)
-    country = tx.country
     o.country = country
     # the last learnt and the held events: their night hours, and how many were here
-    ctx, pending = st.context, st.pending
+    # (`_night(h, mask)` is `h in cfg.night_hours`)
+    ctx, pending, mask = st.context, st.pending, cfg.night_mask
     recent_nights = ctx_here = held_here = 0  # ints: exact in any order
     for c in ctx:
-        recent_nights += c[5] in nights
+        recent_nights += _night(c[5], mask)
         ctx_here += c[0] == country
     if pending:
         for e in _held(st):
-            recent_nights += e[5] in nights
+            recent_nights += _night(e[5], mask)
             held_here += e[0] == country
     recent_n = len(ctx) + len(pending)
     if recent_n:

@@ -13,11 +13,11 @@ last `context_size` learnt events let a consistent new habit stop surprising qui
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Final, cast
 
 from detector.core.features import Observation
 from detector.core.knobs import Knobs
-from detector.core.state import NOVELTY, CustomerState, Population, bump
+from detector.core.state import NOVELTY, CustomerState, Population, Recent, bump
 from shared.schemas import TransactionView as Transaction
 
 #: A held event: (country, device, IP network, channel, category, hour, log amount).
@@ -42,10 +42,10 @@ def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Kn
     dormancy surprise `wake`."""
     release(st, pop, cfg, t)
     suspicious = surprise >= cfg.quarantine_above and cfg.quarantine_s > 0
-    net = ipnet(tx.ip)
-    _learn_clock(tx, t, st, pop, cfg, o, wake, not suspicious, net)
-    held: Held = (tx.country, tx.device, net, tx.channel, tx.merchant_category,
+    # the transaction's attributes read once (each read is a generic look-up when compiled)
+    held: Held = (tx.country, tx.device, ipnet(tx.ip), tx.channel, tx.merchant_category,
                   o.hour, o.log_amount)
+    _learn_clock(held, tx.amount, t, st, pop, cfg, o, wake, not suspicious)
     if suspicious:
         st.pending.append((max(t, st.last_t) + cfg.quarantine_s, held))
         if len(st.pending) > MAX_PENDING:
@@ -64,9 +64,9 @@ def release(st: CustomerState, pop: Population, cfg: Knobs, now: float) -> None:
             learn_habits(st, pop, cfg, held)  # type: ignore[arg-type]
 
 
-def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
-                 cfg: Knobs, o: Observation, wake: float, values: bool, net: str
-                 ) -> None:
+def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Population,
+                 cfg: Knobs, o: Observation, wake: float, values: bool) -> None:
+    country, device, net, channel, category = held[0], held[1], held[2], held[3], held[4]
     if st.n:
         raw_gap = abs(t - st.last_t)
         gap = 1.0 if raw_gap < 1.0 else raw_gap
@@ -77,7 +77,7 @@ def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
         pop.gaps += 1
         pop.gap_log += (lg - pop.gap_log) / min(pop.gaps, 5000)
         pop.gap_mean += (min(gap, GAP_CAP_S) - pop.gap_mean) / min(pop.gaps, 5000)
-        st.hops += tx.country != st.last_country
+        st.hops += country != st.last_country
         fast = o.travel_km > 0 and o.travel_dt_s < _needed_s(o, cfg)
         st.fast += fast
         if pop.fast[1] >= 20_000:  # a moving average beyond this
@@ -87,27 +87,37 @@ def _learn_clock(tx: Transaction, t: float, st: CustomerState, pop: Population,
         pop.fast[1] += 1.0
     if wake > cfg.surprise_floor and t >= st.last_t:
         st.wake = (t, wake)
-    amount = tx.amount
-    entry = (t, amount, tx.merchant_category, tx.channel)
+    # The windows' events are moved as objects: compiled, a read of a typed tuple unboxes
+    # it and a store boxes a new copy (two allocations per kept event); `entry` is boxed
+    # once, for both lists.
+    entry: object = (t, amount, category, channel)
     if st.recent:
         horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
-        recent = [r for r in st.recent if abs(t - r[0]) <= horizon]
+        recent: list[object] = []
+        for r in cast("list[object]", st.recent):
+            if abs(t - cast("Recent", r)[0]) <= horizon:
+                recent.append(r)
         recent.append(entry)
-        st.recent = recent[-2 * cfg.burst_min_count - 8:]
+        st.recent = cast("list[Recent]", recent[-2 * cfg.burst_min_count - 8:])
     else:
-        st.recent = [entry]
-    window = [r for r in st.window if abs(t - r[0]) <= WINDOW_S]
-    st.exact += any(r[1] == amount for r in window)
+        st.recent = cast("list[Recent]", [entry])
+    window: list[object] = []
+    repeated = False
+    for r in cast("list[object]", st.window):
+        if abs(t - cast("Recent", r)[0]) <= WINDOW_S:
+            window.append(r)
+            repeated = repeated or cast("Recent", r)[1] == amount
+    st.exact += repeated
     window.append(entry)
-    st.window = window[-MAX_WINDOW:]
+    st.window = cast("list[Recent]", window[-MAX_WINDOW:])
     if t >= st.last_t:
         st.last_t = t
-        st.last_country = tx.country
+        st.last_country = country
     st.n += 1
-    pop.observe(tx.country, tx.merchant_category, tx.channel, tx.device, o.log_amount,
-                cfg.max_population_keys, net, values)
+    pop.observe(country, category, channel, device, o.log_amount, cfg.max_population_keys,
+                net, values)
     pop.hours[o.hour] += 1
-    pop.learn_offset(tx.merchant_category, o.amount_dev, cfg.max_population_keys)
+    pop.learn_offset(category, o.amount_dev, cfg.max_population_keys)
 
 
 def _needed_s(o: Observation, cfg: Knobs) -> float:
@@ -126,26 +136,28 @@ def learn_habits(st: CustomerState, pop: Population, cfg: Knobs, held: Held) -> 
         for i in range(24):
             hours[i] >>= 1
     hours[hour] += 1
-    if st.learnt:
+    learnt = st.learnt
+    if learnt:
         st.novel += country not in st.countries
     cap = cfg.max_seen
     # in NOVELTY's order (lists: indexed by a variable, mypyc keeps them native)
     tables = [st.countries, st.categories, st.channels, st.devices, st.ipnets]
     keys = [country, category, channel, device, net]
-    if st.learnt:  # the first event is new whatever the customer's habit
-        established = st.learnt >= cfg.min_history
-        explore, full = st.explore, cfg.max_population_keys
-        pop_tables = pop.tables
-        for i in range(len(NOVELTY)):
-            name, table = NOVELTY[i], tables[i]
+    established = learnt >= cfg.min_history
+    explore, full, pop_tables = st.explore, cfg.max_population_keys, pop.tables
+    # One pass: attribute i's novelty reads only the customer's table i (and the
+    # population's, unchanged here), so it is the same before or after tables < i count.
+    for i in range(len(NOVELTY)):
+        table, key = tables[i], keys[i]
+        count = table.get(key)  # one look-up for "is it new" and the count
+        if learnt:  # the first event is new whatever the customer's habit
+            name = NOVELTY[i]
             unused = 1.0 if len(pop_tables[name]) >= full else pop.unused_mass(name, table)
             explore[i] += unused
             if established:
-                pop.learn_novelty(name, keys[i] not in table, unused)
-    for i in range(len(tables)):
-        table, key = tables[i], keys[i]
-        if key in table:
-            table[key] += 1
+                pop.learn_novelty(name, count is None, unused)
+        if count is not None:
+            table[key] = count + 1
         else:
             bump(table, key, cap)
     context = st.context

@@ -83,6 +83,10 @@ class Knobs:
         #: `night_hours(night_start_hour, night_end_hour)`.
         self.night_hours: Final[tuple[int, ...]] = night_hours(
             cfg.night_start_hour, cfg.night_end_hour)
+        #: `night_mask[h]` is 1 if hour h is in `night_hours`, else 0 (24 bytes: a native
+        #: test where `h in night_hours` compares boxed ints one by one).
+        self.night_mask: Final[bytes] = bytes(
+            1 if h in self.night_hours else 0 for h in range(24))
         #: The longest activity window, `max(rate_windows_s)`.
         self.rate_horizon_s: Final[float] = max(cfg.rate_windows_s)
 

@@ -117,9 +117,10 @@ def _count(table: dict[str, int], key: str, max_keys: int, singles: dict[str, in
            name: str) -> None:
     if name not in singles:  # restored from a snapshot older than the field
         singles[name] = sum(1 for v in table.values() if v == 1)
-    if key in table:
-        table[key] += 1
-        if table[key] == 2:
+    count = table.get(key)  # one look-up (and one store) instead of four
+    if count is not None:
+        table[key] = count + 1
+        if count == 1:  # now counted twice: no longer a single
             singles[name] -= 1
     elif len(table) < max_keys:
         table[key] = 1

@@ -133,6 +133,8 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     cap, w_ctx, size = cfg.surprise_cap, cfg.context_weight, cfg.context_size
     ctx = st.context
     n = st.n
+    # the transaction's attributes read once (each read is a generic look-up when compiled)
+    amount, category, channel = tx.amount, tx.merchant_category, tx.channel
     # --- amount: logistic tails on the robust z, against the long and the recent level ----
     z, scale = amount_z(st, o, cfg)
     up, down = tail_sf(z), tail_sf(-z)
@@ -151,17 +153,19 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     hour_v = 0.0
     if learnt:
         hour = o.hour
-        keys = [tx.country, tx.device, ipnet(tx.ip), tx.channel, tx.merchant_category]
+        country, device, net = tx.country, tx.device, ipnet(tx.ip)
+        keys = [country, device, net, channel, category]
         # how many of the context share each key (Context's order), and hours within 1 h
-        seen = [0, 0, 0, 0, 0]
-        near_hour = 0  # ints: exact in any order
+        # (native int counters: a list's items would be added as boxed objects)
+        s0 = s1 = s2 = s3 = s4 = near_hour = 0  # ints: exact in any order
         for c in ctx:
-            seen[0] += c[0] == keys[0]
-            seen[1] += c[1] == keys[1]
-            seen[2] += c[2] == keys[2]
-            seen[3] += c[3] == keys[3]
-            seen[4] += c[4] == keys[4]
+            s0 += c[0] == country
+            s1 += c[1] == device
+            s2 += c[2] == net
+            s3 += c[3] == channel
+            s4 += c[4] == category
             near_hour += (c[5] - hour) % 24 in (0, 1, 23)
+        seen = [s0, s1, s2, s3, s4]
         tables = [st.countries, st.devices, st.ipnets, st.channels, st.categories]
         explore = st.explore
         for i in range(5):
@@ -174,7 +178,8 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
         hour_v = _bits(max(hour_tail(st, pop, hour, cfg), w_ctx * near_hour / size), cap)
     reasons: dict[str, str] = {}
     rate_v = _rate(t, st, pop, cfg, reasons) if n and pop.gaps >= 100 else 0.0
-    repeat_v = _repeat(tx, t, st, pop, z, scale, cfg, reasons) if n and tx.amount > 0 else 0.0
+    repeat_v = (_repeat(tx, amount, category, channel, t, st, pop, z, scale, cfg, reasons)
+                if n and amount > 0 else 0.0)
     # --- a long silence, and the activity right after it --------------------------------
     wake = dormancy = 0.0
     if st.gaps and t >= st.last_t:
@@ -224,7 +229,7 @@ def _rate(t: float, st: CustomerState, pop: Population, cfg: Knobs,
     best, best_k, best_span = 0.0, 0, 0.0
     tested = [k for k in SPANS if k <= len(ages)]
     if tested:
-        cap, tests = cfg.surprise_cap, math.log(len(tested))
+        cap, tests = cfg.surprise_cap, math.log(float(len(tested)))  # as in _repeat
         for k in tested:
             # P(k earlier purchases within this span) = P(Poisson(rate * span) >= k)
             span = ages[k - 1]
@@ -262,17 +267,16 @@ def match_weights(tx: Transaction, st: CustomerState, pop: Population, cfg: Knob
     return 2.0 * pi, 2.0 * (1.0 - pi)
 
 
-def _neighbours(tx: Transaction, t: float, st: CustomerState, pop: Population,
-                cfg: Knobs) -> tuple[list[tuple[float, float]], int]:
+def _neighbours(tx: Transaction, amount: float, category: str, channel: str, t: float,
+                st: CustomerState, pop: Population, cfg: Knobs
+                ) -> tuple[list[tuple[float, float]], int]:
     """(weighed gap, amount) of every purchase of the window, nearest first: the log gap
     to this amount (at least half a cent: closer amounts are equal), x `match_weights`
     (weighed only when the window holds a purchase); and how many of them have this
-    amount, category and channel exactly. One pass over the window."""
-    amount = tx.amount
+    amount, category and channel exactly (`tx`'s, given read). One pass over the window."""
     la = math.log(amount)
     grain = 0.005 / amount
     window_s = cfg.repeat_window_s
-    category, channel = tx.merchant_category, tx.channel
     found: list[tuple[float, float, bool]] = []
     exact = 0
     for rt, other, r_category, r_channel in st.window:
@@ -289,23 +293,24 @@ def _neighbours(tx: Transaction, t: float, st: CustomerState, pop: Population,
     return near, exact
 
 
-def _repeat(tx: Transaction, t: float, st: CustomerState, pop: Population, z: float,
-            scale: float, cfg: Knobs, reasons: dict[str, str]) -> float:
+def _repeat(tx: Transaction, amount: float, category: str, channel: str, t: float,
+            st: CustomerState, pop: Population, z: float, scale: float, cfg: Knobs,
+            reasons: dict[str, str]) -> float:
     """Repetition of similar purchases in a short window: the k nearest among the
     purchases of the window (amounts, weighed by whether category and channel match:
     `match_weights`), against the chance that k of them fall that close by coincidence
-    given the customer's amounts and habits (no fixed tolerance)."""
-    pairs, exact = _neighbours(tx, t, st, pop, cfg)
+    given the customer's amounts and habits (no fixed tolerance). `amount`, `category`
+    and `channel` are `tx`'s, given read."""
+    pairs, exact = _neighbours(tx, amount, category, channel, t, st, pop, cfg)
     if not pairs:
         return 0.0
-    amount = tx.amount
     window_s = cfg.repeat_window_s
     grain = 0.005 / amount
     cap = cfg.surprise_cap
     density = tail_pdf(z) / scale
     others = len(pairs)
     tested = [k for k in SPANS if k <= others]
-    tests = math.log(len(tested))
+    tests = math.log(float(len(tested)))  # the int's log, native (an int's is a call)
     best, closest = 0.0, 0
     for k in tested:
         p_sim = min(1.0, 2 * pairs[k - 1][0] * density)

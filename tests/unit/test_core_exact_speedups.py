@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import math
 import random
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
+from detector.core.features import _night, event_seconds, observe
+from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
 from detector.core.hourtail import BROKE, KERNEL, _near, _rank, _tail, hour_tail
 from detector.core.knobs import Knobs
-from detector.core.state import Context, CustomerState, Population
+from detector.core.state import NOVELTY, Context, CustomerState, Population, _count, bump
+from shared.schemas import Transaction
 
 
 def reference_tails(q: list[float]) -> list[float]:
@@ -182,6 +186,160 @@ def test_hour_tails_without_near_ties_are_those_of_the_plain_sort_and_sum() -> N
                                                 strict=True))
     assert min(b - a for a, b in pairwise(near)) > 2e-12  # no near-tie
     assert _tails(q) == reference_tails(q)
+
+
+# --- the population's counts, the night hours, a customer's habits (issue 14, #obs) ---
+
+
+def reference_count(table: dict[str, int], key: str, max_keys: int,
+                    singles: dict[str, int], name: str) -> None:
+    if name not in singles:
+        singles[name] = sum(1 for v in table.values() if v == 1)
+    if key in table:
+        table[key] += 1
+        if table[key] == 2:
+            singles[name] -= 1
+    elif len(table) < max_keys:
+        table[key] = 1
+        singles[name] += 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from("abcdef"), st.integers(1, 3), max_size=6),
+       st.lists(st.sampled_from("abcdefgh"), max_size=30), st.integers(1, 8),
+       st.booleans())
+def test_population_count_is_the_plain_count(
+        start: dict[str, int], keys: list[str], max_keys: int, singles_known: bool) -> None:
+    """One look-up per key gives the very table and singles of the four of before, at the
+    table's bound, a single's second count and a restored table without singles included."""
+    table, ref = dict(start), dict(start)
+    singles: dict[str, int] = {}
+    if singles_known:
+        singles["device"] = sum(1 for v in start.values() if v == 1)
+    ref_singles = dict(singles)
+    for key in keys:
+        _count(table, key, max_keys, singles, "device")
+        reference_count(ref, key, max_keys, ref_singles, "device")
+        assert table == ref
+        assert singles == ref_singles
+
+
+@given(st.integers(0, 23), st.integers(1, 24), st.integers(-30, 60))
+def test_night_mask_is_membership_of_the_night_hours(start: int, end: int,
+                                                     hour: int) -> None:
+    knobs = Knobs(CoreConfig(night_start_hour=start, night_end_hour=end))
+    assert _night(hour, knobs.night_mask) is (hour in knobs.night_hours)
+
+
+def reference_learn_habits(s: CustomerState, pop: Population, cfg: Knobs,
+                           held: Held) -> None:
+    country, device, net, channel, category, hour, la = held
+    amounts = s.amounts
+    amounts.append(la)
+    if len(amounts) > cfg.amount_history:
+        del amounts[0]
+    hours = s.hours
+    if hours[hour] == 255:
+        for i in range(24):
+            hours[i] >>= 1
+    hours[hour] += 1
+    if s.learnt:
+        s.novel += country not in s.countries
+    cap = cfg.max_seen
+    tables = [s.countries, s.categories, s.channels, s.devices, s.ipnets]
+    keys = [country, category, channel, device, net]
+    if s.learnt:
+        established = s.learnt >= cfg.min_history
+        explore, full = s.explore, cfg.max_population_keys
+        pop_tables = pop.tables
+        for i in range(len(NOVELTY)):
+            name, table = NOVELTY[i], tables[i]
+            unused = 1.0 if len(pop_tables[name]) >= full else pop.unused_mass(name, table)
+            explore[i] += unused
+            if established:
+                pop.learn_novelty(name, keys[i] not in table, unused)
+    for i in range(len(tables)):
+        table, key = tables[i], keys[i]
+        if key in table:
+            table[key] += 1
+        else:
+            bump(table, key, cap)
+    context = s.context
+    context.append((country, device, net, channel, category, hour, la))
+    if len(context) > cfg.context_size:
+        del context[0]
+    s.learnt += 1
+
+
+_held_events = st.tuples(
+    st.sampled_from("abcd"), st.sampled_from("ab"), st.sampled_from("abcde"),
+    st.sampled_from("ab"), st.sampled_from("abc"), st.integers(0, 23),
+    st.floats(-2.0, 9.0, allow_nan=False))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_held_events, min_size=1, max_size=40),
+       st.lists(_held_events, max_size=40), st.integers(2, 4), st.integers(16, 20))
+def test_learn_habits_in_one_pass_is_the_two_pass_fold(
+        events: list[Held], others: list[Held], max_seen: int, max_keys: int) -> None:
+    """Every field of the customer and of the population as the two loops left them: new
+    and known values, evictions at `max_seen`, full population tables, the established
+    customer's novelty rates (min_history 3)."""
+    cfg = Knobs(CoreConfig(max_seen=max_seen, max_population_keys=max_keys,
+                           min_history=3))
+    pops = (Population(), Population())
+    for other in others:  # values the population knows from other customers
+        for pop in pops:
+            pop.observe(other[0], other[4], other[3], other[1], other[6], max_keys, other[2])
+    mine, ref = CustomerState(), CustomerState()
+    for held in events:
+        learn_habits(mine, pops[0], cfg, held)
+        reference_learn_habits(ref, pops[1], cfg, held)
+        for pop in pops:
+            pop.observe(held[0], held[4], held[3], held[1], held[6], max_keys, held[2])
+        assert mine.__getstate__() == ref.__getstate__()
+        assert pops[0].__getstate__() == pops[1].__getstate__()
+
+
+def _purchase(at: float, amount: float, category: str) -> Transaction:
+    return Transaction(transaction_id="t", customer_id="c", amount=amount, country="CH",
+                       timestamp=datetime(2026, 1, 1) + timedelta(seconds=at),
+                       channel="online", device="d", merchant_category=category,
+                       ip="10.1.2.3")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(-4000.0, 100_000.0, allow_nan=False),
+                          st.sampled_from([5.0, 12.5, 40.0]), st.sampled_from("ab")),
+                min_size=1, max_size=45))
+def test_the_windows_keep_the_events_the_plain_filters_keep(
+        steps: list[tuple[float, float, str]]) -> None:
+    """Each row's recent and day windows and exact repeats are the comprehensions' of
+    before (events moved as objects instead): ages at and beyond each window (late events
+    too: the distance is absolute), the windows' bounds, repeated amounts."""
+    cfg = Knobs(CoreConfig())
+    s, pop = CustomerState(), Population()
+    clock = 0.0
+    for step, amount, category in steps:
+        clock += step
+        tx = _purchase(clock, amount, category)
+        t = event_seconds(tx)
+        entry = (t, amount, category, "online")
+        horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
+        recent = [*[r for r in s.recent if abs(t - r[0]) <= horizon], entry]
+        window = [r for r in s.window if abs(t - r[0]) <= WINDOW_S]
+        exact = s.exact + any(r[1] == amount for r in window)
+        learn(tx, t, s, pop, cfg, observe(tx, t, s, pop, cfg), 0.0, 0.0)
+        assert s.recent == recent[-2 * cfg.burst_min_count - 8:]
+        assert s.window == [*window, entry][-MAX_WINDOW:]
+        assert s.exact == exact
+
+
+def test_the_log_of_a_count_as_a_float_is_the_log_of_the_int() -> None:
+    """`_rate` and `_repeat` take math.log(float(len(tested))) (native when compiled)
+    where they took math.log(len(tested)): the same float for every count."""
+    for count in range(1, 10_000):
+        assert math.log(float(count)).hex() == math.log(count).hex()
 
 
 def _state(hours: list[int], recent: list[int]) -> CustomerState:

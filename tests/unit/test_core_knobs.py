@@ -17,7 +17,7 @@ from detector.core.rules import _in_night
 
 SOURCE = compiled.HERE / "knobs.py"
 #: Values `Knobs` derives from the carried fields (not `CoreConfig` fields themselves).
-DERIVED = {"night_hours", "rate_horizon_s"}
+DERIVED = {"night_hours", "night_mask", "rate_horizon_s"}
 #: Compiled modules that may read `CoreConfig` itself: knobs builds from it; the customer
 #: table reads its bounds once, when it is made.
 READS_CONFIG = {"knobs", "table"}
@@ -114,6 +114,7 @@ def test_the_night_hours_match_the_rules_night(start: int, end: int,
     knobs = Knobs(CoreConfig(night_start_hour=start, night_end_hour=end))
     assert knobs.night_hours == hours
     assert [h for h in range(24) if _in_night(h, knobs)] == sorted(hours)
+    assert [h for h in range(24) if knobs.night_mask[h]] == sorted(hours)
 
 
 def test_the_rate_horizon_is_the_longest_window() -> None:

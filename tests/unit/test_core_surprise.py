@@ -460,7 +460,9 @@ def test_the_neighbours_are_every_purchase_of_the_window_at_least_half_a_cent_ap
         (_T - 20, 100.0, "grocery", "app"),  # exact
         (_T - 10, 100.0, "grocery", "web"),  # another channel: not exact
     ])
-    near, exact = _neighbours(tx(9, START, 100.0), _T, st, Population(), KNOBS)
+    buy = tx(9, START, 100.0)
+    near, exact = _neighbours(buy, buy.amount, buy.merchant_category, buy.channel, _T, st,
+                              Population(), KNOBS)
     assert [other for _, other in near] == [100.0, 100.0, 100.0, 100.004, 0.8]
     assert [gap for gap, _ in near] == pytest.approx([grain] * 4 + [math.log(125.0)],
                                                      rel=1e-12)
@@ -470,8 +472,9 @@ def test_the_neighbours_are_every_purchase_of_the_window_at_least_half_a_cent_ap
 def _repeat_of(st: CustomerState, amount: float, density: float,
                config: CoreConfig = CONFIG) -> tuple[float, dict[str, str]]:
     reasons: dict[str, str] = {}
-    value = _repeat(tx(9, START, amount), _T, st, Population(), 0.0, _scale_for(density),
-                    Knobs(config), reasons)
+    buy = tx(9, START, amount)
+    value = _repeat(buy, amount, buy.merchant_category, buy.channel, _T, st, Population(),
+                    0.0, _scale_for(density), Knobs(config), reasons)
     return value, reasons
 
 
