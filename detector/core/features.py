@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Final, cast
 
 from detector.core.geo import distance_km
-from detector.core.knobs import Knobs
+from detector.core.knobs import Knobs, in_night
 from detector.core.state import CustomerState, Population
 from shared.schemas import TransactionView as Transaction
 
@@ -89,12 +89,6 @@ def _held(st: CustomerState) -> list[tuple[str, str, str, str, str, int, float]]
     return [cast("tuple[str, str, str, str, str, int, float]", e) for _, e in st.pending]
 
 
-def _night(hour: int, mask: bytes) -> bool:
-    """Whether `hour` is a night hour: `hour in Knobs.night_hours` (every such hour is in
-    0..23), read from `Knobs.night_mask`."""
-    return 0 <= hour < 24 and mask[hour] != 0
-
-
 def event_seconds(tx: Transaction) -> float:
     """Event time as seconds since 1970 (naive, so independent of the machine's zone)."""
     return (tx.timestamp - EPOCH).total_seconds()
@@ -165,15 +159,15 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     o.night_share = (night + 1) / (hn + 2)
     o.country = country
     # the last learnt and the held events: their night hours, and how many were here
-    # (`_night(h, mask)` is `h in cfg.night_hours`)
+    # (`in_night(h, mask)` is `h in cfg.night_hours`)
     ctx, pending, mask = st.context, st.pending, cfg.night_mask
     recent_nights = ctx_here = held_here = 0  # ints: exact in any order
     for c in ctx:
-        recent_nights += _night(c[5], mask)
+        recent_nights += in_night(c[5], mask)
         ctx_here += c[0] == country
     if pending:
         for e in _held(st):
-            recent_nights += _night(e[5], mask)
+            recent_nights += in_night(e[5], mask)
             held_here += e[0] == country
     recent_n = len(ctx) + len(pending)
     if recent_n:

@@ -21,11 +21,11 @@ FIELDS: Final[tuple[str, ...]] = (
     "dormancy_alpha", "duplicate_window_s", "high_amount_over_max", "high_amount_ratio",
     "high_amount_z", "max_population_keys", "max_seen", "min_history", "ml_threshold",
     "model_weight", "new_country_max_rate", "new_country_min_history", "new_value_prior",
-    "night_end_hour", "night_start_hour", "odd_hour_max_share", "odd_hour_min_history",
-    "prior_weight", "quarantine_above", "quarantine_s", "rate_windows_s", "repeat_window_s",
-    "rule_surprise", "score_half", "score_threshold", "surprise_cap", "surprise_floor",
-    "travel_familiar_share", "travel_max_hop_rate", "travel_slack_km", "travel_speed_kmh",
-    "travel_unknown_km", "wake_s",
+    "odd_hour_max_share", "odd_hour_min_history", "prior_weight", "quarantine_above",
+    "quarantine_s", "rate_windows_s", "repeat_window_s", "rule_surprise", "score_half",
+    "score_threshold", "surprise_cap", "surprise_floor", "travel_familiar_share",
+    "travel_max_hop_rate", "travel_slack_km", "travel_speed_kmh", "travel_unknown_km",
+    "wake_s",
 )
 
 
@@ -33,6 +33,12 @@ def night_hours(start: int, end: int) -> tuple[int, ...]:
     """The hours of the night `start` (inclusive) to `end` (exclusive), across midnight if
     `end` <= `start`."""
     return tuple(h % 24 for h in range(start, end if end > start else end + 24))
+
+
+def in_night(hour: int, mask: bytes) -> bool:
+    """Whether `hour` is a night hour, `hour in Knobs.night_hours` (every such hour is in
+    0..23), read from `Knobs.night_mask`: the rules' night and the features' alike."""
+    return 0 <= hour < 24 and mask[hour] != 0
 
 
 @final
@@ -59,8 +65,6 @@ class Knobs:
         self.new_country_max_rate: Final[float] = cfg.new_country_max_rate
         self.new_country_min_history: Final[int] = cfg.new_country_min_history
         self.new_value_prior: Final[float] = cfg.new_value_prior
-        self.night_end_hour: Final[int] = cfg.night_end_hour
-        self.night_start_hour: Final[int] = cfg.night_start_hour
         self.odd_hour_max_share: Final[float] = cfg.odd_hour_max_share
         self.odd_hour_min_history: Final[int] = cfg.odd_hour_min_history
         self.prior_weight: Final[float] = cfg.prior_weight
@@ -80,7 +84,8 @@ class Knobs:
         self.travel_unknown_km: Final[float] = cfg.travel_unknown_km
         self.wake_s: Final[float] = cfg.wake_s
         # --- derived: computed once instead of per row --------------------------------------
-        #: `night_hours(night_start_hour, night_end_hour)`.
+        #: `night_hours(night_start_hour, night_end_hour)`: the per-row code reads the night
+        #: only as these hours or `night_mask` (`in_night`), never its two ends.
         self.night_hours: Final[tuple[int, ...]] = night_hours(
             cfg.night_start_hour, cfg.night_end_hour)
         #: `night_mask[h]` is 1 if hour h is in `night_hours`, else 0 (24 bytes: a native
@@ -91,4 +96,4 @@ class Knobs:
         self.rate_horizon_s: Final[float] = max(cfg.rate_windows_s)
 
 
-__all__ = ["FIELDS", "Knobs", "night_hours"]
+__all__ = ["FIELDS", "Knobs", "in_night", "night_hours"]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Final
 
 from detector.core.features import Observation
-from detector.core.knobs import Knobs
+from detector.core.knobs import Knobs, in_night
 
 #: Longest field value quoted in a reason (a huge value must not make a huge message).
 VALUE_CHARS: Final = 40
@@ -51,14 +51,9 @@ def high_amount(o: Observation, cfg: Knobs) -> str | None:
     return None
 
 
-def _in_night(hour: int, cfg: Knobs) -> bool:
-    lo, hi = cfg.night_start_hour, cfg.night_end_hour
-    return lo <= hour < hi if lo < hi else (hour >= lo or hour < hi)
-
-
 def odd_hour(o: Observation, cfg: Knobs) -> str | None:
     if (
-        _in_night(o.hour, cfg)
+        in_night(o.hour, cfg.night_mask)
         and o.night_total >= cfg.odd_hour_min_history
         and o.night_share <= cfg.odd_hour_max_share
     ):

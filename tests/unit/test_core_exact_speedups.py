@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
-from detector.core.features import _night, event_seconds, observe
+from detector.core.features import event_seconds, observe
 from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
 from detector.core.hourtail import BROKE, KERNEL, _near, _rank, _tail, hour_tail
-from detector.core.knobs import Knobs
+from detector.core.knobs import Knobs, in_night
 from detector.core.state import NOVELTY, Context, CustomerState, Population, _count, bump
 from shared.schemas import Transaction
 
@@ -228,7 +228,7 @@ def test_population_count_is_the_plain_count(
 def test_night_mask_is_membership_of_the_night_hours(start: int, end: int,
                                                      hour: int) -> None:
     knobs = Knobs(CoreConfig(night_start_hour=start, night_end_hour=end))
-    assert _night(hour, knobs.night_mask) is (hour in knobs.night_hours)
+    assert in_night(hour, knobs.night_mask) is (hour in knobs.night_hours)
 
 
 def reference_learn_habits(s: CustomerState, pop: Population, cfg: Knobs,

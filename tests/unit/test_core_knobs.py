@@ -12,8 +12,7 @@ from pydantic import ValidationError
 
 from detector.core import compiled
 from detector.core.config import CoreConfig
-from detector.core.knobs import FIELDS, Knobs, night_hours
-from detector.core.rules import _in_night
+from detector.core.knobs import FIELDS, Knobs, in_night, night_hours
 
 SOURCE = compiled.HERE / "knobs.py"
 #: Values `Knobs` derives from the carried fields (not `CoreConfig` fields themselves).
@@ -106,14 +105,14 @@ def test_every_setting_a_compiled_module_reads_is_carried() -> None:
     (0, 5, (0, 1, 2, 3, 4)),
     (22, 3, (22, 23, 0, 1, 2)),  # across midnight
     (23, 24, (23,)),
-    (5, 5, (*range(5, 24), *range(5))),  # an empty span is the whole day, as `_in_night`
+    (5, 5, (*range(5, 24), *range(5))),  # an empty span is the whole day
 ])
 def test_the_night_hours_match_the_rules_night(start: int, end: int,
                                                 hours: tuple[int, ...]) -> None:
     assert night_hours(start, end) == hours
     knobs = Knobs(CoreConfig(night_start_hour=start, night_end_hour=end))
     assert knobs.night_hours == hours
-    assert [h for h in range(24) if _in_night(h, knobs)] == sorted(hours)
+    assert [h for h in range(24) if in_night(h, knobs.night_mask)] == sorted(hours)
     assert [h for h in range(24) if knobs.night_mask[h]] == sorted(hours)
 
 
