@@ -245,6 +245,10 @@ def test_recalibration_scales_a_term_that_surprises_too_often_down_never_up() ->
     for _ in range(Recalibration.EVERY * 2):
         extreme.learn([12.0] * len(TERMS))
     assert extreme.scales == pytest.approx([1 / 3] * len(TERMS))  # at most 3x down
+    # its map's first piece, (0, 0) to (12, 3), is steeper down than a third: the third
+    # holds on it too (6 -> 2, not 1.5)
+    assert extreme.shapes[0] == [[pytest.approx(12.0), 3.0]]
+    assert extreme.apply([6.0] * len(TERMS)) == pytest.approx([2.0] * len(TERMS))
 
 
 @pytest.mark.parametrize("value", [3.1, 3.2])  # an odd and an even bin of the histogram
@@ -611,6 +615,19 @@ def test_recalibration_is_piecewise_linear_through_its_levels_and_beyond_the_las
     assert cal.apply([1.75, *rest])[0] == pytest.approx(1.5)  # on the first piece
     assert cal.apply([4.25, *rest])[0] == pytest.approx(3.5)  # halfway along the second
     assert cal.apply([6.5, *rest])[0] == pytest.approx(5.0)  # its slope (2/3) beyond
+
+
+def test_recalibration_maps_a_term_below_1_on_its_first_piece_too() -> None:
+    """The first piece runs from 0: a small term is scaled like a large one (0.7 -> 0.6,
+    exactly 1 -> 6/7), and only 0 stays 0."""
+    cal = Recalibration(12.0)
+    for i in range(2 * Recalibration.EVERY):  # 3% of rows at 5.0, 10% at 3.5
+        value = 5.0 if i % 100 < 3 else 3.5 if i % 100 < 13 else 0.5
+        cal.learn([value] + [0.0] * (len(TERMS) - 1))
+    rest = [0.0] * (len(TERMS) - 1)
+    assert cal.apply([0.7, *rest])[0] == pytest.approx(0.6)
+    assert cal.apply([1.0, *rest])[0] == pytest.approx(6 / 7)
+    assert cal.apply([0.0, *rest])[0] == 0.0
 
 
 def test_a_return_from_silence_is_shared_only_when_half_of_it_beats_the_events_own() -> None:

@@ -14,7 +14,10 @@ import detector.core.surprise as surprise_module
 from detector.core.calibration import Recalibration
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
+from detector.core.features import event_seconds, observe
+from detector.core.habits import learn
 from detector.core.knobs import Knobs
+from detector.core.lowtail import amount_z
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import (
     LOGISTIC_S,
@@ -25,6 +28,7 @@ from detector.core.surprise import (
     poisson_tail,
     tail_pdf,
     tail_sf,
+    terms,
     to_score,
 )
 from shared.schemas import Transaction
@@ -576,3 +580,125 @@ def test_the_repeat_term_is_a_calibrated_tail_probability(
     assert len(v) > 2000
     for s in (2.0, 3.0, 4.0):
         assert float((v > s).mean()) <= 1.3 * math.exp(-s), (s, float((v > s).mean()))
+
+
+def _learnt(amounts: list[float]) -> tuple[CustomerState, Population]:
+    """A customer (and their population) after purchases of these amounts, an hour apart."""
+    st, pop = CustomerState(), Population()
+    for i, amount in enumerate(amounts):
+        row = tx(i, START + timedelta(hours=i), amount)
+        t = event_seconds(row)
+        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+    return st, pop
+
+
+@pytest.mark.parametrize("robust_z", [0.0, 0.5])
+def test_an_amount_at_or_above_the_level_has_the_logistics_low_term(robust_z: float) -> None:
+    """Only an amount below the customer's level is judged by the rate of such low amounts
+    (`low_rate`, 1 at or above the level): at the level the low term is ln 2, a coin flip,
+    and above it the logistic's P(Z <= z), which the model reads even under the floor."""
+    st, pop = _learnt([50.0, 55.0])
+    row = tx(2, START + timedelta(hours=2), 52.0)
+    t = event_seconds(row)
+    o = observe(row, t, st, pop, KNOBS)
+    o.amount_z = robust_z
+    z, _ = amount_z(st, o, KNOBS)
+    assert (z == 0.0) is (robust_z == 0.0) and z >= 0.0
+    values, _, _ = terms(row, t, st, pop, o, KNOBS)
+    assert values[TERMS.index("amount_low")] == pytest.approx(-math.log(tail_sf(-z)))
+    if robust_z == 0.0:
+        assert values[TERMS.index("amount_low")] == pytest.approx(math.log(2.0))
+
+
+@pytest.mark.parametrize(("purchases", "capped"), [(2, False), (3, True), (4, True)])
+def test_the_recent_level_caps_the_amount_term_from_three_learnt_events(
+        purchases: int, capped: bool) -> None:
+    """A customer who buys at 500 among a population that buys at 10: their long level is
+    still shrunk towards the population's, so 500 is far above it; from 3 learnt events
+    on, the recent level (their median, 500) is evidence enough to take 500 as usual."""
+    st, pop = CustomerState(), Population()
+    others: dict[str, CustomerState] = {}
+    rows = [tx(j, START + timedelta(minutes=j), 10.0, customer=f"o{j % 5}")
+            for j in range(40)]
+    rows += [tx(40 + j, START + timedelta(hours=1 + j), 500.0) for j in range(purchases)]
+    for row in rows:
+        s = st if row.customer_id == "c1" else others.setdefault(row.customer_id,
+                                                                 CustomerState())
+        t = event_seconds(row)
+        learn(row, t, s, pop, KNOBS, observe(row, t, s, pop, KNOBS), 0.0, 0.0)
+    assert len(st.context) == purchases
+    row = tx(99, START + timedelta(hours=10), 500.0)
+    t = event_seconds(row)
+    o = observe(row, t, st, pop, KNOBS)
+    assert o.amount_z > 8.0  # far above the long level in every case
+    high = terms(row, t, st, pop, o, KNOBS)[0][TERMS.index("amount_high")]
+    assert (high < CONFIG.surprise_floor) is capped
+
+
+def test_a_first_purchase_surprises_in_no_term() -> None:
+    """Nothing is known of a new customer: every term is 0 (the model reads them all, even
+    under the floor), not only those above it."""
+    st = CustomerState()
+    pop = _learnt([20.0, 30.0, 40.0])[1]  # a population that knows other values
+    row = tx(0, START, 5000.0, country="BR", device="desktop", channel="web")
+    t = event_seconds(row)
+    values, reasons, wake = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)
+    assert values == [0.0] * len(TERMS)
+    assert (reasons, wake) == ({}, 0.0)
+
+
+def test_while_every_purchase_is_held_no_value_or_hour_is_judged_new() -> None:
+    """A customer whose only purchase is on hold (nothing learnt yet): the amount is judged
+    against the clock's history, but novelty and the hour need a learnt event (0.0)."""
+    st, pop = _learnt([])
+    first = tx(0, START, 40.0)
+    t = event_seconds(first)
+    learn(first, t, st, pop, KNOBS, observe(first, t, st, pop, KNOBS),
+          CONFIG.quarantine_above, 0.0)
+    assert (st.n, st.learnt, len(st.pending)) == (1, 0, 1)
+    row = tx(1, START + timedelta(minutes=1), 45.0, country="BR", device="desktop",
+             channel="web", category="fuel", ip="10.9.9.9")
+    t = event_seconds(row)
+    values = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
+    named = dict(zip(TERMS, values, strict=True))
+    for name in ("country", "device", "ip_network", "channel", "category", "hour"):
+        assert named[name] == 0.0, name
+
+
+def _moved(change: dict[str, str], hours: tuple[int, ...], judged_hour: int
+           ) -> dict[str, float]:
+    """The terms of a purchase after 40 daily ones at 9 h at home, then one a day with
+    `change` (the Transaction fields it changes) at each of `hours`; the judged purchase
+    has `change` too, at `judged_hour`."""
+    st, pop = CustomerState(), Population()
+    home = datetime(2025, 3, 3, 9)
+    rows = [tx(j, home + timedelta(days=j)) for j in range(40)]
+    rows += [tx(40 + j, datetime(2025, 4, 13 + j, h), **change)  # type: ignore[arg-type]
+             for j, h in enumerate(hours)]
+    for row in rows:
+        t = event_seconds(row)
+        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+    row = tx(99, datetime(2025, 4, 20, judged_hour), **change)  # type: ignore[arg-type]
+    t = event_seconds(row)
+    values = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
+    return dict(zip(TERMS, values, strict=True))
+
+
+@pytest.mark.parametrize(("term", "change"), [
+    ("country", {"country": "AT"}), ("device", {"device": "desktop"}),
+    ("ip_network", {"ip": "10.9.9.9"}), ("channel", {"channel": "web"}),
+    ("category", {"category": "fuel"})])
+def test_a_value_among_the_recent_events_is_judged_by_its_recent_share(
+        term: str, change: dict[str, str]) -> None:
+    """3 of the 8 recent (context) events used the new value: its term is -ln of
+    context_weight x 3/8 (0.1875), whatever its rarity in the long habit, and only that
+    value's context count decides (every other attribute is the usual one)."""
+    named = _moved(change, (9, 9, 9), 9)
+    assert named[term] == pytest.approx(-math.log(CONFIG.context_weight * 3 / 8))
+
+
+def test_the_recent_hours_within_an_hour_across_midnight_cap_the_hour_term() -> None:
+    """Recent events at 21, 22, 23 and 0 h; a purchase at 23 h: 22, 23 and 0 h are within
+    an hour of it (0 h across midnight), 21 h is not: 3 of the 8 recent events."""
+    named = _moved({}, (21, 22, 23, 0), 23)
+    assert named["hour"] == pytest.approx(-math.log(CONFIG.context_weight * 3 / 8))
