@@ -635,14 +635,17 @@ def test_the_recent_level_caps_the_amount_term_from_three_learnt_events(
     assert (high < CONFIG.surprise_floor) is capped
 
 
-def test_a_first_purchase_surprises_in_no_term() -> None:
+@pytest.mark.parametrize("floor", [CONFIG.surprise_floor, 0.0])
+def test_a_first_purchase_surprises_in_no_term(floor: float) -> None:
     """Nothing is known of a new customer: every term is 0 (the model reads them all, even
-    under the floor), not only those above it."""
+    under the floor), not only those above it; and only a term above the floor has a
+    reason, so none has one, even with the floor at 0."""
+    cfg = Knobs(CoreConfig(surprise_floor=floor))
     st = CustomerState()
     pop = _learnt([20.0, 30.0, 40.0])[1]  # a population that knows other values
     row = tx(0, START, 5000.0, country="BR", device="desktop", channel="web")
     t = event_seconds(row)
-    values, reasons, wake = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)
+    values, reasons, wake = terms(row, t, st, pop, observe(row, t, st, pop, cfg), cfg)
     assert values == [0.0] * len(TERMS)
     assert (reasons, wake) == ({}, 0.0)
 
@@ -702,3 +705,103 @@ def test_the_recent_hours_within_an_hour_across_midnight_cap_the_hour_term() -> 
     an hour of it (0 h across midnight), 21 h is not: 3 of the 8 recent events."""
     named = _moved({}, (21, 22, 23, 0), 23)
     assert named["hour"] == pytest.approx(-math.log(CONFIG.context_weight * 3 / 8))
+
+
+@pytest.mark.parametrize("amount", [0.5, 1.0])
+def test_micro_amounts_repeated_in_the_hour_are_judged_as_repeats(amount: float) -> None:
+    """Card testing: a customer of 40-70 a day makes three purchases of `amount` within
+    minutes; the fourth repeats them (any positive amount is judged, 1 and under too)."""
+    st, pop = CustomerState(), Population()
+    rows = [tx(j, START + timedelta(days=j), 40.0 + j) for j in range(30)]
+    rows += [tx(30 + j, datetime(2025, 4, 10, 12, j), amount) for j in range(3)]
+    for row in rows:
+        t = event_seconds(row)
+        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+    row = tx(99, datetime(2025, 4, 10, 12, 5), amount)
+    t = event_seconds(row)
+    values, reasons, _ = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)
+    assert values[TERMS.index("repeat")] > CONFIG.surprise_floor
+    assert reasons["repeat"] == f"repeats an amount of {amount:g} within 60 min"
+
+
+@pytest.mark.parametrize(("own", "population", "mean", "gap_s"), [
+    (3600.0, 7200.0, 4680.0, 2 * 86400.0),  # (7 x 3600 + 3 x 7200) / (7 + 3)
+    (30.0, 30.0, 60.0, 3600.0),  # a mean gap under a minute counts as a minute
+])
+def test_a_silence_is_judged_against_the_mean_gap_shrunk_to_the_populations(
+        own: float, population: float, mean: float, gap_s: float) -> None:
+    """The dormancy term is -ln of a Lomax tail, (1 + gap / (alpha x mean)) ** -alpha,
+    the mean the customer's over their 7 gaps shrunk to the population's (prior_weight 3
+    gaps), at least 60 s: alpha 2 gives 2 ln(1 + gap / (2 x mean))."""
+    st, pop = _learnt([50.0, 50.0])
+    st.gaps, st.gap_mean, pop.gap_mean = 7, own, population
+    row = tx(2, START + timedelta(hours=1, seconds=gap_s))
+    t = event_seconds(row)
+    assert t - st.last_t == gap_s
+    values = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
+    assert values[TERMS.index("dormancy")] == pytest.approx(2.0 * math.log1p(gap_s / (2.0 * mean)))
+
+
+def test_a_return_from_silence_worth_exactly_twice_the_events_own_is_not_shared() -> None:
+    """Half of the last return's surprise is shared only when it beats the event's own
+    silence: on a tie the event is judged (and named) by its own silence."""
+    st, pop = _learnt([50.0, 50.0])
+    row = tx(2, START + timedelta(days=30))
+    t = event_seconds(row)
+    own = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[2]
+    assert own > CONFIG.surprise_floor
+    for before, shared in ((2.0 * own, False), (math.nextafter(2.0 * own, math.inf), True)):
+        st.wake = (t - 600.0, before)
+        values, reasons, _ = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)
+        assert values[TERMS.index("dormancy")] == (before * 0.5 if shared else own)
+        assert reasons["dormancy"].endswith(
+            "after a return from silence" if shared else "of silence")
+
+
+def _hop(speed_kmh: float, dt_s: float) -> tuple[float, str | None]:
+    """The travel term and reason of a hop of 0.5 km (two countries without a centroid, no
+    slack) `dt_s` after the last of 10 purchases at home, at `speed_kmh`."""
+    cfg = Knobs(CoreConfig(travel_slack_km=0.0, travel_speed_kmh=speed_kmh,
+                           travel_unknown_km=0.5))
+    st, pop = CustomerState(), Population()
+    for i in range(10):
+        row = tx(i, START + timedelta(hours=i), country="XA")
+        t = event_seconds(row)
+        learn(row, t, st, pop, cfg, observe(row, t, st, pop, cfg), 0.0, 0.0)
+    row = tx(10, START + timedelta(hours=9, seconds=dt_s), country="XB")
+    t = event_seconds(row)
+    o = observe(row, t, st, pop, cfg)
+    assert (o.travel_km, o.travel_dt_s) == (0.5, dt_s)
+    values, reasons, _ = terms(row, t, st, pop, o, cfg)
+    return values[TERMS.index("travel")], reasons.get("travel")
+
+
+def test_a_hop_of_under_a_kilometre_is_judged_when_the_settings_make_it_too_fast() -> None:
+    """Any distance counts, however short: at 1 km/h, 0.5 km in 5 minutes is 6x too fast
+    (log2 6 >= 1: the full surprise). Its chance is the customer's rate of such hops, 0 in
+    10 events, shrunk to the population's, (0 + 1) / (9 gaps + 100), worth 30 events:
+    30 / 109 / (10 + 30)."""
+    value, reason = _hop(1.0, 300.0)
+    assert value == pytest.approx(-math.log(30.0 / 109.0 / 40.0))
+    assert reason == "XB 5 min after a purchase in XA"
+
+
+def test_a_hop_under_a_minute_is_judged_as_one_of_a_minute() -> None:
+    """0.5 km at 20 km/h needs 90 s: done in 30 s it counts as in 60 s, 1.5x too fast,
+    as 180 s needed (10 km/h) in 120 s; the term is log2 1.5 of the full surprise."""
+    full, _ = _hop(1.0, 30.0)
+    assert _hop(20.0, 30.0)[0] == pytest.approx(_hop(10.0, 120.0)[0])
+    assert _hop(20.0, 30.0)[0] == pytest.approx(full * math.log2(1.5))
+
+
+def test_the_population_counts_each_value_of_a_learnt_purchase_in_its_own_table() -> None:
+    """Every attribute of a learnt purchase in the population's table of that attribute
+    (they are all different strings, so a value in the wrong table shows)."""
+    st, pop = CustomerState(), Population()
+    row = tx(0, START, country="AT", category="fuel", channel="web", device="desktop",
+             ip="10.9.9.9")
+    t = event_seconds(row)
+    learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+    assert pop.tables == {"country": {"AT": 1}, "category": {"fuel": 1},
+                          "channel": {"web": 1}, "device": {"desktop": 1},
+                          "ipnet": {"10.9.9": 1}}
