@@ -452,6 +452,24 @@ def test_the_clock_keeps_running_means_of_the_gaps_and_counts_each_repeat_and_fa
     assert st.fast == 2 and st.hops == 2
 
 
+@pytest.mark.parametrize(("before", "weight"), [(48, 49), (49, 50), (50, 50)])
+def test_the_running_means_of_the_gaps_weigh_a_new_gap_at_least_one_fiftieth(
+        before: int, weight: int) -> None:
+    """The customer's means of the gap and its log are moving averages over their last 50
+    gaps (the population's over its last 5,000): the 49th, 50th and 51st gap from means
+    of 0 move them by 1/49, 1/50 and 1/50 of a gap of 1000 s."""
+    st, pop = CustomerState(), Population()
+    _learn(st, pop, _tx(T0), 0.0)
+    st.gaps, st.gap_log, st.gap_mean = before, 0.0, 0.0
+    pop.gaps, pop.gap_log, pop.gap_mean = 5000 - 50 + before, 0.0, 0.0
+    _learn(st, pop, _tx(T0 + timedelta(seconds=1000)), 0.0)
+    assert st.gaps == before + 1
+    assert st.gap_log == pytest.approx(math.log(1000.0) / weight)
+    assert st.gap_mean == pytest.approx(1000.0 / weight)
+    assert pop.gap_log == pytest.approx(math.log(1000.0) / (5000 - 50 + weight))
+    assert pop.gap_mean == pytest.approx(1000.0 / (5000 - 50 + weight))
+
+
 @pytest.mark.parametrize(("seconds", "learnt"), [(0.0, 1.0), (0.5, 1.0), (1.0, 1.0), (1.5, 1.5)])
 def test_a_gap_under_one_second_is_learnt_as_one_second(seconds: float, learnt: float) -> None:
     st, pop = CustomerState(), Population()

@@ -805,3 +805,45 @@ def test_the_population_counts_each_value_of_a_learnt_purchase_in_its_own_table(
     assert pop.tables == {"country": {"AT": 1}, "category": {"fuel": 1},
                           "channel": {"web": 1}, "device": {"desktop": 1},
                           "ipnet": {"10.9.9": 1}}
+
+
+def test_a_hop_of_under_a_kilometre_too_fast_for_the_settings_is_counted_as_fast() -> None:
+    """The clock counts a fast hop however short: 0.5 km at 1 km/h needs 30 min, done in
+    5 (no slack): the customer's and the population's counts of fast hops go up by one."""
+    cfg = Knobs(CoreConfig(travel_slack_km=0.0, travel_speed_kmh=1.0, travel_unknown_km=0.5))
+    st, pop = CustomerState(), Population()
+    for i, (minutes, country) in enumerate(((0, "XA"), (60, "XA"), (65, "XB"))):
+        row = tx(i, START + timedelta(minutes=minutes), country=country)
+        t = event_seconds(row)
+        learn(row, t, st, pop, cfg, observe(row, t, st, pop, cfg), 0.0, 0.0)
+    assert (st.hops, st.fast, pop.fast) == (1, 1, [1.0, 2.0])
+
+
+@pytest.mark.parametrize(("above", "kept"), [(0.0, False), (1e-9, True)])
+def test_only_a_return_from_silence_above_the_floor_is_remembered(above: float,
+                                                                  kept: bool) -> None:
+    """A purchase's silence is remembered as a return (shared by the next day's events)
+    only when its surprise is above the floor: exactly at it, it is not."""
+    st, pop = _learnt([50.0])
+    row = tx(1, START + timedelta(days=30))
+    t = event_seconds(row)
+    wake = CONFIG.surprise_floor + above
+    learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, wake)
+    assert st.wake == ((t, wake) if kept else (-math.inf, 0.0))
+
+
+def test_a_quiet_purchase_after_a_return_from_silence_does_not_replace_it() -> None:
+    """After a month of silence, two purchases 10 minutes apart: the second's own silence
+    is short, so the third still shares half of the return's surprise."""
+    st, pop = _learnt([50.0, 50.0])
+    for minutes in (0, 10, 20):
+        row = tx(2 + minutes, START + timedelta(days=30, minutes=minutes))
+        t = event_seconds(row)
+        o = observe(row, t, st, pop, KNOBS)
+        values, reasons, wake = terms(row, t, st, pop, o, KNOBS)
+        if minutes == 0:
+            returned = wake
+            assert returned > CONFIG.surprise_floor
+        learn(row, t, st, pop, KNOBS, o, 0.0, wake)
+    assert values[TERMS.index("dormancy")] == returned * 0.5
+    assert reasons["dormancy"] == "20 min after a return from silence"
