@@ -847,3 +847,31 @@ def test_a_quiet_purchase_after_a_return_from_silence_does_not_replace_it() -> N
         learn(row, t, st, pop, KNOBS, o, 0.0, wake)
     assert values[TERMS.index("dormancy")] == returned * 0.5
     assert reasons["dormancy"] == "20 min after a return from silence"
+
+
+@pytest.mark.parametrize("amount", [0.0, 0.5, 1.0, 7.0])
+def test_an_amount_is_read_as_log1p_less_its_categorys_offset(amount: float) -> None:
+    """log(1 + amount), 0 and amounts under 1 included, less what the purchase's category
+    adds for customers in general (fuel, learnt from others' fuel purchases above their
+    levels)."""
+    st, pop = _learnt([10.0, 10.0, 10.0])
+    pop.learn_offset("fuel", 1.0, KNOBS.max_population_keys)
+    assert pop.category_offset("fuel") != pop.category_offset("grocery")
+    row = tx(9, START + timedelta(days=1), amount, category="fuel")
+    o = observe(row, event_seconds(row), st, pop, KNOBS)
+    assert o.log_amount == math.log1p(amount) - pop.category_offset("fuel")
+
+
+@pytest.mark.parametrize(("amounts", "middle"), [
+    ([10.0, 100.0, 20.0], [1]), ([10.0, 100.0, 20.0, 40.0], [1, 2]),
+    ([10.0, 100.0, 20.0, 40.0, 70.0], [2]), ([10.0, 100.0, 20.0, 40.0, 70.0, 15.0], [2, 3])])
+def test_a_customers_level_is_the_median_of_their_kept_amounts(
+        amounts: list[float], middle: list[int]) -> None:
+    """The middle kept log amount (an odd count), or the mean of the two middle ones: the
+    amount's ratio to the usual is exp(its log amount - that level)."""
+    st, pop = _learnt(amounts)
+    row = tx(9, START + timedelta(days=1), 30.0)
+    o = observe(row, event_seconds(row), st, pop, KNOBS)
+    kept = sorted(st.amounts)
+    level = sum(kept[i] for i in middle) / len(middle)
+    assert o.amount_ratio == pytest.approx(math.exp(o.log_amount - level))
