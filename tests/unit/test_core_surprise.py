@@ -875,3 +875,24 @@ def test_a_customers_level_is_the_median_of_their_kept_amounts(
     kept = sorted(st.amounts)
     level = sum(kept[i] for i in middle) / len(middle)
     assert o.amount_ratio == pytest.approx(math.exp(o.log_amount - level))
+
+
+def test_the_night_share_counts_the_held_night_purchases_with_the_recent_ones() -> None:
+    """8 learnt purchases (2 at 03 h, 6 at 09 h) and 2 held ones at 03 h: 4 of the 10
+    recent events are at night (0.4), above the smoothed long share (2 + 1) / (8 + 2)."""
+    st, pop = CustomerState(), Population()
+    hours = [3, 3, 9, 9, 9, 9, 9, 9]
+    rows = [tx(j, datetime(2025, 3, 3 + j, h)) for j, h in enumerate(hours)]
+    for row in rows:
+        t = event_seconds(row)
+        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+    for j in range(2):
+        row = tx(20 + j, datetime(2025, 3, 20, 3, 10 * j))
+        t = event_seconds(row)
+        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS),
+              CONFIG.quarantine_above, 0.0)
+    assert (len(st.context), len(st.pending)) == (8, 2)
+    row = tx(30, datetime(2025, 3, 20, 3, 30))
+    o = observe(row, event_seconds(row), st, pop, KNOBS)
+    assert (o.night_count, o.night_total) == (2, 8)
+    assert o.night_share == pytest.approx(0.4)
