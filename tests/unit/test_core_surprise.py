@@ -15,10 +15,10 @@ from detector.core.calibration import Recalibration
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.features import event_seconds, observe
-from detector.core.habits import learn
+from detector.core.habits import learn, learn_habits
 from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z
-from detector.core.state import CustomerState, Population
+from detector.core.state import NOVELTY, CustomerState, Population
 from detector.core.surprise import (
     LOGISTIC_S,
     TERMS,
@@ -896,3 +896,23 @@ def test_the_night_share_counts_the_held_night_purchases_with_the_recent_ones() 
     o = observe(row, event_seconds(row), st, pop, KNOBS)
     assert (o.night_count, o.night_total) == (2, 8)
     assert o.night_share == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize(("keys", "full"), [(15, False), (16, True)])
+def test_a_full_population_table_counts_as_all_of_its_mass_unused(keys: int,
+                                                                  full: bool) -> None:
+    """A customer's exploration grows by the population's mass they have not used, but by
+    exactly 1 once the population's table is full (16 keys: its counts then miss values):
+    the customer here uses the common country, 40 of the population's events."""
+    cfg = Knobs(CoreConfig(max_population_keys=16))
+    pop = Population()
+    for country in ["C0"] * 40 + [f"C{i}" for i in range(1, keys)]:
+        pop.observe(country, "fuel", "web", "d1", 1.0, 16, "10.0.0")
+    st = CustomerState()
+    held = ("C0", "d1", "10.0.0", "web", "fuel", 9, 1.0)
+    learn_habits(st, pop, cfg, held)
+    before = st.explore[NOVELTY.index("country")]
+    unused = pop.unused_mass("country", st.countries)
+    assert unused < 0.75
+    learn_habits(st, pop, cfg, held)
+    assert st.explore[NOVELTY.index("country")] - before == (1.0 if full else unused)
