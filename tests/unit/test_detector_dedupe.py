@@ -186,7 +186,8 @@ def test_all_new_batches_at_once_equal_row_by_row(seed: int,
     the horizon, compactions in between: the same answers, index and checkpoint parts."""
     monkeypatch.setattr(dedupe, "MIN_PENDING", 64)
     rng = random.Random(seed)
-    stream, minute = [], 0
+    stream: list[tuple[str, int]] = []
+    minute = 0
     for i in range(2000):
         minute += rng.choice((0, 1, 2, 90))
         repeat = rng.random() < 0.03 and i > 0  # of a recent id (most within the horizon)
