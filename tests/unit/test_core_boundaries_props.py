@@ -126,7 +126,11 @@ def test_categorical_surprise_orders_values_by_how_common_they_are() -> None:
 
     assert 0.0 <= surprise("app") < surprise("atm") < surprise("kiosk") <= CONFIG.surprise_cap
     assert surprise("app") == pytest.approx(0.0, abs=1e-9)  # the most common value: P = 1
-    assert surprise("kiosk", learnt=0) == 0.0  # nothing learnt yet
+    # nothing learnt yet: a new value for sure, judged by everybody's (kiosk: 10 of 860
+    # events, plus the Good-Turing mass of values nobody used, 1 / 861; app: every value)
+    assert categorical({}, "kiosk", 0, 0.0, pop, "channel", 0, KNOBS) == pytest.approx(
+        -math.log(11 / 861))
+    assert categorical({}, "app", 0, 0.0, pop, "channel", 0, KNOBS) == 0.0
     assert surprise("kiosk", recent=8) <= -math.log(CONFIG.context_weight) + 1e-9
 
 
