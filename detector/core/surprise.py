@@ -93,9 +93,10 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     already uses every common value is not expected to take a new one, and one who keeps
     trying new merchants is not surprised by one more. A new value is judged by the
     chance of a new value at most as common across customers as this one. A customer with
-    no learnt event yet takes a new value for sure (rate 1): their first purchase is judged
-    by what everybody uses, so a value nobody uses surprises (and, as any suspicious
-    event's, is not counted as common for everybody)."""
+    no learnt event yet takes a new value for sure: their first purchase is judged against
+    the population's first purchases (`Population.first_tail`), so a value nobody uses
+    surprises where new customers do not bring such values, and not where each brings
+    their own device."""
     count = table.get(key, 0)
     # one native pass over the customer's counts (integer sums: exact in any order): the
     # values seen once, the events of values at most as common as this one, all events
@@ -106,9 +107,11 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
         if v <= count:
             below += v
     k = cfg.new_value_prior
-    rate = (once + k * pop.new_rate(attribute)) / (explore + k) if learnt else 1.0
+    rate = (once + k * pop.new_rate(attribute)) / (explore + k)
     full = len(pop.tables[attribute]) >= cfg.max_population_keys
-    if count == 0:
+    if not learnt:  # a first purchase: every value is new to the customer
+        tail = 1.0 if full else pop.first_tail(attribute, key)
+    elif count == 0:
         mass = 1.0 if full else (pop.unused_mass(attribute, table) if attribute == "ipnet"
                                  else pop.rarer_mass(attribute, table, key))
         tail = rate * mass
