@@ -28,8 +28,7 @@ from confluent_kafka.cimpl import NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditstream.broker import BrokerSettings, LocalBroker
-from auditstream.broker.process import free_port
+from auditstream.broker import LocalBroker
 
 QUIET = logging.getLogger("probe.librdkafka")
 
@@ -91,8 +90,7 @@ def main() -> int:
     ap.add_argument("--restarts", type=int, default=2)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="probe-") as home:
-        broker = LocalBroker(BrokerSettings(home=Path(home), port=free_port(),
-                                            controller_port=free_port()))
+        broker = LocalBroker.on_free_ports(Path(home))
         probe = Probe(broker.bootstrap)
         for loop in (probe.admin_loop, probe.txn_loop):
             threading.Thread(target=loop, daemon=True).start()

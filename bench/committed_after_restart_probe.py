@@ -31,8 +31,7 @@ from confluent_kafka.cimpl import NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditstream.broker import BrokerSettings, LocalBroker
-from auditstream.broker.process import free_port
+from auditstream.broker import LocalBroker
 from tests.integration.pipeline_harness import file_logger
 
 TRY_S, GIVE_UP_S = 5.0, 150.0
@@ -100,8 +99,7 @@ def main() -> int:
     ap.add_argument("--restarts", type=int, default=10)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="committed-probe-"))
-    broker = LocalBroker(BrokerSettings(home=home / "broker", port=free_port(),
-                                        controller_port=free_port()))
+    broker = LocalBroker.on_free_ports(home / "broker")
     broker.start()
     try:
         conf: dict[str, Any] = {"bootstrap.servers": broker.bootstrap}

@@ -70,12 +70,10 @@ def broker() -> Iterator[KafkaSettings]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield KafkaSettings()
         return
-    from auditstream.broker import BrokerSettings, LocalBroker
-    from auditstream.broker.process import free_port
+    from auditstream.broker import LocalBroker
 
     with tempfile.TemporaryDirectory() as home:
-        local = LocalBroker(BrokerSettings(home=Path(home), port=free_port(),
-                                           controller_port=free_port()))
+        local = LocalBroker.on_free_ports(Path(home))
         local.start()
         try:
             yield KafkaSettings(bootstrap_servers=local.bootstrap)

@@ -35,8 +35,7 @@ from confluent_kafka.cimpl import NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditstream.broker import BrokerSettings, LocalBroker
-from auditstream.broker.process import free_port
+from auditstream.broker import LocalBroker
 from producer.app import publish_overrides
 from producer.settings import ProducerSettings
 from shared.kafka import DeliveryTracker, make_producer
@@ -103,8 +102,7 @@ def main() -> int:
     ap.add_argument("--restarts", type=int, default=20)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="producer-probe-"))
-    broker = LocalBroker(BrokerSettings(home=home / "broker", port=free_port(),
-                                        controller_port=free_port()))
+    broker = LocalBroker.on_free_ports(home / "broker")
     broker.start()
     try:
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap)

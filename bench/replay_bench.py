@@ -20,8 +20,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from auditstream.broker import BrokerSettings, LocalBroker
-from auditstream.broker.process import free_port
+from auditstream.broker import LocalBroker
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import load, run_replay
 from producer.settings import ProducerSettings
@@ -81,8 +80,7 @@ def main() -> None:
             print(f"broker: {kafka.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)")
             _bench(kafka, args.rows, args.partitions, work)
             return
-        broker = LocalBroker(BrokerSettings(home=work / "kafka", port=free_port(),
-                                            controller_port=free_port()))
+        broker = LocalBroker.on_free_ports(work / "kafka")
         broker.start()
         try:
             print(f"broker: local Apache Kafka {broker.reported_version()} at {broker.bootstrap}")

@@ -25,8 +25,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditstream.broker import BrokerSettings, LocalBroker
-from auditstream.broker.process import free_port
+from auditstream.broker import LocalBroker
 from shared.columns import RULE_NAMES
 from shared.kafka import TopicSpec, ensure_topics, make_producer
 from shared.schemas import ScoredTransaction
@@ -91,8 +90,7 @@ def main() -> int:
         kafka = KafkaSettings()
     else:
         home = Path(tempfile.mkdtemp(prefix="sink-bench-kafka-"))
-        local = LocalBroker(BrokerSettings(home=home, port=free_port(),
-                                           controller_port=free_port()))
+        local = LocalBroker.on_free_ports(home)
         local.start()
         kafka = KafkaSettings(bootstrap_servers=local.bootstrap)
     try:

@@ -31,6 +31,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from detector.circuit import FailureCircuit
 from detector.core import KIND as CORE_KIND
+from detector.core.stateparts import gc_paused
 from detector.kafka_io import (
     KafkaOutput,
     Restorer,
@@ -135,10 +136,11 @@ class Detector(PartitionOwnership):
         clean = False
         try:
             while not self._stopping:
-                msgs = self._consumer.consume(num_messages=self.batch_limit,
-                                              timeout=s.poll_timeout_s)
+                with gc_paused():  # a batch of message objects, no cycles (detector.loop)
+                    msgs = self._consumer.consume(num_messages=self.batch_limit,
+                                                  timeout=s.poll_timeout_s)
                 self._raise_failure()
-                records = [m for m in msgs if not self._is_error(m)]
+                records = [m for m in msgs if m.error() is None or not self._is_error(m)]
                 self._turn(records)
                 if self.metrics.due(s.log_interval_s):
                     self.metrics.report(self._lag(), self._model_versions())

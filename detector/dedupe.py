@@ -51,6 +51,13 @@ def id_hash(transaction_id: str, _blake2b: Any = hashlib.blake2b,
     return value
 
 
+def id_hashes(transaction_ids: Sequence[str], _blake2b: Any = hashlib.blake2b) -> np.ndarray[
+        Any, Any]:
+    """`id_hash` of each id, as uint64 (one array for a batch, no int per id on the way)."""
+    digests = b"".join([_blake2b(i.encode(), digest_size=8).digest() for i in transaction_ids])
+    return np.frombuffer(digests, "<u8").astype(np.uint64)
+
+
 def event_minute(tx: Transaction) -> int:
     """Minutes since 1970 of the event time (naive UTC), clamped to 32 bits."""
     ts = tx.timestamp
@@ -86,12 +93,27 @@ class DedupeIndex:
     def check(self, txs: Sequence[Transaction], offsets: Sequence[int]) -> list[int | None]:
         """For each transaction in order: the offset where its id was first seen when it is a
         duplicate, else None (and it is added)."""
-        hashes = [id_hash(t.transaction_id) for t in txs]
-        found = self._lookup_arrays(hashes)
+        keys = id_hashes([t.transaction_id for t in txs])
+        hashes: list[int] = keys.tolist()
+        minutes = [event_minute(t) for t in txs]
+        found = self._lookup_arrays(keys)
+        if found is None and len(set(hashes)) == len(hashes) \
+                and self._pending.keys().isdisjoint(hashes):
+            # The usual batch: every id new (none known, none twice): all added at once,
+            # exactly as the loop below would add them.
+            added = dict(zip(hashes, zip(offsets, minutes, strict=True), strict=True))
+            self._pending.update(added)
+            self._fresh.update(added)
+            if minutes:
+                self._watermark = max(self._watermark, max(minutes))
+            return [None] * len(hashes)
+        return self._check_each(hashes, offsets, minutes, found or [-1] * len(hashes))
+
+    def _check_each(self, hashes: list[int], offsets: Sequence[int], minutes: list[int],
+                    found: list[int]) -> list[int | None]:
         out: list[int | None] = []
         pending = self._pending
-        for tx, h, off, pos in zip(txs, hashes, offsets, found, strict=True):
-            minute = event_minute(tx)
+        for h, off, minute, pos in zip(hashes, offsets, minutes, found, strict=True):
             if minute > self._watermark:
                 self._watermark = minute
             cutoff = self._watermark - self.horizon_min
@@ -117,13 +139,15 @@ class DedupeIndex:
         if len(self._pending) >= max(MIN_PENDING, len(self._hashes) // 8):
             self._compact()
 
-    def _lookup_arrays(self, hashes: list[int]) -> list[int]:
-        if not len(self._hashes):
-            return [-1] * len(hashes)
-        keys = np.fromiter(hashes, np.uint64, len(hashes))
+    def _lookup_arrays(self, keys: np.ndarray[Any, Any]) -> list[int] | None:
+        """Each hash's position in the arrays, -1 when absent; None when none is there."""
+        if not len(self._hashes) or not len(keys):
+            return None
         pos = np.searchsorted(self._hashes, keys)
         clipped = np.minimum(pos, len(self._hashes) - 1)
         hit = self._hashes[clipped] == keys
+        if not hit.any():
+            return None
         return np.where(hit, clipped, -1).tolist()  # type: ignore[no-any-return]
 
     def _compact(self) -> None:

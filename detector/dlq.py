@@ -66,6 +66,12 @@ def decode_record(value: bytes | None) -> TransactionView:
         rec = fastcodec.decode_record(value)
         if rec is not None:
             return rec
+    return schema_record(value)
+
+
+def schema_record(value: bytes | None) -> TransactionView:
+    """The schema's verdict on `value` as a record (or `DecodeFailure`): `decode_record`'s
+    slow path, for a caller that already asked the fast decoder."""
     return fastcodec.from_transaction(decode_transaction(value))
 
 

@@ -167,6 +167,23 @@ if VERDICT_FIELDS[_VERDICT_HEAD:] != ("source_partition", "source_offset"):
     raise ImportError("shared.fastcodec stamps the last two verdict fields: provenance")
 
 
+def _joins(cls: type) -> bool:
+    """Whether a verdict of type `cls` encodes as exactly the verdict part of the row: a
+    Struct written as a whole object whose names are `VERDICT_FIELDS`, in order."""
+    config = getattr(cls, "__struct_config__", None)
+    joins = (config is not None and not config.array_like and not config.omit_defaults
+             and config.tag is None
+             and getattr(cls, "__struct_encode_fields__", None) == VERDICT_FIELDS)
+    _JOINS[cls] = joins
+    return joins
+
+
+#: Verdict types by whether `_joins` holds (a type is checked once).
+_JOINS: dict[type, bool] = {}
+_encode = _ENCODER.encode
+_stamped = msgspec.structs.replace
+
+
 def encode_scored(tx: TransactionView, verdict: Any, partition: int | None,
                   offset: int | None) -> bytes:
     """The `transactions.scored` message of `tx` with its verdict (a Struct of the values of
@@ -174,9 +191,17 @@ def encode_scored(tx: TransactionView, verdict: Any, partition: int | None,
     partition and offset: byte for byte `encode(ScoredTransaction)` of the same row (a
     hypothesis test holds them equal).
 
-    Every value is valid by construction (the input was validated, the rest computed); the
-    numbers are finite and below 1e12 in magnitude, where msgspec and pydantic write floats
-    alike."""
+    A `TxRecord` and a verdict that `_joins` are two JSON objects whose fields, in order,
+    are the row's: the row is the one's text with the other's joined on, without a row
+    object. Every value is valid by construction (the input was validated, the rest
+    computed); the numbers are finite and below 1e12 in magnitude, where msgspec and
+    pydantic write floats alike."""
+    joins = _JOINS.get(type(verdict))
+    if joins is None:
+        joins = _joins(type(verdict))
+    if joins and isinstance(tx, TxRecord):
+        tail = _encode(_stamped(verdict, source_partition=partition, source_offset=offset))
+        return b"".join((_encode(tx)[:-1], b",", tail[1:]))
     values = (_fields(tx) if isinstance(tx, TxRecord)
               else tuple(getattr(tx, n) for n in MESSAGE_FIELDS))
     row = _ScoredRecord(*values, *_fields(verdict)[:_VERDICT_HEAD], partition, offset)

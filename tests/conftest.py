@@ -22,8 +22,7 @@ from typing import Any
 
 import pytest
 
-from auditstream.broker import BrokerSettings, LocalBroker
-from auditstream.broker.process import free_port
+from auditstream.broker import LocalBroker
 from shared.kafka import wait_for_broker
 from shared.settings import KafkaSettings
 from tests import xdist_groups
@@ -86,13 +85,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
             yield handle
         return
     home: Path = tmp_path_factory.mktemp("kafka")
-    settings = BrokerSettings(home=home, port=free_port(), controller_port=free_port())
-    local = LocalBroker(settings)
+    local = LocalBroker.on_free_ports(home)
     try:
         local.start()
     except Exception as exc:
         _no_broker(f"the local broker did not start: {exc}")
-    version = local.reported_version() or settings.kafka_version
+    version = local.reported_version() or local.settings.kafka_version
     handle = BrokerHandle(
         KafkaSettings(bootstrap_servers=local.bootstrap),
         f"Apache Kafka {version} (local KRaft broker, pid {local.status().pid}) "
@@ -111,8 +109,7 @@ def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
     """A local KRaft broker of the test's own on free ports (not the session's, which other
     tests share: a test may stop and restart it), started once so that its storage is
     formatted; stopped at the end."""
-    local = LocalBroker(BrokerSettings(home=tmp_path / "kafka", port=free_port(),
-                                       controller_port=free_port()))
+    local = LocalBroker.on_free_ports(tmp_path / "kafka")
     try:
         local.start()
     except Exception as exc:

@@ -118,6 +118,15 @@ class LocalBroker:
     `listeners` and `properties` (none for `auditstream broker`) open more listeners beside
     the PLAINTEXT one, e.g. SASL or TLS for tests (`auditstream.broker.listeners`)."""
 
+    @classmethod
+    def on_free_ports(cls, home: Path) -> LocalBroker:
+        """A broker of its own under `home`, on two distinct free ports (tests, benches)."""
+        port = free_port()
+        controller = free_port()
+        while controller == port:  # the system may hand out a just-closed port again
+            controller = free_port()
+        return cls(BrokerSettings(home=home, port=port, controller_port=controller))
+
     def __init__(self, settings: BrokerSettings | None = None,
                  listeners: Sequence[Listener] = (),
                  properties: Mapping[str, str] | None = None) -> None:

@@ -113,6 +113,8 @@ def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Po
     if t >= st.last_t:
         st.last_t = t
         st.last_country = country
+    if not st.n:
+        pop.learn_first([country, category, channel, device, net], cfg.max_population_keys)
     st.n += 1
     pop.observe(country, category, channel, device, o.log_amount, cfg.max_population_keys,
                 net, values)

@@ -16,6 +16,9 @@ from typing import ClassVar, Final
 
 #: The attributes whose new values are judged against the population (habits, surprise).
 NOVELTY: Final[tuple[str, ...]] = ("country", "category", "channel", "device", "ipnet")
+#: The population's novelty rate of first purchases, per attribute (`Population.novelty`
+#: keys): how often a new customer brings a value nobody used, per unit of that chance.
+FIRST: Final[dict[str, str]] = {a: "first:" + a for a in NOVELTY}
 #: The population's low-amount histogram: bins per unit of robust z, and its range (the
 #: last bin holds everything lower).
 LOW_BINS: Final = 4
@@ -196,6 +199,49 @@ class Population:
         if entry is None:
             return 1.0
         return (entry[0] + 5.0) / (entry[1] + 5.0)
+
+    def learn_first(self, keys: list[str], max_keys: int) -> None:
+        """Count a customer's first purchase (values in NOVELTY order, before they are
+        counted): whether each value is one nobody used, against the chance of that if new
+        customers drew values as every event does (`first_base`). Every first purchase
+        counts, suspicious or not: a stream where every new customer brings their own
+        device must teach that this is usual, which a held-back purchase never could."""
+        tables, novelty = self.tables, self.novelty
+        for i in range(len(NOVELTY)):
+            name = NOVELTY[i]
+            table = tables[name]
+            if len(table) < max_keys:
+                entry = novelty.get(FIRST[name])
+                if entry is None:
+                    entry = novelty[FIRST[name]] = [0.0, 0.0, 0.0]
+                elif entry[2] >= 20_000:  # a moving average beyond this
+                    entry[0] *= 0.5
+                    entry[1] *= 0.5
+                    entry[2] *= 0.5
+                entry[0] += keys[i] not in table
+                entry[1] += self.first_base(name, "")
+                entry[2] += 1.0
+
+    def first_base(self, attribute: str, key: str) -> float:
+        """P(a value at most as common across customers as `key`) for a customer who draws
+        values as every event does: the used values' mass at most as common plus the
+        Good-Turing mass of values nobody used (networks, mostly personal: all of it)."""
+        if attribute == "ipnet":
+            return self.unused_mass(attribute, {})
+        return self.rarer_mass(attribute, {}, key)
+
+    def first_tail(self, attribute: str, key: str) -> float:
+        """P(a first purchase's value at most as common across customers as `key`): a
+        mixture of new customers who bring a value of their own (a value nobody used:
+        their share is the first purchases' excess of such values over `first_base`'s
+        chance, per first purchase + 1; none without data) and those who draw values as
+        every event does (`first_base`)."""
+        entry = self.novelty.get(FIRST[attribute])
+        own = 0.0
+        if entry is not None and entry[0] > entry[1]:
+            own = (entry[0] - entry[1]) / (entry[2] + 1.0)
+        tail = own + (1.0 - own) * self.first_base(attribute, key)
+        return tail if tail < 1.0 else 1.0
 
     def learn_novelty(self, attribute: str, new: bool, unused: float = 1.0) -> None:
         entry = self.novelty.setdefault(attribute, [0.0, 0.0])

@@ -92,9 +92,11 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     style (values seen once) and shrunk to the population's rate. So a customer who
     already uses every common value is not expected to take a new one, and one who keeps
     trying new merchants is not surprised by one more. A new value is judged by the
-    chance of a new value at most as common across customers as this one."""
-    if learnt == 0:
-        return 0.0
+    chance of a new value at most as common across customers as this one. A customer with
+    no learnt event yet takes a new value for sure: their first purchase is judged against
+    the population's first purchases (`Population.first_tail`), so a value nobody uses
+    surprises where new customers do not bring such values, and not where each brings
+    their own device."""
     count = table.get(key, 0)
     # one native pass over the customer's counts (integer sums: exact in any order): the
     # values seen once, the events of values at most as common as this one, all events
@@ -107,7 +109,9 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     k = cfg.new_value_prior
     rate = (once + k * pop.new_rate(attribute)) / (explore + k)
     full = len(pop.tables[attribute]) >= cfg.max_population_keys
-    if count == 0:
+    if not learnt:  # a first purchase: every value is new to the customer
+        tail = 1.0 if full else pop.first_tail(attribute, key)
+    elif count == 0:
         mass = 1.0 if full else (pop.unused_mass(attribute, table) if attribute == "ipnet"
                                  else pop.rarer_mass(attribute, table, key))
         tail = rate * mass
@@ -147,35 +151,33 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     amount_high = amount_low = 0.0
     if n:
         amount_high, amount_low = _bits(up, cap), _bits(down, cap)
-    # --- novelty of each attribute, and the hour (a context implies learnt events) -----
+    # --- novelty of each attribute (a first purchase against everybody's), and the hour --
     learnt = st.learnt
     novel = [0.0] * 5  # country, device, ip_network, channel, category
-    hour_v = 0.0
-    if learnt:
-        hour = o.hour
-        country, device, net = tx.country, tx.device, ipnet(tx.ip)
-        keys = [country, device, net, channel, category]
-        # how many of the context share each key (Context's order), and hours within 1 h
-        # (native int counters: a list's items would be added as boxed objects)
-        s0 = s1 = s2 = s3 = s4 = near_hour = 0  # ints: exact in any order
-        for c in ctx:
-            s0 += c[0] == country
-            s1 += c[1] == device
-            s2 += c[2] == net
-            s3 += c[3] == channel
-            s4 += c[4] == category
-            near_hour += (c[5] - hour) % 24 in (0, 1, 23)
-        seen = [s0, s1, s2, s3, s4]
-        tables = [st.countries, st.devices, st.ipnets, st.channels, st.categories]
-        explore = st.explore
-        for i in range(5):
-            attribute, j = _NOVEL[i]
-            novel[i] = categorical(tables[i], keys[i], learnt, explore[j], pop, attribute,
-                                   seen[i], cfg)
-        # A new country comes with a new network: only the network's surprise beyond the
-        # country's is news.
-        novel[2] = max(0.0, novel[2] - novel[0])
-        hour_v = _bits(max(hour_tail(st, pop, hour, cfg), w_ctx * near_hour / size), cap)
+    hour = o.hour
+    country, device, net = tx.country, tx.device, ipnet(tx.ip)
+    keys = [country, device, net, channel, category]
+    # how many of the context share each key (Context's order), and hours within 1 h
+    # (native int counters: a list's items would be added as boxed objects)
+    s0 = s1 = s2 = s3 = s4 = near_hour = 0  # ints: exact in any order
+    for c in ctx:
+        s0 += c[0] == country
+        s1 += c[1] == device
+        s2 += c[2] == net
+        s3 += c[3] == channel
+        s4 += c[4] == category
+        near_hour += (c[5] - hour) % 24 in (0, 1, 23)
+    seen = [s0, s1, s2, s3, s4]
+    tables = [st.countries, st.devices, st.ipnets, st.channels, st.categories]
+    explore = st.explore
+    for i in range(5):
+        attribute, j = _NOVEL[i]
+        novel[i] = categorical(tables[i], keys[i], learnt, explore[j], pop, attribute,
+                               seen[i], cfg)
+    # A new country comes with a new network: only the network's surprise beyond the
+    # country's is news.
+    novel[2] = max(0.0, novel[2] - novel[0])
+    hour_v = _bits(max(hour_tail(st, pop, hour, cfg), w_ctx * near_hour / size), cap)
     reasons: dict[str, str] = {}
     rate_v = _rate(t, st, pop, cfg, reasons) if n and pop.gaps >= 100 else 0.0
     repeat_v = (_repeat(tx, amount, category, channel, t, st, pop, z, scale, cfg, reasons)
@@ -203,11 +205,16 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
         need = needed_seconds(o, cfg)
         ratio = need / max(o.travel_dt_s, 60.0)
         if ratio > 1.0:
-            # the customer's rate of such hops, shrunk to the population's (a small rate
-            # needs many events to estimate: worth `new_value_prior` events)
+            # The short gap is the activity term's evidence (`rate`); given it, the hop is
+            # too fast because the country changed: as improbable as a change of country is
+            # for this customer (their hop rate, as the rule reads it), never more than a
+            # fast hop is (their rate of such hops, shrunk to the population's, worth
+            # `new_value_prior` events)
             weight = cfg.new_value_prior
             p_fast = (st.fast + weight * pop.fast_rate()) / (st.n + weight)
-            travel = _bits(p_fast, cap) * min(1.0, math.log(ratio) / math.log(2.0))
+            p_hop = o.hop_rate
+            travel = _bits(p_hop if p_hop > p_fast else p_fast, cap) * min(
+                1.0, math.log(ratio) / math.log(2.0))
     values = [amount_high, amount_low, *novel, hour_v, rate_v, repeat_v, dormancy, travel]
     floor = cfg.surprise_floor
     kept: dict[str, str] = {}

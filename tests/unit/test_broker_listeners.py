@@ -82,3 +82,15 @@ def test_an_extra_listeners_port_in_use_is_named_before_the_start(tmp_path: Path
         broker.settings.home.mkdir(exist_ok=True)
         with pytest.raises(BrokerError, match=f"127.0.0.1:{port} is already in use"):
             broker._check_ports()
+
+
+def test_a_broker_on_free_ports_binds_loopback_on_two_distinct_free_ports(tmp_path: Path) -> None:
+    broker = LocalBroker.on_free_ports(tmp_path / "kafka")
+    s = broker.settings
+    assert s.home == tmp_path / "kafka"
+    assert s.host == "127.0.0.1"
+    assert s.port != s.controller_port
+    assert broker.bootstrap == f"127.0.0.1:{s.port}"
+    for port in (s.port, s.controller_port):
+        with socket.socket() as sock:  # free: nothing listens there, so it can be bound
+            sock.bind(("127.0.0.1", port))

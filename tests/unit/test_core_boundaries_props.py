@@ -126,7 +126,19 @@ def test_categorical_surprise_orders_values_by_how_common_they_are() -> None:
 
     assert 0.0 <= surprise("app") < surprise("atm") < surprise("kiosk") <= CONFIG.surprise_cap
     assert surprise("app") == pytest.approx(0.0, abs=1e-9)  # the most common value: P = 1
-    assert surprise("kiosk", learnt=0) == 0.0  # nothing learnt yet
+    # nothing learnt yet: a new value for sure, judged by everybody's (kiosk: 10 of 860
+    # events, plus the Good-Turing mass of values nobody used, 1 / 861; app: every value)
+    assert categorical({}, "kiosk", 0, 0.0, pop, "channel", 0, KNOBS) == pytest.approx(
+        -math.log(11 / 861))
+    assert categorical({}, "app", 0, 0.0, pop, "channel", 0, KNOBS) == 0.0
+    # ... and where 9 of 19 first purchases brought a channel nobody used against 1 that
+    # chance predicts, 8 / 20 of new customers bring their own: a mixture
+    pop.novelty["first:channel"] = [9.0, 1.0, 19.0]
+    own = 8 / 20
+    assert categorical({}, "kiosk", 0, 0.0, pop, "channel", 0, KNOBS) == pytest.approx(
+        -math.log(own + (1 - own) * 11 / 861))
+    assert categorical({}, "zz", 0, 0.0, pop, "channel", 0, KNOBS) == pytest.approx(
+        -math.log(own + (1 - own) * 1 / 861))
     assert surprise("kiosk", recent=8) <= -math.log(CONFIG.context_weight) + 1e-9
 
 

@@ -151,9 +151,11 @@ def test_new_country_quiet_without_history_or_for_a_globetrotter() -> None:
 
 
 def test_new_customer_is_not_an_anomaly_for_lack_of_history() -> None:
+    """A first purchase of what everybody buys, the way everybody buys it (one using a
+    value nobody uses is judged against everybody: tests/unit/test_core_first_and_travel.py)."""
     crowd = [r for c in range(20) for r in habits(n=10, customer=f"p{c}")]
     crowd.sort(key=lambda r: r.timestamp)
-    newcomer = tx(1, after(crowd, hours=1), amount=80.0, customer="new", channel="web")
+    newcomer = tx(1, after(crowd, hours=1), amount=80.0, customer="new")
     row = last_verdict([*crowd, newcomer])
     assert not row.is_flag
     assert row.score is not None and row.score < 0.1

@@ -4,20 +4,23 @@ survives snapshots and replays identically, and old snapshots without it still r
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 import detector.dedupe as dedupe
 from detector.checkpoints import CheckpointAssembler
-from detector.dedupe import DedupeIndex, event_minute
+from detector.dedupe import DedupeIndex, event_minute, id_hash, id_hashes
 from detector.loop import BatchProcessor, replay
 from detector.partition import PartitionState
 from detector.resume import partition_state
 from detector.snapshots import pack_state, unpack_state
 from shared.codec import decode, encode
-from shared.schemas import ScoredTransaction, Transaction
+from shared.schemas import ScoredTransaction, Transaction, TransactionView
 from tests.unit.detector_fakes import (
     CountingEngine,
     CountingFactory,
@@ -165,3 +168,62 @@ def test_horizon_zero_turns_the_check_off(monkeypatch: pytest.MonkeyPatch,
     fake_detector(monkeypatch, cluster, state_dir=tmp_path,
                   dedupe_horizon_s=0).run(until=drained(cluster))
     assert len(cluster.rows("transactions.scored")) == 2
+
+
+class _PerRow(DedupeIndex):
+    """The index without its all-new fast path: every batch checked row by row."""
+
+    def check(self, txs: Sequence[TransactionView], offsets: Sequence[int]) -> list[int | None]:
+        keys = id_hashes([t.transaction_id for t in txs])
+        found = self._lookup_arrays(keys) or [-1] * len(txs)
+        return self._check_each(keys.tolist(), offsets, [event_minute(t) for t in txs], found)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_all_new_batches_at_once_equal_row_by_row(seed: int,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mostly new ids (the fast path), a few repeats within and across batches, some behind
+    the horizon, compactions in between: the same answers, index and checkpoint parts."""
+    monkeypatch.setattr(dedupe, "MIN_PENDING", 64)
+    rng = random.Random(seed)
+    stream: list[tuple[str, int]] = []
+    minute = 0
+    for i in range(2000):
+        minute += rng.choice((0, 1, 2, 90))
+        repeat = rng.random() < 0.03 and i > 0  # of a recent id (most within the horizon)
+        tid = stream[max(0, i - rng.randrange(1, 60))][0] if repeat else str(i)
+        stream.append((tid, minute))
+    txs = [at(tx(0).model_copy(update={"transaction_id": t}), m) for t, m in stream]
+    fast, slow = DedupeIndex(600 * 60), _PerRow(600 * 60)
+    calls = 0
+    each = DedupeIndex._check_each
+
+    def counted(self: DedupeIndex, *args: Any) -> list[int | None]:
+        nonlocal calls
+        calls += 1
+        return each(self, *args)
+
+    monkeypatch.setattr(DedupeIndex, "_check_each", counted)
+    got: list[int | None] = []
+    expected: list[int | None] = []
+    lo, batches = 0, 0
+    while lo < len(txs):
+        n = rng.choice((1, 2, 25, 60))
+        offsets = list(range(lo, min(lo + n, len(txs))))
+        got += fast.check(txs[lo:lo + n], offsets)
+        expected += slow.check(txs[lo:lo + n], offsets)
+        fast.maintain()
+        slow.maintain()
+        if batches % 7 == 0:
+            assert fast.checkpoint_parts() == slow.checkpoint_parts()
+        lo, batches = lo + n, batches + 1
+    assert got == expected
+    assert fast.dump() == slow.dump()
+    assert sum(g is not None for g in got) > 0
+    assert 0 < calls - batches < batches  # both paths taken (slow's own calls: `batches`)
+
+
+@pytest.mark.parametrize("ids", [[], ["1"], ["1", "1", "abc", "é" * 40]])
+def test_id_hashes_are_id_hash_of_each(ids: list[str]) -> None:
+    got = id_hashes(ids)
+    assert got.dtype == np.uint64 and got.tolist() == [id_hash(i) for i in ids]

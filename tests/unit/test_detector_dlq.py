@@ -10,8 +10,11 @@ from detector.dlq import (
     SCHEMA_ERROR,
     DecodeFailure,
     dead_letter_headers,
+    decode_record,
     decode_transaction,
+    schema_record,
 )
+from shared import fastcodec
 from shared.codec import encode
 from tests.unit.detector_fakes import tx
 
@@ -55,3 +58,20 @@ def test_headers_name_error_and_source() -> None:
     assert len(headers["error.message"]) == 2000
     assert (headers["source.topic"], headers["source.partition"], headers["source.offset"]) == (
         b"in", b"3", b"77")
+
+
+def test_schema_record_is_the_schemas_verdict_where_the_fast_decoder_declines() -> None:
+    """Edge space in a stripped field: the fast decoder leaves it to the schema, which strips."""
+    value = encode(tx(3)).replace(b'"customer_id":"3"', b'"customer_id":" 3 "')
+    assert fastcodec.decode_record(value) is None
+    assert schema_record(value) == decode_record(value) == fastcodec.from_transaction(tx(3))
+
+
+@pytest.mark.parametrize("value", [None, b"", b"{not json", b'{"transaction_id": "1"}'])
+def test_schema_record_refuses_as_decode_transaction_does(value: bytes | None) -> None:
+    with pytest.raises(DecodeFailure) as slow:
+        schema_record(value)
+    with pytest.raises(DecodeFailure) as schema:
+        decode_transaction(value)
+    assert (slow.value.error_class, slow.value.message) == (
+        schema.value.error_class, schema.value.message)

@@ -234,3 +234,29 @@ def test_a_dead_letter_too_big_for_the_dlq_keeps_its_headers_without_the_value()
     assert msg["value"] is None and msg["key"] == b"k"
     assert msg["headers"] == [("error.class", b"SchemaError"),
                               ("error.value_dropped", b"5000 bytes, over the size limit")]
+
+
+def test_a_scored_row_is_produced_with_its_value_and_key_in_their_places() -> None:
+    """`produce(topic, value, key)` positionally, as confluent_kafka.Producer.produce takes
+    them; a full queue is waited out once and the row produced."""
+    from detector.kafka_io import KafkaOutput
+    from detector.settings import DetectorSettings
+
+    sent: list[tuple[str, bytes | None, bytes | None]] = []
+    calls = []
+
+    class Positional:
+        def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None,
+                    **kw: object) -> None:
+            calls.append(topic)
+            if len(calls) == 1:  # the queue is full at the first try
+                raise BufferError
+            sent.append((topic, value, key))
+
+        def poll(self, timeout: float) -> int:
+            return 0
+
+    s = DetectorSettings(instance_id="t")
+    out = KafkaOutput(Positional(), s, 1)  # type: ignore[arg-type]
+    out.scored(b"c1", b"{}")
+    assert sent == [(s.topics.scored_topic, b"{}", b"c1")] and len(calls) == 2

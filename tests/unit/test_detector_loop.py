@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from detector.loop import BatchProcessor, replay
-from detector.partition import PartitionState
+import contextlib
+import gc
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from detector.loop import BatchProcessor, CoreFailure, replay
+from detector.partition import PartitionState, Record
 from shared.codec import decode, encode
-from shared.schemas import ScoredTransaction
+from shared.schemas import ScoredTransaction, TransactionView
 from tests.unit.detector_fakes import (
     CountingEngine,
     FakeMessage,
@@ -112,3 +119,76 @@ def test_snapshot_plus_replay_rebuilds_the_exact_state() -> None:
     follow = BatchProcessor(again, 1000, parts={0: rebuilt})
     follow.process(messages(0, 27, txs[27:]))
     assert again.scored_rows == out.scored_rows[27:]
+
+
+class _FailingOutput(RecordingOutput):
+    """Raises on the `at`-th scored row (1-based) or on any dead letter."""
+
+    def __init__(self, at: int = 0) -> None:
+        super().__init__()
+        self.at = at
+
+    def scored(self, key: bytes, value: bytes) -> None:
+        if len(self.scored_rows) + 1 == self.at:
+            raise RuntimeError("produce failed")
+        super().scored(key, value)
+
+    def dead(self, record: Record, headers: list[tuple[str, bytes]]) -> None:
+        raise RuntimeError("dead letter failed")
+
+
+@pytest.mark.parametrize("at", [1, 2, 5])
+def test_a_failing_produce_leaves_the_position_at_that_record(at: int) -> None:
+    """The poison-pill circuit counts the failure at the record being written (the first,
+    one inside, the last of the batch), though the position is no longer set per row."""
+    proc = processor(_FailingOutput(at))
+    with pytest.raises(RuntimeError, match="produce failed"):
+        proc.process(messages(1, 10, [tx(i) for i in range(5)]))
+    assert proc.position == (1, 10 + at - 1)
+
+
+@pytest.mark.parametrize("bad", [0, 1, 3])
+def test_a_failing_dead_letter_while_decoding_leaves_the_position_at_that_record(
+        bad: int) -> None:
+    msgs: list[Any] = messages(0, 0, [tx(i) for i in range(4)])
+    msgs[bad] = FakeMessage(0, bad, b"{oops")
+    proc = processor(_FailingOutput())
+    with pytest.raises(RuntimeError, match="dead letter failed"):
+        proc.process(msgs)
+    assert proc.position == (0, bad)
+
+
+def test_the_position_after_a_good_batch_is_cleared() -> None:
+    proc = processor(RecordingOutput())
+    proc.process(messages(0, 0, [tx(i) for i in range(3)]))
+    assert proc.position is None
+
+
+class _GcWatchingEngine(CountingEngine):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.seen: list[bool] = []
+
+    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
+        self.seen.append(gc.isenabled())
+        if self.fail:
+            raise ValueError("core bug")
+        return super().verdicts(txs)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_cyclic_gc_waits_for_the_batch_and_is_back_on_after_it(fail: bool) -> None:
+    engine = _GcWatchingEngine(fail)
+    proc = BatchProcessor(RecordingOutput(), 1000, parts={0: PartitionState(engine, 0)})
+    assert gc.isenabled()
+    with contextlib.suppress(CoreFailure):
+        proc.process(messages(0, 0, [tx(i) for i in range(3)]))
+    assert engine.seen == [False] and gc.isenabled()
+
+
+def test_a_model_version_is_that_of_the_last_row_written() -> None:
+    proc = processor(RecordingOutput())
+    proc.process(messages(0, 0, [tx(i) for i in range(7)]))
+    # CountingEngine names the model by the rows it has seen // 5: the 7th row's is fake-1
+    assert proc.parts[0].model_version == "fake-1"

@@ -5,8 +5,11 @@ data through the whole batch loop."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+import msgspec
+import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -19,11 +22,15 @@ from detector.partition import PartitionState
 from producer.generator import GeneratorConfig, generate
 from shared import fastcodec
 from shared.codec import encode
-from shared.columns import RULE_NAMES
+from shared.columns import RULE_NAMES, VERDICT_FIELDS
 from shared.schemas import ScoredTransaction, Transaction
 from tests.unit.detector_fakes import RecordingOutput, messages
 from tests.unit.test_property_encode import chars
 from tests.unit.test_property_encode import fields as valid_transactions
+
+TX = Transaction(transaction_id="1", customer_id="c", timestamp=datetime(2025, 1, 1),
+                 amount=1.5, country="CH", channel="app", device="pc",
+                 merchant_category="grocery")
 
 PROPERTY = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -87,3 +94,37 @@ def test_the_loop_writes_the_same_bytes_as_scoring_into_scored_transactions() ->
     assert any(b'"model_score":0.' in v for v in expected)  # the model scored some rows
     assert [v for _, v in out.scored_rows] == expected
     assert [k for k, _ in out.scored_rows] == [tx.customer_id.encode() for tx in txs]
+
+
+def _struct(names: tuple[str, ...], **config: Any) -> Any:
+    return msgspec.defstruct("V", [(n, Any, None) for n in names], **config)
+
+
+@pytest.mark.parametrize(("cls", "joins"), [
+    (Verdict, True),
+    (_struct(VERDICT_FIELDS), True),
+    (_struct(VERDICT_FIELDS[::-1]), False),  # the same names in another order
+    (_struct(VERDICT_FIELDS[:-1]), False),  # one field short
+    (_struct((*VERDICT_FIELDS, "extra")), False),  # one field more
+    (_struct(VERDICT_FIELDS, omit_defaults=True), False),
+    (_struct(VERDICT_FIELDS, array_like=True), False),
+    (_struct(VERDICT_FIELDS, tag=True), False),
+    (_struct(VERDICT_FIELDS, rename="camel"), False),
+    (tuple, False),
+])
+def test_a_verdict_is_joined_on_only_when_its_json_is_the_rows_verdict_part(
+        cls: Any, joins: bool) -> None:
+    assert fastcodec._joins(cls) is joins
+
+
+@pytest.mark.parametrize("config", [{}, {"omit_defaults": True}, {"array_like": True},
+                                    {"rename": "camel"}])
+def test_a_verdict_struct_of_any_encoding_gives_the_same_row(config: dict[str, Any]) -> None:
+    """The row is written from the verdict's values in order, however its type encodes."""
+    values = dict(zip(VERDICT_FIELDS, verdict_fields(Verdict(score=0.5, model_version="m",
+                                                              reasons_top3=["r"])).values(),
+                      strict=False))
+    other = _struct(VERDICT_FIELDS, **config)(**values)
+    rec = fastcodec.decode_record(encode(TX))
+    assert rec is not None
+    assert fastcodec.encode_scored(rec, other, 1, 2) == _old(TX, Verdict(**values), 1, 2)
