@@ -636,37 +636,37 @@ def test_the_recent_level_caps_the_amount_term_from_three_learnt_events(
 
 
 @pytest.mark.parametrize("floor", [CONFIG.surprise_floor, 0.0])
-def test_a_first_purchase_surprises_in_no_term(floor: float) -> None:
-    """Nothing is known of a new customer: every term is 0 (the model reads them all, even
-    under the floor), not only those above it; and only a term above the floor has a
-    reason, so none has one, even with the floor at 0."""
+def test_a_first_purchase_surprises_only_by_its_values(floor: float) -> None:
+    """Nothing is known of a new customer's habits: every term but the five novelty terms
+    (judged against everybody's first purchases) is 0 (the model reads them all, even
+    under the floor); and only a term above the floor has a reason, even with the floor
+    at 0."""
     cfg = Knobs(CoreConfig(surprise_floor=floor))
     st = CustomerState()
     pop = _learnt([20.0, 30.0, 40.0])[1]  # a population that knows other values
     row = tx(0, START, 5000.0, country="BR", device="desktop", channel="web")
     t = event_seconds(row)
     values, reasons, wake = terms(row, t, st, pop, observe(row, t, st, pop, cfg), cfg)
-    assert values == [0.0] * len(TERMS)
-    assert (reasons, wake) == ({}, 0.0)
+    named = dict(zip(TERMS, values, strict=True))
+    novelty = ("country", "device", "ip_network", "channel", "category")
+    assert [v for name, v in named.items() if name not in novelty] == [0.0] * 7
+    assert set(reasons) == {name for name, v in named.items() if v > floor}
+    assert wake == 0.0
 
 
-def test_while_every_purchase_is_held_no_value_or_hour_is_judged_new() -> None:
-    """A customer whose only purchase is on hold (nothing learnt yet): the amount is judged
-    against the clock's history, but novelty and the hour need a learnt event (0.0)."""
+def test_while_every_purchase_is_held_the_hour_is_not_judged() -> None:
+    """A customer whose only purchase is on hold (nothing learnt yet): the hour needs a
+    learnt event (0.0)."""
     st, pop = _learnt([])
     first = tx(0, START, 40.0)
     t = event_seconds(first)
     learn(first, t, st, pop, KNOBS, observe(first, t, st, pop, KNOBS),
           CONFIG.quarantine_above, 0.0)
     assert (st.n, st.learnt, len(st.pending)) == (1, 0, 1)
-    row = tx(1, START + timedelta(minutes=1), 45.0, country="BR", device="desktop",
-             channel="web", category="fuel", ip="10.9.9.9")
+    row = tx(1, START + timedelta(minutes=1), 45.0)
     t = event_seconds(row)
     values = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
-    named = dict(zip(TERMS, values, strict=True))
-    for name in ("country", "device", "ip_network", "channel", "category", "hour"):
-        assert named[name] == 0.0, name
-
+    assert values[TERMS.index("hour")] == 0.0
 
 def _moved(change: dict[str, str], hours: tuple[int, ...], judged_hour: int
            ) -> dict[str, float]:
@@ -778,11 +778,11 @@ def _hop(speed_kmh: float, dt_s: float) -> tuple[float, str | None]:
 
 def test_a_hop_of_under_a_kilometre_is_judged_when_the_settings_make_it_too_fast() -> None:
     """Any distance counts, however short: at 1 km/h, 0.5 km in 5 minutes is 6x too fast
-    (log2 6 >= 1: the full surprise). Its chance is the customer's rate of such hops, 0 in
-    10 events, shrunk to the population's, (0 + 1) / (9 gaps + 100), worth 30 events:
-    30 / 109 / (10 + 30)."""
+    (log2 6 >= 1: the full surprise). Its chance is the customer's rate of changes of
+    country, (0 + 3 x 0.1) / (10 + 3), never more than their rate of fast hops shrunk to
+    the population's, (0 + 30 x 1 / (9 gaps + 100)) / (10 + 30)."""
     value, reason = _hop(1.0, 300.0)
-    assert value == pytest.approx(-math.log(30.0 / 109.0 / 40.0))
+    assert value == pytest.approx(-math.log(max(0.3 / 13.0, 30.0 / 109.0 / 40.0)))
     assert reason == "XB 5 min after a purchase in XA"
 
 
