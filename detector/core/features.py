@@ -51,7 +51,6 @@ class Observation:
         "prev_country",
         "travel_dt_s",
         "travel_km",
-        "travel_speed",
     )
 
     amount: float
@@ -79,7 +78,6 @@ class Observation:
     novel_rate: float
     travel_km: float
     travel_dt_s: float
-    travel_speed: float
     category: str
     category_rarity: float
 
@@ -187,10 +185,8 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     if n and st.last_country != country:
         km = distance_km(st.last_country, country, cfg.travel_unknown_km)
         o.travel_km, o.travel_dt_s = km, gap
-        needed_h = max(0.0, km - cfg.travel_slack_km) / cfg.travel_speed_kmh
-        o.travel_speed = math.log1p(needed_h * 3600.0 / max(gap, 60.0))
     else:
-        o.travel_km, o.travel_dt_s, o.travel_speed = 0.0, gap, 0.0
+        o.travel_km, o.travel_dt_s = 0.0, gap
 
     o.category = category
     category_share = (tables["category"].get(category, 0) + 0.5) / total
