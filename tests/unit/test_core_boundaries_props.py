@@ -142,6 +142,49 @@ def test_categorical_surprise_orders_values_by_how_common_they_are() -> None:
     assert surprise("kiosk", recent=8) <= -math.log(CONFIG.context_weight) + 1e-9
 
 
+@pytest.mark.parametrize("order", [("web", "atm", "app"), ("app", "atm", "web")])
+def test_a_customers_rate_of_new_values_counts_all_their_values_seen_once(
+        order: tuple[str, ...]) -> None:
+    """web and atm once, app 3 times (in either order of the table): 2 values seen once,
+    so the rate of new values is (2 + k x r) / (explore + k), r the established customers'
+    rate of new values, (15 + 5) / (45 + 5) = 0.4 (`new_rate`). A new value (kiosk: 10 of
+    860 events, + 1 / 861 nobody used) is that rate times its mass; a known one (web, once)
+    is a new value's chance plus the rest times the share of the customer's events at most
+    as common (web and atm: 2 of 5)."""
+    counts = {"web": 1, "atm": 1, "app": 3}
+    table = {key: counts[key] for key in order}
+    k, explore = CONFIG.new_value_prior, 26.0
+    pop = _channels()
+    pop.novelty["channel"] = [15.0, 45.0]
+    rate = (2 + k * 0.4) / (explore + k)
+    assert categorical(table, "kiosk", 26, explore, pop, "channel", 0, KNOBS) == (
+        pytest.approx(-math.log(rate * 11 / 861)))
+    p_new = rate * (1 / 861 + 11 / 861)  # unused: nobody's, and the 11 of 861 of kiosk
+    assert categorical(table, "web", 26, explore, pop, "channel", 0, KNOBS) == (
+        pytest.approx(-math.log(p_new + (1 - p_new) * 2 / 5)))
+
+
+@pytest.mark.parametrize("key", ["web", "kiosk"])  # a new value, one of the customer's
+def test_a_chance_of_a_new_value_above_1_counts_as_1_never_less_than_no_surprise(
+        key: str) -> None:
+    """Where established customers take new values 5 times per unit of unused mass
+    ((45 + 5) / (5 + 5)), this one's rate, (2 + k x 5) / (4 + k), is above 1: the chance
+    of a new value (web: rate x 301 / 861; kiosk's p_new: rate x 802 / 861) is capped at 1,
+    so the term is 0 (kiosk: 1 + 0 x 2 / 4), never negative; also where the chance is
+    between 1 and 2."""
+    pop = _channels()
+    pop.novelty["channel"] = [45.0, 5.0]
+    table = {"kiosk": 1, "atm": 1, "zz": 2}
+    assert (2 + CONFIG.new_value_prior * 5) / (4 + CONFIG.new_value_prior) * 301 / 861 > 1
+    assert categorical(table, key, 4, 4.0, pop, "channel", 0, KNOBS) == 0.0
+    # at 1.5 ((10 + 5) / (5 + 5)): kiosk's p_new, (2 + 45) / 34 x 802 / 861 = 1.29, still
+    # counts as 1; web's chance, (2 + 45) / 34 x 301 / 861 = 0.48, is judged as it is
+    pop.novelty["channel"] = [10.0, 5.0]
+    rate = (2 + CONFIG.new_value_prior * 1.5) / (4 + CONFIG.new_value_prior)
+    assert categorical(table, key, 4, 4.0, pop, "channel", 0, KNOBS) == (
+        0.0 if key == "kiosk" else pytest.approx(-math.log(rate * 301 / 861)))
+
+
 @pytest.mark.parametrize("key", ["web", "kiosk"])  # a value of the customer's, a new one
 def test_a_full_population_table_judges_values_as_if_all_its_mass_were_unused(
         key: str) -> None:
@@ -162,6 +205,12 @@ def test_a_full_population_table_judges_values_as_if_all_its_mass_were_unused(
 
     assert len(mine_common) == len(mine_rare) == 16
     assert surprise(mine_common, 16) == surprise(mine_rare, 16)
+    # all the mass unused: a new value's chance is the customer's rate of new values
+    # itself, (0 seen once + k) / (25 + k); web (5 of 25 events at most as common) adds
+    # the rest times 5 / 25
+    rate = CONFIG.new_value_prior / (25.0 + CONFIG.new_value_prior)
+    assert surprise(mine_common, 16) == pytest.approx(
+        -math.log(rate if key == "kiosk" else rate + (1 - rate) * 5 / 25))
     assert surprise(mine_common, 17) != surprise(mine_rare, 17)
 
 

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from detector.core.config import CoreConfig
+from detector.core.knobs import Knobs
 from detector.core.state import Population
+from detector.core.surprise import categorical
 from shared.schemas import Transaction
 from tests.unit.test_core_surprise import START, _crowd, _regular, scored_terms, tx
 
@@ -186,7 +188,9 @@ def test_a_first_purchase_is_counted_new_or_not_against_its_chance() -> None:
     assert pop.novelty["first:country"] == [0.0, pytest.approx(2 / 11), 1.0]  # (1 + 1) / 11
     pop.learn_first(["ZZ", *keys[1:]], 4096)
     assert pop.novelty["first:country"] == [1.0, pytest.approx(4 / 11), 2.0]
-    assert pop.novelty["first:ipnet"][0] == 2.0  # every network was new: nobody used one
+    # every network was new (nobody used one), and a new customer's network is one of
+    # their own for sure: all the mass unused, not the Good-Turing share (1 / 11)
+    assert pop.novelty["first:ipnet"] == [2.0, 2.0, 2.0]
 
 
 @pytest.mark.parametrize(("keys_in_table", "counted"), [(15, True), (16, False)])
@@ -217,3 +221,21 @@ def test_the_share_of_new_customers_with_values_of_their_own_is_the_excess_per_f
     pop.novelty["first:country"] = [5.0, 1.0, 9.0]  # 4 beyond chance of 9 (+1)
     assert pop.first_tail("country", "ZZ") == pytest.approx(0.4 + 0.6 / 1000)
     assert pop.first_tail("country", "CH") == 1.0
+
+
+@pytest.mark.parametrize(("max_keys", "full"), [(15, True), (16, True), (17, False)])
+def test_a_first_purchase_against_a_full_population_table_surprises_in_nothing(
+        max_keys: int, full: bool) -> None:
+    """A full table (`max_population_keys` values or more) no longer counts new values, so
+    a first purchase's value is judged with every value possible: the term is exactly 0.
+    One key short of full, the same value nobody used surprises by the first purchases'
+    chance (here the Good-Turing mass: 14 singles, (14 + 1) / (814 + 1))."""
+    counts = {"app": 500, "web": 300, **{f"v{i}": 1 for i in range(14)}}
+    pop = _pop_with({})
+    pop.tables["channel"], pop.total = counts, sum(counts.values())
+    knobs = Knobs(CONFIG.model_copy(update={"max_population_keys": max_keys}))
+    term = categorical({}, "zz", 0, 0.0, pop, "channel", 0, knobs)
+    assert term == (0.0 if full else pytest.approx(-math.log(15 / 815)))
+    # the most common value: the singles' mass and the events at most as common sum past
+    # 1 ((15 + 814) / 815): a chance of 1, no surprise, either way
+    assert categorical({}, "app", 0, 0.0, pop, "channel", 0, knobs) == 0.0

@@ -758,9 +758,11 @@ def test_a_return_from_silence_worth_exactly_twice_the_events_own_is_not_shared(
             "after a return from silence" if shared else "of silence")
 
 
-def _hop(speed_kmh: float, dt_s: float) -> tuple[float, str | None]:
+def _hop(speed_kmh: float, dt_s: float, fast: tuple[int, list[float]] | None = None
+         ) -> tuple[float, str | None]:
     """The travel term and reason of a hop of 0.5 km (two countries without a centroid, no
-    slack) `dt_s` after the last of 10 purchases at home, at `speed_kmh`."""
+    slack) `dt_s` after the last of 10 purchases at home, at `speed_kmh`; `fast`: the
+    customer's hops (all of them fast) and the population's fast-hop counts, if set."""
     cfg = Knobs(CoreConfig(travel_slack_km=0.0, travel_speed_kmh=speed_kmh,
                            travel_unknown_km=0.5))
     st, pop = CustomerState(), Population()
@@ -768,6 +770,9 @@ def _hop(speed_kmh: float, dt_s: float) -> tuple[float, str | None]:
         row = tx(i, START + timedelta(hours=i), country="XA")
         t = event_seconds(row)
         learn(row, t, st, pop, cfg, observe(row, t, st, pop, cfg), 0.0, 0.0)
+    if fast is not None:
+        st.hops = st.fast = fast[0]
+        pop.fast = fast[1]
     row = tx(10, START + timedelta(hours=9, seconds=dt_s), country="XB")
     t = event_seconds(row)
     o = observe(row, t, st, pop, cfg)
@@ -784,6 +789,17 @@ def test_a_hop_of_under_a_kilometre_is_judged_when_the_settings_make_it_too_fast
     value, reason = _hop(1.0, 300.0)
     assert value == pytest.approx(-math.log(max(0.3 / 13.0, 30.0 / 109.0 / 40.0)))
     assert reason == "XB 5 min after a purchase in XA"
+
+
+def test_a_hop_is_judged_by_the_rate_of_fast_hops_where_that_is_the_larger() -> None:
+    """Where fast hops are common (2 of this customer's 10 purchases, 49 of the
+    population's 100 gaps) the chance of a fast hop, (2 + 30 x (49 + 1) / (100 + 100)) /
+    (10 + 30), beats the customer's rate of changes of country, (2 + 0.3) / 13, and
+    decides the term (log2 6 >= 1: the full surprise)."""
+    value, _ = _hop(1.0, 300.0, (2, [49.0, 100.0]))
+    p_fast, p_hop = (2 + 30 * 50 / 200) / 40, 2.3 / 13
+    assert p_fast > p_hop
+    assert value == pytest.approx(-math.log(p_fast))
 
 
 def test_a_hop_under_a_minute_is_judged_as_one_of_a_minute() -> None:
