@@ -932,3 +932,38 @@ def test_a_full_population_table_counts_as_all_of_its_mass_unused(keys: int,
     assert unused < 0.75
     learn_habits(st, pop, cfg, held)
     assert st.explore[NOVELTY.index("country")] - before == (1.0 if full else unused)
+
+
+@pytest.mark.parametrize(("gap_s", "dup_age"), [(899, 899.0), (900, 900.0), (901, None)])
+def test_the_clock_keeps_a_recent_event_exactly_one_window_old(
+        gap_s: int, dup_age: float | None) -> None:
+    """The clock keeps the events within the longer window (the duplicate's 900 s) of the
+    last learnt one, its edge included: a purchase 900 s after another, then a repeat of
+    the first in the same second, is a duplicate 900 s old; 901 s after, it is none."""
+    st, pop = CustomerState(), Population()
+    first = tx(0, START, 12.0)
+    for row in (first, tx(1, START + timedelta(seconds=gap_s), 50.0)):
+        t = event_seconds(row)
+        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+    again = tx(2, START + timedelta(seconds=gap_s), 12.0)
+    assert observe(again, event_seconds(again), st, pop, KNOBS).dup_age_s == dup_age
+
+
+def test_the_population_counts_every_learnt_purchase_in_its_hour() -> None:
+    st, pop = CustomerState(), Population()
+    for i, hours in enumerate((10, 10, 10, 11)):
+        row = tx(i, START.replace(hour=0) + timedelta(days=i, hours=hours))
+        t = event_seconds(row)
+        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+    assert (pop.hours[9], pop.hours[10], pop.hours[11], sum(pop.hours)) == (0, 3, 1, 4)
+
+
+@pytest.mark.parametrize(("gap_s", "exact"), [(86_399, 1), (86_400, 1), (86_401, 0)])
+def test_an_exact_repeat_counts_within_a_day_its_edge_included(gap_s: int,
+                                                               exact: int) -> None:
+    st, pop = CustomerState(), Population()
+    for i, seconds in enumerate((0, gap_s)):
+        row = tx(i, START + timedelta(seconds=seconds), 12.0)
+        t = event_seconds(row)
+        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+    assert st.exact == exact
