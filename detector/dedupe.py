@@ -44,16 +44,16 @@ _I32 = (-(1 << 31), (1 << 31) - 1)
 MIN_PENDING = 65_536
 
 
-def id_hash(transaction_id: str, _blake2b: Any = hashlib.blake2b,
-            _from_bytes: Any = int.from_bytes) -> int:
-    """A stable 64-bit hash of an id (the same in every process, unlike `hash`)."""
-    value: int = _from_bytes(_blake2b(transaction_id.encode(), digest_size=8).digest(), "little")
-    return value
+def id_hash(transaction_id: str) -> int:
+    """A stable 64-bit hash of an id (the same in every process, unlike `hash`): `id_hashes`
+    of one id."""
+    return int(id_hashes([transaction_id])[0])
 
 
 def id_hashes(transaction_ids: Sequence[str], _blake2b: Any = hashlib.blake2b) -> np.ndarray[
         Any, Any]:
-    """`id_hash` of each id, as uint64 (one array for a batch, no int per id on the way)."""
+    """The stable 64-bit hash of each id (8 bytes of BLAKE2b, little-endian), as uint64: one
+    array for a batch, no int per id on the way."""
     digests = b"".join([_blake2b(i.encode(), digest_size=8).digest() for i in transaction_ids])
     return np.frombuffer(digests, "<u8").astype(np.uint64)
 

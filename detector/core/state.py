@@ -219,16 +219,18 @@ class Population:
                     entry[1] *= 0.5
                     entry[2] *= 0.5
                 entry[0] += keys[i] not in table
-                entry[1] += self.first_base(name, "")
+                entry[1] += self.first_base(name, {}, "")
                 entry[2] += 1.0
 
-    def first_base(self, attribute: str, key: str) -> float:
-        """P(a value at most as common across customers as `key`) for a customer who draws
-        values as every event does: the used values' mass at most as common plus the
-        Good-Turing mass of values nobody used (networks, mostly personal: all of it)."""
+    def first_base(self, attribute: str, known: dict[str, int], key: str) -> float:
+        """The population's mass of values a customer who knows `known` would take new at
+        most as common across customers as `key`, drawing as every event does: the used
+        values' mass at most as common plus the Good-Turing mass of values nobody used
+        (networks, mostly personal: all the unused mass). With `known` empty: a first
+        purchase's chance."""
         if attribute == "ipnet":
-            return self.unused_mass(attribute, {})
-        return self.rarer_mass(attribute, {}, key)
+            return self.unused_mass(attribute, known)
+        return self.rarer_mass(attribute, known, key)
 
     def first_tail(self, attribute: str, key: str) -> float:
         """P(a first purchase's value at most as common across customers as `key`): a
@@ -240,7 +242,7 @@ class Population:
         own = 0.0
         if entry is not None and entry[0] > entry[1]:
             own = (entry[0] - entry[1]) / (entry[2] + 1.0)
-        tail = own + (1.0 - own) * self.first_base(attribute, key)
+        tail = own + (1.0 - own) * self.first_base(attribute, {}, key)
         return tail if tail < 1.0 else 1.0
 
     def learn_novelty(self, attribute: str, new: bool, unused: float = 1.0) -> None:

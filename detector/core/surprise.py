@@ -112,8 +112,7 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     if not learnt:  # a first purchase: every value is new to the customer
         tail = 1.0 if full else pop.first_tail(attribute, key)
     elif count == 0:
-        mass = 1.0 if full else (pop.unused_mass(attribute, table) if attribute == "ipnet"
-                                 else pop.rarer_mass(attribute, table, key))
+        mass = 1.0 if full else pop.first_base(attribute, table, key)
         tail = rate * mass
         tail = tail if tail < 1.0 else 1.0
     else:
