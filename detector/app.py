@@ -47,7 +47,7 @@ from detector.partition import CoreEngineFactory, EngineFactory, Hook, Partition
 from detector.settings import DetectorSettings, settings_from_args
 from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError
-from shared.kafka import startup_wait, wait_for_broker
+from shared.kafka import consume_ready, startup_wait, wait_for_broker
 from shared.retry import exit_4, retry_within
 
 log = logging.getLogger("detector")
@@ -137,8 +137,7 @@ class Detector(PartitionOwnership):
         try:
             while not self._stopping:
                 with gc_paused():  # a batch of message objects, no cycles (detector.loop)
-                    msgs = self._consumer.consume(num_messages=self.batch_limit,
-                                                  timeout=s.poll_timeout_s)
+                    msgs = consume_ready(self._consumer, self.batch_limit, s.poll_timeout_s)
                 self._raise_failure()
                 records = [m for m in msgs if m.error() is None or not self._is_error(m)]
                 self._turn(records)

@@ -208,6 +208,24 @@ def make_consumer(kafka: KafkaSettings, group_id: str, **overrides: Any) -> Cons
         return Consumer(_logged(kafka, consumer_config(kafka, group_id, **overrides)))
 
 
+def consume_ready(consumer: Consumer, limit: int, timeout: float) -> list[Message]:
+    """Up to `limit` messages: those already fetched, at once; when there are none, the
+    first to arrive within `timeout` (and any fetched with it); [] when none does.
+
+    `Consumer.consume(limit, timeout)` alone waits out the whole `timeout` unless `limit`
+    messages are there: every batch smaller than `limit` (every batch of a consumer that
+    keeps up) paid the full wait in latency (50 ms a turn for the detector)."""
+    msgs = consumer.consume(num_messages=limit, timeout=0)
+    if msgs:
+        return msgs
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    if limit == 1:
+        return [first]
+    return [first, *consumer.consume(num_messages=limit - 1, timeout=0)]
+
+
 def make_admin(kafka: KafkaSettings, quiet: bool = False) -> AdminClient:
     with _client_made(kafka):
         return AdminClient(_logged(kafka, kafka.client_config(), quiet))

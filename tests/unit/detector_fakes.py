@@ -252,6 +252,17 @@ class FakeConsumer:
             out += take
         return out
 
+    def poll(self, timeout: float = 0) -> FakeMessage | None:
+        """One message (the first partition's that has any), as `Consumer.poll`."""
+        if not self.assigned:
+            self.consume(0)  # the assignment, as the first consume
+        for p in sorted(self.positions):
+            log = self.cluster.logs.get(p, [])
+            if self.positions[p] < len(log):
+                self.positions[p] += 1
+                return log[self.positions[p] - 1]
+        return None
+
     def assign(self, tps: list[TopicPartition]) -> None:
         self.positions = {tp.partition: tp.offset for tp in tps}
 
