@@ -19,6 +19,8 @@ Uses the broker named by KAFKA_BOOTSTRAP_SERVERS, else starts a local one.
 from __future__ import annotations
 
 import argparse
+import bisect
+import itertools
 import os
 import platform
 import subprocess
@@ -39,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from detector_bench import PARTITIONS, broker, make_transactions
 
 from shared.codec import encode
-from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer
+from shared.kafka import TopicSpec, consume_ready, ensure_topics, make_consumer, make_producer
 from shared.schemas import Transaction
 from shared.settings import KafkaSettings
 
@@ -63,6 +65,57 @@ def rows(data: str, n: int) -> list[Transaction]:
         if len(txs) >= n:
             return txs[:n]
         days *= 2
+
+
+def stage_table(trace: Path, arrivals: list[tuple[int, int, float, float]]) -> list[str]:
+    """Each row's latency split by the detector's trace (bench/trace_detector.py): queue
+    (produce() -> the consume() that returned it), batch (-> the start of the commit that
+    covers it), commit, read (commit end -> the reader has it)."""
+    turns: dict[int, list[tuple[int, int, float]]] = {}  # partition -> (first, last, got)
+    commits: list[tuple[float, float]] = []
+    snapshots: list[float] = []
+    for line in trace.read_bytes().splitlines():
+        event = orjson.loads(line)
+        if "turn" in event:
+            for p, (first, last) in event["parts"].items():
+                turns.setdefault(int(p), []).append((first, last, event["turn"][1]))
+        elif "commit" in event and event["ok"]:
+            commits.append((event["commit"][0], event["commit"][1]))
+        elif "snapshot" in event:
+            snapshots.append(event["snapshot"][1] - event["snapshot"][0])
+    starts = [c[0] for c in commits]
+    firsts = {p: [t[0] for t in ts] for p, ts in turns.items()}
+    split: list[tuple[float, float, float, float, float]] = []
+    for p, off, sent_at, arrived in arrivals:
+        i = bisect.bisect_right(firsts.get(p, []), off) - 1
+        if i < 0 or turns[p][i][1] < off:
+            continue
+        got = turns[p][i][2]
+        k = bisect.bisect_left(starts, got)
+        if k == len(commits):
+            continue
+        start, end = commits[k]
+        split.append((arrived - sent_at, got - sent_at, start - got, end - start, arrived - end))
+    if not split:
+        return ["  trace: no row matched"]
+    split.sort()
+    tail = split[int(0.99 * len(split)):]
+    names = ("queue", "batch", "commit", "read")
+    out = [f"  stages of {len(split):,} rows (ms): " + ", ".join(
+        f"{name} p50 {1000 * percentile(sorted(r[i + 1] for r in split), 0.5):.0f} "
+        f"p99 {1000 * percentile(sorted(r[i + 1] for r in split), 0.99):.0f}"
+        for i, name in enumerate(names))]
+    out.append("  the slowest 1 % on average (ms): " + ", ".join(
+        f"{name} {1000 * sum(r[i + 1] for r in tail) / len(tail):.0f}"
+        for i, name in enumerate(names)))
+    durations = sorted(1000 * (e - s) for s, e in commits)
+    gaps = sorted(1000 * (b[1] - a[1]) for a, b in itertools.pairwise(commits))
+    out.append(f"  {len(commits)} commits: duration p50 {percentile(durations, 0.5):.0f} "
+               f"max {durations[-1]:.0f} ms; commit to commit p50 "
+               f"{percentile(gaps, 0.5) if gaps else 0:.0f} max {gaps[-1] if gaps else 0:.0f} "
+               f"ms; {len(snapshots)} checkpoints, max "
+               f"{1000 * max(snapshots, default=0):.0f} ms")
+    return out
 
 
 def feed(kafka: KafkaSettings, topic: str, txs: list[Transaction], rate: float,
@@ -90,6 +143,12 @@ def main() -> None:
                         help="also p50 / p99 / max per 5 s of send time (where a pause was)")
     parser.add_argument("--data", choices=("uniform", "generated"), default="uniform",
                         help="uniformly drawn rows (the default) or the generator's mix")
+    parser.add_argument("--trace", action="store_true",
+                        help="run the detector under bench/trace_detector.py and split each "
+                        "row's latency into its stages (queue, batch, commit, read)")
+    parser.add_argument("--dump", type=Path, help="with --trace: keep the trace and the "
+                        "measured rows (partition, offset, sent, arrived) as DUMP.trace and "
+                        "DUMP.arrivals")
     args = parser.parse_args()
     txs = rows(args.data, int(args.rate * args.seconds))
     with broker() as kafka, tempfile.TemporaryDirectory() as tmp:
@@ -102,9 +161,14 @@ def main() -> None:
         env = {**os.environ, **names, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                "DETECTOR_GROUP_ID": f"{base}-group", "DETECTOR_INSTANCE_ID": "latency",
                "DETECTOR_SNAPSHOT_TOPIC": f"{base}-snap"}
+        trace_path = Path(tmp) / "trace.jsonl"
+        command = [sys.executable, "-m", "detector"]
+        if args.trace:
+            env["LATENCY_TRACE"] = str(trace_path)
+            command = [sys.executable, str(ROOT / "bench" / "trace_detector.py")]
         with log_path.open("wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "detector"], cwd=ROOT, env=env,
-                                    stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)
         try:
             while "restored" not in log_path.read_text(errors="replace"):
                 if proc.poll() is not None:
@@ -121,24 +185,33 @@ def main() -> None:
             feeder.start()
             latencies: list[float] = []
             by_send: list[tuple[float, float]] = []  # (sent after t0, latency)
+            # (partition, offset, sent, arrived) of each measured row, for --trace
+            arrivals: list[tuple[int, int, float, float]] = []
             expected = int(args.rate * args.seconds)
             seen = 0
             deadline = t0 + args.seconds + 60
             while seen < expected and time.monotonic() < deadline:
-                for msg in reader.consume(num_messages=5_000, timeout=0.05):
+                for msg in consume_ready(reader, 5_000, 0.05):
                     now = time.monotonic()
                     if msg.error() is not None:
                         continue
                     seen += 1
-                    tx_id = orjson.loads(msg.value() or b"{}")["transaction_id"]
+                    row = orjson.loads(msg.value() or b"{}")
+                    tx_id = row["transaction_id"]
                     by_send.append((sent[tx_id] - t0, now - sent[tx_id]))
                     if sent[tx_id] - t0 >= args.warmup:
                         latencies.append(now - sent[tx_id])
+                        arrivals.append((row["source_partition"], row["source_offset"],
+                                         sent[tx_id], now))
             feeder.join()
             reader.close()
         finally:
             proc.terminate()
             proc.wait(30)
+            stages = stage_table(trace_path, arrivals) if args.trace else []
+            if args.trace and args.dump:
+                args.dump.with_suffix(".trace").write_bytes(trace_path.read_bytes())
+                args.dump.with_suffix(".arrivals").write_bytes(orjson.dumps(arrivals))
             if args.show_log:
                 for line in log_path.read_text(errors="replace").splitlines():
                     if " detector: rate " in line:
@@ -155,6 +228,8 @@ def main() -> None:
         print(f"  produce -> committed scored row: p50 {percentile(ms, 0.50):.0f} ms, "
               f"p95 {percentile(ms, 0.95):.0f} ms, p99 {percentile(ms, 0.99):.0f} ms, "
               f"max {ms[-1]:.0f} ms")
+    for line in stages:
+        print(line)
     if args.timeline:
         for start in range(0, int(args.seconds), 5):
             window = sorted(1000 * lat for at, lat in by_send if start <= at < start + 5)
