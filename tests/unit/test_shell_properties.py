@@ -255,13 +255,27 @@ def _msgs(n: int, start: int, bad_json: set[int]) -> list[FakeMessage]:
 @given(st.integers(1, 30), st.data())
 def test_poison_anywhere_in_a_batch_is_isolated_and_nothing_is_lost_or_doubled(
         n: int, data: st.DataObject) -> None:
-    """Core poison and malformed records at any positions (first, middle, last, all, a batch
-    of one): the failing batch names its whole range, and the careful run writes every other
-    record exactly once, in order, as a stream without the poison, each poison one dead
-    letter at its own offset; the position is cleared and the next offset is after the batch."""
+    """Core poison and malformed records at any positions: see `_isolated`."""
     positions = st.sets(st.integers(0, n - 1), max_size=n)
     core_bad = data.draw(positions, "core poison")
-    json_bad = data.draw(positions, "malformed") - core_bad
+    _isolated(n, core_bad, data.draw(positions, "malformed") - core_bad)
+
+
+@pytest.mark.parametrize(("n", "core_bad", "json_bad"), [
+    (1, {0}, set()), (1, set(), {0}),  # a batch of one
+    (5, {0}, set()), (5, {2}, set()), (5, {4}, set()),  # the first, a middle, the last
+    (5, set(range(5)), set()), (5, set(), set(range(5))),  # every record poison
+    (5, {0, 1, 2}, {3, 4}), (5, {4}, {0}), (5, {0}, {4}),
+])
+def test_poison_at_the_edges_of_a_batch(n: int, core_bad: set[int], json_bad: set[int]) -> None:
+    _isolated(n, core_bad, json_bad)
+
+
+def _isolated(n: int, core_bad: set[int], json_bad: set[int]) -> None:
+    """The failing batch names its whole range of valid records, the position at its first;
+    the careful run writes every other record exactly once, in order, as a stream without
+    the poison would, each poison record one dead letter at its own offset; the position is
+    cleared and the next offset is after the batch."""
     start = 1000
     msgs = _msgs(n, start, json_bad)
     poison = frozenset(str(i) for i in core_bad)
@@ -269,7 +283,7 @@ def test_poison_anywhere_in_a_batch_is_isolated_and_nothing_is_lost_or_doubled(
 
     def fresh() -> BatchProcessor:
         proc = BatchProcessor(RecordingOutput(), 10**6, factory=factory)
-        proc.parts[3] = PartitionState(_Raising(poison), start)
+        proc.parts[3] = PartitionState(_Raising(poison), start, dedupe=DedupeIndex(86_400))
         return proc
 
     proc = fresh()
@@ -296,6 +310,40 @@ def test_poison_anywhere_in_a_batch_is_isolated_and_nothing_is_lost_or_doubled(
     assert sorted(dead) == [start + i for i in sorted(core_bad | json_bad)]
     assert len(set(dead)) == len(dead)
     assert proc.position is None and proc.parts[3].next_offset == start + n
+    # a poison id is forgotten by the dedupe index: it may come again and be scored
+    dedupe = proc.parts[3].dedupe
+    assert dedupe is not None
+    assert dedupe.check([_at(str(i), 0) for i in sorted(core_bad)], [0] * len(core_bad)) == \
+        [None] * len(core_bad)
+
+
+@PROPERTY
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", "é" * 128]), min_size=1, max_size=30),
+       st.lists(st.integers(1, 10), min_size=1, max_size=10))
+def test_repeated_ids_within_and_across_batches_are_scored_once_at_the_loop(
+        ids: list[str], cuts: list[int]) -> None:
+    """However the stream is cut (a repeat at a batch's last position, in the next batch),
+    each id is scored at its first offset and every repeat is a dead letter naming it."""
+    proc = BatchProcessor(RecordingOutput(), 10**6)
+    proc.parts[0] = PartitionState(CountingEngine(), 0, dedupe=DedupeIndex(86_400))
+    msgs = [FakeMessage(0, i, encode(tx(i).model_copy(update={"transaction_id": t})))
+            for i, t in enumerate(ids)]
+    lo = 0
+    for n in cuts * len(ids):
+        if lo >= len(msgs):
+            break
+        proc.process(msgs[lo:lo + n])
+        lo += n
+    first: dict[str, int] = {}
+    for i, t in enumerate(ids):
+        first.setdefault(t, i)
+    out = proc.output
+    assert isinstance(out, RecordingOutput)
+    scored = [orjson.loads(v)["source_offset"] for _, v in out.scored_rows]
+    assert scored == sorted(first.values())
+    dead = [(int(dict(h)["source.offset"]), int(dict(h)["duplicate.first_offset"]))
+            for _, h in out.dead_letters]
+    assert dead == [(i, first[t]) for i, t in enumerate(ids) if first[t] != i]
 
 
 def test_zoned_times_in_a_message_are_naive_utc_in_both_paths() -> None:
