@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
+from detector.core.stateparts import gc_paused
 from detector.core.verdict import Verdict
 from detector.isolation import Careful
 from detector.loop import BatchProcessor, CoreFailure, ReplayContext, replay
@@ -310,3 +311,17 @@ def test_a_poison_record_keeps_no_engine_copy_alive_while_the_batch_is_written(n
     proc.process(messages(0, 0, [tx(i) for i in range(n)]))
     assert len(out.dead_letters) == n // 2 and len(out.scored_rows) == n - n // 2
     assert max(alive) == 1  # only the partition's own engine
+
+
+def test_a_careful_replay_under_the_gc_pause_leaves_no_engine_copy_behind() -> None:
+    """A restore's replay runs inside `consume()`, where the cyclic GC is paused (for the
+    whole restore): a poison record's result must not form a cycle that keeps the engines
+    replaced on its way until some later collection."""
+    gc.collect()
+    state = PartitionState(_Counted(), 0)
+    ctx = ReplayContext(_CountedFactory(), careful={0: [(0, 10**6)]})
+    with gc_paused():
+        for lo in range(0, 40, 10):
+            replay(state, messages(0, lo, [tx(i) for i in range(lo, lo + 10)]), 40, ctx)
+        alive = len(_LIVE)
+    assert state.next_offset == 40 and alive == 1
