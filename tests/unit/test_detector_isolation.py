@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
-from detector.core.stateparts import gc_paused
 from detector.core.verdict import Verdict
 from detector.isolation import Careful
 from detector.loop import BatchProcessor, CoreFailure, ReplayContext, replay
 from detector.partition import PartitionState
 from shared.codec import decode, encode
+from shared.gcpause import gc_paused
 from shared.schemas import ScoredTransaction, Transaction, TransactionView
 from tests.unit.detector_fakes import (
     CountingEngine,
