@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from detector_bench import Message
 
 import detector.loop as loop
 from detector.core.verdict import Verdict
@@ -68,28 +69,6 @@ def message(i: int) -> bytes:
     return orjson.dumps(doc)
 
 
-class _Message:
-    __slots__ = ("_offset", "_value")
-
-    def __init__(self, offset: int, value: bytes) -> None:
-        self._offset, self._value = offset, value
-
-    def topic(self) -> str:
-        return "transactions"
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return b""
-
-    def value(self) -> bytes:
-        return self._value
-
-
 class _Identity:
     def verdicts(self, txs: Any) -> list[Any]:
         return [Verdict(score=0.0, model_version="identity") for _ in txs]
@@ -126,7 +105,7 @@ def main() -> None:
     one = message(0)
     assert fastcodec.decode_record(one) is not None, "the fast decoder declined the message"
     start, _ = _peak_kb()
-    msgs = [_Message(i, message(i)) for i in range(args.records)]
+    msgs = [Message(i, message(i)) for i in range(args.records)]
     built, _ = _peak_kb()
     out = _Discard()
     proc = BatchProcessor(out, 10**9)
@@ -138,7 +117,7 @@ def main() -> None:
     collections = [a["collections"] - b["collections"]
                    for a, b in zip(gc.get_stats(), before, strict=True)]
     json.dump({"records": args.records, "gc_paused": not args.gc_on, "ascii": args.ascii,
-               "message_bytes": len(one), "input_mb": round(sum(len(m.value()) for m in msgs)
+               "message_bytes": len(one), "input_mb": round(sum(len(m._value) for m in msgs)
                                                            / 2**20, 1),
                "output_mb": round(out.bytes / 2**20, 1),
                "peak_mb_at_start": round(start / 1024, 1),

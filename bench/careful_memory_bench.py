@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from detector_bench import Message, NullOutput
+
 import detector.isolation as isolation
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
@@ -33,37 +35,6 @@ def _rss_mb() -> float:
     status = Path("/proc/self/status").read_text().splitlines()
     fields = dict(line.split(":", 1) for line in status)
     return int(fields["VmRSS"].split()[0]) / 1024
-
-
-class _Message:
-    def __init__(self, offset: int, value: bytes) -> None:
-        self._offset, self._value = offset, value
-
-    def topic(self) -> str:
-        return "transactions"
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return b""
-
-    def value(self) -> bytes:
-        return self._value
-
-
-class _Output:
-    def scored(self, key: bytes, value: bytes) -> None:
-        pass
-
-    def dead(self, record: Any, headers: Any) -> None:
-        pass
-
-    def checkpoint(self, *args: Any) -> None:
-        pass
 
 
 class _Poisoned:
@@ -101,9 +72,9 @@ def main() -> None:
         def restore(self, data: bytes) -> _Poisoned:
             return _Poisoned(PartitionEngine.restore(data, config), poison)
 
-    msgs = [_Message(i, encode(t)) for i, t in enumerate(txs)]
+    msgs = [Message(i, encode(t)) for i, t in enumerate(txs)]
     state = PartitionState(Factory().new(0), 0)
-    proc = BatchProcessor(_Output(), 10**9, factory=Factory(), parts={0: state})
+    proc = BatchProcessor(NullOutput(), 10**9, factory=Factory(), parts={0: state})
     head = len(msgs) - args.batch
     for lo in range(0, head, 5000):
         proc.process(msgs[lo:min(lo + 5000, head)])
