@@ -33,7 +33,6 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from detector.circuit import FailureCircuit
 from detector.core import KIND as CORE_KIND
-from detector.core.stateparts import gc_paused
 from detector.kafka_io import (
     KafkaOutput,
     Restorer,
@@ -50,6 +49,7 @@ from detector.partition import CoreEngineFactory, EngineFactory, Hook, Partition
 from detector.settings import DetectorSettings, settings_from_args
 from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError
+from shared.gcpause import gc_paused
 from shared.kafka import consume_ready, startup_wait, wait_for_broker
 from shared.retry import exit_4, retry_within
 
