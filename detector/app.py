@@ -1,12 +1,10 @@
 """The streaming detector: `transactions` -> detection core -> `transactions.scored`, exactly once.
 
-Each loop turn takes what is fetched (up to `batch_size` and about `commit_interval_ms` of
-work: `detector.pacing`), scores it per partition in offset order and produces the rows, dead
-letters and due state snapshots inside the open Kafka transaction; the transaction also
-carries the input offsets (`send_offsets_to_transaction`) and commits after the turn in
-which it reaches `commit_interval_ms`. Any abortable error aborts it and rewinds every owned
-partition to its committed offset with its state restored, so a row is never lost nor
-published twice.
+Each loop turn consumes a batch, scores it per partition in offset order and produces the
+rows, dead letters and due state snapshots inside the open Kafka transaction; the transaction
+also carries the input offsets (`send_offsets_to_transaction`) and commits every
+`commit_interval_ms`. Any abortable error aborts it and rewinds every owned partition to its
+committed offset with its state restored, so a row is never lost nor published twice.
 
 Only a clean stop commits: any exception between begin and commit marks the transaction
 failed, and every path (the loop, rebalance callbacks, shutdown) then aborts it. A failed
@@ -44,7 +42,6 @@ from detector.loop import BatchProcessor, CoreFailure, ReplayContext
 from detector.metrics import Metrics, Watchdog
 from detector.outage import is_outage
 from detector.ownership import PartitionOwnership
-from detector.pacing import BatchPacer
 from detector.partition import CoreEngineFactory, EngineFactory, Hook, PartitionState
 from detector.settings import DetectorSettings, settings_from_args
 from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
@@ -87,9 +84,6 @@ class Detector(PartitionOwnership):
         self._kept: dict[int, PartitionState] = {}
         #: Messages per consume(): `batch_size`, less after failures (see the module doc).
         self.batch_limit = settings.batch_size
-        #: ... and about `commit_interval_ms` of work (detector.pacing).
-        self.pacer = BatchPacer(settings.commit_interval_ms / 1000,
-                                min(MIN_RETRY_BATCH, settings.batch_size))
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
         self._watchdog = Watchdog(WATCHDOG_S)
         self._snapshot_partitions, self._txn = self._start_up()
@@ -143,8 +137,7 @@ class Detector(PartitionOwnership):
         try:
             while not self._stopping:
                 with gc_paused():  # a batch of message objects, no cycles (detector.loop)
-                    msgs = consume_ready(self._consumer, self.pacer.limit(self.batch_limit),
-                                         s.poll_timeout_s)
+                    msgs = consume_ready(self._consumer, self.batch_limit, s.poll_timeout_s)
                 self._raise_failure()
                 records = [m for m in msgs if m.error() is None or not self._is_error(m)]
                 self._turn(records)
@@ -207,9 +200,8 @@ class Detector(PartitionOwnership):
         self._dirty |= self.processor.process(records)
         self._txn.producer.poll(0)
         c = self.processor.counters
-        seconds = time.perf_counter() - start
-        self.pacer.batch(len(records), seconds)
-        self.metrics.batch(c.scored - before_scored, c.dead - before_dead, seconds)
+        self.metrics.batch(c.scored - before_scored, c.dead - before_dead,
+                           time.perf_counter() - start)
 
     def _is_error(self, msg: Any) -> bool:
         err = msg.error()
