@@ -271,7 +271,12 @@ class Population:
             return 1.0
         b = int(-z * LOW_BINS)
         low = self.low
-        return (sum(low[b if b < len(low) else -1:]) + 1) / (self.low_n + 1)
+        end = len(low)
+        # sum(low[b if b < end else -1:]) without the slice (ints: exact in any order)
+        below = 0
+        for i in range(b if b < end else end - 1, end):
+            below += low[i]
+        return (below + 1) / (self.low_n + 1)
 
     def fast_rate(self) -> float:
         """Share of events that follow the previous one faster than travel allows (prior:

@@ -404,3 +404,24 @@ def test_the_hour_tail_cases_cover_every_route() -> None:
         for h in range(24):
             assert hour_tail(s, pop, h, cfg) == reference_hour_tail(s, pop, h, cfg)
     assert min(routes.values()) >= 10, routes
+
+
+def reference_low_share(pop: Population, z: float) -> float:
+    if z >= 0.0:
+        return 1.0
+    b = int(-z * 4)
+    low = pop.low
+    return (sum(low[b if b < len(low) else -1:]) + 1) / (pop.low_n + 1)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.integers(0, 20_000), min_size=121, max_size=121),
+       st.one_of(st.floats(-40.0, 1.0, allow_nan=False),
+                 st.sampled_from([0.0, -0.0, -0.25, -0.26, -30.0, -30.25, -30.5, -1e9])))
+def test_low_share_is_the_plain_sum_of_the_slice(low: list[int], z: float) -> None:
+    """`Population.low_share` sums its bins in a loop where it summed a slice: the same
+    (ints), the last bin alone beyond the range."""
+    pop = Population()
+    pop.low = list(low)
+    pop.low_n = sum(low)
+    assert pop.low_share(z).hex() == reference_low_share(pop, z).hex()
