@@ -102,9 +102,19 @@ def _held(st: CustomerState) -> list[tuple[str, str, str, str, str, int, float]]
     return [cast("tuple[str, str, str, str, str, int, float]", e) for _, e in st.pending]
 
 
+#: Microseconds below which an int converts to a float exactly (2^53: 285 years).
+_EXACT_US: Final = 1 << 53
+
+
 def event_seconds(tx: Transaction) -> float:
     """Event time as seconds since 1970 (naive, so independent of the machine's zone)."""
-    return (tx.timestamp - EPOCH).total_seconds()
+    delta = tx.timestamp - EPOCH
+    # `delta.total_seconds()` is the microseconds (an int) / 10**6, correctly rounded; so
+    # is this, without its method call and boxed ints, where both convert to floats exactly
+    us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if -_EXACT_US < us < _EXACT_US:
+        return us / 1_000_000
+    return delta.total_seconds()
 
 
 def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,

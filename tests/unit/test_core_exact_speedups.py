@@ -425,3 +425,36 @@ def test_low_share_is_the_plain_sum_of_the_slice(low: list[int], z: float) -> No
     pop.low = list(low)
     pop.low_n = sum(low)
     assert pop.low_share(z).hex() == reference_low_share(pop, z).hex()
+
+
+class _Stamp:
+    """Only what `event_seconds` reads of a transaction."""
+
+    def __init__(self, timestamp: datetime) -> None:
+        self.timestamp = timestamp
+
+
+def reference_event_seconds(timestamp: datetime) -> float:
+    return (timestamp - datetime(1970, 1, 1)).total_seconds()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(
+    st.datetimes(),  # years 1 to 9999: beyond 2^53 microseconds of 1970 both ways
+    st.datetimes(datetime(1969, 12, 31), datetime(1970, 1, 2)),  # around 0, signs
+    st.datetimes(datetime(2020, 1, 1), datetime(2030, 1, 1))))  # the streams' dates
+def test_event_seconds_is_the_timedeltas_total_seconds(timestamp: datetime) -> None:
+    """`event_seconds` divides the microseconds itself where they convert to floats
+    exactly, else calls `total_seconds()`: the same float either way."""
+    got = event_seconds(_Stamp(timestamp))  # type: ignore[arg-type]
+    assert got.hex() == reference_event_seconds(timestamp).hex()
+
+
+def test_event_seconds_at_the_edges_of_the_exact_route() -> None:
+    """At 2^53 microseconds from 1970 and one either side, both signs (the route
+    changes there), and at the datetime type's ends."""
+    edges = [datetime(1970, 1, 1) + timedelta(microseconds=s * ((1 << 53) + d))
+             for s in (1, -1) for d in (-1, 0, 1)]
+    for timestamp in [*edges, datetime.min, datetime.max, datetime(1970, 1, 1)]:
+        got = event_seconds(_Stamp(timestamp))  # type: ignore[arg-type]
+        assert got.hex() == reference_event_seconds(timestamp).hex()
