@@ -173,9 +173,11 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
 
     hour = tx.timestamp.hour
     o.hour = hour
-    hours = st.hours
-    hn = sum(hours)  # one C call (a bytearray's items are generic look-ups when compiled)
-    night = 0  # ints: exact in any order; a loop instead of sum(map(...)) and its objects
+    # a copy as bytes: compiled, its items are native reads (a bytearray's are generic)
+    hours = bytes(st.hours)
+    hn = night = 0  # ints: exact in any order; loops instead of sum(...) and its objects
+    for i in range(24):
+        hn += hours[i]
     for h in cfg.night_hours:
         night += hours[h]
     o.night_total = hn

@@ -406,27 +406,6 @@ def test_the_hour_tail_cases_cover_every_route() -> None:
     assert min(routes.values()) >= 10, routes
 
 
-def reference_low_share(pop: Population, z: float) -> float:
-    if z >= 0.0:
-        return 1.0
-    b = int(-z * 4)
-    low = pop.low
-    return (sum(low[b if b < len(low) else -1:]) + 1) / (pop.low_n + 1)
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.lists(st.integers(0, 20_000), min_size=121, max_size=121),
-       st.one_of(st.floats(-40.0, 1.0, allow_nan=False),
-                 st.sampled_from([0.0, -0.0, -0.25, -0.26, -30.0, -30.25, -30.5, -1e9])))
-def test_low_share_is_the_plain_sum_of_the_slice(low: list[int], z: float) -> None:
-    """`Population.low_share` sums its bins in a loop where it summed a slice: the same
-    (ints), the last bin alone beyond the range."""
-    pop = Population()
-    pop.low = list(low)
-    pop.low_n = sum(low)
-    assert pop.low_share(z).hex() == reference_low_share(pop, z).hex()
-
-
 class _Stamp:
     """Only what `event_seconds` reads of a transaction."""
 
@@ -458,3 +437,41 @@ def test_event_seconds_at_the_edges_of_the_exact_route() -> None:
     for timestamp in [*edges, datetime.min, datetime.max, datetime(1970, 1, 1)]:
         got = event_seconds(_Stamp(timestamp))  # type: ignore[arg-type]
         assert got.hex() == reference_event_seconds(timestamp).hex()
+
+
+def reference_low_share(pop: Population, z: float) -> float:
+    if z >= 0.0:
+        return 1.0
+    b = int(-z * 4)
+    low = pop.low
+    return (sum(low[b if b < len(low) else -1:]) + 1) / (pop.low_n + 1)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.integers(0, 20_000), min_size=121, max_size=121),
+       st.one_of(st.floats(-40.0, 1.0, allow_nan=False),
+                 st.sampled_from([0.0, -0.0, -0.25, -0.26, -30.0, -30.25, -30.5, -1e9])))
+def test_low_share_is_the_plain_sum_of_the_slice(low: list[int], z: float) -> None:
+    """`Population.low_share` sums its bins in a loop where it summed a slice: the same
+    (ints), the last bin alone beyond the range."""
+    pop = Population()
+    pop.low = list(low)
+    pop.low_n = sum(low)
+    assert pop.low_share(z).hex() == reference_low_share(pop, z).hex()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 255), min_size=24, max_size=24),
+       st.integers(0, 23), st.integers(1, 24))
+def test_observe_counts_the_hours_and_nights_as_the_plain_sums(
+        hours: list[int], start: int, length: int) -> None:
+    """`observe` adds the hour counts in loops over a bytes copy where it called `sum`."""
+    cfg = Knobs(CoreConfig(night_start_hour=start, night_end_hour=(start + length - 1) % 24 + 1))
+    s = CustomerState()
+    s.hours = bytearray(hours)
+    tx = Transaction(transaction_id="t", customer_id="c", timestamp=datetime(2024, 5, 1, 3),
+                     amount=10.0, country="IT", channel="app", device="pc",
+                     merchant_category="food", ip="10.0.0.1")
+    o = observe(tx, event_seconds(tx), s, Population(), cfg)
+    assert o.night_total == sum(hours)
+    assert o.night_count == sum(hours[h] for h in cfg.night_hours)
