@@ -20,7 +20,7 @@ import math
 from typing import Final
 
 from detector.core.calibration import TERMS, Recalibration
-from detector.core.features import Observation, ipnet
+from detector.core.features import Observation
 from detector.core.hourtail import hour_tail
 from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z, low_rate
@@ -220,7 +220,7 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     for i in range(len(values)):
         if values[i] > floor:
             name = TERMS[i]
-            kept[name] = reasons.get(name) or _reason(name, tx, o, st)
+            kept[name] = reasons.get(name) or _reason(name, o, st)
     return values, kept, wake
 
 
@@ -351,7 +351,7 @@ def _similar_amounts(amount: float, pairs: list[tuple[float, float]], count: int
             f"this one {amount:.2f}")
 
 
-def _reason(name: str, tx: Transaction, o: Observation, st: CustomerState) -> str:
+def _reason(name: str, o: Observation, st: CustomerState) -> str:
     if name == "amount_high":
         return f"amount {o.amount_ratio:.1f}x this customer's usual for {quoted(o.category)}"
     if name == "amount_low":
@@ -361,10 +361,20 @@ def _reason(name: str, tx: Transaction, o: Observation, st: CustomerState) -> st
     if name == "travel":
         return (f"{quoted(o.country)} {duration(o.travel_dt_s)} after a purchase in "
                 f"{quoted(o.prev_country)}")
-    value = {"country": tx.country, "device": tx.device, "ip_network": ipnet(tx.ip),
-             "channel": tx.channel, "category": tx.merchant_category}[name]
-    table = {"country": st.countries, "device": st.devices, "ip_network": st.ipnets,
-             "channel": st.channels, "category": st.categories}[name]
+    # the value and the customer's table of this name (`o` holds `tx`'s values): a chain
+    # of tests instead of two dictionaries built, five generic reads and an ipnet a call
+    if name == "country":
+        value, table = o.country, st.countries
+    elif name == "device":
+        value, table = o.device, st.devices
+    elif name == "ip_network":
+        value, table = o.ipnet, st.ipnets
+    elif name == "channel":
+        value, table = o.channel, st.channels
+    elif name == "category":
+        value, table = o.category, st.categories
+    else:
+        raise KeyError(name)
     label = name.replace("_", " ")
     seen = table.get(value, 0)
     value = quoted(value)

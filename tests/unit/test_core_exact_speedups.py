@@ -16,11 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
-from detector.core.features import event_seconds, observe
+from detector.core.features import event_seconds, ipnet, observe
 from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
 from detector.core.hourtail import BROKE, KERNEL, _near, _rank, _tail, hour_tail
 from detector.core.knobs import Knobs, in_night
 from detector.core.state import NOVELTY, Context, CustomerState, Population, _count, bump
+from detector.core.surprise import _reason
 from shared.schemas import Transaction
 
 
@@ -475,3 +476,42 @@ def test_observe_counts_the_hours_and_nights_as_the_plain_sums(
     o = observe(tx, event_seconds(tx), s, Population(), cfg)
     assert o.night_total == sum(hours)
     assert o.night_count == sum(hours[h] for h in cfg.night_hours)
+
+
+def reference_reason_value(name: str, tx: Transaction, s: CustomerState) -> tuple[str, int]:
+    value = {"country": tx.country, "device": tx.device, "ip_network": ipnet(tx.ip),
+             "channel": tx.channel, "category": tx.merchant_category}[name]
+    table = {"country": s.countries, "device": s.devices, "ip_network": s.ipnets,
+             "channel": s.channels, "category": s.categories}[name]
+    return value, table.get(value, 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(["CH", "IT"]), st.sampled_from(["pc", "phone"]),
+       st.sampled_from(["10.1.2.3", "10.1.3.3", "2001:db8:1::1"]),
+       st.sampled_from(["app", "web"]), st.sampled_from(["food", "fuel"]),
+       st.integers(0, 3))
+def test_a_novelty_terms_reason_names_the_value_and_count_it_did(
+        country: str, device: str, ip: str, channel: str, category: str, seen: int) -> None:
+    """`_reason` picks the value and the customer's table by a chain of tests on the
+    observation where it built two dictionaries over the transaction: the same text, for
+    a value never seen and one seen `seen` times."""
+    s = CustomerState()
+    s.learnt = 7
+    known = {"country": "CH", "device": "pc", "ip_network": "10.1.2",
+             "channel": "app", "category": "food"}
+    for name, table in [("country", s.countries), ("device", s.devices),
+                        ("ip_network", s.ipnets), ("channel", s.channels),
+                        ("category", s.categories)]:
+        if seen:
+            table[known[name]] = seen
+    tx = Transaction(transaction_id="t", customer_id="c", timestamp=datetime(2024, 5, 1, 3),
+                     amount=10.0, country=country, channel=channel, device=device,
+                     merchant_category=category, ip=ip)
+    o = observe(tx, event_seconds(tx), s, Population(), Knobs(CoreConfig()))
+    for name in known:
+        value, count = reference_reason_value(name, tx, s)
+        label = name.replace("_", " ")
+        want = (f"{label} {value} never seen for this customer" if count == 0 else
+                f"{label} {value} seen only {count}x in 7 purchases")
+        assert _reason(name, o, s) == want
