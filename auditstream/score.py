@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from shared.csv_io import RowError
 from shared.entry import sigterm_interrupts
 from shared.errors import AuditstreamError, ExitCode
 from shared.folderlock import FolderLock
+from shared.gcpause import gc_paused
 from shared.outputs import output_errors
 from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
@@ -107,14 +107,8 @@ def run_score(args: argparse.Namespace) -> int:
     # Millions of small live objects (inputs, scored rows, cells) make the cyclic GC rescan
     # the heap again and again while reading and writing; nothing here needs it (the
     # scoring step already pauses it), so it is paused for the whole command.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        with sigterm_interrupts():  # SIGTERM: as Ctrl-C, no temporary file left behind
-            return _run_score(args)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    with gc_paused(), sigterm_interrupts():  # SIGTERM: as Ctrl-C, no temporary file left
+        return _run_score(args)
 
 
 def _run_score(args: argparse.Namespace) -> int:

@@ -31,7 +31,6 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from detector.circuit import FailureCircuit
 from detector.core import KIND as CORE_KIND
-from detector.core.stateparts import gc_paused
 from detector.kafka_io import (
     KafkaOutput,
     Restorer,
@@ -47,6 +46,7 @@ from detector.partition import CoreEngineFactory, EngineFactory, Hook, Partition
 from detector.settings import DetectorSettings, settings_from_args
 from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError
+from shared.gcpause import gc_paused
 from shared.kafka import startup_wait, wait_for_broker
 from shared.retry import exit_4, retry_within
 

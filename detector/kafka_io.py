@@ -22,7 +22,7 @@ from detector.checkpoints import (
     encode_checkpoint,
     state_prefix,
 )
-from detector.core.stateparts import Changes, gc_paused
+from detector.core.stateparts import Changes
 from detector.loop import CoreFailure, ReplayContext, replay
 from detector.partition import Engine, EngineFactory, PartitionState, Record
 from detector.recovery import RecoveryError, RecoveryPlan, plan_recovery
@@ -30,6 +30,7 @@ from detector.resume import engine_of, partition_state
 from detector.settings import DetectorSettings
 from detector.snapshots import SnapshotError, snapshot_prefix
 from shared.errors import KafkaWiringError
+from shared.gcpause import gc_paused
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer, topic_partitions
 from shared.settings import KafkaSettings
 

@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from detector.core.stateparts import gc_paused
 from detector.dlq import DecodeFailure, dead_letter_headers, schema_record
 from detector.isolation import Careful, Ranges, is_careful
 from detector.isolation import CoreFailure as CoreFailure
 from detector.partition import EngineFactory, Hook, Output, PartitionState, Record
 from shared.fastcodec import decode_record, encode_scored
+from shared.gcpause import gc_paused
 from shared.schemas import TransactionView
 
 DUPLICATE = "DuplicateTransaction"

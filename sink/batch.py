@@ -8,7 +8,6 @@ order, bottom-k samples unite), so the files are identical either way.
 from __future__ import annotations
 
 import base64
-import gc
 import json
 import re
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 
 from shared.codec import decode
 from shared.errors import SchemaError
+from shared.gcpause import gc_paused
 from shared.schemas import CONTROL_CHARACTERS, ScoredTransaction
 from sink.csvfmt import scored_cells
 from sink.days import DayChunk, single_file_bytes, split_by_day
@@ -40,9 +40,7 @@ def format_batch(records: Sequence[Record], params: RollupParams,
     `single_file`: also the rows' bytes in stream order (`EXPORTS_SINGLE_FILE`)."""
     # A batch makes ~10 objects per row and no reference cycles: the cyclic collector
     # would only rescan them (it doubled the cost per row), so it waits for the batch.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         cells: list[list[str]] = []
         facts: list[Facts] = []
         rejected: list[bytes] = []
@@ -61,9 +59,6 @@ def format_batch(records: Sequence[Record], params: RollupParams,
         days = split_by_day(cells)
         csv = single_file_bytes(cells, days) if single_file else b""
         return BatchResult(csv, len(cells), rejected, delta, days)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def format_slice(args: tuple[Sequence[Record], RollupParams, bool]) -> BatchResult:

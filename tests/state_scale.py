@@ -17,12 +17,13 @@ from typing import Any, cast
 from detector.checkpoints import CheckpointAssembler, encode_checkpoint, state_prefix
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
-from detector.core.stateparts import encode_customer, gc_paused
+from detector.core.stateparts import encode_customer
 from detector.core.table import as_state
 from detector.dedupe import DedupeIndex
 from detector.partition import CoreEngineFactory, PartitionState
 from detector.resume import partition_state
 from detector.snapshots import SnapshotRecord
+from shared.gcpause import gc_paused
 from shared.schemas import Transaction
 
 START = datetime(2025, 1, 1)

@@ -16,11 +16,9 @@ magic's last byte is the version (3, as the whole-state format), and any other i
 
 from __future__ import annotations
 
-import gc
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +32,7 @@ from detector.core.refit import PendingFit
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
 from detector.core.table import CustomerTable, Held
+from shared.gcpause import gc_paused
 
 CUSTOMER_MAGIC = b"ASC\x03"
 PART_MAGIC = b"ASP\x03"
@@ -50,19 +49,6 @@ class Changes:
     removed: list[str] = field(default_factory=list)
     parts: dict[str, bytes | None] = field(default_factory=dict)
     count: int = 0
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic GC while millions of small acyclic objects are made (a restore): it would
-    rescan the growing heap again and again (most of a 1,000,000-customer restore)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def encode_customer(seq: int, state: CustomerState) -> bytes:
