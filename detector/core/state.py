@@ -297,9 +297,14 @@ class Population:
         used = 0
         for key in known:  # a few keys; ints, so exact in any order
             used += counts.get(key, 0)  # a direct call: mypyc makes it a native look-up
+        return self.unused_share(table, used)
+
+    def unused_share(self, table: str, used: int) -> float:
+        """`unused_mass` of a customer whose values the population counted `used` times
+        (summed over their values: `categorical` adds them in its own pass)."""
         once = self.singles.get(table)
         if once is None:  # restored from a snapshot older than the field
-            once = countOf(counts.values(), 1)
+            once = countOf(self.tables[table].values(), 1)
         total = self.total + 1.0
         free = 1.0 - used / total
         mass = (once + 1.0) / total + (free if free > 0.0 else 0.0)

@@ -97,17 +97,28 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     surprises where new customers do not bring such values, and not where each brings
     their own device."""
     count = table.get(key, 0)
+    counts = pop.tables[attribute]
+    full = len(counts) >= cfg.max_population_keys
     # one native pass over the customer's counts (integer sums: exact in any order): the
-    # values seen once, the events of values at most as common as this one, all events
-    once = below = events = 0
-    for v in table.values():
-        once += v == 1
-        events += v
-        if v <= count:
-            below += v
+    # values seen once, the events of values at most as common as this one, all events;
+    # and, where `unused_mass` is needed below, the population's counts of these values
+    # (its own walk of this table, folded in)
+    once = below = events = used = 0
+    if learnt and count and not full:
+        for value, v in table.items():
+            once += v == 1
+            events += v
+            if v <= count:
+                below += v
+            used += counts.get(value, 0)
+    else:
+        for v in table.values():
+            once += v == 1
+            events += v
+            if v <= count:
+                below += v
     k = cfg.new_value_prior
     rate = (once + k * pop.new_rate(attribute)) / (explore + k)
-    full = len(pop.tables[attribute]) >= cfg.max_population_keys
     if not learnt:  # a first purchase: every value is new to the customer
         tail = 1.0 if full else pop.first_tail(attribute, key)
     elif count == 0:
@@ -115,7 +126,7 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
         tail = rate * mass
         tail = tail if tail < 1.0 else 1.0
     else:
-        p_new = rate * (1.0 if full else pop.unused_mass(attribute, table))
+        p_new = rate * (1.0 if full else pop.unused_share(attribute, used))
         p_new = p_new if p_new < 1.0 else 1.0
         tail = p_new + (1.0 - p_new) * below / events
     share = cfg.context_weight * recent / cfg.context_size

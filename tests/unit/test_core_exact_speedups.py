@@ -21,7 +21,7 @@ from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
 from detector.core.hourtail import BROKE, KERNEL, _near, _rank, _tail, hour_tail
 from detector.core.knobs import Knobs, in_night
 from detector.core.state import NOVELTY, Context, CustomerState, Population, _count, bump
-from detector.core.surprise import _reason
+from detector.core.surprise import _bits, _reason, categorical
 from shared.schemas import Transaction
 
 
@@ -515,3 +515,58 @@ def test_a_novelty_terms_reason_names_the_value_and_count_it_did(
         want = (f"{label} {value} never seen for this customer" if count == 0 else
                 f"{label} {value} seen only {count}x in 7 purchases")
         assert _reason(name, o, s) == want
+
+
+def reference_categorical(table: dict[str, int], key: str, learnt: int, explore: float,
+                          pop: Population, attribute: str, recent: int, cfg: Knobs) -> float:
+    """`categorical` before `unused_mass`'s walk was folded into its pass (verbatim)."""
+    count = table.get(key, 0)
+    once = below = events = 0
+    for v in table.values():
+        once += v == 1
+        events += v
+        if v <= count:
+            below += v
+    k = cfg.new_value_prior
+    rate = (once + k * pop.new_rate(attribute)) / (explore + k)
+    full = len(pop.tables[attribute]) >= cfg.max_population_keys
+    if not learnt:
+        tail = 1.0 if full else pop.first_tail(attribute, key)
+    elif count == 0:
+        mass = 1.0 if full else pop.first_base(attribute, table, key)
+        tail = rate * mass
+        tail = tail if tail < 1.0 else 1.0
+    else:
+        p_new = rate * (1.0 if full else pop.unused_mass(attribute, table))
+        p_new = p_new if p_new < 1.0 else 1.0
+        tail = p_new + (1.0 - p_new) * below / events
+    share = cfg.context_weight * recent / cfg.context_size
+    return _bits(share if share > tail else tail, cfg.surprise_cap)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from("abcdefg"), st.integers(1, 6), max_size=5),
+       st.dictionaries(st.sampled_from("abcdefghijklmnopqrst"), st.integers(1, 40),
+                       max_size=20),
+       st.sampled_from("abcdefghz"), st.sampled_from([0, 1, 2, 30]),
+       st.floats(0.0, 50.0), st.sampled_from(["device", "ipnet", "country"]),
+       st.integers(0, 3), st.sampled_from([16, 10_000]), st.booleans(),
+       st.lists(st.floats(0.0, 50.0), min_size=2, max_size=2))
+def test_categorical_with_the_unused_walk_folded_in_is_the_two_pass_form(
+        table: dict[str, int], counts: dict[str, int], key: str, learnt: int,
+        explore: float, attribute: str, recent: int, max_keys: int, singles_known: bool,
+        novelty: list[float]) -> None:
+    """`categorical` adds the population's counts of the customer's values in its own pass
+    over their table (where `unused_mass` would walk it again): the same surprise, on
+    every route (first purchase, a new value, a known one; population tables full or not;
+    the population's singles recorded or counted)."""
+    pop = Population()
+    pop.tables[attribute] = counts
+    pop.total = sum(counts.values()) + 2
+    if singles_known:
+        pop.singles[attribute] = sum(1 for v in counts.values() if v == 1)
+    pop.novelty[attribute] = novelty
+    cfg = Knobs(CoreConfig(max_population_keys=max_keys))
+    got = categorical(table, key, learnt, explore, pop, attribute, recent, cfg)
+    want = reference_categorical(table, key, learnt, explore, pop, attribute, recent, cfg)
+    assert got.hex() == want.hex()
