@@ -80,7 +80,22 @@ class Careful:
         except Exception as exc:
             self._holder.engine = self._restore(saved)
             failure = exc
-        return [failure]
+        return [_without_frames(failure)]
+
+
+def _without_frames(exc: Exception) -> Exception:
+    """`exc` with no traceback, nor any exception it chains: their frames hold the engines
+    replaced since (each a partition's whole state) for as long as the result is kept, the
+    batch being written; a dead letter reports only the class and the message."""
+    todo: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while todo:
+        e = todo.pop()
+        if e is not None and id(e) not in seen:
+            seen.add(id(e))
+            e.__traceback__ = None
+            todo += [e.__cause__, e.__context__]
+    return exc
 
 
 class _Holder(Protocol):

@@ -3,6 +3,8 @@ is dead-lettered unchanged with its reason; the others score as if it never came
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from detector.isolation import Careful
 from detector.loop import BatchProcessor, CoreFailure, ReplayContext, replay
 from detector.partition import PartitionState
 from shared.codec import decode, encode
+from shared.gcpause import gc_paused
 from shared.schemas import ScoredTransaction, Transaction, TransactionView
 from tests.unit.detector_fakes import (
     CountingEngine,
@@ -260,3 +263,65 @@ def test_a_scored_row_is_produced_with_its_value_and_key_in_their_places() -> No
     out = KafkaOutput(Positional(), s, 1)  # type: ignore[arg-type]
     out.scored(b"c1", b"{}")
     assert sent == [(s.topics.scored_topic, b"{}", b"c1")] and len(calls) == 2
+
+
+_LIVE: weakref.WeakSet[CountingEngine] = weakref.WeakSet()
+
+
+class _Counted(CountingEngine):
+    """Fails on odd transaction ids (after touching its state); every instance is counted
+    alive in `_LIVE` (a real engine is a whole partition's state)."""
+
+    def __init__(self, counts: dict[str, int] | None = None) -> None:
+        super().__init__(counts)
+        _LIVE.add(self)
+
+    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
+        for t in txs:
+            if int(t.transaction_id) % 2:
+                self.counts[t.customer_id] = -1
+                raise ValueError("poison")
+        return super().verdicts(txs)
+
+
+class _CountedFactory:
+    def new(self, partition: int) -> _Counted:
+        return _Counted()
+
+    def restore(self, data: bytes) -> _Counted:
+        return _Counted(CountingEngine.restore(data).counts)
+
+
+@pytest.mark.parametrize("n", [2, 3, 40])
+def test_a_poison_record_keeps_no_engine_copy_alive_while_the_batch_is_written(n: int) -> None:
+    """Each careful restore replaces the engine; the replaced one must be freed at once, not
+    kept by the poison record's exception (its traceback's frames) until the batch is written:
+    a real engine is a whole partition's state, and the cyclic GC waits for the batch."""
+    gc.collect()
+    out = RecordingOutput()
+    alive: list[int] = []
+
+    def count(stage: str, p: int, off: int) -> None:
+        if stage == "produce":
+            alive.append(len(_LIVE))
+
+    proc = BatchProcessor(out, 1000, factory=_CountedFactory(), careful={0: [(0, 10**6)]},
+                          hook=count)
+    proc.parts[0] = PartitionState(_Counted(), 0)
+    proc.process(messages(0, 0, [tx(i) for i in range(n)]))
+    assert len(out.dead_letters) == n // 2 and len(out.scored_rows) == n - n // 2
+    assert max(alive) == 1  # only the partition's own engine
+
+
+def test_a_careful_replay_under_the_gc_pause_leaves_no_engine_copy_behind() -> None:
+    """A restore's replay runs inside `consume()`, where the cyclic GC is paused (for the
+    whole restore): a poison record's result must not form a cycle that keeps the engines
+    replaced on its way until some later collection."""
+    gc.collect()
+    state = PartitionState(_Counted(), 0)
+    ctx = ReplayContext(_CountedFactory(), careful={0: [(0, 10**6)]})
+    with gc_paused():
+        for lo in range(0, 40, 10):
+            replay(state, messages(0, lo, [tx(i) for i in range(lo, lo + 10)]), 40, ctx)
+        alive = len(_LIVE)
+    assert state.next_offset == 40 and alive == 1
