@@ -101,22 +101,14 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     full = len(counts) >= cfg.max_population_keys
     # one native pass over the customer's counts (integer sums: exact in any order): the
     # values seen once, the events of values at most as common as this one, all events;
-    # and, where `unused_mass` is needed below, the population's counts of these values
-    # (its own walk of this table, folded in)
+    # and the population's counts of these values (`unused_mass`'s walk of this table)
     once = below = events = used = 0
-    if learnt and count and not full:
-        for value, v in table.items():
-            once += v == 1
-            events += v
-            if v <= count:
-                below += v
-            used += counts.get(value, 0)
-    else:
-        for v in table.values():
-            once += v == 1
-            events += v
-            if v <= count:
-                below += v
+    for value, v in table.items():
+        once += v == 1
+        events += v
+        if v <= count:
+            below += v
+        used += counts.get(value, 0)
     k = cfg.new_value_prior
     rate = (once + k * pop.new_rate(attribute)) / (explore + k)
     if not learnt:  # a first purchase: every value is new to the customer
