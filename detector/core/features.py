@@ -33,15 +33,18 @@ class Observation:
         "burst_span_s",
         "category",
         "category_rarity",
+        "channel",
         "country",
         "country_rarity",
         "country_recent",
         "country_seen",
+        "device",
         "dup_age_s",
         "gap_s",
         "history",
         "hop_rate",
         "hour",
+        "ipnet",
         "log_amount",
         "night_count",
         "night_share",
@@ -80,6 +83,18 @@ class Observation:
     travel_dt_s: float
     category: str
     category_rarity: float
+    # the transaction's other values the terms and learning read, read once here (each
+    # read of a transaction's attribute is a generic look-up when compiled)
+    channel: str
+    device: str
+    ipnet: str
+
+
+def ipnet(ip: str) -> str:
+    """The network of an address: IPv4 /24 (`a.b.c`), IPv6 /48; empty stays empty."""
+    if ":" in ip:
+        return ":".join(ip.split(":")[:3])
+    return ip.rsplit(".", 1)[0] if ip.count(".") == 3 else ip
 
 
 def _held(st: CustomerState) -> list[tuple[str, str, str, str, str, int, float]]:
@@ -87,14 +102,26 @@ def _held(st: CustomerState) -> list[tuple[str, str, str, str, str, int, float]]
     return [cast("tuple[str, str, str, str, str, int, float]", e) for _, e in st.pending]
 
 
+#: Microseconds below which an int converts to a float exactly (2^53: 285 years).
+_EXACT_US: Final = 1 << 53
+
+
 def event_seconds(tx: Transaction) -> float:
     """Event time as seconds since 1970 (naive, so independent of the machine's zone)."""
-    return (tx.timestamp - EPOCH).total_seconds()
+    delta = tx.timestamp - EPOCH
+    # `delta.total_seconds()` is the microseconds (an int) / 10**6, correctly rounded; so
+    # is this, without its method call and boxed ints, where both convert to floats exactly
+    us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if -_EXACT_US < us < _EXACT_US:
+        return us / 1_000_000
+    return delta.total_seconds()
 
 
 def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
             cfg: Knobs) -> Observation:
-    """Measure `tx` (at event time `t`) against the customer's past; changes nothing."""
+    """Measure `tx` (at event time `t`) against the customer's past; changes nothing.
+    The transaction's values the terms and learning use are kept on the observation
+    (`amount`, `country`, `channel`, `category`, `device`, `ipnet`, `hour`)."""
     o = Observation()
     w = cfg.prior_weight
     n = st.n
@@ -105,6 +132,7 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     # (electronics cost more than groceries), so the customer's spread is their own.
     # the transaction's attributes read once (each read is a generic look-up when compiled)
     category, channel, country = tx.merchant_category, tx.channel, tx.country
+    o.channel, o.device, o.ipnet = channel, tx.device, ipnet(tx.ip)
     raw = math.log1p(max(amount, 0.0))
     la = raw - pop.category_offset(category)
     o.log_amount = la
@@ -145,9 +173,11 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
 
     hour = tx.timestamp.hour
     o.hour = hour
-    hours = st.hours
-    hn = sum(hours)  # one C call (a bytearray's items are generic look-ups when compiled)
-    night = 0  # ints: exact in any order; a loop instead of sum(map(...)) and its objects
+    # a copy as bytes: compiled, its items are native reads (a bytearray's are generic)
+    hours = bytes(st.hours)
+    hn = night = 0  # ints: exact in any order; loops instead of sum(...) and its objects
+    for i in range(24):
+        hn += hours[i]
     for h in cfg.night_hours:
         night += hours[h]
     o.night_total = hn

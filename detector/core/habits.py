@@ -29,23 +29,15 @@ MAX_WINDOW: Final = 32
 WINDOW_S: Final = 86400.0
 
 
-def ipnet(ip: str) -> str:
-    """The network of an address: IPv4 /24 (`a.b.c`), IPv6 /48; empty stays empty."""
-    if ":" in ip:
-        return ":".join(ip.split(":")[:3])
-    return ip.rsplit(".", 1)[0] if ip.count(".") == 3 else ip
-
-
 def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Knobs,
           o: Observation, surprise: float, wake: float) -> None:
     """Fold `tx` into the state after it was scored with combined surprise `surprise` and
-    dormancy surprise `wake`."""
+    dormancy surprise `wake`; `o` is `observe`'s of `tx` (its values are read from it:
+    native fields, where each of the transaction's is a generic look-up when compiled)."""
     release(st, pop, cfg, t)
     suspicious = surprise >= cfg.quarantine_above and cfg.quarantine_s > 0
-    # the transaction's attributes read once (each read is a generic look-up when compiled)
-    held: Held = (tx.country, tx.device, ipnet(tx.ip), tx.channel, tx.merchant_category,
-                  o.hour, o.log_amount)
-    _learn_clock(held, tx.amount, t, st, pop, cfg, o, wake, not suspicious)
+    held: Held = (o.country, o.device, o.ipnet, o.channel, o.category, o.hour, o.log_amount)
+    _learn_clock(held, o.amount, t, st, pop, cfg, o, wake, not suspicious)
     if suspicious:
         st.pending.append((max(t, st.last_t) + cfg.quarantine_s, held))
         if len(st.pending) > MAX_PENDING:

@@ -271,7 +271,12 @@ class Population:
             return 1.0
         b = int(-z * LOW_BINS)
         low = self.low
-        return (sum(low[b if b < len(low) else -1:]) + 1) / (self.low_n + 1)
+        end = len(low)
+        # sum(low[b if b < end else -1:]) without the slice (ints: exact in any order)
+        below = 0
+        for i in range(b if b < end else end - 1, end):
+            below += low[i]
+        return (below + 1) / (self.low_n + 1)
 
     def fast_rate(self) -> float:
         """Share of events that follow the previous one faster than travel allows (prior:
@@ -292,9 +297,14 @@ class Population:
         used = 0
         for key in known:  # a few keys; ints, so exact in any order
             used += counts.get(key, 0)  # a direct call: mypyc makes it a native look-up
+        return self.unused_share(table, used)
+
+    def unused_share(self, table: str, used: int) -> float:
+        """`unused_mass` of a customer whose values the population counted `used` times
+        (summed over their values: `categorical` adds them in its own pass)."""
         once = self.singles.get(table)
         if once is None:  # restored from a snapshot older than the field
-            once = countOf(counts.values(), 1)
+            once = countOf(self.tables[table].values(), 1)
         total = self.total + 1.0
         free = 1.0 - used / total
         mass = (once + 1.0) / total + (free if free > 0.0 else 0.0)

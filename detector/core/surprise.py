@@ -21,7 +21,6 @@ from typing import Final
 
 from detector.core.calibration import TERMS, Recalibration
 from detector.core.features import Observation
-from detector.core.habits import ipnet
 from detector.core.hourtail import hour_tail
 from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z, low_rate
@@ -98,17 +97,20 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     surprises where new customers do not bring such values, and not where each brings
     their own device."""
     count = table.get(key, 0)
+    counts = pop.tables[attribute]
+    full = len(counts) >= cfg.max_population_keys
     # one native pass over the customer's counts (integer sums: exact in any order): the
-    # values seen once, the events of values at most as common as this one, all events
-    once = below = events = 0
-    for v in table.values():
+    # values seen once, the events of values at most as common as this one, all events;
+    # and the population's counts of these values (`unused_mass`'s walk of this table)
+    once = below = events = used = 0
+    for value, v in table.items():
         once += v == 1
         events += v
         if v <= count:
             below += v
+        used += counts.get(value, 0)
     k = cfg.new_value_prior
     rate = (once + k * pop.new_rate(attribute)) / (explore + k)
-    full = len(pop.tables[attribute]) >= cfg.max_population_keys
     if not learnt:  # a first purchase: every value is new to the customer
         tail = 1.0 if full else pop.first_tail(attribute, key)
     elif count == 0:
@@ -116,7 +118,7 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
         tail = rate * mass
         tail = tail if tail < 1.0 else 1.0
     else:
-        p_new = rate * (1.0 if full else pop.unused_mass(attribute, table))
+        p_new = rate * (1.0 if full else pop.unused_share(attribute, used))
         p_new = p_new if p_new < 1.0 else 1.0
         tail = p_new + (1.0 - p_new) * below / events
     share = cfg.context_weight * recent / cfg.context_size
@@ -132,12 +134,13 @@ _NOVEL: Final[list[tuple[str, int]]] = [
 def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Observation,
           cfg: Knobs) -> tuple[list[float], dict[str, str], float]:
     """Every term (in `TERMS` order), the reasons of those above the floor, and the
-    surprise of the gap before this event (remembered as a return from silence)."""
+    surprise of the gap before this event (remembered as a return from silence). `o` is
+    `observe`'s of `tx`: the transaction's values are read from it (native fields, where
+    each of the transaction's is a generic look-up when compiled)."""
     cap, w_ctx, size = cfg.surprise_cap, cfg.context_weight, cfg.context_size
     ctx = st.context
     n = st.n
-    # the transaction's attributes read once (each read is a generic look-up when compiled)
-    amount, category, channel = tx.amount, tx.merchant_category, tx.channel
+    amount, category, channel = o.amount, o.category, o.channel
     # --- amount: logistic tails on the robust z, against the long and the recent level ----
     z, scale = amount_z(st, o, cfg)
     up, down = tail_sf(z), tail_sf(-z)
@@ -154,7 +157,7 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     learnt = st.learnt
     novel = [0.0] * 5  # country, device, ip_network, channel, category
     hour = o.hour
-    country, device, net = tx.country, tx.device, ipnet(tx.ip)
+    country, device, net = o.country, o.device, o.ipnet
     keys = [country, device, net, channel, category]
     # how many of the context share each key (Context's order), and hours within 1 h
     # (native int counters: a list's items would be added as boxed objects)
@@ -179,7 +182,7 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     hour_v = _bits(max(hour_tail(st, pop, hour, cfg), w_ctx * near_hour / size), cap)
     reasons: dict[str, str] = {}
     rate_v = _rate(t, st, pop, cfg, reasons) if n and pop.gaps >= 100 else 0.0
-    repeat_v = (_repeat(tx, amount, category, channel, t, st, pop, z, scale, cfg, reasons)
+    repeat_v = (_repeat(amount, category, channel, t, st, pop, z, scale, cfg, reasons)
                 if n and amount > 0 else 0.0)
     # --- a long silence, and the activity right after it --------------------------------
     wake = dormancy = 0.0
@@ -220,7 +223,7 @@ def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Obse
     for i in range(len(values)):
         if values[i] > floor:
             name = TERMS[i]
-            kept[name] = reasons.get(name) or _reason(name, tx, o, st)
+            kept[name] = reasons.get(name) or _reason(name, o, st)
     return values, kept, wake
 
 
@@ -260,9 +263,14 @@ def match_weights(tx: Transaction, st: CustomerState, pop: Population, cfg: Knob
     gap x 2 pi, another as x 2 (1 - pi), so the test stays a valid p-value whatever pi is.
     Only when a match is less likely than not (pi < 1/2) is it evidence; otherwise both
     weights are 1 (a customer who always buys the same way is judged by amounts alone)."""
+    return _match_weights(tx.merchant_category, tx.channel, st, pop, cfg)
+
+
+def _match_weights(category: str, channel: str, st: CustomerState, pop: Population,
+                   cfg: Knobs) -> tuple[float, float]:
+    """`match_weights` of a purchase of `category` through `channel`."""
     w = cfg.prior_weight
     cats, chans = st.categories, st.channels
-    category, channel = tx.merchant_category, tx.channel
     p_cat = (cats.get(category, 0) + w * pop.share("category", category)) / (
         sum(cats.values()) + w)
     p_chan = (chans.get(channel, 0) + w * pop.share("channel", channel)) / (
@@ -273,13 +281,13 @@ def match_weights(tx: Transaction, st: CustomerState, pop: Population, cfg: Knob
     return 2.0 * pi, 2.0 * (1.0 - pi)
 
 
-def _neighbours(tx: Transaction, amount: float, category: str, channel: str, t: float,
+def _neighbours(amount: float, category: str, channel: str, t: float,
                 st: CustomerState, pop: Population, cfg: Knobs
                 ) -> tuple[list[tuple[float, float]], int]:
     """(weighed gap, amount) of every purchase of the window, nearest first: the log gap
     to this amount (at least half a cent: closer amounts are equal), x `match_weights`
     (weighed only when the window holds a purchase); and how many of them have this
-    amount, category and channel exactly (`tx`'s, given read). One pass over the window."""
+    amount, category and channel exactly (the purchase's). One pass over the window."""
     la = math.log(amount)
     grain = 0.005 / amount
     window_s = cfg.repeat_window_s
@@ -293,21 +301,21 @@ def _neighbours(tx: Transaction, amount: float, category: str, channel: str, t: 
             exact += other == amount and match
     if not found:
         return [], 0
-    same, other_w = match_weights(tx, st, pop, cfg)
+    same, other_w = _match_weights(category, channel, st, pop, cfg)
     near = [(gap * (same if match else other_w), other) for gap, other, match in found]
     near.sort()
     return near, exact
 
 
-def _repeat(tx: Transaction, amount: float, category: str, channel: str, t: float,
-            st: CustomerState, pop: Population, z: float, scale: float, cfg: Knobs,
-            reasons: dict[str, str]) -> float:
+def _repeat(amount: float, category: str, channel: str, t: float, st: CustomerState,
+            pop: Population, z: float, scale: float, cfg: Knobs, reasons: dict[str, str]
+            ) -> float:
     """Repetition of similar purchases in a short window: the k nearest among the
     purchases of the window (amounts, weighed by whether category and channel match:
     `match_weights`), against the chance that k of them fall that close by coincidence
-    given the customer's amounts and habits (no fixed tolerance). `amount`, `category`
-    and `channel` are `tx`'s, given read."""
-    pairs, exact = _neighbours(tx, amount, category, channel, t, st, pop, cfg)
+    given the customer's amounts and habits (no fixed tolerance): a purchase of `amount`
+    in `category` through `channel`."""
+    pairs, exact = _neighbours(amount, category, channel, t, st, pop, cfg)
     if not pairs:
         return 0.0
     window_s = cfg.repeat_window_s
@@ -346,7 +354,7 @@ def _similar_amounts(amount: float, pairs: list[tuple[float, float]], count: int
             f"this one {amount:.2f}")
 
 
-def _reason(name: str, tx: Transaction, o: Observation, st: CustomerState) -> str:
+def _reason(name: str, o: Observation, st: CustomerState) -> str:
     if name == "amount_high":
         return f"amount {o.amount_ratio:.1f}x this customer's usual for {quoted(o.category)}"
     if name == "amount_low":
@@ -356,10 +364,20 @@ def _reason(name: str, tx: Transaction, o: Observation, st: CustomerState) -> st
     if name == "travel":
         return (f"{quoted(o.country)} {duration(o.travel_dt_s)} after a purchase in "
                 f"{quoted(o.prev_country)}")
-    value = {"country": tx.country, "device": tx.device, "ip_network": ipnet(tx.ip),
-             "channel": tx.channel, "category": tx.merchant_category}[name]
-    table = {"country": st.countries, "device": st.devices, "ip_network": st.ipnets,
-             "channel": st.channels, "category": st.categories}[name]
+    # the value and the customer's table of this name (`o` holds `tx`'s values): a chain
+    # of tests instead of two dictionaries built, five generic reads and an ipnet a call
+    if name == "country":
+        value, table = o.country, st.countries
+    elif name == "device":
+        value, table = o.device, st.devices
+    elif name == "ip_network":
+        value, table = o.ipnet, st.ipnets
+    elif name == "channel":
+        value, table = o.channel, st.channels
+    elif name == "category":
+        value, table = o.category, st.categories
+    else:
+        raise KeyError(name)
     label = name.replace("_", " ")
     seen = table.get(value, 0)
     value = quoted(value)

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as hyp
 
 from detector.core.config import CoreConfig
-from detector.core.features import event_seconds, observe
-from detector.core.habits import ipnet, learn, release
+from detector.core.features import event_seconds, ipnet, observe
+from detector.core.habits import learn, release
 from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import (

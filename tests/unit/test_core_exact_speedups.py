@@ -16,11 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
-from detector.core.features import event_seconds, observe
+from detector.core.features import event_seconds, ipnet, observe
 from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
 from detector.core.hourtail import BROKE, KERNEL, _near, _rank, _tail, hour_tail
 from detector.core.knobs import Knobs, in_night
 from detector.core.state import NOVELTY, Context, CustomerState, Population, _count, bump
+from detector.core.surprise import _bits, _reason, categorical
 from shared.schemas import Transaction
 
 
@@ -404,3 +405,168 @@ def test_the_hour_tail_cases_cover_every_route() -> None:
         for h in range(24):
             assert hour_tail(s, pop, h, cfg) == reference_hour_tail(s, pop, h, cfg)
     assert min(routes.values()) >= 10, routes
+
+
+class _Stamp:
+    """Only what `event_seconds` reads of a transaction."""
+
+    def __init__(self, timestamp: datetime) -> None:
+        self.timestamp = timestamp
+
+
+def reference_event_seconds(timestamp: datetime) -> float:
+    return (timestamp - datetime(1970, 1, 1)).total_seconds()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(
+    st.datetimes(),  # years 1 to 9999: beyond 2^53 microseconds of 1970 both ways
+    st.datetimes(datetime(1969, 12, 31), datetime(1970, 1, 2)),  # around 0, signs
+    st.datetimes(datetime(2020, 1, 1), datetime(2030, 1, 1))))  # the streams' dates
+def test_event_seconds_is_the_timedeltas_total_seconds(timestamp: datetime) -> None:
+    """`event_seconds` divides the microseconds itself where they convert to floats
+    exactly, else calls `total_seconds()`: the same float either way."""
+    got = event_seconds(_Stamp(timestamp))  # type: ignore[arg-type]
+    assert got.hex() == reference_event_seconds(timestamp).hex()
+
+
+def test_event_seconds_at_the_edges_of_the_exact_route() -> None:
+    """At 2^53 microseconds from 1970 and one either side, both signs (the route
+    changes there), and at the datetime type's ends."""
+    edges = [datetime(1970, 1, 1) + timedelta(microseconds=s * ((1 << 53) + d))
+             for s in (1, -1) for d in (-1, 0, 1)]
+    for timestamp in [*edges, datetime.min, datetime.max, datetime(1970, 1, 1)]:
+        got = event_seconds(_Stamp(timestamp))  # type: ignore[arg-type]
+        assert got.hex() == reference_event_seconds(timestamp).hex()
+
+
+def reference_low_share(pop: Population, z: float) -> float:
+    if z >= 0.0:
+        return 1.0
+    b = int(-z * 4)
+    low = pop.low
+    return (sum(low[b if b < len(low) else -1:]) + 1) / (pop.low_n + 1)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.integers(0, 20_000), min_size=121, max_size=121),
+       st.one_of(st.floats(-40.0, 1.0, allow_nan=False),
+                 st.sampled_from([0.0, -0.0, -0.25, -0.26, -30.0, -30.25, -30.5, -1e9])))
+def test_low_share_is_the_plain_sum_of_the_slice(low: list[int], z: float) -> None:
+    """`Population.low_share` sums its bins in a loop where it summed a slice: the same
+    (ints), the last bin alone beyond the range."""
+    pop = Population()
+    pop.low = list(low)
+    pop.low_n = sum(low)
+    assert pop.low_share(z).hex() == reference_low_share(pop, z).hex()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 255), min_size=24, max_size=24),
+       st.integers(0, 23), st.integers(1, 24))
+def test_observe_counts_the_hours_and_nights_as_the_plain_sums(
+        hours: list[int], start: int, length: int) -> None:
+    """`observe` adds the hour counts in loops over a bytes copy where it called `sum`."""
+    cfg = Knobs(CoreConfig(night_start_hour=start, night_end_hour=(start + length - 1) % 24 + 1))
+    s = CustomerState()
+    s.hours = bytearray(hours)
+    tx = Transaction(transaction_id="t", customer_id="c", timestamp=datetime(2024, 5, 1, 3),
+                     amount=10.0, country="IT", channel="app", device="pc",
+                     merchant_category="food", ip="10.0.0.1")
+    o = observe(tx, event_seconds(tx), s, Population(), cfg)
+    assert o.night_total == sum(hours)
+    assert o.night_count == sum(hours[h] for h in cfg.night_hours)
+
+
+def reference_reason_value(name: str, tx: Transaction, s: CustomerState) -> tuple[str, int]:
+    value = {"country": tx.country, "device": tx.device, "ip_network": ipnet(tx.ip),
+             "channel": tx.channel, "category": tx.merchant_category}[name]
+    table = {"country": s.countries, "device": s.devices, "ip_network": s.ipnets,
+             "channel": s.channels, "category": s.categories}[name]
+    return value, table.get(value, 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(["CH", "IT"]), st.sampled_from(["pc", "phone"]),
+       st.sampled_from(["10.1.2.3", "10.1.3.3", "2001:db8:1::1"]),
+       st.sampled_from(["app", "web"]), st.sampled_from(["food", "fuel"]),
+       st.integers(0, 3))
+def test_a_novelty_terms_reason_names_the_value_and_count_it_did(
+        country: str, device: str, ip: str, channel: str, category: str, seen: int) -> None:
+    """`_reason` picks the value and the customer's table by a chain of tests on the
+    observation where it built two dictionaries over the transaction: the same text, for
+    a value never seen and one seen `seen` times."""
+    s = CustomerState()
+    s.learnt = 7
+    known = {"country": "CH", "device": "pc", "ip_network": "10.1.2",
+             "channel": "app", "category": "food"}
+    for name, table in [("country", s.countries), ("device", s.devices),
+                        ("ip_network", s.ipnets), ("channel", s.channels),
+                        ("category", s.categories)]:
+        if seen:
+            table[known[name]] = seen
+    tx = Transaction(transaction_id="t", customer_id="c", timestamp=datetime(2024, 5, 1, 3),
+                     amount=10.0, country=country, channel=channel, device=device,
+                     merchant_category=category, ip=ip)
+    o = observe(tx, event_seconds(tx), s, Population(), Knobs(CoreConfig()))
+    for name in known:
+        value, count = reference_reason_value(name, tx, s)
+        label = name.replace("_", " ")
+        want = (f"{label} {value} never seen for this customer" if count == 0 else
+                f"{label} {value} seen only {count}x in 7 purchases")
+        assert _reason(name, o, s) == want
+
+
+def reference_categorical(table: dict[str, int], key: str, learnt: int, explore: float,
+                          pop: Population, attribute: str, recent: int, cfg: Knobs) -> float:
+    """`categorical` before `unused_mass`'s walk was folded into its pass (verbatim)."""
+    count = table.get(key, 0)
+    once = below = events = 0
+    for v in table.values():
+        once += v == 1
+        events += v
+        if v <= count:
+            below += v
+    k = cfg.new_value_prior
+    rate = (once + k * pop.new_rate(attribute)) / (explore + k)
+    full = len(pop.tables[attribute]) >= cfg.max_population_keys
+    if not learnt:
+        tail = 1.0 if full else pop.first_tail(attribute, key)
+    elif count == 0:
+        mass = 1.0 if full else pop.first_base(attribute, table, key)
+        tail = rate * mass
+        tail = tail if tail < 1.0 else 1.0
+    else:
+        p_new = rate * (1.0 if full else pop.unused_mass(attribute, table))
+        p_new = p_new if p_new < 1.0 else 1.0
+        tail = p_new + (1.0 - p_new) * below / events
+    share = cfg.context_weight * recent / cfg.context_size
+    return _bits(share if share > tail else tail, cfg.surprise_cap)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from("abcdefg"), st.integers(1, 6), max_size=5),
+       st.dictionaries(st.sampled_from("abcdefghijklmnopqrst"), st.integers(1, 40),
+                       max_size=20),
+       st.sampled_from("abcdefghz"), st.sampled_from([0, 1, 2, 30]),
+       st.floats(0.0, 50.0), st.sampled_from(["device", "ipnet", "country"]),
+       st.integers(0, 3), st.sampled_from([16, 10_000]), st.booleans(),
+       st.lists(st.floats(0.0, 50.0), min_size=2, max_size=2))
+def test_categorical_with_the_unused_walk_folded_in_is_the_two_pass_form(
+        table: dict[str, int], counts: dict[str, int], key: str, learnt: int,
+        explore: float, attribute: str, recent: int, max_keys: int, singles_known: bool,
+        novelty: list[float]) -> None:
+    """`categorical` adds the population's counts of the customer's values in its own pass
+    over their table (where `unused_mass` would walk it again): the same surprise, on
+    every route (first purchase, a new value, a known one; population tables full or not;
+    the population's singles recorded or counted)."""
+    pop = Population()
+    pop.tables[attribute] = counts
+    pop.total = sum(counts.values()) + 2
+    if singles_known:
+        pop.singles[attribute] = sum(1 for v in counts.values() if v == 1)
+    pop.novelty[attribute] = novelty
+    cfg = Knobs(CoreConfig(max_population_keys=max_keys))
+    got = categorical(table, key, learnt, explore, pop, attribute, recent, cfg)
+    want = reference_categorical(table, key, learnt, explore, pop, attribute, recent, cfg)
+    assert got.hex() == want.hex()

@@ -465,7 +465,7 @@ def test_the_neighbours_are_every_purchase_of_the_window_at_least_half_a_cent_ap
         (_T - 10, 100.0, "grocery", "web"),  # another channel: not exact
     ])
     buy = tx(9, START, 100.0)
-    near, exact = _neighbours(buy, buy.amount, buy.merchant_category, buy.channel, _T, st,
+    near, exact = _neighbours(buy.amount, buy.merchant_category, buy.channel, _T, st,
                               Population(), KNOBS)
     assert [other for _, other in near] == [100.0, 100.0, 100.0, 100.004, 0.8]
     assert [gap for gap, _ in near] == pytest.approx([grain] * 4 + [math.log(125.0)],
@@ -477,7 +477,7 @@ def _repeat_of(st: CustomerState, amount: float, density: float,
                config: CoreConfig = CONFIG) -> tuple[float, dict[str, str]]:
     reasons: dict[str, str] = {}
     buy = tx(9, START, amount)
-    value = _repeat(buy, amount, buy.merchant_category, buy.channel, _T, st, Population(),
+    value = _repeat(amount, buy.merchant_category, buy.channel, _T, st, Population(),
                     0.0, _scale_for(density), Knobs(config), reasons)
     return value, reasons
 
