@@ -94,11 +94,14 @@ def test_an_amount_above_its_level_is_counted_but_in_no_bin() -> None:
     assert pop.low_share(-0.01) == pytest.approx(1 / 3)
 
 
-@pytest.mark.parametrize("z", [0.0, 0.3, 7.0])
+@pytest.mark.parametrize("z", [-0.0, 0.0, 0.3, 7.0])
 def test_at_or_above_the_level_the_share_is_one(z: float) -> None:
+    """1 exactly at the level (either zero's sign), not the share of all the counted
+    amounts' bins (10 of 11 here: one amount above its level is counted in none)."""
     pop = Population()
     for _ in range(10):
         pop.learn_low(-2.0)
+    pop.learn_low(0.5)
     assert pop.low_share(z) == 1.0
 
 

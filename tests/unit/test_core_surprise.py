@@ -14,7 +14,7 @@ import detector.core.surprise as surprise_module
 from detector.core.calibration import Recalibration
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
-from detector.core.features import event_seconds, observe
+from detector.core.features import Observation, event_seconds, observe
 from detector.core.habits import learn, learn_habits
 from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z
@@ -967,3 +967,24 @@ def test_an_exact_repeat_counts_within_a_day_its_edge_included(gap_s: int,
         t = event_seconds(row)
         learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
     assert st.exact == exact
+
+
+def test_a_low_amounts_reason_gives_the_inverse_of_its_ratio_floored_at_1e_9() -> None:
+    """The low-amount reason is 1 / the ratio to the usual, rounded: 0.1 -> 1/10, 0.04 ->
+    1/25, and a ratio of 0 (or below 1e-9) is read as 1e-9, never a division by zero."""
+    s = CustomerState()
+    o = Observation()
+    for ratio, inverse in [(0.1, "10"), (0.04, "25"), (1e-9, "1000000000"),
+                           (0.0, "1000000000"), (1e-12, "1000000000")]:
+        o.amount_ratio = ratio
+        assert surprise_module._reason("amount_low", o, s) == (
+            f"amount 1/{inverse} of this customer's usual")
+
+
+def test_a_reason_for_a_name_that_is_no_term_is_a_key_error_naming_it() -> None:
+    """`_reason` of a name outside `TERMS` fails as a dictionary's look-up did, with the
+    name (what a caller's message shows), never with an empty text."""
+    for name in ("dormancy", "ipnet", ""):
+        with pytest.raises(KeyError) as raised:
+            surprise_module._reason(name, Observation(), CustomerState())
+        assert raised.value.args == (name,)
