@@ -14,6 +14,7 @@ from detector.core.stateparts import Changes
 from detector.dedupe import DedupeIndex
 from detector.isolation import CoreEngine
 from detector.snapshots import pack_state
+from shared.gcpause import gc_paused
 
 #: The detection core of one partition (detector.core.engine.PartitionEngine fits).
 Engine = CoreEngine
@@ -59,7 +60,10 @@ class CoreEngineFactory:
         return PartitionEngine.restore(data, self.config)
 
     def resume(self, parts: dict[str, bytes], customers: list[tuple[str, bytes]]) -> Engine:
-        return PartitionEngine.resume(parts, customers, self.config)
+        # millions of small acyclic objects at a large restore: a cyclic collection would
+        # only rescan them again and again (most of a 1,000,000-customer restore)
+        with gc_paused():
+            return PartitionEngine.resume(parts, customers, self.config)
 
 
 class Output(Protocol):

@@ -32,7 +32,6 @@ from detector.core.refit import PendingFit
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
 from detector.core.table import CustomerTable, Held
-from shared.gcpause import gc_paused
 
 CUSTOMER_MAGIC = b"ASC\x03"
 PART_MAGIC = b"ASP\x03"
@@ -112,8 +111,9 @@ def decode(parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
     if missing:
         raise ValueError(f"state parts missing: {', '.join(missing)}")
     meta = _unpart("meta", parts["meta"])
-    with gc_paused():  # packed as read: a restore makes no object per customer
-        numbered = [_packed_record(cid, data) for cid, data in customers]
+    # packed as read: a restore makes no object per customer (the shell pauses the cyclic
+    # GC around it: `detector.partition.CoreEngineFactory.resume`)
+    numbered = [_packed_record(cid, data) for cid, data in customers]
     if len(numbered) != meta["customers"]:
         raise ValueError(f"{len(numbered)} customer records, the checkpoint has "
                          f"{meta['customers']}")
