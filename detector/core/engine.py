@@ -120,7 +120,7 @@ class PartitionEngine:
             state = table.get(tx.customer_id, t)
             release(state, pop, cfg, t)
             obs = observe(tx, t, state, pop, cfg)
-            raw, reasons, wake = terms(tx, t, state, pop, obs, cfg)
+            raw, reasons, wake = terms(t, state, pop, obs, cfg)
             values = calibration.apply(raw)
             total = combine(values, cfg)
             if state.learnt >= cfg.min_history:
@@ -131,7 +131,7 @@ class PartitionEngine:
                 pop.learn_low(amount_z(state, obs, cfg)[0])
             vectors.append(model_vector(values, obs))
             pending.append((tx, apply_rules(obs, cfg), values, reasons, total, first + i))
-            learn(tx, t, state, pop, cfg, obs, total, wake)
+            learn(t, state, pop, cfg, obs, total, wake)
         self._processed = first + len(txs)
         segments.append((start, len(txs), self._model))
         if added < len(vectors):

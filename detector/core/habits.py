@@ -18,7 +18,6 @@ from typing import Final, cast
 from detector.core.features import Observation
 from detector.core.knobs import Knobs
 from detector.core.state import NOVELTY, CustomerState, Population, Recent, bump
-from shared.schemas import TransactionView as Transaction
 
 #: A held event: (country, device, IP network, channel, category, hour, log amount).
 Held = tuple[str, str, str, str, str, int, float]
@@ -29,11 +28,11 @@ MAX_WINDOW: Final = 32
 WINDOW_S: Final = 86400.0
 
 
-def learn(tx: Transaction, t: float, st: CustomerState, pop: Population, cfg: Knobs,
-          o: Observation, surprise: float, wake: float) -> None:
-    """Fold `tx` into the state after it was scored with combined surprise `surprise` and
-    dormancy surprise `wake`; `o` is `observe`'s of `tx` (its values are read from it:
-    native fields, where each of the transaction's is a generic look-up when compiled)."""
+def learn(t: float, st: CustomerState, pop: Population, cfg: Knobs, o: Observation,
+          surprise: float, wake: float) -> None:
+    """Fold the transaction at event time `t` that `observe` measured as `o` (its values
+    are read there: native fields, where each of a transaction's is a generic look-up
+    compiled) into the state, after it scored combined surprise `surprise`, dormancy `wake`."""
     release(st, pop, cfg, t)
     suspicious = surprise >= cfg.quarantine_above and cfg.quarantine_s > 0
     held: Held = (o.country, o.device, o.ipnet, o.channel, o.category, o.hour, o.log_amount)

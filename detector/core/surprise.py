@@ -26,7 +26,6 @@ from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z, low_rate
 from detector.core.rules import duration, needed_seconds, quoted
 from detector.core.state import NOVELTY, CustomerState, Population
-from shared.schemas import TransactionView as Transaction
 
 #: The rule each term grades (its reason gives way to the rule's when the rule fires).
 GRADES: Final[dict[str, str]] = {
@@ -131,12 +130,12 @@ _NOVEL: Final[list[tuple[str, int]]] = [
     (a, NOVELTY.index(a)) for a in ("country", "device", "ipnet", "channel", "category")]
 
 
-def terms(tx: Transaction, t: float, st: CustomerState, pop: Population, o: Observation,
-          cfg: Knobs) -> tuple[list[float], dict[str, str], float]:
+def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Knobs
+          ) -> tuple[list[float], dict[str, str], float]:
     """Every term (in `TERMS` order), the reasons of those above the floor, and the
-    surprise of the gap before this event (remembered as a return from silence). `o` is
-    `observe`'s of `tx`: the transaction's values are read from it (native fields, where
-    each of the transaction's is a generic look-up when compiled)."""
+    surprise of the gap before this event (remembered as a return from silence), of the
+    transaction at event time `t` that `observe` measured as `o` (its values are read
+    there: native fields, where each of a transaction's is a generic look-up compiled)."""
     cap, w_ctx, size = cfg.surprise_cap, cfg.context_weight, cfg.context_size
     ctx = st.context
     n = st.n
@@ -252,23 +251,18 @@ def _rate(t: float, st: CustomerState, pop: Population, cfg: Knobs,
     return max(best, 0.0)
 
 
-def match_weights(tx: Transaction, st: CustomerState, pop: Population, cfg: Knobs
-                  ) -> tuple[float, float]:
+def match_weights(category: str, channel: str, st: CustomerState, pop: Population,
+                  cfg: Knobs) -> tuple[float, float]:
     """How a neighbour's amount gap is weighed in `_repeat`: (same category and channel as
-    this purchase, not both). A neighbour is similar by amount *and* by what was bought:
-    the chance that another purchase falls within d of this amount is split into two cells,
-    one that matches (chance pi, the customer's category share times their channel share,
-    each shrunk to the population's, `prior_weight` events) and one that does not (1 - pi),
-    each given half of the test (a union bound over the two cells): a match counts as a
-    gap x 2 pi, another as x 2 (1 - pi), so the test stays a valid p-value whatever pi is.
-    Only when a match is less likely than not (pi < 1/2) is it evidence; otherwise both
-    weights are 1 (a customer who always buys the same way is judged by amounts alone)."""
-    return _match_weights(tx.merchant_category, tx.channel, st, pop, cfg)
-
-
-def _match_weights(category: str, channel: str, st: CustomerState, pop: Population,
-                   cfg: Knobs) -> tuple[float, float]:
-    """`match_weights` of a purchase of `category` through `channel`."""
+    this purchase of `category` through `channel`, not both). A neighbour is similar by
+    amount *and* by what was bought: the chance that another purchase falls within d of
+    this amount is split into two cells, one that matches (chance pi, the customer's
+    category share times their channel share, each shrunk to the population's,
+    `prior_weight` events) and one that does not (1 - pi), each given half of the test (a
+    union bound over the two cells): a match counts as a gap x 2 pi, another as
+    x 2 (1 - pi), so the test stays a valid p-value whatever pi is. Only when a match is
+    less likely than not (pi < 1/2) is it evidence; otherwise both weights are 1 (a
+    customer who always buys the same way is judged by amounts alone)."""
     w = cfg.prior_weight
     cats, chans = st.categories, st.channels
     p_cat = (cats.get(category, 0) + w * pop.share("category", category)) / (
@@ -301,7 +295,7 @@ def _neighbours(amount: float, category: str, channel: str, t: float,
             exact += other == amount and match
     if not found:
         return [], 0
-    same, other_w = _match_weights(category, channel, st, pop, cfg)
+    same, other_w = match_weights(category, channel, st, pop, cfg)
     near = [(gap * (same if match else other_w), other) for gap, other, match in found]
     near.sort()
     return near, exact

@@ -347,7 +347,7 @@ def _learn(st: CustomerState, pop: Population, tx: Transaction, surprise: float,
     t, knobs = event_seconds(tx), Knobs(cfg)
     release(st, pop, knobs, t)
     o = observe(tx, t, st, pop, knobs)
-    learn(tx, t, st, pop, knobs, o, surprise, 0.0)
+    learn(t, st, pop, knobs, o, surprise, 0.0)
 
 
 @pytest.mark.parametrize(("surprise", "held"), [(2.999, False), (3.0, True), (3.001, True)])
@@ -433,7 +433,7 @@ def test_novel_countries_and_hops_are_counted_once_each() -> None:
 def _terms_of(st: CustomerState, pop: Population, tx: Transaction) -> dict[str, float]:
     t = event_seconds(tx)
     o = observe(tx, t, st, pop, KNOBS)
-    values, _, _ = terms(tx, t, st, pop, o, KNOBS)
+    values, _, _ = terms(t, st, pop, o, KNOBS)
     return dict(zip(TERMS, values, strict=True))
 
 
@@ -493,7 +493,7 @@ def test_a_hop_counts_as_too_fast_exactly_below_the_flight_time(km: float, dt_s:
     t = event_seconds(tx)
     o = observe(tx, t, st, pop, KNOBS)
     o.travel_km, o.travel_dt_s = km, dt_s
-    learn(tx, t, st, pop, KNOBS, o, 0.0, 0.0)
+    learn(t, st, pop, KNOBS, o, 0.0, 0.0)
     assert st.fast == int(fast) and pop.fast[0] == int(fast)
 
 
@@ -554,8 +554,8 @@ def _judge_and_learn(st: CustomerState, pop: Population, tx: Transaction
     t = event_seconds(tx)
     release(st, pop, KNOBS, t)
     o = observe(tx, t, st, pop, KNOBS)
-    values, reasons, wake = terms(tx, t, st, pop, o, KNOBS)
-    learn(tx, t, st, pop, KNOBS, o, 0.0, wake)
+    values, reasons, wake = terms(t, st, pop, o, KNOBS)
+    learn(t, st, pop, KNOBS, o, 0.0, wake)
     return dict(zip(TERMS, values, strict=True)), reasons
 
 
@@ -746,7 +746,7 @@ def test_learning_an_event_first_learns_the_holds_that_are_due() -> None:
     assert "tablet" not in st.devices
     tx = _tx(T0 + timedelta(seconds=CONFIG.quarantine_s))
     t = event_seconds(tx)
-    learn(tx, t, st, pop, KNOBS, observe(tx, t, st, pop, KNOBS), 0.0, 0.0)  # no release
+    learn(t, st, pop, KNOBS, observe(tx, t, st, pop, KNOBS), 0.0, 0.0)  # no release
     assert "tablet" in st.devices and not st.pending
     assert st.learnt == 3 and sum(st.explore) > 0.0  # learnt against the population
 
@@ -783,7 +783,7 @@ def test_the_travel_term_grows_with_log2_of_how_much_too_fast_full_from_twice(
     def travel(ratio: float) -> float:
         o.travel_km = CONFIG.travel_slack_km + CONFIG.travel_speed_kmh * 2.0  # 2 h needed
         o.travel_dt_s = 7200.0 / ratio
-        values, _, _ = terms(tx, t, st, pop, o, KNOBS)
+        values, _, _ = terms(t, st, pop, o, KNOBS)
         return values[TERMS.index("travel")]
 
     full = travel(8.0)

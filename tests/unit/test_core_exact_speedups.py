@@ -330,7 +330,7 @@ def test_the_windows_keep_the_events_the_plain_filters_keep(
         recent = [*[r for r in s.recent if abs(t - r[0]) <= horizon], entry]
         window = [r for r in s.window if abs(t - r[0]) <= WINDOW_S]
         exact = s.exact + any(r[1] == amount for r in window)
-        learn(tx, t, s, pop, cfg, observe(tx, t, s, pop, cfg), 0.0, 0.0)
+        learn(t, s, pop, cfg, observe(tx, t, s, pop, cfg), 0.0, 0.0)
         assert s.recent == recent[-2 * cfg.burst_min_count - 8:]
         assert s.window == [*window, entry][-MAX_WINDOW:]
         assert s.exact == exact

@@ -400,7 +400,7 @@ def test_a_match_weighs_a_repeat_only_when_less_likely_than_not(
     st = CustomerState()
     st.categories, st.channels = {"grocery": 1}, {"app": app, "web": web}
     config = CONFIG.model_copy(update={"prior_weight": 0.0})
-    got = match_weights(tx(1, START), st, Population(), Knobs(config))
+    got = match_weights("grocery", "app", st, Population(), Knobs(config))
     assert got == pytest.approx(weights, rel=1e-12)
 
 
@@ -423,7 +423,7 @@ def test_a_match_is_shrunk_to_the_populations_shares_of_category_and_channel(
     st = CustomerState()
     st.categories, st.channels = categories, channels
     config = CONFIG.model_copy(update={"prior_weight": 2.0})
-    got = match_weights(tx(1, START, category="fuel", channel="web"), st, pop, Knobs(config))
+    got = match_weights("fuel", "web", st, pop, Knobs(config))
     assert got == pytest.approx(weights, rel=1e-12)
 
 
@@ -588,7 +588,7 @@ def _learnt(amounts: list[float]) -> tuple[CustomerState, Population]:
     for i, amount in enumerate(amounts):
         row = tx(i, START + timedelta(hours=i), amount)
         t = event_seconds(row)
-        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+        learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
     return st, pop
 
 
@@ -604,7 +604,7 @@ def test_an_amount_at_or_above_the_level_has_the_logistics_low_term(robust_z: fl
     o.amount_z = robust_z
     z, _ = amount_z(st, o, KNOBS)
     assert (z == 0.0) is (robust_z == 0.0) and z >= 0.0
-    values, _, _ = terms(row, t, st, pop, o, KNOBS)
+    values, _, _ = terms(t, st, pop, o, KNOBS)
     assert values[TERMS.index("amount_low")] == pytest.approx(-math.log(tail_sf(-z)))
     if robust_z == 0.0:
         assert values[TERMS.index("amount_low")] == pytest.approx(math.log(2.0))
@@ -625,13 +625,13 @@ def test_the_recent_level_caps_the_amount_term_from_three_learnt_events(
         s = st if row.customer_id == "c1" else others.setdefault(row.customer_id,
                                                                  CustomerState())
         t = event_seconds(row)
-        learn(row, t, s, pop, KNOBS, observe(row, t, s, pop, KNOBS), 0.0, 0.0)
+        learn(t, s, pop, KNOBS, observe(row, t, s, pop, KNOBS), 0.0, 0.0)
     assert len(st.context) == purchases
     row = tx(99, START + timedelta(hours=10), 500.0)
     t = event_seconds(row)
     o = observe(row, t, st, pop, KNOBS)
     assert o.amount_z > 8.0  # far above the long level in every case
-    high = terms(row, t, st, pop, o, KNOBS)[0][TERMS.index("amount_high")]
+    high = terms(t, st, pop, o, KNOBS)[0][TERMS.index("amount_high")]
     assert (high < CONFIG.surprise_floor) is capped
 
 
@@ -646,7 +646,7 @@ def test_a_first_purchase_surprises_only_by_its_values(floor: float) -> None:
     pop = _learnt([20.0, 30.0, 40.0])[1]  # a population that knows other values
     row = tx(0, START, 5000.0, country="BR", device="desktop", channel="web")
     t = event_seconds(row)
-    values, reasons, wake = terms(row, t, st, pop, observe(row, t, st, pop, cfg), cfg)
+    values, reasons, wake = terms(t, st, pop, observe(row, t, st, pop, cfg), cfg)
     named = dict(zip(TERMS, values, strict=True))
     novelty = ("country", "device", "ip_network", "channel", "category")
     assert [v for name, v in named.items() if name not in novelty] == [0.0] * 7
@@ -660,12 +660,12 @@ def test_while_every_purchase_is_held_the_hour_is_not_judged() -> None:
     st, pop = _learnt([])
     first = tx(0, START, 40.0)
     t = event_seconds(first)
-    learn(first, t, st, pop, KNOBS, observe(first, t, st, pop, KNOBS),
+    learn(t, st, pop, KNOBS, observe(first, t, st, pop, KNOBS),
           CONFIG.quarantine_above, 0.0)
     assert (st.n, st.learnt, len(st.pending)) == (1, 0, 1)
     row = tx(1, START + timedelta(minutes=1), 45.0)
     t = event_seconds(row)
-    values = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
+    values = terms(t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
     assert values[TERMS.index("hour")] == 0.0
 
 def _moved(change: dict[str, str], hours: tuple[int, ...], judged_hour: int
@@ -680,10 +680,10 @@ def _moved(change: dict[str, str], hours: tuple[int, ...], judged_hour: int
              for j, h in enumerate(hours)]
     for row in rows:
         t = event_seconds(row)
-        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+        learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
     row = tx(99, datetime(2025, 4, 20, judged_hour), **change)  # type: ignore[arg-type]
     t = event_seconds(row)
-    values = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
+    values = terms(t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
     return dict(zip(TERMS, values, strict=True))
 
 
@@ -716,10 +716,10 @@ def test_micro_amounts_repeated_in_the_hour_are_judged_as_repeats(amount: float)
     rows += [tx(30 + j, datetime(2025, 4, 10, 12, j), amount) for j in range(3)]
     for row in rows:
         t = event_seconds(row)
-        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+        learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
     row = tx(99, datetime(2025, 4, 10, 12, 5), amount)
     t = event_seconds(row)
-    values, reasons, _ = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)
+    values, reasons, _ = terms(t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)
     assert values[TERMS.index("repeat")] > CONFIG.surprise_floor
     assert reasons["repeat"] == f"repeats an amount of {amount:g} within 60 min"
 
@@ -738,7 +738,7 @@ def test_a_silence_is_judged_against_the_mean_gap_shrunk_to_the_populations(
     row = tx(2, START + timedelta(hours=1, seconds=gap_s))
     t = event_seconds(row)
     assert t - st.last_t == gap_s
-    values = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
+    values = terms(t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
     assert values[TERMS.index("dormancy")] == pytest.approx(2.0 * math.log1p(gap_s / (2.0 * mean)))
 
 
@@ -748,11 +748,11 @@ def test_a_return_from_silence_worth_exactly_twice_the_events_own_is_not_shared(
     st, pop = _learnt([50.0, 50.0])
     row = tx(2, START + timedelta(days=30))
     t = event_seconds(row)
-    own = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[2]
+    own = terms(t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[2]
     assert own > CONFIG.surprise_floor
     for before, shared in ((2.0 * own, False), (math.nextafter(2.0 * own, math.inf), True)):
         st.wake = (t - 600.0, before)
-        values, reasons, _ = terms(row, t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)
+        values, reasons, _ = terms(t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)
         assert values[TERMS.index("dormancy")] == (before * 0.5 if shared else own)
         assert reasons["dormancy"].endswith(
             "after a return from silence" if shared else "of silence")
@@ -769,7 +769,7 @@ def _hop(speed_kmh: float, dt_s: float, fast: tuple[int, list[float]] | None = N
     for i in range(10):
         row = tx(i, START + timedelta(hours=i), country="XA")
         t = event_seconds(row)
-        learn(row, t, st, pop, cfg, observe(row, t, st, pop, cfg), 0.0, 0.0)
+        learn(t, st, pop, cfg, observe(row, t, st, pop, cfg), 0.0, 0.0)
     if fast is not None:
         st.hops = st.fast = fast[0]
         pop.fast = fast[1]
@@ -777,7 +777,7 @@ def _hop(speed_kmh: float, dt_s: float, fast: tuple[int, list[float]] | None = N
     t = event_seconds(row)
     o = observe(row, t, st, pop, cfg)
     assert (o.travel_km, o.travel_dt_s) == (0.5, dt_s)
-    values, reasons, _ = terms(row, t, st, pop, o, cfg)
+    values, reasons, _ = terms(t, st, pop, o, cfg)
     return values[TERMS.index("travel")], reasons.get("travel")
 
 
@@ -817,7 +817,7 @@ def test_the_population_counts_each_value_of_a_learnt_purchase_in_its_own_table(
     row = tx(0, START, country="AT", category="fuel", channel="web", device="desktop",
              ip="10.9.9.9")
     t = event_seconds(row)
-    learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+    learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
     assert pop.tables == {"country": {"AT": 1}, "category": {"fuel": 1},
                           "channel": {"web": 1}, "device": {"desktop": 1},
                           "ipnet": {"10.9.9": 1}}
@@ -831,7 +831,7 @@ def test_a_hop_of_under_a_kilometre_too_fast_for_the_settings_is_counted_as_fast
     for i, (minutes, country) in enumerate(((0, "XA"), (60, "XA"), (65, "XB"))):
         row = tx(i, START + timedelta(minutes=minutes), country=country)
         t = event_seconds(row)
-        learn(row, t, st, pop, cfg, observe(row, t, st, pop, cfg), 0.0, 0.0)
+        learn(t, st, pop, cfg, observe(row, t, st, pop, cfg), 0.0, 0.0)
     assert (st.hops, st.fast, pop.fast) == (1, 1, [1.0, 2.0])
 
 
@@ -844,7 +844,7 @@ def test_only_a_return_from_silence_above_the_floor_is_remembered(above: float,
     row = tx(1, START + timedelta(days=30))
     t = event_seconds(row)
     wake = CONFIG.surprise_floor + above
-    learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, wake)
+    learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, wake)
     assert st.wake == ((t, wake) if kept else (-math.inf, 0.0))
 
 
@@ -856,11 +856,11 @@ def test_a_quiet_purchase_after_a_return_from_silence_does_not_replace_it() -> N
         row = tx(2 + minutes, START + timedelta(days=30, minutes=minutes))
         t = event_seconds(row)
         o = observe(row, t, st, pop, KNOBS)
-        values, reasons, wake = terms(row, t, st, pop, o, KNOBS)
+        values, reasons, wake = terms(t, st, pop, o, KNOBS)
         if minutes == 0:
             returned = wake
             assert returned > CONFIG.surprise_floor
-        learn(row, t, st, pop, KNOBS, o, 0.0, wake)
+        learn(t, st, pop, KNOBS, o, 0.0, wake)
     assert values[TERMS.index("dormancy")] == returned * 0.5
     assert reasons["dormancy"] == "20 min after a return from silence"
 
@@ -901,11 +901,11 @@ def test_the_night_share_counts_the_held_night_purchases_with_the_recent_ones() 
     rows = [tx(j, datetime(2025, 3, 3 + j, h)) for j, h in enumerate(hours)]
     for row in rows:
         t = event_seconds(row)
-        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+        learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
     for j in range(2):
         row = tx(20 + j, datetime(2025, 3, 20, 3, 10 * j))
         t = event_seconds(row)
-        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS),
+        learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS),
               CONFIG.quarantine_above, 0.0)
     assert (len(st.context), len(st.pending)) == (8, 2)
     row = tx(30, datetime(2025, 3, 20, 3, 30))
@@ -944,7 +944,7 @@ def test_the_clock_keeps_a_recent_event_exactly_one_window_old(
     first = tx(0, START, 12.0)
     for row in (first, tx(1, START + timedelta(seconds=gap_s), 50.0)):
         t = event_seconds(row)
-        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+        learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
     again = tx(2, START + timedelta(seconds=gap_s), 12.0)
     assert observe(again, event_seconds(again), st, pop, KNOBS).dup_age_s == dup_age
 
@@ -954,7 +954,7 @@ def test_the_population_counts_every_learnt_purchase_in_its_hour() -> None:
     for i, hours in enumerate((10, 10, 10, 11)):
         row = tx(i, START.replace(hour=0) + timedelta(days=i, hours=hours))
         t = event_seconds(row)
-        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+        learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
     assert (pop.hours[9], pop.hours[10], pop.hours[11], sum(pop.hours)) == (0, 3, 1, 4)
 
 
@@ -965,7 +965,7 @@ def test_an_exact_repeat_counts_within_a_day_its_edge_included(gap_s: int,
     for i, seconds in enumerate((0, gap_s)):
         row = tx(i, START + timedelta(seconds=seconds), 12.0)
         t = event_seconds(row)
-        learn(row, t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+        learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
     assert st.exact == exact
 
 
