@@ -58,7 +58,7 @@ def record(txs: list[Transaction], config: CoreConfig, term: str
     def spy_terms(*args):  # type: ignore[no-untyped-def]
         out = real_terms(*args)
         raw.append(out[0][i])
-        learnt.append(args[2].learnt)
+        learnt.append(args[1].learnt)  # terms(t, st, pop, o, cfg)
         return out
 
     def spy_apply(self: Recalibration, values: list[float]) -> list[float]:
