@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Final, cast
 
 from detector.core.geo import distance_km
+from detector.core.hourtail import night_mass
 from detector.core.knobs import Knobs, in_night
 from detector.core.state import CustomerState, Population
 from shared.schemas import TransactionView as Transaction
@@ -200,6 +201,10 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     recent_n = len(ctx) + len(pending)
     if recent_n:
         o.night_share = max(o.night_share, recent_nights / recent_n)
+    if in_night(hour, mask) and hn >= cfg.odd_hour_min_history \
+            and o.night_share <= cfg.odd_hour_max_share:
+        # hours changing (the hour term's mixture): the night share it expects now
+        o.night_share = max(o.night_share, night_mass(st, pop, cfg.night_hours, cfg))
     # seen: learnt, or in a purchase on hold (a country used 20 min ago was seen)
     o.country_seen = st.countries.get(country, 0) + held_here
     # its share among the last learnt and the held events: a new home is familiar quickly

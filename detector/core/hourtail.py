@@ -16,7 +16,7 @@ the habit), so they give the same floats to the last bit as the plain sort and s
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Final, cast
 
 from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
@@ -115,43 +115,83 @@ def _tail(q: list[float], hour: int) -> float:
     return _tail_of(_near(q), hour)
 
 
-def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs) -> float:
-    """Share of the customer's hours, spread +-1 h, at most as common as this one there.
+def recent_hours(st: CustomerState) -> list[int]:
+    """The hours of the customer's recent events: the last learnt ones and those on hold.
+    A purchase on hold has not taught the habits (`habits.learn`), but where it happened in
+    the day is a fact about the customer's day now: a purchase at 03 h twenty minutes
+    after one at 03 h is no news about the hour (the first was)."""
+    hours = [c[5] for c in st.context]
+    for _, e in st.pending:
+        hours.append(cast("tuple[str, str, str, str, str, int, float]", e)[5])
+    return hours
 
-    A change under way counts: when at least two of the last learnt events broke the long
-    habit (each had a tail below e^-3 there: two of eight happen by chance to about one
-    customer in twenty), the hours are a mixture of the long habit and the recent events'
-    hours, weighted by the share of recent events that broke it. The recent hours are few,
-    so their profile spreads each over +-2 h and keeps one pseudo-event spread over the
-    whole day (a new regime's shape is unknown): a new night shift is learnt after a few
-    nights."""
+
+def _profile(st: CustomerState, pop: Population, cfg: Knobs
+             ) -> tuple[bytes, float, float, list[float]]:
+    """The customer's hours (a copy), the prior's weight per population count, the
+    denominator, and the profile spread +-1 h (`_spread`)."""
     hours = bytes(st.hours)  # a copy: mypyc indexes bytes natively, a bytearray generically
     hn = 0
     for i in range(len(hours)):
         hn += hours[i]
-    if hn == 0:
-        return 1.0
     w = cfg.prior_weight
     k = w / (pop.total + 24.0)
     d = hn + w
-    common = pop.hours
-    near = _spread(hours, common, k, d)
-    ctx = st.context
-    if len(ctx) < 2:
+    return hours, k, d, (_spread(hours, pop.hours, k, d) if hn else [])
+
+
+def _mixture(hours: bytes, common: list[int], k: float, d: float, recent: list[int],
+             broke: list[int]) -> list[float]:
+    """The long habit mixed with the recent hours that broke it (see `hour_tail`)."""
+    q = [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
+    share = len(broke) / len(recent)
+    spread = share / (len(broke) + 1.0)
+    mix = [(1.0 - share) * x + spread / 24.0 for x in q]
+    for h in broke:
+        for step, weight in enumerate(KERNEL):
+            mix[(h + step - 2) % 24] += spread * weight
+    return mix
+
+
+def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs) -> float:
+    """Share of the customer's hours, spread +-1 h, at most as common as this one there.
+
+    A change under way counts: when at least two of the recent events (the last learnt
+    and those on hold, `recent_hours`) broke the long habit (each had a tail below e^-3
+    there: two of eight happen by chance to about one customer in twenty), the hours are a
+    mixture of the long habit and the recent events' hours, weighted by the share of
+    recent events that broke it. The recent hours are few, so their profile spreads each
+    over +-2 h and keeps one pseudo-event spread over the whole day (a new regime's shape
+    is unknown): a new night shift is learnt after a few nights."""
+    hours, k, d, near = _profile(st, pop, cfg)
+    if not near:
+        return 1.0
+    recent = recent_hours(st)
+    if len(recent) < 2:
         return _tail_of(near, hour)
     mine, edge = _rank(near, hour)
-    n = 0
-    for c in ctx:
-        if near[c[5]] < edge:
-            n += 1
-    if n >= 2:
-        broke = [c[5] for c in ctx if near[c[5]] < edge]
-        q = [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
-        share = len(broke) / len(ctx)
-        spread = share / (len(broke) + 1.0)
-        mix = [(1.0 - share) * x + spread / 24.0 for x in q]
-        for h in broke:
-            for step, weight in enumerate(KERNEL):
-                mix[(h + step - 2) % 24] += spread * weight
-        return _tail(mix, hour)
+    broke = [h for h in recent if near[h] < edge]
+    if len(broke) >= 2:
+        return _tail(_mixture(hours, pop.hours, k, d, recent, broke), hour)
     return mine
+
+
+def night_mass(st: CustomerState, pop: Population, night: tuple[int, ...], cfg: Knobs
+               ) -> float:
+    """The share of the night hours in the profile `hour_tail` judges an hour by while a
+    change is under way (its mixture); 0 when none is (the long habit's own share is the
+    rule's smoothed count). A night worker's evenings that broke the habit make the night
+    next to them likely too, as they do for the hour term."""
+    hours, k, d, near = _profile(st, pop, cfg)
+    recent = recent_hours(st)
+    if not near or len(recent) < 2:
+        return 0.0
+    edge = _rank(near, 0)[1]
+    broke = [h for h in recent if near[h] < edge]
+    if len(broke) < 2:
+        return 0.0
+    mix = _mixture(hours, pop.hours, k, d, recent, broke)
+    mass = 0.0
+    for h in night:
+        mass += mix[h]
+    return mass

@@ -52,7 +52,8 @@ def reference_tail(q: list[float], hour: int) -> float:
 
 
 def reference_hour_tail(s: CustomerState, pop: Population, hour: int, cfg: Knobs) -> float:
-    """`hour_tail` as of a9ac2a5, its `_tails` and `_tail` being the references above."""
+    """`hour_tail` as of a9ac2a5, its `_tails` and `_tail` being the references above (the
+    recent hours: the last learnt events' and, since, the held ones')."""
     hours = s.hours
     hn = sum(hours)
     if hn == 0:
@@ -62,10 +63,10 @@ def reference_hour_tail(s: CustomerState, pop: Population, hour: int, cfg: Knobs
     d = hn + w
     common = pop.hours
     q = [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
-    ctx = s.context
+    ctx = [c[5] for c in s.context] + [e[5] for _, e in s.pending]  # type: ignore[index]
     if len(ctx) >= 2:
         full = reference_tails(q)
-        broke = [c[5] for c in ctx if full[c[5]] <= BROKE]
+        broke = [h for h in ctx if full[h] <= BROKE]
         if len(broke) >= 2:
             share = len(broke) / len(ctx)
             spread = share / (len(broke) + 1.0)
@@ -343,10 +344,14 @@ def test_the_log_of_a_count_as_a_float_is_the_log_of_the_int() -> None:
         assert math.log(float(count)).hex() == math.log(count).hex()
 
 
-def _state(hours: list[int], recent: list[int]) -> CustomerState:
+def _state(hours: list[int], recent: list[int], held: int = 0) -> CustomerState:
+    """A customer with these hours; `recent` the hours of their last events, the last
+    `held` of them on hold."""
     s = CustomerState()
     s.hours = bytearray(hours)
-    s.context = [_context(h) for h in recent]
+    cut = len(recent) - held
+    s.context = [_context(h) for h in recent[:cut]]
+    s.pending = [(0.0, _context(h)) for h in recent[cut:]]
     return s
 
 
@@ -387,21 +392,23 @@ def test_the_hour_tail_cases_cover_every_route() -> None:
     """Seeded profiles like the property test's, every hour of each: bit-identical, and
     each route taken many times (so the comparison above is not vacuous)."""
     rng, cfg = random.Random(14), Knobs(CoreConfig())
-    routes = {"none": 0, "few": 0, "habit": 0, "mixture": 0, "ties": 0}
+    routes = {"none": 0, "few": 0, "habit": 0, "mixture": 0, "ties": 0, "held": 0}
     for case in range(300):
         hours = [rng.choice([0, 0, 0, 0, 1, 1, 2, 3, 7, 40]) * (case % 20 > 0)
                  for _ in range(24)]
         common = [rng.randint(0, 3) for _ in range(24)]
-        s = _state(hours, [rng.randrange(24) for _ in range(rng.randint(0, 8))])
+        recent = [rng.randrange(24) for _ in range(rng.randint(0, 8))]
+        s = _state(hours, recent, rng.randint(0, len(recent)) if case % 3 == 0 else 0)
         pop = _population(common, rng.randint(0, 50))
         q = [(c + 3.0 / (pop.total + 24.0) * (p + 1.0)) / (sum(hours) + 3.0)
              for c, p in zip(hours, common, strict=True)]
         full = reference_tails(q)
-        broke = sum(1 for c in s.context if full[c[5]] <= BROKE)
-        route = ("none" if not sum(hours) else "few" if len(s.context) < 2
+        broke = sum(1 for h in recent if full[h] <= BROKE)
+        route = ("none" if not sum(hours) else "few" if len(recent) < 2
                  else "mixture" if broke >= 2 else "habit")
         routes[route] += 1
         routes["ties"] += len(set(full)) < 24
+        routes["held"] += route == "mixture" and bool(s.pending)
         for h in range(24):
             assert hour_tail(s, pop, h, cfg) == reference_hour_tail(s, pop, h, cfg)
     assert min(routes.values()) >= 10, routes
