@@ -27,35 +27,32 @@ def _day_customer(days: int = 60) -> list[Transaction]:
     return sorted([*_crowd(), *_regular(days)], key=lambda r: r.timestamp)
 
 
-def test_a_night_purchase_after_one_on_hold_is_not_charged_for_its_hour_again(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_night_purchase_after_one_on_hold_is_not_charged_for_its_hour_again() -> None:
     """The first night purchase is held (it looked anomalous); twenty minutes later the
     customer is still awake at 02 h: the hour is no news (before: charged the same again)."""
     base = _day_customer()
     night = base[-1].timestamp.replace(hour=0) + timedelta(days=1)
     first = tx(200, night + timedelta(hours=2, minutes=10), 45.0)
     second = tx(201, night + timedelta(hours=2, minutes=30), 47.0)
-    terms = scored_terms([*base, first, second], monkeypatch)
+    terms = scored_terms([*base, first, second])
     assert terms[-2]["hour"] > CONFIG.surprise_floor + 4
     assert terms[-1]["hour"] <= ONCE_RECENT + 1e-9  # was within 0.1 of the first's
 
 
-def test_a_night_shift_is_learnt_from_its_first_nights_held_purchases(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_night_shift_is_learnt_from_its_first_nights_held_purchases() -> None:
     """Three purchases a night between 01 and 03 h: from the second night on, no hour
     term above the floor, and the first night's third purchase (two on hold) neither."""
     base = _day_customer()
     night = base[-1].timestamp.replace(hour=0) + timedelta(days=1)
     rows = [tx(200 + 3 * d + k, night + timedelta(days=d, hours=1, minutes=40 * k + 7 * d),
                45.0 + k) for d in range(4) for k in range(3)]
-    hour = [t["hour"] for t in scored_terms([*base, *rows], monkeypatch)[-len(rows):]]
+    hour = [t["hour"] for t in scored_terms([*base, *rows])[-len(rows):]]
     assert hour[0] > CONFIG.surprise_floor + 4
     assert hour[2] <= CONFIG.surprise_floor
     assert max(hour[3:]) <= CONFIG.surprise_floor
 
 
-def test_a_night_takeover_still_finds_its_device_unknown(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_night_takeover_still_finds_its_device_unknown() -> None:
     """Three purchases within 40 minutes at 02 h on a new device, channel and network: the
     hour of the later ones counts as known, their device, network and channel do not, and
     each is still held (its combined surprise reaches `quarantine_above`)."""
@@ -66,7 +63,7 @@ def test_a_night_takeover_still_finds_its_device_unknown(
     held: list[int] = []
     engine = PartitionEngine(CONFIG)
     engine.process(base)
-    terms = scored_terms([*base, *attack], monkeypatch)[-3:]
+    terms = scored_terms([*base, *attack])[-3:]
     for row in attack:
         engine.process([row])
         state = engine._customers.get("c1", event_seconds(row))
