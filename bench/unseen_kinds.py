@@ -67,6 +67,9 @@ class Stream:
             if rows[i]["is_anomaly"] not in ("True", "true", "1"):
                 self.history[rows[i]["customer_id"]].append(i)
         self.used: set[str] = set()
+        self.categories: dict[str, set[str]] = defaultdict(set)  # every row's, any label
+        for r in rows:
+            self.categories[r["customer_id"]].add(r["merchant_category"])
         ids = [r["transaction_id"] for r in rows]
         self.next_id = max((int(x) for x in ids if x.isdigit()), default=0) + 1
         self.numeric = all(x.isdigit() for x in ids)
@@ -95,9 +98,6 @@ class Stream:
         self.used.add(c)
         t = lo + (hi - lo) * float(self.rng.random())
         return c, self.habitual_time(c, t)
-
-    def history_rows(self, c: str) -> list[Row]:
-        return [self.rows[i] for i in self.history[c]]
 
     def before(self, c: str, t: datetime) -> list[Row]:
         return [self.rows[i] for i in self.history[c] if self.times[i] < t]
@@ -132,6 +132,7 @@ class Stream:
         row["is_anomaly"], row["anomaly_type"] = str(kind != "normal"), kind
         self.rows.append(row)
         self.times.append(t)
+        self.categories[row["customer_id"]].add(row["merchant_category"])
 
 
 def salami_drift(s: Stream) -> int:
@@ -141,16 +142,16 @@ def salami_drift(s: Stream) -> int:
     c, t0 = picked
     span = min(int(s.rng.integers(21, 43)) * DAY, s.end - t0)
     top = float(s.rng.uniform(2.5, 5.0))
-    labelled = 0
-    for i in s.history[c]:
-        if t0 <= s.times[i] < t0 + span:
-            factor = top ** ((s.times[i] - t0) / span)
-            row = s.rows[i]
-            row["amount"] = f"{float(row['amount']) * factor:.2f}"
-            if factor >= 1.5:
-                row["is_anomaly"], row["anomaly_type"] = "True", "SALAMI_DRIFT"
-                labelled += 1
-    return labelled
+    drift = [(i, top ** ((s.times[i] - t0) / span)) for i in s.history[c]
+             if t0 <= s.times[i] < t0 + span]
+    if not any(factor >= 1.5 for _, factor in drift):
+        return 0
+    for i, factor in drift:
+        row = s.rows[i]
+        row["amount"] = f"{float(row['amount']) * factor:.2f}"
+        if factor >= 1.5:
+            row["is_anomaly"], row["anomaly_type"] = "True", "SALAMI_DRIFT"
+    return sum(factor >= 1.5 for _, factor in drift)
 
 
 def mule_equal_amounts(s: Stream) -> int:
@@ -174,8 +175,7 @@ def stealth_new_category(s: Stream) -> int:
     if picked is None:
         return 0
     c, t0 = picked
-    known = {r["merchant_category"] for r in s.history_rows(c)}
-    fresh = sorted(set(s.values["merchant_category"]) - known)
+    fresh = sorted(set(s.values["merchant_category"]) - s.categories[c])
     if not fresh:
         return 0
     category = s.pick(fresh)
@@ -298,11 +298,27 @@ def inject(rows: list[Row], seed: int, rate: float = 0.001,
     for kind in kinds:
         done = tries = 0
         while done < target and tries < 50 * target:
-            done += KINDS[kind](s)
+            used = set(s.used)
+            placed_now = KINDS[kind](s)
+            if not placed_now:  # the customer picked did not fit: free for another kind
+                s.used = used
+            done += placed_now
             tries += 1
         placed[kind] = done
     order = sorted(range(len(s.rows)), key=s.times.__getitem__)
     return [s.rows[i] for i in order], placed
+
+
+def read_rows(path: str) -> tuple[list[str], list[Row]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or ()), list(reader)
+
+
+def prefixed(rows: list[Row], prefix: str) -> list[Row]:
+    """`rows` as other customers: customer and transaction ids prefixed."""
+    return [{**r, "customer_id": prefix + r["customer_id"],
+             "transaction_id": prefix + r["transaction_id"]} for r in rows]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -313,10 +329,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=0.001,
                         help="labelled rows per kind, as a share of the input's rows")
     parser.add_argument("--kinds", nargs="*", choices=tuple(KINDS), default=list(KINDS))
+    parser.add_argument("--mix-in", action="append", default=[], metavar="CSV",
+                        help="also these customers (ids prefixed m1-, m2-, ...: e.g. a "
+                        "population generated with other settings over the same dates)")
     args = parser.parse_args(argv)
-    with open(args.source, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        header, rows = list(reader.fieldnames or ()), list(reader)
+    header, rows = read_rows(args.source)
+    for k, path in enumerate(args.mix_in, 1):
+        rows += prefixed(read_rows(path)[1], f"m{k}-")
     out, placed = inject(rows, args.seed, args.rate, args.kinds)
     with open(args.out, "w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, header, lineterminator="\n")

@@ -103,9 +103,10 @@ def kind_lines(name: str, mask: np.ndarray, flags: np.ndarray, scores: np.ndarra
     return out
 
 
-def activity_lines(txs: Sequence[Transaction], flags: np.ndarray, y: np.ndarray
-                   ) -> list[str]:
-    """The flag rate of normal rows by customer activity and by history position."""
+def activity_lines(txs: Sequence[Transaction], flags: np.ndarray, y: np.ndarray,
+                   terms: np.ndarray, floor: float) -> list[str]:
+    """The flag rate of normal rows by customer activity and by history position, and
+    the terms above the floor most often among the flagged ones."""
     days = max(1.0, (txs[-1].timestamp - txs[0].timestamp).total_seconds() / 86400)
     per_customer = Counter(t.customer_id for t in txs)
     rate = np.array([per_customer[t.customer_id] / days for t in txs])
@@ -122,9 +123,13 @@ def activity_lines(txs: Sequence[Transaction], flags: np.ndarray, y: np.ndarray
             m = normal & (values >= lo) & (values < hi if label == "rows/day" else values <= hi)
             if m.any():
                 customers = len({txs[int(i)].customer_id for i in np.flatnonzero(m)})
+                hit = m & flags
+                above = (terms[hit] > floor).mean(axis=0) if hit.any() else np.zeros(len(TERMS))
+                top = ", ".join(f"{TERMS[j]} {100 * above[j]:.0f}%"
+                                for j in np.argsort(-above)[:3] if above[j] > 0)
                 out.append(f"  {label} {lo:g}-{hi:g}: {100 * flags[m].mean():5.2f}% of "
                            f"{int(m.sum()):>6} rows, {customers} customers "
-                           f"({flags[m].mean() / base:.1f}x)")
+                           f"({flags[m].mean() / base:.1f}x); flagged rows: {top or '-'}")
     return out
 
 
@@ -148,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in sorted(set(types[y])):
         print("\n".join(kind_lines(name, types == name, flags, scores, order, terms, rules,
                                    config.surprise_floor)))
-    print("\n".join(activity_lines(txs, flags, y)))
+    print("\n".join(activity_lines(txs, flags, y, terms, config.surprise_floor)))
     return 0
 
 
