@@ -8,13 +8,16 @@ bench/quality.py at the budget, and prints per anomaly kind: recall, the median 
 how often each rule fires, and per surprise term the share of the kind's rows where the
 (recalibrated) term is above the floor and its median there; then the same for the missed
 rows. The false-alarm side: the share of normal rows flagged, by the customer's activity
-(rows per day over the data's span) and by the row's position in the customer's history.
+(rows per day over the data's span) and by the row's position in the customer's history,
+with the terms that fire most on the flagged ones and those that exceed 3 on more than
+1.5 e^-3 of the group's normal rows (a term miscalibrated for this kind of customer).
 Labels are read only after scoring.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections import Counter
@@ -127,9 +130,14 @@ def activity_lines(txs: Sequence[Transaction], flags: np.ndarray, y: np.ndarray,
                 above = (terms[hit] > floor).mean(axis=0) if hit.any() else np.zeros(len(TERMS))
                 top = ", ".join(f"{TERMS[j]} {100 * above[j]:.0f}%"
                                 for j in np.argsort(-above)[:3] if above[j] > 0)
+                # calibration at s = 3: P(term > 3) / e^-3 among these normal rows
+                ratio = (terms[m] > 3.0).mean(axis=0) / math.exp(-3.0)
+                hot = ", ".join(f"{TERMS[j]} {ratio[j]:.1f}" for j in np.argsort(-ratio)[:3]
+                                if ratio[j] > 1.5)
                 out.append(f"  {label} {lo:g}-{hi:g}: {100 * flags[m].mean():5.2f}% of "
                            f"{int(m.sum()):>6} rows, {customers} customers "
-                           f"({flags[m].mean() / base:.1f}x); flagged rows: {top or '-'}")
+                           f"({flags[m].mean() / base:.1f}x); flagged rows: {top or '-'}; "
+                           f"P(term > 3) / e^-3 above 1.5: {hot or '-'}")
     return out
 
 
