@@ -1,6 +1,6 @@
 """Why each anomaly kind is caught or missed, and false alarms by customer activity.
 
-    .venv/bin/python bench/unseen_report.py unseen.csv [--budget 0.02]
+    AUDITSTREAM_CORE=python .venv/bin/python bench/unseen_report.py unseen.csv [--budget 0.02]
 
 Scores a labelled CSV with one engine (the Python core: the terms are recorded as the
 engine computes them, as bench/term_calibration.py does), takes the hybrid flag of
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -26,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ["AUDITSTREAM_CORE"] = "python"  # the spy needs the Python core's global look-up
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality import budget_flags
 
+import detector.core
 import detector.core.engine as engine_module
 from detector.core.calibration import TERMS, Recalibration
 from detector.core.config import CoreConfig
@@ -45,6 +44,9 @@ POSITION = ((1, 5), (6, 20), (21, 100), (101, 10**9))
 def score_with_terms(txs: Sequence[Transaction], config: CoreConfig
                      ) -> tuple[list[ScoredTransaction], np.ndarray]:
     """The engine's scored rows and every row's recalibrated terms (rows x TERMS)."""
+    if not detector.core.KIND.startswith("python"):
+        raise SystemExit("the terms are recorded from the Python core only: run with "
+                         "AUDITSTREAM_CORE=python (same outputs, bench/core_parity.py)")
     calibrated: list[list[float]] = []
     real_apply = Recalibration.apply
 
