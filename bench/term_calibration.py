@@ -24,15 +24,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import detector.core.engine as engine_module
-from detector.core.calibration import TERMS, Recalibration
+from detector.core.calibration import TERMS
 from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
 from shared.schemas import Transaction
 
 LEVELS = (2.0, 3.0, 4.0, 5.0, 6.0)
 BUCKETS = ((5, 20), (20, 40), (40, 10**9))
-#: The engine's name for the term function, replaced by a recording one during the run.
-HOOK = "terms"
 
 
 def _dataset(args: argparse.Namespace) -> list[Transaction]:
@@ -53,26 +51,13 @@ def record(txs: list[Transaction], config: CoreConfig, term: str
     raw: list[float] = []
     calibrated: list[float] = []
     learnt: list[int] = []
-    real_terms, real_apply = getattr(engine_module, HOOK), Recalibration.apply
-
-    def spy_terms(*args):  # type: ignore[no-untyped-def]
-        out = real_terms(*args)
-        raw.append(out[0][i])
-        learnt.append(args[1].learnt)  # terms(t, st, pop, o, cfg)
-        return out
-
-    def spy_apply(self: Recalibration, values: list[float]) -> list[float]:
-        out = real_apply(self, values)
-        calibrated.append(out[i])
-        return out
-
-    setattr(engine_module, HOOK, spy_terms)
-    Recalibration.apply = spy_apply  # type: ignore[method-assign]
-    try:
-        engine_module.PartitionEngine(config).process(txs)
-    finally:
-        setattr(engine_module, HOOK, real_terms)
-        Recalibration.apply = real_apply  # type: ignore[method-assign]
+    engine = PartitionEngine(config)
+    engine.tap = []
+    engine.process(txs)
+    for values, mapped, _, seen in engine.tap:
+        raw.append(values[i])
+        calibrated.append(mapped[i])
+        learnt.append(seen)
     return np.array(raw), np.array(calibrated), np.array(learnt)
 
 

@@ -15,31 +15,20 @@ import numpy as np
 
 from detector.core import legacy, stateformat, stateparts
 from detector.core.config import CoreConfig
-from detector.core.features import Observation, event_seconds, observe
-from detector.core.habits import learn, release
 from detector.core.knobs import Knobs
-from detector.core.lowtail import amount_z
 from detector.core.model import RULES_ONLY, FeatureSample, FittedModel
-from detector.core.reasons import top_reasons
 from detector.core.refit import Refits
-from detector.core.rules import RULES, apply_rules
+from detector.core.rowloop import Pending, Tap, score_rows, verdict
+from detector.core.rules import RULES
 from detector.core.state import Population
-from detector.core.surprise import TERMS, Recalibration, combine, terms, to_score
+from detector.core.surprise import TERMS, Recalibration
 from detector.core.table import CustomerTable
-from detector.core.verdict import Verdict, scored_fields
+from detector.core.verdict import scored_fields
 from shared.schemas import ScoredTransaction, TransactionView
 
 _RULE_NAMES = tuple(RULES)
 #: Columns of the model's feature matrix: every surprise term, then population rarity.
 MODEL_FEATURES: tuple[str, ...] = (*TERMS, "country_rarity", "category_rarity")
-#: One row's verdict inputs: (tx, fired rules, term values, term reasons, surprise, position).
-Pending = tuple[TransactionView, dict[str, str], list[float], dict[str, str], float, int]
-
-
-def model_vector(values: list[float], o: Observation) -> tuple[float, ...]:
-    return (*values, o.country_rarity, o.category_rarity)
-
-
 #: Shared by every output row: frozen rows never change it (model_copy copies it).
 _FIELDS_SET = set(ScoredTransaction.model_fields)
 _NO_RULES = dict.fromkeys(RULES, False)
@@ -74,6 +63,9 @@ class PartitionEngine:
         self._model: FittedModel | None = None
         self._refits = Refits(config)
         self._processed = 0
+        #: When a list, every row's terms are appended to it as scored (`rowloop.Tap`):
+        #: for measuring (bench/term_calibration.py) and tests; None in service.
+        self.tap: Tap | None = None
 
     @property
     def processed(self) -> int:
@@ -109,29 +101,20 @@ class PartitionEngine:
         first = self._processed
         refits = self._refits
         event = refits.next_event(first)
-        for i, tx in enumerate(txs):
+        n = len(txs)
+        i = 0
+        while i < n:
             if first + i == event:  # a fit starts and/or a model takes over (detector.core.refit)
                 segments.append((start, i, self._model))
                 sample.extend(vectors[added:])
                 added = start = i
                 self._model = refits.step(first + i, sample) or self._model
                 event = refits.next_event(first + i + 1)
-            t = event_seconds(tx)
-            state = table.get(tx.customer_id, t)
-            release(state, pop, cfg, t)
-            obs = observe(tx, t, state, pop, cfg)
-            raw, reasons, wake = terms(t, state, pop, obs, cfg)
-            values = calibration.apply(raw)
-            total = combine(values, cfg)
-            if state.learnt >= cfg.min_history:
-                calibration.learn(raw)
-            # the low tail's shape, from amounts that look ordinary in every other way
-            # (their own term would always exclude the far ones)
-            if state.n and total - combine(values[:2], cfg) < cfg.quarantine_above:
-                pop.learn_low(amount_z(state, obs, cfg)[0])
-            vectors.append(model_vector(values, obs))
-            pending.append((tx, apply_rules(obs, cfg), values, reasons, total, first + i))
-            learn(t, state, pop, cfg, obs, total, wake)
+            # the rows before the next event (an event behind never comes: as row by row)
+            stop = min(n, event - first) if event > first + i else n
+            score_rows(txs, i, stop, first, table, pop, calibration, cfg, pending, vectors,
+                       self.tap)
+            i = stop
         self._processed = first + len(txs)
         segments.append((start, len(txs), self._model))
         if added < len(vectors):
@@ -144,46 +127,9 @@ class PartitionEngine:
                     strengths[a:b] = model.strength(matrix[a:b])
         models = [m for a, b, m in segments for _ in range(a, b)]
         return [
-            self._verdict(row, strength, model)
+            verdict(row, strength, model, self.partition, self._knobs)
             for row, strength, model in zip(pending, strengths.tolist(), models, strict=True)
         ]
-
-    def _verdict(self, row: Pending, strength: float, model: FittedModel | None
-                 ) -> Any:
-        cfg = self._knobs
-        _, fired, values, term_reasons, total, position = row
-        model_score: float | None = None
-        model_reason = None
-        if model is not None:
-            model_score = round(model.score(strength), 6)
-            # The forest's own surprise, weighted, adds its excess over the floor (0 default).
-            total += cfg.model_weight * max(0.0, strength - cfg.surprise_floor)
-            if model_score >= cfg.ml_threshold:
-                model_reason = "unusual combination of habits (model)"
-        if fired:
-            total += cfg.rule_surprise * len(fired)
-            triggered = [name for name in _RULE_NAMES if name in fired]
-            rule_flags = {name: name in fired for name in _RULE_NAMES}
-        else:
-            triggered = []
-            rule_flags = dict(_NO_RULES)
-        reasons = (top_reasons(fired, values, term_reasons, model_reason, cfg.surprise_floor)
-                   if fired or term_reasons or model_reason else [])
-        score = round(min(max(to_score(total, cfg), 0.0), 1.0), 6)
-        ml_flag = model_score is not None and model_score >= cfg.ml_threshold
-        return Verdict(
-            score=score,
-            model_score=model_score,
-            is_ml_flag=ml_flag,
-            rule_flags=rule_flags,
-            is_rule_flag=bool(fired),
-            is_flag=ml_flag or bool(fired) or score >= cfg.score_threshold,
-            reasons_top3=reasons,
-            triggered_rules=triggered,
-            model_version=model.version if model else RULES_ONLY,
-            source_partition=self.partition,
-            source_offset=None if self.partition is None else position,
-        )
 
     def snapshot(self) -> bytes:
         """The engine's whole state in the explicit, versioned format (`stateformat`)."""

@@ -24,17 +24,14 @@ def _after(base: list[Transaction]) -> datetime:
     return base[-1].timestamp + timedelta(days=1)
 
 
-def test_a_first_purchase_in_a_country_nobody_uses_surprises(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_first_purchase_in_a_country_nobody_uses_surprises() -> None:
     """A new customer draws values the way everybody does: their first purchase in a
     country nobody uses is about a 1-in-(rows + 1) event; one in the crowd's country is not
     a surprise at all."""
     base = sorted(_crowd(), key=lambda r: r.timestamp)
     end = _after(base)
-    nobody = scored_terms([*base, tx(900, end, 45.0, customer="new", country="ZZ")],
-                          monkeypatch)[-1]
-    usual = scored_terms([*base, tx(900, end, 45.0, customer="new")], monkeypatch)[-1]
+    nobody = scored_terms([*base, tx(900, end, 45.0, customer="new", country="ZZ")])[-1]
+    usual = scored_terms([*base, tx(900, end, 45.0, customer="new")])[-1]
     # ln(rows + 1): the Good-Turing mass of values nobody used (none of this crowd's new
     # customers brought one beyond what that mass predicts: the stream's very first did)
     assert nobody["country"] == pytest.approx(math.log(len(base) + 1), abs=0.01)
@@ -51,7 +48,7 @@ def _newcomers(own_device: bool, start: datetime, n: int = 30) -> list[Transacti
 
 @pytest.mark.parametrize("own_device", [True, False])
 def test_a_first_purchase_is_judged_at_the_rate_new_customers_bring_new_values(
-    monkeypatch: pytest.MonkeyPatch, own_device: bool,
+    own_device: bool,
 ) -> None:
     """Where every new customer brings a device nobody used, the next one doing so is no
     surprise (the population's first purchases teach that rate, suspicious or not); where
@@ -60,16 +57,14 @@ def test_a_first_purchase_is_judged_at_the_rate_new_customers_bring_new_values(
     rows = sorted([*base, *_newcomers(own_device, _after(base))], key=lambda r: r.timestamp)
     last = tx(0, rows[-1].timestamp + timedelta(hours=1), 45.0, customer="late",
               device="dev-late")
-    device = scored_terms([*rows, last], monkeypatch)[-1]["device"]
+    device = scored_terms([*rows, last])[-1]["device"]
     if own_device:  # 30 of 40 first purchases brought their own: more than half
         assert device < -math.log(0.5)
     else:
         assert device > CONFIG.surprise_floor + 2
 
 
-def test_a_ring_of_new_accounts_in_a_country_nobody_uses(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_ring_of_new_accounts_in_a_country_nobody_uses() -> None:
     """Ten new customers whose first purchase is in ZZ, nobody else's country: the first of
     them is as surprising as a value nobody used (ln(rows + 1)), and held back from the
     population; later ones less, as each first purchase in a value nobody used beyond
@@ -81,7 +76,7 @@ def test_a_ring_of_new_accounts_in_a_country_nobody_uses(
     firsts = [tx(800 + c, end + timedelta(minutes=c), 45.0, customer=f"new{c}", country="ZZ")
               for c in range(10)]
     last = tx(899, end + timedelta(hours=1), 45.0, country="ZZ")
-    terms = scored_terms([*base, *firsts, last], monkeypatch)
+    terms = scored_terms([*base, *firsts, last])
     ring = [t["country"] for t in terms[len(base):-1]]
     assert ring[0] == pytest.approx(math.log(len(base) + 1), abs=0.01)
     # the first ones are held back; as first purchases keep bringing a value nobody used
@@ -98,9 +93,7 @@ _COUNTRIES = [f"K{i:02d}" for i in range(24)]
 _WEIGHTS = [0.7**i for i in range(24)]
 
 
-def test_first_purchases_drawn_like_everybodys_are_calibrated(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_first_purchases_drawn_like_everybodys_are_calibrated() -> None:
     """New customers whose first country is drawn from the crowd's distribution: the share
     of first purchases whose country term exceeds s is about e^-s (at most 1.3x; at least
     0.4x, so the term does say something)."""
@@ -116,7 +109,7 @@ def test_first_purchases_drawn_like_everybodys_are_calibrated(
     end = _after(crowd)
     firsts = [tx(0, end + timedelta(seconds=k), 45.0, customer=f"new{k}",
                  country=rng.choices(_COUNTRIES, _WEIGHTS)[0]) for k in range(3000)]
-    terms = scored_terms([*crowd, *firsts], monkeypatch)[len(crowd):]
+    terms = scored_terms([*crowd, *firsts])[len(crowd):]
     country = np.array([t["country"] for t in terms])
     for s in (1.0, 2.0, 3.0):
         share = float((country > s).mean())
@@ -131,7 +124,7 @@ def _alternating(n: int, customer: str, away: str) -> list[Transaction]:
 
 @pytest.mark.parametrize(("history", "large"), [("home", True), ("alternating", False)])
 def test_a_fast_hop_is_as_surprising_as_the_customers_rate_of_changing_country(
-    monkeypatch: pytest.MonkeyPatch, history: str, large: bool,
+    history: str, large: bool,
 ) -> None:
     """CH, then US an hour later (too fast for a flight). The short hour is the activity
     term's; given it, the hop is as improbable as a change of country is for this customer:
@@ -141,7 +134,7 @@ def test_a_fast_hop_is_as_surprising_as_the_customers_rate_of_changing_country(
     base = sorted([*_crowd(), *own], key=lambda r: r.timestamp)
     end = _after(base)
     rows = [*base, tx(500, end, 45.0), tx(501, end + timedelta(hours=1), 46.0, country="US")]
-    travel = scored_terms(rows, monkeypatch)[-1]["travel"]
+    travel = scored_terms(rows)[-1]["travel"]
     hops = 0 if history == "home" else 40  # before the last purchase: 41 of them
     hop_rate = (hops + CONFIG.prior_weight * 0.1) / (41 + CONFIG.prior_weight)
     if large:
@@ -151,9 +144,7 @@ def test_a_fast_hop_is_as_surprising_as_the_customers_rate_of_changing_country(
         assert travel < 0.1
 
 
-def test_the_activity_and_travel_terms_do_not_count_one_short_gap_twice(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_activity_and_travel_terms_do_not_count_one_short_gap_twice() -> None:
     """Customers who buy every few days, each time in CH or US at random: a purchase soon
     after another is rare (the activity term says how rare) and, given that, a change of
     country is a coin flip. Where both terms are high they must be as rare as their product
@@ -166,7 +157,7 @@ def test_the_activity_and_travel_terms_do_not_count_one_short_gap_twice(
             t += timedelta(hours=rng.expovariate(1 / 72.0))
             rows.append(tx(i, t, 45.0, customer=f"r{c}", country=rng.choice(["CH", "US"])))
     rows.sort(key=lambda r: r.timestamp)
-    terms = scored_terms(rows, monkeypatch)
+    terms = scored_terms(rows)
     rate = np.array([t["rate"] for t in terms])
     travel = np.array([t["travel"] for t in terms])
     for a, b in ((2.0, 2.0), (3.0, 2.0), (2.0, 2.5)):

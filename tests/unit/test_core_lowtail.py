@@ -55,24 +55,23 @@ def _established(rows: list[Transaction], terms: list[dict[str, float]], after: 
     return kept
 
 
-def test_low_amounts_spread_additively_are_calibrated(monkeypatch: pytest.MonkeyPatch
-                                                       ) -> None:
+def test_low_amounts_spread_additively_are_calibrated() -> None:
     """Amounts ~ Normal(level, level/3): in log terms their low tail is far heavier than a
     logistic's (1/10 of the level is ~1 in 300, which the logistic calls ~e^-12). The share
     of established rows with amount_low above s is about e^-s, deep in the tail too."""
     rows = additive_stream()
-    kept = _established(rows, scored_terms(rows, monkeypatch))
+    kept = _established(rows, scored_terms(rows))
     low = np.array([k["amount_low"] for k in kept])
     for s in (3.0, 4.0, 5.0, 6.0):
         share = float((low > s).mean())
         assert 0.3 * math.exp(-s) <= share <= 1.5 * math.exp(-s), (s, share)
 
 
-def test_log_normal_amounts_keep_their_calibration(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_log_normal_amounts_keep_their_calibration() -> None:
     """Amounts that are log-logistic around the level (the term's own model): the low
     side stays calibrated (the population's share only ever adds probability)."""
     rows = habitual_stream()
-    kept = _established(rows, scored_terms(rows, monkeypatch))
+    kept = _established(rows, scored_terms(rows))
     low = np.array([k["amount_low"] for k in kept])
     for s in (1.0, 2.0, 3.0, 4.0):
         share = float((low > s).mean())
@@ -242,9 +241,7 @@ def test_a_low_amount_ordinary_otherwise_is_counted_one_odd_otherwise_is_not() -
     assert plain._population.low_n == odd._population.low_n + 1
 
 
-def test_the_same_low_amount_is_judged_by_the_populations_low_tail(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_same_low_amount_is_judged_by_the_populations_low_tail() -> None:
     """The same 1/10 purchase of a customer with a narrow habit: amid customers whose low
     amounts are rare (log-logistic) it stays very surprising; amid customers whose amounts
     are spread additively (1/10 of the usual happens) it is about their rate of it."""
@@ -253,7 +250,7 @@ def test_the_same_low_amount_is_judged_by_the_populations_low_tail(
         mine = [tx(500 + i, end + timedelta(hours=5 * i), 100.0 + i % 3, customer="n1")
                 for i in range(20)]
         probe = tx(599, mine[-1].timestamp + timedelta(hours=5), 10.0, customer="n1")
-        return scored_terms([*crowd, *mine, probe], monkeypatch)[-1]["amount_low"]
+        return scored_terms([*crowd, *mine, probe])[-1]["amount_low"]
 
     light = probe_after(habitual_stream())
     heavy = probe_after(additive_stream(customers=30, per_customer=160))
