@@ -1,6 +1,6 @@
 """What if repeated tail events accumulated? An estimate, outside the core, of a proposed term.
 
-    AUDITSTREAM_CORE=python .venv/bin/python bench/accumulate_whatif.py unseen.csv [--changes F]
+    .venv/bin/python bench/accumulate_whatif.py unseen.csv [--changes sidecar.csv]
 
 The terms are calibrated: on a customer's own habits a term exceeds s on about e^-s of
 the rows. So among a customer's last n events (within `WINDOW_S`, at most `LAST`), the

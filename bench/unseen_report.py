@@ -1,9 +1,9 @@
 """Why each anomaly kind is caught or missed, and false alarms by customer activity.
 
-    AUDITSTREAM_CORE=python .venv/bin/python bench/unseen_report.py unseen.csv [--budget 0.02]
+    .venv/bin/python bench/unseen_report.py unseen.csv [--budget 0.02]
 
-Scores a labelled CSV with one engine (the Python core: the terms are recorded as the
-engine computes them, as bench/term_calibration.py does), takes the hybrid flag of
+Scores a labelled CSV with one engine (the terms recorded as the engine computes them,
+through its tap, as bench/term_calibration.py does), takes the hybrid flag of
 bench/quality.py at the budget, and prints per anomaly kind: recall, the median score,
 how often each rule fires, and per surprise term the share of the kind's rows where the
 (recalibrated) term is above the floor and its median there; then the same for the missed
@@ -30,9 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality import budget_flags
 
-import detector.core
 import detector.core.engine as engine_module
-from detector.core.calibration import TERMS, Recalibration
+from detector.core.calibration import TERMS
 from detector.core.config import CoreConfig
 from shared.csv_io import load_sorted
 from shared.schemas import ScoredTransaction, Transaction
@@ -43,24 +42,12 @@ POSITION = ((1, 5), (6, 20), (21, 100), (101, 10**9))
 
 def score_with_terms(txs: Sequence[Transaction], config: CoreConfig
                      ) -> tuple[list[ScoredTransaction], np.ndarray]:
-    """The engine's scored rows and every row's recalibrated terms (rows x TERMS)."""
-    if not detector.core.KIND.startswith("python"):
-        raise SystemExit("the terms are recorded from the Python core only: run with "
-                         "AUDITSTREAM_CORE=python (same outputs, bench/core_parity.py)")
-    calibrated: list[list[float]] = []
-    real_apply = Recalibration.apply
-
-    def spy_apply(self: Recalibration, values: list[float]) -> list[float]:
-        out = real_apply(self, values)
-        calibrated.append(list(out))
-        return out
-
-    Recalibration.apply = spy_apply  # type: ignore[method-assign]
-    try:
-        rows = engine_module.PartitionEngine(config, 0).process(list(txs))
-    finally:
-        Recalibration.apply = real_apply  # type: ignore[method-assign]
-    return rows, np.array(calibrated)
+    """The engine's scored rows and every row's recalibrated terms (rows x TERMS), read
+    from the engine's tap (detector.core.rowloop)."""
+    engine = engine_module.PartitionEngine(config, 0)
+    engine.tap = []
+    rows = engine.process(list(txs))
+    return rows, np.array([mapped for _, mapped, _, _ in engine.tap])
 
 
 def order_cells(mask: np.ndarray, order: np.ndarray, flags: np.ndarray) -> str:
