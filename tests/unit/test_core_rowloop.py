@@ -98,3 +98,18 @@ def test_the_forest_adds_its_weighted_excess_over_the_floor(strength: float,
     plain = verdict(row, strength, None, None, knobs)
     assert plain.score == round(to_score(2.0, knobs), 6)
     assert plain.model_score is None and plain.source_offset is None
+
+
+@pytest.mark.parametrize(("model_score", "flagged"), [(0.599999, False), (0.6, True),
+                                                      (0.600001, True)])
+def test_the_model_flags_and_explains_from_exactly_ml_threshold(model_score: float,
+                                                                flagged: bool) -> None:
+    """`model_score` at `ml_threshold` (0.6) is an ML flag with the model's reason; a
+    millionth below is neither."""
+    knobs = Knobs(CoreConfig())
+    assert knobs.ml_threshold == 0.6
+    row: Pending = (None, {}, [*ZEROS], {}, 0.0, 0)  # type: ignore[assignment]
+    out = verdict(row, model_score * 10.0, _Model(), None, knobs)
+    assert out.model_score == model_score
+    assert out.is_ml_flag is flagged and out.is_flag is flagged
+    assert out.reasons_top3 == (["unusual combination of habits (model)"] if flagged else [])
