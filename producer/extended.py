@@ -22,7 +22,8 @@ Legitimate changes (never labelled: the rows stay `normal`; listed in a sidecar 
 - busy_season: for everybody, `busy_season_days` days with `busy_season_factor` times the
   activity and amounts 10-50% higher; its extra purchases follow the customer's change once
   it has begun (a relocated customer buys in the new country, a night worker at night, a
-  raised amount is raised) and their trips (abroad on a trip, none in transit).
+  raised amount is raised) and their trips (abroad on a trip, none in transit); so do a
+  night worker's purchases moved to night hours.
 
 Everything here draws from its own generator (seeded from the config's seed), so the
 default mix, which uses none of it, stays byte-identical.
@@ -114,11 +115,12 @@ def apply_changes(
             elif kind == "night_shift":
                 p = np.asarray(HOURLY_RHYTHM) * _NIGHT_SHIFT
                 p /= p.sum()
-                for e in evs:
-                    if e.ts >= start:
-                        hour = int(rng.choice(24, p=p))
-                        e.ts = (e.ts // DAY) * DAY + hour * HOUR + int(rng.integers(HOUR))
-                evs.sort(key=lambda e: e.ts)
+                moved = [e for e in evs if e.ts >= start]
+                for e in moved:
+                    hour = int(rng.choice(24, p=p))
+                    e.ts = (e.ts // DAY) * DAY + hour * HOUR + int(rng.integers(HOUR))
+                gone = {id(e) for e in moved if not _place(c, e, gap)}
+                evs[:] = sorted((e for e in evs if id(e) not in gone), key=lambda e: e.ts)
                 later[c.index] = _Later(start, c.hour_p)
                 customers[c.index] = dataclasses.replace(c, night_owl=True, hour_p=p)
             else:  # raise
@@ -203,18 +205,24 @@ def _busy_season(rng: np.random.Generator, customers: list[Customer],
             cat = int(rng.choice(len(CATEGORIES), p=c.category_p))
             amount = c.median_amount * CATEGORY_SCALE[cat] * float(rng.lognormal(0.0, 0.35))
             channel = CHANNELS[int(rng.choice(len(CHANNELS), p=c.channel_p))]
-            trip = next((tr for tr in c.trips if tr.start <= t < tr.end + gap), None)
-            if trip is not None and (t < trip.start + gap or t >= trip.end):
-                continue  # in transit
             e = Event(
                 ts=t, cust=c.index, amount=max(0.5, round(amount * lift, 2)),
-                country=trip.country if trip else c.home, channel=channel,
-                device=like.device if like else c.device, category=CATEGORIES[cat],
-                ip=trip.ip if trip else c.ip,
+                country=c.home, channel=channel, device=like.device if like else c.device,
+                category=CATEGORIES[cat], ip=c.ip,
             )
-            if change is None or change.keep(e):
+            if _place(c, e, gap) and (change is None or change.keep(e)):
                 bisect.insort_right(evs, e, key=lambda e: e.ts)
     return Change(-1, "busy_season", lo, hi)
+
+
+def _place(c: Customer, e: Event, gap: int) -> bool:
+    """Put a purchase made at `e.ts` where the customer is then, as `normal_activity` does:
+    at home, or abroad on a trip; False in transit (nobody pays on the plane)."""
+    trip = next((tr for tr in c.trips if tr.start <= e.ts < tr.end + gap), None)
+    if trip is not None and (e.ts < trip.start + gap or e.ts >= trip.end):
+        return False
+    e.country, e.ip = (trip.country, trip.ip) if trip else (c.home, c.ip)
+    return True
 
 
 class ExtendedInjector(Injector):

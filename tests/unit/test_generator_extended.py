@@ -238,3 +238,15 @@ def test_the_busy_season_adds_activity_and_lifts_amounts_for_everybody(seed: int
     inside = [e for e in rows if busy.start <= e.ts < busy.end]
     rate_in, rate_out = len(inside) / days, (len(rows) - len(inside)) / (60 - days)
     assert 1.6 <= rate_in / rate_out <= 2.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_traveller_pays_abroad_during_a_trip_and_never_in_transit(seed: int) -> None:
+    before, _, events, changes = _changed(seed)
+    moved = {ch.customer for ch in changes if ch.kind == "relocation"}
+    for c in before:
+        for trip in c.trips:
+            during = [e for e in events[c.index] if trip.start <= e.ts < trip.end + GAP]
+            assert all(trip.start + GAP <= e.ts < trip.end for e in during), "in transit"
+            if c.index not in moved:
+                assert all(e.country == trip.country for e in during)
