@@ -229,15 +229,18 @@ def test_a_raise_scales_every_later_amount_busy_season_included(seed: int) -> No
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_busy_season_adds_activity_and_lifts_amounts_for_everybody(seed: int) -> None:
-    before, customers, events, changes = _changed(seed)
+    _, customers, events, changes = _changed(seed)
     busy = next(ch for ch in changes if ch.kind == "busy_season")
     assert busy.end is not None
     days = (busy.end - busy.start) // DAY
     unchanged = set(range(len(customers))) - {ch.customer for ch in changes}
-    rows = [e for i in unchanged for e in events[i]]
-    inside = [e for e in rows if busy.start <= e.ts < busy.end]
-    rate_in, rate_out = len(inside) / days, (len(rows) - len(inside)) / (60 - days)
-    assert 1.6 <= rate_in / rate_out <= 2.0
+    rows = [(e, e.amount / (customers[i].median_amount
+                            * CATEGORY_SCALE[CATEGORIES.index(e.category)]))
+            for i in unchanged for e in events[i]]
+    inside = [r for e, r in rows if busy.start <= e.ts < busy.end]
+    outside = [r for e, r in rows if not busy.start <= e.ts < busy.end]
+    assert 1.6 <= (len(inside) / days) / (len(outside) / (60 - days)) <= 2.0  # factor 1.8
+    assert 1.1 <= float(np.median(inside)) / float(np.median(outside)) <= 1.5
 
 
 @pytest.mark.parametrize("seed", SEEDS)
