@@ -1,0 +1,100 @@
+"""The engine's per-row loop and verdicts (`detector.core.rowloop`): which rows teach the
+recalibration and the low tail, and what the forest adds to a score, at each boundary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
+from detector.core.knobs import Knobs
+from detector.core.rowloop import Pending, Tap, verdict
+from detector.core.surprise import TERMS, combine, to_score
+from tests.unit.test_core_surprise import _crowd, _regular, tx
+
+ZEROS = [0.0] * len(TERMS)
+
+
+def _stream() -> list[Any]:
+    """A crowd, a regular customer, then purchases in new countries at usual amounts (a
+    country surprise with an ordinary amount: the low tail must not learn from them)."""
+    base = sorted([*_crowd(6), *_regular(30)], key=lambda r: r.timestamp)
+    end = base[-1].timestamp + timedelta(days=1)
+    return [*base, *(tx(900 + k, end + timedelta(days=k), 46.0, country=c)
+                     for k, c in enumerate(("ZZ", "QQ", "XX")))]
+
+
+def _tapped(rows: list[Any], config: CoreConfig) -> tuple[PartitionEngine, Tap]:
+    engine = PartitionEngine(config)
+    tap: Tap = []
+    engine.tap = tap
+    engine.verdicts(rows)
+    return engine, tap
+
+
+def test_the_recalibration_learns_from_exactly_min_history_learnt_events() -> None:
+    """Every row whose customer had at least `min_history` learnt events teaches the
+    recalibration, the row at exactly `min_history` included, none below."""
+    config = CoreConfig(first_fit_after=10**9)
+    engine, tap = _tapped(_stream(), config)
+    learnt = [seen for _, _, _, seen in tap]
+    at_edge = sum(seen == config.min_history for seen in learnt)
+    below = sum(seen == config.min_history - 1 for seen in learnt)
+    assert at_edge > 0 and below > 0
+    assert engine._calibration.total == sum(seen >= config.min_history for seen in learnt)
+
+
+@pytest.mark.parametrize("above", [0.0, 3.0])
+def test_the_low_tail_learns_only_amounts_ordinary_in_every_other_way(above: float) -> None:
+    """The low tail counts a repeat customer's row only when the terms other than the two
+    amount terms add less than `quarantine_above` (the country surprise of a new country
+    at a usual amount keeps it out); at exactly `quarantine_above` (0: every row) none."""
+    config = CoreConfig(first_fit_after=10**9, quarantine_above=above)
+    rows = _stream()
+    engine, tap = _tapped(rows, config)
+    knobs = Knobs(config)
+    seen: Counter[str] = Counter()
+    expected = kept_out = 0
+    for row, (_, mapped, _, _) in zip(rows, tap, strict=True):
+        other = combine(mapped, knobs) - combine(mapped[:2], knobs)
+        if seen[row.customer_id]:
+            expected += other < above
+            kept_out += other >= above and mapped[TERMS.index("country")] > 3.0
+        seen[row.customer_id] += 1
+    assert engine._population.low_n == expected
+    if above:
+        assert kept_out >= 3 and expected > 100
+    else:
+        assert expected == 0
+
+
+class _Model:
+    version = "if-test"
+
+    def score(self, strength: float) -> float:
+        return min(1.0, strength / 10.0)
+
+
+@pytest.mark.parametrize(("strength", "excess"), [(1.0, 0.0), (2.0, 0.0), (3.0, 1.0),
+                                                  (6.5, 4.5)])
+def test_the_forest_adds_its_weighted_excess_over_the_floor(strength: float,
+                                                            excess: float) -> None:
+    """With `model_weight` w, a row's combined surprise gains w x (the forest's surprise -
+    `surprise_floor`) when above it, nothing at or below it (floor 2: strengths 1, 2, 3)."""
+    knobs = Knobs(CoreConfig(model_weight=0.5))
+    assert knobs.surprise_floor == 2.0
+    terms = [*ZEROS]
+    terms[TERMS.index("amount_high")] = 4.0  # an excess of 2 over the floor
+    row: Pending = (None, {}, terms, {}, combine(terms, knobs), 7)  # type: ignore[assignment]
+    out = verdict(row, strength, _Model(), 3, knobs)
+    assert out.score == round(to_score(2.0 + 0.5 * excess, knobs), 6)
+    assert out.model_score == round(min(1.0, strength / 10.0), 6)
+    assert out.model_version == "if-test"
+    assert (out.source_partition, out.source_offset) == (3, 7)
+    plain = verdict(row, strength, None, None, knobs)
+    assert plain.score == round(to_score(2.0, knobs), 6)
+    assert plain.model_score is None and plain.source_offset is None
