@@ -172,7 +172,7 @@ def evaluate(rows: Sequence[ScoredTransaction], budget: float = 0.02,
 def report(title: str, q: Quality, seconds: float) -> None:
     print(f"== {title}")
     print(f"rows {q.rows}, anomalies {q.anomalies}, scored in {seconds:.1f} s")
-    print(f"PR-AUC of score: {q.pr_auc:.3f}, of model_score: {q.model_pr_auc:.3f}")
+    print(f"PR-AUC of score: {q.pr_auc:.4f}, of model_score: {q.model_pr_auc:.4f}")
     print(
         f"hybrid at 2% budget: threshold {q.threshold:.4f}, flagged {q.flagged} "
         f"(workload {100 * q.workload:.2f}%, rules alone {100 * q.rules_workload:.2f}%), "

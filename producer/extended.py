@@ -20,7 +20,10 @@ Legitimate changes (never labelled: the rows stay `normal`; listed in a sidecar 
 - night_shift: from that day their purchases happen at night-shift hours;
 - raise: from that day their amounts are 1.5-2.5x higher;
 - busy_season: for everybody, `busy_season_days` days with `busy_season_factor` times the
-  activity and amounts 10-50% higher.
+  activity and amounts 10-50% higher; its extra purchases follow the customer's change once
+  it has begun (a relocated customer buys in the new country, a night worker at night, a
+  raised amount is raised) and their trips (abroad on a trip, none in transit); so do a
+  night worker's purchases moved to night hours.
 
 Everything here draws from its own generator (seeded from the config's seed), so the
 default mix, which uses none of it, stays byte-identical.
@@ -28,6 +31,7 @@ default mix, which uses none of it, stays byte-identical.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import dataclasses
 from dataclasses import dataclass
@@ -90,6 +94,7 @@ def apply_changes(
     """Change some customers' habits mid-period (in place); `customers` entries of night
     workers become night owls so that no ODD_HOUR is placed for them."""
     changes: list[Change] = []
+    later: dict[int, _Later] = {}
     order = rng.permutation(len(customers))
     at = 0
     for kind in LEGIT_CHANGES:
@@ -105,65 +110,119 @@ def apply_changes(
                 ip = random_ip(rng, private=False)
                 device = str(rng.choice(DEVICES)) if rng.random() < 0.5 else c.device
                 moving = gap + int(rng.integers(1, 4)) * DAY
-                kept = []
-                for e in evs:
-                    if start <= e.ts < start + moving:
-                        continue  # moving house: a few days without purchases
-                    if e.ts >= start + moving and e.country == c.home:
-                        e.country, e.ip = dest, ip
-                        if e.device == c.device:
-                            e.device = device
-                    kept.append(e)
-                evs[:] = kept
+                later[c.index] = _Move(start, c.hour_p, c.home, c.device, start + moving,
+                                       dest, ip, device)
             elif kind == "night_shift":
                 p = np.asarray(HOURLY_RHYTHM) * _NIGHT_SHIFT
                 p /= p.sum()
-                for e in evs:
-                    if e.ts >= start:
-                        hour = int(rng.choice(24, p=p))
-                        e.ts = (e.ts // DAY) * DAY + hour * HOUR + int(rng.integers(HOUR))
-                evs.sort(key=lambda e: e.ts)
+                moved = [e for e in evs if e.ts >= start]
+                for e in moved:
+                    hour = int(rng.choice(24, p=p))
+                    e.ts = (e.ts // DAY) * DAY + hour * HOUR + int(rng.integers(HOUR))
+                gone = {id(e) for e in moved if not _place(c, e, gap)}
+                evs[:] = sorted((e for e in evs if id(e) not in gone), key=lambda e: e.ts)
+                later[c.index] = _Later(start, c.hour_p)
                 customers[c.index] = dataclasses.replace(c, night_owl=True, hour_p=p)
             else:  # raise
-                factor = float(rng.uniform(1.5, 2.5))
-                for e in evs:
-                    if e.ts >= start:
-                        e.amount = round(e.amount * factor, 2)
+                later[c.index] = _Raise(start, c.hour_p, float(rng.uniform(1.5, 2.5)))
+            if c.index in later:
+                evs[:] = [e for e in evs if later[c.index].keep(e)]
             changes.append(Change(c.index, kind, start))
         at += n
     if busy_days > 0 and busy_factor > 1.0:
-        changes.append(_busy_season(rng, customers, events, days, busy_days, busy_factor))
+        changes.append(_busy_season(rng, customers, events, days, busy_days, busy_factor,
+                                    later, gap))
     return changes
 
 
+@dataclass(frozen=True)
+class _Later:
+    """A customer's change as a rule for any purchase: the hours before the change's day,
+    and `keep` (adjusts a purchase made from `start` on; False: none can be made then)."""
+
+    start: int
+    old_hour_p: np.ndarray
+
+    def keep(self, e: Event) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class _Move(_Later):
+    home: str
+    device: str
+    until: int  # moving house until then: no purchases
+    dest: str
+    ip: str
+    new_device: str
+
+    def keep(self, e: Event) -> bool:
+        if e.ts < self.start:
+            return True
+        if e.ts < self.until:
+            return False
+        if e.country == self.home:
+            e.country, e.ip = self.dest, self.ip
+            if e.device == self.device:
+                e.device = self.new_device
+        return True
+
+
+@dataclass(frozen=True)
+class _Raise(_Later):
+    factor: float
+
+    def keep(self, e: Event) -> bool:
+        if e.ts >= self.start:
+            e.amount = round(e.amount * self.factor, 2)
+        return True
+
+
 def _busy_season(rng: np.random.Generator, customers: list[Customer],
-                 events: list[list[Event]], days: int, length: int, factor: float) -> Change:
-    """More purchases and larger amounts for everybody for `length` days."""
+                 events: list[list[Event]], days: int, length: int, factor: float,
+                 later: dict[int, _Later], gap: int) -> Change:
+    """More purchases and larger amounts for everybody for `length` days. An extra purchase
+    is made where the customer is at its time (at home, on a trip, none in transit), on the
+    device of their latest purchase, and follows their change if it has begun."""
     first = int(rng.integers(int(0.4 * days), max(int(0.4 * days) + 1, days - length)))
     lo, hi = first * DAY, (first + length) * DAY
     for c in customers:
         evs = events[c.index]
+        change = later.get(c.index)
         lift = float(rng.uniform(1.1, 1.5))
         for e in evs:
             if lo <= e.ts < hi:
                 e.amount = round(e.amount * lift, 2)
         extra = int(rng.poisson((factor - 1.0) * c.daily_rate * length))
         for _ in range(extra):
-            t = lo + int(rng.integers(length)) * DAY + int(rng.choice(24, p=c.hour_p)) * HOUR \
-                + int(rng.integers(HOUR))
-            before = [e for e in evs if e.ts <= t]
-            like = before[-1] if before else (evs[0] if evs else None)
+            day = lo + int(rng.integers(length)) * DAY
+            hour_p = c.hour_p
+            if change is not None and day < change.start // DAY * DAY:
+                hour_p = change.old_hour_p  # a night shift's hours start on its day
+            t = day + int(rng.choice(24, p=hour_p)) * HOUR + int(rng.integers(HOUR))
+            i = bisect.bisect_right(evs, t, key=lambda e: e.ts)
+            like = evs[i - 1] if i else (evs[0] if evs else None)
             cat = int(rng.choice(len(CATEGORIES), p=c.category_p))
             amount = c.median_amount * CATEGORY_SCALE[cat] * float(rng.lognormal(0.0, 0.35))
-            evs.append(Event(
+            channel = CHANNELS[int(rng.choice(len(CHANNELS), p=c.channel_p))]
+            e = Event(
                 ts=t, cust=c.index, amount=max(0.5, round(amount * lift, 2)),
-                country=like.country if like else c.home,
-                channel=CHANNELS[int(rng.choice(len(CHANNELS), p=c.channel_p))],
-                device=like.device if like else c.device, category=CATEGORIES[cat],
-                ip=like.ip if like else c.ip,
-            ))
-        evs.sort(key=lambda e: e.ts)
+                country=c.home, channel=channel, device=like.device if like else c.device,
+                category=CATEGORIES[cat], ip=c.ip,
+            )
+            if _place(c, e, gap) and (change is None or change.keep(e)):
+                bisect.insort_right(evs, e, key=lambda e: e.ts)
     return Change(-1, "busy_season", lo, hi)
+
+
+def _place(c: Customer, e: Event, gap: int) -> bool:
+    """Put a purchase made at `e.ts` where the customer is then, as `normal_activity` does:
+    at home, or abroad on a trip; False in transit (nobody pays on the plane)."""
+    trip = next((tr for tr in c.trips if tr.start <= e.ts < tr.end + gap), None)
+    if trip is not None and (e.ts < trip.start + gap or e.ts >= trip.end):
+        return False
+    e.country, e.ip = (trip.country, trip.ip) if trip else (c.home, c.ip)
+    return True
 
 
 class ExtendedInjector(Injector):

@@ -7,11 +7,28 @@ from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from producer.anomalies import ANOMALY_TYPES
-from producer.extended import CHANGE_COLUMNS, EXTENDED_TYPES, Change, write_changes
+from producer.extended import (
+    CHANGE_COLUMNS,
+    EXTENDED_TYPES,
+    Change,
+    apply_changes,
+    write_changes,
+)
 from producer.generator import GeneratorConfig, generate, generate_with_changes, mix_config
+from producer.profiles import (
+    CATEGORIES,
+    CATEGORY_SCALE,
+    DAY,
+    HOUR,
+    Customer,
+    Event,
+    make_customers,
+    normal_activity,
+)
 from shared.schemas import Transaction
 
 CONFIG = mix_config("extended", seed=5, customers=200, days=60)
@@ -140,3 +157,99 @@ def test_unknown_mix_or_change_is_refused() -> None:
         mix_config("nope")
     with pytest.raises(ValueError):
         GeneratorConfig(changes={"divorce": 0.1})
+
+
+def _changed(seed: int) -> tuple[list[Customer], list[Customer], list[list[Event]], list[Change]]:
+    """Habits, then the same customers' events after `apply_changes` with large shares."""
+    rng = np.random.default_rng(seed)
+    customers = make_customers(rng, 150, 60, 2.2, 0.15, 0.05, GAP)
+    events = [normal_activity(rng, c, 60, 0, GAP) for c in customers]
+    before = list(customers)
+    shares = {"relocation": 0.3, "night_shift": 0.3, "raise": 0.3}
+    changes = apply_changes(np.random.default_rng([seed, 13]), customers, events, shares,
+                            60, GAP, 14, 1.8)
+    return before, customers, events, changes
+
+
+GAP = 4 * HOUR
+SEEDS = (1, 2, 3)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_relocated_customer_never_pays_at_the_old_home_again(seed: int) -> None:
+    before, _, events, changes = _changed(seed)
+    for ch in changes:
+        if ch.kind != "relocation":
+            continue
+        home = before[ch.customer].home
+        after = [e for e in events[ch.customer] if e.ts >= ch.start]
+        assert all(e.ts >= ch.start + GAP + DAY for e in after), "paid while moving"
+        assert all(e.country != home for e in after), "back at the old home"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_night_shift_keeps_the_old_hours_before_its_day_and_night_hours_after(
+    seed: int,
+) -> None:
+    before, _, events, changes = _changed(seed)
+    for ch in changes:
+        if ch.kind != "night_shift":
+            continue
+        old = before[ch.customer].hour_p
+        for e in events[ch.customer]:
+            hour = e.ts % DAY // HOUR
+            if e.ts >= ch.start:
+                assert hour >= 20 or hour < 7
+            elif e.ts < ch.start // DAY * DAY:
+                assert old[hour] > 0, "a night-shift hour before the shift"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_raise_scales_every_later_amount_busy_season_included(seed: int) -> None:
+    """Amounts over the customer's habitual amount for the category (the lognormal noise
+    left): after a raise, those inside the busy season are the ones outside it times the
+    season's lift (>= 1.1), pooled over the raised customers."""
+    _, customers, events, changes = _changed(seed)
+    busy = next(ch for ch in changes if ch.kind == "busy_season")
+    assert busy.end is not None
+    inside: list[float] = []
+    for ch in changes:
+        if ch.kind != "raise":
+            continue
+        c = customers[ch.customer]
+        later = [(e, e.amount / (c.median_amount * CATEGORY_SCALE[CATEGORIES.index(e.category)]))
+                 for e in events[ch.customer] if e.ts >= ch.start]
+        out = [r for e, r in later if not busy.start <= e.ts < busy.end]
+        if len(out) >= 10:
+            level = float(np.median(out))
+            inside += [r / level for e, r in later if busy.start <= e.ts < busy.end]
+    assert len(inside) > 100
+    assert float(np.median(inside)) >= 1.05
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_busy_season_adds_activity_and_lifts_amounts_for_everybody(seed: int) -> None:
+    _, customers, events, changes = _changed(seed)
+    busy = next(ch for ch in changes if ch.kind == "busy_season")
+    assert busy.end is not None
+    days = (busy.end - busy.start) // DAY
+    unchanged = set(range(len(customers))) - {ch.customer for ch in changes}
+    rows = [(e, e.amount / (customers[i].median_amount
+                            * CATEGORY_SCALE[CATEGORIES.index(e.category)]))
+            for i in unchanged for e in events[i]]
+    inside = [r for e, r in rows if busy.start <= e.ts < busy.end]
+    outside = [r for e, r in rows if not busy.start <= e.ts < busy.end]
+    assert 1.6 <= (len(inside) / days) / (len(outside) / (60 - days)) <= 2.0  # factor 1.8
+    assert 1.1 <= float(np.median(inside)) / float(np.median(outside)) <= 1.5
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_traveller_pays_abroad_during_a_trip_and_never_in_transit(seed: int) -> None:
+    before, _, events, changes = _changed(seed)
+    moved = {ch.customer for ch in changes if ch.kind == "relocation"}
+    for c in before:
+        for trip in c.trips:
+            during = [e for e in events[c.index] if trip.start <= e.ts < trip.end + GAP]
+            assert all(trip.start + GAP <= e.ts < trip.end for e in during), "in transit"
+            if c.index not in moved:
+                assert all(e.country == trip.country for e in during)
