@@ -52,8 +52,8 @@ def add_throwaway_column(src: Path) -> None:
     _edit(src / "shared" / "columns.py", '    Field("is_ml_flag", "bool", "verdict",',
           f'    Field({COLUMN!r}, "number", "verdict", "a throwaway probe", nullable=True),\n',
           before=True)
-    _edit(src / "detector" / "core" / "engine.py", '            score=score,\n',
-          f'            {COLUMN}=float(len(row[0].transaction_id) % 7) + 0.5,\n')
+    _edit(src / "detector" / "core" / "rowloop.py", '        score=score,\n',
+          f'        {COLUMN}=float(len(row[0].transaction_id) % 7) + 0.5,\n')
 
 
 def read_day_files(folder: Path) -> pd.DataFrame:

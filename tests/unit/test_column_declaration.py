@@ -84,8 +84,8 @@ def test_the_core_computes_every_declared_field_and_nothing_else() -> None:
     for row in rows:
         missing = [n for n in ScoredTransaction.model_fields if n not in row.__dict__]
         extra = [n for n in row.__dict__ if n not in ScoredTransaction.model_fields]
-        assert not missing, f"detector/core/engine.py _verdict does not compute {missing}"
-        assert not extra, f"detector/core/engine.py _verdict computes undeclared {extra}"
+        assert not missing, f"detector/core/rowloop.py verdict does not compute {missing}"
+        assert not extra, f"detector/core/rowloop.py verdict computes undeclared {extra}"
         row.model_dump_json()  # serialisable as declared
 
 
