@@ -32,10 +32,9 @@ from sklearn.metrics import average_precision_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality import _read_changes, budget_flags, change_groups
-from unseen_report import score_with_terms
+from unseen_report import score_csv
 
 from detector.core.config import CoreConfig
-from shared.csv_io import load_sorted
 from shared.schemas import ScoredTransaction
 
 LEVELS = np.array([2.0, 3.0, 4.0])
@@ -91,13 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("csv")
     parser.add_argument("--changes", help="the sidecar of legitimate changes, if any")
     args = parser.parse_args(argv)
-    txs, _ = load_sorted([Path(args.csv)])
     config = CoreConfig()
-    rows, terms = score_with_terms(txs, config)
-    y = np.array([bool(r.is_anomaly) for r in rows])
-    scores = np.array([r.score or 0.0 for r in rows])
-    rules = np.array([r.is_rule_flag for r in rows])
-    types = np.array([r.anomaly_type or "normal" for r in rows])
+    got = score_csv(Path(args.csv), config)
+    rows, terms, y, scores, rules, types = (got.rows, got.terms, got.y, got.scores, got.rules,
+                                            got.types)
     groups = change_groups(rows, _read_changes(args.changes)) if args.changes else {}
     half = config.score_half
     total = half * scores / np.maximum(1.0 - scores, 1e-9)

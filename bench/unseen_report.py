@@ -21,6 +21,7 @@ import math
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,32 @@ def score_with_terms(txs: Sequence[Transaction], config: CoreConfig
     engine.tap = []
     rows = engine.process(list(txs))
     return rows, np.array([mapped for _, mapped, _, _ in engine.tap])
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A labelled CSV scored by the engine: its rows, terms and the arrays the reports use."""
+
+    txs: list[Transaction]
+    bad: int  # rows the reader rejected
+    rows: list[ScoredTransaction]
+    terms: np.ndarray  # rows x TERMS, recalibrated
+    y: np.ndarray  # labelled anomalous
+    scores: np.ndarray
+    rules: np.ndarray  # any rule fired
+    types: np.ndarray  # anomaly_type, "normal" for the rest
+
+
+def score_csv(path: Path, config: CoreConfig) -> Scored:
+    """Read, score (one partition) and arrange `path` for the reports."""
+    txs, errors = load_sorted([path])
+    rows, terms = score_with_terms(txs, config)
+    return Scored(
+        txs=list(txs), bad=len(errors), rows=rows, terms=terms,
+        y=np.array([bool(r.is_anomaly) for r in rows]),
+        scores=np.array([r.score or 0.0 for r in rows]),
+        rules=np.array([r.is_rule_flag for r in rows]),
+        types=np.array([r.anomaly_type or "normal" for r in rows]))
 
 
 def order_cells(mask: np.ndarray, order: np.ndarray, flags: np.ndarray) -> str:
@@ -135,17 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("csv")
     parser.add_argument("--budget", type=float, default=0.02)
     args = parser.parse_args(argv)
-    txs, errors = load_sorted([Path(args.csv)])
     config = CoreConfig()
-    rows, terms = score_with_terms(txs, config)
-    y = np.array([bool(r.is_anomaly) for r in rows])
-    scores = np.array([r.score or 0.0 for r in rows])
-    rule_any = np.array([r.is_rule_flag for r in rows])
-    flags, threshold = budget_flags(scores, rule_any, args.budget)
+    got = score_csv(Path(args.csv), config)
+    txs, rows, terms, y, scores, types = got.txs, got.rows, got.terms, got.y, got.scores, got.types
+    flags, threshold = budget_flags(scores, got.rules, args.budget)
     rules = {n: np.array([r.rule_flags[n] for r in rows]) for n in rows[0].rule_flags}
-    types = np.array([r.anomaly_type or "normal" for r in rows])
     order = incident_order(rows)
-    print(f"{args.csv}: {len(rows)} rows ({len(errors)} bad), {int(y.sum())} anomalies, "
+    print(f"{args.csv}: {len(rows)} rows ({got.bad} bad), {int(y.sum())} anomalies, "
           f"threshold {threshold:.4f} at a {100 * args.budget:g}% budget")
     for name in sorted(set(types[y])):
         print("\n".join(kind_lines(name, types == name, flags, scores, order, terms, rules,
