@@ -113,3 +113,30 @@ def test_the_model_flags_and_explains_from_exactly_ml_threshold(model_score: flo
     assert out.model_score == model_score
     assert out.is_ml_flag is flagged and out.is_flag is flagged
     assert out.reasons_top3 == (["unusual combination of habits (model)"] if flagged else [])
+
+
+def test_a_fired_rule_adds_to_the_habits_surprise() -> None:
+    """A rule adds `rule_surprise` to the terms' combined surprise, not in its place."""
+    knobs = Knobs(CoreConfig())
+    terms = [*ZEROS]
+    terms[TERMS.index("amount_high")] = 4.0  # an excess of 2 over the floor
+    fired = {"odd_hour": "a night purchase"}
+    row: Pending = (None, fired, terms, {}, combine(terms, knobs), 0)  # type: ignore[assignment]
+    out = verdict(row, 0.0, None, None, knobs)
+    assert out.score == round(to_score(2.0 + knobs.rule_surprise, knobs), 6)
+    assert out.triggered_rules == ["odd_hour"] and out.is_rule_flag and out.is_flag
+
+
+@pytest.mark.parametrize(("shift", "flagged"), [(-1e-6, True), (0.0, True), (1e-6, False)])
+def test_a_score_flags_from_exactly_score_threshold(shift: float, flagged: bool) -> None:
+    """`is_flag` from `score >= score_threshold`: a score at the threshold is flagged, one a
+    millionth below it is not (no rule, no model)."""
+    base = Knobs(CoreConfig())
+    at = round(to_score(2.0, base), 6)
+    knobs = Knobs(CoreConfig(score_threshold=round(at + shift, 6)))
+    terms = [*ZEROS]
+    terms[TERMS.index("amount_high")] = 4.0
+    row: Pending = (None, {}, terms, {}, combine(terms, knobs), 0)  # type: ignore[assignment]
+    out = verdict(row, 0.0, None, None, knobs)
+    assert out.score == at
+    assert out.is_flag is flagged and not out.is_rule_flag and not out.is_ml_flag
