@@ -18,20 +18,15 @@ from detector.core.config import CoreConfig
 from detector.core.knobs import Knobs
 from detector.core.model import RULES_ONLY, FeatureSample, FittedModel
 from detector.core.refit import Refits
-from detector.core.rowloop import Pending, Tap, score_rows, verdict
-from detector.core.rules import RULES
+from detector.core.rowloop import MODEL_FEATURES, Pending, Tap, score_rows, verdict
 from detector.core.state import Population
-from detector.core.surprise import TERMS, Recalibration
+from detector.core.surprise import Recalibration
 from detector.core.table import CustomerTable
 from detector.core.verdict import scored_fields
 from shared.schemas import ScoredTransaction, TransactionView
 
-_RULE_NAMES = tuple(RULES)
-#: Columns of the model's feature matrix: every surprise term, then population rarity.
-MODEL_FEATURES: tuple[str, ...] = (*TERMS, "country_rarity", "category_rarity")
 #: Shared by every output row: frozen rows never change it (model_copy copies it).
 _FIELDS_SET = set(ScoredTransaction.model_fields)
-_NO_RULES = dict.fromkeys(RULES, False)
 
 
 def scored_row(data: dict[str, Any]) -> ScoredTransaction:

@@ -170,10 +170,18 @@ def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs) -> floa
     if len(recent) < 2:
         return _tail_of(near, hour)
     mine, edge = _rank(near, hour)
+    mix = _under_way(hours, pop, k, d, near, recent, edge)
+    return mine if mix is None else _tail(mix, hour)
+
+
+def _under_way(hours: bytes, pop: Population, k: float, d: float, near: list[float],
+               recent: list[int], edge: float) -> list[float] | None:
+    """The mixture `hour_tail` judges by when a change is under way (at least two recent
+    hours below `edge`, the e^-3 tail's, in the long profile `near`); None when none is."""
     broke = [h for h in recent if near[h] < edge]
-    if len(broke) >= 2:
-        return _tail(_mixture(hours, pop.hours, k, d, recent, broke), hour)
-    return mine
+    if len(broke) < 2:
+        return None
+    return _mixture(hours, pop.hours, k, d, recent, broke)
 
 
 def night_mass(st: CustomerState, pop: Population, night: tuple[int, ...], cfg: Knobs
@@ -186,11 +194,9 @@ def night_mass(st: CustomerState, pop: Population, night: tuple[int, ...], cfg: 
     recent = recent_hours(st)
     if not near or len(recent) < 2:
         return 0.0
-    edge = _rank(near, 0)[1]
-    broke = [h for h in recent if near[h] < edge]
-    if len(broke) < 2:
+    mix = _under_way(hours, pop, k, d, near, recent, _rank(near, 0)[1])
+    if mix is None:
         return 0.0
-    mix = _mixture(hours, pop.hours, k, d, recent, broke)
     mass = 0.0
     for h in night:
         mass += mix[h]

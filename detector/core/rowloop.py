@@ -15,7 +15,7 @@ from detector.core.model import RULES_ONLY
 from detector.core.reasons import top_reasons
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import Population
-from detector.core.surprise import combine, terms, to_score
+from detector.core.surprise import TERMS, combine, terms, to_score
 from detector.core.table import CustomerTable
 from detector.core.verdict import Verdict
 from shared.schemas import TransactionView
@@ -29,6 +29,11 @@ Tap = list[tuple[list[float], list[float], dict[str, str], int]]
 _RULE_NAMES: Final = tuple(RULES)
 _NO_RULES: Final = dict.fromkeys(RULES, False)
 _MODEL_REASON: Final = "unusual combination of habits (model)"
+
+
+#: Columns of the model's feature matrix (`model_vector`): every surprise term, then
+#: population rarity.
+MODEL_FEATURES: Final[tuple[str, ...]] = (*TERMS, "country_rarity", "category_rarity")
 
 
 def model_vector(values: list[float], o: Observation) -> tuple[float, ...]:
