@@ -99,6 +99,11 @@ class CoreConfig(BaseModel):
     quarantine_s: float = Field(
         default=2 * 3600.0, ge=0, description="event time before a suspicious event is learnt"
     )
+    quarantine_discount: float = Field(
+        default=1.0, ge=0,
+        description="a suspicious event teaches the rates of new values as e^-(this x its "
+        "combined surprise beyond quarantine_above) of an event (0: as an ordinary one)",
+    )
 
     # --- state bounds -----------------------------------------------------------------
     max_customers: int = Field(default=200_000, ge=1, description="per partition; LRU beyond")

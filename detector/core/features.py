@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from detector.core.geo import distance_km
 from detector.core.hourtail import night_mass
@@ -98,9 +98,10 @@ def ipnet(ip: str) -> str:
     return ip.rsplit(".", 1)[0] if ip.count(".") == 3 else ip
 
 
-def _held(st: CustomerState) -> list[tuple[str, str, str, str, str, int, float]]:
-    """The customer's events on hold (habits.Held tuples), not learnt yet."""
-    return [cast("tuple[str, str, str, str, str, int, float]", e) for _, e in st.pending]
+def _held(st: CustomerState) -> list[tuple[Any, ...]]:
+    """The customer's events on hold (habits.Held tuples and their weight), not learnt
+    yet."""
+    return [cast("tuple[Any, ...]", e) for _, e in st.pending]
 
 
 #: Microseconds below which an int converts to a float exactly (2^53: 285 years).
@@ -196,8 +197,8 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
         ctx_here += c[0] == country
     if pending:
         for e in _held(st):
-            recent_nights += in_night(e[5], mask)
-            held_here += e[0] == country
+            recent_nights += in_night(cast("int", e[5]), mask)
+            held_here += cast("str", e[0]) == country
     recent_n = len(ctx) + len(pending)
     if recent_n:
         o.night_share = max(o.night_share, recent_nights / recent_n)

@@ -13,14 +13,20 @@ last `context_size` learnt events let a consistent new habit stop surprising qui
 from __future__ import annotations
 
 import math
-from typing import Final, cast
+from typing import Any, Final, cast
 
+from detector.core.calibration import TERMS
 from detector.core.features import Observation
 from detector.core.knobs import Knobs
 from detector.core.state import NOVELTY, CustomerState, Population, Recent, bump
 
 #: A held event: (country, device, IP network, channel, category, hour, log amount).
 Held = tuple[str, str, str, str, str, int, float]
+#: On hold, a `Held` and the weights it will teach the long habits with (`held_weight`:
+#: its values' novelty, its amount); a checkpoint written before them holds a bare `Held`.
+Weighted = tuple[str, str, str, str, str, int, float, float, float]
+#: The novelty terms' places in a row's terms (`calibration.TERMS`: country .. category).
+_NOVELTY_TERMS: Final = (TERMS.index("country"), TERMS.index("category") + 1)
 #: Gaps longer than this count as this long in the running mean (a year away is one event).
 GAP_CAP_S: Final = 30 * 86400.0
 MAX_PENDING: Final = 16
@@ -29,21 +35,53 @@ WINDOW_S: Final = 86400.0
 
 
 def learn(t: float, st: CustomerState, pop: Population, cfg: Knobs, o: Observation,
-          surprise: float, wake: float) -> None:
+          surprise: float, wake: float, values: list[float] | None = None) -> None:
     """Fold the transaction at event time `t` that `observe` measured as `o` (its values
     are read there: native fields, where each of a transaction's is a generic look-up
-    compiled) into the state, after it scored combined surprise `surprise`, dormancy `wake`."""
+    compiled) into the state, after it scored combined surprise `surprise` of terms
+    `values` (`TERMS` order; none: no novelty among them), dormancy `wake`."""
     release(st, pop, cfg, t)
     suspicious = surprise >= cfg.quarantine_above and cfg.quarantine_s > 0
     held: Held = (o.country, o.device, o.ipnet, o.channel, o.category, o.hour, o.log_amount)
     _learn_clock(held, o.amount, t, st, pop, cfg, o, wake, not suspicious)
     if suspicious:
-        st.pending.append((max(t, st.last_t) + cfg.quarantine_s, held))
+        lo, hi = _NOVELTY_TERMS
+        floor = cfg.surprise_floor
+        novelty = 0.0
+        for v in (values or [])[lo:hi]:
+            if v > floor:
+                novelty += v - floor
+        weighted: Weighted = (*held, held_weight(surprise - novelty, cfg),
+                              held_weight(surprise, cfg))
+        st.pending.append((max(t, st.last_t) + cfg.quarantine_s, weighted))
         if len(st.pending) > MAX_PENDING:
             _, oldest = st.pending.pop(0)
-            learn_habits(st, pop, cfg, oldest)  # type: ignore[arg-type]
+            _learn_held(st, pop, cfg, oldest)
     else:
         learn_habits(st, pop, cfg, held)
+
+
+def held_weight(surprise: float, cfg: Knobs) -> float:
+    """What a suspicious event teaches the long habits, as a share of an ordinary event:
+    e^-(`quarantine_discount` x a combined surprise beyond `quarantine_above`; at most 1),
+    about the odds that an event this surprising is ordinary, so an attack's own rows do
+    not teach "this customer always does this" (ten new networks in a day make no habit
+    of new networks). Its values' novelty is weighed by the surprise of the rest of the
+    event (a new value is always news: weighed by itself, a traveller would never learn
+    that they travel), its amount by the whole. The hold and the recent context are
+    unchanged: a lasting change is still familiar after a few events, and learnt in full
+    once its events score below `quarantine_above`."""
+    excess = surprise - cfg.quarantine_above
+    return math.exp(-cfg.quarantine_discount * excess) if excess > 0.0 else 1.0
+
+
+def _learn_held(st: CustomerState, pop: Population, cfg: Knobs, e: object) -> None:
+    held = cast("tuple[Any, ...]", e)
+    if len(held) > 7:
+        learn_habits(st, pop, cfg, cast("Held", held[:7]), cast("float", held[7]),
+                     cast("float", held[8]))
+    else:
+        learn_habits(st, pop, cfg, cast("Held", held))
 
 
 def release(st: CustomerState, pop: Population, cfg: Knobs, now: float) -> None:
@@ -52,7 +90,7 @@ def release(st: CustomerState, pop: Population, cfg: Knobs, now: float) -> None:
         due = [e for r, e in st.pending if r <= now]
         st.pending = [(r, e) for r, e in st.pending if r > now]
         for held in due:
-            learn_habits(st, pop, cfg, held)  # type: ignore[arg-type]
+            _learn_held(st, pop, cfg, held)
 
 
 def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Population,
@@ -117,13 +155,19 @@ def _needed_s(o: Observation, cfg: Knobs) -> float:
     return max(0.0, o.travel_km - cfg.travel_slack_km) / cfg.travel_speed_kmh * 3600.0
 
 
-def learn_habits(st: CustomerState, pop: Population, cfg: Knobs, held: Held) -> None:
-    """Fold one event into the customer's habits (and the population's novelty rates)."""
+def learn_habits(st: CustomerState, pop: Population, cfg: Knobs, held: Held,
+                 w: float = 1.0, w_amount: float = 1.0) -> None:
+    """Fold one event into the customer's habits (and the population's novelty rates),
+    weighed (`held_weight`) as `w` of an event in the customer's rates of taking new
+    values: a value new to them from an event of weight below one half is known from now
+    on but not counted as seen once (the estimate of how often they try new values); and
+    its amount kept only if `w_amount` is at least one half."""
     country, device, net, channel, category, hour, la = held
-    amounts = st.amounts
-    amounts.append(la)
-    if len(amounts) > cfg.amount_history:
-        del amounts[0]
+    if w_amount >= 0.5:
+        amounts = st.amounts
+        amounts.append(la)
+        if len(amounts) > cfg.amount_history:
+            del amounts[0]
     hours = st.hours
     if hours[hour] == 255:
         for i in range(24):
@@ -146,13 +190,15 @@ def learn_habits(st: CustomerState, pop: Population, cfg: Knobs, held: Held) -> 
         if learnt:  # the first event is new whatever the customer's habit
             name = NOVELTY[i]
             unused = 1.0 if len(pop_tables[name]) >= full else pop.unused_mass(name, table)
-            explore[i] += unused
+            explore[i] += w * unused
             if established:
                 pop.learn_novelty(name, count is None, unused)
         if count is not None:
             table[key] = count + 1
         else:
             bump(table, key, cap)
+            if w < 0.5:
+                table[key] = 2
     context = st.context
     context.append((country, device, net, channel, category, hour, la))
     if len(context) > cfg.context_size:

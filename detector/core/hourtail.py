@@ -16,7 +16,7 @@ the habit), so they give the same floats to the last bit as the plain sort and s
 from __future__ import annotations
 
 import math
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
@@ -122,7 +122,7 @@ def recent_hours(st: CustomerState) -> list[int]:
     after one at 03 h is no news about the hour (the first was)."""
     hours = [c[5] for c in st.context]
     for _, e in st.pending:
-        hours.append(cast("tuple[str, str, str, str, str, int, float]", e)[5])
+        hours.append(cast("int", cast("tuple[Any, ...]", e)[5]))
     return hours
 
 

@@ -22,7 +22,8 @@ FIELDS: Final[tuple[str, ...]] = (
     "high_amount_z", "max_population_keys", "max_seen", "min_history", "ml_threshold",
     "model_weight", "new_country_max_rate", "new_country_min_history", "new_value_prior",
     "odd_hour_max_share", "odd_hour_min_history", "prior_weight", "quarantine_above",
-    "quarantine_s", "rate_windows_s", "repeat_window_s", "rule_surprise", "score_half",
+    "quarantine_discount", "quarantine_s", "rate_windows_s", "repeat_window_s", "rule_surprise",
+    "score_half",
     "score_threshold", "surprise_cap", "surprise_floor", "travel_familiar_share",
     "travel_max_hop_rate", "travel_slack_km", "travel_speed_kmh", "travel_unknown_km",
     "wake_s",
@@ -69,6 +70,7 @@ class Knobs:
         self.odd_hour_min_history: Final[int] = cfg.odd_hour_min_history
         self.prior_weight: Final[float] = cfg.prior_weight
         self.quarantine_above: Final[float] = cfg.quarantine_above
+        self.quarantine_discount: Final[float] = cfg.quarantine_discount
         self.quarantine_s: Final[float] = cfg.quarantine_s
         self.rate_windows_s: Final[tuple[float, ...]] = cfg.rate_windows_s
         self.repeat_window_s: Final[float] = cfg.repeat_window_s

@@ -66,7 +66,7 @@ def score_rows(txs: Sequence[TransactionView], lo: int, hi: int, first: int,
             pop.learn_low(amount_z(state, obs, cfg)[0])
         vectors.append(model_vector(values, obs))
         pending.append((tx, apply_rules(obs, cfg), values, reasons, total, first + i))
-        learn(t, state, pop, cfg, obs, total, wake)
+        learn(t, state, pop, cfg, obs, total, wake, values)
 
 
 def verdict(row: Pending, strength: float, model: Any, partition: int | None,

@@ -17,11 +17,10 @@ A speed-up here must keep every float to the bit (bench/core_parity.py).
 from __future__ import annotations
 
 import math
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from detector.core.calibration import TERMS, Recalibration
 from detector.core.features import Observation
-from detector.core.habits import Held
 from detector.core.hourtail import hour_tail
 from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z, low_rate
@@ -172,7 +171,7 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     # the hour of a purchase on hold counts (`hourtail.recent_hours`), its values do not
     # (a takeover's second purchase must not find its device known)
     for _, e in st.pending:
-        near_hour += (cast("Held", e)[5] - hour) % 24 in (0, 1, 23)
+        near_hour += (cast("int", cast("tuple[Any, ...]", e)[5]) - hour) % 24 in (0, 1, 23)
     seen = [s0, s1, s2, s3, s4]
     tables = [st.countries, st.devices, st.ipnets, st.channels, st.categories]
     explore = st.explore
