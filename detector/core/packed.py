@@ -84,6 +84,8 @@ def fields_json(held: CustomerState | bytes) -> bytes:
 
 _COUNTS = dict[str, int]
 _BYTE = Annotated[int, msgspec.Meta(ge=0, le=255)]
+#: A held event (`habits.Held`) and its weights, or without them as written before them.
+_HELD = Annotated[tuple[str | int | float, ...], msgspec.Meta(min_length=7, max_length=9)]
 #: Each customer field's value as its record holds it (encoded, read back by JSON), deep:
 #: a float field takes any JSON number, an integer field only an integer.
 FIELD_TYPES: dict[str, Any] = {
@@ -92,7 +94,7 @@ FIELD_TYPES: dict[str, Any] = {
     "explore": list[float], "fast": int, "gap_log": float, "gap_mean": float, "gaps": int,
     "hops": int, "hours": Annotated[list[_BYTE], msgspec.Meta(min_length=24, max_length=24)],
     "ipnets": _COUNTS, "last_country": str, "last_t": float | None, "learnt": int, "n": int,
-    "novel": int, "pending": list[tuple[float, Context]], "recent": list[Recent],
+    "novel": int, "pending": list[tuple[float, _HELD]], "recent": list[Recent],
     "wake": tuple[float | None, float], "window": list[Recent],
 }
 _ROW: Any = tuple[tuple(FIELD_TYPES[n] for n in _NAMES)]  # type: ignore[misc]

@@ -1,0 +1,105 @@
+"""What a suspicious event teaches the long habits (`habits.held_weight`): in proportion to
+how plausible it is as ordinary, so an attack's own rows do not make a habit of it, and in
+full from a checkpoint written before the weights (docs/benchmarks.md, "Slow attacks")."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+import pytest
+
+from detector.core.calibration import TERMS
+from detector.core.config import CoreConfig
+from detector.core.features import event_seconds, observe
+from detector.core.habits import held_weight, learn, release
+from detector.core.knobs import Knobs
+from detector.core.state import NOVELTY, CustomerState, Population
+from detector.core.surprise import combine
+from shared.schemas import Transaction
+
+CONFIG = CoreConfig()
+Q = CONFIG.quarantine_above
+T0 = datetime(2025, 3, 3, 12, 0)
+DEVICE = NOVELTY.index("device")
+
+
+def _tx(at: datetime, amount: float = 50.0, device: str = "mobile") -> Transaction:
+    return Transaction(transaction_id="t", customer_id="c", timestamp=at, amount=amount,
+                       country="CH", channel="app", device=device,
+                       merchant_category="grocery", ip="10.1.2.3")
+
+
+def _learn(st: CustomerState, pop: Population, tx: Transaction, surprise: float,
+           cfg: CoreConfig = CONFIG, values: list[float] | None = None) -> None:
+    t, knobs = event_seconds(tx), Knobs(cfg)
+    release(st, pop, knobs, t)
+    learn(t, st, pop, knobs, observe(tx, t, st, pop, knobs), surprise, 0.0, values)
+
+
+def _after_a_held_tablet(surprise: float, cfg: CoreConfig = CONFIG,
+                         values: list[float] | None = None) -> tuple[CustomerState, float]:
+    """A customer's state once a purchase of 900 on a new tablet, scored `surprise`, has
+    been held and learnt; and what it added to the rate of new devices' exposure."""
+    st, pop = CustomerState(), Population()
+    for i in range(3):
+        _learn(st, pop, _tx(T0 + timedelta(hours=i)), 0.0, cfg)
+    _learn(st, pop, _tx(T0 + timedelta(hours=5), 900.0, "tablet"), surprise, cfg, values)
+    before = st.explore[DEVICE]
+    _learn(st, pop, _tx(T0 + timedelta(hours=5, seconds=cfg.quarantine_s)), 0.0, cfg)
+    return st, st.explore[DEVICE] - before
+
+
+def test_held_weight_is_one_up_to_quarantine_above_then_falls_exponentially() -> None:
+    knobs = Knobs(CONFIG)
+    assert held_weight(Q - 1.0, knobs) == 1.0 and held_weight(Q, knobs) == 1.0
+    assert held_weight(Q + 1.0, knobs) == pytest.approx(math.exp(-1.0))
+    assert held_weight(Q + 3.0, knobs) == pytest.approx(math.exp(-3.0))
+    half = Knobs(CoreConfig(quarantine_discount=0.5))
+    assert held_weight(Q + 2.0, half) == pytest.approx(math.exp(-1.0))
+    assert held_weight(Q + 50.0, Knobs(CoreConfig(quarantine_discount=0.0))) == 1.0
+
+
+# w = e^-0.69 = 0.5016 keeps the new value "seen once" and the amount; e^-0.70 = 0.4966 not
+@pytest.mark.parametrize(("excess", "seen_once"), [(0.69, True), (0.70, False)])
+def test_a_held_new_value_counts_as_tried_once_only_from_weight_one_half(
+        excess: float, seen_once: bool) -> None:
+    st, _ = _after_a_held_tablet(Q + excess)
+    assert st.devices["tablet"] == (1 if seen_once else 2)  # known either way
+    assert (max(st.amounts) > math.log(500.0)) is seen_once
+    assert [c[1] for c in st.context].count("tablet") == 1  # the recent context as ever
+
+
+def test_a_held_event_adds_its_weight_of_exposure_to_the_rate_of_new_values() -> None:
+    _, full = _after_a_held_tablet(Q + 2.0, CoreConfig(quarantine_discount=0.0))
+    _, weighted = _after_a_held_tablet(Q + 2.0)
+    _, ordinary = _after_a_held_tablet(Q + 50.0)  # weight ~0: only the later event's
+    assert weighted - ordinary == pytest.approx(math.exp(-2.0) * (full - ordinary))
+    assert full > ordinary > 0.0
+
+
+def test_a_new_values_novelty_is_weighed_by_the_rest_of_the_event() -> None:
+    values = [0.0] * len(TERMS)
+    values[TERMS.index("device")] = 12.0  # only the new device is news
+    surprise = combine(values, Knobs(CONFIG))
+    st, _ = _after_a_held_tablet(surprise, values=values)
+    assert st.devices["tablet"] == 1  # tried once: a new value does not discount itself
+    assert max(st.amounts) < math.log(500.0)  # the amount: by the whole event's surprise
+    values[TERMS.index("amount_high")] = Q + 2.7  # the rest beyond quarantine_above + 0.7
+    st, _ = _after_a_held_tablet(combine(values, Knobs(CONFIG)), values=values)
+    assert st.devices["tablet"] == 2
+
+
+def test_a_held_event_from_a_checkpoint_before_the_weights_is_learnt_in_full() -> None:
+    st, pop = CustomerState(), Population()
+    knobs = Knobs(CONFIG)
+    _learn(st, pop, _tx(T0), 0.0)
+    st.pending = [(event_seconds(_tx(T0)) + 60.0,
+                   ("CH", "tablet", "10.1.2", "app", "grocery", 12, math.log(900.0)))]
+    release(st, pop, knobs, event_seconds(_tx(T0)) + 60.0)
+    assert st.devices["tablet"] == 1 and max(st.amounts) > math.log(500.0) and not st.pending
+
+
+def test_with_no_discount_a_held_event_is_learnt_in_full() -> None:
+    st, _ = _after_a_held_tablet(Q + 50.0, CoreConfig(quarantine_discount=0.0))
+    assert st.devices["tablet"] == 1 and max(st.amounts) > math.log(500.0)
