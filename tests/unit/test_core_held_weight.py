@@ -14,6 +14,7 @@ from detector.core.config import CoreConfig
 from detector.core.features import event_seconds, observe
 from detector.core.habits import held_weight, learn, release
 from detector.core.knobs import Knobs
+from detector.core.packed import pack_fields, unpack
 from detector.core.state import NOVELTY, CustomerState, Population
 from detector.core.surprise import combine
 from shared.schemas import Transaction
@@ -103,3 +104,14 @@ def test_a_held_event_from_a_checkpoint_before_the_weights_is_learnt_in_full() -
 def test_with_no_discount_a_held_event_is_learnt_in_full() -> None:
     st, _ = _after_a_held_tablet(Q + 50.0, CoreConfig(quarantine_discount=0.0))
     assert st.devices["tablet"] == 1 and max(st.amounts) > math.log(500.0)
+
+
+@pytest.mark.parametrize("weights", [[], [0.25, 0.5]])
+def test_a_held_event_record_reads_back_with_or_without_its_weights(
+        weights: list[float]) -> None:
+    held = ["CH", "tablet", "10.1.2", "app", "grocery", 12, 6.8, *weights]
+    st = unpack(pack_fields({"pending": [[1.5, held]]}))
+    assert st.pending == [(1.5, tuple(held))]
+    for wrong in (held[:6], [*held, *[1.0] * (10 - len(held))]):  # 6 or 10 fields
+        with pytest.raises(ValueError, match="pending"):
+            pack_fields({"pending": [[1.5, wrong]]})
