@@ -141,15 +141,18 @@ def test_kill_9_at_random_moments_keeps_every_row_exactly_once(
         size = _day_bytes(tmp_path)
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**env, **workers},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # Kill at a random moment once this run is appending (a slow start is no kill test).
-        deadline = time.monotonic() + 60
-        while (time.monotonic() < deadline and proc.poll() is None
-               and _day_bytes(tmp_path) <= size):
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.5))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        feeder.join()
+        try:
+            # Kill at a random moment once this run is appending (a slow start is no kill
+            # test).
+            deadline = time.monotonic() + 60
+            while (time.monotonic() < deadline and proc.poll() is None
+                   and _day_bytes(tmp_path) <= size):
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.5))
+        finally:  # killed whatever happened above: a failing test leaves no sink behind
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            feeder.join()
         progress.append(_committed_rows(tmp_path))
     final = subprocess.run([*cmd, "--once"], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=120)
@@ -197,12 +200,17 @@ def test_sigterm_checkpoints_everything_it_appended_and_exits_cleanly(
            "SINK_CHECKPOINT_ROWS": "1000000"}
     proc = subprocess.Popen([sys.executable, "-m", "sink"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(scored_lines(tmp_path)) < 5_000:
-        time.sleep(0.1)
-    assert _committed_rows(tmp_path) == 0  # appended, not yet checkpointed
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(scored_lines(tmp_path)) < 5_000:
+            time.sleep(0.1)
+        assert _committed_rows(tmp_path) == 0  # appended, not yet checkpointed
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    finally:  # a failed assertion above leaves no sink running
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert _committed_rows(tmp_path) == 5_000
     state = json.loads((tmp_path / STATE_FILE).read_text())
     files = dy.day_files(tmp_path)
