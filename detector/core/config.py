@@ -76,6 +76,15 @@ class CoreConfig(BaseModel):
         description="pseudo-events of the population's rate of new values and of too fast "
         "country changes (a small rate needs many events to estimate)",
     )
+    prior_bands: tuple[int, ...] = Field(
+        default=(5,), max_length=7,
+        description="bands of a customer's history (upper bounds of learnt events, or of "
+        "gaps for the silence level, increasing; the last band open) over which the "
+        "population priors a short history is shrunk to are tracked apart: the rate of new "
+        "values and the usual gap behind `dormancy`. Counted over all events, a prior "
+        "describes the most active customers; a band counts each customer's events in it "
+        "once. () for one prior over established customers (as before)",
+    )
     context_size: int = Field(default=8, ge=1, le=64, description="recent learnt events kept")
     context_weight: float = Field(
         default=0.5, ge=0, le=1, description="weight of the recent habit against the long one"
@@ -142,6 +151,13 @@ class CoreConfig(BaseModel):
         default=0.0, ge=0, le=4,
         description="weight of the forest's surprise (its excess over the floor) in `score`",
     )
+
+    @model_validator(mode="after")
+    def _increasing_bands(self) -> Self:
+        bands = self.prior_bands
+        if any(b < 1 for b in bands) or list(bands) != sorted(set(bands)):
+            raise ValueError(f"prior_bands {bands} must be increasing counts of at least 1")
+        return self
 
     @model_validator(mode="after")
     def _bounded_refit_queue(self) -> Self:

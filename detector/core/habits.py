@@ -18,7 +18,7 @@ from typing import Any, Final, cast
 from detector.core.calibration import TERMS
 from detector.core.features import Observation
 from detector.core.knobs import Knobs
-from detector.core.state import NOVELTY, CustomerState, Population, Recent, bump
+from detector.core.state import NOVELTY, CustomerState, Population, Recent, bump, history_band
 
 #: A held event: (country, device, IP network, channel, category, hour, log amount).
 Held = tuple[str, str, str, str, str, int, float]
@@ -100,6 +100,9 @@ def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Po
         raw_gap = abs(t - st.last_t)
         gap = 1.0 if raw_gap < 1.0 else raw_gap
         lg = math.log(gap)
+        band = history_band(st.gaps, cfg.prior_bands)
+        if band >= 0:
+            pop.learn_gap(band, min(gap, GAP_CAP_S))
         st.gaps += 1
         st.gap_log += (lg - st.gap_log) / min(st.gaps, 50)
         st.gap_mean += (min(gap, GAP_CAP_S) - st.gap_mean) / min(st.gaps, 50)
@@ -181,6 +184,7 @@ def learn_habits(st: CustomerState, pop: Population, cfg: Knobs, held: Held,
     tables = [st.countries, st.categories, st.channels, st.devices, st.ipnets]
     keys = [country, category, channel, device, net]
     established = learnt >= cfg.min_history
+    band = history_band(learnt, cfg.prior_bands)
     explore, full, pop_tables = st.explore, cfg.max_population_keys, pop.tables
     # One pass: attribute i's novelty reads only the customer's table i (and the
     # population's, unchanged here), so it is the same before or after tables < i count.
@@ -191,8 +195,8 @@ def learn_habits(st: CustomerState, pop: Population, cfg: Knobs, held: Held,
             name = NOVELTY[i]
             unused = 1.0 if len(pop_tables[name]) >= full else pop.unused_mass(name, table)
             explore[i] += w * unused
-            if established:
-                pop.learn_novelty(name, count is None, unused)
+            if established or band >= 0:
+                pop.learn_novelty(name, count is None, unused, band, established)
         if count is not None:
             table[key] = count + 1
         else:

@@ -21,10 +21,10 @@ FIELDS: Final[tuple[str, ...]] = (
     "dormancy_alpha", "duplicate_window_s", "high_amount_over_max", "high_amount_ratio",
     "high_amount_z", "max_population_keys", "max_seen", "min_history", "ml_threshold",
     "model_weight", "new_country_max_rate", "new_country_min_history", "new_value_prior",
-    "odd_hour_max_share", "odd_hour_min_history", "prior_weight", "quarantine_above",
-    "quarantine_discount", "quarantine_s", "rate_windows_s", "repeat_window_s", "rule_surprise",
-    "score_half",
-    "score_threshold", "surprise_cap", "surprise_floor", "travel_familiar_share",
+    "odd_hour_max_share", "odd_hour_min_history", "prior_bands", "prior_weight",
+    "quarantine_above", "quarantine_discount", "quarantine_s", "rate_windows_s",
+    "repeat_window_s", "rule_surprise", "score_half", "score_threshold", "surprise_cap",
+    "surprise_floor", "travel_familiar_share",
     "travel_max_hop_rate", "travel_slack_km", "travel_speed_kmh", "travel_unknown_km",
     "wake_s",
 )
@@ -68,6 +68,7 @@ class Knobs:
         self.new_value_prior: Final[float] = cfg.new_value_prior
         self.odd_hour_max_share: Final[float] = cfg.odd_hour_max_share
         self.odd_hour_min_history: Final[int] = cfg.odd_hour_min_history
+        self.prior_bands: Final[tuple[int, ...]] = cfg.prior_bands
         self.prior_weight: Final[float] = cfg.prior_weight
         self.quarantine_above: Final[float] = cfg.quarantine_above
         self.quarantine_discount: Final[float] = cfg.quarantine_discount

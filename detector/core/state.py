@@ -19,6 +19,9 @@ NOVELTY: Final[tuple[str, ...]] = ("country", "category", "channel", "device", "
 #: The population's novelty rate of first purchases, per attribute (`Population.novelty`
 #: keys): how often a new customer brings a value nobody used, per unit of that chance.
 FIRST: Final[dict[str, str]] = {a: "first:" + a for a in NOVELTY}
+#: The population's novelty rate per band of learnt events (`Population.novelty` keys, by
+#: attribute then band: `CoreConfig.prior_bands` has at most 7 bounds, so 8 bands).
+BANDED: Final[dict[str, list[str]]] = {a: [f"{a}@{b}" for b in range(8)] for a in NOVELTY}
 #: The population's low-amount histogram: bins per unit of robust z, and its range (the
 #: last bin holds everything lower).
 LOW_BINS: Final = 4
@@ -99,6 +102,19 @@ class CustomerState:
             setattr(self, name, value)
 
 
+def history_band(learnt: int, bounds: tuple[int, ...]) -> int:
+    """The band of `learnt` events among `bounds` (upper bounds, increasing; the last band
+    open); -1 without bounds (no bands)."""
+    if not bounds:
+        return -1
+    band = 0
+    for bound in bounds:
+        if learnt <= bound:
+            return band
+        band += 1
+    return band
+
+
 def _check_layout(fields: tuple[str, ...], state: tuple[object, ...]) -> None:
     """Refuse a state of another layout before setting any field (a compiled class would
     first refuse a value of the wrong type, half set)."""
@@ -130,13 +146,24 @@ def _count(table: dict[str, int], key: str, max_keys: int, singles: dict[str, in
         singles[name] += 1
 
 
+def _learn_rate(novelty: dict[str, list[float]], key: str, new: bool, unused: float) -> None:
+    entry = novelty.get(key)
+    if entry is None:
+        entry = novelty[key] = [0.0, 0.0]
+    elif entry[1] >= 20_000:  # a moving average beyond this
+        entry[0] *= 0.5
+        entry[1] *= 0.5
+    entry[0] += new
+    entry[1] += unused
+
+
 class Population:
     """What is common across the partition's customers: value frequencies and amounts."""
 
     #: The state's fields, in the order the state formats write them.
     FIELDS: ClassVar[tuple[str, ...]] = (
-        "amount_center", "amount_ring", "amount_scale", "fast", "gap_log", "gap_mean", "gaps",
-        "hours", "low", "low_n",
+        "amount_center", "amount_ring", "amount_scale", "fast", "gap_bands", "gap_log",
+        "gap_mean", "gaps", "hours", "low", "low_n",
         "novelty", "offsets", "singles", "tables", "total",
     )
     __slots__ = FIELDS
@@ -160,6 +187,9 @@ class Population:
         self.gap_log = 0.0  # running mean of log(seconds between a customer's events)
         self.gap_mean = 0.0  # running mean of seconds between a customer's events (capped)
         self.gaps = 0
+        # per band of a customer's gaps (`history_band`): [gaps counted, their running mean
+        # in seconds (capped)]; grown on demand (none in a snapshot older than the field)
+        self.gap_bands: list[list[float]] = []
         # attribute -> [new values, population mass not yet used by the customer, summed]
         # over established customers' learnt events: the rate of exploring per unit of it
         self.novelty: dict[str, list[float]] = {}
@@ -191,14 +221,40 @@ class Population:
         entry[0] = min(entry[0] + 1.0, 5000.0)
         entry[1] += (max(-3.0, min(3.0, deviation)) - entry[1]) / entry[0]
 
-    def new_rate(self, attribute: str) -> float:
-        """Established customers' rate of taking a value new to them, per unit of the
-        population's mass they had not used yet. Without data it is 1: a customer draws
-        values the way everybody does (a new customer is judged by what is usual)."""
+    def new_rate(self, attribute: str, band: int = -1) -> float:
+        """Customers' rate of taking a value new to them, per unit of the population's mass
+        they had not used yet: established customers' (without data 1: a customer draws
+        values the way everybody does), or, for a `band` of learnt events
+        (`history_band`), that band's, shrunk to it. Counted per event, the established
+        rate is the most active customers' (they make most events, and long histories
+        rarely find a value new); a band counts each customer's events in it once."""
         entry = self.novelty.get(attribute)
-        if entry is None:
-            return 1.0
-        return (entry[0] + 5.0) / (entry[1] + 5.0)
+        pooled = 1.0 if entry is None else (entry[0] + 5.0) / (entry[1] + 5.0)
+        if band < 0:
+            return pooled
+        own = self.novelty.get(BANDED[attribute][band])
+        if own is None:  # no data yet, or restored from a snapshot older than bands
+            return pooled
+        return (own[0] + 5.0 * pooled) / (own[1] + 5.0)
+
+    def learn_gap(self, band: int, gap: float) -> None:
+        """Count a gap (seconds, capped) that followed `band`'s number of earlier gaps."""
+        bands = self.gap_bands
+        while len(bands) <= band:
+            bands.append([0.0, 0.0])
+        entry = bands[band]
+        entry[0] = min(entry[0] + 1.0, 5000.0)
+        entry[1] += (gap - entry[1]) / entry[0]
+
+    def gap_prior(self, band: int) -> float:
+        """The usual gap (seconds) a customer's own is shrunk to: the mean gap of
+        customers with as many gaps (`band`, shrunk to the pooled mean, 50 gaps' worth),
+        or the running mean over all events (`gap_mean`: the most active customers')
+        without a band or its data."""
+        if band < 0 or band >= len(self.gap_bands):
+            return self.gap_mean
+        count, mean = self.gap_bands[band]
+        return (count * mean + 50.0 * self.gap_mean) / (count + 50.0)
 
     def learn_first(self, keys: list[str], max_keys: int) -> None:
         """Count a customer's first purchase (values in NOVELTY order, before they are
@@ -245,13 +301,15 @@ class Population:
         tail = own + (1.0 - own) * self.first_base(attribute, {}, key)
         return tail if tail < 1.0 else 1.0
 
-    def learn_novelty(self, attribute: str, new: bool, unused: float = 1.0) -> None:
-        entry = self.novelty.setdefault(attribute, [0.0, 0.0])
-        if entry[1] >= 20_000:  # a moving average beyond this
-            entry[0] *= 0.5
-            entry[1] *= 0.5
-        entry[0] += new
-        entry[1] += unused
+    def learn_novelty(self, attribute: str, new: bool, unused: float = 1.0,
+                      band: int = -1, established: bool = True) -> None:
+        """Count one learnt event: whether its value of `attribute` was new to its
+        customer, against `unused` (`unused_mass`); in the established rate if
+        `established`, and in its `band`'s (`new_rate`) if one."""
+        if established:
+            _learn_rate(self.novelty, attribute, new, unused)
+        if band >= 0:
+            _learn_rate(self.novelty, BANDED[attribute][band], new, unused)
 
     def learn_low(self, z: float) -> None:
         """Count one amount at robust z from its customer's level."""

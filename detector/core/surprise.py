@@ -25,7 +25,7 @@ from detector.core.hourtail import hour_tail
 from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z, low_rate
 from detector.core.rules import duration, needed_seconds, quoted
-from detector.core.state import NOVELTY, CustomerState, Population
+from detector.core.state import NOVELTY, CustomerState, Population, history_band
 
 #: The rule each term grades (its reason gives way to the rule's when the rule fires).
 GRADES: Final[dict[str, str]] = {
@@ -109,7 +109,8 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
             below += v
         used += counts.get(value, 0)
     k = cfg.new_value_prior
-    rate = (once + k * pop.new_rate(attribute)) / (explore + k)
+    rate = (once + k * pop.new_rate(attribute, history_band(learnt, cfg.prior_bands))) / (
+        explore + k)
     if not learnt:  # a first purchase: every value is new to the customer
         tail = 1.0 if full else pop.first_tail(attribute, key)
     elif count == 0:
@@ -191,7 +192,8 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     wake = dormancy = 0.0
     if st.gaps and t >= st.last_t:
         w = cfg.prior_weight
-        mean = (st.gaps * st.gap_mean + w * pop.gap_mean) / (st.gaps + w)
+        prior = pop.gap_prior(history_band(st.gaps, cfg.prior_bands))
+        mean = (st.gaps * st.gap_mean + w * prior) / (st.gaps + w)
         alpha = cfg.dormancy_alpha
         gap = t - st.last_t
         wake = _bits((1.0 + gap / (alpha * max(mean, 60.0))) ** -alpha, cap)

@@ -20,7 +20,15 @@ from detector.core.features import event_seconds, ipnet, observe
 from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
 from detector.core.hourtail import BROKE, KERNEL, _near, _rank, _tail, hour_tail
 from detector.core.knobs import Knobs, in_night
-from detector.core.state import NOVELTY, Context, CustomerState, Population, _count, bump
+from detector.core.state import (
+    NOVELTY,
+    Context,
+    CustomerState,
+    Population,
+    _count,
+    bump,
+    history_band,
+)
 from detector.core.surprise import _bits, _reason, categorical
 from shared.schemas import Transaction
 
@@ -252,14 +260,15 @@ def reference_learn_habits(s: CustomerState, pop: Population, cfg: Knobs,
     keys = [country, category, channel, device, net]
     if s.learnt:
         established = s.learnt >= cfg.min_history
+        band = history_band(s.learnt, cfg.prior_bands)
         explore, full = s.explore, cfg.max_population_keys
         pop_tables = pop.tables
         for i in range(len(NOVELTY)):
             name, table = NOVELTY[i], tables[i]
             unused = 1.0 if len(pop_tables[name]) >= full else pop.unused_mass(name, table)
             explore[i] += unused
-            if established:
-                pop.learn_novelty(name, keys[i] not in table, unused)
+            if established or band >= 0:
+                pop.learn_novelty(name, keys[i] not in table, unused, band, established)
     for i in range(len(tables)):
         table, key = tables[i], keys[i]
         if key in table:

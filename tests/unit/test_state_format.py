@@ -179,6 +179,28 @@ def test_a_snapshot_older_than_a_field_restores_it_at_its_default() -> None:
     restored.process(stream(600)[AT:])  # and it carries on
 
 
+def test_the_history_bands_priors_come_back_and_an_older_snapshot_restores_without_them(
+        ) -> None:
+    """The population's priors per band of history (`CoreConfig.prior_bands`): the gap
+    means (`gap_bands`) and the novelty rates (`novelty` keys "attribute@band") come back
+    from a snapshot; the format-3 fixture, written before them, restores with none (the
+    pooled priors stand in until the bands are counted) and carries on counting them."""
+    engine = _engine()
+    assert engine._population.gap_bands and any("@" in k for k in engine._population.novelty)
+    back = PartitionEngine.restore(engine.snapshot(), CONFIG)
+    assert back._population.gap_bands == engine._population.gap_bands
+    assert back._population.novelty == engine._population.novelty
+    stored = _doc((DATA / "engine-format3.bin").read_bytes())
+    assert "gap_bands" not in stored["population"]
+    old = PartitionEngine.restore((DATA / "engine-format3.bin").read_bytes(), CONFIG)
+    population = old._population
+    assert population.gap_bands == [] and not any("@" in k for k in population.novelty)
+    assert population.gap_prior(0) == population.gap_mean
+    assert population.new_rate("category", 0) == population.new_rate("category")
+    old.process(stream(600)[AT:])
+    assert old._population.gap_bands
+
+
 def test_a_field_that_no_longer_exists_is_ignored() -> None:
     doc = _doc((DATA / "engine-format3.bin").read_bytes())
     doc["customer_fields"].append("retired_field")
