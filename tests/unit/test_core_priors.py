@@ -85,19 +85,26 @@ def _mixed_population() -> list[Transaction]:
     return rows
 
 
+def _probe_term(term: str, days: tuple[int, ...], categories: tuple[str, ...]
+                ) -> tuple[float, float]:
+    """A new sparse customer's purchases (of 45.00, `days` after the mixed population's
+    last day, in `categories`) after `_mixed_population`: `term` of the last one with the
+    default bands and without bands (pooled)."""
+    base = _mixed_population()
+    end = max(r.timestamp for r in base) + timedelta(days=1)
+    probe = [tx(5000 + i, end + timedelta(days=d), 45.0, customer="z", category=c)
+             for i, (d, c) in enumerate(zip(days, categories, strict=True))]
+    rows = sorted([*base, *probe], key=lambda r: r.timestamp)
+    return (scored_terms(rows)[-1][term],
+            scored_terms(rows, CoreConfig(prior_bands=()))[-1][term])
+
+
 def test_a_sparse_customer_is_judged_by_short_histories_not_by_the_most_active() -> None:
     """A sparse customer's 3rd purchase, in a category new to them: with one established
     rate (the active customers' events: nobody explores) it is a surprise; against the
     first band's rate (sparse customers' first purchases: exploring is usual) it is not
     worth a flag."""
-    base = _mixed_population()
-    end = max(r.timestamp for r in base) + timedelta(days=1)
-    probe = [tx(5000, end, 45.0, customer="z", category="garden"),
-             tx(5001, end + timedelta(days=3), 45.0, customer="z", category="garden"),
-             tx(5002, end + timedelta(days=6), 45.0, customer="z", category="music")]
-    rows = sorted([*base, *probe], key=lambda r: r.timestamp)
-    banded = scored_terms(rows)[-1]["category"]
-    pooled = scored_terms(rows, CoreConfig(prior_bands=()))[-1]["category"]
+    banded, pooled = _probe_term("category", (0, 3, 6), ("garden", "garden", "music"))
     assert pooled > 3.0
     assert banded < pooled - 1.5
 
@@ -130,13 +137,6 @@ def test_a_sparse_customers_silence_is_judged_by_short_histories_gaps() -> None:
     gaps). A sparse customer's 10-day silence after one 3-day gap: against the pooled
     gap (the active customers') it is dormancy; against the gaps of customers with as
     short a history, much less."""
-    base = _mixed_population()
-    end = max(r.timestamp for r in base) + timedelta(days=1)
-    probe = [tx(5000, end, 45.0, customer="z", category="garden"),
-             tx(5001, end + timedelta(days=3), 45.0, customer="z", category="garden"),
-             tx(5002, end + timedelta(days=13), 45.0, customer="z", category="garden")]
-    rows = sorted([*base, *probe], key=lambda r: r.timestamp)
-    banded = scored_terms(rows)[-1]["dormancy"]
-    pooled = scored_terms(rows, CoreConfig(prior_bands=()))[-1]["dormancy"]
+    banded, pooled = _probe_term("dormancy", (0, 3, 13), ("garden",) * 3)
     assert pooled > 3.0
     assert banded < pooled - 1.0
