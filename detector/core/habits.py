@@ -19,6 +19,7 @@ from detector.core.calibration import TERMS
 from detector.core.features import Observation
 from detector.core.knobs import Knobs
 from detector.core.state import NOVELTY, CustomerState, Population, Recent, bump, history_band
+from detector.core.surprise import combine
 
 #: A held event: (country, device, IP network, channel, category, hour, log amount).
 Held = tuple[str, str, str, str, str, int, float]
@@ -46,11 +47,7 @@ def learn(t: float, st: CustomerState, pop: Population, cfg: Knobs, o: Observati
     _learn_clock(held, o.amount, t, st, pop, cfg, o, wake, not suspicious)
     if suspicious:
         lo, hi = _NOVELTY_TERMS
-        floor = cfg.surprise_floor
-        novelty = 0.0
-        for v in (values or [])[lo:hi]:
-            if v > floor:
-                novelty += v - floor
+        novelty = combine((values or [])[lo:hi], cfg)
         weighted: Weighted = (*held, held_weight(surprise - novelty, cfg),
                               held_weight(surprise, cfg))
         st.pending.append((max(t, st.last_t) + cfg.quarantine_s, weighted))
