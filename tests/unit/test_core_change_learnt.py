@@ -138,3 +138,24 @@ def test_odd_hour_still_fires_for_a_day_customer_without_a_change() -> None:
     st, pop = _hours_state([9, 12, 15, 18, 9, 12, 15, 18], [])
     assert night_mass(st, pop, knobs.night_hours, knobs) == 0.0
     assert _night_observation(st, pop, CONFIG.odd_hour_max_share)
+
+
+@pytest.mark.parametrize(("recent", "mixed"), [([1], False), ([1, 3], True), ([1, 3, 2], True)])
+def test_the_night_mass_counts_a_change_from_exactly_two_recent_hours(
+        recent: list[int], mixed: bool) -> None:
+    """A day customer whose only recent events are night ones (all breaks): one is not yet
+    a change (no night mass), two are (the gate of `hour_tail`), three too."""
+    knobs = Knobs(CONFIG)
+    st, pop = _hours_state(recent, [])
+    assert (night_mass(st, pop, knobs.night_hours, knobs) > 0.0) is mixed
+
+
+def test_a_customer_with_only_held_events_has_no_night_mass_and_a_plain_hour_tail() -> None:
+    """Two first purchases both on hold: no learnt hours, so no long habit to break (no
+    mixture to read), whatever the hours on hold."""
+    knobs = Knobs(CONFIG)
+    st, pop = _hours_state([], [1, 2])
+    st.hours = bytearray(24)
+    assert recent_hours(st) == [1, 2]
+    assert night_mass(st, pop, knobs.night_hours, knobs) == 0.0
+    assert hour_tail(st, pop, 2, knobs) == 1.0

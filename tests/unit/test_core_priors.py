@@ -140,3 +140,37 @@ def test_a_sparse_customers_silence_is_judged_by_short_histories_gaps() -> None:
     banded, pooled = _probe_term("dormancy", (0, 3, 13), ("garden",) * 3)
     assert pooled > 3.0
     assert banded < pooled - 1.0
+
+
+def test_a_band_gap_is_a_running_mean() -> None:
+    """Gaps of 10, 20 and 60 s: the band's mean is their mean, 30 s (each gap weighs one
+    over the count so far)."""
+    pop = Population()
+    for gap in (10.0, 20.0, 60.0):
+        pop.learn_gap(0, gap)
+    assert pop.gap_bands == [[3.0, pytest.approx(30.0)]]
+
+
+@pytest.mark.parametrize(("gaps", "count", "mean"), [
+    (4999, 4999.0, 100.0 + 5000.0 / 4999.0),
+    (5000, 5000.0, 100.0 + 5000.0 / 5000.0),
+    (5001, 5000.0, 100.0 + 5000.0 / 5000.0)])
+def test_a_band_gap_mean_moves_by_one_5000th_from_its_5000th_gap(
+        gaps: int, count: float, mean: float) -> None:
+    """`gaps` - 1 gaps of 100 s, then one of 5100 s: up to 5000 gaps the last one weighs
+    one over the count (a mean), beyond that the count stays 5000 (a moving average)."""
+    pop = Population()
+    for _ in range(gaps - 1):
+        pop.learn_gap(0, 100.0)
+    pop.learn_gap(0, 5100.0)
+    assert pop.gap_bands[0] == [count, pytest.approx(mean, rel=1e-12)]
+
+
+def test_the_first_bands_gap_prior_is_its_mean_shrunk_to_the_pooled_one() -> None:
+    """Band 0 (the shortest histories) is a band like the others, not "no band"."""
+    pop = Population()
+    pop.gap_mean = 3600.0
+    for _ in range(25):
+        pop.learn_gap(0, 86400.0)
+    assert pop.gap_prior(0) == pytest.approx((25 * 86400.0 + 50 * 3600.0) / 75)
+    assert pop.gap_prior(-1) == 3600.0
