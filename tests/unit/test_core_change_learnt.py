@@ -11,7 +11,7 @@ import pytest
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.features import event_seconds, observe
-from detector.core.hourtail import hour_tail, night_mass, recent_hours
+from detector.core.hourtail import BROKE, hour_tail, night_mass, recent_hours
 from detector.core.knobs import Knobs
 from detector.core.rules import odd_hour
 from detector.core.state import Context, CustomerState, Population
@@ -159,3 +159,17 @@ def test_a_customer_with_only_held_events_has_no_night_mass_and_a_plain_hour_tai
     assert recent_hours(st) == [1, 2]
     assert night_mass(st, pop, knobs.night_hours, knobs) == 0.0
     assert hour_tail(st, pop, 2, knobs) == 1.0
+
+
+@pytest.mark.parametrize(("hour", "mixed"), [(7, True), (8, False), (9, False)])
+def test_a_recent_hour_breaks_the_habit_only_below_the_e3_edge(hour: int, mixed: bool
+                                                               ) -> None:
+    """A day customer's recent 01 h purchase (a break) and one at `hour`: 07 h has a tail
+    below e^-3 under the long habit (a second break: a change under way), 08 h is the
+    least common hour beyond it (at the edge: no break), 09 h a habit hour."""
+    knobs = Knobs(CONFIG)
+    plain, pop = _hours_state([9], [])  # fewer than two recent hours: the long habit
+    assert hour_tail(plain, pop, 7, knobs) < BROKE < hour_tail(plain, pop, 8, knobs)
+    assert hour_tail(plain, pop, 8, knobs) < hour_tail(plain, pop, 9, knobs)
+    st, pop = _hours_state([9, 12, 15, 18, 9, 12, 1, hour], [])
+    assert (night_mass(st, pop, knobs.night_hours, knobs) > 0.0) is mixed

@@ -174,3 +174,15 @@ def test_the_first_bands_gap_prior_is_its_mean_shrunk_to_the_pooled_one() -> Non
         pop.learn_gap(0, 86400.0)
     assert pop.gap_prior(0) == pytest.approx((25 * 86400.0 + 50 * 3600.0) / 75)
     assert pop.gap_prior(-1) == 3600.0
+
+
+def test_without_established_data_the_rate_is_one_and_a_band_is_shrunk_to_one() -> None:
+    """Nobody established yet: a customer draws values as everybody does (rate 1), and a
+    band's rate is shrunk to that: 2 new of 10 units -> (2 + 5 x 1) / (10 + 5)."""
+    pop = Population()
+    assert pop.new_rate("device") == 1.0 and pop.new_rate("device", 0) == 1.0
+    for i in range(10):
+        pop.learn_novelty("device", i < 2, 1.0, 0, False)
+    assert "device" not in pop.novelty
+    assert pop.new_rate("device") == 1.0
+    assert pop.new_rate("device", 0) == pytest.approx(7.0 / 15.0)
