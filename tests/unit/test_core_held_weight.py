@@ -12,7 +12,7 @@ import pytest
 from detector.core.calibration import TERMS
 from detector.core.config import CoreConfig
 from detector.core.features import event_seconds, observe
-from detector.core.habits import MAX_PENDING, held_weight, learn, release
+from detector.core.habits import held_weight, learn, release
 from detector.core.knobs import Knobs
 from detector.core.packed import pack_fields, unpack
 from detector.core.state import NOVELTY, CustomerState, Population
@@ -126,18 +126,3 @@ def test_at_quarantine_above_the_weight_is_one_even_with_an_infinite_discount() 
     assert held_weight(Q, knobs) == 1.0
     assert held_weight(math.nextafter(Q, math.inf), knobs) == 0.0
 
-
-@pytest.mark.parametrize("held", [MAX_PENDING, MAX_PENDING + 1])
-def test_a_full_hold_learns_its_oldest_event_at_once(held: int) -> None:
-    """`held` suspicious purchases a second apart, each on a device of its own: the hold
-    keeps `MAX_PENDING` of them; one more and the oldest is learnt at once (in full: no
-    excess over `quarantine_above`), the others stay on hold."""
-    st, pop = CustomerState(), Population()
-    _learn(st, pop, _tx(T0), 0.0)
-    for i in range(held):
-        _learn(st, pop, _tx(T0 + timedelta(seconds=i + 1), device=f"dev{i}"), Q)
-    assert len(st.pending) == MAX_PENDING
-    learnt = [d for d in (f"dev{i}" for i in range(held)) if d in st.devices]
-    assert learnt == ([] if held == MAX_PENDING else ["dev0"])
-    assert [e[1] for _, e in st.pending] == [f"dev{i}" for i in range(held - MAX_PENDING, held)]
-    assert st.learnt == 1 + held - MAX_PENDING
