@@ -143,3 +143,15 @@ def test_at_quarantine_above_the_weight_is_one_even_with_an_infinite_discount() 
     assert held_weight(math.nextafter(Q, 0.0), knobs) == 1.0
     assert held_weight(Q, knobs) == 1.0
     assert held_weight(math.nextafter(Q, math.inf), knobs) == 0.0
+
+
+@pytest.mark.parametrize(("hold_s", "held"), [(0.0, False), (1.0, True), (2.0, True)])
+def test_any_positive_hold_holds_a_suspicious_event(hold_s: float, held: bool) -> None:
+    """`quarantine_s` 0 turns the hold off; one second (and more) is a hold: a purchase
+    on a new device scored `quarantine_above` waits, its device not yet known."""
+    st, pop = CustomerState(), Population()
+    cfg = CoreConfig(quarantine_s=hold_s)
+    _learn(st, pop, _tx(T0), 0.0, cfg)
+    _learn(st, pop, _tx(T0 + timedelta(minutes=5), device="tablet"), Q, cfg)
+    assert bool(st.pending) is held
+    assert ("tablet" in st.devices) is not held
