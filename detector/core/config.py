@@ -108,6 +108,11 @@ class CoreConfig(BaseModel):
     quarantine_s: float = Field(
         default=2 * 3600.0, ge=0, description="event time before a suspicious event is learnt"
     )
+    round_amounts: bool = Field(
+        default=False,
+        description="judge how round an amount is (whole units, tens, hundreds, thousands) "
+        "against the customer's share of amounts that round, folded into amount_high",
+    )
     quarantine_discount: float = Field(
         default=1.0, ge=0,
         description="a suspicious event teaches the rates of new values as e^-(this x its "

@@ -31,6 +31,7 @@ from detector.core.state import (
     Population,
     held_hour,
     history_band,
+    round_level,
 )
 
 #: The rule each term grades (its reason gives way to the rule's when the rule fires).
@@ -228,14 +229,59 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
             p_hop = o.hop_rate
             travel = _bits(p_hop if p_hop > p_fast else p_fast, cap) * min(
                 1.0, math.log(ratio) / math.log(2.0))
-    values = [amount_high, amount_low, *novel, hour_v, rate_v, repeat_v, dormancy, travel]
     floor = cfg.surprise_floor
+    if cfg.round_amounts:  # folded into amount_high as its own term's excess would add
+        level = round_level(amount)
+        extra = round_surprise(level, st, pop, cfg) - floor if level else 0.0
+        if extra > 0.0:
+            if amount_high > floor:
+                reasons["amount_high"] = _reason("amount_high", o, st) + "; " + round_reason(
+                    amount, level, st, pop)
+            else:
+                reasons["amount_high"] = round_reason(amount, level, st, pop)
+            amount_high = (amount_high if amount_high > floor else floor) + extra
+            amount_high = amount_high if amount_high < cap else cap
+    values = [amount_high, amount_low, *novel, hour_v, rate_v, repeat_v, dormancy, travel]
     kept: dict[str, str] = {}
     for i in range(len(values)):
         if values[i] > floor:
             name = TERMS[i]
             kept[name] = reasons.get(name) or _reason(name, o, st)
     return values, kept, wake
+
+
+#: How an auditor names the amounts at least each roundness level round (`round_level`).
+ROUND_NAMES: Final[tuple[str, ...]] = (
+    "", "whole amounts", "whole tens", "whole hundreds", "whole thousands")
+
+
+def round_tail(level: int, st: CustomerState, pop: Population, cfg: Knobs) -> float:
+    """P(an amount at least `level` round | this customer): their own share of amounts
+    that round, shrunk to the population's (`Population.round_share`, worth
+    `prior_weight` amounts), so a short history is judged by everybody's habit and a
+    long one by its own. Levels nest (a whole hundred is a whole ten), so this is the
+    tail probability of the amount's roundness: calibrated."""
+    rounds, w = st.rounds, cfg.prior_weight
+    return (rounds[level] + w * pop.round_share(level)) / (rounds[0] + w)
+
+
+def round_surprise(level: int, st: CustomerState, pop: Population, cfg: Knobs) -> float:
+    """The round-amount surprise of an amount of roundness `level` (`round_level`; 0: not
+    whole, no surprise): -log `round_tail`, capped. Near 0 wherever round amounts are
+    common: for a customer who pays them, and for everybody in a population of whole
+    amounts."""
+    return _bits(round_tail(level, st, pop, cfg), cfg.surprise_cap) if level > 0 else 0.0
+
+
+def round_reason(amount: float, level: int, st: CustomerState, pop: Population) -> str:
+    """The round amount's reason in an auditor's words: the amount, how many of the
+    customer's amounts (and what share of everybody's) were as round."""
+    name = ROUND_NAMES[level if level < len(ROUND_NAMES) else -1]
+    seen, counted = st.rounds[level], st.rounds[0]
+    share = 100.0 * pop.rounds[level] / pop.rounds[0] if pop.rounds[0] else 0.0
+    mine = (f"{seen} of this customer's {counted} purchases were {name}" if counted
+            else "no earlier purchase of this customer's counted")
+    return f"an amount of exactly {amount:.2f} ({mine}; {share:.1f}% of all purchases)"
 
 
 def _rate(t: float, st: CustomerState, pop: Population, cfg: Knobs,
@@ -405,5 +451,6 @@ def to_score(total: float, cfg: Knobs) -> float:
 
 __all__ = [
     "GRADES", "LOGISTIC_S", "SPANS", "TERMS", "Recalibration", "categorical", "combine",
-    "hour_tail", "match_weights", "poisson_tail", "tail_pdf", "tail_sf", "terms", "to_score",
+    "hour_tail", "match_weights", "poisson_tail", "round_reason", "round_surprise",
+    "round_tail", "tail_pdf", "tail_sf", "terms", "to_score",
 ]
