@@ -230,26 +230,26 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
             travel = _bits(p_hop if p_hop > p_fast else p_fast, cap) * min(
                 1.0, math.log(ratio) / math.log(2.0))
     floor = cfg.surprise_floor
-    if cfg.round_amounts:  # folded into amount_high as its own term's excess would add
+    if cfg.round_amounts:  # its excess joins amount_high after the recalibration (`fold`)
         level = round_level(amount)
-        extra = round_surprise(level, st, pop, cfg) - floor if level else 0.0
-        if extra > 0.0:
-            if amount_high > floor:
-                reasons["amount_high"] = _reason("amount_high", o, st) + "; " + round_reason(
-                    amount, level, st, pop)
-            else:
-                reasons["amount_high"] = round_reason(amount, level, st, pop)
-            amount_high = (amount_high if amount_high > floor else floor) + extra
-            amount_high = amount_high if amount_high < cap else cap
+        bits, k, m = round_surprise(level, t, st, pop, cfg)
+        if bits > floor:
+            o.round_extra = bits - floor
+            said = round_reason(amount, level, k, m, st, pop, ROUND_WINDOW_S)
+            reasons["amount_high"] = (_reason("amount_high", o, st) + "; " + said
+                                      if amount_high > floor else said)
     values = [amount_high, amount_low, *novel, hour_v, rate_v, repeat_v, dormancy, travel]
     kept: dict[str, str] = {}
     for i in range(len(values)):
-        if values[i] > floor:
+        if values[i] > floor or (i == 0 and o.round_extra > 0.0):
             name = TERMS[i]
             kept[name] = reasons.get(name) or _reason(name, o, st)
     return values, kept, wake
 
 
+#: The run of round amounts is counted over the purchases of the last day the customer's
+#: window keeps (`habits.WINDOW_S`, which imports this module).
+ROUND_WINDOW_S: Final = 86400.0
 #: How an auditor names the amounts at least each roundness level round (`round_level`).
 ROUND_NAMES: Final[tuple[str, ...]] = (
     "", "whole amounts", "whole tens", "whole hundreds", "whole thousands")
@@ -265,23 +265,40 @@ def round_tail(level: int, st: CustomerState, pop: Population, cfg: Knobs) -> fl
     return (rounds[level] + w * pop.round_share(level)) / (rounds[0] + w)
 
 
-def round_surprise(level: int, st: CustomerState, pop: Population, cfg: Knobs) -> float:
-    """The round-amount surprise of an amount of roundness `level` (`round_level`; 0: not
-    whole, no surprise): -log `round_tail`, capped. Near 0 wherever round amounts are
-    common: for a customer who pays them, and for everybody in a population of whole
-    amounts."""
-    return _bits(round_tail(level, st, pop, cfg), cfg.surprise_cap) if level > 0 else 0.0
+def round_surprise(level: int, t: float, st: CustomerState, pop: Population, cfg: Knobs
+                   ) -> tuple[float, int, int]:
+    """The round-amount surprise of a purchase at event time `t` of roundness `level`
+    (`round_level`; 0: not whole, no surprise), and the (round, all) purchases it counted:
+    of the purchases within `ROUND_WINDOW_S` (this one included), k at least this round
+    out of m, against the chance of that by coincidence, P(Poisson(m x `round_tail`) >=
+    k), capped. One round amount among many purchases is a small surprise; a run of
+    them (a mule's equal payouts) a large one. Near 0 wherever round amounts are common:
+    for a customer who pays them, and for everybody in a population of whole amounts."""
+    if level <= 0:
+        return 0.0, 0, 0
+    window_s = ROUND_WINDOW_S
+    k = m = 1
+    for rt, other, _, _ in st.window:
+        if abs(t - rt) <= window_s:
+            m += 1
+            k += round_level(other) >= level
+    tail = poisson_tail(k, m * round_tail(level, st, pop, cfg))
+    return _bits(tail, cfg.surprise_cap), k, m
 
 
-def round_reason(amount: float, level: int, st: CustomerState, pop: Population) -> str:
+def round_reason(amount: float, level: int, k: int, m: int, st: CustomerState,
+                 pop: Population, window_s: float) -> str:
     """The round amount's reason in an auditor's words: the amount, how many of the
-    customer's amounts (and what share of everybody's) were as round."""
+    window's purchases were as round, how many of the customer's amounts (and what share
+    of everybody's) were."""
     name = ROUND_NAMES[level if level < len(ROUND_NAMES) else -1]
     seen, counted = st.rounds[level], st.rounds[0]
     share = 100.0 * pop.rounds[level] / pop.rounds[0] if pop.rounds[0] else 0.0
     mine = (f"{seen} of this customer's {counted} purchases were {name}" if counted
             else "no earlier purchase of this customer's counted")
-    return f"an amount of exactly {amount:.2f} ({mine}; {share:.1f}% of all purchases)"
+    run = f", {k} of {m} purchases within {duration(window_s)} {name}" if k > 1 else ""
+    return (f"an amount of exactly {amount:.2f}{run} ({mine}; {share:.1f}% of all "
+            f"purchases)")
 
 
 def _rate(t: float, st: CustomerState, pop: Population, cfg: Knobs,
@@ -438,6 +455,18 @@ def _reason(name: str, o: Observation, st: CustomerState) -> str:
     return f"{label} {value} seen only {seen}x in {st.learnt} purchases"
 
 
+def fold_round(values: list[float], extra: float, cfg: Knobs) -> None:
+    """Add a round amount's excess surprise (`Observation.round_extra`) to amount_high
+    (recalibrated), as a term of its own would add to the sum: amount_high counts from
+    the floor up, capped. After the recalibration: amount_high's map is learnt on the
+    amounts' surprise alone (a round amount is not a far amount)."""
+    if extra > 0.0:
+        floor = cfg.surprise_floor
+        high = values[0]
+        high = (high if high > floor else floor) + extra
+        values[0] = high if high < cfg.surprise_cap else cfg.surprise_cap
+
+
 def combine(values: list[float], cfg: Knobs) -> float:
     """The combined surprise: every term's excess over the floor, summed."""
     floor = cfg.surprise_floor
@@ -451,6 +480,6 @@ def to_score(total: float, cfg: Knobs) -> float:
 
 __all__ = [
     "GRADES", "LOGISTIC_S", "SPANS", "TERMS", "Recalibration", "categorical", "combine",
-    "hour_tail", "match_weights", "poisson_tail", "round_reason", "round_surprise",
+    "fold_round", "hour_tail", "match_weights", "poisson_tail", "round_reason", "round_surprise",
     "round_tail", "tail_pdf", "tail_sf", "terms", "to_score",
 ]
