@@ -282,7 +282,9 @@ def round_surprise(level: int, t: float, st: CustomerState, pop: Population, cfg
         if abs(t - rt) <= window_s:
             m += 1
             k += round_level(other) >= level
-    tail = poisson_tail(k, m * round_tail(level, st, pop, cfg))
+    if k < 2:  # a single round amount: no run
+        return 0.0, k, m
+    tail = poisson_tail(k - 1, (m - 1) * round_tail(level, st, pop, cfg))
     return _bits(tail, cfg.surprise_cap), k, m
 
 
