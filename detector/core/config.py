@@ -109,9 +109,10 @@ class CoreConfig(BaseModel):
         default=2 * 3600.0, ge=0, description="event time before a suspicious event is learnt"
     )
     round_amounts: bool = Field(
-        default=False,
-        description="judge how round an amount is (whole units, tens, hundreds, thousands) "
-        "against the customer's share of amounts that round, folded into amount_high",
+        default=True,
+        description="judge a run of round amounts (whole units, tens, hundreds, thousands) "
+        "in a customer's last day against their share of amounts that round; added to "
+        "amount_high (False: as before issue 13's round amounts)",
     )
     quarantine_discount: float = Field(
         default=1.0, ge=0,

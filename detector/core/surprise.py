@@ -83,6 +83,22 @@ def poisson_tail(k: int, mu: float) -> float:
     return _TINY if tail < _TINY else tail  # max(tail, _TINY), without the call
 
 
+def binomial_tail(k: int, n: int, q: float) -> float:
+    """P(N >= k) for N ~ Binomial(n, q) (n small: a day's window), summed from the top;
+    1 where q is 1 (everyone's amounts round: no run is news)."""
+    if k <= 0:
+        return 1.0
+    if k > n or q <= 0.0:
+        return 0.0 if k > n else _TINY
+    if q >= 1.0:
+        return 1.0
+    tail = 0.0
+    for i in range(k, n + 1):
+        tail += math.comb(n, i) * q ** i * (1.0 - q) ** (n - i)
+    tail = tail if tail < 1.0 else 1.0
+    return _TINY if tail < _TINY else tail
+
+
 def _bits(p: float, cap: float) -> float:
     # min(cap, -log(max(p, _TINY))) spelt as the builtins decide (same value, no calls)
     bits = -math.log(_TINY if p < _TINY else p)
@@ -270,10 +286,13 @@ def round_surprise(level: int, t: float, st: CustomerState, pop: Population, cfg
     """The round-amount surprise of a purchase at event time `t` of roundness `level`
     (`round_level`; 0: not whole, no surprise), and the (round, all) purchases it counted:
     of the purchases within `ROUND_WINDOW_S` (this one included), k at least this round
-    out of m, against the chance of that by coincidence, P(Poisson(m x `round_tail`) >=
-    k), capped. One round amount among many purchases is a small surprise; a run of
-    them (a mule's equal payouts) a large one. Near 0 wherever round amounts are common:
-    for a customer who pays them, and for everybody in a population of whole amounts."""
+    out of m. Given this one is round, the chance that k - 1 of the m - 1 others are at
+    least as round by coincidence, P(Binomial(m - 1, `round_tail`) >= k - 1), capped. A
+    single round amount is no evidence (with cents spread evenly one amount in a hundred
+    is whole by chance: scored, it took as much of the review budget as any 1% tail,
+    docs/benchmarks.md); a run of them (a mule's equal payouts, a cash-out in round sums)
+    is. Near 0 wherever round amounts are common: for a customer who pays them, and for
+    everybody in a population of whole amounts."""
     if level <= 0:
         return 0.0, 0, 0
     window_s = ROUND_WINDOW_S
@@ -284,7 +303,7 @@ def round_surprise(level: int, t: float, st: CustomerState, pop: Population, cfg
             k += round_level(other) >= level
     if k < 2:  # a single round amount: no run
         return 0.0, k, m
-    tail = poisson_tail(k - 1, (m - 1) * round_tail(level, st, pop, cfg))
+    tail = binomial_tail(k - 1, m - 1, round_tail(level, st, pop, cfg))
     return _bits(tail, cfg.surprise_cap), k, m
 
 
@@ -296,11 +315,10 @@ def round_reason(amount: float, level: int, k: int, m: int, st: CustomerState,
     name = ROUND_NAMES[level if level < len(ROUND_NAMES) else -1]
     seen, counted = st.rounds[level], st.rounds[0]
     share = 100.0 * pop.rounds[level] / pop.rounds[0] if pop.rounds[0] else 0.0
-    mine = (f"{seen} of this customer's {counted} purchases were {name}" if counted
-            else "no earlier purchase of this customer's counted")
-    run = f", {k} of {m} purchases within {duration(window_s)} {name}" if k > 1 else ""
-    return (f"an amount of exactly {amount:.2f}{run} ({mine}; {share:.1f}% of all "
-            f"purchases)")
+    mine = (f"{seen} of this customer's {counted} earlier purchases were as round"
+            if counted else "none of this customer's purchases counted yet")
+    return (f"an amount of exactly {amount:.2f} ({k} of {m} purchases within "
+            f"{duration(window_s)} were {name}; {mine}; {share:.1f}% of all purchases)")
 
 
 def _rate(t: float, st: CustomerState, pop: Population, cfg: Knobs,
