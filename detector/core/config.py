@@ -108,6 +108,12 @@ class CoreConfig(BaseModel):
     quarantine_s: float = Field(
         default=2 * 3600.0, ge=0, description="event time before a suspicious event is learnt"
     )
+    round_amounts: bool = Field(
+        default=True,
+        description="judge a run of round amounts (whole units, tens, hundreds, thousands) "
+        "in a customer's last day against their share of amounts that round; added to "
+        "amount_high (False: as before issue 13's round amounts)",
+    )
     quarantine_discount: float = Field(
         default=1.0, ge=0,
         description="a suspicious event teaches the rates of new values as e^-(this x its "

@@ -53,6 +53,7 @@ class Observation:
         "novel_rate",
         "over_max",
         "prev_country",
+        "round_extra",
         "travel_dt_s",
         "travel_km",
     )
@@ -64,6 +65,9 @@ class Observation:
     amount_z: float
     over_max: float
     log_amount: float
+    #: the round-amount surprise's excess over the floor (`surprise.terms`, with
+    #: `round_amounts`), added to amount_high after the recalibration (`rowloop`)
+    round_extra: float
     history: int
     gap_s: float
     burst_count: int
@@ -125,6 +129,7 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     The transaction's values the terms and learning use are kept on the observation
     (`amount`, `country`, `channel`, `category`, `device`, `ipnet`, `hour`)."""
     o = Observation()
+    o.round_extra = 0.0
     w = cfg.prior_weight
     n = st.n
     o.history = n

@@ -18,7 +18,16 @@ from typing import Any, Final, cast
 from detector.core.calibration import TERMS
 from detector.core.features import Observation
 from detector.core.knobs import Knobs
-from detector.core.state import NOVELTY, CustomerState, Population, Recent, bump, history_band
+from detector.core.state import (
+    NOVELTY,
+    CustomerState,
+    Population,
+    Recent,
+    bump,
+    count_round,
+    history_band,
+    round_level,
+)
 from detector.core.surprise import combine
 
 #: A held event: (country, device, IP network, channel, category, hour, log amount).
@@ -45,6 +54,8 @@ def learn(t: float, st: CustomerState, pop: Population, cfg: Knobs, o: Observati
     suspicious = surprise >= cfg.quarantine_above and cfg.quarantine_s > 0
     held: Held = (o.country, o.device, o.ipnet, o.channel, o.category, o.hour, o.log_amount)
     _learn_clock(held, o.amount, t, st, pop, cfg, o, wake, not suspicious)
+    if cfg.round_amounts:
+        _learn_round(st, pop, o.amount, held_weight(surprise, cfg) if suspicious else 1.0)
     if suspicious:
         lo, hi = _NOVELTY_TERMS
         novelty = combine((values or [])[lo:hi], cfg)
@@ -70,6 +81,17 @@ def held_weight(surprise: float, cfg: Knobs) -> float:
     once its events score below `quarantine_above`."""
     excess = surprise - cfg.quarantine_above
     return math.exp(-cfg.quarantine_discount * excess) if excess > 0.0 else 1.0
+
+
+def _learn_round(st: CustomerState, pop: Population, amount: float, w_amount: float) -> None:
+    """Count how round `amount` is (`round_level`) for its customer and the population,
+    by the rule a held event's amount follows (`learn_habits`: only at a weight of at
+    least one half), but at once: a held event keeps no amount of its own (its log amount
+    is net of its category's offset), and a mule's payouts, held, teach nothing."""
+    if w_amount >= 0.5:
+        level = round_level(amount)
+        count_round(st.rounds, level)
+        pop.learn_round(level)
 
 
 def _learn_held(st: CustomerState, pop: Population, cfg: Knobs, e: object) -> None:

@@ -23,7 +23,8 @@ FIELDS: Final[tuple[str, ...]] = (
     "model_weight", "new_country_max_rate", "new_country_min_history", "new_value_prior",
     "odd_hour_max_share", "odd_hour_min_history", "prior_bands", "prior_weight",
     "quarantine_above", "quarantine_discount", "quarantine_s", "rate_windows_s",
-    "repeat_window_s", "rule_surprise", "score_half", "score_threshold", "surprise_cap",
+    "repeat_window_s", "round_amounts", "rule_surprise", "score_half", "score_threshold",
+    "surprise_cap",
     "surprise_floor", "travel_familiar_share",
     "travel_max_hop_rate", "travel_slack_km", "travel_speed_kmh", "travel_unknown_km",
     "wake_s",
@@ -75,6 +76,7 @@ class Knobs:
         self.quarantine_s: Final[float] = cfg.quarantine_s
         self.rate_windows_s: Final[tuple[float, ...]] = cfg.rate_windows_s
         self.repeat_window_s: Final[float] = cfg.repeat_window_s
+        self.round_amounts: Final[bool] = cfg.round_amounts
         self.rule_surprise: Final[float] = cfg.rule_surprise
         self.score_half: Final[float] = cfg.score_half
         self.score_threshold: Final[float] = cfg.score_threshold

@@ -96,6 +96,7 @@ FIELD_TYPES: dict[str, Any] = {
     "hops": int, "hours": Annotated[list[_BYTE], msgspec.Meta(min_length=24, max_length=24)],
     "ipnets": _COUNTS, "last_country": str, "last_t": float | None, "learnt": int, "n": int,
     "novel": int, "pending": list[tuple[float, _HELD]], "recent": list[Recent],
+    "rounds": list[int],
     "wake": tuple[float | None, float], "window": list[Recent],
 }
 _ROW: Any = tuple[tuple(FIELD_TYPES[n] for n in _NAMES)]  # type: ignore[misc]

@@ -15,7 +15,7 @@ from detector.core.model import RULES_ONLY
 from detector.core.reasons import top_reasons
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import Population
-from detector.core.surprise import TERMS, combine, terms, to_score
+from detector.core.surprise import TERMS, combine, fold_round, terms, to_score
 from detector.core.table import CustomerTable
 from detector.core.verdict import Verdict
 from shared.schemas import TransactionView
@@ -55,6 +55,7 @@ def score_rows(txs: Sequence[TransactionView], lo: int, hi: int, first: int,
         obs = observe(tx, t, state, pop, cfg)
         raw, reasons, wake = terms(t, state, pop, obs, cfg)
         values = calibration.apply(raw)
+        fold_round(values, obs.round_extra, cfg)
         total = combine(values, cfg)
         if tap is not None:
             tap.append((raw, values, reasons, state.learnt))

@@ -26,6 +26,9 @@ BANDED: Final[dict[str, list[str]]] = {a: [f"{a}@{b}" for b in range(8)] for a i
 #: last bin holds everything lower).
 LOW_BINS: Final = 4
 LOW_RANGE: Final = 30
+#: The roundness levels of an amount, in cents: a whole unit, ten, a hundred, a thousand
+#: (`round_level`); decimal steps, the same for any currency with cents.
+ROUND_STEPS: Final[tuple[int, ...]] = (100, 1_000, 10_000, 100_000)
 #: A recent event: (event time s, amount, merchant category, channel).
 Recent = tuple[float, float, str, str]
 #: A recently learnt habit: (country, device, IP network, channel, category, hour, log amount).
@@ -59,6 +62,7 @@ class CustomerState:
         "novel",
         "pending",
         "recent",
+        "rounds",
         "wake",
         "window",
     )
@@ -92,6 +96,9 @@ class CustomerState:
         # customer had not used yet, summed over their learnt events (the opportunities
         # to take a new value)
         self.explore: list[float] = [0.0] * len(NOVELTY)
+        # amounts counted for roundness (`round_amounts`), then how many of them were at
+        # least each level round (`ROUND_STEPS`' order): [counted, whole, tens, ...]
+        self.rounds: list[int] = [0] * (len(ROUND_STEPS) + 1)
 
     def __getstate__(self) -> tuple[object, ...]:
         return tuple(getattr(self, s) for s in self.FIELDS)
@@ -105,6 +112,28 @@ class CustomerState:
 def held_hour(event: object) -> int:
     """The hour of day of an event on hold (`CustomerState.pending`'s `habits.Held`)."""
     return cast("int", cast("tuple[Any, ...]", event)[5])
+
+
+def round_level(amount: float) -> int:
+    """How round `amount` is: the number of `ROUND_STEPS` that divide it exactly in cents
+    (0: it has cents, 1: whole units, 2: whole tens, ...; 0 for an amount of 0 or below).
+    Decided on the cents, `round(amount * 100)`, so 19.99 + 0.01 is as whole as 20."""
+    cents = round(amount * 100.0)
+    if cents <= 0:
+        return 0
+    level = 0
+    for step in ROUND_STEPS:
+        if cents % step:
+            break
+        level += 1
+    return level
+
+
+def count_round(counts: list[int], level: int) -> None:
+    """Count one amount of roundness `level` in `counts` ([counted, at least level 1, ...])."""
+    counts[0] += 1
+    for i in range(1, level + 1):
+        counts[i] += 1
 
 
 def history_band(learnt: int, bounds: tuple[int, ...]) -> int:
@@ -169,7 +198,7 @@ class Population:
     FIELDS: ClassVar[tuple[str, ...]] = (
         "amount_center", "amount_ring", "amount_scale", "fast", "gap_bands", "gap_log",
         "gap_mean", "gaps", "hours", "low", "low_n",
-        "novelty", "offsets", "singles", "tables", "total",
+        "novelty", "offsets", "rounds", "singles", "tables", "total",
     )
     __slots__ = FIELDS
 
@@ -204,6 +233,9 @@ class Population:
         # bins of 1/LOW_BINS), out of `low_n` counted events: the low tail's shape
         self.low = [0] * (LOW_BINS * LOW_RANGE + 1)
         self.low_n = 0
+        # learnt amounts counted for roundness, and how many were at least each level
+        # round (`CustomerState.rounds`' layout; halved beyond 20 000: a moving window)
+        self.rounds = [0] * (len(ROUND_STEPS) + 1)
 
     def share(self, table: str, key: str) -> float:
         """Smoothed share of events with this value (never 0)."""
@@ -340,6 +372,17 @@ class Population:
         for i in range(b if b < end else end - 1, end):
             below += low[i]
         return (below + 1) / (self.low_n + 1)
+
+    def learn_round(self, level: int) -> None:
+        """Count one learnt amount of roundness `level` (`round_level`)."""
+        if self.rounds[0] >= 20_000:  # a moving window beyond this (integers: exact)
+            self.rounds = [c // 2 for c in self.rounds]
+        count_round(self.rounds, level)
+
+    def round_share(self, level: int) -> float:
+        """Smoothed share of learnt amounts at least `level` round: (count + 1) /
+        (counted + 2) (one half with no data)."""
+        return (self.rounds[level] + 1.0) / (self.rounds[0] + 2.0)
 
     def fast_rate(self) -> float:
         """Share of events that follow the previous one faster than travel allows (prior:

@@ -31,6 +31,7 @@ from detector.core.state import (
     Population,
     held_hour,
     history_band,
+    round_level,
 )
 
 #: The rule each term grades (its reason gives way to the rule's when the rule fires).
@@ -80,6 +81,22 @@ def poisson_tail(k: int, mu: float) -> float:
             tail += term
             term *= mu / (i + 1)
     return _TINY if tail < _TINY else tail  # max(tail, _TINY), without the call
+
+
+def binomial_tail(k: int, n: int, q: float) -> float:
+    """P(N >= k) for N ~ Binomial(n, q) (n small: a day's window), summed from the top;
+    1 where q is 1 (everyone's amounts round: no run is news)."""
+    if k <= 0:
+        return 1.0
+    if k > n or q <= 0.0:
+        return 0.0 if k > n else _TINY
+    if q >= 1.0:
+        return 1.0
+    tail = 0.0
+    for i in range(k, n + 1):
+        tail += math.comb(n, i) * q ** i * (1.0 - q) ** (n - i)
+    tail = tail if tail < 1.0 else 1.0
+    return _TINY if tail < _TINY else tail
 
 
 def _bits(p: float, cap: float) -> float:
@@ -228,14 +245,80 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
             p_hop = o.hop_rate
             travel = _bits(p_hop if p_hop > p_fast else p_fast, cap) * min(
                 1.0, math.log(ratio) / math.log(2.0))
-    values = [amount_high, amount_low, *novel, hour_v, rate_v, repeat_v, dormancy, travel]
     floor = cfg.surprise_floor
+    if cfg.round_amounts:  # its excess joins amount_high after the recalibration (`fold`)
+        level = round_level(amount)
+        bits, k, m = round_surprise(level, t, st, pop, cfg)
+        if bits > floor:
+            o.round_extra = bits - floor
+            said = round_reason(amount, level, k, m, st, pop, ROUND_WINDOW_S)
+            reasons["amount_high"] = (_reason("amount_high", o, st) + "; " + said
+                                      if amount_high > floor else said)
+    values = [amount_high, amount_low, *novel, hour_v, rate_v, repeat_v, dormancy, travel]
     kept: dict[str, str] = {}
     for i in range(len(values)):
-        if values[i] > floor:
+        if values[i] > floor or (i == 0 and o.round_extra > 0.0):
             name = TERMS[i]
             kept[name] = reasons.get(name) or _reason(name, o, st)
     return values, kept, wake
+
+
+#: The run of round amounts is counted over the purchases of the last day the customer's
+#: window keeps (`habits.WINDOW_S`, which imports this module).
+ROUND_WINDOW_S: Final = 86400.0
+#: How an auditor names the amounts at least each roundness level round (`round_level`).
+ROUND_NAMES: Final[tuple[str, ...]] = (
+    "", "whole amounts", "whole tens", "whole hundreds", "whole thousands")
+
+
+def round_tail(level: int, st: CustomerState, pop: Population, cfg: Knobs) -> float:
+    """P(an amount at least `level` round | this customer): their own share of amounts
+    that round, shrunk to the population's (`Population.round_share`, worth
+    `prior_weight` amounts), so a short history is judged by everybody's habit and a
+    long one by its own. Levels nest (a whole hundred is a whole ten), so this is the
+    tail probability of the amount's roundness: calibrated."""
+    rounds, w = st.rounds, cfg.prior_weight
+    return (rounds[level] + w * pop.round_share(level)) / (rounds[0] + w)
+
+
+def round_surprise(level: int, t: float, st: CustomerState, pop: Population, cfg: Knobs
+                   ) -> tuple[float, int, int]:
+    """The round-amount surprise of a purchase at event time `t` of roundness `level`
+    (`round_level`; 0: not whole, no surprise), and the (round, all) purchases it counted:
+    of the purchases within `ROUND_WINDOW_S` (this one included), k at least this round
+    out of m. Given this one is round, the chance that k - 1 of the m - 1 others are at
+    least as round by coincidence, P(Binomial(m - 1, `round_tail`) >= k - 1), capped. A
+    single round amount is no evidence (with cents spread evenly one amount in a hundred
+    is whole by chance: scored, it took as much of the review budget as any 1% tail,
+    docs/benchmarks.md); a run of them (a mule's equal payouts, a cash-out in round sums)
+    is. Near 0 wherever round amounts are common: for a customer who pays them, and for
+    everybody in a population of whole amounts."""
+    if level <= 0:
+        return 0.0, 0, 0
+    window_s = ROUND_WINDOW_S
+    k = m = 1
+    for rt, other, _, _ in st.window:
+        if abs(t - rt) <= window_s:
+            m += 1
+            k += round_level(other) >= level
+    if k < 2:  # a single round amount: no run
+        return 0.0, k, m
+    tail = binomial_tail(k - 1, m - 1, round_tail(level, st, pop, cfg))
+    return _bits(tail, cfg.surprise_cap), k, m
+
+
+def round_reason(amount: float, level: int, k: int, m: int, st: CustomerState,
+                 pop: Population, window_s: float) -> str:
+    """The round amount's reason in an auditor's words: the amount, how many of the
+    window's purchases were as round, how many of the customer's amounts (and what share
+    of everybody's) were."""
+    name = ROUND_NAMES[level if level < len(ROUND_NAMES) else -1]
+    seen, counted = st.rounds[level], st.rounds[0]
+    share = 100.0 * pop.rounds[level] / pop.rounds[0] if pop.rounds[0] else 0.0
+    mine = (f"{seen} of this customer's {counted} earlier purchases were as round"
+            if counted else "none of this customer's purchases counted yet")
+    return (f"an amount of exactly {amount:.2f} ({k} of {m} purchases within "
+            f"{duration(window_s)} were {name}; {mine}; {share:.1f}% of all purchases)")
 
 
 def _rate(t: float, st: CustomerState, pop: Population, cfg: Knobs,
@@ -392,6 +475,18 @@ def _reason(name: str, o: Observation, st: CustomerState) -> str:
     return f"{label} {value} seen only {seen}x in {st.learnt} purchases"
 
 
+def fold_round(values: list[float], extra: float, cfg: Knobs) -> None:
+    """Add a round amount's excess surprise (`Observation.round_extra`) to amount_high
+    (recalibrated), as a term of its own would add to the sum: amount_high counts from
+    the floor up, capped. After the recalibration: amount_high's map is learnt on the
+    amounts' surprise alone (a round amount is not a far amount)."""
+    if extra > 0.0:
+        floor = cfg.surprise_floor
+        high = values[0]
+        high = (high if high > floor else floor) + extra
+        values[0] = high if high < cfg.surprise_cap else cfg.surprise_cap
+
+
 def combine(values: list[float], cfg: Knobs) -> float:
     """The combined surprise: every term's excess over the floor, summed."""
     floor = cfg.surprise_floor
@@ -405,5 +500,6 @@ def to_score(total: float, cfg: Knobs) -> float:
 
 __all__ = [
     "GRADES", "LOGISTIC_S", "SPANS", "TERMS", "Recalibration", "categorical", "combine",
-    "hour_tail", "match_weights", "poisson_tail", "tail_pdf", "tail_sf", "terms", "to_score",
+    "fold_round", "hour_tail", "match_weights", "poisson_tail", "round_reason", "round_surprise",
+    "round_tail", "tail_pdf", "tail_sf", "terms", "to_score",
 ]

@@ -25,8 +25,10 @@ READS_CONFIG = {"knobs", "table"}
 def _changed(name: str) -> Any:
     """A valid value of setting `name` other than its default."""
     default = CoreConfig.model_fields[name].default
-    if isinstance(default, tuple):
-        candidates: list[Any] = [(*default, default[-1] * 2)]
+    if isinstance(default, bool):  # before int: a bool is an int
+        candidates: list[Any] = [not default]
+    elif isinstance(default, tuple):
+        candidates = [(*default, default[-1] * 2)]
     elif isinstance(default, int):
         candidates = [default + 1, default - 1]
     else:

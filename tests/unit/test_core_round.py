@@ -1,0 +1,175 @@
+"""Round amounts (`CoreConfig.round_amounts`): roundness decided on the cents, the
+customer's share shrunk to the population's, a run of round amounts judged against it, and
+state written before the counters restoring with them at zero."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
+from detector.core.knobs import Knobs
+from detector.core.packed import pack, pack_fields, unpack
+from detector.core.state import CustomerState, Population, count_round, round_level
+from detector.core.surprise import binomial_tail, round_surprise, round_tail
+from shared.schemas import Transaction
+from tests.unit.state_stream import stream
+
+ON = CoreConfig()  # on by default
+OFF = CoreConfig(round_amounts=False)
+KNOBS = Knobs(ON)
+START = datetime(2025, 3, 3)
+DATA = Path(__file__).resolve().parents[1] / "data" / "state"
+
+
+def tx(i: int, amount: float, minutes: float, customer: str = "c1") -> Transaction:
+    return Transaction(
+        transaction_id=f"{customer}-{i}", customer_id=customer,
+        timestamp=START + timedelta(minutes=minutes), amount=amount, country="CH",
+        channel="app", device="mobile", merchant_category="grocery", ip="192.168.1.7")
+
+
+@pytest.mark.parametrize(("amount", "level"), [
+    (0.99, 0), (1.00, 1), (1.01, 0),
+    (9.99, 0), (10.00, 2), (10.01, 0),
+    (99.99, 0), (100.00, 3), (100.01, 0),
+    (999.99, 0), (1000.00, 4), (1000.01, 0),
+    (20000.00, 4),  # beyond the last step: as round as the last level
+    (0.0, 0), (-50.0, 0), (0.10, 0),
+])
+def test_roundness_is_the_number_of_decimal_steps_dividing_the_cents(
+        amount: float, level: int) -> None:
+    assert round_level(amount) == level
+
+
+def test_roundness_is_decided_on_the_cents_not_the_float() -> None:
+    assert round_level(19.99 + 0.01) == 2  # 20.000000000000004 is 2000 cents
+    assert round_level(0.1 + 0.2) == 0  # 0.30000000000000004: 30 cents
+    assert round_level(69.999999) == 2  # 7000 cents after rounding
+    assert round_level(70.004) == 2 and round_level(70.006) == 0  # half a cent either side
+
+
+def test_the_counters_count_each_amount_at_every_level_it_reaches() -> None:
+    counts = [0] * 5
+    for amount in (12.34, 5.00, 50.00, 500.00, 5000.00):
+        count_round(counts, round_level(amount))
+    assert counts == [5, 4, 3, 2, 1]
+
+
+def _population(share_whole: float, total: int = 10_000) -> Population:
+    pop = Population()
+    whole = int(total * share_whole)
+    for i in range(total):
+        pop.learn_round(1 if i < whole else 0)
+    return pop
+
+
+def test_a_short_history_is_judged_by_the_population_and_a_long_one_by_its_own() -> None:
+    pop = _population(0.01)
+    q = pop.round_share(1)
+    assert q == pytest.approx(101 / 10_002)
+    st = CustomerState()
+    assert round_tail(1, st, pop, KNOBS) == pytest.approx(q)  # no history: everybody's
+    w = KNOBS.prior_weight
+    st.rounds = [3, 3, 0, 0, 0]  # three purchases, all whole: as much own as prior weight
+    assert round_tail(1, st, pop, KNOBS) == pytest.approx((3 + w * q) / (3 + w))
+    st.rounds = [300, 150, 0, 0, 0]  # a long history, half whole: its own share
+    assert round_tail(1, st, pop, KNOBS) == pytest.approx((150 + w * q) / (300 + w))
+    assert abs(round_tail(1, st, pop, KNOBS) - 0.5) < 0.01
+
+
+def _customer_with_window(amounts: list[float]) -> CustomerState:
+    st = CustomerState()
+    st.window = [(60.0 * i, a, "grocery", "app") for i, a in enumerate(amounts)]
+    return st
+
+
+def test_a_single_round_amount_is_no_evidence_a_run_of_them_is() -> None:
+    pop = _population(0.01)
+    t = 3600.0
+    alone = _customer_with_window([12.34, 56.78, 9.10])
+    assert round_surprise(1, t, alone, pop, KNOBS) == (0.0, 1, 4)
+    run = _customer_with_window([70.00, 70.00, 70.00])
+    bits, k, m = round_surprise(2, t, run, pop, KNOBS)
+    assert (k, m) == (4, 4)
+    q = round_tail(2, run, pop, KNOBS)
+    assert bits == pytest.approx(min(KNOBS.surprise_cap, -math.log(q ** 3)))
+    assert bits > 10.0
+
+
+def test_the_run_counts_the_last_day_to_the_second() -> None:
+    pop = _population(0.01)
+    st = _customer_with_window([70.00])  # at t = 0
+    day = 86400.0
+    assert round_surprise(2, day, st, pop, KNOBS)[1:] == (2, 2)  # exactly a day: counted
+    assert round_surprise(2, day + 1.0, st, pop, KNOBS)[1:] == (1, 1)  # a second after: not
+    assert round_surprise(2, day - 1.0, st, pop, KNOBS)[1:] == (2, 2)
+
+
+def test_a_run_only_counts_amounts_at_least_this_round() -> None:
+    pop = _population(0.01)
+    st = _customer_with_window([7.00, 70.00, 700.00])
+    assert round_surprise(3, 600.0, st, pop, KNOBS)[1:] == (2, 4)  # only 700.00 with 500.00
+    assert round_surprise(2, 600.0, st, pop, KNOBS)[1:] == (3, 4)
+    assert round_surprise(1, 600.0, st, pop, KNOBS)[1:] == (4, 4)
+
+
+def test_a_population_of_whole_amounts_gives_no_surprise() -> None:
+    pop = _population(1.0)
+    st = _customer_with_window([12.00, 7.00, 31.00, 4.00, 18.00])
+    bits, k, m = round_surprise(1, 600.0, st, pop, KNOBS)
+    assert (k, m) == (6, 6)
+    assert bits < 0.01
+    regular = CustomerState()
+    regular.rounds = [200, 200, 20, 2, 0]  # and a customer who always pays whole amounts
+    regular.window = st.window
+    assert round_surprise(1, 600.0, regular, _population(0.01), KNOBS)[0] < 0.1
+
+
+def test_binomial_tail_at_its_edges() -> None:
+    assert binomial_tail(0, 5, 0.3) == 1.0
+    assert binomial_tail(6, 5, 0.3) == 0.0
+    assert binomial_tail(5, 5, 1.0) == 1.0
+    assert binomial_tail(1, 1, 0.25) == pytest.approx(0.25)
+    assert binomial_tail(2, 3, 0.5) == pytest.approx(0.5)
+
+
+def test_on_by_default_and_off_nothing_is_counted() -> None:
+    assert CoreConfig().round_amounts
+    rows = [tx(i, 70.0, 30 * i) for i in range(6)]
+    engine = PartitionEngine(OFF)
+    engine.process(rows)
+    assert engine._customers.get("c1", 0.0).rounds == [0] * 5
+    assert engine._population.rounds == [0] * 5
+
+
+def test_on_a_run_of_round_amounts_scores_higher_and_says_why() -> None:
+    habit = [tx(i, 23.17 + 0.31 * i, 600 * i) for i in range(40)]  # 10 h apart, none whole
+    run = [tx(100 + i, 70.0, 600 * 40 + 120 * i) for i in range(4)]  # 2 h apart
+    off = PartitionEngine(OFF).process(habit + run)
+    on = PartitionEngine(ON).process(habit + run)
+    assert [v.score for v in on[:40]] == [v.score for v in off[:40]]
+    last_on, last_off = on[-1].score, off[-1].score
+    assert last_on is not None and last_off is not None and last_on > last_off
+    said = " ".join(on[-1].reasons_top3)
+    assert "an amount of exactly 70.00 (4 of 5 purchases within 24 h were whole tens; 0 of " \
+        "this customer's 40 earlier purchases were as round;" in said
+
+
+def test_the_counters_pack_and_a_record_without_them_restores_at_zero() -> None:
+    st = CustomerState()
+    st.rounds = [9, 4, 2, 1, 0]
+    assert unpack(pack(st)).rounds == [9, 4, 2, 1, 0]
+    assert unpack(pack_fields({"n": 3})).rounds == [0] * 5
+
+
+def test_a_snapshot_written_before_the_counters_restores_them_at_zero_and_counts_on() -> None:
+    old = PartitionEngine.restore((DATA / "engine-format3.bin").read_bytes(), ON)
+    assert old._population.rounds == [0] * 5
+    assert all(st.rounds == [0] * 5 for _, st in old._customers.items())
+    old.process(stream(600)[450:])  # the rest of the stream the fixture was written from
+    assert old._population.rounds[0] > 100
