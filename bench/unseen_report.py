@@ -1,6 +1,6 @@
 """Why each anomaly kind is caught or missed, and false alarms by customer activity.
 
-    .venv/bin/python bench/unseen_report.py unseen.csv [--budget 0.02]
+    .venv/bin/python bench/unseen_report.py unseen.csv [--budget 0.02] [--config JSON]
 
 Scores a labelled CSV with one engine (the terms recorded as the engine computes them,
 through its tap, as bench/term_calibration.py does), takes the hybrid flag of
@@ -17,6 +17,7 @@ Labels are read only after scoring.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from collections import Counter
@@ -161,8 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv")
     parser.add_argument("--budget", type=float, default=0.02)
+    parser.add_argument("--config", help="CoreConfig overrides as JSON (as bench/quality.py)")
     args = parser.parse_args(argv)
-    config = CoreConfig()
+    config = CoreConfig(**json.loads(args.config)) if args.config else CoreConfig()
     got = score_csv(Path(args.csv), config)
     txs, rows, terms, y, scores, types = got.txs, got.rows, got.terms, got.y, got.scores, got.types
     flags, threshold = budget_flags(scores, got.rules, args.budget)
