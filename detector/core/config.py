@@ -94,7 +94,7 @@ class CoreConfig(BaseModel):
     )
     repeat_window_s: float = Field(default=3600.0, gt=0, description="similar amounts window")
     variety_window_s: float = Field(
-        default=0.0, ge=0,
+        default=3600.0, ge=0,
         description="window of the variety test folded into `rate` (too many different "
         "categories among the last purchases, detector/core/variety.py); 0 = off",
     )

@@ -258,10 +258,13 @@ def _rate(t: float, st: CustomerState, pop: Population, cfg: Knobs,
 
 
 def _fold(rate: float, varied: float, reasons: dict[str, str], cfg: Knobs) -> float:
-    """The activity term with variety folded in: the larger of the two plus the other's
-    excess over the floor, so that the combined surprise gains what two terms would add
-    (each one's excess), and the reasons of both (variety's moved to `rate`)."""
+    """The activity term with variety folded in: unchanged unless variety is above the
+    floor; then the larger of the two plus the other's excess over the floor, so that the
+    combined surprise gains what two terms would add (each one's excess), and the reasons
+    of both (variety's moved to `rate`)."""
     floor = cfg.surprise_floor
+    if varied <= floor:  # no evidence (and the term as it was, for the model too)
+        return rate
     high, low = (rate, varied) if rate >= varied else (varied, rate)
     folded = high + (low - floor if low > floor else 0.0)
     why = reasons.pop("variety", "")

@@ -50,17 +50,62 @@ def distinct_tail(d: int, m: int, pis: list[float], rest: float) -> float:
     """P(at least `d` different categories among `m` draws) from shares `pis`, the mass
     `rest` of other categories counted as a new one per draw (see the module docstring).
     Exact for the multinomial otherwise: m! x the sum, over the ways of splitting m draws
-    among the categories (n_c each), of prod p_c^n_c / n_c!, kept per number of draws
-    used and of categories present (capped at d)."""
+    among the categories (n_c each), of prod p_c^n_c / n_c!, kept per number of draws used
+    and, whichever is cheaper, of repeats up to the m - d the tail allows (`_by_repeats`:
+    a run of different categories, the case that matters) or of categories present up to
+    d (`_by_presence`)."""
     if d <= 1:
         return 1.0
     if d > m:
         return 0.0
+    r = m - d
+    if (r + 1) * (r + 2) <= 2 * (d + 1) * m:
+        tail = _by_repeats(r, m, pis, rest)
+    else:
+        tail = _by_presence(d, m, pis, rest)
+    tail *= math.exp(math.lgamma(m + 1))
+    tail = tail if tail < 1.0 else 1.0
+    return tail if tail > _TINY else _TINY
+
+
+def _by_repeats(r: int, m: int, pis: list[float], rest: float) -> float:
+    """The sum (before m!) over splittings with at most `r` repeats (draws of a category
+    already drawn: m - D in all)."""
+    width = r + 1
+    f = [0.0] * ((m + 1) * width)  # f[j * width + e]: j draws used, e repeats
+    f[0] = 1.0
+    known = len(pis)
+    for i in range(known + 1):
+        p = pis[i] if i < known else rest
+        if p <= 0.0:
+            continue
+        g = list(f)  # this category drawn 0 times
+        for j in range(m):
+            for e in range(width):
+                base = f[j * width + e]
+                if base == 0.0:
+                    continue
+                # n draws of a known category: n - 1 repeats; of `rest`: none
+                top = m - j if i == known else min(m - j, r - e + 1)
+                weight = base
+                for n in range(1, top + 1):
+                    weight *= p / n
+                    g[(j + n) * width + (e if i == known else e + n - 1)] += weight
+        f = g
+    total = 0.0
+    for e in range(width):
+        total += f[m * width + e]
+    return total
+
+
+def _by_presence(d: int, m: int, pis: list[float], rest: float) -> float:
+    """The sum (before m!) over splittings with at least `d` categories present."""
     width = d + 1
     f = [0.0] * ((m + 1) * width)  # f[j * width + c]: j draws used, c present (max d)
     f[0] = 1.0
-    for i in range(len(pis) + 1):
-        p = pis[i] if i < len(pis) else rest
+    known = len(pis)
+    for i in range(known + 1):
+        p = pis[i] if i < known else rest
         if p <= 0.0:
             continue
         g = list(f)  # this category drawn 0 times
@@ -69,15 +114,32 @@ def distinct_tail(d: int, m: int, pis: list[float], rest: float) -> float:
                 base = f[j * width + c]
                 if base == 0.0:
                     continue
-                weight = 1.0  # p^n / n!
+                weight = base
                 for n in range(1, m - j + 1):
                     weight *= p / n
-                    # a new category per draw of `rest`; one per known category drawn
-                    present = c + (n if i == len(pis) else 1)
-                    g[(j + n) * width + (present if present < d else d)] += base * weight
+                    # one present per known category drawn; a new one per draw of `rest`
+                    present = c + (n if i == known else 1)
+                    g[(j + n) * width + (present if present < d else d)] += weight
         f = g
-    tail = f[m * width + d] * math.exp(math.lgamma(m + 1))
-    return tail if tail > _TINY else _TINY
+    return f[m * width + d]
+
+
+def surely_common(d: int, m: int, pis: list[float], rest: float, level: float) -> bool:
+    """Whether P(at least `d` different among `m` draws) is at least `level` by Cantelli's
+    bound alone: D's mean mu and a bound on its variance (the presences and the count of
+    new draws are negatively associated: at most the sum of their variances), and
+    P(D <= d - 1) <= var / (var + (mu - d + 1)^2) below the mean. A cheap test that
+    spares the exact tail where it could not matter."""
+    mu = m * rest
+    var = m * rest * (1.0 - rest)
+    for p in pis:
+        q = 1.0 - (1.0 - p) ** m
+        mu += q
+        var += q * (1.0 - q)
+    t = mu - (d - 1)
+    if t <= 0.0:
+        return False
+    return 1.0 - var / (var + t * t) >= level
 
 
 def variety(t: float, category: str, st: CustomerState, pop: Population, cfg: Knobs,
@@ -97,11 +159,14 @@ def variety(t: float, category: str, st: CustomerState, pop: Population, cfg: Kn
     seen = {category}
     best, best_k, best_d, best_span = 0.0, 0, 0, 0.0
     done = 0
+    common = math.exp(-(cfg.surprise_floor + tests))  # never above the floor: not needed
     for k in tested:
         while done < k:
             seen.add(aged[done][1])
             done += 1
         d = len(seen)
+        if surely_common(d, k + 1, pis, rest, common):
+            continue
         p = distinct_tail(d, k + 1, pis, rest)
         s = -math.log(p)
         s = (s if s < cap else cap) - tests

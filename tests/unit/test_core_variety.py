@@ -15,7 +15,15 @@ from detector.core.engine import PartitionEngine
 from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import TERMS, _fold
-from detector.core.variety import SPANS, distinct_tail, shares, variety
+from detector.core.variety import (
+    SPANS,
+    _by_presence,
+    _by_repeats,
+    distinct_tail,
+    shares,
+    surely_common,
+    variety,
+)
 from shared.schemas import Transaction
 
 HOUR = 3600.0
@@ -44,6 +52,34 @@ def test_the_tail_is_the_multinomials_exactly(pis: list[float], rest: float, m: 
     for d in range(0, m + 2):
         assert distinct_tail(d, m, pis, rest) == pytest.approx(
             max(_brute(d, m, pis, rest), 1e-300), rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize(("pis", "rest", "m"), [
+    ([0.5, 0.3, 0.2], 0.0, 4), ([0.6, 0.2, 0.1], 0.1, 5), ([0.7, 0.3], 0.0, 3)])
+def test_both_ways_of_counting_give_the_same_tail(pis: list[float], rest: float, m: int
+                                                  ) -> None:
+    """By repeats (up to m - d) and by categories present (up to d): the same sum."""
+    for d in range(2, m + 1):
+        exact = _brute(d, m, pis, rest) / math.factorial(m)
+        assert _by_repeats(m - d, m, pis, rest) == pytest.approx(exact, rel=1e-9)
+        assert _by_presence(d, m, pis, rest) == pytest.approx(exact, rel=1e-9)
+
+
+def test_the_cheap_test_never_spares_a_tail_below_its_level() -> None:
+    """`surely_common` (Cantelli) says "at least `level`" only where the exact tail is."""
+    rng = random.Random(7)
+    spared = 0
+    for _ in range(400):
+        raw = [rng.random() ** 2 for _ in range(rng.randint(1, 6))]
+        rest = rng.choice((0.0, 0.05, 0.2))
+        pis = [(1 - rest) * w / sum(raw) for w in raw]
+        m = rng.randint(2, 12)
+        d = rng.randint(2, m)
+        level = rng.choice((0.02, 0.05, 0.2))
+        if surely_common(d, m, pis, rest, level):
+            spared += 1
+            assert distinct_tail(d, m, pis, rest) >= level
+    assert spared > 50
 
 
 def test_one_category_is_certain_and_more_than_the_draws_impossible() -> None:
@@ -117,10 +153,10 @@ def test_the_same_purchases_vary_more_for_a_customer_of_one_category() -> None:
     assert narrow > short > broad
 
 
-def test_off_by_default_and_without_earlier_purchases() -> None:
+def test_off_at_a_window_of_zero_and_without_earlier_purchases() -> None:
     t = 10 * HOUR
     st, pop = _state([(t - 100.0, "fuel")], {"grocery": 10})
-    assert variety(t, "grocery", st, pop, Knobs(CoreConfig()), {}) == 0.0
+    assert variety(t, "grocery", st, pop, Knobs(CoreConfig(variety_window_s=0.0)), {}) == 0.0
     st.window = []
     assert variety(t, "grocery", st, pop, ON, {}) == 0.0
 
@@ -136,7 +172,8 @@ def test_folded_into_rate_it_adds_what_a_term_of_its_own_would() -> None:
     reasons = {"variety": "4 purchases in 4 categories"}
     assert _fold(0.5, 4.0, reasons, knobs) == 4.0
     assert reasons == {"rate": "4 purchases in 4 categories"}
-    assert _fold(1.0, floor, {}, knobs) == floor  # at the floor: no excess
+    assert _fold(1.0, floor, {}, knobs) == 1.0  # at the floor: the term as it was
+    assert _fold(1.0, floor + 0.25, {}, knobs) == floor + 0.25  # just above: it counts
     assert _fold(11.0, 9.0, {}, knobs) == knobs.surprise_cap
 
 
@@ -183,7 +220,7 @@ def test_a_hop_through_every_category_raises_the_activity_term() -> None:
         raw, _, reasons, _ = engine.tap[-1]
         return raw[TERMS.index("rate")], [reasons.get("rate", "")]
 
-    off, _ = last_rate(CoreConfig())
+    off, _ = last_rate(CoreConfig(variety_window_s=0.0))
     on, why = last_rate(CoreConfig(variety_window_s=HOUR))
     assert on > off
     assert "5 purchases in 5 different categories within 40 min" in why[0]
