@@ -16,7 +16,7 @@ from typing import Any, Final, cast
 from detector.core.geo import distance_km
 from detector.core.hourtail import night_mass
 from detector.core.knobs import Knobs, in_night
-from detector.core.state import CustomerState, Population
+from detector.core.state import CustomerState, Population, held_hour
 from shared.schemas import TransactionView as Transaction
 
 EPOCH: Final = datetime(1970, 1, 1)
@@ -197,7 +197,7 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
         ctx_here += c[0] == country
     if pending:
         for e in _held(st):
-            recent_nights += in_night(cast("int", e[5]), mask)
+            recent_nights += in_night(held_hour(e), mask)
             held_here += cast("str", e[0]) == country
     recent_n = len(ctx) + len(pending)
     if recent_n:

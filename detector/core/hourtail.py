@@ -16,10 +16,10 @@ the habit), so they give the same floats to the last bit as the plain sort and s
 from __future__ import annotations
 
 import math
-from typing import Any, Final, cast
+from typing import Final
 
 from detector.core.knobs import Knobs
-from detector.core.state import CustomerState, Population
+from detector.core.state import CustomerState, Population, held_hour
 
 #: A recent event whose hour had at most this tail under the long habit broke it.
 BROKE: Final = math.exp(-3.0)
@@ -122,7 +122,7 @@ def recent_hours(st: CustomerState) -> list[int]:
     after one at 03 h is no news about the hour (the first was)."""
     hours = [c[5] for c in st.context]
     for _, e in st.pending:
-        hours.append(cast("int", cast("tuple[Any, ...]", e)[5]))
+        hours.append(held_hour(e))
     return hours
 
 

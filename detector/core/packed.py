@@ -84,7 +84,8 @@ def fields_json(held: CustomerState | bytes) -> bytes:
 
 _COUNTS = dict[str, int]
 _BYTE = Annotated[int, msgspec.Meta(ge=0, le=255)]
-#: A held event (`habits.Held`) and its weights, or without them as written before them.
+#: A held event (`habits.Held`) and its weights, or without them as written before them
+#: (one msgspec type cannot take both tuple layouts: `_check_held` checks each place).
 _HELD = Annotated[tuple[str | int | float, ...], msgspec.Meta(min_length=7, max_length=9)]
 #: Each customer field's value as its record holds it (encoded, read back by JSON), deep:
 #: a float field takes any JSON number, an integer field only an integer.
@@ -113,7 +114,29 @@ def pack_fields(fields: dict[str, Any]) -> bytes:
         _CHECK(row)  # typed JSON decode in C: ~4 us a customer
     except msgspec.ValidationError as exc:
         raise ValueError(_field_error(str(exc))) from None
+    if "pending" in fields:
+        _check_held(fields["pending"])
     return _LAST_T.pack(_or_minus_inf(fields.get("last_t"))) + row
+
+
+def _held_kind(place: int, value: object) -> bool:
+    """Whether `value` fits place `place` of a held event (`habits.Weighted`): five texts,
+    an hour of the day, then numbers (its log amount and weights)."""
+    if place < 5:
+        return isinstance(value, str)
+    if place == 5:
+        return type(value) is int and 0 <= value <= 23
+    return isinstance(value, (int, float))
+
+
+def _check_held(pending: list[list[Any]]) -> None:
+    """Each held event's values by place: `_HELD` (one msgspec type for the 7- and 9-value
+    layouts) lets any of str, int or float stand anywhere."""
+    for i, (_, event) in enumerate(pending):
+        for place, value in enumerate(event):
+            if not _held_kind(place, value):
+                raise ValueError(f"field 'pending' holds a value of another kind at held "
+                                 f"event {i}, place {place}: {value!r}")
 
 
 def _field_error(message: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from array import array
 from operator import countOf
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final, cast
 
 #: The attributes whose new values are judged against the population (habits, surprise).
 NOVELTY: Final[tuple[str, ...]] = ("country", "category", "channel", "device", "ipnet")
@@ -100,6 +100,11 @@ class CustomerState:
         _check_layout(self.FIELDS, state)
         for name, value in zip(self.FIELDS, state, strict=True):
             setattr(self, name, value)
+
+
+def held_hour(event: object) -> int:
+    """The hour of day of an event on hold (`CustomerState.pending`'s `habits.Held`)."""
+    return cast("int", cast("tuple[Any, ...]", event)[5])
 
 
 def history_band(learnt: int, bounds: tuple[int, ...]) -> int:

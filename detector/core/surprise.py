@@ -17,7 +17,7 @@ A speed-up here must keep every float to the bit (bench/core_parity.py).
 from __future__ import annotations
 
 import math
-from typing import Any, Final, cast
+from typing import Final
 
 from detector.core.calibration import TERMS, Recalibration
 from detector.core.features import Observation
@@ -25,7 +25,13 @@ from detector.core.hourtail import hour_tail
 from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z, low_rate
 from detector.core.rules import duration, needed_seconds, quoted
-from detector.core.state import NOVELTY, CustomerState, Population, history_band
+from detector.core.state import (
+    NOVELTY,
+    CustomerState,
+    Population,
+    held_hour,
+    history_band,
+)
 from detector.core.variety import SPANS, variety
 
 #: The rule each term grades (its reason gives way to the rule's when the rule fires).
@@ -170,7 +176,7 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     # the hour of a purchase on hold counts (`hourtail.recent_hours`), its values do not
     # (a takeover's second purchase must not find its device known)
     for _, e in st.pending:
-        near_hour += (cast("int", cast("tuple[Any, ...]", e)[5]) - hour) % 24 in (0, 1, 23)
+        near_hour += (held_hour(e) - hour) % 24 in (0, 1, 23)
     seen = [s0, s1, s2, s3, s4]
     tables = [st.countries, st.devices, st.ipnets, st.channels, st.categories]
     explore = st.explore

@@ -115,3 +115,21 @@ def test_a_held_event_record_reads_back_with_or_without_its_weights(
     for wrong in (held[:6], [*held, *[1.0] * (10 - len(held))]):  # 6 or 10 fields
         with pytest.raises(ValueError, match="pending"):
             pack_fields({"pending": [[1.5, wrong]]})
+
+
+@pytest.mark.parametrize("at, value", [
+    (0, 7), (4, 1.5), (5, "12"), (5, 12.0), (5, -1), (5, 24), (6, "6.8"), (7, "0.25"),
+    (8, "x")])
+def test_a_held_event_record_with_a_value_of_another_kind_is_refused_as_read(
+        at: int, value: object) -> None:
+    held: list[object] = ["CH", "tablet", "10.1.2", "app", "grocery", 12, 6.8, 0.25, 0.5]
+    held[at] = value
+    with pytest.raises(ValueError, match=r"'pending'.*held event 0"):
+        pack_fields({"pending": [[1.5, held]]})
+
+
+@pytest.mark.parametrize("hour", [0, 23])
+def test_a_held_event_record_takes_every_hour_of_the_day(hour: int) -> None:
+    held = ["CH", "tablet", "10.1.2", "app", "grocery", hour, 6.8, 1, 0.5]
+    (_, event), = unpack(pack_fields({"pending": [[1.5, held]]})).pending
+    assert event == tuple(held)
