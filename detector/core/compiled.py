@@ -28,7 +28,7 @@ TARGET = HERE / "_compiled"
 #: state formats and the packing (run once per checkpoint or per cold customer).
 MODULES: tuple[str, ...] = (
     "calibration", "features", "geo", "habits", "hourtail", "knobs", "lowtail", "reasons",
-    "rowloop", "rules", "state", "surprise", "table",
+    "rowloop", "rules", "state", "surprise", "table", "variety",
 )
 #: Set to "python" to run the core as Python even when a matching build exists.
 SWITCH = "AUDITSTREAM_CORE"

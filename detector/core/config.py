@@ -93,6 +93,11 @@ class CoreConfig(BaseModel):
         default=(300.0, 3600.0, 86400.0), min_length=1, description="activity windows"
     )
     repeat_window_s: float = Field(default=3600.0, gt=0, description="similar amounts window")
+    variety_window_s: float = Field(
+        default=3600.0, ge=0,
+        description="window of the variety test folded into `rate` (too many different "
+        "categories among the last purchases, detector/core/variety.py); 0 = off",
+    )
     dormancy_alpha: float = Field(
         default=2.0, gt=0, description="tail of the silence model (Lomax shape)"
     )

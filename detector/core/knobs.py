@@ -27,7 +27,7 @@ FIELDS: Final[tuple[str, ...]] = (
     "surprise_cap",
     "surprise_floor", "travel_familiar_share",
     "travel_max_hop_rate", "travel_slack_km", "travel_speed_kmh", "travel_unknown_km",
-    "wake_s",
+    "variety_window_s", "wake_s",
 )
 
 
@@ -87,6 +87,7 @@ class Knobs:
         self.travel_slack_km: Final[float] = cfg.travel_slack_km
         self.travel_speed_kmh: Final[float] = cfg.travel_speed_kmh
         self.travel_unknown_km: Final[float] = cfg.travel_unknown_km
+        self.variety_window_s: Final[float] = cfg.variety_window_s
         self.wake_s: Final[float] = cfg.wake_s
         # --- derived: computed once instead of per row --------------------------------------
         #: `night_hours(night_start_hour, night_end_hour)`: the per-row code reads the night

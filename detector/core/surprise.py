@@ -33,15 +33,13 @@ from detector.core.state import (
     history_band,
     round_level,
 )
+from detector.core.variety import SPANS, variety
 
 #: The rule each term grades (its reason gives way to the rule's when the rule fires).
 GRADES: Final[dict[str, str]] = {
     "amount_high": "high_amount", "hour": "odd_hour", "country": "new_country",
     "travel": "impossible_travel", "rate": "burst", "repeat": "duplicate",
 }
-#: The k-th earlier purchase tested by the activity and repetition terms (a geometric
-#: set: each test costs ln(number tested) of surprise, Bonferroni).
-SPANS: Final[tuple[int, ...]] = (1, 2, 4, 8, 16, 32)
 #: The smallest probability a term takes (so its -log stays finite before the cap).
 _TINY: Final = 1e-300
 
@@ -209,6 +207,8 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     hour_v = _bits(max(hour_tail(st, pop, hour, cfg), w_ctx * near_hour / size), cap)
     reasons: dict[str, str] = {}
     rate_v = _rate(t, st, pop, cfg, reasons) if n and pop.gaps >= 100 else 0.0
+    if cfg.variety_window_s > 0.0 and n:
+        rate_v = _fold(rate_v, variety(t, category, st, pop, cfg, reasons), reasons, cfg)
     repeat_v = (_repeat(amount, category, channel, t, st, pop, z, scale, cfg, reasons)
                 if n and amount > 0 else 0.0)
     # --- a long silence, and the activity right after it --------------------------------
@@ -344,6 +344,24 @@ def _rate(t: float, st: CustomerState, pop: Population, cfg: Knobs,
         reasons["rate"] = (f"{best_k + 1} purchases within {duration(best_span)} "
                            f"(about {1 + rate * best_span:.1f} at this customer's pace)")
     return max(best, 0.0)
+
+
+def _fold(rate: float, varied: float, reasons: dict[str, str], cfg: Knobs) -> float:
+    """The activity term with variety folded in: unchanged unless variety is above the
+    floor; then the larger of the two plus the other's excess over the floor, so that the
+    combined surprise gains what two terms would add (each one's excess), and the reasons
+    of both (variety's moved to `rate`)."""
+    floor = cfg.surprise_floor
+    if varied <= floor:  # no evidence (and the term as it was, for the model too)
+        return rate
+    high, low = (rate, varied) if rate >= varied else (varied, rate)
+    folded = high + (low - floor if low > floor else 0.0)
+    why = reasons.pop("variety", "")
+    if why:
+        have = reasons.get("rate")
+        reasons["rate"] = f"{have}; {why}" if have else why
+    cap = cfg.surprise_cap
+    return folded if folded < cap else cap
 
 
 def match_weights(category: str, channel: str, st: CustomerState, pop: Population,

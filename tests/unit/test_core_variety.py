@@ -1,0 +1,226 @@
+"""Variety (detector/core/variety.py): too many different categories among the last few
+purchases, folded into the activity term; exact tail, window edges, k tested, shrinkage."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
+from detector.core.knobs import Knobs
+from detector.core.state import CustomerState, Population
+from detector.core.surprise import TERMS, _fold
+from detector.core.variety import (
+    SPANS,
+    _by_presence,
+    _by_repeats,
+    distinct_tail,
+    shares,
+    surely_common,
+    variety,
+)
+from shared.schemas import Transaction
+
+HOUR = 3600.0
+#: Variety on, and no floor: every value (and its reason) visible.
+ON = Knobs(CoreConfig(variety_window_s=HOUR, surprise_floor=0.0))
+CATS = ("grocery", "fuel", "fashion", "travel", "restaurant", "electronics")
+
+
+def _brute(d: int, m: int, pis: list[float], rest: float) -> float:
+    """P(at least d different among m draws) by enumerating every sequence of draws; the
+    mass `rest` as a category of its own that counts once per draw (as the module does)."""
+    cells = [*range(len(pis)), -1]
+    weights = [*pis, rest]
+    total = 0.0
+    for seq in itertools.product(cells, repeat=m):
+        p = math.prod(weights[c] for c in seq)
+        different = len({c for c in seq if c >= 0}) + sum(1 for c in seq if c < 0)
+        total += p if different >= d else 0.0
+    return total
+
+
+@pytest.mark.parametrize(("pis", "rest", "m"), [
+    ([0.5, 0.3, 0.2], 0.0, 4), ([0.6, 0.2, 0.1], 0.1, 5), ([0.25] * 4, 0.0, 3),
+    ([0.9], 0.1, 4)])
+def test_the_tail_is_the_multinomials_exactly(pis: list[float], rest: float, m: int) -> None:
+    for d in range(0, m + 2):
+        assert distinct_tail(d, m, pis, rest) == pytest.approx(
+            max(_brute(d, m, pis, rest), 1e-300), rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize(("pis", "rest", "m"), [
+    ([0.5, 0.3, 0.2], 0.0, 4), ([0.6, 0.2, 0.1], 0.1, 5), ([0.7, 0.3], 0.0, 3)])
+def test_both_ways_of_counting_give_the_same_tail(pis: list[float], rest: float, m: int
+                                                  ) -> None:
+    """By repeats (up to m - d) and by categories present (up to d): the same sum."""
+    for d in range(2, m + 1):
+        exact = _brute(d, m, pis, rest) / math.factorial(m)
+        assert _by_repeats(m - d, m, pis, rest) == pytest.approx(exact, rel=1e-9)
+        assert _by_presence(d, m, pis, rest) == pytest.approx(exact, rel=1e-9)
+
+
+def test_the_cheap_test_never_spares_a_tail_below_its_level() -> None:
+    """`surely_common` (Cantelli) says "at least `level`" only where the exact tail is."""
+    rng = random.Random(7)
+    spared = 0
+    for _ in range(400):
+        raw = [rng.random() ** 2 for _ in range(rng.randint(1, 6))]
+        rest = rng.choice((0.0, 0.05, 0.2))
+        pis = [(1 - rest) * w / sum(raw) for w in raw]
+        m = rng.randint(2, 12)
+        d = rng.randint(2, m)
+        level = rng.choice((0.02, 0.05, 0.2))
+        if surely_common(d, m, pis, rest, level):
+            spared += 1
+            assert distinct_tail(d, m, pis, rest) >= level
+    assert spared > 50
+
+
+def test_one_category_is_certain_and_more_than_the_draws_impossible() -> None:
+    assert distinct_tail(1, 5, [0.5, 0.5], 0.0) == 1.0
+    assert distinct_tail(6, 5, [0.2] * 5, 0.0) == 0.0
+    assert distinct_tail(5, 5, [0.2] * 5, 0.0) == pytest.approx(math.factorial(5) * 0.2 ** 5)
+
+
+def test_shares_are_shrunk_to_the_populations() -> None:
+    """(count + w x population share) / (events + w); the rest goes to other categories."""
+    st, pop = CustomerState(), Population()
+    pop.tables["category"].update({"grocery": 60, "fuel": 40})
+    pop.total = 100
+    st.categories = {"grocery": 9}
+    pis, rest = shares(st, pop, 3.0)
+    assert pis == [pytest.approx((9 + 3 * 60.5 / 101) / 12)]
+    assert rest == pytest.approx(1 - pis[0])
+    st.categories = {}  # no history: the population's shares alone
+    assert shares(st, pop, 3.0) == ([], 1.0)
+
+
+def _state(window: list[tuple[float, str]], counts: dict[str, int]
+           ) -> tuple[CustomerState, Population]:
+    st, pop = CustomerState(), Population()
+    st.categories = dict(counts)
+    st.window = [(t, 20.0, c, "app") for t, c in window]
+    pop.tables["category"].update(dict.fromkeys(CATS, 100))
+    pop.total = 600
+    return st, pop
+
+
+@pytest.mark.parametrize(("delta", "counted"), [(-1, True), (0, True), (1, False)])
+def test_an_earlier_purchase_exactly_at_the_window_edge_counts(delta: int, counted: bool
+                                                                ) -> None:
+    t = 10 * HOUR
+    near = [(t - 60.0 * i, CATS[i]) for i in range(1, 4)]
+    edge = (t - HOUR - delta, CATS[4])
+    st, pop = _state([edge, *near], {"grocery": 50, "fuel": 2, "fashion": 2, "travel": 2,
+                                     "restaurant": 2, "electronics": 2})
+    reasons: dict[str, str] = {}
+    value = variety(t, CATS[5], st, pop, ON, reasons)
+    assert value > 0
+    assert ("5 purchases in 5 different categories" in reasons["variety"]) is counted
+
+
+def test_only_the_spans_with_enough_purchases_are_tested() -> None:
+    """Three earlier purchases: k = 1 and 2 are tested (ln 2 of surprise), not 4."""
+    t = 10 * HOUR
+    counts = {"grocery": 50, "fuel": 2, "fashion": 2, "travel": 2}
+    st, pop = _state([(t - 300.0, "fuel"), (t - 200.0, "fashion"), (t - 100.0, "travel")],
+                     counts)
+    reasons: dict[str, str] = {}
+    value = variety(t, "grocery", st, pop, ON, reasons)
+    pis, rest = shares(st, pop, ON.prior_weight)
+    best = max(-math.log(distinct_tail(k + 1, k + 1, pis, rest)) for k in (1, 2))
+    assert value == pytest.approx(best - math.log(2.0))
+    assert reasons["variety"].startswith("3 purchases in 3 different categories within")
+    assert [k for k in SPANS if k <= 3] == [1, 2]
+
+
+def test_the_same_purchases_vary_more_for_a_customer_of_one_category() -> None:
+    """The customer's own shares decide: four categories in four purchases surprise one
+    who nearly always buys groceries, much less one who buys everything; and a short
+    history is judged nearer the population's shares."""
+    t = 10 * HOUR
+    window = [(t - 300.0, "fuel"), (t - 200.0, "fashion"), (t - 100.0, "travel")]
+    narrow = variety(t, "grocery", *_state(window, {"grocery": 97, "fuel": 1, "fashion": 1,
+                                                     "travel": 1}), ON, {})
+    broad = variety(t, "grocery", *_state(window, dict.fromkeys(CATS, 20)), ON, {})
+    short = variety(t, "grocery", *_state(window, {"grocery": 3}), ON, {})
+    assert narrow > short > broad
+
+
+def test_off_at_a_window_of_zero_and_without_earlier_purchases() -> None:
+    t = 10 * HOUR
+    st, pop = _state([(t - 100.0, "fuel")], {"grocery": 10})
+    assert variety(t, "grocery", st, pop, Knobs(CoreConfig(variety_window_s=0.0)), {}) == 0.0
+    st.window = []
+    assert variety(t, "grocery", st, pop, ON, {}) == 0.0
+
+
+def test_folded_into_rate_it_adds_what_a_term_of_its_own_would() -> None:
+    """The larger of the two plus the other's excess over the floor: the combined surprise
+    gains each one's excess, and both reasons are given."""
+    knobs = Knobs(CoreConfig(variety_window_s=HOUR))
+    floor = knobs.surprise_floor
+    reasons = {"rate": "5 purchases within 9 min", "variety": "5 purchases in 5 categories"}
+    assert _fold(5.0, 3.5, reasons, knobs) == pytest.approx(5.0 + 3.5 - floor)
+    assert reasons == {"rate": "5 purchases within 9 min; 5 purchases in 5 categories"}
+    reasons = {"variety": "4 purchases in 4 categories"}
+    assert _fold(0.5, 4.0, reasons, knobs) == 4.0
+    assert reasons == {"rate": "4 purchases in 4 categories"}
+    assert _fold(1.0, floor, {}, knobs) == 1.0  # at the floor: the term as it was
+    assert _fold(1.0, floor + 0.25, {}, knobs) == floor + 0.25  # just above: it counts
+    assert _fold(11.0, 9.0, {}, knobs) == knobs.surprise_cap
+
+
+def test_variety_is_a_calibrated_tail_probability() -> None:
+    """On purchases whose categories are drawn from the customer's own shares, the share
+    of rows with variety above s is at most about e^-s."""
+    rng = random.Random(5)
+    values = []
+    for _ in range(3000):
+        weights = [rng.random() ** 2 for _ in CATS]
+        total = sum(weights)
+        counts = {c: max(1, round(200 * w / total)) for c, w in zip(CATS, weights, strict=True)}
+        cats, ws = list(counts), list(counts.values())
+        t = 10 * HOUR
+        k = rng.choice((1, 3, 5, 8))
+        window = [(t - rng.uniform(0, HOUR), c) for c in rng.choices(cats, ws, k=k)]
+        st, pop = _state(window, counts)
+        knobs = Knobs(CoreConfig(variety_window_s=HOUR))
+        values.append(variety(t, rng.choices(cats, ws)[0], st, pop, knobs, {}))
+    for s in (1.0, 2.0, 3.0):
+        assert sum(v > s for v in values) / len(values) <= 1.2 * math.exp(-s)
+
+
+def _tx(i: int, at: datetime, category: str) -> Transaction:
+    return Transaction(transaction_id=f"c-{i}", customer_id="c1", timestamp=at, amount=30.0,
+                       country="CH", channel="app", device="mobile", merchant_category=category,
+                       ip="192.168.1.7")
+
+
+def test_a_hop_through_every_category_raises_the_activity_term() -> None:
+    """Through the engine: a regular grocery buyer's six purchases in six categories,
+    ten minutes apart, score a higher `rate` with variety on (judged at the 4th earlier
+    purchase: k in `SPANS`)."""
+    start = datetime(2025, 3, 3)
+    rows = [_tx(i, start + timedelta(hours=7 * i), "grocery" if i % 10 else "fuel")
+            for i in range(200)]
+    end = rows[-1].timestamp + timedelta(days=1)
+    rows += [_tx(300 + j, end + timedelta(minutes=10 * j), c) for j, c in enumerate(CATS)]
+
+    def last_rate(config: CoreConfig) -> tuple[float, list[str]]:
+        engine = PartitionEngine(config)
+        engine.tap = []
+        engine.process(rows)
+        raw, _, reasons, _ = engine.tap[-1]
+        return raw[TERMS.index("rate")], [reasons.get("rate", "")]
+
+    off, _ = last_rate(CoreConfig(variety_window_s=0.0))
+    on, why = last_rate(CoreConfig(variety_window_s=HOUR))
+    assert on > off
+    assert "5 purchases in 5 different categories within 40 min" in why[0]
