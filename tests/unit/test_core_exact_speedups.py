@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from itertools import pairwise
 
@@ -22,12 +23,14 @@ from detector.core.hourtail import BROKE, KERNEL, _near, _rank, _tail, hour_tail
 from detector.core.knobs import Knobs, in_night
 from detector.core.state import (
     NOVELTY,
+    ROUND_STEPS,
     Context,
     CustomerState,
     Population,
     _count,
     bump,
     history_band,
+    round_level,
 )
 from detector.core.surprise import _bits, _reason, categorical
 from shared.schemas import Transaction
@@ -586,3 +589,56 @@ def test_categorical_with_the_unused_walk_folded_in_is_the_two_pass_form(
     got = categorical(table, key, learnt, explore, pop, attribute, recent, cfg)
     want = reference_categorical(table, key, learnt, explore, pop, attribute, recent, cfg)
     assert got.hex() == want.hex()
+
+
+def reference_round_level(amount: float) -> int:
+    cents = round(amount * 100.0)
+    if cents <= 0:
+        return 0
+    level = 0
+    for step in ROUND_STEPS:
+        if cents % step:
+            break
+        level += 1
+    return level
+
+
+def _near_cents(cents: int, half: bool, step: int) -> float:
+    """An amount at a whole number of cents (or half a cent beyond), moved `step` ulps."""
+    x = (cents + (0.5 if half else 0.0)) / 100.0
+    for _ in range(abs(step)):
+        x = math.nextafter(x, math.inf if step > 0 else -math.inf)
+    return x
+
+
+def _outcome(level: Callable[[float], int], amount: float) -> object:
+    """A level, or the error it raised (type and text): beyond 1.8e306 x 100 is infinite."""
+    try:
+        return level(amount)
+    except (ValueError, OverflowError) as error:
+        return type(error), str(error)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(
+    st.floats(),
+    st.floats(-1e12, 1e12),
+    st.builds(_near_cents, st.integers(-10**6, 10**14), st.booleans(), st.integers(-2, 2))))
+def test_round_level_rounds_the_cents_as_the_builtin_round(amount: float) -> None:
+    """`round_level` finds the cents without the builtin `round` (a generic call compiled):
+    the same level everywhere, at whole and half cents and an ulp either side (a half
+    cent goes to the even cent: 0.5, 1.5, 2.5 cents make 0, 2, 2), and the same error
+    where there is no level (NaN, infinities, amounts whose cents overflow)."""
+    assert _outcome(round_level, amount) == _outcome(reference_round_level, amount)
+
+
+def test_round_level_at_the_halves_and_the_edges() -> None:
+    for amount in (0.0, -0.0, 0.005, 0.015, 0.025, 9.995, 10.005, 99.995, 5e-324, -5e-324,
+                   0.1 + 0.2, 19.99 + 0.01, 1.005, 1e12, -1e12, 2.0**60, 1.7e306,
+                   1.7976931348623157e308, -1.7976931348623157e308, math.nan, math.inf,
+                   -math.inf):
+        assert _outcome(round_level, amount) == _outcome(reference_round_level, amount)
+    assert [round_level(c / 200.0) for c in range(1, 8)] == [0, 0, 0, 0, 0, 0, 0]
+    assert _outcome(round_level, math.nan)[0] is ValueError  # type: ignore[index]
+    assert _outcome(round_level, -math.inf)[0] is OverflowError  # type: ignore[index]
+
