@@ -116,6 +116,16 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
     the population's first purchases (`Population.first_tail`), so a value nobody uses
     surprises where new customers do not bring such values, and not where each brings
     their own device."""
+    return banded_categorical(table, key, learnt, history_band(learnt, cfg.prior_bands),
+                              explore, pop, attribute, recent, cfg)
+
+
+def banded_categorical(table: dict[str, int], key: str, learnt: int, band: int,
+                       explore: float, pop: Population, attribute: str, recent: int,
+                       cfg: Knobs) -> float:
+    """`categorical` given the customer's band of history, `history_band(learnt,
+    cfg.prior_bands)` (`terms` finds it once a row for the five attributes); the rate of
+    new values is computed only where it is used (a first purchase does not use it)."""
     count = table.get(key, 0)
     counts = pop.tables[attribute]
     full = len(counts) >= cfg.max_population_keys
@@ -129,12 +139,13 @@ def categorical(table: dict[str, int], key: str, learnt: int, explore: float,
         if v <= count:
             below += v
         used += counts.get(value, 0)
-    k = cfg.new_value_prior
-    rate = (once + k * pop.new_rate(attribute, history_band(learnt, cfg.prior_bands))) / (
-        explore + k)
     if not learnt:  # a first purchase: every value is new to the customer
         tail = 1.0 if full else pop.first_tail(attribute, key)
-    elif count == 0:
+        share = cfg.context_weight * recent / cfg.context_size
+        return _bits(share if share > tail else tail, cfg.surprise_cap)
+    k = cfg.new_value_prior
+    rate = (once + k * pop.new_rate(attribute, band)) / (explore + k)
+    if count == 0:
         mass = 1.0 if full else pop.first_base(attribute, table, key)
         tail = rate * mass
         tail = tail if tail < 1.0 else 1.0
@@ -197,10 +208,11 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     seen = [s0, s1, s2, s3, s4]
     tables = [st.countries, st.devices, st.ipnets, st.channels, st.categories]
     explore = st.explore
+    band = history_band(learnt, cfg.prior_bands)  # once a row, not once an attribute
     for i in range(5):
         attribute, j = _NOVEL[i]
-        novel[i] = categorical(tables[i], keys[i], learnt, explore[j], pop, attribute,
-                               seen[i], cfg)
+        novel[i] = banded_categorical(tables[i], keys[i], learnt, band, explore[j], pop,
+                                      attribute, seen[i], cfg)
     # A new country comes with a new network: only the network's surprise beyond the
     # country's is news.
     novel[2] = max(0.0, novel[2] - novel[0])
@@ -517,7 +529,8 @@ def to_score(total: float, cfg: Knobs) -> float:
 
 
 __all__ = [
-    "GRADES", "LOGISTIC_S", "SPANS", "TERMS", "Recalibration", "categorical", "combine",
+    "GRADES", "LOGISTIC_S", "SPANS", "TERMS", "Recalibration", "banded_categorical",
+    "categorical", "combine",
     "fold_round", "hour_tail", "match_weights", "poisson_tail", "round_reason", "round_surprise",
     "round_tail", "tail_pdf", "tail_sf", "terms", "to_score",
 ]

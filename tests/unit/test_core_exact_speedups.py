@@ -32,7 +32,7 @@ from detector.core.state import (
     history_band,
     round_level,
 )
-from detector.core.surprise import _bits, _reason, categorical
+from detector.core.surprise import _bits, _reason, banded_categorical, categorical
 from shared.schemas import Transaction
 
 
@@ -641,4 +641,72 @@ def test_round_level_at_the_halves_and_the_edges() -> None:
     assert [round_level(c / 200.0) for c in range(1, 8)] == [0, 0, 0, 0, 0, 0, 0]
     assert _outcome(round_level, math.nan)[0] is ValueError  # type: ignore[index]
     assert _outcome(round_level, -math.inf)[0] is OverflowError  # type: ignore[index]
+
+
+def reference_one_pass_categorical(table: dict[str, int], key: str, learnt: int,
+                                   explore: float, pop: Population, attribute: str,
+                                   recent: int, cfg: Knobs) -> float:
+    """`categorical` before the band was found once a row (main c5429c3), verbatim."""
+    count = table.get(key, 0)
+    counts = pop.tables[attribute]
+    full = len(counts) >= cfg.max_population_keys
+    once = below = events = used = 0
+    for value, v in table.items():
+        once += v == 1
+        events += v
+        if v <= count:
+            below += v
+        used += counts.get(value, 0)
+    k = cfg.new_value_prior
+    rate = (once + k * pop.new_rate(attribute, history_band(learnt, cfg.prior_bands))) / (
+        explore + k)
+    if not learnt:  # a first purchase: every value is new to the customer
+        tail = 1.0 if full else pop.first_tail(attribute, key)
+    elif count == 0:
+        mass = 1.0 if full else pop.first_base(attribute, table, key)
+        tail = rate * mass
+        tail = tail if tail < 1.0 else 1.0
+    else:
+        p_new = rate * (1.0 if full else pop.unused_share(attribute, used))
+        p_new = p_new if p_new < 1.0 else 1.0
+        tail = p_new + (1.0 - p_new) * below / events
+    share = cfg.context_weight * recent / cfg.context_size
+    return _bits(share if share > tail else tail, cfg.surprise_cap)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from("abcdefg"), st.integers(1, 6), max_size=5),
+       st.dictionaries(st.sampled_from("abcdefghijklmnopqrst"), st.integers(1, 40),
+                       max_size=20),
+       st.sampled_from("abcdefghz"), st.sampled_from([0, 1, 2, 3, 4, 7, 8, 30, 200]),
+       st.floats(0.0, 50.0), st.sampled_from(["device", "ipnet", "country"]),
+       st.integers(0, 3), st.sampled_from([16, 10_000]),
+       st.sampled_from([(), (3,), (3, 8), (1, 2, 4, 8, 16, 32, 64)]),
+       st.lists(st.lists(st.floats(0.0, 50.0), min_size=2, max_size=2), min_size=9,
+                max_size=9),
+       st.lists(st.floats(0.0, 50.0), min_size=3, max_size=3))
+def test_categorical_given_the_band_once_is_the_one_pass_form(
+        table: dict[str, int], counts: dict[str, int], key: str, learnt: int,
+        explore: float, attribute: str, recent: int, max_keys: int, bands: tuple[int, ...],
+        rates: list[list[float]], first: list[float]) -> None:
+    """`terms` finds the band of history once a row and passes it to `banded_categorical`
+    (which skips the rate of new values on a first purchase, where it is not used): the
+    same surprise as the one-pass form on every route and band (the bands' own rates, the
+    pooled one, none), and `categorical` (the band found inside) with it."""
+    pop = Population()
+    pop.tables[attribute] = counts
+    pop.total = sum(counts.values()) + 2
+    pop.novelty[attribute] = rates[8]
+    for band in range(8):
+        if rates[band][0] < 40.0:  # some bands without data (the pooled rate)
+            pop.novelty[f"{attribute}@{band}"] = rates[band]
+    pop.novelty[f"first:{attribute}"] = first
+    cfg = Knobs(CoreConfig(max_population_keys=max_keys, prior_bands=bands))
+    want = reference_one_pass_categorical(table, key, learnt, explore, pop, attribute,
+                                          recent, cfg)
+    band = history_band(learnt, bands)
+    got = banded_categorical(table, key, learnt, band, explore, pop, attribute, recent, cfg)
+    assert got.hex() == want.hex()
+    assert categorical(table, key, learnt, explore, pop, attribute, recent, cfg).hex() == (
+        want.hex())
 
