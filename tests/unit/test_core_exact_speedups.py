@@ -16,6 +16,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detector.core.calibration import Recalibration, unequal_lengths
 from detector.core.config import CoreConfig
 from detector.core.features import event_seconds, ipnet, observe
 from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
@@ -710,3 +711,94 @@ def test_categorical_given_the_band_once_is_the_one_pass_form(
     assert categorical(table, key, learnt, explore, pop, attribute, recent, cfg).hex() == (
         want.hex())
 
+
+def reference_apply(cal: Recalibration, values: list[float]) -> list[float]:
+    """`Recalibration.apply` with `zip(strict=True)` (main c5429c3), verbatim."""
+    for shape in cal.shapes:
+        if shape:
+            break
+    else:
+        return list(values)
+    out = []
+    for v, points, slope in zip(values, cal.shapes, cal.scales, strict=True):
+        if not points or v <= 0:
+            out.append(v)
+            continue
+        x0 = y0 = 0.0
+        for x1, y1 in points:
+            if v <= x1:
+                mapped = y0 + (v - x0) * (y1 - y0) / (x1 - x0)
+                break
+            x0, y0 = x1, y1
+        else:
+            mapped = y0 + (v - x0) * slope
+        out.append(max(v / 3.0, min(v, mapped)))
+    return out
+
+
+def reference_learn_counts(hist: list[list[int]], values: list[float]) -> None:
+    """The counting of `Recalibration.learn` with `zip(strict=True)`, verbatim."""
+    last = len(hist[0]) - 1
+    per = Recalibration.BINS_PER_UNIT
+    for h, v in zip(hist, values, strict=True):
+        b = int(v * per)
+        h[last if b > last else 0 if b < 0 else b] += 1
+
+
+term_values = st.lists(st.one_of(st.floats(-2.0, 14.0), st.sampled_from(
+    [0.0, -0.0, 3.0, 4.0, 12.0, 12.05, 13.0])), min_size=12, max_size=12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(term_values, min_size=1, max_size=40), st.sampled_from([0, 300, 600, 1100]),
+       st.booleans())
+def test_the_recalibration_as_index_loops_is_the_zip_form(
+        rows: list[list[float]], skew: int, extreme: bool) -> None:
+    """`Recalibration.apply` and `learn` walk the terms by index instead of a keyword call
+    of `zip` (generic compiled): the same maps, values and counts, to the bit, identity
+    maps and learnt shapes (a run of high terms makes some) alike."""
+    cal, plain = Recalibration(12.0), Recalibration(12.0)
+    heavy = [5.0 if extreme else 3.5] * 12
+    for i in range(skew):  # enough rows for the maps to move off the identity
+        row = heavy if i % 7 == 0 else [0.5] * 12
+        cal.learn(row)
+        reference_learn_counts(plain.hist, row)
+        plain.total += 1
+        if plain.total % plain.EVERY == 0:
+            plain._rescale()
+        assert cal.hist == plain.hist and cal.shapes == plain.shapes
+    assert any(cal.shapes) == (skew >= 512)  # learnt maps from the first rescale on
+    for row in rows:
+        got, want = cal.apply(row), reference_apply(cal, row)
+        assert [v.hex() for v in got] == [v.hex() for v in want]
+        cal.learn(row)
+        reference_learn_counts(plain.hist, row)
+        assert cal.hist == plain.hist
+
+
+@given(st.lists(st.integers(0, 4), min_size=2, max_size=3))
+def test_unequal_lengths_raise_what_a_strict_zip_raises(lengths: list[int]) -> None:
+    """Terms, maps and scales of unequal lengths (never in a sound state) fail as the
+    `zip(strict=True)` they replace: the same error after the same steps."""
+    lists = [[1.0] * n for n in lengths]
+    try:
+        list(zip(*lists, strict=True))
+    except ValueError as error:
+        assert str(unequal_lengths(tuple(lengths))) == str(error)
+    else:
+        assert len(set(lengths)) == 1
+    cal = Recalibration(12.0)
+    cal.shapes[0] = [[3.0, 3.0]]
+    for terms in (11, 13):
+        values = [1.0] * terms
+        for method, plain in ((cal.apply, (values, cal.shapes, cal.scales)),
+                              (cal.learn, (cal.hist, values))):
+            try:
+                method(values)
+            except ValueError as got:
+                try:
+                    list(zip(*plain, strict=True))
+                except ValueError as want:
+                    assert str(got) == str(want)
+            else:
+                raise AssertionError("no error")
