@@ -45,6 +45,7 @@ class Observation:
         "history",
         "hop_rate",
         "hour",
+        "hour_counts",
         "ipnet",
         "log_amount",
         "night_count",
@@ -74,6 +75,9 @@ class Observation:
     burst_span_s: float
     dup_age_s: float | None
     hour: int
+    #: the customer's hour counts as `observe` found them (a copy of `CustomerState.hours`:
+    #: the hour term's profile starts from it, `hourtail.counted_hour_tail`)
+    hour_counts: bytes
     night_share: float
     night_count: int
     night_total: int
@@ -188,6 +192,7 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     for h in cfg.night_hours:
         night += hours[h]
     o.night_total = hn
+    o.hour_counts = hours
     o.night_count = night
     # Laplace-smoothed: a short history with no night events is weak evidence of a habit;
     # a night habit among the last learnt (or held) events (a new night shift) counts as one.

@@ -130,10 +130,23 @@ def _profile(st: CustomerState, pop: Population, cfg: Knobs
              ) -> tuple[bytes, float, float, list[float]]:
     """The customer's hours (a copy), the prior's weight per population count, the
     denominator, and the profile spread +-1 h (`_spread`)."""
-    hours = bytes(st.hours)  # a copy: mypyc indexes bytes natively, a bytearray generically
+    hours, hn = _counts(st)
+    return _counted_profile(hours, hn, pop, cfg)
+
+
+def _counts(st: CustomerState) -> tuple[bytes, int]:
+    """The customer's hour counts (a copy: mypyc indexes bytes natively, a bytearray
+    generically) and their sum."""
+    hours = bytes(st.hours)
     hn = 0
     for i in range(len(hours)):
         hn += hours[i]
+    return hours, hn
+
+
+def _counted_profile(hours: bytes, hn: int, pop: Population, cfg: Knobs
+                     ) -> tuple[bytes, float, float, list[float]]:
+    """`_profile` given the customer's hours (a copy) and their sum `hn`."""
     w = cfg.prior_weight
     k = w / (pop.total + 24.0)
     d = hn + w
@@ -163,7 +176,16 @@ def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs) -> floa
     recent events that broke it. The recent hours are few, so their profile spreads each
     over +-2 h and keeps one pseudo-event spread over the whole day (a new regime's shape
     is unknown): a new night shift is learnt after a few nights."""
-    hours, k, d, near = _profile(st, pop, cfg)
+    hours, hn = _counts(st)
+    return counted_hour_tail(st, pop, hour, cfg, hours, hn)
+
+
+def counted_hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs,
+                      hours: bytes, hn: int) -> float:
+    """`hour_tail` given the customer's hour counts (`hours`, a copy of `st.hours`) and
+    their sum `hn`, as `features.observe` found them (`Observation.hour_counts`,
+    `night_total`): `terms` does not copy and add them again."""
+    hours, k, d, near = _counted_profile(hours, hn, pop, cfg)
     if not near:
         return 1.0
     recent = recent_hours(st)

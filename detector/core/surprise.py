@@ -21,7 +21,7 @@ from typing import Final
 
 from detector.core.calibration import TERMS, Recalibration
 from detector.core.features import Observation
-from detector.core.hourtail import hour_tail
+from detector.core.hourtail import counted_hour_tail, hour_tail
 from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z, low_rate
 from detector.core.rules import duration, needed_seconds, quoted
@@ -216,7 +216,8 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     # A new country comes with a new network: only the network's surprise beyond the
     # country's is news.
     novel[2] = max(0.0, novel[2] - novel[0])
-    hour_v = _bits(max(hour_tail(st, pop, hour, cfg), w_ctx * near_hour / size), cap)
+    tail = counted_hour_tail(st, pop, hour, cfg, o.hour_counts, o.night_total)
+    hour_v = _bits(max(tail, w_ctx * near_hour / size), cap)
     reasons: dict[str, str] = {}
     rate_v = _rate(t, st, pop, cfg, reasons) if n and pop.gaps >= 100 else 0.0
     if cfg.variety_window_s > 0.0 and n:

@@ -20,7 +20,15 @@ from detector.core.calibration import Recalibration, unequal_lengths
 from detector.core.config import CoreConfig
 from detector.core.features import event_seconds, ipnet, observe
 from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
-from detector.core.hourtail import BROKE, KERNEL, _near, _rank, _tail, hour_tail
+from detector.core.hourtail import (
+    BROKE,
+    KERNEL,
+    _near,
+    _rank,
+    _tail,
+    counted_hour_tail,
+    hour_tail,
+)
 from detector.core.knobs import Knobs, in_night
 from detector.core.state import (
     NOVELTY,
@@ -802,3 +810,25 @@ def test_unequal_lengths_raise_what_a_strict_zip_raises(lengths: list[int]) -> N
                     assert str(got) == str(want)
             else:
                 raise AssertionError("no error")
+
+
+@settings(max_examples=300, deadline=None)
+@given(customer_hours, population_hours, st.integers(0, 1000),
+       st.lists(st.integers(0, 23), max_size=8), st.integers(0, 3), st.integers(0, 23),
+       st.sampled_from(CONFIGS))
+def test_the_hour_tail_from_the_observed_counts_is_the_plain_one(
+        hours: list[int], common: list[int], extra: int, recent: list[int], held: int,
+        hour: int, cfg: Knobs) -> None:
+    """`terms` takes the hour term's profile from the counts `observe` copied and added
+    (`Observation.hour_counts`, `night_total`) instead of copying and adding them again:
+    the counts are the customer's, and the tail from them is the plain one's, to the bit."""
+    s = _state(hours, recent, min(held, len(recent)))
+    pop = _population(common, extra)
+    tx = Transaction(transaction_id="t", customer_id="c",
+                     timestamp=datetime(2024, 5, 1, hour), amount=10.0, country="IT",
+                     channel="app", device="pc", merchant_category="food", ip="10.0.0.1")
+    o = observe(tx, event_seconds(tx), s, pop, cfg)
+    assert o.hour_counts == bytes(hours) and o.night_total == sum(hours)
+    got = counted_hour_tail(s, pop, hour, cfg, o.hour_counts, o.night_total)
+    assert got.hex() == reference_hour_tail(s, pop, hour, cfg).hex()
+    assert got.hex() == hour_tail(s, pop, hour, cfg).hex()
