@@ -134,8 +134,9 @@ def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Po
         if pop.fast[1] >= 20_000:  # a moving average beyond this
             pop.fast[0] *= 0.5
             pop.fast[1] *= 0.5
-        pop.fast[0] += fast
-        pop.fast[1] += 1.0
+        counted = pop.fast  # native float adds (a list item's += is generic compiled)
+        counted[0] = counted[0] + (1.0 if fast else 0.0)
+        counted[1] = counted[1] + 1.0
     if wake > cfg.surprise_floor and t >= st.last_t:
         st.wake = (t, wake)
     # The windows' events are moved as objects: compiled, a read of a typed tuple unboxes
@@ -169,7 +170,8 @@ def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Po
     st.n += 1
     pop.observe(country, category, channel, device, o.log_amount, cfg.max_population_keys,
                 net, values)
-    pop.hours[o.hour] += 1
+    hours = pop.hours
+    hours[o.hour] = hours[o.hour] + 1  # an int add, native (a list item's += is generic)
     pop.learn_offset(category, o.amount_dev, cfg.max_population_keys)
 
 
@@ -213,7 +215,7 @@ def learn_habits(st: CustomerState, pop: Population, cfg: Knobs, held: Held,
         if learnt:  # the first event is new whatever the customer's habit
             name = NOVELTY[i]
             unused = 1.0 if len(pop_tables[name]) >= full else pop.unused_mass(name, table)
-            explore[i] += w * unused
+            explore[i] = explore[i] + w * unused  # native (a list item's += is generic)
             if established or band >= 0:
                 pop.learn_novelty(name, count is None, unused, band, established)
         if count is not None:

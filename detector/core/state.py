@@ -194,8 +194,10 @@ def _learn_rate(novelty: dict[str, list[float]], key: str, new: bool, unused: fl
     elif entry[1] >= 20_000:  # a moving average beyond this
         entry[0] *= 0.5
         entry[1] *= 0.5
-    entry[0] += new
-    entry[1] += unused
+    # the float adds written out: `+=` on a list's item is a generic in-place add
+    # compiled; a bool adds as 1.0 or 0.0 (a float plus a bool converts it so)
+    entry[0] = entry[0] + (1.0 if new else 0.0)
+    entry[1] = entry[1] + unused
 
 
 class Population:
@@ -263,7 +265,7 @@ class Population:
                 return
             entry = self.offsets[category] = [0.0, 0.0]
         entry[0] = min(entry[0] + 1.0, 5000.0)
-        entry[1] += (max(-3.0, min(3.0, deviation)) - entry[1]) / entry[0]
+        entry[1] = entry[1] + (max(-3.0, min(3.0, deviation)) - entry[1]) / entry[0]
 
     def new_rate(self, attribute: str, band: int = -1) -> float:
         """Customers' rate of taking a value new to them, per unit of the population's mass
@@ -288,7 +290,7 @@ class Population:
             bands.append([0.0, 0.0])
         entry = bands[band]
         entry[0] = min(entry[0] + 1.0, 5000.0)
-        entry[1] += (gap - entry[1]) / entry[0]
+        entry[1] = entry[1] + (gap - entry[1]) / entry[0]  # native, not a generic +=
 
     def gap_prior(self, band: int) -> float:
         """The usual gap (seconds) a customer's own is shrunk to: the mean gap of
@@ -363,7 +365,9 @@ class Population:
         self.low_n += 1
         if z < 0.0:
             b = int(-z * LOW_BINS)
-            self.low[b if b < len(self.low) else -1] += 1
+            low = self.low
+            i = b if b < len(low) else len(low) - 1  # the last bin (-1) holds the rest
+            low[i] = low[i] + 1  # an int add, native (a list item's += is generic)
 
     def low_share(self, z: float) -> float:
         """Conformal p-value of robust z among the counted amounts: (those at least about

@@ -37,6 +37,7 @@ from detector.core.state import (
     CustomerState,
     Population,
     _count,
+    _learn_rate,
     bump,
     history_band,
     round_level,
@@ -832,3 +833,60 @@ def test_the_hour_tail_from_the_observed_counts_is_the_plain_one(
     got = counted_hour_tail(s, pop, hour, cfg, o.hour_counts, o.night_total)
     assert got.hex() == reference_hour_tail(s, pop, hour, cfg).hex()
     assert got.hex() == hour_tail(s, pop, hour, cfg).hex()
+
+
+def reference_learn_rate(novelty: dict[str, list[float]], key: str, new: bool,
+                         unused: float) -> None:
+    """`state._learn_rate` with `+=` on the list's items (main c5429c3), verbatim."""
+    entry = novelty.get(key)
+    if entry is None:
+        entry = novelty[key] = [0.0, 0.0]
+    elif entry[1] >= 20_000:
+        entry[0] *= 0.5
+        entry[1] *= 0.5
+    entry[0] += new
+    entry[1] += unused
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.booleans(), st.floats(0.0, 1.0),
+                          st.floats(-8.0, 8.0), st.floats(0.0, 3e6), st.integers(0, 3)),
+                max_size=60),
+       st.sampled_from([0.0, 19_999.5, 20_000.0]))
+def test_the_populations_adds_written_out_are_the_in_place_adds(
+        steps: list[tuple[str, bool, float, float, float, int]], start: float) -> None:
+    """The population's running counts add to a list's item as `x = x + y` (native
+    compiled) where they used `x += y` (a generic in-place add): the same floats, a bool
+    adding as 1.0 or 0.0, the moving averages halved at the same point; the low bins' ints
+    likewise (the last bin holding the rest)."""
+    pop, plain = Population(), Population()
+    plain_rates: dict[str, list[float]] = {}
+    for key in ("a", "b"):
+        pop.novelty[key] = [start / 4.0, start]
+        plain_rates[key] = [start / 4.0, start]
+    plain_low = list(plain.low)
+    for key, new, unused, deviation, gap, band in steps:
+        _learn_rate(pop.novelty, key, new, unused)
+        reference_learn_rate(plain_rates, key, new, unused)
+        pop.learn_offset(key, deviation, 10)
+        pop.learn_gap(band, gap)
+        entry = plain.offsets.setdefault(key, [0.0, 0.0])
+        entry[0] = min(entry[0] + 1.0, 5000.0)
+        entry[1] += (max(-3.0, min(3.0, deviation)) - entry[1]) / entry[0]
+        while len(plain.gap_bands) <= band:
+            plain.gap_bands.append([0.0, 0.0])
+        bands = plain.gap_bands[band]
+        bands[0] = min(bands[0] + 1.0, 5000.0)
+        bands[1] += (gap - bands[1]) / bands[0]
+        z = -deviation * 5.0
+        pop.learn_low(z)
+        if z < 0.0:
+            b = int(-z * 4)
+            plain_low[b if b < len(plain_low) else -1] += 1
+    assert [[v.hex() for v in pop.novelty[k]] for k in "ab"] == [
+        [v.hex() for v in plain_rates[k]] for k in "ab"]
+    assert {k: [v.hex() for v in e] for k, e in pop.offsets.items()} == {
+        k: [v.hex() for v in e] for k, e in plain.offsets.items()}
+    assert [[v.hex() for v in e] for e in pop.gap_bands] == [
+        [v.hex() for v in e] for e in plain.gap_bands]
+    assert pop.low == plain_low and all(type(c) is int for c in pop.low)
