@@ -20,7 +20,7 @@ import re
 import struct
 from collections.abc import Callable
 from operator import attrgetter
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import msgspec
 import orjson
@@ -130,10 +130,20 @@ def _held_kind(place: int, value: object) -> bool:
     return isinstance(value, (int, float))
 
 
+#: The lengths of a held event's record: `habits.Held`, written before the weights, and
+#: `habits.Weighted` (`_HELD` takes 7 to 9: 8, one weight without the other, would crash
+#: at the event's release).
+HELD_SIZES: Final[tuple[int, ...]] = (7, 9)
+
+
 def _check_held(pending: list[list[Any]]) -> None:
-    """Each held event's values by place: `_HELD` (one msgspec type for the 7- and 9-value
-    layouts) lets any of str, int or float stand anywhere."""
+    """Each held event's length and values by place: `_HELD` (one msgspec type for the 7-
+    and 9-value layouts) takes 8 values too and lets any of str, int or float stand
+    anywhere."""
     for i, (_, event) in enumerate(pending):
+        if len(event) not in HELD_SIZES:
+            raise ValueError(f"field 'pending' holds a record of {len(event)} values at held "
+                             f"event {i} (7, or 9 with its weights)")
         for place, value in enumerate(event):
             if not _held_kind(place, value):
                 raise ValueError(f"field 'pending' holds a value of another kind at held "
