@@ -15,7 +15,7 @@ from detector.core.engine import PartitionEngine
 from detector.core.knobs import Knobs
 from detector.core.packed import pack, pack_fields, unpack
 from detector.core.state import CustomerState, Population, count_round, round_level
-from detector.core.surprise import binomial_tail, round_surprise, round_tail
+from detector.core.surprise import binomial_tail, round_reason, round_surprise, round_tail
 from shared.schemas import Transaction
 from tests.unit.state_stream import stream
 
@@ -128,6 +128,28 @@ def test_a_population_of_whole_amounts_gives_no_surprise() -> None:
     regular.rounds = [200, 200, 20, 2, 0]  # and a customer who always pays whole amounts
     regular.window = st.window
     assert round_surprise(1, 600.0, regular, _population(0.01), KNOBS)[0] < 0.1
+
+
+@pytest.mark.parametrize(("amount", "level", "name"), [
+    (7.00, 1, "whole amounts"), (70.00, 2, "whole tens"), (700.00, 3, "whole hundreds"),
+    (7000.00, 4, "whole thousands")])
+def test_the_reason_gives_the_run_the_customers_count_and_everybodys_share(
+        amount: float, level: int, name: str) -> None:
+    pop = Population()
+    pop.rounds = [200, 50, 50, 50, 50]  # a quarter of everybody's amounts, at every level
+    st = CustomerState()
+    st.rounds = [40, 5, 5, 5, 5]
+    assert round_reason(amount, level, 4, 5, st, pop, 86400.0) == (
+        f"an amount of exactly {amount:.2f} (4 of 5 purchases within 24 h were {name}; 5 of "
+        "this customer's 40 earlier purchases were as round; 25.0% of all purchases)")
+
+
+def test_before_any_amount_is_counted_the_reason_says_so() -> None:
+    """A fresh customer and population (a restore of state written before the counters):
+    no share to divide, and no "0 of 0"."""
+    assert round_reason(70.0, 2, 2, 2, CustomerState(), Population(), 3600.0) == (
+        "an amount of exactly 70.00 (2 of 2 purchases within 60 min were whole tens; none "
+        "of this customer's purchases counted yet; 0.0% of all purchases)")
 
 
 def test_binomial_tail_at_its_edges() -> None:
