@@ -65,6 +65,21 @@ def test_both_ways_of_counting_give_the_same_tail(pis: list[float], rest: float,
         assert _by_presence(d, m, pis, rest) == pytest.approx(exact, rel=1e-9)
 
 
+@pytest.mark.parametrize("m", [3, 5])
+def test_a_category_of_share_zero_changes_nothing(m: int) -> None:
+    """A share of 0 (among the others, or the rest) is skipped, not the end of the
+    categories: both ways of counting, and the tail, as without it."""
+    for d in range(2, m + 1):
+        for pis, rest in (([0.5, 0.0, 0.3], 0.2), ([0.0, 0.6, 0.4], 0.0)):
+            kept = [p for p in pis if p > 0.0]
+            assert _by_repeats(m - d, m, pis, rest) == pytest.approx(
+                _by_repeats(m - d, m, kept, rest), rel=1e-12)
+            assert _by_presence(d, m, pis, rest) == pytest.approx(
+                _by_presence(d, m, kept, rest), rel=1e-12)
+            assert distinct_tail(d, m, pis, rest) == pytest.approx(
+                _brute(d, m, kept, rest), rel=1e-9)
+
+
 def test_the_cheap_test_never_spares_a_tail_below_its_level() -> None:
     """`surely_common` (Cantelli) says "at least `level`" only where the exact tail is."""
     rng = random.Random(7)
