@@ -103,6 +103,16 @@ def test_one_category_is_certain_and_more_than_the_draws_impossible() -> None:
     assert distinct_tail(5, 5, [0.2] * 5, 0.0) == pytest.approx(math.factorial(5) * 0.2 ** 5)
 
 
+@pytest.mark.parametrize("m", [2, 4, 8])
+def test_at_most_one_category_is_exactly_certain(m: int) -> None:
+    """d = 0 and 1 are 1 exactly (any draw is a category), not a sum of m! terms that
+    rounds below 1; from d = 2 the tail."""
+    pis = [0.1, 0.2, 0.7]
+    assert distinct_tail(0, m, pis, 0.0) == 1.0
+    assert distinct_tail(1, m, pis, 0.0) == 1.0
+    assert distinct_tail(2, m, pis, 0.0) == pytest.approx(_brute(2, m, pis, 0.0), rel=1e-9)
+
+
 def test_shares_are_shrunk_to_the_populations() -> None:
     """(count + w x population share) / (events + w); the rest goes to other categories."""
     st, pop = CustomerState(), Population()
