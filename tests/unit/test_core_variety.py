@@ -113,6 +113,15 @@ def test_at_most_one_category_is_exactly_certain(m: int) -> None:
     assert distinct_tail(2, m, pis, 0.0) == pytest.approx(_brute(2, m, pis, 0.0), rel=1e-9)
 
 
+@pytest.mark.parametrize("m", [3, 5, 6])
+def test_without_known_categories_every_count_is_certain_and_never_above_one(m: int) -> None:
+    """A customer with no category yet (`shares` gives ([], 1.0)): each draw is a new
+    category, so any count up to m is certain: 1 exactly, though m! (by `lgamma`) times
+    the sum rounds above it."""
+    for d in (2, m - 1, m):
+        assert distinct_tail(d, m, [], 1.0) == 1.0
+
+
 def test_shares_are_shrunk_to_the_populations() -> None:
     """(count + w x population share) / (events + w); the rest goes to other categories."""
     st, pop = CustomerState(), Population()
