@@ -122,6 +122,13 @@ def test_without_known_categories_every_count_is_certain_and_never_above_one(m: 
         assert distinct_tail(d, m, [], 1.0) == 1.0
 
 
+def test_an_impossible_count_is_the_smallest_probability_not_zero() -> None:
+    """Two categories from one that takes every draw: the sum is 0 (or underflows), and
+    the tail is 1e-300, so its surprise stays finite (-log 0 is an error)."""
+    assert distinct_tail(2, 3, [1.0], 0.0) == 1e-300
+    assert distinct_tail(3, 3, [1.0 - 1e-200, 1e-200], 0.0) == 1e-300  # underflow
+
+
 def test_shares_are_shrunk_to_the_populations() -> None:
     """(count + w x population share) / (events + w); the rest goes to other categories."""
     st, pop = CustomerState(), Population()
