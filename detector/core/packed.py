@@ -25,7 +25,7 @@ from typing import Annotated, Any, Final
 import msgspec
 import orjson
 
-from detector.core.state import Context, CustomerState, Recent
+from detector.core.state import ROUND_STEPS, Context, CustomerState, Recent
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -87,6 +87,9 @@ _BYTE = Annotated[int, msgspec.Meta(ge=0, le=255)]
 #: A held event (`habits.Held`) and its weights, or without them as written before them
 #: (one msgspec type cannot take both tuple layouts: `_check_held` checks each place).
 _HELD = Annotated[tuple[str | int | float, ...], msgspec.Meta(min_length=7, max_length=9)]
+#: The round-amount counters (`CustomerState.rounds`): counted, then at least each level.
+_ROUNDS = Annotated[list[Annotated[int, msgspec.Meta(ge=0)]],
+                    msgspec.Meta(min_length=len(ROUND_STEPS) + 1, max_length=len(ROUND_STEPS) + 1)]
 #: Each customer field's value as its record holds it (encoded, read back by JSON), deep:
 #: a float field takes any JSON number, an integer field only an integer.
 FIELD_TYPES: dict[str, Any] = {
@@ -96,7 +99,7 @@ FIELD_TYPES: dict[str, Any] = {
     "hops": int, "hours": Annotated[list[_BYTE], msgspec.Meta(min_length=24, max_length=24)],
     "ipnets": _COUNTS, "last_country": str, "last_t": float | None, "learnt": int, "n": int,
     "novel": int, "pending": list[tuple[float, _HELD]], "recent": list[Recent],
-    "rounds": list[int],
+    "rounds": _ROUNDS,
     "wake": tuple[float | None, float], "window": list[Recent],
 }
 _ROW: Any = tuple[tuple(FIELD_TYPES[n] for n in _NAMES)]  # type: ignore[misc]

@@ -189,6 +189,20 @@ def test_the_counters_pack_and_a_record_without_them_restores_at_zero() -> None:
     assert unpack(pack_fields({"n": 3})).rounds == [0] * 5
 
 
+@pytest.mark.parametrize(("rounds", "ok"), [
+    ([3, 2, 1, 0], False), ([3, 2, 1, 0, 0], True), ([3, 2, 1, 0, 0, 0], False),
+    ([3, -1, 0, 0, 0], False), ([0, 0, 0, 0, 0], True)])
+def test_a_record_with_counters_of_another_length_or_below_zero_is_refused_as_read(
+        rounds: list[int], ok: bool) -> None:
+    """Five counters ([counted, whole, tens, hundreds, thousands]), none below 0: else the
+    record is refused as read, not an IndexError at the customer's next round amount."""
+    if ok:
+        assert unpack(pack_fields({"rounds": rounds})).rounds == rounds
+    else:
+        with pytest.raises(ValueError, match="'rounds'"):
+            pack_fields({"rounds": rounds})
+
+
 def test_a_snapshot_written_before_the_counters_restores_them_at_zero_and_counts_on() -> None:
     old = PartitionEngine.restore((DATA / "engine-format3.bin").read_bytes(), ON)
     assert old._population.rounds == [0] * 5
