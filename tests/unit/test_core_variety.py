@@ -97,6 +97,24 @@ def test_the_cheap_test_never_spares_a_tail_below_its_level() -> None:
     assert spared > 50
 
 
+@pytest.mark.parametrize(("d", "m", "pis", "rest", "level"), [
+    (2, 3, [1 / 3] * 3, 0.0, 0.9),  # tail 0.889: just below a level near 1 (floor near 0)
+    (2, 3, [0.94, 0.01], 0.05, 0.2),  # nearly one category: tail 0.170
+])
+def test_the_cheap_test_does_not_spare_a_tail_just_below_its_level(
+        d: int, m: int, pis: list[float], rest: float, level: float) -> None:
+    assert distinct_tail(d, m, pis, rest) < level
+    assert not surely_common(d, m, pis, rest, level)
+
+
+@pytest.mark.parametrize("m", [2, 5])
+def test_a_certain_count_is_spared(m: int) -> None:
+    """Where D cannot vary the bound is exact: every draw new (a customer without known
+    categories: D = m), or a single category that takes every draw (D = 1)."""
+    assert surely_common(m, m, [], 1.0, 0.99)
+    assert surely_common(1, m, [1.0], 0.0, 0.99)
+
+
 def test_one_category_is_certain_and_more_than_the_draws_impossible() -> None:
     assert distinct_tail(1, 5, [0.5, 0.5], 0.0) == 1.0
     assert distinct_tail(6, 5, [0.2] * 5, 0.0) == 0.0
