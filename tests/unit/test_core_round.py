@@ -10,12 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from detector.core.calibration import TERMS
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
+from detector.core.features import Observation, event_seconds, observe
+from detector.core.habits import learn, release
 from detector.core.knobs import Knobs
 from detector.core.packed import pack, pack_fields, unpack
 from detector.core.state import CustomerState, Population, count_round, round_level
-from detector.core.surprise import binomial_tail, round_reason, round_surprise, round_tail
+from detector.core.surprise import (
+    binomial_tail,
+    fold_round,
+    round_reason,
+    round_surprise,
+    round_tail,
+    terms,
+)
 from shared.schemas import Transaction
 from tests.unit.state_stream import stream
 
@@ -158,6 +168,87 @@ def test_binomial_tail_at_its_edges() -> None:
     assert binomial_tail(5, 5, 1.0) == 1.0
     assert binomial_tail(1, 1, 0.25) == pytest.approx(0.25)
     assert binomial_tail(2, 3, 0.5) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("k", "n", "tail"), [(0, 3, 1.0), (1, 3, 1e-300), (3, 3, 1e-300),
+                                           (4, 3, 0.0)])
+def test_binomial_tail_of_a_share_of_zero_is_the_smallest_probability(
+        k: int, n: int, tail: float) -> None:
+    """q = 0 (no prior weight and nothing round yet): k <= 0 is certain, k up to n the
+    smallest probability (its surprise finite), more than n impossible."""
+    assert binomial_tail(k, n, 0.0) == tail
+
+
+def test_binomial_tail_is_never_above_one() -> None:
+    """The sum of a near-certain tail rounds above 1; the tail is 1."""
+    for n in range(1, 40):
+        for q in (0.5, 0.9, 0.99):
+            assert binomial_tail(1, n, q) <= 1.0
+
+
+def test_fold_round_adds_the_excess_to_amount_high_from_the_floor_up_capped() -> None:
+    floor, cap = KNOBS.surprise_floor, KNOBS.surprise_cap
+    for high, extra, folded in [
+            (floor - 1.5, 0.0, floor - 1.5),  # no excess: unchanged, even below the floor
+            (floor - 1.5, 0.5, floor + 0.5),  # below the floor: from the floor up
+            (floor + 1.0, 0.5, floor + 1.5), (floor + 1.0, 2.0, floor + 3.0),
+            (cap - 1.0, 0.5, cap - 0.5), (cap - 1.0, 1.0, cap), (cap - 1.0, 1.5, cap)]:
+        values = [high, 0.25, 0.5]
+        fold_round(values, extra, KNOBS)
+        assert values == [pytest.approx(folded), 0.25, 0.5]
+
+
+def _run_judged(amount: float, cfg: CoreConfig) -> tuple[
+        Observation, list[float], dict[str, str], tuple[float, int, int]]:
+    """A customer of 40 amounts near 70 with cents, then three purchases of 70.00 two
+    hours apart, then one of `amount`: its observation, terms, reasons kept and the round
+    surprise its state gave (`round_surprise` at its roundness)."""
+    knobs = Knobs(cfg)
+    st, pop = CustomerState(), Population()
+    rows = [tx(i, 68.17 + 0.31 * i, 600 * i) for i in range(40)]
+    rows += [tx(100 + i, 70.0, 600 * 40 + 120 * i) for i in range(4)]
+    rows[-1] = tx(103, amount, 600 * 40 + 360)
+    for row in rows:
+        t = event_seconds(row)
+        release(st, pop, knobs, t)
+        o = observe(row, t, st, pop, knobs)
+        judged = round_surprise(round_level(amount), t, st, pop, knobs)
+        values, kept, wake = terms(t, st, pop, o, knobs)
+        learn(t, st, pop, knobs, o, 0.0, wake)
+    return o, values, kept, judged
+
+
+def test_a_run_keeps_its_excess_for_amount_high_and_its_reason_alone() -> None:
+    o, values, kept, (bits, k, m) = _run_judged(70.0, ON)
+    floor = KNOBS.surprise_floor
+    assert (k, m) == (4, 5) and bits > floor
+    assert o.round_extra == pytest.approx(bits - floor)
+    assert values[0] <= floor  # 70.00 is no far amount for this customer
+    assert kept["amount_high"].startswith("an amount of exactly 70.00 (4 of 5 purchases")
+    assert "amount_low" not in kept
+
+
+def test_a_plain_amount_keeps_no_amount_reason() -> None:
+    o, values, kept, _ = _run_judged(70.13, ON)
+    assert o.round_extra == 0.0 and values[0] <= KNOBS.surprise_floor
+    assert "amount_high" not in kept
+
+
+@pytest.mark.parametrize("excess", [0.25, 1.0, 1.5])
+def test_any_excess_of_the_run_over_the_floor_keeps_its_reason(excess: float) -> None:
+    bits = _run_judged(70.0, ON)[3][0]
+    o, _, kept, _ = _run_judged(70.0, CoreConfig(surprise_floor=bits - excess))
+    assert o.round_extra == pytest.approx(excess)
+    assert "amount_high" in kept
+
+
+def test_with_no_floor_only_terms_above_it_are_kept() -> None:
+    """A floor of 0: a term of exactly 0 gives no reason (the round run's amount_high
+    does: its excess)."""
+    o, values, kept, _ = _run_judged(70.0, CoreConfig(surprise_floor=0.0))
+    assert any(v == 0.0 for v in values)
+    for name in kept:
+        assert values[TERMS.index(name)] > 0.0 or (name == "amount_high" and o.round_extra)
 
 
 def test_on_by_default_and_off_nothing_is_counted() -> None:
