@@ -14,7 +14,7 @@ from detector.core.calibration import TERMS
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.features import Observation, event_seconds, observe
-from detector.core.habits import learn, release
+from detector.core.habits import _learn_round, learn, release
 from detector.core.knobs import Knobs
 from detector.core.packed import pack, pack_fields, unpack
 from detector.core.state import CustomerState, Population, count_round, round_level
@@ -249,6 +249,45 @@ def test_with_no_floor_only_terms_above_it_are_kept() -> None:
     assert any(v == 0.0 for v in values)
     for name in kept:
         assert values[TERMS.index(name)] > 0.0 or (name == "amount_high" and o.round_extra)
+
+
+def test_a_roundness_of_zero_is_no_evidence_whatever_the_window() -> None:
+    st = _customer_with_window([12.34, 70.00, 56.78])
+    assert round_surprise(0, 600.0, st, _population(0.01), KNOBS) == (0.0, 0, 0)
+
+
+@pytest.mark.parametrize("before", [1, 2, 3])
+def test_a_run_is_judged_from_two_round_amounts(before: int) -> None:
+    """k = 1 (this one alone) is no run; from k = 2 the chance that the k - 1 others are
+    round too: q^(k-1) when all m are (k = m)."""
+    pop = _population(0.01)
+    st = _customer_with_window([70.00] * (before - 1))
+    bits, k, m = round_surprise(2, 600.0, st, pop, KNOBS)
+    assert (k, m) == (before, before)
+    q = round_tail(2, st, pop, KNOBS)
+    expected = min(KNOBS.surprise_cap, -math.log(q ** (before - 1)))
+    assert bits == (0.0 if before == 1 else pytest.approx(expected))
+
+
+@pytest.mark.parametrize(("weight", "counted"), [(0.49, 0), (0.5, 1), (0.51, 1)])
+def test_a_round_amount_is_counted_from_a_weight_of_one_half(weight: float, counted: int
+                                                             ) -> None:
+    st, pop = CustomerState(), Population()
+    _learn_round(st, pop, 70.0, weight)
+    assert st.rounds == [counted, counted, counted, 0, 0]
+    assert pop.rounds == st.rounds
+
+
+def test_without_a_hold_a_suspicious_round_amount_is_counted_in_full() -> None:
+    """`quarantine_s` 0: nothing is held, so the amount is counted at once, whatever its
+    surprise (its weight is for held events: e^-1 here, below one half)."""
+    cfg = CoreConfig(quarantine_s=0.0)
+    knobs = Knobs(cfg)
+    st, pop = CustomerState(), Population()
+    row = tx(0, 70.0, 0)
+    t = event_seconds(row)
+    learn(t, st, pop, knobs, observe(row, t, st, pop, knobs), cfg.quarantine_above + 1.0, 0.0)
+    assert st.rounds == [1, 1, 1, 0, 0] and not st.pending
 
 
 def test_on_by_default_and_off_nothing_is_counted() -> None:
