@@ -78,6 +78,20 @@ def _population(share_whole: float, total: int = 10_000) -> Population:
     return pop
 
 
+@pytest.mark.parametrize("counted", [19_999, 20_000, 20_001])
+def test_the_populations_counters_halve_from_20000_amounts(counted: int) -> None:
+    """A moving window: from 20 000 counted amounts every counter is halved (integer
+    halves: exact) before the next amount is counted."""
+    pop = Population()
+    pop.rounds = [counted, 4001, 1001, 101, 11]
+    pop.learn_round(2)
+    if counted < 20_000:
+        assert pop.rounds == [counted + 1, 4002, 1002, 101, 11]
+    else:
+        assert pop.rounds == [counted // 2 + 1, 2001, 501, 50, 5]
+        assert all(type(c) is int for c in pop.rounds)
+
+
 def test_a_short_history_is_judged_by_the_population_and_a_long_one_by_its_own() -> None:
     pop = _population(0.01)
     q = pop.round_share(1)
