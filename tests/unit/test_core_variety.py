@@ -236,6 +236,64 @@ def test_folded_into_rate_it_adds_what_a_term_of_its_own_would() -> None:
     assert _fold(11.0, 9.0, {}, knobs) == knobs.surprise_cap
 
 
+def test_shares_beyond_one_leave_no_negative_rest() -> None:
+    """Categories the population has not seen get its smoothing share (0.5 of an event
+    each), so a customer's shrunk shares can sum above 1: the rest is then 0."""
+    st = CustomerState()
+    st.categories = {"a": 1, "b": 1, "c": 1}
+    pis, rest = shares(st, Population(), 3.0)
+    assert sum(pis) > 1.0 and rest == 0.0
+
+
+def test_a_fold_without_a_variety_reason_adds_none() -> None:
+    knobs = Knobs(CoreConfig(variety_window_s=HOUR))
+    reasons: dict[str, str] = {}
+    assert _fold(5.0, 3.5, reasons, knobs) == pytest.approx(5.0 + 3.5 - knobs.surprise_floor)
+    assert reasons == {}
+
+
+@pytest.mark.parametrize(("window_s", "on"), [(0.0, False), (0.5, True), (1.0, True),
+                                              (2.0, True)])
+def test_any_positive_window_is_on_and_zero_is_off(window_s: float, on: bool) -> None:
+    """Purchases in the same second and half a second earlier: counted by any window
+    above 0 (even under a second); a window of 0 is off, not "the same second"."""
+    t = 10 * HOUR
+    st, pop = _state([(t, "fuel"), (t - 0.5, "fashion")], {"grocery": 50})
+    reasons: dict[str, str] = {}
+    value = variety(t, "grocery", st, pop, Knobs(CoreConfig(variety_window_s=window_s)),
+                    reasons)
+    assert (value > 0.0) is on and ("variety" in reasons) is on
+
+
+def test_a_capped_tail_is_the_cap_less_the_tests_and_the_first_span_to_reach_it() -> None:
+    """A customer of one category buying in eight others within minutes: k = 4 and
+    k = 8 both reach the cap; the value is cap - ln 4 (k = 1, 2, 4, 8 tested) and the
+    reason the first span that reached it."""
+    t = 10 * HOUR
+    others = ["fuel", "fashion", "travel", "restaurant", "electronics", "c7", "c8", "c9"]
+    st, pop = _state([(t - 60.0 * (i + 1), c) for i, c in enumerate(others)],
+                     {"grocery": 1000})
+    knobs = Knobs(CoreConfig(variety_window_s=HOUR))
+    reasons: dict[str, str] = {}
+    assert variety(t, "grocery", st, pop, knobs, reasons) == pytest.approx(
+        knobs.surprise_cap - math.log(4.0))
+    assert reasons["variety"] == "5 purchases in 5 different categories within 4 min"
+
+
+def test_variety_at_or_below_the_floor_gives_no_reason() -> None:
+    """Its reason only above the floor: with the floor at the value, none."""
+    t = 10 * HOUR
+    st, pop = _state([(t - 60.0, "fuel"), (t - 120.0, "fashion")],
+                     {"grocery": 30, "fuel": 2, "fashion": 2})
+    value = variety(t, "grocery", st, pop, ON, {})
+    assert value > 0.0
+    for floor, said in ((value, False), (value * 1.01, False), (value * 0.99, True)):
+        reasons: dict[str, str] = {}
+        knobs = Knobs(CoreConfig(variety_window_s=HOUR, surprise_floor=floor))
+        assert variety(t, "grocery", st, pop, knobs, reasons) == pytest.approx(value)
+        assert ("variety" in reasons) is said
+
+
 def test_variety_is_a_calibrated_tail_probability() -> None:
     """On purchases whose categories are drawn from the customer's own shares, the share
     of rows with variety above s is at most about e^-s."""
