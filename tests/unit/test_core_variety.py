@@ -341,3 +341,21 @@ def test_a_hop_through_every_category_raises_the_activity_term() -> None:
     on, why = last_rate(CoreConfig(variety_window_s=HOUR))
     assert on > off
     assert "5 purchases in 5 different categories within 40 min" in why[0]
+
+
+def test_through_the_engine_a_window_under_a_second_is_on() -> None:
+    """`terms` folds variety in for any positive window: six categories within half a
+    second are judged with a window of one second (and of half a second)."""
+    start = datetime(2025, 3, 3)
+    rows = [_tx(i, start + timedelta(hours=7 * i), "grocery" if i % 10 else "fuel")
+            for i in range(200)]
+    end = rows[-1].timestamp + timedelta(days=1)
+    rows += [_tx(300 + j, end + timedelta(milliseconds=100 * j), c)
+             for j, c in enumerate(CATS)]
+    for window_s in (0.5, 1.0):
+        engine = PartitionEngine(CoreConfig(variety_window_s=window_s))
+        engine.tap = []
+        engine.process(rows)
+        _, _, reasons, _ = engine.tap[-1]
+        assert "different categories" in reasons.get("rate", "")
+
