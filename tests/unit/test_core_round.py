@@ -191,6 +191,8 @@ def test_binomial_tail_of_a_share_of_zero_is_the_smallest_probability(
     """q = 0 (no prior weight and nothing round yet): k <= 0 is certain, k up to n the
     smallest probability (its surprise finite), more than n impossible."""
     assert binomial_tail(k, n, 0.0) == tail
+    if k == n:  # and where its sum underflows (1e-600)
+        assert binomial_tail(k, n, 1e-200) == 1e-300
 
 
 def test_binomial_tail_is_never_above_one() -> None:

@@ -111,8 +111,9 @@ def test_the_cheap_test_does_not_spare_a_tail_just_below_its_level(
 def test_a_certain_count_is_spared(m: int) -> None:
     """Where D cannot vary the bound is exact: every draw new (a customer without known
     categories: D = m), or a single category that takes every draw (D = 1)."""
-    assert surely_common(m, m, [], 1.0, 0.99)
-    assert surely_common(1, m, [1.0], 0.0, 0.99)
+    for level in (0.99, 1.0):  # 1: a floor of 0 and one span tested
+        assert surely_common(m, m, [], 1.0, level)
+        assert surely_common(1, m, [1.0], 0.0, level)
 
 
 def test_one_category_is_certain_and_more_than_the_draws_impossible() -> None:
@@ -292,6 +293,20 @@ def test_variety_at_or_below_the_floor_gives_no_reason() -> None:
         knobs = Knobs(CoreConfig(variety_window_s=HOUR, surprise_floor=floor))
         assert variety(t, "grocery", st, pop, knobs, reasons) == pytest.approx(value)
         assert ("variety" in reasons) is said
+
+
+def test_the_cheap_test_is_asked_about_the_draws_judged() -> None:
+    """One earlier purchase (k = 1): two draws, judged exactly, not spared by a bound on
+    more draws (three: a rare category after a common one is no longer unlikely)."""
+    t = 10 * HOUR
+    counts = {"grocery": 1, "fuel": 11, "fashion": 71, "travel": 114, "restaurant": 1,
+              "electronics": 1}
+    st, pop = _state([(t - 1800.0, "travel")], counts)
+    knobs = Knobs(CoreConfig(variety_window_s=HOUR, surprise_floor=0.5))
+    pis, rest = shares(st, pop, knobs.prior_weight)
+    value = variety(t, "grocery", st, pop, knobs, {})
+    assert value == pytest.approx(-math.log(distinct_tail(2, 2, pis, rest)))
+    assert value > 0.5
 
 
 def test_variety_is_a_calibrated_tail_probability() -> None:
