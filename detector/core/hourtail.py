@@ -225,10 +225,10 @@ def change_weight(near: list[float], recent: list[int], prior: float) -> float:
 def changed(hours: bytes, common: list[int], k: float, d: float, near: list[float],
             recent: list[int], prior: float, least: float) -> list[float] | None:
     """The long habit mixed with the recent hours' profile by `change_weight` (see
-    `hour_tail`); None when that weight is below `least` (the long habit alone): the
+    `hour_tail`); None unless that weight exceeds `least` (the long habit alone): the
     hour term mixes once the recent hours favour a change (`least` = the prior)."""
     lam = change_weight(near, recent, prior)
-    if lam < least:
+    if lam <= least:
         return None
     q = [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
     r = recent_profile(recent, q)
@@ -249,7 +249,7 @@ def night_mass(st: CustomerState, pop: Population, night: tuple[int, ...], cfg: 
                ) -> float:
     """The share of the night hours in the profile `hour_tail` judges an hour by while a
     change is under way (its mixture; with `hour_change_prior` > 0 once the change is more
-    likely than not, `UNDER_WAY`); 0 when none is (the long habit's own share is the
+    likely than not, above `UNDER_WAY`); 0 when none is (the long habit's own share is the
     rule's smoothed count). A night worker's evenings that broke the habit make the night
     next to them likely too, as they do for the hour term."""
     hours, k, d, near = _profile(st, pop, cfg)

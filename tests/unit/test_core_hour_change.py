@@ -147,7 +147,7 @@ def test_a_night_shift_under_way_makes_its_nights_ordinary() -> None:
 
 
 def test_the_mixture_starts_exactly_where_the_weight_reaches_its_least() -> None:
-    """`changed` gives the long habit alone below `least`, a distribution at it."""
+    """`changed` gives the long habit alone up to `least`, a distribution just above it."""
     pop = Population()
     recent = [12, 11, 2, 3]
     state = _day_customer(recent)
@@ -157,7 +157,8 @@ def test_the_mixture_starts_exactly_where_the_weight_reaches_its_least() -> None
     d = sum(state.hours) + KNOBS.prior_weight
     args = (bytes(state.hours), pop.hours, k, d, near, recent, PRIOR)
     assert changed(*args, math.nextafter(lam, 1.0)) is None
-    mix = changed(*args, lam)
+    assert changed(*args, lam) is None
+    mix = changed(*args, math.nextafter(lam, 0.0))
     assert mix is not None
     assert sum(mix) == pytest.approx(1.0)
 
@@ -173,15 +174,15 @@ def _prior_for(weight: float, near: list[float], recent: list[int]) -> float:
 @pytest.mark.parametrize(("scale", "mixed"), [(0.999, False), (1.001, True)])
 def test_the_odd_hour_rule_reads_the_mixture_once_a_change_is_more_likely_than_not(
         scale: float, mixed: bool) -> None:
-    """`night_mass` is 0 while the weight of a change is below `UNDER_WAY` (one half), the
-    mixture's night share from there on: the prior set just below and just above the one
+    """`night_mass` is 0 while the weight of a change is at most `UNDER_WAY` (one half),
+    the mixture's night share above it: the prior set just below and just above the one
     that puts the weight exactly there."""
     pop = Population()
     recent = [12, 11, 13, 22, 23]
     state = _day_customer(recent)
     near = _near(state, pop)
     prior = _prior_for(UNDER_WAY, near, recent) * scale
-    assert (change_weight(near, recent, prior) >= UNDER_WAY) is mixed
+    assert (change_weight(near, recent, prior) > UNDER_WAY) is mixed
     knobs = Knobs(CoreConfig(hour_change_prior=prior))
     mass = night_mass(state, pop, knobs.night_hours, knobs)
     assert (mass > 0.0) is mixed
@@ -193,3 +194,40 @@ def test_the_odd_hour_rule_reads_the_mixture_once_a_change_is_more_likely_than_n
         r = recent_profile(recent, q)
         assert mass == pytest.approx(
             sum((1 - lam) * q[h] + lam * r[h] for h in knobs.night_hours))
+
+
+def _reference_tail(state: CustomerState, pop: Population, hour: int) -> float:
+    """`hour_tail` with a change of hours weighed as evidence, by its definition: the long
+    habit q, the weight w from `_reference_weight`, the mixture (1 - w) q + w r once w
+    exceeds the prior, and the mass of the +-1 h profile on the hours at most as common."""
+    k = KNOBS.prior_weight / (pop.total + 24.0)
+    d = sum(state.hours) + KNOBS.prior_weight
+    q = [(state.hours[i] + k * (pop.hours[i] + 1.0)) / d for i in range(24)]
+    near = [q[i - 1] + q[i] + q[(i + 1) % 24] for i in range(24)]
+    recent = [c[5] for c in state.context]
+    profile = q
+    if len(recent) >= 2:
+        w = _reference_weight(near, recent, PRIOR)
+        if w > PRIOR:
+            r = [q[i] for i in range(24)]
+            for h in recent:
+                for step, kw in enumerate(KERNEL):
+                    r[(h + step - 2) % 24] += kw
+            r = [x / (len(recent) + 1) for x in r]
+            profile = [(1 - w) * q[i] + w * r[i] for i in range(24)]
+    spread = [profile[i - 1] + profile[i] + profile[(i + 1) % 24] for i in range(24)]
+    return sum(x / 3 for x in spread if x <= spread[hour] + 1e-12)
+
+
+@given(hours=st.lists(st.sampled_from([0, 0, 0, 1, 2, 7, 40, 200]), min_size=24,
+                      max_size=24).filter(any),
+       recent=st.lists(st.integers(0, 23), max_size=10), hour=st.integers(0, 23))
+def test_the_hour_tail_with_a_change_weighed_is_its_definition(
+        hours: list[int], recent: list[int], hour: int) -> None:
+    """Every route (fewer than two recent hours, evidence against a change, a mixture)
+    against the plain definition above, for any habit and recent hours."""
+    pop = Population()
+    state = _day_customer(recent)
+    state.hours = bytearray(hours)
+    assert hour_tail(state, pop, hour, KNOBS) == pytest.approx(
+        _reference_tail(state, pop, hour), rel=1e-9, abs=1e-15)
