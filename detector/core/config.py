@@ -98,6 +98,12 @@ class CoreConfig(BaseModel):
         description="window of the variety test folded into `rate` (too many different "
         "categories among the last purchases, detector/core/variety.py); 0 = off",
     )
+    hour_change_prior: float = Field(
+        default=0.05, ge=0, lt=1,
+        description="prior probability that a customer's hours of day changed, against which "
+        "the recent hours' evidence is weighed (detector/core/hourtail.py); 0 = the older "
+        "test (two recent hours that broke the habit)",
+    )
     dormancy_alpha: float = Field(
         default=2.0, gt=0, description="tail of the silence model (Lomax shape)"
     )

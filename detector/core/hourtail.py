@@ -25,6 +25,8 @@ from detector.core.state import CustomerState, Population, held_hour
 BROKE: Final = math.exp(-3.0)
 #: Weights of a recent purchase's hour spread over its neighbours (-2 h .. +2 h).
 KERNEL: Final = (1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9)
+#: The odd-hour rule reads the mixture's night once a change is more likely than not.
+UNDER_WAY: Final = 0.5
 #: Hours whose values are within this of the first of their group tie.
 _TIE: Final = 1e-12
 
@@ -169,13 +171,16 @@ def _mixture(hours: bytes, common: list[int], k: float, d: float, recent: list[i
 def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs) -> float:
     """Share of the customer's hours, spread +-1 h, at most as common as this one there.
 
-    A change under way counts: when at least two of the recent events (the last learnt
-    and those on hold, `recent_hours`) broke the long habit (each had a tail below e^-3
-    there: two of eight happen by chance to about one customer in twenty), the hours are a
-    mixture of the long habit and the recent events' hours, weighted by the share of
-    recent events that broke it. The recent hours are few, so their profile spreads each
-    over +-2 h and keeps one pseudo-event spread over the whole day (a new regime's shape
-    is unknown): a new night shift is learnt after a few nights."""
+    A change under way counts. With `hour_change_prior` p > 0: once the recent hours
+    (`recent_hours`) favour a change of habit (they agree with each other on hours the
+    long habit finds rare, `change_weight`), the profile is the long habit mixed with the
+    recent hours' own profile (`recent_profile`: each spread +-2 h, and one pseudo-event
+    spread as the long habit), weighted by the posterior
+    probability of that change from prior odds p / (1 - p): a new night shift is learnt
+    after a few nights. With p = 0 (the older test): when at least two of the recent events
+    broke the long habit (each had a tail below e^-3 there: two of eight happen by chance
+    to about one customer in twenty), the hours are a mixture of the long habit and the
+    recent events that broke it, weighted by their share of the recent events."""
     hours, hn = _counts(st)
     return counted_hour_tail(st, pop, hour, cfg, hours, hn)
 
@@ -191,9 +196,65 @@ def counted_hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs,
     recent = recent_hours(st)
     if len(recent) < 2:
         return _tail_of(near, hour)
+    prior = cfg.hour_change_prior
+    if prior > 0.0:
+        mixed = changed(hours, pop.hours, k, d, near, recent, prior, prior)
+        return _tail_of(near, hour) if mixed is None else _tail(mixed, hour)
     mine, edge = _rank(near, hour)
     mix = _under_way(hours, pop, k, d, near, recent, edge)
     return mine if mix is None else _tail(mix, hour)
+
+
+def recent_profile(recent: list[int], base: list[float]) -> list[float]:
+    """The recent hours' profile: each hour spread over +-2 h by `KERNEL`, and one
+    pseudo-event spread as `base` (the long habit, a distribution: a new regime's shape is
+    unknown beyond its recent hours, and a day of purchases close in time must not make
+    every other hour likely); sums to 1."""
+    r = list(base)
+    for h in recent:
+        for step in range(5):
+            r[(h + step - 2) % 24] += KERNEL[step]
+    m = len(recent) + 1.0
+    return [x / m for x in r]
+
+
+def change_weight(near: list[float], recent: list[int], prior: float) -> float:
+    """Posterior probability that the recent hours come from a new regime: prior odds
+    `prior` / (1 - `prior`) times the likelihood ratio of the recent hours under a habit
+    that moved half its mass to where the *other* recent events are (each spread +-2 h by
+    `KERNEL`) against the long habit's +-1 h profile (`near` / 3). A lone odd hour has no
+    other recent event near it and counts against a change (a ratio of 1/2): only recent
+    events that agree with each other on hours the long habit finds rare make one."""
+    m = len(recent)
+    llr = 0.0
+    for j in range(m):
+        h = recent[j]
+        others = 0.0
+        for i in range(m):
+            if i != j:
+                gap = (h - recent[i]) % 24
+                if gap <= 2:
+                    others += KERNEL[2 + gap]
+                elif gap >= 22:
+                    others += KERNEL[gap - 22]
+        llr += math.log(0.5 + 0.5 * (others / (m - 1.0)) / (near[h] / 3.0))
+    x = math.log(prior / (1.0 - prior)) + llr
+    if x < -700.0:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def changed(hours: bytes, common: list[int], k: float, d: float, near: list[float],
+            recent: list[int], prior: float, least: float) -> list[float] | None:
+    """The long habit mixed with the recent hours' profile by `change_weight` (see
+    `hour_tail`); None unless that weight exceeds `least` (the long habit alone): the
+    hour term mixes once the recent hours favour a change (`least` = the prior)."""
+    lam = change_weight(near, recent, prior)
+    if lam <= least:
+        return None
+    q = [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
+    r = recent_profile(recent, q)
+    return [(1.0 - lam) * q[i] + lam * r[i] for i in range(24)]
 
 
 def _under_way(hours: bytes, pop: Population, k: float, d: float, near: list[float],
@@ -209,14 +270,19 @@ def _under_way(hours: bytes, pop: Population, k: float, d: float, near: list[flo
 def night_mass(st: CustomerState, pop: Population, night: tuple[int, ...], cfg: Knobs
                ) -> float:
     """The share of the night hours in the profile `hour_tail` judges an hour by while a
-    change is under way (its mixture); 0 when none is (the long habit's own share is the
+    change is under way (its mixture; with `hour_change_prior` > 0 once the change is more
+    likely than not, above `UNDER_WAY`); 0 when none is (the long habit's own share is the
     rule's smoothed count). A night worker's evenings that broke the habit make the night
     next to them likely too, as they do for the hour term."""
     hours, k, d, near = _profile(st, pop, cfg)
     recent = recent_hours(st)
     if not near or len(recent) < 2:
         return 0.0
-    mix = _under_way(hours, pop, k, d, near, recent, _rank(near, 0)[1])
+    prior = cfg.hour_change_prior
+    if prior > 0.0:
+        mix = changed(hours, pop.hours, k, d, near, recent, prior, UNDER_WAY)
+    else:
+        mix = _under_way(hours, pop, k, d, near, recent, _rank(near, 0)[1])
     if mix is None:
         return 0.0
     mass = 0.0

@@ -19,7 +19,8 @@ from detector.core.config import CoreConfig
 FIELDS: Final[tuple[str, ...]] = (
     "amount_history", "burst_min_count", "burst_window_s", "context_size", "context_weight",
     "dormancy_alpha", "duplicate_window_s", "high_amount_over_max", "high_amount_ratio",
-    "high_amount_z", "max_population_keys", "max_seen", "min_history", "ml_threshold",
+    "high_amount_z", "hour_change_prior", "max_population_keys", "max_seen", "min_history",
+    "ml_threshold",
     "model_weight", "new_country_max_rate", "new_country_min_history", "new_value_prior",
     "odd_hour_max_share", "odd_hour_min_history", "prior_bands", "prior_weight",
     "quarantine_above", "quarantine_discount", "quarantine_s", "rate_windows_s",
@@ -59,6 +60,7 @@ class Knobs:
         self.high_amount_over_max: Final[float] = cfg.high_amount_over_max
         self.high_amount_ratio: Final[float] = cfg.high_amount_ratio
         self.high_amount_z: Final[float] = cfg.high_amount_z
+        self.hour_change_prior: Final[float] = cfg.hour_change_prior
         self.max_population_keys: Final[int] = cfg.max_population_keys
         self.max_seen: Final[int] = cfg.max_seen
         self.min_history: Final[int] = cfg.min_history

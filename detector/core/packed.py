@@ -20,12 +20,12 @@ import re
 import struct
 from collections.abc import Callable
 from operator import attrgetter
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import msgspec
 import orjson
 
-from detector.core.state import Context, CustomerState, Recent
+from detector.core.state import ROUND_STEPS, Context, CustomerState, Recent
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -87,6 +87,9 @@ _BYTE = Annotated[int, msgspec.Meta(ge=0, le=255)]
 #: A held event (`habits.Held`) and its weights, or without them as written before them
 #: (one msgspec type cannot take both tuple layouts: `_check_held` checks each place).
 _HELD = Annotated[tuple[str | int | float, ...], msgspec.Meta(min_length=7, max_length=9)]
+#: The round-amount counters (`CustomerState.rounds`): counted, then at least each level.
+_ROUNDS = Annotated[list[Annotated[int, msgspec.Meta(ge=0)]],
+                    msgspec.Meta(min_length=len(ROUND_STEPS) + 1, max_length=len(ROUND_STEPS) + 1)]
 #: Each customer field's value as its record holds it (encoded, read back by JSON), deep:
 #: a float field takes any JSON number, an integer field only an integer.
 FIELD_TYPES: dict[str, Any] = {
@@ -96,7 +99,7 @@ FIELD_TYPES: dict[str, Any] = {
     "hops": int, "hours": Annotated[list[_BYTE], msgspec.Meta(min_length=24, max_length=24)],
     "ipnets": _COUNTS, "last_country": str, "last_t": float | None, "learnt": int, "n": int,
     "novel": int, "pending": list[tuple[float, _HELD]], "recent": list[Recent],
-    "rounds": list[int],
+    "rounds": _ROUNDS,
     "wake": tuple[float | None, float], "window": list[Recent],
 }
 _ROW: Any = tuple[tuple(FIELD_TYPES[n] for n in _NAMES)]  # type: ignore[misc]
@@ -130,10 +133,20 @@ def _held_kind(place: int, value: object) -> bool:
     return isinstance(value, (int, float))
 
 
+#: The lengths of a held event's record: `habits.Held`, written before the weights, and
+#: `habits.Weighted` (`_HELD` takes 7 to 9: 8, one weight without the other, would crash
+#: at the event's release).
+HELD_SIZES: Final[tuple[int, ...]] = (7, 9)
+
+
 def _check_held(pending: list[list[Any]]) -> None:
-    """Each held event's values by place: `_HELD` (one msgspec type for the 7- and 9-value
-    layouts) lets any of str, int or float stand anywhere."""
+    """Each held event's length and values by place: `_HELD` (one msgspec type for the 7-
+    and 9-value layouts) takes 8 values too and lets any of str, int or float stand
+    anywhere."""
     for i, (_, event) in enumerate(pending):
+        if len(event) not in HELD_SIZES:
+            raise ValueError(f"field 'pending' holds a record of {len(event)} values at held "
+                             f"event {i} (7, or 9 with its weights)")
         for place, value in enumerate(event):
             if not _held_kind(place, value):
                 raise ValueError(f"field 'pending' holds a value of another kind at held "

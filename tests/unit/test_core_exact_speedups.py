@@ -161,7 +161,7 @@ def test_an_hour_of_no_mass_has_a_tail_of_zero() -> None:
     the next group's. They arise from a valid prior weight so small that its share of an
     hour underflows (5e-324 / 24 is 0.0): then every hour away from the habit is empty."""
     st = _state([200 if h in (11, 12, 13) else 0 for h in range(24)], [12, 12])
-    cfg = Knobs(CoreConfig(prior_weight=5e-324))
+    cfg = Knobs(CoreConfig(prior_weight=5e-324, hour_change_prior=0.0))
     near = _near([c / sum(st.hours) for c in st.hours])
     assert near[3] == 0.0 < near[10]
     for h in range(24):  # the empty hours (0-9, 15-23) are one group of exact zeros
@@ -391,8 +391,9 @@ def _population(hours: list[int], extra: int) -> Population:
 #: A customer's hours: mostly empty, small counts (exact ties), a habit, the byte's top.
 customer_hours = st.lists(st.sampled_from([0, 0, 0, 0, 1, 1, 2, 3, 7, 40, 255]),
                           min_size=24, max_size=24)
-#: The prior's weights tried: the default and either side.
-CONFIGS = [Knobs(CoreConfig(prior_weight=w)) for w in (0.5, 3.0, 10.0)]
+#: The prior's weights tried: the default and either side (the older test of a change of
+#: hours, which the reference implements; the newer is tests/unit/test_core_hour_change.py).
+CONFIGS = [Knobs(CoreConfig(prior_weight=w, hour_change_prior=0.0)) for w in (0.5, 3.0, 10.0)]
 population_hours = st.one_of(st.lists(st.integers(0, 3), min_size=24, max_size=24),
                              st.lists(st.integers(0, 5000), min_size=24, max_size=24))
 
@@ -413,7 +414,7 @@ def test_hour_tail_is_bit_identical_to_the_plain_sort_and_sum(
 def test_the_hour_tail_cases_cover_every_route() -> None:
     """Seeded profiles like the property test's, every hour of each: bit-identical, and
     each route taken many times (so the comparison above is not vacuous)."""
-    rng, cfg = random.Random(14), Knobs(CoreConfig())
+    rng, cfg = random.Random(14), Knobs(CoreConfig(hour_change_prior=0.0))
     routes = {"none": 0, "few": 0, "habit": 0, "mixture": 0, "ties": 0, "held": 0}
     for case in range(300):
         hours = [rng.choice([0, 0, 0, 0, 1, 1, 2, 3, 7, 40]) * (case % 20 > 0)
@@ -833,6 +834,10 @@ def test_the_hour_tail_from_the_observed_counts_is_the_plain_one(
     got = counted_hour_tail(s, pop, hour, cfg, o.hour_counts, o.night_total)
     assert got.hex() == reference_hour_tail(s, pop, hour, cfg).hex()
     assert got.hex() == hour_tail(s, pop, hour, cfg).hex()
+    changing = Knobs(CoreConfig(prior_weight=cfg.prior_weight))  # a change of hours weighed
+    o = observe(tx, event_seconds(tx), s, pop, changing)
+    assert counted_hour_tail(s, pop, hour, changing, o.hour_counts, o.night_total).hex() == (
+        hour_tail(s, pop, hour, changing).hex())
 
 
 def reference_learn_rate(novelty: dict[str, list[float]], key: str, new: bool,

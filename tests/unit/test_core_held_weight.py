@@ -117,6 +117,21 @@ def test_a_held_event_record_reads_back_with_or_without_its_weights(
             pack_fields({"pending": [[1.5, wrong]]})
 
 
+@pytest.mark.parametrize("size", [7, 8, 9])
+def test_a_held_event_record_of_8_values_is_refused_as_read(size: int) -> None:
+    """A held event has 7 values, or 9 with its two weights (`habits.Weighted`): 8 is
+    neither (one weight without the other); read, it crashed at the event's release
+    (`_learn_held` reads place 8), the customer's every transaction failing from then."""
+    held = ["CH", "tablet", "10.1.2", "app", "grocery", 12, 6.8, 0.25, 0.5][:size]
+    if size == 8:
+        with pytest.raises(ValueError, match=r"'pending'.*8 values at held event 0"):
+            pack_fields({"pending": [[1.5, held]]})
+        return
+    st = unpack(pack_fields({"pending": [[1.5, held]]}))
+    release(st, Population(), Knobs(CoreConfig()), 1.5)  # learnt, no IndexError
+    assert not st.pending and "tablet" in st.devices
+
+
 @pytest.mark.parametrize("at, value", [
     (0, 7), (4, 1.5), (5, "12"), (5, 12.0), (5, -1), (5, 24), (6, "6.8"), (7, "0.25"),
     (8, "x")])

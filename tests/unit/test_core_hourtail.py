@@ -11,7 +11,7 @@ from detector.core.hourtail import BROKE, hour_tail
 from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 
-CONFIG = CoreConfig()
+CONFIG = CoreConfig(hour_change_prior=0.0)  # the older test of a change (two breaks)
 KNOBS = Knobs(CONFIG)
 
 
