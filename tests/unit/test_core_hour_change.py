@@ -231,3 +231,64 @@ def test_the_hour_tail_with_a_change_weighed_is_its_definition(
     state.hours = bytearray(hours)
     assert hour_tail(state, pop, hour, KNOBS) == pytest.approx(
         _reference_tail(state, pop, hour), rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize(("log_odds", "floored"), [
+    (-720.0, True),   # far below: exp(720) would overflow, the floor answers first
+    (-701.0, True),   # one unit below the floor's -700
+    (-700.0, False),  # at it: still the logistic
+    (-699.0, False),  # one unit above
+])
+def test_the_change_weight_is_zero_below_log_odds_of_minus_700(
+        log_odds: float, floored: bool) -> None:
+    """Recent hours whose likelihood ratio is exactly 1 (two at 05 h, a flat profile of
+    1 there: each is explained by the other as well as by the habit), so the posterior
+    log-odds are the prior's: 0.0 below -700, the logistic from -700 up (no overflow)."""
+    prior = math.exp(log_odds)
+    assert math.log(prior / (1 - prior)) == pytest.approx(log_odds, abs=1e-3)
+    if log_odds > -708:  # normal floats: exact
+        assert math.log(prior / (1 - prior)) == log_odds
+    w = change_weight([1.0] * 24, [5, 5], prior)
+    if floored:
+        assert w == 0.0
+    else:
+        assert w == pytest.approx(prior, rel=1e-12)
+        assert w > 0.0
+
+
+@pytest.mark.parametrize(("weight", "mixed"), [(0.49, False), (0.5, False), (0.51, True)])
+def test_the_odd_hour_rule_needs_a_change_more_likely_than_not(weight: float,
+                                                               mixed: bool) -> None:
+    """`UNDER_WAY` is one half, not any level: a weight of a change of 0.49 or 0.5 leaves
+    the odd-hour rule on the long habit (0), 0.51 gives it the mixture's night."""
+    pop = Population()
+    recent = [12, 11, 13, 22, 23]
+    state = _day_customer(recent)
+    near = _near(state, pop)
+    prior = _prior_for(weight, near, recent)
+    assert change_weight(near, recent, prior) == pytest.approx(weight, abs=1e-9)
+    knobs = Knobs(CoreConfig(hour_change_prior=prior))
+    assert (night_mass(state, pop, knobs.night_hours, knobs) > 0.0) is mixed
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_the_mixture_smooths_by_the_populations_hours(count: int) -> None:
+    """The long habit in the mixture is smoothed by the population's hour counts plus one
+    (k (c + 1)), as `_profile` smooths it: a population with 0, 1 and 2 purchases at
+    every hour (with counts of 0 a product and a quotient by c + 1 agree)."""
+    pop = Population()
+    pop.hours = [count * (1 + h % 3) for h in range(24)]
+    pop.total = sum(pop.hours)
+    recent = [12, 11, 2, 3]
+    state = _day_customer(recent)
+    k = KNOBS.prior_weight / (pop.total + 24.0)
+    d = sum(state.hours) + KNOBS.prior_weight
+    q = [(state.hours[i] + k * (pop.hours[i] + 1.0)) / d for i in range(24)]
+    near = [q[i - 1] + q[i] + q[(i + 1) % 24] for i in range(24)]
+    mix = changed(bytes(state.hours), pop.hours, k, d, near, recent, PRIOR, PRIOR)
+    assert mix is not None
+    lam = change_weight(near, recent, PRIOR)
+    r = recent_profile(recent, q)
+    assert mix == pytest.approx([(1 - lam) * q[i] + lam * r[i] for i in range(24)],
+                                rel=1e-12)
+    assert sum(mix) == pytest.approx(1.0)

@@ -649,8 +649,8 @@ def test_while_every_purchase_is_held_the_hour_is_not_judged() -> None:
     values = terms(t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
     assert values[TERMS.index("hour")] == 0.0
 
-def _moved(change: dict[str, str], hours: tuple[int, ...], judged_hour: int
-           ) -> dict[str, float]:
+def _moved(change: dict[str, str], hours: tuple[int, ...], judged_hour: int,
+           knobs: Knobs = KNOBS) -> dict[str, float]:
     """The terms of a purchase after 40 daily ones at 9 h at home, then one a day with
     `change` (the Transaction fields it changes) at each of `hours`; the judged purchase
     has `change` too, at `judged_hour`."""
@@ -661,10 +661,10 @@ def _moved(change: dict[str, str], hours: tuple[int, ...], judged_hour: int
              for j, h in enumerate(hours)]
     for row in rows:
         t = event_seconds(row)
-        learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+        learn(t, st, pop, knobs, observe(row, t, st, pop, knobs), 0.0, 0.0)
     row = tx(99, datetime(2025, 4, 20, judged_hour), **change)  # type: ignore[arg-type]
     t = event_seconds(row)
-    values = terms(t, st, pop, observe(row, t, st, pop, KNOBS), KNOBS)[0]
+    values = terms(t, st, pop, observe(row, t, st, pop, knobs), knobs)[0]
     return dict(zip(TERMS, values, strict=True))
 
 
@@ -683,9 +683,14 @@ def test_a_value_among_the_recent_events_is_judged_by_its_recent_share(
 
 def test_the_recent_hours_within_an_hour_across_midnight_cap_the_hour_term() -> None:
     """Recent events at 21, 22, 23 and 0 h; a purchase at 23 h: 22, 23 and 0 h are within
-    an hour of it (0 h across midnight), 21 h is not: 3 of the 8 recent events."""
-    named = _moved({}, (21, 22, 23, 0), 23)
-    assert named["hour"] == pytest.approx(-math.log(CONFIG.context_weight * 3 / 8))
+    an hour of it (0 h across midnight), 21 h is not: 3 of the 8 recent events. With the
+    older test of a change of hours that count is the term; with the default the four
+    evenings agreeing with each other are a change under way, and 23 h is likelier still."""
+    older = Knobs(CoreConfig(hour_change_prior=0.0))
+    named = _moved({}, (21, 22, 23, 0), 23, older)
+    cap = -math.log(CONFIG.context_weight * 3 / 8)
+    assert named["hour"] == pytest.approx(cap)
+    assert _moved({}, (21, 22, 23, 0), 23)["hour"] < cap - 0.1
 
 
 @pytest.mark.parametrize("amount", [0.5, 1.0])
