@@ -22,18 +22,10 @@ from detector.core.hourtail import (
 )
 from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
+from tests.unit.test_core_hourtail import _day_customer  # 600 purchases at 11-13 h
 
 PRIOR = CoreConfig().hour_change_prior
 KNOBS = Knobs(CoreConfig())
-
-
-def _day_customer(recent: list[int]) -> CustomerState:
-    """600 purchases at 11-13 h, the last learnt events at the hours `recent`."""
-    state = CustomerState()
-    for h in (11, 12, 13):
-        state.hours[h] = 200
-    state.context = [("IT", "pc", "10.0.0", "app", "food", h, 4.0) for h in recent]
-    return state
 
 
 def _near(state: CustomerState, pop: Population) -> list[float]:
