@@ -155,10 +155,16 @@ def _counted_profile(hours: bytes, hn: int, pop: Population, cfg: Knobs
     return hours, k, d, (_spread(hours, pop.hours, k, d) if hn else [])
 
 
+def _habit(hours: bytes, common: list[int], k: float, d: float) -> list[float]:
+    """The long habit: q[i] = (hours[i] + k * (common[i] + 1.0)) / d, the customer's hour
+    counts shrunk to the population's (`_profile`'s weights); `_spread` spreads the same."""
+    return [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
+
+
 def _mixture(hours: bytes, common: list[int], k: float, d: float, recent: list[int],
              broke: list[int]) -> list[float]:
     """The long habit mixed with the recent hours that broke it (see `hour_tail`)."""
-    q = [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
+    q = _habit(hours, common, k, d)
     share = len(broke) / len(recent)
     spread = share / (len(broke) + 1.0)
     mix = [(1.0 - share) * x + spread / 24.0 for x in q]
@@ -252,7 +258,7 @@ def changed(hours: bytes, common: list[int], k: float, d: float, near: list[floa
     lam = change_weight(near, recent, prior)
     if lam <= least:
         return None
-    q = [(hours[i] + k * (common[i] + 1.0)) / d for i in range(24)]
+    q = _habit(hours, common, k, d)
     r = recent_profile(recent, q)
     return [(1.0 - lam) * q[i] + lam * r[i] for i in range(24)]
 
