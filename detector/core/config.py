@@ -64,7 +64,11 @@ class CoreConfig(BaseModel):
     )
 
     # --- surprise terms (detector/core/surprise.py) -------------------------------------
-    surprise_cap: float = Field(default=12.0, gt=0, description="largest value of one term")
+    surprise_cap: float = Field(
+        default=12.0, gt=0, le=1000,
+        description="largest value of one term (at most 1000, beyond any probability a float "
+        "holds, e^-744; the recalibration keeps 10 bins per unit up to it)",
+    )
     surprise_floor: float = Field(
         default=2.0, ge=0, description="only a term's excess over this counts in the sum"
     )
@@ -156,7 +160,11 @@ class CoreConfig(BaseModel):
     sample_size: int = Field(default=4096, ge=64, description="recent feature rows kept")
     n_trees: int = Field(default=50, ge=8)
     max_samples: int = Field(default=256, ge=16)
-    seed: int = 42
+    seed: int = Field(
+        default=42,
+        description="fit number n's forest is seeded seed + n, modulo 2^32 (scikit-learn's "
+        "range), so any integer works",
+    )
     ml_threshold: float = Field(
         default=0.6, ge=0, le=1,
         description="model_score >= this is an ML flag (is_ml_flag; 0.6 ~ top 0.7%)",

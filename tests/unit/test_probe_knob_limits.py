@@ -1,0 +1,53 @@
+"""Knob values a user can set (DETECTOR_CORE__*, `score --seed`) that crashed mid-run.
+
+Found by probing every `CoreConfig` field at and beyond its bounds (2026-12-03): a seed at
+the top of scikit-learn's range failed at the first or a later fit (a traceback, exit 1;
+for `detect`, hours into a stream), and a huge `surprise_cap` sized the recalibration's
+histograms by it (`inf` or 1e308: a traceback; 1e7: gigabytes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from detector.core.config import CoreConfig
+from detector.core.model import fit_rows
+
+TOP = 2**32 - 1  # the largest random_state scikit-learn's IsolationForest accepts
+
+
+def _rows() -> np.ndarray:
+    return np.random.default_rng(3).normal(size=(200, 3)).astype(np.float32)
+
+
+def _fit(seed: int, number: int) -> np.ndarray:
+    cfg = CoreConfig(seed=seed, n_trees=8, max_samples=16)
+    model = fit_rows(_rows(), number, cfg)
+    return model.strength(_rows()[:20].astype(np.float64))
+
+
+@pytest.mark.parametrize("seed", [TOP - 2, TOP - 1, TOP, TOP + 1, 10**23, -2, -(10**23)])
+def test_any_integer_seed_fits_at_every_fit_number(seed: int) -> None:
+    for number in (1, 2, 3):
+        assert _fit(seed, number).shape == (20,)
+
+
+def test_a_seed_within_range_fits_the_forest_it_always_did() -> None:
+    """seed + number at the top of the range (at, and one below) is used as it is; one
+    above wraps to 0, the forest of seed -1 at fit 1 (as seed 0 at fit 0 would be)."""
+    assert np.array_equal(_fit(TOP - 1, 1), _fit(TOP - 2, 2))  # both random_state TOP
+    assert not np.array_equal(_fit(TOP - 1, 1), _fit(TOP - 2, 1))  # TOP vs TOP - 1
+    assert np.array_equal(_fit(TOP, 1), _fit(-1, 1))  # 2**32 wraps to 0
+
+
+@pytest.mark.parametrize("cap", [float("inf"), 1e308, 1e7, 1001.0])
+def test_surprise_cap_beyond_any_term_is_refused(cap: float) -> None:
+    with pytest.raises(ValidationError, match="surprise_cap"):
+        CoreConfig(surprise_cap=cap)
+
+
+@pytest.mark.parametrize("cap", [12.0, 999.0, 1000.0])
+def test_surprise_cap_up_to_the_largest_term_is_accepted(cap: float) -> None:
+    assert CoreConfig(surprise_cap=cap).surprise_cap == cap
