@@ -24,7 +24,9 @@ class CoreConfig(BaseModel):
     amount_history: int = Field(default=32, ge=4, le=256, description="amounts kept per customer")
     min_history: int = Field(default=5, ge=1, description="tx before a customer is 'established'")
     prior_weight: float = Field(
-        default=3.0, gt=0, description="pseudo-count of the population prior in a cold start"
+        default=3.0, gt=0, le=1e12,
+        description="pseudo-count of the population prior in a cold start (at most 1e12, "
+        "beyond any stream's count of events; 1e308 overflowed an amount's z)",
     )
     max_seen: int = Field(default=12, ge=2, description="countries/categories/... kept each")
 

@@ -2,8 +2,9 @@
 
 Found by probing every `CoreConfig` field at and beyond its bounds (2026-12-03): a seed at
 the top of scikit-learn's range failed at the first or a later fit (a traceback, exit 1;
-for `detect`, hours into a stream), and a huge `surprise_cap` sized the recalibration's
-histograms by it (`inf` or 1e308: a traceback; 1e7: gigabytes).
+for `detect`, hours into a stream), a huge `surprise_cap` sized the recalibration's
+histograms by it (`inf` or 1e308: a traceback; 1e7: gigabytes), and a `prior_weight` of
+1e308 overflowed an amount's robust z (a traceback at the first low amount).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pydantic import ValidationError
 
 from detector.core.config import CoreConfig
 from detector.core.model import fit_rows
+from detector.offline import score_transactions
+from producer.generator import GeneratorConfig, generate
+from shared.schemas import Transaction
 
 TOP = 2**32 - 1  # the largest random_state scikit-learn's IsolationForest accepts
 
@@ -51,3 +55,22 @@ def test_surprise_cap_beyond_any_term_is_refused(cap: float) -> None:
 @pytest.mark.parametrize("cap", [12.0, 999.0, 1000.0])
 def test_surprise_cap_up_to_the_largest_term_is_accepted(cap: float) -> None:
     assert CoreConfig(surprise_cap=cap).surprise_cap == cap
+
+
+def _stream() -> list[Transaction]:
+    return generate(GeneratorConfig(seed=9, customers=40, days=20))
+
+
+@pytest.mark.parametrize("weight", [1e308, float("inf"), 1e12 * (1 + 2**-52)])
+def test_prior_weight_beyond_any_count_of_events_is_refused(weight: float) -> None:
+    """1e308 overflowed the amount's robust z to -inf: int(inf) mid-stream (a traceback)."""
+    with pytest.raises(ValidationError, match="prior_weight"):
+        CoreConfig(prior_weight=weight)
+
+
+@pytest.mark.parametrize("weight", [5e-324, 3.0, 1e12])
+def test_prior_weight_within_its_range_scores_a_stream(weight: float) -> None:
+    rows = _stream()
+    scored = score_transactions(rows, CoreConfig(prior_weight=weight, first_fit_after=500))
+    assert len(scored) == len(rows)
+    assert all(r.score is not None and 0.0 <= r.score <= 1.0 for r in scored)
