@@ -6,7 +6,7 @@ The streaming detector nests it as `core: CoreConfig` (env `DETECTOR_CORE__...`)
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -95,8 +95,9 @@ class CoreConfig(BaseModel):
     context_weight: float = Field(
         default=0.5, ge=0, le=1, description="weight of the recent habit against the long one"
     )
-    rate_windows_s: tuple[float, ...] = Field(
-        default=(300.0, 3600.0, 86400.0), min_length=1, description="activity windows"
+    rate_windows_s: tuple[Annotated[float, Field(gt=0)], ...] = Field(
+        default=(300.0, 3600.0, 86400.0), min_length=1,
+        description="activity windows (each above 0; the longest is the `rate` term's horizon)",
     )
     repeat_window_s: float = Field(default=3600.0, gt=0, description="similar amounts window")
     variety_window_s: float = Field(

@@ -74,3 +74,16 @@ def test_prior_weight_within_its_range_scores_a_stream(weight: float) -> None:
     scored = score_transactions(rows, CoreConfig(prior_weight=weight, first_fit_after=500))
     assert len(scored) == len(rows)
     assert all(r.score is not None and 0.0 <= r.score <= 1.0 for r in scored)
+
+
+@pytest.mark.parametrize("windows", [(0.0,), (-300.0,), (300.0, -1.0)])
+def test_an_activity_window_of_no_length_is_refused(windows: tuple[float, ...]) -> None:
+    """Before: accepted; the longest window is the `rate` term's horizon, so (-300,) turned
+    the term off without a word and (0,) judged only purchases in the same second."""
+    with pytest.raises(ValidationError, match="rate_windows_s"):
+        CoreConfig(rate_windows_s=windows)
+
+
+@pytest.mark.parametrize("windows", [(5e-324,), (300.0, 3600.0, 86400.0), (86400.0, 300.0)])
+def test_an_activity_window_of_any_length_is_accepted(windows: tuple[float, ...]) -> None:
+    assert CoreConfig(rate_windows_s=windows).rate_windows_s == windows
