@@ -216,7 +216,8 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     # A new country comes with a new network: only the network's surprise beyond the
     # country's is news.
     novel[2] = max(0.0, novel[2] - novel[0])
-    tail = counted_hour_tail(st, pop, hour, cfg, o.hour_counts, o.night_total)
+    tail = counted_hour_tail(st, pop, hour, cfg, o.hour_counts, o.night_total,
+                             o.hour_change)
     hour_v = _bits(max(tail, w_ctx * near_hour / size), cap)
     reasons: dict[str, str] = {}
     rate_v = _rate(t, st, pop, cfg, reasons) if n and pop.gaps >= 100 else 0.0

@@ -24,11 +24,20 @@ from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
 from detector.core.hourtail import (
     BROKE,
     KERNEL,
+    UNDER_WAY,
+    _counted_profile,
     _near,
+    _profile,
     _rank,
     _tail,
+    _tail_of,
+    _under_way,
+    changed,
     counted_hour_tail,
+    counted_night_mass,
     hour_tail,
+    night_mass,
+    recent_hours,
 )
 from detector.core.knobs import Knobs, in_night
 from detector.core.state import (
@@ -828,6 +837,84 @@ def test_the_hour_tail_from_the_observed_counts_is_the_plain_one(
     o = observe(tx, event_seconds(tx), s, pop, changing)
     assert counted_hour_tail(s, pop, hour, changing, o.hour_counts, o.night_total).hex() == (
         hour_tail(s, pop, hour, changing).hex())
+
+
+def reference_counted_hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs,
+                                hours: bytes, hn: int) -> float:
+    """`hourtail.counted_hour_tail` computing the change weight itself (main c1931ee),
+    verbatim."""
+    hours, k, d, near = _counted_profile(hours, hn, pop, cfg)
+    if not near:
+        return 1.0
+    recent = recent_hours(st)
+    if len(recent) < 2:
+        return _tail_of(near, hour)
+    prior = cfg.hour_change_prior
+    if prior > 0.0:
+        mixed = changed(hours, pop.hours, k, d, near, recent, prior, prior)
+        return _tail_of(near, hour) if mixed is None else _tail(mixed, hour)
+    mine, edge = _rank(near, hour)
+    mix = _under_way(hours, pop, k, d, near, recent, edge)
+    return mine if mix is None else _tail(mix, hour)
+
+
+def reference_night_mass(st: CustomerState, pop: Population, night: tuple[int, ...],
+                         cfg: Knobs) -> float:
+    """`hourtail.night_mass` (main c1931ee), verbatim."""
+    hours, k, d, near = _profile(st, pop, cfg)
+    recent = recent_hours(st)
+    if not near or len(recent) < 2:
+        return 0.0
+    prior = cfg.hour_change_prior
+    if prior > 0.0:
+        mix = changed(hours, pop.hours, k, d, near, recent, prior, UNDER_WAY)
+    else:
+        mix = _under_way(hours, pop, k, d, near, recent, _rank(near, 0)[1])
+    if mix is None:
+        return 0.0
+    mass = 0.0
+    for h in night:
+        mass += mix[h]
+    return mass
+
+
+#: The change of hours weighed with priors either side of the default (0.05) and the older
+#: test (0); the night-mass path starts at a weight above `UNDER_WAY`.
+CHANGE_CONFIGS = [Knobs(CoreConfig(prior_weight=w, hour_change_prior=p))
+                  for w in (0.5, 3.0) for p in (0.0, 0.01, 0.05, 0.3)]
+#: A day customer (08-18 h): a night purchase after evenings reaches `observe`'s night mass.
+day_hours = st.lists(st.sampled_from([0, 0, 1]), min_size=24, max_size=24).map(
+    lambda xs: [x + (30 if 8 <= i <= 18 else 0) for i, x in enumerate(xs)])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(customer_hours, day_hours), population_hours, st.integers(0, 1000),
+       st.lists(st.sampled_from([1, 5, 12, 20, 21, 22, 23]), max_size=9),
+       st.integers(0, 3), st.one_of(st.integers(0, 4), st.integers(0, 23)),
+       st.sampled_from(CHANGE_CONFIGS))
+def test_the_change_weight_found_once_a_row_gives_the_plain_hour_term_and_night_mass(
+        hours: list[int], common: list[int], extra: int, recent: list[int], held: int,
+        hour: int, cfg: Knobs) -> None:
+    """`observe`'s night-mass path keeps the change weight it found
+    (`Observation.hour_change`) and the hour term takes it instead of computing it again:
+    the night mass and the hour tail are the plain ones' to the bit, with the weight
+    passed, not passed (-1.0) and on rows where `observe` found none."""
+    s = _state(hours, recent, min(held, len(recent)))
+    pop = _population(common, extra)
+    counts, hn = bytes(hours), sum(hours)
+    mass, lam = counted_night_mass(s, pop, cfg.night_hours, cfg, counts, hn)
+    assert mass.hex() == reference_night_mass(s, pop, cfg.night_hours, cfg).hex()
+    assert night_mass(s, pop, cfg.night_hours, cfg).hex() == mass.hex()
+    want = reference_counted_hour_tail(s, pop, hour, cfg, counts, hn)
+    assert counted_hour_tail(s, pop, hour, cfg, counts, hn, lam).hex() == want.hex()
+    assert counted_hour_tail(s, pop, hour, cfg, counts, hn).hex() == want.hex()
+    tx = Transaction(transaction_id="t", customer_id="c",
+                     timestamp=datetime(2024, 5, 1, hour), amount=10.0, country="IT",
+                     channel="app", device="pc", merchant_category="food", ip="10.0.0.1")
+    o = observe(tx, event_seconds(tx), s, pop, cfg)
+    assert o.hour_change == -1.0 or o.hour_change.hex() == lam.hex()
+    got = counted_hour_tail(s, pop, hour, cfg, o.hour_counts, o.night_total, o.hour_change)
+    assert got.hex() == want.hex()
 
 
 def reference_learn_rate(novelty: dict[str, list[float]], key: str, new: bool,
