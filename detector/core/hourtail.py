@@ -23,8 +23,10 @@ from detector.core.state import CustomerState, Population, held_hour
 
 #: A recent event whose hour had at most this tail under the long habit broke it.
 BROKE: Final = math.exp(-3.0)
-#: Weights of a recent purchase's hour spread over its neighbours (-2 h .. +2 h).
-KERNEL: Final = (1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9)
+#: Weights of a recent purchase's hour spread over its neighbours (-2 h .. +2 h). Typed
+#: as a tuple of any length: compiled, a tuple of five floats is a native struct, and a
+#: read at a variable index boxed it anew (a tuple and five floats) each time.
+KERNEL: Final[tuple[float, ...]] = (1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9)
 #: The odd-hour rule reads the mixture's night once a change is more likely than not.
 UNDER_WAY: Final = 0.5
 #: Hours whose values are within this of the first of their group tie.
@@ -222,7 +224,8 @@ def recent_profile(recent: list[int], base: list[float]) -> list[float]:
     r = list(base)
     for h in recent:
         for step in range(5):
-            r[(h + step - 2) % 24] += KERNEL[step]
+            i = (h + step - 2) % 24
+            r[i] = r[i] + KERNEL[step]  # `+=` on a list's item is a generic add compiled
     m = len(recent) + 1.0
     return [x / m for x in r]
 

@@ -32,12 +32,14 @@ from detector.core.hourtail import (
     _tail,
     _tail_of,
     _under_way,
+    change_weight,
     changed,
     counted_hour_tail,
     counted_night_mass,
     hour_tail,
     night_mass,
     recent_hours,
+    recent_profile,
 )
 from detector.core.knobs import Knobs, in_night
 from detector.core.state import (
@@ -915,6 +917,56 @@ def test_the_change_weight_found_once_a_row_gives_the_plain_hour_term_and_night_
     assert o.hour_change == -1.0 or o.hour_change.hex() == lam.hex()
     got = counted_hour_tail(s, pop, hour, cfg, o.hour_counts, o.night_total, o.hour_change)
     assert got.hex() == want.hex()
+
+
+def reference_recent_profile(recent: list[int], base: list[float]) -> list[float]:
+    """`hourtail.recent_profile` indexing KERNEL in a loop (main c1931ee), verbatim."""
+    r = list(base)
+    for h in recent:
+        for step in range(5):
+            r[(h + step - 2) % 24] += KERNEL[step]
+    m = len(recent) + 1.0
+    return [x / m for x in r]
+
+
+def reference_change_weight(near: list[float], recent: list[int], prior: float) -> float:
+    """`hourtail.change_weight` indexing KERNEL (main c1931ee), verbatim."""
+    m = len(recent)
+    llr = 0.0
+    for j in range(m):
+        h = recent[j]
+        others = 0.0
+        for i in range(m):
+            if i != j:
+                gap = (h - recent[i]) % 24
+                if gap <= 2:
+                    others += KERNEL[2 + gap]
+                elif gap >= 22:
+                    others += KERNEL[gap - 22]
+        llr += math.log(0.5 + 0.5 * (others / (m - 1.0)) / (near[h] / 3.0))
+    x = math.log(prior / (1.0 - prior)) + llr
+    if x < -700.0:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.floats(1e-9, 3.0), min_size=24, max_size=24),
+       st.lists(st.one_of(st.integers(0, 23), st.sampled_from([0, 1, 2, 22, 23])),
+                min_size=2, max_size=12),
+       st.one_of(st.sampled_from([0.01, 0.05, 0.3]), st.floats(1e-6, 0.999)))
+def test_the_kernel_as_a_tuple_of_any_length_gives_the_plain_weight_and_profile(
+        near: list[float], recent: list[int], prior: float) -> None:
+    """KERNEL typed as a tuple of any length (compiled, its five floats were a native
+    struct boxed anew at every read by index) and `recent_profile`'s adds written out
+    (`r[i] = r[i] + w`, not the generic `+=`): the weight and the profile are the plain
+    ones' to the bit, neighbours across midnight, repeated hours and every gap within
+    2 h included."""
+    assert change_weight(near, recent, prior).hex() == (
+        reference_change_weight(near, recent, prior).hex())
+    base = [x / sum(near) for x in near]
+    assert [x.hex() for x in recent_profile(recent, base)] == [
+        x.hex() for x in reference_recent_profile(recent, base)]
 
 
 def reference_learn_rate(novelty: dict[str, list[float]], key: str, new: bool,
