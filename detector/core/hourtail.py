@@ -194,16 +194,20 @@ def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs) -> floa
 
 
 def counted_hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs,
-                      hours: bytes, hn: int, weight: float = -1.0) -> float:
+                      hours: bytes, hn: int, weight: float = -1.0,
+                      recent: list[int] | None = None) -> float:
     """`hour_tail` given the customer's hour counts (`hours`, a copy of `st.hours`) and
     their sum `hn`, as `features.observe` found them (`Observation.hour_counts`,
     `night_total`): `terms` does not copy and add them again; and `weight`, the change
     weight `night_mass` found from the same counts and recent hours
-    (`Observation.hour_change`; negative: not found, computed here when needed)."""
+    (`Observation.hour_change`; negative: not found, computed here when needed); and
+    `recent`, the customer's `recent_hours` if `terms` listed them in its walk of the
+    context (None: listed here)."""
     hours, k, d, near = _counted_profile(hours, hn, pop, cfg)
     if not near:
         return 1.0
-    recent = recent_hours(st)
+    if recent is None:
+        recent = recent_hours(st)
     if len(recent) < 2:
         return _tail_of(near, hour)
     prior = cfg.hour_change_prior

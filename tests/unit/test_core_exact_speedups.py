@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.core.calibration import Recalibration
+from detector.core.calibration import TERMS, Recalibration
 from detector.core.config import CoreConfig
 from detector.core.features import event_seconds, ipnet, observe
 from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
@@ -54,7 +54,7 @@ from detector.core.state import (
     history_band,
     round_level,
 )
-from detector.core.surprise import _bits, _reason, banded_categorical, categorical
+from detector.core.surprise import _bits, _reason, banded_categorical, categorical, terms
 from shared.schemas import Transaction
 
 
@@ -967,6 +967,31 @@ def test_the_kernel_as_a_tuple_of_any_length_gives_the_plain_weight_and_profile(
     base = [x / sum(near) for x in near]
     assert [x.hex() for x in recent_profile(recent, base)] == [
         x.hex() for x in reference_recent_profile(recent, base)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(customer_hours, day_hours), population_hours, st.integers(0, 1000),
+       st.lists(st.sampled_from([1, 2, 5, 12, 20, 21, 22, 23]), max_size=9),
+       st.integers(0, 3), st.one_of(st.integers(0, 4), st.integers(0, 23)),
+       st.sampled_from(CHANGE_CONFIGS))
+def test_the_hour_term_from_the_hours_terms_listed_is_the_plain_one(
+        hours: list[int], common: list[int], extra: int, recent: list[int], held: int,
+        hour: int, cfg: Knobs) -> None:
+    """`terms` lists the recent hours (`recent_hours`: the context's, then those on hold)
+    in its own walk of the context and passes them to the hour term: the hour term is
+    the plain one's (`hour_tail` from the state, the context's share within 1 h), to the
+    bit, with held purchases, a change of hours weighed or not."""
+    s = _state(hours, recent, min(held, len(recent)))
+    s.n = s.learnt = len(s.context)
+    pop = _population(common, extra)
+    tx = Transaction(transaction_id="t", customer_id="c",
+                     timestamp=datetime(2024, 5, 1, hour), amount=10.0, country="IT",
+                     channel="app", device="pc", merchant_category="food", ip="10.0.0.1")
+    o = observe(tx, event_seconds(tx), s, pop, cfg)
+    values = terms(event_seconds(tx), s, pop, o, cfg)[0]
+    near_hour = sum((h - hour) % 24 in (0, 1, 23) for h in recent_hours(s))
+    plain = max(hour_tail(s, pop, hour, cfg), cfg.context_weight * near_hour / cfg.context_size)
+    assert values[TERMS.index("hour")].hex() == _bits(plain, cfg.surprise_cap).hex()
 
 
 def reference_learn_rate(novelty: dict[str, list[float]], key: str, new: bool,
