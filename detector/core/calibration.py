@@ -12,33 +12,6 @@ TERMS: Final[tuple[str, ...]] = (
 )
 
 
-def min_length(lengths: tuple[int, ...]) -> int:
-    """The shortest of `lengths`: how many steps `zip` takes over lists of them."""
-    shortest = lengths[0]
-    for n in lengths:
-        if n < shortest:
-            shortest = n
-    return shortest
-
-
-def unequal_lengths(lengths: tuple[int, ...]) -> ValueError:
-    """The error `zip(..., strict=True)` raises over lists of these (unequal) lengths,
-    word for word: after the shortest's steps, the first list found exhausted is shorter
-    than those before it, or, if it is the first, the first longer one is longer."""
-    steps = min_length(lengths)
-    first = 0
-    while lengths[first] != steps:
-        first += 1
-    if first:
-        before = " 1" if first == 1 else "s 1-" + str(first)
-        return ValueError(f"zip() argument {first + 1} is shorter than argument{before}")
-    for i in range(1, len(lengths)):
-        if lengths[i] > steps:
-            before = " 1" if i == 1 else "s 1-" + str(i)
-            return ValueError(f"zip() argument {i + 1} is longer than argument{before}")
-    raise AssertionError(f"lengths {lengths} are equal")
-
-
 class Recalibration:
     """Keeps each term honest on the data at hand, at several levels of its tail: where a
     term surprises more often than it should on this population (its value exceeds L on
@@ -77,11 +50,14 @@ class Recalibration:
                 break
         else:  # every map the identity (most of the time)
             return list(values)
-        # `zip(values, shapes, scales, strict=True)` as an index loop: a keyword call of
-        # `zip` is generic compiled (a type call parsing its keywords, an iterator per
-        # list); the same items in the same order, and zip's error after as many steps
+        # an index loop over terms, maps and scales of one length: a keyword call of
+        # `zip(..., strict=True)` is generic compiled (a type call parsing its keywords,
+        # an iterator per list)
         shapes, scales = self.shapes, self.scales
-        steps = min_length((len(values), len(shapes), len(scales)))
+        steps = len(values)
+        if len(shapes) != steps or len(scales) != steps:
+            raise ValueError(f"terms, maps and scales of unequal lengths: {steps}, "
+                             f"{len(shapes)}, {len(scales)}")
         out = []
         for i in range(steps):
             v, points, slope = values[i], shapes[i], scales[i]
@@ -97,24 +73,23 @@ class Recalibration:
             else:
                 mapped = y0 + (v - x0) * slope
             out.append(max(v / 3.0, min(v, mapped)))
-        if steps != len(values) or steps != len(shapes) or steps != len(scales):
-            raise unequal_lengths((len(values), len(shapes), len(scales)))
         return out
 
     def learn(self, values: list[float]) -> None:
         hist = self.hist
         last = len(hist[0]) - 1
         per = self.BINS_PER_UNIT
-        # `zip(hist, values, strict=True)` as an index loop (see `apply`); each count
+        # an index loop over histograms and terms of one length (see `apply`); each count
         # added as an int (`+=` on a list's item is a generic in-place add compiled)
-        steps = min_length((len(hist), len(values)))
+        steps = len(hist)
+        if len(values) != steps:
+            raise ValueError(
+                f"histograms and terms of unequal lengths: {steps}, {len(values)}")
         for i in range(steps):
             h = hist[i]
             b = int(values[i] * per)
             j = last if b > last else 0 if b < 0 else b
             h[j] = h[j] + 1
-        if steps != len(hist) or steps != len(values):
-            raise unequal_lengths((len(hist), len(values)))
         self.total += 1
         if self.total % self.EVERY == 0:
             self._rescale()

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Final, cast
 
 from detector.core.geo import distance_km
-from detector.core.hourtail import night_mass
+from detector.core.hourtail import counted_night_mass
 from detector.core.knobs import Knobs, in_night
 from detector.core.state import CustomerState, Population, held_hour
 from shared.schemas import TransactionView as Transaction
@@ -45,6 +45,7 @@ class Observation:
         "history",
         "hop_rate",
         "hour",
+        "hour_change",
         "hour_counts",
         "ipnet",
         "log_amount",
@@ -78,6 +79,9 @@ class Observation:
     #: the customer's hour counts as `observe` found them (a copy of `CustomerState.hours`:
     #: the hour term's profile starts from it, `hourtail.counted_hour_tail`)
     hour_counts: bytes
+    #: the change weight of the customer's hours `night_mass` found (`hourtail.
+    #: change_weight`; -1.0 where it was not computed): the hour term takes it as is
+    hour_change: float
     night_share: float
     night_count: int
     night_total: int
@@ -193,6 +197,7 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
         night += hours[h]
     o.night_total = hn
     o.hour_counts = hours
+    o.hour_change = -1.0
     o.night_count = night
     # Laplace-smoothed: a short history with no night events is weak evidence of a habit;
     # a night habit among the last learnt (or held) events (a new night shift) counts as one.
@@ -215,7 +220,8 @@ def observe(tx: Transaction, t: float, st: CustomerState, pop: Population,
     if in_night(hour, mask) and hn >= cfg.odd_hour_min_history \
             and o.night_share <= cfg.odd_hour_max_share:
         # hours changing (the hour term's mixture): the night share it expects now
-        o.night_share = max(o.night_share, night_mass(st, pop, cfg.night_hours, cfg))
+        mass, o.hour_change = counted_night_mass(st, pop, cfg.night_hours, cfg, hours, hn)
+        o.night_share = max(o.night_share, mass)
     # seen: learnt, or in a purchase on hold (a country used 20 min ago was seen)
     o.country_seen = st.countries.get(country, 0) + held_here
     # its share among the last learnt and the held events: a new home is familiar quickly

@@ -23,8 +23,10 @@ from detector.core.state import CustomerState, Population, held_hour
 
 #: A recent event whose hour had at most this tail under the long habit broke it.
 BROKE: Final = math.exp(-3.0)
-#: Weights of a recent purchase's hour spread over its neighbours (-2 h .. +2 h).
-KERNEL: Final = (1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9)
+#: Weights of a recent purchase's hour spread over its neighbours (-2 h .. +2 h). Typed
+#: as a tuple of any length: compiled, a tuple of five floats is a native struct, and a
+#: read at a variable index boxed it anew (a tuple and five floats) each time.
+KERNEL: Final[tuple[float, ...]] = (1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9)
 #: The odd-hour rule reads the mixture's night once a change is more likely than not.
 UNDER_WAY: Final = 0.5
 #: ln 1/2: the likelihood ratio of a recent hour no other recent event backs (`change_weight`).
@@ -194,19 +196,26 @@ def hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs) -> floa
 
 
 def counted_hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs,
-                      hours: bytes, hn: int) -> float:
+                      hours: bytes, hn: int, weight: float = -1.0,
+                      recent: list[int] | None = None) -> float:
     """`hour_tail` given the customer's hour counts (`hours`, a copy of `st.hours`) and
     their sum `hn`, as `features.observe` found them (`Observation.hour_counts`,
-    `night_total`): `terms` does not copy and add them again."""
+    `night_total`): `terms` does not copy and add them again; and `weight`, the change
+    weight `night_mass` found from the same counts and recent hours
+    (`Observation.hour_change`; negative: not found, computed here when needed); and
+    `recent`, the customer's `recent_hours` if `terms` listed them in its walk of the
+    context (None: listed here)."""
     hours, k, d, near = _counted_profile(hours, hn, pop, cfg)
     if not near:
         return 1.0
-    recent = recent_hours(st)
+    if recent is None:
+        recent = recent_hours(st)
     if len(recent) < 2:
         return _tail_of(near, hour)
     prior = cfg.hour_change_prior
     if prior > 0.0:
-        mixed = changed(hours, pop.hours, k, d, near, recent, prior, prior)
+        lam = weight if weight >= 0.0 else change_weight(near, recent, prior)
+        mixed = weighed(hours, pop.hours, k, d, recent, lam, prior)
         return _tail_of(near, hour) if mixed is None else _tail(mixed, hour)
     mine, edge = _rank(near, hour)
     mix = _under_way(hours, pop, k, d, near, recent, edge)
@@ -221,7 +230,8 @@ def recent_profile(recent: list[int], base: list[float]) -> list[float]:
     r = list(base)
     for h in recent:
         for step in range(5):
-            r[(h + step - 2) % 24] += KERNEL[step]
+            i = (h + step - 2) % 24
+            r[i] = r[i] + KERNEL[step]  # `+=` on a list's item is a generic add compiled
     m = len(recent) + 1.0
     return [x / m for x in r]
 
@@ -263,7 +273,12 @@ def changed(hours: bytes, common: list[int], k: float, d: float, near: list[floa
     """The long habit mixed with the recent hours' profile by `change_weight` (see
     `hour_tail`); None unless that weight exceeds `least` (the long habit alone): the
     hour term mixes once the recent hours favour a change (`least` = the prior)."""
-    lam = change_weight(near, recent, prior)
+    return weighed(hours, common, k, d, recent, change_weight(near, recent, prior), least)
+
+
+def weighed(hours: bytes, common: list[int], k: float, d: float, recent: list[int],
+            lam: float, least: float) -> list[float] | None:
+    """`changed` given the change weight `lam` (`change_weight`), found once a row."""
     if lam <= least:
         return None
     q = _habit(hours, common, k, d)
@@ -283,23 +298,35 @@ def _under_way(hours: bytes, pop: Population, k: float, d: float, near: list[flo
 
 def night_mass(st: CustomerState, pop: Population, night: tuple[int, ...], cfg: Knobs
                ) -> float:
+    """`counted_night_mass` from the customer's own counts: the share alone."""
+    hours, hn = _counts(st)
+    return counted_night_mass(st, pop, night, cfg, hours, hn)[0]
+
+
+def counted_night_mass(st: CustomerState, pop: Population, night: tuple[int, ...],
+                       cfg: Knobs, hours: bytes, hn: int) -> tuple[float, float]:
     """The share of the night hours in the profile `hour_tail` judges an hour by while a
     change is under way (its mixture; with `hour_change_prior` > 0 once the change is more
     likely than not, above `UNDER_WAY`); 0 when none is (the long habit's own share is the
     rule's smoothed count). A night worker's evenings that broke the habit make the night
-    next to them likely too, as they do for the hour term."""
-    hours, k, d, near = _profile(st, pop, cfg)
+    next to them likely too, as they do for the hour term. `hours` and `hn` are the
+    customer's hour counts (a copy) and their sum (`features.observe`'s). With the share,
+    the change weight it found (`change_weight`; -1.0 if none was computed), which the
+    hour term takes instead of computing it again (`counted_hour_tail`)."""
+    hours, k, d, near = _counted_profile(hours, hn, pop, cfg)
     recent = recent_hours(st)
     if not near or len(recent) < 2:
-        return 0.0
+        return 0.0, -1.0
     prior = cfg.hour_change_prior
+    lam = -1.0
     if prior > 0.0:
-        mix = changed(hours, pop.hours, k, d, near, recent, prior, UNDER_WAY)
+        lam = change_weight(near, recent, prior)
+        mix = weighed(hours, pop.hours, k, d, recent, lam, UNDER_WAY)
     else:
         mix = _under_way(hours, pop, k, d, near, recent, _rank(near, 0)[1])
     if mix is None:
-        return 0.0
+        return 0.0, lam
     mass = 0.0
     for h in night:
         mass += mix[h]
-    return mass
+    return mass, lam

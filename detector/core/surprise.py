@@ -194,17 +194,22 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     # how many of the context share each key (Context's order), and hours within 1 h
     # (native int counters: a list's items would be added as boxed objects)
     s0 = s1 = s2 = s3 = s4 = near_hour = 0  # ints: exact in any order
+    recent: list[int] = []  # `hourtail.recent_hours`, for the hour term, in this walk
     for c in ctx:
         s0 += c[0] == country
         s1 += c[1] == device
         s2 += c[2] == net
         s3 += c[3] == channel
         s4 += c[4] == category
-        near_hour += (c[5] - hour) % 24 in (0, 1, 23)
+        h = c[5]
+        recent.append(h)
+        near_hour += (h - hour) % 24 in (0, 1, 23)
     # the hour of a purchase on hold counts (`hourtail.recent_hours`), its values do not
     # (a takeover's second purchase must not find its device known)
     for _, e in st.pending:
-        near_hour += (held_hour(e) - hour) % 24 in (0, 1, 23)
+        h = held_hour(e)
+        recent.append(h)
+        near_hour += (h - hour) % 24 in (0, 1, 23)
     seen = [s0, s1, s2, s3, s4]
     tables = [st.countries, st.devices, st.ipnets, st.channels, st.categories]
     explore = st.explore
@@ -216,7 +221,8 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     # A new country comes with a new network: only the network's surprise beyond the
     # country's is news.
     novel[2] = max(0.0, novel[2] - novel[0])
-    tail = counted_hour_tail(st, pop, hour, cfg, o.hour_counts, o.night_total)
+    tail = counted_hour_tail(st, pop, hour, cfg, o.hour_counts, o.night_total,
+                             o.hour_change, recent)
     hour_v = _bits(max(tail, w_ctx * near_hour / size), cap)
     reasons: dict[str, str] = {}
     rate_v = _rate(t, st, pop, cfg, reasons) if n and pop.gaps >= 100 else 0.0

@@ -13,21 +13,33 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.core.calibration import Recalibration, unequal_lengths
+from detector.core.calibration import TERMS, Recalibration
 from detector.core.config import CoreConfig
 from detector.core.features import event_seconds, ipnet, observe
 from detector.core.habits import MAX_WINDOW, WINDOW_S, Held, learn, learn_habits
 from detector.core.hourtail import (
     BROKE,
     KERNEL,
+    UNDER_WAY,
+    _counted_profile,
     _near,
+    _profile,
     _rank,
     _tail,
+    _tail_of,
+    _under_way,
+    change_weight,
+    changed,
     counted_hour_tail,
+    counted_night_mass,
     hour_tail,
+    night_mass,
+    recent_hours,
+    recent_profile,
 )
 from detector.core.knobs import Knobs, in_night
 from detector.core.state import (
@@ -42,7 +54,7 @@ from detector.core.state import (
     history_band,
     round_level,
 )
-from detector.core.surprise import _bits, _reason, banded_categorical, categorical
+from detector.core.surprise import _bits, _reason, banded_categorical, categorical, terms
 from shared.schemas import Transaction
 
 
@@ -786,32 +798,21 @@ def test_the_recalibration_as_index_loops_is_the_zip_form(
         assert cal.hist == plain.hist
 
 
-@given(st.lists(st.integers(0, 4), min_size=2, max_size=3))
-def test_unequal_lengths_raise_what_a_strict_zip_raises(lengths: list[int]) -> None:
-    """Terms, maps and scales of unequal lengths (never in a sound state) fail as the
-    `zip(strict=True)` they replace: the same error after the same steps."""
-    lists = [[1.0] * n for n in lengths]
-    try:
-        list(zip(*lists, strict=True))
-    except ValueError as error:
-        assert str(unequal_lengths(tuple(lengths))) == str(error)
-    else:
-        assert len(set(lengths)) == 1
+@pytest.mark.parametrize("terms", [11, 13])
+def test_terms_of_another_length_are_refused_by_name(terms: int) -> None:
+    """Terms, maps and scales (or histograms and terms) of unequal lengths, never in a
+    sound state, raise a ValueError naming the lengths, before anything is counted."""
     cal = Recalibration(12.0)
-    cal.shapes[0] = [[3.0, 3.0]]
-    for terms in (11, 13):
-        values = [1.0] * terms
-        for method, plain in ((cal.apply, (values, cal.shapes, cal.scales)),
-                              (cal.learn, (cal.hist, values))):
-            try:
-                method(values)
-            except ValueError as got:
-                try:
-                    list(zip(*plain, strict=True))
-                except ValueError as want:
-                    assert str(got) == str(want)
-            else:
-                raise AssertionError("no error")
+    cal.shapes[0] = [[3.0, 3.0]]  # not the identity: `apply` walks the maps
+    values = [1.0] * terms
+    with pytest.raises(ValueError, match=f"^terms, maps and scales of unequal lengths: "
+                                         f"{terms}, 12, 12$"):
+        cal.apply(values)
+    hist = [list(h) for h in cal.hist]
+    with pytest.raises(ValueError, match=f"^histograms and terms of unequal lengths: 12, "
+                                         f"{terms}$"):
+        cal.learn(values)
+    assert cal.hist == hist and cal.total == 0
 
 
 @settings(max_examples=300, deadline=None)
@@ -838,6 +839,159 @@ def test_the_hour_tail_from_the_observed_counts_is_the_plain_one(
     o = observe(tx, event_seconds(tx), s, pop, changing)
     assert counted_hour_tail(s, pop, hour, changing, o.hour_counts, o.night_total).hex() == (
         hour_tail(s, pop, hour, changing).hex())
+
+
+def reference_counted_hour_tail(st: CustomerState, pop: Population, hour: int, cfg: Knobs,
+                                hours: bytes, hn: int) -> float:
+    """`hourtail.counted_hour_tail` computing the change weight itself (main c1931ee),
+    verbatim."""
+    hours, k, d, near = _counted_profile(hours, hn, pop, cfg)
+    if not near:
+        return 1.0
+    recent = recent_hours(st)
+    if len(recent) < 2:
+        return _tail_of(near, hour)
+    prior = cfg.hour_change_prior
+    if prior > 0.0:
+        mixed = changed(hours, pop.hours, k, d, near, recent, prior, prior)
+        return _tail_of(near, hour) if mixed is None else _tail(mixed, hour)
+    mine, edge = _rank(near, hour)
+    mix = _under_way(hours, pop, k, d, near, recent, edge)
+    return mine if mix is None else _tail(mix, hour)
+
+
+def reference_night_mass(st: CustomerState, pop: Population, night: tuple[int, ...],
+                         cfg: Knobs) -> float:
+    """`hourtail.night_mass` (main c1931ee), verbatim."""
+    hours, k, d, near = _profile(st, pop, cfg)
+    recent = recent_hours(st)
+    if not near or len(recent) < 2:
+        return 0.0
+    prior = cfg.hour_change_prior
+    if prior > 0.0:
+        mix = changed(hours, pop.hours, k, d, near, recent, prior, UNDER_WAY)
+    else:
+        mix = _under_way(hours, pop, k, d, near, recent, _rank(near, 0)[1])
+    if mix is None:
+        return 0.0
+    mass = 0.0
+    for h in night:
+        mass += mix[h]
+    return mass
+
+
+#: The change of hours weighed with priors either side of the default (0.05) and the older
+#: test (0); the night-mass path starts at a weight above `UNDER_WAY`.
+CHANGE_CONFIGS = [Knobs(CoreConfig(prior_weight=w, hour_change_prior=p))
+                  for w in (0.5, 3.0) for p in (0.0, 0.01, 0.05, 0.3)]
+#: A day customer (08-18 h): a night purchase after evenings reaches `observe`'s night mass.
+day_hours = st.lists(st.sampled_from([0, 0, 1]), min_size=24, max_size=24).map(
+    lambda xs: [x + (30 if 8 <= i <= 18 else 0) for i, x in enumerate(xs)])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(customer_hours, day_hours), population_hours, st.integers(0, 1000),
+       st.lists(st.sampled_from([1, 5, 12, 20, 21, 22, 23]), max_size=9),
+       st.integers(0, 3), st.one_of(st.integers(0, 4), st.integers(0, 23)),
+       st.sampled_from(CHANGE_CONFIGS))
+def test_the_change_weight_found_once_a_row_gives_the_plain_hour_term_and_night_mass(
+        hours: list[int], common: list[int], extra: int, recent: list[int], held: int,
+        hour: int, cfg: Knobs) -> None:
+    """`observe`'s night-mass path keeps the change weight it found
+    (`Observation.hour_change`) and the hour term takes it instead of computing it again:
+    the night mass and the hour tail are the plain ones' to the bit, with the weight
+    passed, not passed (-1.0) and on rows where `observe` found none."""
+    s = _state(hours, recent, min(held, len(recent)))
+    pop = _population(common, extra)
+    counts, hn = bytes(hours), sum(hours)
+    mass, lam = counted_night_mass(s, pop, cfg.night_hours, cfg, counts, hn)
+    assert mass.hex() == reference_night_mass(s, pop, cfg.night_hours, cfg).hex()
+    assert night_mass(s, pop, cfg.night_hours, cfg).hex() == mass.hex()
+    want = reference_counted_hour_tail(s, pop, hour, cfg, counts, hn)
+    assert counted_hour_tail(s, pop, hour, cfg, counts, hn, lam).hex() == want.hex()
+    assert counted_hour_tail(s, pop, hour, cfg, counts, hn).hex() == want.hex()
+    tx = Transaction(transaction_id="t", customer_id="c",
+                     timestamp=datetime(2024, 5, 1, hour), amount=10.0, country="IT",
+                     channel="app", device="pc", merchant_category="food", ip="10.0.0.1")
+    o = observe(tx, event_seconds(tx), s, pop, cfg)
+    assert o.hour_change == -1.0 or o.hour_change.hex() == lam.hex()
+    got = counted_hour_tail(s, pop, hour, cfg, o.hour_counts, o.night_total, o.hour_change)
+    assert got.hex() == want.hex()
+
+
+def reference_recent_profile(recent: list[int], base: list[float]) -> list[float]:
+    """`hourtail.recent_profile` indexing KERNEL in a loop (main c1931ee), verbatim."""
+    r = list(base)
+    for h in recent:
+        for step in range(5):
+            r[(h + step - 2) % 24] += KERNEL[step]
+    m = len(recent) + 1.0
+    return [x / m for x in r]
+
+
+def reference_change_weight(near: list[float], recent: list[int], prior: float) -> float:
+    """`hourtail.change_weight` indexing KERNEL (main c1931ee), verbatim."""
+    m = len(recent)
+    llr = 0.0
+    for j in range(m):
+        h = recent[j]
+        others = 0.0
+        for i in range(m):
+            if i != j:
+                gap = (h - recent[i]) % 24
+                if gap <= 2:
+                    others += KERNEL[2 + gap]
+                elif gap >= 22:
+                    others += KERNEL[gap - 22]
+        llr += math.log(0.5 + 0.5 * (others / (m - 1.0)) / (near[h] / 3.0))
+    x = math.log(prior / (1.0 - prior)) + llr
+    if x < -700.0:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.floats(1e-9, 3.0), min_size=24, max_size=24),
+       st.lists(st.one_of(st.integers(0, 23), st.sampled_from([0, 1, 2, 22, 23])),
+                min_size=2, max_size=12),
+       st.one_of(st.sampled_from([0.01, 0.05, 0.3]), st.floats(1e-6, 0.999)))
+def test_the_kernel_as_a_tuple_of_any_length_gives_the_plain_weight_and_profile(
+        near: list[float], recent: list[int], prior: float) -> None:
+    """KERNEL typed as a tuple of any length (compiled, its five floats were a native
+    struct boxed anew at every read by index) and `recent_profile`'s adds written out
+    (`r[i] = r[i] + w`, not the generic `+=`): the weight and the profile are the plain
+    ones' to the bit, neighbours across midnight, repeated hours and every gap within
+    2 h included."""
+    assert change_weight(near, recent, prior).hex() == (
+        reference_change_weight(near, recent, prior).hex())
+    base = [x / sum(near) for x in near]
+    assert [x.hex() for x in recent_profile(recent, base)] == [
+        x.hex() for x in reference_recent_profile(recent, base)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(customer_hours, day_hours), population_hours, st.integers(0, 1000),
+       st.lists(st.sampled_from([1, 2, 5, 12, 20, 21, 22, 23]), max_size=9),
+       st.integers(0, 3), st.one_of(st.integers(0, 4), st.integers(0, 23)),
+       st.sampled_from(CHANGE_CONFIGS))
+def test_the_hour_term_from_the_hours_terms_listed_is_the_plain_one(
+        hours: list[int], common: list[int], extra: int, recent: list[int], held: int,
+        hour: int, cfg: Knobs) -> None:
+    """`terms` lists the recent hours (`recent_hours`: the context's, then those on hold)
+    in its own walk of the context and passes them to the hour term: the hour term is
+    the plain one's (`hour_tail` from the state, the context's share within 1 h), to the
+    bit, with held purchases, a change of hours weighed or not."""
+    s = _state(hours, recent, min(held, len(recent)))
+    s.n = s.learnt = len(s.context)
+    pop = _population(common, extra)
+    tx = Transaction(transaction_id="t", customer_id="c",
+                     timestamp=datetime(2024, 5, 1, hour), amount=10.0, country="IT",
+                     channel="app", device="pc", merchant_category="food", ip="10.0.0.1")
+    o = observe(tx, event_seconds(tx), s, pop, cfg)
+    values = terms(event_seconds(tx), s, pop, o, cfg)[0]
+    near_hour = sum((h - hour) % 24 in (0, 1, 23) for h in recent_hours(s))
+    plain = max(hour_tail(s, pop, hour, cfg), cfg.context_weight * near_hour / cfg.context_size)
+    assert values[TERMS.index("hour")].hex() == _bits(plain, cfg.surprise_cap).hex()
 
 
 def reference_learn_rate(novelty: dict[str, list[float]], key: str, new: bool,
