@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from shared import __version__
 from shared.entry import run_guarded, setup_logging
+from shared.errors import ExitCode
 from shared.source_date import check_environment
 
 
@@ -40,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     if refused := run_guarded("auditstream", check_environment):
         return refused
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports every command's modules: a second or more
+    except KeyboardInterrupt:  # Ctrl-C while starting: one line and 130, as later on
+        print("auditstream: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     return run_guarded(f"auditstream {args.command}", lambda: args.func(args))
