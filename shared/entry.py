@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
@@ -29,9 +30,21 @@ def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
 
     An `AuditstreamError` prints "PROG: error: <cause and what to do>" and returns its
     `exit_code`; an OSError of the disk-full / read-only / permission kinds is an
-    `OutputError` (exit 5). Anything else is a bug and keeps its traceback. The
-    AuditstreamError branch comes first: an `OutputError` is an OSError too, without errno.
-    """
+    `OutputError` (exit 5). Anything else is a bug: its traceback, one line saying so, and
+    `ExitCode.BUG` (Python's own 1 would read as "some rows rejected")."""
+    try:
+        return _expected(prog, func)
+    except Exception:
+        traceback.print_exc()
+        print(f"{prog}: internal error (a bug, not the input or the settings): the traceback "
+              "above says where; please report it with that traceback", file=sys.stderr)
+        return int(ExitCode.BUG)
+
+
+def _expected(prog: str, func: Callable[[], int | None]) -> int:
+    """`run_guarded` without its last resort: an expected failure's line and exit code; a
+    bug raises. The AuditstreamError branch comes first: an `OutputError` is an OSError
+    too, without errno."""
     try:
         return int(func() or 0)
     except AuditstreamError as exc:
