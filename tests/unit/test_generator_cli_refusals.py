@@ -61,3 +61,43 @@ def test_start_at_the_edges_of_the_range_generates(tmp_path: Path, start: str) -
     code = main(["generate", "--customers", "3", "--days", "3", "--start", start,
                  "--out", str(tmp_path / "x.csv")])
     assert code == ExitCode.OK
+
+
+@pytest.mark.parametrize(("flag", "value", "named"), [
+    ("--tx-per-day", "nan", "tx_per_customer_day"),
+    ("--tx-per-day", "inf", "tx_per_customer_day"),
+    ("--tx-per-day", "0", "tx_per_customer_day"),
+    ("--anomaly-rate", "BURST=nan", "anomaly rates"),
+    ("--anomaly-rate", "BURST=-0.001", "anomaly rates"),
+    ("--anomaly-rate", "BURST=0.5", "anomaly rates"),
+    ("--traveller-share", "nan", "traveller_share"),
+    ("--traveller-share", "1.001", "traveller_share"),
+    ("--traveller-share", "-0.001", "traveller_share"),
+    ("--travel-gap-hours", "-0.001", "travel_gap_hours"),
+    ("--travel-gap-hours", "inf", "travel_gap_hours"),
+    ("--duplicate-window-minutes", "-1", "duplicate_window_minutes"),
+    ("--duplicate-window-minutes", "nan", "duplicate_window_minutes"),
+])
+def test_a_value_out_of_its_range_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, named: str,
+) -> None:
+    """Before: NaN and negative shares, gaps and windows were taken silently, NaN or inf
+    rows per day and a NaN rate failed in numpy's words ("lam value too large", "cannot
+    convert float NaN to integer")."""
+    out = tmp_path / "x.csv"
+    code = main(["generate", *SMALL, f"{flag}={value}", "--out", str(out)])
+    assert code == ExitCode.USAGE and not out.exists()
+    assert named in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--traveller-share", "0"), ("--traveller-share", "1"), ("--travel-gap-hours", "0"),
+    ("--duplicate-window-minutes", "0"), ("--anomaly-rate", "BURST=0"),
+    ("--tx-per-day", "0.001"),
+])
+def test_a_value_at_the_edge_of_its_range_generates(
+    tmp_path: Path, flag: str, value: str,
+) -> None:
+    out = tmp_path / "x.csv"
+    assert main(["generate", *SMALL, f"{flag}={value}", "--out", str(out)]) == ExitCode.OK
+    assert out.read_text().startswith("transaction_id,")
