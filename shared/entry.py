@@ -125,9 +125,21 @@ def settings_error(exc: ValidationError) -> str | None:
     if cls is None:
         return None
     prefix = str(cls.model_config.get("env_prefix", ""))
-    bad = [f"{prefix}{'__'.join(map(str, e['loc']))}".upper() + f": {e['msg']}"
-           for e in exc.errors()]
+    errors = exc.errors()
+    locs = [tuple(e["loc"]) for e in errors]
+    bad = [f"{_variable(prefix, loc)}: {e['msg']}" for e, loc in zip(errors, locs, strict=True)
+           # an error of a list whose item failed ("at least 1 item after validation") follows
+           # from the item's own: the item's says it
+           if not any(len(other) > len(loc) and other[:len(loc)] == loc for other in locs)]
     return f"invalid setting {'; '.join(bad)}; fix the environment variable (README, Configuration)"
+
+
+def _variable(prefix: str, loc: tuple[int | str, ...]) -> str:
+    """The environment variable of an error's location, an item of a list named by its
+    place: `DETECTOR_CORE__RATE_WINDOWS_S (item 1)`, not a variable `..._S__0` nobody set."""
+    names = "__".join(str(part) for part in loc if not isinstance(part, int))
+    items = "".join(f" (item {part + 1})" for part in loc if isinstance(part, int))
+    return f"{prefix}{names}".upper() + items
 
 
 def _settings_class(name: str, base: type[BaseSettings]) -> type[BaseSettings] | None:

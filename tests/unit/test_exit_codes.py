@@ -123,6 +123,22 @@ def test_a_bad_setting_is_exit_2_naming_the_variable(
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize(("value", "item"), [("[300, -1]", 2), ("[-300]", 1)])
+def test_a_bad_item_of_a_list_setting_is_named_by_its_place_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str, item: int,
+) -> None:
+    # It named a variable DETECTOR_CORE__RATE_WINDOWS_S__0 that nobody can set, then
+    # pydantic's follow-on "Tuple should have at least 1 item after validation, not 0".
+    from detector.settings import DetectorSettings
+
+    monkeypatch.setenv("DETECTOR_CORE__RATE_WINDOWS_S", value)
+    assert run_guarded("python -m detector", lambda: len(str(DetectorSettings()))) == 2
+    line = capsys.readouterr().err.strip()
+    assert line == ("python -m detector: error: invalid setting DETECTOR_CORE__RATE_WINDOWS_S "
+                    f"(item {item}): Input should be greater than 0; fix the environment variable "
+                    "(README, Configuration)")
+
+
 def test_a_validation_error_of_a_plain_model_is_a_bug(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
