@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from shared import __version__
-from shared.entry import run_guarded, setup_logging
+from shared.entry import run_guarded, setup_logging, sigterm_interrupts
+from shared.errors import ExitCode
 from shared.source_date import check_environment
 
 
@@ -37,10 +38,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that end with 0 on SIGINT and SIGTERM alike (README, "Exit codes").
+SERVICES = ("detect", "sink")
+
+
+def _stopped_starting(argv: list[str]) -> int:
+    """Ctrl-C or SIGTERM before the command ran: 0 for a service (as its stop), else 130."""
+    command = next((a for a in argv if not a.startswith("-")), "")
+    if command in SERVICES:
+        print(f"auditstream {command}: stopped before it started", file=sys.stderr)
+        return int(ExitCode.OK)
+    print("auditstream: interrupted", file=sys.stderr)
+    return int(ExitCode.INTERRUPTED)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if refused := run_guarded("auditstream", check_environment):
         return refused
-    parser = build_parser()
+    try:
+        with sigterm_interrupts():  # SIGTERM too, as each command treats it later on
+            parser = build_parser()  # imports every command's modules: a second or more
+    except KeyboardInterrupt:  # stopped while starting: one line, the command's own code
+        return _stopped_starting(sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     return run_guarded(f"auditstream {args.command}", lambda: args.func(args))

@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from producer.anomalies import ANOMALY_TYPES
 from producer.app import publish, to_record
 from producer.extended import write_changes
@@ -128,6 +130,12 @@ def _generate_and_write(args: argparse.Namespace) -> list[Transaction]:
     started = time.monotonic()
     try:
         txs = make_transactions(args)
+    except ValidationError as exc:  # a generated row out of the schema: one line, not three
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        hint = ("; choose --start and --days so every day falls in 1970-2100"
+                if where == "timestamp" else "")
+        raise UsageError(f"a generated transaction's {where}: {first['msg']}{hint}") from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     anomalies = sum(1 for t in txs if t.is_anomaly)
@@ -148,6 +156,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
             raise UsageError(f"{path} is a folder; give a file name")
         if path is not None:
             check_folder_of(path)
+    if (args.out is not None and args.changes_out is not None
+            and args.out.resolve() == args.changes_out.resolve()):
+        raise UsageError(f"--changes-out and --out both name {args.out}: one would replace "
+                         "the other; give two files")
     with sigterm_interrupts():  # SIGTERM: as Ctrl-C (exit 130), no temporary file left behind
         txs = _generate_and_write(args)
     if args.publish:

@@ -6,6 +6,7 @@ config (seed included) always gives the same list, and so byte-identical CSV.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -61,10 +62,20 @@ class GeneratorConfig:
         odd = sorted(set(self.changes) - set(LEGIT_CHANGES))
         if odd or any(s < 0 for s in self.changes.values()) or sum(self.changes.values()) > 1:
             raise ValueError(f"changes: shares of {list(LEGIT_CHANGES)}, >= 0, sum <= 1")
-        if any(r < 0 for r in self.rates.values()) or sum(self.rates.values()) >= 0.5:
+        # every comparison below is written so that NaN fails it (NaN compares false)
+        if not all(0 <= r < 0.5 for r in self.rates.values()) or not sum(self.rates.values()) < 0.5:
             raise ValueError("anomaly rates must be >= 0 and sum to less than 0.5")
-        if self.customers < 1 or self.days < 1 or self.tx_per_customer_day <= 0:
-            raise ValueError("customers, days and tx_per_customer_day must be positive")
+        if self.customers < 1 or self.days < 1 or not 0 < self.tx_per_customer_day < math.inf:
+            raise ValueError("customers, days and tx_per_customer_day must be positive "
+                             "(and tx_per_customer_day a finite number)")
+        for name in ("traveller_share", "night_owl_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be a share from 0 to 1, not {getattr(self, name)}")
+        for name in ("travel_gap_hours", "duplicate_window_minutes"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, not {getattr(self, name)}")
+        if not 0 < self.busy_season_factor < math.inf:
+            raise ValueError("busy_season_factor must be a finite number above 0")
         lo, hi = self.high_amount_factor
         if not 1 < lo <= hi:
             raise ValueError("high_amount_factor must satisfy 1 < low <= high")

@@ -36,6 +36,8 @@ from shared.schemas import (
 )
 
 _CHUNK = 1 << 20
+#: The byte order marks of UTF-16, little and big endian.
+_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 T = TypeVar("T")
 
 
@@ -54,18 +56,29 @@ class RowError:
 
 
 def _encoding_of(path: Path) -> str:
-    """`utf-8-sig` when the whole file is valid UTF-8, else Windows-1252 (Excel's default)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    """`utf-16` when the file starts with a UTF-16 byte order mark (Excel's "Unicode"
+    exports), `utf-8-sig` when the whole file is valid UTF-8, else Windows-1252 (Excel's
+    default). A UTF-16 mark over bytes that are not UTF-16 is a `CsvFormatError`."""
+    codec = "utf-8"
     try:
         with path.open("rb") as fh:
+            if fh.read(2) in _UTF16_MARKS:
+                codec = "utf-16"
+            fh.seek(0)
+            decoder = codecs.getincrementaldecoder(codec)()
             while chunk := fh.read(_CHUNK):
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if codec == "utf-16":
+            raise CsvFormatError(
+                f"cannot read {path}: it starts with a UTF-16 byte order mark but is not "
+                f"valid UTF-16 ({exc.reason} at byte {exc.start}); save it again as CSV "
+                "UTF-8") from None
         return "cp1252"
     except OSError as exc:
         raise CsvFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return "utf-8-sig"
+    return "utf-16" if codec == "utf-16" else "utf-8-sig"
 
 
 def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
@@ -90,6 +103,11 @@ def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
     if not header or not any(h.strip() for h in header):
         handle.close()
         raise CsvFormatError(f"{path}: empty file, expected a header row")
+    if any("\x00" in h for h in header):
+        handle.close()
+        raise CsvFormatError(
+            f"{path}: the header holds NUL characters: the file looks like UTF-16 without a "
+            "byte order mark, or is not text; save it again as CSV UTF-8")
     names = [h.strip() for h in header]
     lowered = [n.lower() for n in names]
     missing = [f for f in REQUIRED_CSV_FIELDS if f not in lowered]

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
@@ -29,9 +30,21 @@ def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
 
     An `AuditstreamError` prints "PROG: error: <cause and what to do>" and returns its
     `exit_code`; an OSError of the disk-full / read-only / permission kinds is an
-    `OutputError` (exit 5). Anything else is a bug and keeps its traceback. The
-    AuditstreamError branch comes first: an `OutputError` is an OSError too, without errno.
-    """
+    `OutputError` (exit 5). Anything else is a bug: its traceback, one line saying so, and
+    `ExitCode.BUG` (Python's own 1 would read as "some rows rejected")."""
+    try:
+        return _expected(prog, func)
+    except Exception:
+        traceback.print_exc()
+        print(f"{prog}: internal error (a bug, not the input or the settings): the traceback "
+              "above says where; please report it with that traceback", file=sys.stderr)
+        return int(ExitCode.BUG)
+
+
+def _expected(prog: str, func: Callable[[], int | None]) -> int:
+    """`run_guarded` without its last resort: an expected failure's line and exit code; a
+    bug raises. The AuditstreamError branch comes first: an `OutputError` is an OSError
+    too, without errno."""
     try:
         return int(func() or 0)
     except AuditstreamError as exc:
@@ -112,9 +125,21 @@ def settings_error(exc: ValidationError) -> str | None:
     if cls is None:
         return None
     prefix = str(cls.model_config.get("env_prefix", ""))
-    bad = [f"{prefix}{'__'.join(map(str, e['loc']))}".upper() + f": {e['msg']}"
-           for e in exc.errors()]
+    errors = exc.errors()
+    locs = [tuple(e["loc"]) for e in errors]
+    bad = [f"{_variable(prefix, loc)}: {e['msg']}" for e, loc in zip(errors, locs, strict=True)
+           # an error of a list whose item failed ("at least 1 item after validation") follows
+           # from the item's own: the item's says it
+           if not any(len(other) > len(loc) and other[:len(loc)] == loc for other in locs)]
     return f"invalid setting {'; '.join(bad)}; fix the environment variable (README, Configuration)"
+
+
+def _variable(prefix: str, loc: tuple[int | str, ...]) -> str:
+    """The environment variable of an error's location, an item of a list named by its
+    place: `DETECTOR_CORE__RATE_WINDOWS_S (item 1)`, not a variable `..._S__0` nobody set."""
+    names = "__".join(str(part) for part in loc if not isinstance(part, int))
+    items = "".join(f" (item {part + 1})" for part in loc if isinstance(part, int))
+    return f"{prefix}{names}".upper() + items
 
 
 def _settings_class(name: str, base: type[BaseSettings]) -> type[BaseSettings] | None:

@@ -30,6 +30,9 @@ class ExitCode(IntEnum):
     LOCKED = 6
     #: The same input offset failed the process repeatedly (a bug, not data): see the log.
     POISON_PILL = 7
+    #: An unexpected exception (a bug, not the input): its traceback is printed. Not 1,
+    #: Python's own code for it, which here means "some rows rejected, the rest processed".
+    BUG = 70
     #: Interrupted (SIGINT / Ctrl-C).
     INTERRUPTED = 130
 

@@ -6,7 +6,7 @@ The streaming detector nests it as `core: CoreConfig` (env `DETECTOR_CORE__...`)
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -24,7 +24,9 @@ class CoreConfig(BaseModel):
     amount_history: int = Field(default=32, ge=4, le=256, description="amounts kept per customer")
     min_history: int = Field(default=5, ge=1, description="tx before a customer is 'established'")
     prior_weight: float = Field(
-        default=3.0, gt=0, description="pseudo-count of the population prior in a cold start"
+        default=3.0, gt=0, le=1e12,
+        description="pseudo-count of the population prior in a cold start (at most 1e12, "
+        "beyond any stream's count of events; 1e308 overflowed an amount's z)",
     )
     max_seen: int = Field(default=12, ge=2, description="countries/categories/... kept each")
 
@@ -64,7 +66,11 @@ class CoreConfig(BaseModel):
     )
 
     # --- surprise terms (detector/core/surprise.py) -------------------------------------
-    surprise_cap: float = Field(default=12.0, gt=0, description="largest value of one term")
+    surprise_cap: float = Field(
+        default=12.0, gt=0, le=1000,
+        description="largest value of one term (at most 1000, beyond any probability a float "
+        "holds, e^-744; the recalibration keeps 10 bins per unit up to it)",
+    )
     surprise_floor: float = Field(
         default=2.0, ge=0, description="only a term's excess over this counts in the sum"
     )
@@ -89,8 +95,9 @@ class CoreConfig(BaseModel):
     context_weight: float = Field(
         default=0.5, ge=0, le=1, description="weight of the recent habit against the long one"
     )
-    rate_windows_s: tuple[float, ...] = Field(
-        default=(300.0, 3600.0, 86400.0), min_length=1, description="activity windows"
+    rate_windows_s: tuple[Annotated[float, Field(gt=0)], ...] = Field(
+        default=(300.0, 3600.0, 86400.0), min_length=1,
+        description="activity windows (each above 0; the longest is the `rate` term's horizon)",
     )
     repeat_window_s: float = Field(default=3600.0, gt=0, description="similar amounts window")
     variety_window_s: float = Field(
@@ -156,7 +163,11 @@ class CoreConfig(BaseModel):
     sample_size: int = Field(default=4096, ge=64, description="recent feature rows kept")
     n_trees: int = Field(default=50, ge=8)
     max_samples: int = Field(default=256, ge=16)
-    seed: int = 42
+    seed: int = Field(
+        default=42,
+        description="fit number n's forest is seeded seed + n, modulo 2^32 (scikit-learn's "
+        "range), so any integer works",
+    )
     ml_threshold: float = Field(
         default=0.6, ge=0, le=1,
         description="model_score >= this is an ML flag (is_ml_flag; 0.6 ~ top 0.7%)",

@@ -29,6 +29,8 @@ BROKE: Final = math.exp(-3.0)
 KERNEL: Final[tuple[float, ...]] = (1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9)
 #: The odd-hour rule reads the mixture's night once a change is more likely than not.
 UNDER_WAY: Final = 0.5
+#: ln 1/2: the likelihood ratio of a recent hour no other recent event backs (`change_weight`).
+LOG_HALF: Final = math.log(0.5)
 #: Hours whose values are within this of the first of their group tie.
 _TIE: Final = 1e-12
 
@@ -253,7 +255,13 @@ def change_weight(near: list[float], recent: list[int], prior: float) -> float:
                     others += KERNEL[2 + gap]
                 elif gap >= 22:
                     others += KERNEL[gap - 22]
-        llr += math.log(0.5 + 0.5 * (others / (m - 1.0)) / (near[h] / 3.0))
+        base = near[h] / 3.0
+        if base == 0.0:  # impossible under the long habit (a prior weight that underflows)
+            if others > 0.0:
+                return 1.0  # another recent event backs it: infinite evidence of a change
+            llr += LOG_HALF  # none does: the lone odd hour's 1/2, as for any other
+            continue
+        llr += math.log(0.5 + 0.5 * (others / (m - 1.0)) / base)
     x = math.log(prior / (1.0 - prior)) + llr
     if x < -700.0:
         return 0.0

@@ -2,9 +2,9 @@
 
 `FeatureSample` keeps the last `sample_size` feature rows of a partition. At partition
 position `first_fit_after` and every `refit_every` rows after it, a new forest is fitted on
-that sample (about 0.1 s, in the background: detector.core.refit) with seed `seed + version`,
-and scores every row from `refit_delay` rows later until the next one takes over, so a refit
-never touches rows scored before it. Raw isolation
+that sample (about 0.1 s, in the background: detector.core.refit) with seed
+`(seed + version) mod 2^32`, and scores every row from `refit_delay` rows later until the
+next one takes over, so a refit never touches rows scored before it. Raw isolation
 scores are calibrated on the training sample as a surprise, like the habit terms:
 `-ln((training rows at least as isolated + 1) / (N + 1))`; `model_score` divides it by its
 largest value `ln(N + 1)`, so 1.0 means "more isolated than every training row", 0.55 the
@@ -102,7 +102,7 @@ def fit_rows(rows: NDArray[np.float32], number: int, cfg: CoreConfig) -> FittedM
     forest = IsolationForest(
         n_estimators=cfg.n_trees,
         max_samples=min(cfg.max_samples, len(data)),
-        random_state=cfg.seed + number,
+        random_state=(cfg.seed + number) % 2**32,  # any seed, at any fit number
     )
     forest.fit(data)
     isolation = -forest.score_samples(data)

@@ -284,3 +284,38 @@ def test_the_mixture_smooths_by_the_populations_hours(count: int) -> None:
     assert mix == pytest.approx([(1 - lam) * q[i] + lam * r[i] for i in range(24)],
                                 rel=1e-12)
     assert sum(mix) == pytest.approx(1.0)
+
+
+TINY = Knobs(CoreConfig(prior_weight=5e-324))  # valid: its share of an hour underflows to 0
+
+
+@pytest.mark.parametrize(("recent", "hour"), [
+    ([3, 3], 3),        # two nights agree on an hour the long habit holds impossible
+    ([12, 3], 3),       # a lone night among day purchases (no other recent event near it)
+    ([12, 12, 3], 12),  # and judged at a habitual hour
+])
+def test_an_hour_the_long_habit_holds_impossible_is_weighed_not_divided_by(
+        recent: list[int], hour: int) -> None:
+    """With the default prior, a prior weight whose share of an hour underflows (5e-324,
+    as test_core_exact_speedups' exact zeros under the older test) left `near[h]` = 0 and
+    `change_weight` divided by it: ZeroDivisionError mid-stream (found probing the knobs,
+    2026-12-03). An hour impossible under the long habit that another recent event backs is
+    infinite evidence of a change (weight 1); one no other backs counts 1/2, as always."""
+    st = _day_customer(recent)
+    got = hour_tail(st, Population(), hour, TINY)
+    assert 0.0 <= got <= 1.0
+    near = [0.0 if h not in (10, 11, 12, 13, 14) else 1.0 for h in range(24)]
+    w = change_weight(near, recent, PRIOR)
+    backed = recent.count(3) >= 2
+    assert (w == 1.0) if backed else (w < PRIOR)
+
+
+def test_an_hour_just_possible_under_the_long_habit_is_weighed_as_before() -> None:
+    """One unit above the impossible hour (near / 3 the smallest positive double, 5e-324;
+    near = 5e-324 itself still divides to 0): as defined."""
+    near = [1.5e-323 if h == 3 else 1.0 for h in range(24)]
+    assert near[3] / 3.0 == 5e-324 and 5e-324 / 3.0 == 0.0
+    for recent in ([3, 3], [12, 3]):
+        with np.errstate(over="ignore"):  # the reference's ratio overflows to inf (weight 1)
+            want = _reference_weight(near, recent, PRIOR)
+        assert change_weight(near, recent, PRIOR) == pytest.approx(want, rel=1e-12)

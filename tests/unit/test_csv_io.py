@@ -83,6 +83,36 @@ def test_windows_1252_file_is_read_not_rejected(tmp_path: Path) -> None:
     assert tx.merchant_category == "caf\xe9"
 
 
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_with_its_byte_order_mark_is_read(tmp_path: Path, codec: str) -> None:
+    # Excel's "Unicode" exports are UTF-16 with a byte order mark; read as Windows-1252
+    # they were "missing required column(s)" (found probing, 2026-12-03).
+    path = tmp_path / "u16.csv"
+    row = "1,2,2025-01-02 10:00:00,5,CH,app,pc,caf\xe9 \u20ac,,False,normal\n"
+    bom = "" if codec == "utf-16" else "\ufeff"  # the plain codec writes its own
+    path.write_bytes((bom + HEADER + "\r\n" + row).encode(codec))
+    [(line, tx)] = _good(list(iter_csv(path)))
+    assert (line, tx.merchant_category, tx.amount) == (2, "caf\xe9 \u20ac", 5.0)
+
+
+def test_utf16_without_a_byte_order_mark_is_named_not_a_missing_column(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "u16.csv"
+    path.write_bytes((HEADER + "\n" + REFERENCE_ROWS[0] + "\n").encode("utf-16-le"))
+    with pytest.raises(CsvFormatError, match="UTF-16 without a byte order mark"):
+        list(iter_csv(path))
+
+
+def test_a_byte_order_mark_over_bytes_of_another_encoding_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"\xff\xfe" + HEADER.encode("utf-16-le") + b"\x00\xd8\n\x00")
+    with pytest.raises(CsvFormatError, match="not valid UTF-16"):
+        list(iter_csv(path))
+
+
 @pytest.mark.parametrize(
     ("row", "reason_part"),
     [

@@ -59,14 +59,21 @@ def test_a_disk_or_permission_oserror_anywhere_is_exit_5_without_traceback(
     assert words in err
 
 
-def test_any_other_exception_is_a_bug_and_keeps_its_traceback() -> None:
+def test_any_other_exception_is_a_bug_with_its_traceback_and_exit_70(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # It escaped as Python's exit 1, which the table gives to "some rows rejected, the rest
+    # processed": a script could take a crash for a partial success (found probing).
     def fail() -> int:
         raise ValueError("a bug")
 
-    with pytest.raises(ValueError, match="a bug"):
-        run_guarded("auditstream x", fail)
-    with pytest.raises(FileNotFoundError):  # not a disk/permission kind: a bug too
-        run_guarded("auditstream x", lambda: int(open("/nonexistent/x").read()))  # noqa: SIM115
+    assert run_guarded("auditstream x", fail) == 70 and ExitCode.BUG.value == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ValueError: a bug" in err
+    assert err.splitlines()[-1].startswith("auditstream x: internal error (a bug")
+    # not a disk/permission kind: a bug too
+    assert run_guarded("auditstream x", lambda: int(open("/nonexistent/x").read())) == 70  # noqa: SIM115
+    assert "FileNotFoundError" in capsys.readouterr().err
 
 
 def test_interrupt_is_130_and_a_return_value_passes_through(
@@ -116,14 +123,33 @@ def test_a_bad_setting_is_exit_2_naming_the_variable(
     assert err.count("\n") == 1
 
 
-def test_a_validation_error_of_a_plain_model_is_a_bug() -> None:
-    from pydantic import BaseModel, ValidationError
+@pytest.mark.parametrize(("value", "item"), [("[300, -1]", 2), ("[-300]", 1)])
+def test_a_bad_item_of_a_list_setting_is_named_by_its_place_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str, item: int,
+) -> None:
+    # It named a variable DETECTOR_CORE__RATE_WINDOWS_S__0 that nobody can set, then
+    # pydantic's follow-on "Tuple should have at least 1 item after validation, not 0".
+    from detector.settings import DetectorSettings
+
+    monkeypatch.setenv("DETECTOR_CORE__RATE_WINDOWS_S", value)
+    assert run_guarded("python -m detector", lambda: len(str(DetectorSettings()))) == 2
+    line = capsys.readouterr().err.strip()
+    assert line == ("python -m detector: error: invalid setting DETECTOR_CORE__RATE_WINDOWS_S "
+                    f"(item {item}): Input should be greater than 0; fix the environment variable "
+                    "(README, Configuration)")
+
+
+def test_a_validation_error_of_a_plain_model_is_a_bug(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pydantic import BaseModel
 
     class Row(BaseModel):
         n: int
 
-    with pytest.raises(ValidationError):
-        run_guarded("auditstream x", lambda: Row.model_validate({"n": "x"}).n)
+    assert run_guarded("auditstream x", lambda: Row.model_validate({"n": "x"}).n) == 70
+    err = capsys.readouterr().err
+    assert "ValidationError" in err and "invalid setting" not in err
 
 
 def test_sink_losing_the_broker_between_start_up_steps_is_exit_4_other_kafka_errors_2(

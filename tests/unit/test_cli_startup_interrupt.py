@@ -1,0 +1,54 @@
+"""Ctrl-C or SIGTERM while `auditstream` starts (its first one to three seconds import every
+command's modules: pandas, scikit-learn) printed a KeyboardInterrupt traceback, or ended by
+the signal (143); now one line and the command's own code as README's "Exit codes" gives
+it: 130, or 0 for the services `detect` and `sink` (found probing, 2026-12-03)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from auditstream import cli
+from shared.errors import ExitCode
+
+
+def test_ctrl_c_while_the_commands_are_imported_is_one_line_and_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["score", "x.csv", "--out", "o"]) == ExitCode.INTERRUPTED
+    assert capsys.readouterr().err.strip().splitlines() == ["auditstream: interrupted"]
+
+
+def test_a_start_not_interrupted_still_runs_the_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0 and "auditstream" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "code", "line"), [
+    (["score", "x.csv", "--out", "o"], 130, "auditstream: interrupted"),
+    (["-v", "generate", "--out", "x.csv"], 130, "auditstream: interrupted"),
+    (["detect"], 0, "auditstream detect: stopped before it started"),
+    (["-v", "sink"], 0, "auditstream sink: stopped before it started"),
+])
+def test_sigterm_while_the_commands_are_imported_is_the_commands_own_stop(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    argv: list[str], code: int, line: str,
+) -> None:
+    def terminated() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` while pandas is imported
+        raise AssertionError("SIGTERM did not stop the start")
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(cli, "build_parser", terminated)
+    assert cli.main(argv) == code
+    assert capsys.readouterr().err.strip().splitlines() == [line]
+    assert signal.getsignal(signal.SIGTERM) is before  # the command's own handling after

@@ -1,0 +1,103 @@
+"""`auditstream generate` wrong uses found probing the CLI (2026-12-03): each was a silent
+loss of a file or a multi-line error instead of the README's one line and exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auditstream.cli import main
+from shared.errors import ExitCode
+
+SMALL = ["--customers", "3", "--days", "3"]
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("auditstream generate: error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize("same", ["x.csv", "./x.csv", "sub/../x.csv"])
+def test_changes_out_and_out_naming_one_file_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    same: str,
+) -> None:
+    """Before: the sidecar was written, then replaced by the transactions, exit 0."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    code = main(["generate", "--mix", "extended", *SMALL, "--changes-out", same,
+                 "--out", "x.csv"])
+    assert code == ExitCode.USAGE and not (tmp_path / "x.csv").exists()
+    line = _one_error_line(capsys)
+    assert "--changes-out" in line and "--out" in line
+
+
+def test_changes_out_and_out_naming_two_files_write_both(tmp_path: Path) -> None:
+    out, changes = tmp_path / "x.csv", tmp_path / "y.csv"
+    code = main(["generate", "--mix", "extended", *SMALL, "--changes-out", str(changes),
+                 "--out", str(out)])
+    assert code == ExitCode.OK
+    assert out.read_text().startswith("transaction_id,")
+    assert changes.read_text().startswith("customer_id,")
+
+
+@pytest.mark.parametrize(("start", "days"), [("1969-12-31", "3"), ("2100-12-30", "3")])
+def test_start_outside_the_timestamp_range_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], start: str, days: str,
+) -> None:
+    """Before: pydantic's three-line ValidationError after `error:`."""
+    out = tmp_path / "x.csv"
+    code = main(["generate", "--customers", "3", "--days", days, "--start", start,
+                 "--out", str(out)])
+    assert code == ExitCode.USAGE and not out.exists()
+    line = _one_error_line(capsys)
+    assert "1970-2100" in line and "--start" in line
+
+
+@pytest.mark.parametrize("start", ["1970-01-01", "2100-12-29"])
+def test_start_at_the_edges_of_the_range_generates(tmp_path: Path, start: str) -> None:
+    code = main(["generate", "--customers", "3", "--days", "3", "--start", start,
+                 "--out", str(tmp_path / "x.csv")])
+    assert code == ExitCode.OK
+
+
+@pytest.mark.parametrize(("flag", "value", "named"), [
+    ("--tx-per-day", "nan", "tx_per_customer_day"),
+    ("--tx-per-day", "inf", "tx_per_customer_day"),
+    ("--tx-per-day", "0", "tx_per_customer_day"),
+    ("--anomaly-rate", "BURST=nan", "anomaly rates"),
+    ("--anomaly-rate", "BURST=-0.001", "anomaly rates"),
+    ("--anomaly-rate", "BURST=0.5", "anomaly rates"),
+    ("--traveller-share", "nan", "traveller_share"),
+    ("--traveller-share", "1.001", "traveller_share"),
+    ("--traveller-share", "-0.001", "traveller_share"),
+    ("--travel-gap-hours", "-0.001", "travel_gap_hours"),
+    ("--travel-gap-hours", "inf", "travel_gap_hours"),
+    ("--duplicate-window-minutes", "-1", "duplicate_window_minutes"),
+    ("--duplicate-window-minutes", "nan", "duplicate_window_minutes"),
+])
+def test_a_value_out_of_its_range_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, named: str,
+) -> None:
+    """Before: NaN and negative shares, gaps and windows were taken silently, NaN or inf
+    rows per day and a NaN rate failed in numpy's words ("lam value too large", "cannot
+    convert float NaN to integer")."""
+    out = tmp_path / "x.csv"
+    code = main(["generate", *SMALL, f"{flag}={value}", "--out", str(out)])
+    assert code == ExitCode.USAGE and not out.exists()
+    assert named in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--traveller-share", "0"), ("--traveller-share", "1"), ("--travel-gap-hours", "0"),
+    ("--duplicate-window-minutes", "0"), ("--anomaly-rate", "BURST=0"),
+    ("--tx-per-day", "0.001"),
+])
+def test_a_value_at_the_edge_of_its_range_generates(
+    tmp_path: Path, flag: str, value: str,
+) -> None:
+    out = tmp_path / "x.csv"
+    assert main(["generate", *SMALL, f"{flag}={value}", "--out", str(out)]) == ExitCode.OK
+    assert out.read_text().startswith("transaction_id,")
