@@ -26,6 +26,7 @@ from producer.pacing import Progress
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
 from producer.settings import ProducerSettings
+from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
 from shared.entry import number, sigterm_interrupts
 from shared.errors import ExitCode, UsageError
@@ -131,11 +132,10 @@ def _generate_and_write(args: argparse.Namespace) -> list[Transaction]:
     try:
         txs = make_transactions(args)
     except ValidationError as exc:  # a generated row out of the schema: one line, not three
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
         hint = ("; choose --start and --days so every day falls in 1970-2100"
-                if where == "timestamp" else "")
-        raise UsageError(f"a generated transaction's {where}: {first['msg']}{hint}") from None
+                if any(e["loc"][:1] == ("timestamp",) for e in exc.errors()) else "")
+        raise UsageError(f"a generated transaction's {describe_validation_error(exc)}{hint}"
+                         ) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     anomalies = sum(1 for t in txs if t.is_anomaly)
