@@ -155,10 +155,13 @@ def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Po
         st.recent = cast("list[Recent]", [entry])
     window: list[object] = []
     repeated = False
+    kept_s = cfg.window_s  # a day, or longer for the repetition over days
     for r in cast("list[object]", st.window):
-        if abs(t - cast("Recent", r)[0]) <= WINDOW_S:
+        age = abs(t - cast("Recent", r)[0])
+        if age <= kept_s:
             window.append(r)
-            repeated = repeated or cast("Recent", r)[1] == amount
+            # `exact` counts repeats within the last day, however long the window
+            repeated = repeated or (age <= WINDOW_S and cast("Recent", r)[1] == amount)
     st.exact += repeated
     window.append(entry)
     st.window = cast("list[Recent]", window[-MAX_WINDOW:])

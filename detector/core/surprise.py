@@ -230,6 +230,9 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
         rate_v = _fold(rate_v, variety(t, category, st, pop, cfg, reasons), reasons, cfg)
     repeat_v = (_repeat(amount, category, channel, t, st, pop, z, scale, cfg, reasons)
                 if n and amount > 0 else 0.0)
+    if cfg.similar_window_s > cfg.repeat_window_s and n and amount > 0 and z > 0.0:
+        repeat_v = _over_days(repeat_v, amount, category, channel, t, st, pop, z, scale,
+                              cfg, reasons)
     # --- a long silence, and the activity right after it --------------------------------
     wake = dormancy = 0.0
     if st.gaps and t >= st.last_t:
@@ -408,7 +411,7 @@ def match_weights(category: str, channel: str, st: CustomerState, pop: Populatio
 
 
 def _neighbours(amount: float, category: str, channel: str, t: float,
-                st: CustomerState, pop: Population, cfg: Knobs
+                st: CustomerState, pop: Population, cfg: Knobs, window_s: float
                 ) -> tuple[list[tuple[float, float]], int]:
     """(weighed gap, amount) of every purchase of the window, nearest first: the log gap
     to this amount (at least half a cent: closer amounts are equal), x `match_weights`
@@ -416,7 +419,6 @@ def _neighbours(amount: float, category: str, channel: str, t: float,
     amount, category and channel exactly (the purchase's). One pass over the window."""
     la = math.log(amount)
     grain = 0.005 / amount
-    window_s = cfg.repeat_window_s
     found: list[tuple[float, float, bool]] = []
     exact = 0
     for rt, other, r_category, r_channel in st.window:
@@ -441,13 +443,32 @@ def _repeat(amount: float, category: str, channel: str, t: float, st: CustomerSt
     `match_weights`), against the chance that k of them fall that close by coincidence
     given the customer's amounts and habits (no fixed tolerance): a purchase of `amount`
     in `category` through `channel`."""
-    pairs, exact = _neighbours(amount, category, channel, t, st, pop, cfg)
+    window_s = cfg.repeat_window_s
+    pairs, exact = _neighbours(amount, category, channel, t, st, pop, cfg, window_s)
     if not pairs:
         return 0.0
-    window_s = cfg.repeat_window_s
     grain = 0.005 / amount
     cap = cfg.surprise_cap
     density = tail_pdf(z) / scale
+    best, closest = _nearest_k(pairs, density, cap)
+    if exact:
+        n_ex = (st.exact + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)
+        p_ex = max(min(1.0, 2 * grain * density) * 0.25, n_ex)
+        best = max(best, _bits(poisson_tail(exact, len(pairs) * p_ex), cap))
+    if best > cfg.surprise_floor:  # only a term above the floor is given its reason
+        reasons["repeat"] = (
+            f"repeats an amount of {amount:g} within {duration(window_s)}" if exact
+            else _similar_amounts(amount, pairs, closest, window_s))
+    return best
+
+
+def _nearest_k(pairs: list[tuple[float, float]], density: float, cap: float
+               ) -> tuple[float, int]:
+    """The repetition test of `_repeat` over the weighed gaps `pairs` (nearest first) of
+    the window's other purchases: for each k in `SPANS` (at most their number), the chance
+    that k of them fall within the k-th gap of this amount by coincidence, P(Poisson(others
+    x 2 gap x density) >= k), as surprise less ln(number of k tested); the strongest, and
+    its k (0: none above 0)."""
     others = len(pairs)
     tested = [k for k in SPANS if k <= others]
     tests = math.log(float(len(tested)))  # the int's log, native (an int's is a call)
@@ -457,14 +478,35 @@ def _repeat(amount: float, category: str, channel: str, t: float, st: CustomerSt
         s = _bits(poisson_tail(k, others * p_sim), cap) - tests
         if s > best or (s == best and s > 0.0):  # on a tie (at the cap) the larger count
             best, closest = s, k
-    if exact:
-        n_ex = (st.exact + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)
-        p_ex = max(min(1.0, 2 * grain * density) * 0.25, n_ex)
-        best = max(best, _bits(poisson_tail(exact, others * p_ex), cap))
-    if best > cfg.surprise_floor:  # only a term above the floor is given its reason
-        reasons["repeat"] = (
-            f"repeats an amount of {amount:g} within {duration(window_s)}" if exact
-            else _similar_amounts(amount, pairs, closest, window_s))
+    return best, closest
+
+
+#: What the second window of the repetition test costs (Bonferroni over the two windows).
+LN2: Final = math.log(2.0)
+
+
+def _over_days(short: float, amount: float, category: str, channel: str, t: float,
+               st: CustomerState, pop: Population, z: float, scale: float, cfg: Knobs,
+               reasons: dict[str, str]) -> float:
+    """The repetition term with its second window: similar amounts over days
+    (`similar_window_s`), for an amount above the customer's level (z > 0): the same test
+    as `_repeat`'s (`_nearest_k`: the customer's density at this amount, weighed by what
+    was bought) among the window's purchases of the last `similar_window_s`, less ln 2
+    (two windows tested). A few unusually high amounts that resemble each other, spread
+    over days, are as improbable as their density makes them; an amount at or below the
+    customer's level is left to the hour's window (everyday purchases repeat). The larger
+    of the two windows' surprise, with its reason."""
+    window_s = cfg.similar_window_s
+    pairs, _ = _neighbours(amount, category, channel, t, st, pop, cfg, window_s)
+    if not pairs:
+        return short
+    cap = cfg.surprise_cap
+    best, closest = _nearest_k(pairs, tail_pdf(z) / scale, cap)
+    best -= LN2
+    if best <= short:
+        return short
+    if best > cfg.surprise_floor:
+        reasons["repeat"] = _similar_amounts(amount, pairs, closest, window_s)
     return best
 
 
