@@ -489,24 +489,47 @@ def _over_days(short: float, amount: float, category: str, channel: str, t: floa
                st: CustomerState, pop: Population, z: float, scale: float, cfg: Knobs,
                reasons: dict[str, str]) -> float:
     """The repetition term with its second window: similar amounts over days
-    (`similar_window_s`), for an amount above the customer's level (z > 0): the same test
-    as `_repeat`'s (`_nearest_k`: the customer's density at this amount, weighed by what
-    was bought) among the window's purchases of the last `similar_window_s`, less ln 2
-    (two windows tested). A few unusually high amounts that resemble each other, spread
-    over days, are as improbable as their density makes them; an amount at or below the
-    customer's level is left to the hour's window (everyday purchases repeat). The larger
-    of the two windows' surprise, with its reason."""
+    (`similar_window_s`), for an amount above the customer's level (z > 0; at or below it
+    everyday purchases repeat, and the hour's window judges them). Each purchase of the
+    window falls this close to this amount (within its log gap either side) with the
+    logistic's probability of that interval around z, times its `match_weights` (what was
+    bought); the nearest k (k in `SPANS`) are judged
+    as in `_repeat`: P(Poisson(others x p_k) >= k), less ln(number of k tested), and less
+    ln 2 for this second window. The exact interval, not 2 x gap x the density at z: above
+    the level the density falls, so over a week's neighbours (most of them below) the
+    density at z would understate the chance. The larger of the two windows' surprise,
+    with its reason."""
     window_s = cfg.similar_window_s
-    pairs, _ = _neighbours(amount, category, channel, t, st, pop, cfg, window_s)
-    if not pairs:
+    la = math.log(amount)
+    grain = 0.005 / amount
+    found: list[tuple[float, float, bool]] = []
+    for rt, other, r_category, r_channel in st.window:
+        if abs(t - rt) <= window_s and other > 0:
+            gap = abs(math.log(other) - la)
+            found.append((grain if grain > gap else gap, other,
+                          r_category == category and r_channel == channel))
+    if not found:
         return short
+    same, other_w = match_weights(category, channel, st, pop, cfg)
+    near: list[tuple[float, float]] = []
+    for gap, other, match in found:
+        g = gap / scale
+        p = (tail_sf(z - g) - tail_sf(z + g)) * (same if match else other_w)
+        near.append((p if p < 1.0 else 1.0, other))
+    near.sort()
+    others = len(near)
+    tested = [k for k in SPANS if k <= others]
+    tests = math.log(float(len(tested))) + LN2
     cap = cfg.surprise_cap
-    best, closest = _nearest_k(pairs, tail_pdf(z) / scale, cap)
-    best -= LN2
+    best, closest = 0.0, 0
+    for k in tested:
+        s = _bits(poisson_tail(k, others * near[k - 1][0]), cap) - tests
+        if s > best or (s == best and s > 0.0):
+            best, closest = s, k
     if best <= short:
         return short
     if best > cfg.surprise_floor:
-        reasons["repeat"] = _similar_amounts(amount, pairs, closest, window_s)
+        reasons["repeat"] = _similar_amounts(amount, near, closest, window_s)
     return best
 
 

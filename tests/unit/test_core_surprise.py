@@ -20,9 +20,11 @@ from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z
 from detector.core.state import NOVELTY, CustomerState, Population
 from detector.core.surprise import (
+    LN2,
     LOGISTIC_S,
     TERMS,
     _neighbours,
+    _over_days,
     _repeat,
     match_weights,
     poisson_tail,
@@ -160,7 +162,8 @@ def test_repeat_window_edge(delta: int, inside: bool) -> None:
     pair = [tx(300, end, 333.0, category="fashion"),
             tx(301, end + timedelta(seconds=CONFIG.repeat_window_s + delta), 334.0,
                category="fuel", channel="web")]
-    terms = scored_terms([*base, *pair])
+    # the hour's window alone (the test over days would judge these two too)
+    terms = scored_terms([*base, *pair], CONFIG.model_copy(update={"similar_window_s": 0.0}))
     assert (terms[-1]["repeat"] > 0) is inside
 
 
@@ -448,7 +451,7 @@ def test_the_neighbours_are_every_purchase_of_the_window_at_least_half_a_cent_ap
     ])
     buy = tx(9, START, 100.0)
     near, exact = _neighbours(buy.amount, buy.merchant_category, buy.channel, _T, st,
-                              Population(), KNOBS)
+                              Population(), KNOBS, CONFIG.repeat_window_s)
     assert [other for _, other in near] == [100.0, 100.0, 100.0, 100.004, 0.8]
     assert [gap for gap, _ in near] == pytest.approx([grain] * 4 + [math.log(125.0)],
                                                      rel=1e-12)
@@ -561,6 +564,113 @@ def test_the_repeat_term_is_a_calibrated_tail_probability() -> None:
     assert len(v) > 2000
     for s in (2.0, 3.0, 4.0):
         assert float((v > s).mean()) <= 1.3 * math.exp(-s), (s, float((v > s).mean()))
+
+
+def test_the_repeat_over_days_is_a_calibrated_tail_probability() -> None:
+    """On purchases drawn from the customers' own habits, hours apart (none within the
+    hour's window: the repeat term is the test over days alone), share(repeat > s) is at
+    most about e^-s / 2 (the test pays ln 2 for its second window), at most e^-s."""
+    rng = random.Random(11)
+    rows = []
+    for c in range(40):
+        level, spread = math.log(rng.uniform(20, 200)), rng.uniform(0.2, 0.5)
+        cats = rng.sample(["grocery", "fuel", "restaurant", "fashion", "travel"], 4)
+        t = START + timedelta(hours=rng.uniform(0, 24))
+        for i in range(150):
+            t += timedelta(hours=1.01 + rng.expovariate(1 / 6.0))
+            u = rng.random()
+            amount = math.exp(level + spread * LOGISTIC_S * math.log(u / (1 - u)))
+            rows.append(tx(i, t, round(amount, 2), customer=f"h{c}",
+                           category=rng.choices(cats, [0.4, 0.3, 0.2, 0.1])[0],
+                           channel=rng.choice(["app", "web", "pos"])))
+    rows.sort(key=lambda r: r.timestamp)
+    terms = scored_terms(rows)
+    count: dict[str, int] = {}
+    kept = []
+    for row, values in zip(rows, terms, strict=True):
+        count[row.customer_id] = count.get(row.customer_id, 0) + 1
+        if count[row.customer_id] > 30:  # an established habit, a full window
+            kept.append(values["repeat"])
+    v = np.array(kept)
+    assert len(v) > 4000
+    assert float((v > 0.0).mean()) > 0.05  # the test over days does run
+    for s in (1.0, 2.0, 3.0, 4.0):
+        assert float((v > s).mean()) <= math.exp(-s), (s, float((v > s).mean()))
+
+
+def _pair(gap_s: float, amounts: tuple[float, float] = (333.0, 334.0),
+          config: CoreConfig = CONFIG) -> dict[str, float]:
+    """The terms of the second of two purchases (by default about 7x a daily customer's
+    usual amount, 333 and 334 after 40 to 59), `gap_s` apart with nothing between them."""
+    base = sorted([*_crowd(), *_regular(30)], key=lambda r: r.timestamp)
+    end = base[-1].timestamp + timedelta(days=1)
+    pair = [tx(300, end, amounts[0], category="fashion"),
+            tx(301, end + timedelta(seconds=gap_s), amounts[1], category="fuel",
+               channel="web")]
+    return scored_terms([*base, *pair], config)[-1]
+
+
+@pytest.mark.parametrize(("delta", "inside"), [(-1, True), (0, True), (1, False)])
+def test_similar_window_edge(delta: int, inside: bool) -> None:
+    """A similar high amount exactly `similar_window_s` (7 days) later still counts; one
+    second more not (the customer's window keeps it exactly that long)."""
+    terms = _pair(CONFIG.similar_window_s + delta)
+    assert (terms["repeat"] > 0) is inside
+    if inside:  # one neighbour: the cap less ln 2 (this one is 7x the usual)
+        assert terms["repeat"] == pytest.approx(CONFIG.surprise_cap - LN2)
+
+
+def test_the_repeat_over_days_is_off_at_a_window_of_zero_and_the_day_is_kept() -> None:
+    """`similar_window_s` 0: a similar high amount two days later is no repeat (the
+    window keeps a day, as before the test over days); on by default, it is one."""
+    off = CONFIG.model_copy(update={"similar_window_s": 0.0})
+    assert Knobs(off).window_s == 86_400.0 and KNOBS.window_s == CONFIG.similar_window_s
+    assert _pair(2 * 86_400.0, config=off)["repeat"] == 0.0
+    assert _pair(2 * 86_400.0)["repeat"] > CONFIG.surprise_floor
+
+
+@pytest.mark.parametrize(("gap_s", "kept"), [(7 * 86_400 - 1, 2), (7 * 86_400, 2),
+                                             (7 * 86_400 + 1, 1)])
+def test_the_window_keeps_an_event_exactly_the_similar_window_old(gap_s: int,
+                                                                   kept: int) -> None:
+    st, pop = CustomerState(), Population()
+    for i, seconds in enumerate((0, gap_s)):
+        row = tx(i, START + timedelta(seconds=seconds), 12.0 + i)
+        t = event_seconds(row)
+        learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+    assert len(st.window) == kept
+
+
+@pytest.mark.parametrize(("amounts", "judged"), [((30.0, 30.01), False),
+                                               ((80.0, 80.01), True)])
+def test_over_days_only_an_amount_above_the_level_is_judged(
+        amounts: tuple[float, float], judged: bool) -> None:
+    """Over days only amounts above the customer's level (z > 0; theirs is about 49) are
+    judged: two nearly equal purchases six hours apart below it are no repeat (everyday
+    purchases repeat), above it they are."""
+    terms = _pair(6 * 3600.0, amounts)
+    assert (terms["repeat"] > 0) is judged
+
+
+def test_over_days_the_larger_of_the_two_windows_decides_with_its_reason() -> None:
+    """A neighbour 0.1% away six hours earlier: the test over days is -ln P(Poisson(p)
+    >= 1) less ln 2, p the logistic's chance of an amount within that log gap either side
+    of z (the gap in units of the scale), with its reason over 7 days; a stronger hour's
+    value stands (and keeps its reason)."""
+    st = _one_way_customer([(_T - 6 * 3600, 44.04, "grocery", "app")])
+    reasons: dict[str, str] = {}
+    g = math.log(44.04 / 44.0) / _scale_for(1.0)
+    p = tail_sf(0.1 - g) - tail_sf(0.1 + g)
+    assert p == pytest.approx(2 * g * tail_pdf(0.1), rel=1e-3)  # about 2 x gap x density
+    expected = -math.log(poisson_tail(1, p)) - LN2
+    assert _over_days(0.5, 44.0, "grocery", "app", _T, st, Population(), 0.1,
+                      _scale_for(1.0), KNOBS, reasons) == pytest.approx(expected, rel=1e-12)
+    assert reasons["repeat"] == ("2 similar amounts within 7 days: 44.00 to 44.04, this "
+                                 "one 44.00")
+    kept = {"repeat": "the hour's"}
+    assert _over_days(9.0, 44.0, "grocery", "app", _T, st, Population(), 0.1,
+                      _scale_for(1.0), KNOBS, kept) == 9.0
+    assert kept == {"repeat": "the hour's"}
 
 
 def _learnt(amounts: list[float]) -> tuple[CustomerState, Population]:
