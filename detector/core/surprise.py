@@ -178,9 +178,11 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     up, down = tail_sf(z), tail_sf(-z)
     if z < 0.0 and n:
         down = max(down, low_rate(st, pop, o, z, cfg))
+    zr, w_recent = z, 0.0  # the recent level's z and weight (none before 3 learnt events)
     if len(ctx) >= 3:
         levels = sorted([c[6] for c in ctx])
         zr = (o.log_amount - levels[len(levels) // 2]) / scale
+        w_recent = w_ctx
         up, down = max(up, w_ctx * tail_sf(zr)), max(down, w_ctx * tail_sf(-zr))
     amount_high = amount_low = 0.0
     if n:
@@ -231,8 +233,8 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     repeat_v = (_repeat(amount, category, channel, t, st, pop, z, scale, cfg, reasons)
                 if n and amount > 0 else 0.0)
     if cfg.similar_window_s > cfg.repeat_window_s and n and amount > 0 and z > 0.0:
-        repeat_v = _over_days(repeat_v, amount, category, channel, t, st, pop, z, scale,
-                              cfg, reasons)
+        repeat_v = _over_days(repeat_v, amount, category, channel, t, st, pop, z, zr,
+                              w_recent, scale, cfg, reasons)
     # --- a long silence, and the activity right after it --------------------------------
     wake = dormancy = 0.0
     if st.gaps and t >= st.last_t:
@@ -486,14 +488,17 @@ LN2: Final = math.log(2.0)
 
 
 def _over_days(short: float, amount: float, category: str, channel: str, t: float,
-               st: CustomerState, pop: Population, z: float, scale: float, cfg: Knobs,
-               reasons: dict[str, str]) -> float:
+               st: CustomerState, pop: Population, z: float, zr: float, w_recent: float,
+               scale: float, cfg: Knobs, reasons: dict[str, str]) -> float:
     """The repetition term with its second window: similar amounts over days
     (`similar_window_s`), for an amount above the customer's level (z > 0; at or below it
     everyday purchases repeat, and the hour's window judges them). Each purchase of the
     window falls this close to this amount (within its log gap either side) with the
-    logistic's probability of that interval around z, times its `match_weights` (what was
-    bought); the nearest k (k in `SPANS`) are judged
+    logistic's probability of that interval around z, or `w_recent` (`context_weight`
+    once 3 events are learnt) x its probability around `zr`, the z against the recent
+    level, if larger (as the amount term reads the recent level: after a raise the new,
+    higher amounts are the habit and resemble each other by habit), times its
+    `match_weights` (what was bought); the nearest k (k in `SPANS`) are judged
     as in `_repeat`: P(Poisson(others x p_k) >= k), less ln(number of k tested), and less
     ln 2 for this second window. The exact interval, not 2 x gap x the density at z: above
     the level the density falls, so over a week's neighbours (most of them below) the
@@ -514,7 +519,11 @@ def _over_days(short: float, amount: float, category: str, channel: str, t: floa
     near: list[tuple[float, float]] = []
     for gap, other, match in found:
         g = gap / scale
-        p = (tail_sf(z - g) - tail_sf(z + g)) * (same if match else other_w)
+        p = tail_sf(z - g) - tail_sf(z + g)
+        if w_recent > 0.0:
+            p_recent = w_recent * (tail_sf(zr - g) - tail_sf(zr + g))
+            p = p if p > p_recent else p_recent
+        p *= same if match else other_w
         near.append((p if p < 1.0 else 1.0, other))
     near.sort()
     others = len(near)

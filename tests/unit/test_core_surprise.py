@@ -663,13 +663,13 @@ def test_over_days_the_larger_of_the_two_windows_decides_with_its_reason() -> No
     p = tail_sf(0.1 - g) - tail_sf(0.1 + g)
     assert p == pytest.approx(2 * g * tail_pdf(0.1), rel=1e-3)  # about 2 x gap x density
     expected = -math.log(poisson_tail(1, p)) - LN2
-    assert _over_days(0.5, 44.0, "grocery", "app", _T, st, Population(), 0.1,
-                      _scale_for(1.0), KNOBS, reasons) == pytest.approx(expected, rel=1e-12)
+    assert _over_days(0.5, 44.0, "grocery", "app", _T, st, Population(), 0.1, 0.1,
+                      0.0, _scale_for(1.0), KNOBS, reasons) == pytest.approx(expected, rel=1e-12)
     assert reasons["repeat"] == ("2 similar amounts within 7 days: 44.00 to 44.04, this "
                                  "one 44.00")
     kept = {"repeat": "the hour's"}
-    assert _over_days(9.0, 44.0, "grocery", "app", _T, st, Population(), 0.1,
-                      _scale_for(1.0), KNOBS, kept) == 9.0
+    assert _over_days(9.0, 44.0, "grocery", "app", _T, st, Population(), 0.1, 0.1,
+                      0.0, _scale_for(1.0), KNOBS, kept) == 9.0
     assert kept == {"repeat": "the hour's"}
 
 
