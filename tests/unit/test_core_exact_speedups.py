@@ -350,9 +350,10 @@ def _purchase(at: float, amount: float, category: str) -> Transaction:
                 min_size=1, max_size=45))
 def test_the_windows_keep_the_events_the_plain_filters_keep(
         steps: list[tuple[float, float, str]]) -> None:
-    """Each row's recent and day windows and exact repeats are the comprehensions' of
+    """Each row's recent and long windows and exact repeats are the comprehensions' of
     before (events moved as objects instead): ages at and beyond each window (late events
-    too: the distance is absolute), the windows' bounds, repeated amounts."""
+    too: the distance is absolute), the windows' bounds, repeated amounts (within a day,
+    however long the window: `Knobs.window_s`, a day or `similar_window_s`)."""
     cfg = Knobs(CoreConfig())
     s, pop = CustomerState(), Population()
     clock = 0.0
@@ -363,8 +364,8 @@ def test_the_windows_keep_the_events_the_plain_filters_keep(
         entry = (t, amount, category, "online")
         horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
         recent = [*[r for r in s.recent if abs(t - r[0]) <= horizon], entry]
-        window = [r for r in s.window if abs(t - r[0]) <= WINDOW_S]
-        exact = s.exact + any(r[1] == amount for r in window)
+        window = [r for r in s.window if abs(t - r[0]) <= cfg.window_s]
+        exact = s.exact + any(r[1] == amount and abs(t - r[0]) <= WINDOW_S for r in window)
         learn(t, s, pop, cfg, observe(tx, t, s, pop, cfg), 0.0, 0.0)
         assert s.recent == recent[-2 * cfg.burst_min_count - 8:]
         assert s.window == [*window, entry][-MAX_WINDOW:]
