@@ -493,7 +493,10 @@ def _over_days(short: float, amount: float, category: str, channel: str, t: floa
     """The repetition term with its second window: similar amounts over days
     (`similar_window_s`), for an amount above the customer's level (z > 0; at or below it
     everyday purchases repeat, and the hour's window judges them). Each purchase of the
-    window falls this close to this amount (within its log gap either side) with the
+    window (but those of this very amount, to the cent: exact repeats are the hour's
+    exact test's business, weighed by the customer's habit of them, `CustomerState.exact`;
+    a customer who pays a few fixed prices in turn repeats them by habit) falls this close
+    to this amount (within its log gap either side) with the
     logistic's probability of that interval around z, or `w_recent` (`context_weight`
     once 3 events are learnt) x its probability around `zr`, the z against the recent
     level, if larger (as the amount term reads the recent level: after a raise the new,
@@ -511,8 +514,8 @@ def _over_days(short: float, amount: float, category: str, channel: str, t: floa
     for rt, other, r_category, r_channel in st.window:
         if abs(t - rt) <= window_s and other > 0:
             gap = abs(math.log(other) - la)
-            found.append((grain if grain > gap else gap, other,
-                          r_category == category and r_channel == channel))
+            if gap >= grain:  # an equal amount (to the cent) is the exact test's business
+                found.append((gap, other, r_category == category and r_channel == channel))
     if not found:
         return short
     same, other_w = match_weights(category, channel, st, pop, cfg)

@@ -652,6 +652,45 @@ def test_over_days_only_an_amount_above_the_level_is_judged(
     assert (terms["repeat"] > 0) is judged
 
 
+def _above_the_level(amounts: list[float], days: int) -> list[dict[str, float]]:
+    """The terms of purchases of `amounts` in turn, one a day (two hours after the daily
+    purchase) for `days` days, by a daily customer of about 49 after a month."""
+    base = _regular(30 + days)
+    end = base[29].timestamp
+    extra = [tx(500 + j, end + timedelta(days=j + 1, hours=2), amounts[j % len(amounts)],
+                ip="192.168.1.8") for j in range(days)]
+    rows = sorted([*_crowd(), *base, *extra], key=lambda r: r.timestamp)
+    terms = scored_terms(rows)
+    return [terms[i] for i, r in enumerate(rows) if r.ip == "192.168.1.8"]
+
+
+def test_over_days_fixed_prices_in_turn_are_no_repeat() -> None:
+    """A customer who pays three fixed prices in turn (a subscription, fares), well above
+    their level, every day for two weeks: equal amounts are left to the exact test, and
+    the distinct prices (20% and more apart) are no similar amounts once seen, so after
+    the first round no purchase is a repeat over days (with equal amounts counted, every
+    one reached the cap)."""
+    terms = _above_the_level([79.90, 99.00, 119.00], 14)
+    assert len(terms) == 14
+    assert all(v["repeat"] < 0.5 for v in terms[3:])
+    assert all(v["repeat"] <= CONFIG.surprise_floor for v in terms[3:])
+
+
+def test_over_days_similar_distinct_amounts_still_repeat() -> None:
+    """Structuring: four distinct amounts within 4% of each other, about 4x the customer's
+    level, on four days: from the second on, each is a repeat over days near the cap."""
+    terms = _above_the_level([188.0, 193.5, 190.2, 195.9], 4)
+    assert terms[0]["repeat"] == 0.0
+    assert all(v["repeat"] > CONFIG.surprise_cap - 3.0 for v in terms[1:])
+
+
+def test_over_days_an_equal_amount_is_left_to_the_exact_test() -> None:
+    """Only the equal amount (to the cent) is left out over days: 80.00 after 80.00 six
+    hours earlier is no repeat over days (the exact test reads an hour), 80.01 is."""
+    assert _pair(6 * 3600.0, (80.0, 80.0))["repeat"] == 0.0
+    assert _pair(6 * 3600.0, (80.0, 80.01))["repeat"] > CONFIG.surprise_floor
+
+
 def test_over_days_the_larger_of_the_two_windows_decides_with_its_reason() -> None:
     """A neighbour 0.1% away six hours earlier: the test over days is -ln P(Poisson(p)
     >= 1) less ln 2, p the logistic's chance of an amount within that log gap either side
