@@ -155,16 +155,21 @@ def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Po
         st.recent = cast("list[Recent]", [entry])
     window: list[object] = []
     repeated = False
-    kept_s = cfg.window_s  # a day, or longer for the repetition over days
     for r in cast("list[object]", st.window):
-        age = abs(t - cast("Recent", r)[0])
-        if age <= kept_s:
+        if abs(t - cast("Recent", r)[0]) <= WINDOW_S:
             window.append(r)
-            # `exact` counts repeats within the last day, however long the window
-            repeated = repeated or (age <= WINDOW_S and cast("Recent", r)[1] == amount)
+            repeated = repeated or cast("Recent", r)[1] == amount
     st.exact += repeated
     window.append(entry)
     st.window = cast("list[Recent]", window[-MAX_WINDOW:])
+    days_s = cfg.days_s
+    if days_s > 0.0:  # the repetition over days keeps its own, longer window
+        days: list[object] = []
+        for r in cast("list[object]", st.days):
+            if abs(t - cast("Recent", r)[0]) <= days_s:
+                days.append(r)
+        days.append(entry)
+        st.days = cast("list[Recent]", days[-MAX_WINDOW:])
     if t >= st.last_t:
         st.last_t = t
         st.last_country = country

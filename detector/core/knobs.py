@@ -103,9 +103,11 @@ class Knobs:
             1 if h in self.night_hours else 0 for h in range(24))
         #: The longest activity window, `max(rate_windows_s)`.
         self.rate_horizon_s: Final[float] = max(cfg.rate_windows_s)
-        #: How far back a customer's window keeps events (`habits.WINDOW_S`, a day, or
-        #: `similar_window_s` if longer; at most `habits.MAX_WINDOW` events either way).
-        self.window_s: Final[float] = max(86400.0, cfg.similar_window_s)
+        #: How far back `CustomerState.days` keeps events for the repetition over days
+        #: (at most `habits.MAX_WINDOW`): `similar_window_s`, or 0 (none kept, the test
+        #: off) unless it is longer than `repeat_window_s`.
+        self.days_s: Final[float] = (cfg.similar_window_s
+                                     if cfg.similar_window_s > cfg.repeat_window_s else 0.0)
 
 
 __all__ = ["FIELDS", "Knobs", "in_night", "night_hours"]

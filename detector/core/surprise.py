@@ -232,7 +232,7 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
         rate_v = _fold(rate_v, variety(t, category, st, pop, cfg, reasons), reasons, cfg)
     repeat_v = (_repeat(amount, category, channel, t, st, pop, z, scale, cfg, reasons)
                 if n and amount > 0 else 0.0)
-    if cfg.similar_window_s > cfg.repeat_window_s and n and amount > 0 and z > 0.0:
+    if cfg.days_s > 0.0 and n and amount > 0 and z > 0.0:
         repeat_v = _over_days(repeat_v, amount, category, channel, t, st, pop, z, zr,
                               w_recent, scale, cfg, reasons)
     # --- a long silence, and the activity right after it --------------------------------
@@ -511,7 +511,7 @@ def _over_days(short: float, amount: float, category: str, channel: str, t: floa
     la = math.log(amount)
     grain = 0.005 / amount
     found: list[tuple[float, float, bool]] = []
-    for rt, other, r_category, r_channel in st.window:
+    for rt, other, r_category, r_channel in st.days:
         if abs(t - rt) <= window_s and other > 0:
             gap = abs(math.log(other) - la)
             if gap >= grain:  # an equal amount (to the cent) is the exact test's business

@@ -419,11 +419,13 @@ def _one_way_customer(window: list[tuple[float, float, str, str]], n: int = 100,
                       exact: int = 0) -> CustomerState:
     """A customer who always buys groceries in the app (a match is likelier than not, so
     both match weights are 1), with this window of purchases (time, amount, category,
-    channel), `n` events and `exact` exact repeats so far."""
+    channel), `n` events and `exact` exact repeats so far (the same purchases in the
+    window over days)."""
     st = CustomerState()
     st.n, st.exact = n, exact
     st.categories, st.channels = {"grocery": n}, {"app": n}
     st.window = window
+    st.days = list(window)
     return st
 
 
@@ -624,7 +626,7 @@ def test_the_repeat_over_days_is_off_at_a_window_of_zero_and_the_day_is_kept() -
     """`similar_window_s` 0: a similar high amount two days later is no repeat (the
     window keeps a day, as before the test over days); on by default, it is one."""
     off = CONFIG.model_copy(update={"similar_window_s": 0.0})
-    assert Knobs(off).window_s == 86_400.0 and KNOBS.window_s == CONFIG.similar_window_s
+    assert Knobs(off).days_s == 0.0 and KNOBS.days_s == CONFIG.similar_window_s
     assert _pair(2 * 86_400.0, config=off)["repeat"] == 0.0
     assert _pair(2 * 86_400.0)["repeat"] > CONFIG.surprise_floor
 
@@ -638,7 +640,8 @@ def test_the_window_keeps_an_event_exactly_the_similar_window_old(gap_s: int,
         row = tx(i, START + timedelta(seconds=seconds), 12.0 + i)
         t = event_seconds(row)
         learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
-    assert len(st.window) == kept
+    assert len(st.days) == kept
+    assert len(st.window) == 1  # the day's window, read by every other term, keeps a day
 
 
 @pytest.mark.parametrize(("amounts", "judged"), [((30.0, 30.01), False),
