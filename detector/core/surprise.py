@@ -483,6 +483,11 @@ def _nearest_k(pairs: list[tuple[float, float]], density: float, cap: float
     return best, closest
 
 
+def _exp_or_inf(x: float) -> float:
+    """e^x, infinite beyond 700 (where `math.exp` raises past about 709)."""
+    return math.exp(x) if x < 700.0 else math.inf
+
+
 #: What the second window of the repetition test costs (Bonferroni over the two windows).
 LN2: Final = math.log(2.0)
 
@@ -510,38 +515,49 @@ def _over_days(short: float, amount: float, category: str, channel: str, t: floa
     window_s = cfg.similar_window_s
     la = math.log(amount)
     grain = 0.005 / amount
-    found: list[tuple[float, float, bool]] = []
+    # The logistic's mass within g either side of z, tail_sf(z - g) - tail_sf(z + g),
+    # from one exponential per neighbour: with a = e^(z/s) and b = e^(g/s) (s =
+    # LOGISTIC_S), tail_sf(z -+ g) = 1 / (1 + a / b) and 1 / (1 + a b) (an exponent
+    # beyond 700, of absurd amounts, is infinite: the masses are then 0 or 1, no error).
+    unit = 1.0 / (scale * LOGISTIC_S)
+    a = _exp_or_inf(z / LOGISTIC_S)
+    a_recent = _exp_or_inf(zr / LOGISTIC_S) if w_recent > 0.0 else 0.0
+    same = other_w = 0.0
+    ps: list[float] = []
+    amounts: list[float] = []
     for rt, other, r_category, r_channel in st.days:
         if abs(t - rt) <= window_s and other > 0:
             gap = abs(math.log(other) - la)
-            if gap >= grain:  # an equal amount (to the cent) is the exact test's business
-                found.append((gap, other, r_category == category and r_channel == channel))
-    if not found:
+            if gap < grain:  # an equal amount (to the cent) is the exact test's business
+                continue
+            if not ps:
+                same, other_w = match_weights(category, channel, st, pop, cfg)
+            b = _exp_or_inf(gap * unit)
+            p = 1.0 / (1.0 + a / b) - 1.0 / (1.0 + a * b)
+            if w_recent > 0.0:
+                p_recent = w_recent * (1.0 / (1.0 + a_recent / b)
+                                       - 1.0 / (1.0 + a_recent * b))
+                p = p if p > p_recent else p_recent
+            p *= same if r_category == category and r_channel == channel else other_w
+            ps.append(p if p < 1.0 else 1.0)
+            amounts.append(other)
+    if not ps:
         return short
-    same, other_w = match_weights(category, channel, st, pop, cfg)
-    near: list[tuple[float, float]] = []
-    for gap, other, match in found:
-        g = gap / scale
-        p = tail_sf(z - g) - tail_sf(z + g)
-        if w_recent > 0.0:
-            p_recent = w_recent * (tail_sf(zr - g) - tail_sf(zr + g))
-            p = p if p > p_recent else p_recent
-        p *= same if match else other_w
-        near.append((p if p < 1.0 else 1.0, other))
-    near.sort()
+    near = sorted(ps)  # floats only; the amounts are paired for a reason only
     others = len(near)
     tested = [k for k in SPANS if k <= others]
     tests = math.log(float(len(tested))) + LN2
     cap = cfg.surprise_cap
     best, closest = 0.0, 0
     for k in tested:
-        s = _bits(poisson_tail(k, others * near[k - 1][0]), cap) - tests
+        s = _bits(poisson_tail(k, others * near[k - 1]), cap) - tests
         if s > best or (s == best and s > 0.0):
             best, closest = s, k
     if best <= short:
         return short
     if best > cfg.surprise_floor:
-        reasons["repeat"] = _similar_amounts(amount, near, closest, window_s)
+        pairs = sorted(zip(ps, amounts, strict=True))
+        reasons["repeat"] = _similar_amounts(amount, pairs, closest, window_s)
     return best
 
 
