@@ -7,9 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from shared import __version__
-from shared.entry import run_guarded, setup_logging, sigterm_interrupts
-from shared.errors import ExitCode
 from shared.source_date import check_environment
+from shared.startup import sigterm_interrupts, stopped_starting
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,17 +45,18 @@ def _stopped_starting(argv: list[str]) -> int:
     """Ctrl-C or SIGTERM before the command ran: 0 for a service (as its stop), else 130."""
     command = next((a for a in argv if not a.startswith("-")), "")
     if command in SERVICES:
-        print(f"auditstream {command}: stopped before it started", file=sys.stderr)
-        return int(ExitCode.OK)
-    print("auditstream: interrupted", file=sys.stderr)
-    return int(ExitCode.INTERRUPTED)
+        return stopped_starting(f"auditstream {command}", service=True)
+    return stopped_starting("auditstream", service=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if refused := run_guarded("auditstream", check_environment):
-        return refused
+    # Only the standard library is loaded so far: a stop from here on is the command's own.
     try:
         with sigterm_interrupts():  # SIGTERM too, as each command treats it later on
+            from shared.entry import run_guarded, setup_logging  # pydantic: ~0.3 s
+
+            if refused := run_guarded("auditstream", check_environment):
+                return refused
             parser = build_parser()  # imports every command's modules: a second or more
     except KeyboardInterrupt:  # stopped while starting: one line, the command's own code
         return _stopped_starting(sys.argv[1:] if argv is None else list(argv))

@@ -16,10 +16,10 @@ from dashboard.browser import Chromium
 from dashboard.build import SAMPLE_EXPORTS, build
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
-from shared.entry import sigterm_interrupts
 from shared.errors import UsageError
 from shared.folderlock import FolderLock
 from shared.outputs import check_folder_of, creating
+from shared.startup import sigterm_interrupts
 
 
 def _interruptible(command: Callable[[argparse.Namespace], int]

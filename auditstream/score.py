@@ -19,13 +19,13 @@ from detector.core.config import CoreConfig
 from detector.offline import score_batches
 from detector.settings import DetectorSettings
 from shared.csv_io import RowError
-from shared.entry import sigterm_interrupts
 from shared.errors import AuditstreamError, ExitCode
 from shared.folderlock import FolderLock
 from shared.gcpause import gc_paused
 from shared.outputs import output_errors
 from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
+from shared.startup import sigterm_interrupts
 from sink.folder import remove_leftovers
 from sink.offline import ExportWriter
 

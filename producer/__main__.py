@@ -6,11 +6,13 @@ import argparse
 import logging
 import sys
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from producer.cli import cmd_generate, cmd_replay
-from producer.settings import ProducerSettings
-from shared.entry import run_guarded, setup_logging
 from shared.errors import ExitCode
+from shared.startup import sigterm_interrupts, stopped_starting
+
+if TYPE_CHECKING:
+    from producer.settings import ProducerSettings
 
 DESCRIPTION = ("Generate (PRODUCER_MODE=generate) or replay (PRODUCER_MODE=replay, "
                "PRODUCER_FILES) transactions to the transactions topic. Takes no arguments: "
@@ -21,11 +23,20 @@ DESCRIPTION = ("Generate (PRODUCER_MODE=generate) or replay (PRODUCER_MODE=repla
 def main(argv: list[str] | None = None) -> int:
     """Arguments are parsed first: `--help` (or a stray one, exit 2) never publishes."""
     argparse.ArgumentParser(prog="python -m producer", description=DESCRIPTION).parse_args(argv)
+    try:  # a stop while the modules load (a second): one line and 130, as later on
+        with sigterm_interrupts():
+            import producer.cli  # noqa: F401  (numpy, the generator: loaded here, not in _run)
+            from producer.settings import ProducerSettings
+            from shared.entry import run_guarded, setup_logging
+    except KeyboardInterrupt:
+        return stopped_starting("python -m producer", service=False)
     setup_logging()
     return run_guarded("python -m producer", lambda: _run(ProducerSettings()))
 
 
 def _run(s: ProducerSettings) -> int:
+    from producer.cli import cmd_generate, cmd_replay
+
     if s.mode == "replay":
         if not s.files:
             logging.error('PRODUCER_MODE=replay needs PRODUCER_FILES (JSON list of paths)')

@@ -28,10 +28,11 @@ from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
 from producer.settings import ProducerSettings
 from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
-from shared.entry import number, sigterm_interrupts
+from shared.entry import number
 from shared.errors import ExitCode, UsageError
 from shared.outputs import check_folder_of
 from shared.schemas import Transaction
+from shared.startup import sigterm_interrupts
 
 
 def _date(text: str) -> datetime:

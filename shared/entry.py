@@ -10,12 +10,9 @@ import argparse
 import contextlib
 import errno
 import logging
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Iterator
-from types import FrameType
 from typing import Any
 
 from pydantic import ValidationError
@@ -65,25 +62,6 @@ def _expected(prog: str, func: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Within the block SIGTERM ends a batch command as Ctrl-C does (`KeyboardInterrupt`:
-    its files' cleanup runs, exit 130) rather than killing it where it stands (temporary
-    files left behind). In the main thread only (the only one that receives signals)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def number(kind: type[int] | type[float], least: float, *, strict: bool = False

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
-from shared.entry import run_guarded, setup_logging
-from sink.cli import DESCRIPTION, add_arguments, run_command
-from sink.exports import OnRollup
+from shared.startup import sigterm_interrupts, stopped_starting
+
+if TYPE_CHECKING:
+    from sink.exports import OnRollup
 
 #: The installed distribution names the sink's rollup listener here (pyproject.toml:
 #: auditstream's report writer), so this entry point wires it without importing it.
@@ -22,8 +24,15 @@ def rollup_listener() -> OnRollup | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sink", description=DESCRIPTION)
-    add_arguments(parser)
+    try:  # a stop while the modules load (a second): one line and 0, as its stop
+        with sigterm_interrupts():
+            from shared.entry import run_guarded, setup_logging
+            from sink.cli import DESCRIPTION, add_arguments, run_command
+
+            parser = argparse.ArgumentParser(prog="python -m sink", description=DESCRIPTION)
+            add_arguments(parser)
+    except KeyboardInterrupt:
+        return stopped_starting("python -m sink", service=True)
     args = parser.parse_args(argv)
     setup_logging()
     return run_guarded("python -m sink", lambda: run_command(args, rollup_listener()))

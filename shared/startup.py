@@ -1,0 +1,47 @@
+"""How every entry point starts: Ctrl-C or SIGTERM while a command still loads its modules
+(a second or more: pydantic, pandas, scikit-learn) ends it with one line and its own exit
+code, not a traceback nor death by the signal.
+
+Standard library only (with `shared.errors`), so that an entry point can be in force
+before anything slow is imported; `shared.entry` says how commands end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+from shared.errors import ExitCode
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block SIGTERM ends a batch command as Ctrl-C does (`KeyboardInterrupt`:
+    its files' cleanup runs, exit 130) rather than killing it where it stands (temporary
+    files left behind). In the main thread only (the only one that receives signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def stopped_starting(prog: str, *, service: bool) -> int:
+    """Ctrl-C or SIGTERM before the command ran (README, "Exit codes"): its one line, and 0
+    for a service (`detect`, `sink`: their stop) or 130 for any other command."""
+    if service:
+        print(f"{prog}: stopped before it started", file=sys.stderr)
+        return int(ExitCode.OK)
+    print(f"{prog}: interrupted", file=sys.stderr)
+    return int(ExitCode.INTERRUPTED)
