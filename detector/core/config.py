@@ -100,6 +100,13 @@ class CoreConfig(BaseModel):
         description="activity windows (each above 0; the longest is the `rate` term's horizon)",
     )
     repeat_window_s: float = Field(default=3600.0, gt=0, description="similar amounts window")
+    similar_window_s: float = Field(
+        default=7 * 86400.0, ge=0,
+        description="window of the repetition test of similar amounts above the customer's "
+        "level over days (the `repeat` term's second test, detector/core/surprise.py; "
+        "`CustomerState.days` keeps the last 32 events within it; amounts equal to the "
+        "cent are left to the exact test); at most `repeat_window_s` = off",
+    )
     variety_window_s: float = Field(
         default=3600.0, ge=0,
         description="window of the variety test folded into `rate` (too many different "

@@ -162,6 +162,14 @@ def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Po
     st.exact += repeated
     window.append(entry)
     st.window = cast("list[Recent]", window[-MAX_WINDOW:])
+    days_s = cfg.days_s
+    if days_s > 0.0:  # the repetition over days keeps its own, longer window
+        days: list[object] = []
+        for r in cast("list[object]", st.days):
+            if abs(t - cast("Recent", r)[0]) <= days_s:
+                days.append(r)
+        days.append(entry)
+        st.days = cast("list[Recent]", days[-MAX_WINDOW:])
     if t >= st.last_t:
         st.last_t = t
         st.last_country = country

@@ -25,7 +25,7 @@ FIELDS: Final[tuple[str, ...]] = (
     "odd_hour_max_share", "odd_hour_min_history", "prior_bands", "prior_weight",
     "quarantine_above", "quarantine_discount", "quarantine_s", "rate_windows_s",
     "repeat_window_s", "round_amounts", "rule_surprise", "score_half", "score_threshold",
-    "surprise_cap",
+    "similar_window_s", "surprise_cap",
     "surprise_floor", "travel_familiar_share",
     "travel_max_hop_rate", "travel_slack_km", "travel_speed_kmh", "travel_unknown_km",
     "variety_window_s", "wake_s",
@@ -82,6 +82,7 @@ class Knobs:
         self.rule_surprise: Final[float] = cfg.rule_surprise
         self.score_half: Final[float] = cfg.score_half
         self.score_threshold: Final[float] = cfg.score_threshold
+        self.similar_window_s: Final[float] = cfg.similar_window_s
         self.surprise_cap: Final[float] = cfg.surprise_cap
         self.surprise_floor: Final[float] = cfg.surprise_floor
         self.travel_familiar_share: Final[float] = cfg.travel_familiar_share
@@ -102,6 +103,11 @@ class Knobs:
             1 if h in self.night_hours else 0 for h in range(24))
         #: The longest activity window, `max(rate_windows_s)`.
         self.rate_horizon_s: Final[float] = max(cfg.rate_windows_s)
+        #: How far back `CustomerState.days` keeps events for the repetition over days
+        #: (at most `habits.MAX_WINDOW`): `similar_window_s`, or 0 (none kept, the test
+        #: off) unless it is longer than `repeat_window_s`.
+        self.days_s: Final[float] = (cfg.similar_window_s
+                                     if cfg.similar_window_s > cfg.repeat_window_s else 0.0)
 
 
 __all__ = ["FIELDS", "Knobs", "in_night", "night_hours"]

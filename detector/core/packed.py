@@ -48,6 +48,7 @@ CUSTOMER_CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = 
     "wake": (lambda w: (_finite_or_none(w[0]), w[1]), lambda w: (_or_minus_inf(w[0]), w[1])),
     "recent": (lambda v: v, _tuples),
     "window": (lambda v: v, _tuples),
+    "days": (lambda v: v, _tuples),
     "context": (lambda v: v, _tuples),
     "pending": (lambda v: v, lambda v: [(r, tuple(e)) for r, e in v]),
 }
@@ -94,7 +95,8 @@ _ROUNDS = Annotated[list[Annotated[int, msgspec.Meta(ge=0)]],
 #: a float field takes any JSON number, an integer field only an integer.
 FIELD_TYPES: dict[str, Any] = {
     "amounts": list[float], "categories": _COUNTS, "channels": _COUNTS,
-    "context": list[Context], "countries": _COUNTS, "devices": _COUNTS, "exact": int,
+    "context": list[Context], "countries": _COUNTS, "days": list[Recent], "devices": _COUNTS,
+    "exact": int,
     "explore": list[float], "fast": int, "gap_log": float, "gap_mean": float, "gaps": int,
     "hops": int, "hours": Annotated[list[_BYTE], msgspec.Meta(min_length=24, max_length=24)],
     "ipnets": _COUNTS, "last_country": str, "last_t": float | None, "learnt": int, "n": int,

@@ -45,6 +45,7 @@ class CustomerState:
         "channels",
         "context",
         "countries",
+        "days",
         "devices",
         "exact",
         "explore",
@@ -88,6 +89,9 @@ class CustomerState:
         self.context: list[Context] = []  # the last learnt events, newest last
         self.pending: list[tuple[float, object]] = []  # quarantined: (release time, event)
         self.window: list[Recent] = []  # every event of the last day (bounded), oldest first
+        # every event of the last `similar_window_s` (bounded), oldest first: read only by
+        # the repetition over days (empty when it is off; the day's terms read `window`)
+        self.days: list[Recent] = []
         self.gap_mean = 0.0  # running mean of seconds between events (capped)
         self.exact = 0  # events repeating an amount of the customer's last day exactly
         self.fast = 0  # country changes faster than travel allows

@@ -178,9 +178,11 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
     up, down = tail_sf(z), tail_sf(-z)
     if z < 0.0 and n:
         down = max(down, low_rate(st, pop, o, z, cfg))
+    zr, w_recent = z, 0.0  # the recent level's z and weight (none before 3 learnt events)
     if len(ctx) >= 3:
         levels = sorted([c[6] for c in ctx])
         zr = (o.log_amount - levels[len(levels) // 2]) / scale
+        w_recent = w_ctx
         up, down = max(up, w_ctx * tail_sf(zr)), max(down, w_ctx * tail_sf(-zr))
     amount_high = amount_low = 0.0
     if n:
@@ -230,6 +232,9 @@ def terms(t: float, st: CustomerState, pop: Population, o: Observation, cfg: Kno
         rate_v = _fold(rate_v, variety(t, category, st, pop, cfg, reasons), reasons, cfg)
     repeat_v = (_repeat(amount, category, channel, t, st, pop, z, scale, cfg, reasons)
                 if n and amount > 0 else 0.0)
+    if cfg.days_s > 0.0 and n and amount > 0 and z > 0.0:
+        repeat_v = _over_days(repeat_v, amount, category, channel, t, st, pop, z, zr,
+                              w_recent, scale, cfg, reasons)
     # --- a long silence, and the activity right after it --------------------------------
     wake = dormancy = 0.0
     if st.gaps and t >= st.last_t:
@@ -408,7 +413,7 @@ def match_weights(category: str, channel: str, st: CustomerState, pop: Populatio
 
 
 def _neighbours(amount: float, category: str, channel: str, t: float,
-                st: CustomerState, pop: Population, cfg: Knobs
+                st: CustomerState, pop: Population, cfg: Knobs, window_s: float
                 ) -> tuple[list[tuple[float, float]], int]:
     """(weighed gap, amount) of every purchase of the window, nearest first: the log gap
     to this amount (at least half a cent: closer amounts are equal), x `match_weights`
@@ -416,7 +421,6 @@ def _neighbours(amount: float, category: str, channel: str, t: float,
     amount, category and channel exactly (the purchase's). One pass over the window."""
     la = math.log(amount)
     grain = 0.005 / amount
-    window_s = cfg.repeat_window_s
     found: list[tuple[float, float, bool]] = []
     exact = 0
     for rt, other, r_category, r_channel in st.window:
@@ -441,13 +445,32 @@ def _repeat(amount: float, category: str, channel: str, t: float, st: CustomerSt
     `match_weights`), against the chance that k of them fall that close by coincidence
     given the customer's amounts and habits (no fixed tolerance): a purchase of `amount`
     in `category` through `channel`."""
-    pairs, exact = _neighbours(amount, category, channel, t, st, pop, cfg)
+    window_s = cfg.repeat_window_s
+    pairs, exact = _neighbours(amount, category, channel, t, st, pop, cfg, window_s)
     if not pairs:
         return 0.0
-    window_s = cfg.repeat_window_s
     grain = 0.005 / amount
     cap = cfg.surprise_cap
     density = tail_pdf(z) / scale
+    best, closest = _nearest_k(pairs, density, cap)
+    if exact:
+        n_ex = (st.exact + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)
+        p_ex = max(min(1.0, 2 * grain * density) * 0.25, n_ex)
+        best = max(best, _bits(poisson_tail(exact, len(pairs) * p_ex), cap))
+    if best > cfg.surprise_floor:  # only a term above the floor is given its reason
+        reasons["repeat"] = (
+            f"repeats an amount of {amount:g} within {duration(window_s)}" if exact
+            else _similar_amounts(amount, pairs, closest, window_s))
+    return best
+
+
+def _nearest_k(pairs: list[tuple[float, float]], density: float, cap: float
+               ) -> tuple[float, int]:
+    """The repetition test of `_repeat` over the weighed gaps `pairs` (nearest first) of
+    the window's other purchases: for each k in `SPANS` (at most their number), the chance
+    that k of them fall within the k-th gap of this amount by coincidence, P(Poisson(others
+    x 2 gap x density) >= k), as surprise less ln(number of k tested); the strongest, and
+    its k (0: none above 0)."""
     others = len(pairs)
     tested = [k for k in SPANS if k <= others]
     tests = math.log(float(len(tested)))  # the int's log, native (an int's is a call)
@@ -457,14 +480,84 @@ def _repeat(amount: float, category: str, channel: str, t: float, st: CustomerSt
         s = _bits(poisson_tail(k, others * p_sim), cap) - tests
         if s > best or (s == best and s > 0.0):  # on a tie (at the cap) the larger count
             best, closest = s, k
-    if exact:
-        n_ex = (st.exact + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)
-        p_ex = max(min(1.0, 2 * grain * density) * 0.25, n_ex)
-        best = max(best, _bits(poisson_tail(exact, others * p_ex), cap))
-    if best > cfg.surprise_floor:  # only a term above the floor is given its reason
-        reasons["repeat"] = (
-            f"repeats an amount of {amount:g} within {duration(window_s)}" if exact
-            else _similar_amounts(amount, pairs, closest, window_s))
+    return best, closest
+
+
+def _exp_or_inf(x: float) -> float:
+    """e^x, infinite beyond 700 (where `math.exp` raises past about 709)."""
+    return math.exp(x) if x < 700.0 else math.inf
+
+
+#: What the second window of the repetition test costs (Bonferroni over the two windows).
+LN2: Final = math.log(2.0)
+
+
+def _over_days(short: float, amount: float, category: str, channel: str, t: float,
+               st: CustomerState, pop: Population, z: float, zr: float, w_recent: float,
+               scale: float, cfg: Knobs, reasons: dict[str, str]) -> float:
+    """The repetition term with its second window: similar amounts over days
+    (`similar_window_s`), for an amount above the customer's level (z > 0; at or below it
+    everyday purchases repeat, and the hour's window judges them). Each purchase of the
+    window (but those of this very amount, to the cent: exact repeats are the hour's
+    exact test's business, weighed by the customer's habit of them, `CustomerState.exact`;
+    a customer who pays a few fixed prices in turn repeats them by habit) falls this close
+    to this amount (within its log gap either side) with the
+    logistic's probability of that interval around z, or `w_recent` (`context_weight`
+    once 3 events are learnt) x its probability around `zr`, the z against the recent
+    level, if larger (as the amount term reads the recent level: after a raise the new,
+    higher amounts are the habit and resemble each other by habit), times its
+    `match_weights` (what was bought); the nearest k (k in `SPANS`) are judged
+    as in `_repeat`: P(Poisson(others x p_k) >= k), less ln(number of k tested), and less
+    ln 2 for this second window. The exact interval, not 2 x gap x the density at z: above
+    the level the density falls, so over a week's neighbours (most of them below) the
+    density at z would understate the chance. The larger of the two windows' surprise,
+    with its reason."""
+    window_s = cfg.similar_window_s
+    la = math.log(amount)
+    grain = 0.005 / amount
+    # The logistic's mass within g either side of z, tail_sf(z - g) - tail_sf(z + g),
+    # from one exponential per neighbour: with a = e^(z/s) and b = e^(g/s) (s =
+    # LOGISTIC_S), tail_sf(z -+ g) = 1 / (1 + a / b) and 1 / (1 + a b) (an exponent
+    # beyond 700, of absurd amounts, is infinite: the masses are then 0 or 1, no error).
+    unit = 1.0 / (scale * LOGISTIC_S)
+    a = _exp_or_inf(z / LOGISTIC_S)
+    a_recent = _exp_or_inf(zr / LOGISTIC_S) if w_recent > 0.0 else 0.0
+    same = other_w = 0.0
+    ps: list[float] = []
+    amounts: list[float] = []
+    for rt, other, r_category, r_channel in st.days:
+        if abs(t - rt) <= window_s and other > 0:
+            gap = abs(math.log(other) - la)
+            if gap < grain:  # an equal amount (to the cent) is the exact test's business
+                continue
+            if not ps:
+                same, other_w = match_weights(category, channel, st, pop, cfg)
+            b = _exp_or_inf(gap * unit)
+            p = 1.0 / (1.0 + a / b) - 1.0 / (1.0 + a * b)
+            if w_recent > 0.0:
+                p_recent = w_recent * (1.0 / (1.0 + a_recent / b)
+                                       - 1.0 / (1.0 + a_recent * b))
+                p = p if p > p_recent else p_recent
+            p *= same if r_category == category and r_channel == channel else other_w
+            ps.append(p if p < 1.0 else 1.0)
+            amounts.append(other)
+    if not ps:
+        return short
+    near = sorted(ps)  # floats only; the amounts are paired for a reason only
+    others = len(near)
+    tested = [k for k in SPANS if k <= others]
+    tests = math.log(float(len(tested))) + LN2
+    cap = cfg.surprise_cap
+    best, closest = 0.0, 0
+    for k in tested:
+        s = _bits(poisson_tail(k, others * near[k - 1]), cap) - tests
+        if s > best or (s == best and s > 0.0):
+            best, closest = s, k
+    if best <= short:
+        return short
+    if best > cfg.surprise_floor:
+        pairs = sorted(zip(ps, amounts, strict=True))
+        reasons["repeat"] = _similar_amounts(amount, pairs, closest, window_s)
     return best
 
 

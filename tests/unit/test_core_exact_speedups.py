@@ -350,9 +350,9 @@ def _purchase(at: float, amount: float, category: str) -> Transaction:
                 min_size=1, max_size=45))
 def test_the_windows_keep_the_events_the_plain_filters_keep(
         steps: list[tuple[float, float, str]]) -> None:
-    """Each row's recent and day windows and exact repeats are the comprehensions' of
-    before (events moved as objects instead): ages at and beyond each window (late events
-    too: the distance is absolute), the windows' bounds, repeated amounts."""
+    """Each row's recent, day and days windows and exact repeats are the comprehensions'
+    of before (events moved as objects instead): ages at and beyond each window (late
+    events too: the distance is absolute), the windows' bounds, repeated amounts."""
     cfg = Knobs(CoreConfig())
     s, pop = CustomerState(), Population()
     clock = 0.0
@@ -364,10 +364,12 @@ def test_the_windows_keep_the_events_the_plain_filters_keep(
         horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
         recent = [*[r for r in s.recent if abs(t - r[0]) <= horizon], entry]
         window = [r for r in s.window if abs(t - r[0]) <= WINDOW_S]
+        days = [r for r in s.days if abs(t - r[0]) <= cfg.days_s]
         exact = s.exact + any(r[1] == amount for r in window)
         learn(t, s, pop, cfg, observe(tx, t, s, pop, cfg), 0.0, 0.0)
         assert s.recent == recent[-2 * cfg.burst_min_count - 8:]
         assert s.window == [*window, entry][-MAX_WINDOW:]
+        assert s.days == [*days, entry][-MAX_WINDOW:]
         assert s.exact == exact
 
 

@@ -16,7 +16,7 @@ from detector.core.knobs import FIELDS, Knobs, in_night, night_hours
 
 SOURCE = compiled.HERE / "knobs.py"
 #: Values `Knobs` derives from the carried fields (not `CoreConfig` fields themselves).
-DERIVED = {"night_hours", "night_mask", "rate_horizon_s"}
+DERIVED = {"days_s", "night_hours", "night_mask", "rate_horizon_s"}
 #: Compiled modules that may read `CoreConfig` itself: knobs builds from it; the customer
 #: table reads its bounds once, when it is made.
 READS_CONFIG = {"knobs", "table"}
@@ -84,6 +84,15 @@ def test_each_field_follows_its_own_setting_and_no_other(name: str) -> None:
     for other in FIELDS:
         if other != name:
             assert getattr(knobs, other) == getattr(base, other), other
+
+
+@pytest.mark.parametrize(("similar", "kept"), [(0.0, 0.0), (3_599.0, 0.0), (3_600.0, 0.0),
+                                               (3_601.0, 3_601.0), (7 * 86_400.0, 7 * 86_400.0)])
+def test_the_window_over_days_is_kept_only_when_longer_than_the_hours(similar: float,
+                                                                      kept: float) -> None:
+    """`CustomerState.days` keeps `similar_window_s` of events only when the test over
+    days runs: a window longer than `repeat_window_s` (an hour); else none (0)."""
+    assert Knobs(CoreConfig(similar_window_s=similar)).days_s == kept
 
 
 def test_every_setting_a_compiled_module_reads_is_carried() -> None:

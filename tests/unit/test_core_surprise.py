@@ -20,9 +20,11 @@ from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z
 from detector.core.state import NOVELTY, CustomerState, Population
 from detector.core.surprise import (
+    LN2,
     LOGISTIC_S,
     TERMS,
     _neighbours,
+    _over_days,
     _repeat,
     match_weights,
     poisson_tail,
@@ -160,7 +162,8 @@ def test_repeat_window_edge(delta: int, inside: bool) -> None:
     pair = [tx(300, end, 333.0, category="fashion"),
             tx(301, end + timedelta(seconds=CONFIG.repeat_window_s + delta), 334.0,
                category="fuel", channel="web")]
-    terms = scored_terms([*base, *pair])
+    # the hour's window alone (the test over days would judge these two too)
+    terms = scored_terms([*base, *pair], CONFIG.model_copy(update={"similar_window_s": 0.0}))
     assert (terms[-1]["repeat"] > 0) is inside
 
 
@@ -416,11 +419,13 @@ def _one_way_customer(window: list[tuple[float, float, str, str]], n: int = 100,
                       exact: int = 0) -> CustomerState:
     """A customer who always buys groceries in the app (a match is likelier than not, so
     both match weights are 1), with this window of purchases (time, amount, category,
-    channel), `n` events and `exact` exact repeats so far."""
+    channel), `n` events and `exact` exact repeats so far (the same purchases in the
+    window over days)."""
     st = CustomerState()
     st.n, st.exact = n, exact
     st.categories, st.channels = {"grocery": n}, {"app": n}
     st.window = window
+    st.days = list(window)
     return st
 
 
@@ -448,7 +453,7 @@ def test_the_neighbours_are_every_purchase_of_the_window_at_least_half_a_cent_ap
     ])
     buy = tx(9, START, 100.0)
     near, exact = _neighbours(buy.amount, buy.merchant_category, buy.channel, _T, st,
-                              Population(), KNOBS)
+                              Population(), KNOBS, CONFIG.repeat_window_s)
     assert [other for _, other in near] == [100.0, 100.0, 100.0, 100.004, 0.8]
     assert [gap for gap, _ in near] == pytest.approx([grain] * 4 + [math.log(125.0)],
                                                      rel=1e-12)
@@ -561,6 +566,153 @@ def test_the_repeat_term_is_a_calibrated_tail_probability() -> None:
     assert len(v) > 2000
     for s in (2.0, 3.0, 4.0):
         assert float((v > s).mean()) <= 1.3 * math.exp(-s), (s, float((v > s).mean()))
+
+
+def test_the_repeat_over_days_is_a_calibrated_tail_probability() -> None:
+    """On purchases drawn from the customers' own habits, hours apart (none within the
+    hour's window: the repeat term is the test over days alone), share(repeat > s) is at
+    most about e^-s / 2 (the test pays ln 2 for its second window), at most e^-s."""
+    rng = random.Random(11)
+    rows = []
+    for c in range(40):
+        level, spread = math.log(rng.uniform(20, 200)), rng.uniform(0.2, 0.5)
+        cats = rng.sample(["grocery", "fuel", "restaurant", "fashion", "travel"], 4)
+        t = START + timedelta(hours=rng.uniform(0, 24))
+        for i in range(150):
+            t += timedelta(hours=1.01 + rng.expovariate(1 / 6.0))
+            u = rng.random()
+            amount = math.exp(level + spread * LOGISTIC_S * math.log(u / (1 - u)))
+            rows.append(tx(i, t, round(amount, 2), customer=f"h{c}",
+                           category=rng.choices(cats, [0.4, 0.3, 0.2, 0.1])[0],
+                           channel=rng.choice(["app", "web", "pos"])))
+    rows.sort(key=lambda r: r.timestamp)
+    terms = scored_terms(rows)
+    count: dict[str, int] = {}
+    kept = []
+    for row, values in zip(rows, terms, strict=True):
+        count[row.customer_id] = count.get(row.customer_id, 0) + 1
+        if count[row.customer_id] > 30:  # an established habit, a full window
+            kept.append(values["repeat"])
+    v = np.array(kept)
+    assert len(v) > 4000
+    assert float((v > 0.0).mean()) > 0.05  # the test over days does run
+    for s in (1.0, 2.0, 3.0, 4.0):
+        assert float((v > s).mean()) <= math.exp(-s), (s, float((v > s).mean()))
+
+
+def _pair(gap_s: float, amounts: tuple[float, float] = (333.0, 334.0),
+          config: CoreConfig = CONFIG) -> dict[str, float]:
+    """The terms of the second of two purchases (by default about 7x a daily customer's
+    usual amount, 333 and 334 after 40 to 59), `gap_s` apart with nothing between them."""
+    base = sorted([*_crowd(), *_regular(30)], key=lambda r: r.timestamp)
+    end = base[-1].timestamp + timedelta(days=1)
+    pair = [tx(300, end, amounts[0], category="fashion"),
+            tx(301, end + timedelta(seconds=gap_s), amounts[1], category="fuel",
+               channel="web")]
+    return scored_terms([*base, *pair], config)[-1]
+
+
+@pytest.mark.parametrize(("delta", "inside"), [(-1, True), (0, True), (1, False)])
+def test_similar_window_edge(delta: int, inside: bool) -> None:
+    """A similar high amount exactly `similar_window_s` (7 days) later still counts; one
+    second more not (the customer's window keeps it exactly that long)."""
+    terms = _pair(CONFIG.similar_window_s + delta)
+    assert (terms["repeat"] > 0) is inside
+    if inside:  # one neighbour: the cap less ln 2 (this one is 7x the usual)
+        assert terms["repeat"] == pytest.approx(CONFIG.surprise_cap - LN2)
+
+
+def test_the_repeat_over_days_is_off_at_a_window_of_zero_and_the_day_is_kept() -> None:
+    """`similar_window_s` 0: a similar high amount two days later is no repeat (the
+    window keeps a day, as before the test over days); on by default, it is one."""
+    off = CONFIG.model_copy(update={"similar_window_s": 0.0})
+    assert Knobs(off).days_s == 0.0 and KNOBS.days_s == CONFIG.similar_window_s
+    assert _pair(2 * 86_400.0, config=off)["repeat"] == 0.0
+    assert _pair(2 * 86_400.0)["repeat"] > CONFIG.surprise_floor
+
+
+@pytest.mark.parametrize(("gap_s", "kept"), [(7 * 86_400 - 1, 2), (7 * 86_400, 2),
+                                             (7 * 86_400 + 1, 1)])
+def test_the_window_keeps_an_event_exactly_the_similar_window_old(gap_s: int,
+                                                                   kept: int) -> None:
+    st, pop = CustomerState(), Population()
+    for i, seconds in enumerate((0, gap_s)):
+        row = tx(i, START + timedelta(seconds=seconds), 12.0 + i)
+        t = event_seconds(row)
+        learn(t, st, pop, KNOBS, observe(row, t, st, pop, KNOBS), 0.0, 0.0)
+    assert len(st.days) == kept
+    assert len(st.window) == 1  # the day's window, read by every other term, keeps a day
+
+
+@pytest.mark.parametrize(("amounts", "judged"), [((30.0, 30.01), False),
+                                               ((80.0, 80.01), True)])
+def test_over_days_only_an_amount_above_the_level_is_judged(
+        amounts: tuple[float, float], judged: bool) -> None:
+    """Over days only amounts above the customer's level (z > 0; theirs is about 49) are
+    judged: two nearly equal purchases six hours apart below it are no repeat (everyday
+    purchases repeat), above it they are."""
+    terms = _pair(6 * 3600.0, amounts)
+    assert (terms["repeat"] > 0) is judged
+
+
+def _above_the_level(amounts: list[float], days: int) -> list[dict[str, float]]:
+    """The terms of purchases of `amounts` in turn, one a day (two hours after the daily
+    purchase) for `days` days, by a daily customer of about 49 after a month."""
+    base = _regular(30 + days)
+    end = base[29].timestamp
+    extra = [tx(500 + j, end + timedelta(days=j + 1, hours=2), amounts[j % len(amounts)],
+                ip="192.168.1.8") for j in range(days)]
+    rows = sorted([*_crowd(), *base, *extra], key=lambda r: r.timestamp)
+    terms = scored_terms(rows)
+    return [terms[i] for i, r in enumerate(rows) if r.ip == "192.168.1.8"]
+
+
+def test_over_days_fixed_prices_in_turn_are_no_repeat() -> None:
+    """A customer who pays three fixed prices in turn (a subscription, fares), well above
+    their level, every day for two weeks: equal amounts are left to the exact test, and
+    the distinct prices (20% and more apart) are no similar amounts once seen, so after
+    the first round no purchase is a repeat over days (with equal amounts counted, every
+    one reached the cap)."""
+    terms = _above_the_level([79.90, 99.00, 119.00], 14)
+    assert len(terms) == 14
+    assert all(v["repeat"] < 0.5 for v in terms[3:])
+    assert all(v["repeat"] <= CONFIG.surprise_floor for v in terms[3:])
+
+
+def test_over_days_similar_distinct_amounts_still_repeat() -> None:
+    """Structuring: four distinct amounts within 4% of each other, about 4x the customer's
+    level, on four days: from the second on, each is a repeat over days near the cap."""
+    terms = _above_the_level([188.0, 193.5, 190.2, 195.9], 4)
+    assert terms[0]["repeat"] == 0.0
+    assert all(v["repeat"] > CONFIG.surprise_cap - 3.0 for v in terms[1:])
+
+
+def test_over_days_an_equal_amount_is_left_to_the_exact_test() -> None:
+    """Only the equal amount (to the cent) is left out over days: 80.00 after 80.00 six
+    hours earlier is no repeat over days (the exact test reads an hour), 80.01 is."""
+    assert _pair(6 * 3600.0, (80.0, 80.0))["repeat"] == 0.0
+    assert _pair(6 * 3600.0, (80.0, 80.01))["repeat"] > CONFIG.surprise_floor
+
+
+def test_over_days_the_larger_of_the_two_windows_decides_with_its_reason() -> None:
+    """A neighbour 0.1% away six hours earlier: the test over days is -ln P(Poisson(p)
+    >= 1) less ln 2, p the logistic's chance of an amount within that log gap either side
+    of z (the gap in units of the scale), with its reason over 7 days; a stronger hour's
+    value stands (and keeps its reason)."""
+    st = _one_way_customer([(_T - 6 * 3600, 44.04, "grocery", "app")])
+    reasons: dict[str, str] = {}
+    g = math.log(44.04 / 44.0) / _scale_for(1.0)
+    p = tail_sf(0.1 - g) - tail_sf(0.1 + g)
+    assert p == pytest.approx(2 * g * tail_pdf(0.1), rel=1e-3)  # about 2 x gap x density
+    expected = -math.log(poisson_tail(1, p)) - LN2
+    assert _over_days(0.5, 44.0, "grocery", "app", _T, st, Population(), 0.1, 0.1,
+                      0.0, _scale_for(1.0), KNOBS, reasons) == pytest.approx(expected, rel=1e-12)
+    assert reasons["repeat"] == ("2 similar amounts within 7 days: 44.00 to 44.04, this "
+                                 "one 44.00")
+    kept = {"repeat": "the hour's"}
+    assert _over_days(9.0, 44.0, "grocery", "app", _T, st, Population(), 0.1, 0.1,
+                      0.0, _scale_for(1.0), KNOBS, kept) == 9.0
+    assert kept == {"repeat": "the hour's"}
 
 
 def _learnt(amounts: list[float]) -> tuple[CustomerState, Population]:
