@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -533,24 +534,33 @@ def test_an_exact_repeat_is_judged_by_the_larger_of_its_chance_and_the_customers
     assert reasons["repeat"] == "repeats an amount of 44 within 60 min"
 
 
-def test_the_repeat_term_is_a_calibrated_tail_probability() -> None:
-    """On purchases drawn from the customers' own habits (amounts, categories and channels
-    independent), often minutes apart, among the events with an earlier one in the
-    window: share(repeat > s) is at most about e^-s (the match weights keep it valid)."""
-    rng = random.Random(5)
+def habitual_rows(seed: int, per_customer: int, gap: Callable[[random.Random], timedelta]
+                  ) -> list[Transaction]:
+    """40 customers' purchases drawn from their own habits (a logistic log amount around a
+    level, 4 categories with fixed shares, any of 3 channels, all independent), `gap(rng)`
+    apart, in time order."""
+    rng = random.Random(seed)
     rows = []
     for c in range(40):
         level, spread = math.log(rng.uniform(20, 200)), rng.uniform(0.2, 0.5)
         cats = rng.sample(["grocery", "fuel", "restaurant", "fashion", "travel"], 4)
         t = START + timedelta(hours=rng.uniform(0, 24))
-        for i in range(120):
-            t += timedelta(minutes=rng.expovariate(1 / 40.0))
+        for i in range(per_customer):
+            t += gap(rng)
             u = rng.random()
             amount = math.exp(level + spread * LOGISTIC_S * math.log(u / (1 - u)))
             rows.append(tx(i, t, round(amount, 2), customer=f"h{c}",
                            category=rng.choices(cats, [0.4, 0.3, 0.2, 0.1])[0],
                            channel=rng.choice(["app", "web", "pos"])))
     rows.sort(key=lambda r: r.timestamp)
+    return rows
+
+
+def test_the_repeat_term_is_a_calibrated_tail_probability() -> None:
+    """On purchases drawn from the customers' own habits (amounts, categories and channels
+    independent), often minutes apart, among the events with an earlier one in the
+    window: share(repeat > s) is at most about e^-s (the match weights keep it valid)."""
+    rows = habitual_rows(5, 120, lambda rng: timedelta(minutes=rng.expovariate(1 / 40.0)))
     terms = scored_terms(rows)
     count: dict[str, int] = {}
     last: dict[str, datetime] = {}
@@ -572,20 +582,7 @@ def test_the_repeat_over_days_is_a_calibrated_tail_probability() -> None:
     """On purchases drawn from the customers' own habits, hours apart (none within the
     hour's window: the repeat term is the test over days alone), share(repeat > s) is at
     most about e^-s / 2 (the test pays ln 2 for its second window), at most e^-s."""
-    rng = random.Random(11)
-    rows = []
-    for c in range(40):
-        level, spread = math.log(rng.uniform(20, 200)), rng.uniform(0.2, 0.5)
-        cats = rng.sample(["grocery", "fuel", "restaurant", "fashion", "travel"], 4)
-        t = START + timedelta(hours=rng.uniform(0, 24))
-        for i in range(150):
-            t += timedelta(hours=1.01 + rng.expovariate(1 / 6.0))
-            u = rng.random()
-            amount = math.exp(level + spread * LOGISTIC_S * math.log(u / (1 - u)))
-            rows.append(tx(i, t, round(amount, 2), customer=f"h{c}",
-                           category=rng.choices(cats, [0.4, 0.3, 0.2, 0.1])[0],
-                           channel=rng.choice(["app", "web", "pos"])))
-    rows.sort(key=lambda r: r.timestamp)
+    rows = habitual_rows(11, 150, lambda rng: timedelta(hours=1.01 + rng.expovariate(1 / 6.0)))
     terms = scored_terms(rows)
     count: dict[str, int] = {}
     kept = []
