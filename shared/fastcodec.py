@@ -10,9 +10,7 @@ from the declarations (the fields and kinds of `shared.columns`, the limits and 
 values (text it would strip, text with a character of the text rule, a version `1.0`, a
 timestamp as a number... it leaves alone); for everything else `decode_record` returns None
 and the caller asks the schema, which accepts or names the reason.
-tests/unit/test_fastcodec_parity.py proves both. `decode_batch` reads a consumed batch in one
-msgspec call with `decode_record`'s results for each message, or declines the batch
-(tests/unit/test_fastcodec_batch.py).
+tests/unit/test_fastcodec_parity.py proves both.
 """
 
 from __future__ import annotations
