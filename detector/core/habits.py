@@ -112,6 +112,19 @@ def release(st: CustomerState, pop: Population, cfg: Knobs, now: float) -> None:
             _learn_held(st, pop, cfg, held)
 
 
+def _kept(events: list[Recent], t: float, horizon: float, entry: object, keep: int
+          ) -> list[Recent]:
+    """The `events` within `horizon` of `t` (either side: a late event keeps newer ones),
+    then `entry`, the last `keep` of them (`_learn_clock`'s recent events and window over
+    days)."""
+    kept: list[object] = []
+    for r in cast("list[object]", events):
+        if abs(t - cast("Recent", r)[0]) <= horizon:
+            kept.append(r)
+    kept.append(entry)
+    return cast("list[Recent]", kept[-keep:])
+
+
 def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Population,
                  cfg: Knobs, o: Observation, wake: float, values: bool) -> None:
     country, device, net, channel, category = held[0], held[1], held[2], held[3], held[4]
@@ -144,13 +157,8 @@ def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Po
     # once, for both lists.
     entry: object = (t, amount, category, channel)
     if st.recent:
-        horizon = max(cfg.burst_window_s, cfg.duplicate_window_s)
-        recent: list[object] = []
-        for r in cast("list[object]", st.recent):
-            if abs(t - cast("Recent", r)[0]) <= horizon:
-                recent.append(r)
-        recent.append(entry)
-        st.recent = cast("list[Recent]", recent[-2 * cfg.burst_min_count - 8:])
+        st.recent = _kept(st.recent, t, max(cfg.burst_window_s, cfg.duplicate_window_s),
+                          entry, 2 * cfg.burst_min_count + 8)
     else:
         st.recent = cast("list[Recent]", [entry])
     window: list[object] = []
@@ -164,12 +172,7 @@ def _learn_clock(held: Held, amount: float, t: float, st: CustomerState, pop: Po
     st.window = cast("list[Recent]", window[-MAX_WINDOW:])
     days_s = cfg.days_s
     if days_s > 0.0:  # the repetition over days keeps its own, longer window
-        days: list[object] = []
-        for r in cast("list[object]", st.days):
-            if abs(t - cast("Recent", r)[0]) <= days_s:
-                days.append(r)
-        days.append(entry)
-        st.days = cast("list[Recent]", days[-MAX_WINDOW:])
+        st.days = _kept(st.days, t, days_s, entry, MAX_WINDOW)
     if t >= st.last_t:
         st.last_t = t
         st.last_country = country

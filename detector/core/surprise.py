@@ -452,7 +452,7 @@ def _repeat(amount: float, category: str, channel: str, t: float, st: CustomerSt
     grain = 0.005 / amount
     cap = cfg.surprise_cap
     density = tail_pdf(z) / scale
-    best, closest = _nearest_k(pairs, density, cap)
+    best, closest = _nearest_k([gap for gap, _ in pairs], 2 * density, cap, 0.0)
     if exact:
         n_ex = (st.exact + cfg.prior_weight * 0.01) / (st.n + cfg.prior_weight)
         p_ex = max(min(1.0, 2 * grain * density) * 0.25, n_ex)
@@ -464,19 +464,20 @@ def _repeat(amount: float, category: str, channel: str, t: float, st: CustomerSt
     return best
 
 
-def _nearest_k(pairs: list[tuple[float, float]], density: float, cap: float
+def _nearest_k(near: list[float], factor: float, cap: float, extra: float
                ) -> tuple[float, int]:
-    """The repetition test of `_repeat` over the weighed gaps `pairs` (nearest first) of
-    the window's other purchases: for each k in `SPANS` (at most their number), the chance
-    that k of them fall within the k-th gap of this amount by coincidence, P(Poisson(others
-    x 2 gap x density) >= k), as surprise less ln(number of k tested); the strongest, and
+    """The repetition test of both windows over the window's other purchases, nearest
+    first: for each k in `SPANS` (at most their number), the chance that k of them fall
+    as close as the k-th by coincidence, P(Poisson(others x min(1, `factor` x near[k-1]))
+    >= k) (`_repeat`: weighed gaps x 2 x density; `_over_days`: the chances themselves,
+    `factor` 1), as surprise less ln(number of k tested) and `extra`; the strongest, and
     its k (0: none above 0)."""
-    others = len(pairs)
+    others = len(near)
     tested = [k for k in SPANS if k <= others]
-    tests = math.log(float(len(tested)))  # the int's log, native (an int's is a call)
+    tests = math.log(float(len(tested))) + extra  # the int's log, native (an int's is a call)
     best, closest = 0.0, 0
     for k in tested:
-        p_sim = min(1.0, 2 * pairs[k - 1][0] * density)
+        p_sim = min(1.0, factor * near[k - 1])
         s = _bits(poisson_tail(k, others * p_sim), cap) - tests
         if s > best or (s == best and s > 0.0):  # on a tie (at the cap) the larger count
             best, closest = s, k
@@ -543,16 +544,8 @@ def _over_days(short: float, amount: float, category: str, channel: str, t: floa
             amounts.append(other)
     if not ps:
         return short
-    near = sorted(ps)  # floats only; the amounts are paired for a reason only
-    others = len(near)
-    tested = [k for k in SPANS if k <= others]
-    tests = math.log(float(len(tested))) + LN2
-    cap = cfg.surprise_cap
-    best, closest = 0.0, 0
-    for k in tested:
-        s = _bits(poisson_tail(k, others * near[k - 1]), cap) - tests
-        if s > best or (s == best and s > 0.0):
-            best, closest = s, k
+    # floats only; the amounts are paired for a reason only (each chance is at most 1)
+    best, closest = _nearest_k(sorted(ps), 1.0, cfg.surprise_cap, LN2)
     if best <= short:
         return short
     if best > cfg.surprise_floor:
