@@ -30,7 +30,6 @@ is `_rate`'s value itself, so every row's term is compared with the engine's to 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import os
 import subprocess
@@ -43,62 +42,20 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-#: Whether numba is installed: without it the module still imports (its docs, the test's
-#: skip), its kernel functions then plain Python.
-NUMBA = importlib.util.find_spec("numba") is not None
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-#: As `habits.MAX_WINDOW`, `habits.WINDOW_S`, `variety.SPANS`, `surprise._TINY` (the spike
-#: checks them against the core's at start, `check_constants`).
+from detector.kernel.codes import Codes
+from detector.kernel.jit import NUMBA, jit
+from detector.kernel.tails import LGAMMA, bits, poisson_tail
+
+#: As `habits.MAX_WINDOW`, `habits.WINDOW_S`, `variety.SPANS` (the spike checks them against
+#: the core's at start, `check_constants`).
 MAX_WINDOW = 32
 WINDOW_S = 86400.0
 SPANS = (1, 2, 4, 8, 16, 32)
-TINY = 1e-300
-#: CPython's `math.lgamma(i)` for i = 1..64, as a table: CPython computes lgamma itself
-#: (Modules/mathmodule.c, `m_lgamma`), numba calls the C library's, and the two differ in
-#: the last bits (up to 3 ulp at integers on this machine, docs/kernel.md "parity"). The
-#: kernel reads CPython's values, so `poisson_tail` stays exact. Index 0 is unused.
-LGAMMA = np.array([0.0] + [math.lgamma(i) for i in range(1, 65)], np.float64)
 
 
-def _jit(fn: Any) -> Any:
-    if not NUMBA:
-        return fn
-    from numba import njit
-
-    return njit(cache=True)(fn)
-
-
-@_jit
-def poisson_tail(k: int, mu: float, lgamma: Any) -> float:  # pragma: no cover - compiled
-    """`surprise.poisson_tail`, the same operations in the same order; `lgamma[k + 1]` is
-    CPython's `math.lgamma(k + 1)` (`LGAMMA`; k at most 63)."""
-    if k <= 0:
-        return 1.0
-    if mu <= 0:
-        return 0.0
-    term = math.exp(-mu)
-    below = 0.0
-    for i in range(k):
-        below += term
-        term *= mu / (i + 1)
-    tail = 1.0 - below
-    if tail < 1e-9:
-        tail = 0.0
-        term = math.exp(-mu + k * math.log(mu) - lgamma[k + 1])
-        for i in range(k, k + 60):
-            tail += term
-            term *= mu / (i + 1)
-    return TINY if tail < TINY else tail
-
-
-@_jit
-def bits(p: float, cap: float) -> float:  # pragma: no cover - compiled
-    """`surprise._bits`."""
-    b = -math.log(TINY if p < TINY else p)
-    return b if b < cap else cap
-
-
-@_jit
+@jit
 def clock_kernel(slot: Any, t: Any, amount: Any, cat: Any, chan: Any,
                  win_t: Any, win_amount: Any, win_cat: Any, win_chan: Any, win_len: Any,
                  n: Any, last_t: Any, gaps: Any, gap_log: Any, exact: Any,
@@ -199,22 +156,6 @@ def clock_kernel(slot: Any, t: Any, amount: Any, cat: Any, chan: Any,
         n[c] += 1
 
 
-class Codes:
-    """A dictionary encoder: each new value takes the next code, in order of first
-    arrival (deterministic for one partition's input; a checkpoint would store the list)."""
-
-    def __init__(self) -> None:
-        self.codes: dict[str, int] = {}
-        self.values: list[str] = []
-
-    def code(self, value: str) -> int:
-        c = self.codes.get(value)
-        if c is None:
-            c = self.codes[value] = len(self.values)
-            self.values.append(value)
-        return c
-
-
 class ClockState:
     """The slice's state as arrays: `capacity` customer slots, the population's in
     one-element arrays (numba updates them in place)."""
@@ -233,7 +174,7 @@ class ClockState:
         self.pop_gaps = np.zeros(1, np.int64)
         self.pop_gap_log = np.zeros(1, np.float64)
 
-    def arrays(self) -> tuple[Any, ...]:
+    def arrays(self) -> tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any, Any, Any, Any]:
         return (self.win_t, self.win_amount, self.win_cat, self.win_chan, self.win_len,
                 self.n, self.last_t, self.gaps, self.gap_log, self.exact,
                 self.pop_gaps, self.pop_gap_log)
@@ -292,11 +233,10 @@ def rate_reason(best_k: int, span: float, pace: float) -> str:
 
 def check_constants() -> None:
     """The constants copied here are the core's."""
-    from detector.core import habits, surprise, variety
+    from detector.core import habits, variety
 
     assert (habits.MAX_WINDOW, habits.WINDOW_S) == (MAX_WINDOW, WINDOW_S)
     assert tuple(variety.SPANS) == SPANS
-    assert surprise._TINY == TINY
 
 
 def reference(txs: list[Any], batch: int = 500) -> tuple[list[float], list[str | None], Any]:

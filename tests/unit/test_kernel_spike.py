@@ -7,7 +7,6 @@ to the bit, the lgamma branch included."""
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import sys
 from datetime import datetime, timedelta
@@ -25,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import kernel_spike
 
-from detector.core.surprise import poisson_tail
 from producer.generator import GeneratorConfig, generate
 from shared.schemas import Transaction
 
@@ -90,28 +88,6 @@ def test_the_day_window_at_its_edge(offset_s: float) -> None:
     rows.append(_tx(2001, t0 + timedelta(seconds=86400 + 60 + offset_s), 42.0, "edge"))
     result = kernel_spike.compare(rows)
     _assert_equal(result)
-
-
-def test_the_poisson_tail_equals_the_cores_across_its_branches() -> None:
-    """`poisson_tail` in the kernel against `surprise.poisson_tail`: every k of the spans
-    and beyond, mu from tiny to large, both the direct sum and the cancellation branch
-    (tail below 1e-9, which reads lgamma: CPython's own, from the kernel's table)."""
-    rng = random.Random(7)
-    branch = 0
-    for k in range(0, 40):
-        for _ in range(150):
-            mu = math.exp(rng.uniform(-12.0, 4.0))
-            want = poisson_tail(k, mu)
-            assert kernel_spike.poisson_tail(k, mu, kernel_spike.LGAMMA).hex() == want.hex()
-            branch += k > 0 and want < 1e-9
-    assert branch > 100  # the lgamma branch was exercised
-
-
-def test_the_lgamma_table_is_cpythons() -> None:
-    """The table the kernel reads is CPython's lgamma at the integers (numba's own calls
-    the C library's, which differs in the last bits: docs/kernel.md, parity)."""
-    for i in range(1, len(kernel_spike.LGAMMA)):
-        assert kernel_spike.LGAMMA[i] == math.lgamma(i)
 
 
 def test_the_copied_constants_are_the_cores() -> None:

@@ -1,0 +1,10 @@
+"""The compiled columnar kernel (issue 14 item 2; the plan: docs/kernel.md).
+
+Per-customer state as struct-of-arrays slots, updated row by row in arrival order by numba
+functions that give the very floats the core (`detector.core`) gives. Each module owns the
+arrays of the state fields it reads and writes (a `NamedTuple` of arrays that numba takes
+as one argument), their allocation, and their converters from and to `CustomerState`
+fields, so a field is declared once. Strings reach the kernel as codes (`codes.Codes`).
+
+Not yet wired into the engine: `AUDITSTREAM_CORE=kernel` is docs/kernel.md's step 7.
+"""
