@@ -207,7 +207,9 @@ def pop_count(p: Any, a: int, key: int, max_keys: int) -> None:  # pragma: no co
 @jit
 def pop_count_values(p: Any, country: int, category: int, channel: int, device: int,
                      ipnet: int, max_keys: int) -> None:  # pragma: no cover - compiled
-    """`Population.observe`'s values (with `values`), in its order."""
+    """`Population.observe`'s values (with `values`), in its order. (Measured: the five
+    `pop_count`s, inlined by numba, ~10 ns a row; called through this function ~20, the
+    call keeping its arrays' reference counts; a loop over the five written out ~24.)"""
     pop_count(p, 4, ipnet, max_keys)
     pop_count(p, 0, country, max_keys)
     pop_count(p, 1, category, max_keys)

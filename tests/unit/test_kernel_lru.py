@@ -49,19 +49,20 @@ def _core(ids: list[str], ts: list[float], max_customers: int, ttl: float,
     return rows, table
 
 
-def _kernel_by_row(ids: list[str], ts: list[float], max_customers: int, ttl: float
-                   ) -> tuple[Rows, lru.Slots]:
+def _kernel_by_row(ids: list[str], ts: list[float], max_customers: int, ttl: float,
+                   per_row: bool) -> tuple[Rows, lru.Slots]:
     slots = lru.Slots(max_customers, ttl)
     rows: Rows = []
     for cid, t in zip(ids, ts, strict=True):
-        dropped, fresh = slots.run([cid], np.array([t]))
+        dropped, fresh = slots.run([cid], np.array([t]), per_row)
         assert all(row == 0 for _, row in dropped)
         rows.append(([c for c, _ in dropped], bool(fresh[0]), slots.order()))
     return rows, slots
 
 
 def _kernel_batches(ids: list[str], ts: list[float], max_customers: int, ttl: float,
-                    cuts: list[int]) -> tuple[list[tuple[str, int]], list[bool], lru.Slots]:
+                    cuts: list[int], per_row: bool = False
+                    ) -> tuple[list[tuple[str, int]], list[bool], lru.Slots]:
     """The kernel over batches ending at `cuts`: drops as (id, row of the stream)."""
     slots = lru.Slots(max_customers, ttl)
     drops: list[tuple[str, int]] = []
@@ -70,7 +71,7 @@ def _kernel_batches(ids: list[str], ts: list[float], max_customers: int, ttl: fl
     for hi in [*sorted(set(cuts)), len(ids)]:
         if hi <= lo:
             continue
-        dropped, f = slots.run(ids[lo:hi], np.array(ts[lo:hi]))
+        dropped, f = slots.run(ids[lo:hi], np.array(ts[lo:hi]), per_row)
         drops += [(c, lo + row) for c, row in dropped]
         fresh += f.tolist()
         lo = hi
@@ -82,7 +83,7 @@ def _assert_tables_equal(slots: lru.Slots, table: CustomerTable) -> None:
     assert slots.order() == [c for c, _ in held]
     a = slots.arrays
     for cid, h in held:
-        assert a.last_t[slots.slot_of[cid]].hex() == as_state(h).last_t.hex()
+        assert a.seen[slots.slot_of[cid]].hex() == as_state(h).last_t.hex()
     assert slots.evicted == table.evicted
     assert slots.gone == table.gone
     assert len(slots) == len(table)
@@ -121,9 +122,10 @@ def test_every_row_drops_and_orders_as_the_table(
         case: tuple[list[str], list[float], int, float, list[int]]) -> None:
     ids, ts, max_customers, ttl, _ = case
     want, table = _core(ids, ts, max_customers, ttl)
-    got, slots = _kernel_by_row(ids, ts, max_customers, ttl)
-    assert got == want
-    _assert_tables_equal(slots, table)
+    for per_row in (True, False):
+        got, slots = _kernel_by_row(ids, ts, max_customers, ttl, per_row)
+        assert got == want
+        _assert_tables_equal(slots, table)
 
 
 @settings(deadline=None, max_examples=300)
@@ -134,10 +136,11 @@ def test_batches_drop_at_the_same_rows(
     fresh), with few customers held as objects in the table (the others packed)."""
     ids, ts, max_customers, ttl, cuts = case
     want, table = _core(ids, ts, max_customers, ttl, hot)
-    drops, fresh, slots = _kernel_batches(ids, ts, max_customers, ttl, cuts)
-    assert drops == [(c, i) for i, (dropped, _, _) in enumerate(want) for c in dropped]
-    assert fresh == [f for _, f, _ in want]
-    _assert_tables_equal(slots, table)
+    for per_row in (True, False):
+        drops, fresh, slots = _kernel_batches(ids, ts, max_customers, ttl, cuts, per_row)
+        assert drops == [(c, i) for i, (dropped, _, _) in enumerate(want) for c in dropped]
+        assert fresh == [f for _, f, _ in want]
+        _assert_tables_equal(slots, table)
 
 
 @pytest.mark.parametrize(("seed", "max_customers", "ttl", "late"), [
@@ -147,12 +150,13 @@ def test_seeded_streams(seed: int, max_customers: int, ttl: float, late: float) 
     ids, ts = _stream(seed, 3000, 30, late)
     want, table = _core(ids, ts, max_customers, ttl, hot=5)
     rng = random.Random(seed)
-    drops, fresh, slots = _kernel_batches(ids, ts, max_customers, ttl,
-                                          [rng.randrange(3000) for _ in range(40)])
-    assert drops == [(c, i) for i, (dropped, _, _) in enumerate(want) for c in dropped]
-    assert len(drops) > 100
-    assert fresh == [f for _, f, _ in want]
-    _assert_tables_equal(slots, table)
+    cuts = [rng.randrange(3000) for _ in range(40)]
+    for per_row in (True, False):
+        drops, fresh, slots = _kernel_batches(ids, ts, max_customers, ttl, cuts, per_row)
+        assert drops == [(c, i) for i, (dropped, _, _) in enumerate(want) for c in dropped]
+        assert len(drops) > 100
+        assert fresh == [f for _, f, _ in want]
+        _assert_tables_equal(slots, table)
 
 
 def test_a_customer_dropped_and_seen_again_in_a_batch_is_fresh() -> None:
@@ -164,7 +168,7 @@ def test_a_customer_dropped_and_seen_again_in_a_batch_is_fresh() -> None:
     assert slots.order() == ["b", "a"]
     assert slots.slot_of == {"a": 0, "b": 1}
     assert slots.gone == set()
-    assert slots.arrays.last_t[0] == 3.5
+    assert slots.arrays.seen[0] == 3.5
 
 
 def test_the_expired_row_customer_itself_is_fresh() -> None:
@@ -183,7 +187,7 @@ def test_a_late_row_does_not_expire_and_does_not_move_last_t_back() -> None:
     assert dropped == [("a", 1)]
     assert fresh.tolist() == [False, True]
     assert slots.order() == ["b", "c"]
-    assert slots.arrays.last_t[slots.slot_of["b"]] == 101.0
+    assert slots.arrays.seen[slots.slot_of["b"]] == 101.0
     assert slots.free[-1] == 0  # a's slot, free after the call (the next taken)
 
 
