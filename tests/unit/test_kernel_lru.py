@@ -233,12 +233,13 @@ def test_generated_rows_drop_as_the_engine_does() -> None:
     ts = [event_seconds(tx) for tx in txs]
     config = CoreConfig(max_customers=100, customer_ttl_s=2 * 86400.0, hot_customers=40)
     want, _ = _core(ids, ts, 100, 2 * 86400.0)
-    drops, fresh, slots = _kernel_batches(ids, ts, 100, 2 * 86400.0,
-                                          list(range(0, len(ids), 500)))
-    assert drops == [(c, i) for i, (dropped, _, _) in enumerate(want) for c in dropped]
-    assert len(drops) > 50
-    assert fresh == [f for _, f, _ in want]
     engine = PartitionEngine(config, 0)
     for lo in range(0, len(txs), 500):
         engine.verdicts(txs[lo:lo + 500])
-    _assert_tables_equal(slots, engine._customers)
+    for per_row in (True, False):
+        drops, fresh, slots = _kernel_batches(ids, ts, 100, 2 * 86400.0,
+                                              list(range(0, len(ids), 500)), per_row)
+        assert drops == [(c, i) for i, (dropped, _, _) in enumerate(want) for c in dropped]
+        assert len(drops) > 50
+        assert fresh == [f for _, f, _ in want]
+        _assert_tables_equal(slots, engine._customers)
