@@ -53,10 +53,10 @@ def history_band(learnt: int, bounds: Any) -> int:  # pragma: no cover - compile
 def gap_prior(p: Any, band: int) -> float:  # pragma: no cover - compiled
     """`Population.gap_prior`."""
     if band < 0 or band >= p.gap_bands_len[0]:
-        return p.gap_mean[0]
+        return float(p.gap_mean[0])
     count = p.gap_bands[band, 0]
     mean = p.gap_bands[band, 1]
-    return (count * mean + 50.0 * p.gap_mean[0]) / (count + 50.0)
+    return float((count * mean + 50.0 * p.gap_mean[0]) / (count + 50.0))
 
 
 @jit
