@@ -115,7 +115,8 @@ def _by_presence(d: int, m: int, pis: np.ndarray, rest: float) -> float:  # prag
                     present = c + (n if i == known else 1)
                     g[(j + n) * width + (present if present < d else d)] += weight
         f = g
-    return f[m * width + d]
+    tail: float = f[m * width + d]
+    return tail
 
 
 @jit
