@@ -5,7 +5,9 @@ The shell fills the table (`centroid_table`) as country codes appear: row `code`
 centroid's latitude and longitude already in radians (`math.radians`, in Python, as the core
 converts them), NaN for a country `geo.CENTROIDS` does not know. The haversine's squares
 take the exponent as a run-time float (`two`, 2.0): `x ** 2` with a literal is a product in
-numba, where CPython calls the C library's `pow` (docs/kernel.md "Parity").
+numba, where CPython calls the C library's `pow` (docs/kernel.md "Parity"; over the known
+countries' pairs a literal happened to give the same bits: the argument makes it so whatever
+the table holds).
 
 Status: `distance_km` equal to the core's to the bit over every ordered pair of known
 countries, unknown ones and codes of one spelling in two cases (tests/unit/test_kernel_geo.py).

@@ -21,7 +21,8 @@ from detector.core import variety as core
 from detector.core.config import CoreConfig
 from detector.core.knobs import Knobs
 from detector.core.rules import duration
-from detector.core.state import CustomerState, Population
+from detector.core.state import NOVELTY, CustomerState, Population
+from detector.kernel import population, slots
 from detector.kernel import variety as kernel
 from detector.kernel.codes import Codes
 from detector.kernel.tails import LGAMMA
@@ -344,3 +345,32 @@ def test_variety_is_the_engines(engine_calls: tuple[str, list[tuple[Any, ...]]])
     assert len(calls) > 3000 and above > 20, (len(calls), above)
     if config == "wide":
         assert reasons > 1000 and longest >= 16, (reasons, longest)  # k = 16 tested
+
+
+def test_variety_reads_the_slot_and_population_arrays(
+        engine_calls: tuple[str, list[tuple[Any, ...]]]) -> None:
+    """The engine's calls again, the customer stored in a slot (`slots.store`) and the
+    population converted (`population.to_arrays`): the kernel reads the category table,
+    the window and the population's counts as those layouts hold them (rows of 2-D
+    arrays, capacities beyond the lengths used)."""
+    _, calls = engine_calls
+    codes = Codes()
+    held = slots.allocate(slots.Dims.of(CoreConfig()), 3)
+    cat_table, cat_pop = slots.TABLES.index("categories"), NOVELTY.index("category")
+    for *args, want, _ in calls[::7]:
+        t, category, table, window, pop_cat, pop_total, horizon, w, cap, floor = args
+        stt = CustomerState()
+        stt.categories = dict(table)
+        stt.window = [(wt, 1.0, c, "app") for wt, c in window]
+        pop = Population()
+        pop.tables["category"] = dict(pop_cat)
+        pop.total = pop_total
+        code = codes.code(category)
+        slots.store(stt, held, 1, codes)
+        arrays = population.to_arrays(pop, codes, 16)
+        got = kernel.variety(
+            t, code, held.tab_code[1, cat_table], held.tab_count[1, cat_table],
+            held.tab_len[1, cat_table], held.win_t[1], held.win_cat[1], held.win_len[1],
+            arrays.tab_count[cat_pop], arrays.total[0], kernel.category_ranks(codes.values),
+            horizon, w, cap, floor, kernel.SPANS, LGAMMA)[0]
+        assert got.hex() == want.hex(), args
