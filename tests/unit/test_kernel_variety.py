@@ -206,6 +206,25 @@ def test_variety_is_the_cores(args: tuple[Any, ...]) -> None:
     _both(*args)
 
 
+#: Busy windows: 1 to 32 purchases within the hour among a few categories, a small table
+#: and a light prior, no floor: the term above 0 on most examples, every span tested.
+busy_args = st.tuples(
+    st.just(1_000_000.0), st.sampled_from(NAMES[:6]),
+    st.lists(st.tuples(st.sampled_from(NAMES[:6]), st.integers(1, 40)), max_size=4,
+             unique_by=lambda kv: kv[0]),
+    st.lists(st.tuples(st.integers(-60, 60).map(lambda i: 1_000_000.0 + 60.0 * i),
+                       st.sampled_from(NAMES[:9])), min_size=1, max_size=32),
+    st.dictionaries(st.sampled_from(NAMES), st.integers(0, 500)),
+    st.integers(0, 5000), st.just(3600.0), st.floats(0.01, 3.0), st.just(12.0),
+    st.just(0.0))
+
+
+@settings(deadline=None, max_examples=300)
+@given(busy_args)
+def test_variety_of_busy_windows_is_the_cores(args: tuple[Any, ...]) -> None:
+    _both(*args)
+
+
 def test_variety_off_empty_and_one() -> None:
     """Off (window 0), an empty window, nothing within the window, one purchase within it
     (k = 1 only), an empty table (every draw new), a full table."""
