@@ -151,6 +151,27 @@ def rate_reason(best_k: int, span: float, pace: float) -> str:
 
 
 @jit
+def fold(rate_v: float, varied: float, floor: float,
+         cap: float) -> float:  # pragma: no cover - compiled
+    """`surprise._fold`: the activity term with variety folded in (unchanged unless variety
+    is above the floor; then the larger plus the other's excess over the floor, capped)."""
+    if varied <= floor:
+        return rate_v
+    high = rate_v if rate_v >= varied else varied
+    low = varied if rate_v >= varied else rate_v
+    folded = high + (low - floor if low > floor else 0.0)
+    return folded if folded < cap else cap
+
+
+def fold_reason(rate_why: str | None, variety_why: str | None) -> str | None:
+    """`_fold`'s reasons: variety's joins the activity's (where variety is above the
+    floor; otherwise the activity's alone)."""
+    if not variety_why:
+        return rate_why
+    return f"{rate_why}; {variety_why}" if rate_why else variety_why
+
+
+@jit
 def dormancy(s: Any, c: int, p: Any, t: float,
              k: Any) -> tuple[float, float, int, float]:  # pragma: no cover - compiled
     """`terms`' silence: the return's surprise (`wake`), the term, and its reason's kind

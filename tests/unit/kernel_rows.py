@@ -5,7 +5,7 @@ them before the next row)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,10 +44,12 @@ def generated(seed: int, customers: int, days: int, late_every: int = 0) -> list
     return txs
 
 
-def core_rows(txs: list[Any], config: CoreConfig, pop: Population | None = None
+def core_rows(txs: list[Any], config: CoreConfig, pop: Population | None = None,
+              before_terms: Callable[[Any, CustomerState, Population], None] | None = None
               ) -> Iterator[Row]:
     """`score_rows`' steps for each row of `txs` in order (one partition), from `pop` (a
-    fresh population if none; it is learnt in place)."""
+    fresh population if none; it is learnt in place). `before_terms(tx, state, pop)` is
+    called where the terms read the state (after the due held events were learnt)."""
     cfg = Knobs(config)
     table = CustomerTable(config)
     pop = Population() if pop is None else pop
@@ -57,6 +59,8 @@ def core_rows(txs: list[Any], config: CoreConfig, pop: Population | None = None
         st = table.get(tx.customer_id, t)
         release(st, pop, cfg, t)
         obs = observe(tx, t, st, pop, cfg)
+        if before_terms is not None:
+            before_terms(tx, st, pop)
         raw, reasons, wake = terms(t, st, pop, obs, cfg)
         values = calibration.apply(raw)
         fold_round(values, obs.round_extra, cfg)

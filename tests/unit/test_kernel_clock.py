@@ -16,7 +16,7 @@ import pytest
 from detector.core.config import CoreConfig
 from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population, history_band
-from detector.kernel import clock
+from detector.kernel import clock, variety
 from detector.kernel import population as kp
 from detector.kernel import slots as sl
 from detector.kernel.codes import Codes
@@ -31,6 +31,7 @@ if not IN_CI:  # in CI a missing numba fails the run, never skips
 
 RATE, DORMANCY, TRAVEL = 8, 10, 11
 T0 = datetime(2025, 3, 3, 12, 0)
+SPANS = np.array((1, 2, 4, 8, 16, 32), np.int64)
 CLOCK_FIELDS = ("n", "last_t", "last_country", "recent", "window", "days", "gaps", "gap_log",
                 "gap_mean", "hops", "fast", "exact", "wake")
 
@@ -52,8 +53,19 @@ def _run(txs: list[Any], config: CoreConfig, pop: Population | None = None) -> d
     pop = Population() if pop is None else pop
     p = kp.to_arrays(pop, codes, config.max_population_keys)
     ages = clock.scratch()
-    seen = {"rate": 0, "dormancy": 0, "travel": 0, "rows": 0}
-    for row in core_rows(txs, config, pop):
+    seen = {"rate": 0, "variety": 0, "dormancy": 0, "travel": 0, "rows": 0}
+    def bridge(tx: Any, st: CustomerState, now: Population) -> None:
+        nonlocal p
+        for key in [*st.categories, *now.tables["category"]]:
+            codes.code(key)
+        p = kp.grow_codes(p, len(codes.values))
+        cid = tx.customer_id
+        if cid not in slots:
+            slots[cid] = len(slots)
+            sl.reset(s, slots[cid], codes)
+        _bridge(s, slots[cid], p, st, now, codes)
+
+    for row in core_rows(txs, config, pop, bridge):
         o = row.obs
         cid = row.tx.customer_id
         if cid not in slots:
@@ -69,9 +81,22 @@ def _run(txs: list[Any], config: CoreConfig, pop: Population | None = None) -> d
             got_rate, best_k, span, pace = clock.rate(s, c, p, t, k, LGAMMA, ages)
         else:
             got_rate, best_k, span, pace = 0.0, 0, 0.0, 0.0
+        rate_why = (clock.rate_reason(best_k, span, pace)
+                    if best_k and got_rate > knobs.surprise_floor else None)
+        if knobs.variety_window_s > 0.0 and s.n[c]:
+            ranks = variety.category_ranks(codes.values)
+            varied, vk, vd, vspan = variety.variety(
+                t, category, s.tab_code[c, 1], s.tab_count[c, 1], s.tab_len[c, 1], s.win_t[c],
+                s.win_cat[c], s.win_len[c], p.tab_count[1], p.total[0], ranks,
+                knobs.variety_window_s, knobs.prior_weight, knobs.surprise_cap,
+                knobs.surprise_floor, SPANS, LGAMMA)
+            got_rate = clock.fold(got_rate, varied, knobs.surprise_floor, knobs.surprise_cap)
+            rate_why = clock.fold_reason(rate_why, variety.variety_reason(
+                varied, vk, vd, vspan, knobs.surprise_floor))
+            seen["variety"] += varied > knobs.surprise_floor
         assert got_rate.hex() == row.raw[RATE].hex(), (seen["rows"], "rate")
         if got_rate > knobs.surprise_floor:
-            assert clock.rate_reason(best_k, span, pace) == row.reasons["rate"]
+            assert rate_why == row.reasons["rate"]
             seen["rate"] += 1
         wake, dormancy, kind, seconds = clock.dormancy(s, c, p, t, k)
         assert (wake.hex(), dormancy.hex()) == (row.wake.hex(), row.raw[DORMANCY].hex())
@@ -95,6 +120,21 @@ def _run(txs: list[Any], config: CoreConfig, pop: Population | None = None) -> d
     return seen
 
 
+def _bridge(s: sl.CustomerSlots, c: int, p: Any, st: CustomerState, pop: Population,
+            codes: Codes) -> None:
+    """What the clock's terms read and other steps learn (the customer's and the
+    population's category counts, the population's event count), copied from the core
+    where its terms read them."""
+
+    s.tab_len[c, 1] = len(st.categories)
+    for j, (key, count) in enumerate(st.categories.items()):
+        s.tab_code[c, 1, j] = codes.code(key)
+        s.tab_count[c, 1, j] = count
+    p.total[0] = pop.total
+    for key, count in pop.tables["category"].items():
+        p.tab_count[1, codes.code(key)] = count
+
+
 def _same_population(p: Any, pop: Population, codes: Codes) -> None:
     back = kp.from_arrays(p, codes)
     for name in ("gaps", "gap_log", "gap_mean", "gap_bands", "fast", "hours", "offsets"):
@@ -102,10 +142,19 @@ def _same_population(p: Any, pop: Population, codes: Codes) -> None:
 
 
 def test_realistic_rows() -> None:
-    config = CoreConfig(first_fit_after=10**9, variety_window_s=0.0)
+    """Variety on (the default), folded into the activity term, its reasons joined."""
+    config = CoreConfig(first_fit_after=10**9)
     seen = _run(generated(seed=3, customers=120, days=12), config)
     assert seen["rows"] > 3000
     assert seen["rate"] > 20 and seen["dormancy"] > 20 and seen["travel"] > 0
+
+
+def test_realistic_rows_with_a_wide_variety_window() -> None:
+    """Variety over a day at a low floor: it folds on many rows, with its reasons."""
+    config = CoreConfig(first_fit_after=10**9, variety_window_s=86400.0, prior_weight=0.5,
+                        surprise_floor=0.5)
+    seen = _run(generated(seed=6, customers=80, days=10), config)
+    assert seen["variety"] > 20
 
 
 def test_late_rows_and_small_windows() -> None:
