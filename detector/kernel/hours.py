@@ -144,7 +144,7 @@ def counts(hours: Any) -> int:  # pragma: no cover - compiled
     """`hourtail._counts`' sum (the copy is the array itself): the customer's hour count."""
     hn = 0
     for i in range(24):
-        hn += np.int64(hours[i])
+        hn += hours[i]
     return hn
 
 
@@ -343,9 +343,9 @@ def night_share(hours: Any, hour: int, night: Any, mask: Any, recent: Any,
     hn = 0
     nights = 0
     for i in range(24):
-        hn += np.int64(hours[i])
+        hn += hours[i]
     for j in range(len(night)):
-        nights += np.int64(hours[night[j]])
+        nights += hours[night[j]]
     share = (nights + 1) / (hn + 2)
     recent_nights = 0
     for j in range(len(recent)):
