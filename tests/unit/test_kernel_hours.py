@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
+import pickle
 import random
+import subprocess
+import sys
+import tempfile
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.core import KIND, features, habits, hourtail, rowloop, surprise
+from detector.core.compiled import SWITCH
 from detector.core.config import CoreConfig
 from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population, held_hour
@@ -399,10 +406,13 @@ def _shifted(seed: int) -> list[Any]:
     return sorted(rows, key=lambda t: t.timestamp)
 
 
-def _record(monkeypatch: pytest.MonkeyPatch, config: CoreConfig, txs: list[Any]
-            ) -> dict[str, list[Any]]:
-    """Run the engine over `txs`, recording every call of the core's hour functions with
-    its inputs as they were at the call (the state is changed afterwards) and its result."""
+def _record(name: str) -> dict[str, list[Any]]:
+    """Run the engine (configuration `_ENGINE_CONFIGS[name]`) over `_shifted` rows,
+    recording every call of the core's hour functions with its inputs as they were at the
+    call (the state is changed afterwards) and its result. The Python core only: the
+    compiled one binds its calls natively, so there it runs in a Python-core subprocess."""
+    if not KIND.startswith("python"):
+        return _recorded_in_python()[name]
     from detector.core.engine import PartitionEngine
 
     got: dict[str, list[Any]] = {"tail": [], "mass": [], "observe": [], "learn": []}
@@ -440,14 +450,35 @@ def _record(monkeypatch: pytest.MonkeyPatch, config: CoreConfig, txs: list[Any]
         got["learn"].append((before, held[5], bytes(s.hours)))
 
     learn_habits = habits.learn_habits
-    monkeypatch.setattr(surprise, "counted_hour_tail", tail)
-    monkeypatch.setattr(features, "counted_night_mass", mass)
-    monkeypatch.setattr(rowloop, "observe", observe)
-    monkeypatch.setattr(habits, "learn_habits", learn)
-    engine = PartitionEngine(config, 0)
-    for i in range(0, len(txs), 500):
-        engine.verdicts(txs[i:i + 500])
+    txs = _shifted(seed=7)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(surprise, "counted_hour_tail", tail)
+        patch.setattr(features, "counted_night_mass", mass)
+        patch.setattr(rowloop, "observe", observe)
+        patch.setattr(habits, "learn_habits", learn)
+        engine = PartitionEngine(_engine_config(name), 0)
+        for i in range(0, len(txs), 500):
+            engine.verdicts(txs[i:i + 500])
     return got
+
+
+@functools.cache
+def _recorded_in_python() -> dict[str, dict[str, list[Any]]]:
+    """`_record` of every configuration, by one Python-core subprocess."""
+    root = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "calls.pickle"
+        code = ("import pickle, sys; from tests.unit.test_kernel_hours import "
+                "_ENGINE_CONFIGS, _record; open(sys.argv[1], 'wb').write(pickle.dumps("
+                "{name: _record(name) for name in _ENGINE_CONFIGS}))")
+        env = {**os.environ, SWITCH: "python", "PYTHONPATH": str(root)}
+        subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=root, env=env)
+        calls: dict[str, dict[str, list[Any]]] = pickle.loads(out.read_bytes())
+    return calls
+
+
+def _engine_config(name: str) -> CoreConfig:
+    return CoreConfig(first_fit_after=10**9, **_ENGINE_CONFIGS[name])
 
 
 _ENGINE_CONFIGS = {
@@ -463,19 +494,14 @@ _ENGINE_CONFIGS = {
 
 
 @pytest.mark.parametrize("name", list(_ENGINE_CONFIGS))
-def test_the_engines_hour_calls_replay_to_the_bit(monkeypatch: pytest.MonkeyPatch,
-                                                  name: str) -> None:
+def test_the_engines_hour_calls_replay_to_the_bit(name: str) -> None:
     """Every call the engine made over generated rows (its hour term, night mass, night
     share and hour learning), replayed into the kernel: the same floats and counts. The
     context ring is rotated (its oldest anywhere) to check the walk from the head."""
-    if not KIND.startswith("python"):
-        pytest.skip("the compiled core binds its calls natively: run with "
-                    "AUDITSTREAM_CORE=python to record them (the random tests hold)")
-    config = CoreConfig(first_fit_after=10**9, **_ENGINE_CONFIGS[name])
-    cfg = Knobs(config)
+    cfg = Knobs(_engine_config(name))
     w, prior = cfg.prior_weight, cfg.hour_change_prior
     ng, mask = _i64(list(cfg.night_hours)), np.frombuffer(cfg.night_mask, np.uint8)
-    got = _record(monkeypatch, config, _shifted(seed=7))
+    got = _record(name)
     assert len(got["observe"]) > 4000
     assert len(got["tail"]) == len(got["observe"])
     assert sum(len(f[2]) > 0 for (f, *_), _ in got["tail"]) > 50  # held events' hours
