@@ -21,7 +21,10 @@ Status (2026-12-03, branch `khours`): every function of `hourtail` ported, with 
 observe-time night share (`night_share`), the hour term's neighbour count (`near_hour`)
 and the hour learning (`learn_hour`, `count_hour`); each compared with the core's to the
 bit in tests/unit/test_kernel_hours.py on random inputs and on the engine's own calls over
-generated rows. Not wired into the engine (docs/kernel.md step 7).
+generated rows (recorded from the Python core, replayed here). Not wired into the engine
+(docs/kernel.md step 7). Measured on a loaded machine: `counted_hour_tail` on a mixture
+(nine recent hours) ~1.4 us a call inside a kernel, against ~9.3 us for the mypyc core's;
+the small arrays it allocates (~20 ns each) could become scratch buffers later.
 """
 
 from __future__ import annotations

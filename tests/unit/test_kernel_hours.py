@@ -97,7 +97,8 @@ common_counts = st.lists(st.one_of(st.integers(0, 50), st.integers(0, 10**7)),
 an_hour = st.integers(0, 23)
 some_hours = st.lists(an_hour, max_size=10)
 held_hours = st.lists(an_hour, max_size=17)
-weights = st.one_of(st.sampled_from([3.0, 0.5, 1e-3, 1e12]), st.floats(1e-3, 1e12))
+weights = st.one_of(st.sampled_from([3.0, 0.5, 1e-3, 1e12, 1e-300, 5e-324]),
+                    st.floats(1e-3, 1e12))
 priors = st.one_of(st.sampled_from([0.0, 0.05, 0.5, 1e-9]), st.floats(0.0, 0.999))
 nights = st.tuples(st.integers(0, 23), st.integers(1, 24))
 
@@ -264,6 +265,25 @@ def test_hour_term_at_its_boundaries(prior: float) -> None:
         for hour in (0, 2, 14, 23):
             for night in ((0, 5), (22, 5), (23, 24), (5, 4)):
                 _check_term(hours, common, sum(common), 3.0, prior, ctx, held, hour, night)
+
+
+@pytest.mark.parametrize("prior", [0.0, 0.05])
+def test_hours_impossible_under_the_habit(prior: float) -> None:
+    """A prior weight that underflows (5e-324): hours with no count near them have no mass
+    (`change_weight`'s base 0: backed by another recent hour, a change for sure; alone,
+    the lone odd hour's 1/2)."""
+    hours = [0] * 24
+    hours[12] = 9
+    common = [10**6] * 24
+    near = hourtail._spread(bytes(hours), common, 5e-324 / (sum(common) + 24.0), 9.0)
+    assert near[3] == 0.0 == near[20]
+    for ctx, held in [([3, 4], []), ([3], [20]), ([12, 3], [12]), ([20, 12, 12], [3, 3])]:
+        recent = ctx + held
+        assert kh.change_weight(np.array(near), _i64(recent), 0.05).hex() \
+            == hourtail.change_weight(near, recent, 0.05).hex()
+        for hour in (3, 12, 20):
+            _check_term(hours, common, sum(common), 5e-324, prior, ctx, held, hour)
+    assert hourtail.change_weight(near, [3, 4], 0.05) == 1.0
 
 
 def test_night_mass_adds_in_the_nights_order() -> None:
