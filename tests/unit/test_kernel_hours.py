@@ -552,3 +552,49 @@ def test_the_engines_hour_calls_replay_to_the_bit(name: str) -> None:
         arr = _u8(before)
         kh.learn_hour(arr, hour)
         assert bytes(arr) == after
+
+
+def test_the_slots_layout_feeds_the_hour_kernels() -> None:
+    """The engine's customers after `_shifted` rows stored into slots (`slots.store`, the
+    population by `population.to_arrays`): the kernels read the slot's own arrays (the
+    context ring from its head, rotated here as the kernel's ring would be, and the held
+    events) and give `hour_tail` and `night_mass` to the bit, for every hour."""
+    from detector.core.engine import PartitionEngine
+    from detector.core.table import as_state
+    from detector.kernel import population as kp
+    from detector.kernel import slots as sl
+    from detector.kernel.codes import Codes
+
+    config = _engine_config("night-mass")
+    cfg = Knobs(config)
+    engine = PartitionEngine(config, 0)
+    txs = _shifted(seed=3)
+    for i in range(0, len(txs), 700):
+        engine.verdicts(txs[i:i + 700])
+    states = [as_state(h) for _, h in engine._customers.held()]
+    pop = engine._population
+    codes = Codes()
+    s = sl.allocate(sl.Dims.of(config).fitting(states), len(states))
+    pa = kp.to_arrays(pop, codes, cfg.max_population_keys)
+    ng = _i64(list(cfg.night_hours))
+    w, prior = cfg.prior_weight, cfg.hour_change_prior
+    assert any(st_.pending for st_ in states)  # the last rows' events are still held
+    rotated = masses = 0
+    for c, st_ in enumerate(states):
+        sl.store(st_, s, c, codes)
+        n, cap = int(s.ctx_len[c]), s.ctx_hour.shape[1]
+        if n == cap and n > 1:  # the same context, its oldest at slot c % cap
+            s.ctx_hour[c] = np.roll(s.ctx_hour[c], c % cap)
+            s.ctx_head[c] = c % cap
+            rotated += c % cap > 0
+        recent = kh.recent_hours(s.ctx_hour[c], s.ctx_len[c], s.ctx_head[c], s.pend_hour[c],
+                                 s.pend_len[c])
+        assert list(recent) == hourtail.recent_hours(st_)
+        mass = hourtail.night_mass(st_, pop, cfg.night_hours, cfg)
+        assert kh.night_mass(s.hours[c], pa.hours, pa.total[0], w, prior, ng, recent).hex() \
+            == mass.hex()
+        masses += mass > 0.0
+        for hour in range(24):
+            assert kh.hour_tail(s.hours[c], pa.hours, pa.total[0], w, prior, hour,
+                                recent).hex() == hourtail.hour_tail(st_, pop, hour, cfg).hex()
+    assert rotated > 20 and masses > 0
