@@ -161,6 +161,22 @@ def weights(hn: int, total: int, w: float) -> tuple[float, float]:  # pragma: no
 
 
 @jit
+def counted_profile(hours: Any, hn: int, common: Any, total: int, w: float
+                    ) -> tuple[float, float, Any]:  # pragma: no cover - compiled
+    """`hourtail._counted_profile`: `k`, `d` (`weights`) and the profile spread +-1 h
+    (`spread`; empty when `hn` is 0). The hours themselves are the caller's array."""
+    k, d = weights(hn, total, w)
+    return k, d, (spread(hours, common, k, d) if hn else np.empty(0, np.float64))
+
+
+@jit
+def profile(hours: Any, common: Any, total: int, w: float
+            ) -> tuple[float, float, Any]:  # pragma: no cover - compiled
+    """`hourtail._profile`: `counted_profile` from the customer's own counts."""
+    return counted_profile(hours, counts(hours), common, total, w)
+
+
+@jit
 def habit(hours: Any, common: Any, k: float, d: float) -> Any:  # pragma: no cover
     """`hourtail._habit`: q[i] = (hours[i] + k * (common[i] + 1.0)) / d."""
     q = np.empty(24, np.float64)

@@ -137,6 +137,10 @@ def test_profile_is_the_cores(hours: list[int], common: list[int], extra: int,
     assert (kk.hex(), dd.hex()) == (k.hex(), d.hex())
     assert _hex(kh.habit(_u8(hours), _i64(common), k, d)) \
         == _hex(hourtail._habit(hours_b, common, k, d))
+    for kk, dd, nr in (kh.counted_profile(_u8(hours), hn, _i64(common), pop.total, w),
+                       kh.profile(_u8(hours), _i64(common), pop.total, w)):
+        assert (kk.hex(), dd.hex(), _hex(nr)) == (k.hex(), d.hex(), _hex(near))
+        assert _hex(nr) == _hex(hourtail._profile(st_, pop, cfg)[3])
     if hn:
         assert _hex(kh.spread(_u8(hours), _i64(common), k, d)) == _hex(near)
         assert near == hourtail._near(hourtail._habit(hours_b, common, k, d))
