@@ -2,71 +2,36 @@
 writes of `habits.learn_habits`) and the population's tables that never evict
 (`state._count`, `Population.observe`'s values); docs/kernel.md (b), "Code tables".
 
-A customer's table of one attribute is `code[:length]`, `counts[:length]` in the dict's
-insertion order: a known key counts +1 in place; a new key is appended, after deleting,
+A customer's table of one attribute is `code[:length]`, `count[:length]` in the dict's
+insertion order (`slots.CustomerSlots`: `tab_code[c, i]`, `tab_count[c, i]`,
+`tab_len[c, i]`): a known key counts +1 in place; a new key is appended, after deleting,
 when the table is full, the first key in that order among the least counted (what
 `min(table, key=table.__getitem__)` deletes: its followers shift left by one, as a dict
 keeps its order after a deletion). The order is part of parity (`variety.shares` sums
-float shares in it). The arrays per slot are `CodeTable`'s rows: pass `code[slot]`,
-`counts[slot]` and `length[slot]` to the leaf functions, which return the new length.
+float shares in it). The leaf functions take one table's rows and return its new length.
 
-A population table (`PopTables`, attribute `a` in `state.NOVELTY` order) keeps its keys
-in insertion order too (`keys[a, :length[a]]`, `counts` beside them: what a checkpoint
-writes), and `pos[a, code]`, the key's place there or -1, so a look-up by code is one
-read and a key is present exactly when the dict has it (whatever count a restore gave
-it). `singles[a]` counts the keys counted once, as `Population.singles` (computed by
-`pop_from_dicts` when a snapshot older than the field has none, as `_count` computes it).
+A population table (`population.PopulationArrays`, attribute `a` in `NOVELTY` order) is
+counted by code (`tab_count[a, code]`, 0: absent) with its keys in insertion order
+(`tab_keys[a, :tab_len[a]]`); `singles` as `Population.singles`, filled for a table at
+its first count when a snapshot older than the field held none (`fill_singles`).
 
-Status (2026-12-03, branch klru): `bump`, `learn_key` (learn_habits' write) and
-`pop_count`/`pop_count_values` (`_count`, observe's values) ported and tested against the
-core on hypothesis key streams and generated rows' values, with the converters to and
-from the core's dicts. Counts are int32 in a customer's table (the core's are unbounded:
-a key counted 2^31 times would overflow) and int64 in the population's.
+Status (2026-12-03, branch klru): `find`, `bump`, `learn_key` (learn_habits' write),
+`pop_count`, `pop_count_values` (observe's values) and `fill_singles` tested against the
+core on hypothesis key streams and generated rows' values, in main's slot and population
+layouts. Counts are int32 in a customer's table (the core's are unbounded: a key counted
+2^31 times would overflow). A restored population table holding a key counted 0 (the core
+never writes one) would read as absent here, where `_count` finds it present.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
-import numpy as np
-
-from detector.kernel.codes import Codes
 from detector.kernel.jit import jit
 
-#: The attributes, in `state.NOVELTY` order (a population table's index).
-ATTRIBUTES = ("country", "category", "channel", "device", "ipnet")
-#: The order `Population.observe` counts them in.
-OBSERVED = ("ipnet", "country", "category", "channel", "device")
-
-
-class CodeTable(NamedTuple):
-    """One attribute's table per customer slot, in insertion order."""
-
-    code: np.ndarray  # int32[C, K]
-    counts: np.ndarray  # int32[C, K]
-    length: np.ndarray  # int16[C]
-
-
-def allocate_tables(capacity: int, keys: int) -> CodeTable:
-    """Empty tables for `capacity` slots of `keys` keys each (`max_seen`, or a restored
-    table's length if longer)."""
-    return CodeTable(np.zeros((capacity, keys), np.int32), np.zeros((capacity, keys), np.int32),
-                     np.zeros(capacity, np.int16))
-
-
-def table_from_dict(t: CodeTable, slot: int, table: dict[str, int], codes: Codes) -> None:
-    """Slot `slot`'s table from the core's dict (its order kept)."""
-    for j, (key, count) in enumerate(table.items()):
-        t.code[slot, j] = codes.code(key)
-        t.counts[slot, j] = count
-    t.length[slot] = len(table)
-
-
-def dict_from_table(t: CodeTable, slot: int, codes: Codes) -> dict[str, int]:
-    """The core's dict of slot `slot`'s table."""
-    n = int(t.length[slot])
-    return {codes.value(int(c)): int(k)
-            for c, k in zip(t.code[slot, :n].tolist(), t.counts[slot, :n].tolist(), strict=True)}
+#: The order `Population.observe` counts the tables in (`NOVELTY` indices: ipnet,
+#: country, category, channel, device).
+OBSERVED = (4, 0, 1, 2, 3)
 
 
 @jit
@@ -125,91 +90,50 @@ def learn_key(code: Any, count: Any, length: int, key: int, cap: int, j: int, w:
     return length
 
 
-class PopTables(NamedTuple):
-    """The population's value tables (`Population.tables`, `singles`), by attribute."""
-
-    keys: np.ndarray  # int32[5, M]: codes in insertion order
-    counts: np.ndarray  # int64[5, M]: their counts
-    pos: np.ndarray  # int32[5, N]: by code, its place in `keys` (-1: absent)
-    length: np.ndarray  # int64[5]
-    singles: np.ndarray  # int64[5]: keys counted once
-
-
-def allocate_pop(max_keys: int, n_codes: int) -> PopTables:
-    """Empty tables for `max_keys` keys each (or a restored table's length if longer) and
-    codes below `n_codes`."""
-    a = len(ATTRIBUTES)
-    return PopTables(np.zeros((a, max_keys), np.int32), np.zeros((a, max_keys), np.int64),
-                     np.full((a, n_codes), -1, np.int32), np.zeros(a, np.int64),
-                     np.zeros(a, np.int64))
-
-
-def pop_with_codes(p: PopTables, n_codes: int) -> PopTables:
-    """`p` able to look up codes below `n_codes` (the encoder grew)."""
-    have = p.pos.shape[1]
-    if n_codes <= have:
-        return p
-    pos = np.full((len(ATTRIBUTES), max(n_codes, 2 * have)), -1, np.int32)
-    pos[:, :have] = p.pos
-    return p._replace(pos=pos)
-
-
-def pop_from_dicts(tables: dict[str, dict[str, int]], singles: dict[str, int], codes: Codes,
-                   max_keys: int) -> PopTables:
-    """`Population.tables` and `singles` as arrays (a missing single count computed as
-    `_count` computes it)."""
-    room = max([max_keys, *(len(tables[name]) for name in ATTRIBUTES)])
-    keyed = [[codes.code(key) for key in tables[name]] for name in ATTRIBUTES]
-    p = allocate_pop(room, len(codes.values))
-    for a, name in enumerate(ATTRIBUTES):
-        table = tables[name]
-        for j, (c, count) in enumerate(zip(keyed[a], table.values(), strict=True)):
-            p.keys[a, j] = c
-            p.counts[a, j] = count
-            p.pos[a, c] = j
-        p.length[a] = len(table)
-        once = singles.get(name)
-        p.singles[a] = sum(1 for v in table.values() if v == 1) if once is None else once
-    return p
-
-
-def dicts_from_pop(p: PopTables, codes: Codes) -> tuple[dict[str, dict[str, int]],
-                                                         dict[str, int]]:
-    """The core's `tables` and `singles` of `p` (singles in `Population.observe`'s order,
-    the order its first counted event gives them)."""
-    tables: dict[str, dict[str, int]] = {}
-    for a, name in enumerate(ATTRIBUTES):
-        n = int(p.length[a])
-        tables[name] = {codes.value(c): k for c, k in zip(
-            p.keys[a, :n].tolist(), p.counts[a, :n].tolist(), strict=True)}
-    return tables, {name: int(p.singles[ATTRIBUTES.index(name)]) for name in OBSERVED}
+@jit
+def pop_count(p: Any, a: int, key: int, max_keys: int) -> None:  # pragma: no cover - compiled
+    """`state._count(tables[a], key, max_keys, singles, a)`, `singles[a]` present
+    (`fill_singles`): a known key +1 (no longer a single if it was one); a new key counted
+    once if fewer than `max_keys` are held."""
+    count = p.tab_count[a, key]
+    if count > 0:
+        p.tab_count[a, key] = count + 1
+        if count == 1:
+            p.singles[a] -= 1
+    elif p.tab_len[a] < max_keys:
+        n = p.tab_len[a]
+        p.tab_keys[a, n] = key
+        p.tab_len[a] = n + 1
+        p.tab_count[a, key] = 1
+        p.singles[a] += 1
 
 
 @jit
-def pop_count(p: Any, a: int, key: int, max_keys: int) -> None:  # pragma: no cover - compiled
-    """`state._count(tables[a], key, max_keys, singles, a)`: a known key +1 (no longer a
-    single if it was one); a new key counted once if fewer than `max_keys` are held."""
-    j = p.pos[a, key]
-    if j >= 0:
-        count = p.counts[a, j]
-        p.counts[a, j] = count + 1
-        if count == 1:
-            p.singles[a] -= 1
-    elif p.length[a] < max_keys:
-        n = p.length[a]
-        p.keys[a, n] = key
-        p.counts[a, n] = 1
-        p.pos[a, key] = n
-        p.length[a] = n + 1
-        p.singles[a] += 1
+def fill_singles(p: Any) -> None:  # pragma: no cover - compiled
+    """`_count`'s "restored from a snapshot older than the field": each table without a
+    single count gets one (its keys counted once), in `observe`'s order, as its first
+    `_count` would (the tables unchanged in between)."""
+    for k in range(5):
+        a = OBSERVED[k]
+        present = False
+        for j in range(p.singles_len[0]):
+            present = present or p.singles_order[j] == a
+        if not present:
+            once = 0
+            for j in range(p.tab_len[a]):
+                once += p.tab_count[a, p.tab_keys[a, j]] == 1
+            p.singles[a] = once
+            p.singles_order[p.singles_len[0]] = a
+            p.singles_len[0] += 1
 
 
 @jit
 def pop_count_values(p: Any, country: int, category: int, channel: int, device: int,
                      ipnet: int, max_keys: int) -> None:  # pragma: no cover - compiled
-    """`Population.observe`'s values (with `values`), in its order. (Measured: the five
-    `pop_count`s, inlined by numba, ~10 ns a row; called through this function ~20, the
-    call keeping its arrays' reference counts; a loop over the five written out ~24.)"""
+    """`Population.observe`'s values (with `values`), in its order; the codes below
+    `tab_count`'s width (`population.grow_codes`)."""
+    if p.singles_len[0] < 5:
+        fill_singles(p)
     pop_count(p, 4, ipnet, max_keys)
     pop_count(p, 0, country, max_keys)
     pop_count(p, 1, category, max_keys)

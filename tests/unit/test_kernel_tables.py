@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from detector.core.features import ipnet
 from detector.core.habits import learn_habits
 from detector.core.knobs import Knobs
 from detector.core.state import NOVELTY, CustomerState, Population, _count, bump
-from detector.kernel import tables
+from detector.kernel import population, slots, tables
 from detector.kernel.codes import Codes
 from producer.generator import GeneratorConfig, generate
 from tests.ci import IN_CI
@@ -32,20 +33,35 @@ KEYS = st.sampled_from([f"k{i}" for i in range(9)])
 
 
 class Table:
-    """One customer's table of one attribute in the kernel's arrays (slot 1 of 3)."""
+    """One customer's table of one attribute in the slots' arrays (slot 1 of 3, table 2
+    of 5; the others stay empty)."""
 
     def __init__(self, codes: Codes, room: int, start: dict[str, int] | None = None) -> None:
-        self.codes, self.t = codes, tables.allocate_tables(3, room)
-        if start:
-            tables.table_from_dict(self.t, 1, start, codes)
+        self.codes = codes
+        self.s = slots.allocate(slots.Dims(a=4, k=room, x=2, r=4), 3)
+        for j, (key, count) in enumerate((start or {}).items()):
+            self.s.tab_code[1, 2, j] = codes.code(key)
+            self.s.tab_count[1, 2, j] = count
+        self.s.tab_len[1, 2] = len(start or {})
+
+    def rows(self) -> tuple[Any, Any, int]:
+        return self.s.tab_code[1, 2], self.s.tab_count[1, 2], int(self.s.tab_len[1, 2])
 
     def bump(self, key: str, cap: int) -> None:
-        t = self.t
-        t.length[1] = tables.bump(t.code[1], t.counts[1], int(t.length[1]),
-                                  self.codes.code(key), cap)
+        code, count, length = self.rows()
+        self.s.tab_len[1, 2] = tables.bump(code, count, length, self.codes.code(key), cap)
+
+    def learn(self, key: str, cap: int, w: float) -> bool:
+        """`learn_habits`' write; whether `key` was new (`find` before)."""
+        code, count, length = self.rows()
+        c = self.codes.code(key)
+        j = tables.find(code, length, c)
+        self.s.tab_len[1, 2] = tables.learn_key(code, count, length, c, cap, j, w)
+        return j < 0
 
     def items(self) -> list[tuple[str, int]]:
-        return list(tables.dict_from_table(self.t, 1, self.codes).items())
+        code, count, length = self.rows()
+        return [(self.codes.value(int(code[j])), int(count[j])) for j in range(length)]
 
 
 def _bumped(keys: list[str], cap: int, start: dict[str, int] | None = None) -> None:
@@ -56,7 +72,7 @@ def _bumped(keys: list[str], cap: int, start: dict[str, int] | None = None) -> N
         bump(want, key, cap)
         got.bump(key, cap)
         assert got.items() == list(want.items())
-    assert got.t.length[0] == got.t.length[2] == 0  # the other slots untouched
+    assert not got.s.tab_len[[0, 2]].any() and got.s.tab_len[1].sum() == len(want)
 
 
 @settings(deadline=None, max_examples=400)  # the first example compiles the kernel
@@ -93,8 +109,7 @@ def test_bump_boundaries() -> None:
     assert t.items() == [("b", 2), ("a", 1)]
 
 
-def _learn_both(events: list[tuple[tuple[str, ...], float]], cap: int,
-                check_every: bool = True) -> int:
+def _learn_both(events: list[tuple[tuple[str, ...], float]], cap: int) -> int:
     """Events through `habits.learn_habits` and the kernel's `find` + `learn_key` per
     attribute: every table equal after each event. Returns the new keys from light
     events (counted 2)."""
@@ -106,16 +121,10 @@ def _learn_both(events: list[tuple[tuple[str, ...], float]], cap: int,
         country, category, channel, device, net = values
         learn_habits(state, pop, cfg, (country, device, net, channel, category, 3, 1.5), w)
         for i, key in enumerate(values):
-            t = mine[i].t
-            code = codes.code(key)
-            j = tables.find(t.code[1], int(t.length[1]), code)
-            light += j < 0 and w < 0.5
-            t.length[1] = tables.learn_key(t.code[1], t.counts[1], int(t.length[1]), code,
-                                           cap, j, w)
-        if check_every:
-            want = [state.countries, state.categories, state.channels, state.devices,
-                    state.ipnets]
-            assert [m.items() for m in mine] == [list(d.items()) for d in want]
+            light += mine[i].learn(key, cap, w) and w < 0.5
+        want = [state.countries, state.categories, state.channels, state.devices,
+                state.ipnets]
+        assert [m.items() for m in mine] == [list(d.items()) for d in want]
     return light
 
 
@@ -161,24 +170,37 @@ def test_learn_habits_tables_on_generated_rows() -> None:
 
 
 class Pop:
-    """The population's tables in the kernel's arrays, growing with the encoder."""
+    """The population's tables in `population.PopulationArrays`, growing with the
+    encoder."""
 
-    def __init__(self, codes: Codes, max_keys: int) -> None:
+    def __init__(self, pop: Population, codes: Codes, max_keys: int) -> None:
         self.codes, self.max_keys = codes, max_keys
-        self.p = tables.allocate_pop(max_keys, 4)
+        self.p = population.to_arrays(pop, codes, max_keys)
+
+    def grown(self) -> None:
+        self.p = population.grow_codes(self.p, len(self.codes.values))
 
     def count(self, a: int, key: str) -> None:
         c = self.codes.code(key)
-        self.p = tables.pop_with_codes(self.p, c + 1)
+        self.grown()
+        tables.fill_singles(self.p)  # as `_count` does first, for every table at once
         tables.pop_count(self.p, a, c, self.max_keys)
 
-    def items(self) -> tuple[list[list[tuple[str, int]]], dict[str, int]]:
-        found, singles = tables.dicts_from_pop(self.p, self.codes)
-        return [list(found[name].items()) for name in NOVELTY], singles
+    def count_values(self, values: tuple[str, ...]) -> None:
+        c = [self.codes.code(v) for v in values]
+        self.grown()
+        tables.pop_count_values(self.p, c[0], c[1], c[2], c[3], c[4], self.max_keys)
+
+    def items(self) -> tuple[list[list[tuple[str, int]]], list[tuple[str, int]]]:
+        p, value = self.p, self.codes.value
+        found = [[(value(int(c)), int(p.tab_count[a, c])) for c in p.tab_keys[a, :p.tab_len[a]]]
+                 for a in range(len(NOVELTY))]
+        order = [int(p.singles_order[j]) for j in range(int(p.singles_len[0]))]
+        return found, [(NOVELTY[a], int(p.singles[a])) for a in order]
 
 
-def _core_items(pop: Population) -> tuple[list[list[tuple[str, int]]], dict[str, int]]:
-    return [list(pop.tables[name].items()) for name in NOVELTY], pop.singles
+def _core_items(pop: Population) -> tuple[list[list[tuple[str, int]]], list[tuple[str, int]]]:
+    return [list(pop.tables[name].items()) for name in NOVELTY], list(pop.singles.items())
 
 
 @settings(deadline=None, max_examples=300)
@@ -186,50 +208,46 @@ def _core_items(pop: Population) -> tuple[list[list[tuple[str, int]]], dict[str,
 def test_count_keeps_the_dicts_items_and_singles(steps: list[tuple[int, str]],
                                                  max_keys: int) -> None:
     pop = Population()
-    for name in NOVELTY:
-        pop.singles[name] = 0  # as after a first counted event (the order: NOVELTY's)
-    mine = Pop(Codes(), max_keys)
+    for name in ("ipnet", "country", "category", "channel", "device"):
+        pop.singles[name] = 0  # as after a first counted event
+    mine = Pop(pop, Codes(), max_keys)
     for a, key in steps:
         name = NOVELTY[a]
         _count(pop.tables[name], key, max_keys, pop.singles, name)
         mine.count(a, key)
-        got_tables, got_singles = mine.items()
-        assert got_tables == _core_items(pop)[0]
-        assert got_singles == pop.singles
+        assert mine.items() == _core_items(pop)
 
 
 def test_count_boundaries() -> None:
     """Full: a new key is not counted (and not a single), a known one still is; a single
     counted again is one no longer."""
-    pop, mine = Population(), Pop(Codes(), 2)
+    pop = Population()
+    mine = Pop(pop, Codes(), 2)
     pop.singles["country"] = 0
     for key in ("a", "b", "c", "a", "c", "b", "b"):
         _count(pop.tables["country"], key, 2, pop.singles, "country")
         mine.count(0, key)
     assert mine.items()[0][0] == list(pop.tables["country"].items()) == [("a", 2), ("b", 3)]
     assert int(mine.p.singles[0]) == pop.singles["country"] == 0
-    assert int(mine.p.pos[0, mine.codes.code("c")]) == -1
+    assert int(mine.p.tab_count[0, mine.codes.code("c")]) == 0
 
 
-def test_restored_tables_round_trip_and_singles_computed_when_missing() -> None:
-    """A snapshot older than `singles`: `_count` computes it on its first call,
-    `pop_from_dicts` at once; a present key with count 0 stays present."""
-    restored = {"country": {"x": 1, "y": 3, "z": 0}, "category": {"m": 1}, "channel": {},
-                "device": {"d": 2}, "ipnet": {"n": 1, "o": 1}}
+@pytest.mark.parametrize("singles", [{}, {"country": 1}, {"device": 0, "ipnet": 2}])
+def test_singles_missing_from_a_restored_population(singles: dict[str, int]) -> None:
+    """A snapshot older than `singles` (or with some tables' only): `_count` computes a
+    table's at its first count, in `observe`'s order after those present; so does the
+    kernel."""
     pop = Population()
-    pop.tables = {name: dict(t) for name, t in restored.items()}
-    codes = Codes()
-    p = tables.pop_from_dicts(pop.tables, {}, codes, 16)
-    assert tables.dicts_from_pop(p, codes)[0] == restored
-    for values in (("z", "m", "web", "d", "n"), ("x", "q", "web", "e", "o")):
+    pop.tables = {"country": {"x": 1, "y": 3}, "category": {"m": 1}, "channel": {},
+                  "device": {"d": 2}, "ipnet": {"n": 1, "o": 1}}
+    pop.singles = dict(singles)
+    mine = Pop(pop, Codes(), 16)
+    assert mine.items() == _core_items(pop)
+    for values in (("x", "m", "web", "d", "n"), ("y", "q", "web", "e", "o")):
         country, category, channel, device, net = values
         pop.observe(country, category, channel, device, 0.0, 16, net, True)
-        c = [codes.code(v) for v in values]
-        p = tables.pop_with_codes(p, len(codes.values))
-        tables.pop_count_values(p, c[0], c[1], c[2], c[3], c[4], 16)
-        got_tables, got_singles = tables.dicts_from_pop(p, codes)
-        assert [list(got_tables[n].items()) for n in NOVELTY] == _core_items(pop)[0]
-        assert list(got_singles.items()) == list(pop.singles.items())
+        mine.count_values(values)
+        assert mine.items() == _core_items(pop)
 
 
 @pytest.mark.parametrize("max_keys", [16, 40, 4096])
@@ -239,28 +257,16 @@ def test_observe_values_on_generated_rows(max_keys: int) -> None:
     row, their cap reached (16, 40: devices and networks are many)."""
     rows = _generated_values(9)
     rng = random.Random(9)
-    pop, codes = Population(), Codes()
-    p = tables.allocate_pop(max_keys, 16)
+    pop = Population()
+    mine = Pop(pop, Codes(), max_keys)
     for _, values in rows:
         country, category, channel, device, net = values
         counted = rng.random() >= 0.1
         pop.observe(country, category, channel, device, math.log(10.0), max_keys, net,
                     counted)
-        c = [codes.code(v) for v in values]
-        p = tables.pop_with_codes(p, len(codes.values))
         if counted:
-            tables.pop_count_values(p, c[0], c[1], c[2], c[3], c[4], max_keys)
-        got_tables, got_singles = tables.dicts_from_pop(p, codes)
-        assert [list(got_tables[n].items()) for n in NOVELTY] == _core_items(pop)[0]
-        assert list(got_singles.items()) == list(pop.singles.items())
-    assert max(len(t) for t in pop.tables.values()) == min(max_keys, 4096) or max_keys == 4096
-    assert int(np.sum(p.singles)) > 0
-
-
-def test_code_table_round_trip() -> None:
-    codes = Codes()
-    t = tables.allocate_tables(2, 4)
-    table = {"b": 3, "a": 1, "": 2}
-    tables.table_from_dict(t, 0, table, codes)
-    assert list(tables.dict_from_table(t, 0, codes).items()) == list(table.items())
-    assert tables.dict_from_table(t, 1, codes) == {}
+            mine.count_values(values)
+        assert mine.items() == _core_items(pop)
+    if max_keys < 4096:
+        assert max(len(t) for t in pop.tables.values()) == max_keys
+    assert int(np.sum(mine.p.singles)) > 0
