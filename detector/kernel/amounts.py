@@ -297,7 +297,7 @@ def observe_amount(amount: float, offset: float, amt: Any, head: int, length: in
     amount_dev, over_max) of `amount` whose category sits `offset` above a customer's usual
     (`category_offset`), against the customer's ring; `work` float64[>= length] scratch."""
     w = prior_weight
-    raw = math.log1p(0.0 if 0.0 > amount else amount)  # max(amount, 0.0)
+    raw = math.log1p(0.0 if amount < 0.0 else amount)  # max(amount, 0.0)
     la = raw - offset
     k = length
     if k:
@@ -312,7 +312,7 @@ def observe_amount(amount: float, offset: float, amt: Any, head: int, length: in
         over_max = 0.0
         med = center = pop_center
         scale = pop_scale
-    scale = 0.15 if 0.15 > scale else scale  # max(scale, 0.15)
+    scale = 0.15 if scale < 0.15 else scale  # max(scale, 0.15)
     return la, scale, (la - center) / scale, math.exp(la - med), raw - center, over_max
 
 
