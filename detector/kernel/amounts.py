@@ -72,7 +72,8 @@ def tail_pdf(z: float, ex: Any) -> float:  # pragma: no cover - compiled
     """`surprise.tail_pdf` (its `** 2` as `pow(x, ex[2])`)."""
     v = -abs(z) / LOGISTIC_S
     e = math.exp(v)
-    return e / (LOGISTIC_S * (1.0 + e) ** ex[2])
+    pdf: float = e / (LOGISTIC_S * (1.0 + e) ** ex[2])
+    return pdf
 
 
 @jit
@@ -265,6 +266,16 @@ def ring_append(amt: Any, head: int, length: int, la: float, amount_history: int
 
 
 @jit
+def learn_amount(amt: Any, head: int, length: int, la: float, w_amount: float,
+                 amount_history: int) -> tuple[int, int]:  # pragma: no cover - compiled
+    """`learn_habits`' amount learning: kept (`ring_append`) only at a weight `w_amount` of
+    at least one half; the new head and length."""
+    if w_amount >= 0.5:
+        return ring_append(amt, head, length, la, amount_history)
+    return head, length
+
+
+@jit
 def sorted_ring(values: Any, head: int, length: int, out: Any
                 ) -> None:  # pragma: no cover - compiled
     """`sorted` of a ring's `length` values from `head` into `out[:length]` (insertion:
@@ -322,7 +333,8 @@ def context_level(ctx_la: Any, head: int, length: int, work: Any
     """The recent level `terms` reads: the median (upper) of the context's log amounts,
     `sorted([c[6] for c in ctx])[len(ctx) // 2]`."""
     sorted_ring(ctx_la, head, length, work)
-    return work[length // 2]
+    level: float = work[length // 2]
+    return level
 
 
 @jit
@@ -362,7 +374,8 @@ def round_tail(level: int, rounds: Any, pop_rounds: Any, prior_weight: float
                ) -> float:  # pragma: no cover - compiled
     """`surprise.round_tail` (with `Population.round_share`)."""
     share = (pop_rounds[level] + 1.0) / (pop_rounds[0] + 2.0)
-    return (rounds[level] + prior_weight * share) / (rounds[0] + prior_weight)
+    tail: float = (rounds[level] + prior_weight * share) / (rounds[0] + prior_weight)
+    return tail
 
 
 @jit
