@@ -11,24 +11,29 @@ in Python: the kernel returns their numbers, `repeat_reason` and `round_reason` 
 as the core does.
 
 Parity (docs/kernel.md (e)): every `x ** 2` and `q ** i` of the core is a `pow` with a
-run-time float exponent read from `ex` (`EXPONENTS`, passed by the Python caller, so LLVM
-cannot fold it into a product); `math.comb(n, i)` is `COMB[n, i]`, CPython's int converted
-as `int * float` converts it; `min`/`max` are spelt as the builtins decide; sorts are
-insertion sorts on (value, amount) pairs, the order Python's tuple sort gives.
+run-time float exponent read from `ex` (`EXPONENTS`), which must reach the kernel as an
+argument from Python: read as a global inside a jitted function, the array is frozen as a
+constant and LLVM folds `pow(x, 2.0)` into a product again (measured: 21 of 200,000
+`tail_pdf` values then differ, as many as with a literal `** 2.0`). `math.comb(n, i)` is
+`COMB[n, i]`, CPython's int converted as `int * float` converts it; `min`/`max` are spelt
+as the builtins decide; sorts are insertion sorts, on (value, amount) pairs where the core
+sorts tuples. Where the core raises (`round_level` of NaN or infinity, `_nearest_k` of no
+neighbour: `log(0)`), the kernel's result is undefined: its callers never get there.
 
-The customer's state arrays this module reads: the amount ring `amt[A]` with `head` and
-`length` (oldest at `head`); the day's window and the window over days as arrays in arrival
-order with a length (`win_t`, `win_amt`, `win_cat`, `win_chan`); the context's log amounts
-as a ring (`ctx_la`, head, length); the category and channel count tables as
-`code int32[K]`, `count[K]`, length in insertion order; `rounds` int64[5]. The population's:
-`low` int64[LOW_BINS * LOW_RANGE + 1] and `low_n`, `rounds` int64[5], the category and
-channel counts indexed by code, `total`.
+The customer's state this module reads: the amount ring `amt[A]` with `head` and `length`
+(oldest at `head`, `AmountRing`); the day's window and the window over days as arrays in
+arrival order with a length; the context's log amounts as a ring; the category and channel
+count tables as `code int32[K]`, `count[K]`, length in insertion order; `rounds` int64[5].
+The population's: `low` int64[LOW_BINS * LOW_RANGE + 1] and `low_n`, `rounds` int64[5],
+the category and channel counts indexed by code, `total`. `match_weights` is pure: the row
+kernel computes it once for `repeat` and `over_days` (the core, in each where a neighbour
+exists: the same value).
 
-Status (2026-12-03, branch `kamounts`): every function above ported and compared with the
-core to the bit (tests/unit/test_kernel_amounts.py: hypothesis inputs, and the arguments
-and results the Python core saw while the engine scored generated rows). Not wired into a
-row kernel: step 7 calls these from the batch kernel; the ring's allocation and converters
-are `AmountRing` and `ring_from_list`/`ring_to_list`.
+Status (2026-12-03, branch `kamounts`): every function above ported and equal to the core
+to the bit (tests/unit/test_kernel_amounts.py: hypothesis inputs, boundaries, and the
+arguments and results of the Python core's own calls while the engine scored 3,900
+generated rows). Not yet called from a row kernel (step 7); `EXPONENTS` and `COMB` may move
+to `tails.py` if another step needs them.
 """
 
 from __future__ import annotations
@@ -118,6 +123,27 @@ def count_round(counts: Any, level: int) -> None:  # pragma: no cover - compiled
     counts[0] += 1
     for i in range(1, level + 1):
         counts[i] += 1
+
+
+@jit
+def pop_learn_round(pop_rounds: Any, level: int) -> None:  # pragma: no cover - compiled
+    """`Population.learn_round`: halved from 20,000 counted (integers: exact), then
+    counted."""
+    if pop_rounds[0] >= 20_000:
+        for i in range(pop_rounds.shape[0]):
+            pop_rounds[i] //= 2
+    count_round(pop_rounds, level)
+
+
+@jit
+def learn_round(rounds: Any, pop_rounds: Any, amount: float, w_amount: float
+                ) -> None:  # pragma: no cover - compiled
+    """`habits._learn_round`: the amount's roundness counted for the customer and the
+    population, at a weight `w_amount` of at least one half."""
+    if w_amount >= 0.5:
+        level = round_level(amount)
+        count_round(rounds, level)
+        pop_learn_round(pop_rounds, level)
 
 
 @jit

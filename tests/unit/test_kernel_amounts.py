@@ -39,6 +39,21 @@ def _h(x: float) -> str:
     return float(x).hex()
 
 
+def test_no_folded_powers() -> None:
+    """No `x ** <literal>` or `x ** <int>` in the kernel's code (docs/kernel.md (e): folded
+    into products, they differ from CPython's `pow` in the last bit); exponents are read
+    from `EXPONENTS`."""
+    import ast
+
+    tree = ast.parse((ROOT / "detector/kernel/amounts.py").read_text())
+    powers = [node.right for node in ast.walk(tree)
+              if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow)]
+    assert len(powers) == 4
+    for right in powers:
+        assert isinstance(right, ast.Subscript) and isinstance(right.value, ast.Name)
+        assert right.value.id == "ex", ast.unparse(right)
+
+
 def test_constants_are_the_cores() -> None:
     assert ka.LOGISTIC_S == surprise.LOGISTIC_S
     assert (ka.LOW_BINS, ka.LOW_RANGE) == (state.LOW_BINS, state.LOW_RANGE)
@@ -131,6 +146,22 @@ def test_count_round_is_the_cores(levels: list[int]) -> None:
         state.count_round(counts, level)
         ka.count_round(arr, level)
     assert arr.tolist() == counts
+
+
+@settings(deadline=None)
+@given(st.lists(st.integers(0, 10**6).map(lambda c: c / 100), max_size=30),
+       st.lists(st.integers(0, 5000), min_size=4, max_size=4), st.integers(19_990, 20_010),
+       st.floats(0.0, 1.0))
+def test_learn_round_is_the_cores(amounts: list[float], spread: list[int], counted: int,
+                                  w_amount: float) -> None:
+    """`_learn_round` and `Population.learn_round` across the halving at 20,000."""
+    s, pop = CustomerState(), Population()
+    pop.rounds = [counted, *sorted(min(c, counted) for c in spread)[::-1]]
+    r, pr = np.array(s.rounds, np.int64), np.array(pop.rounds, np.int64)
+    for amount in amounts:
+        habits._learn_round(s, pop, amount, w_amount)
+        ka.learn_round(r, pr, amount, w_amount)
+        assert (r.tolist(), pr.tolist()) == (s.rounds, pop.rounds)
 
 
 @settings(deadline=None)
@@ -323,6 +354,25 @@ def test_observe_amount_boundaries() -> None:
                 _observe_both(amount, kept, head, [30.0, 0.7], 4.6, 0.01, cfg)
 
 
+def test_observe_amount_where_a_product_would_differ() -> None:
+    """Population scales whose `** 2` is not their product, and where that changes the
+    customer's scale (a ring of one to three amounts: the spread is the population's)."""
+    cfg = Knobs(CoreConfig())
+    w = cfg.prior_weight
+    rng = np.random.default_rng(5)
+    changed = 0
+    for x in rng.uniform(0.05, 4.0, 400_000):
+        x = float(x)
+        if x * x == x ** 2:
+            continue
+        for kept in ([2.0], [2.0, 3.0], [1.0, 2.0, 2.5]):
+            k = len(kept)
+            changed += math.sqrt((k * x * x + w * x ** 2) / (k + w)) != math.sqrt(
+                (k * x * x + w * (x * x)) / (k + w))
+            _observe_both(50.0, kept, 0, None, 4.0, x, cfg)
+    assert changed > 0
+
+
 @settings(deadline=None)
 @given(st.lists(st.floats(-3.0, 12.0), min_size=1, max_size=64), st.integers(0, 70))
 def test_context_level_is_the_sorted_median(levels: list[float], head: int) -> None:
@@ -494,7 +544,7 @@ def test_repetition_boundaries() -> None:
                    [(-60.0 * j, 10.004, "food", "app") for j in range(5)]):
         s = _customer(events, {"food": 20}, {"app": 20}, 1, 40)
         for amount in (10.0, 10.004, 10.01, 25.0):
-            for z in (-1.0, 0.5, 3.0):
+            for z in (-1.0, 0.5, 3.0, 500.0, -500.0):  # +-500: e^(z/s) infinite
                 _repeat_both(amount, "food", "app", 0.0, s, pop, z, 0.5, cfg)
                 _over_days_both(0.0, amount, "food", "app", 0.0, s, pop, z, z - 1.0, 0.5,
                                 0.5, cfg)
@@ -670,6 +720,15 @@ def _record(path: str) -> None:  # pragma: no cover - run in a subprocess
         learn_habits(s, pop, cfg, held, w, w_amount)
         keep("learn_habits", (args, list(s.amounts)))
     hb.learn_habits = learn_habits_
+
+    learn_round = hb._learn_round
+
+    def learn_round_(s: CustomerState, pop: Population, amount: float, w_amount: float
+                     ) -> None:
+        args = (list(s.rounds), list(pop.rounds), amount, w_amount)
+        learn_round(s, pop, amount, w_amount)
+        keep("_learn_round", (args, (list(s.rounds), list(pop.rounds))))
+    hb._learn_round = learn_round_
 
     def tables(s: CustomerState, pop: Population, cfg: Knobs) -> tuple[Any, ...]:
         return (dict(s.categories), dict(s.channels), dict(pop.tables["category"]),
@@ -851,4 +910,9 @@ def test_recorded_repetition_and_round_amounts_are_the_kernels(
                                np.array(pop_rounds, np.int64), window_s) == out
     assert len(captured["_repeat"]) > 500 and said > 10
     assert len(captured["_over_days"]) > 100 and over > 10
+    for (rounds, pop_rounds, amount, w_amount), after in captured["_learn_round"]:
+        r, pr = np.array(rounds, np.int64), np.array(pop_rounds, np.int64)
+        ka.learn_round(r, pr, amount, w_amount)
+        assert (r.tolist(), pr.tolist()) == after
     assert len(captured["round_surprise"]) > 100 and len(captured["round_reason"]) > 10
+    assert len(captured["_learn_round"]) > 1000
