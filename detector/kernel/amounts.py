@@ -20,14 +20,15 @@ as the builtins decide; sorts are insertion sorts, on (value, amount) pairs wher
 sorts tuples. Where the core raises (`round_level` of NaN or infinity, `_nearest_k` of no
 neighbour: `log(0)`), the kernel's result is undefined: its callers never get there.
 
-The customer's state this module reads: the amount ring `amt[A]` with `head` and `length`
-(oldest at `head`, `AmountRing`); the day's window and the window over days as arrays in
-arrival order with a length; the context's log amounts as a ring; the category and channel
-count tables as `code int32[K]`, `count[K]`, length in insertion order; `rounds` int64[5].
-The population's: `low` int64[LOW_BINS * LOW_RANGE + 1] and `low_n`, `rounds` int64[5],
-the category and channel counts indexed by code, `total`. `match_weights` is pure: the row
-kernel computes it once for `repeat` and `over_days` (the core, in each where a neighbour
-exists: the same value).
+The state read is `slots.CustomerSlots`' row of a customer `c` (the amount ring `amt[c]`
+from `amt_head[c]`, `amt_len[c]` of them; `win_*[c]`, `days_*[c]` with their lengths, in
+arrival order; the context's `ctx_la[c]` ring; the category and channel tables
+`tab_code[c, 1]`, `tab_count[c, 1]`, `tab_len[c, 1]` and index 2; `rounds[c]`; `exact`,
+`n`) and `population.PopulationArrays` (`low`, `low_n`, `rounds`, `tab_count[1]` and `[2]`
+by code, `total[0]`, `off_index`/`off_val`, `amount_center[0]`, `amount_scale[0]`): each
+function takes the rows it reads, so it is tested without the whole layout.
+`match_weights` is pure: the row kernel computes it once for `repeat` and `over_days` (the
+core, in each where a neighbour exists: the same value).
 
 Status (2026-12-03, branch `kamounts`): every function above ported and equal to the core
 to the bit (tests/unit/test_kernel_amounts.py: hypothesis inputs, boundaries, and the
@@ -39,7 +40,7 @@ to `tails.py` if another step needs them.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -218,17 +219,17 @@ def low_share(low: Any, low_n: int, z: float) -> float:  # pragma: no cover - co
 
 
 @jit
-def learn_low(low: Any, low_n: int, z: float) -> int:  # pragma: no cover - compiled
-    """`Population.learn_low`: `low` updated in place, the new `low_n` returned."""
-    if low_n >= 20_000:
+def learn_low(low: Any, low_n: Any, z: float) -> None:  # pragma: no cover - compiled
+    """`Population.learn_low`, in place on `low` and the one-element `low_n`
+    (`PopulationArrays`)."""
+    if low_n[0] >= 20_000:
         for i in range(low.shape[0]):
             low[i] //= 2
-        low_n //= 2
-    low_n += 1
+        low_n[0] //= 2
+    low_n[0] += 1
     if z < 0.0:
         i = _low_bin(z, low.shape[0])
         low[i] += 1
-    return low_n
 
 
 @jit
@@ -244,37 +245,6 @@ def low_rate(amt: Any, length: int, la: float, z: float, low: Any, low_n: int,
         return share
     mine = (own + new_value_prior * share) / (length + new_value_prior)
     return mine if mine > share else share
-
-
-class AmountRing(NamedTuple):
-    """The customers' amount rings (`CustomerState.amounts`, oldest first): `amt[c, :]`
-    from `head[c]` for `length[c]` (wrapping)."""
-
-    amt: Any
-    head: Any
-    length: Any
-
-
-def allocate(slots: int, capacity: int) -> AmountRing:
-    """Rings for `slots` customers of `capacity` amounts (at least `amount_history`, and
-    the longest list restored: docs/kernel.md "Capacities")."""
-    return AmountRing(np.zeros((slots, capacity), np.float64), np.zeros(slots, np.int64),
-                      np.zeros(slots, np.int64))
-
-
-def ring_from_list(ring: AmountRing, slot: int, amounts: list[float]) -> None:
-    """A customer's `amounts` into `slot` (head 0)."""
-    if len(amounts) > ring.amt.shape[1]:
-        raise ValueError(f"{len(amounts)} amounts, a ring of {ring.amt.shape[1]}")
-    ring.amt[slot, :len(amounts)] = amounts
-    ring.head[slot] = 0
-    ring.length[slot] = len(amounts)
-
-
-def ring_to_list(ring: AmountRing, slot: int) -> list[float]:
-    """`slot`'s amounts as the core's list, oldest first."""
-    cap, head = ring.amt.shape[1], int(ring.head[slot])
-    return [float(ring.amt[slot, (head + j) % cap]) for j in range(int(ring.length[slot]))]
 
 
 @jit
@@ -317,12 +287,17 @@ def sorted_ring(values: Any, head: int, length: int, out: Any
 
 
 @jit
-def category_offset(present: bool, count: float, mean: float
+def category_offset(off_index: Any, off_val: Any, category: int
                     ) -> float:  # pragma: no cover - compiled
-    """`Population.category_offset` of a category's `[count, mean]` entry (if present)."""
-    if not present:
+    """`Population.category_offset` of the category coded `category`, from
+    `PopulationArrays.off_index` (-1, or a code beyond it: no offset) and `off_val`."""
+    j = off_index[category] if category < off_index.shape[0] else -1
+    if j < 0:
         return 0.0
-    return mean * count / (count + 20.0)
+    count = off_val[j, 0]
+    mean = off_val[j, 1]
+    offset: float = mean * count / (count + 20.0)
+    return offset
 
 
 @jit

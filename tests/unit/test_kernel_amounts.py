@@ -10,6 +10,7 @@ import os
 import pickle
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from detector.core.config import CoreConfig
 from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 from detector.kernel import amounts as ka
+from detector.kernel import population, slots
 from detector.kernel.codes import Codes
 from detector.kernel.tails import LGAMMA
 from tests.ci import IN_CI
@@ -240,11 +242,11 @@ def test_learn_low_is_the_cores(low: list[int], low_n: int, zs: list[float]) -> 
     """Across the halving at 20,000 counted."""
     pop = Population()
     pop.low, pop.low_n = list(low), low_n
-    arr, n = np.array(low, np.int64), low_n
+    arr, n = np.array(low, np.int64), np.array([low_n], np.int64)
     for z in zs:
         pop.learn_low(z)
-        n = ka.learn_low(arr, n, z)
-        assert n == pop.low_n
+        ka.learn_low(arr, n, z)
+        assert n[0] == pop.low_n
         assert arr.tolist() == pop.low
 
 
@@ -288,14 +290,18 @@ def test_ring_learns_as_learn_habits(history: int, appended: list[float],
     cfg = Knobs(CoreConfig(amount_history=history))
     s, pop = CustomerState(), Population()
     s.amounts = list(restored)
-    ring = ka.allocate(2, max(history, len(restored)) + spare)
-    ka.ring_from_list(ring, 1, list(restored))
+    codes = Codes()
+    dims = slots.Dims.of(CoreConfig(amount_history=history)).fitting([s])
+    dims = replace(dims, a=dims.a + spare)
+    arrays = slots.allocate(dims, 2)
+    slots.store(s, arrays, 1, codes)
     for la in appended:
         habits.learn_habits(s, pop, cfg, ("CH", "d", "n", "app", "food", 3, la))
-        ring.head[1], ring.length[1] = ka.ring_append(
-            ring.amt[1], int(ring.head[1]), int(ring.length[1]), la, cfg.amount_history)
-        assert ka.ring_to_list(ring, 1) == s.amounts
-    assert ring.length[0] == 0
+        arrays.amt_head[1], arrays.amt_len[1] = ka.ring_append(
+            arrays.amt[1], int(arrays.amt_head[1]), int(arrays.amt_len[1]), la,
+            cfg.amount_history)
+        assert slots.load(arrays, 1, codes).amounts == s.amounts
+    assert arrays.amt_len[0] == 0
 
 
 def _tx(amount: float, category: str = "food") -> Any:
@@ -308,6 +314,16 @@ def _tx(amount: float, category: str = "food") -> Any:
                        merchant_category=category, ip="10.0.0.1")
 
 
+def _offset(pop: Population, category: str) -> float:
+    """`category_offset` read from the population's arrays (`population.to_arrays`), the
+    core's value to the bit."""
+    codes = Codes()
+    arrays = population.to_arrays(pop, codes, 16)
+    off = ka.category_offset(arrays.off_index, arrays.off_val, codes.code(category))
+    assert _h(off) == _h(pop.category_offset(category))
+    return off
+
+
 def _observe_both(amount: float, kept: list[float], head: int, offset: list[float] | None,
                   center: float, scale: float, cfg: Knobs) -> None:
     s, pop = CustomerState(), Population()
@@ -318,8 +334,7 @@ def _observe_both(amount: float, kept: list[float], head: int, offset: list[floa
     o = features.observe(_tx(amount), 0.0, s, pop, cfg)
     want = (o.log_amount, o.amount_scale, o.amount_z, o.amount_ratio, o.amount_dev,
             o.over_max)
-    off = ka.category_offset(offset is not None, *(offset or [0.0, 0.0]))
-    assert _h(off) == _h(pop.category_offset("food"))
+    off = _offset(pop, "food")
     ring = _ring_of(kept, head, cfg.amount_history)
     got = ka.observe_amount(amount, off, ring, head % len(ring), len(kept), center, scale,
                             cfg.prior_weight, cfg.min_history, EX, np.empty(len(ring)))
@@ -834,9 +849,9 @@ def test_recorded_low_side_is_the_kernels(captured: dict[str, list[Any]]) -> Non
     for (low, low_n, z), out in captured["low_share"]:
         assert _h(ka.low_share(np.array(low, np.int64), low_n, z)) == _h(out)
     for (low, low_n, z), (low_after, n_after) in captured["learn_low"]:
-        arr = np.array(low, np.int64)
-        assert ka.learn_low(arr, low_n, z) == n_after
-        assert arr.tolist() == low_after
+        arr, n = np.array(low, np.int64), np.array([low_n], np.int64)
+        ka.learn_low(arr, n, z)
+        assert (arr.tolist(), int(n[0])) == (low_after, n_after)
     assert len(captured["low_rate"]) > 100 and len(captured["learn_low"]) > 1000
 
 
@@ -846,21 +861,19 @@ def test_recorded_amount_observations_and_learning_are_the_kernels(
     with the call (wrapped rings); the amount terms of `terms` with the context's level."""
     for i, (args, out) in enumerate(captured["observe"]):
         amount, entry, kept, center, scale, w, min_history, history = args
-        off = ka.category_offset(entry is not None, *(entry or [0.0, 0.0]))
+        pop = Population()
+        if entry is not None:
+            pop.offsets["food"] = entry
+        off = _offset(pop, "food")
         ring = _ring_of(kept, i, history)
         got = ka.observe_amount(amount, off, ring, i % len(ring), len(kept), center, scale,
                                 w, min_history, EX, np.empty(len(ring)))
         assert [_h(x) for x in got] == [_h(x) for x in out]
     for i, ((kept, la, w_amount, history), after) in enumerate(captured["learn_habits"]):
-        ring = ka.allocate(1, max(history, len(kept)))
-        ka.ring_from_list(ring, 0, [])
-        ring.head[0] = i % ring.amt.shape[1]
-        for x in kept:  # from the moved head, then the recorded call
-            ring.head[0], ring.length[0] = ka.ring_append(
-                ring.amt[0], int(ring.head[0]), int(ring.length[0]), x, 10**6)
-        ring.head[0], ring.length[0] = ka.learn_amount(
-            ring.amt[0], int(ring.head[0]), int(ring.length[0]), la, w_amount, history)
-        assert ka.ring_to_list(ring, 0) == after
+        cap = max(history, len(kept))
+        ring, head = _ring_of(kept, i, cap), i % cap  # the head anywhere: wrapped rings
+        head, length = ka.learn_amount(ring, head, len(kept), la, w_amount, history)
+        assert [float(ring[(head + j) % cap]) for j in range(length)] == after
     for i, (args, out) in enumerate(captured["terms"]):
         n, kept, levels, low, low_n, la, o_scale, o_z, w, prior, w_ctx, cap = args
         ctx = _ring_of(levels, i)
