@@ -233,14 +233,14 @@ def learn_low(low: Any, low_n: Any, z: float) -> None:  # pragma: no cover - com
 
 
 @jit
-def low_rate(amt: Any, length: int, la: float, z: float, low: Any, low_n: int,
+def low_rate(amt: Any, head: int, length: int, la: float, z: float, low: Any, low_n: int,
              new_value_prior: float) -> float:  # pragma: no cover - compiled
-    """`lowtail.low_rate`: the ring's first `length` slots hold the kept amounts (which
-    ones, not their order, matters: a count)."""
+    """`lowtail.low_rate`, the customer's kept amounts the ring `amt` from `head`."""
     share = low_share(low, low_n, z)
+    cap = amt.shape[0]
     own = 0
     for j in range(length):
-        own += amt[j] <= la
+        own += amt[(head + j) % cap] <= la
     if not own:
         return share
     mine = (own + new_value_prior * share) / (length + new_value_prior)
@@ -339,19 +339,19 @@ def context_level(ctx_la: Any, head: int, length: int, work: Any
 
 
 @jit
-def amount_terms(n: int, la: float, o_scale: float, o_z: float, amt: Any, length: int,
-                 low: Any, low_n: int, ctx_la: Any, ctx_head: int, ctx_len: int,
+def amount_terms(n: int, la: float, o_scale: float, o_z: float, amt: Any, head: int,
+                 length: int, low: Any, low_n: int, ctx_la: Any, ctx_head: int, ctx_len: int,
                  prior_weight: float, new_value_prior: float, w_ctx: float, cap: float,
                  work: Any) -> tuple[float, float, float, float, float, float]:  # pragma: no cover
     """The amount block of `surprise.terms`: (amount_high, amount_low, z, scale, zr,
     w_recent), from the observation's log amount, scale and z (`observe_amount`), the
-    customer's ring (its first `length` slots: counted, not ordered), the population's
+    customer's ring (`length` amounts from `head`), the population's
     low histogram and the context's log amounts (a ring)."""
     z, scale = amount_z(length, o_scale, o_z, prior_weight)
     up = tail_sf(z)
     down = tail_sf(-z)
     if z < 0.0 and n:
-        r = low_rate(amt, length, la, z, low, low_n, new_value_prior)
+        r = low_rate(amt, head, length, la, z, low, low_n, new_value_prior)
         down = r if r > down else down
     zr = z
     w_recent = 0.0

@@ -255,23 +255,23 @@ def test_learn_low_is_the_cores(low: list[int], low_n: int, zs: list[float]) -> 
        st.floats(-20.0, -0.01), st.floats(0.5, 30.0), st.integers(0, 60))
 def test_low_rate_is_the_cores(kept: list[float], la: float, low: list[int], z: float,
                                prior: float, head: int) -> None:
-    """The customer's amounts in a ring from any head (a count: order-free)."""
+    """The customer's amounts in a ring from any head, not full (a count: order-free)."""
     s, pop = CustomerState(), Population()
     s.amounts = list(kept)
     pop.low, pop.low_n = list(low), sum(low)
     cfg = Knobs(CoreConfig(new_value_prior=prior))
     want = lowtail.low_rate(s, pop, _obs(log_amount=la), z, cfg)
-    ring = _ring_of(kept, head)
-    got = ka.low_rate(ring, len(kept), la, z, np.array(low, np.int64), pop.low_n,
-                      cfg.new_value_prior)
+    ring = _ring_of(kept, head, len(kept) + 3)  # spare slots: a ring not full
+    got = ka.low_rate(ring, head % len(ring), len(kept), la, z, np.array(low, np.int64),
+                      pop.low_n, cfg.new_value_prior)
     assert _h(got) == _h(want)
 
 
 def _ring_of(values: list[float], head: int, capacity: int = 0) -> Any:
-    # `values` in a ring of `capacity` slots from `head` (its first `len(values)` slots
-    # in some rotation: counted, or read from its head)
+    # `values` in a ring of `capacity` slots from `head % capacity`; the free slots hold
+    # an amount below any other (a kernel reading them would count it)
     cap = max(capacity, len(values), 1)
-    ring = np.full(cap, np.nan)
+    ring = np.full(cap, -1e300)
     for j, v in enumerate(values):
         ring[(head + j) % cap] = v
     return ring
@@ -842,9 +842,10 @@ def test_recorded_leaf_math_is_the_kernels(captured: dict[str, list[Any]]) -> No
 
 
 def test_recorded_low_side_is_the_kernels(captured: dict[str, list[Any]]) -> None:
-    for (kept, la, z, low, low_n, prior), out in captured["low_rate"]:
-        got = ka.low_rate(np.array([*kept, 0.0]), len(kept), la, z,
-                          np.array(low, np.int64), low_n, prior)
+    for i, ((kept, la, z, low, low_n, prior), out) in enumerate(captured["low_rate"]):
+        ring = _ring_of(kept, i, len(kept) + 2)
+        got = ka.low_rate(ring, i % len(ring), len(kept), la, z, np.array(low, np.int64),
+                          low_n, prior)
         assert _h(got) == _h(out)
     for (low, low_n, z), out in captured["low_share"]:
         assert _h(ka.low_share(np.array(low, np.int64), low_n, z)) == _h(out)
@@ -877,7 +878,8 @@ def test_recorded_amount_observations_and_learning_are_the_kernels(
     for i, (args, out) in enumerate(captured["terms"]):
         n, kept, levels, low, low_n, la, o_scale, o_z, w, prior, w_ctx, cap = args
         ctx = _ring_of(levels, i)
-        got = ka.amount_terms(n, la, o_scale, o_z, np.array([*kept, 0.0]), len(kept),
+        ring = _ring_of(kept, i, len(kept) + 2)
+        got = ka.amount_terms(n, la, o_scale, o_z, ring, i % len(ring), len(kept),
                               np.array(low, np.int64), low_n, ctx, i % len(ctx),
                               len(levels), w, prior, w_ctx, cap, np.empty(len(ctx)))
         assert (_h(got[0]), _h(got[1])) == (_h(out[0]), _h(out[1]))
