@@ -2,13 +2,13 @@
 
 Leaf functions over arrays and scalars: the logistic tails (`surprise.tail_sf`,
 `tail_pdf`), the binomial tail of round amounts, the roundness level and counts
-(`state.round_level`, `count_round`), the history bands, the low side of amounts
+(`state.round_level`, `count_round`, `habits._learn_round`), the low side of amounts
 (`lowtail`, `Population.learn_low`/`low_share`), the customer's amount ring and its order
 statistics (`features.observe`'s amount part, `habits.learn_habits`' amount learning), the
 amount block of `surprise.terms` with the recent level (the context's median) and the
-repetition terms (`_neighbours`, `_repeat`, `_over_days`, `_nearest_k`). Reason texts stay
-in Python: the kernel returns their numbers, `repeat_reason` and `round_reason` word them
-as the core does.
+repetition terms (`_neighbours`, `_repeat`, `_over_days`, `_nearest_k`); `history_band` is
+`clock.history_band`. Reason texts stay in Python: the kernel returns their numbers,
+`repeat_reason` and `round_reason` word them as the core does.
 
 Parity (docs/kernel.md (e)): every `x ** 2` and `q ** i` of the core is a `pow` with a
 run-time float exponent read from `ex` (`EXPONENTS`), which must reach the kernel as an
@@ -44,19 +44,31 @@ from typing import Any
 
 import numpy as np
 
+from detector.core import state as core_state
+from detector.core import surprise as core_surprise
+from detector.core.rules import duration
+from detector.core.variety import SPANS as CORE_SPANS
 from detector.kernel.jit import jit
 from detector.kernel.tails import TINY, bits, poisson_tail
 
-#: As `surprise.LOGISTIC_S` (the test checks it).
+#: The core's constants (`surprise.LOGISTIC_S`, `state.LOW_BINS`, `state.LOW_RANGE`,
+#: `variety.SPANS`, `state.ROUND_STEPS`, `surprise.ROUND_WINDOW_S`, `surprise.LN2`,
+#: `surprise.ROUND_NAMES`), copied and checked at import: numba freezes globals into its
+#: cached code, and its cache is keyed on this file only (as `clock.py` does).
 LOGISTIC_S = 0.6745 / math.log(3.0)
-#: As `state.LOW_BINS`, `state.LOW_RANGE`, `variety.SPANS`, `state.ROUND_STEPS`,
-#: `surprise.ROUND_WINDOW_S`, `surprise.LN2`.
 LOW_BINS = 4
 LOW_RANGE = 30
 SPANS = (1, 2, 4, 8, 16, 32)
 ROUND_STEPS = (100, 1_000, 10_000, 100_000)
 ROUND_WINDOW_S = 86400.0
 LN2 = math.log(2.0)
+ROUND_NAMES = ("", "whole amounts", "whole tens", "whole hundreds", "whole thousands")
+_CORE = (core_surprise.LOGISTIC_S, core_state.LOW_BINS, core_state.LOW_RANGE,
+         tuple(CORE_SPANS), tuple(core_state.ROUND_STEPS), core_surprise.ROUND_WINDOW_S,
+         core_surprise.LN2, tuple(core_surprise.ROUND_NAMES))
+if _CORE != (LOGISTIC_S, LOW_BINS, LOW_RANGE, SPANS, ROUND_STEPS, ROUND_WINDOW_S, LN2,
+             ROUND_NAMES):
+    raise ImportError(f"detector.kernel.amounts' constants differ from the core's: {_CORE}")
 #: The exponents 0.0 .. 64.0 as a run-time array: `x ** ex[2]`, `q ** ex[i]` call the C
 #: library's `pow` as CPython's `float ** int` does (a literal or an int exponent is folded
 #: into products by numba/LLVM, which differ in the last bit).
@@ -145,19 +157,6 @@ def learn_round(rounds: Any, pop_rounds: Any, amount: float, w_amount: float
         level = round_level(amount)
         count_round(rounds, level)
         pop_learn_round(pop_rounds, level)
-
-
-@jit
-def history_band(learnt: int, bounds: Any) -> int:  # pragma: no cover - compiled
-    """`state.history_band`, the bounds as an int64 array (empty: no bands, -1)."""
-    if bounds.shape[0] == 0:
-        return -1
-    band = 0
-    for bound in bounds:
-        if learnt <= bound:
-            return band
-        band += 1
-    return band
 
 
 @jit
@@ -555,19 +554,13 @@ def over_days(short: float, amount: float, category: int, channel: int, t: float
     return best, closest, low, high
 
 
-def _duration(seconds: float) -> str:
-    from detector.core.rules import duration
-
-    return duration(seconds)
-
-
 def similar_amounts_reason(amount: float, count: int, low: float, high: float,
                            window_s: float) -> str:
     """`surprise._similar_amounts` from the kernel's numbers (`repeat`, `over_days`)."""
     lo, hi = f"{low:.2f}", f"{high:.2f}"
     if lo == hi:
-        return f"{count + 1} purchases of {lo} each within {_duration(window_s)}"
-    return (f"{count + 1} similar amounts within {_duration(window_s)}: {lo} to {hi}, "
+        return f"{count + 1} purchases of {lo} each within {duration(window_s)}"
+    return (f"{count + 1} similar amounts within {duration(window_s)}: {lo} to {hi}, "
             f"this one {amount:.2f}")
 
 
@@ -575,11 +568,9 @@ def repeat_reason(amount: float, exact: int, count: int, low: float, high: float
                   window_s: float) -> str:
     """`_repeat`'s reason from `repeat`'s numbers."""
     if exact:
-        return f"repeats an amount of {amount:g} within {_duration(window_s)}"
+        return f"repeats an amount of {amount:g} within {duration(window_s)}"
     return similar_amounts_reason(amount, count, low, high, window_s)
 
-
-ROUND_NAMES = ("", "whole amounts", "whole tens", "whole hundreds", "whole thousands")
 
 
 def round_reason(amount: float, level: int, k: int, m: int, rounds: Any, pop_rounds: Any,
@@ -591,4 +582,4 @@ def round_reason(amount: float, level: int, k: int, m: int, rounds: Any, pop_rou
     mine = (f"{seen} of this customer's {counted} earlier purchases were as round"
             if counted else "none of this customer's purchases counted yet")
     return (f"an amount of exactly {amount:.2f} ({k} of {m} purchases within "
-            f"{_duration(window_s)} were {name}; {mine}; {share:.1f}% of all purchases)")
+            f"{duration(window_s)} were {name}; {mine}; {share:.1f}% of all purchases)")

@@ -24,7 +24,7 @@ from detector.core.config import CoreConfig
 from detector.core.knobs import Knobs
 from detector.core.state import CustomerState, Population
 from detector.kernel import amounts as ka
-from detector.kernel import population, slots
+from detector.kernel import clock, population, slots
 from detector.kernel.codes import Codes
 from detector.kernel.tails import LGAMMA
 from tests.ci import IN_CI
@@ -169,11 +169,12 @@ def test_learn_round_is_the_cores(amounts: list[float], spread: list[int], count
 @settings(deadline=None)
 @given(st.integers(0, 300), st.lists(st.integers(1, 200), max_size=7, unique=True))
 def test_history_band_is_the_cores(learnt: int, bounds: list[int]) -> None:
+    """`clock.history_band` (the clock's port, reused here) at the bounds."""
     b = tuple(sorted(bounds))
-    assert ka.history_band(learnt, np.array(b, np.int64)) == state.history_band(learnt, b)
+    assert clock.history_band(learnt, np.array(b, np.int64)) == state.history_band(learnt, b)
     for at in b:  # at each bound and either side
         for x in (at - 1, at, at + 1):
-            assert ka.history_band(x, np.array(b, np.int64)) == state.history_band(x, b)
+            assert clock.history_band(x, np.array(b, np.int64)) == state.history_band(x, b)
 
 
 @settings(deadline=None)
@@ -830,7 +831,7 @@ def test_recorded_leaf_math_is_the_kernels(captured: dict[str, list[Any]]) -> No
         for (amount,), out in captured[name]:
             assert ka.round_level(amount) == out
     for (learnt, bounds), out in captured["history_band"]:
-        assert ka.history_band(learnt, np.array(bounds, np.int64)) == out
+        assert clock.history_band(learnt, np.array(bounds, np.int64)) == out
     for (near, factor, cap, extra), out in captured["_nearest_k"]:
         got = ka.nearest_k(np.array(near), len(near), factor, cap, extra, LGAMMA)
         assert (_h(got[0]), got[1]) == (_h(out[0]), out[1])
