@@ -53,7 +53,7 @@ def jit(fn: F) -> F:
         return fn
     from numba import config, njit
 
-    config.CACHE_DIR = _CACHE
+    config.CACHE_DIR = _CACHE  # type: ignore[attr-defined]  # read when a cache is made
     return cast(F, njit(cache=True)(fn))
 
 
