@@ -6,8 +6,9 @@ Values are looked up by code (arrays indexed by a value's code, grown with the e
 so a checkpoint written from the arrays has today's bytes. The novelty rates have a fixed
 key set (`NOVELTY_KEYS`), kept in their insertion order too.
 
-Status: the arrays and converters; the kernel functions that learn and read them are
-ported module by module (docs/kernel.md (f)).
+`observe` is `Population.observe` (its tables' counts through `tables.pop_count_values`);
+the other functions that learn and read these arrays live with the terms that use them
+(docs/kernel.md (g)).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import numpy as np
 
 from detector.core.state import BANDED, FIRST, NOVELTY, Population
 from detector.kernel.codes import Codes
+from detector.kernel.jit import jit
+from detector.kernel.tables import pop_count_values
 
 #: `Population.novelty`'s possible keys; a key's index is its row in `nov_val`: the
 #: attributes' established rates, their first purchases', then each attribute's 8 bands.
@@ -26,6 +29,10 @@ NOVELTY_KEYS: tuple[str, ...] = (*NOVELTY, *(FIRST[a] for a in NOVELTY),
                                  *(k for a in NOVELTY for k in BANDED[a]))
 #: `Population.gap_bands`' most bands (`CoreConfig.prior_bands`: at most 7 bounds).
 GAP_BANDS = 8
+#: `Population.RING` (a copy: numba freezes globals into its cache; checked at import).
+RING = 2048
+if Population.RING != RING:
+    raise ImportError(f"detector.kernel.population: RING differs from the core's {Population.RING}")
 
 
 class PopulationArrays(NamedTuple):
@@ -175,3 +182,27 @@ def from_arrays(a: PopulationArrays, codes: Codes) -> Population:
     pop.low_n = int(a.low_n[0])
     pop.rounds = [int(x) for x in a.rounds]
     return pop
+
+
+@jit
+def observe(p: Any, country: int, category: int, channel: int, device: int, ipnet: int,
+            log_amount: float, max_keys: int, values: bool) -> None:  # pragma: no cover
+    """`Population.observe`: one event counted (its values only if `values`), its log
+    amount into the ring, the ring's median and spread recomputed every 256 events and at
+    the 32nd."""
+    p.total[0] += 1
+    total = p.total[0]
+    if values:
+        pop_count_values(p, country, category, channel, device, ipnet, max_keys)
+    if p.ring_len[0] < RING:
+        p.ring[p.ring_len[0]] = log_amount
+        p.ring_len[0] += 1
+    else:
+        p.ring[total % RING] = log_amount
+    if total % 256 == 0 or total == 32:
+        k = p.ring_len[0]
+        ordered = np.sort(p.ring[:k])
+        p.amount_center[0] = ordered[k // 2]
+        iqr = ordered[(3 * k) // 4] - ordered[k // 4]
+        scale = iqr / 1.349
+        p.amount_scale[0] = 0.05 if scale < 0.05 else scale  # max(scale, 0.05)
