@@ -40,11 +40,13 @@ def _run(config: CoreConfig, txs: list[Any], every: int) -> int:
     rows = held = 0
     for row in core_rows(txs, config):
         o = row.obs
-        keys = [codes.code(x) for x in (o.country, o.category, o.channel, o.device, o.ipnet)]
+        country, category, channel, device, ipnet = (
+            codes.code(x) for x in (o.country, o.category, o.channel, o.device, o.ipnet))
         p = kp.grow_codes(p, len(codes.values))
         values = not (row.total >= knobs.quarantine_above and knobs.quarantine_s > 0)
         held += not values
-        kp.observe(p, *keys, o.log_amount, knobs.max_population_keys, values)
+        kp.observe(p, country, category, channel, device, ipnet, o.log_amount,
+                   knobs.max_population_keys, values)
         rows += 1
         if rows % every == 0 or rows in (31, 32, 33, 255, 256, 257):
             back = kp.from_arrays(p, codes)
