@@ -13,6 +13,7 @@ kernel's, ported separately), the amount fields the core's (the amounts kernel's
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -334,11 +335,8 @@ def _observation(draw: Any) -> Observation:
     return o
 
 
-@settings(deadline=None)  # the first example compiles the kernel (or loads it)
-@given(st.data())
-def test_rules_on_generated_observations(data: Any) -> None:
-    o = _observation(data.draw)
-    knobs = Knobs(CoreConfig())
+def _check_rules(o: Observation, knobs: Knobs) -> dict[str, str]:
+    """The kernel's rules on `o` as the core's (names, order, text); the core's."""
     obs = ko.empty()
     for name in ("history", "amount_ratio", "over_max", "amount_z", "hour", "night_total",
                  "night_count", "night_share", "burst_count", "burst_span_s", "travel_km",
@@ -350,6 +348,53 @@ def test_rules_on_generated_observations(data: Any) -> None:
     fired = ko.rules(obs, kernel_knobs(knobs))
     want = apply_rules(o, knobs)
     assert list(ko.rule_reasons(fired, obs, _VALUES, knobs).items()) == list(want.items())
+    return want
+
+
+@settings(deadline=None)  # the first example compiles the kernel (or loads it)
+@given(st.data())
+def test_rules_on_generated_observations(data: Any) -> None:
+    _check_rules(_observation(data.draw), Knobs(CoreConfig()))
+
+
+#: Per rule, values of the fields it reads at its thresholds (the default knobs) and one
+#: step either side: every combination is checked; the other fields are neutral.
+THRESHOLDS: dict[str, dict[str, list[Any]]] = {
+    "high_amount": {"amount_ratio": [4.99, 5.0, 5.01], "history": [4, 5, 6],
+                    "over_max": [math.log(2.0) - 1e-12, math.log(2.0)],
+                    "amount_z": [math.nextafter(6.0, 0.0), 6.0]},
+    "odd_hour": {"hour": [23, 0, 4, 5], "night_total": [14, 15, 16],
+                 "night_share": [0.04, math.nextafter(0.04, 1.0)]},
+    "duplicate": {"dup_age_s": [None, 0.0, 119.4, 119.5, 5399.0, 172799.0, 172800.0]},
+    "burst": {"burst_count": [3, 4, 11, 12, 13, 21, 111],
+              "burst_span_s": [0.0, 0.99, 1.0, 119.5, 120.0, 5400.0]},
+    # 2500 km: 1900 km beyond the slack at 800 km/h, 8550 s
+    "impossible_travel": {"travel_km": [0.0, 600.0, 2500.0], "travel_dt_s": [
+        8549.0, 8550.0, 8551.0], "hop_rate": [0.15, math.nextafter(0.15, 1.0)],
+        "history": [0, 20], "country_seen": [0, 3, 4], "country_recent": [
+            math.nextafter(0.15, 0.0), 0.15]},
+    "new_country": {"country_seen": [0, 1], "history": [9, 10, 11],
+                    "novel_rate": [0.05, math.nextafter(0.05, 1.0)]},
+}
+NEUTRAL: dict[str, Any] = {
+    "history": 8, "amount_ratio": 1.0, "over_max": 0.0, "amount_z": 0.0, "hour": 12,
+    "night_total": 0, "night_count": 0, "night_share": 0.5, "dup_age_s": None,
+    "burst_count": 1, "burst_span_s": 0.0, "travel_km": 0.0, "travel_dt_s": 0.0,
+    "hop_rate": 0.0, "country_seen": 1, "country_recent": 1.0, "novel_rate": 0.0,
+    "country": "US", "prev_country": "CH", "category": _VALUES[3]}
+
+
+@pytest.mark.parametrize("rule", list(THRESHOLDS))
+def test_each_rule_at_its_thresholds(rule: str) -> None:
+    knobs = Knobs(CoreConfig())
+    fields = THRESHOLDS[rule]
+    fired = 0
+    for values in itertools.product(*fields.values()):
+        o = Observation()
+        for name, value in (*NEUTRAL.items(), *zip(fields, values, strict=True)):
+            setattr(o, name, value)
+        fired += rule in _check_rules(o, knobs)
+    assert fired > 0
 
 
 @settings(deadline=None)
