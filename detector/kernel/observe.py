@@ -1,23 +1,23 @@
-"""`features.observe` (docs/kernel.md steps 5 and 6, the observation) and `rules.apply_rules`
-over a customer's slot (`slots.CustomerSlots`), the population's arrays
-(`population.PopulationArrays`) and the knobs (`knobs.KernelKnobs`), to the bit
-(tests/unit/test_kernel_observe.py).
+"""`features.observe` and `rules.apply_rules` over a customer's slot
+(`slots.CustomerSlots`), the population's arrays (`population.PopulationArrays`) and the
+knobs (`knobs.KernelKnobs`), to the bit (tests/unit/test_kernel_observe.py).
 
 An observation is a float64 array `obs` of `FIELDS` (its indices the module's constants,
-e.g. `obs[NIGHT_SHARE]`): the numbers of `features.Observation`, its strings as their codes,
-`dup_age_s`'s None as NaN. `observe` fills all but the amount part (`AMOUNT` .. `OVER_MAX`:
-the amounts kernel's, which the caller writes) and `ROUND_EXTRA` (0.0, as the core's). Where
-the core calls `hourtail.counted_night_mass`, `observe` returns True and the caller passes
-that function's result to `night_mass` (the hours kernel's, ported separately).
+e.g. `obs[NIGHT_SHARE]`): the numbers of `features.Observation`, its strings as their codes
+(`country`, `prev_country`, `category`, `channel`; `device` and `ipnet` stay the shell's,
+`ipnet` being a string operation), `dup_age_s`'s None as NaN, `hour_counts` the slot's own
+`hours[c]` (observe copies nothing), ints as floats (exact below 2^53). `observe` fills every
+field: the amount part with `amounts.category_offset` and `amounts.observe_amount`, the
+night mass with `hours.counted_night_mass` (each tested against the core in its own module),
+travel with `geo.distance_km`.
 
 The rules are a bitmask (`rules`, bit `i` the rule `RULE_NAMES[i]`, `rules.RULES`' order);
 their reasons are formatted in Python (`rule_reasons`) from the mask and the observation,
-with the core's words.
+with the core's words: every number a reason quotes is in the observation.
 
-Status: `observe` (but its amount part) and the rules, equal to the core's row by row on
-realistic rows and edge-case streams (tests/unit/test_kernel_observe.py); the night mass
-still the caller's (`hourtail.counted_night_mass` in the tests); not yet called by an engine
-(docs/kernel.md step 7).
+Status: `observe` and the rules equal to the core's row by row on realistic rows and
+edge-case streams, every rule at its thresholds (tests/unit/test_kernel_observe.py); not yet
+called by an engine (docs/kernel.md step 7).
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ import numpy as np
 
 from detector.core.knobs import Knobs
 from detector.core.rules import RULES, duration, ordinal, quoted
+from detector.kernel.amounts import category_offset, observe_amount
 from detector.kernel.clock import needed_s
 from detector.kernel.geo import distance_km
+from detector.kernel.hours import counted_night_mass, recent_hours
 from detector.kernel.jit import jit
 
 #: The observation's fields, in `obs` order (`features.Observation`'s names; the strings
@@ -64,11 +66,12 @@ def empty() -> np.ndarray:
 
 @jit
 def observe(s: Any, c: int, p: Any, t: float, hour: int, amount: float, country: int,
-            category: int, channel: int, centroids: Any, k: Any, two: float,
-            obs: Any) -> bool:  # pragma: no cover - compiled
-    """`features.observe` into `obs` but for its amount part (the caller's) and the night
-    mass: True where the core calls `counted_night_mass` (then pass its result to
-    `night_mass`). `centroids` is `geo.centroid_table`'s, `two` 2.0 (`geo.distance_km`)."""
+            category: int, channel: int, centroids: Any, k: Any, ex: Any, work: Any,
+            obs: Any) -> None:  # pragma: no cover - compiled
+    """`features.observe` of a purchase at `t` (its `hour`, `amount` and codes) into
+    `obs`. `centroids` is `geo.centroid_table`'s, `ex` `amounts.EXPONENTS` (run-time
+    exponents), `work` float64[>= amount_history] scratch; `p`'s by-code arrays hold the
+    codes (`population.grow_codes`)."""
     w = k.prior_weight
     n = s.n[c]
     obs[HISTORY] = n
@@ -97,6 +100,16 @@ def observe(s: Any, c: int, p: Any, t: float, hour: int, amount: float, country:
     obs[BURST_COUNT] = burst
     obs[BURST_SPAN_S] = span
     obs[DUP_AGE_S] = dup_age
+
+    la, scale, z, ratio, dev, over = observe_amount(
+        amount, category_offset(p.off_index, p.off_val, category), s.amt[c], s.amt_head[c],
+        s.amt_len[c], p.amount_center[0], p.amount_scale[0], w, k.min_history, ex, work)
+    obs[LOG_AMOUNT] = la
+    obs[AMOUNT_SCALE] = scale
+    obs[AMOUNT_Z] = z
+    obs[AMOUNT_RATIO] = ratio
+    obs[AMOUNT_DEV] = dev
+    obs[OVER_MAX] = over
 
     obs[HOUR] = hour
     hn = 0
@@ -127,9 +140,16 @@ def observe(s: Any, c: int, p: Any, t: float, hour: int, amount: float, country:
     if recent_n:
         x = recent_nights / recent_n
         share = x if x > share else share  # max(night_share, x)
+    if (0 <= hour < 24 and mask[hour] != 0) and hn >= k.odd_hour_min_history \
+            and share <= k.odd_hour_max_share:
+        # hours changing (the hour term's mixture): the night share it expects now
+        recent = recent_hours(s.ctx_hour[c], s.ctx_len[c], s.ctx_head[c], s.pend_hour[c],
+                              s.pend_len[c])
+        mass, change = counted_night_mass(s.hours[c], hn, p.hours, p.total[0], w,
+                                          k.hour_change_prior, k.night_hours, recent)
+        obs[HOUR_CHANGE] = change
+        share = mass if mass > share else share  # max(night_share, mass)
     obs[NIGHT_SHARE] = share
-    wants_mass = (0 <= hour < 24 and mask[hour] != 0) and hn >= k.odd_hour_min_history \
-        and share <= k.odd_hour_max_share
 
     seen = 0
     for j in range(s.tab_len[c, 0]):  # countries.get(country, 0)
@@ -145,21 +165,11 @@ def observe(s: Any, c: int, p: Any, t: float, hour: int, amount: float, country:
     last = s.last_country[c]
     obs[PREV_COUNTRY] = last
     if n and last != country:
-        obs[TRAVEL_KM] = distance_km(last, country, k.travel_unknown_km, centroids, two)
+        obs[TRAVEL_KM] = distance_km(last, country, k.travel_unknown_km, centroids, ex[2])
     else:
         obs[TRAVEL_KM] = 0.0
     obs[TRAVEL_DT_S] = gap
     obs[CATEGORY_RARITY] = -math.log((p.tab_count[1, category] + 0.5) / total)
-    return wants_mass
-
-
-@jit
-def night_mass(obs: Any, mass: float, change: float) -> None:  # pragma: no cover - compiled
-    """The end of `features.observe` where it calls `counted_night_mass`: its night share
-    (`mass`) and change weight (`change`) into `obs`."""
-    share = obs[NIGHT_SHARE]
-    obs[NIGHT_SHARE] = mass if mass > share else share  # max(night_share, mass)
-    obs[HOUR_CHANGE] = change
 
 
 @jit
