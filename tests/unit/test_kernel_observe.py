@@ -319,6 +319,19 @@ def test_a_country_hop_and_a_new_country() -> None:
     assert seen["impossible_travel"] > 0 and seen["new_country"] > 0
 
 
+def test_held_night_purchases_abroad() -> None:
+    """Purchases at night abroad, held (quarantined) as they come: the next ones count the
+    held events' night hours and country (seen, recent) as the core does."""
+    config = CoreConfig(first_fit_after=10**9)
+    txs = _history("h", 20)
+    at = txs[-1].timestamp.replace(hour=3) + timedelta(days=1)
+    for j, (country, minutes) in enumerate((("US", 0), ("US", 10), ("CH", 20), ("US", 30))):
+        txs.append(_tx("h", 30 + j, at + timedelta(minutes=minutes), country=country,
+                       amount=400.0 + j))
+    seen = _run(txs, config)
+    assert seen["rows"] == 24 and seen["new_country"] == 1
+
+
 # --- the rules on generated observations -------------------------------------------------
 
 _VALUES = ["CH", "US", "grocery", "électronique " * 5, "app"]
