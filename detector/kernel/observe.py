@@ -17,7 +17,11 @@ with the core's words: every number a reason quotes is in the observation.
 
 Status: `observe` and the rules equal to the core's row by row on realistic rows and
 edge-case streams, every rule at its thresholds (tests/unit/test_kernel_observe.py); not yet
-called by an engine (docs/kernel.md step 7).
+called by an engine (docs/kernel.md step 7). Measured in a jitted loop (load ~1.5):
+`observe` ~0.95 us a call (~0.66 us with `inline="always"`), `rules` ~40 ns; most of it is
+reference counting of the state tuples' arrays (the loop's code holds ~216 increfs and
+~429 decrefs), not the arithmetic: the amount part, the haversine and the night mass each
+removed left it unchanged.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from detector.kernel.clock import needed_s
 from detector.kernel.geo import distance_km
 from detector.kernel.hours import counted_night_mass, recent_hours
 from detector.kernel.jit import jit
+from shared.columns import RULE_NAMES as COLUMN_RULES
 
 #: The observation's fields, in `obs` order (`features.Observation`'s names; the strings
 #: as codes).
@@ -55,7 +60,7 @@ RULE_NAMES = ("high_amount", "odd_hour", "duplicate", "burst", "impossible_trave
               "new_country")
 (HIGH_AMOUNT, ODD_HOUR, DUPLICATE, BURST, IMPOSSIBLE_TRAVEL, NEW_COUNTRY) = (
     1 << i for i in range(len(RULE_NAMES)))
-if tuple(RULES) != RULE_NAMES:
+if (tuple(RULES), COLUMN_RULES) != (RULE_NAMES, RULE_NAMES):
     raise ImportError(f"detector.kernel.observe's rules differ from the core's: {tuple(RULES)}")
 
 
