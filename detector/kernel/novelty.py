@@ -66,7 +66,7 @@ if _CORE != _OURS:
 @jit
 def share(p: Any, a: int, key: int) -> float:  # pragma: no cover - compiled
     """`Population.share`: the smoothed share of events with this value (never 0)."""
-    return (p.tab_count[a, key] + 0.5) / (p.total[0] + 1.0)
+    return float((p.tab_count[a, key] + 0.5) / (p.total[0] + 1.0))
 
 
 @jit
@@ -93,13 +93,13 @@ def new_rate(p: Any, a: int, band: int) -> float:  # pragma: no cover - compiled
     row = BAND_ROW + 8 * a + band
     if not p.nov_len[row]:
         return pooled
-    return (p.nov_val[row, 0] + 5.0 * pooled) / (p.nov_val[row, 1] + 5.0)
+    return float((p.nov_val[row, 0] + 5.0 * pooled) / (p.nov_val[row, 1] + 5.0))
 
 
 @jit
 def unseen_mass(p: Any, a: int) -> float:  # pragma: no cover - compiled
     """`Population.unseen_mass`: Good-Turing's share of events with a value nobody used."""
-    return (_singles(p, a) + 1.0) / (p.total[0] + 1.0)
+    return float((_singles(p, a) + 1.0) / (p.total[0] + 1.0))
 
 
 @jit
@@ -124,10 +124,12 @@ def unused_mass(p: Any, a: int, known: Any, known_len: int) -> float:  # pragma:
 
 @jit
 def _knows(known: Any, known_len: int, key: int) -> bool:  # pragma: no cover - compiled
+    found = False
     for j in range(known_len):
         if known[j] == key:
-            return True
-    return False
+            found = True
+            break
+    return found
 
 
 @jit
