@@ -16,12 +16,15 @@ core's, in its order.
 
 Status: the estimates, the terms (with the numbers their reasons need, worded by
 `novelty_reason` in Python) and the novelty learning are ported and equal to the core's
-on hypothesis populations and row by row on realistic rows (tests/unit/
+to the bit on hypothesis populations and row by row on realistic rows (tests/unit/
 test_kernel_novelty.py). Not here: the customer's code-table update (`state.bump`, helper
 klru's `tables.py`), the context ring and `learnt` (`learn_habits`' end): the caller makes
 them after `learn_habits_novelty`, which reads the tables before they count the event (as
 the core's one pass does: attribute i reads only table i). Not yet called by an engine
-(docs/kernel.md step 7).
+(docs/kernel.md step 7). Speed (3,500 generated rows' values against the customers' final
+states): `novelty` 1.5 us a row called per row from a jitted loop, 0.77 us with its body
+in the loop (the call's cost is the reference counts of `s`'s and `p`'s arrays), against
+6.2 us for the compiled core's five `banded_categorical`.
 """
 
 from __future__ import annotations
@@ -62,6 +65,12 @@ if _CORE != _OURS:
 
 
 # --- the population's estimates ------------------------------------------------------------
+# Each estimate is an array-level function (`_name`: the arrays it reads, as arguments) and
+# a wrapper over `p` with the core's signature. The kernel's own calls go to the array-level
+# ones: a jitted function that takes the tuples `s`/`p` and is not inlined increfs and
+# decrefs every array of them on each call (numba's reference counts are not pruned
+# across a call), about 0.5 us a call with today's ~80 arrays, measured: several times the
+# estimate itself.
 
 @jit
 def share(p: Any, a: int, key: int) -> float:  # pragma: no cover - compiled
@@ -70,56 +79,85 @@ def share(p: Any, a: int, key: int) -> float:  # pragma: no cover - compiled
 
 
 @jit
-def _singles(p: Any, a: int) -> int:  # pragma: no cover - compiled
+def _singles(once: Any, order: Any, present: int, a: int, count: Any, keys: Any,
+             length: int) -> int:  # pragma: no cover - compiled
+    for j in range(present):
+        if order[j] == a:
+            return int(once[a])
+    n = 0
+    for j in range(length):
+        n += count[keys[j]] == 1
+    return n
+
+
+@jit
+def singles(p: Any, a: int) -> int:  # pragma: no cover - compiled
     """`Population.singles.get(table)`, or the table's values counted once where a
-    snapshot older than the field holds none (`unseen_mass`, `unused_share`)."""
-    for j in range(p.singles_len[0]):
-        if p.singles_order[j] == a:
-            return int(p.singles[a])
-    once = 0
-    for j in range(p.tab_len[a]):
-        once += p.tab_count[a, p.tab_keys[a, j]] == 1
-    return once
+    snapshot older than the field holds none (what `unseen_mass` and `unused_share`
+    read: `once` of the array-level estimates)."""
+    return _singles(p.singles, p.singles_order, p.singles_len[0], a, p.tab_count[a],
+                    p.tab_keys[a], p.tab_len[a])
+
+
+@jit
+def _new_rate(nov_val: Any, nov_len: Any, a: int,
+              band: int) -> float:  # pragma: no cover - compiled
+    pooled = 1.0
+    if nov_len[a]:
+        pooled = (nov_val[a, 0] + 5.0) / (nov_val[a, 1] + 5.0)
+    if band < 0:
+        return pooled
+    row = BAND_ROW + 8 * a + band
+    if not nov_len[row]:
+        return pooled
+    return float((nov_val[row, 0] + 5.0 * pooled) / (nov_val[row, 1] + 5.0))
 
 
 @jit
 def new_rate(p: Any, a: int, band: int) -> float:  # pragma: no cover - compiled
     """`Population.new_rate` (`band` -1: the established rate alone)."""
-    pooled = 1.0
-    if p.nov_len[a]:
-        pooled = (p.nov_val[a, 0] + 5.0) / (p.nov_val[a, 1] + 5.0)
-    if band < 0:
-        return pooled
-    row = BAND_ROW + 8 * a + band
-    if not p.nov_len[row]:
-        return pooled
-    return float((p.nov_val[row, 0] + 5.0 * pooled) / (p.nov_val[row, 1] + 5.0))
+    return _new_rate(p.nov_val, p.nov_len, a, band)
+
+
+@jit
+def _unseen(once: int, total: int) -> float:  # pragma: no cover - compiled
+    return float((once + 1.0) / (total + 1.0))
 
 
 @jit
 def unseen_mass(p: Any, a: int) -> float:  # pragma: no cover - compiled
     """`Population.unseen_mass`: Good-Turing's share of events with a value nobody used."""
-    return float((_singles(p, a) + 1.0) / (p.total[0] + 1.0))
+    return _unseen(singles(p, a), p.total[0])
 
 
 @jit
-def unused_share(p: Any, a: int, used: int) -> float:  # pragma: no cover - compiled
-    """`Population.unused_share`: `unused_mass` of a customer whose values the population
-    counted `used` times."""
-    once = _singles(p, a)
-    total = p.total[0] + 1.0
+def _unused_share(once: int, total_: int, used: int) -> float:  # pragma: no cover
+    total = total_ + 1.0
     free = 1.0 - used / total
     mass = (once + 1.0) / total + (free if free > 0.0 else 0.0)
     return mass if mass < 1.0 else 1.0
 
 
 @jit
-def unused_mass(p: Any, a: int, known: Any, known_len: int) -> float:  # pragma: no cover
-    """`Population.unused_mass` of a customer who knows the codes `known[:known_len]`."""
+def unused_share(p: Any, a: int, used: int) -> float:  # pragma: no cover - compiled
+    """`Population.unused_share`: `unused_mass` of a customer whose values the population
+    counted `used` times."""
+    return _unused_share(singles(p, a), p.total[0], used)
+
+
+@jit
+def _unused_mass(count: Any, once: int, total: int, known: Any,
+                 known_len: int) -> float:  # pragma: no cover - compiled
     used = 0
     for j in range(known_len):
-        used += p.tab_count[a, known[j]]
-    return unused_share(p, a, used)
+        used += count[known[j]]
+    return _unused_share(once, total, used)
+
+
+@jit
+def unused_mass(p: Any, a: int, known: Any, known_len: int) -> float:  # pragma: no cover
+    """`Population.unused_mass` of a customer who knows the codes `known[:known_len]`."""
+    return _unused_mass(p.tab_count[a], singles(p, a), p.total[0], known, known_len)
 
 
 @jit
@@ -133,62 +171,84 @@ def _knows(known: Any, known_len: int, key: int) -> bool:  # pragma: no cover - 
 
 
 @jit
+def _rarer_mass(count: Any, keys: Any, length: int, once: int, total: int, known: Any,
+                known_len: int, key: int) -> float:  # pragma: no cover - compiled
+    mine = count[key]
+    mass = _unseen(once, total)
+    if mine:
+        rarer = 0
+        for j in range(length):
+            value = keys[j]
+            n = count[value]
+            if n <= mine and not _knows(known, known_len, value):
+                rarer += n
+        mass += rarer / (total + 1.0)
+    return mass if mass < 1.0 else 1.0  # min(1.0, mass)
+
+
+@jit
 def rarer_mass(p: Any, a: int, known: Any, known_len: int,
                key: int) -> float:  # pragma: no cover - compiled
     """`Population.rarer_mass`: the share of events with a value unknown to the customer
     (codes `known[:known_len]`) at most as common as `key` (values nobody used included)."""
-    mine = p.tab_count[a, key]
-    mass = unseen_mass(p, a)
-    if mine:
-        rarer = 0
-        for j in range(p.tab_len[a]):
-            value = p.tab_keys[a, j]
-            count = p.tab_count[a, value]
-            if count <= mine and not _knows(known, known_len, value):
-                rarer += count
-        mass += rarer / (p.total[0] + 1.0)
-    return mass if mass < 1.0 else 1.0  # min(1.0, mass)
+    return _rarer_mass(p.tab_count[a], p.tab_keys[a], p.tab_len[a], singles(p, a),
+                       p.total[0], known, known_len, key)
+
+
+@jit
+def _first_base(a: int, count: Any, keys: Any, length: int, once: int, total: int,
+                known: Any, known_len: int, key: int) -> float:  # pragma: no cover
+    if a == IPNET:
+        return _unused_mass(count, once, total, known, known_len)
+    return _rarer_mass(count, keys, length, once, total, known, known_len, key)
 
 
 @jit
 def first_base(p: Any, a: int, known: Any, known_len: int,
                key: int) -> float:  # pragma: no cover - compiled
     """`Population.first_base` (`known_len` 0: a first purchase's chance)."""
-    if a == IPNET:
-        return unused_mass(p, a, known, known_len)
-    return rarer_mass(p, a, known, known_len, key)
+    return _first_base(a, p.tab_count[a], p.tab_keys[a], p.tab_len[a], singles(p, a),
+                       p.total[0], known, known_len, key)
+
+
+@jit
+def _first_tail(nov_val: Any, nov_len: Any, a: int, count: Any, keys: Any, length: int,
+                once: int, total: int, key: int,
+                none: Any) -> float:  # pragma: no cover - compiled
+    row = FIRST_ROW + a
+    own = 0.0
+    if nov_len[row] and nov_val[row, 0] > nov_val[row, 1]:
+        own = (nov_val[row, 0] - nov_val[row, 1]) / (nov_val[row, 2] + 1.0)
+    tail = own + (1.0 - own) * _first_base(a, count, keys, length, once, total, none, 0,
+                                           key)
+    return tail if tail < 1.0 else 1.0
 
 
 @jit
 def first_tail(p: Any, a: int, key: int, none: Any) -> float:  # pragma: no cover
     """`Population.first_tail` (`none`: any int32 array, read for none of its items: the
     empty customer table)."""
-    row = FIRST_ROW + a
-    own = 0.0
-    if p.nov_len[row] and p.nov_val[row, 0] > p.nov_val[row, 1]:
-        own = (p.nov_val[row, 0] - p.nov_val[row, 1]) / (p.nov_val[row, 2] + 1.0)
-    tail = own + (1.0 - own) * first_base(p, a, none, 0, key)
-    return tail if tail < 1.0 else 1.0
+    return _first_tail(p.nov_val, p.nov_len, a, p.tab_count[a], p.tab_keys[a], p.tab_len[a],
+                       singles(p, a), p.total[0], key, none)
 
 
 # --- the terms -----------------------------------------------------------------------------
 
 @jit
-def banded_categorical(s: Any, c: int, a: int, key: int, learnt: int, band: int,
-                       explore: float, p: Any, recent: int,
-                       k: Any) -> tuple[float, int]:  # pragma: no cover - compiled
-    """`surprise.banded_categorical` of value `key` of attribute `a` (the customer's table
-    `a`, the population's table `a`), `recent` of the context sharing it: the term, and
-    the customer's count of `key` (its reason's number)."""
-    codes = s.tab_code[c, a]
-    counts = s.tab_count[c, a]
-    length = s.tab_len[c, a]
+def _banded(codes: Any, counts: Any, length: int, key: int, learnt: int, band: int,
+            explore: float, recent: int, a: int, pcount: Any, pkeys: Any, plen: int,
+            once_p: int, total: int, nov_val: Any, nov_len: Any, max_keys: int,
+            context_weight: float, context_size: int, cap: float,
+            prior: float) -> tuple[float, int]:  # pragma: no cover - compiled
+    """`banded_categorical` over the customer's table `codes`/`counts`/`length` and the
+    population's table `pcount`/`pkeys`/`plen` of attribute `a`, its singles `once_p` and
+    event count `total`."""
     count = 0
     for j in range(length):
         if codes[j] == key:
             count = int(counts[j])
             break
-    full = p.tab_len[a] >= k.max_population_keys
+    full = plen >= max_keys
     once = 0
     below = 0
     events = 0
@@ -199,22 +259,36 @@ def banded_categorical(s: Any, c: int, a: int, key: int, learnt: int, band: int,
         events += v
         if v <= count:
             below += v
-        used += p.tab_count[a, codes[j]]
-    share_ = k.context_weight * recent / k.context_size
+        used += pcount[codes[j]]
+    share_ = context_weight * recent / context_size
     if not learnt:
-        tail = 1.0 if full else first_tail(p, a, key, codes)
-        return bits(share_ if share_ > tail else tail, k.surprise_cap), count
-    prior = k.new_value_prior
-    rate = (once + prior * new_rate(p, a, band)) / (explore + prior)
+        tail = 1.0 if full else _first_tail(nov_val, nov_len, a, pcount, pkeys, plen,
+                                            once_p, total, key, codes)
+        return bits(share_ if share_ > tail else tail, cap), count
+    rate = (once + prior * _new_rate(nov_val, nov_len, a, band)) / (explore + prior)
     if count == 0:
-        mass = 1.0 if full else first_base(p, a, codes, length, key)
+        mass = 1.0 if full else _first_base(a, pcount, pkeys, plen, once_p, total, codes,
+                                            length, key)
         tail = rate * mass
         tail = tail if tail < 1.0 else 1.0
     else:
-        p_new = rate * (1.0 if full else unused_share(p, a, used))
+        p_new = rate * (1.0 if full else _unused_share(once_p, total, used))
         p_new = p_new if p_new < 1.0 else 1.0
         tail = p_new + (1.0 - p_new) * below / events
-    return bits(share_ if share_ > tail else tail, k.surprise_cap), count
+    return bits(share_ if share_ > tail else tail, cap), count
+
+
+@jit
+def banded_categorical(s: Any, c: int, a: int, key: int, learnt: int, band: int,
+                       explore: float, p: Any, recent: int,
+                       k: Any) -> tuple[float, int]:  # pragma: no cover - compiled
+    """`surprise.banded_categorical` of value `key` of attribute `a` (the customer's table
+    `a`, the population's table `a`), `recent` of the context sharing it: the term, and
+    the customer's count of `key` (its reason's number)."""
+    return _banded(s.tab_code[c, a], s.tab_count[c, a], s.tab_len[c, a], key, learnt, band,
+                   explore, recent, a, p.tab_count[a], p.tab_keys[a], p.tab_len[a],
+                   singles(p, a), p.total[0], p.nov_val, p.nov_len, k.max_population_keys,
+                   k.context_weight, k.context_size, k.surprise_cap, k.new_value_prior)
 
 
 @jit
@@ -246,11 +320,17 @@ def novelty(s: Any, c: int, p: Any, keys: Any, k: Any, out: Any,
         s4 += row[4] == keys[4]
     learnt = s.learnt[c]
     band = history_band(learnt, k.prior_bands)
+    total = p.total[0]
     for i in range(5):
         a = NOVEL[i]
         recent = s0 if i == 0 else s1 if i == 1 else s2 if i == 2 else s3 if i == 3 else s4
-        out[i], seen[i] = banded_categorical(s, c, a, keys[i], learnt, band,
-                                             s.explore[c, a], p, recent, k)
+        out[i], seen[i] = _banded(
+            s.tab_code[c, a], s.tab_count[c, a], s.tab_len[c, a], keys[i], learnt, band,
+            s.explore[c, a], recent, a, p.tab_count[a], p.tab_keys[a], p.tab_len[a],
+            _singles(p.singles, p.singles_order, p.singles_len[0], a, p.tab_count[a],
+                     p.tab_keys[a], p.tab_len[a]),
+            total, p.nov_val, p.nov_len, k.max_population_keys,
+            k.context_weight, k.context_size, k.surprise_cap, k.new_value_prior)
     x = out[2] - out[0]
     out[2] = x if x > 0.0 else 0.0  # max(0.0, x)
 
@@ -267,35 +347,51 @@ def novelty_reason(name: str, value: str, seen: int, learnt: int) -> str:
 # --- learning ------------------------------------------------------------------------------
 
 @jit
-def _entry(p: Any, row: int, length: int) -> None:  # pragma: no cover - compiled
+def _entry(nov_val: Any, nov_len: Any, nov_order: Any, nov_count: Any, row: int,
+           length: int) -> None:  # pragma: no cover - compiled
     """`novelty[key] = [0.0] * length`: a new entry, last in insertion order."""
     for j in range(length):
-        p.nov_val[row, j] = 0.0
-    p.nov_len[row] = length
-    p.nov_order[p.nov_count[0]] = row
-    p.nov_count[0] += 1
+        nov_val[row, j] = 0.0
+    nov_len[row] = length
+    nov_order[nov_count[0]] = row
+    nov_count[0] += 1
+
+
+@jit
+def _learn_rate(nov_val: Any, nov_len: Any, nov_order: Any, nov_count: Any, row: int,
+                new: bool, unused: float) -> None:  # pragma: no cover - compiled
+    if not nov_len[row]:
+        _entry(nov_val, nov_len, nov_order, nov_count, row, 2)
+    elif nov_val[row, 1] >= HALVE_AT:
+        nov_val[row, 0] *= 0.5
+        nov_val[row, 1] *= 0.5
+    nov_val[row, 0] = nov_val[row, 0] + (1.0 if new else 0.0)
+    nov_val[row, 1] = nov_val[row, 1] + unused
 
 
 @jit
 def learn_rate(p: Any, row: int, new: bool, unused: float) -> None:  # pragma: no cover
     """`state._learn_rate` on `p.nov_val[row]`."""
-    if not p.nov_len[row]:
-        _entry(p, row, 2)
-    elif p.nov_val[row, 1] >= HALVE_AT:
-        p.nov_val[row, 0] *= 0.5
-        p.nov_val[row, 1] *= 0.5
-    p.nov_val[row, 0] = p.nov_val[row, 0] + (1.0 if new else 0.0)
-    p.nov_val[row, 1] = p.nov_val[row, 1] + unused
+    _learn_rate(p.nov_val, p.nov_len, p.nov_order, p.nov_count, row, new, unused)
+
+
+@jit
+def _learn_novelty(nov_val: Any, nov_len: Any, nov_order: Any, nov_count: Any, a: int,
+                   new: bool, unused: float, band: int,
+                   established: bool) -> None:  # pragma: no cover - compiled
+    if established:
+        _learn_rate(nov_val, nov_len, nov_order, nov_count, a, new, unused)
+    if band >= 0:
+        _learn_rate(nov_val, nov_len, nov_order, nov_count, BAND_ROW + 8 * a + band, new,
+                    unused)
 
 
 @jit
 def learn_novelty(p: Any, a: int, new: bool, unused: float, band: int,
                   established: bool) -> None:  # pragma: no cover - compiled
     """`Population.learn_novelty`."""
-    if established:
-        learn_rate(p, a, new, unused)
-    if band >= 0:
-        learn_rate(p, BAND_ROW + 8 * a + band, new, unused)
+    _learn_novelty(p.nov_val, p.nov_len, p.nov_order, p.nov_count, a, new, unused, band,
+                   established)
 
 
 @jit
@@ -303,19 +399,24 @@ def learn_first(p: Any, keys: Any, max_keys: int, empty: int,
                 none: Any) -> None:  # pragma: no cover - compiled
     """`Population.learn_first` of a first purchase's values `keys` (codes, `NOVELTY`
     order), before they are counted; `empty`: the code of "" (the core's `first_base(name,
-    {}, "")` reads the count of ""), `none` any int32 array (an empty table)."""
+    {}, "")` reads the count of ""), `none` any int32 array (an empty table). A value is
+    "in the table" where its count is not 0 (`_count` inserts a value at 1 and never
+    lowers a count)."""
+    nov_val, nov_len = p.nov_val, p.nov_len
+    total = p.total[0]
     for i in range(5):
         if p.tab_len[i] < max_keys:
             row = FIRST_ROW + i
-            if not p.nov_len[row]:
-                _entry(p, row, 3)
-            elif p.nov_val[row, 2] >= HALVE_AT:
-                p.nov_val[row, 0] *= 0.5
-                p.nov_val[row, 1] *= 0.5
-                p.nov_val[row, 2] *= 0.5
-            p.nov_val[row, 0] += 1.0 if p.tab_count[i, keys[i]] == 0 else 0.0
-            p.nov_val[row, 1] += first_base(p, i, none, 0, empty)
-            p.nov_val[row, 2] += 1.0
+            if not nov_len[row]:
+                _entry(nov_val, nov_len, p.nov_order, p.nov_count, row, 3)
+            elif nov_val[row, 2] >= HALVE_AT:
+                nov_val[row, 0] *= 0.5
+                nov_val[row, 1] *= 0.5
+                nov_val[row, 2] *= 0.5
+            nov_val[row, 0] += 1.0 if p.tab_count[i, keys[i]] == 0 else 0.0
+            nov_val[row, 1] += _first_base(i, p.tab_count[i], p.tab_keys[i], p.tab_len[i],
+                                           singles(p, i), total, none, 0, empty)
+            nov_val[row, 2] += 1.0
 
 
 @jit
@@ -329,16 +430,20 @@ def learn_habits_novelty(s: Any, c: int, p: Any, keys: Any, w: float,
     learnt = s.learnt[c]
     if not learnt:
         return
-    length = s.tab_len[c, COUNTRY]
-    s.novel[c] += not _knows(s.tab_code[c, COUNTRY], length, keys[COUNTRY])
+    s.novel[c] += not _knows(s.tab_code[c, COUNTRY], s.tab_len[c, COUNTRY], keys[COUNTRY])
     established = learnt >= k.min_history
     band = history_band(learnt, k.prior_bands)
     full = k.max_population_keys
+    total = p.total[0]
     for i in range(5):
         codes = s.tab_code[c, i]
         length = s.tab_len[c, i]
         new = not _knows(codes, length, keys[i])
-        unused = 1.0 if p.tab_len[i] >= full else unused_mass(p, i, codes, length)
+        unused = 1.0 if p.tab_len[i] >= full else _unused_mass(
+            p.tab_count[i], _singles(p.singles, p.singles_order, p.singles_len[0], i,
+                                     p.tab_count[i], p.tab_keys[i], p.tab_len[i]),
+            total, codes, length)
         s.explore[c, i] = s.explore[c, i] + w * unused
         if established or band >= 0:
-            learn_novelty(p, i, new, unused, band, established)
+            _learn_novelty(p.nov_val, p.nov_len, p.nov_order, p.nov_count, i, new, unused,
+                           band, established)
