@@ -440,3 +440,52 @@ def test_an_old_snapshot_without_singles_or_rates() -> None:
         pop.singles = {}
         pop.novelty = {k: v for k, v in pop.novelty.items() if "@" not in k}
     _check(txs[400:], config, warm, warm2)
+
+
+def test_the_term_at_its_boundaries() -> None:
+    """Population tables one key short of `max_population_keys`, at it and beyond (full:
+    no estimate read), with `singles` present or absent; learnt at each band's bounds and
+    one either side (0: a first purchase), for a known value, a new one counted by the
+    population and one nobody used; the rates of each band present."""
+    from detector.core.state import history_band
+    bounds = (1, 3, 9)
+    config = CoreConfig(max_population_keys=16, prior_bands=bounds)
+    knobs = Knobs(config)
+    k = kernel_knobs(knobs)
+    checked = 0
+    for size in (15, 16, 17):
+        for with_singles in (True, False):
+            pop = Population()
+            for name in NOVELTY:
+                pop.tables[name] = {f"k{i}": 1 + i % 3 for i in range(size)}
+            pop.total = 3 * size
+            if with_singles:
+                pop.singles = {name: size // 3 for name in NOVELTY}
+            for attr in NOVELTY:
+                pop.novelty[attr] = [3.0, 40.0]
+                pop.novelty["first:" + attr] = [9.0, 4.0, 20.0]
+                for b in range(len(bounds) + 1):
+                    pop.novelty[f"{attr}@{b}"] = [1.0 + b, 10.0 * (b + 1)]
+            mine = {"k0": 2, "k1": 1, "k5": 4}
+            for value in ("k1", "k7", "nobody"):
+                codes = Codes()
+                for x in (*mine, value, *pop.tables["country"]):
+                    codes.code(x)
+                p = kp.to_arrays(pop, codes, 16)
+                s = sl.allocate(sl.Dims.of(config), 1)
+                sl.reset(s, 0, codes)
+                for a, name in enumerate(NOVELTY):
+                    for j, (x, n) in enumerate(mine.items()):
+                        s.tab_code[0, a, j] = codes.code(x)
+                        s.tab_count[0, a, j] = n
+                    s.tab_len[0, a] = len(mine)
+                    for learnt in sorted({0, *(b + d for b in bounds for d in (-1, 0, 1))}):
+                        band = history_band(learnt, bounds)
+                        want = banded_categorical(mine, value, learnt, band, 2.5, pop, name,
+                                                  1, knobs)
+                        got, seen = kn.banded_categorical(s, 0, a, codes.code(value), learnt,
+                                                          band, 2.5, p, 1, k)
+                        assert got.hex() == want.hex(), (size, value, name, learnt)
+                        assert seen == mine.get(value, 0)
+                        checked += 1
+    assert checked == 3 * 2 * 3 * 5 * 8  # learnt 0, 1, 2, 3, 4, 8, 9, 10
