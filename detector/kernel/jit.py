@@ -1,23 +1,60 @@
 """numba's `njit`, with its cache on, or the plain function where numba is missing (the
-modules still import: their docs, and tests that skip outside CI)."""
+modules still import: their docs, and tests that skip outside CI).
+
+numba keys a cached function on its own file's contents only, so a cached function
+calling one of another file runs the other's old code after that file changed (measured:
+tests/unit/test_kernel_jit.py). The kernel's cache therefore lives in a directory named by
+a digest of every module of this package (`cache_dir`): any edit starts a fresh cache. It
+is per user (`AUDITSTREAM_KERNEL_CACHE`, else `$NUMBA_CACHE_DIR/auditstream-kernel`, else
+the user's cache directory), never beside the installed modules, which may be read-only.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Whether numba is installed.
 NUMBA = importlib.util.find_spec("numba") is not None
+HERE = Path(__file__).resolve().parent
+
+
+def sources_digest(folder: Path = HERE) -> str:
+    """SHA-256 of the package's modules (names and bytes, by name)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def cache_dir() -> str:
+    """Where the kernel's compiled functions are cached (see the module docstring)."""
+    base = os.environ.get("AUDITSTREAM_KERNEL_CACHE")
+    if not base:
+        numba_dir = os.environ.get("NUMBA_CACHE_DIR")
+        if numba_dir:
+            base = os.path.join(numba_dir, "auditstream-kernel")
+        else:
+            home = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+            base = os.path.join(home, "auditstream", "kernel")
+    return os.path.join(base, sources_digest()[:16])
 
 
 def jit(fn: F) -> F:
-    """`fn` compiled in nopython mode, cached on disk (no `fastmath`: reassociating a float
-    sum would break parity with the core, docs/kernel.md "Parity")."""
+    """`fn` compiled in nopython mode, cached (`cache_dir`), no `fastmath`: reassociating a
+    float sum would break parity with the core (docs/kernel.md "Parity")."""
     if not NUMBA:
         return fn
-    from numba import njit
+    from numba import config, njit
 
+    config.CACHE_DIR = _CACHE  # type: ignore[attr-defined]  # read when a cache is made
     return cast(F, njit(cache=True)(fn))
+
+
+_CACHE = cache_dir()

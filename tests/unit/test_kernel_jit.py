@@ -1,0 +1,57 @@
+"""detector/kernel/jit.py: the kernel's numba cache follows every module of the package.
+numba keys a cached function on its own file only, so a cached caller kept running a
+changed callee's old code; the cache directory is named by the package's digest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from detector.kernel import jit
+from tests.ci import IN_CI
+
+if not IN_CI:  # in CI a missing numba fails the run, never skips
+    pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")
+
+CALLEE = "from kpkg.jit import jit\n\n\n@jit\ndef f(x):\n    return x + {}\n"
+CALLER = ("from kpkg.a import f\nfrom kpkg.jit import jit\n\n\n@jit\ndef g(x):\n"
+          "    return f(x) * 10\n")
+
+
+def _g(root: Path, cache: Path) -> int:
+    env = {**os.environ, "PYTHONPATH": str(root), "AUDITSTREAM_KERNEL_CACHE": str(cache)}
+    out = subprocess.run([sys.executable, "-c", "import kpkg.b as b; print(b.g(1))"],
+                         env=env, capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def test_a_changed_callee_in_another_module_is_recompiled(tmp_path: Path) -> None:
+    pkg = tmp_path / "src" / "kpkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    shutil.copy(jit.__file__, pkg / "jit.py")
+    (pkg / "b.py").write_text(CALLER)
+    cache = tmp_path / "cache"
+    (pkg / "a.py").write_text(CALLEE.format(1))
+    assert _g(tmp_path / "src", cache) == 20
+    assert _g(tmp_path / "src", cache) == 20  # from the cache
+    (pkg / "a.py").write_text(CALLEE.format(2))  # only the callee's file changes
+    assert _g(tmp_path / "src", cache) == 30
+    assert len(list(cache.iterdir())) == 2  # one cache per state of the package
+
+
+def test_the_cache_is_per_user_and_named_by_the_sources(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    digest = jit.sources_digest()[:16]
+    monkeypatch.delenv("AUDITSTREAM_KERNEL_CACHE", raising=False)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert jit.cache_dir() == os.path.join(tmp_path, "auditstream-kernel", digest)
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert jit.cache_dir() == os.path.join(tmp_path, "x", "auditstream", "kernel", digest)
+    assert not jit.cache_dir().startswith(str(jit.HERE))
