@@ -17,14 +17,17 @@ core's, in its order.
 Status: the estimates, the terms (with the numbers their reasons need, worded by
 `novelty_reason` in Python) and the novelty learning are ported and equal to the core's
 to the bit on hypothesis populations and row by row on realistic rows (tests/unit/
-test_kernel_novelty.py). Not here: the customer's code-table update (`state.bump`, helper
-klru's `tables.py`), the context ring and `learnt` (`learn_habits`' end): the caller makes
-them after `learn_habits_novelty`, which reads the tables before they count the event (as
-the core's one pass does: attribute i reads only table i). Not yet called by an engine
-(docs/kernel.md step 7). Speed (3,500 generated rows' values against the customers' final
-states): `novelty` 1.5 us a row called per row from a jitted loop, 0.77 us with its body
-in the loop (the call's cost is the reference counts of `s`'s and `p`'s arrays), against
-6.2 us for the compiled core's five `banded_categorical`.
+test_kernel_novelty.py, where the customer's tables are learnt by `tables.learn_key`). Not
+here: the rest of `learn_habits` (the tables' writes, `tables.learn_key`; the context
+ring's push; `learnt`; amounts and hours): the caller makes them after
+`learn_habits_novelty`, which reads the tables before they count the event (as the core's
+one pass does: attribute i reads only table i); a fused `learn_habits` would `find` each
+key once for both. Not yet called by an engine (docs/kernel.md step 7).
+
+Speed (3,500 generated rows' values against the customers' final states): `novelty` 1.5
+us a row called per row from a jitted loop, 0.77 us with its body in the loop (the call's
+cost is the reference counts of `s`'s and `p`'s arrays), against 6.2 us for the compiled
+core's five `banded_categorical`.
 """
 
 from __future__ import annotations

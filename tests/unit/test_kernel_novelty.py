@@ -2,8 +2,9 @@
 hypothesis populations (and at their boundaries: a full table, an empty one, `singles`
 absent as in an old snapshot, bands at their bounds), the novelty rates' learning, and the
 five novelty terms with their reasons row by row on realistic rows against the core's row
-loop, with the novelty learning (`explore`, `novel`, the population's rates) compared
-after every event the core's habits learn."""
+loop, with the novelty learning (`explore`, `novel`, the population's rates; the code
+tables, context and `learnt` by `tables.learn_key` and a ring push) compared after every
+event the core's habits learn."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from detector.core.table import CustomerTable
 from detector.kernel import novelty as kn
 from detector.kernel import population as kp
 from detector.kernel import slots as sl
+from detector.kernel import tables
 from detector.kernel.codes import Codes
 from detector.kernel.knobs import kernel_knobs
 from tests.ci import IN_CI
@@ -240,9 +242,11 @@ def _hex(xs: Any) -> list[str]:
 
 class Kernel:
     """The kernel's novelty beside the core's row loop: customers' slots and the
-    population's arrays; what the kernel does not learn itself (the customer's code
-    tables, context ring and `learnt`; the population's tables, singles and event count)
-    copied from the core where the kernel reads them (`bridge`)."""
+    population's arrays. The customer's code tables (`tables.learn_key`), context ring and
+    `learnt` are learnt here beside the novelty (`learn_tables`: the rest of
+    `learn_habits` the terms read) and compared with the core's; what the kernel does not
+    learn yet (the population's tables, singles and event count: `Population.observe`)
+    is copied from the core where the kernel reads it (`bridge`)."""
 
     def __init__(self, config: CoreConfig, pop: Population, customers: int) -> None:
         self.knobs = Knobs(config)
@@ -269,21 +273,9 @@ class Kernel:
     def keys(self, values: list[str]) -> Any:
         return np.array([self.codes.code(x) for x in values], np.int32)
 
-    def bridge(self, c: int, stt: CustomerState, pop: Population) -> None:
-        s, codes = self.s, self.codes
-        for i, name in enumerate(sl.TABLES):
-            table: dict[str, int] = getattr(stt, name)
-            for j, (key, count) in enumerate(table.items()):
-                s.tab_code[c, i, j] = codes.code(key)
-                s.tab_count[c, i, j] = count
-            s.tab_len[c, i] = len(table)
-        s.learnt[c] = stt.learnt
-        s.ctx_head[c] = 0
-        s.ctx_len[c] = len(stt.context)
-        for j, e in enumerate(stt.context):
-            for i in range(sl.STRINGS):
-                s.ctx_code[c, j, i] = codes.code(str(e[i]))
-        p = self.p
+    def bridge(self, pop: Population) -> None:
+        """The population's tables, singles and event count, as the core's now."""
+        p, codes = self.p, self.codes
         for a, name in enumerate(NOVELTY):
             table = pop.tables[name]
             p.tab_len[a] = len(table)
@@ -299,6 +291,42 @@ class Kernel:
             p.singles[p.singles_order[j]] = once
         p.total[0] = pop.total
 
+    def same_habits(self, c: int, stt: CustomerState) -> None:
+        """The customer's code tables (learnt by `tables.learn_key`), context and
+        `learnt` as the core's."""
+        s, codes = self.s, self.codes
+        for i, name in enumerate(sl.TABLES):
+            table = {codes.value(int(s.tab_code[c, i, j])): int(s.tab_count[c, i, j])
+                     for j in range(int(s.tab_len[c, i]))}
+            assert list(table.items()) == list(getattr(stt, name).items()), name
+        assert s.learnt[c] == stt.learnt
+        size, head = s.ctx_la.shape[1], int(s.ctx_head[c])
+        context = [tuple(codes.value(int(x)) for x in s.ctx_code[c, (head + j) % size])
+                   for j in range(int(s.ctx_len[c]))]
+        assert context == [e[:5] for e in stt.context]
+
+    def learn_tables(self, c: int, keys: Any, held: Any, w: float) -> None:
+        """The rest of `learn_habits` that concerns novelty: the tables count the event
+        (`tables.find`, `learn_key`), the context ring takes it, `learnt` counts it."""
+        s = self.s
+        for i in range(5):
+            j = tables.find(s.tab_code[c, i], s.tab_len[c, i], keys[i])
+            s.tab_len[c, i] = tables.learn_key(s.tab_code[c, i], s.tab_count[c, i],
+                                               s.tab_len[c, i], keys[i],
+                                               self.knobs.max_seen, j, w)
+        size = s.ctx_la.shape[1]
+        if s.ctx_len[c] < size:
+            at = (s.ctx_head[c] + s.ctx_len[c]) % size
+            s.ctx_len[c] += 1
+        else:
+            at = s.ctx_head[c]
+            s.ctx_head[c] = (at + 1) % size
+        for i in range(sl.STRINGS):
+            s.ctx_code[c, at, i] = self.codes.code(held[i])
+        s.ctx_hour[c, at] = held[5]
+        s.ctx_la[c, at] = held[6]
+        s.learnt[c] += 1
+
     def same_learning(self, c: int, stt: CustomerState, pop: Population) -> None:
         assert _hex(self.s.explore[c]) == _hex(stt.explore)
         assert self.s.novel[c] == stt.novel
@@ -308,16 +336,18 @@ class Kernel:
             k: _hex(v) for k, v in pop.novelty.items()}
 
     def learn_held(self, c: int, stt: CustomerState, pop: Population, e: Any) -> None:
-        """`habits._learn_held` (a bare held event and a row learnt at once weigh 1),
-        the kernel's novelty learnt first from the same tables."""
+        """`habits._learn_held` (a bare held event and a row learnt at once weigh 1): the
+        kernel learns first, from the population as the core's now."""
         keys = self.keys([e[0], e[4], e[3], e[1], e[2]])  # NOVELTY order
-        self.bridge(c, stt, pop)
+        self.bridge(pop)
         w = e[7] if len(e) > 7 else 1.0
         kn.learn_habits_novelty(self.s, c, self.p, keys, w, self.k)
+        self.learn_tables(c, keys, e, w)
         habits._learn_held(stt, pop, self.knobs, e)
         self.learnt_events += 1
         self.held += len(e) > 7
         self.same_learning(c, stt, pop)
+        self.same_habits(c, stt)
 
 
 def _rows(txs: list[Any], config: CoreConfig, pop: Population | None = None
@@ -347,7 +377,8 @@ def _rows(txs: list[Any], config: CoreConfig, pop: Population | None = None
         # --- the terms ---------------------------------------------------------------------
         values_in = [o.country, o.device, o.ipnet, o.channel, o.category]
         keys = kernel.keys(values_in)  # encoded before the arrays grow (`bridge`)
-        kernel.bridge(c, stt, pop)
+        kernel.bridge(pop)
+        kernel.same_habits(c, stt)
         kn.novelty(kernel.s, c, kernel.p, keys, kernel.k, kernel.out, kernel.seen)
         raw, reasons, wake = terms(t, stt, pop, o, cfg)
         assert _hex(kernel.out) == _hex(raw[LO:HI]), seen["rows"]
@@ -370,7 +401,7 @@ def _rows(txs: list[Any], config: CoreConfig, pop: Population | None = None
         held = (o.country, o.device, o.ipnet, o.channel, o.category, o.hour, o.log_amount)
         if not stt.n:  # `_learn_clock`'s `learn_first`, before anything it counts
             keys = kernel.keys([o.country, o.category, o.channel, o.device, o.ipnet])
-            kernel.bridge(c, stt, pop)
+            kernel.bridge(pop)
             kn.learn_first(kernel.p, keys, cfg.max_population_keys, kernel.empty, NONE)
             seen["first"] += 1
         habits._learn_clock(held, o.amount, t, stt, pop, cfg, o, wake, not suspicious)
