@@ -101,8 +101,9 @@ _OURS = (AMOUNT, LOG_AMOUNT, AMOUNT_Z, AMOUNT_SCALE, HOUR, NIGHT_TOTAL, HOUR_CHA
 _CORE = (ko.AMOUNT, ko.LOG_AMOUNT, ko.AMOUNT_Z, ko.AMOUNT_SCALE, ko.HOUR, ko.NIGHT_TOTAL,
          ko.HOUR_CHANGE, ko.COUNTRY, ko.CATEGORY, ko.CHANNEL, ko.TRAVEL_KM, ko.TRAVEL_DT_S,
          ko.HOP_RATE, ko.ROUND_EXTRA)
-if _CORE != _OURS or TERMS != ("amount_high", "amount_low", *NAMES, "hour", "rate",
-                               "repeat", "dormancy", "travel"):
+#: `raw`'s order: the core's `TERMS`, the novelty terms `novelty.NAMES`' (checked at import).
+ORDER = ("amount_high", "amount_low", *NAMES, "hour", "rate", "repeat", "dormancy", "travel")
+if _CORE != _OURS or ORDER != TERMS:
     raise ImportError(f"detector.kernel.terms' layout differs from observe's: {_CORE}")
 
 
