@@ -33,8 +33,15 @@ scratch (`scratch`).
 Status (2026-12-03, branch `kterms`): equal to the core's `terms` row by row on realistic
 rows, every term above the floor on some rows, with the reasons dict, the wake and
 `round_extra` (tests/unit/test_kernel_terms.py: default knobs, round amounts off,
-`similar_window_s` 0, a wide variety window, late rows, the extended anomaly mix). Not yet
-called by an engine (docs/kernel.md step 7).
+`similar_window_s` 0, a wide variety window, late rows, the extended anomaly mix, runs of
+round amounts, new networks, amounts of 0). Not yet called by an engine (docs/kernel.md
+step 7). Measured (2,836 generated rows' stored states, the final population, load ~1.5):
+~8.5-10 us a row in a jitted loop against ~17 us for the mypyc core's `terms`; of it
+`novelty` ~3.4 us, the hour ~1.0, `travel` ~0.9 and `dormancy` ~0.7 (mostly the call's
+reference counts of `s`'s and `p`'s arrays), `rate`, `variety`, the amount block ~0.2-0.3
+each. With `novelty`, `rate`, `dormancy`, `travel` and `terms` itself `inline="always"`:
+~6.9 us, the same floats. `terms_reasons` (Python) ~12 us a row: call it only for rows
+whose reasons are written.
 """
 
 from __future__ import annotations
