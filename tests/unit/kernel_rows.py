@@ -29,9 +29,11 @@ class Row:
     raw: list[float]
     reasons: dict[str, str]
     wake: float
+    values: list[float]
     total: float
     state: CustomerState
     pop: Population
+    calibration: Recalibration
 
 
 def generated(seed: int, customers: int, days: int, late_every: int = 0) -> list[Any]:
@@ -71,4 +73,4 @@ def core_rows(txs: list[Any], config: CoreConfig, pop: Population | None = None,
         if st.n and total - combine(values[:2], cfg) < cfg.quarantine_above:
             pop.learn_low(amount_z(st, obs, cfg)[0])
         learn(t, st, pop, cfg, obs, total, wake, values)
-        yield Row(tx, t, obs, raw, reasons, wake, total, st, pop)
+        yield Row(tx, t, obs, raw, reasons, wake, values, total, st, pop, calibration)
