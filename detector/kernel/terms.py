@@ -1,0 +1,306 @@
+"""`surprise.terms` whole, as one kernel function over a customer's slot
+(`slots.CustomerSlots` `s`, `c`), the population's arrays (`population.PopulationArrays`
+`p`), the kernel's observation (`observe.observe`'s `obs`) and the knobs
+(`knobs.KernelKnobs` `k`), to the bit.
+
+`terms` fills `raw` (float64[12], `calibration.TERMS` order), sets `obs[ROUND_EXTRA]` (the
+core's `o.round_extra`, which `fold_round` and the rules read), fills `why` (float64[`WHY`]:
+the numbers every reason needs, indices below) and returns the wake. It is an assembly of
+the ported modules, in the core's order and under the core's conditions: the amount block
+(`amounts.amount_terms`), the five novelty terms (`novelty.novelty`: network beyond
+country), the hour (`hours.recent_hours`, `near_hour`, `counted_hour_tail`, the max with
+the context's neighbours), the activity (`clock.rate`, where `n` and the population's gaps
+>= 100) with variety folded in (`variety.variety`, `clock.fold`, where `variety_window_s`
+> 0 and `n`), the repetition terms (`amounts.match_weights`, `repeat` where `n` and
+amount > 0, `over_days` where also `days_s` > 0 and z > 0), dormancy and travel
+(`clock.dormancy`, `clock.travel`) and the round amounts (`amounts.round_level`,
+`round_surprise`, where `round_amounts`). Nothing is re-ported here.
+
+`terms_reasons` is the core's `kept` dict (same keys, order and words) from `raw`, `why`
+and `obs`, with each module's formatter (`clock.rate_reason`, `fold_reason`,
+`dormancy_reason`, `variety.variety_reason`, `amounts.repeat_reason`,
+`similar_amounts_reason`, `round_reason`, `novelty.novelty_reason`); the texts `_reason`
+words from the observation alone (amounts, hour, travel) are `_reason`'s own, copied here
+(`observation_reason`: the one function this module adds).
+
+Arguments beyond the state: the row's `t`, the codes of its `device` and `ipnet` (the
+observation holds the other strings' codes), `cat_rank` (`variety.category_ranks` of the
+encoder's strings), the tables `ex` (`amounts.EXPONENTS`), `comb` (`amounts.COMB`),
+`lgamma` (`tails.LGAMMA`), `spans` (`variety.SPANS`): passed in, never read as globals
+(docs/kernel.md (g)), and `work` float64[6, >= max(amount_history, context_size, window)]
+scratch (`scratch`).
+
+Status (2026-12-03, branch `kterms`): equal to the core's `terms` row by row on realistic
+rows, every term above the floor on some rows, with the reasons dict, the wake and
+`round_extra` (tests/unit/test_kernel_terms.py: default knobs, round amounts off,
+`similar_window_s` 0, a wide variety window, late rows, the extended anomaly mix, runs of
+round amounts, new networks, amounts of 0). Not yet called by an engine (docs/kernel.md
+step 7). Measured (2,836 generated rows' stored states, the final population, load ~1.5):
+~8.5-10 us a row in a jitted loop against ~17 us for the mypyc core's `terms`; of it
+`novelty` ~3.4 us, the hour ~1.0, `travel` ~0.9 and `dormancy` ~0.7 (mostly the call's
+reference counts of `s`'s and `p`'s arrays), `rate`, `variety`, the amount block ~0.2-0.3
+each. With `novelty`, `rate`, `dormancy`, `travel` and `terms` itself `inline="always"`:
+~6.9 us, the same floats. `terms_reasons` (Python) ~12 us a row: call it only for rows
+whose reasons are written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from detector.core.calibration import TERMS
+from detector.core.knobs import Knobs
+from detector.core.rules import duration, quoted
+from detector.kernel import observe as ko
+from detector.kernel.amounts import (
+    amount_terms,
+    match_weights,
+    over_days,
+    repeat,
+    repeat_reason,
+    round_level,
+    round_reason,
+    round_surprise,
+    similar_amounts_reason,
+)
+from detector.kernel.clock import (
+    dormancy,
+    dormancy_reason,
+    fold,
+    fold_reason,
+    rate,
+    rate_reason,
+    travel,
+)
+from detector.kernel.hours import counted_hour_tail, near_hour, recent_hours
+from detector.kernel.jit import jit
+from detector.kernel.novelty import NAMES, novelty, novelty_reason
+from detector.kernel.tails import bits
+from detector.kernel.variety import variety, variety_reason
+
+#: `why`'s fields: the numbers the reasons need (`terms_reasons`).
+WHY_FIELDS = (
+    "rate_v", "rate_k", "rate_span", "rate_pace",  # clock.rate (before the fold)
+    "var_v", "var_k", "var_d", "var_span",  # variety.variety
+    "rep_exact", "rep_k", "rep_low", "rep_high",  # amounts.repeat
+    "days_k", "days_low", "days_high",  # amounts.over_days (k 0: repeat's reason stands)
+    "dorm_kind", "dorm_s",  # clock.dormancy
+    "seen_country", "seen_device", "seen_ipnet", "seen_channel", "seen_category",
+    "learnt", "device", "ipnet",
+    "round_bits", "round_level", "round_k", "round_m", "round_seen", "round_counted",
+    "pop_round_level", "pop_round_all",
+)
+(RATE_V, RATE_K, RATE_SPAN, RATE_PACE, VAR_V, VAR_K, VAR_D, VAR_SPAN, REP_EXACT, REP_K,
+ REP_LOW, REP_HIGH, DAYS_K, DAYS_LOW, DAYS_HIGH, DORM_KIND, DORM_S, SEEN, _S1, _S2, _S3,
+ _S4, LEARNT, DEVICE, IPNET, ROUND_BITS, ROUND_LEVEL, ROUND_K, ROUND_M, ROUND_SEEN,
+ ROUND_COUNTED, POP_ROUND_LEVEL, POP_ROUND_ALL) = range(len(WHY_FIELDS))
+WHY = len(WHY_FIELDS)
+#: The observation's fields read here (copied from `observe`: numba freezes globals into
+#: the cache keyed on this file; checked at import).
+AMOUNT, LOG_AMOUNT, AMOUNT_Z, AMOUNT_SCALE, HOUR, NIGHT_TOTAL, HOUR_CHANGE = (
+    22, 23, 24, 27, 5, 6, 9)
+COUNTRY, CATEGORY, CHANNEL, TRAVEL_KM, TRAVEL_DT_S, HOP_RATE, ROUND_EXTRA = (
+    10, 19, 21, 17, 18, 15, 29)
+_OURS = (AMOUNT, LOG_AMOUNT, AMOUNT_Z, AMOUNT_SCALE, HOUR, NIGHT_TOTAL, HOUR_CHANGE, COUNTRY,
+         CATEGORY, CHANNEL, TRAVEL_KM, TRAVEL_DT_S, HOP_RATE, ROUND_EXTRA)
+_CORE = (ko.AMOUNT, ko.LOG_AMOUNT, ko.AMOUNT_Z, ko.AMOUNT_SCALE, ko.HOUR, ko.NIGHT_TOTAL,
+         ko.HOUR_CHANGE, ko.COUNTRY, ko.CATEGORY, ko.CHANNEL, ko.TRAVEL_KM, ko.TRAVEL_DT_S,
+         ko.HOP_RATE, ko.ROUND_EXTRA)
+#: `raw`'s order: the core's `TERMS`, the novelty terms `novelty.NAMES`' (checked at import).
+ORDER = ("amount_high", "amount_low", *NAMES, "hour", "rate", "repeat", "dormancy", "travel")
+if _CORE != _OURS or ORDER != TERMS:
+    raise ImportError(f"detector.kernel.terms' layout differs from observe's: {_CORE}")
+
+
+def scratch(s: Any) -> np.ndarray:
+    """`terms`' scratch for the slots `s` (rows: the amounts' and context's sort, the
+    activity's ages, `repeat`'s gaps and amounts, `over_days`' chances and amounts)."""
+    width = max(s.amt.shape[1], s.ctx_la.shape[1], s.win_t.shape[1], s.days_t.shape[1])
+    return np.empty((6, width), np.float64)
+
+
+@jit
+def terms(s: Any, c: int, p: Any, obs: Any, t: float, device: int, ipnet: int,
+          cat_rank: Any, k: Any, ex: Any, comb: Any, lgamma: Any, spans: Any, work: Any,
+          raw: Any, why: Any) -> float:  # pragma: no cover - compiled
+    """`surprise.terms` of the purchase at `t` that `observe` measured as `obs`: every
+    term into `raw` (`TERMS` order), `obs[ROUND_EXTRA]`, the reasons' numbers into `why`;
+    returns the wake."""
+    cap = k.surprise_cap
+    w_ctx = k.context_weight
+    size = k.context_size
+    floor = k.surprise_floor
+    n = s.n[c]
+    amount = obs[AMOUNT]
+    category = int(obs[CATEGORY])
+    channel = int(obs[CHANNEL])
+    for i in range(why.shape[0]):
+        why[i] = 0.0
+    # --- amount: logistic tails on the robust z, against the long and the recent level ----
+    high, low, z, scale, zr, w_recent = amount_terms(
+        n, obs[LOG_AMOUNT], obs[AMOUNT_SCALE], obs[AMOUNT_Z], s.amt[c], s.amt_head[c],
+        s.amt_len[c], p.low, p.low_n[0], s.ctx_la[c], s.ctx_head[c], s.ctx_len[c],
+        k.prior_weight, k.new_value_prior, w_ctx, cap, work[0])
+    raw[0] = high
+    raw[1] = low
+    # --- novelty of each attribute, and the hour ------------------------------------------
+    keys = np.empty(5, np.int64)
+    keys[0] = int(obs[COUNTRY])
+    keys[1] = device
+    keys[2] = ipnet
+    keys[3] = channel
+    keys[4] = category
+    novel = raw[2:7]
+    seen = np.empty(5, np.int64)
+    novelty(s, c, p, keys, k, novel, seen)
+    for i in range(5):
+        why[SEEN + i] = seen[i]
+    why[LEARNT] = s.learnt[c]
+    why[DEVICE] = device
+    why[IPNET] = ipnet
+    hour = int(obs[HOUR])
+    recent = recent_hours(s.ctx_hour[c], s.ctx_len[c], s.ctx_head[c], s.pend_hour[c],
+                          s.pend_len[c])
+    near = near_hour(recent, hour)
+    tail = counted_hour_tail(s.hours[c], int(obs[NIGHT_TOTAL]), p.hours, p.total[0],
+                             k.prior_weight, k.hour_change_prior, hour, recent,
+                             obs[HOUR_CHANGE])
+    share = w_ctx * near / size
+    raw[7] = bits(share if share > tail else tail, cap)  # max(tail, share)
+    # --- activity, with variety folded in ---------------------------------------------------
+    rate_v = 0.0
+    if n and p.gaps[0] >= 100:
+        rate_v, best_k, span, pace = rate(s, c, p, t, k, lgamma, work[1])
+        why[RATE_V] = rate_v
+        why[RATE_K] = best_k
+        why[RATE_SPAN] = span
+        why[RATE_PACE] = pace
+    if k.variety_window_s > 0.0 and n:
+        varied, vk, vd, vspan = variety(
+            t, category, s.tab_code[c, 1], s.tab_count[c, 1], s.tab_len[c, 1], s.win_t[c],
+            s.win_cat[c], s.win_len[c], p.tab_count[1], p.total[0], cat_rank,
+            k.variety_window_s, k.prior_weight, cap, floor, spans, lgamma)
+        why[VAR_V] = varied
+        why[VAR_K] = vk
+        why[VAR_D] = vd
+        why[VAR_SPAN] = vspan
+        rate_v = fold(rate_v, varied, floor, cap)
+    raw[8] = rate_v
+    # --- repetition: the short window, then over days ---------------------------------------
+    repeat_v = 0.0
+    if n and amount > 0:
+        same, other_w = match_weights(
+            category, channel, s.tab_code[c, 1], s.tab_count[c, 1], s.tab_len[c, 1],
+            s.tab_code[c, 2], s.tab_count[c, 2], s.tab_len[c, 2], p.tab_count[1],
+            p.tab_count[2], p.total[0], k.prior_weight)
+        repeat_v, exact, closest, lo, hi = repeat(
+            amount, category, channel, t, s.win_t[c], s.win_amt[c], s.win_cat[c],
+            s.win_chan[c], s.win_len[c], s.exact[c], n, z, scale, same, other_w,
+            k.repeat_window_s, k.prior_weight, cap, lgamma, ex, work[2], work[3])
+        why[REP_EXACT] = exact
+        why[REP_K] = closest
+        why[REP_LOW] = lo
+        why[REP_HIGH] = hi
+        if k.days_s > 0.0 and z > 0.0:
+            repeat_v, dk, dlo, dhi = over_days(
+                repeat_v, amount, category, channel, t, s.days_t[c], s.days_amt[c],
+                s.days_cat[c], s.days_chan[c], s.days_len[c], z, zr, w_recent, scale, same,
+                other_w, k.similar_window_s, cap, lgamma, work[4], work[5])
+            why[DAYS_K] = dk
+            why[DAYS_LOW] = dlo
+            why[DAYS_HIGH] = dhi
+    raw[9] = repeat_v
+    # --- a long silence, and travel faster than a flight ------------------------------------
+    wake, dorm, kind, seconds = dormancy(s, c, p, t, k)
+    raw[10] = dorm
+    why[DORM_KIND] = kind
+    why[DORM_S] = seconds
+    raw[11] = travel(s, c, p, obs[TRAVEL_KM], obs[TRAVEL_DT_S], obs[HOP_RATE], k)
+    # --- round amounts (their excess joins amount_high after the recalibration) -------------
+    if k.round_amounts:
+        level = round_level(amount)
+        rb, rk, rm = round_surprise(level, t, s.win_t[c], s.win_amt[c], s.win_len[c],
+                                    s.rounds[c], p.rounds, k.prior_weight, cap, comb, ex)
+        if rb > floor:
+            obs[ROUND_EXTRA] = rb - floor
+            why[ROUND_BITS] = rb
+            why[ROUND_LEVEL] = level
+            why[ROUND_K] = rk
+            why[ROUND_M] = rm
+            why[ROUND_SEEN] = s.rounds[c, level]
+            why[ROUND_COUNTED] = s.rounds[c, 0]
+            why[POP_ROUND_LEVEL] = p.rounds[level]
+            why[POP_ROUND_ALL] = p.rounds[0]
+    return wake
+
+
+def observation_reason(name: str, obs: np.ndarray, values: list[str] | tuple[str, ...]
+                       ) -> str:
+    """`surprise._reason` of the terms worded from the observation alone (amount_high,
+    amount_low, hour, travel); `values` the encoder's strings by code."""
+    if name == "amount_high":
+        return (f"amount {float(obs[ko.AMOUNT_RATIO]):.1f}x this customer's usual for "
+                f"{quoted(values[int(obs[CATEGORY])])}")
+    if name == "amount_low":
+        return f"amount 1/{1 / max(float(obs[ko.AMOUNT_RATIO]), 1e-9):.0f} of this customer's usual"
+    if name == "hour":
+        return f"{int(obs[HOUR]):02d} h is unusual for this customer"
+    if name == "travel":
+        return (f"{quoted(values[int(obs[COUNTRY])])} {duration(float(obs[TRAVEL_DT_S]))} "
+                f"after a purchase in {quoted(values[int(obs[ko.PREV_COUNTRY])])}")
+    raise KeyError(name)
+
+
+def terms_reasons(raw: np.ndarray, why: np.ndarray, obs: np.ndarray,
+                  values: list[str] | tuple[str, ...], cfg: Knobs) -> dict[str, str]:
+    """`terms`' `kept`: the reason of every term above the floor (and of amount_high where
+    a round amount's excess joins it), in `TERMS` order, with the core's words, from
+    `terms`' `raw`, `why` and `obs` (`values`: the encoder's strings by code)."""
+    floor = cfg.surprise_floor
+    amount = float(obs[AMOUNT])
+    reasons: dict[str, str] = {}
+    rate_why = (rate_reason(int(why[RATE_K]), float(why[RATE_SPAN]), float(why[RATE_PACE]))
+                if why[RATE_K] and why[RATE_V] > floor else None)
+    why_rate = fold_reason(rate_why, variety_reason(
+        float(why[VAR_V]), int(why[VAR_K]), int(why[VAR_D]), float(why[VAR_SPAN]), floor))
+    if why_rate:
+        reasons["rate"] = why_rate
+    if raw[9] > floor:
+        if why[DAYS_K]:
+            reasons["repeat"] = similar_amounts_reason(
+                amount, int(why[DAYS_K]), float(why[DAYS_LOW]), float(why[DAYS_HIGH]),
+                cfg.similar_window_s)
+        else:
+            reasons["repeat"] = repeat_reason(
+                amount, int(why[REP_EXACT]), int(why[REP_K]), float(why[REP_LOW]),
+                float(why[REP_HIGH]), cfg.repeat_window_s)
+    dormant = dormancy_reason(int(why[DORM_KIND]), float(why[DORM_S]))
+    if dormant:
+        reasons["dormancy"] = dormant
+    extra = float(obs[ROUND_EXTRA])
+    if extra > 0.0:
+        level = int(why[ROUND_LEVEL])
+        rounds = np.zeros(level + 1, np.int64)
+        rounds[0], rounds[level] = int(why[ROUND_COUNTED]), int(why[ROUND_SEEN])
+        pop_rounds = np.zeros(level + 1, np.int64)
+        pop_rounds[0], pop_rounds[level] = int(why[POP_ROUND_ALL]), int(why[POP_ROUND_LEVEL])
+        said = round_reason(amount, level, int(why[ROUND_K]), int(why[ROUND_M]), rounds,
+                            pop_rounds)
+        reasons["amount_high"] = (observation_reason("amount_high", obs, values) + "; " + said
+                                  if raw[0] > floor else said)
+    strings = (values[int(obs[COUNTRY])], values[int(why[DEVICE])], values[int(why[IPNET])],
+               values[int(obs[CHANNEL])], values[int(obs[CATEGORY])])
+    kept: dict[str, str] = {}
+    for i, name in enumerate(TERMS):
+        if raw[i] > floor or (i == 0 and extra > 0.0):
+            got = reasons.get(name)
+            if not got:
+                if 2 <= i < 7:
+                    got = novelty_reason(name, strings[i - 2], int(why[SEEN + i - 2]),
+                                         int(why[LEARNT]))
+                else:
+                    got = observation_reason(name, obs, values)
+            kept[name] = got
+    return kept
