@@ -24,6 +24,7 @@ from detector.kernel import slots as sl
 from detector.kernel.codes import Codes
 from detector.kernel.hold import due_buffer
 from detector.kernel.knobs import kernel_knobs
+from detector.kernel.refs import as_ref
 from tests.ci import IN_CI
 from tests.unit.kernel_rows import core_rows, generated
 
@@ -48,7 +49,8 @@ def _same(a: object, b: object, fields: tuple[str, ...], what: str) -> None:
         assert _bits(getattr(a, name)) == _bits(getattr(b, name)), f"{what}.{name}"
 
 
-def _run(config: CoreConfig, txs: list[Any], every: int = 50) -> dict[str, int]:
+def _run(config: CoreConfig, txs: list[Any], every: int = 50, refs: bool = False
+         ) -> dict[str, int]:
     knobs = Knobs(config)
     k = kernel_knobs(knobs)
     codes = Codes()
@@ -76,11 +78,15 @@ def _run(config: CoreConfig, txs: list[Any], every: int = 50) -> dict[str, int]:
         held = np.array([codes.code(x) for x in (o.country, o.device, o.ipnet, o.channel,
                                                  o.category)], np.int32)
         p = kp.grow_codes(p, len(codes.values))
-        learning.release(s, c, p, row.t, due, k, keys)  # score_rows: before the terms
-        learning.learn_row(s, c, p, cal, row.t, o.amount, held, o.hour, o.log_amount,
+        if refs:  # the structrefs the kernel takes, sharing the tuples' arrays
+            sk, pk, ck, dk, kk = as_ref(s), as_ref(p), as_ref(cal), as_ref(due), as_ref(k)
+        else:
+            sk, pk, ck, dk, kk = s, p, cal, due, k
+        learning.release(sk, c, pk, row.t, dk, kk, keys)  # score_rows: before the terms
+        learning.learn_row(sk, c, pk, ck, row.t, o.amount, held, o.hour, o.log_amount,
                            o.amount_dev, o.amount_scale, o.amount_z, o.travel_km,
                            o.travel_dt_s, np.array(row.raw), np.array(row.values),
-                           float(row.total), row.wake, k, due, keys, empty, none)
+                           float(row.total), row.wake, kk, dk, keys, empty, none)
         seen["held"] += len(row.state.pending)
         _same(sl.load(s, c, codes), row.state, CustomerState.FIELDS, f"row {seen['rows']}")
         seen["rows"] += 1
@@ -108,3 +114,11 @@ def test_small_bounds_holds_and_late_rows() -> None:
                         max_population_keys=16)
     seen = _run(config, generated(seed=4, customers=60, days=15, late_every=7), every=20)
     assert seen["rows"] > 1500 and seen["fresh"] > 60
+
+
+def test_structrefs_learn_the_same_state() -> None:
+    """The kernel given structrefs of the same arrays (refs.py: how it is called for
+    speed) learns the same state row by row."""
+    seen = _run(CoreConfig(first_fit_after=10**9), generated(seed=5, customers=50, days=8),
+                every=40, refs=True)
+    assert seen["rows"] > 700
