@@ -36,6 +36,20 @@ class Row:
     calibration: Recalibration
 
 
+def exact(x: Any) -> Any:
+    """`x` for an exact comparison: floats by their bits, dicts as their items in order,
+    bytes and bytearrays alike, lists, tuples and arrays as lists."""
+    if isinstance(x, float):
+        return x.hex()
+    if isinstance(x, dict):
+        return [(k, exact(v)) for k, v in x.items()]
+    if isinstance(x, bytearray | bytes):
+        return bytes(x)
+    if isinstance(x, list | tuple) or type(x).__name__ == "array":
+        return [exact(v) for v in x]
+    return x
+
+
 def generated(seed: int, customers: int, days: int, late_every: int = 0) -> list[Any]:
     """The generator's default mix in time order; with `late_every`, one row in that many
     arrives after the next one."""

@@ -24,7 +24,7 @@ from detector.kernel.knobs import kernel_knobs
 from detector.kernel.tails import LGAMMA
 from shared.schemas import Transaction
 from tests.ci import IN_CI
-from tests.unit.kernel_rows import core_rows, generated
+from tests.unit.kernel_rows import core_rows, exact, generated
 
 if not IN_CI:  # in CI a missing numba fails the run, never skips
     pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")
@@ -34,14 +34,6 @@ T0 = datetime(2025, 3, 3, 12, 0)
 SPANS = np.array((1, 2, 4, 8, 16, 32), np.int64)
 CLOCK_FIELDS = ("n", "last_t", "last_country", "recent", "window", "days", "gaps", "gap_log",
                 "gap_mean", "hops", "fast", "exact", "wake")
-
-
-def _bits(x: Any) -> Any:
-    if isinstance(x, float):
-        return x.hex()
-    if isinstance(x, list | tuple):
-        return [_bits(v) for v in x]
-    return x
 
 
 def _run(txs: list[Any], config: CoreConfig, pop: Population | None = None) -> dict[str, int]:
@@ -112,7 +104,7 @@ def _run(txs: list[Any], config: CoreConfig, pop: Population | None = None) -> d
                                      knobs.max_population_keys)
         mine = sl.load(s, c, codes)
         for name in CLOCK_FIELDS:
-            assert _bits(getattr(mine, name)) == _bits(getattr(row.state, name)), name
+            assert exact(getattr(mine, name)) == exact(getattr(row.state, name)), name
         if seen["rows"] % 25 == 0 or s.n[c] <= 2:  # the population: often (it is large)
             _same_population(p, row.pop, codes)
         seen["rows"] += 1
@@ -138,7 +130,7 @@ def _bridge(s: sl.CustomerSlots, c: int, p: Any, st: CustomerState, pop: Populat
 def _same_population(p: Any, pop: Population, codes: Codes) -> None:
     back = kp.from_arrays(p, codes)
     for name in ("gaps", "gap_log", "gap_mean", "gap_bands", "fast", "hours", "offsets"):
-        assert _bits(getattr(back, name)) == _bits(getattr(pop, name)), name
+        assert exact(getattr(back, name)) == exact(getattr(pop, name)), name
 
 
 def test_realistic_rows() -> None:

@@ -26,27 +26,15 @@ from detector.kernel.hold import due_buffer
 from detector.kernel.knobs import kernel_knobs
 from detector.kernel.refs import as_ref
 from tests.ci import IN_CI
-from tests.unit.kernel_rows import core_rows, generated
+from tests.unit.kernel_rows import core_rows, exact, generated
 
 if not IN_CI:  # in CI a missing numba fails the run, never skips
     pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")
 
 
-def _bits(x: Any) -> Any:
-    if isinstance(x, float):
-        return x.hex()
-    if isinstance(x, dict):
-        return [(k, _bits(v)) for k, v in x.items()]
-    if isinstance(x, bytearray | bytes):
-        return bytes(x)
-    if isinstance(x, list | tuple) or type(x).__name__ == "array":
-        return [_bits(v) for v in x]
-    return x
-
-
 def _same(a: object, b: object, fields: tuple[str, ...], what: str) -> None:
     for name in fields:
-        assert _bits(getattr(a, name)) == _bits(getattr(b, name)), f"{what}.{name}"
+        assert exact(getattr(a, name)) == exact(getattr(b, name)), f"{what}.{name}"
 
 
 def _run(config: CoreConfig, txs: list[Any], every: int = 50, refs: bool = False

@@ -15,22 +15,12 @@ from detector.core.state import Population
 from detector.kernel import population as kp
 from detector.kernel.codes import Codes
 from tests.ci import IN_CI
-from tests.unit.kernel_rows import core_rows, generated
+from tests.unit.kernel_rows import core_rows, exact, generated
 
 if not IN_CI:  # in CI a missing numba fails the run, never skips
     pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")
 
 FIELDS = ("total", "tables", "singles", "amount_ring", "amount_center", "amount_scale")
-
-
-def _bits(x: Any) -> Any:
-    if isinstance(x, float):
-        return x.hex()
-    if isinstance(x, dict):
-        return [(k, _bits(v)) for k, v in x.items()]
-    if isinstance(x, list | tuple) or type(x).__name__ == "array":
-        return [_bits(v) for v in x]
-    return x
 
 
 def _run(config: CoreConfig, txs: list[Any], every: int) -> int:
@@ -51,10 +41,10 @@ def _run(config: CoreConfig, txs: list[Any], every: int) -> int:
         if rows % every == 0 or rows in (31, 32, 33, 255, 256, 257):
             back = kp.from_arrays(p, codes)
             for name in FIELDS:
-                assert _bits(getattr(back, name)) == _bits(getattr(row.pop, name)), (rows, name)
+                assert exact(getattr(back, name)) == exact(getattr(row.pop, name)), (rows, name)
     back = kp.from_arrays(p, codes)
     for name in FIELDS:
-        assert _bits(getattr(back, name)) == _bits(getattr(row.pop, name)), name
+        assert exact(getattr(back, name)) == exact(getattr(row.pop, name)), name
     assert held > 0
     return rows
 
