@@ -44,31 +44,21 @@ from typing import Any
 
 import numpy as np
 
-from detector.core import state as core_state
-from detector.core import surprise as core_surprise
 from detector.core.rules import duration
-from detector.core.variety import SPANS as CORE_SPANS
+
+# the core's constants, read where they are declared (the kernel's cache follows the
+# core's sources: jit.SOURCES); exported as this module's too
+from detector.core.state import LOW_BINS as LOW_BINS
+from detector.core.state import LOW_RANGE as LOW_RANGE
+from detector.core.state import ROUND_STEPS as ROUND_STEPS
+from detector.core.surprise import LN2 as LN2
+from detector.core.surprise import LOGISTIC_S as LOGISTIC_S
+from detector.core.surprise import ROUND_NAMES as ROUND_NAMES
+from detector.core.surprise import ROUND_WINDOW_S as ROUND_WINDOW_S
+from detector.core.variety import SPANS as SPANS
 from detector.kernel.jit import jit
 from detector.kernel.tails import TINY, bits, poisson_tail
 
-#: The core's constants (`surprise.LOGISTIC_S`, `state.LOW_BINS`, `state.LOW_RANGE`,
-#: `variety.SPANS`, `state.ROUND_STEPS`, `surprise.ROUND_WINDOW_S`, `surprise.LN2`,
-#: `surprise.ROUND_NAMES`), copied and checked at import: numba freezes globals into its
-#: cached code, and its cache is keyed on this file only (as `clock.py` does).
-LOGISTIC_S = 0.6745 / math.log(3.0)
-LOW_BINS = 4
-LOW_RANGE = 30
-SPANS = (1, 2, 4, 8, 16, 32)
-ROUND_STEPS = (100, 1_000, 10_000, 100_000)
-ROUND_WINDOW_S = 86400.0
-LN2 = math.log(2.0)
-ROUND_NAMES = ("", "whole amounts", "whole tens", "whole hundreds", "whole thousands")
-_CORE = (core_surprise.LOGISTIC_S, core_state.LOW_BINS, core_state.LOW_RANGE,
-         tuple(CORE_SPANS), tuple(core_state.ROUND_STEPS), core_surprise.ROUND_WINDOW_S,
-         core_surprise.LN2, tuple(core_surprise.ROUND_NAMES))
-if _CORE != (LOGISTIC_S, LOW_BINS, LOW_RANGE, SPANS, ROUND_STEPS, ROUND_WINDOW_S, LN2,
-             ROUND_NAMES):
-    raise ImportError(f"detector.kernel.amounts' constants differ from the core's: {_CORE}")
 #: The exponents 0.0 .. 64.0 as a run-time array: `x ** ex[2]`, `q ** ex[i]` call the C
 #: library's `pow` as CPython's `float ** int` does (a literal or an int exponent is folded
 #: into products by numba/LLVM, which differ in the last bit).

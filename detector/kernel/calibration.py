@@ -17,12 +17,12 @@ from detector.kernel.jit import jit
 
 #: At most this many points per term's map (`Recalibration.LEVELS`).
 POINTS = len(Recalibration.LEVELS)
-#: `Recalibration`'s constants (tests/unit/test_kernel_calibration.py checks them).
-LEVELS = (3.0, 4.0)
-BINS_PER_UNIT = 10
-MIN_ROWS = 512
-EVERY = 256
-WINDOW = 200_000
+#: `Recalibration`'s constants.
+LEVELS = Recalibration.LEVELS
+BINS_PER_UNIT = Recalibration.BINS_PER_UNIT
+MIN_ROWS = Recalibration.MIN_ROWS
+EVERY = Recalibration.EVERY
+WINDOW = Recalibration.WINDOW
 
 
 class CalibrationArrays(NamedTuple):

@@ -16,24 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from detector.core.habits import GAP_CAP_S as CORE_GAP_CAP_S
-from detector.core.habits import MAX_WINDOW as CORE_MAX_WINDOW
-from detector.core.habits import WINDOW_S as CORE_WINDOW_S
+from detector.core.habits import GAP_CAP_S, MAX_WINDOW, WINDOW_S
 from detector.core.rules import duration
-from detector.core.variety import SPANS as CORE_SPANS
+from detector.core.variety import SPANS
 from detector.kernel.jit import jit
 from detector.kernel.tails import bits, poisson_tail
-
-#: The core's constants (checked at import).
-MAX_WINDOW = 32
-WINDOW_S = 86400.0
-GAP_CAP_S = 30 * 86400.0
-SPANS = (1, 2, 4, 8, 16, 32)
-#: numba freezes globals into its cached code, and its cache is keyed on this file only:
-#: the core's constants are copied here and checked at import, never read at run time.
-_CORE = (CORE_MAX_WINDOW, CORE_WINDOW_S, CORE_GAP_CAP_S, tuple(CORE_SPANS))
-if _CORE != (MAX_WINDOW, WINDOW_S, GAP_CAP_S, SPANS):
-    raise ImportError(f"detector.kernel.clock's constants differ from the core's: {_CORE}")
 
 
 @jit

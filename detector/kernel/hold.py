@@ -13,16 +13,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from detector.core.habits import MAX_PENDING as CORE_MAX_PENDING
+from detector.core.habits import MAX_PENDING
 from detector.kernel.jit import jit
 from detector.kernel.slots import STRINGS
-
-#: As `habits.MAX_PENDING` (a copy: numba freezes globals into its cache, keyed on this
-#: file only; checked at import).
-MAX_PENDING = 16
-if MAX_PENDING != CORE_MAX_PENDING:
-    raise ImportError(f"detector.kernel.hold: MAX_PENDING differs from the core's "
-                      f"{CORE_MAX_PENDING}")
 
 
 class Due(NamedTuple):

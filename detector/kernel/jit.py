@@ -2,11 +2,13 @@
 modules still import: their docs, and tests that skip outside CI).
 
 numba keys a cached function on its own file's contents only, so a cached function
-calling one of another file runs the other's old code after that file changed (measured:
+calling one of another file runs the other's old code after that file changed, and a
+constant read from another module stays frozen at its old value (measured:
 tests/unit/test_kernel_jit.py). The kernel's cache therefore lives in a directory named by
-a digest of every module of this package (`cache_dir`): any edit starts a fresh cache. It
-is per user (`AUDITSTREAM_KERNEL_CACHE`, else `$NUMBA_CACHE_DIR/auditstream-kernel`, else
-the user's cache directory), never beside the installed modules, which may be read-only.
+a digest of every module of this package and of the core beside it (`SOURCES`), whose
+constants the kernel reads: any edit starts a fresh cache. It is per user
+(`AUDITSTREAM_KERNEL_CACHE`, else `$NUMBA_CACHE_DIR/auditstream-kernel`, else the user's
+cache directory), never beside the installed modules, which may be read-only.
 """
 
 from __future__ import annotations
@@ -23,13 +25,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Whether numba is installed.
 NUMBA = importlib.util.find_spec("numba") is not None
 HERE = Path(__file__).resolve().parent
+#: The folders whose modules the compiled functions read: this package, and the core's
+#: constants (`detector/core`; absent beside a copy of this module in a test).
+SOURCES = (HERE, HERE.parent / "core")
 
 
-def sources_digest(folder: Path = HERE) -> str:
-    """SHA-256 of the package's modules (names and bytes, by name)."""
+def sources_digest(folders: tuple[Path, ...] = SOURCES) -> str:
+    """SHA-256 of the modules of `folders` (folder, names and bytes, by name)."""
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for folder in folders:
+        digest.update(folder.name.encode() + b"\0")
+        for path in sorted(folder.glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -54,8 +54,7 @@ NOVEL = (0, 3, 4, 2, 1)
 NAMES = ("country", "device", "ip_network", "channel", "category")
 #: `_learn_rate` halves an entry beyond this.
 HALVE_AT = 20_000.0
-#: numba freezes globals into its cached code, and its cache is keyed on this file only:
-#: the core's layout is copied here and checked at import, never read at run time.
+#: The core's layout in the form the kernel indexes it (row arithmetic), checked at import.
 _CORE = (tuple(NOVELTY), tuple(j for _, j in _NOVEL),
          tuple(NOVELTY_KEYS.index(a) for a in NOVELTY),
          tuple(NOVELTY_KEYS.index(FIRST[a]) for a in NOVELTY),

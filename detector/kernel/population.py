@@ -29,10 +29,8 @@ NOVELTY_KEYS: tuple[str, ...] = (*NOVELTY, *(FIRST[a] for a in NOVELTY),
                                  *(k for a in NOVELTY for k in BANDED[a]))
 #: `Population.gap_bands`' most bands (`CoreConfig.prior_bands`: at most 7 bounds).
 GAP_BANDS = 8
-#: `Population.RING` (a copy: numba freezes globals into its cache; checked at import).
-RING = 2048
-if Population.RING != RING:
-    raise ImportError(f"detector.kernel.population: RING differs from the core's {Population.RING}")
+#: The amount ring's length (`Population.RING`).
+RING = Population.RING
 
 
 class PopulationArrays(NamedTuple):

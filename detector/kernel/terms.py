@@ -77,6 +77,22 @@ from detector.kernel.clock import (
 from detector.kernel.hours import counted_hour_tail, near_hour, recent_hours
 from detector.kernel.jit import jit
 from detector.kernel.novelty import NAMES, novelty, novelty_reason
+from detector.kernel.observe import (
+    AMOUNT,
+    AMOUNT_SCALE,
+    AMOUNT_Z,
+    CATEGORY,
+    CHANNEL,
+    COUNTRY,
+    HOP_RATE,
+    HOUR,
+    HOUR_CHANGE,
+    LOG_AMOUNT,
+    NIGHT_TOTAL,
+    ROUND_EXTRA,
+    TRAVEL_DT_S,
+    TRAVEL_KM,
+)
 from detector.kernel.tails import bits
 from detector.kernel.variety import variety, variety_reason
 
@@ -97,21 +113,10 @@ WHY_FIELDS = (
  _S4, LEARNT, DEVICE, IPNET, ROUND_BITS, ROUND_LEVEL, ROUND_K, ROUND_M, ROUND_SEEN,
  ROUND_COUNTED, POP_ROUND_LEVEL, POP_ROUND_ALL) = range(len(WHY_FIELDS))
 WHY = len(WHY_FIELDS)
-#: The observation's fields read here (copied from `observe`: numba freezes globals into
-#: the cache keyed on this file; checked at import).
-AMOUNT, LOG_AMOUNT, AMOUNT_Z, AMOUNT_SCALE, HOUR, NIGHT_TOTAL, HOUR_CHANGE = (
-    22, 23, 24, 27, 5, 6, 9)
-COUNTRY, CATEGORY, CHANNEL, TRAVEL_KM, TRAVEL_DT_S, HOP_RATE, ROUND_EXTRA = (
-    10, 19, 21, 17, 18, 15, 29)
-_OURS = (AMOUNT, LOG_AMOUNT, AMOUNT_Z, AMOUNT_SCALE, HOUR, NIGHT_TOTAL, HOUR_CHANGE, COUNTRY,
-         CATEGORY, CHANNEL, TRAVEL_KM, TRAVEL_DT_S, HOP_RATE, ROUND_EXTRA)
-_CORE = (ko.AMOUNT, ko.LOG_AMOUNT, ko.AMOUNT_Z, ko.AMOUNT_SCALE, ko.HOUR, ko.NIGHT_TOTAL,
-         ko.HOUR_CHANGE, ko.COUNTRY, ko.CATEGORY, ko.CHANNEL, ko.TRAVEL_KM, ko.TRAVEL_DT_S,
-         ko.HOP_RATE, ko.ROUND_EXTRA)
 #: `raw`'s order: the core's `TERMS`, the novelty terms `novelty.NAMES`' (checked at import).
 ORDER = ("amount_high", "amount_low", *NAMES, "hour", "rate", "repeat", "dormancy", "travel")
-if _CORE != _OURS or ORDER != TERMS:
-    raise ImportError(f"detector.kernel.terms' layout differs from observe's: {_CORE}")
+if ORDER != TERMS:
+    raise ImportError(f"detector.kernel.terms' order differs from the core's TERMS: {ORDER}")
 
 
 def scratch(s: Any) -> np.ndarray:

@@ -30,13 +30,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from detector.core import variety as core
 from detector.core.rules import duration
 from detector.kernel.jit import jit
+from detector.kernel.tails import TINY as TINY
 
-#: As `variety.SPANS`, an array the kernel takes as an argument.
-SPANS = np.array([1, 2, 4, 8, 16, 32], np.int64)
-#: As `variety._TINY`.
-TINY = 1e-300
+#: `variety.SPANS`, an array the kernel takes as an argument.
+SPANS = np.array(core.SPANS, np.int64)
 
 
 def category_ranks(values: Sequence[str]) -> np.ndarray:

@@ -45,6 +45,29 @@ def test_a_changed_callee_in_another_module_is_recompiled(tmp_path: Path) -> Non
     assert len(list(cache.iterdir())) == 2  # one cache per state of the package
 
 
+def test_a_changed_constant_of_the_core_is_recompiled(tmp_path: Path) -> None:
+    """A compiled function reading a constant of the core (frozen into its code) sees a
+    new value after only the core's module changed."""
+    root = tmp_path / "src" / "kpkg"
+    (root / "kernel").mkdir(parents=True)
+    (root / "core").mkdir()
+    for folder in (root, root / "kernel", root / "core"):
+        (folder / "__init__.py").write_text("")
+    shutil.copy(jit.__file__, root / "kernel" / "jit.py")
+    (root / "kernel" / "uses.py").write_text(
+        "from kpkg.core.consts import LIMIT\nfrom kpkg.kernel.jit import jit\n\n\n@jit\n"
+        "def h(x):\n    return x + LIMIT\n")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"),
+           "AUDITSTREAM_KERNEL_CACHE": str(cache)}
+    code = ["-c", "import kpkg.kernel.uses as u; print(u.h(1))"]
+    for limit in (5, 5, 7):
+        (root / "core" / "consts.py").write_text(f"LIMIT = {limit}\n")
+        out = subprocess.run([sys.executable, *code], env=env, capture_output=True,
+                             text=True, check=True)
+        assert int(out.stdout) == 1 + limit
+
+
 def test_the_cache_is_per_user_and_named_by_the_sources(monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Path) -> None:
     digest = jit.sources_digest()[:16]
