@@ -59,58 +59,60 @@ def learn_context(s: Any, c: int, held: Any, hour: int, la: float,
 
 @jit
 def learn_habits(s: Any, c: int, p: Any, held: Any, hour: int, la: float, w: float,
-                 w_amount: float, k: Any, keys: Any) -> None:  # pragma: no cover
+                 w_amount: float, k: Any, work: Any) -> None:  # pragma: no cover
     """`habits.learn_habits`: the amount (at a weight of at least one half), the hour, the
-    novelty rates and the count tables, the context, the learnt count. `keys`: scratch of
-    5 ints."""
+    novelty rates and the count tables, the context, the learnt count. `work`: scratch of
+    2 x 5 ints (`scratch`)."""
     s.amt_head[c], s.amt_len[c] = amounts.learn_amount(
         s.amt[c], s.amt_head[c], s.amt_len[c], la, w_amount, k.amount_history)
     hours.learn_hour(s.hours[c], hour)
+    keys, found = work[0], work[1]
     novelty_keys(held, keys)
-    novelty.learn_habits_novelty(s, c, p, keys, w, k)
+    for i in range(5):  # each value's place in its table, before the tables count it
+        found[i] = kt.find(s.tab_code[c, i], s.tab_len[c, i], keys[i])
+    novelty.learn_habits_novelty(s, c, p, keys, found, w, k)
     for i in range(5):
-        j = kt.find(s.tab_code[c, i], s.tab_len[c, i], keys[i])
         s.tab_len[c, i] = kt.learn_key(s.tab_code[c, i], s.tab_count[c, i], s.tab_len[c, i],
-                                       keys[i], k.max_seen, j, w)
+                                       keys[i], k.max_seen, found[i], w)
     learn_context(s, c, held, hour, la, k.context_size)
     s.learnt[c] += 1
 
 
 @jit
 def learn_due(s: Any, c: int, p: Any, due: Any, n: int, k: Any,
-              keys: Any) -> None:  # pragma: no cover - compiled
+              work: Any) -> None:  # pragma: no cover - compiled
     """`habits._learn_held` of the `n` events in `due`, in order (a bare, 7-value event
     at weights 1 and 1: `learn_habits`' defaults)."""
     for j in range(n):
         w = 1.0 if due.bare[j] else due.w[j, 0]
         wa = 1.0 if due.bare[j] else due.w[j, 1]
-        learn_habits(s, c, p, due.code[j], due.hour[j], due.la[j], w, wa, k, keys)
+        learn_habits(s, c, p, due.code[j], due.hour[j], due.la[j], w, wa, k, work)
 
 
 @jit
 def release(s: Any, c: int, p: Any, now: float, due: Any, k: Any,
-            keys: Any) -> None:  # pragma: no cover - compiled
+            work: Any) -> None:  # pragma: no cover - compiled
     """`habits.release`: the held events due by `now` learnt."""
     n = hold.release(s, c, now, due)
     if n:
-        learn_due(s, c, p, due, n, k, keys)
+        learn_due(s, c, p, due, n, k, work)
 
 
 @jit
 def learn(s: Any, c: int, p: Any, t: float, amount: float, held: Any, hour: int,
           la: float, amount_dev: float, travel_km: float, travel_dt_s: float,
-          surprise: float, wake: float, values: Any, k: Any, due: Any, keys: Any,
+          surprise: float, wake: float, values: Any, k: Any, due: Any, work: Any,
           empty: int, none: Any) -> None:  # pragma: no cover - compiled
     """`habits.learn`: the row (values `held`, `Held` order; `values` its recalibrated
     terms, `surprise` their combination) folded into the state. `empty`: the code of "";
     `none`: an empty int32 array (`novelty.learn_first`'s)."""
-    release(s, c, p, t, due, k, keys)
+    release(s, c, p, t, due, k, work)
     suspicious = surprise >= k.quarantine_above and k.quarantine_s > 0
     first = s.n[c] == 0
     clock.learn_clock(s, c, p, t, amount, held[0], held[4], held[3], travel_km, travel_dt_s,
                       wake, k)
     if first:  # `_learn_clock` counts a first purchase's values before `observe` does
-        novelty.learn_first(p, novelty_keys(held, keys), k.max_population_keys, empty, none)
+        novelty.learn_first(p, novelty_keys(held, work[0]), k.max_population_keys, empty, none)
     population.observe(p, held[0], held[4], held[3], held[1], held[2], la,
                        k.max_population_keys, not suspicious)
     clock.learn_clock_population(p, hour, held[4], amount_dev, k.max_population_keys)
@@ -124,16 +126,16 @@ def learn(s: Any, c: int, p: Any, t: float, amount: float, held: Any, hour: int,
                                     k.quarantine_discount)
         w_amount = hold.held_weight(surprise, k.quarantine_above, k.quarantine_discount)
         if hold.push(s, c, t, k.quarantine_s, held, hour, la, w_values, w_amount, due):
-            learn_due(s, c, p, due, 1, k, keys)
+            learn_due(s, c, p, due, 1, k, work)
     else:
-        learn_habits(s, c, p, held, hour, la, 1.0, 1.0, k, keys)
+        learn_habits(s, c, p, held, hour, la, 1.0, 1.0, k, work)
 
 
 @jit
 def learn_row(s: Any, c: int, p: Any, cal: Any, t: float, amount: float, held: Any,
               hour: int, la: float, amount_dev: float, amount_scale: float,
               amount_z: float, travel_km: float, travel_dt_s: float, raw: Any, values: Any,
-              surprise: float, wake: float, k: Any, due: Any, keys: Any, empty: int,
+              surprise: float, wake: float, k: Any, due: Any, work: Any, empty: int,
               none: Any) -> None:  # pragma: no cover - compiled
     """`score_rows` after a row's terms: the recalibration learns the raw terms (from
     `min_history` learnt events), the low tail an amount that looks ordinary in every other
@@ -146,9 +148,10 @@ def learn_row(s: Any, c: int, p: Any, cal: Any, t: float, amount: float, held: A
         z, _ = amounts.amount_z(s.amt_len[c], amount_scale, amount_z, k.prior_weight)
         amounts.learn_low(p.low, p.low_n, z)
     learn(s, c, p, t, amount, held, hour, la, amount_dev, travel_km, travel_dt_s, surprise,
-          wake, values, k, due, keys, empty, none)
+          wake, values, k, due, work, empty, none)
 
 
 def scratch() -> tuple[Any, Any]:
-    """`learn`'s scratch: five codes, and an empty table."""
-    return np.zeros(5, np.int32), np.zeros(0, np.int32)
+    """`learn`'s scratch: an event's five codes and their places in the customer's tables,
+    and an empty table."""
+    return np.zeros((2, 5), np.int64), np.zeros(0, np.int32)

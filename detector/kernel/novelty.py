@@ -40,6 +40,7 @@ from detector.core.surprise import _NOVEL
 from detector.kernel.clock import history_band
 from detector.kernel.jit import jit
 from detector.kernel.population import NOVELTY_KEYS
+from detector.kernel.tables import find
 from detector.kernel.tails import bits
 
 #: The attributes' indices (`NOVELTY` order) and their rows in `p.nov_val`: the established
@@ -163,16 +164,6 @@ def unused_mass(p: Any, a: int, known: Any, known_len: int) -> float:  # pragma:
 
 
 @jit
-def _knows(known: Any, known_len: int, key: int) -> bool:  # pragma: no cover - compiled
-    found = False
-    for j in range(known_len):
-        if known[j] == key:
-            found = True
-            break
-    return found
-
-
-@jit
 def _rarer_mass(count: Any, keys: Any, length: int, once: int, total: int, known: Any,
                 known_len: int, key: int) -> float:  # pragma: no cover - compiled
     mine = count[key]
@@ -182,7 +173,7 @@ def _rarer_mass(count: Any, keys: Any, length: int, once: int, total: int, known
         for j in range(length):
             value = keys[j]
             n = count[value]
-            if n <= mine and not _knows(known, known_len, value):
+            if n <= mine and find(known, known_len, value) < 0:
                 rarer += n
         mass += rarer / (total + 1.0)
     return mass if mass < 1.0 else 1.0  # min(1.0, mass)
@@ -422,17 +413,18 @@ def learn_first(p: Any, keys: Any, max_keys: int, empty: int,
 
 
 @jit
-def learn_habits_novelty(s: Any, c: int, p: Any, keys: Any, w: float,
+def learn_habits_novelty(s: Any, c: int, p: Any, keys: Any, found: Any, w: float,
                          k: Any) -> None:  # pragma: no cover - compiled
     """`habits.learn_habits`' novelty of the event of values `keys` (codes, `NOVELTY`
     order) weighed `w`: the customer's `novel` (a country new to them), `explore` and the
-    population's rates (`learn_novelty`), from the tables before the event counts. The
-    caller then counts it in the tables (`bump`, 2 for a new value where `w` < 0.5),
-    appends it to the context and counts it in `learnt`."""
+    population's rates (`learn_novelty`), from the tables before the event counts;
+    `found[i]`: `keys[i]`'s place in the customer's table i, -1 if new (`tables.find`,
+    which the caller's table write reads too). The caller then counts it in the tables
+    (`tables.learn_key`), appends it to the context and counts it in `learnt`."""
     learnt = s.learnt[c]
     if not learnt:
         return
-    s.novel[c] += not _knows(s.tab_code[c, COUNTRY], s.tab_len[c, COUNTRY], keys[COUNTRY])
+    s.novel[c] += found[COUNTRY] < 0
     established = learnt >= k.min_history
     band = history_band(learnt, k.prior_bands)
     full = k.max_population_keys
@@ -440,7 +432,7 @@ def learn_habits_novelty(s: Any, c: int, p: Any, keys: Any, w: float,
     for i in range(5):
         codes = s.tab_code[c, i]
         length = s.tab_len[c, i]
-        new = not _knows(codes, length, keys[i])
+        new = found[i] < 0
         unused = 1.0 if p.tab_len[i] >= full else _unused_mass(
             p.tab_count[i], _singles(p.singles, p.singles_order, p.singles_len[0], i,
                                      p.tab_count[i], p.tab_keys[i], p.tab_len[i]),

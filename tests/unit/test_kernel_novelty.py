@@ -341,7 +341,9 @@ class Kernel:
         keys = self.keys([e[0], e[4], e[3], e[1], e[2]])  # NOVELTY order
         self.bridge(pop)
         w = e[7] if len(e) > 7 else 1.0
-        kn.learn_habits_novelty(self.s, c, self.p, keys, w, self.k)
+        found = np.array([tables.find(self.s.tab_code[c, i], self.s.tab_len[c, i], keys[i])
+                          for i in range(5)], np.int64)
+        kn.learn_habits_novelty(self.s, c, self.p, keys, found, w, self.k)
         self.learn_tables(c, keys, e, w)
         habits._learn_held(stt, pop, self.knobs, e)
         self.learnt_events += 1
