@@ -24,10 +24,10 @@ from detector.core.lowtail import amount_z
 from detector.core.state import NOVELTY, CustomerState, Population
 from detector.core.surprise import banded_categorical, categorical, combine, fold_round, terms
 from detector.core.table import CustomerTable
+from detector.kernel import learning, tables
 from detector.kernel import novelty as kn
 from detector.kernel import population as kp
 from detector.kernel import slots as sl
-from detector.kernel import tables
 from detector.kernel.codes import Codes
 from detector.kernel.knobs import kernel_knobs
 from tests.ci import IN_CI
@@ -305,26 +305,17 @@ class Kernel:
                    for j in range(int(s.ctx_len[c]))]
         assert context == [e[:5] for e in stt.context]
 
-    def learn_tables(self, c: int, keys: Any, held: Any, w: float) -> None:
+    def learn_tables(self, c: int, keys: Any, found: Any, held: Any, w: float) -> None:
         """The rest of `learn_habits` that concerns novelty: the tables count the event
-        (`tables.find`, `learn_key`), the context ring takes it, `learnt` counts it."""
+        (`tables.learn_key` at the places `found` before), the context ring takes it
+        (`learning.learn_context`), `learnt` counts it."""
         s = self.s
         for i in range(5):
-            j = tables.find(s.tab_code[c, i], s.tab_len[c, i], keys[i])
             s.tab_len[c, i] = tables.learn_key(s.tab_code[c, i], s.tab_count[c, i],
                                                s.tab_len[c, i], keys[i],
-                                               self.knobs.max_seen, j, w)
-        size = s.ctx_la.shape[1]
-        if s.ctx_len[c] < size:
-            at = (s.ctx_head[c] + s.ctx_len[c]) % size
-            s.ctx_len[c] += 1
-        else:
-            at = s.ctx_head[c]
-            s.ctx_head[c] = (at + 1) % size
-        for i in range(sl.STRINGS):
-            s.ctx_code[c, at, i] = self.codes.code(held[i])
-        s.ctx_hour[c, at] = held[5]
-        s.ctx_la[c, at] = held[6]
+                                               self.knobs.max_seen, found[i], w)
+        codes = np.array([self.codes.code(held[i]) for i in range(sl.STRINGS)], np.int64)
+        learning.learn_context(s, c, codes, held[5], held[6], self.knobs.context_size)
         s.learnt[c] += 1
 
     def same_learning(self, c: int, stt: CustomerState, pop: Population) -> None:
@@ -344,7 +335,7 @@ class Kernel:
         found = np.array([tables.find(self.s.tab_code[c, i], self.s.tab_len[c, i], keys[i])
                           for i in range(5)], np.int64)
         kn.learn_habits_novelty(self.s, c, self.p, keys, found, w, self.k)
-        self.learn_tables(c, keys, e, w)
+        self.learn_tables(c, keys, found, e, w)
         habits._learn_held(stt, pop, self.knobs, e)
         self.learnt_events += 1
         self.held += len(e) > 7
