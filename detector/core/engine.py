@@ -8,12 +8,13 @@ and `restore(snapshot())` carries on exactly where the snapshotted engine stood.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from detector.core import legacy, stateformat, stateparts
+from detector.core import compiled, legacy, stateformat, stateparts
 from detector.core.config import CoreConfig
 from detector.core.knobs import Knobs
 from detector.core.model import RULES_ONLY, FeatureSample, FittedModel
@@ -40,6 +41,25 @@ def scored_row(data: dict[str, Any]) -> ScoredTransaction:
     return row
 
 
+def kernel_wanted() -> bool:
+    """Whether `AUDITSTREAM_CORE=kernel` asks for the compiled kernel's row loop
+    (detector.kernel.rows, docs/kernel.md step 7; the same outputs)."""
+    return os.environ.get(compiled.SWITCH, "").strip().lower() == "kernel"
+
+
+def _kernel_rows(config: CoreConfig, table: CustomerTable | None = None,
+                 pop: Population | None = None, cal: Recalibration | None = None) -> Any:
+    from detector.kernel.jit import NUMBA
+
+    if not NUMBA:
+        raise RuntimeError(f"{compiled.SWITCH}=kernel needs numba (pip install numba)")
+    from detector.kernel.rows import KernelRows
+
+    if table is None or pop is None or cal is None:
+        return KernelRows(config)
+    return KernelRows.of(config, table, pop, cal)
+
+
 class PartitionEngine:
     """Detector state and logic for one partition (one engine per partition)."""
 
@@ -61,6 +81,9 @@ class PartitionEngine:
         #: When a list, every row's terms are appended to it as scored (`rowloop.Tap`):
         #: for measuring (bench/term_calibration.py) and tests; None in service.
         self.tap: Tap | None = None
+        #: The kernel's row loop and state (`AUDITSTREAM_CORE=kernel`), which then holds
+        #: the customers, population and recalibration in place of the three above.
+        self._kernel = _kernel_rows(config) if kernel_wanted() else None
 
     @property
     def processed(self) -> int:
@@ -73,7 +96,7 @@ class PartitionEngine:
 
     @property
     def customers(self) -> int:
-        return len(self._customers)
+        return len(self._kernel if self._kernel is not None else self._customers)
 
     def close(self) -> None:
         """Wait for a model still being fitted in the background (detector.core.refit)."""
@@ -95,6 +118,7 @@ class PartitionEngine:
         start = added = 0
         first = self._processed
         refits = self._refits
+        kernel = self._kernel
         event = refits.next_event(first)
         n = len(txs)
         i = 0
@@ -107,8 +131,11 @@ class PartitionEngine:
                 event = refits.next_event(first + i + 1)
             # the rows before the next event (an event behind never comes: as row by row)
             stop = min(n, event - first) if event > first + i else n
-            score_rows(txs, i, stop, first, table, pop, calibration, cfg, pending, vectors,
-                       self.tap)
+            if kernel is not None:
+                kernel.score_rows(txs, i, stop, first, pending, vectors, self.tap)
+            else:
+                score_rows(txs, i, stop, first, table, pop, calibration, cfg, pending,
+                           vectors, self.tap)
             i = stop
         self._processed = first + len(txs)
         segments.append((start, len(txs), self._model))
@@ -126,29 +153,40 @@ class PartitionEngine:
             for row, strength, model in zip(pending, strengths.tolist(), models, strict=True)
         ]
 
+    def _state(self) -> tuple[CustomerTable, Population, Recalibration]:
+        """The customers, population and recalibration as the core's objects (the
+        kernel's exported)."""
+        if self._kernel is not None:
+            return self._kernel.export()  # type: ignore[no-any-return]
+        return self._customers, self._population, self._calibration
+
     def snapshot(self) -> bytes:
         """The engine's whole state in the explicit, versioned format (`stateformat`)."""
+        customers, population, calibration = self._state()
         return stateformat.encode(
             partition=self.partition, processed=self._processed, fits=self._refits.fits,
-            customers=self._customers, population=self._population,
-            calibration=self._calibration, sample=self._sample, model=self._model,
+            customers=customers, population=population,
+            calibration=calibration, sample=self._sample, model=self._model,
             pending=self._refits.pending)
 
     def checkpoint(self, full: bool = False) -> stateparts.Changes:
         """The records of an incremental checkpoint: customers changed since the previous
         one (every customer if `full`), those gone since, and the other parts whole."""
         if full:
-            self._customers.touch_all()
-        changed, gone = self._customers.take_changes()
+            (self._customers if self._kernel is None else self._kernel).touch_all()
+        customers, population, calibration = self._state()
+        changed, gone = customers.take_changes()
+        if self._kernel is not None:
+            self._kernel.took_changes(customers)
         return stateparts.Changes(
             customers=[(cid, stateparts.encode_customer(seq, st)) for cid, seq, st in changed],
             removed=gone,
             parts=stateparts.encode_parts(
                 partition=self.partition, processed=self._processed, fits=self._refits.fits,
-                customers=self._customers, population=self._population,
-                calibration=self._calibration, sample=self._sample, model=self._model,
+                customers=customers, population=population,
+                calibration=calibration, sample=self._sample, model=self._model,
                 pending=self._refits.pending),
-            count=len(self._customers))
+            count=len(customers))
 
     @classmethod
     def resume(cls, parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
@@ -177,4 +215,10 @@ class PartitionEngine:
         engine._model = parts["model"]
         engine._refits = Refits(config, parts["fits"], parts.get("pending"), parts["processed"])
         engine._processed = parts["processed"]
+        if engine._kernel is not None:
+            engine._kernel = _kernel_rows(config, engine._customers, engine._population,
+                                          engine._calibration)
+            engine._customers = CustomerTable(config)
+            engine._population = Population()
+            engine._calibration = Recalibration(config.surprise_cap)
         return engine

@@ -1,0 +1,228 @@
+"""The kernel's shell: a partition's customers, population and recalibration as arrays,
+and `score_rows` over them (docs/kernel.md step 7), in place of the core's
+`CustomerTable`, `Population`, `Recalibration` and `rowloop.score_rows`.
+
+`KernelRows.score_rows` gives the engine what the core's gives, to the bit: each row's
+verdict inputs (`rowloop.Pending`: its rules' and terms' reasons worded here, in Python,
+only for the rows that have one), its model vector, and the tap. The table's bookkeeping
+for checkpoints (customers touched and gone since the last one, their numbering, the
+count evicted) is kept as `CustomerTable` keeps it, so `export` gives back the core's
+objects and the checkpoints keep their format and bytes; `of` builds the arrays from them
+(a restore). Codes are per engine and never stored (docs/kernel.md, "Strings as codes").
+
+What this costs per checkpoint is still proportional to the customers held (`export`
+loads every slot): step 8 writes the touched customers straight from their slots.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from detector.core.calibration import TERMS, Recalibration
+from detector.core.config import CoreConfig
+from detector.core.features import event_seconds, ipnet
+from detector.core.knobs import Knobs
+from detector.core.rowloop import MODEL_FEATURES, Pending, Tap
+from detector.core.state import CustomerState, Population
+from detector.core.table import CustomerTable
+from detector.kernel import amounts, geo, learning, lru, variety
+from detector.kernel import calibration as kc
+from detector.kernel import observe as ko
+from detector.kernel import population as kp
+from detector.kernel import slots as sl
+from detector.kernel import terms as kt
+from detector.kernel.codes import Codes
+from detector.kernel.hold import due_buffer
+from detector.kernel.knobs import kernel_knobs
+from detector.kernel.refs import as_ref
+from detector.kernel.segment import score_segment
+from detector.kernel.tails import LGAMMA
+from shared.schemas import TransactionView
+
+
+class KernelRows:
+    """One partition's per-row state as the kernel's arrays, and its row loop."""
+
+    def __init__(self, config: CoreConfig, dims: sl.Dims | None = None) -> None:
+        self.config = config
+        self.knobs = Knobs(config)
+        self._k = as_ref(kernel_knobs(self.knobs))
+        self.codes = Codes()
+        self._empty = self.codes.code("")
+        self.table = lru.Slots(config.max_customers, config.customer_ttl_s)
+        self._slots = sl.allocate(dims or sl.Dims.of(config), 0)
+        self._pop = kp.to_arrays(Population(), self.codes, config.max_population_keys)
+        self._cal = kc.to_arrays(Recalibration(config.surprise_cap))
+        self._refs()
+        self._centroids = geo.centroid_table(self.codes.values)
+        #: codes seen as a category, and every code's rank among them in string order
+        #: (`variety` breaks ties of age by the category strings)
+        self._categories: set[int] = set()
+        self._ranks = np.zeros(0, np.int64)
+        self._work = kt.scratch(self._slots)
+        self._keys, self._none = learning.scratch()
+        self._held = np.zeros(5, np.int32)
+        #: `CustomerTable`'s checkpoint bookkeeping (the ids gone are `table.gone`)
+        self.touched: set[str] = set()
+        self.seq = 0
+
+    def _refs(self) -> None:
+        self._s = as_ref(self._slots)
+        self._p = as_ref(self._pop)
+        self._c = as_ref(self._cal)
+        self._due = as_ref(due_buffer(self._slots.pend_r.shape[1]))
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def score_rows(self, txs: Sequence[TransactionView], lo: int, hi: int, first: int,
+                   pending: list[Pending], vectors: list[Any], tap: Tap | None = None
+                   ) -> None:
+        """`rowloop.score_rows` over the kernel's state (the same outputs)."""
+        n = hi - lo
+        if n <= 0:
+            return
+        rows = txs[lo:hi]
+        code = self.codes.code
+        t = np.empty(n, np.float64)
+        hour = np.empty(n, np.int64)
+        amount = np.empty(n, np.float64)
+        strings = np.empty((n, 5), np.int32)
+        ids = []
+        for i, tx in enumerate(rows):
+            ids.append(tx.customer_id)
+            t[i] = event_seconds(tx)
+            hour[i] = tx.timestamp.hour
+            amount[i] = tx.amount
+            row = strings[i]
+            row[0] = code(tx.country)
+            row[1] = code(tx.device)
+            row[2] = code(ipnet(tx.ip))
+            row[3] = code(tx.channel)
+            row[4] = code(tx.merchant_category)
+        self._grow_codes(strings[:, 4])
+        table = self.table
+        slot = table.map(ids)
+        self._grow_slots()
+        gone = np.empty((len(table) + n, 2), np.int64)
+        fresh = np.empty(n, np.bool_)
+        n_gone = lru.lru_pass(table.arrays, slot, t, table.ttl, table.max_customers, gone,
+                              fresh)
+        obs = np.empty((n, ko.SIZE), np.float64)
+        raw = np.empty((n, len(TERMS)), np.float64)
+        why = np.empty((n, kt.WHY), np.float64)
+        values = np.empty((n, len(TERMS)), np.float64)
+        total = np.empty(n, np.float64)
+        rules = np.empty(n, np.int64)
+        learnt = np.empty(n, np.int64)
+        vecs = np.empty((n, len(MODEL_FEATURES)), np.float64)
+        score_segment(self._s, self._p, self._c, self._k, self._due, slot, fresh, t, hour,
+                      amount, strings, self._empty, self._centroids, self._ranks,
+                      amounts.EXPONENTS, amounts.COMB, LGAMMA, variety.SPANS, self._work,
+                      self._keys, self._none, self._held, obs, raw, why, values, total,
+                      rules, learnt, vecs)
+        self._settle(ids, table.settle(gone[:n_gone]))
+        cfg = self.knobs
+        worded = self.codes.values
+        floor = cfg.surprise_floor
+        said = ((raw > floor).any(axis=1) | (obs[:, ko.ROUND_EXTRA] > 0.0)).tolist()
+        fired = rules.tolist()
+        value_rows = values.tolist()
+        totals = total.tolist()
+        raw_rows = raw.tolist() if tap is not None else None
+        learnt_rows = learnt.tolist()
+        for i, tx in enumerate(rows):
+            reasons = (kt.terms_reasons(raw[i], why[i], obs[i], worded, cfg) if said[i]
+                       else {})
+            rule = ko.rule_reasons(fired[i], obs[i], worded, cfg) if fired[i] else {}
+            if raw_rows is not None and tap is not None:
+                tap.append((raw_rows[i], list(value_rows[i]), reasons, learnt_rows[i]))
+            pending.append((tx, rule, value_rows[i], reasons, totals[i], first + lo + i))
+        vectors.extend(vecs.tolist())
+
+    def _grow_codes(self, categories: np.ndarray) -> None:
+        """The arrays read by code sized to the codes known; the category ranks anew when
+        a code is first used as a category."""
+        values = self.codes.values
+        if self._pop.off_index.shape[0] < len(values):
+            self._pop = kp.grow_codes(self._pop, len(values) + 1024)
+            self._p = as_ref(self._pop)
+        self._centroids = geo.centroid_table(values, self._centroids)
+        new = set(categories.tolist()) - self._categories
+        if new or len(self._ranks) < len(values):
+            self._categories |= new
+            ranks = np.zeros(len(values) + 1024, np.int64)
+            for rank, c in enumerate(sorted(self._categories, key=values.__getitem__)):
+                ranks[c] = rank
+            self._ranks = ranks
+
+    def _grow_slots(self) -> None:
+        capacity = len(self.table.id_of)
+        if self._slots.n.shape[0] < capacity:
+            self._slots = sl.grow(self._slots, capacity)
+            self._s = as_ref(self._slots)
+
+    def _settle(self, ids: list[str], dropped: list[tuple[str, int]]) -> None:
+        """`CustomerTable`'s touched set after the call: every customer seen, but those
+        dropped and not seen since (`get` adds, `_drop` discards)."""
+        self.touched.update(ids)
+        if dropped:
+            self.touched.difference_update(cid for cid, _ in dropped
+                                           if cid not in self.table.slot_of)
+
+    # --- the core's objects, for checkpoints -------------------------------------------------
+
+    def export(self) -> tuple[CustomerTable, Population, Recalibration]:
+        """The state as the core's objects (customers least recently seen first, with the
+        table's checkpoint bookkeeping)."""
+        table = CustomerTable(self.config)
+        slot_of = self.table.slot_of
+        items: OrderedDict[str, Any] = OrderedDict(
+            (cid, sl.load(self._slots, slot_of[cid], self.codes))
+            for cid in self.table.order())
+        table.replace_items(items)
+        table.evicted = self.table.evicted
+        table.touched = set(self.touched)
+        table.gone = set(self.table.gone)
+        table.seq = self.seq
+        return (table, kp.from_arrays(self._pop, self.codes),
+                kc.from_arrays(self._cal, self.config.surprise_cap))
+
+    def took_changes(self, table: CustomerTable) -> None:
+        """After `table.take_changes()` on an `export`: count afresh as it does."""
+        self.seq = table.seq
+        self.touched = set()
+        self.table.gone = set()
+
+    def touch_all(self) -> None:
+        self.touched = set(self.table.slot_of)
+
+    @classmethod
+    def of(cls, config: CoreConfig, table: CustomerTable, pop: Population,
+           cal: Recalibration) -> KernelRows:
+        """The kernel's state holding the core's objects (a restore)."""
+        items = table.items()
+        states: list[CustomerState] = [st for _, st in items]
+        rows = cls(config, sl.Dims.of(config).fitting(states))
+        rows.table.restore([(cid, st.last_t) for cid, st in items])
+        rows._grow_slots()
+        slot_of = rows.table.slot_of
+        for cid, st in items:
+            sl.store(st, rows._slots, slot_of[cid], rows.codes)
+        rows.table.evicted = table.evicted
+        rows.table.gone = set(table.gone)
+        rows.touched = set(table.touched)
+        rows.seq = table.seq
+        rows._pop = kp.to_arrays(pop, rows.codes, config.max_population_keys)
+        rows._cal = kc.to_arrays(cal)
+        rows._refs()
+        code = rows.codes.code
+        rows._categories = {code(e[2]) for st in states
+                            for e in (*st.window, *st.recent, *st.days)}
+        rows._ranks = np.zeros(0, np.int64)
+        rows._grow_codes(np.zeros(0, np.int32))
+        return rows
