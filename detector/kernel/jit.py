@@ -9,10 +9,18 @@ a digest of every module of this package and of the core beside it (`SOURCES`), 
 constants the kernel reads: any edit starts a fresh cache. It is per user
 (`AUDITSTREAM_KERNEL_CACHE`, else `$NUMBA_CACHE_DIR/auditstream-kernel`, else the user's
 cache directory), never beside the installed modules, which may be read-only.
+
+numba would also file each function under a digest of its folder's absolute path, so the
+same sources at another path (the integration tests' frozen copies, another checkout)
+compiled everything again: ~45 s of CPU a process, minutes on a loaded machine, longer
+than the fault suite lets a detector run between kills. Since the directory is already
+named by the sources' contents, the folder's name alone files them (`_Locator`); numba
+still checks each file's contents against its index before using an entry.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -61,7 +69,29 @@ def jit(fn: F) -> F:
     from numba import config, njit
 
     config.CACHE_DIR = _CACHE  # type: ignore[attr-defined]  # read when a cache is made
-    return cast(F, njit(cache=True)(fn))
+    dispatcher = njit(fn)
+    dispatcher._cache = _function_cache()(fn)  # what `cache=True` sets, filed by folder name
+    return cast(F, dispatcher)
+
+
+@functools.cache
+def _function_cache() -> Any:
+    """numba's `FunctionCache`, filing a function under its folder's name only (the
+    module docstring says why); made once, on the first `jit`."""
+    from numba.core.caching import CompileResultCacheImpl, FunctionCache, UserProvidedCacheLocator
+
+    class _Locator(UserProvidedCacheLocator):
+        @classmethod
+        def get_suitable_cache_subpath(cls, py_file: str) -> str:
+            return os.path.basename(os.path.dirname(os.path.abspath(py_file)))
+
+    class _Impl(CompileResultCacheImpl):
+        _locator_classes = [_Locator]  # noqa: RUF012 (numba's own attribute)
+
+    class _Cache(FunctionCache):
+        _impl_class = _Impl
+
+    return _Cache
 
 
 _CACHE = cache_dir()

@@ -68,6 +68,36 @@ def test_a_changed_constant_of_the_core_is_recompiled(tmp_path: Path) -> None:
         assert int(out.stdout) == 1 + limit
 
 
+def test_the_same_sources_at_another_path_load_from_the_cache(tmp_path: Path) -> None:
+    """A copy of the package elsewhere (the integration tests' frozen sources, another
+    checkout) loads the compiled functions instead of compiling them again (~45 s a
+    process for the kernel): numba filed them under a digest of the folder's path."""
+    cache = tmp_path / "cache"
+    hits = []
+    for copy in ("one", "two"):
+        pkg = tmp_path / copy / "kpkg"
+        pkg.mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        shutil.copy(jit.__file__, pkg / "jit.py")
+        (pkg / "b.py").write_text(CALLER)
+        (pkg / "a.py").write_text(CALLEE.format(1))
+        env = {**os.environ, "PYTHONPATH": str(tmp_path / copy),
+               "AUDITSTREAM_KERNEL_CACHE": str(cache)}
+        out = subprocess.run(
+            [sys.executable, "-c", "import kpkg.b as b; print(b.g(1), "
+             "sum(b.g.stats.cache_hits.values()), b.g.stats.cache_path)"],
+            env=env, capture_output=True, text=True, check=True)
+        value, hit, path = out.stdout.split()
+        assert int(value) == 20
+        hits.append(int(hit))
+        assert Path(path).parent.parent == cache and Path(path).name == "kpkg"
+    assert hits == [0, 1]
+    # a changed copy is compiled anew (its own digest), never taken for the cached one
+    (tmp_path / "two" / "kpkg" / "a.py").write_text(CALLEE.format(2))
+    (tmp_path / "two" / "kpkg" / "b.py").write_text(CALLER.replace("* 10", "* 100"))
+    assert _g(tmp_path / "two", cache) == 300
+
+
 def test_the_cache_is_per_user_and_named_by_the_sources(monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Path) -> None:
     digest = jit.sources_digest()[:16]
