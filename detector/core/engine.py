@@ -172,12 +172,20 @@ class PartitionEngine:
     def checkpoint(self, full: bool = False) -> stateparts.Changes:
         """The records of an incremental checkpoint: customers changed since the previous
         one (every customer if `full`), those gone since, and the other parts whole."""
-        if full:
-            (self._customers if self._kernel is None else self._kernel).touch_all()
-        customers, population, calibration = self._state()
-        changed, gone = customers.take_changes()
-        if self._kernel is not None:
-            self._kernel.took_changes(customers)
+        kernel = self._kernel
+        customers: stateparts.Counts
+        if kernel is None:
+            if full:
+                self._customers.touch_all()
+            changed, gone = self._customers.take_changes()
+            customers, population, calibration = (self._customers, self._population,
+                                                  self._calibration)
+        else:
+            if full:
+                kernel.touch_all()
+            changed, gone = kernel.take_changes()
+            customers, population, calibration = (kernel, kernel.population(),
+                                                  kernel.calibration())
         return stateparts.Changes(
             customers=[(cid, stateparts.encode_customer(seq, st)) for cid, seq, st in changed],
             removed=gone,
