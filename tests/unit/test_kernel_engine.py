@@ -42,6 +42,11 @@ def _engine(monkeypatch: pytest.MonkeyPatch, core: str, config: CoreConfig,
     return engine
 
 
+def _rows(engine: PartitionEngine) -> KernelRows:
+    assert engine._kernel is not None
+    return engine._kernel  # type: ignore[no-any-return]
+
+
 def _checkpoint(engine: PartitionEngine, full: bool = False) -> Any:
     c = engine.checkpoint(full)
     return (c.customers, c.removed, c.parts, c.count)
@@ -76,7 +81,7 @@ def test_verdicts_checkpoints_and_snapshots_equal_the_cores(
         monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     overrides, data = CASES[name]
     config = CoreConfig.model_validate(overrides)
-    txs = generated(**data)  # type: ignore[arg-type]
+    txs = generated(**data)
     core = _engine(monkeypatch, "python", config)
     want, want_cps = _run(core, txs, 137, every=3)
     kernel = _engine(monkeypatch, "kernel", config)
@@ -144,15 +149,15 @@ def test_the_codes_values_never_change_an_output(monkeypatch: pytest.MonkeyPatch
     want, _ = _run(plain, txs, 300)
     strings = sorted({s for tx in txs for s in (tx.country, tx.device, tx.channel,
                                                 tx.merchant_category, ipnet(tx.ip))}
-                     | set(plain._kernel.codes.values))
-    assert len(strings) == len(plain._kernel.codes.values)
+                     | set(_rows(plain).codes.values))
+    assert len(strings) == len(_rows(plain).codes.values)
     random.Random(1).shuffle(strings)
     codes = Codes()
     for s in strings:
         codes.code(s)
     seeded = _engine(monkeypatch, "kernel", config)
     seeded._kernel = KernelRows(config, codes=codes)
-    assert codes.values != plain._kernel.codes.values
+    assert codes.values != _rows(plain).codes.values
     got, _ = _run(seeded, txs, 300)
     assert got == want
     assert seeded.snapshot() == plain.snapshot()
@@ -191,8 +196,8 @@ def test_ties_of_age_are_ordered_by_category_string(monkeypatch: pytest.MonkeyPa
         taps.append([[x.hex() for x in raw] for raw, _, _, _ in engine.tap])
     assert taps[0] == taps[1]
     # the shell keeps the ranks as categories come, and after a restore
-    for rows in (engine._kernel, _engine(monkeypatch, "kernel", config,
-                                         engine.snapshot())._kernel):
+    for rows in (_rows(engine), _rows(_engine(monkeypatch, "kernel", config,
+                                              engine.snapshot()))):
         code = rows.codes.codes
         assert rows._ranks[code["atm"]] < rows._ranks[code["zoo"]]
     assert taps[0][3][TERMS.index("rate")] != (0.0).hex()  # the tie is counted
