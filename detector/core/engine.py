@@ -8,7 +8,6 @@ and `restore(snapshot())` carries on exactly where the snapshotted engine stood.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -39,12 +38,6 @@ def scored_row(data: dict[str, Any]) -> ScoredTransaction:
     object.__setattr__(row, "__pydantic_extra__", None)
     object.__setattr__(row, "__pydantic_private__", None)
     return row
-
-
-def kernel_wanted() -> bool:
-    """Whether `AUDITSTREAM_CORE=kernel` asks for the compiled kernel's row loop
-    (detector.kernel.rows, docs/kernel.md step 7; the same outputs)."""
-    return os.environ.get(compiled.SWITCH, "").strip().lower() == "kernel"
 
 
 def _kernel_rows(config: CoreConfig, table: CustomerTable | None = None,
@@ -83,7 +76,7 @@ class PartitionEngine:
         self.tap: Tap | None = None
         #: The kernel's row loop and state (`AUDITSTREAM_CORE=kernel`), which then holds
         #: the customers, population and recalibration in place of the three above.
-        self._kernel = _kernel_rows(config) if kernel_wanted() else None
+        self._kernel = _kernel_rows(config) if compiled.kernel_wanted() else None
 
     @property
     def processed(self) -> int:

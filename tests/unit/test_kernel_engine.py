@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from detector.core import engine as engine_module
+from detector.core import compiled
 from detector.core.calibration import TERMS
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
@@ -171,7 +171,7 @@ def test_the_kernel_without_numba_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     with pytest.raises(RuntimeError, match="AUDITSTREAM_CORE=kernel needs numba"):
         PartitionEngine(CoreConfig(), 0)
     monkeypatch.setenv("AUDITSTREAM_CORE", " Kernel ")
-    assert engine_module.kernel_wanted()
+    assert compiled.kernel_wanted()
 
 
 def test_ties_of_age_are_ordered_by_category_string(monkeypatch: pytest.MonkeyPatch) -> None:
