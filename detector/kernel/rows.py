@@ -87,23 +87,11 @@ class KernelRows:
         if n <= 0:
             return
         rows = txs[lo:hi]
-        code = self.codes.code
-        t = np.empty(n, np.float64)
-        hour = np.empty(n, np.int64)
-        amount = np.empty(n, np.float64)
-        strings = np.empty((n, 5), np.int32)
-        ids = []
-        for i, tx in enumerate(rows):
-            ids.append(tx.customer_id)
-            t[i] = event_seconds(tx)
-            hour[i] = tx.timestamp.hour
-            amount[i] = tx.amount
-            row = strings[i]
-            row[0] = code(tx.country)
-            row[1] = code(tx.device)
-            row[2] = code(ipnet(tx.ip))
-            row[3] = code(tx.channel)
-            row[4] = code(tx.merchant_category)
+        ids = [tx.customer_id for tx in rows]
+        t = np.array([event_seconds(tx) for tx in rows], np.float64)
+        hour = np.array([tx.timestamp.hour for tx in rows], np.int64)
+        amount = np.array([tx.amount for tx in rows], np.float64)
+        strings = self._encode(rows)
         self._grow_codes(strings[:, 4])
         table = self.table
         slot = table.map(ids)
@@ -126,23 +114,62 @@ class KernelRows:
                       self._keys, self._none, self._held, obs, raw, why, values, total,
                       rules, learnt, vecs)
         self._settle(ids, table.settle(gone[:n_gone]))
-        cfg = self.knobs
-        worded = self.codes.values
-        floor = cfg.surprise_floor
-        said = ((raw > floor).any(axis=1) | (obs[:, ko.ROUND_EXTRA] > 0.0)).tolist()
-        fired = rules.tolist()
         value_rows = values.tolist()
-        totals = total.tolist()
-        raw_rows = raw.tolist() if tap is not None else None
-        learnt_rows = learnt.tolist()
-        for i, tx in enumerate(rows):
-            reasons = (kt.terms_reasons(raw[i], why[i], obs[i], worded, cfg) if said[i]
-                       else {})
-            rule = ko.rule_reasons(fired[i], obs[i], worded, cfg) if fired[i] else {}
-            if raw_rows is not None and tap is not None:
-                tap.append((raw_rows[i], list(value_rows[i]), reasons, learnt_rows[i]))
-            pending.append((tx, rule, value_rows[i], reasons, totals[i], first + lo + i))
+        fired, worded = self._reasons(obs, raw, why, rules, tap is not None)
+        if tap is not None:
+            for r, v, w, m in zip(raw.tolist(), value_rows, worded, learnt.tolist(),
+                                  strict=True):
+                tap.append((r, list(v), w, m))
+        pending.extend(zip(rows, fired, value_rows, worded, total.tolist(),
+                           range(first + lo, first + hi), strict=True))
         vectors.extend(vecs.tolist())
+
+    def _encode(self, rows: Sequence[TransactionView]) -> np.ndarray:
+        """The rows' strings as codes (int32[n, 5]: country, device, ipnet, channel,
+        category), new strings coded in order of arrival (row by row, in that order)."""
+        columns = ([tx.country for tx in rows], [tx.device for tx in rows],
+                   [ipnet(tx.ip) for tx in rows], [tx.channel for tx in rows],
+                   [tx.merchant_category for tx in rows])
+        known = self.codes.codes
+        new = [set(column).difference(known) for column in columns]
+        if any(new):  # coded in order of arrival: by row, then column
+            first: dict[str, tuple[int, int]] = {}
+            for j, (column, values) in enumerate(zip(columns, new, strict=True)):
+                for value in values:
+                    at = (column.index(value), j)
+                    if value not in first or at < first[value]:
+                        first[value] = at
+            code = self.codes.code
+            for value in sorted(first, key=first.__getitem__):
+                code(value)
+        strings = np.empty((len(rows), 5), np.int32)
+        for j, column in enumerate(columns):
+            strings[:, j] = list(map(known.__getitem__, column))
+        return strings
+
+    def _reasons(self, obs: np.ndarray, raw: np.ndarray, why: np.ndarray, rules: np.ndarray,
+                 fresh: bool) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        """Each row's fired rules' reasons and terms' reasons (`rowloop.Pending`'s), worded
+        for the rows that have any (`observe.rule_reasons`, `terms.rows_reasons`). Without
+        `fresh` (no tap: the dicts go nowhere but `rowloop.verdict`, which only reads
+        them), the rows with none share one empty dict."""
+        n = len(rules)
+        if fresh:
+            fired: list[dict[str, str]] = [{} for _ in range(n)]
+            worded: list[dict[str, str]] = [{} for _ in range(n)]
+        else:
+            none: dict[str, str] = {}
+            fired = [none] * n
+            worded = [none] * n
+        words = self.codes.values
+        cfg = self.knobs
+        for i, reasons in kt.rows_reasons(raw, why, obs, words, cfg).items():
+            worded[i] = reasons
+        ruled = np.flatnonzero(rules).tolist()
+        for i, mask, row in zip(ruled, rules[ruled].tolist(), obs[ruled].tolist(),
+                                strict=True):
+            fired[i] = ko.rule_reasons(mask, row, words, cfg)
+        return fired, worded
 
     def _grow_codes(self, categories: np.ndarray) -> None:
         """The arrays read by code sized to the codes known; the category ranks anew when
