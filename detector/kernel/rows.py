@@ -13,8 +13,8 @@ objects and the checkpoints keep their format and bytes; `of` builds the arrays 
 The Python around `score_segment` works by column, not by row: the strings coded a column
 at a time (new ones still coded in order of arrival, row by row), the reasons worded a term
 at a time for the rows that have them (`terms.rows_reasons`), the rows without any sharing
-one empty dict when no tap takes them. Measured (bench/core_bench.py's rows, the collector off): ~5 us a row beside
-`score_segment`'s ~8.5, against ~8 before.
+one empty dict when no tap takes them. Measured (bench/core_bench.py's rows, the collector
+off): ~5 us a row beside `score_segment`'s ~8.5, against ~8 before.
 
 What this costs per checkpoint is still proportional to the customers held (`export`
 loads every slot): step 8 writes the touched customers straight from their slots.
