@@ -4,10 +4,12 @@ Pre-loads N transactions into a 4-partition topic, then measures in the same run
 1. a plain consume->produce passthrough (same batches, idempotent producer, no transactions);
 2. the detector's Kafka shell with exactly-once but an identity engine (decode, encode,
    transactions, snapshots): what the shell itself costs;
-3. the full detector (the detection core with default settings).
+3. the full detector (the detection core with default settings);
+4. with `--kernel`, the full detector on the compiled kernel (`AUDITSTREAM_CORE=kernel`,
+   docs/kernel.md; its numba cache warmed before the clock starts).
 Rates are sustained figures: from the first consumed batch to the last record.
 
-    .venv/bin/python bench/detector_bench.py [--records 100000]
+    .venv/bin/python bench/detector_bench.py [--records 100000] [--kernel]
 
 Uses the broker named by KAFKA_BOOTSTRAP_SERVERS, else starts a local one.
 """
@@ -143,8 +145,23 @@ class IdentityFactory:
         return IdentityEngine()
 
 
-def detector_rate(kafka: KafkaSettings, src: str, n: int, batch: int, identity: bool) -> Rate:
-    base = f"{src}-{'id' if identity else 'det'}"
+@contextlib.contextmanager
+def kernel_core() -> Iterator[None]:
+    """Engines made inside run the compiled kernel (`AUDITSTREAM_CORE=kernel`)."""
+    before = os.environ.get("AUDITSTREAM_CORE")
+    os.environ["AUDITSTREAM_CORE"] = "kernel"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["AUDITSTREAM_CORE"]
+        else:
+            os.environ["AUDITSTREAM_CORE"] = before
+
+
+def detector_rate(kafka: KafkaSettings, src: str, n: int, batch: int, identity: bool,
+                  name: str = "det") -> Rate:
+    base = f"{src}-{'id' if identity else name}"
     settings = DetectorSettings(
         kafka=kafka, batch_size=batch, instance_id="bench", group_id=f"{base}-group",
         snapshot_topic=f"{base}-snap", metrics_port=None, log_interval_s=1e9,
@@ -203,8 +220,10 @@ class Message:
         return self._value
 
 
-def cpu_per_record(txs: Sequence[Transaction], batch: int) -> dict[str, float]:
-    """CPU microseconds per record of the batch loop without Kafka, and of the core alone."""
+def cpu_per_record(txs: Sequence[Transaction], batch: int,
+                   kernel: bool = False) -> dict[str, float]:
+    """CPU microseconds per record of the batch loop without Kafka, and of the core alone
+    (and on the compiled kernel)."""
     msgs = [Message(i, encode(t)) for i, t in enumerate(txs)]
     out: dict[str, float] = {}
     factories: dict[str, EngineFactory] = {"identity": IdentityFactory(),
@@ -216,11 +235,15 @@ def cpu_per_record(txs: Sequence[Transaction], batch: int) -> dict[str, float]:
         for lo in range(0, len(msgs), batch):
             proc.process(msgs[lo : lo + batch])
         out[f"loop, {name} engine"] = (time.process_time() - start) / len(msgs) * 1e6
-    engine = CoreEngineFactory(CoreConfig()).new(0)
-    start = time.process_time()
-    for lo in range(0, len(txs), batch):
-        engine.verdicts(txs[lo : lo + batch])
-    out["core engine alone"] = (time.process_time() - start) / len(txs) * 1e6
+    for name in ("core", "kernel") if kernel else ("core",):
+        with kernel_core() if name == "kernel" else contextlib.nullcontext():
+            engine = CoreEngineFactory(CoreConfig()).new(0)
+            engine.verdicts(txs[:50])  # the kernel's cache loaded
+            engine = CoreEngineFactory(CoreConfig()).new(0)
+        start = time.process_time()
+        for lo in range(0, len(txs), batch):
+            engine.verdicts(txs[lo : lo + batch])
+        out[f"{name} engine alone"] = (time.process_time() - start) / len(txs) * 1e6
     return out
 
 
@@ -228,21 +251,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=DetectorSettings().batch_size)
+    parser.add_argument("--kernel", action="store_true",
+                        help="also the detector on the compiled kernel (AUDITSTREAM_CORE=kernel)")
     args = parser.parse_args()
+    runs: list[tuple[str, Rate]] = []
     with broker() as kafka:
         src = f"bench-{uuid.uuid4().hex[:8]}"
         load(kafka, src, make_transactions(args.records))
         plain = passthrough(kafka, src, args.records, args.batch)
-        shell = detector_rate(kafka, src, args.records, args.batch, identity=True)
-        full = detector_rate(kafka, src, args.records, args.batch, identity=False)
-    breakdown = cpu_per_record(make_transactions(min(args.records, 50_000)), args.batch)
+        runs.append(("detector shell, exactly-once, no scoring",
+                     detector_rate(kafka, src, args.records, args.batch, identity=True)))
+        runs.append(("detector, exactly-once, detection core",
+                     detector_rate(kafka, src, args.records, args.batch, identity=False)))
+        if args.kernel:
+            with kernel_core():
+                CoreEngineFactory(CoreConfig()).new(0).verdicts(make_transactions(50))
+                runs.append(("detector, exactly-once, compiled kernel",
+                             detector_rate(kafka, src, args.records, args.batch, False,
+                                           "kern")))
+    breakdown = cpu_per_record(make_transactions(min(args.records, 50_000)), args.batch,
+                               args.kernel)
     print(f"detector_bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}, python {platform.python_version()}, "
           f"{args.records:,} records, 4 partitions, batch {args.batch}")
     print("  (wall-clock tx/s; tx per CPU-second of the process; ratio to the passthrough)")
-    for name, (wall, per_cpu) in (("plain passthrough (no transactions)", plain),
-                                  ("detector shell, exactly-once, no scoring", shell),
-                                  ("detector, exactly-once, detection core", full)):
+    for name, (wall, per_cpu) in (("plain passthrough (no transactions)", plain), *runs):
         print(f"  {name:<42} {wall:>9,.0f} tx/s {per_cpu:>9,.0f} tx/cpu-s "
               f"ratio {wall / plain[0]:.2f} (cpu {per_cpu / plain[1]:.2f})")
     print("  without Kafka, one partition (CPU us per record):")

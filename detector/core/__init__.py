@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from detector.core import compiled
 
-#: "compiled (mypyc)", or "python (why)": set before any compiled module is imported.
+#: "compiled (mypyc)", or "python (why)": set before any compiled module is imported;
+#: with `AUDITSTREAM_CORE=kernel`, the kernel (numba) runs the row loop around it.
 KIND = compiled.enable(__path__)
+if compiled.kernel_wanted():
+    KIND = f"kernel (numba), the rest {KIND}"
 
 from detector.core.config import CoreConfig  # noqa: E402  (after the path is set)
 from detector.core.engine import PartitionEngine  # noqa: E402

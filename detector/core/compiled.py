@@ -30,8 +30,15 @@ MODULES: tuple[str, ...] = (
     "calibration", "features", "geo", "habits", "hourtail", "knobs", "lowtail", "reasons",
     "rowloop", "rules", "state", "surprise", "table", "variety",
 )
-#: Set to "python" to run the core as Python even when a matching build exists.
+#: Set to "python" to run the core as Python even when a matching build exists, or to
+#: "kernel" to run the engine's row loop in the compiled kernel (detector.kernel).
 SWITCH = "AUDITSTREAM_CORE"
+
+
+def kernel_wanted() -> bool:
+    """Whether `AUDITSTREAM_CORE=kernel` asks for the compiled kernel's row loop
+    (detector.kernel.rows, docs/kernel.md step 7; the same outputs)."""
+    return os.environ.get(SWITCH, "").strip().lower() == "kernel"
 
 
 def sources_digest(folder: Path = HERE) -> str:

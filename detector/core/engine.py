@@ -8,7 +8,6 @@ and `restore(snapshot())` carries on exactly where the snapshotted engine stood.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -39,12 +38,6 @@ def scored_row(data: dict[str, Any]) -> ScoredTransaction:
     object.__setattr__(row, "__pydantic_extra__", None)
     object.__setattr__(row, "__pydantic_private__", None)
     return row
-
-
-def kernel_wanted() -> bool:
-    """Whether `AUDITSTREAM_CORE=kernel` asks for the compiled kernel's row loop
-    (detector.kernel.rows, docs/kernel.md step 7; the same outputs)."""
-    return os.environ.get(compiled.SWITCH, "").strip().lower() == "kernel"
 
 
 def _kernel_rows(config: CoreConfig, table: CustomerTable | None = None,
@@ -83,7 +76,7 @@ class PartitionEngine:
         self.tap: Tap | None = None
         #: The kernel's row loop and state (`AUDITSTREAM_CORE=kernel`), which then holds
         #: the customers, population and recalibration in place of the three above.
-        self._kernel = _kernel_rows(config) if kernel_wanted() else None
+        self._kernel = _kernel_rows(config) if compiled.kernel_wanted() else None
 
     @property
     def processed(self) -> int:
@@ -172,12 +165,20 @@ class PartitionEngine:
     def checkpoint(self, full: bool = False) -> stateparts.Changes:
         """The records of an incremental checkpoint: customers changed since the previous
         one (every customer if `full`), those gone since, and the other parts whole."""
-        if full:
-            (self._customers if self._kernel is None else self._kernel).touch_all()
-        customers, population, calibration = self._state()
-        changed, gone = customers.take_changes()
-        if self._kernel is not None:
-            self._kernel.took_changes(customers)
+        kernel = self._kernel
+        customers: stateparts.Counts
+        if kernel is None:
+            if full:
+                self._customers.touch_all()
+            changed, gone = self._customers.take_changes()
+            customers, population, calibration = (self._customers, self._population,
+                                                  self._calibration)
+        else:
+            if full:
+                kernel.touch_all()
+            changed, gone = kernel.take_changes()
+            customers, population, calibration = (kernel, kernel.population(),
+                                                  kernel.calibration())
         return stateparts.Changes(
             customers=[(cid, stateparts.encode_customer(seq, st)) for cid, seq, st in changed],
             removed=gone,

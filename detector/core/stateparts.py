@@ -20,7 +20,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -85,8 +85,17 @@ def _unpart(name: str, data: bytes) -> Any:
     return orjson.loads(zlib.decompress(data[4:]))
 
 
+class Counts(Protocol):
+    """What the parts record of the customer table: `CustomerTable`, or the kernel's."""
+
+    evicted: int
+    seq: int
+
+    def __len__(self) -> int: ...
+
+
 def encode_parts(*, partition: int | None, processed: int, fits: int,
-                 customers: CustomerTable, population: Population,
+                 customers: Counts, population: Population,
                  calibration: Recalibration, sample: FeatureSample,
                  model: FittedModel | None, pending: list[PendingFit] | None = None,
                  ) -> dict[str, bytes | None]:

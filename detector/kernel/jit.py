@@ -53,6 +53,33 @@ def cache_dir() -> str:
     return os.path.join(base, sources_digest()[:16])
 
 
+#: A cache of other sources (an older or another checkout) is removed once untouched this long.
+STALE_S = 7 * 86400
+
+
+def prune(current: str, now: float, stale_s: float = STALE_S) -> list[str]:
+    """Remove the caches beside `current` (other digests of the sources) not modified for
+    `stale_s` seconds: each edit or upgrade starts a new one of ~12 MB. A process still
+    running from such sources only recompiles what it has not loaded. The paths removed."""
+    import shutil
+
+    base = os.path.dirname(current)
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if entry.path != current and entry.is_dir(follow_symlinks=False) \
+                    and now - entry.stat(follow_symlinks=False).st_mtime > stale_s:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.path)
+        except OSError:
+            continue
+    return removed
+
+
 def jit(fn: F) -> F:
     """`fn` compiled in nopython mode, cached (`cache_dir`), no `fastmath`: reassociating a
     float sum would break parity with the core (docs/kernel.md "Parity")."""
@@ -65,3 +92,7 @@ def jit(fn: F) -> F:
 
 
 _CACHE = cache_dir()
+if NUMBA:
+    import time
+
+    prune(_CACHE, time.time())

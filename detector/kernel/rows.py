@@ -16,8 +16,8 @@ at a time for the rows that have them (`terms.rows_reasons`), the rows without a
 one empty dict when no tap takes them. Measured (bench/core_bench.py's rows, the collector
 off): ~5 us a row beside `score_segment`'s ~8.5, against ~8 before.
 
-What this costs per checkpoint is still proportional to the customers held (`export`
-loads every slot): step 8 writes the touched customers straight from their slots.
+A checkpoint loads only the customers touched since the previous one (`take_changes`); a
+whole snapshot loads every slot (`export`).
 """
 
 from __future__ import annotations
@@ -68,11 +68,13 @@ def _networks(ips: list[str]) -> list[str]:
 class KernelRows:
     """One partition's per-row state as the kernel's arrays, and its row loop."""
 
-    def __init__(self, config: CoreConfig, dims: sl.Dims | None = None) -> None:
+    def __init__(self, config: CoreConfig, dims: sl.Dims | None = None,
+                 codes: Codes | None = None) -> None:
+        """`codes`: an encoder to start from (tests: codes never change an output)."""
         self.config = config
         self.knobs = Knobs(config)
         self._k = as_ref(kernel_knobs(self.knobs))
-        self.codes = Codes()
+        self.codes = codes or Codes()
         self._empty = self.codes.code("")
         self.table = lru.Slots(config.max_customers, config.customer_ttl_s)
         self._slots = sl.allocate(dims or sl.Dims.of(config), 0)
@@ -224,9 +226,20 @@ class KernelRows:
 
     # --- the core's objects, for checkpoints -------------------------------------------------
 
+    @property
+    def evicted(self) -> int:
+        """Customers dropped so far (`CustomerTable.evicted`)."""
+        return self.table.evicted
+
+    def population(self) -> Population:
+        return kp.from_arrays(self._pop, self.codes)
+
+    def calibration(self) -> Recalibration:
+        return kc.from_arrays(self._cal, self.config.surprise_cap)
+
     def export(self) -> tuple[CustomerTable, Population, Recalibration]:
         """The state as the core's objects (customers least recently seen first, with the
-        table's checkpoint bookkeeping)."""
+        table's checkpoint bookkeeping): every slot loaded."""
         table = CustomerTable(self.config)
         slot_of = self.table.slot_of
         items: OrderedDict[str, Any] = OrderedDict(
@@ -237,16 +250,31 @@ class KernelRows:
         table.touched = set(self.touched)
         table.gone = set(self.table.gone)
         table.seq = self.seq
-        return (table, kp.from_arrays(self._pop, self.codes),
-                kc.from_arrays(self._cal, self.config.surprise_cap))
+        return table, self.population(), self.calibration()
 
-    def took_changes(self, table: CustomerTable) -> None:
-        """After `table.take_changes()` on an `export`: count afresh as it does."""
-        self.seq = table.seq
-        self.touched = set()
-        self.table.gone = set()
+    def take_changes(self) -> tuple[list[tuple[str, int, CustomerState]], list[str]]:
+        """`CustomerTable.take_changes`: the customers changed since the last checkpoint
+        (the table's tail, oldest first, numbered on from `seq`) and those gone since; only
+        those slots are loaded."""
+        n = len(self.touched)
+        a, id_of = self.table.arrays, self.table.id_of
+        tail: list[tuple[str, CustomerState]] = []
+        s = int(a.ends[lru.TAIL])
+        while len(tail) < n:
+            cid = id_of[s] if s >= 0 else None
+            if cid is None or cid not in self.touched:
+                raise AssertionError(f"customer {cid!r} is out of the changed tail")
+            tail.append((cid, sl.load(self._slots, s, self.codes)))
+            s = int(a.prev[s])
+        tail.reverse()
+        changed = [(cid, self.seq + i, st) for i, (cid, st) in enumerate(tail)]
+        gone = sorted(self.table.gone)
+        self.seq += n
+        self.touched, self.table.gone = set(), set()
+        return changed, gone
 
     def touch_all(self) -> None:
+        """Count every customer as changed (the next checkpoint writes them all)."""
         self.touched = set(self.table.slot_of)
 
     @classmethod

@@ -78,3 +78,21 @@ def test_the_cache_is_per_user_and_named_by_the_sources(monkeypatch: pytest.Monk
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
     assert jit.cache_dir() == os.path.join(tmp_path, "x", "auditstream", "kernel", digest)
     assert not jit.cache_dir().startswith(str(jit.HERE))
+
+
+def test_caches_of_other_sources_are_pruned_once_stale(tmp_path: Path) -> None:
+    """Each edit or upgrade starts a cache of its own: another digest's is removed once
+    untouched for `STALE_S` (at it, not yet: one second more, removed); the current one and
+    files are kept whatever their age."""
+    current = tmp_path / "current"
+    for name in ("current", "at", "over", "fresh"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "f.nbi").write_bytes(b"x")
+    (tmp_path / "file").write_bytes(b"x")
+    now = 10_000_000.0
+    for name, age in (("current", 10 * jit.STALE_S), ("at", jit.STALE_S),
+                      ("over", jit.STALE_S + 1), ("fresh", 0), ("file", 10 * jit.STALE_S)):
+        os.utime(tmp_path / name, (now - age, now - age))
+    assert jit.prune(str(current), now) == [str(tmp_path / "over")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["at", "current", "file", "fresh"]
+    assert jit.prune(str(tmp_path / "missing" / "x"), now) == []

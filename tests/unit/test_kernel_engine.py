@@ -1,0 +1,203 @@
+"""The engine on the compiled kernel (`AUDITSTREAM_CORE=kernel`: detector/kernel/rows.py
+and segment.py) against the engine on the core: every verdict, every incremental
+checkpoint's records and the final snapshot equal, byte for byte, under default and small
+bounds (eviction, expiry, full tables), late rows and refits; a snapshot or checkpoint of
+either restores into the other and carries on identically, the state fixtures of earlier
+releases included; the codes' values never change an output."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from detector.core import compiled
+from detector.core.calibration import TERMS
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
+from detector.core.features import ipnet
+from detector.kernel.codes import Codes
+from detector.kernel.rows import KernelRows
+from tests.ci import IN_CI
+from tests.unit import state_stream
+from tests.unit.kernel_rows import generated
+
+if not IN_CI:  # in CI a missing numba fails the run, never skips
+    pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "state"
+_ENCODE = msgspec.json.Encoder()
+
+
+def _engine(monkeypatch: pytest.MonkeyPatch, core: str, config: CoreConfig,
+            snapshot: bytes | None = None) -> PartitionEngine:
+    monkeypatch.setenv("AUDITSTREAM_CORE", core)
+    engine = (PartitionEngine(config, 0) if snapshot is None
+              else PartitionEngine.restore(snapshot, config))
+    assert (engine._kernel is not None) == (core == "kernel")
+    return engine
+
+
+def _rows(engine: PartitionEngine) -> KernelRows:
+    assert engine._kernel is not None
+    return engine._kernel  # type: ignore[no-any-return]
+
+
+def _checkpoint(engine: PartitionEngine, full: bool = False) -> Any:
+    c = engine.checkpoint(full)
+    return (c.customers, c.removed, c.parts, c.count)
+
+
+def _run(engine: PartitionEngine, txs: list[Any], batch: int,
+         every: int = 0) -> tuple[list[bytes], list[Any]]:
+    """Verdicts (encoded) in batches of `batch`, with an incremental checkpoint after
+    every `every` batches."""
+    out: list[bytes] = []
+    checkpoints = []
+    for n, i in enumerate(range(0, len(txs), batch)):
+        out += [_ENCODE.encode(v) for v in engine.verdicts(txs[i:i + batch])]
+        if every and n % every == every - 1:
+            checkpoints.append(_checkpoint(engine))
+    return out, checkpoints
+
+
+CASES = {
+    "defaults, refits": ({"refit_every": 1500, "refit_delay": 0, "first_fit_after": 1000},
+                         dict(seed=3, customers=80, days=10)),
+    "late rows": ({"first_fit_after": 10**9}, dict(seed=4, customers=60, days=8,
+                                                   late_every=7)),
+    "small bounds": ({"max_customers": 25, "customer_ttl_s": 86400.0, "max_seen": 3,
+                      "max_population_keys": 16, "first_fit_after": 10**9},
+                     dict(seed=5, customers=60, days=8, late_every=11)),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_verdicts_checkpoints_and_snapshots_equal_the_cores(
+        monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    overrides, data = CASES[name]
+    config = CoreConfig.model_validate(overrides)
+    txs = generated(**data)
+    core = _engine(monkeypatch, "python", config)
+    want, want_cps = _run(core, txs, 137, every=3)
+    kernel = _engine(monkeypatch, "kernel", config)
+    got, got_cps = _run(kernel, txs, 137, every=3)
+    assert len(got) == len(txs)
+    assert [i for i, (a, b) in enumerate(zip(want, got, strict=True)) if a != b] == []
+    assert got_cps == want_cps
+    assert kernel.snapshot() == core.snapshot()
+    assert kernel.customers == core.customers
+    if name == "small bounds":  # the table really evicted and expired customers
+        assert core._customers.evicted > 0 and any(cp[1] for cp in want_cps)
+    assert _checkpoint(kernel, full=True) == _checkpoint(core, full=True)
+
+
+def test_batches_never_change_an_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = CoreConfig(max_customers=30, customer_ttl_s=43200.0, first_fit_after=10**9)
+    txs = generated(seed=6, customers=50, days=6, late_every=5)
+    one, _ = _run(_engine(monkeypatch, "kernel", config), txs, 1)
+    many, _ = _run(_engine(monkeypatch, "kernel", config), txs, 997)
+    assert one == many
+
+
+@pytest.mark.parametrize(("first", "then"), [("python", "kernel"), ("kernel", "python"),
+                                             ("kernel", "kernel")])
+def test_a_snapshot_and_a_checkpoint_carry_on_across_cores(
+        monkeypatch: pytest.MonkeyPatch, first: str, then: str) -> None:
+    config = CoreConfig(refit_every=1200, refit_delay=0, first_fit_after=800,
+                        max_customers=40)
+    txs = generated(seed=7, customers=60, days=8, late_every=13)
+    half = len(txs) // 2 + 61
+    whole, _ = _run(_engine(monkeypatch, "python", config), txs, 250)
+    engine = _engine(monkeypatch, first, config)
+    before, _ = _run(engine, txs[:half], 250)
+    changes = engine.checkpoint(full=True)
+    snap = engine.snapshot()
+    restored = _engine(monkeypatch, then, config, snap)
+    after, _ = _run(restored, txs[half:], 250)
+    assert before + after == whole
+    monkeypatch.setenv("AUDITSTREAM_CORE", then)
+    resumed = PartitionEngine.resume(
+        {k: v for k, v in changes.parts.items() if v is not None}, changes.customers, config)
+    again, _ = _run(resumed, txs[half:], 250)
+    assert before + again == whole
+    assert resumed.snapshot() == restored.snapshot()
+
+
+@pytest.mark.parametrize("fixture", ["engine-format3.bin", "engine-format2.bin"])
+def test_the_state_fixtures_of_earlier_releases_carry_on_in_the_kernel(
+        monkeypatch: pytest.MonkeyPatch, fixture: str) -> None:
+    data = (DATA / fixture).read_bytes()
+    txs = state_stream.stream(700, seed=9)
+    core = _engine(monkeypatch, "python", state_stream.CONFIG, data)
+    kernel = _engine(monkeypatch, "kernel", state_stream.CONFIG, data)
+    assert kernel.customers == core.customers == 30
+    assert _run(kernel, txs, 64) == _run(core, txs, 64)
+    assert kernel.snapshot() == core.snapshot()
+
+
+def test_the_codes_values_never_change_an_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Codes are per engine and not stored: an encoder that gave every string another
+    code (seeded in a shuffled order) scores the same."""
+    config = CoreConfig(first_fit_after=10**9)
+    txs = generated(seed=8, customers=40, days=6)
+    plain = _engine(monkeypatch, "kernel", config)
+    want, _ = _run(plain, txs, 300)
+    strings = sorted({s for tx in txs for s in (tx.country, tx.device, tx.channel,
+                                                tx.merchant_category, ipnet(tx.ip))}
+                     | set(_rows(plain).codes.values))
+    assert len(strings) == len(_rows(plain).codes.values)
+    random.Random(1).shuffle(strings)
+    codes = Codes()
+    for s in strings:
+        codes.code(s)
+    seeded = _engine(monkeypatch, "kernel", config)
+    seeded._kernel = KernelRows(config, codes=codes)
+    assert codes.values != _rows(plain).codes.values
+    got, _ = _run(seeded, txs, 300)
+    assert got == want
+    assert seeded.snapshot() == plain.snapshot()
+
+
+def test_the_kernel_without_numba_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.kernel.jit as jit
+
+    monkeypatch.setattr(jit, "NUMBA", False)
+    monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
+    with pytest.raises(RuntimeError, match="AUDITSTREAM_CORE=kernel needs numba"):
+        PartitionEngine(CoreConfig(), 0)
+    monkeypatch.setenv("AUDITSTREAM_CORE", " Kernel ")
+    assert compiled.kernel_wanted()
+
+
+def test_ties_of_age_are_ordered_by_category_string(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A late purchase as far from an earlier one as from a later one in another category:
+    the core orders the two by category string ("atm" before "zoo"), whatever their
+    arrival and codes; the kernel's ranks must follow new categories as they come
+    (tests/unit/test_kernel_variety.py has the term alone). Compared on every raw term."""
+    config = CoreConfig(first_fit_after=10**9, variety_window_s=3600.0, prior_weight=0.1)
+    background = generated(seed=9, customers=30, days=3)
+    start = background[-1].timestamp + timedelta(hours=1)
+    tie = [background[0].model_copy(update={
+        "transaction_id": f"tie{i}", "customer_id": "tie", "merchant_category": category,
+        "timestamp": start + timedelta(seconds=seconds)})
+        for i, (seconds, category) in enumerate(
+            [(800, "zoo"), (900, "zoo"), (1100, "atm"), (1000, "zoo")])]
+    taps = []
+    for core in ("python", "kernel"):
+        engine = _engine(monkeypatch, core, config)
+        engine.verdicts(background)
+        engine.tap = []
+        engine.verdicts(tie)
+        taps.append([[x.hex() for x in raw] for raw, _, _, _ in engine.tap])
+    assert taps[0] == taps[1]
+    # the shell keeps the ranks as categories come, and after a restore
+    for rows in (_rows(engine), _rows(_engine(monkeypatch, "kernel", config,
+                                              engine.snapshot()))):
+        code = rows.codes.codes
+        assert rows._ranks[code["atm"]] < rows._ranks[code["zoo"]]
+    assert taps[0][3][TERMS.index("rate")] != (0.0).hex()  # the tie is counted
