@@ -221,7 +221,7 @@ def rules(obs: Any, k: Any) -> int:  # pragma: no cover - compiled
     return fired
 
 
-def rule_reasons(fired: int, obs: Sequence[float], values: Sequence[str],
+def rule_reasons(fired: int, obs: np.ndarray | Sequence[float], values: Sequence[str],
                  cfg: Knobs) -> dict[str, str]:
     """`rules.apply_rules`' reasons from `rules`' mask and the observation (its array, or
     its `tolist()`: cheaper to read field by field; `values`: the encoder's strings by

@@ -250,7 +250,7 @@ def terms(s: Any, c: int, p: Any, obs: Any, t: float, device: int, ipnet: int,
     return wake
 
 
-def observation_reason(name: str, obs: Sequence[float],
+def observation_reason(name: str, obs: np.ndarray | Sequence[float],
                        values: list[str] | tuple[str, ...]) -> str:
     """`surprise._reason` of the terms worded from the observation alone (amount_high,
     amount_low, hour, travel); `values` the encoder's strings by code."""

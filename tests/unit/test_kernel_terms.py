@@ -96,8 +96,8 @@ def _run(txs: list[Any], config: CoreConfig) -> dict[str, int]:
     # the same reasons worded for many rows at once, as the engine words them
     for lo in range(0, len(rows), 500):
         batch = rows[lo:lo + 500]
-        by_row = kt.rows_reasons(*(np.array([r[x] for r in batch]) for x in range(3)),
-                                 codes.values, knobs)
+        raws, whys, observed = (np.array([r[x] for r in batch]) for x in range(3))
+        by_row = kt.rows_reasons(raws, whys, observed, codes.values, knobs)
         assert [list(by_row.get(i, {}).items()) for i in range(len(batch))] \
             == wanted[lo:lo + 500]
         assert all(by_row.values())  # only the rows with reasons
