@@ -221,10 +221,11 @@ def rules(obs: Any, k: Any) -> int:  # pragma: no cover - compiled
     return fired
 
 
-def rule_reasons(fired: int, obs: np.ndarray, values: Sequence[str],
+def rule_reasons(fired: int, obs: np.ndarray | Sequence[float], values: Sequence[str],
                  cfg: Knobs) -> dict[str, str]:
-    """`rules.apply_rules`' reasons from `rules`' mask and the observation (`values`: the
-    encoder's strings by code), by rule name in `RULES` order, with the core's words."""
+    """`rules.apply_rules`' reasons from `rules`' mask and the observation (its array, or
+    its `tolist()`: cheaper to read field by field; `values`: the encoder's strings by
+    code), by rule name in `RULES` order, with the core's words."""
     out: dict[str, str] = {}
     if not fired:
         return out

@@ -3,8 +3,9 @@ the core's row loop (tests/unit/kernel_rows.py). Before each row's terms the cor
 customer state and population are stored into the kernel's arrays (`slots.store`,
 `population.to_arrays`), the kernel observes the row (`observe.observe`) and scores it;
 every raw term, the wake and `round_extra` must be the core's to the bit, and the reasons
-dict the core's (same keys, order and words). Each term is counted above the floor on some
-rows, so its reason is compared too."""
+dict the core's (same keys, order and words), row by row (`terms_reasons`) and for
+batches of rows at once (`rows_reasons`, as the engine words them). Each term is counted
+above the floor on some rows, so its reason is compared too."""
 
 from __future__ import annotations
 
@@ -74,12 +75,16 @@ def _run(txs: list[Any], config: CoreConfig) -> dict[str, int]:
         got["reasons"] = kt.terms_reasons(raw, why, obs, codes.values, knobs)
 
     last: dict[str, float] = {}
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    wanted: list[list[tuple[str, str]]] = []
     for row in core_rows(txs, config, None, bridge):
         i = seen["rows"]
         assert [x.hex() for x in raw] == [x.hex() for x in row.raw], i
         assert got["wake"].hex() == row.wake.hex(), i
         assert float(obs[ko.ROUND_EXTRA]).hex() == row.obs.round_extra.hex(), i
         assert list(got["reasons"].items()) == list(row.reasons.items()), i
+        rows.append((raw.copy(), why.copy(), obs.copy()))
+        wanted.append(list(row.reasons.items()))
         for j, name in enumerate(TERMS):
             seen[name] += row.raw[j] > knobs.surprise_floor
         seen["round"] += row.obs.round_extra > 0.0
@@ -88,6 +93,14 @@ def _run(txs: list[Any], config: CoreConfig) -> dict[str, int]:
         seen["late"] += row.t < last.get(cid, -math.inf)
         last[cid] = max(row.t, last.get(cid, -math.inf))
         seen["rows"] += 1
+    # the same reasons worded for many rows at once, as the engine words them
+    for lo in range(0, len(rows), 500):
+        batch = rows[lo:lo + 500]
+        raws, whys, observed = (np.array([r[x] for r in batch]) for x in range(3))
+        by_row = kt.rows_reasons(raws, whys, observed, codes.values, knobs)
+        assert [list(by_row.get(i, {}).items()) for i in range(len(batch))] \
+            == wanted[lo:lo + 500]
+        assert all(by_row.values())  # only the rows with reasons
     return seen
 
 
