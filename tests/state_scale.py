@@ -154,7 +154,7 @@ def deep_size(obj: Any, seen: set[int] | None = None) -> int:
 def bytes_per_customer(engine: PartitionEngine, sample: int = 10_000) -> float:
     """Deep in-memory size per customer of the engine's table as it holds it (objects and
     packed customers, ids included), on a sample of it."""
-    held = engine._customers.held()
+    held = engine._state()[0].held()
     picked = random.Random(0).sample(held, min(sample, len(held)))
     return deep_size(picked) / len(picked)
 
@@ -162,7 +162,7 @@ def bytes_per_customer(engine: PartitionEngine, sample: int = 10_000) -> float:
 def same_customers(a: PartitionEngine, b: PartitionEngine, sample: int) -> bool:
     """The same customers in the same (eviction) order, and a sample of them equal field
     for field (unpacked one at a time: never a whole table of objects)."""
-    x, y = a._customers.held(), b._customers.held()
+    x, y = a._state()[0].held(), b._state()[0].held()
     if [cid for cid, _ in x] != [cid for cid, _ in y]:
         return False
     pairs = random.Random(1).sample(range(len(x)), min(sample, len(x)))

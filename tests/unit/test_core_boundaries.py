@@ -101,7 +101,7 @@ def test_a_late_event_is_judged_by_its_absolute_gap_and_never_moves_the_clock() 
     engine = PartitionEngine(CONFIG)
     out = engine.process([*rows, first, late])
     assert "duplicate" in fired(out[-1])  # 5 minutes away, before or after
-    state = dict(engine._customers.items())["c1"]
+    state = dict(engine._state()[0].items())["c1"]
     assert state.last_t == (end - datetime(1970, 1, 1)).total_seconds()
     # A later event in another far country is measured from the real last event.
     hop = tx(100, end + timedelta(minutes=40), country="CN")

@@ -77,7 +77,7 @@ def test_a_night_takeover_still_finds_its_device_unknown() -> None:
     terms = scored_terms([*base, *attack])[-3:]
     for row in attack:
         engine.process([row])
-        state = engine._customers.get("c1", event_seconds(row))
+        state = engine._state()[0].get("c1", event_seconds(row))
         held.append(len(state.pending))
     assert held == [1, 2, 3]
     for later in terms[1:]:

@@ -177,8 +177,8 @@ def test_state_per_customer_is_bounded_whatever_the_history() -> None:
     short, long = PartitionEngine(FAST), PartitionEngine(FAST)
     short.process(one[:200])
     long.process(one)
-    size = len(pickle.dumps(short._customers.items()))
-    assert len(pickle.dumps(long._customers.items())) <= size * 1.2
+    size = len(pickle.dumps(short._state()[0].items()))
+    assert len(pickle.dumps(long._state()[0].items())) <= size * 1.2
     assert len(long.snapshot()) < 200_000
 
 

@@ -222,9 +222,9 @@ def _ordinary(n: int, customer: str = "c1") -> list[Transaction]:
 def test_a_customers_first_purchase_is_not_counted() -> None:
     engine = PartitionEngine(CONFIG)
     engine.process([tx(0, START, 50.0)])
-    assert engine._population.low_n == 0
+    assert engine._state()[1].low_n == 0
     engine.process([tx(1, START + timedelta(days=1), 52.0)])
-    assert engine._population.low_n == 1
+    assert engine._state()[1].low_n == 1
 
 
 def test_a_low_amount_ordinary_otherwise_is_counted_one_odd_otherwise_is_not() -> None:
@@ -236,9 +236,9 @@ def test_a_low_amount_ordinary_otherwise_is_counted_one_odd_otherwise_is_not() -
     odd.process([*rows, tx(99, end, 3.0, country="BR", device="emulator", channel="web",
                            ip="81.2.3.4")])
     low_bins = slice(4 * LOW_BINS, None)  # four robust z and lower
-    assert sum(plain._population.low[low_bins]) == 1
-    assert sum(odd._population.low[low_bins]) == 0
-    assert plain._population.low_n == odd._population.low_n + 1
+    assert sum(plain._state()[1].low[low_bins]) == 1
+    assert sum(odd._state()[1].low[low_bins]) == 0
+    assert plain._state()[1].low_n == odd._state()[1].low_n + 1
 
 
 def test_the_same_low_amount_is_judged_by_the_populations_low_tail() -> None:

@@ -125,11 +125,11 @@ def test_a_gap_is_counted_in_the_band_of_the_gaps_before_it() -> None:
     before them) count in band 0, the seventh in band 1."""
     engine = PartitionEngine(CoreConfig(prior_bands=(5,)))
     engine.process([tx(i, START + timedelta(days=i)) for i in range(8)])
-    counts = [c for c, _ in engine._population.gap_bands]
+    counts = [c for c, _ in engine._state()[1].gap_bands]
     assert counts == [6.0, 1.0]
     off = PartitionEngine(CoreConfig(prior_bands=()))
     off.process([tx(i, START + timedelta(days=i)) for i in range(8)])
-    assert off._population.gap_bands == []
+    assert off._state()[1].gap_bands == []
 
 
 def test_a_sparse_customers_silence_is_judged_by_short_histories_gaps() -> None:

@@ -311,8 +311,8 @@ def test_on_by_default_and_off_nothing_is_counted() -> None:
     rows = [tx(i, 70.0, 30 * i) for i in range(6)]
     engine = PartitionEngine(OFF)
     engine.process(rows)
-    assert engine._customers.get("c1", 0.0).rounds == [0] * 5
-    assert engine._population.rounds == [0] * 5
+    assert engine._state()[0].get("c1", 0.0).rounds == [0] * 5
+    assert engine._state()[1].rounds == [0] * 5
 
 
 def test_on_a_run_of_round_amounts_scores_higher_and_says_why() -> None:
@@ -355,7 +355,7 @@ def test_a_record_with_counters_of_another_length_or_below_zero_is_refused_as_re
 
 def test_a_snapshot_written_before_the_counters_restores_them_at_zero_and_counts_on() -> None:
     old = PartitionEngine.restore((DATA / "engine-format3.bin").read_bytes(), ON)
-    assert old._population.rounds == [0] * 5
-    assert all(st.rounds == [0] * 5 for _, st in old._customers.items())
+    assert old._state()[1].rounds == [0] * 5
+    assert all(st.rounds == [0] * 5 for _, st in old._state()[0].items())
     old.process(stream(600)[450:])  # the rest of the stream the fixture was written from
-    assert old._population.rounds[0] > 100
+    assert old._state()[1].rounds[0] > 100

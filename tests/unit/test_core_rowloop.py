@@ -45,7 +45,7 @@ def test_the_recalibration_learns_from_exactly_min_history_learnt_events() -> No
     at_edge = sum(seen == config.min_history for seen in learnt)
     below = sum(seen == config.min_history - 1 for seen in learnt)
     assert at_edge > 0 and below > 0
-    assert engine._calibration.total == sum(seen >= config.min_history for seen in learnt)
+    assert engine._state()[2].total == sum(seen >= config.min_history for seen in learnt)
 
 
 @pytest.mark.parametrize("above", [0.0, 3.0])
@@ -65,7 +65,7 @@ def test_the_low_tail_learns_only_amounts_ordinary_in_every_other_way(above: flo
             expected += other < above
             kept_out += other >= above and mapped[TERMS.index("country")] > 3.0
         seen[row.customer_id] += 1
-    assert engine._population.low_n == expected
+    assert engine._state()[1].low_n == expected
     if above:
         assert kept_out >= 3 and expected > 100
     else:

@@ -79,6 +79,9 @@ def _kernel(codes: Codes, t: float, category: str, table: Table, window: Window,
 
 def _both(t: float, category: str, table: Table, window: Window, pop_cat: dict[str, int],
           pop_total: int, horizon: float, w: float, cap: float, floor: float) -> None:
+    # the population counts every purchase: its total is never below a category's count
+    # (drawn apart, total 0 beside a counted category divides by zero in the core too)
+    pop_total = max(pop_total, sum(pop_cat.values()))
     cfg = Knobs(CoreConfig(variety_window_s=horizon, prior_weight=w, surprise_cap=cap,
                            surprise_floor=floor))
     want, why = _core(t, category, table, window, pop_cat, pop_total, cfg)

@@ -61,11 +61,11 @@ def _engine(rows: int = AT) -> PartitionEngine:
 def test_every_field_of_every_state_object_comes_back_as_it_was() -> None:
     engine = _engine()
     back = PartitionEngine.restore(engine.snapshot(), CONFIG)
-    pairs = list(zip(engine._customers.items(), back._customers.items(), strict=True))
+    pairs = list(zip(engine._state()[0].items(), back._state()[0].items(), strict=True))
     assert [a[0] for a, _ in pairs] == [b[0] for _, b in pairs]  # LRU order kept
     objects: list[tuple[object, object]] = [(a[1], b[1]) for a, b in pairs]
-    objects += [(engine._population, back._population),
-                (engine._calibration, back._calibration)]
+    objects += [(engine._state()[1], back._state()[1]),
+                (engine._state()[2], back._state()[2])]
     for before, after in objects:
         for name in type(before).FIELDS:  # type: ignore[attr-defined]
             x, y = getattr(before, name), getattr(after, name)
@@ -174,8 +174,8 @@ def test_a_snapshot_older_than_a_field_restores_it_at_its_default() -> None:
     del doc["population"]["novelty"]
     restored = PartitionEngine.restore(_pack(doc), CONFIG)
     fresh_customer, fresh_population = CustomerState(), Population()
-    assert all(st.wake == fresh_customer.wake for _, st in restored._customers.items())
-    assert restored._population.novelty == fresh_population.novelty
+    assert all(st.wake == fresh_customer.wake for _, st in restored._state()[0].items())
+    assert restored._state()[1].novelty == fresh_population.novelty
     restored.process(stream(600)[AT:])  # and it carries on
 
 
@@ -186,19 +186,19 @@ def test_the_history_bands_priors_come_back_and_an_older_snapshot_restores_witho
     from a snapshot; the format-3 fixture, written before them, restores with none (the
     pooled priors stand in until the bands are counted) and carries on counting them."""
     engine = _engine()
-    assert engine._population.gap_bands and any("@" in k for k in engine._population.novelty)
+    assert engine._state()[1].gap_bands and any("@" in k for k in engine._state()[1].novelty)
     back = PartitionEngine.restore(engine.snapshot(), CONFIG)
-    assert back._population.gap_bands == engine._population.gap_bands
-    assert back._population.novelty == engine._population.novelty
+    assert back._state()[1].gap_bands == engine._state()[1].gap_bands
+    assert back._state()[1].novelty == engine._state()[1].novelty
     stored = _doc((DATA / "engine-format3.bin").read_bytes())
     assert "gap_bands" not in stored["population"]
     old = PartitionEngine.restore((DATA / "engine-format3.bin").read_bytes(), CONFIG)
-    population = old._population
+    population = old._state()[1]
     assert population.gap_bands == [] and not any("@" in k for k in population.novelty)
     assert population.gap_prior(0) == population.gap_mean
     assert population.new_rate("category", 0) == population.new_rate("category")
     old.process(stream(600)[AT:])
-    assert old._population.gap_bands
+    assert old._state()[1].gap_bands
 
 
 def test_a_field_that_no_longer_exists_is_ignored() -> None:
@@ -209,8 +209,8 @@ def test_a_field_that_no_longer_exists_is_ignored() -> None:
     doc["population"]["retired_table"] = {"x": 1}
     doc["calibration"]["retired"] = 0
     restored = PartitionEngine.restore(_pack(doc), CONFIG)
-    assert not hasattr(next(iter(restored._customers.items()))[1], "retired_field")
-    assert isinstance(restored._calibration, Recalibration)
+    assert not hasattr(next(iter(restored._state()[0].items()))[1], "retired_field")
+    assert isinstance(restored._state()[2], Recalibration)
 
 
 def test_an_unknown_format_number_is_refused() -> None:

@@ -145,7 +145,7 @@ def test_every_field_of_the_kind_it_has_is_restored_as_before() -> None:
     cid, data = customers[-1]
     customers[-1] = (cid, _record_with(data, "gap_log", 2))
     resumed = PartitionEngine.resume(parts, customers, CONFIG)
-    assert resumed._customers.get(cid, 0.0).gap_log == 2
+    assert resumed._state()[0].get(cid, 0.0).gap_log == 2
 
 
 #: Values of the right kind at the top but wrong inside (the check used to stop at the top:

@@ -37,7 +37,7 @@ def test_checkpoint_bytes_do_not_grow_with_customers_known_and_the_restore_is_ex
     # issue 14: <= 1 KB per customer in memory, live and restored: all but the
     # hot_customers most recent are packed (a partition of 10x as many or more)
     hot = live.config.hot_customers
-    assert sum(not isinstance(h, bytes) for _, h in live._customers.held()) == min(n, hot)
+    assert sum(not isinstance(h, bytes) for _, h in live._state()[0].held()) == min(n, hot)
     if n >= 10 * hot:
         assert bytes_per_customer(live) <= 1024 and bytes_per_customer(again) <= 1024
     assert (back.dedupe is not None and big.state.dedupe is not None
