@@ -40,17 +40,21 @@ def scored_row(data: dict[str, Any]) -> ScoredTransaction:
     return row
 
 
+#: Row loops other than the core's own, by name. `detector.kernel.rows` registers
+#: "kernel" when imported; the detector package imports it under `AUDITSTREAM_CORE=kernel`
+#: (detector/__init__.py), so the core itself imports no other package.
+ROW_LOOPS: dict[str, Any] = {}
+
+
 def _kernel_rows(config: CoreConfig, table: CustomerTable | None = None,
                  pop: Population | None = None, cal: Recalibration | None = None) -> Any:
-    from detector.kernel.jit import NUMBA
-
-    if not NUMBA:
-        raise RuntimeError(f"{compiled.SWITCH}=kernel needs numba (pip install numba)")
-    from detector.kernel.rows import KernelRows
-
+    loop = ROW_LOOPS.get("kernel")
+    if loop is None:
+        raise RuntimeError(f"{compiled.SWITCH}=kernel needs numba and detector.kernel "
+                           "(pip install 'auditstream[kernel]')")
     if table is None or pop is None or cal is None:
-        return KernelRows(config)
-    return KernelRows.of(config, table, pop, cal)
+        return loop(config)
+    return loop.of(config, table, pop, cal)
 
 
 class PartitionEngine:

@@ -30,6 +30,7 @@ import numpy as np
 
 from detector.core.calibration import TERMS, Recalibration
 from detector.core.config import CoreConfig
+from detector.core.engine import ROW_LOOPS
 from detector.core.features import event_seconds, ipnet
 from detector.core.knobs import Knobs
 from detector.core.rowloop import MODEL_FEATURES, Pending, Tap
@@ -302,3 +303,6 @@ class KernelRows:
         rows._ranks = np.zeros(0, np.int64)
         rows._grow_codes(np.zeros(0, np.int32))
         return rows
+
+
+ROW_LOOPS["kernel"] = KernelRows

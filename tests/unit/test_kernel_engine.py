@@ -7,7 +7,10 @@ releases included; the codes' values never change an output."""
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ import msgspec
 import pytest
 
 from detector.core import compiled
+from detector.core import engine as engine_module
 from detector.core.calibration import TERMS
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
@@ -164,14 +168,29 @@ def test_the_codes_values_never_change_an_output(monkeypatch: pytest.MonkeyPatch
 
 
 def test_the_kernel_without_numba_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import detector.kernel.jit as jit
-
-    monkeypatch.setattr(jit, "NUMBA", False)
+    """Without numba the kernel does not register its row loop (detector/__init__.py):
+    the engine says what is missing."""
+    monkeypatch.setattr(engine_module, "ROW_LOOPS", {})
     monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
     with pytest.raises(RuntimeError, match="AUDITSTREAM_CORE=kernel needs numba"):
         PartitionEngine(CoreConfig(), 0)
     monkeypatch.setenv("AUDITSTREAM_CORE", " Kernel ")
     assert compiled.kernel_wanted()
+
+
+def test_the_detector_package_loads_the_kernel_when_asked(tmp_path: Path) -> None:
+    """A process started with `AUDITSTREAM_CORE=kernel` runs the kernel without importing
+    it itself (the detector package registers it); without the switch it is not loaded."""
+    code = ("import sys; from detector.core.engine import PartitionEngine; "
+            "from detector.core.config import CoreConfig; "
+            "e = PartitionEngine(CoreConfig(), 0); "
+            "print(e._kernel is not None, 'detector.kernel.rows' in sys.modules)")
+    root = str(Path(__file__).resolve().parents[2])
+    for core, want in (("kernel", "True True"), ("", "False False")):
+        env = {**os.environ, "AUDITSTREAM_CORE": core, "PYTHONPATH": root}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True, cwd=tmp_path)
+        assert out.stdout.split() == want.split()
 
 
 def test_ties_of_age_are_ordered_by_category_string(monkeypatch: pytest.MonkeyPatch) -> None:
