@@ -48,7 +48,8 @@ def pydantic_path(values: list[bytes]) -> list[bytes]:
 
 
 def fast_path(values: list[bytes]) -> list[bytes]:
-    return [encode_scored(decode_record(value), VERDICT, 0, i)
+    buffer = bytearray()  # as detector.loop keeps one
+    return [encode_scored(decode_record(value), VERDICT, 0, i, buffer)
             for i, value in enumerate(values)]
 
 

@@ -70,6 +70,8 @@ class BatchProcessor:
     hook: Hook | None = None
     #: (partition, offset) of the record being handled, for the poison-pill circuit.
     position: tuple[int, int] | None = None
+    #: `encode_scored`'s scratch space, reused row after row.
+    _buffer: bytearray = field(default_factory=bytearray, init=False, repr=False)
 
     def process(self, records: Sequence[Record]) -> set[int]:
         """Score a batch; return the partitions whose position moved."""
@@ -114,6 +116,7 @@ class BatchProcessor:
         many were produced. `position` is set only when something raises (or for `hook`)."""
         hook, limit, scored, encode = self.hook, self.max_output_bytes, self.output.scored, \
             encode_scored
+        buffer = self._buffer
         done, off, last_verdict = 0, None, None
         try:
             for off, rec, tx, verdict in zip(batch.offsets, batch.records, batch.txs, results,
@@ -125,7 +128,7 @@ class BatchProcessor:
                     self.position = (p, off)
                     hook("encode", p, off)
                 try:  # stamped with the real Kafka position (the core counts rows)
-                    key, value = tx.customer_id.encode(), encode(tx, verdict, p, off)
+                    key, value = tx.customer_id.encode(), encode(tx, verdict, p, off, buffer)
                 except Exception as exc:
                     self._failed(rec, "encode", exc)
                     continue

@@ -48,6 +48,8 @@ verdicts = st.builds(
     st.lists(st.text(chars, max_size=60), max_size=3),
     st.lists(st.sampled_from(RULE_NAMES), unique=True, max_size=3),
     st.text(chars, max_size=20), st.booleans(), st.booleans())
+#: One buffer for every example, as the batch loop keeps one for every row.
+SHARED = bytearray()
 positions = st.tuples(st.none() | st.integers(0, 2**31 - 1), st.none() | st.integers(0, 2**63 - 1))
 
 
@@ -74,6 +76,9 @@ def test_any_valid_row_is_encoded_as_the_schema_encodes_it(
     assert rec is not None
     expected = _old(tx, verdict, *position)
     assert fastcodec.encode_scored(rec, verdict, *position) == expected
+    # A reused buffer, whatever it holds (longer rows, junk), changes nothing.
+    assert fastcodec.encode_scored(rec, verdict, *position, SHARED) == expected
+    assert fastcodec.encode_scored(rec, verdict, *position, bytearray(b"}{,x" * 3000)) == expected
     assert fastcodec.encode_scored(fastcodec.from_transaction(tx), verdict, *position) == expected
     assert fastcodec.encode_scored(tx, verdict, *position) == expected
 
