@@ -139,11 +139,12 @@ class PartitionEngine:
         if added < len(vectors):
             sample.extend(vectors[added:])
         strengths = np.zeros(len(txs))
+        walk = None if kernel is None else kernel.walk
         if vectors:
             matrix = np.asarray(vectors, dtype=np.float64)
             for a, b, model in segments:
                 if model is not None and b > a:
-                    strengths[a:b] = model.strength(matrix[a:b])
+                    strengths[a:b] = model.strength(matrix[a:b], walk)
         models = [m for a, b, m in segments for _ in range(a, b)]
         return [
             verdict(row, strength, model, self.partition, self._knobs)

@@ -15,11 +15,15 @@ in another scikit-learn release.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.ensemble import IsolationForest
+
+#: Another way to find `ForestArrays._depths`' path lengths (the same floats).
+Walk = Callable[["ForestArrays", NDArray[np.float32]], NDArray[np.float64]]
 
 _LEAF = -1  # scikit-learn's _TREE_LEAF: a node without children
 #: Rows moved down the trees together: (rows x trees) index arrays of this size stay in the
@@ -44,12 +48,17 @@ class ForestArrays:
     denominator: float
     width: int
 
-    def isolation(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
-        """`-forest.score_samples(matrix)`: 2 ** (-mean path length / c(max_samples))."""
+    def isolation(self, matrix: NDArray[np.float64], walk: Walk | None = None
+                  ) -> NDArray[np.float64]:
+        """`-forest.score_samples(matrix)`: 2 ** (-mean path length / c(max_samples)).
+        `walk`, when given, finds the path lengths instead of `_depths` (the same floats:
+        the compiled kernel's, `detector.kernel.forest.depths`)."""
         x = np.ascontiguousarray(matrix, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.width:
             raise ValueError(f"expected rows of {self.width} features, got shape {x.shape}")
-        if len(x) <= CHUNK:
+        if walk is not None:
+            depths = walk(self, x)
+        elif len(x) <= CHUNK:
             depths = self._depths(x)
         else:  # in chunks that stay in the CPU's cache (a row's depth is its own)
             depths = np.concatenate([self._depths(x[i:i + CHUNK])

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from sklearn.ensemble import IsolationForest
 
 from detector.core.config import CoreConfig
-from detector.core.forestarrays import ForestArrays, pack
+from detector.core.forestarrays import ForestArrays, Walk, pack
 
 RULES_ONLY = "rules-only"
 
@@ -74,11 +74,13 @@ class FittedModel:
     #: The trees as arrays, scoring a batch at once (None: scikit-learn scores).
     arrays: ForestArrays | None = None
 
-    def strength(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+    def strength(self, matrix: NDArray[np.float64], walk: Walk | None = None
+                 ) -> NDArray[np.float64]:
         """The model's surprise for each row: -ln of the (smoothed) share of training rows
-        at least as isolated; on the training sample P(surprise > s) is about e^-s."""
+        at least as isolated; on the training sample P(surprise > s) is about e^-s. `walk`:
+        `ForestArrays.isolation`'s."""
         if self.arrays is not None:
-            raw = self.arrays.isolation(matrix)
+            raw = self.arrays.isolation(matrix, walk)
         else:
             raw = -self.forest.score_samples(matrix)
         n = len(self.ranked)

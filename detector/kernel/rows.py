@@ -36,7 +36,7 @@ from detector.core.knobs import Knobs
 from detector.core.rowloop import MODEL_FEATURES, Pending, Tap
 from detector.core.state import CustomerState, Population
 from detector.core.table import CustomerTable
-from detector.kernel import amounts, geo, learning, lru, variety
+from detector.kernel import amounts, forest, geo, learning, lru, variety
 from detector.kernel import calibration as kc
 from detector.kernel import observe as ko
 from detector.kernel import population as kp
@@ -68,6 +68,9 @@ def _networks(ips: list[str]) -> list[str]:
 
 class KernelRows:
     """One partition's per-row state as the kernel's arrays, and its row loop."""
+
+    #: The forest's path lengths, compiled (`ForestArrays.isolation`'s `walk`).
+    walk = staticmethod(forest.depths)
 
     def __init__(self, config: CoreConfig, dims: sl.Dims | None = None,
                  codes: Codes | None = None) -> None:
