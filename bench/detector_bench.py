@@ -148,6 +148,9 @@ class IdentityFactory:
 @contextlib.contextmanager
 def kernel_core() -> Iterator[None]:
     """Engines made inside run the compiled kernel (`AUDITSTREAM_CORE=kernel`)."""
+    import detector.kernel.rows  # noqa: F401  (registers the kernel: the switch alone
+    # acts when the detector package is first imported, long before this)
+
     before = os.environ.get("AUDITSTREAM_CORE")
     os.environ["AUDITSTREAM_CORE"] = "kernel"
     try:
