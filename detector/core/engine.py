@@ -175,17 +175,17 @@ class PartitionEngine:
         if kernel is None:
             if full:
                 self._customers.touch_all()
-            changed, gone = self._customers.take_changes()
+            changed, gone = self._customers.take_changes(stateparts.encode_customer)
             customers, population, calibration = (self._customers, self._population,
                                                   self._calibration)
         else:
             if full:
                 kernel.touch_all()
-            changed, gone = kernel.take_changes()
+            changed, gone = kernel.take_changes(stateparts.encode_customer)
             customers, population, calibration = (kernel, kernel.population(),
                                                   kernel.calibration())
         return stateparts.Changes(
-            customers=[(cid, stateparts.encode_customer(seq, st)) for cid, seq, st in changed],
+            customers=changed,
             removed=gone,
             parts=stateparts.encode_parts(
                 partition=self.partition, processed=self._processed, fits=self._refits.fits,

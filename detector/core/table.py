@@ -14,6 +14,8 @@ restore leaves every customer packed. What is packed never changes an output.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from detector.core.config import CoreConfig
 from detector.core.packed import last_t, pack, unpack
@@ -21,6 +23,8 @@ from detector.core.state import CustomerState
 
 #: A customer as the table holds it: an object, or packed (`detector.core.packed`).
 Held = CustomerState | bytes
+#: A changed customer as a checkpoint writes it (`take_changes`' `encode`).
+T = TypeVar("T")
 
 
 def _last_seen(held: Held) -> float:
@@ -126,20 +130,36 @@ class CustomerTable:
         """Count every customer as changed (the next checkpoint writes them all)."""
         self.touched = set(self._items)
 
-    def take_changes(self) -> tuple[list[tuple[str, int, CustomerState]], list[str]]:
-        """(customers changed since the last checkpoint with their numbers, oldest first;
-        customers gone since), and start counting afresh."""
-        n = len(self.touched)
-        tail: list[tuple[str, CustomerState]] = []
-        for cid in reversed(self._items):
-            if len(tail) == n:
-                break
-            if cid not in self.touched:
-                raise AssertionError(f"customer {cid!r} is out of the changed tail")
-            tail.append((cid, as_state(self._items[cid])))
-        tail.reverse()
-        changed = [(cid, self.seq + i, st) for i, (cid, st) in enumerate(tail)]
+    def take_changes(self, encode: Callable[[int, CustomerState], T]
+                     ) -> tuple[list[tuple[str, T]], list[str]]:
+        """(customers changed since the last checkpoint, oldest first, each `encode`d with
+        its number; customers gone since), and start counting afresh."""
+        items = self._items
+        changed = changed_tail(reversed(items), lambda cid: as_state(items[cid]),
+                               self.touched, self.seq, encode)
         gone = sorted(self.gone)
-        self.seq += n
+        self.seq += len(changed)
         self.touched, self.gone = set(), set()
         return changed, gone
+
+
+def changed_tail(newest_first: Iterable[str | None], load: Callable[[str], CustomerState],
+                 touched: set[str], seq: int, encode: Callable[[int, CustomerState], T]
+                 ) -> list[tuple[str, T]]:
+    """The customers changed since the last checkpoint, `touched`: the table's
+    `len(touched)` most recently seen, walked from `newest_first`. Each is loaded and
+    `encode`d with its number in turn (numbered on from `seq`, oldest first), so a full
+    checkpoint never holds every customer's state at once (at 200,000 customers that
+    peaked 755 MB above the table for 137 MB of records)."""
+    n = len(touched)
+    out: list[tuple[str, T]] = []
+    for cid in newest_first:
+        if len(out) == n:
+            break
+        if cid is None or cid not in touched:
+            raise AssertionError(f"customer {cid!r} is out of the changed tail")
+        out.append((cid, encode(seq + n - 1 - len(out), load(cid))))
+    if len(out) != n:
+        raise AssertionError(f"{n} customers changed, {len(out)} in the table")
+    out.reverse()
+    return out

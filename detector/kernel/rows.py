@@ -23,7 +23,7 @@ whole snapshot loads every slot (`export`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from detector.core.features import event_seconds, ipnet
 from detector.core.knobs import Knobs
 from detector.core.rowloop import MODEL_FEATURES, Pending, Tap
 from detector.core.state import CustomerState, Population
-from detector.core.table import CustomerTable
+from detector.core.table import CustomerTable, T, changed_tail
 from detector.kernel import amounts, forest, geo, learning, lru, variety
 from detector.kernel import calibration as kc
 from detector.kernel import observe as ko
@@ -256,26 +256,28 @@ class KernelRows:
         table.seq = self.seq
         return table, self.population(), self.calibration()
 
-    def take_changes(self) -> tuple[list[tuple[str, int, CustomerState]], list[str]]:
+    def take_changes(self, encode: Callable[[int, CustomerState], T]
+                     ) -> tuple[list[tuple[str, T]], list[str]]:
         """`CustomerTable.take_changes`: the customers changed since the last checkpoint
-        (the table's tail, oldest first, numbered on from `seq`) and those gone since; only
-        those slots are loaded."""
-        n = len(self.touched)
-        a, id_of = self.table.arrays, self.table.id_of
-        tail: list[tuple[str, CustomerState]] = []
-        s = int(a.ends[lru.TAIL])
-        while len(tail) < n:
-            cid = id_of[s] if s >= 0 else None
-            if cid is None or cid not in self.touched:
-                raise AssertionError(f"customer {cid!r} is out of the changed tail")
-            tail.append((cid, sl.load(self._slots, s, self.codes)))
-            s = int(a.prev[s])
-        tail.reverse()
-        changed = [(cid, self.seq + i, st) for i, (cid, st) in enumerate(tail)]
+        (the table's tail, oldest first, numbered on from `seq`, `encode`d one at a time)
+        and those gone since; only those slots are loaded."""
+        changed = changed_tail(self._newest_first(), self._load, self.touched, self.seq,
+                               encode)
         gone = sorted(self.table.gone)
-        self.seq += n
+        self.seq += len(changed)
         self.touched, self.table.gone = set(), set()
         return changed, gone
+
+    def _newest_first(self) -> Iterator[str | None]:
+        """The customers from the most recently seen, along the LRU's links."""
+        a, id_of = self.table.arrays, self.table.id_of
+        s = int(a.ends[lru.TAIL])
+        while s >= 0:
+            yield id_of[s]
+            s = int(a.prev[s])
+
+    def _load(self, cid: str) -> CustomerState:
+        return sl.load(self._slots, self.table.slot_of[cid], self.codes)
 
     def touch_all(self) -> None:
         """Count every customer as changed (the next checkpoint writes them all)."""

@@ -19,7 +19,7 @@ from tests.unit.test_forest_arrays import _edges, _forest, _reference
 if not IN_CI:  # in CI a missing numba fails the run, never skips
     pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")
 
-from detector.kernel.forest import depths  # noqa: E402
+from detector.kernel.forest import depths
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # 1e300 as float32: inf
