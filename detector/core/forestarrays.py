@@ -10,7 +10,8 @@ threshold, `<=` goes left, NaN where the node sends missing values), the same pe
 length, added tree by tree in the same order, and the same final `2 ** (-depth /
 denominator)`. `pack` proves it on the training rows at every fit, and returns None
 (scikit-learn then scores) if any value differs or a private attribute it reads has changed
-in another scikit-learn release.
+in another scikit-learn release. (The kernel's compiled walk, `detector.kernel.forest`, is
+held equal to `_depths` by tests, not at each fit.)
 """
 
 from __future__ import annotations
