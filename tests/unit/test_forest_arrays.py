@@ -39,6 +39,16 @@ def _edges(forest: IsolationForest, width: int) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
+def _probe(rng: np.random.Generator, forest: IsolationForest, width: int,
+           *extra: float) -> np.ndarray:
+    """Rows to score: random ones, the thresholds' edges (`_edges`), then one row of each
+    of infinity, minus infinity, 1e300 (infinity as float32), -0.0 and `extra`."""
+    specials = (np.inf, -np.inf, 1e300, -0.0, *extra)
+    return np.vstack([rng.normal(scale=3.0, size=(50, width)),
+                      _edges(forest, width).reshape(-1, width),
+                      *(np.full((1, width), v) for v in specials)])
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # 1e300 as float32: inf
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**16), width=st.integers(1, 12), rows=st.integers(2, 300),
@@ -52,12 +62,7 @@ def test_equal_to_scikit_learn_on_any_fitted_forest(
     forest = _forest(data, trees, min(samples, rows), seed)
     arrays = pack(forest, data, _reference(forest, data))
     assert arrays is not None
-    probe = np.vstack([
-        rng.normal(scale=3.0, size=(50, width)),
-        _edges(forest, width).reshape(-1, width),
-        np.full((1, width), np.inf), np.full((1, width), -np.inf),
-        np.full((1, width), 1e300), np.full((1, width), -0.0),
-    ])
+    probe = _probe(rng, forest, width)
     assert np.array_equal(arrays.isolation(probe), _reference(forest, probe))
     assert np.array_equal(arrays.isolation(probe[:1]), _reference(forest, probe[:1]))
 

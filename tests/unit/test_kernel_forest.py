@@ -14,7 +14,7 @@ from detector.core.config import CoreConfig
 from detector.core.forestarrays import CHUNK, pack
 from detector.core.model import fit_rows
 from tests.ci import IN_CI
-from tests.unit.test_forest_arrays import _edges, _forest, _reference
+from tests.unit.test_forest_arrays import _forest, _probe, _reference
 
 if not IN_CI:  # in CI a missing numba fails the run, never skips
     pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")
@@ -39,12 +39,7 @@ def test_equal_to_the_arrays_and_scikit_learn_on_any_fitted_forest(
     forest = _forest(data, trees, min(samples, rows), seed)
     arrays = pack(forest, data, _reference(forest, data))
     assert arrays is not None
-    probe = np.vstack([
-        rng.normal(scale=3.0, size=(50, width)),
-        _edges(forest, width).reshape(-1, width),
-        np.full((1, width), np.inf), np.full((1, width), -np.inf),
-        np.full((1, width), 1e300), np.full((1, width), -0.0), np.full((1, width), np.nan),
-    ])
+    probe = _probe(rng, forest, width, np.nan)
     if missing:
         probe[rng.random(probe.shape) < 0.3] = np.nan
     walked = arrays.isolation(probe, depths)
