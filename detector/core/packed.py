@@ -165,6 +165,16 @@ def _field_error(message: str) -> str:
     return f"field {_NAMES[int(at.group(1))]!r} holds a value of another kind{where}: {what}"
 
 
+def field_values(held: CustomerState | bytes) -> list[Any]:
+    """A customer's encoded fields in `CustomerState.FIELDS` order, as its state record holds
+    them (JSON's lists, `None` for -inf, the hours as a list), from its object or its packed
+    bytes, without building the other: what the kernel's slots are filled from at once
+    (detector.kernel.slots.store_rows)."""
+    if isinstance(held, bytes):
+        return orjson.loads(memoryview(held)[_LAST_T.size:])  # type: ignore[no-any-return]
+    return _encoded(_VALUES(held))
+
+
 def unpack(data: bytes) -> CustomerState:
     """The state `data` packs."""
     state = CustomerState.__new__(CustomerState)

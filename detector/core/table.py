@@ -27,7 +27,8 @@ Held = CustomerState | bytes
 T = TypeVar("T")
 
 
-def _last_seen(held: Held) -> float:
+def last_seen(held: Held) -> float:
+    """The time of the customer's last event, packed or not."""
     return last_t(held) if isinstance(held, bytes) else held.last_t
 
 
@@ -99,7 +100,7 @@ class CustomerTable:
         items, ttl = self._items, self._ttl
         while items:
             oldest = next(iter(items.values()))
-            if now - _last_seen(oldest) <= ttl:
+            if now - last_seen(oldest) <= ttl:
                 break
             self._drop()
 

@@ -33,9 +33,10 @@ from detector.core.config import CoreConfig
 from detector.core.engine import ROW_LOOPS
 from detector.core.features import event_seconds, ipnet
 from detector.core.knobs import Knobs
+from detector.core.packed import field_values
 from detector.core.rowloop import MODEL_FEATURES, Pending, Tap
 from detector.core.state import CustomerState, Population
-from detector.core.table import CustomerTable, T, changed_tail
+from detector.core.table import CustomerTable, T, changed_tail, last_seen
 from detector.kernel import amounts, forest, geo, learning, lru, variety
 from detector.kernel import calibration as kc
 from detector.kernel import observe as ko
@@ -286,15 +287,25 @@ class KernelRows:
     @classmethod
     def of(cls, config: CoreConfig, table: CustomerTable, pop: Population,
            cal: Recalibration) -> KernelRows:
-        """The kernel's state holding the core's objects (a restore)."""
-        items = table.items()
-        states: list[CustomerState] = [st for _, st in items]
-        rows = cls(config, sl.Dims.of(config).fitting(states))
-        rows.table.restore([(cid, st.last_t) for cid, st in items])
+        """The kernel's state holding the core's objects (a restore). The customers go into
+        their slots `RESTORE_CHUNK` at a time, a field at a time (`slots.store_rows`),
+        from their packed bytes without building objects; the slots widen when a chunk
+        holds longer lists than the configuration's bounds (a checkpoint written under
+        larger ones)."""
+        held = table.held()
+        rows = cls(config)
+        rows.table.restore([(cid, last_seen(h)) for cid, h in held])
         rows._grow_slots()
         slot_of = rows.table.slot_of
-        for cid, st in items:
-            sl.store(st, rows._slots, slot_of[cid], rows.codes)
+        dims = sl.dims_of(rows._slots)
+        for lo in range(0, len(held), RESTORE_CHUNK):
+            chunk = held[lo:lo + RESTORE_CHUNK]
+            values = [field_values(h) for _, h in chunk]
+            need = dims.fitting_values(values)
+            if need != dims:
+                rows._slots, dims = sl.widen(rows._slots, need), need
+            sl.store_rows(values, rows._slots, [slot_of[cid] for cid, _ in chunk], rows.codes)
+        rows._work = kt.scratch(rows._slots)
         rows.table.evicted = table.evicted
         rows.table.gone = set(table.gone)
         rows.touched = set(table.touched)
@@ -302,12 +313,15 @@ class KernelRows:
         rows._pop = kp.to_arrays(pop, rows.codes, config.max_population_keys)
         rows._cal = kc.to_arrays(cal)
         rows._refs()
-        code = rows.codes.code
-        rows._categories = {code(e[2]) for st in states
-                            for e in (*st.window, *st.recent, *st.days)}
+        rows._categories = sl.categories(rows._slots)
         rows._ranks = np.zeros(0, np.int64)
         rows._grow_codes(np.zeros(0, np.int32))
         return rows
+
+
+#: Customers put into their slots at once by a restore (`KernelRows.of`): their decoded
+#: fields are held meanwhile (~2 KB each as objects).
+RESTORE_CHUNK = 4096
 
 
 ROW_LOOPS["kernel"] = KernelRows

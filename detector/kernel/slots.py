@@ -20,13 +20,16 @@ ported module by module (docs/kernel.md (f)), not yet wired into the engine.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from detector.core.config import CoreConfig
 from detector.core.habits import MAX_PENDING, MAX_WINDOW
+from detector.core.packed import field_values
 from detector.core.state import NOVELTY, ROUND_STEPS, CustomerState
 from detector.kernel.codes import Codes
 
@@ -56,18 +59,22 @@ class Dims:
 
     def fitting(self, states: list[CustomerState]) -> Dims:
         """These capacities, widened to hold every list of `states`."""
-        d = self
-        for st in states:
-            d = replace(
-                d,
-                a=max(d.a, len(st.amounts)),
-                k=max(d.k, *(len(getattr(st, t)) for t in TABLES)),
-                x=max(d.x, len(st.context)),
-                r=max(d.r, len(st.recent)),
-                w=max(d.w, len(st.window), len(st.days)),
-                p=max(d.p, len(st.pending)),
-            )
-        return d
+        return self.fitting_values([field_values(st) for st in states])
+
+    def fitting_values(self, rows: Sequence[Sequence[Any]]) -> Dims:
+        """These capacities, widened to hold every list of customers given by their encoded
+        fields (`packed.field_values`)."""
+        columns = _columns(rows)
+
+        def longest(name: str) -> int:
+            return max(map(len, columns[name]), default=0)
+
+        return Dims(a=max(self.a, longest("amounts")),
+                    k=max(self.k, *map(longest, TABLES)),
+                    x=max(self.x, longest("context")),
+                    r=max(self.r, longest("recent")),
+                    w=max(self.w, longest("window"), longest("days")),
+                    p=max(self.p, longest("pending")))
 
 
 class CustomerSlots(NamedTuple):
@@ -191,6 +198,26 @@ def grow(slots: CustomerSlots, capacity: int) -> CustomerSlots:
     return CustomerSlots(*out)
 
 
+def widen(slots: CustomerSlots, dims: Dims) -> CustomerSlots:
+    """The same slots with per-slot capacities `dims` (each at least today's), the new
+    places zeros. Only for slots whose rings start at their first place, as `store_rows`
+    leaves them (a restore widening as it meets longer lists): a ring that went round
+    would read out of order."""
+    out = []
+    for name, a in zip(CustomerSlots._fields, slots, strict=True):
+        dtype, shape = _SPEC[name]
+        want = (a.shape[0], *shape(dims))
+        if want == a.shape:
+            out.append(a)
+            continue
+        if any(w < h for w, h in zip(want, a.shape, strict=True)):
+            raise ValueError(f"{name}: {a.shape} cannot narrow to {want}")
+        b = np.zeros(want, dtype)
+        b[tuple(slice(0, h) for h in a.shape)] = a
+        out.append(b)
+    return CustomerSlots(*out)
+
+
 def dims_of(slots: CustomerSlots) -> Dims:
     """The capacities `slots` were allocated with."""
     return Dims(a=slots.amt.shape[1], k=slots.tab_code.shape[2], x=slots.ctx_la.shape[1],
@@ -207,52 +234,112 @@ def reset(slots: CustomerSlots, c: int, codes: Codes) -> None:
 def store(st: CustomerState, slots: CustomerSlots, c: int, codes: Codes) -> None:
     """`st` into slot `c` (its strings encoded by `codes`); the slot's capacities must hold
     it (`Dims.fitting`)."""
-    reset(slots, c, codes)
+    store_rows([field_values(st)], slots, np.array([c], np.int64), codes)
+
+
+#: Each customer field's place in `CustomerState.FIELDS` (the encoded fields' order).
+_AT = {name: i for i, name in enumerate(CustomerState.FIELDS)}
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> Any:
+    """The fields' columns: each field's values in `rows` by its name."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in _AT]
+    return {name: columns[i] for name, i in _AT.items()}
+
+
+def store_rows(rows: Sequence[Sequence[Any]], slots: CustomerSlots, cs: Any,
+               codes: Codes) -> None:
+    """Customers given by their encoded fields (`packed.field_values`: a state record's
+    values, or an object's) into slots `cs` (distinct), a field at a time for all of them:
+    what a restore of a million customers needs (a customer at a time, ~60 us each, was
+    most of it). The slots' capacities must hold them (`Dims.fitting_values`); their
+    strings are coded by `codes`, new ones field by field in order of arrival."""
     s = slots
-    s.n[c] = st.n
-    _put_list(s.amt[c], st.amounts)
-    s.amt_len[c] = len(st.amounts)
-    s.last_t[c] = st.last_t
-    s.last_country[c] = codes.code(st.last_country)
-    for prefix, events in (("rec", st.recent), ("win", st.window), ("days", st.days)):
-        _store_events(s, prefix, c, events, codes)
-    s.hours[c, :] = np.frombuffer(bytes(st.hours), np.uint8)
+    cs = np.asarray(cs, np.int64)
+    for name, a in zip(CustomerSlots._fields, s, strict=True):
+        a[cs] = _FRESH.get(name, 0)
+    if not len(cs):
+        return
+    col = _columns(rows).__getitem__
+    for name in ("n", "gap_log", "gap_mean", "gaps", "hops", "novel", "learnt", "exact",
+                 "fast"):
+        getattr(s, name)[cs] = col(name)
+    r, j, amounts = _ragged(col("amounts"), cs, s.amt.shape[1], "amounts", s.amt_len)
+    s.amt[r, j] = amounts
+    s.last_t[cs] = [-math.inf if v is None else v for v in col("last_t")]
+    s.last_country[cs] = _codes(col("last_country"), codes)
+    for prefix, name in (("rec", "recent"), ("win", "window"), ("days", "days")):
+        _store_events(s, prefix, name, col(name), cs, codes)
+    s.hours[cs] = col("hours")
     for i, name in enumerate(TABLES):
-        table: dict[str, int] = getattr(st, name)
-        if len(table) > s.tab_code.shape[2]:
-            raise ValueError(f"{name}: {len(table)} keys, the slots hold {s.tab_code.shape[2]}")
-        for j, (key, count) in enumerate(table.items()):
-            s.tab_code[c, i, j] = codes.code(key)
-            s.tab_count[c, i, j] = count
-        s.tab_len[c, i] = len(table)
-    s.gap_log[c] = st.gap_log
-    s.gap_mean[c] = st.gap_mean
-    for name in ("gaps", "hops", "novel", "learnt", "exact", "fast"):
-        getattr(s, name)[c] = getattr(st, name)
-    if len(st.context) > s.ctx_la.shape[1]:
-        raise ValueError(f"context: {len(st.context)} entries, the slots hold "
-                         f"{s.ctx_la.shape[1]}")
-    for j, e in enumerate(st.context):
-        _put_strings(s.ctx_code[c, j], e, codes)
-        s.ctx_hour[c, j] = e[5]
-        s.ctx_la[c, j] = e[6]
-    s.ctx_len[c] = len(st.context)
-    if len(st.pending) > s.pend_r.shape[1]:
-        raise ValueError(f"pending: {len(st.pending)} events, the slots hold "
-                         f"{s.pend_r.shape[1]}")
-    for j, (release, event) in enumerate(st.pending):
-        held: tuple[Any, ...] = event  # type: ignore[assignment]
-        s.pend_r[c, j] = release
-        _put_strings(s.pend_code[c, j], held, codes)
-        s.pend_hour[c, j] = held[5]
-        s.pend_la[c, j] = held[6]
-        bare = len(held) == 7
-        s.pend_bare[c, j] = bare
-        s.pend_w[c, j] = (1.0, 1.0) if bare else held[7:9]
-    s.pend_len[c] = len(st.pending)
-    s.wake_t[c], s.wake_s[c] = st.wake
-    s.explore[c, :] = st.explore
-    s.rounds[c, :] = st.rounds
+        tables: tuple[dict[str, int], ...] = col(name)
+        r, j, keys = _ragged(tables, cs, s.tab_code.shape[2], name, None)
+        s.tab_code[r, i, j] = _codes(keys, codes)
+        s.tab_count[r, i, j] = list(chain.from_iterable(t.values() for t in tables))
+        s.tab_len[cs, i] = [len(t) for t in tables]
+    r, j, context = _ragged(col("context"), cs, s.ctx_la.shape[1], "context", s.ctx_len)
+    if context:
+        s.ctx_code[r, j] = _strings_codes(context, codes)
+        s.ctx_hour[r, j] = [e[5] for e in context]
+        s.ctx_la[r, j] = [e[6] for e in context]
+    r, j, pending = _ragged(col("pending"), cs, s.pend_r.shape[1], "pending", s.pend_len)
+    if pending:
+        held = [e for _, e in pending]
+        s.pend_r[r, j] = [release for release, _ in pending]
+        s.pend_code[r, j] = _strings_codes(held, codes)
+        s.pend_hour[r, j] = [e[5] for e in held]
+        s.pend_la[r, j] = [e[6] for e in held]
+        bare = [len(e) == 7 for e in held]  # written before the weights: 1.0, 1.0
+        s.pend_bare[r, j] = bare
+        s.pend_w[r, j] = [(1.0, 1.0) if b else e[7:9] for b, e in zip(bare, held, strict=True)]
+    wake = col("wake")
+    s.wake_t[cs] = [-math.inf if w[0] is None else w[0] for w in wake]
+    s.wake_s[cs] = [w[1] for w in wake]
+    s.explore[cs] = col("explore")
+    s.rounds[cs] = col("rounds")
+
+
+def _ragged(lists: Sequence[Any], cs: Any, cap: int, what: str, lengths: Any
+            ) -> tuple[Any, Any, list[Any]]:
+    """Each list's items with their slot and place (`cs[i]`, 0..): (slots, places, items),
+    flat; the lengths into `lengths` when given. A list longer than `cap` is `ValueError`
+    (the slots would cut it)."""
+    n = np.fromiter(map(len, lists), np.int64, len(lists))
+    longest = int(n.max())
+    if longest > cap:
+        raise ValueError(f"{what}: {longest} entries, the slots hold {cap}")
+    if lengths is not None:
+        lengths[cs] = n
+    starts = np.repeat(np.cumsum(n) - n, n)
+    return np.repeat(cs, n), np.arange(len(starts)) - starts, list(chain.from_iterable(lists))
+
+
+def _codes(values: Sequence[str], codes: Codes) -> Any:
+    """The codes of `values` (int32), new ones coded in order of arrival."""
+    known = codes.codes
+    try:
+        return np.fromiter(map(known.__getitem__, values), np.int32, len(values))
+    except KeyError:
+        for value in dict.fromkeys(values):
+            codes.code(value)
+        return np.fromiter(map(known.__getitem__, values), np.int32, len(values))
+
+
+def _strings_codes(entries: list[Any], codes: Codes) -> Any:
+    """The codes of each entry's first `STRINGS` values (a context entry's or a held
+    event's), int32[len(entries), STRINGS]."""
+    flat = list(chain.from_iterable(e[:STRINGS] for e in entries))
+    return _codes(flat, codes).reshape(len(entries), STRINGS)
+
+
+def _store_events(s: CustomerSlots, prefix: str, what: str, lists: Sequence[Any], cs: Any,
+                  codes: Codes) -> None:
+    t, amt, cat, chan = (getattr(s, f"{prefix}_{f}") for f in ("t", "amt", "cat", "chan"))
+    r, j, events = _ragged(lists, cs, t.shape[1], what, getattr(s, f"{prefix}_len"))
+    if events:
+        times, amounts, categories, channels = zip(*events, strict=True)
+        t[r, j], amt[r, j] = times, amounts
+        cat[r, j], chan[r, j] = _codes(categories, codes), _codes(channels, codes)
 
 
 def load(slots: CustomerSlots, c: int, codes: Codes) -> CustomerState:
@@ -293,26 +380,19 @@ def load(slots: CustomerSlots, c: int, codes: Codes) -> CustomerState:
     return st
 
 
-def _put_list(row: Any, values: list[float]) -> None:
-    if len(values) > len(row):
-        raise ValueError(f"{len(values)} values, the slots hold {len(row)}")
-    row[:len(values)] = values
+def categories(slots: CustomerSlots) -> set[int]:
+    """The codes every slot's recent events, window and week hold as a category."""
+    out: set[int] = set()
+    for prefix in ("rec", "win", "days"):
+        cat, length = getattr(slots, f"{prefix}_cat"), getattr(slots, f"{prefix}_len")
+        held = np.arange(cat.shape[1]) < length[:, None]
+        out.update(np.unique(cat[held]).tolist())
+    return out
 
 
 def _ring(row: Any, head: int, length: int) -> list[float]:
     cap = len(row)
     return [float(row[(head + j) % cap]) for j in range(length)]
-
-
-def _store_events(s: CustomerSlots, prefix: str, c: int, events: list[Any],
-                  codes: Codes) -> None:
-    t, amt, cat, chan = (getattr(s, f"{prefix}_{f}") for f in ("t", "amt", "cat", "chan"))
-    if len(events) > t.shape[1]:
-        raise ValueError(f"{prefix}: {len(events)} events, the slots hold {t.shape[1]}")
-    for j, (rt, ra, rc, rch) in enumerate(events):
-        t[c, j], amt[c, j] = rt, ra
-        cat[c, j], chan[c, j] = codes.code(rc), codes.code(rch)
-    getattr(s, f"{prefix}_len")[c] = len(events)
 
 
 def _events(s: CustomerSlots, prefix: str, c: int, codes: Codes
@@ -321,11 +401,6 @@ def _events(s: CustomerSlots, prefix: str, c: int, codes: Codes
     return [(float(t[c, j]), float(amt[c, j]), codes.value(int(cat[c, j])),
              codes.value(int(chan[c, j])))
             for j in range(int(getattr(s, f"{prefix}_len")[c]))]
-
-
-def _put_strings(row: Any, values: tuple[Any, ...], codes: Codes) -> None:
-    for i in range(STRINGS):
-        row[i] = codes.code(values[i])
 
 
 def _strings(row: Any, codes: Codes) -> tuple[str, ...]:

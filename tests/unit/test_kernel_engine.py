@@ -24,6 +24,8 @@ from detector.core.calibration import TERMS
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.features import ipnet
+from detector.kernel import rows as rows_module
+from detector.kernel import slots as sl
 from detector.kernel.codes import Codes
 from detector.kernel.rows import KernelRows
 from tests.ci import IN_CI
@@ -141,6 +143,37 @@ def test_the_state_fixtures_of_earlier_releases_carry_on_in_the_kernel(
     kernel = _engine(monkeypatch, "kernel", state_stream.CONFIG, data)
     assert kernel.customers == core.customers == 30
     assert _run(kernel, txs, 64) == _run(core, txs, 64)
+    assert kernel.snapshot() == core.snapshot()
+
+
+def test_a_restore_in_chunks_widens_for_a_checkpoint_of_larger_bounds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A snapshot written under larger bounds, restored under smaller ones a few customers
+    at a time (`RESTORE_CHUNK`): the slots widen as a chunk brings longer lists (not only
+    the first), and the kernel carries on as the core does with the same snapshot."""
+    wide = CoreConfig(first_fit_after=10**9, max_seen=12, amount_history=32, context_size=8)
+    narrow = CoreConfig(first_fit_after=10**9, max_seen=3, amount_history=4, context_size=2)
+    txs = generated(seed=10, customers=50, days=8, late_every=9)
+    half = len(txs) // 2
+    engine = _engine(monkeypatch, "python", wide)
+    _run(engine, txs[:half], 300)
+    snap = engine.snapshot()
+    monkeypatch.setattr(rows_module, "RESTORE_CHUNK", 7)
+    widened: list[sl.Dims] = []
+    widen = sl.widen
+
+    def spy(slots: Any, dims: sl.Dims) -> Any:
+        widened.append(dims)
+        return widen(slots, dims)
+
+    monkeypatch.setattr(sl, "widen", spy)
+    core = _engine(monkeypatch, "python", narrow, snap)
+    kernel = _engine(monkeypatch, "kernel", narrow, snap)
+    dims = sl.dims_of(_rows(kernel)._slots)
+    assert dims.a > 4 and dims.k > 3 and dims.x > 2  # widened to the snapshot's lists
+    assert widened and len(kernel._customers) == 0 and kernel.customers == 50
+    assert kernel.snapshot() == core.snapshot() == snap
+    assert _run(kernel, txs[half:], 300) == _run(core, txs[half:], 300)
     assert kernel.snapshot() == core.snapshot()
 
 

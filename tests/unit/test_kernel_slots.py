@@ -14,6 +14,7 @@ import pytest
 
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
+from detector.core.packed import field_values, pack
 from detector.core.state import CustomerState
 from detector.core.table import as_state
 from detector.kernel import slots as sl
@@ -94,6 +95,26 @@ def test_engine_states_after_realistic_rows_come_back_whole() -> None:
     assert any(st.wake[0] > -math.inf for st in states)
     _round_trip(states, CoreConfig())
     _round_trip(states, CoreConfig(), shuffle=7)
+
+
+def test_many_customers_stored_at_once_come_back_whole() -> None:
+    """`store_rows` (a restore's path: every field for all customers at once) into slots in
+    a shuffled order over slots that held others, from objects and from packed bytes."""
+    states = _engine_states(CoreConfig(first_fit_after=10**9))
+    values = [field_values(st) for st in states]
+    packed = [field_values(pack(st)) for st in states]
+    dims = sl.Dims.of(CoreConfig()).fitting_values(values)
+    slots = sl.allocate(dims, len(states) + 3)
+    order = list(range(len(states) + 3))
+    random.Random(2).shuffle(order)
+    codes = Codes()
+    sl.store_rows(values[::-1], slots, order[:len(states)], codes)  # others' leftovers
+    for rows in (values, packed):
+        sl.store_rows(rows, slots, order[:len(states)], codes)
+        for st, c in zip(states, order[:len(states)], strict=True):
+            back = sl.load(slots, c, codes)
+            for name in CustomerState.FIELDS:
+                assert _same(getattr(st, name), getattr(back, name)), name
 
 
 def test_late_rows_and_small_tables() -> None:
