@@ -1,6 +1,11 @@
 """Suspicious events on hold (`detector.core.habits`: `held_weight`, the hold in `learn`,
 `release`) over a customer's slot (`slots.CustomerSlots`' `pend_*` arrays).
 
+The events are kept in the hold pool: a slot takes a block (`pend_at`) from the pool's free
+list when it first holds an event and gives it back when its hold empties (or the slot is
+reset: `free`), so memory goes to the customers holding events, not to every slot. The
+caller keeps at least one free block for each row it passes (`slots.free_blocks`).
+
 The kernel keeps the hold; learning a held event's habits (`learn_habits`) is the caller's:
 `push` and `release` copy the events that leave the hold into a `Due` buffer, in the
 order the core learns them.
@@ -45,26 +50,58 @@ def held_weight(surprise: float, above: float,
 
 
 @jit
-def _copy_out(s: Any, c: int, j: int, due: Any, k: int) -> None:  # pragma: no cover
-    for i in range(STRINGS):
-        due.code[k, i] = s.pend_code[c, j, i]
-    due.hour[k] = s.pend_hour[c, j]
-    due.la[k] = s.pend_la[c, j]
-    due.w[k, 0] = s.pend_w[c, j, 0]
-    due.w[k, 1] = s.pend_w[c, j, 1]
-    due.bare[k] = s.pend_bare[c, j]
+def block(s: Any, c: int) -> int:  # pragma: no cover - compiled
+    """Slot `c`'s block of the pool, or 0 while it holds nothing (read with `pend_len`,
+    which is then 0)."""
+    b: int = s.pend_at[c]
+    return b if b >= 0 else 0
 
 
 @jit
-def _move(s: Any, c: int, src: int, dst: int) -> None:  # pragma: no cover - compiled
-    s.pend_r[c, dst] = s.pend_r[c, src]
+def free(s: Any, c: int) -> None:  # pragma: no cover - compiled
+    """Slot `c`'s block back to the pool, if it has one; its hold empty."""
+    b = s.pend_at[c]
+    if b >= 0:
+        n = s.pool_nfree[0]
+        s.pool_free[n] = b
+        s.pool_nfree[0] = n + 1
+        s.pend_at[c] = -1
+    s.pend_len[c] = 0
+
+
+@jit
+def _take(s: Any, c: int) -> int:  # pragma: no cover - compiled
+    """Slot `c`'s block, taken from the free list if it has none."""
+    b: int = s.pend_at[c]
+    if b < 0:
+        n = s.pool_nfree[0] - 1
+        b = s.pool_free[n]
+        s.pool_nfree[0] = n
+        s.pend_at[c] = b
+    return b
+
+
+@jit
+def _copy_out(s: Any, b: int, j: int, due: Any, k: int) -> None:  # pragma: no cover
     for i in range(STRINGS):
-        s.pend_code[c, dst, i] = s.pend_code[c, src, i]
-    s.pend_hour[c, dst] = s.pend_hour[c, src]
-    s.pend_la[c, dst] = s.pend_la[c, src]
-    s.pend_w[c, dst, 0] = s.pend_w[c, src, 0]
-    s.pend_w[c, dst, 1] = s.pend_w[c, src, 1]
-    s.pend_bare[c, dst] = s.pend_bare[c, src]
+        due.code[k, i] = s.pend_code[b, j, i]
+    due.hour[k] = s.pend_hour[b, j]
+    due.la[k] = s.pend_la[b, j]
+    due.w[k, 0] = s.pend_w[b, j, 0]
+    due.w[k, 1] = s.pend_w[b, j, 1]
+    due.bare[k] = s.pend_bare[b, j]
+
+
+@jit
+def _move(s: Any, b: int, src: int, dst: int) -> None:  # pragma: no cover - compiled
+    s.pend_r[b, dst] = s.pend_r[b, src]
+    for i in range(STRINGS):
+        s.pend_code[b, dst, i] = s.pend_code[b, src, i]
+    s.pend_hour[b, dst] = s.pend_hour[b, src]
+    s.pend_la[b, dst] = s.pend_la[b, src]
+    s.pend_w[b, dst, 0] = s.pend_w[b, src, 0]
+    s.pend_w[b, dst, 1] = s.pend_w[b, src, 1]
+    s.pend_bare[b, dst] = s.pend_bare[b, src]
 
 
 @jit
@@ -72,18 +109,23 @@ def release(s: Any, c: int, now: float, due: Any) -> int:  # pragma: no cover - 
     """`habits.release`'s hold: the events whose hold has passed by `now` leave it (into
     `due`, in hold order) and the others stay in order; the number that left."""
     m = s.pend_len[c]
-    if m == 0 or not s.pend_r[c, 0] <= now:
+    if m == 0:
+        return 0
+    b = s.pend_at[c]
+    if not s.pend_r[b, 0] <= now:
         return 0
     k = 0
     kept = 0
     for j in range(m):
-        if s.pend_r[c, j] <= now:
-            _copy_out(s, c, j, due, k)
+        if s.pend_r[b, j] <= now:
+            _copy_out(s, b, j, due, k)
             k += 1
         else:
             if kept != j:
-                _move(s, c, j, kept)
+                _move(s, b, j, kept)
             kept += 1
+    if kept == 0:
+        free(s, c)
     s.pend_len[c] = kept
     return k
 
@@ -97,20 +139,21 @@ def push(s: Any, c: int, t: float, quarantine_s: float, code: Any, hour: int, la
     the row, as the core does (`last_t` is then the row's, if it was the latest)."""
     last = s.last_t[c]
     m = s.pend_len[c]
-    s.pend_r[c, m] = (last if last > t else t) + quarantine_s  # max(t, st.last_t)
+    b = _take(s, c)
+    s.pend_r[b, m] = (last if last > t else t) + quarantine_s  # max(t, st.last_t)
     for i in range(STRINGS):
-        s.pend_code[c, m, i] = code[i]
-    s.pend_hour[c, m] = hour
-    s.pend_la[c, m] = la
-    s.pend_w[c, m, 0] = w_values
-    s.pend_w[c, m, 1] = w_amount
-    s.pend_bare[c, m] = 0
+        s.pend_code[b, m, i] = code[i]
+    s.pend_hour[b, m] = hour
+    s.pend_la[b, m] = la
+    s.pend_w[b, m, 0] = w_values
+    s.pend_w[b, m, 1] = w_amount
+    s.pend_bare[b, m] = 0
     m += 1
     if m <= MAX_PENDING:
         s.pend_len[c] = m
         return 0
-    _copy_out(s, c, 0, due, 0)
+    _copy_out(s, b, 0, due, 0)
     for j in range(1, m):
-        _move(s, c, j, j - 1)
+        _move(s, b, j, j - 1)
     s.pend_len[c] = m - 1
     return 1

@@ -37,6 +37,7 @@ from detector.core.rules import RULES, duration, ordinal, quoted
 from detector.kernel.amounts import category_offset, observe_amount
 from detector.kernel.clock import needed_s
 from detector.kernel.geo import distance_km
+from detector.kernel.hold import block
 from detector.kernel.hours import counted_night_mass, recent_hours
 from detector.kernel.jit import jit
 from shared.columns import RULE_NAMES as COLUMN_RULES
@@ -137,10 +138,11 @@ def observe(s: Any, c: int, p: Any, t: float, hour: int, amount: float, country:
         h = s.ctx_hour[c, e]
         recent_nights += 0 <= h < 24 and mask[h] != 0  # in_night
         ctx_here += s.ctx_code[c, e, 0] == country
+    b = block(s, c)
     for j in range(s.pend_len[c]):
-        h = s.pend_hour[c, j]
+        h = s.pend_hour[b, j]
         recent_nights += 0 <= h < 24 and mask[h] != 0
-        held_here += s.pend_code[c, j, 0] == country
+        held_here += s.pend_code[b, j, 0] == country
     recent_n = s.ctx_len[c] + s.pend_len[c]
     if recent_n:
         x = recent_nights / recent_n
@@ -148,7 +150,7 @@ def observe(s: Any, c: int, p: Any, t: float, hour: int, amount: float, country:
     if (0 <= hour < 24 and mask[hour] != 0) and hn >= k.odd_hour_min_history \
             and share <= k.odd_hour_max_share:
         # hours changing (the hour term's mixture): the night share it expects now
-        recent = recent_hours(s.ctx_hour[c], s.ctx_len[c], s.ctx_head[c], s.pend_hour[c],
+        recent = recent_hours(s.ctx_hour[c], s.ctx_len[c], s.ctx_head[c], s.pend_hour[b],
                               s.pend_len[c])
         mass, change = counted_night_mass(s.hours[c], hn, p.hours, p.total[0], w,
                                           k.hour_change_prior, k.night_hours, recent)

@@ -123,7 +123,7 @@ class KernelRows:
         self._grow_codes(strings[:, 4])
         table = self.table
         slot = table.map(ids)
-        self._grow_slots()
+        self._grow_slots(n)
         gone = np.empty((len(table) + n, 2), np.int64)
         fresh = np.empty(n, np.bool_)
         n_gone = lru.lru_pass(table.arrays, slot, t, table.ttl, table.max_customers, gone,
@@ -215,10 +215,22 @@ class KernelRows:
                 ranks[c] = rank
             self._ranks = ranks
 
-    def _grow_slots(self) -> None:
+    def _grow_slots(self, holding: int = 0) -> None:
+        """Slots for every customer mapped, and free blocks in the hold pool for `holding`
+        more customers to start holding events (one a row at most, and no more than the
+        slots without a block), grown by a quarter."""
         capacity = len(self.table.id_of)
+        grown = False
         if self._slots.n.shape[0] < capacity:
             self._slots = sl.grow(self._slots, capacity)
+            grown = True
+        free, blocks = sl.free_blocks(self._slots), len(self._slots.pend_r)
+        holding = min(holding, capacity - (blocks - free))
+        if free < holding:
+            more = max(holding - free, min(blocks // 4, capacity - blocks))  # <= capacity
+            self._slots = sl.grow_pool(self._slots, blocks + more)
+            grown = True
+        if grown:
             self._s = as_ref(self._slots)
 
     def _settle(self, ids: list[str], dropped: list[tuple[str, int]]) -> None:
@@ -304,6 +316,7 @@ class KernelRows:
             need = dims.fitting_values(values)
             if need != dims:
                 rows._slots, dims = sl.widen(rows._slots, need), need
+            rows._grow_slots(len(chunk))
             sl.store_rows(values, rows._slots, [slot_of[cid] for cid, _ in chunk], rows.codes)
         rows._work = kt.scratch(rows._slots)
         rows.table.evicted = table.evicted

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from detector.kernel import calibration, learning
+from detector.kernel import hold as khold
 from detector.kernel import observe as ko
 from detector.kernel import terms as kterms
 from detector.kernel import total as ktotal
@@ -64,13 +65,7 @@ def reset(s: Any, c: int, empty: int) -> None:  # pragma: no cover - compiled
     s.ctx_la[c] = 0.0
     s.ctx_head[c] = 0
     s.ctx_len[c] = 0
-    s.pend_r[c] = 0.0
-    s.pend_code[c] = 0
-    s.pend_hour[c] = 0
-    s.pend_la[c] = 0.0
-    s.pend_w[c] = 0.0
-    s.pend_bare[c] = 0
-    s.pend_len[c] = 0
+    khold.free(s, c)  # its block of the hold pool back, `pend_len` 0
     s.wake_t[c] = -float("inf")
     s.wake_s[c] = 0.0
     s.explore[c] = 0.0

@@ -119,13 +119,19 @@ class CustomerSlots(NamedTuple):
     ctx_la: Any  # float64[x]
     ctx_head: Any  # int32
     ctx_len: Any  # int32
+    # `pending` is in the hold pool, by block (first dimension: the pool's blocks, not
+    # slots): a slot holding events owns block `pend_at`, the others none (most customers
+    # hold nothing, and a block is a quarter of a slot's size)
     pend_r: Any  # float64[p]: `pending`'s release times, in order
     pend_code: Any  # int32[p][5]: the held event's strings (Held order)
     pend_hour: Any  # int8[p]
     pend_la: Any  # float64[p]
     pend_w: Any  # float64[p][2]: its weights (`Weighted`)
     pend_bare: Any  # uint8[p]: 1 for a held event of 7 values (written before the weights)
-    pend_len: Any  # int32
+    pend_len: Any  # int32 (per slot)
+    pend_at: Any  # int32 (per slot): the slot's block, -1 while it holds nothing
+    pool_free: Any  # int32[blocks]: the free blocks, a stack of `pool_nfree[0]`
+    pool_nfree: Any  # int64[1]
     wake_t: Any  # float64 (-inf fresh)
     wake_s: Any  # float64
     explore: Any  # float64[5] (NOVELTY order)
@@ -165,37 +171,77 @@ _SPEC: dict[str, tuple[Any, Any]] = {
     "pend_w": (np.float64, lambda d: (d.p, 2)),
     "pend_bare": (np.uint8, lambda d: (d.p,)),
     "pend_len": (np.int32, lambda d: ()),
+    "pend_at": (np.int32, lambda d: ()),
+    "pool_free": (np.int32, lambda d: ()),
+    "pool_nfree": (np.int64, lambda d: ()),
     "wake_t": (np.float64, lambda d: ()),
     "wake_s": (np.float64, lambda d: ()),
     "explore": (np.float64, lambda d: (len(NOVELTY),)),
     "rounds": (np.int64, lambda d: (len(ROUND_STEPS) + 1,)),
 }
 #: The fields a fresh slot does not hold as zeros.
-_FRESH = {"last_t": -math.inf, "wake_t": -math.inf}
+_FRESH = {"last_t": -math.inf, "wake_t": -math.inf, "pend_at": -1}
+#: The hold pool's fields, by block (`pend_at`), and its free list: not per slot.
+POOL = ("pend_r", "pend_code", "pend_hour", "pend_la", "pend_w", "pend_bare")
+_FREE = ("pool_free", "pool_nfree")
+#: The fields with one row per slot.
+PER_SLOT = tuple(f for f in CustomerSlots._fields if f not in POOL + _FREE)
 
 
-def allocate(dims: Dims, capacity: int) -> CustomerSlots:
+def allocate(dims: Dims, capacity: int, blocks: int | None = None) -> CustomerSlots:
     """`capacity` fresh slots (every one as a new `CustomerState`, the empty string's code
-    aside: `reset` sets `last_country` to it)."""
+    aside: `reset` sets `last_country` to it) and a hold pool of `blocks` blocks, as many
+    as slots unless given (every slot can then hold events)."""
+    blocks = capacity if blocks is None else blocks
     arrays = {}
     for name in CustomerSlots._fields:
         dtype, shape = _SPEC[name]
-        arrays[name] = np.zeros((capacity, *shape(dims)), dtype)
+        arrays[name] = np.zeros((blocks if name in POOL else capacity, *shape(dims)), dtype)
     for name, value in _FRESH.items():
         arrays[name][:] = value
+    arrays["pool_free"] = np.arange(blocks - 1, -1, -1, dtype=np.int32)  # 0 taken first
+    arrays["pool_nfree"] = np.array([blocks], np.int64)
     return CustomerSlots(**arrays)
 
 
 def grow(slots: CustomerSlots, capacity: int) -> CustomerSlots:
     """The same slots in arrays of `capacity` (at least as many), the new ones zeros: the
-    caller `reset`s a slot before it holds a customer."""
+    caller `reset`s a slot before it holds a customer. The hold pool is `grow_pool`'s."""
     old = len(slots.n)
-    out = []
-    for a in slots:
+    out = {}
+    for name in PER_SLOT:
+        a = getattr(slots, name)
         b = np.zeros((capacity, *a.shape[1:]), a.dtype)
         b[:old] = a
-        out.append(b)
-    return CustomerSlots(*out)
+        if name in _FRESH:
+            b[old:] = _FRESH[name]
+        out[name] = b
+    return slots._replace(**out)
+
+
+def free_blocks(slots: CustomerSlots) -> int:
+    """How many blocks of the hold pool are free: how many slots can start holding events
+    before `grow_pool` (a row starts at most one)."""
+    return int(slots.pool_nfree[0])
+
+
+def grow_pool(slots: CustomerSlots, blocks: int) -> CustomerSlots:
+    """The same slots with a hold pool of `blocks` blocks (at least as many), the new ones
+    free."""
+    old = len(slots.pend_r)
+    out = {}
+    for name in POOL:
+        a = getattr(slots, name)
+        b = np.zeros((blocks, *a.shape[1:]), a.dtype)
+        b[:old] = a
+        out[name] = b
+    n = int(slots.pool_nfree[0])
+    free = np.empty(blocks, np.int32)
+    free[:blocks - old] = np.arange(blocks - 1, old - 1, -1)  # the old free ones on top
+    free[blocks - old:blocks - old + n] = slots.pool_free[:n]
+    out["pool_free"] = free
+    out["pool_nfree"] = np.array([n + blocks - old], np.int64)
+    return slots._replace(**out)
 
 
 def widen(slots: CustomerSlots, dims: Dims) -> CustomerSlots:
@@ -225,10 +271,20 @@ def dims_of(slots: CustomerSlots) -> Dims:
 
 
 def reset(slots: CustomerSlots, c: int, codes: Codes) -> None:
-    """Slot `c` as a new customer's."""
-    for name, a in zip(CustomerSlots._fields, slots, strict=True):
-        a[c] = _FRESH.get(name, 0)
+    """Slot `c` as a new customer's (its hold's block, if any, freed)."""
+    _reset(slots, np.array([c], np.int64))
     slots.last_country[c] = codes.code("")
+
+
+def _reset(s: CustomerSlots, cs: Any) -> None:
+    """Slots `cs` (distinct) fresh, their blocks freed."""
+    at = s.pend_at[cs]
+    held = at[at >= 0]
+    n = int(s.pool_nfree[0])
+    s.pool_free[n:n + len(held)] = held
+    s.pool_nfree[0] = n + len(held)
+    for name in PER_SLOT:
+        getattr(s, name)[cs] = _FRESH.get(name, 0)
 
 
 def store(st: CustomerState, slots: CustomerSlots, c: int, codes: Codes) -> None:
@@ -256,8 +312,7 @@ def store_rows(rows: Sequence[Sequence[Any]], slots: CustomerSlots, cs: Any,
     strings are coded by `codes`, new ones field by field in order of arrival."""
     s = slots
     cs = np.asarray(cs, np.int64)
-    for name, a in zip(CustomerSlots._fields, s, strict=True):
-        a[cs] = _FRESH.get(name, 0)
+    _reset(s, cs)
     if not len(cs):
         return
     col = _columns(rows).__getitem__
@@ -284,6 +339,14 @@ def store_rows(rows: Sequence[Sequence[Any]], slots: CustomerSlots, cs: Any,
         s.ctx_la[r, j] = [e[6] for e in context]
     r, j, pending = _ragged(col("pending"), cs, s.pend_r.shape[1], "pending", s.pend_len)
     if pending:
+        holding = cs[s.pend_len[cs] > 0]
+        n = int(s.pool_nfree[0])
+        if n < len(holding):
+            raise ValueError(f"the hold pool has {n} free blocks, {len(holding)} wanted "
+                             "(grow_pool)")
+        s.pend_at[holding] = s.pool_free[n - len(holding):n][::-1]
+        s.pool_nfree[0] = n - len(holding)
+        r = s.pend_at[r]
         held = [e for _, e in pending]
         s.pend_r[r, j] = [release for release, _ in pending]
         s.pend_code[r, j] = _strings_codes(held, codes)
@@ -368,12 +431,13 @@ def load(slots: CustomerSlots, c: int, codes: Codes) -> CustomerState:
         st.context.append((*_strings(s.ctx_code[c, k], codes), int(s.ctx_hour[c, k]),
                            float(s.ctx_la[c, k])))  # type: ignore[arg-type]
     st.pending = []
+    b = int(s.pend_at[c])
     for j in range(int(s.pend_len[c])):
-        held = (*_strings(s.pend_code[c, j], codes), int(s.pend_hour[c, j]),
-                float(s.pend_la[c, j]))
-        if not s.pend_bare[c, j]:
-            held = (*held, float(s.pend_w[c, j, 0]), float(s.pend_w[c, j, 1]))
-        st.pending.append((float(s.pend_r[c, j]), held))
+        held = (*_strings(s.pend_code[b, j], codes), int(s.pend_hour[b, j]),
+                float(s.pend_la[b, j]))
+        if not s.pend_bare[b, j]:
+            held = (*held, float(s.pend_w[b, j, 0]), float(s.pend_w[b, j, 1]))
+        st.pending.append((float(s.pend_r[b, j]), held))
     st.wake = (float(s.wake_t[c]), float(s.wake_s[c]))
     st.explore = [float(x) for x in s.explore[c]]
     st.rounds = [int(x) for x in s.rounds[c]]

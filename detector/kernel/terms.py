@@ -81,6 +81,7 @@ from detector.kernel.clock import (
     rate_reason,
     travel,
 )
+from detector.kernel.hold import block
 from detector.kernel.hours import counted_hour_tail, near_hour, recent_hours
 from detector.kernel.jit import jit
 from detector.kernel.novelty import NAMES, novelty, novelty_reason
@@ -175,8 +176,8 @@ def terms(s: Any, c: int, p: Any, obs: Any, t: float, device: int, ipnet: int,
     why[DEVICE] = device
     why[IPNET] = ipnet
     hour = int(obs[HOUR])
-    recent = recent_hours(s.ctx_hour[c], s.ctx_len[c], s.ctx_head[c], s.pend_hour[c],
-                          s.pend_len[c])
+    recent = recent_hours(s.ctx_hour[c], s.ctx_len[c], s.ctx_head[c],
+                          s.pend_hour[block(s, c)], s.pend_len[c])
     near = near_hour(recent, hour)
     tail = counted_hour_tail(s.hours[c], int(obs[NIGHT_TOTAL]), p.hours, p.total[0],
                              k.prior_weight, k.hour_change_prior, hour, recent,

@@ -97,6 +97,10 @@ def test_verdicts_checkpoints_and_snapshots_equal_the_cores(
     assert got_cps == want_cps
     assert kernel.snapshot() == core.snapshot()
     assert kernel.customers == core.customers
+    s = _rows(kernel)._slots  # the hold pool: a block for each customer holding events
+    owned = s.pend_at[s.pend_at >= 0].tolist()
+    assert len(set(owned)) == len(owned) == int((s.pend_len > 0).sum())
+    assert len(owned) + sl.free_blocks(s) == len(s.pend_r) <= len(s.n)
     if name == "small bounds":  # the table really evicted and expired customers
         assert core._customers.evicted > 0 and any(cp[1] for cp in want_cps)
     assert _checkpoint(kernel, full=True) == _checkpoint(core, full=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
@@ -116,3 +116,70 @@ def test_the_oldest_leaves_when_the_hold_overflows() -> None:
     assert hold.release(s, 0, 1200.0, due) == 2  # 1100 and 1200: at the boundary, due
     assert [float(x) for x in due.la[:2]] == [0.5, 1.0]
     assert [r for r, _ in _pending(s, 0, codes)] == [100.0 * i + 1000.0 for i in range(3, 17)]
+
+
+def _pool_owned_once(s: sl.CustomerSlots) -> None:
+    """Every block of the hold pool is free or owned by exactly one slot, and a slot owns
+    one exactly while it holds events."""
+    free = s.pool_free[:sl.free_blocks(s)].tolist()
+    owned = [int(b) for b in s.pend_at if b >= 0]
+    assert sorted(free + owned) == list(range(len(s.pend_r)))
+    assert ((s.pend_at >= 0) == (s.pend_len > 0)).all()
+
+
+@settings(deadline=None, max_examples=150)
+@example([("push", 0, 0), ("release", 0, 10), ("push", 1, 3)])  # emptied: the block back
+@example([("push", 2, 5), ("push", 3, 6), ("drop", 2, 0), ("reset", 3, 0), ("push", 0, 1)])
+@example([("push", 1, t) for t in range(20)] + [("release", 1, 60)])  # overflowed, then out
+@given(st.lists(st.tuples(st.sampled_from(["push", "release", "reset", "drop"]),
+                          st.integers(0, 3), st.integers(0, 60)), max_size=90))
+def test_the_pool_lends_a_block_while_a_slot_holds_events(
+        ops: list[tuple[str, int, int]]) -> None:
+    """Holds, releases and resets (the shell's, `slots.reset`, and the kernel's,
+    `segment.reset`) in any order over four slots sharing a pool of four blocks: each slot
+    holds what a list would, and owns a block exactly while it holds events."""
+    from detector.kernel.segment import reset as kernel_reset
+
+    codes = Codes()
+    s = sl.allocate(sl.Dims.of(CoreConfig()), 4, blocks=4)
+    for c in range(4):
+        sl.reset(s, c, codes)
+    due = hold.due_buffer(s.pend_r.shape[1])
+    code = np.array([codes.code(x) for x in ("DE", "d", "n", "web", "food")], np.int32)
+    want: dict[int, list[float]] = {c: [] for c in range(4)}
+    for op, c, t in ops:
+        if op == "push":
+            release = max(float(t), s.last_t[c]) + 10.0
+            hold.push(s, c, float(t), 10.0, code, t % 24, 0.5, 1.0, 1.0, due)
+            s.last_t[c] = max(s.last_t[c], float(t))  # as the clock learns the row
+            want[c] = (want[c] + [release])[-16:]
+        elif op == "release":
+            hold.release(s, c, float(t), due)
+            want[c] = [r for r in want[c] if r > t]
+        else:
+            if op == "reset":
+                sl.reset(s, c, codes)
+            else:
+                kernel_reset(s, c, codes.code(""))
+            want[c] = []
+        _pool_owned_once(s)
+        assert {c: [r for r, _ in _pending(s, c, codes)] for c in range(4)} == want
+
+
+def test_the_pool_grows_and_keeps_what_it_holds() -> None:
+    codes = Codes()
+    s = sl.allocate(sl.Dims.of(CoreConfig()), 3, blocks=1)
+    due = hold.due_buffer(s.pend_r.shape[1])
+    code = np.array([codes.code(x) for x in ("DE", "d", "n", "web", "food")], np.int32)
+    sl.reset(s, 1, codes)
+    hold.push(s, 1, 5.0, 10.0, code, 3, 0.5, 1.0, 1.0, due)
+    assert sl.free_blocks(s) == 0
+    s = sl.grow_pool(s, 3)
+    assert sl.free_blocks(s) == 2
+    hold.push(s, 2, 7.0, 10.0, code, 4, 0.5, 1.0, 1.0, due)
+    _pool_owned_once(s)
+    assert [r for r, _ in _pending(s, 1, codes)] == [15.0]
+    assert [r for r, _ in _pending(s, 2, codes)] == [17.0]
+    s = sl.grow(s, 10)  # more slots: the pool as it was, the new slots hold nothing
+    _pool_owned_once(s)
+    assert len(s.pend_r) == 3 and (s.pend_at[3:] == -1).all()

@@ -591,7 +591,8 @@ def test_the_slots_layout_feeds_the_hour_kernels() -> None:
             s.ctx_hour[c] = np.roll(s.ctx_hour[c], c % cap)
             s.ctx_head[c] = c % cap
             rotated += c % cap > 0
-        recent = kh.recent_hours(s.ctx_hour[c], s.ctx_len[c], s.ctx_head[c], s.pend_hour[c],
+        held = s.pend_hour[max(int(s.pend_at[c]), 0)]  # its block of the hold pool
+        recent = kh.recent_hours(s.ctx_hour[c], s.ctx_len[c], s.ctx_head[c], held,
                                  s.pend_len[c])
         assert list(recent) == hourtail.recent_hours(st_)
         mass = hourtail.night_mass(st_, pop, cfg.night_hours, cfg)

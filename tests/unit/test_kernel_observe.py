@@ -197,13 +197,15 @@ def _bridge(s: sl.CustomerSlots, c: int, p: Any, st: CustomerState, pop: Populat
         s.ctx_la[c, at] = e[6]
     s.ctx_head[c] = head
     s.ctx_len[c] = len(st.context)
+    b = c  # the hold pool has a block per slot: slot c's is block c (read only here)
+    s.pend_at[c] = b if st.pending else -1
     for j, (release, event) in enumerate(st.pending):
         held: tuple[Any, ...] = event  # type: ignore[assignment]
-        s.pend_r[c, j] = release
+        s.pend_r[b, j] = release
         for i in range(sl.STRINGS):
-            s.pend_code[c, j, i] = codes.code(held[i])
-        s.pend_hour[c, j] = held[5]
-        s.pend_la[c, j] = held[6]
+            s.pend_code[b, j, i] = codes.code(held[i])
+        s.pend_hour[b, j] = held[5]
+        s.pend_la[b, j] = held[6]
     s.pend_len[c] = len(st.pending)
     s.novel[c] = st.novel
     p.total[0] = pop.total
