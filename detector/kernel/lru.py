@@ -307,9 +307,11 @@ class Slots:
         if len(self):
             raise ValueError("restore into a table that holds customers")
         slots = self.map([cid for cid, _ in items])
-        a = self.arrays
-        for s, (_, last) in zip(slots.tolist(), items, strict=True):
-            _append(a, s)
-            a.live[s] = 1
-            a.seen[s] = last
-            a.ends[SIZE] += 1
+        if not len(slots):
+            return
+        a = self.arrays  # linked in this order at once: `_append` of each, as numpy
+        a.prev[slots[0]], a.prev[slots[1:]] = -1, slots[:-1]
+        a.next[slots[:-1]], a.next[slots[-1]] = slots[1:], -1
+        a.ends[HEAD], a.ends[TAIL], a.ends[SIZE] = slots[0], slots[-1], len(slots)
+        a.live[slots] = 1
+        a.seen[slots] = [last for _, last in items]

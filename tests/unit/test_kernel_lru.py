@@ -219,6 +219,25 @@ def test_a_restored_order_continues_as_the_table() -> None:
     assert slots.order() == want[-1][2]
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 5])
+def test_a_restore_links_both_ways(n: int) -> None:
+    """A restore of none, one or a few customers: the order from the head (drops) and from
+    the tail (checkpoints' changed tail) are each other's reverse; the next customer goes
+    last."""
+    slots = lru.Slots(100, 1e9)
+    ids = [f"c{i}" for i in range(n)]
+    slots.restore([(c, float(i)) for i, c in enumerate(ids)])
+    a = slots.arrays
+    back, s = [], int(a.ends[lru.TAIL])
+    while s >= 0:
+        back.append(slots.id_of[s])
+        s = int(a.prev[s])
+    assert slots.order() == ids == back[::-1] and len(slots) == n
+    assert [float(a.seen[slots.slot_of[c]]) for c in ids] == [float(i) for i in range(n)]
+    slots.run(["new"], np.array([float(n)]))
+    assert slots.order() == [*ids, "new"]
+
+
 def test_generated_rows_drop_as_the_engine_does() -> None:
     """Generated rows (one in twenty swapped with the next: late rows), a table smaller
     than the customers and a ttl of two days: the same drops per row as the table, and at
