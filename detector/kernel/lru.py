@@ -301,17 +301,31 @@ class Slots:
             s = int(a.next[s])
         return out
 
-    def restore(self, items: list[tuple[str, float]]) -> None:
-        """Hold these customers, least recently seen first, with their `last_t`
-        (`CustomerTable.replace_items`; the table empty before)."""
-        if len(self):
-            raise ValueError("restore into a table that holds customers")
-        slots = self.map([cid for cid, _ in items])
-        if not len(slots):
-            return
+    def restore(self, ids: list[str], seen: Any = None) -> np.ndarray:
+        """Hold these customers, least recently seen first (`CustomerTable.replace_items`;
+        a table never used before), with their `last_t` in `seen` (or later, by slot:
+        `arrays.seen`); their slots. The slots and free list are those `map` would give,
+        set at once."""
+        if len(self) or self.id_of:
+            raise ValueError("restore into a table used before")
+        n = len(ids)
+        capacity = 0
+        while capacity < n:  # as `_grow` would have grown it
+            capacity += max(CHUNK, capacity // 4)
+        self.arrays = grown(self.arrays, capacity)
+        self.id_of = [*ids, *([None] * (capacity - n))]
+        self.slot_of = dict(zip(ids, range(n), strict=True))
+        if len(self.slot_of) != n:
+            raise ValueError("restore of a customer twice")
+        self.free = list(range(capacity - 1, n - 1, -1))  # the lowest slot first
+        slots = np.arange(n, dtype=np.int64)
+        if not n:
+            return slots
         a = self.arrays  # linked in this order at once: `_append` of each, as numpy
         a.prev[slots[0]], a.prev[slots[1:]] = -1, slots[:-1]
         a.next[slots[:-1]], a.next[slots[-1]] = slots[1:], -1
-        a.ends[HEAD], a.ends[TAIL], a.ends[SIZE] = slots[0], slots[-1], len(slots)
+        a.ends[HEAD], a.ends[TAIL], a.ends[SIZE] = slots[0], slots[-1], n
         a.live[slots] = 1
-        a.seen[slots] = [last for _, last in items]
+        if seen is not None:
+            a.seen[slots] = seen
+        return slots

@@ -36,7 +36,7 @@ from detector.core.knobs import Knobs
 from detector.core.packed import field_values
 from detector.core.rowloop import MODEL_FEATURES, Pending, Tap
 from detector.core.state import CustomerState, Population
-from detector.core.table import CustomerTable, T, changed_tail, last_seen
+from detector.core.table import CustomerTable, T, changed_tail
 from detector.kernel import amounts, forest, geo, learning, lru, variety
 from detector.kernel import calibration as kc
 from detector.kernel import observe as ko
@@ -306,18 +306,19 @@ class KernelRows:
         larger ones)."""
         held = table.held()
         rows = cls(config)
-        rows.table.restore([(cid, last_seen(h)) for cid, h in held])
+        slots = rows.table.restore([cid for cid, _ in held])
         rows._grow_slots()
-        slot_of = rows.table.slot_of
+        seen = rows.table.arrays.seen
         dims = sl.dims_of(rows._slots)
         for lo in range(0, len(held), RESTORE_CHUNK):
-            chunk = held[lo:lo + RESTORE_CHUNK]
-            values = [field_values(h) for _, h in chunk]
+            values = [field_values(h) for _, h in held[lo:lo + RESTORE_CHUNK]]
             need = dims.fitting_values(values)
             if need != dims:
                 rows._slots, dims = sl.widen(rows._slots, need), need
-            rows._grow_slots(len(chunk))
-            sl.store_rows(values, rows._slots, [slot_of[cid] for cid, _ in chunk], rows.codes)
+            rows._grow_slots(len(values))
+            cs = slots[lo:lo + len(values)]
+            sl.store_rows(values, rows._slots, cs, rows.codes, fresh=True)
+            seen[cs] = rows._slots.last_t[cs]  # the table's own copy
         rows._work = kt.scratch(rows._slots)
         rows.table.evicted = table.evicted
         rows.table.gone = set(table.gone)

@@ -211,7 +211,8 @@ def test_a_restored_order_continues_as_the_table() -> None:
     want, _ = _core(ids, ts, 25, 8.0)
     first, half = _core(ids[:600], ts[:600], 25, 8.0)
     slots = lru.Slots(25, 8.0)
-    slots.restore([(c, as_state(h).last_t) for c, h in half.held()])
+    held = half.held()
+    slots.restore([c for c, _ in held], [as_state(h).last_t for _, h in held])
     assert slots.order() == first[-1][2]
     drops, _ = slots.run(ids[600:], np.array(ts[600:]))
     assert [(c, 600 + r) for c, r in drops] == [
@@ -226,7 +227,7 @@ def test_a_restore_links_both_ways(n: int) -> None:
     last."""
     slots = lru.Slots(100, 1e9)
     ids = [f"c{i}" for i in range(n)]
-    slots.restore([(c, float(i)) for i, c in enumerate(ids)])
+    slots.restore(ids, [float(i) for i in range(n)])
     a = slots.arrays
     back, s = [], int(a.ends[lru.TAIL])
     while s >= 0:
@@ -236,6 +237,22 @@ def test_a_restore_links_both_ways(n: int) -> None:
     assert [float(a.seen[slots.slot_of[c]]) for c in ids] == [float(i) for i in range(n)]
     slots.run(["new"], np.array([float(n)]))
     assert slots.order() == [*ids, "new"]
+    with pytest.raises(ValueError, match="used before"):
+        slots.restore(["x"])
+
+
+@pytest.mark.parametrize("n", [0, 1, lru.CHUNK, lru.CHUNK + 1, 6 * lru.CHUNK + 7])
+def test_a_restore_takes_the_slots_mapping_would(n: int) -> None:
+    """At any size about a growth step: the same slots, capacity and free list as mapping
+    the ids one by one into a new table (slot numbers never reach an output, but a
+    restored engine then takes its next slots as a running one would)."""
+    ids = [f"c{i}" for i in range(n)]
+    restored, mapped = lru.Slots(100, 1e9), lru.Slots(100, 1e9)
+    assert restored.restore(ids).tolist() == mapped.map(ids).tolist()
+    assert restored.slot_of == mapped.slot_of and restored.id_of == mapped.id_of
+    assert restored.free == mapped.free and len(restored.arrays.seen) == len(mapped.id_of)
+    with pytest.raises(ValueError, match="twice"):
+        lru.Slots(100, 1e9).restore(["a", "b", "a"])
 
 
 def test_generated_rows_drop_as_the_engine_does() -> None:
