@@ -312,12 +312,13 @@ class KernelRows:
         dims = sl.dims_of(rows._slots)
         for lo in range(0, len(held), RESTORE_CHUNK):
             values = [field_values(h) for _, h in held[lo:lo + RESTORE_CHUNK]]
-            need = dims.fitting_values(values)
+            columns = sl.columns(values)
+            need = dims.fitting_columns(columns)
             if need != dims:
                 rows._slots, dims = sl.widen(rows._slots, need), need
             rows._grow_slots(len(values))
             cs = slots[lo:lo + len(values)]
-            sl.store_rows(values, rows._slots, cs, rows.codes, fresh=True)
+            sl.store_columns(columns, rows._slots, cs, rows.codes, fresh=True)
             seen[cs] = rows._slots.last_t[cs]  # the table's own copy
         rows._work = kt.scratch(rows._slots)
         rows.table.evicted = table.evicted

@@ -37,6 +37,8 @@ from detector.kernel.codes import Codes
 TABLES = ("countries", "categories", "channels", "devices", "ipnets")
 #: A context entry's and a held event's strings, in their tuple order (`Context`, `Held`).
 STRINGS = 5
+#: Customers' encoded fields as columns: each field's values by its name (`columns`).
+Columns = dict[str, Sequence[Any]]
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,10 @@ class Dims:
     def fitting_values(self, rows: Sequence[Sequence[Any]]) -> Dims:
         """These capacities, widened to hold every list of customers given by their encoded
         fields (`packed.field_values`)."""
-        columns = _columns(rows)
+        return self.fitting_columns(columns(rows))
 
+    def fitting_columns(self, columns: Columns) -> Dims:
+        """`fitting_values` of the customers' `columns`."""
         def longest(name: str) -> int:
             return max(map(len, columns[name]), default=0)
 
@@ -207,16 +211,20 @@ def allocate(dims: Dims, capacity: int, blocks: int | None = None) -> CustomerSl
 def grow(slots: CustomerSlots, capacity: int) -> CustomerSlots:
     """The same slots in arrays of `capacity` (at least as many), the new ones zeros: the
     caller `reset`s a slot before it holds a customer. The hold pool is `grow_pool`'s."""
-    old = len(slots.n)
+    return slots._replace(**_longer(slots, PER_SLOT, capacity))
+
+
+def _longer(slots: CustomerSlots, names: tuple[str, ...], length: int) -> dict[str, Any]:
+    """The arrays `names` of `slots` with `length` rows, the new ones fresh."""
     out = {}
-    for name in PER_SLOT:
+    for name in names:
         a = getattr(slots, name)
-        b = np.zeros((capacity, *a.shape[1:]), a.dtype)
-        b[:old] = a
+        b = np.zeros((length, *a.shape[1:]), a.dtype)
+        b[:len(a)] = a
         if name in _FRESH:
-            b[old:] = _FRESH[name]
+            b[len(a):] = _FRESH[name]
         out[name] = b
-    return slots._replace(**out)
+    return out
 
 
 def free_blocks(slots: CustomerSlots) -> int:
@@ -229,12 +237,7 @@ def grow_pool(slots: CustomerSlots, blocks: int) -> CustomerSlots:
     """The same slots with a hold pool of `blocks` blocks (at least as many), the new ones
     free."""
     old = len(slots.pend_r)
-    out = {}
-    for name in POOL:
-        a = getattr(slots, name)
-        b = np.zeros((blocks, *a.shape[1:]), a.dtype)
-        b[:old] = a
-        out[name] = b
+    out = _longer(slots, POOL, blocks)
     n = int(slots.pool_nfree[0])
     free = np.empty(blocks, np.int32)
     free[:blocks - old] = np.arange(blocks - 1, old - 1, -1)  # the old free ones on top
@@ -297,14 +300,21 @@ def store(st: CustomerState, slots: CustomerSlots, c: int, codes: Codes) -> None
 _AT = {name: i for i, name in enumerate(CustomerState.FIELDS)}
 
 
-def _columns(rows: Sequence[Sequence[Any]]) -> Any:
-    """The fields' columns: each field's values in `rows` by its name."""
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in _AT]
-    return {name: columns[i] for name, i in _AT.items()}
+def columns(rows: Sequence[Sequence[Any]]) -> Columns:
+    """Customers' encoded fields (`packed.field_values`) as columns: each field's values
+    by its name."""
+    out = list(zip(*rows, strict=True)) if rows else [() for _ in _AT]
+    return {name: out[i] for name, i in _AT.items()}
 
 
 def store_rows(rows: Sequence[Sequence[Any]], slots: CustomerSlots, cs: Any,
                codes: Codes, fresh: bool = False) -> None:
+    """`store_columns` of the customers' encoded fields (`packed.field_values`)."""
+    store_columns(columns(rows), slots, cs, codes, fresh)
+
+
+def store_columns(cols: Columns, slots: CustomerSlots, cs: Any, codes: Codes,
+                  fresh: bool = False) -> None:
     """Customers given by their encoded fields (`packed.field_values`: a state record's
     values, or an object's) into slots `cs` (distinct), a field at a time for all of them:
     what a restore of a million customers needs (a customer at a time, ~60 us each, was
@@ -319,7 +329,7 @@ def store_rows(rows: Sequence[Sequence[Any]], slots: CustomerSlots, cs: Any,
         _reset(s, cs)
     if not len(cs):
         return
-    col = _columns(rows).__getitem__
+    col = cols.__getitem__
     for name in ("n", "gap_log", "gap_mean", "gaps", "hops", "novel", "learnt", "exact",
                  "fast"):
         getattr(s, name)[cs] = col(name)
@@ -331,7 +341,7 @@ def store_rows(rows: Sequence[Sequence[Any]], slots: CustomerSlots, cs: Any,
         _store_events(s, prefix, name, col(name), cs, codes)
     s.hours[cs] = col("hours")
     for i, name in enumerate(TABLES):
-        tables: tuple[dict[str, int], ...] = col(name)
+        tables: Sequence[dict[str, int]] = col(name)
         r, j, keys = _ragged(tables, cs, s.tab_code.shape[2], name, None)
         s.tab_code[r, i, j] = _codes(keys, codes)
         s.tab_count[r, i, j] = list(chain.from_iterable(t.values() for t in tables))

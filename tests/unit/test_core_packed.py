@@ -84,6 +84,8 @@ def test_a_record_packs_to_what_its_state_packs_to_older_and_newer_fields_includ
     assert unpack(pack_fields(older)).wake == CustomerState().wake
     newer = {**fields, "field_of_a_later_version": [1, 2]}  # ignored
     assert pack_fields(newer) == pack(st)
+    reordered = dict(reversed(list(fields.items())))  # by name, not by place
+    assert pack_fields(reordered) == pack(st)
     assert decode_customer(encode_customer(0, st))[1].n == unpack(pack_fields(fields)).n
 
 
