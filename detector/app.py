@@ -161,7 +161,11 @@ class Detector(PartitionOwnership):
         try:
             if records:
                 self._process(records)
-            if self._txn.open and (not records or time.monotonic() - self._txn.started
+            # While recovering from a failure (batches still shrunk), each batch commits
+            # at once: a transaction spanning several small batches would be struck again
+            # by a fault recurring every few hundred records, however small the batches.
+            if self._txn.open and (not records or self.batch_limit < self.settings.batch_size
+                                   or time.monotonic() - self._txn.started
                                    >= self.settings.commit_interval_ms / 1000):
                 self._commit()
         except CoreFailure as exc:
