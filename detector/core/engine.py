@@ -110,7 +110,10 @@ class PartitionEngine:
         table, pop, sample = self._customers, self._population, self._sample
         calibration = self._calibration
         pending: list[Pending] = []
-        vectors: list[tuple[float, ...]] = []
+        # the model's input rows: the kernel writes them straight into the batch's matrix;
+        # the core's row loop appends a tuple per row
+        vectors: Any = (np.empty((len(txs), len(MODEL_FEATURES))) if self._kernel is not None
+                        else [])
         segments: list[tuple[int, int, FittedModel | None]] = []
         start = added = 0
         first = self._processed
@@ -122,7 +125,7 @@ class PartitionEngine:
         while i < n:
             if first + i == event:  # a fit starts and/or a model takes over (detector.core.refit)
                 segments.append((start, i, self._model))
-                sample.extend(vectors[added:])
+                sample.extend(vectors[added:i])
                 added = start = i
                 self._model = refits.step(first + i, sample) or self._model
                 event = refits.next_event(first + i + 1)
@@ -136,11 +139,11 @@ class PartitionEngine:
             i = stop
         self._processed = first + len(txs)
         segments.append((start, len(txs), self._model))
-        if added < len(vectors):
-            sample.extend(vectors[added:])
+        if added < n:
+            sample.extend(vectors[added:n])
         strengths = np.zeros(len(txs))
         walk = None if kernel is None else kernel.walk
-        if vectors:
+        if n:
             matrix = np.asarray(vectors, dtype=np.float64)
             for a, b, model in segments:
                 if model is not None and b > a:

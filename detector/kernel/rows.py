@@ -34,7 +34,7 @@ from detector.core.engine import ROW_LOOPS
 from detector.core.features import event_seconds, ipnet
 from detector.core.knobs import Knobs
 from detector.core.packed import field_values
-from detector.core.rowloop import MODEL_FEATURES, Pending, Tap
+from detector.core.rowloop import Pending, Tap
 from detector.core.state import CustomerState, Population
 from detector.core.table import CustomerTable, T, changed_tail
 from detector.kernel import amounts, forest, geo, learning, lru, variety
@@ -108,9 +108,10 @@ class KernelRows:
         return len(self.table)
 
     def score_rows(self, txs: Sequence[TransactionView], lo: int, hi: int, first: int,
-                   pending: list[Pending], vectors: list[Any], tap: Tap | None = None
+                   pending: list[Pending], vectors: np.ndarray, tap: Tap | None = None
                    ) -> None:
-        """`rowloop.score_rows` over the kernel's state (the same outputs)."""
+        """`rowloop.score_rows` over the kernel's state (the same outputs), the model's rows
+        written into `vectors[lo:hi]` (the engine's matrix for the batch, not a list)."""
         n = hi - lo
         if n <= 0:
             return
@@ -135,7 +136,7 @@ class KernelRows:
         total = np.empty(n, np.float64)
         rules = np.empty(n, np.int64)
         learnt = np.empty(n, np.int64)
-        vecs = np.empty((n, len(MODEL_FEATURES)), np.float64)
+        vecs = vectors[lo:hi]  # the engine's matrix for the batch: written in place
         score_segment(self._s, self._p, self._c, self._k, self._due, slot, fresh, t, hour,
                       amount, strings, self._empty, self._centroids, self._ranks,
                       amounts.EXPONENTS, amounts.COMB, LGAMMA, variety.SPANS, self._work,
@@ -150,7 +151,6 @@ class KernelRows:
                 tap.append((r, list(v), w, m))
         pending.extend(zip(rows, fired, value_rows, worded, total.tolist(),
                            range(first + lo, first + hi), strict=True))
-        vectors.extend(vecs.tolist())
 
     def _encode(self, rows: Sequence[TransactionView]) -> np.ndarray:
         """The rows' strings as codes (int32[n, 5]: country, device, ipnet, channel,
