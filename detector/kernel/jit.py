@@ -26,7 +26,7 @@ import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,12 +91,22 @@ def prune(current: str, now: float, stale_s: float = STALE_S) -> list[str]:
 def jit(fn: F) -> F:
     """`fn` compiled in nopython mode, cached (`cache_dir`), no `fastmath`: reassociating a
     float sum would break parity with the core (docs/kernel.md "Parity")."""
+    return _jit(fn, "never")
+
+
+def jit_inline(fn: F) -> F:
+    """`jit`, with `fn`'s body inlined into each kernel function calling it (numba's
+    `inline="always"`, at numba's IR level)."""
+    return _jit(fn, "always")
+
+
+def _jit(fn: F, inline: Literal["never", "always"]) -> F:
     if not NUMBA:
         return fn
     from numba import config, njit
 
     config.CACHE_DIR = _CACHE  # type: ignore[attr-defined]  # read when a cache is made
-    dispatcher = njit(fn)
+    dispatcher: Any = njit(inline=inline)(fn)
     dispatcher._cache = _function_cache()(fn)  # what `cache=True` sets, filed by folder name
     return cast(F, dispatcher)
 

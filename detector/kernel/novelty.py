@@ -38,7 +38,7 @@ from detector.core.rules import quoted
 from detector.core.state import BANDED, FIRST, NOVELTY
 from detector.core.surprise import _NOVEL
 from detector.kernel.clock import history_band
-from detector.kernel.jit import jit
+from detector.kernel.jit import jit, jit_inline
 from detector.kernel.population import NOVELTY_KEYS
 from detector.kernel.tables import find
 from detector.kernel.tails import bits
@@ -227,7 +227,7 @@ def first_tail(p: Any, a: int, key: int, none: Any) -> float:  # pragma: no cove
 
 # --- the terms -----------------------------------------------------------------------------
 
-@jit
+@jit_inline
 def _banded(codes: Any, counts: Any, length: int, key: int, learnt: int, band: int,
             explore: float, recent: int, a: int, pcount: Any, pkeys: Any, plen: int,
             once_p: int, total: int, nov_val: Any, nov_len: Any, max_keys: int,
@@ -350,7 +350,7 @@ def _entry(nov_val: Any, nov_len: Any, nov_order: Any, nov_count: Any, row: int,
     nov_count[0] += 1
 
 
-@jit
+@jit_inline
 def _learn_rate(nov_val: Any, nov_len: Any, nov_order: Any, nov_count: Any, row: int,
                 new: bool, unused: float) -> None:  # pragma: no cover - compiled
     if not nov_len[row]:
