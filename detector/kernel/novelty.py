@@ -102,7 +102,7 @@ def singles(p: Any, a: int) -> int:  # pragma: no cover - compiled
                     p.tab_keys[a], p.tab_len[a])
 
 
-@jit
+@jit_inline
 def _new_rate(nov_val: Any, nov_len: Any, a: int,
               band: int) -> float:  # pragma: no cover - compiled
     pooled = 1.0
@@ -368,7 +368,7 @@ def learn_rate(p: Any, row: int, new: bool, unused: float) -> None:  # pragma: n
     _learn_rate(p.nov_val, p.nov_len, p.nov_order, p.nov_count, row, new, unused)
 
 
-@jit
+@jit_inline
 def _learn_novelty(nov_val: Any, nov_len: Any, nov_order: Any, nov_count: Any, a: int,
                    new: bool, unused: float, band: int,
                    established: bool) -> None:  # pragma: no cover - compiled

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from detector.kernel.jit import jit
+from detector.kernel.jit import jit, jit_inline
 
 #: The order `Population.observe` counts the tables in (`NOVELTY` indices: ipnet,
 #: country, category, channel, device).
@@ -74,7 +74,7 @@ def bump(code: Any, count: Any, length: int, key: int, cap: int
     return _insert(code, count, length, key, cap)
 
 
-@jit
+@jit_inline
 def learn_key(code: Any, count: Any, length: int, key: int, cap: int, j: int, w: float
               ) -> int:  # pragma: no cover - compiled
     """`learn_habits`' write of `key` into a table, `j` its place (`find`, read before:
