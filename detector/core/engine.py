@@ -184,7 +184,7 @@ class PartitionEngine:
         else:
             if full:
                 kernel.touch_all()
-            changed, gone = kernel.take_changes(stateparts.encode_customer)
+            changed, gone = kernel.take_changes(stateparts.encode_fields)
             customers, population, calibration = (kernel, kernel.population(),
                                                   kernel.calibration())
         return stateparts.Changes(

@@ -144,23 +144,29 @@ class CustomerTable:
         return changed, gone
 
 
-def changed_tail(newest_first: Iterable[str | None], load: Callable[[str], CustomerState],
-                 touched: set[str], seq: int, encode: Callable[[int, CustomerState], T]
-                 ) -> list[tuple[str, T]]:
-    """The customers changed since the last checkpoint, `touched`: the table's
-    `len(touched)` most recently seen, walked from `newest_first`. Each is loaded and
-    `encode`d with its number in turn (numbered on from `seq`, oldest first), so a full
-    checkpoint never holds every customer's state at once (at 200,000 customers that
-    peaked 755 MB above the table for 137 MB of records)."""
+def changed_ids(newest_first: Iterable[str | None], touched: set[str]) -> list[str]:
+    """The customers changed since the last checkpoint, `touched`, oldest first: the table's
+    `len(touched)` most recently seen, walked from `newest_first` (an id out of `touched`
+    among them is a broken table: `AssertionError`)."""
     n = len(touched)
-    out: list[tuple[str, T]] = []
+    out: list[str] = []
     for cid in newest_first:
         if len(out) == n:
             break
         if cid is None or cid not in touched:
             raise AssertionError(f"customer {cid!r} is out of the changed tail")
-        out.append((cid, encode(seq + n - 1 - len(out), load(cid))))
+        out.append(cid)
     if len(out) != n:
         raise AssertionError(f"{n} customers changed, {len(out)} in the table")
     out.reverse()
     return out
+
+
+def changed_tail(newest_first: Iterable[str | None], load: Callable[[str], CustomerState],
+                 touched: set[str], seq: int, encode: Callable[[int, CustomerState], T]
+                 ) -> list[tuple[str, T]]:
+    """`changed_ids`, each loaded and `encode`d with its number in turn (numbered on from
+    `seq`, oldest first), so a full checkpoint never holds every customer's state at once
+    (at 200,000 customers that peaked 755 MB above the table for 137 MB of records)."""
+    return [(cid, encode(seq + i, load(cid)))
+            for i, cid in enumerate(changed_ids(newest_first, touched))]

@@ -35,8 +35,8 @@ from detector.core.features import event_seconds, ipnet
 from detector.core.knobs import Knobs
 from detector.core.packed import field_values
 from detector.core.rowloop import Pending, Tap
-from detector.core.state import CustomerState, Population
-from detector.core.table import CustomerTable, T, changed_tail
+from detector.core.state import Population
+from detector.core.table import CustomerTable, T, changed_ids
 from detector.kernel import amounts, forest, geo, learning, lru, variety
 from detector.kernel import calibration as kc
 from detector.kernel import observe as ko
@@ -49,6 +49,7 @@ from detector.kernel.knobs import kernel_knobs
 from detector.kernel.refs import as_ref
 from detector.kernel.segment import score_segment
 from detector.kernel.tails import LGAMMA
+from shared.gcpause import gc_paused
 from shared.schemas import TransactionView
 
 #: `features.ipnet` of the addresses seen lately (a customer's come back), at most `_NETS`.
@@ -269,13 +270,23 @@ class KernelRows:
         table.seq = self.seq
         return table, self.population(), self.calibration()
 
-    def take_changes(self, encode: Callable[[int, CustomerState], T]
+    def take_changes(self, encode: Callable[[int, list[Any]], T]
                      ) -> tuple[list[tuple[str, T]], list[str]]:
         """`CustomerTable.take_changes`: the customers changed since the last checkpoint
-        (the table's tail, oldest first, numbered on from `seq`, `encode`d one at a time)
-        and those gone since; only those slots are loaded."""
-        changed = changed_tail(self._newest_first(), self._load, self.touched, self.seq,
-                               encode)
+        (the table's tail, oldest first, numbered on from `seq`) and those gone since.
+        `encode` takes a customer's number and its encoded fields (`packed.field_values`'s
+        list, as `stateparts.encode_fields` does); only those slots are read,
+        `RESTORE_CHUNK` at a time, a field at a time (`slots.field_rows`)."""
+        ids = changed_ids(self._newest_first(), self.touched)
+        slot_of = self.table.slot_of
+        changed: list[tuple[str, T]] = []
+        with gc_paused():  # many small lists, no cycles: a collection only rescans them
+            for lo in range(0, len(ids), RESTORE_CHUNK):
+                chunk = ids[lo:lo + RESTORE_CHUNK]
+                rows = sl.field_rows(self._slots, [slot_of[cid] for cid in chunk],
+                                     self.codes)
+                changed.extend((cid, encode(self.seq + lo + i, row))
+                               for i, (cid, row) in enumerate(zip(chunk, rows, strict=True)))
         gone = sorted(self.table.gone)
         self.seq += len(changed)
         self.touched, self.table.gone = set(), set()
@@ -288,9 +299,6 @@ class KernelRows:
         while s >= 0:
             yield id_of[s]
             s = int(a.prev[s])
-
-    def _load(self, cid: str) -> CustomerState:
-        return sl.load(self._slots, self.table.slot_of[cid], self.codes)
 
     def touch_all(self) -> None:
         """Count every customer as changed (the next checkpoint writes them all)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, pairwise
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -456,6 +456,82 @@ def load(slots: CustomerSlots, c: int, codes: Codes) -> CustomerState:
     st.explore = [float(x) for x in s.explore[c]]
     st.rounds = [int(x) for x in s.rounds[c]]
     return st
+
+
+def field_rows(slots: CustomerSlots, cs: Any, codes: Codes) -> list[list[Any]]:
+    """The encoded fields of the customers in slots `cs` (each what
+    `packed.field_values(load(slots, c, codes))` gives), a field at a time for all of them:
+    the inverse of `store_columns`, what a checkpoint writes without an object per customer
+    (`load` took ~50 us a customer, most of a kernel checkpoint). Only the entries a slot
+    holds are read out of its arrays, not their capacity."""
+    s = slots
+    cs = np.asarray(cs, np.int64)
+    words = codes.values
+    col: dict[str, list[Any]] = {
+        name: getattr(s, name)[cs].tolist()
+        for name in ("n", "gap_log", "gap_mean", "gaps", "hops", "novel", "learnt", "exact",
+                     "fast", "hours", "explore", "rounds")}
+    col["amounts"] = _used(_from_head(s.amt[cs], s.amt_head[cs]), s.amt_len[cs])
+    col["last_t"] = [t if math.isfinite(t) else None for t in s.last_t[cs].tolist()]
+    col["last_country"] = [words[k] for k in s.last_country[cs].tolist()]
+    for prefix, name in (("rec", "recent"), ("win", "window"), ("days", "days")):
+        n = getattr(s, f"{prefix}_len")[cs]
+        t, amt, cat, chan = (_used(getattr(s, f"{prefix}_{f}")[cs], n)
+                             for f in ("t", "amt", "cat", "chan"))
+        col[name] = [[(*e[:2], words[e[2]], words[e[3]]) for e in zip(*fields, strict=True)]
+                     for fields in zip(t, amt, cat, chan, strict=True)]
+    for i, name in enumerate(TABLES):
+        n = s.tab_len[cs, i]
+        col[name] = [{words[k]: v for k, v in zip(keys, counts, strict=True)}
+                     for keys, counts in zip(_used(s.tab_code[cs, i], n),
+                                             _used(s.tab_count[cs, i], n), strict=True)]
+    heads, n = s.ctx_head[cs], s.ctx_len[cs]
+    col["context"] = [
+        [(*[words[k] for k in strings], hour, la) for strings, hour, la in
+         zip(rs, hs, ls, strict=True)]
+        for rs, hs, ls in zip(_used(_from_head(s.ctx_code[cs], heads), n),
+                              _used(_from_head(s.ctx_hour[cs], heads), n),
+                              _used(_from_head(s.ctx_la[cs], heads), n), strict=True)]
+    col["pending"] = _pending_rows(s, cs, words)
+    col["wake"] = [(t if math.isfinite(t) else None, w)
+                   for t, w in zip(s.wake_t[cs].tolist(), s.wake_s[cs].tolist(), strict=True)]
+    return [list(row) for row in zip(*(col[name] for name in CustomerState.FIELDS),
+                                     strict=True)]
+
+
+def _from_head(rings: Any, heads: Any) -> Any:
+    """Rings (first dimension: the slot) reordered to start at each one's head."""
+    cap = rings.shape[1]
+    at = (heads.astype(np.int64)[:, None] + np.arange(cap)) % cap
+    return np.take_along_axis(rings, at.reshape(at.shape + (1,) * (rings.ndim - 2)), 1)
+
+
+def _used(rows: Any, lengths: Any) -> list[list[Any]]:
+    """Each row's first `lengths[i]` entries as lists, reading only those (a slot's lists
+    are far shorter than their capacity for most customers)."""
+    held = np.arange(rows.shape[1]) < lengths[:, None]
+    flat = rows[held].tolist()
+    bounds = [0, *np.cumsum(lengths).tolist()]
+    return [flat[a:b] for a, b in pairwise(bounds)]
+
+
+def _pending_rows(s: CustomerSlots, cs: Any, words: list[str]) -> list[list[Any]]:
+    """`pending` of the slots `cs`, from the hold pool's blocks of those holding any."""
+    lengths = s.pend_len[cs].tolist()
+    out: list[list[Any]] = [[] for _ in lengths]
+    holding = [i for i, n in enumerate(lengths) if n]
+    if not holding:
+        return out
+    b = s.pend_at[cs[holding]]
+    fields = zip(s.pend_r[b].tolist(), s.pend_code[b].tolist(), s.pend_hour[b].tolist(),
+                 s.pend_la[b].tolist(), s.pend_w[b].tolist(), s.pend_bare[b].tolist(),
+                 strict=True)
+    for i, (rs, codes, hours, las, ws, bares) in zip(holding, fields, strict=True):
+        held = out[i]
+        for j in range(lengths[i]):
+            event = (*[words[k] for k in codes[j]], hours[j], las[j])
+            held.append((rs[j], event if bares[j] else (*event, *ws[j])))
+    return out
 
 
 def categories(slots: CustomerSlots) -> set[int]:

@@ -24,7 +24,7 @@ from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.state import CustomerState
 from detector.core.stateparts import CUSTOMER_MAGIC, PARTS, decode_customer
-from detector.core.table import CustomerTable, changed_tail
+from detector.core.table import CustomerTable, changed_ids, changed_tail
 from detector.dedupe import DedupeIndex
 from detector.partition import CoreEngineFactory, PartitionState
 from detector.resume import partition_state
@@ -112,12 +112,15 @@ def test_a_checkpoint_encodes_each_customer_as_soon_as_it_is_loaded() -> None:
 
     changed = changed_tail(iter("edcba"), load, set("abcde"), 10, encode)
     assert changed == [("a", 10), ("b", 11), ("c", 12), ("d", 13), ("e", 14)]
-    assert events == ["load e", "encode 14", "load d", "encode 13", "load c", "encode 12",
-                      "load b", "encode 11", "load a", "encode 10"]
+    assert events == ["load a", "encode 10", "load b", "encode 11", "load c", "encode 12",
+                      "load d", "encode 13", "load e", "encode 14"]
     with pytest.raises(AssertionError, match="out of the changed tail"):
         changed_tail(iter("exd"), load, set("de"), 0, encode)  # x: seen, not touched
     with pytest.raises(AssertionError, match="3 customers changed, 2 in the table"):
         changed_tail(iter("ed"), load, set("cde"), 0, encode)
+    assert changed_ids(iter("edcbax"), set("cde")) == ["c", "d", "e"]  # the tail only
+    with pytest.raises(AssertionError, match="out of the changed tail"):
+        changed_ids(iter("exd"), set("de"))
 
 
 def test_the_table_hands_out_exactly_the_customers_touched_since_the_last_time() -> None:
