@@ -342,8 +342,9 @@ class KernelRows:
         return rows
 
 
-#: Customers put into their slots at once by a restore (`KernelRows.of`): their decoded
-#: fields are held meanwhile (~2 KB each as objects).
+#: Customers put into their slots at once by a restore (`KernelRows.of`), and read out of
+#: them at once by a checkpoint (`take_changes`): their fields are held meanwhile as
+#: objects (~2 KB each).
 RESTORE_CHUNK = 4096
 
 

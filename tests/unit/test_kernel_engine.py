@@ -179,6 +179,8 @@ def test_a_restore_in_chunks_widens_for_a_checkpoint_of_larger_bounds(
     assert kernel.snapshot() == core.snapshot() == snap
     assert _run(kernel, txs[half:], 300) == _run(core, txs[half:], 300)
     assert kernel.snapshot() == core.snapshot()
+    # a checkpoint reads its customers in the same chunks: numbered on across them
+    assert _checkpoint(kernel, full=True) == _checkpoint(core, full=True)
 
 
 def test_the_codes_values_never_change_an_output(monkeypatch: pytest.MonkeyPatch) -> None:
