@@ -46,7 +46,8 @@ def scored_row(data: dict[str, Any]) -> ScoredTransaction:
 ROW_LOOPS: dict[str, Any] = {}
 
 
-def _kernel_rows(config: CoreConfig, table: CustomerTable | None = None,
+def _kernel_rows(config: CoreConfig,
+                 table: CustomerTable | stateparts.CustomerRecords | None = None,
                  pop: Population | None = None, cal: Recalibration | None = None) -> Any:
     loop = ROW_LOOPS.get("kernel")
     if loop is None:
@@ -202,7 +203,8 @@ class PartitionEngine:
                config: CoreConfig) -> PartitionEngine:
         """An engine that continues exactly where the one checkpointed stood: its latest
         parts and the latest record of each customer (`stateparts`)."""
-        return cls._from(stateparts.decode(parts, customers, config), config)
+        return cls._from(stateparts.decode(parts, customers, config,
+                                           records=compiled.kernel_wanted()), config)
 
     @classmethod
     def restore(cls, data: bytes, config: CoreConfig) -> PartitionEngine:

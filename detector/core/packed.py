@@ -66,7 +66,7 @@ def _encoded(values: tuple[Any, ...]) -> list[Any]:
 
 #: A fresh customer's fields, encoded, as JSON reads them back: what a record written before
 #: a field existed holds.
-_DEFAULTS: dict[str, Any] = orjson.loads(orjson.dumps(
+DEFAULTS: dict[str, Any] = orjson.loads(orjson.dumps(
     dict(zip(_NAMES, _encoded(_VALUES(CustomerState())), strict=True))))
 
 
@@ -86,7 +86,7 @@ def fields_json(held: CustomerState | bytes) -> bytes:
 _COUNTS = dict[str, int]
 _BYTE = Annotated[int, msgspec.Meta(ge=0, le=255)]
 #: A held event (`habits.Held`) and its weights, or without them as written before them
-#: (one msgspec type cannot take both tuple layouts: `_check_held` checks each place).
+#: (one msgspec type cannot take both tuple layouts: `check_held` checks each place).
 _HELD = Annotated[tuple[str | int | float, ...], msgspec.Meta(min_length=7, max_length=9)]
 #: The round-amount counters (`CustomerState.rounds`): counted, then at least each level.
 _ROUNDS = Annotated[list[Annotated[int, msgspec.Meta(ge=0)]],
@@ -106,7 +106,9 @@ FIELD_TYPES: dict[str, Any] = {
 }
 _ROW: Any = tuple[tuple(FIELD_TYPES[n] for n in _NAMES)]  # type: ignore[misc]
 _CHECK = msgspec.json.Decoder(_ROW).decode
-_AT = re.compile(r" - at `\$\[(\d+)\]([^`]*)`$")
+#: where msgspec says a value failed: `$[i]...` in a row of fields, `$.fields.name...` in a
+#: customer record (detector.core.stateparts.record_values)
+_AT = re.compile(r" - at `\$(?:\[(\d+)\]|\.fields\.(\w+))([^`]*)`$")
 
 
 def pack_fields(fields: dict[str, Any]) -> bytes:
@@ -118,14 +120,14 @@ def pack_fields(fields: dict[str, Any]) -> bytes:
     if tuple(fields) == _NAMES:  # as this version writes them: in order, none missing
         values = list(fields.values())
     else:
-        values = [fields[n] if n in fields else _DEFAULTS[n] for n in _NAMES]
+        values = [fields[n] if n in fields else DEFAULTS[n] for n in _NAMES]
     row = orjson.dumps(values)
     try:
         _CHECK(row)  # typed JSON decode in C: ~4 us a customer
     except msgspec.ValidationError as exc:
-        raise ValueError(_field_error(str(exc))) from None
+        raise ValueError(field_error(str(exc))) from None
     if "pending" in fields:
-        _check_held(fields["pending"])
+        check_held(fields["pending"])
     return _LAST_T.pack(_or_minus_inf(fields.get("last_t"))) + row
 
 
@@ -145,7 +147,7 @@ def _held_kind(place: int, value: object) -> bool:
 HELD_SIZES: Final[tuple[int, ...]] = (7, 9)
 
 
-def _check_held(pending: list[list[Any]]) -> None:
+def check_held(pending: list[Any]) -> None:
     """Each held event's length and values by place: `_HELD` (one msgspec type for the 7-
     and 9-value layouts) takes 8 values too and lets any of str, int or float stand
     anywhere."""
@@ -159,14 +161,16 @@ def _check_held(pending: list[list[Any]]) -> None:
                                  f"event {i}, place {place}: {value!r}")
 
 
-def _field_error(message: str) -> str:
-    """msgspec's "Expected `int`, got `str` - at `$[18][2]`", told by field name."""
+def field_error(message: str) -> str:
+    """msgspec's "Expected `int`, got `str` - at `$[18][2]`" (or `$.fields.n[2]`), told by
+    field name."""
     at = _AT.search(message)
     if at is None:
         return f"fields hold another kind of value: {message}"
-    where = f" at {at.group(2)}" if at.group(2) else ""
+    name = _NAMES[int(at.group(1))] if at.group(1) is not None else at.group(2)
+    where = f" at {at.group(3)}" if at.group(3) else ""
     what = message[:at.start()]
-    return f"field {_NAMES[int(at.group(1))]!r} holds a value of another kind{where}: {what}"
+    return f"field {name!r} holds a value of another kind{where}: {what}"
 
 
 def field_values(held: CustomerState | bytes) -> list[Any]:

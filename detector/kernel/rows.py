@@ -36,6 +36,7 @@ from detector.core.knobs import Knobs
 from detector.core.packed import field_values
 from detector.core.rowloop import Pending, Tap
 from detector.core.state import Population
+from detector.core.stateparts import CustomerRecords
 from detector.core.table import CustomerTable, T, changed_ids
 from detector.kernel import amounts, forest, geo, learning, lru, variety
 from detector.kernel import calibration as kc
@@ -305,33 +306,43 @@ class KernelRows:
         self.touched = set(self.table.slot_of)
 
     @classmethod
-    def of(cls, config: CoreConfig, table: CustomerTable, pop: Population,
+    def of(cls, config: CoreConfig, table: CustomerTable | CustomerRecords, pop: Population,
            cal: Recalibration) -> KernelRows:
-        """The kernel's state holding the core's objects (a restore). The customers go into
-        their slots `RESTORE_CHUNK` at a time, a field at a time (`slots.store_rows`),
-        from their packed bytes without building objects; the slots widen when a chunk
-        holds longer lists than the configuration's bounds (a checkpoint written under
-        larger ones)."""
-        held = table.held()
+        """The kernel's state holding the core's objects, or a checkpoint's customer records
+        (a restore). The customers go into their slots `RESTORE_CHUNK` at a time, a field at
+        a time (`slots.store_rows`), from their records or packed bytes without building
+        objects; the slots widen when a chunk holds longer lists than the configuration's
+        bounds (a checkpoint written under larger ones)."""
+        chunk: Callable[[int, int], Sequence[Sequence[Any]]]
+        if isinstance(table, CustomerRecords):
+            ids = [cid for cid, _ in table.records]
+            chunk, touched, gone = table.values, set(), set()
+        else:
+            held = table.held()
+            ids = [cid for cid, _ in held]
+            touched, gone = set(table.touched), set(table.gone)
+
+            def chunk(lo: int, hi: int) -> list[list[Any]]:
+                return [field_values(h) for _, h in held[lo:hi]]
         rows = cls(config)
-        slots = rows.table.restore([cid for cid, _ in held])
+        slots = rows.table.restore(ids)
         rows._grow_slots()
         seen = rows.table.arrays.seen
         dims = sl.dims_of(rows._slots)
-        for lo in range(0, len(held), RESTORE_CHUNK):
-            values = [field_values(h) for _, h in held[lo:lo + RESTORE_CHUNK]]
-            columns = sl.columns(values)
+        for lo in range(0, len(ids), RESTORE_CHUNK):
+            columns = sl.columns(chunk(lo, lo + RESTORE_CHUNK))
+            n = len(columns["n"])
             need = dims.fitting_columns(columns)
             if need != dims:
                 rows._slots, dims = sl.widen(rows._slots, need), need
-            rows._grow_slots(len(values))
-            cs = slots[lo:lo + len(values)]
+            rows._grow_slots(n)
+            cs = slots[lo:lo + n]
             sl.store_columns(columns, rows._slots, cs, rows.codes, fresh=True)
             seen[cs] = rows._slots.last_t[cs]  # the table's own copy
         rows._work = kt.scratch(rows._slots)
         rows.table.evicted = table.evicted
-        rows.table.gone = set(table.gone)
-        rows.touched = set(table.touched)
+        rows.table.gone = gone
+        rows.touched = touched
         rows.seq = table.seq
         rows._pop = kp.to_arrays(pop, rows.codes, config.max_population_keys)
         rows._cal = kc.to_arrays(cal)

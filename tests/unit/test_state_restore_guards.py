@@ -1,7 +1,8 @@
 """Restoring an engine from a whole snapshot (`stateformat.decode`) or from a checkpoint's
-records (`stateparts.decode`), which keep every customer packed as read: what they refuse
-and what they must carry over. Written for the survivors of the mutation run of the packed
-customers (docs/mutation.md)."""
+records (`stateparts.decode`), which keep every customer packed as read (or, for the
+kernel, decode each record once into its slots: `stateparts.record_values`): what they
+refuse and what they must carry over, on the core and on the kernel (`resume_into`).
+Written for the survivors of the mutation run of the packed customers (docs/mutation.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from detector.core import stateformat
 from detector.core.engine import PartitionEngine
 from detector.core.stateparts import PARTS
+from tests.ci import IN_CI
 from tests.unit.state_stream import CONFIG, stream
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "state"
@@ -29,6 +31,18 @@ def _checkpoint(rows: int = 300) -> tuple[dict[str, bytes], list[tuple[str, byte
     return {k: v for k, v in changes.parts.items() if v is not None}, changes.customers
 
 
+@pytest.fixture(params=["core", "kernel"])
+def resume_into(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which engine a checkpoint resumes into: the core's (its customers packed as read) or
+    the kernel's (each record decoded once, typed, into the slots)."""
+    if request.param == "kernel":
+        if not IN_CI:  # in CI a missing numba fails the run, never skips
+            pytest.importorskip("numba", reason="numba is a dev dependency")
+        import detector.kernel.rows  # noqa: F401  (registers the kernel's row loop)
+        monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
+    return str(request.param)
+
+
 def _snapshot_doc(data: bytes) -> dict[str, Any]:
     doc: dict[str, Any] = orjson.loads(zlib.decompress(data[len(stateformat.MAGIC):]))
     return doc
@@ -39,7 +53,8 @@ def _snapshot(doc: dict[str, Any]) -> bytes:
 
 
 @pytest.mark.parametrize("names", [*((n,) for n in PARTS), ("population", "model")])
-def test_a_checkpoint_missing_parts_is_refused_naming_them(names: tuple[str, ...]) -> None:
+def test_a_checkpoint_missing_parts_is_refused_naming_them(
+        names: tuple[str, ...], resume_into: str) -> None:
     parts, customers = _checkpoint()
     for name in names:
         del parts[name]
@@ -47,7 +62,8 @@ def test_a_checkpoint_missing_parts_is_refused_naming_them(names: tuple[str, ...
         PartitionEngine.resume(parts, customers, CONFIG)
 
 
-def test_a_checkpoint_missing_a_customer_record_is_refused_with_both_counts() -> None:
+def test_a_checkpoint_missing_a_customer_record_is_refused_with_both_counts(
+        resume_into: str) -> None:
     parts, customers = _checkpoint()
     n = len(customers)
     with pytest.raises(ValueError, match=rf"^{n - 1} customer records, the checkpoint has {n}$"):
@@ -87,7 +103,7 @@ def test_a_snapshot_between_checkpoints_keeps_which_customers_changed_since_the_
 
 
 def test_the_first_checkpoint_after_an_upgrade_resumes_with_the_model_refitted_on_the_sample(
-        ) -> None:
+        resume_into: str) -> None:
     """Format 2 kept no training rows, so the first checkpoint after the upgrade has none
     for its model either: resuming from it refits the model on the sample held then, as a
     restore from the first snapshot after the upgrade does."""
@@ -116,7 +132,7 @@ def _record_with(data: bytes, name: str, value: Any) -> bytes:
 
 @pytest.mark.parametrize(("name", "value"), WRONG_KIND)
 def test_a_checkpoint_customer_field_of_another_kind_is_refused_at_restore(
-        name: str, value: Any) -> None:
+        name: str, value: Any, resume_into: str) -> None:
     """Refused as the checkpoint is read (the detector then rebuilds the partition from its
     input history), not when that customer's next transaction unpacks it mid-stream."""
     parts, customers = _checkpoint()
@@ -138,7 +154,7 @@ def test_a_snapshot_customer_field_of_another_kind_is_refused_at_restore(
         PartitionEngine.restore(_snapshot(doc), CONFIG)
 
 
-def test_every_field_of_the_kind_it_has_is_restored_as_before() -> None:
+def test_every_field_of_the_kind_it_has_is_restored_as_before(resume_into: str) -> None:
     """Numbers stay numbers whether JSON wrote them as integers or not (a float field that
     holds 2.0 is written `2.0`, but an older writer's 2 must still read)."""
     parts, customers = _checkpoint()
@@ -163,7 +179,7 @@ WRONG_INSIDE = [
 
 @pytest.mark.parametrize("case", WRONG_INSIDE, ids=lambda c: f"{c[0]}={c[1]!r}"[:40])
 def test_a_customer_field_wrong_inside_is_refused_at_restore_naming_where(
-        case: tuple[Any, ...]) -> None:
+        case: tuple[Any, ...], resume_into: str) -> None:
     name, value = case[0], case[1]
     parts, customers = _checkpoint()
     cid, data = customers[-1]
@@ -175,7 +191,7 @@ def test_a_customer_field_wrong_inside_is_refused_at_restore_naming_where(
         PartitionEngine.resume(parts, customers, CONFIG)
 
 
-def test_every_field_of_a_busy_customer_passes_the_check() -> None:
+def test_every_field_of_a_busy_customer_passes_the_check(resume_into: str) -> None:
     """Quarantined events, a day's window, travel and nights: the check refuses none of
     what the engine itself writes, and the resumed engine goes on as the original."""
     engine = PartitionEngine(CONFIG, 2)
