@@ -104,6 +104,20 @@ class CustomerTable:
                 break
             self._drop()
 
+    def clone(self) -> CustomerTable:
+        """An independent copy (careful isolation's savepoint, detector.isolation): the
+        customers held as objects are packed into it, the packed ones shared (bytes never
+        change), the order and the checkpoint bookkeeping copied. What is packed never
+        changes an output, so the copy goes on as this table would."""
+        other = CustomerTable(self.config)
+        items = OrderedDict(self._items)
+        for cid in self._hot:  # the objects (`get` and `replace_items` keep them hot)
+            items[cid] = pack(as_state(items[cid]))
+        other._items = items
+        other.evicted, other.seq = self.evicted, self.seq
+        other.touched, other.gone = set(self.touched), set(self.gone)
+        return other
+
     def items(self) -> list[tuple[str, CustomerState]]:
         """Every customer, least recently seen first (a packed one as a copy)."""
         return [(cid, as_state(held)) for cid, held in self._items.items()]

@@ -237,6 +237,14 @@ class Slots:
     def __len__(self) -> int:
         return int(self.arrays.ends[SIZE])
 
+    def clone(self) -> Slots:
+        """An independent copy: the arrays, the maps and the free list copied."""
+        other = Slots(self.max_customers, self.ttl)
+        other.arrays = LruArrays(*(a.copy() for a in self.arrays))
+        other.slot_of, other.id_of = dict(self.slot_of), list(self.id_of)
+        other.free, other.evicted, other.gone = list(self.free), self.evicted, set(self.gone)
+        return other
+
     def map(self, ids: list[str]) -> np.ndarray:
         """The slot of each of `ids` (int64), a free one for an id not mapped."""
         out = np.empty(len(ids), np.int64)

@@ -22,9 +22,10 @@ whole snapshot loads every slot (`export`).
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -52,6 +53,8 @@ from detector.kernel.segment import score_segment
 from detector.kernel.tails import LGAMMA
 from shared.gcpause import gc_paused
 from shared.schemas import TransactionView
+
+A = TypeVar("A", bound=tuple[Any, ...])
 
 #: `features.ipnet` of the addresses seen lately (a customer's come back), at most `_NETS`.
 _NETWORKS: dict[str, str] = {}
@@ -301,6 +304,23 @@ class KernelRows:
             yield id_of[s]
             s = int(a.prev[s])
 
+    def clone(self) -> KernelRows:
+        """An independent copy (careful isolation's savepoint, detector.isolation): every
+        array of the state copied (the slots, the hold pool, the population, the
+        recalibration, the table), the codes shared (they only grow, and never change an
+        output) and the scratch buffers too (one of the two runs at a time). In memory,
+        about the slots' size: ~4.4 KB a customer, a memory copy, not an encoding."""
+        other = copy.copy(self)
+        other.table = self.table.clone()
+        other._slots = _copied(self._slots)
+        other._pop = _copied(self._pop)
+        other._cal = _copied(self._cal)
+        other._categories = set(self._categories)
+        other._ranks = self._ranks.copy()
+        other.touched = set(self.touched)
+        other._refs()
+        return other
+
     def touch_all(self) -> None:
         """Count every customer as changed (the next checkpoint writes them all)."""
         self.touched = set(self.table.slot_of)
@@ -351,6 +371,11 @@ class KernelRows:
         rows._ranks = np.zeros(0, np.int64)
         rows._grow_codes(np.zeros(0, np.int32))
         return rows
+
+
+def _copied(arrays: A) -> A:
+    """A NamedTuple of arrays with each array copied."""
+    return type(arrays)(*(a.copy() for a in arrays))
 
 
 #: Customers put into their slots at once by a restore (`KernelRows.of`), and read out of
