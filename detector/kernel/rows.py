@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -37,7 +37,12 @@ from detector.core.knobs import Knobs
 from detector.core.packed import field_values
 from detector.core.rowloop import Pending, Tap
 from detector.core.state import Population
-from detector.core.stateparts import CustomerRecords
+from detector.core.stateparts import (
+    CustomerRecords,
+    decode_customer,
+    record_last_t,
+    record_values,
+)
 from detector.core.table import CustomerTable, T, changed_ids
 from detector.kernel import amounts, forest, geo, learning, lru, variety
 from detector.kernel import calibration as kc
@@ -102,6 +107,9 @@ class KernelRows:
         #: `CustomerTable`'s checkpoint bookkeeping (the ids gone are `table.gone`)
         self.touched: set[str] = set()
         self.seq = 0
+        #: Restored customers not seen since, by slot: their checkpoint records, checked
+        #: when read, put into their slots when the customer is next seen (`_unpark`)
+        self._parked: dict[int, bytes] = {}
 
     def _refs(self) -> None:
         self._s = as_ref(self._slots)
@@ -126,10 +134,13 @@ class KernelRows:
         hour = np.array([tx.timestamp.hour for tx in rows], np.int64)
         amount = np.array([tx.amount for tx in rows], np.float64)
         strings = self._encode(rows)
-        self._grow_codes(strings[:, 4])
         table = self.table
         slot = table.map(ids)
         self._grow_slots(n)
+        categories = strings[:, 4]
+        if self._parked:
+            categories = np.concatenate((categories, self._unpark(slot, n)))
+        self._grow_codes(categories)
         gone = np.empty((len(table) + n, 2), np.int64)
         fresh = np.empty(n, np.bool_)
         n_gone = lru.lru_pass(table.arrays, slot, t, table.ttl, table.max_customers, gone,
@@ -148,6 +159,11 @@ class KernelRows:
                       self._keys, self._none, self._held, obs, raw, why, values, total,
                       rules, learnt, vecs)
         self._settle(ids, table.settle(gone[:n_gone]))
+        if self._parked:  # a parked customer dropped: its slot is free, its record gone
+            id_of = table.id_of
+            for c in gone[:n_gone, 0].tolist():
+                if id_of[c] is None:
+                    self._parked.pop(c, None)
         value_rows = values.tolist()
         fired, worded = self._reasons(obs, raw, why, rules, tap is not None)
         if tap is not None:
@@ -203,6 +219,33 @@ class KernelRows:
                                 strict=True):
             fired[i] = ko.rule_reasons(mask, row, words, cfg)
         return fired, worded
+
+    def _unpark(self, slot: np.ndarray, rows: int) -> np.ndarray:
+        """The parked customers among `slot` put into their slots from their records (as a
+        restore by columns would have, `_store`), before the kernel reads them; the
+        categories their events hold (for `_grow_codes`). Free blocks stay for `rows`."""
+        parked, id_of = self._parked, self.table.id_of
+        cs = [c for c in dict.fromkeys(slot.tolist()) if c in parked]
+        if not cs:
+            return np.zeros(0, np.int32)
+        values = [record_values(cast("str", id_of[c]), parked.pop(c)) for c in cs]
+        self._store(values, np.asarray(cs, np.int64))
+        self._grow_slots(rows)
+        return np.fromiter(sl.categories(self._slots, cs), np.int32)
+
+    def _store(self, values: Sequence[Sequence[Any]], cs: np.ndarray) -> None:
+        """Customers given by their encoded fields into slots `cs`, never used since made,
+        the slots widened when the fields hold longer lists than their bounds (a checkpoint
+        written under larger ones) and blocks in the hold pool for those holding events."""
+        columns = sl.columns(values)
+        dims = sl.dims_of(self._slots)
+        need = dims.fitting_columns(columns)
+        if need != dims:
+            self._slots = sl.widen(self._slots, need)
+            self._work = kt.scratch(self._slots)
+        self._grow_slots(len(cs))
+        sl.store_columns(columns, self._slots, cs, self.codes, fresh=True)
+        self._s = as_ref(self._slots)
 
     def _grow_codes(self, categories: np.ndarray) -> None:
         """The arrays read by code sized to the codes known; the category ranks anew when
@@ -264,9 +307,11 @@ class KernelRows:
         table's checkpoint bookkeeping): every slot loaded."""
         table = CustomerTable(self.config)
         slot_of = self.table.slot_of
+        parked = self._parked
         items: OrderedDict[str, Any] = OrderedDict(
-            (cid, sl.load(self._slots, slot_of[cid], self.codes))
-            for cid in self.table.order())
+            (cid, decode_customer(parked[c])[1] if c in parked
+             else sl.load(self._slots, c, self.codes))
+            for cid, c in ((cid, slot_of[cid]) for cid in self.table.order()))
         table.replace_items(items)
         table.evicted = self.table.evicted
         table.touched = set(self.touched)
@@ -287,14 +332,29 @@ class KernelRows:
         with gc_paused():  # many small lists, no cycles: a collection only rescans them
             for lo in range(0, len(ids), RESTORE_CHUNK):
                 chunk = ids[lo:lo + RESTORE_CHUNK]
-                rows = sl.field_rows(self._slots, [slot_of[cid] for cid in chunk],
-                                     self.codes)
+                rows = self._field_rows(chunk, [slot_of[cid] for cid in chunk])
                 changed.extend((cid, encode(self.seq + lo + i, row))
                                for i, (cid, row) in enumerate(zip(chunk, rows, strict=True)))
         gone = sorted(self.table.gone)
         self.seq += len(changed)
         self.touched, self.table.gone = set(), set()
         return changed, gone
+
+    def _field_rows(self, ids: list[str], cs: list[int]) -> list[Any]:
+        """The encoded fields of customers `ids` in slots `cs` (`slots.field_rows`), a
+        parked one's from its record."""
+        parked = self._parked
+        if not parked:
+            return sl.field_rows(self._slots, cs, self.codes)
+        out: list[Any] = [None] * len(cs)
+        live = [i for i, c in enumerate(cs) if c not in parked]
+        for i, row in zip(live, sl.field_rows(self._slots, [cs[i] for i in live], self.codes),
+                          strict=True):
+            out[i] = row
+        for i, c in enumerate(cs):
+            if c in parked:
+                out[i] = record_values(ids[i], parked[c])
+        return out
 
     def _newest_first(self) -> Iterator[str | None]:
         """The customers from the most recently seen, along the LRU's links."""
@@ -318,6 +378,7 @@ class KernelRows:
         other._categories = set(self._categories)
         other._ranks = self._ranks.copy()
         other.touched = set(self.touched)
+        other._parked = dict(self._parked)  # records: bytes, never changed
         other._refs()
         return other
 
@@ -329,36 +390,32 @@ class KernelRows:
     def of(cls, config: CoreConfig, table: CustomerTable | CustomerRecords, pop: Population,
            cal: Recalibration) -> KernelRows:
         """The kernel's state holding the core's objects, or a checkpoint's customer records
-        (a restore). The customers go into their slots `RESTORE_CHUNK` at a time, a field at
-        a time (`slots.store_rows`), from their records or packed bytes without building
-        objects; the slots widen when a chunk holds longer lists than the configuration's
-        bounds (a checkpoint written under larger ones)."""
-        chunk: Callable[[int, int], Sequence[Sequence[Any]]]
+        (a restore). Records are each checked as read (`stateparts.record_values`), then
+        kept **parked**: only the table's order and times are set, and a customer goes into
+        its slot when next seen (`_unpark`), so a restore's cost is the reading, not a slot
+        filled for every customer of which most may not come back for days. The core's
+        objects (a whole snapshot) go into their slots at once, `RESTORE_CHUNK` at a time,
+        a field at a time (`_store`)."""
+        rows = cls(config)
         if isinstance(table, CustomerRecords):
             ids = [cid for cid, _ in table.records]
-            chunk, touched, gone = table.values, set(), set()
+            slots = rows.table.restore(ids, [record_last_t(cid, data)
+                                              for cid, data in table.records])
+            rows._grow_slots()
+            rows._parked = dict(zip(slots.tolist(), (data for _, data in table.records),
+                                    strict=True))
+            touched: set[str] = set()
+            gone: set[str] = set()
         else:
             held = table.held()
-            ids = [cid for cid, _ in held]
+            slots = rows.table.restore([cid for cid, _ in held])
+            rows._grow_slots()
+            seen = rows.table.arrays.seen
+            for lo in range(0, len(held), RESTORE_CHUNK):
+                cs = slots[lo:lo + RESTORE_CHUNK]
+                rows._store([field_values(h) for _, h in held[lo:lo + RESTORE_CHUNK]], cs)
+                seen[cs] = rows._slots.last_t[cs]  # the table's own copy
             touched, gone = set(table.touched), set(table.gone)
-
-            def chunk(lo: int, hi: int) -> list[list[Any]]:
-                return [field_values(h) for _, h in held[lo:hi]]
-        rows = cls(config)
-        slots = rows.table.restore(ids)
-        rows._grow_slots()
-        seen = rows.table.arrays.seen
-        dims = sl.dims_of(rows._slots)
-        for lo in range(0, len(ids), RESTORE_CHUNK):
-            columns = sl.columns(chunk(lo, lo + RESTORE_CHUNK))
-            n = len(columns["n"])
-            need = dims.fitting_columns(columns)
-            if need != dims:
-                rows._slots, dims = sl.widen(rows._slots, need), need
-            rows._grow_slots(n)
-            cs = slots[lo:lo + n]
-            sl.store_columns(columns, rows._slots, cs, rows.codes, fresh=True)
-            seen[cs] = rows._slots.last_t[cs]  # the table's own copy
         rows._work = kt.scratch(rows._slots)
         rows.table.evicted = table.evicted
         rows.table.gone = gone

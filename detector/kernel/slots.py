@@ -534,11 +534,14 @@ def _pending_rows(s: CustomerSlots, cs: Any, words: list[str]) -> list[list[Any]
     return out
 
 
-def categories(slots: CustomerSlots) -> set[int]:
-    """The codes every slot's recent events, window and week hold as a category."""
+def categories(slots: CustomerSlots, cs: Any = None) -> set[int]:
+    """The codes every slot's (or slots `cs`') recent events, window and week hold as a
+    category."""
     out: set[int] = set()
     for prefix in ("rec", "win", "days"):
         cat, length = getattr(slots, f"{prefix}_cat"), getattr(slots, f"{prefix}_len")
+        if cs is not None:
+            cat, length = cat[cs], length[cs]
         held = np.arange(cat.shape[1]) < length[:, None]
         out.update(np.unique(cat[held]).tolist())
     return out

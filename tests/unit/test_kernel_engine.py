@@ -183,6 +183,56 @@ def test_a_restore_in_chunks_widens_for_a_checkpoint_of_larger_bounds(
     assert _checkpoint(kernel, full=True) == _checkpoint(core, full=True)
 
 
+def test_a_resumed_checkpoint_parks_its_customers_until_each_is_seen_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint resumed into the kernel fills no slot: each customer's record waits,
+    parked, until the customer is seen again, then goes into its slot (widened when the
+    record was written under larger bounds); one dropped meanwhile (expired, evicted)
+    leaves no record behind for the next customer of its slot. Verdicts, checkpoints and
+    snapshots stay the core's throughout."""
+    bounds = {"first_fit_after": 10**9, "max_customers": 40, "customer_ttl_s": 2 * 86400.0}
+    wide = CoreConfig(**bounds, max_seen=12, amount_history=32, context_size=8)
+    narrow = CoreConfig(**bounds, max_seen=3, amount_history=4, context_size=2)
+    txs = generated(seed=10, customers=50, days=8, late_every=9)
+    half = len(txs) // 2
+    writer = _engine(monkeypatch, "python", wide)
+    _run(writer, txs[:half], 300)
+    changes = writer.checkpoint(full=True)
+    parts = {k: v for k, v in changes.parts.items() if v is not None}
+    engines = {}
+    for name in ("python", "kernel"):
+        monkeypatch.setenv("AUDITSTREAM_CORE", name)
+        engines[name] = PartitionEngine.resume(parts, changes.customers, narrow)
+    core, kernel = engines["python"], engines["kernel"]
+    rows = _rows(kernel)
+    restored = set(rows.table.slot_of)
+    assert len(rows._parked) == len(restored) == core.customers == 40
+    widened: list[sl.Dims] = []
+    widen = sl.widen
+
+    def spy(slots: Any, dims: sl.Dims) -> Any:
+        widened.append(dims)
+        return widen(slots, dims)
+
+    monkeypatch.setattr(sl, "widen", spy)
+    assert kernel.snapshot() == core.snapshot()  # parked customers read from their records
+    assert _checkpoint(kernel, full=True) == _checkpoint(core, full=True)  # and written
+    assert not widened and len(rows._parked) == 40
+    seen: set[str] = set()
+    for lo in range(half, len(txs), 60):
+        batch = txs[lo:lo + 60]
+        assert _run(kernel, batch, 60) == _run(core, batch, 60)
+        seen |= {tx.customer_id for tx in batch}
+        slot_of, id_of = rows.table.slot_of, rows.table.id_of
+        parked = {id_of[c] for c in rows._parked}
+        assert parked == {cid for cid in restored - seen if cid in slot_of}
+        if lo == half:
+            assert parked and widened  # some wait, some came back with longer lists
+    assert not rows._parked and rows.table.evicted > 0  # each seen again or dropped
+    assert kernel.snapshot() == core.snapshot()
+    assert _checkpoint(kernel) == _checkpoint(core)
+
+
 def test_the_codes_values_never_change_an_output(monkeypatch: pytest.MonkeyPatch) -> None:
     """Codes are per engine and not stored: an encoder that gave every string another
     code (seeded in a shuffled order) scores the same."""
@@ -259,3 +309,19 @@ def test_ties_of_age_are_ordered_by_category_string(monkeypatch: pytest.MonkeyPa
         code = rows.codes.codes
         assert rows._ranks[code["atm"]] < rows._ranks[code["zoo"]]
     assert taps[0][3][TERMS.index("rate")] != (0.0).hex()  # the tie is counted
+    # and after a checkpoint resumed before the tie: the categories only a parked
+    # customer's record holds ("atm") are ranked when it comes back
+    writer = _engine(monkeypatch, "python", config)
+    writer.verdicts([*background, *tie[:3]])
+    changes = writer.checkpoint(full=True)
+    parts = {k: v for k, v in changes.parts.items() if v is not None}
+    resumed_taps = []
+    for core in ("python", "kernel"):
+        monkeypatch.setenv("AUDITSTREAM_CORE", core)
+        engine = PartitionEngine.resume(parts, changes.customers, config)
+        engine.tap = []
+        engine.verdicts(tie[3:])
+        resumed_taps.append([[x.hex() for x in raw] for raw, _, _, _ in engine.tap])
+    assert resumed_taps[0] == resumed_taps[1] == taps[0][3:]
+    code = _rows(engine).codes.codes
+    assert _rows(engine)._ranks[code["atm"]] < _rows(engine)._ranks[code["zoo"]]
