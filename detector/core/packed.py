@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Annotated, Any, Final
 
@@ -58,6 +58,7 @@ _ENCODE = tuple(CUSTOMER_CODECS[n][0] if n in CUSTOMER_CODECS else None for n in
 _DECODE = tuple(CUSTOMER_CODECS[n][1] if n in CUSTOMER_CODECS else None for n in _NAMES)
 _VALUES = attrgetter(*_NAMES)
 _LAST_T = struct.Struct("<d")
+_LAST_T_AT = _NAMES.index("last_t")
 
 
 def _encoded(values: tuple[Any, ...]) -> list[Any]:
@@ -73,6 +74,12 @@ DEFAULTS: dict[str, Any] = orjson.loads(orjson.dumps(
 def pack(state: CustomerState) -> bytes:
     """The state as bytes (`unpack` gives it back)."""
     return _LAST_T.pack(state.last_t) + fields_json(state)
+
+
+def pack_values(values: Sequence[Any]) -> bytes:
+    """The packed bytes of a customer's encoded fields in `CustomerState.FIELDS` order
+    (`field_values`' list; tuples are written as lists): `field_values` gives them back."""
+    return _LAST_T.pack(_or_minus_inf(values[_LAST_T_AT])) + orjson.dumps(values)
 
 
 def fields_json(held: CustomerState | bytes) -> bytes:

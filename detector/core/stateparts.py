@@ -17,7 +17,6 @@ magic's last byte is the version (3, as the whole-state format), and any other i
 from __future__ import annotations
 
 import copy
-import math
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -148,14 +147,6 @@ def record_values(cid: str, data: bytes) -> tuple[Any, ...]:
 
 
 _PENDING = _NAMES.index("pending")
-_LAST_T = _NAMES.index("last_t")
-
-
-def record_last_t(cid: str, data: bytes) -> float:
-    """A customer record's `last_t` (-inf: none yet), the whole record checked as
-    `record_values` checks it."""
-    last = record_values(cid, data)[_LAST_T]
-    return -math.inf if last is None else float(last)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -34,15 +34,10 @@ from detector.core.config import CoreConfig
 from detector.core.engine import ROW_LOOPS
 from detector.core.features import event_seconds, ipnet
 from detector.core.knobs import Knobs
-from detector.core.packed import field_values
+from detector.core.packed import field_values, last_t, pack, pack_values, unpack
 from detector.core.rowloop import Pending, Tap
 from detector.core.state import Population
-from detector.core.stateparts import (
-    CustomerRecords,
-    decode_customer,
-    record_last_t,
-    record_values,
-)
+from detector.core.stateparts import CustomerRecords, record_values
 from detector.core.table import CustomerTable, T, changed_ids
 from detector.kernel import amounts, forest, geo, learning, lru, variety
 from detector.kernel import calibration as kc
@@ -107,9 +102,19 @@ class KernelRows:
         #: `CustomerTable`'s checkpoint bookkeeping (the ids gone are `table.gone`)
         self.touched: set[str] = set()
         self.seq = 0
-        #: Restored customers not seen since, by slot: their checkpoint records, checked
-        #: when read, put into their slots when the customer is next seen (`_unpark`)
+        #: The customers not in a slot, by entry (the table's index): packed
+        #: (detector.core.packed), put into a slot when seen again (`_slots_of`). A restore
+        #: parks every customer; after a batch, the least recently seen beyond
+        #: `hot_customers` are parked (`_park_oldest`). What is parked never changes an
+        #: output, as in the core's table.
         self._parked: dict[int, bytes] = {}
+        self._hot_max = config.hot_customers
+        #: each entry's slot (-1: parked, or not yet placed), each slot's entry (-1: free),
+        #: the free slots (reset: as `allocate` made them), each slot's latest row
+        self._slot_of = np.full(0, -1, np.int64)
+        self._entry_of = np.full(0, -1, np.int64)
+        self._free: list[int] = []
+        self._used = np.zeros(0, np.int64)
 
     def _refs(self) -> None:
         self._s = as_ref(self._slots)
@@ -135,15 +140,13 @@ class KernelRows:
         amount = np.array([tx.amount for tx in rows], np.float64)
         strings = self._encode(rows)
         table = self.table
-        slot = table.map(ids)
-        self._grow_slots(n)
-        categories = strings[:, 4]
-        if self._parked:
-            categories = np.concatenate((categories, self._unpark(slot, n)))
-        self._grow_codes(categories)
+        entry = table.map(ids)
+        slot, unparked = self._slots_of(entry, n)
+        self._grow_codes(np.concatenate((strings[:, 4], unparked)) if len(unparked)
+                         else strings[:, 4])
         gone = np.empty((len(table) + n, 2), np.int64)
         fresh = np.empty(n, np.bool_)
-        n_gone = lru.lru_pass(table.arrays, slot, t, table.ttl, table.max_customers, gone,
+        n_gone = lru.lru_pass(table.arrays, entry, t, table.ttl, table.max_customers, gone,
                               fresh)
         obs = np.empty((n, ko.SIZE), np.float64)
         raw = np.empty((n, len(TERMS)), np.float64)
@@ -159,11 +162,9 @@ class KernelRows:
                       self._keys, self._none, self._held, obs, raw, why, values, total,
                       rules, learnt, vecs)
         self._settle(ids, table.settle(gone[:n_gone]))
-        if self._parked:  # a parked customer dropped: its slot is free, its record gone
-            id_of = table.id_of
-            for c in gone[:n_gone, 0].tolist():
-                if id_of[c] is None:
-                    self._parked.pop(c, None)
+        self._used[slot] = np.arange(first + lo, first + hi)
+        self._release(gone[:n_gone, 0])
+        self._park_oldest()
         value_rows = values.tolist()
         fired, worded = self._reasons(obs, raw, why, rules, tap is not None)
         if tap is not None:
@@ -220,23 +221,53 @@ class KernelRows:
             fired[i] = ko.rule_reasons(mask, row, words, cfg)
         return fired, worded
 
-    def _unpark(self, slot: np.ndarray, rows: int) -> np.ndarray:
-        """The parked customers among `slot` put into their slots from their records (as a
-        restore by columns would have, `_store`), before the kernel reads them; the
-        categories their events hold (for `_grow_codes`). Free blocks stay for `rows`."""
-        parked, id_of = self._parked, self.table.id_of
-        cs = [c for c in dict.fromkeys(slot.tolist()) if c in parked]
-        if not cs:
-            return np.zeros(0, np.int32)
-        values = [record_values(cast("str", id_of[c]), parked.pop(c)) for c in cs]
-        self._store(values, np.asarray(cs, np.int64))
+    def _slots_of(self, entry: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's slot: a customer without one (new, or parked) gets a free slot, a
+        parked one its fields from its packed bytes; the categories those hold (for
+        `_grow_codes`). Free blocks stay in the hold pool for `rows` rows."""
+        self._grow_entries()
+        slot = self._slot_of[entry]
+        unparked = np.zeros(0, np.int32)
+        if (slot < 0).any():
+            es = list(dict.fromkeys(entry[slot < 0].tolist()))
+            cs = self._take(len(es))
+            self._slot_of[es], self._entry_of[cs] = cs, es
+            parked = self._parked
+            back = [(e, c) for e, c in zip(es, cs, strict=True) if e in parked]
+            if back:
+                at = np.array([c for _, c in back], np.int64)
+                self._store([field_values(parked.pop(e)) for e, _ in back], at)
+                unparked = np.fromiter(sl.categories(self._slots, at), np.int32)
+            slot = self._slot_of[entry]
         self._grow_slots(rows)
-        return np.fromiter(sl.categories(self._slots, cs), np.int32)
+        return slot, unparked
+
+    def _grow_entries(self) -> None:
+        """`_slot_of` as long as the table's entries."""
+        if len(self._slot_of) < len(self.table.id_of):
+            grown = np.full(len(self.table.id_of), -1, np.int64)
+            grown[:len(self._slot_of)] = self._slot_of
+            self._slot_of = grown
+
+    def _take(self, n: int) -> list[int]:
+        """`n` free slots (as `allocate` made them), the slots grown by a quarter if
+        short."""
+        short = n - len(self._free)
+        if short > 0:
+            have = len(self._entry_of)
+            capacity = have + max(short, have // 4, 64)
+            self._slots = sl.grow(self._slots, capacity)
+            self._s = as_ref(self._slots)
+            self._entry_of = np.concatenate(
+                (self._entry_of, np.full(capacity - have, -1, np.int64)))
+            self._used = np.concatenate((self._used, np.zeros(capacity - have, np.int64)))
+            self._free.extend(range(capacity - 1, have - 1, -1))  # the lowest first
+        return [self._free.pop() for _ in range(n)]
 
     def _store(self, values: Sequence[Sequence[Any]], cs: np.ndarray) -> None:
-        """Customers given by their encoded fields into slots `cs`, never used since made,
-        the slots widened when the fields hold longer lists than their bounds (a checkpoint
-        written under larger ones) and blocks in the hold pool for those holding events."""
+        """Customers given by their encoded fields into free slots `cs`, the slots widened
+        when the fields hold longer lists than their bounds (a checkpoint written under
+        larger ones) and blocks in the hold pool for those holding events."""
         columns = sl.columns(values)
         dims = sl.dims_of(self._slots)
         need = dims.fitting_columns(columns)
@@ -246,6 +277,40 @@ class KernelRows:
         self._grow_slots(len(cs))
         sl.store_columns(columns, self._slots, cs, self.codes, fresh=True)
         self._s = as_ref(self._slots)
+
+    def _free_slots(self, cs: np.ndarray) -> None:
+        """Slots `cs` reset (their blocks freed) and free."""
+        sl.reset_rows(self._slots, cs)
+        self._slot_of[self._entry_of[cs]] = -1
+        self._entry_of[cs] = -1
+        self._free.extend(cs.tolist())
+
+    def _release(self, dropped: np.ndarray) -> None:
+        """The entries the table freed after a batch (customers dropped and not back): their
+        slots freed, their packed bytes forgotten."""
+        if not len(dropped):
+            return
+        id_of = self.table.id_of
+        gone = np.array([e for e in dict.fromkeys(dropped.tolist()) if id_of[e] is None],
+                        np.int64)
+        for e in gone.tolist():
+            self._parked.pop(e, None)
+        if len(gone):
+            cs = self._slot_of[gone]
+            self._free_slots(cs[cs >= 0])
+
+    def _park_oldest(self) -> None:
+        """The least recently seen customers beyond `hot_customers` packed, their slots
+        freed (the core's table keeps as many objects)."""
+        in_use = np.flatnonzero(self._entry_of >= 0)
+        excess = len(in_use) - self._hot_max
+        if excess <= 0:
+            return
+        oldest = in_use[np.argpartition(self._used[in_use], excess - 1)[:excess]]
+        rows = sl.field_rows(self._slots, oldest, self.codes)
+        for e, row in zip(self._entry_of[oldest].tolist(), rows, strict=True):
+            self._parked[e] = pack_values(row)
+        self._free_slots(oldest)
 
     def _grow_codes(self, categories: np.ndarray) -> None:
         """The arrays read by code sized to the codes known; the category ranks anew when
@@ -264,14 +329,11 @@ class KernelRows:
             self._ranks = ranks
 
     def _grow_slots(self, holding: int = 0) -> None:
-        """Slots for every customer mapped, and free blocks in the hold pool for `holding`
-        more customers to start holding events (one a row at most, and no more than the
-        slots without a block), grown by a quarter."""
-        capacity = len(self.table.id_of)
+        """Free blocks in the hold pool for `holding` more customers to start holding
+        events (one a row at most, and no more than the slots without a block), grown by
+        a quarter."""
+        capacity = len(self._entry_of)
         grown = False
-        if self._slots.n.shape[0] < capacity:
-            self._slots = sl.grow(self._slots, capacity)
-            grown = True
         free, blocks = sl.free_blocks(self._slots), len(self._slots.pend_r)
         holding = min(holding, capacity - (blocks - free))
         if free < holding:
@@ -307,11 +369,11 @@ class KernelRows:
         table's checkpoint bookkeeping): every slot loaded."""
         table = CustomerTable(self.config)
         slot_of = self.table.slot_of
-        parked = self._parked
+        parked, slot = self._parked, self._slot_of
         items: OrderedDict[str, Any] = OrderedDict(
-            (cid, decode_customer(parked[c])[1] if c in parked
-             else sl.load(self._slots, c, self.codes))
-            for cid, c in ((cid, slot_of[cid]) for cid in self.table.order()))
+            (cid, unpack(parked[e]) if e in parked
+             else sl.load(self._slots, int(slot[e]), self.codes))
+            for cid, e in ((cid, slot_of[cid]) for cid in self.table.order()))
         table.replace_items(items)
         table.evicted = self.table.evicted
         table.touched = set(self.touched)
@@ -332,7 +394,7 @@ class KernelRows:
         with gc_paused():  # many small lists, no cycles: a collection only rescans them
             for lo in range(0, len(ids), RESTORE_CHUNK):
                 chunk = ids[lo:lo + RESTORE_CHUNK]
-                rows = self._field_rows(chunk, [slot_of[cid] for cid in chunk])
+                rows = self._field_rows([slot_of[cid] for cid in chunk])
                 changed.extend((cid, encode(self.seq + lo + i, row))
                                for i, (cid, row) in enumerate(zip(chunk, rows, strict=True)))
         gone = sorted(self.table.gone)
@@ -340,20 +402,18 @@ class KernelRows:
         self.touched, self.table.gone = set(), set()
         return changed, gone
 
-    def _field_rows(self, ids: list[str], cs: list[int]) -> list[Any]:
-        """The encoded fields of customers `ids` in slots `cs` (`slots.field_rows`), a
-        parked one's from its record."""
+    def _field_rows(self, entries: list[int]) -> list[Any]:
+        """The encoded fields of the customers of `entries` (`slots.field_rows`), a
+        parked one's from its packed bytes."""
         parked = self._parked
-        if not parked:
-            return sl.field_rows(self._slots, cs, self.codes)
-        out: list[Any] = [None] * len(cs)
-        live = [i for i, c in enumerate(cs) if c not in parked]
-        for i, row in zip(live, sl.field_rows(self._slots, [cs[i] for i in live], self.codes),
+        cs = self._slot_of[entries]
+        out: list[Any] = [None] * len(entries)
+        live = np.flatnonzero(cs >= 0)
+        for i, row in zip(live.tolist(), sl.field_rows(self._slots, cs[live], self.codes),
                           strict=True):
             out[i] = row
-        for i, c in enumerate(cs):
-            if c in parked:
-                out[i] = record_values(ids[i], parked[c])
+        for i in np.flatnonzero(cs < 0).tolist():
+            out[i] = field_values(parked[entries[i]])
         return out
 
     def _newest_first(self) -> Iterator[str | None]:
@@ -378,7 +438,9 @@ class KernelRows:
         other._categories = set(self._categories)
         other._ranks = self._ranks.copy()
         other.touched = set(self.touched)
-        other._parked = dict(self._parked)  # records: bytes, never changed
+        other._parked = dict(self._parked)  # bytes, never changed
+        other._slot_of, other._entry_of = self._slot_of.copy(), self._entry_of.copy()
+        other._used, other._free = self._used.copy(), list(self._free)
         other._refs()
         return other
 
@@ -390,33 +452,24 @@ class KernelRows:
     def of(cls, config: CoreConfig, table: CustomerTable | CustomerRecords, pop: Population,
            cal: Recalibration) -> KernelRows:
         """The kernel's state holding the core's objects, or a checkpoint's customer records
-        (a restore). Records are each checked as read (`stateparts.record_values`), then
-        kept **parked**: only the table's order and times are set, and a customer goes into
-        its slot when next seen (`_unpark`), so a restore's cost is the reading, not a slot
-        filled for every customer of which most may not come back for days. The core's
-        objects (a whole snapshot) go into their slots at once, `RESTORE_CHUNK` at a time,
-        a field at a time (`_store`)."""
+        (a restore). Every customer is **parked** (packed: records are each checked as
+        read, `stateparts.record_values`): only the table's order and times are set, and a
+        customer goes into a slot when next seen, so a restore's cost is the reading, not
+        a slot filled for every customer, most of whom may not come back for days."""
         rows = cls(config)
         if isinstance(table, CustomerRecords):
             ids = [cid for cid, _ in table.records]
-            slots = rows.table.restore(ids, [record_last_t(cid, data)
-                                              for cid, data in table.records])
-            rows._grow_slots()
-            rows._parked = dict(zip(slots.tolist(), (data for _, data in table.records),
-                                    strict=True))
+            packed = [pack_values(record_values(cid, data)) for cid, data in table.records]
             touched: set[str] = set()
             gone: set[str] = set()
         else:
             held = table.held()
-            slots = rows.table.restore([cid for cid, _ in held])
-            rows._grow_slots()
-            seen = rows.table.arrays.seen
-            for lo in range(0, len(held), RESTORE_CHUNK):
-                cs = slots[lo:lo + RESTORE_CHUNK]
-                rows._store([field_values(h) for _, h in held[lo:lo + RESTORE_CHUNK]], cs)
-                seen[cs] = rows._slots.last_t[cs]  # the table's own copy
+            ids = [cid for cid, _ in held]
+            packed = [h if isinstance(h, bytes) else pack(h) for _, h in held]
             touched, gone = set(table.touched), set(table.gone)
-        rows._work = kt.scratch(rows._slots)
+        entries = rows.table.restore(ids, [last_t(p) for p in packed])
+        rows._parked = dict(zip(entries.tolist(), packed, strict=True))
+        rows._grow_entries()
         rows.table.evicted = table.evicted
         rows.table.gone = gone
         rows.touched = touched
@@ -424,8 +477,6 @@ class KernelRows:
         rows._pop = kp.to_arrays(pop, rows.codes, config.max_population_keys)
         rows._cal = kc.to_arrays(cal)
         rows._refs()
-        rows._categories = sl.categories(rows._slots)
-        rows._ranks = np.zeros(0, np.int64)
         rows._grow_codes(np.zeros(0, np.int32))
         return rows
 

@@ -279,6 +279,11 @@ def reset(slots: CustomerSlots, c: int, codes: Codes) -> None:
     slots.last_country[c] = codes.code("")
 
 
+def reset_rows(slots: CustomerSlots, cs: Any) -> None:
+    """Slots `cs` (distinct) as `allocate` made them, their blocks freed."""
+    _reset(slots, np.asarray(cs, np.int64))
+
+
 def _reset(s: CustomerSlots, cs: Any) -> None:
     """Slots `cs` (distinct) fresh, their blocks freed."""
     at = s.pend_at[cs]

@@ -72,6 +72,9 @@ def _run(engine: PartitionEngine, txs: list[Any], batch: int,
 
 
 CASES = {
+    "few in slots": ({"hot_customers": 5, "max_customers": 45, "customer_ttl_s": 3 * 86400.0,
+                      "refit_every": 1500, "refit_delay": 300, "first_fit_after": 1000},
+                     dict(seed=6, customers=60, days=10, late_every=17)),
     "defaults, refits": ({"refit_every": 1500, "refit_delay": 0, "first_fit_after": 1000},
                          dict(seed=3, customers=80, days=10)),
     "late rows": ({"first_fit_after": 10**9}, dict(seed=4, customers=60, days=8,
@@ -103,6 +106,12 @@ def test_verdicts_checkpoints_and_snapshots_equal_the_cores(
     assert len(owned) + sl.free_blocks(s) == len(s.pend_r) <= len(s.n)
     if name == "small bounds":  # the table really evicted and expired customers
         assert core._customers.evicted > 0 and any(cp[1] for cp in want_cps)
+    if name == "few in slots":  # customers parked beyond `hot_customers`, slots reused
+        rows = _rows(kernel)
+        assert len(rows._parked) == kernel.customers - 5 and rows.table.evicted > 0
+        in_slots = {rows.table.id_of[e] for e in rows._entry_of.tolist() if e >= 0}
+        latest = list(dict.fromkeys(tx.customer_id for tx in reversed(txs)))[:5]
+        assert in_slots == set(latest)  # the most recently seen
     assert _checkpoint(kernel, full=True) == _checkpoint(core, full=True)
 
 
@@ -150,11 +159,12 @@ def test_the_state_fixtures_of_earlier_releases_carry_on_in_the_kernel(
     assert kernel.snapshot() == core.snapshot()
 
 
-def test_a_restore_in_chunks_widens_for_a_checkpoint_of_larger_bounds(
+def test_a_restore_widens_for_a_snapshot_of_larger_bounds(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A snapshot written under larger bounds, restored under smaller ones a few customers
-    at a time (`RESTORE_CHUNK`): the slots widen as a chunk brings longer lists (not only
-    the first), and the kernel carries on as the core does with the same snapshot."""
+    """A snapshot written under larger bounds, restored under smaller ones: every customer
+    parked, the slots widen as customers come back with longer lists, and the kernel
+    carries on as the core does with the same snapshot; a checkpoint reads its customers a
+    few at a time (`RESTORE_CHUNK`)."""
     wide = CoreConfig(first_fit_after=10**9, max_seen=12, amount_history=32, context_size=8)
     narrow = CoreConfig(first_fit_after=10**9, max_seen=3, amount_history=4, context_size=2)
     txs = generated(seed=10, customers=50, days=8, late_every=9)
@@ -173,11 +183,13 @@ def test_a_restore_in_chunks_widens_for_a_checkpoint_of_larger_bounds(
     monkeypatch.setattr(sl, "widen", spy)
     core = _engine(monkeypatch, "python", narrow, snap)
     kernel = _engine(monkeypatch, "kernel", narrow, snap)
+    assert len(_rows(kernel)._parked) == kernel.customers == 50 and not widened
+    assert len(kernel._customers) == 0
+    assert kernel.snapshot() == core.snapshot() == snap
+    assert _run(kernel, txs[half:], 7) == _run(core, txs[half:], 300)  # a few at a time
     dims = sl.dims_of(_rows(kernel)._slots)
     assert dims.a > 4 and dims.k > 3 and dims.x > 2  # widened to the snapshot's lists
-    assert widened and len(kernel._customers) == 0 and kernel.customers == 50
-    assert kernel.snapshot() == core.snapshot() == snap
-    assert _run(kernel, txs[half:], 300) == _run(core, txs[half:], 300)
+    assert widened
     assert kernel.snapshot() == core.snapshot()
     # a checkpoint reads its customers in the same chunks: numbered on across them
     assert _checkpoint(kernel, full=True) == _checkpoint(core, full=True)
@@ -303,14 +315,13 @@ def test_ties_of_age_are_ordered_by_category_string(monkeypatch: pytest.MonkeyPa
         engine.verdicts(tie)
         taps.append([[x.hex() for x in raw] for raw, _, _, _ in engine.tap])
     assert taps[0] == taps[1]
-    # the shell keeps the ranks as categories come, and after a restore
-    for rows in (_rows(engine), _rows(_engine(monkeypatch, "kernel", config,
-                                              engine.snapshot()))):
-        code = rows.codes.codes
-        assert rows._ranks[code["atm"]] < rows._ranks[code["zoo"]]
+    # the shell keeps the ranks as categories come
+    code = _rows(engine).codes.codes
+    assert _rows(engine)._ranks[code["atm"]] < _rows(engine)._ranks[code["zoo"]]
     assert taps[0][3][TERMS.index("rate")] != (0.0).hex()  # the tie is counted
-    # and after a checkpoint resumed before the tie: the categories only a parked
-    # customer's record holds ("atm") are ranked when it comes back
+    # and after a checkpoint resumed before the tie (every customer parked): the
+    # categories only a parked customer's record holds ("atm") are ranked when it comes
+    # back
     writer = _engine(monkeypatch, "python", config)
     writer.verdicts([*background, *tie[:3]])
     changes = writer.checkpoint(full=True)
