@@ -7,8 +7,15 @@ verdict inputs (`rowloop.Pending`: its rules' and terms' reasons worded here, in
 only for the rows that have one), its model vector, and the tap. The table's bookkeeping
 for checkpoints (customers touched and gone since the last one, their numbering, the
 count evicted) is kept as `CustomerTable` keeps it, so `export` gives back the core's
-objects and the checkpoints keep their format and bytes; `of` builds the arrays from them
-(a restore). Codes are per engine and never stored (docs/kernel.md, "Strings as codes").
+objects and the checkpoints keep their format and bytes; `of` restores from them. Codes
+are per engine and never stored (docs/kernel.md, "Strings as codes").
+
+Slots hold only the `hot_customers` most recently seen customers (as the core's table
+keeps only those as objects): the others are **parked**, packed (detector.core.packed),
+and go into a free slot when seen again. The table (`lru.Slots`) numbers every customer
+with an entry; `_slot_of` gives an entry's slot (-1: parked), `_entry_of` a slot's. A
+restore parks every customer: its cost is reading the records, not filling a slot for
+each (docs/kernel.md (k)). What is parked never changes an output.
 
 The Python around `score_segment` works by column, not by row: the strings coded a column
 at a time (new ones still coded in order of arrival, row by row), the reasons worded a term
@@ -17,7 +24,7 @@ one empty dict when no tap takes them. Measured (bench/core_bench.py's rows, the
 off): ~5 us a row beside `score_segment`'s ~8.5, against ~8 before.
 
 A checkpoint loads only the customers touched since the previous one (`take_changes`); a
-whole snapshot loads every slot (`export`).
+whole snapshot loads every customer (`export`).
 """
 
 from __future__ import annotations
@@ -271,12 +278,12 @@ class KernelRows:
         columns = sl.columns(values)
         dims = sl.dims_of(self._slots)
         need = dims.fitting_columns(columns)
-        if need != dims:
+        if need != dims:  # every reference to the slots anew (the hold's width too)
             self._slots = sl.widen(self._slots, need)
             self._work = kt.scratch(self._slots)
+            self._refs()
         self._grow_slots(len(cs))
         sl.store_columns(columns, self._slots, cs, self.codes, fresh=True)
-        self._s = as_ref(self._slots)
 
     def _free_slots(self, cs: np.ndarray) -> None:
         """Slots `cs` reset (their blocks freed) and free."""
@@ -333,14 +340,11 @@ class KernelRows:
         events (one a row at most, and no more than the slots without a block), grown by
         a quarter."""
         capacity = len(self._entry_of)
-        grown = False
         free, blocks = sl.free_blocks(self._slots), len(self._slots.pend_r)
         holding = min(holding, capacity - (blocks - free))
         if free < holding:
             more = max(holding - free, min(blocks // 4, capacity - blocks))  # <= capacity
             self._slots = sl.grow_pool(self._slots, blocks + more)
-            grown = True
-        if grown:
             self._s = as_ref(self._slots)
 
     def _settle(self, ids: list[str], dropped: list[tuple[str, int]]) -> None:
@@ -486,9 +490,8 @@ def _copied(arrays: A) -> A:
     return type(arrays)(*(a.copy() for a in arrays))
 
 
-#: Customers put into their slots at once by a restore (`KernelRows.of`), and read out of
-#: them at once by a checkpoint (`take_changes`): their fields are held meanwhile as
-#: objects (~2 KB each).
+#: Customers read out of their slots at once by a checkpoint (`take_changes`): their
+#: fields are held meanwhile as objects (~2 KB each).
 RESTORE_CHUNK = 4096
 
 
