@@ -20,7 +20,6 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
 
 import msgspec
 
@@ -30,37 +29,8 @@ import detector  # noqa: F401  (loads the kernel under AUDITSTREAM_CORE=kernel)
 from detector.core.engine import PartitionEngine
 from detector.isolation import Careful
 from detector.partition import PartitionState
-from shared.schemas import TransactionView
+from tests.poison_engine import POISON, Picky, SnapshotsOnly, restorer
 from tests.state_scale import build, transactions
-
-POISON = 13_131.0
-
-
-class Picky(PartitionEngine):
-    """Raises on one amount after scoring the rows before it."""
-
-    counts: ClassVar[dict[str, int]] = {}
-
-    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
-        for i, tx in enumerate(txs):
-            if tx.amount == POISON:
-                super().verdicts(txs[:i])
-                raise OverflowError("cannot score this one")
-        return super().verdicts(txs)
-
-    def snapshot(self) -> bytes:
-        Picky.counts["snapshots"] = Picky.counts.get("snapshots", 0) + 1
-        return super().snapshot()
-
-    def clone(self) -> PartitionEngine:
-        Picky.counts["clones"] = Picky.counts.get("clones", 0) + 1
-        other = super().clone()
-        other.__class__ = type(self)
-        return other
-
-
-class SnapshotsOnly(Picky):
-    clone = None  # type: ignore[assignment]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,15 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = engine.clone()  # every mode from the same state
         start.__class__ = kind
         holder = PartitionState(start, 0)
-
-        def restore(data: bytes, kind: type[Picky] = kind) -> Picky:
-            back = PartitionEngine.restore(data, config)
-            back.__class__ = kind
-            return back  # type: ignore[return-value]
-
         Picky.counts = {}
         t = time.perf_counter()
-        out = Careful(holder, restore).run(batch)
+        out = Careful(holder, restorer(kind, config)).run(batch)
         took = time.perf_counter() - t
         poison = [i for i, r in enumerate(out) if isinstance(r, Exception)]
         outputs.append([type(r).__name__ if isinstance(r, Exception)

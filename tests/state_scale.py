@@ -153,7 +153,18 @@ def deep_size(obj: Any, seen: set[int] | None = None) -> int:
 
 def bytes_per_customer(engine: PartitionEngine, sample: int = 10_000) -> float:
     """Deep in-memory size per customer of the engine's table as it holds it (objects and
-    packed customers, ids included), on a sample of it."""
+    packed customers, ids included), on a sample of it; on the kernel, of its own
+    structures: the slots' and the table's arrays, the parked customers' bytes and the
+    maps of ids, entries and parked bytes, all of them."""
+    kernel = engine._kernel
+    if kernel is not None:
+        arrays = [*kernel._slots, *kernel.table.arrays, kernel._slot_of, kernel._entry_of,
+                  kernel._used]
+        table = kernel.table
+        size = (sum(a.nbytes for a in arrays) + deep_size(kernel._parked)
+                + deep_size(table.slot_of) + deep_size(table.id_of) + deep_size(table.free)
+                + deep_size(kernel._free))
+        return float(size) / max(1, len(table))
     held = engine._state()[0].held()
     picked = random.Random(0).sample(held, min(sample, len(held)))
     return deep_size(picked) / len(picked)

@@ -432,8 +432,10 @@ class KernelRows:
         """An independent copy (careful isolation's savepoint, detector.isolation): every
         array of the state copied (the slots, the hold pool, the population, the
         recalibration, the table), the codes shared (they only grow, and never change an
-        output) and the scratch buffers too (one of the two runs at a time). In memory,
-        about the slots' size: ~4.4 KB a customer, a memory copy, not an encoding."""
+        output) and the scratch buffers too (one of the two runs at a time); the parked
+        customers' bytes shared (never changed). A memory copy, not an encoding: ~4.4 KB
+        a customer in a slot (at most `hot_customers` and a batch's), a map entry for the
+        others."""
         other = copy.copy(self)
         other.table = self.table.clone()
         other._slots = _copied(self._slots)
@@ -442,7 +444,7 @@ class KernelRows:
         other._categories = set(self._categories)
         other._ranks = self._ranks.copy()
         other.touched = set(self.touched)
-        other._parked = dict(self._parked)  # bytes, never changed
+        other._parked = dict(self._parked)
         other._slot_of, other._entry_of = self._slot_of.copy(), self._entry_of.copy()
         other._used, other._free = self._used.copy(), list(self._free)
         other._refs()

@@ -16,8 +16,8 @@ from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.isolation import Careful
 from detector.partition import PartitionState
-from shared.schemas import TransactionView
 from tests.ci import IN_CI
+from tests.poison_engine import POISON, Picky, SnapshotsOnly, restorer
 from tests.unit.kernel_rows import generated
 
 _ENCODE = msgspec.json.Encoder()
@@ -74,37 +74,6 @@ def test_a_clone_carries_on_as_the_engine_and_neither_moves_the_other(
         assert under_way and engine._refits.fits >= 4
 
 
-POISON = 13_131.0
-
-
-class Picky(PartitionEngine):
-    """Raises on one amount after scoring the rows before it (a half-applied batch)."""
-
-    snapshots = 0
-
-    def verdicts(self, txs: Sequence[TransactionView]) -> list[Any]:
-        for i, tx in enumerate(txs):
-            if tx.amount == POISON:
-                super().verdicts(txs[:i])
-                raise OverflowError("cannot score this one")
-        return super().verdicts(txs)
-
-    def snapshot(self) -> bytes:
-        Picky.snapshots += 1
-        return super().snapshot()
-
-    def clone(self) -> PartitionEngine:
-        other = super().clone()
-        other.__class__ = Picky
-        return other
-
-
-class SnapshotsOnly(Picky):
-    """The same engine without `clone`: careful isolation falls back to snapshots."""
-
-    clone = None  # type: ignore[assignment]
-
-
 @pytest.mark.parametrize("at", [0, 5, 63])
 def test_careful_isolation_by_clones_equals_isolation_by_snapshots(core: str, at: int) -> None:
     """The same verdicts, the same record dead-lettered and the same engine after it, and
@@ -118,15 +87,9 @@ def test_careful_isolation_by_clones_equals_isolation_by_snapshots(core: str, at
         engine = kind(config, 0)
         engine.verdicts(first)
         holder = PartitionState(engine, 0)
-        Picky.snapshots = 0
-
-        def restore(data: bytes, kind: type[Picky] = kind) -> Picky:
-            back = PartitionEngine.restore(data, config)
-            back.__class__ = kind
-            return back  # type: ignore[return-value]
-
-        out = Careful(holder, restore).run(rest)
-        assert (Picky.snapshots == 0) == (kind is Picky)
+        Picky.counts = {}
+        out = Careful(holder, restorer(kind, config)).run(rest)
+        assert ("snapshots" in Picky.counts) == (kind is SnapshotsOnly)
         results.append(([type(r).__name__ if isinstance(r, Exception) else _ENCODE.encode(r)
                          for r in out], holder.engine.snapshot()))
     assert results[0] == results[1]

@@ -53,6 +53,19 @@ def _rows(engine: PartitionEngine) -> KernelRows:
     return engine._kernel  # type: ignore[no-any-return]
 
 
+def _widenings(monkeypatch: pytest.MonkeyPatch) -> list[sl.Dims]:
+    """The capacities `slots.widen` is asked for from now on."""
+    widened: list[sl.Dims] = []
+    widen = sl.widen
+
+    def spy(slots: Any, dims: sl.Dims) -> Any:
+        widened.append(dims)
+        return widen(slots, dims)
+
+    monkeypatch.setattr(sl, "widen", spy)
+    return widened
+
+
 def _checkpoint(engine: PartitionEngine, full: bool = False) -> Any:
     c = engine.checkpoint(full)
     return (c.customers, c.removed, c.parts, c.count)
@@ -173,14 +186,7 @@ def test_a_restore_widens_for_a_snapshot_of_larger_bounds(
     _run(engine, txs[:half], 300)
     snap = engine.snapshot()
     monkeypatch.setattr(rows_module, "RESTORE_CHUNK", 7)
-    widened: list[sl.Dims] = []
-    widen = sl.widen
-
-    def spy(slots: Any, dims: sl.Dims) -> Any:
-        widened.append(dims)
-        return widen(slots, dims)
-
-    monkeypatch.setattr(sl, "widen", spy)
+    widened = _widenings(monkeypatch)
     core = _engine(monkeypatch, "python", narrow, snap)
     kernel = _engine(monkeypatch, "kernel", narrow, snap)
     assert len(_rows(kernel)._parked) == kernel.customers == 50 and not widened
@@ -219,14 +225,7 @@ def test_a_resumed_checkpoint_parks_its_customers_until_each_is_seen_again(
     rows = _rows(kernel)
     restored = set(rows.table.slot_of)
     assert len(rows._parked) == len(restored) == core.customers == 40
-    widened: list[sl.Dims] = []
-    widen = sl.widen
-
-    def spy(slots: Any, dims: sl.Dims) -> Any:
-        widened.append(dims)
-        return widen(slots, dims)
-
-    monkeypatch.setattr(sl, "widen", spy)
+    widened = _widenings(monkeypatch)
     assert kernel.snapshot() == core.snapshot()  # parked customers read from their records
     assert _checkpoint(kernel, full=True) == _checkpoint(core, full=True)  # and written
     assert not widened and len(rows._parked) == 40
