@@ -86,3 +86,33 @@ def test_late_events_are_scored_in_arrival_order_never_reordered(
         i: r.model_dump() for i, r in in_arrival_order.items()}
     time_sorted = by_id(score_transactions(arrival, CORE, partitions=2))
     assert any(streamed[i].model_dump() != time_sorted[i].model_dump() for i in time_sorted)
+
+
+def test_the_kernel_streams_what_offline_scoring_computes_across_a_restart(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    """`AUDITSTREAM_CORE=kernel`, with 8 customers in slots a partition (the others parked):
+    the stream equals offline scoring row by row, across a clean restart in the middle,
+    whose restore parks every customer and puts each back into a slot when seen."""
+    txs = make_transactions(6_000)
+    topics = Topics(topic_name, 2).create(kafka)
+    env = {"AUDITSTREAM_CORE": "kernel", "DETECTOR_CORE__HOT_CUSTOMERS": "8"}
+    produce(kafka, topics.input, keyed(txs[:3_000]))
+    first = DetectorProcess(kafka, topics, "a", tmp_path, extra_env=env).start()
+    try:
+        read_all(kafka, topics.scored, 2, 3_000, timeout=300.0, running=[first])
+    finally:
+        code = first.terminate()
+    assert code == 0, first.logs()
+    produce(kafka, topics.input, keyed(txs[3_000:]))
+    second = DetectorProcess(kafka, topics, "a", tmp_path, extra_env=env).start()
+    try:
+        msgs = read_all(kafka, topics.scored, 2, len(txs), timeout=300.0, running=[second])
+    finally:
+        code = second.terminate()
+    assert code == 0, second.logs()
+    assert second.logs().count("restored (snapshot") == 2, second.logs()  # both partitions
+    streamed = by_id(scored_rows(msgs))
+    offline = by_id(score_transactions(txs, CORE, partitions=2))
+    assert streamed.keys() == offline.keys()
+    assert [i for i in offline if streamed[i].model_dump() != offline[i].model_dump()] == []
