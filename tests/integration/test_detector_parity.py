@@ -96,7 +96,8 @@ def test_the_kernel_streams_what_offline_scoring_computes_across_a_restart(
     whose restore parks every customer and puts each back into a slot when seen."""
     txs = make_transactions(6_000)
     topics = Topics(topic_name, 2).create(kafka)
-    env = {"AUDITSTREAM_CORE": "kernel", "DETECTOR_CORE__HOT_CUSTOMERS": "8"}
+    env = {"AUDITSTREAM_CORE": "kernel", "DETECTOR_CORE__HOT_CUSTOMERS": "8",
+           "DETECTOR_SNAPSHOT_EVERY": "700"}  # checkpoints to restore from
     produce(kafka, topics.input, keyed(txs[:3_000]))
     first = DetectorProcess(kafka, topics, "a", tmp_path, extra_env=env).start()
     try:
