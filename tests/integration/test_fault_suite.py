@@ -10,7 +10,9 @@ send_offsets, commit: the fault hook of `tests.integration.detector_harness`). A
 replay, 1% of the transactions are sent again (the same bytes: a replay repeated by mistake).
 The final scored rows (the day files) are then compared row by row with `auditstream score
 --partitions 4` on the same CSV, and the dead letter topic with the poison and the second
-copies sent. Seed: AUDITSTREAM_FAULT_SEED; figures: printed (`pytest -s`) and, when
+copies sent. It runs on the default detection core and on the compiled kernel
+(`AUDITSTREAM_CORE=kernel`, 8 customers in slots a partition: the others parked).
+Seed: AUDITSTREAM_FAULT_SEED; figures: printed (`pytest -s`) and, when
 AUDITSTREAM_FAULT_REPORT names a file, written there as JSON. On any failure the suite
 prints the unplanned exits and hangs with the last lines of each such log and of every
 current one (pytest shows it with the failure), and copies every log into a new folder
@@ -126,13 +128,21 @@ def duplicate_items(source: Path, share: float, rng: random.Random
             {t.transaction_id for t in picked})
 
 
+#: The detection cores the suite runs: the default (mypyc), and the compiled kernel with
+#: 8 customers in slots a partition, so that customers are parked and put back all along.
+CORES = {"mypyc": {}, "kernel": {"AUDITSTREAM_CORE": "kernel",
+                                 "DETECTOR_CORE__HOT_CUSTOMERS": "8"}}
+
+
+@pytest.mark.parametrize("core", list(CORES))
 def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row(
-    broker: BrokerHandle, kafka: KafkaSettings, topic_name: str, tmp_path: Path
+    broker: BrokerHandle, kafka: KafkaSettings, topic_name: str, tmp_path: Path, core: str
 ) -> None:
     started = time.monotonic()
     rng = random.Random(SEED)
     topics = Topics(topic_name, PARTITIONS).create(kafka)
-    env = {**base_env(kafka, topics, CORE_ENV, freeze_sources(tmp_path / "src")), **SINK_ENV}
+    env = {**base_env(kafka, topics, CORE_ENV, freeze_sources(tmp_path / "src")), **SINK_ENV,
+           **CORES[core]}
     source = tmp_path / "payments.csv"
     n = generate_csv(source, env, seed=SEED % 10_000, customers=CUSTOMERS, days=DAYS)
     offline = Service("score", ("auditstream", "score", str(source), "--partitions",  # reference,
