@@ -128,6 +128,9 @@ def record_seq(cid: str, data: bytes) -> int:
         raise ValueError(f"customer {cid!r}: {exc}") from None
 
 
+_PENDING = _NAMES.index("pending")
+
+
 def record_values(cid: str, data: bytes) -> tuple[Any, ...]:
     """A customer record's fields in `CustomerState.FIELDS` order, checked as `pack_fields`
     checks them (the same `ValueError`s, naming the customer) and equal to what
@@ -146,25 +149,15 @@ def record_values(cid: str, data: bytes) -> tuple[Any, ...]:
     return values
 
 
-_PENDING = _NAMES.index("pending")
-
-
 @dataclass
 class CustomerRecords:
     """A checkpoint's customers as their records, least recently changed first, with the
-    table's counters: what the kernel restores from (detector.kernel.rows.KernelRows.of),
-    a chunk at a time (`record_values`), with no packed customer in between."""
+    table's counters: what the kernel restores from (detector.kernel.rows.KernelRows.of,
+    which checks each with `record_values` and parks it packed)."""
 
     records: list[tuple[str, bytes]]
     evicted: int = 0
     seq: int = 0
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def values(self, lo: int, hi: int) -> list[tuple[Any, ...]]:
-        """Customers `lo` to `hi`'s checked field values (`record_values`)."""
-        return [record_values(cid, data) for cid, data in self.records[lo:hi]]
 
 
 def _part(obj: Any) -> bytes:

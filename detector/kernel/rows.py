@@ -335,7 +335,7 @@ class KernelRows:
                 ranks[c] = rank
             self._ranks = ranks
 
-    def _grow_slots(self, holding: int = 0) -> None:
+    def _grow_slots(self, holding: int) -> None:
         """Free blocks in the hold pool for `holding` more customers to start holding
         events (one a row at most, and no more than the slots without a block), grown by
         a quarter."""
@@ -391,13 +391,13 @@ class KernelRows:
         (the table's tail, oldest first, numbered on from `seq`) and those gone since.
         `encode` takes a customer's number and its encoded fields (`packed.field_values`'s
         list, as `stateparts.encode_fields` does); only those slots are read,
-        `RESTORE_CHUNK` at a time, a field at a time (`slots.field_rows`)."""
+        `CHECKPOINT_CHUNK` at a time, a field at a time (`slots.field_rows`)."""
         ids = changed_ids(self._newest_first(), self.touched)
         slot_of = self.table.slot_of
         changed: list[tuple[str, T]] = []
         with gc_paused():  # many small lists, no cycles: a collection only rescans them
-            for lo in range(0, len(ids), RESTORE_CHUNK):
-                chunk = ids[lo:lo + RESTORE_CHUNK]
+            for lo in range(0, len(ids), CHECKPOINT_CHUNK):
+                chunk = ids[lo:lo + CHECKPOINT_CHUNK]
                 rows = self._field_rows([slot_of[cid] for cid in chunk])
                 changed.extend((cid, encode(self.seq + lo + i, row))
                                for i, (cid, row) in enumerate(zip(chunk, rows, strict=True)))
@@ -494,7 +494,7 @@ def _copied(arrays: A) -> A:
 
 #: Customers read out of their slots at once by a checkpoint (`take_changes`): their
 #: fields are held meanwhile as objects (~2 KB each).
-RESTORE_CHUNK = 4096
+CHECKPOINT_CHUNK = 4096
 
 
 ROW_LOOPS["kernel"] = KernelRows

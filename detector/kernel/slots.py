@@ -539,14 +539,12 @@ def _pending_rows(s: CustomerSlots, cs: Any, words: list[str]) -> list[list[Any]
     return out
 
 
-def categories(slots: CustomerSlots, cs: Any = None) -> set[int]:
-    """The codes every slot's (or slots `cs`') recent events, window and week hold as a
-    category."""
+def categories(slots: CustomerSlots, cs: Any) -> set[int]:
+    """The codes the recent events, window and week of slots `cs` hold as a category."""
     out: set[int] = set()
     for prefix in ("rec", "win", "days"):
-        cat, length = getattr(slots, f"{prefix}_cat"), getattr(slots, f"{prefix}_len")
-        if cs is not None:
-            cat, length = cat[cs], length[cs]
+        cat = getattr(slots, f"{prefix}_cat")[cs]
+        length = getattr(slots, f"{prefix}_len")[cs]
         held = np.arange(cat.shape[1]) < length[:, None]
         out.update(np.unique(cat[held]).tolist())
     return out

@@ -16,8 +16,8 @@ from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.isolation import Careful
 from detector.partition import PartitionState
-from tests.ci import IN_CI
 from tests.poison_engine import POISON, Picky, SnapshotsOnly, restorer
+from tests.unit import cores
 from tests.unit.kernel_rows import generated
 
 _ENCODE = msgspec.json.Encoder()
@@ -32,14 +32,9 @@ CASES = {
 }
 
 
-@pytest.fixture(params=["core", "kernel"])
+@pytest.fixture(params=cores.CORES)
 def core(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "kernel":
-        if not IN_CI:  # in CI a missing numba fails the run, never skips
-            pytest.importorskip("numba", reason="numba is a dev dependency")
-        import detector.kernel.rows  # noqa: F401  (registers the kernel's row loop)
-        monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
-    return str(request.param)
+    return cores.use(request.param, monkeypatch)
 
 
 def _go(engine: PartitionEngine, txs: Sequence[Any]) -> tuple[list[bytes], Any, bytes]:

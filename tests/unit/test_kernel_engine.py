@@ -177,7 +177,7 @@ def test_a_restore_widens_for_a_snapshot_of_larger_bounds(
     """A snapshot written under larger bounds, restored under smaller ones: every customer
     parked, the slots widen as customers come back with longer lists, and the kernel
     carries on as the core does with the same snapshot; a checkpoint reads its customers a
-    few at a time (`RESTORE_CHUNK`)."""
+    few at a time (`CHECKPOINT_CHUNK`)."""
     wide = CoreConfig(first_fit_after=10**9, max_seen=12, amount_history=32, context_size=8)
     narrow = CoreConfig(first_fit_after=10**9, max_seen=3, amount_history=4, context_size=2)
     txs = generated(seed=10, customers=50, days=8, late_every=9)
@@ -185,7 +185,7 @@ def test_a_restore_widens_for_a_snapshot_of_larger_bounds(
     engine = _engine(monkeypatch, "python", wide)
     _run(engine, txs[:half], 300)
     snap = engine.snapshot()
-    monkeypatch.setattr(rows_module, "RESTORE_CHUNK", 7)
+    monkeypatch.setattr(rows_module, "CHECKPOINT_CHUNK", 7)
     widened = _widenings(monkeypatch)
     core = _engine(monkeypatch, "python", narrow, snap)
     kernel = _engine(monkeypatch, "kernel", narrow, snap)

@@ -17,11 +17,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from detector.core.engine import PartitionEngine
-from detector.core.packed import field_values, pack_fields
+from detector.core.packed import field_values, pack_fields, pack_values
 from detector.core.state import CustomerState
 from detector.core.stateparts import (
     CUSTOMER_MAGIC,
-    CustomerRecords,
     record_seq,
     record_values,
 )
@@ -153,9 +152,10 @@ def test_a_record_missing_its_fields_or_of_another_version_is_refused_naming_the
     assert record_seq("c9", CUSTOMER_MAGIC + orjson.dumps({"seq": 5})) == 5
 
 
-def test_records_read_a_chunk_at_a_time_fill_the_slots_as_the_packed_customers_do() -> None:
-    """Stored by columns (`slots.store_rows`), the kernel's reading of a checkpoint's records
-    and the core's reading of their packed bytes give the same slots, array for array."""
+def test_records_parked_and_put_back_fill_the_slots_as_the_packed_customers_do() -> None:
+    """A checkpoint's records as the kernel reads them (`record_values`), parks them
+    (`packed.pack_values`) and puts them back into slots by columns (`slots.store_rows`),
+    and the core's packing of the same records, give the same slots, array for array."""
     if not IN_CI:  # in CI a missing numba fails the run, never skips
         pytest.importorskip("numba", reason="numba is a dev dependency")
     from detector.kernel import slots as sl
@@ -163,12 +163,10 @@ def test_records_read_a_chunk_at_a_time_fill_the_slots_as_the_packed_customers_d
 
     fields = list(_fields())
     random.Random(3).shuffle(fields)
-    records = CustomerRecords([(f"c{i}", _record(f, i)) for i, f in enumerate(fields)])
-    chunks = [records.values(lo, lo + 7) for lo in range(0, len(records), 7)]
-    assert [len(c) for c in chunks[:-1]] == [7] * (len(chunks) - 1)
+    mine = [field_values(pack_values(record_values(f"c{i}", _record(f, i))))
+            for i, f in enumerate(fields)]
     theirs = [field_values(pack_fields(f)) for f in fields]
-    mine = [v for c in chunks for v in c]
-    assert [_lists(v) for v in mine] == [_lists(v) for v in theirs]
+    assert mine == theirs
     dims = sl.Dims.of(CONFIG).fitting_values(theirs)
     filled = []
     for rows in (mine, theirs):

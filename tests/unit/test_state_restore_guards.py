@@ -18,7 +18,7 @@ import pytest
 from detector.core import stateformat
 from detector.core.engine import PartitionEngine
 from detector.core.stateparts import PARTS
-from tests.ci import IN_CI
+from tests.unit import cores
 from tests.unit.state_stream import CONFIG, stream
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "state"
@@ -31,16 +31,11 @@ def _checkpoint(rows: int = 300) -> tuple[dict[str, bytes], list[tuple[str, byte
     return {k: v for k, v in changes.parts.items() if v is not None}, changes.customers
 
 
-@pytest.fixture(params=["core", "kernel"])
+@pytest.fixture(params=cores.CORES)
 def resume_into(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Which engine a checkpoint resumes into: the core's (its customers packed as read) or
-    the kernel's (each record decoded once, typed, into the slots)."""
-    if request.param == "kernel":
-        if not IN_CI:  # in CI a missing numba fails the run, never skips
-            pytest.importorskip("numba", reason="numba is a dev dependency")
-        import detector.kernel.rows  # noqa: F401  (registers the kernel's row loop)
-        monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
-    return str(request.param)
+    the kernel's (each record checked by one typed decode, then parked)."""
+    return cores.use(request.param, monkeypatch)
 
 
 def _snapshot_doc(data: bytes) -> dict[str, Any]:

@@ -1,0 +1,20 @@
+"""Running a test on the default detection core or on the compiled kernel."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ci import IN_CI
+
+#: The detection cores a parametrized test runs on.
+CORES = ["core", "kernel"]
+
+
+def use(core: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Engines made from now on in the test run on `core` (one of `CORES`)."""
+    if core == "kernel":
+        if not IN_CI:  # in CI a missing numba fails the run, never skips
+            pytest.importorskip("numba", reason="numba is a dev dependency")
+        import detector.kernel.rows  # noqa: F401  (registers the kernel's row loop)
+        monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
+    return core
