@@ -309,10 +309,10 @@ class KernelRows:
     def _park_oldest(self) -> None:
         """The least recently seen customers beyond `hot_customers` packed, their slots
         freed (the core's table keeps as many objects)."""
-        in_use = np.flatnonzero(self._entry_of >= 0)
-        excess = len(in_use) - self._hot_max
+        excess = len(self._entry_of) - len(self._free) - self._hot_max  # slots in use
         if excess <= 0:
             return
+        in_use = np.flatnonzero(self._entry_of >= 0)
         oldest = in_use[np.argpartition(self._used[in_use], excess - 1)[:excess]]
         rows = sl.field_rows(self._slots, oldest, self.codes)
         for e, row in zip(self._entry_of[oldest].tolist(), rows, strict=True):
