@@ -5,7 +5,14 @@ produces at a steady rate from a background thread, and reads the scored topic w
 isolation.level=read_committed, timing each transaction from its produce() call to its
 arrival. The first `--warmup` seconds (group join, first model fit) are left out.
 
+A broker just started answers slowly for its first minute or so (its JVM compiles its code
+as it goes: the longest commits of such runs took 280-490 ms, 45-135 ms once it was warm),
+which a broker in service does not. So `--rounds` (default 2) runs the whole measurement that many times on the same
+broker, each round with new topics and a new detector, and reports each: round 1 is the
+broker just started, the later ones a warm broker.
+
     .venv/bin/python bench/latency_bench.py [--rate 5000] [--seconds 30] [--data generated]
+                                            [--rounds 2] [--trace] [--timeline]
 
 `--data uniform` (the default, as every figure before 2026-12-01 17:30): detector_bench's
 rows, each with a country, channel, device and category drawn uniformly, so that nearly
@@ -147,11 +154,30 @@ def main() -> None:
                         help="run the detector under bench/trace_detector.py and split each "
                         "row's latency into its stages (queue, batch, commit, read)")
     parser.add_argument("--dump", type=Path, help="with --trace: keep the trace and the "
-                        "measured rows (partition, offset, sent, arrived) as DUMP.trace and "
-                        "DUMP.arrivals")
+                        "measured rows (partition, offset, sent, arrived) of round N as "
+                        "DUMP-N.trace and DUMP-N.arrivals")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="runs on the same broker, each with new topics and a new "
+                        "detector, reported one by one (default 2: a broker just started "
+                        "answers slowly while its JVM warms up, which a long-running one "
+                        "does not)")
     args = parser.parse_args()
     txs = rows(args.data, int(args.rate * args.seconds))
-    with broker() as kafka, tempfile.TemporaryDirectory() as tmp:
+    with broker() as kafka:
+        fresh = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        for n in range(1, args.rounds + 1):
+            state = ("broker just started" if fresh and n == 1 else
+                     f"the same broker, {n - 1} run(s) after its start" if fresh else
+                     "the cluster of KAFKA_BOOTSTRAP_SERVERS")
+            print(f"round {n} of {args.rounds} ({state})")
+            one_round(kafka, args, txs, n)
+
+
+def one_round(kafka: KafkaSettings, args: argparse.Namespace, txs: list[Transaction],
+              n: int) -> None:
+    """Round `n`: run a detector on new topics of `kafka`, feed `txs` at `args.rate`, print
+    the figures."""
+    with tempfile.TemporaryDirectory() as tmp:
         base = f"lat-{uuid.uuid4().hex[:8]}"
         names = {"AUDITSTREAM_TRANSACTIONS_TOPIC": f"{base}-tx",
                  "AUDITSTREAM_SCORED_TOPIC": f"{base}-scored",
@@ -213,8 +239,9 @@ def main() -> None:
             proc.wait(30)
             stages = stage_table(trace_path, arrivals) if args.trace else []
             if args.trace and args.dump:
-                args.dump.with_suffix(".trace").write_bytes(trace_path.read_bytes())
-                args.dump.with_suffix(".arrivals").write_bytes(orjson.dumps(arrivals))
+                dump = args.dump.with_name(f"{args.dump.name}-{n}")
+                dump.with_suffix(".trace").write_bytes(trace_path.read_bytes())
+                dump.with_suffix(".arrivals").write_bytes(orjson.dumps(arrivals))
             if args.show_log:
                 for line in log_path.read_text(errors="replace").splitlines():
                     if " detector: rate " in line:
