@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from detector.core.config import CoreConfig
-from detector.offline import score_transactions
 from producer.generator import GeneratorConfig, generate
 from sink.offline import write_exports
 from sink.settings import ExportSettings
@@ -18,6 +17,8 @@ from sink.settings import ExportSettings
 def write_scored_sample(out_dir: Path, customers: int = 40, days: int = 30,
                         seed: int = 11) -> Path:
     """Generate, score and export a small realistic run into `out_dir` (CSVs and run.json)."""
+    from detector.offline import score_transactions  # the engine: only when a sample is made
+
     txs = generate(GeneratorConfig(seed=seed, customers=customers, days=days))
     # A small run: fit the first forest early so the snapshot holds model scores too.
     config = CoreConfig(first_fit_after=400)

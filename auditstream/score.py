@@ -13,10 +13,8 @@ from typing import Any
 
 from auditstream.report import write_report_from_rollup
 from auditstream.sorted_input import OutOfOrder, direct, merged
-from detector.app import main_from_args
 from detector.core import KIND as CORE_KIND
 from detector.core.config import CoreConfig
-from detector.offline import score_batches
 from detector.settings import DetectorSettings
 from shared.csv_io import RowError
 from shared.errors import AuditstreamError, ExitCode
@@ -71,6 +69,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> int:
+    from detector.app import main_from_args  # the engine: not for every command's start
+
     return int(main_from_args(args) or 0)
 
 
@@ -164,6 +164,8 @@ def _score_stream(
     `errors` is complete once `rows` is exhausted, and its reports are written then unless
     `reports` says they already are. An input no longer as `stamps` says abandons the
     exports. Returns rows scored, rows flagged, the reports."""
+    from detector.offline import score_batches  # the engine: not for every command's start
+
     versions: Counter[str] = Counter()
     flagged = 0
     with ExportWriter(out, on_rollup=write_report_from_rollup) as exports:

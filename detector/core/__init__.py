@@ -15,7 +15,18 @@ KIND = compiled.enable(__path__)
 if compiled.kernel_wanted():
     KIND = f"kernel (numba), the rest {KIND}"
 
+from typing import Any  # noqa: E402
+
 from detector.core.config import CoreConfig  # noqa: E402  (after the path is set)
-from detector.core.engine import PartitionEngine  # noqa: E402
 
 __all__ = ["KIND", "CoreConfig", "PartitionEngine"]
+
+
+def __getattr__(name: str) -> Any:
+    """`PartitionEngine` on first use: the engine brings scikit-learn (~0.9 s), which a
+    command that only reads the settings, or `auditstream --help`, never needs."""
+    if name == "PartitionEngine":
+        from detector.core.engine import PartitionEngine
+
+        return PartitionEngine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
