@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from auditstream import score
 from auditstream.cli import main
 from detector import offline
 from shared.csv_io import write_transactions_csv
@@ -65,7 +64,7 @@ def test_an_input_changed_while_it_is_scored_is_refused_and_the_exports_kept(
             (tmp_path / "new.csv").replace(source)
 
     monkeypatch.setattr(offline, "BATCH", 100)
-    monkeypatch.setattr(score, "score_batches", _changing(change))
+    monkeypatch.setattr(offline, "score_batches", _changing(change))  # `score` reads it
     assert main(["score", str(source), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("auditstream score: error: ") and "Traceback" not in err
@@ -140,7 +139,6 @@ def test_replay_refuses_inputs_that_would_share_a_rejects_report(
 #: (as `timeout`, systemd or a container stop would send it).
 _TERMINATED = """
 import os, signal, sys
-from auditstream import score
 from auditstream.cli import main
 from detector import offline
 offline.BATCH = 100
@@ -150,7 +148,7 @@ def batches(*args, **kwargs):
         yield batch
         if i == 3:
             os.kill(os.getpid(), signal.SIGTERM)
-score.score_batches = batches
+offline.score_batches = batches  # read by `score` as it runs
 sys.exit(main(["score", sys.argv[1], "--out", sys.argv[2]]))
 """
 
