@@ -7,9 +7,9 @@ arrival. The first `--warmup` seconds (group join, first model fit) are left out
 
 A broker just started answers slowly for its first minute or so (its JVM compiles its code
 as it goes: the longest commits of such runs took 280-490 ms, 45-135 ms once it was warm),
-which a broker in service does not. So `--rounds` (default 2) runs the whole measurement that many times on the same
-broker, each round with new topics and a new detector, and reports each: round 1 is the
-broker just started, the later ones a warm broker.
+which a broker in service does not. So `--rounds` (default 2) runs the whole measurement
+that many times on the same broker, each round with new topics and a new detector, and
+reports each: round 1 is the broker just started, the later ones a warm broker.
 
     .venv/bin/python bench/latency_bench.py [--rate 5000] [--seconds 30] [--data generated]
                                             [--rounds 2] [--trace] [--timeline]
