@@ -32,6 +32,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from detector.circuit import FailureCircuit
 from detector.core import KIND as CORE_KIND
+from detector.core import compiled
+from detector.core.engine import row_loop
 from detector.kafka_io import (
     KafkaOutput,
     Restorer,
@@ -253,6 +255,11 @@ def run_service(settings: DetectorSettings, hook: Hook | None = None,
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         try:
+            if compiled.kernel_wanted():  # loaded or refused now, not at the first assignment
+                try:
+                    row_loop("kernel")
+                except RuntimeError as exc:  # numba missing: a setting this install can't honour
+                    raise DetectorError(str(exc)) from exc
             detector = Detector(settings, factory, hook)
         except _StopRequested:
             return 0

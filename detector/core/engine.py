@@ -9,6 +9,8 @@ and `restore(snapshot())` carries on exactly where the snapshotted engine stood.
 from __future__ import annotations
 
 import copy
+import importlib
+import importlib.util
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -42,19 +44,32 @@ def scored_row(data: dict[str, Any]) -> ScoredTransaction:
     return row
 
 
-#: Row loops other than the core's own, by name. `detector.kernel.rows` registers
-#: "kernel" when imported; the detector package imports it under `AUDITSTREAM_CORE=kernel`
-#: (detector/__init__.py), so the core itself imports no other package.
+#: Row loops other than the core's own, by name: each registers itself when its module is
+#: imported (`ROW_LOOP_MODULES`), which `row_loop` does when first asked. The detector
+#: package imported the kernel itself before: before any command had checked its
+#: environment or set up its signals (a traceback for a bad SOURCE_DATE_EPOCH, which
+#: scipy reads, or a SIGTERM while it loaded).
 ROW_LOOPS: dict[str, Any] = {}
+ROW_LOOP_MODULES: dict[str, str] = {"kernel": "detector.kernel.rows"}
+
+
+def row_loop(name: str) -> Any:
+    """The row loop `name` (`ROW_LOOPS`), its module imported the first time; a
+    RuntimeError saying what to install when numba is missing."""
+    loop = ROW_LOOPS.get(name)
+    if loop is None and importlib.util.find_spec("numba") is not None:
+        importlib.import_module(ROW_LOOP_MODULES[name])
+        loop = ROW_LOOPS.get(name)
+    if loop is None:
+        raise RuntimeError(f"{compiled.SWITCH}={name} needs numba and detector.kernel "
+                           "(pip install 'auditstream[kernel]')")
+    return loop
 
 
 def _kernel_rows(config: CoreConfig,
                  table: CustomerTable | stateparts.CustomerRecords | None = None,
                  pop: Population | None = None, cal: Recalibration | None = None) -> Any:
-    loop = ROW_LOOPS.get("kernel")
-    if loop is None:
-        raise RuntimeError(f"{compiled.SWITCH}=kernel needs numba and detector.kernel "
-                           "(pip install 'auditstream[kernel]')")
+    loop = row_loop("kernel")
     if table is None or pop is None or cal is None:
         return loop(config)
     return loop.of(config, table, pop, cal)

@@ -7,6 +7,7 @@ releases included; the codes' values never change an output."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 import subprocess
@@ -268,25 +269,39 @@ def test_the_codes_values_never_change_an_output(monkeypatch: pytest.MonkeyPatch
 
 
 def test_the_kernel_without_numba_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without numba the kernel does not register its row loop (detector/__init__.py):
-    the engine says what is missing."""
+    """Without numba the kernel's module is not imported (`engine.row_loop`): the engine
+    says what is missing."""
     monkeypatch.setattr(engine_module, "ROW_LOOPS", {})
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numba" else find_spec(name, *a))
     monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
     with pytest.raises(RuntimeError, match="AUDITSTREAM_CORE=kernel needs numba"):
         PartitionEngine(CoreConfig(), 0)
     monkeypatch.setenv("AUDITSTREAM_CORE", " Kernel ")
     assert compiled.kernel_wanted()
+    # the detector service refuses at its start, in one line, before it connects
+    from detector.app import run_service
+    from detector.settings import DetectorSettings
+    from detector.txn import DetectorError
+
+    with pytest.raises(DetectorError, match="AUDITSTREAM_CORE=kernel needs numba"):
+        run_service(DetectorSettings(instance_id="t"))
 
 
-def test_the_detector_package_loads_the_kernel_when_asked(tmp_path: Path) -> None:
+def test_an_engine_loads_the_kernel_when_asked_and_nothing_before(tmp_path: Path) -> None:
     """A process started with `AUDITSTREAM_CORE=kernel` runs the kernel without importing
-    it itself (the detector package registers it); without the switch it is not loaded."""
-    code = ("import sys; from detector.core.engine import PartitionEngine; "
+    it itself: the first engine loads it (`engine.row_loop`). Importing the detector
+    package loads neither it nor numba (it did: before `python -m detector` had checked
+    its environment or set up its signals); without the switch nothing loads it."""
+    code = ("import sys; import detector, detector.core.config; "
+            "print(any(m in sys.modules for m in ('numba', 'detector.kernel.rows'))); "
+            "from detector.core.engine import PartitionEngine; "
             "from detector.core.config import CoreConfig; "
             "e = PartitionEngine(CoreConfig(), 0); "
             "print(e._kernel is not None, 'detector.kernel.rows' in sys.modules)")
     root = str(Path(__file__).resolve().parents[2])
-    for core, want in (("kernel", "True True"), ("", "False False")):
+    for core, want in (("kernel", "False True True"), ("", "False False False")):
         env = {**os.environ, "AUDITSTREAM_CORE": core, "PYTHONPATH": root}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True, cwd=tmp_path)

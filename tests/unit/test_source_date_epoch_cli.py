@@ -54,9 +54,14 @@ def test_dashboard_build_refuses_it_in_one_line_with_exit_2_and_writes_nothing(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("core", ["", "kernel"])
 @pytest.mark.parametrize("value", ["1.5", "²", "-1"])
-def test_the_detector_refuses_it_in_one_line_with_exit_2(value: str) -> None:
-    """`python -m detector` imports scikit-learn too, so it checks the variable first."""
+def test_the_detector_refuses_it_in_one_line_with_exit_2(
+        value: str, core: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m detector` imports scikit-learn too, so it checks the variable first; on
+    the kernel as well (its package imported the kernel, and scikit-learn with it, before
+    the check: a traceback)."""
+    monkeypatch.setenv("AUDITSTREAM_CORE", core)
     done = _auditstream(value, module="detector")
     assert done.returncode == ExitCode.USAGE, done.stderr
     assert done.stderr.strip() == done.stderr.strip().splitlines()[0]
