@@ -1,11 +1,12 @@
 """The kernel and the core driven through the same random sequence of what a detector does
 to its engine: batches of any size, incremental checkpoints, careful isolation's copies,
-restores from a snapshot, resumes from the compacted checkpoint records (as a restart
-reads them), under small bounds and few customers in slots, so customers are parked,
-unparked, evicted and expired in between. Every verdict, checkpoint and snapshot must be
-the core's at every step, and every verdict that of a core engine that only ever saw the
-batches (hypothesis). A trial runs rows on copies and throws them away, as isolation does
-when a sub-batch fails: the engines it copied must not move."""
+restores from a snapshot, resumes from the checkpoints' records as a restart reads them
+from the state topic (`encode_checkpoint`, `CheckpointAssembler`), under small bounds and
+few customers in slots, so customers are parked, unparked, evicted and expired in between.
+Every verdict, checkpoint and snapshot must be the core's at every step, and every verdict
+that of a core engine that only ever saw the batches (hypothesis). A trial runs rows on
+copies and throws them away, as isolation does when a sub-batch fails: the engines it
+copied must not move."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from detector.checkpoints import CheckpointAssembler, Ledger, encode_checkpoint, state_prefix
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from tests.ci import IN_CI
@@ -28,26 +30,12 @@ if not IN_CI:  # in CI a missing numba fails the run, never skips
 
 _ENCODE = msgspec.json.Encoder()
 OPS = ("batch", "checkpoint", "clone", "trial", "restore", "resume")
+PREFIX = state_prefix("g", "t", 0)
 
 
 @cache
 def _stream(seed: int) -> list[Any]:
     return generated(seed=seed, customers=30, days=6, late_every=7 + seed)
-
-
-class _Compacted:
-    """The state topic as a restart reads it: each customer's latest record, the latest
-    of each part (None: unchanged; left out: deleted)."""
-
-    def __init__(self) -> None:
-        self.customers: dict[str, bytes] = {}
-        self.parts: dict[str, bytes] = {}
-
-    def add(self, changes: Any) -> None:
-        self.customers.update(changes.customers)
-        for cid in changes.removed:
-            self.customers.pop(cid, None)
-        self.parts = {k: self.parts[k] if v is None else v for k, v in changes.parts.items()}
 
 
 def _engines(monkeypatch: pytest.MonkeyPatch, make: Any) -> tuple[Any, Any]:
@@ -76,7 +64,7 @@ def test_any_sequence_of_batches_checkpoints_copies_restores_and_resumes_keeps_t
     core, kernel = _engines(monkeypatch, lambda: PartitionEngine(config, 0))
     monkeypatch.setenv("AUDITSTREAM_CORE", "python")
     plain = PartitionEngine(config, 0)  # never copied, checkpointed nor restored
-    store = _Compacted()
+    ledger, topic = Ledger(), []  # the state topic's records, as the detector writes them
     at = 0
     for op, k in [*ops, ("batch", len(txs))]:  # then the rest of the stream
         if op == "batch":
@@ -102,10 +90,15 @@ def test_any_sequence_of_batches_checkpoints_copies_restores_and_resumes_keeps_t
             want_c = core.checkpoint()
             assert (changes.customers, changes.removed, changes.parts, changes.count) == (
                 want_c.customers, want_c.removed, want_c.parts, want_c.count)
-            store.add(changes)
-            if op == "resume":
-                core, kernel = _engines(monkeypatch, lambda: PartitionEngine.resume(
-                    store.parts, list(store.customers.items()), config))
+            topic += encode_checkpoint(PREFIX, at, changes, ledger, 64 * 1024)
+            if op == "resume":  # read as a restart reads the state topic
+                reader = CheckpointAssembler(PREFIX)
+                for r in topic:
+                    reader.feed(r.key, r.value, r.headers)
+                got_back = reader.result()
+                assert got_back is not None and got_back.next_offset == at
+                core, kernel = _engines(monkeypatch, lambda r=got_back: PartitionEngine.resume(
+                    r.parts, r.customers, config))
     assert at == len(txs)
     assert kernel.snapshot() == core.snapshot()  # not `plain`'s: checkpoints count records
     assert kernel.customers == core.customers == plain.customers
