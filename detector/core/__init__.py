@@ -7,6 +7,8 @@ modules run compiled by mypyc when a build of these very sources exists
 
 from __future__ import annotations
 
+from typing import Any
+
 from detector.core import compiled
 
 #: "compiled (mypyc)", or "python (why)": set before any compiled module is imported;
@@ -14,8 +16,6 @@ from detector.core import compiled
 KIND = compiled.enable(__path__)
 if compiled.kernel_wanted():
     KIND = f"kernel (numba), the rest {KIND}"
-
-from typing import Any  # noqa: E402
 
 from detector.core.config import CoreConfig  # noqa: E402  (after the path is set)
 

@@ -15,7 +15,6 @@ def use(core: str, monkeypatch: pytest.MonkeyPatch) -> str:
     if core == "kernel":
         if not IN_CI:  # in CI a missing numba fails the run, never skips
             pytest.importorskip("numba", reason="numba is a dev dependency")
-        import detector.kernel.rows  # noqa: F401  (registers the kernel's row loop)
         monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
     else:  # whatever the environment the tests run in asks for
         monkeypatch.delenv("AUDITSTREAM_CORE", raising=False)
