@@ -67,7 +67,7 @@ RUN set -eu; \
     cd /; \
     target=$(/opt/auditstream/bin/python -c 'from detector.core.compiled import TARGET; print(TARGET)'); \
     cp -R /src/detector/core/_compiled "$target"; \
-    kind=$(/opt/auditstream/bin/python -c 'import detector.core; print(detector.core.KIND)'); \
+    kind=$(AUDITSTREAM_CORE=compiled /opt/auditstream/bin/python -c 'import detector.core; print(detector.core.KIND)'); \
     echo "detection core in the image: $kind"; \
     [ "$kind" = "compiled (mypyc)" ] || { echo "expected a compiled core in $target" >&2; exit 1; }
 
@@ -75,8 +75,15 @@ FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/auditstream/bin:$PATH
 COPY --from=build /opt/auditstream /opt/auditstream
 COPY docker/entrypoint.sh docker/init_topics.py /opt/auditstream/docker/
+# The compiled kernel (the default detection core) compiled here, against the very files of
+# this image, into a cache its user may write (numba checks each entry against its source
+# file before using it, and refuses a cache it cannot write): a container loads it in a
+# second or two instead of compiling for a minute at its first partition assignment.
+ENV AUDITSTREAM_KERNEL_CACHE=/opt/auditstream-kernel
 RUN useradd --create-home --uid 10001 auditstream \
-    && mkdir -p /app/exports && chown auditstream /app/exports
+    && mkdir -p /app/exports && chown auditstream /app/exports \
+    && python -m detector.kernel.warm \
+    && chown -R auditstream "$AUDITSTREAM_KERNEL_CACHE"
 WORKDIR /app
 USER auditstream
 # Checks that the exports folder is writable before the sink starts (see the script).

@@ -14,6 +14,7 @@ from typing import Any
 from auditstream.report import write_report_from_rollup
 from auditstream.sorted_input import OutOfOrder, direct, merged
 from detector.core import KIND as CORE_KIND
+from detector.core import compiled
 from detector.core.config import CoreConfig
 from detector.settings import DetectorSettings
 from shared.csv_io import RowError
@@ -114,6 +115,13 @@ def run_score(args: argparse.Namespace) -> int:
 def _run_score(args: argparse.Namespace) -> int:
     if args.partitions < 1:
         raise AuditstreamError("--partitions must be at least 1")
+    try:  # AUDITSTREAM_CORE checked, and the kernel loaded or refused, before any file
+        if compiled.kernel_wanted():
+            from detector.core.engine import row_loop
+
+            row_loop("kernel")
+    except (compiled.SwitchError, RuntimeError) as exc:
+        raise AuditstreamError(str(exc)) from exc
     out: Path = args.out
     check_reports(args.input, args.rejects_dir)  # before the exports folder is created
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):

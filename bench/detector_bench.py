@@ -4,12 +4,13 @@ Pre-loads N transactions into a 4-partition topic, then measures in the same run
 1. a plain consume->produce passthrough (same batches, idempotent producer, no transactions);
 2. the detector's Kafka shell with exactly-once but an identity engine (decode, encode,
    transactions, snapshots): what the shell itself costs;
-3. the full detector (the detection core with default settings);
-4. with `--kernel`, the full detector on the compiled kernel (`AUDITSTREAM_CORE=kernel`,
-   docs/kernel.md; its numba cache warmed before the clock starts).
+3. the full detector with default settings: its row loop in the compiled kernel (the
+   default core, docs/kernel.md; its numba cache loaded before the clock starts);
+4. with `--compiled`, the full detector on the core's own loop as mypyc builds it
+   (`AUDITSTREAM_CORE=compiled`; the default before 2026-12-04).
 Rates are sustained figures: from the first consumed batch to the last record.
 
-    .venv/bin/python bench/detector_bench.py [--records 100000] [--kernel]
+    .venv/bin/python bench/detector_bench.py [--records 100000] [--compiled]
 
 Uses the broker named by KAFKA_BOOTSTRAP_SERVERS, else starts a local one.
 """
@@ -146,13 +147,10 @@ class IdentityFactory:
 
 
 @contextlib.contextmanager
-def kernel_core() -> Iterator[None]:
-    """Engines made inside run the compiled kernel (`AUDITSTREAM_CORE=kernel`)."""
-    import detector.kernel.rows  # noqa: F401  (registers the kernel: the switch alone
-    # acts when the detector package is first imported, long before this)
-
+def core_switch(value: str) -> Iterator[None]:
+    """Engines made inside run the detection core `value` names (`AUDITSTREAM_CORE`)."""
     before = os.environ.get("AUDITSTREAM_CORE")
-    os.environ["AUDITSTREAM_CORE"] = "kernel"
+    os.environ["AUDITSTREAM_CORE"] = value
     try:
         yield
     finally:
@@ -160,6 +158,10 @@ def kernel_core() -> Iterator[None]:
             del os.environ["AUDITSTREAM_CORE"]
         else:
             os.environ["AUDITSTREAM_CORE"] = before
+
+
+#: The cores measured: the default, then the core's own loop with `--compiled`.
+CORES = {"kernel": "compiled kernel (default)", "compiled": "core's own loop (mypyc)"}
 
 
 def detector_rate(kafka: KafkaSettings, src: str, n: int, batch: int, identity: bool,
@@ -224,29 +226,28 @@ class Message:
 
 
 def cpu_per_record(txs: Sequence[Transaction], batch: int,
-                   kernel: bool = False) -> dict[str, float]:
-    """CPU microseconds per record of the batch loop without Kafka, and of the core alone
-    (and on the compiled kernel)."""
+                   cores: Sequence[str] = ("kernel",)) -> dict[str, float]:
+    """CPU microseconds per record of the batch loop without Kafka (an identity engine and
+    each core's), and of each core's engine alone."""
     msgs = [Message(i, encode(t)) for i, t in enumerate(txs)]
     out: dict[str, float] = {}
-    factories: dict[str, EngineFactory] = {"identity": IdentityFactory(),
-                                           "core": CoreEngineFactory(CoreConfig())}
-    for name, factory in factories.items():
-        proc = BatchProcessor(NullOutput(), snapshot_every=20_000)
-        proc.parts[0] = PartitionState(factory.new(0), 0)
-        start = time.process_time()
-        for lo in range(0, len(msgs), batch):
-            proc.process(msgs[lo : lo + batch])
-        out[f"loop, {name} engine"] = (time.process_time() - start) / len(msgs) * 1e6
-    for name in ("core", "kernel") if kernel else ("core",):
-        with kernel_core() if name == "kernel" else contextlib.nullcontext():
+    for name in ("identity", *cores):
+        with core_switch(name) if name != "identity" else contextlib.nullcontext():
+            factory: EngineFactory = (IdentityFactory() if name == "identity"
+                                      else CoreEngineFactory(CoreConfig()))
+            proc = BatchProcessor(NullOutput(), snapshot_every=20_000)
+            proc.parts[0] = PartitionState(factory.new(0), 0)
+            start = time.process_time()
+            for lo in range(0, len(msgs), batch):
+                proc.process(msgs[lo : lo + batch])
+            out[f"loop, {name} engine"] = (time.process_time() - start) / len(msgs) * 1e6
+    for name in cores:
+        with core_switch(name):
             engine = CoreEngineFactory(CoreConfig()).new(0)
-            engine.verdicts(txs[:50])  # the kernel's cache loaded
-            engine = CoreEngineFactory(CoreConfig()).new(0)
-        start = time.process_time()
-        for lo in range(0, len(txs), batch):
-            engine.verdicts(txs[lo : lo + batch])
-        out[f"{name} engine alone"] = (time.process_time() - start) / len(txs) * 1e6
+            start = time.process_time()
+            for lo in range(0, len(txs), batch):
+                engine.verdicts(txs[lo : lo + batch])
+            out[f"{name} engine alone"] = (time.process_time() - start) / len(txs) * 1e6
     return out
 
 
@@ -254,9 +255,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=DetectorSettings().batch_size)
+    parser.add_argument("--compiled", action="store_true",
+                        help="also the detector on the core's own loop "
+                             "(AUDITSTREAM_CORE=compiled)")
     parser.add_argument("--kernel", action="store_true",
-                        help="also the detector on the compiled kernel (AUDITSTREAM_CORE=kernel)")
+                        help="accepted for older commands: the kernel is always measured")
     args = parser.parse_args()
+    cores = ("kernel", "compiled") if args.compiled else ("kernel",)
     runs: list[tuple[str, Rate]] = []
     with broker() as kafka:
         src = f"bench-{uuid.uuid4().hex[:8]}"
@@ -264,16 +269,13 @@ def main() -> None:
         plain = passthrough(kafka, src, args.records, args.batch)
         runs.append(("detector shell, exactly-once, no scoring",
                      detector_rate(kafka, src, args.records, args.batch, identity=True)))
-        runs.append(("detector, exactly-once, detection core",
-                     detector_rate(kafka, src, args.records, args.batch, identity=False)))
-        if args.kernel:
-            with kernel_core():
+        for core in cores:
+            with core_switch(core):
                 CoreEngineFactory(CoreConfig()).new(0).verdicts(make_transactions(50))
-                runs.append(("detector, exactly-once, compiled kernel",
-                             detector_rate(kafka, src, args.records, args.batch, False,
-                                           "kern")))
+                runs.append((f"detector, exactly-once, {CORES[core]}",
+                             detector_rate(kafka, src, args.records, args.batch, False, core)))
     breakdown = cpu_per_record(make_transactions(min(args.records, 50_000)), args.batch,
-                               args.kernel)
+                               cores)
     print(f"detector_bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}, python {platform.python_version()}, "
           f"{args.records:,} records, 4 partitions, batch {args.batch}")

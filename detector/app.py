@@ -255,11 +255,11 @@ def run_service(settings: DetectorSettings, hook: Hook | None = None,
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         try:
-            if compiled.kernel_wanted():  # loaded or refused now, not at the first assignment
-                try:
+            try:  # the core checked, and the kernel loaded or refused, before connecting
+                if compiled.kernel_wanted():
                     row_loop("kernel")
-                except RuntimeError as exc:  # numba missing: a setting this install can't honour
-                    raise DetectorError(str(exc)) from exc
+            except (compiled.SwitchError, RuntimeError) as exc:  # a setting this install
+                raise DetectorError(str(exc)) from exc           # can't honour: exit 2
             detector = Detector(settings, factory, hook)
         except _StopRequested:
             return 0

@@ -1,8 +1,9 @@
 """The detection core: pure Python and numpy, no Kafka (see docs/detection.md).
 
-`CoreConfig` holds every knob; `PartitionEngine` scores one partition's stream. Its per-row
-modules run compiled by mypyc when a build of these very sources exists
-(`detector.core.compiled`; `KIND` says which, and why not).
+`CoreConfig` holds every knob; `PartitionEngine` scores one partition's stream. Its row loop
+runs in the compiled kernel (detector.kernel, numba) unless `AUDITSTREAM_CORE` asks for the
+core's own; the per-row modules run compiled by mypyc when a build of these very sources
+exists (`detector.core.compiled`; `KIND` says which, and why not).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from typing import Any
 from detector.core import compiled
 
 #: "compiled (mypyc)", or "python (why)": set before any compiled module is imported;
-#: with `AUDITSTREAM_CORE=kernel`, the kernel (numba) runs the row loop around it.
+#: prefixed when the kernel (numba) runs the row loop around it (the default).
 KIND = compiled.enable(__path__)
-if compiled.kernel_wanted():
-    KIND = f"kernel (numba), the rest {KIND}"
+try:
+    if compiled.kernel_wanted():
+        KIND = f"kernel (numba), the rest {KIND}"
+except compiled.SwitchError as exc:  # refused where a command starts (exit 2), not here
+    KIND = f"{KIND}; {exc}"
 
 from detector.core.config import CoreConfig  # noqa: E402  (after the path is set)
 

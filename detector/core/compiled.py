@@ -14,6 +14,7 @@ Built by `python -m detector.core.compile` (make does it when a core source chan
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import sys
@@ -30,15 +31,37 @@ MODULES: tuple[str, ...] = (
     "calibration", "features", "geo", "habits", "hourtail", "knobs", "lowtail", "reasons",
     "rowloop", "rules", "state", "surprise", "table", "variety",
 )
-#: Set to "python" to run the core as Python even when a matching build exists, or to
-#: "kernel" to run the engine's row loop in the compiled kernel (detector.kernel).
+#: Which detection core runs (`CORES`); unset or empty: the compiled kernel when numba is
+#: installed (a dependency of every install), else the mypyc build.
 SWITCH = "AUDITSTREAM_CORE"
+#: The values of `SWITCH`: "kernel" runs the engine's row loop in the compiled kernel
+#: (detector.kernel; refused without numba), "compiled" the core's own loop as built by
+#: mypyc (Python without a build of these sources), "python" the core as Python even when a
+#: build exists. Every one gives the same outputs to the bit.
+CORES: tuple[str, ...] = ("kernel", "compiled", "python")
+
+
+class SwitchError(ValueError):
+    """`SWITCH` holds a value not in `CORES` (the commands refuse it: exit 2)."""
+
+
+def switch() -> str:
+    """`SWITCH`'s value, trimmed and in lower case ("" when unset); `SwitchError` naming
+    the values for any other than `CORES` (a typo would otherwise run a core nobody asked
+    for)."""
+    value = os.environ.get(SWITCH, "").strip().lower()
+    if value and value not in CORES:
+        raise SwitchError(f"{SWITCH} must be one of {', '.join(CORES)} or unset (the kernel "
+                         f"when numba is installed), not {value[:40]!r}")
+    return value
 
 
 def kernel_wanted() -> bool:
-    """Whether `AUDITSTREAM_CORE=kernel` asks for the compiled kernel's row loop
-    (detector.kernel.rows, docs/kernel.md step 7; the same outputs)."""
-    return os.environ.get(SWITCH, "").strip().lower() == "kernel"
+    """Whether the engine runs its row loop in the compiled kernel (detector.kernel.rows,
+    docs/kernel.md; the same outputs): asked for by `AUDITSTREAM_CORE=kernel`, and the
+    default when numba is installed and nothing else is asked for. `SwitchError` as `switch`."""
+    value = switch()
+    return value == "kernel" or (not value and importlib.util.find_spec("numba") is not None)
 
 
 def sources_digest(folder: Path = HERE) -> str:
@@ -58,7 +81,7 @@ def enable(package_path: list[str], folder: Path = HERE, target: Path = TARGET) 
     """Put the build in `target` first on `package_path` (the core package's `__path__`)
     if it was made from the sources in `folder` by this interpreter; the core's kind, in
     words ("compiled (mypyc)" or "python (why)")."""
-    if os.environ.get(SWITCH, "").strip().lower() == "python":
+    if os.environ.get(SWITCH, "").strip().lower() == "python":  # read on import: no refusal
         return f"python ({SWITCH}=python)"
     try:
         stamp = json.loads((target / "stamp.json").read_text())

@@ -62,7 +62,8 @@ def row_loop(name: str) -> Any:
         loop = ROW_LOOPS.get(name)
     if loop is None:
         raise RuntimeError(f"{compiled.SWITCH}={name} needs numba and detector.kernel "
-                           "(pip install 'auditstream[kernel]')")
+                           "(numba is a dependency of auditstream: reinstall it, or "
+                           f"set {compiled.SWITCH}=compiled to run the core's own loop)")
     return loop
 
 

@@ -6,8 +6,9 @@ arrays of the state fields it reads and writes (a `NamedTuple` of arrays that nu
 as one argument), their allocation, and their converters from and to `CustomerState`
 fields, so a field is declared once. Strings reach the kernel as codes (`codes.Codes`).
 
-`AUDITSTREAM_CORE=kernel` makes the engine run its row loop here (`rows.KernelRows`, the
-shell, around `segment.score_segment`, one compiled call per batch segment): the same
-verdicts and checkpoints to the byte (tests/unit/test_kernel_engine.py,
-`bench/core_parity.py --check`). Opt-in while it is measured (docs/kernel.md (g)).
+The engine runs its row loop here (`rows.KernelRows`, the shell, around
+`segment.score_segment`, one compiled call per batch segment) unless `AUDITSTREAM_CORE` asks
+for the core's own: the same verdicts and checkpoints to the byte
+(tests/unit/test_kernel_engine.py, `bench/core_parity.py --check`). `warm` compiles it into
+its cache ahead of any engine (docs/kernel.md (m)).
 """

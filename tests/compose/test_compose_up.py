@@ -194,6 +194,7 @@ def test_detector_replicas_share_the_partitions(stack: Stack) -> None:
 def test_every_detector_replica_runs_the_compiled_core(stack: Stack) -> None:
     # The image's build stage compiles the core with mypyc; a build that no longer matches
     # the installed sources would fall back to Python silently, with only this line to tell.
+    # The row loop runs in the kernel (numba), the default.
     kinds = {}
     for container in stack.containers("detector"):
         proc = docker("logs", container)
@@ -201,7 +202,23 @@ def test_every_detector_replica_runs_the_compiled_core(stack: Stack) -> None:
         kinds[container[:12]] = found
     say(f"detection core per detector replica: {kinds}")
     assert len(kinds) == DETECTORS
-    assert all(found and set(found) == {"compiled (mypyc)"} for found in kinds.values()), kinds
+    assert all(found and set(found) == {"kernel (numba), the rest compiled (mypyc)"}
+               for found in kinds.values()), kinds
+
+
+def test_the_detector_replicas_compiled_nothing(stack: Stack) -> None:
+    # The image compiles the kernel into its cache at build (Dockerfile): a replica that
+    # compiled at its start (~1 min of CPU, the group waiting) would have written there.
+    cache = docker("run", "--rm", "--entrypoint", "sh", "auditstream:latest", "-c",
+                   'echo "$AUDITSTREAM_KERNEL_CACHE"; find "$AUDITSTREAM_KERNEL_CACHE" '
+                   "-name '*.nbi' | wc -l").stdout.split()
+    assert len(cache) == 2 and int(cache[1]) > 0, cache
+    changed = {container[:12]: [line for line in docker("diff", container).stdout.splitlines()
+                                if cache[0] in line]
+               for container in stack.containers("detector")}
+    say(f"kernel cache {cache[0]}: {cache[1]} indexes; written by the replicas: {changed}")
+    assert len(changed) == DETECTORS
+    assert not any(changed.values()), changed
 
 
 def test_the_image_ships_no_c_compiler(stack: Stack) -> None:

@@ -10,8 +10,9 @@ send_offsets, commit: the fault hook of `tests.integration.detector_harness`). A
 replay, 1% of the transactions are sent again (the same bytes: a replay repeated by mistake).
 The final scored rows (the day files) are then compared row by row with `auditstream score
 --partitions 4` on the same CSV, and the dead letter topic with the poison and the second
-copies sent. It runs on the default detection core and on the compiled kernel
-(`AUDITSTREAM_CORE=kernel`, 8 customers in slots a partition: the others parked).
+copies sent. It runs on the core's own loop compiled by mypyc (`AUDITSTREAM_CORE=compiled`)
+and on the compiled kernel, the default, with 8 customers in slots a partition (the others
+parked).
 Seed: AUDITSTREAM_FAULT_SEED; figures: printed (`pytest -s`) and, when
 AUDITSTREAM_FAULT_REPORT names a file, written there as JSON. On any failure the suite
 prints the unplanned exits and hangs with the last lines of each such log and of every
@@ -128,9 +129,10 @@ def duplicate_items(source: Path, share: float, rng: random.Random
             {t.transaction_id for t in picked})
 
 
-#: The detection cores the suite runs: the default (mypyc), and the compiled kernel with
-#: 8 customers in slots a partition, so that customers are parked and put back all along.
-CORES = {"mypyc": {}, "kernel": {"AUDITSTREAM_CORE": "kernel",
+#: The detection cores the suite runs: the core's own loop (mypyc), and the compiled kernel
+#: (the default) with 8 customers in slots a partition, so that customers are parked and
+#: put back all along.
+CORES = {"mypyc": {"AUDITSTREAM_CORE": "compiled"}, "kernel": {"AUDITSTREAM_CORE": "kernel",
                                  "DETECTOR_CORE__HOT_CUSTOMERS": "8"}}
 
 

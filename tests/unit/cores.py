@@ -1,4 +1,4 @@
-"""Running a test on the default detection core or on the compiled kernel."""
+"""Running a test on the core's own row loop or on the compiled kernel (the default)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,6 @@ def use(core: str, monkeypatch: pytest.MonkeyPatch) -> str:
         if not IN_CI:  # in CI a missing numba fails the run, never skips
             pytest.importorskip("numba", reason="numba is a dev dependency")
         monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
-    else:  # whatever the environment the tests run in asks for
-        monkeypatch.delenv("AUDITSTREAM_CORE", raising=False)
+    else:  # the core's own row loop (its mypyc build when there is one)
+        monkeypatch.setenv("AUDITSTREAM_CORE", "compiled")
     return core

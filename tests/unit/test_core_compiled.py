@@ -224,10 +224,11 @@ def test_a_build_compiles_the_modules_into_a_stamped_folder_that_enable_loads(
 
 def test_ci_tests_the_compiled_core() -> None:
     """`make test` builds the core before pytest: with CI set, the suite must be judging
-    the compiled core, never a Python fallback by accident."""
+    the compiled core around the kernel (the default), never a Python fallback by
+    accident."""
     if not IN_CI:
         pytest.skip("outside CI the core may run as Python (KIND says why)")
-    assert detector.core.KIND == "compiled (mypyc)"
+    assert detector.core.KIND == "kernel (numba), the rest compiled (mypyc)"
 
 
 def _parity(env: dict[str, str]) -> tuple[str, list[str]]:
@@ -244,13 +245,17 @@ def _parity(env: dict[str, str]) -> tuple[str, list[str]]:
 
 def test_compiled_and_python_give_the_same_verdicts_and_state_to_the_bit() -> None:
     """Every verdict and the state after it (snapshot, and a restore and a resume midway),
-    on the extended mix and with every bound reached, both ways."""
-    if detector.core.KIND != "compiled (mypyc)":
+    on the extended mix and with every bound reached, three ways: the core as Python, its
+    mypyc build, and the kernel (the default) around that build."""
+    if not detector.core.KIND.endswith("compiled (mypyc)"):
         pytest.skip(f"the core is not compiled here: {detector.core.KIND}")
     python_kind, python = _parity({compiled.SWITCH: "python"})
-    compiled_kind, built = _parity({})
+    compiled_kind, built = _parity({compiled.SWITCH: "compiled"})
+    kernel_kind, kernel = _parity({})
     assert python_kind == f"core: python ({compiled.SWITCH}=python)"
     assert compiled_kind == "core: compiled (mypyc)"
+    assert kernel_kind == "core: kernel (numba), the rest compiled (mypyc)"
     assert len(python) == 2
     assert built == python
+    assert kernel == python
     assert all('"restored": true' in d and '"resumed": true' in d for d in python)

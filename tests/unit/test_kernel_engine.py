@@ -287,13 +287,61 @@ def test_the_kernel_without_numba_is_a_clear_error(monkeypatch: pytest.MonkeyPat
 
     with pytest.raises(DetectorError, match="AUDITSTREAM_CORE=kernel needs numba"):
         run_service(DetectorSettings(instance_id="t"))
+    # unset, the default falls back to the core's own loop: the same outputs, no refusal
+    monkeypatch.delenv("AUDITSTREAM_CORE")
+    assert not compiled.kernel_wanted()
+    assert PartitionEngine(CoreConfig(), 0)._kernel is None
+
+
+@pytest.mark.parametrize(("value", "kernel"), [
+    (None, True), ("", True), ("  ", True), ("kernel", True), (" Kernel ", True),
+    ("compiled", False), ("COMPILED", False), ("python", False)])
+def test_the_switch_chooses_the_row_loop(monkeypatch: pytest.MonkeyPatch, value: str | None,
+                                         kernel: bool) -> None:
+    """Unset or blank: the kernel (numba is a dependency); `compiled` and `python`: the
+    core's own loop, as built or as Python."""
+    if value is None:
+        monkeypatch.delenv("AUDITSTREAM_CORE", raising=False)
+    else:
+        monkeypatch.setenv("AUDITSTREAM_CORE", value)
+    assert compiled.kernel_wanted() is kernel
+    assert (PartitionEngine(CoreConfig(), 0)._kernel is not None) is kernel
+
+
+@pytest.mark.parametrize("value", ["kernal", "mypyc", "core", "numba", "1"])
+def test_any_other_switch_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                  value: str, tmp_path: Path) -> None:
+    """A typo must not run a core nobody asked for: the engine, the detector service
+    (before it connects) and `score` (before any file) refuse it, exit 2."""
+    from detector.app import run_service
+    from detector.settings import DetectorSettings
+    from detector.txn import DetectorError
+    from shared.errors import ExitCode
+
+    monkeypatch.setenv("AUDITSTREAM_CORE", value)
+    said = f"AUDITSTREAM_CORE must be one of kernel, compiled, python or unset .*'{value}'"
+    with pytest.raises(compiled.SwitchError, match=said):
+        PartitionEngine(CoreConfig(), 0)
+    with pytest.raises(DetectorError, match=said) as refused:
+        run_service(DetectorSettings(instance_id="t"))
+    assert refused.value.exit_code == ExitCode.USAGE
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    source = tmp_path / "in.csv"
+    source.write_text("transaction_id\n")
+    done = subprocess.run([sys.executable, "-m", "auditstream", "score", str(source), "--out",
+                           str(tmp_path / "out")], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert "AUDITSTREAM_CORE must be one of" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_engine_loads_the_kernel_when_asked_and_nothing_before(tmp_path: Path) -> None:
-    """A process started with `AUDITSTREAM_CORE=kernel` runs the kernel without importing
-    it itself: the first engine loads it (`engine.row_loop`). Importing the detector
-    package loads neither it nor numba (it did: before `python -m detector` had checked
-    its environment or set up its signals); without the switch nothing loads it."""
+    """A process on the kernel (asked for, or by default) runs it without importing it
+    itself: the first engine loads it (`engine.row_loop`). Importing the detector package
+    loads neither it nor numba (it did: before `python -m detector` had checked its
+    environment or set up its signals); on the core's own loop nothing loads it."""
     code = ("import sys; import detector, detector.core.config; "
             "print(any(m in sys.modules for m in ('numba', 'detector.kernel.rows'))); "
             "from detector.core.engine import PartitionEngine; "
@@ -301,7 +349,8 @@ def test_an_engine_loads_the_kernel_when_asked_and_nothing_before(tmp_path: Path
             "e = PartitionEngine(CoreConfig(), 0); "
             "print(e._kernel is not None, 'detector.kernel.rows' in sys.modules)")
     root = str(Path(__file__).resolve().parents[2])
-    for core, want in (("kernel", "False True True"), ("", "False False False")):
+    for core, want in (("kernel", "False True True"), ("", "False True True"),
+                       ("compiled", "False False False"), ("python", "False False False")):
         env = {**os.environ, "AUDITSTREAM_CORE": core, "PYTHONPATH": root}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True, cwd=tmp_path)
