@@ -56,10 +56,10 @@ bench: $(STAMP)
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
 
 ## Mutation testing of the detection core and the CSV reader (docs/mutation.md): about an
-## hour on two shared cores; a second run re-tests only what changed. The core's own loop, as
-## Python: the mutants are its sources (the kernel would also compile anew for each).
+## hour on two shared cores; a second run re-tests only what changed (on the core's own loop,
+## as Python: tests/unit/mutmut_fast_first.py).
 mutation: $(STAMP)
-	AUDITSTREAM_CORE=python nice -n 10 $(BIN)/mutmut run --max-children 2
+	nice -n 10 $(BIN)/mutmut run --max-children 2
 	$(BIN)/python bench/mutation_report.py
 
 broker-start: $(STAMP)

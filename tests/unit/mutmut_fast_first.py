@@ -6,13 +6,20 @@ sorts the collected tests by the durations mutmut recorded (`mutmut-stats.json` 
 current directory, which is `mutants/` during a run); tests without a record go first. It
 changes the order only, never which tests run. Loaded by `[tool.mutmut]
 pytest_add_cli_args` (`-p tests.unit.mutmut_fast_first`); plain pytest runs never load it.
+
+It also makes engines run the core's own loop as Python (`AUDITSTREAM_CORE=python`, unless
+set otherwise): the mutants are the core's sources, which the default, the compiled
+kernel, would not run (and its cache, keyed by a digest that covers them, would compile).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
+
+os.environ.setdefault("AUDITSTREAM_CORE", "python")
 
 
 def _durations() -> dict[str, float]:
