@@ -22,7 +22,7 @@ from detector.core.config import CoreConfig
 from detector.core.knobs import Knobs
 from detector.core.model import RULES_ONLY, FeatureSample, FittedModel
 from detector.core.refit import Refits
-from detector.core.rowloop import MODEL_FEATURES, Pending, Tap, score_rows, verdict
+from detector.core.rowloop import MODEL_FEATURES, Pending, Tap, score_rows, verdicts
 from detector.core.state import Population
 from detector.core.surprise import Recalibration
 from detector.core.table import CustomerTable
@@ -167,11 +167,7 @@ class PartitionEngine:
             for a, b, model in segments:
                 if model is not None and b > a:
                     strengths[a:b] = model.strength(matrix[a:b], walk)
-        models = [m for a, b, m in segments for _ in range(a, b)]
-        return [
-            verdict(row, strength, model, self.partition, self._knobs)
-            for row, strength, model in zip(pending, strengths.tolist(), models, strict=True)
-        ]
+        return verdicts(pending, strengths, segments, self.partition, self._knobs)
 
     def _state(self) -> tuple[CustomerTable, Population, Recalibration]:
         """The customers, population and recalibration as the core's objects (the

@@ -87,9 +87,16 @@ class FittedModel:
         above = n - np.searchsorted(self.ranked, raw, side="left")
         return np.asarray(-np.log((above + 1.0) / (n + 1.0)), dtype=np.float64)
 
+    def scores(self, strengths: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Each row's `model_score` in 0..1: its surprise over the largest possible value
+        (as `max(0.0, min(1.0, s / ln(n + 1)))` row by row, NaN included)."""
+        x = np.asarray(strengths, dtype=np.float64) / math.log(len(self.ranked) + 1.0)
+        x = np.where(x < 1.0, x, 1.0)
+        return np.where(x > 0.0, x, 0.0)
+
     def score(self, surprise: float) -> float:
-        """`model_score` in 0..1: the surprise over its largest possible value."""
-        return max(0.0, min(1.0, surprise / math.log(len(self.ranked) + 1.0)))
+        """`scores` of one row."""
+        return float(self.scores(np.array([surprise], dtype=np.float64))[0])
 
 
 def fit(sample: FeatureSample, number: int, cfg: CoreConfig) -> FittedModel:

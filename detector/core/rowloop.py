@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
+import numpy as np
+
 from detector.core.calibration import Recalibration
 from detector.core.features import Observation, event_seconds, observe
 from detector.core.habits import learn, release
@@ -13,9 +15,10 @@ from detector.core.knobs import Knobs
 from detector.core.lowtail import amount_z
 from detector.core.model import RULES_ONLY
 from detector.core.reasons import top_reasons
+from detector.core.rounding import rounded
 from detector.core.rules import RULES, apply_rules
 from detector.core.state import Population
-from detector.core.surprise import TERMS, combine, fold_round, terms, to_score
+from detector.core.surprise import TERMS, combine, fold_round, terms
 from detector.core.table import CustomerTable
 from detector.core.verdict import Verdict
 from shared.schemas import TransactionView
@@ -73,37 +76,69 @@ def score_rows(txs: Sequence[TransactionView], lo: int, hi: int, first: int,
 def verdict(row: Pending, strength: float, model: Any, partition: int | None,
             cfg: Knobs) -> Any:
     """One row's `Verdict` from its inputs and the forest's `strength` (its surprise) under
-    `model` (a `FittedModel`, or None before the first)."""
-    _, fired, values, term_reasons, total, position = row
-    model_score: float | None = None
-    model_reason: str | None = None
-    if model is not None:
-        model_score = round(model.score(strength), 6)
-        # The forest's own surprise, weighted, adds its excess over the floor (0 default).
-        total += cfg.model_weight * max(0.0, strength - cfg.surprise_floor)
-        if model_score >= cfg.ml_threshold:
-            model_reason = _MODEL_REASON
-    if fired:
-        total += cfg.rule_surprise * len(fired)
-        triggered = [name for name in _RULE_NAMES if name in fired]
-        rule_flags = {name: name in fired for name in _RULE_NAMES}
-    else:
-        triggered = []
-        rule_flags = dict(_NO_RULES)
-    reasons = (top_reasons(fired, values, term_reasons, model_reason, cfg.surprise_floor)
-               if fired or term_reasons or model_reason else [])
-    score = round(min(max(to_score(total, cfg), 0.0), 1.0), 6)
-    ml_flag = model_score is not None and model_score >= cfg.ml_threshold
-    return Verdict(
-        score=score,
-        model_score=model_score,
-        is_ml_flag=ml_flag,
-        rule_flags=rule_flags,
-        is_rule_flag=bool(fired),
-        is_flag=ml_flag or bool(fired) or score >= cfg.score_threshold,
-        reasons_top3=reasons,
-        triggered_rules=triggered,
-        model_version=model.version if model else RULES_ONLY,
-        source_partition=partition,
-        source_offset=None if partition is None else position,
-    )
+    `model` (a `FittedModel`, or None before the first): `verdicts` of one row."""
+    return verdicts([row], np.array([strength], dtype=np.float64), [(0, 1, model)],
+                    partition, cfg)[0]
+
+
+def verdicts(rows: list[Pending], strengths: Any, segments: list[tuple[int, int, Any]],
+             partition: int | None, cfg: Knobs) -> list[Any]:
+    """Each row's `Verdict` from its inputs and the forest's surprise (`strengths`, an
+    array), rows `a` to `b` of each segment under its model (a `FittedModel`, or None
+    before the first). The numbers by column, as the row-by-row arithmetic gives them to
+    the bit (`rounding.rounded` is `round`), the objects row by row."""
+    n = len(rows)
+    total = np.array([row[4] for row in rows], dtype=np.float64)
+    fired_n = np.array([len(row[1]) for row in rows], dtype=np.float64)
+    model_score = np.zeros(n, dtype=np.float64)
+    for a, b, model in segments:
+        if model is not None and b > a:
+            s = strengths[a:b]
+            model_score[a:b] = rounded(model.scores(s), 6)
+            # The forest's own surprise, weighted, adds its excess over the floor (0 default).
+            excess = s - cfg.surprise_floor
+            total[a:b] = total[a:b] + cfg.model_weight * np.where(excess > 0.0, excess, 0.0)
+    total = np.where(fired_n > 0.0, total + cfg.rule_surprise * fired_n, total)
+    with np.errstate(all="ignore"):  # `to_score`, then clipped to 0..1, by column
+        mapped = np.where(total > 0.0, total / (total + cfg.score_half), 0.0)
+    mapped = np.where(mapped < 0.0, 0.0, mapped)
+    scores: list[float] = rounded(np.where(mapped > 1.0, 1.0, mapped), 6).tolist()
+    model_scores: list[float] = model_score.tolist()
+    ml_threshold, score_threshold = cfg.ml_threshold, cfg.score_threshold
+    floor = cfg.surprise_floor
+    out: list[Any] = []
+    for a, b, model in segments:
+        version = model.version if model is not None else RULES_ONLY
+        for i in range(a, b):
+            _, fired, values, term_reasons, _, position = rows[i]
+            score = scores[i]
+            model_reason: str | None = None
+            ml_flag = False
+            this_model_score: float | None = None
+            if model is not None:
+                this_model_score = model_scores[i]
+                if this_model_score >= ml_threshold:
+                    model_reason = _MODEL_REASON
+                    ml_flag = True
+            if fired:
+                triggered = [name for name in _RULE_NAMES if name in fired]
+                rule_flags = {name: name in fired for name in _RULE_NAMES}
+            else:
+                triggered = []
+                rule_flags = dict(_NO_RULES)
+            reasons = (top_reasons(fired, values, term_reasons, model_reason, floor)
+                       if fired or term_reasons or model_reason else [])
+            out.append(Verdict(
+                score=score,
+                model_score=this_model_score,
+                is_ml_flag=ml_flag,
+                rule_flags=rule_flags,
+                is_rule_flag=bool(fired),
+                is_flag=ml_flag or bool(fired) or score >= score_threshold,
+                reasons_top3=reasons,
+                triggered_rules=triggered,
+                model_version=version,
+                source_partition=partition,
+                source_offset=None if partition is None else position,
+            ))
+    return out
