@@ -16,6 +16,10 @@ compiled everything again: ~45 s of CPU a process, minutes on a loaded machine, 
 than the fault suite lets a detector run between kills. Since the directory is already
 named by the sources' contents, the folder's name alone files them (`_Locator`); numba
 still checks each file's contents against its index before using an entry.
+
+A cache folder this user cannot write (a Docker image's, built by another user; a read-only
+install) is read as it is: numba would refuse it, and with it every function, on import.
+What is compiled then is run without being kept, said once by a warning.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
@@ -122,13 +127,41 @@ def _function_cache() -> Any:
         def get_suitable_cache_subpath(cls, py_file: str) -> str:
             return os.path.basename(os.path.dirname(os.path.abspath(py_file)))
 
+        def ensure_cache_path(self) -> None:
+            """numba's check, except that a cache folder this user cannot write is read as
+            it is (numba would refuse it, and every function with it, on import)."""
+            try:
+                super().ensure_cache_path()  # type: ignore[no-untyped-call]
+            except OSError:
+                if not os.path.isdir(self.get_cache_path()):  # type: ignore[no-untyped-call]
+                    raise
+
     class _Impl(CompileResultCacheImpl):
         _locator_classes = [_Locator]  # noqa: RUF012 (numba's own attribute)
 
     class _Cache(FunctionCache):
         _impl_class = _Impl
 
+        def save_overload(self, sig: Any, data: Any) -> None:
+            """numba's, except that a cache that cannot be written is said once, not
+            raised: the function compiled runs all the same, and compiles again in the
+            next process."""
+            try:
+                super().save_overload(sig, data)  # type: ignore[no-untyped-call]
+            except OSError as exc:
+                if not _UNSAVED:
+                    warnings.warn(f"the detection kernel compiled code it cannot keep in "
+                                  f"{_CACHE} ({exc.strerror or exc}): every process will "
+                                  "compile it again; run `python -m detector.kernel.warm` "
+                                  "as a user who may write there", RuntimeWarning,
+                                  stacklevel=2)
+                _UNSAVED.append(str(sig))
+
     return _Cache
+
+
+#: The signatures this process compiled but could not save (`_Cache.save_overload`).
+_UNSAVED: list[str] = []
 
 
 _CACHE = cache_dir()

@@ -126,3 +126,46 @@ def test_caches_of_other_sources_are_pruned_once_stale(tmp_path: Path) -> None:
     assert jit.prune(str(current), now) == [str(tmp_path / "over")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["at", "current", "file", "fresh"]
     assert jit.prune(str(tmp_path / "missing" / "x"), now) == []
+
+
+#: Run with the cache folder unwritable as numba finds out: its probe file and any save
+#: refused (root, who runs CI, may write anywhere, so the refusal is simulated).
+READ_ONLY = r"""
+import sys, tempfile, warnings
+from numba.core import caching
+real = tempfile.TemporaryFile
+def probe(*a, **k):
+    if k.get("dir", "").startswith(sys.argv[1]):
+        raise PermissionError(13, "Permission denied")
+    return real(*a, **k)
+tempfile.TemporaryFile = probe
+def refused(self, *a, **k):
+    raise PermissionError(13, "Permission denied")
+caching.IndexDataCacheFile.save = refused
+warnings.simplefilter("always")
+import kpkg.a as a
+with warnings.catch_warnings(record=True) as seen:
+    print(a.f(1), a.f(2.5), a.f(3), a.f(1.5), a.f.stats.cache_hits[(a.f.signatures[0])] > 0)
+print(len([w for w in seen if "cannot keep" in str(w.message)]))
+"""
+
+
+def test_a_cache_this_user_cannot_write_is_read_and_a_new_compile_only_warned(
+        tmp_path: Path) -> None:
+    """An image's cache, built by another user, or a read-only install: numba refused the
+    folder, and every function with it, on import. It is read as it is now; what is not in
+    it compiles, runs, and is said once not to be kept."""
+    pkg = tmp_path / "src" / "kpkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    shutil.copy(jit.__file__, pkg / "jit.py")
+    (pkg / "a.py").write_text(CALLEE.format(1))
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"),
+           "AUDITSTREAM_KERNEL_CACHE": str(cache)}
+    subprocess.run([sys.executable, "-c", "import kpkg.a as a; a.f(1)"], env=env, check=True)
+    done = subprocess.run([sys.executable, "-c", READ_ONLY, str(cache)], env=env,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # int from the cache; a float compiled here, run, not kept: said once for two calls
+    assert done.stdout.split() == ["2", "3.5", "4", "2.5", "True", "1"]
