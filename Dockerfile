@@ -76,9 +76,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/auditstream/bin:$PATH
 COPY --from=build /opt/auditstream /opt/auditstream
 COPY docker/entrypoint.sh docker/init_topics.py /opt/auditstream/docker/
 # The compiled kernel (the default detection core) compiled here, against the very files of
-# this image, into a cache its user may write (numba checks each entry against its source
-# file before using it, and refuses a cache it cannot write): a container loads it in a
-# second or two instead of compiling for a minute at its first partition assignment.
+# this image (numba checks each entry against its source file before using it): a container
+# loads it in a second or two instead of compiling for a minute at its first partition
+# assignment. Owned by the image's user; any other uid (AUDITSTREAM_UID) reads it as it is
+# (detector/kernel/jit.py).
 ENV AUDITSTREAM_KERNEL_CACHE=/opt/auditstream-kernel
 RUN useradd --create-home --uid 10001 auditstream \
     && mkdir -p /app/exports && chown auditstream /app/exports \
