@@ -110,7 +110,8 @@ def verdicts(rows: list[Pending], strengths: Any, segments: list[tuple[int, int,
     for a, b, model in segments:
         version = model.version if model is not None else RULES_ONLY
         for i in range(a, b):
-            _, fired, values, term_reasons, _, position = rows[i]
+            row = rows[i]
+            _, fired, values, term_reasons, _, position = row
             score = scores[i]
             model_reason: str | None = None
             ml_flag = False
