@@ -115,12 +115,11 @@ def run_score(args: argparse.Namespace) -> int:
 def _run_score(args: argparse.Namespace) -> int:
     if args.partitions < 1:
         raise AuditstreamError("--partitions must be at least 1")
-    try:  # AUDITSTREAM_CORE checked, and the kernel loaded or refused, before any file
-        if compiled.kernel_wanted():
-            from detector.core.engine import row_loop
+    from detector.core.engine import load_core  # the engine: not for every command's start
 
-            row_loop("kernel")
-    except (compiled.SwitchError, RuntimeError) as exc:
+    try:  # before any file is read or written
+        load_core()
+    except compiled.CoreUnavailable as exc:
         raise AuditstreamError(str(exc)) from exc
     out: Path = args.out
     check_reports(args.input, args.rejects_dir)  # before the exports folder is created

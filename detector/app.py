@@ -33,7 +33,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from detector.circuit import FailureCircuit
 from detector.core import KIND as CORE_KIND
 from detector.core import compiled
-from detector.core.engine import row_loop
+from detector.core.engine import load_core
 from detector.kafka_io import (
     KafkaOutput,
     Restorer,
@@ -255,11 +255,10 @@ def run_service(settings: DetectorSettings, hook: Hook | None = None,
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         try:
-            try:  # the core checked, and the kernel loaded or refused, before connecting
-                if compiled.kernel_wanted():
-                    row_loop("kernel")
-            except (compiled.SwitchError, RuntimeError) as exc:  # a setting this install
-                raise DetectorError(str(exc)) from exc           # can't honour: exit 2
+            try:  # before connecting: a setting this install can't honour is exit 2
+                load_core()
+            except compiled.CoreUnavailable as exc:
+                raise DetectorError(str(exc)) from exc
             detector = Detector(settings, factory, hook)
         except _StopRequested:
             return 0

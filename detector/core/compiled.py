@@ -41,8 +41,16 @@ SWITCH = "AUDITSTREAM_CORE"
 CORES: tuple[str, ...] = ("kernel", "compiled", "python")
 
 
-class SwitchError(ValueError):
-    """`SWITCH` holds a value not in `CORES` (the commands refuse it: exit 2)."""
+class CoreUnavailable(Exception):
+    """The detection core asked for cannot run here (the commands refuse it: exit 2)."""
+
+
+class SwitchError(CoreUnavailable, ValueError):
+    """`SWITCH` holds a value not in `CORES`."""
+
+
+class KernelMissing(CoreUnavailable, RuntimeError):
+    """The kernel is asked for (or is the default) but numba or the kernel cannot load."""
 
 
 def switch() -> str:

@@ -54,17 +54,25 @@ ROW_LOOP_MODULES: dict[str, str] = {"kernel": "detector.kernel.rows"}
 
 
 def row_loop(name: str) -> Any:
-    """The row loop `name` (`ROW_LOOPS`), its module imported the first time; a
-    RuntimeError saying what to install when numba is missing."""
+    """The row loop `name` (`ROW_LOOPS`), its module imported the first time;
+    `compiled.KernelMissing` saying what to do when numba is missing."""
     loop = ROW_LOOPS.get(name)
     if loop is None and importlib.util.find_spec("numba") is not None:
         importlib.import_module(ROW_LOOP_MODULES[name])
         loop = ROW_LOOPS.get(name)
     if loop is None:
-        raise RuntimeError(f"{compiled.SWITCH}={name} needs numba and detector.kernel "
+        raise compiled.KernelMissing(f"{compiled.SWITCH}={name} needs numba and detector.kernel "
                            "(numba is a dependency of auditstream: reinstall it, or "
                            f"set {compiled.SWITCH}=compiled to run the core's own loop)")
     return loop
+
+
+def load_core() -> None:
+    """`AUDITSTREAM_CORE` checked, and the kernel loaded when it is the core that runs, ahead
+    of any engine (a command refuses before its work starts): `compiled.CoreUnavailable`
+    when that core cannot run here."""
+    if compiled.kernel_wanted():
+        row_loop("kernel")
 
 
 def _kernel_rows(config: CoreConfig,

@@ -208,7 +208,7 @@ class KernelRows:
                  fresh: bool) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
         """Each row's fired rules' reasons and terms' reasons (`rowloop.Pending`'s), worded
         for the rows that have any (`observe.rule_reasons`, `terms.rows_reasons`). Without
-        `fresh` (no tap: the dicts go nowhere but `rowloop.verdict`, which only reads
+        `fresh` (no tap: the dicts go nowhere but `rowloop.verdicts`, which only reads
         them), the rows with none share one empty dict."""
         n = len(rules)
         if fresh:

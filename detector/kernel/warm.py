@@ -45,7 +45,7 @@ def warm() -> None:
     from detector.core.config import CoreConfig
     from detector.core.engine import PartitionEngine, row_loop
 
-    row_loop("kernel")  # the kernel loaded (RuntimeError without numba)
+    row_loop("kernel")  # the kernel loaded (compiled.KernelMissing without numba)
     config = CoreConfig(hot_customers=4, max_customers=30, customer_ttl_s=5 * 86400,
                         first_fit_after=64, refit_every=64, refit_delay=32, sample_size=64,
                         n_trees=8, max_samples=32)
@@ -62,7 +62,7 @@ def warm() -> None:
     again = PartitionEngine.restore(data, config)
     again.verdicts(rows[300:350])
     changes = engine.checkpoint(full=True)
-    parts = {name: data for name, data in changes.parts.items() if data is not None}
+    parts = {name: part for name, part in changes.parts.items() if part is not None}
     resumed = PartitionEngine.resume(parts, changes.customers, config)
     resumed.verdicts(rows[300:400])
     for e in (engine, copy, again, resumed):
