@@ -94,10 +94,6 @@ class FittedModel:
         x = np.where(x < 1.0, x, 1.0)
         return np.where(x > 0.0, x, 0.0)
 
-    def score(self, surprise: float) -> float:
-        """`scores` of one row."""
-        return float(self.scores(np.array([surprise], dtype=np.float64))[0])
-
 
 def fit(sample: FeatureSample, number: int, cfg: CoreConfig) -> FittedModel:
     """Fit forest number `number` (1-based) on the sample; deterministic given the seed."""

@@ -73,14 +73,6 @@ def score_rows(txs: Sequence[TransactionView], lo: int, hi: int, first: int,
         learn(t, state, pop, cfg, obs, total, wake, values)
 
 
-def verdict(row: Pending, strength: float, model: Any, partition: int | None,
-            cfg: Knobs) -> Any:
-    """One row's `Verdict` from its inputs and the forest's `strength` (its surprise) under
-    `model` (a `FittedModel`, or None before the first): `verdicts` of one row."""
-    return verdicts([row], np.array([strength], dtype=np.float64), [(0, 1, model)],
-                    partition, cfg)[0]
-
-
 def verdicts(rows: list[Pending], strengths: Any, segments: list[tuple[int, int, Any]],
              partition: int | None, cfg: Knobs) -> list[Any]:
     """Each row's `Verdict` from its inputs and the forest's surprise (`strengths`, an

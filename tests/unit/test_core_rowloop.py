@@ -20,7 +20,7 @@ from detector.core.engine import PartitionEngine
 from detector.core.knobs import Knobs
 from detector.core.model import RULES_ONLY, FittedModel
 from detector.core.reasons import top_reasons
-from detector.core.rowloop import Pending, Tap, verdict, verdicts
+from detector.core.rowloop import Pending, Tap, verdicts
 from detector.core.rules import RULES
 from detector.core.surprise import TERMS, combine, to_score
 from detector.core.verdict import Verdict
@@ -80,6 +80,12 @@ def test_the_low_tail_learns_only_amounts_ordinary_in_every_other_way(above: flo
         assert kept_out >= 3 and expected > 100
     else:
         assert expected == 0
+
+
+def verdict(row: Pending, strength: float, model: Any, partition: int | None,
+            knobs: Knobs) -> Any:
+    """`verdicts` of one row."""
+    return verdicts([row], np.array([strength]), [(0, 1, model)], partition, knobs)[0]
 
 
 class _Model:
