@@ -20,7 +20,7 @@ ported module by module (docs/kernel.md (f)), not yet wired into the engine.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, pairwise
 from typing import Any, NamedTuple
@@ -481,22 +481,24 @@ def field_rows(slots: CustomerSlots, cs: Any, codes: Codes) -> list[list[Any]]:
     col["last_country"] = [words[k] for k in s.last_country[cs].tolist()]
     for prefix, name in (("rec", "recent"), ("win", "window"), ("days", "days")):
         n = getattr(s, f"{prefix}_len")[cs]
-        t, amt, cat, chan = (_used(getattr(s, f"{prefix}_{f}")[cs], n)
-                             for f in ("t", "amt", "cat", "chan"))
-        col[name] = [[(*e[:2], words[e[2]], words[e[3]]) for e in zip(*fields, strict=True)]
-                     for fields in zip(t, amt, cat, chan, strict=True)]
+        held = _held(n, getattr(s, f"{prefix}_t").shape[1])
+        events = list(zip(*(_flat(getattr(s, f"{prefix}_{f}")[cs], held, words if f in
+                                    ("cat", "chan") else None)
+                            for f in ("t", "amt", "cat", "chan")), strict=True))
+        col[name] = _split(events, n)
     for i, name in enumerate(TABLES):
         n = s.tab_len[cs, i]
-        col[name] = [{words[k]: v for k, v in zip(keys, counts, strict=True)}
-                     for keys, counts in zip(_used(s.tab_code[cs, i], n),
-                                             _used(s.tab_count[cs, i], n), strict=True)]
+        held = _held(n, s.tab_code.shape[2])
+        keys = _flat(s.tab_code[cs, i], held, words)
+        counts = _flat(s.tab_count[cs, i], held)
+        col[name] = [dict(zip(keys[a:b], counts[a:b], strict=True)) for a, b in _bounds(n)]
     heads, n = s.ctx_head[cs], s.ctx_len[cs]
-    col["context"] = [
-        [(*[words[k] for k in strings], hour, la) for strings, hour, la in
-         zip(rs, hs, ls, strict=True)]
-        for rs, hs, ls in zip(_used(_from_head(s.ctx_code[cs], heads), n),
-                              _used(_from_head(s.ctx_hour[cs], heads), n),
-                              _used(_from_head(s.ctx_la[cs], heads), n), strict=True)]
+    held = _held(n, s.ctx_la.shape[1])
+    held_codes = _from_head(s.ctx_code[cs], heads)[held]  # (events, STRINGS)
+    strings = [_flat_all(held_codes[:, j], words) for j in range(STRINGS)]
+    col["context"] = _split(list(zip(*strings, _flat(_from_head(s.ctx_hour[cs], heads), held),
+                                     _flat(_from_head(s.ctx_la[cs], heads), held),
+                                     strict=True)), n)
     col["pending"] = _pending_rows(s, cs, words)
     col["wake"] = [(t if math.isfinite(t) else None, w)
                    for t, w in zip(s.wake_t[cs].tolist(), s.wake_s[cs].tolist(), strict=True)]
@@ -514,10 +516,32 @@ def _from_head(rings: Any, heads: Any) -> Any:
 def _used(rows: Any, lengths: Any) -> list[list[Any]]:
     """Each row's first `lengths[i]` entries as lists, reading only those (a slot's lists
     are far shorter than their capacity for most customers)."""
-    held = np.arange(rows.shape[1]) < lengths[:, None]
-    flat = rows[held].tolist()
-    bounds = [0, *np.cumsum(lengths).tolist()]
-    return [flat[a:b] for a, b in pairwise(bounds)]
+    return _split(_flat(rows, _held(lengths, rows.shape[1])), lengths)
+
+
+def _held(lengths: Any, cap: int) -> Any:
+    """The mask of each row's first `lengths[i]` entries of `cap`."""
+    return np.arange(cap) < lengths[:, None]
+
+
+def _flat(rows: Any, held: Any, words: list[str] | None = None) -> list[Any]:
+    """The `held` entries of `rows`, row after row, as one list (codes as their words)."""
+    return _flat_all(rows[held], words)
+
+
+def _flat_all(values: Any, words: list[str] | None = None) -> list[Any]:
+    flat = values.tolist()
+    return flat if words is None else [words[k] for k in flat]
+
+
+def _bounds(lengths: Any) -> Iterator[tuple[int, int]]:
+    """Each row's (start, end) in the flat list of all rows' entries."""
+    return pairwise([0, *np.cumsum(lengths).tolist()])
+
+
+def _split(flat: list[Any], lengths: Any) -> list[list[Any]]:
+    """`flat` cut into each row's `lengths[i]` entries."""
+    return [flat[a:b] for a, b in _bounds(lengths)]
 
 
 def _pending_rows(s: CustomerSlots, cs: Any, words: list[str]) -> list[list[Any]]:
