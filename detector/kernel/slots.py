@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, pairwise
+from itertools import chain, islice, pairwise
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -489,9 +489,9 @@ def field_rows(slots: CustomerSlots, cs: Any, codes: Codes) -> list[list[Any]]:
     for i, name in enumerate(TABLES):
         n = s.tab_len[cs, i]
         held = _held(n, s.tab_code.shape[2])
-        keys = _flat(s.tab_code[cs, i], held, words)
-        counts = _flat(s.tab_count[cs, i], held)
-        col[name] = [dict(zip(keys[a:b], counts[a:b], strict=True)) for a, b in _bounds(n)]
+        entries = zip(_flat(s.tab_code[cs, i], held, words), _flat(s.tab_count[cs, i], held),
+                      strict=True)
+        col[name] = [dict(islice(entries, m)) for m in n.tolist()]  # each its next m
     heads, n = s.ctx_head[cs], s.ctx_len[cs]
     held = _held(n, s.ctx_la.shape[1])
     held_codes = _from_head(s.ctx_code[cs], heads)[held]  # (events, STRINGS)
