@@ -19,11 +19,16 @@ still checks each file's contents against its index before using an entry.
 
 A cache folder this user cannot write (a Docker image's, built by another user; a read-only
 install) is read as it is: numba would refuse it, and with it every function, on import.
-What is compiled then is run without being kept, said once by a warning.
+What is compiled then is run without being kept, said once by a warning. A folder that
+cannot be made at all (a file in its way; a home folder this user cannot write) is a
+temporary one for the process, said once: it compiles the kernel at each start. A damaged
+cache file (cut short by a full disk or a crash) is a miss, said once: its index is
+removed and the function compiled and saved anew, where numba raised in every process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -129,12 +134,17 @@ def _function_cache() -> Any:
 
         def ensure_cache_path(self) -> None:
             """numba's check, except that a cache folder this user cannot write is read as
-            it is (numba would refuse it, and every function with it, on import)."""
+            it is, and one that cannot be made (a file in its way, a home folder that
+            cannot be written) is a temporary folder for this process, said once: numba
+            would refuse either, and every function with it, on import."""
             try:
                 super().ensure_cache_path()  # type: ignore[no-untyped-call]
-            except OSError:
-                if not os.path.isdir(self.get_cache_path()):  # type: ignore[no-untyped-call]
-                    raise
+            except OSError as exc:
+                path = self.get_cache_path()  # type: ignore[no-untyped-call]
+                if os.path.isdir(path):
+                    return
+                self._cache_path = os.path.join(_fallback(exc), os.path.basename(path))
+                super().ensure_cache_path()  # type: ignore[no-untyped-call]
 
     class _Impl(CompileResultCacheImpl):
         _locator_classes = [_Locator]  # noqa: RUF012 (numba's own attribute)
@@ -142,26 +152,82 @@ def _function_cache() -> Any:
     class _Cache(FunctionCache):
         _impl_class = _Impl
 
+        def load_overload(self, sig: Any, target_context: Any) -> Any:
+            """numba's, except that a damaged index or data file (cut short by a full disk
+            or a crash, overwritten) is a miss: its index is removed, so the function
+            compiles and is saved anew, where numba raised in every process after."""
+            try:
+                return super().load_overload(sig, target_context)  # type: ignore[no-untyped-call]
+            except Exception as exc:  # any failure to read a cache is a reason to compile
+                self._discard(exc)
+                return None
+
         def save_overload(self, sig: Any, data: Any) -> None:
             """numba's, except that a cache that cannot be written is said once, not
             raised: the function compiled runs all the same, and compiles again in the
-            next process."""
+            next process. A damaged index found here is removed and the save made again."""
             try:
-                super().save_overload(sig, data)  # type: ignore[no-untyped-call]
+                self._save(sig, data)
             except OSError as exc:
                 if not _UNSAVED:
                     warnings.warn(f"the detection kernel compiled code it cannot keep in "
                                   f"{_CACHE} ({exc.strerror or exc}): every process will "
-                                  "compile it again; run `python -m detector.kernel.warm` "
-                                  "as a user who may write there", RuntimeWarning,
+                                  "compile it again; free space there or make it writable "
+                                  "to this user (or set AUDITSTREAM_KERNEL_CACHE), then run "
+                                  "`python -m detector.kernel.warm`", RuntimeWarning,
                                   stacklevel=2)
                 _UNSAVED.append(str(sig))
+
+        def _save(self, sig: Any, data: Any) -> None:
+            try:
+                super().save_overload(sig, data)  # type: ignore[no-untyped-call]
+            except OSError:
+                raise
+            except Exception as exc:  # the index it adds to could not be read
+                self._discard(exc)
+                super().save_overload(sig, data)  # type: ignore[no-untyped-call]
+
+        def _discard(self, exc: Exception) -> None:
+            index = self._cache_file._index_path
+            with contextlib.suppress(OSError):
+                os.unlink(index)
+            if not _DAMAGED:
+                warnings.warn(f"the detection kernel's cache held a damaged file "
+                              f"({type(exc).__name__}: {exc}) beside {index}: it is "
+                              "compiled anew and replaced", RuntimeWarning, stacklevel=3)
+            _DAMAGED.append(index)
 
     return _Cache
 
 
 #: The signatures this process compiled but could not save (`_Cache.save_overload`).
 _UNSAVED: list[str] = []
+#: The index files this process found damaged and removed (`_Cache._discard`).
+_DAMAGED: list[str] = []
+
+
+#: The temporary cache folder of this process, once the kernel's could not be made.
+_FALLBACK: list[str] = []
+
+
+def _fallback(exc: OSError) -> str:
+    """A temporary cache folder for this process (removed at its exit), made and said once
+    when the kernel's cannot be made."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if _FALLBACK:
+        return _FALLBACK[0]
+    folder = tempfile.mkdtemp(prefix="auditstream-kernel-")
+    _FALLBACK.append(folder)
+    atexit.register(shutil.rmtree, folder, True)
+    warnings.warn(f"the detection kernel's cache folder {_CACHE} cannot be made "
+                  f"({exc.strerror or exc}): this process compiles the kernel into a "
+                  "temporary folder and keeps nothing (a minute or more at each start); set "
+                  "AUDITSTREAM_KERNEL_CACHE to a folder this user may write, then run "
+                  "`python -m detector.kernel.warm`", RuntimeWarning, stacklevel=2)
+    return folder
 
 
 _CACHE = cache_dir()

@@ -8,7 +8,9 @@ across refits, parking and eviction, checkpoints, snapshots, restores, resumes, 
 on a small made-up stream, so each compiled function is in the cache afterwards (a test
 holds that nothing else an engine does compiles another: tests/unit/test_kernel_warm.py).
 `make` runs it before the tests and the demo, the Docker image at build. With the cache
-already filled it only loads it. Exit 0, or 2 when numba is missing.
+already filled it only loads it. Exit 0; 1 when the cache could not keep what was compiled
+(a full disk, a folder this user cannot write or make: the warning says which); 2 when
+numba is missing.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def warm() -> None:
 
 def main() -> int:
     from detector.core import compiled
+    from detector.kernel import jit
     from detector.kernel.jit import NUMBA, cache_dir
 
     if not NUMBA:
@@ -80,6 +83,11 @@ def main() -> int:
     start = time.perf_counter()
     os.environ[compiled.SWITCH] = "kernel"  # this process only
     warm()
+    if jit._UNSAVED or jit._FALLBACK:  # a process after this one would compile again
+        kept = "none of it" if jit._FALLBACK else f"{len(jit._UNSAVED)} functions short"
+        print(f"detector.kernel.warm: the kernel compiled but its cache {cache_dir()} "
+              f"cannot keep it ({kept}; the warning above says why)", file=sys.stderr)
+        return 1
     print(f"detection kernel ready in {cache_dir()} ({time.perf_counter() - start:.1f} s)")
     return 0
 

@@ -169,3 +169,83 @@ def test_a_cache_this_user_cannot_write_is_read_and_a_new_compile_only_warned(
     assert done.returncode == 0, done.stderr[-2000:]
     # int from the cache; a float compiled here, run, not kept: said once for two calls
     assert done.stdout.split() == ["2", "3.5", "4", "2.5", "True", "1"]
+
+
+def _package(tmp_path: Path) -> dict[str, str]:
+    """A package `kpkg` with this jit module and one function, and the env to run it."""
+    pkg = tmp_path / "src" / "kpkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    shutil.copy(jit.__file__, pkg / "jit.py")
+    (pkg / "a.py").write_text(CALLEE.format(1))
+    return {**os.environ, "PYTHONPATH": str(tmp_path / "src"),
+            "AUDITSTREAM_KERNEL_CACHE": str(tmp_path / "cache")}
+
+
+#: f(1), whether it came from the cache, and the warnings it raised (one line each).
+RUN_F = r"""
+import warnings
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as seen:
+    import kpkg.a as a
+    print(a.f(1), sum(a.f.stats.cache_hits.values()) > 0)
+for w in seen:
+    print("warning:", str(w.message).split(":")[0])
+"""
+
+
+def _run_f(env: dict[str, str]) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", RUN_F], env=env, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.splitlines()
+
+
+@pytest.mark.parametrize("kind", ["nbi", "nbc"])
+@pytest.mark.parametrize("damage", ["empty", "half", "garbage"])
+def test_a_damaged_cache_file_is_compiled_anew_and_replaced(tmp_path: Path, kind: str,
+                                                            damage: str) -> None:
+    """A file cut short by a full disk or a crash, or overwritten, made numba raise in every
+    process after (the documented fix, warm, raised the same). It is a miss now: compiled,
+    said once, and replaced, so the next process loads it again."""
+    env = _package(tmp_path)
+    assert _run_f(env) == ["2 False"]  # compiled and saved
+    assert _run_f(env) == ["2 True"]  # loaded
+    files = list((tmp_path / "cache").rglob(f"*.{kind}"))
+    assert files
+    for path in files:
+        data = path.read_bytes()
+        path.write_bytes({"empty": b"", "half": data[:len(data) // 2],
+                          "garbage": os.urandom(len(data))}[damage])
+    damaged = _run_f(env)
+    assert damaged[0] == "2 False"  # compiled anew, not raised
+    assert len(damaged) == 2 and damaged[1].startswith(
+        "warning: the detection kernel's cache held a damaged file")  # said once
+    assert _run_f(env) == ["2 True"]  # replaced: loaded, nothing said
+
+
+def test_a_cache_folder_that_cannot_be_made_is_a_temporary_one(tmp_path: Path) -> None:
+    """A file where the cache folder should be (or a home folder this user cannot write):
+    numba found no locator and every kernel command died on import. The process compiles
+    into a temporary folder instead, said once."""
+    env = _package(tmp_path)
+    (tmp_path / "cache").write_text("not a folder")
+    lines = _run_f(env)
+    assert lines[0] == "2 False" and len(lines) == 2
+    said = f"warning: the detection kernel's cache folder {tmp_path / 'cache'}{os.sep}"
+    assert lines[1].startswith(said) and lines[1].endswith("cannot be made (Not a directory)")
+
+
+def test_warm_fails_when_the_cache_cannot_keep_the_kernel(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A full disk under the cache: warm said it was ready with a third of the kernel
+    kept, so an image built that way shipped a cache that compiles at every start."""
+    from detector.kernel import warm
+
+    monkeypatch.setattr(jit, "_UNSAVED", [])
+    monkeypatch.setattr(warm, "warm", lambda: jit._UNSAVED.append("(int64,)"))
+    assert warm.main() == 1
+    assert "cannot keep it (1 functions short" in capsys.readouterr().err
+    monkeypatch.setattr(jit, "_UNSAVED", [])
+    monkeypatch.setattr(warm, "warm", lambda: None)
+    assert warm.main() == 0
