@@ -27,6 +27,7 @@ from shared.schemas import Transaction
 from shared.startup import sigterm_interrupts
 from sink.folder import remove_leftovers
 from sink.offline import ExportWriter
+from sink.settings import ExportSettings
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
 #: What a disk-full or read-only --out leaves behind, for its one-line message.
@@ -123,6 +124,7 @@ def _run_score(args: argparse.Namespace) -> int:
         raise AuditstreamError(str(exc)) from exc
     out: Path = args.out
     check_reports(args.input, args.rejects_dir)  # before the exports folder is created
+    DetectorSettings(), ExportSettings()  # every setting checked before it is, too
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
         remove_leftovers(out)  # what a killed writer left (never a live writer's file)
         return _score_into(args, out)

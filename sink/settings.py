@@ -20,7 +20,9 @@ MIN_SAMPLE_KEY = 16
 class ExportSettings(BaseSettings):
     """How rollups are computed; the same for the streaming sink and offline `score`."""
 
-    model_config = SettingsConfigDict(env_prefix="EXPORTS_", frozen=True, extra="ignore")
+    # infinity passed `ge=0` and broke the run manifest (not JSON) and the report after it
+    model_config = SettingsConfigDict(env_prefix="EXPORTS_", frozen=True, extra="ignore",
+                                      allow_inf_nan=False)
 
     cost_fp: float = Field(default=1.0, ge=0, description="cost of reviewing a false alarm")
     cost_fn: float = Field(default=10.0, ge=0, description="cost of missing an anomaly")

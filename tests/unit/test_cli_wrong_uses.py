@@ -291,3 +291,19 @@ def test_replay_of_rows_out_of_time_order_still_says_it_sorts_them(
     main(["replay", str(data)])
     assert sent == [len(rows)]
     assert "input not in time order" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["1e309", "inf", "-inf", "nan"])
+def test_score_with_a_cost_that_is_not_a_finite_number_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    value: str,
+) -> None:
+    """Infinity passed `ge=0`: the command then logged a traceback, wrote `Infinity` into
+    run.json (not JSON) and no report, and exited 0 (found by a hostile probe, 2026-12-04)."""
+    data, out = tmp_path / "data.csv", tmp_path / "out"
+    assert main(["generate", *SMALL, "--out", str(data)]) == ExitCode.OK
+    capsys.readouterr()
+    monkeypatch.setenv("EXPORTS_COST_FP", value)
+    assert main(["score", str(data), "--out", str(out)]) == ExitCode.USAGE
+    assert "invalid setting EXPORTS_COST_FP" in _one_error_line(capsys, "score")
+    assert not out.exists()
