@@ -32,6 +32,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from shared.csv_io import RowError, _construct, read_all
+from shared.outputs import output_errors
 from shared.schemas import Transaction
 
 #: Rows sorted in memory per run.
@@ -115,10 +116,15 @@ def merged(paths: Sequence[Path], errors: list[RowError], run_rows: int | None =
         yield heapq.merge(*map(_read, runs), iter(last), key=_TIME)
 
 
+#: What a failed write of a run file says beside the path: the folder is TMPDIR's, not --out.
+_SPILL_FAILED = "the input is sorted on disk in the temporary folder (TMPDIR)"
+
+
 def _spill(rows: Iterable[Transaction], path: Path) -> Path:
-    """Write rows to a run file: pickled frames of `FRAME` rows, each row its field values."""
+    """Write rows to a run file: pickled frames of `FRAME` rows, each row its field values.
+    A failed write names the run file, in TMPDIR (a full disk there was said of --out)."""
     it = iter(rows)
-    with path.open("wb") as fh:
+    with output_errors(path, _SPILL_FAILED), path.open("wb") as fh:
         while frame := [tuple(tx.__dict__.values()) for tx in islice(it, FRAME)]:
             pickle.dump(frame, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return path

@@ -231,3 +231,27 @@ def test_exports_left_without_finish_keep_the_old_rollups_and_no_temporary_file(
     full = _files(tmp_path / "full")
     for name, data in after.items():  # each day file whole: the old one or the new one
         assert data in (before.get(name), full.get(name)), name
+
+
+def test_a_full_temporary_folder_is_named_not_the_exports_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unsorted input is sorted in runs under TMPDIR: a full TMPDIR was reported as
+    "cannot write <--out>: the disk is full", which had room (found by a hostile probe)."""
+    import errno
+    import pickle
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    source = _csv(tmp_path / "in.csv", [5, 4, 3, 2, 1, 0] * 5)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pickle, "dump", full)
+    monkeypatch.setattr(sorted_input, "RUN_ROWS", 4)
+    assert main(["score", str(source), "--out", str(tmp_path / "out")]) == 5
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"auditstream score: error: cannot write {tmp_path / 'tmp'}")
+    assert "the disk is full; the input is sorted on disk in the temporary folder (TMPDIR)" in err
+    assert list((tmp_path / "tmp").iterdir()) == []
