@@ -224,6 +224,9 @@ def _iter_rows(
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
                 reason = f"expected {width} columns, found {len(row)}"
+                if prev > line:  # one quote left open swallows the lines up to the next one
+                    reason += (f" in lines {line}-{prev} read as one row (a quote opened "
+                               "and not closed?)")
                 yield RowError(line, reason, _raw(names, row), source)
                 continue
             try:

@@ -248,3 +248,21 @@ def test_duplicated_required_column_is_a_header_error_but_duplicated_extras_are_
     path = _write(tmp_path, f"{HEADER},note,note\n{REFERENCE_ROWS[0]},a,b\n", "extra.csv")
     [(_, tx)] = _good(list(iter_csv(path)))
     assert tx.attributes == {"note": "b"}
+
+
+def test_a_quote_left_open_names_the_lines_it_swallowed(tmp_path: Path) -> None:
+    """One stray quote makes the reader take every line up to the next quote as one row:
+    hundreds of rows were lost as "1 rejected, expected 11 columns, found 5" (found by a
+    hostile probe). The reason now names the lines read as that row."""
+    good = [f"{i},8,2025-01-02 10:00:{i:02d},5,CH,app,pc,food,,False,normal" for i in range(9)]
+    stray = good[2].replace(",CH,", ',"CH,')
+    path = _write(tmp_path, "\n".join([HEADER, *good[:2], stray, *good[3:]]) + "\n")
+    items = list(iter_csv(path))
+    errors = [i for i in items if isinstance(i, RowError)]
+    assert [line for line, _ in _good(items)] == [2, 3]
+    assert len(errors) == 1 and errors[0].line == 4
+    assert errors[0].reason == ("expected 11 columns, found 5 in lines 4-10 read as one row "
+                                "(a quote opened and not closed?)")
+    one_line = _write(tmp_path, "\n".join([HEADER, good[0][:20]]) + "\n", "short.csv")
+    assert [e.reason for e in iter_csv(one_line) if isinstance(e, RowError)] == [
+        "expected 11 columns, found 3"]  # a short row on its own line: as before
