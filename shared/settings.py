@@ -16,6 +16,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
 
+#: A client that has had no metadata from any broker for this long bootstraps again.
+REBOOTSTRAP_MS = 15_000
+
+
 class KafkaSettings(BaseSettings):
     """How to reach the cluster; security options pass through to librdkafka unchanged."""
 
@@ -44,6 +48,11 @@ class KafkaSettings(BaseSettings):
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
             "client.id": self.client_id,
+            # A restarting broker can answer metadata listing no broker (fenced until it has
+            # registered): librdkafka then drops every broker it knew and bootstraps again
+            # only after this, 5 min by default. The fault suite saw the sink and a producer
+            # sit idle for minutes after a broker restart (docs/reliability.md).
+            "metadata.recovery.rebootstrap.trigger.ms": REBOOTSTRAP_MS,
         }
         optional: dict[str, str | SecretStr | None] = {
             "sasl.mechanism": self.sasl_mechanism,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from auditstream.broker.process import local_client
-from shared.settings import KafkaSettings
+from shared.settings import REBOOTSTRAP_MS, KafkaSettings
 
 SECURITY = {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
             "KAFKA_SASL_USERNAME": "auditor", "KAFKA_SASL_PASSWORD": "pw",
@@ -28,4 +28,5 @@ def test_the_probe_ignores_the_security_settings(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv(name, value)
     conf = local_client("127.0.0.1:9").client_config()
     assert conf == {"bootstrap.servers": "127.0.0.1:9", "security.protocol": "PLAINTEXT",
-                    "client.id": "auditstream"}
+                    "client.id": "auditstream",
+                    "metadata.recovery.rebootstrap.trigger.ms": REBOOTSTRAP_MS}

@@ -29,7 +29,8 @@ def test_kafka_settings_read_environment_and_pass_security_through(
 
 def test_unset_security_options_are_left_to_librdkafka() -> None:
     conf = KafkaSettings(bootstrap_servers="127.0.0.1:9092").client_config()
-    assert set(conf) == {"bootstrap.servers", "security.protocol", "client.id"}
+    assert set(conf) == {"bootstrap.servers", "security.protocol", "client.id",
+                         "metadata.recovery.rebootstrap.trigger.ms"}
 
 
 def test_invalid_security_protocol_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,3 +68,15 @@ def test_the_architecture_topic_table_says_what_the_topic_settings_create() -> N
     expected = f"{TopicSettings().partitions} (setting)"
     # The detector creates all three with `AUDITSTREAM_PARTITIONS` partitions (kafka_io).
     assert rows["transactions.dlq"] == rows["transactions"] == expected
+
+
+def test_every_client_bootstraps_again_well_within_the_fault_suites_patience() -> None:
+    """After a broker restart a metadata answer can list no broker; librdkafka then waits
+    `metadata.recovery.rebootstrap.trigger.ms` (5 min by default) before it bootstraps again.
+    The fault suite saw the sink and a producer idle for over 3 min (its stall limit). Every
+    producer, consumer and admin client is built on `client_config`."""
+    from shared.kafka import consumer_config, producer_config
+
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:9092")
+    for conf in (kafka.client_config(), producer_config(kafka), consumer_config(kafka, "g")):
+        assert conf["metadata.recovery.rebootstrap.trigger.ms"] <= 30_000
