@@ -48,9 +48,9 @@ class KafkaSettings(BaseSettings):
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
             "client.id": self.client_id,
-            # A restarting broker can answer metadata listing no broker (fenced until it has
-            # registered): librdkafka then drops every broker it knew and bootstraps again
-            # only after this, 5 min by default. The fault suite saw the sink and a producer
+            # A broker shutting down for a restart can answer metadata listing no broker and
+            # no leader: librdkafka then drops every broker it knew and bootstraps again only
+            # after this, 5 min by default. The fault suite saw the sink and a producer
             # sit idle for minutes after a broker restart (docs/reliability.md).
             "metadata.recovery.rebootstrap.trigger.ms": REBOOTSTRAP_MS,
         }
