@@ -24,6 +24,14 @@ cannot be made at all (a file in its way; a home folder this user cannot write) 
 temporary one for the process, said once: it compiles the kernel at each start. A damaged
 cache file (cut short by a full disk or a crash) is a miss, said once: its index is
 removed and the function compiled and saved anew, where numba raised in every process.
+
+numba counts references to each array with an atomic add (`lock xadd`), ~650 a row in the
+kernel, so that threads running compiled code without the GIL may share arrays. No kernel
+function releases the GIL (`jit` never passes `nogil` or `parallel`; a test checks every
+dispatcher), so two threads never count the same array at once, and the counts are plain
+adds here (`plain_refcounts`): the engine ~10 % faster (docs/kernel.md (q)). numba's own
+switch for this (`nrtdynmod._disable_atomicity`) returns the count before the decrement,
+so nothing it allocates is ever freed (measured): not used.
 """
 
 from __future__ import annotations
@@ -230,7 +238,38 @@ def _fallback(exc: OSError) -> str:
     return folder
 
 
+def plain_refcounts() -> bool:
+    """numba's reference counts as plain (not atomic) adds in everything compiled after
+    this, where numba's runtime is not set up yet (it links its counting functions into
+    each function compiled); True if so. Once set up, numba's atomic counts stay (correct,
+    slower). A cached function keeps the counts it was compiled with: both are correct
+    while the GIL is held (see the module docstring)."""
+    from llvmlite import ir
+    from numba.core.runtime import nrtdynmod
+    from numba.core.runtime.nrt import rtsys
+
+    if rtsys._init:
+        return False
+    word = nrtdynmod._word_type
+
+    def define(module: Any, op: str, ordering: str) -> Any:
+        """numba's `nrt_atomic_add`/`_sub` (the new count), without the atomic."""
+        fn = ir.Function(module, ir.FunctionType(word, [word.as_pointer()]),
+                         name=f"nrt_atomic_{op}")
+        [ptr] = fn.args
+        builder = ir.IRBuilder(fn.append_basic_block())
+        count = getattr(builder, op)(builder.load(ptr), ir.Constant(word, 1))
+        builder.store(count, ptr)
+        builder.ret(count)
+        return fn
+
+    nrtdynmod._define_atomic_inc_dec = define
+    return True
+
+
 _CACHE = cache_dir()
+#: Whether this process compiles the kernel with plain reference counts (`plain_refcounts`).
+PLAIN_REFCOUNTS = plain_refcounts() if NUMBA else False
 if NUMBA:
     import time
 
