@@ -199,7 +199,9 @@ def observe(p: Any, country: int, category: int, channel: int, device: int, ipne
         p.ring[total % RING] = log_amount
     if total % 256 == 0 or total == 32:
         k = p.ring_len[0]
-        ordered = np.sort(p.ring[:k])
+        # only three order statistics are read: selected, not the whole ring sorted (the
+        # same values as `sorted`'s at those places; ~4x faster at 2,048)
+        ordered = np.partition(p.ring[:k], np.array([k // 4, k // 2, (3 * k) // 4]))
         p.amount_center[0] = ordered[k // 2]
         iqr = ordered[(3 * k) // 4] - ordered[k // 4]
         scale = iqr / 1.349
