@@ -64,11 +64,16 @@ def ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-#: How each kind of `SCORED_ROW` field becomes its cell(s): an expression over `v`, the value.
+#: How each kind of `SCORED_ROW` field becomes its cell, an expression over `{v}`, a local
+#: holding the value (`{r}`: a spare local): the common case written out, the function
+#: above for the rest, the same text as the function alone (a call a cell was most of the
+#: cost). Text: unchanged unless empty or starting with a formula's character. Number: a
+#: finite float's `repr` unless in exponent notation (`v - v` is 0.0 only when finite).
 _CELL_OF_KIND: dict[str, str] = {
-    "text": "text({v})",
-    "time": "timestamp({v})",
-    "number": "number({v})",
+    "text": "{v} if {v} and {v}[0] not in _PREFIXES else text({v})",
+    "time": "'' if {v} is None else {v}.isoformat()",
+    "number": ("{r} if type({v}) is float and {v} - {v} == 0.0 and 'e' not in "
+               "({r} := repr({v})) else number({v})"),
     "int": "number({v})",
     "bool": "_BOOL[{v}]",
 }
@@ -77,22 +82,30 @@ _CELL_OF_KIND: dict[str, str] = {
 def _cells_source(row: Sequence[Field]) -> str:
     """Source of a function formatting one scored row's cells, written out field by field
     (as fast as a hand-written list, and derived from the declaration)."""
+    reads: list[str] = []
     cells: list[str] = []
-    for f in row:
-        v = f"d[{f.name!r}]"
+    for i, f in enumerate(row):
+        v = f"v{i}"
         if f.kind == "flags":
-            cells += [f"_BOOL[{v}.get({name!r})]" for name in RULE_NAMES]
-        elif f.kind == "list":
-            cells.append(f"text({LIST_SEPARATORS[f.name]!r}.join({v}))")
+            reads.append(f"{v} = d[{f.name!r}].get")
+            cells += [f"_BOOL[{v}({name!r})]" for name in RULE_NAMES]
+            continue
+        if f.kind == "list":
+            reads.append(f"{v} = {LIST_SEPARATORS[f.name]!r}.join(d[{f.name!r}])")
+            kind = "text"
         else:
-            cells.append(_CELL_OF_KIND[f.kind].format(v=v))
+            reads.append(f"{v} = d[{f.name!r}]")
+            kind = f.kind
+        cells.append("(" + _CELL_OF_KIND[kind].format(v=v, r=f"r{i}") + ")")
     body = ",\n        ".join(cells)
-    return f"def scored_cells(tx):\n    d = tx.__dict__\n    return [\n        {body},\n    ]\n"
+    lines = "\n    ".join(reads)
+    return (f"def scored_cells(tx):\n    d = tx.__dict__\n    {lines}\n    return [\n"
+            f"        {body},\n    ]\n")
 
 
 def _compile_cells(row: Sequence[Field]) -> Callable[[ScoredTransaction], list[str]]:
     scope: dict[str, Any] = {"text": text, "timestamp": timestamp, "number": number,
-                             "_BOOL": _BOOL}
+                             "_BOOL": _BOOL, "_PREFIXES": frozenset(FORMULA_PREFIXES)}
     exec(compile(_cells_source(row), f"<scored_cells of {__name__}>", "exec"), scope)
     fn: Callable[[ScoredTransaction], list[str]] = scope["scored_cells"]
     fn.__doc__ = "One scored CSV row, in `SCORED_COLUMNS` order (from `SCORED_ROW`)."

@@ -12,12 +12,14 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.atomic import atomic_write_bytes
-from shared.columns import SCORED_COLUMNS
+from shared.columns import LIST_SEPARATORS, RULE_NAMES, SCORED_COLUMNS, SCORED_ROW
 from shared.schemas import ScoredTransaction
 from sink import days as dy
-from sink.csvfmt import encode_rows, number, scored_cells, text
+from sink.csvfmt import _BOOL, encode_rows, number, scored_cells, text, timestamp
 from sink.offline import write_exports
 from tests.scored_days import read_scored
 
@@ -145,3 +147,56 @@ def test_fast_row_encoding_is_byte_identical_to_the_csv_module() -> None:
 
 def test_a_lone_carriage_return_is_quoted_so_the_row_stays_whole() -> None:
     assert encode_rows([["a\rb", "c"], ["x", "y"]]) == b'"a\rb",c\nx,y\n'
+
+
+def _cells_one_by_one(d: dict[str, object]) -> list[str]:
+    """Each cell by its kind's function, as `scored_cells` wrote them before its fast
+    paths (a call a cell)."""
+    kinds = {"text": text, "time": timestamp, "number": number, "int": number,
+             "bool": _BOOL.__getitem__}
+    cells: list[str] = []
+    for f in SCORED_ROW:
+        v = d[f.name]
+        if f.kind == "flags":
+            cells += [_BOOL[v.get(name)] for name in RULE_NAMES]  # type: ignore[attr-defined]
+        elif f.kind == "list":
+            cells.append(text(LIST_SEPARATORS[f.name].join(v)))  # type: ignore[arg-type]
+        else:
+            cells.append(kinds[f.kind](v))  # type: ignore[operator]
+    return cells
+
+
+_TEXT = st.one_of(st.none(), st.text(max_size=6),
+                  st.sampled_from(["=1", "+2", "-3", "-5", "+1.5", "@a", "\tb", "\rc", "'", ""]))
+_NUMBER = st.one_of(st.none(), st.floats(), st.integers(-10**20, 10**20),
+                    st.sampled_from([1e-7, -0.0, 1e16, 1e22, 5e-324, float("inf")]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_the_cells_fast_paths_write_what_each_kinds_function_writes(data: st.DataObject
+                                                                    ) -> None:
+    """`scored_cells` writes the common case of each cell inline: for any value of any
+    field (text with formula characters, empty or None; any float, infinities and NaN,
+    exponents, ints, None), the same text as the kind's function."""
+    d: dict[str, object] = {}
+    for f in SCORED_ROW:
+        if f.kind == "text":
+            d[f.name] = data.draw(_TEXT)
+        elif f.kind in ("number", "int"):
+            d[f.name] = data.draw(_NUMBER)
+        elif f.kind == "bool":
+            d[f.name] = data.draw(st.sampled_from([True, False, None]))
+        elif f.kind == "time":
+            d[f.name] = data.draw(st.one_of(st.none(), st.datetimes()))
+        elif f.kind == "flags":
+            d[f.name] = data.draw(st.dictionaries(st.sampled_from(RULE_NAMES), st.booleans()))
+        else:
+            d[f.name] = data.draw(st.lists(_TEXT.filter(lambda x: x is not None), max_size=3))
+
+    class Row:
+        pass
+
+    row = Row()
+    row.__dict__.update(d)
+    assert scored_cells(row) == _cells_one_by_one(d)  # type: ignore[arg-type]
