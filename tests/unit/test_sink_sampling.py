@@ -114,3 +114,18 @@ def test_audit_sample_csv_per_day_and_band_with_populations(tmp_path: Path) -> N
         t = by_id[r["transaction_id"]]
         assert not t.is_flag and r["day"] == t.timestamp.date().isoformat()
         assert r["amount_band"] == band_of(t.amount)
+
+
+def test_a_pickled_rollup_draws_as_before() -> None:
+    """A sink worker's rollup comes back pickled (`SINK_DECODE_WORKERS`): the sample's hash
+    state does not pickle, so it is made again from the key, and draws the same."""
+    import pickle
+
+    rows = random_scored(1_500, seed=23)
+    state = SinkRollup(PARAMS)
+    half = rows[:700]
+    state.update([facts_of(t) for t in half], [scored_cells(t) for t in half])
+    state = pickle.loads(pickle.dumps(state))
+    rest = rows[700:]
+    state.update([facts_of(t) for t in rest], [scored_cells(t) for t in rest])
+    assert state.sample.rows() == _sample(rows)
