@@ -238,17 +238,23 @@ def _fallback(exc: OSError) -> str:
     return folder
 
 
+#: Set (not "0"): numba's atomic reference counts are kept (`plain_refcounts`).
+ATOMIC = "AUDITSTREAM_KERNEL_ATOMIC"
+
+
 def plain_refcounts() -> bool:
     """numba's reference counts as plain (not atomic) adds in everything compiled after
     this, where numba's runtime is not set up yet (it links its counting functions into
     each function compiled); True if so. Once set up, numba's atomic counts stay (correct,
     slower). A cached function keeps the counts it was compiled with: both are correct
-    while the GIL is held (see the module docstring)."""
+    while the GIL is held (see the module docstring). The change is the process's: a
+    program that loads the kernel and runs numba code of its own in threads without the
+    GIL sets `AUDITSTREAM_KERNEL_ATOMIC=1` to keep numba's."""
     from llvmlite import ir
     from numba.core.runtime import nrtdynmod
     from numba.core.runtime.nrt import rtsys
 
-    if rtsys._init:
+    if rtsys._init or os.environ.get(ATOMIC, "").strip() not in ("", "0"):
         return False
     word = nrtdynmod._word_type
 

@@ -68,9 +68,9 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def _probe(mode: str, tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT),
-           "AUDITSTREAM_KERNEL_CACHE": str(tmp_path / "cache")}
+def _probe(mode: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "AUDITSTREAM_KERNEL_ATOMIC"}
+    env.update(PYTHONPATH=str(ROOT), AUDITSTREAM_KERNEL_CACHE=str(tmp_path / "cache"), **extra)
     out = subprocess.run([sys.executable, "-c", PROBE, mode], env=env, capture_output=True,
                          text=True, check=True, cwd=tmp_path)
     words = out.stdout.split()
@@ -86,6 +86,16 @@ def test_numba_set_up_first_keeps_its_atomic_counts(tmp_path: Path) -> None:
     """The kernel's module loaded after numba compiled something: numba's counts stay."""
     got = _probe("numba-first", tmp_path)
     assert got == {"plain": "False", "alloc": "1000", "free": "1000", "atomic": "True"}
+
+
+@pytest.mark.parametrize(("value", "plain"), [("1", False), ("yes", False), ("0", True),
+                                             (" ", True)])
+def test_the_atomic_counts_kept_on_request(tmp_path: Path, value: str, plain: bool) -> None:
+    """`AUDITSTREAM_KERNEL_ATOMIC` set (not "0"): a program running numba code of its own
+    in threads without the GIL keeps numba's counts."""
+    got = _probe("kernel", tmp_path, AUDITSTREAM_KERNEL_ATOMIC=value)
+    assert got == {"plain": str(plain), "alloc": "1000", "free": "1000",
+                   "atomic": str(not plain)}
 
 
 def test_numba_own_switch_frees_nothing(tmp_path: Path) -> None:
