@@ -124,14 +124,15 @@ def _run_score(args: argparse.Namespace) -> int:
         raise AuditstreamError(str(exc)) from exc
     out: Path = args.out
     check_reports(args.input, args.rejects_dir)  # before the exports folder is created
-    DetectorSettings(), ExportSettings()  # every setting checked before it is, too
+    # every setting read and checked once, before the exports folder is created too
+    config, export_settings = DetectorSettings().core, ExportSettings()
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
         remove_leftovers(out)  # what a killed writer left (never a live writer's file)
-        return _score_into(args, out)
+        return _score_into(args, out, config, export_settings)
 
 
-def _score_into(args: argparse.Namespace, out: Path) -> int:
-    config = DetectorSettings().core
+def _score_into(args: argparse.Namespace, out: Path, config: CoreConfig,
+                export_settings: ExportSettings) -> int:
     if args.seed is not None:
         config = CoreConfig.model_validate({**config.model_dump(), "seed": args.seed})
     started = time.perf_counter()
@@ -142,7 +143,8 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
     digest = _sha256(paths)
     try:
         # Input already in event-time order (the usual case) is scored as it is read.
-        done = _score_stream(rows, errors, args, config, out, stamps, digest=digest)
+        done = _score_stream(rows, errors, args, config, export_settings, out, stamps,
+                             digest=digest)
         how = "input in event-time order, streamed"
     except OutOfOrder:
         # Abandoned (unfinished files removed; the rollups untouched): sort through runs
@@ -153,7 +155,8 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
             # Written before scoring: an unwritable rejects folder fails before the long part.
             reports = write_rejects_by_source(errors, paths[0], args.rejects_dir)
             sorted_s = time.perf_counter() - sort_started
-            done = _score_stream(ordered, errors, args, config, out, stamps, reports, digest)
+            done = _score_stream(ordered, errors, args, config, export_settings, out, stamps,
+                                 reports, digest)
         how = f"input not in event-time order, sorted on disk in {sorted_s:.1f} s"
     rows_n, flagged, reports = done
     total = time.perf_counter() - started
@@ -166,7 +169,8 @@ def _score_into(args: argparse.Namespace, out: Path) -> int:
 
 def _score_stream(
     rows: Iterable[Transaction], errors: list[RowError], args: argparse.Namespace,
-    config: CoreConfig, out: Path, stamps: list[tuple[int, int, int, int]],
+    config: CoreConfig, settings: ExportSettings, out: Path,
+    stamps: list[tuple[int, int, int, int]],
     reports: list[Path] | None = None, digest: str = "",
 ) -> tuple[int, int, list[Path]]:
     """Score `rows` (in event-time order) into the exports of `out`, batch by batch;
@@ -177,7 +181,7 @@ def _score_stream(
 
     versions: Counter[str] = Counter()
     flagged = 0
-    with ExportWriter(out, on_rollup=write_report_from_rollup) as exports:
+    with ExportWriter(out, settings, write_report_from_rollup) as exports:
         for batch in score_batches(rows, config, partitions=args.partitions):
             exports.write(batch)
             versions.update(r.model_version for r in batch)
