@@ -104,7 +104,7 @@ def _cells_source(row: Sequence[Field]) -> str:
 
 
 def _compile_cells(row: Sequence[Field]) -> Callable[[ScoredTransaction], list[str]]:
-    scope: dict[str, Any] = {"text": text, "timestamp": timestamp, "number": number,
+    scope: dict[str, Any] = {"text": text, "number": number,
                              "_BOOL": _BOOL, "_PREFIXES": frozenset(FORMULA_PREFIXES)}
     exec(compile(_cells_source(row), f"<scored_cells of {__name__}>", "exec"), scope)
     fn: Callable[[ScoredTransaction], list[str]] = scope["scored_cells"]
