@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -46,7 +47,7 @@ from detector.core.rowloop import Pending, Tap
 from detector.core.state import Population
 from detector.core.stateparts import CustomerRecords, record_values
 from detector.core.table import CustomerTable, T, changed_ids
-from detector.kernel import amounts, forest, geo, learning, lru, variety
+from detector.kernel import amounts, forest, geo, learning, lru, parking, variety
 from detector.kernel import calibration as kc
 from detector.kernel import observe as ko
 from detector.kernel import population as kp
@@ -243,7 +244,7 @@ class KernelRows:
             back = [(e, c) for e, c in zip(es, cs, strict=True) if e in parked]
             if back:
                 at = np.array([c for _, c in back], np.int64)
-                self._store([field_values(parked.pop(e)) for e, _ in back], at)
+                self._put_back([parked.pop(e) for e, _ in back], at)
                 unparked = np.fromiter(sl.categories(self._slots, at), np.int32)
             slot = self._slot_of[entry]
         self._grow_slots(rows)
@@ -270,6 +271,18 @@ class KernelRows:
             self._used = np.concatenate((self._used, np.zeros(capacity - have, np.int64)))
             self._free.extend(range(capacity - 1, have - 1, -1))  # the lowest first
         return [self._free.pop() for _ in range(n)]
+
+    def _put_back(self, held: list[bytes], cs: np.ndarray) -> None:
+        """Parked customers into free slots `cs`: the kernel's bytes copied back
+        (`parking`), a restored record's fields stored (`_store`)."""
+        binary = [parking.is_binary(h) for h in held]
+        if not all(binary):
+            records = [i for i, b in enumerate(binary) if not b]
+            self._store([field_values(held[i]) for i in records], cs[records])
+        if any(binary):
+            copied = [i for i, b in enumerate(binary) if b]
+            self._grow_slots(len(copied))
+            parking.unpark(self._s, cs[copied], [held[i] for i in copied])
 
     def _store(self, values: Sequence[Sequence[Any]], cs: np.ndarray) -> None:
         """Customers given by their encoded fields into free slots `cs`, the slots widened
@@ -314,9 +327,8 @@ class KernelRows:
             return
         in_use = np.flatnonzero(self._entry_of >= 0)
         oldest = in_use[np.argpartition(self._used[in_use], excess - 1)[:excess]]
-        rows = sl.field_rows(self._slots, oldest, self.codes)
-        for e, row in zip(self._entry_of[oldest].tolist(), rows, strict=True):
-            self._parked[e] = pack_values(row)
+        held = parking.park(self._s, oldest)
+        self._parked.update(zip(self._entry_of[oldest].tolist(), held, strict=True))
         self._free_slots(oldest)
 
     def _grow_codes(self, categories: np.ndarray) -> None:
@@ -374,8 +386,15 @@ class KernelRows:
         table = CustomerTable(self.config)
         slot_of = self.table.slot_of
         parked, slot = self._parked, self._slot_of
+        copied = [e for e, h in parked.items() if parking.is_binary(h)]
+        states: dict[int, Any] = {}
+        for lo in range(0, len(copied), SPARE_CHUNK):
+            es = copied[lo:lo + SPARE_CHUNK]
+            with self._in_spare_slots([parked[e] for e in es]) as at:
+                states.update((e, sl.load(self._slots, c, self.codes))
+                              for e, c in zip(es, at.tolist(), strict=True))
         items: OrderedDict[str, Any] = OrderedDict(
-            (cid, unpack(parked[e]) if e in parked
+            (cid, states[e] if e in states else unpack(parked[e]) if e in parked
              else sl.load(self._slots, int(slot[e]), self.codes))
             for cid, e in ((cid, slot_of[cid]) for cid in self.table.order()))
         table.replace_items(items)
@@ -416,9 +435,35 @@ class KernelRows:
         for i, row in zip(live.tolist(), sl.field_rows(self._slots, cs[live], self.codes),
                           strict=True):
             out[i] = row
+        copied = []
         for i in np.flatnonzero(cs < 0).tolist():
-            out[i] = field_values(parked[entries[i]])
+            held = parked[entries[i]]
+            if parking.is_binary(held):
+                copied.append(i)
+            else:
+                out[i] = field_values(held)
+        for lo in range(0, len(copied), SPARE_CHUNK):
+            some = copied[lo:lo + SPARE_CHUNK]
+            with self._in_spare_slots([parked[entries[i]] for i in some]) as at:
+                for i, row in zip(some, sl.field_rows(self._slots, at, self.codes),
+                                  strict=True):
+                    out[i] = row
         return out
+
+    @contextmanager
+    def _in_spare_slots(self, held: list[bytes]) -> Iterator[np.ndarray]:
+        """Customers parked as the kernel's bytes put into free slots while the caller
+        reads them (a checkpoint, a snapshot), the slots then free again, in the same
+        order: what is read never changes the state."""
+        cs = self._take(len(held))
+        at = np.array(cs, np.int64)
+        try:
+            self._grow_slots(len(held))
+            parking.unpark(self._s, at, held)
+            yield at
+        finally:  # the hold pool's blocks and the free slots back in the order taken
+            sl.reset_rows(self._slots, at[::-1])
+            self._free.extend(reversed(cs))
 
     def _newest_first(self) -> Iterator[str | None]:
         """The customers from the most recently seen, along the LRU's links."""
@@ -495,6 +540,9 @@ def _copied(arrays: A) -> A:
 #: Customers read out of their slots at once by a checkpoint (`take_changes`): their
 #: fields are held meanwhile as objects (~2 KB each).
 CHECKPOINT_CHUNK = 4096
+#: Parked customers put into spare slots at once to be read (`_in_spare_slots`): the
+#: slots grow by as many at most (~4.4 KB each), once.
+SPARE_CHUNK = 512
 
 
 ROW_LOOPS["kernel"] = KernelRows
