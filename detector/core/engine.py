@@ -231,7 +231,7 @@ class PartitionEngine:
         else:
             if full:
                 kernel.touch_all()
-            changed, gone = kernel.take_changes(stateparts.encode_fields)
+            changed, gone = kernel.take_records()
             customers, population, calibration = (kernel, kernel.population(),
                                                   kernel.calibration())
         return stateparts.Changes(

@@ -23,7 +23,7 @@ at a time for the rows that have them (`terms.rows_reasons`), the rows without a
 one empty dict when no tap takes them. Measured (bench/core_bench.py's rows, the collector
 off): ~5 us a row beside `score_segment`'s ~8.5, against ~8 before.
 
-A checkpoint loads only the customers touched since the previous one (`take_changes`); a
+A checkpoint writes only the customers touched since the previous one (`take_records`); a
 whole snapshot loads every customer (`export`).
 """
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -45,9 +45,9 @@ from detector.core.knobs import Knobs
 from detector.core.packed import field_values, last_t, pack, pack_values, unpack
 from detector.core.rowloop import Pending, Tap
 from detector.core.state import Population
-from detector.core.stateparts import CustomerRecords, record_values
-from detector.core.table import CustomerTable, T, changed_ids
-from detector.kernel import amounts, forest, geo, learning, lru, parking, variety
+from detector.core.stateparts import CustomerRecords, encode_fields, record_values
+from detector.core.table import CustomerTable, changed_ids
+from detector.kernel import amounts, forest, geo, learning, lru, parking, records, variety
 from detector.kernel import calibration as kc
 from detector.kernel import observe as ko
 from detector.kernel import population as kp
@@ -116,6 +116,8 @@ class KernelRows:
         #: `hot_customers` are parked (`_park_oldest`). What is parked never changes an
         #: output, as in the core's table.
         self._parked: dict[int, bytes] = {}
+        #: the JSON of each code's string, for the checkpoint records (`records`)
+        self._words = records.Words()
         self._hot_max = config.hot_customers
         #: each entry's slot (-1: parked, or not yet placed), each slot's entry (-1: free),
         #: the free slots (reset: as `allocate` made them), each slot's latest row
@@ -404,50 +406,51 @@ class KernelRows:
         table.seq = self.seq
         return table, self.population(), self.calibration()
 
-    def take_changes(self, encode: Callable[[int, list[Any]], T]
-                     ) -> tuple[list[tuple[str, T]], list[str]]:
-        """`CustomerTable.take_changes`: the customers changed since the last checkpoint
-        (the table's tail, oldest first, numbered on from `seq`) and those gone since.
-        `encode` takes a customer's number and its encoded fields (`packed.field_values`'s
-        list, as `stateparts.encode_fields` does); only those slots are read,
-        `CHECKPOINT_CHUNK` at a time, a field at a time (`slots.field_rows`)."""
+    def take_records(self) -> tuple[list[tuple[str, bytes]], list[str]]:
+        """`CustomerTable.take_changes` with `stateparts.encode_fields`: the records of the
+        customers changed since the last checkpoint (the table's tail, oldest first,
+        numbered on from `seq`) and the ids of those gone since. Only those slots are read,
+        `CHECKPOINT_CHUNK` at a time, their records written by compiled code
+        (`records.records`, docs/kernel.md (s))."""
         ids = changed_ids(self._newest_first(), self.touched)
         slot_of = self.table.slot_of
-        changed: list[tuple[str, T]] = []
-        with gc_paused():  # many small lists, no cycles: a collection only rescans them
+        changed: list[tuple[str, bytes]] = []
+        with gc_paused():  # many small objects, no cycles: a collection only rescans them
             for lo in range(0, len(ids), CHECKPOINT_CHUNK):
                 chunk = ids[lo:lo + CHECKPOINT_CHUNK]
-                rows = self._field_rows([slot_of[cid] for cid in chunk])
-                changed.extend((cid, encode(self.seq + lo + i, row))
-                               for i, (cid, row) in enumerate(zip(chunk, rows, strict=True)))
+                written = self._records([slot_of[cid] for cid in chunk], self.seq + lo)
+                changed.extend(zip(chunk, written, strict=True))
         gone = sorted(self.table.gone)
         self.seq += len(changed)
         self.touched, self.table.gone = set(), set()
         return changed, gone
 
-    def _field_rows(self, entries: list[int]) -> list[Any]:
-        """The encoded fields of the customers of `entries` (`slots.field_rows`), a
-        parked one's from its packed bytes."""
+    def _records(self, entries: list[int], seq: int) -> list[bytes]:
+        """The checkpoint records of the customers of `entries`, numbered from `seq`: those
+        in a slot or parked as the kernel's bytes written from a slot, those parked as a
+        restored record from its fields (`stateparts.encode_fields`)."""
         parked = self._parked
         cs = self._slot_of[entries]
-        out: list[Any] = [None] * len(entries)
+        seqs = np.arange(seq, seq + len(entries), dtype=np.int64)
+        out: list[bytes] = [b""] * len(entries)
+        self._words.update(self.codes.values)
         live = np.flatnonzero(cs >= 0)
-        for i, row in zip(live.tolist(), sl.field_rows(self._slots, cs[live], self.codes),
-                          strict=True):
-            out[i] = row
+        for i, record in zip(live.tolist(), records.records(
+                self._s, self._slots, cs[live], seqs[live], self._words), strict=True):
+            out[i] = record
         copied = []
         for i in np.flatnonzero(cs < 0).tolist():
             held = parked[entries[i]]
             if parking.is_binary(held):
                 copied.append(i)
             else:
-                out[i] = field_values(held)
+                out[i] = encode_fields(seq + i, field_values(held))
         for lo in range(0, len(copied), SPARE_CHUNK):
             some = copied[lo:lo + SPARE_CHUNK]
             with self._in_spare_slots([parked[entries[i]] for i in some]) as at:
-                for i, row in zip(some, sl.field_rows(self._slots, at, self.codes),
-                                  strict=True):
-                    out[i] = row
+                for i, record in zip(some, records.records(
+                        self._s, self._slots, at, seqs[some], self._words), strict=True):
+                    out[i] = record
         return out
 
     @contextmanager
@@ -537,8 +540,8 @@ def _copied(arrays: A) -> A:
     return type(arrays)(*(a.copy() for a in arrays))
 
 
-#: Customers read out of their slots at once by a checkpoint (`take_changes`): their
-#: fields are held meanwhile as objects (~2 KB each).
+#: Customers whose records a checkpoint writes at once (`take_records`): their floats'
+#: text and records are held meanwhile (~2-5 KB each).
 CHECKPOINT_CHUNK = 4096
 #: Parked customers put into spare slots at once to be read (`_in_spare_slots`): the
 #: slots grow by as many at most (~4.4 KB each), once.
