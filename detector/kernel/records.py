@@ -100,19 +100,23 @@ def _byte(out: Any, o: int, x: int, write: bool) -> int:  # pragma: no cover - c
 
 @jit
 def _int(out: Any, o: int, x: int, write: bool) -> int:  # pragma: no cover - compiled
-    """`x` in decimal."""
-    if x < 0:
+    """`x` (any integer type) in decimal."""
+    v = np.int64(x)  # an int8's -128 has no int8 opposite
+    if v < 0:
         o = _byte(out, o, _MINUS, write)
-        x = -x
+        u = np.uint64(-(v + 1)) + np.uint64(1)  # the int64 minimum too
+    else:
+        u = np.uint64(v)
+    ten = np.uint64(10)
     digits = 1
-    rest = x // 10
+    rest = u // ten
     while rest:
         digits += 1
-        rest //= 10
+        rest //= ten
     if write:
         for i in range(digits - 1, -1, -1):
-            out[o + i] = _ZERO + x % 10
-            x //= 10
+            out[o + i] = np.uint64(_ZERO) + u % ten
+            u //= ten
     return o + digits
 
 

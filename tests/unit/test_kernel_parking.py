@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
@@ -17,9 +19,11 @@ from detector.core.packed import last_t, pack_values
 from detector.kernel import parking
 from detector.kernel import rows as rows_module
 from detector.kernel import slots as sl
+from detector.kernel.refs import as_ref
 from detector.kernel.rows import KernelRows
 from tests.ci import IN_CI
 from tests.unit.kernel_rows import generated
+from tests.unit.random_slots import random_slots
 
 if not IN_CI:  # in CI a missing numba fails the run, never skips
     pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")
@@ -122,3 +126,24 @@ def test_reading_parked_customers_for_a_checkpoint_or_a_snapshot_changes_no_stat
     for name, a, b in zip(sl.CustomerSlots._fields, before, rows._slots, strict=True):
         assert a.shape == b.shape and np.array_equal(a, b), name
     assert engine.snapshot() == snapshot
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), customers=st.integers(1, 6),
+       dims=st.sampled_from([sl.Dims(a=4, k=3, x=2, r=5), sl.Dims.of(CoreConfig())]))
+def test_any_slot_parks_and_comes_back_to_the_bit(seed: int, customers: int,
+                                                  dims: sl.Dims) -> None:
+    """Random customers (tests/unit/random_slots.py: any lengths, heads, float bits, held
+    events with and without weights) parked and put back into fresh slots elsewhere: the
+    same fields (NaN payloads included: parked again, the same bytes)."""
+    s, codes = random_slots(seed, customers, dims)
+    cs = np.arange(customers, dtype=np.int64)
+    want = sl.field_rows(s, cs, codes)
+    held = parking.park(as_ref(s), cs)
+    assert [len(h) for h in held] == [parking._size(as_ref(s), c) for c in range(customers)]
+    other = sl.allocate(dims, customers + 3)
+    at = np.arange(3, customers + 3, dtype=np.int64)
+    parking.unpark(as_ref(other), at, held)
+    got = sl.field_rows(other, at, codes)
+    assert all(_same(g, w) for g, w in zip(got, want, strict=True))
+    assert parking.park(as_ref(other), at) == held

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
@@ -18,9 +20,11 @@ from detector.core.state import CustomerState
 from detector.core.stateparts import encode_fields
 from detector.kernel import records
 from detector.kernel import slots as sl
+from detector.kernel.refs import as_ref
 from detector.kernel.rows import KernelRows
 from tests.ci import IN_CI
 from tests.unit.kernel_rows import generated
+from tests.unit.random_slots import random_slots
 
 if not IN_CI:  # in CI a missing numba fails the run, never skips
     pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")
@@ -109,3 +113,21 @@ def test_orjson_writes_numpy_floats_as_it_writes_python_floats() -> None:
                              np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e16, 1e-7])])
     assert (orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
             == orjson.dumps(values.tolist()))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), customers=st.integers(1, 6),
+       first=st.integers(0, 2**40),
+       dims=st.sampled_from([sl.Dims(a=4, k=3, x=2, r=5), sl.Dims.of(CoreConfig())]))
+def test_any_slot_writes_the_record_encode_fields_writes(seed: int, customers: int,
+                                                        first: int, dims: sl.Dims) -> None:
+    """Random customers (tests/unit/random_slots.py: any lengths, heads, float bits,
+    strings to escape, held events with and without weights): the same bytes."""
+    s, codes = random_slots(seed, customers, dims)
+    cs = np.arange(customers, dtype=np.int64)[::-1].copy()
+    seqs = np.arange(first, first + customers, dtype=np.int64)
+    want = [encode_fields(int(q), row)
+            for q, row in zip(seqs, sl.field_rows(s, cs, codes), strict=True)]
+    words = records.Words()
+    words.update(codes.values)
+    assert records.records(as_ref(s), s, cs, seqs, words) == want
