@@ -190,6 +190,20 @@ def _floats(out: Any, o: int, m: int, ftxt: Any, fa: Any, fb: Any, f: int,
 
 
 @jit
+def _entry(out: Any, o: int, codes: Any, hour: int, ftxt: Any, fa: Any, fb: Any, f: int,
+           words: Any, wat: Any, write: bool) -> int:  # pragma: no cover - compiled
+    """A context entry or a held event up to its log amount (the `f`-th float): "[", its
+    strings (`codes`), its hour."""
+    o = _byte(out, o, _OPEN, write)
+    for i in range(STRINGS):
+        o = _word(out, o, codes[i], words, wat, write)
+        o = _byte(out, o, _COMMA, write)
+    o = _int(out, o, hour, write)
+    o = _byte(out, o, _COMMA, write)
+    return _float(out, o, ftxt, fa, fb, f, write)
+
+
+@jit
 def _gather(s: Any, cs: Any, out: Any) -> int:  # pragma: no cover - compiled
     """The floats of slots `cs` into `out`, in the order `_record` writes them; how many."""
     f = 0
@@ -257,13 +271,8 @@ def _record(s: Any, c: int, seq: int, out: Any, o: int, f: int, frag: Any, fat: 
         k = (head + j) % cap
         if j:
             o = _byte(out, o, _COMMA, write)
-        o = _byte(out, o, _OPEN, write)
-        for i in range(STRINGS):
-            o = _word(out, o, s.ctx_code[c, k, i], words, wat, write)
-            o = _byte(out, o, _COMMA, write)
-        o = _int(out, o, s.ctx_hour[c, k], write)
-        o = _byte(out, o, _COMMA, write)
-        o = _float(out, o, ftxt, fa, fb, f, write)
+        o = _entry(out, o, s.ctx_code[c, k], s.ctx_hour[c, k], ftxt, fa, fb, f, words, wat,
+                   write)
         f += 1
         o = _byte(out, o, _CLOSE, write)
     o = _byte(out, o, _CLOSE, write)
@@ -312,13 +321,8 @@ def _record(s: Any, c: int, seq: int, out: Any, o: int, f: int, frag: Any, fat: 
         o = _byte(out, o, _OPEN, write)
         o = _float(out, o, ftxt, fa, fb, f, write)
         o = _byte(out, o, _COMMA, write)
-        o = _byte(out, o, _OPEN, write)
-        for i in range(STRINGS):
-            o = _word(out, o, s.pend_code[b, j, i], words, wat, write)
-            o = _byte(out, o, _COMMA, write)
-        o = _int(out, o, s.pend_hour[b, j], write)
-        o = _byte(out, o, _COMMA, write)
-        o = _float(out, o, ftxt, fa, fb, f + 1, write)
+        o = _entry(out, o, s.pend_code[b, j], s.pend_hour[b, j], ftxt, fa, fb, f + 1, words,
+                   wat, write)
         f += 2
         if not s.pend_bare[b, j]:
             o = _byte(out, o, _COMMA, write)

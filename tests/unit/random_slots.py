@@ -1,13 +1,40 @@
-"""Slots filled with random customers (any lengths within the capacities, rings at any
-head, held events in blocks of the pool, floats of any bits: NaN, -0.0, +-inf,
-subnormals), for the property tests of what reads every slot field (parking, records)."""
+"""Slots for the tests of what reads every slot field (parking, checkpoint records): an
+engine on the kernel after a generated stream, and slots filled with random customers
+(any lengths within the capacities, rings at any head, held events in blocks of the pool,
+floats of any bits: NaN, -0.0, +-inf, subnormals) for the property tests."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
+import numpy as np
+import pytest
+
+from detector.core.config import CoreConfig
+from detector.core.engine import PartitionEngine
 from detector.kernel import slots as sl
 from detector.kernel.codes import Codes
+from detector.kernel.rows import KernelRows
+from tests.unit.kernel_rows import generated
+
+
+def streamed(monkeypatch: pytest.MonkeyPatch, config: CoreConfig,
+             **data: Any) -> PartitionEngine:
+    """An engine on the kernel after the stream `kernel_rows.generated(**data)`."""
+    monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
+    engine = PartitionEngine(config, 0)
+    txs = generated(**data)
+    for i in range(0, len(txs), 97):
+        engine.verdicts(txs[i:i + 97])
+    return engine
+
+
+def streamed_rows(monkeypatch: pytest.MonkeyPatch, config: CoreConfig,
+                  **data: Any) -> KernelRows:
+    """`streamed`'s kernel state."""
+    rows = streamed(monkeypatch, config, **data)._kernel
+    assert isinstance(rows, KernelRows)
+    return rows
 
 #: Strings JSON must escape or spell out, beside plain ones.
 WORDS = ("", "CH", "web", 'say "hi"', "back\\slash", "tab\there", "zürich ☃", "😀", "a/b",

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
-from detector.core.engine import PartitionEngine
 from detector.core.packed import last_t, pack_values
 from detector.kernel import parking
 from detector.kernel import rows as rows_module
@@ -22,28 +21,10 @@ from detector.kernel import slots as sl
 from detector.kernel.refs import as_ref
 from detector.kernel.rows import KernelRows
 from tests.ci import IN_CI
-from tests.unit.kernel_rows import generated
-from tests.unit.random_slots import random_slots
+from tests.unit.random_slots import random_slots, streamed, streamed_rows
 
 if not IN_CI:  # in CI a missing numba fails the run, never skips
     pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")
-
-
-def _engine(monkeypatch: pytest.MonkeyPatch, config: CoreConfig,
-            **data: Any) -> PartitionEngine:
-    """An engine on the kernel after a generated stream."""
-    monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
-    engine = PartitionEngine(config, 0)
-    txs = generated(**data)
-    for i in range(0, len(txs), 97):
-        engine.verdicts(txs[i:i + 97])
-    return engine
-
-
-def _kernel(monkeypatch: pytest.MonkeyPatch, config: CoreConfig, **data: Any) -> KernelRows:
-    rows = _engine(monkeypatch, config, **data)._kernel
-    assert isinstance(rows, KernelRows)
-    return rows
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -62,7 +43,7 @@ def _same(a: Any, b: Any) -> bool:
 ], ids=["defaults", "small bounds: rings gone round"])
 def test_every_slot_parked_and_put_back_is_the_same_customer(
         monkeypatch: pytest.MonkeyPatch, config: CoreConfig) -> None:
-    rows = _kernel(monkeypatch, config, seed=12, customers=40, days=9, late_every=7)
+    rows = streamed_rows(monkeypatch, config, seed=12, customers=40, days=9, late_every=7)
     used = np.flatnonzero(rows._entry_of >= 0)
     s = rows._slots
     assert len(used) == 40
@@ -98,7 +79,8 @@ def test_every_slot_parked_and_put_back_is_the_same_customer(
 
 def test_the_bytes_are_told_apart_from_a_packed_record(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    rows = _kernel(monkeypatch, CoreConfig(first_fit_after=10**9), seed=3, customers=5, days=3)
+    rows = streamed_rows(monkeypatch, CoreConfig(first_fit_after=10**9), seed=3, customers=5,
+                         days=3)
     used = np.flatnonzero(rows._entry_of >= 0)
     records = sl.field_rows(rows._slots, used, rows.codes)
     assert not any(parking.is_binary(pack_values(r)) for r in records)
@@ -113,7 +95,7 @@ def test_reading_parked_customers_for_a_checkpoint_or_a_snapshot_changes_no_stat
     and the free list are as they were, and the parked bytes still the same."""
     monkeypatch.setattr(rows_module, "SPARE_CHUNK", 3)
     config = CoreConfig(first_fit_after=10**9, hot_customers=4)
-    engine = _engine(monkeypatch, config, seed=8, customers=30, days=6, late_every=9)
+    engine = streamed(monkeypatch, config, seed=8, customers=30, days=6, late_every=9)
     rows = engine._kernel
     assert isinstance(rows, KernelRows)
     assert sum(map(parking.is_binary, rows._parked.values())) > 2 * 3  # several chunks

@@ -6,8 +6,6 @@ array as it writes the same floats in a list."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import orjson
 import pytest
@@ -15,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
-from detector.core.engine import PartitionEngine
 from detector.core.state import CustomerState
 from detector.core.stateparts import encode_fields
 from detector.kernel import records
@@ -23,22 +20,10 @@ from detector.kernel import slots as sl
 from detector.kernel.refs import as_ref
 from detector.kernel.rows import KernelRows
 from tests.ci import IN_CI
-from tests.unit.kernel_rows import generated
-from tests.unit.random_slots import random_slots
+from tests.unit.random_slots import random_slots, streamed_rows
 
 if not IN_CI:  # in CI a missing numba fails the run, never skips
     pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")
-
-
-def _kernel(monkeypatch: pytest.MonkeyPatch, config: CoreConfig, **data: Any) -> KernelRows:
-    monkeypatch.setenv("AUDITSTREAM_CORE", "kernel")
-    engine = PartitionEngine(config, 0)
-    txs = generated(**data)
-    for i in range(0, len(txs), 97):
-        engine.verdicts(txs[i:i + 97])
-    rows = engine._kernel
-    assert isinstance(rows, KernelRows)
-    return rows
 
 
 def _expected(rows: KernelRows, cs: np.ndarray, seq: int) -> list[bytes]:
@@ -59,7 +44,7 @@ def _written(rows: KernelRows, cs: np.ndarray, seq: int) -> list[bytes]:
 ], ids=["defaults", "small bounds: rings gone round"])
 def test_the_records_are_encode_fields_byte_for_byte(
         monkeypatch: pytest.MonkeyPatch, config: CoreConfig) -> None:
-    rows = _kernel(monkeypatch, config, seed=12, customers=40, days=9, late_every=7)
+    rows = streamed_rows(monkeypatch, config, seed=12, customers=40, days=9, late_every=7)
     used = np.flatnonzero(rows._entry_of >= 0)
     s = rows._slots
     assert (s.pend_len[used] > 0).any() and (s.ctx_len[used] > 0).any()
@@ -74,7 +59,7 @@ def test_strings_json_escapes_bare_held_events_and_odd_floats(
     """Every string a record holds written as orjson writes it (quotes, backslashes,
     non-ASCII, an empty one); a held event of 7 values (restored from a record written
     before the weights); -inf, -0.0, huge and tiny floats and large counts."""
-    rows = _kernel(monkeypatch, CoreConfig(first_fit_after=10**9), seed=5, customers=12,
+    rows = streamed_rows(monkeypatch, CoreConfig(first_fit_after=10**9), seed=5, customers=12,
                    days=6)
     s = rows._slots
     used = np.flatnonzero(rows._entry_of >= 0)
