@@ -32,7 +32,6 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -390,11 +389,9 @@ class KernelRows:
         parked, slot = self._parked, self._slot_of
         copied = [e for e, h in parked.items() if parking.is_binary(h)]
         states: dict[int, Any] = {}
-        for lo in range(0, len(copied), SPARE_CHUNK):
-            es = copied[lo:lo + SPARE_CHUNK]
-            with self._in_spare_slots([parked[e] for e in es]) as at:
-                states.update((e, sl.load(self._slots, c, self.codes))
-                              for e, c in zip(es, at.tolist(), strict=True))
+        for lo, at in self._in_spare_slots([parked[e] for e in copied]):
+            states.update((e, sl.load(self._slots, c, self.codes))
+                          for e, c in zip(copied[lo:lo + len(at)], at.tolist(), strict=True))
         items: OrderedDict[str, Any] = OrderedDict(
             (cid, states[e] if e in states else unpack(parked[e]) if e in parked
              else sl.load(self._slots, int(slot[e]), self.codes))
@@ -445,28 +442,28 @@ class KernelRows:
                 copied.append(i)
             else:
                 out[i] = encode_fields(seq + i, field_values(held))
-        for lo in range(0, len(copied), SPARE_CHUNK):
-            some = copied[lo:lo + SPARE_CHUNK]
-            with self._in_spare_slots([parked[entries[i]] for i in some]) as at:
-                for i, record in zip(some, records.records(
-                        self._s, self._slots, at, seqs[some], self._words), strict=True):
-                    out[i] = record
+        for lo, at in self._in_spare_slots([parked[entries[i]] for i in copied]):
+            some = copied[lo:lo + len(at)]
+            for i, record in zip(some, records.records(
+                    self._s, self._slots, at, seqs[some], self._words), strict=True):
+                out[i] = record
         return out
 
-    @contextmanager
-    def _in_spare_slots(self, held: list[bytes]) -> Iterator[np.ndarray]:
-        """Customers parked as the kernel's bytes put into free slots while the caller
-        reads them (a checkpoint, a snapshot), the slots then free again, in the same
-        order: what is read never changes the state."""
-        cs = self._take(len(held))
-        at = np.array(cs, np.int64)
-        try:
-            self._grow_slots(len(held))
-            parking.unpark(self._s, at, held)
-            yield at
-        finally:  # the hold pool's blocks and the free slots back in the order taken
-            sl.reset_rows(self._slots, at[::-1])
-            self._free.extend(reversed(cs))
+    def _in_spare_slots(self, held: list[bytes]) -> Iterator[tuple[int, np.ndarray]]:
+        """Parked customers put into free slots `SPARE_CHUNK` at a time while the caller
+        reads them (a checkpoint, a snapshot): each chunk's start in `held` and its slots,
+        which are free again, in the order taken, when the next chunk is asked for: what
+        is read never changes the state."""
+        for lo in range(0, len(held), SPARE_CHUNK):
+            chunk = held[lo:lo + SPARE_CHUNK]
+            cs = self._take(len(chunk))
+            at = np.array(cs, np.int64)
+            try:
+                self._put_back(chunk, at)
+                yield lo, at
+            finally:  # the hold pool's blocks and the free slots back in the order taken
+                sl.reset_rows(self._slots, at[::-1])
+                self._free.extend(reversed(cs))
 
     def _newest_first(self) -> Iterator[str | None]:
         """The customers from the most recently seen, along the LRU's links."""
