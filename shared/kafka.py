@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from confluent_kafka.cimpl import NewTopic
 from shared.errors import KafkaUnreachableError, KafkaWiringError
 from shared.kafka_log import TRANSPORT_CODES, ClientLog, wait_line
 from shared.settings import KafkaSettings, ignored_security_variables
+from shared.stranded import STATS_INTERVAL_MS, BrokerWatch
 
 log = logging.getLogger(__name__)
 
@@ -198,14 +199,98 @@ def _client_made(kafka: KafkaSettings) -> Iterator[None]:
             "_INVALID_ARG") from None
 
 
-def make_producer(kafka: KafkaSettings, **overrides: Any) -> Producer:
-    with _client_made(kafka):
-        return Producer(_logged(kafka, producer_config(kafka, **overrides)))
+class WatchedProducer(Producer):
+    """A producer whose owner can ask whether librdkafka left it without a broker."""
+
+    watch: BrokerWatch | None = None
+
+    def stranded(self) -> bool:
+        """No usable broker for `STRANDED_S` (only when made with `watch=True`)."""
+        return self.watch is not None and self.watch.stranded()
 
 
-def make_consumer(kafka: KafkaSettings, group_id: str, **overrides: Any) -> Consumer:
+class WatchedConsumer(Consumer):
+    """A consumer whose owner can ask whether librdkafka left it without a broker."""
+
+    watch: BrokerWatch | None = None
+
+    def stranded(self) -> bool:
+        """No usable broker for `STRANDED_S` (only when made with `watch=True`)."""
+        return self.watch is not None and self.watch.stranded()
+
+
+def _watched(conf: dict[str, Any], watch: bool) -> BrokerWatch | None:
+    """With `watch`, a `BrokerWatch` as the client's `stats_cb`. Only for clients polled all
+    the time: librdkafka queues the statistics for the next poll, so a client that is
+    never polled would pile them up."""
+    if not watch:
+        return None
+    watcher = BrokerWatch()
+    # Statistics every second, for the watch only: the sign of a client librdkafka left
+    # with no broker (shared.stranded, librdkafka #5301). Off by default.
+    conf["statistics.interval.ms"] = STATS_INTERVAL_MS
+    conf["stats_cb"] = watcher
+    return watcher
+
+
+def make_producer(kafka: KafkaSettings, **overrides: Any) -> WatchedProducer:
+    """A producer (`producer_config`), not watched (`stranded()` is always False)."""
+    return _producer(kafka, overrides, watch=False)
+
+
+def make_watched_producer(kafka: KafkaSettings, **overrides: Any) -> WatchedProducer:
+    """A producer whose `stranded()` says when librdkafka left it no broker; poll it."""
+    return _producer(kafka, overrides, watch=True)
+
+
+def _producer(kafka: KafkaSettings, overrides: dict[str, Any], watch: bool) -> WatchedProducer:
+    conf = _logged(kafka, producer_config(kafka, **overrides))
+    watcher = _watched(conf, watch)
     with _client_made(kafka):
-        return Consumer(_logged(kafka, consumer_config(kafka, group_id, **overrides)))
+        producer = WatchedProducer(conf)
+    producer.watch = watcher
+    return producer
+
+
+def make_consumer(kafka: KafkaSettings, group_id: str, **overrides: Any) -> WatchedConsumer:
+    """A consumer (`consumer_config`), not watched (`stranded()` is always False)."""
+    return _consumer(kafka, group_id, overrides, watch=False)
+
+
+def make_watched_consumer(kafka: KafkaSettings, group_id: str,
+                          **overrides: Any) -> WatchedConsumer:
+    """A consumer whose `stranded()` says when librdkafka left it no broker; poll it."""
+    return _consumer(kafka, group_id, overrides, watch=True)
+
+
+def _consumer(kafka: KafkaSettings, group_id: str, overrides: dict[str, Any],
+              watch: bool) -> WatchedConsumer:
+    conf = _logged(kafka, consumer_config(kafka, group_id, **overrides))
+    watcher = _watched(conf, watch)
+    with _client_made(kafka):
+        consumer = WatchedConsumer(conf)
+    consumer.watch = watcher
+    return consumer
+
+
+def renew_producer(old: Producer, tracker: DeliveryTracker,
+                   make: Callable[[], WatchedProducer]) -> WatchedProducer:
+    """A new producer (`make()`) sending every message `old` still holds, in their order.
+
+    For a producer librdkafka left with no broker (`WatchedProducer.stranded`): its
+    messages are purged, and `tracker` (their delivery callback) keeps them instead of
+    counting them failed. One that was in flight may reach the topic twice (the new
+    producer is a new idempotent producer); the detector drops a transaction it has had."""
+    old.purge(in_queue=True, in_flight=True, blocking=True)
+    old.flush(0)  # serves the purged messages' delivery callbacks
+    new = make()
+    for topic, partition, key, value, headers in tracker.take_purged():
+        new.produce(topic, value, key, partition=partition, headers=headers,
+                    on_delivery=tracker)
+    log.warning("replaced a Kafka producer that had no broker left (librdkafka #5301, "
+                "docs/reliability.md); %d queued message(s) handed to the new one",
+                len(new))
+    return new
 
 
 def consume_ready(consumer: Consumer, limit: int, timeout: float) -> list[Message]:
@@ -391,18 +476,37 @@ def topic_partitions(kafka: KafkaSettings, topic: str, timeout: float = 10.0) ->
     return len(t.partitions)
 
 
+#: (topic, partition, key, value, headers) of a purged message, to send again.
+Purged = tuple[str, int, bytes | None, bytes | None, Any]
+#: The errors of a message `Producer.purge` took back (not a failure: `renew_producer`).
+PURGE_CODES = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
+
+
 class DeliveryTracker:
-    """A producer delivery callback that counts successes and keeps the first failures."""
+    """A producer delivery callback that counts successes and keeps the first failures.
+
+    A message purged from a producer is kept to send again (`take_purged`), not counted."""
 
     def __init__(self, keep: int = 20) -> None:
         self.delivered = 0
         self.failed = 0
         self.errors: list[str] = []
         self._keep = keep
+        self._purged: list[Purged] = []
+
+    def take_purged(self) -> list[Purged]:
+        """The messages purged since the last call, in the order librdkafka handed them."""
+        purged, self._purged = self._purged, []
+        return purged
 
     def __call__(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             self.delivered += 1
+            return
+        if err.code() in PURGE_CODES:
+            partition = msg.partition()
+            self._purged.append((str(msg.topic()), -1 if partition is None else partition,
+                                 msg.key(), msg.value(), msg.headers()))
             return
         self.failed += 1
         if len(self.errors) < self._keep:

@@ -1,0 +1,148 @@
+"""A client librdkafka left with no broker (librdkafka #5301): told from its statistics, and
+replaced with every message it held (shared.stranded, shared.kafka.renew_producer).
+
+The statistics are librdkafka's JSON, as `stats_cb` gets it; the producer tests run real
+librdkafka producers against a scripted peer (tests/unit/kafka_peer.py) that answers as a
+broker in its controlled shutdown does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from shared.kafka import (
+    DeliveryTracker,
+    WatchedProducer,
+    make_producer,
+    make_watched_producer,
+    renew_producer,
+)
+from shared.settings import KafkaSettings
+from shared.stranded import STRANDED_S, BrokerWatch, usable_brokers
+from tests.unit.kafka_peer import KafkaPeer
+
+
+def stats(**brokers: tuple[str, str]) -> bytes:
+    """Statistics JSON listing `brokers` (name: (source, state)), as librdkafka writes it."""
+    return orjson.dumps({"name": "rdkafka#producer-1", "type": "producer", "brokers": {
+        name: {"name": name, "nodeid": -1, "source": source, "state": state}
+        for name, (source, state) in brokers.items()}})
+
+
+UP = stats(b1=("learned", "UP"))
+#: An ordinary outage: the brokers it knew are still listed, retried.
+RETRYING = stats(b1=("learned", "DOWN"), boot=("configured", "TRY_CONNECT"))
+#: After #5301's Metadata answer: every broker removed (a consumer keeps its placeholder).
+NONE = stats()
+ONLY_PLACEHOLDER = stats(GroupCoordinator=("logical", "UP"))
+
+
+@pytest.mark.parametrize(("raw", "count"), [
+    (UP, 1), (RETRYING, 2), (stats(boot=("configured", "INIT")), 1), (NONE, 0),
+    (ONLY_PLACEHOLDER, 0), (stats(b=("internal", "UP")), 0), (b'{"name": "x"}', 0),
+])
+def test_usable_brokers_counts_the_brokers_a_client_could_connect_to(raw: bytes,
+                                                                     count: int) -> None:
+    assert usable_brokers(raw) == count
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_client_is_stranded_after_listing_no_broker_for_the_grace_and_not_before() -> None:
+    clock = Clock()
+    watch = BrokerWatch(grace=STRANDED_S, clock=clock)
+    assert not watch.stranded()  # no statistics yet
+    watch(NONE)
+    assert watch.usable == 0
+    clock.now += STRANDED_S - 0.001
+    watch(ONLY_PLACEHOLDER)  # still none: the grace counts from the first
+    assert not watch.stranded()
+    clock.now += 0.001
+    assert watch.stranded()
+    clock.now += 0.001
+    assert watch.stranded()
+
+
+def test_a_broker_listed_again_ends_the_count_and_the_next_loss_counts_afresh() -> None:
+    clock = Clock()
+    watch = BrokerWatch(grace=STRANDED_S, clock=clock)
+    watch(NONE)
+    clock.now += STRANDED_S
+    assert watch.stranded()
+    watch(RETRYING)  # an ordinary outage is not stranded, however long
+    clock.now += 10 * STRANDED_S
+    assert not watch.stranded()
+    watch(NONE)
+    clock.now += STRANDED_S - 0.001
+    assert not watch.stranded()
+    clock.now += 0.001
+    assert watch.stranded()
+
+
+TOPIC = "t"
+
+
+@pytest.fixture
+def peer() -> Iterator[KafkaPeer]:
+    scripted = KafkaPeer(TOPIC)
+    yield scripted
+    scripted.close()
+
+
+def producer_to(peer: KafkaPeer, watch: bool = True) -> WatchedProducer:
+    kafka = KafkaSettings(bootstrap_servers=peer.address)
+    # The peer reads uncompressed batches; quiet: its leaving is the point.
+    make = make_watched_producer if watch else make_producer
+    return make(kafka, **{"compression.type": "none", "log_level": 0})
+
+
+def poll_for(producer: WatchedProducer, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        producer.poll(0.1)
+
+
+def test_a_watched_producer_hands_its_statistics_to_the_watch(peer: KafkaPeer) -> None:
+    producer = producer_to(peer)
+    assert producer.watch is not None and producer.watch.usable is None
+    producer.produce(TOPIC, b"v", b"k")
+    assert producer.flush(10) == 0
+    poll_for(producer, 1.5)
+    assert producer.watch.usable == 1
+    assert not producer.stranded()
+    assert not producer_to(peer, watch=False).stranded()
+
+
+def sent(n: int, start: int = 0) -> list[tuple[bytes, bytes]]:
+    return [(f"c{i % 3}".encode(), f"v{i}".encode()) for i in range(start, start + n)]
+
+
+def test_a_renewed_producer_delivers_every_held_message_once_in_order(peer: KafkaPeer) -> None:
+    tracker = DeliveryTracker()
+    producer = producer_to(peer)
+    for key, value in sent(5):
+        producer.produce(TOPIC, value, key, on_delivery=tracker)
+    assert producer.flush(10) == 0
+    peer.leave()  # Produce: not the leader; Metadata: the topic, no broker
+    for key, value in sent(5, 5):
+        producer.produce(TOPIC, value, key, on_delivery=tracker)
+    poll_for(producer, 1.0)
+    assert len(producer) == 5, "the peer delivered while leaving"
+    assert peer.appended[0] == sent(5)
+
+    renewed = renew_producer(producer, tracker, lambda: producer_to(peer))
+    assert len(producer) == 0  # the old one holds nothing more
+    assert tracker.failed == 0 and tracker.take_purged() == []
+    peer.serve()
+    assert renewed.flush(10) == 0
+    assert peer.appended[0] == sent(10)
+    assert (tracker.delivered, tracker.failed) == (10, 0)
