@@ -1,14 +1,16 @@
 """The producer's Kafka loop: publish encoded transactions keyed by customer, checked delivery.
 
 Idempotent, `acks=all` producer (shared.kafka.make_producer); every delivery report is
-counted; Ctrl-C stops sending, flushes what is queued and reports how far it got.
+counted; Ctrl-C stops sending, flushes what is queued and reports how far it got. A producer
+librdkafka leaves with no broker (its bug #5301) is replaced by one that sends what it held
+(`shared.kafka.renew_producer`, docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +18,14 @@ from typing import Any
 from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
 from shared.codec import encode_fast, encode_fields
-from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_producer
+from shared.kafka import (
+    DeliveryTracker,
+    TopicSpec,
+    WatchedProducer,
+    ensure_topics,
+    make_watched_producer,
+    renew_producer,
+)
 from shared.schemas import Transaction
 
 log = logging.getLogger(__name__)
@@ -83,7 +92,15 @@ def publish(
         [TopicSpec(topics.transactions_topic, topics.partitions, topics.replication_factor)],
     )
     tracker = DeliveryTracker()
-    producer = make_producer(settings.kafka, **publish_overrides(settings, tracker))
+
+    def make() -> WatchedProducer:
+        return make_watched_producer(settings.kafka, **publish_overrides(settings, tracker))
+
+    def checked(current: WatchedProducer) -> WatchedProducer:
+        """`current`, or a new producer with its messages if it has no broker left."""
+        return renew_producer(current, tracker, make) if current.stranded() else current
+
+    producer = make()
     report = PublishReport(total=total)
     topic = topics.transactions_topic
     produce, poll = producer.produce, producer.poll
@@ -102,15 +119,20 @@ def publish(
                     break
                 except BufferError:
                     poll(0.05)  # queue full: let deliveries drain
+                    producer = checked(producer)
+                    produce, poll = producer.produce, producer.poll
             report.sent += 1
             if report.sent & 1023 == 0 or paced:
                 poll(0)
+                producer = checked(producer)
+                produce, poll = producer.produce, producer.poll
                 if progress is not None:
                     progress.update(report.sent - len(producer))
     except KeyboardInterrupt:
         report.interrupted = True
         log.warning("interrupted after %d of %d messages; flushing", report.sent, total)
-    report.queued_after_flush = _flush(producer, settings.flush_timeout_s, progress, report.sent)
+    report.queued_after_flush = _flush(producer, checked, settings.flush_timeout_s, progress,
+                                       report.sent)
     report.elapsed = time.monotonic() - start
     report.failed = tracker.failed
     report.delivered = report.sent - tracker.failed - report.queued_after_flush
@@ -120,8 +142,10 @@ def publish(
     return report
 
 
-def _flush(producer: Any, timeout: float, progress: Progress | None, sent: int) -> int:
-    """Flush in short steps (so the bar moves); return messages still queued at the end.
+def _flush(producer: WatchedProducer, checked: Callable[[WatchedProducer], WatchedProducer],
+           timeout: float, progress: Progress | None, sent: int) -> int:
+    """Flush in short steps (so the bar moves, and a producer left with no broker is
+    replaced: `checked`); return messages still queued at the end.
 
     A second Ctrl-C stops waiting; what is still queued is then reported as undelivered.
     """
@@ -130,6 +154,7 @@ def _flush(producer: Any, timeout: float, progress: Progress | None, sent: int) 
     try:
         remaining = producer.flush(0)
         while remaining and time.monotonic() < deadline:
+            producer = checked(producer)
             remaining = producer.flush(min(0.5, max(0.0, deadline - time.monotonic())))
             if progress is not None:
                 progress.update(sent - remaining)

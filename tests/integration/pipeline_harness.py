@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from confluent_kafka import Producer
 
-from shared.kafka import DeliveryTracker, make_producer
+from shared.kafka import DeliveryTracker, WatchedProducer, make_watched_producer, renew_producer
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import ROOT, Topics
 from tests.scored_days import read_scored
@@ -269,6 +268,8 @@ class Feeder(threading.Thread):
         #: Messages handed to the producer, and those still in its queue at the end.
         self.produced = 0
         self.undelivered = 0
+        #: Producers replaced because librdkafka left them with no broker.
+        self.renewals = 0
         self._halt = threading.Event()
 
     def stop(self) -> None:
@@ -281,8 +282,8 @@ class Feeder(threading.Thread):
             extra: dict[str, object] = {"log_level": 2}
             if self.log is not None:
                 extra = {"logger": file_logger(self.log), "debug": FEEDER_DEBUG}
-            producer = make_producer(self.kafka, **extra)
             tracker = DeliveryTracker()
+            producer = make_watched_producer(self.kafka, **extra)
             start = time.monotonic()
             for n, (key, value) in enumerate(self.items, 1):
                 if self._halt.is_set():
@@ -290,21 +291,34 @@ class Feeder(threading.Thread):
                 producer.produce(self.topic, key=key, value=value, on_delivery=tracker)
                 self.produced = n
                 producer.poll(0)
+                producer = self._checked(producer, tracker, extra)
                 ahead = start + n / self.rate - time.monotonic()
                 if ahead > 0:
                     self._halt.wait(ahead)
-            self.undelivered = self._flush(producer, FLUSH_S)
+            self.undelivered = self._flush(producer, tracker, extra, FLUSH_S)
             assert self.undelivered == 0, self.stuck()
             assert tracker.failed == 0, tracker.errors
             self.delivered = tracker.delivered
         except BaseException as exc:
             self.error = exc
 
-    def _flush(self, producer: Producer, seconds: float) -> int:
+    def _checked(self, producer: WatchedProducer, tracker: DeliveryTracker,
+                 extra: dict[str, object]) -> WatchedProducer:
+        """`producer`, or a new one with its messages if librdkafka left it no broker, as
+        the replay's producer does (librdkafka #5301, docs/reliability.md)."""
+        if not producer.stranded():
+            return producer
+        self.renewals += 1
+        return renew_producer(producer, tracker,
+                              lambda: make_watched_producer(self.kafka, **extra))
+
+    def _flush(self, producer: WatchedProducer, tracker: DeliveryTracker,
+               extra: dict[str, object], seconds: float) -> int:
         """Flush for at most `seconds` (less if stopped); the messages still queued."""
         deadline = time.monotonic() + seconds
         left = len(producer)
         while left and not self._halt.is_set() and time.monotonic() < deadline:
+            producer = self._checked(producer, tracker, extra)
             left = producer.flush(min(1.0, max(deadline - time.monotonic(), 0.0)))
         return left
 
