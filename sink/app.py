@@ -21,17 +21,18 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException
 
 from shared.errors import KafkaUnreachableError, KafkaWiringError
 from shared.folderlock import FolderLock
 from shared.kafka import (
     TopicSpec,
+    WatchedConsumer,
     client_versions,
     close_within,
     ensure_topics,
     is_transport_error,
-    make_consumer,
+    make_watched_consumer,
     startup_wait,
     wait_for_broker,
     worth_waiting,
@@ -39,6 +40,7 @@ from shared.kafka import (
 from shared.outputs import output_errors
 from shared.retry import exit_4, last_error, retry_within
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
+from shared.stranded import STRANDED_S
 from sink.assign import assign_from_checkpoint, commit, consumer_overrides, lag
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
@@ -151,27 +153,22 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     ])
     writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset,
                         workers=settings.decode_workers, on_rollup=on_rollup)
-    consumer = make_consumer(settings.kafka, settings.group_id, **consumer_overrides())
+    reader = _Reader(settings, writer)
     run_info: dict[str, object] = {"group_id": settings.group_id, **client_versions()}
     result = SinkResult()
     start_rows, start_rejected = writer.rows, writer.cp.rejected
     try:
-        # Waited for as long again: a broker that answered late may still elect leaders.
-        parts = _waited(settings, lambda left: assign_from_checkpoint(
-            consumer, topic, writer.offsets, {t.reviews_topic: writer.review_offsets}, left),
-            worth_waiting, f"assigning {topic}")
+        parts = reader.open()
         writer.write_rollups(run_info, report=False)
         loop_started = time.monotonic()
         stopper.early = False  # from here a signal ends the loop after its batch
-        _loop(consumer, writer, settings, parts, idle_limit, stopper.event, run_info)
+        _loop(reader, writer, settings, parts, idle_limit, stopper.event, run_info)
         result.loop_seconds = time.monotonic() - loop_started
         writer.checkpoint()
         writer.write_rollups(run_info)
-        commit(consumer, topic, writer.offsets)
+        commit(reader.checked(), topic, writer.offsets)
     finally:
-        # The checkpoint, not Kafka, holds the sink's progress: never hang at exit on a
-        # close that waits for a cluster that has gone away.
-        close_within(consumer, CLOSE_TIMEOUT_S)
+        reader.close(CLOSE_TIMEOUT_S)
         writer.close()
     result.rows = writer.rows - start_rows
     result.rejected = writer.cp.rejected - start_rejected
@@ -181,6 +178,48 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     log.info("sink stopped: %d rows appended (%d in folder), %d rejected, in %.1f s",
              result.rows, result.total_rows, result.rejected, result.seconds)
     return result
+
+
+class _Reader:
+    """The sink's consumer, assigned at the checkpoint's offsets (`open`); `checked`
+    replaces it, assigned at the offsets of what is in the files, when librdkafka has left
+    it no broker (librdkafka #5301, docs/reliability.md)."""
+
+    def __init__(self, settings: SinkSettings, writer: SinkWriter) -> None:
+        self.settings, self.writer = settings, writer
+        self.consumer: WatchedConsumer | None = None
+        #: Consumers replaced because they had no broker left.
+        self.renewals = 0
+
+    def open(self) -> set[int]:
+        """A new consumer, assigned; the scored topic's partitions."""
+        s, writer = self.settings, self.writer
+        topic, reviews = s.topics.scored_topic, s.topics.reviews_topic
+        consumer = self.consumer = make_watched_consumer(s.kafka, s.group_id,
+                                                         **consumer_overrides())
+        # Waited for as long as the start-up: a broker that answered late may still elect
+        # leaders.
+        return _waited(s, lambda left: assign_from_checkpoint(
+            consumer, topic, writer.offsets, {reviews: writer.review_offsets}, left),
+            worth_waiting, f"assigning {topic}")
+
+    def checked(self) -> WatchedConsumer:
+        """The consumer, a new one if the one there was had no broker left."""
+        assert self.consumer is not None
+        if self.consumer.stranded():
+            log.warning("the Kafka consumer has had no broker for %.0f s (librdkafka #5301, "
+                        "docs/reliability.md): replacing it", STRANDED_S)
+            self.close(1.0)
+            self.renewals += 1
+            self.open()
+        return self.consumer
+
+    def close(self, seconds: float) -> None:
+        # The checkpoint, not Kafka, holds the sink's progress: never hang on a close that
+        # waits for a cluster that has gone away (nor for one that left the client).
+        if self.consumer is not None:
+            close_within(self.consumer, seconds)
+            self.consumer = None
 
 
 def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> None:
@@ -210,10 +249,11 @@ def _waited(settings: SinkSettings, call: Callable[[float], T],
                             exit_4(settings.kafka, STARTUP_WAIT_SETTING, doing), doing)
 
 
-def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts: set[int],
+def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: set[int],
           idle_limit: float | None, stop: threading.Event, run_info: dict[str, object]) -> None:
     topic, reviews_topic = settings.topics.scored_topic, settings.topics.reviews_topic
     at_end: set[int] = set()
+    consumer = reader.checked()
     review_parts = {tp.partition for tp in consumer.assignment() if tp.topic == reviews_topic}
     reviews_at_end: set[int] = set()
     last_data = last_cp = last_rollup = last_report = last_beat = time.monotonic()
@@ -222,6 +262,7 @@ def _loop(consumer: Consumer, writer: SinkWriter, settings: SinkSettings, parts:
     while not stop.is_set():
         records: list[Record] = []
         reviews: list[Record] = []
+        consumer = reader.checked()
         for msg in consumer.consume(settings.batch_size, timeout=0.2):
             err, part, offset = msg.error(), msg.partition(), msg.offset()
             if msg.topic() == reviews_topic:  # review outcomes (sink.reviews_state)

@@ -36,6 +36,15 @@ class FlakyConsumer:
     failures: list[KafkaException | None]
     assigned: list[TopicPartition] = field(default_factory=list)
     commits: int = 0
+    #: What `stranded()` answers, one by one (then False): librdkafka left it no broker.
+    strands: list[bool] = field(default_factory=list)
+    closed: bool = False
+
+    def stranded(self) -> bool:
+        return self.strands.pop(0) if self.strands else False
+
+    def close(self) -> None:
+        self.closed = True
 
     def _next(self) -> None:
         exc = self.failures.pop(0) if self.failures else None
@@ -141,10 +150,9 @@ def _sink_after_start_up(consumer: FlakyConsumer, wait_s: int, monkeypatch: pyte
     import sink.app as sink_app
     from sink.__main__ import main
 
-    consumer.close = lambda: None  # type: ignore[attr-defined]
     monkeypatch.setattr(sink_app, "wait_for_broker", lambda *a, **k: 1)
     monkeypatch.setattr(sink_app, "ensure_topics", lambda *a, **k: None)
-    monkeypatch.setattr(sink_app, "make_consumer", lambda *a, **k: consumer)
+    monkeypatch.setattr(sink_app, "make_watched_consumer", lambda *a, **k: consumer)
     monkeypatch.setenv("SINK_STARTUP_WAIT_S", str(wait_s))
     started = time.monotonic()
     code = main(["--once", "--exports", str(tmp_path / "exports")])
@@ -226,3 +234,36 @@ def test_a_broker_gone_after_assignment_is_exit_4_without_a_made_up_wait(
         "python -m sink: error: the Kafka cluster at 127.0.0.1:9092 stopped answering (last "
         "error: Broker transport failure); every row up to the last checkpoint is kept and a "
         "restart continues from there exactly once, once the cluster is back"]
+
+
+@dataclass
+class _Files:
+    """What a sink writer has in its files: the offsets to read from next."""
+
+    offsets: dict[int, int]
+    review_offsets: dict[int, int] = field(default_factory=dict)
+
+
+def test_a_consumer_left_with_no_broker_is_replaced_at_the_offsets_in_the_files(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """librdkafka #5301 (docs/reliability.md): a consumer with no broker left never fetches
+    again. The sink replaces it, assigned where its files end, the rows read since the
+    checkpoint included, and only then: a consumer that still has a broker is kept."""
+    import sink.app as sink_app
+    from sink.settings import SinkSettings
+
+    first, second = FlakyConsumer([], strands=[False, True]), FlakyConsumer([])
+    made = [first, second]
+    monkeypatch.setattr(sink_app, "make_watched_consumer", lambda *a, **k: made.pop(0))
+    files = _Files({0: 7})
+    reader = sink_app._Reader(SinkSettings(), files)  # type: ignore[arg-type]
+    assert reader.open() == {0, 1}
+    assert [(tp.partition, tp.offset) for tp in first.assigned[:2]] == [(0, 7), (1, -2)]
+    assert reader.checked() is first and not first.closed
+    files.offsets = {0: 9, 1: 4}  # rows added since: in the files, not yet checkpointed
+    assert reader.checked() is second
+    assert first.closed and reader.renewals == 1
+    topic = SinkSettings().topics.scored_topic
+    assert [(tp.topic, tp.partition, tp.offset) for tp in second.assigned[:2]] == [
+        (topic, 0, 9), (topic, 1, 4)]
+    assert reader.checked() is second
