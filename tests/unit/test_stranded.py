@@ -23,6 +23,7 @@ from shared.kafka import (
 from shared.settings import KafkaSettings
 from shared.stranded import STRANDED_S, BrokerWatch, usable_brokers
 from tests.unit.kafka_peer import KafkaPeer
+from tests.unit.outage_fakes import Clock
 
 
 def stats(**brokers: tuple[str, str]) -> bytes:
@@ -49,17 +50,9 @@ def test_usable_brokers_counts_the_brokers_a_client_could_connect_to(raw: bytes,
     assert usable_brokers(raw) == count
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_client_is_stranded_after_listing_no_broker_for_the_grace_and_not_before() -> None:
     clock = Clock()
-    watch = BrokerWatch(grace=STRANDED_S, clock=clock)
+    watch = BrokerWatch(grace=STRANDED_S, clock=clock.monotonic)
     assert not watch.stranded()  # no statistics yet
     watch(NONE)
     assert watch.usable == 0
@@ -74,7 +67,7 @@ def test_a_client_is_stranded_after_listing_no_broker_for_the_grace_and_not_befo
 
 def test_a_broker_listed_again_ends_the_count_and_the_next_loss_counts_afresh() -> None:
     clock = Clock()
-    watch = BrokerWatch(grace=STRANDED_S, clock=clock)
+    watch = BrokerWatch(grace=STRANDED_S, clock=clock.monotonic)
     watch(NONE)
     clock.now += STRANDED_S
     assert watch.stranded()
