@@ -28,7 +28,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from detector.circuit import FailureCircuit
 from detector.core import KIND as CORE_KIND
@@ -90,7 +90,8 @@ class Detector(PartitionOwnership):
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
         self._watchdog = Watchdog(WATCHDOG_S)
         self._snapshot_partitions, self._txn = self._start_up()
-        self._consumer: Consumer = make_group_consumer(settings)
+        self._consumer = make_group_consumer(settings)
+        self._new_consumer = lambda: make_group_consumer(settings)
         self._offset_reader = lambda: make_offset_reader(settings)
         output = KafkaOutput(self._txn.producer, settings, self._snapshot_partitions)
         self.processor = BatchProcessor(output, settings.snapshot_every, factory=self._factory,
@@ -132,8 +133,7 @@ class Detector(PartitionOwnership):
     def run(self, until: Callable[[Detector], bool] | None = None) -> None:
         """Consume, score and commit until `stop()` (or `until` says so), then shut down."""
         s = self.settings
-        self._consumer.subscribe([self._topic], on_assign=self._on_assign,
-                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self._subscribe()
         log.info("detector %s consuming %s (group %s; detection core %s)", s.transactional_id,
                  self._topic, s.group_id, CORE_KIND)
         clean = False
@@ -142,6 +142,9 @@ class Detector(PartitionOwnership):
                 with gc_paused():  # a batch of message objects, no cycles (detector.loop)
                     msgs = consume_ready(self._consumer, self.batch_limit, s.poll_timeout_s)
                 self._raise_failure()
+                if self._consumer.stranded():
+                    self._renew_consumer()
+                    continue
                 records = [m for m in msgs if m.error() is None or not self._is_error(m)]
                 self._turn(records)
                 if self.metrics.due(s.log_interval_s):
@@ -158,6 +161,10 @@ class Detector(PartitionOwnership):
             raise
         finally:
             self._shutdown(clean)
+
+    def _subscribe(self) -> None:
+        self._consumer.subscribe([self._topic], on_assign=self._on_assign,
+                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
 
     def _turn(self, records: list[Any]) -> None:
         """Process a batch and commit when due; a failure aborts, rewinds and goes on."""

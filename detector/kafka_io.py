@@ -31,7 +31,15 @@ from detector.settings import DetectorSettings
 from detector.snapshots import SnapshotError, snapshot_prefix
 from shared.errors import KafkaWiringError
 from shared.gcpause import gc_paused
-from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer, topic_partitions
+from shared.kafka import (
+    TopicSpec,
+    WatchedConsumer,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    make_watched_consumer,
+    topic_partitions,
+)
 from shared.settings import KafkaSettings
 
 log = logging.getLogger("detector")
@@ -86,7 +94,7 @@ def make_transactional_producer(s: DetectorSettings) -> Producer:
     )
 
 
-def make_group_consumer(s: DetectorSettings) -> Consumer:
+def make_group_consumer(s: DetectorSettings) -> WatchedConsumer:
     conf: dict[str, Any] = {
         # A crashed process is replaced after this long (static members keep their
         # partitions until then; a restart within it is no rebalance at all).
@@ -102,7 +110,7 @@ def make_group_consumer(s: DetectorSettings) -> Consumer:
     if s.static_membership:
         # Static membership: a restarted instance gets its partitions back without a rebalance.
         conf["group.instance.id"] = s.transactional_id
-    return make_consumer(s.kafka, s.group_id, **conf)
+    return make_watched_consumer(s.kafka, s.group_id, **conf)
 
 
 def make_offset_reader(s: DetectorSettings) -> Consumer:

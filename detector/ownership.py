@@ -23,8 +23,9 @@ from detector.ending import TransactionEnds
 from detector.outage import is_outage
 from detector.partition import PartitionState
 from detector.txn import Abortable
-from shared.kafka import kafka_code, worth_waiting
+from shared.kafka import WatchedConsumer, close_within, kafka_code, worth_waiting
 from shared.retry import retry_within, unreachable_after
+from shared.stranded import STRANDED_S
 
 log = logging.getLogger("detector")
 
@@ -45,6 +46,28 @@ class PartitionOwnership(TransactionEnds):
     _offset_reader: Callable[[], Consumer]
     #: States of partitions revoked cleanly, kept in case they come back at the same offset.
     _kept: dict[int, PartitionState]
+    _consumer: WatchedConsumer
+    #: A new group consumer, as the first (`_renew_consumer`).
+    _new_consumer: Callable[[], WatchedConsumer]
+
+    def _subscribe(self) -> None:
+        raise NotImplementedError
+
+    def _renew_consumer(self) -> None:
+        """Replace a group consumer librdkafka left with no broker (its #5301,
+        docs/reliability.md), which would never fetch again: what it owned is given up as
+        lost (`_on_lost`: the open transaction aborted, the partitions dropped); the old one
+        closes in the background, its callbacks ignored from then on; the new one joins the
+        group (with static membership, in the old one's place) and restores what it is
+        assigned, as any new owner."""
+        old = self._consumer
+        log.warning("the group consumer has had no broker for %.0f s (librdkafka #5301): "
+                    "giving up its partitions and replacing it", STRANDED_S)
+        self._on_lost(old, [])
+        self._raise_failure()
+        self._consumer = self._new_consumer()
+        close_within(old, 1.0)
+        self._subscribe()
 
     def _rewind(self) -> None:
         """After an abort: every owned partition back to its committed offset and state.
@@ -126,11 +149,15 @@ class PartitionOwnership(TransactionEnds):
             reader.close()
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return  # a consumer replaced (`_renew_consumer`), closing
         with self._callback("assign"):
             # Assigned right after a broker restart, the restore may not reach it at first.
             consumer.assign(self._restore_retrying(partitions, "restoring the assignment"))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return  # a consumer replaced (`_renew_consumer`), closing
         with self._callback("revoke"):
             clean = True
             if self._txn.open:
@@ -145,6 +172,8 @@ class PartitionOwnership(TransactionEnds):
                     self._kept[p] = state
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return  # a consumer replaced (`_renew_consumer`), closing
         with self._callback("lost"):
             if self._txn.open:
                 self._abort()

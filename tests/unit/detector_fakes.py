@@ -235,11 +235,19 @@ class FakeConsumer:
     #: The close finds the assignment lost (a session that ran out in a broker outage):
     #: it calls on_lost instead of on_revoke, as librdkafka does.
     lost_on_close: bool = False
+    #: After this many consume() calls librdkafka has left it with no broker (`stranded`).
+    stranded_after: int | None = None
+    consumes: int = 0
+    closed: bool = False
+
+    def stranded(self) -> bool:
+        return self.stranded_after is not None and self.consumes >= self.stranded_after
 
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
         self.callbacks = callbacks
 
     def consume(self, num_messages: int = 1, timeout: float = 0) -> list[FakeMessage]:
+        self.consumes += 1
         if not self.assigned:
             self.assigned = True
             parts = [TopicPartition(self.cluster.topic, p) for p in range(self.cluster.partitions)]
@@ -282,6 +290,7 @@ class FakeConsumer:
         return 0, len(self.cluster.logs.get(tp.partition, []))
 
     def close(self) -> None:
+        self.closed = True
         which = "on_lost" if self.lost_on_close else "on_revoke"
         if self.assigned and which in self.callbacks:
             parts = [TopicPartition(self.cluster.topic, p) for p in sorted(self.positions)]

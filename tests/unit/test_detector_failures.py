@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from detector.app import DetectorError
 from detector.circuit import FailureCircuit
@@ -79,6 +79,35 @@ def test_an_interrupt_mid_batch_aborts_at_shutdown_instead_of_committing(
     assert committed == sorted((p, i) for p, n in cluster.committed_offsets.items()
                                for i in range(n))
     run_clean(monkeypatch, cluster, tmp_path)
+    assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
+
+
+def test_a_group_consumer_left_with_no_broker_is_replaced_and_each_row_scored_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """librdkafka #5301 (docs/reliability.md): a consumer with no broker left never fetches
+    again. Seen stranded with a transaction open, the detector aborts it, gives up the
+    partitions, and a new consumer restores them from the committed offsets."""
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                             commit_interval_ms=60_000)
+    first = detector._consumer
+    first.stranded_after = 2  # two batches in the open transaction
+    done = drained(cluster)
+    late: dict[str, tuple[set[int], set[int]]] = {}
+
+    def late_callback_of_the_old_consumer(d: Any) -> bool:
+        # Its close goes on in the background: a callback it makes then is ignored.
+        if d._consumer is not first and d.processor.parts and not late:
+            owned = set(d.processor.parts)
+            first.callbacks["on_lost"](first, [TopicPartition("transactions", 0)])
+            late["owned"] = (owned, set(d.processor.parts))
+        return bool(done(d))
+
+    detector.run(until=late_callback_of_the_old_consumer)
+    assert detector._consumer is not first and first.closed
+    assert late["owned"] == ({0, 1}, {0, 1})
+    assert cluster.aborts == 1
     assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
 
 

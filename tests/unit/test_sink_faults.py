@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -259,11 +259,11 @@ def test_a_consumer_left_with_no_broker_is_replaced_at_the_offsets_in_the_files(
     reader = sink_app._Reader(SinkSettings(), files)  # type: ignore[arg-type]
     assert reader.open() == {0, 1}
     assert [(tp.partition, tp.offset) for tp in first.assigned[:2]] == [(0, 7), (1, -2)]
-    assert reader.checked() is first and not first.closed
+    assert reader.checked() is cast(Any, first) and not first.closed
     files.offsets = {0: 9, 1: 4}  # rows added since: in the files, not yet checkpointed
-    assert reader.checked() is second
+    assert reader.checked() is cast(Any, second)
     assert first.closed and reader.renewals == 1
     topic = SinkSettings().topics.scored_topic
     assert [(tp.topic, tp.partition, tp.offset) for tp in second.assigned[:2]] == [
         (topic, 0, 9), (topic, 1, 4)]
-    assert reader.checked() is second
+    assert reader.checked() is cast(Any, second)
