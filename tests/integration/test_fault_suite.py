@@ -129,6 +129,10 @@ def duplicate_items(source: Path, share: float, rng: random.Random
             {t.transaction_id for t in picked})
 
 
+#: What each client replaced because librdkafka left it no broker logs (shared.kafka,
+#: sink.app, detector.ownership).
+STRANDED_LINE = "(librdkafka #5301"
+
 #: The detection cores the suite runs: the core's own loop (mypyc), and the compiled kernel
 #: (the default) with 8 customers in slots a partition, so that customers are parked and
 #: put back all along.
@@ -227,6 +231,11 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
             "fenced": sorted(p.name for p in tmp_path.glob("detector-*.log")
                              if FENCED in p.read_text(errors="replace")),
             "exit_codes": codes,
+            # Clients librdkafka left with no broker, replaced (docs/reliability.md).
+            "clients_replaced": {
+                "feeders": feeder.renewals + again.renewals,
+                "services": sum(p.read_text(errors="replace").count(STRANDED_LINE)
+                                for p in tmp_path.glob("*.log") if "feeder" not in p.name)},
             "stream_s": round(stream_s, 1), "drain_s": round(drain_s, 1),
             "runtime_s": round(time.monotonic() - started, 1),
         }
