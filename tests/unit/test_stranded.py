@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import orjson
 import pytest
@@ -139,3 +140,54 @@ def test_a_renewed_producer_delivers_every_held_message_once_in_order(peer: Kafk
     assert renewed.flush(10) == 0
     assert peer.appended[0] == sent(10)
     assert (tracker.delivered, tracker.failed) == (10, 0)
+
+
+class Stranded:
+    """A watch whose client librdkafka has left with no broker."""
+
+    def stranded(self) -> bool:
+        return True
+
+
+def test_publish_replaces_a_stranded_producer_and_every_row_arrives_once_in_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay's loop (`producer.app.publish`): its producer, stranded while the peer
+    leaves, is replaced at the next check (every 1,024 messages); every row reaches the
+    topic once, each partition in the order sent, and none counts as failed."""
+    import producer.app as app
+    from producer.settings import ProducerSettings
+
+    topics = ProducerSettings().topics
+    peer = KafkaPeer(topics.transactions_topic, topics.partitions)
+    try:
+        made: list[WatchedProducer] = []
+
+        def make(kafka: KafkaSettings, **overrides: object) -> WatchedProducer:
+            made.append(make_watched_producer(kafka, **{**overrides, "compression.type": "none",
+                                                        "log_level": 0}))
+            return made[-1]
+
+        monkeypatch.setattr(app, "make_watched_producer", make)
+        monkeypatch.setattr(app, "ensure_topics", lambda *a, **k: None)
+        settings = ProducerSettings(kafka=KafkaSettings(bootstrap_servers=peer.address))
+        rows = [(f"c{i % 7}".encode(), f"v{i}".encode()) for i in range(3_000)]
+
+        def records() -> Iterator[app.Record]:
+            for i, (key, value) in enumerate(rows):
+                if i == 1_500:
+                    peer.leave()
+                    made[0].watch = Stranded()  # type: ignore[assignment]
+                if i == 2_100:  # after the check at 2,048 replaced it
+                    assert len(made) == 2
+                    peer.serve()
+                yield datetime(2025, 1, 1), key, value
+
+        report = app.publish(records(), settings, total=len(rows))
+        assert (report.sent, report.delivered, report.failed) == (3_000, 3_000, 0)
+        got = [row for part in sorted(peer.appended) for row in peer.appended[part]]
+        assert sorted(got) == sorted(rows)
+        for part in peer.appended.values():
+            sent_at = [int((v or b"v")[1:]) for _, v in part]
+            assert sent_at == sorted(sent_at)
+    finally:
+        peer.close()
