@@ -279,10 +279,17 @@ def renew_producer(old: Producer, tracker: DeliveryTracker,
 
     For a producer librdkafka left with no broker (`WatchedProducer.stranded`): its
     messages are purged, and `tracker` (their delivery callback) keeps them instead of
-    counting them failed. One that was in flight may reach the topic twice (the new
-    producer is a new idempotent producer); the detector drops a transaction it has had."""
+    counting them failed; each keeps its partition, but its Kafka timestamp is the resend's
+    (librdkafka hands a purged message back without it; nothing here reads it: event time
+    is in the value). One that was in flight may reach the topic twice (the new producer
+    is a new idempotent producer); the detector drops a transaction it has had."""
     old.purge(in_queue=True, in_flight=True, blocking=True)
-    old.flush(0)  # serves the purged messages' delivery callbacks
+    deadline = time.monotonic() + PURGE_SERVE_S
+    while len(old) and time.monotonic() < deadline:
+        old.poll(0.05)  # serves the purged messages' delivery callbacks
+    if len(old):  # not given back: never sent again, so never counted as delivered
+        tracker.count_failed(len(old), "not given back by a producer replaced for having "
+                             "no broker (librdkafka #5301)")
     new = make()
     for topic, partition, key, value, headers in tracker.take_purged():
         new.produce(topic, value, key, partition=partition, headers=headers,
@@ -478,6 +485,8 @@ def topic_partitions(kafka: KafkaSettings, topic: str, timeout: float = 10.0) ->
 
 #: (topic, partition, key, value, headers) of a purged message, to send again.
 Purged = tuple[str, int, bytes | None, bytes | None, Any]
+#: How long a replaced producer is polled for the delivery callbacks of its purged messages.
+PURGE_SERVE_S = 5.0
 #: The errors of a message `Producer.purge` took back (not a failure: `renew_producer`).
 PURGE_CODES = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
 
@@ -493,6 +502,13 @@ class DeliveryTracker:
         self.errors: list[str] = []
         self._keep = keep
         self._purged: list[Purged] = []
+
+    def count_failed(self, count: int, why: str) -> None:
+        """`count` messages lost for the same reason, counted and logged once."""
+        self.failed += count
+        if len(self.errors) < self._keep:
+            self.errors.append(f"{count} message(s): {why}")
+        log.error("delivery failed: %d message(s) %s", count, why)
 
     def take_purged(self) -> list[Purged]:
         """The messages purged since the last call, in the order librdkafka handed them."""

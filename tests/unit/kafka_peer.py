@@ -52,20 +52,22 @@ def _bytes(data: bytes, at: int) -> tuple[bytes | None, int]:
     return (None, at) if size < 0 else (data[at:at + size], at + size)
 
 
-def _records(batch: bytes) -> list[tuple[bytes | None, bytes | None]]:
-    """(key, value) of each record of an uncompressed record batch (v2: a 61-byte head)."""
+def _records(batch: bytes) -> list[tuple[bytes | None, bytes | None, int]]:
+    """(key, value, timestamp in ms) of each record of an uncompressed record batch (v2: a
+    61-byte head)."""
     assert struct.unpack(">h", batch[21:23])[0] & 7 == 0, "the peer reads no compression"
+    base_time = struct.unpack(">q", batch[27:35])[0]
     count = struct.unpack(">i", batch[57:61])[0]
     out, at = [], 61
     for _ in range(count):
         size, at = _varint(batch, at)
         end = at + size
         at += 1  # attributes
-        _, at = _varint(batch, at)  # timestamp delta
+        delta, at = _varint(batch, at)  # timestamp
         _, at = _varint(batch, at)  # offset delta
         key, at = _bytes(batch, at)
         value, at = _bytes(batch, at)
-        out.append((key, value))
+        out.append((key, value, base_time + delta))
         at = end
     return out
 
@@ -76,9 +78,11 @@ class KafkaPeer:
     def __init__(self, topic: str, partitions: int = 1) -> None:
         self.topic, self.partitions = topic, partitions
         self.leaving = False
-        #: (key, value) of the records appended, per partition; requests answered per API.
+        #: (key, value) of the records appended, and their timestamps, per partition;
+        #: requests answered per API key.
         self.appended: defaultdict[int, list[tuple[bytes | None, bytes | None]]] = \
             defaultdict(list)
+        self.timestamps: defaultdict[int, list[int]] = defaultdict(list)
         self.requests: Counter[int] = Counter()
         self._conns: list[socket.socket] = []
         self._closed = threading.Event()
@@ -192,7 +196,9 @@ class KafkaPeer:
                     error = NOT_LEADER_OR_FOLLOWER
                 else:
                     error = 0
-                    self.appended[partition] += _records(batch)
+                    for key, value, timestamp in _records(batch):
+                        self.appended[partition].append((key, value))
+                        self.timestamps[partition].append(timestamp)
                 parts.append(struct.pack(">ihqq", partition, error, base, -1))
             answers.append(_string(name) + _array(parts))
         return _array(answers) + struct.pack(">i", 0)

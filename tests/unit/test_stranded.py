@@ -83,6 +83,8 @@ def test_a_broker_listed_again_ends_the_count_and_the_next_loss_counts_afresh() 
 
 
 TOPIC = "t"
+#: A message's creation time (ms), as the producer stamps it.
+CREATED = 1_735_689_600_000
 
 
 @pytest.fixture
@@ -123,12 +125,12 @@ def sent(n: int, start: int = 0) -> list[tuple[bytes, bytes]]:
 def test_a_renewed_producer_delivers_every_held_message_once_in_order(peer: KafkaPeer) -> None:
     tracker = DeliveryTracker()
     producer = producer_to(peer)
-    for key, value in sent(5):
-        producer.produce(TOPIC, value, key, on_delivery=tracker)
+    for i, (key, value) in enumerate(sent(5)):
+        producer.produce(TOPIC, value, key, timestamp=CREATED + i, on_delivery=tracker)
     assert producer.flush(10) == 0
     peer.leave()  # Produce: not the leader; Metadata: the topic, no broker
-    for key, value in sent(5, 5):
-        producer.produce(TOPIC, value, key, on_delivery=tracker)
+    for i, (key, value) in enumerate(sent(5, 5), 5):
+        producer.produce(TOPIC, value, key, timestamp=CREATED + i, on_delivery=tracker)
     poll_for(producer, 1.0)
     assert len(producer) == 5, "the peer delivered while leaving"
     assert peer.appended[0] == sent(5)
@@ -139,7 +141,37 @@ def test_a_renewed_producer_delivers_every_held_message_once_in_order(peer: Kafk
     peer.serve()
     assert renewed.flush(10) == 0
     assert peer.appended[0] == sent(10)
+    # librdkafka hands a purged message back without its timestamp: the resend's is later.
+    assert peer.timestamps[0][:5] == [CREATED + i for i in range(5)]
+    assert min(peer.timestamps[0][5:]) > CREATED + 5
     assert (tracker.delivered, tracker.failed) == (10, 0)
+
+
+class Holding:
+    """A replaced producer that never gives its messages back (nor calls back)."""
+
+    def __init__(self, held: int) -> None:
+        self.held = held
+
+    def purge(self, **_: bool) -> None:
+        pass
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def __len__(self) -> int:
+        return self.held
+
+
+def test_messages_a_replaced_producer_keeps_count_as_failed_not_delivered(
+        peer: KafkaPeer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shared.kafka
+
+    monkeypatch.setattr(shared.kafka, "PURGE_SERVE_S", 0.2)
+    tracker = DeliveryTracker()
+    renewed = renew_producer(Holding(3), tracker, lambda: producer_to(peer))  # type: ignore[arg-type]
+    assert len(renewed) == 0
+    assert tracker.failed == 3 and "not given back" in tracker.errors[0]
 
 
 class Stranded:
