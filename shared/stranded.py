@@ -27,10 +27,15 @@ STRANDED_S = 5.0
 USABLE_SOURCES = frozenset({"configured", "learned"})
 
 
-def usable_brokers(stats: str | bytes) -> int:
-    """How many brokers a client's statistics JSON lists that it could connect to."""
-    brokers = orjson.loads(stats).get("brokers") or {}
-    return sum(1 for b in brokers.values() if b.get("source") in USABLE_SOURCES)
+def usable_brokers(stats: str | bytes) -> int | None:
+    """How many brokers a client's statistics JSON lists that it could connect to; None
+    when it is not statistics as librdkafka writes them (never an exception: the watch runs
+    inside librdkafka's callback, whose exception would surface at the owner's next poll)."""
+    try:
+        brokers = orjson.loads(stats).get("brokers", {})
+        return sum(1 for b in brokers.values() if b.get("source") in USABLE_SOURCES)
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return None
 
 
 class BrokerWatch:
@@ -45,8 +50,11 @@ class BrokerWatch:
         self.usable: int | None = None
 
     def __call__(self, stats: str | bytes) -> None:
-        self.usable = usable_brokers(stats)
-        if self.usable:
+        usable = usable_brokers(stats)
+        if usable is None:
+            return  # unreadable: says nothing either way
+        self.usable = usable
+        if usable:
             self.none_since = None
         elif self.none_since is None:
             self.none_since = self._clock()

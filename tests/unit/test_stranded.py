@@ -13,6 +13,8 @@ from datetime import datetime
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.kafka import (
     DeliveryTracker,
@@ -45,10 +47,30 @@ ONLY_PLACEHOLDER = stats(GroupCoordinator=("logical", "UP"))
 @pytest.mark.parametrize(("raw", "count"), [
     (UP, 1), (RETRYING, 2), (stats(boot=("configured", "INIT")), 1), (NONE, 0),
     (ONLY_PLACEHOLDER, 0), (stats(b=("internal", "UP")), 0), (b'{"name": "x"}', 0),
+    (b'{"brokers": null}', None), (b"[]", None), (b'{"brokers": [1]}', None), (b"", None),
+    (b'{"brokers": {"b": 3}}', None),
 ])
-def test_usable_brokers_counts_the_brokers_a_client_could_connect_to(raw: bytes,
-                                                                     count: int) -> None:
+def test_usable_brokers_counts_the_brokers_a_client_could_connect_to(
+        raw: bytes, count: int | None) -> None:
     assert usable_brokers(raw) == count
+
+
+@given(st.one_of(st.binary(), st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20,
+).map(orjson.dumps)))
+def test_the_watch_never_raises_and_ignores_what_is_not_statistics(raw: bytes) -> None:
+    """It runs inside librdkafka's callback: an exception there would surface at the
+    owner's next poll. Whatever it is given, it raises nothing, and what it cannot read
+    leaves its count as it was."""
+    clock = Clock()
+    watch = BrokerWatch(clock=clock.monotonic)
+    watch(NONE)
+    count = usable_brokers(raw)
+    watch(raw)
+    assert count is None or count >= 0
+    if count is None:
+        assert (watch.usable, watch.none_since) == (0, clock.now)
 
 
 def test_a_client_is_stranded_after_listing_no_broker_for_the_grace_and_not_before() -> None:
