@@ -6,7 +6,7 @@ import concurrent.futures
 import logging
 from collections.abc import Sequence
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.admin._resource import ResourceType
 
@@ -55,8 +55,12 @@ class ReviewPublisher:
                         "deleted with their segments; set cleanup.policy=compact on it "
                         "(docs/review.md)", self.topic, policy)
         self.flush_timeout_s = flush_timeout_s
+        self._kafka = kafka
+        self._producer = self._new_producer()
+
+    def _new_producer(self) -> Producer:
         # make_producer's defaults: idempotence on, acks=all (a retry never duplicates).
-        self._producer = make_producer(kafka, **{"client.id": "auditstream-review"})
+        return make_producer(self._kafka, **{"client.id": "auditstream-review"})
 
     def publish(self, reviews: Sequence[Review]) -> int:
         """Send `reviews` in order and wait until Kafka confirms each; return how many.
@@ -70,6 +74,14 @@ class ReviewPublisher:
             self._producer.produce(self.topic, value=value, key=key, on_delivery=tracker)
             self._producer.poll(0)
         left = self._producer.flush(self.flush_timeout_s)
+        if left:
+            # A producer that could not deliver in time may be one librdkafka left with no
+            # broker for good (its #5301, docs/reliability.md): the review page keeps its
+            # publisher for its lifetime, so the next publish gets a new one. What this
+            # one held is dropped (purged), not sent behind the error's back.
+            self._producer.purge(in_queue=True, in_flight=True, blocking=False)
+            self._producer.poll(0)
+            self._producer = self._new_producer()
         if left or tracker.failed:
             raise ReviewsUndeliveredError(
                 f"{tracker.failed + left} of {len(reviews)} review(s) not confirmed by Kafka "

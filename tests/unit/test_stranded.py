@@ -13,6 +13,7 @@ from datetime import datetime
 
 import orjson
 import pytest
+from confluent_kafka import Producer
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -123,7 +124,7 @@ def producer_to(peer: KafkaPeer, watch: bool = True) -> WatchedProducer:
     return make(kafka, **{"compression.type": "none", "log_level": 0})
 
 
-def poll_for(producer: WatchedProducer, seconds: float) -> None:
+def poll_for(producer: Producer, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         producer.poll(0.1)
@@ -243,5 +244,41 @@ def test_publish_replaces_a_stranded_producer_and_every_row_arrives_once_in_orde
         for part in peer.appended.values():
             sent_at = [int((v or b"v")[1:]) for _, v in part]
             assert sent_at == sorted(sent_at)
+    finally:
+        peer.close()
+
+
+def test_a_review_publisher_whose_flush_ran_out_publishes_next_with_a_new_producer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The review page keeps one publisher for its lifetime: a producer librdkafka left
+    with no broker would fail every later publish. One whose flush ran out is replaced;
+    what it held is dropped (the error said so), not sent behind the error's back."""
+    import auditstream.review.publish as publish
+    from shared.reviews import REVIEWS_PARTITIONS, Review, encode_review
+    from shared.settings import TopicSettings
+
+    topics = TopicSettings()
+    peer = KafkaPeer(topics.reviews_topic, REVIEWS_PARTITIONS)
+    try:
+        monkeypatch.setattr(publish, "ensure_topics", lambda *a, **k: None)
+        monkeypatch.setattr(publish, "cleanup_policy", lambda *a, **k: "compact")
+        monkeypatch.setattr(publish, "make_producer", lambda kafka, **o: make_producer(
+            kafka, **{**o, "compression.type": "none", "log_level": 0}))
+        kafka = KafkaSettings(bootstrap_servers=peer.address)
+        publisher = publish.ReviewPublisher(kafka, topics, flush_timeout_s=1.0)
+
+        def reviews(*ids: str) -> list[Review]:
+            return [Review(target="transaction", id=i, outcome="confirmed",
+                           reviewed_at=datetime(2025, 2, 1, 9)) for i in ids]
+
+        first = publisher._producer
+        peer.leave()
+        with pytest.raises(publish.ReviewsUndeliveredError):
+            publisher.publish(reviews("a", "b"))
+        assert publisher._producer is not first
+        peer.serve()
+        assert publisher.publish(reviews("c")) == 1
+        poll_for(first, 1.5)  # the old one sends nothing later
+        assert peer.appended[0] == [encode_review(r) for r in reviews("c")]
     finally:
         peer.close()
