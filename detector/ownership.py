@@ -25,7 +25,6 @@ from detector.partition import PartitionState
 from detector.txn import Abortable
 from shared.kafka import WatchedConsumer, close_within, kafka_code, worth_waiting
 from shared.retry import retry_within, unreachable_after
-from shared.stranded import STRANDED_S
 
 log = logging.getLogger("detector")
 
@@ -61,8 +60,8 @@ class PartitionOwnership(TransactionEnds):
         group (with static membership, in the old one's place) and restores what it is
         assigned, as any new owner."""
         old = self._consumer
-        log.warning("the group consumer has had no broker for %.0f s (librdkafka #5301): "
-                    "giving up its partitions and replacing it", STRANDED_S)
+        log.warning("the group consumer has had no broker left (librdkafka #5301): giving "
+                    "up its partitions and replacing it")
         self._on_lost(old, [])
         self._raise_failure()
         self._consumer = self._new_consumer()

@@ -11,6 +11,7 @@ ordinary outage still lists the ones it is retrying. `BrokerWatch` is every clie
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -21,6 +22,10 @@ STATS_INTERVAL_MS = 1_000
 #: How long a client may list no usable broker before it counts as stranded (s). librdkafka's
 #: own re-bootstrap, when it happens, adds the bootstrap servers back at once.
 STRANDED_S = 5.0
+#: Strandings further apart than this (s) start the back-off afresh (`Strandings`).
+BACKOFF_WINDOW_S = 600.0
+#: The longest grace the back-off gives (s).
+MOST_STRANDED_S = 300.0
 #: Broker sources a client can connect to: `bootstrap.servers` and the brokers metadata
 #: named. The others are librdkafka's own placeholders ("internal", the "logical" group
 #: coordinator), which never connect anywhere by themselves.
@@ -38,16 +43,52 @@ def usable_brokers(stats: str | bytes) -> int | None:
         return None
 
 
+class Strandings:
+    """When this process's clients were found stranded: the back-off between replacements.
+
+    A cluster that keeps answering with no broker (a broker stuck in its shutdown) strands
+    every new client within seconds; replacing them at that pace would leave a client
+    closing in the background every few seconds (a group consumer's close waits for a
+    coordinator it cannot find). So each stranding found within `window` s of the last
+    doubles the grace of the next, up to `most` s; a quiet `window` starts afresh."""
+
+    def __init__(self, window: float = BACKOFF_WINDOW_S, most: float = MOST_STRANDED_S) -> None:
+        self.window, self.most = window, most
+        self._lock = threading.Lock()
+        self._last: float | None = None
+        self._streak = 0
+
+    def grace(self, base: float, now: float) -> float:
+        """The grace a watch has at `now`: `base` doubled per stranding in the streak."""
+        with self._lock:
+            if self._last is None or now - self._last > self.window:
+                return base
+            return min(base * 2.0 ** self._streak, self.most)
+
+    def found(self, now: float) -> None:
+        with self._lock:
+            quiet = self._last is None or now - self._last > self.window
+            self._streak = 1 if quiet else self._streak + 1
+            self._last = now
+
+
+#: The strandings of this process (every watch's default).
+PROCESS = Strandings()
+
+
 class BrokerWatch:
-    """A client's `stats_cb`: whether it has listed no usable broker for `grace` s."""
+    """A client's `stats_cb`: whether it has listed no usable broker for its grace
+    (`grace` s, more after recent strandings in the process: `Strandings`)."""
 
     def __init__(self, grace: float = STRANDED_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.grace, self._clock = grace, clock
+                 clock: Callable[[], float] = time.monotonic,
+                 strandings: Strandings = PROCESS) -> None:
+        self.grace, self._clock, self._strandings = grace, clock, strandings
         #: When the statistics first listed no usable broker (None while they list one).
         self.none_since: float | None = None
         #: The usable brokers the last statistics listed (None before the first).
         self.usable: int | None = None
+        self._found = False
 
     def __call__(self, stats: str | bytes) -> None:
         usable = usable_brokers(stats)
@@ -55,10 +96,20 @@ class BrokerWatch:
             return  # unreadable: says nothing either way
         self.usable = usable
         if usable:
-            self.none_since = None
+            self.none_since, self._found = None, False
         elif self.none_since is None:
             self.none_since = self._clock()
 
     def stranded(self) -> bool:
-        """No usable broker in every statistics for at least `grace` s."""
-        return self.none_since is not None and self._clock() - self.none_since >= self.grace
+        """No usable broker in every statistics for at least the grace; the first True of
+        a watch counts as a stranding of the process."""
+        if self.none_since is None:
+            return False
+        if self._found:
+            return True
+        now = self._clock()
+        if now - self.none_since < self._strandings.grace(self.grace, now):
+            return False
+        self._found = True
+        self._strandings.found(now)
+        return True

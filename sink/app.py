@@ -40,7 +40,6 @@ from shared.kafka import (
 from shared.outputs import output_errors
 from shared.retry import exit_4, last_error, retry_within
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
-from shared.stranded import STRANDED_S
 from sink.assign import assign_from_checkpoint, commit, consumer_overrides, lag
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
@@ -207,8 +206,8 @@ class _Reader:
         """The consumer, a new one if the one there was had no broker left."""
         assert self.consumer is not None
         if self.consumer.stranded():
-            log.warning("the Kafka consumer has had no broker for %.0f s (librdkafka #5301, "
-                        "docs/reliability.md): replacing it", STRANDED_S)
+            log.warning("the Kafka consumer has had no broker left (librdkafka #5301, "
+                        "docs/reliability.md): replacing it")
             self.close(1.0)
             self.renewals += 1
             self.open()

@@ -25,7 +25,14 @@ from shared.kafka import (
     renew_producer,
 )
 from shared.settings import KafkaSettings
-from shared.stranded import STRANDED_S, BrokerWatch, usable_brokers
+from shared.stranded import (
+    BACKOFF_WINDOW_S,
+    MOST_STRANDED_S,
+    STRANDED_S,
+    BrokerWatch,
+    Strandings,
+    usable_brokers,
+)
 from tests.unit.kafka_peer import KafkaPeer
 from tests.unit.outage_fakes import Clock
 
@@ -65,7 +72,7 @@ def test_the_watch_never_raises_and_ignores_what_is_not_statistics(raw: bytes) -
     owner's next poll. Whatever it is given, it raises nothing, and what it cannot read
     leaves its count as it was."""
     clock = Clock()
-    watch = BrokerWatch(clock=clock.monotonic)
+    watch = BrokerWatch(clock=clock.monotonic, strandings=Strandings())
     watch(NONE)
     count = usable_brokers(raw)
     watch(raw)
@@ -76,7 +83,7 @@ def test_the_watch_never_raises_and_ignores_what_is_not_statistics(raw: bytes) -
 
 def test_a_client_is_stranded_after_listing_no_broker_for_the_grace_and_not_before() -> None:
     clock = Clock()
-    watch = BrokerWatch(grace=STRANDED_S, clock=clock.monotonic)
+    watch = BrokerWatch(grace=STRANDED_S, clock=clock.monotonic, strandings=Strandings())
     assert not watch.stranded()  # no statistics yet
     watch(NONE)
     assert watch.usable == 0
@@ -89,19 +96,52 @@ def test_a_client_is_stranded_after_listing_no_broker_for_the_grace_and_not_befo
     assert watch.stranded()
 
 
-def test_a_broker_listed_again_ends_the_count_and_the_next_loss_counts_afresh() -> None:
+def test_a_broker_listed_again_ends_the_count() -> None:
     clock = Clock()
-    watch = BrokerWatch(grace=STRANDED_S, clock=clock.monotonic)
+    watch = BrokerWatch(grace=STRANDED_S, clock=clock.monotonic, strandings=Strandings())
     watch(NONE)
     clock.now += STRANDED_S
     assert watch.stranded()
     watch(RETRYING)  # an ordinary outage is not stranded, however long
     clock.now += 10 * STRANDED_S
     assert not watch.stranded()
+
+
+def stranded_after(clock: Clock, strandings: Strandings) -> float:
+    """How long a new watch, listing no broker from now on, takes to say stranded."""
+    watch = BrokerWatch(clock=clock.monotonic, strandings=strandings)
+    start = clock.now
     watch(NONE)
-    clock.now += STRANDED_S - 0.001
+    while not watch.stranded():
+        clock.now += 0.5
+    return clock.now - start
+
+
+def test_strandings_in_a_row_double_the_grace_up_to_a_cap_and_a_quiet_window_resets_it(
+        ) -> None:
+    """A cluster that keeps answering with no broker strands every new client: replacing
+    them every 5 s would leave a client closing in the background each time."""
+    clock, strandings = Clock(), Strandings()
+    graces = [stranded_after(clock, strandings) for _ in range(8)]
+    assert graces == [5, 10, 20, 40, 80, 160, MOST_STRANDED_S, MOST_STRANDED_S]
+    clock.now += BACKOFF_WINDOW_S  # exactly the window since the last: still in the streak
+    assert strandings.grace(STRANDED_S, clock.now) == MOST_STRANDED_S
+    clock.now += 0.5
+    assert stranded_after(clock, strandings) == STRANDED_S
+
+
+def test_a_watch_stranded_then_listing_a_broker_again_gets_a_new_grace() -> None:
+    clock = Clock()
+    watch = BrokerWatch(clock=clock.monotonic, strandings=Strandings())
+    watch(NONE)
+    clock.now += STRANDED_S
+    assert watch.stranded() and watch.stranded()  # counted once, said until a broker shows
+    watch(UP)
     assert not watch.stranded()
-    clock.now += 0.001
+    watch(NONE)
+    clock.now += 2 * STRANDED_S - 0.5  # the process's second stranding: twice the grace
+    assert not watch.stranded()
+    clock.now += 0.5
     assert watch.stranded()
 
 
