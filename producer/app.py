@@ -24,7 +24,7 @@ from shared.kafka import (
     WatchedProducer,
     ensure_topics,
     make_watched_producer,
-    renew_producer,
+    unstranded,
 )
 from shared.schemas import Transaction
 
@@ -97,8 +97,7 @@ def publish(
         return make_watched_producer(settings.kafka, **publish_overrides(settings, tracker))
 
     def checked(current: WatchedProducer) -> WatchedProducer:
-        """`current`, or a new producer with its messages if it has no broker left."""
-        return renew_producer(current, tracker, make) if current.stranded() else current
+        return unstranded(current, tracker, make)
 
     producer = make()
     report = PublishReport(total=total)

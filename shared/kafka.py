@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
@@ -199,78 +199,73 @@ def _client_made(kafka: KafkaSettings) -> Iterator[None]:
             "_INVALID_ARG") from None
 
 
-class WatchedProducer(Producer):
+class _Watched:
+    """What a client's owner asks to learn whether librdkafka left it without a broker."""
+
+    watch: BrokerWatch | None = None
+
+    def stranded(self) -> bool:
+        """No usable broker for its watch's grace (only when made watched)."""
+        return self.watch is not None and self.watch.stranded()
+
+
+class WatchedProducer(_Watched, Producer):
     """A producer whose owner can ask whether librdkafka left it without a broker."""
 
-    watch: BrokerWatch | None = None
 
-    def stranded(self) -> bool:
-        """No usable broker for `STRANDED_S` (only when made with `watch=True`)."""
-        return self.watch is not None and self.watch.stranded()
-
-
-class WatchedConsumer(Consumer):
+class WatchedConsumer(_Watched, Consumer):
     """A consumer whose owner can ask whether librdkafka left it without a broker."""
 
-    watch: BrokerWatch | None = None
 
-    def stranded(self) -> bool:
-        """No usable broker for `STRANDED_S` (only when made with `watch=True`)."""
-        return self.watch is not None and self.watch.stranded()
+Client = TypeVar("Client", WatchedProducer, WatchedConsumer)
 
 
-def _watched(conf: dict[str, Any], watch: bool) -> BrokerWatch | None:
-    """With `watch`, a `BrokerWatch` as the client's `stats_cb`. Only for clients polled all
-    the time: librdkafka queues the statistics for the next poll, so a client that is
-    never polled would pile them up."""
-    if not watch:
-        return None
-    watcher = BrokerWatch()
-    # Statistics every second, for the watch only: the sign of a client librdkafka left
-    # with no broker (shared.stranded, librdkafka #5301). Off by default.
-    conf["statistics.interval.ms"] = STATS_INTERVAL_MS
-    conf["stats_cb"] = watcher
-    return watcher
+def _made(kind: type[Client], kafka: KafkaSettings, conf: dict[str, Any],
+          watch: bool) -> Client:
+    """A client of `kind` from `conf` (logged); with `watch`, a `BrokerWatch` as its
+    `stats_cb`. Only for clients polled all the time: librdkafka queues the statistics
+    for the next poll, so a client that is never polled would pile them up."""
+    conf = _logged(kafka, conf)
+    watcher = BrokerWatch() if watch else None
+    if watcher is not None:
+        # Statistics every second, for the watch only: the sign of a client librdkafka
+        # left with no broker (shared.stranded, librdkafka #5301). Off by default.
+        conf["statistics.interval.ms"] = STATS_INTERVAL_MS
+        conf["stats_cb"] = watcher
+    with _client_made(kafka):
+        client = kind(conf)
+    client.watch = watcher
+    return client
 
 
 def make_producer(kafka: KafkaSettings, **overrides: Any) -> WatchedProducer:
     """A producer (`producer_config`), not watched (`stranded()` is always False)."""
-    return _producer(kafka, overrides, watch=False)
+    return _made(WatchedProducer, kafka, producer_config(kafka, **overrides), watch=False)
 
 
 def make_watched_producer(kafka: KafkaSettings, **overrides: Any) -> WatchedProducer:
     """A producer whose `stranded()` says when librdkafka left it no broker; poll it."""
-    return _producer(kafka, overrides, watch=True)
-
-
-def _producer(kafka: KafkaSettings, overrides: dict[str, Any], watch: bool) -> WatchedProducer:
-    conf = _logged(kafka, producer_config(kafka, **overrides))
-    watcher = _watched(conf, watch)
-    with _client_made(kafka):
-        producer = WatchedProducer(conf)
-    producer.watch = watcher
-    return producer
+    return _made(WatchedProducer, kafka, producer_config(kafka, **overrides), watch=True)
 
 
 def make_consumer(kafka: KafkaSettings, group_id: str, **overrides: Any) -> WatchedConsumer:
     """A consumer (`consumer_config`), not watched (`stranded()` is always False)."""
-    return _consumer(kafka, group_id, overrides, watch=False)
+    return _made(WatchedConsumer, kafka, consumer_config(kafka, group_id, **overrides),
+                 watch=False)
 
 
 def make_watched_consumer(kafka: KafkaSettings, group_id: str,
                           **overrides: Any) -> WatchedConsumer:
     """A consumer whose `stranded()` says when librdkafka left it no broker; poll it."""
-    return _consumer(kafka, group_id, overrides, watch=True)
+    return _made(WatchedConsumer, kafka, consumer_config(kafka, group_id, **overrides),
+                 watch=True)
 
 
-def _consumer(kafka: KafkaSettings, group_id: str, overrides: dict[str, Any],
-              watch: bool) -> WatchedConsumer:
-    conf = _logged(kafka, consumer_config(kafka, group_id, **overrides))
-    watcher = _watched(conf, watch)
-    with _client_made(kafka):
-        consumer = WatchedConsumer(conf)
-    consumer.watch = watcher
-    return consumer
+def unstranded(producer: WatchedProducer, tracker: DeliveryTracker,
+               make: Callable[[], WatchedProducer]) -> WatchedProducer:
+    """`producer`, or, when librdkafka left it no broker, a new one (`make()`) with every
+    message it held (`renew_producer`)."""
+    return renew_producer(producer, tracker, make) if producer.stranded() else producer
 
 
 def renew_producer(old: Producer, tracker: DeliveryTracker,

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shared.kafka import DeliveryTracker, WatchedProducer, make_watched_producer, renew_producer
+from shared.kafka import DeliveryTracker, WatchedProducer, make_watched_producer, unstranded
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import ROOT, Topics
 from tests.scored_days import read_scored
@@ -306,11 +306,10 @@ class Feeder(threading.Thread):
                  extra: dict[str, object]) -> WatchedProducer:
         """`producer`, or a new one with its messages if librdkafka left it no broker, as
         the replay's producer does (librdkafka #5301, docs/reliability.md)."""
-        if not producer.stranded():
-            return producer
-        self.renewals += 1
-        return renew_producer(producer, tracker,
-                              lambda: make_watched_producer(self.kafka, **extra))
+        checked = unstranded(producer, tracker,
+                             lambda: make_watched_producer(self.kafka, **extra))
+        self.renewals += checked is not producer
+        return checked
 
     def _flush(self, producer: WatchedProducer, tracker: DeliveryTracker,
                extra: dict[str, object], seconds: float) -> int:
