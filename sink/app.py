@@ -165,7 +165,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
         result.loop_seconds = time.monotonic() - loop_started
         writer.checkpoint()
         writer.write_rollups(run_info)
-        commit(reader.checked(), topic, writer.offsets)
+        commit(reader.current, topic, writer.offsets)  # lag monitoring only: never renewed for it
     finally:
         reader.close(CLOSE_TIMEOUT_S)
         writer.close()
@@ -202,16 +202,21 @@ class _Reader:
             consumer, topic, writer.offsets, {reviews: writer.review_offsets}, left),
             worth_waiting, f"assigning {topic}")
 
+    @property
+    def current(self) -> WatchedConsumer:
+        """The consumer `open` made (or `checked` made last)."""
+        assert self.consumer is not None, "the sink's consumer used before open()"
+        return self.consumer
+
     def checked(self) -> WatchedConsumer:
         """The consumer, a new one if the one there was had no broker left."""
-        assert self.consumer is not None
-        if self.consumer.stranded():
+        if self.current.stranded():
             log.warning("the Kafka consumer has had no broker left (librdkafka #5301, "
                         "docs/reliability.md): replacing it")
             self.close(1.0)
             self.renewals += 1
             self.open()
-        return self.consumer
+        return self.current
 
     def close(self, seconds: float) -> None:
         # The checkpoint, not Kafka, holds the sink's progress: never hang on a close that
