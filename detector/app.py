@@ -90,8 +90,8 @@ class Detector(PartitionOwnership):
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
         self._watchdog = Watchdog(WATCHDOG_S)
         self._snapshot_partitions, self._txn = self._start_up()
-        self._consumer = make_group_consumer(settings)
         self._new_consumer = lambda: make_group_consumer(settings)
+        self._consumer = self._new_consumer()
         self._offset_reader = lambda: make_offset_reader(settings)
         output = KafkaOutput(self._txn.producer, settings, self._snapshot_partitions)
         self.processor = BatchProcessor(output, settings.snapshot_every, factory=self._factory,

@@ -86,13 +86,10 @@ class KafkaPeer:
         self.requests: Counter[int] = Counter()
         self._conns: list[socket.socket] = []
         self._closed = threading.Event()
-        self._listen(0)
-        self.address = f"127.0.0.1:{self.port}"
-
-    def _listen(self, port: int) -> None:
-        self._server = socket.create_server(("127.0.0.1", port))
+        self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, args=(self._server,), daemon=True).start()
+        self.address = f"127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True).start()
 
     def leave(self) -> None:
         self.leaving = True
@@ -109,10 +106,10 @@ class KafkaPeer:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
 
-    def _accept(self, server: socket.socket) -> None:
+    def _accept(self) -> None:
         while not self._closed.is_set():
             try:
-                conn, _ = server.accept()
+                conn, _ = self._server.accept()
             except OSError:
                 return
             self._conns.append(conn)
