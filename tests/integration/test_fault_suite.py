@@ -228,6 +228,8 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
                      "sink": fleet.sink.starts},
             "faults": dict(injected), "faults_during_replay": during_stream,
             "skipped": skipped, "unplanned_exits": fleet.unplanned, "hangs": fleet.hangs,
+            # why each ended: a passing run keeps it too (its logs go with pytest's folders)
+            "last_words": fleet.last_words,
             "fenced": sorted(p.name for p in tmp_path.glob("detector-*.log")
                              if FENCED in p.read_text(errors="replace")),
             "exit_codes": codes,
