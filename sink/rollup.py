@@ -12,6 +12,7 @@ serialisable to JSON and restorable exactly.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from shared.schemas import ScoredTransaction
 from sink.bins import GRID as GRID  # re-exported: sink.tables and tests read it here
 from sink.bins import N_BINS as N_BINS
 from sink.bins import score_bin as score_bin
+from sink.bins import score_bins
 from sink.cases import CaseBook, flagged_of
 from sink.sampling import AuditSample
 
@@ -101,45 +103,51 @@ class RollupState:
         return int(self.counts.sum())
 
     def update(self, facts: Sequence[Facts], cells: Sequence[list[str]]) -> None:
-        """Count a batch; `cells[i]` is row i formatted by `csvfmt.scored_cells`."""
+        """Count a batch; `cells[i]` is row i formatted by `csvfmt.scored_cells`.
+
+        The counters by column (numpy), the rest row by row only where a row has any:
+        positives by type, fired rules, flagged rows' cases, the others' audit sample."""
         if not facts:
             return
         size = 3 * 2 * N_BINS
-        idx = [0] * len(facts)
-        midx = [0] * len(facts)
-        rule_hits, versions, cases = self.rule_hits, self.model_versions, self.cases
-        sample = self.sample
-        for i, (lab, score, rule, flags, ml, flag, _rules, version, model) in enumerate(facts):
-            b = score_bin(score)
-            mb = score_bin(model)
-            r = 1 if rule else 0
-            idx[i] = (lab * 2 + r) * N_BINS + b
-            midx[i] = (lab * 2 + r) * N_BINS + mb
-            if lab == POS:
-                name = cells[i][_TYPE_CELL] or UNSPECIFIED_TYPE
-                per_type = self.by_type.get(name)
-                if per_type is None:
-                    per_type = self.by_type[name] = np.zeros((2, N_BINS), dtype=np.int64)
-                    self.by_type_model[name] = np.zeros((2, N_BINS), dtype=np.int64)
-                per_type[r, b] += 1
-                self.by_type_model[name][r, mb] += 1
-            for name, hit in flags.items():
-                if hit:
-                    counts = rule_hits.get(name)
-                    if counts is None:
-                        counts = rule_hits[name] = [0, 0, 0]
-                    counts[lab] += 1
-            if ml:
-                self.detector_ml[lab] += 1
-            if flag:
-                self.detector_flag[lab] += 1
-                cases.offer(flagged_of(cells[i], score, model, ml, rule))
-            else:
-                sample.offer(cells[i])
-            versions[version] = versions.get(version, 0) + 1
-        self.counts += np.bincount(np.asarray(idx), minlength=size).reshape(self.counts.shape)
-        self.model_counts += np.bincount(np.asarray(midx), minlength=size).reshape(
+        labs, scores, rules, flags, mls, flagged, _n, versions, models = zip(*facts, strict=True)
+        lab = np.array(labs, dtype=np.int64)
+        r = np.array(rules, dtype=np.bool_).astype(np.int64)
+        b, mb = score_bins(scores), score_bins(models)
+        row = (lab * 2 + r) * N_BINS
+        self.counts += np.bincount(row + b, minlength=size).reshape(self.counts.shape)
+        self.model_counts += np.bincount(row + mb, minlength=size).reshape(
             self.model_counts.shape)
+        for i in np.flatnonzero(lab == POS).tolist():
+            name = cells[i][_TYPE_CELL] or UNSPECIFIED_TYPE
+            per_type = self.by_type.get(name)
+            if per_type is None:
+                per_type = self.by_type[name] = np.zeros((2, N_BINS), dtype=np.int64)
+                self.by_type_model[name] = np.zeros((2, N_BINS), dtype=np.int64)
+            per_type[r[i], b[i]] += 1
+            self.by_type_model[name][r[i], mb[i]] += 1
+        rule_hits = self.rule_hits
+        for i, row_flags in enumerate(flags):
+            if any(row_flags.values()):
+                lab_i = labs[i]
+                for name, hit in row_flags.items():
+                    if hit:
+                        counts = rule_hits.get(name)
+                        if counts is None:
+                            counts = rule_hits[name] = [0, 0, 0]
+                        counts[lab_i] += 1
+        for total, hits in ((self.detector_ml, mls), (self.detector_flag, flagged)):
+            by_label = np.bincount(lab[np.array(hits, dtype=np.bool_)], minlength=3).tolist()
+            for k in range(3):
+                total[k] += by_label[k]
+        cases, sample = self.cases, self.sample
+        for i, flag in enumerate(flagged):
+            if flag:
+                cases.offer(flagged_of(cells[i], scores[i], models[i], mls[i], rules[i]))
+        sample.offer_rows([cells[i] for i, flag in enumerate(flagged) if not flag])
+        known = self.model_versions
+        for version, n in Counter(versions).items():
+            known[version] = known.get(version, 0) + n
         self._event_range(cells)
 
     def _event_range(self, cells: Sequence[list[str]]) -> None:

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right, insort
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from shared.columns import SCORED_INDEX
 
 #: Amount bands (lower edges; a refund, amount < 0, is its own band).
 BAND_EDGES: tuple[float, ...] = (0.0, 50.0, 200.0, 1000.0)
 BAND_NAMES: tuple[str, ...] = ("refund", "0-50", "50-200", "200-1000", "1000+")
+_BAND_EDGES = np.array(BAND_EDGES, dtype=np.float64)
 
 _TX = SCORED_INDEX["transaction_id"]
 _CUSTOMER = SCORED_INDEX["customer_id"]
@@ -66,19 +70,31 @@ class AuditSample:
         self.strata: dict[str, list[Sampled]] = {}  # "day|band" -> rows by draw
         self.population: dict[str, int] = {}
 
-    def offer(self, cells: list[str]) -> None:
-        amount = cells[_AMOUNT]
-        stratum = f"{cells[_TS][:10]}|{band_of(float(amount) if amount else 0.0)}"
-        self.population[stratum] = self.population.get(stratum, 0) + 1
-        kept = self.strata.setdefault(stratum, [])
-        d = draw(self._start, cells[_TX])
-        if len(kept) >= self.per_band and d >= kept[-1][0]:
+    def offer_rows(self, rows: Sequence[list[str]]) -> None:
+        """`offer` each row in order (one call for a batch: the same state)."""
+        if not rows:
             return
-        row = [d, cells[_TX], cells[_CUSTOMER], cells[_TS], cells[_AMOUNT], cells[_SCORE],
-               cells[_MODEL], cells[_LABEL]]
-        if row[:2] not in (r[:2] for r in kept):  # a replayed id is sampled once
-            insort(kept, row)
-            del kept[self.per_band:]
+        amounts = np.array([float(c[_AMOUNT]) if c[_AMOUNT] else 0.0 for c in rows])
+        bands = np.searchsorted(_BAND_EDGES, amounts, side="right").tolist()  # `band_of`
+        population, strata, per_band = self.population, self.strata, self.per_band
+        start = self._start
+        for cells, band in zip(rows, bands, strict=True):
+            stratum = f"{cells[_TS][:10]}|{BAND_NAMES[band]}"
+            population[stratum] = population.get(stratum, 0) + 1
+            kept = strata.get(stratum)
+            if kept is None:
+                kept = strata[stratum] = []
+            d = draw(start, cells[_TX])
+            if len(kept) >= per_band and d >= kept[-1][0]:
+                continue
+            row = [d, cells[_TX], cells[_CUSTOMER], cells[_TS], cells[_AMOUNT], cells[_SCORE],
+                   cells[_MODEL], cells[_LABEL]]
+            if row[:2] not in (r[:2] for r in kept):  # a replayed id is sampled once
+                insort(kept, row)
+                del kept[per_band:]
+
+    def offer(self, cells: list[str]) -> None:
+        self.offer_rows([cells])
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled (a sink worker's rollup goes back to the sink) without the hash state,

@@ -17,11 +17,12 @@ checkpoints or restores the rollup carries them along, with no change to the rol
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from shared.columns import SCORED_INDEX
-from sink.bins import score_bin
+from sink.bins import score_bins
 from sink.rollup import UNSPECIFIED_TYPE, Facts, RollupParams, RollupState
 
 DIMENSIONS = ("day", "channel", "anomaly_type")
@@ -46,20 +47,21 @@ class VolumeCounts:
         self.counts: dict[str, dict[Key, int]] = {dim: {} for dim in DIMENSIONS}
 
     def update(self, cells: Iterable[Sequence[str]]) -> None:
-        day, channel, kind = self.counts["day"], self.counts["channel"], self.counts["anomaly_type"]
-        labels, n = _LABELS, 0
-        for row in cells:
-            n += 1
-            score = row[_SCORE]
-            rule, label = (1 if row[_RULE] == "True" else 0), labels.get(row[_LABEL], -1)
-            b = score_bin(float(score)) if score else 0
-            key: Key = (row[_TIME][:10], rule, label, b)
-            day[key] = day.get(key, 0) + 1
-            key = (row[_CHANNEL], rule, label, b)
-            channel[key] = channel.get(key, 0) + 1
-            key = (row[_TYPE] or UNSPECIFIED_TYPE, rule, label, b)
-            kind[key] = kind.get(key, 0) + 1
-        self.rows += n
+        rows = cells if isinstance(cells, list) else list(cells)
+        if not rows:
+            return
+        labels = _LABELS
+        rules = [1 if row[_RULE] == "True" else 0 for row in rows]
+        marks = [labels.get(row[_LABEL], -1) for row in rows]
+        bins = score_bins([float(row[_SCORE]) if row[_SCORE] else None for row in rows]
+                          ).tolist()
+        for dim, values in (("day", [row[_TIME][:10] for row in rows]),
+                            ("channel", [row[_CHANNEL] for row in rows]),
+                            ("anomaly_type", [row[_TYPE] or UNSPECIFIED_TYPE for row in rows])):
+            counts = self.counts[dim]
+            for key, n in Counter(zip(values, rules, marks, bins, strict=True)).items():
+                counts[key] = counts.get(key, 0) + n
+        self.rows += len(rows)
 
     def merge(self, other: VolumeCounts) -> None:
         self.rows += other.rows
