@@ -31,7 +31,8 @@ from sink.settings import ExportSettings
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
 #: What a disk-full or read-only --out leaves behind, for its one-line message.
-AFTER_OUTPUT_ERROR = "each file in it is whole (old or new), never half-written"
+AFTER_OUTPUT_ERROR = ("the earlier run's day files kept (this run's move in only when it is "
+                      "whole), each file in it whole, never half-written")
 
 
 def register(subparsers: Any) -> None:
@@ -100,9 +101,9 @@ def _unchanged(paths: list[Path], stamps: list[tuple[int, int, int, int]]) -> No
     for path, before, now in zip(paths, stamps, _stamps(paths), strict=True):
         if now != before:
             raise AuditstreamError(
-                f"{path} changed while it was read, the exports not finished "
-                f"({AFTER_OUTPUT_ERROR}; run.json and the rollups as they were); score it "
-                "again once nothing writes to it")
+                f"{path} changed while it was read, the exports not finished (the "
+                "folder as it was: the earlier run's day files, run.json and rollups); score "
+                "it again once nothing writes to it")
 
 
 def run_score(args: argparse.Namespace) -> int:

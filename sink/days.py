@@ -5,13 +5,15 @@ day's rows live in their own file (with the header): appended until the day clos
 left alone. A day closes once the stream's latest event time is `CLOSE_AFTER` past its end;
 a row of a closed day that still arrives (a late row) is appended to that day's file and
 counted, so run.json can say which closed days changed. The sink checkpoints each day file's
-length like any appended file (`sink.state`); `score` writes each day file atomically.
+length like any appended file (`sink.state`); `score` writes its day files aside and moves
+them in when the run is whole (`DayWriter`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -26,6 +28,9 @@ from sink.csvfmt import SCORED_HEADER, encode_rows
 log = logging.getLogger(__name__)
 
 SCORED_DIR = "scored"
+#: Where `score` writes its day files until the run is whole (beside `scored/`, which
+#: readers such as Power BI's folder query list with its subfolders).
+STAGING = ".scored-incoming"
 PREFIX = "transactions_scored_"
 _TS = SCORED_INDEX["timestamp"]
 #: How long after midnight a day still takes rows before they count as late.
@@ -161,32 +166,43 @@ def day_files(folder: Path) -> list[Path]:
 
 
 class DayWriter:
-    """`score`'s day files, each written into a temporary file and renamed when done (rows
-    come in event-time order, so a day is done when `MAX_OPEN` later days have started; a
-    day that comes back after that is appended to). Day files of an earlier run that this
-    one has no rows for are removed at the end."""
+    """`score`'s day files, written into `STAGING` and moved into `scored/` only when the
+    whole run is written (an interrupted or abandoned run leaves the folder's earlier day
+    files as they were, never some of each run). Rows come in event-time order, so a day is
+    done when `MAX_OPEN` later days have started (its file closed, fsynced); a day that
+    comes back after that is appended to. Day files of an earlier run that this one has no
+    rows for are removed at the end."""
 
     MAX_OPEN = 32
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
+        self.staging = self.folder / STAGING
         self._open: dict[str, tuple[AbstractContextManager[IO[bytes]], IO[bytes]]] = {}
         self._done: set[str] = set()
 
     def __enter__(self) -> DayWriter:
         (self.folder / SCORED_DIR).mkdir(parents=True, exist_ok=True)
+        # left by a run killed before its end (the folder's lock is this run's now)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir()
         return self
+
+    def _staged(self, day: str) -> Path:
+        return self.staging / f"{PREFIX}{day}.csv"
 
     def write(self, chunks: Mapping[str, DayChunk]) -> None:
         for day, chunk in chunks.items():
-            if day in self._done:  # rare: a day seen again after it was renamed in place
-                with open(self.folder / day_file(day), "ab") as late:
+            if day in self._done:  # rare: a day seen again after its file was closed
+                with open(self._staged(day), "ab") as late:
                     late.write(chunk.csv)
+                    late.flush()
+                    os.fsync(late.fileno())
                 continue
             if day not in self._open:
                 if len(self._open) >= self.MAX_OPEN:
                     self._finish(min(self._open))
-                manager = atomic_writer(self.folder / day_file(day))
+                manager = atomic_writer(self._staged(day))
                 fh = manager.__enter__()
                 fh.write(SCORED_HEADER)
                 self._open[day] = (manager, fh)
@@ -198,13 +214,28 @@ class DayWriter:
         self._done.add(day)
 
     def __exit__(self, *exc: Any) -> None:
+        """Every day file whole and fsynced in `STAGING` (`publish` moves them in); on an
+        exception, none (`discard`)."""
         if exc[0] is not None:
             for manager, _fh in self._open.values():
-                manager.__exit__(*exc)  # the temporary files are removed, targets untouched
+                manager.__exit__(*exc)  # the temporary files are removed
             self._open.clear()
+            self.discard()
             return
         for day in sorted(self._open):
             self._finish(day)
+
+    def publish(self) -> None:
+        """Move the run's day files into `scored/` (renames only) and remove the earlier
+        run's days this one has no rows for."""
+        for day in sorted(self._done):
+            os.replace(self._staged(day), self.folder / day_file(day))
         for path in day_files(self.folder):
             if day_of(path.name) not in self._done:
                 path.unlink()
+        fsync_dir(self.folder / SCORED_DIR)
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove what the run staged: the folder's day files stay as they were."""
+        shutil.rmtree(self.staging, ignore_errors=True)

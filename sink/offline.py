@@ -4,11 +4,11 @@
 come: each batch is formatted once (`scored_cells`), counted into the rollup with the
 streaming sink's incremental counts and appended to its day files (and, with
 `single_file`, to transactions_scored.csv), so memory does not grow with the rows. Every
-file is written into a temporary file and renamed when whole: a day file once `DayWriter`
-closes its day (32 later days started), everything else by `finish()`; leaving the `with`
-block without `finish()` (an error, or no call) removes the temporary files, so each file of
-the folder is whole, old or new, and the rollups are the old ones. The files do not depend
-on how the rows are cut into batches.
+file is written into a temporary file and renamed when whole; the day files are written
+aside (`DayWriter`: 32 open at most) and moved into `scored/` by `finish()`, after the
+rollups. Leaving the `with` block without `finish()` (an error, an interrupt, or no call)
+removes what was written: the folder's day files and rollups stay the earlier run's. The
+files do not depend on how the rows are cut into batches.
 """
 
 from __future__ import annotations
@@ -84,18 +84,25 @@ class ExportWriter:
             self._days.write(by_day)
 
     def finish(self, run_info: Mapping[str, object] | None = None) -> None:
-        """Rename every file into place, then write the rollups, status.csv and (through
-        `on_rollup`) the report. A transactions_scored.csv of an earlier run is removed when
-        `single_file` is off."""
-        if self._days is None:
+        """Close every file, write the rollups, then move the day files in (renames only),
+        then status.csv and (through `on_rollup`) the report. A transactions_scored.csv of
+        an earlier run is removed when `single_file` is off. A failure before the move
+        leaves the folder's earlier day files as they were."""
+        days = self._days
+        if days is None:
             raise RuntimeError("ExportWriter.finish outside its with block")
         self._days = self._single = None
-        self._stack.close()
-        if not self.settings.single_file:
-            (self.out_dir / SCORED_FILE).unlink(missing_ok=True)  # an earlier run's: stale now
-        info: dict[str, object] = {"source": "auditstream score"}
-        info.update(run_info or {})
-        rollups = write_rollups(self.out_dir, self.state, self.settings, info)
+        self._stack.close()  # the day files staged whole (`DayWriter`), the single file in
+        try:
+            if not self.settings.single_file:
+                (self.out_dir / SCORED_FILE).unlink(missing_ok=True)  # an earlier run's
+            info: dict[str, object] = {"source": "auditstream score"}
+            info.update(run_info or {})
+            rollups = write_rollups(self.out_dir, self.state, self.settings, info)
+            days.publish()
+        except BaseException:
+            days.discard()
+            raise
         write_status(self.out_dir, rollups.run, now_utc(), 0)
         notify(self.on_rollup, rollups, self.out_dir)
 

@@ -26,6 +26,8 @@ from shared.folderlock import LOCK_FILE
 from shared.partitioning import partition_for
 from shared.rejects import write_rejects
 from shared.schemas import ScoredTransaction, Transaction
+from sink import offline as offline_exports
+from sink.days import STAGING, DayWriter
 from sink.offline import ExportWriter, write_exports
 from tests.unit.test_core_engine import FAST, stream
 
@@ -211,26 +213,54 @@ def test_score_leaves_the_out_folder_as_it_was_when_scoring_fails(
     assert not [p for p in out.rglob("*") if p.name.startswith(".") and p.name != LOCK_FILE]
 
 
-def test_exports_left_without_finish_keep_the_old_rollups_and_no_temporary_file(
-    tmp_path: Path,
-) -> None:
-    """Day files closed on the way (32 later days started) are whole and new; the rest,
-    rollups included, stay as they were."""
+def test_exports_left_without_finish_leave_the_folder_as_it_was(tmp_path: Path) -> None:
+    """Day files closed on the way (32 later days started) stay aside until the run is
+    whole: an interrupted or failed run leaves every file of the folder the earlier run's
+    (it left the days closed by then new beside the others old: a hostile probe found a
+    folder of 150 days 43 new and 107 old, run.json the old run's)."""
     rows = _reference(stream(n=400, customers=5, seed=3), 1, FAST)
+    assert len({r.timestamp.date() for r in rows}) > DayWriter.MAX_OPEN + 5
     write_exports(rows[:50], tmp_path)
     before = _files(tmp_path)
     with ExportWriter(tmp_path) as exports:
         exports.write(rows)
-    after = _files(tmp_path)
-    assert {k: v for k, v in after.items() if not k.startswith("scored/")} == {
-        k: v for k, v in before.items() if not k.startswith("scored/")}
+        assert (tmp_path / STAGING).is_dir()
+    assert _files(tmp_path) == before
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
-    with ExportWriter(tmp_path / "full") as exports:
+
+
+def test_a_failure_writing_the_rollups_leaves_the_earlier_day_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _reference(stream(n=400, customers=5, seed=3), 1, FAST)
+    write_exports(rows[:50], tmp_path)
+    days_before = {k: v for k, v in _files(tmp_path).items() if k.startswith("scored/")}
+
+    def full(*_: object, **__: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(offline_exports, "write_rollups", full)
+    with pytest.raises(OSError), ExportWriter(tmp_path) as exports:
         exports.write(rows)
         exports.finish()
-    full = _files(tmp_path / "full")
-    for name, data in after.items():  # each day file whole: the old one or the new one
-        assert data in (before.get(name), full.get(name)), name
+    days = {p.relative_to(tmp_path).as_posix(): p.read_bytes()
+            for p in (tmp_path / "scored").iterdir()}
+    assert days == days_before
+    assert not (tmp_path / STAGING).exists()
+
+
+def test_a_run_killed_before_its_end_leaves_nothing_the_next_run_keeps(tmp_path: Path) -> None:
+    """kill -9 leaves the staging folder (never read: it is not under scored/); the next
+    run clears it before writing its own."""
+    rows = _reference(stream(n=400, customers=5, seed=3), 1, FAST)
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    stale = killed / STAGING / "transactions_scored_1999-01-01.csv"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"left by a killed run\n")
+    write_exports(rows, clean)
+    write_exports(rows, killed)
+    assert _files(killed) == _files(clean)
+    assert not (killed / STAGING).exists()
 
 
 def test_a_full_temporary_folder_is_named_not_the_exports_folder(
