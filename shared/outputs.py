@@ -25,6 +25,10 @@ OUTPUT_ERRNOS: dict[int, tuple[str, str]] = {
     errno.EACCES: ("permission denied", "choose a folder you can write to, or fix its permissions"),
     errno.EPERM: ("the file cannot be changed (permission or immutable attribute)",
                   "choose a folder you can write to, or fix its permissions"),
+    errno.EFBIG: ("the file is larger than the file system or a limit (ulimit -f) allows",
+                  "raise the limit or choose another folder, then run again"),
+    errno.EIO: ("the disk reported an input/output error",
+                "check the disk or network share, or choose another folder, then run again"),
 }
 
 

@@ -114,15 +114,19 @@ def write_rollups(
                    json.loads(text))
 
 
-def notify(on_rollup: OnRollup | None, rollups: Rollups, out_dir: Path) -> None:
-    """Run `on_rollup`; a failure is logged, the exports matter more (a full disk still stops)."""
+def notify(on_rollup: OnRollup | None, rollups: Rollups, out_dir: Path,
+           strict: bool = False) -> None:
+    """Run `on_rollup`; a failure is logged, the exports matter more (a full disk still
+    stops). `strict` (a run that ends, `score`): any failure is the run's, raised."""
     if on_rollup is None:
         return
     try:
         on_rollup(rollups, Path(out_dir))
     except OSError as exc:
-        if is_output_error(exc):  # a full or read-only disk: the caller stops, no traceback
+        if strict or is_output_error(exc):  # a full or read-only disk: the caller stops
             raise
         log.exception("the rollup listener failed in %s", out_dir)
     except Exception:  # the exports matter more than the page: log and go on
+        if strict:
+            raise
         log.exception("the rollup listener failed in %s", out_dir)

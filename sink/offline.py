@@ -104,7 +104,9 @@ class ExportWriter:
             days.discard()
             raise
         write_status(self.out_dir, rollups.run, now_utc(), 0)
-        notify(self.on_rollup, rollups, self.out_dir)
+        # the report is one of the run's files: its failure is the run's (a stale page
+        # beside new rollups read as this run's; found by a hostile probe)
+        notify(self.on_rollup, rollups, self.out_dir, strict=True)
 
     def __exit__(self, *exc: Any) -> None:
         if exc[0] is None and self._days is not None:  # left without finish(): abandoned

@@ -170,3 +170,34 @@ def test_python_m_sink_with_exports_in_proc_exits_5_with_one_line() -> None:
     done = _run("-m", "sink", "--once", "--exports", str(target),
                 KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9", SINK_STARTUP_WAIT_S="1")
     _one_error_line(done, "python -m sink", target)
+
+
+@pytest.mark.parametrize("failure", [
+    OSError(errno.EFBIG, os.strerror(errno.EFBIG)), RuntimeError("a bug in the page")])
+def test_score_fails_when_its_report_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    failure: Exception,
+) -> None:
+    """`score` logged any report failure but a listed disk error and exited 0, the earlier
+    run's report.html beside the new rollups (a hostile probe, `prlimit --fsize`: EFBIG).
+    Now a file size limit is exit 5 in one line, any other failure a bug (exit 70)."""
+    from auditstream import score
+    from auditstream.cli import main
+    from shared.csv_io import write_transactions_csv
+    from tests.unit.test_core_engine import stream
+
+    source, out = tmp_path / "in.csv", tmp_path / "out"
+    write_transactions_csv(stream(n=60, customers=3, seed=1), source)
+
+    def fails(*_: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(score, "write_report_from_rollup", fails)  # the name `score` passes
+    code = main(["score", str(source), "--out", str(out)])
+    err = capsys.readouterr().err
+    if isinstance(failure, OSError):
+        assert code == ExitCode.OUTPUT_UNWRITABLE
+        assert "the file is larger than the file system or a limit" in err
+        assert err.count("\n") == 1 and "Traceback" not in err
+    else:
+        assert code == ExitCode.BUG and "a bug in the page" in err, err
