@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from shared import __version__
 from shared.source_date import check_environment
-from shared.startup import sigterm_interrupts, stopped_starting
+from shared.startup import loading, stopped_starting
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +52,7 @@ def _stopped_starting(argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     # Only the standard library is loaded so far: a stop from here on is the command's own.
     try:
-        with sigterm_interrupts():  # SIGTERM too, as each command treats it later on
+        with loading():  # Ctrl-C and SIGTERM held until loaded, then as a stop
             from shared.entry import run_guarded, setup_logging  # pydantic: ~0.3 s
 
             if refused := run_guarded("auditstream", check_environment):

@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from shared.source_date import check_environment
-from shared.startup import sigterm_interrupts, stopped_starting
+from shared.startup import loading, stopped_starting
 
 if TYPE_CHECKING:
     from detector.partition import Hook
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None, hook: Hook | None = None) -> int:
     Arguments are parsed first: `--help` (or a stray one, exit 2) never starts a detector."""
     argparse.ArgumentParser(prog="python -m detector", description=DESCRIPTION).parse_args(argv)
     try:  # a stop while the modules load (a second or two): one line and 0, as its stop
-        with sigterm_interrupts():
+        with loading():  # Ctrl-C and SIGTERM held until loaded, then as a stop
             from shared.entry import run_guarded, setup_logging
 
             setup_logging()

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shared.errors import ExitCode
-from shared.startup import sigterm_interrupts, stopped_starting
+from shared.startup import loading, stopped_starting
 
 if TYPE_CHECKING:
     from producer.settings import ProducerSettings
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     """Arguments are parsed first: `--help` (or a stray one, exit 2) never publishes."""
     argparse.ArgumentParser(prog="python -m producer", description=DESCRIPTION).parse_args(argv)
     try:  # a stop while the modules load (a second): one line and 130, as later on
-        with sigterm_interrupts():
+        with loading():  # Ctrl-C and SIGTERM held until loaded, then as a stop
             import producer.cli  # noqa: F401  (numpy, the generator: loaded here, not in _run)
             from producer.settings import ProducerSettings
             from shared.entry import run_guarded, setup_logging

@@ -37,6 +37,40 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+_STOPS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextlib.contextmanager
+def loading() -> Iterator[None]:
+    """The block in which a command loads its modules: Ctrl-C and SIGTERM are held there
+    (blocked, not delivered) and, if one came, raise `KeyboardInterrupt` at its end.
+
+    Delivered in the middle of an extension's own start, a KeyboardInterrupt was that
+    extension's failure: pydantic-core panicked ("failed to import datetime C API", exit
+    1), or the interrupt was swallowed ("Exception ignored in ...") and the command ran on
+    (a hostile probe, 40 signals 0.1-0.6 s after the start). Outside the main thread, or
+    without `pthread_sigmask`, it is `sigterm_interrupts` alone."""
+    if (threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "pthread_sigmask")):
+        with sigterm_interrupts():
+            yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    came: set[int] = set()
+    try:
+        with sigterm_interrupts():
+            yield
+    finally:
+        came = signal.sigpending() & _STOPS
+        # ignoring a pending signal discards it (POSIX), before it is unblocked
+        handlers = {s: signal.signal(s, signal.SIG_IGN) for s in came}
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    if came:
+        raise KeyboardInterrupt
+
+
 def stopped_starting(prog: str, *, service: bool) -> int:
     """Ctrl-C or SIGTERM before the command ran (README, "Exit codes"): its one line, and 0
     for a service (`detect`, `sink`: their stop) or 130 for any other command."""

@@ -7,7 +7,7 @@ import sys
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from shared.startup import sigterm_interrupts, stopped_starting
+from shared.startup import loading, stopped_starting
 
 if TYPE_CHECKING:
     from sink.exports import OnRollup
@@ -25,7 +25,7 @@ def rollup_listener() -> OnRollup | None:
 
 def main(argv: list[str] | None = None) -> int:
     try:  # a stop while the modules load (a second): one line and 0, as its stop
-        with sigterm_interrupts():
+        with loading():  # Ctrl-C and SIGTERM held until loaded, then as a stop
             from shared.entry import run_guarded, setup_logging
             from sink.cli import DESCRIPTION, add_arguments, run_command
 

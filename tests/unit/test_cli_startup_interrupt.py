@@ -5,6 +5,7 @@ it: 130, or 0 for the services `detect` and `sink` (found probing, 2026-12-03)."
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 
@@ -12,6 +13,7 @@ import pytest
 
 from auditstream import cli
 from shared.errors import ExitCode
+from shared.startup import loading
 
 
 def test_ctrl_c_while_the_commands_are_imported_is_one_line_and_130(
@@ -43,12 +45,44 @@ def test_sigterm_while_the_commands_are_imported_is_the_commands_own_stop(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     argv: list[str], code: int, line: str,
 ) -> None:
-    def terminated() -> None:
+    def terminated() -> argparse.ArgumentParser:
         os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` while pandas is imported
-        raise AssertionError("SIGTERM did not stop the start")
+        return argparse.ArgumentParser()  # held until the modules are loaded, then a stop
 
     before = signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(cli, "build_parser", terminated)
     assert cli.main(argv) == code
     assert capsys.readouterr().err.strip().splitlines() == [line]
     assert signal.getsignal(signal.SIGTERM) is before  # the command's own handling after
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_loading_is_held_until_the_loading_ends(signum: int) -> None:
+    """Delivered inside an extension's start (pydantic-core's), a KeyboardInterrupt made a
+    Rust panic (exit 1) or was swallowed and the command ran on (a hostile probe): the
+    loading finishes, then it stops; nothing stays pending or blocked."""
+    handler = signal.getsignal(signum)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    loaded = []
+    with pytest.raises(KeyboardInterrupt):
+        with loading():
+            os.kill(os.getpid(), signum)
+            loaded.append("after the signal")  # not interrupted here
+    assert loaded == ["after the signal"]
+    assert signal.getsignal(signum) is handler
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == mask
+    assert not signal.sigpending() & {signal.SIGINT, signal.SIGTERM}
+
+
+def test_loading_without_a_stop_changes_nothing() -> None:
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    with loading():
+        assert signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == mask
+
+
+def test_a_failure_while_loading_is_raised_even_when_a_stop_came() -> None:
+    with pytest.raises(ZeroDivisionError), loading():
+        os.kill(os.getpid(), signal.SIGINT)
+        raise ZeroDivisionError
+    assert not signal.sigpending() & {signal.SIGINT, signal.SIGTERM}
