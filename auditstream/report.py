@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import csv
 import logging
+from itertools import islice
 from pathlib import Path
 
-from dashboard.report import TABLES, VolumeCubes, write_report
+from dashboard.report import TABLES, VolumeCubes, damaged, write_report
 from shared.columns import SCORED_COLUMNS
 from sink.days import day_files
 from sink.exports import RUN_FILE, SCORED_FILE, Rollups
 from sink.volume import VolumeCounts
 
 log = logging.getLogger(__name__)
+
+#: Rows of a scored CSV counted at a time.
+CHUNK = 50_000
 
 
 def cubes_of(counts: VolumeCounts) -> VolumeCubes:
@@ -38,6 +42,7 @@ def count_scored_csv(*files: Path) -> VolumeCounts | None:
     """The volume counts of scored CSVs (day files, or a transactions_scored.csv); None if
     there are none, one is absent or one has other columns."""
     counts = VolumeCounts()
+    width = len(SCORED_COLUMNS)
     for scored in files:
         try:
             fh = open(scored, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
@@ -45,10 +50,23 @@ def count_scored_csv(*files: Path) -> VolumeCounts | None:
             return None
         with fh:
             rows = csv.reader(fh)
-            if tuple(next(rows, ())) != SCORED_COLUMNS:
-                log.warning("report.html without volume charts: %s has other columns", scored)
-                return None
-            counts.update(rows)
+            try:
+                if tuple(next(rows, ())) != SCORED_COLUMNS:
+                    log.warning("report.html without volume charts: %s has other columns",
+                                scored)
+                    return None
+                done = 0
+                while chunk := list(islice(rows, CHUNK)):  # memory bounded by the chunk
+                    at = next((i for i, r in enumerate(chunk) if len(r) != width), None)
+                    if at is not None:
+                        raise damaged(scored, f"data row {done + at + 1} has "
+                                      f"{len(chunk[at])} of the {width} columns")
+                    counts.update(chunk)
+                    done += len(chunk)
+            except UnicodeDecodeError:
+                raise damaged(scored, "not UTF-8 text") from None
+            except csv.Error as exc:
+                raise damaged(scored, f"line {rows.line_num}: {exc}") from None
     return counts if files else None
 
 

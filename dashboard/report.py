@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from shared.atomic import atomic_write_text
+from shared.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +45,34 @@ class VolumeCubes:
     cubes: dict[str, list[CubeRow]] = field(default_factory=dict)
 
 
+def damaged(path: Path, what: str) -> UsageError:
+    """A file of the exports that cannot be read as written: one line, exit 2."""
+    return UsageError(f"cannot read {path}: {what} (a damaged or hand-edited file); make "
+                      "the exports again (`auditstream score` or the sink) or restore it")
+
+
 def _read_table(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError:
+        raise damaged(path, "not UTF-8 text") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise damaged(path, f"not a CSV table ({str(exc).strip()})") from None
     return [dict(row) for row in frame.to_dict("records")]
 
 
 def _read_run(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except FileNotFoundError:
         return {}
-    return data if isinstance(data, dict) else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise damaged(path, f"not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise damaged(path, "not a JSON object")
+    return data
 
 
 def collect(exports_dir: Path, cubes: VolumeCubes | None = None,

@@ -240,3 +240,33 @@ def test_sigterm_while_a_dashboard_command_writes_ends_it_like_ctrl_c(
     assert capsys.readouterr().err.endswith("auditstream dashboard: interrupted\n")
     assert sorted(p.name for p in exports.iterdir()) == before  # no temporary file left
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def _day_file(folder: Path) -> Path:
+    return dy.day_files(folder)[0]
+
+
+@pytest.mark.parametrize(("damage", "says"), [
+    (lambda f: _day_file(f).write_bytes(_day_file(f).read_bytes()[:-150]), "columns"),
+    (lambda f: _day_file(f).write_bytes(b"\xff\xfe\x00" + _day_file(f).read_bytes()),
+     "not UTF-8"),
+    (lambda f: (f / "cases.csv").write_bytes(b"\xff\xfe\x00"), "not UTF-8"),
+    (lambda f: (f / "run.json").write_text('{"rows": '), "not JSON"),
+    (lambda f: (f / "run.json").write_text("[1, 2]"), "not a JSON object"),
+    (lambda f: (f / "thresholds.csv").write_text(""), "not a CSV table"),
+])
+def test_a_damaged_exports_file_is_one_line_and_exit_2(
+    exports: Path, capsys: pytest.CaptureFixture[str], damage: object, says: str,
+) -> None:
+    """`dashboard report` on a damaged folder raised IndexError / UnicodeDecodeError (exit 70,
+    a traceback), or wrote a page with an empty run and exit 0 (a hostile probe)."""
+    from auditstream.cli import main
+
+    before = (exports / "report.html").read_bytes() if (exports / "report.html").exists() else None
+    damage(exports)  # type: ignore[operator]
+    assert main(["dashboard", "report", str(exports)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("auditstream dashboard: error: cannot read ") and says in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    after = (exports / "report.html").read_bytes() if (exports / "report.html").exists() else None
+    assert after == before  # the page as it was
