@@ -139,6 +139,9 @@ def _generate_and_write(args: argparse.Namespace) -> list[Transaction]:
                          ) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not txs:
+        raise UsageError("these settings generate no transaction (--customers, --days, "
+                         "--tx-per-day or --transactions too small); nothing written")
     anomalies = sum(1 for t in txs if t.is_anomaly)
     print(f"generated {len(txs):,} transactions ({anomalies:,} anomalies, "
           f"{anomalies / max(1, len(txs)):.2%}) in {time.monotonic() - started:.1f} s",
@@ -149,6 +152,22 @@ def _generate_and_write(args: argparse.Namespace) -> list[Transaction]:
     return txs
 
 
+def _options_of_the_recipe(args: argparse.Namespace) -> None:
+    """Refuse an option the chosen recipe or mix would ignore (it was ignored without a word:
+    `--recipe reference --mix extended` gave the reference data, `--changes-out` with the
+    default mix an empty sidecar; a hostile probe)."""
+    if args.recipe == "reference":
+        given = [flag for flag, on in (("--mix", args.mix != "default"),
+                                       ("--anomaly-rate", bool(args.anomaly_rate)),
+                                       ("--changes-out", args.changes_out is not None)) if on]
+        if given:
+            raise UsageError(f"{' and '.join(given)} apply to the realistic recipe, not "
+                             "--recipe reference (its mix is the reference project's)")
+    elif args.changes_out is not None and args.mix != "extended":
+        raise UsageError("--changes-out needs --mix extended: the default mix has no "
+                         "legitimate habit changes to write")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.out is None and not args.publish:
         raise UsageError("nothing to do: give --out FILE.csv and/or --publish")
@@ -157,6 +176,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             raise UsageError(f"{path} is a folder; give a file name")
         if path is not None:
             check_folder_of(path)
+    _options_of_the_recipe(args)
     if (args.out is not None and args.changes_out is not None
             and args.out.resolve() == args.changes_out.resolve()):
         raise UsageError(f"--changes-out and --out both name {args.out}: one would replace "

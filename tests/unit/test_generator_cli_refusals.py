@@ -99,5 +99,26 @@ def test_a_value_at_the_edge_of_its_range_generates(
     tmp_path: Path, flag: str, value: str,
 ) -> None:
     out = tmp_path / "x.csv"
-    assert main(["generate", *SMALL, f"{flag}={value}", "--out", str(out)]) == ExitCode.OK
+    size = ["--customers", "2000", "--days", "5"] if flag == "--tx-per-day" else SMALL
+    assert main(["generate", *size, f"{flag}={value}", "--out", str(out)]) == ExitCode.OK
     assert out.read_text().startswith("transaction_id,")
+    assert len(out.read_text().splitlines()) > 1
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    (["--recipe", "reference", "--mix", "extended"], "--mix apply to the realistic recipe"),
+    (["--recipe", "reference", "--anomaly-rate", "BURST=0.01"], "--anomaly-rate apply"),
+    (["--changes-out", "c.csv"], "--changes-out needs --mix extended"),
+    (["--mix", "default", "--changes-out", "c.csv"], "--changes-out needs --mix extended"),
+    (["--tx-per-day", "1e-9"], "generate no transaction"),
+])
+def test_an_option_the_recipe_would_ignore_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    extra: list[str], says: str,
+) -> None:
+    """Each was ignored without a word (the reference data, an empty sidecar, a header-only
+    CSV, exit 0; a hostile probe)."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", *SMALL, *extra, "--out", "x.csv"]) == ExitCode.USAGE
+    assert says in _one_error_line(capsys)
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "c.csv").exists()
