@@ -238,6 +238,9 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
                 "feeders": feeder.renewals + again.renewals,
                 "services": sum(p.read_text(errors="replace").count(STRANDED_LINE)
                                 for p in tmp_path.glob("*.log") if "feeder" not in p.name)},
+            # each replacement's warning and the lines before it, by log: why it was made
+            "replacements": {p.name: _around(p, STRANDED_LINE) for p in tmp_path.glob("*.log")
+                             if STRANDED_LINE in p.read_text(errors="replace")},
             "stream_s": round(stream_s, 1), "drain_s": round(drain_s, 1),
             "runtime_s": round(time.monotonic() - started, 1),
         }
@@ -259,3 +262,13 @@ def test_kills_broker_restart_scale_out_and_poison_lose_double_and_change_no_row
         assert fleet.hangs == [], "a detector hung (killed and restarted by the suite)"
         planned = Counter(PLAN)
         assert {k: injected[k] + (k in skipped) for k in planned} == planned, (injected, skipped)
+
+
+def _around(log: Path, text: str, before: int = 8) -> list[str]:
+    """The lines of `log` holding `text`, each with the `before` lines ahead of it."""
+    lines = log.read_text(errors="replace").splitlines()
+    keep: list[str] = []
+    for i, line in enumerate(lines):
+        if text in line:
+            keep += [*lines[max(0, i - before):i], line, "..."]
+    return keep
