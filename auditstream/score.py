@@ -24,7 +24,7 @@ from shared.gcpause import gc_paused
 from shared.outputs import output_errors
 from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
-from shared.startup import sigterm_interrupts
+from shared.startup import loading, sigterm_interrupts
 from sink.folder import remove_leftovers
 from sink.offline import ExportWriter
 from sink.settings import ExportSettings
@@ -178,7 +178,8 @@ def _score_stream(
     `errors` is complete once `rows` is exhausted, and its reports are written then unless
     `reports` says they already are. An input no longer as `stamps` says abandons the
     exports. Returns rows scored, rows flagged, the reports."""
-    from detector.offline import score_batches  # the engine: not for every command's start
+    with loading():  # the engine (numba, scikit-learn): not for every command's start; a
+        from detector.offline import score_batches  # stop while it loads is held till then
 
     versions: Counter[str] = Counter()
     flagged = 0
