@@ -37,35 +37,34 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-_STOPS = frozenset({signal.SIGINT, signal.SIGTERM})
+_STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
 def loading() -> Iterator[None]:
-    """The block in which a command loads its modules: Ctrl-C and SIGTERM are held there
-    (blocked, not delivered) and, if one came, raise `KeyboardInterrupt` at its end.
+    """The block in which a command loads its modules: Ctrl-C and SIGTERM are only noted
+    there and, if one came, raise `KeyboardInterrupt` at its end.
 
-    Delivered in the middle of an extension's own start, a KeyboardInterrupt was that
+    Raised in the middle of an extension's own start, a KeyboardInterrupt was that
     extension's failure: pydantic-core panicked ("failed to import datetime C API", exit
     1), or the interrupt was swallowed ("Exception ignored in ...") and the command ran on
-    (a hostile probe, 40 signals 0.1-0.6 s after the start). Outside the main thread, or
-    without `pthread_sigmask`, it is `sigterm_interrupts` alone."""
-    if (threading.current_thread() is not threading.main_thread()
-            or not hasattr(signal, "pthread_sigmask")):
+    (a hostile probe, 40 signals 0.1-0.6 s after the start). A handler that only notes the
+    signal, not a blocked signal mask: a thread some import started would still take a
+    signal sent to the process. Outside the main thread it is `sigterm_interrupts`."""
+    if threading.current_thread() is not threading.main_thread():
         with sigterm_interrupts():
             yield
         return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-    came: set[int] = set()
+    came: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        came.append(signum)
+
+    previous = {s: signal.signal(s, note) for s in _STOPS}
     try:
-        with sigterm_interrupts():
-            yield
+        yield
     finally:
-        came = signal.sigpending() & _STOPS
-        # ignoring a pending signal discards it (POSIX), before it is unblocked
-        handlers = {s: signal.signal(s, signal.SIG_IGN) for s in came}
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        for s, handler in handlers.items():
+        for s, handler in previous.items():
             signal.signal(s, handler)
     if came:
         raise KeyboardInterrupt
