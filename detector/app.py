@@ -145,6 +145,9 @@ class Detector(PartitionOwnership):
                 if self._consumer.stranded():
                     self._renew_consumer()
                     continue
+                if self._txn.stranded() and self._txn.renew_stranded():
+                    self._rewind()  # its open transaction aborted
+                    continue
                 records = [m for m in msgs if m.error() is None or not self._is_error(m)]
                 self._turn(records)
                 if self.metrics.due(s.log_interval_s):

@@ -34,10 +34,11 @@ from shared.gcpause import gc_paused
 from shared.kafka import (
     TopicSpec,
     WatchedConsumer,
+    WatchedProducer,
     ensure_topics,
     make_consumer,
-    make_producer,
     make_watched_consumer,
+    make_watched_producer,
     topic_partitions,
 )
 from shared.settings import KafkaSettings
@@ -79,8 +80,9 @@ def ensure_detector_topics(s: DetectorSettings, kafka: KafkaSettings | None = No
     return partitions
 
 
-def make_transactional_producer(s: DetectorSettings) -> Producer:
-    return make_producer(
+def make_transactional_producer(s: DetectorSettings) -> WatchedProducer:
+    """Watched (`stranded()`, librdkafka #5301): the loop polls it every turn."""
+    return make_watched_producer(
         s.kafka,
         **{
             # Stable per instance: a restart fences its predecessor and aborts its open

@@ -35,6 +35,7 @@ from detector.outage import is_outage
 from detector.partition import Hook
 from detector.settings import DetectorSettings
 from shared.errors import AuditstreamError
+from shared.kafka import WatchedProducer
 from shared.retry import exit_4, retry_within
 
 log = logging.getLogger("detector")
@@ -97,7 +98,7 @@ class Transactions:
         self._failed_producer: Producer | None = None
         self.producer = self._new_producer(init_timeout)
 
-    def _new_producer(self, timeout: float = STARTUP_TIMEOUT_S) -> Producer:
+    def _new_producer(self, timeout: float = STARTUP_TIMEOUT_S) -> WatchedProducer:
         producer = make_transactional_producer(self._s)
         with self._watchdog.guard("init_transactions"):
             producer.init_transactions(timeout)
@@ -183,6 +184,27 @@ class Transactions:
         self._metrics.aborted()
         if replace:
             self.replace_producer()
+
+    def stranded(self) -> bool:
+        """Whether librdkafka has left the producer with no broker (its #5301,
+        docs/reliability.md): it would send nothing again, each commit and abort only
+        timing out. Its statistics come with `poll`."""
+        self.producer.poll(0)
+        return self.producer.stranded()
+
+    def renew_stranded(self) -> bool:
+        """Replace a stranded producer at once (not after its commit's and abort's timeouts):
+        the new one's init_transactions aborts what the old one had open (it is fenced).
+        Returns whether a transaction was open: the caller rewinds. Not counted with the
+        fatal failures of `MAX_REPLACEMENTS` (`shared.stranded`'s back-off spaces these)."""
+        was_open = self.open
+        log.warning("the transactional producer has had no broker left (librdkafka #5301): "
+                    "replacing it%s", ", its open transaction aborted" if was_open else "")
+        if was_open:
+            self._discard(True)
+        else:
+            self.replace_producer()
+        return was_open
 
     def replace_producer(self) -> None:
         """A fresh producer with the same transactional.id (it fences the old one): after a

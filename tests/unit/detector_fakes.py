@@ -170,6 +170,12 @@ class FakeProducer:
     offsets: dict[int, int] = field(default_factory=dict)
     open: bool = False
     failed: KafkaException | None = None
+    #: After this many poll() calls librdkafka has left it with no broker (`stranded`).
+    stranded_after: int | None = None
+    polls: int = 0
+
+    def stranded(self) -> bool:
+        return self.stranded_after is not None and self.polls >= self.stranded_after
 
     def _step(self, step: str) -> None:
         if self.failed is not None:
@@ -217,6 +223,7 @@ class FakeProducer:
         self.pending, self.offsets, self.open = [], {}, False
 
     def poll(self, timeout: float = 0) -> int:
+        self.polls += 1
         return 0
 
     def flush(self, timeout: float = 0) -> int:

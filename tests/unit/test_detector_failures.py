@@ -111,6 +111,46 @@ def test_a_group_consumer_left_with_no_broker_is_replaced_and_each_row_scored_on
     assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
 
 
+def test_a_transactional_producer_left_with_no_broker_is_replaced_its_transaction_aborted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """librdkafka #5301 for the detector's own producer: each commit and abort would only time
+    out (10 s each, tried again) before it was replaced. Seen stranded with a transaction
+    open, it is replaced at once (the new one's init_transactions ends the old one's
+    transaction), the partitions rewound, and every row is scored once."""
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                             commit_interval_ms=60_000)
+    first = detector._txn.producer
+    first.stranded_after = 3  # a transaction open with rows in it by then
+    detector.run(until=drained(cluster))
+    assert detector._txn.producer is not first and cluster.producers == 2
+    assert first.pending and cluster.aborts == 0  # never asked to abort: it cannot reach one
+    assert detector.processor.output._producer is detector._txn.producer
+    assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
+
+
+def test_a_stranded_producer_with_no_transaction_open_is_replaced_without_a_rewind(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    detector.run(until=drained(cluster))  # every row committed: nothing open
+    first = detector._txn.producer
+    first.stranded_after = first.polls + 1
+    rewinds: list[int] = []
+    monkeypatch.setattr(detector, "_rewind", lambda: rewinds.append(1))
+    turns = {"n": 0}
+
+    def two_turns(_: Any) -> bool:
+        turns["n"] += 1
+        return turns["n"] >= 2
+
+    detector.run(until=two_turns)
+    assert detector._txn.producer is not first and rewinds == []
+    assert scored_offsets(cluster) == [(p, i) for p in range(2) for i in range(30)]
+
+
 def test_a_failure_in_a_rebalance_callback_aborts_the_open_transaction(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
