@@ -180,6 +180,7 @@ class DayWriter:
         self.staging = self.folder / STAGING
         self._open: dict[str, tuple[AbstractContextManager[IO[bytes]], IO[bytes]]] = {}
         self._done: set[str] = set()
+        self._also: list[str] = []
 
     def __enter__(self) -> DayWriter:
         (self.folder / SCORED_DIR).mkdir(parents=True, exist_ok=True)
@@ -190,6 +191,12 @@ class DayWriter:
 
     def _staged(self, day: str) -> Path:
         return self.staging / f"{PREFIX}{day}.csv"
+
+    def also(self, name: str) -> Path:
+        """Where to write another file of the run (`name`, in the folder's root) so that
+        `publish` moves it in with the day files."""
+        self._also.append(name)
+        return self.staging / name
 
     def write(self, chunks: Mapping[str, DayChunk]) -> None:
         for day, chunk in chunks.items():
@@ -230,6 +237,8 @@ class DayWriter:
         run's days this one has no rows for."""
         for day in sorted(self._done):
             os.replace(self._staged(day), self.folder / day_file(day))
+        for name in self._also:
+            os.replace(self.staging / name, self.folder / name)
         for path in day_files(self.folder):
             if day_of(path.name) not in self._done:
                 path.unlink()

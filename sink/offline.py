@@ -66,7 +66,7 @@ class ExportWriter:
         with ExitStack() as stack:
             self._days = stack.enter_context(DayWriter(self.out_dir))
             if self.settings.single_file:
-                self._single = stack.enter_context(atomic_writer(self.out_dir / SCORED_FILE))
+                self._single = stack.enter_context(atomic_writer(self._days.also(SCORED_FILE)))
                 self._single.write(encode_rows([], SCORED_COLUMNS))
             self._stack = stack.pop_all()
         return self
@@ -84,18 +84,17 @@ class ExportWriter:
             self._days.write(by_day)
 
     def finish(self, run_info: Mapping[str, object] | None = None) -> None:
-        """Close every file, write the rollups, then move the day files in (renames only),
-        then status.csv and (through `on_rollup`) the report. A transactions_scored.csv of
-        an earlier run is removed when `single_file` is off. A failure before the move
-        leaves the folder's earlier day files as they were."""
+        """Close every file, write the rollups, then move the day files (and with
+        `single_file` transactions_scored.csv) in, renames only, then status.csv and
+        (through `on_rollup`) the report. A transactions_scored.csv of an earlier run is
+        removed when `single_file` is off. A failure before the move leaves the folder's
+        earlier scored rows as they were."""
         days = self._days
         if days is None:
             raise RuntimeError("ExportWriter.finish outside its with block")
         self._days = self._single = None
-        self._stack.close()  # the day files staged whole (`DayWriter`), the single file in
+        self._stack.close()  # every scored file staged whole (`DayWriter`)
         try:
-            if not self.settings.single_file:
-                (self.out_dir / SCORED_FILE).unlink(missing_ok=True)  # an earlier run's
             info: dict[str, object] = {"source": "auditstream score"}
             info.update(run_info or {})
             rollups = write_rollups(self.out_dir, self.state, self.settings, info)
@@ -103,6 +102,8 @@ class ExportWriter:
         except BaseException:
             days.discard()
             raise
+        if not self.settings.single_file:
+            (self.out_dir / SCORED_FILE).unlink(missing_ok=True)  # an earlier run's: stale
         write_status(self.out_dir, rollups.run, now_utc(), 0)
         # the report is one of the run's files: its failure is the run's (a stale page
         # beside new rollups read as this run's; found by a hostile probe)

@@ -29,6 +29,7 @@ from shared.schemas import ScoredTransaction, Transaction
 from sink import offline as offline_exports
 from sink.days import STAGING, DayWriter
 from sink.offline import ExportWriter, write_exports
+from sink.settings import ExportSettings
 from tests.unit.test_core_engine import FAST, stream
 
 BAD_ROWS = ("bad1,c1,not-a-date,1.0,CH,app,mobile,grocery,,False,normal\n"
@@ -213,39 +214,55 @@ def test_score_leaves_the_out_folder_as_it_was_when_scoring_fails(
     assert not [p for p in out.rglob("*") if p.name.startswith(".") and p.name != LOCK_FILE]
 
 
-def test_exports_left_without_finish_leave_the_folder_as_it_was(tmp_path: Path) -> None:
+@pytest.mark.parametrize("single", [False, True])
+def test_exports_left_without_finish_leave_the_folder_as_it_was(
+    tmp_path: Path, single: bool
+) -> None:
     """Day files closed on the way (32 later days started) stay aside until the run is
     whole: an interrupted or failed run leaves every file of the folder the earlier run's
     (it left the days closed by then new beside the others old: a hostile probe found a
-    folder of 150 days 43 new and 107 old, run.json the old run's)."""
+    folder of 150 days 43 new and 107 old, run.json the old run's). With the single file
+    too: it is moved in with the day files."""
+    settings = ExportSettings(single_file=single)
     rows = _reference(stream(n=400, customers=5, seed=3), 1, FAST)
     assert len({r.timestamp.date() for r in rows}) > DayWriter.MAX_OPEN + 5
-    write_exports(rows[:50], tmp_path)
+    write_exports(rows[:50], tmp_path, settings)
     before = _files(tmp_path)
-    with ExportWriter(tmp_path) as exports:
+    assert ("transactions_scored.csv" in before) == single
+    with ExportWriter(tmp_path, settings) as exports:
         exports.write(rows)
         assert (tmp_path / STAGING).is_dir()
     assert _files(tmp_path) == before
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+    write_exports(rows, tmp_path, settings)  # and a whole run replaces it
+    assert len([p for p in (tmp_path / "scored").iterdir()]) > len(
+        [k for k in before if k.startswith("scored/")])
+    if single:
+        assert (tmp_path / "transactions_scored.csv").read_bytes().count(b"\n") == len(rows) + 1
 
 
-def test_a_failure_writing_the_rollups_leaves_the_earlier_day_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("single", [False, True])
+def test_a_failure_writing_the_rollups_leaves_the_earlier_scored_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, single: bool
 ) -> None:
+    settings = ExportSettings(single_file=single)
     rows = _reference(stream(n=400, customers=5, seed=3), 1, FAST)
-    write_exports(rows[:50], tmp_path)
+    write_exports(rows[:50], tmp_path, settings)
+    single_before = (tmp_path / "transactions_scored.csv").read_bytes() if single else None
     days_before = {k: v for k, v in _files(tmp_path).items() if k.startswith("scored/")}
 
     def full(*_: object, **__: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(offline_exports, "write_rollups", full)
-    with pytest.raises(OSError), ExportWriter(tmp_path) as exports:
+    with pytest.raises(OSError), ExportWriter(tmp_path, settings) as exports:
         exports.write(rows)
         exports.finish()
     days = {p.relative_to(tmp_path).as_posix(): p.read_bytes()
             for p in (tmp_path / "scored").iterdir()}
     assert days == days_before
+    if single:
+        assert (tmp_path / "transactions_scored.csv").read_bytes() == single_before
     assert not (tmp_path / STAGING).exists()
 
 
