@@ -20,13 +20,17 @@ class DetectorSettings(BaseSettings):
     """What the streaming detector needs."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DETECTOR_", env_nested_delimiter="__", frozen=True, extra="ignore"
+        env_prefix="DETECTOR_", env_nested_delimiter="__", frozen=True, extra="ignore",
+        # infinity passed `gt=0` (a poll that never returns: SIGTERM then waits for a
+        # message; an infinite dedupe horizon a traceback in the assign callback)
+        allow_inf_nan=False,
     )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
     core: CoreConfig = Field(default_factory=CoreConfig)
-    group_id: str = "auditstream-detector"
+    # empty: librdkafka's consumer aborts in C (SIGABRT, exit 134, no message)
+    group_id: str = Field(default="auditstream-detector", min_length=1)
     instance_id: str = Field(
         default_factory=socket.gethostname,
         description="stable per process: names its transactional.id and static group member; "
@@ -43,7 +47,8 @@ class DetectorSettings(BaseSettings):
         "the partition's state and go on with a warning",
     )
     batch_size: int = Field(default=5_000, ge=1, description="messages per consume() call")
-    poll_timeout_s: float = Field(default=0.05, gt=0)
+    # at most 5 s: a stop asked while a turn waits is seen when it returns
+    poll_timeout_s: float = Field(default=0.05, gt=0, le=5)
     commit_interval_ms: int = Field(
         default=100, ge=1, description="longest a transaction stays open (latency vs. cost)"
     )

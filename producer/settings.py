@@ -18,7 +18,8 @@ class ProducerSettings(BaseSettings):
     The `mode` fields drive `python -m producer` in containers; the CLI passes its own flags.
     """
 
-    model_config = SettingsConfigDict(env_prefix="PRODUCER_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PRODUCER_", frozen=True, extra="ignore",
+                                      allow_inf_nan=False)
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
+from pydantic_settings.exceptions import SettingsError
 
 from shared.errors import AuditstreamError, ExitCode, UsageError
 from shared.outputs import as_output_error, is_output_error
@@ -53,6 +54,12 @@ def _expected(prog: str, func: Callable[[], int | None]) -> int:
         out = as_output_error(exc)
         print(f"{prog}: error: {out}", file=sys.stderr)
         return int(out.exit_code)
+    except SettingsError as exc:  # a list or object setting that is not JSON
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        print(f"{prog}: error: invalid setting: {exc}{cause}; a list or object setting is "
+              "JSON, e.g. DETECTOR_CORE__RATE_WINDOWS_S='[60, 3600]'; fix the environment "
+              "variable (README, Configuration)", file=sys.stderr)
+        return int(ExitCode.USAGE)
     except ValidationError as exc:
         text = settings_error(exc)
         if text is None:  # a model built by the code itself: a bug

@@ -23,7 +23,8 @@ REBOOTSTRAP_MS = 15_000
 class KafkaSettings(BaseSettings):
     """How to reach the cluster; security options pass through to librdkafka unchanged."""
 
-    model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore",
+                                      allow_inf_nan=False)
 
     bootstrap_servers: str = "127.0.0.1:9092"
     security_protocol: SecurityProtocol = "PLAINTEXT"

@@ -87,10 +87,12 @@ def _fresh(folder: Path, topic: str, settings: ExportSettings) -> st.Checkpoint:
     scored = folder / SCORED_FILE
     foreign = scored.exists() and _head(scored, len(SCORED_HEADER) + 1) not in (
         b"", SCORED_HEADER)
-    if foreign or dy.day_files(folder):
+    days = dy.day_files(folder)
+    if foreign or days:
+        found = scored if foreign else folder / dy.SCORED_DIR  # what is there, named
         raise st.SinkStateError(
-            f"{scored} exists but no sink checkpoint does (exports of another run?); "
-            "use another folder or --reset"
+            f"{found} holds scored rows but no sink checkpoint exists (exports of another "
+            "run, or of `score`?); use another folder or --reset"
         )
     lengths = {REJECTED_FILE: 0}
     if settings.single_file:

@@ -69,12 +69,14 @@ class ExportSettings(BaseSettings):
 class SinkSettings(BaseSettings):
     """What the sink needs to turn `transactions.scored` into exports."""
 
-    model_config = SettingsConfigDict(env_prefix="SINK_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SINK_", frozen=True, extra="ignore",
+                                      allow_inf_nan=False)
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
     exports: ExportSettings = Field(default_factory=ExportSettings)
-    group_id: str = "auditstream-sink"
+    # empty: librdkafka's consumer aborts in C (SIGABRT, exit 134, no message)
+    group_id: str = Field(default="auditstream-sink", min_length=1)
     exports_dir: Path = Path("exports")
     batch_size: int = Field(default=10_000, ge=1, description="messages per consume() call")
     decode_workers: int = Field(

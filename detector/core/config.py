@@ -18,7 +18,9 @@ MAX_PENDING_FITS = 16
 class CoreConfig(BaseModel):
     """Rule thresholds, window sizes, state bounds and model knobs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # infinity passed every `gt`/`ge` bound (DETECTOR_CORE__BURST_WINDOW_S=inf flagged 396
+    # of 544 rows without a word)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     # --- per-customer history -------------------------------------------------------
     amount_history: int = Field(default=32, ge=4, le=256, description="amounts kept per customer")
@@ -146,7 +148,9 @@ class CoreConfig(BaseModel):
     )
 
     # --- state bounds -----------------------------------------------------------------
-    max_customers: int = Field(default=200_000, ge=1, description="per partition; LRU beyond")
+    # bounded: the kernel takes it as a 64-bit integer (a bigger one was numba's traceback)
+    max_customers: int = Field(default=200_000, ge=1, le=2**62,
+                               description="per partition; LRU beyond")
     hot_customers: int = Field(
         default=20_000, ge=1,
         description="per partition, the most recently seen customers kept as objects (~2.2 "

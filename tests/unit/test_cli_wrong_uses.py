@@ -307,3 +307,36 @@ def test_score_with_a_cost_that_is_not_a_finite_number_is_refused_in_one_line(
     assert main(["score", str(data), "--out", str(out)]) == ExitCode.USAGE
     assert "invalid setting EXPORTS_COST_FP" in _one_error_line(capsys, "score")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("command", "variable", "value", "says"), [
+    # the C consumer aborted: SIGABRT, exit 134, no line (a hostile probe, 2026-12-05)
+    ("detect", "DETECTOR_GROUP_ID", "", "invalid setting DETECTOR_GROUP_ID"),
+    ("sink", "SINK_GROUP_ID", "", "invalid setting SINK_GROUP_ID"),
+    # an endless poll: SIGTERM was logged and then waited for a message, for good
+    ("detect", "DETECTOR_POLL_TIMEOUT_S", "inf", "invalid setting DETECTOR_POLL_TIMEOUT_S"),
+    ("detect", "DETECTOR_POLL_TIMEOUT_S", "5.001", "invalid setting DETECTOR_POLL_TIMEOUT_S"),
+    # a traceback in the assign callback (exit 70)
+    ("detect", "DETECTOR_DEDUPE_HORIZON_S", "inf", "invalid setting DETECTOR_DEDUPE_HORIZON_S"),
+    # accepted without a word: 396 of 544 rows flagged
+    ("score", "DETECTOR_CORE__BURST_WINDOW_S", "inf",
+     "invalid setting DETECTOR_CORE__BURST_WINDOW_S"),
+    ("score", "DETECTOR_CORE__MAX_CUSTOMERS", "99999999999999999999",
+     "invalid setting DETECTOR_CORE__MAX_CUSTOMERS"),
+    # pydantic-settings' SettingsError: a traceback (exit 70)
+    ("score", "DETECTOR_CORE__RATE_WINDOWS_S", "abc", "a list or object setting is JSON"),
+    ("detect", "DETECTOR_CORE__RATE_WINDOWS_S", "[inf]", "a list or object setting is JSON"),
+])
+def test_a_setting_a_service_cannot_honour_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    command: str, variable: str, value: str, says: str,
+) -> None:
+    data = tmp_path / "data.csv"
+    assert main(["generate", *SMALL, "--out", str(data)]) == ExitCode.OK
+    capsys.readouterr()
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # never reached: refused first
+    argv = {"detect": ["detect"], "sink": ["sink", "--exports", str(tmp_path / "e")],
+            "score": ["score", str(data), "--out", str(tmp_path / "o")]}[command]
+    assert main(argv) == ExitCode.USAGE
+    assert says in _one_error_line(capsys, command)

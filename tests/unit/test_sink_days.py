@@ -173,8 +173,10 @@ def test_a_day_file_without_a_checkpoint_or_from_an_older_version_is_refused(
 ) -> None:
     (tmp_path / "a" / "scored").mkdir(parents=True)
     (tmp_path / "a" / dy.day_file("2025-01-01")).write_text("x\n")
-    with pytest.raises(SinkStateError, match="no sink checkpoint"):
+    with pytest.raises(SinkStateError, match="no sink checkpoint") as refused:
         SinkWriter(tmp_path / "a", TOPIC, ExportSettings())
+    # it names what is there (it named transactions_scored.csv, which was not: a probe)
+    assert str(refused.value).startswith(f"{tmp_path / 'a' / 'scored'} holds scored rows")
     w = _sink(tmp_path / "b", [_records(random_scored(50, seed=7))])
     w.close()
     state = json.loads((tmp_path / "b" / STATE_FILE).read_text())
