@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import confluent_kafka
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicCollection
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -462,6 +462,24 @@ def _wait_topics_visible(kafka: KafkaSettings, admin: AdminClient, names: list[s
         time.sleep(0.1)
     # The code: librdkafka's "not in the metadata (yet)", so callers may wait and retry.
     raise KafkaWiringError(f"topics not visible after {timeout:.0f}s: {names}", "_UNKNOWN_TOPIC")
+
+
+def topic_id(kafka: KafkaSettings, topic: str, timeout: float = 10.0) -> str | None:
+    """The cluster's id of `topic` (a topic deleted and created again under its name has a
+    new one); None when it does not exist or the cluster gives none."""
+    admin = make_admin(kafka)  # held until the answer: a client collected ends its requests
+    futures = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout)
+    try:
+        found = futures[topic].result(timeout=timeout)
+    except concurrent.futures.TimeoutError as exc:
+        raise unreachable(kafka, timeout, f"describing topic {topic} timed out") from exc
+    except KafkaException as exc:
+        err = exc.args[0]
+        if isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return None
+        raise
+    uuid = getattr(found, "topic_id", None)
+    return None if uuid is None else str(uuid)
 
 
 def topic_partitions(kafka: KafkaSettings, topic: str, timeout: float = 10.0) -> int:

@@ -34,6 +34,7 @@ from shared.kafka import (
     is_transport_error,
     make_watched_consumer,
     startup_wait,
+    topic_id,
     wait_for_broker,
     worth_waiting,
 )
@@ -43,6 +44,7 @@ from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
 from sink.assign import assign_from_checkpoint, commit, consumer_overrides, lag
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
+from sink.state import Checkpoint, SinkStateError
 from sink.writer import Record, SinkWriter
 
 log = logging.getLogger(__name__)
@@ -152,6 +154,11 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     ])
     writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset,
                         workers=settings.decode_workers, on_rollup=on_rollup)
+    try:
+        same_topic(writer.cp, topic_id(settings.kafka, topic))
+    except BaseException:
+        writer.close()
+        raise
     reader = _Reader(settings, writer)
     run_info: dict[str, object] = {"group_id": settings.group_id, **client_versions()}
     result = SinkResult()
@@ -224,6 +231,21 @@ class _Reader:
         if self.consumer is not None:
             close_within(self.consumer, seconds)
             self.consumer = None
+
+
+def same_topic(cp: Checkpoint, live: str | None) -> None:
+    """Refuse a checkpoint of a topic deleted and created again under its name since (its
+    offsets would skip the new topic's first rows, silently: found by a hostile probe);
+    record the topic's id in a checkpoint without one (a new folder, or one of an older
+    version)."""
+    known = cp.extra.get("topic_id")
+    if known and live and known != live:
+        raise SinkStateError(
+            f"topic {cp.topic!r} was deleted and created again since this folder's checkpoint "
+            f"(its id was {known}, is {live}): the offsets it recorded are the old topic's; "
+            "use another folder or --reset")
+    if live:
+        cp.extra["topic_id"] = live
 
 
 def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> None:
