@@ -6,6 +6,13 @@ horizon of the partition's event-time watermark (the latest event time seen) is 
 Entries behind the horizon are dropped when the index is compacted; a lookup checks the age
 explicitly, so answers never depend on when compaction ran (replays rebuild it identically).
 
+A row dated more than the horizon past the watermark does not move it by itself: one row with
+a mistyped year (2026 for 2025, or 2100) would put every id seen before behind the horizon,
+and a second replay of the file would be scored again (found by a hostile probe: a whole
+partition exported twice). Such rows are noted (`ahead`); once `CONFIRM` have come, the
+stream has moved on, and the watermark goes to the earliest of them (never back). Below
+that jump, the watermark is the latest event time seen, as before.
+
 Memory: sorted numpy arrays, 20 bytes per id (hash 8, offset 8, minute 4), plus the ids
 added since the last compaction in a dict (at most max(64k, 1/8 of the arrays)) and those
 added since the last checkpoint in another.
@@ -42,6 +49,9 @@ _MINUTE = timedelta(minutes=1)
 _I32 = (-(1 << 31), (1 << 31) - 1)
 #: Compaction threshold: the pending dict never exceeds max(this, len(arrays) / 8).
 MIN_PENDING = 65_536
+#: Rows more than the horizon past the watermark that move it (to the earliest of them).
+CONFIRM = 64
+_AHEAD = struct.Struct("<q")  # after a dump's arrays: how many minutes `ahead` holds
 
 
 def id_hash(transaction_id: str) -> int:
@@ -77,6 +87,9 @@ class DedupeIndex:
         self._minutes = np.empty(0, np.int32)
         self._pending: dict[int, tuple[int, int]] = {}
         self._watermark = _NO_WATERMARK
+        #: Event minutes of the rows seen more than the horizon past the watermark, in
+        #: arrival order, until `CONFIRM` of them move it.
+        self._ahead: list[int] = []
         #: Ids added since the last checkpoint (hash -> (offset, minute)).
         self._fresh: dict[int, tuple[int, int]] = {}
         #: The segments on the state topic, oldest first: [name, level, lo, hi, newest minute].
@@ -105,17 +118,34 @@ class DedupeIndex:
             self._pending.update(added)
             self._fresh.update(added)
             if minutes:
-                self._watermark = max(self._watermark, max(minutes))
+                latest = max(minutes)
+                start = minutes[0] if self._watermark == _NO_WATERMARK else self._watermark
+                if latest <= start + self.horizon_min:  # no row far ahead: `_advance`'s end
+                    self._watermark = max(self._watermark, latest)
+                else:
+                    for minute in minutes:
+                        self._advance(minute)
             return [None] * len(hashes)
         return self._check_each(hashes, offsets, minutes, found or [-1] * len(hashes))
+
+    def _advance(self, minute: int) -> None:
+        """The watermark after a row of event `minute` (see the module doc)."""
+        if minute <= self._watermark:
+            return
+        if self._watermark == _NO_WATERMARK or minute <= self._watermark + self.horizon_min:
+            self._watermark = minute
+            return
+        self._ahead.append(minute)
+        if len(self._ahead) >= CONFIRM:  # never back: compaction dropped what it passed
+            self._watermark = max(self._watermark, min(self._ahead))
+            self._ahead = []
 
     def _check_each(self, hashes: list[int], offsets: Sequence[int], minutes: list[int],
                     found: list[int]) -> list[int | None]:
         out: list[int | None] = []
         pending = self._pending
         for h, off, minute, pos in zip(hashes, offsets, minutes, found, strict=True):
-            if minute > self._watermark:
-                self._watermark = minute
+            self._advance(minute)
             cutoff = self._watermark - self.horizon_min
             seen = pending.get(h)
             if seen is not None and seen[1] >= cutoff:
@@ -175,8 +205,9 @@ class DedupeIndex:
         """The whole index as bytes (compacts first)."""
         self._compact()
         head = _HEADER.pack(_MAGIC, self.horizon_min, self._watermark, len(self._hashes))
+        ahead = np.array(self._ahead, np.int64)
         return b"".join([head, self._hashes.tobytes(), self._offsets.tobytes(),
-                         self._minutes.tobytes()])
+                         self._minutes.tobytes(), _AHEAD.pack(len(ahead)), ahead.tobytes()])
 
     @classmethod
     def load(cls, data: bytes, horizon_s: float) -> DedupeIndex:
@@ -190,6 +221,10 @@ class DedupeIndex:
         index._offsets = np.frombuffer(data, np.int64, n, at + 8 * n).copy()
         index._minutes = np.frombuffer(data, np.int32, n, at + 16 * n).copy()
         index._watermark = watermark
+        at += 20 * n
+        if len(data) > at:  # written since `ahead` (an older dump has none)
+            (k,) = _AHEAD.unpack_from(data, at)
+            index._ahead = np.frombuffer(data, np.int64, k, at + _AHEAD.size).tolist()
         return index
 
     # --- incremental checkpoints ------------------------------------------------------
@@ -243,7 +278,7 @@ class DedupeIndex:
         for s in self._segments:
             out.setdefault(s[0], None)
         head = {"horizon_min": self.horizon_min, "watermark": self._watermark,
-                "segments": self._segments}
+                "segments": self._segments, "ahead": self._ahead}
         out[HEAD] = _SEGMENT + orjson.dumps(head)
         return {k: v for k, v in out.items() if k == HEAD or any(
             s[0] == k for s in self._segments)}
@@ -258,6 +293,7 @@ class DedupeIndex:
         head = orjson.loads(head_data[len(_SEGMENT):])
         index = cls(horizon_s)
         index._watermark = head["watermark"]
+        index._ahead = [int(m) for m in head.get("ahead", [])]  # none in an older head
         index._segments = head["segments"]
         arrays: list[list[np.ndarray[Any, Any]]] = [[], [], []]
         for name, *_ in head["segments"]:

@@ -3,6 +3,7 @@ survives snapshots and replays identically, and old snapshots without it still r
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from datetime import timedelta
@@ -43,22 +44,54 @@ def at(t: Transaction, minutes: float) -> Transaction:
 def test_a_repeat_is_a_duplicate_up_to_the_horizon_inclusive(gap: int, duplicate: bool) -> None:
     index = DedupeIndex(DAY)
     assert index.check([at(tx(1), 0)], [5]) == [None]
-    other = at(tx(2), gap)  # moves the watermark
-    assert index.check([other, at(tx(1), gap)], [6, 7]) == [None, 5 if duplicate else None]
+    steps = [at(tx(2), 700), at(tx(3), gap)]  # move the watermark (each within a horizon)
+    assert index.check([*steps, at(tx(1), gap)], [6, 7, 8]) == [
+        None, None, 5 if duplicate else None]
 
 
 def test_the_horizon_is_event_time_not_arrival_order() -> None:
     index = DedupeIndex(DAY)
-    index.check([at(tx(1), 0), at(tx(9), 5000)], [0, 1])  # the watermark is now 5000
+    index.check([at(tx(1), 0), *(at(tx(9 + k), 1000 * k) for k in range(1, 6))],
+                list(range(6)))  # the watermark is now 5000
     # a late copy of 1 (its own timestamp early) is still measured against the watermark
-    assert index.check([at(tx(1), 10)], [2]) == [None]
+    assert index.check([at(tx(1), 10)], [6]) == [None]
+
+
+@pytest.mark.parametrize("future", [49 + DAY / 60 + 1, 40 * 365 * 1440])  # a day and a minute
+# past the watermark (49), 40 years
+def test_one_row_dated_far_ahead_does_not_switch_the_check_off(future: float) -> None:
+    """One row with a mistyped year moved the watermark past every id seen: a replay of the
+    file was then scored twice (a hostile probe: a whole partition). It is noted, not
+    followed, until `CONFIRM` rows that far ahead say the stream has moved on."""
+    index = DedupeIndex(DAY)
+    first = [at(tx(i), i) for i in range(50)]
+    assert index.check(first, list(range(50))) == [None] * 50
+    assert index.check([at(tx(99), future)], [50]) == [None]
+    assert index.check(first, list(range(51, 101))) == list(range(50))  # all duplicates
+
+
+def test_confirm_rows_far_ahead_move_the_watermark_to_the_earliest_of_them() -> None:
+    index = DedupeIndex(DAY)
+    index.check([at(tx(1), 0)], [0])
+    jump = 10 * 1440
+    ahead = [at(tx(100 + k), jump + k) for k in range(dedupe.CONFIRM)]
+    index.check(ahead[:-1], list(range(1, dedupe.CONFIRM)))
+    assert index.check([at(tx(1), 0)], [dedupe.CONFIRM]) == [0]  # not moved yet: a duplicate
+    index.check(ahead[-1:], [dedupe.CONFIRM + 1])  # the CONFIRM-th: moved to `jump`
+    assert index.check([at(tx(1), 0)], [dedupe.CONFIRM + 2]) == [None]  # behind the horizon
+    assert index.check([at(tx(100), jump)], [dedupe.CONFIRM + 3]) == [1]
 
 
 def reference(stream: list[tuple[str, int]], horizon_min: int) -> list[int | None]:
     seen: dict[str, tuple[int, int]] = {}
-    watermark, out = -(1 << 62), list[int | None]()
+    watermark, out, ahead = -(1 << 62), list[int | None](), list[int]()
     for off, (tid, minute) in enumerate(stream):
-        watermark = max(watermark, minute)
+        if watermark == -(1 << 62) or minute <= watermark + horizon_min:
+            watermark = max(watermark, minute)
+        else:  # far ahead: followed once CONFIRM such rows have come
+            ahead.append(minute)
+            if len(ahead) == dedupe.CONFIRM:
+                watermark, ahead = max(watermark, min(ahead)), []
         hit = seen.get(tid)
         if hit is not None and hit[1] >= watermark - horizon_min:
             out.append(hit[0])
@@ -73,11 +106,16 @@ def test_index_equals_a_plain_dict_across_compactions_and_snapshots(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(dedupe, "MIN_PENDING", 16)
+    monkeypatch.setattr(dedupe, "CONFIRM", 5)
     rng = random.Random(seed)
-    stream, minute = [], 0
+    stream, minute = [("first", 0), ("outlier", 9000)], 0  # one in the very first batch
     for _ in range(3000):
         minute += rng.choice((0, 1, 2, 30, -20))
-        stream.append((str(rng.randrange(400)), minute))
+        if rng.random() < 0.01:  # a far jump the next rows follow
+            minute += rng.choice((700, 2000))
+        # now and then a row dated far ahead (a mistyped year) the others do not follow
+        late = minute + 5000 if rng.random() < 0.01 else minute
+        stream.append((str(rng.randrange(400)), late))
     txs = [at(tx(0).model_copy(update={"transaction_id": t}), m) for t, m in stream]
     expected = reference([(t, event_minute(x)) for (t, _), x in zip(stream, txs, strict=True)],
                          600)
@@ -227,3 +265,25 @@ def test_all_new_batches_at_once_equal_row_by_row(seed: int,
 def test_id_hashes_are_id_hash_of_each(ids: list[str]) -> None:
     got = id_hashes(ids)
     assert got.dtype == np.uint64 and got.tolist() == [id_hash(i) for i in ids]
+
+
+def test_the_rows_noted_ahead_survive_a_checkpoint_and_an_older_one_has_none() -> None:
+    """A restart must go on exactly as the process would have: the rows noted ahead are in
+    both the dump and the incremental parts; a dump or head written before them has none."""
+    index = DedupeIndex(DAY)
+    # in one first batch: its first row sets the watermark, as row by row
+    index.check([at(tx(1), 0), at(tx(2), 5 * 1440), at(tx(3), 6 * 1440)], [0, 1, 2])
+    m0 = event_minute(at(tx(1), 0))
+    assert index._ahead == [m0 + 5 * 1440, m0 + 6 * 1440] and index._watermark == m0
+    again = DedupeIndex.load(index.dump(), DAY)
+    full = {k: v for k, v in index.checkpoint_parts(full=True).items() if v is not None}
+    parts = DedupeIndex.from_parts(full, DAY)
+    assert again._ahead == parts._ahead == [m0 + 5 * 1440, m0 + 6 * 1440]
+    assert again._watermark == parts._watermark == m0
+    old_dump = index.dump()[: -(8 + 8 * 2)]  # without the count and the two minutes
+    assert DedupeIndex.load(old_dump, DAY)._ahead == []
+    head = {k: v for k, v in index.checkpoint_parts(full=True).items() if v is not None}
+    body = json.loads(head[dedupe.HEAD][4:])
+    del body["ahead"]
+    head[dedupe.HEAD] = head[dedupe.HEAD][:4] + json.dumps(body).encode()
+    assert DedupeIndex.from_parts(head, DAY)._ahead == []
