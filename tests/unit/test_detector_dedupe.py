@@ -287,3 +287,17 @@ def test_the_rows_noted_ahead_survive_a_checkpoint_and_an_older_one_has_none() -
     del body["ahead"]
     head[dedupe.HEAD] = head[dedupe.HEAD][:4] + json.dumps(body).encode()
     assert DedupeIndex.from_parts(head, DAY)._ahead == []
+
+
+def test_a_file_replayed_after_a_row_dated_years_ahead_is_dead_lettered_whole() -> None:
+    """The probe's case through the shell's batch: rows, one row with a mistyped year, the
+    same rows again: every second copy dead-lettered, none scored twice."""
+    first = [at(tx(i), 10 * i) for i in range(40)]
+    stray = at(tx(999), 400 * 24 * 60)  # 400 days ahead
+    out = RecordingOutput()
+    proc = processor(out)
+    proc.process(messages(0, 0, [*first, stray]))
+    proc.process(messages(0, 41, first))
+    assert len(out.scored_rows) == 41
+    assert [int(dict(h)["duplicate.first_offset"]) for _, h in out.dead_letters] == list(
+        range(40))
