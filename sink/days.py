@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,6 +24,7 @@ from typing import IO, Any
 from shared.atomic import atomic_writer, fsync_dir
 from shared.columns import SCORED_INDEX
 from sink.csvfmt import SCORED_HEADER, encode_rows
+from sink.state import SinkStateError
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +94,34 @@ def is_closed(day: str, watermark: str) -> bool:
 
 
 class DayAppender:
-    """The sink's open day files: appended in batches, synced at each checkpoint."""
+    """The sink's open day files: appended in batches, synced at each checkpoint.
 
-    def __init__(self, folder: Path) -> None:
+    A day file is appended to only while it is as the sink left it: reopened, it must have
+    the length the checkpoint recorded (`recorded`), and at each sync an open one must still
+    be the file at its name, of the length written. A file deleted, cut or edited while the
+    sink ran stops it (`SinkStateError`, the checkpoint not moved): it was started again
+    with a header and the new rows only, or appended to after a torn line, and the next
+    checkpoint took the damage for its own (a hostile probe)."""
+
+    def __init__(self, folder: Path,
+                 recorded: Callable[[], Mapping[str, int]] = dict) -> None:
         self.folder = Path(folder)
+        self._recorded = recorded
         self._open: dict[str, IO[bytes]] = {}
+        #: Each open file's length as this sink made it (its `tell()` follows the file's
+        #: end, with O_APPEND, whoever moved it).
+        self._length: dict[str, int] = {}
         self._created = False
 
     def write(self, chunks: Mapping[str, DayChunk]) -> None:
         for day, chunk in chunks.items():
-            self._handle(day).write(chunk.csv)
+            fh = self._handle(day)
+            fh.flush()  # then its size is what this sink made it, unless someone cut it
+            if (size := os.fstat(fh.fileno()).st_size) != self._length[day]:
+                raise _changed(self.folder / day_file(day),
+                               f"has {size} bytes, the sink made it {self._length[day]}")
+            fh.write(chunk.csv)
+            self._length[day] += len(chunk.csv)
 
     def _handle(self, day: str) -> IO[bytes]:
         fh = self._open.get(day)
@@ -110,8 +129,15 @@ class DayAppender:
             path = self.folder / day_file(day)
             path.parent.mkdir(exist_ok=True)
             fh = open(path, "ab")  # noqa: SIM115 - kept open across batches
+            expected = self._recorded().get(day_file(day), 0)
+            if fh.tell() != expected:
+                size = fh.tell()
+                fh.close()
+                raise _changed(path, f"has {size} bytes, the checkpoint recorded {expected}")
+            self._length[day] = expected
             if fh.tell() == 0:  # a new day: its header (cut with the file if not checkpointed)
                 fh.write(SCORED_HEADER)
+                self._length[day] += len(SCORED_HEADER)
                 self._created = True
             self._open[day] = fh
         return fh
@@ -126,7 +152,15 @@ class DayAppender:
         for day, fh in self._open.items():
             fh.flush()
             os.fsync(fh.fileno())
-            lengths[day_file(day)] = fh.tell()
+            path = self.folder / day_file(day)
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                raise _changed(path, "was deleted") from None
+            made = self._length[day]
+            if now.st_ino != os.fstat(fh.fileno()).st_ino or now.st_size != made:
+                raise _changed(path, f"has {now.st_size} bytes, the sink made it {made}")
+            lengths[day_file(day)] = made
         if self._created:  # a new file's name is durable only with its folder's entry
             fsync_dir(self.folder / SCORED_DIR)
             fsync_dir(self.folder)
@@ -135,12 +169,21 @@ class DayAppender:
             newest = max(self._open)
             for day in [d for d in self._open if d != newest]:
                 self._open.pop(day).close()
+                del self._length[day]
         return lengths
 
     def close(self) -> None:
         for fh in self._open.values():
             fh.close()
         self._open.clear()
+        self._length.clear()
+
+
+def _changed(path: Path, what: str) -> SinkStateError:
+    return SinkStateError(
+        f"{path} {what}: it was changed while the sink ran (deleted, cut or edited); the "
+        "sink stopped without recording it: put it back as it was, or start again with "
+        "--reset")
 
 
 def remove_unrecorded(folder: Path, lengths: Mapping[str, int]) -> list[str]:

@@ -55,7 +55,7 @@ class SinkWriter:
         self._scored: BinaryIO | None = (
             open(self.folder / SCORED_FILE, "ab") if self._single else None)  # noqa: SIM115
         self._rows_written = cp.rollup.rows  # at the last checkpoint
-        self._days = dy.DayAppender(self.folder)
+        self._days = dy.DayAppender(self.folder, lambda: self.cp.lengths)
         self._rejected: BinaryIO | None = None
         self.pending_rows = 0
         self._run: dict[str, Any] = {}  # run.json as last written

@@ -195,3 +195,69 @@ def test_day_boundaries_follow_the_timestamp_cell() -> None:
     chunks = dy.split_by_day([scored_cells(tx) for tx in rows])
     assert list(chunks) == ["2025-02-28", "2025-03-01"]
     assert [c.rows for c in chunks.values()] == [1, 1]
+
+
+def _damage(victim: Path, how: str) -> None:
+    if how == "deleted":
+        victim.unlink()
+    elif how == "emptied":
+        victim.write_bytes(b"")
+    elif how == "cut":
+        victim.write_bytes(victim.read_bytes()[:-37])
+    else:  # replaced by another file of the same bytes
+        data = victim.read_bytes()
+        victim.unlink()
+        victim.write_bytes(data)
+
+
+@pytest.mark.parametrize("how", ["deleted", "emptied", "cut", "replaced"])
+@pytest.mark.parametrize("held", [False, True])
+def test_a_day_file_changed_while_the_sink_runs_stops_it_before_the_checkpoint_takes_it(
+    tmp_path: Path, how: str, held: bool
+) -> None:
+    """A day file deleted, emptied or cut while the sink ran was started again with a header
+    and the new rows only, or appended to after a torn line, and the next checkpoint
+    recorded that (a hostile probe; run.json counted 1,453 rows, the files held 1,132). Now
+    the sink stops, its checkpoint as it was, and the next start refuses the folder as for
+    a change made while it was stopped. `held`: the day's file still open (the newest day),
+    else closed at the checkpoint and opened again for a late row."""
+    rows = [r.model_copy(update={"timestamp": datetime(2025, 1, 1) + timedelta(hours=i)})
+            for i, r in enumerate(random_scored(72, seed=31))]  # three days
+    w = _sink(tmp_path, [_records(rows)])
+    before = json.loads((tmp_path / STATE_FILE).read_text())
+    days = dy.day_files(tmp_path)
+    assert len(days) == 3
+    victim = days[-1] if held else days[0]
+    _damage(victim, how)
+    day = victim.name.removeprefix(dy.PREFIX).removesuffix(".csv")
+    more = [r.model_copy(update={"transaction_id": f"more-{i}",
+                                 "timestamp": datetime.fromisoformat(day) + timedelta(hours=23)})
+            for i, r in enumerate(rows[:3])]
+    if how == "replaced" and not held:  # its very bytes again, closed: taken as it is
+        w.add(_records(more, first_offset=len(rows)))
+        w.checkpoint()
+        w.close()
+        return
+    with pytest.raises(SinkStateError, match="changed while the sink ran"):
+        w.add(_records(more, first_offset=len(rows)))
+        w.checkpoint()
+    w.close()
+    assert json.loads((tmp_path / STATE_FILE).read_text()) == before
+    if how != "replaced":  # nothing appended after the damage: the start refuses it too
+        with pytest.raises(SinkStateError):
+            SinkWriter(tmp_path, TOPIC, ExportSettings())
+
+
+def test_day_files_as_the_sink_left_them_are_appended_to_across_checkpoints(
+    tmp_path: Path,
+) -> None:
+    """The check must not stop a sink whose files nobody touched: a day closed at one
+    checkpoint and opened again for a late row, and the newest held open, across three."""
+    rows = [r.model_copy(update={"timestamp": datetime(2025, 1, 1) + timedelta(hours=i)})
+            for i, r in enumerate(random_scored(72, seed=32))]
+    late = [r.model_copy(update={"transaction_id": f"late-{i}",
+                                 "timestamp": datetime(2025, 1, 1, 23)})
+            for i, r in enumerate(rows[:2])]
+    w = _sink(tmp_path, [_records(rows[:40]), _records(rows[40:], 40), _records(late, 72)])
+    w.close()
+    assert sum(len(p.read_text().splitlines()) - 1 for p in dy.day_files(tmp_path)) == 74
