@@ -249,6 +249,15 @@ class Transaction(BaseModel):
         dict[AttributeKey, AttributeValue], Field(max_length=MAX_ATTRIBUTES)
     ] = Field(default_factory=dict)
 
+    @field_validator("schema_version", "amount", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, v: object) -> object:
+        # pydantic's lax mode reads true as 1 (a number field's `true` was scored as an
+        # amount of 1.0: a hostile probe); the fast decoder refuses it, so must the schema
+        if isinstance(v, bool):
+            raise PydanticCustomError("value_error", f"a number, not {str(v).lower()}")
+        return v
+
     @field_validator("schema_version")
     @classmethod
     def _known_version(cls, v: int) -> int:

@@ -92,3 +92,20 @@ def test_aware_timestamps_become_naive_utc() -> None:
 def test_a_quote_cuts_only_text_longer_than_its_limit(length: int, cut: bool) -> None:
     text = "x" * length
     assert quote(text) == (repr("x" * QUOTE_CHARS + "…") if cut else repr(text))
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("amount", True), ("amount", False), ("schema_version", True)])
+def test_a_boolean_where_a_number_belongs_is_refused_by_both_decoders(
+        field: str, value: bool) -> None:
+    """pydantic's lax mode read `"amount": true` as 1.0, and the detector scored it (the fast
+    decoder refused it and fell back to the schema; a hostile probe)."""
+    from shared.fastcodec import decode_record
+
+    data = {"schema_version": 1, "transaction_id": "t1", "customer_id": "c",
+            "timestamp": "2025-01-01T00:00:00", "amount": 3.0, "country": "CH",
+            "channel": "app", "device": "d", "merchant_category": "food", field: value}
+    raw = orjson.dumps(data)
+    assert decode_record(raw) is None
+    with pytest.raises(SchemaError, match=f"{field}.*a number, not {str(value).lower()}"):
+        decode(raw, Transaction)
