@@ -59,6 +59,8 @@ class Field:
     doc: str
     nullable: bool = False  # an empty cell when unknown (None)
     default: object = None
+    #: (least, most) a number may be, both inclusive (None: unbounded on that side)
+    bounds: tuple[float | None, float | None] = (None, None)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -89,9 +91,10 @@ SCORED_ROW: tuple[Field, ...] = (
     Field("is_anomaly", "bool", "label", "ground truth when known", nullable=True),
     Field("anomaly_type", "text", "label", "ground truth kind when known", nullable=True),
     Field("score", "number", "verdict",
-          "combined surprise, 0..1, higher is more anomalous", nullable=True),
+          "combined surprise, 0..1, higher is more anomalous", nullable=True, bounds=(0, 1)),
     Field("model_score", "number", "verdict",
-          "the Isolation Forest alone, 0..1; empty before its first fit", nullable=True),
+          "the Isolation Forest alone, 0..1; empty before its first fit", nullable=True,
+          bounds=(0, 1)),
     Field("is_ml_flag", "bool", "verdict", "model_score at or above the model threshold",
           default=False),
     Field("rule_flags", "flags", "verdict", "each rule's verdict, one column per rule",
@@ -104,9 +107,10 @@ SCORED_ROW: tuple[Field, ...] = (
     Field("triggered_rules", "list", "verdict", "fired rules joined by ';'", default=[]),
     Field("model_version", "text", "provenance", "the model that scored the row, or "
           "'rules-only' before the first fit", default=""),
-    Field("source_partition", "int", "provenance", "input partition", nullable=True),
+    Field("source_partition", "int", "provenance", "input partition", nullable=True,
+          bounds=(0, None)),
     Field("source_offset", "int", "provenance", "input offset (offline: position)",
-          nullable=True),
+          nullable=True, bounds=(0, None)),
 )
 
 #: Fields of the historic CSV layout (input and labels), in order.

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -335,15 +336,27 @@ _PYTHON_TYPES: dict[str, Any] = {
 }
 
 
+def _no_text(v: object) -> object:
+    """A yes/no field's JSON is true or false: pydantic's lax mode took "yes", "on", "1"
+    (a hostile probe wrote `"is_flag": "yes"` to the scored topic; the sink exported it)."""
+    if isinstance(v, str):
+        raise PydanticCustomError("value_error", "true or false, not text")
+    return v
+
+
 def _verdict_field(f: ColumnField) -> tuple[Any, Any]:
-    """(annotation, pydantic field) of a declared verdict or provenance field."""
+    """(annotation, pydantic field) of a declared verdict or provenance field: its bounds
+    (NaN is outside any), a yes/no one never from text."""
     annotation = _PYTHON_TYPES[f.kind]
+    if f.kind == "bool":
+        annotation = Annotated[bool, BeforeValidator(_no_text)]
+    lo, hi = f.bounds
     if f.nullable:
-        return annotation | None, Field(default=None, description=f.doc)
+        return annotation | None, Field(default=None, description=f.doc, ge=lo, le=hi)
     if isinstance(f.default, list | dict):
         factory = type(f.default)
         return annotation, Field(default_factory=factory, description=f.doc)
-    return annotation, Field(default=f.default, description=f.doc)
+    return annotation, Field(default=f.default, description=f.doc, ge=lo, le=hi)
 
 
 if TYPE_CHECKING:  # what mypy sees; a unit test holds it equal to `SCORED_ROW`

@@ -109,3 +109,25 @@ def test_a_boolean_where_a_number_belongs_is_refused_by_both_decoders(
     assert decode_record(raw) is None
     with pytest.raises(SchemaError, match=f"{field}.*a number, not {str(value).lower()}"):
         decode(raw, Transaction)
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("score", 2.0, "less than or equal to 1"), ("model_score", -0.5, "greater than or equal"),
+    ("score", float("nan"), "score"), ("source_partition", -5, "greater than or equal"),
+    ("source_offset", -1, "greater than or equal"), ("is_flag", "yes", "not text"),
+    ("is_rule_flag", "false", "not text")])
+def test_a_scored_row_outside_its_declared_values_is_refused(
+        field: str, value: object, says: str) -> None:
+    """The sink exported a score of 2.0 (declared 0..1), NaN, source_partition -5 and
+    `"is_flag": "yes"` written to the scored topic by another producer (a hostile probe)."""
+    good = ScoredTransaction(
+        transaction_id="t1", customer_id="c", timestamp=datetime(2025, 1, 1), amount=3.0,
+        country="CH", channel="app", device="d", merchant_category="food", score=0.5,
+        model_score=0.25, source_partition=0, source_offset=7)
+    assert decode(encode(good), ScoredTransaction) == good
+    data = orjson.loads(encode(good))
+    raw = orjson.dumps({**data, field: value}, option=orjson.OPT_SERIALIZE_NUMPY) if not (
+        isinstance(value, float) and value != value) else encode(good).replace(
+        b'"score":0.5', b'"score":NaN')
+    with pytest.raises(SchemaError, match=says):
+        decode(raw, ScoredTransaction)

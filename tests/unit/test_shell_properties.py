@@ -171,11 +171,13 @@ _floats = st.sampled_from([0.0, -0.0, 5e-324, 1e-7, 999999999999.9999, -99999999
 _times = st.sampled_from(["2025-01-01T00:00:00", "2025-01-01 00:00:00.000001",
                           "2024-02-29T23:59:59.999999+14:00", "2025-06-30T12:00:00-12:00",
                           "1970-01-01T00:00:00+00:00", "2100-12-31T23:59:59Z"])
+#: Scores at the edges of their declared 0..1 (`shared.columns`)
+_scores = st.sampled_from([0.0, -0.0, 5e-324, 1e-7, 0.999999, 1.0])
 _verdicts = st.builds(
     lambda score, reasons, version: Verdict(
         score=score, model_score=score, reasons_top3=reasons, model_version=version,
         rule_flags=dict.fromkeys(RULE_NAMES, True), triggered_rules=list(RULE_NAMES[:3])),
-    st.none() | _floats, st.lists(st.text(chars, max_size=300) | _escapes, max_size=3),
+    st.none() | _scores, st.lists(st.text(chars, max_size=300) | _escapes, max_size=3),
     st.text(chars, max_size=64) | _escapes)
 
 
