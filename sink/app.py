@@ -308,7 +308,13 @@ def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: se
                 continue
             elif err.code() == KafkaError._PARTITION_EOF and part is not None:
                 at_end.add(part)
-            elif err.fatal() or err.code() in _OUT_OF_RANGE:
+            elif err.code() in _OUT_OF_RANGE:  # the next row is gone: the exports would skip it
+                raise KafkaWiringError(
+                    f"{topic}: partition {part} no longer holds the offset where this "
+                    f"folder's checkpoint goes on ({err.str()}): retention deleted rows not "
+                    "yet exported, or the topic was emptied; nothing skipped. Export into "
+                    "another folder or start again with --reset", err.name())
+            elif err.fatal():
                 raise KafkaWiringError(f"{topic}: consumer error: {err.str()}", err.name())
             else:  # transient (broker restart, network): librdkafka retries on its own
                 log.warning("%s: %s", topic, err.str())

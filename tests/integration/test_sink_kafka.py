@@ -280,3 +280,29 @@ def test_a_topic_deleted_and_created_again_is_refused_not_read_from_the_old_offs
     assert state["extra"]["topic_id"] == recorded  # the folder as it was
     fresh = run(_settings(kafka, topic_name, tmp_path), once=True, reset=True)
     assert fresh.rows == 600 and fresh.total_rows == 600  # every row of the new topic
+
+
+def test_rows_deleted_before_they_were_exported_stop_the_sink_with_what_to_do(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    """Retention (here: delete_records) took rows past the folder's checkpoint: the sink
+    stops rather than skip them, in one line that says why and what to do (while it runs,
+    librdkafka's raw "Broker: Offset out of range" was that line; a hostile probe)."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    from shared.errors import KafkaWiringError
+
+    ensure_topics(kafka, [TopicSpec(topic_name, partitions=1)])
+    _produce(kafka, topic_name, random_scored(50, seed=23), per_txn=50)
+    assert run(_settings(kafka, topic_name, tmp_path), once=True).rows == 50
+    _produce(kafka, topic_name, random_scored(50, seed=24, start=1_000), per_txn=50,
+             tag="more")
+    admin = AdminClient(kafka.client_config())
+    futures = admin.delete_records([TopicPartition(topic_name, 0, 80)], request_timeout=30)
+    for fut in futures.values():
+        fut.result(60)
+    with pytest.raises(KafkaWiringError, match="only keeps offsets from 80") as stopped:
+        run(_settings(kafka, topic_name, tmp_path), once=True)
+    assert "--reset" in str(stopped.value)
+    assert json.loads((tmp_path / "run.json").read_text())["rows"] == 50
