@@ -147,7 +147,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     topic = settings.topics.scored_topic
     idle_limit = 0.0 if once else until_idle
     t = settings.topics
-    _start_kafka(settings, [
+    live_id = _start_kafka(settings, [
         TopicSpec(topic, t.partitions, t.replication_factor),
         TopicSpec(t.reviews_topic, REVIEWS_PARTITIONS, t.replication_factor,
                   dict(REVIEWS_TOPIC_CONFIG)),
@@ -155,7 +155,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset,
                         workers=settings.decode_workers, on_rollup=on_rollup)
     try:
-        same_topic(writer.cp, topic_id(settings.kafka, topic))
+        same_topic(writer.cp, live_id)
     except BaseException:
         writer.close()
         raise
@@ -248,14 +248,18 @@ def same_topic(cp: Checkpoint, live: str | None) -> None:
         cp.extra["topic_id"] = live
 
 
-def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> None:
-    """The start-up's first Kafka steps: the broker answers, the topics exist (`_waited`)."""
-    def connect(left: float) -> None:  # one try, within `left` s
+def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> str | None:
+    """The start-up's first Kafka steps: the broker answers, the topics exist (`_waited`);
+    the id of the first one (`same_topic`)."""
+    def connect(left: float) -> str | None:  # one try, within `left` s
         kafka = settings.kafka.model_copy(update={"startup_wait_s": left})
         wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
         ensure_topics(kafka, specs, timeout=min(TOPICS_TIMEOUT_S, left))
+        if not specs:
+            return None
+        return topic_id(kafka, specs[0].name, timeout=min(TOPICS_TIMEOUT_S, left))
 
-    _waited(settings, connect, _out_of_reach, "starting")
+    return _waited(settings, connect, _out_of_reach, "starting")
 
 
 def _out_of_reach(exc: Exception) -> bool:

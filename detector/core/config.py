@@ -142,9 +142,10 @@ class CoreConfig(BaseModel):
         "amount_high (False: as before issue 13's round amounts)",
     )
     quarantine_discount: float = Field(
-        default=1.0, ge=0,
+        default=1.0, ge=0, allow_inf_nan=True,  # inf, the one infinity that means something
         description="a suspicious event teaches the rates of new values as e^-(this x its "
-        "combined surprise beyond quarantine_above) of an event (0: as an ordinary one)",
+        "combined surprise beyond quarantine_above) of an event (0: as an ordinary one; "
+        "inf: it teaches nothing)",
     )
 
     # --- state bounds -----------------------------------------------------------------

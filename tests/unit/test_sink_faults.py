@@ -152,6 +152,7 @@ def _sink_after_start_up(consumer: FlakyConsumer, wait_s: int, monkeypatch: pyte
 
     monkeypatch.setattr(sink_app, "wait_for_broker", lambda *a, **k: 1)
     monkeypatch.setattr(sink_app, "ensure_topics", lambda *a, **k: None)
+    monkeypatch.setattr(sink_app, "topic_id", lambda *a, **k: None)
     monkeypatch.setattr(sink_app, "make_watched_consumer", lambda *a, **k: consumer)
     monkeypatch.setenv("SINK_STARTUP_WAIT_S", str(wait_s))
     started = time.monotonic()

@@ -205,6 +205,7 @@ class Broker:
 def _patched(monkeypatch: pytest.MonkeyPatch, broker: Broker) -> None:
     monkeypatch.setattr(sink_app, "wait_for_broker", broker.wait)
     monkeypatch.setattr(sink_app, "ensure_topics", broker.ensure)
+    monkeypatch.setattr(sink_app, "topic_id", lambda *a, **k: None)
     monkeypatch.setattr(retry, "PAUSE_S", 0.01)
 
 
