@@ -93,8 +93,8 @@ class ExportWriter:
         if days is None:
             raise RuntimeError("ExportWriter.finish outside its with block")
         self._days = self._single = None
-        self._stack.close()  # every scored file staged whole (`DayWriter`)
         try:
+            self._stack.close()  # every scored file staged whole (`DayWriter`)
             info: dict[str, object] = {"source": "auditstream score"}
             info.update(run_info or {})
             rollups = write_rollups(self.out_dir, self.state, self.settings, info)

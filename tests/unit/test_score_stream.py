@@ -302,3 +302,23 @@ def test_a_full_temporary_folder_is_named_not_the_exports_folder(
     assert err.startswith(f"auditstream score: error: cannot write {tmp_path / 'tmp'}")
     assert "the disk is full; the input is sorted on disk in the temporary folder (TMPDIR)" in err
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_failure_closing_the_staged_files_leaves_no_staging_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last day files are closed (fsynced) in `finish`: a full disk there stops the run
+    with the earlier run's files in place and nothing staged left."""
+    rows = _reference(stream(n=400, customers=5, seed=3), 1, FAST)
+    write_exports(rows[:50], tmp_path)
+    before = _files(tmp_path)
+
+    def full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError), ExportWriter(tmp_path) as exports:
+        exports.write(rows)
+        monkeypatch.setattr(DayWriter, "_finish", full)
+        exports.finish()
+    assert _files(tmp_path) == before
+    assert not (tmp_path / STAGING).exists()
