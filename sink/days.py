@@ -117,11 +117,24 @@ class DayAppender:
         for day, chunk in chunks.items():
             fh = self._handle(day)
             fh.flush()  # then its size is what this sink made it, unless someone cut it
-            if (size := os.fstat(fh.fileno()).st_size) != self._length[day]:
-                raise _changed(self.folder / day_file(day),
-                               f"has {size} bytes, the sink made it {self._length[day]}")
+            self._as_left(day, fh)
             fh.write(chunk.csv)
             self._length[day] += len(chunk.csv)
+
+    def _as_left(self, day: str, fh: IO[bytes], *, by_name: bool = False) -> None:
+        """Raise unless the open file `fh` of `day` (flushed) has the length this sink made
+        it and, `by_name`, is still the file at its name."""
+        path = self.folder / day_file(day)
+        held = os.fstat(fh.fileno())
+        if by_name:
+            try:
+                if os.stat(path).st_ino != held.st_ino:
+                    raise _changed(path, "was replaced")
+            except FileNotFoundError:
+                raise _changed(path, "was deleted") from None
+        if held.st_size != self._length[day]:
+            raise _changed(path, f"has {held.st_size} bytes, the sink made it "
+                           f"{self._length[day]}")
 
     def _handle(self, day: str) -> IO[bytes]:
         fh = self._open.get(day)
@@ -129,13 +142,12 @@ class DayAppender:
             path = self.folder / day_file(day)
             path.parent.mkdir(exist_ok=True)
             fh = open(path, "ab")  # noqa: SIM115 - kept open across batches
-            expected = self._recorded().get(day_file(day), 0)
-            if fh.tell() != expected:
-                size = fh.tell()
+            expected, size = self._recorded().get(day_file(day), 0), fh.tell()
+            if size != expected:
                 fh.close()
                 raise _changed(path, f"has {size} bytes, the checkpoint recorded {expected}")
             self._length[day] = expected
-            if fh.tell() == 0:  # a new day: its header (cut with the file if not checkpointed)
+            if size == 0:  # a new day: its header (cut with the file if not checkpointed)
                 fh.write(SCORED_HEADER)
                 self._length[day] += len(SCORED_HEADER)
                 self._created = True
@@ -152,15 +164,8 @@ class DayAppender:
         for day, fh in self._open.items():
             fh.flush()
             os.fsync(fh.fileno())
-            path = self.folder / day_file(day)
-            try:
-                now = os.stat(path)
-            except FileNotFoundError:
-                raise _changed(path, "was deleted") from None
-            made = self._length[day]
-            if now.st_ino != os.fstat(fh.fileno()).st_ino or now.st_size != made:
-                raise _changed(path, f"has {now.st_size} bytes, the sink made it {made}")
-            lengths[day_file(day)] = made
+            self._as_left(day, fh, by_name=True)
+            lengths[day_file(day)] = self._length[day]
         if self._created:  # a new file's name is durable only with its folder's entry
             fsync_dir(self.folder / SCORED_DIR)
             fsync_dir(self.folder)
