@@ -18,7 +18,7 @@ from typing import TextIO
 from producer.app import PublishReport, publish
 from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
-from producer.sources import Loaded, load, ordered_row_count, stream
+from producer.sources import Loaded, load, stream, streamable_rows
 from shared.errors import AuditstreamError, ExitCode
 from shared.rejects import check_reports, neutralise, rejects_path, write_rejects
 
@@ -82,10 +82,9 @@ def run_replay(
     paths = [Path(p) for p in paths]
     check_reports(paths, rejects_dir)
     pacer = Pacer(rate, speed)
-    counts = None if strict else [ordered_row_count(p) for p in paths]
+    total = None if strict else streamable_rows(paths)
     out = progress_stream if progress_stream is not None else sys.stderr
-    if counts is not None and all(c is not None for c in counts):
-        total = sum(c or 0 for c in counts)
+    if total is not None:
         loaded = Loaded(records=[])
         progress = Progress(total, out)
         try:
@@ -95,7 +94,7 @@ def run_replay(
         return ReplaySummary(total - loaded.rejected, loaded.rejected, report, files)
     # said only once the files are known readable: before a missing file or a bad header
     # it sent people looking at the rows' order, the error came after
-    loaded = load(paths, None if counts is None else _say_sorting)
+    loaded = load(paths, None if strict else _say_sorting)
     files = _report_rejects(loaded, rejects_dir)
     if strict and loaded.rejected:
         first_src, first = next(iter(loaded.rejects.items()))
@@ -109,7 +108,8 @@ def run_replay(
 
 
 def _say_sorting() -> None:
-    log.info("input not in time order: parsing and sorting every row before sending")
+    log.info("input not in time order (or a transaction_id in two files): parsing and "
+             "sorting every row before sending")
 
 
 def _report_rejects(loaded: Loaded, rejects_dir: Path | None) -> list[Path]:

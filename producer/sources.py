@@ -3,7 +3,8 @@
 Two ways to get there. `load` parses every file, then sorts: memory grows with the input,
 and nothing can be sent before the end. `stream` yields records while parsing, merging the
 files (ties keep file order, files in the given order); it is only correct for files whose
-timestamps are in order, which `ordered_row_count` checks cheaply (timestamp column only).
+timestamps are in order and that share no transaction_id, which `streamable_rows` checks
+cheaply (timestamp and id columns only).
 """
 
 from __future__ import annotations
@@ -53,27 +54,55 @@ def load(paths: Sequence[Path], headers_checked: Callable[[], None] | None = Non
     return loaded
 
 
-def ordered_row_count(path: Path) -> int | None:
+def streamable_rows(paths: Sequence[Path]) -> int | None:
+    """The number of data rows if `paths` can be streamed, else None.
+
+    They can when each file's timestamps never decrease (`ordered_row_count`) and no
+    `transaction_id` is in two of them (one file given twice shares every id). With an id
+    in two files, the copy kept would be the one the merge happens to read first (it reads
+    each file's first row before sending any), where `load` and `score` keep the first in
+    file order: such input is sorted instead, so all three keep the same copy. Ids are
+    compared stripped, as the reader keeps them; a row the reader will reject still
+    counts (sorting is then only slower, never different).
+    """
+    owners: dict[str, int] | None = {} if len(paths) > 1 else None
+    total = 0
+    for n, path in enumerate(paths):
+        rows = ordered_row_count(path, owners, n)
+        if rows is None:
+            return None
+        total += rows
+    return total
+
+
+def ordered_row_count(path: Path, owners: dict[str, int] | None = None,
+                      index: int = 0) -> int | None:
     """The number of data rows (blank lines aside) if `path`'s timestamps never decrease,
     else None.
 
     Reads only the timestamp column, parsed as the row parser does; rows that will be
     rejected (wrong width, unparseable time) do not count against the order. An unreadable
     file answers None (replay then takes the sorting path, which reports it properly).
+    With `owners` (id -> the index of the file it was first seen in), the file's ids are
+    noted there under `index`, and an id noted by another file answers None too.
     """
     try:
         with path.open(encoding="utf-8", errors="replace", newline="") as fh:
             reader = csv.reader(fh)
             header = [h.strip().lstrip("\ufeff").lower() for h in next(reader, [])]
-            if "timestamp" not in header:
+            if "timestamp" not in header or "transaction_id" not in header:
                 return None
             i, width = header.index("timestamp"), len(header)
+            j = header.index("transaction_id")
+            claim = None if owners is None else owners.setdefault
             last, rows = datetime.min, 0
             for row in reader:
                 if len(row) != width:
                     rows += bool(row) and (len(row) > 1 or bool(row[0].strip()))
                     continue  # rejected later (a blank line is skipped)
                 rows += 1
+                if claim is not None and claim(row[j].strip(), index) != index:
+                    return None
                 try:
                     ts = parse_timestamp(row[i])
                 except ValueError:
@@ -106,3 +135,4 @@ def _records(
             rejects.setdefault(path, []).append(item)
         else:
             yield dict_to_record(item[1])
+
