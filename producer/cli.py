@@ -181,26 +181,30 @@ def cmd_generate(args: argparse.Namespace) -> int:
             and args.out.resolve() == args.changes_out.resolve()):
         raise UsageError(f"--changes-out and --out both name {args.out}: one would replace "
                          "the other; give two files")
-    with sigterm_interrupts():  # SIGTERM: as Ctrl-C (exit 130), no temporary file left behind
+    # SIGTERM: as Ctrl-C (exit 130), no temporary file left behind, what was handed to
+    # Kafka flushed and counted (`docker compose stop` sends it to `python -m producer`)
+    with sigterm_interrupts():
         txs = _generate_and_write(args)
-    if args.publish:
+        if not args.publish:
+            return int(EXIT_OK)
         progress = Progress(len(txs), sys.stderr)
         report = publish((to_record(t) for t in txs), ProducerSettings(), len(txs),
                          progress=progress)
-        print(f"sent {report.delivered:,} of {len(txs):,} in {report.elapsed:.2f} s "
-              f"({report.rate:,.0f} rows/s)", file=sys.stderr)
-        if report.undelivered or report.interrupted:
-            print(f"UNDELIVERED {report.undelivered + len(txs) - report.sent:,} message(s)",
-                  file=sys.stderr)
-            return int(ExitCode.INTERRUPTED if report.interrupted else EXIT_UNDELIVERED)
+    print(f"sent {report.delivered:,} of {len(txs):,} in {report.elapsed:.2f} s "
+          f"({report.rate:,.0f} rows/s)", file=sys.stderr)
+    if report.undelivered or report.interrupted:
+        print(f"UNDELIVERED {report.undelivered + len(txs) - report.sent:,} message(s)",
+              file=sys.stderr)
+        return int(ExitCode.INTERRUPTED if report.interrupted else EXIT_UNDELIVERED)
     return int(EXIT_OK)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    summary = run_replay(
-        args.files, ProducerSettings(), rate=args.rate, speed=args.speed, strict=args.strict,
-        rejects_dir=args.rejects_dir,
-    )
+    with sigterm_interrupts():  # SIGTERM: as Ctrl-C, flushed, its summary, exit 130
+        summary = run_replay(
+            args.files, ProducerSettings(), rate=args.rate, speed=args.speed,
+            strict=args.strict, rejects_dir=args.rejects_dir,
+        )
     for line in summary.lines():
         print(line, file=sys.stderr)
     return int(summary.exit_code)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -137,11 +138,17 @@ def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
             f"{path}: wrong header: extra column {quote(long_names[0])} is longer than "
             f"{MAX_ATTRIBUTE_KEY_CHARS} characters"
         )
+    twice = sorted(n for n, count in Counter(extras).items() if count > 1)
+    if twice:  # `attributes` would keep only the last column's value
+        handle.close()
+        raise CsvFormatError(
+            f"{path}: wrong header: duplicated extra column(s) {', '.join(map(quote, twice))}; "
+            "give each column its own name")
     return handle, reader, names
 
 
 def _raw(names: list[str], row: list[str]) -> dict[str, str]:
-    raw = dict(zip(names, row, strict=False))
+    raw = {n or f"column_{i + 1}": c for i, (n, c) in enumerate(zip(names, row, strict=False))}
     for i in range(len(names), len(row)):
         raw[f"column_{i + 1}"] = row[i]
     return raw
@@ -193,7 +200,7 @@ def _rows(
     known = set(CSV_FIELDS)
     idx = {n.lower(): i for i, n in enumerate(names) if n.lower() in known}
     extras = [(n, i) for i, n in enumerate(names) if n.lower() not in known and n]
-    parse = row_parser(idx, extras)
+    parse = row_parser(idx, extras, [i for i, n in enumerate(names) if not n])
     return _iter_rows(str(path), handle, reader, names, parse, convert, seen or SeenIds())
 
 

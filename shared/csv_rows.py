@@ -8,7 +8,7 @@ both agree (tested with hypothesis in tests/unit/test_property_csv.py).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -72,13 +72,23 @@ def _attributes(row: list[str], extras: list[tuple[str, int]]) -> dict[str, str]
     return attributes
 
 
+def _unnamed(row: list[str], unnamed: Sequence[int]) -> None:
+    """Raise `ValueError` for a value under a blank header cell: it has no attribute name, so
+    it would be dropped. Empty (or blank) cells there, Excel's trailing comma, are fine."""
+    for i in unnamed:
+        if row[i].strip():
+            raise ValueError(f"column {i + 1}: {quote(row[i])} under a column without a name "
+                             "in the header; name the column, or empty its cells")
+
+
 def row_parser(
-    idx: dict[str, int], extras: list[tuple[str, int]]
+    idx: dict[str, int], extras: list[tuple[str, int]], unnamed: Sequence[int] = ()
 ) -> Callable[[list[str]], dict[str, Any]]:
     """A function turning one row into the full field dict of a `Transaction`.
 
     It applies every rule of the schema itself (so `iter_records` needs no pydantic pass)
-    and raises `ValueError` saying which field is wrong and why. The usual row takes inline
+    and raises `ValueError` saying which field is wrong and why; a value in an `unnamed`
+    column (a blank header cell) is an error too, not dropped. The usual row takes inline
     shortcuts; anything else goes through the schema's own functions (`parse_timestamp`,
     `parse_amount`), which the shortcuts match exactly (tested with hypothesis).
     """
@@ -126,6 +136,8 @@ def row_parser(
                 amount = parse_amount(text)
             except ValueError as exc:
                 raise ValueError(f"amount: {exc}") from None
+        if unnamed:
+            _unnamed(row, unnamed)
         return {
             "schema_version": SCHEMA_VERSION,
             "transaction_id": tid,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,11 +49,21 @@ def rejects_path(source: Path, rejects_dir: Path | None = None) -> Path:
     return (rejects_dir or source.parent) / f"{source.stem}.rejects.csv"
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """One file by any name (a link too); by resolved path when either is not there."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
 def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> None:
     """Refuse inputs whose rejects reports would be one file (`AuditstreamError`, exit 2):
     a file given twice, or two files of the same name with `rejects_dir`. The later report
-    would replace the earlier, its rows lost; checked before anything is read. A
-    `rejects_dir` that is a file, or whose parent folder is missing, is refused too."""
+    would replace the earlier, its rows lost; checked before anything is read. A report
+    that would be an input of the run (the user's corrected `a.rejects.csv` given beside
+    `a.csv`), by any name, is refused too: it would replace that input. A `rejects_dir`
+    that is a file, or whose parent folder is missing, is refused too."""
     if rejects_dir is not None:
         if rejects_dir.exists() and not rejects_dir.is_dir():
             raise UsageError(f"{rejects_dir} is not a folder; give a folder for the rejects")
@@ -67,6 +78,15 @@ def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> N
                 f"{rejects_path(first, rejects_dir)}: give each file once"
                 + (", and files of the same name without --rejects-dir"
                    if rejects_dir is not None else ""))
+    for source in map(Path, sources):
+        report = rejects_path(source, rejects_dir)
+        for given in map(Path, sources):
+            if _same_file(report, given):
+                alias = "" if report == given else f" (given as {given})"
+                raise AuditstreamError(
+                    f"{source} would report its rejected rows to {report}, an input of this "
+                    f"run{alias}, replacing it; give --rejects-dir a folder without inputs, "
+                    f"or rename that input")
 
 
 def write_rejects(errors: Sequence[RowError], path: Path) -> Path:

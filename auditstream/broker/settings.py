@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +36,14 @@ class BrokerSettings(BaseSettings):
             raise ValueError(f"{host} is not an address clients can reach (the broker "
                              "advertises it); give this machine's own address")
         return host
+
+    @field_validator("controller_port")
+    @classmethod
+    def _own_port(cls, controller_port: int, info: ValidationInfo) -> int:
+        if controller_port == info.data.get("port"):  # Kafka's storage tool: a stack trace
+            raise ValueError(f"{controller_port} is BROKER_PORT too; the broker and its "
+                             "controller listen on two ports: give them two")
+        return controller_port
 
     @property
     def bootstrap(self) -> str:

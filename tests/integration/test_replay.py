@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 import random
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +31,7 @@ from shared.settings import KafkaSettings, TopicSettings
 from tests.integration.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings(kafka: KafkaSettings, topic: str) -> ProducerSettings:
@@ -194,6 +202,45 @@ def test_interrupt_flushes_what_was_sent_and_reports_how_far_it_got(
     assert report.interrupted and (report.sent, report.delivered, report.undelivered) == (
         300, 300, 0)
     assert len(_consume(kafka, topic_name, 300)) == 300
+
+
+@pytest.mark.parametrize("entry", ["auditstream replay", "python -m producer"])
+def test_sigterm_flushes_what_was_sent_and_reports_how_far_it_got_like_ctrl_c(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path, entry: str
+) -> None:
+    """SIGTERM (a `timeout`, systemd, `docker compose stop`) killed a replay where it stood:
+    exit 143, no summary (a hostile probe). Now as Ctrl-C: flushed, summary, exit 130."""
+    path, txs = _historic_file(tmp_path, 3_000)
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+           "AUDITSTREAM_TRANSACTIONS_TOPIC": topic_name, "AUDITSTREAM_PARTITIONS": "4"}
+    if entry == "python -m producer":
+        args = ["producer"]
+        env |= {"PRODUCER_MODE": "replay", "PRODUCER_FILES": json.dumps([str(path)]),
+                "PRODUCER_RATE": "500"}
+    else:
+        args = ["auditstream", "replay", str(path), "--rate", "500"]
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not topic_partitions(kafka, topic_name):  # created just before the first send
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(1.5)  # about 750 sent at 500/s, about 5 s to go
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    found = re.search(r"interrupted: ([\d,]+) handed to Kafka, ([\d,]+) not sent", err)
+    assert found is not None, err
+    handed, unsent = (int(g.replace(",", "")) for g in found.groups())
+    assert 0 < handed < len(txs) and handed + unsent == len(txs)
+    assert f"sent {handed:,} of {len(txs):,} row(s)" in err  # every one handed over delivered
+    assert len(_consume(kafka, topic_name, handed)) == handed
 
 
 def test_rate_pacing_spreads_messages_over_time(

@@ -3,6 +3,8 @@ beyond this machine (BROKER_HOST other than loopback)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from auditstream.broker.process import exposure_warning
@@ -43,3 +45,23 @@ def test_a_reachable_address_is_a_valid_broker_host(host: str) -> None:
     from auditstream.broker import BrokerSettings
 
     assert BrokerSettings(host=host).host == host
+
+
+@pytest.mark.parametrize("action", ["start", "status"])
+def test_one_port_for_broker_and_controller_is_refused_as_a_setting_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    action: str,
+) -> None:
+    # Both listeners cannot bind one port: `broker start` ended in the storage tool's
+    # 26-line Java stack trace (a hostile probe). Refused before anything is started.
+    from auditstream.cli import main
+
+    monkeypatch.setenv("BROKER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BROKER_PORT", "19097")
+    monkeypatch.setenv("BROKER_CONTROLLER_PORT", "19097")
+    assert main(["broker", action]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("auditstream broker: error: invalid setting "
+                                               "BROKER_CONTROLLER_PORT: "), err
+    assert "BROKER_PORT" in err[0] and "19097" in err[0] and "two ports" in err[0]
+    assert not (tmp_path / "home").exists()

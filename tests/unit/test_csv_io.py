@@ -240,14 +240,46 @@ def test_fast_records_accept_reject_and_encode_exactly_like_the_schema(tmp_path:
         assert orjson.dumps(f[1]) == encode(s[1])
 
 
-def test_duplicated_required_column_is_a_header_error_but_duplicated_extras_are_not(
-    tmp_path: Path,
-) -> None:
+def test_duplicated_required_column_is_a_header_error(tmp_path: Path) -> None:
     with pytest.raises(CsvFormatError, match="duplicated column"):
         iter_csv(_write(tmp_path, f"{HEADER},amount\n{REFERENCE_ROWS[0]},1\n", "dup.csv"))
-    path = _write(tmp_path, f"{HEADER},note,note\n{REFERENCE_ROWS[0]},a,b\n", "extra.csv")
+
+
+@pytest.mark.parametrize("names", ["note,note", "note, note ", "note,x,note"])
+def test_duplicated_extra_columns_are_a_header_error(tmp_path: Path, names: str) -> None:
+    """Two extra columns of one name (after stripping, as `attributes` keys them) kept only
+    the last value in `attributes`, the first lost without a word (found by a hostile
+    probe). Refused like a duplicated required column, before any row is read."""
+    cells = ",".join("v" for _ in names.split(","))
+    path = _write(tmp_path, f"{HEADER},{names}\n{REFERENCE_ROWS[0]},{cells}\n", "extra.csv")
+    with pytest.raises(CsvFormatError) as caught:
+        iter_records(path)
+    assert str(caught.value) == (
+        f"{path}: wrong header: duplicated extra column(s) 'note'; give each column its own "
+        "name")
+
+
+def test_extra_columns_differing_in_case_are_two_attributes(tmp_path: Path) -> None:
+    path = _write(tmp_path, f"{HEADER},note,Note\n{REFERENCE_ROWS[0]},a,b\n")
     [(_, tx)] = _good(list(iter_csv(path)))
-    assert tx.attributes == {"note": "b"}
+    assert tx.attributes == {"note": "a", "Note": "b"}
+
+
+def test_a_value_under_a_column_without_a_name_rejects_its_row(tmp_path: Path) -> None:
+    """Excel's trailing comma (a blank header cell, empty cells below it) is read as ever;
+    a value under a blank header cell was dropped from the row without a word (found by a
+    hostile probe): its row is rejected, saying which column, the value in the report."""
+    rows = [f"{REFERENCE_ROWS[0]},first,,", f"{REFERENCE_ROWS[1]},second,unnamed-data, "]
+    path = _write(tmp_path, "\n".join([f"{HEADER},note,, ", *rows]) + "\n")
+    for items in (list(iter_csv(path)), list(iter_records(path))):
+        [(line, good)] = _good(items)  # type: ignore[arg-type]
+        attributes = good.attributes if isinstance(good, Transaction) else good["attributes"]
+        assert line == 2 and attributes == {"note": "first"}
+        [err] = [i for i in items if isinstance(i, RowError)]
+        assert err.line == 3
+        assert err.reason == ("column 13: 'unnamed-data' under a column without a name in the "
+                              "header; name the column, or empty its cells")
+        assert err.raw["column_13"] == "unnamed-data" and err.raw["note"] == "second"
 
 
 def test_a_quote_left_open_names_the_lines_it_swallowed(tmp_path: Path) -> None:

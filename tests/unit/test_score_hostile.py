@@ -5,6 +5,7 @@ scored."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,57 @@ def test_replay_refuses_inputs_that_would_share_a_rejects_report(
     with pytest.raises(AuditstreamError, match="would both report rejected rows to"):
         run_replay([jan, feb], ProducerSettings(), rejects_dir=tmp_path / "rejects")
     assert not (tmp_path / "rejects").exists()
+
+
+@pytest.mark.parametrize("how", ["the same path", "a hard link", "a symlink", "--rejects-dir"])
+def test_a_rejects_report_that_would_replace_an_input_is_refused_up_front(
+        rows: list[Transaction], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        how: str) -> None:
+    """`score a.csv` reports to a.rejects.csv; the user corrects the rows there and runs
+    `score a.csv a.rejects.csv`: a.csv's bad row was reported again over a.rejects.csv, the
+    user's corrected input replaced without a word. Refused before anything is read, by any
+    name of that file (a link too), and the input left as it was."""
+    a = _bad_file(tmp_path / "a.csv", rows[:300])
+    corrected = tmp_path / "a.rejects.csv"
+    write_transactions_csv(rows[300:310], corrected)
+    extra: list[str] = []
+    given = corrected
+    if how == "a hard link":
+        given = tmp_path / "fixed.csv"
+        os.link(corrected, given)
+    elif how == "a symlink":
+        given = tmp_path / "fixed.csv"
+        given.symlink_to(corrected)
+    elif how == "--rejects-dir":  # sub/a.csv's report in tmp_path is the input a.rejects.csv
+        a = _bad_file(tmp_path / "sub" / "a.csv", rows[:300])
+        extra = ["--rejects-dir", str(tmp_path)]
+    before = corrected.read_bytes()
+    out = tmp_path / "out"
+    assert main(["score", str(a), str(given), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("auditstream score: error: ") and "Traceback" not in err
+    assert err.count("\n") == 1
+    assert f"{a} would report its rejected rows to {corrected}, an input of this run" in err
+    assert how in ("the same path", "--rejects-dir") or f"(given as {given})" in err
+    assert "--rejects-dir" in err
+    assert corrected.read_bytes() == before and not (out / "run.json").exists()
+
+
+def test_replay_refuses_a_rejects_report_that_would_replace_an_input(
+        rows: list[Transaction], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from auditstream.broker.process import free_port
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")  # none there
+    monkeypatch.setenv("KAFKA_STARTUP_WAIT_S", "1")
+    from producer.replay import run_replay
+    from producer.settings import ProducerSettings
+    from shared.errors import AuditstreamError
+    a = _bad_file(tmp_path / "a.csv", rows[:300])
+    corrected = tmp_path / "a.rejects.csv"
+    write_transactions_csv(rows[300:310], corrected)
+    before = corrected.read_bytes()
+    with pytest.raises(AuditstreamError, match="an input of this run"):
+        run_replay([a, corrected], ProducerSettings())
+    assert corrected.read_bytes() == before
 
 
 #: A child that scores `in.csv` into `out` and gets SIGTERM once its first batch is scored
