@@ -34,6 +34,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from shared.columns import INPUT_FIELDS, SCORED_ROW, VERDICT_FIELDS
 from shared.columns import Field as ColumnField
+from shared.seeds import SEED_MAX
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
@@ -95,6 +96,9 @@ CONTROL_FREE_PATTERN = f"^[^{_CLASS}]*$"
 _KINDS = [f"{kind} ({', '.join(f'U+{lo:04X}-U+{hi:04X}' for lo, hi in spans)})"
           for kind, spans in CONTROL_RANGES]
 CONTROL_RULE = f"must not contain {', '.join(_KINDS[:-1])} or {_KINDS[-1]}"
+
+#: A seed setting (PRODUCER_SEED, DETECTOR_CORE__SEED): 0 to 2^32 - 1 (`shared.seeds`).
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NON_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
