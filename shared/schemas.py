@@ -172,7 +172,8 @@ def _out_of_range(value: datetime) -> str:
 
 
 def parse_timestamp(text: str) -> datetime:
-    """An event time from ISO 8601 text (`2025-01-01 00:00:00`, `T`, zones), naive UTC."""
+    """An event time from ISO 8601 text (`2025-01-01 00:00:00`, `T`, zones), naive UTC; a
+    fraction finer than a microsecond (.NET's 7 digits) truncated to it, never rounded."""
     t = text.strip()
     try:
         value = datetime.fromisoformat(t)
