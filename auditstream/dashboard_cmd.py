@@ -19,6 +19,7 @@ from dashboard.sample import write_sample
 from shared.errors import UsageError
 from shared.folderlock import FolderLock
 from shared.outputs import check_folder_of, creating
+from shared.seeds import seed_arg
 from shared.startup import sigterm_interrupts
 
 
@@ -112,7 +113,7 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("sample", help="write a small scored export snapshot")
     p.add_argument("out")
     p.add_argument("--customers", type=int, default=40, help="size of the realistic run")
-    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--seed", type=seed_arg, default=11)
     p.add_argument("--synthetic", action="store_true",
                    help="random rows that only follow the column contract (no detector)")
     p.add_argument("--rows", type=int, default=2000, help="rows of the synthetic snapshot")

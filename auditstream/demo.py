@@ -33,6 +33,7 @@ from shared.entry import number
 from shared.errors import AuditstreamError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.outputs import check_folder_of
+from shared.seeds import seed_arg
 from shared.settings import KafkaSettings, TopicSettings
 from sink import state as sink_state
 from sink.days import SCORED_DIR, day_files
@@ -76,7 +77,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--customers", type=_count, default=1000, help="default 1000 (~200,000 tx)")
     p.add_argument("--days", type=_count, default=90, help="days of activity (default 90)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=seed_arg, default=42)
     p.add_argument("--partitions", type=_count, default=4)
     p.add_argument("--exports", type=Path, default=Path("exports"), metavar="DIR")
     p.add_argument("--timeout", type=float, default=1800.0,

@@ -24,6 +24,7 @@ from shared.gcpause import gc_paused
 from shared.outputs import output_errors
 from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
+from shared.seeds import seed_arg
 from shared.startup import loading, sigterm_interrupts
 from sink.folder import remove_leftovers
 from sink.offline import ExportWriter
@@ -55,7 +56,8 @@ def register(subparsers: Any) -> None:
                        help="where <name>.rejects.csv go (default: beside each input)")
     score.add_argument("--partitions", type=int, default=1, metavar="P",
                        help="emulate a topic of P partitions keyed by customer_id (default 1)")
-    score.add_argument("--seed", type=int, help="model seed (default DETECTOR_CORE__SEED or 42)")
+    score.add_argument("--seed", type=seed_arg,
+                       help="model seed, 0 to 2^32 - 1 (default DETECTOR_CORE__SEED or 42)")
     score.set_defaults(func=run_score)
 
     detect = subparsers.add_parser(

@@ -11,7 +11,10 @@ a mistyped year (2026 for 2025, or 2100) would put every id seen before behind t
 and a second replay of the file would be scored again (found by a hostile probe: a whole
 partition exported twice). Such rows are noted (`ahead`); once `CONFIRM` have come, the
 stream has moved on, and the watermark goes to the earliest of them (never back). Below
-that jump, the watermark is the latest event time seen, as before.
+that jump, the watermark is the latest event time seen, as before. The very first row has
+no watermark to be measured against: until `CONFIRM` rows have come (`first`), the watermark
+is what that rule gives from the earliest of them, so a first row dated years ahead is only
+noted ahead too; meanwhile nothing is dropped, as the watermark may still go back.
 
 Memory: sorted numpy arrays, 20 bytes per id (hash 8, offset 8, minute 4), plus the ids
 added since the last compaction in a dict (at most max(64k, 1/8 of the arrays)) and those
@@ -90,6 +93,9 @@ class DedupeIndex:
         #: Event minutes of the rows seen more than the horizon past the watermark, in
         #: arrival order, until `CONFIRM` of them move it.
         self._ahead: list[int] = []
+        #: Event minutes of the first rows, in arrival order, until `CONFIRM` have come
+        #: (then None: the watermark is settled; also for an index of an older checkpoint).
+        self._first: list[int] | None = []
         #: Ids added since the last checkpoint (hash -> (offset, minute)).
         self._fresh: dict[int, tuple[int, int]] = {}
         #: The segments on the state topic, oldest first: [name, level, lo, hi, newest minute].
@@ -119,8 +125,9 @@ class DedupeIndex:
             self._fresh.update(added)
             if minutes:
                 latest = max(minutes)
-                start = minutes[0] if self._watermark == _NO_WATERMARK else self._watermark
-                if latest <= start + self.horizon_min:  # no row far ahead: `_advance`'s end
+                start = self._watermark
+                if self._first is None and latest <= start + self.horizon_min:
+                    # settled, no row far ahead: `_advance`'s end
                     self._watermark = max(self._watermark, latest)
                 else:
                     for minute in minutes:
@@ -130,6 +137,18 @@ class DedupeIndex:
 
     def _advance(self, minute: int) -> None:
         """The watermark after a row of event `minute` (see the module doc)."""
+        first = self._first
+        if first is None:
+            self._follow(minute)
+            return
+        first.append(minute)  # the first rows: as if the stream began at their earliest
+        self._watermark, self._ahead = min(first), []
+        for m in first:
+            self._follow(m)
+        if len(first) >= CONFIRM:
+            self._first = None
+
+    def _follow(self, minute: int) -> None:
         if minute <= self._watermark:
             return
         if self._watermark == _NO_WATERMARK or minute <= self._watermark + self.horizon_min:
@@ -180,8 +199,13 @@ class DedupeIndex:
             return None
         return np.where(hit, clipped, -1).tolist()  # type: ignore[no-any-return]
 
+    def _dropped_before(self) -> int:
+        """Entries older than this minute may be dropped: none while the watermark is not
+        settled (it may still go back)."""
+        return _NO_WATERMARK if self._first is not None else self._watermark - self.horizon_min
+
     def _compact(self) -> None:
-        cutoff = self._watermark - self.horizon_min
+        cutoff = self._dropped_before()
         n = len(self._pending)
         hashes = np.fromiter(self._pending.keys(), np.uint64, n)
         offsets = np.fromiter((v[0] for v in self._pending.values()), np.int64, n)
@@ -206,8 +230,11 @@ class DedupeIndex:
         self._compact()
         head = _HEADER.pack(_MAGIC, self.horizon_min, self._watermark, len(self._hashes))
         ahead = np.array(self._ahead, np.int64)
+        first = np.array(self._first or [], np.int64)
         return b"".join([head, self._hashes.tobytes(), self._offsets.tobytes(),
-                         self._minutes.tobytes(), _AHEAD.pack(len(ahead)), ahead.tobytes()])
+                         self._minutes.tobytes(), _AHEAD.pack(len(ahead)), ahead.tobytes(),
+                         _AHEAD.pack(-1 if self._first is None else len(first)),
+                         first.tobytes()])
 
     @classmethod
     def load(cls, data: bytes, horizon_s: float) -> DedupeIndex:
@@ -222,9 +249,15 @@ class DedupeIndex:
         index._minutes = np.frombuffer(data, np.int32, n, at + 16 * n).copy()
         index._watermark = watermark
         at += 20 * n
+        index._first = [] if watermark == _NO_WATERMARK else None  # unless the dump says
         if len(data) > at:  # written since `ahead` (an older dump has none)
             (k,) = _AHEAD.unpack_from(data, at)
             index._ahead = np.frombuffer(data, np.int64, k, at + _AHEAD.size).tolist()
+            at += _AHEAD.size + 8 * k
+        if len(data) > at:  # written since `first` (-1: settled)
+            (k,) = _AHEAD.unpack_from(data, at)
+            if k >= 0:
+                index._first = np.frombuffer(data, np.int64, k, at + _AHEAD.size).tolist()
         return index
 
     # --- incremental checkpoints ------------------------------------------------------
@@ -233,7 +266,7 @@ class DedupeIndex:
         """Live ids first seen at offsets [lo, hi], as (hashes, offsets, minutes)."""
         if self._pending:
             self._compact()
-        cutoff = self._watermark - self.horizon_min
+        cutoff = self._dropped_before()
         keep = (self._offsets >= lo) & (self._offsets <= hi) & (self._minutes >= cutoff)
         return self._hashes[keep], self._offsets[keep], self._minutes[keep]
 
@@ -249,7 +282,7 @@ class DedupeIndex:
         segments' bytes, None for a segment already written, and the head. `full`: one
         segment of every live id (a new epoch)."""
         out: dict[str, bytes | None] = {}
-        cutoff = self._watermark - self.horizon_min
+        cutoff = self._dropped_before()
         if full:
             self._segments = []
             self._compact()
@@ -278,7 +311,7 @@ class DedupeIndex:
         for s in self._segments:
             out.setdefault(s[0], None)
         head = {"horizon_min": self.horizon_min, "watermark": self._watermark,
-                "segments": self._segments, "ahead": self._ahead}
+                "segments": self._segments, "ahead": self._ahead, "first": self._first}
         out[HEAD] = _SEGMENT + orjson.dumps(head)
         return {k: v for k, v in out.items() if k == HEAD or any(
             s[0] == k for s in self._segments)}
@@ -294,6 +327,8 @@ class DedupeIndex:
         index = cls(horizon_s)
         index._watermark = head["watermark"]
         index._ahead = [int(m) for m in head.get("ahead", [])]  # none in an older head
+        first = head.get("first", [] if index._watermark == _NO_WATERMARK else None)
+        index._first = None if first is None else [int(m) for m in first]  # None: settled
         index._segments = head["segments"]
         arrays: list[list[np.ndarray[Any, Any]]] = [[], [], []]
         for name, *_ in head["segments"]:

@@ -32,6 +32,7 @@ from shared.entry import number
 from shared.errors import ExitCode, UsageError
 from shared.outputs import check_folder_of
 from shared.schemas import Transaction
+from shared.seeds import seed_arg
 from shared.startup import sigterm_interrupts
 
 
@@ -68,7 +69,7 @@ def register(subparsers: Any) -> None:
     g.add_argument("--changes-out", type=Path,
                    help="extended mix: write the legitimate habit changes here (a sidecar CSV: "
                         "customer_id, change, start, end), for measuring false alarms")
-    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--seed", type=seed_arg, default=42)
     g.add_argument("--customers", type=int, help="default 1000 (reference: 200)")
     g.add_argument("--days", type=int, default=90)
     g.add_argument("--start", type=_date, default=datetime(2025, 1, 1), help="YYYY-MM-DD")

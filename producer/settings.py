@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.schemas import Seed
 from shared.settings import KafkaSettings, TopicSettings
 
 
@@ -37,7 +38,7 @@ class ProducerSettings(BaseSettings):
     rejects_dir: Path | None = None
     recipe: Literal["realistic", "reference"] = "realistic"
     mix: Literal["default", "extended"] = "default"
-    seed: int = 42
+    seed: Seed = 42
     customers: int | None = Field(default=None, ge=1)
     days: int = Field(default=90, ge=1)
     start: date = date(2025, 1, 1)

@@ -19,6 +19,7 @@ from shared.schemas import (
     MAX_ATTRIBUTE_VALUE_CHARS,
     MAX_TIMESTAMP,
     MIN_TIMESTAMP,
+    RFC3339,
     SCHEMA_VERSION,
     TEXT_LIMITS,
     parse_amount,
@@ -97,6 +98,7 @@ def row_parser(
     i_dev, i_cat, i_ip = idx["device"], idx["merchant_category"], idx["ip"]
     i_lab, i_typ = idx.get("is_anomaly"), idx.get("anomaly_type")
     fromiso, lo, hi, limit = datetime.fromisoformat, MIN_TIMESTAMP, MAX_TIMESTAMP, AMOUNT_LIMIT
+    shaped = RFC3339.fullmatch
     # All text fields together no longer than the smallest limit: none is over its own.
     shortest = min(TEXT_LIMITS.values())
 
@@ -118,7 +120,7 @@ def row_parser(
             raise ValueError(f"{name}: missing")
         text = row[i_ts]
         try:
-            ts = fromiso(text.strip())
+            ts = fromiso(t) if shaped(t := text.strip()) else None
         except ValueError:
             ts = None
         if ts is None or ts.tzinfo is not None or not lo <= ts < hi:

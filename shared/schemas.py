@@ -5,11 +5,11 @@ truth for measuring only and are `None` when unknown. The detector never reads t
 
 Input limits (docs/producer.md, "Input rules"): every text field has a maximum length and
 holds no control character, line separator or bidirectional control (`CONTROL_RANGES`,
-`CONTROL_RULE`), amounts are finite
-with |amount| < 1e12 (negative amounts are refunds), timestamps fall in 1970-2100 (UTC),
-and amount text is a plain decimal number (no `1_000`, no `inf`). The
-functions `parse_amount`, `check_amount` and `parse_timestamp` are the single statement of
-those rules: the schema and the fast CSV reader (`shared.csv_io`) both call them.
+`CONTROL_RULE`), amounts are finite with |amount| < 1e12 (negative amounts are refunds),
+timestamps are RFC 3339 date-times in 1970-2100 (UTC), and amount text is a plain
+decimal number (no `1_000`, no `inf`). The functions `parse_amount`, `check_amount` and
+`parse_timestamp` are the single statement of those rules: the schema and the fast CSV
+reader (`shared.csv_io`) both call them.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from shared.columns import INPUT_FIELDS, SCORED_ROW, VERDICT_FIELDS
 from shared.columns import Field as ColumnField
+from shared.seeds import SEED_MAX
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
@@ -96,8 +97,18 @@ _KINDS = [f"{kind} ({', '.join(f'U+{lo:04X}-U+{hi:04X}' for lo, hi in spans)})"
           for kind, spans in CONTROL_RANGES]
 CONTROL_RULE = f"must not contain {', '.join(_KINDS[:-1])} or {_KINDS[-1]}"
 
+#: A seed setting (PRODUCER_SEED, DETECTOR_CORE__SEED): 0 to 2^32 - 1 (`shared.seeds`).
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NON_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+#: The timestamp's shape: RFC 3339's date-time (section 5.6, its note's space for `T`
+#: included), the zone optional (none: UTC). `datetime.fromisoformat` reads it, and more
+#: (week dates, `20250101T0000`, any separator, `,` fractions, `+01`, `+05:99`), refused.
+RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
+                     r"(?:\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?")
+_RFC3339_RULE = ("expected YYYY-MM-DD HH:MM:SS, `T` or a space between, an optional "
+                 ".fraction and an optional Z or +HH:MM")
 
 
 def quote(text: str, limit: int = QUOTE_CHARS) -> str:
@@ -168,14 +179,18 @@ def _out_of_range(value: datetime) -> str:
 
 
 def parse_timestamp(text: str) -> datetime:
-    """An event time from ISO 8601 text (`2025-01-01 00:00:00`, `T`, zones), naive UTC."""
+    """An event time from RFC 3339 text (`2025-01-01 00:00:00`, `T`, zones), naive UTC; a
+    fraction finer than a microsecond (.NET's 7 digits) truncated to it, never rounded."""
     t = text.strip()
+    shaped = RFC3339.fullmatch(t) is not None
     try:
-        value = datetime.fromisoformat(t)
+        value = datetime.fromisoformat(t if t[-1:] != "z" else t[:-1] + "Z")
     except ValueError:
         raise ValueError(
             f"{quote(t)} is not a date-time (expected YYYY-MM-DD HH:MM:SS)" if t else "missing"
         ) from None
+    if not shaped:
+        raise ValueError(f"{quote(t)} is not an RFC 3339 date-time ({_RFC3339_RULE})")
     if value.tzinfo is None and MIN_TIMESTAMP <= value < MAX_TIMESTAMP:
         return value  # the usual case, without a call
     return check_timestamp(value)
@@ -284,7 +299,7 @@ class Transaction(BaseModel):
     @field_validator("timestamp", mode="before")
     @classmethod
     def _timestamp_text(cls, v: object) -> object:
-        # Text is read as the CSV reader reads it (`datetime.fromisoformat`), so both agree.
+        # Text is read as the CSV reader reads it (`parse_timestamp`), so both agree.
         return _checked(parse_timestamp, v) if isinstance(v, str) else v
 
     @field_validator("timestamp")

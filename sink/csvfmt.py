@@ -35,13 +35,15 @@ def text(value: str | None) -> str:
 
 
 def number(value: float | int | None) -> str:
-    """Shortest text that reads back as the same float, never in exponent notation."""
+    """Shortest text that reads back as the same float, never in exponent notation; a
+    negative zero as the zero it equals (`value + 0.0` is `value`, bit for bit, but for it)."""
     if value is None:
         return ""
     if isinstance(value, int):
         return str(value)
     if not math.isfinite(value):
         return ""
+    value += 0.0
     out = repr(value)
     if "e" in out:
         out = np.format_float_positional(value, trim="-")
@@ -68,12 +70,13 @@ def ratio(num: int, den: int) -> float | None:
 #: holding the value (`{r}`: a spare local): the common case written out, the function
 #: above for the rest, the same text as the function alone (a call a cell was most of the
 #: cost). Text: unchanged unless empty or starting with a formula's character. Number: a
-#: finite float's `repr` unless in exponent notation (`v - v` is 0.0 only when finite).
+#: finite float's `repr` unless in exponent notation (`v - v` is 0.0 only when finite;
+#: `v + 0.0` writes -0.0 as 0.0).
 _CELL_OF_KIND: dict[str, str] = {
     "text": "{v} if {v} and {v}[0] not in _PREFIXES else text({v})",
     "time": "'' if {v} is None else {v}.isoformat()",
     "number": ("{r} if type({v}) is float and {v} - {v} == 0.0 and 'e' not in "
-               "({r} := repr({v})) else number({v})"),
+               "({r} := repr({v} + 0.0)) else number({v})"),
     "int": "number({v})",
     "bool": "_BOOL[{v}]",
 }

@@ -8,6 +8,7 @@ within one type's rows, where it would always be 1.0.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from shared.columns import MODES, RULE_NAMES
 from sink.csvfmt import boolean, number, ratio
 from sink.rollup import GRID, NEG, POS, RollupState
 from sink.settings import ExportSettings
+from sink.volume import SinkRollup
 
 
 @dataclass(frozen=True)
@@ -48,17 +50,27 @@ class Capacity:
 def cases_per_day(state: RollupState, stats: dict[str, list[ModeStats]]
                   ) -> dict[str, list[float | None]]:
     """Expected cases per day at each threshold: flagged rows x (cases per flagged row, as
-    grouped so far) / days of event time covered (at least one). An estimate: at another
-    threshold the rows would group a little differently."""
+    grouped so far) / days of event time covered (at least one): the span from the first
+    row to the last, but never more days than have rows, so one row dated 1970 or 2100
+    does not stretch it. An estimate: at another threshold the rows would group a little
+    differently."""
     book = state.cases
     book.fold()
     per_row = book.created / book.flagged if book.flagged else 1.0
     days = 1.0
     if state.event_min and state.event_max:
         span = datetime.fromisoformat(state.event_max) - datetime.fromisoformat(state.event_min)
-        days = max(1.0, span.total_seconds() / 86400)
+        days = max(1.0, min(span.total_seconds() / 86400, _days_with_rows(state)))
     return {mode: [s.flagged * per_row / days if state.rows else None for s in rows]
             for mode, rows in stats.items()}
+
+
+def _days_with_rows(state: RollupState) -> float:
+    """How many days have rows, from the report's counts by day; infinite (no bound) when
+    they do not hold every row (a checkpoint from before them)."""
+    if not isinstance(state, SinkRollup) or state.volume.rows != state.rows:
+        return math.inf
+    return len({key[0] for key in state.volume.counts["day"]})
 
 
 @dataclass(frozen=True)

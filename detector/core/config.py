@@ -10,6 +10,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.schemas import Seed
+
 #: Refit intervals a `refit_delay` may span: each fit pending meanwhile holds a copy of the
 #: training sample, in memory and in every snapshot, so the queue must stay bounded.
 MAX_PENDING_FITS = 16
@@ -176,10 +178,10 @@ class CoreConfig(BaseModel):
     sample_size: int = Field(default=4096, ge=64, description="recent feature rows kept")
     n_trees: int = Field(default=50, ge=8)
     max_samples: int = Field(default=256, ge=16)
-    seed: int = Field(
+    seed: Seed = Field(
         default=42,
-        description="fit number n's forest is seeded seed + n, modulo 2^32 (scikit-learn's "
-        "range), so any integer works",
+        description="0 to 2^32 - 1 (beyond, seeds would wrap onto each other); fit number "
+        "n's forest is seeded seed + n, modulo 2^32 (scikit-learn's range)",
     )
     ml_threshold: float = Field(
         default=0.6, ge=0, le=1,

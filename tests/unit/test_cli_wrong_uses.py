@@ -340,3 +340,62 @@ def test_a_setting_a_service_cannot_honour_is_one_line_and_exit_2(
             "score": ["score", str(data), "--out", str(tmp_path / "o")]}[command]
     assert main(argv) == ExitCode.USAGE
     assert says in _one_error_line(capsys, command)
+
+
+#: 2^32: the first seed numpy's 32-bit seeding (scikit-learn's forests) would wrap to 0.
+_WRAPPING_SEEDS = ["4294967296", "4294967338", "-1"]
+
+
+@pytest.mark.parametrize("seed", _WRAPPING_SEEDS)
+@pytest.mark.parametrize("command", ["generate", "score", "demo", "dashboard sample"])
+def test_a_seed_that_would_wrap_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, seed: str,
+) -> None:
+    """`score --seed 4294967338` gave exactly the outputs of `--seed 42` (the forests are
+    seeded modulo 2^32): two seeds, one result, without a word (a hostile probe, 2026-12-05)."""
+    argv = {"generate": ["generate", *SMALL, "--out", str(tmp_path / "x.csv")],
+            "score": ["score", str(tmp_path / "x.csv"), "--out", str(tmp_path / "o")],
+            "demo": ["demo"],
+            "dashboard sample": ["dashboard", "sample", str(tmp_path / "s")]}[command]
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--seed", seed])
+    assert stop.value.code == ExitCode.USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--seed: must be from 0 to 4294967295" in err[-1], err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("seed", _WRAPPING_SEEDS)
+@pytest.mark.parametrize(("command", "variable"), [
+    ("score", "DETECTOR_CORE__SEED"), ("detect", "DETECTOR_CORE__SEED"),
+    ("producer", "PRODUCER_SEED"),
+])
+def test_a_seed_setting_that_would_wrap_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    command: str, variable: str, seed: str,
+) -> None:
+    data = tmp_path / "data.csv"
+    assert main(["generate", *SMALL, "--out", str(data)]) == ExitCode.OK
+    capsys.readouterr()
+    monkeypatch.setenv(variable, seed)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # never reached: refused first
+    if command == "producer":
+        from producer.__main__ import main as producer_main
+        monkeypatch.setenv("PRODUCER_OUT", str(tmp_path / "p.csv"))
+        monkeypatch.setenv("PRODUCER_PUBLISH", "false")
+        assert producer_main([]) == ExitCode.USAGE
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"invalid setting {variable}" in err[0], err
+        assert not (tmp_path / "p.csv").exists()
+        return
+    argv = {"detect": ["detect"],
+            "score": ["score", str(data), "--out", str(tmp_path / "o")]}[command]
+    assert main(argv) == ExitCode.USAGE
+    assert f"invalid setting {variable}" in _one_error_line(capsys, command)
+
+
+@pytest.mark.parametrize("seed", ["0", "4294967295"])
+def test_the_seeds_at_the_bounds_are_accepted(tmp_path: Path, seed: str) -> None:
+    assert main(["generate", *SMALL, "--seed", seed, "--out", str(tmp_path / "x.csv")]) == 0
+    assert main(["score", str(tmp_path / "x.csv"), "--out", str(tmp_path / "o"),
+                 "--seed", seed]) == ExitCode.OK

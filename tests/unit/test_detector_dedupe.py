@@ -70,6 +70,38 @@ def test_one_row_dated_far_ahead_does_not_switch_the_check_off(future: float) ->
     assert index.check(first, list(range(51, 101))) == list(range(50))  # all duplicates
 
 
+@pytest.mark.parametrize("future", [DAY / 60 + 1, 40 * 365 * 1440])
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_first_row_dated_far_ahead_does_not_switch_the_check_off(
+    future: float, batched: bool,
+) -> None:
+    """The partition's very first row set the watermark, whatever its date: dated years
+    ahead, every later row was behind the horizon at once and never a duplicate (a hostile
+    probe, 2026-12-05). Until `CONFIRM` rows have come, the watermark is as if the stream
+    began at the earliest of them, so that first row is only noted ahead."""
+    index = DedupeIndex(DAY)
+    stray = at(tx(99), future)
+    first = [at(tx(i), i) for i in range(50)]
+    if batched:
+        assert index.check([stray, *first], list(range(51))) == [None] * 51
+    else:
+        assert index.check([stray], [0]) == [None]
+        assert index.check(first, list(range(1, 51))) == [None] * 50
+    assert index.check(first, list(range(51, 101))) == list(range(1, 51))  # all duplicates
+
+
+def test_the_first_rows_that_all_lie_far_ahead_of_the_first_are_followed() -> None:
+    """A first row dated far behind the rest (1970 before 2025) is the case already
+    covered: the rest are noted ahead, and `CONFIRM` of them move the watermark."""
+    index = DedupeIndex(DAY)
+    jump = 20 * 365 * 1440
+    index.check([at(tx(1), 0)], [0])
+    rows = [at(tx(100 + k), jump + k) for k in range(dedupe.CONFIRM)]
+    index.check(rows, list(range(1, dedupe.CONFIRM + 1)))
+    assert index._watermark == event_minute(rows[0]) and index._ahead == []
+    assert index.check([at(tx(1), 0)], [dedupe.CONFIRM + 1]) == [None]  # behind the horizon
+
+
 def test_confirm_rows_far_ahead_move_the_watermark_to_the_earliest_of_them() -> None:
     index = DedupeIndex(DAY)
     index.check([at(tx(1), 0)], [0])
@@ -82,16 +114,27 @@ def test_confirm_rows_far_ahead_move_the_watermark_to_the_earliest_of_them() -> 
     assert index.check([at(tx(100), jump)], [dedupe.CONFIRM + 3]) == [1]
 
 
+def _follow(minutes: list[int], horizon_min: int, watermark: int, ahead: list[int]
+            ) -> tuple[int, list[int]]:
+    for minute in minutes:
+        if watermark == -(1 << 62) or minute <= watermark + horizon_min:
+            watermark = max(watermark, minute)
+        else:  # far ahead: followed once CONFIRM such rows have come
+            ahead = [*ahead, minute]
+            if len(ahead) == dedupe.CONFIRM:
+                watermark, ahead = max(watermark, min(ahead)), []
+    return watermark, ahead
+
+
 def reference(stream: list[tuple[str, int]], horizon_min: int) -> list[int | None]:
     seen: dict[str, tuple[int, int]] = {}
     watermark, out, ahead = -(1 << 62), list[int | None](), list[int]()
     for off, (tid, minute) in enumerate(stream):
-        if watermark == -(1 << 62) or minute <= watermark + horizon_min:
-            watermark = max(watermark, minute)
-        else:  # far ahead: followed once CONFIRM such rows have come
-            ahead.append(minute)
-            if len(ahead) == dedupe.CONFIRM:
-                watermark, ahead = max(watermark, min(ahead)), []
+        if off < dedupe.CONFIRM:  # the first rows: as if the stream began at their earliest
+            first = [m for _, m in stream[:off + 1]]
+            watermark, ahead = _follow(first, horizon_min, min(first), [])
+        else:
+            watermark, ahead = _follow([minute], horizon_min, watermark, ahead)
         hit = seen.get(tid)
         if hit is not None and hit[1] >= watermark - horizon_min:
             out.append(hit[0])
@@ -101,14 +144,24 @@ def reference(stream: list[tuple[str, int]], horizon_min: int) -> list[int | Non
     return out
 
 
+_STARTS = {
+    "outlier second": [("first", 0), ("outlier", 9000)],  # one in the very first batch
+    "outlier first": [("outlier", 9000), ("first", 0)],  # the very first row far ahead
+    "outlier first, repeated": [("outlier", 9000), ("first", 0), ("outlier", 9001)],
+    "early first": [("early", -9000), ("first", 0), ("1", 1)],  # the first far behind
+    "outliers first": [(f"o{k}", 9000 + k) for k in range(4)] + [("first", 0)],
+}
+
+
+@pytest.mark.parametrize("start", sorted(_STARTS))
 @pytest.mark.parametrize("seed", range(5))
 def test_index_equals_a_plain_dict_across_compactions_and_snapshots(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, start: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(dedupe, "MIN_PENDING", 16)
     monkeypatch.setattr(dedupe, "CONFIRM", 5)
     rng = random.Random(seed)
-    stream, minute = [("first", 0), ("outlier", 9000)], 0  # one in the very first batch
+    stream, minute = list(_STARTS[start]), 0
     for _ in range(3000):
         minute += rng.choice((0, 1, 2, 30, -20))
         if rng.random() < 0.01:  # a far jump the next rows follow
@@ -120,11 +173,15 @@ def test_index_equals_a_plain_dict_across_compactions_and_snapshots(
     expected = reference([(t, event_minute(x)) for (t, _), x in zip(stream, txs, strict=True)],
                          600)
     index, got = DedupeIndex(600 * 60), []
-    for lo in range(0, len(txs), 37):
-        got += index.check(txs[lo:lo + 37], list(range(lo, lo + len(txs[lo:lo + 37]))))
+    size = rng.choice((1, 2, 37))  # small batches: checkpoints within the first rows too
+    for lo in range(0, len(txs), size):
+        got += index.check(txs[lo:lo + size], list(range(lo, lo + len(txs[lo:lo + size]))))
         index.maintain()
         if lo % 5 == 0:
             index = DedupeIndex.load(index.dump(), 600 * 60)
+        elif lo % 5 == 1:
+            parts = {k: v for k, v in index.checkpoint_parts(full=True).items() if v}
+            index = DedupeIndex.from_parts(parts, 600 * 60)
     assert got == expected
     assert sum(g is not None for g in got) > 100  # the test exercises duplicates
 
@@ -280,13 +337,49 @@ def test_the_rows_noted_ahead_survive_a_checkpoint_and_an_older_one_has_none() -
     parts = DedupeIndex.from_parts(full, DAY)
     assert again._ahead == parts._ahead == [m0 + 5 * 1440, m0 + 6 * 1440]
     assert again._watermark == parts._watermark == m0
-    old_dump = index.dump()[: -(8 + 8 * 2)]  # without the count and the two minutes
+    # without the count and the two minutes, and the first rows written after them
+    old_dump = index.dump()[: -(8 + 8 * 2) - (8 + 8 * 3)]
     assert DedupeIndex.load(old_dump, DAY)._ahead == []
     head = {k: v for k, v in index.checkpoint_parts(full=True).items() if v is not None}
     body = json.loads(head[dedupe.HEAD][4:])
     del body["ahead"]
     head[dedupe.HEAD] = head[dedupe.HEAD][:4] + json.dumps(body).encode()
     assert DedupeIndex.from_parts(head, DAY)._ahead == []
+
+
+def test_the_first_rows_survive_a_checkpoint_and_an_older_one_has_them_settled() -> None:
+    """While the first `CONFIRM` rows come, they are in the dump and the head; a dump or
+    head written before them restores as before: the watermark as it was, settled."""
+    index = DedupeIndex(DAY)
+    index.check([at(tx(1), 9000), at(tx(2), 0)], [0, 1])
+    m0 = event_minute(at(tx(2), 0))
+    assert index._watermark == m0 and index._ahead == [m0 + 9000]
+    assert index._first == [m0 + 9000, m0]
+    again = DedupeIndex.load(index.dump(), DAY)
+    full = {k: v for k, v in index.checkpoint_parts(full=True).items() if v is not None}
+    parts = DedupeIndex.from_parts(full, DAY)
+    for restored in (again, parts):
+        assert restored._first == [m0 + 9000, m0] and restored._watermark == m0
+    old_dump = index.dump()[: -(8 + 8 * 2)]  # without the first rows' count and minutes
+    assert DedupeIndex.load(old_dump, DAY)._first is None
+    assert DedupeIndex.load(old_dump, DAY)._ahead == [m0 + 9000]
+    body = json.loads(full[dedupe.HEAD][4:])
+    del body["first"]
+    full[dedupe.HEAD] = full[dedupe.HEAD][:4] + json.dumps(body).encode()
+    assert DedupeIndex.from_parts(full, DAY)._first is None
+
+
+def test_a_partition_whose_first_row_is_dated_years_ahead_dead_letters_a_replay() -> None:
+    """The probe's case through the shell's batch: the stray row first."""
+    stray = at(tx(999), 400 * 24 * 60)  # 400 days ahead
+    first = [at(tx(i), 10 * i) for i in range(40)]
+    out = RecordingOutput()
+    proc = processor(out)
+    proc.process(messages(0, 0, [stray, *first]))
+    proc.process(messages(0, 41, first))
+    assert len(out.scored_rows) == 41
+    assert [int(dict(h)["duplicate.first_offset"]) for _, h in out.dead_letters] == list(
+        range(1, 41))
 
 
 def test_a_file_replayed_after_a_row_dated_years_ahead_is_dead_lettered_whole() -> None:

@@ -200,3 +200,36 @@ def test_the_cells_fast_paths_write_what_each_kinds_function_writes(data: st.Dat
     row = Row()
     row.__dict__.update(d)
     assert scored_cells(row) == _cells_one_by_one(d)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["number", "scored_cells"])
+def test_a_negative_zero_is_written_as_the_zero_it_equals(kind: str) -> None:
+    """An input amount of "-0" or "-0.0" was exported as `-0.0`, a value no positive zero
+    gives (a hostile probe, 2026-12-05): the cells write every zero as `0.0`."""
+    if kind == "number":
+        assert number(-0.0) == number(0.0) == "0.0"
+        return
+    cells = dict(zip(SCORED_COLUMNS, scored_cells(_tx(amount=-0.0, score=-0.0)), strict=True))
+    assert cells["amount"] == cells["score"] == "0.0"
+
+
+def test_a_negative_zero_amount_is_exported_as_zero_by_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`score` (whose day files the streaming sink's parity tests match byte for byte)."""
+    from auditstream.cli import main
+
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "transaction_id,customer_id,timestamp,amount,country,channel,device,"
+        "merchant_category,ip\n"
+        "1,15,2025-01-01 07:04:09,-0,IT,app,pc,restaurant,192.168.249.153\n"
+        "2,15,2025-01-01 07:48:03,-0.0,CH,branch,tablet,fashion,192.168.218.84\n"
+        "3,15,2025-01-01 08:48:03,0,CH,branch,tablet,fashion,192.168.218.84\n",
+        encoding="utf-8")
+    assert main(["score", str(source), "--out", str(tmp_path / "out")]) == 0
+    written = b"".join(p.read_bytes() for p in sorted((tmp_path / "out").rglob("*.csv")))
+    assert b"-0.0" not in written
+    rows = list(csv.DictReader(io.StringIO(
+        (tmp_path / "out/scored/transactions_scored_2025-01-01.csv").read_text())))
+    assert [r["amount"] for r in rows] == ["0.0", "0.0", "0.0"]

@@ -57,6 +57,11 @@ timestamps = st.one_of(
               st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
               st.sampled_from(["", "Z", "+00:00"]) | st.integers(-1439, 1439).map(_zone),
               st.sampled_from(["T", " ", "x"])),
+    # a fraction of any length (7 digits: .NET), truncated to the microsecond
+    st.builds(lambda d, f, z: d.isoformat(sep=" ", timespec="seconds") + "." + f + z,
+              st.datetimes(min_value=datetime(1969, 12, 31), max_value=datetime(2101, 1, 1)),
+              st.text("0123456789", min_size=1, max_size=12),
+              st.sampled_from(["", "Z", "+01:00", "-00:30"])),
     st.sampled_from(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
                      "1969-12-31 23:59:59.999999", "1970-01-01 00:00:00", "2101-01-01",
                      "2100-12-31 23:59:59", "20250102T100000", "2025-W01-1", "1700000000"]),

@@ -3,11 +3,13 @@ threshold the cheapest among those whose cases per day fit (labels, or reviewed 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from shared.schemas import ScoredTransaction
 from sink.bins import GRID
 from sink.csvfmt import scored_cells
 from sink.offline import write_exports
@@ -93,3 +95,71 @@ def test_thresholds_csv_carries_the_capacity_on_every_row_or_leaves_it_empty(
     assert set(got["daily_capacity"]) == {"12.5"} and len(got) == len(GRID)
     got = pd.read_csv(tmp_path / "unset" / "thresholds.csv", dtype=str, keep_default_na=False)
     assert set(got["daily_capacity"]) == {""}
+
+
+def _per_day(rows: list[ScoredTransaction]) -> list[float | None]:
+    state = SinkRollup()
+    state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
+    return cases_per_day(state, mode_stats(state, ExportSettings()))["combined"]
+
+
+def _spread(days: int) -> list[ScoredTransaction]:
+    """random_scored's rows moved onto `days` consecutive days, a few hours each."""
+    rows = random_scored(3_000, seed=31)
+    return [t.model_copy(update={"timestamp": datetime(2025, 3, 1) + timedelta(
+        days=i % days, seconds=(i // days) * 7)}) for i, t in enumerate(rows)]
+
+
+@pytest.mark.parametrize("when", [datetime(1970, 1, 1), datetime(2100, 12, 31, 23, 59, 59)])
+@pytest.mark.parametrize("flagged", [False, True])
+def test_one_row_dated_far_away_does_not_stretch_the_days_of_cases_per_day(
+    when: datetime, flagged: bool,
+) -> None:
+    """One row dated 1970 or 2100 made the span of event time decades long, and every
+    expected cases per day (and so the capacity rule) about zero (a hostile probe,
+    2026-12-05). Days are never more than the days that have rows."""
+    rows = _spread(30)
+    far = rows[0].model_copy(update={"transaction_id": "far", "timestamp": when,
+                                     "is_flag": flagged})
+    before, after = _per_day(rows), _per_day([*rows, far])
+    for k in (0, 37, 90):
+        b, a = before[k], after[k]
+        assert b is not None and a is not None and b > 0
+        # 30 days of rows (a span of 29.x days) and one more day: 31 days at most
+        assert b * 29 / 31 <= a <= b * 1.01, (k, b, a)
+
+
+@pytest.mark.parametrize("days", [1, 2, 30])
+def test_rows_on_every_day_keep_their_span_of_event_time(days: int) -> None:
+    """Where every day has rows the span (first to last row) decides, as before."""
+    rows = _spread(days)
+    times = [t.timestamp for t in rows]
+    span = max(1.0, (max(times) - min(times)).total_seconds() / 86400)
+    flagged = sum(1 for t in rows if (t.score if t.score is not None else -1.0) >= GRID[0])
+    state = SinkRollup()
+    state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
+    state.cases.fold()
+    per_row = state.cases.created / state.cases.flagged
+    assert _per_day(rows)[0] == pytest.approx(flagged * per_row / span)
+
+
+def test_a_rollup_restored_without_its_days_falls_back_to_the_span() -> None:
+    """A checkpoint of a sink from before the volume counts has no days of its earlier
+    rows: the span alone, never the few days counted since."""
+    rows = _spread(30)
+    far = rows[0].model_copy(update={"transaction_id": "far",
+                                     "timestamp": datetime(2025, 12, 31)})
+    state = SinkRollup()
+    state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
+    data = state.to_json()
+    del data["volume"]
+    restored = SinkRollup.from_json(data)
+    restored.update([facts_of(far)], [scored_cells(far)])
+    times = [t.timestamp for t in [*rows, far]]
+    span = (max(times) - min(times)).total_seconds() / 86400
+    stats = mode_stats(restored, ExportSettings())
+    flagged = stats["combined"][0].flagged
+    restored.cases.fold()
+    per_row = restored.cases.created / restored.cases.flagged
+    assert cases_per_day(restored, stats)["combined"][0] == pytest.approx(
+        flagged * per_row / span)
