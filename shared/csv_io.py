@@ -17,12 +17,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from pydantic import ValidationError
 
 from shared.atomic import atomic_text_writer
 from shared.codec import describe_validation_error
+from shared.csv_resync import RowEnds
 from shared.csv_rows import SeenIds, row_parser
 from shared.errors import AuditstreamError
 from shared.schemas import (
@@ -82,7 +83,7 @@ def _encoding_of(path: Path) -> str:
     return "utf-16" if codec == "utf-16" else "utf-8-sig"
 
 
-def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
+def _read_header(path: Path) -> tuple[TextIO, Any, list[str]]:
     """Open `path`, read and check its header; the caller owns the returned handle."""
     if not path.is_file():
         why = (
@@ -204,9 +205,18 @@ def _rows(
     return _iter_rows(str(path), handle, reader, names, parse, convert, seen or SeenIds())
 
 
+def _unparseable(exc: csv.Error, first: int, last: int) -> str:
+    """Why the reader gave up on the row of lines `first`-`last`."""
+    if not str(exc).startswith("field larger than field limit"):
+        return f"unparseable CSV: {exc}"
+    spans = f" (the row spans lines {first}-{last})" if last > first else ""
+    return (f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
+            f"may hold{spans}")
+
+
 def _iter_rows(
     source: str,
-    handle: IO[str],
+    handle: TextIO,
     reader: Any,
     names: list[str],
     parse: Callable[[list[str]], dict[str, Any]],
@@ -215,18 +225,21 @@ def _iter_rows(
 ) -> Iterator[tuple[int, T] | RowError]:
     width = len(names)
     read, first = seen.start(source), seen.first
-    with handle:
-        prev = reader.line_num
+    # `base`: the lines a row the reader gave up on went on after it (skipped by `ends`).
+    with handle, RowEnds(handle) as ends:
+        prev, base = reader.line_num, 0
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                line, prev = prev + 1, reader.line_num
-                yield RowError(line, f"unparseable CSV: {exc}", {}, source)
+                line = prev + 1
+                base += ends.skip_rest(line, reader.line_num + base)
+                prev = reader.line_num + base
+                yield RowError(line, _unparseable(exc, line, prev), {}, source)
                 continue
-            line, prev = prev + 1, reader.line_num
+            line, prev = prev + 1, reader.line_num + base
             if len(row) != width:
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
