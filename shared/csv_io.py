@@ -10,7 +10,6 @@ required columns raises `CsvFormatError` before any row is produced.
 
 from __future__ import annotations
 
-import codecs
 import csv
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,9 +22,9 @@ from pydantic import ValidationError
 
 from shared.atomic import atomic_text_writer
 from shared.codec import describe_validation_error
+from shared.csv_encoding import CsvFormatError, encoding_of
 from shared.csv_resync import RowEnds
 from shared.csv_rows import SeenIds, row_parser
-from shared.errors import AuditstreamError
 from shared.schemas import (
     CONTROL_CHARACTERS,
     CONTROL_RULE,
@@ -37,14 +36,7 @@ from shared.schemas import (
     quote,
 )
 
-_CHUNK = 1 << 20
-#: The byte order marks of UTF-16, little and big endian.
-_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 T = TypeVar("T")
-
-
-class CsvFormatError(AuditstreamError):
-    """The file cannot be read at all, or its header lacks required columns."""
 
 
 @dataclass(frozen=True)
@@ -57,32 +49,6 @@ class RowError:
     source: str = field(default="", compare=False)
 
 
-def _encoding_of(path: Path) -> str:
-    """`utf-16` when the file starts with a UTF-16 byte order mark (Excel's "Unicode"
-    exports), `utf-8-sig` when the whole file is valid UTF-8, else Windows-1252 (Excel's
-    default). A UTF-16 mark over bytes that are not UTF-16 is a `CsvFormatError`."""
-    codec = "utf-8"
-    try:
-        with path.open("rb") as fh:
-            if fh.read(2) in _UTF16_MARKS:
-                codec = "utf-16"
-            fh.seek(0)
-            decoder = codecs.getincrementaldecoder(codec)()
-            while chunk := fh.read(_CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        if codec == "utf-16":
-            raise CsvFormatError(
-                f"cannot read {path}: it starts with a UTF-16 byte order mark but is not "
-                f"valid UTF-16 ({exc.reason} at byte {exc.start}); save it again as CSV "
-                "UTF-8") from None
-        return "cp1252"
-    except OSError as exc:
-        raise CsvFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return "utf-16" if codec == "utf-16" else "utf-8-sig"
-
-
 def _read_header(path: Path) -> tuple[TextIO, Any, list[str]]:
     """Open `path`, read and check its header; the caller owns the returned handle."""
     if not path.is_file():
@@ -91,7 +57,7 @@ def _read_header(path: Path) -> tuple[TextIO, Any, list[str]]:
             else "not a regular file" if path.exists() else "no such file"
         )
         raise CsvFormatError(f"cannot read {path}: {why}")
-    encoding = _encoding_of(path)
+    encoding = encoding_of(path)
     try:
         handle = path.open(encoding=encoding, newline="")
     except OSError as exc:
