@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from shared.atomic import atomic_text_writer
 from shared.codec import describe_validation_error
-from shared.csv_encoding import CsvFormatError, encoding_of
+from shared.csv_encoding import CsvFormatError, encoding_of, odd_byte, show_odd_bytes
 from shared.csv_resync import RowEnds
 from shared.csv_rows import SeenIds, row_parser
 from shared.schemas import (
@@ -57,9 +57,9 @@ def _read_header(path: Path) -> tuple[TextIO, Any, list[str]]:
             else "not a regular file" if path.exists() else "no such file"
         )
         raise CsvFormatError(f"cannot read {path}: {why}")
-    encoding = encoding_of(path)
+    encoding, errors = encoding_of(path)
     try:
-        handle = path.open(encoding=encoding, newline="")
+        handle = path.open(encoding=encoding, errors=errors, newline="")
     except OSError as exc:
         raise CsvFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
@@ -72,6 +72,11 @@ def _read_header(path: Path) -> tuple[TextIO, Any, list[str]]:
         handle.close()
         raise CsvFormatError(f"{path}: empty file, expected a header row")
     joined = ",".join(header)
+    if (byte := odd_byte(joined)) is not None:
+        handle.close()
+        raise CsvFormatError(
+            f"{path}: byte 0x{byte:02X} in the header is not UTF-8 (the rest of the file is); "
+            "save it again as CSV UTF-8")
     if joined.count("\x00") * 3 >= len(joined):  # every other character NUL, not one in a name
         handle.close()
         raise CsvFormatError(
@@ -115,10 +120,27 @@ def _read_header(path: Path) -> tuple[TextIO, Any, list[str]]:
 
 
 def _raw(names: list[str], row: list[str]) -> dict[str, str]:
+    row = [show_odd_bytes(cell) for cell in row]  # a reject only: not on the usual path
     raw = {n or f"column_{i + 1}": c for i, (n, c) in enumerate(zip(names, row, strict=False))}
     for i in range(len(names), len(row)):
         raw[f"column_{i + 1}"] = row[i]
     return raw
+
+
+def _utf8_checked(
+    parse: Callable[[list[str]], dict[str, Any]], names: list[str]
+) -> Callable[[list[str]], dict[str, Any]]:
+    """`parse`, for a UTF-8 file holding stray bytes: a row holding one is a `ValueError`
+    naming the byte and its column."""
+    def checked(row: list[str]) -> dict[str, Any]:
+        if odd_byte("".join(row)) is not None:
+            i, byte = next((i, b) for i, c in enumerate(row) if (b := odd_byte(c)) is not None)
+            name = (names[i] if i < len(names) else "") or f"column_{i + 1}"
+            raise ValueError(f"{name}: byte 0x{byte:02X} is not UTF-8 (the rest of the file "
+                             "is): retype the text, it was written in another encoding")
+        return parse(row)
+
+    return checked
 
 
 def iter_csv(
@@ -168,6 +190,8 @@ def _rows(
     idx = {n.lower(): i for i, n in enumerate(names) if n.lower() in known}
     extras = [(n, i) for i, n in enumerate(names) if n.lower() not in known and n]
     parse = row_parser(idx, extras, [i for i, n in enumerate(names) if not n])
+    if handle.errors == "surrogateescape":
+        parse = _utf8_checked(parse, names)
     return _iter_rows(str(path), handle, reader, names, parse, convert, seen or SeenIds())
 
 
