@@ -68,14 +68,17 @@ def show_odd_bytes(text: str) -> str:
 def _check_utf16(path: Path, fh: BinaryIO) -> None:
     fh.seek(0)
     decoder = codecs.getincrementaldecoder("utf-16")()
+    offset = 0  # of the chunk being decoded
     try:
         while chunk := fh.read(_CHUNK):
             decoder.decode(chunk)
+            offset += len(chunk)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
+        at = offset - (len(exc.object) - len(chunk)) + exc.start  # as in _first_invalid_utf8
         raise CsvFormatError(
             f"cannot read {path}: it starts with a UTF-16 byte order mark but is not "
-            f"valid UTF-16 ({exc.reason} at byte {exc.start}); {_SAVE_AS}") from None
+            f"valid UTF-16 ({exc.reason} at byte {at}); {_SAVE_AS}") from None
 
 
 def _first_invalid_utf8(fh: BinaryIO) -> tuple[int | None, int]:

@@ -70,7 +70,8 @@ def _read_header(path: Path) -> tuple[TextIO, Any, list[str]]:
         raise CsvFormatError(f"{path}: unreadable header: {exc}") from exc
     if not header or not any(h.strip() for h in header):
         handle.close()
-        raise CsvFormatError(f"{path}: empty file, expected a header row")
+        raise CsvFormatError(f"{path}: line 1 is blank; expected a header row" if header
+                             is not None else f"{path}: empty file, expected a header row")
     joined = ",".join(header)
     if (byte := odd_byte(joined)) is not None:
         handle.close()

@@ -108,3 +108,12 @@ def test_replay_s_order_check_compares_ids_as_the_reader_decodes_them(tmp_path: 
     b.write_bytes(f"{HEADER}\n{row}\n".encode())
     assert streamable_rows([a, b]) is None
     assert streamable_rows([a]) == streamable_rows([b]) == 1
+
+
+def test_a_utf16_file_cut_short_names_the_file_offset_of_its_odd_byte(tmp_path: Path) -> None:
+    path = tmp_path / "u16.csv"
+    path.write_bytes(b"\xff\xfe" + f"{HEADER}\n{_row(1)}\n".encode("utf-16-le") + b"x")
+    with pytest.raises(CsvFormatError) as caught:
+        iter_csv(path)
+    size = path.stat().st_size
+    assert f"(truncated data at byte {size - 1})" in str(caught.value)
