@@ -18,6 +18,7 @@ from operator import itemgetter
 from pathlib import Path
 
 from producer.app import Record, dict_to_record
+from shared.csv_encoding import CsvFormatError, encoding_of
 from shared.csv_io import RowError, SeenIds, iter_records
 from shared.schemas import parse_timestamp
 
@@ -84,10 +85,12 @@ def ordered_row_count(path: Path, owners: dict[str, int] | None = None,
     rejected (wrong width, unparseable time) do not count against the order. An unreadable
     file answers None (replay then takes the sorting path, which reports it properly).
     With `owners` (id -> the index of the file it was first seen in), the file's ids are
-    noted there under `index`, and an id noted by another file answers None too.
+    noted there under `index`, and an id noted by another file answers None too. The file
+    is decoded as the reader decodes it (`encoding_of`), so ids compare as it keeps them.
     """
     try:
-        with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        encoding, errors = encoding_of(path)
+        with path.open(encoding=encoding, errors=errors, newline="") as fh:
             reader = csv.reader(fh)
             header = [h.strip().lstrip("\ufeff").lower() for h in next(reader, [])]
             if "timestamp" not in header or "transaction_id" not in header:
@@ -111,7 +114,7 @@ def ordered_row_count(path: Path, owners: dict[str, int] | None = None,
                     return None
                 last = ts
             return rows
-    except (OSError, csv.Error):
+    except (OSError, csv.Error, CsvFormatError):
         return None
 
 

@@ -10,21 +10,21 @@ required columns raises `CsvFormatError` before any row is produced.
 
 from __future__ import annotations
 
-import codecs
 import csv
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from pydantic import ValidationError
 
 from shared.atomic import atomic_text_writer
 from shared.codec import describe_validation_error
+from shared.csv_encoding import CsvFormatError, encoding_of, odd_byte, show_odd_bytes
+from shared.csv_resync import RowEnds
 from shared.csv_rows import SeenIds, row_parser
-from shared.errors import AuditstreamError
 from shared.schemas import (
     CONTROL_CHARACTERS,
     CONTROL_RULE,
@@ -36,14 +36,7 @@ from shared.schemas import (
     quote,
 )
 
-_CHUNK = 1 << 20
-#: The byte order marks of UTF-16, little and big endian.
-_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 T = TypeVar("T")
-
-
-class CsvFormatError(AuditstreamError):
-    """The file cannot be read at all, or its header lacks required columns."""
 
 
 @dataclass(frozen=True)
@@ -56,33 +49,7 @@ class RowError:
     source: str = field(default="", compare=False)
 
 
-def _encoding_of(path: Path) -> str:
-    """`utf-16` when the file starts with a UTF-16 byte order mark (Excel's "Unicode"
-    exports), `utf-8-sig` when the whole file is valid UTF-8, else Windows-1252 (Excel's
-    default). A UTF-16 mark over bytes that are not UTF-16 is a `CsvFormatError`."""
-    codec = "utf-8"
-    try:
-        with path.open("rb") as fh:
-            if fh.read(2) in _UTF16_MARKS:
-                codec = "utf-16"
-            fh.seek(0)
-            decoder = codecs.getincrementaldecoder(codec)()
-            while chunk := fh.read(_CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        if codec == "utf-16":
-            raise CsvFormatError(
-                f"cannot read {path}: it starts with a UTF-16 byte order mark but is not "
-                f"valid UTF-16 ({exc.reason} at byte {exc.start}); save it again as CSV "
-                "UTF-8") from None
-        return "cp1252"
-    except OSError as exc:
-        raise CsvFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return "utf-16" if codec == "utf-16" else "utf-8-sig"
-
-
-def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
+def _read_header(path: Path) -> tuple[TextIO, Any, list[str]]:
     """Open `path`, read and check its header; the caller owns the returned handle."""
     if not path.is_file():
         why = (
@@ -90,9 +57,9 @@ def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
             else "not a regular file" if path.exists() else "no such file"
         )
         raise CsvFormatError(f"cannot read {path}: {why}")
-    encoding = _encoding_of(path)
+    encoding, errors = encoding_of(path)
     try:
-        handle = path.open(encoding=encoding, newline="")
+        handle = path.open(encoding=encoding, errors=errors, newline="")
     except OSError as exc:
         raise CsvFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
@@ -103,8 +70,14 @@ def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
         raise CsvFormatError(f"{path}: unreadable header: {exc}") from exc
     if not header or not any(h.strip() for h in header):
         handle.close()
-        raise CsvFormatError(f"{path}: empty file, expected a header row")
+        raise CsvFormatError(f"{path}: line 1 is blank; expected a header row" if header
+                             is not None else f"{path}: empty file, expected a header row")
     joined = ",".join(header)
+    if (byte := odd_byte(joined)) is not None:
+        handle.close()
+        raise CsvFormatError(
+            f"{path}: byte 0x{byte:02X} in the header is not UTF-8 (the rest of the file is); "
+            "save it again as CSV UTF-8")
     if joined.count("\x00") * 3 >= len(joined):  # every other character NUL, not one in a name
         handle.close()
         raise CsvFormatError(
@@ -148,10 +121,27 @@ def _read_header(path: Path) -> tuple[IO[str], Any, list[str]]:
 
 
 def _raw(names: list[str], row: list[str]) -> dict[str, str]:
+    row = [show_odd_bytes(cell) for cell in row]  # a reject only: not on the usual path
     raw = {n or f"column_{i + 1}": c for i, (n, c) in enumerate(zip(names, row, strict=False))}
     for i in range(len(names), len(row)):
         raw[f"column_{i + 1}"] = row[i]
     return raw
+
+
+def _utf8_checked(
+    parse: Callable[[list[str]], dict[str, Any]], names: list[str]
+) -> Callable[[list[str]], dict[str, Any]]:
+    """`parse`, for a UTF-8 file holding stray bytes: a row holding one is a `ValueError`
+    naming the byte and its column."""
+    def checked(row: list[str]) -> dict[str, Any]:
+        if odd_byte("".join(row)) is not None:
+            i, byte = next((i, b) for i, c in enumerate(row) if (b := odd_byte(c)) is not None)
+            name = (names[i] if i < len(names) else "") or f"column_{i + 1}"
+            raise ValueError(f"{name}: byte 0x{byte:02X} is not UTF-8 (the rest of the file "
+                             "is): retype the text, it was written in another encoding")
+        return parse(row)
+
+    return checked
 
 
 def iter_csv(
@@ -201,12 +191,23 @@ def _rows(
     idx = {n.lower(): i for i, n in enumerate(names) if n.lower() in known}
     extras = [(n, i) for i, n in enumerate(names) if n.lower() not in known and n]
     parse = row_parser(idx, extras, [i for i, n in enumerate(names) if not n])
+    if handle.errors == "surrogateescape":
+        parse = _utf8_checked(parse, names)
     return _iter_rows(str(path), handle, reader, names, parse, convert, seen or SeenIds())
+
+
+def _unparseable(exc: csv.Error, first: int, last: int) -> str:
+    """Why the reader gave up on the row of lines `first`-`last`."""
+    if not str(exc).startswith("field larger than field limit"):
+        return f"unparseable CSV: {exc}"
+    spans = f" (the row spans lines {first}-{last})" if last > first else ""
+    return (f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
+            f"may hold{spans}")
 
 
 def _iter_rows(
     source: str,
-    handle: IO[str],
+    handle: TextIO,
     reader: Any,
     names: list[str],
     parse: Callable[[list[str]], dict[str, Any]],
@@ -215,18 +216,21 @@ def _iter_rows(
 ) -> Iterator[tuple[int, T] | RowError]:
     width = len(names)
     read, first = seen.start(source), seen.first
-    with handle:
-        prev = reader.line_num
+    # `base`: the lines a row the reader gave up on went on after it (skipped by `ends`).
+    with handle, RowEnds(handle) as ends:
+        prev, base = reader.line_num, 0
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                line, prev = prev + 1, reader.line_num
-                yield RowError(line, f"unparseable CSV: {exc}", {}, source)
+                line = prev + 1
+                base += ends.skip_rest(line, reader.line_num + base)
+                prev = reader.line_num + base
+                yield RowError(line, _unparseable(exc, line, prev), {}, source)
                 continue
-            line, prev = prev + 1, reader.line_num
+            line, prev = prev + 1, reader.line_num + base
             if len(row) != width:
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue

@@ -298,3 +298,14 @@ def test_a_quote_left_open_names_the_lines_it_swallowed(tmp_path: Path) -> None:
     one_line = _write(tmp_path, "\n".join([HEADER, good[0][:20]]) + "\n", "short.csv")
     assert [e.reason for e in iter_csv(one_line) if isinstance(e, RowError)] == [
         "expected 11 columns, found 3"]  # a short row on its own line: as before
+
+
+def test_a_blank_first_line_is_named_as_such_not_an_empty_file(tmp_path: Path) -> None:
+    blank = _write(tmp_path, f"\n{HEADER}\n{REFERENCE_ROWS[0]}\n", "blank.csv")
+    with pytest.raises(CsvFormatError) as caught:
+        iter_csv(blank)
+    assert str(caught.value) == f"{blank}: line 1 is blank; expected a header row"
+    empty = _write(tmp_path, "", "empty.csv")
+    with pytest.raises(CsvFormatError) as caught:
+        iter_csv(empty)
+    assert str(caught.value) == f"{empty}: empty file, expected a header row"

@@ -205,7 +205,7 @@ def test_a_900_kb_cell_is_a_reject_and_the_rows_after_it_are_read(tmp_path: Path
     for items in (list(iter_csv(path)), list(iter_records(path))):
         assert [i[0] for i in _good(items)] == [2, 4]
         assert [(e.line, e.reason) for e in _errors(items)] == [
-            (3, "unparseable CSV: field larger than field limit (131072)"),
+            (3, "a cell is longer than 131,072 characters, the most a cell may hold"),
             (5, "merchant_category: 200 characters, at most 128 allowed")]
 
 

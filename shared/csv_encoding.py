@@ -1,0 +1,125 @@
+"""Which text encoding a CSV file is in: UTF-8 (with or without BOM), UTF-16 with its BOM
+(Excel's "Unicode" exports), or Windows-1252 (Excel's default "CSV" on Windows). A UTF-8
+file holding a few bytes of another encoding stays UTF-8: only the rows holding them are
+rejected. A file in none of these is a `CsvFormatError` naming its first odd byte and that
+byte's line."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+from typing import BinaryIO
+
+from shared.errors import AuditstreamError
+
+_CHUNK = 1 << 20
+#: The byte order marks of UTF-16, little and big endian.
+_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+#: The bytes Windows-1252 leaves undefined.
+_NOT_1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+#: A byte that is not UTF-8 as `surrogateescape` reads it: U+DC80-U+DCFF.
+_ESCAPED = re.compile("[\udc80-\udcff]")
+_SAVE_AS = "save it again as CSV UTF-8"
+
+
+class CsvFormatError(AuditstreamError):
+    """The file cannot be read at all, or its header lacks required columns."""
+
+
+def encoding_of(path: Path) -> tuple[str, str]:
+    """How to open `path`: the codec and the `errors` mode.
+
+    `utf-16` when the file starts with a UTF-16 byte order mark; `utf-8-sig` when the whole
+    file is valid UTF-8; also `utf-8-sig` when UTF-8 text (or its BOM) comes before the first
+    byte that is not UTF-8: a UTF-8 file with stray bytes, read with `surrogateescape` so that
+    each row holding one is rejected (`odd_byte`), not the whole file garbled. Otherwise
+    (the first non-ASCII byte is already not UTF-8) `cp1252` when every byte is a
+    Windows-1252 character. Anything else (a UTF-16 mark over other bytes, Shift-JIS,
+    GBK...) is a `CsvFormatError`."""
+    try:
+        with path.open("rb") as fh:
+            if fh.read(2) in _UTF16_MARKS:
+                _check_utf16(path, fh)
+                return "utf-16", "strict"
+            bad, first_non_ascii = _first_invalid_utf8(fh)
+            if bad is None:
+                return "utf-8-sig", "strict"
+            if first_non_ascii < bad:
+                return "utf-8-sig", "surrogateescape"
+            _check_1252(path, fh)
+            return "cp1252", "strict"
+    except OSError as exc:
+        raise CsvFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def odd_byte(text: str) -> int | None:
+    """The first byte that was not UTF-8 in `text` read with `surrogateescape`, or None."""
+    found = _ESCAPED.search(text)
+    return None if found is None else ord(found.group()) - 0xDC00
+
+
+def show_odd_bytes(text: str) -> str:
+    """`text` with each byte that was not UTF-8 written as `\\xNN` (printable, writable)."""
+    return _ESCAPED.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+
+
+def _check_utf16(path: Path, fh: BinaryIO) -> None:
+    fh.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-16")()
+    offset = 0  # of the chunk being decoded
+    try:
+        while chunk := fh.read(_CHUNK):
+            decoder.decode(chunk)
+            offset += len(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        at = offset - (len(exc.object) - len(chunk)) + exc.start  # as in _first_invalid_utf8
+        raise CsvFormatError(
+            f"cannot read {path}: it starts with a UTF-16 byte order mark but is not "
+            f"valid UTF-16 ({exc.reason} at byte {at}); {_SAVE_AS}") from None
+
+
+def _first_invalid_utf8(fh: BinaryIO) -> tuple[int | None, int]:
+    """The file offsets of the first byte that is not UTF-8 (None if all are) and of the
+    first that is not ASCII (the file's size if none)."""
+    fh.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0  # of the chunk being decoded
+    first_non_ascii = -1
+    try:
+        while chunk := fh.read(_CHUNK):
+            if first_non_ascii < 0 and not chunk.isascii():
+                first_non_ascii = offset + _NON_ASCII.search(chunk).start()  # type: ignore[union-attr]
+            decoder.decode(chunk)
+            offset += len(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        pending = len(exc.object) - len(chunk)  # bytes of the chunk before, kept back
+        return offset - pending + exc.start, first_non_ascii
+    return None, offset if first_non_ascii < 0 else first_non_ascii
+
+
+def _check_1252(path: Path, fh: BinaryIO) -> None:
+    fh.seek(0)
+    offset = 0
+    while chunk := fh.read(_CHUNK):
+        if odd := _NOT_1252.search(chunk):
+            at = offset + odd.start()
+            raise CsvFormatError(
+                f"{path}: line {_line_at(fh, at)}: byte 0x{chunk[odd.start()]:02X} is neither "
+                f"UTF-8 nor Windows-1252: the file is in another encoding; {_SAVE_AS}")
+        offset += len(chunk)
+
+
+def _line_at(fh: BinaryIO, offset: int) -> int:
+    """The physical line (from 1) of byte `offset`: a line ends at LF, CR LF or a lone CR."""
+    fh.seek(0)
+    line, before = 1, b""
+    while offset > 0 and (chunk := fh.read(min(_CHUNK, offset))):
+        offset -= len(chunk)
+        line += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+        line -= before == b"\r" and chunk.startswith(b"\n")  # a CR LF cut between chunks
+        before = chunk[-1:]
+    return line
