@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.review.records import ERROR_KEY, normalise_header, plain
+from shared.csv_encoding import CsvFormatError, encoding_of, odd_byte
 from shared.errors import AuditstreamError
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -28,7 +29,8 @@ Rows = Iterator[tuple[int, dict[str, str]]]
 
 
 class ReviewFileError(AuditstreamError):
-    """The review file cannot be read at all (missing, a folder, not CSV/xlsx, bad header)."""
+    """The review file cannot be read at all (missing, a folder, not CSV/xlsx, an encoding
+    neither UTF-8 nor Windows-1252, bad header)."""
 
 
 def read_table(path: Path, sheet: str | None = None) -> tuple[list[str], Rows]:
@@ -46,11 +48,13 @@ def read_table(path: Path, sheet: str | None = None) -> tuple[list[str], Rows]:
 
 
 def _csv(path: Path) -> tuple[list[str], Rows]:
-    raw = path.read_bytes()
+    # UTF-8 (a stray byte of another encoding rejects only its row), UTF-16 with its BOM, or
+    # Windows-1252 (Excel's default "CSV" on Windows); any other encoding is a file error.
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")  # Excel's default "CSV" on Windows
+        encoding, errors = encoding_of(path)
+    except CsvFormatError as exc:
+        raise ReviewFileError(str(exc)) from None
+    text = path.read_bytes().decode(encoding, errors)
     # Lines end at CR and LF only, as in a file opened with newline="" (`str.splitlines`
     # would also end one at U+2028, U+0085, VT, FF..., cutting a cell and the numbering).
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -61,7 +65,11 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
     except csv.Error as exc:
         raise ReviewFileError(f"{path}: line 1: {exc}") from None
 
+    if (byte := odd_byte(",".join(header))) is not None:
+        raise ReviewFileError(f"{path}: byte 0x{byte:02X} in the header is not UTF-8 (the rest "
+                              "of the file is); save it again as CSV UTF-8")
     names = normalise_header(header)
+    stray = errors == "surrogateescape"
 
     def rows() -> Rows:
         start = reader.line_num + 1
@@ -74,11 +82,24 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
                 yield start, {ERROR_KEY: f"unreadable CSV row: {exc}"}
                 start = reader.line_num + 1
                 continue
-            if any(c.strip() for c in cells):
+            if stray and (reason := _stray_byte(cells, names)) is not None:
+                yield start, {ERROR_KEY: reason}
+            elif any(c.strip() for c in cells):
                 yield start, dict(zip(names, _pad(cells, len(names)), strict=True))
             start = reader.line_num + 1
 
     return header, rows()
+
+
+def _stray_byte(cells: list[str], names: list[str]) -> str | None:
+    """Why a row of a UTF-8 file holding stray bytes is rejected: its first byte that is not
+    UTF-8 and that byte's column (None: the row has none)."""
+    if odd_byte("".join(cells)) is None:
+        return None
+    i, byte = next((i, b) for i, c in enumerate(cells) if (b := odd_byte(c)) is not None)
+    name = (names[i] if i < len(names) else "") or f"column_{i + 1}"
+    return (f"{name}: byte 0x{byte:02X} is not UTF-8 (the rest of the file is): retype the "
+            "text, it was written in another encoding")
 
 
 def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:

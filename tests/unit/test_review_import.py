@@ -19,6 +19,7 @@ from auditstream.broker.process import free_port
 from auditstream.cli import main
 from auditstream.review.files import ReviewFileError, cell_text, known_ids, read_table
 from auditstream.review.records import (
+    ERROR_KEY,
     HeaderError,
     Layout,
     layout_of,
@@ -125,6 +126,53 @@ def test_a_windows_1252_csv_is_read(tmp_path: Path) -> None:
     f = tmp_path / "c.csv"
     f.write_bytes("case_id,outcome,note\r\nc1,confirmed,d\xe9j\xe0 vu\r\n".encode("cp1252"))
     _, rows = read_table(f)
+    assert list(rows) == [(2, {"case_id": "c1", "outcome": "confirmed", "note": "déjà vu"})]
+
+
+def test_a_utf8_csv_with_a_stray_byte_stays_utf8_only_that_row_is_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One byte of another encoding (a note typed in an old editor) rejects its row, named;
+    the other rows' UTF-8 text is read as written, not garbled as Windows-1252."""
+    f = tmp_path / "c.csv"
+    f.write_bytes("case_id,outcome,note\r\nc1,confirmed,déjà vu\r\n".encode()
+                  + b"c2,dismissed,caf\xe9\r\n" + "c3,unclear,naïve\r\n".encode())
+    _, rows = read_table(f)
+    assert list(rows) == [
+        (2, {"case_id": "c1", "outcome": "confirmed", "note": "déjà vu"}),
+        (3, {ERROR_KEY: "note: byte 0xE9 is not UTF-8 (the rest of the file is): retype the "
+                        "text, it was written in another encoding"}),
+        (4, {"case_id": "c3", "outcome": "unclear", "note": "naïve"})]
+    code = main(["review", "import", str(f), "--no-check", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "2 case outcome(s) valid" in out and "; 1 rejected" in out
+    assert f"{f}: line 3: note: byte 0xE9 is not UTF-8" in err
+
+
+def test_a_csv_neither_utf8_nor_1252_is_one_file_error_naming_its_byte_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    f = tmp_path / "c.csv"
+    f.write_bytes("case_id,outcome,note\r\nc1,confirmed,確認しました。\r\n".encode("shift_jis"))
+    with pytest.raises(ReviewFileError,
+                       match="line 2: byte 0x81 is neither UTF-8 nor Windows-1252"):
+        read_table(f)
+    assert main(["review", "import", str(f), "--no-check", "--dry-run"]) == 2
+    assert "byte 0x81 is neither UTF-8 nor Windows-1252" in capsys.readouterr().err
+
+
+def test_a_header_with_a_stray_byte_is_a_file_error(tmp_path: Path) -> None:
+    f = tmp_path / "c.csv"
+    f.write_bytes("case_id,outcome,remarqué,".encode() + b"n\xf6te\r\nc1,confirmed,,x\r\n")
+    with pytest.raises(ReviewFileError, match="byte 0xF6 in the header is not UTF-8"):
+        read_table(f)
+
+
+def test_a_utf8_bom_csv_is_read_without_its_bom(tmp_path: Path) -> None:
+    f = tmp_path / "c.csv"
+    f.write_bytes("\ufeffcase_id,outcome,note\nc1,confirmed,déjà vu\n".encode())
+    header, rows = read_table(f)
+    assert header == ["case_id", "outcome", "note"]
     assert list(rows) == [(2, {"case_id": "c1", "outcome": "confirmed", "note": "déjà vu"})]
 
 
