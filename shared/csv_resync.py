@@ -10,6 +10,7 @@ the row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import islice
 from types import TracebackType
 from typing import TextIO
@@ -40,17 +41,21 @@ def still_quoted(line: str, quoted: bool) -> bool:
 class RowEnds:
     """Skips the rest of a row the reader gave up on. The row's first lines are read again
     from a second handle on the file, opened only then (the usual pass pays nothing), and
-    only ever read forward."""
+    only ever read forward. `reopen` gives that second handle for a `handle` that is no file
+    (text in memory); by default the file `handle.name` is opened again."""
 
-    def __init__(self, handle: TextIO) -> None:
+    def __init__(self, handle: TextIO, reopen: Callable[[], TextIO] | None = None) -> None:
         self._handle = handle
+        self._reopen = reopen
         self._again: TextIO | None = None
         self._at = 0  # lines of the file `_again` has read
 
     def skip_rest(self, first: int, last: int) -> int:
         """The row starts on physical line `first` and the reader has read through line
         `last`: read `handle` on to the row's real end; return how many lines that took."""
-        if self._again is None:
+        if self._again is None and self._reopen is not None:
+            self._again = self._reopen()
+        elif self._again is None:
             h = self._handle
             self._again = open(  # noqa: SIM115 - closed in __exit__
                 h.name, encoding=h.encoding, errors=h.errors, newline="")

@@ -18,6 +18,7 @@ from typing import Any
 
 from auditstream.review.records import ERROR_KEY, normalise_header, plain
 from shared.csv_encoding import CsvFormatError, encoding_of, odd_byte
+from shared.csv_resync import RowEnds
 from shared.errors import AuditstreamError
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -57,7 +58,8 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
     text = path.read_bytes().decode(encoding, errors)
     # Lines end at CR and LF only, as in a file opened with newline="" (`str.splitlines`
     # would also end one at U+2028, U+0085, VT, FF..., cutting a cell and the numbering).
-    reader = csv.reader(io.StringIO(text, newline=""))
+    handle = io.StringIO(text, newline="")
+    reader = csv.reader(handle)
     try:
         header = next(reader)
     except StopIteration:
@@ -72,23 +74,37 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
     stray = errors == "surrogateescape"
 
     def rows() -> Rows:
-        start = reader.line_num + 1
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield start, {ERROR_KEY: f"unreadable CSV row: {exc}"}
-                start = reader.line_num + 1
-                continue
-            if stray and (reason := _stray_byte(cells, names)) is not None:
-                yield start, {ERROR_KEY: reason}
-            elif any(c.strip() for c in cells):
-                yield start, dict(zip(names, _pad(cells, len(names)), strict=True))
-            start = reader.line_num + 1
+        # A row the reader gave up on (a cell over its limit) goes on to its real end, not
+        # to the next physical line, which may be inside a quoted cell: `ends` skips the
+        # rest, and `base` counts the lines it skipped.
+        with RowEnds(handle, lambda: io.StringIO(text, newline="")) as ends:
+            start, base = reader.line_num + 1, 0
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    base += ends.skip_rest(start, reader.line_num + base)
+                    yield start, {ERROR_KEY: _unreadable(exc, start, reader.line_num + base)}
+                    start = reader.line_num + base + 1
+                    continue
+                if stray and (reason := _stray_byte(cells, names)) is not None:
+                    yield start, {ERROR_KEY: reason}
+                elif any(c.strip() for c in cells):
+                    yield start, dict(zip(names, _pad(cells, len(names)), strict=True))
+                start = reader.line_num + base + 1
 
     return header, rows()
+
+
+def _unreadable(exc: csv.Error, first: int, last: int) -> str:
+    """Why the reader gave up on the row of lines `first`-`last`."""
+    if not str(exc).startswith("field larger than field limit"):
+        return f"unreadable CSV row: {exc}"
+    spans = f" (the row spans lines {first}-{last})" if last > first else ""
+    return (f"unreadable CSV row: a cell is longer than {csv.field_size_limit():,} characters, "
+            f"the most a cell may hold{spans}")
 
 
 def _stray_byte(cells: list[str], names: list[str]) -> str | None:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.csv_io import RowError, iter_csv, iter_records
-from shared.csv_resync import still_quoted
+from shared.csv_resync import RowEnds, still_quoted
 from shared.schemas import CSV_FIELDS
 
 HEADER = ",".join(CSV_FIELDS)
@@ -46,6 +46,23 @@ def test_text_inside_an_oversize_quoted_cell_is_never_read_as_a_row(tmp_path: Pa
         assert (err.line, err.reason) == (
             3, f"a cell is longer than {LIMIT:,} characters, the most a cell may hold "
                "(the row spans lines 3-5)")
+
+
+def test_row_ends_over_text_in_memory_read_its_lines_again_from_reopen() -> None:
+    """`reopen` (text in memory, no file name: the review files) gives the second handle."""
+    text = 'a,"b\nc\nd"\ne,f\n'
+    handle = io.StringIO(text, newline="")
+    opened: list[io.StringIO] = []
+
+    def reopen() -> io.StringIO:
+        opened.append(io.StringIO(text, newline=""))
+        return opened[-1]
+
+    with RowEnds(handle, reopen) as ends:
+        assert next(handle) == 'a,"b\n' and opened == []
+        assert ends.skip_rest(1, 1) == 2  # lines 2 and 3 end the row
+        assert next(handle) == "e,f\n" and len(opened) == 1
+    assert opened[0].closed
 
 
 def test_an_oversize_cell_on_one_line_names_only_its_line(tmp_path: Path) -> None:

@@ -176,6 +176,30 @@ def test_a_utf8_bom_csv_is_read_without_its_bom(tmp_path: Path) -> None:
     assert list(rows) == [(2, {"case_id": "c1", "outcome": "confirmed", "note": "déjà vu"})]
 
 
+def test_text_inside_an_oversize_quoted_cell_is_never_read_as_a_review(tmp_path: Path) -> None:
+    """A quoted cell over the csv module's 131,072-character limit that holds line breaks
+    is one rejected row; reading goes on at its row's real end, so a line inside the cell
+    that looks like a review row is never imported as a decision."""
+    f = tmp_path / "c.csv"
+    f.write_text('case_id,outcome,note\r\nc1,confirmed,"' + "x" * 140_000
+                 + '\r\nc9,confirmed,never decided\r\n""c8"",dismissed\r\nend"\r\n'
+                 'c2,dismissed,ok\r\n', encoding="utf-8", newline="")
+    _, rows = read_table(f)
+    assert list(rows) == [
+        (2, {ERROR_KEY: "unreadable CSV row: a cell is longer than 131,072 characters, the "
+                        "most a cell may hold (the row spans lines 2-5)"}),
+        (6, {"case_id": "c2", "outcome": "dismissed", "note": "ok"})]
+
+
+def test_an_oversize_cell_on_one_line_rejects_only_its_row(tmp_path: Path) -> None:
+    f = tmp_path / "c.csv"
+    f.write_text('case_id,outcome,note\nc1,confirmed,"' + "x" * 140_000 + '"\n'
+                 'c2,dismissed,"two\nlines"\nc3,unclear,ok\n', encoding="utf-8", newline="")
+    _, rows = read_table(f)
+    assert [(line, c.get("case_id", c.get(ERROR_KEY, "")[:19])) for line, c in rows] == [
+        (2, "unreadable CSV row:"), (3, "c2"), (5, "c3")]
+
+
 def _write_xlsx(path: Path, rows: list[list[object]]) -> Path:
     book = openpyxl.Workbook()
     ws = book.active
