@@ -140,6 +140,17 @@ def test_round_level_boundaries() -> None:
         assert ka.round_level(amount) == state.round_level(amount), amount
 
 
+def test_round_level_takes_an_exact_half_cent_to_the_even_cent() -> None:
+    """Amounts whose cents are exactly a half (`amount * 100` is N + 0.5): the half goes to
+    the even side, as `round` does, so 2.005 and 100.005 are whole (their even cent is a
+    multiple of 100) and 0.995, 99.995 whole by rounding up from an odd cent. Found by
+    bench/kernel_mutation.py: rounding every half up (`frac >= 0.5`) survived, since the
+    hypothesis amounts almost never land on an exact half with an even cent that is whole."""
+    for amount, level in ((2.005, 1), (100.005, 3), (0.995, 1), (99.995, 3), (0.125, 0)):
+        assert (amount * 100.0) % 1.0 == 0.5
+        assert ka.round_level(amount) == state.round_level(amount) == level, amount
+
+
 @settings(deadline=None)
 @given(st.lists(st.integers(0, 4), max_size=40))
 def test_count_round_is_the_cores(levels: list[int]) -> None:

@@ -118,3 +118,24 @@ def test_a_lump_in_one_bin_gives_one_point() -> None:
         kc.learn(np.array(raw), a.hist, a.total, a.shapes, a.shape_len, a.scales)
     assert [len(s) for s in cal.shapes] == [1] * len(TERMS)
     _same(cal, a)
+
+
+def test_a_map_of_two_points_recomputed_as_one_forgets_the_second() -> None:
+    """A restored map of two points per term, then rows whose recompute gives one point
+    (the lump of `test_a_lump_in_one_bin_gives_one_point`): the slope is from the origin to
+    that point, as the core's, never from the old second point left in the arrays. Found
+    by bench/kernel_mutation.py: `_rescale` taking a one-point map's start from the slot
+    before it (`m == 0` for `m == 1`, so index -1: the stale point) went unnoticed, every
+    one-point map in the tests having been computed into zeroed arrays."""
+    rng = random.Random(4)
+    cal = Recalibration(CAP)
+    cal.shapes = [[[3.5, 3.0], [4.5, 4.0]] for _ in TERMS]
+    cal.scales = [0.5] * len(TERMS)
+    a = kc.to_arrays(cal)
+    for _ in range(1_024):
+        raw = [5.0 if rng.random() < 0.1 else rng.expovariate(1.0) for _ in TERMS]
+        cal.learn(raw)
+        kc.learn(np.array(raw), a.hist, a.total, a.shapes, a.shape_len, a.scales)
+    assert [len(s) for s in cal.shapes] == [1] * len(TERMS)
+    assert a.shapes[:, 1, 0].tolist() == [4.5] * len(TERMS)  # the old point still there
+    _same(cal, a)

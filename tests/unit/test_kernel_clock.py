@@ -208,6 +208,23 @@ def test_windows_and_holds_at_their_edges() -> None:
     assert pop.fast[1] < 19_999.0  # halved on the way: compared row by row
 
 
+def test_a_hop_exactly_as_fast_as_the_shortest_trip_is_not_counted_fast() -> None:
+    """Country hops within `travel_slack_km` (CH to DE, AT: a shortest trip of 0 s) in the
+    same second as the row before, and one a second later: the customer's and the
+    population's fast hops count a hop only when quicker than the shortest trip (`<`, as
+    `habits._learn_clock`), so none of these. Found by bench/kernel_mutation.py:
+    `learn_clock` counting a hop at exactly the shortest trip (`<=`) went unnoticed, the
+    generated streams never hopping within the slack in the same second."""
+    config = CoreConfig(first_fit_after=10**9, variety_window_s=0.0)
+    countries = ["CH", "DE", "DE", "AT", "CH", "AT", "CH", "DE"]
+    times = _times([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 3600.0, 0.0])
+    txs = [_tx(i, t, country=c) for i, (t, c) in enumerate(zip(times, countries, strict=True))]
+    pop = Population()
+    seen = _run(txs, config, pop)
+    assert seen["rows"] == len(txs)
+    assert pop.fast[0] == 0.0 < pop.fast[1]  # the core counted none of them fast
+
+
 def test_dormancy_at_the_wake_window() -> None:
     """A return after a long silence, then purchases exactly `wake_s` after it and one
     second either side (three customers' worth: each a fresh copy of the stream)."""
