@@ -20,8 +20,7 @@ amount > 0, `over_days` where also `days_s` > 0 and z > 0), dormancy and travel
 and `obs`, with each module's formatter (`clock.rate_reason`, `fold_reason`,
 `dormancy_reason`, `variety.variety_reason`, `amounts.repeat_reason`,
 `similar_amounts_reason`, `round_reason`, `novelty.novelty_reason`); the texts `_reason`
-words from the observation alone (amounts, hour, travel) are `_reason`'s own, copied here
-(`observation_reason`: the one function this module adds).
+words from the observation alone (amounts, hour, travel) are `_reason`'s own, copied here.
 
 Arguments beyond the state: the row's `t`, the codes of its `device` and `ipnet` (the
 observation holds the other strings' codes), `cat_rank` (`variety.category_ranks` of the
@@ -53,7 +52,6 @@ compares both with the core's).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -249,22 +247,6 @@ def terms(s: Any, c: int, p: Any, obs: Any, t: float, device: int, ipnet: int,
             why[POP_ROUND_LEVEL] = p.rounds[level]
             why[POP_ROUND_ALL] = p.rounds[0]
     return wake
-
-
-def observation_reason(name: str, obs: np.ndarray | Sequence[float],
-                       values: list[str] | tuple[str, ...]) -> str:
-    """`surprise._reason` of the terms worded from the observation alone (amount_high,
-    amount_low, hour, travel); `values` the encoder's strings by code."""
-    if name == "amount_high":
-        return _amount_high(float(obs[AMOUNT_RATIO]), values[int(obs[CATEGORY])])
-    if name == "amount_low":
-        return _amount_low(float(obs[AMOUNT_RATIO]))
-    if name == "hour":
-        return _hour(int(obs[HOUR]))
-    if name == "travel":
-        return _travel(values[int(obs[COUNTRY])], float(obs[TRAVEL_DT_S]),
-                       values[int(obs[PREV_COUNTRY])])
-    raise KeyError(name)
 
 
 def _amount_high(ratio: float, category: str) -> str:
