@@ -69,15 +69,27 @@ def ensure_detector_topics(s: DetectorSettings, kafka: KafkaSettings | None = No
     ensure_topics(kafka, [TopicSpec(s.snapshot_topic, partitions, t.replication_factor,
                                     snapshot_config)], timeout)
     have = topic_partitions(kafka, s.snapshot_topic, timeout)
-    if have < partitions:
-        # Partition p's state goes to state partition p % `partitions`: with fewer, every
-        # checkpoint of the partitions beyond would be produced to a partition that does
-        # not exist, failing their batches again and again instead of one clear exit 2.
-        raise KafkaWiringError(
-            f"the state topic {s.snapshot_topic} has {have} partitions, fewer than the "
-            f"{partitions} of {t.transactions_topic}: add partitions to it (to {partitions}) "
-            "or set DETECTOR_SNAPSHOT_TOPIC to a new topic")
+    if have != partitions:
+        # Made with the input's count, the state topic keeps it: more partitions on the
+        # input than on it means partitions were added to the input since (and a state topic
+        # with more would let them pass, later). Partition p's state goes to state
+        # partition p % `partitions`.
+        raise KafkaWiringError(partitions_changed(s, partitions, have, "its state topic "
+                                                  f"{s.snapshot_topic}"))
     return partitions
+
+
+def partitions_changed(s: DetectorSettings, now: int, before: int, where: str) -> str:
+    """Why the detector refuses an input topic whose partition count is not `before`, the
+    count `where` holds (docs/detector.md, "Partitions of the input")."""
+    t = s.topics
+    return (f"{t.transactions_topic} has {now} partitions, not the {before} of {where}: "
+            "partitions added to it would split customers (the input is keyed by "
+            "customer_id; each partition keeps its customers' history and its duplicate "
+            "check), so a customer would be scored as new and a replay exported twice. "
+            "To use another count, start a new pipeline: a new input topic with that many "
+            "partitions replayed from the source files, with new DETECTOR_SNAPSHOT_TOPIC, "
+            "scored topic and exports (docs/detector.md)")
 
 
 def make_transactional_producer(s: DetectorSettings) -> WatchedProducer:

@@ -20,9 +20,12 @@ from contextlib import contextmanager
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from detector.ending import TransactionEnds
+from detector.kafka_io import partitions_changed
 from detector.outage import is_outage
 from detector.partition import PartitionState
+from detector.settings import DetectorSettings
 from detector.txn import Abortable
+from shared.errors import KafkaWiringError
 from shared.kafka import WatchedConsumer, close_within, kafka_code, worth_waiting
 from shared.retry import retry_within, unreachable_after
 
@@ -48,6 +51,9 @@ class PartitionOwnership(TransactionEnds):
     _consumer: WatchedConsumer
     #: A new group consumer, as the first (`_renew_consumer`).
     _new_consumer: Callable[[], WatchedConsumer]
+    #: The input topic's partition count at the start (partitions added since are refused).
+    _snapshot_partitions: int
+    settings: DetectorSettings
 
     def _subscribe(self) -> None:
         raise NotImplementedError
@@ -151,6 +157,12 @@ class PartitionOwnership(TransactionEnds):
         if consumer is not self._consumer:
             return  # a consumer replaced (`_renew_consumer`), closing
         with self._callback("assign"):
+            added = [tp.partition for tp in partitions
+                     if tp.partition >= self._snapshot_partitions]
+            if added:  # partitions added to the input since the start: refused, not restored
+                raise KafkaWiringError(partitions_changed(
+                    self.settings, max(added) + 1, self._snapshot_partitions,
+                    "the topic when the detector started"))
             # Assigned right after a broker restart, the restore may not reach it at first.
             consumer.assign(self._restore_retrying(partitions, "restoring the assignment"))
 
