@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,8 +69,13 @@ def check_folder_of(target: Path) -> None:
     """Refuse to write `target` (a file, or a folder such as the exports) unless the folder
     it goes in exists: `UsageError` (exit 2) naming the missing folder. A command creates
     what it was told to write, never the folders above it: a mistyped path must not
-    quietly create a tree."""
-    folder = Path(target).parent
+    quietly create a tree. A `target` that is a link to nothing is refused the same way."""
+    target = Path(target)
+    if target.is_symlink() and not target.exists():  # mkdir would say "file exists"
+        raise UsageError(f"cannot write {target}: {target} is a link to "
+                         f"{os.readlink(target)}, which does not exist; create it first or "
+                         "correct the path")
+    folder = target.parent
     if folder.is_dir():
         return
     if folder.exists():

@@ -157,3 +157,20 @@ def test_dashboard_report_into_a_folder_that_refuses_files_is_one_line_and_exit_
     assert main(["dashboard", "report", str(tmp_path)]) == ExitCode.OUTPUT_UNWRITABLE
     line = _one_error_line(capsys, "dashboard")
     assert f"cannot write {tmp_path / 'report.html'}: no such file or directory" in line
+
+
+@pytest.mark.parametrize("command", ["score --out", "sink --exports", "dashboard sample",
+                                     "generate --out"])
+def test_an_output_that_is_a_link_to_nothing_is_a_usage_error_naming_the_link(
+    data: Path, capsys: pytest.CaptureFixture[str], command: str,
+) -> None:
+    # A dangling symlink as --out / --exports: exit 5 "file exists" before (hostile probe,
+    # 2026-12-05): a missing place to write is exit 2 by the README's table.
+    link = data.parent / "dangling"
+    link.symlink_to(data.parent / "nonexist" / "dir")
+    argv = _commands(data, link)[command]
+    assert main(argv) == ExitCode.USAGE
+    line = _one_error_line(capsys, argv[0])
+    assert f"{link} is a link to {data.parent / 'nonexist' / 'dir'}, which does not exist" \
+        in line, line
+    assert link.is_symlink() and not (data.parent / "nonexist").exists()
