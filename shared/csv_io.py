@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from shared.atomic import atomic_text_writer
 from shared.codec import describe_validation_error
 from shared.csv_encoding import CsvFormatError, encoding_of, odd_byte, show_odd_bytes
-from shared.csv_resync import RowEnds
+from shared.csv_resync import RowEnds, too_long
 from shared.csv_rows import SeenIds, row_parser
 from shared.schemas import (
     CONTROL_CHARACTERS,
@@ -196,15 +196,6 @@ def _rows(
     return _iter_rows(str(path), handle, reader, names, parse, convert, seen or SeenIds())
 
 
-def _unparseable(exc: csv.Error, first: int, last: int) -> str:
-    """Why the reader gave up on the row of lines `first`-`last`."""
-    if not str(exc).startswith("field larger than field limit"):
-        return f"unparseable CSV: {exc}"
-    spans = f" (the row spans lines {first}-{last})" if last > first else ""
-    return (f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
-            f"may hold{spans}")
-
-
 def _iter_rows(
     source: str,
     handle: TextIO,
@@ -228,7 +219,8 @@ def _iter_rows(
                 line = prev + 1
                 base += ends.skip_rest(line, reader.line_num + base)
                 prev = reader.line_num + base
-                yield RowError(line, _unparseable(exc, line, prev), {}, source)
+                reason = too_long(exc, line, prev) or f"unparseable CSV: {exc}"
+                yield RowError(line, reason, {}, source)
                 continue
             line, prev = prev + 1, reader.line_num + base
             if len(row) != width:

@@ -10,10 +10,21 @@ the row.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from itertools import islice
 from types import TracebackType
 from typing import TextIO
+
+
+def too_long(exc: csv.Error, first: int, last: int) -> str | None:
+    """Why the reader gave up on the row of lines `first`-`last` when a cell outgrew its
+    limit, in words; None for any other reason."""
+    if not str(exc).startswith("field larger than field limit"):
+        return None
+    spans = f" (the row spans lines {first}-{last})" if last > first else ""
+    return (f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
+            f"may hold{spans}")
 
 
 def still_quoted(line: str, quoted: bool) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from auditstream.review.records import ERROR_KEY, normalise_header, plain
 from shared.csv_encoding import CsvFormatError, encoding_of, odd_byte
-from shared.csv_resync import RowEnds
+from shared.csv_resync import RowEnds, too_long
 from shared.errors import AuditstreamError
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -86,7 +86,8 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
                     return
                 except csv.Error as exc:
                     base += ends.skip_rest(start, reader.line_num + base)
-                    yield start, {ERROR_KEY: _unreadable(exc, start, reader.line_num + base)}
+                    why = too_long(exc, start, reader.line_num + base) or str(exc)
+                    yield start, {ERROR_KEY: f"unreadable CSV row: {why}"}
                     start = reader.line_num + base + 1
                     continue
                 if stray and (reason := _stray_byte(cells, names)) is not None:
@@ -96,15 +97,6 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
                 start = reader.line_num + base + 1
 
     return header, rows()
-
-
-def _unreadable(exc: csv.Error, first: int, last: int) -> str:
-    """Why the reader gave up on the row of lines `first`-`last`."""
-    if not str(exc).startswith("field larger than field limit"):
-        return f"unreadable CSV row: {exc}"
-    spans = f" (the row spans lines {first}-{last})" if last > first else ""
-    return (f"unreadable CSV row: a cell is longer than {csv.field_size_limit():,} characters, "
-            f"the most a cell may hold{spans}")
 
 
 def _stray_byte(cells: list[str], names: list[str]) -> str | None:
