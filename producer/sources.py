@@ -138,4 +138,3 @@ def _records(
             rejects.setdefault(path, []).append(item)
         else:
             yield dict_to_record(item[1])
-

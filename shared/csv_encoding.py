@@ -60,6 +60,26 @@ def odd_byte(text: str) -> int | None:
     return None if found is None else ord(found.group()) - 0xDC00
 
 
+def stray_in_header(header: list[str]) -> str | None:
+    """Why a header read with `surrogateescape` is refused: its first byte that is not
+    UTF-8 (None: it has none)."""
+    byte = odd_byte(",".join(header))
+    return None if byte is None else (
+        f"byte 0x{byte:02X} in the header is not UTF-8 (the rest of the file is); {_SAVE_AS}")
+
+
+def stray_in_row(cells: list[str], names: list[str]) -> str | None:
+    """Why a row of a UTF-8 file holding stray bytes is rejected: its first byte that is not
+    UTF-8 and that byte's column (`names`: the header's; a blank one or one beyond it is
+    `column_N`). None: the row has none."""
+    if odd_byte("".join(cells)) is None:
+        return None
+    i, byte = next((i, b) for i, c in enumerate(cells) if (b := odd_byte(c)) is not None)
+    name = (names[i] if i < len(names) else "") or f"column_{i + 1}"
+    return (f"{name}: byte 0x{byte:02X} is not UTF-8 (the rest of the file is): retype the "
+            "text, it was written in another encoding")
+
+
 def show_odd_bytes(text: str) -> str:
     """`text` with each byte that was not UTF-8 written as `\\xNN` (printable, writable)."""
     return _ESCAPED.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)

@@ -22,7 +22,13 @@ from pydantic import ValidationError
 
 from shared.atomic import atomic_text_writer
 from shared.codec import describe_validation_error
-from shared.csv_encoding import CsvFormatError, encoding_of, odd_byte, show_odd_bytes
+from shared.csv_encoding import (
+    CsvFormatError,
+    encoding_of,
+    show_odd_bytes,
+    stray_in_header,
+    stray_in_row,
+)
 from shared.csv_resync import RowEnds, too_long
 from shared.csv_rows import SeenIds, row_parser
 from shared.schemas import (
@@ -72,12 +78,10 @@ def _read_header(path: Path) -> tuple[TextIO, Any, list[str]]:
         handle.close()
         raise CsvFormatError(f"{path}: line 1 is blank; expected a header row" if header
                              is not None else f"{path}: empty file, expected a header row")
-    joined = ",".join(header)
-    if (byte := odd_byte(joined)) is not None:
+    if (stray := stray_in_header(header)) is not None:
         handle.close()
-        raise CsvFormatError(
-            f"{path}: byte 0x{byte:02X} in the header is not UTF-8 (the rest of the file is); "
-            "save it again as CSV UTF-8")
+        raise CsvFormatError(f"{path}: {stray}")
+    joined = ",".join(header)
     if joined.count("\x00") * 3 >= len(joined):  # every other character NUL, not one in a name
         handle.close()
         raise CsvFormatError(
@@ -134,11 +138,8 @@ def _utf8_checked(
     """`parse`, for a UTF-8 file holding stray bytes: a row holding one is a `ValueError`
     naming the byte and its column."""
     def checked(row: list[str]) -> dict[str, Any]:
-        if odd_byte("".join(row)) is not None:
-            i, byte = next((i, b) for i, c in enumerate(row) if (b := odd_byte(c)) is not None)
-            name = (names[i] if i < len(names) else "") or f"column_{i + 1}"
-            raise ValueError(f"{name}: byte 0x{byte:02X} is not UTF-8 (the rest of the file "
-                             "is): retype the text, it was written in another encoding")
+        if (stray := stray_in_row(row, names)) is not None:
+            raise ValueError(stray)
         return parse(row)
 
     return checked

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.review.records import ERROR_KEY, normalise_header, plain
-from shared.csv_encoding import CsvFormatError, encoding_of, odd_byte
+from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
 from shared.csv_resync import RowEnds, too_long
 from shared.errors import AuditstreamError
 
@@ -67,9 +67,8 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
     except csv.Error as exc:
         raise ReviewFileError(f"{path}: line 1: {exc}") from None
 
-    if (byte := odd_byte(",".join(header))) is not None:
-        raise ReviewFileError(f"{path}: byte 0x{byte:02X} in the header is not UTF-8 (the rest "
-                              "of the file is); save it again as CSV UTF-8")
+    if (odd := stray_in_header(header)) is not None:
+        raise ReviewFileError(f"{path}: {odd}")
     names = normalise_header(header)
     stray = errors == "surrogateescape"
 
@@ -90,24 +89,13 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
                     yield start, {ERROR_KEY: f"unreadable CSV row: {why}"}
                     start = reader.line_num + base + 1
                     continue
-                if stray and (reason := _stray_byte(cells, names)) is not None:
+                if stray and (reason := stray_in_row(cells, names)) is not None:
                     yield start, {ERROR_KEY: reason}
                 elif any(c.strip() for c in cells):
                     yield start, dict(zip(names, _pad(cells, len(names)), strict=True))
                 start = reader.line_num + base + 1
 
     return header, rows()
-
-
-def _stray_byte(cells: list[str], names: list[str]) -> str | None:
-    """Why a row of a UTF-8 file holding stray bytes is rejected: its first byte that is not
-    UTF-8 and that byte's column (None: the row has none)."""
-    if odd_byte("".join(cells)) is None:
-        return None
-    i, byte = next((i, b) for i, c in enumerate(cells) if (b := odd_byte(c)) is not None)
-    name = (names[i] if i < len(names) else "") or f"column_{i + 1}"
-    return (f"{name}: byte 0x{byte:02X} is not UTF-8 (the rest of the file is): retype the "
-            "text, it was written in another encoding")
 
 
 def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
