@@ -11,9 +11,9 @@ failed, and every path (the loop, rebalance callbacks, shutdown) then aborts it.
 batch is retried in place after the rewind, in smaller batches (halved per failure, doubled
 back per commit), each committed at once while they are smaller than `batch_size`, so that
 a fault that strikes every few thousand records cannot keep a catch-up from ever
-committing; the same offset failing `poison_pill_failures` times in a row stops the
-process with exit code 7 (detector.circuit). Restores, rewinds and rebalances
-are `detector.ownership`'s; commits, aborts and the shutdown `detector.ending`'s. The
+committing; the same offset failing `poison_pill_failures` times in a row (or the commit,
+none succeeding) stops the process with exit code 7 (detector.circuit). Restores, rewinds
+and rebalances are `detector.ownership`'s; commits, aborts and the shutdown `detector.ending`'s. The
 start-up (broker, topics, producer) waits out a cluster out of reach for `startup_wait_s`,
 then exits 4; errors that waiting cannot fix are exit 2 at once (`detector.outage`).
 """

@@ -4,6 +4,13 @@ Data problems are dead letters; what still fails is a bug (or the environment). 
 (partition, offset) fails `limit` times in a row, retrying cannot help: the detector stops
 with exit code 7 (`PoisonPillError`) and says so once, loudly, instead of crash-looping.
 
+A failure of the transaction itself (`send_offsets`, `commit`: no record being handled) is
+not any record's: it is counted apart, at the transaction's first uncommitted offset for the
+message, and any commit that succeeds clears it. So only commits failing again and again with
+none succeeding in between stop the process (a fault in the commit path, or the environment);
+transient ones that strike twice while one partition waits on its commit do not add up at its
+committed offset, the one position every retry and every restart starts from.
+
 The count lives in a small JSON file (`<state_dir>/<transactional_id>.failures.json`), so it
 survives the process: failures that end the process count as well as those the detector
 survives in place. A commit past the failed offset clears it. Writing is best effort (a
@@ -31,6 +38,8 @@ class Failure:
     offset: int
     count: int
     error: str
+    #: False for a failure of the transaction (no record being handled): see the module doc.
+    record: bool = True
 
 
 class FailureCircuit:
@@ -48,37 +57,52 @@ class FailureCircuit:
     def _load(self) -> Failure | None:
         try:
             data = json.loads(self.path.read_text())
+            record = data.get("record", True)  # files written before 2026-12-05: records
+            if not isinstance(record, bool):
+                raise TypeError(f"record is {record!r}")
             return Failure(int(data["partition"]), int(data["offset"]), int(data["count"]),
-                           str(data["error"]))
+                           str(data["error"]), record)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring unreadable failure count %s: %s", self.path, exc)
             return None
 
-    def failed(self, partition: int, offset: int, exc: BaseException) -> Failure:
-        """Count a failure at (partition, offset); raise `PoisonPillError` at the limit."""
+    def failed(self, partition: int, offset: int, exc: BaseException,
+               record: bool = True) -> Failure:
+        """Count a failure at (partition, offset), of the record there or (`record` False) of
+        the transaction starting there; raise `PoisonPillError` at the limit."""
         error = f"{type(exc).__name__}: {exc}"[:2000]
         last = self.last
-        same = last is not None and (last.partition, last.offset) == (partition, offset)
+        if last is None or last.record != record:
+            same = False
+        else:  # a transaction's failures add up until a commit succeeds, wherever they start
+            same = not record or (last.partition, last.offset) == (partition, offset)
         count = last.count + 1 if same and last is not None else 1
-        self.last = Failure(partition, offset, count, error)
+        self.last = Failure(partition, offset, count, error, record)
         self._save()
+        what = (f"partition {partition} offset {offset}" if record else
+                f"the commit (partition {partition} from offset {offset})")
+        if 1 < count < self.limit:
+            log.warning("%s has failed %d times in a row (exit 7 at %d): %s", what, count,
+                        self.limit, error)
         if count >= self.limit:
-            log.critical(
-                "POISON PILL: partition %d offset %d failed the detector %d times in a row "
-                "(%s). This is a bug, not bad data: fix it, or move the group's offset past "
-                "the record; then delete %s. Exiting with code 7.",
-                partition, offset, count, error, self.path)
+            advice = ("This is a bug, not bad data: fix it, or move the group's offset past "
+                      "the record" if record else "No commit succeeded in between: a bug in "
+                      "the commit path or the cluster refusing it; fix that")
+            log.critical("POISON PILL: %s failed the detector %d times in a row (%s). %s; "
+                         "then delete %s. Exiting with code 7.", what, count, error, advice,
+                         self.path)
             raise PoisonPillError(
-                f"partition {partition} offset {offset} failed {count} times in a row: "
-                f"{error} (count in {self.path})") from exc
+                f"{what} failed {count} times in a row: {error} (count in {self.path})"
+            ) from exc
         return self.last
 
     def progress(self, committed: Mapping[int, int]) -> None:
-        """Committed next offsets: clear the count once the failed offset is behind."""
+        """After a commit, with each partition's committed next offset: clear the count of a
+        transaction's failure, or of a record's once it is behind."""
         last = self.last
-        if last is None or committed.get(last.partition, -1) <= last.offset:
+        if last is None or (last.record and committed.get(last.partition, -1) <= last.offset):
             return
         self.last = None
         try:

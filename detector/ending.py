@@ -41,10 +41,15 @@ class TransactionEnds:
     _closing: bool
 
     def _count_failure(self, exc: BaseException) -> None:
-        """Count a failure where it happened; raises PoisonPillError at the limit."""
-        where = self.processor.position or self._restorer.ctx.position or self._txn_position()
+        """Count a failure where it happened: the record being handled, else the open
+        transaction (`FailureCircuit`); raises PoisonPillError at the limit.
+
+        The record's position is used up: a later failure (a rewind's) is not that record's."""
+        record = self.processor.position or self._restorer.ctx.position
+        self.processor.position = self._restorer.ctx.position = None
+        where = record or self._txn_position()
         if where is not None:
-            self._circuit.failed(where[0], where[1], exc)
+            self._circuit.failed(where[0], where[1], exc, record=record is not None)
 
     def _txn_position(self) -> tuple[int, int] | None:
         if not self._dirty:

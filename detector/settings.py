@@ -76,7 +76,7 @@ class DetectorSettings(BaseSettings):
     )
     poison_pill_failures: int = Field(
         default=3, ge=1, description="the same input offset failing this many times in a row "
-        "stops the process with exit code 7",
+        "(or the commit, with none succeeding in between) stops the process with exit code 7",
     )
     startup_wait_s: float = Field(
         default=180.0, gt=0, description="how long the start-up waits out a cluster it "

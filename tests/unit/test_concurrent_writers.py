@@ -110,7 +110,7 @@ def test_two_processes_keeping_one_failure_count_never_tear_it_nor_lose_a_save(
     writers = _hammer(CIRCUIT_WRITER, str(path))
     # Whole files only: each one a writer's record of one of its offsets.
     ok = {path: {json.dumps({"partition": p, "offset": i, "count": 1,
-                             "error": "ValueError: " + "x" * 1988}).encode()
+                             "error": "ValueError: " + "x" * 1988, "record": True}).encode()
                  for p in (0, 1) for i in range(400)}}
     _read_while_running(writers, [path], ok)
     for err in _finished(writers):

@@ -210,6 +210,110 @@ def test_circuit_counts_only_consecutive_failures_at_one_offset(tmp_path: Path) 
     assert FailureCircuit(path, 3).failed(1, 5, ValueError("x")).count == 1
 
 
+def test_a_transaction_s_failures_are_cleared_by_any_commit_not_only_one_past_them(
+    tmp_path: Path
+) -> None:
+    # Seen in CI: a commit fault, then a send_offsets fault on the retry, were both counted at
+    # partition 1's committed offset, while commits of the other partitions went on; one more
+    # before partition 1 committed (or across a restart, which resumes there) made exit 7.
+    circuit = FailureCircuit(tmp_path / "f.json", limit=2)
+    assert circuit.failed(1, 936, ValueError("commit"), record=False).count == 1
+    circuit.progress({0: 7314, 1: 936})  # a commit succeeded, partition 1 not moved
+    assert circuit.last is None and not circuit.path.exists()
+    assert circuit.failed(1, 936, ValueError("send_offsets"), record=False).count == 1
+    # A record's failure at that same offset is not the transaction's, nor the reverse.
+    assert circuit.failed(1, 936, ValueError("x")).count == 1
+    assert circuit.failed(1, 936, ValueError("y"), record=False).count == 1
+    circuit.progress({1: 936})
+    assert circuit.last is None
+
+
+def test_a_transaction_s_failures_add_up_while_no_commit_succeeds(tmp_path: Path) -> None:
+    circuit = FailureCircuit(tmp_path / "f.json", limit=3)
+    assert circuit.failed(0, 5, ValueError("a"), record=False).count == 1
+    # the next try's transaction starts elsewhere (partition 0 had nothing new): in a row
+    assert FailureCircuit(circuit.path, 3).failed(1, 8, ValueError("b"), record=False).count == 2
+    with pytest.raises(PoisonPillError, match=r"the commit \(partition 0 from offset 5\) "
+                                              "failed 3 times in a row: ValueError: c"):
+        FailureCircuit(circuit.path, 3).failed(0, 5, ValueError("c"), record=False)
+
+
+def test_a_record_s_failure_is_cleared_only_by_a_commit_past_it(tmp_path: Path) -> None:
+    circuit = FailureCircuit(tmp_path / "f.json", limit=3)
+    circuit.failed(0, 5, ValueError("x"))
+    for committed in ({1: 100}, {0: 5}):  # another partition moved; partition 0 not past 5
+        circuit.progress(committed)
+        assert circuit.last is not None and circuit.last.count == 1
+    circuit.progress({0: 6})
+    assert circuit.last is None
+
+
+@pytest.mark.parametrize(("text", "record"), [
+    ('{"partition": 0, "offset": 5, "count": 2, "error": "e"}', True),  # before 2026-12-05
+    ('{"partition": 0, "offset": 5, "count": 2, "error": "e", "record": false}', False),
+])
+def test_a_kept_count_is_read_with_its_kind(tmp_path: Path, text: str, record: bool) -> None:
+    path = tmp_path / "f.json"
+    path.write_text(text)
+    assert FailureCircuit(path, 9).failed(0, 5, ValueError("e"), record).count == 3
+    assert FailureCircuit(path, 9).failed(0, 5, ValueError("e"), not record).count == 1
+
+
+def test_a_kept_count_of_an_unknown_kind_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "f.json"
+    path.write_text('{"partition": 0, "offset": 5, "count": 2, "error": "e", "record": 1}')
+    assert FailureCircuit(path, 9).last is None
+
+
+def test_a_commit_failing_every_time_still_stops_with_exit_code_7(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = cluster_with(partitions=2)
+    tries: list[tuple[int, int]] = []
+
+    def broken_commit(step: str, p: int, off: int) -> None:
+        if step == "commit":
+            tries.append((p, off))
+            raise ZeroDivisionError("a bug in the commit path")
+
+    detector = fake_detector(monkeypatch, cluster, hook=broken_commit, state_dir=tmp_path,
+                             poison_pill_failures=3)
+    with pytest.raises(PoisonPillError, match=r"the commit \(partition 0 from offset 0\) "
+                                              "failed 3 times in a row") as err:
+        detector.run(until=drained(cluster))
+    assert err.value.exit_code == ExitCode.POISON_PILL
+    assert len(tries) == 3 and cluster.commits == 0
+
+
+def test_a_rewind_failing_after_a_record_s_failure_is_not_counted_at_that_record(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The record's position was left set: the rewind's own failure, ending the process, was
+    # counted at it a second time, so one transient fault and one restart made exit 7.
+    cluster = cluster_with(partitions=1)
+    faults = iter([True])
+
+    def once(step: str, p: int, off: int) -> None:
+        if (step, off) == ("encode", 12) and next(faults, False):
+            raise ValueError("a transient fault")
+
+    detector = fake_detector(monkeypatch, cluster, hook=once, state_dir=tmp_path,
+                             poison_pill_failures=2)
+    restore = detector._restorer.restore
+    calls = iter(range(100))
+
+    def failing_second_time(p: int, committed: int | None) -> Any:
+        if next(calls) == 1:  # the assignment's restore passes, the rewind's fails
+            raise RuntimeError("a bug in the restore")
+        return restore(p, committed)
+
+    monkeypatch.setattr(detector._restorer, "restore", failing_second_time)
+    with pytest.raises(RuntimeError, match="a bug in the restore"):
+        detector.run(until=drained(cluster))
+    last = FailureCircuit(detector._circuit.path, 2).last
+    assert last is not None and (last.partition, last.offset, last.count) == (0, 12, 1)
+
+
 def test_circuit_trips_at_the_limit_not_before(tmp_path: Path) -> None:
     circuit = FailureCircuit(tmp_path / "f.json", limit=2)
     circuit.failed(0, 1, ValueError("x"))
