@@ -6,8 +6,9 @@ A checkpoint of input partition p, taken before input offset S, writes under the
     <prefix>/c/<customer id>   one customer's state, or a tombstone when it was evicted
     <prefix>/p/<name>/<i>      chunk i of a part: meta, population, calibration, sample,
                                model, dedupe (chunked only above the chunk size)
-    <prefix>/m                 the manifest: epoch, checkpoint number k, S, customer count
-                               and, per part, the checkpoint that wrote it, chunks, size, SHA-256
+    <prefix>/m                 the manifest: epoch, checkpoint number k, S, customer count,
+                               the input's partition count (since 2026-12-05) and, per part,
+                               the checkpoint that wrote it, chunks, size, SHA-256
 
 Only customers changed since checkpoint k-1 are written, and only parts whose bytes changed.
 Every record carries headers `ck` (k) and `ep` (the epoch) and travels in the same Kafka
@@ -62,8 +63,11 @@ class Ledger:
 
 
 def encode_checkpoint(prefix: str, next_offset: int, changes: Changes, ledger: Ledger,
-                      chunk_bytes: int) -> list[SnapshotRecord]:
-    """The records of the next checkpoint (manifest last); `ledger` moves on to it."""
+                      chunk_bytes: int, partitions: int | None = None) -> list[SnapshotRecord]:
+    """The records of the next checkpoint (manifest last); `ledger` moves on to it.
+
+    `partitions`, the input's partition count, is kept in the manifest: a restore under
+    another count refuses (customers would be split: `Restored.partitions`)."""
     k = ledger.number + 1
     head: Headers = [(H_CHECKPOINT, str(k).encode()), (H_EPOCH, ledger.epoch.encode())]
     upserts = []
@@ -101,6 +105,8 @@ def encode_checkpoint(prefix: str, next_offset: int, changes: Changes, ledger: L
                     for i in range(parts.pop(name)["chunks"])]
     manifest = {"layout": LAYOUT, "epoch": ledger.epoch, "checkpoint": k,
                 "next_offset": next_offset, "customers": changes.count, "parts": parts}
+    if partitions is not None:
+        manifest["partitions"] = partitions
     records.append(SnapshotRecord(f"{prefix}/m".encode(), json.dumps(manifest).encode(), head))
     written = {r.key for r in records if r.value is not None}
     stale = [SnapshotRecord(key, None, head) for key in ledger.stale if key not in written]
@@ -118,6 +124,9 @@ class Restored:
     parts: dict[str, bytes] = field(default_factory=dict)
     customers: list[tuple[str, bytes]] = field(default_factory=list)
     whole: bytes | None = None
+    #: The input's partition count when it was written (None: not recorded, before
+    #: 2026-12-05, or the previous layout's whole snapshot).
+    partitions: int | None = None
 
 
 _Entry = tuple[bytes, int, str]  # value, checkpoint, epoch
@@ -228,7 +237,9 @@ class CheckpointAssembler:
             raise SnapshotError(f"{where}: {len(customers):,} customer records found, the "
                                 f"manifest counts {m['customers']:,}")
         ledger = Ledger(epoch, k, dict(m["parts"]), stale)
-        return Restored(offset, ledger, parts, customers)
+        count = m.get("partitions")
+        return Restored(offset, ledger, parts, customers,
+                        partitions=None if count is None else int(count))
 
 
 def _put(table: dict[Any, _Entry], key: Any, entry: _Entry | None) -> None:

@@ -92,6 +92,17 @@ def partitions_changed(s: DetectorSettings, now: int, before: int, where: str) -
             "scored topic and exports (docs/detector.md)")
 
 
+def check_partitions(s: DetectorSettings, partition: int, snap: Restored | None,
+                     now: int) -> None:
+    """Refuse a checkpoint written when the input had another partition count: partitions
+    added to both the input and the state topic while no detector ran (the start-up's check
+    sees equal counts again) would split customers all the same."""
+    if snap is not None and snap.partitions is not None and snap.partitions != now:
+        raise KafkaWiringError(partitions_changed(
+            s, now, snap.partitions, f"the checkpoint of its partition {partition} in "
+            f"{s.snapshot_topic}"))
+
+
 def make_transactional_producer(s: DetectorSettings) -> WatchedProducer:
     """Watched (`stranded()`, librdkafka #5301): the loop polls it every turn."""
     return make_watched_producer(
@@ -175,7 +186,7 @@ class KafkaOutput:
         prefix = state_prefix(self._s.group_id, self._s.topics.transactions_topic, partition)
         target = partition % self._snapshot_partitions
         for rec in encode_checkpoint(prefix, next_offset, changes, ledger,
-                                     self._s.snapshot_chunk_bytes):
+                                     self._s.snapshot_chunk_bytes, self._snapshot_partitions):
             self._produce(self._s.snapshot_topic, key=rec.key, value=rec.value,
                           headers=rec.headers, partition=target)
 
@@ -259,10 +270,12 @@ class Restorer:
             for msg in self._read(s.snapshot_topic, target, OFFSET_BEGINNING, None):
                 asm.feed(msg.key(), msg.value(), msg.headers())
         try:
-            return asm.result(), asm.keys()
+            snap = asm.result()
         except SnapshotError as exc:
             log.warning("partition %d: %s; rebuilding from the input history", partition, exc)
             return None, asm.keys()
+        check_partitions(s, partition, snap, self._snapshot_partitions)
+        return snap, asm.keys()
 
     def _replay(self, partition: int, state: PartitionState, until: int) -> None:
         topic = self._s.topics.transactions_topic

@@ -399,3 +399,40 @@ def test_the_previous_releases_whole_snapshot_restores_once_and_is_then_replaced
     assert eng(resumed).process(rest) == eng(kept).process(rest)
     assert resumed.dedupe is not None and kept.dedupe is not None
     assert resumed.dedupe.dump() == kept.dedupe.dump()
+
+
+def test_a_checkpoint_keeps_the_input_s_partition_count_and_a_restore_under_another_refuses(
+) -> None:
+    # Partitions added by hand to both the input and the state topic while no detector ran:
+    # the start-up's check saw equal counts again and customers were split without a word.
+    from detector.kafka_io import check_partitions
+    from detector.settings import DetectorSettings
+    from shared.errors import KafkaWiringError
+
+    w = Writer()
+    w.feed(stream(60))
+    state = w.state
+    records = encode_checkpoint(PREFIX, 60, state.changes(), state.ledger, 65536, partitions=4)
+    snap = assemble(records)
+    assert snap is not None and snap.partitions == 4
+    s = DetectorSettings(snapshot_topic="state", topics={"transactions_topic": "in"})
+    check_partitions(s, 2, snap, 4)  # the same count: restored as before
+    check_partitions(s, 2, None, 8)  # no checkpoint yet: nothing to compare
+    for now in (3, 5, 8):  # one either side, and doubled
+        with pytest.raises(KafkaWiringError, match=f"in has {now} partitions, not the 4 of "
+                           "the checkpoint of its partition 2 in state: partitions added"):
+            check_partitions(s, 2, snap, now)
+
+
+def test_a_checkpoint_written_before_the_partition_count_was_kept_restores_as_before(
+) -> None:
+    from detector.kafka_io import check_partitions
+    from detector.settings import DetectorSettings
+
+    w = Writer()
+    w.feed(stream(60))
+    snap = assemble(w.checkpoint())  # no count given: a manifest without the field
+    assert snap is not None and snap.partitions is None
+    manifest = json.loads(w.last[-1].value or b"")
+    assert "partitions" not in manifest
+    check_partitions(DetectorSettings(), 0, snap, 8)
