@@ -186,6 +186,9 @@ class Detector(PartitionOwnership):
             log.warning("the detection core failed on %s; rewinding to isolate the record",
                         exc)
             self.processor.careful.setdefault(exc.partition, []).append((exc.first, exc.last))
+            # Isolated, not counted: its position is used up all the same (a rewind failing
+            # next is not that batch's record's failure).
+            self.processor.position = None
             self._shrink()
             self._abort_and_rewind()
         except AuditstreamError:

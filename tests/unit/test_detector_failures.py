@@ -639,3 +639,32 @@ def test_a_restore_read_silent_for_its_timeout_is_retried_by_the_rewind_not_exit
     assert err.code() == KafkaError._TIMED_OUT and not err.fatal()
     assert "transactions[0]" in err.str()
     assert kafka_io.READ_TIMEOUT_S <= clock.now - start < kafka_io.READ_TIMEOUT_S + 1
+
+
+def test_a_rewind_failing_after_a_core_failure_is_not_counted_at_that_batch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A core failure is isolated, not counted; the position it left was not used up, so the
+    # rewind's own failure, ending the process, was counted at the batch's first record.
+    cluster = cluster_with(partitions=1)
+    faults = iter([True])
+
+    def once(step: str, p: int, off: int) -> None:
+        if (step, off) == ("core", 7) and next(faults, False):
+            raise ValueError("a transient fault in the core")
+
+    detector = fake_detector(monkeypatch, cluster, hook=once, state_dir=tmp_path,
+                             poison_pill_failures=2)
+    restore = detector._restorer.restore
+    calls = iter(range(100))
+
+    def failing_second_time(p: int, committed: int | None) -> Any:
+        if next(calls) == 1:  # the assignment's restore passes, the rewind's fails
+            raise RuntimeError("a bug in the restore")
+        return restore(p, committed)
+
+    monkeypatch.setattr(detector._restorer, "restore", failing_second_time)
+    with pytest.raises(RuntimeError, match="a bug in the restore"):
+        detector.run(until=drained(cluster))
+    assert FailureCircuit(detector._circuit.path, 2).last is None
+
