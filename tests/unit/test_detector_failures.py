@@ -668,3 +668,28 @@ def test_a_rewind_failing_after_a_core_failure_is_not_counted_at_that_batch(
         detector.run(until=drained(cluster))
     assert FailureCircuit(detector._circuit.path, 2).last is None
 
+
+def test_a_restore_failing_is_not_counted_at_the_partition_restored_before_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The replay of partition 0 left its position in the restorer's context: partition 1's
+    # restore failing at each start was counted at partition 0's offset 0, long committed,
+    # and the third start exited 7 telling to skip that record.
+    cluster = cluster_with(partitions=2)
+    run_clean(monkeypatch, cluster, tmp_path)
+    for _ in range(3):
+        detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                                 poison_pill_failures=3)
+        restore = detector._restorer.restore
+
+        def failing_on_1(p: int, committed: int | None, restore: Any = restore) -> Any:
+            if p == 1:
+                raise RuntimeError("a bug in partition 1's restore")
+            return restore(p, committed)
+
+        monkeypatch.setattr(detector._restorer, "restore", failing_on_1)
+        with pytest.raises(RuntimeError, match="partition 1's restore"):
+            detector.run(until=drained(cluster))
+    last = FailureCircuit(detector._circuit.path, 3).last
+    assert last is None or last.partition == 1, last
+
