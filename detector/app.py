@@ -194,6 +194,14 @@ class Detector(PartitionOwnership):
         except AuditstreamError:
             self._txn.ok = False
             raise
+        except KafkaException as exc:
+            # The cluster's error, no record's (a produce refused once the transaction must
+            # abort): retried with a warning, not counted (docs/detector.md).
+            self._txn.ok = False
+            self.processor.position = None
+            log.warning("batch failed on a Kafka error, aborting and retrying: %s", exc)
+            self._shrink()
+            self._abort_and_rewind()
         except Exception as exc:
             self._txn.ok = False
             self._count_failure(exc)

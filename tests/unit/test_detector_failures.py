@@ -693,3 +693,24 @@ def test_a_restore_failing_is_not_counted_at_the_partition_restored_before_it(
     last = FailureCircuit(detector._circuit.path, 3).last
     assert last is None or last.partition == 1, last
 
+
+def test_a_kafka_error_producing_a_row_is_retried_not_counted_at_the_record(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # docs/detector.md: a repeated Kafka error that aborts the transaction is retried with
+    # a warning each time, not counted. One raised by produce() (librdkafka's _STATE once a
+    # delivery failed and the transaction must abort) was counted at the row being produced:
+    # exit 7 after 3, its advice to skip a good record.
+    cluster = cluster_with(partitions=1)
+    left = {"n": 5}
+
+    def refused(rec: Produced) -> None:
+        if left["n"] and b'"transaction_id":"17"' in (rec.value or b""):
+            left["n"] -= 1
+            raise KafkaException(KafkaError(KafkaError._STATE,
+                                            "Operation not valid in state AbortableError"))
+
+    cluster.on_produce = refused
+    run_clean(monkeypatch, cluster, tmp_path, poison_pill_failures=3)
+    assert left["n"] == 0
+    assert scored_offsets(cluster) == [(0, i) for i in range(30)]
