@@ -146,7 +146,8 @@ class Detector(PartitionOwnership):
                     self._renew_consumer()
                     continue
                 if self._txn.stranded() and self._txn.renew_stranded():
-                    self._rewind()  # its open transaction aborted
+                    self._dirty.clear()  # its open transaction aborted: nothing is pending
+                    self._rewind()
                     continue
                 records = [m for m in msgs if m.error() is None or not self._is_error(m)]
                 self._turn(records)

@@ -714,3 +714,27 @@ def test_a_kafka_error_producing_a_row_is_retried_not_counted_at_the_record(
     run_clean(monkeypatch, cluster, tmp_path, poison_pill_failures=3)
     assert left["n"] == 0
     assert scored_offsets(cluster) == [(0, i) for i in range(30)]
+
+
+def test_a_stranded_producer_s_transaction_leaves_nothing_pending_for_the_circuit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The stranded producer's transaction was discarded without its partitions forgotten:
+    # the rewind's own failure right after was counted as a failure of "the commit".
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                             commit_interval_ms=60_000)
+    detector._txn.producer.stranded_after = 3  # a transaction open with rows in it by then
+    restore = detector._restorer.restore
+    calls = iter(range(100))
+
+    def failing_the_rewind(p: int, committed: int | None) -> Any:
+        if next(calls) == 2:  # the assignment's restores (2 partitions) pass, the rewind's not
+            raise RuntimeError("a bug in the restore")
+        return restore(p, committed)
+
+    monkeypatch.setattr(detector._restorer, "restore", failing_the_rewind)
+    with pytest.raises(RuntimeError, match="a bug in the restore"):
+        detector.run(until=drained(cluster))
+    assert cluster.producers == 2 and cluster.commits == 0
+    assert FailureCircuit(detector._circuit.path, 3).last is None
