@@ -738,3 +738,32 @@ def test_a_stranded_producer_s_transaction_leaves_nothing_pending_for_the_circui
         detector.run(until=drained(cluster))
     assert cluster.producers == 2 and cluster.commits == 0
     assert FailureCircuit(detector._circuit.path, 3).last is None
+
+
+def test_the_circuit_tripping_at_the_shutdown_s_commit_is_exit_7_even_if_the_abort_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The circuit logged "Exiting with code 7"; the abort that followed in a `finally`,
+    # refused, replaced its PoisonPillError with a DetectorError: exit 2, restarted.
+    cluster = cluster_with(partitions=1)
+    stopping = {"now": False}
+
+    def broken_commit(step: str, p: int, off: int) -> None:
+        if step == "commit" and stopping["now"]:
+            raise ZeroDivisionError("a bug in the commit path")
+
+    def refused(step: str) -> None:
+        if step == "abort":
+            raise KafkaException(KafkaError(KafkaError.INVALID_TXN_STATE, "refused"))
+
+    detector = fake_detector(monkeypatch, cluster, hook=broken_commit, state_dir=tmp_path,
+                             poison_pill_failures=1, commit_interval_ms=60_000)
+
+    def stop_with_a_transaction_open(_: Any) -> bool:
+        stopping["now"] = True
+        cluster.on_txn = refused
+        return True
+
+    with pytest.raises(PoisonPillError) as err:
+        detector.run(until=stop_with_a_transaction_open)
+    assert err.value.exit_code == ExitCode.POISON_PILL
