@@ -146,7 +146,8 @@ class Detector(PartitionOwnership):
                     self._renew_consumer()
                     continue
                 if self._txn.stranded() and self._txn.renew_stranded():
-                    self._rewind()  # its open transaction aborted
+                    self._dirty.clear()  # its open transaction aborted: nothing is pending
+                    self._rewind()
                     continue
                 records = [m for m in msgs if m.error() is None or not self._is_error(m)]
                 self._turn(records)
@@ -186,11 +187,22 @@ class Detector(PartitionOwnership):
             log.warning("the detection core failed on %s; rewinding to isolate the record",
                         exc)
             self.processor.careful.setdefault(exc.partition, []).append((exc.first, exc.last))
+            # Isolated, not counted: its position is used up all the same (a rewind failing
+            # next is not that batch's record's failure).
+            self.processor.position = None
             self._shrink()
             self._abort_and_rewind()
         except AuditstreamError:
             self._txn.ok = False
             raise
+        except KafkaException as exc:
+            # The cluster's error, no record's (a produce refused once the transaction must
+            # abort): retried with a warning, not counted (docs/detector.md).
+            self._txn.ok = False
+            self.processor.position = None
+            log.warning("batch failed on a Kafka error, aborting and retrying: %s", exc)
+            self._shrink()
+            self._abort_and_rewind()
         except Exception as exc:
             self._txn.ok = False
             self._count_failure(exc)

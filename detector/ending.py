@@ -18,7 +18,7 @@ from detector.kafka_io import Restorer
 from detector.loop import BatchProcessor
 from detector.metrics import Metrics
 from detector.txn import Abortable, DetectorError, Transactions
-from shared.errors import AuditstreamError
+from shared.errors import AuditstreamError, PoisonPillError
 
 log = logging.getLogger("detector")
 
@@ -143,6 +143,13 @@ class TransactionEnds:
             log.error("the commit at shutdown failed, aborting: %s", exc, exc_info=exc)
             try:
                 self._count_failure(exc)  # PoisonPillError (exit 7) at the circuit's limit
-            finally:
-                self._abort(replace=False)
+            except PoisonPillError:
+                # Exit 7, as the circuit just logged: an abort failing too (exit 2) must not
+                # replace it; the next start aborts what is left open.
+                try:
+                    self._abort(replace=False)
+                except (AuditstreamError, KafkaException) as failed:
+                    log.warning("the abort at shutdown failed too: %s", failed)
+                raise
+            self._abort(replace=False)
             raise Abortable(str(exc)) from exc

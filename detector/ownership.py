@@ -110,6 +110,8 @@ class PartitionOwnership(TransactionEnds):
         committed = self._read_committed(partitions, wait)
         out = []
         for tp in committed:
+            # A failure below is this partition's: not at where the last one's replay was.
+            self._restorer.ctx.position = None
             p, offset = tp.partition, (tp.offset if tp.offset >= 0 else None)
             kept = self._kept.pop(p, None)
             if kept is not None and offset == kept.next_offset:

@@ -639,3 +639,131 @@ def test_a_restore_read_silent_for_its_timeout_is_retried_by_the_rewind_not_exit
     assert err.code() == KafkaError._TIMED_OUT and not err.fatal()
     assert "transactions[0]" in err.str()
     assert kafka_io.READ_TIMEOUT_S <= clock.now - start < kafka_io.READ_TIMEOUT_S + 1
+
+
+def test_a_rewind_failing_after_a_core_failure_is_not_counted_at_that_batch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A core failure is isolated, not counted; the position it left was not used up, so the
+    # rewind's own failure, ending the process, was counted at the batch's first record.
+    cluster = cluster_with(partitions=1)
+    faults = iter([True])
+
+    def once(step: str, p: int, off: int) -> None:
+        if (step, off) == ("core", 7) and next(faults, False):
+            raise ValueError("a transient fault in the core")
+
+    detector = fake_detector(monkeypatch, cluster, hook=once, state_dir=tmp_path,
+                             poison_pill_failures=2)
+    restore = detector._restorer.restore
+    calls = iter(range(100))
+
+    def failing_second_time(p: int, committed: int | None) -> Any:
+        if next(calls) == 1:  # the assignment's restore passes, the rewind's fails
+            raise RuntimeError("a bug in the restore")
+        return restore(p, committed)
+
+    monkeypatch.setattr(detector._restorer, "restore", failing_second_time)
+    with pytest.raises(RuntimeError, match="a bug in the restore"):
+        detector.run(until=drained(cluster))
+    assert FailureCircuit(detector._circuit.path, 2).last is None
+
+
+def test_a_restore_failing_is_not_counted_at_the_partition_restored_before_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The replay of partition 0 left its position in the restorer's context: partition 1's
+    # restore failing at each start was counted at partition 0's offset 0, long committed,
+    # and the third start exited 7 telling to skip that record.
+    cluster = cluster_with(partitions=2)
+    run_clean(monkeypatch, cluster, tmp_path)
+    for _ in range(3):
+        detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                                 poison_pill_failures=3)
+        restore = detector._restorer.restore
+
+        def failing_on_1(p: int, committed: int | None, restore: Any = restore) -> Any:
+            if p == 1:
+                raise RuntimeError("a bug in partition 1's restore")
+            return restore(p, committed)
+
+        monkeypatch.setattr(detector._restorer, "restore", failing_on_1)
+        with pytest.raises(RuntimeError, match="partition 1's restore"):
+            detector.run(until=drained(cluster))
+    last = FailureCircuit(detector._circuit.path, 3).last
+    assert last is None or last.partition == 1, last
+
+
+def test_a_kafka_error_producing_a_row_is_retried_not_counted_at_the_record(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # docs/detector.md: a repeated Kafka error that aborts the transaction is retried with
+    # a warning each time, not counted. One raised by produce() (librdkafka's _STATE once a
+    # delivery failed and the transaction must abort) was counted at the row being produced:
+    # exit 7 after 3, its advice to skip a good record.
+    cluster = cluster_with(partitions=1)
+    left = {"n": 5}
+
+    def refused(rec: Produced) -> None:
+        if left["n"] and b'"transaction_id":"17"' in (rec.value or b""):
+            left["n"] -= 1
+            raise KafkaException(KafkaError(KafkaError._STATE,
+                                            "Operation not valid in state AbortableError"))
+
+    cluster.on_produce = refused
+    run_clean(monkeypatch, cluster, tmp_path, poison_pill_failures=3)
+    assert left["n"] == 0
+    assert scored_offsets(cluster) == [(0, i) for i in range(30)]
+
+
+def test_a_stranded_producer_s_transaction_leaves_nothing_pending_for_the_circuit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The stranded producer's transaction was discarded without its partitions forgotten:
+    # the rewind's own failure right after was counted as a failure of "the commit".
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                             commit_interval_ms=60_000)
+    detector._txn.producer.stranded_after = 3  # a transaction open with rows in it by then
+    restore = detector._restorer.restore
+    calls = iter(range(100))
+
+    def failing_the_rewind(p: int, committed: int | None) -> Any:
+        if next(calls) == 2:  # the assignment's restores (2 partitions) pass, the rewind's not
+            raise RuntimeError("a bug in the restore")
+        return restore(p, committed)
+
+    monkeypatch.setattr(detector._restorer, "restore", failing_the_rewind)
+    with pytest.raises(RuntimeError, match="a bug in the restore"):
+        detector.run(until=drained(cluster))
+    assert cluster.producers == 2 and cluster.commits == 0
+    assert FailureCircuit(detector._circuit.path, 3).last is None
+
+
+def test_the_circuit_tripping_at_the_shutdown_s_commit_is_exit_7_even_if_the_abort_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The circuit logged "Exiting with code 7"; the abort that followed in a `finally`,
+    # refused, replaced its PoisonPillError with a DetectorError: exit 2, restarted.
+    cluster = cluster_with(partitions=1)
+    stopping = {"now": False}
+
+    def broken_commit(step: str, p: int, off: int) -> None:
+        if step == "commit" and stopping["now"]:
+            raise ZeroDivisionError("a bug in the commit path")
+
+    def refused(step: str) -> None:
+        if step == "abort":
+            raise KafkaException(KafkaError(KafkaError.INVALID_TXN_STATE, "refused"))
+
+    detector = fake_detector(monkeypatch, cluster, hook=broken_commit, state_dir=tmp_path,
+                             poison_pill_failures=1, commit_interval_ms=60_000)
+
+    def stop_with_a_transaction_open(_: Any) -> bool:
+        stopping["now"] = True
+        cluster.on_txn = refused
+        return True
+
+    with pytest.raises(PoisonPillError) as err:
+        detector.run(until=stop_with_a_transaction_open)
+    assert err.value.exit_code == ExitCode.POISON_PILL
