@@ -1,0 +1,67 @@
+"""Hostile probe of the sink's exports: every table's text cells stay inert in Excel."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.codec import encode
+from shared.reviews import Review, encode_review
+from shared.schemas import ScoredTransaction
+from sink.csvfmt import _PLAIN_NUMBER, FORMULA_PREFIXES
+from sink.settings import ExportSettings
+from sink.writer import SinkWriter
+
+TOPIC = "transactions.scored"
+
+
+def _hostile(i: int, **over: object) -> bytes:
+    """A flagged row whose rule names are formulas (the schema takes any text there)."""
+    fields: dict[str, object] = dict(
+        transaction_id=f"t{i}", customer_id="c1", timestamp=datetime(2025, 1, 1, 10, i),
+        amount=10.0, country="DE", channel="web", device="pc", merchant_category="m",
+        score=0.95, model_score=0.9, is_ml_flag=True, is_rule_flag=True, is_flag=True,
+        rule_flags={'=HYPERLINK("http://evil")': True},
+        triggered_rules=["b", "=1+1"], reasons_top3=["x"], model_version="v1")
+    fields.update(over)
+    return encode(ScoredTransaction(**fields))
+
+
+def _formula_cells(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [c for row in csv.reader(fh) for c in row
+                if c and c[0] in FORMULA_PREFIXES and not _PLAIN_NUMBER.match(c)]
+
+
+def _exports(folder: Path) -> Path:
+    w = SinkWriter(folder, TOPIC, ExportSettings())
+    w.add([(0, i, _hostile(i)) for i in range(3)])
+    w.add([(1, 3, _hostile(3, is_flag=False, transaction_id="@t3"))])
+    w.checkpoint()
+    case_id = w.cp.rollup.cases.listed()[0].id
+    at = datetime(2025, 2, 1, 9, tzinfo=UTC)
+    w.add_reviews([(0, 0, encode_review(Review(
+        target="case", id=case_id, outcome="confirmed", reviewer="=ann", reviewed_at=at,
+        note="+note"))[1])], "transactions.reviews")
+    w.checkpoint()
+    w.write_rollups(report=False)
+    w.close()
+    return folder
+
+
+def test_cases_csv_rules_of_a_case_stay_inert(tmp_path: Path) -> None:
+    """A row's triggered rules `b;=1+1` is safe as a cell; a case sorts them `=1+1;b`."""
+    assert _formula_cells(_exports(tmp_path) / "cases.csv") == []
+
+
+def test_metrics_by_type_rule_names_stay_inert(tmp_path: Path) -> None:
+    """A `rule_flags` key beyond the known rules gets a row of its own, named as sent."""
+    assert _formula_cells(_exports(tmp_path) / "metrics_by_type.csv") == []
+
+
+def test_no_exported_table_holds_a_cell_excel_would_run(tmp_path: Path) -> None:
+    folder = _exports(tmp_path)
+    found = {p.relative_to(folder).as_posix(): _formula_cells(p)
+             for p in sorted(folder.rglob("*.csv"))}
+    assert {name: cells for name, cells in found.items() if cells} == {}
