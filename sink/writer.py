@@ -149,9 +149,10 @@ class SinkWriter:
         watermark = str(extra.get("event_watermark", ""))
         late: dict[str, int] = extra.setdefault("late_rows_by_day", {})
         for day, chunk in chunks.items():
-            if dy.is_closed(day, watermark):
-                late[day] = late.get(day, 0) + chunk.rows
-                log.warning("%d late rows for closed day %s appended to %s", chunk.rows, day,
+            n = chunk.rows if dy.is_closed(day, watermark) else chunk.late
+            if n:
+                late[day] = late.get(day, 0) + n
+                log.warning("%d late rows for closed day %s appended to %s", n, day,
                             dy.day_file(day))
         self._days.write(chunks)
         latest = max((c.latest for c in chunks.values()), default="")

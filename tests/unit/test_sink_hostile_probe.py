@@ -65,3 +65,24 @@ def test_no_exported_table_holds_a_cell_excel_would_run(tmp_path: Path) -> None:
     found = {p.relative_to(folder).as_posix(): _formula_cells(p)
              for p in sorted(folder.rglob("*.csv"))}
     assert {name: cells for name, cells in found.items() if cells} == {}
+
+
+def _late_rows(folder: Path, batches: list[list[int]]) -> dict[str, int]:
+    """late_rows_by_day after rows at 2025-01-02 02:00 (closing 2025-01-01) then
+    2025-01-01 12:00, fed in `batches` of their indexes."""
+    times = [datetime(2025, 1, 2, 2), datetime(2025, 1, 1, 12)]
+    records = [(0, i, _hostile(i, timestamp=t, rule_flags={}, triggered_rules=[]))
+               for i, t in enumerate(times)]
+    w = SinkWriter(folder, TOPIC, ExportSettings())
+    for batch in batches:
+        w.add([records[i] for i in batch])
+    w.checkpoint()
+    run = w.write_rollups(report=False)
+    w.close()
+    return dict(run["late_rows_by_day"])
+
+
+def test_a_late_row_counts_late_whatever_the_batch_cut(tmp_path: Path) -> None:
+    """The second row arrives after its day closed: late, in one batch as in two."""
+    assert _late_rows(tmp_path / "two", [[0], [1]]) == {"2025-01-01": 1}
+    assert _late_rows(tmp_path / "one", [[0, 1]]) == {"2025-01-01": 1}
