@@ -49,6 +49,8 @@ class SinkWriter:
         self.reviews = (ReviewBook.from_json(cp.extra["reviews"]) if "reviews" in cp.extra
                         else ReviewBook())
         self.cp = cp
+        #: Each appended file's length as this sink made it (checked at each checkpoint).
+        self._made = {name: n for name, n in cp.lengths.items() if "/" not in name}
         self._reviews_log: BinaryIO = open(self.folder / REVIEWS_LOG_FILE, "ab")  # noqa: SIM115
         self.changes = 0  # rows and review messages taken, for the refresh schedule
         self._single = settings.single_file
@@ -93,7 +95,7 @@ class SinkWriter:
         rows = 0
         for result in results:  # in offset order, whatever process formatted them
             if self._scored is not None:
-                self._scored.write(result.csv)
+                self._append(SCORED_FILE, self._scored, result.csv)
             self._write_days(result.days)
             self.cp.rollup.merge(result.delta)
             rows += result.rows
@@ -120,7 +122,7 @@ class SinkWriter:
             return 0
         lines, rejected = self.reviews.apply(fresh, topic, now_utc(), self._lookup())
         self.cp.extra["review_offsets"] = {str(p): o for p, o in sorted(offsets.items())}
-        self._reviews_log.write(lines)
+        self._append(REVIEWS_LOG_FILE, self._reviews_log, lines)
         if rejected:
             self._reject(rejected)
         self.pending_rows += len(fresh)
@@ -162,20 +164,43 @@ class SinkWriter:
     def _reject(self, lines: list[bytes]) -> None:
         if self._rejected is None:
             self._rejected = open(self.folder / REJECTED_FILE, "ab")  # noqa: SIM115
-        self._rejected.write(b"".join(lines))
+        self._append(REJECTED_FILE, self._rejected, b"".join(lines))
         self.cp.rejected += len(lines)
         log.warning("%d invalid messages kept in %s", len(lines), REJECTED_FILE)
+
+    def _append(self, name: str, fh: BinaryIO, data: bytes) -> None:
+        fh.write(data)
+        self._made[name] = self._made.get(name, 0) + len(data)
+
+    def _sync(self, name: str, fh: BinaryIO) -> int:
+        """Flush and fsync `fh`; its length, if it still is the file at `name` with the
+        length this sink made it (else `SinkStateError`, the checkpoint not moved: cut or
+        replaced by someone, its earlier rows would be gone without a word, as for a day
+        file, `sink.days.DayAppender`)."""
+        fh.flush()
+        os.fsync(fh.fileno())
+        held, path = os.fstat(fh.fileno()), self.folder / name
+        try:
+            replaced = os.stat(path).st_ino != held.st_ino
+        except FileNotFoundError:
+            replaced = True
+        if replaced or held.st_size != self._made[name]:
+            raise st.SinkStateError(
+                f"{path} was changed while the sink ran (deleted, cut or edited); the sink "
+                "stopped without recording it: put it back as it was, or start again with "
+                "--reset")
+        return held.st_size
 
     def checkpoint(self) -> None:
         """Make the appended rows durable, then record lengths, offsets and counts."""
         lengths = dict(self.cp.lengths)
         if self._scored is not None:
-            lengths[SCORED_FILE] = _sync(self._scored)
+            lengths[SCORED_FILE] = self._sync(SCORED_FILE, self._scored)
         lengths[REJECTED_FILE] = (
-            _sync(self._rejected) if self._rejected is not None
+            self._sync(REJECTED_FILE, self._rejected) if self._rejected is not None
             else self.cp.lengths.get(REJECTED_FILE, 0)
         )
-        lengths[REVIEWS_LOG_FILE] = _sync(self._reviews_log)
+        lengths[REVIEWS_LOG_FILE] = self._sync(REVIEWS_LOG_FILE, self._reviews_log)
         lengths.update(self._days.sync())
         self.cp.extra["reviews"] = self.reviews.to_json()
         if lengths != self.cp.lengths:
@@ -225,9 +250,3 @@ class SinkWriter:
         self._days.close()
         if self._rejected is not None:
             self._rejected.close()
-
-
-def _sync(fh: BinaryIO) -> int:
-    fh.flush()
-    os.fsync(fh.fileno())
-    return fh.tell()

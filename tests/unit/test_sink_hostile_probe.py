@@ -6,12 +6,16 @@ import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from shared.codec import encode
 from shared.reviews import Review, encode_review
 from shared.schemas import ScoredTransaction
 from sink.csvfmt import _PLAIN_NUMBER, FORMULA_PREFIXES
+from sink.exports import SCORED_FILE
 from sink.settings import ExportSettings
-from sink.writer import SinkWriter
+from sink.state import SinkStateError
+from sink.writer import REVIEWS_LOG_FILE, SinkWriter
 
 TOPIC = "transactions.scored"
 
@@ -86,3 +90,24 @@ def test_a_late_row_counts_late_whatever_the_batch_cut(tmp_path: Path) -> None:
     """The second row arrives after its day closed: late, in one batch as in two."""
     assert _late_rows(tmp_path / "two", [[0], [1]]) == {"2025-01-01": 1}
     assert _late_rows(tmp_path / "one", [[0, 1]]) == {"2025-01-01": 1}
+
+
+@pytest.mark.parametrize("name", [SCORED_FILE, REVIEWS_LOG_FILE])
+def test_an_appended_file_cut_while_the_sink_runs_stops_it(tmp_path: Path, name: str) -> None:
+    """As for a day file: cut to its header by a user, the file must not be appended to
+    and checkpointed as if whole (its earlier rows would be gone, silently)."""
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings(single_file=True))
+    at = datetime(2025, 2, 1, 9, tzinfo=UTC)
+    review = encode_review(Review(target="case", id="c", outcome="confirmed",
+                                  reviewed_at=at))[1]
+    w.add([(0, i, _hostile(i)) for i in range(3)])
+    w.add_reviews([(0, 0, review)], "transactions.reviews")
+    w.checkpoint()
+    path = tmp_path / name
+    header = path.read_bytes().split(b"\n", 1)[0] + b"\n"
+    path.write_bytes(header)  # "cleared" by a user
+    w.add([(0, 3, _hostile(3))])
+    w.add_reviews([(0, 1, review)], "transactions.reviews")
+    with pytest.raises(SinkStateError):
+        w.checkpoint()
+    w.close()
