@@ -11,6 +11,7 @@ Human-sized: one entry per reviewed id, nothing per row.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from shared.errors import SchemaError
@@ -105,7 +106,8 @@ class ReviewBook:
         known = self.cases.get(case_id)
         tx = [self.current[f"transaction:{t}"] for t in (known or {}).get("reviewed_tx", ())
               if f"transaction:{t}" in self.current]
-        return max(tx, key=lambda r: r[4])[2] if tx else None
+        # As times: as text `...:00.5Z` sorts before `...:00Z`.
+        return max(tx, key=lambda r: datetime.fromisoformat(r[4]))[2] if tx else None
 
     def to_json(self) -> dict[str, Any]:
         return {"current": dict(sorted(self.current.items())),

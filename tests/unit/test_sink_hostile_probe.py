@@ -111,3 +111,21 @@ def test_an_appended_file_cut_while_the_sink_runs_stops_it(tmp_path: Path, name:
     with pytest.raises(SinkStateError):
         w.checkpoint()
     w.close()
+
+
+def test_a_case_takes_the_latest_review_of_its_transactions_within_a_second(
+        tmp_path: Path) -> None:
+    """`09:00:00.500000Z` is after `09:00:00Z`, though it sorts before it as text."""
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings())
+    w.add([(0, i, _hostile(i, rule_flags={}, triggered_rules=[])) for i in range(2)])
+    (case,) = w.cp.rollup.cases.listed()
+    reviews = [Review(target="transaction", id=tx, outcome=outcome,
+                      reviewed_at=datetime(2025, 2, 1, 9, 0, 0, micro, tzinfo=UTC))
+               for tx, outcome, micro in (("t0", "confirmed", 0), ("t1", "dismissed", 500_000))]
+    w.add_reviews([(0, i, encode_review(r)[1]) for i, r in enumerate(reviews)],
+                  "transactions.reviews")
+    w.checkpoint()
+    run = w.write_rollups(report=False)
+    w.close()
+    assert w.reviews.case_outcome(case.id) == "dismissed"
+    assert run["assurance"]["reviewed_precision"]["estimate"] == 0.0
