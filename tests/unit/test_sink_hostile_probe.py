@@ -149,3 +149,18 @@ def test_one_row_dated_2100_does_not_end_the_recent_cases_and_days(tmp_path: Pat
     w.close()
     listed = sorted(c.customer for c in w.cp.rollup.cases.listed())
     assert (run["late_rows_by_day"], listed) == ({}, ["c0", "c1", "c2", "c4", "z"])
+
+
+@pytest.mark.xfail(strict=True, reason="not fixed: verdict text fields have no text rule")
+def test_a_control_character_in_a_verdict_field_is_rejected_not_exported(
+        tmp_path: Path) -> None:
+    """The input text rule (no NUL, U+2028, bidi override: they cut or break a cell in
+    Excel and Power BI) holds for reasons_top3, triggered_rules and model_version too."""
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings())
+    value = (_hostile(0, rule_flags={}, triggered_rules=[]).decode()
+             .replace('"model_version":"v1"', '"model_version":"v1\\u0000\\u2028\\u202e"'))
+    assert "\\u0000" in value
+    w.add([(0, 0, value.encode())])
+    w.checkpoint()
+    w.close()
+    assert (w.rows, w.cp.rejected) == (0, 1)
