@@ -18,7 +18,7 @@ from shared.errors import SchemaError
 from shared.reviews import decode_review
 from sink.batch import Record, rejection
 from sink.cases import CaseBook
-from sink.csvfmt import encode_rows, text
+from sink.csvfmt import encode_rows, plain, text
 from sink.sampling import AuditSample
 
 #: (target, id) -> what the sink knows of it when the review is read ("case",
@@ -77,13 +77,13 @@ class ReviewBook:
             if id_ in self.sampled:
                 continue
             if sampled is None:
-                sampled = {row[1]: [stratum, str(row[7])]
+                sampled = {plain(row[1]): [stratum, str(row[7])]
                            for stratum, rows in sample.strata.items() for row in rows}
             if id_ in sampled:
                 self.sampled[id_] = sampled[id_]
                 continue
             if tx_case is None:
-                tx_case = {tx[0]: c.id for c in book.cases.values() for tx in c.txs}
+                tx_case = {plain(tx[0]): c.id for c in book.cases.values() for tx in c.txs}
             cid = tx_case.get(id_)
             if cid is not None:  # a flagged transaction: its outcome counts for its case
                 self._note_case(book, cid)

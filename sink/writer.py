@@ -21,6 +21,7 @@ from shared.atomic import fsync_dir
 from sink import days as dy
 from sink import state as st
 from sink.batch import Record, format_batch, format_slice
+from sink.csvfmt import plain
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.folder import REJECTED_FILE, REVIEWS_LOG_FILE, open_checkpoint
 from sink.reviews_state import ReviewBook
@@ -134,8 +135,9 @@ class SinkWriter:
         ids are indexed once per batch of reviews."""
         book, sample = self.cp.rollup.cases, self.cp.rollup.sample
         book.fold()
-        sampled = {row[1] for rows in sample.strata.values() for row in rows}
-        in_case = {tx[0] for c in book.cases.values() for tx in c.txs}
+        # Reviews name a transaction as sent (`=t0`), the state holds its cell (`'=t0`).
+        sampled = {plain(row[1]) for rows in sample.strata.values() for row in rows}
+        in_case = {plain(tx[0]) for c in book.cases.values() for tx in c.txs}
 
         def known(target: str, id_: str) -> str:
             if target == "case":

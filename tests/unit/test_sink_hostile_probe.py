@@ -164,3 +164,26 @@ def test_a_control_character_in_a_verdict_field_is_rejected_not_exported(
     w.checkpoint()
     w.close()
     assert (w.rows, w.cp.rejected) == (0, 1)
+
+
+def test_a_review_of_a_transaction_id_the_exports_guarded_joins_its_row(
+        tmp_path: Path) -> None:
+    """`review import` sends the id `@t3` of the cell `'@t3` (as the producer spelt it):
+    the sample row and the case transaction must get its outcome."""
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings())
+    w.add([(0, 0, _hostile(0, transaction_id="=t0", rule_flags={}, triggered_rules=[])),
+           (0, 1, _hostile(1, transaction_id="@t1", is_flag=False))])
+    at = datetime(2025, 2, 1, 9, tzinfo=UTC)
+    w.add_reviews([(0, i, encode_review(Review(target="transaction", id=tx, outcome="dismissed",
+                                               reviewed_at=at))[1])
+                   for i, tx in enumerate(("=t0", "@t1"))], "transactions.reviews")
+    w.checkpoint()
+    run = w.write_rollups(report=False)
+    w.close()
+    with open(tmp_path / "audit_sample.csv", newline="", encoding="utf-8") as fh:
+        (sampled,) = list(csv.DictReader(fh))
+    with open(tmp_path / "reviews_log.csv", newline="", encoding="utf-8") as fh:
+        matched = [r["matched"] for r in csv.DictReader(fh)]
+    assert (sampled["transaction_id"], sampled["outcome"]) == ("'@t1", "dismissed")
+    assert matched == ["case_transaction", "audit_sample"]
+    assert run["assurance"]["reviewed_cases"] == 1
