@@ -27,7 +27,7 @@ from typing import Any
 
 from shared.columns import CASES_COLUMNS, LIST_SEPARATORS, RULE_NAMES, SCORED_INDEX
 from sink.bins import score_bin
-from sink.csvfmt import number
+from sink.csvfmt import number, text
 
 _IX = {name: SCORED_INDEX[name] for name in (
     "transaction_id", "customer_id", "timestamp", "amount", "country", "channel",
@@ -154,7 +154,9 @@ class Case:
         labelled = self.labels[1] > 0
         return [str(rank), self.id, self.customer, self.first, self.last, str(len(self.txs)),
                 number(round(self.amount, 2)), score, model, str(self.ml), str(self.rule),
-                RULE_SEP.join(self.rules), REASON_SEP.join(r[2] for r in self.reasons),
+                # Re-sorted, a rule a row's cell held safely inside may lead (`b;=1+1`).
+                text(RULE_SEP.join(self.rules)),
+                text(REASON_SEP.join(r[2] for r in self.reasons)),
                 *self.top, str(self.labels[0]) if labelled else "", RULE_SEP.join(self.types)]
 
     def to_json(self) -> list[Any]:

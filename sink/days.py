@@ -53,23 +53,36 @@ def day_of(name: str) -> str | None:
 
 @dataclass
 class DayChunk:
-    """Rows of one day in a batch: CSV bytes (no header), count, latest timestamp cell."""
+    """Rows of one day in a batch: CSV bytes (no header), count, latest timestamp cell, and
+    how many came after a row of the same batch that closed their day (late ones)."""
 
     csv: bytes
     rows: int
     latest: str
+    late: int = 0
 
 
 def split_by_day(cells: Sequence[Sequence[str]]) -> dict[str, DayChunk]:
     """Formatted rows grouped by the date of their timestamp cell, order kept within a day."""
+    late: dict[str, int] = {}  # rows after a row of this batch that closed their day
     if cells and cells[0][_TS][:10] == cells[-1][_TS][:10] and all(
             row[_TS][:10] == cells[0][_TS][:10] for row in cells):
         groups: dict[str, Sequence[Sequence[str]]] = {cells[0][_TS][:10]: cells}
     else:
         groups = {}
+        # Late within a batch too: the count must not depend on where batches (or worker
+        # slices) are cut.
+        ends: dict[str, str] = {}
+        top = ""
         for row in cells:
-            groups.setdefault(row[_TS][:10], []).append(row)  # type: ignore[attr-defined]
-    return {day: DayChunk(encode_rows(rows), len(rows), max([r[_TS] for r in rows]))
+            ts = row[_TS]
+            day = ts[:10]
+            groups.setdefault(day, []).append(row)  # type: ignore[attr-defined]
+            if top >= (ends.get(day) or ends.setdefault(day, closes_at(day))):
+                late[day] = late.get(day, 0) + 1
+            top = max(top, ts)
+    return {day: DayChunk(encode_rows(rows), len(rows), max([r[_TS] for r in rows]),
+                          late.get(day, 0))
             for day, rows in groups.items()}
 
 

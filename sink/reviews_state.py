@@ -11,13 +11,14 @@ Human-sized: one entry per reviewed id, nothing per row.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from shared.errors import SchemaError
 from shared.reviews import decode_review
 from sink.batch import Record, rejection
 from sink.cases import CaseBook
-from sink.csvfmt import encode_rows, text
+from sink.csvfmt import encode_rows, plain, text
 from sink.sampling import AuditSample
 
 #: (target, id) -> what the sink knows of it when the review is read ("case",
@@ -76,13 +77,13 @@ class ReviewBook:
             if id_ in self.sampled:
                 continue
             if sampled is None:
-                sampled = {row[1]: [stratum, str(row[7])]
+                sampled = {plain(row[1]): [stratum, str(row[7])]
                            for stratum, rows in sample.strata.items() for row in rows}
             if id_ in sampled:
                 self.sampled[id_] = sampled[id_]
                 continue
             if tx_case is None:
-                tx_case = {tx[0]: c.id for c in book.cases.values() for tx in c.txs}
+                tx_case = {plain(tx[0]): c.id for c in book.cases.values() for tx in c.txs}
             cid = tx_case.get(id_)
             if cid is not None:  # a flagged transaction: its outcome counts for its case
                 self._note_case(book, cid)
@@ -105,7 +106,8 @@ class ReviewBook:
         known = self.cases.get(case_id)
         tx = [self.current[f"transaction:{t}"] for t in (known or {}).get("reviewed_tx", ())
               if f"transaction:{t}" in self.current]
-        return max(tx, key=lambda r: r[4])[2] if tx else None
+        # As times: as text `...:00.5Z` sorts before `...:00Z`.
+        return max(tx, key=lambda r: datetime.fromisoformat(r[4]))[2] if tx else None
 
     def to_json(self) -> dict[str, Any]:
         return {"current": dict(sorted(self.current.items())),

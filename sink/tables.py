@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from shared.columns import MODES, RULE_NAMES
-from sink.csvfmt import boolean, number, ratio
+from sink.csvfmt import boolean, number, ratio, text
 from sink.rollup import GRID, NEG, POS, RollupState
 from sink.settings import ExportSettings
 from sink.volume import SinkRollup
@@ -236,7 +236,7 @@ def metrics_rows(state: RollupState, stats: dict[str, list[ModeStats]],
                  fp: int | None) -> None:
         true_flags = tp if labelled else None
         prec = ratio(tp, tp + fp) if tp is not None and fp is not None else None
-        rows.append([section, name, *[""] * 9, number(flags), number(true_flags),
+        rows.append([section, text(name), *[""] * 9, number(flags), number(true_flags),
                      number(prec)])
 
     extra = sorted(set(state.rule_hits) - set(RULE_NAMES))

@@ -21,6 +21,7 @@ from shared.atomic import fsync_dir
 from sink import days as dy
 from sink import state as st
 from sink.batch import Record, format_batch, format_slice
+from sink.csvfmt import plain
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.folder import REJECTED_FILE, REVIEWS_LOG_FILE, open_checkpoint
 from sink.reviews_state import ReviewBook
@@ -49,6 +50,8 @@ class SinkWriter:
         self.reviews = (ReviewBook.from_json(cp.extra["reviews"]) if "reviews" in cp.extra
                         else ReviewBook())
         self.cp = cp
+        #: Each appended file's length as this sink made it (checked at each checkpoint).
+        self._made = {name: n for name, n in cp.lengths.items() if "/" not in name}
         self._reviews_log: BinaryIO = open(self.folder / REVIEWS_LOG_FILE, "ab")  # noqa: SIM115
         self.changes = 0  # rows and review messages taken, for the refresh schedule
         self._single = settings.single_file
@@ -93,7 +96,7 @@ class SinkWriter:
         rows = 0
         for result in results:  # in offset order, whatever process formatted them
             if self._scored is not None:
-                self._scored.write(result.csv)
+                self._append(SCORED_FILE, self._scored, result.csv)
             self._write_days(result.days)
             self.cp.rollup.merge(result.delta)
             rows += result.rows
@@ -120,7 +123,7 @@ class SinkWriter:
             return 0
         lines, rejected = self.reviews.apply(fresh, topic, now_utc(), self._lookup())
         self.cp.extra["review_offsets"] = {str(p): o for p, o in sorted(offsets.items())}
-        self._reviews_log.write(lines)
+        self._append(REVIEWS_LOG_FILE, self._reviews_log, lines)
         if rejected:
             self._reject(rejected)
         self.pending_rows += len(fresh)
@@ -132,8 +135,9 @@ class SinkWriter:
         ids are indexed once per batch of reviews."""
         book, sample = self.cp.rollup.cases, self.cp.rollup.sample
         book.fold()
-        sampled = {row[1] for rows in sample.strata.values() for row in rows}
-        in_case = {tx[0] for c in book.cases.values() for tx in c.txs}
+        # Reviews name a transaction as sent (`=t0`), the state holds its cell (`'=t0`).
+        sampled = {plain(row[1]) for rows in sample.strata.values() for row in rows}
+        in_case = {plain(tx[0]) for c in book.cases.values() for tx in c.txs}
 
         def known(target: str, id_: str) -> str:
             if target == "case":
@@ -149,9 +153,10 @@ class SinkWriter:
         watermark = str(extra.get("event_watermark", ""))
         late: dict[str, int] = extra.setdefault("late_rows_by_day", {})
         for day, chunk in chunks.items():
-            if dy.is_closed(day, watermark):
-                late[day] = late.get(day, 0) + chunk.rows
-                log.warning("%d late rows for closed day %s appended to %s", chunk.rows, day,
+            n = chunk.rows if dy.is_closed(day, watermark) else chunk.late
+            if n:
+                late[day] = late.get(day, 0) + n
+                log.warning("%d late rows for closed day %s appended to %s", n, day,
                             dy.day_file(day))
         self._days.write(chunks)
         latest = max((c.latest for c in chunks.values()), default="")
@@ -161,20 +166,43 @@ class SinkWriter:
     def _reject(self, lines: list[bytes]) -> None:
         if self._rejected is None:
             self._rejected = open(self.folder / REJECTED_FILE, "ab")  # noqa: SIM115
-        self._rejected.write(b"".join(lines))
+        self._append(REJECTED_FILE, self._rejected, b"".join(lines))
         self.cp.rejected += len(lines)
         log.warning("%d invalid messages kept in %s", len(lines), REJECTED_FILE)
+
+    def _append(self, name: str, fh: BinaryIO, data: bytes) -> None:
+        fh.write(data)
+        self._made[name] = self._made.get(name, 0) + len(data)
+
+    def _sync(self, name: str, fh: BinaryIO) -> int:
+        """Flush and fsync `fh`; its length, if it still is the file at `name` with the
+        length this sink made it (else `SinkStateError`, the checkpoint not moved: cut or
+        replaced by someone, its earlier rows would be gone without a word, as for a day
+        file, `sink.days.DayAppender`)."""
+        fh.flush()
+        os.fsync(fh.fileno())
+        held, path = os.fstat(fh.fileno()), self.folder / name
+        try:
+            replaced = os.stat(path).st_ino != held.st_ino
+        except FileNotFoundError:
+            replaced = True
+        if replaced or held.st_size != self._made[name]:
+            raise st.SinkStateError(
+                f"{path} was changed while the sink ran (deleted, cut or edited); the sink "
+                "stopped without recording it: put it back as it was, or start again with "
+                "--reset")
+        return held.st_size
 
     def checkpoint(self) -> None:
         """Make the appended rows durable, then record lengths, offsets and counts."""
         lengths = dict(self.cp.lengths)
         if self._scored is not None:
-            lengths[SCORED_FILE] = _sync(self._scored)
+            lengths[SCORED_FILE] = self._sync(SCORED_FILE, self._scored)
         lengths[REJECTED_FILE] = (
-            _sync(self._rejected) if self._rejected is not None
+            self._sync(REJECTED_FILE, self._rejected) if self._rejected is not None
             else self.cp.lengths.get(REJECTED_FILE, 0)
         )
-        lengths[REVIEWS_LOG_FILE] = _sync(self._reviews_log)
+        lengths[REVIEWS_LOG_FILE] = self._sync(REVIEWS_LOG_FILE, self._reviews_log)
         lengths.update(self._days.sync())
         self.cp.extra["reviews"] = self.reviews.to_json()
         if lengths != self.cp.lengths:
@@ -224,9 +252,3 @@ class SinkWriter:
         self._days.close()
         if self._rejected is not None:
             self._rejected.close()
-
-
-def _sync(fh: BinaryIO) -> int:
-    fh.flush()
-    os.fsync(fh.fileno())
-    return fh.tell()
