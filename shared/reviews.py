@@ -84,7 +84,12 @@ class Review(BaseModel):
     @classmethod
     def _utc(cls, v: datetime) -> datetime:
         # Aware times are converted to UTC; a naive time is taken as UTC already.
-        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        if v.tzinfo is None:
+            return v.replace(tzinfo=UTC)
+        try:
+            return v.astimezone(UTC)
+        except OverflowError:  # year 1 or 9999 moved past the calendar: a bad value, not a bug
+            raise ValueError(f"{v.isoformat()} is out of range in UTC") from None
 
     @property
     def key(self) -> str:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from shared.reviews import Review, encode_review
 from shared.schemas import CONTROL_CHARACTERS, CONTROL_RULE
@@ -172,4 +173,24 @@ def test_a_review_message_with_a_refused_character_is_rejected_on_one_escaped_li
     assert "\\u2028" in raw and "\\u0085" in raw and "\\u202e" in raw
     log = (tmp_path / REVIEWS_LOG_FILE).read_text(encoding="utf-8")
     assert not CONTROL_CHARACTERS.search(log.replace("\n", ""))
+    assert len(_read(tmp_path, REVIEWS_LOG_FILE)) == 1
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_review_whose_time_leaves_the_calendar_in_utc_is_rejected_not_a_sink_crash(
+    tmp_path: Path, at: str,
+) -> None:
+    """Converting such a time to UTC raised OverflowError, which is no SchemaError: the sink
+    died on the message, and again on it after every restart (the topic is compacted, the
+    message kept for ever). A hostile probe."""
+    records, _, _ = _plan(tmp_path)
+    good = json.loads(records[0][2] or b"")
+    bad = json.dumps({**good, "reviewed_at": at}).encode()
+    w = _writer(tmp_path)
+    assert w.add_reviews([(0, 0, bad), (0, 1, records[0][2])], REVIEWS) == 1
+    w.checkpoint()
+    w.close()
+    rejected = [json.loads(line) for line in
+                (tmp_path / REJECTED_FILE).read_text(encoding="utf-8").splitlines()]
+    assert [r["offset"] for r in rejected] == [0] and "reviewed_at" in rejected[0]["error"]
     assert len(_read(tmp_path, REVIEWS_LOG_FILE)) == 1
