@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from shared.codec import describe_validation_error
 from shared.csv_io import RowError
 from shared.reviews import OUTCOMES, Review
-from shared.schemas import quote
+from shared.schemas import parse_timestamp, quote
 
 #: id column -> target, in order of preference.
 ID_COLUMNS: tuple[tuple[str, str], ...] = (("case_id", "case"), ("transaction_id", "transaction"))
@@ -77,14 +77,16 @@ def plain(cell: str) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """`reviewed_at` from ISO 8601 text; a time without a zone is taken as UTC."""
+    """`reviewed_at` by the event times' rule (RFC 3339, years 1970-2100); a time without a
+    zone is taken as UTC. `fromisoformat` alone took week dates (2026-W05-1), the basic
+    format, a date alone and year 9999 (whose move to UTC overflowed)."""
     t = text.strip()
     try:
-        value = datetime.fromisoformat(t)
+        datetime.fromisoformat(t)
     except ValueError:
         raise ValueError(f"{quote(t)} is not a date-time (expected ISO 8601, "
                          "e.g. 2025-01-31T14:05:00Z)") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return parse_timestamp(t).replace(tzinfo=UTC)
 
 
 def parse_rows(

@@ -408,3 +408,35 @@ def test_without_a_broker_each_review_command_is_exit_4_in_one_line(
     assert len(errors) == 1 and errors[0].startswith(
         "auditstream review: error: no Kafka broker answered at 127.0.0.1:"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_import_of_a_reviewed_at_that_leaves_the_calendar_rejects_its_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], at: str,
+) -> None:
+    """It was an OverflowError: a traceback and exit 70 for a bad cell, nothing published
+    (a hostile probe)."""
+    f = _write_csv(tmp_path / "r.csv", ["case_id", "outcome", "reviewed_at"],
+                   [["c1", "confirmed", at], ["c2", "dismissed", ""]])
+    code = main(["review", "import", str(f), "--no-check", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert "Traceback" not in err and f"{f}: line 2: reviewed_at: " in err
+    assert out.startswith("review import: 1 case outcome(s) valid")
+
+
+@pytest.mark.parametrize("at", ["2026-W05-1T10:00:00Z", "20260105T100000Z", "2026-01-05",
+                                "2026-01-05T10:00", "2226-01-05T10:00:00Z"])
+def test_import_reads_reviewed_at_by_the_event_times_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], at: str,
+) -> None:
+    """`datetime.fromisoformat` took an ISO week date (2026-W05-1 = 26 January), the basic
+    format, a date alone and a year past 2100 (a typo for 2026 that, as the latest review
+    of a case's transactions, would decide the case for ever): the forms event times refuse
+    (RFC 3339, years 1970-2100). A hostile probe."""
+    f = _write_csv(tmp_path / "r.csv", ["case_id", "outcome", "reviewed_at"],
+                   [["c1", "confirmed", at]])
+    code = main(["review", "import", str(f), "--no-check", "--dry-run"])
+    _out, err = capsys.readouterr()
+    assert code == 1, err
+    assert f"{f}: line 2: reviewed_at: " in err
