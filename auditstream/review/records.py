@@ -23,6 +23,9 @@ from shared.schemas import parse_timestamp, quote
 
 #: id column -> target, in order of preference.
 ID_COLUMNS: tuple[tuple[str, str], ...] = (("case_id", "case"), ("transaction_id", "transaction"))
+#: The columns a review is read from.
+READ_COLUMNS = frozenset({"outcome", "reviewer", "reviewed_at", "note",
+                          *(c for c, _ in ID_COLUMNS)})
 #: The sink's CSV cells that a spreadsheet would run as a formula start with `'` + one of these.
 _NEUTRALISED = ("'=", "'+", "'-", "'@", "'\t", "'\r")
 #: A row the reader could not split into cells carries only this key: the reason.
@@ -61,6 +64,13 @@ def normalise_header(header: Sequence[str]) -> list[str]:
 def layout_of(header: Sequence[str], target: str | None = None) -> Layout:
     """The layout of a normalised header; `target` forces `case` or `transaction`."""
     names = set(header)
+    # A row keeps one cell per name: of two `outcome` columns (cases.csv's and one the
+    # auditor added) only the last would be read, the filled one dropped without a word.
+    twice = sorted(n for n in names & READ_COLUMNS if header.count(n) > 1)
+    if twice:
+        named = ", ".join(f"`{n}`" for n in twice)
+        raise HeaderError(f"more than one column named {named} (names are compared without "
+                          "case or surrounding spaces); keep one of each")
     if "outcome" not in names:
         raise HeaderError("no `outcome` column (fill one in with confirmed, dismissed or "
                           "unclear per reviewed row)")

@@ -440,3 +440,17 @@ def test_import_reads_reviewed_at_by_the_event_times_rule(
     _out, err = capsys.readouterr()
     assert code == 1, err
     assert f"{f}: line 2: reviewed_at: " in err
+
+
+def test_a_review_file_with_two_outcome_columns_is_refused_not_read_silently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """cases.csv has an `outcome` column; an auditor who adds an `Outcome` column of their
+    own and fills it had every row skipped as without an outcome, exit 0 (the later of
+    the two columns was read, the filled one dropped). A hostile probe."""
+    f = _write_csv(tmp_path / "r.csv", ["case_id", "Outcome", "outcome "],
+                   [["c1", "confirmed", ""]])
+    code = main(["review", "import", str(f), "--no-check", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 2, out
+    assert "outcome" in err and err.count("\n") == 1
