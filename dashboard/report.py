@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -111,10 +112,11 @@ def _asset(name: str) -> str:
 
 def render(data: dict[str, Any]) -> str:
     """The whole page: template with inline CSS, data and JS (no external resource)."""
-    page = _asset("report.html")
-    return (page.replace("/*CSS*/", _asset("report.css"))
-                .replace("/*DATA*/", script_json(data))
-                .replace("/*JS*/", _asset("report.js")))
+    # One pass over the template: replaced in turn, a marker inside the data (a customer id
+    # `/*JS*/`) was itself replaced by the script, and the data block no longer parsed.
+    parts = {"/*CSS*/": _asset("report.css"), "/*DATA*/": script_json(data),
+             "/*JS*/": _asset("report.js")}
+    return re.sub(r"/\*(?:CSS|DATA|JS)\*/", lambda m: parts[m.group(0)], _asset("report.html"))
 
 
 def write_report(exports_dir: Path, cubes: VolumeCubes | None = None,

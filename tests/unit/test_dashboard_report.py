@@ -270,3 +270,18 @@ def test_a_damaged_exports_file_is_one_line_and_exit_2(
     assert err.count("\n") == 1 and "Traceback" not in err
     after = (exports / "report.html").read_bytes() if (exports / "report.html").exists() else None
     assert after == before  # the page as it was
+
+
+@pytest.mark.parametrize("marker", ["/*JS*/", "/*DATA*/", "/*CSS*/"])
+def test_a_template_marker_in_exported_text_stays_text(exports: Path, marker: str) -> None:
+    """A customer id (free text from the input) `/*JS*/` was replaced by the page's whole
+    script inside the data block: the JSON no longer parsed and report.html showed nothing
+    (a hostile probe)."""
+    with (exports / "cases.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    rows[1][rows[0].index("customer_id")] = marker
+    with (exports / "cases.csv").open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    html = write_report(exports).read_text(encoding="utf-8")
+    assert _embedded_data(html)["cases"][0]["customer_id"] == marker  # type: ignore[index]
+    assert html.count("</script>") == 2
