@@ -11,6 +11,8 @@ markup, and the JSON is escaped so no value can close its `<script>` element.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import re
@@ -19,8 +21,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from shared.atomic import atomic_write_text
 from shared.errors import UsageError
@@ -56,12 +56,24 @@ def _read_table(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        text = path.read_text(encoding="utf-8")
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
     except UnicodeDecodeError:
         raise damaged(path, "not UTF-8 text") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise damaged(path, f"not a CSV table ({str(exc).strip()})") from None
-    return [dict(row) for row in frame.to_dict("records")]
+    except csv.Error as exc:
+        raise damaged(path, f"not a CSV table ({exc})") from None
+    if not rows:
+        raise damaged(path, "not a CSV table (no header)")
+    # A file cut short (pandas padded its last row with empty cells) would show a shorter
+    # slider and cut figures as if they were the data: every row as wide as the header, and
+    # the last one ended, as the exports write them.
+    if not text.endswith(("\n", "\r")):
+        raise damaged(path, "cut short (its last line has no end)")
+    header, *body = rows
+    for n, row in enumerate(body, start=1):
+        if len(row) != len(header):
+            raise damaged(path, f"data row {n} has {len(row)} of the {len(header)} columns")
+    return [dict(zip(header, row, strict=True)) for row in body]
 
 
 def _read_run(path: Path) -> dict[str, Any]:

@@ -285,3 +285,26 @@ def test_a_template_marker_in_exported_text_stays_text(exports: Path, marker: st
     html = write_report(exports).read_text(encoding="utf-8")
     assert _embedded_data(html)["cases"][0]["customer_id"] == marker  # type: ignore[index]
     assert html.count("</script>") == 2
+
+
+@pytest.mark.parametrize(("table", "keep"), [
+    ("thresholds.csv", 1 / 3), ("cases.csv", 1 / 3), ("assurance.csv", 1 / 3),
+    ("thresholds.csv", 1.0),  # at the end of a row, before its line end: every cell there
+])
+def test_a_table_cut_mid_row_is_damaged_exit_2_not_a_report(
+    exports: Path, capsys: pytest.CaptureFixture[str], table: str, keep: float,
+) -> None:
+    """A half-written table (a copy cut short, a disk full while copying): pandas pads the
+    last row's missing cells with empty text, so the report was written from it, exit 0,
+    the slider ending early and the last row's figures cut (0.7333 for 0.7333333333333333).
+    A hostile probe."""
+    from auditstream.cli import main
+
+    data = (exports / table).read_bytes()
+    lines = data.split(b"\n")
+    cut = len(b"\n".join(lines[:3])) + 1 + int(len(lines[3]) * keep)
+    (exports / table).write_bytes(data[:cut])
+    assert main(["dashboard", "report", str(exports)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"auditstream dashboard: error: cannot read {exports / table}: "), err
+    assert "Traceback" not in err and not (exports / "report.html").exists()
