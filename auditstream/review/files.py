@@ -153,8 +153,19 @@ def known_ids(exports: Path) -> dict[str, set[str] | None]:
         f = exports / name
         if not f.is_file():
             return None
-        with f.open(encoding="utf-8-sig", newline="") as fh:
-            return {plain(row.get(col) or "") for row in csv.DictReader(fh)} - {""}
+        # A damaged file of the exports is the user's to fix (exit 2), not a traceback.
+        try:
+            with f.open(encoding="utf-8-sig", newline="") as fh:
+                reader = csv.DictReader(fh)
+                if col not in (reader.fieldnames or ()):
+                    raise ReviewFileError(f"cannot check the ids: {f} has no {col} column "
+                                          "(not the exports' file); give the exports "
+                                          "folder, or --no-check")
+                return {plain(row.get(col) or "") for row in reader} - {""}
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ReviewFileError(f"cannot check the ids: {f} is not a readable CSV of the "
+                                  f"exports ({exc}); make the exports again, or --no-check"
+                                  ) from None
 
     cases = column(CASES_FILE, "case_id")
     tx = [s for s in (column(CASE_TRANSACTIONS_FILE, "transaction_id"),

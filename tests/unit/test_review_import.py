@@ -454,3 +454,22 @@ def test_a_review_file_with_two_outcome_columns_is_refused_not_read_silently(
     out, err = capsys.readouterr()
     assert code == 2, out
     assert "outcome" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"\xff\xfe\x00garbage\n", "not a readable CSV"),
+    (b"rank,id\n1,case-aa\n", "has no case_id column"),
+])
+def test_a_damaged_exports_file_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, says: str,
+) -> None:
+    """A cases.csv that is not UTF-8 was a UnicodeDecodeError: a traceback and exit 70 (a
+    hostile probe); one without its id column made every review 'not a known case'."""
+    exports = tmp_path / "ex"
+    exports.mkdir()
+    (exports / "cases.csv").write_bytes(content)
+    f = _write_csv(tmp_path / "r.csv", ["case_id", "outcome"], [["case-aa", "confirmed"]])
+    code = main(["review", "import", str(f), "--exports", str(exports), "--dry-run"])
+    _out, err = capsys.readouterr()
+    assert code == 2, err
+    assert err.count("\n") == 1 and says in err and str(exports / "cases.csv") in err
