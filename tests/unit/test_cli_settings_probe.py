@@ -137,3 +137,22 @@ def test_producer_replay_without_files_says_so_in_the_readme_error_format() -> N
     assert done.stderr.strip().splitlines() == [
         "python -m producer: error: PRODUCER_MODE=replay needs PRODUCER_FILES (a JSON list "
         "of paths, e.g. PRODUCER_FILES='[\"/data/tx.csv\"]')"], done.stderr
+
+
+@pytest.mark.parametrize("host", ["0", "::0", "0:0:0:0:0:0:0:0", "[::0]", "000.000.000.000",
+                                  "0x0"])
+def test_the_any_address_in_another_spelling_is_refused_as_broker_host(host: str) -> None:
+    # 0.0.0.0 and :: were refused, these passed: each resolves to the any-address, so the
+    # unauthenticated broker would listen on every interface (with a warning only)
+    from auditstream.broker import BrokerSettings
+
+    with pytest.raises(ValidationError, match="address clients can reach"):
+        BrokerSettings(host=host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "10.0.0.5", "kafka.example",
+                                  "0.example"])
+def test_other_broker_hosts_are_still_accepted(host: str) -> None:
+    from auditstream.broker import BrokerSettings
+
+    assert BrokerSettings(host=host).host == host
