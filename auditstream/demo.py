@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=seed_arg, default=42)
     p.add_argument("--partitions", type=_count, default=4)
     p.add_argument("--exports", type=Path, default=Path("exports"), metavar="DIR")
-    p.add_argument("--timeout", type=float, default=1800.0,
+    p.add_argument("--timeout", type=number(float, 0, strict=True), default=1800.0,
                    help="give up when the sink makes no progress for this long (s)")
     add_review_args(p)
     p.set_defaults(func=_run)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import faulthandler
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.entry import port_in_use_is
+from shared.errors import UsageError
 
 log = logging.getLogger("detector")
 
@@ -67,9 +70,16 @@ class Metrics:
             "lag": Gauge("detector_consumer_lag", "records behind the input's end", ["partition"],
                          registry=reg),
         }
-        with port_in_use_is(f"metrics port {host}:{port} is in use; give another "
-                            "--metrics-port (DETECTOR_METRICS_PORT)"):
-            start_http_server(port, addr=host, registry=reg)
+        try:
+            with port_in_use_is(f"metrics port {host}:{port} is in use; give another "
+                                "--metrics-port (DETECTOR_METRICS_PORT)"):
+                start_http_server(port, addr=host, registry=reg)
+        except OSError as exc:  # a name that does not resolve, an address of another host
+            if not isinstance(exc, socket.gaierror) and exc.errno != errno.EADDRNOTAVAIL:
+                raise
+            raise UsageError(f"cannot serve metrics on {host!r} ({exc.strerror}); "
+                             "DETECTOR_METRICS_HOST must be an address of this machine "
+                             "(default 127.0.0.1)") from None
         log.info("metrics on http://%s:%d/metrics", host, port)
 
     def batch(self, records: int, dead: int, seconds: float) -> None:

@@ -7,10 +7,11 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detector.core.config import CoreConfig
+from shared.errors import UsageError
 from shared.settings import KafkaSettings, TopicSettings
 
 RecoveryPolicy = Literal["fail", "reset"]
@@ -46,7 +47,9 @@ class DetectorSettings(BaseSettings):
         default="fail", description="input history lost to retention: fail loudly, or reset "
         "the partition's state and go on with a warning",
     )
-    batch_size: int = Field(default=5_000, ge=1, description="messages per consume() call")
+    # above 1M: confluent-kafka's consume() raises ValueError (a traceback once connected)
+    batch_size: int = Field(default=5_000, ge=1, le=1_000_000,
+                            description="messages per consume() call")
     # at most 5 s: a stop asked while a turn waits is seen when it returns
     poll_timeout_s: float = Field(default=0.05, gt=0, le=5)
     commit_interval_ms: int = Field(
@@ -110,4 +113,12 @@ def settings_from_args(args: argparse.Namespace) -> DetectorSettings:
               if getattr(args, arg, None) is not None}
     if not update:
         return settings
-    return DetectorSettings.model_validate({**settings.model_dump(), **update})
+    try:
+        return DetectorSettings.model_validate({**settings.model_dump(), **update})
+    except ValidationError as exc:  # an option's value: name the option, not its variable
+        flags = {"group_id": "--group", "instance_id": "--instance-id",
+                 "metrics_port": "--metrics-port", "batch_size": "--batch-size",
+                 "snapshot_every": "--snapshot-every", "recovery_policy": "--recovery-policy"}
+        bad = "; ".join(f"{flags.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}"
+                        for e in exc.errors())
+        raise UsageError(f"invalid option {bad}") from None

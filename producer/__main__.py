@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from shared.errors import ExitCode
+from shared.errors import UsageError
 from shared.startup import loading, stopped_starting
 
 if TYPE_CHECKING:
@@ -38,9 +37,9 @@ def _run(s: ProducerSettings) -> int:
     from producer.cli import cmd_generate, cmd_replay
 
     if s.mode == "replay":
-        if not s.files:
-            logging.error('PRODUCER_MODE=replay needs PRODUCER_FILES (JSON list of paths)')
-            return int(ExitCode.USAGE)
+        if not s.files:  # one line in the README's error format, not a log line
+            raise UsageError("PRODUCER_MODE=replay needs PRODUCER_FILES (a JSON list of "
+                             "paths, e.g. PRODUCER_FILES='[\"/data/tx.csv\"]')")
         return cmd_replay(argparse.Namespace(files=s.files, rate=s.rate, speed=s.speed,
                                           strict=s.strict, rejects_dir=s.rejects_dir))
     return cmd_generate(argparse.Namespace(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -11,6 +13,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 def _user_dir(env: str, fallback: str) -> Path:
     return Path(os.environ.get(env) or Path.home() / fallback) / "auditstream"
+
+
+def _any_address(host: str) -> bool:
+    """Whether `host` is the any-address (every interface) in any spelling: `0.0.0.0` and
+    `::`, but also `0`, `::0`, `000.000.000.000` (the resolver, Java's as libc's, reads them
+    so: the broker then listens on every interface)."""
+    bare = host.strip("[]")
+    if not bare:
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_unspecified
+    except ValueError:
+        pass
+    try:
+        return socket.inet_aton(bare) == bytes(4)
+    except OSError:  # a host name
+        return False
 
 
 class BrokerSettings(BaseSettings):
@@ -32,7 +51,7 @@ class BrokerSettings(BaseSettings):
     @field_validator("host")
     @classmethod
     def _reachable(cls, host: str) -> str:
-        if host.strip("[]") in {"0.0.0.0", "::", ""}:  # Kafka refuses to advertise these
+        if _any_address(host):  # Kafka refuses to advertise 0.0.0.0 and ::
             raise ValueError(f"{host} is not an address clients can reach (the broker "
                              "advertises it); give this machine's own address")
         return host

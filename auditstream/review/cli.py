@@ -25,6 +25,7 @@ from auditstream.review.records import (
     normalise_header,
     parse_rows,
 )
+from shared.entry import number
 from shared.errors import AuditstreamError, ExitCode
 from shared.rejects import check_reports, rejects_path, write_rejects
 from shared.reviews import ReviewerText, now_utc
@@ -66,6 +67,15 @@ def default_exports() -> Path:
     return SinkSettings().exports_dir
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 to 65535 (beyond, the bind's OverflowError was a
+    traceback, and only after the wait for the broker)."""
+    value: int = number(int, 0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be at most 65535, not {text}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("review", help="auditors' outcomes back into the stream (import, page)",
                        description="Record review outcomes (confirmed, dismissed, unclear) per "
@@ -103,7 +113,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "cases.csv with their reasons, and a button per outcome that publishes a review. "
         "Requests from another origin or host name are refused.")
     s.add_argument("--exports", type=Path, metavar="DIR", help="default: SINK_EXPORTS_DIR")
-    s.add_argument("--port", type=int, default=8765, help="default 8765 (0: any free port)")
+    s.add_argument("--port", type=port_number, default=8765,
+                   help="default 8765 (0: any free port)")
     s.add_argument("--reviewer", default=None, help="default: your user name")
     s.set_defaults(func=cmd_serve)
 
