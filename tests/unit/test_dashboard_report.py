@@ -308,3 +308,13 @@ def test_a_table_cut_mid_row_is_damaged_exit_2_not_a_report(
     err = capsys.readouterr().err
     assert err.startswith(f"auditstream dashboard: error: cannot read {exports / table}: "), err
     assert "Traceback" not in err and not (exports / "report.html").exists()
+
+
+def test_a_table_saved_back_with_a_byte_order_mark_reads_as_before(exports: Path) -> None:
+    """Excel saves UTF-8 with a BOM: read as a cell, it renamed the first column (pandas,
+    before the csv module, dropped it)."""
+    before = _embedded_data(write_report(exports).read_text(encoding="utf-8"))
+    path = exports / "thresholds.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    after = _embedded_data(write_report(exports).read_text(encoding="utf-8"))
+    assert after == before
