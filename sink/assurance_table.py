@@ -166,12 +166,13 @@ def _triple(v: tuple[float, float, float] | None) -> dict[str, float] | None:
 
 
 def case_rows(listed: list[Case], reviews: ReviewBook | None) -> list[list[str]]:
-    """cases.csv rows with each case's current review."""
+    """cases.csv rows with each case's current review: its own, else its transactions'
+    latest (`ReviewBook.case_review`; a case counted reviewed is never in the backlog)."""
     out = []
     for rank, case in enumerate(listed, start=1):
         cells = case.cells(rank)
         assert len(cells) == CASE_CELLS
-        got = reviews.outcome("case", case.id) if reviews else None
+        got = reviews.case_review(case.id) if reviews else None
         out.append([*cells, *(_review_cells(got) if got else _NO_REVIEW)])
     return out
 

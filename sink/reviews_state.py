@@ -98,16 +98,22 @@ class ReviewBook:
         known.update(fact=case.fact(), labelled=int(case.labels[1] > 0),
                      anomalous=int(case.labels[0] > 0), transactions=len(case.txs))
 
-    def case_outcome(self, case_id: str) -> str | None:
-        """A case's outcome: its own review, else the latest review of its transactions."""
+    def case_review(self, case_id: str) -> list[str] | None:
+        """A case's review: its own, else the latest review of its transactions (what
+        cases.csv shows, so that its open cases are those the assurance counts open)."""
         own = self.current.get(f"case:{case_id}")
         if own is not None:
-            return own[2]
+            return own
         known = self.cases.get(case_id)
         tx = [self.current[f"transaction:{t}"] for t in (known or {}).get("reviewed_tx", ())
               if f"transaction:{t}" in self.current]
         # As times: as text `...:00.5Z` sorts before `...:00Z`.
-        return max(tx, key=lambda r: datetime.fromisoformat(r[4]))[2] if tx else None
+        return max(tx, key=lambda r: datetime.fromisoformat(r[4])) if tx else None
+
+    def case_outcome(self, case_id: str) -> str | None:
+        """A case's outcome: its own review's, else the latest of its transactions'."""
+        review = self.case_review(case_id)
+        return None if review is None else review[2]
 
     def to_json(self) -> dict[str, Any]:
         return {"current": dict(sorted(self.current.items())),

@@ -65,8 +65,10 @@ def test_the_assurance_page_shows_the_sinks_reviewed_figures(page: Chromium,
     open_cases = (pd.read_csv(tmp_path / "cases.csv", dtype=str, keep_default_na=False)
                   ["outcome"] == "").sum()
     assert cards["backlog"] == f"{open_cases:,}" and cards["reviewed"] == "5"
+    listed = len(pd.read_csv(tmp_path / "cases.csv", dtype=str))
+    assert open_cases + 5 == listed  # reviewed and open add up (one through a transaction)
     shown = page.evaluate("document.querySelectorAll('#outcomes-table tbody tr').length")
-    assert shown == 4  # the four cases with an outcome of their own
+    assert shown == 5  # four cases with an outcome of their own, one through a transaction
     note = page.evaluate("document.querySelector('#page-kpis .labels-note').textContent")
     assert note == ""  # generated rows carry labels
 
