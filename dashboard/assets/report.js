@@ -258,7 +258,9 @@
     if (!isNaN(cap)) series.push({name: "Daily capacity", color: GREY, values: rows.map(() => cap)});
     lines(document.getElementById("chart-capacity"), ks, series, (v) => (isNaN(v) ? "n/a" : v.toFixed(1)), [], (k) => (k / 100).toFixed(2), 520);
     const ocols = ["case_id", "outcome", "reviewer", "reviewed_at", "note"];
-    const done = (D.cases || []).filter((c) => c.outcome).sort((a, b) => (a.reviewed_at < b.reviewed_at ? 1 : -1)).slice(0, 20);
+    // By time, latest first: as text `09:00:00.5Z` sorts before `09:00:00Z`.
+    const at = (c) => Date.parse(c.reviewed_at) || 0;
+    const done = (D.cases || []).filter((c) => c.outcome).sort((a, b) => at(b) - at(a)).slice(0, 20);
     document.querySelector("#outcomes-table thead tr").replaceChildren(...ocols.map((c) => el("th", {}, c.replace(/_/g, " "))));
     document.querySelector("#outcomes-table tbody").replaceChildren(...done.map((r) => {
       const tr = el("tr");

@@ -6,14 +6,16 @@ Needs Debian's `chromium`; without it the tests skip, except with CI=true where 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from auditstream.report import write_report_from_rollup
+from auditstream.report import write_report_from_exports, write_report_from_rollup
 from dashboard.browser import Chromium, find_chromium
+from dashboard.build import SAMPLE_EXPORTS
 from sink.assurance import wilson
 from sink.exports import Rollups
 from sink.settings import ExportSettings
@@ -87,3 +89,23 @@ def test_without_labels_the_label_pages_point_to_assurance(page: Chromium,
         note = page.evaluate(f"document.querySelector('#page-{section} .labels-note')"
                              ".textContent")
         assert note == "no labels: see Assurance"
+
+
+def test_recent_outcomes_are_ordered_by_time_not_by_text(page: Chromium,
+                                                         tmp_path: Path) -> None:
+    # As text `09:00:00.500000Z` sorts before `09:00:00Z`: the later review was listed after
+    # the earlier one (the sink's own fix of the same flaw, 4b2b41b, left the page's sort).
+    shutil.copytree(SAMPLE_EXPORTS, tmp_path, dirs_exist_ok=True)
+    cases = pd.read_csv(tmp_path / "cases.csv", dtype=str, keep_default_na=False)
+    cases["outcome"] = ""
+    times = {0: "2026-01-05T09:00:00Z", 1: "2026-01-05T09:00:00.500000Z",
+             2: "2026-01-05T08:59:59.999000Z"}
+    for row, at in times.items():
+        cases.loc[row, ["outcome", "reviewer", "reviewed_at"]] = ["dismissed", "a", at]
+    cases.to_csv(tmp_path / "cases.csv", index=False)
+    page.open(write_report_from_exports(tmp_path).as_uri() + "#page=assurance", ready=READY)
+    shown = page.evaluate("Array.from(document.querySelectorAll('#outcomes-table tbody tr'))"
+                          ".map(r => r.textContent)")
+    assert isinstance(shown, list) and len(shown) == 3
+    ids = [cases.loc[row, "case_id"] for row in (1, 0, 2)]  # latest first
+    assert [next(i for i in ids if i in text) for text in shown] == ids
