@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detector.core.config import CoreConfig
 from shared.errors import UsageError
-from shared.settings import KafkaSettings, TopicSettings
+from shared.settings import KafkaSettings, NamedPath, TopicSettings
 
 RecoveryPolicy = Literal["fail", "reset"]
 
@@ -73,7 +73,7 @@ class DetectorSettings(BaseSettings):
         "this much event time is a duplicate (dead-lettered); default core.customer_ttl_s; "
         "0 turns the check off",
     )
-    state_dir: Path = Field(
+    state_dir: NamedPath = Field(
         default=Path("~/.local/state/auditstream/detector"), description="where the "
         "poison-pill circuit keeps its failure count across restarts",
     )

@@ -8,9 +8,10 @@ service has one settings class of its own that nests them (see producer/detector
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -18,6 +19,18 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
 #: A client that has had no metadata from any broker for this long bootstraps again.
 REBOOTSTRAP_MS = 15_000
+
+
+def _named(value: object) -> object:
+    # "" is Path("."): an unset variable in a compose or .env file (`X=`) would put the
+    # folder wherever the service was started, without a word.
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("empty; name a folder, or unset the variable for its default")
+    return value
+
+
+#: A folder setting: an empty value is refused, not taken as the current folder.
+NamedPath = Annotated[Path, BeforeValidator(_named)]
 
 
 class KafkaSettings(BaseSettings):
@@ -42,6 +55,16 @@ class KafkaSettings(BaseSettings):
     #: While no broker answers, one "waiting for Kafka at ..." line per this many seconds
     #: stands for librdkafka's connection failures (which come several a second).
     log_interval_s: float = Field(default=10.0, ge=0)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _some_server(cls, value: str) -> str:
+        # KAFKA_BOOTSTRAP_SERVERS= waited the whole start-up window, then exit 4 naming a
+        # blank address
+        if not value.strip():
+            raise ValueError("empty; give host:port of at least one broker, or unset it for "
+                             "127.0.0.1:9092")
+        return value
 
     def client_config(self) -> dict[str, Any]:
         """The librdkafka properties common to producers, consumers and admin clients."""

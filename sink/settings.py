@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import KafkaSettings, TopicSettings
+from shared.settings import KafkaSettings, NamedPath, TopicSettings
 
 #: The audit sample's key when `EXPORTS_SAMPLE_KEY` is unset: public (it is in the repository).
 DEFAULT_SAMPLE_KEY = "auditstream-audit-sample"
@@ -77,7 +77,7 @@ class SinkSettings(BaseSettings):
     exports: ExportSettings = Field(default_factory=ExportSettings)
     # empty: librdkafka's consumer aborts in C (SIGABRT, exit 134, no message)
     group_id: str = Field(default="auditstream-sink", min_length=1)
-    exports_dir: Path = Path("exports")
+    exports_dir: NamedPath = Path("exports")
     # above 1M: confluent-kafka's consume() raises ValueError (a traceback once connected)
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000,
                             description="messages per consume() call")
@@ -99,12 +99,3 @@ class SinkSettings(BaseSettings):
         "reach (the broker and the topics; as long again for the assignment), then exit 4; "
         "as DETECTOR_STARTUP_WAIT_S",
     )
-
-    @field_validator("exports_dir", mode="before")
-    @classmethod
-    def _named(cls, value: object) -> object:
-        # "" was Path("."): the exports (scored/, run.json, the lock) in whatever folder
-        # the sink was started in (an unset variable in a compose or .env file)
-        if isinstance(value, str) and not value.strip():
-            raise ValueError("empty; name the exports folder, or unset it for ./exports")
-        return value

@@ -156,3 +156,29 @@ def test_other_broker_hosts_are_still_accepted(host: str) -> None:
     from auditstream.broker import BrokerSettings
 
     assert BrokerSettings(host=host).host == host
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_state_dir_setting_is_refused_not_the_current_folder(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # DETECTOR_STATE_DIR= was Path(""): the failure count in whatever folder it started in
+    monkeypatch.setenv("DETECTOR_STATE_DIR", value)
+    with pytest.raises(ValidationError, match="state_dir"):
+        DetectorSettings()
+    monkeypatch.setenv("DETECTOR_STATE_DIR", "st")
+    assert DetectorSettings().state_dir == Path("st")
+
+
+@pytest.mark.parametrize("module", ["detector", "sink"])
+def test_an_empty_bootstrap_servers_setting_is_exit_2_at_once(module: str) -> None:
+    # KAFKA_BOOTSTRAP_SERVERS= waited the whole start-up window (180 s), then exit 4 saying
+    # "no Kafka broker answered at  within ..."
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "", "DETECTOR_STARTUP_WAIT_S": "60",
+           "SINK_STARTUP_WAIT_S": "60"}
+    done = subprocess.run([sys.executable, "-m", module], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=50, check=False)
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert len(errors) == 1 and "KAFKA_BOOTSTRAP_SERVERS" in errors[0], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
