@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from detector.app import DetectorError
-from detector.circuit import FailureCircuit
+from detector.circuit import Failure, FailureCircuit
 from shared import retry
 from shared.codec import decode, encode
 from shared.errors import ExitCode, KafkaUnreachableError, PoisonPillError
@@ -285,16 +285,15 @@ def test_a_commit_failing_every_time_still_stops_with_exit_code_7(
     assert len(tries) == 3 and cluster.commits == 0
 
 
-def test_a_rewind_failing_after_a_record_s_failure_is_not_counted_at_that_record(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    # The record's position was left set: the rewind's own failure, ending the process, was
-    # counted at it a second time, so one transient fault and one restart made exit 7.
+def _one_fault_then_a_failing_rewind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                     step: str, offset: int) -> Failure | None:
+    """One transient fault at (`step`, `offset`) of partition 0, then the rewind's restore
+    fails (a bug), ending the process: what the circuit kept."""
     cluster = cluster_with(partitions=1)
     faults = iter([True])
 
-    def once(step: str, p: int, off: int) -> None:
-        if (step, off) == ("encode", 12) and next(faults, False):
+    def once(at: str, p: int, off: int) -> None:
+        if (at, off) == (step, offset) and next(faults, False):
             raise ValueError("a transient fault")
 
     detector = fake_detector(monkeypatch, cluster, hook=once, state_dir=tmp_path,
@@ -310,7 +309,15 @@ def test_a_rewind_failing_after_a_record_s_failure_is_not_counted_at_that_record
     monkeypatch.setattr(detector._restorer, "restore", failing_second_time)
     with pytest.raises(RuntimeError, match="a bug in the restore"):
         detector.run(until=drained(cluster))
-    last = FailureCircuit(detector._circuit.path, 2).last
+    return FailureCircuit(detector._circuit.path, 2).last
+
+
+def test_a_rewind_failing_after_a_record_s_failure_is_not_counted_at_that_record(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The record's position was left set: the rewind's own failure, ending the process, was
+    # counted at it a second time, so one transient fault and one restart made exit 7.
+    last = _one_fault_then_a_failing_rewind(monkeypatch, tmp_path, "encode", 12)
     assert last is not None and (last.partition, last.offset, last.count) == (0, 12, 1)
 
 
@@ -646,27 +653,7 @@ def test_a_rewind_failing_after_a_core_failure_is_not_counted_at_that_batch(
 ) -> None:
     # A core failure is isolated, not counted; the position it left was not used up, so the
     # rewind's own failure, ending the process, was counted at the batch's first record.
-    cluster = cluster_with(partitions=1)
-    faults = iter([True])
-
-    def once(step: str, p: int, off: int) -> None:
-        if (step, off) == ("core", 7) and next(faults, False):
-            raise ValueError("a transient fault in the core")
-
-    detector = fake_detector(monkeypatch, cluster, hook=once, state_dir=tmp_path,
-                             poison_pill_failures=2)
-    restore = detector._restorer.restore
-    calls = iter(range(100))
-
-    def failing_second_time(p: int, committed: int | None) -> Any:
-        if next(calls) == 1:  # the assignment's restore passes, the rewind's fails
-            raise RuntimeError("a bug in the restore")
-        return restore(p, committed)
-
-    monkeypatch.setattr(detector._restorer, "restore", failing_second_time)
-    with pytest.raises(RuntimeError, match="a bug in the restore"):
-        detector.run(until=drained(cluster))
-    assert FailureCircuit(detector._circuit.path, 2).last is None
+    assert _one_fault_then_a_failing_rewind(monkeypatch, tmp_path, "core", 7) is None
 
 
 def test_a_restore_failing_is_not_counted_at_the_partition_restored_before_it(
