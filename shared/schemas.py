@@ -51,6 +51,11 @@ MAX_ANOMALY_TYPE_CHARS = 64
 MAX_ATTRIBUTES = 32
 MAX_ATTRIBUTE_KEY_CHARS = 64
 MAX_ATTRIBUTE_VALUE_CHARS = 256
+#: The verdict's text (a reason, a rule name, the model version, a rule flag's key) and its
+#: lists: far above what the detector writes (reasons quote input values of at most 256), a
+#: bound for another writer of the scored topic (an Excel cell holds at most 32,767).
+MAX_VERDICT_TEXT_CHARS = 1_000
+MAX_VERDICT_ITEMS = 64
 #: The text limit of each field (attributes aside), for readers that check before pydantic.
 TEXT_LIMITS: dict[str, int] = {
     "transaction_id": MAX_ID_CHARS,
@@ -237,6 +242,8 @@ AttributeKey = Annotated[
     str, StringConstraints(max_length=MAX_ATTRIBUTE_KEY_CHARS), NO_CONTROL]
 AttributeValue = Annotated[
     str, StringConstraints(max_length=MAX_ATTRIBUTE_VALUE_CHARS), NO_CONTROL]
+VerdictText = Annotated[
+    str, StringConstraints(max_length=MAX_VERDICT_TEXT_CHARS), NO_CONTROL]
 
 #: The historic CSV layout, in order (label columns last): the scored row's input fields.
 CSV_FIELDS: tuple[str, ...] = INPUT_FIELDS
@@ -361,10 +368,18 @@ def _no_text(v: object) -> object:
 
 def _verdict_field(f: ColumnField) -> tuple[Any, Any]:
     """(annotation, pydantic field) of a declared verdict or provenance field: its bounds
-    (NaN is outside any), a yes/no one never from text."""
+    (NaN is outside any), a yes/no one never from text, text under the input's text rule
+    (no control character; a NUL, U+2028 or a bidi override from another writer of the
+    scored topic was exported as it came) and bounded."""
     annotation = _PYTHON_TYPES[f.kind]
     if f.kind == "bool":
         annotation = Annotated[bool, BeforeValidator(_no_text)]
+    elif f.kind == "text":
+        annotation = VerdictText
+    elif f.kind == "list":
+        annotation = Annotated[list[VerdictText], Field(max_length=MAX_VERDICT_ITEMS)]
+    elif f.kind == "flags":
+        annotation = Annotated[dict[VerdictText, bool], Field(max_length=MAX_VERDICT_ITEMS)]
     lo, hi = f.bounds
     if f.nullable:
         return annotation | None, Field(default=None, description=f.doc, ge=lo, le=hi)
