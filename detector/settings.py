@@ -116,9 +116,9 @@ def settings_from_args(args: argparse.Namespace) -> DetectorSettings:
     try:
         return DetectorSettings.model_validate({**settings.model_dump(), **update})
     except ValidationError as exc:  # an option's value: name the option, not its variable
-        flags = {"group_id": "--group", "instance_id": "--instance-id",
-                 "metrics_port": "--metrics-port", "batch_size": "--batch-size",
-                 "snapshot_every": "--snapshot-every", "recovery_policy": "--recovery-policy"}
+        flags: dict[str, str] = {}
+        for arg, field in names.items():  # the first option of a setting names it
+            flags.setdefault(field, "--" + arg.replace("_", "-"))
         bad = "; ".join(f"{flags.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}"
                         for e in exc.errors())
         raise UsageError(f"invalid option {bad}") from None
