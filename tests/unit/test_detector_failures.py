@@ -285,6 +285,19 @@ def test_a_commit_failing_every_time_still_stops_with_exit_code_7(
     assert len(tries) == 3 and cluster.commits == 0
 
 
+def restore_failing_at(monkeypatch: pytest.MonkeyPatch, detector: Any, call: int) -> None:
+    """The detector's `call`-th partition restore (from 0) raises a bug; the others pass."""
+    restore = detector._restorer.restore
+    calls = iter(range(1_000))
+
+    def restoring(p: int, committed: int | None) -> Any:
+        if next(calls) == call:
+            raise RuntimeError("a bug in the restore")
+        return restore(p, committed)
+
+    monkeypatch.setattr(detector._restorer, "restore", restoring)
+
+
 def _one_fault_then_a_failing_rewind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                      step: str, offset: int) -> Failure | None:
     """One transient fault at (`step`, `offset`) of partition 0, then the rewind's restore
@@ -298,15 +311,7 @@ def _one_fault_then_a_failing_rewind(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
     detector = fake_detector(monkeypatch, cluster, hook=once, state_dir=tmp_path,
                              poison_pill_failures=2)
-    restore = detector._restorer.restore
-    calls = iter(range(100))
-
-    def failing_second_time(p: int, committed: int | None) -> Any:
-        if next(calls) == 1:  # the assignment's restore passes, the rewind's fails
-            raise RuntimeError("a bug in the restore")
-        return restore(p, committed)
-
-    monkeypatch.setattr(detector._restorer, "restore", failing_second_time)
+    restore_failing_at(monkeypatch, detector, 1)  # the assignment's passes, the rewind's not
     with pytest.raises(RuntimeError, match="a bug in the restore"):
         detector.run(until=drained(cluster))
     return FailureCircuit(detector._circuit.path, 2).last
@@ -712,15 +717,7 @@ def test_a_stranded_producer_s_transaction_leaves_nothing_pending_for_the_circui
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
                              commit_interval_ms=60_000)
     detector._txn.producer.stranded_after = 3  # a transaction open with rows in it by then
-    restore = detector._restorer.restore
-    calls = iter(range(100))
-
-    def failing_the_rewind(p: int, committed: int | None) -> Any:
-        if next(calls) == 2:  # the assignment's restores (2 partitions) pass, the rewind's not
-            raise RuntimeError("a bug in the restore")
-        return restore(p, committed)
-
-    monkeypatch.setattr(detector._restorer, "restore", failing_the_rewind)
+    restore_failing_at(monkeypatch, detector, 2)  # the assignment's 2 pass, the rewind's not
     with pytest.raises(RuntimeError, match="a bug in the restore"):
         detector.run(until=drained(cluster))
     assert cluster.producers == 2 and cluster.commits == 0
