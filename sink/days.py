@@ -135,19 +135,7 @@ class DayAppender:
             self._length[day] += len(chunk.csv)
 
     def _as_left(self, day: str, fh: IO[bytes], *, by_name: bool = False) -> None:
-        """Raise unless the open file `fh` of `day` (flushed) has the length this sink made
-        it and, `by_name`, is still the file at its name."""
-        path = self.folder / day_file(day)
-        held = os.fstat(fh.fileno())
-        if by_name:
-            try:
-                if os.stat(path).st_ino != held.st_ino:
-                    raise _changed(path, "was replaced")
-            except FileNotFoundError:
-                raise _changed(path, "was deleted") from None
-        if held.st_size != self._length[day]:
-            raise _changed(path, f"has {held.st_size} bytes, the sink made it "
-                           f"{self._length[day]}")
+        check_as_left(self.folder / day_file(day), fh, self._length[day], by_name=by_name)
 
     def _handle(self, day: str) -> IO[bytes]:
         fh = self._open.get(day)
@@ -195,6 +183,21 @@ class DayAppender:
             fh.close()
         self._open.clear()
         self._length.clear()
+
+
+def check_as_left(path: Path, fh: IO[bytes], made: int, *, by_name: bool = False) -> None:
+    """Raise `SinkStateError` unless the open file `fh` (flushed) has the length `made` the
+    sink made it and, `by_name`, is still the file at `path`: one the sink appends to, cut,
+    edited, deleted or replaced while it ran (a day file, or `sink.writer`'s others)."""
+    held = os.fstat(fh.fileno())
+    if by_name:
+        try:
+            if os.stat(path).st_ino != held.st_ino:
+                raise _changed(path, "was replaced")
+        except FileNotFoundError:
+            raise _changed(path, "was deleted") from None
+    if held.st_size != made:
+        raise _changed(path, f"has {held.st_size} bytes, the sink made it {made}")
 
 
 def _changed(path: Path, what: str) -> SinkStateError:

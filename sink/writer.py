@@ -181,17 +181,8 @@ class SinkWriter:
         file, `sink.days.DayAppender`)."""
         fh.flush()
         os.fsync(fh.fileno())
-        held, path = os.fstat(fh.fileno()), self.folder / name
-        try:
-            replaced = os.stat(path).st_ino != held.st_ino
-        except FileNotFoundError:
-            replaced = True
-        if replaced or held.st_size != self._made[name]:
-            raise st.SinkStateError(
-                f"{path} was changed while the sink ran (deleted, cut or edited); the sink "
-                "stopped without recording it: put it back as it was, or start again with "
-                "--reset")
-        return held.st_size
+        dy.check_as_left(self.folder / name, fh, self._made[name], by_name=True)
+        return self._made[name]
 
     def checkpoint(self) -> None:
         """Make the appended rows durable, then record lengths, offsets and counts."""
