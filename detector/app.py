@@ -187,9 +187,6 @@ class Detector(PartitionOwnership):
             log.warning("the detection core failed on %s; rewinding to isolate the record",
                         exc)
             self.processor.careful.setdefault(exc.partition, []).append((exc.first, exc.last))
-            # Isolated, not counted: its position is used up all the same (a rewind failing
-            # next is not that batch's record's failure).
-            self.processor.position = None
             self._shrink()
             self._abort_and_rewind()
         except AuditstreamError:
@@ -199,7 +196,6 @@ class Detector(PartitionOwnership):
             # The cluster's error, no record's (a produce refused once the transaction must
             # abort): retried with a warning, not counted (docs/detector.md).
             self._txn.ok = False
-            self.processor.position = None
             log.warning("batch failed on a Kafka error, aborting and retrying: %s", exc)
             self._shrink()
             self._abort_and_rewind()
@@ -215,6 +211,10 @@ class Detector(PartitionOwnership):
                                self.batch_limit // 2)
 
     def _abort_and_rewind(self) -> None:
+        # The failed batch is given up: a failure from here on (the abort's, the rewind's)
+        # is not its record's, counted or not (a core failure is isolated, a Kafka error
+        # retried).
+        self.processor.position = None
         if self._txn.open:
             self._abort()
         self._rewind()
