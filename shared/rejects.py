@@ -20,9 +20,8 @@ from shared.atomic import atomic_text_writer
 from shared.csv_io import RowError
 from shared.errors import AuditstreamError, UsageError
 from shared.outputs import check_folder_of
-from shared.schemas import escape_controls
+from shared.schemas import FORMULA_START, escape_controls
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Characters of the rule shown as they are: the CSV writer quotes them.
 _KEPT = "\t\n\r"
 
@@ -32,7 +31,7 @@ def neutralise(cell: str) -> str:
     schema refuses, but tab, LF and CR, as `\\xNN` / `\\uNNNN` (a rejected row may hold
     them: that is why; a NUL cuts a cell, U+2028 breaks a line, U+202E reverses the text)."""
     cell = escape_controls(cell, _KEPT)
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
 
 
 def _row(cells: Sequence[str]) -> str:

@@ -126,6 +126,17 @@ def _escaped(found: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+#: A cell starting with one of these is run as a formula by Excel: exported text that does
+#: gets a leading `'` (the exports' and the rejects reports' guard).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def unguarded(cell: str) -> str:
+    """The text a guarded cell was made from (its leading `'` before one of `FORMULA_START`
+    removed): what a review names, as sent."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_START else cell
+
+
 def escape_controls(text: str, keep: str = "") -> str:
     """`text` with every character of the rule but those in `keep` written as an escape
     (`\\x00`, `\\x85`, `\\u2028`): safe to show in a report, a log or a reason."""

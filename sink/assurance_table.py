@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.columns import RULE_NAMES
+from shared.schemas import unguarded
 from sink.assurance import Stratum, Tally, groups, implied_recall, miss_rate, wilson
 from sink.bins import GRID
 from sink.cases import CASE_CELLS, Case
-from sink.csvfmt import number, plain, ratio, text
+from sink.csvfmt import number, ratio, text
 from sink.reviews_state import ReviewBook
 from sink.rollup import NEG, POS, RollupState
 from sink.sampling import BAND_NAMES
@@ -181,7 +182,7 @@ def sample_rows(state: RollupState, reviews: ReviewBook | None) -> list[list[str
     """audit_sample.csv rows with each sampled transaction's current review."""
     out = []
     for day, band, rank, row in state.sample.rows():
-        got = reviews.outcome("transaction", plain(row[1])) if reviews else None
+        got = reviews.outcome("transaction", unguarded(row[1])) if reviews else None
         out.append([day, band, *row[1:7], str(rank),
                     *(_review_cells(got) if got else _NO_REVIEW)])
     return out

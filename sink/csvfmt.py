@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 from shared.columns import LIST_SEPARATORS, RULE_NAMES, SCORED_COLUMNS, SCORED_ROW, Field
-from shared.schemas import ScoredTransaction
+from shared.schemas import FORMULA_START, ScoredTransaction
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_PREFIX_SET = frozenset(FORMULA_PREFIXES)
+FORMULA_PREFIXES = FORMULA_START
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?\Z")
 
 
@@ -33,11 +32,6 @@ def text(value: str | None) -> str:
     if value[0] in FORMULA_PREFIXES and not _PLAIN_NUMBER.match(value):
         return "'" + value
     return value
-
-
-def plain(cell: str) -> str:
-    """The text a `text` cell was made from (its guard `'` removed): what reviews name."""
-    return cell[1:] if cell[:1] == "'" and cell[1:2] in _PREFIX_SET else cell
 
 
 def number(value: float | int | None) -> str:

@@ -16,9 +16,10 @@ from typing import Any
 
 from shared.errors import SchemaError
 from shared.reviews import decode_review
+from shared.schemas import unguarded
 from sink.batch import Record, rejection
 from sink.cases import CaseBook
-from sink.csvfmt import encode_rows, plain, text
+from sink.csvfmt import encode_rows, text
 from sink.sampling import AuditSample
 
 #: (target, id) -> what the sink knows of it when the review is read ("case",
@@ -77,13 +78,13 @@ class ReviewBook:
             if id_ in self.sampled:
                 continue
             if sampled is None:
-                sampled = {plain(row[1]): [stratum, str(row[7])]
+                sampled = {unguarded(row[1]): [stratum, str(row[7])]
                            for stratum, rows in sample.strata.items() for row in rows}
             if id_ in sampled:
                 self.sampled[id_] = sampled[id_]
                 continue
             if tx_case is None:
-                tx_case = {plain(tx[0]): c.id for c in book.cases.values() for tx in c.txs}
+                tx_case = {unguarded(tx[0]): c.id for c in book.cases.values() for tx in c.txs}
             cid = tx_case.get(id_)
             if cid is not None:  # a flagged transaction: its outcome counts for its case
                 self._note_case(book, cid)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from shared.atomic import fsync_dir
+from shared.schemas import unguarded
 from sink import days as dy
 from sink import state as st
 from sink.batch import Record, format_batch, format_slice
-from sink.csvfmt import plain
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.folder import REJECTED_FILE, REVIEWS_LOG_FILE, open_checkpoint
 from sink.reviews_state import ReviewBook
@@ -136,8 +136,8 @@ class SinkWriter:
         book, sample = self.cp.rollup.cases, self.cp.rollup.sample
         book.fold()
         # Reviews name a transaction as sent (`=t0`), the state holds its cell (`'=t0`).
-        sampled = {plain(row[1]) for rows in sample.strata.values() for row in rows}
-        in_case = {plain(tx[0]) for c in book.cases.values() for tx in c.txs}
+        sampled = {unguarded(row[1]) for rows in sample.strata.values() for row in rows}
+        in_case = {unguarded(tx[0]) for c in book.cases.values() for tx in c.txs}
 
         def known(target: str, id_: str) -> str:
             if target == "case":

@@ -16,10 +16,11 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from auditstream.review.records import ERROR_KEY, normalise_header, plain
+from auditstream.review.records import ERROR_KEY, normalise_header
 from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
 from shared.csv_resync import RowEnds, too_long
 from shared.errors import AuditstreamError
+from shared.schemas import unguarded
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 CASES_FILE = "cases.csv"
@@ -161,7 +162,7 @@ def known_ids(exports: Path) -> dict[str, set[str] | None]:
                     raise ReviewFileError(f"cannot check the ids: {f} has no {col} column "
                                           "(not the exports' file); give the exports "
                                           "folder, or --no-check")
-                return {plain(row.get(col) or "") for row in reader} - {""}
+                return {unguarded(row.get(col) or "") for row in reader} - {""}
         except (UnicodeDecodeError, csv.Error) as exc:
             raise ReviewFileError(f"cannot check the ids: {f} is not a readable CSV of the "
                                   f"exports ({exc}); make the exports again, or --no-check"

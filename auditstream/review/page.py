@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from auditstream.review.records import ID_COLUMNS, plain
+from auditstream.review.records import ID_COLUMNS
 from shared.reviews import OUTCOMES, review_key
+from shared.schemas import unguarded
 
 #: Shown per case when the column exists: (heading, column).
 SHOWN: tuple[tuple[str, str], ...] = (
@@ -54,7 +55,7 @@ def read_cases(path: Path) -> list[Case]:
         if layout is None:
             return []
         column, target = layout
-        return [Case(target, plain(row[column] or ""), {k: v or "" for k, v in row.items()
+        return [Case(target, unguarded(row[column] or ""), {k: v or "" for k, v in row.items()
                                                         if k is not None})
                 for row in reader if row.get(column)]
 

@@ -19,15 +19,13 @@ from pydantic import ValidationError
 from shared.codec import describe_validation_error
 from shared.csv_io import RowError
 from shared.reviews import OUTCOMES, Review
-from shared.schemas import parse_timestamp, quote
+from shared.schemas import parse_timestamp, quote, unguarded
 
 #: id column -> target, in order of preference.
 ID_COLUMNS: tuple[tuple[str, str], ...] = (("case_id", "case"), ("transaction_id", "transaction"))
 #: The columns a review is read from.
 READ_COLUMNS = frozenset({"outcome", "reviewer", "reviewed_at", "note",
                           *(c for c, _ in ID_COLUMNS)})
-#: The sink's CSV cells that a spreadsheet would run as a formula start with `'` + one of these.
-_NEUTRALISED = ("'=", "'+", "'-", "'@", "'\t", "'\r")
 #: A row the reader could not split into cells carries only this key: the reason.
 ERROR_KEY = "\x00error"
 
@@ -81,10 +79,6 @@ def layout_of(header: Sequence[str], target: str | None = None) -> Layout:
     raise HeaderError(f"no `{wanted}` column naming what was reviewed")
 
 
-def plain(cell: str) -> str:
-    """A cell as the sink meant it: its formula guard (a leading `'`) removed."""
-    return cell[1:] if cell.startswith(_NEUTRALISED) else cell
-
 
 def parse_time(text: str) -> datetime:
     """`reviewed_at` by the event times' rule (RFC 3339, years 1970-2100); a time without a
@@ -124,7 +118,7 @@ def parse_rows(
             result.skipped += 1
             continue
         raw = dict(cells)
-        ident = plain(cells.get(layout.id_column, "").strip())
+        ident = unguarded(cells.get(layout.id_column, "").strip())
         reason = _check(ident, outcome, layout, known, known_where)
         if reason is None:
             try:
@@ -155,7 +149,7 @@ def _review(cells: Mapping[str, str], layout: Layout, ident: str, outcome: str,
         "target": layout.target,
         "id": ident,
         "outcome": outcome,
-        "reviewer": plain(cells.get("reviewer", "").strip()) or reviewer,
+        "reviewer": unguarded(cells.get("reviewer", "").strip()) or reviewer,
         "reviewed_at": parse_time(when) if when else now,
-        "note": plain(cells.get("note", "")),
+        "note": unguarded(cells.get("note", "")),
     })

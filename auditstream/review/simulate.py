@@ -20,9 +20,8 @@ from datetime import datetime
 from pathlib import Path
 
 from auditstream.review.files import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
-from auditstream.review.records import plain
 from shared.reviews import Outcome, Review
-from shared.schemas import Transaction
+from shared.schemas import Transaction, unguarded
 
 REVIEWER = "simulated reviewer"
 
@@ -74,7 +73,7 @@ def case_members(exports: Path) -> dict[str, list[str]]:
     """case id -> its transaction ids (case_transactions.csv)."""
     members: dict[str, list[str]] = {}
     for row in read_rows(exports / CASE_TRANSACTIONS_FILE):
-        members.setdefault(plain(row["case_id"]), []).append(plain(row["transaction_id"]))
+        members.setdefault(unguarded(row["case_id"]), []).append(unguarded(row["transaction_id"]))
     return members
 
 
@@ -97,12 +96,12 @@ def simulate(exports: Path, labels: Mapping[str, bool], reviewer: Reviewer,
                               note=f"simulated (accuracy {reviewer.accuracy:g})"))
 
     for row in read_rows(exports / CASES_FILE):
-        cid = plain(row.get("case_id", ""))
+        cid = unguarded(row.get("case_id", ""))
         txs = members.get(cid, [])
         known = [labels[t] for t in txs if t in labels]
         add("case", cid, any(known) if cid and known and len(known) == len(txs) else None)
     for row in read_rows(exports / AUDIT_SAMPLE_FILE):
-        tx = plain(row.get("transaction_id", ""))
+        tx = unguarded(row.get("transaction_id", ""))
         add("transaction", tx, labels.get(tx))
     return out
 
