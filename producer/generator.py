@@ -71,9 +71,13 @@ class GeneratorConfig:
         for name in ("traveller_share", "night_owl_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be a share from 0 to 1, not {getattr(self, name)}")
-        for name in ("travel_gap_hours", "duplicate_window_minutes"):
-            if not 0 <= getattr(self, name) < math.inf:
-                raise ValueError(f"{name} must be a finite number >= 0, not {getattr(self, name)}")
+        if not 0 <= self.travel_gap_hours < math.inf:
+            raise ValueError(f"travel_gap_hours must be a finite number >= 0, "
+                             f"not {self.travel_gap_hours}")
+        # a duplicate comes 1 minute to the window after its original (producer.anomalies)
+        if not 1 <= self.duplicate_window_minutes < math.inf:
+            raise ValueError(f"duplicate_window_minutes must be a finite number >= 1, "
+                             f"not {self.duplicate_window_minutes}")
         if not 0 < self.busy_season_factor < math.inf:
             raise ValueError("busy_season_factor must be a finite number above 0")
         lo, hi = self.high_amount_factor
