@@ -73,6 +73,8 @@ def _feed(w: SinkWriter, lines: list[dict[str, Any]], half: int) -> None:
         w.add(rows[start : start + BATCH])
     w.add_reviews(_records(lines, "reviews", half), REVIEWS)
     w.checkpoint()
+    w.write_rollups(report=False)
+    w.checkpoint()  # as make_fixture.py: the reviewed cases' facts noted in the checkpoint
 
 
 def _finish(w: SinkWriter) -> None:

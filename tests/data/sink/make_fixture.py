@@ -155,6 +155,7 @@ def main(out: Path) -> None:
                           REVIEWS)
             w.checkpoint()
             w.write_rollups(report=False)
+            w.checkpoint()  # as a running sink's next one: the reviewed cases' facts noted
             w.close()
         if out.exists():
             shutil.rmtree(out)
