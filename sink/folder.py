@@ -55,6 +55,14 @@ def open_checkpoint(folder: Path, topic: str, settings: ExportSettings, reset: b
             f"{folder} was written by a version without day files (scored/); its "
             "rows would be missing there: use another folder or --reset"
         )
+    elif cp.rollup.rows and cp.missing:
+        since = max(st.ROLLUP_FIELDS_SINCE[k] for k in cp.missing)
+        raise st.SinkStateError(
+            f"{folder} was written by a release before {since} (its checkpoint has no "
+            f"{' and no '.join(cp.missing)}): cases.csv, audit_sample.csv and assurance.csv "
+            f"would leave out its {cp.rollup.rows} rows so far; rebuild it from the topic's "
+            "start: --reset (if the topic still holds every message), or another folder"
+        )
     else:
         _switch_single_file(folder, cp, settings)
         st.cut_to_checkpoint(folder, cp.lengths)

@@ -232,7 +232,8 @@ class RollupState:
         state.model_versions = {str(k): int(v) for k, v in data["model_versions"].items()}
         state.event_min = data["event_min"]
         state.event_max = data["event_max"]
-        # A state saved before cases were episodes has none: they start from here (logged).
+        # A state saved before cases were episodes has neither (`sink.folder` refuses it
+        # once it counted rows: those rows would be in no case and no sample).
         if "case_book" in data:
             state.cases = CaseBook.from_json(data["case_book"])
         if "audit_sample" in data:
