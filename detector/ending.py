@@ -42,12 +42,19 @@ class TransactionEnds:
 
     def _count_failure(self, exc: BaseException) -> None:
         """Count a failure where it happened: the record being handled, else the open
-        transaction (`FailureCircuit`); raises PoisonPillError at the limit.
+        transaction (`FailureCircuit`); raises PoisonPillError at the limit. A state
+        checkpoint's is the transaction's, at that partition's committed offset: no record
+        is to blame (nor skipped) for it.
 
         The record's position is used up: a later failure (a rewind's) is not that record's."""
         record = self.processor.position or self._restorer.ctx.position
+        state_of = self.processor.checkpointing
         self.processor.position = self._restorer.ctx.position = None
-        where = record or self._txn_position()
+        self.processor.checkpointing = None
+        if record is None and state_of is not None:
+            where: tuple[int, int] | None = (state_of, self._committed.get(state_of, 0))
+        else:
+            where = record or self._txn_position()
         if where is not None:
             self._circuit.failed(where[0], where[1], exc, record=record is not None)
 
