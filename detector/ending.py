@@ -123,6 +123,9 @@ class TransactionEnds:
             # A producer that cannot end it leaves it to the instance that fenced it (or the
             # next start): the close's revoke callback must not try again.
             self._txn.abandon()
+            # Read before the close: its revoke gives every partition up (the line said
+            # `lag 0, partitions []`), and a closed consumer has no watermarks.
+            lag, versions = self._lag(), self._model_versions()
             self._closing = True
             self._consumer.close()
             self._restorer.close()
@@ -130,7 +133,7 @@ class TransactionEnds:
                 self._txn.producer.flush(10)
             except KafkaException as exc:  # a producer that failed fatally has nothing to send
                 log.warning("producer not flushed at shutdown: %s", exc)
-            self.metrics.report(self._lag(), self._model_versions())
+            self.metrics.report(lag, versions)
             log.info("detector stopped: %d scored, %d dead letters", self.metrics.total_records,
                      self.metrics.total_dead)
         if error is not None:

@@ -136,6 +136,7 @@ def test_a_stranded_producer_with_no_transaction_open_is_replaced_without_a_rewi
     cluster = cluster_with()
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
     detector.run(until=drained(cluster))  # every row committed: nothing open
+    detector._consumer = cluster.consumer()  # the first closed at its shutdown
     first = detector._txn.producer
     first.stranded_after = first.polls + 1
     rewinds: list[int] = []
