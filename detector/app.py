@@ -214,7 +214,7 @@ class Detector(PartitionOwnership):
         # The failed batch is given up: a failure from here on (the abort's, the rewind's)
         # is not its record's, counted or not (a core failure is isolated, a Kafka error
         # retried).
-        self.processor.position = None
+        self.processor.position = self.processor.checkpointing = None
         if self._txn.open:
             self._abort()
         self._rewind()

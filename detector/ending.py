@@ -42,12 +42,19 @@ class TransactionEnds:
 
     def _count_failure(self, exc: BaseException) -> None:
         """Count a failure where it happened: the record being handled, else the open
-        transaction (`FailureCircuit`); raises PoisonPillError at the limit.
+        transaction (`FailureCircuit`); raises PoisonPillError at the limit. A state
+        checkpoint's is the transaction's, at that partition's committed offset: no record
+        is to blame (nor skipped) for it.
 
         The record's position is used up: a later failure (a rewind's) is not that record's."""
         record = self.processor.position or self._restorer.ctx.position
+        state_of = self.processor.checkpointing
         self.processor.position = self._restorer.ctx.position = None
-        where = record or self._txn_position()
+        self.processor.checkpointing = None
+        if record is None and state_of is not None:
+            where: tuple[int, int] | None = (state_of, self._committed.get(state_of, 0))
+        else:
+            where = record or self._txn_position()
         if where is not None:
             self._circuit.failed(where[0], where[1], exc, record=record is not None)
 
@@ -116,6 +123,9 @@ class TransactionEnds:
             # A producer that cannot end it leaves it to the instance that fenced it (or the
             # next start): the close's revoke callback must not try again.
             self._txn.abandon()
+            # Read before the close: its revoke gives every partition up (the line said
+            # `lag 0, partitions []`), and a closed consumer has no watermarks.
+            lag, versions = self._lag(), self._model_versions()
             self._closing = True
             self._consumer.close()
             self._restorer.close()
@@ -123,7 +133,7 @@ class TransactionEnds:
                 self._txn.producer.flush(10)
             except KafkaException as exc:  # a producer that failed fatally has nothing to send
                 log.warning("producer not flushed at shutdown: %s", exc)
-            self.metrics.report(self._lag(), self._model_versions())
+            self.metrics.report(lag, versions)
             log.info("detector stopped: %d scored, %d dead letters", self.metrics.total_records,
                      self.metrics.total_dead)
         if error is not None:

@@ -70,6 +70,9 @@ class BatchProcessor:
     hook: Hook | None = None
     #: (partition, offset) of the record being handled, for the poison-pill circuit.
     position: tuple[int, int] | None = None
+    #: The partition whose state checkpoint is being written (no record's: the circuit counts
+    #: a failure there as the transaction's); set only when it raises, as `position`.
+    checkpointing: int | None = None
     #: `encode_scored`'s scratch space, reused row after row.
     _buffer: bytearray = field(default_factory=bytearray, init=False, repr=False)
 
@@ -109,7 +112,9 @@ class BatchProcessor:
         if state.dedupe is not None:
             state.dedupe.maintain()
         if state.since_snapshot >= self.snapshot_every:
+            self.position, self.checkpointing = None, p
             self.take_snapshot(p, state)
+            self.checkpointing = None
 
     def _write(self, p: int, state: PartitionState, batch: _Batch, results: list[Any]) -> int:
         """Encode and produce the scored rows (dead letters for those that fail); return how

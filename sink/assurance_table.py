@@ -145,6 +145,7 @@ def assurance(state: RollupState, reviews: ReviewBook | None) -> Assurance:
         "reviews_read": reviews.messages,
         "reviews_rejected": reviews.rejected,
         "reviews_current": len(reviews.current),
+        "reviews_unmatched": reviews.unmatched(),
         "reviewed_cases": hybrid.reviewed,
         "reviewed_precision": _triple(hybrid.precision()),
         "labelled_precision": hybrid.labelled_precision(),

@@ -99,6 +99,15 @@ class ReviewBook:
         known.update(fact=case.fact(), labelled=int(case.labels[1] > 0),
                      anomalous=int(case.labels[0] > 0), transactions=len(case.txs))
 
+    def unmatched(self) -> int:
+        """Current reviews that count in no figure: a case's whose facts were never noted
+        (its case had left the book, `sink.cases`, before the review was read, or was never
+        in it), a transaction's neither sampled nor of a noted case."""
+        of_cases = {t for known in self.cases.values() for t in known.get("reviewed_tx", ())}
+        return sum(("fact" not in self.cases.get(id_, {})) if target == "case" else
+                   (id_ not in self.sampled and id_ not in of_cases)
+                   for target, id_, *_ in self.current.values())
+
     def case_review(self, case_id: str) -> list[str] | None:
         """A case's review: its own, else the latest review of its transactions (what
         cases.csv shows, so that its open cases are those the assurance counts open)."""

@@ -122,6 +122,8 @@ class SinkWriter:
         if not fresh:
             return 0
         lines, rejected = self.reviews.apply(fresh, topic, now_utc(), self._lookup())
+        # Noted now, as `matched` says: the case may leave the book before the next export.
+        self.reviews.remember(self.cp.rollup.cases, self.cp.rollup.sample)
         self.cp.extra["review_offsets"] = {str(p): o for p, o in sorted(offsets.items())}
         self._append(REVIEWS_LOG_FILE, self._reviews_log, lines)
         if rejected:

@@ -294,6 +294,8 @@ class FakeConsumer:
 
     def get_watermark_offsets(self, tp: TopicPartition, timeout: float = 0,
                               cached: bool = False) -> tuple[int, int]:
+        if self.closed:  # as confluent_kafka's (2.16)
+            raise RuntimeError("Consumer closed")
         return 0, len(self.cluster.logs.get(tp.partition, []))
 
     def close(self) -> None:

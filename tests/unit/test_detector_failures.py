@@ -136,6 +136,7 @@ def test_a_stranded_producer_with_no_transaction_open_is_replaced_without_a_rewi
     cluster = cluster_with()
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
     detector.run(until=drained(cluster))  # every row committed: nothing open
+    detector._consumer = cluster.consumer()  # the first closed at its shutdown
     first = detector._txn.producer
     first.stranded_after = first.polls + 1
     rewinds: list[int] = []
@@ -751,3 +752,28 @@ def test_the_circuit_tripping_at_the_shutdown_s_commit_is_exit_7_even_if_the_abo
     with pytest.raises(PoisonPillError) as err:
         detector.run(until=stop_with_a_transaction_open)
     assert err.value.exit_code == ExitCode.POISON_PILL
+
+
+def test_a_checkpoint_failing_every_time_blames_the_transaction_not_a_record(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A state checkpoint written in the batch's transaction is no record's: failing again
+    and again, it trips the circuit as the transaction's failure (its partition's committed
+    offset), never naming the batch's last record as poison to skip (it named offset 13)."""
+    cluster = cluster_with(partitions=1)
+
+    def state_write_bug(rec: Produced) -> None:
+        if rec.topic == "transactions.detector-snapshots":
+            raise ValueError("a bug writing the state")
+
+    cluster.on_produce = state_write_bug
+    # Batches of 7: [0, 6] commits, [7, 13] is due a checkpoint (14 records since 0).
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path, snapshot_every=10,
+                             poison_pill_failures=3)
+    with pytest.raises(PoisonPillError, match=r"the commit \(partition 0 from offset 7\) "
+                                              "failed 3 times in a row") as err:
+        detector.run(until=drained(cluster))
+    assert "a bug writing the state" in str(err.value)
+    assert cluster.committed_offsets == {0: 7}
+    last = FailureCircuit(detector._circuit.path, 3).last
+    assert last is not None and (last.partition, last.offset, last.record) == (0, 7, False)

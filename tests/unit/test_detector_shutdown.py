@@ -209,3 +209,20 @@ def test_an_assignment_lost_at_the_close_starts_no_new_producer(
     assert cluster.commits == (1 if commit == "commits" else 0)
     restart_drains(monkeypatch, cluster, tmp_path)
     assert every_row_once(cluster)
+
+
+def test_the_shutdown_s_last_report_gives_the_lag_and_partitions_it_stopped_with(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The close's revoke gives up the partitions (and a closed consumer has no watermarks):
+    the last report line, read after it, said `lag 0`, `partitions []`, `model -` whatever
+    was left. It is read before the close: the backlog left to the next owner."""
+    cluster = cluster_with(n=1000, partitions=2)
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
+    with caplog.at_level("INFO", logger="detector"):
+        detector.run(until=lambda d: cluster.commits >= 1)
+    left = sum(1000 - n for n in cluster.committed_offsets.values())
+    assert sorted(cluster.committed_offsets) == [0, 1] and left > 0
+    assert detector._consumer.closed
+    last = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rate ")][-1]
+    assert f", lag {left:,}, " in last and "partitions [0, 1]" in last and "model fake-" in last

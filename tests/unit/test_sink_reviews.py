@@ -197,3 +197,42 @@ def test_a_review_whose_time_leaves_the_calendar_in_utc_is_rejected_not_a_sink_c
                 (tmp_path / REJECTED_FILE).read_text(encoding="utf-8").splitlines()]
     assert [r["offset"] for r in rejected] == [0] and "reviewed_at" in rejected[0]["error"]
     assert len(_read(tmp_path, REVIEWS_LOG_FILE)) == 1
+
+
+def test_a_review_of_a_case_the_sink_no_longer_holds_is_counted_as_unmatched(
+    tmp_path: Path,
+) -> None:
+    """Cases that are neither top, recent nor their customer's latest leave the book
+    (`sink.cases`). A review read while its case is held counts, even if the case leaves
+    before the next export (it counted nowhere, its log line saying `case`); one read after
+    the case left cannot be grouped: its `matched` is empty and run.json counts it in
+    `reviews_unmatched` (it was in no figure at all)."""
+    from shared.codec import encode
+    from tests.unit.test_sink_cases import H, _tx
+
+    offsets = iter(range(10_000))
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings(top_cases=1, case_days=1.0))
+    # Day 0: ten customers' cases (c0's is the top case, kept for good).
+    w.add([(0, next(offsets), encode(_tx(f"c{c}-0", f"c{c}", 0 * H,
+                                         score=0.99 if c == 0 else 0.5))) for c in range(10)])
+    w.checkpoint()
+    w.write_rollups(report=False)
+    cases = _read(tmp_path, "cases.csv").set_index("customer_id")["case_id"]
+    early, late = cases["c1"], cases["c2"]
+    assert w.add_reviews([(0, 0, _review("case", early, "confirmed", 1))], REVIEWS) == 1
+    # Day 10: every customer's new case, and enough others that the book is pruned.
+    w.add([(0, next(offsets), encode(_tx(f"{who}-10", who, 240 * H, score=0.9)))
+           for who in [f"c{c}" for c in range(10)] + [f"d{d}" for d in range(300)]])
+    book = w.cp.rollup.cases
+    assert early not in book.cases and late not in book.cases and cases["c0"] in book.cases
+    assert w.add_reviews([(0, 1, _review("case", late, "dismissed", 2))], REVIEWS) == 1
+    w.checkpoint()
+    run = w.write_rollups(report=False)
+    w.close()
+    assert list(_read(tmp_path, REVIEWS_LOG_FILE)["matched"]) == ["case", ""]
+    summary = run["assurance"]
+    assert (summary["reviews_current"], summary["reviewed_cases"],
+            summary["reviews_unmatched"]) == (2, 1, 1)
+    hybrid = _read(tmp_path, "assurance.csv").set_index(["section", "name"]).loc[
+        ("mode", "hybrid")]
+    assert (hybrid["reviewed"], hybrid["confirmed"], hybrid["dismissed"]) == ("1", "1", "0")
