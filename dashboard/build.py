@@ -58,12 +58,16 @@ def build(root: Path, exports_dir: Path = SAMPLE_EXPORTS, pbix: bool = True) -> 
     """Write the PBIP project into `root` and, unless `pbix` is False, the `.pbix` beside it.
     The `.pbix`'s time (`build_epoch`: a malformed `SOURCE_DATE_EPOCH` or run.json time is
     `BuildEpochError`) is taken once, before anything is written or scipy, which reads the
-    variable too, is imported."""
+    variable too, is imported. A run.json that is not a JSON object, or an exports table
+    missing or not as the model types it, is a `UsageError` before anything is written."""
     epoch = build_epoch(exports_dir) if pbix else None
-    from dashboard.pbix import build_pbix
+    from dashboard.pbix import build_pbix, sample_payloads
 
+    # The snapshot is read (a missing or damaged exports file refused) before anything is
+    # written: a refused build leaves the project as it was.
+    payloads = sample_payloads(exports_dir) if pbix else None
     root.mkdir(parents=True, exist_ok=True)
     written = [write_pbip(root)]
     if epoch is not None:
-        written.append(build_pbix(root, exports_dir, root / f"{NAME}.pbix", epoch))
+        written.append(build_pbix(root, exports_dir, root / f"{NAME}.pbix", epoch, payloads))
     return written
