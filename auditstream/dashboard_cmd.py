@@ -36,10 +36,12 @@ def _interruptible(command: Callable[[argparse.Namespace], int]
 
 def _build(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    # The snapshot the .pbix holds: a folder of exports (a mistyped one was a traceback).
+    exports = Path(args.exports) if args.no_pbix else _exports_folder(args.exports)
     # One build per folder: a second one's removal of the PBIP folders would race this one's
     # writes (a missing file, or a FileNotFoundError). Exit 6 naming the first one instead.
     with FolderLock(out, "dashboard build"):
-        written = build(out, Path(args.exports), pbix=not args.no_pbix)
+        written = build(out, exports, pbix=not args.no_pbix)
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -149,10 +149,14 @@ def pbip_json() -> dict[str, Any]:
             "settings": {"enableAutoRecovery": True}}
 
 
+def json_text(data: dict[str, Any]) -> str:
+    """A PBIR / PBIP document as the project holds it."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def _dump(path: Path, data: dict[str, Any]) -> None:
     # Never half a file (shared.atomic), for Power BI Desktop or a build beside this one.
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n",
-                      durable=False)
+    atomic_write_text(path, json_text(data), durable=False)
 
 
 def write_report_definition(root: Path) -> Path:

@@ -9,17 +9,16 @@ as the TMDL's) is written into the model's metadata (checked by the tests with p
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
 import tempfile
 import warnings
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from dashboard.report import damaged, read_csv, read_run
 from dashboard.reproducible import build_epoch, canonical_zip, deterministic, input_digest
 from dashboard.spec import (
     ARCHIVE_YEARS,
@@ -33,13 +32,15 @@ from dashboard.spec import (
 )
 from dashboard.tmdl import date_table_m, partition_m
 from shared.atomic import atomic_path
-from shared.errors import AuditstreamError
+from shared.errors import AuditstreamError, UsageError
 
 log = logging.getLogger(__name__)
 
 #: TOM's enum values (RefreshPolicyType.Basic, RefreshGranularityType, RefreshPolicyMode):
 #: what the metadata of a model with an incremental refresh policy stores.
 POLICY_BASIC, DAY, YEAR, IMPORT = 0, 0, 3, 0
+_KIND_WORDS = {"int64": "a whole number", "double": "a number", "boolean": "True or False",
+               "dateTime": "an ISO time", "string": "text"}
 _BUILDER_TYPES = {"int64": "Int64", "double": "Float64", "string": "String",
                   "dateTime": "DateTime", "boolean": "Boolean"}
 
@@ -49,6 +50,7 @@ class DashboardBuildError(AuditstreamError):
 
 
 def _cell(value: str, kind: str) -> Any:
+    """A cell as Power Query types it; ValueError when it is not a value of `kind`."""
     if value == "":
         return None
     if kind == "int64":
@@ -57,43 +59,70 @@ def _cell(value: str, kind: str) -> Any:
         return float(value)
     if kind == "boolean":
         return value.strip().lower() == "true"
+    if kind == "dateTime":
+        dt.datetime.fromisoformat(value)
     return value
 
 
+def _table_files(table: Table, exports_dir: Path) -> list[Path]:
+    """What the table's query reads: its file, or the fact table's day files in day order."""
+    if table.day_folder:
+        return sorted((exports_dir / table.day_folder).glob(f"{DAY_FILE_PREFIX}*.csv"))
+    return [exports_dir / table.file]
+
+
+def read_table_csv(table: Table, path: Path) -> list[dict[str, str]]:
+    """One file of a table, each row as column -> cell text, every column of the table in
+    its header once; else one line, exit 2 (as a refresh in Desktop would fail on it)."""
+    if not path.is_file():
+        raise UsageError(f"{path}: missing; the model reads it, so the .pbix's snapshot needs "
+                         "it: give --exports a whole exports folder (the sink's, or `auditstream "
+                         "score --out`)")
+    header, rows = read_csv(path)
+    for column in table.csv_columns:
+        if header.count(column) != 1:
+            raise damaged(path, f"column {column!r} "
+                          f"{'given twice' if column in header else 'missing'}")
+    return rows
+
+
 def table_rows(table: Table, exports_dir: Path) -> list[dict[str, Any]]:
-    """A table's rows as Power Query would type them (derived `date` included)."""
-    frame = read_table_csv(table, exports_dir)
-    if "date" in table.columns and "timestamp" in frame:
-        frame["date"] = [f"{t[:10]}T00:00:00" if t else "" for t in frame["timestamp"]]
+    """A table's rows as Power Query would type them (derived `date` included); a cell that
+    is not a value of its column's type is one line naming file, row and column, exit 2."""
     kinds = {c: table.type_of(c) for c in table.columns}
-    return [{c: _cell(str(rec.get(c, "")), kinds[c]) for c in table.columns}
-            for rec in frame.to_dict("records")]
-
-
-def read_table_csv(table: Table, exports_dir: Path) -> pd.DataFrame:
-    """A table's CSV cells as text: its file, or for the fact table its day files in day
-    order (what the model's query combines)."""
-    if not table.day_folder:
-        return pd.read_csv(exports_dir / table.file, dtype=str, keep_default_na=False)
-    files = sorted((exports_dir / table.day_folder).glob(f"{DAY_FILE_PREFIX}*.csv"))
-    frames = [pd.read_csv(f, dtype=str, keep_default_na=False) for f in files]
-    if not frames:
-        return pd.DataFrame(columns=list(table.csv_columns))
-    return pd.concat(frames, ignore_index=True)
+    out = []
+    for path in _table_files(table, exports_dir):
+        for n, rec in enumerate(read_table_csv(table, path), start=1):
+            if "date" in table.columns and "timestamp" in rec:
+                rec["date"] = f"{rec['timestamp'][:10]}T00:00:00" if rec["timestamp"] else ""
+            row = {}
+            for column, kind in kinds.items():
+                value = rec.get(column, "")
+                try:
+                    row[column] = _cell(value, kind)
+                except (ValueError, OverflowError):
+                    raise damaged(path, f"data row {n}, column {column}: {value!r} is not "
+                                  f"{_KIND_WORDS[kind]}") from None
+            out.append(row)
+    return out
 
 
 def date_rows(exports_dir: Path) -> list[dict[str, Any]]:
     """The date dimension as its M query builds it: each day of run.json's event range."""
-    run = json.loads((exports_dir / "run.json").read_text(encoding="utf-8"))
+    path = exports_dir / "run.json"
+    run = read_run(path)
     first, last = run.get("event_time_min"), run.get("event_time_max")
     if not first or not last:
         return []
-    day, end = date.fromisoformat(first[:10]), date.fromisoformat(last[:10])
+    try:
+        day, end = (dt.datetime.fromisoformat(t).date() for t in (first, last))
+    except (TypeError, ValueError):
+        raise damaged(path, f"event times {first!r} .. {last!r} are not ISO times") from None
     rows = []
     while day <= end:
         rows.append({"date": f"{day.isoformat()}T00:00:00", "year": day.year,
                      "month": day.isoformat()[:7]})
-        day += timedelta(days=1)
+        day += dt.timedelta(days=1)
     return rows
 
 
@@ -134,8 +163,12 @@ def _set_refresh_policy(server: Any, alias: str, table: Table) -> None:
         raise DashboardBuildError(f"refresh policy of {table.name}: {exc}") from exc
 
 
-def _payloads(exports_dir: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(table, rows as pbix-mcp's JSON) for every table and (table, M) for every query."""
+Payloads = tuple[list[tuple[str, str]], list[tuple[str, str]]]
+
+
+def sample_payloads(exports_dir: Path) -> Payloads:
+    """(table, rows as pbix-mcp's JSON) for every table and (table, M) for every query; a
+    missing or damaged exports file is one line, exit 2 (`read_table_csv`, `table_rows`)."""
     loads = []
     for table in TABLES:
         columns = [{"name": c, "data_type": _BUILDER_TYPES[table.type_of(c)],
@@ -150,16 +183,17 @@ def _payloads(exports_dir: Path) -> tuple[list[tuple[str, str]], list[tuple[str,
 
 
 def build_pbix(project_root: Path, exports_dir: Path, out: Path,
-               epoch: int | None = None) -> Path:
+               epoch: int | None = None, payloads: Payloads | None = None) -> Path:
     """`<project_root>/<name>.pbip` + the CSVs in `exports_dir` -> `out` (replaced atomically),
-    dated `epoch` (default: `build_epoch(exports_dir)`).
+    dated `epoch` (default: `build_epoch(exports_dir)`), loaded with `payloads` (default:
+    `sample_payloads(exports_dir)`).
 
     Byte-reproducible: the same project and exports give the same file (`dashboard.reproducible`:
     pbix-mcp's ids and clock follow the inputs and the build epoch, the ZIP is canonical).
     """
     from pbix_mcp import server  # type: ignore[import-untyped]
 
-    loads, queries = _payloads(exports_dir)
+    loads, queries = payloads if payloads is not None else sample_payloads(exports_dir)
     if epoch is None:
         epoch = build_epoch(exports_dir)
     seed = input_digest(project_root, [text for pair in loads + queries for text in pair])

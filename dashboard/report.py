@@ -52,9 +52,9 @@ def damaged(path: Path, what: str) -> UsageError:
                       "the exports again (`auditstream score` or the sink) or restore it")
 
 
-def _read_table(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """An exports table as written: (header, rows as column -> cell text); `damaged` (exit 2)
+    when it is not, `FileNotFoundError` when there is none."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM, as Excel saves, is no cell
         rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
@@ -73,10 +73,15 @@ def _read_table(path: Path) -> list[dict[str, Any]]:
     for n, row in enumerate(body, start=1):
         if len(row) != len(header):
             raise damaged(path, f"data row {n} has {len(row)} of the {len(header)} columns")
-    return [dict(zip(header, row, strict=True)) for row in body]
+    return header, [dict(zip(header, row, strict=True)) for row in body]
 
 
-def _read_run(path: Path) -> dict[str, Any]:
+def _read_table(path: Path) -> list[dict[str, str]]:
+    return read_csv(path)[1] if path.exists() else []
+
+
+def read_run(path: Path) -> dict[str, Any]:
+    """run.json's content ({} when there is none); `damaged` when it is not a JSON object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -104,7 +109,7 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
     data["rows"] = cubes.rows if cubes else 0
     data["cubes"] = {k: [list(r) for r in v] for k, v in cubes.cubes.items()} if cubes else {}
     if run is None:
-        run = _read_run(exports_dir / "run.json")
+        run = read_run(exports_dir / "run.json")
     data["run"] = {str(k): v for k, v in run.items() if isinstance(v, str | int | float | bool)}
     return data
 

@@ -29,7 +29,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import itertools
-import json
 import secrets
 import struct
 import sys
@@ -41,6 +40,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dashboard.report import read_run
 from dashboard.spec import NAME
 from shared.source_date import BuildEpochError, source_date_epoch
 
@@ -64,8 +64,7 @@ def build_epoch(exports_dir: Path) -> int:
     if epoch is not None:
         return epoch
     run = exports_dir / "run.json"
-    newest = json.loads(run.read_text(encoding="utf-8")).get("event_time_max") \
-        if run.exists() else None
+    newest = read_run(run).get("event_time_max")  # a run.json not a JSON object: exit 2
     if not newest:
         return DEFAULT_EPOCH
     try:

@@ -31,9 +31,15 @@ PARAMETER_DEFAULT = "set-to-your-exports-folder/"
 
 #: Types of the columns of the other exports, by name (a scored column's type comes from
 #: its declaration, `SCORED_TYPES`; a column of the same name elsewhere has the same type).
-_INT = {"rank", "support", "detected", "ml_detected", "flags", "true_flags", "count",
-        "transactions", "anomalous_transactions", "rank_in_stratum", "reviewed", "confirmed",
-        "dismissed", "unclear", "labelled"}
+#: Every column must have one: a name none of these covers is an error (`column_type`), so a
+#: column added to `shared.columns` cannot reach the model with a guessed type.
+_INT = {"rank", "support", "flags", "true_flags", "count", "transactions",
+        "anomalous_transactions", "rank_in_stratum", "reviewed", "confirmed", "dismissed",
+        "unclear", "labelled"}
+_INT_SUFFIXES = ("_tp", "_fp", "_fn", "_tn", "_flagged", "detected")
+_DOUBLE = {"threshold", "total_amount", "daily_capacity"}
+_DOUBLE_SUFFIXES = ("precision", "precision_low", "precision_high", "recall", "_fpr",
+                    "_workload_pct", "_expected_cost", "_cases_per_day")
 _BOOL = {"is_recommended", "actual", "predicted"}
 _TEXT = {"section", "name", "mode", "case_id", "top_transaction_id", "outcome", "reviewer",
          "reviewed_at", "note", "amount_band"}
@@ -45,8 +51,13 @@ _STATUS_COUNTS = {"rows", "lag_messages", "minutes_behind"}
 _TEXT |= {"auditstream_version", "librdkafka_version", "model_versions"}
 
 
+class UntypedColumnError(KeyError):
+    """An export column with no declared Power BI type."""
+
+
 def column_type(name: str) -> str:
-    """TMDL data type of an export column: declared for the scored row, else by name."""
+    """TMDL data type of an export column: declared for the scored row, else by name;
+    `UntypedColumnError` for a name with no declared type (never a guess)."""
     if name in SCORED_TYPES:
         return SCORED_TYPES[name]
     if name in _STATUS_TIMES or name in _TIMES:
@@ -57,9 +68,12 @@ def column_type(name: str) -> str:
         return "boolean"
     if name in _TEXT:
         return "string"
-    if name in _INT or name.endswith(("_tp", "_fp", "_fn", "_tn", "_flagged")):
+    if name in _INT or name.endswith(_INT_SUFFIXES):
         return "int64"
-    return "double"
+    if name in _DOUBLE or name.endswith(_DOUBLE_SUFFIXES):
+        return "double"
+    raise UntypedColumnError(f"export column {name!r} has no Power BI type: declare it in "
+                             "dashboard/spec.py (_TEXT, _INT, _DOUBLE, ...)")
 
 
 @dataclass(frozen=True)

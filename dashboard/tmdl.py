@@ -50,7 +50,9 @@ def quote(name: str) -> str:
 
 
 def _m_string(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
+    """`text` as an M text literal: `"` doubled, and `#(`, which starts an escape in M
+    (`#(lf)`, `#(0041)`), written `#(#)(` so it stays those two characters."""
+    return '"' + text.replace('"', '""').replace("#(", "#(#)(") + '"'
 
 
 _CSV_OPTIONS = '[Delimiter=",", Encoding=65001, QuoteStyle=QuoteStyle.Csv]'

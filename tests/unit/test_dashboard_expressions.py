@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from pbi_parsers import dax, pq  # type: ignore[import-untyped]
 from pbi_parsers.dax import exprs as dx  # type: ignore[import-untyped]
 from pbix_mcp.formats.tmdl_reader import parse_tmdl_folder  # type: ignore[import-untyped]
 
 from dashboard.spec import NAME
+from dashboard.tmdl import _m_string
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / f"{NAME}.SemanticModel" / "definition"
@@ -122,3 +125,17 @@ def test_the_checks_fail_on_a_broken_or_dangling_expression() -> None:
     assert measures == {"Sel"} and tables == {"thresholds"}
     with pytest.raises((ValueError, AssertionError)):
         pq.to_ast('let Source = Csv.Document(File.Contents(X & "a.csv"), in Source')
+
+
+@given(st.text())
+@example("a#(lf)b")
+@example("#(#)\"#(0041)")
+def test_an_m_text_literal_holds_its_text_whatever_it_is(text: str) -> None:
+    """M reads `""` as `"` and `#(...)` as an escape (`#(lf)` a line feed, `#(#)` a `#`):
+    every `#(` is written `#(#)(`, so `a#(lf)b` stays those six characters."""
+    literal = _m_string(text)
+    inner = literal[1:-1]
+    assert literal[0] == literal[-1] == '"'
+    assert '"' not in inner.replace('""', "")  # no quote that ends the literal early
+    assert re.search(r"#\((?!#\))", inner) is None  # every escape is #(#)
+    assert inner.replace("#(#)", "#").replace('""', '"') == text

@@ -15,7 +15,7 @@ from pbix_mcp.formats.tmdl_reader import parse_tmdl_folder  # type: ignore[impor
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from dashboard.build import write_pbip
+from dashboard.build import DESKTOP_STATE, write_pbip
 from dashboard.measures import MEASURES
 from dashboard.spec import DATE_TABLE, NAME, PARAMETER, RELATIONSHIPS, TABLES
 
@@ -48,8 +48,8 @@ def model() -> dict[str, Any]:
 def _json_documents() -> Iterator[Path]:
     yield ROOT / f"{NAME}.pbip"
     for folder in (REPORT, MODEL):
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and (path.suffix in (".json", ".pbir", ".pbism")
+        for path in _project(folder):
+            if (path.suffix in (".json", ".pbir", ".pbism")
                                    or path.name == ".platform"):
                 yield path
 
@@ -74,14 +74,57 @@ def _fields(node: Any) -> Iterator[tuple[str, str, str]]:
             yield from _fields(value)
 
 
+def _project(folder: Path) -> Iterator[Path]:
+    """The project's files in `folder`, not Desktop's state beside them (`.pbi/`)."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and DESKTOP_STATE not in path.relative_to(folder).parts:
+            yield path
+
+
 def test_committed_pbip_is_what_the_generator_writes(tmp_path: Path) -> None:
     write_pbip(tmp_path)
     generated = {p.relative_to(tmp_path): p.read_bytes()
                  for p in tmp_path.rglob("*") if p.is_file()}
     committed = {p.relative_to(ROOT): p.read_bytes()
-                 for folder in (REPORT, MODEL) for p in folder.rglob("*") if p.is_file()}
+                 for folder in (REPORT, MODEL) for p in _project(folder)}
     committed[Path(f"{NAME}.pbip")] = (ROOT / f"{NAME}.pbip").read_bytes()
     assert generated == committed, "run `auditstream dashboard build` and commit the result"
+
+
+def _stamps(root: Path) -> dict[Path, tuple[int, int, bytes]]:
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes())
+            for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_rebuild_keeps_desktops_state_and_rewrites_only_what_differs(tmp_path: Path) -> None:
+    """Desktop keeps per-user state beside a project it opened (`.pbi/localSettings.json`,
+    the model's data cache `.pbi/cache.abf`): a build removed both folders whole, so each
+    rebuild deleted them (and every file was written anew). Now a rebuild leaves a file
+    already as generated untouched, restores an edited one and removes one the spec no
+    longer makes, and Desktop's state stays."""
+    write_pbip(tmp_path)
+    model, report = tmp_path / f"{NAME}.SemanticModel", tmp_path / f"{NAME}.Report"
+    state = {model / DESKTOP_STATE / "localSettings.json": b'{"version": "1.0"}',
+             model / DESKTOP_STATE / "cache.abf": b"\x00abf",
+             report / DESKTOP_STATE / "localSettings.json": b"{}"}
+    for path, content in state.items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(content)
+    edited = model / "definition" / "model.tmdl"
+    generated = edited.read_bytes()
+    edited.write_bytes(generated + b"\n// by hand\n")
+    gone = report / "definition" / "pages" / "dropped" / "visuals" / "old" / "visual.json"
+    gone.parent.mkdir(parents=True)
+    gone.write_text("{}", encoding="utf-8")
+    before = _stamps(tmp_path)
+    write_pbip(tmp_path)
+    after = _stamps(tmp_path)
+    assert {p: p.read_bytes() if p.is_file() else None for p in state} == state
+    assert edited.read_bytes() == generated
+    assert not (report / "definition" / "pages" / "dropped").exists()
+    unchanged = set(before) - set(state) - {edited, gone}
+    assert len(unchanged) >= 30
+    assert {p: after[p] for p in unchanged} == {p: before[p] for p in unchanged}
 
 
 def test_every_report_and_project_file_is_valid_against_microsoft_schemas(
@@ -150,7 +193,7 @@ def test_exports_folder_is_a_required_text_parameter(model: dict[str, Any]) -> N
 
 
 def test_no_absolute_path_anywhere_in_the_project() -> None:
-    files = [ROOT / f"{NAME}.pbip", *REPORT.rglob("*"), *MODEL.rglob("*")]
+    files = [ROOT / f"{NAME}.pbip", *_project(REPORT), *_project(MODEL)]
     for path in files:
         if path.is_file():
             text = path.read_text(encoding="utf-8")
