@@ -51,6 +51,9 @@ class SinkWriter:
         self.reviews = (ReviewBook.from_json(cp.extra["reviews"]) if "reviews" in cp.extra
                         else ReviewBook())
         self.cp = cp
+        #: What closes days (`sink.watermark`).
+        self._clock = (_saved_watermark(self.folder, cp.extra["day_watermark"])
+                       if "day_watermark" in cp.extra else self._upgrade_watermarks())
         #: Each appended file's length as this sink made it (checked at each checkpoint).
         self._made = {name: n for name, n in cp.lengths.items() if "/" not in name}
         self._reviews_log: BinaryIO = open(self.folder / REVIEWS_LOG_FILE, "ab")  # noqa: SIM115
@@ -60,9 +63,6 @@ class SinkWriter:
             open(self.folder / SCORED_FILE, "ab") if self._single else None)  # noqa: SIM115
         self._rows_written = cp.rollup.rows  # at the last checkpoint
         self._days = dy.DayAppender(self.folder, lambda: self.cp.lengths)
-        #: What closes days (`sink.watermark`).
-        self._clock = (Watermark.from_json(cp.extra["day_watermark"], 0)
-                       if "day_watermark" in cp.extra else self._upgrade_watermarks())
         self._rejected: BinaryIO | None = None
         self.pending_rows = 0
         self._run: dict[str, Any] = {}  # run.json as last written
@@ -259,3 +259,11 @@ class SinkWriter:
         self._days.close()
         if self._rejected is not None:
             self._rejected.close()
+
+
+def _saved_watermark(folder: Path, data: Any) -> Watermark:
+    try:
+        return Watermark.from_json(data, 1)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise st.SinkStateError(f"{folder / st.STATE_FILE} is unreadable (its day watermark: "
+                                f"{exc}); move the folder aside") from exc

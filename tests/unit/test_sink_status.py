@@ -29,9 +29,9 @@ def _status(folder: Path) -> dict[str, str]:
     return dict(frame.iloc[0])
 
 
-def _reached(rows: Iterable[tuple[str, datetime]], quorum: int = 8) -> str:
+def expected_data_as_of(rows: Iterable[tuple[str, datetime]], quorum: int = 8) -> str:
     """The latest time `quorum` customers reached, or the latest time while fewer were seen
-    (what `data_as_of` says), from (customer, time) pairs."""
+    (what `data_as_of` says), from (customer, time) pairs (also for the broker's test)."""
     latest: dict[str, datetime] = {}
     for customer, at in rows:
         latest[customer] = max(at, latest.get(customer, at))
@@ -62,7 +62,7 @@ def test_the_sink_writes_status_with_each_refresh_and_heartbeat(tmp_path: Path) 
     first = _status(tmp_path)
     scored = read_scored(tmp_path)
     assert first["rows"] == "900"
-    assert first["data_as_of"] == _reached(zip(
+    assert first["data_as_of"] == expected_data_as_of(zip(
         scored["customer_id"], map(datetime.fromisoformat, scored["timestamp"]), strict=True))
     assert first["data_as_of"] < max(scored["timestamp"])  # 200 customers: the 8th latest
     assert first["lag_messages"] == "0" and first["minutes_behind"] == "0"
@@ -87,7 +87,7 @@ def test_score_writes_status_with_no_lag(tmp_path: Path) -> None:
     write_exports(rows, tmp_path)
     got = _status(tmp_path)
     assert got["rows"] == "300" and got["lag_messages"] == "0"
-    assert got["data_as_of"] == _reached(_pairs(rows))
+    assert got["data_as_of"] == expected_data_as_of(_pairs(rows))
 
 
 def _stray(rows: list[ScoredTransaction], n: int) -> list[ScoredTransaction]:
@@ -112,7 +112,7 @@ def test_data_as_of_is_not_moved_by_fewer_customers_far_ahead_than_the_quorum(
         for folder in (f"score{n}", f"sink{n}"):
             got = _status(tmp_path / folder)["data_as_of"]
             assert (got == "2100-01-01T00:00:00") is moved, (n, folder)
-            assert got == _reached(_pairs(_stray(rows, n))), (n, folder)
+            assert got == expected_data_as_of(_pairs(_stray(rows, n))), (n, folder)
 
 
 def test_data_as_of_is_the_latest_time_while_fewer_customers_than_the_quorum_were_seen(

@@ -23,7 +23,7 @@ from shared.schemas import ScoredTransaction
 from sink import days as dy
 from sink.csvfmt import scored_cells
 from sink.settings import ExportSettings
-from sink.state import STATE_FILE
+from sink.state import STATE_FILE, SinkStateError
 from sink.watermark import DEFAULT_QUORUM, Watermark, time_key
 from sink.writer import Record, SinkWriter
 
@@ -312,3 +312,15 @@ def test_a_folder_from_before_the_quorum_continues_as_one_written_by_this_versio
     assert whole[0] == {"2025-01-01": 1, "2025-01-02": 1}
     assert state["rollup"]["case_book"] == json.loads(
         (tmp_path / "whole" / STATE_FILE).read_text())["rollup"]["case_book"]
+
+
+@pytest.mark.parametrize("saved", [{"quorum": 1, "floor": "", "kept": {"a": T, "b": T}},
+                                   {"quorum": 0, "floor": "", "kept": {}}, {"kept": {}}, 7])
+def test_a_checkpoint_with_a_broken_day_watermark_is_refused_in_one_line(
+        tmp_path: Path, saved: object) -> None:
+    SinkWriter(tmp_path, TOPIC, ExportSettings()).close()
+    state = json.loads((tmp_path / STATE_FILE).read_text())
+    state["extra"]["day_watermark"] = saved
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(SinkStateError, match=r"unreadable \(its day watermark"):
+        SinkWriter(tmp_path, TOPIC, ExportSettings())
