@@ -18,7 +18,7 @@ from shared.errors import SchemaError
 from shared.gcpause import gc_paused
 from shared.schemas import CONTROL_CHARACTERS, ScoredTransaction
 from sink.csvfmt import scored_cells
-from sink.days import DayChunk, single_file_bytes, split_by_day
+from sink.days import DayChunk, EventTime, event_times, single_file_bytes, split_by_day
 from sink.rollup import Facts, RollupParams, facts_of
 from sink.volume import SinkRollup
 
@@ -32,6 +32,9 @@ class BatchResult:
     rejected: list[bytes]  # JSON lines for sink_rejected.jsonl
     delta: SinkRollup
     days: dict[str, DayChunk]  # the same rows by event day (sink.days)
+    #: each row's customer and time, in stream order: the writer counts late rows with
+    #: them, row by row (`sink.days.count_late`: a worker does not know the watermark)
+    times: list[EventTime]
 
 
 def format_batch(records: Sequence[Record], params: RollupParams,
@@ -58,7 +61,7 @@ def format_batch(records: Sequence[Record], params: RollupParams,
         delta.update(facts, cells)
         days = split_by_day(cells)
         csv = single_file_bytes(cells, days) if single_file else b""
-        return BatchResult(csv, len(cells), rejected, delta, days)
+        return BatchResult(csv, len(cells), rejected, delta, days, event_times(cells))
 
 
 def format_slice(args: tuple[Sequence[Record], RollupParams, bool]) -> BatchResult:

@@ -9,11 +9,13 @@ sink. `case_id` = `case-` + 16 hex digits of SHA-256 over customer id and the ca
 transaction id, so it never changes as the case grows.
 
 State is bounded by what is exported and by the customers, not by the row count: the top
-`top` cases by score, every case whose last transaction is within `days` of the latest
-event time, and each customer's latest case (the only one that can still grow). Any other
-case is dropped: it can no longer grow, and it can never come back into the listing (a
-case above it stays above, and it only gets older), so dropping it changes nothing that
-any reader exports, whatever the partitions' interleaving.
+`top` cases by score, every case whose last transaction is within `days` of the flagged
+rows' watermark (`sink.watermark`: the latest time `quorum` customers' flagged rows
+reached, so one row dated 2100 ages no case), and each customer's latest case (the only one
+that can still grow). Any other case is dropped: it can no longer grow, and it can never
+come back into the listing (a case above it stays above, it only gets older, and the
+watermark never goes back), so dropping it changes nothing that any reader exports,
+whatever the partitions' interleaving.
 
 A delta (rows counted in a worker process) only collects rows (`offer`); `absorb` replays
 them in order into the main book, so slices of a batch group exactly as one batch would.
@@ -28,6 +30,7 @@ from typing import Any
 from shared.columns import CASES_COLUMNS, LIST_SEPARATORS, RULE_NAMES, SCORED_INDEX
 from sink.bins import score_bin
 from sink.csvfmt import number, text
+from sink.watermark import DEFAULT_QUORUM, Watermark, time_key
 
 _IX = {name: SCORED_INDEX[name] for name in (
     "transaction_id", "customer_id", "timestamp", "amount", "country", "channel",
@@ -101,7 +104,8 @@ class Case:
     def add(self, row: Flagged) -> None:
         (_c, txid, ts, amount, score, model, ml, rule, rules, reasons, channel, country,
          label, kind, score_cell) = row
-        self.first, self.last = min(self.first, ts, key=_tkey), max(self.last, ts, key=_tkey)
+        self.first = min(self.first, ts, key=time_key)
+        self.last = max(self.last, ts, key=time_key)
         self.amount += float(amount) if amount else 0.0
         if score > self.score or not self.top:
             self.top = [txid, channel, country]
@@ -177,14 +181,15 @@ CASE_CELLS = len(CASES_COLUMNS) - 4
 class CaseBook:
     """The cases of a stream (see the module docstring); `offer` rows, `absorb` deltas."""
 
-    def __init__(self, top: int = 100, gap_s: float = 7200.0, days: float = 7.0) -> None:
+    def __init__(self, top: int = 100, gap_s: float = 7200.0, days: float = 7.0,
+                 quorum: int = DEFAULT_QUORUM) -> None:
         self.top, self.gap_s, self.days = top, gap_s, days
         self.cases: dict[str, Case] = {}
         self.latest: dict[str, str] = {}  # customer -> id of the latest case
         self.pending: list[Flagged] = []  # offered, not yet grouped (a delta holds only these)
         self.created = 0  # cases ever opened
         self.flagged = 0  # flagged rows grouped
-        self.watermark = ""  # latest timestamp grouped
+        self.clock = Watermark(quorum)  # over the rows grouped: what "recent" is measured by
         #: dropped cases by `Case.fact()`: [cases, labelled, anomalous] (the truth of
         #: assurance.csv's labelled_precision needs every case, not only the listed ones)
         self.retired: dict[str, list[int]] = {}
@@ -219,8 +224,7 @@ class CaseBook:
                     self.created += 1
                 self.latest[customer] = case.id
             self.flagged += 1
-            if not self.watermark or _tkey(ts) > _tkey(self.watermark):
-                self.watermark = ts
+            self.clock.see(customer, ts)
         self.pending = []
         if len(self.cases) >= self._prune_at:
             self.prune()
@@ -239,9 +243,9 @@ class CaseBook:
         self._prune_at = len(self.cases) * 3 // 2 + 256
 
     def _cutoff(self) -> datetime:
-        if not self.watermark:
+        if not self.clock.key:
             return datetime.min
-        return _parse(self.watermark) - timedelta(days=self.days)
+        return _parse(self.clock.value) - timedelta(days=self.days)
 
     def listed(self) -> list[Case]:
         """cases.csv's cases: the top `top` by score plus every recent one, ranked."""
@@ -261,15 +265,19 @@ class CaseBook:
         self.fold()
         return {"top": self.top, "gap_s": self.gap_s, "days": self.days,
                 "created": self.created, "flagged": self.flagged,
-                "watermark": self.watermark, "latest": dict(sorted(self.latest.items())),
+                # "watermark": the value, for a version before the quorum (its whole state)
+                "watermark": self.clock.value, "clock": self.clock.to_json(),
+                "latest": dict(sorted(self.latest.items())),
                 "retired": dict(sorted(self.retired.items())),
                 "cases": [c.to_json() for c in sorted(self.cases.values(), key=lambda c: c.id)]}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CaseBook:
-        book = cls(int(data["top"]), float(data["gap_s"]), float(data["days"]))
+    def from_json(cls, data: dict[str, Any], quorum: int = DEFAULT_QUORUM) -> CaseBook:
+        """The book `to_json` saved; one saved before the quorum (its latest time grouped,
+        `watermark`, only) restores it as the watermark's floor, with `quorum`."""
+        book = cls(int(data["top"]), float(data["gap_s"]), float(data["days"]), quorum)
         book.created, book.flagged = int(data["created"]), int(data["flagged"])
-        book.watermark = str(data["watermark"])
+        book.clock = Watermark.from_json(data.get("clock", str(data["watermark"])), quorum)
         book.retired = {str(k): [int(x) for x in v] for k, v in data["retired"].items()}
         book.latest = {str(k): str(v) for k, v in data["latest"].items()}
         book.cases = {c.id: c for c in (Case.from_json(d) for d in data["cases"])}
@@ -280,7 +288,3 @@ class CaseBook:
 def _parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts)
 
-
-def _tkey(iso: str) -> str:
-    # `isoformat()` omits zero microseconds; pad so lexical order is time order.
-    return iso if len(iso) > 19 else iso + ".000000"

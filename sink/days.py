@@ -2,19 +2,22 @@
 
 Power BI's incremental refresh over files filters them by the date in their name, so each
 day's rows live in their own file (with the header): appended until the day closes, then
-left alone. A day closes once the stream's latest event time is `CLOSE_AFTER` past its end;
-a row of a closed day that still arrives (a late row) is appended to that day's file and
-counted, so run.json can say which closed days changed. The sink checkpoints each day file's
-length like any appended file (`sink.state`); `score` writes its day files aside and moves
-them in when the run is whole (`DayWriter`).
+left alone. A day closes once the stream's watermark (`sink.watermark`: the latest event
+time `EXPORTS_WATERMARK_CUSTOMERS` customers have reached, so one stray row dated 2100
+closes nothing) is `CLOSE_AFTER` past its end; a row of a closed day that still arrives (a
+late row: its day closed by the watermark as it stood before that row) is appended to that
+day's file and counted, so run.json can say which closed days changed. The sink
+checkpoints each day file's length like any appended file (`sink.state`); `score` writes
+its day files aside and moves them in when the run is whole (`DayWriter`).
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -25,6 +28,7 @@ from shared.atomic import atomic_writer, fsync_dir
 from shared.columns import SCORED_INDEX
 from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.state import SinkStateError
+from sink.watermark import Watermark, time_key
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,8 @@ SCORED_DIR = "scored"
 STAGING = ".scored-incoming"
 PREFIX = "transactions_scored_"
 _TS = SCORED_INDEX["timestamp"]
+_CUSTOMER = SCORED_INDEX["customer_id"]
+_FLAG = SCORED_INDEX["is_flag"]
 #: How long after midnight a day still takes rows before they count as late.
 CLOSE_AFTER = timedelta(hours=1)
 
@@ -53,37 +59,73 @@ def day_of(name: str) -> str | None:
 
 @dataclass
 class DayChunk:
-    """Rows of one day in a batch: CSV bytes (no header), count, latest timestamp cell, and
-    how many came after a row of the same batch that closed their day (late ones)."""
+    """Rows of one day in a batch: CSV bytes (no header) and count."""
 
     csv: bytes
     rows: int
-    latest: str
-    late: int = 0
+
+
+#: A row as the watermark takes it: customer id and timestamp cells.
+EventTime = tuple[str, str]
 
 
 def split_by_day(cells: Sequence[Sequence[str]]) -> dict[str, DayChunk]:
     """Formatted rows grouped by the date of their timestamp cell, order kept within a day."""
-    late: dict[str, int] = {}  # rows after a row of this batch that closed their day
     if cells and cells[0][_TS][:10] == cells[-1][_TS][:10] and all(
             row[_TS][:10] == cells[0][_TS][:10] for row in cells):
         groups: dict[str, Sequence[Sequence[str]]] = {cells[0][_TS][:10]: cells}
     else:
         groups = {}
-        # Late within a batch too: the count must not depend on where batches (or worker
-        # slices) are cut.
-        ends: dict[str, str] = {}
-        top = ""
         for row in cells:
-            ts = row[_TS]
-            day = ts[:10]
-            groups.setdefault(day, []).append(row)  # type: ignore[attr-defined]
-            if top >= (ends.get(day) or ends.setdefault(day, closes_at(day))):
-                late[day] = late.get(day, 0) + 1
-            top = max(top, ts)
-    return {day: DayChunk(encode_rows(rows), len(rows), max([r[_TS] for r in rows]),
-                          late.get(day, 0))
-            for day, rows in groups.items()}
+            groups.setdefault(row[_TS][:10], []).append(row)  # type: ignore[attr-defined]
+    return {day: DayChunk(encode_rows(rows), len(rows)) for day, rows in groups.items()}
+
+
+def event_times(cells: Sequence[Sequence[str]]) -> list[EventTime]:
+    """Each row's (customer id, timestamp) cells, in stream order."""
+    return [(row[_CUSTOMER], row[_TS]) for row in cells]
+
+
+def count_late(clock: Watermark, times: Sequence[EventTime],
+               days: Collection[str]) -> dict[str, int]:
+    """Rows per day of `times` (rows of `days`, in stream order) whose day `clock` had
+    closed as it stood before that row; `clock` takes every row. Row by row, so the counts
+    do not depend on how the stream is cut into batches (or worker slices)."""
+    if len(days) == 1:
+        # A row never closes its own day (it closes at the next day's 01:00), so no row of
+        # a batch of one day moves the clock past its day: all late, or none.
+        (day,) = days
+        late = len(times) if clock.key >= close_key(day) else 0
+        clock.see_all(times)
+        return {day: late} if late else {}
+    counts: dict[str, int] = {}
+    ends = {day: close_key(day) for day in days}
+    see = clock.see
+    for customer, ts in times:
+        day = ts[:10]
+        if clock.key >= ends[day]:
+            counts[day] = counts.get(day, 0) + 1
+        see(customer, ts)
+    return counts
+
+
+def read_watermarks(folder: Path, quorum: int, floor: str,
+                    flagged_floor: str) -> tuple[Watermark, Watermark]:
+    """The watermarks of every row, and of the flagged rows (the case book's), over a
+    folder's day files, for a checkpoint written before the quorum (it kept the latest
+    times only, `floor` and `flagged_floor`): the customers a sink that read the rows kept
+    (a watermark's state does not depend on the rows' order), so the folder continues as
+    one written by this version, and what it closed stays closed."""
+    rows, flagged = Watermark(quorum, floor), Watermark(quorum, flagged_floor)
+    for path in day_files(folder):
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            next(reader, None)
+            for row in reader:
+                rows.see(row[_CUSTOMER], row[_TS])
+                if row[_FLAG] == "True":
+                    flagged.see(row[_CUSTOMER], row[_TS])
+    return rows, flagged
 
 
 def single_file_bytes(cells: Sequence[Sequence[str]], days: Mapping[str, DayChunk]) -> bytes:
@@ -101,9 +143,14 @@ def closes_at(day: str) -> str:
     return f"{end.isoformat()}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
 
 
+def close_key(day: str) -> str:
+    """`closes_at` as a `time_key`."""
+    return time_key(closes_at(day))
+
+
 def is_closed(day: str, watermark: str) -> bool:
-    """Whether `day` was closed by the latest event time seen (`watermark`, ISO text)."""
-    return bool(watermark) and watermark >= closes_at(day)
+    """Whether `day` is closed by `watermark` (ISO text, "" for none yet)."""
+    return bool(watermark) and time_key(watermark) >= close_key(day)
 
 
 class DayAppender:

@@ -23,12 +23,13 @@ from shared.atomic import atomic_writer
 from shared.columns import SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
 from sink.csvfmt import encode_rows, scored_cells
-from sink.days import DayWriter, single_file_bytes, split_by_day
+from sink.days import DayWriter, event_times, single_file_bytes, split_by_day
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.rollup import facts_of, params_of
 from sink.settings import ExportSettings
 from sink.status import now_utc, write_status
 from sink.volume import SinkRollup
+from sink.watermark import Watermark
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class ExportWriter:
             log.warning("%s", warning)
         self.on_rollup = on_rollup
         self.state = SinkRollup(params_of(self.settings))
+        self._clock = Watermark(self.state.params.watermark_customers)  # as the sink's
         self._stack = ExitStack()
         self._days: DayWriter | None = None
         self._single: IO[bytes] | None = None
@@ -79,6 +81,7 @@ class ExportWriter:
             cells = [scored_cells(tx) for tx in chunk]
             self.state.update([facts_of(tx) for tx in chunk], cells)
             by_day = split_by_day(cells)
+            self._clock.see_all(event_times(cells))
             if self._single is not None:
                 self._single.write(single_file_bytes(cells, by_day))
             self._days.write(by_day)
@@ -95,7 +98,8 @@ class ExportWriter:
         self._days = self._single = None
         try:
             self._stack.close()  # every scored file staged whole (`DayWriter`)
-            info: dict[str, object] = {"source": "auditstream score"}
+            info: dict[str, object] = {"source": "auditstream score",
+                                       "event_watermark": self._clock.value or None}
             info.update(run_info or {})
             rollups = write_rollups(self.out_dir, self.state, self.settings, info)
             days.publish()

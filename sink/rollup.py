@@ -27,6 +27,7 @@ from sink.bins import score_bin as score_bin
 from sink.bins import score_bins
 from sink.cases import CaseBook, flagged_of
 from sink.sampling import AuditSample
+from sink.watermark import DEFAULT_QUORUM, time_key
 
 if TYPE_CHECKING:
     from sink.settings import ExportSettings
@@ -52,13 +53,16 @@ def facts_of(tx: ScoredTransaction) -> Facts:
 @dataclass(frozen=True)
 class RollupParams:
     """What shapes the rollup besides the rows: cases (`sink.cases`), the audit sample
-    (`sink.sampling`). Built from `ExportSettings` by `params_of`; picklable for workers."""
+    (`sink.sampling`), the watermark's quorum (`sink.watermark`: the cases' recency, and the
+    sink's day files). Built from `ExportSettings` by `params_of`; picklable for workers. A
+    state saved before a field existed restores with its default."""
 
     top_cases: int = 100
     case_gap_s: float = 7200.0
     case_days: float = 7.0
     sample_per_band: int = 10
     sample_key: str = "auditstream-audit-sample"
+    watermark_customers: int = DEFAULT_QUORUM
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "sample_key"}  # never stored
@@ -71,7 +75,8 @@ class RollupParams:
 
 def params_of(settings: ExportSettings) -> RollupParams:
     return RollupParams(settings.top_cases, settings.case_gap_s, settings.case_days,
-                        settings.sample_per_band, settings.sample_key.get_secret_value())
+                        settings.sample_per_band, settings.sample_key.get_secret_value(),
+                        settings.watermark_customers)
 
 
 def label_index(is_anomaly: bool | None) -> int:
@@ -95,7 +100,8 @@ class RollupState:
         self.event_min: str | None = None
         self.event_max: str | None = None
         self.params = params
-        self.cases = CaseBook(params.top_cases, params.case_gap_s, params.case_days)
+        self.cases = CaseBook(params.top_cases, params.case_gap_s, params.case_days,
+                              params.watermark_customers)
         self.sample = AuditSample(params.sample_per_band, params.sample_key)
 
     @property
@@ -153,14 +159,14 @@ class RollupState:
     def _event_range(self, cells: Sequence[list[str]]) -> None:
         # ISO-8601 strings of one format compare like the datetimes they spell.
         times = [c[_TIME_CELL] for c in cells]
-        self._widen(min(times, key=_time_key), max(times, key=_time_key))
+        self._widen(min(times, key=time_key), max(times, key=time_key))
 
     def _widen(self, lo: str | None, hi: str | None) -> None:
         if lo is not None and (self.event_min is None
-                               or _time_key(lo) < _time_key(self.event_min)):
+                               or time_key(lo) < time_key(self.event_min)):
             self.event_min = lo
         if hi is not None and (self.event_max is None
-                               or _time_key(hi) > _time_key(self.event_max)):
+                               or time_key(hi) > time_key(self.event_max)):
             self.event_max = hi
 
     def merge(self, other: RollupState) -> None:
@@ -235,12 +241,9 @@ class RollupState:
         # A state saved before cases were episodes has neither (`sink.folder` refuses it
         # once it counted rows: those rows would be in no case and no sample).
         if "case_book" in data:
-            state.cases = CaseBook.from_json(data["case_book"])
+            state.cases = CaseBook.from_json(data["case_book"],
+                                             state.params.watermark_customers)
         if "audit_sample" in data:
             state.sample = AuditSample.from_json(data["audit_sample"], sample_key)
         return state
 
-
-def _time_key(iso: str) -> str:
-    # `isoformat()` omits zero microseconds; pad so lexical order is time order.
-    return iso if len(iso) > 19 else iso + ".000000"

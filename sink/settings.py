@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import KafkaSettings, NamedPath, TopicSettings
+from sink.watermark import DEFAULT_QUORUM
 
 #: The audit sample's key when `EXPORTS_SAMPLE_KEY` is unset: public (it is in the repository).
 DEFAULT_SAMPLE_KEY = "auditstream-audit-sample"
@@ -37,6 +38,10 @@ class ExportSettings(BaseSettings):
                               description="flagged rows of a customer this close form one case")
     case_days: float = Field(default=7.0, gt=0, le=3660,
                              description="cases.csv also lists every case of the last N days")
+    watermark_customers: int = Field(
+        default=DEFAULT_QUORUM, ge=1, le=100_000,
+        description="days close, and cases.csv's recent cases age, by the latest event time "
+        "at least N customers reached (one stray future row moves nothing)")
     sample_per_band: int = Field(default=10, ge=0, le=10_000,
                                  description="audit sample: rows per day and amount band")
     # A secret: shown masked in run.json and logs, never written to the exports folder.

@@ -3,7 +3,10 @@
 Written (atomically) with every rollup refresh and, while the sink is idle, every rollup
 interval as a heartbeat, so a reader can tell a quiet stream from a stopped sink:
 
-- `data_as_of`: the latest event time in the exports (run.json's `event_time_max`);
+- `data_as_of`: how far the exports' event time has got: run.json's `event_watermark`, the
+  latest event time `EXPORTS_WATERMARK_CUSTOMERS` customers reached (`sink.watermark`: one
+  row dated 2100 does not make it 2100), or while fewer customers were seen, the latest
+  event time (`event_time_max`);
 - `last_row_written_at`: when rows were last made durable (a checkpoint that added rows);
 - `heartbeat_at`: when this row was written (the sink was alive then);
 - `rows`, `lag_messages`: rows in the folder and messages waiting in the topic (empty when
@@ -49,7 +52,7 @@ def status_cells(run: Mapping[str, Any], last_written: str, lag: int | None,
     models = run.get("model_versions") or {}
     behind = minutes_behind(lag, last_written, beat)
     return [
-        text(run.get("event_time_max") or ""),
+        text(run.get("event_watermark") or run.get("event_time_max") or ""),
         last_written,
         beat,
         number(int(run.get("rows", 0))),

@@ -27,6 +27,7 @@ from sink.folder import REJECTED_FILE, REVIEWS_LOG_FILE, open_checkpoint
 from sink.reviews_state import ReviewBook
 from sink.settings import ExportSettings
 from sink.status import now_utc, write_status
+from sink.watermark import Watermark
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class SinkWriter:
         self.reviews = (ReviewBook.from_json(cp.extra["reviews"]) if "reviews" in cp.extra
                         else ReviewBook())
         self.cp = cp
+        #: What closes days (`sink.watermark`).
+        self._clock = (_saved_watermark(self.folder, cp.extra["day_watermark"])
+                       if "day_watermark" in cp.extra else self._upgrade_watermarks())
         #: Each appended file's length as this sink made it (checked at each checkpoint).
         self._made = {name: n for name, n in cp.lengths.items() if "/" not in name}
         self._reviews_log: BinaryIO = open(self.folder / REVIEWS_LOG_FILE, "ab")  # noqa: SIM115
@@ -65,6 +69,20 @@ class SinkWriter:
         self._workers = workers
         # Spawned, not forked: the parent runs librdkafka threads, which fork cannot copy.
         self._pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
+
+    def _upgrade_watermarks(self) -> Watermark:
+        """The day watermark of a checkpoint from before the quorum, which kept only its
+        latest event time seen (`event_watermark`, and the case book's `watermark`): those
+        as floors (the days they closed stay closed, the case cutoff does not go back), the
+        customers kept read from the day files; the case book's too (one read)."""
+        cases = self.cp.rollup.cases
+        days, cases.clock = dy.read_watermarks(
+            self.folder, self.cp.rollup.params.watermark_customers,
+            str(self.cp.extra.get("event_watermark") or ""), cases.clock.value)
+        if self.cp.rollup.rows:
+            log.info("%s: the watermarks' customers read from the day files (a checkpoint "
+                     "from before EXPORTS_WATERMARK_CUSTOMERS)", self.folder)
+        return days
 
     @property
     def offsets(self) -> dict[int, int]:
@@ -97,7 +115,7 @@ class SinkWriter:
         for result in results:  # in offset order, whatever process formatted them
             if self._scored is not None:
                 self._append(SCORED_FILE, self._scored, result.csv)
-            self._write_days(result.days)
+            self._write_days(result.days, result.times)
             self.cp.rollup.merge(result.delta)
             rows += result.rows
             if result.rejected:
@@ -149,21 +167,14 @@ class SinkWriter:
             return "case_transaction" if id_ in in_case else ""
         return known
 
-    def _write_days(self, chunks: dict[str, dy.DayChunk]) -> None:
+    def _write_days(self, chunks: dict[str, dy.DayChunk], times: list[dy.EventTime]) -> None:
         """Append each day's rows to its file; count rows of days already closed (late)."""
-        extra = self.cp.extra
-        watermark = str(extra.get("event_watermark", ""))
-        late: dict[str, int] = extra.setdefault("late_rows_by_day", {})
-        for day, chunk in chunks.items():
-            n = chunk.rows if dy.is_closed(day, watermark) else chunk.late
-            if n:
-                late[day] = late.get(day, 0) + n
-                log.warning("%d late rows for closed day %s appended to %s", n, day,
-                            dy.day_file(day))
+        late: dict[str, int] = self.cp.extra.setdefault("late_rows_by_day", {})
+        for day, n in dy.count_late(self._clock, times, chunks).items():
+            late[day] = late.get(day, 0) + n
+            log.warning("%d late rows for closed day %s appended to %s", n, day,
+                        dy.day_file(day))
         self._days.write(chunks)
-        latest = max((c.latest for c in chunks.values()), default="")
-        if latest > watermark:
-            extra["event_watermark"] = latest
 
     def _reject(self, lines: list[bytes]) -> None:
         if self._rejected is None:
@@ -198,6 +209,9 @@ class SinkWriter:
         lengths[REVIEWS_LOG_FILE] = self._sync(REVIEWS_LOG_FILE, self._reviews_log)
         lengths.update(self._days.sync())
         self.cp.extra["reviews"] = self.reviews.to_json()
+        self.cp.extra["day_watermark"] = self._clock.to_json()
+        # its value alone, as a version before the quorum kept (and reads) it
+        self.cp.extra["event_watermark"] = self._clock.value
         if lengths != self.cp.lengths:
             fsync_dir(self.folder)
         if self.cp.rollup.rows != self._rows_written:
@@ -218,6 +232,8 @@ class SinkWriter:
             "sink_started_at": self.cp.created_at,
             # Closed days that still got rows (sink.days): refresh those days' partitions.
             "late_rows_by_day": dict(sorted(self.cp.extra.get("late_rows_by_day", {}).items())),
+            # What closed them (`sink.watermark`); status.csv's `data_as_of`.
+            "event_watermark": self._clock.value or None,
         }
         info.update(run_info or {})
         rollups = write_rollups(self.folder, self.cp.rollup, self.settings, info,
@@ -245,3 +261,11 @@ class SinkWriter:
         self._days.close()
         if self._rejected is not None:
             self._rejected.close()
+
+
+def _saved_watermark(folder: Path, data: Any) -> Watermark:
+    try:
+        return Watermark.from_json(data, 1)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise st.SinkStateError(f"{folder / st.STATE_FILE} is unreadable (its day watermark: "
+                                f"{exc}); move the folder aside") from exc

@@ -17,6 +17,7 @@ from sink.app import run
 from sink.status import STATUS_FILE
 from tests.integration.test_sink_kafka import _produce, _settings
 from tests.unit.test_rollup_pandas import random_scored
+from tests.unit.test_sink_status import expected_data_as_of
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,8 @@ def test_status_shows_rows_no_lag_and_a_heartbeat_while_idle(
                 break
         assert status is not None and status["rows"] == "1500", status
         assert status["lag_messages"] == "0" and status["minutes_behind"] == "0", status
-        assert status["data_as_of"] == max(tx.timestamp for tx in rows).isoformat()
+        assert status["data_as_of"] == expected_data_as_of(  # 8 customers' time
+            (tx.customer_id, tx.timestamp) for tx in rows)
         assert status["librdkafka_version"]
         first_beat = status["heartbeat_at"]
         time.sleep(2.2)  # idle: no row, yet the heartbeat moves on

@@ -86,8 +86,13 @@ def expected_cases(df: pd.DataFrame, settings: ExportSettings
         return cases, flagged
     cases = cases.sort_values(["score", "_n_rules", "case_id"], ascending=[False, False, True],
                               kind="stable").reset_index(drop=True)
-    cutoff = flagged["_t"].max() - timedelta(days=settings.case_days)
-    listed = cases[(cases.index < settings.top_cases) | (cases["_last"] >= cutoff)].copy()
+    # "Recent" is measured from the latest time `watermark_customers` customers' flagged
+    # rows reached (none: every case is recent while fewer customers were flagged).
+    reached = flagged.groupby("customer_id")["_t"].max().sort_values(ascending=False)
+    quorum = settings.watermark_customers
+    recent = (cases["_last"] >= reached.iloc[quorum - 1] - timedelta(days=settings.case_days)
+              if len(reached) >= quorum else True)
+    listed = cases[(cases.index < settings.top_cases) | recent].copy()
     listed.insert(0, "rank", range(1, len(listed) + 1))
     links = flagged[flagged["case_id"].isin(set(listed["case_id"]))]
     return listed.reset_index(drop=True), links

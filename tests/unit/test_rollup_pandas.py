@@ -208,8 +208,9 @@ def assert_rollups_match_pandas(out: Path, settings: ExportSettings) -> pd.DataF
     [ExportSettings(), ExportSettings(cost_fp=1, cost_fn=3, review_budget_pct=30.0, top_cases=7),
      ExportSettings(review_budget_pct=5.0),
      ExportSettings(recommend_for="ml", cost_fn=50),
-     ExportSettings(recommend_for="hybrid", review_budget_pct=20.0)],
-    ids=["default", "budget", "budget-unmet", "ml", "hybrid"],
+     ExportSettings(recommend_for="hybrid", review_budget_pct=20.0),
+     ExportSettings(top_cases=3, case_days=0.25)],
+    ids=["default", "budget", "budget-unmet", "ml", "hybrid", "recent"],
 )
 def test_every_rollup_equals_pandas_from_scratch(tmp_path: Path, settings: ExportSettings) -> None:
     rows = random_scored(3_000, seed=7)

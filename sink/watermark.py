@@ -1,0 +1,128 @@
+"""How far a stream's event time has got: the latest time at least `quorum` customers reached.
+
+Days close (`sink.days`) and cases age out of cases.csv's recent ones (`sink.cases`) by
+it. The latest event time seen would let one row move it: a row dated 2100 (the schema
+takes 1970-2100: a device clock off by decades, a mistyped year) would close every day
+before it. Here one customer (one stray row, or a device wrong on all its rows) can never
+move it alone: it is the `quorum`-th largest of the customers' latest times, kept exactly
+by holding only the `quorum` customers with the latest ones (a customer outside them can
+only enter by beating the smallest), so it does not depend on how the stream is cut into
+batches. `quorum = 1` is the latest time seen. A stream with fewer customers than
+`quorum` has no watermark (nothing closes). `floor`: a time it never goes below (what a
+checkpoint from before the quorum recorded: its latest time seen, so nothing it closed
+reopens), dropped once the quorum's time passes it.
+
+Times are ISO text compared by `time_key`, the one comparison of event times in the sink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from heapq import heapify, heappop, heappush, heapreplace
+from typing import Any
+
+#: `EXPORTS_WATERMARK_CUSTOMERS`' default.
+DEFAULT_QUORUM = 8
+
+
+def time_key(iso: str) -> str:
+    """ISO text padded to microseconds: `isoformat()` omits zero ones, and with them padded
+    lexical order is time order."""
+    return iso if len(iso) > 19 else iso + ".000000"
+
+
+def _text(key: str) -> str:
+    """The ISO text of a key as `isoformat()` writes it (no zero microseconds)."""
+    return key[:19] if key.endswith(".000000") else key
+
+
+class Watermark:
+    """The latest event time at least `quorum` distinct customers have reached (see the
+    module docstring); `see` each row's customer and time in stream order."""
+
+    __slots__ = ("_heap", "_low", "floor", "kept", "key", "quorum")
+
+    def __init__(self, quorum: int = DEFAULT_QUORUM, floor: str = "") -> None:
+        if quorum < 1:
+            raise ValueError(f"a watermark needs a quorum of at least 1 customer, not {quorum}")
+        self.quorum = quorum
+        self.floor = time_key(floor) if floor else ""
+        #: The `quorum` customers with the latest times (fewer until that many were seen):
+        #: customer -> its latest time (`time_key`).
+        self.kept: dict[str, str] = {}
+        #: (time, customer) of the kept customers, smallest first; an entry whose customer
+        #: has moved on since is stale, skipped when it comes to the top.
+        self._heap: list[tuple[str, str]] = []
+        self._low = ""  # the smallest kept time once `quorum` customers are kept, else ""
+        self.key = self.floor  # the watermark's `time_key` ("" for none yet)
+
+    @property
+    def value(self) -> str:
+        """The watermark as ISO text, "" while there is none."""
+        return _text(self.key) if self.key else ""
+
+    def see(self, customer: str, ts: str) -> None:
+        """Take one row (its customer id and timestamp cell)."""
+        k = ts if len(ts) > 19 else ts + ".000000"  # time_key, inlined: once per row
+        kept = self.kept
+        held = kept.get(customer)
+        if held is None:
+            if len(kept) < self.quorum:
+                kept[customer] = k
+                heappush(self._heap, (k, customer))
+                if len(kept) == self.quorum:
+                    self._settle()
+            elif k > self._low:  # it replaces the customer holding the smallest kept time
+                heap = self._heap
+                del kept[heapreplace(heap, (k, customer))[1]]
+                kept[customer] = k
+                while kept.get(heap[0][1]) != heap[0][0]:  # left by a customer moved on
+                    heappop(heap)
+                low = self._low = heap[0][0]
+                if low >= self.floor:
+                    self.key, self.floor = low, ""  # passed: it can no longer matter
+                else:
+                    self.key = self.floor
+        elif k > held:  # a kept customer's time only moves forward
+            kept[customer] = k
+            heappush(self._heap, (k, customer))
+            if held == self._low or len(self._heap) > 4 * self.quorum + 64:
+                self._settle()
+
+    def see_all(self, rows: Iterable[tuple[str, str]]) -> None:
+        see = self.see
+        for customer, ts in rows:
+            see(customer, ts)
+
+    def _settle(self) -> None:
+        """Drop stale entries off the top (rebuild the heap when they pile up); the top is
+        then the smallest kept time."""
+        heap, kept = self._heap, self.kept
+        if len(heap) > 4 * self.quorum + 64:
+            heap[:] = [(k, c) for c, k in kept.items()]
+            heapify(heap)
+        while heap and kept.get(heap[0][1]) != heap[0][0]:
+            heappop(heap)
+        self._low = heap[0][0] if len(kept) >= self.quorum else ""
+        if self._low and self._low >= self.floor:
+            self.floor = ""  # passed: it can no longer matter (a state as without it)
+        self.key = max(self.floor, self._low)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"quorum": self.quorum, "floor": _text(self.floor) if self.floor else "",
+                "kept": {c: _text(k) for c, k in sorted(self.kept.items())}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | str | None, quorum: int) -> Watermark:
+        """A watermark saved by `to_json`, or one from a checkpoint written before the quorum:
+        its latest event time seen (ISO text, or nothing) as the floor, with `quorum`."""
+        if data is None or isinstance(data, str):
+            return cls(quorum, data or "")
+        mark = cls(int(data["quorum"]), str(data["floor"]))
+        mark.kept = {str(c): time_key(str(t)) for c, t in data["kept"].items()}
+        if len(mark.kept) > mark.quorum:
+            raise ValueError(f"a watermark keeps {len(mark.kept)} customers, "
+                             f"more than its quorum {mark.quorum}")
+        mark._heap = sorted((k, c) for c, k in mark.kept.items())  # sorted: a heap
+        mark._settle()
+        return mark
