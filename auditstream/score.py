@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -170,6 +171,15 @@ def _score_into(args: argparse.Namespace, out: Path, config: CoreConfig,
     return int(ExitCode.ROWS_REJECTED if errors else ExitCode.OK)
 
 
+def input_name(path: Path) -> str:
+    """`path` for run.json, the same under every locale: its bytes read as UTF-8 (what
+    Linux file names are in practice), a byte that is not as `\\xe9`. Python decodes a
+    name by the locale: `données.csv` was `donnÃ©es.csv` under a Latin-1 locale and
+    `donn\\udcc3\\udca9es.csv` (lone surrogates, which strict JSON readers refuse) under
+    `LC_ALL=C` without UTF-8 mode."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _score_stream(
     rows: Iterable[Transaction], errors: list[RowError], args: argparse.Namespace,
     config: CoreConfig, settings: ExportSettings, out: Path,
@@ -198,7 +208,7 @@ def _score_stream(
                 f"no row to score in {', '.join(map(str, args.input))} (header only, or "
                 f"every row rejected: {len(errors)}); the exports in {out} are as they were")
         exports.finish(run_info={
-            "inputs": [str(p) for p in args.input],
+            "inputs": [input_name(p) for p in args.input],
             "input_sha256": digest,
             "rows": exports.rows,
             "rejected_rows": len(errors),

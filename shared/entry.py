@@ -7,8 +7,10 @@ services need nothing from the composition root.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import errno
+import io
 import logging
 import sys
 import traceback
@@ -30,6 +32,7 @@ def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
     `exit_code`; an OSError of the disk-full / read-only / permission kinds is an
     `OutputError` (exit 5). Anything else is a bug: its traceback, one line saying so, and
     `ExitCode.BUG` (Python's own 1 would read as "some rows rejected")."""
+    tolerant_console()
     try:
         return _expected(prog, func)
     except Exception:
@@ -37,6 +40,37 @@ def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
         print(f"{prog}: internal error (a bug, not the input or the settings): the traceback "
               "above says where; please report it with that traceback", file=sys.stderr)
         return int(ExitCode.BUG)
+
+
+#: The error handler of a command's stdout and stderr (`tolerant_console`).
+CONSOLE_ERRORS = "auditstream-console"
+
+
+def _console_replace(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """A name's undecodable bytes (`surrogateescape`, as Python reads argv and file names)
+    written back as they were, any other character the console cannot show as `\\xe9`."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    try:
+        return codecs.lookup_error("surrogateescape")(exc)
+    except UnicodeEncodeError:
+        return codecs.lookup_error("backslashreplace")(exc)
+
+
+codecs.register_error(CONSOLE_ERRORS, _console_replace)
+
+
+def tolerant_console() -> None:
+    """stdout and stderr never fail a command over a character their encoding lacks.
+
+    Python's stdout is strict in any encoding it is given (`PYTHONIOENCODING=ascii`, a
+    Windows-1252 or ISO-8859 locale, `LC_ALL=C` without UTF-8 mode): a summary naming
+    `données.csv`, or a customer id in Cyrillic, raised UnicodeEncodeError after the work was
+    done, exit 70. Such characters are now written as escapes (`donn\\xe9es.csv`)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors in (
+                "strict", "surrogateescape", "backslashreplace"):
+            stream.reconfigure(errors=CONSOLE_ERRORS)
 
 
 def _expected(prog: str, func: Callable[[], int | None]) -> int:

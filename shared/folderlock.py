@@ -37,7 +37,9 @@ class FolderLock:
         check_folder_of(self.folder)  # the folder itself is created, never the ones above
         with creating(self.folder):
             self.folder.mkdir(exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # 0666 less the umask, as every export (shared.atomic): under umask 002 a group
+            # that shares the folder can take the lock too, not only its first writer
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

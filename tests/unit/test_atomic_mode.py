@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from shared.atomic import atomic_path, atomic_write_text
+from shared.folderlock import LOCK_FILE, FolderLock
 
 
 @pytest.fixture
@@ -42,3 +43,16 @@ def test_the_mode_is_what_open_gives_under_the_umask(
     modes = {p.name: stat.S_IMODE(p.stat().st_mode)
              for p in (written, tmp_path / "report.html", plain)}
     assert modes == {"cases.csv": mode, "report.html": mode, "plain.csv": mode}
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o002, 0o664), (0o022, 0o644), (0o077, 0o600)])
+def test_the_folders_lock_file_has_the_exports_mode(
+    umask: None, mask: int, mode: int, tmp_path: Path,
+) -> None:
+    """Before: `.sink.lock` was 0644 whatever the umask, so under umask 002 in a folder a
+    team shares (group-writable, setgid) a colleague could replace every export but not open
+    the lock: `score --out` failed with "cannot write e: permission denied"."""
+    os.umask(mask)
+    with FolderLock(tmp_path / "exports", "score"):
+        pass
+    assert stat.S_IMODE((tmp_path / "exports" / LOCK_FILE).stat().st_mode) == mode

@@ -1,0 +1,95 @@
+"""A console that cannot show a character never fails a command (`shared.entry`).
+
+Before: `PYTHONIOENCODING=ascii` (or latin-1, a Windows-1252 or ISO-8859 locale) made
+`score données.csv --out sortie_İ` write every export, then raise UnicodeEncodeError on its
+summary line: a traceback and exit 70, "a bug", for a run that had done all its work.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.entry import CONSOLE_ERRORS, tolerant_console
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = ("transaction_id,customer_id,timestamp,amount,country,channel,device,"
+        "merchant_category,ip,is_anomaly,anomaly_type\n"
+        "1,c1,2025-01-01 10:00:00,12.5,CH,app,mobile,café,,False,normal\n"
+        "2,c2,2025-01-01T11:00:00+05:30,40,CH,web,pc,grocery,,False,normal\n")
+CONSOLES = ("ascii", "latin-1", "cp1252", "iso8859-9")
+
+
+def _console(encoding: str, errors: str = "strict") -> tuple[io.TextIOWrapper, io.BytesIO]:
+    raw = io.BytesIO()
+    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, write_through=True), raw
+
+
+@pytest.mark.parametrize(("encoding", "name"), [("ascii", b"donn\\xe9es"),
+                                              ("latin-1", b"donn\xe9es")])
+def test_score_summary_on_a_console_without_the_names_characters(
+    tmp_path: Path, encoding: str, name: bytes,
+) -> None:
+    source = tmp_path / "données.csv"
+    source.write_text(ROWS + "3,c3,not a time,1,CH,app,pc,x,,False,normal\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": encoding,
+           "AUDITSTREAM_CORE": "python"}  # the same outputs; no kernel to load
+    done = subprocess.run(
+        [sys.executable, "-m", "auditstream", "score", source.name, "--out", "sortie_İ"],
+        cwd=tmp_path, env=env, capture_output=True, timeout=60, check=False)
+    # 1: one row rejected, the rest scored (70 before: the summary's UnicodeEncodeError)
+    assert (done.returncode, done.stderr.count(b"Traceback")) == (1, 0), done.stderr[-600:]
+    assert done.stdout.startswith(b"score: 2 rows scored (0 flagged), 1 rejected -> " + name)
+    assert b"exports in sortie_\\u0130 (" in done.stdout
+    assert (tmp_path / "sortie_İ" / "run.json").exists()
+
+
+def test_a_name_s_undecodable_bytes_go_back_as_read_other_characters_as_escapes() -> None:
+    console, raw = _console("ascii", CONSOLE_ERRORS)
+    # "\udcc3\udca9": the UTF-8 bytes of é as Python decodes them under an ASCII locale
+    console.write("donn\udcc3\udca9es.csv, customer Жанна, café\n")
+    assert raw.getvalue() == (b"donn\xc3\xa9es.csv, customer "
+                              b"\\u0416\\u0430\\u043d\\u043d\\u0430, caf\\xe9\n")
+
+
+@pytest.mark.parametrize("errors", ["strict", "surrogateescape", "backslashreplace"])
+def test_tolerant_console_takes_over_each_standard_stream(
+    monkeypatch: pytest.MonkeyPatch, errors: str,
+) -> None:
+    out, out_raw = _console("ascii", errors)
+    err, err_raw = _console("ascii", errors)
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    tolerant_console()
+    print("données \udcc3", flush=True)
+    print("İ", file=sys.stderr, flush=True)
+    assert (out_raw.getvalue(), err_raw.getvalue()) == (b"donn\\xe9es \xc3\n", b"\\u0130\n")
+
+
+def test_a_console_that_chose_its_own_handler_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out, _ = _console("ascii", "replace")
+    monkeypatch.setattr(sys, "stdout", out)
+    tolerant_console()
+    assert sys.stdout.errors == "replace"
+
+
+@given(st.text(st.characters(exclude_categories=())), st.sampled_from(CONSOLES))  # surrogates too
+def test_any_text_is_written_and_what_the_console_can_show_is_unchanged(
+    text: str, encoding: str,
+) -> None:
+    console, raw = _console(encoding, CONSOLE_ERRORS)
+    console.write(text)
+    try:
+        exact = text.encode(encoding)
+    except UnicodeEncodeError:
+        return
+    assert raw.getvalue() == exact
