@@ -12,10 +12,11 @@ import contextlib
 import errno
 import io
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
@@ -31,8 +32,12 @@ def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
     An `AuditstreamError` prints "PROG: error: <cause and what to do>" and returns its
     `exit_code`; an OSError of the disk-full / read-only / permission kinds is an
     `OutputError` (exit 5). Anything else is a bug: its traceback, one line saying so, and
-    `ExitCode.BUG` (Python's own 1 would read as "some rows rejected")."""
+    `ExitCode.BUG` (Python's own 1 would read as "some rows rejected"). A stdout that
+    fails loses the command's messages there, never its outcome (`ReportStream`)."""
     tolerant_console()
+    stdout = sys.stdout
+    if stdout is not None:
+        sys.stdout = ReportStream(stdout, prog)
     try:
         return _expected(prog, func)
     except Exception:
@@ -40,6 +45,52 @@ def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
         print(f"{prog}: internal error (a bug, not the input or the settings): the traceback "
               "above says where; please report it with that traceback", file=sys.stderr)
         return int(ExitCode.BUG)
+    finally:
+        if stdout is not None:
+            sys.stdout.flush()  # what is still buffered, through the guard
+            sys.stdout = stdout
+
+
+class ReportStream:
+    """A command's stdout, guarded. Every command's stdout only reports work done elsewhere
+    (files, topics), so a stdout that fails (its reader gone, `| head`; a full device,
+    `> /dev/full`) loses those messages, said once on stderr, and the command goes on with
+    its own exit code. It was a BrokenPipeError traceback and exit 70 after the work was
+    done, or, inside `score`'s output guard, "the disk is full" about an exports folder that
+    was whole."""
+
+    def __init__(self, inner: IO[str], prog: str) -> None:
+        self._inner, self._prog, self.lost = inner, prog, False
+
+    def write(self, text: str) -> int:
+        if not self.lost:
+            try:
+                return self._inner.write(text)
+            except (OSError, ValueError) as exc:  # ValueError: a stdout closed in-process
+                self._lose(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.lost:
+            try:
+                self._inner.flush()
+            except (OSError, ValueError) as exc:
+                self._lose(exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _lose(self, exc: OSError | ValueError) -> None:
+        self.lost = True
+        why = getattr(exc, "strerror", None) or exc
+        print(f"{self._prog}: warning: stdout cannot be written ({why}): the "
+              "command's messages there are lost; its work and exit code are not affected",
+              file=sys.stderr)
+        # What stays buffered would fail again when Python flushes at exit (exit 120).
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._inner.fileno())
+            os.close(devnull)
 
 
 #: The error handler of a command's stdout and stderr (`tolerant_console`).

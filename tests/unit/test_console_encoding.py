@@ -8,6 +8,7 @@ summary line: a traceback and exit 70, "a bug", for a run that had done all its 
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.entry import CONSOLE_ERRORS, tolerant_console
+from shared.entry import CONSOLE_ERRORS, ReportStream, tolerant_console
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = ("transaction_id,customer_id,timestamp,amount,country,channel,device,"
@@ -93,3 +94,49 @@ def test_any_text_is_written_and_what_the_console_can_show_is_unchanged(
     except UnicodeEncodeError:
         return
     assert raw.getvalue() == exact
+
+
+def _score_to(tmp_path: Path, stdout: int) -> subprocess.CompletedProcess[bytes]:
+    (tmp_path / "in.csv").write_text(ROWS, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AUDITSTREAM_CORE": "python"}
+    return subprocess.run(
+        [sys.executable, "-m", "auditstream", "score", "in.csv", "--out", "e"], cwd=tmp_path,
+        env=env, stdout=stdout, stderr=subprocess.PIPE, timeout=60, check=False)
+
+
+def test_a_stdout_whose_reader_is_gone_loses_the_summary_not_the_run(tmp_path: Path) -> None:
+    """`score ... | head -0`: before, a BrokenPipeError traceback and exit 70 (a bug) after
+    every export was written."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the summary is written
+    try:
+        done = _score_to(tmp_path, write)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr.count(b"Traceback")) == (0, 0), done.stderr[-600:]
+    assert b"score: warning: stdout cannot be written (Broken pipe)" in done.stderr
+    assert (tmp_path / "e" / "run.json").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_a_full_stdout_is_not_called_a_full_exports_disk(tmp_path: Path) -> None:
+    """`score ... > /dev/full`: before, exit 5 "cannot write e: the disk is full" about an
+    exports folder that was whole (the summary is printed inside the exports' guard)."""
+    with open("/dev/full", "wb") as full:
+        done = _score_to(tmp_path, full.fileno())
+    assert done.returncode == 0, done.stderr[-600:]
+    assert done.stderr.count(b"score: warning: stdout cannot be written (No space left") == 1
+    assert b"error" not in done.stderr
+    assert json.loads((tmp_path / "e" / "run.json").read_text())["rows"] == 2
+
+
+def test_a_report_stream_says_its_loss_once_and_keeps_the_command_going(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    stream = ReportStream(Gone(), "cmd")
+    assert stream.write("one\n") == 4 and stream.write("two\n") == 4
+    stream.flush()
+    assert capsys.readouterr().err.count("cmd: warning: stdout cannot be written") == 1
