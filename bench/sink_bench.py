@@ -1,6 +1,7 @@
 """Sink throughput: rows/s appended to the day files (scored/) from a filled topic.
 
     .venv/bin/python bench/sink_bench.py [--rows 300000] [--partitions 4]
+    .venv/bin/python bench/sink_bench.py --files-only --rows 100000   # no broker: (2) only
 
 Uses the cluster in KAFKA_BOOTSTRAP_SERVERS, else starts the project's local broker. Fills
 a fresh topic with canonical ScoredTransaction messages, then times (1) the whole sink
@@ -78,13 +79,36 @@ def fill(kafka: KafkaSettings, topic: str, partitions: int, msgs: list[tuple[str
     assert producer.flush(60) == 0
 
 
+def files_side(msgs: list[tuple[str, bytes]], out: Path, rows: int) -> None:
+    """(2): `SinkWriter.add` over 10,000-message batches, then a checkpoint, no Kafka."""
+    writer = SinkWriter(out / "files", "bench-scored", ExportSettings())
+    records = [(0, i, value) for i, (_key, value) in enumerate(msgs)]
+    started, cpu0 = time.perf_counter(), time.process_time()
+    for i in range(0, len(records), 10_000):
+        writer.add(records[i : i + 10_000])
+    writer.checkpoint()
+    files_s, files_cpu = time.perf_counter() - started, time.process_time() - cpu0
+    writer.close()
+    size_mb = sum(p.stat().st_size for p in day_files(out / "files")) / 1e6
+    print(f"file side only, in-process (validate+format+append+counts, {size_mb:.0f} MB): "
+          f"{files_s:.2f} s = {rows / files_s:,.0f} rows/s; "
+          f"CPU {files_cpu / rows * 1e6:.1f} us/row")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=300_000)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                     help="SINK_DECODE_WORKERS values to time (0: in-process)")
+    ap.add_argument("--files-only", action="store_true",
+                    help="time only the file side (no broker), e.g. to compare two trees")
     args = ap.parse_args()
+    if args.files_only:
+        print(f"sink_bench --files-only  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  python "
+              f"{platform.python_version()}  load={os.getloadavg()[0]:.1f}  rows={args.rows:,}")
+        files_side(messages(args.rows), Path(tempfile.mkdtemp(prefix="sink-bench-")), args.rows)
+        return 0
     local = None
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         kafka = KafkaSettings()
@@ -115,18 +139,7 @@ def main() -> int:
                   f"{result.loop_seconds:.2f} s = {args.rows / result.loop_seconds:,.0f} rows/s; "
                   f"main-process CPU {sink_cpu / args.rows * 1e6:.1f} us/row")
 
-        writer = SinkWriter(out / "files", topic, ExportSettings())
-        records = [(0, i, value) for i, (_key, value) in enumerate(msgs)]
-        started, cpu0 = time.perf_counter(), time.process_time()
-        for i in range(0, len(records), 10_000):
-            writer.add(records[i : i + 10_000])
-        writer.checkpoint()
-        files_s, files_cpu = time.perf_counter() - started, time.process_time() - cpu0
-        writer.close()
-        size_mb = sum(p.stat().st_size for p in day_files(out / "files")) / 1e6
-        print(f"file side only, in-process (validate+format+append+counts, {size_mb:.0f} MB): "
-              f"{files_s:.2f} s = {args.rows / files_s:,.0f} rows/s; "
-              f"CPU {files_cpu / args.rows * 1e6:.1f} us/row")
+        files_side(msgs, out, args.rows)
     finally:
         if local is not None:
             local.stop()
