@@ -71,14 +71,15 @@ def day_file_rule_m() -> str:
     rule): exactly NAME_CHARS characters, the prefix, the suffix, and between them a
     `yyyy-MM-dd` date that parses and prints back as the same text (so `2025-02-30`,
     `2025-1-1` and `+2025-01-01` are refused), in [FIRST_DAY, LAST_DAY] (compared as text:
-    exact dates of fixed width order as text). M's `and` stops at the first false."""
+    exact dates of fixed width order as text; `>=` only, as the rest of the model, which
+    pbi-parsers reads). M's `and` stops at the first false."""
     at, fmt = len(PREFIX), f'[Format="{M_DATE_FORMAT}", Culture="en-US"]'
     day = f"Text.Middle(n, {at}, {DATE_CHARS})"
-    return (f"(n as text) as logical => Text.Length(n) = {NAME_CHARS}"
+    return (f"(n) => Text.Length(n) = {NAME_CHARS}"
             f" and Text.StartsWith(n, {_m_string(PREFIX)})"
             f" and Text.EndsWith(n, {_m_string(SUFFIX)})"
             f" and (try Date.ToText(Date.FromText({day}, {fmt}), {fmt}) = {day} otherwise false)"
-            f' and {day} >= "{FIRST_DAY.isoformat()}" and {day} <= "{LAST_DAY.isoformat()}"')
+            f' and {day} >= "{FIRST_DAY.isoformat()}" and "{LAST_DAY.isoformat()}" >= {day}')
 
 
 def _day_files_source(table: Table) -> list[str]:

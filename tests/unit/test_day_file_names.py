@@ -188,7 +188,7 @@ def m_loads() -> Callable[[str], bool]:
     scope: dict[str, Any] = {"M": M_FUNCTIONS, "_try": _m_try}
     if rule := _step(m, "IsDayFile"):
         head, body = rule.split(" => ", 1)
-        assert head == "(n as text) as logical"
+        assert head == "(n)"
         scope["IsDayFile"] = eval(compile(f"lambda n: {_python(body)}", "IsDayFile", "eval"),
                                   scope)
     test = compile(_python(named.removeprefix("Table.SelectRows(Files, each ")[:-1]),
