@@ -24,7 +24,6 @@ from dashboard.spec import (
     ARCHIVE_YEARS,
     DATE_COLUMNS,
     DATE_TABLE,
-    DAY_FILE_PREFIX,
     NAME,
     REFRESH_DAYS,
     TABLES,
@@ -32,6 +31,7 @@ from dashboard.spec import (
 )
 from dashboard.tmdl import date_table_m, partition_m
 from shared.atomic import atomic_path
+from shared.dayfiles import day_files
 from shared.errors import AuditstreamError, UsageError
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,10 @@ def _cell(value: str, kind: str) -> Any:
 
 
 def _table_files(table: Table, exports_dir: Path) -> list[Path]:
-    """What the table's query reads: its file, or the fact table's day files in day order."""
+    """What the table's query reads: its file, or the fact table's day files in day order
+    (`shared.dayfiles`: a copy named like one is not read, as the query does not load it)."""
     if table.day_folder:
-        return sorted((exports_dir / table.day_folder).glob(f"{DAY_FILE_PREFIX}*.csv"))
+        return day_files(exports_dir)
     return [exports_dir / table.file]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dashboard.spec import DAY_FILE_PREFIX, TABLES
+from dashboard.spec import TABLES
 from shared.atomic import atomic_text_writer, atomic_write_text
 from shared.columns import (
     ASSURANCE_COLUMNS,
@@ -30,6 +30,7 @@ from shared.columns import (
     SCORED_ROW,
     THRESHOLD_COLUMNS,
 )
+from shared.dayfiles import file_name
 
 C_FP, C_FN = 1.0, 10.0
 FACT = next(t for t in TABLES if t.day_folder)
@@ -201,11 +202,11 @@ def derive_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def write_day_files(df: pd.DataFrame, out_dir: Path) -> None:
-    """The scored rows by event day, as the sink lays them out (`scored/<prefix><day>.csv`)."""
+    """The scored rows by event day, as the sink lays them out (`shared.dayfiles`)."""
     folder = out_dir / FACT.day_folder
     folder.mkdir(parents=True, exist_ok=True)
     for day, rows in df.groupby(pd.to_datetime(df["timestamp"]).dt.strftime("%Y-%m-%d")):
-        with atomic_text_writer(folder / f"{DAY_FILE_PREFIX}{day}.csv") as fh:
+        with atomic_text_writer(folder / file_name(str(day))) as fh:
             rows.to_csv(fh, index=False, lineterminator="\n")
 
 

@@ -23,6 +23,7 @@ from shared.columns import (
     STATUS_COLUMNS,
     THRESHOLD_COLUMNS,
 )
+from shared.dayfiles import PREFIX, SCORED_DIR
 
 NAME = "dashboard_anomalies"
 PARAMETER = "ExportsFolder"
@@ -102,7 +103,7 @@ class Table:
 
 TABLES: tuple[Table, ...] = (
     Table("transactions_scored", SCORED_COLUMNS,
-          derived=(("date", "dateTime", "DateTime.Date([timestamp])"),), day_folder="scored"),
+          derived=(("date", "dateTime", "DateTime.Date([timestamp])"),), day_folder=SCORED_DIR),
     Table("thresholds", THRESHOLD_COLUMNS),
     Table("metrics_by_type", METRICS_BY_TYPE_COLUMNS),
     Table("confusion_matrix", CONFUSION_COLUMNS),
@@ -126,7 +127,7 @@ RANGE_PARAMETERS: tuple[tuple[str, str], ...] = (
 )
 ARCHIVE_YEARS = 2
 REFRESH_DAYS = 3
-DAY_FILE_PREFIX = "transactions_scored_"  # sink.days: <prefix>YYYY-MM-DD.csv
+DAY_FILE_PREFIX = PREFIX  # the day files' names: shared.dayfiles (dashboard.tmdl's M tests it)
 
 #: The date dimension: one row per day from the first to the last event day that run.json
 #: records (a small file, so the table stays full refresh), marked as the model's date table.

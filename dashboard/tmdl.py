@@ -16,7 +16,6 @@ from dashboard.spec import (
     ARCHIVE_YEARS,
     DATE_COLUMNS,
     DATE_TABLE,
-    DAY_FILE_PREFIX,
     NAME,
     PARAMETER,
     PARAMETER_DEFAULT,
@@ -27,6 +26,15 @@ from dashboard.spec import (
     Table,
 )
 from shared.atomic import atomic_write_text
+from shared.dayfiles import (
+    DATE_CHARS,
+    FIRST_DAY,
+    LAST_DAY,
+    M_DATE_FORMAT,
+    NAME_CHARS,
+    PREFIX,
+    SUFFIX,
+)
 
 _NS = uuid.UUID("6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f")
 _M_TYPES = {"int64": "Int64.Type", "double": "type number", "string": "type text",
@@ -58,22 +66,42 @@ def _m_string(text: str) -> str:
 _CSV_OPTIONS = '[Delimiter=",", Encoding=65001, QuoteStyle=QuoteStyle.Csv]'
 
 
+def day_file_rule_m() -> str:
+    """An M function: whether a file name is a day file's (`shared.dayfiles`, the sink's
+    rule): exactly NAME_CHARS characters, the prefix, the suffix, and between them a
+    `yyyy-MM-dd` date that parses and prints back as the same text (so `2025-02-30`,
+    `2025-1-1` and `+2025-01-01` are refused), in [FIRST_DAY, LAST_DAY] (compared as text:
+    exact dates of fixed width order as text; `>=` only, as the rest of the model, which
+    pbi-parsers reads). M's `and` stops at the first false."""
+    at, fmt = len(PREFIX), f'[Format="{M_DATE_FORMAT}", Culture="en-US"]'
+    day = f"Text.Middle(n, {at}, {DATE_CHARS})"
+    return (f"(n) => Text.Length(n) = {NAME_CHARS}"
+            f" and Text.StartsWith(n, {_m_string(PREFIX)})"
+            f" and Text.EndsWith(n, {_m_string(SUFFIX)})"
+            f" and (try Date.ToText(Date.FromText({day}, {fmt}), {fmt}) = {day} otherwise false)"
+            f' and {day} >= "{FIRST_DAY.isoformat()}" and "{LAST_DAY.isoformat()}" >= {day}')
+
+
 def _day_files_source(table: Table) -> list[str]:
     """M steps that read the day files dated in [RangeStart, RangeEnd) into `Promoted`.
 
-    The date comes from each file's name, so only those files are opened: a file source
-    cannot fold a filter into the files' contents. An empty table with every column keeps
-    the later steps valid when no file is in the range.
+    The files are the day files of `shared.dayfiles`: the files (binary content, not
+    subfolders: `Folder.Contents` lists one level, where `Folder.Files` would take a copy
+    of the folder below it too) whose names pass `day_file_rule_m`; any other file is not
+    loaded. The date comes from each file's name, so only those files are opened: a file
+    source cannot fold a filter into the files' contents. An empty table with every column
+    keeps the later steps valid when no file is in the range.
     """
     start, end = (name for name, _ in RANGE_PARAMETERS)
-    at = len(DAY_FILE_PREFIX)
     names = ", ".join(_m_string(c) for c in table.csv_columns)
     return [
-        f"    Files = Folder.Files({PARAMETER} & {_m_string(table.day_folder)}),",
-        f"    Named = Table.SelectRows(Files, each Text.StartsWith([Name], "
-        f'{_m_string(DAY_FILE_PREFIX)}) and [Extension] = ".csv"),',
+        f"    Files = Folder.Contents({PARAMETER} & {_m_string(table.day_folder)}),",
+        f"    IsDayFile = {day_file_rule_m()},",
+        "    Named = Table.SelectRows(Files, each Value.Is([Content], type binary) and "
+        "IsDayFile([Name])),",
         f'    Dated = Table.AddColumn(Named, "Day", each DateTime.From(Date.FromText('
-        f'Text.Middle([Name], {at}, 10))), type datetime),',
+        f'Text.Middle([Name], {len(PREFIX)}, {DATE_CHARS}), [Format="{M_DATE_FORMAT}", '
+        f'Culture="en-US"])), type datetime),',
         f"    InRange = Table.SelectRows(Dated, each [Day] >= {start} and {end} > [Day]),",
         f"    Parts = List.Transform(InRange[Content], (c) => Table.PromoteHeaders("
         f"Csv.Document(c, {_CSV_OPTIONS}), [PromoteAllScalars=true])),",

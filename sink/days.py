@@ -9,6 +9,10 @@ late row: its day closed by the watermark as it stood before that row) is append
 day's file and counted, so run.json can say which closed days changed. The sink
 checkpoints each day file's length like any appended file (`sink.state`); `score` writes
 its day files aside and moves them in when the run is whole (`DayWriter`).
+
+What is a day file (and what only looks like one) is `shared.dayfiles`' rule: every reader
+here lists `day_files`, so a copy such as `transactions_scored_2025-01-01 - Copy.csv` is
+never counted, cut, appended to or deleted (`check_strangers` names it once at start).
 """
 
 from __future__ import annotations
@@ -26,17 +30,20 @@ from typing import IO, Any
 
 from shared.atomic import atomic_writer, fsync_dir
 from shared.columns import SCORED_INDEX
+from shared.dayfiles import PREFIX as PREFIX  # the rule's names, used from here too
+from shared.dayfiles import SCORED_DIR as SCORED_DIR
+from shared.dayfiles import day_files as day_files
+from shared.dayfiles import day_of as day_of
+from shared.dayfiles import file_name, strangers
 from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.state import SinkStateError
 from sink.watermark import Watermark, time_key
 
 log = logging.getLogger(__name__)
 
-SCORED_DIR = "scored"
-#: Where `score` writes its day files until the run is whole (beside `scored/`, which
-#: readers such as Power BI's folder query list with its subfolders).
+#: Where `score` writes its day files until the run is whole (beside `scored/`, not in
+#: it: no reader of `scored/` ever lists a half-written run).
 STAGING = ".scored-incoming"
-PREFIX = "transactions_scored_"
 _TS = SCORED_INDEX["timestamp"]
 _CUSTOMER = SCORED_INDEX["customer_id"]
 _FLAG = SCORED_INDEX["is_flag"]
@@ -46,15 +53,25 @@ CLOSE_AFTER = timedelta(hours=1)
 
 def day_file(day: str) -> str:
     """The folder-relative name of a day's file (`day` is `YYYY-MM-DD`)."""
-    return f"{SCORED_DIR}/{PREFIX}{day}.csv"
+    return f"{SCORED_DIR}/{file_name(day)}"
 
 
-def day_of(name: str) -> str | None:
-    """`YYYY-MM-DD` of a day file's name, or None for any other file."""
-    base = name.rsplit("/", 1)[-1]
-    if base.startswith(PREFIX) and base.endswith(".csv"):
-        return base[len(PREFIX):-4]
-    return None
+def check_strangers(folder: Path) -> list[Path]:
+    """The entries of `folder`'s scored/ named like day files that are none
+    (`shared.dayfiles.strangers`: a copy, `..._2025-1-1.csv`), named in one warning: they
+    are left alone, but an older dashboard loads them. A folder or symbolic link at a day
+    file's very name is `SinkStateError`: the day's rows would be written through it."""
+    found = strangers(folder)
+    if blocking := [p for p in found if day_of(p.name)]:
+        raise SinkStateError(
+            f"{blocking[0]} is not a regular file (a folder or symbolic link) but has a day "
+            f"file's name, where that day's rows are written: move it out of {SCORED_DIR}/")
+    if found:
+        log.warning(
+            "%d file(s) in %s named like day files but not day files, left alone (never "
+            "read, counted or deleted; an older dashboard would load them): %s", len(found),
+            Path(folder) / SCORED_DIR, ", ".join(p.name for p in found))
+    return found
 
 
 @dataclass
@@ -255,9 +272,10 @@ def _changed(path: Path, what: str) -> SinkStateError:
 
 
 def remove_unrecorded(folder: Path, lengths: Mapping[str, int]) -> list[str]:
-    """Delete day files the checkpoint does not know (created after it, before a crash)."""
+    """Delete day files the checkpoint does not know (created after it, before a crash);
+    a file that is no day file (`shared.dayfiles`) is not the sink's, and stays."""
     removed = []
-    for path in sorted((Path(folder) / SCORED_DIR).glob(f"{PREFIX}*.csv")):
+    for path in day_files(folder):
         name = f"{SCORED_DIR}/{path.name}"
         if name not in lengths:
             path.unlink()
@@ -267,13 +285,9 @@ def remove_unrecorded(folder: Path, lengths: Mapping[str, int]) -> list[str]:
 
 
 def remove_all(folder: Path) -> None:
-    for path in (Path(folder) / SCORED_DIR).glob(f"{PREFIX}*.csv"):
+    """Delete the day files (`--reset`); files that are no day file stay."""
+    for path in day_files(folder):
         path.unlink()
-
-
-def day_files(folder: Path) -> list[Path]:
-    """The day files of a folder, oldest day first."""
-    return sorted((Path(folder) / SCORED_DIR).glob(f"{PREFIX}*.csv"))
 
 
 class DayWriter:
@@ -295,13 +309,14 @@ class DayWriter:
 
     def __enter__(self) -> DayWriter:
         (self.folder / SCORED_DIR).mkdir(parents=True, exist_ok=True)
+        check_strangers(self.folder)
         # left by a run killed before its end (the folder's lock is this run's now)
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir()
         return self
 
     def _staged(self, day: str) -> Path:
-        return self.staging / f"{PREFIX}{day}.csv"
+        return self.staging / file_name(day)
 
     def also(self, name: str) -> Path:
         """Where to write another file of the run (`name`, in the folder's root) so that

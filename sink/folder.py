@@ -30,13 +30,15 @@ REVIEWS_LOG_HEADER = encode_rows([], REVIEWS_LOG_COLUMNS)
 def open_checkpoint(folder: Path, topic: str, settings: ExportSettings, reset: bool
                     ) -> st.Checkpoint:
     """The folder's checkpoint (a new one for a fresh folder or `reset`), its files cut to
-    it; `SinkStateError` if the folder holds another run's exports."""
+    it; `SinkStateError` if the folder holds another run's exports (or a folder or link at
+    a day file's name). Files only named like day files are warned of and left alone."""
     folder.mkdir(parents=True, exist_ok=True)
     remove_leftovers(folder)
     if reset:
         for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE, REVIEWS_LOG_FILE):
             (folder / name).unlink(missing_ok=True)
         dy.remove_all(folder)
+    dy.check_strangers(folder)  # a copy of a day file is not one: named, left alone
     cp = st.load(folder, settings.sample_key.get_secret_value())
     if cp is None:
         cp = _fresh(folder, topic, settings)

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from dashboard.build import SAMPLE_EXPORTS
-from dashboard.spec import DAY_FILE_PREFIX, TABLES, Table, UntypedColumnError, column_type
+from dashboard.spec import TABLES, Table, UntypedColumnError, column_type
 from shared import columns
+from shared.dayfiles import day_files
 
 #: What a cell of each type looks like as the exports write it (empty is null everywhere).
 CELL = {
@@ -30,8 +31,7 @@ CELL = {
 
 
 def _sample_rows(table_name: str, day_folder: str) -> list[dict[str, str]]:
-    files = (sorted((SAMPLE_EXPORTS / day_folder).glob(f"{DAY_FILE_PREFIX}*.csv"))
-             if day_folder else [SAMPLE_EXPORTS / f"{table_name}.csv"])
+    files = (day_files(SAMPLE_EXPORTS) if day_folder else [SAMPLE_EXPORTS / f"{table_name}.csv"])
     rows: list[dict[str, str]] = []
     for path in files:
         with Path(path).open(encoding="utf-8", newline="") as f:

@@ -179,7 +179,7 @@ def test_every_query_reads_its_csv_under_exports_folder(model: dict[str, Any]) -
             assert f'File.Contents({PARAMETER} & "run.json")' in source
             continue
         if table["name"] == "transactions_scored":  # the day files, for incremental refresh
-            assert f'Folder.Files({PARAMETER} & "scored")' in source
+            assert f'Folder.Contents({PARAMETER} & "scored")' in source
             assert "RangeStart" in source and "RangeEnd" in source
             continue
         assert f'File.Contents({PARAMETER} & "{table["name"]}.csv")' in source
@@ -263,8 +263,9 @@ def test_the_fact_table_has_a_consistent_incremental_refresh_policy(
     source = _tmdl_block(policy, "sourceExpression")
     assert source == _tmdl_block(fact, "source")  # the policy refreshes the table's own query
     assert "[Day] >= RangeStart and RangeEnd > [Day]" in source  # [start, end): no day twice
-    # The day is read from the sink's file names: same prefix, the date right after it.
-    assert f'Text.StartsWith([Name], "{PREFIX}")' in source
+    # The day is read from the sink's file names: same prefix, the date right after it, and
+    # only of names that are day files' (tests/unit/test_day_file_names.py evaluates it).
+    assert f'Text.StartsWith(n, "{PREFIX}")' in source and "Text.Length(n) = 34" in source
     assert f"Text.Middle([Name], {len(PREFIX)}, 10)" in source
     assert day_file("2025-01-02").rsplit("/", 1)[1][len(PREFIX):len(PREFIX) + 10] == "2025-01-02"
     others = [p.name for p in tables.glob("*.tmdl") if p.name != "transactions_scored.tmdl"]

@@ -60,7 +60,7 @@ def test_pbix_queries_read_exports_folder_not_an_inline_snapshot(pbix: PBIXRay) 
     assert set(queries) == {t.name for t in TABLES} | {DATE_TABLE}
     assert f'File.Contents({PARAMETER} & "run.json")' in queries.pop(DATE_TABLE)
     fact = queries.pop("transactions_scored")
-    assert f'Folder.Files({PARAMETER} & "scored")' in fact and "RangeStart" in fact
+    assert f'Folder.Contents({PARAMETER} & "scored")' in fact and "RangeStart" in fact
     assert "Binary.FromText" not in fact
     for name, m in queries.items():
         assert f'File.Contents({PARAMETER} & "{name}.csv")' in m
