@@ -31,7 +31,7 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from pydantic import ValidationError
 
 from auditstream.review.demo import read_run
-from auditstream.review.page import Case, read_cases, render, render_error
+from auditstream.review.page import CSS_HASH, Case, read_cases, render, render_error
 from auditstream.review.publish import ReviewPublisher
 from shared.codec import describe_validation_error
 from shared.entry import port_in_use_is
@@ -47,7 +47,7 @@ MAX_BODY = 16 * 1024
 #: Seconds a connection may stay silent (request line, headers, body) before it is closed.
 REQUEST_TIMEOUT_S = 10.0
 HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "Content-Security-Policy": f"default-src 'none'; style-src '{CSS_HASH}'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",

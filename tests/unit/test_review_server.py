@@ -5,7 +5,9 @@ The Kafka side of the page is tested in tests/browser/test_review_page.py.
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import http.client
 import json
 import re
@@ -13,12 +15,15 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from auditstream.review.page import read_cases, render
+from auditstream.review.page import Case, read_cases, render
 from auditstream.review.server import Outcomes, ReviewApp, make_server
 from shared.errors import ExitCode, KafkaUnreachableError
 from shared.reviews import Review
@@ -358,3 +363,38 @@ def test_an_unreadable_cases_file_is_a_503_page_not_a_dropped_connection(
     assert headers["X-Content-Type-Options"] == "nosniff"
     status, _, body = page.request("POST", "/review", page.form())
     assert status == 503 and "cases.csv" in body and page.published == []
+
+
+def test_the_policy_allows_the_pages_own_style_and_no_other(page: Running) -> None:
+    # `style-src 'unsafe-inline'` let any injected <style> or style= attribute apply.
+    _, headers, body = page.request("GET", "/")
+    policy = dict(part.strip().split(" ", 1) for part in
+                  headers["Content-Security-Policy"].split(";"))
+    [style] = re.findall(r"<style>(.*?)</style>", body, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert policy["style-src"] == f"'sha256-{digest}'"
+    assert "unsafe" not in headers["Content-Security-Policy"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(min_size=1, max_size=40))
+def test_no_exported_text_adds_markup_to_the_page(text: str) -> None:
+    # Whatever a customer id, a reason or a case id holds, the page's tags stay its own.
+    case = Case("case", text, {"customer_id": text, "reasons_top3": f"{text} | x",
+                               "triggered_rules": text, "outcome": text})
+    plain = Case("case", "c", {"customer_id": "c", "reasons_top3": "x", "triggered_rules": "r",
+                               "outcome": "z"})
+
+    def tags(one: Case) -> list[tuple[str, list[str]]]:
+        found: list[tuple[str, list[str]]] = []
+
+        class Tags(HTMLParser):
+            def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+                if tag != "li":  # one per reason: the text's own " | " splits it
+                    found.append((tag, sorted(k for k, _ in attrs)))
+
+        Tags().feed(render([one], {}, token="t", reviewer="r", exports=Path("ex"),
+                           show_all=True))
+        return found
+
+    assert tags(case) == tags(plain)
