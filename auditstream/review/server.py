@@ -185,7 +185,11 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
 
         def _host_ok(self) -> bool:
-            if self.headers.get("Host", "") in app.allowed_hosts():
+            hosts = self.headers.get_all("Host") or []
+            if len(hosts) > 1:  # RFC 9112 3.2: exactly one
+                self._send(HTTPStatus.BAD_REQUEST, render_error(400, "more than one Host"))
+                return False
+            if hosts and hosts[0] in app.allowed_hosts():
                 return True
             self._send(HTTPStatus.MISDIRECTED_REQUEST,
                        render_error(421, "unknown host name; open the address the command printed"))
