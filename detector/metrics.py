@@ -1,24 +1,75 @@
-"""Operational signals: Prometheus metrics (off by default, loopback) and a periodic log line."""
+"""Operational signals: Prometheus metrics (off by default, loopback) and a periodic log line.
+
+The endpoint serves on its own threads (one per connection, never the detector's loop):
+only `GET /metrics` is answered with metrics (404 elsewhere, 405 for other methods), a
+connection silent for `REQUEST_TIMEOUT_S` is closed, and the registry holds the detector's
+counters alone (no settings, no process or platform collector).
+"""
 
 from __future__ import annotations
 
 import errno
 import faulthandler
+import ipaddress
 import logging
 import os
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from shared.entry import port_in_use_is
 from shared.errors import UsageError
 
 log = logging.getLogger("detector")
+
+PATH = "/metrics"
+#: Seconds a scraper's connection may stay silent before it is closed (its thread freed).
+REQUEST_TIMEOUT_S = 10.0
+_TEXT = [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")]
+
+_App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _only_metrics(metrics_app: _App) -> _App:
+    """`metrics_app` on `GET /metrics` only (the library serves any path and OPTIONS)."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != PATH:
+            start_response("404 Not Found", _TEXT)
+            return [f"not found; the metrics are at {PATH}\n".encode()]
+        if environ.get("REQUEST_METHOD") != "GET":
+            start_response("405 Method Not Allowed", [*_TEXT, ("Allow", "GET")])
+            return [b"method not allowed; use GET\n"]
+
+        def start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            return start_response(status, [*headers, _TEXT[1]], *rest)
+
+        return metrics_app(environ, start)
+
+    return app
+
+
+class _Handler(WSGIRequestHandler):
+    """Quiet, and drops a connection that stays silent (else it holds a thread for ever)."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(REQUEST_TIMEOUT_S)
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except OSError:  # timed out, or the scraper went away mid-request
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Log nothing (a scrape every 15 s)."""
 
 
 @dataclass
@@ -45,13 +96,8 @@ class Metrics:
             self._start_http(port, host)
 
     def _start_http(self, port: int, host: str) -> None:
-        from prometheus_client import (
-            CollectorRegistry,
-            Counter,
-            Gauge,
-            Histogram,
-            start_http_server,
-        )
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 
         reg = CollectorRegistry()
         self._prom = {
@@ -73,14 +119,27 @@ class Metrics:
         try:
             with port_in_use_is(f"metrics port {host}:{port} is in use; give another "
                                 "--metrics-port (DETECTOR_METRICS_PORT)"):
-                start_http_server(port, addr=host, registry=reg)
+                family, *_, address = socket.getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+                server_class = type("MetricsServer", (ThreadingWSGIServer,),
+                                    {"address_family": family})
+                httpd: WSGIServer = make_server(
+                    str(address[0]), port, _only_metrics(make_wsgi_app(reg)),
+                    server_class, handler_class=_Handler)
         except OSError as exc:  # a name that does not resolve, an address of another host
             if not isinstance(exc, socket.gaierror) and exc.errno != errno.EADDRNOTAVAIL:
                 raise
             raise UsageError(f"cannot serve metrics on {host!r} ({exc.strerror}); "
                              "DETECTOR_METRICS_HOST must be an address of this machine "
                              "(default 127.0.0.1)") from None
-        log.info("metrics on http://%s:%d/metrics", host, port)
+        threading.Thread(target=httpd.serve_forever, name="detector-metrics",
+                         daemon=True).start()
+        log.info("metrics on http://%s:%d%s", host, port, PATH)
+        if not ipaddress.ip_address(str(address[0])).is_loopback:
+            log.warning("metrics on %s:%d are reachable from other machines (no "
+                        "authentication; counters and timings only); set "
+                        "DETECTOR_METRICS_HOST=127.0.0.1 to keep them on this one",
+                        host, port)
 
     def batch(self, records: int, dead: int, seconds: float) -> None:
         w = self._window

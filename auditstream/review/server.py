@@ -4,12 +4,15 @@ Safe by default: it binds 127.0.0.1 only; every request must name this server in
 (a DNS-rebinding page names its own host); a POST must come from this page (`Origin`, or
 `Referer` when a browser sends no Origin, is this server) and carry the page's random
 token, so a form on another site cannot record an outcome. Responses forbid scripts,
-framing and sniffing. The queue's "open" state is the reviews topic read from the start
+framing and sniffing, error pages included. A connection idle for `REQUEST_TIMEOUT_S` is
+closed (one thread per connection: a slow client blocks nobody, and cannot hold a thread
+for ever). The queue's "open" state is the reviews topic read from the start
 (last outcome per key) plus the cases file's own `outcome` column.
 """
 
 from __future__ import annotations
 
+import csv
 import hmac
 import logging
 import re
@@ -28,7 +31,7 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from pydantic import ValidationError
 
 from auditstream.review.demo import read_run
-from auditstream.review.page import read_cases, render, render_error
+from auditstream.review.page import CSS_HASH, Case, read_cases, render, render_error
 from auditstream.review.publish import ReviewPublisher
 from shared.codec import describe_validation_error
 from shared.entry import port_in_use_is
@@ -41,8 +44,10 @@ log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 MAX_BODY = 16 * 1024
+#: Seconds a connection may stay silent (request line, headers, body) before it is closed.
+REQUEST_TIMEOUT_S = 10.0
 HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "Content-Security-Policy": f"default-src 'none'; style-src '{CSS_HASH}'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -100,18 +105,34 @@ class ReviewApp:
             Path(exports), reviewer, publish, outcomes)
         self.token = secrets.token_urlsafe(32)
         self.port = 0
+        self.timeout_s = REQUEST_TIMEOUT_S
 
     def allowed_hosts(self) -> set[str]:
         return {f"{HOST}:{self.port}", f"localhost:{self.port}"}
 
 
-#: The only message the queue repeats from its address: what the last POST did (so a link
-#: cannot make the page show text of someone else's choosing).
-_DONE = re.compile(r"(case|transaction) .{1,128} marked (confirmed|dismissed|unclear)", re.DOTALL)
+#: The only message the queue repeats from its address: what the last POST did, naming a
+#: listed case (so a link cannot make the page show text of someone else's choosing).
+_DONE = re.compile(r"(case|transaction) (.{1,128}) marked (confirmed|dismissed|unclear)",
+                   re.DOTALL)
 
 
-def _message(text: str) -> str:
-    return text if _DONE.fullmatch(text) else ""
+def _message(text: str, cases: list[Case]) -> str:
+    found = _DONE.fullmatch(text)
+    known = found is not None and any((c.target, c.id) == found.group(1, 2) for c in cases)
+    return text if known else ""
+
+
+class CasesUnreadable(Exception):
+    """cases.csv exists but cannot be read (damaged, not UTF-8, no permission)."""
+
+
+def _read_cases(exports: Path) -> list[Case]:
+    path = exports / "cases.csv"
+    try:
+        return read_cases(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CasesUnreadable(f"cannot read {path}: {exc}") from None
 
 
 def make_server(app: ReviewApp, port: int) -> ThreadingHTTPServer:
@@ -126,6 +147,29 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "auditstream-review"
         sys_version = ""
+        # A bad request line gets a status line and headers too, not a bare HTTP/0.9 body.
+        default_request_version = "HTTP/1.0"
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.settimeout(app.timeout_s)  # per read: a silent client is dropped
+
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except OSError:  # a body that stopped coming (timeout), a client gone mid-request
+                self.close_connection = True
+
+        def send_error(self, code: int, message: str | None = None,
+                       explain: str | None = None) -> None:
+            """The stdlib's error replies (unknown method, bad request line, URI or headers
+            too long) as our own page, with the security headers of every other page."""
+            self.close_connection = True
+            text = message or HTTPStatus(code).phrase
+            extra = {"Connection": "close"}
+            if code == HTTPStatus.NOT_IMPLEMENTED:
+                extra["Allow"] = "GET, HEAD, POST"
+            self._send(code, render_error(code, text), extra)
 
         def log_message(self, format: str, *args: object) -> None:
             log.info("%s %s", self.address_string(), format % args)
@@ -141,7 +185,11 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
 
         def _host_ok(self) -> bool:
-            if self.headers.get("Host", "") in app.allowed_hosts():
+            hosts = self.headers.get_all("Host") or []
+            if len(hosts) > 1:  # RFC 9112 3.2: exactly one
+                self._send(HTTPStatus.BAD_REQUEST, render_error(400, "more than one Host"))
+                return False
+            if hosts and hosts[0] in app.allowed_hosts():
                 return True
             self._send(HTTPStatus.MISDIRECTED_REQUEST,
                        render_error(421, "unknown host name; open the address the command printed"))
@@ -155,11 +203,18 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
                 self._send(HTTPStatus.NOT_FOUND, render_error(404, "no such page"))
                 return
             query = parse_qs(url.query)
-            cases = read_cases(app.exports / "cases.csv")
+            try:
+                cases = _read_cases(app.exports)
+            except CasesUnreadable as exc:
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, render_error(503, str(exc)))
+                return
             self._send(HTTPStatus.OK, render(
                 cases, app.outcomes.snapshot(), token=app.token, reviewer=app.reviewer,
                 exports=app.exports, show_all=query.get("all") == ["1"],
-                message=_message((query.get("done") or [""])[0]), run=read_run(app.exports)))
+                message=_message((query.get("done") or [""])[0], cases),
+                run=read_run(app.exports)))
+
+        do_HEAD = do_GET  # `_send` leaves the body out
 
         def do_POST(self) -> None:
             if not self._host_ok():
@@ -191,7 +246,11 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
             return f"{referer.scheme}://{referer.netloc}" in origins
 
         def _review(self, form: dict[str, str]) -> None:
-            cases = {(c.target, c.id) for c in read_cases(app.exports / "cases.csv")}
+            try:
+                cases = {(c.target, c.id) for c in _read_cases(app.exports)}
+            except CasesUnreadable as exc:
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, render_error(503, str(exc)))
+                return
             target, ident, outcome = form.get("target", ""), form.get("id", ""), form.get(
                 "outcome", "")
             if (target, ident) not in cases or outcome not in OUTCOMES:
@@ -201,7 +260,7 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
             try:
                 review = Review(target=target, id=ident, outcome=outcome,
                                 reviewer=app.reviewer, reviewed_at=now_utc(),
-                                note=form.get("note", "")[:2000])
+                                note=form.get("note", ""))
                 app.publish(review)
             except ValidationError as exc:  # e.g. a reviewer name over its limit
                 self._send(HTTPStatus.BAD_REQUEST,

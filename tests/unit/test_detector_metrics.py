@@ -91,3 +91,84 @@ def test_metrics_on_a_port_in_use_is_one_usage_error_naming_it() -> None:
     assert refused.value.exit_code == ExitCode.USAGE
     assert f"127.0.0.1:{port} is in use" in str(refused.value)
     assert "DETECTOR_METRICS_PORT" in str(refused.value)
+
+
+# Hostile probe of 2026-12-05: the only listener the detector opens.
+
+def _get(port: int, request: bytes, timeout: float = 5) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize("request_line, status", [
+    (b"GET /metrics HTTP/1.0", b"200"),
+    (b"GET /metrics?name[]=detector_records_total HTTP/1.0", b"200"),
+    (b"GET / HTTP/1.0", b"404"),
+    (b"GET /metricsx HTTP/1.0", b"404"),
+    (b"GET /../../etc/passwd HTTP/1.0", b"404"),
+    (b"POST /metrics HTTP/1.0", b"405"),
+    (b"OPTIONS /metrics HTTP/1.0", b"405"),
+    (b"GET /" + b"a" * 70_000 + b" HTTP/1.0", b"414"),
+])
+def test_only_a_get_of_the_metrics_path_is_answered_with_metrics(
+        request_line: bytes, status: bytes) -> None:
+    # Every path used to serve the metrics (the library's backwards-compatible default).
+    port = free_port()
+    Metrics(port, "127.0.0.1")
+    reply = _get(port, request_line + b"\r\nHost: evil.example\r\n\r\n")
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split()[1] == status
+    assert (b"detector_records_total" in body) == (status == b"200")
+    if status == b"200":
+        assert b"X-Content-Type-Options: nosniff" in head
+
+
+def test_an_idle_scraper_connection_is_closed_and_the_next_scrape_is_served(
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    # Each connection holds a thread; one that never finished its request held it for ever
+    # (200 idle connections: 200 threads in the detector's process).
+    import socket
+
+    import detector.metrics as metrics_module
+
+    monkeypatch.setattr(metrics_module, "REQUEST_TIMEOUT_S", 0.5, raising=False)
+    port = free_port()
+    Metrics(port, "127.0.0.1")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
+        idle.sendall(b"GET /met")
+        assert b"200 OK" in _get(port, b"GET /metrics HTTP/1.0\r\n\r\n")  # not blocked
+        start = time.monotonic()
+        assert idle.recv(100) == b""
+        assert time.monotonic() - start < 4
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_metrics_hold_no_setting_and_no_process_details(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "hunter2-secret")
+    port = free_port()
+    Metrics(port, "127.0.0.1")
+    body = _get(port, b"GET /metrics HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")[2].decode()
+    names = {line.split()[2] for line in body.splitlines() if line.startswith("# TYPE")}
+    assert names and all(n.startswith("detector_") for n in names)
+    assert "hunter2" not in body and "python_info" not in body
+
+
+def test_metrics_on_an_address_other_machines_reach_say_so(
+        caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    with caplog.at_level(logging.INFO, logger="detector"):
+        Metrics(port, "0.0.0.0")
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "reachable from other machines" in warned[0].getMessage()
+    assert "DETECTOR_METRICS_HOST" in warned[0].getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="detector"):
+        Metrics(free_port(), "127.0.0.1")
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []

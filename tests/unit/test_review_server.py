@@ -5,18 +5,25 @@ The Kafka side of the page is tested in tests/browser/test_review_page.py.
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import http.client
 import json
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from auditstream.review.page import read_cases, render
+from auditstream.review.page import Case, read_cases, render
 from auditstream.review.server import Outcomes, ReviewApp, make_server
 from shared.errors import ExitCode, KafkaUnreachableError
 from shared.reviews import Review
@@ -235,3 +242,182 @@ def test_serve_refuses_a_bad_reviewer_before_it_serves(
     assert (code, served) == (ExitCode.USAGE, [])
     assert err.splitlines() == [err.rstrip("\n")]
     assert err.startswith("auditstream review: error: --reviewer "), err
+
+
+# Hostile probe of 2026-12-05: raw requests a browser would not send, or a local user would.
+
+def _raw(port: int, data: bytes, timeout: float = 10) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+def _head(reply: bytes) -> tuple[str, dict[str, str]]:
+    status, *lines = reply.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    return status, dict(line.split(": ", 1) for line in lines)
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"PUT / HTTP/1.0\r\n\r\n", b"OPTIONS / HTTP/1.0\r\n\r\n",
+    b"GARBAGE<script>\r\n\r\n", b"GET /" + b"a" * 70_000 + b" HTTP/1.0\r\n\r\n",
+    b"GET / HTTP/1.0\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(120)) + b"\r\n",
+])
+def test_every_error_page_carries_the_security_headers(
+        page: Running, request_bytes: bytes) -> None:
+    # The stdlib's own error pages (unknown method, bad request line, URI too long) went
+    # out without the CSP, nosniff and frame headers of every other page.
+    status, headers = _head(_raw(page.app.port, request_bytes))
+    assert status.split()[1] in {"400", "414", "431", "501"}
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_head_is_the_page_without_its_body(page: Running) -> None:
+    host = f"127.0.0.1:{page.app.port}".encode()
+    reply = _raw(page.app.port, b"HEAD / HTTP/1.0\r\nHost: " + host + b"\r\n\r\n")
+    status, headers = _head(reply)
+    assert status.split()[1] == "200" and int(headers["Content-Length"]) > 0
+    assert reply.endswith(b"\r\n\r\n")  # headers only
+    rebound = _raw(page.app.port, b"HEAD / HTTP/1.0\r\nHost: evil.example\r\n\r\n")
+    assert _head(rebound)[0].split()[1] == "421"
+
+
+def test_an_idle_connection_is_closed_and_never_blocks_another_client(tmp_path: Path) -> None:
+    running = Running(_cases(tmp_path / "ex"))
+    running.app.timeout_s = 0.5
+    try:
+        with socket.create_connection(("127.0.0.1", running.app.port), timeout=5) as idle:
+            idle.sendall(b"GET / HT")  # and then nothing: one byte a minute, or never
+            assert running.request("GET", "/")[0] == 200  # another client is served
+            start = time.monotonic()
+            assert idle.recv(100) == b""  # the server hung up on it
+            assert time.monotonic() - start < 4
+    finally:
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def test_a_post_whose_body_never_arrives_is_dropped(tmp_path: Path) -> None:
+    running = Running(_cases(tmp_path / "ex"))
+    running.app.timeout_s = 0.5
+    host = f"127.0.0.1:{running.app.port}"
+    try:
+        with socket.create_connection(("127.0.0.1", running.app.port), timeout=5) as s:
+            s.sendall(f"POST /review HTTP/1.0\r\nHost: {host}\r\nOrigin: http://{host}\r\n"
+                      f"Content-Length: 100\r\n\r\ntoken=".encode())
+            assert s.recv(100) == b""
+        assert running.published == []
+    finally:
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def test_the_confirmation_from_the_address_must_name_a_listed_case(page: Running) -> None:
+    # The pattern let 128 characters of a link's choosing through, e.g. a fake
+    # "session expired: sign in at http://evil.example" between `case` and `marked`.
+    spoof = quote("case ZZ. Session expired: sign in again at http://evil.example/ "
+                  "marked confirmed")
+    _, _, body = page.request("GET", f"/?done={spoof}")
+    assert "evil.example" not in body and 'id="message"' not in body
+    _, _, body = page.request("GET", f"/?done={quote('case case-zz marked unclear')}")
+    assert 'id="message"' not in body
+    _, _, body = page.request("GET", f"/?done={quote('case case-b marked unclear')}")
+    assert 'id="message">case case-b marked unclear<' in body
+
+
+@pytest.mark.parametrize("chars, status", [(1999, 303), (2000, 303), (2001, 400)])
+def test_a_note_over_its_limit_is_refused_as_review_import_refuses_it(
+        page: Running, chars: int, status: int) -> None:
+    # The page cut a longer note to 2,000 characters and published the rest silently.
+    got, _, body = page.request("POST", "/review", page.form(note="n" * chars))
+    assert got == status
+    if status == 400:
+        assert "note" in body and page.published == []
+    else:
+        assert [r.note for r in page.published] == ["n" * chars]
+
+
+def test_a_formula_looking_note_is_published_as_written(page: Running) -> None:
+    # Guarding is the exports' job (reviews_log.csv); the record keeps the reviewer's text.
+    note = '=HYPERLINK("http://evil.example","x")'
+    assert page.request("POST", "/review", page.form(note=note))[0] == 303
+    assert [r.note for r in page.published] == [note]
+
+
+@pytest.mark.parametrize("damage", [b"case_id,reasons_top3\nc1,\xff\xfe bad\n", None])
+def test_an_unreadable_cases_file_is_a_503_page_not_a_dropped_connection(
+        page: Running, damage: bytes | None) -> None:
+    cases = page.app.exports / "cases.csv"
+    if damage is None:
+        cases.unlink()
+        cases.mkdir()  # not a file: read as no cases, as before
+        assert page.request("GET", "/")[0] == 200
+        return
+    cases.write_bytes(damage)
+    status, headers, body = page.request("GET", "/")
+    assert status == 503 and "cases.csv" in body
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    status, _, body = page.request("POST", "/review", page.form())
+    assert status == 503 and "cases.csv" in body and page.published == []
+
+
+def test_the_policy_allows_the_pages_own_style_and_no_other(page: Running) -> None:
+    # `style-src 'unsafe-inline'` let any injected <style> or style= attribute apply.
+    _, headers, body = page.request("GET", "/")
+    policy = dict(part.strip().split(" ", 1) for part in
+                  headers["Content-Security-Policy"].split(";"))
+    [style] = re.findall(r"<style>(.*?)</style>", body, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert policy["style-src"] == f"'sha256-{digest}'"
+    assert "unsafe" not in headers["Content-Security-Policy"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(min_size=1, max_size=40))
+def test_no_exported_text_adds_markup_to_the_page(text: str) -> None:
+    # Whatever a customer id, a reason or a case id holds, the page's tags stay its own.
+    case = Case("case", text, {"customer_id": text, "reasons_top3": f"{text} | x",
+                               "triggered_rules": text, "outcome": text})
+    plain = Case("case", "c", {"customer_id": "c", "reasons_top3": "x", "triggered_rules": "r",
+                               "outcome": "z"})
+
+    def tags(one: Case) -> list[tuple[str, list[str]]]:
+        found: list[tuple[str, list[str]]] = []
+
+        class Tags(HTMLParser):
+            def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+                if tag != "li":  # one per reason: the text's own " | " splits it
+                    found.append((tag, sorted(k for k, _ in attrs)))
+
+        Tags().feed(render([one], {}, token="t", reviewer="r", exports=Path("ex"),
+                           show_all=True))
+        return found
+
+    assert tags(case) == tags(plain)
+
+
+def test_a_request_naming_two_hosts_is_refused(page: Running) -> None:
+    # RFC 9112 3.2: a request with more than one Host is answered 400; the check read the
+    # first one only, so `Host: 127.0.0.1:PORT` then `Host: evil.example` was served.
+    ours = f"127.0.0.1:{page.app.port}".encode()
+    for hosts in ([ours, b"evil.example"], [b"evil.example", ours], [ours, ours]):
+        request = b"GET / HTTP/1.0\r\n" + b"".join(b"Host: " + h + b"\r\n" for h in hosts)
+        status, headers = _head(_raw(page.app.port, request + b"\r\n"))
+        assert status.split()[1] == "400", hosts
+        assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("size, status", [(16 * 1024 - 1, 303), (16 * 1024, 303),
+                                          (16 * 1024 + 1, 400)])
+def test_a_form_body_at_its_size_limit(page: Running, size: int, status: int) -> None:
+    form = page.form()
+    pad = size - len(urlencode({**form, "pad": ""}))
+    body = {**form, "pad": "p" * pad}
+    assert len(urlencode(body)) == size
+    assert page.request("POST", "/review", body)[0] == status
+    assert len(page.published) == (status == 303)
