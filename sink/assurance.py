@@ -68,8 +68,11 @@ def implied_recall(flagged: int, precision: tuple[float, float, float] | None,
                    non_flagged: int, missed: tuple[float, float, float] | None
                    ) -> tuple[float, float, float] | None:
     """(recall, low, high) from the flagged rows' precision and the miss rate (each
-    (estimate, low, high))."""
+    (estimate, low, high)); None also when the estimate is 0/0 (no confirmed case, no miss:
+    no anomaly estimated at all; it was 1.0, a recall nothing measured)."""
     if precision is None or missed is None:
+        return None
+    if flagged * precision[0] + non_flagged * missed[0] <= 0:
         return None
 
     def recall(p: float, m: float) -> float:

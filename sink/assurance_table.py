@@ -81,11 +81,12 @@ def assurance(state: RollupState, reviews: ReviewBook | None) -> Assurance:
 
     def emit(section: str, name: str, k: int | None, t: Tally,
              est: tuple[float, float, float] | None, truth: float | None,
-             labelled: int | None = None) -> None:
+             labelled: int | None = None, label_figures: bool = True) -> None:
+        count = (t.labelled if labelled is None else labelled) if label_figures else None
         rows.append([section, text(name), "" if k is None else f"{GRID[k]:.2f}",
                      str(t.reviewed), str(t.confirmed), str(t.dismissed), str(t.unclear),
                      *(number(v) for v in (est or (None, None, None))),
-                     number(t.labelled if labelled is None else labelled), number(truth)])
+                     number(count), number(truth)])
 
     for mode in ("rules", "model", "hybrid"):
         t = tally(("mode", mode, None))
@@ -133,8 +134,8 @@ def assurance(state: RollupState, reviews: ReviewBook | None) -> Assurance:
             overall = found
             emit("miss_rate", "audit_sample", None, t, est, ratio(pos_nf, pos_nf + neg_nf),
                  pos_nf + neg_nf)
-        elif t.reviewed:
-            emit("miss_rate", band, None, t, est, None)
+        elif t.reviewed:  # no label counts by band: empty, not "0 labelled rows"
+            emit("miss_rate", band, None, t, est, None, label_figures=False)
     p_tx = wilson(tx_confirmed / tx_decided * decided, decided) if tx_decided else None
     recall = implied_recall(flagged, p_tx, non_flagged, overall[:3] if overall else None)
     n_pos = int(state.counts[POS].sum())

@@ -117,8 +117,9 @@ class ReviewBook:
         known = self.cases.get(case_id)
         tx = [self.current[f"transaction:{t}"] for t in (known or {}).get("reviewed_tx", ())
               if f"transaction:{t}" in self.current]
-        # As times: as text `...:00.5Z` sorts before `...:00Z`.
-        return max(tx, key=lambda r: datetime.fromisoformat(r[4])) if tx else None
+        # As times: as text `...:00.5Z` sorts before `...:00Z`. Equal times: the larger
+        # transaction id's, not the first noted (which could differ between two sinks).
+        return max(tx, key=lambda r: (datetime.fromisoformat(r[4]), r[1])) if tx else None
 
     def case_outcome(self, case_id: str) -> str | None:
         """A case's outcome: its own review's, else the latest of its transactions'."""

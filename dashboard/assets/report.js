@@ -171,12 +171,15 @@
   function renderVolume(k) {
     const flaggedN = total(sumBy("anomaly_type", (r) => flagged(r, k, "hybrid")));
     const anomalies = total(sumBy("anomaly_type", (r) => r[2] === 1));
+    // A label-based rate: over the rows with a known label, as thresholds.csv (unlabelled
+    // rows in the denominator understated it; none labelled is n/a, not 0.0%).
+    const labelledN = total(sumBy("anomaly_type", (r) => r[2] !== -1));
     const n = D.rows || 0;
     document.getElementById("volume-cards").replaceChildren(
       card("total_flagged", "Total flagged (hybrid)", int(flaggedN), "hybrid"),
       card("flag_rate", "Flag rate", n ? pct(flaggedN / n) : "n/a", "hybrid"),
       card("total_anomalies", "Labelled anomalies", int(anomalies)),
-      card("anomaly_rate", "Anomaly rate (labels)", n ? pct(anomalies / n) : "n/a"),
+      card("anomaly_rate", "Anomaly rate (labels)", labelledN ? pct(anomalies / labelledN) : "n/a"),
       card("rows", "Transactions", int(n)));
     const part = (pred) => total(sumBy("anomaly_type", pred));
     donut(document.getElementById("chart-breakdown"), [

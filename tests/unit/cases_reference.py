@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
@@ -68,7 +69,9 @@ def expected_cases(df: pd.DataFrame, settings: ExportSettings
             "first_time": g.loc[g["_t"].idxmin(), "timestamp"],
             "last_time": g.loc[g["_t"].idxmax(), "timestamp"],
             "_last": g["_t"].max(), "transactions": len(g),
-            "total_amount": round(sum(float(a) for a in g["amount"]), 2),
+            # the exact sum of the cells, to cents, half away from zero (docs/assurance.md)
+            "total_amount": float(sum((Decimal(a) for a in g["amount"]), Decimal(0)).quantize(
+                Decimal("0.01"), rounding=ROUND_HALF_UP)),
             "score": g["_s"].max(), "model_score": g["_m"].max(),
             "is_ml_flag": str((g["is_ml_flag"] == "True").any()),
             "is_rule_flag": str((g["is_rule_flag"] == "True").any()),

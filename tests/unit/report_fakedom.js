@@ -1,0 +1,36 @@
+// A minimal DOM for running report.js under node: elements keep children and text; the
+// page's KPI cards are read back by their data-kpi attributes.
+"use strict";
+const fs = require("fs");
+class El {
+  constructor(tag) { this.tag = tag; this.attrs = {}; this.children = []; this._text = ""; this.style = {}; this.dataset = {}; this.value = ""; }
+  setAttribute(k, v) { this.attrs[k] = String(v); }
+  getAttribute(k) { return this.attrs[k]; }
+  appendChild(c) { this.children.push(c); return c; }
+  append(...cs) { this.children.push(...cs); }
+  replaceChildren(...cs) { this.children = cs; }
+  addEventListener() {}
+  querySelector() { return new El("div"); }
+  querySelectorAll() { return []; }
+  set textContent(v) { this._text = String(v); this.children = []; }
+  get textContent() { return this._text + this.children.map((c) => c.textContent).join(""); }
+  get classList() { return {add() {}, remove() {}, toggle() {}}; }
+}
+const byId = new Map();
+const html = fs.readFileSync(process.argv[2], "utf8");
+const data = html.match(/<script id="report-data" type="application\/json">([\s\S]*?)<\/script>/)[1];
+const js = html.match(/<script>([\s\S]*?)<\/script>\s*<\/body>/)[1];
+global.document = {
+  body: new El("body"),
+  getElementById(id) { if (!byId.has(id)) { const e = new El("div"); if (id === "report-data") e._text = data; byId.set(id, e); } return byId.get(id); },
+  createElement: (t) => new El(t), createElementNS: (_n, t) => new El(t),
+  createTextNode: (t) => { const e = new El("#text"); e._text = t; return e; },
+  querySelector: () => new El("div"), querySelectorAll: () => [],
+};
+global.window = {addEventListener() {}}; global.location = {hash: process.argv[3] || ""};
+global.history = {replaceState() {}};
+eval(js);
+const out = {};
+const walk = (e) => { if (e.attrs && e.attrs["data-kpi"]) out[e.attrs["data-kpi"]] = e.children[1].textContent; (e.children || []).forEach(walk); };
+byId.forEach(walk);
+process.stdout.write(JSON.stringify(out));
