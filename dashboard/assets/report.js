@@ -2,6 +2,8 @@
 // auditstream report: every value comes from the JSON block; text goes in via textContent only.
 (function () {
   const D = JSON.parse(document.getElementById("report-data").textContent);
+  // the mode the recommended threshold is for (run.json; `combined` unless set otherwise)
+  const RECMODE = ["ml", "hybrid", "combined"].includes((D.run || {}).recommended_mode) ? D.run.recommended_mode : "combined";
   const SVG = "http://www.w3.org/2000/svg";
   const ML = "#2563eb", HY = "#d97706", RULE = "#7c3aed", GREY = "#9aa5b1";
   const num = (v) => (v === "" || v === undefined || v === null ? NaN : Number(v));
@@ -149,7 +151,13 @@
       card("hybrid_workload_pct", "Hybrid workload", pctRaw(f("hybrid_workload_pct")), "hybrid"),
       card("ml_expected_cost", "ML expected cost", money(f("ml_expected_cost")), "ml"),
       card("hybrid_expected_cost", "Hybrid expected cost", money(f("hybrid_expected_cost")), "hybrid"),
-      card("recommended_threshold", "Recommended threshold", rec ? num(rec.threshold).toFixed(2) : "n/a"));
+      // combined: `score >= t`, the mode the recommendation is for by default
+      // (EXPORTS_RECOMMEND_FOR): its own figures beside it, not only ML's and hybrid's
+      card("combined_precision", "Combined precision", pct(f("combined_precision")), "combined"),
+      card("combined_recall", "Combined recall", pct(f("combined_recall")), "combined"),
+      card("combined_workload_pct", "Combined workload", pctRaw(f("combined_workload_pct")), "combined"),
+      card("combined_expected_cost", "Combined expected cost", money(f("combined_expected_cost")), "combined"),
+      card("recommended_threshold", `Recommended threshold (${RECMODE})`, rec ? num(rec.threshold).toFixed(2) : "n/a"));
     const pos = (D.cubes.anomaly_type || []).filter((x) => x[2] === 1);
     const types = Array.from(new Set(pos.map((x) => x[0]))).sort();
     const rate = (mode) => types.map((t) => {
@@ -257,7 +265,8 @@
       return tr;
     }));
     const ks = rows.map((r) => Math.round(num(r.threshold) * 100));
-    const series = [{name: "Expected cases per day", color: HY, values: rows.map((r) => num(r.combined_cases_per_day))}];
+    // the mode the recommendation is for, as the "Cases per day at recommended" card
+    const series = [{name: `Expected cases per day (${RECMODE})`, color: HY, values: rows.map((r) => num(r[RECMODE + "_cases_per_day"]))}];
     if (!isNaN(cap)) series.push({name: "Daily capacity", color: GREY, values: rows.map(() => cap)});
     lines(document.getElementById("chart-capacity"), ks, series, (v) => (isNaN(v) ? "n/a" : v.toFixed(1)), [], (k) => (k / 100).toFixed(2), 520);
     const ocols = ["case_id", "outcome", "reviewer", "reviewed_at", "note"];

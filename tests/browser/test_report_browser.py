@@ -5,6 +5,7 @@ Needs Debian's `chromium`; without it the tests skip, except with CI=true where 
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from collections.abc import Iterator
@@ -22,7 +23,9 @@ from tests.ci import unavailable
 PAYLOAD = '<img src=x onerror="alert(1)"></td><script>alert(2)</script>'
 KPIS = ("ml_precision", "ml_recall", "ml_workload_pct",
         "hybrid_precision", "hybrid_recall", "hybrid_workload_pct",
-        "ml_expected_cost", "hybrid_expected_cost")
+        "ml_expected_cost", "hybrid_expected_cost",
+        "combined_precision", "combined_recall", "combined_workload_pct",
+        "combined_expected_cost")
 
 
 def _js_fixed(value: float, digits: int = 1) -> str:
@@ -90,6 +93,11 @@ def test_moving_the_threshold_shows_the_kpis_of_thresholds_csv(
     for kpi in KPIS:
         assert _card(page, kpi) == expected_text(kpi, float(row[kpi])), kpi
     assert _card(page, "total_flagged") == f"{int(row['hybrid_flagged']):,}"
+    # the recommendation names the mode it is for, whose figures are on the page too
+    mode = json.loads((report_path.parent / "run.json").read_text())["recommended_mode"]
+    label = page.evaluate("document.querySelector('[data-kpi=recommended_threshold] .label')"
+                          ".textContent")
+    assert label == f"Recommended threshold ({mode})" and f"{mode}_precision" in KPIS
     assert page.evaluate("location.hash") == f"#page=kpis&t={k/100:.2f}"
 
 
