@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+import sys
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Annotated, Any, Final
@@ -25,7 +26,9 @@ from typing import Annotated, Any, Final
 import msgspec
 import orjson
 
-from detector.core.state import ROUND_STEPS, Context, CustomerState, Recent
+from detector.core.habits import MAX_WINDOW
+from detector.core.state import NOVELTY, OFFSET_CLIP, ROUND_STEPS, CustomerState, Recent
+from detector.core.surprise import MAX_BITS
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -90,26 +93,57 @@ def fields_json(held: CustomerState | bytes) -> bytes:
     return orjson.dumps(_encoded(_VALUES(held)))
 
 
-_COUNTS = dict[str, int]
+#: The most a count of a customer's events may hold (`n`, `gaps`, ..., a code table's
+#: counts, `rounds`): about a billion events of one customer, which no stream gives. The
+#: kernel keeps the code tables' counts as int32 and the others as int64
+#: (detector.kernel.slots), so a larger count (or one beyond 64 bits) could not be stored
+#: or counted on exactly; a negative one is no count.
+MAX_COUNT: Final = 1 << 30
+_COUNT = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+_COUNTS = dict[str, _COUNT]
 _BYTE = Annotated[int, msgspec.Meta(ge=0, le=255)]
+_HOUR = Annotated[int, msgspec.Meta(ge=0, le=23)]
+#: The range of a log amount (`amounts`, a context entry's and a held event's): what
+#: `features.observe` gives, `log1p(max(amount, 0))` of a finite amount less its category's
+#: offset (within +-`OFFSET_CLIP`). Beyond it the core raised (an overflow of `exp`)
+#: where the kernel went on.
+LOG_AMOUNT_MIN: Final = -OFFSET_CLIP
+LOG_AMOUNT_MAX: Final = math.log1p(sys.float_info.max) + OFFSET_CLIP
+_LOG_AMOUNT = Annotated[float, msgspec.Meta(ge=LOG_AMOUNT_MIN, le=LOG_AMOUNT_MAX)]
+#: A learnt habit (`state.Context`), its hour and log amount in range (the kernel indexes
+#: its 24-hour profiles by the hour, unchecked).
+_CONTEXT = tuple[str, str, str, str, str, _HOUR, _LOG_AMOUNT]
+#: The day's and the week's windows: at most `MAX_WINDOW` events, as every release kept
+#: them (the kernel's tables of lgamma and binomial coefficients end at 64 events).
+_WINDOW = Annotated[list[Recent], msgspec.Meta(max_length=MAX_WINDOW)]
+#: The running mean of the log of the gaps between events (`habits._learn_clock`: each at
+#: least log 1 = 0); a negative one made the core's `exp(-typical)` raise in `_rate` where
+#: the kernel went on.
+_GAP_LOG = Annotated[float, msgspec.Meta(ge=0.0)]
+#: The last return from silence (`CustomerState.wake`): its time, and its surprise, a
+#: term's value (at most `surprise.MAX_BITS`; one beyond made the core's recalibration
+#: raise on an infinite bin where the kernel went on).
+_WAKE = tuple[float | None, Annotated[float, msgspec.Meta(ge=0.0, le=MAX_BITS)]]
 #: A held event (`habits.Held`) and its weights, or without them as written before them
 #: (one msgspec type cannot take both tuple layouts: `check_held` checks each place).
 _HELD = Annotated[tuple[str | int | float, ...], msgspec.Meta(min_length=7, max_length=9)]
 #: The round-amount counters (`CustomerState.rounds`): counted, then at least each level.
-_ROUNDS = Annotated[list[Annotated[int, msgspec.Meta(ge=0)]],
+_ROUNDS = Annotated[list[_COUNT],
                     msgspec.Meta(min_length=len(ROUND_STEPS) + 1, max_length=len(ROUND_STEPS) + 1)]
 #: Each customer field's value as its record holds it (encoded, read back by JSON), deep:
 #: a float field takes any JSON number, an integer field only an integer.
 FIELD_TYPES: dict[str, Any] = {
-    "amounts": list[float], "categories": _COUNTS, "channels": _COUNTS,
-    "context": list[Context], "countries": _COUNTS, "days": list[Recent], "devices": _COUNTS,
-    "exact": int,
-    "explore": list[float], "fast": int, "gap_log": float, "gap_mean": float, "gaps": int,
-    "hops": int, "hours": Annotated[list[_BYTE], msgspec.Meta(min_length=24, max_length=24)],
-    "ipnets": _COUNTS, "last_country": str, "last_t": float | None, "learnt": int, "n": int,
-    "novel": int, "pending": list[tuple[float, _HELD]], "recent": list[Recent],
+    "amounts": list[_LOG_AMOUNT], "categories": _COUNTS, "channels": _COUNTS,
+    "context": list[_CONTEXT], "countries": _COUNTS, "days": _WINDOW, "devices": _COUNTS,
+    "exact": _COUNT,
+    "explore": Annotated[list[float], msgspec.Meta(min_length=len(NOVELTY),
+                                                   max_length=len(NOVELTY))],
+    "fast": _COUNT, "gap_log": _GAP_LOG, "gap_mean": float, "gaps": _COUNT,
+    "hops": _COUNT, "hours": Annotated[list[_BYTE], msgspec.Meta(min_length=24, max_length=24)],
+    "ipnets": _COUNTS, "last_country": str, "last_t": float | None, "learnt": _COUNT,
+    "n": _COUNT, "novel": _COUNT, "pending": list[tuple[float, _HELD]], "recent": list[Recent],
     "rounds": _ROUNDS,
-    "wake": tuple[float | None, float], "window": list[Recent],
+    "wake": _WAKE, "window": _WINDOW,
 }
 _ROW: Any = tuple[tuple(FIELD_TYPES[n] for n in _NAMES)]  # type: ignore[misc]
 _CHECK = msgspec.json.Decoder(_ROW).decode
@@ -140,11 +174,13 @@ def pack_fields(fields: dict[str, Any]) -> bytes:
 
 def _held_kind(place: int, value: object) -> bool:
     """Whether `value` fits place `place` of a held event (`habits.Weighted`): five texts,
-    an hour of the day, then numbers (its log amount and weights)."""
+    an hour of the day, then numbers: its log amount (in range) and weights."""
     if place < 5:
         return isinstance(value, str)
     if place == 5:
         return type(value) is int and 0 <= value <= 23
+    if place == 6:  # its log amount, in range as a context entry's
+        return isinstance(value, (int, float)) and LOG_AMOUNT_MIN <= value <= LOG_AMOUNT_MAX
     return isinstance(value, (int, float))
 
 

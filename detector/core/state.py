@@ -29,6 +29,9 @@ LOW_RANGE: Final = 30
 #: The roundness levels of an amount, in cents: a whole unit, ten, a hundred, a thousand
 #: (`round_level`); decimal steps, the same for any currency with cents.
 ROUND_STEPS: Final[tuple[int, ...]] = (100, 1_000, 10_000, 100_000)
+#: How far a category's amounts may sit from a customer's usual, in log amount, as the
+#: population learns it (`Population.learn_offset`): a deviation counts at most this much.
+OFFSET_CLIP: Final = 3.0
 #: A recent event: (event time s, amount, merchant category, channel).
 Recent = tuple[float, float, str, str]
 #: A recently learnt habit: (country, device, IP network, channel, category, hour, log amount).
@@ -269,7 +272,7 @@ class Population:
                 return
             entry = self.offsets[category] = [0.0, 0.0]
         entry[0] = min(entry[0] + 1.0, 5000.0)
-        entry[1] = entry[1] + (max(-3.0, min(3.0, deviation)) - entry[1]) / entry[0]
+        entry[1] = entry[1] + (max(-OFFSET_CLIP, min(OFFSET_CLIP, deviation)) - entry[1]) / entry[0]
 
     def new_rate(self, attribute: str, band: int = -1) -> float:
         """Customers' rate of taking a value new to them, per unit of the population's mass

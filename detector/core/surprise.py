@@ -42,6 +42,8 @@ GRADES: Final[dict[str, str]] = {
 }
 #: The smallest probability a term takes (so its -log stays finite before the cap).
 _TINY: Final = 1e-300
+#: The most any term is, whatever `surprise_cap`: the bits of the smallest probability kept.
+MAX_BITS: Final = -math.log(_TINY)
 
 
 #: Logistic scale with the same quartiles as a unit normal (robust z = IQR / 1.349).

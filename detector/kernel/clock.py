@@ -18,6 +18,7 @@ import numpy as np
 
 from detector.core.habits import GAP_CAP_S, MAX_WINDOW, WINDOW_S
 from detector.core.rules import duration
+from detector.core.state import OFFSET_CLIP
 from detector.core.variety import SPANS
 from detector.kernel.jit import jit
 from detector.kernel.tails import bits, poisson_tail
@@ -75,8 +76,8 @@ def learn_offset(p: Any, category: int, deviation: float,
         p.off_len[0] += 1
     x = p.off_val[j, 0] + 1.0
     p.off_val[j, 0] = 5000.0 if x > 5000.0 else x  # min(x, 5000.0)
-    d = deviation if deviation < 3.0 else 3.0  # min(3.0, deviation)
-    d = d if d > -3.0 else -3.0  # max(-3.0, d)
+    d = deviation if deviation < OFFSET_CLIP else OFFSET_CLIP  # min(OFFSET_CLIP, deviation)
+    d = d if d > -OFFSET_CLIP else -OFFSET_CLIP  # max(-OFFSET_CLIP, d)
     p.off_val[j, 1] = p.off_val[j, 1] + (d - p.off_val[j, 1]) / p.off_val[j, 0]
 
 
