@@ -284,7 +284,7 @@ def test_broker_is_healthy_by_a_kafka_reply_and_every_service_is_unprivileged(
         '["CMD","/opt/kafka/ready.sh","19092"]'
     for service in ("kafka", "sink", "detector"):
         for container in stack.containers(service):
-            assert inspect(container, "{{json .HostConfig.CapDrop}}") == '["ALL"]', service
+            assert '"ALL"' in inspect(container, "{{json .HostConfig.CapDrop}}"), service
             assert "no-new-privileges:true" in inspect(
                 container, "{{json .HostConfig.SecurityOpt}}"), service
             assert inspect(container, "{{.HostConfig.RestartPolicy.Name}}:"
