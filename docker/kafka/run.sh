@@ -6,14 +6,21 @@ set -euo pipefail
 data=/var/lib/kafka/data
 conf=/tmp/server.properties
 cat >"$conf" <<PROPS
+# One KRaft node that is its own controller (no default: KRaft needs roles and an id).
 process.roles=broker,controller
 node.id=1
+# The controller quorum is this node, on a port only it uses (inside the container).
 controller.quorum.bootstrap.servers=localhost:9093
+controller.listener.names=CONTROLLER
+# INTERNAL for the other containers (kafka:19092, never published); HOST for the host, which
+# the compose file publishes on 127.0.0.1 only; each advertises the address its clients use.
 listeners=INTERNAL://:19092,HOST://:9092,CONTROLLER://localhost:9093
 advertised.listeners=INTERNAL://${KAFKA_ADVERTISED_HOST:-kafka}:19092,HOST://127.0.0.1:${KAFKA_HOST_PORT:-9092}
-controller.listener.names=CONTROLLER
+# PLAINTEXT, no authentication: a local demo broker reached only from the project's network and
+# the host's loopback (docs/compose.md, "Security"); a shared cluster wants SASL/TLS instead.
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,HOST:PLAINTEXT
 inter.broker.listener.name=INTERNAL
+# The named volume (docker-compose.yml), so the topics outlive the container.
 log.dirs=$data
 PROPS
 cat /opt/kafka/config/single-node.properties >>"$conf"  # shared with `auditstream broker`

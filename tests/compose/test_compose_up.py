@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from confluent_kafka.admin import AdminClient
 
 from tests.compose.stack import ROOT, Stack, docker, free_port, inspect, wait_exit
@@ -35,6 +36,8 @@ WAIT_S = float(os.environ.get("AUDITSTREAM_COMPOSE_WAIT_S", "300"))
 #: How long the detector replicas may take to share the partitions once the rows are out.
 JOIN_WAIT_S = 120.0
 EXPORTS = ROOT / "exports" / "compose-test"
+#: The project image of every app service (one x-app definition in docker-compose.yml).
+IMAGE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["sink"]["image"]
 # A host user that is neither root nor the image's uid 10001 (root may chown to anyone).
 HOST_UID, HOST_GID = (4242, 4242) if os.getuid() == 0 else (os.getuid(), os.getgid())
 KEY = ("transaction_id", "customer_id", "timestamp", "amount", "country", "channel",
@@ -209,7 +212,7 @@ def test_every_detector_replica_runs_the_compiled_core(stack: Stack) -> None:
 def test_the_detector_replicas_compiled_nothing(stack: Stack) -> None:
     # The image compiles the kernel into its cache at build (Dockerfile): a replica that
     # compiled at its start (~1 min of CPU, the group waiting) would have written there.
-    cache = docker("run", "--rm", "--entrypoint", "sh", "auditstream:latest", "-c",
+    cache = docker("run", "--rm", "--entrypoint", "sh", IMAGE, "-c",
                    'echo "$AUDITSTREAM_KERNEL_CACHE"; find "$AUDITSTREAM_KERNEL_CACHE" '
                    "-name '*.nbi' | wc -l").stdout.split()
     assert len(cache) == 2 and int(cache[1]) > 0, cache
@@ -221,9 +224,24 @@ def test_the_detector_replicas_compiled_nothing(stack: Stack) -> None:
     assert not any(changed.values()), changed
 
 
+def test_every_detector_replica_can_keep_its_poison_pill_count(stack: Stack) -> None:
+    # The replicas run as the host user (AUDITSTREAM_UID), a uid the image does not know, so
+    # Docker gives them HOME=/: the default ~/.local/state is not writable there and the count
+    # that stops a crash loop with exit 7 would not survive a restart (DETECTOR_STATE_DIR).
+    script = ("import os; from detector.settings import DetectorSettings; "
+              "d = DetectorSettings().state_dir.expanduser(); "
+              "d.mkdir(parents=True, exist_ok=True); "
+              "print(os.environ.get('HOME'), d, os.access(d, os.W_OK))")
+    found = {c[:12]: docker("exec", c, "python", "-c", script).stdout.split()
+             for c in stack.containers("detector")}
+    say(f"HOME, poison-pill state dir, writable, per detector replica: {found}")
+    assert len(found) == DETECTORS
+    assert all(out[-1] == "True" for out in found.values()), found
+
+
 def test_the_image_ships_no_c_compiler(stack: Stack) -> None:
     # The compiler is only in the build stage: the image that runs carries none of it.
-    proc = docker("run", "--rm", "--entrypoint", "sh", "auditstream:latest", "-c",
+    proc = docker("run", "--rm", "--entrypoint", "sh", IMAGE, "-c",
                   "command -v gcc cc x86_64-linux-gnu-gcc || true")
     assert proc.stdout.strip() == "", proc.stdout
 
@@ -254,6 +272,55 @@ def test_unwritable_exports_folder_says_what_to_run(
     assert f"AUDITSTREAM_UID={os.getuid()} AUDITSTREAM_GID={os.getgid()} docker compose up" in out
     assert "sudo chown -R 10001:10001 ./exports" in out
     assert list(folder.iterdir()) == []
+
+
+def test_broker_is_healthy_by_a_kafka_reply_and_every_service_is_unprivileged(
+    stack: Stack
+) -> None:
+    # The health check is docker/kafka/ready.sh (a Kafka request answered), not a TCP connect.
+    (broker,) = stack.containers("kafka")
+    assert inspect(broker, "{{.State.Health.Status}}") == "healthy"
+    assert inspect(broker, "{{json .Config.Healthcheck.Test}}") == \
+        '["CMD","/opt/kafka/ready.sh","19092"]'
+    for service in ("kafka", "sink", "detector"):
+        for container in stack.containers(service):
+            assert '"ALL"' in inspect(container, "{{json .HostConfig.CapDrop}}"), service
+            assert "no-new-privileges:true" in inspect(
+                container, "{{json .HostConfig.SecurityOpt}}"), service
+            assert inspect(container, "{{.HostConfig.RestartPolicy.Name}}:"
+                           "{{.HostConfig.RestartPolicy.MaximumRetryCount}}") == \
+                "on-failure:5", service
+
+
+def test_a_permanent_error_is_restarted_5_times_then_left_exited(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # Docker restarts on any non-zero exit code and cannot skip some (systemd's
+    # RestartPreventExitStatus): `on-failure:5` ends the loop. An exports folder the image's
+    # user cannot write is a permanent error that fails at once (exit 5), without Kafka.
+    folder = tmp_path / "exports"
+    folder.mkdir(mode=0o755)  # owned by the host user running the test, not by uid 10001
+    unset = ("AUDITSTREAM_UID", "AUDITSTREAM_GID")
+    env = {k: v for k, v in {**os.environ, **stack.env}.items() if k not in unset}
+    env["AUDITSTREAM_EXPORTS"] = str(folder)
+    loop = Stack(project=f"{stack.project}-restarts", env={})
+    try:
+        loop.compose("up", "-d", "--no-deps", "sink", env=env)
+        (container,) = loop.compose("ps", "-q", "sink", env=env).stdout.split()
+        template = "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}"
+        deadline = time.monotonic() + 120
+        while (state := inspect(container, template)) != "exited 5 5":
+            assert time.monotonic() < deadline, state
+            time.sleep(0.5)
+        time.sleep(5)  # a 6th restart would come within 3.2 s (Docker's backoff doubles)
+        state = inspect(container, template)
+        runs = docker("logs", container).stderr.count("is not writable by this container")
+        say(f"sink with an unwritable exports folder: status, exit, restarts = {state}; "
+            f"{runs} runs logged")
+        assert state == "exited 5 5"
+        assert runs == 6
+    finally:
+        loop.compose("down", "-v", "--remove-orphans", check=False, env=env)
 
 
 def test_sigterm_stops_each_service_with_exit_0_within_10s(stack: Stack) -> None:
