@@ -98,6 +98,10 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
+#: The PIDs a PID file may name: not 0, -1, -N (process groups, every process) nor init.
+_FIRST_PID, _LAST_PID = 2, 2**31 - 1
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -154,17 +158,25 @@ class LocalBroker:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
     def _pid(self) -> int | None:
+        """The PID file's number if it can name one process (2 to pid_t's top), else None:
+        `kill` reads 0 as the caller's process group, -1 as every process it may signal,
+        -N as group N; 1 is init."""
         try:
-            return int(self.pid_file.read_text().strip())
+            text = self.pid_file.read_text().strip()
         except (FileNotFoundError, ValueError):
             return None
+        if not re.fullmatch(r"[0-9]{1,10}", text) or not _FIRST_PID <= int(text) <= _LAST_PID:
+            return None
+        return int(text)
 
     def _owned(self, pid: int) -> bool:
-        """Whether `pid` is this broker's JVM (never signal a recycled PID)."""
+        """Whether `pid` is this broker's JVM (never signal a recycled PID): its command line
+        runs `kafka.Kafka` on our `server.properties`. A command line that cannot be read
+        (no /proc, hidepid) is not ours: what cannot be identified is never signalled."""
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
-            return _alive(pid)
+            return False
         return b"kafka.Kafka" in cmdline and str(self.config_file).encode() in cmdline
 
     def _answers(self, timeout: float) -> bool:
@@ -182,7 +194,12 @@ class LocalBroker:
         pid = self._pid()
         version = self.settings.kafka_version
         if pid is None or not _alive(pid) or not self._owned(pid):
-            detail = "not running" if pid is None else f"stale PID file (process {pid} is gone)"
+            if pid is None:
+                detail = "not running"
+            elif _alive(pid):
+                detail = f"stale PID file (process {pid} is not this broker)"
+            else:
+                detail = f"stale PID file (process {pid} is gone)"
             return BrokerStatus(False, None, self.bootstrap, self.settings.home, version, detail)
         answering = self._answers(probe_timeout)
         if answering:
@@ -295,7 +312,7 @@ class LocalBroker:
             self.pid_file.unlink(missing_ok=True)
             return False
         os.kill(pid, signal.SIGTERM)
-        if not self._wait_exit(pid, timeout):
+        if not self._wait_exit(pid, timeout) and self._owned(pid):  # its PID not reused since
             log.warning("broker %d ignored SIGTERM for %.0fs; killing it", pid, timeout)
             os.kill(pid, signal.SIGKILL)
             self._wait_exit(pid, 10.0)
@@ -316,7 +333,7 @@ class LocalBroker:
             if self._proc is not None and self._proc.pid == pid:
                 if self._proc.poll() is not None:
                     return True
-            elif not _alive(pid):
+            elif not _alive(pid) or not self._owned(pid):  # gone, or its PID already reused
                 return True
             time.sleep(0.1)
         return False
