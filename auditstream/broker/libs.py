@@ -40,7 +40,7 @@ def ensure_libs(libs_dir: Path, kafka_version: str) -> Path:
     mvn = require_tool("mvn", "Install Apache Maven (e.g. `apt-get install maven`) to fetch Kafka.")
     require_tool("java", JAVA_HINT)
     libs_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _fetch_lock(libs_dir):
+    with exclusive(libs_dir.with_name(libs_dir.name + ".lock"), f"a fetch of {libs_dir}"):
         if marker.exists():
             return libs_dir
         _resolve(mvn, libs_dir, kafka_version)
@@ -49,14 +49,13 @@ def ensure_libs(libs_dir: Path, kafka_version: str) -> Path:
 
 
 @contextmanager
-def _fetch_lock(libs_dir: Path) -> Iterator[None]:
-    """An exclusive `flock` on `<libs_dir>.lock`, waited for; the kernel releases it however
-    its holder ends, so a killed fetch never blocks the next one."""
-    fd = os.open(libs_dir.with_name(libs_dir.name + ".lock"),
-                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+def exclusive(lock_file: Path, what: str) -> Iterator[None]:
+    """An exclusive `flock` on `lock_file` (held by `what`), waited for; the kernel releases
+    it however its holder ends, so a killed fetch or start never blocks the next one."""
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         if not _try_lock(fd):
-            log.info("another fetch of %s is running; waiting for it", libs_dir)
+            log.info("%s is running in another process; waiting for it", what)
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from auditstream.broker.libs import JAVA_HINT, ensure_libs, require_tool
+from auditstream.broker.libs import JAVA_HINT, ensure_libs, exclusive, require_tool
 from auditstream.broker.listeners import Listener, extra_properties, listener_fields
 from auditstream.broker.settings import BrokerSettings
 from shared.errors import BrokerError, KafkaWiringError
@@ -146,7 +146,10 @@ class LocalBroker:
         self.pid_file = home / "broker.pid"
         self.log_file = home / "broker.log"
         self.ports_file = home / "ports"
+        self.lock_file = home / "broker.lock"
         self._proc: subprocess.Popen[bytes] | None = None
+        #: Whether `start` launched the JVM (False: it found the broker running).
+        self.launched = False
 
     @property
     def bootstrap(self) -> str:
@@ -210,7 +213,16 @@ class LocalBroker:
                             answering)
 
     def start(self) -> BrokerStatus:
-        """Start the broker unless it already runs; block until an AdminClient answers."""
+        """Start the broker unless it already runs; block until an AdminClient answers.
+
+        One start at a time per home (`broker.lock`, waited for): a second start at once
+        then finds the first's broker instead of launching a JVM of its own, which failed
+        to bind the port and, exiting, deleted the PID file of the broker that ran on."""
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        with exclusive(self.lock_file, f"a start of the broker in {self.settings.home}"):
+            return self._start()
+
+    def _start(self) -> BrokerStatus:
         current = self.status()
         if current.running:
             return current
@@ -232,6 +244,7 @@ class LocalBroker:
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        self.launched = True
         self.pid_file.write_text(f"{self._proc.pid}\n")
         self._wait_ready(self._proc)
         return self.status()
