@@ -71,13 +71,21 @@ def _try_lock(fd: int) -> bool:
 
 
 def _resolve(mvn: str, libs_dir: Path, kafka_version: str) -> None:
-    """Resolve the jars into a staging folder, then move it to `libs_dir` (lock held)."""
-    staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs_dir.parent))
+    """Resolve the jars into a staging folder, then move it to `libs_dir` (lock held).
+
+    A staging folder found here belongs to a fetch killed midway (they are only made under
+    the lock): its half-downloaded jars are removed. `--strict-checksums`: a jar whose
+    checksum does not match Maven Central's fails the fetch (Maven's default only warns)."""
+    prefix = f"{libs_dir.name}-"  # `libs-<random>` beside `libs`
+    for dead in libs_dir.parent.glob(prefix + "*"):
+        if dead.is_dir() and not dead.is_symlink():
+            shutil.rmtree(dead, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=libs_dir.parent))
     pom = staging / "pom.xml"
     pom.write_bytes(resources.files("auditstream.broker").joinpath("pom.xml").read_bytes())
     log.info("resolving Apache Kafka %s jars from Maven Central into %s", kafka_version, libs_dir)
     cmd = [
-        mvn, "-B", "-q", "-f", str(pom), f"-Dkafka.version={kafka_version}",
+        mvn, "-B", "-q", "--strict-checksums", "-f", str(pom), f"-Dkafka.version={kafka_version}",
         "dependency:copy-dependencies", "-DincludeScope=runtime",
         f"-DoutputDirectory={staging / 'libs'}",
     ]
