@@ -20,6 +20,7 @@ from auditstream.broker.libs import JAVA_HINT, ensure_libs, exclusive, require_t
 from auditstream.broker.listeners import Listener, extra_properties, listener_fields
 from auditstream.broker.settings import BrokerSettings
 from shared.errors import BrokerError, KafkaWiringError
+from shared.outputs import as_output_error
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class LocalBroker:
         -N as group N; 1 is init."""
         try:
             text = self.pid_file.read_text().strip()
-        except (FileNotFoundError, ValueError):
+        except (FileNotFoundError, NotADirectoryError, ValueError):  # no file, no home
             return None
         if not re.fullmatch(r"[0-9]{1,10}", text) or not _FIRST_PID <= int(text) <= _LAST_PID:
             return None
@@ -218,9 +219,23 @@ class LocalBroker:
         One start at a time per home (`broker.lock`, waited for): a second start at once
         then finds the first's broker instead of launching a JVM of its own, which failed
         to bind the port and, exiting, deleted the PID file of the broker that ran on."""
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self._make_home()
         with exclusive(self.lock_file, f"a start of the broker in {self.settings.home}"):
             return self._start()
+
+    def _make_home(self) -> None:
+        """Create BROKER_HOME: a file in its way is a `BrokerError` (exit 2), a place that
+        takes no folder (`/proc`) an `OutputError` (exit 5), in one line naming it."""
+        home = self.settings.home
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            in_way = next((p for p in (home, *home.parents) if p.exists() and not p.is_dir()),
+                          home)
+            raise BrokerError(f"BROKER_HOME={home}: {in_way} is a file, not a folder; "
+                              "give BROKER_HOME a folder") from None
+        except OSError as exc:
+            raise as_output_error(OSError(exc.errno, exc.strerror, str(home))) from exc
 
     def _start(self) -> BrokerStatus:
         current = self.status()
@@ -322,7 +337,7 @@ class LocalBroker:
         """SIGTERM the broker and wait for it to exit (SIGKILL after `timeout`); True if it ran."""
         pid = self._pid()
         if pid is None or not _alive(pid) or not self._owned(pid):
-            self.pid_file.unlink(missing_ok=True)
+            self._forget_pid()
             return False
         os.kill(pid, signal.SIGTERM)
         if not self._wait_exit(pid, timeout) and self._owned(pid):  # its PID not reused since
@@ -331,6 +346,10 @@ class LocalBroker:
             self._wait_exit(pid, 10.0)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    def _forget_pid(self) -> None:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            self.pid_file.unlink()
 
     def kill(self) -> None:
         """SIGKILL the broker, as a crash would (for fault-injection tests)."""
