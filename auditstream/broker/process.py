@@ -240,7 +240,7 @@ class LocalBroker:
     def _start(self) -> BrokerStatus:
         current = self.status()
         if current.running:
-            return current
+            return current if current.answering else self._await_running(current)
         if warning := exposure_warning(self.settings.host):
             log.warning("%s", warning)
         java = require_tool("java", JAVA_HINT)
@@ -263,6 +263,19 @@ class LocalBroker:
         self.pid_file.write_text(f"{self._proc.pid}\n")
         self._wait_ready(self._proc)
         return self.status()
+
+    def _await_running(self, current: BrokerStatus) -> BrokerStatus:
+        """Our broker runs but did not answer (still starting after a start interrupted while
+        it waited, or hung): wait for it as for a broker just launched."""
+        timeout = self.settings.start_timeout
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._answers(timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
+                return self.status()
+        raise BrokerError(
+            f"the broker (pid {current.pid}) runs but did not answer at {self.bootstrap} "
+            f"within {timeout:g} s (BROKER_START_TIMEOUT); stop it with `auditstream broker "
+            f"stop` and start it again. Log {self.log_file}:\n{self.log_tail()}")
 
     def _check_ports(self) -> None:
         s = self.settings

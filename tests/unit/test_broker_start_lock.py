@@ -91,6 +91,15 @@ def _settings(tmp_path: Path) -> BrokerSettings:
     return settings
 
 
+def _settings_again(tmp_path: Path) -> BrokerSettings:
+    """The same broker's settings with a start timeout of 0.5 s."""
+    first = LocalBroker(BrokerSettings(home=tmp_path / "home")).ports_file.read_text()
+    port, controller = map(int, first.split(","))
+    return BrokerSettings(home=tmp_path / "home", cache_dir=tmp_path / "cache",
+                          kafka_version="9.9.9", port=port, controller_port=controller,
+                          start_timeout=0.5)
+
+
 def test_two_starts_at_once_start_one_broker_and_both_report_it(
     tmp_path: Path, fake_java: Path
 ) -> None:
@@ -129,3 +138,23 @@ def test_a_start_after_a_start_finds_the_running_broker(tmp_path: Path,
     assert len(fake_java.read_text().split()) == 1
     assert again.stop(timeout=5) is True
     assert not again.status(probe_timeout=0.1).running
+
+
+def test_a_start_that_finds_the_broker_not_answering_waits_for_it_then_fails(
+    tmp_path: Path, fake_java: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broker of ours that runs but does not answer (a start interrupted while it waited,
+    a JVM hung): `start` used to say "already running" and exit 0 at once, so what ran
+    next met no broker. It now waits `start_timeout` for an answer, then fails naming it."""
+    from shared.errors import BrokerError
+
+    first = LocalBroker(_settings(tmp_path)).start()
+    settings = LocalBroker(_settings_again(tmp_path)).settings
+    monkeypatch.setattr(LocalBroker, "_answers", lambda self, timeout: False)
+    with pytest.raises(BrokerError, match=rf"^the broker \(pid {first.pid}\) runs but did not "
+                                          r"answer at 127\.0\.0\.1:\d+ within 0\.5 s"):
+        LocalBroker(settings).start()
+    answers = iter([False, True])
+    monkeypatch.setattr(LocalBroker, "_answers", lambda self, timeout: next(answers, True))
+    again = LocalBroker(settings)
+    assert again.start().pid == first.pid and not again.launched
