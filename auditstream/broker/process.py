@@ -103,6 +103,13 @@ def _port_taken(host: str, port: int) -> bool:
 _FIRST_PID, _LAST_PID = 2, 2**31 - 1
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal
+        return f"signal {number}"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -332,10 +339,12 @@ class LocalBroker:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
-                raise BrokerError(
-                    f"the broker exited during start (code {proc.returncode}). "
-                    f"Log {self.log_file}:\n{self.log_tail()}"
-                )
+                if proc.returncode < 0:  # a signal: `broker stop` while this start waited
+                    how = (f"was stopped by {_signal_name(-proc.returncode)} during its start "
+                           "(`auditstream broker stop`, or another process)")
+                else:
+                    how = f"exited during start (code {proc.returncode})"
+                raise BrokerError(f"the broker {how}. Log {self.log_file}:\n{self.log_tail()}")
             if self._answers(timeout=2.0):
                 log.info("Apache Kafka %s broker ready at %s (pid %d)",
                          self.settings.kafka_version, self.bootstrap, proc.pid)

@@ -158,3 +158,36 @@ def test_a_start_that_finds_the_broker_not_answering_waits_for_it_then_fails(
     monkeypatch.setattr(LocalBroker, "_answers", lambda self, timeout: next(answers, True))
     again = LocalBroker(settings)
     assert again.start().pid == first.pid and not again.launched
+
+
+def test_a_stop_while_start_waits_stops_the_broker_and_start_says_so(
+    tmp_path: Path, fake_java: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`broker stop` while `start` waits for the first answer: the stop wins, and the start
+    fails saying the broker was stopped by SIGTERM (it said "exited during start (code -15)")."""
+    from shared.errors import BrokerError
+
+    monkeypatch.setattr(LocalBroker, "_answers", lambda self, timeout: False)
+    settings = _settings(tmp_path)
+    starting = LocalBroker(settings)
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            starting.start()
+        except BaseException as exc:  # reported by the assertions below
+            failed.append(exc)
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    stopper = LocalBroker(settings)
+    while not fake_java.read_text().strip() and thread.is_alive():
+        threading.Event().wait(0.05)
+    while not stopper.status(probe_timeout=0).running and thread.is_alive():
+        threading.Event().wait(0.05)
+    assert stopper.stop(timeout=5) is True
+    thread.join(timeout=30)
+    assert len(failed) == 1 and isinstance(failed[0], BrokerError)
+    assert str(failed[0]).startswith("the broker was stopped by SIGTERM during its start "
+                                     "(`auditstream broker stop`, or another process)")
+    assert not stopper.pid_file.exists()
