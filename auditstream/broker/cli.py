@@ -31,9 +31,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _run(args: argparse.Namespace) -> int:
     broker = LocalBroker(BrokerSettings())
     if args.action == "start":
-        before = broker.status()
         st = broker.start()
-        state = "already running" if before.running else "started"
+        state = "started" if broker.launched else "already running"
         print(f"Apache Kafka {broker.reported_version() or st.kafka_version} broker {state} "
               f"(pid {st.pid})")
         print(f"bootstrap: {st.bootstrap}")

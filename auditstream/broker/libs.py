@@ -40,7 +40,7 @@ def ensure_libs(libs_dir: Path, kafka_version: str) -> Path:
     mvn = require_tool("mvn", "Install Apache Maven (e.g. `apt-get install maven`) to fetch Kafka.")
     require_tool("java", JAVA_HINT)
     libs_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _fetch_lock(libs_dir):
+    with exclusive(libs_dir.with_name(libs_dir.name + ".lock"), f"a fetch of {libs_dir}"):
         if marker.exists():
             return libs_dir
         _resolve(mvn, libs_dir, kafka_version)
@@ -49,14 +49,13 @@ def ensure_libs(libs_dir: Path, kafka_version: str) -> Path:
 
 
 @contextmanager
-def _fetch_lock(libs_dir: Path) -> Iterator[None]:
-    """An exclusive `flock` on `<libs_dir>.lock`, waited for; the kernel releases it however
-    its holder ends, so a killed fetch never blocks the next one."""
-    fd = os.open(libs_dir.with_name(libs_dir.name + ".lock"),
-                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+def exclusive(lock_file: Path, what: str) -> Iterator[None]:
+    """An exclusive `flock` on `lock_file` (held by `what`), waited for; the kernel releases
+    it however its holder ends, so a killed fetch or start never blocks the next one."""
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         if not _try_lock(fd):
-            log.info("another fetch of %s is running; waiting for it", libs_dir)
+            log.info("%s is running in another process; waiting for it", what)
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
@@ -72,13 +71,21 @@ def _try_lock(fd: int) -> bool:
 
 
 def _resolve(mvn: str, libs_dir: Path, kafka_version: str) -> None:
-    """Resolve the jars into a staging folder, then move it to `libs_dir` (lock held)."""
-    staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs_dir.parent))
+    """Resolve the jars into a staging folder, then move it to `libs_dir` (lock held).
+
+    A staging folder found here belongs to a fetch killed midway (they are only made under
+    the lock): its half-downloaded jars are removed. `--strict-checksums`: a jar whose
+    checksum does not match Maven Central's fails the fetch (Maven's default only warns)."""
+    prefix = f"{libs_dir.name}-"  # `libs-<random>` beside `libs`
+    for dead in libs_dir.parent.glob(prefix + "*"):
+        if dead.is_dir() and not dead.is_symlink():
+            shutil.rmtree(dead, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=libs_dir.parent))
     pom = staging / "pom.xml"
     pom.write_bytes(resources.files("auditstream.broker").joinpath("pom.xml").read_bytes())
     log.info("resolving Apache Kafka %s jars from Maven Central into %s", kafka_version, libs_dir)
     cmd = [
-        mvn, "-B", "-q", "-f", str(pom), f"-Dkafka.version={kafka_version}",
+        mvn, "-B", "-q", "--strict-checksums", "-f", str(pom), f"-Dkafka.version={kafka_version}",
         "dependency:copy-dependencies", "-DincludeScope=runtime",
         f"-DoutputDirectory={staging / 'libs'}",
     ]

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from auditstream.broker.libs import JAVA_HINT, ensure_libs, require_tool
+from auditstream.broker.libs import JAVA_HINT, ensure_libs, exclusive, require_tool
 from auditstream.broker.listeners import Listener, extra_properties, listener_fields
 from auditstream.broker.settings import BrokerSettings
 from shared.errors import BrokerError, KafkaWiringError
+from shared.outputs import as_output_error
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,17 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
+#: The PIDs a PID file may name: not 0, -1, -N (process groups, every process) nor init.
+_FIRST_PID, _LAST_PID = 2, 2**31 - 1
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal
+        return f"signal {number}"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -142,7 +154,10 @@ class LocalBroker:
         self.pid_file = home / "broker.pid"
         self.log_file = home / "broker.log"
         self.ports_file = home / "ports"
+        self.lock_file = home / "broker.lock"
         self._proc: subprocess.Popen[bytes] | None = None
+        #: Whether `start` launched the JVM (False: it found the broker running).
+        self.launched = False
 
     @property
     def bootstrap(self) -> str:
@@ -154,17 +169,25 @@ class LocalBroker:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
     def _pid(self) -> int | None:
+        """The PID file's number if it can name one process (2 to pid_t's top), else None:
+        `kill` reads 0 as the caller's process group, -1 as every process it may signal,
+        -N as group N; 1 is init."""
         try:
-            return int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
+            text = self.pid_file.read_text().strip()
+        except (FileNotFoundError, NotADirectoryError, ValueError):  # no file, no home
             return None
+        if not re.fullmatch(r"[0-9]{1,10}", text) or not _FIRST_PID <= int(text) <= _LAST_PID:
+            return None
+        return int(text)
 
     def _owned(self, pid: int) -> bool:
-        """Whether `pid` is this broker's JVM (never signal a recycled PID)."""
+        """Whether `pid` is this broker's JVM (never signal a recycled PID): its command line
+        runs `kafka.Kafka` on our `server.properties`. A command line that cannot be read
+        (no /proc, hidepid) is not ours: what cannot be identified is never signalled."""
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
-            return _alive(pid)
+            return False
         return b"kafka.Kafka" in cmdline and str(self.config_file).encode() in cmdline
 
     def _answers(self, timeout: float) -> bool:
@@ -182,7 +205,12 @@ class LocalBroker:
         pid = self._pid()
         version = self.settings.kafka_version
         if pid is None or not _alive(pid) or not self._owned(pid):
-            detail = "not running" if pid is None else f"stale PID file (process {pid} is gone)"
+            if pid is None:
+                detail = "not running"
+            elif _alive(pid):
+                detail = f"stale PID file (process {pid} is not this broker)"
+            else:
+                detail = f"stale PID file (process {pid} is gone)"
             return BrokerStatus(False, None, self.bootstrap, self.settings.home, version, detail)
         answering = self._answers(probe_timeout)
         if answering:
@@ -193,10 +221,33 @@ class LocalBroker:
                             answering)
 
     def start(self) -> BrokerStatus:
-        """Start the broker unless it already runs; block until an AdminClient answers."""
+        """Start the broker unless it already runs; block until an AdminClient answers.
+
+        One start at a time per home (`broker.lock`, waited for): a second start at once
+        then finds the first's broker instead of launching a JVM of its own, which failed
+        to bind the port and, exiting, deleted the PID file of the broker that ran on."""
+        self._make_home()
+        with exclusive(self.lock_file, f"a start of the broker in {self.settings.home}"):
+            return self._start()
+
+    def _make_home(self) -> None:
+        """Create BROKER_HOME: a file in its way is a `BrokerError` (exit 2), a place that
+        takes no folder (`/proc`) an `OutputError` (exit 5), in one line naming it."""
+        home = self.settings.home
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            in_way = next((p for p in (home, *home.parents) if p.exists() and not p.is_dir()),
+                          home)
+            raise BrokerError(f"BROKER_HOME={home}: {in_way} is a file, not a folder; "
+                              "give BROKER_HOME a folder") from None
+        except OSError as exc:
+            raise as_output_error(OSError(exc.errno, exc.strerror, str(home))) from exc
+
+    def _start(self) -> BrokerStatus:
         current = self.status()
         if current.running:
-            return current
+            return current if current.answering else self._await_running(current)
         if warning := exposure_warning(self.settings.host):
             log.warning("%s", warning)
         java = require_tool("java", JAVA_HINT)
@@ -215,9 +266,23 @@ class LocalBroker:
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        self.launched = True
         self.pid_file.write_text(f"{self._proc.pid}\n")
         self._wait_ready(self._proc)
         return self.status()
+
+    def _await_running(self, current: BrokerStatus) -> BrokerStatus:
+        """Our broker runs but did not answer (still starting after a start interrupted while
+        it waited, or hung): wait for it as for a broker just launched."""
+        timeout = self.settings.start_timeout
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._answers(timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
+                return self.status()
+        raise BrokerError(
+            f"the broker (pid {current.pid}) runs but did not answer at {self.bootstrap} "
+            f"within {timeout:g} s (BROKER_START_TIMEOUT); stop it with `auditstream broker "
+            f"stop` and start it again. Log {self.log_file}:\n{self.log_tail()}")
 
     def _check_ports(self) -> None:
         s = self.settings
@@ -274,10 +339,12 @@ class LocalBroker:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
-                raise BrokerError(
-                    f"the broker exited during start (code {proc.returncode}). "
-                    f"Log {self.log_file}:\n{self.log_tail()}"
-                )
+                if proc.returncode < 0:  # a signal: `broker stop` while this start waited
+                    how = (f"was stopped by {_signal_name(-proc.returncode)} during its start "
+                           "(`auditstream broker stop`, or another process)")
+                else:
+                    how = f"exited during start (code {proc.returncode})"
+                raise BrokerError(f"the broker {how}. Log {self.log_file}:\n{self.log_tail()}")
             if self._answers(timeout=2.0):
                 log.info("Apache Kafka %s broker ready at %s (pid %d)",
                          self.settings.kafka_version, self.bootstrap, proc.pid)
@@ -292,15 +359,19 @@ class LocalBroker:
         """SIGTERM the broker and wait for it to exit (SIGKILL after `timeout`); True if it ran."""
         pid = self._pid()
         if pid is None or not _alive(pid) or not self._owned(pid):
-            self.pid_file.unlink(missing_ok=True)
+            self._forget_pid()
             return False
         os.kill(pid, signal.SIGTERM)
-        if not self._wait_exit(pid, timeout):
+        if not self._wait_exit(pid, timeout) and self._owned(pid):  # its PID not reused since
             log.warning("broker %d ignored SIGTERM for %.0fs; killing it", pid, timeout)
             os.kill(pid, signal.SIGKILL)
             self._wait_exit(pid, 10.0)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    def _forget_pid(self) -> None:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            self.pid_file.unlink()
 
     def kill(self) -> None:
         """SIGKILL the broker, as a crash would (for fault-injection tests)."""
@@ -316,7 +387,7 @@ class LocalBroker:
             if self._proc is not None and self._proc.pid == pid:
                 if self._proc.poll() is not None:
                     return True
-            elif not _alive(pid):
+            elif not _alive(pid) or not self._owned(pid):  # gone, or its PID already reused
                 return True
             time.sleep(0.1)
         return False

@@ -10,9 +10,23 @@ from pathlib import Path
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.errors import UsageError
+
 
 def _user_dir(env: str, fallback: str) -> Path:
-    return Path(os.environ.get(env) or Path.home() / fallback) / "auditstream"
+    """`$<env>/auditstream`, else `~/<fallback>/auditstream`; without a home (HOME unset and
+    a user id the password database does not know, as in a container run with `-u N`) a
+    `UsageError` naming the settings to give instead of `Path.home()`'s RuntimeError."""
+    base = os.environ.get(env)
+    if base:
+        return Path(base) / "auditstream"
+    try:
+        return Path.home() / fallback / "auditstream"
+    except RuntimeError:
+        raise UsageError(
+            f"no home folder for the local broker's files: HOME is not set and user id "
+            f"{os.getuid()} has none in the password database; set HOME, or BROKER_HOME and "
+            "BROKER_CACHE_DIR (or XDG_STATE_HOME and XDG_CACHE_HOME)") from None
 
 
 def _any_address(host: str) -> bool:

@@ -19,7 +19,7 @@ import os, sys, time
 from pathlib import Path
 args = sys.argv[1:]
 with open(os.environ["FAKE_MVN_LOG"], "a") as log:
-    log.write("run\\n")
+    log.write(" ".join(args) + "\\n")
 if os.environ.get("FAKE_MVN_FAIL"):
     print("no network", file=sys.stderr)
     sys.exit(1)
@@ -115,3 +115,36 @@ def test_a_folder_left_without_its_marker_is_resolved_again(
     (libs / "kafka_2.13-0.0.1.jar").write_bytes(b"half")
     assert ensure_libs(libs, "9.9.9") == libs
     assert sorted(p.name for p in libs.iterdir()) == [".complete", "kafka_2.13-9.9.9.jar"]
+
+
+def test_maven_is_told_to_fail_on_a_checksum_that_does_not_match(
+    tmp_path: Path, fake_mvn: Path
+) -> None:
+    """Maven only warns of a jar whose checksum does not match Maven Central's (its default
+    checksum policy): a jar corrupted or altered on the way was cached and run."""
+    ensure_libs(tmp_path / "cache" / "libs-9.9.9", "9.9.9")
+    assert "--strict-checksums" in fake_mvn.read_text().split()
+
+
+def test_a_fetch_killed_midway_leaves_no_staging_folder_after_the_next(
+    tmp_path: Path, fake_mvn: Path
+) -> None:
+    """A fetch killed while mvn downloads (Ctrl-C twice, kill -9, a reboot) left its staging
+    folder of half-downloaded jars for ever; the next fetch, holding the lock, removes it."""
+    libs = tmp_path / "cache" / "kafka-9.9.9" / "libs"  # BrokerSettings.libs_dir's layout
+    dead = libs.parent / "libs-x1y2_3z4"  # the staging folder of a killed fetch
+    (dead / "libs").mkdir(parents=True)
+    (dead / "libs" / "kafka_2.13-9.9.9.jar").write_bytes(b"trunc")
+    (dead / "pom.xml").write_text("<project/>")
+    other = tmp_path / "cache" / "kafka-9.9.8" / "libs"  # another version's: not touched
+    other.mkdir(parents=True)
+    assert ensure_libs(libs, "9.9.9") == libs
+    assert sorted(p.name for p in libs.parent.iterdir()) == ["libs", "libs.lock"]
+    assert other.is_dir()
+    assert (libs / "kafka_2.13-9.9.9.jar").read_bytes() == b"jar"
+
+
+def test_the_broker_image_s_maven_fallback_checks_checksums_too() -> None:
+    dockerfile = (Path(__file__).parents[2] / "docker/kafka/Dockerfile").read_text()
+    calls = [line for line in dockerfile.splitlines() if line.strip().startswith("mvn ")]
+    assert calls and all("--strict-checksums" in line for line in calls), calls
