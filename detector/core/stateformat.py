@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from detector.core import partcheck
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel, fit_rows
 from detector.core.packed import fields_json, pack_fields
@@ -126,30 +127,63 @@ def _pending_doc(pending: list[PendingFit]) -> list[dict[str, Any]]:
              "rows": _b64(p.rows)} for p in pending]
 
 
-def _pending(docs: list[dict[str, Any]] | None, config: CoreConfig) -> list[PendingFit]:
+def _pending(docs: Any, config: CoreConfig) -> list[PendingFit]:
     """The fits a state had started, started again (the same rows and number: the same
     forests); none from a state written before background refits."""
-    return [PendingFit(_unb64(d["rows"], tuple(d["shape"])), d["number"], d["effective"],
-                       config) for d in docs or []]
+    if docs is None:
+        return []
+    if not isinstance(docs, list):
+        raise ValueError("state part 'pending' is not a list of fits")
+    checked = [partcheck.fields("pending", d, partcheck.PENDING, tuple(partcheck.PENDING))
+               for d in docs]
+    rows = [_rows("pending", "rows", d["rows"], d["shape"]) for d in checked]
+    return [PendingFit(r, d["number"], d["effective"], config)
+            for r, d in zip(rows, checked, strict=True)]
 
 
 def _sample_doc(sample: FeatureSample) -> dict[str, Any]:
     return {"count": sample.count, "shape": list(sample.rows.shape), "rows": _b64(sample.rows)}
 
 
-def _sample(s: dict[str, Any]) -> FeatureSample:
+def _rows(part: str, name: str, text: str, shape: tuple[int, int]) -> np.ndarray[Any, Any]:
+    """Feature rows of a part, `ValueError` naming it unless they are `shape`'s."""
+    try:
+        return _unb64(text, shape)
+    except ValueError as exc:  # base64's binascii.Error is one
+        raise ValueError(f"state part {part!r}: field {name!r} holds no rows of shape "
+                         f"{list(shape)}: {exc}") from None
+
+
+def _sample(doc: Any) -> FeatureSample:
+    s = partcheck.fields("sample", doc, partcheck.SAMPLE, tuple(partcheck.SAMPLE))
     sample = FeatureSample(*s["shape"])
-    sample.rows = _unb64(s["rows"], tuple(s["shape"]))
+    sample.rows = _rows("sample", "rows", s["rows"], s["shape"])
     sample.count = s["count"]
     return sample
 
 
-def _model(m: dict[str, Any] | None, sample: FeatureSample, config: CoreConfig
-           ) -> FittedModel | None:
-    if m is None:
+def _model(doc: Any, sample: FeatureSample, config: CoreConfig) -> FittedModel | None:
+    if doc is None:
         return None
-    training = None if m["training"] is None else _unb64(m["training"], tuple(m["shape"]))
+    m = partcheck.fields("model", doc, partcheck.MODEL, ("number", "training"))
+    training = None
+    if m["training"] is not None:
+        if m.get("shape") is None:
+            raise ValueError("state part 'model': field 'shape' holds no shape of its rows")
+        training = _rows("model", "training", m["training"], m["shape"])
     return fit_rows(training if training is not None else sample.view(), m["number"], config)
+
+
+def _population(doc: Any) -> Population:
+    population = Population()
+    _set_fields(population, partcheck.population(doc), POPULATION_CODECS)
+    return population
+
+
+def _calibration(doc: Any, config: CoreConfig) -> Recalibration:
+    calibration = Recalibration(config.surprise_cap)
+    _set_fields(calibration, partcheck.calibration(doc), {})
+    return calibration
 
 
 def packed_customer(cid: str, fields: dict[str, Any]) -> bytes:
@@ -167,8 +201,10 @@ def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
     doc = orjson.loads(zlib.decompress(data[len(MAGIC):]))
     if doc.get("format") != FORMAT:
         raise ValueError(f"unsupported snapshot format {doc.get('format')!r}")
+    meta = partcheck.fields("meta", {"seq": doc.get("seq", 0), **{
+        k: doc[k] for k in ("partition", "processed", "fits", "evicted")}}, partcheck.META)
     table = CustomerTable(config)
-    table.evicted = doc["evicted"]
+    table.evicted = meta["evicted"]
     names = doc["customer_fields"]
     items: OrderedDict[str, Held] = OrderedDict()
     for cid, values in doc["customers"]:
@@ -176,17 +212,15 @@ def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
             raise ValueError(f"customer {cid!r}: {len(values)} values for {len(names)} fields")
         items[cid] = packed_customer(cid, dict(zip(names, values, strict=True)))
     table.replace_items(items)
-    table.seq = doc.get("seq", 0)
+    table.seq = meta["seq"]
     if "touched" in doc:
         table.touched, table.gone = set(doc["touched"]), set(doc["gone"])
     else:
         table.touch_all()
-    population = Population()
-    _set_fields(population, doc["population"], POPULATION_CODECS)
-    calibration = Recalibration(config.surprise_cap)
-    _set_fields(calibration, doc["calibration"], {})
+    population = _population(doc["population"])
+    calibration = _calibration(doc["calibration"], config)
     sample = _sample(doc["sample"])
     model = _model(doc["model"], sample, config)
-    return {"partition": doc["partition"], "processed": doc["processed"], "fits": doc["fits"],
+    return {"partition": meta["partition"], "processed": meta["processed"], "fits": meta["fits"],
             "customers": table, "population": population, "calibration": calibration,
             "sample": sample, "model": model, "pending": _pending(doc.get("pending"), config)}

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 
+from detector.core import partcheck
 from detector.core import stateformat as sf
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel
@@ -205,7 +206,8 @@ def decode(parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
     missing = [name for name in PARTS if name not in parts]
     if missing:
         raise ValueError(f"state parts missing: {', '.join(missing)}")
-    meta = _unpart("meta", parts["meta"])
+    meta = partcheck.fields("meta", _unpart("meta", parts["meta"]), partcheck.META,
+                            tuple(partcheck.META))
     table: CustomerTable | CustomerRecords
     if records:
         ordered = [(record_seq(cid, data), cid, data) for cid, data in customers]
@@ -223,11 +225,8 @@ def decode(parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
     if count != meta["customers"]:
         raise ValueError(f"{count} customer records, the checkpoint has {meta['customers']}")
     table.evicted, table.seq = meta["evicted"], meta["seq"]
-    population = Population()
-    sf._set_fields(population, _unpart("population", parts["population"]),
-                   sf.POPULATION_CODECS)
-    calibration = Recalibration(config.surprise_cap)
-    sf._set_fields(calibration, _unpart("calibration", parts["calibration"]), {})
+    population = sf._population(_unpart("population", parts["population"]))
+    calibration = sf._calibration(_unpart("calibration", parts["calibration"]), config)
     sample = sf._sample(_unpart("sample", parts["sample"]))
     model = sf._model(_unpart("model", parts["model"]), sample, config)
     pending = sf._pending(_unpart("pending", parts["pending"]) if "pending" in parts else None,
