@@ -324,6 +324,7 @@ class DedupeIndex:
         if not head_data.startswith(_SEGMENT):
             raise ValueError("not a dedupe index head")
         head = orjson.loads(head_data[len(_SEGMENT):])
+        _check_head(head)
         index = cls(horizon_s)
         index._watermark = head["watermark"]
         index._ahead = [int(m) for m in head.get("ahead", [])]  # none in an older head
@@ -337,6 +338,8 @@ class DedupeIndex:
                 raise ValueError(f"dedupe segment {name} missing or not a segment")
             (n,) = struct.unpack_from("<q", data, len(_SEGMENT))
             at = len(_SEGMENT) + 8
+            if n < 0 or at + 20 * n != len(data):  # hash, offset, minute: 8 + 8 + 4
+                raise ValueError(f"dedupe segment {name} counts {n} ids in {len(data)} bytes")
             arrays[0].append(np.frombuffer(data, np.uint64, n, at))
             arrays[1].append(np.frombuffer(data, np.int64, n, at + 8 * n))
             arrays[2].append(np.frombuffer(data, np.int32, n, at + 16 * n))
@@ -348,3 +351,21 @@ class DedupeIndex:
             index._pending = {}
             index._compact()
         return index
+
+
+def _ints(value: object) -> bool:
+    return isinstance(value, list) and all(type(v) is int for v in value)
+
+
+def _check_head(head: object) -> None:
+    """A head as `checkpoint_parts` writes it, else ValueError: a checkpoint holding another
+    (a bug's, or another writer's whose checksums agree) is unusable, and the partition is
+    rebuilt from its input history, not stopped later by a `watermark` of "x"."""
+    ok = (isinstance(head, dict) and type(head.get("watermark")) is int
+          and isinstance(head.get("segments"), list)
+          and all(isinstance(seg, list) and len(seg) == 5 and isinstance(seg[0], str)
+                  and _ints(seg[1:]) for seg in head["segments"])
+          and _ints(head.get("ahead", []))
+          and (head.get("first") is None or _ints(head["first"])))
+    if not ok:
+        raise ValueError("a dedupe index head of another shape than this version writes")

@@ -23,10 +23,11 @@ from detector.checkpoints import (
     state_prefix,
 )
 from detector.core.stateparts import Changes
+from detector.dedupe import DedupeIndex
 from detector.loop import CoreFailure, ReplayContext, replay
 from detector.partition import Engine, EngineFactory, PartitionState, Record
 from detector.recovery import RecoveryError, RecoveryPlan, plan_recovery
-from detector.resume import engine_of, partition_state
+from detector.resume import dedupe_of, engine_of, partition_state
 from detector.settings import DetectorSettings
 from detector.snapshots import SnapshotError, snapshot_prefix
 from shared.errors import KafkaWiringError
@@ -221,9 +222,13 @@ class Restorer:
             TopicPartition(topic, partition), timeout=READ_TIMEOUT_S)
         snap, stale = self._load_checkpoint(partition)
         engine: Engine | None = None
+        index: DedupeIndex | None = None
         if snap is not None:
             try:
                 engine = self._engine(snap)
+                # the duplicate index too, here: one it cannot read makes the checkpoint
+                # unusable like its engine's parts (it raised out of the restore)
+                index = dedupe_of(snap, self._s.dedupe_horizon)
             except Exception as exc:
                 # A checkpoint of an incompatible core version is not fatal: the whole history
                 # is replayed instead, when it is still there (else the policy decides).
@@ -236,8 +241,8 @@ class Restorer:
             log.warning("%s", plan.warning)
         while True:
             state = self._initial_state(partition, snap if plan.use_snapshot else None, plan,
-                                        engine, stale)
-            engine = None  # a second attempt restores the checkpoint again
+                                        engine, stale, index)
+            engine = index = None  # a second attempt restores the checkpoint again
             try:
                 if plan.replay_count:
                     self._replay(partition, state, plan.resume_at)
@@ -254,9 +259,10 @@ class Restorer:
         return engine_of(snap, self._factory)
 
     def _initial_state(self, partition: int, snap: Restored | None, plan: RecoveryPlan,
-                       engine: Engine | None, stale: list[bytes]) -> PartitionState:
+                       engine: Engine | None, stale: list[bytes],
+                       index: DedupeIndex | None = None) -> PartitionState:
         return partition_state(partition, snap, self._factory, self._s.dedupe_horizon,
-                               plan.replay_from, stale, engine)
+                               plan.replay_from, stale, engine, index)
 
     def _load_checkpoint(self, partition: int) -> tuple[Restored | None, list[bytes]]:
         """The partition's latest checkpoint (None when there is none or it is broken) and

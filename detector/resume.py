@@ -24,22 +24,32 @@ def engine_of(snap: Restored, factory: EngineFactory) -> Engine:
     return engine
 
 
-def partition_state(partition: int, snap: Restored | None, factory: EngineFactory,
-                    horizon: float, next_offset: int, stale: list[bytes],
-                    engine: Engine | None = None) -> PartitionState:
-    """The state to replay the input from `next_offset` on: from `snap`, or new when None
-    (a new epoch: its first checkpoint writes everything and deletes the `stale` keys)."""
-    index = DedupeIndex(horizon) if horizon > 0 else None
-    if snap is None:
-        return PartitionState(factory.new(partition), next_offset, dedupe=index,
-                              ledger=Ledger(stale=stale))
-    engine = engine or engine_of(snap, factory)
-    if index is not None and snap.whole is not None:
+def dedupe_of(snap: Restored | None, horizon: float) -> DedupeIndex | None:
+    """The duplicate check's index a checkpoint holds (a new one where it holds none), or
+    None when the check is off (`horizon` 0)."""
+    if horizon <= 0:
+        return None
+    if snap is not None and snap.whole is not None:
         dump = unpack_state(snap.whole)[1]
         if dump is not None:
-            index = DedupeIndex.load(dump, horizon)
-    elif index is not None and DEDUPE in snap.parts:
-        index = DedupeIndex.from_parts(snap.parts, horizon)
+            return DedupeIndex.load(dump, horizon)
+    elif snap is not None and DEDUPE in snap.parts:
+        return DedupeIndex.from_parts(snap.parts, horizon)
+    return DedupeIndex(horizon)
+
+
+def partition_state(partition: int, snap: Restored | None, factory: EngineFactory,
+                    horizon: float, next_offset: int, stale: list[bytes],
+                    engine: Engine | None = None,
+                    index: DedupeIndex | None = None) -> PartitionState:
+    """The state to replay the input from `next_offset` on: from `snap`, or new when None
+    (a new epoch: its first checkpoint writes everything and deletes the `stale` keys).
+    `engine` and `index`: `snap`'s, when already restored from it."""
+    if snap is None:
+        return PartitionState(factory.new(partition), next_offset,
+                              dedupe=dedupe_of(None, horizon), ledger=Ledger(stale=stale))
+    engine = engine or engine_of(snap, factory)
+    index = index if index is not None else dedupe_of(snap, horizon)
     ledger = Ledger(snap.ledger.epoch, snap.ledger.number, dict(snap.ledger.parts),
                     list(snap.ledger.stale))
     return PartitionState(engine, next_offset, dedupe=index, ledger=ledger)

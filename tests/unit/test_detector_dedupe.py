@@ -394,3 +394,60 @@ def test_a_file_replayed_after_a_row_dated_years_ahead_is_dead_lettered_whole() 
     assert len(out.scored_rows) == 41
     assert [int(dict(h)["duplicate.first_offset"]) for _, h in out.dead_letters] == list(
         range(40))
+
+
+class _Watermarks:
+    """The restore's consumer: only the input's watermarks (0, 60)."""
+
+    def get_watermark_offsets(self, tp: Any, timeout: float = 0) -> tuple[int, int]:
+        return 0, 60
+
+    def close(self) -> None:
+        pass
+
+
+def _damaged_head(parts: dict[str, bytes]) -> None:
+    head = json.loads(parts["dedupe"][len(dedupe._SEGMENT):])
+    head["watermark"] = "x"
+    parts["dedupe"] = dedupe._SEGMENT + json.dumps(head).encode()
+
+
+def _overcounted_segment(parts: dict[str, bytes]) -> None:
+    name = next(k for k in parts if k.startswith("dedupe."))
+    data = parts[name]
+    at = len(dedupe._SEGMENT)
+    n = int.from_bytes(data[at:at + 8], "little")
+    parts[name] = data[:at] + (n + 1).to_bytes(8, "little") + data[at + 8:]
+
+
+@pytest.mark.parametrize("damage", [_damaged_head, _overcounted_segment])
+def test_a_checkpoint_whose_duplicate_index_cannot_be_read_is_rebuilt_from_history(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, damage: Any,
+) -> None:
+    """A duplicate index no release writes (a bug's; the part's checksum agrees) is refused
+    like any unusable part: the partition is rebuilt from its input history. Before, the
+    segment's ValueError came out of the restore (outside the check that makes a checkpoint
+    unusable), and a head's `watermark` of "x" was taken, to fail in the replay."""
+    import detector.kafka_io as kafka_io
+    from detector.settings import DetectorSettings
+
+    txs = [tx(i % 25) for i in range(60)]
+    out = RecordingOutput()
+    proc = processor(out)
+    for lo in range(0, 60, 7):
+        proc.process(messages(0, lo, txs[lo:lo + 7]))
+    asm = CheckpointAssembler("g/t/0")
+    for r in out.state_records:
+        asm.feed(r.key, r.value, r.headers)
+    snap = asm.result()
+    assert snap is not None and 0 < snap.next_offset < 60
+    damage(snap.parts)
+    monkeypatch.setattr(kafka_io, "make_consumer", lambda *a, **k: _Watermarks())
+    restorer = kafka_io.Restorer(DetectorSettings(instance_id="t", dedupe_horizon_s=DAY),
+                                 CountingFactory(), 1)
+    monkeypatch.setattr(restorer, "_load_checkpoint", lambda p: (snap, []))
+    monkeypatch.setattr(restorer, "_read", lambda topic, p, start, until:
+                        iter(messages(0, start, txs[start:until])))
+    state, plan = restorer.restore(0, 60)
+    assert "unusable" in caplog.text and plan.replay_from == 0
+    assert state.snapshot() == proc.parts[0].snapshot()  # the index as the stream made it
