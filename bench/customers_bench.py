@@ -31,6 +31,7 @@ import detector.loop as L
 from detector.core.config import CoreConfig
 from detector.partition import CoreEngineFactory, PartitionState
 from shared.codec import encode
+from tests.cores import core_switch
 
 STEPS = {"_decode_new": L, "_drop_duplicates": L, "_score": L}
 METHODS = ("_write", "take_snapshot")
@@ -52,7 +53,7 @@ def run(customers: int, records: int, acc: dict[str, float]) -> float:
     over that half."""
     msgs = [D.Message(i, encode(t))
             for i, t in enumerate(D.make_transactions(records, customers))]
-    with D.core_switch("kernel"):
+    with core_switch("kernel"):
         proc = L.BatchProcessor(D.NullOutput(), snapshot_every=20_000)
         proc.parts[0] = PartitionState(CoreEngineFactory(CoreConfig()).new(0), 0)
         half = records // 2 // BATCH * BATCH

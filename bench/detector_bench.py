@@ -46,6 +46,7 @@ from shared.codec import encode
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer
 from shared.schemas import Transaction, TransactionView
 from shared.settings import KafkaSettings, TopicSettings
+from tests.cores import core_switch
 
 PARTITIONS = 4
 COUNTRIES = ("CH", "CH", "CH", "FR", "DE", "IT", "US")
@@ -144,20 +145,6 @@ class IdentityFactory:
 
     def restore(self, data: bytes) -> Engine:
         return IdentityEngine()
-
-
-@contextlib.contextmanager
-def core_switch(value: str) -> Iterator[None]:
-    """Engines made inside run the detection core `value` names (`AUDITSTREAM_CORE`)."""
-    before = os.environ.get("AUDITSTREAM_CORE")
-    os.environ["AUDITSTREAM_CORE"] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["AUDITSTREAM_CORE"]
-        else:
-            os.environ["AUDITSTREAM_CORE"] = before
 
 
 #: The cores measured: the default, then the core's own loop with `--compiled`.

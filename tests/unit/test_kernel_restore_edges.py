@@ -14,12 +14,10 @@ mid-stream where the kernel went on)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -33,6 +31,7 @@ from detector.core.habits import MAX_WINDOW
 from detector.core.packed import LOG_AMOUNT_MAX, LOG_AMOUNT_MIN, MAX_COUNT
 from detector.core.surprise import MAX_BITS, ROUND_WINDOW_S
 from tests.ci import IN_CI
+from tests.cores import core_switch
 from tests.unit.state_stream import CONFIG, stream
 
 if not IN_CI:  # in CI a missing numba fails the run, never skips
@@ -42,24 +41,11 @@ _ROWS = stream(360)
 
 
 def _checkpoint() -> tuple[dict[str, bytes], list[tuple[str, bytes]]]:
-    with _core("python"):
+    with core_switch("python"):
         engine = PartitionEngine(CONFIG, 2)
         engine.process(_ROWS[:300])
         changes = engine.checkpoint(full=True)
     return {k: v for k, v in changes.parts.items() if v is not None}, changes.customers
-
-
-@contextlib.contextmanager
-def _core(name: str) -> Iterator[None]:
-    before = os.environ.get("AUDITSTREAM_CORE")
-    os.environ["AUDITSTREAM_CORE"] = name
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["AUDITSTREAM_CORE"]
-        else:
-            os.environ["AUDITSTREAM_CORE"] = before
 
 
 PARTS, CUSTOMERS = _checkpoint()
@@ -100,7 +86,7 @@ def _edited(fields: dict[str, Any]) -> list[tuple[str, bytes]]:
 def _run(core: str, customers: list[tuple[str, bytes]]) -> tuple[Any, ...]:
     """What `core` makes of the checkpoint: ("refused", message), or the verdicts of the
     next rows and the records of the checkpoint after them."""
-    with _core(core):
+    with core_switch(core):
         try:
             engine = PartitionEngine.resume(PARTS, customers, CONFIG)
         except ValueError as exc:
@@ -274,7 +260,7 @@ def test_a_whole_snapshot_is_checked_alike(core: str) -> None:
 
     from detector.core import stateformat
 
-    with _core("python"):
+    with core_switch("python"):
         engine = PartitionEngine(CONFIG, 2)
         engine.process(_ROWS[:300])
         data = engine.snapshot()
@@ -282,7 +268,7 @@ def test_a_whole_snapshot_is_checked_alike(core: str) -> None:
     at = doc["customer_fields"].index("context")
     cid, values = next(c for c in doc["customers"] if c[1][at])
     values[at][0][5] = 24
-    with _core(core), pytest.raises(ValueError, match=rf"^customer {cid!r}: field 'context' "
+    with core_switch(core), pytest.raises(ValueError, match=rf"^customer {cid!r}: field 'context' "
                                                       r"holds a value of another kind at "
                                                       r"\[0\]\[5\]: Expected `int` <= 23"):
         PartitionEngine.restore(stateformat.MAGIC + zlib.compress(orjson.dumps(doc)), CONFIG)

@@ -38,8 +38,9 @@ from detector.core.engine import PartitionEngine
 from detector.core.packed import LOG_AMOUNT_MAX, LOG_AMOUNT_MIN
 from detector.core.partcheck import MAX_TOTAL, SCALE_MAX
 from tests.ci import IN_CI
+from tests.cores import core_switch
 from tests.unit.state_stream import CONFIG
-from tests.unit.test_kernel_restore_edges import CUSTOMERS, NEXT, PARTS, _core
+from tests.unit.test_kernel_restore_edges import CUSTOMERS, NEXT, PARTS
 
 DOCS: dict[str, Any] = {k: orjson.loads(zlib.decompress(v[4:])) for k, v in PARTS.items()}
 Edit = Callable[[dict[str, Any]], None]
@@ -54,7 +55,7 @@ def _parts(edit: Edit) -> dict[str, bytes]:
 def _run(core: str, parts: dict[str, bytes]) -> tuple[Any, ...]:
     """What `core` makes of the checkpoint: ("refused", message), or the verdicts of the
     next rows and the records of the checkpoint after them."""
-    with _core(core):
+    with core_switch(core):
         try:
             engine = PartitionEngine.resume(parts, CUSTOMERS, CONFIG)
         except ValueError as exc:
@@ -264,7 +265,7 @@ def test_a_whole_snapshot_s_parts_are_checked_alike() -> None:
     """A whole snapshot's parts pass the same checks (`stateformat.decode`)."""
     from detector.core import stateformat
 
-    with _core("python"):
+    with core_switch("python"):
         data = PartitionEngine.resume(PARTS, CUSTOMERS, CONFIG).snapshot()
     doc = orjson.loads(zlib.decompress(data[len(stateformat.MAGIC):]))
     doc["population"]["hours"] = [0] * 23
