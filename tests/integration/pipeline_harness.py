@@ -313,13 +313,19 @@ class Feeder(threading.Thread):
 
     def _flush(self, producer: WatchedProducer, tracker: DeliveryTracker,
                extra: dict[str, object], seconds: float) -> int:
-        """Flush for at most `seconds` (less if stopped); the messages still queued."""
+        """Flush for at most `seconds` (less if stopped); the messages not yet delivered.
+
+        Counted by their delivery reports: the producer's queue length (`len`, `flush`'s
+        return) counts librdkafka's protocol requests too, so 3 messages read "4 of 3"."""
         deadline = time.monotonic() + seconds
-        left = len(producer)
-        while left and not self._halt.is_set() and time.monotonic() < deadline:
+
+        def left() -> int:
+            return self.produced - tracker.delivered - tracker.failed
+
+        while left() and not self._halt.is_set() and time.monotonic() < deadline:
             producer = self._checked(producer, tracker, extra)
-            left = producer.flush(min(1.0, max(deadline - time.monotonic(), 0.0)))
-        return left
+            producer.flush(min(1.0, max(deadline - time.monotonic(), 0.0)))
+        return left()
 
     def stuck(self) -> str:
         """Why the flush ran out: the count and, with a log, librdkafka's last lines."""
