@@ -136,8 +136,12 @@ def publish(
     except KeyboardInterrupt:
         report.interrupted = True
         log.warning("interrupted after %d of %d messages; flushing", report.sent, total)
-    report.queued_after_flush = _flush(producer, checked, settings.flush_timeout_s, progress,
-                                       report.sent)
+    queued = _flush(producer, checked, settings.flush_timeout_s, progress, report.sent)
+    # At most the messages not yet reported failed: the producer's queue length counts
+    # callbacks waiting to be served too (statistics, errors), and with only failures
+    # reported (throughput) nothing else tells a message from them ("4 of 3" undelivered,
+    # delivered -1, for 3 messages to no broker).
+    report.queued_after_flush = min(queued, report.sent - tracker.failed)
     report.elapsed = time.monotonic() - start
     report.failed = tracker.failed
     report.delivered = report.sent - tracker.failed - report.queued_after_flush

@@ -73,7 +73,10 @@ class ReviewPublisher:
             key, value = encode_review(review)
             self._producer.produce(self.topic, value=value, key=key, on_delivery=tracker)
             self._producer.poll(0)
-        left = self._producer.flush(self.flush_timeout_s)
+        self._producer.flush(self.flush_timeout_s)
+        # By the delivery reports: the producer's queue length (`flush`'s return) counts
+        # callbacks waiting to be served too (its statistics), not only reviews.
+        left = len(reviews) - tracker.delivered - tracker.failed
         if left:
             # A producer that could not deliver in time may be one librdkafka left with no
             # broker for good (its #5301, docs/reliability.md): the review page keeps its
