@@ -57,8 +57,8 @@ def test_a_replay_to_no_broker_counts_its_messages_undelivered_never_more(
     assert (report.sent, report.queued_after_flush, report.delivered) == (3, 3, 0)
 
 
-def test_reviews_all_confirmed_are_published_whatever_else_waits(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def _publish_two(monkeypatch: pytest.MonkeyPatch, delivered: bool) -> int:
+    """Two reviews through a `ReviewPublisher` on a `_PendingCallback` producer."""
     import auditstream.review.publish as publish
     from shared.reviews import Review
     from shared.settings import KafkaSettings, TopicSettings
@@ -66,25 +66,21 @@ def test_reviews_all_confirmed_are_published_whatever_else_waits(
     monkeypatch.setattr(publish, "ensure_topics", lambda *a, **k: None)
     monkeypatch.setattr(publish, "cleanup_policy", lambda *a, **k: "compact")
     monkeypatch.setattr(publish, "make_producer",
-                        lambda *a, **k: _PendingCallback(delivered=True))
+                        lambda *a, **k: _PendingCallback(delivered=delivered))
     publisher = publish.ReviewPublisher(KafkaSettings(), TopicSettings(), flush_timeout_s=0.05)
     reviews = [Review(target="transaction", id=i, outcome="confirmed",
                       reviewed_at=datetime(2025, 2, 1, 9)) for i in ("a", "b")]
+    return publisher.publish(reviews)
+
+
+def test_reviews_all_confirmed_are_published_whatever_else_waits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     # before: ReviewsUndeliveredError "1 of 2 review(s) not confirmed" (exit 3)
-    assert publisher.publish(reviews) == 2
+    assert _publish_two(monkeypatch, delivered=True) == 2
 
 
 def test_reviews_not_confirmed_are_counted_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
-    import auditstream.review.publish as publish
-    from shared.reviews import Review
-    from shared.settings import KafkaSettings, TopicSettings
+    from auditstream.review.publish import ReviewsUndeliveredError
 
-    monkeypatch.setattr(publish, "ensure_topics", lambda *a, **k: None)
-    monkeypatch.setattr(publish, "cleanup_policy", lambda *a, **k: "compact")
-    monkeypatch.setattr(publish, "make_producer",
-                        lambda *a, **k: _PendingCallback(delivered=False))
-    publisher = publish.ReviewPublisher(KafkaSettings(), TopicSettings(), flush_timeout_s=0.05)
-    reviews = [Review(target="transaction", id=i, outcome="confirmed",
-                      reviewed_at=datetime(2025, 2, 1, 9)) for i in ("a", "b")]
-    with pytest.raises(publish.ReviewsUndeliveredError, match=r"^2 of 2 review"):
-        publisher.publish(reviews)  # before: "3 of 2"
+    with pytest.raises(ReviewsUndeliveredError, match=r"^2 of 2 review"):
+        _publish_two(monkeypatch, delivered=False)  # before: "3 of 2"
