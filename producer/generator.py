@@ -23,6 +23,7 @@ from producer.extended import (
     ExtendedInjector,
     apply_changes,
 )
+from producer.limits import check_size, check_span
 from producer.profiles import DAY, HOUR, Event, make_customers, normal_activity
 from shared.schemas import Transaction
 
@@ -68,6 +69,9 @@ class GeneratorConfig:
         if self.customers < 1 or self.days < 1 or not 0 < self.tx_per_customer_day < math.inf:
             raise ValueError("customers, days and tx_per_customer_day must be positive "
                              "(and tx_per_customer_day a finite number)")
+        check_size(self.customers, self.customers * self.days * self.tx_per_customer_day,
+                   "customers x days x rows per customer-day")
+        check_span(self.start, self.days)
         for name in ("traveller_share", "night_owl_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be a share from 0 to 1, not {getattr(self, name)}")
