@@ -156,3 +156,25 @@ def test_an_atomic_write_still_replaces_a_regular_file(tmp_path: Path) -> None:
     target.write_bytes(b"old")
     atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new"
+
+
+@pytest.mark.parametrize(("flag", "value", "ok"), [
+    ("--travel-gap-hours", "72", True),          # the shortest stay, 3 days
+    ("--travel-gap-hours", "72.01", False),
+    ("--travel-gap-hours", "1e300", False),      # was numpy's "high is out of bounds for int64"
+    ("--duplicate-window-minutes", "1440", True),  # a day
+    ("--duplicate-window-minutes", "1440.01", False),
+    ("--duplicate-window-minutes", "1e12", False),  # was taken: twins 1.9 million years on
+    ("--duplicate-window-minutes", "1e300", False),
+])
+def test_a_gap_or_window_beyond_its_meaning_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, ok: bool,
+) -> None:
+    out = tmp_path / "x.csv"
+    code = main(["generate", *SMALL, flag, value, "--out", str(out)])
+    if ok:
+        assert code == ExitCode.OK and out.exists()
+        return
+    assert code == ExitCode.USAGE and not out.exists()
+    line = _one_error_line(capsys)
+    assert flag[2:].replace("-", "_") in line and "int64" not in line
