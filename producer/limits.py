@@ -33,13 +33,14 @@ def check_span(start: datetime, days: int) -> None:
     """`ValueError` unless every day from `start` (naive UTC) falls in 1970-2100."""
     if start.tzinfo is not None:
         raise ValueError(f"start must be a naive UTC time, not {start.isoformat()}")
+    first = start.date().isoformat()  # `%Y` writes the year 1 as `1`
     if start < MIN_TIMESTAMP:
-        raise ValueError(f"--start {start:%Y-%m-%d} is before {MIN_TIMESTAMP:%Y-%m-%d}: every "
-                         "day must fall in 1970-2100 (UTC)")
+        raise ValueError(f"--start {first} is before 1970-01-01: every day must fall in "
+                         "1970-2100 (UTC)")
     if days * 86_400 > (MAX_TIMESTAMP - start).total_seconds():
         try:
-            last = f"{start + timedelta(days=days - 1):%Y-%m-%d}"
+            last = (start + timedelta(days=days - 1)).date().isoformat()
         except OverflowError:
             last = "a day past the year 9999"
-        raise ValueError(f"--start {start:%Y-%m-%d} and --days {days} end on {last}, "
-                         "after 2100-12-31: every day must fall in 1970-2100 (UTC)")
+        raise ValueError(f"--start {first} and --days {days} end on {last}, after "
+                         "2100-12-31: every day must fall in 1970-2100 (UTC)")

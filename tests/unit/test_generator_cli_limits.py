@@ -178,3 +178,12 @@ def test_a_gap_or_window_beyond_its_meaning_is_one_line_naming_it(
     assert code == ExitCode.USAGE and not out.exists()
     line = _one_error_line(capsys)
     assert flag[2:].replace("-", "_") in line and "int64" not in line
+
+
+def test_a_start_in_the_first_centuries_is_named_as_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`%Y` writes the year 1 as `1` on Linux: the message said `--start 1-01-01`."""
+    code = main(["generate", *SMALL, "--start", "0001-01-01", "--out", str(tmp_path / "x.csv")])
+    assert code == ExitCode.USAGE
+    assert "--start 0001-01-01 is before 1970-01-01" in _one_error_line(capsys)
