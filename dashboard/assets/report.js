@@ -216,7 +216,8 @@
     const outside = span.outside.map((d) => `${d} (${int(rowsOn.get(d))})`);
     document.getElementById("date-range").replaceChildren(
       card("date_range", "Date range", days.length ? `${days[0]} to ${days[days.length - 1]}` : "no dates yet"),
-      card("outside_range", "Rows dated outside it", outside.length ? `${int(span.outside.reduce((a, d) => a + rowsOn.get(d), 0))}: ${outside.join(", ")}` : "none"));
+      // without the day counts (no cubes) the page cannot tell: "n/a", never "none"
+      card("outside_range", "Rows dated outside it", !D.cubes.day ? "n/a" : outside.length ? `${int(span.outside.reduce((a, d) => a + rowsOn.get(d), 0))}: ${outside.join(", ")}` : "none"));
   }
 
   // The daily chart's days: every day of run.json's date range (shared.date_range: the days

@@ -154,3 +154,18 @@ def test_the_model_counts_and_lists_the_stray_rows(tmp_path: Path) -> None:
         assert value("Outside Date Range Row", {tx: ["7"]}) is None  # in the range: not listed
     finally:
         server.pbix_close("strays", force=True)
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_outside_card_says_none_only_when_the_page_has_the_day_counts(
+        tmp_path: Path) -> None:
+    from dashboard.report import write_report
+
+    _exports(tmp_path / "strays", late=0, early=0, report=True)  # no stray row
+    _exports(tmp_path / "bare")
+    write_report(tmp_path / "bare")  # no cubes: the rows per day are unknown
+    got = [json.loads(subprocess.run(
+        [str(NODE), str(Path(__file__).with_name("report_fakedom.js")),
+         str(tmp_path / name / "report.html")], capture_output=True, text=True, check=True,
+        timeout=60).stdout)["outside_range"] for name in ("strays", "bare")]
+    assert got == ["none", "n/a"]
