@@ -120,6 +120,7 @@ class RollupState:
         #: Where the dashboards' date range starts (`shared.date_range`): the earliest time
         #: `watermark_customers` customers reached, so one row dated 1970 does not move it.
         self.first_mark = EarliestMark(params.watermark_customers)
+        self.first_mark_saved = True  # False: restored from a state saved before the mark
         self.params = params
         self.cases = CaseBook(params.top_cases, params.case_gap_s, params.case_days,
                               params.watermark_customers)
@@ -267,7 +268,9 @@ class RollupState:
         state.event_min = data["event_min"]
         state.event_max = data["event_max"]
         # A state saved before the mark: its earliest time seen as the mark's floor (what
-        # the dashboards showed then stays shown).
+        # the dashboards showed then stays shown), unless the caller recounts it from the
+        # rows (the sink does, from its day files: `sink.writer`).
+        state.first_mark_saved = "first_mark" in data
         state.first_mark = (EarliestMark.from_json(data["first_mark"]) if "first_mark" in data
                             else EarliestMark(state.params.watermark_customers,
                                               state.event_min or ""))
