@@ -9,6 +9,7 @@ model follows the export contract.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from dashboard.measures import DATE_TABLE as DATE_TABLE
 from dashboard.measures import MEASURE_TABLE
@@ -25,6 +26,7 @@ from shared.columns import (
     THRESHOLD_COLUMNS,
 )
 from shared.dayfiles import PREFIX, SCORED_DIR
+from shared.schemas import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 NAME = "dashboard_anomalies"
 PARAMETER = "ExportsFolder"
@@ -119,12 +121,17 @@ TABLES: tuple[Table, ...] = (
 _TS = MEASURE_TABLE
 
 
+def _m_datetime(t: datetime) -> str:
+    return f"#datetime({t.year}, {t.month}, {t.day}, {t.hour}, {t.minute}, {t.second})"
+
+
 #: Incremental refresh of the tables with a `day_folder`: Power BI's two dateTime parameters
-#: (exact names), their values in Desktop (wide, so the whole folder loads there), and the
+#: (exact names), their values in Desktop (the schema's event time range, so every day file
+#: loads there: with 2000..2100 a row dated 1970 or 2100 was silently not loaded), and the
 #: policy: keep ARCHIVE_YEARS years, re-read the last REFRESH_DAYS days on each refresh.
 RANGE_PARAMETERS: tuple[tuple[str, str], ...] = (
-    ("RangeStart", "#datetime(2000, 1, 1, 0, 0, 0)"),
-    ("RangeEnd", "#datetime(2100, 1, 1, 0, 0, 0)"),
+    ("RangeStart", _m_datetime(MIN_TIMESTAMP)),
+    ("RangeEnd", _m_datetime(MAX_TIMESTAMP)),
 )
 ARCHIVE_YEARS = 2
 REFRESH_DAYS = 3

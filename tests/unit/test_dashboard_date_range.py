@@ -22,8 +22,9 @@ from dashboard.build import SAMPLE_EXPORTS
 from dashboard.measures import MEASURES
 from dashboard.pbix import date_rows
 from dashboard.report import collect
-from dashboard.spec import DATE_TABLE, PAGES, TABLES
+from dashboard.spec import DATE_TABLE, PAGES, RANGE_PARAMETERS, TABLES
 from dashboard.tmdl import date_table_m
+from shared.dayfiles import FIRST_DAY, LAST_DAY
 from shared.schemas import ScoredTransaction
 from sink.offline import write_exports
 from sink.settings import ExportSettings
@@ -169,3 +170,18 @@ def test_the_outside_card_says_none_only_when_the_page_has_the_day_counts(
          str(tmp_path / name / "report.html")], capture_output=True, text=True, check=True,
         timeout=60).stdout)["outside_range"] for name in ("strays", "bare")]
     assert got == ["none", "n/a"]
+
+
+def test_desktops_refresh_range_loads_every_day_file_the_schema_allows() -> None:
+    """RangeStart/RangeEnd as Desktop evaluates them: [start, end) must hold a day file
+    dated 1970-01-01 and one dated 2100-12-31 (`shared.dayfiles`' first and last day)."""
+    def value(expr: str) -> datetime:
+        y, mo, d, h, mi, sec = (int(x) for x in expr.removeprefix("#datetime(").rstrip(")")
+                                .split(","))
+        return datetime(y, mo, d, h, mi, sec)
+    params = dict(RANGE_PARAMETERS)
+    start, end = value(params["RangeStart"]), value(params["RangeEnd"])
+    first = datetime.combine(FIRST_DAY, datetime.min.time())
+    last = datetime.combine(LAST_DAY, datetime.min.time())
+    assert (first, last) == (datetime(1970, 1, 1), datetime(2100, 12, 31))
+    assert start <= first and last < end
