@@ -31,7 +31,9 @@ log = logging.getLogger("detector")
 PATH = "/metrics"
 #: Seconds a scraper's connection may stay silent before it is closed (its thread freed).
 REQUEST_TIMEOUT_S = 10.0
-_TEXT = [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")]
+#: A tuple: wsgiref adds Content-Length to the very list a reply's headers are given in, so
+#: a shared list carried one reply's length into the next (a 405 after a 404 said 39 bytes).
+_TEXT = (("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff"))
 
 _App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -41,7 +43,7 @@ def _only_metrics(metrics_app: _App) -> _App:
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
-            start_response("404 Not Found", _TEXT)
+            start_response("404 Not Found", list(_TEXT))
             return [f"not found; the metrics are at {PATH}\n".encode()]
         if environ.get("REQUEST_METHOD") != "GET":
             start_response("405 Method Not Allowed", [*_TEXT, ("Allow", "GET")])
