@@ -135,7 +135,7 @@ def test_each_reply_says_its_own_length_whatever_came_before() -> None:
     # for a body of 28, and a client waited for the rest).
     port = free_port()
     Metrics(port, "127.0.0.1")
-    for line in (b"GET / HTTP/1.0", b"POST /metrics HTTP/1.0", b"GET /metrics HTTP/1.0",
+    for line in (b"GET / HTTP/1.0", b"POST /metrics HTTP/1.0", b"GET /health HTTP/1.0",
                  b"GET /nowhere HTTP/1.0"):
         head, _, body = _get(port, line + b"\r\n\r\n").partition(b"\r\n\r\n")
         lengths = [h.split(b":")[1].strip() for h in head.split(b"\r\n")
