@@ -1,5 +1,5 @@
 """Whether a long-running service is doing its job: the decision of the containers' health
-checks (docs/compose.md, "Health check"), the same for the detector and the sink.
+checks (docs/compose.md, "Health checks"), the same for the detector and the sink.
 
 Healthy means all of:
 
