@@ -9,6 +9,7 @@ DETECTOR_METRICS_HOST is an any-address. The decision itself is `shared.health.j
 
 from __future__ import annotations
 
+import http.client
 import sys
 import time
 import urllib.error
@@ -83,8 +84,8 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> Verdict:
             return Verdict(True, _reason(reply.read()))
     except urllib.error.HTTPError as exc:
         return Verdict(False, _reason(exc.read()) or f"{url} answered {exc.code}")
-    except (OSError, ValueError) as exc:  # refused, timed out, reset
-        reason = getattr(exc, "reason", exc)
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timed out,
+        reason = getattr(exc, "reason", exc)  # reset, a reply cut short
         return Verdict(False, f"the detector's metrics endpoint {url} does not answer "
                               f"({reason}): not started yet, or the process is gone")
 

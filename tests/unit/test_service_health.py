@@ -5,8 +5,10 @@ either side; its inputs as each service records them; the check commands end to 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -233,6 +235,27 @@ def test_the_metrics_endpoint_answers_health_with_its_verdict() -> None:
 ])
 def test_the_check_asks_the_endpoint_on_loopback(host: str, url: str) -> None:
     assert probe_url(host, 9464) == url
+
+
+def test_a_reply_cut_short_is_unhealthy_not_a_traceback() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 99\r\n\r\nhealthy: ")
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        verdict = probe(probe_url("127.0.0.1", port))
+        thread.join()
+    assert not verdict.healthy
+    assert verdict.reason.startswith(f"the detector's metrics endpoint http://127.0.0.1:{port}"
+                                     "/health does not answer (IncompleteRead(")
 
 
 def _check(module: str, **env: str) -> subprocess.CompletedProcess[str]:
