@@ -3,9 +3,8 @@
 The endpoint serves on its own threads (one per connection, never the detector's loop):
 only `GET /metrics` is answered with metrics and `GET /health` with the container check's
 verdict (200 healthy, 503 not, the reason as text: detector.health); 404 elsewhere, 405 for
-other methods; a
-connection silent for `REQUEST_TIMEOUT_S` is closed, and the registry holds the detector's
-counters alone (no settings, no process or platform collector).
+other methods; a connection silent for `REQUEST_TIMEOUT_S` is closed, and the registry holds
+the detector's counters alone (no settings, no process or platform collector).
 """
 
 from __future__ import annotations
