@@ -5,13 +5,19 @@ on whole streams (every verdict's digest)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.core.calibration import TERMS
+from detector.core.features import event_seconds
 from detector.core.reasons import top_reasons
 from detector.core.rules import RULES
 from detector.core.surprise import GRADES
+from detector.kernel.rows import event_times
 
 
 def _top_reasons_before(fired: dict[str, str], values: list[float], reasons: dict[str, str],
@@ -57,3 +63,25 @@ def test_top_reasons_is_the_reading_of_every_term(
     backwards = dict(reversed(list(reasons.items())))
     assert top_reasons(fired, values, backwards, model, floor) == _top_reasons_before(
         fired, values, backwards, model, floor)
+
+
+class _Row:
+    """A row with only a timestamp (`event_times` reads nothing else)."""
+
+    def __init__(self, timestamp: datetime) -> None:
+        self.timestamp = timestamp
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.datetimes(),  # any naive time, years 1-9999: beyond 2^53 us of 1970 too
+    st.datetimes(min_value=datetime(1969, 12, 31), max_value=datetime(1970, 1, 2)),
+    st.datetimes(min_value=datetime(2100, 12, 31), max_value=datetime(2101, 1, 1))),
+    max_size=40))
+def test_event_times_are_event_seconds_and_the_hour(stamps: list[datetime]) -> None:
+    rows: Any = [_Row(s) for s in stamps]
+    t, hour = event_times(rows)
+    before = [event_seconds(row) for row in rows]  # as `score_rows` read them before
+    assert t.dtype == np.float64 and hour.dtype == np.int64
+    assert [x.hex() for x in t.tolist()] == [x.hex() for x in before]
+    assert hour.tolist() == [s.hour for s in stamps]
