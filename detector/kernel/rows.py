@@ -33,7 +33,7 @@ import copy
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter, floordiv, sub
 from typing import Any, TypeVar
 
@@ -231,9 +231,9 @@ class KernelRows:
             code = self.codes.code
             for value in sorted(first, key=first.__getitem__):
                 code(value)
-        strings = np.empty((len(rows), 5), np.int32)
-        for j, column in enumerate(columns):
-            strings[:, j] = list(map(known.__getitem__, column))
+        strings = np.empty((len(rows), 5), np.int32)  # C order, as the kernel takes it
+        strings.T[:] = np.fromiter(map(known.__getitem__, chain.from_iterable(columns)),
+                                   np.int32, 5 * len(rows)).reshape(5, len(rows))
         return strings
 
     def _reasons(self, obs: np.ndarray, raw: np.ndarray, why: np.ndarray, rules: np.ndarray,
