@@ -17,10 +17,11 @@ with an entry; `_slot_of` gives an entry's slot (-1: parked), `_entry_of` a slot
 restore parks every customer: its cost is reading the records, not filling a slot for
 each (docs/kernel.md (k)). What is parked never changes an output.
 
-The Python around `score_segment` works by column, not by row: the strings coded a column
-at a time (new ones still coded in order of arrival, row by row), the reasons worded a term
-at a time for the rows that have them (`terms.rows_reasons`), the rows without any sharing
-one empty dict when no tap takes them. Measured (bench/core_bench.py's rows, the collector
+The Python around `score_segment` works by column, not by row: the event times read by
+column (`event_times`), the strings coded a column at a time (new ones still coded in order
+of arrival, row by row), the reasons worded a term at a time for the rows that have them
+(`terms.rows_reasons`), the rows without any sharing one empty dict (and one empty list of
+values) when no tap takes them. Measured (bench/core_bench.py's rows, the collector
 off): ~5 us a row beside `score_segment`'s ~8.5, against ~8 before.
 
 A checkpoint writes only the customers touched since the previous one (`take_records`); a
