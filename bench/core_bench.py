@@ -5,6 +5,8 @@
     .venv/bin/python bench/core_bench.py --compare /tmp/old     # alternate runs with another
                                                                 # checkout (e.g. `git archive`)
     .venv/bin/python bench/core_bench.py --compare /tmp/old --paired   # both at once
+    .venv/bin/python bench/core_bench.py --gc-paused            # as the detector and score
+                                                                # run it (shared.gcpause)
 
 Data: the default generator mix (seed 3, 1,000 customers, 30 days: ~68,600 rows), generated
 once and cached as a pickle (`--cache`). `--compare` runs each tree `--rounds` times in
@@ -16,6 +18,7 @@ see the same load, which a run after the other does not.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import pickle
 import statistics
@@ -41,13 +44,17 @@ def _rows(cache: str) -> list:  # type: ignore[type-arg]
     return txs
 
 
-def run(cache: str, profile: bool) -> float:
-    """us per row of one pass over the cached rows (the tree first on sys.path)."""
+def run(cache: str, profile: bool, gc_paused: bool = False) -> float:
+    """us per row of one pass over the cached rows (the tree first on sys.path); with
+    `gc_paused`, the cyclic collector off meanwhile, as the detector's loop and `score`
+    run the engine (shared.gcpause: a collection only rescans the batch's objects)."""
     from detector.core.config import CoreConfig
     from detector.core.engine import PartitionEngine
 
     txs = _rows(cache)
     engine = PartitionEngine(CoreConfig(), 0)
+    if gc_paused:
+        gc.disable()
     start = time.process_time()  # CPU time: steadier than wall time on a shared machine
     if profile:
         import cProfile
@@ -63,9 +70,10 @@ def run(cache: str, profile: bool) -> float:
     return 1e6 * (time.process_time() - start) / len(txs)
 
 
-def _start(tree: str, cache: str) -> subprocess.Popen[str]:
+def _start(tree: str, cache: str, gc_paused: bool) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, __file__, "--cache", cache, "--tree", tree],
+        [sys.executable, __file__, "--cache", cache, "--tree", tree,
+         *(["--gc-paused"] if gc_paused else [])],
         env={**os.environ, "PYTHONPATH": tree}, stdout=subprocess.PIPE, text=True)
 
 
@@ -85,18 +93,20 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--paired", action="store_true",
                         help="with --compare: run both trees at the same time each round")
+    parser.add_argument("--gc-paused", action="store_true",
+                        help="the cyclic collector off while the engine runs, as in service")
     args = parser.parse_args()
     if args.compare:
         _rows(args.cache)
         times: dict[str, list[float]] = {args.compare: [], str(ROOT): []}
         for _ in range(args.rounds):
             if args.paired:
-                started = {tree: _start(tree, args.cache) for tree in times}
+                started = {tree: _start(tree, args.cache, args.gc_paused) for tree in times}
                 for tree, proc in started.items():
                     times[tree].append(_result(proc))
             else:
                 for tree in times:
-                    times[tree].append(_result(_start(tree, args.cache)))
+                    times[tree].append(_result(_start(tree, args.cache, args.gc_paused)))
         for tree, us in times.items():
             print(f"{tree}: median {statistics.median(us):.1f} us/row "
                   f"(runs {', '.join(f'{u:.1f}' for u in us)})")
@@ -107,7 +117,7 @@ def main() -> int:
                   f"(pairs {', '.join(f'{r:.3f}' for r in ratios)})")
         return 0
     sys.path.insert(0, args.tree)
-    print(f"us/row {run(args.cache, args.profile):.2f}")
+    print(f"us/row {run(args.cache, args.profile, args.gc_paused):.2f}")
     return 0
 
 

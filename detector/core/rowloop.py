@@ -24,6 +24,7 @@ from detector.core.verdict import Verdict
 from shared.schemas import TransactionView
 
 #: One row's verdict inputs: (tx, fired rules, term values, term reasons, surprise, position).
+#: Only a term reason reads the values (`top_reasons`): a row without one may have none.
 Pending = tuple[TransactionView, dict[str, str], list[float], dict[str, str], float, int]
 #: Each row's terms as scored, for measuring: (raw, recalibrated, reasons, the customer's
 #: learnt events then).

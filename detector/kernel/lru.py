@@ -247,8 +247,13 @@ class Slots:
 
     def map(self, ids: list[str]) -> np.ndarray:
         """The slot of each of `ids` (int64), a free one for an id not mapped."""
-        out = np.empty(len(ids), np.int64)
         slot_of = self.slot_of
+        got = list(map(slot_of.get, ids))
+        try:  # every id mapped (most batches): one look-up each, no Python frame a row
+            return np.array(got, np.int64)
+        except TypeError:  # a None: an id not mapped, given a slot in order of arrival
+            pass
+        out = np.empty(len(ids), np.int64)
         for i, cid in enumerate(ids):
             s = slot_of.get(cid)
             if s is None:
