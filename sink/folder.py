@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.atomic import atomic_write_bytes, remove_temporaries
 from shared.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
+from shared.outputs import open_regular
 from sink import days as dy
 from sink import state as st
 from sink.csvfmt import SCORED_HEADER, encode_rows
@@ -33,6 +35,7 @@ def open_checkpoint(folder: Path, topic: str, settings: ExportSettings, reset: b
     it; `SinkStateError` if the folder holds another run's exports (or a folder or link at
     a day file's name). Files only named like day files are warned of and left alone."""
     folder.mkdir(parents=True, exist_ok=True)
+    dy.check_scored_folder(folder)  # before anything in scored/ is removed
     remove_leftovers(folder)
     if reset:
         for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE, REVIEWS_LOG_FILE):
@@ -162,5 +165,5 @@ def _recount(files: Sequence[Path]) -> VolumeCounts:
 
 
 def _head(path: Path, size: int) -> bytes:
-    with open(path, "rb") as fh:
+    with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as fh:
         return fh.read(size)

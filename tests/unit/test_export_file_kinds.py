@@ -1,0 +1,239 @@
+"""A symbolic link, a FIFO or a folder at the name of a file the sink or `score` is about to
+create or open (a new day's file, sink_rejected.jsonl, reviews_log.csv, the checkpoint, the
+lock, score's staging folder, scored/ itself): refused in one line (exit 2), never written
+through, never waited on for ever; the exports folder itself may be a link (hostile probe,
+2026-12-05)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from auditstream.cli import main
+from shared.codec import encode
+from shared.csv_io import write_transactions_csv
+from shared.errors import AuditstreamError, ExitCode
+from shared.folderlock import LOCK_FILE, FolderLock
+from shared.schemas import ScoredTransaction
+from sink import days as dy
+from sink.exports import SCORED_FILE
+from sink.settings import ExportSettings
+from sink.state import STATE_FILE
+from sink.writer import REJECTED_FILE, REVIEWS_LOG_FILE, Record, SinkWriter
+from tests.scored_days import scored_lines
+from tests.unit.test_core_engine import stream
+
+TOPIC = "transactions.scored"
+PRECIOUS = "export PATH=$HOME/bin:$PATH  # someone's ~/.bashrc\n" * 20
+KINDS = ["link", "link to an empty file", "link to nothing", "fifo", "folder"]
+
+
+def _row(i: int, day: int) -> bytes:
+    return encode(ScoredTransaction(
+        transaction_id=f"t{day}-{i}", customer_id=f"c{i % 9}",
+        timestamp=datetime(2025, 1, day, 10, i % 60), amount=10.0, country="DE",
+        channel="web", device="pc", merchant_category="m", score=0.1, model_score=0.1,
+        is_ml_flag=False, is_rule_flag=False, is_flag=False, rule_flags={},
+        triggered_rules=[], reasons_top3=[], model_version="v1"))
+
+
+def _rows(day: int, first: int, n: int = 10) -> list[Record]:
+    return [(0, first + i, _row(i, day)) for i in range(n)]
+
+
+@contextlib.contextmanager
+def _within(seconds: float) -> Iterator[None]:
+    """Fail instead of hanging (a FIFO opened for writing waits for a reader for ever)."""
+    def hung(*_: object) -> None:
+        raise AssertionError(f"still blocked after {seconds} s")
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+class _World:
+    """Files outside the exports folder that a link could point at."""
+
+    def __init__(self, root: Path) -> None:
+        self.bashrc = root / "home" / ".bashrc"
+        self.empty = root / "home" / ".empty"
+        self.nothing = root / "home" / "new.csv"
+        self.bashrc.parent.mkdir()
+        self.bashrc.write_text(PRECIOUS)
+        self.empty.write_text("")
+
+    def place(self, kind: str, at: Path) -> None:
+        at.unlink(missing_ok=True)
+        if kind == "fifo":
+            os.mkfifo(at)
+        elif kind == "folder":
+            at.mkdir()
+        else:
+            target = {"link": self.bashrc, "link to an empty file": self.empty,
+                      "link to nothing": self.nothing}[kind]
+            at.symlink_to(target)
+
+    def untouched(self) -> None:
+        assert self.bashrc.read_text() == PRECIOUS
+        assert self.empty.read_text() == ""
+        assert not self.nothing.exists()
+
+
+def _refused(action: Callable[[], object], at: Path) -> AuditstreamError:
+    with _within(5), pytest.raises(AuditstreamError, match=str(at)) as caught:
+        action()
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert "not a regular file" in str(caught.value) or "not a folder" in str(caught.value)
+    return caught.value
+
+
+def _running(folder: Path) -> SinkWriter:
+    w = SinkWriter(folder, TOPIC, ExportSettings())
+    w.add(_rows(1, 0))
+    w.checkpoint()
+    return w
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_new_days_file_name_taken_while_the_sink_runs_is_refused(
+        tmp_path: Path, kind: str) -> None:
+    world, folder = _World(tmp_path), tmp_path / "exports"
+    w = _running(folder)
+    there = folder / dy.day_file("2025-01-02")
+    world.place(kind, there)
+    _refused(lambda: w.add(_rows(2, 10)), there)
+    world.untouched()
+    assert w.cp.lengths.get(dy.day_file("2025-01-02")) is None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_rejects_file_name_taken_while_the_sink_runs_is_refused(
+        tmp_path: Path, kind: str) -> None:
+    """sink_rejected.jsonl is created at the first invalid message, whose raw value (any
+    bytes a producer of the topic chose) would have been appended through a link."""
+    world, folder = _World(tmp_path), tmp_path / "exports"
+    w = _running(folder)
+    world.place(kind, folder / REJECTED_FILE)
+    _refused(lambda: w.add([(0, 10, b"echo owned >> /tmp/x")]), folder / REJECTED_FILE)
+    world.untouched()
+
+
+@pytest.mark.parametrize("name", [REVIEWS_LOG_FILE, REJECTED_FILE])
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_appended_file_swapped_before_a_restart_is_refused_not_cut_through(
+        tmp_path: Path, kind: str, name: str) -> None:
+    """A restart cuts each appended file to its checkpointed length: through a link to a
+    longer file, that was someone's file cut."""
+    world, folder = _World(tmp_path), tmp_path / "exports"
+    w = _running(folder)
+    w.add([(0, 10, b"not json")])
+    w.checkpoint()
+    w.close()
+    world.place(kind, folder / name)
+    _refused(lambda: SinkWriter(folder, TOPIC, ExportSettings()), folder / name)
+    world.untouched()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_checkpoints_name_taken_before_a_restart_is_refused(
+        tmp_path: Path, kind: str) -> None:
+    world, folder = _World(tmp_path), tmp_path / "exports"
+    _running(folder).close()
+    world.place(kind, folder / STATE_FILE)
+    _refused(lambda: SinkWriter(folder, TOPIC, ExportSettings()), folder / STATE_FILE)
+    world.untouched()
+
+
+def test_a_fifo_at_the_single_files_name_does_not_hang_a_fresh_start(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / SCORED_FILE)
+    _refused(lambda: SinkWriter(tmp_path, TOPIC, ExportSettings()), tmp_path / SCORED_FILE)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_locks_name_taken_is_refused_and_nothing_written_through_it(
+        tmp_path: Path, kind: str) -> None:
+    world, folder = _World(tmp_path), tmp_path / "exports"
+    folder.mkdir()
+    world.place(kind, folder / LOCK_FILE)
+    _refused(lambda: FolderLock(folder, "sink").acquire(), folder / LOCK_FILE)
+    world.untouched()
+
+
+@pytest.mark.parametrize("kind", ["scored", "staging"])
+def test_a_link_at_scored_or_the_staging_folder_is_refused_and_its_target_kept(
+        tmp_path: Path, kind: str) -> None:
+    """scored/ through a link would put day files elsewhere and delete that folder's day
+    files at score's publish (or the sink's restart)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    theirs = elsewhere / "transactions_scored_2020-01-01.csv"
+    theirs.write_text("their rows\n")
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    name = folder / (dy.SCORED_DIR if kind == "scored" else dy.STAGING)
+    name.symlink_to(elsewhere)
+    with _within(5):
+        _refused(lambda: dy.DayWriter(folder).__enter__(), name)
+    if kind == "scored":
+        _refused(lambda: SinkWriter(folder, TOPIC, ExportSettings()), name)
+    assert sorted(p.name for p in elsewhere.iterdir()) == [theirs.name]
+    assert theirs.read_text() == "their rows\n"
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    path = tmp_path / "data" / "history.csv"
+    path.parent.mkdir()
+    write_transactions_csv(stream(n=200, customers=10, seed=3), path)
+    return path
+
+
+@pytest.mark.parametrize(("kind", "name"), [
+    ("link", LOCK_FILE), ("fifo", LOCK_FILE),  # a file there is the lock
+    ("link", dy.STAGING), ("fifo", dy.STAGING), ("file", dy.STAGING)])
+def test_score_refuses_a_stranger_at_its_lock_or_staging_name_in_one_line(
+        source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        kind: str, name: str) -> None:
+    world, out = _World(tmp_path), tmp_path / "ex"
+    out.mkdir()
+    if kind == "file":
+        (out / name).write_text("mine\n")
+    else:
+        world.place("fifo" if kind == "fifo" else "link", out / name)
+    with _within(20):
+        code = main(["score", str(source), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE, err
+    assert "Traceback" not in err and str(out / name) in err
+    world.untouched()
+
+
+def test_score_and_the_sink_write_through_an_exports_folder_that_is_a_link(
+        source: Path, tmp_path: Path) -> None:
+    """Pointing the exports folder at another disk stays supported."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    (tmp_path / "ex").symlink_to(disk)
+    (tmp_path / "sunk").symlink_to(disk / "sunk")
+    (disk / "sunk").mkdir()
+    assert main(["score", str(source), "--out", str(tmp_path / "ex")]) == 0
+    assert len(scored_lines(disk)) == 200 and (disk / "run.json").is_file()
+    for _ in range(2):  # a start, and a restart through the link
+        with FolderLock(tmp_path / "sunk", "sink"):
+            w = SinkWriter(tmp_path / "sunk", TOPIC, ExportSettings())
+            w.add(_rows(1 + w.rows // 10, w.rows))
+            w.checkpoint()
+            w.write_rollups(report=False)
+            w.close()
+    assert len(scored_lines(disk / "sunk")) == 20
+    assert (disk / "sunk" / LOCK_FILE).is_file() and not (disk / "sunk").is_symlink()
