@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from auditstream.cli import main
+from auditstream.report import write_report_from_rollup
 from shared.codec import encode
 from shared.csv_io import write_transactions_csv
 from shared.errors import AuditstreamError, ExitCode
@@ -237,3 +238,19 @@ def test_score_and_the_sink_write_through_an_exports_folder_that_is_a_link(
             w.close()
     assert len(scored_lines(disk / "sunk")) == 20
     assert (disk / "sunk" / LOCK_FILE).is_file() and not (disk / "sunk").is_symlink()
+
+
+def test_a_folder_at_report_html_is_one_line_per_refresh_and_the_exports_go_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The page is the listener's (a failure logged, the sink goes on); a folder at its name
+    is the user's to move, said in one line, not a traceback every SINK_ROLLUP_INTERVAL_S."""
+    (tmp_path / "report.html").mkdir()
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings(), on_rollup=write_report_from_rollup)
+    w.add(_rows(1, 0))
+    w.checkpoint()
+    caplog.clear()
+    assert w.write_rollups()["rows"] == 10
+    w.close()
+    failed = [r for r in caplog.records if "report.html" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info is None, caplog.text
+    assert "is a folder" in failed[0].getMessage() and (tmp_path / "status.csv").is_file()
