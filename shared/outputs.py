@@ -1,5 +1,6 @@
 """Writing failures the world brings (disk full, read-only, no permission) as `OutputError`,
-and the one rule for where a command may write (`check_folder_of`).
+the one rule for where a command may write (`check_folder_of`), and for what it writes to
+(`open_regular`: a regular file at the name itself, never through a link or into a FIFO).
 
 An `OSError` of one of these kinds is not a bug: the command says what happened and what to
 do in one line and exits `ExitCode.OUTPUT_UNWRITABLE`, never with a traceback. Neither is

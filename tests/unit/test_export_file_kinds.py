@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -254,3 +256,46 @@ def test_a_folder_at_report_html_is_one_line_per_refresh_and_the_exports_go_on(
     failed = [r for r in caplog.records if "report.html" in r.getMessage()]
     assert len(failed) == 1 and failed[0].exc_info is None, caplog.text
     assert "is a folder" in failed[0].getMessage() and (tmp_path / "status.csv").is_file()
+
+
+_APPEND_DAY_2 = """
+import sys
+from pathlib import Path
+from shared.entry import run_guarded
+from sink.settings import ExportSettings
+from sink.writer import SinkWriter
+from tests.unit.test_export_file_kinds import TOPIC, _rows
+def go():
+    w = SinkWriter(sys.argv[1], TOPIC, ExportSettings())
+    there = Path(sys.argv[2])  # placed while the sink runs (a start removes it: unrecorded)
+    there.write_text("")
+    there.chmod(0o444)
+    w.add(_rows(2, 10))
+    w.checkpoint()
+sys.exit(run_guarded("sink", go))
+"""
+
+
+def test_a_read_only_file_at_a_new_days_name_is_exit_5_and_a_restart_loses_nothing(
+        tmp_path: Path) -> None:
+    """Root writes whatever the mode: the child drops that right (CAP_DAC_OVERRIDE)."""
+    folder, clean = tmp_path / "exports", tmp_path / "clean"
+    for where in (folder, clean):
+        _running(where).close()
+    there = folder / dy.day_file("2025-01-02")
+    drop = (["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+             "--inh-caps=-dac_override,-dac_read_search"] if os.geteuid() == 0 else [])
+    child = subprocess.run([*drop, sys.executable, "-c", _APPEND_DAY_2, str(folder), str(there)],
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    assert child.returncode == ExitCode.OUTPUT_UNWRITABLE, child.stderr
+    assert f"cannot write {there}: permission denied" in child.stderr
+    assert "Traceback" not in child.stderr
+    assert there.stat().st_size == 0
+    there.unlink()  # what the user does; the sink would remove it too (not checkpointed)
+    for where in (folder, clean):
+        w = SinkWriter(where, TOPIC, ExportSettings())
+        w.add(_rows(2, 10))
+        w.checkpoint()
+        w.close()
+    assert scored_lines(folder) == scored_lines(clean) and len(scored_lines(folder)) == 20
