@@ -150,3 +150,14 @@ def open_append(path: Path) -> BinaryIO:
     "ab")` but through `open_regular`."""
     fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     return os.fdopen(fd, "ab")
+
+
+def remove_file(path: Path) -> None:
+    """Remove the file or symbolic link at `path` if there is one (never what a link points
+    at); a folder there is `not_regular`, left as it is."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        raise not_regular(Path(path), "a folder") from None

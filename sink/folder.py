@@ -13,7 +13,7 @@ from pathlib import Path
 
 from shared.atomic import atomic_write_bytes, remove_temporaries
 from shared.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
-from shared.outputs import open_regular
+from shared.outputs import open_regular, remove_file
 from sink import days as dy
 from sink import state as st
 from sink.csvfmt import SCORED_HEADER, encode_rows
@@ -39,7 +39,7 @@ def open_checkpoint(folder: Path, topic: str, settings: ExportSettings, reset: b
     remove_leftovers(folder)
     if reset:
         for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE, REVIEWS_LOG_FILE):
-            (folder / name).unlink(missing_ok=True)
+            remove_file(folder / name)
         dy.remove_all(folder)
     dy.check_strangers(folder)  # a copy of a day file is not one: named, left alone
     cp = st.load(folder, settings.sample_key.get_secret_value())
@@ -112,8 +112,8 @@ def _fresh(folder: Path, topic: str, settings: ExportSettings) -> st.Checkpoint:
         atomic_write_bytes(scored, SCORED_HEADER)
         lengths[SCORED_FILE] = len(SCORED_HEADER)
     else:
-        scored.unlink(missing_ok=True)
-    (folder / REJECTED_FILE).unlink(missing_ok=True)
+        remove_file(scored)
+    remove_file(folder / REJECTED_FILE)
     cp = st.Checkpoint(
         topic=topic,
         lengths=lengths,
@@ -148,7 +148,7 @@ def _switch_single_file(folder: Path, cp: st.Checkpoint, settings: ExportSetting
         st.save(folder, cp)
     scored = folder / SCORED_FILE
     if not settings.single_file and scored.exists():  # after the save: crash-safe
-        scored.unlink()
+        remove_file(scored)
         log.warning("removed %s: EXPORTS_SINGLE_FILE is off (the rows are in %s/)",
                     scored, dy.SCORED_DIR)
 

@@ -180,6 +180,9 @@ class SinkWriter:
     def _reject(self, lines: list[bytes]) -> None:
         if self._rejected is None:
             self._rejected = open_append(self.folder / REJECTED_FILE)
+            # as a day file: what someone put at its name meanwhile is not appended to
+            dy.check_as_left(self.folder / REJECTED_FILE, self._rejected,
+                             self._made.get(REJECTED_FILE, 0))
         self._append(REJECTED_FILE, self._rejected, b"".join(lines))
         self.cp.rejected += len(lines)
         log.warning("%d invalid messages kept in %s", len(lines), REJECTED_FILE)

@@ -299,3 +299,32 @@ def test_a_read_only_file_at_a_new_days_name_is_exit_5_and_a_restart_loses_nothi
         w.checkpoint()
         w.close()
     assert scored_lines(folder) == scored_lines(clean) and len(scored_lines(folder)) == 20
+
+
+@pytest.mark.parametrize(("name", "reset"), [
+    *((name, True) for name in (STATE_FILE, REJECTED_FILE, SCORED_FILE, REVIEWS_LOG_FILE)),
+    *((name, False) for name in (REJECTED_FILE, SCORED_FILE, REVIEWS_LOG_FILE))])
+def test_a_folder_at_a_file_name_a_start_removes_is_one_line(
+        tmp_path: Path, name: str, reset: bool) -> None:
+    """A fresh start removes sink_rejected.jsonl and transactions_scored.csv, --reset every
+    appended file and the checkpoint: a folder there was an IsADirectoryError traceback.
+    (Without --reset the checkpoint is read: a folder there is refused, above.)"""
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "theirs.txt").write_text("kept\n")
+    with pytest.raises(AuditstreamError, match=str(tmp_path / name)) as caught:
+        SinkWriter(tmp_path, TOPIC, ExportSettings(), reset=reset)
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert (tmp_path / name / "theirs.txt").read_text() == "kept\n"
+
+
+def test_a_file_put_at_the_rejects_name_while_the_sink_runs_is_not_appended_to(
+        tmp_path: Path) -> None:
+    """sink_rejected.jsonl is opened at the first invalid message: a file someone put there
+    meanwhile must have the length the sink made it (0) before anything is appended, as a
+    day file must (it was appended to, and only the next checkpoint stopped the sink)."""
+    w = _running(tmp_path)
+    theirs = tmp_path / REJECTED_FILE
+    theirs.write_text("someone's notes\n")
+    with pytest.raises(AuditstreamError, match=f"{theirs} has 16 bytes, the sink made it 0"):
+        w.add([(0, 10, b"not json")])
+    assert theirs.read_text() == "someone's notes\n"
