@@ -283,7 +283,7 @@ def check_as_left(path: Path, fh: IO[bytes], made: int, *, by_name: bool = False
     held = os.fstat(fh.fileno())
     if by_name:
         try:
-            if os.stat(path).st_ino != held.st_ino:
+            if not os.path.samestat(os.lstat(path), held):  # a link to it is not it
                 raise _changed(path, "was replaced")
         except FileNotFoundError:
             raise _changed(path, "was deleted") from None

@@ -328,3 +328,19 @@ def test_a_file_put_at_the_rejects_name_while_the_sink_runs_is_not_appended_to(
     with pytest.raises(AuditstreamError, match=f"{theirs} has 16 bytes, the sink made it 0"):
         w.add([(0, 10, b"not json")])
     assert theirs.read_text() == "someone's notes\n"
+
+
+def test_an_open_day_file_moved_out_and_linked_back_stops_the_sink_at_its_checkpoint(
+        tmp_path: Path) -> None:
+    """The link points at the very file the sink holds open, so following it saw no change;
+    the checkpoint would record a name the next start refuses (a link at a day's name)."""
+    folder, moved = tmp_path / "exports", tmp_path / "elsewhere.csv"
+    w = _running(folder)
+    day = folder / dy.day_file("2025-01-01")
+    day.rename(moved)
+    day.symlink_to(moved)
+    recorded = dict(w.cp.lengths)
+    w.add(_rows(1, 10))
+    with pytest.raises(AuditstreamError, match=f"{day} was replaced"):
+        w.checkpoint()
+    assert w.cp.lengths == recorded  # the checkpoint not moved
