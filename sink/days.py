@@ -17,6 +17,7 @@ never counted, cut, appended to or deleted (`check_strangers` names it once at s
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
@@ -37,7 +38,7 @@ from shared.dayfiles import day_files as day_files
 from shared.dayfiles import day_of as day_of
 from shared.dayfiles import file_name, strangers
 from shared.errors import UsageError
-from shared.outputs import open_append
+from shared.outputs import not_regular, open_append
 from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.state import SinkStateError
 from sink.watermark import Watermark, time_key
@@ -388,6 +389,20 @@ class DayWriter:
             return
         for day in sorted(self._open):
             self._finish(day)
+
+    def check_targets(self, also: Sequence[str] = ()) -> None:
+        """`UsageError` if a name `publish` moves a file to (or `also`, in the folder's root)
+        is something other than a regular file: a folder, a link or a FIFO someone put there
+        while the run was written. Checked before the run's rollups are written, so a
+        refusal leaves the folder the earlier run's."""
+        for path in [*(self.folder / day_file(day) for day in sorted(self._done)),
+                     *(self.folder / name for name in [*self._also, *also])]:
+            with contextlib.suppress(FileNotFoundError):
+                kind = os.lstat(path).st_mode
+                if not stat.S_ISREG(kind):
+                    raise not_regular(path, "a folder" if stat.S_ISDIR(kind) else
+                                      "a symbolic link" if stat.S_ISLNK(kind) else
+                                      "a FIFO or device")
 
     def publish(self) -> None:
         """Move the run's day files into `scored/` (renames only) and remove the earlier

@@ -26,11 +26,13 @@ from shared.folderlock import LOCK_FILE, FolderLock
 from shared.schemas import ScoredTransaction
 from sink import days as dy
 from sink.exports import SCORED_FILE
+from sink.offline import ExportWriter, write_exports
 from sink.settings import ExportSettings
 from sink.state import STATE_FILE
 from sink.writer import REJECTED_FILE, REVIEWS_LOG_FILE, Record, SinkWriter
 from tests.scored_days import scored_lines
 from tests.unit.test_core_engine import stream
+from tests.unit.test_rollup_pandas import random_scored
 
 TOPIC = "transactions.scored"
 PRECIOUS = "export PATH=$HOME/bin:$PATH  # someone's ~/.bashrc\n" * 20
@@ -344,3 +346,31 @@ def test_an_open_day_file_moved_out_and_linked_back_stops_the_sink_at_its_checkp
     with pytest.raises(AuditstreamError, match=f"{day} was replaced"):
         w.checkpoint()
     assert w.cp.lengths == recorded  # the checkpoint not moved
+
+
+@pytest.mark.parametrize("at", ["day", SCORED_FILE])
+@pytest.mark.parametrize("kind", ["folder", "link", "fifo"])
+def test_a_name_score_publishes_to_taken_while_it_runs_leaves_the_earlier_run(
+        tmp_path: Path, kind: str, at: str) -> None:
+    """score moves its day files in after the run (and removes an earlier
+    transactions_scored.csv): a folder there was a traceback after the rollups were already
+    the new run's, beside the earlier run's day files."""
+    world = _World(tmp_path)
+    out = tmp_path / "ex"
+    write_exports(random_scored(300, seed=1), out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    rows = random_scored(300, seed=2)
+    last = max(tx.timestamp for tx in rows).date().isoformat()
+    there = out / (dy.day_file(last) if at == "day" else at)
+    with pytest.raises(AuditstreamError) as caught, ExportWriter(out) as exports:
+        exports.write(rows)
+        there.unlink(missing_ok=True)
+        world.place("link" if kind == "link" else kind, there)
+        with _within(5):
+            exports.finish()
+    assert caught.value.exit_code == ExitCode.USAGE and str(there) in str(caught.value)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*")
+             if p.is_file() and not p.is_symlink()}
+    assert after == {k: v for k, v in before.items() if out / k != there}
+    assert not (out / dy.STAGING).exists()
+    world.untouched()
