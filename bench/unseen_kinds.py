@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -46,6 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector.core.geo import CENTROIDS, distance_km
+from shared.atomic import atomic_text_writer
 
 Row = dict[str, str]
 DAY = timedelta(days=1)
@@ -321,6 +323,14 @@ def prefixed(rows: list[Row], prefix: str) -> list[Row]:
              "transaction_id": prefix + r["transaction_id"]} for r in rows]
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` name one file (by any spelling, link or hard link)."""
+    try:
+        return a.resolve() == b.resolve() or os.path.samefile(a, b)
+    except OSError:  # one does not exist yet
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", help="a labelled CSV in the historic layout")
@@ -333,11 +343,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also these customers (ids prefixed m1-, m2-, ...: e.g. a "
                         "population generated with other settings over the same dates)")
     args = parser.parse_args(argv)
+    for given in (args.source, *args.mix_in):  # it would replace that ground truth
+        if _same_file(Path(args.out), Path(given)):
+            parser.error(f"{args.out} is also an input ({given}); give another OUT")
     header, rows = read_rows(args.source)
     for k, path in enumerate(args.mix_in, 1):
         rows += prefixed(read_rows(path)[1], f"m{k}-")
     out, placed = inject(rows, args.seed, args.rate, args.kinds)
-    with open(args.out, "w", encoding="utf-8", newline="") as f:
+    with atomic_text_writer(Path(args.out)) as f:  # Ctrl-C: the old OUT whole, or none
         writer = csv.DictWriter(f, header, lineterminator="\n")
         writer.writeheader()
         writer.writerows(out)

@@ -15,6 +15,8 @@ class Measure:
 
 #: The fact table the row-level measures count.
 MEASURE_TABLE = "transactions_scored"
+#: The date dimension (`dashboard.spec`): the days of run.json's date range.
+DATE_TABLE = "dates"
 _TS = MEASURE_TABLE
 _TH = "VAR th = [Selected Threshold]\nRETURN\n"
 
@@ -35,6 +37,9 @@ def _assured(section: str, name: str, column: str) -> str:
             f'assurance[section] = "{section}" && assurance[name] = "{name}"))')
 
 
+_RANGE = (f"VAR first = CALCULATE(MIN({DATE_TABLE}[date]), ALL({DATE_TABLE}))\n"
+          f"VAR last = CALCULATE(MAX({DATE_TABLE}[date]), ALL({DATE_TABLE}))\n")
+_OUTSIDE = f"{_TS}[date] < first || {_TS}[date] > last"
 _ML = f"{_TS}[model_score] >= th"
 _HY = f"({_TS}[model_score] >= th || {_TS}[is_rule_flag])"
 _CO = f"{_TS}[score] >= th"
@@ -80,6 +85,18 @@ MEASURES: tuple[Measure, ...] = (
             'RETURN IF(ISBLANK(asof), "no data yet", "data as of " & '
             'FORMAT(asof, "yyyy-mm-dd hh:nn") & ", " & IF(ISBLANK(behind), '
             '"lag unknown", FORMAT(behind, "0") & " minutes behind the stream"))', ""),
+    # Rows dated outside the date table's days (`shared.date_range`: a stray row dated 1970
+    # or 2100) are on no date axis; these count and list them, over every row (no slicer).
+    Measure("Rows Outside Date Range", f"{_RANGE}RETURN IF(ISBLANK(first), 0, COUNTROWS(FILTER("
+            f"ALL({_TS}), {_OUTSIDE})) + 0)", "#,0"),
+    Measure("Date Range Note",
+            f"{_RANGE}VAR n = [Rows Outside Date Range]\nRETURN IF(ISBLANK(first), "
+            '"no dates yet", "days " & FORMAT(first, "yyyy-mm-dd") & " to " & '
+            'FORMAT(last, "yyyy-mm-dd") & IF(n = 0, ", no row outside them", ", " & '
+            'FORMAT(n, "#,0") & " rows dated outside them: page Outside the date range"))',
+            ""),
+    Measure("Outside Date Range Row",  # blank for a row in the range: a table shows the rest
+            f"{_RANGE}RETURN IF(NOT(ISBLANK(first)), COUNTROWS(FILTER({_TS}, {_OUTSIDE})))", "#,0"),
     Measure("Labels Note",  # the label-based pages say where to look without labels
             "IF(COUNTROWS(FILTER(thresholds, NOT(ISBLANK(thresholds[combined_tp])))) = 0, "
             '"no labels: see Assurance", "labels: generated ground truth")', ""),

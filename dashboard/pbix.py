@@ -31,6 +31,7 @@ from dashboard.spec import (
 )
 from dashboard.tmdl import date_table_m, partition_m
 from shared.atomic import atomic_path
+from shared.date_range import read_range
 from shared.dayfiles import day_files
 from shared.errors import AuditstreamError, UsageError
 
@@ -109,16 +110,17 @@ def table_rows(table: Table, exports_dir: Path) -> list[dict[str, Any]]:
 
 
 def date_rows(exports_dir: Path) -> list[dict[str, Any]]:
-    """The date dimension as its M query builds it: each day of run.json's event range."""
+    """The date dimension as its M query builds it: each day of run.json's date range
+    (`shared.date_range`)."""
     path = exports_dir / "run.json"
-    run = read_run(path)
-    first, last = run.get("event_time_min"), run.get("event_time_max")
-    if not first or not last:
+    span = read_range(read_run(path))
+    if span is None:
         return []
     try:
-        day, end = (dt.datetime.fromisoformat(t).date() for t in (first, last))
-    except (TypeError, ValueError):
-        raise damaged(path, f"event times {first!r} .. {last!r} are not ISO times") from None
+        day, end = (dt.date.fromisoformat(d) for d in span)
+    except ValueError:
+        raise damaged(path, f"event times or date range give {span[0]!r} .. {span[1]!r}, "
+                      "not ISO dates") from None
     rows = []
     while day <= end:
         rows.append({"date": f"{day.isoformat()}T00:00:00", "year": day.year,

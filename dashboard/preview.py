@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard.measures import MEASURES
-from dashboard.spec import PAGES, Field, Page, Visual
+from dashboard.spec import DATE_TABLE, PAGES, Field, Page, Visual
 
 Evaluate = Callable[[list[str], str | None], dict[str, Any]]
 _FMT = {m.name: m.fmt for m in MEASURES}
@@ -110,7 +110,11 @@ def _body(v: Visual, ev: Evaluate, tables: Callable[[str], Any]) -> str:
         items = "".join(f"<li>&#9711; {html.escape(s)}</li>" for s in values[:24])
         return f"<ul>{items}</ul>"
     if v.type == "tableEx":
-        frame = tables(fields[0].table).head(16).copy()
+        frame = tables(fields[0].table)
+        for f in fields:  # a measure that is blank for a row hides it, as in Power BI
+            if f.kind == "measure":
+                frame = frame[_ROW_MEASURES[f.name](frame, tables)].assign(**{f.name: 1})
+        frame = frame.head(16).copy()
         for column in frame.select_dtypes("datetime"):  # stored as double days: round to 1 s
             frame[column] = frame[column].dt.round("s")
         head = "".join(f"<th>{html.escape(f.name)}</th>" for f in fields)
@@ -125,6 +129,14 @@ def _body(v: Visual, ev: Evaluate, tables: Callable[[str], Any]) -> str:
         return _svg(w, h, _donut(parts, h - 30), [f.name for f in measures])
     cat = v.roles["Category"][0]
     return _category_chart(v, cat, ev, tables)
+
+
+#: The table measures that list only some rows (1 for those, blank for the rest), as the
+#: rows they keep: the preview draws a table from a few rows, not a DAX query per row.
+_ROW_MEASURES: dict[str, Callable[[Any, Callable[[str], Any]], Any]] = {
+    "Outside Date Range Row": lambda frame, tables: ~frame["date"].isin(
+        tables(DATE_TABLE)["date"]),
+}
 
 
 def _svg(w: int, h: int, inner: str, legend: list[str]) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.atomic import atomic_write_text
+from shared.date_range import read_range
 from shared.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
     if run is None:
         run = read_run(exports_dir / "run.json")
     data["run"] = {str(k): v for k, v in run.items() if isinstance(v, str | int | float | bool)}
+    # the days the daily chart spans; the cube's days outside it are listed on their own
+    span = read_range(run)
+    data["date_range"] = list(span) if span else None
     return data
 
 

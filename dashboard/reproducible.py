@@ -58,19 +58,22 @@ _LOCK = threading.RLock()
 
 def build_epoch(exports_dir: Path) -> int:
     """The build's time in Unix seconds: SOURCE_DATE_EPOCH when set (the reproducible-builds
-    convention), else the snapshot's newest event (`event_time_max` in run.json, UTC when it
-    names no offset), else `DEFAULT_EPOCH`. Never the clock."""
+    convention), else how far the snapshot's event time got (run.json's `event_watermark`,
+    the latest time 8 customers reached, so one row dated 2100 does not date the file; else
+    `event_time_max`; UTC when it names no offset), else `DEFAULT_EPOCH`. Never the clock."""
     epoch = source_date_epoch()
     if epoch is not None:
         return epoch
     run = exports_dir / "run.json"
-    newest = read_run(run).get("event_time_max")  # a run.json not a JSON object: exit 2
+    data = read_run(run)  # a run.json not a JSON object: exit 2
+    field = "event_watermark" if data.get("event_watermark") else "event_time_max"
+    newest = data.get(field)
     if not newest:
         return DEFAULT_EPOCH
     try:
         moment = dt.datetime.fromisoformat(newest)
     except (TypeError, ValueError) as exc:
-        raise BuildEpochError(f"{run}: event_time_max {newest!r} is not an ISO time") from exc
+        raise BuildEpochError(f"{run}: {field} {newest!r} is not an ISO time") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return max(int(moment.timestamp()), 0)

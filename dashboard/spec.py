@@ -9,7 +9,9 @@ model follows the export contract.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from dashboard.measures import DATE_TABLE as DATE_TABLE
 from dashboard.measures import MEASURE_TABLE
 from shared.columns import (
     ASSURANCE_COLUMNS,
@@ -24,6 +26,7 @@ from shared.columns import (
     THRESHOLD_COLUMNS,
 )
 from shared.dayfiles import PREFIX, SCORED_DIR
+from shared.schemas import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 NAME = "dashboard_anomalies"
 PARAMETER = "ExportsFolder"
@@ -118,20 +121,26 @@ TABLES: tuple[Table, ...] = (
 _TS = MEASURE_TABLE
 
 
+def _m_datetime(t: datetime) -> str:
+    return f"#datetime({t.year}, {t.month}, {t.day}, {t.hour}, {t.minute}, {t.second})"
+
+
 #: Incremental refresh of the tables with a `day_folder`: Power BI's two dateTime parameters
-#: (exact names), their values in Desktop (wide, so the whole folder loads there), and the
+#: (exact names), their values in Desktop (the schema's event time range, so every day file
+#: loads there: with 2000..2100 a row dated 1970 or 2100 was silently not loaded), and the
 #: policy: keep ARCHIVE_YEARS years, re-read the last REFRESH_DAYS days on each refresh.
 RANGE_PARAMETERS: tuple[tuple[str, str], ...] = (
-    ("RangeStart", "#datetime(2000, 1, 1, 0, 0, 0)"),
-    ("RangeEnd", "#datetime(2100, 1, 1, 0, 0, 0)"),
+    ("RangeStart", _m_datetime(MIN_TIMESTAMP)),
+    ("RangeEnd", _m_datetime(MAX_TIMESTAMP)),
 )
 ARCHIVE_YEARS = 2
 REFRESH_DAYS = 3
 DAY_FILE_PREFIX = PREFIX  # the day files' names: shared.dayfiles (dashboard.tmdl's M tests it)
 
-#: The date dimension: one row per day from the first to the last event day that run.json
-#: records (a small file, so the table stays full refresh), marked as the model's date table.
-DATE_TABLE = "dates"
+#: The date dimension (DATE_TABLE): one row per day of run.json's date range
+#: (`shared.date_range`: the days a quorum of customers reached, so a stray row dated 2100
+#: adds no 75 years; a small file, so the table stays full refresh), marked as the model's
+#: date table. Date axes use it; rows dated outside it are on page "outside".
 DATE_COLUMNS: tuple[tuple[str, str], ...] = (("date", "dateTime"), ("year", "int64"),
                                              ("month", "string"))
 
@@ -205,6 +214,12 @@ def _labels_note(name: str, x: int, y: int) -> Visual:
 def _freshness(name: str, x: int, y: int, w: int, h: int) -> Visual:
     """The "data as of ..., N minutes behind the stream" card every page carries."""
     return Visual(name, "card", {"Values": (m("Data As Of"),)}, (x, y, w, h), "Data as of")
+def _date_range(name: str, x: int, y: int, w: int, h: int) -> Visual:
+    """The date range the axes span and how many rows are dated outside it."""
+    return Visual(name, "card", {"Values": (m("Date Range Note"),)}, (x, y, w, h),
+                  "Date range")
+
+
 _KPIS = ("KPI ML Precision", "KPI ML Recall", "KPI ML Workload %",
          "KPI Hybrid Precision", "KPI Hybrid Recall", "KPI Hybrid Workload %")
 
@@ -245,8 +260,10 @@ PAGES: tuple[Page, ...] = (
                {"Category": (col(_TS, "channel"),), "Y": (m("ML Flagged"), m("Hybrid Flagged"))},
                (640, 140, 620, 270), "Flagged by channel"),
         Visual("perDay", "lineChart",
-               {"Category": (col(_TS, "date"),), "Y": (m("Hybrid Flagged"), m("ML Flagged"))},
-               (220, 420, 1040, 280), "Flagged per day"),
+               {"Category": (col(DATE_TABLE, "date"),),
+                "Y": (m("Hybrid Flagged"), m("ML Flagged"))},
+               (220, 420, 830, 280), "Flagged per day (the data's date range)"),
+        _date_range("dateRange", 1060, 420, 200, 280),
     )),
     Page("cases", "Cases", (
         _slicer("caseType", "cases", "anomaly_type", (20, 20, 200, 300)),
@@ -301,4 +318,16 @@ PAGES: tuple[Page, ...] = (
                    "reasons_top3"))},
                (20, 160, 1240, 540), "Its transactions"),
     ), drillthrough=col("cases", "case_id")),
+    # Rows dated outside the date range (a device clock off by decades): on no date axis,
+    # so listed here, never dropped.
+    Page("outside", "Outside the date range", (
+        _date_range("dateRange2", 20, 20, 400, 110),
+        _freshness("freshness6", 1070, 20, 190, 110),
+        Visual("outsideRows", "tableEx",
+               {"Values": (*(col(_TS, c) for c in (
+                   "transaction_id", "customer_id", "timestamp", "amount", "country",
+                   "channel", "score", "is_flag", "triggered_rules")),
+                   m("Outside Date Range Row"))},
+               (20, 150, 1240, 550), "Rows dated outside the data's date range"),
+    )),
 )

@@ -26,6 +26,7 @@ from dashboard.spec import (
     Table,
 )
 from shared.atomic import atomic_write_text
+from shared.date_range import FIELDS as RANGE_FIELDS
 from shared.dayfiles import (
     DATE_CHARS,
     FIRST_DAY,
@@ -181,15 +182,20 @@ def refresh_policy_tmdl(table: Table) -> list[str]:
 
 
 def date_table_m() -> str:
-    """Power Query M of the date dimension: every day of run.json's event-time range."""
+    """Power Query M of the date dimension: every day of run.json's date range
+    (`shared.date_range`), or for a run.json written before it, of its event times."""
+    first, last = RANGE_FIELDS
+    day = 'Date.FromText(Text.Start(t, 10), [Format="yyyy-MM-dd", Culture="en-US"])'
     return "\n".join([
         "let",
         f'    Run = Json.Document(File.Contents({PARAMETER} & "run.json")),',
-        '    First = Record.FieldOrDefault(Run, "event_time_min", null),',
-        '    Last = Record.FieldOrDefault(Run, "event_time_max", null),',
+        f'    First = Record.FieldOrDefault(Run, "{first}", '
+        'Record.FieldOrDefault(Run, "event_time_min", null)),',
+        f'    Last = Record.FieldOrDefault(Run, "{last}", '
+        'Record.FieldOrDefault(Run, "event_time_max", null)),',
+        f"    Day = (t) => {day},",
         "    Days = if First = null or Last = null then {} else List.Dates("
-        "Date.From(DateTime.FromText(First)), Duration.Days(Date.From(DateTime.FromText(Last))"
-        " - Date.From(DateTime.FromText(First))) + 1, #duration(1, 0, 0, 0)),",
+        "Day(First), Duration.Days(Day(Last) - Day(First)) + 1, #duration(1, 0, 0, 0)),",
         '    Source = Table.FromList(Days, Splitter.SplitByNothing(), {"date"}),',
         '    Year = Table.AddColumn(Source, "year", each Date.Year([date]), Int64.Type),',
         '    Month = Table.AddColumn(Year, "month", each Date.ToText([date], "yyyy-MM"), '

@@ -151,6 +151,9 @@ class Detector(PartitionOwnership):
                     continue
                 records = [m for m in msgs if m.error() is None or not self._is_error(m)]
                 self._turn(records)
+                self.metrics.pulse.turned()
+                if self.metrics.pulse.lag_due():
+                    self.metrics.pulse.noted_lag(self._waiting())
                 if self.metrics.due(s.log_interval_s):
                     self.metrics.report(self._lag(), self._model_versions())
                 if until is not None and until(self):

@@ -238,10 +238,16 @@ class DedupeIndex:
 
     @classmethod
     def load(cls, data: bytes, horizon_s: float) -> DedupeIndex:
-        """An index from `dump()` bytes; the current horizon applies from now on."""
+        """An index from `dump()` bytes (the whole-snapshot layout's, read on the upgrade);
+        the current horizon applies from now on. Sorted by hash as read, as `from_parts`
+        does: a lookup bisects, so a dump of another writer in another order missed every
+        duplicate (hostile probe, 2026-12-05); counts that do not fit the bytes are
+        `ValueError`."""
         magic, _, watermark, n = _HEADER.unpack_from(data)
         if magic != _MAGIC:
             raise ValueError(f"not a dedupe index (magic {magic!r})")
+        if n < 0 or _HEADER.size + 20 * n > len(data):
+            raise ValueError(f"dedupe index counts {n} ids in {len(data)} bytes")
         index = cls(horizon_s)
         at = _HEADER.size
         index._hashes = np.frombuffer(data, np.uint64, n, at).copy()
@@ -252,12 +258,18 @@ class DedupeIndex:
         index._first = [] if watermark == _NO_WATERMARK else None  # unless the dump says
         if len(data) > at:  # written since `ahead` (an older dump has none)
             (k,) = _AHEAD.unpack_from(data, at)
+            _fits(k, data, at)
             index._ahead = np.frombuffer(data, np.int64, k, at + _AHEAD.size).tolist()
             at += _AHEAD.size + 8 * k
         if len(data) > at:  # written since `first` (-1: settled)
             (k,) = _AHEAD.unpack_from(data, at)
-            if k >= 0:
+            if k != -1:
+                _fits(k, data, at)
                 index._first = np.frombuffer(data, np.int64, k, at + _AHEAD.size).tolist()
+            at += _AHEAD.size + 8 * max(k, 0)
+        if at != len(data):
+            raise ValueError(f"dedupe index counts {n} ids in {len(data)} bytes")
+        index._compact()
         return index
 
     # --- incremental checkpoints ------------------------------------------------------
@@ -351,6 +363,12 @@ class DedupeIndex:
             index._pending = {}
             index._compact()
         return index
+
+
+def _fits(k: int, data: bytes, at: int) -> None:
+    """A dump's count of minutes at `at`, `ValueError` unless its minutes follow it."""
+    if k < 0 or at + _AHEAD.size + 8 * k > len(data):
+        raise ValueError(f"dedupe index counts {k} minutes in {len(data) - at} bytes")
 
 
 def _ints(value: object) -> bool:

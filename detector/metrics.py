@@ -1,9 +1,10 @@
 """Operational signals: Prometheus metrics (off by default, loopback) and a periodic log line.
 
 The endpoint serves on its own threads (one per connection, never the detector's loop):
-only `GET /metrics` is answered with metrics (404 elsewhere, 405 for other methods), a
-connection silent for `REQUEST_TIMEOUT_S` is closed, and the registry holds the detector's
-counters alone (no settings, no process or platform collector).
+only `GET /metrics` is answered with metrics and `GET /health` with the container check's
+verdict (200 healthy, 503 not, the reason as text: detector.health); 404 elsewhere, 405 for
+other methods; a connection silent for `REQUEST_TIMEOUT_S` is closed, and the registry holds
+the detector's counters alone (no settings, no process or platform collector).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from detector.health import PATH as HEALTH_PATH
+from detector.health import Pulse
 from shared.entry import port_in_use_is
 from shared.errors import UsageError
 
@@ -31,21 +34,31 @@ log = logging.getLogger("detector")
 PATH = "/metrics"
 #: Seconds a scraper's connection may stay silent before it is closed (its thread freed).
 REQUEST_TIMEOUT_S = 10.0
-_TEXT = [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")]
+#: A tuple: wsgiref adds Content-Length to the very list a reply's headers are given in, so
+#: a shared list carried one reply's length into the next (a 405 after a 404 said 39 bytes).
+_TEXT = (("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff"))
 
 _App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def _only_metrics(metrics_app: _App) -> _App:
-    """`metrics_app` on `GET /metrics` only (the library serves any path and OPTIONS)."""
+def _only_metrics(metrics_app: _App, pulse: Pulse) -> _App:
+    """`metrics_app` on `GET /metrics` only (the library serves any path and OPTIONS), the
+    health verdict on `GET /health`."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != PATH:
-            start_response("404 Not Found", _TEXT)
-            return [f"not found; the metrics are at {PATH}\n".encode()]
+        path = environ.get("PATH_INFO")
+        if path not in (PATH, HEALTH_PATH):
+            start_response("404 Not Found", list(_TEXT))
+            return [f"not found; the metrics are at {PATH}, the health at {HEALTH_PATH}\n"
+                    .encode()]
         if environ.get("REQUEST_METHOD") != "GET":
             start_response("405 Method Not Allowed", [*_TEXT, ("Allow", "GET")])
             return [b"method not allowed; use GET\n"]
+        if path == HEALTH_PATH:
+            verdict = pulse.verdict()
+            start_response("200 OK" if verdict.healthy else "503 Service Unavailable",
+                           list(_TEXT))
+            return [f"{verdict.line()}\n".encode()]
 
         def start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
             return start_response(status, [*headers, _TEXT[1]], *rest)
@@ -92,6 +105,8 @@ class Metrics:
         self.total_records = 0
         self.total_dead = 0
         self._prom: dict[str, Any] = {}
+        #: What the loop last did, for `GET /health` (detector.health).
+        self.pulse = Pulse()
         if port is not None:
             self._start_http(port, host)
 
@@ -124,7 +139,7 @@ class Metrics:
                 server_class = type("MetricsServer", (ThreadingWSGIServer,),
                                     {"address_family": family})
                 httpd: WSGIServer = make_server(
-                    str(address[0]), port, _only_metrics(make_wsgi_app(reg)),
+                    str(address[0]), port, _only_metrics(make_wsgi_app(reg), self.pulse),
                     server_class, handler_class=_Handler)
         except OSError as exc:  # a name that does not resolve, an address of another host
             if not isinstance(exc, socket.gaierror) and exc.errno != errno.EADDRNOTAVAIL:
@@ -157,6 +172,7 @@ class Metrics:
 
     def committed(self) -> None:
         self._window.commits += 1
+        self.pulse.progressed()
         if self._prom:
             self._prom["commits"].inc()
 
@@ -166,6 +182,7 @@ class Metrics:
             self._prom["aborts"].inc()
 
     def restored(self, seconds: float) -> None:
+        self.pulse.turned()  # a long assignment restores partition after partition
         if self._prom:
             self._prom["restore"].observe(seconds)
 

@@ -26,6 +26,7 @@ from detector.partition import PartitionState
 from detector.settings import DetectorSettings
 from detector.txn import Abortable
 from shared.errors import KafkaWiringError
+from shared.health import NO_BROKER_S
 from shared.kafka import WatchedConsumer, close_within, kafka_code, worth_waiting
 from shared.retry import retry_within, unreachable_after
 
@@ -57,6 +58,21 @@ class PartitionOwnership(TransactionEnds):
 
     def _subscribe(self) -> None:
         raise NotImplementedError
+
+    def _waiting(self) -> int | None:
+        """Messages waiting in the owned partitions, from the consumer's cached partition
+        ends (no request); None when an end is not known yet, or the consumer has had no
+        broker connection for `NO_BROKER_S` (the ends it knows are stale): the health's lag."""
+        if self._consumer.out_of_touch(NO_BROKER_S):
+            return None
+        total = 0
+        for p, state in list(self.processor.parts.items()):
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, p),
+                                                           cached=True)
+            if high < 0:
+                return None
+            total += max(0, high - state.next_offset)
+        return total
 
     def _renew_consumer(self) -> None:
         """Replace a group consumer librdkafka left with no broker (its #5301,

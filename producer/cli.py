@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +31,23 @@ from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
 from shared.entry import number
 from shared.errors import ExitCode, UsageError
-from shared.outputs import check_folder_of
+from shared.outputs import check_file_target, check_folder_of
 from shared.schemas import Transaction
 from shared.seeds import seed_arg
 from shared.startup import sigterm_interrupts
 
 
 def _date(text: str) -> datetime:
+    """A plain YYYY-MM-DD (a clock time or zone shifted every generated time, silently)."""
     try:
-        return datetime.fromisoformat(text)
+        if not _PLAIN_DATE.fullmatch(text):
+            raise ValueError(text)
+        return datetime.combine(date.fromisoformat(text), datetime.min.time())
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _rate(text: str) -> tuple[str, float]:
@@ -173,9 +180,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.out is None and not args.publish:
         raise UsageError("nothing to do: give --out FILE.csv and/or --publish")
     for path in (args.out, args.changes_out):
-        if path is not None and path.is_dir():
-            raise UsageError(f"{path} is a folder; give a file name")
-        if path is not None:
+        if path is not None:  # before generating, which can take minutes
+            check_file_target(path)
             check_folder_of(path)
     _options_of_the_recipe(args)
     if (args.out is not None and args.changes_out is not None

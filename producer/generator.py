@@ -23,6 +23,7 @@ from producer.extended import (
     ExtendedInjector,
     apply_changes,
 )
+from producer.limits import check_size, check_span
 from producer.profiles import DAY, HOUR, Event, make_customers, normal_activity
 from shared.schemas import Transaction
 
@@ -31,6 +32,9 @@ DEFAULT_RATES: dict[str, float] = dict.fromkeys(ANOMALY_TYPES, 0.0025)
 #: Every labelled kind the generator can place.
 ALL_TYPES: tuple[str, ...] = (*ANOMALY_TYPES, *EXTENDED_TYPES)
 MIXES: tuple[str, ...] = ("default", "extended")
+#: Upper bounds of the transit gap (the shortest stay) and of a duplicate's delay.
+MAX_TRAVEL_GAP_HOURS = 72
+MAX_DUPLICATE_WINDOW_MINUTES = 1440
 
 
 @dataclass(frozen=True)
@@ -68,15 +72,22 @@ class GeneratorConfig:
         if self.customers < 1 or self.days < 1 or not 0 < self.tx_per_customer_day < math.inf:
             raise ValueError("customers, days and tx_per_customer_day must be positive "
                              "(and tx_per_customer_day a finite number)")
+        check_size(self.customers, self.customers * self.days * self.tx_per_customer_day,
+                   "customers x days x rows per customer-day")
+        check_span(self.start, self.days)
         for name in ("traveller_share", "night_owl_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be a share from 0 to 1, not {getattr(self, name)}")
-        if not 0 <= self.travel_gap_hours < math.inf:
-            raise ValueError(f"travel_gap_hours must be a finite number >= 0, "
+        # at most the shortest stay (3 days): a longer transit gap swallows whole trips
+        if not 0 <= self.travel_gap_hours <= MAX_TRAVEL_GAP_HOURS:
+            raise ValueError(f"travel_gap_hours must be a number from 0 to "
+                             f"{MAX_TRAVEL_GAP_HOURS} (the shortest trip, 3 days), "
                              f"not {self.travel_gap_hours}")
-        # a duplicate comes 1 minute to the window after its original (producer.anomalies)
-        if not 1 <= self.duplicate_window_minutes < math.inf:
-            raise ValueError(f"duplicate_window_minutes must be a finite number >= 1, "
+        # a duplicate comes 1 minute to the window after its original (producer.anomalies);
+        # a repeat days later is no duplicate (1e300 failed in numpy's words)
+        if not 1 <= self.duplicate_window_minutes <= MAX_DUPLICATE_WINDOW_MINUTES:
+            raise ValueError(f"duplicate_window_minutes must be a number from 1 to "
+                             f"{MAX_DUPLICATE_WINDOW_MINUTES} (a day), "
                              f"not {self.duplicate_window_minutes}")
         if not 0 < self.busy_season_factor < math.inf:
             raise ValueError("busy_season_factor must be a finite number above 0")

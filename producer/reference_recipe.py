@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from producer.limits import check_size, check_span
 from shared.schemas import Transaction
 
 COUNTRIES: tuple[str, ...] = ("CH", "FR", "DE", "IT", "US")
@@ -47,6 +48,8 @@ class ReferenceConfig:
             raise ValueError(
                 f"the reference recipe needs at least {self.burst_customers} customers (its "
                 "burst customers), and a positive --transactions and --days")
+        check_size(self.customers, self.transactions, "--transactions")
+        check_span(self.start, self.days)
 
 
 def _ips(rng: np.random.Generator, n: int) -> list[str]:

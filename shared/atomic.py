@@ -26,8 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from shared.errors import UsageError
-from shared.outputs import creating
+from shared.outputs import check_file_target, creating
 
 
 def _umask() -> int:
@@ -139,8 +138,7 @@ def atomic_path(target: Path, *, durable: bool = True) -> Iterator[Path]:
     For writers that take a path (a library saving a file); the others use `atomic_writer`.
     """
     target = Path(target)
-    if target.is_dir():
-        raise UsageError(f"{target} is a folder; give a file name")
+    check_file_target(target)
     folder = target.parent
     with creating(target):  # named as the user gave it, not by its hidden temporary
         folder.mkdir(parents=True, exist_ok=True)

@@ -208,6 +208,10 @@ class _Watched:
         """No usable broker for its watch's grace (only when made watched)."""
         return self.watch is not None and self.watch.stranded()
 
+    def out_of_touch(self, seconds: float) -> bool:
+        """No broker connection for more than `seconds` (only when made watched)."""
+        return self.watch is not None and self.watch.out_of_touch(seconds)
+
 
 class WatchedProducer(_Watched, Producer):
     """A producer whose owner can ask whether librdkafka left it without a broker."""

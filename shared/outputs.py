@@ -88,6 +88,19 @@ def check_folder_of(target: Path) -> None:
                      "first or correct the path")
 
 
+def check_file_target(target: Path) -> None:
+    """Refuse to replace `target` unless it is a regular file or nothing yet: `UsageError`
+    (exit 2). A file is written beside its target and renamed onto it, which would replace
+    a folder's name, a device (`--out /dev/full` as root replaced the machine's /dev/full
+    with a CSV), a pipe or a socket, or a link to one, by a regular file."""
+    target = Path(target)
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder; give a file name")
+    if target.exists() and not target.is_file():
+        raise UsageError(f"cannot write {target}: it is not a regular file (a device, pipe "
+                         "or socket), which the written file would replace; give a file name")
+
+
 @contextlib.contextmanager
 def creating(target: Path) -> Iterator[None]:
     """Within the block, which creates `target` (or a temporary for it) in a folder that

@@ -7,6 +7,8 @@ instant removes every broker it knew, and may never bootstrap again: librdkafka'
 (`statistics.interval.ms`) then list no broker it could connect to, where a client in an
 ordinary outage still lists the ones it is retrying. `BrokerWatch` is every client's
 `stats_cb` (shared.kafka); the client's owner asks `stranded()` and replaces it.
+`out_of_touch(s)` says whether no statistics listed a connected broker (state UP) for `s`
+seconds: an outage, which the health checks report (shared.health).
 """
 
 from __future__ import annotations
@@ -36,9 +38,16 @@ def usable_brokers(stats: str | bytes) -> int | None:
     """How many brokers a client's statistics JSON lists that it could connect to; None
     when it is not statistics as librdkafka writes them (never an exception: the watch runs
     inside librdkafka's callback, whose exception would surface at the owner's next poll)."""
+    counts = _counts(stats)
+    return None if counts is None else counts[0]
+
+
+def _counts(stats: str | bytes) -> tuple[int, int] | None:
+    """(usable brokers, those of them connected: state UP), or None (`usable_brokers`)."""
     try:
         brokers = orjson.loads(stats).get("brokers", {})
-        return sum(1 for b in brokers.values() if b.get("source") in USABLE_SOURCES)
+        usable = [b for b in brokers.values() if b.get("source") in USABLE_SOURCES]
+        return len(usable), sum(1 for b in usable if b.get("state") == "UP")
     except (orjson.JSONDecodeError, AttributeError, TypeError):
         return None
 
@@ -89,16 +98,26 @@ class BrokerWatch:
         #: The usable brokers the last statistics listed (None before the first).
         self.usable: int | None = None
         self._found = False
+        #: When statistics last listed a connected broker (its creation until the first).
+        self.connected_at = clock()
 
     def __call__(self, stats: str | bytes) -> None:
-        usable = usable_brokers(stats)
-        if usable is None:
+        counts = _counts(stats)
+        if counts is None:
             return  # unreadable: says nothing either way
+        usable, connected = counts
         self.usable = usable
+        if connected:
+            self.connected_at = self._clock()
         if usable:
             self.none_since, self._found = None, False
         elif self.none_since is None:
             self.none_since = self._clock()
+
+    def out_of_touch(self, seconds: float) -> bool:
+        """No statistics listed a connected broker for more than `seconds` (an outage, or a
+        client whose owner stopped polling it; since its creation if none ever did)."""
+        return self._clock() - self.connected_at > seconds
 
     def stranded(self) -> bool:
         """No usable broker in every statistics for at least the grace; the first True of

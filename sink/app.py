@@ -41,7 +41,7 @@ from shared.kafka import (
 from shared.outputs import output_errors
 from shared.retry import exit_4, last_error, retry_within
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
-from sink.assign import assign_from_checkpoint, commit, consumer_overrides, lag
+from sink.assign import assign_from_checkpoint, commit, consumer_overrides, waiting
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
 from sink.state import Checkpoint, SinkStateError
@@ -338,7 +338,7 @@ def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: se
             cp_gap = max(settings.checkpoint_interval_s, PACE * (time.monotonic() - now))
         beat_due = now - last_beat >= max(settings.rollup_interval_s, 1.0)
         if roll_due or beat_due:
-            run_info["lag_messages"] = lag(consumer, topic, writer.offsets, parts)
+            run_info["lag_messages"] = waiting(consumer, topic, writer.offsets, parts)
             last_beat = now
         if beat_due and not roll_due:
             writer.heartbeat(run_info)  # idle or between refreshes: the sink is alive

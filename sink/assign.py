@@ -12,6 +12,8 @@ import logging
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from shared.errors import KafkaWiringError
+from shared.health import NO_BROKER_S
+from shared.kafka import WatchedConsumer
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,15 @@ def lag(consumer: Consumer, topic: str, offsets: dict[int, int], parts: set[int]
         at = tp.offset if tp.offset >= 0 else offsets.get(tp.partition, 0)
         total += max(0, high - at)
     return total
+
+
+def waiting(consumer: WatchedConsumer, topic: str, offsets: dict[int, int], parts: set[int]
+            ) -> int | None:
+    """`lag`, or None when the consumer has had no broker connection for `NO_BROKER_S`: its
+    cached partition ends are stale then (status.csv said "0 behind" through an outage)."""
+    if consumer.out_of_touch(NO_BROKER_S):
+        return None
+    return lag(consumer, topic, offsets, parts)
 
 
 def commit(consumer: Consumer, topic: str, offsets: dict[int, int]) -> None:

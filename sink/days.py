@@ -41,7 +41,7 @@ from shared.errors import UsageError
 from shared.outputs import not_regular, open_append
 from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.state import SinkStateError
-from sink.watermark import Watermark, time_key
+from sink.watermark import EarliestMark, Watermark, time_key
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,20 @@ def read_watermarks(folder: Path, quorum: int, floor: str,
                 if row[_FLAG] == "True":
                     flagged.see(row[_CUSTOMER], row[_TS])
     return rows, flagged
+
+
+def read_first_mark(folder: Path, quorum: int) -> EarliestMark:
+    """The earliest-time mark of every row of a folder's day files, for a rollup saved
+    before it (`sink.rollup`): the mark a sink that read the rows would hold (it does not
+    depend on their order), so the folder continues as one written by this version."""
+    mark = EarliestMark(quorum)
+    for path in day_files(folder):
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            next(reader, None)
+            for row in reader:
+                mark.see(row[_CUSTOMER], row[_TS])
+    return mark
 
 
 def single_file_bytes(cells: Sequence[Sequence[str]], days: Mapping[str, DayChunk]) -> bytes:

@@ -22,6 +22,7 @@ from shared.columns import (
     METRICS_BY_TYPE_COLUMNS,
     THRESHOLD_COLUMNS,
 )
+from shared.date_range import range_fields
 from shared.errors import AuditstreamError
 from shared.outputs import is_output_error
 from sink.assurance_table import assurance, case_rows, sample_rows, transaction_rows
@@ -109,6 +110,7 @@ def write_rollups(
         "export_settings": settings.model_dump(mode="json"),
         **dict(run_info or {}),
     }
+    run.update(range_fields(run))  # the dashboards' date range (after event_watermark)
     text = json.dumps(run, indent=2, default=str)
     atomic_write_text(out_dir / RUN_FILE, text + "\n")
     return Rollups(state, {name: (header, rows) for name, header, rows in tables},

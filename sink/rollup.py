@@ -27,7 +27,7 @@ from sink.bins import score_bin as score_bin
 from sink.bins import score_bins
 from sink.cases import CaseBook, flagged_of
 from sink.sampling import AuditSample
-from sink.watermark import DEFAULT_QUORUM, time_key
+from sink.watermark import DEFAULT_QUORUM, EarliestMark, time_key
 
 if TYPE_CHECKING:
     from sink.settings import ExportSettings
@@ -37,6 +37,7 @@ UNSPECIFIED_TYPE = "unspecified"
 
 _TYPE_CELL = SCORED_INDEX["anomaly_type"]
 _TIME_CELL = SCORED_INDEX["timestamp"]
+_CUSTOMER_CELL = SCORED_INDEX["customer_id"]
 
 
 #: What a rollup needs of one row: label index, score, is_rule_flag, rule_flags, is_ml_flag,
@@ -83,6 +84,23 @@ def label_index(is_anomaly: bool | None) -> int:
     return UNK if is_anomaly is None else (POS if is_anomaly else NEG)
 
 
+def _earliest(cells: Sequence[list[str]], times: list[str], quorum: int
+              ) -> list[tuple[str, str]]:
+    """The first `quorum` customers of a batch in time order, each at its first time: all of
+    the batch that can move an `EarliestMark` (any other customer of it has `quorum`
+    customers at or before it), so the mark takes a few rows per batch, not each. The rows
+    in time order by one sort in C (`isoformat` text: a time without microseconds is a
+    prefix of one with, so it sorts first, as it should)."""
+    seen: dict[str, str] = {}
+    for i in sorted(range(len(times)), key=times.__getitem__):
+        customer = cells[i][_CUSTOMER_CELL]
+        if customer not in seen:
+            seen[customer] = times[i]
+            if len(seen) == quorum:
+                break
+    return list(seen.items())
+
+
 class RollupState:
     """Integer counters behind every rollup; `update` is the only way rows get in."""
 
@@ -99,6 +117,10 @@ class RollupState:
         self.model_versions: dict[str, int] = {}
         self.event_min: str | None = None
         self.event_max: str | None = None
+        #: Where the dashboards' date range starts (`shared.date_range`): the earliest time
+        #: `watermark_customers` customers reached, so one row dated 1970 does not move it.
+        self.first_mark = EarliestMark(params.watermark_customers)
+        self.first_mark_saved = True  # False: restored from a state saved before the mark
         self.params = params
         self.cases = CaseBook(params.top_cases, params.case_gap_s, params.case_days,
                               params.watermark_customers)
@@ -159,7 +181,12 @@ class RollupState:
     def _event_range(self, cells: Sequence[list[str]]) -> None:
         # ISO-8601 strings of one format compare like the datetimes they spell.
         times = [c[_TIME_CELL] for c in cells]
-        self._widen(min(times, key=time_key), max(times, key=time_key))
+        lo = min(times, key=time_key)
+        self._widen(lo, max(times, key=time_key))
+        mark = self.first_mark
+        if mark.needs(lo):
+            for customer, ts in _earliest(cells, times, self.params.watermark_customers):
+                mark.see(customer, ts)
 
     def _widen(self, lo: str | None, hi: str | None) -> None:
         if lo is not None and (self.event_min is None
@@ -188,6 +215,7 @@ class RollupState:
         for version, n in other.model_versions.items():
             self.model_versions[version] = self.model_versions.get(version, 0) + n
         self._widen(other.event_min, other.event_max)
+        self.first_mark.absorb(other.first_mark)
         self.cases.absorb(other.cases)
         self.sample.merge(other.sample)
 
@@ -203,6 +231,7 @@ class RollupState:
             "model_versions": dict(sorted(self.model_versions.items())),
             "event_min": self.event_min,
             "event_max": self.event_max,
+            "first_mark": self.first_mark.to_json(),
             "params": self.params.to_json(),
             "case_book": self.cases.to_json(),
             "audit_sample": self.sample.to_json(),
@@ -238,6 +267,13 @@ class RollupState:
         state.model_versions = {str(k): int(v) for k, v in data["model_versions"].items()}
         state.event_min = data["event_min"]
         state.event_max = data["event_max"]
+        # A state saved before the mark: its earliest time seen as the mark's floor (what
+        # the dashboards showed then stays shown), unless the caller recounts it from the
+        # rows (the sink does, from its day files: `sink.writer`).
+        state.first_mark_saved = "first_mark" in data
+        state.first_mark = (EarliestMark.from_json(data["first_mark"]) if "first_mark" in data
+                            else EarliestMark(state.params.watermark_customers,
+                                              state.event_min or ""))
         # A state saved before cases were episodes has neither (`sink.folder` refuses it
         # once it counted rows: those rows would be in no case and no sample).
         if "case_book" in data:

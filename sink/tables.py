@@ -274,6 +274,8 @@ def summary(state: RollupState, stats: dict[str, list[ModeStats]],
         "rows_flagged_by_detector": sum(state.detector_flag),
         "event_time_min": state.event_min,
         "event_time_max": state.event_max,
+        # where the dashboards' date range starts (`shared.date_range`)
+        "event_low_watermark": state.first_mark.value or None,
         "model_versions": dict(state.model_versions),
         "cost_fp": settings.cost_fp,
         "cost_fn": settings.cost_fn,

@@ -126,3 +126,63 @@ class Watermark:
         mark._heap = sorted((k, c) for c, k in mark.kept.items())  # sorted: a heap
         mark._settle()
         return mark
+
+
+#: Digits reversed: for the fixed-width ISO text `time_key` gives, reversed digits order
+#: times backwards, so a `Watermark` over them holds the earliest times.
+_BACKWARDS = str.maketrans("0123456789", "9876543210")
+
+
+class EarliestMark:
+    """The earliest event time at least `quorum` customers have reached (the `quorum`-th
+    smallest of the customers' first times): a `Watermark` on time run backwards, so one
+    stray row dated 1970 cannot move it alone either. `floor`: a time it never goes above
+    (a state saved before it existed: its earliest time seen). `value` "" while fewer than
+    `quorum` customers were seen (and no floor)."""
+
+    __slots__ = ("mark",)
+
+    def __init__(self, quorum: int = DEFAULT_QUORUM, floor: str = "") -> None:
+        self.mark = Watermark(quorum, time_key(floor).translate(_BACKWARDS) if floor else "")
+
+    @property
+    def value(self) -> str:
+        key = self.mark.key
+        return _text(key.translate(_BACKWARDS)) if key else ""
+
+    def see(self, customer: str, ts: str) -> None:
+        """Take one row (its customer id and timestamp cell)."""
+        self.mark.see(customer, time_key(ts).translate(_BACKWARDS))
+
+    def needs(self, earliest: str) -> bool:
+        """Whether rows whose earliest time is `earliest` can change it: not once `quorum`
+        customers are kept and it is no earlier than all their first times."""
+        low = self.mark._low  # the kept customers' latest first time
+        return not low or time_key(earliest).translate(_BACKWARDS) > low
+
+    def absorb(self, other: EarliestMark) -> None:
+        """Take what `other` saw (rows counted elsewhere): its kept customers' first times
+        are all that can move this one (a customer outside them has `quorum` earlier)."""
+        for customer, key in other.mark.kept.items():
+            self.mark.see(customer, key)
+        if other.mark.floor > self.mark.floor:
+            self.mark.floor = other.mark.floor
+            self.mark.key = max(self.mark.key, self.mark.floor)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"quorum": self.mark.quorum,
+                "floor": self._real(self.mark.floor),
+                "kept": {c: self._real(k) for c, k in sorted(self.mark.kept.items())}}
+
+    @staticmethod
+    def _real(key: str) -> str:
+        return _text(key.translate(_BACKWARDS)) if key else ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EarliestMark:
+        out = cls(int(data["quorum"]), str(data["floor"]))
+        saved = {"quorum": out.mark.quorum, "floor": out.mark.floor,
+                 "kept": {str(c): time_key(str(t)).translate(_BACKWARDS)
+                          for c, t in data["kept"].items()}}
+        out.mark = Watermark.from_json(saved, out.mark.quorum)
+        return out

@@ -52,6 +52,9 @@ class SinkWriter:
         self.reviews = (ReviewBook.from_json(cp.extra["reviews"]) if "reviews" in cp.extra
                         else ReviewBook())
         self.cp = cp
+        if not cp.rollup.first_mark_saved:  # a checkpoint from before the mark: recount it
+            cp.rollup.first_mark = dy.read_first_mark(self.folder,
+                                                      cp.rollup.params.watermark_customers)
         #: What closes days (`sink.watermark`).
         self._clock = (_saved_watermark(self.folder, cp.extra["day_watermark"])
                        if "day_watermark" in cp.extra else self._upgrade_watermarks())

@@ -203,12 +203,32 @@
     const day = sumBy("day", (r) => flagged(r, k, "hybrid"));
     const dayMl = sumBy("day", (r) => flagged(r, k, "ml"));
     const dayLab = sumBy("day", (r) => r[2] === 1);
-    const days = Array.from(day.keys()).sort();
+    const span = dateSpan(Array.from(day.keys()));
+    const days = span.days;
+    // the year on every label once the range crosses one (01-01 of 1970 is not of 2025)
+    const label = days.length && days[0].slice(0, 4) !== days[days.length - 1].slice(0, 4) ? (d) => d : (d) => d.slice(5);
     lines(document.getElementById("chart-daily"), days,
-      [{name: "Hybrid flagged", color: HY, values: days.map((d) => day.get(d))},
-       {name: "ML flagged", color: ML, values: days.map((d) => dayMl.get(d))},
-       {name: "Labelled anomalies", color: GREY, values: days.map((d) => dayLab.get(d))}],
-      int, [], (d) => d.slice(5));
+      [{name: "Hybrid flagged", color: HY, values: days.map((d) => day.get(d) || 0)},
+       {name: "ML flagged", color: ML, values: days.map((d) => dayMl.get(d) || 0)},
+       {name: "Labelled anomalies", color: GREY, values: days.map((d) => dayLab.get(d) || 0)}],
+      int, [], label);
+    const rowsOn = sumBy("day", () => true);
+    const outside = span.outside.map((d) => `${d} (${int(rowsOn.get(d))})`);
+    document.getElementById("date-range").replaceChildren(
+      card("date_range", "Date range", days.length ? `${days[0]} to ${days[days.length - 1]}` : "no dates yet"),
+      // without the day counts (no cubes) the page cannot tell: "n/a", never "none"
+      card("outside_range", "Rows dated outside it", !D.cubes.day ? "n/a" : outside.length ? `${int(span.outside.reduce((a, d) => a + rowsOn.get(d), 0))}: ${outside.join(", ")}` : "none"));
+  }
+
+  // The daily chart's days: every day of run.json's date range (shared.date_range: the days
+  // a quorum of customers reached, so one row dated 2100 adds no 75 years), days without rows
+  // at 0; a day with rows outside the range is listed, never dropped.
+  function dateSpan(seen) {
+    const r = D.date_range;
+    if (!r) return {days: seen.sort(), outside: []};
+    const days = [];
+    for (let t = Date.parse(r[0] + "T00:00:00Z"), end = Date.parse(r[1] + "T00:00:00Z"); t <= end; t += 86400000) days.push(new Date(t).toISOString().slice(0, 10));
+    return {days, outside: seen.filter((d) => d < r[0] || d > r[1]).sort()};
   }
 
   const CASE_COLS = ["rank", "case_id", "customer_id", "first_time", "last_time", "transactions",

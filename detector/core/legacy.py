@@ -1,8 +1,12 @@
 """Reading a format-2 snapshot (a zlib'd pickle, before the explicit format) on an upgrade.
 
-Only the classes such a snapshot holds are allowed (numpy arrays, the scikit-learn forest,
-`array`, `OrderedDict` and the engine's own objects, read into stand-ins by the field names
-format 2 had); anything else is refused, so a crafted state record cannot run code. The
+Only the classes and functions such a snapshot holds are allowed, by exact name (numpy
+arrays, the scikit-learn forest, `array`, `OrderedDict` and the engine's own objects, read
+into stand-ins by the field names format 2 had); anything else is refused, so a crafted
+state record cannot run code. The values are then checked as format 3's are, as format 3
+holds them (`packed.pack_fields` per customer, `partcheck` per part, the forest's trees
+walkable): a snapshot holding what no release wrote is refused with format 3's `ValueError`
+naming the part and field, before any core reads it (docs/detector.md "State format"). The
 restored model keeps its unpickled forest (it needs the scikit-learn that wrote it, as
 format 2 always did) but not its training rows, which format 2 did not keep: the first
 format-3 snapshot after the upgrade stores no training rows for it, and a restore from that
@@ -12,16 +16,25 @@ snapshot refits it on the sample held then, until the next refit replaces it. Wr
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import re
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import orjson
+from sklearn.ensemble import IsolationForest
+from sklearn.tree import ExtraTreeRegressor
+from sklearn.tree._tree import Tree
+
+from detector.core import partcheck, stateformat
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel
-from detector.core.state import CustomerState, Population
-from detector.core.surprise import Recalibration
+from detector.core.packed import CUSTOMER_CODECS
+from detector.core.rowloop import MODEL_FEATURES
 from detector.core.table import CustomerTable, Held
 
 FORMAT = 2
@@ -65,10 +78,18 @@ _STANDS: dict[tuple[str, str], type] = {
     ("detector.core.model", "FeatureSample"): _Sample,
     ("detector.core.model", "FittedModel"): _Model,
 }
+#: Every other class or function a format-2 snapshot refers to (scikit-learn's forest and
+#: numpy's arrays as pickled by numpy 1 and 2). Exactly these: a module's every name (numpy's
+#: or scikit-learn's) let a crafted snapshot call `numpy.testing`'s `runstring`, an `exec`.
 _ALLOWED = {("array", "array"), ("array", "_array_reconstructor"),
             ("collections", "OrderedDict"), ("copyreg", "_reconstructor"),
-            ("builtins", "object"), ("builtins", "bytearray")}
-_ALLOWED_PREFIXES = ("numpy.", "sklearn.")
+            ("builtins", "object"), ("builtins", "bytearray"),
+            ("numpy", "dtype"), ("numpy", "ndarray"),
+            *((core, name) for core in ("numpy.core.multiarray", "numpy._core.multiarray",
+                                        "numpy.core.numeric", "numpy._core.numeric")
+              for name in ("_reconstruct", "_frombuffer", "scalar")),
+            ("sklearn.ensemble._iforest", "IsolationForest"),
+            ("sklearn.tree._classes", "ExtraTreeRegressor"), ("sklearn.tree._tree", "Tree")}
 
 
 class _Unpickler(pickle.Unpickler):
@@ -76,54 +97,183 @@ class _Unpickler(pickle.Unpickler):
         stand = _STANDS.get((module, name))
         if stand is not None:
             return stand
-        if (module, name) in _ALLOWED or module == "numpy" or module.startswith(
-                _ALLOWED_PREFIXES):
+        if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"a format-2 snapshot does not hold {module}.{name}")
 
 
-def _set(obj: object, names: tuple[str, ...], values: tuple[Any, ...]) -> None:
-    for name, value in zip(names, values, strict=True):
-        setattr(obj, name, value)
+def _fail(part: str, name: str, what: str) -> ValueError:
+    return partcheck.fail(part, name, what)
 
 
-def _slots(stand: _Stand) -> dict[str, Any]:
+def _stand(doc: dict[str, Any], part: str, kind: type[_Stand]) -> _Stand:
+    stand = doc.get(part)
+    if not isinstance(stand, kind):
+        raise ValueError(f"state part {part!r} is not an object of fields")
+    return stand
+
+
+def _slots(part: str, stand: _Stand, names: tuple[str, ...]) -> dict[str, Any]:
     """The fields of a default-pickled slotted object: state is (None, {slot: value})."""
     state = stand.state
-    return dict(state[1]) if isinstance(state, tuple) else dict(state or {})
+    fields = state[1] if isinstance(state, tuple) and len(state) == 2 else state
+    if not isinstance(fields, dict):
+        raise ValueError(f"state part {part!r} is not an object of fields")
+    for name in names:
+        if name not in fields:
+            raise ValueError(f"state part {part!r} lacks field {name!r}")
+    return fields
+
+
+def _tuple(part: str, stand: _Stand, names: tuple[str, ...]) -> dict[str, Any]:
+    """A format-2 object's fields by name from its state tuple (`__slots__` order)."""
+    values = stand.state
+    if not isinstance(values, tuple) or len(values) != len(names):
+        count = len(values) if isinstance(values, tuple) else type(values).__name__
+        raise ValueError(f"{part}: {count} values for {len(names)} fields")
+    return dict(zip(names, values, strict=True))
+
+
+def _times(part: str, fields: dict[str, Any]) -> None:
+    """A customer's times NaN or +inf refused: their codec writes them as JSON's null, which
+    reads back as -inf, never seen (a format-3 record cannot hold them)."""
+    for name in ("last_t", "wake"):
+        value = fields.get(name)
+        t = value[0] if name == "wake" and isinstance(value, tuple) and value else value
+        if isinstance(t, float) and (math.isnan(t) or t == math.inf):
+            raise ValueError(f"{part}: field {name!r} holds a value of another kind: {t!r}")
+
+
+def _as_json(part: str, fields: dict[str, Any]) -> Any:
+    """`fields` as a format-3 record holds them (JSON read back), for the same checks: a
+    value JSON cannot hold (an object of another class) is refused; a NaN or an infinity
+    (JSON's null) is refused by its field's type."""
+    try:
+        return orjson.loads(orjson.dumps(fields))
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"{part}: fields hold another kind of value: {exc}") from None
+
+
+Codecs = dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]
+
+
+def _encoded(part: str, fields: dict[str, Any], codecs: Codecs) -> dict[str, Any]:
+    """`fields` through their format-3 codecs' encoders."""
+    try:
+        return {n: codecs[n][0](v) if n in codecs else v for n, v in fields.items()}
+    except (TypeError, IndexError, KeyError, ValueError) as exc:  # another kind of value
+        raise ValueError(f"{part}: fields hold another kind of value: {exc}") from None
+
+
+def _customers(fields: dict[str, Any], config: CoreConfig) -> CustomerTable:
+    """The customer table, each customer checked as a format-3 record is
+    (`stateformat.packed_customer`) and held packed as one read from format 3."""
+    items_ = fields.get("_items")
+    if not isinstance(items_, dict):
+        raise ValueError("state part 'customers' lacks field '_items'")
+    items: OrderedDict[str, Held] = OrderedDict()
+    for cid, stand in items_.items():
+        if not isinstance(cid, str) or not isinstance(stand, _Customer):
+            raise ValueError(f"state part 'customers' holds another kind of customer at {cid!r}")
+        part = f"customer {cid!r}"
+        fields = _tuple(part, stand, V2_CUSTOMER)  # fields added since: their defaults
+        _times(part, fields)
+        record = _as_json(part, _encoded(part, fields, CUSTOMER_CODECS))
+        items[cid] = stateformat.packed_customer(cid, record)
+    table = CustomerTable(config)
+    table.replace_items(items)
+    return table
+
+
+def _sample(fields: dict[str, Any]) -> FeatureSample:
+    """The sample as format 3 reads it (`stateformat._sample`), from float32 rows only."""
+    rows = fields["rows"]
+    if not isinstance(rows, np.ndarray) or rows.dtype != np.float32 or rows.ndim != 2:
+        what = (f"an array of {rows.dtype} in {rows.ndim} dimensions"
+                if isinstance(rows, np.ndarray) else type(rows).__name__)
+        raise _fail("sample", "rows", f"no rows of float32 features: {what}")
+    return stateformat._sample({"count": fields["count"], "shape": list(rows.shape),
+                                "rows": stateformat._b64(rows)})
+
+
+def _forest(forest: Any) -> IsolationForest:
+    """The pickled forest, its trees walkable on rows of the model's width: scikit-learn
+    walks a tree's nodes unchecked (`Tree.apply`), so a child or a feature out of range
+    read past its arrays."""
+    width = len(MODEL_FEATURES)
+    if not isinstance(forest, IsolationForest) or getattr(forest, "n_features_in_",
+                                                          None) != width:
+        raise _fail("model", "forest", f"no forest of {width} features")
+    trees, features = (getattr(forest, n, None) for n in ("estimators_",
+                                                            "estimators_features_"))
+    if not isinstance(trees, list) or not trees or not isinstance(features, list) \
+            or len(features) != len(trees):
+        raise _fail("model", "forest", "no trees, or not one feature list per tree")
+    for i, (est, used) in enumerate(zip(trees, features, strict=True)):
+        tree = getattr(est, "tree_", None)
+        used = np.asarray(used)
+        if not isinstance(est, ExtraTreeRegressor) or not isinstance(tree, Tree) \
+                or used.ndim != 1 or used.dtype.kind not in "iu" \
+                or not ((used >= 0) & (used < width)).all() or tree.n_features != len(used):
+            raise _fail("model", "forest", f"tree {i} of another kind or width")
+        n, left, right = tree.node_count, tree.children_left, tree.children_right
+        inner = left != -1
+        at = np.arange(n)
+        if n < 1 or len(left) != n or not (inner == (right != -1)).all() \
+                or not ((left[inner] > at[inner]) & (left[inner] < n)).all() \
+                or not ((right[inner] > at[inner]) & (right[inner] < n)).all() \
+                or not ((tree.feature[inner] >= 0)
+                        & (tree.feature[inner] < tree.n_features)).all():
+            raise _fail("model", "forest", f"tree {i} with a node out of range")
+    try:
+        forest.score_samples(np.zeros((1, width), np.float32))
+    except Exception as exc:  # whatever else a forest of another release lacks
+        raise _fail("model", "forest", f"a forest that cannot score: {exc}") from None
+    return forest
+
+
+def _model(fields: dict[str, Any]) -> FittedModel:
+    version, ranked = fields["version"], fields["ranked"]
+    if not isinstance(version, str):
+        raise _fail("model", "version", f"a value of another kind: {version!r}")
+    if not isinstance(ranked, np.ndarray) or ranked.dtype != np.float64 or ranked.ndim != 1 \
+            or not len(ranked) or not np.isfinite(ranked).all() \
+            or (np.diff(ranked) < 0).any():
+        raise _fail("model", "ranked", "no ascending finite isolation scores")
+    number = int(re.sub(r"\D", "", version) or 0)
+    partcheck.fields("model", {"number": number}, partcheck.MODEL)
+    return FittedModel(version, _forest(fields["forest"]), ranked, number, None)
 
 
 def read(data: bytes, config: CoreConfig) -> dict[str, Any]:
-    """The engine's parts from format-2 bytes (`ValueError` if they are not that)."""
+    """The engine's parts from format-2 bytes, each checked as format 3's are
+    (`stateformat.decode`): `ValueError` if they are not that, or hold what no release
+    wrote."""
     try:
         doc = _Unpickler(io.BytesIO(zlib.decompress(data))).load()
-    except (zlib.error, pickle.UnpicklingError, EOFError, AttributeError, TypeError) as exc:
+    except Exception as exc:  # whatever crafted bytes make pickle raise
         raise ValueError(f"not a readable engine snapshot: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise ValueError(f"unsupported snapshot format {found!r}")
-    table = CustomerTable(config)
-    fields = _slots(doc["customers"])
-    table.evicted = fields["evicted"]
-    items: OrderedDict[str, Held] = OrderedDict()
-    for cid, stand in fields["_items"].items():
-        st = CustomerState()
-        _set(st, V2_CUSTOMER, stand.state)
-        items[cid] = st
-    table.replace_items(items)
+    table_fields = _slots("customers", _stand(doc, "customers", _Table), ("_items", "evicted"))
+    meta = partcheck.fields("meta", {"partition": doc.get("partition"), **{
+        k: doc.get(k) for k in ("processed", "fits")}, "evicted": table_fields["evicted"]},
+        partcheck.META)
+    table = _customers(table_fields, config)
+    table.evicted = meta["evicted"]
     table.touch_all()  # the first incremental checkpoint after the upgrade writes them all
-    population = Population()
-    _set(population, V2_POPULATION, doc["population"].state)
-    calibration = Recalibration(config.surprise_cap)
-    _set(calibration, V2_CALIBRATION, doc["calibration"].state)
-    sample_fields = _slots(doc["sample"])
-    sample = FeatureSample(*sample_fields["rows"].shape)
-    sample.rows, sample.count = sample_fields["rows"], sample_fields["count"]
+    population = stateformat._population(_as_json("population", _encoded(
+        "state part 'population'", _tuple("state part 'population'", _stand(
+            doc, "population", _Population), V2_POPULATION), stateformat.POPULATION_CODECS)))
+    calibration = stateformat._calibration(_as_json("calibration", _tuple(
+        "state part 'calibration'", _stand(doc, "calibration", _Calibration),
+        V2_CALIBRATION)), config)
+    sample = _sample(_slots("sample", _stand(doc, "sample", _Sample), ("rows", "count")))
     model = None
-    if doc["model"] is not None:
-        m = _slots(doc["model"])
-        number = int(re.sub(r"\D", "", m["version"]) or 0)
-        model = FittedModel(m["version"], m["forest"], m["ranked"], number, None)
-    return {"partition": doc["partition"], "processed": doc["processed"], "fits": doc["fits"],
+    if doc.get("model") is not None:
+        model = _model(_slots("model", _stand(doc, "model", _Model),
+                              ("version", "forest", "ranked")))
+    return {"partition": meta["partition"], "processed": meta["processed"], "fits": meta["fits"],
             "customers": table, "population": population, "calibration": calibration,
             "sample": sample, "model": model}

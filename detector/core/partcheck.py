@@ -110,7 +110,7 @@ PENDING: Final[dict[str, Any]] = {"number": int, "effective": _TOTAL, "shape": _
 _AT = re.compile(r" - at `\$([^`]*)`$")
 
 
-def _fail(part: str, name: str, what: str) -> ValueError:
+def fail(part: str, name: str, what: str) -> ValueError:
     return ValueError(f"state part {part!r}: field {name!r} holds {what}")
 
 
@@ -121,8 +121,8 @@ def _typed(part: str, name: str, value: Any, kind: Any) -> Any:
         message = str(exc)
         at = _AT.search(message)
         where = f" at {at.group(1)}" if at and at.group(1) else ""
-        raise _fail(part, name, f"a value of another kind{where}: "
-                                f"{message[:at.start()] if at else message}") from None
+        raise fail(part, name, f"a value of another kind{where}: "
+                               f"{message[:at.start()] if at else message}") from None
 
 
 def fields(part: str, doc: Any, types: dict[str, Any],
@@ -147,22 +147,22 @@ def population(doc: Any) -> dict[str, Any]:
     if "tables" in out:
         tables = out["tables"]
         if sorted(tables) != sorted(NOVELTY):
-            raise _fail("population", "tables", f"the tables {sorted(tables)}, not "
-                                                f"{sorted(NOVELTY)}")
+            raise fail("population", "tables", f"the tables {sorted(tables)}, not "
+                                               f"{sorted(NOVELTY)}")
         for name, table in tables.items():
             if sum(table.values()) > MAX_TOTAL:
-                raise _fail("population", "tables", f"more than {MAX_TOTAL} events in "
-                                                    f"table {name!r}")
+                raise fail("population", "tables", f"more than {MAX_TOTAL} events in "
+                                                   f"table {name!r}")
         # in the order every release wrote them (the kernel writes them so)
         out["tables"] = {name: tables[name] for name in NOVELTY}
     for key in out.get("singles", ()):
         if key not in NOVELTY:
-            raise _fail("population", "singles", f"an unknown table {key!r}")
+            raise fail("population", "singles", f"an unknown table {key!r}")
     for key, entry in out.get("novelty", {}).items():
         if key not in NOVELTY_KEYS:
-            raise _fail("population", "novelty", f"an unknown rate {key!r}")
+            raise fail("population", "novelty", f"an unknown rate {key!r}")
         if len(entry) != (3 if key.startswith("first:") else 2):
-            raise _fail("population", "novelty", f"{len(entry)} values at {key!r}")
+            raise fail("population", "novelty", f"{len(entry)} values at {key!r}")
     # as the core holds them: lists (the state format gives tuples back as lists)
     for name in ("gap_bands", "offsets"):
         if name in out:
@@ -179,5 +179,5 @@ def calibration(doc: Any) -> dict[str, Any]:
     out = fields("calibration", doc, CALIBRATION)
     widths = {len(row) for row in out.get("hist", ())}
     if len(widths) > 1:
-        raise _fail("calibration", "hist", f"histograms of widths {sorted(widths)}")
+        raise fail("calibration", "hist", f"histograms of widths {sorted(widths)}")
     return out

@@ -142,3 +142,19 @@ def test_each_page_can_be_captured(page: Chromium, report_path: Path, tmp_path: 
                   ready=f"document.body.dataset.page === '{name}'")
         png = page.screenshot(tmp_path / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 20_000
+
+
+def test_a_stray_2100_and_1970_row_leave_the_daily_chart_on_the_data_and_are_listed(
+    page: Chromium, tmp_path: Path,
+) -> None:
+    """The volume page in a real browser: the chart spans run.json's date range (2 days),
+    the cards name the range and the two stray rows (docs/dashboard.md, "The date range")."""
+    from tests.unit.test_dashboard_date_range import _exports
+
+    _exports(tmp_path, report=True)  # the sink's own report writer makes the page
+    page.open(f"{(tmp_path / 'report.html').as_uri()}#page=volume")
+    points = page.evaluate(
+        "document.querySelector('#chart-daily polyline').getAttribute('points')")
+    assert len(str(points).split(" ")) == 2
+    assert _card(page, "date_range") == "2025-01-01 to 2025-01-02"
+    assert _card(page, "outside_range") == "2: 1970-01-01 (1), 2100-01-01 (1)"

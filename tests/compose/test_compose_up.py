@@ -35,6 +35,8 @@ DETECTORS = 3
 WAIT_S = float(os.environ.get("AUDITSTREAM_COMPOSE_WAIT_S", "300"))
 #: How long the detector replicas may take to share the partitions once the rows are out.
 JOIN_WAIT_S = 120.0
+#: How long a service may take to be healthy once the rows are out (checks every 15 s).
+HEALTHY_WAIT_S = 90.0
 EXPORTS = ROOT / "exports" / "compose-test"
 #: The project image of every app service (one x-app definition in docker-compose.yml).
 IMAGE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["sink"]["image"]
@@ -290,6 +292,54 @@ def test_broker_is_healthy_by_a_kafka_reply_and_every_service_is_unprivileged(
             assert inspect(container, "{{.HostConfig.RestartPolicy.Name}}:"
                            "{{.HostConfig.RestartPolicy.MaximumRetryCount}}") == \
                 "on-failure:5", service
+
+
+def _health(container: str) -> tuple[str, str]:
+    """Docker's health status of `container` and the output of its last check."""
+    state = json.loads(inspect(container, "{{json .State.Health}}"))
+    log = state.get("Log") or [{}]
+    return state["Status"], str(log[-1].get("Output", "")).strip()
+
+
+def test_the_detectors_and_the_sink_become_healthy(stack: Stack) -> None:
+    # Their checks (detector.health, sink.health) say healthy only for a loop that turns,
+    # knows its lag through a broker connection and is caught up or moving (shared.health).
+    containers = {c: s for s in ("detector", "sink") for c in stack.containers(s)}
+    assert len(containers) == DETECTORS + 1
+    deadline = time.monotonic() + HEALTHY_WAIT_S
+    while True:
+        found = {c: _health(c) for c in containers}
+        if all(status == "healthy" for status, _ in found.values()) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    say("health: " + "; ".join(f"{containers[c]} {c[:12]} {status} ({out})"
+                               for c, (status, out) in found.items()))
+    assert {c: status for c, (status, _) in found.items()} == dict.fromkeys(found, "healthy")
+    assert all(out == "healthy: caught up (0 messages waiting)" for _, out in found.values())
+
+
+def test_a_detector_without_a_broker_is_not_healthy(stack: Stack) -> None:
+    # Alone in a project of its own (--no-deps: no broker there), it waits for one: its
+    # loop never starts, so its check fails, and Docker never says healthy.
+    lone = Stack(project=f"{stack.project}-nobroker", env=stack.env)
+    try:
+        lone.compose("up", "-d", "--no-deps", "detector")
+        (container,) = lone.containers("detector")
+        deadline = time.monotonic() + HEALTHY_WAIT_S
+        while (found := _health(container))[1] == "":  # its first check: 15 s after start
+            assert time.monotonic() < deadline, found
+            time.sleep(1)
+        proc = subprocess.run(["docker", "exec", container, "python", "-m", "detector.health"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        say(f"a detector without a broker: Docker says {found}; the check: "
+            f"exit {proc.returncode}, {proc.stdout.strip()!r}")
+        assert found == ("starting", "unhealthy: its loop has not started (starting, or "
+                                     "waiting for the broker)")
+        assert (proc.returncode, proc.stdout) == (
+            1, "unhealthy: its loop has not started (starting, or waiting for the broker)\n")
+    finally:
+        lone.compose("down", "-v", "--remove-orphans", check=False)
 
 
 def test_a_permanent_error_is_restarted_5_times_then_left_exited(

@@ -250,6 +250,9 @@ class FakeConsumer:
     def stranded(self) -> bool:
         return self.stranded_after is not None and self.consumes >= self.stranded_after
 
+    def out_of_touch(self, seconds: float) -> bool:
+        return False  # the fake cluster always answers (no outage as long as `seconds`)
+
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
         self.callbacks = callbacks
 

@@ -33,4 +33,12 @@ eval(js);
 const out = {};
 const walk = (e) => { if (e.attrs && e.attrs["data-kpi"]) out[e.attrs["data-kpi"]] = e.children[1].textContent; (e.children || []).forEach(walk); };
 byId.forEach(walk);
+// the daily chart: its x-axis labels and how many days its lines have
+const daily = byId.get("chart-daily");
+if (daily && daily.children[0]) {
+  const svg = daily.children[0].children;
+  out._daily_labels = svg.filter((c) => c.tag === "text" && c.attrs["text-anchor"] === "middle").map((c) => c.textContent);
+  const line = svg.find((c) => c.tag === "polyline");
+  out._daily_points = line ? line.attrs.points.split(" ").length : 0;
+}
 process.stdout.write(JSON.stringify(out));

@@ -28,9 +28,11 @@ from pydantic_settings import BaseSettings
 
 from auditstream.broker.process import _SERVER_PROPERTIES
 from auditstream.broker.settings import BrokerSettings
+from detector.health import LAG_EVERY_S, PROBE_TIMEOUT_S
 from detector.settings import DetectorSettings
 from producer.settings import ProducerSettings
 from shared.errors import ExitCode
+from shared.health import NO_BROKER_S
 from shared.settings import KafkaSettings, TopicSettings, env_names
 from sink.settings import SinkSettings
 
@@ -52,7 +54,7 @@ def compose() -> dict[str, Any]:
 
 def test_file_is_accepted_by_compose_1_29_and_v2(compose: dict[str, Any]) -> None:
     # docker-compose 1.29 rejects a top-level `name:`; v2 warns about `version:`.
-    assert set(compose) - {"services", "volumes"} <= {"x-app", "x-kafka-env"}
+    assert set(compose) - {"services", "volumes"} <= {"x-app", "x-kafka-env", "x-app-health"}
 
 
 def test_broker_is_built_from_the_jars_of_auditstream_broker(compose: dict[str, Any]) -> None:
@@ -271,6 +273,48 @@ def test_detector_keeps_its_poison_pill_count_where_any_uid_writes(
     assert DetectorSettings.model_fields["state_dir"].default.parts[0] == "~"
     assert state_dir.startswith("/tmp/")
     assert "volumes" not in compose["services"]["detector"]
+
+
+# --- The detector's and the sink's health checks (shared/health.py) -----------------------
+
+def _seconds(value: str) -> float:
+    found = re.fullmatch(r"(\d+)s", value)
+    assert found, value
+    return float(found[1])
+
+
+@pytest.mark.parametrize(("service", "settings_cls"), sorted(SERVICES.items()))
+def test_a_service_without_a_broker_turns_unhealthy_before_its_start_up_wait_ends(
+    compose: dict[str, Any], service: str, settings_cls: type[BaseSettings]
+) -> None:
+    svc = compose["services"][service]
+    if service == "producer":  # runs once: no health to speak of
+        assert "healthcheck" not in svc
+        return
+    check = svc["healthcheck"]
+    # Exec form, as the service's own user (no shell, no root): its own module asks it.
+    assert check["test"] == ["CMD", "python", "-m", f"{service}.health"]
+    interval, retries = _seconds(check["interval"]), check["retries"]
+    assert _seconds(check["timeout"]) > PROBE_TIMEOUT_S  # the check says why, not Docker
+    # The lag is unknown NO_BROKER_S after the last connection, noted within LAG_EVERY_S
+    # (the sink's heartbeat: SINK_ROLLUP_INTERVAL_S, 5 s), then `retries` failing checks.
+    noted = LAG_EVERY_S if service == "detector" else SinkSettings().rollup_interval_s
+    worst = NO_BROKER_S + noted + interval + (retries - 1) * interval
+    assert worst <= settings_cls.model_fields["startup_wait_s"].default, worst
+    # A loop that never starts (no broker at start) is unhealthy before its wait ends too.
+    assert _seconds(check["start_period"]) + retries * interval < \
+        settings_cls.model_fields["startup_wait_s"].default
+
+
+def test_the_detectors_health_endpoint_stays_inside_its_container(
+    compose: dict[str, Any]
+) -> None:
+    detector = compose["services"]["detector"]
+    assert int(detector["environment"]["DETECTOR_METRICS_PORT"]) > 0
+    # 127.0.0.1 in the replica's own network namespace: neither set otherwise nor published.
+    assert "DETECTOR_METRICS_HOST" not in detector["environment"]
+    assert DetectorSettings.model_fields["metrics_host"].default == "127.0.0.1"
+    assert "ports" not in detector and "expose" not in detector
 
 
 # --- The broker's health check: docker/kafka/ready.sh -------------------------------------

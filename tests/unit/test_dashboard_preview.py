@@ -8,14 +8,18 @@ import pandas as pd
 
 from dashboard.build import SAMPLE_EXPORTS
 from dashboard.pbir import report_files
+from dashboard.pbix import date_rows
 from dashboard.preview import fmt, page_html
-from dashboard.spec import PAGES
+from dashboard.spec import DATE_TABLE, PAGES
 from tests.scored_days import read_scored
 
 PAYLOAD = "<script>alert(1)</script>"
 
 
 def _tables(name: str) -> pd.DataFrame:
+    if name == DATE_TABLE:  # built from run.json, as the .pbix's
+        return pd.DataFrame(date_rows(SAMPLE_EXPORTS)).assign(
+            date=lambda f: pd.to_datetime(f["date"]))
     if name == "transactions_scored":  # the day files
         frame = read_scored(SAMPLE_EXPORTS, na_filter=True)
     else:
@@ -45,6 +49,21 @@ def test_preview_escapes_untrusted_text() -> None:
     (cases,) = [p for p in PAGES if p.name == "cases"]
     doc = page_html(cases, _evaluate, _tables)
     assert PAYLOAD not in doc and "&lt;script&gt;alert(1)&lt;/script&gt;" in doc
+
+
+def test_the_outside_page_previews_only_the_rows_dated_outside_the_range() -> None:
+    (outside,) = [p for p in PAGES if p.name == "outside"]
+
+    def strays(name: str) -> pd.DataFrame:
+        frame = _tables(name)
+        if name == "transactions_scored":  # one row moved to 2100
+            frame["transaction_id"] = frame["transaction_id"].astype(str)
+            frame.loc[3, ["transaction_id", "date"]] = ["stray-2100", pd.Timestamp("2100-01-01")]
+        return frame
+
+    doc = page_html(outside, _evaluate, strays)
+    table = doc[doc.index("<table>"):]
+    assert table.count("<tr>") == 2 and "<td>stray-2100</td>" in table  # header + the stray
 
 
 def test_preview_formats_values_like_the_measures() -> None:

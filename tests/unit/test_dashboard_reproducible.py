@@ -71,6 +71,17 @@ def test_without_it_the_snapshots_newest_event_utc(
     assert build_epoch(_exports(tmp_path, offset)) == EPOCH
 
 
+def test_a_stray_row_dated_2100_does_not_date_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watermark (8 customers reached it) dates the snapshot, not one row's year."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    run = {"event_time_max": "2100-01-01T00:00:00", "event_watermark": "2023-11-14T22:13:20"}
+    assert build_epoch(_exports(tmp_path, run)) == EPOCH
+    with pytest.raises(BuildEpochError, match="event_watermark 'soon'"):
+        build_epoch(_exports(tmp_path, {**run, "event_watermark": "soon"}))
+
+
 @pytest.mark.parametrize("run", [None, {}, {"event_time_max": None}, {"event_time_max": ""}],
                          ids=["no run.json", "no key", "null", "empty"])
 def test_else_the_documented_default(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import struct
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -451,3 +452,46 @@ def test_a_checkpoint_whose_duplicate_index_cannot_be_read_is_rebuilt_from_histo
     state, plan = restorer.restore(0, 60)
     assert "unusable" in caplog.text and plan.replay_from == 0
     assert state.snapshot() == proc.parts[0].snapshot()  # the index as the stream made it
+
+
+def _dump_reordered(index: DedupeIndex, order: Any) -> bytes:
+    """`index.dump()` with its entries in another order (another writer's dump)."""
+    data = index.dump()
+    *_, n = dedupe._HEADER.unpack_from(data)
+    at = dedupe._HEADER.size
+    arrays = [np.frombuffer(data, t, n, at + off * n)[order]
+              for t, off in ((np.uint64, 0), (np.int64, 8), (np.int32, 16))]
+    return data[:at] + b"".join(a.tobytes() for a in arrays) + data[at + 20 * n:]
+
+
+@pytest.mark.parametrize("order", [slice(None), slice(None, None, -1), [1, 0, *range(2, 40)]])
+def test_an_older_dump_in_any_order_finds_every_duplicate(order: Any) -> None:
+    """The whole-snapshot layout's dump (read on the upgrade) is sorted as read: a lookup
+    bisects the hashes, so one in another order missed every duplicate (all 40 scored
+    twice)."""
+    index = DedupeIndex(DAY)
+    txs = [at(tx(i), i) for i in range(40)]
+    index.check(txs, list(range(40)))
+    again = DedupeIndex.load(_dump_reordered(index, order), DAY)
+    assert again.check(txs, list(range(100, 140))) == list(range(40))
+
+
+@pytest.mark.parametrize(("count", "at_"), [(-1, 0), (39, 0), (41, 0), (-1, 1), (1, 1),
+                                            (10 ** 6, 1), (-2, 2), (39, 2), (41, 2)])
+def test_an_older_dump_whose_counts_do_not_fit_its_bytes_is_refused(count: int, at_: int
+                                                                     ) -> None:
+    """A count of ids, of rows noted ahead (0 here) or of first rows (40 here) other than
+    the bytes hold, or negative (numpy read -1 as "all that is left"), is `ValueError`
+    (the checkpoint unusable), not an index of other ids."""
+    index = DedupeIndex(DAY)
+    index.check([at(tx(i), i) for i in range(40)], list(range(40)))
+    data = bytearray(index.dump())
+    magic, horizon, watermark, _ = dedupe._HEADER.unpack_from(data)
+    if at_ == 0:
+        dedupe._HEADER.pack_into(data, 0, magic, horizon, watermark, count)
+    else:  # the count of rows ahead (none), then of first rows (-1: settled)
+        where = dedupe._HEADER.size + 20 * 40 + (0 if at_ == 1 else 8)
+        struct.pack_into("<q", data, where, count)
+    with pytest.raises(ValueError, match=r"^dedupe index counts -?\d+ (ids|minutes) in \d+ "
+                                         r"bytes$"):
+        DedupeIndex.load(bytes(data), DAY)

@@ -129,6 +129,20 @@ def test_only_a_get_of_the_metrics_path_is_answered_with_metrics(
         assert b"X-Content-Type-Options: nosniff" in head
 
 
+def test_each_reply_says_its_own_length_whatever_came_before() -> None:
+    # wsgiref adds Content-Length to the list of headers it is given: a list shared by the
+    # replies carried the first one's length into the next (a 405 after a 404 said 39 bytes
+    # for a body of 28, and a client waited for the rest).
+    port = free_port()
+    Metrics(port, "127.0.0.1")
+    for line in (b"GET / HTTP/1.0", b"POST /metrics HTTP/1.0", b"GET /health HTTP/1.0",
+                 b"GET /nowhere HTTP/1.0"):
+        head, _, body = _get(port, line + b"\r\n\r\n").partition(b"\r\n\r\n")
+        lengths = [h.split(b":")[1].strip() for h in head.split(b"\r\n")
+                   if h.lower().startswith(b"content-length:")]
+        assert lengths == [str(len(body)).encode()], (line, head, body)
+
+
 def test_an_idle_scraper_connection_is_closed_and_the_next_scrape_is_served(
         monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     # Each connection holds a thread; one that never finished its request held it for ever

@@ -1,0 +1,82 @@
+"""`python -m sink.health`: the sink container's health check, from its own heartbeat.
+
+The sink rewrites `status.csv` in its exports folder at every rollup refresh and, when idle,
+every `SINK_ROLLUP_INTERVAL_S` (sink.status): `heartbeat_at` says its loop turned then,
+`lag_messages` how many scored messages wait (empty when unknown: no broker connection for
+`NO_BROKER_S`, or the partitions' ends not known yet), `last_row_written_at` when it last
+made rows durable. `shared.health.judge` decides from those; the check prints the verdict
+and exits 0 (healthy) or 1. A status.csv left by an earlier run ages out in `BEAT_S`.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.health import Bounds, Signs, Verdict, judge
+
+#: The longest between two heartbeats (s), at least `BEAT_ROLLUPS` rollup intervals: a
+#: checkpoint or a refresh of a large folder holds the loop (sink.app's PACE).
+BEAT_S = 120.0
+BEAT_ROLLUPS = 3
+#: The longest the sink may write no row while scored messages wait for it (s).
+STALL_S = 120.0
+
+
+def bounds(rollup_interval_s: float) -> Bounds:
+    return Bounds(beat_s=max(BEAT_S, BEAT_ROLLUPS * rollup_interval_s), stall_s=STALL_S)
+
+
+def signs(status: Mapping[str, str], now: datetime) -> Signs:
+    """The signs in one status.csv row at `now` (naive UTC, as the row's times)."""
+
+    def age(name: str) -> float | None:
+        value = status.get(name) or ""
+        return (now - datetime.fromisoformat(value)).total_seconds() if value else None
+
+    lag = status.get("lag_messages") or ""
+    return Signs(beat_age_s=age("heartbeat_at"), lag=int(lag) if lag else None,
+                 stalled_s=age("last_row_written_at"))
+
+
+def check(folder: Path, rollup_interval_s: float, now: datetime) -> Verdict:
+    """The verdict on the sink writing `folder`, from its status.csv."""
+    from sink.status import STATUS_FILE
+
+    path = folder / STATUS_FILE
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        return Verdict(False, f"no {path} yet: the sink has not started its loop")
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return Verdict(False, f"cannot read {path}: {exc}")
+    if len(rows) != 1:
+        return Verdict(False, f"{path} holds {len(rows)} rows, not 1")
+    try:
+        found = signs(rows[0], now)
+    except ValueError as exc:
+        return Verdict(False, f"{path} does not read as the sink writes it: {exc}")
+    return judge(found, bounds(rollup_interval_s))
+
+
+def main() -> int:
+    from shared.entry import run_guarded
+    from sink.settings import SinkSettings
+
+    def run() -> int:
+        s = SinkSettings()
+        now = datetime.now(UTC).replace(tzinfo=None)
+        verdict = check(s.exports_dir, s.rollup_interval_s, now)
+        print(verdict.line())
+        return 0 if verdict.healthy else 1
+
+    # Docker reads 0 as healthy, 1 as unhealthy (2 is reserved): a bad setting is 1 too.
+    return 0 if run_guarded("python -m sink.health", run) == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
