@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from shared.errors import LockedError, UsageError
-from shared.outputs import check_folder_of, creating
+from shared.outputs import check_folder_of, creating, open_regular
 
 LOCK_FILE = ".sink.lock"
 
@@ -39,7 +39,8 @@ class FolderLock:
             self.folder.mkdir(exist_ok=True)
             # 0666 less the umask, as every export (shared.atomic): under umask 002 a group
             # that shares the folder can take the lock too, not only its first writer
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            # a regular file only: a link's target would be cut and get the PID
+            fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,5 +1,6 @@
 """Writing failures the world brings (disk full, read-only, no permission) as `OutputError`,
-and the one rule for where a command may write (`check_folder_of`).
+the one rule for where a command may write (`check_folder_of`), and for what it writes to
+(`open_regular`: a regular file at the name itself, never through a link or into a FIFO).
 
 An `OSError` of one of these kinds is not a bug: the command says what happened and what to
 do in one line and exits `ExitCode.OUTPUT_UNWRITABLE`, never with a traceback. Neither is
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from shared.errors import OutputError, UsageError
 
@@ -113,3 +117,60 @@ def creating(target: Path) -> Iterator[None]:
         if is_output_error(named):
             raise named from exc
         raise as_output_error(named) from exc
+
+
+#: What `open_regular` adds to every open: a symbolic link at the name is refused (ELOOP),
+#: not followed out of the folder; a FIFO without a reader is refused (ENXIO) or opened
+#: without waiting, not waited on for ever.
+_ONLY_HERE = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+#: What the OSErrors of that open say about the name (other errnos pass as they are).
+_NOT_REGULAR = {errno.ELOOP: "a symbolic link", errno.ENXIO: "a FIFO or device",
+                errno.EISDIR: "a folder"}
+
+
+def not_regular(path: Path, what: str) -> UsageError:
+    """The one-line refusal of a name that is no regular file (exit 2)."""
+    return UsageError(
+        f"{path} is {what}, not a regular file: auditstream writes its exports only as "
+        "regular files in the folder, never through a link, into a FIFO or over a folder; "
+        "move it away and run again")
+
+
+def open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
+    """`os.open` of a regular file at `path` itself (`flags` as for os.open): a symbolic
+    link, a FIFO, a device or a folder at the name is `not_regular` (nothing opened,
+    created or written through it). The exports folder above may itself be a link."""
+    try:
+        fd = os.open(path, flags | _ONLY_HERE, mode)
+    except OSError as exc:
+        if exc.errno in _NOT_REGULAR:
+            raise not_regular(Path(path), _NOT_REGULAR[exc.errno]) from None
+        raise
+    try:
+        kind = os.fstat(fd).st_mode
+        if not stat.S_ISREG(kind):
+            raise not_regular(Path(path), "a folder" if stat.S_ISDIR(kind) else
+                              "a FIFO or device")
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_append(path: Path) -> BinaryIO:
+    """A regular file at `path` (created if missing) opened to append, as `open(path,
+    "ab")` but through `open_regular`."""
+    fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    return os.fdopen(fd, "ab")
+
+
+def remove_file(path: Path) -> None:
+    """Remove the file or symbolic link at `path` if there is one (never what a link points
+    at); a folder there is `not_regular`, left as it is."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        raise not_regular(Path(path), "a folder") from None

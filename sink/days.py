@@ -17,10 +17,12 @@ never counted, cut, appended to or deleted (`check_strangers` names it once at s
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ from shared.dayfiles import SCORED_DIR as SCORED_DIR
 from shared.dayfiles import day_files as day_files
 from shared.dayfiles import day_of as day_of
 from shared.dayfiles import file_name, strangers
+from shared.errors import UsageError
+from shared.outputs import not_regular, open_append
 from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.state import SinkStateError
 from sink.watermark import EarliestMark, Watermark, time_key
@@ -54,6 +58,30 @@ CLOSE_AFTER = timedelta(hours=1)
 def day_file(day: str) -> str:
     """The folder-relative name of a day's file (`day` is `YYYY-MM-DD`)."""
     return f"{SCORED_DIR}/{file_name(day)}"
+
+
+def check_scored_folder(folder: Path) -> None:
+    """`UsageError` (exit 2) unless `folder`'s scored/ is missing or a folder itself: through
+    a symbolic link the day files would be written, cut and deleted in another folder. (The
+    exports folder itself may be a link: point that at another disk instead.)"""
+    scored = Path(folder) / SCORED_DIR
+    if _not_a_folder(scored):
+        raise _refused_folder(scored, "the day files are written, cut and deleted only in a "
+                              "folder of the exports folder's own (to keep them on another "
+                              "disk, link the exports folder itself)")
+
+
+def _not_a_folder(path: Path) -> bool:
+    """Something other than a folder itself (a symbolic link, even to a folder, a file)."""
+    try:
+        return not stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _refused_folder(path: Path, why: str) -> UsageError:
+    return UsageError(f"{path} is a symbolic link or a file, not a folder: {why}; move it "
+                      "away and run again")
 
 
 def check_strangers(folder: Path) -> list[Path]:
@@ -220,7 +248,7 @@ class DayAppender:
         if fh is None:
             path = self.folder / day_file(day)
             path.parent.mkdir(exist_ok=True)
-            fh = open(path, "ab")  # noqa: SIM115 - kept open across batches
+            fh = open_append(path)  # kept open across batches
             expected, size = self._recorded().get(day_file(day), 0), fh.tell()
             if size != expected:
                 fh.close()
@@ -270,7 +298,7 @@ def check_as_left(path: Path, fh: IO[bytes], made: int, *, by_name: bool = False
     held = os.fstat(fh.fileno())
     if by_name:
         try:
-            if os.stat(path).st_ino != held.st_ino:
+            if not os.path.samestat(os.lstat(path), held):  # a link to it is not it
                 raise _changed(path, "was replaced")
         except FileNotFoundError:
             raise _changed(path, "was deleted") from None
@@ -322,8 +350,12 @@ class DayWriter:
         self._also: list[str] = []
 
     def __enter__(self) -> DayWriter:
+        check_scored_folder(self.folder)
         (self.folder / SCORED_DIR).mkdir(parents=True, exist_ok=True)
         check_strangers(self.folder)
+        if _not_a_folder(self.staging):
+            raise _refused_folder(self.staging, "score stages its day files in a folder of "
+                                  "that name, which it removes and creates again")
         # left by a run killed before its end (the folder's lock is this run's now)
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir()
@@ -341,7 +373,7 @@ class DayWriter:
     def write(self, chunks: Mapping[str, DayChunk]) -> None:
         for day, chunk in chunks.items():
             if day in self._done:  # rare: a day seen again after its file was closed
-                with open(self._staged(day), "ab") as late:
+                with open_append(self._staged(day)) as late:
                     late.write(chunk.csv)
                     late.flush()
                     os.fsync(late.fileno())
@@ -371,6 +403,20 @@ class DayWriter:
             return
         for day in sorted(self._open):
             self._finish(day)
+
+    def check_targets(self, also: Sequence[str] = ()) -> None:
+        """`UsageError` if a name `publish` moves a file to (or `also`, in the folder's root)
+        is something other than a regular file: a folder, a link or a FIFO someone put there
+        while the run was written. Checked before the run's rollups are written, so a
+        refusal leaves the folder the earlier run's."""
+        for path in [*(self.folder / day_file(day) for day in sorted(self._done)),
+                     *(self.folder / name for name in [*self._also, *also])]:
+            with contextlib.suppress(FileNotFoundError):
+                kind = os.lstat(path).st_mode
+                if not stat.S_ISREG(kind):
+                    raise not_regular(path, "a folder" if stat.S_ISDIR(kind) else
+                                      "a symbolic link" if stat.S_ISLNK(kind) else
+                                      "a FIFO or device")
 
     def publish(self) -> None:
         """Move the run's day files into `scored/` (renames only) and remove the earlier

@@ -23,6 +23,7 @@ from shared.columns import (
     THRESHOLD_COLUMNS,
 )
 from shared.date_range import range_fields
+from shared.errors import AuditstreamError
 from shared.outputs import is_output_error
 from sink.assurance_table import assurance, case_rows, sample_rows, transaction_rows
 from sink.csvfmt import encode_rows
@@ -128,6 +129,10 @@ def notify(on_rollup: OnRollup | None, rollups: Rollups, out_dir: Path,
         if strict or is_output_error(exc):  # a full or read-only disk: the caller stops
             raise
         log.exception("the rollup listener failed in %s", out_dir)
+    except AuditstreamError as exc:  # said in one line (a folder at report.html's name)
+        if strict:
+            raise
+        log.error("the rollup listener failed in %s: %s", out_dir, exc)
     except Exception:  # the exports matter more than the page: log and go on
         if strict:
             raise

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.atomic import atomic_write_bytes, remove_temporaries
 from shared.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
+from shared.outputs import open_regular, remove_file
 from sink import days as dy
 from sink import state as st
 from sink.csvfmt import SCORED_HEADER, encode_rows
@@ -33,10 +35,11 @@ def open_checkpoint(folder: Path, topic: str, settings: ExportSettings, reset: b
     it; `SinkStateError` if the folder holds another run's exports (or a folder or link at
     a day file's name). Files only named like day files are warned of and left alone."""
     folder.mkdir(parents=True, exist_ok=True)
+    dy.check_scored_folder(folder)  # before anything in scored/ is removed
     remove_leftovers(folder)
     if reset:
         for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE, REVIEWS_LOG_FILE):
-            (folder / name).unlink(missing_ok=True)
+            remove_file(folder / name)
         dy.remove_all(folder)
     dy.check_strangers(folder)  # a copy of a day file is not one: named, left alone
     cp = st.load(folder, settings.sample_key.get_secret_value())
@@ -109,8 +112,8 @@ def _fresh(folder: Path, topic: str, settings: ExportSettings) -> st.Checkpoint:
         atomic_write_bytes(scored, SCORED_HEADER)
         lengths[SCORED_FILE] = len(SCORED_HEADER)
     else:
-        scored.unlink(missing_ok=True)
-    (folder / REJECTED_FILE).unlink(missing_ok=True)
+        remove_file(scored)
+    remove_file(folder / REJECTED_FILE)
     cp = st.Checkpoint(
         topic=topic,
         lengths=lengths,
@@ -145,7 +148,7 @@ def _switch_single_file(folder: Path, cp: st.Checkpoint, settings: ExportSetting
         st.save(folder, cp)
     scored = folder / SCORED_FILE
     if not settings.single_file and scored.exists():  # after the save: crash-safe
-        scored.unlink()
+        remove_file(scored)
         log.warning("removed %s: EXPORTS_SINGLE_FILE is off (the rows are in %s/)",
                     scored, dy.SCORED_DIR)
 
@@ -162,5 +165,5 @@ def _recount(files: Sequence[Path]) -> VolumeCounts:
 
 
 def _head(path: Path, size: int) -> bytes:
-    with open(path, "rb") as fh:
+    with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as fh:
         return fh.read(size)

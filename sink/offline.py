@@ -98,6 +98,7 @@ class ExportWriter:
         self._days = self._single = None
         try:
             self._stack.close()  # every scored file staged whole (`DayWriter`)
+            days.check_targets(() if self.settings.single_file else (SCORED_FILE,))
             info: dict[str, object] = {"source": "auditstream score",
                                        "event_watermark": self._clock.value or None}
             info.update(run_info or {})

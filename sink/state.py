@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.atomic import atomic_write_text
 from shared.errors import AuditstreamError
+from shared.outputs import open_regular
 from sink.rollup import RollupParams
 from sink.volume import SinkRollup
 
@@ -81,9 +82,11 @@ class Checkpoint:
 def load(folder: Path, sample_key: str = RollupParams.sample_key) -> Checkpoint | None:
     path = Path(folder) / STATE_FILE
     try:
-        raw = path.read_text(encoding="utf-8")
+        fd = open_regular(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
+    with os.fdopen(fd, encoding="utf-8") as fh:
+        raw = fh.read()
     try:
         return Checkpoint.from_json(json.loads(raw), sample_key)
     except (ValueError, KeyError, TypeError) as exc:
@@ -95,20 +98,26 @@ def save(folder: Path, checkpoint: Checkpoint) -> None:
 
 
 def cut_to_checkpoint(folder: Path, lengths: dict[str, int]) -> int:
-    """Truncate each appended file to its committed length; return the bytes dropped."""
+    """Truncate each appended file to its committed length; return the bytes dropped. Each
+    must be a regular file at its name (`open_regular`): never one cut through a link."""
     dropped = 0
     for name, length in lengths.items():
         path = Path(folder) / name
-        size = path.stat().st_size if path.exists() else 0
+        try:
+            fd = open_regular(path, os.O_RDONLY)  # read-only: a closed day may be 0444
+        except FileNotFoundError:
+            size = 0
+        else:
+            size = os.fstat(fd).st_size
+            os.close(fd)
         if size < length:
             raise SinkStateError(
                 f"{path} has {size} bytes but the checkpoint recorded {length}: it was changed "
                 "outside the sink; restore it, or start again with --reset"
             )
         if size > length:
-            with open(path, "r+b") as fh:
+            with os.fdopen(open_regular(path, os.O_RDWR), "r+b") as fh:
                 fh.truncate(length)
-                fh.flush()
                 os.fsync(fh.fileno())
             log.info("dropped %d uncommitted bytes at the end of %s", size - length, name)
             dropped += size - length

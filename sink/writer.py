@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from shared.atomic import fsync_dir
+from shared.outputs import open_append
 from shared.schemas import unguarded
 from sink import days as dy
 from sink import state as st
@@ -59,11 +60,11 @@ class SinkWriter:
                        if "day_watermark" in cp.extra else self._upgrade_watermarks())
         #: Each appended file's length as this sink made it (checked at each checkpoint).
         self._made = {name: n for name, n in cp.lengths.items() if "/" not in name}
-        self._reviews_log: BinaryIO = open(self.folder / REVIEWS_LOG_FILE, "ab")  # noqa: SIM115
+        self._reviews_log: BinaryIO = open_append(self.folder / REVIEWS_LOG_FILE)
         self.changes = 0  # rows and review messages taken, for the refresh schedule
         self._single = settings.single_file
         self._scored: BinaryIO | None = (
-            open(self.folder / SCORED_FILE, "ab") if self._single else None)  # noqa: SIM115
+            open_append(self.folder / SCORED_FILE) if self._single else None)
         self._rows_written = cp.rollup.rows  # at the last checkpoint
         self._days = dy.DayAppender(self.folder, lambda: self.cp.lengths)
         self._rejected: BinaryIO | None = None
@@ -181,7 +182,10 @@ class SinkWriter:
 
     def _reject(self, lines: list[bytes]) -> None:
         if self._rejected is None:
-            self._rejected = open(self.folder / REJECTED_FILE, "ab")  # noqa: SIM115
+            self._rejected = open_append(self.folder / REJECTED_FILE)
+            # as a day file: what someone put at its name meanwhile is not appended to
+            dy.check_as_left(self.folder / REJECTED_FILE, self._rejected,
+                             self._made.get(REJECTED_FILE, 0))
         self._append(REJECTED_FILE, self._rejected, b"".join(lines))
         self.cp.rejected += len(lines)
         log.warning("%d invalid messages kept in %s", len(lines), REJECTED_FILE)
