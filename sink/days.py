@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -162,14 +162,10 @@ def read_watermarks(folder: Path, quorum: int, floor: str,
     (a watermark's state does not depend on the rows' order), so the folder continues as
     one written by this version, and what it closed stays closed."""
     rows, flagged = Watermark(quorum, floor), Watermark(quorum, flagged_floor)
-    for path in day_files(folder):
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            next(reader, None)
-            for row in reader:
-                rows.see(row[_CUSTOMER], row[_TS])
-                if row[_FLAG] == "True":
-                    flagged.see(row[_CUSTOMER], row[_TS])
+    for row in _day_rows(folder):
+        rows.see(row[_CUSTOMER], row[_TS])
+        if row[_FLAG] == "True":
+            flagged.see(row[_CUSTOMER], row[_TS])
     return rows, flagged
 
 
@@ -178,13 +174,18 @@ def read_first_mark(folder: Path, quorum: int) -> EarliestMark:
     before it (`sink.rollup`): the mark a sink that read the rows would hold (it does not
     depend on their order), so the folder continues as one written by this version."""
     mark = EarliestMark(quorum)
+    for row in _day_rows(folder):
+        mark.see(row[_CUSTOMER], row[_TS])
+    return mark
+
+
+def _day_rows(folder: Path) -> Iterator[list[str]]:
+    """The rows (cells, no header) of a folder's day files, file by file."""
     for path in day_files(folder):
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)
             next(reader, None)
-            for row in reader:
-                mark.see(row[_CUSTOMER], row[_TS])
-    return mark
+            yield from reader
 
 
 def single_file_bytes(cells: Sequence[Sequence[str]], days: Mapping[str, DayChunk]) -> bytes:
