@@ -14,11 +14,13 @@ from typing import Any
 
 from auditstream.report import write_report_from_rollup
 from auditstream.sorted_input import OutOfOrder, direct, merged
+from dashboard.report import REPORT_NAME
 from detector.core import KIND as CORE_KIND
 from detector.core import compiled
 from detector.core.config import CoreConfig
 from detector.settings import DetectorSettings
 from shared.csv_io import RowError
+from shared.dayfiles import day_files
 from shared.errors import AuditstreamError, ExitCode
 from shared.folderlock import FolderLock
 from shared.gcpause import gc_paused
@@ -27,9 +29,11 @@ from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
 from shared.seeds import seed_arg
 from shared.startup import loading, sigterm_interrupts
+from sink.exports import ROLLUP_FILES, SCORED_FILE
 from sink.folder import remove_leftovers
 from sink.offline import ExportWriter
 from sink.settings import ExportSettings
+from sink.status import STATUS_FILE
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
 #: What a disk-full or read-only --out leaves behind, for its one-line message.
@@ -131,8 +135,31 @@ def _run_score(args: argparse.Namespace) -> int:
     # every setting read and checked once, before the exports folder is created too
     config, export_settings = DetectorSettings().core, ExportSettings()
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
+        _refuse_own_exports(args.input, out)
         remove_leftovers(out)  # what a killed writer left (never a live writer's file)
         return _score_into(args, out, config, export_settings)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # an input not there: the reader says so, in its words
+        return False
+
+
+def _refuse_own_exports(inputs: list[Path], out: Path) -> None:
+    """Refuse an input that is (by any name) a file this run replaces or deletes in `out`:
+    a day file in scored/ (`score out/scored/<day>.csv --out out` left the folder that one
+    day, the others deleted), transactions_scored.csv (deleted without EXPORTS_SINGLE_FILE),
+    a rollup, run.json, status.csv or report.html."""
+    owned = [out / name for name in (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES)]
+    owned = [p for p in owned if p.is_file()] + day_files(out)
+    for path in inputs:
+        for export in owned:
+            if _same_file(path, export):
+                raise AuditstreamError(
+                    f"{path} is one of the exports of {out} this run would replace "
+                    f"({export}); copy it out of the folder first, or give another --out")
 
 
 def _score_into(args: argparse.Namespace, out: Path, config: CoreConfig,
