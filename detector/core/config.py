@@ -57,7 +57,8 @@ class CoreConfig(BaseModel):
     odd_hour_min_history: int = Field(default=15, ge=1)
     duplicate_window_s: float = Field(default=900.0, gt=0)
     burst_window_s: float = Field(default=300.0, gt=0)
-    burst_min_count: int = Field(default=4, ge=2, description="tx in the window, this one included")
+    burst_min_count: int = Field(  # sizes each customer's recent events: 2 x this + 8
+        default=4, ge=2, le=256, description="tx in the window, this one included")
     travel_speed_kmh: float = Field(default=800.0, gt=0, description="fastest plausible trip")
     travel_slack_km: float = Field(
         default=600.0, ge=0, description="centroid distance covered for free (border areas)"
@@ -170,7 +171,8 @@ class CoreConfig(BaseModel):
     customer_ttl_s: float = Field(
         default=180 * 86400.0, gt=0, description="state of a customer idle this long is dropped"
     )
-    max_population_keys: int = Field(default=4096, ge=16, description="per population table")
+    max_population_keys: int = Field(default=4096, ge=16, le=2**20,
+                                     description="per population table (40 B a key)")
 
     # --- model ------------------------------------------------------------------------
     first_fit_after: int = Field(default=2000, ge=64, description="tx before the first fit")

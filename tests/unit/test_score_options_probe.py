@@ -128,14 +128,16 @@ def test_an_integer_setting_past_the_engines_integers_is_refused(name: str) -> N
 
 
 #: Knobs that size arrays, and their bounds.
-SIZED = {"max_seen": 256, "sample_size": 2**20, "n_trees": 1024, "max_samples": 2**16}
+SIZED = {"max_seen": 256, "sample_size": 2**20, "n_trees": 1024, "max_samples": 2**16,
+         "burst_min_count": 256, "max_population_keys": 2**20}
 
 
 @pytest.mark.parametrize(("name", "top"), sorted(SIZED.items()))
 def test_a_knob_that_sizes_arrays_is_bounded(name: str, top: int) -> None:
-    """DETECTOR_CORE__MAX_SEEN=2**62 (as SAMPLE_SIZE, N_TREES) asked numpy for an array
-    larger than it can address (ValueError, a traceback, exit 70); MAX_SEEN=100000 took
-    117 MB more for 30 customers (a gigabyte per 200)."""
+    """DETECTOR_CORE__MAX_SEEN=2**62 (as SAMPLE_SIZE, N_TREES, BURST_MIN_COUNT,
+    MAX_POPULATION_KEYS) asked numpy for an array larger than it can address (ValueError,
+    a traceback, exit 70); MAX_SEEN=100000 took 117 MB more for 30 customers (a gigabyte
+    per 200), BURST_MIN_COUNT=100000 145 MB."""
     assert CoreConfig.model_validate({name: top}).model_dump()[name] == top
     for over in (top + 1, KNOB_MAX):
         with pytest.raises(ValueError, match=f"{name}\\n  Input should be less than or "
