@@ -52,7 +52,8 @@ def register(subparsers: Any) -> None:
         "same folder). Rows that cannot be read go, with their line and reason, to "
         "<name>.rejects.csv beside each input (or in --rejects-dir), as `replay` does. "
         "Exit 0: every row scored; 1: rows rejected, the rest scored; 2: bad file, an "
-        "input changed while read, no row to score (nothing written), or usage; 5: --out "
+        "input changed while read, no row to score (nothing written), an input that is "
+        "one of --out's exports (a day file), or usage; 5: --out "
         "not writable; 6: --out used by a running sink. Core settings come from "
         "DETECTOR_CORE__* variables."))
     score.add_argument("input", type=Path, nargs="+", metavar="INPUT.csv")
