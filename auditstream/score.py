@@ -29,10 +29,11 @@ from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
 from shared.seeds import seed_arg
 from shared.startup import loading, sigterm_interrupts
-from sink.exports import ROLLUP_FILES, SCORED_FILE
+from sink.exports import ROLLUP_FILES, RUN_FILE, SCORED_FILE
 from sink.folder import remove_leftovers
 from sink.offline import ExportWriter
 from sink.settings import ExportSettings
+from sink.state import STATE_FILE
 from sink.status import STATUS_FILE
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
@@ -135,6 +136,7 @@ def _run_score(args: argparse.Namespace) -> int:
     check_reports(args.input, args.rejects_dir)  # before the exports folder is created
     # every setting read and checked once, before the exports folder is created too
     config, export_settings = DetectorSettings().core, ExportSettings()
+    _refuse_foreign_folder(out)  # before the lock: nothing created in a folder not ours
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
         _refuse_own_exports(args.input, out)
         remove_leftovers(out)  # what a killed writer left (never a live writer's file)
@@ -148,13 +150,32 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+#: What `score` writes at the top of its folder (beside scored/), each replaced by a run.
+OWN_FILES = (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES)
+
+
+def _refuse_foreign_folder(out: Path) -> None:
+    """Refuse a folder without exports that holds a file at an export's name: `--out .` in
+    a working folder replaced the user's own report.html or cases.csv. Exports are a
+    run.json, a sink's state, a day file, or a transactions_scored.csv (the reference
+    project's layout, without run.json)."""
+    if not out.is_dir():
+        return  # missing: created by the lock; a file: the lock says so
+    if any((out / name).exists() for name in (RUN_FILE, STATE_FILE, SCORED_FILE)) or (
+            day_files(out)):
+        return
+    if found := [name for name in OWN_FILES if (out / name).exists()]:
+        raise AuditstreamError(
+            f"{out} holds {', '.join(found)} but no exports (no run.json): score would "
+            "replace them; give --out a folder of its own (created if missing)")
+
+
 def _refuse_own_exports(inputs: list[Path], out: Path) -> None:
     """Refuse an input that is (by any name) a file this run replaces or deletes in `out`:
     a day file in scored/ (`score out/scored/<day>.csv --out out` left the folder that one
     day, the others deleted), transactions_scored.csv (deleted without EXPORTS_SINGLE_FILE),
     a rollup, run.json, status.csv or report.html."""
-    owned = [out / name for name in (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES)]
-    owned = [p for p in owned if p.is_file()] + day_files(out)
+    owned = [p for p in (out / name for name in OWN_FILES) if p.is_file()] + day_files(out)
     for path in inputs:
         for export in owned:
             if _same_file(path, export):

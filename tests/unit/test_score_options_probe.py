@@ -175,3 +175,40 @@ def test_the_largest_accepted_setting_scores_alike_on_both_cores(
         assert not compiled.kernel_wanted()
         python = score_transactions(rows, config)
     assert [r.model_dump() for r in kernel] == [r.model_dump() for r in python]
+
+
+@pytest.mark.parametrize("theirs", ["report.html", "cases.csv", "status.csv"])
+def test_a_folder_of_other_files_at_export_names_is_refused(
+        rows: list[Transaction], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        theirs: str) -> None:
+    """`score data.csv --out .` in a working folder (or `--out /` as root) replaced the
+    user's own report.html or cases.csv with the exports', exit 0. A folder without
+    exports (no run.json, no sink state, no day file) holding a file at an export's name
+    is refused, nothing written in it (not even the lock)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    source = work / "data.csv"
+    write_transactions_csv(rows, source)
+    (work / theirs).write_text("the user's own\n")
+    (work / "notes.txt").write_text("notes\n")
+    before = {p.name: p.read_bytes() for p in work.iterdir()}
+    assert main(["score", str(source), "--out", str(work)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("auditstream score: error: ") and err.count("\n") == 1
+    assert f"{work} holds {theirs} but no exports (no run.json)" in err
+    assert {p.name: p.read_bytes() for p in work.iterdir()} == before
+
+
+def test_a_working_folder_without_files_at_export_names_is_scored_into(
+        rows: list[Transaction], tmp_path: Path) -> None:
+    """The input's own folder, other files in it: the exports beside them, each untouched;
+    scored again, the earlier run (run.json) makes it an exports folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    source = work / "data.csv"
+    write_transactions_csv(rows, source)
+    (work / "notes.txt").write_text("notes\n")
+    for _ in range(2):
+        assert main(["score", str(source), "--out", str(work)]) == 0
+        assert (work / "notes.txt").read_text() == "notes\n"
+        assert len(list((work / "scored").iterdir())) >= 3
