@@ -54,7 +54,8 @@ def register(subparsers: Any) -> None:
         "<name>.rejects.csv beside each input (or in --rejects-dir), as `replay` does. "
         "Exit 0: every row scored; 1: rows rejected, the rest scored; 2: bad file, an "
         "input changed while read, no row to score (nothing written), an input that is "
-        "one of --out's exports (a day file), or usage; 5: --out "
+        "one of --out's exports (a day file), an --out without exports holding a file "
+        "at an export's name, or usage; 5: --out "
         "not writable; 6: --out used by a running sink. Core settings come from "
         "DETECTOR_CORE__* variables."))
     score.add_argument("input", type=Path, nargs="+", metavar="INPUT.csv")
