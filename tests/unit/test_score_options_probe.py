@@ -212,3 +212,43 @@ def test_a_working_folder_without_files_at_export_names_is_scored_into(
         assert main(["score", str(source), "--out", str(work)]) == 0
         assert (work / "notes.txt").read_text() == "notes\n"
         assert len(list((work / "scored").iterdir())) >= 3
+
+
+def _compressed(kind: str, source: Path, tmp_path: Path) -> Path:
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+    data = source.read_bytes()
+    path = tmp_path / f"data.csv.{kind}"
+    if kind == "zip":  # stored, not deflated: the CSV's own bytes inside the archive
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+            z.writestr("data.csv", data)
+    elif kind == "gz":
+        path.write_bytes(gzip.compress(data))
+    elif kind == "bz2":
+        path.write_bytes(bz2.compress(data))
+    else:
+        path.write_bytes(lzma.compress(data))
+    return path
+
+
+@pytest.mark.parametrize(("kind", "what"), [
+    ("gz", "gzip"), ("bz2", "bzip2"), ("xz", "xz"),
+    ("zip", "a zip archive (an Excel .xlsx workbook is one)")])
+def test_a_compressed_input_is_named_as_such(
+        rows: list[Transaction], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        kind: str, what: str) -> None:
+    """`score data.csv.gz` said "line 1: byte 0x9D is neither UTF-8 nor Windows-1252 ...
+    save it again as CSV UTF-8" (a zip at line 418): true, but not what to do."""
+    source = tmp_path / "data.csv"
+    write_transactions_csv(rows[:5], source)
+    given = _compressed(kind, source, tmp_path)
+    out = tmp_path / "out"
+    assert main(["score", str(given), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("auditstream score: error: ") and err.count("\n") == 1
+    expected = (f"cannot read {given}: it is {what}, not a CSV file; "
+                + ("save the sheet as CSV UTF-8" if kind == "zip" else "decompress it first"))
+    assert expected in err
+    assert not (out / "run.json").exists()
