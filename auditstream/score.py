@@ -53,9 +53,9 @@ def register(subparsers: Any) -> None:
         "same folder). Rows that cannot be read go, with their line and reason, to "
         "<name>.rejects.csv beside each input (or in --rejects-dir), as `replay` does. "
         "Exit 0: every row scored; 1: rows rejected, the rest scored; 2: bad file, an "
-        "input changed while read, no row to score (nothing written), an input that is "
-        "one of --out's exports (a day file), an --out without exports holding a file "
-        "at an export's name, or usage; 5: --out "
+        "input changed, removed or renamed while read, no row to score (nothing "
+        "written), an input that is one of --out's exports (a day file), an --out "
+        "without exports holding a file at an export's name, or usage; 5: --out "
         "not writable; 6: --out used by a running sink. Core settings come from "
         "DETECTOR_CORE__* variables."))
     score.add_argument("input", type=Path, nargs="+", metavar="INPUT.csv")
@@ -108,7 +108,13 @@ def _stamps(paths: list[Path]) -> list[tuple[int, int, int, int]]:
 def _unchanged(paths: list[Path], stamps: list[tuple[int, int, int, int]]) -> None:
     """Raise if an input changed since `stamps` (appended, rewritten or replaced while it
     was read): the rows scored and input_sha256 could describe different bytes."""
-    for path, before, now in zip(paths, stamps, _stamps(paths), strict=True):
+    for path, before in zip(paths, stamps, strict=True):
+        try:
+            now = _stamps([path])[0]
+        except FileNotFoundError:  # deleted or moved away (was a traceback, exit 70)
+            raise AuditstreamError(
+                f"{path} was removed or renamed while it was read, the exports not finished "
+                "(the folder as it was); score it again from where it is now") from None
         if now != before:
             raise AuditstreamError(
                 f"{path} changed while it was read, the exports not finished (the "

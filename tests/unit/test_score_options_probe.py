@@ -252,3 +252,31 @@ def test_a_compressed_input_is_named_as_such(
                 + ("save the sheet as CSV UTF-8" if kind == "zip" else "decompress it first"))
     assert expected in err
     assert not (out / "run.json").exists()
+
+
+@pytest.mark.parametrize("how", ["deleted", "renamed"])
+def test_an_input_removed_while_it_is_scored_is_refused_and_the_exports_kept(
+        rows: list[Transaction], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], how: str) -> None:
+    """An input deleted or moved away (a cleanup job, a rotation) while score read it was
+    FileNotFoundError at the end of the read: a traceback, exit 70. Now as an input
+    changed while read: exit 2 in one line, the folder's earlier run kept."""
+    from detector import offline
+    from tests.unit.test_score_hostile import _changing
+    out = _scored(rows, tmp_path, single=False)
+    source = tmp_path / "in.csv"
+    before = _files(out)
+    capsys.readouterr()
+
+    def remove() -> None:
+        if how == "deleted":
+            source.unlink()
+        else:
+            source.rename(tmp_path / "moved.csv")
+
+    monkeypatch.setattr(offline, "score_batches", _changing(remove))
+    assert main(["score", str(source), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("auditstream score: error: ") and err.count("\n") == 1
+    assert f"{source} was removed or renamed while it was read, the exports not finished" in err
+    assert _files(out) == before
