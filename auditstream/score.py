@@ -14,11 +14,13 @@ from typing import Any
 
 from auditstream.report import write_report_from_rollup
 from auditstream.sorted_input import OutOfOrder, direct, merged
+from dashboard.report import REPORT_NAME
 from detector.core import KIND as CORE_KIND
 from detector.core import compiled
 from detector.core.config import CoreConfig
 from detector.settings import DetectorSettings
 from shared.csv_io import RowError
+from shared.dayfiles import day_files
 from shared.errors import AuditstreamError, ExitCode
 from shared.folderlock import FolderLock
 from shared.gcpause import gc_paused
@@ -27,9 +29,12 @@ from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
 from shared.seeds import seed_arg
 from shared.startup import loading, sigterm_interrupts
+from sink.exports import ROLLUP_FILES, RUN_FILE, SCORED_FILE
 from sink.folder import remove_leftovers
 from sink.offline import ExportWriter
 from sink.settings import ExportSettings
+from sink.state import STATE_FILE
+from sink.status import STATUS_FILE
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
 #: What a disk-full or read-only --out leaves behind, for its one-line message.
@@ -48,7 +53,9 @@ def register(subparsers: Any) -> None:
         "same folder). Rows that cannot be read go, with their line and reason, to "
         "<name>.rejects.csv beside each input (or in --rejects-dir), as `replay` does. "
         "Exit 0: every row scored; 1: rows rejected, the rest scored; 2: bad file, an "
-        "input changed while read, no row to score (nothing written), or usage; 5: --out "
+        "input changed, removed or renamed while read, no row to score (nothing "
+        "written), an input that is one of --out's exports (a day file), an --out "
+        "without exports holding a file at an export's name, or usage; 5: --out "
         "not writable; 6: --out used by a running sink. Core settings come from "
         "DETECTOR_CORE__* variables."))
     score.add_argument("input", type=Path, nargs="+", metavar="INPUT.csv")
@@ -101,7 +108,13 @@ def _stamps(paths: list[Path]) -> list[tuple[int, int, int, int]]:
 def _unchanged(paths: list[Path], stamps: list[tuple[int, int, int, int]]) -> None:
     """Raise if an input changed since `stamps` (appended, rewritten or replaced while it
     was read): the rows scored and input_sha256 could describe different bytes."""
-    for path, before, now in zip(paths, stamps, _stamps(paths), strict=True):
+    for path, before in zip(paths, stamps, strict=True):
+        try:
+            now = _stamps([path])[0]
+        except FileNotFoundError:  # deleted or moved away (was a traceback, exit 70)
+            raise AuditstreamError(
+                f"{path} was removed or renamed while it was read, the exports not finished "
+                "(the folder as it was); score it again from where it is now") from None
         if now != before:
             raise AuditstreamError(
                 f"{path} changed while it was read, the exports not finished (the "
@@ -130,9 +143,52 @@ def _run_score(args: argparse.Namespace) -> int:
     check_reports(args.input, args.rejects_dir)  # before the exports folder is created
     # every setting read and checked once, before the exports folder is created too
     config, export_settings = DetectorSettings().core, ExportSettings()
+    _refuse_foreign_folder(out)  # before the lock: nothing created in a folder not ours
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
+        _refuse_own_exports(args.input, out)
         remove_leftovers(out)  # what a killed writer left (never a live writer's file)
         return _score_into(args, out, config, export_settings)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # an input not there: the reader says so, in its words
+        return False
+
+
+#: What `score` writes at the top of its folder (beside scored/), each replaced by a run.
+OWN_FILES = (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES)
+
+
+def _refuse_foreign_folder(out: Path) -> None:
+    """Refuse a folder without exports that holds a file at an export's name: `--out .` in
+    a working folder replaced the user's own report.html or cases.csv. Exports are a
+    run.json, a sink's state, a day file, or a transactions_scored.csv (the reference
+    project's layout, without run.json)."""
+    if not out.is_dir():
+        return  # missing: created by the lock; a file: the lock says so
+    if any((out / name).exists() for name in (RUN_FILE, STATE_FILE, SCORED_FILE)) or (
+            day_files(out)):
+        return
+    if found := [name for name in OWN_FILES if (out / name).exists()]:
+        raise AuditstreamError(
+            f"{out} holds {', '.join(found)} but no exports (no run.json): score would "
+            "replace them; give --out a folder of its own (created if missing)")
+
+
+def _refuse_own_exports(inputs: list[Path], out: Path) -> None:
+    """Refuse an input that is (by any name) a file this run replaces or deletes in `out`:
+    a day file in scored/ (`score out/scored/<day>.csv --out out` left the folder that one
+    day, the others deleted), transactions_scored.csv (deleted without EXPORTS_SINGLE_FILE),
+    a rollup, run.json, status.csv or report.html."""
+    owned = [p for p in (out / name for name in OWN_FILES) if p.is_file()] + day_files(out)
+    for path in inputs:
+        for export in owned:
+            if _same_file(path, export):
+                raise AuditstreamError(
+                    f"{path} is one of the exports of {out} this run would replace "
+                    f"({export}); copy it out of the folder first, or give another --out")
 
 
 def _score_into(args: argparse.Namespace, out: Path, config: CoreConfig,

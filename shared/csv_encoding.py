@@ -22,6 +22,11 @@ _NON_ASCII = re.compile(rb"[\x80-\xff]")
 #: A byte that is not UTF-8 as `surrogateescape` reads it: U+DC80-U+DCFF.
 _ESCAPED = re.compile("[\udc80-\udcff]")
 _SAVE_AS = "save it again as CSV UTF-8"
+#: What a compressed file or archive starts with, and what to call it: read as text, its
+#: bytes were "neither UTF-8 nor Windows-1252" or a "wrong header", true but not what to do.
+_PACKED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+           (b"\x28\xb5\x2f\xfd", "zstd"),
+           (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)"))
 
 
 class CsvFormatError(AuditstreamError):
@@ -40,6 +45,8 @@ def encoding_of(path: Path) -> tuple[str, str]:
     GBK...) is a `CsvFormatError`."""
     try:
         with path.open("rb") as fh:
+            _check_packed(path, fh.read(8))
+            fh.seek(0)
             if fh.read(2) in _UTF16_MARKS:
                 _check_utf16(path, fh)
                 return "utf-16", "strict"
@@ -83,6 +90,14 @@ def stray_in_row(cells: list[str], names: list[str]) -> str | None:
 def show_odd_bytes(text: str) -> str:
     """`text` with each byte that was not UTF-8 written as `\\xNN` (printable, writable)."""
     return _ESCAPED.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+
+
+def _check_packed(path: Path, head: bytes) -> None:
+    for magic, what in _PACKED:
+        if head.startswith(magic):
+            todo = "save the sheet as CSV UTF-8" if magic == b"PK\x03\x04" else (
+                "decompress it first")
+            raise CsvFormatError(f"cannot read {path}: it is {what}, not a CSV file; {todo}")
 
 
 def _check_utf16(path: Path, fh: BinaryIO) -> None:

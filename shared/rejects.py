@@ -58,7 +58,8 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> None:
     """Refuse inputs whose rejects reports would be one file (`AuditstreamError`, exit 2):
-    a file given twice, or two files of the same name with `rejects_dir`. The later report
+    a file given twice (by two names too: a link), or two files of the same name with
+    `rejects_dir`. The later report
     would replace the earlier, its rows lost; checked before anything is read. A report
     that would be an input of the run (the user's corrected `a.rejects.csv` given beside
     `a.csv`), by any name, is refused too: it would replace that input. A `rejects_dir`
@@ -77,6 +78,12 @@ def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> N
                 f"{rejects_path(first, rejects_dir)}: give each file once"
                 + (", and files of the same name without --rejects-dir"
                    if rejects_dir is not None else ""))
+    inputs = list(map(Path, sources))
+    for i, source in enumerate(inputs):  # one file by two names (a link): read twice
+        for other in inputs[:i]:
+            if _same_file(other, source):
+                raise AuditstreamError(
+                    f"{other} and {source} are one file: give each file once")
     for source in map(Path, sources):
         report = rejects_path(source, rejects_dir)
         for given in map(Path, sources):

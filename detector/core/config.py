@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.schemas import Seed
 
 #: Refit intervals a `refit_delay` may span: each fit pending meanwhile holds a copy of the
 #: training sample, in memory and in every snapshot, so the queue must stay bounded.
 MAX_PENDING_FITS = 16
+#: The largest integer knob: the compiled kernel takes each as a 64-bit integer (beyond
+#: 2^64, numba's TypingError, a traceback; from 2^63, another kernel compiled for unsigned
+#: integers), with room for the sums it makes of them.
+KNOB_MAX = 2**62
 
 
 class CoreConfig(BaseModel):
@@ -32,7 +36,10 @@ class CoreConfig(BaseModel):
         description="pseudo-count of the population prior in a cold start (at most 1e12, "
         "beyond any stream's count of events; 1e308 overflowed an amount's z)",
     )
-    max_seen: int = Field(default=12, ge=2, description="countries/categories/... kept each")
+    # the bounds of knobs that size arrays: 2^62 asked numpy for more than it can address
+    # (a traceback), 100,000 a gigabyte per 200 customers
+    max_seen: int = Field(default=12, ge=2, le=256,
+                          description="countries/categories/... kept each (at most 256)")
 
     # --- rules ------------------------------------------------------------------------
     high_amount_ratio: float = Field(default=5.0, gt=1, description="x the customer's median")
@@ -50,7 +57,8 @@ class CoreConfig(BaseModel):
     odd_hour_min_history: int = Field(default=15, ge=1)
     duplicate_window_s: float = Field(default=900.0, gt=0)
     burst_window_s: float = Field(default=300.0, gt=0)
-    burst_min_count: int = Field(default=4, ge=2, description="tx in the window, this one included")
+    burst_min_count: int = Field(  # sizes each customer's recent events: 2 x this + 8
+        default=4, ge=2, le=256, description="tx in the window, this one included")
     travel_speed_kmh: float = Field(default=800.0, gt=0, description="fastest plausible trip")
     travel_slack_km: float = Field(
         default=600.0, ge=0, description="centroid distance covered for free (border areas)"
@@ -151,8 +159,7 @@ class CoreConfig(BaseModel):
     )
 
     # --- state bounds -----------------------------------------------------------------
-    # bounded: the kernel takes it as a 64-bit integer (a bigger one was numba's traceback)
-    max_customers: int = Field(default=200_000, ge=1, le=2**62,
+    max_customers: int = Field(default=200_000, ge=1, le=KNOB_MAX,
                                description="per partition; LRU beyond")
     hot_customers: int = Field(
         default=20_000, ge=1,
@@ -164,7 +171,8 @@ class CoreConfig(BaseModel):
     customer_ttl_s: float = Field(
         default=180 * 86400.0, gt=0, description="state of a customer idle this long is dropped"
     )
-    max_population_keys: int = Field(default=4096, ge=16, description="per population table")
+    max_population_keys: int = Field(default=4096, ge=16, le=2**20,
+                                     description="per population table (40 B a key)")
 
     # --- model ------------------------------------------------------------------------
     first_fit_after: int = Field(default=2000, ge=64, description="tx before the first fit")
@@ -175,9 +183,10 @@ class CoreConfig(BaseModel):
         "in a background thread meanwhile (0: fitted synchronously at the fit point; the "
         "first fit always is); at most 16 x refit_every",
     )
-    sample_size: int = Field(default=4096, ge=64, description="recent feature rows kept")
-    n_trees: int = Field(default=50, ge=8)
-    max_samples: int = Field(default=256, ge=16)
+    sample_size: int = Field(default=4096, ge=64, le=2**20,
+                             description="recent feature rows kept (at most 2^20, 59 MB)")
+    n_trees: int = Field(default=50, ge=8, le=1024)
+    max_samples: int = Field(default=256, ge=16, le=2**16)
     seed: Seed = Field(
         default=42,
         description="0 to 2^32 - 1 (beyond, seeds would wrap onto each other); fit number "
@@ -194,6 +203,16 @@ class CoreConfig(BaseModel):
         default=0.0, ge=0, le=4,
         description="weight of the forest's surprise (its excess over the floor) in `score`",
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _kernel_sized(cls, value: object) -> object:
+        """Every integer knob at most `KNOB_MAX` (DETECTOR_CORE__MIN_HISTORY=10**23 passed
+        its `ge` and was a traceback at the first row)."""
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, int) and v > KNOB_MAX for v in values):
+            raise ValueError(f"must be at most 2^62 ({KNOB_MAX})")
+        return value
 
     @model_validator(mode="after")
     def _increasing_bands(self) -> Self:
