@@ -85,13 +85,19 @@ class TransactionEnds:
             if not self._txn.open:
                 self._dirty.clear()
 
-    def _lag(self) -> dict[int, int]:
-        lag = {}
-        for p, state in self.processor.parts.items():
+    def _partition_lag(self) -> dict[int, int | None]:
+        """Messages waiting in each owned partition, from the consumer's cached partition
+        ends (no request); None where the end is not known yet."""
+        lag: dict[int, int | None] = {}
+        for p, state in list(self.processor.parts.items()):
             _, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, p),
                                                            cached=True)
-            lag[p] = max(0, high - state.next_offset) if high >= 0 else 0
+            lag[p] = max(0, high - state.next_offset) if high >= 0 else None
         return lag
+
+    def _lag(self) -> dict[int, int]:
+        """`_partition_lag` for the report line, an end not known yet as 0."""
+        return {p: n or 0 for p, n in self._partition_lag().items()}
 
     def _model_versions(self) -> set[str]:
         return {s.model_version for s in self.processor.parts.values() if s.model_version}

@@ -65,14 +65,8 @@ class PartitionOwnership(TransactionEnds):
         broker connection for `NO_BROKER_S` (the ends it knows are stale): the health's lag."""
         if self._consumer.out_of_touch(NO_BROKER_S):
             return None
-        total = 0
-        for p, state in list(self.processor.parts.items()):
-            _, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, p),
-                                                           cached=True)
-            if high < 0:
-                return None
-            total += max(0, high - state.next_offset)
-        return total
+        lags = list(self._partition_lag().values())
+        return None if None in lags else sum(n or 0 for n in lags)
 
     def _renew_consumer(self) -> None:
         """Replace a group consumer librdkafka left with no broker (its #5301,

@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from auditstream.broker.process import free_port
+from detector.ending import TransactionEnds
 from detector.health import BEAT_S, LAG_EVERY_S, STALL_S, Pulse, probe, probe_url
 from detector.metrics import Metrics
 from detector.ownership import PartitionOwnership
@@ -165,6 +166,7 @@ class FakeDetector:
     _consumer: FakeConsumer
     processor: FakeProcessor
     _topic: str = "transactions"
+    _partition_lag = TransactionEnds._partition_lag  # the real count over the fake consumer
 
 
 @pytest.mark.parametrize(("ends", "touch", "lag"), [
