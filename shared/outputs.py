@@ -136,6 +136,14 @@ def not_regular(path: Path, what: str) -> UsageError:
         "move it away and run again")
 
 
+def kind_of(mode: int) -> str:
+    """What a name that is no regular file is, in `not_regular`'s words (`mode`: its
+    `lstat` or `fstat` st_mode)."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a symbolic link" if stat.S_ISLNK(mode) else "a FIFO or device"
+
+
 def open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
     """`os.open` of a regular file at `path` itself (`flags` as for os.open): a symbolic
     link, a FIFO, a device or a folder at the name is `not_regular` (nothing opened,
@@ -149,8 +157,7 @@ def open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
     try:
         kind = os.fstat(fd).st_mode
         if not stat.S_ISREG(kind):
-            raise not_regular(Path(path), "a folder" if stat.S_ISDIR(kind) else
-                              "a FIFO or device")
+            raise not_regular(Path(path), kind_of(kind))
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     except BaseException:
         os.close(fd)

@@ -38,7 +38,7 @@ from shared.dayfiles import day_files as day_files
 from shared.dayfiles import day_of as day_of
 from shared.dayfiles import file_name, strangers
 from shared.errors import UsageError
-from shared.outputs import not_regular, open_append
+from shared.outputs import kind_of, not_regular, open_append
 from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.state import SinkStateError
 from sink.watermark import EarliestMark, Watermark, time_key
@@ -415,9 +415,7 @@ class DayWriter:
             with contextlib.suppress(FileNotFoundError):
                 kind = os.lstat(path).st_mode
                 if not stat.S_ISREG(kind):
-                    raise not_regular(path, "a folder" if stat.S_ISDIR(kind) else
-                                      "a symbolic link" if stat.S_ISLNK(kind) else
-                                      "a FIFO or device")
+                    raise not_regular(path, kind_of(kind))
 
     def publish(self) -> None:
         """Move the run's day files into `scored/` (renames only) and remove the earlier
