@@ -24,7 +24,7 @@ from shared.dayfiles import day_files
 from shared.errors import AuditstreamError, ExitCode
 from shared.folderlock import FolderLock
 from shared.gcpause import gc_paused
-from shared.outputs import output_errors
+from shared.outputs import output_errors, same_file
 from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
 from shared.seeds import seed_arg
@@ -150,13 +150,6 @@ def _run_score(args: argparse.Namespace) -> int:
         return _score_into(args, out, config, export_settings)
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # an input not there: the reader says so, in its words
-        return False
-
-
 #: What `score` writes at the top of its folder (beside scored/), each replaced by a run.
 OWN_FILES = (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES)
 
@@ -185,7 +178,7 @@ def _refuse_own_exports(inputs: list[Path], out: Path) -> None:
     owned = [p for p in (out / name for name in OWN_FILES) if p.is_file()] + day_files(out)
     for path in inputs:
         for export in owned:
-            if _same_file(path, export):
+            if same_file(path, export):
                 raise AuditstreamError(
                     f"{path} is one of the exports of {out} this run would replace "
                     f"({export}); copy it out of the folder first, or give another --out")

@@ -136,6 +136,14 @@ def not_regular(path: Path, what: str) -> UsageError:
         "move it away and run again")
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """One file by any name (a link too); by resolved path when either is not there."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
 def kind_of(mode: int) -> str:
     """What a name that is no regular file is, in `not_regular`'s words (`mode`: its
     `lstat` or `fstat` st_mode)."""

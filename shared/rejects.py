@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from shared.atomic import atomic_text_writer
 from shared.csv_io import RowError
 from shared.errors import AuditstreamError, UsageError
-from shared.outputs import check_folder_of
+from shared.outputs import check_folder_of, same_file
 from shared.schemas import FORMULA_START, escape_controls
 
 #: Characters of the rule shown as they are: the CSV writer quotes them.
@@ -48,14 +47,6 @@ def rejects_path(source: Path, rejects_dir: Path | None = None) -> Path:
     return (rejects_dir or source.parent) / f"{source.stem}.rejects.csv"
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """One file by any name (a link too); by resolved path when either is not there."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()
-
-
 def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> None:
     """Refuse inputs whose rejects reports would be one file (`AuditstreamError`, exit 2):
     a file given twice (by two names too: a link), or two files of the same name with
@@ -81,13 +72,13 @@ def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> N
     inputs = list(map(Path, sources))
     for i, source in enumerate(inputs):  # one file by two names (a link): read twice
         for other in inputs[:i]:
-            if _same_file(other, source):
+            if same_file(other, source):
                 raise AuditstreamError(
                     f"{other} and {source} are one file: give each file once")
     for source in map(Path, sources):
         report = rejects_path(source, rejects_dir)
         for given in map(Path, sources):
-            if _same_file(report, given):
+            if same_file(report, given):
                 alias = "" if report == given else f" (given as {given})"
                 raise AuditstreamError(
                     f"{source} would report its rejected rows to {report}, an input of this "
