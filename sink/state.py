@@ -18,13 +18,13 @@ from typing import Any
 
 from shared.atomic import atomic_write_text
 from shared.errors import AuditstreamError
+from shared.exports_folder import STATE_FILE as STATE_FILE
 from shared.outputs import open_regular
 from sink.rollup import RollupParams
 from sink.volume import SinkRollup
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = ".sink-state.json"
 STATE_VERSION = 1
 #: Rollup fields a checkpoint has had since the given date that cannot be defaulted once it
 #: counted rows: the case book groups rows in stream order, which the day files do not keep,

@@ -1,0 +1,140 @@
+"""The sink's exports folder when it is not (yet) the sink's own (hostile probe, 2026-12-05):
+`SINK_EXPORTS_DIR=.` or `--exports ~/work` beside the user's own cases.csv, report.html,
+run.json... A folder without exports that holds a file at a name the sink writes is refused
+in one line (exit 2), nothing created in it; `score` applies the same rule
+(`shared.exports_folder`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditstream.broker.process import free_port
+from auditstream.report import write_report_from_rollup
+from shared.errors import ExitCode, UsageError
+from sink.settings import ExportSettings
+from sink.writer import SinkWriter
+from tests.unit.test_sink_hostile_probe import _hostile
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPIC = "transactions.scored"
+#: Every name the sink (with its report listener) replaces or deletes at the top of a new
+#: folder: each was replaced by the exports' (sink_rejected.jsonl deleted), exit 0.
+SINK_NAMES = ["cases.csv", "report.html", "status.csv", "run.json", "reviews_log.csv",
+              "sink_rejected.jsonl", "thresholds.csv", "metrics_by_type.csv",
+              "confusion_matrix.csv", "case_transactions.csv", "audit_sample.csv",
+              "assurance.csv"]
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORTS_SAMPLE_KEY", "a-test-key-of-our-own")
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): (
+        os.readlink(p).encode() if p.is_symlink() else p.read_bytes())
+        for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}
+
+
+def _work(tmp_path: Path, *theirs: str) -> Path:
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in theirs:
+        (work / name).write_text(f"the user's own {name}\n")
+    (work / "notes.txt").write_text("notes\n")
+    return work
+
+
+def _sink(folder: Path, reset: bool = False) -> SinkWriter:
+    """The sink's file side over `folder`: three rows, a checkpoint, a refresh with the
+    report (as `auditstream sink` wires it)."""
+    w = SinkWriter(folder, TOPIC, ExportSettings(), reset=reset,
+                   on_rollup=write_report_from_rollup)
+    w.add([(0, w.rows + i, _hostile(w.rows + i)) for i in range(3)])
+    w.checkpoint()
+    w.write_rollups()
+    w.close()
+    return w
+
+
+@pytest.mark.parametrize("reset", [False, True])
+@pytest.mark.parametrize("theirs", SINK_NAMES)
+def test_a_folder_of_other_files_at_a_sink_export_name_is_refused(
+        tmp_path: Path, theirs: str, reset: bool) -> None:
+    """The sink replaced the user's file (deleted sink_rejected.jsonl), exit 0; --reset
+    (which discards a folder's sink exports) has none to discard here."""
+    work = _work(tmp_path, theirs)
+    before = _tree(work)
+    with pytest.raises(UsageError) as caught:
+        _sink(work, reset=reset)
+    assert caught.value.exit_code == ExitCode.USAGE
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{work} holds {theirs} but no exports (no run.json, sink "
+                              "checkpoint or day file of auditstream's): the sink would "
+                              "replace it; give")
+    assert _tree(work) == before
+
+
+def test_every_file_at_an_export_name_is_named(tmp_path: Path) -> None:
+    work = _work(tmp_path, "status.csv", "cases.csv", "report.html")
+    with pytest.raises(UsageError, match=r"holds cases\.csv, report\.html, status\.csv "
+                       r"but no exports .*: the sink would replace them;"):
+        _sink(work)
+
+
+def test_a_link_at_an_export_name_in_a_foreign_folder_is_refused(tmp_path: Path) -> None:
+    """A symbolic link (even to nothing) at cases.csv is a name the sink would replace."""
+    work = _work(tmp_path)
+    (work / "cases.csv").symlink_to(tmp_path / "nowhere.csv")
+    before = _tree(work)
+    with pytest.raises(UsageError, match=r"holds cases\.csv but no exports"):
+        _sink(work)
+    assert _tree(work) == before
+
+
+def test_the_sink_writes_beside_other_files_and_resumes_on_its_own_folder(
+        tmp_path: Path) -> None:
+    """Files at other names stay as they are; the sink's own exports (its checkpoint, its
+    run.json) make the folder its own at the next start."""
+    work = _work(tmp_path)
+    (work / "data.csv").write_text("a,b\n")
+    for _ in range(2):
+        _sink(work)
+    assert (work / "notes.txt").read_text() == "notes\n"
+    assert (work / "data.csv").read_text() == "a,b\n"
+    assert _sink(work).rows == 9
+
+
+def test_a_folder_with_auditstreams_run_json_is_exports(tmp_path: Path) -> None:
+    """run.json of auditstream's (its checkpoint gone) still says: exports, not the user's."""
+    work = _work(tmp_path)
+    _sink(work)
+    (work / ".sink-state.json").unlink()
+    _sink(work, reset=True)
+    assert (work / "notes.txt").read_text() == "notes\n"
+
+
+def test_the_sink_command_refuses_a_foreign_folder_before_the_broker(tmp_path: Path) -> None:
+    """`auditstream sink --exports DIR`: one line, exit 2, not even its lock file created;
+    no broker asked (its address here answers nobody: exit 4 after the wait, before)."""
+    work = _work(tmp_path, "report.html")
+    before = _tree(work)
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+           "KAFKA_STARTUP_WAIT_S": "2", "SINK_STARTUP_WAIT_S": "2",
+           "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "auditstream", "sink", "--exports",
+                           str(work), "--once"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert "Traceback" not in done.stderr and len(errors) == 1, done.stderr
+    assert errors[0].startswith(f"auditstream sink: error: {work} holds report.html but no "
+                                "exports")
+    assert _tree(work) == before
+
