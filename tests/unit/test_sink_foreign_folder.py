@@ -9,14 +9,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from auditstream.broker.process import free_port
 from auditstream.report import write_report_from_rollup
-from shared.errors import ExitCode, UsageError
+from shared.errors import AuditstreamError, ExitCode, UsageError
 from sink.settings import ExportSettings
+from sink.state import STATE_FILE
 from sink.writer import SinkWriter
 from tests.unit.test_sink_hostile_probe import _hostile
 
@@ -138,3 +140,48 @@ def test_the_sink_command_refuses_a_foreign_folder_before_the_broker(tmp_path: P
                                 "exports")
     assert _tree(work) == before
 
+
+def _day_rows(first: int, n: int, day: int) -> list[tuple[int, int, bytes]]:
+    return [(0, i, _hostile(i % 50, transaction_id=f"t{i}", rule_flags={}, triggered_rules=[],
+                            timestamp=datetime(2025, 1, day, 10, i % 50)))
+            for i in range(first, first + n)]
+
+
+@pytest.mark.parametrize("restarted", [False, True])
+def test_scored_swapped_for_a_link_while_the_sink_runs_writes_nothing_through_it(
+        tmp_path: Path, restarted: bool) -> None:
+    """`scored/` moved away and a link to another folder put at its name while the sink ran:
+    a new day's file was created in the link's target and checkpointed there, exit 0 (after
+    a restart, nothing open to notice it); with a day open, the day file was created there
+    before the sink stopped. Now nothing is written through it, the checkpoint is not
+    moved, and with the folder put back a restart continues exactly once."""
+    folder, clean, elsewhere = tmp_path / "ex", tmp_path / "clean", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for where in (clean, folder):
+        w = SinkWriter(where, TOPIC, ExportSettings())
+        w.add(_day_rows(0, 3, 1))
+        w.checkpoint()
+        if where == clean or restarted:
+            w.close()
+    if restarted:
+        w = SinkWriter(folder, TOPIC, ExportSettings())
+    state = (folder / STATE_FILE).read_bytes()
+    (folder / "scored").rename(tmp_path / "scored.moved")
+    (folder / "scored").symlink_to(elsewhere)
+    with pytest.raises(AuditstreamError) as caught:
+        w.add(_day_rows(3, 3, 2))
+        w.checkpoint()
+    w.close()
+    assert caught.value.exit_code == ExitCode.USAGE and "\n" not in str(caught.value)
+    assert str(folder / "scored") in str(caught.value)
+    assert list(elsewhere.iterdir()) == []
+    assert (folder / STATE_FILE).read_bytes() == state
+    (folder / "scored").unlink()
+    (tmp_path / "scored.moved").rename(folder / "scored")
+    for where in (folder, clean):
+        w = SinkWriter(where, TOPIC, ExportSettings())
+        w.add(_day_rows(3, 3, 2))
+        w.checkpoint()
+        w.close()
+    assert _tree(folder / "scored") == _tree(clean / "scored")
+    assert len(_tree(folder / "scored")) == 2
