@@ -185,3 +185,29 @@ def test_scored_swapped_for_a_link_while_the_sink_runs_writes_nothing_through_it
         w.close()
     assert _tree(folder / "scored") == _tree(clean / "scored")
     assert len(_tree(folder / "scored")) == 2
+
+
+@pytest.mark.parametrize("name", ["reviews_log.csv", "scored/transactions_scored_2025-01-01.csv"])
+def test_a_file_with_another_name_is_cut_by_replacement_not_in_place(
+        tmp_path: Path, name: str) -> None:
+    """Two names of one file (a hard link: the user's own file linked at an appended file's
+    name while the sink was stopped, or a `cp -al` backup of the folder): the start's cut to
+    the checkpoint truncated it in place, so the other name lost those bytes too. Now the
+    name gets a new file of the checkpoint's length, the other name keeps every byte."""
+    folder = tmp_path / "ex"
+    w = SinkWriter(folder, TOPIC, ExportSettings())
+    w.add(_day_rows(0, 3, 1))
+    w.checkpoint()
+    w.close()
+    at = folder / name
+    made = at.read_bytes()
+    theirs = tmp_path / "theirs.csv"
+    theirs.write_bytes(made + b"the user's own line after the sink's bytes\n" * 50)
+    theirs.chmod(0o640)
+    kept = theirs.read_bytes()
+    at.unlink()
+    os.link(theirs, at)
+    SinkWriter(folder, TOPIC, ExportSettings()).close()
+    assert theirs.read_bytes() == kept
+    assert at.read_bytes() == made and not os.path.samefile(at, theirs)
+    assert theirs.stat().st_mode & 0o777 == 0o640 and theirs.stat().st_nlink == 1
