@@ -152,7 +152,8 @@ def _run_score(args: argparse.Namespace) -> int:
         return _score_into(args, out, config, export_settings)
 
 
-#: What `score` writes at the top of its folder (beside scored/), each replaced by a run.
+#: What `score` (and `dashboard sample`, the same exports) writes at the top of its folder
+#: (beside scored/), each replaced by a run.
 OWN_FILES = (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES)
 
 

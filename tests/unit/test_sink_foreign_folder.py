@@ -211,3 +211,43 @@ def test_a_file_with_another_name_is_cut_by_replacement_not_in_place(
     assert theirs.read_bytes() == kept
     assert at.read_bytes() == made and not os.path.samefile(at, theirs)
     assert theirs.stat().st_mode & 0o777 == 0o640 and theirs.stat().st_nlink == 1
+
+
+def test_a_hard_link_at_a_replaced_files_name_keeps_the_users_file(tmp_path: Path) -> None:
+    """The user's own file linked at cases.csv, run.json, status.csv or report.html while
+    the sink runs: the refresh renames a new file over the name, never rewrites the file in
+    place, so the user's name keeps its bytes. (A guard: so it was before 2026-12-05.)"""
+    folder = tmp_path / "ex"
+    w = SinkWriter(folder, TOPIC, ExportSettings(), on_rollup=write_report_from_rollup)
+    w.add(_day_rows(0, 3, 1))
+    w.checkpoint()
+    w.write_rollups()
+    names = ("cases.csv", "run.json", "status.csv", "report.html")
+    for name in names:
+        (tmp_path / name).write_text(f"the user's own {name}\n")
+        (folder / name).unlink()
+        os.link(tmp_path / name, folder / name)
+    w.add(_day_rows(3, 3, 1))
+    w.checkpoint()
+    w.write_rollups()
+    w.close()
+    for name in names:
+        assert (tmp_path / name).read_text() == f"the user's own {name}\n"
+        assert not os.path.samefile(tmp_path / name, folder / name)
+    assert '"rows": 6' in (folder / "run.json").read_text()
+
+
+@pytest.mark.parametrize("kind", [["--synthetic", "--rows", "50"], []])
+def test_dashboard_sample_refuses_a_folder_of_other_files_at_export_names(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: list[str]) -> None:
+    """`auditstream dashboard sample ~/work` replaced the user's cases.csv and deleted their
+    report.html, exit 0: the same rule as the sink's and `score`'s."""
+    from auditstream.cli import main
+
+    work = _work(tmp_path, "cases.csv", "report.html")
+    before = _tree(work)
+    assert main(["dashboard", "sample", *kind, str(work)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        f"auditstream dashboard: error: {work} holds cases.csv, report.html but no exports")
+    assert _tree(work) == before
