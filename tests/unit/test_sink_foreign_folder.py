@@ -1,8 +1,9 @@
 """The sink's exports folder when it is not (yet) the sink's own (hostile probe, 2026-12-05):
 `SINK_EXPORTS_DIR=.` or `--exports ~/work` beside the user's own cases.csv, report.html,
 run.json... A folder without exports that holds a file at a name the sink writes is refused
-in one line (exit 2), nothing created in it; `score` applies the same rule
-(`shared.exports_folder`)."""
+in one line (exit 2), nothing created in it; `score` and `dashboard sample` apply the same
+rule (`shared.exports_folder`). The same family while the sink runs: `scored/` swapped for
+a link, a hard link at an export's name (cut by replacement, never in place)."""
 
 from __future__ import annotations
 
