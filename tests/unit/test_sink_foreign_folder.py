@@ -252,3 +252,23 @@ def test_dashboard_sample_refuses_a_folder_of_other_files_at_export_names(
     assert err.count("\n") == 1 and err.startswith(
         f"auditstream dashboard: error: {work} holds cases.csv, report.html but no exports")
     assert _tree(work) == before
+
+
+def test_demo_refuses_a_foreign_exports_folder_before_it_starts_anything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`auditstream demo --exports ~/work` started a broker, the detector and its sink, whose
+    refusal came late; it is said before anything starts (nothing is started here)."""
+    import auditstream.demo
+    from auditstream.cli import main
+
+    def started(self: object) -> int:
+        raise AssertionError("the demo started its pipeline on a foreign folder")
+
+    monkeypatch.setattr(auditstream.demo.Demo, "run", started)
+    work = _work(tmp_path, "cases.csv")
+    before = _tree(work)
+    assert main(["demo", "--exports", str(work)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{work} holds cases.csv but no exports" in err
+    assert _tree(work) == before
