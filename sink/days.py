@@ -300,17 +300,16 @@ class DayAppender:
             try:
                 self._dir = os.open(scored, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
                                     | os.O_CLOEXEC)
-            except (NotADirectoryError, OSError) as exc:
-                if not isinstance(exc, NotADirectoryError) and exc.errno != errno.ELOOP:
-                    raise
-                check_scored_folder(self.folder)  # raises, saying what is there
+            except OSError as exc:
+                if exc.errno in (errno.ENOTDIR, errno.ELOOP):  # a file or a link there
+                    check_scored_folder(self.folder)  # raises, saying which
                 raise
         return self._dir
 
     def _still_scored(self) -> None:
         """`SinkStateError` unless the folder the day files were opened in still is scored/
-        (moved away, a link or another folder put at its name while the sink ran: a day file
-        created there went to the link's target, and the checkpoint recorded it)."""
+        (moved away, or a link or another folder put at its name while the sink ran): the
+        checkpoint must never record day files that are not in scored/."""
         assert self._dir is not None
         scored = self.folder / SCORED_DIR
         try:
