@@ -12,11 +12,13 @@ from typing import Any
 
 from auditstream.report import has_exports, write_report_from_exports
 from auditstream.sample import write_scored_sample
+from auditstream.score import OWN_FILES
 from dashboard.browser import Chromium
 from dashboard.build import SAMPLE_EXPORTS, build
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
 from shared.errors import UsageError
+from shared.exports_folder import refuse_foreign
 from shared.folderlock import FolderLock
 from shared.outputs import check_folder_of, creating
 from shared.seeds import seed_arg
@@ -70,6 +72,8 @@ def _sample(args: argparse.Namespace) -> int:
     # A sample is an exports folder's content: like `score --out`, it takes the folder's
     # lock, so it never replaces the files of a folder a sink, `score` or another sample is
     # writing (their rows would be lost, or the folder a mix of two runs): exit 6 instead.
+    # Nor the user's own files at export names in a folder without exports (exit 2).
+    refuse_foreign(out, OWN_FILES, "the sample", "give it a folder of its own")
     with FolderLock(out, "dashboard sample"):
         if args.synthetic:
             written = write_sample(out, rows=args.rows, seed=args.seed)

@@ -38,6 +38,7 @@ from shared.settings import KafkaSettings, TopicSettings
 from sink import state as sink_state
 from sink.days import SCORED_DIR, day_files
 from sink.exports import CASES_FILE
+from sink.folder import refuse_foreign
 from sink.settings import ExportSettings
 from sink.tables import mode_stats, recommend
 
@@ -88,6 +89,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     check_folder_of(args.exports)  # before anything starts: the sink would refuse it late
+    refuse_foreign(args.exports)  # as would a folder of the user's own files (--reset too)
     return Demo(args).run()
 
 

@@ -22,6 +22,7 @@ from detector.settings import DetectorSettings
 from shared.csv_io import RowError
 from shared.dayfiles import day_files
 from shared.errors import AuditstreamError, ExitCode
+from shared.exports_folder import refuse_foreign
 from shared.folderlock import FolderLock
 from shared.gcpause import gc_paused
 from shared.outputs import output_errors, same_file
@@ -29,11 +30,10 @@ from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
 from shared.seeds import seed_arg
 from shared.startup import loading, sigterm_interrupts
-from sink.exports import ROLLUP_FILES, RUN_FILE, SCORED_FILE
+from sink.exports import ROLLUP_FILES, SCORED_FILE
 from sink.folder import remove_leftovers
 from sink.offline import ExportWriter
 from sink.settings import ExportSettings
-from sink.state import STATE_FILE
 from sink.status import STATUS_FILE
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
@@ -143,31 +143,18 @@ def _run_score(args: argparse.Namespace) -> int:
     check_reports(args.input, args.rejects_dir)  # before the exports folder is created
     # every setting read and checked once, before the exports folder is created too
     config, export_settings = DetectorSettings().core, ExportSettings()
-    _refuse_foreign_folder(out)  # before the lock: nothing created in a folder not ours
+    # before the lock: nothing created in a folder not ours
+    refuse_foreign(out, OWN_FILES, "score",
+                   "give --out a folder of its own (created if missing)")
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
         _refuse_own_exports(args.input, out)
         remove_leftovers(out)  # what a killed writer left (never a live writer's file)
         return _score_into(args, out, config, export_settings)
 
 
-#: What `score` writes at the top of its folder (beside scored/), each replaced by a run.
+#: What `score` (and `dashboard sample`, the same exports) writes at the top of its folder
+#: (beside scored/), each replaced by a run.
 OWN_FILES = (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES)
-
-
-def _refuse_foreign_folder(out: Path) -> None:
-    """Refuse a folder without exports that holds a file at an export's name: `--out .` in
-    a working folder replaced the user's own report.html or cases.csv. Exports are a
-    run.json, a sink's state, a day file, or a transactions_scored.csv (the reference
-    project's layout, without run.json)."""
-    if not out.is_dir():
-        return  # missing: created by the lock; a file: the lock says so
-    if any((out / name).exists() for name in (RUN_FILE, STATE_FILE, SCORED_FILE)) or (
-            day_files(out)):
-        return
-    if found := [name for name in OWN_FILES if (out / name).exists()]:
-        raise AuditstreamError(
-            f"{out} holds {', '.join(found)} but no exports (no run.json): score would "
-            "replace them; give --out a folder of its own (created if missing)")
 
 
 def _refuse_own_exports(inputs: list[Path], out: Path) -> None:

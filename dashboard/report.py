@@ -25,10 +25,10 @@ from typing import Any
 from shared.atomic import atomic_write_text
 from shared.date_range import read_range
 from shared.errors import UsageError
+from shared.exports_folder import REPORT_NAME as REPORT_NAME
 
 log = logging.getLogger(__name__)
 
-REPORT_NAME = "report.html"
 #: The small tables the page shows, each `<name>.csv` in the exports folder.
 TABLES = ("thresholds", "metrics_by_type", "cases", "assurance")
 

@@ -152,15 +152,21 @@ def kind_of(mode: int) -> str:
     return "a symbolic link" if stat.S_ISLNK(mode) else "a FIFO or device"
 
 
-def open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
+def open_regular(path: Path, flags: int, mode: int = 0o666, *,
+                 dir_fd: int | None = None) -> int:
     """`os.open` of a regular file at `path` itself (`flags` as for os.open): a symbolic
     link, a FIFO, a device or a folder at the name is `not_regular` (nothing opened,
-    created or written through it). The exports folder above may itself be a link."""
+    created or written through it). The exports folder above may itself be a link. With
+    `dir_fd` (an open folder), `path`'s name is opened in that very folder, whatever is
+    at its path now (`path` names it in messages)."""
     try:
-        fd = os.open(path, flags | _ONLY_HERE, mode)
+        fd = os.open(path if dir_fd is None else Path(path).name, flags | _ONLY_HERE, mode,
+                     dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in _NOT_REGULAR:
             raise not_regular(Path(path), _NOT_REGULAR[exc.errno]) from None
+        if dir_fd is not None:  # named by its path, not its name alone
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     try:
         kind = os.fstat(fd).st_mode
@@ -173,10 +179,10 @@ def open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
     return fd
 
 
-def open_append(path: Path) -> BinaryIO:
+def open_append(path: Path, *, dir_fd: int | None = None) -> BinaryIO:
     """A regular file at `path` (created if missing) opened to append, as `open(path,
-    "ab")` but through `open_regular`."""
-    fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    "ab")` but through `open_regular` (`dir_fd` as there)."""
+    fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, dir_fd=dir_fd)
     return os.fdopen(fd, "ab")
 
 

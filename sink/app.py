@@ -43,6 +43,7 @@ from shared.retry import exit_4, last_error, retry_within
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
 from sink.assign import assign_from_checkpoint, commit, consumer_overrides, waiting
 from sink.exports import OnRollup
+from sink.folder import refuse_foreign
 from sink.settings import SinkSettings
 from sink.state import Checkpoint, SinkStateError
 from sink.writer import Record, SinkWriter
@@ -120,6 +121,7 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
     stopper = _Stopper(stop)
     with stopper:
         try:
+            refuse_foreign(folder)  # before the lock: nothing created in a folder not ours
             with output_errors(folder, AFTER_OUTPUT_ERROR), FolderLock(folder, "sink"):
                 try:
                     return _run(settings, once, until_idle, reset, stopper, on_rollup)

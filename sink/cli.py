@@ -21,7 +21,9 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exports", type=Path, metavar="DIR",
-                   help="exports folder (default: SINK_EXPORTS_DIR or ./exports)")
+                   help="exports folder (default: SINK_EXPORTS_DIR or ./exports): a folder "
+                   "of its own; one without exports that holds files at export names "
+                   "(your own cases.csv, report.html) is refused, exit 2")
     stop = p.add_mutually_exclusive_group()
     stop.add_argument("--once", action="store_true",
                       help="stop as soon as every partition is drained")

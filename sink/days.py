@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import logging
 import os
 import shutil
@@ -232,6 +233,9 @@ class DayAppender:
         #: end, with O_APPEND, whoever moved it).
         self._length: dict[str, int] = {}
         self._created = False
+        #: scored/ as opened at the first day file: every day file is opened in it, and it
+        #: must still be at its name at each sync (`_scored`).
+        self._dir: int | None = None
 
     def write(self, chunks: Mapping[str, DayChunk]) -> None:
         for day, chunk in chunks.items():
@@ -248,8 +252,7 @@ class DayAppender:
         fh = self._open.get(day)
         if fh is None:
             path = self.folder / day_file(day)
-            path.parent.mkdir(exist_ok=True)
-            fh = open_append(path)  # kept open across batches
+            fh = open_append(path, dir_fd=self._scored())  # kept open across batches
             expected, size = self._recorded().get(day_file(day), 0), fh.tell()
             if size != expected:
                 fh.close()
@@ -269,6 +272,8 @@ class DayAppender:
         held open); a later row of such a day reopens its file.
         """
         lengths = {}
+        if self._open:
+            self._still_scored()
         for day, fh in self._open.items():
             fh.flush()
             os.fsync(fh.fileno())
@@ -285,11 +290,46 @@ class DayAppender:
                 del self._length[day]
         return lengths
 
+    def _scored(self) -> int:
+        """scored/ opened (created if missing) as a folder itself, never through a link put
+        at its name since the start (`check_scored_folder`'s refusal, exit 2)."""
+        if self._dir is None:
+            scored = self.folder / SCORED_DIR
+            with contextlib.suppress(FileExistsError):  # a link to nothing: refused below
+                scored.mkdir(exist_ok=True)
+            try:
+                self._dir = os.open(scored, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                                    | os.O_CLOEXEC)
+            except OSError as exc:
+                if exc.errno in (errno.ENOTDIR, errno.ELOOP):  # a file or a link there
+                    check_scored_folder(self.folder)  # raises, saying which
+                raise
+        return self._dir
+
+    def _still_scored(self) -> None:
+        """`SinkStateError` unless the folder the day files were opened in still is scored/
+        (moved away, or a link or another folder put at its name while the sink ran): the
+        checkpoint must never record day files that are not in scored/."""
+        assert self._dir is not None
+        scored = self.folder / SCORED_DIR
+        try:
+            same = os.path.samestat(os.lstat(scored), os.fstat(self._dir))
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise SinkStateError(
+                f"{scored} was moved away or replaced (by a link or another folder) while "
+                "the sink ran; the sink stopped without recording its last rows: put the "
+                "folder back at its name and start again (exactly once), or --reset")
+
     def close(self) -> None:
         for fh in self._open.values():
             fh.close()
         self._open.clear()
         self._length.clear()
+        if self._dir is not None:
+            os.close(self._dir)
+            self._dir = None
 
 
 def check_as_left(path: Path, fh: IO[bytes], made: int, *, by_name: bool = False) -> None:

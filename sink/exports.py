@@ -24,6 +24,8 @@ from shared.columns import (
 )
 from shared.date_range import range_fields
 from shared.errors import AuditstreamError
+from shared.exports_folder import RUN_FILE as RUN_FILE
+from shared.exports_folder import SCORED_FILE as SCORED_FILE
 from shared.outputs import is_output_error
 from sink.assurance_table import assurance, case_rows, sample_rows, transaction_rows
 from sink.csvfmt import encode_rows
@@ -43,7 +45,6 @@ from sink.volume import SinkRollup
 
 log = logging.getLogger(__name__)
 
-SCORED_FILE = "transactions_scored.csv"
 THRESHOLDS_FILE = "thresholds.csv"
 METRICS_FILE = "metrics_by_type.csv"
 CONFUSION_FILE = "confusion_matrix.csv"
@@ -51,7 +52,6 @@ CASES_FILE = "cases.csv"
 CASE_TRANSACTIONS_FILE = "case_transactions.csv"
 AUDIT_SAMPLE_FILE = "audit_sample.csv"
 ASSURANCE_FILE = "assurance.csv"
-RUN_FILE = "run.json"
 ROLLUP_FILES = (THRESHOLDS_FILE, METRICS_FILE, CONFUSION_FILE, CASES_FILE,
                 CASE_TRANSACTIONS_FILE, AUDIT_SAMPLE_FILE, ASSURANCE_FILE, RUN_FILE)
 

@@ -11,15 +11,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shared import exports_folder
 from shared.atomic import atomic_write_bytes, remove_temporaries
 from shared.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
+from shared.exports_folder import REPORT_NAME
 from shared.outputs import open_regular, remove_file
 from sink import days as dy
 from sink import state as st
 from sink.csvfmt import SCORED_HEADER, encode_rows
-from sink.exports import SCORED_FILE
+from sink.exports import ROLLUP_FILES, SCORED_FILE
 from sink.rollup import params_of
 from sink.settings import ExportSettings
+from sink.status import STATUS_FILE
 from sink.volume import SinkRollup, VolumeCounts
 
 log = logging.getLogger(__name__)
@@ -27,13 +30,26 @@ log = logging.getLogger(__name__)
 REJECTED_FILE = "sink_rejected.jsonl"
 REVIEWS_LOG_FILE = "reviews_log.csv"
 REVIEWS_LOG_HEADER = encode_rows([], REVIEWS_LOG_COLUMNS)
+#: What the sink replaces or deletes at the top of its folder (report.html by its listener).
+OWN_FILES = (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES, REJECTED_FILE,
+             REVIEWS_LOG_FILE)
+
+
+def refuse_foreign(folder: Path) -> None:
+    """Refuse a folder without exports that holds a file at one of `OWN_FILES`
+    (`shared.exports_folder`): `SINK_EXPORTS_DIR=.` replaced the user's own report.html."""
+    exports_folder.refuse_foreign(
+        folder, OWN_FILES, "the sink",
+        "give --exports (SINK_EXPORTS_DIR) a folder of its own (created if missing)")
 
 
 def open_checkpoint(folder: Path, topic: str, settings: ExportSettings, reset: bool
                     ) -> st.Checkpoint:
     """The folder's checkpoint (a new one for a fresh folder or `reset`), its files cut to
     it; `SinkStateError` if the folder holds another run's exports (or a folder or link at
-    a day file's name). Files only named like day files are warned of and left alone."""
+    a day file's name), `UsageError` if it holds none but the user's files at their names
+    (`refuse_foreign`). Files only named like day files are warned of and left alone."""
+    refuse_foreign(folder)  # --reset too: it discards the sink's exports, here there are none
     folder.mkdir(parents=True, exist_ok=True)
     dy.check_scored_folder(folder)  # before anything in scored/ is removed
     remove_leftovers(folder)

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.atomic import atomic_write_text
+from shared.atomic import atomic_write_text, atomic_writer
 from shared.errors import AuditstreamError
+from shared.exports_folder import STATE_FILE as STATE_FILE
 from shared.outputs import open_regular
 from sink.rollup import RollupParams
 from sink.volume import SinkRollup
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = ".sink-state.json"
 STATE_VERSION = 1
 #: Rollup fields a checkpoint has had since the given date that cannot be defaulted once it
 #: counted rows: the case book groups rows in stream order, which the day files do not keep,
@@ -99,26 +99,49 @@ def save(folder: Path, checkpoint: Checkpoint) -> None:
 
 def cut_to_checkpoint(folder: Path, lengths: dict[str, int]) -> int:
     """Truncate each appended file to its committed length; return the bytes dropped. Each
-    must be a regular file at its name (`open_regular`): never one cut through a link."""
+    must be a regular file at its name (`open_regular`): never one cut through a link. A
+    file with another name too (a hard link) is replaced by its committed bytes, not cut in
+    place: the other name keeps all of its own."""
     dropped = 0
     for name, length in lengths.items():
         path = Path(folder) / name
+        replaced = False
         try:
             fd = open_regular(path, os.O_RDONLY)  # read-only: a closed day may be 0444
         except FileNotFoundError:
             size = 0
         else:
-            size = os.fstat(fd).st_size
-            os.close(fd)
+            try:
+                st = os.fstat(fd)
+                size = st.st_size
+                if size > length and st.st_nlink > 1:
+                    _replace_by_head(path, fd, length)
+                    replaced = True
+            finally:
+                os.close(fd)
         if size < length:
             raise SinkStateError(
                 f"{path} has {size} bytes but the checkpoint recorded {length}: it was changed "
                 "outside the sink; restore it, or start again with --reset"
             )
         if size > length:
-            with os.fdopen(open_regular(path, os.O_RDWR), "r+b") as fh:
-                fh.truncate(length)
-                os.fsync(fh.fileno())
+            if not replaced:
+                with os.fdopen(open_regular(path, os.O_RDWR), "r+b") as fh:
+                    fh.truncate(length)
+                    os.fsync(fh.fileno())
             log.info("dropped %d uncommitted bytes at the end of %s", size - length, name)
             dropped += size - length
     return dropped
+
+
+def _replace_by_head(path: Path, fd: int, length: int) -> None:
+    """Replace `path` (open as `fd`) atomically by a file of its first `length` bytes (of
+    every export's mode, `shared.atomic`)."""
+    with atomic_writer(path) as out:
+        left = length
+        while left:
+            chunk = os.pread(fd, min(left, 1 << 20), length - left)
+            if not chunk:
+                raise SinkStateError(f"{path} got shorter while it was cut to its checkpoint")
+            out.write(chunk)
+            left -= len(chunk)

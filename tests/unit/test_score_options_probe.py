@@ -177,7 +177,7 @@ def test_the_largest_accepted_setting_scores_alike_on_both_cores(
     assert [r.model_dump() for r in kernel] == [r.model_dump() for r in python]
 
 
-@pytest.mark.parametrize("theirs", ["report.html", "cases.csv", "status.csv"])
+@pytest.mark.parametrize("theirs", ["report.html", "cases.csv", "status.csv", "run.json"])
 def test_a_folder_of_other_files_at_export_names_is_refused(
         rows: list[Transaction], tmp_path: Path, capsys: pytest.CaptureFixture[str],
         theirs: str) -> None:
@@ -195,7 +195,7 @@ def test_a_folder_of_other_files_at_export_names_is_refused(
     assert main(["score", str(source), "--out", str(work)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("auditstream score: error: ") and err.count("\n") == 1
-    assert f"{work} holds {theirs} but no exports (no run.json)" in err
+    assert f"{work} holds {theirs} but no exports (no run.json, sink checkpoint" in err
     assert {p.name: p.read_bytes() for p in work.iterdir()} == before
 
 

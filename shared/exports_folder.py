@@ -1,0 +1,61 @@
+"""Whose a folder is: the one rule the sink and `score` apply before writing anything in it.
+
+An exports folder holds exports: the sink's checkpoint, a run.json auditstream wrote, a
+day file, or transactions_scored.csv (the reference project's layout, without run.json).
+A folder without any of them that holds something at a name the writer replaces or deletes
+(the user's own report.html, cases.csv, run.json...) is someone else's: `--out .` or
+`SINK_EXPORTS_DIR=.` in a working folder replaced those files, exit 0. It is refused
+(`UsageError`, exit 2), nothing created in it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from shared.dayfiles import day_files
+from shared.errors import AuditstreamError, UsageError
+from shared.outputs import open_regular
+
+#: The sink's checkpoint (`sink.state`).
+STATE_FILE = ".sink-state.json"
+#: The run's summary, at the top of every exports folder.
+RUN_FILE = "run.json"
+#: Every scored row in one file (`EXPORTS_SINGLE_FILE`; the reference project's layout).
+SCORED_FILE = "transactions_scored.csv"
+#: The page written beside the exports (`dashboard.report`).
+REPORT_NAME = "report.html"
+#: What every run.json auditstream has written starts with (its first key, since the first
+#: release): a user's own run.json is not one.
+RUN_MARK = b'{\n  "auditstream_version": '
+
+
+def is_ours(run: Path) -> bool:
+    """Whether `run` is a run.json auditstream wrote (a regular file that starts so)."""
+    try:
+        fd = open_regular(run, os.O_RDONLY)
+    except (OSError, AuditstreamError):  # missing, a link, a folder, a FIFO: not ours
+        return False
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(len(RUN_MARK)) == RUN_MARK
+
+
+def holds_exports(folder: Path) -> bool:
+    """Whether `folder` holds exports (see the module docstring)."""
+    return (os.path.lexists(folder / STATE_FILE) or os.path.lexists(folder / SCORED_FILE)
+            or is_ours(folder / RUN_FILE) or bool(day_files(folder)))
+
+
+def refuse_foreign(folder: Path, writes: Iterable[str], who: str, todo: str) -> None:
+    """Refuse `folder` (`UsageError`, exit 2) if it holds no exports but something at one
+    of the names `who` writes (`writes`); `todo` says which folder to give instead."""
+    folder = Path(folder)
+    if not folder.is_dir() or holds_exports(folder):
+        return  # missing: created by the writer; a file: its lock says so
+    if found := sorted(name for name in writes if os.path.lexists(folder / name)):
+        them = "them" if len(found) > 1 else "it"
+        raise UsageError(
+            f"{folder} holds {', '.join(found)} but no exports (no run.json, sink "
+            f"checkpoint or day file of auditstream's): {who} would replace {them}; "
+            f"{todo}")
