@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from auditstream.review.records import ERROR_KEY, normalise_header
 from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
-from shared.csv_resync import RowEnds, too_long
+from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
 from shared.schemas import unguarded
 
@@ -80,6 +81,7 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
         with RowEnds(handle, lambda: io.StringIO(text, newline="")) as ends:
             start, base = reader.line_num + 1, 0
             while True:
+                at = handle.tell()
                 try:
                     cells = next(reader)
                 except StopIteration:
@@ -90,6 +92,14 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
                     yield start, {ERROR_KEY: f"unreadable CSV row: {why}"}
                     start = reader.line_num + base + 1
                     continue
+                end = reader.line_num + base
+                if end > start and handle.tell() == len(text) and _open_to_end(text[at:]):
+                    # The reader takes an unclosed quote's cell to the end of the file: the
+                    # rows after it would vanish into one rejected row's cell unnamed.
+                    yield start, {ERROR_KEY: "unreadable CSV row: a quote opened in this row "
+                                  f"is never closed: lines {start}-{end}, the rest of the "
+                                  "file, were read as one cell"}
+                    return
                 if stray and (reason := stray_in_row(cells, names)) is not None:
                     yield start, {ERROR_KEY: reason}
                 elif any(c.strip() for c in cells):
@@ -99,30 +109,99 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
     return header, rows()
 
 
+def _open_to_end(rest: str) -> bool:
+    """Whether a quote opened in `rest` (a row and every line after it) is still open at its
+    end, by the reader's own rules."""
+    quoted = False
+    for line in io.StringIO(rest, newline=""):
+        quoted = still_quoted(line, quoted)
+    return quoted
+
+
+#: All the parts of an .xlsx together may unpack to at most this many bytes (as the archive
+#: states them, which is also all `zipfile` unpacks): a zip bomb is refused before anything
+#: is unpacked (a 400 KB file holding a 400 MB cell took 2.9 GB and 10 s). A cases sheet of
+#: 100,000 rows unpacks to about 40 MB.
+MAX_XLSX_UNPACKED = 128 * 1024 * 1024
+#: Excel's last row: a row number past it (row 10**12 in a 5 KB file) is no sheet Excel
+#: wrote, and openpyxl would yield every empty row before it.
+EXCEL_MAX_ROW = 1_048_576
+#: How an OLE compound file starts: an encrypted .xlsx, or an old .xls renamed.
+_OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+#: What openpyxl raises on a damaged or hostile part: expat's errors (entity expansion, an
+#: undefined or external entity, XML cut short) are ParseError, a SyntaxError; defusedxml's
+#: are ValueErrors; a cell naming a shared string that is not there, an IndexError; a date
+#: out of range, an OverflowError; a damaged deflate stream, a zlib.error.
+_BAD_PART = (SyntaxError, ValueError, KeyError, IndexError, OverflowError, TypeError,
+             EOFError, OSError, zipfile.BadZipFile, zlib.error)
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse what is not a zip (naming an encrypted workbook as such) and a zip bomb."""
+    with path.open("rb") as fh:
+        if fh.read(len(_OLE_MAGIC)) == _OLE_MAGIC:
+            raise ReviewFileError(f"{path}: password-protected (encrypted) or an old binary "
+                                  ".xls renamed: save it from Excel without a password, as "
+                                  ".xlsx or CSV")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({exc})") from None
+    if total > MAX_XLSX_UNPACKED:
+        raise ReviewFileError(f"{path}: unpacks to {total:,} bytes, over the "
+                              f"{MAX_XLSX_UNPACKED:,} a review file may hold (a zip bomb, or "
+                              "far more than a cases file): save the reviewed rows as CSV")
+
+
 def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _check_archive(path)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+    except (InvalidFileException, *_BAD_PART) as exc:
         raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({exc})") from None
     if sheet is not None and sheet not in book.sheetnames:
         raise ReviewFileError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
     ws = book[sheet] if sheet is not None else book.worksheets[0]
-    it = ws.iter_rows(values_only=True)
-    first = next(it, None)
+    # Read-only mode trusts the sheet's `dimension`: rows past a stale one were dropped
+    # without a word, and a huge one padded every row to 16,384 cells. Without it, rows are
+    # read as the sheet holds them, data rows as wide as the header.
+    ws.reset_dimensions()
+
+    def bad(after: int, exc: BaseException) -> ReviewFileError:
+        return ReviewFileError(f"{path}: sheet {ws.title!r}: not readable XML after row "
+                               f"{after} ({exc}); nothing was published")
+
+    try:
+        first = next(ws.iter_rows(max_row=1, values_only=True), None)
+    except _BAD_PART as exc:
+        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({exc})") from None
     if first is None:
         raise ReviewFileError(f"{path}: the sheet {ws.title!r} is empty (no header)")
+    if not first:
+        raise ReviewFileError(f"{path}: sheet {ws.title!r}: row 1 is empty; the header "
+                              "(case_id or transaction_id, outcome, ...) must be row 1")
     header = [cell_text(c) for c in first]
     names = normalise_header(header)
 
     def rows() -> Rows:
-        for number, values in enumerate(it, start=2):
-            cells = [cell_text(v) for v in values]
-            if any(c.strip() for c in cells):
-                yield number, dict(zip(names, _pad(cells, len(names)), strict=True))
-        book.close()
+        number = 1
+        try:
+            it = ws.iter_rows(min_row=2, max_col=len(names), values_only=True)
+            for number, values in enumerate(it, start=2):
+                if number > EXCEL_MAX_ROW:
+                    raise ReviewFileError(f"{path}: row {number}: past Excel's last row "
+                                          f"({EXCEL_MAX_ROW:,}); not a sheet Excel saved")
+                cells = [cell_text(v) for v in values]
+                if any(c.strip() for c in cells):
+                    yield number, dict(zip(names, _pad(cells, len(names)), strict=True))
+        except _BAD_PART as exc:
+            raise bad(number, exc) from None
+        finally:
+            book.close()
 
     return header, rows()
 

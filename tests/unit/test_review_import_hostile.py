@@ -1,0 +1,265 @@
+"""`review import` given the files an auditor's laptop or an attacker could hand it (a hostile
+probe, 2026-12-05): .xlsx files whose XML lies, explodes or never ends, and CSV files cut
+short. Each is one line and exit 2 with nothing published, or its rows reported; never a
+traceback, a hang, gigabytes of memory or a decision dropped without a word."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from auditstream.cli import main
+from auditstream.review import files
+from auditstream.review.files import ReviewFileError, read_table
+from auditstream.review.records import ERROR_KEY
+from shared.errors import ExitCode
+
+SHEET = "xl/worksheets/sheet1.xml"
+
+
+@pytest.fixture(autouse=True)
+def _no_publish(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Reviews go to a list (the import's Kafka seam), never to a broker."""
+    sent: list[Any] = []
+
+    class Publisher:
+        def __init__(self, *_args: object) -> None:
+            pass
+
+        def publish(self, reviews: list[Any]) -> int:
+            sent.extend(reviews)
+            return len(reviews)
+
+    monkeypatch.setattr("auditstream.review.cli.ReviewPublisher", Publisher)
+    return sent
+
+
+def _xlsx(path: Path, rows: Sequence[Sequence[Any]],
+          edit: Callable[[str], str] = lambda s: s, part: str = SHEET) -> Path:
+    """A workbook openpyxl writes (header case_id, outcome, note), one XML part then edited."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["case_id", "outcome", "note"])
+    for row in rows:
+        ws.append(list(row))
+    plain = path.with_suffix(".plain.xlsx")
+    book.save(plain)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == part:
+                data = edit(data.decode()).encode()
+            dst.writestr(info.filename, data, compress_type=zipfile.ZIP_DEFLATED)
+    plain.unlink()
+    return path
+
+
+def _import(f: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    code = main(["review", "import", str(f), "--no-check", *extra])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _refused(code: int, out: str, err: str, sent: list[Any], says: str) -> None:
+    """Exit 2 in one line naming the problem, nothing published, no traceback."""
+    assert code == ExitCode.USAGE, err
+    assert out == "" and sent == []
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert says in err, err
+
+
+ROWS = [["c1", "confirmed", "ok"], ["c2", "dismissed", "fine"]]
+
+#: Ten entities of ten each, nine deep: 10**9 `a`s from a few hundred bytes.
+LAUGHS = ('<?xml version="1.0"?><!DOCTYPE worksheet [<!ENTITY a0 "aaaaaaaaaa">'
+          + "".join(f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10)) + "]>")
+
+
+def test_an_entity_expansion_bomb_in_a_sheet_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    f = _xlsx(tmp_path / "r.xlsx", ROWS,
+              lambda s: LAUGHS + s.replace("<t>ok</t>", "<t>&a9;</t>"))
+    _refused(*_import(f, capsys), _no_publish, f"{f}: sheet 'Sheet': not readable XML")
+
+
+def test_an_entity_expansion_bomb_in_the_workbook_part_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    f = _xlsx(tmp_path / "r.xlsx", ROWS,
+              lambda s: LAUGHS.replace("worksheet", "workbook") + s.replace(
+                  'name="Sheet"', 'name="&a9;"'), part="xl/workbook.xml")
+    _refused(*_import(f, capsys), _no_publish, f"{f}: not a readable .xlsx workbook")
+
+
+def test_an_external_entity_is_never_read_into_a_review(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-LINE", encoding="utf-8")
+    f = _xlsx(tmp_path / "r.xlsx", ROWS, lambda s: (
+        f'<?xml version="1.0"?><!DOCTYPE worksheet [<!ENTITY x SYSTEM "{secret.as_uri()}">]>'
+        + s.replace("<t>ok</t>", "<t>&x;</t>")))
+    code, out, err = _import(f, capsys)
+    _refused(code, out, err, _no_publish, f"{f}: sheet 'Sheet': not readable XML")
+    assert "TOP-SECRET" not in out + err
+    assert not list(tmp_path.glob("*.rejects.csv"))
+
+
+def test_a_sheet_cut_short_is_one_line_exit_2_naming_the_last_row_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    """The rows before the cut are not published either: the file is not what was saved."""
+    f = _xlsx(tmp_path / "r.xlsx", ROWS, lambda s: s[:s.index('<row r="3"') + 20])
+    _refused(*_import(f, capsys), _no_publish, "not readable XML after row 2")
+
+
+@pytest.mark.parametrize("cell", ['<c r="A2" t="s"><v>7</v></c>',  # no shared string 7
+                                  '<c r="A2" t="n"><v>abc</v></c>'])
+def test_a_cell_that_lies_about_its_value_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any], cell: str,
+) -> None:
+    def lie(s: str) -> str:
+        return re.sub(r'<c r="A2"[^>]*>.*?</c>', cell, s, count=1)
+
+    f = _xlsx(tmp_path / "r.xlsx", [["X", "confirmed", "ok"]], lie)
+    _refused(*_import(f, capsys), _no_publish, f"{f}: sheet 'Sheet': not readable XML after row 1")
+
+
+def test_rows_past_a_stale_dimension_are_read_not_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    """openpyxl's read-only mode stops at the sheet's `dimension`: a writer that left it at
+    A1:C2 had every later row dropped without a word (exit 0, c2 and c3 never published)."""
+    f = _xlsx(tmp_path / "r.xlsx", [*ROWS, ["c3", "unclear", ""]],
+              lambda s: re.sub(r'<dimension ref="[^"]*"', '<dimension ref="A1:C2"', s))
+    code, _out, err = _import(f, capsys)
+    assert code == 0, err
+    assert [(r.id, r.outcome) for r in _no_publish] == [
+        ("c1", "confirmed"), ("c2", "dismissed"), ("c3", "unclear")]
+
+
+@pytest.mark.timeout(60)
+def test_a_huge_dimension_with_a_last_row_is_read_in_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    """A 5 KB file whose `dimension` says A1:XFD1048576 and that holds a cell in the last
+    row: every row was padded to 16,384 cells, a million times (no end in 10 minutes)."""
+    f = _xlsx(tmp_path / "r.xlsx", ROWS, lambda s: re.sub(
+        r'<dimension ref="[^"]*"', '<dimension ref="A1:XFD1048576"', s).replace(
+        "</sheetData>", '<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>c9</t></is>'
+        '</c><c r="B1048576" t="inlineStr"><is><t>unclear</t></is></c></row></sheetData>'))
+    code, _out, err = _import(f, capsys)
+    assert code == 0, err
+    assert [(r.id, r.outcome) for r in _no_publish] == [
+        ("c1", "confirmed"), ("c2", "dismissed"), ("c9", "unclear")]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("last", "ok"), [(1_048_575, True), (1_048_576, True),
+                                          (1_048_577, False), (10**12, False)])
+def test_a_row_number_past_excels_last_row_is_refused_not_counted_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+    last: int, ok: bool,
+) -> None:
+    """Row 10**12 in a 5 KB file: openpyxl yields every empty row before it (a hang)."""
+    f = _xlsx(tmp_path / "r.xlsx", ROWS, lambda s: s.replace(
+        "</sheetData>", f'<row r="{last}"><c r="A{last}" t="inlineStr"><is><t>c9</t></is></c>'
+        f'<c r="B{last}" t="inlineStr"><is><t>unclear</t></is></c></row></sheetData>'))
+    code, out, err = _import(f, capsys)
+    if ok:
+        assert code == 0, err
+        assert [r.id for r in _no_publish] == ["c1", "c2", "c9"]
+    else:
+        _refused(code, out, err, _no_publish,
+                 f"{f}: row {files.EXCEL_MAX_ROW + 1}: past Excel's last row")
+
+
+@pytest.mark.parametrize("over", [-1, 0, 1])
+def test_an_xlsx_unpacking_past_its_limit_is_refused_before_it_is_unpacked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+    monkeypatch: pytest.MonkeyPatch, over: int,
+) -> None:
+    """A zip bomb: a 400 KB file holding a 400 MB cell took 2.9 GB and 10 s. The limit is
+    on the parts' sizes as the archive states them, which is also all zipfile unpacks."""
+    f = _xlsx(tmp_path / "r.xlsx", ROWS)
+    with zipfile.ZipFile(f) as z:
+        total = sum(i.file_size for i in z.infolist())
+    monkeypatch.setattr(files, "MAX_XLSX_UNPACKED", total - over)
+    code, out, err = _import(f, capsys)
+    if over <= 0:
+        assert code == 0, err
+        assert [r.id for r in _no_publish] == ["c1", "c2"]
+    else:
+        _refused(code, out, err, _no_publish,
+                 f"{f}: unpacks to {total:,} bytes, over the {total - 1:,} a review file")
+
+
+def test_a_password_protected_workbook_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    """Excel saves an encrypted .xlsx as an OLE compound file, not a zip: 'File is not a zip
+    file' told the auditor nothing they could act on."""
+    f = tmp_path / "r.xlsx"
+    f.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + bytes(504))
+    _refused(*_import(f, capsys), _no_publish,
+             "password-protected (encrypted) or an old binary .xls")
+
+
+def test_read_table_refuses_a_bomb_before_the_header(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    f = _xlsx(tmp_path / "r.xlsx", ROWS)
+    monkeypatch.setattr(files, "MAX_XLSX_UNPACKED", 10)
+    with pytest.raises(ReviewFileError, match="over the 10 a review file may"):
+        read_table(f)
+
+
+def test_csv_rows_after_a_quote_never_closed_are_named_not_swallowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    """A quote opened and never closed makes the rest of the file one cell: 48 decisions
+    vanished into line 2's note, reported as 'note: must not contain control characters'
+    with '1 rejected' and nothing else."""
+    f = tmp_path / "r.csv"
+    f.write_text('case_id,outcome,note\nc0,unclear,ok\nc1,confirmed,"oops\n'
+                 + "".join(f"c{i},dismissed,fine\n" for i in range(2, 50)), encoding="utf-8")
+    _, rows = read_table(f)
+    assert list(rows) == [
+        (2, {"case_id": "c0", "outcome": "unclear", "note": "ok"}),
+        (3, {ERROR_KEY: "unreadable CSV row: a quote opened in this row is never closed: "
+                        "lines 3-51, the rest of the file, were read as one cell"})]
+    code, _out, err = _import(f, capsys)
+    assert code == ExitCode.ROWS_REJECTED
+    assert f"{f}: line 3: unreadable CSV row: a quote opened in this row is never closed" in err
+
+
+@pytest.mark.parametrize("text", ['case_id,outcome,note\nc1,confirmed,"fine"\n',
+                                  'case_id,outcome,note\nc1,confirmed,"two\nlines"',
+                                  'case_id,outcome,note\nc1,confirmed,say ""hi""\n',
+                                  'case_id,outcome,note\nc1,confirmed,"a ""b"" c"'])
+def test_csv_quotes_closed_at_the_end_are_no_open_quote(tmp_path: Path, text: str) -> None:
+    f = tmp_path / "r.csv"
+    f.write_text(text, encoding="utf-8")
+    _, rows = read_table(f)
+    assert all(ERROR_KEY not in cells for _line, cells in rows)
+
+
+def test_an_xlsx_whose_first_row_is_empty_says_where_the_header_must_be(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append([])
+    ws.append(["case_id", "outcome"])
+    ws.append(["c1", "confirmed"])
+    f = tmp_path / "r.xlsx"
+    book.save(f)
+    _refused(*_import(f, capsys), _no_publish, f"{f}: sheet 'Sheet': row 1 is empty")
