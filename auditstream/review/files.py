@@ -154,6 +154,16 @@ def _check_archive(path: Path) -> None:
                               "far more than a cases file): save the reviewed rows as CSV")
 
 
+def _why(exc: BaseException) -> str:
+    """The root cause of an error on one line (openpyxl wraps a part's XML error in three
+    lines of its own: 'Unable to read workbook ... see the exception')."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    return text if name in text else f"{name}: {text}" if text else name
+
+
 def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
@@ -162,7 +172,7 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, *_BAD_PART) as exc:
-        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({exc})") from None
+        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({_why(exc)})") from None
     if sheet is not None and sheet not in book.sheetnames:
         raise ReviewFileError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
     ws = book[sheet] if sheet is not None else book.worksheets[0]
@@ -173,12 +183,12 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
 
     def bad(after: int, exc: BaseException) -> ReviewFileError:
         return ReviewFileError(f"{path}: sheet {ws.title!r}: not readable XML after row "
-                               f"{after} ({exc}); nothing was published")
+                               f"{after} ({_why(exc)}); nothing was published")
 
     try:
         first = next(ws.iter_rows(max_row=1, values_only=True), None)
     except _BAD_PART as exc:
-        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({exc})") from None
+        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({_why(exc)})") from None
     if first is None:
         raise ReviewFileError(f"{path}: the sheet {ws.title!r} is empty (no header)")
     if not first:
