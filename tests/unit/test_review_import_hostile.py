@@ -281,3 +281,23 @@ def test_openpyxl_parses_through_defusedxml() -> None:
 
     assert DEFUSEDXML
     assert iterparse.__module__.startswith("defusedxml")
+
+
+def test_two_rows_deciding_one_case_differently_are_both_rejected_naming_each_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    """Both were published in file order and the later won without a word: a file that
+    says confirmed and dismissed for one case does not say which the auditor meant. The
+    same outcome twice is one decision, published as written; other ids are unaffected."""
+    f = tmp_path / "r.csv"
+    f.write_text("case_id,outcome,note\nc1,confirmed,a\nc2,dismissed,\nc1, Dismissed ,b\n"
+                 "c3,unclear,\nc3,UNCLEAR,\nc1,confirmed,c\n", encoding="utf-8")
+    code, out, err = _import(f, capsys)
+    assert code == ExitCode.ROWS_REJECTED, err
+    assert [(r.id, r.outcome) for r in _no_publish] == [
+        ("c2", "dismissed"), ("c3", "unclear"), ("c3", "unclear")]
+    assert err.splitlines()[:3] == [
+        f"{f}: line {n}: case_id: 'c1' is given two outcomes in this file (confirmed on "
+        "lines 2, 7; dismissed on line 4): keep the one meant" for n in (2, 4, 7)]
+    assert "; 3 rejected" in out
+
