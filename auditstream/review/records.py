@@ -102,11 +102,13 @@ def parse_rows(
     known: set[str] | None = None,
     known_where: str = "the exports",
     source: str = "",
+    unit: str = "line",
 ) -> ImportResult:
     """Validate every row; each bad one becomes a `RowError` and nothing else is lost.
 
     `reviewer` and `now` stand in for an empty `reviewer` / `reviewed_at` cell; `known`,
-    when given, is every valid id (`known_where` names where they came from).
+    when given, is every valid id (`known_where` names where they came from); `unit` is
+    what a row's number counts (`line` of a CSV file, `row` of a sheet).
     """
     result = ImportResult(layout.target)
     origins: list[tuple[int, dict[str, str]]] = []  # each review's line and cells
@@ -130,12 +132,12 @@ def parse_rows(
                 reason = (describe_validation_error(exc) if isinstance(exc, ValidationError)
                           else f"reviewed_at: {exc}")
         result.rejected.append(RowError(line, reason, raw, source))
-    _reject_conflicts(result, origins, layout, source)
+    _reject_conflicts(result, origins, layout, source, unit)
     return result
 
 
 def _reject_conflicts(result: ImportResult, origins: list[tuple[int, dict[str, str]]],
-                      layout: Layout, source: str) -> None:
+                      layout: Layout, source: str, unit: str) -> None:
     """Rows giving one id two different outcomes are all rejected, each naming the others:
     the file does not say which was meant (published in order, the later won unsaid)."""
     lines: dict[str, dict[str, list[int]]] = {}
@@ -149,7 +151,7 @@ def _reject_conflicts(result: ImportResult, origins: list[tuple[int, dict[str, s
         if review.id not in torn:
             kept.append(review)
             continue
-        said = "; ".join(f"{o} on line{'s' if len(n) > 1 else ''} {', '.join(map(str, n))}"
+        said = "; ".join(f"{o} on {unit}{'s' if len(n) > 1 else ''} {', '.join(map(str, n))}"
                          for o, n in lines[review.id].items())
         result.rejected.append(RowError(
             line, f"{layout.id_column}: {quote(review.id)} is given "

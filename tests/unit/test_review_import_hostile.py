@@ -301,3 +301,13 @@ def test_two_rows_deciding_one_case_differently_are_both_rejected_naming_each_ot
         "lines 2, 7; dismissed on line 4): keep the one meant" for n in (2, 4, 7)]
     assert "; 3 rejected" in out
 
+
+
+def test_conflicting_rows_of_a_sheet_are_named_by_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    f = _xlsx(tmp_path / "r.xlsx", [["c1", "confirmed", ""], ["c1", "unclear", ""]])
+    code, _out, err = _import(f, capsys)
+    assert code == ExitCode.ROWS_REJECTED and _no_publish == []
+    assert f"{f}: row 3: case_id: 'c1' is given two outcomes in this file (confirmed on row " \
+           "2; unclear on row 3): keep the one meant" in err
