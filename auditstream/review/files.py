@@ -175,7 +175,10 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
         raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({_why(exc)})") from None
     if sheet is not None and sheet not in book.sheetnames:
         raise ReviewFileError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
-    ws = book[sheet] if sheet is not None else book.worksheets[0]
+    # By default the first sheet Excel shows: a hidden one before it (an old sheet left in
+    # the file, or an attacker's) is not what the auditor filled in. By name, any sheet.
+    shown = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets
+    ws = book[sheet] if sheet is not None else shown[0]
     # Read-only mode trusts the sheet's `dimension`: rows past a stale one were dropped
     # without a word, and a huge one padded every row to 16,384 cells. Without it, rows are
     # read as the sheet holds them, data rows as wide as the header.

@@ -9,7 +9,7 @@ import re
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import openpyxl
 import pytest
@@ -311,3 +311,28 @@ def test_conflicting_rows_of_a_sheet_are_named_by_row(
     assert code == ExitCode.ROWS_REJECTED and _no_publish == []
     assert f"{f}: row 3: case_id: 'c1' is given two outcomes in this file (confirmed on row " \
            "2; unclear on row 3): keep the one meant" in err
+
+
+@pytest.mark.parametrize("state", ["hidden", "veryHidden"])
+def test_the_default_sheet_is_the_first_one_excel_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+    state: Literal["hidden", "veryHidden"],
+) -> None:
+    """A hidden first sheet (an attacker's, or an old one left in the file) was imported in
+    place of the sheet the auditor sees and filled in; asked for by name, it is read."""
+    book = openpyxl.Workbook()
+    hidden = book.active
+    assert hidden is not None
+    hidden.title, hidden.sheet_state = "old", state
+    hidden.append(["case_id", "outcome"])
+    hidden.append(["c666", "confirmed"])
+    shown = book.create_sheet("cases")
+    shown.append(["case_id", "outcome"])
+    shown.append(["c1", "dismissed"])
+    f = tmp_path / "r.xlsx"
+    book.save(f)
+    code, _out, err = _import(f, capsys)
+    assert code == 0, err
+    assert [(r.id, r.outcome) for r in _no_publish] == [("c1", "dismissed")]
+    assert _import(f, capsys, "--sheet", "old")[0] == 0
+    assert [r.id for r in _no_publish] == ["c1", "c666"]
