@@ -101,7 +101,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     i.add_argument("--target", choices=("case", "transaction"),
                    help="what the rows review (default: case_id column -> case, else "
                    "transaction_id -> transaction)")
-    i.add_argument("--sheet", help=".xlsx: the sheet to read (default: the first)")
+    i.add_argument("--sheet", help=".xlsx: the sheet to read (default: the first one Excel "
+                   "shows; hidden sheets before it are skipped)")
     i.add_argument("--reviewer", default=None,
                    help="for rows without a reviewer cell (default: your user name)")
     i.add_argument("--rejects-dir", type=Path, help="where <name>.rejects.csv goes")
