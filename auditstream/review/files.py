@@ -17,7 +17,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from auditstream.review.records import ERROR_KEY, normalise_header
+from auditstream.review.records import ERROR_KEY, READ_COLUMNS, normalise_header
 from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
 from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
@@ -164,6 +164,67 @@ def _why(exc: BaseException) -> str:
     return text if name in text else f"{name}: {text}" if text else name
 
 
+class _SheetXmlError(Exception):
+    """The sheet's XML failed after row `after`, the last one read whole."""
+
+    def __init__(self, after: int, cause: BaseException) -> None:
+        super().__init__(after, cause)
+        self.after, self.cause = after, cause
+
+
+def _hidden_values(ws: Any, read: dict[int, str]) -> dict[int, str]:
+    """Rows (by number) where a column the import reads (`read`: column number -> name)
+    does not show its value to read-only reading, with why: a formula saved without its
+    value (by a tool other than Excel) reads as empty, and merged cells give their value to
+    their first cell only. Such a row looked empty there (an `outcome` merged over three
+    rows decided one; the other two were skipped as without an outcome)."""
+    from openpyxl.utils.cell import (
+        column_index_from_string,
+        coordinate_from_string,
+        get_column_letter,
+        range_boundaries,
+    )
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse
+
+    row_tag, cell_tag, merge_tag, formula, value = (
+        f"{{{SHEET_MAIN_NS}}}{t}" for t in ("row", "c", "mergeCell", "f", "v"))
+    found: dict[int, str] = {}
+    row = col = 0
+    with ws._get_source() as source:  # the sheet's part, as openpyxl reads it
+        try:
+            for event, el in iterparse(source, events=("start", "end")):
+                if event == "start":
+                    if el.tag == row_tag:
+                        row, col = int(el.get("r") or row + 1), 0
+                elif el.tag == cell_tag:
+                    ref = el.get("r")
+                    col = (column_index_from_string(coordinate_from_string(ref)[0]) if ref
+                           else col + 1)
+                    v = el.find(value)
+                    if (row > 1 and col in read and el.find(formula) is not None
+                            and (v is None or v.text is None)):
+                        found.setdefault(row, f"{read[col]}: cell {get_column_letter(col)}"
+                                         f"{row} holds a formula saved without its value (not "
+                                         "saved by Excel): open and save the file in Excel, "
+                                         "or type the value")
+                elif el.tag == row_tag:
+                    el.clear()
+                elif el.tag == merge_tag:
+                    ref = el.get("ref") or ""
+                    # A range of whole rows or columns (`B:B`, `3:4`) has open ends.
+                    lo, hi, rt, bt = range_boundaries(ref)
+                    left, top, right, bottom = lo or 1, hi or 1, rt or 16_384, bt or EXCEL_MAX_ROW
+                    covered = [c for c in read if left <= c <= right]
+                    if covered and (right > left or bottom > top):
+                        for r in range(max(top, 2), min(bottom, EXCEL_MAX_ROW) + 1):
+                            found.setdefault(r, f"{read[covered[0]]}: merged cells {ref} "
+                                             "cover this row: unmerge them and fill each row")
+        except _BAD_PART as exc:
+            raise _SheetXmlError(max(row - 1, 1), exc) from None
+    return found
+
+
 def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
@@ -199,6 +260,11 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
                               "(case_id or transaction_id, outcome, ...) must be row 1")
     header = [cell_text(c) for c in first]
     names = normalise_header(header)
+    try:
+        hidden = _hidden_values(ws, {i + 1: n for i, n in enumerate(names)
+                                     if n in READ_COLUMNS})
+    except _SheetXmlError as exc:
+        raise bad(exc.after, exc.cause) from None
 
     def rows() -> Rows:
         number = 1
@@ -209,8 +275,11 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
                     raise ReviewFileError(f"{path}: row {number}: past Excel's last row "
                                           f"({EXCEL_MAX_ROW:,}); not a sheet Excel saved")
                 cells = [cell_text(v) for v in values]
-                if any(c.strip() for c in cells):
-                    yield number, dict(zip(names, _pad(cells, len(names)), strict=True))
+                row = dict(zip(names, _pad(cells, len(names)), strict=True))
+                if number in hidden:
+                    yield number, {**row, ERROR_KEY: hidden[number]}
+                elif any(c.strip() for c in cells):
+                    yield number, row
         except _BAD_PART as exc:
             raise bad(number, exc) from None
         finally:

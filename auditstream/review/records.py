@@ -114,7 +114,8 @@ def parse_rows(
     origins: list[tuple[int, dict[str, str]]] = []  # each review's line and cells
     for line, cells in rows:
         if ERROR_KEY in cells:
-            result.rejected.append(RowError(line, cells[ERROR_KEY], {}, source))
+            raw = {k: v for k, v in cells.items() if k != ERROR_KEY}
+            result.rejected.append(RowError(line, cells[ERROR_KEY], raw, source))
             continue
         outcome = cells.get("outcome", "").strip().lower()
         if not outcome:

@@ -336,3 +336,51 @@ def test_the_default_sheet_is_the_first_one_excel_shows(
     assert [(r.id, r.outcome) for r in _no_publish] == [("c1", "dismissed")]
     assert _import(f, capsys, "--sheet", "old")[0] == 0
     assert [r.id for r in _no_publish] == ["c1", "c666"]
+
+
+def test_an_outcome_formula_saved_without_its_value_rejects_its_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    """openpyxl (and other tools) save a formula without the value Excel would have cached:
+    read as empty, the decision was skipped as 'without an outcome' (exit 0). A formula
+    with its saved value reads as that value; one in a column not read is no matter."""
+    def cached(s: str) -> str:  # c3's outcome as Excel saves a formula: with its value
+        return s.replace('<c r="B4" t="inlineStr"><is><t>unclear</t></is></c>',
+                         '<c r="B4" t="str"><f>LOWER("UNCLEAR")</f><v>unclear</v></c>')
+
+    f = _xlsx(tmp_path / "r.xlsx", [
+        ["c1", '=IF(1=1,"confirmed","dismissed")', "x"],
+        ["c2", "dismissed", "ok"], ["c3", "unclear", ""]], cached)
+    code, _out, err = _import(f, capsys)
+    assert code == ExitCode.ROWS_REJECTED, err
+    assert [(r.id, r.outcome) for r in _no_publish] == [("c2", "dismissed"), ("c3", "unclear")]
+    assert err.splitlines()[0] == (
+        f"{f}: row 2: outcome: cell B2 holds a formula saved without its value (not saved by "
+        "Excel): open and save the file in Excel, or type the value")
+    rejects = (tmp_path / "r.rejects.csv").read_text(encoding="utf-8")
+    assert "c1" in rejects
+
+
+@pytest.mark.parametrize(("merge", "rows"), [("B2:B4", [2, 3, 4]), ("A3:B3", [3]),
+                                             ("C2:C3", [2, 3]), ("D2:E4", [])])
+def test_merged_cells_over_a_read_column_reject_the_rows_they_cover(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+    merge: str, rows: list[int],
+) -> None:
+    """Read-only reading gives merged cells' value to their first cell: `confirmed` merged
+    over rows 2-4 decided c1 and skipped c2 and c3 without a word. Columns not read
+    (D, E) may be merged."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["case_id", "outcome", "note", "x", "y"])
+    for i in range(1, 5):
+        ws.append([f"c{i}", "confirmed", "n", "", ""])
+    ws.merge_cells(merge)
+    f = tmp_path / "r.xlsx"
+    book.save(f)
+    code, _out, err = _import(f, capsys)
+    assert code == (ExitCode.ROWS_REJECTED if rows else 0), err
+    assert [r.id for r in _no_publish] == [f"c{n - 1}" for n in range(2, 6) if n not in rows]
+    assert [int(m) for m in re.findall(rf"row (\d+): \w+: merged cells {merge} cover", err)] \
+        == rows
