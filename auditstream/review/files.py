@@ -17,13 +17,14 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from auditstream.review.records import ERROR_KEY, READ_COLUMNS, normalise_header
+from auditstream.review.records import ERROR_KEY, ID_COLUMNS, READ_COLUMNS, normalise_header
 from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
 from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
 from shared.schemas import unguarded
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+ID_COLUMN_NAMES = frozenset(c for c, _ in ID_COLUMNS)
 CASES_FILE = "cases.csv"
 CASE_TRANSACTIONS_FILE = "case_transactions.csv"
 AUDIT_SAMPLE_FILE = "audit_sample.csv"
@@ -266,6 +267,8 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
     except _SheetXmlError as exc:
         raise bad(exc.after, exc.cause) from None
 
+    ids = [i for i, n in enumerate(names) if n in ID_COLUMN_NAMES]
+
     def rows() -> Rows:
         number = 1
         try:
@@ -276,8 +279,10 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
                                           f"({EXCEL_MAX_ROW:,}); not a sheet Excel saved")
                 cells = [cell_text(v) for v in values]
                 row = dict(zip(names, _pad(cells, len(names)), strict=True))
-                if number in hidden:
-                    yield number, {**row, ERROR_KEY: hidden[number]}
+                odd = next((f"{names[i]}: {why}" for i in ids if i < len(values)
+                            and (why := _id_cell_problem(values[i])) is not None), None)
+                if number in hidden or odd is not None:
+                    yield number, {**row, ERROR_KEY: hidden.get(number) or str(odd)}
                 elif any(c.strip() for c in cells):
                     yield number, row
         except _BAD_PART as exc:
@@ -286,6 +291,25 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
             book.close()
 
     return header, rows()
+
+
+#: The least number of 16 digits: Excel keeps 15 significant digits of a number.
+_EXCEL_EXACT_BELOW = 10**15
+
+
+def _id_cell_problem(value: Any) -> str | None:
+    """Why an id cell of a sheet no longer holds the id typed or pasted into it: Excel turns
+    an id of digits into a number and keeps 15 of them (1234567890123456789 is saved as
+    1.23456789012346E+18), and one such as 1-2 into a date. None: a text cell, or a number
+    Excel holds exactly."""
+    if isinstance(value, datetime | date | time):
+        return (f"Excel holds this id as a date ({cell_text(value)}): format the column as "
+                "Text and type the id again")
+    if (isinstance(value, int | float) and not isinstance(value, bool)
+            and abs(value) >= _EXCEL_EXACT_BELOW):
+        return (f"Excel holds this id as the number {value:.15g} and keeps 15 of its digits, "
+                "so it may have lost some: format the column as Text and paste the ids again")
+    return None
 
 
 def cell_text(value: Any) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -384,3 +385,50 @@ def test_merged_cells_over_a_read_column_reject_the_rows_they_cover(
     assert [r.id for r in _no_publish] == [f"c{n - 1}" for n in range(2, 6) if n not in rows]
     assert [int(m) for m in re.findall(rf"row (\d+): \w+: merged cells {merge} cover", err)] \
         == rows
+
+
+@pytest.mark.parametrize(("cell", "ok"), [(999_999_999_999_999, True),
+                                          (999_999_999_999_999.0, True),
+                                          (1e15, False), (1.2345678901234568e18, False),
+                                          (-1e15, False)])
+def test_an_id_excel_holds_as_a_number_of_16_digits_or_more_is_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+    cell: float, ok: bool,
+) -> None:
+    """Excel keeps 15 significant digits: an id typed or pasted as 1234567890123456789 is
+    saved as 1.23456789012346E+18 and was read as '1234567890123456768', a transaction no
+    one reviewed (published under --no-check)."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["transaction_id", "outcome"])
+    ws.append([cell, "confirmed"])
+    ws.append(["T2", "dismissed"])
+    f = tmp_path / "r.xlsx"
+    book.save(f)
+    code, _out, err = _import(f, capsys)
+    if ok:
+        assert code == 0, err
+        assert [r.id for r in _no_publish] == ["999999999999999", "T2"]
+    else:
+        assert code == ExitCode.ROWS_REJECTED, err
+        assert [r.id for r in _no_publish] == ["T2"]
+        assert f"{f}: row 2: transaction_id: Excel holds this id as the number " in err
+        assert "format the column as Text" in err
+
+
+def test_an_id_excel_turned_into_a_date_is_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    """An id such as 1-2 or 3/4 typed into Excel becomes a date: it was read as
+    '2026-01-02T00:00:00' and published under --no-check."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["case_id", "outcome"])
+    ws.append([datetime(2026, 1, 2), "confirmed"])
+    f = tmp_path / "r.xlsx"
+    book.save(f)
+    code, _out, err = _import(f, capsys)
+    assert code == ExitCode.ROWS_REJECTED and _no_publish == [], err
+    assert f"{f}: row 2: case_id: Excel holds this id as a date (2026-01-02T00:00:00)" in err
