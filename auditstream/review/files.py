@@ -72,6 +72,10 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
 
     if (odd := stray_in_header(header)) is not None:
         raise ReviewFileError(f"{path}: {odd}")
+    if any("\x00" in h for h in header):
+        raise ReviewFileError(f"{path}: the header holds NUL bytes (UTF-16 without its byte "
+                              "order mark?): save it as CSV UTF-8, or Unicode text with its "
+                              "mark")
     names = normalise_header(header)
     stray = errors == "surrogateescape"
 

@@ -432,3 +432,79 @@ def test_an_id_excel_turned_into_a_date_is_rejected(
     code, _out, err = _import(f, capsys)
     assert code == ExitCode.ROWS_REJECTED and _no_publish == [], err
     assert f"{f}: row 2: case_id: Excel holds this id as a date (2026-01-02T00:00:00)" in err
+
+
+def test_an_xlsm_with_a_macro_part_is_read_and_its_macro_never_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    plain = _xlsx(tmp_path / "r.xlsx", ROWS)
+    f = tmp_path / "r.xlsm"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(f, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        dst.writestr("xl/vbaProject.bin", b"\xd0\xcf\x11\xe0" + b"Sub AutoOpen()" * 10)
+    code, _out, err = _import(f, capsys)
+    assert code == 0, err
+    assert [(r.id, r.outcome) for r in _no_publish] == [("c1", "confirmed"), ("c2", "dismissed")]
+
+
+def test_a_zip_that_is_no_workbook_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    f = tmp_path / "r.xlsx"
+    with zipfile.ZipFile(f, "w") as z:
+        z.writestr("hello.txt", "not a workbook")
+    _refused(*_import(f, capsys), _no_publish, f"{f}: not a readable .xlsx workbook")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-8-sig"])
+@pytest.mark.parametrize("newline", ["\r\n", "\n"])
+def test_csv_in_each_encoding_excel_saves_and_either_line_end_reads_the_same(
+    tmp_path: Path, encoding: str, newline: str,
+) -> None:
+    """UTF-16 with its BOM (Excel's "Unicode text" saved as .csv), UTF-8 with a BOM; CRLF
+    or LF. UTF-16 without a BOM is not guessed: one line, exit 2."""
+    text = newline.join(["case_id,outcome,note", "c1,confirmed,déjà vu", "c2,dismissed,ok", ""])
+    data = text.encode(encoding)
+    if encoding in ("utf-16-le", "utf-16-be"):
+        data = ("\ufeff" + text).encode(encoding)  # the BOM Excel writes
+    f = tmp_path / "r.csv"
+    f.write_bytes(data)
+    _, rows = read_table(f)
+    assert list(rows) == [(2, {"case_id": "c1", "outcome": "confirmed", "note": "déjà vu"}),
+                          (3, {"case_id": "c2", "outcome": "dismissed", "note": "ok"})]
+
+
+def test_csv_utf16_without_a_bom_is_one_file_error_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    """It is valid UTF-8 (ASCII and NULs): it said "no `outcome` column", of a file whose
+    header plainly has one."""
+    f = tmp_path / "r.csv"
+    f.write_bytes("case_id,outcome\r\nc1,confirmed\r\n".encode("utf-16-le"))
+    _refused(*_import(f, capsys), _no_publish,
+             f"{f}: the header holds NUL bytes (UTF-16 without its byte order mark?)")
+
+
+def test_csv_nul_bytes_reject_their_rows_shown_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    f = tmp_path / "r.csv"
+    f.write_bytes(b"case_id,outcome,note\nc1,confirmed\x00,ok\nc2,dismissed,a\x00b\n"
+                  b"c3,unclear,ok\n")
+    code, _out, err = _import(f, capsys)
+    assert code == ExitCode.ROWS_REJECTED
+    assert [r.id for r in _no_publish] == ["c3"]
+    assert f"{f}: line 2: outcome: 'confirmed\\x00' is not one of" in err
+    assert f"{f}: line 3: note: must not contain control characters" in err
+    assert "\x00" not in err
+
+
+def test_csv_header_only_publishes_nothing_exit_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    f = tmp_path / "r.csv"
+    f.write_text("case_id,outcome,note\r\n", encoding="utf-8")
+    code, out, _err = _import(f, capsys)
+    assert code == 0 and _no_publish == []
+    assert out.startswith("review import: 0 case outcome(s) published")
