@@ -192,16 +192,19 @@ def _hidden_values(ws: Any, read: dict[int, str]) -> dict[int, str]:
     from openpyxl.xml.constants import SHEET_MAIN_NS
     from openpyxl.xml.functions import iterparse
 
-    row_tag, cell_tag, merge_tag, formula, value = (
-        f"{{{SHEET_MAIN_NS}}}{t}" for t in ("row", "c", "mergeCell", "f", "v"))
+    row_tag, cell_tag, merge_tag, formula, value, data_tag = (
+        f"{{{SHEET_MAIN_NS}}}{t}" for t in ("row", "c", "mergeCell", "f", "v", "sheetData"))
     found: dict[int, str] = {}
     row = col = 0
+    data: Any = None  # <sheetData>: each row is dropped from it once read
     with ws._get_source() as source:  # the sheet's part, as openpyxl reads it
         try:
             for event, el in iterparse(source, events=("start", "end")):
                 if event == "start":
                     if el.tag == row_tag:
                         row, col = int(el.get("r") or row + 1), 0
+                    elif el.tag == data_tag:
+                        data = el
                 elif el.tag == cell_tag:
                     ref = el.get("r")
                     col = (column_index_from_string(coordinate_from_string(ref)[0]) if ref
@@ -213,8 +216,8 @@ def _hidden_values(ws: Any, read: dict[int, str]) -> dict[int, str]:
                                          f"{row} holds a formula saved without its value (not "
                                          "saved by Excel): open and save the file in Excel, "
                                          "or type the value")
-                elif el.tag == row_tag:
-                    el.clear()
+                elif el.tag == row_tag and data is not None:
+                    data.remove(el)
                 elif el.tag == merge_tag:
                     ref = el.get("ref") or ""
                     # A range of whole rows or columns (`B:B`, `3:4`) has open ends.
