@@ -244,6 +244,9 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
         raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({_why(exc)})") from None
     if sheet is not None and sheet not in book.sheetnames:
         raise ReviewFileError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
+    if sheet is not None and sheet not in (tables := [w.title for w in book.worksheets]):
+        raise ReviewFileError(f"{path}: sheet {sheet!r} is a chart sheet, it has no cells "
+                              f"(sheets with cells: {', '.join(map(repr, tables))})")
     # By default the first sheet Excel shows: a hidden one before it (an old sheet left in
     # the file, or an attacker's) is not what the auditor filled in. By name, any sheet.
     shown = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets

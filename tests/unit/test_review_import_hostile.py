@@ -508,3 +508,25 @@ def test_csv_header_only_publishes_nothing_exit_0(
     code, out, _err = _import(f, capsys)
     assert code == 0 and _no_publish == []
     assert out.startswith("review import: 0 case outcome(s) published")
+
+
+def test_a_chart_sheet_named_by_sheet_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    """A chart sheet has no cells: `--sheet Chart1` was an AttributeError (exit 70). The
+    default skips it: the first sheet with cells is read."""
+    from openpyxl.chart import BarChart
+
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["case_id", "outcome"])
+    ws.append(["c1", "confirmed"])
+    book.create_chartsheet("Chart1").add_chart(BarChart())
+    book.move_sheet("Chart1", offset=-1)
+    f = tmp_path / "r.xlsx"
+    book.save(f)
+    _refused(*_import(f, capsys, "--sheet", "Chart1"), _no_publish,
+             f"{f}: sheet 'Chart1' is a chart sheet, it has no cells (sheets with cells: "
+             "'Sheet')")
+    assert _import(f, capsys)[0] == 0 and [r.id for r in _no_publish] == ["c1"]
