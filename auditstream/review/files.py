@@ -249,6 +249,9 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
                               f"(sheets with cells: {', '.join(map(repr, tables))})")
     # By default the first sheet Excel shows: a hidden one before it (an old sheet left in
     # the file, or an attacker's) is not what the auditor filled in. By name, any sheet.
+    if not book.worksheets:
+        raise ReviewFileError(f"{path}: no sheet with cells (sheets: "
+                              f"{', '.join(book.sheetnames)})")
     shown = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets
     ws = book[sheet] if sheet is not None else shown[0]
     # Read-only mode trusts the sheet's `dimension`: rows past a stale one were dropped

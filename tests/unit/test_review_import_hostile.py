@@ -530,3 +530,17 @@ def test_a_chart_sheet_named_by_sheet_is_one_line_exit_2(
              f"{f}: sheet 'Chart1' is a chart sheet, it has no cells (sheets with cells: "
              "'Sheet')")
     assert _import(f, capsys)[0] == 0 and [r.id for r in _no_publish] == ["c1"]
+
+
+def test_a_workbook_with_no_sheet_of_cells_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    from openpyxl.chart import BarChart
+
+    book = openpyxl.Workbook()
+    book.create_chartsheet("Chart1").add_chart(BarChart())
+    assert book.active is not None
+    book.remove(book.worksheets[0])
+    f = tmp_path / "r.xlsx"
+    book.save(f)
+    _refused(*_import(f, capsys), _no_publish, f"{f}: no sheet with cells (sheets: Chart1)")
