@@ -165,8 +165,14 @@ def _why(exc: BaseException) -> str:
     while (inner := exc.__cause__ or exc.__context__) is not None:
         exc = inner
     text = " ".join(str(exc).split())
+    if isinstance(exc, _PlainError):
+        return text
     name = type(exc).__name__
     return text if name in text else f"{name}: {text}" if text else name
+
+
+class _PlainError(ValueError):
+    """A sheet's fault said in words of ours (shown without its class name)."""
 
 
 class _SheetXmlError(Exception):
@@ -195,14 +201,19 @@ def _hidden_values(ws: Any, read: dict[int, str]) -> dict[int, str]:
     row_tag, cell_tag, merge_tag, formula, value, data_tag = (
         f"{{{SHEET_MAIN_NS}}}{t}" for t in ("row", "c", "mergeCell", "f", "v", "sheetData"))
     found: dict[int, str] = {}
-    row = col = 0
+    row = col = done = 0  # done: the last row read whole
     data: Any = None  # <sheetData>: each row is dropped from it once read
     with ws._get_source() as source:  # the sheet's part, as openpyxl reads it
         try:
             for event, el in iterparse(source, events=("start", "end")):
                 if event == "start":
                     if el.tag == row_tag:
-                        row, col = int(el.get("r") or row + 1), 0
+                        last, row, col = row, int(el.get("r") or row + 1), 0
+                        if row <= last:  # openpyxl's read-only reading drops such a row
+                            where = ("is there twice" if row == last
+                                     else f"comes after row {last}")
+                            raise _PlainError(f"row {row} {where}: rows out of order or "
+                                              "repeated, not a sheet Excel saved")
                     elif el.tag == data_tag:
                         data = el
                 elif el.tag == cell_tag:
@@ -216,8 +227,10 @@ def _hidden_values(ws: Any, read: dict[int, str]) -> dict[int, str]:
                                          f"{row} holds a formula saved without its value (not "
                                          "saved by Excel): open and save the file in Excel, "
                                          "or type the value")
-                elif el.tag == row_tag and data is not None:
-                    data.remove(el)
+                elif el.tag == row_tag:
+                    done = row
+                    if data is not None:
+                        data.remove(el)
                 elif el.tag == merge_tag:
                     ref = el.get("ref") or ""
                     # A range of whole rows or columns (`B:B`, `3:4`) has open ends.
@@ -229,7 +242,7 @@ def _hidden_values(ws: Any, read: dict[int, str]) -> dict[int, str]:
                             found.setdefault(r, f"{read[covered[0]]}: merged cells {ref} "
                                              "cover this row: unmerge them and fill each row")
         except _BAD_PART as exc:
-            raise _SheetXmlError(max(row - 1, 1), exc) from None
+            raise _SheetXmlError(max(done, 1), exc) from None
     return found
 
 

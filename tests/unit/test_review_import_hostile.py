@@ -544,3 +544,22 @@ def test_a_workbook_with_no_sheet_of_cells_is_one_line_exit_2(
     f = tmp_path / "r.xlsx"
     book.save(f)
     _refused(*_import(f, capsys), _no_publish, f"{f}: no sheet with cells (sheets: Chart1)")
+
+
+@pytest.mark.parametrize("order", ["swapped", "repeated"])
+def test_rows_out_of_order_or_repeated_are_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any], order: str,
+) -> None:
+    """openpyxl's read-only reading drops a row numbered at or below the one before it:
+    row 2 written after row 3 lost c1's decision without a word (exit 0)."""
+    def edit(s: str) -> str:
+        two = s[s.index('<row r="2"'):s.index('<row r="3"')]
+        three = s[s.index('<row r="3"'):s.index("</sheetData>")]
+        if order == "swapped":
+            return s.replace(two + three, three + two)
+        return s.replace(three, three + three.replace("c2", "c9"))
+
+    f = _xlsx(tmp_path / "r.xlsx", ROWS, edit)
+    said = "row 2 comes after row 3" if order == "swapped" else "row 3 is there twice"
+    _refused(*_import(f, capsys), _no_publish, f"{f}: sheet 'Sheet': not readable XML after "
+             f"row 3 ({said}: rows out of order or repeated, not a sheet Excel saved)")
