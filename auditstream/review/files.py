@@ -217,9 +217,13 @@ def _hidden_values(ws: Any, read: dict[int, str]) -> dict[int, str]:
                     elif el.tag == data_tag:
                         data = el
                 elif el.tag == cell_tag:
-                    ref = el.get("r")
+                    ref, before = el.get("r"), col
                     col = (column_index_from_string(coordinate_from_string(ref)[0]) if ref
                            else col + 1)
+                    if col <= before:  # read-only reading keeps the later of two, unsaid
+                        raise _PlainError(f"cell {ref} of row {row} comes after column "
+                                          f"{get_column_letter(before)}: cells out of order "
+                                          "or repeated, not a sheet Excel saved")
                     v = el.find(value)
                     if (row > 1 and col in read and el.find(formula) is not None
                             and (v is None or v.text is None)):

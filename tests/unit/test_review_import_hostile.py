@@ -546,6 +546,18 @@ def test_a_workbook_with_no_sheet_of_cells_is_one_line_exit_2(
     _refused(*_import(f, capsys), _no_publish, f"{f}: no sheet with cells (sheets: Chart1)")
 
 
+def test_a_cell_repeated_in_its_row_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+) -> None:
+    """Two B2 cells: read-only reading kept the later (dismissed) without a word; Excel
+    itself calls such a file damaged."""
+    f = _xlsx(tmp_path / "r.xlsx", ROWS, lambda s: s.replace(
+        '<c r="C2"', '<c r="B2" t="inlineStr"><is><t>dismissed</t></is></c><c r="C2"'))
+    _refused(*_import(f, capsys), _no_publish, f"{f}: sheet 'Sheet': not readable XML after "
+             "row 1 (cell B2 of row 2 comes after column B: cells out of order or repeated, "
+             "not a sheet Excel saved)")
+
+
 @pytest.mark.parametrize("order", ["swapped", "repeated"])
 def test_rows_out_of_order_or_repeated_are_one_line_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any], order: str,
