@@ -188,7 +188,9 @@ def _hidden_values(ws: Any, read: dict[int, str]) -> dict[int, str]:
     does not show its value to read-only reading, with why: a formula saved without its
     value (by a tool other than Excel) reads as empty, and merged cells give their value to
     their first cell only. Such a row looked empty there (an `outcome` merged over three
-    rows decided one; the other two were skipped as without an outcome)."""
+    rows decided one; the other two were skipped as without an outcome). Rows or cells out
+    of order or repeated, which that reading drops or overwrites unsaid, and XML it cannot
+    read raise `_SheetXmlError`."""
     from openpyxl.utils.cell import (
         column_index_from_string,
         coordinate_from_string,
