@@ -13,6 +13,7 @@ from auditstream.review.files import (
     AUDIT_SAMPLE_FILE,
     CASE_TRANSACTIONS_FILE,
     CASES_FILE,
+    EXCEL_SUFFIXES,
     ReviewFileError,
     known_ids,
     read_table,
@@ -100,7 +101,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     i.add_argument("--target", choices=("case", "transaction"),
                    help="what the rows review (default: case_id column -> case, else "
                    "transaction_id -> transaction)")
-    i.add_argument("--sheet", help=".xlsx: the sheet to read (default: the first)")
+    i.add_argument("--sheet", help=".xlsx: the sheet to read (default: the first one Excel "
+                   "shows; hidden sheets before it are skipped)")
     i.add_argument("--reviewer", default=None,
                    help="for rows without a reviewer cell (default: your user name)")
     i.add_argument("--rejects-dir", type=Path, help="where <name>.rejects.csv goes")
@@ -143,7 +145,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise ReviewFileError(f"{args.file}: {exc}") from None
     known, where = _known(args, layout.target)
     result = parse_rows(rows, layout, reviewer=reviewer, now=now_utc(), known=known,
-                        known_where=where, source=str(args.file))
+                        known_where=where, source=str(args.file), unit=_unit(args.file))
     published = 0
     topic = TopicSettings().reviews_topic
     if result.reviews and not args.dry_run:
@@ -153,10 +155,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     return int(ExitCode.ROWS_REJECTED if result.rejected else ExitCode.OK)
 
 
+def _unit(file: Path) -> str:
+    """What a rejected row's number counts: a sheet's rows or a CSV file's lines."""
+    return "row" if file.suffix.lower() in EXCEL_SUFFIXES else "line"
+
+
 def _report_rejects(args: argparse.Namespace, result: ImportResult) -> None:
     if not result.rejected:
         return
-    where = "row" if args.file.suffix.lower() in (".xlsx", ".xlsm") else "line"
+    where = _unit(args.file)
     for err in result.rejected[:SHOWN_REJECTS]:
         print(f"{args.file}: {where} {err.line}: {err.reason}", file=sys.stderr)
     if len(result.rejected) > SHOWN_REJECTS:

@@ -11,18 +11,20 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from auditstream.review.records import ERROR_KEY, normalise_header
+from auditstream.review.records import ERROR_KEY, ID_COLUMNS, READ_COLUMNS, normalise_header
 from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
-from shared.csv_resync import RowEnds, too_long
+from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
 from shared.schemas import unguarded
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+ID_COLUMN_NAMES = frozenset(c for c, _ in ID_COLUMNS)
 CASES_FILE = "cases.csv"
 CASE_TRANSACTIONS_FILE = "case_transactions.csv"
 AUDIT_SAMPLE_FILE = "audit_sample.csv"
@@ -70,6 +72,10 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
 
     if (odd := stray_in_header(header)) is not None:
         raise ReviewFileError(f"{path}: {odd}")
+    if any("\x00" in h for h in header):
+        raise ReviewFileError(f"{path}: the header holds NUL bytes (UTF-16 without its byte "
+                              "order mark?): save it as CSV UTF-8, or Unicode text with its "
+                              "mark")
     names = normalise_header(header)
     stray = errors == "surrogateescape"
 
@@ -80,6 +86,7 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
         with RowEnds(handle, lambda: io.StringIO(text, newline="")) as ends:
             start, base = reader.line_num + 1, 0
             while True:
+                at = handle.tell()
                 try:
                     cells = next(reader)
                 except StopIteration:
@@ -90,6 +97,14 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
                     yield start, {ERROR_KEY: f"unreadable CSV row: {why}"}
                     start = reader.line_num + base + 1
                     continue
+                end = reader.line_num + base
+                if end > start and handle.tell() == len(text) and _open_to_end(text[at:]):
+                    # The reader takes an unclosed quote's cell to the end of the file: the
+                    # rows after it would vanish into one rejected row's cell unnamed.
+                    yield start, {ERROR_KEY: "unreadable CSV row: a quote opened in this row "
+                                  f"is never closed: lines {start}-{end}, the rest of the "
+                                  "file, were read as one cell"}
+                    return
                 if stray and (reason := stray_in_row(cells, names)) is not None:
                     yield start, {ERROR_KEY: reason}
                 elif any(c.strip() for c in cells):
@@ -99,32 +114,234 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
     return header, rows()
 
 
+def _open_to_end(rest: str) -> bool:
+    """Whether a quote opened in `rest` (a row and every line after it) is still open at its
+    end, by the reader's own rules."""
+    quoted = False
+    for line in io.StringIO(rest, newline=""):
+        quoted = still_quoted(line, quoted)
+    return quoted
+
+
+#: All the parts of an .xlsx together may unpack to at most this many bytes (as the archive
+#: states them, which is also all `zipfile` unpacks): a zip bomb is refused before anything
+#: is unpacked (a 400 KB file holding a 400 MB cell took 2.9 GB and 10 s). A cases sheet of
+#: 100,000 rows unpacks to about 40 MB.
+MAX_XLSX_UNPACKED = 128 * 1024 * 1024
+#: Excel's last row: a row number past it (row 10**12 in a 5 KB file) is no sheet Excel
+#: wrote, and openpyxl would yield every empty row before it.
+EXCEL_MAX_ROW = 1_048_576
+#: How an OLE compound file starts: an encrypted .xlsx, or an old .xls renamed.
+_OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+#: What openpyxl raises on a damaged or hostile part: expat's errors (entity expansion, an
+#: undefined or external entity, XML cut short) are ParseError, a SyntaxError; defusedxml's
+#: are ValueErrors; a cell naming a shared string that is not there, an IndexError; a date
+#: out of range, an OverflowError; a damaged deflate stream, a zlib.error.
+_BAD_PART = (SyntaxError, ValueError, KeyError, IndexError, OverflowError, TypeError,
+             EOFError, OSError, zipfile.BadZipFile, zlib.error)
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse what is not a zip (naming an encrypted workbook as such) and a zip bomb."""
+    with path.open("rb") as fh:
+        if fh.read(len(_OLE_MAGIC)) == _OLE_MAGIC:
+            raise ReviewFileError(f"{path}: password-protected (encrypted) or an old binary "
+                                  ".xls renamed: save it from Excel without a password, as "
+                                  ".xlsx or CSV")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({exc})") from None
+    if total > MAX_XLSX_UNPACKED:
+        raise ReviewFileError(f"{path}: unpacks to {total:,} bytes, over the "
+                              f"{MAX_XLSX_UNPACKED:,} a review file may hold (a zip bomb, or "
+                              "far more than a cases file): save the reviewed rows as CSV")
+
+
+def _why(exc: BaseException) -> str:
+    """The root cause of an error on one line (openpyxl wraps a part's XML error in three
+    lines of its own: 'Unable to read workbook ... see the exception')."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    text = " ".join(str(exc).split())
+    if isinstance(exc, _PlainError):
+        return text
+    name = type(exc).__name__
+    return text if name in text else f"{name}: {text}" if text else name
+
+
+class _PlainError(ValueError):
+    """A sheet's fault said in words of ours (shown without its class name)."""
+
+
+class _SheetXmlError(Exception):
+    """The sheet's XML failed after row `after`, the last one read whole."""
+
+    def __init__(self, after: int, cause: BaseException) -> None:
+        super().__init__(after, cause)
+        self.after, self.cause = after, cause
+
+
+def _hidden_values(ws: Any, read: dict[int, str]) -> dict[int, str]:
+    """Rows (by number) where a column the import reads (`read`: column number -> name)
+    does not show its value to read-only reading, with why: a formula saved without its
+    value (by a tool other than Excel) reads as empty, and merged cells give their value to
+    their first cell only. Such a row looked empty there (an `outcome` merged over three
+    rows decided one; the other two were skipped as without an outcome). Rows or cells out
+    of order or repeated, which that reading drops or overwrites unsaid, and XML it cannot
+    read raise `_SheetXmlError`."""
+    from openpyxl.utils.cell import (
+        column_index_from_string,
+        coordinate_from_string,
+        get_column_letter,
+        range_boundaries,
+    )
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse
+
+    row_tag, cell_tag, merge_tag, formula, value, data_tag = (
+        f"{{{SHEET_MAIN_NS}}}{t}" for t in ("row", "c", "mergeCell", "f", "v", "sheetData"))
+    found: dict[int, str] = {}
+    row = col = done = 0  # done: the last row read whole
+    data: Any = None  # <sheetData>: each row is dropped from it once read
+    with ws._get_source() as source:  # the sheet's part, as openpyxl reads it
+        try:
+            for event, el in iterparse(source, events=("start", "end")):
+                if event == "start":
+                    if el.tag == row_tag:
+                        last, row, col = row, int(el.get("r") or row + 1), 0
+                        if row <= last:  # openpyxl's read-only reading drops such a row
+                            where = ("is there twice" if row == last
+                                     else f"comes after row {last}")
+                            raise _PlainError(f"row {row} {where}: rows out of order or "
+                                              "repeated, not a sheet Excel saved")
+                    elif el.tag == data_tag:
+                        data = el
+                elif el.tag == cell_tag:
+                    ref, before = el.get("r"), col
+                    col = (column_index_from_string(coordinate_from_string(ref)[0]) if ref
+                           else col + 1)
+                    if col <= before:  # read-only reading keeps the later of two, unsaid
+                        raise _PlainError(f"cell {ref} of row {row} comes after column "
+                                          f"{get_column_letter(before)}: cells out of order "
+                                          "or repeated, not a sheet Excel saved")
+                    v = el.find(value)
+                    if (row > 1 and col in read and el.find(formula) is not None
+                            and (v is None or v.text is None)):
+                        found.setdefault(row, f"{read[col]}: cell {get_column_letter(col)}"
+                                         f"{row} holds a formula saved without its value (not "
+                                         "saved by Excel): open and save the file in Excel, "
+                                         "or type the value")
+                elif el.tag == row_tag:
+                    done = row
+                    if data is not None:
+                        data.remove(el)
+                elif el.tag == merge_tag:
+                    ref = el.get("ref") or ""
+                    # A range of whole rows or columns (`B:B`, `3:4`) has open ends.
+                    lo, hi, rt, bt = range_boundaries(ref)
+                    left, top, right, bottom = lo or 1, hi or 1, rt or 16_384, bt or EXCEL_MAX_ROW
+                    covered = [c for c in read if left <= c <= right]
+                    if covered and (right > left or bottom > top):
+                        for r in range(max(top, 2), min(bottom, EXCEL_MAX_ROW) + 1):
+                            found.setdefault(r, f"{read[covered[0]]}: merged cells {ref} "
+                                             "cover this row: unmerge them and fill each row")
+        except _BAD_PART as exc:
+            raise _SheetXmlError(max(done, 1), exc) from None
+    return found
+
+
 def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _check_archive(path)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({exc})") from None
+    except (InvalidFileException, *_BAD_PART) as exc:
+        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({_why(exc)})") from None
     if sheet is not None and sheet not in book.sheetnames:
         raise ReviewFileError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
-    ws = book[sheet] if sheet is not None else book.worksheets[0]
-    it = ws.iter_rows(values_only=True)
-    first = next(it, None)
+    if sheet is not None and sheet not in (tables := [w.title for w in book.worksheets]):
+        raise ReviewFileError(f"{path}: sheet {sheet!r} is a chart sheet, it has no cells "
+                              f"(sheets with cells: {', '.join(map(repr, tables))})")
+    # By default the first sheet Excel shows: a hidden one before it (an old sheet left in
+    # the file, or an attacker's) is not what the auditor filled in. By name, any sheet.
+    if not book.worksheets:
+        raise ReviewFileError(f"{path}: no sheet with cells (sheets: "
+                              f"{', '.join(book.sheetnames)})")
+    shown = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets
+    ws = book[sheet] if sheet is not None else shown[0]
+    # Read-only mode trusts the sheet's `dimension`: rows past a stale one were dropped
+    # without a word, and a huge one padded every row to 16,384 cells. Without it, rows are
+    # read as the sheet holds them, data rows as wide as the header.
+    ws.reset_dimensions()
+
+    def bad(after: int, exc: BaseException) -> ReviewFileError:
+        return ReviewFileError(f"{path}: sheet {ws.title!r}: not readable XML after row "
+                               f"{after} ({_why(exc)}); nothing was published")
+
+    try:
+        first = next(ws.iter_rows(max_row=1, values_only=True), None)
+    except _BAD_PART as exc:
+        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({_why(exc)})") from None
     if first is None:
         raise ReviewFileError(f"{path}: the sheet {ws.title!r} is empty (no header)")
+    if not first:
+        raise ReviewFileError(f"{path}: sheet {ws.title!r}: row 1 is empty; the header "
+                              "(case_id or transaction_id, outcome, ...) must be row 1")
     header = [cell_text(c) for c in first]
     names = normalise_header(header)
+    try:
+        hidden = _hidden_values(ws, {i + 1: n for i, n in enumerate(names)
+                                     if n in READ_COLUMNS})
+    except _SheetXmlError as exc:
+        raise bad(exc.after, exc.cause) from None
+
+    ids = [i for i, n in enumerate(names) if n in ID_COLUMN_NAMES]
 
     def rows() -> Rows:
-        for number, values in enumerate(it, start=2):
-            cells = [cell_text(v) for v in values]
-            if any(c.strip() for c in cells):
-                yield number, dict(zip(names, _pad(cells, len(names)), strict=True))
-        book.close()
+        number = 1
+        try:
+            it = ws.iter_rows(min_row=2, max_col=len(names), values_only=True)
+            for number, values in enumerate(it, start=2):
+                if number > EXCEL_MAX_ROW:
+                    raise ReviewFileError(f"{path}: row {number}: past Excel's last row "
+                                          f"({EXCEL_MAX_ROW:,}); not a sheet Excel saved")
+                cells = [cell_text(v) for v in values]
+                row = dict(zip(names, _pad(cells, len(names)), strict=True))
+                odd = next((f"{names[i]}: {why}" for i in ids if i < len(values)
+                            and (why := _id_cell_problem(values[i])) is not None), None)
+                if number in hidden or odd is not None:
+                    yield number, {**row, ERROR_KEY: hidden.get(number) or str(odd)}
+                elif any(c.strip() for c in cells):
+                    yield number, row
+        except _BAD_PART as exc:
+            raise bad(number, exc) from None
+        finally:
+            book.close()
 
     return header, rows()
+
+
+#: The least number of 16 digits: Excel keeps 15 significant digits of a number.
+_EXCEL_EXACT_BELOW = 10**15
+
+
+def _id_cell_problem(value: Any) -> str | None:
+    """Why an id cell of a sheet no longer holds the id typed or pasted into it: Excel turns
+    an id of digits into a number and keeps 15 of them (1234567890123456789 is saved as
+    1.23456789012346E+18), and one such as 1-2 into a date. None: a text cell, or a number
+    Excel holds exactly."""
+    if isinstance(value, datetime | date | time):
+        return (f"Excel holds this id as a date ({cell_text(value)}): format the column as "
+                "Text and type the id again")
+    if (isinstance(value, int | float) and not isinstance(value, bool)
+            and abs(value) >= _EXCEL_EXACT_BELOW):
+        return (f"Excel holds this id as the number {value:.15g} and keeps 15 of its digits, "
+                "so it may have lost some: format the column as Text and paste the ids again")
+    return None
 
 
 def cell_text(value: Any) -> str:

@@ -102,16 +102,20 @@ def parse_rows(
     known: set[str] | None = None,
     known_where: str = "the exports",
     source: str = "",
+    unit: str = "line",
 ) -> ImportResult:
     """Validate every row; each bad one becomes a `RowError` and nothing else is lost.
 
     `reviewer` and `now` stand in for an empty `reviewer` / `reviewed_at` cell; `known`,
-    when given, is every valid id (`known_where` names where they came from).
+    when given, is every valid id (`known_where` names where they came from); `unit` is
+    what a row's number counts (`line` of a CSV file, `row` of a sheet).
     """
     result = ImportResult(layout.target)
+    origins: list[tuple[int, dict[str, str]]] = []  # each review's line and cells
     for line, cells in rows:
         if ERROR_KEY in cells:
-            result.rejected.append(RowError(line, cells[ERROR_KEY], {}, source))
+            raw = {k: v for k, v in cells.items() if k != ERROR_KEY}
+            result.rejected.append(RowError(line, cells[ERROR_KEY], raw, source))
             continue
         outcome = cells.get("outcome", "").strip().lower()
         if not outcome:
@@ -123,12 +127,39 @@ def parse_rows(
         if reason is None:
             try:
                 result.reviews.append(_review(cells, layout, ident, outcome, reviewer, now))
+                origins.append((line, raw))
                 continue
             except ValueError as exc:  # pydantic's ValidationError is a ValueError
                 reason = (describe_validation_error(exc) if isinstance(exc, ValidationError)
                           else f"reviewed_at: {exc}")
         result.rejected.append(RowError(line, reason, raw, source))
+    _reject_conflicts(result, origins, layout, source, unit)
     return result
+
+
+def _reject_conflicts(result: ImportResult, origins: list[tuple[int, dict[str, str]]],
+                      layout: Layout, source: str, unit: str) -> None:
+    """Rows giving one id two different outcomes are all rejected, each naming the others:
+    the file does not say which was meant (published in order, the later won unsaid)."""
+    lines: dict[str, dict[str, list[int]]] = {}
+    for review, (line, _raw) in zip(result.reviews, origins, strict=True):
+        lines.setdefault(review.id, {}).setdefault(review.outcome, []).append(line)
+    torn = {ident for ident, by in lines.items() if len(by) > 1}
+    if not torn:
+        return
+    kept = []
+    for review, (line, raw) in zip(result.reviews, origins, strict=True):
+        if review.id not in torn:
+            kept.append(review)
+            continue
+        said = "; ".join(f"{o} on {unit}{'s' if len(n) > 1 else ''} {', '.join(map(str, n))}"
+                         for o, n in lines[review.id].items())
+        result.rejected.append(RowError(
+            line, f"{layout.id_column}: {quote(review.id)} is given "
+            f"{('two', 'three')[len(lines[review.id]) - 2]} outcomes in this "
+            f"file ({said}): keep the one meant", raw, source))
+    result.reviews = kept
+    result.rejected.sort(key=lambda e: e.line)
 
 
 def _check(ident: str, outcome: str, layout: Layout, known: set[str] | None,
