@@ -208,7 +208,7 @@ def test_score_leaves_the_out_folder_as_it_was_when_scoring_fails(
     def fail(*_: object, **__: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(PartitionEngine, "process", fail)
+    monkeypatch.setattr(PartitionEngine, "verdicts", fail)  # under `process` too
     assert main(["score", str(source), "--out", str(out)]) == 5
     assert _files(out) == before
     assert not [p for p in out.rglob("*") if p.name.startswith(".") and p.name != LOCK_FILE]
