@@ -7,7 +7,6 @@ import argparse
 import hashlib
 import os
 import time
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -227,15 +226,12 @@ def _score_stream(
     `reports` says they already are. An input no longer as `stamps` says abandons the
     exports. Returns rows scored, rows flagged, the reports."""
     with loading():  # the engine (numba, scikit-learn): not for every command's start; a
-        from detector.offline import score_batches  # stop while it loads is held till then
+        from detector.offline import verdict_batches  # stop while it loads is held till then
 
-    versions: Counter[str] = Counter()
-    flagged = 0
     with ExportWriter(out, settings, write_report_from_rollup) as exports:
-        for batch in score_batches(rows, config, partitions=args.partitions):
-            exports.write(batch)
-            versions.update(r.model_version for r in batch)
-            flagged += sum(r.is_flag for r in batch)
+        # the inputs and their verdicts, formatted without a scored row object each
+        for txs, verdicts in verdict_batches(rows, config, partitions=args.partitions):
+            exports.write_verdicts(txs, verdicts)
         _unchanged(args.input, stamps)
         if reports is None:
             reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir)
@@ -250,6 +246,7 @@ def _score_stream(
             "rejected_rows": len(errors),
             "partitions": args.partitions,
             "core_config": config.model_dump(),
-            "model_versions": dict(versions),
+            # counted by the rollup (rows per model, in order of first use)
+            "model_versions": dict(exports.state.model_versions),
         })
-    return exports.rows, flagged, reports
+    return exports.rows, sum(exports.state.detector_flag), reports

@@ -12,13 +12,20 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from shared.columns import LIST_SEPARATORS, RULE_NAMES, SCORED_COLUMNS, SCORED_ROW, Field
+from shared.columns import (
+    LIST_SEPARATORS,
+    RULE_NAMES,
+    SCORED_COLUMNS,
+    SCORED_ROW,
+    VERDICT_FIELDS,
+    Field,
+)
 from shared.schemas import FORMULA_START, ScoredTransaction
 
 FORMULA_PREFIXES = FORMULA_START
@@ -77,45 +84,52 @@ _CELL_OF_KIND: dict[str, str] = {
     "time": "'' if {v} is None else {v}.isoformat()",
     "number": ("{r} if type({v}) is float and {v} - {v} == 0.0 and 'e' not in "
                "({r} := repr({v} + 0.0)) else number({v})"),
-    "int": "number({v})",
+    "int": "str({v}) if type({v}) is int else number({v})",
     "bool": "_BOOL[{v}]",
 }
 
 
-def _cells_source(row: Sequence[Field]) -> str:
+def _cells_source(row: Sequence[Field], verdict: Collection[str] = ()) -> str:
     """Source of a function formatting one scored row's cells, written out field by field
-    (as fast as a hand-written list, and derived from the declaration)."""
+    (as fast as a hand-written list, and derived from the declaration): `scored_cells(tx)`,
+    or with `verdict` (field names) `verdict_cells(d, w)`, those fields read from `w`'s
+    attributes and the others from the dict `d`."""
     reads: list[str] = []
     cells: list[str] = []
     for i, f in enumerate(row):
         v = f"v{i}"
+        value = f"w.{f.name}" if f.name in verdict else f"d[{f.name!r}]"
         if f.kind == "flags":
-            reads.append(f"{v} = d[{f.name!r}].get")
+            reads.append(f"{v} = {value}.get")
             cells += [f"_BOOL[{v}({name!r})]" for name in RULE_NAMES]
             continue
         if f.kind == "list":
-            reads.append(f"{v} = {LIST_SEPARATORS[f.name]!r}.join(d[{f.name!r}])")
+            reads.append(f"{v} = {LIST_SEPARATORS[f.name]!r}.join({value})")
             kind = "text"
         else:
-            reads.append(f"{v} = d[{f.name!r}]")
+            reads.append(f"{v} = {value}")
             kind = f.kind
         cells.append("(" + _CELL_OF_KIND[kind].format(v=v, r=f"r{i}") + ")")
     body = ",\n        ".join(cells)
     lines = "\n    ".join(reads)
-    return (f"def scored_cells(tx):\n    d = tx.__dict__\n    {lines}\n    return [\n"
-            f"        {body},\n    ]\n")
+    head = "verdict_cells(d, w):" if verdict else "scored_cells(tx):\n    d = tx.__dict__"
+    return f"def {head}\n    {lines}\n    return [\n        {body},\n    ]\n"
 
 
-def _compile_cells(row: Sequence[Field]) -> Callable[[ScoredTransaction], list[str]]:
+def _compile_cells(row: Sequence[Field], verdict: Collection[str] = ()) -> Any:
     scope: dict[str, Any] = {"text": text, "number": number,
                              "_BOOL": _BOOL, "_PREFIXES": frozenset(FORMULA_PREFIXES)}
-    exec(compile(_cells_source(row), f"<scored_cells of {__name__}>", "exec"), scope)
-    fn: Callable[[ScoredTransaction], list[str]] = scope["scored_cells"]
-    fn.__doc__ = "One scored CSV row, in `SCORED_COLUMNS` order (from `SCORED_ROW`)."
-    return fn
+    name = "verdict_cells" if verdict else "scored_cells"
+    exec(compile(_cells_source(row, verdict), f"<{name} of {__name__}>", "exec"), scope)
+    return scope[name]
 
 
-scored_cells = _compile_cells(SCORED_ROW)
+scored_cells: Callable[[ScoredTransaction], list[str]] = _compile_cells(SCORED_ROW)
+scored_cells.__doc__ = "One scored CSV row, in `SCORED_COLUMNS` order (from `SCORED_ROW`)."
+verdict_cells: Callable[[dict[str, Any], Any], list[str]] = _compile_cells(
+    SCORED_ROW, VERDICT_FIELDS)
+verdict_cells.__doc__ = """`scored_cells` of the row an input's field dict `d` and its verdict
+`w` (`detector.core.verdict.Verdict`) make, without making it (`auditstream score`)."""
 
 
 def encode_rows(rows: Iterable[Sequence[str]], header: Sequence[str] | None = None) -> bytes:

@@ -1,7 +1,8 @@
 """The exports of an offline run (`auditstream score`), through the sink's own code.
 
-`ExportWriter` takes scored rows in stream order, batch by batch, and writes them as they
-come: each batch is formatted once (`scored_cells`), counted into the rollup with the
+`ExportWriter` takes scored rows in stream order, batch by batch (or the inputs and their
+verdicts, `write_verdicts`), and writes them as they come: each batch is formatted once
+(`scored_cells`, `verdict_cells`: the same cells), counted into the rollup with the
 streaming sink's incremental counts and appended to its day files (and, with
 `single_file`, to transactions_scored.csv), so memory does not grow with the rows. Every
 file is written into a temporary file and renamed when whole; the day files are written
@@ -21,11 +22,11 @@ from typing import IO, Any
 
 from shared.atomic import atomic_writer
 from shared.columns import SCORED_COLUMNS
-from shared.schemas import ScoredTransaction
-from sink.csvfmt import encode_rows, scored_cells
+from shared.schemas import ScoredTransaction, Transaction
+from sink.csvfmt import encode_rows, scored_cells, verdict_cells
 from sink.days import DayWriter, event_times, single_file_bytes, split_by_day
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
-from sink.rollup import facts_of, params_of
+from sink.rollup import Facts, facts_of, params_of, verdict_facts
 from sink.settings import ExportSettings
 from sink.status import now_utc, write_status
 from sink.volume import SinkRollup
@@ -74,17 +75,33 @@ class ExportWriter:
         return self
 
     def write(self, rows: Sequence[ScoredTransaction]) -> None:
-        if self._days is None:
-            raise RuntimeError("ExportWriter.write outside its with block")
+        self._check_open()
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
-            cells = [scored_cells(tx) for tx in chunk]
-            self.state.update([facts_of(tx) for tx in chunk], cells)
-            by_day = split_by_day(cells)
-            self._clock.see_all(event_times(cells))
-            if self._single is not None:
-                self._single.write(single_file_bytes(cells, by_day))
-            self._days.write(by_day)
+            self._write([scored_cells(tx) for tx in chunk], [facts_of(tx) for tx in chunk])
+
+    def write_verdicts(self, txs: Sequence[Transaction], verdicts: Sequence[Any]) -> None:
+        """`write` of the rows `txs` and their `verdicts` make (`detector.offline.
+        verdict_batches`), without making them: the same bytes and counts."""
+        self._check_open()
+        for start in range(0, len(txs), CHUNK):
+            pairs = list(zip(txs[start : start + CHUNK], verdicts[start : start + CHUNK],
+                             strict=True))
+            self._write([verdict_cells(tx.__dict__, w) for tx, w in pairs],
+                        [verdict_facts(tx.is_anomaly, w) for tx, w in pairs])
+
+    def _check_open(self) -> None:
+        if self._days is None:
+            raise RuntimeError("ExportWriter.write outside its with block")
+
+    def _write(self, cells: list[list[str]], facts: list[Facts]) -> None:
+        assert self._days is not None  # `_check_open`
+        self.state.update(facts, cells)
+        by_day = split_by_day(cells)
+        self._clock.see_all(event_times(cells))
+        if self._single is not None:
+            self._single.write(single_file_bytes(cells, by_day))
+        self._days.write(by_day)
 
     def finish(self, run_info: Mapping[str, object] | None = None) -> None:
         """Close every file, write the rollups, then move the day files (and with

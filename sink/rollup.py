@@ -51,6 +51,13 @@ def facts_of(tx: ScoredTransaction) -> Facts:
             tx.model_score)
 
 
+def verdict_facts(is_anomaly: bool | None, w: Any) -> Facts:
+    """`facts_of` the row an input's label and its verdict `w`
+    (`detector.core.verdict.Verdict`) make, without making it (`auditstream score`)."""
+    return (label_index(is_anomaly), w.score, w.is_rule_flag, w.rule_flags, w.is_ml_flag,
+            w.is_flag, len(w.triggered_rules), w.model_version, w.model_score)
+
+
 @dataclass(frozen=True)
 class RollupParams:
     """What shapes the rollup besides the rows: cases (`sink.cases`), the audit sample

@@ -16,7 +16,7 @@ from auditstream.cli import main
 from detector import offline
 from shared.csv_io import write_transactions_csv
 from shared.folderlock import LOCK_FILE
-from shared.schemas import ScoredTransaction, Transaction
+from shared.schemas import Transaction
 from tests.unit.test_core_engine import stream
 from tests.unit.test_score_stream import _files
 
@@ -29,10 +29,11 @@ def rows() -> list[Transaction]:
 
 
 def _changing(change: Any) -> Any:
-    """`score_batches` that calls `change()` once the first batch is scored."""
-    real = offline.score_batches
+    """`verdict_batches` (what `score` reads) that calls `change()` once the first batch
+    is scored."""
+    real = offline.verdict_batches
 
-    def batches(*args: Any, **kwargs: Any) -> Iterator[list[ScoredTransaction]]:
+    def batches(*args: Any, **kwargs: Any) -> Iterator[tuple[list[Transaction], list[Any]]]:
         for i, batch in enumerate(real(*args, **kwargs)):
             if i == 0:
                 change()
@@ -66,7 +67,7 @@ def test_an_input_changed_while_it_is_scored_is_refused_and_the_exports_kept(
             (tmp_path / "new.csv").replace(source)
 
     monkeypatch.setattr(offline, "BATCH", 100)
-    monkeypatch.setattr(offline, "score_batches", _changing(change))  # `score` reads it
+    monkeypatch.setattr(offline, "verdict_batches", _changing(change))  # `score` reads it
     assert main(["score", str(source), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("auditstream score: error: ") and "Traceback" not in err
@@ -191,13 +192,13 @@ import os, signal, sys
 from auditstream.cli import main
 from detector import offline
 offline.BATCH = 100
-real = offline.score_batches
+real = offline.verdict_batches
 def batches(*args, **kwargs):
     for i, batch in enumerate(real(*args, **kwargs)):
         yield batch
         if i == 5:  # past the 32 days kept open
             os.kill(os.getpid(), signal.SIGTERM)
-offline.score_batches = batches  # read by `score` as it runs
+offline.verdict_batches = batches  # read by `score` as it runs
 sys.exit(main(["score", sys.argv[1], "--out", sys.argv[2]]))
 """
 

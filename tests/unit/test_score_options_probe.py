@@ -274,7 +274,7 @@ def test_an_input_removed_while_it_is_scored_is_refused_and_the_exports_kept(
         else:
             source.rename(tmp_path / "moved.csv")
 
-    monkeypatch.setattr(offline, "score_batches", _changing(remove))
+    monkeypatch.setattr(offline, "verdict_batches", _changing(remove))
     assert main(["score", str(source), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("auditstream score: error: ") and err.count("\n") == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import tempfile
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -80,10 +81,12 @@ def rows() -> list[Transaction]:
 @pytest.mark.parametrize("order", ["sorted", "unsorted", "late"])
 def test_score_writes_what_scoring_in_memory_writes(
     rows: list[Transaction], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    partitions: int, order: str,
+    capsys: pytest.CaptureFixture[str], partitions: int, order: str,
 ) -> None:
     """sorted: streamed; unsorted (ties, shuffled): runs on disk, merged in several levels;
-    late: in order but one row near the end, found after batches were already exported."""
+    late: in order but one row near the end, found after batches were already exported.
+    run.json's rows per model (in order of first use) and the flagged rows said are the
+    scored rows'."""
     monkeypatch.setattr(offline, "BATCH", 100)
     monkeypatch.setattr(sorted_input, "RUN_ROWS", 90)  # 17 runs ...
     monkeypatch.setattr(sorted_input, "FAN_IN", 4)  # ... merged in groups first
@@ -117,6 +120,11 @@ def test_score_writes_what_scoring_in_memory_writes(
     scored = _reference(txs, partitions, config)
     run = json.loads((out / "run.json").read_text())
     assert run["rows"] == len(data) and run["rejected_rows"] == 3
+    versions = Counter(r.model_version for r in scored)
+    assert list(run["model_versions"].items()) == list(versions.items())
+    assert len(versions) >= 2  # rules-only, then a fitted model: the order is checked
+    flagged = sum(r.is_flag for r in scored)
+    assert f"{len(data)} rows scored ({flagged} flagged), 3 rejected" in capsys.readouterr().out
     expected = tmp_path / "memory"
     write_exports(scored, expected, ExportSettings(), on_rollup=write_report_from_rollup,
                   run_info={k: run[k] for k in (
@@ -208,7 +216,7 @@ def test_score_leaves_the_out_folder_as_it_was_when_scoring_fails(
     def fail(*_: object, **__: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(PartitionEngine, "process", fail)
+    monkeypatch.setattr(PartitionEngine, "verdicts", fail)  # under `process` too
     assert main(["score", str(source), "--out", str(out)]) == 5
     assert _files(out) == before
     assert not [p for p in out.rglob("*") if p.name.startswith(".") and p.name != LOCK_FILE]
