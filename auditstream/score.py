@@ -21,6 +21,7 @@ from detector.core.config import CoreConfig
 from detector.settings import DetectorSettings
 from shared.csv_io import RowError
 from shared.dayfiles import day_files
+from shared.entry import partition_count
 from shared.errors import AuditstreamError, ExitCode
 from shared.folderlock import FolderLock
 from shared.gcpause import gc_paused
@@ -62,8 +63,9 @@ def register(subparsers: Any) -> None:
     score.add_argument("--out", type=Path, required=True, metavar="DIR")
     score.add_argument("--rejects-dir", type=Path, metavar="DIR",
                        help="where <name>.rejects.csv go (default: beside each input)")
-    score.add_argument("--partitions", type=int, default=1, metavar="P",
-                       help="emulate a topic of P partitions keyed by customer_id (default 1)")
+    score.add_argument("--partitions", type=partition_count, default=1, metavar="P",
+                       help="emulate a topic of P partitions keyed by customer_id (default 1; "
+                       "at most 2^31 - 1, as Kafka)")
     score.add_argument("--seed", type=seed_arg,
                        help="model seed, 0 to 2^32 - 1 (default DETECTOR_CORE__SEED or 42)")
     score.set_defaults(func=run_score)
@@ -131,8 +133,6 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    if args.partitions < 1:
-        raise AuditstreamError("--partitions must be at least 1")
     from detector.core.engine import load_core  # the engine: not for every command's start
 
     try:  # before any file is read or written

@@ -24,6 +24,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from shared.errors import AuditstreamError, ExitCode, UsageError
 from shared.outputs import as_output_error, is_output_error
+from shared.partitioning import MAX_PARTITIONS
 
 
 def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
@@ -156,10 +157,11 @@ def _expected(prog: str, func: Callable[[], int | None]) -> int:
         return int(ExitCode.INTERRUPTED)
 
 
-def number(kind: type[int] | type[float], least: float, *, strict: bool = False
-           ) -> Callable[[str], Any]:
-    """An argparse type: `kind(text)` at least `least` (above it if `strict`), else one
-    usage line saying which (NaN is refused: no comparison holds for it)."""
+def number(kind: type[int] | type[float], least: float, *, strict: bool = False,
+           most: float | None = None) -> Callable[[str], Any]:
+    """An argparse type: `kind(text)` at least `least` (above it if `strict`) and at most
+    `most` if given, else one usage line saying which (NaN is refused: no comparison holds
+    for it)."""
     noun = "a whole number" if kind is int else "a number"
     if strict:
         bound = "positive" if least == 0 else f"above {least:g}"
@@ -173,8 +175,15 @@ def number(kind: type[int] | type[float], least: float, *, strict: bool = False
             raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
         if not (value > least if strict else value >= least):
             raise argparse.ArgumentTypeError(f"must be {bound}, not {text}")
+        if most is not None and not value <= most:
+            raise argparse.ArgumentTypeError(f"must be at most {most}, not {text}")
         return value
     return parse
+
+
+#: An argparse type for a partition count (`score --partitions`, `demo --partitions`): 1 to
+#: Kafka's int32 bound, as `AUDITSTREAM_PARTITIONS` (`shared.settings.TopicSettings`).
+partition_count = number(int, 1, most=MAX_PARTITIONS)
 
 
 @contextlib.contextmanager
