@@ -6,16 +6,19 @@ import argparse
 import functools
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from auditstream.report import has_exports, write_report_from_exports
-from auditstream.sample import write_scored_sample
+from auditstream.sample import sample_config, write_scored_sample
 from dashboard.browser import Chromium
 from dashboard.build import SAMPLE_EXPORTS, build
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
+from producer.limits import MAX_ROWS
+from shared.entry import number
 from shared.errors import UsageError
 from shared.folderlock import FolderLock
 from shared.outputs import check_folder_of, creating
@@ -67,6 +70,11 @@ def _report(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    if not args.synthetic:  # before the folder is created: a refused size left it empty
+        try:
+            sample_config(args.customers, seed=args.seed)
+        except ValueError as exc:
+            raise UsageError(f"--customers {args.customers}: {exc}") from None
     # A sample is an exports folder's content: like `score --out`, it takes the folder's
     # lock, so it never replaces the files of a folder a sink, `score` or another sample is
     # writing (their rows would be lost, or the folder a mix of two runs): exit 6 instead.
@@ -82,6 +90,8 @@ def _sample(args: argparse.Namespace) -> int:
 def _screenshots(args: argparse.Namespace) -> int:
     out = Path(args.out)
     source = _exports_folder(args.exports)
+    if args.pbix:  # before the folder and the browser: a missing one was a traceback after
+        _check_pbix(Path(args.pbix))
     check_folder_of(out)
     with creating(out):  # before a browser starts: a place refusing files is exit 5 at once
         out.mkdir(exist_ok=True)
@@ -100,6 +110,17 @@ def _screenshots(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_pbix(pbix: Path) -> None:
+    """Refuse a --pbix that is not a .pbix file (a Power BI file is a zip archive)."""
+    if not pbix.is_file():
+        why = "a folder" if pbix.is_dir() else "not a file" if pbix.exists() else "missing"
+        raise UsageError(f"--pbix {pbix} is {why}; give the .pbix file, or --pbix '' to skip "
+                         "the Power BI previews")
+    if not zipfile.is_zipfile(pbix):
+        raise UsageError(f"--pbix {pbix} is not a .pbix file (not a zip archive); give the "
+                         "one `dashboard build` writes, or --pbix '' to skip the previews")
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("dashboard", help="Power BI project, .pbix and report.html")
     sub = parser.add_subparsers(dest="dashboard_command", required=True, metavar="ACTION")
@@ -114,11 +135,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_interruptible(_report))
     p = sub.add_parser("sample", help="write a small scored export snapshot")
     p.add_argument("out")
-    p.add_argument("--customers", type=int, default=40, help="size of the realistic run")
+    p.add_argument("--customers", type=number(int, 1), default=40,
+                   help="size of the realistic run (30 days; the generator's limits)")
     p.add_argument("--seed", type=seed_arg, default=11)
     p.add_argument("--synthetic", action="store_true",
                    help="random rows that only follow the column contract (no detector)")
-    p.add_argument("--rows", type=int, default=2000, help="rows of the synthetic snapshot")
+    p.add_argument("--rows", type=number(int, 1, most=MAX_ROWS), default=2000,
+                   help=f"rows of the synthetic snapshot (1 to {MAX_ROWS:,})")
     p.set_defaults(func=_interruptible(_sample))
     p = sub.add_parser("screenshots", help="PNGs of report.html and Power BI layout previews")
     p.add_argument("--exports", default=str(SAMPLE_EXPORTS))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import time
@@ -19,11 +20,11 @@ from detector.core import KIND as CORE_KIND
 from detector.core import compiled
 from detector.core.config import CoreConfig
 from detector.settings import DetectorSettings
-from shared.csv_io import RowError
+from shared.csv_io import RowError, check_headers
 from shared.dayfiles import day_files
 from shared.entry import partition_count
 from shared.errors import AuditstreamError, ExitCode
-from shared.folderlock import FolderLock
+from shared.folderlock import LOCK_FILE, FolderLock
 from shared.gcpause import gc_paused
 from shared.outputs import output_errors, same_file
 from shared.rejects import check_reports, write_rejects_by_source
@@ -141,13 +142,34 @@ def _run_score(args: argparse.Namespace) -> int:
         raise AuditstreamError(str(exc)) from exc
     out: Path = args.out
     check_reports(args.input, args.rejects_dir)  # before the exports folder is created
+    check_headers(args.input)  # so is a bad input: no empty folder left behind
     # every setting read and checked once, before the exports folder is created too
     config, export_settings = DetectorSettings().core, ExportSettings()
     _refuse_foreign_folder(out)  # before the lock: nothing created in a folder not ours
+    created = not out.exists()
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
-        _refuse_own_exports(args.input, out)
-        remove_leftovers(out)  # what a killed writer left (never a live writer's file)
-        return _score_into(args, out, config, export_settings)
+        try:
+            _refuse_own_exports(args.input, out)
+            remove_leftovers(out)  # what a killed writer left (never a live writer's file)
+            return _score_into(args, out, config, export_settings)
+        except BaseException:
+            if created:  # a run that wrote nothing (no row to score) leaves no empty folder
+                _remove_if_empty(out)
+            raise
+
+
+def _remove_if_empty(out: Path) -> None:
+    """Remove `out`, which this run created, if it holds only its lock file and empty
+    folders (called while the lock is held, so no other writer can be in it)."""
+    folders = sorted((p for p in out.rglob("*") if p.is_dir() and not p.is_symlink()),
+                     key=lambda p: len(p.parts), reverse=True)
+    if any(p.name != LOCK_FILE and not p.is_dir() for p in out.rglob("*")):
+        return
+    with contextlib.suppress(OSError):
+        for folder in folders:
+            folder.rmdir()
+        (out / LOCK_FILE).unlink()
+        out.rmdir()
 
 
 #: What `score` writes at the top of its folder (beside scored/), each replaced by a run.
