@@ -16,6 +16,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from pydantic import ValidationError
@@ -179,6 +180,19 @@ def number(kind: type[int] | type[float], least: float, *, strict: bool = False,
             raise argparse.ArgumentTypeError(f"must be at most {most}, not {text}")
         return value
     return parse
+
+
+def file_name(text: str) -> Path:
+    """An argparse type for a file to write (`generate --out`): a name, not empty and not
+    ending in `/`, `/.` or `/..`, which name a folder (`Path` drops them: `--out new/` wrote
+    a file named `new`). An existing folder is refused later (`check_file_target`)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name; give a file name")
+    if text.endswith("/") or text.rpartition("/")[2] in (".", ".."):  # `x/.`: `x` as well
+        raise argparse.ArgumentTypeError(
+            f"{text} names a folder (it ends in '/', '.' or '..'); give a file name, such "
+            f"as {text.rstrip('/')}/data.csv")
+    return Path(text)
 
 
 #: An argparse type for a partition count (`score --partitions`, `demo --partitions`): 1 to
