@@ -18,7 +18,7 @@ from dashboard.build import SAMPLE_EXPORTS, build
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
 from producer.limits import MAX_ROWS
-from shared.entry import number
+from shared.entry import folder_name, number
 from shared.errors import UsageError
 from shared.folderlock import FolderLock
 from shared.outputs import check_folder_of, creating
@@ -125,16 +125,17 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("dashboard", help="Power BI project, .pbix and report.html")
     sub = parser.add_subparsers(dest="dashboard_command", required=True, metavar="ACTION")
     p = sub.add_parser("build", help="regenerate the PBIP folder and the .pbix from the spec")
-    p.add_argument("--out", default=".", help="folder for the PBIP project and .pbix (repo root)")
-    p.add_argument("--exports", default=str(SAMPLE_EXPORTS),
+    p.add_argument("--out", type=folder_name, default=".",
+                   help="folder for the PBIP project and .pbix (repo root)")
+    p.add_argument("--exports", type=folder_name, default=str(SAMPLE_EXPORTS),
                    help="export snapshot loaded into the .pbix (default: the committed sample)")
     p.add_argument("--no-pbix", action="store_true", help="write only the PBIP folder")
     p.set_defaults(func=_interruptible(_build))
     p = sub.add_parser("report", help="write report.html into an exports folder")
-    p.add_argument("exports", help="the exports folder")
+    p.add_argument("exports", type=folder_name, help="the exports folder")
     p.set_defaults(func=_interruptible(_report))
     p = sub.add_parser("sample", help="write a small scored export snapshot")
-    p.add_argument("out")
+    p.add_argument("out", type=folder_name)
     p.add_argument("--customers", type=number(int, 1), default=40,
                    help="size of the realistic run (30 days; the generator's limits)")
     p.add_argument("--seed", type=seed_arg, default=11)
@@ -144,8 +145,8 @@ def register(subparsers: Any) -> None:
                    help=f"rows of the synthetic snapshot (1 to {MAX_ROWS:,})")
     p.set_defaults(func=_interruptible(_sample))
     p = sub.add_parser("screenshots", help="PNGs of report.html and Power BI layout previews")
-    p.add_argument("--exports", default=str(SAMPLE_EXPORTS))
-    p.add_argument("--out", default="docs/img")
+    p.add_argument("--exports", type=folder_name, default=str(SAMPLE_EXPORTS))
+    p.add_argument("--out", type=folder_name, default="docs/img")
     p.add_argument("--pbix", default="dashboard_anomalies.pbix",
                    help="also draw layout previews of its pages ('' to skip)")
     p.set_defaults(func=_interruptible(_screenshots))

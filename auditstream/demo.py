@@ -29,7 +29,7 @@ from auditstream.review.demo import add_review_args, print_assurance, review_loo
 from auditstream.review.publish import reviews_topic_spec
 from auditstream.review.simulate import read_rows as _rows
 from dashboard.report import REPORT_NAME
-from shared.entry import number, partition_count
+from shared.entry import folder_name, number, partition_count
 from shared.errors import AuditstreamError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.outputs import check_folder_of
@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--days", type=_count, default=90, help="days of activity (default 90)")
     p.add_argument("--seed", type=seed_arg, default=42)
     p.add_argument("--partitions", type=partition_count, default=4)
-    p.add_argument("--exports", type=Path, default=Path("exports"), metavar="DIR")
+    p.add_argument("--exports", type=folder_name, default=Path("exports"), metavar="DIR")
     p.add_argument("--timeout", type=number(float, 0, strict=True), default=1800.0,
                    help="give up when the sink makes no progress for this long (s)")
     add_review_args(p)

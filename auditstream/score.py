@@ -22,7 +22,7 @@ from detector.core.config import CoreConfig
 from detector.settings import DetectorSettings
 from shared.csv_io import RowError, check_headers
 from shared.dayfiles import day_files
-from shared.entry import partition_count
+from shared.entry import folder_name, partition_count
 from shared.errors import AuditstreamError, ExitCode
 from shared.folderlock import LOCK_FILE, FolderLock
 from shared.gcpause import gc_paused
@@ -61,8 +61,8 @@ def register(subparsers: Any) -> None:
         "not writable; 6: --out used by a running sink. Core settings come from "
         "DETECTOR_CORE__* variables."))
     score.add_argument("input", type=Path, nargs="+", metavar="INPUT.csv")
-    score.add_argument("--out", type=Path, required=True, metavar="DIR")
-    score.add_argument("--rejects-dir", type=Path, metavar="DIR",
+    score.add_argument("--out", type=folder_name, required=True, metavar="DIR")
+    score.add_argument("--rejects-dir", type=folder_name, metavar="DIR",
                        help="where <name>.rejects.csv go (default: beside each input)")
     score.add_argument("--partitions", type=partition_count, default=1, metavar="P",
                        help="emulate a topic of P partitions keyed by customer_id (default 1; "

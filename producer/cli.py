@@ -29,7 +29,7 @@ from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
 from producer.settings import ProducerSettings
 from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
-from shared.entry import file_name, number
+from shared.entry import file_name, folder_name, number
 from shared.errors import ExitCode, UsageError
 from shared.outputs import check_file_target, check_folder_of
 from shared.schemas import Transaction
@@ -107,7 +107,8 @@ def register(subparsers: Any) -> None:
     pace.add_argument("--speed", type=_positive,
                       help="event-time speed-up (60 = one hour per minute)")
     r.add_argument("--strict", action="store_true", help="any bad row is fatal; nothing is sent")
-    r.add_argument("--rejects-dir", type=Path, help="where <name>.rejects.csv go (default: beside)")
+    r.add_argument("--rejects-dir", type=folder_name,
+                   help="where <name>.rejects.csv go (default: beside)")
     r.set_defaults(func=cmd_replay)
 
 

@@ -195,6 +195,15 @@ def file_name(text: str) -> Path:
     return Path(text)
 
 
+def folder_name(text: str) -> Path:
+    """An argparse type for a folder (`score --out`, `--exports`, `--rejects-dir`): not an
+    empty name, which `Path` reads as `.` (`--out "$UNSET"` wrote the exports into the
+    working folder, exit 0); `.` itself is taken."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name; give a folder ('.' for this one)")
+    return Path(text)
+
+
 #: An argparse type for a partition count (`score --partitions`, `demo --partitions`): 1 to
 #: Kafka's int32 bound, as `AUDITSTREAM_PARTITIONS` (`shared.settings.TopicSettings`).
 partition_count = number(int, 1, most=MAX_PARTITIONS)
