@@ -29,8 +29,9 @@ from auditstream.review.demo import add_review_args, print_assurance, review_loo
 from auditstream.review.publish import reviews_topic_spec
 from auditstream.review.simulate import read_rows as _rows
 from dashboard.report import REPORT_NAME
+from producer.generator import GeneratorConfig
 from shared.entry import folder_name, number, partition_count
-from shared.errors import AuditstreamError
+from shared.errors import AuditstreamError, UsageError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.outputs import check_folder_of
 from shared.seeds import seed_arg
@@ -88,6 +89,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     check_folder_of(args.exports)  # before anything starts: the sink would refuse it late
+    try:  # so is a size `generate` refuses: it was refused after the broker, sink, detector
+        GeneratorConfig(seed=args.seed, customers=args.customers, days=args.days)
+    except ValueError as exc:
+        raise UsageError(f"{exc}; nothing started (--customers, --days)") from None
     return Demo(args).run()
 
 
