@@ -92,6 +92,9 @@ def _screenshots(args: argparse.Namespace) -> int:
     source = _exports_folder(args.exports)
     if args.pbix:  # before the folder and the browser: a missing one was a traceback after
         _check_pbix(Path(args.pbix))
+    if out.exists() and not out.is_dir():  # mkdir's "file exists" was exit 5
+        raise UsageError(f"{out} is not a folder; give a folder for the PNGs (created if "
+                         "missing)")
     check_folder_of(out)
     with creating(out):  # before a browser starts: a place refusing files is exit 5 at once
         out.mkdir(exist_ok=True)

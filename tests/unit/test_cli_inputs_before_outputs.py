@@ -135,3 +135,30 @@ def test_the_largest_sample_the_generator_takes_is_not_refused() -> None:
     assert sample_config(75_757).customers == 75_757  # 4,999,962 expected rows
     with pytest.raises(ValueError, match="at most 5,000,000 rows"):
         sample_config(75_758)
+
+
+@pytest.mark.parametrize("what", ["a file", "/dev/null"])
+def test_dashboard_screenshots_into_a_file_is_a_usage_error_not_unwritable(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        what: str) -> None:
+    """`screenshots --out FILE` was exit 5 ("file exists; choose a folder you can write
+    to"); an output that is a file is bad usage, exit 2, as for every other command."""
+    import auditstream.dashboard_cmd as cmd
+
+    monkeypatch.setattr(cmd, "Chromium", None)  # never reached
+    out = tmp_path / "shots.png" if what == "a file" else Path(what)
+    if what == "a file":
+        out.write_bytes(b"kept")
+    assert main(["dashboard", "screenshots", "--out", str(out), "--pbix", ""]) == 2
+    assert f"{out} is not a folder" in _error_line(capsys, "dashboard")
+    assert what != "a file" or out.read_bytes() == b"kept"
+
+
+def test_dashboard_build_into_a_file_names_the_build_not_exports(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "project.txt"
+    out.write_text("kept")
+    assert main(["dashboard", "build", "--out", str(out), "--no-pbix"]) == 2
+    line = _error_line(capsys, "dashboard")
+    assert f"{out} is not a folder" in line and "dashboard build" in line
+    assert "exports" not in line and out.read_text() == "kept"
