@@ -6,17 +6,20 @@ import argparse
 import functools
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from auditstream.report import has_exports, write_report_from_exports
-from auditstream.sample import write_scored_sample
+from auditstream.sample import sample_config, write_scored_sample
 from auditstream.score import OWN_FILES
 from dashboard.browser import Chromium
 from dashboard.build import SAMPLE_EXPORTS, build
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
+from producer.limits import MAX_ROWS
+from shared.entry import folder_name, number
 from shared.errors import UsageError
 from shared.exports_folder import refuse_foreign
 from shared.folderlock import FolderLock
@@ -69,6 +72,11 @@ def _report(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    if not args.synthetic:  # before the folder is created: a refused size left it empty
+        try:
+            sample_config(args.customers, seed=args.seed)
+        except ValueError as exc:
+            raise UsageError(f"--customers {args.customers}: {exc}") from None
     # A sample is an exports folder's content: like `score --out`, it takes the folder's
     # lock, so it never replaces the files of a folder a sink, `score` or another sample is
     # writing (their rows would be lost, or the folder a mix of two runs): exit 6 instead.
@@ -86,6 +94,11 @@ def _sample(args: argparse.Namespace) -> int:
 def _screenshots(args: argparse.Namespace) -> int:
     out = Path(args.out)
     source = _exports_folder(args.exports)
+    if args.pbix:  # before the folder and the browser: a missing one was a traceback after
+        _check_pbix(Path(args.pbix))
+    if out.exists() and not out.is_dir():  # mkdir's "file exists" was exit 5
+        raise UsageError(f"{out} is not a folder; give a folder for the PNGs (created if "
+                         "missing)")
     check_folder_of(out)
     with creating(out):  # before a browser starts: a place refusing files is exit 5 at once
         out.mkdir(exist_ok=True)
@@ -104,29 +117,43 @@ def _screenshots(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_pbix(pbix: Path) -> None:
+    """Refuse a --pbix that is not a .pbix file (a Power BI file is a zip archive)."""
+    if not pbix.is_file():
+        why = "a folder" if pbix.is_dir() else "not a file" if pbix.exists() else "missing"
+        raise UsageError(f"--pbix {pbix} is {why}; give the .pbix file, or --pbix '' to skip "
+                         "the Power BI previews")
+    if not zipfile.is_zipfile(pbix):
+        raise UsageError(f"--pbix {pbix} is not a .pbix file (not a zip archive); give the "
+                         "one `dashboard build` writes, or --pbix '' to skip the previews")
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("dashboard", help="Power BI project, .pbix and report.html")
     sub = parser.add_subparsers(dest="dashboard_command", required=True, metavar="ACTION")
     p = sub.add_parser("build", help="regenerate the PBIP folder and the .pbix from the spec")
-    p.add_argument("--out", default=".", help="folder for the PBIP project and .pbix (repo root)")
-    p.add_argument("--exports", default=str(SAMPLE_EXPORTS),
+    p.add_argument("--out", type=folder_name, default=".",
+                   help="folder for the PBIP project and .pbix (repo root)")
+    p.add_argument("--exports", type=folder_name, default=str(SAMPLE_EXPORTS),
                    help="export snapshot loaded into the .pbix (default: the committed sample)")
     p.add_argument("--no-pbix", action="store_true", help="write only the PBIP folder")
     p.set_defaults(func=_interruptible(_build))
     p = sub.add_parser("report", help="write report.html into an exports folder")
-    p.add_argument("exports", help="the exports folder")
+    p.add_argument("exports", type=folder_name, help="the exports folder")
     p.set_defaults(func=_interruptible(_report))
     p = sub.add_parser("sample", help="write a small scored export snapshot")
-    p.add_argument("out")
-    p.add_argument("--customers", type=int, default=40, help="size of the realistic run")
+    p.add_argument("out", type=folder_name)
+    p.add_argument("--customers", type=number(int, 1), default=40,
+                   help="size of the realistic run (30 days; the generator's limits)")
     p.add_argument("--seed", type=seed_arg, default=11)
     p.add_argument("--synthetic", action="store_true",
                    help="random rows that only follow the column contract (no detector)")
-    p.add_argument("--rows", type=int, default=2000, help="rows of the synthetic snapshot")
+    p.add_argument("--rows", type=number(int, 1, most=MAX_ROWS), default=2000,
+                   help=f"rows of the synthetic snapshot (1 to {MAX_ROWS:,})")
     p.set_defaults(func=_interruptible(_sample))
     p = sub.add_parser("screenshots", help="PNGs of report.html and Power BI layout previews")
-    p.add_argument("--exports", default=str(SAMPLE_EXPORTS))
-    p.add_argument("--out", default="docs/img")
+    p.add_argument("--exports", type=folder_name, default=str(SAMPLE_EXPORTS))
+    p.add_argument("--out", type=folder_name, default="docs/img")
     p.add_argument("--pbix", default="dashboard_anomalies.pbix",
                    help="also draw layout previews of its pages ('' to skip)")
     p.set_defaults(func=_interruptible(_screenshots))

@@ -29,8 +29,9 @@ from auditstream.review.demo import add_review_args, print_assurance, review_loo
 from auditstream.review.publish import reviews_topic_spec
 from auditstream.review.simulate import read_rows as _rows
 from dashboard.report import REPORT_NAME
-from shared.entry import number
-from shared.errors import AuditstreamError
+from producer.generator import GeneratorConfig
+from shared.entry import folder_name, number, partition_count
+from shared.errors import AuditstreamError, UsageError
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.outputs import check_folder_of
 from shared.seeds import seed_arg
@@ -64,7 +65,7 @@ class DemoTopics:
         }
 
 
-#: A count of one or more (customers, days, partitions).
+#: A count of one or more (customers, days).
 _count = number(int, 1)
 
 
@@ -79,8 +80,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--customers", type=_count, default=1000, help="default 1000 (~200,000 tx)")
     p.add_argument("--days", type=_count, default=90, help="days of activity (default 90)")
     p.add_argument("--seed", type=seed_arg, default=42)
-    p.add_argument("--partitions", type=_count, default=4)
-    p.add_argument("--exports", type=Path, default=Path("exports"), metavar="DIR")
+    p.add_argument("--partitions", type=partition_count, default=4)
+    p.add_argument("--exports", type=folder_name, default=Path("exports"), metavar="DIR")
     p.add_argument("--timeout", type=number(float, 0, strict=True), default=1800.0,
                    help="give up when the sink makes no progress for this long (s)")
     add_review_args(p)
@@ -90,6 +91,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _run(args: argparse.Namespace) -> int:
     check_folder_of(args.exports)  # before anything starts: the sink would refuse it late
     refuse_foreign(args.exports)  # as would a folder of the user's own files (--reset too)
+    try:  # so is a size `generate` refuses: it was refused after the broker, sink, detector
+        GeneratorConfig(seed=args.seed, customers=args.customers, days=args.days)
+    except ValueError as exc:
+        raise UsageError(f"{exc}; nothing started (--customers, --days)") from None
     return Demo(args).run()
 
 

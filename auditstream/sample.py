@@ -14,12 +14,17 @@ from sink.offline import write_exports
 from sink.settings import ExportSettings
 
 
+def sample_config(customers: int = 40, days: int = 30, seed: int = 11) -> GeneratorConfig:
+    """The generator's config of a sample (`ValueError` past the generator's limits)."""
+    return GeneratorConfig(seed=seed, customers=customers, days=days)
+
+
 def write_scored_sample(out_dir: Path, customers: int = 40, days: int = 30,
                         seed: int = 11) -> Path:
     """Generate, score and export a small realistic run into `out_dir` (CSVs and run.json)."""
     from detector.offline import score_transactions  # the engine: only when a sample is made
 
-    txs = generate(GeneratorConfig(seed=seed, customers=customers, days=days))
+    txs = generate(sample_config(customers, days, seed))
     # A small run: fit the first forest early so the snapshot holds model scores too.
     config = CoreConfig(first_fit_after=400)
     rows = score_transactions(txs, config, partitions=4)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import time
@@ -18,11 +19,12 @@ from detector.core import KIND as CORE_KIND
 from detector.core import compiled
 from detector.core.config import CoreConfig
 from detector.settings import DetectorSettings
-from shared.csv_io import RowError
+from shared.csv_io import RowError, check_headers
 from shared.dayfiles import day_files
+from shared.entry import folder_name, partition_count
 from shared.errors import AuditstreamError, ExitCode
 from shared.exports_folder import refuse_foreign
-from shared.folderlock import FolderLock
+from shared.folderlock import LOCK_FILE, FolderLock
 from shared.gcpause import gc_paused
 from shared.outputs import output_errors, same_file
 from shared.rejects import check_reports, write_rejects_by_source
@@ -58,11 +60,12 @@ def register(subparsers: Any) -> None:
         "not writable; 6: --out used by a running sink. Core settings come from "
         "DETECTOR_CORE__* variables."))
     score.add_argument("input", type=Path, nargs="+", metavar="INPUT.csv")
-    score.add_argument("--out", type=Path, required=True, metavar="DIR")
-    score.add_argument("--rejects-dir", type=Path, metavar="DIR",
+    score.add_argument("--out", type=folder_name, required=True, metavar="DIR")
+    score.add_argument("--rejects-dir", type=folder_name, metavar="DIR",
                        help="where <name>.rejects.csv go (default: beside each input)")
-    score.add_argument("--partitions", type=int, default=1, metavar="P",
-                       help="emulate a topic of P partitions keyed by customer_id (default 1)")
+    score.add_argument("--partitions", type=partition_count, default=1, metavar="P",
+                       help="emulate a topic of P partitions keyed by customer_id (default 1; "
+                       "at most 2^31 - 1, as Kafka)")
     score.add_argument("--seed", type=seed_arg,
                        help="model seed, 0 to 2^32 - 1 (default DETECTOR_CORE__SEED or 42)")
     score.set_defaults(func=run_score)
@@ -130,8 +133,6 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    if args.partitions < 1:
-        raise AuditstreamError("--partitions must be at least 1")
     from detector.core.engine import load_core  # the engine: not for every command's start
 
     try:  # before any file is read or written
@@ -140,15 +141,36 @@ def _run_score(args: argparse.Namespace) -> int:
         raise AuditstreamError(str(exc)) from exc
     out: Path = args.out
     check_reports(args.input, args.rejects_dir)  # before the exports folder is created
+    check_headers(args.input)  # so is a bad input: no empty folder left behind
     # every setting read and checked once, before the exports folder is created too
     config, export_settings = DetectorSettings().core, ExportSettings()
     # before the lock: nothing created in a folder not ours
     refuse_foreign(out, OWN_FILES, "score",
                    "give --out a folder of its own (created if missing)")
+    created = not out.exists()
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
-        _refuse_own_exports(args.input, out)
-        remove_leftovers(out)  # what a killed writer left (never a live writer's file)
-        return _score_into(args, out, config, export_settings)
+        try:
+            _refuse_own_exports(args.input, out)
+            remove_leftovers(out)  # what a killed writer left (never a live writer's file)
+            return _score_into(args, out, config, export_settings)
+        except BaseException:
+            if created:  # a run that wrote nothing (no row to score) leaves no empty folder
+                _remove_if_empty(out)
+            raise
+
+
+def _remove_if_empty(out: Path) -> None:
+    """Remove `out`, which this run created, if it holds only its lock file and empty
+    folders (called while the lock is held, so no other writer can be in it)."""
+    folders = sorted((p for p in out.rglob("*") if p.is_dir() and not p.is_symlink()),
+                     key=lambda p: len(p.parts), reverse=True)
+    if any(p.name != LOCK_FILE and not p.is_dir() for p in out.rglob("*")):
+        return
+    with contextlib.suppress(OSError):
+        for folder in folders:
+            folder.rmdir()
+        (out / LOCK_FILE).unlink()
+        out.rmdir()
 
 
 #: What `score` (and `dashboard sample`, the same exports) writes at the top of its folder

@@ -1,7 +1,9 @@
 """Operational signals: Prometheus metrics (off by default, loopback) and a periodic log line.
 
 The endpoint serves on its own threads (one per connection, never the detector's loop):
-only `GET /metrics` is answered with metrics and `GET /health` with the container check's
+only a request naming this server in `Host` (`shared.http_host`: an address, `localhost`
+or DETECTOR_METRICS_HOST, with the port; a DNS-rebinding page names its own host: 421) is
+answered, `GET /metrics` with metrics and `GET /health` with the container check's
 verdict (200 healthy, 503 not, the reason as text: detector.health); 404 elsewhere, 405 for
 other methods; a connection silent for `REQUEST_TIMEOUT_S` is closed, and the registry holds
 the detector's counters alone (no settings, no process or platform collector).
@@ -28,6 +30,7 @@ from detector.health import PATH as HEALTH_PATH
 from detector.health import Pulse
 from shared.entry import port_in_use_is
 from shared.errors import UsageError
+from shared.http_host import host_refusal
 
 log = logging.getLogger("detector")
 
@@ -41,11 +44,19 @@ _TEXT = (("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options
 _App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def _only_metrics(metrics_app: _App, pulse: Pulse) -> _App:
+def _only_metrics(metrics_app: _App, pulse: Pulse, port: int, host: str) -> _App:
     """`metrics_app` on `GET /metrics` only (the library serves any path and OPTIONS), the
-    health verdict on `GET /health`."""
+    health verdict on `GET /health`; nothing to a request that names another server in
+    `Host` (a DNS-rebinding page: `shared.http_host`; `host` is the bound name)."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # wsgiref joins repeated headers with commas: two Hosts are two values here
+        hosts = environ["HTTP_HOST"].split(",") if "HTTP_HOST" in environ else []
+        if refused := host_refusal(hosts, port, (host,)):
+            status, why = refused
+            start_response(f"{status.value} {status.phrase}", list(_TEXT))
+            return [f"{why}; ask 127.0.0.1:{port} or localhost:{port} (or an address of "
+                    "this machine)\n".encode()]
         path = environ.get("PATH_INFO")
         if path not in (PATH, HEALTH_PATH):
             start_response("404 Not Found", list(_TEXT))
@@ -139,7 +150,8 @@ class Metrics:
                 server_class = type("MetricsServer", (ThreadingWSGIServer,),
                                     {"address_family": family})
                 httpd: WSGIServer = make_server(
-                    str(address[0]), port, _only_metrics(make_wsgi_app(reg), self.pulse),
+                    str(address[0]), port,
+                    _only_metrics(make_wsgi_app(reg), self.pulse, port, host),
                     server_class, handler_class=_Handler)
         except OSError as exc:  # a name that does not resolve, an address of another host
             if not isinstance(exc, socket.gaierror) and exc.errno != errno.EADDRNOTAVAIL:

@@ -15,7 +15,6 @@ Inserted anomalies never fall inside a legitimate trip or its transit gaps.
 from __future__ import annotations
 
 import bisect
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,8 +32,6 @@ from producer.profiles import (
     near_countries,
     random_ip,
 )
-
-log = logging.getLogger(__name__)
 
 ANOMALY_TYPES: tuple[str, ...] = (
     "HIGH_AMOUNT", "ODD_HOUR", "DUPLICATE", "BURST", "IMPOSSIBLE_TRAVEL", "NEW_COUNTRY",
@@ -214,10 +211,6 @@ class Injector:
         done: dict[str, int] = {}
         for name, step in order:
             done[name] = self._repeat(step, targets.get(name, 0))
-        for name in ANOMALY_TYPES:
-            if done.get(name, 0) < targets.get(name, 0):
-                log.warning("%s: placed %d of %d (not enough eligible customers or slots)",
-                            name, done.get(name, 0), targets[name])
         return {name: done.get(name, 0) for name in ANOMALY_TYPES}
 
     def _repeat(self, step: Callable[[], int], target: int) -> int:

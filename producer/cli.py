@@ -19,8 +19,8 @@ from producer.extended import write_changes
 from producer.generator import (
     DEFAULT_RATES,
     GeneratorConfig,
-    generate,
-    generate_with_changes,
+    Shortfall,
+    generate_all,
     mix_config,
 )
 from producer.pacing import Progress
@@ -29,7 +29,7 @@ from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
 from producer.settings import ProducerSettings
 from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
-from shared.entry import number
+from shared.entry import file_name, folder_name, number
 from shared.errors import ExitCode, UsageError
 from shared.outputs import check_file_target, check_folder_of
 from shared.schemas import Transaction
@@ -73,7 +73,7 @@ def register(subparsers: Any) -> None:
                    help="realistic recipe: the six types (default), or also account takeover, "
                         "card testing, split payments, dormant reactivation and legitimate "
                         "habit changes (extended)")
-    g.add_argument("--changes-out", type=Path,
+    g.add_argument("--changes-out", type=file_name,
                    help="extended mix: write the legitimate habit changes here (a sidecar CSV: "
                         "customer_id, change, start, end), for measuring false alarms")
     g.add_argument("--seed", type=seed_arg, default=42)
@@ -88,7 +88,8 @@ def register(subparsers: Any) -> None:
     g.add_argument("--traveller-share", type=float, default=0.15)
     g.add_argument("--travel-gap-hours", type=float, default=4.0)
     g.add_argument("--duplicate-window-minutes", type=float, default=10.0)
-    g.add_argument("--out", type=Path, help="write the historic CSV layout here")
+    g.add_argument("--out", type=file_name,
+                   help="write the historic CSV layout to this file (not a folder)")
     g.add_argument("--publish", action="store_true", help="send to the transactions topic")
     g.set_defaults(func=cmd_generate)
 
@@ -106,7 +107,8 @@ def register(subparsers: Any) -> None:
     pace.add_argument("--speed", type=_positive,
                       help="event-time speed-up (60 = one hour per minute)")
     r.add_argument("--strict", action="store_true", help="any bad row is fatal; nothing is sent")
-    r.add_argument("--rejects-dir", type=Path, help="where <name>.rejects.csv go (default: beside)")
+    r.add_argument("--rejects-dir", type=folder_name,
+                   help="where <name>.rejects.csv go (default: beside)")
     r.set_defaults(func=cmd_replay)
 
 
@@ -123,17 +125,28 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
              "traveller_share": args.traveller_share, "travel_gap_hours": args.travel_gap_hours,
              "duplicate_window_minutes": args.duplicate_window_minutes}
     if args.mix == "default" and args.changes_out is None:
-        return generate(GeneratorConfig(
-            **knobs, rates={**DEFAULT_RATES, **dict(args.anomaly_rate)}))
-    cfg = mix_config(args.mix, **knobs)
-    if args.anomaly_rate:
-        cfg = replace(cfg, rates={**cfg.rates, **dict(args.anomaly_rate)})
-    txs, changes = generate_with_changes(cfg)
+        cfg = GeneratorConfig(**knobs, rates={**DEFAULT_RATES, **dict(args.anomaly_rate)})
+    else:
+        cfg = mix_config(args.mix, **knobs)
+        if args.anomaly_rate:
+            cfg = replace(cfg, rates={**cfg.rates, **dict(args.anomaly_rate)})
+    txs, changes, short = generate_all(cfg)
+    for s in short:  # the data is still whole and labelled: a warning, not a failure
+        print(shortfall_line(s, len(txs)), file=sys.stderr)
     if args.changes_out is not None:
         write_changes(args.changes_out, changes, cfg.start,
                       [str(i + 1) for i in range(cfg.customers)])
         print(f"wrote {args.changes_out} ({len(changes)} legitimate changes)", file=sys.stderr)
     return txs
+
+
+def shortfall_line(s: Shortfall, rows: int) -> str:
+    """One warning line: the type, what its rate asked, what was placed, how to get more."""
+    lower = f", or a lower --anomaly-rate {s.kind}=RATE" if s.kind in ANOMALY_TYPES else ""
+    return (f"auditstream generate: warning: {s.kind}: {s.placed:,} rows "
+            f"({s.placed / max(1, rows):.2%} of {rows:,}), not the {s.asked:,} its rate "
+            f"{s.rate:.2%} asks: too few customers with the history, habits or free time it "
+            f"needs; give more --customers or --days{lower} (docs/producer.md, Anomaly rates)")
 
 
 def _generate_and_write(args: argparse.Namespace) -> list[Transaction]:

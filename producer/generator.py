@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 
@@ -108,13 +109,31 @@ def mix_config(mix: str, **kwargs: object) -> GeneratorConfig:
     return GeneratorConfig(**kwargs)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """A type placed fewer times than its rate asks: too few customers with the history,
+    habits or free time it needs (tiny `customers` x `days`, or a high rate)."""
+
+    kind: str
+    placed: int
+    asked: int
+    rate: float
+
+
+class Generated(NamedTuple):
+    transactions: list[Transaction]
+    changes: list[Change]
+    shortfalls: list[Shortfall]
+
+
 def generate_events(config: GeneratorConfig) -> tuple[list[Event], dict[str, int]]:
     """All events, sorted by (time, customer, insertion order), and the anomaly counts."""
-    events, counts, _ = _generate(config)
+    events, counts, _, _ = _generate(config)
     return events, counts
 
 
-def _generate(config: GeneratorConfig) -> tuple[list[Event], dict[str, int], list[Change]]:
+def _generate(config: GeneratorConfig
+              ) -> tuple[list[Event], dict[str, int], list[Change], list[Shortfall]]:
     rng = np.random.default_rng(config.seed)
     gap = int(config.travel_gap_hours * HOUR)
     customers = make_customers(
@@ -150,7 +169,9 @@ def _generate(config: GeneratorConfig) -> tuple[list[Event], dict[str, int], lis
         counts.update(injector.inject_extended(targets))
     events = [e for evs in per_customer for e in evs]
     events.sort(key=lambda e: (e.ts, e.cust))  # stable: a customer's own order is kept
-    return events, counts, changes
+    short = [Shortfall(t, counts.get(t, 0), targets[t], config.rates.get(t, 0.0))
+             for t in ALL_TYPES if counts.get(t, 0) < targets[t]]
+    return events, counts, changes, short
 
 
 def to_transactions(
@@ -184,12 +205,17 @@ def generate(config: GeneratorConfig) -> list[Transaction]:
 
 def generate_with_changes(config: GeneratorConfig) -> tuple[list[Transaction], list[Change]]:
     """The dataset and its legitimate changes (for `extended.write_changes`)."""
-    events, _, changes = _generate(config)
+    return generate_all(config)[:2]
+
+
+def generate_all(config: GeneratorConfig) -> Generated:
+    """The dataset, its legitimate changes and the types its rates could not fill."""
+    events, _, changes, short = _generate(config)
     ids = [str(i + 1) for i in range(config.customers)]
-    return to_transactions(events, config.start, ids), changes
+    return Generated(to_transactions(events, config.start, ids), changes, short)
 
 
 __all__ = [
-    "DAY", "DEFAULT_RATES", "MIXES", "GeneratorConfig", "generate", "generate_events",
-    "generate_with_changes", "mix_config",
+    "DAY", "DEFAULT_RATES", "MIXES", "Generated", "GeneratorConfig", "Shortfall", "generate",
+    "generate_all", "generate_events", "generate_with_changes", "mix_config",
 ]

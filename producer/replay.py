@@ -19,6 +19,7 @@ from producer.app import PublishReport, publish
 from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
 from producer.sources import Loaded, load, stream, streamable_rows
+from shared.csv_io import check_headers
 from shared.errors import AuditstreamError, ExitCode
 from shared.rejects import check_reports, neutralise, rejects_path, write_rejects
 
@@ -81,6 +82,7 @@ def run_replay(
     """
     paths = [Path(p) for p in paths]
     check_reports(paths, rejects_dir)
+    check_headers(paths)  # first: a FIFO or device was opened by the order check, for ever
     pacer = Pacer(rate, speed)
     total = None if strict else streamable_rows(paths)
     out = progress_stream if progress_stream is not None else sys.stderr

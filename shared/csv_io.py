@@ -264,6 +264,13 @@ def read_all(
             for it in iterators for item in it)
 
 
+def check_headers(paths: Sequence[Path]) -> None:
+    """Check every file's header as `read_all` does (`CsvFormatError` on the first bad one)
+    and close it: a command refuses a bad input before it creates any output."""
+    for path in paths:
+        _read_header(Path(path))[0].close()
+
+
 def load_sorted(paths: Sequence[Path]) -> tuple[list[Transaction], list[RowError]]:
     """Every good row of `paths` in stable timestamp order, and every bad row (`read_all`,
     all in memory; `auditstream score` streams instead)."""
@@ -318,6 +325,7 @@ __all__ = [
     "CsvFormatError",
     "RowError",
     "SeenIds",
+    "check_headers",
     "iter_csv",
     "iter_records",
     "load_sorted",

@@ -16,6 +16,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from pydantic import ValidationError
@@ -24,6 +25,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from shared.errors import AuditstreamError, ExitCode, UsageError
 from shared.outputs import as_output_error, is_output_error
+from shared.partitioning import MAX_PARTITIONS
 
 
 def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
@@ -156,10 +158,11 @@ def _expected(prog: str, func: Callable[[], int | None]) -> int:
         return int(ExitCode.INTERRUPTED)
 
 
-def number(kind: type[int] | type[float], least: float, *, strict: bool = False
-           ) -> Callable[[str], Any]:
-    """An argparse type: `kind(text)` at least `least` (above it if `strict`), else one
-    usage line saying which (NaN is refused: no comparison holds for it)."""
+def number(kind: type[int] | type[float], least: float, *, strict: bool = False,
+           most: float | None = None) -> Callable[[str], Any]:
+    """An argparse type: `kind(text)` at least `least` (above it if `strict`) and at most
+    `most` if given, else one usage line saying which (NaN is refused: no comparison holds
+    for it)."""
     noun = "a whole number" if kind is int else "a number"
     if strict:
         bound = "positive" if least == 0 else f"above {least:g}"
@@ -173,8 +176,37 @@ def number(kind: type[int] | type[float], least: float, *, strict: bool = False
             raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
         if not (value > least if strict else value >= least):
             raise argparse.ArgumentTypeError(f"must be {bound}, not {text}")
+        if most is not None and not value <= most:
+            raise argparse.ArgumentTypeError(f"must be at most {most}, not {text}")
         return value
     return parse
+
+
+def file_name(text: str) -> Path:
+    """An argparse type for a file to write (`generate --out`): a name, not empty and not
+    ending in `/`, `/.` or `/..`, which name a folder (`Path` drops them: `--out new/` wrote
+    a file named `new`). An existing folder is refused later (`check_file_target`)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name; give a file name")
+    if text.endswith("/") or text.rpartition("/")[2] in (".", ".."):  # `x/.`: `x` as well
+        raise argparse.ArgumentTypeError(
+            f"{text} names a folder (it ends in '/', '.' or '..'); give a file name, such "
+            f"as {text.rstrip('/')}/data.csv")
+    return Path(text)
+
+
+def folder_name(text: str) -> Path:
+    """An argparse type for a folder (`score --out`, `--exports`, `--rejects-dir`): not an
+    empty name, which `Path` reads as `.` (`--out "$UNSET"` wrote the exports into the
+    working folder, exit 0); `.` itself is taken."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name; give a folder ('.' for this one)")
+    return Path(text)
+
+
+#: An argparse type for a partition count (`score --partitions`, `demo --partitions`): 1 to
+#: Kafka's int32 bound, as `AUDITSTREAM_PARTITIONS` (`shared.settings.TopicSettings`).
+partition_count = number(int, 1, most=MAX_PARTITIONS)
 
 
 @contextlib.contextmanager

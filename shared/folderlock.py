@@ -33,7 +33,8 @@ class FolderLock:
         """Take the lock or raise `LockedError`; a folder whose parent is missing is a
         `UsageError`, one that refuses the lock file its OSError (`shared.outputs.creating`)."""
         if self.folder.exists() and not self.folder.is_dir():
-            raise UsageError(f"{self.folder} is not a folder; give a folder for the exports")
+            raise UsageError(f"{self.folder} is not a folder; give a folder ({self.holder} "
+                             "creates it if missing)")
         check_folder_of(self.folder)  # the folder itself is created, never the ones above
         with creating(self.folder):
             self.folder.mkdir(exist_ok=True)

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+#: Kafka's partition count is an int32: more is refused wherever a count is given (librdkafka's
+#: topic creation raised OverflowError past it, a traceback after the wait for the broker).
+MAX_PARTITIONS = 2**31 - 1
+#: A topic's replication factor is an int16 in Kafka's CreateTopics request.
+MAX_REPLICATION_FACTOR = 2**15 - 1
+
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
 

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
+
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
 
@@ -104,8 +106,8 @@ class TopicSettings(BaseSettings):
     dlq_topic: str = "transactions.dlq"
     #: Auditors' review outcomes, compacted (the contract: `shared/reviews.py`).
     reviews_topic: str = "transactions.reviews"
-    partitions: int = Field(default=4, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
+    partitions: int = Field(default=4, ge=1, le=MAX_PARTITIONS)
+    replication_factor: int = Field(default=1, ge=1, le=MAX_REPLICATION_FACTOR)
 
 
 def env_names(settings_cls: type[BaseModel]) -> set[str]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from shared.entry import number
+from shared.entry import folder_name, number
 from sink.app import run
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
@@ -20,7 +19,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--exports", type=Path, metavar="DIR",
+    p.add_argument("--exports", type=folder_name, metavar="DIR",
                    help="exports folder (default: SINK_EXPORTS_DIR or ./exports): a folder "
                    "of its own; one without exports that holds files at export names "
                    "(your own cases.csv, report.html) is refused, exit 2")

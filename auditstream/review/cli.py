@@ -26,7 +26,7 @@ from auditstream.review.records import (
     normalise_header,
     parse_rows,
 )
-from shared.entry import number
+from shared.entry import folder_name, number
 from shared.errors import AuditstreamError, ExitCode
 from shared.rejects import check_reports, rejects_path, write_rejects
 from shared.reviews import ReviewerText, now_utc
@@ -94,7 +94,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Exit 0: all published; 1: rows rejected, the rest published; 2: unreadable file or "
         "header; 3: not confirmed by Kafka (safe to re-run); 4: no broker answered.")
     i.add_argument("file", type=Path, metavar="FILE")
-    i.add_argument("--exports", type=Path, metavar="DIR",
+    i.add_argument("--exports", type=folder_name, metavar="DIR",
                    help="check ids against DIR's cases.csv, case_transactions.csv and "
                    "audit_sample.csv (default: SINK_EXPORTS_DIR, checked when its files exist)")
     i.add_argument("--no-check", action="store_true", help="do not check ids against exports")
@@ -105,7 +105,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "shows; hidden sheets before it are skipped)")
     i.add_argument("--reviewer", default=None,
                    help="for rows without a reviewer cell (default: your user name)")
-    i.add_argument("--rejects-dir", type=Path, help="where <name>.rejects.csv goes")
+    i.add_argument("--rejects-dir", type=folder_name, help="where <name>.rejects.csv goes")
     i.add_argument("--dry-run", action="store_true", help="validate only; publish nothing")
     i.set_defaults(func=cmd_import)
 
@@ -114,7 +114,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Serve a review page on 127.0.0.1 only: the open cases of the exports' "
         "cases.csv with their reasons, and a button per outcome that publishes a review. "
         "Requests from another origin or host name are refused.")
-    s.add_argument("--exports", type=Path, metavar="DIR", help="default: SINK_EXPORTS_DIR")
+    s.add_argument("--exports", type=folder_name, metavar="DIR", help="default: SINK_EXPORTS_DIR")
     s.add_argument("--port", type=port_number, default=8765,
                    help="default 8765 (0: any free port)")
     s.add_argument("--reviewer", default=None, help="default: your user name")

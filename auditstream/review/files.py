@@ -41,7 +41,8 @@ def read_table(path: Path, sheet: str | None = None) -> tuple[list[str], Rows]:
     """The raw header and the rows of a CSV or .xlsx file (`sheet`: default the first)."""
     path = Path(path)
     if not path.is_file():
-        why = "is a folder" if path.is_dir() else "no such file"
+        why = ("is a folder" if path.is_dir() else "not a regular file (a device, pipe or "
+               "socket)" if path.exists() else "no such file")
         raise ReviewFileError(f"cannot read {path}: {why}")
     suffix = path.suffix.lower()
     if suffix == ".xls":

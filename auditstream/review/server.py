@@ -1,9 +1,9 @@
 """The local review page: stdlib `http.server` on 127.0.0.1, one publisher, the topic followed.
 
 Safe by default: it binds 127.0.0.1 only; every request must name this server in `Host`
-(a DNS-rebinding page names its own host); a POST must come from this page (`Origin`, or
-`Referer` when a browser sends no Origin, is this server) and carry the page's random
-token, so a form on another site cannot record an outcome. Responses forbid scripts,
+(a DNS-rebinding page names its own host: `shared.http_host`); a POST must come from this
+page (`Origin`, or `Referer` when a browser sends no Origin, is this server) and carry the
+page's random token, so a form on another site cannot record an outcome. Responses forbid scripts,
 framing and sniffing, error pages included. A connection idle for `REQUEST_TIMEOUT_S` is
 closed (one thread per connection: a slow client blocks nobody, and cannot hold a thread
 for ever). The queue's "open" state is the reviews topic read from the start
@@ -36,6 +36,7 @@ from auditstream.review.publish import ReviewPublisher
 from shared.codec import describe_validation_error
 from shared.entry import port_in_use_is
 from shared.errors import AuditstreamError
+from shared.http_host import host_refusal
 from shared.kafka import make_consumer, topic_partitions
 from shared.reviews import OUTCOMES, Review, decode_review, now_utc
 from shared.settings import KafkaSettings, TopicSettings
@@ -185,14 +186,13 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
 
         def _host_ok(self) -> bool:
-            hosts = self.headers.get_all("Host") or []
-            if len(hosts) > 1:  # RFC 9112 3.2: exactly one
-                self._send(HTTPStatus.BAD_REQUEST, render_error(400, "more than one Host"))
-                return False
-            if hosts and hosts[0] in app.allowed_hosts():
+            refused = host_refusal(self.headers.get_all("Host") or [], app.port)
+            if refused is None:
                 return True
-            self._send(HTTPStatus.MISDIRECTED_REQUEST,
-                       render_error(421, "unknown host name; open the address the command printed"))
+            status, why = refused
+            if status == HTTPStatus.MISDIRECTED_REQUEST:
+                why += "; open the address the command printed"
+            self._send(status, render_error(int(status), why))
             return False
 
         def do_GET(self) -> None:

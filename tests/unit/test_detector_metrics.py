@@ -121,7 +121,7 @@ def test_only_a_get_of_the_metrics_path_is_answered_with_metrics(
     # Every path used to serve the metrics (the library's backwards-compatible default).
     port = free_port()
     Metrics(port, "127.0.0.1")
-    reply = _get(port, request_line + b"\r\nHost: evil.example\r\n\r\n")
+    reply = _get(port, request_line + f"\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.split(b"\r\n")[0].split()[1] == status
     assert (b"detector_records_total" in body) == (status == b"200")
@@ -156,7 +156,8 @@ def test_an_idle_scraper_connection_is_closed_and_the_next_scrape_is_served(
     Metrics(port, "127.0.0.1")
     with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
         idle.sendall(b"GET /met")
-        assert b"200 OK" in _get(port, b"GET /metrics HTTP/1.0\r\n\r\n")  # not blocked
+        scrape = f"GET /metrics HTTP/1.0\r\nHost: localhost:{port}\r\n\r\n".encode()
+        assert b"200 OK" in _get(port, scrape)  # not blocked
         start = time.monotonic()
         assert idle.recv(100) == b""
         assert time.monotonic() - start < 4
@@ -168,7 +169,8 @@ def test_the_metrics_hold_no_setting_and_no_process_details(
     monkeypatch.setenv("KAFKA_SASL_PASSWORD", "hunter2-secret")
     port = free_port()
     Metrics(port, "127.0.0.1")
-    body = _get(port, b"GET /metrics HTTP/1.0\r\n\r\n").partition(b"\r\n\r\n")[2].decode()
+    scrape = f"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    body = _get(port, scrape).partition(b"\r\n\r\n")[2].decode()
     names = {line.split()[2] for line in body.splitlines() if line.startswith("# TYPE")}
     assert names and all(n.startswith("detector_") for n in names)
     assert "hunter2" not in body and "python_info" not in body
