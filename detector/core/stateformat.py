@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from detector.core import partcheck
+from detector.core import inflate, partcheck
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel, fit_rows
 from detector.core.packed import fields_json, pack_fields
@@ -127,7 +127,7 @@ def _pending_doc(pending: list[PendingFit]) -> list[dict[str, Any]]:
              "rows": _b64(p.rows)} for p in pending]
 
 
-def _pending(docs: Any, config: CoreConfig) -> list[PendingFit]:
+def _pending(docs: Any, config: CoreConfig, fits: int) -> list[PendingFit]:
     """The fits a state had started, started again (the same rows and number: the same
     forests); none from a state written before background refits."""
     if docs is None:
@@ -136,6 +136,8 @@ def _pending(docs: Any, config: CoreConfig) -> list[PendingFit]:
         raise ValueError("state part 'pending' is not a list of fits")
     checked = [partcheck.fields("pending", d, partcheck.PENDING, tuple(partcheck.PENDING))
                for d in docs]
+    for d in checked:
+        partcheck.numbered("pending", d["number"], fits)
     rows = [_rows("pending", "rows", d["rows"], d["shape"]) for d in checked]
     return [PendingFit(r, d["number"], d["effective"], config)
             for r, d in zip(rows, checked, strict=True)]
@@ -162,10 +164,12 @@ def _sample(doc: Any) -> FeatureSample:
     return sample
 
 
-def _model(doc: Any, sample: FeatureSample, config: CoreConfig) -> FittedModel | None:
+def _model(doc: Any, sample: FeatureSample, config: CoreConfig, fits: int
+           ) -> FittedModel | None:
     if doc is None:
         return None
     m = partcheck.fields("model", doc, partcheck.MODEL, ("number", "training"))
+    partcheck.numbered("model", m["number"], fits)
     training = None
     if m["training"] is not None:
         if m.get("shape") is None:
@@ -198,7 +202,9 @@ def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
     """The engine's parts from snapshot bytes (`ValueError` if they are not format 3)."""
     if not data.startswith(MAGIC):
         raise ValueError("not a format-3 engine snapshot")
-    doc = orjson.loads(zlib.decompress(data[len(MAGIC):]))
+    body = memoryview(data)[len(MAGIC):]
+    doc = orjson.loads(inflate.inflate(body, inflate.whole_bound(len(body), config),
+                                       "the engine snapshot"))
     if doc.get("format") != FORMAT:
         raise ValueError(f"unsupported snapshot format {doc.get('format')!r}")
     meta = partcheck.fields("meta", {"seq": doc.get("seq", 0), **{
@@ -220,7 +226,8 @@ def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
     population = _population(doc["population"])
     calibration = _calibration(doc["calibration"], config)
     sample = _sample(doc["sample"])
-    model = _model(doc["model"], sample, config)
+    model = _model(doc["model"], sample, config, meta["fits"])
     return {"partition": meta["partition"], "processed": meta["processed"], "fits": meta["fits"],
             "customers": table, "population": population, "calibration": calibration,
-            "sample": sample, "model": model, "pending": _pending(doc.get("pending"), config)}
+            "sample": sample, "model": model,
+            "pending": _pending(doc.get("pending"), config, meta["fits"])}
