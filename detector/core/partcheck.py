@@ -110,6 +110,10 @@ MODEL: Final[dict[str, Any]] = {"number": _NUMBER, "shape": _SHAPE | None,
                                 "training": str | None}
 PENDING: Final[dict[str, Any]] = {"number": _NUMBER, "effective": _TOTAL, "shape": _SHAPE,
                                   "rows": str}
+#: A whole snapshot's table (`stateformat._top`): its field names, and the ids of the
+#: customers changed since the last checkpoint and of those gone since.
+TABLE: Final[dict[str, Any]] = {"customer_fields": list[str], "touched": list[str],
+                                "gone": list[str]}
 _AT = re.compile(r" - at `\$([^`]*)`$")
 
 
