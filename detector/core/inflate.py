@@ -43,8 +43,9 @@ CALIBRATION_BYTES: Final = len(TERMS) * (
 #: A whole snapshot's customers (format 3's JSON, format 2's pickle): at most this many
 #: times their compressed bytes (real ones: 3-5; zlib's most: about 1,030).
 WHOLE_RATIO: Final = 64
-#: Inflated at a time: a refused record has held at most its bound and this.
-STEP: Final = 1 << 20
+#: Compressed bytes inflated at a time, and the most inflated bytes of one call.
+STEP: Final = 1 << 18
+PIECE: Final = 1 << 20
 
 
 def rows_bytes(rows: int) -> int:
@@ -80,27 +81,34 @@ def whole_bound(stored: int, config: CoreConfig) -> int:
 
 def inflate(data: bytes | memoryview, bound: int, what: str) -> bytes:
     """`data`'s one zlib stream inflated, `ValueError` naming `what` if it holds more than
-    `bound` bytes (refused having held at most `bound` + `STEP`), is not whole, or is
+    `bound` bytes (refused having inflated at most `bound` + 1), is not whole, or is
     followed by other bytes."""
     inflater = zlib.decompressobj()
+    view = memoryview(data)
     pieces: list[bytes] = []
-    held = 0
-    tail = data
+    held = after = 0
     try:
-        while not inflater.eof:
-            piece = inflater.decompress(tail, STEP)
-            tail = inflater.unconsumed_tail
-            if not piece and not tail:
-                break  # the bytes end before the stream
-            held += len(piece)
-            if held > bound:
-                raise ValueError(f"{what} inflates past its bound of {bound:,} bytes")
-            pieces.append(piece)
+        for at in range(0, len(view), STEP):
+            chunk: bytes | memoryview = view[at:at + STEP]
+            while not inflater.eof:
+                # a piece at a time (one call's output is copied whole at its end), never
+                # past one byte beyond the bound
+                most = min(PIECE, bound + 1 - held)
+                piece = inflater.decompress(chunk, most)
+                held += len(piece)
+                if held > bound:
+                    raise ValueError(f"{what} inflates past its bound of {bound:,} bytes")
+                pieces.append(piece)
+                chunk = inflater.unconsumed_tail
+                if not chunk and len(piece) < most:
+                    break  # this chunk inflated whole
+            if inflater.eof:
+                after = len(inflater.unused_data) + max(len(view) - at - STEP, 0)
+                break
     except zlib.error as exc:
         raise ValueError(f"{what} is not zlib data: {exc}") from None
     if not inflater.eof:
         raise ValueError(f"{what} is a truncated zlib stream")
-    if inflater.unused_data:
-        raise ValueError(f"{what} continues past its zlib stream "
-                         f"({len(inflater.unused_data):,} more bytes)")
-    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    if after:
+        raise ValueError(f"{what} continues past its zlib stream ({after:,} more bytes)")
+    return b"".join(pieces)
