@@ -15,6 +15,7 @@ text with a digit, put on every scored row as it was (a line break, a megabyte).
 from __future__ import annotations
 
 import base64
+import os
 import tracemalloc
 import zlib
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detector.core import inflate, stateformat
@@ -300,3 +301,33 @@ def test_a_format2_model_named_for_a_fit_started_restores(version: str) -> None:
         assert engine.model_version == version
     finally:
         engine.close()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=12)
+_FIELDS = sorted((name, field) for name, doc in DOCS.items() if isinstance(doc, dict)
+                 for field in doc)
+
+
+@settings(max_examples=int(os.environ.get("PROBE_N", 150)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(NAMES), _JSON, max_size=2),
+       st.dictionaries(st.sampled_from(_FIELDS), _JSON, max_size=3))
+def test_any_json_in_any_part_restores_or_is_refused_in_one_line(
+        whole: dict[str, Any], fields: dict[tuple[str, str], Any]) -> None:
+    """A checkpoint's parts holding any JSON (a part replaced whole, or some of its
+    fields): it resumes or is refused with the readers' one-line `ValueError`, never
+    another exception."""
+    docs = orjson.loads(orjson.dumps(DOCS))
+    for (name, field), value in fields.items():
+        docs[name][field] = value
+    docs |= whole
+    parts = {k: PART_MAGIC + zlib.compress(orjson.dumps(v)) for k, v in docs.items()}
+    try:
+        PartitionEngine.resume(parts, CUSTOMERS, CONFIG).close()
+    except ValueError as exc:
+        assert "\n" not in str(exc)

@@ -14,12 +14,15 @@ of shape [2^40, 14] allocated its ring before its rows were checked (`MemoryErro
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detector.core import stateformat
 from detector.core.engine import PartitionEngine
@@ -142,3 +145,27 @@ def _goes_on(data: bytes) -> None:
 def test_a_snapshot_table_at_the_bounds_restores_and_checkpoints(
         case: tuple[str, bytes], core: str) -> None:
     _goes_on(case[1])
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=int(os.environ.get("PROBE_N", 150)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(sorted(DOC)), _JSON, min_size=1, max_size=3),
+       st.sets(st.sampled_from(sorted(DOC)), max_size=2))
+def test_any_values_in_any_fields_restore_or_are_refused_in_one_line(
+        values: dict[str, Any], dropped: set[str]) -> None:
+    """Whatever a snapshot's fields hold (any JSON in any field, fields left out): it
+    restores or is refused with the readers' one-line `ValueError`, never another
+    exception."""
+    doc = {k: v for k, v in {**DOC, **values}.items() if k not in dropped}
+    try:
+        PartitionEngine.restore(_bytes(doc), CONFIG).close()
+    except ValueError as exc:
+        assert "\n" not in str(exc)
