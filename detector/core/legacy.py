@@ -19,7 +19,6 @@ import io
 import math
 import pickle
 import re
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +29,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.tree import ExtraTreeRegressor
 from sklearn.tree._tree import Tree
 
-from detector.core import partcheck, stateformat
+from detector.core import inflate, partcheck, stateformat
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel
 from detector.core.packed import CUSTOMER_CODECS
@@ -232,16 +231,26 @@ def _forest(forest: Any) -> IsolationForest:
     return forest
 
 
-def _model(fields: dict[str, Any]) -> FittedModel:
+#: A model's version as every release named it: `if-v` and its fit's number.
+_VERSION = re.compile(r"if-v([0-9]{1,16})")
+
+
+def _model(fields: dict[str, Any], fits: int) -> FittedModel:
+    """The model, named `if-v<number>` for one of the `fits` started (any other name was
+    put on every row it scored: a line break, megabytes)."""
     version, ranked = fields["version"], fields["ranked"]
     if not isinstance(version, str):
         raise _fail("model", "version", f"a value of another kind: {version!r}")
+    named = _VERSION.fullmatch(version)
+    if named is None:
+        raise _fail("model", "version", f"no fit's name: {version[:40]!r}")
     if not isinstance(ranked, np.ndarray) or ranked.dtype != np.float64 or ranked.ndim != 1 \
             or not len(ranked) or not np.isfinite(ranked).all() \
             or (np.diff(ranked) < 0).any():
         raise _fail("model", "ranked", "no ascending finite isolation scores")
-    number = int(re.sub(r"\D", "", version) or 0)
-    partcheck.fields("model", {"number": number}, partcheck.MODEL)
+    number = partcheck.fields("model", {"number": int(named.group(1))},
+                              partcheck.MODEL)["number"]
+    partcheck.numbered("model", number, fits)
     return FittedModel(version, _forest(fields["forest"]), ranked, number, None)
 
 
@@ -249,8 +258,10 @@ def read(data: bytes, config: CoreConfig) -> dict[str, Any]:
     """The engine's parts from format-2 bytes, each checked as format 3's are
     (`stateformat.decode`): `ValueError` if they are not that, or hold what no release
     wrote."""
+    pickled = inflate.inflate(data, inflate.whole_bound(len(data), config),
+                              "the engine snapshot")
     try:
-        doc = _Unpickler(io.BytesIO(zlib.decompress(data))).load()
+        doc = _Unpickler(io.BytesIO(pickled)).load()
     except Exception as exc:  # whatever crafted bytes make pickle raise
         raise ValueError(f"not a readable engine snapshot: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
@@ -273,7 +284,7 @@ def read(data: bytes, config: CoreConfig) -> dict[str, Any]:
     model = None
     if doc.get("model") is not None:
         model = _model(_slots("model", _stand(doc, "model", _Model),
-                              ("version", "forest", "ranked")))
+                              ("version", "forest", "ranked")), meta["fits"])
     return {"partition": meta["partition"], "processed": meta["processed"], "fits": meta["fits"],
             "customers": table, "population": population, "calibration": calibration,
             "sample": sample, "model": model}

@@ -104,9 +104,16 @@ META: Final[dict[str, Any]] = {
 _SHAPE = tuple[Annotated[int, msgspec.Meta(ge=1, le=MAX_TOTAL)],
                Annotated[int, msgspec.Meta(ge=len(MODEL_FEATURES), le=len(MODEL_FEATURES))]]
 SAMPLE: Final[dict[str, Any]] = {"count": _TOTAL, "shape": _SHAPE, "rows": str}
-MODEL: Final[dict[str, Any]] = {"number": int, "shape": _SHAPE | None, "training": str | None}
-PENDING: Final[dict[str, Any]] = {"number": int, "effective": _TOTAL, "shape": _SHAPE,
+#: A fit's number: 1 for the first, counted as `meta`'s `fits` (checked by `numbered`).
+_NUMBER = Annotated[int, msgspec.Meta(ge=1, le=MAX_TOTAL)]
+MODEL: Final[dict[str, Any]] = {"number": _NUMBER, "shape": _SHAPE | None,
+                                "training": str | None}
+PENDING: Final[dict[str, Any]] = {"number": _NUMBER, "effective": _TOTAL, "shape": _SHAPE,
                                   "rows": str}
+#: A whole snapshot's table (`stateformat._top`): its field names, and the ids of the
+#: customers changed since the last checkpoint and of those gone since.
+TABLE: Final[dict[str, Any]] = {"customer_fields": list[str], "touched": list[str],
+                                "gone": list[str]}
 _AT = re.compile(r" - at `\$([^`]*)`$")
 
 
@@ -123,6 +130,13 @@ def _typed(part: str, name: str, value: Any, kind: Any) -> Any:
         where = f" at {at.group(1)}" if at and at.group(1) else ""
         raise fail(part, name, f"a value of another kind{where}: "
                                f"{message[:at.start()] if at else message}") from None
+
+
+def numbered(part: str, number: int, fits: int) -> None:
+    """A fit's `number` one of the `fits` started (every release numbered them so): another
+    seeded a forest no writer had, and put `if-v<number>` on every row it scored."""
+    if number > fits:
+        raise fail(part, "number", f"fit {number}, of {fits} started")
 
 
 def fields(part: str, doc: Any, types: dict[str, Any],

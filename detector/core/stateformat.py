@@ -33,12 +33,13 @@ import zlib
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from itertools import islice
+from typing import Any, Final
 
 import numpy as np
 import orjson
 
-from detector.core import partcheck
+from detector.core import inflate, partcheck
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel, fit_rows
 from detector.core.packed import fields_json, pack_fields
@@ -46,6 +47,7 @@ from detector.core.refit import PendingFit
 from detector.core.state import CustomerState, Population
 from detector.core.surprise import Recalibration
 from detector.core.table import CustomerTable, Held
+from shared.schemas import MAX_ID_CHARS
 
 FORMAT = 3
 MAGIC = b"ASENG\x00\x03\n"
@@ -127,7 +129,7 @@ def _pending_doc(pending: list[PendingFit]) -> list[dict[str, Any]]:
              "rows": _b64(p.rows)} for p in pending]
 
 
-def _pending(docs: Any, config: CoreConfig) -> list[PendingFit]:
+def _pending(docs: Any, config: CoreConfig, fits: int) -> list[PendingFit]:
     """The fits a state had started, started again (the same rows and number: the same
     forests); none from a state written before background refits."""
     if docs is None:
@@ -136,6 +138,8 @@ def _pending(docs: Any, config: CoreConfig) -> list[PendingFit]:
         raise ValueError("state part 'pending' is not a list of fits")
     checked = [partcheck.fields("pending", d, partcheck.PENDING, tuple(partcheck.PENDING))
                for d in docs]
+    for d in checked:
+        partcheck.numbered("pending", d["number"], fits)
     rows = [_rows("pending", "rows", d["rows"], d["shape"]) for d in checked]
     return [PendingFit(r, d["number"], d["effective"], config)
             for r, d in zip(rows, checked, strict=True)]
@@ -156,16 +160,19 @@ def _rows(part: str, name: str, text: str, shape: tuple[int, int]) -> np.ndarray
 
 def _sample(doc: Any) -> FeatureSample:
     s = partcheck.fields("sample", doc, partcheck.SAMPLE, tuple(partcheck.SAMPLE))
-    sample = FeatureSample(*s["shape"])
-    sample.rows = _rows("sample", "rows", s["rows"], s["shape"])
+    rows = _rows("sample", "rows", s["rows"], s["shape"])  # before any ring of that shape
+    sample = FeatureSample(1, rows.shape[1])
+    sample.rows = rows
     sample.count = s["count"]
     return sample
 
 
-def _model(doc: Any, sample: FeatureSample, config: CoreConfig) -> FittedModel | None:
+def _model(doc: Any, sample: FeatureSample, config: CoreConfig, fits: int
+           ) -> FittedModel | None:
     if doc is None:
         return None
     m = partcheck.fields("model", doc, partcheck.MODEL, ("number", "training"))
+    partcheck.numbered("model", m["number"], fits)
     training = None
     if m["training"] is not None:
         if m.get("shape") is None:
@@ -194,33 +201,85 @@ def packed_customer(cid: str, fields: dict[str, Any]) -> bytes:
         raise ValueError(f"customer {cid!r}: {exc}") from None
 
 
+#: A snapshot's fields besides its parts': each present (`touched` and `gone` together).
+TOP: Final = ("format", "partition", "processed", "fits", "evicted", "customer_fields",
+              "customers", "population", "calibration", "sample", "model")
+
+
+def _top(doc: Any) -> dict[str, Any]:
+    """The snapshot's table fields checked: field names once each, ids as every release
+    wrote them (text of 1 to `MAX_ID_CHARS`: a transaction's), `touched` and `gone` ids."""
+    if not isinstance(doc, dict):
+        raise ValueError("the engine snapshot is not an object of fields")
+    missing = [k for k in (*TOP, *(("touched", "gone") if "touched" in doc or "gone" in doc
+                                   else ())) if k not in doc]
+    if missing:
+        raise ValueError(f"the engine snapshot lacks {', '.join(map(repr, missing))}")
+    out = partcheck.fields("snapshot", doc, partcheck.TABLE)
+    names = out["customer_fields"]
+    if len(set(names)) != len(names):
+        raise partcheck.fail("snapshot", "customer_fields", "a name twice")
+    if not isinstance(doc["customers"], list):
+        raise partcheck.fail("snapshot", "customers", "no list of customers")
+    return out
+
+
+def _tail(items: OrderedDict[str, Held], touched: list[str], gone: list[str]
+          ) -> tuple[set[str], set[str]]:
+    """`touched` and `gone` as the table holds them, checked: the customers changed since
+    the last checkpoint are the table's most recently seen (the next checkpoint writes that
+    tail: any other id failed it, `AssertionError`), and those gone are not in it."""
+    changed = set(touched)
+    if changed != set(islice(reversed(items), len(changed))):
+        raise partcheck.fail("snapshot", "touched", "customers other than the table's "
+                                                    f"{len(changed)} most recently seen")
+    left = next((cid for cid in gone if cid in items), None)
+    if left is not None:
+        raise partcheck.fail("snapshot", "gone", f"a customer in the table: {left!r}")
+    return changed, set(gone)
+
+
 def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
     """The engine's parts from snapshot bytes (`ValueError` if they are not format 3)."""
     if not data.startswith(MAGIC):
         raise ValueError("not a format-3 engine snapshot")
-    doc = orjson.loads(zlib.decompress(data[len(MAGIC):]))
-    if doc.get("format") != FORMAT:
+    body = memoryview(data)[len(MAGIC):]
+    doc = orjson.loads(inflate.inflate(body, inflate.whole_bound(len(body), config),
+                                       "the engine snapshot"))
+    if isinstance(doc, dict) and doc.get("format") != FORMAT:
         raise ValueError(f"unsupported snapshot format {doc.get('format')!r}")
+    top = _top(doc)
     meta = partcheck.fields("meta", {"seq": doc.get("seq", 0), **{
         k: doc[k] for k in ("partition", "processed", "fits", "evicted")}}, partcheck.META)
     table = CustomerTable(config)
     table.evicted = meta["evicted"]
-    names = doc["customer_fields"]
+    names = top["customer_fields"]
     items: OrderedDict[str, Held] = OrderedDict()
-    for cid, values in doc["customers"]:
+    for entry in doc["customers"]:
+        if not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[1], list):
+            raise partcheck.fail("snapshot", "customers", f"an entry of another kind: "
+                                                          f"{orjson.dumps(entry)[:60]!r}")
+        cid, values = entry
+        if not isinstance(cid, str) or not 0 < len(cid) <= MAX_ID_CHARS:
+            raise partcheck.fail("snapshot", "customers", f"an id of another kind: "
+                                                          f"{orjson.dumps(cid)[:60]!r}")
+        if cid in items:
+            raise ValueError(f"customer {cid!r}: listed twice")
         if len(values) != len(names):
             raise ValueError(f"customer {cid!r}: {len(values)} values for {len(names)} fields")
         items[cid] = packed_customer(cid, dict(zip(names, values, strict=True)))
+    changes = _tail(items, top["touched"], top["gone"]) if "touched" in top else None
     table.replace_items(items)
     table.seq = meta["seq"]
-    if "touched" in doc:
-        table.touched, table.gone = set(doc["touched"]), set(doc["gone"])
+    if changes is not None:
+        table.touched, table.gone = changes
     else:
         table.touch_all()
     population = _population(doc["population"])
     calibration = _calibration(doc["calibration"], config)
     sample = _sample(doc["sample"])
-    model = _model(doc["model"], sample, config)
+    model = _model(doc["model"], sample, config, meta["fits"])
     return {"partition": meta["partition"], "processed": meta["processed"], "fits": meta["fits"],
             "customers": table, "population": population, "calibration": calibration,
-            "sample": sample, "model": model, "pending": _pending(doc.get("pending"), config)}
+            "sample": sample, "model": model,
+            "pending": _pending(doc.get("pending"), config, meta["fits"])}

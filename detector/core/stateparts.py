@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 
-from detector.core import partcheck
+from detector.core import inflate, partcheck
 from detector.core import stateformat as sf
 from detector.core.config import CoreConfig
 from detector.core.model import FeatureSample, FittedModel
@@ -165,10 +165,11 @@ def _part(obj: Any) -> bytes:
     return PART_MAGIC + zlib.compress(orjson.dumps(obj), 1)
 
 
-def _unpart(name: str, data: bytes) -> Any:
+def _unpart(name: str, data: bytes, config: CoreConfig) -> Any:
     if data[:4] != PART_MAGIC:
         raise ValueError(f"state part {name!r} is not a version-3 part record")
-    return orjson.loads(zlib.decompress(data[4:]))
+    return orjson.loads(inflate.inflate(memoryview(data)[4:], inflate.part_bound(name, config),
+                                        f"state part {name!r}"))
 
 
 class Counts(Protocol):
@@ -206,7 +207,7 @@ def decode(parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
     missing = [name for name in PARTS if name not in parts]
     if missing:
         raise ValueError(f"state parts missing: {', '.join(missing)}")
-    meta = partcheck.fields("meta", _unpart("meta", parts["meta"]), partcheck.META,
+    meta = partcheck.fields("meta", _unpart("meta", parts["meta"], config), partcheck.META,
                             tuple(partcheck.META))
     table: CustomerTable | CustomerRecords
     if records:
@@ -225,12 +226,13 @@ def decode(parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
     if count != meta["customers"]:
         raise ValueError(f"{count} customer records, the checkpoint has {meta['customers']}")
     table.evicted, table.seq = meta["evicted"], meta["seq"]
-    population = sf._population(_unpart("population", parts["population"]))
-    calibration = sf._calibration(_unpart("calibration", parts["calibration"]), config)
-    sample = sf._sample(_unpart("sample", parts["sample"]))
-    model = sf._model(_unpart("model", parts["model"]), sample, config)
-    pending = sf._pending(_unpart("pending", parts["pending"]) if "pending" in parts else None,
-                          config)
+    population = sf._population(_unpart("population", parts["population"], config))
+    calibration = sf._calibration(_unpart("calibration", parts["calibration"], config),
+                                  config)
+    sample = sf._sample(_unpart("sample", parts["sample"], config))
+    model = sf._model(_unpart("model", parts["model"], config), sample, config, meta["fits"])
+    pending = sf._pending(_unpart("pending", parts["pending"], config)
+                          if "pending" in parts else None, config, meta["fits"])
     return {"partition": meta["partition"], "processed": meta["processed"],
             "fits": meta["fits"], "customers": table, "population": population,
             "calibration": calibration, "sample": sample, "model": model, "pending": pending}

@@ -92,8 +92,10 @@ def _rows(part: str, field: str, fn: Callable[[Any], Any], index: int | None = N
 
 
 def _pending(**kw: Any) -> Edit:
-    """A fit not yet in effect, on the sample's first rows, taking over at row 305."""
+    """A fit not yet in effect, on the sample's first rows, taking over at row 305, of a
+    state that started 8 fits (a fit's number is at most that)."""
     def edit(docs: dict[str, Any]) -> None:
+        docs["meta"]["fits"] = 8
         s = docs["sample"]
         rows = np.frombuffer(base64.b64decode(s["rows"]), "<f4").reshape(s["shape"])[:200]
         docs["pending"] = [{"number": 2, "effective": 305, "shape": list(rows.shape),
@@ -217,7 +219,7 @@ REFUSED: list[tuple[str, str, Edit, Edit]] = [
     ("calibration", "total", _set("calibration", "total")(MAX_TOTAL + 1),
      _set("calibration", "total")(511)),
     ("meta", "processed", _set("meta", "processed")(300.5), _set("meta", "processed")(300)),
-    ("meta", "fits", _set("meta", "fits")(1.5), _set("meta", "fits")(0)),
+    ("meta", "fits", _set("meta", "fits")(1.5), _set("meta", "fits")(5)),
     ("meta", "seq", _set("meta", "seq")(MAX_TOTAL + 1), _set("meta", "seq")(MAX_TOTAL)),
     ("sample", "count", _set("sample", "count")(300.5), _set("sample", "count")(0)),
     ("sample", "shape", _rows("sample", "rows", lambda a: a[:, :13]),
@@ -229,7 +231,7 @@ REFUSED: list[tuple[str, str, Edit, Edit]] = [
     ("model", "shape", _rows("model", "training", lambda a: np.hstack([a, a[:, :1]])),
      _rows("model", "training", lambda a: a[:1])),
     ("model", "shape", _rows("model", "training", lambda a: a[:0]),
-     _set("model", "number")(-1)),
+     _set("model", "number")(1)),
     ("pending", "effective", _pending(effective=305.5), _pending(effective=-0)),
     ("pending", "shape", _pending(shape=[200, 13]), _pending()),
     ("pending", "number", _pending(number=2.5), _pending(number=7)),
