@@ -23,8 +23,11 @@ and the hour learning (`learn_hour`, `count_hour`); each compared with the core'
 bit in tests/unit/test_kernel_hours.py on random inputs and on the engine's own calls over
 generated rows (recorded from the Python core, replayed here). Not wired into the engine
 (docs/kernel.md step 7). Measured on a loaded machine: `counted_hour_tail` on a mixture
-(nine recent hours) ~1.4 us a call inside a kernel, against ~9.3 us for the mypyc core's;
-the small arrays it allocates (~20 ns each) could become scratch buffers later.
+(nine recent hours) ~1.4 us a call inside a kernel, against ~9.3 us for the mypyc core's.
+The row kernel calls the allocation-free forms (`counted_hour_tail_into`,
+`recent_hours_into`: the same operations in the same order, into the caller's scratch):
+its six or so small arrays a row were ~0.7 us of `score_segment`'s ~7 (docs/benchmarks.md,
+"Issue 14: inside the compiled kernel").
 """
 
 from __future__ import annotations
@@ -48,30 +51,43 @@ KERNEL = np.array([1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9], np.float64)
 @jit
 def near(q: Any) -> Any:  # pragma: no cover - compiled
     """`hourtail._near`: each hour's mass with its neighbours ((previous + own) + next)."""
+    out = np.empty(len(q), np.float64)
+    near_into(q, out)
+    return out
+
+
+@jit
+def near_into(q: Any, out: Any) -> None:  # pragma: no cover - compiled
+    """`near` of `q` into `out[:len(q)]` (not `q` itself)."""
     n = len(q)
-    out = np.empty(n, np.float64)
     prev = q[n - 1]
     for i in range(n):
         own = q[i]
         out[i] = prev + own + q[i + 1 if i + 1 < n else 0]
         prev = own
-    return out
 
 
 @jit
 def spread(hours: Any, common: Any, k: float, d: float) -> Any:  # pragma: no cover
     """`hourtail._spread`: `near` of q[i] = (hours[i] + k * (common[i] + 1.0)) / d."""
+    out = np.empty(24, np.float64)
+    spread_into(hours, common, k, d, out)
+    return out
+
+
+@jit
+def spread_into(hours: Any, common: Any, k: float, d: float,
+                out: Any) -> None:  # pragma: no cover - compiled
+    """`spread` into `out[:24]`."""
     first = (hours[0] + k * (common[0] + 1.0)) / d
     prev = (hours[23] + k * (common[23] + 1.0)) / d
     own = first
-    out = np.empty(24, np.float64)
     for i in range(1, 24):
         nxt = (hours[i] + k * (common[i] + 1.0)) / d
         out[i - 1] = prev + own + nxt
         prev = own
         own = nxt
     out[23] = prev + own + first
-    return out
 
 
 @jit
@@ -132,14 +148,21 @@ def recent_hours(ctx_hour: Any, ctx_len: int, ctx_head: int, held_hour: Any,
     """`hourtail.recent_hours`: the context ring's hours from its oldest (`ctx_head`, the
     ring `ctx_hour` of capacity len(ctx_hour)), then the held events' (`state.held_hour`
     of each `pending` entry, in order: `held_hour[:held_len]`), as int64."""
-    out = np.empty(ctx_len + held_len, np.int64)
+    return recent_hours_into(ctx_hour, ctx_len, ctx_head, held_hour, held_len,
+                             np.empty(ctx_len + held_len, np.int64))
+
+
+@jit
+def recent_hours_into(ctx_hour: Any, ctx_len: int, ctx_head: int, held_hour: Any,
+                      held_len: int, out: Any) -> Any:  # pragma: no cover - compiled
+    """`recent_hours` into `out` (at least `ctx_len + held_len` long): that part of it."""
     cap = len(ctx_hour)
     for i in range(ctx_len):
         j = ctx_head + i
         out[i] = ctx_hour[j - cap if j >= cap else j]
     for i in range(held_len):
         out[ctx_len + i] = held_hour[i]
-    return out
+    return out[:ctx_len + held_len]
 
 
 @jit
@@ -180,9 +203,16 @@ def profile(hours: Any, common: Any, total: int, w: float
 def habit(hours: Any, common: Any, k: float, d: float) -> Any:  # pragma: no cover
     """`hourtail._habit`: q[i] = (hours[i] + k * (common[i] + 1.0)) / d."""
     q = np.empty(24, np.float64)
+    habit_into(hours, common, k, d, q)
+    return q
+
+
+@jit
+def habit_into(hours: Any, common: Any, k: float, d: float,
+               q: Any) -> None:  # pragma: no cover - compiled
+    """`habit` into `q[:24]`."""
     for i in range(24):
         q[i] = (hours[i] + k * (common[i] + 1.0)) / d
-    return q
 
 
 @jit
@@ -294,16 +324,46 @@ def counted_hour_tail(hours: Any, hn: int, common: Any, total: int, w: float,
                       ) -> float:  # pragma: no cover - compiled
     """`hourtail.counted_hour_tail` given `recent` (`recent_hours`) and `weight` (the
     change weight `counted_night_mass` found, negative: none)."""
+    return counted_hour_tail_into(hours, hn, common, total, w, prior, hour, recent, weight,
+                                  np.empty((3, 24), np.float64))
+
+
+@jit
+def counted_hour_tail_into(hours: Any, hn: int, common: Any, total: int, w: float,
+                           prior: float, hour: int, recent: Any, weight: float,
+                           work: Any) -> float:  # pragma: no cover - compiled
+    """`counted_hour_tail` with `work` (3 rows of at least 24 floats) for its profiles
+    where `prior` is positive (the default): the same operations in the same order
+    (`spread`, `change_weight`, `weighed`'s `habit` and `recent_profile`, `tail`), none
+    of them allocating."""
     if hn == 0:
         return 1.0
     k, d = weights(hn, total, w)
-    nr = spread(hours, common, k, d)
+    nr = work[0, :24]
+    spread_into(hours, common, k, d, nr)
     if len(recent) < 2:
         return tail_of(nr, hour)
     if prior > 0.0:
         lam = weight if weight >= 0.0 else change_weight(nr, recent, prior)
-        mixed = weighed(hours, common, k, d, recent, lam, prior)
-        return tail_of(nr, hour) if len(mixed) == 0 else tail(mixed, hour)
+        if lam <= prior:  # `weighed`'s None
+            return tail_of(nr, hour)
+        q = work[1, :24]
+        habit_into(hours, common, k, d, q)
+        r = work[2, :24]  # `recent_profile(recent, q)`, then `weighed`'s mixture, in place
+        for i in range(24):
+            r[i] = q[i]
+        for j in range(len(recent)):
+            h = recent[j]
+            for step in range(5):
+                i = (h + step - 2) % 24
+                r[i] = r[i] + KERNEL[step]
+        m = len(recent) + 1.0
+        for i in range(24):
+            r[i] = r[i] / m
+        for i in range(24):
+            r[i] = (1.0 - lam) * q[i] + lam * r[i]
+        near_into(r, q)  # `tail(mixed, hour)`
+        return tail_of(q, hour)
     mine, edge = rank(nr, hour)
     mix = under_way(hours, common, k, d, nr, recent, edge)
     return mine if len(mix) == 0 else tail(mix, hour)

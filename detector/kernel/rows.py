@@ -130,6 +130,7 @@ class KernelRows:
         self._categories: set[int] = set()
         self._ranks = np.zeros(0, np.int64)
         self._work = kt.scratch(self._slots)
+        self._iwork = kt.int_scratch(self._slots)
         self._keys, self._none = learning.scratch()
         self._held = np.zeros(5, np.int32)
         #: `CustomerTable`'s checkpoint bookkeeping (the ids gone are `table.gone`)
@@ -193,7 +194,7 @@ class KernelRows:
         score_segment(self._s, self._p, self._c, self._k, self._due, slot, fresh, t, hour,
                       amount, strings, self._empty, self._centroids, self._ranks,
                       amounts.EXPONENTS, amounts.COMB, LGAMMA, variety.SPANS, self._work,
-                      self._keys, self._none, self._held, obs, raw, why, values, total,
+                      self._iwork, self._keys, self._none, self._held, obs, raw, why, values, total,
                       rules, learnt, vecs)
         self._settle(ids, table.settle(gone[:n_gone]))
         self._used[slot] = np.arange(first + lo, first + hi)
@@ -328,6 +329,7 @@ class KernelRows:
         if need != dims:  # every reference to the slots anew (the hold's width too)
             self._slots = sl.widen(self._slots, need)
             self._work = kt.scratch(self._slots)
+            self._iwork = kt.int_scratch(self._slots)
             self._refs()
         self._grow_slots(len(cs))
         sl.store_columns(columns, self._slots, cs, self.codes, fresh=True)

@@ -76,13 +76,14 @@ def reset(s: Any, c: int, empty: int) -> None:  # pragma: no cover - compiled
 def score_segment(s: Any, p: Any, cal: Any, k: Any, due: Any, slot: Any, fresh: Any,
                   t: Any, hour: Any, amount: Any, codes: Any, empty: int, centroids: Any,
                   ranks: Any, ex: Any, comb: Any, lgamma: Any, spans: Any, work: Any,
-                  keys: Any, none: Any, held: Any, obs: Any, raw: Any, why: Any,
+                  iwork: Any, keys: Any, none: Any, held: Any, obs: Any, raw: Any, why: Any,
                   values: Any, total: Any, rules: Any, learnt: Any,
                   vectors: Any) -> None:  # pragma: no cover - compiled
     """Every row of the columns (`slot`, `fresh`: `lru.lru_pass`'s; `codes[i]` the row's
     country, device, IP network, channel and category, `Held` order) scored and learnt, in
-    order, its outputs into row `i` of `obs` .. `vectors`. `work` is `terms.scratch`'s,
-    `keys`, `none` `learning.scratch`'s, `held` int32[5]."""
+    order, its outputs into row `i` of `obs` .. `vectors`. `work`, `iwork` are
+    `terms.scratch`'s and `int_scratch`'s, `keys`, `none` `learning.scratch`'s, `held`
+    int32[5]."""
     floor = k.surprise_floor
     cap = k.surprise_cap
     terms_n = raw.shape[1]
@@ -97,7 +98,7 @@ def score_segment(s: Any, p: Any, cal: Any, k: Any, due: Any, slot: Any, fresh: 
         ko.observe(s, c, p, now, hour[i], amount[i], row[0], row[4], row[3], centroids, k,
                    ex, work[0], o)
         wake = kterms.terms(s, c, p, o, now, row[1], row[2], ranks, k, ex, comb, lgamma,
-                            spans, work, raw[i], why[i])
+                            spans, work, iwork, raw[i], why[i])
         v = values[i]
         calibration.apply(raw[i], v, cal.shapes, cal.shape_len, cal.scales)
         ktotal.fold_round(v, o[ko.ROUND_EXTRA], floor, cap)

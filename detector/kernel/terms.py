@@ -80,7 +80,7 @@ from detector.kernel.clock import (
     travel,
 )
 from detector.kernel.hold import block
-from detector.kernel.hours import counted_hour_tail, near_hour, recent_hours
+from detector.kernel.hours import counted_hour_tail_into, near_hour, recent_hours_into
 from detector.kernel.jit import jit
 from detector.kernel.novelty import NAMES, novelty, novelty_reason
 from detector.kernel.observe import (
@@ -130,17 +130,24 @@ if ORDER != TERMS:
 def scratch(s: Any) -> np.ndarray:
     """`terms`' scratch for the slots `s` (rows: the amounts' and context's sort, the
     activity's ages, `repeat`'s gaps and amounts, `over_days`' chances and amounts)."""
-    width = max(s.amt.shape[1], s.ctx_la.shape[1], s.win_t.shape[1], s.days_t.shape[1])
+    width = max(s.amt.shape[1], s.ctx_la.shape[1], s.win_t.shape[1], s.days_t.shape[1], 24)
     return np.empty((6, width), np.float64)
+
+
+def int_scratch(s: Any) -> np.ndarray:
+    """`terms`' integer scratch for the slots `s` (rows: the recent hours, the five codes,
+    their counts seen)."""
+    return np.empty((3, max(s.ctx_la.shape[1] + s.pend_hour.shape[1], 5)), np.int64)
 
 
 @jit
 def terms(s: Any, c: int, p: Any, obs: Any, t: float, device: int, ipnet: int,
           cat_rank: Any, k: Any, ex: Any, comb: Any, lgamma: Any, spans: Any, work: Any,
-          raw: Any, why: Any) -> float:  # pragma: no cover - compiled
+          iwork: Any, raw: Any, why: Any) -> float:  # pragma: no cover - compiled
     """`surprise.terms` of the purchase at `t` that `observe` measured as `obs`: every
     term into `raw` (`TERMS` order), `obs[ROUND_EXTRA]`, the reasons' numbers into `why`;
-    returns the wake."""
+    returns the wake. `work`, `iwork`: `scratch`'s and `int_scratch`'s (nothing is
+    allocated a row)."""
     cap = k.surprise_cap
     w_ctx = k.context_weight
     size = k.context_size
@@ -159,14 +166,14 @@ def terms(s: Any, c: int, p: Any, obs: Any, t: float, device: int, ipnet: int,
     raw[0] = high
     raw[1] = low
     # --- novelty of each attribute, and the hour ------------------------------------------
-    keys = np.empty(5, np.int64)
+    keys = iwork[1]
     keys[0] = int(obs[COUNTRY])
     keys[1] = device
     keys[2] = ipnet
     keys[3] = channel
     keys[4] = category
     novel = raw[2:7]
-    seen = np.empty(5, np.int64)
+    seen = iwork[2]
     novelty(s, c, p, keys, k, novel, seen)
     for i in range(5):
         why[SEEN + i] = seen[i]
@@ -174,12 +181,12 @@ def terms(s: Any, c: int, p: Any, obs: Any, t: float, device: int, ipnet: int,
     why[DEVICE] = device
     why[IPNET] = ipnet
     hour = int(obs[HOUR])
-    recent = recent_hours(s.ctx_hour[c], s.ctx_len[c], s.ctx_head[c],
-                          s.pend_hour[block(s, c)], s.pend_len[c])
+    recent = recent_hours_into(s.ctx_hour[c], s.ctx_len[c], s.ctx_head[c],
+                               s.pend_hour[block(s, c)], s.pend_len[c], iwork[0])
     near = near_hour(recent, hour)
-    tail = counted_hour_tail(s.hours[c], int(obs[NIGHT_TOTAL]), p.hours, p.total[0],
-                             k.prior_weight, k.hour_change_prior, hour, recent,
-                             obs[HOUR_CHANGE])
+    tail = counted_hour_tail_into(s.hours[c], int(obs[NIGHT_TOTAL]), p.hours, p.total[0],
+                                  k.prior_weight, k.hour_change_prior, hour, recent,
+                                  obs[HOUR_CHANGE], work[1:4])  # rows used later only
     share = w_ctx * near / size
     raw[7] = bits(share if share > tail else tail, cap)  # max(tail, share)
     # --- activity, with variety folded in ---------------------------------------------------

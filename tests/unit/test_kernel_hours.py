@@ -178,6 +178,12 @@ def test_recent_hours_walk_the_ring_from_its_oldest(ctx: list[int], held: list[i
                                                     head: int) -> None:
     want = hourtail.recent_hours(_state([0] * 24, ctx, held))
     assert list(_recent(ctx, held, head)) == want == ctx + held
+    cap = max(len(ctx), 1) + head % 3  # into a longer scratch holding garbage: its start
+    pend = np.array(held + [99] * 3, np.int8)
+    out = np.full(len(ctx) + len(held) + 5, -7, np.int64)
+    got = kh.recent_hours_into(_ring(ctx, cap, head % cap), len(ctx), head % cap, pend,
+                               len(held), out)
+    assert list(got) == want and list(out[len(want):]) == [-7] * 5
 
 
 @settings(deadline=None)
@@ -248,6 +254,10 @@ def _check_term(hours: list[int], common: list[int], total: int, w: float, prior
         assert want == hourtail.counted_hour_tail(s, pop, hour, cfg, hours_b, hn, weight)
         got_t = kh.counted_hour_tail(h8, hn, c64, total, w, prior, hour, recent, weight)
         assert got_t.hex() == want.hex()
+        dirty = np.full((3, 32), np.nan)  # the row kernel's scratch: wider, never clean
+        got_w = kh.counted_hour_tail_into(h8, hn, c64, total, w, prior, hour, recent,
+                                          weight, dirty)
+        assert got_w.hex() == want.hex()
     assert kh.hour_tail(h8, c64, total, w, prior, hour, recent).hex() \
         == hourtail.hour_tail(s, pop, hour, cfg).hex()
 

@@ -123,7 +123,8 @@ def test_no_kernel_function_releases_the_gil() -> None:
 
 def test_the_engine_frees_every_array_it_allocates() -> None:
     """On the real kernel, through fits, parking and checkpoints: after each batch numba
-    has freed as many arrays as it allocated (~8 a row), so no count is lost or doubled."""
+    has freed as many arrays as it allocated (~2.5 a row; ~8 before the hour term took
+    scratch arrays), so no count is lost or doubled."""
     from numba.core.runtime import _nrt_python  # type: ignore[attr-defined]
     from numba.core.runtime.nrt import rtsys
 
@@ -143,4 +144,4 @@ def test_the_engine_frees_every_array_it_allocates() -> None:
         engine.checkpoint()
         now = stats()
         assert now.alloc - start.alloc == now.free - start.free, i
-    assert now.alloc - start.alloc > 5 * len(txs)  # the kernel did allocate
+    assert now.alloc - start.alloc > len(txs)  # the kernel did allocate

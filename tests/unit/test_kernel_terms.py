@@ -70,7 +70,8 @@ def _run(txs: list[Any], config: CoreConfig) -> dict[str, int]:
                    centroids, k, amounts.EXPONENTS, work[0], obs)
         raw[:] = math.nan
         wake = kt.terms(s, 0, p, obs, t, device, net, ranks, k, amounts.EXPONENTS,
-                        amounts.COMB, LGAMMA, variety.SPANS, work, raw, why)
+                        amounts.COMB, LGAMMA, variety.SPANS, work, kt.int_scratch(s), raw,
+                        why)
         got["wake"] = wake
         got["reasons"] = kt.terms_reasons(raw, why, obs, codes.values, knobs)
 
