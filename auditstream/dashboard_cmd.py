@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from auditstream.report import has_exports, write_report_from_exports
+from auditstream.report import write_report_from_exports
 from auditstream.sample import write_scored_sample
 from auditstream.score import OWN_FILES
 from dashboard.browser import Chromium
@@ -18,7 +18,7 @@ from dashboard.build import SAMPLE_EXPORTS, build
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
 from shared.errors import UsageError
-from shared.exports_folder import refuse_foreign
+from shared.exports_folder import REPORT_NAME, holds_exports, refuse_foreign
 from shared.folderlock import FolderLock
 from shared.outputs import check_folder_of, creating
 from shared.seeds import seed_arg
@@ -54,15 +54,20 @@ def _exports_folder(path: str) -> Path:
     if not exports.is_dir():
         raise UsageError(f"{exports} is not a folder; give the exports folder (the sink's "
                          "--exports, score's --out)")
-    if not has_exports(exports):  # an empty report.html and exit 0 hid a mistyped folder
-        raise UsageError(f"no exports in {exports} (no scored/ day files, thresholds.csv "
-                         "or run.json); make them with `auditstream demo`, `auditstream "
-                         f"score FILE.csv --out {exports}` or `auditstream sink --exports "
-                         f"{exports}`")
+    # Exports by the sink's and score's rule (`shared.exports_folder`): a user's own
+    # cases.csv or run.json was read as the exports' and a report made of it, exit 0.
+    if not holds_exports(exports):  # an empty report.html and exit 0 hid a mistyped folder
+        raise UsageError(f"no exports in {exports} (no run.json of auditstream's, sink "
+                         "checkpoint, scored/ day file or transactions_scored.csv); make "
+                         f"them with `auditstream demo`, `auditstream score FILE.csv --out "
+                         f"{exports}` or `auditstream sink --exports {exports}`")
     return exports
 
 
 def _report(args: argparse.Namespace) -> int:
+    # Nor a user's own report.html replaced (exit 0) in a folder without exports.
+    refuse_foreign(Path(args.exports), (REPORT_NAME,), "dashboard report",
+                   "give the exports folder (the sink's --exports, score's --out)")
     print(f"wrote {write_report_from_exports(_exports_folder(args.exports))}")
     return 0
 

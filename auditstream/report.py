@@ -15,10 +15,10 @@ import logging
 from itertools import islice
 from pathlib import Path
 
-from dashboard.report import TABLES, VolumeCubes, damaged, write_report
+from dashboard.report import VolumeCubes, damaged, write_report
 from shared.columns import SCORED_COLUMNS
 from sink.days import day_files
-from sink.exports import RUN_FILE, SCORED_FILE, Rollups
+from sink.exports import SCORED_FILE, Rollups
 from sink.volume import VolumeCounts
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,3 @@ def write_report_from_exports(folder: Path) -> Path:
     counts = count_scored_csv(*files)
     return write_report(folder, None if counts is None else cubes_of(counts))
 
-
-def has_exports(folder: Path) -> bool:
-    """Whether `folder` holds any file report.html is made from: day files (`scored/`),
-    transactions_scored.csv, a small table or run.json."""
-    names = (SCORED_FILE, RUN_FILE, *(f"{name}.csv" for name in TABLES))
-    return bool(day_files(Path(folder))) or any((Path(folder) / n).is_file() for n in names)
