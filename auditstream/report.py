@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from itertools import islice
 from pathlib import Path
 
 from dashboard.report import VolumeCubes, damaged, write_report
 from shared.columns import SCORED_COLUMNS
+from shared.outputs import open_regular
 from sink.days import day_files
 from sink.exports import SCORED_FILE, Rollups
 from sink.volume import VolumeCounts
@@ -44,8 +46,9 @@ def count_scored_csv(*files: Path) -> VolumeCounts | None:
     counts = VolumeCounts()
     width = len(SCORED_COLUMNS)
     for scored in files:
-        try:
-            fh = open(scored, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+        try:  # a regular file at the name: a FIFO waited for ever, a folder a traceback
+            fh = open(open_regular(scored, os.O_RDONLY),  # noqa: SIM115 - closed below
+                      newline="", encoding="utf-8")
         except FileNotFoundError:
             return None
         with fh:

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from shared.atomic import atomic_write_text
 from shared.date_range import read_range
 from shared.errors import UsageError
 from shared.exports_folder import REPORT_NAME as REPORT_NAME
+from shared.exports_folder import RUN_FILE
+from shared.outputs import open_regular
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """An exports table as written: (header, rows as column -> cell text); `damaged` (exit 2)
     when it is not, `FileNotFoundError` when there is none."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM, as Excel saves, is no cell
+        text = _read(path).decode("utf-8-sig")  # a BOM, as Excel saves, is no cell
         rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
     except UnicodeDecodeError:
         raise damaged(path, "not UTF-8 text") from None
@@ -77,14 +80,22 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return header, [dict(zip(header, row, strict=True)) for row in body]
 
 
+def _read(path: Path) -> bytes:
+    """A file of the exports, read only as a regular file at its name (`open_regular`): a
+    FIFO there waited for a writer for ever, a folder was a traceback; `FileNotFoundError`
+    when there is none."""
+    with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as fh:
+        return fh.read()
+
+
 def _read_table(path: Path) -> list[dict[str, str]]:
-    return read_csv(path)[1] if path.exists() else []
+    return read_csv(path)[1] if os.path.lexists(path) else []
 
 
 def read_run(path: Path) -> dict[str, Any]:
     """run.json's content ({} when there is none); `damaged` when it is not a JSON object."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_read(path).decode("utf-8"))
     except FileNotFoundError:
         return {}
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -110,7 +121,7 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
     data["rows"] = cubes.rows if cubes else 0
     data["cubes"] = {k: [list(r) for r in v] for k, v in cubes.cubes.items()} if cubes else {}
     if run is None:
-        run = read_run(exports_dir / "run.json")
+        run = read_run(exports_dir / RUN_FILE)
     data["run"] = {str(k): v for k, v in run.items() if isinstance(v, str | int | float | bool)}
     # the days the daily chart spans; the cube's days outside it are listed on their own
     span = read_range(run)
