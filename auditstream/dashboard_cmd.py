@@ -14,7 +14,7 @@ from auditstream.report import write_report_from_exports
 from auditstream.sample import write_scored_sample
 from auditstream.score import OWN_FILES
 from dashboard.browser import Chromium
-from dashboard.build import SAMPLE_EXPORTS, build
+from dashboard.build import SAMPLE_EXPORTS, build, check_project_folders
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
 from shared.errors import UsageError
@@ -40,6 +40,7 @@ def _build(args: argparse.Namespace) -> int:
     out = Path(args.out)
     # The snapshot the .pbix holds: a folder of exports (a mistyped one was a traceback).
     exports = Path(args.exports) if args.no_pbix else _exports_folder(args.exports)
+    check_project_folders(out)  # a link at the project's folder: before even the lock file
     # One build per folder: a second one's removal of the PBIP folders would race this one's
     # writes (a missing file, or a FileNotFoundError). Exit 6 naming the first one instead.
     with FolderLock(out, "dashboard build"):
