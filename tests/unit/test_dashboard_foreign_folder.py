@@ -103,13 +103,17 @@ def _exports(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", ["thresholds.csv", "cases.csv", "run.json",
-                                  "scored/transactions_scored_2025-01-01.csv"])
+                                  "transactions_scored.csv"])
 def test_a_fifo_at_a_file_dashboard_report_reads_is_one_line_not_a_hang(
         tmp_path: Path, name: str) -> None:
-    """A FIFO at a table's (or run.json's, a day file's) name: the report waited for a
-    writer for ever. Now it is named in one line, exit 2, report.html not written."""
+    """A FIFO at a table's (or run.json's, the reference layout's scored file's) name: the
+    report waited for a writer for ever. Now it is named in one line, exit 2, report.html
+    not written. (One at a day file's name is no day file, `shared.dayfiles`: not read.)"""
     exports = _exports(tmp_path)
-    (exports / name).unlink()
+    if name == "transactions_scored.csv":  # read in the reference layout, without scored/
+        shutil.rmtree(exports / "scored")
+    else:
+        (exports / name).unlink()
     os.mkfifo(exports / name)
     try:
         done = subprocess.run([sys.executable, "-m", "auditstream", "dashboard", "report",
@@ -188,13 +192,13 @@ def test_review_import_refuses_its_rejects_name_before_it_publishes(
     """A FIFO (or a folder) at `<name>.rejects.csv`: the reviews were published, then the
     report refused, exit 2, the rejected rows past the 20 shown on stderr in no file. Now
     the name is checked with the inputs, before anything is read or published."""
-    import auditstream.review.cli as review_cli
+    from auditstream.review.publish import ReviewPublisher
 
     def published(self: object, reviews: object) -> int:
         raise AssertionError("published before the rejects report's name was checked")
 
-    monkeypatch.setattr(review_cli.ReviewPublisher, "__init__", lambda *a, **k: None)
-    monkeypatch.setattr(review_cli.ReviewPublisher, "publish", published)
+    monkeypatch.setattr(ReviewPublisher, "__init__", lambda *a, **k: None)
+    monkeypatch.setattr(ReviewPublisher, "publish", published)
     source = tmp_path / "reviews.csv"
     source.write_text("case_id,outcome\nc1,confirmed\nc2,bogus\n")
     report = tmp_path / "reviews.rejects.csv"
