@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -96,9 +95,9 @@ def _screenshots(args: argparse.Namespace) -> int:
     with creating(out):  # before a browser starts: a place refusing files is exit 5 at once
         out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        exports = Path(tmp) / "exports"  # a copy, so report.html lands outside the source
-        shutil.copytree(source, exports)
-        report = write_report_from_exports(exports)
+        # report.html outside the source, made from its exports alone: a copy of the whole
+        # folder was a traceback at a FIFO or a link to nothing among the user's files.
+        report = write_report_from_exports(source, into=Path(tmp))
         with Chromium(width=1280, height=900) as page:
             for name in ("kpis", "volume", "cases"):
                 page.open(f"{report.as_uri()}#page={name}",

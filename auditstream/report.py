@@ -73,10 +73,11 @@ def count_scored_csv(*files: Path) -> VolumeCounts | None:
     return counts if files else None
 
 
-def write_report_from_exports(folder: Path) -> Path:
-    """report.html of a folder: its day files counted (or, in a folder of the reference
-    project's layout without `scored/`, its transactions_scored.csv)."""
+def write_report_from_exports(folder: Path, into: Path | None = None) -> Path:
+    """report.html of a folder, written there (or into the folder `into`): its day files
+    counted (or, in a folder of the reference project's layout without `scored/`, its
+    transactions_scored.csv)."""
     files = day_files(Path(folder)) or [Path(folder) / SCORED_FILE]
     counts = count_scored_csv(*files)
-    return write_report(folder, None if counts is None else cubes_of(counts))
+    return write_report(folder, None if counts is None else cubes_of(counts), into=into)
 

@@ -153,14 +153,15 @@ def render(data: dict[str, Any]) -> str:
 
 def write_report(exports_dir: Path, cubes: VolumeCubes | None = None,
                  tables: Mapping[str, Table] | None = None,
-                 run: Mapping[str, Any] | None = None) -> Path:
-    """Write `report.html` into `exports_dir` atomically; return its path.
+                 run: Mapping[str, Any] | None = None, into: Path | None = None) -> Path:
+    """Write `report.html` into `exports_dir` (or the folder `into`) atomically; return its
+    path.
 
     `cubes`: the volume counts (the sink's, through `auditstream.report`); None: no charts.
     `tables`, `run`: see `collect` (the sink hands over what it wrote; else the files).
     """
     exports_dir = Path(exports_dir)
-    target = exports_dir / REPORT_NAME
+    target = Path(into or exports_dir) / REPORT_NAME
     atomic_write_text(target, render(collect(exports_dir, cubes, tables, run)))
     log.debug("report written to %s", target)
     return target

@@ -169,9 +169,10 @@ def test_screenshots_report_sees_the_day_files_and_run_json(
 
     seen: list[set[str]] = []
 
-    def report(folder: Path) -> Path:
+    def report(folder: Path, into: Path) -> Path:  # made from the folder, written elsewhere
+        assert into != folder
         seen.append({p.relative_to(folder).as_posix() for p in folder.rglob("*")})
-        return folder / "report.html"
+        return into / "report.html"
 
     class Page:
         def __enter__(self) -> Page:

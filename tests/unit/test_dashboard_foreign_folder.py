@@ -216,3 +216,95 @@ def test_run_json_is_named_once() -> None:
                 for p in sorted((ROOT / folder).rglob("*.py"))
                 if re.search(r"^RUN_FILE\s*[:=]", p.read_text(), re.M)]
     assert declared == ["shared/exports_folder.py"]
+
+
+class _Page:
+    """Playwright's page as the screenshots use it: `screenshot(path=...)` writes the bytes
+    with `open(path, "wb")` (playwright/_impl/browser_context.py, `write_file`), without a
+    path it returns them."""
+
+    PNG = b"\x89PNG a screenshot\n"
+
+    def __init__(self) -> None:
+        self.opened: dict[Path, str] = {}  # each file opened -> its text then
+
+    def goto(self, url: str) -> None:
+        if url.startswith("file://"):
+            path = Path(url.removeprefix("file://").split("#")[0])
+            self.opened[path] = path.read_text()
+
+    def wait_for_function(self, expression: str) -> _Page:
+        return self
+
+    def json_value(self) -> bool:
+        return True
+
+    def screenshot(self, path: str | None = None, full_page: bool = False) -> bytes:
+        if path is not None:
+            with open(path, "wb") as fh:
+                fh.write(self.PNG)
+        return self.PNG
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo"])
+def test_a_screenshot_writes_nothing_through_a_link_or_into_a_fifo(
+        tmp_path: Path, kind: str) -> None:
+    """`dashboard screenshots --out DIR` with a link at report-kpis.png wrote the PNG into
+    the linked file (the user's own); a FIFO there waited for a reader for ever. Now the
+    PNG replaces the link (its target kept), a FIFO is refused in one line (exit 2)."""
+    from dashboard.browser import Chromium
+    from shared.errors import UsageError
+
+    theirs, target = tmp_path / "theirs.png", tmp_path / "report-kpis.png"
+    theirs.write_bytes(b"the user's own picture\n")
+    browser = Chromium.__new__(Chromium)
+    browser.page = _Page()  # type: ignore[assignment]
+    if kind == "link":
+        target.symlink_to(theirs)
+        assert browser.screenshot(target) == target
+        assert not target.is_symlink() and target.read_bytes() == _Page.PNG
+    else:
+        os.mkfifo(target)
+        with pytest.raises(UsageError, match="not a regular file"):
+            browser.screenshot(target)
+    assert theirs.read_bytes() == b"the user's own picture\n"
+
+
+@pytest.mark.parametrize("odd", ["fifo", "dangling link"])
+def test_screenshots_read_only_the_exports_not_every_file_beside_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, odd: str) -> None:
+    """The screenshots copied the whole exports folder to write report.html outside it: a
+    FIFO or a link to nothing anywhere in it (files no export reads) was a traceback, exit
+    70, and every other file was copied. Now the report is written from the folder, into a
+    folder of its own; the exports folder as it was."""
+    import auditstream.dashboard_cmd as cmd
+
+    pages: list[_Page] = []
+
+    class Fake:
+        def __init__(self, **kwargs: object) -> None:
+            pass
+
+        def __enter__(self) -> object:
+            from dashboard.browser import Chromium
+
+            browser = Chromium.__new__(Chromium)
+            browser.page = _Page()  # type: ignore[assignment]
+            pages.append(browser.page)  # type: ignore[arg-type]
+            return browser
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    monkeypatch.setattr(cmd, "Chromium", Fake)
+    exports, out = _exports(tmp_path), tmp_path / "shots"
+    os.mkfifo(exports / "notes") if odd == "fifo" else (exports / "notes").symlink_to(
+        tmp_path / "nowhere")
+    before = _tree(exports)
+    assert main(["dashboard", "screenshots", "--exports", str(exports), "--out", str(out),
+                 "--pbix", ""]) == ExitCode.OK
+    assert sorted(p.name for p in out.iterdir()) == [
+        "report-cases.png", "report-kpis.png", "report-volume.png"]
+    [(report, html)] = pages[0].opened.items()
+    assert "case-1cfc29c7b605741d" in html and report.parent != exports
+    assert _tree(exports) == before
