@@ -60,7 +60,7 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """An exports table as written: (header, rows as column -> cell text); `damaged` (exit 2)
     when it is not, `FileNotFoundError` when there is none."""
     try:
-        text = _read(path).decode("utf-8-sig")  # a BOM, as Excel saves, is no cell
+        text = _read_text(path, "utf-8-sig")  # a BOM, as Excel saves, is no cell
         rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
     except UnicodeDecodeError:
         raise damaged(path, "not UTF-8 text") from None
@@ -80,11 +80,11 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return header, [dict(zip(header, row, strict=True)) for row in body]
 
 
-def _read(path: Path) -> bytes:
-    """A file of the exports, read only as a regular file at its name (`open_regular`): a
+def _read_text(path: Path, encoding: str) -> str:
+    """`path.read_text(encoding)` of a regular file at the name itself (`open_regular`): a
     FIFO there waited for a writer for ever, a folder was a traceback; `FileNotFoundError`
     when there is none."""
-    with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as fh:
+    with os.fdopen(open_regular(path, os.O_RDONLY), encoding=encoding) as fh:
         return fh.read()
 
 
@@ -95,7 +95,7 @@ def _read_table(path: Path) -> list[dict[str, str]]:
 def read_run(path: Path) -> dict[str, Any]:
     """run.json's content ({} when there is none); `damaged` when it is not a JSON object."""
     try:
-        data = json.loads(_read(path).decode("utf-8"))
+        data = json.loads(_read_text(path, "utf-8"))
     except FileNotFoundError:
         return {}
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
