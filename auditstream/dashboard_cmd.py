@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import argparse
 import functools
-import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from auditstream.report import has_exports, write_report_from_exports
+from auditstream.report import write_report_from_exports
 from auditstream.sample import sample_config, write_scored_sample
 from auditstream.score import OWN_FILES
 from dashboard.browser import Chromium
-from dashboard.build import SAMPLE_EXPORTS, build
+from dashboard.build import SAMPLE_EXPORTS, build, check_project_folders
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
 from producer.limits import MAX_ROWS
 from shared.entry import folder_name, number
 from shared.errors import UsageError
-from shared.exports_folder import refuse_foreign
+from shared.exports_folder import REPORT_NAME, holds_exports, refuse_foreign
 from shared.folderlock import FolderLock
 from shared.outputs import check_folder_of, creating
 from shared.seeds import seed_arg
@@ -43,6 +42,7 @@ def _build(args: argparse.Namespace) -> int:
     out = Path(args.out)
     # The snapshot the .pbix holds: a folder of exports (a mistyped one was a traceback).
     exports = Path(args.exports) if args.no_pbix else _exports_folder(args.exports)
+    check_project_folders(out)  # a link at the project's folder: before even the lock file
     # One build per folder: a second one's removal of the PBIP folders would race this one's
     # writes (a missing file, or a FileNotFoundError). Exit 6 naming the first one instead.
     with FolderLock(out, "dashboard build"):
@@ -57,15 +57,20 @@ def _exports_folder(path: str) -> Path:
     if not exports.is_dir():
         raise UsageError(f"{exports} is not a folder; give the exports folder (the sink's "
                          "--exports, score's --out)")
-    if not has_exports(exports):  # an empty report.html and exit 0 hid a mistyped folder
-        raise UsageError(f"no exports in {exports} (no scored/ day files, thresholds.csv "
-                         "or run.json); make them with `auditstream demo`, `auditstream "
-                         f"score FILE.csv --out {exports}` or `auditstream sink --exports "
-                         f"{exports}`")
+    # Exports by the sink's and score's rule (`shared.exports_folder`): a user's own
+    # cases.csv or run.json was read as the exports' and a report made of it, exit 0.
+    if not holds_exports(exports):  # an empty report.html and exit 0 hid a mistyped folder
+        raise UsageError(f"no exports in {exports} (no run.json of auditstream's, sink "
+                         "checkpoint, scored/ day file or transactions_scored.csv); make "
+                         f"them with `auditstream demo`, `auditstream score FILE.csv --out "
+                         f"{exports}` or `auditstream sink --exports {exports}`")
     return exports
 
 
 def _report(args: argparse.Namespace) -> int:
+    # Nor a user's own report.html replaced (exit 0) in a folder without exports.
+    refuse_foreign(Path(args.exports), (REPORT_NAME,), "dashboard report",
+                   "give the exports folder (the sink's --exports, score's --out)")
     print(f"wrote {write_report_from_exports(_exports_folder(args.exports))}")
     return 0
 
@@ -103,9 +108,9 @@ def _screenshots(args: argparse.Namespace) -> int:
     with creating(out):  # before a browser starts: a place refusing files is exit 5 at once
         out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        exports = Path(tmp) / "exports"  # a copy, so report.html lands outside the source
-        shutil.copytree(source, exports)
-        report = write_report_from_exports(exports)
+        # report.html outside the source, made from its exports alone: a copy of the whole
+        # folder was a traceback at a FIFO or a link to nothing among the user's files.
+        report = write_report_from_exports(source, into=Path(tmp))
         with Chromium(width=1280, height=900) as page:
             for name in ("kpis", "volume", "cases"):
                 page.open(f"{report.as_uri()}#page={name}",

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from itertools import islice
 from pathlib import Path
 
-from dashboard.report import TABLES, VolumeCubes, damaged, write_report
+from dashboard.report import VolumeCubes, damaged, write_report
 from shared.columns import SCORED_COLUMNS
+from shared.outputs import open_regular
 from sink.days import day_files
-from sink.exports import RUN_FILE, SCORED_FILE, Rollups
+from sink.exports import SCORED_FILE, Rollups
 from sink.volume import VolumeCounts
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,9 @@ def count_scored_csv(*files: Path) -> VolumeCounts | None:
     counts = VolumeCounts()
     width = len(SCORED_COLUMNS)
     for scored in files:
-        try:
-            fh = open(scored, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+        try:  # a regular file at the name: a FIFO waited for ever, a folder a traceback
+            fh = open(open_regular(scored, os.O_RDONLY),  # noqa: SIM115 - closed below
+                      newline="", encoding="utf-8")
         except FileNotFoundError:
             return None
         with fh:
@@ -70,16 +73,11 @@ def count_scored_csv(*files: Path) -> VolumeCounts | None:
     return counts if files else None
 
 
-def write_report_from_exports(folder: Path) -> Path:
-    """report.html of a folder: its day files counted (or, in a folder of the reference
-    project's layout without `scored/`, its transactions_scored.csv)."""
+def write_report_from_exports(folder: Path, into: Path | None = None) -> Path:
+    """report.html of a folder, written there (or into the folder `into`): its day files
+    counted (or, in a folder of the reference project's layout without `scored/`, its
+    transactions_scored.csv)."""
     files = day_files(Path(folder)) or [Path(folder) / SCORED_FILE]
     counts = count_scored_csv(*files)
-    return write_report(folder, None if counts is None else cubes_of(counts))
+    return write_report(folder, None if counts is None else cubes_of(counts), into=into)
 
-
-def has_exports(folder: Path) -> bool:
-    """Whether `folder` holds any file report.html is made from: day files (`scored/`),
-    transactions_scored.csv, a small table or run.json."""
-    names = (SCORED_FILE, RUN_FILE, *(f"{name}.csv" for name in TABLES))
-    return bool(day_files(Path(folder))) or any((Path(folder) / n).is_file() for n in names)

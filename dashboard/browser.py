@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from shared.atomic import atomic_write_bytes
 from shared.errors import AuditstreamError
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -98,6 +99,7 @@ class Chromium:
         self.page.keyboard.press(key)
 
     def screenshot(self, path: Path, full_page: bool = False) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(path), full_page=full_page)
+        """The page as a PNG at `path`, replaced whole (`shared.atomic`): playwright's own
+        `path=` wrote through a link there (into the user's file) or waited on a FIFO."""
+        atomic_write_bytes(path, self.page.screenshot(full_page=full_page), durable=False)
         return path

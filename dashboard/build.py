@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from pathlib import Path
 
 from dashboard.pbir import json_text, pbip_json, report_files
@@ -10,6 +12,7 @@ from dashboard.reproducible import build_epoch
 from dashboard.spec import NAME
 from dashboard.tmdl import semantic_model_files
 from shared.atomic import atomic_write_text
+from shared.outputs import kind_of, not_regular
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,21 @@ def project_files(root: Path) -> dict[Path, str]:
     return files
 
 
+def check_project_folders(root: Path) -> None:
+    """Refuse (`not_regular`, exit 2) a symbolic link, or anything but a folder, at a folder
+    of the project under `root`: the build wrote the project through a link at
+    `<name>.Report` and removed every other file of the linked folder, exit 0."""
+    files = project_files(root)
+    for folder in sorted({root / up for path in files
+                          for up in path.relative_to(root).parents if up != Path(".")}):
+        try:
+            kind = os.lstat(folder).st_mode
+        except (FileNotFoundError, NotADirectoryError):  # `root` a file: the lock says so
+            continue
+        if not stat.S_ISDIR(kind):
+            raise not_regular(folder, kind_of(kind))
+
+
 def write_pbip(root: Path) -> Path:
     """Bring `<root>/<name>.SemanticModel/`, `.Report/` and `.pbip` to what the spec says;
     return the `.pbip`.
@@ -38,6 +56,7 @@ def write_pbip(root: Path) -> Path:
     `.pbi/` state. The folders are never removed whole: Desktop or a reader never sees the
     project empty, and Desktop's cache survives a rebuild.
     """
+    check_project_folders(root)  # before anything is written or removed
     files = project_files(root)
     for path, text in files.items():
         if not (path.is_file() and path.read_bytes() == text.encode("utf-8")):

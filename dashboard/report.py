@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from shared.atomic import atomic_write_text
 from shared.date_range import read_range
 from shared.errors import UsageError
 from shared.exports_folder import REPORT_NAME as REPORT_NAME
+from shared.exports_folder import RUN_FILE
+from shared.outputs import open_regular
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """An exports table as written: (header, rows as column -> cell text); `damaged` (exit 2)
     when it is not, `FileNotFoundError` when there is none."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM, as Excel saves, is no cell
+        text = _read_text(path, "utf-8-sig")  # a BOM, as Excel saves, is no cell
         rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
     except UnicodeDecodeError:
         raise damaged(path, "not UTF-8 text") from None
@@ -77,14 +80,22 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return header, [dict(zip(header, row, strict=True)) for row in body]
 
 
+def _read_text(path: Path, encoding: str) -> str:
+    """`path.read_text(encoding)` of a regular file at the name itself (`open_regular`): a
+    FIFO there waited for a writer for ever, a folder was a traceback; `FileNotFoundError`
+    when there is none."""
+    with os.fdopen(open_regular(path, os.O_RDONLY), encoding=encoding) as fh:
+        return fh.read()
+
+
 def _read_table(path: Path) -> list[dict[str, str]]:
-    return read_csv(path)[1] if path.exists() else []
+    return read_csv(path)[1] if os.path.lexists(path) else []
 
 
 def read_run(path: Path) -> dict[str, Any]:
     """run.json's content ({} when there is none); `damaged` when it is not a JSON object."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_read_text(path, "utf-8"))
     except FileNotFoundError:
         return {}
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -110,7 +121,7 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
     data["rows"] = cubes.rows if cubes else 0
     data["cubes"] = {k: [list(r) for r in v] for k, v in cubes.cubes.items()} if cubes else {}
     if run is None:
-        run = read_run(exports_dir / "run.json")
+        run = read_run(exports_dir / RUN_FILE)
     data["run"] = {str(k): v for k, v in run.items() if isinstance(v, str | int | float | bool)}
     # the days the daily chart spans; the cube's days outside it are listed on their own
     span = read_range(run)
@@ -142,14 +153,15 @@ def render(data: dict[str, Any]) -> str:
 
 def write_report(exports_dir: Path, cubes: VolumeCubes | None = None,
                  tables: Mapping[str, Table] | None = None,
-                 run: Mapping[str, Any] | None = None) -> Path:
-    """Write `report.html` into `exports_dir` atomically; return its path.
+                 run: Mapping[str, Any] | None = None, into: Path | None = None) -> Path:
+    """Write `report.html` into `exports_dir` (or the folder `into`) atomically; return its
+    path.
 
     `cubes`: the volume counts (the sink's, through `auditstream.report`); None: no charts.
     `tables`, `run`: see `collect` (the sink hands over what it wrote; else the files).
     """
     exports_dir = Path(exports_dir)
-    target = exports_dir / REPORT_NAME
+    target = Path(into or exports_dir) / REPORT_NAME
     atomic_write_text(target, render(collect(exports_dir, cubes, tables, run)))
     log.debug("report written to %s", target)
     return target

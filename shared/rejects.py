@@ -18,7 +18,7 @@ from pathlib import Path
 from shared.atomic import atomic_text_writer
 from shared.csv_io import RowError
 from shared.errors import AuditstreamError, UsageError
-from shared.outputs import check_folder_of, same_file
+from shared.outputs import check_file_target, check_folder_of, same_file
 from shared.schemas import FORMULA_START, escape_controls
 
 #: Characters of the rule shown as they are: the CSV writer quotes them.
@@ -54,7 +54,8 @@ def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> N
     would replace the earlier, its rows lost; checked before anything is read. A report
     that would be an input of the run (the user's corrected `a.rejects.csv` given beside
     `a.csv`), by any name, is refused too: it would replace that input. A `rejects_dir`
-    that is a file, or whose parent folder is missing, is refused too."""
+    that is a file, or whose parent folder is missing, is refused too, and so is a report's
+    name held by a folder, FIFO, device or socket (`check_file_target`)."""
     if rejects_dir is not None:
         if rejects_dir.exists() and not rejects_dir.is_dir():
             raise UsageError(f"{rejects_dir} is not a folder; give a folder for the rejects")
@@ -77,6 +78,9 @@ def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> N
                     f"{other} and {source} are one file: give each file once")
     for source in map(Path, sources):
         report = rejects_path(source, rejects_dir)
+        # A FIFO, device or folder at the report's name: refused only once the rows were
+        # sent or the reviews published, the rejected rows past those shown in no file.
+        check_file_target(report)
         for given in map(Path, sources):
             if same_file(report, given):
                 alias = "" if report == given else f" (given as {given})"

@@ -18,10 +18,10 @@ from typing import Any
 from auditstream.review.publish import ReviewPublisher
 from auditstream.review.simulate import Reviewer, labels_of, simulate
 from shared.errors import AuditstreamError
+from shared.exports_folder import RUN_FILE
 from shared.reviews import now_utc
 from shared.settings import KafkaSettings, TopicSettings
 
-RUN_FILE = "run.json"
 #: How long to wait for the sink to roll up the rows, then to count the reviews.
 WAIT_S = 180.0
 

@@ -116,13 +116,16 @@ def test_dashboard_report_of_a_folder_without_exports_is_refused(
     assert not (tmp_path / "report.html").exists()
 
 
-@pytest.mark.parametrize("name", ["thresholds.csv", "run.json", "transactions_scored.csv",
+@pytest.mark.parametrize("name", ["run.json", "transactions_scored.csv",
                                   "scored/transactions_scored_2025-01-01.csv"])
 def test_dashboard_report_of_a_folder_with_one_export_file_is_written(
     tmp_path: Path, name: str,
 ) -> None:
+    # A table alone, or a run.json not auditstream's, is no exports (the sink's rule):
+    # tests/unit/test_dashboard_foreign_folder.py.
     (tmp_path / name).parent.mkdir(exist_ok=True)
-    (tmp_path / name).write_text("{}" if name.endswith(".json") else "a\n")
+    (tmp_path / name).write_text('{\n  "auditstream_version": "0.1.0"\n}\n'
+                                 if name.endswith(".json") else "a\n")
     assert main(["dashboard", "report", str(tmp_path)]) == ExitCode.OK
     assert (tmp_path / "report.html").is_file()
 
@@ -166,9 +169,10 @@ def test_screenshots_report_sees_the_day_files_and_run_json(
 
     seen: list[set[str]] = []
 
-    def report(folder: Path) -> Path:
+    def report(folder: Path, into: Path) -> Path:  # made from the folder, written elsewhere
+        assert into != folder
         seen.append({p.relative_to(folder).as_posix() for p in folder.rglob("*")})
-        return folder / "report.html"
+        return into / "report.html"
 
     class Page:
         def __enter__(self) -> Page:

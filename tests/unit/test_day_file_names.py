@@ -24,12 +24,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditstream.report import has_exports, write_report_from_exports
+from auditstream.report import write_report_from_exports
 from dashboard.pbix import table_rows
 from dashboard.spec import TABLES
 from dashboard.tmdl import partition_m
 from shared import dayfiles as df
 from shared.codec import encode
+from shared.exports_folder import holds_exports
 from sink import days as dy
 from sink.offline import write_exports
 from sink.settings import ExportSettings
@@ -280,7 +281,7 @@ def test_reset_deletes_the_day_files_and_no_stranger(tmp_path: Path) -> None:
 def test_a_folder_holding_only_strangers_has_no_day_files(tmp_path: Path) -> None:
     (tmp_path / "scored").mkdir()
     (tmp_path / "scored" / STRANGERS[0]).write_text("a stranger's rows\n")
-    assert not has_exports(tmp_path)  # `dashboard report`: "no exports"
+    assert not holds_exports(tmp_path)  # `dashboard report`: "no exports"
     assert dy.day_files(tmp_path) == []
     SinkWriter(tmp_path, TOPIC, ExportSettings()).close()  # a fresh folder, not another run's
     assert (tmp_path / "scored" / STRANGERS[0]).read_text() == "a stranger's rows\n"
