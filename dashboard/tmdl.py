@@ -36,6 +36,7 @@ from shared.dayfiles import (
     PREFIX,
     SUFFIX,
 )
+from shared.exports_folder import RUN_FILE
 
 _NS = uuid.UUID("6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f")
 _M_TYPES = {"int64": "Int64.Type", "double": "type number", "string": "type text",
@@ -188,7 +189,7 @@ def date_table_m() -> str:
     day = 'Date.FromText(Text.Start(t, 10), [Format="yyyy-MM-dd", Culture="en-US"])'
     return "\n".join([
         "let",
-        f'    Run = Json.Document(File.Contents({PARAMETER} & "run.json")),',
+        f'    Run = Json.Document(File.Contents({PARAMETER} & "{RUN_FILE}")),',
         f'    First = Record.FieldOrDefault(Run, "{first}", '
         'Record.FieldOrDefault(Run, "event_time_min", null)),',
         f'    Last = Record.FieldOrDefault(Run, "{last}", '
