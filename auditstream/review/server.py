@@ -36,6 +36,7 @@ from auditstream.review.publish import ReviewPublisher
 from shared.codec import describe_validation_error
 from shared.entry import port_in_use_is
 from shared.errors import AuditstreamError
+from shared.exports_folder import CASES_FILE
 from shared.http_host import host_refusal
 from shared.kafka import make_consumer, topic_partitions
 from shared.reviews import OUTCOMES, Review, decode_review, now_utc
@@ -129,7 +130,7 @@ class CasesUnreadable(Exception):
 
 
 def _read_cases(exports: Path) -> list[Case]:
-    path = exports / "cases.csv"
+    path = exports / CASES_FILE
     try:
         return read_cases(path)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
