@@ -1,0 +1,121 @@
+"""The review workflow probed as a careless auditor team would use it, on a real broker
+(probe of 2026-12-06): the reviews topic deleted and created again under the sink."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from shared.kafka import TopicSpec, ensure_topics
+from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
+from shared.settings import KafkaSettings
+from sink.app import run
+from sink.state import STATE_FILE
+from sink.writer import REVIEWS_LOG_FILE
+from tests.integration.test_sink_kafka import _produce, _settings
+from tests.integration.test_sink_reviews_kafka import _publish, _read, _wait
+from tests.unit.test_rollup_pandas import random_scored
+
+pytestmark = pytest.mark.integration
+
+
+def _recreate(kafka: KafkaSettings, topic: str) -> None:
+    """Delete `topic` and create it again as the reviews topic is created."""
+    admin = AdminClient(kafka.client_config())
+    admin.delete_topics([topic], operation_timeout=30)[topic].result(60)
+    spec = TopicSpec(topic, REVIEWS_PARTITIONS, config=dict(REVIEWS_TOPIC_CONFIG))
+    deadline = time.monotonic() + 60
+    while True:  # the deletion takes a moment to be final
+        try:
+            ensure_topics(kafka, [spec])
+            return
+        except Exception:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+
+
+def test_a_reviews_topic_deleted_and_created_again_is_read_from_its_start(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    """The checkpoint kept the old reviews topic's next offset (3): on the new topic the
+    sink went on from offset 3, the new topic's first three reviews never logged nor
+    counted (or, with fewer than 3, a crash at every start). Now the new topic is read from
+    its start, and the outcomes the old one gave stay as logged."""
+    ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
+    settings = _settings(kafka, topic_name, tmp_path)
+    reviews_topic = settings.topics.reviews_topic
+    _produce(kafka, topic_name, random_scored(2_000, seed=71), per_txn=1_000)
+    run(settings, once=True)
+    cases = _read(tmp_path, "cases.csv")
+    assert cases is not None and len(cases) >= 4
+    c = list(cases["case_id"][:4])
+    before = [("case", c[0], "confirmed"), ("case", c[1], "dismissed"),
+              ("case", c[2], "unclear")]
+    _publish(kafka, reviews_topic, before)
+    run(settings, once=True)
+    old_id = json.loads((tmp_path / STATE_FILE).read_text())["extra"].get("reviews_topic_id")
+
+    _recreate(kafka, reviews_topic)
+    after = [("case", c[0], "dismissed"), ("case", c[3], "confirmed"),
+             ("case", "case-never-listed", "confirmed"), ("case", c[1], "confirmed"),
+             ("case", c[3], "dismissed")]
+    _publish(kafka, reviews_topic, after)
+    run(settings, once=True)
+    run(settings, once=True)  # nothing new: nothing logged twice
+
+    log = _read(tmp_path, REVIEWS_LOG_FILE)
+    assert log is not None
+    assert list(zip(log["target"], log["id"], log["outcome"], strict=True)) == before + after
+    assert list(log["offset"]) == ["0", "1", "2", "0", "1", "2", "3", "4"]
+    now = _read(tmp_path, "cases.csv")
+    assert now is not None
+    outcomes = dict(zip(now["case_id"], now["outcome"], strict=True))
+    # the old topic's c2 stays as logged; every other case has the new topic's last outcome
+    assert [outcomes[x] for x in c] == ["dismissed", "confirmed", "unclear", "dismissed"]
+    extra = json.loads((tmp_path / STATE_FILE).read_text())["extra"]
+    assert extra["reviews_topic_id"] not in (None, old_id)
+
+
+def test_a_reviews_topic_created_again_while_the_sink_runs_is_read_from_its_start(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    """While the sink ran, its consumer went on at the old topic's next offset (3) in the new
+    topic: reviews 0-2 of the new topic never logged, without a word (and a restart could
+    not tell). The topic's id is asked before each batch of reviews is taken now."""
+    import threading
+
+    ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
+    settings = _settings(kafka, topic_name, tmp_path).model_copy(
+        update={"rollup_interval_s": 0.5})
+    reviews_topic = settings.topics.reviews_topic
+    _produce(kafka, topic_name, random_scored(500, seed=73), per_txn=500)
+    stop = threading.Event()
+    sink = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop})
+    sink.start()
+    try:
+        before = [("case", f"old-{i}", "confirmed") for i in range(3)]
+        _publish(kafka, reviews_topic, before)
+        _wait(tmp_path, lambda: _lines(tmp_path) == 3)
+        _recreate(kafka, reviews_topic)
+        after = [("case", f"new-{i}", "dismissed") for i in range(5)]
+        _publish(kafka, reviews_topic, after)
+        _wait(tmp_path, lambda: _lines(tmp_path) >= 7)
+        time.sleep(2)  # a line logged twice would come now
+    finally:
+        stop.set()
+        sink.join(60)
+    assert not sink.is_alive()
+    run(settings, once=True)  # a restart neither loses nor repeats one
+    log = _read(tmp_path, REVIEWS_LOG_FILE)
+    assert log is not None
+    assert list(zip(log["target"], log["id"], log["outcome"], strict=True)) == before + after
+    assert list(log["offset"]) == ["0", "1", "2", "0", "1", "2", "3", "4"]
+
+
+def _lines(folder: Path) -> int:
+    log = _read(folder, REVIEWS_LOG_FILE)
+    return 0 if log is None else len(log)
