@@ -1,0 +1,204 @@
+"""`review import` of files made from the exports, as a careless auditor team uses them (probe
+of 2026-12-06): an older export imported after a later decision, a row whose outcome was
+edited with the earlier review's reviewer and time left in it, the same file twice."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditstream.cli import main
+from auditstream.review.records import Layout, parse_rows
+from shared.columns import AUDIT_SAMPLE_COLUMNS, CASES_COLUMNS
+from shared.errors import ExitCode
+from shared.reviews import Review
+
+NOW = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
+T10 = "2026-12-05T10:00:00Z"
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[Review]:
+    """Reviews go to a list (the import's Kafka seam), never to a broker; `now` is NOW."""
+    out: list[Review] = []
+
+    class Publisher:
+        def __init__(self, *_args: object) -> None:
+            pass
+
+        def publish(self, reviews: list[Review]) -> int:
+            out.extend(reviews)
+            return len(reviews)
+
+    monkeypatch.setattr("auditstream.review.cli.ReviewPublisher", Publisher)
+    monkeypatch.setattr("auditstream.review.cli.now_utc", lambda: NOW)
+    return out
+
+
+def _cases(folder: Path, reviews: dict[str, tuple[str, str, str, str]]) -> Path:
+    """The sink's cases.csv: one row per case, its review cells (outcome, reviewer, time,
+    note) as `sink.assurance_table.case_rows` writes them."""
+    folder.mkdir(exist_ok=True)
+    with (folder / "cases.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(CASES_COLUMNS)
+        for rank, (case, review) in enumerate(reviews.items(), start=1):
+            w.writerow([str(rank), case, f"cust-{rank}", *[""] * (len(CASES_COLUMNS) - 7),
+                        *review])
+    return folder / "cases.csv"
+
+
+def _file(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["case_id", "outcome", "reviewer", "reviewed_at", "note"])
+        w.writerows(rows)
+    return path
+
+
+def _published(sent: list[Review]) -> list[tuple[str, str, str, str, str]]:
+    return [(r.id, r.outcome, r.reviewer, r.reviewed_at.isoformat(), r.note) for r in sent]
+
+
+def test_an_older_export_cannot_replace_a_later_decision_and_an_edit_is_stamped_anew(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before: every row published as read, so c1 went back to alice's `confirmed` over
+    carol's later `dismissed`, c5's change was recorded as alice's at 10:00 (the time she
+    confirmed it), c2 logged again; c7 one second older than the exports' review won."""
+    exports = tmp_path / "exports"
+    _cases(exports, {
+        "c1": ("dismissed", "carol", "2026-12-05T12:00:00Z", ""),   # decided again since
+        "c2": ("confirmed", "alice", T10, "card skimmed"),          # as the file says
+        "c3": ("", "", "", ""),                                     # open
+        "c5": ("confirmed", "alice", T10, ""),
+        "c6": ("dismissed", "alice", T10, ""),
+        "c7": ("confirmed", "alice", T10, ""),
+    })
+    f = _file(tmp_path / "old-export.csv", [
+        ["c1", "confirmed", "alice", T10, ""],                      # line 2: stale
+        ["c2", "confirmed", "alice", T10, "card skimmed"],          # unchanged
+        ["c3", "dismissed", "", "", ""],                            # a new decision
+        ["c5", "dismissed", "alice", T10, ""],                      # edited, stamp left
+        ["c6", "dismissed", "alice", "2026-12-05T10:00:01Z", "x"],  # one second later
+        ["c7", "unclear", "alice", "2026-12-05T09:59:59Z", ""],     # line 7: one earlier
+    ])
+    code = main(["review", "import", str(f), "--exports", str(exports), "--reviewer", "bob"])
+    out, err = capsys.readouterr()
+    assert _published(sent) == [
+        ("c3", "dismissed", "bob", NOW.isoformat(), ""),
+        ("c5", "dismissed", "bob", NOW.isoformat(), ""),
+        ("c6", "dismissed", "alice", "2026-12-05T10:00:01+00:00", "x"),
+    ]
+    assert code == ExitCode.ROWS_REJECTED, err
+    assert (f"{f}: line 2: reviewed_at: '{T10}' is older than the review cases.csv of "
+            f"{exports} shows for 'c1' (dismissed by 'carol' at 2026-12-05T12:00:00Z): not "
+            "published, it would replace that later decision; clear reviewed_at to record "
+            "this outcome as a new one") in err.splitlines()
+    assert f"{f}: line 7: reviewed_at: '2026-12-05T09:59:59Z' is older" in err
+    assert "line 3" not in err and "line 5" not in err
+    rejects = list(csv.reader((tmp_path / "old-export.rejects.csv").open(encoding="utf-8")))
+    assert [r[0] for r in rejects[1:]] == ["2", "7"]
+    assert out.strip() == (
+        "review import: 3 case outcome(s) published to transactions.reviews (3 dismissed); "
+        "0 row(s) without an outcome skipped; 1 row(s) as the exports already show them, "
+        "not published again; 2 rejected")
+
+
+def test_the_same_file_imported_twice_publishes_its_outcomes_once(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Once the sink shows the first import's outcomes, the second finds nothing new (it
+    published every row again: a second line per case in reviews_log.csv, a new time)."""
+    exports = tmp_path / "exports"
+    _cases(exports, {"c1": ("", "", "", ""), "c2": ("", "", "", ""), "c3": ("", "", "", "")})
+    f = _file(tmp_path / "mine.csv", [["c1", "confirmed", "", "", ""],
+                                      ["c2", "Dismissed ", "", "", "dup of c1"],
+                                      ["c3", "", "", "", ""]])
+    args = ["review", "import", str(f), "--exports", str(exports), "--reviewer", "bob"]
+    assert main(args) == ExitCode.OK
+    first = _published(sent)
+    assert [r[:3] for r in first] == [("c1", "confirmed", "bob"), ("c2", "dismissed", "bob")]
+    # what the sink then shows in cases.csv
+    _cases(exports, {r.id: (r.outcome, r.reviewer, T10, r.note) for r in sent}
+           | {"c3": ("", "", "", "")})
+    sent.clear()
+    capsys.readouterr()
+    assert main(args) == ExitCode.OK
+    assert sent == []
+    assert "0 case outcome(s) published" in capsys.readouterr().out
+    # another reviewer importing the same file asserts the outcomes anew, as theirs
+    assert main([*args[:-1], "carol"]) == ExitCode.OK
+    assert [r[:3] for r in _published(sent)] == [("c1", "confirmed", "carol"),
+                                                 ("c2", "dismissed", "carol")]
+
+
+def test_without_the_exports_rows_are_published_as_read(
+    tmp_path: Path, sent: list[Review],
+) -> None:
+    """--no-check, or no cases.csv where the default folder is: nothing to compare with."""
+    exports = tmp_path / "exports"
+    _cases(exports, {"c1": ("dismissed", "carol", "2026-12-05T12:00:00Z", "")})
+    f = _file(tmp_path / "old.csv", [["c1", "confirmed", "alice", T10, ""]])
+    assert main(["review", "import", str(f), "--no-check"]) == ExitCode.OK
+    assert _published(sent) == [("c1", "confirmed", "alice", "2026-12-05T10:00:00+00:00", "")]
+
+
+def test_exported_reviews_come_from_cases_and_audit_sample(tmp_path: Path) -> None:
+    from auditstream.review.files import exported_reviews
+    from auditstream.review.records import Exported
+
+    assert exported_reviews(tmp_path) == {"case": {}, "transaction": {}}
+    _cases(tmp_path, {"c1": ("confirmed", "'=alice", T10, "'-n"), "c2": ("", "", "", ""),
+                      "c3": ("dismissed", "x", "not a time", "")})
+    with (tmp_path / "audit_sample.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(AUDIT_SAMPLE_COLUMNS)
+        w.writerow(["2025-01-01", "0-50", "'=T9", *[""] * 6, "unclear", "r", T10, ""])
+    at = datetime(2026, 12, 5, 10, tzinfo=UTC)
+    assert exported_reviews(tmp_path) == {
+        "case": {"c1": Exported("confirmed", "=alice", at, "-n")},
+        "transaction": {"=T9": Exported("unclear", "r", at, "")}}
+    (tmp_path / "cases.csv").write_text("case_id\nc1\n")  # an older version's: no reviews
+    assert exported_reviews(tmp_path)["case"] == {}
+
+
+_AT = datetime(2026, 12, 5, 10, tzinfo=UTC)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(
+    st.sampled_from(["c1", "c2", "c3"]),
+    st.sampled_from(["confirmed", "dismissed", "unclear"]),
+    st.sampled_from(["", "alice", "bob"]),
+    st.sampled_from([None, -1, 0, 1]),
+    st.sampled_from(["", "n"])), max_size=8),
+    st.dictionaries(st.sampled_from(["c1", "c2", "c3"]), st.tuples(
+        st.sampled_from(["confirmed", "dismissed", "unclear"]),
+        st.sampled_from(["alice", "bob"]), st.sampled_from(["", "n"])), max_size=3))
+def test_every_row_is_published_unchanged_or_rejected_and_none_goes_back_in_time(
+    rows: list[tuple[str, str, str, int | None, str]],
+    shown: dict[str, tuple[str, str, str]],
+) -> None:
+    from auditstream.review.records import Exported
+
+    exported = {k: Exported(o, r, _AT, n) for k, (o, r, n) in shown.items()}
+    cells: list[tuple[int, dict[str, Any]]] = [
+        (i, {"case_id": c, "outcome": o, "reviewer": r, "note": n, "reviewed_at":
+             "" if d is None else (_AT + timedelta(seconds=d)).isoformat()})
+        for i, (c, o, r, d, n) in enumerate(rows, start=2)]
+    result = parse_rows(cells, Layout("case", "case_id"), reviewer="me", now=NOW,
+                        exported=exported)
+    assert len(result.reviews) + len(result.rejected) + result.unchanged == len(rows)
+    for review in result.reviews:
+        cur = exported.get(review.id)
+        if cur is not None:  # never the exported review again, never one older than it
+            assert (review.outcome, review.reviewer, review.note) != (
+                cur.outcome, cur.reviewer, cur.note)
+            assert review.reviewed_at > cur.reviewed_at
