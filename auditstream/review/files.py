@@ -400,10 +400,10 @@ def known_ids(exports: Path) -> dict[str, set[str] | None]:
 
 
 def exported_reviews(exports: Path) -> dict[str, dict[str, Exported]]:
-    """The current review of each id the exports show one for, by target: cases from
-    `cases.csv`, sampled transactions from `audit_sample.csv` (files or columns missing,
-    as in an older version's exports: none). A row whose review does not read is left out
-    (the sink wrote it; an edited exports file is compared with nothing)."""
+    """Each id the exports list, with its current review (if any) and a case's extent, by
+    target: cases from `cases.csv`, sampled transactions from `audit_sample.csv` (files or
+    columns missing, as in an older version's exports: nothing to compare). A review that
+    does not read counts as none (the sink wrote it; an edited exports file)."""
     def reviews(name: str, col: str) -> dict[str, Exported]:
         f = exports / name
         if not f.is_file():
@@ -412,15 +412,7 @@ def exported_reviews(exports: Path) -> dict[str, dict[str, Exported]]:
         try:
             with f.open(encoding="utf-8-sig", newline="") as fh:
                 for row in csv.DictReader(fh):
-                    outcome = (row.get("outcome") or "").strip()
-                    try:
-                        when = parse_time(row.get("reviewed_at") or "")
-                    except ValueError:
-                        continue
-                    if outcome:
-                        found[unguarded(row.get(col) or "")] = Exported(
-                            outcome, unguarded((row.get("reviewer") or "").strip()), when,
-                            unguarded(row.get("note") or ""))
+                    found[unguarded(row.get(col) or "")] = _exported(row)
         except (UnicodeDecodeError, csv.Error) as exc:
             raise ReviewFileError(f"cannot check the ids: {f} is not a readable CSV of the "
                                   f"exports ({exc}); make the exports again, or --no-check"
@@ -429,3 +421,16 @@ def exported_reviews(exports: Path) -> dict[str, dict[str, Exported]]:
 
     return {"case": reviews(CASES_FILE, "case_id"),
             "transaction": reviews(AUDIT_SAMPLE_FILE, "transaction_id")}
+
+
+def _exported(row: dict[str, str]) -> Exported:
+    extent = (row.get("transactions") or "", row.get("last_time") or "")
+    outcome = (row.get("outcome") or "").strip()
+    try:
+        when = parse_time(row.get("reviewed_at") or "") if outcome else None
+    except ValueError:
+        when = None
+    if when is None:
+        return Exported("", transactions=extent[0], last_time=extent[1])
+    return Exported(outcome, unguarded((row.get("reviewer") or "").strip()), when,
+                    unguarded(row.get("note") or ""), *extent)

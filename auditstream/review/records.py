@@ -46,13 +46,16 @@ class Layout:
 
 @dataclass(frozen=True)
 class Exported:
-    """An id's current review as the exports show it (cases.csv, audit_sample.csv): what a
-    row of a file made from them echoes until someone edits it."""
+    """An id as the exports show it now (cases.csv, audit_sample.csv): its current review
+    (`outcome` empty: none), what a row of a file made from them echoes until someone edits
+    it, and a case's extent (`transactions`, `last_time`; empty for a transaction)."""
 
     outcome: str
-    reviewer: str
-    reviewed_at: datetime
-    note: str
+    reviewer: str = ""
+    reviewed_at: datetime | None = None
+    note: str = ""
+    transactions: str = ""
+    last_time: str = ""
 
 
 @dataclass
@@ -181,7 +184,18 @@ def against_exports(result: ImportResult, origins: list[tuple[int, dict[str, str
                                                               cur.reviewer):
             result.unchanged += 1
             continue
+        if (changed := _extent_changed(raw, cur)) is not None:
+            result.rejected.append(RowError(line, (
+                f"{quote(review.id)}: this case is not the one the file shows any more "
+                f"({changed} in {known_where}; a newer run or new transactions regrouped it): "
+                "not published; review it again from the current cases.csv, or clear this "
+                "row's transactions and last_time cells to publish the outcome anyway"),
+                raw, source))
+            continue
         stamp = raw.get("reviewed_at", "").strip()
+        if cur.reviewed_at is None:
+            kept.append(review)
+            continue
         if stamp and review.reviewed_at == cur.reviewed_at:
             cell = unguarded(raw.get("reviewer", "").strip())
             who = cell if cell and cell != cur.reviewer else reviewer
@@ -197,6 +211,28 @@ def against_exports(result: ImportResult, origins: list[tuple[int, dict[str, str
         kept.append(review)
     result.reviews = kept
     result.rejected.sort(key=lambda e: e.line)
+
+
+def _extent_changed(raw: Mapping[str, str], cur: Exported) -> str | None:
+    """How a case's extent in the row (`transactions`, `last_time`, as cases.csv wrote
+    them when the file was made) differs from the exports' now; None if it does not, or
+    if the row or the exports do not say."""
+    said = raw.get("transactions", "").strip(), raw.get("last_time", "").strip()
+    if not all(said) or not cur.transactions or not cur.last_time:
+        return None
+    try:
+        same_end = parse_time(said[1]) == parse_time(cur.last_time)
+    except ValueError:
+        same_end = said[1] == cur.last_time
+    if _count(said[0]) == _count(cur.transactions) and same_end:
+        return None
+    return (f"{said[0]} transactions to {said[1]} in the file, {cur.transactions} to "
+            f"{cur.last_time}")
+
+
+def _count(text: str) -> str:
+    """A count as Excel may give it back (`4.0`)."""
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _iso(when: datetime) -> str:

@@ -163,10 +163,11 @@ def test_exported_reviews_come_from_cases_and_audit_sample(tmp_path: Path) -> No
         w.writerow(["2025-01-01", "0-50", "'=T9", *[""] * 6, "unclear", "r", T10, ""])
     at = datetime(2026, 12, 5, 10, tzinfo=UTC)
     assert exported_reviews(tmp_path) == {
-        "case": {"c1": Exported("confirmed", "=alice", at, "-n")},
+        "case": {"c1": Exported("confirmed", "=alice", at, "-n"), "c2": Exported(""),
+                 "c3": Exported("")},  # c3's time does not read: no review to compare
         "transaction": {"=T9": Exported("unclear", "r", at, "")}}
     (tmp_path / "cases.csv").write_text("case_id\nc1\n")  # an older version's: no reviews
-    assert exported_reviews(tmp_path)["case"] == {}
+    assert exported_reviews(tmp_path)["case"] == {"c1": Exported("")}
 
 
 _AT = datetime(2026, 12, 5, 10, tzinfo=UTC)
@@ -201,4 +202,49 @@ def test_every_row_is_published_unchanged_or_rejected_and_none_goes_back_in_time
         if cur is not None:  # never the exported review again, never one older than it
             assert (review.outcome, review.reviewer, review.note) != (
                 cur.outcome, cur.reviewer, cur.note)
-            assert review.reviewed_at > cur.reviewed_at
+            assert cur.reviewed_at is not None and review.reviewed_at > cur.reviewed_at
+
+
+def _listed(folder: Path, cases: dict[str, tuple[str, str]]) -> None:
+    """cases.csv of a run: each case's transactions and last time, no reviews."""
+    folder.mkdir(exist_ok=True)
+    at = CASES_COLUMNS.index("last_time"), CASES_COLUMNS.index("transactions")
+    with (folder / "cases.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(CASES_COLUMNS)
+        for rank, (case, (n, last)) in enumerate(cases.items(), start=1):
+            row = [""] * len(CASES_COLUMNS)
+            row[:3], row[at[0]], row[at[1]] = [str(rank), case, "c"], last, n
+            w.writerow(row)
+
+
+def test_a_case_regrouped_since_the_file_was_made_is_not_reviewed_blind(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A case id names a customer's first flagged transaction: a newer run (another
+    threshold or case gap) or transactions joining later can give it other transactions.
+    The file's `transactions` and `last_time` (what the reviewer saw) are compared with the
+    exports' now; before, the outcome went to the other case without a word."""
+    _listed(tmp_path / "exports", {"k1": ("1", "2025-01-18T14:46:59"),
+                                   "k2": ("3", "2025-01-16T12:02:43"),
+                                   "k3": ("2", "2025-01-16T12:00:01"),
+                                   "k4": ("1", "2025-01-18T14:46:59")})
+    f = tmp_path / "seen.csv"
+    with f.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["case_id", "transactions", "last_time", "outcome"])
+        w.writerows([["k1", "2", "2025-01-18T15:10:00", "confirmed"],   # regrouped
+                      ["k2", "3.0", "2025-01-16 12:02:43", "dismissed"],  # as Excel saves it
+                      ["k3", "2", "2025-01-16T12:00:00", "confirmed"],    # a second later now
+                      ["k4", "", "", "unclear"]])                        # cleared: published
+    code = main(["review", "import", str(f), "--exports", str(tmp_path / "exports")])
+    _out, err = capsys.readouterr()
+    assert [(r.id, r.outcome) for r in sent] == [("k2", "dismissed"), ("k4", "unclear")]
+    assert code == ExitCode.ROWS_REJECTED
+    assert (f"{f}: line 2: 'k1': this case is not the one the file shows any more (2 "
+            "transactions to 2025-01-18T15:10:00 in the file, 1 to 2025-01-18T14:46:59 in "
+            f"cases.csv of {tmp_path / 'exports'}; a newer run or new transactions regrouped "
+            "it): not published; review it again from the current cases.csv, or clear this "
+            "row's transactions and last_time cells to publish the outcome anyway"
+            ) in err.splitlines()
+    assert f"{f}: line 4: 'k3': this case is not the one" in err and "line 3" not in err
