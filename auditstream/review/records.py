@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -30,6 +30,9 @@ READ_COLUMNS = frozenset({"outcome", "reviewer", "reviewed_at", "note",
                           *(c for c, _ in ID_COLUMNS)})
 #: A row the reader could not split into cells carries only this key: the reason.
 ERROR_KEY = "\x00error"
+#: How far after the import a `reviewed_at` may be: a local time written without its zone
+#: (read as UTC) is up to 14 hours ahead; a date past that is a typo (2062 for 2026).
+FUTURE_SLACK = timedelta(days=1)
 
 
 class HeaderError(ValueError):
@@ -282,11 +285,16 @@ def _check(ident: str, outcome: str, layout: Layout, known: set[str] | None,
 def _review(cells: Mapping[str, str], layout: Layout, ident: str, outcome: str,
             reviewer: str, now: datetime) -> Review:
     when = cells.get("reviewed_at", "").strip()
+    at = parse_time(when) if when else now
+    if at > now + FUTURE_SLACK:
+        raise ValueError(f"{quote(when)} is after the time of this import ({_iso(now)}, "
+                         "with a day's slack for a time zone): a decision is recorded after "
+                         "it is made; check the date")
     return Review.model_validate({
         "target": layout.target,
         "id": ident,
         "outcome": outcome,
         "reviewer": unguarded(cells.get("reviewer", "").strip()) or reviewer,
-        "reviewed_at": parse_time(when) if when else now,
+        "reviewed_at": at,
         "note": unguarded(cells.get("note", "")),
     })

@@ -248,3 +248,40 @@ def test_a_case_regrouped_since_the_file_was_made_is_not_reviewed_blind(
             "row's transactions and last_time cells to publish the outcome anyway"
             ) in err.splitlines()
     assert f"{f}: line 4: 'k3': this case is not the one" in err and "line 3" not in err
+
+
+@pytest.mark.parametrize(("ahead", "refused"), [
+    (timedelta(days=1) - timedelta(seconds=1), False), (timedelta(days=1), False),
+    (timedelta(days=1, seconds=1), True), (timedelta(days=365 * 36), True)])
+def test_a_review_dated_after_the_import_is_refused(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str],
+    ahead: timedelta, refused: bool,
+) -> None:
+    """A typo (2062 for 2026) was published: no later review with a real date could win
+    over it where dates decide (a case's outcome from its transactions' reviews, the
+    exports' check above). A day of slack for a local time written without its zone."""
+    when = (NOW + ahead).isoformat()
+    f = _file(tmp_path / "typo.csv", [["c1", "confirmed", "", when, ""]])
+    code = main(["review", "import", str(f), "--no-check"])
+    err = capsys.readouterr().err
+    assert [r.reviewed_at for r in sent] == ([] if refused else [NOW + ahead])
+    assert code == (ExitCode.ROWS_REJECTED if refused else ExitCode.OK)
+    if refused:
+        assert (f"{f}: line 2: reviewed_at: '{when}' is after the time of this import "
+                f"({NOW.isoformat().replace('+00:00', 'Z')}, with a day's slack for a "
+                "time zone): a decision is recorded after it is made; check the date"
+                ) in err.splitlines()
+
+
+def test_a_case_outcome_from_its_transactions_is_pinned_by_a_future_date() -> None:
+    """Why the import refuses such a date: the sink takes a case's outcome from the latest
+    of its transactions' reviews by `reviewed_at`, so one dated 2062 wins for ever."""
+    from sink.reviews_state import ReviewBook
+
+    book = ReviewBook()
+    book.cases["k"] = {"reviewed_tx": ["t1", "t2"]}
+    book.current = {"transaction:t1": ["transaction", "t1", "confirmed", "a",
+                                       "2062-12-05T10:00:00Z", ""],
+                    "transaction:t2": ["transaction", "t2", "dismissed", "b",
+                                       "2026-12-06T10:00:00Z", ""]}
+    assert book.case_outcome("k") == "confirmed"
