@@ -119,3 +119,54 @@ def test_a_reviews_topic_created_again_while_the_sink_runs_is_read_from_its_star
 def _lines(folder: Path) -> int:
     log = _read(folder, REVIEWS_LOG_FILE)
     return 0 if log is None else len(log)
+
+
+def test_a_new_export_imported_back_publishes_only_what_was_changed(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sink's own cases.csv, filled in and imported, then the next cases.csv (every
+    outcome the sink shows in it, one changed) imported back: only the change is published,
+    stamped by the importer. Before, every outcome was published again under its earlier
+    reviewer and time, the change as the earlier reviewer's at the earlier second."""
+    import csv
+
+    from auditstream.cli import main
+
+    ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
+    settings = _settings(kafka, topic_name, tmp_path / "exports")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrap_servers)
+    monkeypatch.setenv("AUDITSTREAM_REVIEWS_TOPIC", settings.topics.reviews_topic)
+    _produce(kafka, topic_name, random_scored(2_000, seed=75), per_txn=1_000)
+    run(settings, once=True)
+    exports = settings.exports_dir
+
+    def fill(name: str, outcomes: dict[str, str]) -> Path:
+        with (exports / "cases.csv").open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert rows
+        out = tmp_path / name
+        with out.open("w", encoding="utf-8", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            for row in rows:
+                w.writerow(row | ({"outcome": outcomes[row["case_id"]]}
+                                  if row["case_id"] in outcomes else {}))
+        return out
+
+    cases = _read(exports, "cases.csv")
+    assert cases is not None and len(cases) >= 3
+    c = list(cases["case_id"][:3])
+    first = fill("first.csv", {c[0]: "confirmed", c[1]: "dismissed", c[2]: "unclear"})
+    assert main(["review", "import", str(first), "--exports", str(exports),
+                 "--reviewer", "alice"]) == 0
+    run(settings, once=True)
+    second = fill("second.csv", {c[1]: "confirmed"})  # the next export, one outcome changed
+    assert main(["review", "import", str(second), "--exports", str(exports),
+                 "--reviewer", "bob"]) == 0
+    run(settings, once=True)
+    log = _read(exports, REVIEWS_LOG_FILE)
+    assert log is not None
+    assert list(zip(log["id"], log["outcome"], log["reviewer"], strict=True)) == [
+        (c[0], "confirmed", "alice"), (c[1], "dismissed", "alice"), (c[2], "unclear", "alice"),
+        (c[1], "confirmed", "bob")]
+    assert log["reviewed_at"][3] >= log["reviewed_at"][1]
