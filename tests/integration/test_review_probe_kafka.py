@@ -170,3 +170,64 @@ def test_a_new_export_imported_back_publishes_only_what_was_changed(
         (c[0], "confirmed", "alice"), (c[1], "dismissed", "alice"), (c[2], "unclear", "alice"),
         (c[1], "confirmed", "bob")]
     assert log["reviewed_at"][3] >= log["reviewed_at"][1]
+
+
+def test_imports_at_once_are_all_logged_and_each_case_counts_once_by_its_last_outcome(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path,
+) -> None:
+    """One file imported twice at once, then two reviewers' files with other outcomes for
+    two cases at once, all while the sink is stopped (probe of 2026-12-06): the exports
+    cannot tell the imports what the other published, so every row is published and
+    logged; each case counts once, by the last outcome on the topic, which cases.csv shows."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
+    settings = _settings(kafka, topic_name, tmp_path / "exports")
+    _produce(kafka, topic_name, random_scored(2_000, seed=77), per_txn=1_000)
+    run(settings, once=True)
+    exports = settings.exports_dir
+    cases = _read(exports, "cases.csv")
+    assert cases is not None and len(cases) >= 6
+    c = list(cases["case_id"][:6])
+
+    def write(name: str, ids: list[str], outcome: str) -> Path:
+        path = tmp_path / name
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["case_id", "outcome"])
+            w.writerows([i, outcome] for i in ids)
+        return path
+
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+           "AUDITSTREAM_REVIEWS_TOPIC": settings.topics.reviews_topic,
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    def at_once(*jobs: tuple[Path, str]) -> None:
+        procs = [subprocess.Popen(
+            [sys.executable, "-m", "auditstream", "review", "import", str(f), "--exports",
+             str(exports), "--reviewer", who], env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True) for f, who in jobs]
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+            assert out.startswith("review import: 4 case outcome(s) published"), out
+
+    a, b = write("a.csv", c[:4], "confirmed"), write("b.csv", c[2:], "dismissed")
+    at_once((a, "alice"), (a, "alice"))
+    at_once((a, "alice"), (b, "bob"))
+    run(settings, once=True)
+
+    log = _read(exports, REVIEWS_LOG_FILE)
+    assert log is not None and len(log) == 16
+    assert sorted(zip(log["id"][:8], log["outcome"][:8], strict=True)) == sorted(
+        [(i, "confirmed") for i in c[:4]] * 2)
+    last = dict(zip(log["id"], log["outcome"], strict=True))  # the topic's order
+    assert set(last) == set(c)
+    now = _read(exports, "cases.csv")
+    assert now is not None
+    assert {i: o for i, o in zip(now["case_id"], now["outcome"], strict=True) if i in c} == last
+    summary = json.loads((exports / "run.json").read_text())["assurance"]
+    assert (summary["reviews_read"], summary["reviewed_cases"]) == (16, 6)
