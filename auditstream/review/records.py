@@ -219,14 +219,14 @@ def against_exports(result: ImportResult, origins: list[tuple[int, dict[str, str
 def _extent_changed(raw: Mapping[str, str], cur: Exported) -> str | None:
     """How a case's extent in the row (`transactions`, `last_time`, as cases.csv wrote
     them when the file was made) differs from the exports' now; None if it does not, or
-    if the row or the exports do not say."""
+    if the row or the exports do not say (a time that does not read is not compared)."""
     said = raw.get("transactions", "").strip(), raw.get("last_time", "").strip()
     if not all(said) or not cur.transactions or not cur.last_time:
         return None
     try:
         same_end = parse_time(said[1]) == parse_time(cur.last_time)
-    except ValueError:
-        same_end = said[1] == cur.last_time
+    except ValueError:  # a spreadsheet's own date format (`18/01/2025 14:46`): the count only
+        same_end = True
     if _count(said[0]) == _count(cur.transactions) and same_end:
         return None
     return (f"{said[0]} transactions to {said[1]} in the file, {cur.transactions} to "

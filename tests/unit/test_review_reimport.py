@@ -228,7 +228,9 @@ def test_a_case_regrouped_since_the_file_was_made_is_not_reviewed_blind(
     _listed(tmp_path / "exports", {"k1": ("1", "2025-01-18T14:46:59"),
                                    "k2": ("3", "2025-01-16T12:02:43"),
                                    "k3": ("2", "2025-01-16T12:00:01"),
-                                   "k4": ("1", "2025-01-18T14:46:59")})
+                                   "k4": ("1", "2025-01-18T14:46:59"),
+                                   "k5": ("2", "2025-01-18T14:46:59"),
+                                   "k6": ("2", "2025-01-18T14:46:59")})
     f = tmp_path / "seen.csv"
     with f.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -236,10 +238,13 @@ def test_a_case_regrouped_since_the_file_was_made_is_not_reviewed_blind(
         w.writerows([["k1", "2", "2025-01-18T15:10:00", "confirmed"],   # regrouped
                       ["k2", "3.0", "2025-01-16 12:02:43", "dismissed"],  # as Excel saves it
                       ["k3", "2", "2025-01-16T12:00:00", "confirmed"],    # a second later now
-                      ["k4", "", "", "unclear"]])                        # cleared: published
+                      ["k4", "", "", "unclear"],                         # cleared: published
+                      ["k5", "2", "18/01/2025 14:46", "dismissed"],       # a spreadsheet's date
+                      ["k6", "3", "18/01/2025 14:46", "dismissed"]])      # ... and a count off
     code = main(["review", "import", str(f), "--exports", str(tmp_path / "exports")])
     _out, err = capsys.readouterr()
-    assert [(r.id, r.outcome) for r in sent] == [("k2", "dismissed"), ("k4", "unclear")]
+    assert [(r.id, r.outcome) for r in sent] == [("k2", "dismissed"), ("k4", "unclear"),
+                                                 ("k5", "dismissed")]
     assert code == ExitCode.ROWS_REJECTED
     assert (f"{f}: line 2: 'k1': this case is not the one the file shows any more (2 "
             "transactions to 2025-01-18T15:10:00 in the file, 1 to 2025-01-18T14:46:59 in "
@@ -248,6 +253,7 @@ def test_a_case_regrouped_since_the_file_was_made_is_not_reviewed_blind(
             "row's transactions and last_time cells to publish the outcome anyway"
             ) in err.splitlines()
     assert f"{f}: line 4: 'k3': this case is not the one" in err and "line 3" not in err
+    assert f"{f}: line 7: 'k6': this case is not the one" in err and "line 6" not in err
 
 
 @pytest.mark.parametrize(("ahead", "refused"), [
