@@ -41,7 +41,13 @@ from shared.kafka import (
 from shared.outputs import output_errors
 from shared.retry import exit_4, last_error, retry_within
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
-from sink.assign import assign_from_checkpoint, commit, consumer_overrides, waiting
+from sink.assign import (
+    TRY_S,
+    assign_from_checkpoint,
+    commit,
+    consumer_overrides,
+    waiting,
+)
 from sink.exports import OnRollup
 from sink.folder import refuse_foreign
 from sink.settings import SinkSettings
@@ -149,7 +155,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     topic = settings.topics.scored_topic
     idle_limit = 0.0 if once else until_idle
     t = settings.topics
-    live_id = _start_kafka(settings, [
+    live_id, reviews_id = _start_kafka(settings, [
         TopicSpec(topic, t.partitions, t.replication_factor),
         TopicSpec(t.reviews_topic, REVIEWS_PARTITIONS, t.replication_factor,
                   dict(REVIEWS_TOPIC_CONFIG)),
@@ -158,6 +164,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
                         workers=settings.decode_workers, on_rollup=on_rollup)
     try:
         same_topic(writer.cp, live_id)
+        same_reviews_topic(writer.cp, reviews_id, t.reviews_topic)
     except BaseException:
         writer.close()
         raise
@@ -250,16 +257,53 @@ def same_topic(cp: Checkpoint, live: str | None) -> None:
         cp.extra["topic_id"] = live
 
 
-def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> str | None:
+def same_reviews_topic(cp: Checkpoint, live: str | None, name: str) -> None:
+    """Read a reviews topic deleted and created again since this folder's checkpoint from
+    its start: the offsets recorded are the old topic's, and going on from them skipped the
+    new topic's first reviews without a word (a probe of 2026-12-06). The outcomes the old
+    topic gave stay in the book and in reviews_log.csv (deleting a topic withdraws no
+    decision). Record the topic's id in a checkpoint without one."""
+    known = cp.extra.get("reviews_topic_id")
+    if known and live and known != live:
+        log.warning("reviews topic %s was deleted and created again since this folder's "
+                    "checkpoint (id %s, now %s): reading the new topic from its start; the "
+                    "%d outcomes of the old one stay as logged in reviews_log.csv "
+                    "(docs/review.md)", name, known, live,
+                    len(cp.extra.get("reviews", {}).get("current", {})))
+        cp.extra["review_offsets"] = {}
+    if live:
+        cp.extra["reviews_topic_id"] = live
+
+
+def _reviews_topic_renewed(reader: _Reader, settings: SinkSettings) -> bool:
+    """Whether the reviews topic was deleted and created again while the sink runs (asked
+    of the cluster before each batch of reviews is taken, a human-sized stream): then its
+    offsets start again (`same_reviews_topic`) and the consumer is assigned anew, the batch
+    left for the new assignment to read. Unknown (the cluster gives no id or does not
+    answer) is not a change."""
+    cp, name = reader.writer.cp, settings.topics.reviews_topic
+    before = cp.extra.get("reviews_topic_id")
+    try:
+        live = topic_id(settings.kafka, name, timeout=TRY_S)
+    except (KafkaException, KafkaUnreachableError) as exc:
+        log.warning("%s: its id not checked: %s", name, exc.args[0] if exc.args else exc)
+        return False
+    same_reviews_topic(cp, live, name)
+    if before is None or live is None or live == before:
+        return False
+    reader.close(1.0)
+    reader.open()
+    return True
+
+
+def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> list[str | None]:
     """The start-up's first Kafka steps: the broker answers, the topics exist (`_waited`);
-    the id of the first one (`same_topic`)."""
-    def connect(left: float) -> str | None:  # one try, within `left` s
+    the id of each (`same_topic`, `same_reviews_topic`)."""
+    def connect(left: float) -> list[str | None]:  # one try, within `left` s
         kafka = settings.kafka.model_copy(update={"startup_wait_s": left})
         wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
         ensure_topics(kafka, specs, timeout=min(TOPICS_TIMEOUT_S, left))
-        if not specs:
-            return None
-        return topic_id(kafka, specs[0].name, timeout=min(TOPICS_TIMEOUT_S, left))
+        return [topic_id(kafka, s.name, timeout=min(TOPICS_TIMEOUT_S, left)) for s in specs]
 
     return _waited(settings, connect, _out_of_reach, "starting")
 
@@ -303,6 +347,10 @@ def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: se
                     reviews_at_end.discard(part)
                 elif err is not None and err.code() == KafkaError._PARTITION_EOF:
                     reviews_at_end.add(part if part is not None else -1)
+                elif err is not None and err.code() in _OUT_OF_RANGE and \
+                        _reviews_topic_renewed(reader, settings):
+                    consumer, reviews = reader.checked(), []
+                    break
                 elif err is not None and (err.fatal() or err.code() in _OUT_OF_RANGE):
                     raise KafkaWiringError(f"{reviews_topic}: consumer error: {err.str()}",
                                            err.name())
@@ -328,6 +376,9 @@ def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: se
         if records:
             writer.add(records)
             last_data = now
+        if reviews and _reviews_topic_renewed(reader, settings):
+            # read again from the new topic's start; the records still to write go first
+            reviews, consumer = [], reader.checked()
         if reviews:
             writer.add_reviews(reviews, reviews_topic)
             last_data = now

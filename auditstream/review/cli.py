@@ -12,11 +12,13 @@ from pydantic import TypeAdapter, ValidationError
 from auditstream.review.files import (
     EXCEL_SUFFIXES,
     ReviewFileError,
+    exported_reviews,
     known_ids,
     read_table,
 )
 from auditstream.review.publish import ReviewPublisher
 from auditstream.review.records import (
+    Exported,
     HeaderError,
     ImportResult,
     layout_of,
@@ -119,9 +121,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.set_defaults(func=cmd_serve)
 
 
-def _known(args: argparse.Namespace, target: str) -> tuple[set[str] | None, str]:
+def _known(args: argparse.Namespace, target: str
+           ) -> tuple[set[str] | None, str, dict[str, Exported]]:
+    """The ids the exports know, where, and the reviews they show (`against_exports`)."""
     if args.no_check:
-        return None, ""
+        return None, "", {}
     exports = args.exports or default_exports()
     known = known_ids(exports)[target]
     files = CASES_FILE if target == "case" else f"{CASE_TRANSACTIONS_FILE} / {AUDIT_SAMPLE_FILE}"
@@ -130,7 +134,8 @@ def _known(args: argparse.Namespace, target: str) -> tuple[set[str] | None, str]
             raise ReviewFileError(f"cannot check the ids: no {files} in {exports}; give the "
                                   "exports folder the file came from, or --no-check")
         print(f"note: ids not checked (no {files} in {exports})", file=sys.stderr)
-    return known, f"{files} of {exports}"
+        return known, f"{files} of {exports}", {}
+    return known, f"{files} of {exports}", exported_reviews(exports)[target]
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -141,9 +146,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         layout = layout_of(normalise_header(header), args.target)
     except HeaderError as exc:
         raise ReviewFileError(f"{args.file}: {exc}") from None
-    known, where = _known(args, layout.target)
+    known, where, exported = _known(args, layout.target)
     result = parse_rows(rows, layout, reviewer=reviewer, now=now_utc(), known=known,
-                        known_where=where, source=str(args.file), unit=_unit(args.file))
+                        known_where=where, exported=exported, source=str(args.file),
+                        unit=_unit(args.file))
     published = 0
     topic = TopicSettings().reviews_topic
     if result.reviews and not args.dry_run:
@@ -175,9 +181,11 @@ def summary_line(result: ImportResult, published: int, topic: str, dry_run: bool
     by = ", ".join(f"{counts[o]} {o}" for o in ("confirmed", "dismissed", "unclear") if counts[o])
     verb = f"valid, not published (--dry-run) to {topic}" if dry_run else f"published to {topic}"
     n = len(result.reviews) if dry_run else published
+    same = (f"; {result.unchanged} row(s) as the exports already show them, not published "
+            "again" if result.unchanged else "")
     return (f"review import: {n} {result.target} outcome(s) {verb}"
-            f"{f' ({by})' if by else ''}; {result.skipped} row(s) without an outcome skipped; "
-            f"{len(result.rejected)} rejected")
+            f"{f' ({by})' if by else ''}; {result.skipped} row(s) without an outcome skipped"
+            f"{same}; {len(result.rejected)} rejected")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

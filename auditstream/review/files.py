@@ -17,7 +17,14 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from auditstream.review.records import ERROR_KEY, ID_COLUMNS, READ_COLUMNS, normalise_header
+from auditstream.review.records import (
+    ERROR_KEY,
+    ID_COLUMNS,
+    READ_COLUMNS,
+    Exported,
+    normalise_header,
+    parse_time,
+)
 from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
 from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
@@ -388,3 +395,40 @@ def known_ids(exports: Path) -> dict[str, set[str] | None]:
     tx = [s for s in (column(CASE_TRANSACTIONS_FILE, "transaction_id"),
                       column(AUDIT_SAMPLE_FILE, "transaction_id")) if s is not None]
     return {"case": cases, "transaction": set().union(*tx) if tx else None}
+
+
+def exported_reviews(exports: Path) -> dict[str, dict[str, Exported]]:
+    """Each id the exports list, with its current review (if any) and a case's extent, by
+    target: cases from `cases.csv`, sampled transactions from `audit_sample.csv` (files or
+    columns missing, as in an older version's exports: nothing to compare). A review that
+    does not read counts as none (the sink wrote it; an edited exports file)."""
+    def reviews(name: str, col: str) -> dict[str, Exported]:
+        f = exports / name
+        if not f.is_file():
+            return {}
+        found: dict[str, Exported] = {}
+        try:
+            with f.open(encoding="utf-8-sig", newline="") as fh:
+                for row in csv.DictReader(fh):
+                    found[unguarded(row.get(col) or "")] = _exported(row)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ReviewFileError(f"cannot check the ids: {f} is not a readable CSV of the "
+                                  f"exports ({exc}); make the exports again, or --no-check"
+                                  ) from None
+        return found
+
+    return {"case": reviews(CASES_FILE, "case_id"),
+            "transaction": reviews(AUDIT_SAMPLE_FILE, "transaction_id")}
+
+
+def _exported(row: dict[str, str]) -> Exported:
+    extent = (row.get("transactions") or "", row.get("last_time") or "")
+    outcome = (row.get("outcome") or "").strip()
+    try:
+        when = parse_time(row.get("reviewed_at") or "") if outcome else None
+    except ValueError:
+        when = None
+    if when is None:
+        return Exported("", transactions=extent[0], last_time=extent[1])
+    return Exported(outcome, unguarded((row.get("reviewer") or "").strip()), when,
+                    unguarded(row.get("note") or ""), *extent)

@@ -5,6 +5,8 @@ it came from. The id column says what is reviewed: `case_id` (the cases file, th
 path) or else `transaction_id` (the audit sample). A row with an empty `outcome` is skipped,
 not an error (an auditor fills in only the cases they reviewed); an unknown outcome, a
 missing or unknown id, a bad `reviewed_at` or a field over its limit rejects that row alone.
+A row that repeats the review the exports show for its id is not published again, and one
+older than it is rejected (`against_exports`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -28,6 +30,9 @@ READ_COLUMNS = frozenset({"outcome", "reviewer", "reviewed_at", "note",
                           *(c for c, _ in ID_COLUMNS)})
 #: A row the reader could not split into cells carries only this key: the reason.
 ERROR_KEY = "\x00error"
+#: How far after the import a `reviewed_at` may be: a local time written without its zone
+#: (read as UTC) is up to 14 hours ahead; a date past that is a typo (2062 for 2026).
+FUTURE_SLACK = timedelta(days=1)
 
 
 class HeaderError(ValueError):
@@ -42,14 +47,30 @@ class Layout:
     id_column: str
 
 
+@dataclass(frozen=True)
+class Exported:
+    """An id as the exports show it now (cases.csv, audit_sample.csv): its current review
+    (`outcome` empty: none), what a row of a file made from them echoes until someone edits
+    it, and a case's extent (`transactions`, `last_time`; empty for a transaction)."""
+
+    outcome: str
+    reviewer: str = ""
+    reviewed_at: datetime | None = None
+    note: str = ""
+    transactions: str = ""
+    last_time: str = ""
+
+
 @dataclass
 class ImportResult:
-    """Reviews to publish (in file order), rejected rows, and rows without an outcome."""
+    """Reviews to publish (in file order), rejected rows, rows without an outcome, and rows
+    saying what the exports already show (`unchanged`, not published again)."""
 
     target: str
     reviews: list[Review] = field(default_factory=list)
     rejected: list[RowError] = field(default_factory=list)
     skipped: int = 0
+    unchanged: int = 0
 
     def outcomes(self) -> Counter[str]:
         return Counter(r.outcome for r in self.reviews)
@@ -101,14 +122,16 @@ def parse_rows(
     now: datetime,
     known: set[str] | None = None,
     known_where: str = "the exports",
+    exported: Mapping[str, Exported] | None = None,
     source: str = "",
     unit: str = "line",
 ) -> ImportResult:
     """Validate every row; each bad one becomes a `RowError` and nothing else is lost.
 
     `reviewer` and `now` stand in for an empty `reviewer` / `reviewed_at` cell; `known`,
-    when given, is every valid id (`known_where` names where they came from); `unit` is
-    what a row's number counts (`line` of a CSV file, `row` of a sheet).
+    when given, is every valid id (`known_where` names where they came from); `exported`,
+    each id's review the exports show (`against_exports`); `unit` is what a row's number
+    counts (`line` of a CSV file, `row` of a sheet).
     """
     result = ImportResult(layout.target)
     origins: list[tuple[int, dict[str, str]]] = []  # each review's line and cells
@@ -133,24 +156,109 @@ def parse_rows(
                 reason = (describe_validation_error(exc) if isinstance(exc, ValidationError)
                           else f"reviewed_at: {exc}")
         result.rejected.append(RowError(line, reason, raw, source))
-    _reject_conflicts(result, origins, layout, source, unit)
+    origins = _reject_conflicts(result, origins, layout, source, unit)
+    if exported:
+        against_exports(result, origins, exported, reviewer, now, known_where, source)
     return result
 
 
+def against_exports(result: ImportResult, origins: list[tuple[int, dict[str, str]]],
+                    exported: Mapping[str, Exported], reviewer: str, now: datetime,
+                    known_where: str, source: str) -> None:
+    """Compare each review with the one the exports show for its id, as a file made from
+    the exports repeats it in the row's `outcome`, `reviewer`, `reviewed_at` and `note`:
+
+    - the same outcome, note and reviewer: unchanged, not published again (a file imported
+      twice, or a new export re-imported, added a line per row to reviews_log.csv);
+    - otherwise, with the exported review's own `reviewed_at` left in the row: an edit of
+      that row, a new decision stamped `now` by `reviewer` (or the reviewer cell, if it
+      was changed); it was published under the earlier reviewer and time;
+    - with an earlier `reviewed_at` (a row of an older export, decided again since):
+      rejected, since publishing it would replace the later decision;
+    - a later one, or none: published as read.
+    """
+    kept = []
+    for review, (line, raw) in zip(result.reviews, origins, strict=True):
+        cur = exported.get(review.id)
+        if cur is None:
+            kept.append(review)
+            continue
+        if (review.outcome, review.note, review.reviewer) == (cur.outcome, cur.note,
+                                                              cur.reviewer):
+            result.unchanged += 1
+            continue
+        if (changed := _extent_changed(raw, cur)) is not None:
+            result.rejected.append(RowError(line, (
+                f"{quote(review.id)}: this case is not the one the file shows any more "
+                f"({changed} in {known_where}; a newer run or new transactions regrouped it): "
+                "not published; review it again from the current cases.csv, or clear this "
+                "row's transactions and last_time cells to publish the outcome anyway"),
+                raw, source))
+            continue
+        stamp = raw.get("reviewed_at", "").strip()
+        if cur.reviewed_at is None:
+            kept.append(review)
+            continue
+        if stamp and review.reviewed_at == cur.reviewed_at:
+            cell = unguarded(raw.get("reviewer", "").strip())
+            who = cell if cell and cell != cur.reviewer else reviewer
+            review = review.model_copy(update={"reviewer": who, "reviewed_at": now})
+        elif stamp and review.reviewed_at < cur.reviewed_at:
+            result.rejected.append(RowError(line, (
+                f"reviewed_at: {quote(stamp)} is older than the review {known_where} shows "
+                f"for {quote(review.id)} ({cur.outcome} by {quote(cur.reviewer)} at "
+                f"{_iso(cur.reviewed_at)}): not published, it would replace that later "
+                "decision; clear reviewed_at to record this outcome as a new one"),
+                raw, source))
+            continue
+        kept.append(review)
+    result.reviews = kept
+    result.rejected.sort(key=lambda e: e.line)
+
+
+def _extent_changed(raw: Mapping[str, str], cur: Exported) -> str | None:
+    """How a case's extent in the row (`transactions`, `last_time`, as cases.csv wrote
+    them when the file was made) differs from the exports' now; None if it does not, or
+    if the row or the exports do not say (a time that does not read is not compared)."""
+    said = raw.get("transactions", "").strip(), raw.get("last_time", "").strip()
+    if not all(said) or not cur.transactions or not cur.last_time:
+        return None
+    try:
+        same_end = parse_time(said[1]) == parse_time(cur.last_time)
+    except ValueError:  # a spreadsheet's own date format (`18/01/2025 14:46`): the count only
+        same_end = True
+    if _count(said[0]) == _count(cur.transactions) and same_end:
+        return None
+    return (f"{said[0]} transactions to {said[1]} in the file, {cur.transactions} to "
+            f"{cur.last_time}")
+
+
+def _count(text: str) -> str:
+    """A count as Excel may give it back (`4.0`)."""
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
 def _reject_conflicts(result: ImportResult, origins: list[tuple[int, dict[str, str]]],
-                      layout: Layout, source: str, unit: str) -> None:
+                      layout: Layout, source: str, unit: str
+                      ) -> list[tuple[int, dict[str, str]]]:
     """Rows giving one id two different outcomes are all rejected, each naming the others:
-    the file does not say which was meant (published in order, the later won unsaid)."""
+    the file does not say which was meant (published in order, the later won unsaid).
+    Return the origins of the reviews kept."""
     lines: dict[str, dict[str, list[int]]] = {}
     for review, (line, _raw) in zip(result.reviews, origins, strict=True):
         lines.setdefault(review.id, {}).setdefault(review.outcome, []).append(line)
     torn = {ident for ident, by in lines.items() if len(by) > 1}
     if not torn:
-        return
-    kept = []
+        return origins
+    kept, origins_kept = [], []
     for review, (line, raw) in zip(result.reviews, origins, strict=True):
         if review.id not in torn:
             kept.append(review)
+            origins_kept.append((line, raw))
             continue
         said = "; ".join(f"{o} on {unit}{'s' if len(n) > 1 else ''} {', '.join(map(str, n))}"
                          for o, n in lines[review.id].items())
@@ -160,6 +268,7 @@ def _reject_conflicts(result: ImportResult, origins: list[tuple[int, dict[str, s
             f"file ({said}): keep the one meant", raw, source))
     result.reviews = kept
     result.rejected.sort(key=lambda e: e.line)
+    return origins_kept
 
 
 def _check(ident: str, outcome: str, layout: Layout, known: set[str] | None,
@@ -176,11 +285,16 @@ def _check(ident: str, outcome: str, layout: Layout, known: set[str] | None,
 def _review(cells: Mapping[str, str], layout: Layout, ident: str, outcome: str,
             reviewer: str, now: datetime) -> Review:
     when = cells.get("reviewed_at", "").strip()
+    at = parse_time(when) if when else now
+    if at > now + FUTURE_SLACK:
+        raise ValueError(f"{quote(when)} is after the time of this import ({_iso(now)}, "
+                         "with a day's slack for a time zone): a decision is recorded after "
+                         "it is made; check the date")
     return Review.model_validate({
         "target": layout.target,
         "id": ident,
         "outcome": outcome,
         "reviewer": unguarded(cells.get("reviewer", "").strip()) or reviewer,
-        "reviewed_at": parse_time(when) if when else now,
+        "reviewed_at": at,
         "note": unguarded(cells.get("note", "")),
     })

@@ -60,19 +60,33 @@ HEADERS = {
 
 
 class Outcomes:
-    """Last outcome per review key, fed by the topic follower and by our own publishes."""
+    """Last outcome per review key in the topic's order (`put`, by the follower), and the
+    page's own reviews (`put_own`) until the follower has read them: the page shows its
+    mark at once, and a review published after it (an import, another page) is never
+    hidden by it. Noted as the last call, a review the follower had already passed stood
+    over the later one for good (a probe of 2026-12-06)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_key: dict[str, str] = {}
+        self._read: dict[str, set[Review]] = {}  # every review the follower read, by key
+        self._own: dict[str, Review] = {}
 
     def put(self, review: Review) -> None:
         with self._lock:
             self._by_key[review.key] = review.outcome
+            self._read.setdefault(review.key, set()).add(review)
+            if self._own.get(review.key) == review:
+                del self._own[review.key]
+
+    def put_own(self, review: Review) -> None:
+        with self._lock:
+            if review not in self._read.get(review.key, ()):
+                self._own[review.key] = review
 
     def snapshot(self) -> dict[str, str]:
         with self._lock:
-            return dict(self._by_key)
+            return self._by_key | {k: r.outcome for k, r in self._own.items()}
 
 
 class TopicFollower(threading.Thread):
@@ -270,7 +284,7 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
             except AuditstreamError as exc:
                 self._send(HTTPStatus.SERVICE_UNAVAILABLE, render_error(503, str(exc)))
                 return
-            app.outcomes.put(review)
+            app.outcomes.put_own(review)
             done = f"{target} {ident} marked {outcome}"
             self._send(HTTPStatus.SEE_OTHER, "", {"Location": f"/?done={quote(done)}"})
 

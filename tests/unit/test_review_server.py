@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -421,3 +422,46 @@ def test_a_form_body_at_its_size_limit(page: Running, size: int, status: int) ->
     assert len(urlencode(body)) == size
     assert page.request("POST", "/review", body)[0] == status
     assert len(page.published) == (status == 303)
+
+
+def test_a_review_published_right_after_the_pages_own_is_not_hidden_by_it(
+    tmp_path: Path,
+) -> None:
+    """`review serve` and `review import` at once (probe of 2026-12-06): the follower read
+    the page's review and an import's later one before the page noted its own, and the
+    page then showed its own (`confirmed`) for good, while the topic, the sink and
+    cases.csv had the import's `dismissed`. The topic's order decides now."""
+    running = Running(_cases(tmp_path / "ex"))
+    imported = Review(target="case", id="case-a", outcome="dismissed", reviewer="bo",
+                      reviewed_at=datetime(2026, 12, 6, 10, tzinfo=UTC))
+
+    def publish(review: Review) -> None:
+        running.published.append(review)
+        running.app.outcomes.put(review)  # the follower reads the page's review,
+        running.app.outcomes.put(imported)  # then the import's, published right after it
+
+    running.app.publish = publish
+    try:
+        status, _, _ = running.request("POST", "/review", running.form())
+        assert status == 303 and [r.outcome for r in running.published] == ["confirmed"]
+        _, _, body = running.request("GET", "/?all=1")
+        assert re.findall(r'<tr class="(\w*)" data-id="case-a"', body) == ["dismissed"]
+    finally:
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def test_the_pages_own_review_shows_at_once_until_the_follower_reads_it() -> None:
+    """The page's mark before the follower has read it, and after; a broker that never
+    delivers it to the follower leaves the page's own shown."""
+    own = Review(target="case", id="c", outcome="confirmed", reviewer="ana",
+                 reviewed_at=datetime(2026, 12, 6, 10, tzinfo=UTC))
+    later = own.model_copy(update={"outcome": "unclear"})
+    outcomes = Outcomes()
+    outcomes.put_own(own)
+    assert outcomes.snapshot() == {"case:c": "confirmed"}
+    outcomes.put(own)  # the follower reaches it
+    outcomes.put(later)
+    assert outcomes.snapshot() == {"case:c": "unclear"}
+    outcomes.put_own(own)  # noted late, already read: the topic's order stands
+    assert outcomes.snapshot() == {"case:c": "unclear"}
