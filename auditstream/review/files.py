@@ -21,6 +21,7 @@ from auditstream.review.records import ERROR_KEY, ID_COLUMNS, READ_COLUMNS, norm
 from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
 from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
+from shared.outputs import open_text
 from shared.schemas import unguarded
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -370,11 +371,18 @@ def known_ids(exports: Path) -> dict[str, set[str] | None]:
     """
     def column(name: str, col: str) -> set[str] | None:
         f = exports / name
-        if not f.is_file():
-            return None
-        # A damaged file of the exports is the user's to fix (exit 2), not a traceback.
+        # A damaged file of the exports is the user's to fix (exit 2), not a traceback; one
+        # that is no regular file is `not_regular` (exit 2): a FIFO or folder there was
+        # "no cases.csv", the check skipped; a link was read through.
         try:
-            with f.open(encoding="utf-8-sig", newline="") as fh:
+            fh = open_text(f, "utf-8-sig", newline="")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:  # no permission, an I/O error
+            raise ReviewFileError(f"cannot check the ids: cannot read {f}: "
+                                  f"{exc.strerror or exc}; or give --no-check") from None
+        try:
+            with fh:
                 reader = csv.DictReader(fh)
                 if col not in (reader.fieldnames or ()):
                     raise ReviewFileError(f"cannot check the ids: {f} has no {col} column "
