@@ -12,7 +12,6 @@ from typing import Any
 
 from auditstream.report import write_report_from_exports
 from auditstream.sample import sample_config, write_scored_sample
-from auditstream.score import OWN_FILES
 from dashboard.browser import Chromium
 from dashboard.build import SAMPLE_EXPORTS, build, check_project_folders
 from dashboard.preview import write_previews
@@ -20,7 +19,7 @@ from dashboard.sample import write_sample
 from producer.limits import MAX_ROWS
 from shared.entry import folder_name, number
 from shared.errors import UsageError
-from shared.exports_folder import REPORT_NAME, holds_exports, refuse_foreign
+from shared.exports_folder import EXPORT_FILES, REPORT_NAME, holds_exports, refuse_foreign
 from shared.folderlock import FolderLock
 from shared.outputs import check_folder_of, creating
 from shared.seeds import seed_arg
@@ -86,7 +85,7 @@ def _sample(args: argparse.Namespace) -> int:
     # lock, so it never replaces the files of a folder a sink, `score` or another sample is
     # writing (their rows would be lost, or the folder a mix of two runs): exit 6 instead.
     # Nor the user's own files at export names in a folder without exports (exit 2).
-    refuse_foreign(out, OWN_FILES, "the sample", "give it a folder of its own")
+    refuse_foreign(out, EXPORT_FILES, "the sample", "give it a folder of its own")
     with FolderLock(out, "dashboard sample"):
         if args.synthetic:
             written = write_sample(out, rows=args.rows, seed=args.seed)

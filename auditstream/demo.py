@@ -32,13 +32,13 @@ from dashboard.report import REPORT_NAME
 from producer.generator import GeneratorConfig
 from shared.entry import folder_name, number, partition_count
 from shared.errors import AuditstreamError, UsageError
+from shared.exports_folder import CASES_FILE
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.outputs import check_folder_of
 from shared.seeds import seed_arg
 from shared.settings import KafkaSettings, TopicSettings
 from sink import state as sink_state
 from sink.days import SCORED_DIR, day_files
-from sink.exports import CASES_FILE
 from sink.folder import refuse_foreign
 from sink.settings import ExportSettings
 from sink.tables import mode_stats, recommend

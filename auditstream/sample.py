@@ -10,6 +10,7 @@ from pathlib import Path
 
 from detector.core.config import CoreConfig
 from producer.generator import GeneratorConfig, generate
+from shared.exports_folder import REPORT_NAME
 from sink.offline import write_exports
 from sink.settings import ExportSettings
 
@@ -33,5 +34,5 @@ def write_scored_sample(out_dir: Path, customers: int = 40, days: int = 30,
     write_exports(rows, out_dir, ExportSettings(single_file=False),
                   run_info={"input": recipe, "scored_by": "dashboard.sample",
                             "first_fit_after": config.first_fit_after})
-    (out_dir / "report.html").unlink(missing_ok=True)  # generated per exports folder
+    (out_dir / REPORT_NAME).unlink(missing_ok=True)  # generated per exports folder
     return out_dir

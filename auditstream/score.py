@@ -14,7 +14,6 @@ from typing import Any
 
 from auditstream.report import write_report_from_rollup
 from auditstream.sorted_input import OutOfOrder, direct, merged
-from dashboard.report import REPORT_NAME
 from detector.core import KIND as CORE_KIND
 from detector.core import compiled
 from detector.core.config import CoreConfig
@@ -23,7 +22,7 @@ from shared.csv_io import RowError, check_headers
 from shared.dayfiles import day_files
 from shared.entry import folder_name, partition_count
 from shared.errors import AuditstreamError, ExitCode
-from shared.exports_folder import refuse_foreign
+from shared.exports_folder import EXPORT_FILES, refuse_foreign
 from shared.folderlock import LOCK_FILE, FolderLock
 from shared.gcpause import gc_paused
 from shared.outputs import output_errors, same_file
@@ -31,11 +30,9 @@ from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
 from shared.seeds import seed_arg
 from shared.startup import loading, sigterm_interrupts
-from sink.exports import ROLLUP_FILES, SCORED_FILE
 from sink.folder import remove_leftovers
 from sink.offline import ExportWriter
 from sink.settings import ExportSettings
-from sink.status import STATUS_FILE
 
 SCORE_HELP = "score a historic-layout CSV offline and write the exports (as the sink does)"
 #: What a disk-full or read-only --out leaves behind, for its one-line message.
@@ -145,7 +142,7 @@ def _run_score(args: argparse.Namespace) -> int:
     # every setting read and checked once, before the exports folder is created too
     config, export_settings = DetectorSettings().core, ExportSettings()
     # before the lock: nothing created in a folder not ours
-    refuse_foreign(out, OWN_FILES, "score",
+    refuse_foreign(out, EXPORT_FILES, "score",
                    "give --out a folder of its own (created if missing)")
     created = not out.exists()
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
@@ -173,17 +170,12 @@ def _remove_if_empty(out: Path) -> None:
         out.rmdir()
 
 
-#: What `score` (and `dashboard sample`, the same exports) writes at the top of its folder
-#: (beside scored/), each replaced by a run.
-OWN_FILES = (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES)
-
-
 def _refuse_own_exports(inputs: list[Path], out: Path) -> None:
     """Refuse an input that is (by any name) a file this run replaces or deletes in `out`:
     a day file in scored/ (`score out/scored/<day>.csv --out out` left the folder that one
     day, the others deleted), transactions_scored.csv (deleted without EXPORTS_SINGLE_FILE),
     a rollup, run.json, status.csv or report.html."""
-    owned = [p for p in (out / name for name in OWN_FILES) if p.is_file()] + day_files(out)
+    owned = [p for p in (out / name for name in EXPORT_FILES) if p.is_file()] + day_files(out)
     for path in inputs:
         for export in owned:
             if same_file(path, export):

@@ -36,10 +36,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.codec import encode
+from shared.exports_folder import ROLLUP_FILES, SCORED_FILE, STATUS_FILE
 from sink import days as dy
-from sink.exports import ROLLUP_FILES, SCORED_FILE
 from sink.settings import ExportSettings
-from sink.status import STATUS_FILE
 from sink.writer import Record, SinkWriter
 
 TOPIC = "transactions.scored"

@@ -34,6 +34,7 @@ from shared.atomic import atomic_path
 from shared.date_range import read_range
 from shared.dayfiles import day_files
 from shared.errors import AuditstreamError, UsageError
+from shared.exports_folder import RUN_FILE
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def table_rows(table: Table, exports_dir: Path) -> list[dict[str, Any]]:
 def date_rows(exports_dir: Path) -> list[dict[str, Any]]:
     """The date dimension as its M query builds it: each day of run.json's date range
     (`shared.date_range`)."""
-    path = exports_dir / "run.json"
+    path = exports_dir / RUN_FILE
     span = read_range(read_run(path))
     if span is None:
         return []

@@ -42,6 +42,7 @@ from typing import Any
 
 from dashboard.report import read_run
 from dashboard.spec import NAME
+from shared.exports_folder import RUN_FILE
 from shared.source_date import BuildEpochError, source_date_epoch
 
 #: 1980-01-01T00:00:00Z: the earliest date a ZIP entry can hold; the build time of a
@@ -64,7 +65,7 @@ def build_epoch(exports_dir: Path) -> int:
     epoch = source_date_epoch()
     if epoch is not None:
         return epoch
-    run = exports_dir / "run.json"
+    run = exports_dir / RUN_FILE
     data = read_run(run)  # a run.json not a JSON object: exit 2
     field = "event_watermark" if data.get("event_watermark") else "event_time_max"
     newest = data.get(field)

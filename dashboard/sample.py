@@ -31,6 +31,7 @@ from shared.columns import (
     THRESHOLD_COLUMNS,
 )
 from shared.dayfiles import file_name
+from shared.exports_folder import RUN_FILE
 
 C_FP, C_FN = 1.0, 10.0
 FACT = next(t for t in TABLES if t.day_folder)
@@ -220,7 +221,7 @@ def write_sample(out_dir: Path, rows: int = 2000, seed: int = 7) -> Path:
             table.to_csv(fh, index=False, float_format="%.6g", lineterminator="\n")
     run = {"producer": "dashboard.sample (synthetic stand-in)", "rows": rows, "seed": seed,
            "c_fp": C_FP, "c_fn": C_FN, "model_version": "sample-1"}
-    atomic_write_text(out_dir / "run.json", json.dumps(run, indent=2) + "\n", durable=False)
+    atomic_write_text(out_dir / RUN_FILE, json.dumps(run, indent=2) + "\n", durable=False)
     return out_dir
 
 

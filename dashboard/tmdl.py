@@ -36,6 +36,7 @@ from shared.dayfiles import (
     PREFIX,
     SUFFIX,
 )
+from shared.exports_folder import RUN_FILE
 
 _NS = uuid.UUID("6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f")
 _M_TYPES = {"int64": "Int64.Type", "double": "type number", "string": "type text",
@@ -144,6 +145,25 @@ def _block(text: str, indent: int) -> list[str]:
     return ["\t" * indent + line if line else "" for line in text.splitlines()]
 
 
+def _column_tmdl(table: str, column: str, kind: str, *, key: bool = False) -> list[str]:
+    """One column of `table`; a `key` column (the date table's date) is marked so, and
+    formatted as an ISO day."""
+    out = [f"\tcolumn {quote(column)}", f"\t\tdataType: {kind}"]
+    if key:
+        out += ["\t\tisKey", "\t\tformatString: yyyy-mm-dd"]
+    elif kind in _FORMATS:
+        out.append(f"\t\tformatString: {_FORMATS[kind]}")
+    return [*out, f"\t\tlineageTag: {tag('column', table, column)}",
+            "\t\tsummarizeBy: none", f"\t\tsourceColumn: {column}", "",
+            "\t\tannotation SummarizationSetBy = Automatic", ""]
+
+
+def _partition_tmdl(table: str, m: str) -> list[str]:
+    """`table`'s one import partition, its source the Power Query `m`."""
+    return [f"\tpartition {quote(table)} = m", "\t\tmode: import", "\t\tsource =",
+            *_block(m, 4), ""]
+
+
 def table_tmdl(table: Table) -> str:
     out = [f"table {quote(table.name)}", f"\tlineageTag: {tag('table', table.name)}", ""]
     if table.name == MEASURE_TABLE:
@@ -154,16 +174,8 @@ def table_tmdl(table: Table) -> str:
                 out.append(f"\t\tformatString: {measure.fmt}")
             out += [f"\t\tlineageTag: {tag('measure', measure.name)}", ""]
     for column in table.columns:
-        kind = table.type_of(column)
-        out += [f"\tcolumn {quote(column)}", f"\t\tdataType: {kind}"]
-        if kind in _FORMATS:
-            out.append(f"\t\tformatString: {_FORMATS[kind]}")
-        out += [f"\t\tlineageTag: {tag('column', table.name, column)}",
-                "\t\tsummarizeBy: none", f"\t\tsourceColumn: {column}", "",
-                "\t\tannotation SummarizationSetBy = Automatic", ""]
-    out += [f"\tpartition {quote(table.name)} = m", "\t\tmode: import", "\t\tsource ="]
-    out += _block(partition_m(table), 4)
-    out.append("")
+        out += _column_tmdl(table.name, column, table.type_of(column))
+    out += _partition_tmdl(table.name, partition_m(table))
     if table.day_folder:
         out += refresh_policy_tmdl(table)
     out += ["\tannotation PBI_ResultType = Table", ""]
@@ -188,7 +200,7 @@ def date_table_m() -> str:
     day = 'Date.FromText(Text.Start(t, 10), [Format="yyyy-MM-dd", Culture="en-US"])'
     return "\n".join([
         "let",
-        f'    Run = Json.Document(File.Contents({PARAMETER} & "run.json")),',
+        f'    Run = Json.Document(File.Contents({PARAMETER} & "{RUN_FILE}")),',
         f'    First = Record.FieldOrDefault(Run, "{first}", '
         'Record.FieldOrDefault(Run, "event_time_min", null)),',
         f'    Last = Record.FieldOrDefault(Run, "{last}", '
@@ -211,17 +223,9 @@ def date_table_tmdl() -> str:
     out = [f"table {quote(DATE_TABLE)}", f"\tlineageTag: {tag('table', DATE_TABLE)}",
            "\tdataCategory: Time", ""]
     for column, kind in DATE_COLUMNS:
-        out += [f"\tcolumn {quote(column)}", f"\t\tdataType: {kind}"]
-        if column == "date":
-            out += ["\t\tisKey", "\t\tformatString: yyyy-mm-dd"]
-        elif kind in _FORMATS:
-            out.append(f"\t\tformatString: {_FORMATS[kind]}")
-        out += [f"\t\tlineageTag: {tag('column', DATE_TABLE, column)}",
-                "\t\tsummarizeBy: none", f"\t\tsourceColumn: {column}", "",
-                "\t\tannotation SummarizationSetBy = Automatic", ""]
-    out += [f"\tpartition {quote(DATE_TABLE)} = m", "\t\tmode: import", "\t\tsource ="]
-    out += _block(date_table_m(), 4)
-    out += ["", "\tannotation PBI_ResultType = Table", ""]
+        out += _column_tmdl(DATE_TABLE, column, kind, key=column == "date")
+    out += _partition_tmdl(DATE_TABLE, date_table_m())
+    out += ["\tannotation PBI_ResultType = Table", ""]
     return "\n".join(out)
 
 

@@ -6,6 +6,9 @@ A folder without any of them that holds something at a name the writer replaces 
 (the user's own report.html, cases.csv, run.json...) is someone else's: `--out .` or
 `SINK_EXPORTS_DIR=.` in a working folder replaced those files, exit 0. It is refused
 (`UsageError`, exit 2), nothing created in it.
+
+The names of the files at the top of an exports folder are declared here, once, for the
+writers (the sink, `score`, `dashboard sample`) and the readers (the dashboard, `review`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,26 @@ RUN_FILE = "run.json"
 SCORED_FILE = "transactions_scored.csv"
 #: The page written beside the exports (`dashboard.report`).
 REPORT_NAME = "report.html"
+#: The sink's health at its last refresh (`sink.status`).
+STATUS_FILE = "status.csv"
+THRESHOLDS_FILE = "thresholds.csv"
+METRICS_FILE = "metrics_by_type.csv"
+CONFUSION_FILE = "confusion_matrix.csv"
+CASES_FILE = "cases.csv"
+CASE_TRANSACTIONS_FILE = "case_transactions.csv"
+AUDIT_SAMPLE_FILE = "audit_sample.csv"
+ASSURANCE_FILE = "assurance.csv"
+#: What every rollup refresh rewrites (`sink.exports`): the small tables and run.json.
+ROLLUP_FILES = (THRESHOLDS_FILE, METRICS_FILE, CONFUSION_FILE, CASES_FILE,
+                CASE_TRANSACTIONS_FILE, AUDIT_SAMPLE_FILE, ASSURANCE_FILE, RUN_FILE)
+#: The records the sink could not write, one JSON line each (`sink.writer`).
+REJECTED_FILE = "sink_rejected.jsonl"
+#: The reviews the sink applied, appended (`sink.writer`).
+REVIEWS_LOG_FILE = "reviews_log.csv"
+#: What `score` and `dashboard sample` replace at the top of their folder (beside scored/).
+EXPORT_FILES = (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES)
+#: What the sink replaces or deletes at the top of its folder (report.html by its listener).
+SINK_FILES = (*EXPORT_FILES, REJECTED_FILE, REVIEWS_LOG_FILE)
 #: What every run.json auditstream has written starts with (its first key, since the first
 #: release): a user's own run.json is not one.
 RUN_MARK = b'{\n  "auditstream_version": '

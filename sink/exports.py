@@ -24,7 +24,16 @@ from shared.columns import (
 )
 from shared.date_range import range_fields
 from shared.errors import AuditstreamError
-from shared.exports_folder import RUN_FILE as RUN_FILE
+from shared.exports_folder import (
+    ASSURANCE_FILE,
+    AUDIT_SAMPLE_FILE,
+    CASE_TRANSACTIONS_FILE,
+    CASES_FILE,
+    CONFUSION_FILE,
+    METRICS_FILE,
+    RUN_FILE,
+    THRESHOLDS_FILE,
+)
 from shared.exports_folder import SCORED_FILE as SCORED_FILE
 from shared.outputs import is_output_error
 from sink.assurance_table import assurance, case_rows, sample_rows, transaction_rows
@@ -44,17 +53,6 @@ from sink.tables import (
 from sink.volume import SinkRollup
 
 log = logging.getLogger(__name__)
-
-THRESHOLDS_FILE = "thresholds.csv"
-METRICS_FILE = "metrics_by_type.csv"
-CONFUSION_FILE = "confusion_matrix.csv"
-CASES_FILE = "cases.csv"
-CASE_TRANSACTIONS_FILE = "case_transactions.csv"
-AUDIT_SAMPLE_FILE = "audit_sample.csv"
-ASSURANCE_FILE = "assurance.csv"
-ROLLUP_FILES = (THRESHOLDS_FILE, METRICS_FILE, CONFUSION_FILE, CASES_FILE,
-                CASE_TRANSACTIONS_FILE, AUDIT_SAMPLE_FILE, ASSURANCE_FILE, RUN_FILE)
-
 
 
 @dataclass(frozen=True)

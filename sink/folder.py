@@ -14,32 +14,25 @@ from pathlib import Path
 from shared import exports_folder
 from shared.atomic import atomic_write_bytes, remove_temporaries
 from shared.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
-from shared.exports_folder import REPORT_NAME
+from shared.exports_folder import REJECTED_FILE, REVIEWS_LOG_FILE, SCORED_FILE
 from shared.outputs import open_regular, remove_file
 from sink import days as dy
 from sink import state as st
 from sink.csvfmt import SCORED_HEADER, encode_rows
-from sink.exports import ROLLUP_FILES, SCORED_FILE
 from sink.rollup import params_of
 from sink.settings import ExportSettings
-from sink.status import STATUS_FILE
 from sink.volume import SinkRollup, VolumeCounts
 
 log = logging.getLogger(__name__)
 
-REJECTED_FILE = "sink_rejected.jsonl"
-REVIEWS_LOG_FILE = "reviews_log.csv"
 REVIEWS_LOG_HEADER = encode_rows([], REVIEWS_LOG_COLUMNS)
-#: What the sink replaces or deletes at the top of its folder (report.html by its listener).
-OWN_FILES = (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES, REJECTED_FILE,
-             REVIEWS_LOG_FILE)
 
 
 def refuse_foreign(folder: Path) -> None:
-    """Refuse a folder without exports that holds a file at one of `OWN_FILES`
+    """Refuse a folder without exports that holds a file at one of `SINK_FILES`
     (`shared.exports_folder`): `SINK_EXPORTS_DIR=.` replaced the user's own report.html."""
     exports_folder.refuse_foreign(
-        folder, OWN_FILES, "the sink",
+        folder, exports_folder.SINK_FILES, "the sink",
         "give --exports (SINK_EXPORTS_DIR) a folder of its own (created if missing)")
 
 

@@ -25,9 +25,8 @@ from typing import Any
 
 from shared.atomic import atomic_write_bytes
 from shared.columns import STATUS_COLUMNS
+from shared.exports_folder import STATUS_FILE as STATUS_FILE
 from sink.csvfmt import encode_rows, number, text
-
-STATUS_FILE = "status.csv"
 
 
 def now_utc() -> str:

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from shared.atomic import fsync_dir
+from shared.exports_folder import REJECTED_FILE, REVIEWS_LOG_FILE
 from shared.outputs import open_append
 from shared.schemas import unguarded
 from sink import days as dy
 from sink import state as st
 from sink.batch import Record, format_batch, format_slice
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
-from sink.folder import REJECTED_FILE, REVIEWS_LOG_FILE, open_checkpoint
+from sink.folder import open_checkpoint
 from sink.reviews_state import ReviewBook
 from sink.settings import ExportSettings
 from sink.status import now_utc, write_status

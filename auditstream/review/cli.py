@@ -10,9 +10,6 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from auditstream.review.files import (
-    AUDIT_SAMPLE_FILE,
-    CASE_TRANSACTIONS_FILE,
-    CASES_FILE,
     EXCEL_SUFFIXES,
     ReviewFileError,
     known_ids,
@@ -28,6 +25,7 @@ from auditstream.review.records import (
 )
 from shared.entry import folder_name, number
 from shared.errors import AuditstreamError, ExitCode
+from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
 from shared.rejects import check_reports, rejects_path, write_rejects
 from shared.reviews import ReviewerText, now_utc
 from shared.schemas import quote

@@ -22,14 +22,12 @@ from auditstream.review.records import ERROR_KEY, ID_COLUMNS, READ_COLUMNS, norm
 from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
 from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
+from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
 from shared.outputs import open_text
 from shared.schemas import unguarded
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 ID_COLUMN_NAMES = frozenset(c for c, _ in ID_COLUMNS)
-CASES_FILE = "cases.csv"
-CASE_TRANSACTIONS_FILE = "case_transactions.csv"
-AUDIT_SAMPLE_FILE = "audit_sample.csv"
 
 Rows = Iterator[tuple[int, dict[str, str]]]
 

@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 
 from auditstream.review.records import ID_COLUMNS
+from shared.exports_folder import CASES_FILE
 from shared.outputs import open_text
 from shared.reviews import OUTCOMES, review_key
 from shared.schemas import unguarded
@@ -114,7 +115,7 @@ def render(cases: Sequence[Case], outcomes: Mapping[str, str], *, token: str, re
 <body data-ready="1" data-open="{open_n}">
 <h1>Review queue</h1>
 <p><span id="open-count">{open_n}</span> open of {len(cases)} cases in
-<code>{e(exports / "cases.csv")}</code>; reviewing as <b id="reviewer">{e(reviewer)}</b>.
+<code>{e(exports / CASES_FILE)}</code>; reviewing as <b id="reviewer">{e(reviewer)}</b>.
 {toggle}</p>
 {render_assurance(run or {})}
 {msg}{empty}

@@ -38,6 +38,7 @@ from auditstream.review.publish import ReviewPublisher
 from shared.codec import describe_validation_error
 from shared.entry import port_in_use_is
 from shared.errors import AuditstreamError, UsageError
+from shared.exports_folder import CASES_FILE
 from shared.http_host import host_refusal
 from shared.kafka import make_consumer, topic_partitions
 from shared.reviews import OUTCOMES, Review, decode_review, now_utc
@@ -132,7 +133,7 @@ class CasesUnreadable(Exception):
 
 
 def _read_cases(exports: Path) -> list[Case]:
-    path = exports / "cases.csv"
+    path = exports / CASES_FILE
     try:
         return read_cases(path)
     except UsageError as exc:  # a FIFO, folder or link at the name: named as such
@@ -153,7 +154,7 @@ def check_exports(exports: Path) -> None:
     cases.csv or run.json is no regular file (`open_regular`); damage the sink may yet
     repair is a 503 page per request instead."""
     with contextlib.suppress(OSError, ValueError, csv.Error):  # damage: a 503 page
-        read_cases(exports / "cases.csv")
+        read_cases(exports / CASES_FILE)
     read_run(exports)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from auditstream.review.files import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
+from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
 from shared.outputs import open_text
 from shared.reviews import Outcome, Review
 from shared.schemas import Transaction, unguarded

@@ -21,15 +21,10 @@ import pytest
 from auditstream.cli import main
 from dashboard.spec import NAME
 from shared.errors import ExitCode
+from tests.folder_tree import tree
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "dashboard" / "sample_exports"
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): (
-        os.readlink(p).encode() if p.is_symlink() else p.read_bytes())
-        for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}
 
 
 def _work(tmp_path: Path, *theirs: str) -> Path:
@@ -56,13 +51,13 @@ def test_dashboard_report_refuses_a_folder_of_other_files_at_its_name(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], theirs: list[str]) -> None:
     """The user's report.html was replaced by a page of their own cases.csv, exit 0."""
     work = _work(tmp_path, *theirs)
-    before = _tree(work)
+    before = tree(work)
     assert main(["dashboard", "report", str(work)]) == ExitCode.USAGE
     assert _error(capsys, "dashboard").startswith(
         f"auditstream dashboard: error: {work} holds report.html but no exports (no "
         "run.json, sink checkpoint or day file of auditstream's): dashboard report would "
         "replace it; give")
-    assert _tree(work) == before
+    assert tree(work) == before
 
 
 @pytest.mark.parametrize("theirs", ["cases.csv", "run.json", "thresholds.csv",
@@ -72,10 +67,10 @@ def test_dashboard_report_reads_no_table_of_a_folder_without_exports(
     """A user's cases.csv (or run.json of their own) made the folder "exports": report.html
     was written from it, exit 0. Exports are what the sink and `score` say they are."""
     work = _work(tmp_path, theirs)
-    before = _tree(work)
+    before = tree(work)
     assert main(["dashboard", "report", str(work)]) == ExitCode.USAGE
     assert f"no exports in {work} (no run.json of auditstream's" in _error(capsys, "dashboard")
-    assert _tree(work) == before
+    assert tree(work) == before
 
 
 @pytest.mark.parametrize("mark", ["run.json", ".sink-state.json", "transactions_scored.csv",
@@ -162,14 +157,14 @@ def test_dashboard_build_writes_and_deletes_nothing_through_a_link(
     (theirs / "sub" / "more.txt").write_text("another\n")
     (out / linked).parent.mkdir(parents=True, exist_ok=True)
     (out / linked).symlink_to(theirs)
-    before, built = _tree(theirs), _tree(out)
+    before, built = tree(theirs), tree(out)
     assert main(["dashboard", "build", "--out", str(out), "--no-pbix"]) == ExitCode.USAGE
     assert _error(capsys, "dashboard").endswith(
         f"{out / linked} is a symbolic link, not a regular file: auditstream writes its "
         "exports only as regular files in the folder, never through a link, into a FIFO or "
         "over a folder; move it away and run again")
-    assert _tree(theirs) == before
-    assert _tree(out) == built
+    assert tree(theirs) == before
+    assert tree(out) == built
 
 
 def test_dashboard_build_still_removes_a_link_the_spec_does_not_make(tmp_path: Path) -> None:
@@ -300,11 +295,11 @@ def test_screenshots_read_only_the_exports_not_every_file_beside_them(
     exports, out = _exports(tmp_path), tmp_path / "shots"
     os.mkfifo(exports / "notes") if odd == "fifo" else (exports / "notes").symlink_to(
         tmp_path / "nowhere")
-    before = _tree(exports)
+    before = tree(exports)
     assert main(["dashboard", "screenshots", "--exports", str(exports), "--out", str(out),
                  "--pbix", ""]) == ExitCode.OK
     assert sorted(p.name for p in out.iterdir()) == [
         "report-cases.png", "report-kpis.png", "report-volume.png"]
     [(report, html)] = pages[0].opened.items()
     assert "case-1cfc29c7b605741d" in html and report.parent != exports
-    assert _tree(exports) == before
+    assert tree(exports) == before

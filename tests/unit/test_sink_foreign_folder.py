@@ -21,6 +21,7 @@ from shared.errors import AuditstreamError, ExitCode, UsageError
 from sink.settings import ExportSettings
 from sink.state import STATE_FILE
 from sink.writer import SinkWriter
+from tests.folder_tree import tree
 from tests.unit.test_sink_hostile_probe import _hostile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,12 +37,6 @@ SINK_NAMES = ["cases.csv", "report.html", "status.csv", "run.json", "reviews_log
 @pytest.fixture(autouse=True)
 def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPORTS_SAMPLE_KEY", "a-test-key-of-our-own")
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): (
-        os.readlink(p).encode() if p.is_symlink() else p.read_bytes())
-        for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}
 
 
 def _work(tmp_path: Path, *theirs: str) -> Path:
@@ -72,7 +67,7 @@ def test_a_folder_of_other_files_at_a_sink_export_name_is_refused(
     """The sink replaced the user's file (deleted sink_rejected.jsonl), exit 0; --reset
     (which discards a folder's sink exports) has none to discard here."""
     work = _work(tmp_path, theirs)
-    before = _tree(work)
+    before = tree(work)
     with pytest.raises(UsageError) as caught:
         _sink(work, reset=reset)
     assert caught.value.exit_code == ExitCode.USAGE
@@ -81,7 +76,7 @@ def test_a_folder_of_other_files_at_a_sink_export_name_is_refused(
     assert message.startswith(f"{work} holds {theirs} but no exports (no run.json, sink "
                               "checkpoint or day file of auditstream's): the sink would "
                               "replace it; give")
-    assert _tree(work) == before
+    assert tree(work) == before
 
 
 def test_every_file_at_an_export_name_is_named(tmp_path: Path) -> None:
@@ -95,10 +90,10 @@ def test_a_link_at_an_export_name_in_a_foreign_folder_is_refused(tmp_path: Path)
     """A symbolic link (even to nothing) at cases.csv is a name the sink would replace."""
     work = _work(tmp_path)
     (work / "cases.csv").symlink_to(tmp_path / "nowhere.csv")
-    before = _tree(work)
+    before = tree(work)
     with pytest.raises(UsageError, match=r"holds cases\.csv but no exports"):
         _sink(work)
-    assert _tree(work) == before
+    assert tree(work) == before
 
 
 def test_the_sink_writes_beside_other_files_and_resumes_on_its_own_folder(
@@ -127,7 +122,7 @@ def test_the_sink_command_refuses_a_foreign_folder_before_the_broker(tmp_path: P
     """`auditstream sink --exports DIR`: one line, exit 2, not even its lock file created;
     no broker asked (its address here answers nobody: exit 4 after the wait, before)."""
     work = _work(tmp_path, "report.html")
-    before = _tree(work)
+    before = tree(work)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
            "KAFKA_STARTUP_WAIT_S": "2", "SINK_STARTUP_WAIT_S": "2",
            "PYTHONPATH": str(ROOT)}
@@ -139,7 +134,7 @@ def test_the_sink_command_refuses_a_foreign_folder_before_the_broker(tmp_path: P
     assert "Traceback" not in done.stderr and len(errors) == 1, done.stderr
     assert errors[0].startswith(f"auditstream sink: error: {work} holds report.html but no "
                                 "exports")
-    assert _tree(work) == before
+    assert tree(work) == before
 
 
 def _day_rows(first: int, n: int, day: int) -> list[tuple[int, int, bytes]]:
@@ -184,8 +179,8 @@ def test_scored_swapped_for_a_link_while_the_sink_runs_writes_nothing_through_it
         w.add(_day_rows(3, 3, 2))
         w.checkpoint()
         w.close()
-    assert _tree(folder / "scored") == _tree(clean / "scored")
-    assert len(_tree(folder / "scored")) == 2
+    assert tree(folder / "scored") == tree(clean / "scored")
+    assert len(tree(folder / "scored")) == 2
 
 
 @pytest.mark.parametrize("name", ["reviews_log.csv", "scored/transactions_scored_2025-01-01.csv"])
@@ -246,12 +241,12 @@ def test_dashboard_sample_refuses_a_folder_of_other_files_at_export_names(
     from auditstream.cli import main
 
     work = _work(tmp_path, "cases.csv", "report.html")
-    before = _tree(work)
+    before = tree(work)
     assert main(["dashboard", "sample", *kind, str(work)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(
         f"auditstream dashboard: error: {work} holds cases.csv, report.html but no exports")
-    assert _tree(work) == before
+    assert tree(work) == before
 
 
 def test_demo_refuses_a_foreign_exports_folder_before_it_starts_anything(
@@ -267,8 +262,8 @@ def test_demo_refuses_a_foreign_exports_folder_before_it_starts_anything(
 
     monkeypatch.setattr(auditstream.demo.Demo, "run", started)
     work = _work(tmp_path, "cases.csv")
-    before = _tree(work)
+    before = tree(work)
     assert main(["demo", "--exports", str(work)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{work} holds cases.csv but no exports" in err
-    assert _tree(work) == before
+    assert tree(work) == before

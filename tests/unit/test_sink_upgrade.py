@@ -28,6 +28,7 @@ from sink import days as dy
 from sink.settings import ExportSettings
 from sink.state import STATE_FILE, SinkStateError
 from sink.writer import REVIEWS_LOG_FILE, Record, SinkWriter
+from tests.folder_tree import tree
 
 FIXTURES = Path(__file__).parents[1] / "data" / "sink"
 TOPIC = "transactions.scored"
@@ -87,11 +88,6 @@ def _copy(commit: str, to: Path) -> Path:
     return to
 
 
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def _state(folder: Path) -> dict[str, Any]:
     state: dict[str, Any] = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
     for key in STATE_CLOCK:
@@ -148,13 +144,13 @@ def test_a_folder_this_release_cannot_continue_is_refused_in_one_line(
     tmp_path: Path, commit: str
 ) -> None:
     folder = _copy(commit, tmp_path / "old")
-    before = _tree(folder)
+    before = tree(folder)
     with pytest.raises(SinkStateError) as err:
         SinkWriter(folder, TOPIC, _settings(commit))
     message = str(err.value)
     assert "\n" not in message and REFUSED[commit] in message and "--reset" in message
     assert err.value.exit_code == ExitCode.USAGE
-    assert _tree(folder) == before  # nothing cut, written or removed
+    assert tree(folder) == before  # nothing cut, written or removed
 
 
 def _strip(folder: Path, keys: tuple[str, ...]) -> None:
