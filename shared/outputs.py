@@ -186,12 +186,14 @@ def open_append(path: Path, *, dir_fd: int | None = None) -> BinaryIO:
     return os.fdopen(fd, "ab")
 
 
-def open_text(path: Path, encoding: str, newline: str | None = None) -> TextIO:
+def open_text(path: Path, encoding: str, newline: str | None = None,
+              errors: str = "strict") -> TextIO:
     """A regular file at `path` opened to read as text, as `open(path, encoding=encoding,
-    newline=newline)` but through `open_regular`: a FIFO there waited for a writer for
-    ever, a folder was a traceback, a link was read through (`FileNotFoundError` when there
-    is none)."""
-    return open(open_regular(path, os.O_RDONLY), encoding=encoding, newline=newline)
+    newline=newline, errors=errors)` but through `open_regular`: a FIFO there waited for a
+    writer for ever, a folder was a traceback, a link was read through (`FileNotFoundError`
+    when there is none)."""
+    return open(open_regular(path, os.O_RDONLY), encoding=encoding, newline=newline,
+                errors=errors)
 
 
 def remove_file(path: Path) -> None:
