@@ -203,8 +203,8 @@ def packed_customer(cid: str, fields: dict[str, Any]) -> bytes:
 
 def checked_id(cid: Any, part: str, name: str) -> str:
     """A restored customer id as the live path bounds it (`shared.schemas.IdText`: text of 1
-    to `MAX_ID_CHARS`), else the refusal naming `part` and `name`: an id no transaction can name was
-    held in the table (a 100 MB record key, all of it) until evicted."""
+    to `MAX_ID_CHARS`), else the refusal naming `part` and `name`: an id no transaction can
+    name was held in the table (a 100 MB record key, all of it) until evicted."""
     if not isinstance(cid, str) or not 0 < len(cid) <= MAX_ID_CHARS:
         try:
             shown = orjson.dumps(cid[:60] if isinstance(cid, str) else cid)[:60]
