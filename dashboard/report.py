@@ -28,7 +28,7 @@ from shared.date_range import read_range
 from shared.errors import UsageError
 from shared.exports_folder import REPORT_NAME as REPORT_NAME
 from shared.exports_folder import RUN_FILE
-from shared.outputs import open_regular
+from shared.outputs import open_text
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,8 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def _read_text(path: Path, encoding: str) -> str:
-    """`path.read_text(encoding)` of a regular file at the name itself (`open_regular`): a
-    FIFO there waited for a writer for ever, a folder was a traceback; `FileNotFoundError`
-    when there is none."""
-    with os.fdopen(open_regular(path, os.O_RDONLY), encoding=encoding) as fh:
+    """`path.read_text(encoding)` of a regular file at the name itself (`open_text`)."""
+    with open_text(path, encoding) as fh:
         return fh.read()
 
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.atomic import atomic_write_text
-from shared.errors import PoisonPillError
+from shared.errors import PoisonPillError, UsageError
+from shared.outputs import open_text
 
 log = logging.getLogger("detector")
 
@@ -56,7 +57,8 @@ class FailureCircuit:
 
     def _load(self) -> Failure | None:
         try:
-            data = json.loads(self.path.read_text())
+            with open_text(self.path, "utf-8") as fh:  # a FIFO there waited for ever
+                data = json.load(fh)
             record = data.get("record", True)  # files written before 2026-12-05: records
             if not isinstance(record, bool):
                 raise TypeError(f"record is {record!r}")
@@ -64,7 +66,7 @@ class FailureCircuit:
                            str(data["error"]), record)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, UsageError) as exc:
             log.warning("ignoring unreadable failure count %s: %s", self.path, exc)
             return None
 
@@ -118,6 +120,6 @@ class FailureCircuit:
             # transactional id (one host name, until one is fenced) never move each other's
             # half-written file into place, nor fail the rename for the file the other took.
             atomic_write_text(self.path, json.dumps(last.__dict__))
-        except OSError as exc:
+        except (OSError, UsageError) as exc:  # UsageError: a FIFO or device at the name
             log.warning("could not keep the failure count in %s (it will not survive a "
                         "restart): %s", self.path, exc)

@@ -17,7 +17,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from shared.errors import OutputError, UsageError
 
@@ -184,6 +184,16 @@ def open_append(path: Path, *, dir_fd: int | None = None) -> BinaryIO:
     "ab")` but through `open_regular` (`dir_fd` as there)."""
     fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, dir_fd=dir_fd)
     return os.fdopen(fd, "ab")
+
+
+def open_text(path: Path, encoding: str, newline: str | None = None,
+              errors: str = "strict") -> TextIO:
+    """A regular file at `path` opened to read as text, as `open(path, encoding=encoding,
+    newline=newline, errors=errors)` but through `open_regular`: a FIFO there waited for a
+    writer for ever, a folder was a traceback, a link was read through (`FileNotFoundError`
+    when there is none)."""
+    return open(open_regular(path, os.O_RDONLY), encoding=encoding, newline=newline,
+                errors=errors)
 
 
 def remove_file(path: Path) -> None:

@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.errors import UsageError
 from shared.health import Bounds, Signs, Verdict, judge
+from shared.outputs import open_text
 
 #: The longest between two heartbeats (s), at least `BEAT_ROLLUPS` rollup intervals: a
 #: checkpoint or a refresh of a large folder holds the loop (sink.app's PACE).
@@ -48,11 +50,11 @@ def check(folder: Path, rollup_interval_s: float, now: datetime) -> Verdict:
 
     path = folder / STATUS_FILE
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with open_text(path, "utf-8", newline="") as fh:  # a FIFO there waited for ever
             rows = list(csv.DictReader(fh))
     except FileNotFoundError:
         return Verdict(False, f"no {path} yet: the sink has not started its loop")
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error, UsageError) as exc:
         return Verdict(False, f"cannot read {path}: {exc}")
     if len(rows) != 1:
         return Verdict(False, f"{path} holds {len(rows)} rows, not 1")

@@ -19,8 +19,8 @@ from pathlib import Path
 from auditstream.broker.libs import JAVA_HINT, ensure_libs, exclusive, require_tool
 from auditstream.broker.listeners import Listener, extra_properties, listener_fields
 from auditstream.broker.settings import BrokerSettings
-from shared.errors import BrokerError, KafkaWiringError
-from shared.outputs import as_output_error
+from shared.errors import BrokerError, KafkaWiringError, UsageError
+from shared.outputs import as_output_error, kind_of, open_text
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -164,16 +164,37 @@ class LocalBroker:
         return self.settings.bootstrap
 
     def log_tail(self, lines: int = 30) -> str:
-        if not self.log_file.exists():
+        try:
+            text = self._read(self.log_file, errors="replace")
+        except (FileNotFoundError, NotADirectoryError):
             return "(no broker log yet)"
-        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except BrokerError as exc:  # shown inside another error: said, not raised
+            return f"(no log to show: {exc})"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _read(self, path: Path, errors: str = "strict") -> str:
+        """A file of BROKER_HOME as text, only as a regular file at its name (`open_text`):
+        a FIFO there waited for a writer for ever (`broker status` and `stop` hung), a
+        folder was a traceback, a link was read through; `FileNotFoundError` or
+        `NotADirectoryError` when there is none."""
+        try:
+            with open_text(path, "utf-8", errors=errors) as fh:
+                return fh.read()
+        except UsageError:
+            with contextlib.suppress(OSError):
+                what = kind_of(os.lstat(path).st_mode)
+                raise BrokerError(
+                    f"{path} is {what}, not a regular file: the broker's own files in "
+                    f"{self.settings.home} are regular files it writes; move it away and "
+                    "run again") from None
+            raise
 
     def _pid(self) -> int | None:
         """The PID file's number if it can name one process (2 to pid_t's top), else None:
         `kill` reads 0 as the caller's process group, -1 as every process it may signal,
         -N as group N; 1 is init."""
         try:
-            text = self.pid_file.read_text().strip()
+            text = self._read(self.pid_file).strip()
         except (FileNotFoundError, NotADirectoryError, ValueError):  # no file, no home
             return None
         if not re.fullmatch(r"[0-9]{1,10}", text) or not _FIRST_PID <= int(text) <= _LAST_PID:
@@ -293,10 +314,14 @@ class LocalBroker:
                     "choose other ports with BROKER_PORT / BROKER_CONTROLLER_PORT."
                 )
         wanted = f"{s.port},{s.controller_port}\n"
-        if self.ports_file.exists() and self.ports_file.read_text() != wanted:
+        try:
+            found = self._read(self.ports_file)
+        except (FileNotFoundError, NotADirectoryError):
+            found = wanted
+        if found != wanted:
             raise BrokerError(
                 f"the broker data in {self.data_dir} was formatted for ports "
-                f"{self.ports_file.read_text().strip()}, not {wanted.strip()}. Use those ports "
+                f"{found.strip()}, not {wanted.strip()}. Use those ports "
                 f"or remove {s.home} to start afresh."
             )
 

@@ -189,8 +189,9 @@ def summary_line(result: ImportResult, published: int, topic: str, dry_run: bool
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from auditstream.review.server import serve
+    from auditstream.review import server
 
     reviewer = reviewer_of(args)
-    return serve(args.exports or default_exports(), args.port, reviewer,
-                 KafkaSettings(), TopicSettings())
+    exports = args.exports or default_exports()
+    server.check_exports(exports)  # a FIFO at cases.csv or run.json: exit 2, not a hang
+    return server.serve(exports, args.port, reviewer, KafkaSettings(), TopicSettings())

@@ -19,6 +19,7 @@ from auditstream.review.publish import ReviewPublisher
 from auditstream.review.simulate import Reviewer, labels_of, simulate
 from shared.errors import AuditstreamError
 from shared.exports_folder import RUN_FILE
+from shared.outputs import open_text
 from shared.reviews import now_utc
 from shared.settings import KafkaSettings, TopicSettings
 
@@ -47,8 +48,11 @@ def _share(text: str) -> float:
 
 
 def read_run(exports: Path) -> dict[str, Any]:
+    """run.json's object ({} until the sink has written one); `not_regular` (exit 2) when it
+    is no regular file: a FIFO there waited for ever."""
     try:
-        data = json.loads((exports / RUN_FILE).read_text())
+        with open_text(exports / RUN_FILE, "utf-8") as fh:
+            data = json.load(fh)
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+from zipfile import _ECD_SIZE, _EndRecData  # type: ignore[attr-defined]
 
 from auditstream.review.records import (
     ERROR_KEY,
@@ -29,6 +30,7 @@ from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, st
 from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
+from shared.outputs import open_text
 from shared.schemas import unguarded
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -58,13 +60,23 @@ def read_table(path: Path, sheet: str | None = None) -> tuple[list[str], Rows]:
 
 
 def _csv(path: Path) -> tuple[list[str], Rows]:
+    # Read whole: its size first, before its encoding is guessed from all of it.
+    if (size := path.stat().st_size) > MAX_CSV_BYTES:
+        raise ReviewFileError(f"{path}: {size:,} bytes, over the {MAX_CSV_BYTES:,} a review "
+                              "file may hold (far more than a cases file): import it in parts")
     # UTF-8 (a stray byte of another encoding rejects only its row), UTF-16 with its BOM, or
     # Windows-1252 (Excel's default "CSV" on Windows); any other encoding is a file error.
     try:
         encoding, errors = encoding_of(path)
     except CsvFormatError as exc:
         raise ReviewFileError(str(exc)) from None
-    text = path.read_bytes().decode(encoding, errors)
+    with path.open("rb") as fh:  # no further than the bound: a file may grow while read
+        data = fh.read(MAX_CSV_BYTES + 1)
+    if len(data) > MAX_CSV_BYTES:
+        raise ReviewFileError(f"{path}: over {MAX_CSV_BYTES:,} bytes, the most a review file "
+                              "may hold (it grew while it was read); import it in parts")
+    text = data.decode(encoding, errors)
+    del data
     # Lines end at CR and LF only, as in a file opened with newline="" (`str.splitlines`
     # would also end one at U+2028, U+0085, VT, FF..., cutting a cell and the numbering).
     handle = io.StringIO(text, newline="")
@@ -85,12 +97,22 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
     names = normalise_header(header)
     stray = errors == "surrogateescape"
 
+    def counted(row: int) -> int:
+        """The next row's number, as a sheet counts rows (the header is row 1, a blank line
+        a row): past Excel's last row, no file an auditor filled in (each row with an
+        outcome is held, about 2 KB, until the file is read)."""
+        if row + 1 > EXCEL_MAX_ROW:
+            raise ReviewFileError(f"{path}: row {row + 1:,}: past Excel's last row "
+                                  f"({EXCEL_MAX_ROW:,}); not a file of reviews: import it in "
+                                  "parts")
+        return row + 1
+
     def rows() -> Rows:
         # A row the reader gave up on (a cell over its limit) goes on to its real end, not
         # to the next physical line, which may be inside a quoted cell: `ends` skips the
         # rest, and `base` counts the lines it skipped.
         with RowEnds(handle, lambda: io.StringIO(text, newline="")) as ends:
-            start, base = reader.line_num + 1, 0
+            start, base, row = reader.line_num + 1, 0, 1
             while True:
                 at = handle.tell()
                 try:
@@ -98,11 +120,13 @@ def _csv(path: Path) -> tuple[list[str], Rows]:
                 except StopIteration:
                     return
                 except csv.Error as exc:
+                    row = counted(row)
                     base += ends.skip_rest(start, reader.line_num + base)
                     why = too_long(exc, start, reader.line_num + base) or str(exc)
                     yield start, {ERROR_KEY: f"unreadable CSV row: {why}"}
                     start = reader.line_num + base + 1
                     continue
+                row = counted(row)
                 end = reader.line_num + base
                 if end > start and handle.tell() == len(text) and _open_to_end(text[at:]):
                     # The reader takes an unclosed quote's cell to the end of the file: the
@@ -134,6 +158,15 @@ def _open_to_end(rest: str) -> bool:
 #: is unpacked (a 400 KB file holding a 400 MB cell took 2.9 GB and 10 s). A cases sheet of
 #: 100,000 rows unpacks to about 40 MB.
 MAX_XLSX_UNPACKED = 128 * 1024 * 1024
+#: A CSV review file may hold at most as many bytes: it is read whole (5 GB was a
+#: MemoryError, after all of it was read to guess its encoding). A cases file of 100,000
+#: rows filled in holds about 20 MB.
+MAX_CSV_BYTES = MAX_XLSX_UNPACKED
+#: An .xlsx's central directory (the list of its parts) may take at most this many bytes:
+#: zipfile lists every entry as it opens the archive, before the parts' sizes can be
+#: summed (10**6 empty entries, 47 MB, took 23 s and 515 MB, then openpyxl as long again).
+#: A workbook lists its parts in a few KB, about 100 bytes each.
+MAX_XLSX_DIRECTORY = 1024 * 1024
 #: Excel's last row: a row number past it (row 10**12 in a 5 KB file) is no sheet Excel
 #: wrote, and openpyxl would yield every empty row before it.
 EXCEL_MAX_ROW = 1_048_576
@@ -148,13 +181,22 @@ _BAD_PART = (SyntaxError, ValueError, KeyError, IndexError, OverflowError, TypeE
 
 
 def _check_archive(path: Path) -> None:
-    """Refuse what is not a zip (naming an encrypted workbook as such) and a zip bomb."""
-    with path.open("rb") as fh:
-        if fh.read(len(_OLE_MAGIC)) == _OLE_MAGIC:
-            raise ReviewFileError(f"{path}: password-protected (encrypted) or an old binary "
-                                  ".xls renamed: save it from Excel without a password, as "
-                                  ".xlsx or CSV")
+    """Refuse what is not a zip (naming an encrypted workbook as such), a central directory
+    past its bound and a zip bomb."""
     try:
+        with path.open("rb") as fh:
+            if fh.read(len(_OLE_MAGIC)) == _OLE_MAGIC:
+                raise ReviewFileError(f"{path}: password-protected (encrypted) or an old "
+                                      "binary .xls renamed: save it from Excel without a "
+                                      "password, as .xlsx or CSV")
+            # The end record zipfile itself reads (zip64's too): the directory's size, which
+            # bounds what zipfile lists (46 bytes or more an entry).
+            end = _EndRecData(fh)
+        if end and (listed := end[_ECD_SIZE]) > MAX_XLSX_DIRECTORY:
+            raise ReviewFileError(f"{path}: its central directory takes {listed:,} bytes, over "
+                                  f"the {MAX_XLSX_DIRECTORY:,} a workbook's needs (its list of "
+                                  "parts; not a workbook Excel saved): save the reviewed rows "
+                                  "as CSV")
         with zipfile.ZipFile(path) as archive:
             total = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -375,11 +417,18 @@ def known_ids(exports: Path) -> dict[str, set[str] | None]:
     """
     def column(name: str, col: str) -> set[str] | None:
         f = exports / name
-        if not f.is_file():
-            return None
-        # A damaged file of the exports is the user's to fix (exit 2), not a traceback.
+        # A damaged file of the exports is the user's to fix (exit 2), not a traceback; one
+        # that is no regular file is `not_regular` (exit 2): a FIFO or folder there was
+        # "no cases.csv", the check skipped; a link was read through.
         try:
-            with f.open(encoding="utf-8-sig", newline="") as fh:
+            fh = open_text(f, "utf-8-sig", newline="")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:  # no permission, an I/O error
+            raise ReviewFileError(f"cannot check the ids: cannot read {f}: "
+                                  f"{exc.strerror or exc}; or give --no-check") from None
+        try:
+            with fh:
                 reader = csv.DictReader(fh)
                 if col not in (reader.fieldnames or ()):
                     raise ReviewFileError(f"cannot check the ids: {f} has no {col} column "

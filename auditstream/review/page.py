@@ -17,6 +17,7 @@ from pathlib import Path
 
 from auditstream.review.records import ID_COLUMNS
 from shared.exports_folder import CASES_FILE
+from shared.outputs import open_text
 from shared.reviews import OUTCOMES, review_key
 from shared.schemas import unguarded
 
@@ -51,10 +52,13 @@ class Case:
 
 
 def read_cases(path: Path) -> list[Case]:
-    """The cases of a cases.csv (`case_id`; an older file without it: `transaction_id`)."""
-    if not path.is_file():
+    """The cases of a cases.csv (`case_id`; an older file without it: `transaction_id`);
+    none when there is none yet, `not_regular` (exit 2) when it is no regular file."""
+    try:
+        fh = open_text(path, "utf-8-sig", newline="")
+    except FileNotFoundError:
         return []
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    with fh:
         reader = csv.DictReader(fh)
         fields = reader.fieldnames or []
         layout = next(((c, t) for c, t in ID_COLUMNS if c in fields), None)

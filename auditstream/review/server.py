@@ -12,6 +12,7 @@ for ever). The queue's "open" state is the reviews topic read from the start
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hmac
 import logging
@@ -25,6 +26,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
@@ -35,7 +37,7 @@ from auditstream.review.page import CSS_HASH, Case, read_cases, render, render_e
 from auditstream.review.publish import ReviewPublisher
 from shared.codec import describe_validation_error
 from shared.entry import port_in_use_is
-from shared.errors import AuditstreamError
+from shared.errors import AuditstreamError, UsageError
 from shared.exports_folder import CASES_FILE
 from shared.http_host import host_refusal
 from shared.kafka import make_consumer, topic_partitions
@@ -140,15 +142,34 @@ def _message(text: str, cases: list[Case]) -> str:
 
 
 class CasesUnreadable(Exception):
-    """cases.csv exists but cannot be read (damaged, not UTF-8, no permission)."""
+    """cases.csv or run.json exists but cannot be read (damaged, not UTF-8, no permission,
+    no regular file)."""
 
 
 def _read_cases(exports: Path) -> list[Case]:
     path = exports / CASES_FILE
     try:
         return read_cases(path)
+    except UsageError as exc:  # a FIFO, folder or link at the name: named as such
+        raise CasesUnreadable(str(exc)) from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CasesUnreadable(f"cannot read {path}: {exc}") from None
+
+
+def _read_run(exports: Path) -> dict[str, Any]:
+    try:
+        return read_run(exports)
+    except UsageError as exc:  # a FIFO there waited for ever: the request never answered
+        raise CasesUnreadable(str(exc)) from None
+
+
+def check_exports(exports: Path) -> None:
+    """Refuse (exit 2, before Kafka is waited for or a port bound) an exports folder whose
+    cases.csv or run.json is no regular file (`open_regular`); damage the sink may yet
+    repair is a 503 page per request instead."""
+    with contextlib.suppress(OSError, ValueError, csv.Error):  # damage: a 503 page
+        read_cases(exports / CASES_FILE)
+    read_run(exports)
 
 
 def make_server(app: ReviewApp, port: int) -> ThreadingHTTPServer:
@@ -219,15 +240,14 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
                 return
             query = parse_qs(url.query)
             try:
-                cases = _read_cases(app.exports)
+                cases, run = _read_cases(app.exports), _read_run(app.exports)
             except CasesUnreadable as exc:
                 self._send(HTTPStatus.SERVICE_UNAVAILABLE, render_error(503, str(exc)))
                 return
             self._send(HTTPStatus.OK, render(
                 cases, app.outcomes.snapshot(), token=app.token, reviewer=app.reviewer,
                 exports=app.exports, show_all=query.get("all") == ["1"],
-                message=_message((query.get("done") or [""])[0], cases),
-                run=read_run(app.exports)))
+                message=_message((query.get("done") or [""])[0], cases), run=run))
 
         do_HEAD = do_GET  # `_send` leaves the body out
 

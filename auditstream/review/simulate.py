@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
+from shared.outputs import open_text
 from shared.reviews import Outcome, Review
 from shared.schemas import Transaction, unguarded
 
@@ -61,10 +62,13 @@ class Reviewer:
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a CSV file as dicts (none when it is missing)."""
-    if not path.is_file():
+    """The rows of a CSV file of the exports as dicts (none when it is missing;
+    `not_regular`, exit 2, when it is no regular file)."""
+    try:
+        fh = open_text(path, "utf-8-sig", newline="")
+    except FileNotFoundError:
         return []
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    with fh:
         return [{k: v or "" for k, v in row.items() if k is not None}
                 for row in csv.DictReader(fh)]
 

@@ -174,6 +174,7 @@ def _customers(fields: dict[str, Any], config: CoreConfig) -> CustomerTable:
     for cid, stand in items_.items():
         if not isinstance(cid, str) or not isinstance(stand, _Customer):
             raise ValueError(f"state part 'customers' holds another kind of customer at {cid!r}")
+        stateformat.checked_id(cid, "customers", "_items")
         part = f"customer {cid!r}"
         fields = _tuple(part, stand, V2_CUSTOMER)  # fields added since: their defaults
         _times(part, fields)

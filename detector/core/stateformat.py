@@ -201,6 +201,19 @@ def packed_customer(cid: str, fields: dict[str, Any]) -> bytes:
         raise ValueError(f"customer {cid!r}: {exc}") from None
 
 
+def checked_id(cid: Any, part: str, name: str) -> str:
+    """A restored customer id as the live path bounds it (`shared.schemas.IdText`: text of 1
+    to `MAX_ID_CHARS`), else the refusal naming `part` and `name`: an id no transaction can
+    name was held in the table (a 100 MB record key, all of it) until evicted."""
+    if not isinstance(cid, str) or not 0 < len(cid) <= MAX_ID_CHARS:
+        try:
+            shown = orjson.dumps(cid[:60] if isinstance(cid, str) else cid)[:60]
+        except TypeError:  # JSON cannot hold it (a lone surrogate, an object)
+            shown = repr(cid)[:60].encode()
+        raise partcheck.fail(part, name, f"an id of another kind: {shown!r}")
+    return cid
+
+
 #: A snapshot's fields besides its parts': each present (`touched` and `gone` together).
 TOP: Final = ("format", "partition", "processed", "fits", "evicted", "customer_fields",
               "customers", "population", "calibration", "sample", "model")
@@ -259,10 +272,7 @@ def decode(data: bytes, config: CoreConfig) -> dict[str, Any]:
         if not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[1], list):
             raise partcheck.fail("snapshot", "customers", f"an entry of another kind: "
                                                           f"{orjson.dumps(entry)[:60]!r}")
-        cid, values = entry
-        if not isinstance(cid, str) or not 0 < len(cid) <= MAX_ID_CHARS:
-            raise partcheck.fail("snapshot", "customers", f"an id of another kind: "
-                                                          f"{orjson.dumps(cid)[:60]!r}")
+        cid, values = checked_id(entry[0], "snapshot", "customers"), entry[1]
         if cid in items:
             raise ValueError(f"customer {cid!r}: listed twice")
         if len(values) != len(names):

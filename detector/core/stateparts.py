@@ -199,6 +199,11 @@ def encode_parts(*, partition: int | None, processed: int, fits: int,
     }
 
 
+def _id(cid: str) -> str:
+    """A record's id (its key's tail) bounded as the live path bounds it."""
+    return sf.checked_id(cid, "checkpoint", "customers")
+
+
 def decode(parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
            config: CoreConfig, records: bool = False) -> dict[str, Any]:
     """The engine's parts (as `stateformat.decode` gives them) from a checkpoint's records:
@@ -211,14 +216,14 @@ def decode(parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],
                             tuple(partcheck.META))
     table: CustomerTable | CustomerRecords
     if records:
-        ordered = [(record_seq(cid, data), cid, data) for cid, data in customers]
+        ordered = [(record_seq(_id(cid), data), cid, data) for cid, data in customers]
         count = len(ordered)
         ordered.sort(key=lambda x: x[0])
         table = CustomerRecords([(cid, data) for _, cid, data in ordered])
     else:
         # packed as read: a restore makes no object per customer (the shell pauses the
         # cyclic GC around it: `detector.partition.CoreEngineFactory.resume`)
-        numbered = [_packed_record(cid, data) for cid, data in customers]
+        numbered = [_packed_record(_id(cid), data) for cid, data in customers]
         count = len(numbered)
         numbered.sort(key=lambda x: x[0])
         table = CustomerTable(config)

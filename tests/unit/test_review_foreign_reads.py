@@ -1,0 +1,263 @@
+"""`review serve`, `review import`'s id check and `demo --review` read the exports' files
+(cases.csv, case_transactions.csv, audit_sample.csv, run.json) only as regular files at
+their names (`shared.outputs.open_regular`), as `dashboard report` reads them. Hostile probe
+of 2026-12-06: a FIFO at run.json hung the review page's request (and `demo --review`'s
+wait) for ever; a FIFO or folder at cases.csv showed an empty queue, or skipped the id
+check ("no cases.csv"), without a word; a symbolic link was read through to any file.
+Now: one line, exit 2 (a 503 page while the page serves), naming the file and what it is."""
+
+from __future__ import annotations
+
+import csv
+import os
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditstream.review.demo import read_run
+from auditstream.review.simulate import Reviewer, simulate
+from shared.errors import ExitCode, UsageError
+from tests.unit.test_review_server import Running, _cases, _raw
+
+HEADER = ["rank", "case_id", "outcome"]
+KINDS = ["fifo", "folder", "link"]
+NOW = datetime(2025, 5, 1, tzinfo=UTC)
+SAYS = {"fifo": "is a FIFO or device, not a regular file",
+        "folder": "is a folder, not a regular file",
+        "link": "is a symbolic link, not a regular file"}
+
+
+def _plant(path: Path, kind: str, elsewhere: Path) -> None:
+    """A FIFO without a writer, a folder, or a link to `elsewhere` (a regular file of the
+    same content an export would have) at `path`."""
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(elsewhere)
+
+
+def _within(seconds: float, fifo: Path | None, call: Callable[[], Any]) -> Any:
+    """`call()`'s result or exception, failing the test if it is still waiting after
+    `seconds` (then a writer is opened on `fifo` to release it)."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = call()
+        except BaseException as exc:  # handed to the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if fifo is not None:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+        pytest.fail(f"still waiting after {seconds} s (a FIFO read for ever)")
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def _elsewhere(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "elsewhere.txt"
+    path.write_text(text)
+    return path
+
+
+# --- review serve -------------------------------------------------------------------------
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Running]:
+    running = Running(_cases(tmp_path / "ex"))
+    yield running
+    running.server.shutdown()
+    running.server.server_close()
+
+
+def _get(page: Running) -> bytes:
+    port = page.app.port
+    return _raw(port, f"GET / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode(), timeout=30)
+
+
+@pytest.mark.parametrize("name", ["cases.csv", "run.json"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_review_page_is_a_503_naming_a_name_that_is_no_regular_file(
+        page: Running, tmp_path: Path, name: str, kind: str) -> None:
+    path = page.app.exports / name
+    text = (path.read_text() if name == "cases.csv"
+            else '{\n  "auditstream_version": "1", "rows": 7}\n')
+    _plant(path, kind, _elsewhere(tmp_path, text))
+    reply = _within(8, path if kind == "fifo" else None, lambda: _get(page))
+    status, _, body = reply.partition(b"\r\n")
+    assert status == b"HTTP/1.0 503 Service Unavailable", reply[:300]
+    assert f"{path} {SAYS[kind]}".encode() in body, body[-600:]
+    assert b"X-Content-Type-Options: nosniff" in reply  # the page's own headers
+    if name == "cases.csv":  # nor a review of a case read through it
+        assert page.request("POST", "/review", page.form())[0] == 503
+        assert page.published == []
+
+
+def _no_serving(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
+    """`serve` replaced by a record of its calls (the real one serves until stopped)."""
+    import auditstream.review.server as server
+
+    served: list[tuple[object, ...]] = []
+
+    def serve(*args: object) -> int:
+        served.append(args)
+        return 0
+
+    monkeypatch.setattr(server, "serve", serve)
+    return served
+
+
+@pytest.mark.parametrize("name", ["cases.csv", "run.json"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_review_serve_refuses_such_a_name_at_its_start_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        name: str, kind: str) -> None:
+    """Before it waits for Kafka or binds a port: exit 2, nothing served."""
+    from auditstream.cli import main
+
+    served = _no_serving(monkeypatch)
+    exports = _cases(tmp_path / "ex")
+    path = exports / name
+    _plant(path, kind, _elsewhere(tmp_path, "case_id\nx\n"))
+    code = _within(8, path if kind == "fifo" else None, lambda: main(
+        ["review", "serve", "--exports", str(exports), "--port", "0", "--reviewer", "ana"]))
+    err = capsys.readouterr().err
+    assert (code, served) == (ExitCode.USAGE, []), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"auditstream review: error: {path} {SAYS[kind]}" in err, err
+
+
+def test_review_serve_starts_on_a_folder_without_cases_yet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check refuses only what is at the names: a folder the sink has not filled yet
+    is served (its queue empty until cases.csv comes)."""
+    from auditstream.cli import main
+
+    served = _no_serving(monkeypatch)
+    (tmp_path / "ex").mkdir()
+    code = main(["review", "serve", "--exports", str(tmp_path / "ex"), "--port", "0",
+                 "--reviewer", "ana"])
+    assert (code, len(served)) == (0, 1)
+
+
+# --- review import's id check -------------------------------------------------------------
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def no_publish(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    sent: list[Any] = []
+
+    class Publisher:
+        def __init__(self, *_args: object) -> None:
+            pass
+
+        def publish(self, reviews: list[Any]) -> int:
+            sent.extend(reviews)
+            return len(reviews)
+
+    monkeypatch.setattr("auditstream.review.cli.ReviewPublisher", Publisher)
+    return sent
+
+
+@pytest.mark.parametrize("given", [True, False], ids=["--exports", "SINK_EXPORTS_DIR"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_review_import_refuses_a_cases_file_of_the_exports_that_is_no_regular_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        no_publish: list[Any], kind: str, given: bool) -> None:
+    """Before: a FIFO or a folder said `no cases.csv in DIR` (with --exports) or skipped
+    the check with a note and published (the default folder); a link was read through."""
+    from auditstream.cli import main
+
+    exports = tmp_path / "ex"
+    exports.mkdir()
+    path = exports / "cases.csv"
+    _plant(path, kind, _write(tmp_path / "theirs.csv", ["case_id"], [["c1"], ["c2"]]))
+    reviewed = _write(tmp_path / "reviewed.csv", ["case_id", "outcome"], [["c1", "confirmed"]])
+    monkeypatch.setenv("SINK_EXPORTS_DIR", str(exports))
+    code = _within(8, path if kind == "fifo" else None, lambda: main(
+        ["review", "import", str(reviewed), "--reviewer", "ana",
+         *(["--exports", str(exports)] if given else [])]))
+    out, err = capsys.readouterr()
+    assert (code, no_publish, out) == (ExitCode.USAGE, [], ""), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"auditstream review: error: {path} {SAYS[kind]}" in err, err
+
+
+def test_review_import_still_checks_regular_exports_and_skips_a_missing_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        no_publish: list[Any]) -> None:
+    from auditstream.cli import main
+
+    exports = tmp_path / "ex"
+    exports.mkdir()
+    reviewed = _write(tmp_path / "reviewed.csv", ["case_id", "outcome"],
+                      [["c1", "confirmed"], ["c9", "dismissed"]])
+    monkeypatch.setenv("SINK_EXPORTS_DIR", str(exports))
+    assert main(["review", "import", str(reviewed), "--reviewer", "ana"]) == 0
+    assert "note: ids not checked" in capsys.readouterr().err
+    _write(exports / "cases.csv", ["case_id"], [["c1"]])
+    no_publish.clear()
+    assert main(["review", "import", str(reviewed), "--reviewer", "ana"]) == 1
+    assert [r.id for r in no_publish] == ["c1"]
+
+
+# --- demo --review (the simulated reviewer) -----------------------------------------------
+
+@pytest.mark.parametrize("name", ["cases.csv", "case_transactions.csv", "audit_sample.csv"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_simulated_reviewer_refuses_an_export_that_is_no_regular_file(
+        tmp_path: Path, name: str, kind: str) -> None:
+    """Before: a FIFO or folder read as no rows, the reviews of its items silently not
+    made; a link read through."""
+    _write(tmp_path / "cases.csv", HEADER, [["1", "case-a", ""]])
+    _write(tmp_path / "case_transactions.csv", ["case_id", "transaction_id"], [["case-a", "T1"]])
+    _write(tmp_path / "audit_sample.csv", ["day", "transaction_id"], [["d", "T5"]])
+    path = tmp_path / name
+    _plant(path, kind, _elsewhere(tmp_path, path.read_text()))
+    with pytest.raises(UsageError) as caught:
+        _within(8, path if kind == "fifo" else None, lambda: simulate(
+            tmp_path, {"T1": True, "T5": False}, Reviewer(accuracy=1.0), NOW))
+    assert str(caught.value).startswith(f"{path} {SAYS[kind]}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_run_json_that_is_no_regular_file_is_refused_not_waited_on(
+        tmp_path: Path, kind: str) -> None:
+    """`demo --review` polls run.json (`wait_for_run`): a FIFO there waited for ever."""
+    path = tmp_path / "run.json"
+    _plant(path, kind, _elsewhere(tmp_path, '{"rows": 5}'))
+    with pytest.raises(UsageError) as caught:
+        _within(8, path if kind == "fifo" else None, lambda: read_run(tmp_path))
+    assert str(caught.value).startswith(f"{path} {SAYS[kind]}")
+
+
+def test_run_json_missing_or_damaged_reads_as_none_yet(tmp_path: Path) -> None:
+    """What the sink has not written yet, or a run.json of no object, is polled again."""
+    assert read_run(tmp_path) == {}
+    (tmp_path / "run.json").write_text("[1]")
+    assert read_run(tmp_path) == {}
+    (tmp_path / "run.json").write_text('{"rows": 5}')
+    assert read_run(tmp_path) == {"rows": 5}
+
+
