@@ -6,12 +6,17 @@ state memory per customer.
     .venv/bin/python bench/score_bench.py --partitions 4  # 4 emulated partitions
     .venv/bin/python bench/score_bench.py --shuffle       # input not in time order
     .venv/bin/python bench/score_bench.py --skip-core     # the command and pandas only
+    .venv/bin/python bench/score_bench.py --input in.csv --compare /tmp/old --runs 8
+        # an existing CSV; the command from this tree and from /tmp/old in ABBA order
 
 Generates the default mix once into a temporary folder (in event-time order, as the
 generator writes it; `--shuffle`: rows shuffled, so `score` sorts them on disk), then, each
 in a fresh process and in the same run: a plain pandas read+write of the same CSV
 (`read_csv`, `to_csv`) and the whole command (read CSV, score, write every export), with
-wall time, CPU and peak RSS of each process (`os.wait4`). Then, in this process, the core
+wall time, CPU (its processes' together) and peak RSS (of its processes together: `score`
+may run a second process, `auditstream.score_worker`), sampled every 20 ms. `--compare`
+runs the command from this tree and another in ABBA order, `--runs` each, each run between
+two pandas runs, and prints the medians and the paired ratios. Then, in this process, the core
 alone (`score_transactions` on rows already in memory) and the state memory of the engine
 after the run: deep in-memory size of the customer table and snapshot bytes, per customer.
 """
@@ -23,9 +28,11 @@ import gc
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,27 +53,79 @@ pd.read_csv(sys.argv[1]).to_csv(sys.argv[2], index=False)
 """
 
 
-def timed(cmd: list[str]) -> tuple[float, float, float, str]:
-    """Run `cmd`; its wall seconds, CPU seconds, peak RSS in MB and stdout.
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of `pid` and its descendants now (Linux /proc; 0 when gone)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += next((int(line.split()[1]) * 1024 for line in status.splitlines()
+                           if line.startswith("VmRSS:")), 0)
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
 
-    Through /usr/bin/time where there is one: `getrusage`/`wait4` would report the child's
-    high-water mark from before its exec too (this process's size, copied by fork)."""
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
-        gnu = Path("/usr/bin/time").exists()
-        full = ["/usr/bin/time", "-o", report.name, "-f", "%U %S %M", *cmd] if gnu else cmd
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        proc = subprocess.Popen(full, stdout=subprocess.PIPE, text=True)
-        out, _ = proc.communicate()
-        wall = time.perf_counter() - start
-        if proc.returncode not in (0, 1):
-            raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {out}")
-        if gnu:
-            user, system, kb = report.read().split()[-3:]
-            return wall, float(user) + float(system), int(kb) / 1024, out
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # peak RSS: an upper bound here
+
+def timed(cmd: list[str], env: dict[str, str] | None = None
+          ) -> tuple[float, float, float, str]:
+    """Run `cmd`; its wall seconds, CPU seconds (its processes together), peak RSS in MB
+    (its processes' sum, sampled every 20 ms: a worker process counts) and stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    peak = [0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - start
+    sampler.join()
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {out}")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # every waited-for descendant
     cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
-    return wall, cpu, usage.ru_maxrss / 1024, out
+    return wall, cpu, peak[0] / 2**20, out
+
+
+def compare(csv_path: Path, tmp: Path, other: str, runs: int, partitions: int) -> None:
+    """The command from this tree and from `other` in ABBA order, `runs` each; each run
+    between two pandas runs (its ratio against their mean)."""
+    pandas = [sys.executable, "-c", PANDAS, str(csv_path), str(tmp / "pandas.csv")]
+    trees = [str(Path(__file__).resolve().parents[1]), str(Path(other).resolve())]
+    got: dict[str, list[tuple[float, float, float, float]]] = {t: [] for t in trees}
+    last = timed(pandas)
+    for i in range(2 * runs):
+        tree = trees[(i + i // 2) % 2]  # A B B A A B B A ...
+        env = {**os.environ, "PYTHONPATH": tree}
+        wall, cpu, rss, _ = timed(
+            [sys.executable, "-m", "auditstream", "score", str(csv_path), "--out",
+             str(tmp / f"out-{i % 2}"), "--partitions", str(partitions)], env)
+        after = timed(pandas)
+        ratio = wall / ((last[0] + after[0]) / 2)
+        got[tree].append((wall, cpu, rss, ratio))
+        print(f"{i + 1:2d} {tree}: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {rss:,.0f} "
+              f"MB, {ratio:.2f}x pandas; load {os.getloadavg()[0]:.1f}", flush=True)
+        last = after
+    for tree, rows in got.items():
+        cols = list(zip(*rows, strict=True))
+        print(f"{tree}: median wall {statistics.median(cols[0]):.1f} s, CPU "
+              f"{statistics.median(cols[1]):.1f} s, {statistics.median(cols[3]):.2f}x pandas "
+              f"(range {min(cols[3]):.2f}-{max(cols[3]):.2f}); peak RSS "
+              f"{min(cols[2]):,.0f}-{max(cols[2]):,.0f} MB")
+    mine, theirs = got[trees[0]], got[trees[1]]
+    walls = [a[0] / b[0] for a, b in zip(mine, theirs, strict=True)]
+    cpus = [a[1] / b[1] for a, b in zip(mine, theirs, strict=True)]
+    print(f"this tree / other, run by run: wall median {statistics.median(walls):.3f} "
+          f"({min(walls):.2f}-{max(walls):.2f}), CPU median {statistics.median(cpus):.3f} "
+          f"({min(cpus):.2f}-{max(cpus):.2f})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,9 +135,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=1, help="--partitions of the command")
     parser.add_argument("--shuffle", action="store_true", help="input not in event-time order")
     parser.add_argument("--skip-core", action="store_true", help="the command and pandas only")
+    parser.add_argument("--input", type=Path, help="this CSV instead of generated rows")
+    parser.add_argument("--compare", metavar="TREE", help="ABBA against another checkout")
+    parser.add_argument("--runs", type=int, default=4, help="with --compare: runs a tree")
     args = parser.parse_args(argv)
     customers = max(1, round(args.rows / (2.2 * 92)))
     with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:
+        if args.compare:
+            if args.input is None:
+                raise SystemExit("--compare needs --input")
+            compare(args.input, Path(tmp), args.compare, args.runs, args.partitions)
+            return 0
         csv_path, out = Path(tmp) / "input.csv", Path(tmp) / "exports"
         txs = generate(GeneratorConfig(seed=args.seed, customers=customers, days=92))
         if args.shuffle:
