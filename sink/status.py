@@ -108,10 +108,10 @@ def mark_starting(folder: Path) -> None:
     path = Path(folder) / STATUS_FILE
     try:
         fd = open_regular(path, os.O_RDONLY)  # never waits on a FIFO at the name
-    except (FileNotFoundError, UsageError):  # the loop's first write replaces what is there
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read()
+    except (OSError, UsageError):  # none, or not readable: the loop's first write replaces it
         return
-    with os.fdopen(fd, "rb") as fh:
-        data = fh.read()
     row = starting_row(data)
     if row is not None and row != data:
         atomic_write_bytes(path, row)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -117,6 +119,25 @@ def test_a_start_that_never_reached_its_loop_makes_no_status_where_there_was_non
     with pytest.raises(KafkaUnreachableError):
         sink_app.run(SinkSettings(exports_dir=ours))
     assert (ours / STATUS_FILE).read_text() == "heartbeat_at\n"
+
+
+def test_a_fifo_at_the_status_name_is_not_waited_on_at_the_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start reads the earlier status without waiting: a FIFO there (no writer) is left
+    to the loop's first write, as before, not read for ever."""
+    _last_run(tmp_path, 0)
+    (tmp_path / STATUS_FILE).unlink()
+    os.mkfifo(tmp_path / STATUS_FILE)
+    seen = []
+
+    def down(*args: object) -> None:
+        seen.append(stat.S_ISFIFO(os.lstat(tmp_path / STATUS_FILE).st_mode))
+        raise KafkaUnreachableError("down")
+
+    monkeypatch.setattr(sink_app, "_start_kafka", down)
+    with pytest.raises(KafkaUnreachableError):
+        sink_app.run(SinkSettings(exports_dir=tmp_path))
+    assert seen == [True]
 
 
 _CELL = st.text(st.characters(codec="utf-8"), max_size=12)
