@@ -192,10 +192,9 @@ class RollupState:
     def _event_range(self, cells: Sequence[list[str]]) -> None:
         # ISO-8601 strings of one format compare like the datetimes they spell.
         times = [c[_TIME_CELL] for c in cells]
-        keys = [time_key(t) for t in times]
         lo = min(times, key=time_key)
         self._widen(lo, max(times, key=time_key))
-        self.row_marks.see_keys(keys)
+        self.row_marks.see_keys(map(time_key, times))
         mark = self.first_mark
         if mark.needs(lo):
             for customer, ts in _earliest(cells, times, self.params.watermark_customers):
