@@ -9,7 +9,7 @@ model follows the export contract.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dashboard.measures import DATE_TABLE as DATE_TABLE
 from dashboard.measures import MEASURE_TABLE
@@ -133,7 +133,10 @@ RANGE_PARAMETERS: tuple[tuple[str, str], ...] = (
     ("RangeStart", _m_datetime(MIN_TIMESTAMP)),
     ("RangeEnd", _m_datetime(MAX_TIMESTAMP)),
 )
-ARCHIVE_YEARS = 2
+#: Years back from the refresh year, so the archive starts on or before the schema's first
+#: day from any refresh up to its last: every row in exactly one partition, as in Desktop
+#: (with 2, the service's model lacked every row over 2 years old, a stray 1970 row too).
+ARCHIVE_YEARS = (MAX_TIMESTAMP - timedelta(days=1)).year - MIN_TIMESTAMP.year
 REFRESH_DAYS = 3
 DAY_FILE_PREFIX = PREFIX  # the day files' names: shared.dayfiles (dashboard.tmdl's M tests it)
 

@@ -52,6 +52,7 @@ from sink.exports import OnRollup
 from sink.folder import refuse_foreign
 from sink.settings import SinkSettings
 from sink.state import Checkpoint, SinkStateError
+from sink.status import mark_starting
 from sink.writer import Record, SinkWriter
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,9 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
 
     `on_rollup(state, folder)` runs after each rollup refresh (report.html, at the root).
 
-    The exports folder is locked first (`LockedError` if another sink holds it); a disk-full
-    or read-only folder is `OutputError`, the checkpoint left as it was.
+    The exports folder is locked first (`LockedError` if another sink holds it), then its
+    status.csv marked as starting (`sink.status.mark_starting`); a disk-full or read-only
+    folder is `OutputError`, the checkpoint left as it was.
     """
     folder = settings.exports_dir
     stopper = _Stopper(stop)
@@ -129,6 +131,7 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
         try:
             refuse_foreign(folder)  # before the lock: nothing created in a folder not ours
             with output_errors(folder, AFTER_OUTPUT_ERROR), FolderLock(folder, "sink"):
+                mark_starting(folder)  # the last run's status vouches not for this one
                 try:
                     return _run(settings, once, until_idle, reset, stopper, on_rollup)
                 except KafkaException as exc:  # the broker went away between start-up steps

@@ -42,7 +42,7 @@ from shared.errors import UsageError
 from shared.outputs import kind_of, not_regular, open_append
 from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.state import SinkStateError
-from sink.watermark import EarliestMark, Watermark, time_key
+from sink.watermark import EarliestMark, RowQuorum, Watermark, time_key
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +170,22 @@ def read_watermarks(folder: Path, quorum: int, floor: str,
     return rows, flagged
 
 
-def read_first_mark(folder: Path, quorum: int) -> EarliestMark:
-    """The earliest-time mark of every row of a folder's day files, for a rollup saved
-    before it (`sink.rollup`): the mark a sink that read the rows would hold (it does not
-    depend on their order), so the folder continues as one written by this version."""
-    mark = EarliestMark(quorum)
-    for row in _day_rows(folder):
-        mark.see(row[_CUSTOMER], row[_TS])
-    return mark
+def read_marks(folder: Path, quorum: int) -> tuple[EarliestMark, RowQuorum]:
+    """The earliest-time mark and the row marks of every row of a folder's day files, for a
+    rollup saved before them (`sink.rollup`): the marks a sink that read the rows would hold
+    (they do not depend on the rows' order), so the folder continues as one written by this
+    version."""
+    mark, rows = EarliestMark(quorum), RowQuorum(quorum)
+    for path in day_files(folder):
+        times: list[str] = []
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            next(reader, None)
+            for row in reader:
+                mark.see(row[_CUSTOMER], row[_TS])
+                times.append(time_key(row[_TS]))
+        rows.see_keys(times)
+    return mark, rows
 
 
 def _day_rows(folder: Path) -> Iterator[list[str]]:

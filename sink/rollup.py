@@ -27,7 +27,7 @@ from sink.bins import score_bin as score_bin
 from sink.bins import score_bins
 from sink.cases import CaseBook, flagged_of
 from sink.sampling import AuditSample
-from sink.watermark import DEFAULT_QUORUM, EarliestMark, time_key
+from sink.watermark import DEFAULT_QUORUM, EarliestMark, RowQuorum, time_key
 
 if TYPE_CHECKING:
     from sink.settings import ExportSettings
@@ -128,6 +128,10 @@ class RollupState:
         #: `watermark_customers` customers reached, so one row dated 1970 does not move it.
         self.first_mark = EarliestMark(params.watermark_customers)
         self.first_mark_saved = True  # False: restored from a state saved before the mark
+        #: The range's ends while fewer than `watermark_customers` customers were seen: the
+        #: earliest and latest time that many rows reached (`shared.date_range`).
+        self.row_marks = RowQuorum(params.watermark_customers)
+        self.row_marks_saved = True  # False: restored from a state saved before them
         self.params = params
         self.cases = CaseBook(params.top_cases, params.case_gap_s, params.case_days,
                               params.watermark_customers)
@@ -190,6 +194,7 @@ class RollupState:
         times = [c[_TIME_CELL] for c in cells]
         lo = min(times, key=time_key)
         self._widen(lo, max(times, key=time_key))
+        self.row_marks.see_keys(map(time_key, times))
         mark = self.first_mark
         if mark.needs(lo):
             for customer, ts in _earliest(cells, times, self.params.watermark_customers):
@@ -223,6 +228,7 @@ class RollupState:
             self.model_versions[version] = self.model_versions.get(version, 0) + n
         self._widen(other.event_min, other.event_max)
         self.first_mark.absorb(other.first_mark)
+        self.row_marks.absorb(other.row_marks)
         self.cases.absorb(other.cases)
         self.sample.merge(other.sample)
 
@@ -239,6 +245,7 @@ class RollupState:
             "event_min": self.event_min,
             "event_max": self.event_max,
             "first_mark": self.first_mark.to_json(),
+            "row_marks": self.row_marks.to_json(),
             "params": self.params.to_json(),
             "case_book": self.cases.to_json(),
             "audit_sample": self.sample.to_json(),
@@ -281,6 +288,11 @@ class RollupState:
         state.first_mark = (EarliestMark.from_json(data["first_mark"]) if "first_mark" in data
                             else EarliestMark(state.params.watermark_customers,
                                               state.event_min or ""))
+        # Saved before the row marks: none until the caller recounts them from the rows (the
+        # sink does, from its day files); the range falls back to the event times meanwhile.
+        state.row_marks_saved = "row_marks" in data
+        if state.row_marks_saved:
+            state.row_marks = RowQuorum.from_json(data["row_marks"])
         # A state saved before cases were episodes has neither (`sink.folder` refuses it
         # once it counted rows: those rows would be in no case and no sample).
         if "case_book" in data:

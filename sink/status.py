@@ -8,7 +8,9 @@ interval as a heartbeat, so a reader can tell a quiet stream from a stopped sink
   row dated 2100 does not make it 2100), or while fewer customers were seen, the latest
   event time (`event_time_max`);
 - `last_row_written_at`: when rows were last made durable (a checkpoint that added rows);
-- `heartbeat_at`: when this row was written (the sink was alive then);
+- `heartbeat_at`: when this row was written (the sink was alive then); empty from a sink's
+  start until its loop first turns (`mark_starting`), so the row an earlier run left, whose
+  heartbeat may be seconds old, never vouches for a sink that has only just restarted;
 - `rows`, `lag_messages`: rows in the folder and messages waiting in the topic (empty when
   unknown; 0 for `score`);
 - `minutes_behind`: 0 when nothing waits, else minutes since rows were last written (how
@@ -18,6 +20,9 @@ interval as a heartbeat, so a reader can tell a quiet stream from a stopped sink
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +30,9 @@ from typing import Any
 
 from shared.atomic import atomic_write_bytes
 from shared.columns import STATUS_COLUMNS
+from shared.errors import UsageError
 from shared.exports_folder import STATUS_FILE as STATUS_FILE
+from shared.outputs import open_regular
 from sink.csvfmt import encode_rows, number, text
 
 
@@ -69,3 +76,41 @@ def write_status(folder: Path, run: Mapping[str, Any], last_written: str, lag: i
     cells = status_cells(run, last_written, lag, heartbeat)
     atomic_write_bytes(Path(folder) / STATUS_FILE, encode_rows([cells], STATUS_COLUMNS))
     return cells
+
+
+#: The cells that only a running loop knows: blank from a sink's start until it turns.
+LIVE_COLUMNS = ("heartbeat_at", "lag_messages", "minutes_behind")
+
+
+def starting_row(data: bytes) -> bytes | None:
+    """status.csv as `data` with its live cells blank (a sink starting, its lag unknown), the
+    rest (data as of, last write, rows, versions) as the earlier run left it, by column
+    name (an older release's columns too). None when `data` is not a header and one row."""
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if len(rows) != 2 or len(rows[0]) != len(rows[1]):
+        return None
+    header = rows[0]
+    cells = ["" if name in LIVE_COLUMNS else cell for name, cell in zip(header, rows[1],
+                                                                       strict=True)]
+    return encode_rows([cells], header)
+
+
+def mark_starting(folder: Path) -> None:
+    """Blank the live cells of the status.csv an earlier run left in `folder` (the sink's
+    own, locked): until this run's loop turns, the health check says "not started" and the
+    dashboard "lag unknown", not the earlier run's "caught up". A folder without one, or
+    with one that is not a header and one row (or no regular file), is left as it is: the
+    check calls neither healthy, and the loop's first write replaces it."""
+    path = Path(folder) / STATUS_FILE
+    try:
+        fd = open_regular(path, os.O_RDONLY)  # never waits on a FIFO at the name
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read()
+    except (OSError, UsageError):  # none, or not readable: the loop's first write replaces it
+        return
+    row = starting_row(data)
+    if row is not None and row != data:
+        atomic_write_bytes(path, row)

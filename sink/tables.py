@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from shared.columns import MODES, RULE_NAMES
+from shared.date_range import ROW_MARK_FIELDS
 from sink.csvfmt import boolean, number, ratio, text
 from sink.rollup import GRID, NEG, POS, RollupState
 from sink.settings import ExportSettings
@@ -276,6 +277,8 @@ def summary(state: RollupState, stats: dict[str, list[ModeStats]],
         "event_time_max": state.event_max,
         # where the dashboards' date range starts (`shared.date_range`)
         "event_low_watermark": state.first_mark.value or None,
+        # its ends while fewer customers than the quorum were seen: by rows
+        **dict(zip(ROW_MARK_FIELDS, (v or None for v in state.row_marks.values), strict=True)),
         "model_versions": dict(state.model_versions),
         "cost_fp": settings.cost_fp,
         "cost_fn": settings.cost_fn,

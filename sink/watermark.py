@@ -186,3 +186,56 @@ class EarliestMark:
                           for c, t in data["kept"].items()}}
         out.mark = Watermark.from_json(saved, out.mark.quorum)
         return out
+
+
+class RowQuorum:
+    """The earliest and the latest event time at least `quorum` rows reached (the
+    `quorum`-th smallest and largest row time): the dashboards' date range while fewer than
+    `quorum` customers were seen (`shared.date_range`), so with few customers one stray row
+    dated 1970 or 2100 cannot move it alone either. Keeps the `quorum` smallest and largest
+    times (`time_key`) seen, so it does not depend on how the rows are cut into batches;
+    `values` ("", "") while fewer than `quorum` rows were seen."""
+
+    __slots__ = ("high", "low", "quorum")
+
+    def __init__(self, quorum: int = DEFAULT_QUORUM) -> None:
+        if quorum < 1:
+            raise ValueError(f"a row quorum needs at least 1 row, not {quorum}")
+        self.quorum = quorum
+        self.low: list[str] = []  # the smallest keys, ascending
+        self.high: list[str] = []  # the largest keys, ascending
+
+    @property
+    def values(self) -> tuple[str, str]:
+        if len(self.high) < self.quorum:
+            return "", ""
+        return _text(self.low[-1]), _text(self.high[0])
+
+    def see_keys(self, keys: Iterable[str]) -> None:
+        """Take a batch's row times, as `time_key`s."""
+        got = sorted(keys)
+        self._join(got[:self.quorum], got[-self.quorum:])
+
+    def absorb(self, other: RowQuorum) -> None:
+        """Take what `other` saw (rows counted elsewhere): its kept times are all that can
+        move this one."""
+        self._join(other.low, other.high)
+
+    def _join(self, low: list[str], high: list[str]) -> None:
+        q = self.quorum
+        self.low = sorted(self.low + low)[:q]
+        self.high = sorted(self.high + high)[-q:]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"quorum": self.quorum, "low": [_text(k) for k in self.low],
+                "high": [_text(k) for k in self.high]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RowQuorum:
+        out = cls(int(data["quorum"]))
+        low, high = ([time_key(str(t)) for t in data[side]] for side in ("low", "high"))
+        if len(low) > out.quorum or len(high) > out.quorum or len(low) != len(high):
+            raise ValueError(f"a row quorum of {out.quorum} keeps {len(low)} and {len(high)} "
+                             "times")
+        out.low, out.high = sorted(low), sorted(high)
+        return out

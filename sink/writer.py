@@ -53,9 +53,13 @@ class SinkWriter:
         self.reviews = (ReviewBook.from_json(cp.extra["reviews"]) if "reviews" in cp.extra
                         else ReviewBook())
         self.cp = cp
-        if not cp.rollup.first_mark_saved:  # a checkpoint from before the mark: recount it
-            cp.rollup.first_mark = dy.read_first_mark(self.folder,
-                                                      cp.rollup.params.watermark_customers)
+        rollup = cp.rollup
+        if not (rollup.first_mark_saved and rollup.row_marks_saved):  # saved before: recount
+            first, rows = dy.read_marks(self.folder, rollup.params.watermark_customers)
+            if not rollup.first_mark_saved:
+                rollup.first_mark = first
+            rollup.row_marks = rows
+            rollup.row_marks_saved = True
         #: What closes days (`sink.watermark`).
         self._clock = (_saved_watermark(self.folder, cp.extra["day_watermark"])
                        if "day_watermark" in cp.extra else self._upgrade_watermarks())

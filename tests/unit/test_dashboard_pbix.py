@@ -290,7 +290,7 @@ def test_pbix_carries_the_tmdl_refresh_policy(pbix: PBIXRay) -> None:
     assert settings["policyType"] == "basic" and policy["PolicyType"] == 0  # Basic
     assert policy["RollingWindowGranularity"] == granularity[
         settings["rollingWindowGranularity"]] == 3
-    assert policy["RollingWindowPeriods"] == int(settings["rollingWindowPeriods"]) == 2
+    assert policy["RollingWindowPeriods"] == int(settings["rollingWindowPeriods"]) == 130
     assert policy["IncrementalGranularity"] == granularity[
         settings["incrementalGranularity"]] == 0
     assert policy["IncrementalPeriods"] == int(settings["incrementalPeriods"]) == 3
