@@ -38,7 +38,7 @@ from shared.outputs import check_folder_of
 from shared.seeds import seed_arg
 from shared.settings import KafkaSettings, TopicSettings
 from sink import state as sink_state
-from sink.days import SCORED_DIR, day_files
+from sink.days import SCORED_DIR, day_files, open_day
 from sink.folder import refuse_foreign
 from sink.settings import ExportSettings
 from sink.tables import mode_stats, recommend
@@ -244,12 +244,16 @@ class _LineCounter:
         self.path, self.offset, self.newlines = path, 0, 0
 
     def rows(self) -> int:
-        if not self.path.exists():
+        """Data rows now; a file swapped for a FIFO or link since it was listed is the
+        sink's own one-line refusal (`open_day`: a plain `open` waited on a FIFO for ever)."""
+        try:
+            fd = open_day(self.path)
+        except FileNotFoundError:  # not yet, or removed by the sink's --reset
             return 0
-        size = self.path.stat().st_size
-        if size < self.offset:  # the sink cut a torn tail: count again
-            self.offset = self.newlines = 0
-        with self.path.open("rb") as f:
+        with open(fd, "rb") as f:
+            size = os.fstat(fd).st_size
+            if size < self.offset:  # the sink cut a torn tail: count again
+                self.offset = self.newlines = 0
             f.seek(self.offset)
             chunk = f.read(size - self.offset)
         self.offset += len(chunk)

@@ -26,6 +26,17 @@ from shared.columns import (
     THRESHOLD_COLUMNS,
 )
 from shared.dayfiles import PREFIX, SCORED_DIR
+from shared.exports_folder import (
+    ASSURANCE_FILE,
+    AUDIT_SAMPLE_FILE,
+    CASE_TRANSACTIONS_FILE,
+    CASES_FILE,
+    CONFUSION_FILE,
+    METRICS_FILE,
+    SCORED_FILE,
+    STATUS_FILE,
+    THRESHOLDS_FILE,
+)
 from shared.schemas import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 NAME = "dashboard_anomalies"
@@ -84,14 +95,15 @@ def column_type(name: str) -> str:
 class Table:
     """A model table loaded from one export CSV; `derived` columns are added in Power Query."""
 
-    name: str
+    file: str  # its name as the exports declare it (`shared.exports_folder`)
     csv_columns: tuple[str, ...]
     derived: tuple[tuple[str, str, str], ...] = ()  # (name, TMDL type, M expression)
     day_folder: str = ""  # read the day files here (incremental refresh), not `file`
 
     @property
-    def file(self) -> str:
-        return f"{self.name}.csv"
+    def name(self) -> str:
+        """The model's name of the table: its file's, without `.csv`."""
+        return self.file.removesuffix(".csv")
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -105,16 +117,16 @@ class Table:
 
 
 TABLES: tuple[Table, ...] = (
-    Table("transactions_scored", SCORED_COLUMNS,
+    Table(SCORED_FILE, SCORED_COLUMNS,
           derived=(("date", "dateTime", "DateTime.Date([timestamp])"),), day_folder=SCORED_DIR),
-    Table("thresholds", THRESHOLD_COLUMNS),
-    Table("metrics_by_type", METRICS_BY_TYPE_COLUMNS),
-    Table("confusion_matrix", CONFUSION_COLUMNS),
-    Table("cases", CASES_COLUMNS),
-    Table("case_transactions", CASE_TRANSACTIONS_COLUMNS),
-    Table("audit_sample", AUDIT_SAMPLE_COLUMNS),
-    Table("assurance", ASSURANCE_COLUMNS),
-    Table("status", STATUS_COLUMNS),
+    Table(THRESHOLDS_FILE, THRESHOLD_COLUMNS),
+    Table(METRICS_FILE, METRICS_BY_TYPE_COLUMNS),
+    Table(CONFUSION_FILE, CONFUSION_COLUMNS),
+    Table(CASES_FILE, CASES_COLUMNS),
+    Table(CASE_TRANSACTIONS_FILE, CASE_TRANSACTIONS_COLUMNS),
+    Table(AUDIT_SAMPLE_FILE, AUDIT_SAMPLE_COLUMNS),
+    Table(ASSURANCE_FILE, ASSURANCE_COLUMNS),
+    Table(STATUS_FILE, STATUS_COLUMNS),
 )
 
 

@@ -39,7 +39,7 @@ from shared.dayfiles import day_files as day_files
 from shared.dayfiles import day_of as day_of
 from shared.dayfiles import file_name, strangers
 from shared.errors import UsageError
-from shared.outputs import kind_of, not_regular, open_append
+from shared.outputs import kind_of, not_regular, open_append, open_regular
 from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.state import SinkStateError
 from sink.watermark import EarliestMark, RowQuorum, Watermark, time_key
@@ -92,15 +92,31 @@ def check_strangers(folder: Path) -> list[Path]:
     file's very name is `SinkStateError`: the day's rows would be written through it."""
     found = strangers(folder)
     if blocking := [p for p in found if day_of(p.name)]:
-        raise SinkStateError(
-            f"{blocking[0]} is not a regular file (a folder or symbolic link) but has a day "
-            f"file's name, where that day's rows are written: move it out of {SCORED_DIR}/")
+        raise not_a_day_file(blocking[0])
     if found:
         log.warning(
             "%d file(s) in %s named like day files but not day files, left alone (never "
             "read, counted or deleted; an older dashboard would load them): %s", len(found),
             Path(folder) / SCORED_DIR, ", ".join(p.name for p in found))
     return found
+
+
+def not_a_day_file(path: Path) -> SinkStateError:
+    """The one-line refusal (exit 2) of an entry at a day file's name that is no regular file."""
+    return SinkStateError(
+        f"{path} is not a regular file (a folder, symbolic link, FIFO or device) but has a "
+        f"day file's name, where that day's rows are written: move it out of {SCORED_DIR}/")
+
+
+def open_day(path: Path) -> int:
+    """A descriptor of the day file `path` (listed by `day_files`) open to read, still a
+    regular file at its name (`open_regular`): one swapped since the listing for a FIFO
+    (a plain `open` waited on it for ever) or a link (read through, another folder's rows)
+    is `not_a_day_file`, as when the listing finds it. `FileNotFoundError` if removed."""
+    try:
+        return open_regular(path, os.O_RDONLY)
+    except UsageError:
+        raise not_a_day_file(path) from None
 
 
 @dataclass
@@ -191,7 +207,7 @@ def read_marks(folder: Path, quorum: int) -> tuple[EarliestMark, RowQuorum]:
 def _day_rows(folder: Path) -> Iterator[list[str]]:
     """The rows (cells, no header) of a folder's day files, file by file."""
     for path in day_files(folder):
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(open_day(path), newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)
             next(reader, None)
             yield from reader

@@ -166,7 +166,7 @@ def _recount(files: Sequence[Path]) -> VolumeCounts:
     """The volume counts of the rows already in the day files (read once, on resume)."""
     counts = VolumeCounts()
     for path in files:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(dy.open_day(path), newline="", encoding="utf-8") as fh:
             rows = csv.reader(fh)
             next(rows, None)
             counts.update(rows)

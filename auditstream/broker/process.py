@@ -11,16 +11,18 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 from auditstream.broker.libs import JAVA_HINT, ensure_libs, exclusive, require_tool
 from auditstream.broker.listeners import Listener, extra_properties, listener_fields
 from auditstream.broker.settings import BrokerSettings
+from shared.atomic import atomic_write_text
 from shared.errors import BrokerError, KafkaWiringError, UsageError
-from shared.outputs import as_output_error, kind_of, open_text
+from shared.outputs import as_output_error, kind_of, open_append, open_text
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -177,9 +179,26 @@ class LocalBroker:
         a FIFO there waited for a writer for ever (`broker status` and `stop` hung), a
         folder was a traceback, a link was read through; `FileNotFoundError` or
         `NotADirectoryError` when there is none."""
+        with self._own_file(path), open_text(path, "utf-8", errors=errors) as fh:
+            return fh.read()
+
+    def _write(self, path: Path, text: str) -> None:
+        """Replace a file of BROKER_HOME atomically: a link at the name is replaced, never
+        written through (over a user's file), a FIFO or folder there is `_own_file`'s
+        refusal (`write_text` waited on a FIFO for ever)."""
+        with self._own_file(path):
+            atomic_write_text(path, text, durable=False)
+
+    def _open_log(self) -> BinaryIO:
+        """`broker.log` opened to append, only as a regular file at its name (`open_append`)."""
+        with self._own_file(self.log_file):
+            return open_append(self.log_file)
+
+    @contextlib.contextmanager
+    def _own_file(self, path: Path) -> Iterator[None]:
+        """A name of BROKER_HOME found to be no regular file is one line (exit 2) naming it."""
         try:
-            with open_text(path, "utf-8", errors=errors) as fh:
-                return fh.read()
+            yield
         except UsageError:
             with contextlib.suppress(OSError):
                 what = kind_of(os.lstat(path).st_mode)
@@ -282,15 +301,26 @@ class LocalBroker:
             f"-Dkafka.logs.dir={self.settings.home}",
             "-cp", f"{libs}/*", "kafka.Kafka", str(self.config_file),
         ]
-        with self.log_file.open("ab") as out:
-            self._proc = subprocess.Popen(
+        self._wait_ready(self._launch(cmd))
+        return self.status()
+
+    def _launch(self, cmd: list[str]) -> subprocess.Popen[bytes]:
+        """Run `cmd` with its output appended to `broker.log` and record its PID. A PID file
+        that cannot be written stops the process again: never a broker left running that
+        `broker stop` cannot find."""
+        with self._open_log() as out:
+            proc = self._proc = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        try:
+            self._write(self.pid_file, f"{proc.pid}\n")
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
         self.launched = True
-        self.pid_file.write_text(f"{self._proc.pid}\n")
-        self._wait_ready(self._proc)
-        return self.status()
+        return proc
 
     def _await_running(self, current: BrokerStatus) -> BrokerStatus:
         """Our broker runs but did not answer (still starting after a start interrupted while
@@ -328,15 +358,18 @@ class LocalBroker:
     def _write_config(self) -> None:
         s = self.settings
         s.home.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(
+        self._write(
+            self.config_file,
             _SERVER_PROPERTIES.format(host=s.host, cport=s.controller_port,
                                       data=self.data_dir, **self._fields)
             + resources.files("auditstream.broker").joinpath("single-node.properties")
             .read_text(encoding="utf-8")
             + self._extra
         )
-        self.log4j_file.write_bytes(
-            resources.files("auditstream.broker").joinpath("log4j2.properties").read_bytes()
+        self._write(
+            self.log4j_file,
+            resources.files("auditstream.broker").joinpath("log4j2.properties")
+            .read_text(encoding="utf-8"),
         )
 
     def _format_once(self, java: str, libs: Path) -> None:
@@ -357,7 +390,7 @@ class LocalBroker:
             detail = f"{run.stderr}{fmt.stdout}{fmt.stderr}"
             raise BrokerError(f"formatting broker storage failed:\n{detail}")
         s = self.settings
-        self.ports_file.write_text(f"{s.port},{s.controller_port}\n")
+        self._write(self.ports_file, f"{s.port},{s.controller_port}\n")
 
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + self.settings.start_timeout
@@ -419,7 +452,9 @@ class LocalBroker:
 
     def reported_version(self) -> str | None:
         """The version the running broker logged at start (`Kafka version: X`)."""
-        if not self.log_file.exists():
+        try:
+            text = self._read(self.log_file, errors="replace")
+        except (FileNotFoundError, NotADirectoryError, BrokerError):  # the settings' then
             return None
-        found = re.findall(r"Kafka version: (\S+)", self.log_file.read_text(errors="replace"))
+        found = re.findall(r"Kafka version: (\S+)", text)
         return found[-1] if found else None

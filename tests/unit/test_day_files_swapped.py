@@ -1,0 +1,135 @@
+"""A day file listed as a regular file (`shared.dayfiles.day_files`) and swapped for a FIFO
+or a symbolic link before it is opened. Hostile probe of 2026-12-06: the sink's resume
+(`read_first_mark`, the recount of a checkpoint from before the volume counts) and the
+demo's row counter opened the listed names with a plain `open`, so a FIFO swapped in
+waited for a writer for ever and a link was read through (another folder's rows counted
+as the exports'). Now each opens it as a regular file at its name (`sink.days.open_day`)
+and a swap is the very one-line error (exit 2) the sink gives for such an entry found by
+the listing (`check_strangers`)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditstream import demo
+from shared.columns import SCORED_COLUMNS
+from shared.errors import ExitCode
+from sink import days as dy
+from sink import folder as sink_folder
+from sink.state import SinkStateError
+
+_ROW = ["t1", "2025-01-01T10:00:00", "c1"]
+
+
+def _within(seconds: float, fifo: Path, call: Callable[[], Any]) -> Any:
+    """`call()`, failing the test if it still waits after `seconds` (on the FIFO `fifo`)."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = call()
+        except BaseException as exc:  # handed to the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # release the reader
+        thread.join(5)
+        pytest.fail(f"still waiting after {seconds} s (a FIFO read for ever)")
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def _day_file(tmp_path: Path) -> tuple[Path, Path]:
+    """An exports folder with one day file of one row; (folder, the day file)."""
+    folder = tmp_path / "exports"
+    (folder / dy.SCORED_DIR).mkdir(parents=True)
+    path = folder / dy.day_file("2025-01-01")
+    row = dict(zip(SCORED_COLUMNS, [""] * len(SCORED_COLUMNS), strict=True))
+    row.update(transaction_id="t1", timestamp="2025-01-01T10:00:00", customer_id="c1")
+    path.write_text(",".join(SCORED_COLUMNS) + "\n" + ",".join(row.values()) + "\n")
+    return folder, path
+
+
+def _swap(path: Path, kind: str, tmp_path: Path) -> None:
+    """Put a FIFO, or a link to another folder's copy of the file, at `path`."""
+    elsewhere = tmp_path / "elsewhere.csv"
+    elsewhere.write_bytes(path.read_bytes())
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(elsewhere)
+
+
+def _listed_error(folder: Path) -> str:
+    """What the sink says of the entry when the listing finds it (its start's check)."""
+    with pytest.raises(SinkStateError) as listed:
+        dy.check_strangers(folder)
+    return str(listed.value)
+
+
+def _read_marks(folder: Path) -> Any:
+    return dy.read_first_mark(folder, 1).value
+
+
+def _recount(folder: Path) -> Any:
+    return sink_folder._recount(dy.day_files(folder)).rows
+
+
+def _demo_count(folder: Path) -> Any:
+    return demo._DayFilesCounter(folder).rows()
+
+
+READERS: dict[str, Callable[[Path], Any]] = {
+    "resume's first mark": _read_marks, "resume's recount": _recount,
+    "demo's counter": _demo_count}
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_a_day_file_is_read_as_listed(tmp_path: Path, reader: str) -> None:
+    folder, _ = _day_file(tmp_path)
+    expected = {"resume's first mark": "2025-01-01T10:00:00", "resume's recount": 1,
+                "demo's counter": 1}
+    assert READERS[reader](folder) == expected[reader]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_a_day_file_swapped_after_the_listing_is_the_listings_one_line_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str, kind: str) -> None:
+    folder, path = _day_file(tmp_path)
+    listing = dy.day_files(folder)
+    assert listing == [path]
+    _swap(path, kind, tmp_path)
+    said = _listed_error(folder)
+    # the listing as it was before the swap, wherever the reader lists
+    for module in (dy, demo):  # sink.folder lists through sink.days
+        monkeypatch.setattr(module, "day_files", lambda _folder: list(listing))
+    with pytest.raises(SinkStateError) as caught:
+        _within(8, path, lambda: READERS[reader](folder))
+    assert str(caught.value) == said
+    assert caught.value.exit_code == ExitCode.USAGE and "\n" not in said
+
+
+def test_the_demo_counter_counts_a_file_the_sink_cut_again_from_its_start(
+        tmp_path: Path) -> None:
+    folder, path = _day_file(tmp_path)
+    counter = demo._DayFilesCounter(folder)
+    assert counter.rows() == 1
+    with path.open("ab") as fh:
+        fh.write(b"second row\n")
+    assert counter.rows() == 2
+    path.write_bytes(path.read_bytes().split(b"\n", 1)[0] + b"\n")  # cut to its header
+    assert counter.rows() == 0
+    path.unlink()  # a --reset removed it
+    assert counter.rows() == 0
