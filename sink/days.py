@@ -194,7 +194,7 @@ def read_marks(folder: Path, quorum: int) -> tuple[EarliestMark, RowQuorum]:
     mark, rows = EarliestMark(quorum), RowQuorum(quorum)
     for path in day_files(folder):
         times: list[str] = []
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(open_day(path), newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)
             next(reader, None)
             for row in reader:

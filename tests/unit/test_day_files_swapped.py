@@ -1,6 +1,6 @@
 """A day file listed as a regular file (`shared.dayfiles.day_files`) and swapped for a FIFO
 or a symbolic link before it is opened. Hostile probe of 2026-12-06: the sink's resume
-(`read_first_mark`, the recount of a checkpoint from before the volume counts) and the
+(`read_marks`, the recount of a checkpoint from before the volume counts) and the
 demo's row counter opened the listed names with a plain `open`, so a FIFO swapped in
 waited for a writer for ever and a link was read through (another folder's rows counted
 as the exports'). Now each opens it as a regular file at its name (`sink.days.open_day`)
@@ -79,7 +79,7 @@ def _listed_error(folder: Path) -> str:
 
 
 def _read_marks(folder: Path) -> Any:
-    return dy.read_first_mark(folder, 1).value
+    return dy.read_marks(folder, 1)[0].value
 
 
 def _recount(folder: Path) -> Any:
