@@ -352,3 +352,36 @@ def test_any_bytes_are_refused_or_read_never_another_error(data: bytes) -> None:
     """Arbitrary bytes, and the fixture with one byte of its pickle changed."""
     with contextlib.suppress(ValueError):
         legacy.read(data, CONFIG)
+
+
+# --- the forest's and the isolation scores' exact edges (mutmut, 2026-12-06) ------------
+
+def _off_path_child_to_itself(forest: Any) -> None:
+    """An inner node of tree 0 off the path of the row the restore scores (zeros) given
+    itself as its left child: a walk reaching it would never end."""
+    tree = forest.estimators_[0].tree_
+    on_path = set(tree.decision_path(np.zeros((1, tree.n_features), np.float32)).indices)
+    node = next(i for i in range(tree.node_count)
+                if tree.children_left[i] != -1 and i not in on_path)
+    state = tree.__getstate__()
+    state["nodes"]["left_child"][node] = node
+    tree.__setstate__(state)
+
+
+def test_a_tree_node_that_is_its_own_child_is_refused() -> None:
+    """Children must come after their node (`left > node`): the cases above point past the
+    nodes; one pointing at itself (a walk that never ends) is refused as well."""
+    assert _refusal(old.edited(_forest(_off_path_child_to_itself))) == (
+        "state part 'model': field 'forest' holds tree 0 with a node out of range")
+
+
+def test_isolation_scores_with_ties_restore() -> None:
+    """Ascending, not strictly: two training rows may score alike. Only a fall is refused."""
+    ranked = np.sort(old.slots(_DOC["model"])["ranked"])
+    tied = ranked.copy()
+    tied[1] = tied[0]
+    assert _refusal(old.edited(old.set_part("model", "ranked", tied))) is None
+    fall = ranked.copy()
+    fall[0], fall[1] = ranked[1], ranked[0] - 1.0
+    assert _refusal(old.edited(old.set_part("model", "ranked", fall))) == (
+        "state part 'model': field 'ranked' holds no ascending finite isolation scores")
