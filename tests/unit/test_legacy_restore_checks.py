@@ -385,3 +385,21 @@ def test_isolation_scores_with_ties_restore() -> None:
     fall[0], fall[1] = ranked[1], ranked[0] - 1.0
     assert _refusal(old.edited(old.set_part("model", "ranked", fall))) == (
         "state part 'model': field 'ranked' holds no ascending finite isolation scores")
+
+
+@pytest.mark.parametrize(("field", "value", "shown"), [
+    ("last_t", float("nan"), "nan"), ("last_t", float("inf"), "inf"),
+    ("wake", (float("nan"), 1.0), "nan"), ("wake", (float("inf"), 1.0), "inf")])
+def test_a_customer_time_nan_or_past_every_time_is_refused(
+        field: str, value: Any, shown: str) -> None:
+    """Their codec writes NaN and +inf as JSON's null, read back as -inf (never seen): a
+    woken customer would restore as never woken. Only `last_t`'s NaN was a case above."""
+    assert _refusal(old.edited(old.set_customer(CID, field, value))) == (
+        f"customer 'c15': field {field!r} holds a value of another kind: {shown}")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("last_t", float("-inf")), ("wake", (float("-inf"), 0.0)), ("wake", (1.7416e9, 2.5))])
+def test_a_customer_time_never_seen_or_finite_restores(field: str, value: Any) -> None:
+    """-inf is what a customer never seen (or never woken) holds: restored."""
+    assert _refusal(old.edited(old.set_customer(CID, field, value))) is None
