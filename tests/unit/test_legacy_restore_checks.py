@@ -460,3 +460,20 @@ def test_a_wake_of_no_values_is_refused_as_another_kind_of_value() -> None:
     """One line, the format-3 codec's words; never an `IndexError` from the time check."""
     assert _refusal(old.edited(old.set_customer(CID, "wake", ()))) == (
         "customer 'c15': fields hold another kind of value: tuple index out of range")
+
+
+def _calibration_short(doc: dict[str, Any]) -> None:
+    doc["calibration"].state = doc["calibration"].state[:-1]
+
+
+def _table_without_evicted(doc: dict[str, Any]) -> None:
+    del old.slots(doc["customers"])["evicted"]
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_calibration_short,
+     f"state part 'calibration': {len(legacy.V2_CALIBRATION) - 1} values for "
+     f"{len(legacy.V2_CALIBRATION)} fields"),
+    (_table_without_evicted, "state part 'customers' lacks field 'evicted'")])
+def test_a_part_of_another_shape_is_refused_naming_the_part(edit: Any, message: str) -> None:
+    assert _refusal(old.edited(edit)) == message
