@@ -421,9 +421,9 @@ def test_a_forest_of_no_trees_or_trees_without_their_features_is_refused(edit: A
 
 @pytest.mark.parametrize("case", CASES, ids=_IDS)
 def test_each_case_is_refused_in_this_process_too(case: tuple[str, old.Edit, str]) -> None:
-    """The cases above, read here on the Python core (each is refused as read, before any
-    core runs): the child processes' checks are no judge for mutmut, which maps the tests
-    that call a function in its own process (legacy._forest's refusals survived it)."""
+    """The cases above, read in this process (each is refused as read, before any core
+    runs): the child processes' checks are no judge for mutmut, which maps the tests that
+    call a function in its own process (legacy._forest's refusals survived it)."""
     what, edit, message = case
     got = _refusal(old.edited(edit))
     assert got is not None and re.match(message, got) and "\n" not in got, (what, got)
