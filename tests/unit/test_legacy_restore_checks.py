@@ -477,3 +477,27 @@ def _table_without_evicted(doc: dict[str, Any]) -> None:
     (_table_without_evicted, "state part 'customers' lacks field 'evicted'")])
 def test_a_part_of_another_shape_is_refused_naming_the_part(edit: Any, message: str) -> None:
     assert _refusal(old.edited(edit)) == message
+
+
+def _model_without_ranked(doc: dict[str, Any]) -> None:
+    del old.slots(doc["model"])["ranked"]
+
+
+def _population_as_a_list(doc: dict[str, Any]) -> None:
+    doc["population"].state = list(doc["population"].state)
+
+
+def _calibration_holding_a_set(doc: dict[str, Any]) -> None:
+    values = list(doc["calibration"].state)
+    values[legacy.V2_CALIBRATION.index("total")] = {1}
+    doc["calibration"].state = tuple(values)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_model_without_ranked, "state part 'model' lacks field 'ranked'"),
+    (_population_as_a_list,
+     f"state part 'population': list values for {len(legacy.V2_POPULATION)} fields"),
+    (_calibration_holding_a_set,
+     "calibration: fields hold another kind of value: Type is not JSON serializable: set")])
+def test_a_part_of_another_kind_is_refused_naming_it(edit: Any, message: str) -> None:
+    assert _refusal(old.edited(edit)) == message

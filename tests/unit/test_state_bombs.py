@@ -368,3 +368,39 @@ def test_any_json_in_any_part_restores_or_is_refused_in_one_line(
         PartitionEngine.resume(parts, CUSTOMERS, CONFIG).close()
     except ValueError as exc:
         assert "\n" not in str(exc)
+
+
+# --- refusals no test read word for word (mutmut, 2026-12-06) ---------------------------
+
+def test_a_snapshot_s_counter_of_another_kind_is_refused_as_meta_s() -> None:
+    doc = {**SNAPSHOT_DOC, "processed": -1}
+    with pytest.raises(ValueError, match=r"^state part 'meta': field 'processed' holds a "
+                                         r"value of another kind: Expected `int` >= 0$"):
+        PartitionEngine.restore(stateformat.MAGIC + zlib.compress(orjson.dumps(doc)), CONFIG)
+
+
+def test_a_model_s_training_rows_without_their_shape_are_refused() -> None:
+    assert DOCS["model"]["training"] is not None
+
+    def change(doc: Any) -> None:
+        doc["shape"] = None
+    with pytest.raises(ValueError, match=r"^state part 'model': field 'shape' holds no shape "
+                                         r"of its rows$"):
+        _resume(_with("model", change))
+
+
+def test_a_pending_fit_s_rows_of_another_shape_are_refused_naming_pending() -> None:
+    def change(doc: Any) -> None:
+        _pending(1)(doc)
+        doc[-1]["shape"] = [101, 14]
+    with pytest.raises(ValueError, match=r"^state part 'pending': field 'rows' holds no rows "
+                                         r"of shape \[101, 14\]: "):
+        _resume(_with("pending", change))
+
+
+def test_a_population_table_past_max_total_events_is_refused_naming_it() -> None:
+    def change(doc: Any) -> None:
+        doc["tables"]["country"] = {"CH": MAX_TOTAL, "FR": 1}
+    with pytest.raises(ValueError, match=rf"^state part 'population': field 'tables' holds "
+                                         rf"more than {MAX_TOTAL} events in table 'country'$"):
+        _resume(_with("population", change))
