@@ -352,3 +352,152 @@ def test_any_bytes_are_refused_or_read_never_another_error(data: bytes) -> None:
     """Arbitrary bytes, and the fixture with one byte of its pickle changed."""
     with contextlib.suppress(ValueError):
         legacy.read(data, CONFIG)
+
+
+# --- the forest's and the isolation scores' exact edges (mutmut, 2026-12-06) ------------
+
+def _off_path_child_to_itself(forest: Any) -> None:
+    """An inner node of tree 0 off the path of the row the restore scores (zeros) given
+    itself as its left child: a walk reaching it would never end."""
+    tree = forest.estimators_[0].tree_
+    on_path = set(tree.decision_path(np.zeros((1, tree.n_features), np.float32)).indices)
+    node = next(i for i in range(tree.node_count)
+                if tree.children_left[i] != -1 and i not in on_path)
+    state = tree.__getstate__()
+    state["nodes"]["left_child"][node] = node
+    tree.__setstate__(state)
+
+
+def test_a_tree_node_that_is_its_own_child_is_refused() -> None:
+    """Children must come after their node (`left > node`): the cases above point past the
+    nodes; one pointing at itself (a walk that never ends) is refused as well."""
+    assert _refusal(old.edited(_forest(_off_path_child_to_itself))) == (
+        "state part 'model': field 'forest' holds tree 0 with a node out of range")
+
+
+def test_isolation_scores_with_ties_restore() -> None:
+    """Ascending, not strictly: two training rows may score alike. Only a fall is refused."""
+    ranked = np.sort(old.slots(_DOC["model"])["ranked"])
+    tied = ranked.copy()
+    tied[1] = tied[0]
+    assert _refusal(old.edited(old.set_part("model", "ranked", tied))) is None
+    fall = ranked.copy()
+    fall[0], fall[1] = ranked[1], ranked[0] - 1.0
+    assert _refusal(old.edited(old.set_part("model", "ranked", fall))) == (
+        "state part 'model': field 'ranked' holds no ascending finite isolation scores")
+
+
+@pytest.mark.parametrize(("field", "value", "shown"), [
+    ("last_t", float("nan"), "nan"), ("last_t", float("inf"), "inf"),
+    ("wake", (float("nan"), 1.0), "nan"), ("wake", (float("inf"), 1.0), "inf")])
+def test_a_customer_time_nan_or_past_every_time_is_refused(
+        field: str, value: Any, shown: str) -> None:
+    """Their codec writes NaN and +inf as JSON's null, read back as -inf (never seen): a
+    woken customer would restore as never woken. Only `last_t`'s NaN was a case above."""
+    assert _refusal(old.edited(old.set_customer(CID, field, value))) == (
+        f"customer 'c15': field {field!r} holds a value of another kind: {shown}")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("last_t", float("-inf")), ("wake", (float("-inf"), 0.0)), ("wake", (1.7416e9, 2.5))])
+def test_a_customer_time_never_seen_or_finite_restores(field: str, value: Any) -> None:
+    """-inf is what a customer never seen (or never woken) holds: restored."""
+    assert _refusal(old.edited(old.set_customer(CID, field, value))) is None
+
+
+def _no_trees(forest: Any) -> None:
+    forest.estimators_, forest.estimators_features_ = [], []
+
+
+def _one_feature_list_short(forest: Any) -> None:
+    forest.estimators_features_ = forest.estimators_features_[:-1]
+
+
+@pytest.mark.parametrize("edit", [_no_trees, _one_feature_list_short])
+def test_a_forest_of_no_trees_or_trees_without_their_features_is_refused(edit: Any) -> None:
+    assert _refusal(old.edited(_forest(edit))) == (
+        "state part 'model': field 'forest' holds no trees, or not one feature list per tree")
+
+
+@pytest.mark.parametrize("case", CASES, ids=_IDS)
+def test_each_case_is_refused_in_this_process_too(case: tuple[str, old.Edit, str]) -> None:
+    """The cases above, read in this process (each is refused as read, before any core
+    runs): the child processes' checks are no judge for mutmut, which maps the tests that
+    call a function in its own process (legacy._forest's refusals survived it)."""
+    what, edit, message = case
+    got = _refusal(old.edited(edit))
+    assert got is not None and re.match(message, got) and "\n" not in got, (what, got)
+
+
+def _right_child_past_end(forest: Any) -> None:
+    tree = forest.estimators_[0].tree_
+    state = tree.__getstate__()
+    state["nodes"]["right_child"][0] = 10 ** 9
+    tree.__setstate__(state)
+
+
+def _features_past_the_row(forest: Any) -> None:
+    forest.estimators_features_[0] = np.array([0, 99])
+
+
+def _max_features_of_text(forest: Any) -> None:
+    forest._max_features = "x"
+
+
+@pytest.mark.parametrize(("edit", "what"), [
+    (_right_child_past_end, "tree 0 with a node out of range"),
+    (_features_past_the_row, "tree 0 of another kind or width"),
+    (_max_features_of_text, "a forest that cannot score: unsupported operand type(s) for //: "
+                            "'int' and 'str'")])
+def test_each_of_the_forests_refusals_names_its_tree_or_why(edit: Any, what: str) -> None:
+    """A right child past the nodes (the cases above break only a left one), a tree's
+    features past the row, a forest scikit-learn cannot score: each refused as such."""
+    assert _refusal(old.edited(_forest(edit))) == (
+        f"state part 'model': field 'forest' holds {what}")
+
+
+def test_a_wake_of_no_values_is_refused_as_another_kind_of_value() -> None:
+    """One line, the format-3 codec's words; never an `IndexError` from the time check."""
+    assert _refusal(old.edited(old.set_customer(CID, "wake", ()))) == (
+        "customer 'c15': fields hold another kind of value: tuple index out of range")
+
+
+def _calibration_short(doc: dict[str, Any]) -> None:
+    doc["calibration"].state = doc["calibration"].state[:-1]
+
+
+def _table_without_evicted(doc: dict[str, Any]) -> None:
+    del old.slots(doc["customers"])["evicted"]
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_calibration_short,
+     f"state part 'calibration': {len(legacy.V2_CALIBRATION) - 1} values for "
+     f"{len(legacy.V2_CALIBRATION)} fields"),
+    (_table_without_evicted, "state part 'customers' lacks field 'evicted'")])
+def test_a_part_of_another_shape_is_refused_naming_the_part(edit: Any, message: str) -> None:
+    assert _refusal(old.edited(edit)) == message
+
+
+def _model_without_ranked(doc: dict[str, Any]) -> None:
+    del old.slots(doc["model"])["ranked"]
+
+
+def _population_as_a_list(doc: dict[str, Any]) -> None:
+    doc["population"].state = list(doc["population"].state)
+
+
+def _calibration_holding_a_set(doc: dict[str, Any]) -> None:
+    values = list(doc["calibration"].state)
+    values[legacy.V2_CALIBRATION.index("total")] = {1}
+    doc["calibration"].state = tuple(values)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_model_without_ranked, "state part 'model' lacks field 'ranked'"),
+    (_population_as_a_list,
+     f"state part 'population': list values for {len(legacy.V2_POPULATION)} fields"),
+    (_calibration_holding_a_set,
+     "calibration: fields hold another kind of value: Type is not JSON serializable: set")])
+def test_a_part_of_another_kind_is_refused_naming_it(edit: Any, message: str) -> None:
+    assert _refusal(old.edited(edit)) == message

@@ -9,7 +9,14 @@ import pytest
 
 from shared.codec import decode, encode
 from shared.errors import SchemaError
-from shared.schemas import QUOTE_CHARS, ScoredTransaction, Transaction, quote
+from shared.schemas import (
+    FORMULA_START,
+    QUOTE_CHARS,
+    ScoredTransaction,
+    Transaction,
+    quote,
+    unguarded,
+)
 
 
 def _tx(**over: object) -> dict[str, object]:
@@ -131,3 +138,17 @@ def test_a_scored_row_outside_its_declared_values_is_refused(
         b'"score":0.5', b'"score":NaN')
     with pytest.raises(SchemaError, match=says):
         decode(raw, ScoredTransaction)
+
+
+@pytest.mark.parametrize("start", FORMULA_START)
+def test_unguarded_removes_the_guard_before_each_formula_start_only(start: str) -> None:
+    """`unguarded` gives back the text a guarded cell (`'` then a formula start) was made
+    from, and leaves every other cell as it is: a lone `'`, a `'` before other text, a `'`
+    later in the cell, two of them, a formula start without its guard."""
+    assert unguarded("'" + start + "SUM(A1)") == start + "SUM(A1)"
+    assert unguarded("'" + start) == start
+    assert unguarded("''" + start) == "''" + start
+    assert unguarded(start + "'x") == start + "'x"
+    assert unguarded("x'" + start) == "x'" + start
+    for kept in ("", "'", "'a", "'1", "a", "' =", "\"=x"):
+        assert unguarded(kept) == kept

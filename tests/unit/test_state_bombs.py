@@ -21,14 +21,18 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detector.core import inflate, stateformat
+from detector.core.config import MAX_PENDING_FITS, CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.partcheck import MAX_TOTAL
+from detector.core.rowloop import MODEL_FEATURES
+from detector.core.state import Population
 from detector.core.stateparts import PART_MAGIC
 from tests.unit import legacy_snapshots as old
 from tests.unit.state_stream import CONFIG as WRITER
@@ -225,6 +229,39 @@ def test_inflate_gives_the_bytes_up_to_the_bound_and_refuses_past_it(
             inflate.inflate(packed, bound, "x")
 
 
+# --- the bounds themselves --------------------------------------------------------------
+# The tests above take each bound from `inflate` itself, so a bound computed otherwise
+# (another multiplier, a term dropped) passed them all (mutmut, 2026-12-06): here each is
+# held to what its docstring says it covers.
+
+@pytest.mark.parametrize("rows", [0, 1, 2, 3, 4, 64, 4096])
+def test_rows_bytes_is_the_base64_length_of_that_many_feature_rows(rows: int) -> None:
+    block = np.zeros((rows, len(MODEL_FEATURES)), np.float32)
+    assert inflate.rows_bytes(rows) == len(base64.b64encode(block.tobytes()))
+
+
+@pytest.mark.parametrize(("keys", "size"), [(16, 64), (4096, 4096), (4097, 4095)])
+def test_each_part_s_bound_is_headroom_over_what_its_knobs_let_it_hold(
+        keys: int, size: int) -> None:
+    """meta and calibration: their fixed bounds; population: six tables of `keys` entries
+    and the amount ring's numbers; sample and model: `size` rows and the slack; pending: one
+    such block per fit that may be pending and one more; each (but the fixed two) times
+    `HEADROOM`. A whole snapshot: every part's bound and `WHOLE_RATIO` x its bytes."""
+    config = CoreConfig(max_population_keys=keys, sample_size=size)
+    block = inflate.rows_bytes(size) + inflate.SLACK_BYTES
+    population = (6 * keys * inflate.KEY_BYTES
+                  + Population.RING * (inflate.NUMBER_BYTES + 1) + inflate.SLACK_BYTES)
+    expected = {"meta": inflate.META_BYTES, "calibration": inflate.CALIBRATION_BYTES,
+                "population": inflate.HEADROOM * population,
+                "sample": inflate.HEADROOM * block, "model": inflate.HEADROOM * block,
+                "pending": inflate.HEADROOM * (MAX_PENDING_FITS + 1) * block}
+    assert {name: inflate.part_bound(name, config) for name in NAMES} == expected
+    for stored in (0, 1, 1000):
+        assert inflate.whole_bound(stored, config) == sum(expected.values()) + 64 * stored
+    with pytest.raises(ValueError, match=r"^no state part 'customers'$"):
+        inflate.part_bound("customers", config)
+
+
 # --- fit numbers ------------------------------------------------------------------------
 
 def _with(name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, bytes]:
@@ -331,3 +368,39 @@ def test_any_json_in_any_part_restores_or_is_refused_in_one_line(
         PartitionEngine.resume(parts, CUSTOMERS, CONFIG).close()
     except ValueError as exc:
         assert "\n" not in str(exc)
+
+
+# --- refusals no test read word for word (mutmut, 2026-12-06) ---------------------------
+
+def test_a_snapshot_s_counter_of_another_kind_is_refused_as_meta_s() -> None:
+    doc = {**SNAPSHOT_DOC, "processed": -1}
+    with pytest.raises(ValueError, match=r"^state part 'meta': field 'processed' holds a "
+                                         r"value of another kind: Expected `int` >= 0$"):
+        PartitionEngine.restore(stateformat.MAGIC + zlib.compress(orjson.dumps(doc)), CONFIG)
+
+
+def test_a_model_s_training_rows_without_their_shape_are_refused() -> None:
+    assert DOCS["model"]["training"] is not None
+
+    def change(doc: Any) -> None:
+        doc["shape"] = None
+    with pytest.raises(ValueError, match=r"^state part 'model': field 'shape' holds no shape "
+                                         r"of its rows$"):
+        _resume(_with("model", change))
+
+
+def test_a_pending_fit_s_rows_of_another_shape_are_refused_naming_pending() -> None:
+    def change(doc: Any) -> None:
+        _pending(1)(doc)
+        doc[-1]["shape"] = [101, 14]
+    with pytest.raises(ValueError, match=r"^state part 'pending': field 'rows' holds no rows "
+                                         r"of shape \[101, 14\]: "):
+        _resume(_with("pending", change))
+
+
+def test_a_population_table_past_max_total_events_is_refused_naming_it() -> None:
+    def change(doc: Any) -> None:
+        doc["tables"]["country"] = {"CH": MAX_TOTAL, "FR": 1}
+    with pytest.raises(ValueError, match=rf"^state part 'population': field 'tables' holds "
+                                         rf"more than {MAX_TOTAL} events in table 'country'$"):
+        _resume(_with("population", change))
