@@ -138,7 +138,7 @@ def _times(part: str, fields: dict[str, Any]) -> None:
     reads back as -inf, never seen (a format-3 record cannot hold them)."""
     for name in ("last_t", "wake"):
         value = fields.get(name)
-        t = value[0] if name == "wake" and isinstance(value, tuple) and value else value
+        t = value[0] if name == "wake" and isinstance(value, (tuple, list)) and value else value
         if isinstance(t, float) and (math.isnan(t) or t == math.inf):
             raise ValueError(f"{part}: field {name!r} holds a value of another kind: {t!r}")
 

@@ -501,3 +501,13 @@ def _calibration_holding_a_set(doc: dict[str, Any]) -> None:
      "calibration: fields hold another kind of value: Type is not JSON serializable: set")])
 def test_a_part_of_another_kind_is_refused_naming_it(edit: Any, message: str) -> None:
     assert _refusal(old.edited(edit)) == message
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ([float("nan"), 1.0], "nan"), ([float("inf"), 1.0], "inf")])
+def test_a_wake_given_as_a_list_is_checked_as_a_tuple_is(value: Any, shown: str) -> None:
+    """A pickle may hold `wake` as a list (the codec takes any sequence): its NaN restored a
+    woken customer as never woken, where the same tuple was refused (mutation round of
+    2026-12-06)."""
+    assert _refusal(old.edited(old.set_customer(CID, "wake", value))) == (
+        f"customer 'c15': field 'wake' holds a value of another kind: {shown}")
