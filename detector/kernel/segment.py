@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from detector.kernel import calibration, learning
+from detector.kernel import calibration, learning, prefetch
 from detector.kernel import hold as khold
 from detector.kernel import observe as ko
 from detector.kernel import terms as kterms
@@ -87,8 +87,11 @@ def score_segment(s: Any, p: Any, cal: Any, k: Any, due: Any, slot: Any, fresh: 
     floor = k.surprise_floor
     cap = k.surprise_cap
     terms_n = raw.shape[1]
-    for i in range(slot.shape[0]):
+    rows = slot.shape[0]
+    for i in range(rows):
         c = slot[i]
+        if i + 1 < rows:  # the next row's customer asked of memory while this one is scored
+            prefetch.slot(s, slot[i + 1])
         if fresh[i]:
             reset(s, c, empty)
         now = t[i]
