@@ -7,10 +7,7 @@ through. Now one line naming it, exit 2."""
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +15,7 @@ from auditstream.broker import BrokerSettings, LocalBroker
 from auditstream.broker.process import free_port
 from auditstream.cli import main
 from shared.errors import AuditstreamError, ExitCode
+from tests.fifo_guard import within
 
 SAYS = {"fifo": "is a FIFO or device, not a regular file",
         "folder": "is a folder, not a regular file",
@@ -36,27 +34,6 @@ def _plant(path: Path, kind: str, text: str) -> None:
         path.symlink_to(elsewhere)
 
 
-def _within(seconds: float, fifo: Path, call: Callable[[], Any]) -> Any:
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["value"] = call()
-        except BaseException as exc:  # handed to the test
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # release it
-        thread.join(5)
-        pytest.fail(f"still waiting after {seconds} s (a FIFO read for ever)")
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
-
-
 @pytest.mark.parametrize("kind", ["fifo", "folder", "link"])
 @pytest.mark.parametrize("action", ["status", "stop"])
 def test_a_pid_file_that_is_no_regular_file_is_one_line_exit_2(
@@ -68,7 +45,7 @@ def test_a_pid_file_that_is_no_regular_file_is_one_line_exit_2(
     monkeypatch.setenv("BROKER_HOME", str(home))
     monkeypatch.setenv("BROKER_PORT", str(free_port()))
     monkeypatch.setenv("BROKER_CONTROLLER_PORT", str(free_port()))
-    code = _within(8, pid, lambda: main(["broker", action]))
+    code = within(8, pid, lambda: main(["broker", action]))
     err = capsys.readouterr().err
     assert code == ExitCode.USAGE, err
     assert err.count("\n") == 1 and "Traceback" not in err, err
@@ -83,7 +60,7 @@ def test_a_ports_file_that_is_no_regular_file_is_refused_before_a_start(
     broker = LocalBroker(s)
     _plant(broker.ports_file, kind, f"{s.port},{s.controller_port}\n")
     with pytest.raises(AuditstreamError) as caught:
-        _within(8, broker.ports_file, broker._check_ports)
+        within(8, broker.ports_file, broker._check_ports)
     assert str(caught.value).startswith(f"{broker.ports_file} {SAYS[kind]}")
 
 
@@ -94,5 +71,5 @@ def test_the_log_tail_of_a_log_that_is_no_regular_file_says_so(
     broker = LocalBroker(BrokerSettings(home=tmp_path / "home", cache_dir=tmp_path / "c",
                                         port=free_port(), controller_port=free_port()))
     _plant(broker.log_file, kind, "")
-    tail = _within(8, broker.log_file, broker.log_tail)
+    tail = within(8, broker.log_file, broker.log_tail)
     assert tail.startswith(f"(no log to show: {broker.log_file} {SAYS[kind]}")

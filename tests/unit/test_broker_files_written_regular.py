@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,33 +25,11 @@ from auditstream.broker import BrokerSettings, LocalBroker
 from auditstream.broker import process as proc_mod
 from auditstream.broker.process import free_port
 from shared.errors import BrokerError, ExitCode
+from tests.fifo_guard import within
 
 SAYS = {"fifo": "is a FIFO or device, not a regular file",
         "folder": "is a folder, not a regular file"}
 _REAL_POPEN = subprocess.Popen
-
-
-def _within(seconds: float, fifo: Path, call: Callable[[], Any]) -> Any:
-    """`call()`, failing the test if it still waits after `seconds` (on the FIFO `fifo`)."""
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["value"] = call()
-        except BaseException as exc:  # handed to the test
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        with open(fifo, "rb") as drain:  # release the writer
-            drain.read()
-        thread.join(5)
-        pytest.fail(f"still waiting after {seconds} s (a FIFO written for ever)")
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
 
 
 def _plant(path: Path, kind: str, users: Path) -> None:
@@ -109,11 +86,11 @@ def test_a_start_never_writes_through_or_into_what_is_at_its_files_names(
     _plant(path, kind, users)
     try:
         if kind == "link" and which != "log_file":  # replaced: the start goes on
-            _within(8, path, broker.start)
+            within(8, path, broker.start, writes=True)
             assert path.is_file() and not path.is_symlink()
             return
         with pytest.raises(BrokerError) as caught:
-            _within(8, path, broker.start)
+            within(8, path, broker.start, writes=True)
         message = str(caught.value)
         says = SAYS.get(kind, "is a symbolic link, not a regular file")
         assert message.startswith(f"{path} {says}: the broker's own files in "
@@ -147,13 +124,13 @@ def test_a_pid_file_swapped_in_at_the_launch_is_replaced_or_stops_the_process(
     holder.append(broker)
     try:
         if kind == "link":
-            _within(8, broker.pid_file, broker.start)
+            within(8, broker.pid_file, broker.start, writes=True)
             assert broker._proc is not None
             assert broker.pid_file.read_text() == f"{broker._proc.pid}\n"
             assert not broker.pid_file.is_symlink()
             return
         with pytest.raises(BrokerError) as caught:
-            _within(8, broker.pid_file, broker.start)
+            within(8, broker.pid_file, broker.start, writes=True)
         assert str(caught.value).startswith(f"{broker.pid_file} {SAYS[kind]}: ")
         assert broker._proc is not None
         assert broker._proc.poll() is not None, "left running with no PID file"
@@ -179,11 +156,11 @@ def test_a_ports_file_swapped_in_at_the_format_is_replaced_or_refused(
 
     monkeypatch.setattr(subprocess, "run", run)
     if kind == "link":
-        _within(8, broker.ports_file, lambda: broker._format_once("java", tmp_path))
+        within(8, broker.ports_file, lambda: broker._format_once("java", tmp_path), writes=True)
         assert broker.ports_file.read_text() == f"{s.port},{s.controller_port}\n"
         assert not broker.ports_file.is_symlink()
     else:
         with pytest.raises(BrokerError) as caught:
-            _within(8, broker.ports_file, lambda: broker._format_once("java", tmp_path))
+            within(8, broker.ports_file, lambda: broker._format_once("java", tmp_path), writes=True)
         assert str(caught.value).startswith(f"{broker.ports_file} {SAYS[kind]}: ")
     assert users.read_text() == "my notes\n"

@@ -10,7 +10,6 @@ the listing (`check_strangers`)."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,30 +22,9 @@ from shared.errors import ExitCode
 from sink import days as dy
 from sink import folder as sink_folder
 from sink.state import SinkStateError
+from tests.fifo_guard import within
 
 _ROW = ["t1", "2025-01-01T10:00:00", "c1"]
-
-
-def _within(seconds: float, fifo: Path, call: Callable[[], Any]) -> Any:
-    """`call()`, failing the test if it still waits after `seconds` (on the FIFO `fifo`)."""
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["value"] = call()
-        except BaseException as exc:  # handed to the test
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # release the reader
-        thread.join(5)
-        pytest.fail(f"still waiting after {seconds} s (a FIFO read for ever)")
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
 
 
 def _day_file(tmp_path: Path) -> tuple[Path, Path]:
@@ -116,7 +94,7 @@ def test_a_day_file_swapped_after_the_listing_is_the_listings_one_line_error(
     for module in (dy, demo):  # sink.folder lists through sink.days
         monkeypatch.setattr(module, "day_files", lambda _folder: list(listing))
     with pytest.raises(SinkStateError) as caught:
-        _within(8, path, lambda: READERS[reader](folder))
+        within(8, path, lambda: READERS[reader](folder))
     assert str(caught.value) == said
     assert caught.value.exit_code == ExitCode.USAGE and "\n" not in said
 

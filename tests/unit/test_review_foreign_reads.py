@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 from auditstream.review.demo import read_run
 from auditstream.review.simulate import Reviewer, simulate
 from shared.errors import ExitCode, UsageError
+from tests.fifo_guard import within
 from tests.unit.test_review_server import Running, _cases, _raw
 
 HEADER = ["rank", "case_id", "outcome"]
@@ -42,30 +42,6 @@ def _plant(path: Path, kind: str, elsewhere: Path) -> None:
         path.mkdir()
     else:
         path.symlink_to(elsewhere)
-
-
-def _within(seconds: float, fifo: Path | None, call: Callable[[], Any]) -> Any:
-    """`call()`'s result or exception, failing the test if it is still waiting after
-    `seconds` (then a writer is opened on `fifo` to release it)."""
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["value"] = call()
-        except BaseException as exc:  # handed to the test
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        if fifo is not None:
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        thread.join(5)
-        pytest.fail(f"still waiting after {seconds} s (a FIFO read for ever)")
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
 
 
 def _elsewhere(tmp_path: Path, text: str) -> Path:
@@ -97,7 +73,7 @@ def test_the_review_page_is_a_503_naming_a_name_that_is_no_regular_file(
     text = (path.read_text() if name == "cases.csv"
             else '{\n  "auditstream_version": "1", "rows": 7}\n')
     _plant(path, kind, _elsewhere(tmp_path, text))
-    reply = _within(8, path if kind == "fifo" else None, lambda: _get(page))
+    reply = within(8, path if kind == "fifo" else None, lambda: _get(page))
     status, _, body = reply.partition(b"\r\n")
     assert status == b"HTTP/1.0 503 Service Unavailable", reply[:300]
     assert f"{path} {SAYS[kind]}".encode() in body, body[-600:]
@@ -133,7 +109,7 @@ def test_review_serve_refuses_such_a_name_at_its_start_in_one_line(
     exports = _cases(tmp_path / "ex")
     path = exports / name
     _plant(path, kind, _elsewhere(tmp_path, "case_id\nx\n"))
-    code = _within(8, path if kind == "fifo" else None, lambda: main(
+    code = within(8, path if kind == "fifo" else None, lambda: main(
         ["review", "serve", "--exports", str(exports), "--port", "0", "--reviewer", "ana"]))
     err = capsys.readouterr().err
     assert (code, served) == (ExitCode.USAGE, []), err
@@ -195,7 +171,7 @@ def test_review_import_refuses_a_cases_file_of_the_exports_that_is_no_regular_fi
     _plant(path, kind, _write(tmp_path / "theirs.csv", ["case_id"], [["c1"], ["c2"]]))
     reviewed = _write(tmp_path / "reviewed.csv", ["case_id", "outcome"], [["c1", "confirmed"]])
     monkeypatch.setenv("SINK_EXPORTS_DIR", str(exports))
-    code = _within(8, path if kind == "fifo" else None, lambda: main(
+    code = within(8, path if kind == "fifo" else None, lambda: main(
         ["review", "import", str(reviewed), "--reviewer", "ana",
          *(["--exports", str(exports)] if given else [])]))
     out, err = capsys.readouterr()
@@ -236,7 +212,7 @@ def test_the_simulated_reviewer_refuses_an_export_that_is_no_regular_file(
     path = tmp_path / name
     _plant(path, kind, _elsewhere(tmp_path, path.read_text()))
     with pytest.raises(UsageError) as caught:
-        _within(8, path if kind == "fifo" else None, lambda: simulate(
+        within(8, path if kind == "fifo" else None, lambda: simulate(
             tmp_path, {"T1": True, "T5": False}, Reviewer(accuracy=1.0), NOW))
     assert str(caught.value).startswith(f"{path} {SAYS[kind]}")
 
@@ -248,7 +224,7 @@ def test_run_json_that_is_no_regular_file_is_refused_not_waited_on(
     path = tmp_path / "run.json"
     _plant(path, kind, _elsewhere(tmp_path, '{"rows": 5}'))
     with pytest.raises(UsageError) as caught:
-        _within(8, path if kind == "fifo" else None, lambda: read_run(tmp_path))
+        within(8, path if kind == "fifo" else None, lambda: read_run(tmp_path))
     assert str(caught.value).startswith(f"{path} {SAYS[kind]}")
 
 

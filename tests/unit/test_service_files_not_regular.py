@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from detector.circuit import FailureCircuit
 from sink.health import check
+from tests.fifo_guard import within
 
 SAYS = {"fifo": "is a FIFO or device, not a regular file",
         "folder": "is a folder, not a regular file",
@@ -36,18 +34,6 @@ def _plant(path: Path, kind: str, text: str) -> None:
         path.symlink_to(elsewhere)
 
 
-def _within(seconds: float, fifo: Path, call: Callable[[], Any]) -> Any:
-    out: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: out.setdefault("value", call()), daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # release it
-        thread.join(5)
-        pytest.fail(f"still waiting after {seconds} s (a FIFO read for ever)")
-    return out["value"]
-
-
 @pytest.mark.parametrize("kind", ["fifo", "folder", "link"])
 def test_the_failure_count_at_a_name_that_is_no_regular_file_is_ignored_with_a_warning(
         tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -56,7 +42,7 @@ def test_the_failure_count_at_a_name_that_is_no_regular_file_is_ignored_with_a_w
     path = tmp_path / "d.failures.json"
     _plant(path, kind, '{"partition": 0, "offset": 5, "count": 2, "error": "x"}')
     with caplog.at_level(logging.WARNING, logger="detector"):
-        circuit = _within(8, path, lambda: FailureCircuit(path, 3))
+        circuit = within(8, path, lambda: FailureCircuit(path, 3))
     assert circuit.last is None
     assert f"ignoring unreadable failure count {path}: {path} {SAYS[kind]}" in caplog.text
     caplog.clear()
@@ -77,7 +63,7 @@ def test_the_health_check_names_a_status_file_that_is_no_regular_file(
         tmp_path: Path, kind: str) -> None:
     path = tmp_path / "status.csv"
     _plant(path, kind, "heartbeat_at,lag_messages,last_row_written_at\n2026-12-06T00:00:00,,\n")
-    verdict = _within(8, path, lambda: check(tmp_path, 5.0, datetime(2026, 12, 6, tzinfo=UTC)
+    verdict = within(8, path, lambda: check(tmp_path, 5.0, datetime(2026, 12, 6, tzinfo=UTC)
                                              .replace(tzinfo=None)))
     assert not verdict.healthy
     assert verdict.reason.startswith(f"cannot read {path}: {path} {SAYS[kind]}"), verdict
