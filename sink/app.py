@@ -185,6 +185,8 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
         writer.checkpoint()
         writer.write_rollups(run_info)
         commit(reader.current, topic, writer.offsets)  # lag monitoring only: never renewed for it
+        # Last: the exports no longer follow the stream ("stopped at", not "0 minutes behind").
+        writer.stopped(run_info)
     finally:
         reader.close(CLOSE_TIMEOUT_S)
         writer.close()
