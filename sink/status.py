@@ -18,8 +18,8 @@ interval as a heartbeat, so a reader can tell a quiet stream from a stopped sink
 - the versions: auditstream, librdkafka (sink only) and the models that scored the rows;
 - `stopped_at`: empty while the sink runs; when its loop ended cleanly (SIGTERM, Ctrl-C,
   `--once` or `--until-idle` done: `SinkWriter.stopped`), also its last `heartbeat_at`, with
-  `lag_messages` as it last knew it and `minutes_behind` empty: from then on the stream goes
-  on without it, so "0 minutes behind" would be a claim nothing checks any more.
+  `lag_messages` as measured at the stop and `minutes_behind` empty: from then on the stream
+  goes on without it, so "0 minutes behind" would be a claim nothing checks any more.
 """
 
 from __future__ import annotations

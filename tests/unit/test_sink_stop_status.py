@@ -45,11 +45,12 @@ class _Reader:
         pass
 
 
-def _run(folder: Path, monkeypatch: pytest.MonkeyPatch, lag: int, how: str
-         ) -> tuple[dict[str, str], dict[str, str], str, str]:
-    """A sink run on `folder` whose loop writes 80 rows and a heartbeat with `lag` waiting,
-    then ends as `how` says (a drained `--once`, or a stop asked for by SIGTERM/Ctrl-C):
-    the loop's last row, the row left after the run, and the wall clock around the stop."""
+def _run(folder: Path, monkeypatch: pytest.MonkeyPatch, lag: int | None, how: str,
+         at_stop: int | None = None) -> tuple[dict[str, str], dict[str, str], str, str]:
+    """A sink run on `folder` whose loop writes 80 rows and a heartbeat with `lag` waiting
+    (None: it ended before it measured any), then ends as `how` says (a drained `--once`,
+    or a stop asked for by SIGTERM/Ctrl-C), when `at_stop` wait (`lag` if not given): the
+    loop's last row, the row left after the run, and the wall clock around the stop."""
     seen: dict[str, Any] = {}
 
     def loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: set[int],
@@ -58,7 +59,8 @@ def _run(folder: Path, monkeypatch: pytest.MonkeyPatch, lag: int, how: str
         assert (idle_limit == 0.0) is (how == "once")
         writer.add([(0, i, encode(tx)) for i, tx in enumerate(random_scored(80, seed=9))])
         writer.checkpoint()
-        run_info["lag_messages"] = lag
+        if lag is not None:
+            run_info["lag_messages"] = lag
         writer.write_rollups(run_info, report=False)
         seen["last"] = _row(folder)
         if how == "signal":
@@ -69,6 +71,8 @@ def _run(folder: Path, monkeypatch: pytest.MonkeyPatch, lag: int, how: str
     monkeypatch.setattr(sink_app, "_Reader", _Reader)
     monkeypatch.setattr(sink_app, "_loop", loop)
     monkeypatch.setattr(sink_app, "commit", lambda *a: None)
+    monkeypatch.setattr(sink_app, "waiting", lambda consumer, topic, offsets, parts:
+                        lag if at_stop is None else at_stop)
     sink_app.run(SinkSettings(exports_dir=folder), once=how == "once",
                  stop=threading.Event())
     return seen["last"], _row(folder), seen["before"], now_utc()
@@ -90,6 +94,20 @@ def test_a_clean_stop_leaves_stopped_at_with_the_last_lag_and_no_minutes_behind(
             "librdkafka_version", "model_versions")
     assert {k: after[k] for k in kept} == {k: last[k] for k in kept}
     assert after["rows"] == "80" and after["data_as_of"]
+
+
+@pytest.mark.parametrize("how", ["once", "signal"])
+def test_the_stop_row_has_the_lag_measured_at_the_stop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """A `--once` that drains before its loop measured a lag (a caught-up folder: found
+    against a real broker, tests/integration/test_sink_status_kafka.py) says 0 waited, not
+    "unknown"; one that measured 5 and then read them says 0, not 5."""
+    for loop_lag in (None, 5):
+        folder = tmp_path / str(loop_lag)
+        folder.mkdir()
+        _, after, _, _ = _run(folder, monkeypatch, loop_lag, how, at_stop=0)
+        assert (after["lag_messages"], after["minutes_behind"]) == ("0", ""), after
+        assert after["stopped_at"]
 
 
 @pytest.mark.parametrize("age", [0.0, 119.0, 120.0, 121.0, 86_400.0])
