@@ -239,4 +239,5 @@ STATUS_COLUMNS: tuple[str, ...] = (
     "auditstream_version",
     "librdkafka_version",
     "model_versions",
+    "stopped_at",
 )

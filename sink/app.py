@@ -182,9 +182,14 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
         stopper.early = False  # from here a signal ends the loop after its batch
         _loop(reader, writer, settings, parts, idle_limit, stopper.event, run_info)
         result.loop_seconds = time.monotonic() - loop_started
+        # The lag at the stop, for the last rollups and the stop row: a `--once` that drains
+        # before its loop measured one would leave it unknown.
+        run_info["lag_messages"] = waiting(reader.current, topic, writer.offsets, parts)
         writer.checkpoint()
         writer.write_rollups(run_info)
         commit(reader.current, topic, writer.offsets)  # lag monitoring only: never renewed for it
+        # Last: the exports no longer follow the stream ("stopped at", not "0 minutes behind").
+        writer.stopped(run_info)
     finally:
         reader.close(CLOSE_TIMEOUT_S)
         writer.close()

@@ -5,7 +5,8 @@ every `SINK_ROLLUP_INTERVAL_S` (sink.status): `heartbeat_at` says its loop turne
 `lag_messages` how many scored messages wait (empty when unknown: no broker connection for
 `NO_BROKER_S`, or the partitions' ends not known yet), `last_row_written_at` when it last
 made rows durable. `shared.health.judge` decides from those; the check prints the verdict
-and exits 0 (healthy) or 1. A status.csv left by an earlier run ages out in `BEAT_S`.
+and exits 0 (healthy) or 1. A status.csv left by an earlier run ages out in `BEAT_S`; one
+whose `stopped_at` is set (a clean stop) is unhealthy at once, whatever its age.
 """
 
 from __future__ import annotations
@@ -60,9 +61,20 @@ def check(folder: Path, rollup_interval_s: float, now: datetime) -> Verdict:
         return Verdict(False, f"{path} holds {len(rows)} rows, not 1")
     try:
         found = signs(rows[0], now)
+        stopped = rows[0].get("stopped_at") or ""
+        if stopped:
+            datetime.fromisoformat(stopped)
     except ValueError as exc:
         return Verdict(False, f"{path} does not read as the sink writes it: {exc}")
+    if stopped:
+        return Verdict(False, f"the sink stopped at {stopped} (a clean stop; {_waited(found)})")
     return judge(found, bounds(rollup_interval_s))
+
+
+def _waited(found: Signs) -> str:
+    if found.lag is None:
+        return "how many messages were waiting then was unknown"
+    return f"{found.lag:,} messages were waiting then"
 
 
 def main() -> int:

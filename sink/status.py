@@ -14,8 +14,12 @@ interval as a heartbeat, so a reader can tell a quiet stream from a stopped sink
 - `rows`, `lag_messages`: rows in the folder and messages waiting in the topic (empty when
   unknown; 0 for `score`);
 - `minutes_behind`: 0 when nothing waits, else minutes since rows were last written (how
-  long the exports have been behind the stream);
-- the versions: auditstream, librdkafka (sink only) and the models that scored the rows.
+  long the exports have been behind the stream); empty once the sink has stopped;
+- the versions: auditstream, librdkafka (sink only) and the models that scored the rows;
+- `stopped_at`: empty while the sink runs; when its loop ended cleanly (SIGTERM, Ctrl-C,
+  `--once` or `--until-idle` done: `SinkWriter.stopped`), also its last `heartbeat_at`, with
+  `lag_messages` as measured at the stop and `minutes_behind` empty: from then on the stream
+  goes on without it, so "0 minutes behind" would be a claim nothing checks any more.
 """
 
 from __future__ import annotations
@@ -52,11 +56,12 @@ def minutes_behind(lag: int | None, last_written: str, heartbeat: str) -> float 
 
 
 def status_cells(run: Mapping[str, Any], last_written: str, lag: int | None,
-                 heartbeat: str | None = None) -> list[str]:
-    """The one status row from run.json's content and what only the writer knows."""
+                 heartbeat: str | None = None, stopped: bool = False) -> list[str]:
+    """The one status row from run.json's content and what only the writer knows; if
+    `stopped`, the row of a sink whose loop ended at `heartbeat`."""
     beat = heartbeat or now_utc()
     models = run.get("model_versions") or {}
-    behind = minutes_behind(lag, last_written, beat)
+    behind = None if stopped else minutes_behind(lag, last_written, beat)
     return [
         text(run.get("event_watermark") or run.get("event_time_max") or ""),
         last_written,
@@ -67,19 +72,21 @@ def status_cells(run: Mapping[str, Any], last_written: str, lag: int | None,
         text(str(run.get("auditstream_version", ""))),
         text(str(run.get("librdkafka_version", ""))),
         text(";".join(f"{k}:{v}" for k, v in sorted(models.items()))),
+        beat if stopped else "",
     ]
 
 
 def write_status(folder: Path, run: Mapping[str, Any], last_written: str, lag: int | None,
-                 heartbeat: str | None = None) -> list[str]:
+                 heartbeat: str | None = None, stopped: bool = False) -> list[str]:
     """Replace `status.csv` in `folder`; return the row written."""
-    cells = status_cells(run, last_written, lag, heartbeat)
+    cells = status_cells(run, last_written, lag, heartbeat, stopped)
     atomic_write_bytes(Path(folder) / STATUS_FILE, encode_rows([cells], STATUS_COLUMNS))
     return cells
 
 
-#: The cells that only a running loop knows: blank from a sink's start until it turns.
-LIVE_COLUMNS = ("heartbeat_at", "lag_messages", "minutes_behind")
+#: The cells that only a running loop knows: blank from a sink's start until it turns (a
+#: starting sink has not stopped either).
+LIVE_COLUMNS = ("heartbeat_at", "lag_messages", "minutes_behind", "stopped_at")
 
 
 def starting_row(data: bytes) -> bytes | None:

@@ -256,12 +256,18 @@ class SinkWriter:
             notify(self.on_rollup, rollups, self.folder)
         return rollups.run
 
-    def heartbeat(self, run_info: Mapping[str, object] | None = None) -> list[str]:
+    def heartbeat(self, run_info: Mapping[str, object] | None = None,
+                  stopped: bool = False) -> list[str]:
         """Rewrite status.csv (freshness, lag, versions) from the last rollup refresh."""
         lag = (run_info or {}).get("lag_messages")
         return write_status(self.folder, self._run,
                             str(self.cp.extra.get("last_row_written_at", "")),
-                            lag if isinstance(lag, int) else None)
+                            lag if isinstance(lag, int) else None, stopped=stopped)
+
+    def stopped(self, run_info: Mapping[str, object] | None = None) -> list[str]:
+        """Rewrite status.csv as the last row of a loop that ended cleanly (`stopped_at`
+        now, the lag last known, minutes behind unknown: `sink.status`)."""
+        return self.heartbeat(run_info, stopped=True)
 
     def close(self) -> None:
         if self._pool is not None:

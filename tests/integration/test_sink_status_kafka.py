@@ -1,5 +1,6 @@
 """status.csv from a running sink against the real broker: rows, no lag once drained
-(transaction markers are not counted as waiting), a heartbeat while the stream is idle."""
+(transaction markers are not counted as waiting), a heartbeat while the stream is idle, and
+"stopped at" once it stops."""
 
 from __future__ import annotations
 
@@ -66,3 +67,12 @@ def test_status_shows_rows_no_lag_and_a_heartbeat_while_idle(
     assert not sink.is_alive()
     days = pd.concat(pd.read_csv(p, dtype=str) for p in dy.day_files(tmp_path))
     assert sorted(days["transaction_id"].astype(int)) == list(range(1_500))
+    # Stopped (as by SIGTERM), then drained again by `--once`: each leaves "stopped at", its
+    # last lag, and how far behind unknown, never "0 minutes behind" (docs/sink.md).
+    for again in (False, True):
+        if again:
+            run(settings, once=True)
+        stopped = _status(tmp_path)
+        assert stopped is not None and stopped["stopped_at"] == stopped["heartbeat_at"] != ""
+        assert (stopped["rows"], stopped["lag_messages"], stopped["minutes_behind"]) == (
+            "1500", "0", ""), stopped

@@ -31,7 +31,7 @@ from sink.writer import SinkWriter
 from tests.unit.test_rollup_pandas import random_scored
 
 #: What only a running loop knows (`sink.status.LIVE_COLUMNS`).
-LIVE_COLUMNS = ("heartbeat_at", "lag_messages", "minutes_behind")
+LIVE_COLUMNS = ("heartbeat_at", "lag_messages", "minutes_behind", "stopped_at")
 NOT_STARTED = (False, "its loop has not started (starting, or waiting for the broker)")
 
 
