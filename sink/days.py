@@ -192,14 +192,11 @@ def read_marks(folder: Path, quorum: int) -> tuple[EarliestMark, RowQuorum]:
     (they do not depend on the rows' order), so the folder continues as one written by this
     version."""
     mark, rows = EarliestMark(quorum), RowQuorum(quorum)
-    for path in day_files(folder):
+    for path in day_files(folder):  # a file's times at once: a folder's could fill memory
         times: list[str] = []
-        with open(open_day(path), newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            next(reader, None)
-            for row in reader:
-                mark.see(row[_CUSTOMER], row[_TS])
-                times.append(time_key(row[_TS]))
+        for row in _file_rows(path):
+            mark.see(row[_CUSTOMER], row[_TS])
+            times.append(time_key(row[_TS]))
         rows.see_keys(times)
     return mark, rows
 
@@ -207,10 +204,15 @@ def read_marks(folder: Path, quorum: int) -> tuple[EarliestMark, RowQuorum]:
 def _day_rows(folder: Path) -> Iterator[list[str]]:
     """The rows (cells, no header) of a folder's day files, file by file."""
     for path in day_files(folder):
-        with open(open_day(path), newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            next(reader, None)
-            yield from reader
+        yield from _file_rows(path)
+
+
+def _file_rows(path: Path) -> Iterator[list[str]]:
+    """The rows (cells, no header) of one listed day file, opened as a regular file."""
+    with open(open_day(path), newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        yield from reader
 
 
 def single_file_bytes(cells: Sequence[Sequence[str]], days: Mapping[str, DayChunk]) -> bytes:
