@@ -21,6 +21,7 @@ from auditstream.review.demo import read_run
 from auditstream.review.simulate import Reviewer, simulate
 from shared.errors import ExitCode, UsageError
 from tests.fifo_guard import within
+from tests.review_publisher import publish_to_list
 from tests.unit.test_review_server import Running, _cases, _raw
 
 HEADER = ["rank", "case_id", "outcome"]
@@ -142,18 +143,7 @@ def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 
 @pytest.fixture
 def no_publish(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    sent: list[Any] = []
-
-    class Publisher:
-        def __init__(self, *_args: object) -> None:
-            pass
-
-        def publish(self, reviews: list[Any]) -> int:
-            sent.extend(reviews)
-            return len(reviews)
-
-    monkeypatch.setattr("auditstream.review.cli.ReviewPublisher", Publisher)
-    return sent
+    return publish_to_list(monkeypatch)
 
 
 @pytest.mark.parametrize("given", [True, False], ids=["--exports", "SINK_EXPORTS_DIR"])

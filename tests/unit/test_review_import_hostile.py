@@ -20,6 +20,7 @@ from auditstream.review import files
 from auditstream.review.files import ReviewFileError, read_table
 from auditstream.review.records import ERROR_KEY
 from shared.errors import ExitCode
+from tests.review_publisher import publish_to_list
 
 SHEET = "xl/worksheets/sheet1.xml"
 
@@ -27,18 +28,7 @@ SHEET = "xl/worksheets/sheet1.xml"
 @pytest.fixture(autouse=True)
 def _no_publish(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Reviews go to a list (the import's Kafka seam), never to a broker."""
-    sent: list[Any] = []
-
-    class Publisher:
-        def __init__(self, *_args: object) -> None:
-            pass
-
-        def publish(self, reviews: list[Any]) -> int:
-            sent.extend(reviews)
-            return len(reviews)
-
-    monkeypatch.setattr("auditstream.review.cli.ReviewPublisher", Publisher)
-    return sent
+    return publish_to_list(monkeypatch)
 
 
 def _xlsx(path: Path, rows: Sequence[Sequence[Any]],

@@ -18,6 +18,7 @@ from auditstream.review.records import Layout, parse_rows
 from shared.columns import AUDIT_SAMPLE_COLUMNS, CASES_COLUMNS
 from shared.errors import ExitCode
 from shared.reviews import Review
+from tests.review_publisher import publish_to_list
 
 NOW = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
 T10 = "2026-12-05T10:00:00Z"
@@ -26,17 +27,7 @@ T10 = "2026-12-05T10:00:00Z"
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[Review]:
     """Reviews go to a list (the import's Kafka seam), never to a broker; `now` is NOW."""
-    out: list[Review] = []
-
-    class Publisher:
-        def __init__(self, *_args: object) -> None:
-            pass
-
-        def publish(self, reviews: list[Review]) -> int:
-            out.extend(reviews)
-            return len(reviews)
-
-    monkeypatch.setattr("auditstream.review.cli.ReviewPublisher", Publisher)
+    out: list[Review] = publish_to_list(monkeypatch)
     monkeypatch.setattr("auditstream.review.cli.now_utc", lambda: NOW)
     return out
 
