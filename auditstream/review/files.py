@@ -480,11 +480,13 @@ def exported_reviews(exports: Path) -> dict[str, dict[str, Exported]]:
     does not read counts as none (the sink wrote it; an edited exports file)."""
     def reviews(name: str, col: str) -> dict[str, Exported]:
         f = exports / name
-        if not f.is_file():
+        try:  # as `known_ids` opens it: a link or FIFO swapped in since is `not_regular`
+            fh = open_text(f, "utf-8-sig", newline="")
+        except (FileNotFoundError, NotADirectoryError):
             return {}
         found: dict[str, Exported] = {}
         try:
-            with f.open(encoding="utf-8-sig", newline="") as fh:
+            with fh:
                 for row in csv.DictReader(fh):
                     found[unguarded(row.get(col) or "")] = _exported(row)
         except (UnicodeDecodeError, csv.Error) as exc:
