@@ -80,3 +80,18 @@ def test_review_serve_hands_the_server_its_port_and_kafka_settings(
     [(exports, port, reviewer, kafka, topics)] = served
     assert (exports, port, reviewer) == (tmp_path / "ex", 8123, "ana")
     assert isinstance(kafka, KafkaSettings) and isinstance(topics, TopicSettings)
+
+
+def test_review_serve_starts_on_a_cases_csv_it_cannot_read_yet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cases.csv unreadable (no permission, an I/O error; as root no permission can be
+    withheld, so the read is made to fail): damage the sink may yet repair is a 503 page
+    per request, not a refusal to start. Only a name that is no regular file is refused."""
+    import auditstream.review.server as server
+
+    def unreadable(path: Path) -> list[Any]:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(server, "read_cases", unreadable)
+    (tmp_path / "ex").mkdir()
+    assert server.check_exports(tmp_path / "ex") is None
