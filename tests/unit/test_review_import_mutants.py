@@ -95,3 +95,66 @@ def test_review_serve_starts_on_a_cases_csv_it_cannot_read_yet(
     monkeypatch.setattr(server, "read_cases", unreadable)
     (tmp_path / "ex").mkdir()
     assert server.check_exports(tmp_path / "ex") is None
+
+
+def test_a_file_without_reviewer_and_last_time_columns_publishes_an_edit_as_the_importer(
+        ) -> None:
+    """No `reviewer` column: the edit is the importer's (no cell names another); no
+    `last_time` column: the case's extent is not compared (the row does not say it), so a
+    count that differs alone does not reject the row."""
+    exported = {"c1": Exported("confirmed", "alice", AT, "", "4", "2026-12-05T09:00:00Z")}
+    row = {"case_id": "c1", "outcome": "dismissed", "reviewed_at": AT.isoformat(),
+           "transactions": "5"}
+    result = parse_rows([(2, row)], CASE, reviewer="me", now=NOW, exported=exported)
+    assert result.rejected == []
+    assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
+        ("c1", "dismissed", "me", NOW)]
+
+
+def test_the_exports_review_is_read_with_its_extent_and_its_note_as_written(
+        tmp_path: Path) -> None:
+    """A reviewed case keeps its extent (`transactions`, `last_time`) for the comparison,
+    and a note holding a line break (CR LF inside its quotes) is read as written, so the
+    same note re-imported is `unchanged`, not a new decision."""
+    import csv
+
+    from auditstream.review.files import exported_reviews
+    from shared.columns import CASES_COLUMNS
+
+    cells = {"case_id": "c1", "transactions": "4", "last_time": "2026-12-05T09:00:00Z",
+             "outcome": "confirmed", "reviewer": "alice", "reviewed_at": AT.isoformat(),
+             "note": "line one\r\nline two"}
+    assert set(cells) <= set(CASES_COLUMNS)
+    with (tmp_path / "cases.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, CASES_COLUMNS, restval="")
+        w.writeheader()
+        w.writerow(cells)
+    assert exported_reviews(tmp_path)["case"] == {"c1": Exported(
+        "confirmed", "alice", AT, "line one\r\nline two", "4", "2026-12-05T09:00:00Z")}
+
+
+@pytest.mark.parametrize("damage", ["not utf-8", "csv error"])
+def test_review_serve_starts_on_a_damaged_cases_csv(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    """A cases.csv that does not decode (a ValueError) or does not parse (csv.Error) is
+    damage the sink may yet repair: a 503 page per request, not a refusal at start."""
+    import csv
+
+    import auditstream.review.server as server
+
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / "cases.csv").write_bytes(b"case_id\nc\xff1\n")
+    if damage == "csv error":
+        def bad(path: Path) -> list[Any]:
+            raise csv.Error("field larger than field limit")
+        monkeypatch.setattr(server, "read_cases", bad)
+    assert server.check_exports(tmp_path / "ex") is None
+
+
+def test_review_simulate_reads_a_csv_saved_with_a_byte_order_mark(tmp_path: Path) -> None:
+    """Excel's 'CSV UTF-8' starts with a BOM: the first column is still `case_id`."""
+    from auditstream.review.simulate import read_rows
+
+    path = tmp_path / "case_transactions.csv"
+    path.write_bytes(b"\xef\xbb\xbfcase_id,transaction_id\r\nc1,t1\r\n")
+    assert read_rows(path) == [{"case_id": "c1", "transaction_id": "t1"}]
