@@ -44,11 +44,13 @@ def test_a_row_quorum_restores_only_as_many_low_as_high_times_within_its_quorum(
 def test_a_renewed_reviews_topic_is_said_with_its_old_and_new_ids(
         caplog: pytest.LogCaptureFixture) -> None:
     from sink.app import same_reviews_topic
+    from sink.rollup import RollupParams
     from sink.state import Checkpoint
+    from sink.volume import SinkRollup
 
-    cp = Checkpoint.__new__(Checkpoint)
-    cp.extra = {"reviews_topic_id": "old-id", "review_offsets": {"0": 5},
-                "reviews": {"current": {"c1": {}, "c2": {}}}}
+    cp = Checkpoint(topic="scored", lengths={}, offsets={}, rollup=SinkRollup(RollupParams()),
+                    extra={"reviews_topic_id": "old-id", "review_offsets": {"0": 5},
+                           "reviews": {"current": {"c1": {}, "c2": {}}}})
     with caplog.at_level(logging.WARNING, logger="sink.app"):
         same_reviews_topic(cp, "new-id", "reviews")
     assert caplog.messages == [
@@ -56,3 +58,29 @@ def test_a_renewed_reviews_topic_is_said_with_its_old_and_new_ids(
         "(id old-id, now new-id): reading the new topic from its start; the 2 outcomes of "
         "the old one stay as logged in reviews_log.csv (docs/review.md)"]
     assert cp.extra["review_offsets"] == {} and cp.extra["reviews_topic_id"] == "new-id"
+
+
+def test_the_start_asks_each_topic_s_id_within_the_time_left(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_start_kafka`'s one try: the broker waited for, the topics made, then each topic's
+    id asked of that broker within what is left of the wait (at most TOPICS_TIMEOUT_S)."""
+    from types import SimpleNamespace
+
+    import sink.app as app
+    from sink.settings import SinkSettings
+
+    asked: list[tuple[float, str, float]] = []
+
+    def topic_id(kafka: object, name: str, *, timeout: float) -> str:
+        asked.append((kafka.startup_wait_s, name, timeout))  # type: ignore[attr-defined]
+        return f"id-{name}"
+
+    monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: None)
+    monkeypatch.setattr(app, "ensure_topics", lambda *a, **k: None)
+    monkeypatch.setattr(app, "topic_id", topic_id)
+    settings = SinkSettings(startup_wait_s=0.5)
+    specs = [SimpleNamespace(name="scored"), SimpleNamespace(name="reviews")]
+    assert app._start_kafka(settings, specs) == ["id-scored", "id-reviews"]  # type: ignore[arg-type]
+    assert [name for _, name, _ in asked] == ["scored", "reviews"]
+    for left, _, timeout in asked:
+        assert 0 < timeout == min(app.TOPICS_TIMEOUT_S, left) <= 0.5
