@@ -25,6 +25,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from shared.errors import KafkaUnreachableError, KafkaWiringError
 from shared.folderlock import FolderLock
+from shared.freshness import beat_every
 from shared.kafka import (
     TopicSpec,
     WatchedConsumer,
@@ -397,7 +398,7 @@ def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: se
             commit(consumer, topic, writer.offsets)
             last_cp = now
             cp_gap = max(settings.checkpoint_interval_s, PACE * (time.monotonic() - now))
-        beat_due = now - last_beat >= max(settings.rollup_interval_s, 1.0)
+        beat_due = now - last_beat >= beat_every(settings.rollup_interval_s)
         if roll_due or beat_due:
             run_info["lag_messages"] = waiting(consumer, topic, writer.offsets, parts)
             last_beat = now

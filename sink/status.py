@@ -20,6 +20,10 @@ interval as a heartbeat, so a reader can tell a quiet stream from a stopped sink
   `--once` or `--until-idle` done: `SinkWriter.stopped`), also its last `heartbeat_at`, with
   `lag_messages` as measured at the stop and `minutes_behind` empty: from then on the stream
   goes on without it, so "0 minutes behind" would be a claim nothing checks any more.
+  `score` sets it at the end of its run.
+
+A row whose heartbeat is older than `shared.freshness.STALE_S` claims no lag to a reader
+that knows when it reads: its sink was killed or is stuck.
 """
 
 from __future__ import annotations
