@@ -3,11 +3,12 @@
 Loads N transactions into a 4-partition topic (as `detector_bench`), runs one detector
 (exactly-once, the default kernel core, or `--identity` for the shell alone) and times its
 main thread from the first batch to the loop's end: consume, decode, the duplicate check,
-the engine, the write (encode and produce; `--per-row` splits the two at the price of a
-timed call a row), checkpoints, each step of the commit, the rest of the loop. Also
-Python's collections (inside the stage they struck), the CPU of every thread of the process
-(librdkafka's, the background refit) and, with `--broker-pid`, the broker's. The
-detector's code is not changed: its functions are wrapped here, as `trace_detector` does.
+the engine, the write (encode and produce; `--per-row` splits the two, but its timed call
+a row inflates both: compare them only with each other), checkpoints, each step of the
+commit, the rest of the loop. Also Python's collections (inside the stage they struck), the
+CPU of every thread of the process (librdkafka's, the background refit) and, with
+`--broker-pid`, the broker's. The detector's code is not changed: its functions are wrapped
+here, as `trace_detector` does.
 
     .venv/bin/python bench/service_split.py [--records 100000] [--rounds 3] [--identity]
         [--per-row] [--broker-pid PID]
