@@ -19,7 +19,7 @@ from typing import Any
 from shared.atomic import atomic_write_text, atomic_writer
 from shared.errors import AuditstreamError
 from shared.exports_folder import STATE_FILE as STATE_FILE
-from shared.outputs import open_regular
+from shared.outputs import open_regular, read_regular
 from sink.rollup import RollupParams
 from sink.volume import SinkRollup
 
@@ -82,11 +82,9 @@ class Checkpoint:
 def load(folder: Path, sample_key: str = RollupParams.sample_key) -> Checkpoint | None:
     path = Path(folder) / STATE_FILE
     try:
-        fd = open_regular(path, os.O_RDONLY)
+        raw = read_regular(path).decode("utf-8")
     except FileNotFoundError:
         return None
-    with os.fdopen(fd, encoding="utf-8") as fh:
-        raw = fh.read()
     try:
         return Checkpoint.from_json(json.loads(raw), sample_key)
     except (ValueError, KeyError, TypeError) as exc:
