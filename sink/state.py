@@ -82,12 +82,15 @@ class Checkpoint:
 def load(folder: Path, sample_key: str = RollupParams.sample_key) -> Checkpoint | None:
     path = Path(folder) / STATE_FILE
     try:
-        raw = read_regular(path).decode("utf-8")
+        raw = read_regular(path)
     except FileNotFoundError:
         return None
-    try:
-        return Checkpoint.from_json(json.loads(raw), sample_key)
-    except (ValueError, KeyError, TypeError) as exc:
+    try:  # not UTF-8 (a ValueError), or JSON of another shape: damaged, not a traceback
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
+        return Checkpoint.from_json(data, sample_key)
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         raise SinkStateError(f"{path} is unreadable ({exc}); move the folder aside") from exc
 
 
