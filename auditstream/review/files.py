@@ -13,6 +13,7 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -436,67 +437,66 @@ def _pad(cells: list[str], n: int) -> list[str]:
     return (cells + [""] * n)[:n]
 
 
-def known_ids(exports: Path) -> dict[str, set[str] | None]:
-    """Ids the exports know, by target (None: no file to check against).
+@dataclass(frozen=True)
+class ExportsIds:
+    """What the exports say of ids, by target ("case", "transaction").
 
-    Cases: `cases.csv`'s `case_id`. Transactions: those of `case_transactions.csv` and of
-    `audit_sample.csv` (the sampled, non-flagged ones an auditor reviews).
+    `known`: the ids they list (None: no file to check against): cases from `cases.csv`'s
+    `case_id`; transactions from `case_transactions.csv` and `audit_sample.csv` (the
+    sampled, non-flagged ones an auditor reviews). `exported`: each id of `cases.csv` and
+    of `audit_sample.csv` with its current review (if any) and a case's extent, to compare
+    a re-import with (review columns missing, as in an older version's exports: none; a
+    review that does not read counts as none: the sink wrote it, an edited exports file).
     """
-    def column(name: str, col: str) -> set[str] | None:
-        f = exports / name
-        # A damaged file of the exports is the user's to fix (exit 2), not a traceback; one
-        # that is no regular file is `not_regular` (exit 2): a FIFO or folder there was
-        # "no cases.csv", the check skipped; a link was read through.
-        try:
-            fh = open_text(f, "utf-8-sig", newline="")
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:  # no permission, an I/O error
-            raise ReviewFileError(f"cannot check the ids: cannot read {f}: "
-                                  f"{exc.strerror or exc}; or give --no-check") from None
-        try:
-            with fh:
-                reader = csv.DictReader(fh)
-                if col not in (reader.fieldnames or ()):
-                    raise ReviewFileError(f"cannot check the ids: {f} has no {col} column "
-                                          "(not the exports' file); give the exports "
-                                          "folder, or --no-check")
-                return {unguarded(row.get(col) or "") for row in reader} - {""}
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise ReviewFileError(f"cannot check the ids: {f} is not a readable CSV of the "
-                                  f"exports ({exc}); make the exports again, or --no-check"
-                                  ) from None
 
-    cases = column(CASES_FILE, "case_id")
-    tx = [s for s in (column(CASE_TRANSACTIONS_FILE, "transaction_id"),
-                      column(AUDIT_SAMPLE_FILE, "transaction_id")) if s is not None]
-    return {"case": cases, "transaction": set().union(*tx) if tx else None}
+    known: dict[str, set[str] | None]
+    exported: dict[str, dict[str, Exported]]
 
 
-def exported_reviews(exports: Path) -> dict[str, dict[str, Exported]]:
-    """Each id the exports list, with its current review (if any) and a case's extent, by
-    target: cases from `cases.csv`, sampled transactions from `audit_sample.csv` (files or
-    columns missing, as in an older version's exports: nothing to compare). A review that
-    does not read counts as none (the sink wrote it; an edited exports file)."""
-    def reviews(name: str, col: str) -> dict[str, Exported]:
-        f = exports / name
-        try:  # as `known_ids` opens it: a link or FIFO swapped in since is `not_regular`
-            fh = open_text(f, "utf-8-sig", newline="")
-        except (FileNotFoundError, NotADirectoryError):
-            return {}
-        found: dict[str, Exported] = {}
-        try:
-            with fh:
-                for row in csv.DictReader(fh):
+def exports_ids(exports: Path) -> ExportsIds:
+    """The ids and reviews of the exports in `exports`, each file read once."""
+    cases = _ids_file(exports / CASES_FILE, "case_id", reviews=True)
+    listed = _ids_file(exports / CASE_TRANSACTIONS_FILE, "transaction_id", reviews=False)
+    sampled = _ids_file(exports / AUDIT_SAMPLE_FILE, "transaction_id", reviews=True)
+    tx = [ids for ids, _ in (listed, sampled) if ids is not None]
+    return ExportsIds(
+        known={"case": cases[0], "transaction": set().union(*tx) if tx else None},
+        exported={"case": cases[1], "transaction": sampled[1]})
+
+
+def _ids_file(f: Path, col: str, *, reviews: bool
+              ) -> tuple[set[str] | None, dict[str, Exported]]:
+    """The ids of `f`'s column `col` (None: no such file) and, with `reviews`, each one's
+    review as the file shows it."""
+    # A damaged file of the exports is the user's to fix (exit 2), not a traceback; one that
+    # is no regular file is `not_regular` (exit 2): a FIFO or folder there was "no
+    # cases.csv", the check skipped; a link was read through.
+    try:
+        fh = open_text(f, "utf-8-sig", newline="")
+    except (FileNotFoundError, NotADirectoryError):
+        return None, {}
+    except OSError as exc:  # no permission, an I/O error
+        raise ReviewFileError(f"cannot check the ids: cannot read {f}: "
+                              f"{exc.strerror or exc}; or give --no-check") from None
+    found: dict[str, Exported] = {}
+    ids: set[str] = set()
+    try:
+        with fh:
+            reader = csv.DictReader(fh)
+            if col not in (reader.fieldnames or ()):
+                raise ReviewFileError(f"cannot check the ids: {f} has no {col} column "
+                                      "(not the exports' file); give the exports "
+                                      "folder, or --no-check")
+            for row in reader:
+                if reviews:
                     found[unguarded(row.get(col) or "")] = _exported(row)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise ReviewFileError(f"cannot check the ids: {f} is not a readable CSV of the "
-                                  f"exports ({exc}); make the exports again, or --no-check"
-                                  ) from None
-        return found
-
-    return {"case": reviews(CASES_FILE, "case_id"),
-            "transaction": reviews(AUDIT_SAMPLE_FILE, "transaction_id")}
+                else:
+                    ids.add(unguarded(row.get(col) or ""))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ReviewFileError(f"cannot check the ids: {f} is not a readable CSV of the "
+                              f"exports ({exc}); make the exports again, or --no-check"
+                              ) from None
+    return (set(found) if reviews else ids) - {""}, found
 
 
 def _exported(row: dict[str, str]) -> Exported:
