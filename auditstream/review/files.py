@@ -31,6 +31,7 @@ from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, st
 from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
+from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
 from shared.outputs import open_text
 from shared.schemas import unguarded
 
@@ -45,33 +46,49 @@ class ReviewFileError(AuditstreamError):
     neither UTF-8 nor Windows-1252, bad header)."""
 
 
+#: A review file as `InputFile.open` refuses it, in this command's words.
+_NOT_A_FILE = {MISSING: "no such file", FOLDER: "is a folder",
+               SPECIAL: "not a regular file (a device, pipe or socket)"}
+
+
 def read_table(path: Path, sheet: str | None = None) -> tuple[list[str], Rows]:
-    """The raw header and the rows of a CSV or .xlsx file (`sheet`: default the first)."""
+    """The raw header and the rows of a CSV or .xlsx file (`sheet`: default the first),
+    opened once: what is checked (its kind, size, encoding, archive) is what is read."""
     path = Path(path)
-    if not path.is_file():
-        why = ("is a folder" if path.is_dir() else "not a regular file (a device, pipe or "
-               "socket)" if path.exists() else "no such file")
-        raise ReviewFileError(f"cannot read {path}: {why}")
-    suffix = path.suffix.lower()
-    if suffix == ".xls":
-        raise ReviewFileError(f"{path}: the old .xls format is not read; save it as .xlsx or CSV")
-    if suffix in EXCEL_SUFFIXES:
-        return _excel(path, sheet)
-    return _csv(path)
+    try:
+        file = InputFile.open(path)
+    except NotAFile as exc:
+        raise ReviewFileError(f"cannot read {path}: {_NOT_A_FILE[exc.kind]}") from None
+    except OSError as exc:  # no permission
+        raise ReviewFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        suffix = path.suffix.lower()
+        if suffix == ".xls":
+            raise ReviewFileError(f"{path}: the old .xls format is not read; save it as "
+                                  ".xlsx or CSV")
+        if suffix in EXCEL_SUFFIXES:
+            return _excel(file, sheet)  # the file closed with the book, once its rows are read
+        with file:
+            return _csv(file)
+    except BaseException:
+        file.close()
+        raise
 
 
-def _csv(path: Path) -> tuple[list[str], Rows]:
+def _csv(file: InputFile) -> tuple[list[str], Rows]:
+    path = file.path
     # Read whole: its size first, before its encoding is guessed from all of it.
-    if (size := path.stat().st_size) > MAX_CSV_BYTES:
+    if (size := file.stamp()[2]) > MAX_CSV_BYTES:
         raise ReviewFileError(f"{path}: {size:,} bytes, over the {MAX_CSV_BYTES:,} a review "
                               "file may hold (far more than a cases file): import it in parts")
     # UTF-8 (a stray byte of another encoding rejects only its row), UTF-16 with its BOM, or
     # Windows-1252 (Excel's default "CSV" on Windows); any other encoding is a file error.
     try:
-        encoding, errors = encoding_of(path)
+        with file.reader() as raw:
+            encoding, errors = encoding_of(raw, path)
     except CsvFormatError as exc:
         raise ReviewFileError(str(exc)) from None
-    with path.open("rb") as fh:  # no further than the bound: a file may grow while read
+    with file.reader() as fh:  # no further than the bound: a file may grow while read
         data = fh.read(MAX_CSV_BYTES + 1)
     if len(data) > MAX_CSV_BYTES:
         raise ReviewFileError(f"{path}: over {MAX_CSV_BYTES:,} bytes, the most a review file "
@@ -208,11 +225,12 @@ _BAD_PART = (SyntaxError, ValueError, KeyError, IndexError, OverflowError, TypeE
              EOFError, OSError, zipfile.BadZipFile, zlib.error)
 
 
-def _check_archive(path: Path) -> None:
+def _check_archive(file: InputFile) -> None:
     """Refuse what is not a zip (naming an encrypted workbook as such), a central directory
     past its bound and a zip bomb."""
+    path = file.path
     try:
-        with path.open("rb") as fh:
+        with file.reader() as fh:
             if fh.read(len(_OLE_MAGIC)) == _OLE_MAGIC:
                 raise ReviewFileError(f"{path}: password-protected (encrypted) or an old "
                                       "binary .xls renamed: save it from Excel without a "
@@ -225,7 +243,7 @@ def _check_archive(path: Path) -> None:
                                   f"the {MAX_XLSX_DIRECTORY:,} a workbook's needs (its list of "
                                   "parts; not a workbook Excel saved): save the reviewed rows "
                                   "as CSV")
-        with zipfile.ZipFile(path) as archive:
+        with file.reader() as fh, zipfile.ZipFile(fh) as archive:
             total = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({exc})") from None
@@ -328,13 +346,14 @@ def _hidden_values(ws: Any, read: dict[int, str]) -> dict[int, str]:
     return found
 
 
-def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
+def _excel(file: InputFile, sheet: str | None) -> tuple[list[str], Rows]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
-    _check_archive(path)
+    path = file.path
+    _check_archive(file)
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(file.reader(), read_only=True, data_only=True)
     except (InvalidFileException, *_BAD_PART) as exc:
         raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({_why(exc)})") from None
     if sheet is not None and sheet not in book.sheetnames:
@@ -397,6 +416,7 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
             raise bad(number, exc) from None
         finally:
             book.close()
+            file.close()
 
     return header, rows()
 
