@@ -10,6 +10,7 @@ monkeypatched call); an alarm turns a wait for ever on a FIFO into a failure."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -176,3 +177,29 @@ def test_review_import_publishes_the_workbook_it_checked(
     monkeypatch.setattr(files, "_check_archive", checked)
     assert main(["review", "import", str(f), "--no-check", "--reviewer", "a"]) == ExitCode.OK
     assert [r.id for r in sent] == ["c1", "c2"]
+
+
+@pytest.mark.usefixtures("no_hang")
+@pytest.mark.parametrize("to", ["another file", "fifo"])
+def test_an_oversize_row_is_skipped_in_the_file_being_read(tmp_path: Path, to: str) -> None:
+    """The reader reads a row it gave up on (a cell over the csv module's limit) again from
+    a second handle: it opened the file at the name anew, so a FIFO put there since was
+    waited on for ever, another file's lines miscounted the rest."""
+    from shared.csv_io import RowError, iter_csv
+    from shared.schemas import CSV_FIELDS
+
+    def row(tid: str, category: str = "food") -> str:
+        return f"{tid},c1,2025-01-02 10:00:00,5,CH,app,pc,{category},,False,normal"
+
+    big = '"' + "B" * 200_000 + "\n" + row("6", "inside-a-cell") + "\n" + "C" * 10 + '"'
+    f = tmp_path / "long.csv"
+    f.write_text("\n".join([",".join(CSV_FIELDS), row("1"), row("2", big), row("3")]) + "\n",
+                 encoding="utf-8")
+    items = iter_csv(f)  # the header read and checked
+    _swap(f, to)
+    got = list(items)
+    assert [(i.line, i.reason) for i in got if isinstance(i, RowError)] == [
+        (3, f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
+            "may hold (the row spans lines 3-5)")]
+    assert [(i[0], i[1].transaction_id) for i in got if not isinstance(i, RowError)] == [
+        (2, "1"), (6, "3")]
