@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +40,7 @@ from shared.atomic import atomic_write_bytes
 from shared.columns import STATUS_COLUMNS
 from shared.errors import UsageError
 from shared.exports_folder import STATUS_FILE as STATUS_FILE
-from shared.outputs import open_regular
+from shared.outputs import read_regular
 from sink.csvfmt import encode_rows, number, text
 
 
@@ -130,9 +129,7 @@ def mark_stopped(folder: Path) -> None:
 
 def _rewrite(path: Path, stopped_at: str) -> None:
     try:
-        fd = open_regular(path, os.O_RDONLY)  # never waits on a FIFO at the name
-        with os.fdopen(fd, "rb") as fh:
-            data = fh.read()
+        data = read_regular(path)  # never waits on a FIFO at the name
     except (OSError, UsageError):  # none, or not readable: the loop's first write replaces it
         return
     row = starting_row(data, stopped_at)
