@@ -265,38 +265,8 @@ def learn_amount(amt: Any, head: int, length: int, la: float, w_amount: float,
 @jit
 def sorted_ring(values: Any, head: int, length: int, out: Any
                 ) -> None:  # pragma: no cover - compiled
-    """`sorted` of a ring's `length` values from `head` into `out[:length]`: ascending,
-    equal values in the ring's order (as `sorted`, stable: a 0.0 and a -0.0 keep theirs).
-    Each value goes to its rank, the count of values below it and of equal ones before it
-    (comparisons without a branch the data decides, over the ring's two runs, which the
-    compiler vectorises: ~3x faster than `insertion_sorted` at 32 values); with a NaN (no
-    rank) or a ring shorter than `length`, `insertion_sorted`."""
-    cap = values.shape[0]
-    if length > cap:
-        insertion_sorted(values, head, length, out)
-        return
-    start = head % cap if cap else 0
-    first = cap - start if cap - start < length else length  # ring order j at start + j
-    rest = length - first  # then ring order first + j at j
-    for i in range(length):
-        a = values[start + i] if i < first else values[i - first]
-        if a != a:
-            insertion_sorted(values, head, length, out)
-            return
-        r = 0
-        for j in range(first):
-            b = values[start + j]
-            r += (b < a) + ((b == a) & (j < i))
-        for j in range(rest):
-            b = values[j]
-            r += (b < a) + ((b == a) & (first + j < i))
-        out[r] = a
-
-
-@jit
-def insertion_sorted(values: Any, head: int, length: int, out: Any
-                     ) -> None:  # pragma: no cover - compiled
-    """`sorted_ring` by insertion (any values, any `length`)."""
+    """`sorted` of a ring's `length` values from `head` into `out[:length]` (insertion:
+    ascending as `sorted`; equal floats are the same float, no NaN)."""
     cap = values.shape[0]
     at = head % cap if cap else 0  # then (head + j) % cap, without a division each
     for j in range(length):
