@@ -18,13 +18,14 @@ from detector.core import KIND as CORE_KIND
 from detector.core import compiled
 from detector.core.config import CoreConfig
 from detector.settings import DetectorSettings
-from shared.csv_io import RowError, check_headers
+from shared.csv_io import RowError, open_checked
 from shared.dayfiles import day_files
 from shared.entry import folder_name, partition_count
 from shared.errors import AuditstreamError, ExitCode
 from shared.exports_folder import EXPORT_FILES, refuse_foreign
 from shared.folderlock import LOCK_FILE, FolderLock
 from shared.gcpause import gc_paused
+from shared.inputs import InputFile
 from shared.outputs import output_errors, same_file
 from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
@@ -86,10 +87,10 @@ def run_detect(args: argparse.Namespace) -> int:
     return int(main_from_args(args) or 0)
 
 
-def _sha256(paths: list[Path]) -> str:
+def _sha256(inputs: list[InputFile]) -> str:
     digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as fh:
+    for file in inputs:
+        with file.reader() as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
@@ -136,9 +137,16 @@ def _run_score(args: argparse.Namespace) -> int:
         load_core()
     except compiled.CoreUnavailable as exc:
         raise AuditstreamError(str(exc)) from exc
-    out: Path = args.out
     check_reports(args.input, args.rejects_dir)  # before the exports folder is created
-    check_headers(args.input)  # so is a bad input: no empty folder left behind
+    # So is a bad input (no empty folder left behind). Each opened once: what is checked,
+    # hashed and scored is one file, whatever is put at its name since (then "changed").
+    with contextlib.ExitStack() as stack:
+        inputs = [stack.enter_context(open_checked(p)) for p in args.input]
+        return _score_inputs(args, inputs)
+
+
+def _score_inputs(args: argparse.Namespace, inputs: list[InputFile]) -> int:
+    out: Path = args.out
     # every setting read and checked once, before the exports folder is created too
     config, export_settings = DetectorSettings().core, ExportSettings()
     # before the lock: nothing created in a folder not ours
@@ -149,7 +157,7 @@ def _run_score(args: argparse.Namespace) -> int:
         try:
             _refuse_own_exports(args.input, out)
             remove_leftovers(out)  # what a killed writer left (never a live writer's file)
-            return _score_into(args, out, config, export_settings)
+            return _score_into(args, inputs, out, config, export_settings)
         except BaseException:
             if created:  # a run that wrote nothing (no row to score) leaves no empty folder
                 _remove_if_empty(out)
@@ -184,16 +192,16 @@ def _refuse_own_exports(inputs: list[Path], out: Path) -> None:
                     f"({export}); copy it out of the folder first, or give another --out")
 
 
-def _score_into(args: argparse.Namespace, out: Path, config: CoreConfig,
-                export_settings: ExportSettings) -> int:
+def _score_into(args: argparse.Namespace, inputs: list[InputFile], out: Path,
+                config: CoreConfig, export_settings: ExportSettings) -> int:
     if args.seed is not None:
         config = CoreConfig.model_validate({**config.model_dump(), "seed": args.seed})
     started = time.perf_counter()
     paths: list[Path] = list(args.input)
     errors: list[RowError] = []
-    rows = direct(paths, errors)  # every header checked here: a bad file fails first
-    stamps = _stamps(paths)  # after the files are open, before they are hashed
-    digest = _sha256(paths)
+    rows = direct(inputs, errors)
+    stamps = [file.stamp() for file in inputs]  # before they are hashed
+    digest = _sha256(inputs)
     try:
         # Input already in event-time order (the usual case) is scored as it is read.
         done = _score_stream(rows, errors, args, config, export_settings, out, stamps,
@@ -204,7 +212,7 @@ def _score_into(args: argparse.Namespace, out: Path, config: CoreConfig,
         # on disk, then score again (every file rewritten).
         errors = []
         sort_started = time.perf_counter()
-        with merged(paths, errors) as ordered:
+        with merged(inputs, errors) as ordered:
             # Written before scoring: an unwritable rejects folder fails before the long part.
             reports = write_rejects_by_source(errors, paths[0], args.rejects_dir)
             sorted_s = time.perf_counter() - sort_started

@@ -31,7 +31,7 @@ from itertools import islice
 from operator import attrgetter
 from pathlib import Path
 
-from shared.csv_io import RowError, _construct, read_all
+from shared.csv_io import RowError, Source, _construct, read_all
 from shared.outputs import output_errors
 from shared.schemas import Transaction
 
@@ -53,7 +53,7 @@ class OutOfOrder(Exception):
         self.row = row
 
 
-def _good(paths: Sequence[Path], errors: list[RowError]) -> Iterator[Transaction]:
+def _good(paths: Sequence[Source], errors: list[RowError]) -> Iterator[Transaction]:
     """The good rows in file order, bad ones appended to `errors`; headers checked now."""
     items = read_all(paths)
 
@@ -67,7 +67,7 @@ def _good(paths: Sequence[Path], errors: list[RowError]) -> Iterator[Transaction
     return rows()
 
 
-def direct(paths: Sequence[Path], errors: list[RowError]) -> Iterator[Transaction]:
+def direct(paths: Sequence[Source], errors: list[RowError]) -> Iterator[Transaction]:
     """The good rows in file order, checked to be in event-time order (else `OutOfOrder`).
 
     Headers are checked (`CsvFormatError`) when this is called, not when first iterated."""
@@ -85,7 +85,7 @@ def _in_order(rows: Iterator[Transaction]) -> Iterator[Transaction]:
 
 
 @contextmanager
-def merged(paths: Sequence[Path], errors: list[RowError], run_rows: int | None = None,
+def merged(paths: Sequence[Source], errors: list[RowError], run_rows: int | None = None,
            fan_in: int | None = None) -> Iterator[Iterator[Transaction]]:
     """The good rows of `paths` in stable timestamp order, through sorted runs on disk
     (`run_rows`, `fan_in`: default `RUN_ROWS`, `FAN_IN`).

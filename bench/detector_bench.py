@@ -153,7 +153,7 @@ CORES = {"kernel": "compiled kernel (default)", "compiled": "core's own loop (my
 
 def detector_rate(kafka: KafkaSettings, src: str, n: int, batch: int, identity: bool,
                   name: str = "det") -> Rate:
-    base = f"{src}-{'id' if identity else name}"
+    base = f"{src}-{'id-' if identity else ''}{name}"  # a run's own group and topics
     settings = DetectorSettings(
         kafka=kafka, batch_size=batch, instance_id="bench", group_id=f"{base}-group",
         snapshot_topic=f"{base}-snap", metrics_port=None, log_interval_s=1e9,

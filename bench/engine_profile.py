@@ -4,9 +4,10 @@ part's CPU time summed over its calls (no sampling, no cProfile overhead inside 
     .venv/bin/python bench/engine_profile.py [--tree <checkout>] [--rounds 3]
 
 The kernel core (the default). A part's first call is reported apart: `score_segment`'s
-loads the compiled kernel from its cache (~0.1 s), which `core_bench`'s figure a row
-includes. The forest's fits run in their own threads (`refit.PendingFit`): their CPU is
-the thread's (`thread_time`), and `process_time`, which `core_bench` reads, counts it too.
+loads the compiled kernel from its cache (~0.1 s; `core_bench` loads it before its clock).
+The forest's fits run in their own threads (`refit.PendingFit`): their CPU is the
+thread's (`thread_time`), which `process_time` counts too: "all" holds both (`core_bench`
+takes the fits out and reports them apart).
 The collector is off while the engine runs, as in service (`core_bench --gc-paused`).
 """
 

@@ -25,6 +25,7 @@ from dashboard.spec import (
     DATE_COLUMNS,
     DATE_TABLE,
     NAME,
+    READ_AT,
     REFRESH_DAYS,
     TABLES,
     Table,
@@ -90,14 +91,17 @@ def read_table_csv(table: Table, path: Path) -> list[dict[str, str]]:
 
 
 def table_rows(table: Table, exports_dir: Path) -> list[dict[str, Any]]:
-    """A table's rows as Power Query would type them (derived `date` included); a cell that
-    is not a value of its column's type is one line naming file, row and column, exit 2."""
+    """A table's rows as Power Query would type them (derived `date` included; `read_at`: the
+    status row read as the sink wrote it, at its heartbeat); a cell that is not a value of
+    its column's type is one line naming file, row and column, exit 2."""
     kinds = {c: table.type_of(c) for c in table.columns}
     out = []
     for path in _table_files(table, exports_dir):
         for n, rec in enumerate(read_table_csv(table, path), start=1):
             if "date" in table.columns and "timestamp" in rec:
                 rec["date"] = f"{rec['timestamp'][:10]}T00:00:00" if rec["timestamp"] else ""
+            if READ_AT in table.columns:  # the snapshot read as the sink wrote it
+                rec[READ_AT] = rec.get("heartbeat_at", "")
             row = {}
             for column, kind in kinds.items():
                 value = rec.get(column, "")

@@ -4,7 +4,8 @@
 rollup state, handed over at the composition root (`auditstream.report`): the volume counts,
 the small tables (thresholds, metrics_by_type, cases) and run.json's content, so nothing is
 read back. Without them (`auditstream dashboard report DIR`) the small tables and run.json
-are read from the folder; without cubes the page has no volume charts. The data travels as one JSON
+are read from the folder; status.csv always is, judged at the page's making
+(`shared.freshness`); without cubes the page has no volume charts. The data travels as one JSON
 block; every untrusted string is rendered by the page's script with `textContent`, never as
 markup, and the JSON is escaped so no value can close its `<script>` element.
 """
@@ -19,6 +20,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,8 @@ from shared.atomic import atomic_write_text
 from shared.date_range import read_range
 from shared.errors import UsageError
 from shared.exports_folder import REPORT_NAME as REPORT_NAME
-from shared.exports_folder import RUN_FILE
+from shared.exports_folder import RUN_FILE, STATUS_FILE
+from shared.freshness import describe
 from shared.outputs import open_text
 
 log = logging.getLogger(__name__)
@@ -105,11 +108,13 @@ def read_run(path: Path) -> dict[str, Any]:
 
 def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
             tables: Mapping[str, Table] | None = None,
-            run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            run: Mapping[str, Any] | None = None,
+            now: datetime | None = None) -> dict[str, Any]:
     """Everything the page shows, as plain JSON-ready values.
 
     `tables` (by name: thresholds, metrics_by_type, cases) and `run` are what the caller
-    just wrote; each one not given is read from its file in `exports_dir`.
+    just wrote; each one not given is read from its file in `exports_dir`. status.csv is
+    read and judged at `now` (default: the clock; `read_status`).
     """
     data: dict[str, Any] = {
         name: list(tables[name]) if tables is not None and name in tables
@@ -124,7 +129,25 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
     # the days the daily chart spans; the cube's days outside it are listed on their own
     span = read_range(run)
     data["date_range"] = list(span) if span else None
+    data["status"] = read_status(exports_dir, now or datetime.now(UTC).replace(tzinfo=None))
     return data
+
+
+def read_status(exports_dir: Path, now: datetime) -> dict[str, str]:
+    """status.csv judged at `now` (naive UTC, this page's making): the freshness sentence
+    (`shared.freshness.describe`: no lag claimed for a heartbeat older than the staleness)
+    and the heartbeat it rests on; {} when there is none, `damaged` when it is not one row."""
+    path = exports_dir / STATUS_FILE
+    if not os.path.lexists(path):
+        return {}
+    rows = read_csv(path)[1]
+    if len(rows) != 1:
+        raise damaged(path, f"{len(rows)} rows, not 1")
+    try:
+        said = describe(rows[0], now)
+    except ValueError as exc:
+        raise damaged(path, f"a time or count that is not one ({exc})") from None
+    return {"freshness": said, "heartbeat_at": rows[0].get("heartbeat_at") or ""}
 
 
 def script_json(data: dict[str, Any]) -> str:

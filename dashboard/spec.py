@@ -40,6 +40,9 @@ from shared.exports_folder import (
 from shared.schemas import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 NAME = "dashboard_anomalies"
+#: The status table's column that says when the refresh read status.csv (UTC, as its times).
+READ_AT = "read_at"
+READ_AT_M = "DateTimeZone.RemoveZone(DateTimeZone.UtcNow())"
 PARAMETER = "ExportsFolder"
 #: Placeholder only: Power Query needs a full folder path, which each user sets.
 PARAMETER_DEFAULT = "set-to-your-exports-folder/"
@@ -97,7 +100,8 @@ class Table:
 
     file: str  # its name as the exports declare it (`shared.exports_folder`)
     csv_columns: tuple[str, ...]
-    derived: tuple[tuple[str, str, str], ...] = ()  # (name, TMDL type, M expression)
+    # (name, TMDL type, M expression of a row, M type): each added in Power Query
+    derived: tuple[tuple[str, str, str, str], ...] = ()
     day_folder: str = ""  # read the day files here (incremental refresh), not `file`
 
     @property
@@ -110,7 +114,7 @@ class Table:
         return (*self.csv_columns, *(d[0] for d in self.derived))
 
     def type_of(self, column: str) -> str:
-        for name, kind, _ in self.derived:
+        for name, kind, _, _ in self.derived:
             if name == column:
                 return kind
         return column_type(column)
@@ -118,7 +122,8 @@ class Table:
 
 TABLES: tuple[Table, ...] = (
     Table(SCORED_FILE, SCORED_COLUMNS,
-          derived=(("date", "dateTime", "DateTime.Date([timestamp])"),), day_folder=SCORED_DIR),
+          derived=(("date", "dateTime", "if [timestamp] = null then null else "
+                    "DateTime.Date([timestamp])", "type date"),), day_folder=SCORED_DIR),
     Table(THRESHOLDS_FILE, THRESHOLD_COLUMNS),
     Table(METRICS_FILE, METRICS_BY_TYPE_COLUMNS),
     Table(CONFUSION_FILE, CONFUSION_COLUMNS),
@@ -126,7 +131,9 @@ TABLES: tuple[Table, ...] = (
     Table(CASE_TRANSACTIONS_FILE, CASE_TRANSACTIONS_COLUMNS),
     Table(AUDIT_SAMPLE_FILE, AUDIT_SAMPLE_COLUMNS),
     Table(ASSURANCE_FILE, ASSURANCE_COLUMNS),
-    Table(STATUS_FILE, STATUS_COLUMNS),
+    # `read_at`: when the refresh read the row, to judge its heartbeat by (`shared.freshness`)
+    Table(STATUS_FILE, STATUS_COLUMNS, derived=((READ_AT, "dateTime", READ_AT_M,
+                                                 "type datetime"),)),
 )
 
 

@@ -132,11 +132,11 @@ def partition_m(table: Table) -> str:
         + '}, "en-US")',
     ]
     last = "Typed"
-    for name, _, expr in table.derived:
+    for name, _, expr, m_type in table.derived:
         step = f"Added_{name}"
         lines[-1] += ","
-        lines.append(f"    {step} = Table.AddColumn({last}, {_m_string(name)}, each "
-                     f"if [timestamp] = null then null else {expr}, type date)")
+        lines.append(f"    {step} = Table.AddColumn({last}, {_m_string(name)}, each {expr}, "
+                     f"{m_type})")
         last = step
     return "\n".join([*lines, "in", f"    {last}"])
 

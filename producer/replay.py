@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -19,8 +20,9 @@ from producer.app import PublishReport, publish
 from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
 from producer.sources import Loaded, load, stream, streamable_rows
-from shared.csv_io import check_headers
+from shared.csv_io import open_checked
 from shared.errors import AuditstreamError, ExitCode
+from shared.inputs import InputFile
 from shared.rejects import check_reports, neutralise, rejects_path, write_rejects
 
 log = logging.getLogger(__name__)
@@ -82,21 +84,29 @@ def run_replay(
     """
     paths = [Path(p) for p in paths]
     check_reports(paths, rejects_dir)
-    check_headers(paths)  # first: a FIFO or device was opened by the order check, for ever
-    pacer = Pacer(rate, speed)
-    total = None if strict else streamable_rows(paths)
+    # Each file opened once, its header checked first (a FIFO or device was opened by the
+    # order check, for ever): every pass reads what was checked.
+    with ExitStack() as stack:
+        inputs = [stack.enter_context(open_checked(p)) for p in paths]
+        return _replay(inputs, settings, Pacer(rate, speed), strict, rejects_dir,
+                       progress_stream)
+
+
+def _replay(inputs: list[InputFile], settings: ProducerSettings, pacer: Pacer, strict: bool,
+            rejects_dir: Path | None, progress_stream: TextIO | None) -> ReplaySummary:
+    total = None if strict else streamable_rows(inputs)
     out = progress_stream if progress_stream is not None else sys.stderr
     if total is not None:
         loaded = Loaded(records=[])
         progress = Progress(total, out)
         try:
-            report = publish(stream(paths, loaded.rejects), settings, total, pacer, progress)
+            report = publish(stream(inputs, loaded.rejects), settings, total, pacer, progress)
         finally:
             files = _report_rejects(loaded, rejects_dir)
         return ReplaySummary(total - loaded.rejected, loaded.rejected, report, files)
     # said only once the files are known readable: before a missing file or a bad header
     # it sent people looking at the rows' order, the error came after
-    loaded = load(paths, None if strict else _say_sorting)
+    loaded = load(inputs, None if strict else _say_sorting)
     files = _report_rejects(loaded, rejects_dir)
     if strict and loaded.rejected:
         first_src, first = next(iter(loaded.rejects.items()))

@@ -18,8 +18,9 @@ from operator import itemgetter
 from pathlib import Path
 
 from producer.app import Record, dict_to_record
-from shared.csv_encoding import CsvFormatError, encoding_of
-from shared.csv_io import RowError, SeenIds, iter_records
+from shared.csv_encoding import CsvFormatError
+from shared.csv_io import RowError, SeenIds, Source, decoded, iter_records
+from shared.inputs import InputFile
 from shared.schemas import parse_timestamp
 
 
@@ -33,11 +34,15 @@ class Loaded:
         return sum(len(v) for v in self.rejects.values())
 
 
-def load(paths: Sequence[Path], headers_checked: Callable[[], None] | None = None) -> Loaded:
+def _path(source: Source) -> Path:
+    return source.path if isinstance(source, InputFile) else Path(source)
+
+
+def load(paths: Sequence[Source], headers_checked: Callable[[], None] | None = None) -> Loaded:
     """Parse every file (all headers first) into records in stable timestamp order;
     `headers_checked` is called once every header has passed, before the first row."""
     seen = SeenIds()  # a transaction_id repeated in any file of the run is a reject
-    iterators = [(Path(p), iter_records(Path(p), seen)) for p in paths]
+    iterators = [(_path(p), iter_records(p, seen)) for p in paths]
     if headers_checked is not None:
         headers_checked()
     loaded = Loaded(records=[])
@@ -55,7 +60,7 @@ def load(paths: Sequence[Path], headers_checked: Callable[[], None] | None = Non
     return loaded
 
 
-def streamable_rows(paths: Sequence[Path]) -> int | None:
+def streamable_rows(paths: Sequence[Source]) -> int | None:
     """The number of data rows if `paths` can be streamed, else None.
 
     They can when each file's timestamps never decrease (`ordered_row_count`) and no
@@ -76,9 +81,9 @@ def streamable_rows(paths: Sequence[Path]) -> int | None:
     return total
 
 
-def ordered_row_count(path: Path, owners: dict[str, int] | None = None,
+def ordered_row_count(source: Source, owners: dict[str, int] | None = None,
                       index: int = 0) -> int | None:
-    """The number of data rows (blank lines aside) if `path`'s timestamps never decrease,
+    """The number of data rows (blank lines aside) if `source`'s timestamps never decrease,
     else None.
 
     Reads only the timestamp column, parsed as the row parser does; rows that will be
@@ -89,8 +94,7 @@ def ordered_row_count(path: Path, owners: dict[str, int] | None = None,
     is decoded as the reader decodes it (`encoding_of`), so ids compare as it keeps them.
     """
     try:
-        encoding, errors = encoding_of(path)
-        with path.open(encoding=encoding, errors=errors, newline="") as fh:
+        with decoded(source)[0] as fh:
             reader = csv.reader(fh)
             header = [h.strip().lstrip("\ufeff").lower() for h in next(reader, [])]
             if "timestamp" not in header or "transaction_id" not in header:
@@ -118,11 +122,11 @@ def ordered_row_count(path: Path, owners: dict[str, int] | None = None,
         return None
 
 
-def stream(paths: Sequence[Path], rejects: dict[Path, list[RowError]]) -> Iterator[Record]:
+def stream(paths: Sequence[Source], rejects: dict[Path, list[RowError]]) -> Iterator[Record]:
     """Records of time-ordered files as they are parsed, merged stably; bad rows go to
     `rejects` (filled as the stream is consumed). Headers are checked before the first."""
     seen = SeenIds()  # a transaction_id repeated in any file of the run is a reject
-    sources = [_records(Path(p), iter_records(Path(p), seen), rejects) for p in paths]
+    sources = [_records(_path(p), iter_records(p, seen), rejects) for p in paths]
     if len(sources) == 1:
         return sources[0]
     return heapq.merge(*sources, key=itemgetter(0))

@@ -33,8 +33,9 @@ class CsvFormatError(AuditstreamError):
     """The file cannot be read at all, or its header lacks required columns."""
 
 
-def encoding_of(path: Path) -> tuple[str, str]:
-    """How to open `path`: the codec and the `errors` mode.
+def encoding_of(fh: BinaryIO, path: Path) -> tuple[str, str]:
+    """How to read `fh` (the file `path`, open, read from its start): the codec and the
+    `errors` mode.
 
     `utf-16` when the file starts with a UTF-16 byte order mark; `utf-8-sig` when the whole
     file is valid UTF-8; also `utf-8-sig` when UTF-8 text (or its BOM) comes before the first
@@ -44,19 +45,19 @@ def encoding_of(path: Path) -> tuple[str, str]:
     Windows-1252 character. Anything else (a UTF-16 mark over other bytes, Shift-JIS,
     GBK...) is a `CsvFormatError`."""
     try:
-        with path.open("rb") as fh:
-            _check_packed(path, fh.read(8))
-            fh.seek(0)
-            if fh.read(2) in _UTF16_MARKS:
-                _check_utf16(path, fh)
-                return "utf-16", "strict"
-            bad, first_non_ascii = _first_invalid_utf8(fh)
-            if bad is None:
-                return "utf-8-sig", "strict"
-            if first_non_ascii < bad:
-                return "utf-8-sig", "surrogateescape"
-            _check_1252(path, fh)
-            return "cp1252", "strict"
+        fh.seek(0)
+        _check_packed(path, fh.read(8))
+        fh.seek(0)
+        if fh.read(2) in _UTF16_MARKS:
+            _check_utf16(path, fh)
+            return "utf-16", "strict"
+        bad, first_non_ascii = _first_invalid_utf8(fh)
+        if bad is None:
+            return "utf-8-sig", "strict"
+        if first_non_ascii < bad:
+            return "utf-8-sig", "surrogateescape"
+        _check_1252(path, fh)
+        return "cp1252", "strict"
     except OSError as exc:
         raise CsvFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
 

@@ -31,6 +31,7 @@ from shared.csv_encoding import (
 )
 from shared.csv_resync import RowEnds, too_long
 from shared.csv_rows import SeenIds, row_parser
+from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
 from shared.schemas import (
     CONTROL_CHARACTERS,
     CONTROL_RULE,
@@ -55,19 +56,53 @@ class RowError:
     source: str = field(default="", compare=False)
 
 
-def _read_header(path: Path) -> tuple[TextIO, Any, list[str]]:
-    """Open `path`, read and check its header; the caller owns the returned handle."""
-    if not path.is_file():
-        why = (
-            "is a folder, not a CSV file" if path.is_dir()
-            else "not a regular file" if path.exists() else "no such file"
-        )
-        raise CsvFormatError(f"cannot read {path}: {why}")
-    encoding, errors = encoding_of(path)
+#: A CSV input as `InputFile.open` refuses it, in this reader's words.
+_NOT_A_CSV = {MISSING: "no such file", FOLDER: "is a folder, not a CSV file",
+              SPECIAL: "not a regular file"}
+
+
+#: A CSV input: its path (opened when read) or the file, open (read from its start).
+Source = Path | InputFile
+
+
+def _source(p: Source | str) -> Source:
+    return p if isinstance(p, InputFile) else Path(p)
+
+
+def open_csv(path: Path) -> InputFile:
+    """The CSV file `path`, opened once (`InputFile`: what is checked is what is read), or
+    `CsvFormatError` saying why not."""
     try:
-        handle = path.open(encoding=encoding, errors=errors, newline="")
+        return InputFile.open(path)
+    except NotAFile as exc:
+        raise CsvFormatError(f"cannot read {path}: {_NOT_A_CSV[exc.kind]}") from None
     except OSError as exc:
         raise CsvFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def decoded(source: Source) -> tuple[TextIO, InputFile]:
+    """`source` as text, decoded as its encoding says (`encoding_of`), and the file; closing
+    the text closes the file if it was opened here (`source` a path)."""
+    file = source if isinstance(source, InputFile) else open_csv(source)
+    opened = file is not source
+    try:
+        with file.reader() as raw:
+            encoding, errors = encoding_of(raw, file.path)
+    except BaseException:
+        if opened:
+            file.close()
+        raise
+    return file.text(encoding, errors, closes=opened), file
+
+
+def _read_header(
+    source: Source,
+) -> tuple[TextIO, Any, list[str], Callable[[], TextIO]]:
+    """Read and check the header of `source` (a path: opened here): its handle, reader and
+    names, and how to read it again (`RowEnds`). The caller owns the handle (which closes a
+    file opened here)."""
+    handle, file = decoded(source)
+    path, encoding, errors = file.path, handle.encoding, handle.errors or "strict"
     try:
         reader = csv.reader(handle)
         header = next(reader, None)
@@ -121,7 +156,7 @@ def _read_header(path: Path) -> tuple[TextIO, Any, list[str]]:
         raise CsvFormatError(
             f"{path}: wrong header: duplicated extra column(s) {', '.join(map(quote, twice))}; "
             "give each column its own name")
-    return handle, reader, names
+    return handle, reader, names, lambda: file.text(encoding, errors)
 
 
 def _raw(names: list[str], row: list[str]) -> dict[str, str]:
@@ -146,7 +181,7 @@ def _utf8_checked(
 
 
 def iter_csv(
-    path: Path, seen: SeenIds | None = None
+    path: Source, seen: SeenIds | None = None
 ) -> Iterator[tuple[int, Transaction] | RowError]:
     """Yield `(line, Transaction)` for good rows and `RowError` for bad ones, in file order.
 
@@ -158,7 +193,7 @@ def iter_csv(
 
 
 def iter_records(
-    path: Path, seen: SeenIds | None = None
+    path: Source, seen: SeenIds | None = None
 ) -> Iterator[tuple[int, dict[str, Any]] | RowError]:
     """Like `iter_csv`, but each good row is the `Transaction` field dict (validated by the
     same rules), about twice as fast: for bulk paths that only re-encode rows (replay)."""
@@ -185,21 +220,24 @@ def _construct(data: dict[str, Any]) -> Transaction:
 
 
 def _rows(
-    path: Path, convert: Callable[[dict[str, Any]], T], seen: SeenIds | None
+    source: Source, convert: Callable[[dict[str, Any]], T], seen: SeenIds | None
 ) -> Iterator[tuple[int, T] | RowError]:
-    handle, reader, names = _read_header(path)
+    handle, reader, names, again = _read_header(source)
     known = set(CSV_FIELDS)
     idx = {n.lower(): i for i, n in enumerate(names) if n.lower() in known}
     extras = [(n, i) for i, n in enumerate(names) if n.lower() not in known and n]
     parse = row_parser(idx, extras, [i for i, n in enumerate(names) if not n])
     if handle.errors == "surrogateescape":
         parse = _utf8_checked(parse, names)
-    return _iter_rows(str(path), handle, reader, names, parse, convert, seen or SeenIds())
+    path = source.path if isinstance(source, InputFile) else source
+    return _iter_rows(str(path), handle, again, reader, names, parse, convert,
+                      seen or SeenIds())
 
 
 def _iter_rows(
     source: str,
     handle: TextIO,
+    again: Callable[[], TextIO],
     reader: Any,
     names: list[str],
     parse: Callable[[list[str]], dict[str, Any]],
@@ -209,7 +247,7 @@ def _iter_rows(
     width = len(names)
     read, first = seen.start(source), seen.first
     # `base`: the lines a row the reader gave up on went on after it (skipped by `ends`).
-    with handle, RowEnds(handle) as ends:
+    with handle, RowEnds(handle, again) as ends:
         prev, base = reader.line_num, 0
         while True:
             try:
@@ -252,23 +290,34 @@ def _iter_rows(
 
 
 def read_all(
-    paths: Sequence[Path], seen: SeenIds | None = None
+    paths: Sequence[Source], seen: SeenIds | None = None
 ) -> Iterator[Transaction | RowError]:
     """Every row of `paths` in file order (files in the given order): a `Transaction` for a
     good row, a `RowError` for a bad one; a `transaction_id` seen earlier (in that order) is
     a bad row. All headers are checked before any row is produced (and before this returns),
     so a bad header anywhere fails fast."""
     seen = seen or SeenIds()
-    iterators = [_rows(Path(p), _construct, seen) for p in paths]
+    iterators = [_rows(_source(p), _construct, seen) for p in paths]
     return (item if isinstance(item, RowError) else item[1]
             for it in iterators for item in it)
 
 
-def check_headers(paths: Sequence[Path]) -> None:
+def open_checked(path: Path) -> InputFile:
+    """`path` opened (`open_csv`) and its header checked as `read_all` checks it."""
+    file = open_csv(path)
+    try:
+        check_headers([file])
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+def check_headers(paths: Sequence[Source]) -> None:
     """Check every file's header as `read_all` does (`CsvFormatError` on the first bad one)
     and close it: a command refuses a bad input before it creates any output."""
     for path in paths:
-        _read_header(Path(path))[0].close()
+        _read_header(_source(path))[0].close()
 
 
 def load_sorted(paths: Sequence[Path]) -> tuple[list[Transaction], list[RowError]]:
@@ -326,9 +375,12 @@ __all__ = [
     "RowError",
     "SeenIds",
     "check_headers",
+    "decoded",
     "iter_csv",
     "iter_records",
     "load_sorted",
+    "open_checked",
+    "open_csv",
     "read_all",
     "write_transactions_csv",
 ]

@@ -51,11 +51,12 @@ def still_quoted(line: str, quoted: bool) -> bool:
 
 class RowEnds:
     """Skips the rest of a row the reader gave up on. The row's first lines are read again
-    from a second handle on the file, opened only then (the usual pass pays nothing), and
-    only ever read forward. `reopen` gives that second handle for a `handle` that is no file
-    (text in memory); by default the file `handle.name` is opened again."""
+    from a second handle on the file, made only then by `reopen` (the usual pass pays
+    nothing), and only ever read forward: the same open file (`shared.inputs.InputFile`) or
+    text in memory, never the file at `handle`'s name opened again (which may be another
+    file, or a FIFO, by then)."""
 
-    def __init__(self, handle: TextIO, reopen: Callable[[], TextIO] | None = None) -> None:
+    def __init__(self, handle: TextIO, reopen: Callable[[], TextIO]) -> None:
         self._handle = handle
         self._reopen = reopen
         self._again: TextIO | None = None
@@ -64,12 +65,8 @@ class RowEnds:
     def skip_rest(self, first: int, last: int) -> int:
         """The row starts on physical line `first` and the reader has read through line
         `last`: read `handle` on to the row's real end; return how many lines that took."""
-        if self._again is None and self._reopen is not None:
+        if self._again is None:
             self._again = self._reopen()
-        elif self._again is None:
-            h = self._handle
-            self._again = open(  # noqa: SIM115 - closed in __exit__
-                h.name, encoding=h.encoding, errors=h.errors, newline="")
         next(islice(self._again, first - 1 - self._at, first - 1 - self._at), None)
         quoted = False
         for line in islice(self._again, last - first + 1):

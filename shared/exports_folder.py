@@ -19,7 +19,7 @@ from pathlib import Path
 
 from shared.dayfiles import day_files
 from shared.errors import AuditstreamError, UsageError
-from shared.outputs import open_regular
+from shared.outputs import read_regular
 
 #: The sink's checkpoint (`sink.state`).
 STATE_FILE = ".sink-state.json"
@@ -57,11 +57,9 @@ RUN_MARK = b'{\n  "auditstream_version": '
 def is_ours(run: Path) -> bool:
     """Whether `run` is a run.json auditstream wrote (a regular file that starts so)."""
     try:
-        fd = open_regular(run, os.O_RDONLY)
+        return read_regular(run, len(RUN_MARK)) == RUN_MARK
     except (OSError, AuditstreamError):  # missing, a link, a folder, a FIFO: not ours
         return False
-    with os.fdopen(fd, "rb") as fh:
-        return fh.read(len(RUN_MARK)) == RUN_MARK
 
 
 def holds_exports(folder: Path) -> bool:

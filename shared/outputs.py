@@ -179,6 +179,13 @@ def open_regular(path: Path, flags: int, mode: int = 0o666, *,
     return fd
 
 
+def read_regular(path: Path, limit: int = -1) -> bytes:
+    """The bytes of the regular file at `path` itself (all of them, or the first `limit`),
+    opened through `open_regular`: its errors as there."""
+    with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as fh:
+        return fh.read(limit)
+
+
 def open_append(path: Path, *, dir_fd: int | None = None) -> BinaryIO:
     """A regular file at `path` (created if missing) opened to append, as `open(path,
     "ab")` but through `open_regular` (`dir_fd` as there)."""

@@ -25,6 +25,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from shared.errors import KafkaUnreachableError, KafkaWiringError
 from shared.folderlock import FolderLock
+from shared.freshness import beat_every
 from shared.kafka import (
     TopicSpec,
     WatchedConsumer,
@@ -52,7 +53,7 @@ from sink.exports import OnRollup
 from sink.folder import refuse_foreign
 from sink.settings import SinkSettings
 from sink.state import Checkpoint, SinkStateError
-from sink.status import mark_starting
+from sink.status import mark_starting, mark_stopped
 from sink.writer import Record, SinkWriter
 
 log = logging.getLogger(__name__)
@@ -134,9 +135,14 @@ def run(settings: SinkSettings, *, once: bool = False, until_idle: float | None 
                 mark_starting(folder)  # the last run's status vouches not for this one
                 try:
                     return _run(settings, once, until_idle, reset, stopper, on_rollup)
+                except _StopRequested:  # before the loop: not "starting" for good
+                    stopper.early = False  # a second signal waits for the row
+                    mark_stopped(folder)
+                    raise
                 except KafkaException as exc:  # the broker went away between start-up steps
                     if stopper.event.is_set():  # asked to stop: the checkpoint holds it all
                         log.warning("stopping: %s", exc.args[0] if exc.args else exc)
+                        mark_stopped(folder)
                         return SinkResult()
                     if not is_transport_error(exc):
                         raise KafkaWiringError(
@@ -397,7 +403,7 @@ def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: se
             commit(consumer, topic, writer.offsets)
             last_cp = now
             cp_gap = max(settings.checkpoint_interval_s, PACE * (time.monotonic() - now))
-        beat_due = now - last_beat >= max(settings.rollup_interval_s, 1.0)
+        beat_due = now - last_beat >= beat_every(settings.rollup_interval_s)
         if roll_due or beat_due:
             run_info["lag_messages"] = waiting(consumer, topic, writer.offsets, parts)
             last_beat = now

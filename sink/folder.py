@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from shared import exports_folder
 from shared.atomic import atomic_write_bytes, remove_temporaries
 from shared.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
 from shared.exports_folder import REJECTED_FILE, REVIEWS_LOG_FILE, SCORED_FILE
-from shared.outputs import open_regular, remove_file
+from shared.outputs import read_regular, remove_file
 from sink import days as dy
 from sink import state as st
 from sink.csvfmt import SCORED_HEADER, encode_rows
@@ -107,7 +106,7 @@ def remove_leftovers(folder: Path) -> list[Path]:
 
 def _fresh(folder: Path, topic: str, settings: ExportSettings) -> st.Checkpoint:
     scored = folder / SCORED_FILE
-    foreign = scored.exists() and _head(scored, len(SCORED_HEADER) + 1) not in (
+    foreign = scored.exists() and read_regular(scored, len(SCORED_HEADER) + 1) not in (
         b"", SCORED_HEADER)
     days = dy.day_files(folder)
     if foreign or days:
@@ -171,8 +170,3 @@ def _recount(files: Sequence[Path]) -> VolumeCounts:
             next(rows, None)
             counts.update(rows)
     return counts
-
-
-def _head(path: Path, size: int) -> bytes:
-    with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as fh:
-        return fh.read(size)

@@ -5,7 +5,8 @@ every `SINK_ROLLUP_INTERVAL_S` (sink.status): `heartbeat_at` says its loop turne
 `lag_messages` how many scored messages wait (empty when unknown: no broker connection for
 `NO_BROKER_S`, or the partitions' ends not known yet), `last_row_written_at` when it last
 made rows durable. `shared.health.judge` decides from those; the check prints the verdict
-and exits 0 (healthy) or 1. A status.csv left by an earlier run ages out in `BEAT_S`; one
+and exits 0 (healthy) or 1. A heartbeat more than `shared.freshness.STALE_S` old says the
+sink was not heard from since (killed, crashed or stuck: its lag is what it was then); one
 whose `stopped_at` is set (a clean stop) is unhealthy at once, whatever its age.
 """
 
@@ -18,19 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.errors import UsageError
+from shared.freshness import STALE_S, silent_for
 from shared.health import Bounds, Signs, Verdict, judge
 from shared.outputs import open_text
 
-#: The longest between two heartbeats (s), at least `BEAT_ROLLUPS` rollup intervals: a
-#: checkpoint or a refresh of a large folder holds the loop (sink.app's PACE).
-BEAT_S = 120.0
-BEAT_ROLLUPS = 3
 #: The longest the sink may write no row while scored messages wait for it (s).
 STALL_S = 120.0
-
-
-def bounds(rollup_interval_s: float) -> Bounds:
-    return Bounds(beat_s=max(BEAT_S, BEAT_ROLLUPS * rollup_interval_s), stall_s=STALL_S)
+#: The heartbeat's bound is the staleness every reader of status.csv uses.
+BOUNDS = Bounds(beat_s=STALE_S, stall_s=STALL_S)
 
 
 def signs(status: Mapping[str, str], now: datetime) -> Signs:
@@ -45,7 +41,7 @@ def signs(status: Mapping[str, str], now: datetime) -> Signs:
                  stalled_s=age("last_row_written_at"))
 
 
-def check(folder: Path, rollup_interval_s: float, now: datetime) -> Verdict:
+def check(folder: Path, now: datetime) -> Verdict:
     """The verdict on the sink writing `folder`, from its status.csv."""
     from sink.status import STATUS_FILE
 
@@ -60,15 +56,20 @@ def check(folder: Path, rollup_interval_s: float, now: datetime) -> Verdict:
     if len(rows) != 1:
         return Verdict(False, f"{path} holds {len(rows)} rows, not 1")
     try:
-        found = signs(rows[0], now)
+        found = signs(rows[0], now.replace(microsecond=0))  # the row's times: whole seconds
         stopped = rows[0].get("stopped_at") or ""
         if stopped:
             datetime.fromisoformat(stopped)
+        beat = rows[0].get("heartbeat_at") or ""
+        silent = silent_for(beat, now)
     except ValueError as exc:
         return Verdict(False, f"{path} does not read as the sink writes it: {exc}")
     if stopped:
         return Verdict(False, f"the sink stopped at {stopped} (a clean stop; {_waited(found)})")
-    return judge(found, bounds(rollup_interval_s))
+    if silent is not None:
+        return Verdict(False, f"sink not heard from since {beat} ({silent:.0f} s, bound "
+                              f"{STALE_S} s): killed, crashed or stuck; {_waited(found)}")
+    return judge(found, BOUNDS)
 
 
 def _waited(found: Signs) -> str:
@@ -84,7 +85,7 @@ def main() -> int:
     def run() -> int:
         s = SinkSettings()
         now = datetime.now(UTC).replace(tzinfo=None)
-        verdict = check(s.exports_dir, s.rollup_interval_s, now)
+        verdict = check(s.exports_dir, now)
         print(verdict.line())
         return 0 if verdict.healthy else 1
 

@@ -126,7 +126,9 @@ class ExportWriter:
             raise
         if not self.settings.single_file:
             (self.out_dir / SCORED_FILE).unlink(missing_ok=True)  # an earlier run's: stale
-        write_status(self.out_dir, rollups.run, now_utc(), 0)
+        # a finished run: stopped, so no reader takes its last heartbeat's "0 minutes behind"
+        # for a stream it still follows (nor, once stale, for a sink gone silent)
+        write_status(self.out_dir, rollups.run, now_utc(), 0, stopped=True)
         # the report is one of the run's files: its failure is the run's (a stale page
         # beside new rollups read as this run's; found by a hostile probe)
         notify(self.on_rollup, rollups, self.out_dir, strict=True)

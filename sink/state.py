@@ -19,7 +19,7 @@ from typing import Any
 from shared.atomic import atomic_write_text, atomic_writer
 from shared.errors import AuditstreamError
 from shared.exports_folder import STATE_FILE as STATE_FILE
-from shared.outputs import open_regular
+from shared.outputs import open_regular, read_regular
 from sink.rollup import RollupParams
 from sink.volume import SinkRollup
 
@@ -82,14 +82,15 @@ class Checkpoint:
 def load(folder: Path, sample_key: str = RollupParams.sample_key) -> Checkpoint | None:
     path = Path(folder) / STATE_FILE
     try:
-        fd = open_regular(path, os.O_RDONLY)
+        raw = read_regular(path)
     except FileNotFoundError:
         return None
-    with os.fdopen(fd, encoding="utf-8") as fh:
-        raw = fh.read()
-    try:
-        return Checkpoint.from_json(json.loads(raw), sample_key)
-    except (ValueError, KeyError, TypeError) as exc:
+    try:  # not UTF-8 (a ValueError), or JSON of another shape: damaged, not a traceback
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
+        return Checkpoint.from_json(data, sample_key)
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         raise SinkStateError(f"{path} is unreadable ({exc}); move the folder aside") from exc
 
 

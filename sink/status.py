@@ -19,14 +19,18 @@ interval as a heartbeat, so a reader can tell a quiet stream from a stopped sink
 - `stopped_at`: empty while the sink runs; when its loop ended cleanly (SIGTERM, Ctrl-C,
   `--once` or `--until-idle` done: `SinkWriter.stopped`), also its last `heartbeat_at`, with
   `lag_messages` as measured at the stop and `minutes_behind` empty: from then on the stream
-  goes on without it, so "0 minutes behind" would be a claim nothing checks any more.
+  goes on without it, so "0 minutes behind" would be a claim nothing checks any more. A
+  sink stopped during its start-up, before its loop turned, sets it alone (`mark_stopped`);
+  `score` sets it at the end of its run.
+
+A row whose heartbeat is older than `shared.freshness.STALE_S` claims no lag to a reader
+that knows when it reads: its sink was killed or is stuck.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +40,7 @@ from shared.atomic import atomic_write_bytes
 from shared.columns import STATUS_COLUMNS
 from shared.errors import UsageError
 from shared.exports_folder import STATUS_FILE as STATUS_FILE
-from shared.outputs import open_regular
+from shared.outputs import read_regular
 from sink.csvfmt import encode_rows, number, text
 
 
@@ -89,10 +93,11 @@ def write_status(folder: Path, run: Mapping[str, Any], last_written: str, lag: i
 LIVE_COLUMNS = ("heartbeat_at", "lag_messages", "minutes_behind", "stopped_at")
 
 
-def starting_row(data: bytes) -> bytes | None:
-    """status.csv as `data` with its live cells blank (a sink starting, its lag unknown), the
-    rest (data as of, last write, rows, versions) as the earlier run left it, by column
-    name (an older release's columns too). None when `data` is not a header and one row."""
+def starting_row(data: bytes, stopped_at: str = "") -> bytes | None:
+    """status.csv as `data` with its live cells blank (a sink starting, its lag unknown) but
+    `stopped_at` (a sink that stopped before its loop turned), the rest (data as of, last
+    write, rows, versions) as the earlier run left it, by column name (an older release's
+    columns too). None when `data` is not a header and one row."""
     try:
         rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
     except (UnicodeDecodeError, csv.Error):
@@ -100,8 +105,8 @@ def starting_row(data: bytes) -> bytes | None:
     if len(rows) != 2 or len(rows[0]) != len(rows[1]):
         return None
     header = rows[0]
-    cells = ["" if name in LIVE_COLUMNS else cell for name, cell in zip(header, rows[1],
-                                                                       strict=True)]
+    live = dict.fromkeys(LIVE_COLUMNS, "") | {"stopped_at": stopped_at}
+    cells = [live.get(name, cell) for name, cell in zip(header, rows[1], strict=True)]
     return encode_rows([cells], header)
 
 
@@ -111,13 +116,22 @@ def mark_starting(folder: Path) -> None:
     dashboard "lag unknown", not the earlier run's "caught up". A folder without one, or
     with one that is not a header and one row (or no regular file), is left as it is: the
     check calls neither healthy, and the loop's first write replaces it."""
-    path = Path(folder) / STATUS_FILE
+    _rewrite(Path(folder) / STATUS_FILE, "")
+
+
+def mark_stopped(folder: Path) -> None:
+    """The status.csv of a sink in `folder` that stopped before its loop turned (SIGTERM or
+    Ctrl-C during its start-up): `stopped_at` now, the live cells blank (this run measured
+    no lag), so no reader is left with "starting" for good. Left as it is where
+    `mark_starting` leaves it."""
+    _rewrite(Path(folder) / STATUS_FILE, now_utc())
+
+
+def _rewrite(path: Path, stopped_at: str) -> None:
     try:
-        fd = open_regular(path, os.O_RDONLY)  # never waits on a FIFO at the name
-        with os.fdopen(fd, "rb") as fh:
-            data = fh.read()
+        data = read_regular(path)  # never waits on a FIFO at the name
     except (OSError, UsageError):  # none, or not readable: the loop's first write replaces it
         return
-    row = starting_row(data)
+    row = starting_row(data, stopped_at)
     if row is not None and row != data:
         atomic_write_bytes(path, row)

@@ -12,8 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 from auditstream.review.files import (
     EXCEL_SUFFIXES,
     ReviewFileError,
-    exported_reviews,
-    known_ids,
+    exports_ids,
     read_table,
 )
 from auditstream.review.publish import ReviewPublisher
@@ -127,7 +126,8 @@ def _known(args: argparse.Namespace, target: str
     if args.no_check:
         return None, "", {}
     exports = args.exports or default_exports()
-    known = known_ids(exports)[target]
+    ids = exports_ids(exports)
+    known = ids.known[target]
     files = CASES_FILE if target == "case" else f"{CASE_TRANSACTIONS_FILE} / {AUDIT_SAMPLE_FILE}"
     if known is None:
         if args.exports is not None:
@@ -135,7 +135,7 @@ def _known(args: argparse.Namespace, target: str
                                   "exports folder the file came from, or --no-check")
         print(f"note: ids not checked (no {files} in {exports})", file=sys.stderr)
         return known, f"{files} of {exports}", {}
-    return known, f"{files} of {exports}", exported_reviews(exports)[target]
+    return known, f"{files} of {exports}", ids.exported[target]
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -30,6 +31,7 @@ from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, st
 from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
+from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
 from shared.outputs import open_text
 from shared.schemas import unguarded
 
@@ -44,33 +46,49 @@ class ReviewFileError(AuditstreamError):
     neither UTF-8 nor Windows-1252, bad header)."""
 
 
+#: A review file as `InputFile.open` refuses it, in this command's words.
+_NOT_A_FILE = {MISSING: "no such file", FOLDER: "is a folder",
+               SPECIAL: "not a regular file (a device, pipe or socket)"}
+
+
 def read_table(path: Path, sheet: str | None = None) -> tuple[list[str], Rows]:
-    """The raw header and the rows of a CSV or .xlsx file (`sheet`: default the first)."""
+    """The raw header and the rows of a CSV or .xlsx file (`sheet`: default the first),
+    opened once: what is checked (its kind, size, encoding, archive) is what is read."""
     path = Path(path)
-    if not path.is_file():
-        why = ("is a folder" if path.is_dir() else "not a regular file (a device, pipe or "
-               "socket)" if path.exists() else "no such file")
-        raise ReviewFileError(f"cannot read {path}: {why}")
-    suffix = path.suffix.lower()
-    if suffix == ".xls":
-        raise ReviewFileError(f"{path}: the old .xls format is not read; save it as .xlsx or CSV")
-    if suffix in EXCEL_SUFFIXES:
-        return _excel(path, sheet)
-    return _csv(path)
+    try:
+        file = InputFile.open(path)
+    except NotAFile as exc:
+        raise ReviewFileError(f"cannot read {path}: {_NOT_A_FILE[exc.kind]}") from None
+    except OSError as exc:  # no permission
+        raise ReviewFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        suffix = path.suffix.lower()
+        if suffix == ".xls":
+            raise ReviewFileError(f"{path}: the old .xls format is not read; save it as "
+                                  ".xlsx or CSV")
+        if suffix in EXCEL_SUFFIXES:
+            return _excel(file, sheet)  # the file closed with the book, once its rows are read
+        with file:
+            return _csv(file)
+    except BaseException:
+        file.close()
+        raise
 
 
-def _csv(path: Path) -> tuple[list[str], Rows]:
+def _csv(file: InputFile) -> tuple[list[str], Rows]:
+    path = file.path
     # Read whole: its size first, before its encoding is guessed from all of it.
-    if (size := path.stat().st_size) > MAX_CSV_BYTES:
+    if (size := file.stamp()[2]) > MAX_CSV_BYTES:
         raise ReviewFileError(f"{path}: {size:,} bytes, over the {MAX_CSV_BYTES:,} a review "
                               "file may hold (far more than a cases file): import it in parts")
     # UTF-8 (a stray byte of another encoding rejects only its row), UTF-16 with its BOM, or
     # Windows-1252 (Excel's default "CSV" on Windows); any other encoding is a file error.
     try:
-        encoding, errors = encoding_of(path)
+        with file.reader() as raw:
+            encoding, errors = encoding_of(raw, path)
     except CsvFormatError as exc:
         raise ReviewFileError(str(exc)) from None
-    with path.open("rb") as fh:  # no further than the bound: a file may grow while read
+    with file.reader() as fh:  # no further than the bound: a file may grow while read
         data = fh.read(MAX_CSV_BYTES + 1)
     if len(data) > MAX_CSV_BYTES:
         raise ReviewFileError(f"{path}: over {MAX_CSV_BYTES:,} bytes, the most a review file "
@@ -207,11 +225,12 @@ _BAD_PART = (SyntaxError, ValueError, KeyError, IndexError, OverflowError, TypeE
              EOFError, OSError, zipfile.BadZipFile, zlib.error)
 
 
-def _check_archive(path: Path) -> None:
+def _check_archive(file: InputFile) -> None:
     """Refuse what is not a zip (naming an encrypted workbook as such), a central directory
     past its bound and a zip bomb."""
+    path = file.path
     try:
-        with path.open("rb") as fh:
+        with file.reader() as fh:
             if fh.read(len(_OLE_MAGIC)) == _OLE_MAGIC:
                 raise ReviewFileError(f"{path}: password-protected (encrypted) or an old "
                                       "binary .xls renamed: save it from Excel without a "
@@ -224,7 +243,7 @@ def _check_archive(path: Path) -> None:
                                   f"the {MAX_XLSX_DIRECTORY:,} a workbook's needs (its list of "
                                   "parts; not a workbook Excel saved): save the reviewed rows "
                                   "as CSV")
-        with zipfile.ZipFile(path) as archive:
+        with file.reader() as fh, zipfile.ZipFile(fh) as archive:
             total = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({exc})") from None
@@ -327,13 +346,14 @@ def _hidden_values(ws: Any, read: dict[int, str]) -> dict[int, str]:
     return found
 
 
-def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
+def _excel(file: InputFile, sheet: str | None) -> tuple[list[str], Rows]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
-    _check_archive(path)
+    path = file.path
+    _check_archive(file)
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(file.reader(), read_only=True, data_only=True)
     except (InvalidFileException, *_BAD_PART) as exc:
         raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({_why(exc)})") from None
     if sheet is not None and sheet not in book.sheetnames:
@@ -396,6 +416,7 @@ def _excel(path: Path, sheet: str | None) -> tuple[list[str], Rows]:
             raise bad(number, exc) from None
         finally:
             book.close()
+            file.close()
 
     return header, rows()
 
@@ -436,67 +457,66 @@ def _pad(cells: list[str], n: int) -> list[str]:
     return (cells + [""] * n)[:n]
 
 
-def known_ids(exports: Path) -> dict[str, set[str] | None]:
-    """Ids the exports know, by target (None: no file to check against).
+@dataclass(frozen=True)
+class ExportsIds:
+    """What the exports say of ids, by target ("case", "transaction").
 
-    Cases: `cases.csv`'s `case_id`. Transactions: those of `case_transactions.csv` and of
-    `audit_sample.csv` (the sampled, non-flagged ones an auditor reviews).
+    `known`: the ids they list (None: no file to check against): cases from `cases.csv`'s
+    `case_id`; transactions from `case_transactions.csv` and `audit_sample.csv` (the
+    sampled, non-flagged ones an auditor reviews). `exported`: each id of `cases.csv` and
+    of `audit_sample.csv` with its current review (if any) and a case's extent, to compare
+    a re-import with (review columns missing, as in an older version's exports: none; a
+    review that does not read counts as none: the sink wrote it, an edited exports file).
     """
-    def column(name: str, col: str) -> set[str] | None:
-        f = exports / name
-        # A damaged file of the exports is the user's to fix (exit 2), not a traceback; one
-        # that is no regular file is `not_regular` (exit 2): a FIFO or folder there was
-        # "no cases.csv", the check skipped; a link was read through.
-        try:
-            fh = open_text(f, "utf-8-sig", newline="")
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:  # no permission, an I/O error
-            raise ReviewFileError(f"cannot check the ids: cannot read {f}: "
-                                  f"{exc.strerror or exc}; or give --no-check") from None
-        try:
-            with fh:
-                reader = csv.DictReader(fh)
-                if col not in (reader.fieldnames or ()):
-                    raise ReviewFileError(f"cannot check the ids: {f} has no {col} column "
-                                          "(not the exports' file); give the exports "
-                                          "folder, or --no-check")
-                return {unguarded(row.get(col) or "") for row in reader} - {""}
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise ReviewFileError(f"cannot check the ids: {f} is not a readable CSV of the "
-                                  f"exports ({exc}); make the exports again, or --no-check"
-                                  ) from None
 
-    cases = column(CASES_FILE, "case_id")
-    tx = [s for s in (column(CASE_TRANSACTIONS_FILE, "transaction_id"),
-                      column(AUDIT_SAMPLE_FILE, "transaction_id")) if s is not None]
-    return {"case": cases, "transaction": set().union(*tx) if tx else None}
+    known: dict[str, set[str] | None]
+    exported: dict[str, dict[str, Exported]]
 
 
-def exported_reviews(exports: Path) -> dict[str, dict[str, Exported]]:
-    """Each id the exports list, with its current review (if any) and a case's extent, by
-    target: cases from `cases.csv`, sampled transactions from `audit_sample.csv` (files or
-    columns missing, as in an older version's exports: nothing to compare). A review that
-    does not read counts as none (the sink wrote it; an edited exports file)."""
-    def reviews(name: str, col: str) -> dict[str, Exported]:
-        f = exports / name
-        try:  # as `known_ids` opens it: a link or FIFO swapped in since is `not_regular`
-            fh = open_text(f, "utf-8-sig", newline="")
-        except (FileNotFoundError, NotADirectoryError):
-            return {}
-        found: dict[str, Exported] = {}
-        try:
-            with fh:
-                for row in csv.DictReader(fh):
+def exports_ids(exports: Path) -> ExportsIds:
+    """The ids and reviews of the exports in `exports`, each file read once."""
+    cases = _ids_file(exports / CASES_FILE, "case_id", reviews=True)
+    listed = _ids_file(exports / CASE_TRANSACTIONS_FILE, "transaction_id", reviews=False)
+    sampled = _ids_file(exports / AUDIT_SAMPLE_FILE, "transaction_id", reviews=True)
+    tx = [ids for ids, _ in (listed, sampled) if ids is not None]
+    return ExportsIds(
+        known={"case": cases[0], "transaction": set().union(*tx) if tx else None},
+        exported={"case": cases[1], "transaction": sampled[1]})
+
+
+def _ids_file(f: Path, col: str, *, reviews: bool
+              ) -> tuple[set[str] | None, dict[str, Exported]]:
+    """The ids of `f`'s column `col` (None: no such file) and, with `reviews`, each one's
+    review as the file shows it."""
+    # A damaged file of the exports is the user's to fix (exit 2), not a traceback; one that
+    # is no regular file is `not_regular` (exit 2): a FIFO or folder there was "no
+    # cases.csv", the check skipped; a link was read through.
+    try:
+        fh = open_text(f, "utf-8-sig", newline="")
+    except (FileNotFoundError, NotADirectoryError):
+        return None, {}
+    except OSError as exc:  # no permission, an I/O error
+        raise ReviewFileError(f"cannot check the ids: cannot read {f}: "
+                              f"{exc.strerror or exc}; or give --no-check") from None
+    found: dict[str, Exported] = {}
+    ids: set[str] = set()
+    try:
+        with fh:
+            reader = csv.DictReader(fh)
+            if col not in (reader.fieldnames or ()):
+                raise ReviewFileError(f"cannot check the ids: {f} has no {col} column "
+                                      "(not the exports' file); give the exports "
+                                      "folder, or --no-check")
+            for row in reader:
+                if reviews:
                     found[unguarded(row.get(col) or "")] = _exported(row)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise ReviewFileError(f"cannot check the ids: {f} is not a readable CSV of the "
-                                  f"exports ({exc}); make the exports again, or --no-check"
-                                  ) from None
-        return found
-
-    return {"case": reviews(CASES_FILE, "case_id"),
-            "transaction": reviews(AUDIT_SAMPLE_FILE, "transaction_id")}
+                else:
+                    ids.add(unguarded(row.get(col) or ""))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ReviewFileError(f"cannot check the ids: {f} is not a readable CSV of the "
+                              f"exports ({exc}); make the exports again, or --no-check"
+                              ) from None
+    return (set(found) if reviews else ids) - {""}, found
 
 
 def _exported(row: dict[str, str]) -> Exported:

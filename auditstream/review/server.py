@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from pydantic import ValidationError
 
 from auditstream.review.demo import read_run
@@ -37,10 +37,10 @@ from auditstream.review.page import CSS_HASH, Case, read_cases, render, render_e
 from auditstream.review.publish import ReviewPublisher
 from shared.codec import describe_validation_error
 from shared.entry import port_in_use_is
-from shared.errors import AuditstreamError, UsageError
+from shared.errors import AuditstreamError, KafkaUnreachableError, UsageError
 from shared.exports_folder import CASES_FILE
 from shared.http_host import host_refusal
-from shared.kafka import make_consumer, topic_partitions
+from shared.kafka import make_consumer, topic_id, topic_partitions
 from shared.reviews import OUTCOMES, Review, decode_review, now_utc
 from shared.settings import KafkaSettings, TopicSettings
 
@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 MAX_BODY = 16 * 1024
+#: Reviews the follower shows at a time, each batch after the topic's id was checked.
+FOLLOW_BATCH = 500
+#: The longest the follower waits for the topic's id (s): the page is not held by it.
+ID_TIMEOUT_S = 5.0
 #: Seconds a connection may stay silent (request line, headers, body) before it is closed.
 REQUEST_TIMEOUT_S = 10.0
 HEADERS = {
@@ -92,26 +96,67 @@ class Outcomes:
 
 
 class TopicFollower(threading.Thread):
-    """Reads the reviews topic from its start, without a consumer group, until stopped."""
+    """Reads the reviews topic from its start, without a consumer group, until stopped.
+
+    A topic deleted and created again under its name (its cluster id changed: asked before
+    each batch is shown, as the sink does, `sink.app.same_reviews_topic`) is read again from
+    its start; going on at the old topic's offsets skipped the new topic's first reviews
+    without a word. The outcomes read from the old topic stay shown: deleting a topic
+    withdraws no decision, and the sink keeps them too. Unknown (the cluster gives no id or
+    does not answer) is not a change.
+    """
 
     def __init__(self, kafka: KafkaSettings, topic: str, outcomes: Outcomes) -> None:
         super().__init__(name="reviews-follower", daemon=True)
-        self._consumer = make_consumer(kafka, f"auditstream-review-page-{secrets.token_hex(4)}")
-        parts = max(1, topic_partitions(kafka, topic))
-        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(parts)])
+        self._kafka, self._topic = kafka, topic
+        self._id = topic_id(kafka, topic)  # before the assignment: a later change is seen
+        self._consumer = self._assigned()
         self._outcomes = outcomes
         self.stopping = threading.Event()
+        #: Times the topic was found deleted and created again.
+        self.renewals = 0
+
+    def _assigned(self) -> Consumer:
+        consumer = make_consumer(self._kafka,
+                                 f"auditstream-review-page-{secrets.token_hex(4)}")
+        parts = max(1, topic_partitions(self._kafka, self._topic))
+        consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING)
+                         for p in range(parts)])
+        return consumer
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            msg = self._consumer.poll(0.5)
-            if msg is None or msg.error() is not None or msg.value() is None:
+            batch = self._consumer.consume(FOLLOW_BATCH, timeout=0.5)
+            records = [m for m in batch if m.error() is None and m.value() is not None]
+            if not records or self._renewed():  # a renewed topic's batch is read again
                 continue
-            try:
-                self._outcomes.put(decode_review(msg.value() or b""))
-            except AuditstreamError as exc:  # a bad record is someone else's bug: skip it
-                log.warning("skipping a bad review at offset %s: %s", msg.offset(), exc)
+            for msg in records:
+                try:
+                    self._outcomes.put(decode_review(msg.value() or b""))
+                except AuditstreamError as exc:  # a bad record is someone else's bug: skip
+                    log.warning("skipping a bad review at offset %s: %s", msg.offset(), exc)
         self._consumer.close()
+
+    def _renewed(self) -> bool:
+        """Whether the topic was deleted and created again since it was assigned; then it
+        is assigned again from its start."""
+        try:
+            live = topic_id(self._kafka, self._topic, timeout=ID_TIMEOUT_S)
+        except (KafkaException, KafkaUnreachableError) as exc:
+            log.warning("%s: its id not checked: %s", self._topic,
+                        exc.args[0] if exc.args else exc)
+            return False
+        if self._id is None or live is None or live == self._id:
+            self._id = self._id or live
+            return False
+        log.warning("reviews topic %s was deleted and created again (id %s, now %s): reading "
+                    "the new topic from its start; the outcomes of the old one stay shown",
+                    self._topic, self._id, live)
+        self._id = live
+        self._consumer.close()
+        self._consumer = self._assigned()
+        self.renewals += 1
+        return True
 
 
 class ReviewApp:

@@ -337,5 +337,8 @@
   for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => { show(b.dataset.page); update(); });
   setupCases(); renderCases(); renderAssurance(); update();
   document.getElementById("run-info").textContent = Object.entries(D.run || {}).map(([k, v]) => `${k}: ${v}`).join(" · ");
+  // status.csv as judged when this page was made (shared.freshness): a static page claims no lag after it
+  const st = D.status || {};
+  document.getElementById("freshness").textContent = st.freshness ? `${st.freshness} (when this page was made${st.heartbeat_at ? `; last heartbeat ${st.heartbeat_at} UTC` : ""})` : "";
   document.body.dataset.ready = "true";
 })();

@@ -228,8 +228,10 @@ def low_rate(amt: Any, head: int, length: int, la: float, z: float, low: Any, lo
     share = low_share(low, low_n, z)
     cap = amt.shape[0]
     own = 0
-    for j in range(length):
-        own += amt[(head + j) % cap] <= la
+    at = head % cap if cap else 0  # then (head + j) % cap, without a division each
+    for _ in range(length):
+        own += amt[at] <= la
+        at = at + 1 if at + 1 < cap else 0
     if not own:
         return share
     mine = (own + new_value_prior * share) / (length + new_value_prior)
@@ -266,8 +268,10 @@ def sorted_ring(values: Any, head: int, length: int, out: Any
     """`sorted` of a ring's `length` values from `head` into `out[:length]` (insertion:
     ascending as `sorted`; equal floats are the same float, no NaN)."""
     cap = values.shape[0]
+    at = head % cap if cap else 0  # then (head + j) % cap, without a division each
     for j in range(length):
-        a = values[(head + j) % cap]
+        a = values[at]
+        at = at + 1 if at + 1 < cap else 0
         p = j
         while p > 0 and out[p - 1] > a:
             out[p] = out[p - 1]

@@ -46,6 +46,11 @@ LOG_HALF = math.log(0.5)
 TIE = 1e-12
 #: As `hourtail.KERNEL`: a recent hour's weights over -2 h .. +2 h.
 KERNEL = np.array([1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9], np.float64)
+#: `change_weight`'s weight of another recent hour `gap = (h - other) % 24` hours from
+#: this one: `KERNEL`'s within 2 h either side, else 0.0 (so a table look-up, not a branch
+#: the data decides; adding 0.0 to a sum that is never -0.0 leaves it as it is).
+NEAR_WEIGHT = np.array([KERNEL[2], KERNEL[3], KERNEL[4]] + [0.0] * 19 + [KERNEL[0], KERNEL[1]],
+                       np.float64)
 
 
 @jit
@@ -258,14 +263,11 @@ def change_weight(near: Any, recent: Any, prior: float) -> float:  # pragma: no 
     llr = 0.0
     for j in range(m):
         h = recent[j]
-        others = 0.0
-        for i in range(m):
-            if i != j:
-                gap = (h - recent[i]) % 24
-                if gap <= 2:
-                    others += KERNEL[2 + gap]
-                elif gap >= 22:
-                    others += KERNEL[gap - 22]
+        others = 0.0  # the others' weights, in order (`NEAR_WEIGHT`)
+        for i in range(j):
+            others += NEAR_WEIGHT[(h - recent[i]) % 24]
+        for i in range(j + 1, m):
+            others += NEAR_WEIGHT[(h - recent[i]) % 24]
         base = near[h] / 3.0
         if base == 0.0:
             if others > 0.0:

@@ -40,7 +40,6 @@ from detector.core.surprise import _NOVEL
 from detector.kernel.clock import history_band
 from detector.kernel.jit import jit, jit_inline
 from detector.kernel.population import NOVELTY_KEYS
-from detector.kernel.tables import find
 from detector.kernel.tails import bits
 
 #: The attributes' indices (`NOVELTY` order) and their rows in `p.nov_val`: the established
@@ -169,12 +168,19 @@ def _rarer_mass(count: Any, keys: Any, length: int, once: int, total: int, known
     mine = count[key]
     mass = _unseen(once, total)
     if mine:
+        # the counts at most `mine` of the population's values, less those of the values
+        # the customer knows (distinct codes; one the population has not counted counts 0):
+        # the same int as summing over the values not known, without a search of `known`
+        # for each of the population's (up to `max_population_keys`) values
         rarer = 0
         for j in range(length):
-            value = keys[j]
-            n = count[value]
-            if n <= mine and find(known, known_len, value) < 0:
+            n = count[keys[j]]
+            if n <= mine:
                 rarer += n
+        for j in range(known_len):
+            n = count[known[j]]
+            if n <= mine:
+                rarer -= n
         mass += rarer / (total + 1.0)
     return mass if mass < 1.0 else 1.0  # min(1.0, mass)
 
@@ -304,8 +310,10 @@ def novelty(s: Any, c: int, p: Any, keys: Any, k: Any, out: Any,
     size = s.ctx_la.shape[1]
     head = s.ctx_head[c]
     s0 = s1 = s2 = s3 = s4 = 0
-    for j in range(s.ctx_len[c]):
-        row = s.ctx_code[c, (head + j) % size]
+    at = head % size if size else 0  # then (head + j) % size, without a division each
+    for _ in range(s.ctx_len[c]):
+        row = s.ctx_code[c, at]
+        at = at + 1 if at + 1 < size else 0
         s0 += row[0] == keys[0]
         s1 += row[1] == keys[1]
         s2 += row[2] == keys[2]

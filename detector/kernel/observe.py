@@ -133,11 +133,12 @@ def observe(s: Any, c: int, p: Any, t: float, hour: int, amount: float, country:
     ctx_here = 0
     held_here = 0
     cap = s.ctx_la.shape[1]
-    for j in range(s.ctx_len[c]):
-        e = (s.ctx_head[c] + j) % cap
+    e = s.ctx_head[c] % cap if cap else 0  # then (head + j) % cap, without a division each
+    for _ in range(s.ctx_len[c]):
         h = s.ctx_hour[c, e]
         recent_nights += 0 <= h < 24 and mask[h] != 0  # in_night
         ctx_here += s.ctx_code[c, e, 0] == country
+        e = e + 1 if e + 1 < cap else 0
     b = block(s, c)
     for j in range(s.pend_len[c]):
         h = s.pend_hour[b, j]

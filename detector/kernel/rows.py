@@ -18,11 +18,12 @@ restore parks every customer: its cost is reading the records, not filling a slo
 each (docs/kernel.md (k)). What is parked never changes an output.
 
 The Python around `score_segment` works by column, not by row: the event times read by
-column (`event_times`), the strings coded a column at a time (new ones still coded in order
-of arrival, row by row), the reasons worded a term at a time for the rows that have them
-(`terms.rows_reasons`), the rows without any sharing one empty dict (and one empty list of
-values) when no tap takes them. Measured (bench/core_bench.py's rows, the collector
-off): ~5 us a row beside `score_segment`'s ~8.5, against ~8 before.
+column (`event_times`), the strings coded a batch at a time (one look-up each; the few new
+ones coded afterwards in order of arrival, row by row), the reasons worded a term at a
+time for the rows that have them (`terms.rows_reasons`), the rows without any sharing one
+empty dict (and one empty list of values) when no tap takes them. Measured
+(bench/core_bench.py's rows, the collector off): ~5 us a row beside `score_segment`'s
+~8.5, against ~8 before.
 
 A checkpoint writes only the customers touched since the previous one (`take_records`); a
 whole snapshot loads every customer (`export`).
@@ -217,25 +218,32 @@ class KernelRows:
 
     def _encode(self, rows: Sequence[TransactionView]) -> np.ndarray:
         """The rows' strings as codes (int32[n, 5]: country, device, ipnet, channel,
-        category), new strings coded in order of arrival (row by row, in that order)."""
+        category), new strings coded in order of arrival (row by row, in that order).
+
+        One look-up a string; a string not yet known (-1) is coded afterwards, those of
+        the batch by their first row, then column: no pass over the batch for the new
+        strings, which most batches have none of."""
+        n = len(rows)
         columns = ([tx.country for tx in rows], [tx.device for tx in rows],
                    _networks([tx.ip for tx in rows]), [tx.channel for tx in rows],
                    [tx.merchant_category for tx in rows])
         known = self.codes.codes
-        new = [set(column).difference(known) for column in columns]
-        if any(new):  # coded in order of arrival: by row, then column
+        flat = np.fromiter(map(known.get, chain.from_iterable(columns), repeat(-1)), np.int32,
+                           5 * n)  # column by column
+        missing = np.flatnonzero(flat < 0).tolist()
+        if missing:
             first: dict[str, tuple[int, int]] = {}
-            for j, (column, values) in enumerate(zip(columns, new, strict=True)):
-                for value in values:
-                    at = (column.index(value), j)
-                    if value not in first or at < first[value]:
-                        first[value] = at
+            for p in missing:
+                at = (p % n, p // n)  # (row, column)
+                value = columns[at[1]][at[0]]
+                if value not in first or at < first[value]:
+                    first[value] = at
             code = self.codes.code
             for value in sorted(first, key=first.__getitem__):
                 code(value)
-        strings = np.empty((len(rows), 5), np.int32)  # C order, as the kernel takes it
-        strings.T[:] = np.fromiter(map(known.__getitem__, chain.from_iterable(columns)),
-                                   np.int32, 5 * len(rows)).reshape(5, len(rows))
+            flat[missing] = [known[columns[p // n][p % n]] for p in missing]
+        strings = np.empty((n, 5), np.int32)  # C order, as the kernel takes it
+        strings.T[:] = flat.reshape(5, n)
         return strings
 
     def _reasons(self, obs: np.ndarray, raw: np.ndarray, why: np.ndarray, rules: np.ndarray,

@@ -19,8 +19,8 @@ from detector.partition import PartitionState, Record
 from detector.recovery import RecoveryPlan
 from detector.settings import DetectorSettings
 from detector.snapshots import SnapshotRecord
-from shared.codec import encode
-from shared.schemas import Transaction, TransactionView
+from shared.codec import decode, encode
+from shared.schemas import ScoredTransaction, Transaction, TransactionView
 
 
 class CountingEngine:
@@ -358,3 +358,23 @@ def drained(cluster: FakeCluster) -> Callable[[Any], bool]:
         return all(cluster.committed_offsets.get(p, 0) >= len(log)
                    for p, log in cluster.logs.items())
     return done
+
+
+def cluster_with(n: int = 30, partitions: int = 2) -> FakeCluster:
+    """A `transactions` topic of `partitions` partitions, `n` rows each (ids p * 1000 + i,
+    three customers)."""
+    cluster = FakeCluster(topic="transactions", partitions=partitions)
+    for p in range(partitions):
+        cluster.append(p, [encode(tx(i, f"c{i % 3}")) for i in range(p * 1000, p * 1000 + n)])
+    return cluster
+
+
+def scored_offsets(cluster: FakeCluster) -> list[tuple[int, int]]:
+    """The (partition, offset) each scored row came from, sorted."""
+    rows = [decode(r.value or b"", ScoredTransaction) for r in cluster.rows("transactions.scored")]
+    return sorted((r.source_partition or 0, r.source_offset or 0) for r in rows)
+
+
+def every_row_once(cluster: FakeCluster, n: int = 30, partitions: int = 2) -> bool:
+    """Whether each row of `cluster_with(n, partitions)` was scored exactly once."""
+    return scored_offsets(cluster) == [(p, i) for p in range(partitions) for i in range(n)]

@@ -9,13 +9,16 @@ from shared.kafka import unreachable
 
 
 class Clock:
-    """A clock that only moves when the code under test sleeps (or a fake says so)."""
+    """A clock that only moves when the code under test sleeps (or a test or fake says
+    so); calling it reads it, as `time.monotonic`."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
 
     def monotonic(self) -> float:
         return self.now
+
+    __call__ = monotonic
 
     def sleep(self, seconds: float) -> None:
         self.now += seconds

@@ -33,6 +33,7 @@ eval(js);
 const out = {};
 const walk = (e) => { if (e.attrs && e.attrs["data-kpi"]) out[e.attrs["data-kpi"]] = e.children[1].textContent; (e.children || []).forEach(walk); };
 byId.forEach(walk);
+if (byId.has("freshness")) out._freshness = byId.get("freshness").textContent;
 // the daily chart: its x-axis labels and how many days its lines have
 const daily = byId.get("chart-daily");
 if (daily && daily.children[0]) {

@@ -53,7 +53,8 @@ def dax_references(text: str) -> tuple[set[tuple[str, str]], set[str], set[str]]
     """(table, column) pairs, measure names and table names a DAX expression uses.
 
     Raises ValueError (or AssertionError, pbi-parsers' way of saying "tokens left over")
-    when the text does not parse. Identifiers bound by VAR are not table names.
+    when the text does not parse. Identifiers bound by VAR, and DATEDIFF's interval
+    keywords, are not table names.
     """
     ast = dax.to_ast(text)
     if ast is None:
@@ -64,7 +65,11 @@ def dax_references(text: str) -> tuple[set[tuple[str, str]], set[str], set[str]]
     variables = {v.var_name.text for v in ast.find_all(dx.VariableExpression)}
     tables = {_unquote(t.name.text) for t in ast.find_all((dx.TableExpression,
                                                            dx.IdentifierExpression))}
-    return columns, measures, tables - variables
+    return columns, measures, tables - variables - _INTERVALS
+
+
+#: DATEDIFF's last argument, a bare keyword the parser reads as an identifier.
+_INTERVALS = {"SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR"}
 
 
 def test_every_measure_parses_as_dax(model: dict[str, Any]) -> None:

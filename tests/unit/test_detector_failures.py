@@ -12,29 +12,16 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from detector.app import DetectorError
 from detector.circuit import Failure, FailureCircuit
 from shared import retry
-from shared.codec import decode, encode
 from shared.errors import ExitCode, KafkaUnreachableError, PoisonPillError
-from shared.schemas import ScoredTransaction
 from tests.unit.detector_fakes import (
     CountingFactory,
     FakeCluster,
     Produced,
+    cluster_with,
     drained,
     fake_detector,
-    tx,
+    scored_offsets,
 )
-
-
-def cluster_with(n: int = 30, partitions: int = 2) -> FakeCluster:
-    cluster = FakeCluster(topic="transactions", partitions=partitions)
-    for p in range(partitions):
-        cluster.append(p, [encode(tx(i, f"c{i % 3}")) for i in range(p * 1000, p * 1000 + n)])
-    return cluster
-
-
-def scored_offsets(cluster: FakeCluster) -> list[tuple[int, int]]:
-    rows = [decode(r.value or b"", ScoredTransaction) for r in cluster.rows("transactions.scored")]
-    return sorted((r.source_partition or 0, r.source_offset or 0) for r in rows)
 
 
 def run_clean(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, tmp: Path,

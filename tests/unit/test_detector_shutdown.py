@@ -19,8 +19,14 @@ from confluent_kafka import KafkaError, KafkaException
 from shared import retry
 from shared.entry import run_guarded
 from shared.errors import ExitCode
-from tests.unit.detector_fakes import FakeCluster, drained, fake_detector
-from tests.unit.test_detector_txn_errors import cluster_with, every_row_once, fails_at, fatal
+from tests.unit.detector_fakes import (
+    FakeCluster,
+    cluster_with,
+    drained,
+    every_row_once,
+    fake_detector,
+)
+from tests.unit.test_detector_txn_errors import fails_at, fatal
 
 
 def stop_with_a_transaction_open(d: Any) -> bool:

@@ -13,37 +13,20 @@ from confluent_kafka import KafkaError, KafkaException
 
 from detector.app import DetectorError
 from shared import retry
-from shared.codec import decode, encode
 from shared.errors import ExitCode
-from shared.schemas import ScoredTransaction, TransactionView
+from shared.schemas import TransactionView
 from tests.unit.detector_fakes import (
     CountingEngine,
     CountingFactory,
-    FakeCluster,
     Produced,
+    cluster_with,
     drained,
+    every_row_once,
     fake_detector,
-    tx,
 )
 
 INVALID_TXN_STATE = ("Failed to end transaction: Broker: Producer attempted a transactional "
                      "operation in an invalid state")
-
-
-def cluster_with(n: int = 30, partitions: int = 2) -> FakeCluster:
-    cluster = FakeCluster(topic="transactions", partitions=partitions)
-    for p in range(partitions):
-        cluster.append(p, [encode(tx(i, f"c{i % 3}")) for i in range(p * 1000, p * 1000 + n)])
-    return cluster
-
-
-def scored_offsets(cluster: FakeCluster) -> list[tuple[int, int]]:
-    rows = [decode(r.value or b"", ScoredTransaction) for r in cluster.rows("transactions.scored")]
-    return sorted((r.source_partition or 0, r.source_offset or 0) for r in rows)
-
-
-def every_row_once(cluster: FakeCluster, n: int = 30, partitions: int = 2) -> bool:
-    return scored_offsets(cluster) == [(p, i) for p in range(partitions) for i in range(n)]
 
 
 def fatal(code: int, text: str) -> KafkaException:

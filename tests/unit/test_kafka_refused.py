@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError
 
 from shared.kafka_log import ClientLog, WaitLine
 from shared.settings import KafkaSettings
+from tests.unit.outage_fakes import Clock
 
 CAUSE = ("sasl_plaintext://127.0.0.1:9/bootstrap: SASL PLAIN mechanism handshake failed: "
          "Broker: Request not valid in current SASL state: broker's supported mechanisms:  "
@@ -27,16 +28,8 @@ WRONG_PASSWORD = ("sasl_ssl://k:9093/1: SASL authentication error: Authenticatio
                   "SCRAM-SHA-512 (after 304ms in state AUTH_REQ)")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_refusal_is_one_line_per_interval_at_the_boundary() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     line = WaitLine("h:9092", 10.0, clock)
     assert line.refuse("bad") == ("Kafka at h:9092 refused this client's SASL or TLS "
                                   "handshake (bad)")
@@ -92,7 +85,7 @@ def test_a_quiet_client_still_remembers_a_refusal(caplog: pytest.LogCaptureFixtu
 def test_no_waiting_line_while_the_broker_refuses_the_handshake() -> None:
     """librdkafka follows a refusal with "all brokers down"; its "waiting for Kafka ...
     then exit 4" line would contradict the exit 2 that follows."""
-    clock = Clock()
+    clock = Clock(100.0)
     line = WaitLine("h:9092", 10.0, clock)
     line.refuse("bad")
     assert line.note("all brokers down") is None

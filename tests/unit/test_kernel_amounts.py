@@ -943,3 +943,35 @@ def test_recorded_repetition_and_round_amounts_are_the_kernels(
         assert (r.tolist(), pr.tolist()) == after
     assert len(captured["round_surprise"]) > 100 and len(captured["round_reason"]) > 10
     assert len(captured["_learn_round"]) > 1000
+
+
+
+_RING_VALUES = st.one_of(st.sampled_from([0.0, -0.0, 1.5, -2.25, math.inf, -math.inf]),
+                         st.floats(-20.0, 20.0))
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(_RING_VALUES, min_size=1, max_size=40), st.integers(0, 40),
+       st.integers(-3, 90))
+def test_sorted_ring_is_sorted_in_ring_order(ring: list[float], length: int,
+                                             head: int) -> None:
+    """`sorted_ring` (its index stepped round the ring, not divided) gives, bit for bit,
+    Python's `sorted` of the ring's values read from `head` (its `% cap`, and round again
+    past the ring's end), equal values in ring order (a 0.0 and a -0.0 keep theirs)."""
+    values = np.array(ring, np.float64)
+    cap = len(values)
+    want = sorted(ring[(head + j) % cap] for j in range(length))
+    got = np.full(length + 1, 7.0)
+    ka.sorted_ring(values, head, length, got)
+    assert [_h(x) for x in got[:length]] == [_h(x) for x in want]
+    assert got[length] == 7.0  # nothing written beyond
+
+
+def test_sorted_ring_keeps_signed_zeros_in_ring_order() -> None:
+    """0.0 and -0.0 are equal: each keeps its place in ring order (`sorted` is stable)."""
+    values = np.array([0.0, 1.0, -0.0, -1.0])
+    got = np.empty(4)
+    ka.sorted_ring(values, 2, 4, got)  # ring order: -0.0, -1.0, 0.0, 1.0
+    assert [_h(x) for x in got] == [_h(x) for x in (-1.0, -0.0, 0.0, 1.0)]
+    ka.sorted_ring(values, 0, 4, got)  # ring order: 0.0, 1.0, -0.0, -1.0
+    assert [_h(x) for x in got] == [_h(x) for x in (-1.0, 0.0, -0.0, 1.0)]

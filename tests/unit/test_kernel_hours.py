@@ -621,3 +621,24 @@ def test_the_slots_layout_feeds_the_hour_kernels() -> None:
             assert kh.hour_tail(s.hours[c], pa.hours, pa.total[0], w, prior, hour,
                                 recent).hex() == hourtail.hour_tail(st_, pop, hour, cfg).hex()
     assert rotated > 20 and masses > 0
+
+
+def test_near_weight_is_the_cores_kernel_by_gap() -> None:
+    """`change_weight`'s table of another hour's weight by `gap = (h - other) % 24` is
+    what `hourtail.change_weight`'s branches add (within 2 h either side), else 0.0."""
+    for gap in range(24):
+        want = (hourtail.KERNEL[2 + gap] if gap <= 2
+                else hourtail.KERNEL[gap - 22] if gap >= 22 else 0.0)
+        assert kh.NEAR_WEIGHT[gap].hex() == float(want).hex(), gap
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(st.integers(0, 23), min_size=2, max_size=17),
+       st.lists(st.sampled_from([0.0, 0.01, 0.2, 1.0 / 3.0, 0.5]), min_size=24, max_size=24),
+       st.sampled_from([0.01, 0.05, 0.3]))
+def test_change_weight_with_repeated_hours_is_the_cores(recent: list[int], near: list[float],
+                                                        prior: float) -> None:
+    """Recent hours that repeat and sit within 2 h of each other (the table's every
+    entry; zeros in `near`: the base-0 branches) give the core's weight to the bit."""
+    assert kh.change_weight(np.array(near), _i64(recent), prior).hex() \
+        == hourtail.change_weight(near, recent, prior).hex()

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detector.core.config import CoreConfig
 from detector.core.features import ipnet
@@ -80,3 +82,17 @@ def test_networks_memo() -> None:
         assert len(kr._NETWORKS) == 1
     finally:
         kr._NETWORKS.clear()
+
+
+_WORDS = st.sampled_from(["", "CH", "FR", "x", "web", "10.0.0", "10.0.0.1", "2001:db8:1"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_WORDS, _WORDS, _WORDS, _WORDS, _WORDS), max_size=40),
+       st.integers(1, 12))
+def test_any_batches_code_every_string_as_row_by_row(rows: list[tuple[str, ...]],
+                                                      size: int) -> None:
+    """Strings shared between columns and batches, new ones anywhere in a batch: each takes
+    the code the row-by-row coding gave it (`_encode` looks every string up once, then
+    codes the new ones by their first row and column)."""
+    _same([_tx(*row) for row in rows], size)

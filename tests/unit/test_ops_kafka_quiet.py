@@ -10,21 +10,14 @@ import pytest
 from shared.kafka import client_versions, make_admin, wait_for_broker
 from shared.kafka_log import ClientLog, WaitLine, is_transport_noise
 from shared.settings import KafkaSettings
+from tests.unit.outage_fakes import Clock
 
 REFUSED = ("FAIL [rdkafka#producer-1] [thrd:127.0.0.1:1/bootstrap]: 127.0.0.1:1/bootstrap: "
            "Connect to ipv4#127.0.0.1:1 failed: Connection refused (after 0ms in state CONNECT)")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_one_line_per_interval_at_the_boundary() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     line = WaitLine("h:9092", 10.0, clock)
     assert line.note("connection refused") == "waiting for Kafka at h:9092 (connection refused)"
     clock.now += 9.999  # one unit under the interval: quiet

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from auditstream.review.demo import read_run
-from auditstream.review.files import exported_reviews
+from auditstream.review.files import exports_ids
 from auditstream.review.simulate import Reviewer, simulate
 from shared.errors import ExitCode, UsageError
 from tests.fifo_guard import within
@@ -229,12 +229,12 @@ def test_run_json_missing_or_damaged_reads_as_none_yet(tmp_path: Path) -> None:
 
 
 def test_the_exported_reviews_are_read_as_the_id_check_reads_them(tmp_path: Path) -> None:
-    """`exported_reviews` (the re-import comparison) reads cases.csv again after
-    `known_ids`: a link swapped in between was read through (`is_file()` follows it)."""
+    """The reviews to compare a re-import with come from the one read of cases.csv the id
+    check makes: before, a second read by name read a link swapped in between through."""
     elsewhere = tmp_path / "elsewhere.csv"
     elsewhere.write_text("case_id,outcome\nc1,confirmed\n", encoding="utf-8")
     exports = tmp_path / "exports"
     exports.mkdir()
     (exports / "cases.csv").symlink_to(elsewhere)
     with pytest.raises(UsageError, match=r"cases\.csv"):
-        exported_reviews(exports)
+        exports_ids(exports)

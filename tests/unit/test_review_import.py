@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from auditstream.broker.process import free_port
 from auditstream.cli import main
-from auditstream.review.files import ReviewFileError, cell_text, known_ids, read_table
+from auditstream.review.files import ReviewFileError, cell_text, exports_ids, read_table
 from auditstream.review.records import (
     ERROR_KEY,
     HeaderError,
@@ -389,12 +389,12 @@ def cli_args(f: Path, **kw: object) -> argparse.Namespace:
 
 
 def test_known_ids_come_from_cases_case_transactions_and_audit_sample(tmp_path: Path) -> None:
-    assert known_ids(tmp_path) == {"case": None, "transaction": None}
+    assert exports_ids(tmp_path).known == {"case": None, "transaction": None}
     _write_csv(tmp_path / "cases.csv", ["case_id"], [["case-1"]])
     _write_csv(tmp_path / "case_transactions.csv", ["case_id", "transaction_id"],
                [["case-1", "T1"], ["case-1", "'=T2"]])
     _write_csv(tmp_path / "audit_sample.csv", ["day", "transaction_id"], [["2025-01-01", "T9"]])
-    assert known_ids(tmp_path) == {"case": {"case-1"}, "transaction": {"T1", "=T2", "T9"}}
+    assert exports_ids(tmp_path).known == {"case": {"case-1"}, "transaction": {"T1", "=T2", "T9"}}
 
 
 @pytest.mark.parametrize("command", [["import", "{f}", "--no-check"], ["serve", "--port", "0"]])

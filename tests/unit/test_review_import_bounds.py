@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -67,10 +67,10 @@ def test_a_csv_that_grows_while_it_is_read_is_read_no_further_than_the_bound(
     monkeypatch.setattr(files, "MAX_CSV_BYTES", size, raising=False)
     from shared.csv_encoding import encoding_of as real
 
-    def grows(path: Path) -> tuple[str, str]:
-        with path.open("ab") as fh:
-            fh.write(b"c9,dismissed\n")
-        return real(path)
+    def grows(fh: BinaryIO, path: Path) -> tuple[str, str]:
+        with path.open("ab") as out:
+            out.write(b"c9,dismissed\n")
+        return real(fh, path)
 
     monkeypatch.setattr(files, "encoding_of", grows)
     code, out, err = _import(f, capsys)

@@ -141,11 +141,11 @@ def test_without_the_exports_rows_are_published_as_read(
     assert _published(sent) == [("c1", "confirmed", "alice", "2026-12-05T10:00:00+00:00", "")]
 
 
-def test_exported_reviews_come_from_cases_and_audit_sample(tmp_path: Path) -> None:
-    from auditstream.review.files import exported_reviews
+def test_the_exported_reviews_come_from_cases_and_audit_sample(tmp_path: Path) -> None:
+    from auditstream.review.files import exports_ids
     from auditstream.review.records import Exported
 
-    assert exported_reviews(tmp_path) == {"case": {}, "transaction": {}}
+    assert exports_ids(tmp_path).exported == {"case": {}, "transaction": {}}
     _cases(tmp_path, {"c1": ("confirmed", "'=alice", T10, "'-n"), "c2": ("", "", "", ""),
                       "c3": ("dismissed", "x", "not a time", "")})
     with (tmp_path / "audit_sample.csv").open("w", newline="", encoding="utf-8") as fh:
@@ -153,12 +153,12 @@ def test_exported_reviews_come_from_cases_and_audit_sample(tmp_path: Path) -> No
         w.writerow(AUDIT_SAMPLE_COLUMNS)
         w.writerow(["2025-01-01", "0-50", "'=T9", *[""] * 6, "unclear", "r", T10, ""])
     at = datetime(2026, 12, 5, 10, tzinfo=UTC)
-    assert exported_reviews(tmp_path) == {
+    assert exports_ids(tmp_path).exported == {
         "case": {"c1": Exported("confirmed", "=alice", at, "-n"), "c2": Exported(""),
                  "c3": Exported("")},  # c3's time does not read: no review to compare
         "transaction": {"=T9": Exported("unclear", "r", at, "")}}
     (tmp_path / "cases.csv").write_text("case_id\nc1\n")  # an older version's: no reviews
-    assert exported_reviews(tmp_path)["case"] == {"c1": Exported("")}
+    assert exports_ids(tmp_path).exported["case"] == {"c1": Exported("")}
 
 
 _AT = datetime(2026, 12, 5, 10, tzinfo=UTC)
@@ -282,3 +282,35 @@ def test_a_case_outcome_from_its_transactions_is_pinned_by_a_future_date() -> No
                     "transaction:t2": ["transaction", "t2", "dismissed", "b",
                                        "2026-12-06T10:00:00Z", ""]}
     assert book.case_outcome("k") == "confirmed"
+
+
+@pytest.mark.parametrize("target", ["case", "transaction"])
+def test_each_exports_file_is_read_once_for_the_ids_and_the_reviews(
+    tmp_path: Path, sent: list[Review], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], target: str,
+) -> None:
+    """Before: cases.csv and audit_sample.csv were each read twice, once for the known ids
+    and once for the reviews to compare with (a 128 MiB cases.csv parsed twice)."""
+    from shared.outputs import open_text
+
+    exports = tmp_path / "exports"
+    _cases(exports, {"c1": ("dismissed", "carol", T10, ""), "c2": ("", "", "", "")})
+    with (exports / "audit_sample.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(AUDIT_SAMPLE_COLUMNS)
+        w.writerow(["2025-01-01", "0-50", "T9", *[""] * 6, "unclear", "r", T10, ""])
+    (exports / "case_transactions.csv").write_text("case_id,transaction_id\nc1,T1\n")
+    opened: list[str] = []
+
+    def counted(path: Path, *args: Any, **kw: Any) -> Any:
+        opened.append(Path(path).name)
+        return open_text(path, *args, **kw)
+
+    monkeypatch.setattr("auditstream.review.files.open_text", counted)
+    f = tmp_path / "file.csv"
+    f.write_text(f"{target}_id,outcome\n{'c1' if target == 'case' else 'T9'},confirmed\n"
+                 f"{'c2' if target == 'case' else 'T1'},dismissed\n")
+    assert main(["review", "import", str(f), "--exports", str(exports), "--reviewer", "bob",
+                 "--dry-run"]) == ExitCode.OK
+    assert sorted(opened) == ["audit_sample.csv", "case_transactions.csv", "cases.csv"]
+    assert "2 " + target + " outcome(s) valid" in capsys.readouterr().out

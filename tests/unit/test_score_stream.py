@@ -4,6 +4,7 @@ through runs on disk, the temporary folder removed on error too)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 import tempfile
@@ -53,14 +54,26 @@ def _reference(txs: list[Transaction], partitions: int, config: CoreConfig,
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    """Every file of an exports folder; the time each run was written taken out."""
+    """Every file of an exports folder; the time each run was written (and its status.csv's
+    heartbeat, which report.html shows: `shared.freshness`) taken out."""
     written_at = json.loads((folder / "run.json").read_text())["written_at"]
+    beat = datetime.fromisoformat(_status_beat(folder))
+    times = {written_at: b"WRITTEN_AT", beat.isoformat(): b"HEARTBEAT",
+             beat.strftime("%Y-%m-%d %H:%M"): b"HEARTBEAT_MINUTE"}
     files = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.name not in {"status.csv", LOCK_FILE}:
-            files[path.relative_to(folder).as_posix()] = (
-                path.read_bytes().replace(written_at.encode(), b"WRITTEN_AT"))
+            data = path.read_bytes()
+            for text, mark in times.items():
+                data = data.replace(text.encode(), mark)
+            files[path.relative_to(folder).as_posix()] = data
     return files
+
+
+def _status_beat(folder: Path) -> str:
+    with (folder / "status.csv").open(newline="", encoding="utf-8") as fh:
+        (row,) = csv.DictReader(fh)
+    return row["heartbeat_at"]
 
 
 def _unsorted(rows: list[Transaction], seed: int) -> list[Transaction]:

@@ -27,6 +27,7 @@ from detector.health import BEAT_S, LAG_EVERY_S, STALL_S, Pulse, probe, probe_ur
 from detector.metrics import Metrics
 from detector.ownership import PartitionOwnership
 from shared.codec import encode
+from shared.freshness import BEATS_WITHIN, STALE_S, beat_every
 from shared.health import NO_BROKER_S, Bounds, Signs, judge
 from shared.kafka import WatchedConsumer
 from shared.stranded import BrokerWatch, Strandings
@@ -306,17 +307,26 @@ def _status(folder: Path, beat_age: float, lag: str = "0", written_age: float | 
 def test_the_sink_is_unhealthy_one_second_after_its_heartbeat_is_due(
         tmp_path: Path, age: float, healthy: bool) -> None:
     _status(tmp_path, age)
-    verdict = sink_health.check(tmp_path, 5.0, NOW)
+    verdict = sink_health.check(tmp_path, NOW)
     assert verdict.healthy is healthy
-    if not healthy:
-        assert verdict.reason == "its loop has not turned for 121 s (bound 120 s): stuck"
+    # whole seconds, as the row's times (and the dashboard's DATEDIFF): 0.9 s more is no second
+    assert sink_health.check(tmp_path, NOW + timedelta(seconds=0.9)) == verdict
+    if not healthy:  # killed (kill -9, a crash) or stuck: its last lag is not claimed
+        beat = (NOW - timedelta(seconds=age)).isoformat()
+        assert verdict.reason == (f"sink not heard from since {beat} (121 s, bound 120 s): "
+                                  "killed, crashed or stuck; 0 messages were waiting then")
 
 
-def test_a_long_rollup_interval_widens_the_sinks_heartbeat_bound(tmp_path: Path) -> None:
-    _status(tmp_path, 180.0)
-    assert sink_health.check(tmp_path, 60.0, NOW).healthy
-    _status(tmp_path, 181.0)
-    assert not sink_health.check(tmp_path, 60.0, NOW).healthy
+@pytest.mark.parametrize("interval", [5.0, 60.0, 600.0])
+def test_a_long_rollup_interval_does_not_widen_the_sinks_heartbeat_bound(
+        tmp_path: Path, interval: float) -> None:
+    """The sink beats at least BEATS_WITHIN times within STALE_S whatever its rollup
+    interval, so every reader of status.csv judges it by the one staleness."""
+    assert beat_every(interval) == min(interval, STALE_S / BEATS_WITHIN)
+    _status(tmp_path, float(STALE_S))
+    assert sink_health.check(tmp_path, NOW).healthy
+    _status(tmp_path, STALE_S + 1.0)
+    assert not sink_health.check(tmp_path, NOW).healthy
 
 
 @pytest.mark.parametrize(("lag", "written", "verdict"), [
@@ -330,11 +340,11 @@ def test_a_long_rollup_interval_widens_the_sinks_heartbeat_bound(tmp_path: Path)
 def test_the_sink_is_judged_by_its_lag_and_last_rows(
         tmp_path: Path, lag: str, written: float | None, verdict: tuple[bool, str]) -> None:
     _status(tmp_path, 2.0, lag, written)
-    assert sink_health.check(tmp_path, 5.0, NOW) == verdict
+    assert sink_health.check(tmp_path, NOW) == verdict
 
 
 def test_the_sink_check_reads_the_status_the_sink_writes(tmp_path: Path) -> None:
-    assert sink_health.check(tmp_path, 5.0, datetime.now()) == (
+    assert sink_health.check(tmp_path, datetime.now()) == (
         False, f"no {tmp_path / STATUS_FILE} yet: the sink has not started its loop")
     writer = SinkWriter(tmp_path, "transactions.scored", ExportSettings())
     writer.add([(0, i, encode(tx)) for i, tx in enumerate(random_scored(50, seed=4))])
@@ -350,7 +360,7 @@ def test_the_sink_check_reads_the_status_the_sink_writes(tmp_path: Path) -> None
 
 def test_a_damaged_status_file_is_unhealthy_in_one_line(tmp_path: Path) -> None:
     (tmp_path / STATUS_FILE).write_text("heartbeat_at,lag_messages\nyesterday,0\n")
-    verdict = sink_health.check(tmp_path, 5.0, NOW)
+    verdict = sink_health.check(tmp_path, NOW)
     assert not verdict.healthy
     assert verdict.reason.startswith(f"{tmp_path / STATUS_FILE} does not read as the sink "
                                      "writes it: ")

@@ -63,8 +63,7 @@ def _restart_waiting_for_the_broker(folder: Path, monkeypatch: pytest.MonkeyPatc
 
     def broker_still_down(settings: SinkSettings, specs: object) -> str | None:
         for age in ages:
-            verdict = sink_health.check(folder, settings.rollup_interval_s,
-                                        beat + timedelta(seconds=age))
+            verdict = sink_health.check(folder, beat + timedelta(seconds=age))
             seen.append((verdict.healthy, verdict.reason))
         raise KafkaUnreachableError("no Kafka broker answered")
 
@@ -97,7 +96,7 @@ def test_the_sinks_first_heartbeat_after_a_restart_is_healthy_again(
     writer.write_rollups({"lag_messages": 0}, report=False)
     writer.close()
     (row,) = _rows(tmp_path)
-    verdict = sink_health.check(tmp_path, 5.0, datetime.fromisoformat(row["heartbeat_at"]))
+    verdict = sink_health.check(tmp_path, datetime.fromisoformat(row["heartbeat_at"]))
     assert verdict == (True, "caught up (0 messages waiting)")
 
 

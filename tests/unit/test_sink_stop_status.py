@@ -116,7 +116,7 @@ def test_the_health_check_says_stopped_at_once_and_for_good(
     _, after, _, _ = _run(tmp_path, monkeypatch, 0, "signal")
     stopped = after["heartbeat_at"]  # = stopped_at (above)
     now = datetime.fromisoformat(stopped) + timedelta(seconds=age)
-    assert sink_health.check(tmp_path, 5.0, now) == (
+    assert sink_health.check(tmp_path, now) == (
         False, f"the sink stopped at {stopped} (a clean stop; 0 messages were waiting then)")
 
 
@@ -128,7 +128,7 @@ def test_a_stop_with_the_lag_unknown_says_so(tmp_path: Path) -> None:
     writer.close()
     row = _row(tmp_path)
     assert (row["lag_messages"], row["minutes_behind"]) == ("", "")
-    assert sink_health.check(tmp_path, 5.0, datetime.fromisoformat(row["stopped_at"])) == (
+    assert sink_health.check(tmp_path, datetime.fromisoformat(row["stopped_at"])) == (
         False, f"the sink stopped at {row['stopped_at']} (a clean stop; how many messages "
                "were waiting then was unknown)")
 
@@ -142,7 +142,7 @@ def test_a_stopped_at_that_is_not_a_time_is_a_damaged_status(tmp_path: Path) -> 
         out = csv.DictWriter(fh, list(row))
         out.writeheader()
         out.writerow(row)
-    verdict = sink_health.check(tmp_path, 5.0, datetime.now())
+    verdict = sink_health.check(tmp_path, datetime.now())
     assert not verdict.healthy
     assert verdict.reason.startswith(f"{tmp_path / STATUS_FILE} does not read as the sink "
                                      "writes it: ")
@@ -157,5 +157,5 @@ def test_a_restart_after_a_stop_is_starting_not_stopped(
     assert {k: row[k] for k in live} == dict.fromkeys(live, "")
     assert {k: v for k, v in row.items() if k not in live} == {
         k: v for k, v in after.items() if k not in live}
-    assert sink_health.check(tmp_path, 5.0, datetime.fromisoformat(after["heartbeat_at"])) == (
+    assert sink_health.check(tmp_path, datetime.fromisoformat(after["heartbeat_at"])) == (
         False, "its loop has not started (starting, or waiting for the broker)")

@@ -32,22 +32,14 @@ from shared.kafka_log import ClientLog, WaitLine
 from shared.settings import KafkaSettings
 from sink import app as sink_app
 from sink.settings import SinkSettings
-from tests.unit.outage_fakes import BrokerGoneAfterAnswering
+from tests.unit.outage_fakes import BrokerGoneAfterAnswering, Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 LEFT = re.compile(r"still trying for (\d+) s \((\w+)\), then exit 4")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_wait_line_in_a_start_up_window_says_how_long_is_left_and_which_setting() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     line = WaitLine("h:9092", 10.0, clock)
     assert line.note("connection refused") is not None  # before the window: a line
     with line.expect(clock.now + 180, "SINK_STARTUP_WAIT_S"):

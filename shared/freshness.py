@@ -1,0 +1,63 @@
+"""How current status.csv's row is, read at a known time: the one staleness every reader uses.
+
+The sink rewrites status.csv at least every `STALE_S / BEATS_WITHIN` seconds while its loop
+turns (`beat_every`), so a row whose `heartbeat_at` is more than `STALE_S` older than the
+moment it is read was left by a sink that is stuck, or was killed (kill -9, a crash, a host
+gone): its lag and minutes behind are what they were then, not now. Each reader that knows
+when it reads compares with its own time: the health check (`sink.health`), report.html at
+its generation (`dashboard.report`) and the dashboard at its refresh (the status table's
+`read_at`, `dashboard.measures`' "Data As Of", built from `STALE_S`). The bound is inclusive:
+at `STALE_S` the row still holds, one second over it does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+#: The longest a heartbeat vouches for its row (s): a checkpoint or a refresh of a large
+#: folder may hold the sink's loop (sink.app's PACE) for a while between two beats.
+STALE_S = 120
+#: Beats within `STALE_S` at the least, whatever the rollup interval.
+BEATS_WITHIN = 3
+
+
+def beat_every(rollup_interval_s: float) -> float:
+    """Seconds between the sink's heartbeats: its rollup interval (1 s at the least), but
+    never so long that `STALE_S` passes with fewer than `BEATS_WITHIN` beats."""
+    return min(max(rollup_interval_s, 1.0), STALE_S / BEATS_WITHIN)
+
+
+def silent_for(heartbeat_at: str, now: datetime) -> float | None:
+    """Seconds since `heartbeat_at` (naive UTC ISO text, as `now`) when that is more than
+    `STALE_S`; None while it vouches for its row, or when there is none (a sink starting).
+    ValueError when it is not an ISO time."""
+    if not heartbeat_at:
+        return None
+    beat = datetime.fromisoformat(heartbeat_at).replace(microsecond=0)
+    age = (now.replace(microsecond=0) - beat).total_seconds()  # whole seconds, as DATEDIFF
+    return age if age > STALE_S else None
+
+
+def _minute(value: str) -> str:
+    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+
+
+def describe(row: Mapping[str, str], now: datetime) -> str:
+    """The freshness sentence of a status.csv `row` read at `now`, as the dashboard's card
+    says it ("data as of ..., N minutes behind the stream"); ValueError for a time that is
+    not ISO text."""
+    asof = row.get("data_as_of") or ""
+    if not asof:
+        return "no data yet"
+    stopped, beat = row.get("stopped_at") or "", row.get("heartbeat_at") or ""
+    behind = row.get("minutes_behind") or ""
+    if stopped:
+        how = f"sink stopped {_minute(stopped)}, lag unknown since"
+    elif silent_for(beat, now) is not None:
+        how = f"sink not heard from since {_minute(beat)}"
+    elif not beat or not behind:
+        how = "lag unknown"
+    else:
+        how = f"{int(float(behind))} minutes behind the stream"
+    return f"data as of {_minute(asof)}, {how}"
