@@ -122,7 +122,7 @@ def test_the_exports_review_is_read_with_its_extent_and_its_note_as_written(
     same note re-imported is `unchanged`, not a new decision."""
     import csv
 
-    from auditstream.review.files import exported_reviews
+    from auditstream.review.files import exports_ids
     from shared.columns import CASES_COLUMNS
 
     cells = {"case_id": "c1", "transactions": "4", "last_time": "2026-12-05T09:00:00Z",
@@ -133,7 +133,7 @@ def test_the_exports_review_is_read_with_its_extent_and_its_note_as_written(
         w = csv.DictWriter(fh, CASES_COLUMNS, restval="")
         w.writeheader()
         w.writerow(cells)
-    assert exported_reviews(tmp_path)["case"] == {"c1": Exported(
+    assert exports_ids(tmp_path).exported["case"] == {"c1": Exported(
         "confirmed", "alice", AT, "line one\r\nline two", "4", "2026-12-05T09:00:00Z")}
 
 
