@@ -84,3 +84,76 @@ def test_the_start_asks_each_topic_s_id_within_the_time_left(
     assert [name for _, name, _ in asked] == ["scored", "reviews"]
     for left, _, timeout in asked:
         assert 0 < timeout == min(app.TOPICS_TIMEOUT_S, left) <= 0.5
+
+
+def _reader(extra: dict[str, object]) -> tuple[object, list[object]]:
+    from types import SimpleNamespace
+
+    from sink.rollup import RollupParams
+    from sink.state import Checkpoint
+    from sink.volume import SinkRollup
+
+    calls: list[object] = []
+    cp = Checkpoint(topic="scored", lengths={}, offsets={}, rollup=SinkRollup(RollupParams()),
+                    extra=dict(extra))
+    reader = SimpleNamespace(writer=SimpleNamespace(cp=cp),
+                             close=lambda wait: calls.append(("close", wait)),
+                             open=lambda: calls.append("open"))
+    return reader, calls
+
+
+@pytest.mark.parametrize(("before", "live", "renewed"), [
+    ("old-id", "new-id", True), ("old-id", "old-id", False), (None, "new-id", False),
+    ("old-id", None, False)])
+def test_the_reviews_topic_renewed_while_the_sink_runs_is_read_anew_from_its_start(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        before: str | None, live: str | None, renewed: bool) -> None:
+    """Asked of the cluster before a batch of reviews: a new id (the topic deleted and
+    created again) restarts its offsets and assigns the consumer anew; the same id, a first
+    id (recorded) or no answer changes nothing."""
+    import sink.app as app
+    from sink.assign import TRY_S
+    from sink.settings import SinkSettings
+
+    settings = SinkSettings()
+    asked: list[tuple[object, str, float]] = []
+
+    def topic_id(kafka: object, name: str, *, timeout: float) -> str | None:
+        asked.append((kafka, name, timeout))
+        return live
+
+    monkeypatch.setattr(app, "topic_id", topic_id)
+    reader, calls = _reader({} if before is None else {
+        "reviews_topic_id": before, "review_offsets": {"0": 7}})
+    with caplog.at_level(logging.WARNING, logger="sink.app"):
+        assert app._reviews_topic_renewed(reader, settings) is renewed  # type: ignore[arg-type]
+    assert [m.split(" was deleted")[0] for m in caplog.messages] == (
+        [f"reviews topic {settings.topics.reviews_topic}"] if renewed else [])
+    assert asked == [(settings.kafka, settings.topics.reviews_topic, TRY_S)]
+    assert calls == ([("close", 1.0), "open"] if renewed else [])
+    extra = reader.writer.cp.extra  # type: ignore[attr-defined]
+    assert extra.get("reviews_topic_id") == (live or before)
+    assert extra.get("review_offsets") == ({} if renewed else
+                                           None if before is None else {"0": 7})
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("broker gone",), "broker gone"), (("first", 2), "first"), ((), "")])
+def test_a_reviews_topic_whose_id_cannot_be_asked_is_not_renewed_and_said(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        args: tuple[object, ...], said: str) -> None:
+    from confluent_kafka import KafkaException
+
+    import sink.app as app
+    from sink.settings import SinkSettings
+
+    def topic_id(kafka: object, name: str, *, timeout: float) -> str | None:
+        raise KafkaException(*args)
+
+    monkeypatch.setattr(app, "topic_id", topic_id)
+    reader, calls = _reader({"reviews_topic_id": "old-id"})
+    settings = SinkSettings()
+    with caplog.at_level(logging.WARNING, logger="sink.app"):
+        assert app._reviews_topic_renewed(reader, settings) is False  # type: ignore[arg-type]
+    assert caplog.messages == [f"{settings.topics.reviews_topic}: its id not checked: {said}"]
+    assert calls == []
