@@ -119,7 +119,8 @@ def test_a_csv_past_excels_last_row_is_refused(
         assert [r.id for r in _no_publish] == ["c0", "c1", "c2", "c3"]
     else:
         _refused(code, out, err, _no_publish,
-                 f"{f}: row 5: past Excel's last row (4); not a file of reviews")
+                 f"{f}: row 5: past Excel's last row (4); not a file of reviews: import it in "
+                 "parts\n")
 
 
 def test_blank_lines_count_as_rows(
@@ -154,7 +155,8 @@ def test_an_xlsx_whose_directory_is_past_its_bound_is_refused_before_it_is_liste
     else:
         _refused(code, out, err, _no_publish,
                  f"{f}: its central directory takes {size:,} bytes, over the {size - 1:,} "
-                 "a workbook's needs")
+                 "a workbook's needs (its list of parts; not a workbook Excel saved): save "
+                 "the reviewed rows as CSV\n")
 
 
 def _many_entries(path: Path, n: int) -> Path:

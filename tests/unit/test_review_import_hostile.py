@@ -208,7 +208,8 @@ def test_a_password_protected_workbook_says_so(
     f = tmp_path / "r.xlsx"
     f.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + bytes(504))
     _refused(*_import(f, capsys), _no_publish,
-             "password-protected (encrypted) or an old binary .xls")
+             "password-protected (encrypted) or an old binary .xls renamed: save it from "
+             "Excel without a password, as .xlsx or CSV\n")
 
 
 def test_read_table_refuses_a_bomb_before_the_header(tmp_path: Path,

@@ -244,8 +244,31 @@ def test_dashboard_sample_refuses_a_folder_of_other_files_at_export_names(
     before = tree(work)
     assert main(["dashboard", "sample", *kind, str(work)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(
-        f"auditstream dashboard: error: {work} holds cases.csv, report.html but no exports")
+    assert err == (
+        f"auditstream dashboard: error: {work} holds cases.csv, report.html but no exports "
+        "(no run.json, sink checkpoint or day file of auditstream's): the sample would "
+        "replace them; give it a folder of its own\n")
+    assert tree(work) == before
+
+
+def test_score_refuses_a_folder_of_other_files_at_export_names_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`score --out ~/work`: the same rule, said in this process (the command's own test
+    runs it in a child, where the rule's arguments had no judge)."""
+    from auditstream.cli import main
+    from shared.csv_io import write_transactions_csv
+    from tests.unit.test_core_engine import stream
+
+    good = tmp_path / "in.csv"
+    write_transactions_csv(stream(n=20, customers=3, seed=2), good)
+    work = _work(tmp_path, "cases.csv", "report.html")
+    before = tree(work)
+    assert main(["score", str(good), "--out", str(work)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"auditstream score: error: {work} holds cases.csv, report.html but no exports "
+        "(no run.json, sink checkpoint or day file of auditstream's): score would replace "
+        "them; give --out a folder of its own (created if missing)\n")
     assert tree(work) == before
 
 

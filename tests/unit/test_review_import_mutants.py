@@ -1,0 +1,164 @@
+"""`review import` and `review serve` as the mutation round of the changes `ea1c55a..467e97d`
+found them untested (docs/mutation.md): which file each rejected row came from, the reviewer
+cell of an edited row, the summary line without outcomes, what `serve` is handed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditstream.review.cli import summary_line
+from auditstream.review.records import Exported, ImportResult, Layout, parse_rows
+
+NOW = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
+AT = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+CASE = Layout("case", "case_id")
+
+
+def _row(case: str, outcome: str, reviewer: str = "", at: str = "", **more: str
+         ) -> dict[str, str]:
+    return {"case_id": case, "outcome": outcome, "reviewer": reviewer, "reviewed_at": at,
+            "note": "", **more}
+
+
+def test_each_rejected_row_names_the_file_it_came_from() -> None:
+    """Every kind of reject carries the file's name (`RowError.source`, not compared by
+    `==`): a bad outcome, one id given two outcomes, a case regrouped since the file was
+    made, a row older than the exports' review."""
+    exported = {"c1": Exported("confirmed", "alice", AT, "", "4", "2026-12-05T09:00:00Z"),
+                "c2": Exported("confirmed", "alice", AT, "")}
+    rows = [(2, _row("c0", "maybe")),
+            (3, _row("c9", "confirmed")), (4, _row("c9", "dismissed")),
+            (5, _row("c1", "dismissed", transactions="5", last_time="2026-12-05T09:00:00Z")),
+            (6, _row("c2", "dismissed", "bob", (AT - timedelta(hours=1)).isoformat()))]
+    result = parse_rows(rows, CASE, reviewer="me", now=NOW, exported=exported,
+                        source="reviews.csv")
+    assert [(e.line, e.source) for e in result.rejected] == [
+        (line, "reviews.csv") for line in (2, 3, 4, 5, 6)]
+    assert ("regrouped" in result.rejected[3].reason
+            and "older than the review" in result.rejected[4].reason), result.rejected
+
+
+def test_an_edited_row_is_published_under_its_reviewer_cell_if_that_was_changed() -> None:
+    """A row left with the exported review's time but a new outcome is a new decision,
+    stamped now: by the reviewer its cell names if that cell was changed (bob), else by the
+    one importing (me), since the cell still names the earlier reviewer."""
+    exported = {"c1": Exported("confirmed", "alice", AT, ""),
+                "c2": Exported("confirmed", "alice", AT, "")}
+    rows = [(2, _row("c1", "dismissed", "bob", AT.isoformat())),
+            (3, _row("c2", "dismissed", "alice", AT.isoformat()))]
+    result = parse_rows(rows, CASE, reviewer="me", now=NOW, exported=exported)
+    assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
+        ("c1", "dismissed", "bob", NOW), ("c2", "dismissed", "me", NOW)]
+
+
+def test_the_summary_line_says_nothing_of_outcomes_when_there_are_none() -> None:
+    empty = ImportResult("case", skipped=2)
+    assert summary_line(empty, 0, "reviews", dry_run=False) == (
+        "review import: 0 case outcome(s) published to reviews; 2 row(s) without an "
+        "outcome skipped; 0 rejected")
+    some = parse_rows([(2, _row("c1", "confirmed"))], CASE, reviewer="me", now=NOW)
+    assert summary_line(some, 1, "reviews", dry_run=False) == (
+        "review import: 1 case outcome(s) published to reviews (1 confirmed); 0 row(s) "
+        "without an outcome skipped; 0 rejected")
+
+
+def test_review_serve_hands_the_server_its_port_and_kafka_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import auditstream.review.server as server
+    from auditstream.cli import main
+    from shared.settings import KafkaSettings, TopicSettings
+
+    served: list[tuple[Any, ...]] = []
+    def serve(*args: Any) -> int:
+        served.append(args)
+        return 0
+
+    monkeypatch.setattr(server, "serve", serve)
+    (tmp_path / "ex").mkdir()
+    assert main(["review", "serve", "--exports", str(tmp_path / "ex"), "--port", "8123",
+                 "--reviewer", "ana"]) == 0
+    [(exports, port, reviewer, kafka, topics)] = served
+    assert (exports, port, reviewer) == (tmp_path / "ex", 8123, "ana")
+    assert isinstance(kafka, KafkaSettings) and isinstance(topics, TopicSettings)
+
+
+def test_review_serve_starts_on_a_cases_csv_it_cannot_read_yet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cases.csv unreadable (no permission, an I/O error; as root no permission can be
+    withheld, so the read is made to fail): damage the sink may yet repair is a 503 page
+    per request, not a refusal to start. Only a name that is no regular file is refused."""
+    import auditstream.review.server as server
+
+    def unreadable(path: Path) -> list[Any]:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(server, "read_cases", unreadable)
+    (tmp_path / "ex").mkdir()
+    server.check_exports(tmp_path / "ex")  # returns: no refusal
+
+
+def test_a_file_without_reviewer_and_last_time_columns_publishes_an_edit_as_the_importer(
+        ) -> None:
+    """No `reviewer` column: the edit is the importer's (no cell names another); no
+    `last_time` column: the case's extent is not compared (the row does not say it), so a
+    count that differs alone does not reject the row."""
+    exported = {"c1": Exported("confirmed", "alice", AT, "", "4", "2026-12-05T09:00:00Z")}
+    row = {"case_id": "c1", "outcome": "dismissed", "reviewed_at": AT.isoformat(),
+           "transactions": "5"}
+    result = parse_rows([(2, row)], CASE, reviewer="me", now=NOW, exported=exported)
+    assert result.rejected == []
+    assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
+        ("c1", "dismissed", "me", NOW)]
+
+
+def test_the_exports_review_is_read_with_its_extent_and_its_note_as_written(
+        tmp_path: Path) -> None:
+    """A reviewed case keeps its extent (`transactions`, `last_time`) for the comparison,
+    and a note holding a line break (CR LF inside its quotes) is read as written, so the
+    same note re-imported is `unchanged`, not a new decision."""
+    import csv
+
+    from auditstream.review.files import exports_ids
+    from shared.columns import CASES_COLUMNS
+
+    cells = {"case_id": "c1", "transactions": "4", "last_time": "2026-12-05T09:00:00Z",
+             "outcome": "confirmed", "reviewer": "alice", "reviewed_at": AT.isoformat(),
+             "note": "line one\r\nline two"}
+    assert set(cells) <= set(CASES_COLUMNS)
+    with (tmp_path / "cases.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, CASES_COLUMNS, restval="")
+        w.writeheader()
+        w.writerow(cells)
+    assert exports_ids(tmp_path).exported["case"] == {"c1": Exported(
+        "confirmed", "alice", AT, "line one\r\nline two", "4", "2026-12-05T09:00:00Z")}
+
+
+@pytest.mark.parametrize("damage", ["not utf-8", "csv error"])
+def test_review_serve_starts_on_a_damaged_cases_csv(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    """A cases.csv that does not decode (a ValueError) or does not parse (csv.Error) is
+    damage the sink may yet repair: a 503 page per request, not a refusal at start."""
+    import csv
+
+    import auditstream.review.server as server
+
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / "cases.csv").write_bytes(b"case_id\nc\xff1\n")
+    if damage == "csv error":
+        def bad(path: Path) -> list[Any]:
+            raise csv.Error("field larger than field limit")
+        monkeypatch.setattr(server, "read_cases", bad)
+    server.check_exports(tmp_path / "ex")  # returns: no refusal
+
+
+def test_review_simulate_reads_a_csv_saved_with_a_byte_order_mark(tmp_path: Path) -> None:
+    """Excel's 'CSV UTF-8' starts with a BOM: the first column is still `case_id`."""
+    from auditstream.review.simulate import read_rows
+
+    path = tmp_path / "case_transactions.csv"
+    path.write_bytes(b"\xef\xbb\xbfcase_id,transaction_id\r\nc1,t1\r\n")
+    assert read_rows(path) == [{"case_id": "c1", "transaction_id": "t1"}]
