@@ -14,12 +14,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from auditstream.review.server import Outcomes, TopicFollower
-from shared.kafka import TopicSpec, ensure_topics
-from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
+from shared.reviews import REVIEWS_PARTITIONS
 from shared.settings import KafkaSettings
+from tests import reviews_topic
 from tests.integration.test_sink_reviews_kafka import _publish
 
 pytestmark = pytest.mark.integration
@@ -34,23 +33,11 @@ def _until(check: Callable[[], bool], seconds: float = 40) -> bool:
     return check()
 
 
-def _create(kafka: KafkaSettings, topic: str, partitions: int) -> None:
-    spec = TopicSpec(topic, partitions, config=dict(REVIEWS_TOPIC_CONFIG))
-    deadline = time.monotonic() + 60
-    while True:  # a deletion takes a moment to be final
-        try:
-            ensure_topics(kafka, [spec])
-            return
-        except Exception:
-            assert time.monotonic() < deadline
-            time.sleep(0.5)
-
-
 @pytest.mark.parametrize("partitions", [REVIEWS_PARTITIONS, 3])
 def test_the_page_follows_a_reviews_topic_deleted_and_created_again(
         kafka: KafkaSettings, topic_name: str, partitions: int) -> None:
     topic = f"{topic_name}.reviews"
-    _create(kafka, topic, REVIEWS_PARTITIONS)
+    reviews_topic.create(kafka, topic)
     outcomes = Outcomes()
     follower = TopicFollower(kafka, topic, outcomes)
     follower.start()
@@ -58,9 +45,7 @@ def test_the_page_follows_a_reviews_topic_deleted_and_created_again(
         before = [("case", f"old-{i}", "confirmed") for i in range(3)]
         _publish(kafka, topic, before)
         assert _until(lambda: len(outcomes.snapshot()) == 3), outcomes.snapshot()
-        admin = AdminClient(kafka.client_config())
-        admin.delete_topics([topic], operation_timeout=30)[topic].result(60)
-        _create(kafka, topic, partitions)
+        reviews_topic.recreate(kafka, topic, partitions)
         after = [("case", f"new-{i}", "dismissed") for i in range(12)]  # on every partition
         _publish(kafka, topic, after)
         want = {f"case:{i}": o for _, i, o in before + after}

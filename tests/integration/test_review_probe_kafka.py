@@ -8,34 +8,18 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from shared.kafka import TopicSpec, ensure_topics
-from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
 from shared.settings import KafkaSettings
 from sink.app import run
 from sink.state import STATE_FILE
 from sink.writer import REVIEWS_LOG_FILE
 from tests.integration.test_sink_kafka import _produce, _settings
 from tests.integration.test_sink_reviews_kafka import _publish, _read, _wait
+from tests.reviews_topic import recreate as recreate_reviews_topic
 from tests.unit.test_rollup_pandas import random_scored
 
 pytestmark = pytest.mark.integration
-
-
-def _recreate(kafka: KafkaSettings, topic: str) -> None:
-    """Delete `topic` and create it again as the reviews topic is created."""
-    admin = AdminClient(kafka.client_config())
-    admin.delete_topics([topic], operation_timeout=30)[topic].result(60)
-    spec = TopicSpec(topic, REVIEWS_PARTITIONS, config=dict(REVIEWS_TOPIC_CONFIG))
-    deadline = time.monotonic() + 60
-    while True:  # the deletion takes a moment to be final
-        try:
-            ensure_topics(kafka, [spec])
-            return
-        except Exception:
-            assert time.monotonic() < deadline
-            time.sleep(0.5)
 
 
 def test_a_reviews_topic_deleted_and_created_again_is_read_from_its_start(
@@ -59,7 +43,7 @@ def test_a_reviews_topic_deleted_and_created_again_is_read_from_its_start(
     run(settings, once=True)
     old_id = json.loads((tmp_path / STATE_FILE).read_text())["extra"].get("reviews_topic_id")
 
-    _recreate(kafka, reviews_topic)
+    recreate_reviews_topic(kafka, reviews_topic)
     after = [("case", c[0], "dismissed"), ("case", c[3], "confirmed"),
              ("case", "case-never-listed", "confirmed"), ("case", c[1], "confirmed"),
              ("case", c[3], "dismissed")]
@@ -100,7 +84,7 @@ def test_a_reviews_topic_created_again_while_the_sink_runs_is_read_from_its_star
         before = [("case", f"old-{i}", "confirmed") for i in range(3)]
         _publish(kafka, reviews_topic, before)
         _wait(tmp_path, lambda: _lines(tmp_path) == 3)
-        _recreate(kafka, reviews_topic)
+        recreate_reviews_topic(kafka, reviews_topic)
         after = [("case", f"new-{i}", "dismissed") for i in range(5)]
         _publish(kafka, reviews_topic, after)
         _wait(tmp_path, lambda: _lines(tmp_path) >= 7)
