@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from shared.entry import folder_name, number
 from shared.errors import UsageError
 from shared.exports_folder import EXPORT_FILES, REPORT_NAME, holds_exports, refuse_foreign
 from shared.folderlock import FolderLock
+from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
 from shared.outputs import check_folder_of, creating
 from shared.seeds import seed_arg
 from shared.startup import sigterm_interrupts
@@ -98,15 +100,10 @@ def _sample(args: argparse.Namespace) -> int:
 def _screenshots(args: argparse.Namespace) -> int:
     out = Path(args.out)
     source = _exports_folder(args.exports)
-    if args.pbix:  # before the folder and the browser: a missing one was a traceback after
-        _check_pbix(Path(args.pbix))
-    if out.exists() and not out.is_dir():  # mkdir's "file exists" was exit 5
-        raise UsageError(f"{out} is not a folder; give a folder for the PNGs (created if "
-                         "missing)")
-    check_folder_of(out)
-    with creating(out):  # before a browser starts: a place refusing files is exit 5 at once
-        out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
+        # before the folder and the browser: a missing one was a traceback after
+        pbix = _checked_pbix(Path(args.pbix), Path(tmp)) if args.pbix else None
+        _screenshot_folder(out)
         # report.html outside the source, made from its exports alone: a copy of the whole
         # folder was a traceback at a FIFO or a link to nothing among the user's files.
         report = write_report_from_exports(source, into=Path(tmp))
@@ -115,21 +112,46 @@ def _screenshots(args: argparse.Namespace) -> int:
                 page.open(f"{report.as_uri()}#page={name}",
                           ready=f"document.body.dataset.page === '{name}'")
                 print(f"wrote {page.screenshot(out / f'report-{name}.png')}")
-    if args.pbix:
-        for path in write_previews(Path(args.pbix), out):
-            print(f"wrote {path}")
+        if pbix is not None:
+            for path in write_previews(pbix, out):
+                print(f"wrote {path}")
     return 0
 
 
-def _check_pbix(pbix: Path) -> None:
-    """Refuse a --pbix that is not a .pbix file (a Power BI file is a zip archive)."""
-    if not pbix.is_file():
-        why = "a folder" if pbix.is_dir() else "not a file" if pbix.exists() else "missing"
-        raise UsageError(f"--pbix {pbix} is {why}; give the .pbix file, or --pbix '' to skip "
-                         "the Power BI previews")
-    if not zipfile.is_zipfile(pbix):
-        raise UsageError(f"--pbix {pbix} is not a .pbix file (not a zip archive); give the "
-                         "one `dashboard build` writes, or --pbix '' to skip the previews")
+def _screenshot_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():  # mkdir's "file exists" was exit 5
+        raise UsageError(f"{out} is not a folder; give a folder for the PNGs (created if "
+                         "missing)")
+    check_folder_of(out)
+    with creating(out):  # before a browser starts: a place refusing files is exit 5 at once
+        out.mkdir(exist_ok=True)
+
+
+#: A --pbix as `InputFile.open` refuses it, in this command's words.
+_NOT_A_PBIX = {MISSING: "missing", FOLDER: "a folder", SPECIAL: "not a file"}
+
+
+def _checked_pbix(pbix: Path, into: Path) -> Path:
+    """A copy in `into` (a folder of this run's own) of the .pbix file `pbix`, opened once
+    and checked on its descriptor (`InputFile`), so the previews read what was checked:
+    checked by name and opened by name again, a FIFO put there in between hung the command.
+    UsageError for one that is no regular file or no zip archive (a .pbix is one)."""
+    try:
+        file = InputFile.open(pbix)
+    except NotAFile as exc:
+        raise UsageError(f"--pbix {pbix} is {_NOT_A_PBIX[exc.kind]}; give the .pbix file, or "
+                         "--pbix '' to skip the Power BI previews") from None
+    except OSError as exc:
+        raise UsageError(f"--pbix {pbix}: cannot read it ({exc.strerror or exc})") from None
+    with file:
+        if not zipfile.is_zipfile(file.reader()):
+            raise UsageError(f"--pbix {pbix} is not a .pbix file (not a zip archive); give "
+                             "the one `dashboard build` writes, or --pbix '' to skip the "
+                             "previews")
+        copy = into / "checked.pbix"
+        with file.reader() as src, copy.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return copy
 
 
 def register(subparsers: Any) -> None:

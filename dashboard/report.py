@@ -30,7 +30,7 @@ from shared.date_range import read_range
 from shared.errors import UsageError
 from shared.exports_folder import REPORT_NAME as REPORT_NAME
 from shared.exports_folder import RUN_FILE, STATUS_FILE
-from shared.freshness import describe
+from shared.freshness import batch_run, describe
 from shared.outputs import open_text
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,8 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
 def read_status(exports_dir: Path, now: datetime) -> dict[str, str]:
     """status.csv judged at `now` (naive UTC, this page's making): the freshness sentence
     (`shared.freshness.describe`: no lag claimed for a heartbeat older than the staleness)
-    and the heartbeat it rests on; {} when there is none, `damaged` when it is not one row."""
+    and the heartbeat it rests on (none for a batch run's row: no sink beat); {} when there
+    is none, `damaged` when it is not one row."""
     path = exports_dir / STATUS_FILE
     if not os.path.lexists(path):
         return {}
@@ -147,7 +148,8 @@ def read_status(exports_dir: Path, now: datetime) -> dict[str, str]:
         said = describe(rows[0], now)
     except ValueError as exc:
         raise damaged(path, f"a time or count that is not one ({exc})") from None
-    return {"freshness": said, "heartbeat_at": rows[0].get("heartbeat_at") or ""}
+    beat = "" if batch_run(rows[0]) else rows[0].get("heartbeat_at") or ""
+    return {"freshness": said, "heartbeat_at": beat}
 
 
 def script_json(data: dict[str, Any]) -> str:

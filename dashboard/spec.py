@@ -66,7 +66,7 @@ _TIMES = {"first_time", "last_time", "day"}
 #: status.csv's times and counts (the rest of it is text).
 _STATUS_TIMES = {"data_as_of", "last_row_written_at", "heartbeat_at", "stopped_at"}
 _STATUS_COUNTS = {"rows", "lag_messages", "minutes_behind"}
-_TEXT |= {"auditstream_version", "librdkafka_version", "model_versions"}
+_TEXT |= {"auditstream_version", "librdkafka_version", "model_versions", "source"}
 
 
 class UntypedColumnError(KeyError):

@@ -240,4 +240,11 @@ STATUS_COLUMNS: tuple[str, ...] = (
     "librdkafka_version",
     "model_versions",
     "stopped_at",
+    "source",
 )
+
+#: Which program wrote an exports folder: run.json's and status.csv's `source`. A folder of
+#: SOURCE_SCORE is a batch run's (`auditstream score`): no stream follows it, no sink writes
+#: it, so no reader says how far it is behind a stream nor that a sink stopped.
+SOURCE_SINK = "auditstream sink"
+SOURCE_SCORE = "auditstream score"

@@ -8,12 +8,18 @@ when it reads compares with its own time: the health check (`sink.health`), repo
 its generation (`dashboard.report`) and the dashboard at its refresh (the status table's
 `read_at`, `dashboard.measures`' "Data As Of", built from `STALE_S`). The bound is inclusive:
 at `STALE_S` the row still holds, one second over it does not.
+
+A row a batch run wrote (`source` is `shared.columns.SOURCE_SCORE`: `auditstream score`)
+follows no stream and had no sink: it says when the run scored ("scored by a batch run at
+T (no live stream)"), never "sink stopped" nor "sink not heard from", however old.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+
+from shared.columns import SOURCE_SCORE
 
 #: The longest a heartbeat vouches for its row (s): a checkpoint or a refresh of a large
 #: folder may hold the sink's loop (sink.app's PACE) for a while between two beats.
@@ -43,6 +49,11 @@ def _minute(value: str) -> str:
     return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
 
 
+def batch_run(row: Mapping[str, str]) -> bool:
+    """Whether status.csv's `row` is a batch run's (`auditstream score`), not a sink's."""
+    return (row.get("source") or "") == SOURCE_SCORE
+
+
 def describe(row: Mapping[str, str], now: datetime) -> str:
     """The freshness sentence of a status.csv `row` read at `now`, as the dashboard's card
     says it ("data as of ..., N minutes behind the stream"); ValueError for a time that is
@@ -52,7 +63,10 @@ def describe(row: Mapping[str, str], now: datetime) -> str:
         return "no data yet"
     stopped, beat = row.get("stopped_at") or "", row.get("heartbeat_at") or ""
     behind = row.get("minutes_behind") or ""
-    if stopped:
+    if batch_run(row):
+        at = stopped or beat  # the end of its run (score's `stopped_at`)
+        how = f"scored by a batch run{f' at {_minute(at)}' if at else ''} (no live stream)"
+    elif stopped:
         how = f"sink stopped {_minute(stopped)}, lag unknown since"
     elif silent_for(beat, now) is not None:
         how = f"sink not heard from since {_minute(beat)}"

@@ -7,7 +7,8 @@ every `SINK_ROLLUP_INTERVAL_S` (sink.status): `heartbeat_at` says its loop turne
 made rows durable. `shared.health.judge` decides from those; the check prints the verdict
 and exits 0 (healthy) or 1. A heartbeat more than `shared.freshness.STALE_S` old says the
 sink was not heard from since (killed, crashed or stuck: its lag is what it was then); one
-whose `stopped_at` is set (a clean stop) is unhealthy at once, whatever its age.
+whose `stopped_at` is set (a clean stop) is unhealthy at once, whatever its age; so is a
+batch run's folder (`auditstream score`: `shared.freshness.batch_run`), which no sink writes.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.columns import SOURCE_SCORE
 from shared.errors import UsageError
-from shared.freshness import STALE_S, silent_for
+from shared.freshness import STALE_S, batch_run, silent_for
 from shared.health import Bounds, Signs, Verdict, judge
 from shared.outputs import open_text
 
@@ -64,6 +66,10 @@ def check(folder: Path, now: datetime) -> Verdict:
         silent = silent_for(beat, now)
     except ValueError as exc:
         return Verdict(False, f"{path} does not read as the sink writes it: {exc}")
+    if batch_run(rows[0]):
+        return Verdict(False, f"{path} is a batch run's ({SOURCE_SCORE}, ended "
+                              f"{stopped or beat or 'at an unknown time'}): no sink writes "
+                              "this folder; point the sink at its own --exports folder")
     if stopped:
         return Verdict(False, f"the sink stopped at {stopped} (a clean stop; {_waited(found)})")
     if silent is not None:

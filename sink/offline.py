@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from shared.atomic import atomic_writer
-from shared.columns import SCORED_COLUMNS
+from shared.columns import SCORED_COLUMNS, SOURCE_SCORE
 from shared.schemas import ScoredTransaction, Transaction
 from sink.csvfmt import encode_rows, scored_cells, verdict_cells
 from sink.days import DayWriter, event_times, single_file_bytes, split_by_day
@@ -116,7 +116,7 @@ class ExportWriter:
         try:
             self._stack.close()  # every scored file staged whole (`DayWriter`)
             days.check_targets(() if self.settings.single_file else (SCORED_FILE,))
-            info: dict[str, object] = {"source": "auditstream score",
+            info: dict[str, object] = {"source": SOURCE_SCORE,
                                        "event_watermark": self._clock.value or None}
             info.update(run_info or {})
             rollups = write_rollups(self.out_dir, self.state, self.settings, info)

@@ -21,7 +21,11 @@ interval as a heartbeat, so a reader can tell a quiet stream from a stopped sink
   `lag_messages` as measured at the stop and `minutes_behind` empty: from then on the stream
   goes on without it, so "0 minutes behind" would be a claim nothing checks any more. A
   sink stopped during its start-up, before its loop turned, sets it alone (`mark_stopped`);
-  `score` sets it at the end of its run.
+  `score` sets it at the end of its run;
+- `source`: which program wrote the folder, as run.json says (`shared.columns.SOURCE_SINK`,
+  `SOURCE_SCORE`): a batch run's row is read as "scored by a batch run at T (no live
+  stream)", never as a sink that stopped (`shared.freshness.describe`); empty in a sink's
+  row until its first rollup, and in an older release's.
 
 A row whose heartbeat is older than `shared.freshness.STALE_S` claims no lag to a reader
 that knows when it reads: its sink was killed or is stuck.
@@ -77,6 +81,7 @@ def status_cells(run: Mapping[str, Any], last_written: str, lag: int | None,
         text(str(run.get("librdkafka_version", ""))),
         text(";".join(f"{k}:{v}" for k, v in sorted(models.items()))),
         beat if stopped else "",
+        text(str(run.get("source", ""))),
     ]
 
 

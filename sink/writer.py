@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from shared.atomic import fsync_dir
+from shared.columns import SOURCE_SINK
 from shared.exports_folder import REJECTED_FILE, REVIEWS_LOG_FILE
 from shared.outputs import open_append
 from shared.schemas import unguarded
@@ -237,7 +238,7 @@ class SinkWriter:
                       report: bool = True) -> dict[str, Any]:
         """Rewrite every rollup file from the counts, then tell `on_rollup` (if `report`)."""
         info: dict[str, object] = {
-            "source": "auditstream sink",
+            "source": SOURCE_SINK,
             "topic": self.cp.topic,
             "input_offsets": {str(p): o for p, o in sorted(self.cp.offsets.items())},
             "rows_rejected": self.cp.rejected,

@@ -21,6 +21,7 @@ from dashboard.pbix import build_pbix
 from dashboard.sample import write_day_files
 from dashboard.spec import DATE_TABLE, NAME, PARAMETER, TABLES, Table
 from dashboard.tmdl import partition_m
+from shared.columns import SOURCE_SCORE
 from tests.scored_days import read_scored
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,13 +242,16 @@ def test_pbix_date_dimension_covers_every_event_day_once(pbix: PBIXRay) -> None:
 
 
 def test_data_as_of_reads_status_csv(dax_session: Any) -> None:
-    """The freshness text every page shows, from the sample's status.csv row."""
+    """The freshness text every page shows, from the sample's status.csv row: a batch run's
+    (`auditstream score`: no sink, no stream), so when it scored, not a lag."""
     status = pd.read_csv(SAMPLE_EXPORTS / "status.csv", dtype=str).iloc[0]
+    assert status["source"] == SOURCE_SCORE
     reply = dax_session(["Data As Of"], None)
     (result,) = reply["results"]
     day = status["data_as_of"][:10]
     assert result["value"].startswith(f"data as of {day} ")  # the hour: Desktop's FORMAT
-    assert result["value"].endswith(f", {status['minutes_behind']} minutes behind the stream")
+    assert f", scored by a batch run at {status['heartbeat_at'][:10]} " in result["value"]
+    assert result["value"].endswith(" (no live stream)"), result["value"]
 
 
 @pytest.mark.parametrize("threshold", [0.3, None, 0.8], ids=["0.30", "recommended", "0.80"])

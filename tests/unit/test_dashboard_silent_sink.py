@@ -19,6 +19,7 @@ import pytest
 from dashboard.build import SAMPLE_EXPORTS
 from dashboard.pbix import build_pbix, sample_payloads
 from dashboard.spec import NAME
+from shared.columns import SOURCE_SINK
 from shared.freshness import STALE_S, describe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,9 @@ def card(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluate]:
 
     def read_at(age: float) -> tuple[dict[str, Any], str]:
         beat = datetime.fromisoformat(row["heartbeat_at"])
-        seen = row | {"read_at": (beat + timedelta(seconds=age)).isoformat()}
+        # a sink's row (the sample's is a batch run's: test_dashboard_batch_status.py)
+        seen = row | {"read_at": (beat + timedelta(seconds=age)).isoformat(),
+                      "source": SOURCE_SINK}
         columns = status["columns"]
         if "read_at" not in [c["name"] for c in columns]:  # a model without the column
             columns = [*columns, {"name": "read_at", "data_type": "DateTime", "nullable": True}]

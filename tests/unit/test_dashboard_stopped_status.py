@@ -17,6 +17,7 @@ import pytest
 from dashboard.build import SAMPLE_EXPORTS
 from dashboard.pbix import build_pbix
 from dashboard.spec import NAME
+from shared.columns import SOURCE_SINK
 from sink.status import STATUS_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,11 +25,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _stopped_status(folder: Path, lag: str) -> dict[str, str]:
     """The sample's status row as a clean stop leaves it (sink.status: `stopped_at` is the
-    last heartbeat, `minutes_behind` empty, the lag last known)."""
+    last heartbeat, `minutes_behind` empty, the lag last known; a sink's, not the sample's
+    batch run: test_dashboard_batch_status.py)."""
     path = folder / STATUS_FILE
     with path.open(newline="", encoding="utf-8") as fh:
         (row,) = csv.DictReader(fh)
-    row |= {"stopped_at": row["heartbeat_at"], "minutes_behind": "", "lag_messages": lag}
+    row |= {"stopped_at": row["heartbeat_at"], "minutes_behind": "", "lag_messages": lag,
+            "source": SOURCE_SINK}
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.DictWriter(fh, list(row), lineterminator="\n")
         out.writeheader()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.columns import STATUS_COLUMNS
 from sink.status import write_status
 from sink.watermark import RowQuorum
 
@@ -16,14 +17,15 @@ from sink.watermark import RowQuorum
 def test_a_status_row_is_of_a_running_sink_unless_stopped_and_keeps_its_heartbeat(
         tmp_path: Path) -> None:
     beat = "2026-12-06T05:00:00+00:00"
+    at = STATUS_COLUMNS.index("stopped_at")
     cells = write_status(tmp_path, {"rows": 3}, "2026-12-06T04:59:00+00:00", 0,
                          heartbeat=beat)
-    assert (cells[2], cells[-1]) == (beat, "")  # heartbeat_at; stopped_at empty
+    assert (cells[2], cells[at]) == (beat, "")  # heartbeat_at; stopped_at empty
     assert (tmp_path / "status.csv").read_text(encoding="utf-8").splitlines()[1] == ",".join(
         cells)
     stopped = write_status(tmp_path, {"rows": 3}, "2026-12-06T04:59:00+00:00", 0,
                            heartbeat=beat, stopped=True)
-    assert (stopped[2], stopped[-1]) == (beat, beat)
+    assert (stopped[2], stopped[at]) == (beat, beat)
 
 
 @pytest.mark.parametrize(("low", "high", "ok"), [
