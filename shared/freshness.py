@@ -37,7 +37,10 @@ def utc(value: str) -> datetime:
     """ISO text as a naive UTC time (as the sink writes them; one with a zone is converted,
     so it is never compared with a naive one: a TypeError). ValueError when not ISO."""
     t = datetime.fromisoformat(value)
-    return t if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return t if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # year 9999 west of Greenwich, or year 1 east of it
+        raise ValueError(f"{value} is off the calendar in UTC") from None
 
 
 def _age(heartbeat_at: str, now: datetime) -> float:

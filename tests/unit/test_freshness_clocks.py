@@ -76,3 +76,19 @@ def test_a_minutes_behind_that_is_no_number_is_a_damaged_file(tmp_path: Path, be
     _status(tmp_path, minutes_behind=behind)
     with pytest.raises(UsageError, match=r"^cannot read .*status\.csv: a time or count"):
         read_status(tmp_path, BEAT)
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("heartbeat_at", "9999-12-31T23:00:00-05:00"), ("heartbeat_at", "0001-01-01T00:00:00+05:00"),
+    ("data_as_of", "9999-12-31T23:00:00-05:00"), ("stopped_at", "0001-01-01T00:00:00+01:00")])
+def test_a_time_whose_utc_is_off_the_calendar_is_a_damaged_file(
+        tmp_path: Path, column: str, value: str) -> None:
+    """Converted to UTC, year 9999 late in the day west of Greenwich (or year 1 east of
+    it) is past the calendar: an OverflowError traceback, not a damaged file."""
+    _status(tmp_path, **{column: value})
+    with pytest.raises(UsageError, match=r"^cannot read .*status\.csv: a time or count"):
+        read_status(tmp_path, BEAT)
+    if column != "data_as_of":  # the health check reads no data_as_of
+        verdict = sink_health.check(tmp_path, BEAT)
+        assert not verdict.healthy, verdict
+        assert "does not read as the sink writes it" in verdict.reason, verdict
