@@ -86,8 +86,9 @@ MEASURES: tuple[Measure, ...] = (
     # A sink that stopped (status.csv's `stopped_at`) says so: how far behind the stream it
     # is has been unknown since, never "0 minutes behind". A heartbeat more than STALE_S
     # older than the refresh (`read_at`) no longer vouches for its lag: the sink was killed
-    # or is stuck (`shared.freshness.describe` is the same sentence in Python). A batch
-    # run's row (`source` SOURCE_SCORE) had no sink: it says when the run scored.
+    # or is stuck; one more than STALE_S ahead of it vouches for nothing either (the clocks
+    # disagree) (`shared.freshness.describe` is the same sentence in Python). A batch run's
+    # row (`source` SOURCE_SCORE) had no sink: it says when the run scored.
     Measure("Data As Of",
             "VAR asof = MAX(status[data_as_of])\nVAR behind = MAX(status[minutes_behind])\n"
             "VAR stopped = MAX(status[stopped_at])\nVAR beat = MAX(status[heartbeat_at])\n"
@@ -96,14 +97,18 @@ MEASURES: tuple[Measure, ...] = (
             "VAR ended = IF(ISBLANK(stopped), beat, stopped)\n"
             "VAR silent = NOT(ISBLANK(beat)) && NOT(ISBLANK(readat)) && "
             f"DATEDIFF(beat, readat, SECOND) > {STALE_S}\n"
+            "VAR ahead = NOT(ISBLANK(beat)) && NOT(ISBLANK(readat)) && "
+            f"DATEDIFF(readat, beat, SECOND) > {STALE_S}\n"
             'RETURN IF(ISBLANK(asof), "no data yet", "data as of " & '
             'FORMAT(asof, "yyyy-mm-dd hh:nn") & ", " & IF(batch, "scored by a batch run" & '
             'IF(ISBLANK(ended), "", " at " & FORMAT(ended, "yyyy-mm-dd hh:nn")) & '
             '" (no live stream)", IF(NOT(ISBLANK(stopped)), '
             '"sink stopped " & FORMAT(stopped, "yyyy-mm-dd hh:nn") & ", lag unknown since", '
             'IF(silent, "sink not heard from since " & FORMAT(beat, "yyyy-mm-dd hh:nn"), '
+            'IF(ahead, "heartbeat " & FORMAT(beat, "yyyy-mm-dd hh:nn") & " ahead of the '
+            'reader\'s clock, lag unknown", '
             'IF(ISBLANK(behind) || ISBLANK(beat), "lag unknown", FORMAT(behind, "0") & '
-            '" minutes behind the stream")))))', ""),
+            '" minutes behind the stream"))))))', ""),
     # Rows dated outside the date table's days (`shared.date_range`: a stray row dated 1970
     # or 2100) are on no date axis; these count and list them, over every row (no slicer).
     Measure("Rows Outside Date Range", f"{_RANGE}RETURN IF(ISBLANK(first), 0, COUNTROWS(FILTER("

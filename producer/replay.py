@@ -94,7 +94,12 @@ def run_replay(
 
 def _replay(inputs: list[InputFile], settings: ProducerSettings, pacer: Pacer, strict: bool,
             rejects_dir: Path | None, progress_stream: TextIO | None) -> ReplaySummary:
+    stamps = [file.stamp() for file in inputs]
     total = None if strict else streamable_rows(inputs)
+    if total is not None and [file.stamp() for file in inputs] != stamps:
+        # written over while its order was checked: that order says nothing of what is read
+        log.info("an input changed while its order was checked: sorting it before sending")
+        total = None
     out = progress_stream if progress_stream is not None else sys.stderr
     if total is not None:
         loaded = Loaded(records=[])

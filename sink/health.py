@@ -21,7 +21,7 @@ from pathlib import Path
 
 from shared.columns import SOURCE_SCORE
 from shared.errors import UsageError
-from shared.freshness import STALE_S, batch_run, silent_for
+from shared.freshness import STALE_S, ahead_by, batch_run, silent_for, utc
 from shared.health import Bounds, Signs, Verdict, judge
 from shared.outputs import open_text
 
@@ -36,7 +36,7 @@ def signs(status: Mapping[str, str], now: datetime) -> Signs:
 
     def age(name: str) -> float | None:
         value = status.get(name) or ""
-        return (now - datetime.fromisoformat(value)).total_seconds() if value else None
+        return (now - utc(value)).total_seconds() if value else None
 
     lag = status.get("lag_messages") or ""
     return Signs(beat_age_s=age("heartbeat_at"), lag=int(lag) if lag else None,
@@ -61,9 +61,9 @@ def check(folder: Path, now: datetime) -> Verdict:
         found = signs(rows[0], now.replace(microsecond=0))  # the row's times: whole seconds
         stopped = rows[0].get("stopped_at") or ""
         if stopped:
-            datetime.fromisoformat(stopped)
+            utc(stopped)
         beat = rows[0].get("heartbeat_at") or ""
-        silent = silent_for(beat, now)
+        silent, ahead = silent_for(beat, now), ahead_by(beat, now)
     except ValueError as exc:
         return Verdict(False, f"{path} does not read as the sink writes it: {exc}")
     if batch_run(rows[0]):
@@ -75,6 +75,10 @@ def check(folder: Path, now: datetime) -> Verdict:
     if silent is not None:
         return Verdict(False, f"sink not heard from since {beat} ({silent:.0f} s, bound "
                               f"{STALE_S} s): killed, crashed or stuck; {_waited(found)}")
+    if ahead is not None:
+        return Verdict(False, f"heartbeat {beat} is {ahead:.0f} s ahead of this clock (bound "
+                              f"{STALE_S} s): the clocks disagree, so its age is unknown; "
+                              f"{_waited(found)}")
     return judge(found, BOUNDS)
 
 

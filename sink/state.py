@@ -69,8 +69,8 @@ class Checkpoint:
             raise SinkStateError(f"unknown sink state version {data.get('version')!r}")
         return cls(
             topic=str(data["topic"]),
-            lengths={str(k): int(v) for k, v in data["lengths"].items()},
-            offsets={int(p): int(o) for p, o in data["offsets"].items()},
+            lengths={_inside(str(k)): _count(v) for k, v in data["lengths"].items()},
+            offsets={_count(p): _count(o) for p, o in data["offsets"].items()},
             rollup=SinkRollup.from_json(data["rollup"], sample_key),
             rejected=int(data.get("rejected", 0)),
             created_at=str(data.get("created_at", "")),
@@ -79,18 +79,39 @@ class Checkpoint:
         )
 
 
+def _inside(name: str) -> str:
+    """A file name of the folder as the checkpoint records it (`scored/<day>.csv`); a name
+    that could reach outside it (absolute, `..`, a backslash) is a ValueError: the start
+    cuts each named file back to its length (`cut_to_checkpoint`)."""
+    if "\\" in name or "\0" in name or any(p in ("", ".", "..") for p in name.split("/")):
+        raise ValueError(f"{name!r} is no file name inside the folder")
+    return name
+
+
+def _count(value: Any) -> int:
+    """A length, partition or offset: a whole number, 0 or more (a negative offset is
+    Kafka's "end" or "beginning", not a place)."""
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{value!r} is negative")
+    return number
+
+
 def load(folder: Path, sample_key: str = RollupParams.sample_key) -> Checkpoint | None:
     path = Path(folder) / STATE_FILE
     try:
         raw = read_regular(path)
     except FileNotFoundError:
         return None
-    try:  # not UTF-8 (a ValueError), or JSON of another shape: damaged, not a traceback
+    # not UTF-8 (a ValueError), JSON of another shape, or nested past the recursion limit:
+    # damaged, not a traceback
+    try:
         data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise TypeError(f"a JSON {type(data).__name__}, not an object")
         return Checkpoint.from_json(data, sample_key)
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError,
+            RecursionError) as exc:
         raise SinkStateError(f"{path} is unreadable ({exc}); move the folder aside") from exc
 
 

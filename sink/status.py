@@ -102,16 +102,20 @@ def starting_row(data: bytes, stopped_at: str = "") -> bytes | None:
     """status.csv as `data` with its live cells blank (a sink starting, its lag unknown) but
     `stopped_at` (a sink that stopped before its loop turned), the rest (data as of, last
     write, rows, versions) as the earlier run left it, by column name (an older release's
-    columns too). None when `data` is not a header and one row."""
+    columns too, and the live columns it lacks added). None when `data` is not a header and
+    one row."""
     try:
         rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
     except (UnicodeDecodeError, csv.Error):
         return None
     if len(rows) != 2 or len(rows[0]) != len(rows[1]):
         return None
-    header = rows[0]
+    # an older release's header gains the live columns it lacks: without `stopped_at` a
+    # stop had no cell to go in, and the row said "starting" for good
+    header = rows[0] + [name for name in LIVE_COLUMNS if name not in rows[0]]
     live = dict.fromkeys(LIVE_COLUMNS, "") | {"stopped_at": stopped_at}
-    cells = [live.get(name, cell) for name, cell in zip(header, rows[1], strict=True)]
+    padded = rows[1] + [""] * (len(header) - len(rows[1]))
+    cells = [live.get(name, cell) for name, cell in zip(header, padded, strict=True)]
     return encode_rows([cells], header)
 
 

@@ -9,6 +9,7 @@ sheet (header = row 1). Excel cells are turned into the text a CSV would hold: d
 from __future__ import annotations
 
 import csv
+import io
 import re
 import zipfile
 import zlib
@@ -81,18 +82,24 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
     if (size := file.stamp()[2]) > MAX_CSV_BYTES:
         raise ReviewFileError(f"{path}: {size:,} bytes, over the {MAX_CSV_BYTES:,} a review "
                               "file may hold (far more than a cases file): import it in parts")
+    # Read once, no further than the bound (a file may grow while read, and a /proc file's
+    # size is 0), and its encoding judged on those very bytes: judged on a first read, the
+    # bytes of a second were decoded with it (a file saved over in between: a traceback).
+    try:
+        with file.reader() as fh:
+            data = fh.read(MAX_CSV_BYTES + 1)
+    except OSError as exc:
+        raise ReviewFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CSV_BYTES:
+        raise ReviewFileError(f"{path}: over {MAX_CSV_BYTES:,} bytes, the most a review file "
+                              "may hold (more than its size said: it grew while it was read)"
+                              "; import it in parts")
     # UTF-8 (a stray byte of another encoding rejects only its row), UTF-16 with its BOM, or
     # Windows-1252 (Excel's default "CSV" on Windows); any other encoding is a file error.
     try:
-        with file.reader() as raw:
-            encoding, errors = encoding_of(raw, path)
+        encoding, errors = encoding_of(io.BytesIO(data), path)
     except CsvFormatError as exc:
         raise ReviewFileError(str(exc)) from None
-    with file.reader() as fh:  # no further than the bound: a file may grow while read
-        data = fh.read(MAX_CSV_BYTES + 1)
-    if len(data) > MAX_CSV_BYTES:
-        raise ReviewFileError(f"{path}: over {MAX_CSV_BYTES:,} bytes, the most a review file "
-                              "may hold (it grew while it was read); import it in parts")
     text = data.decode(encoding, errors)
     del data
     handle = _Lines(text)

@@ -117,9 +117,9 @@ class TopicFollower(threading.Thread):
         self.renewals = 0
 
     def _assigned(self) -> Consumer:
+        parts = max(1, topic_partitions(self._kafka, self._topic))  # first: none left open
         consumer = make_consumer(self._kafka,
                                  f"auditstream-review-page-{secrets.token_hex(4)}")
-        parts = max(1, topic_partitions(self._kafka, self._topic))
         consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING)
                          for p in range(parts)])
         return consumer
@@ -139,7 +139,8 @@ class TopicFollower(threading.Thread):
 
     def _renewed(self) -> bool:
         """Whether the topic was deleted and created again since it was assigned; then it
-        is assigned again from its start."""
+        is assigned again from its start (the old assignment kept, and the question asked
+        again at the next batch, while the cluster cannot say the new one's partitions)."""
         try:
             live = topic_id(self._kafka, self._topic, timeout=ID_TIMEOUT_S)
         except (KafkaException, KafkaUnreachableError) as exc:
@@ -149,12 +150,19 @@ class TopicFollower(threading.Thread):
         if self._id is None or live is None or live == self._id:
             self._id = self._id or live
             return False
+        try:  # the old assignment kept until the new one is made: a failure ended the thread
+            consumer = self._assigned()
+        except (KafkaException, KafkaUnreachableError) as exc:
+            log.warning("reviews topic %s was deleted and created again (id %s, now %s) but "
+                        "is not read anew yet: %s; asked again at the next batch",
+                        self._topic, self._id, live, exc.args[0] if exc.args else exc)
+            return True
         log.warning("reviews topic %s was deleted and created again (id %s, now %s): reading "
                     "the new topic from its start; the outcomes of the old one stay shown",
                     self._topic, self._id, live)
         self._id = live
         self._consumer.close()
-        self._consumer = self._assigned()
+        self._consumer = consumer
         self.renewals += 1
         return True
 

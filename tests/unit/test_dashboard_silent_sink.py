@@ -85,3 +85,19 @@ def test_the_card_says_what_the_python_reader_says(card: Evaluate, age: int) -> 
                     datetime.fromisoformat(row["read_at"]))
     assert [w for w in value.split() if ":" not in w] == \
         [w for w in said.split() if ":" not in w], (value, said)
+
+
+@pytest.mark.parametrize(("age", "ahead"), [(-STALE_S, False), (-STALE_S - 1, True),
+                                            (-86400, True)])
+def test_a_heartbeat_ahead_of_the_refresh_vouches_for_nothing_past_the_staleness(
+        card: Evaluate, age: int, ahead: bool) -> None:
+    """The sink's host's clock ahead of the refresh's (probe of 2026-12-06): a heartbeat in
+    the future never aged, so a sink killed there showed its last lag as current."""
+    row, value = card(age)
+    said = describe({k: "" if v is None else str(v) for k, v in row.items()},
+                    datetime.fromisoformat(row["read_at"]))
+    assert ("minutes behind" not in value) is ahead, value
+    assert (f", heartbeat {row['heartbeat_at'][:10]} " in value) is ahead, value
+    assert value.endswith(" ahead of the reader's clock, lag unknown") is ahead, value
+    assert [w for w in value.split() if ":" not in w] == \
+        [w for w in said.split() if ":" not in w], (value, said)

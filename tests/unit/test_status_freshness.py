@@ -80,7 +80,8 @@ def test_a_folder_without_status_has_no_freshness_line(tmp_path: Path) -> None:
        st.sampled_from(["0", "7", ""]))
 def test_no_lag_is_claimed_past_the_staleness(age: int, micro: int, behind: str) -> None:
     """Whole seconds decide (as the row's times and the dashboard's DATEDIFF): a fraction
-    of a second more is no second more."""
+    of a second more is no second more. Either way: a heartbeat more than STALE_S ahead
+    vouches for nothing either (tests/unit/test_freshness_clocks.py)."""
     now = BEAT + timedelta(seconds=age, microseconds=micro)
     row = {"data_as_of": "2025-03-01T10:20:30", "heartbeat_at": BEAT.isoformat(),
            "minutes_behind": behind, "stopped_at": ""}
@@ -88,6 +89,9 @@ def test_no_lag_is_claimed_past_the_staleness(age: int, micro: int, behind: str)
     assert (silent_for(row["heartbeat_at"], now) is not None) is (age > STALE_S)
     if age > STALE_S:
         assert said.endswith(", sink not heard from since 2026-12-06 05:00"), said
+    elif age < -STALE_S:  # a heartbeat that far ahead: the clocks disagree
+        assert said.endswith(", heartbeat 2026-12-06 05:00 ahead of the reader's clock, "
+                             "lag unknown"), said
     else:
         assert "not heard from" not in said
         assert said.endswith(f", {behind} minutes behind the stream" if behind
