@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +41,23 @@ def within(seconds: float, fifo: Path | None, call: Callable[[], Any], *,
     if "error" in out:
         raise out["error"]
     return out["value"]
+
+
+class Hung(BaseException):
+    """Not an OSError (nor an Exception): no handler of the code under test takes it."""
+
+
+@contextmanager
+def alarm(seconds: int, name: str) -> Iterator[None]:
+    """Run the block in this (the main) thread; a read still waiting after `seconds` (a FIFO
+    put at `name`) raises `Hung` there instead of hanging the test run."""
+    def hung(*_: object) -> None:
+        raise Hung(f"waited {seconds} s on the FIFO put at {name}")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

@@ -7,58 +7,34 @@ row reloaded per case (as tests/unit/test_dashboard_silent_sink.py)."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dashboard.build import SAMPLE_EXPORTS
-from dashboard.pbix import build_pbix, sample_payloads
-from dashboard.spec import NAME
 from shared.freshness import STALE_S, describe
+from tests.status_card import status_card
 
-ROOT = Path(__file__).resolve().parents[2]
 Evaluate = Any
 
 
 @pytest.fixture(scope="module")
 def card(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluate]:
     """(source, stopped, age) -> (the row as read `age` s after its heartbeat, the card)."""
-    from pbix_mcp import server  # type: ignore[import-untyped]
+    with status_card(tmp_path_factory.mktemp("batch"), "auditstream-batch") as shown:
+        row = shown.row
 
-    work = tmp_path_factory.mktemp("batch")
-    exports = work / "exports"
-    shutil.copytree(SAMPLE_EXPORTS, exports)
-    pbix = build_pbix(ROOT, exports, work / f"{NAME}.pbix")
-    loads, _ = sample_payloads(exports)
-    (status,) = (json.loads(data) for name, data in loads if name == "status")
-    (row,) = status["rows"]
-    columns = status["columns"]
-    for name, kind in (("read_at", "DateTime"), ("source", "String")):  # an older model
-        if name not in [c["name"] for c in columns]:
-            columns = [*columns, {"name": name, "data_type": kind, "nullable": True}]
-    alias = "auditstream-batch"
-    assert json.loads(server.pbix_open(str(pbix), alias=alias))["success"]
+        def read(source: str, stopped: bool, age: float) -> tuple[dict[str, Any], str]:
+            beat = datetime.fromisoformat(row["heartbeat_at"])
+            seen = row | {"source": source,
+                          "read_at": (beat + timedelta(seconds=age)).isoformat(),
+                          # as sink.status writes a stopped row: its end, no minutes behind
+                          "stopped_at": row["heartbeat_at"] if stopped else None,
+                          "minutes_behind": None if stopped else row["minutes_behind"]}
+            return seen, shown.text(seen)
 
-    def read(source: str, stopped: bool, age: float) -> tuple[dict[str, Any], str]:
-        beat = datetime.fromisoformat(row["heartbeat_at"])
-        seen = row | {"source": source, "read_at": (beat + timedelta(seconds=age)).isoformat(),
-                      # as sink.status writes a stopped row: its end, no minutes behind
-                      "stopped_at": row["heartbeat_at"] if stopped else None,
-                      "minutes_behind": None if stopped else row["minutes_behind"]}
-        reply = json.loads(server.pbix_set_table_data(
-            alias, "status", json.dumps({"columns": columns, "rows": [seen]})))
-        assert reply["success"], reply
-        (result,) = json.loads(server.pbix_evaluate_dax(
-            alias, "Data As Of", filter_context="", apply_default_filters=False))["results"]
-        return seen, result["value"]
-
-    yield read
-    server.pbix_close(alias, force=True)
+        yield read
 
 
 def _python(row: dict[str, Any]) -> str:

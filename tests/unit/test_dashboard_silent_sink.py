@@ -7,57 +7,33 @@ engine on a .pbix built from the sample snapshot, its status row reloaded per ca
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dashboard.build import SAMPLE_EXPORTS
-from dashboard.pbix import build_pbix, sample_payloads
-from dashboard.spec import NAME
 from shared.columns import SOURCE_SINK
 from shared.freshness import STALE_S, describe
+from tests.status_card import status_card
 
-ROOT = Path(__file__).resolve().parents[2]
 Evaluate = Any
 
 
 @pytest.fixture(scope="module")
 def card(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluate]:
     """(read the status row at `age` seconds after its heartbeat) -> the card's text."""
-    from pbix_mcp import server  # type: ignore[import-untyped]
+    with status_card(tmp_path_factory.mktemp("silent"), "auditstream-silent") as shown:
+        row = shown.row
 
-    work = tmp_path_factory.mktemp("silent")
-    exports = work / "exports"
-    shutil.copytree(SAMPLE_EXPORTS, exports)
-    pbix = build_pbix(ROOT, exports, work / f"{NAME}.pbix")
-    loads, _ = sample_payloads(exports)
-    (status,) = (json.loads(data) for name, data in loads if name == "status")
-    (row,) = status["rows"]
-    alias = "auditstream-silent"
-    assert json.loads(server.pbix_open(str(pbix), alias=alias))["success"]
+        def read_at(age: float) -> tuple[dict[str, Any], str]:
+            beat = datetime.fromisoformat(row["heartbeat_at"])
+            # a sink's row (the sample's is a batch run's: test_dashboard_batch_status.py)
+            seen = row | {"read_at": (beat + timedelta(seconds=age)).isoformat(),
+                          "source": SOURCE_SINK}
+            return seen, shown.text(seen)
 
-    def read_at(age: float) -> tuple[dict[str, Any], str]:
-        beat = datetime.fromisoformat(row["heartbeat_at"])
-        # a sink's row (the sample's is a batch run's: test_dashboard_batch_status.py)
-        seen = row | {"read_at": (beat + timedelta(seconds=age)).isoformat(),
-                      "source": SOURCE_SINK}
-        columns = status["columns"]
-        if "read_at" not in [c["name"] for c in columns]:  # a model without the column
-            columns = [*columns, {"name": "read_at", "data_type": "DateTime", "nullable": True}]
-        reply = json.loads(server.pbix_set_table_data(
-            alias, "status", json.dumps({"columns": columns, "rows": [seen]})))
-        assert reply["success"], reply
-        (result,) = json.loads(server.pbix_evaluate_dax(
-            alias, "Data As Of", filter_context="", apply_default_filters=False))["results"]
-        return seen, result["value"]
-
-    yield read_at
-    server.pbix_close(alias, force=True)
+        yield read_at
 
 
 @pytest.mark.parametrize("age", [0, STALE_S - 1, STALE_S])

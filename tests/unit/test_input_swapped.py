@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from producer.settings import ProducerSettings
 from producer.sources import streamable_rows
 from shared.csv_encoding import encoding_of
 from shared.errors import ExitCode
+from tests.fifo_guard import alarm
 from tests.review_publisher import publish_to_list
 
 HEADER = "transaction_id,customer_id,timestamp,amount,country,channel,device,merchant_category,ip"
@@ -52,23 +52,11 @@ def _swap(path: Path, to: str) -> None:
     os.replace(new, path)
 
 
-class Hung(BaseException):
-    """Not an OSError (nor an Exception): no handler of the code under test takes it."""
-
-
 @pytest.fixture
 def no_hang() -> Iterator[None]:
     """A read that waits on a FIFO is a failure after 10 s, not a hung test run."""
-    def hung(*_: object) -> None:
-        raise Hung("waited 10 s on the FIFO put at the input's name")
-
-    old = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(10)
-    try:
+    with alarm(10, "the input's name"):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _swapping(real: Callable[..., Any], path: Path, to: str, *, after: bool = False

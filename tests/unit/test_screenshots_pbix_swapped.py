@@ -10,7 +10,6 @@ turns a wait for ever on a FIFO into a failure."""
 from __future__ import annotations
 
 import os
-import signal
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,24 +20,14 @@ import pytest
 import auditstream.dashboard_cmd as cmd
 from auditstream.cli import main
 from shared.errors import ExitCode
-
-
-class Hung(BaseException):
-    """Not an OSError (nor an Exception): no handler of the code under test takes it."""
+from tests.fifo_guard import alarm
 
 
 @pytest.fixture
 def no_hang() -> Iterator[None]:
-    def hung(*_: object) -> None:
-        raise Hung("waited 10 s on the FIFO put at the .pbix's name")
-
-    old = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(10)
-    try:
+    """A read that waits on a FIFO is a failure after 10 s, not a hung test run."""
+    with alarm(10, "the .pbix's name"):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 class _Page:
