@@ -19,7 +19,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from shared.errors import AuditstreamError, KafkaUnreachableError
 from shared.kafka import (
@@ -162,29 +168,34 @@ class TopicFollower(threading.Thread):
                 self._consumer.close()
 
     def _turn(self) -> None:
-        """One batch: read, say whether it is current, show its reviews."""
+        """One batch: show its reviews, then say whether reading is current (an error in the
+        batch is raised after the reviews read with it are shown)."""
         if self._consumer.stranded():
             self._replace()
         batch = self._consumer.consume(FOLLOW_BATCH, timeout=0.5)
-        for msg in batch:
-            err = msg.error()
-            if err is not None and err.code() != KafkaError._PARTITION_EOF:
-                raise KafkaException(err)  # fatal or not: `run` tells
+        records = [m for m in batch if m.error() is None]
+        if records and not self._renewed():  # a renewed topic's batch is read again
+            self._show(records)
+        errors = [e for m in batch if (e := m.error()) is not None
+                  and e.code() != KafkaError._PARTITION_EOF]
+        if errors:  # a fatal one first: `run` ends on it
+            raise KafkaException(max(errors, key=lambda e: e.fatal()))
         if self._consumer.out_of_touch(OUT_OF_TOUCH_S):
             self._lapsed(f"no connection to Kafka at {self._kafka.bootstrap_servers} for "
                          f"{OUT_OF_TOUCH_S:.0f} s", ago=OUT_OF_TOUCH_S)
         elif (time.monotonic() - self._clean_since >= RECOVERED_S
               and not self._consumer.out_of_touch(IN_TOUCH_S)):
             self._current()
-        records = [m for m in batch if m.error() is None and m.value() is not None]
-        if not records or self._renewed():  # a renewed topic's batch is read again
-            return
+
+    def _show(self, records: list[Message]) -> None:
         for msg in records:
-            part, offset = msg.partition(), msg.offset()
+            part, offset, value = msg.partition(), msg.offset(), msg.value()
             if part is not None and offset is not None:
                 self._next[part] = offset + 1
+            if value is None:  # a tombstone: no review
+                continue
             try:
-                self._outcomes.put(decode_review(msg.value() or b""))
+                self._outcomes.put(decode_review(value))
             except AuditstreamError as exc:  # a bad record is someone else's bug: skip
                 log.warning("%s: skipping a bad review at partition %s offset %s (the sink "
                             "rejects it into sink_rejected.jsonl): %s", self._topic, part,

@@ -258,6 +258,21 @@ def test_an_error_at_every_fetch_is_not_current_between_two_of_them(
     assert outcomes.snapshot() == {"case:a": "confirmed", "case:b": "unclear"}
 
 
+@pytest.mark.parametrize("error", [DENIED, FATAL], ids=["denied", "fatal"])
+def test_the_reviews_read_in_a_batch_with_an_error_are_shown(
+        monkeypatch: pytest.MonkeyPatch, error: KafkaError) -> None:
+    """An error of one partition comes in the batch of the others' reviews: they are read
+    (the consumer has moved past them) and shown, and then the error is."""
+    outcomes = server.Outcomes()
+    consumer = _Consumer([([_ok(0, "a", "confirmed"), _Msg(0, error=error),
+                            _ok(1, "b", "dismissed"), _Msg(2, None)], 0)], outcomes)
+    run = _Run(monkeypatch, [consumer], outcomes, turns=2)
+    assert run.died == []
+    assert outcomes.snapshot() == {"case:a": "confirmed", "case:b": "dismissed"}
+    assert outcomes.lapse is not None and outcomes.lapse.fatal == error.fatal()
+    assert outcomes.lapse.reason == error.str()
+
+
 def test_a_stranded_consumer_is_replaced_where_reading_stands(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """librdkafka's #5301 after a broker restart: the consumer is left with no broker and
