@@ -58,6 +58,11 @@ RECOVERED_S = 3.0
 IN_TOUCH_S = 3.0
 
 
+#: Said on the page until the topic is read to where it ended when the follower first asked.
+CATCHING_UP = ("reading the reviews topic from its start: a case decided before may still "
+               "show as open")
+
+
 @dataclass(frozen=True)
 class Lapse:
     """Since when, and why, the reviews shown are not current; `fatal`: the follower ended."""
@@ -79,7 +84,8 @@ class Outcomes:
     mark at once, and a review published after it (an import, another page) is never
     hidden by it. Noted as the last call, a review the follower had already passed stood
     over the later one for good (a probe of 2026-12-06). `lapse`: why they are not current,
-    None while the follower reads."""
+    None while the follower reads; `caught_up`: the topic read to where it ended when the
+    follower first asked (a case decided before may still show as open until then)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -87,6 +93,14 @@ class Outcomes:
         self._read: dict[str, set[Review]] = {}  # every review the follower read, by key
         self._own: dict[str, Review] = {}
         self.lapse: Lapse | None = None
+        self.caught_up = True
+
+    def not_current(self) -> str:
+        """What the page says above the queue when the outcomes are not current, or ""."""
+        lapse = self.lapse
+        if lapse is not None:
+            return lapse.line()
+        return "" if self.caught_up else CATCHING_UP
 
     def put(self, review: Review) -> None:
         with self._lock:
@@ -135,7 +149,9 @@ class TopicFollower(threading.Thread):
         self._next: dict[int, int] = {}  # the next offset to read, by partition
         self._id = topic_id(kafka, topic)  # before the assignment: a later change is seen
         self._consumer = self._assigned()
+        self._ends: dict[int, tuple[int, int]] | None = None  # (low, high) when first asked
         self._outcomes = outcomes
+        outcomes.caught_up = False
         #: Times the topic was found deleted and created again.
         self.renewals = 0
 
@@ -176,6 +192,8 @@ class TopicFollower(threading.Thread):
         records = [m for m in batch if m.error() is None]
         if records and not self._renewed():  # a renewed topic's batch is read again
             self._show(records)
+        if not self._outcomes.caught_up:
+            self._outcomes.caught_up = self._read_to_ends()
         errors = [e for m in batch if (e := m.error()) is not None
                   and e.code() != KafkaError._PARTITION_EOF]
         if errors:  # a fatal one first: `run` ends on it
@@ -200,6 +218,22 @@ class TopicFollower(threading.Thread):
                 log.warning("%s: skipping a bad review at partition %s offset %s (the sink "
                             "rejects it into sink_rejected.jsonl): %s", self._topic, part,
                             offset, exc)
+
+    def _read_to_ends(self) -> bool:
+        """Whether each partition is read to where it ended when first asked (a partition
+        with nothing in it at once); unknown (the cluster does not answer) is not yet."""
+        parts = [TopicPartition(self._topic, tp.partition)
+                 for tp in self._consumer.assignment()]
+        try:
+            if self._ends is None:
+                self._ends = {tp.partition: self._consumer.get_watermark_offsets(
+                    tp, timeout=ID_TIMEOUT_S) for tp in parts}
+            at = {tp.partition: tp.offset for tp in self._consumer.position(parts)}
+        except KafkaException as exc:
+            log.debug("%s: where it ends not known yet: %s", self._topic, _said(exc))
+            return False
+        return all(high <= low or at.get(p, OFFSET_BEGINNING) >= high
+                   for p, (low, high) in self._ends.items())
 
     def _lapsed(self, reason: str, fatal: bool = False, ago: float = 0.0) -> None:
         """Note that the reviews are not current, since the first failure of a row; one
@@ -257,5 +291,6 @@ class TopicFollower(threading.Thread):
         self._id = live
         self._consumer.close()
         self._consumer = consumer
+        self._ends, self._outcomes.caught_up = None, False
         self.renewals += 1
         return True

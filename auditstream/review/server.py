@@ -191,12 +191,11 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
             except CasesUnreadable as exc:
                 self._send(HTTPStatus.SERVICE_UNAVAILABLE, render_error(503, str(exc)))
                 return
-            lapse = app.outcomes.lapse
             self._send(HTTPStatus.OK, render(
                 cases, app.outcomes.snapshot(), token=app.token, reviewer=app.reviewer,
                 exports=app.exports, show_all=query.get("all") == ["1"],
                 message=_message((query.get("done") or [""])[0], cases), run=run,
-                lapse=lapse.line() if lapse is not None else ""))
+                lapse=app.outcomes.not_current()))
 
         do_HEAD = do_GET  # `_send` leaves the body out
 

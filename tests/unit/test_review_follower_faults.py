@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -71,12 +71,16 @@ class _Consumer:
     """Scripted turns, then empty batches; notes the page's lapse as each turn starts."""
 
     def __init__(self, turns: list[Turn], outcomes: server.Outcomes,
-                 stranded_at: int | None = None) -> None:
+                 stranded_at: int | None = None,
+                 ends: list[tuple[int, int] | BaseException] | None = None) -> None:
         self.turns, self.outcomes, self.stranded_at = list(turns), outcomes, stranded_at
         self.closed, self.calls = False, 0
+        self.ends = list(ends or [(0, 0)])  # (low, high) of partition 0, at each question
+        self.position_at = OFFSET_BEGINNING  # the next offset after those handed out
         self.assigned: list[tuple[int, int]] = []
         self.gap = 0.0
         self.lapses: list[Any] = []
+        self.said: list[str] = []  # the page's line as each turn starts
 
     def assign(self, parts: Any) -> None:
         self.assigned = [(p.partition, p.offset) for p in parts]
@@ -84,6 +88,7 @@ class _Consumer:
     def consume(self, n: int, timeout: float) -> list[_Msg]:
         assert not self.closed, "consumed after close"
         self.lapses.append(getattr(self.outcomes, "lapse", None))
+        self.said.append(self.outcomes.not_current())
         self.calls += 1
         if not self.turns:
             self.gap = 0.0
@@ -91,7 +96,21 @@ class _Consumer:
         got, self.gap = self.turns.pop(0)
         if isinstance(got, BaseException):
             raise got
+        self.position_at = max([self.position_at, *(m.offset() + 1 for m in got
+                                                     if m.error() is None)])
         return got
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition(TOPIC, p, o) for p, o in self.assigned]
+
+    def get_watermark_offsets(self, tp: TopicPartition, timeout: float) -> tuple[int, int]:
+        end = self.ends.pop(0) if len(self.ends) > 1 else self.ends[0]
+        if isinstance(end, BaseException):
+            raise end
+        return end
+
+    def position(self, parts: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition(TOPIC, tp.partition, self.position_at) for tp in parts]
 
     def out_of_touch(self, seconds: float) -> bool:
         return self.gap > seconds
@@ -325,6 +344,50 @@ def test_a_bad_record_is_logged_with_its_partition_and_offset(
     assert outcomes.snapshot() == {"case:a": "confirmed", "case:b": "dismissed"}
     [line] = _lines(caplog, logging.WARNING)
     assert line.startswith("reviews: skipping a bad review at partition 0 offset 1 (")
+
+
+@pytest.mark.parametrize(("last", "caught"), [(1, False), (2, True), (3, True)])
+def test_the_page_says_it_is_reading_the_topic_until_read_to_where_it_ended(
+        monkeypatch: pytest.MonkeyPatch, last: int, caught: bool) -> None:
+    """Right after the start a case decided before shows as open until its review is read:
+    said until the offset before the topic's end (3, asked at the first turn) is read."""
+    outcomes = server.Outcomes()
+    turns: list[Turn] = [([_ok(0, "a", "confirmed")], 0),
+                         ([_ok(o, "b", "dismissed") for o in range(1, last + 1)], 0)]
+    consumer = _Consumer(turns, outcomes, ends=[(0, 3)])
+    run = _Run(monkeypatch, [consumer], outcomes, turns=3)
+    assert run.died == []
+    assert consumer.said[:2] == [MOD.CATCHING_UP] * 2
+    assert consumer.said[2] == ("" if caught else MOD.CATCHING_UP)
+    assert outcomes.lapse is None
+
+
+@pytest.mark.parametrize("ends", [(0, 0), (5, 5)], ids=["empty", "compacted-away"])
+def test_a_topic_with_nothing_to_read_is_read_to_its_end_at_once(
+        monkeypatch: pytest.MonkeyPatch, ends: tuple[int, int]) -> None:
+    outcomes = server.Outcomes()
+    consumer = _Consumer([], outcomes, ends=[ends])
+    _Run(monkeypatch, [consumer], outcomes, turns=2)
+    assert consumer.said == [MOD.CATCHING_UP, ""]
+
+
+def test_where_the_topic_ends_is_asked_again_until_the_cluster_answers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    outcomes = server.Outcomes()
+    timed_out = KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out"))
+    consumer = _Consumer([([_ok(0, "a", "confirmed")], 0)], outcomes,
+                         ends=[timed_out, timed_out, (0, 1)])
+    _Run(monkeypatch, [consumer], outcomes, turns=4)
+    assert consumer.said == [MOD.CATCHING_UP] * 3 + [""]
+    assert outcomes.lapse is None  # a question of its own, not a failed read
+
+
+def test_the_page_says_it_is_catching_up_and_not_current() -> None:
+    outcomes = server.Outcomes()
+    outcomes.caught_up = False
+    body = _shown(outcomes)
+    assert (f'<p class="lapse" id="lapse">{MOD.CATCHING_UP}</p>' in body
+            and 'data-current="0"' in body)
 
 
 def test_the_page_shows_a_lapse_escaped_and_says_nothing_while_current() -> None:
