@@ -6,7 +6,9 @@ broker gone or restarting, a transport error, a time-out, a refused authorizatio
 administrator may yet grant) is retried with a back-off (`RETRY_FIRST_S`, doubled up to
 `RETRY_MOST_S`); librdkafka's fatal error, or any other exception (a bug), ends it. Either
 way the page and the log say, in one line, `reviews not followed since T: <reason>`, until
-reading resumes: the page never passes off what it read before as current.
+reading resumes: the page never passes off what it read before as current. Right after the
+start it says it is still reading the topic (`CATCHING_UP`) until it has read to where the
+topic ended when first asked.
 """
 
 from __future__ import annotations
