@@ -34,7 +34,7 @@ CSS = """body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4em;
 text-align:left;vertical-align:top}ul{margin:0;padding-left:1.1em}
 button{margin-right:.3em}.confirmed{background:#fde2e2}.dismissed{background:#e2f5e2}
-.msg{padding:.5em;background:#eef}"""
+.msg{padding:.5em;background:#eef}.lapse{padding:.5em;background:#fde2e2;font-weight:bold}"""
 #: The page's one style block, allowed by hash in the Content-Security-Policy (no
 #: 'unsafe-inline': an injected <style> or style= attribute would not apply).
 CSS_HASH = "sha256-" + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
@@ -99,8 +99,9 @@ def render_assurance(run: Mapping[str, object]) -> str:
 
 def render(cases: Sequence[Case], outcomes: Mapping[str, str], *, token: str, reviewer: str,
            exports: Path, show_all: bool = False, message: str = "",
-           run: Mapping[str, object] | None = None) -> str:
-    """The whole page: open cases (all cases with `show_all`), most suspicious first."""
+           run: Mapping[str, object] | None = None, lapse: str = "") -> str:
+    """The whole page: open cases (all cases with `show_all`), most suspicious first;
+    `lapse`, when the reviews shown are not current, says so above them."""
     rows = [c for c in cases if show_all or not _outcome(c, outcomes)]
     open_n = sum(1 for c in cases if not _outcome(c, outcomes))
     heads = [h for h, col in SHOWN if any(col in c.cells for c in cases[:1])]
@@ -108,13 +109,14 @@ def render(cases: Sequence[Case], outcomes: Mapping[str, str], *, token: str, re
     toggle = ('<a href="/">open cases only</a>' if show_all
               else '<a href="/?all=1">all cases</a>')
     msg = f'<p class="msg" id="message">{e(message)}</p>' if message else ""
+    lapsed = f'<p class="lapse" id="lapse">{e(lapse)}</p>' if lapse else ""
     empty = "" if rows else '<p id="empty">No open cases.</p>'
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>auditstream review</title>
 <style>{CSS}</style></head>
-<body data-ready="1" data-open="{open_n}">
+<body data-ready="1" data-open="{open_n}" data-current="{0 if lapse else 1}">
 <h1>Review queue</h1>
-<p><span id="open-count">{open_n}</span> open of {len(cases)} cases in
+{lapsed}<p><span id="open-count">{open_n}</span> open of {len(cases)} cases in
 <code>{e(exports / CASES_FILE)}</code>; reviewing as <b id="reviewer">{e(reviewer)}</b>.
 {toggle}</p>
 {render_assurance(run or {})}

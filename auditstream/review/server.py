@@ -29,29 +29,25 @@ from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from pydantic import ValidationError
 
 from auditstream.review.demo import read_run
+from auditstream.review.follower import Outcomes as Outcomes  # callers import it here
+from auditstream.review.follower import TopicFollower as TopicFollower
 from auditstream.review.page import CSS_HASH, Case, read_cases, render, render_error
 from auditstream.review.publish import ReviewPublisher
 from shared.codec import describe_validation_error
 from shared.entry import port_in_use_is
-from shared.errors import AuditstreamError, KafkaUnreachableError, UsageError
+from shared.errors import AuditstreamError, UsageError
 from shared.exports_folder import CASES_FILE
 from shared.http_host import host_refusal
-from shared.kafka import make_consumer, topic_id, topic_partitions
-from shared.reviews import OUTCOMES, Review, decode_review, now_utc
+from shared.reviews import OUTCOMES, Review, now_utc
 from shared.settings import KafkaSettings, TopicSettings
 
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 MAX_BODY = 16 * 1024
-#: Reviews the follower shows at a time, each batch after the topic's id was checked.
-FOLLOW_BATCH = 500
-#: The longest the follower waits for the topic's id (s): the page is not held by it.
-ID_TIMEOUT_S = 5.0
 #: Seconds a connection may stay silent (request line, headers, body) before it is closed.
 REQUEST_TIMEOUT_S = 10.0
 HEADERS = {
@@ -63,108 +59,6 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-
-
-class Outcomes:
-    """Last outcome per review key in the topic's order (`put`, by the follower), and the
-    page's own reviews (`put_own`) until the follower has read them: the page shows its
-    mark at once, and a review published after it (an import, another page) is never
-    hidden by it. Noted as the last call, a review the follower had already passed stood
-    over the later one for good (a probe of 2026-12-06)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_key: dict[str, str] = {}
-        self._read: dict[str, set[Review]] = {}  # every review the follower read, by key
-        self._own: dict[str, Review] = {}
-
-    def put(self, review: Review) -> None:
-        with self._lock:
-            self._by_key[review.key] = review.outcome
-            self._read.setdefault(review.key, set()).add(review)
-            if self._own.get(review.key) == review:
-                del self._own[review.key]
-
-    def put_own(self, review: Review) -> None:
-        with self._lock:
-            if review not in self._read.get(review.key, ()):
-                self._own[review.key] = review
-
-    def snapshot(self) -> dict[str, str]:
-        with self._lock:
-            return self._by_key | {k: r.outcome for k, r in self._own.items()}
-
-
-class TopicFollower(threading.Thread):
-    """Reads the reviews topic from its start, without a consumer group, until stopped.
-
-    A topic deleted and created again under its name (its cluster id changed: asked before
-    each batch is shown, as the sink does, `sink.app.same_reviews_topic`) is read again from
-    its start; going on at the old topic's offsets skipped the new topic's first reviews
-    without a word. The outcomes read from the old topic stay shown: deleting a topic
-    withdraws no decision, and the sink keeps them too. Unknown (the cluster gives no id or
-    does not answer) is not a change.
-    """
-
-    def __init__(self, kafka: KafkaSettings, topic: str, outcomes: Outcomes) -> None:
-        super().__init__(name="reviews-follower", daemon=True)
-        self._kafka, self._topic = kafka, topic
-        self._id = topic_id(kafka, topic)  # before the assignment: a later change is seen
-        self._consumer = self._assigned()
-        self._outcomes = outcomes
-        self.stopping = threading.Event()
-        #: Times the topic was found deleted and created again.
-        self.renewals = 0
-
-    def _assigned(self) -> Consumer:
-        parts = max(1, topic_partitions(self._kafka, self._topic))  # first: none left open
-        consumer = make_consumer(self._kafka,
-                                 f"auditstream-review-page-{secrets.token_hex(4)}")
-        consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING)
-                         for p in range(parts)])
-        return consumer
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            batch = self._consumer.consume(FOLLOW_BATCH, timeout=0.5)
-            records = [m for m in batch if m.error() is None and m.value() is not None]
-            if not records or self._renewed():  # a renewed topic's batch is read again
-                continue
-            for msg in records:
-                try:
-                    self._outcomes.put(decode_review(msg.value() or b""))
-                except AuditstreamError as exc:  # a bad record is someone else's bug: skip
-                    log.warning("skipping a bad review at offset %s: %s", msg.offset(), exc)
-        self._consumer.close()
-
-    def _renewed(self) -> bool:
-        """Whether the topic was deleted and created again since it was assigned; then it
-        is assigned again from its start (the old assignment kept, and the question asked
-        again at the next batch, while the cluster cannot say the new one's partitions)."""
-        try:
-            live = topic_id(self._kafka, self._topic, timeout=ID_TIMEOUT_S)
-        except (KafkaException, KafkaUnreachableError) as exc:
-            log.warning("%s: its id not checked: %s", self._topic,
-                        exc.args[0] if exc.args else exc)
-            return False
-        if self._id is None or live is None or live == self._id:
-            self._id = self._id or live
-            return False
-        try:  # the old assignment kept until the new one is made: a failure ended the thread
-            consumer = self._assigned()
-        except (KafkaException, KafkaUnreachableError) as exc:
-            log.warning("reviews topic %s was deleted and created again (id %s, now %s) but "
-                        "is not read anew yet: %s; asked again at the next batch",
-                        self._topic, self._id, live, exc.args[0] if exc.args else exc)
-            return True
-        log.warning("reviews topic %s was deleted and created again (id %s, now %s): reading "
-                    "the new topic from its start; the outcomes of the old one stay shown",
-                    self._topic, self._id, live)
-        self._id = live
-        self._consumer.close()
-        self._consumer = consumer
-        self.renewals += 1
-        return True
 
 
 class ReviewApp:
@@ -300,7 +194,8 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
             self._send(HTTPStatus.OK, render(
                 cases, app.outcomes.snapshot(), token=app.token, reviewer=app.reviewer,
                 exports=app.exports, show_all=query.get("all") == ["1"],
-                message=_message((query.get("done") or [""])[0], cases), run=run))
+                message=_message((query.get("done") or [""])[0], cases), run=run,
+                lapse=app.outcomes.not_current()))
 
         do_HEAD = do_GET  # `_send` leaves the body out
 

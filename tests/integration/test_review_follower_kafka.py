@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
 from auditstream.review.server import Outcomes, TopicFollower
-from shared.reviews import REVIEWS_PARTITIONS
+from shared.kafka import make_producer
+from shared.reviews import REVIEWS_PARTITIONS, Review, encode_review
 from shared.settings import KafkaSettings
 from tests import reviews_topic
 from tests.integration.test_sink_reviews_kafka import _publish
@@ -57,3 +59,39 @@ def test_the_page_follows_a_reviews_topic_deleted_and_created_again(
     assert not follower.is_alive()
     assert outcomes.snapshot() == want
     assert follower.renewals == 1
+
+
+def test_the_page_says_it_is_catching_up_until_every_earlier_review_is_shown(
+        kafka: KafkaSettings, topic_name: str) -> None:
+    """Right after `review serve` starts, a case decided before shows as open until the
+    follower reads its review: the page says so (`Outcomes.caught_up` False) until the
+    topic is read to where it ended, and not a moment longer than it takes."""
+    topic = f"{topic_name}.reviews"
+    reviews_topic.create(kafka, topic)
+    producer = make_producer(kafka)
+    for i in range(3000):
+        key, value = encode_review(Review(target="case", id=f"c{i}", outcome="confirmed",
+                                          reviewer="it", reviewed_at=datetime(2025, 2, 1,
+                                                                              tzinfo=UTC)))
+        producer.produce(topic, key=key, value=value)
+    assert producer.flush(30) == 0
+    outcomes = Outcomes()
+    follower = TopicFollower(kafka, topic, outcomes)
+    assert not outcomes.caught_up
+    seen: list[int] = []
+
+    def caught_up() -> bool:
+        if outcomes.caught_up:
+            return True
+        seen.append(len(outcomes.snapshot()))
+        return False
+
+    follower.start()
+    try:
+        assert _until(caught_up, 40)
+        shown = len(outcomes.snapshot())
+    finally:
+        follower.stopping.set()
+        follower.join(10)
+    assert shown == 3000  # every earlier review shown when it says it is current
+    assert all(n < 3000 for n in seen)  # said to be catching up only before that
