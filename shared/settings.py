@@ -7,6 +7,8 @@ service has one settings class of its own that nests them (see producer/detector
 
 from __future__ import annotations
 
+import re
+from argparse import ArgumentTypeError
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,10 +16,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.entry import file_name
 from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
+
+#: librdkafka's largest value of an integer property: a larger one wraps round without a word
+#: (DETECTOR_TRANSACTION_TIMEOUT_MS=4294968296 ran with transactions of 1 s).
+LIBRDKAFKA_INT_MAX = 2**31 - 1
 
 #: A client that has had no metadata from any broker for this long bootstraps again.
 REBOOTSTRAP_MS = 15_000
@@ -33,6 +40,30 @@ def _named(value: object) -> object:
 
 #: A folder setting: an empty value is refused, not taken as the current folder.
 NamedPath = Annotated[Path, BeforeValidator(_named)]
+
+
+def _file(value: object) -> object:
+    # PRODUCER_OUT=data/ wrote a file named `data`: the CLI's --out check, for the setting
+    if isinstance(value, str):
+        try:
+            file_name(value)
+        except ArgumentTypeError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+#: A file setting: a name, not empty and not one of a folder (`x/`, `x/.`).
+FileName = Annotated[Path, BeforeValidator(_file)]
+
+
+def _port(address: str) -> str | None:
+    """The port part of `host:port` or `[v6]:port` as written, or None when there is none
+    (librdkafka's default 9092; a bare IPv6 address has colons but no port)."""
+    if address.startswith("["):
+        rest = address.partition("]")[2]
+        return rest[1:] if rest.startswith(":") else rest or None
+    host, colon, port = address.rpartition(":")
+    return port if colon and ":" not in host else None
 
 
 class KafkaSettings(BaseSettings):
@@ -62,10 +93,18 @@ class KafkaSettings(BaseSettings):
     @classmethod
     def _some_server(cls, value: str) -> str:
         # KAFKA_BOOTSTRAP_SERVERS= waited the whole start-up window, then exit 4 naming a
-        # blank address
-        if not value.strip():
+        # blank address; so did `,,`, and a port no broker can have (`kafka:9O92`,
+        # `kafka:99999`): "connection refused" for 180 s
+        servers = re.split(r"[,\s]+", value.strip())  # librdkafka's separators
+        if not any(servers):
             raise ValueError("empty; give host:port of at least one broker, or unset it for "
                              "127.0.0.1:9092")
+        for server in filter(None, servers):
+            port = _port(server.rpartition("://")[2])
+            if port is not None and not (port.isascii() and port.isdigit()
+                                         and 0 < int(port) <= 65535):
+                raise ValueError(f"{server!r}: the port must be a number from 1 to 65535, "
+                                 f"not {port!r}")
         return value
 
     def client_config(self) -> dict[str, Any]:
