@@ -273,3 +273,40 @@ def test_a_producer_queue_past_librdkafka_s_bound_is_refused_not_wrapped(
     assert ProducerSettings().queue_max_messages == LIBRDKAFKA_INT_MAX
     Producer({"bootstrap.servers": "127.0.0.1:1",
               "queue.buffering.max.messages": LIBRDKAFKA_INT_MAX})
+
+
+# --- the local broker ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1"])
+def test_a_broker_start_timeout_not_positive_and_finite_is_refused_before_java_starts(
+    monkeypatch: pytest.MonkeyPatch, value: str,
+) -> None:
+    # `broker start` launched Java, stopped it at once and said "the broker did not answer
+    # at HOST:PORT within nans" (or "-1s") above 30 lines of an older run's log
+    from auditstream.broker import BrokerSettings
+
+    monkeypatch.setenv("BROKER_START_TIMEOUT", value)
+    with pytest.raises(ValidationError, match="start_timeout"):
+        BrokerSettings(home=Path("h"), cache_dir=Path("c"))
+    monkeypatch.setenv("BROKER_START_TIMEOUT", "0.5")
+    assert BrokerSettings(home=Path("h"), cache_dir=Path("c")).start_timeout == 0.5
+
+
+@pytest.mark.parametrize(("heap", "ok"), [
+    ("512m", True), ("1g", True), ("1G", True), ("2048k", True), ("536870912", True),
+    ("1t", True), ("abc", False), ("", False), ("512 m", False), ("0m", False),
+    ("-1g", False), ("512mb", False), ("1.5g", False),
+])
+def test_a_broker_heap_the_jvm_cannot_read_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, heap: str, ok: bool,
+) -> None:
+    # "the broker exited during start (code 1)" after the jar fetch and the storage format,
+    # the cause ("Invalid initial heap size: -Xmsabc") somewhere in a 30-line log tail
+    from auditstream.broker import BrokerSettings
+
+    monkeypatch.setenv("BROKER_HEAP", heap)
+    if ok:
+        assert BrokerSettings(home=Path("h"), cache_dir=Path("c")).heap == heap
+        return
+    with pytest.raises(ValidationError, match="not a JVM heap size"):
+        BrokerSettings(home=Path("h"), cache_dir=Path("c"))
