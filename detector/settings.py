@@ -8,11 +8,17 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from detector.core.config import CoreConfig
 from shared.errors import UsageError
-from shared.settings import LIBRDKAFKA_INT_MAX, KafkaSettings, NamedPath, TopicSettings
+from shared.settings import (
+    LIBRDKAFKA_INT_MAX,
+    KafkaSettings,
+    NamedPath,
+    Settings,
+    TopicSettings,
+)
 
 RecoveryPolicy = Literal["fail", "reset"]
 
@@ -21,7 +27,7 @@ NAME_MAX = 255
 FAILURES_SUFFIX = ".failures.json"
 
 
-class DetectorSettings(BaseSettings):
+class DetectorSettings(Settings):
     """What the streaming detector needs."""
 
     model_config = SettingsConfigDict(

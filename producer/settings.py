@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from shared.schemas import Seed
 from shared.settings import (
@@ -15,11 +15,12 @@ from shared.settings import (
     FileName,
     KafkaSettings,
     NamedPath,
+    Settings,
     TopicSettings,
 )
 
 
-class ProducerSettings(BaseSettings):
+class ProducerSettings(Settings):
     """What `generate` and `replay` need to publish to `transactions`.
 
     The `mode` fields drive `python -m producer` in containers; the CLI passes its own flags.

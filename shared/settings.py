@@ -7,6 +7,9 @@ service has one settings class of its own that nests them (see producer/detector
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
 import re
 from argparse import ArgumentTypeError
 from collections.abc import Mapping
@@ -18,6 +21,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.entry import file_name
 from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
+
+log = logging.getLogger(__name__)
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
@@ -66,7 +71,69 @@ def _port(address: str) -> str | None:
     return port if colon and ":" not in host else None
 
 
-class KafkaSettings(BaseSettings):
+def env_names(settings_cls: type[BaseModel]) -> set[str]:
+    """Every environment variable a settings class reads, nested settings included (and a
+    nested model's fields, `DETECTOR_CORE__SEED`, where the class nests them)."""
+    names: set[str] = set()
+    prefix = delimiter = ""
+    if issubclass(settings_cls, BaseSettings):
+        prefix = str(settings_cls.model_config.get("env_prefix", ""))
+        delimiter = str(settings_cls.model_config.get("env_nested_delimiter") or "")
+    for name, field in settings_cls.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseSettings):
+            names |= env_names(annotation)
+            continue
+        names.add(f"{prefix}{name}".upper())
+        if delimiter and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= {f"{prefix}{name}{delimiter}{sub}".upper() for sub in annotation.model_fields}
+    return names
+
+
+#: How alike a variable's name must be to one auditstream reads to be named as its typo
+#: (difflib's ratio: `KAFKA_BOOTSTRAP_SERVER` 0.98; the broker image's
+#: `KAFKA_SASL_ENABLED_MECHANISMS` beside `KAFKA_SASL_MECHANISM`, 0.82, is not).
+TYPO_LIKENESS = 0.85
+#: The Kafka security variables: any of them auditstream does not read is named as ignored
+#: (`ignored_security_variables`), a typo or not.
+SECURITY_PREFIXES = ("KAFKA_SASL_", "KAFKA_SSL_")
+#: The typos already named in this process.
+_WARNED_TYPOS: set[str] = set()
+
+
+def mistyped(settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of `environ` under the class's prefix that it does not read but that are
+    close to one it does (a typo), each with that one."""
+    prefix = str(settings_cls.model_config.get("env_prefix", "")).upper()
+    known = env_names(settings_cls)
+    ours = sorted(n for n in known if n.startswith(prefix))
+    found = {}
+    for name in environ:
+        upper = name.upper()
+        if upper.startswith(SECURITY_PREFIXES):  # each one named by `shared.kafka` already
+            continue
+        if prefix and upper.startswith(prefix) and upper not in known:
+            close = difflib.get_close_matches(upper, ours, n=1, cutoff=TYPO_LIKENESS)
+            if close:
+                found[name] = close[0]
+    return found
+
+
+class Settings(BaseSettings):
+    """A settings class that warns, once a process, of a variable it takes for a typo of one
+    it reads (never its value): `KAFKA_BOOTSTRAP_SERVER=kafka:9092` left the default
+    127.0.0.1:9092 in force without a word, `AUDITSTREAM_PARTITION=8` 4 partitions."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        typos = {k: v for k, v in mistyped(type(self), os.environ).items()
+                 if k not in _WARNED_TYPOS}
+        _WARNED_TYPOS.update(typos)
+        for name, meant in sorted(typos.items()):
+            log.warning("%s is not read by auditstream, ignored: did you mean %s? (README, "
+                        "Configuration)", name, meant)
+
+
+class KafkaSettings(Settings):
     """How to reach the cluster; security options pass through to librdkafka unchanged."""
 
     model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore",
@@ -135,7 +202,7 @@ class KafkaSettings(BaseSettings):
         return conf
 
 
-class TopicSettings(BaseSettings):
+class TopicSettings(Settings):
     """Topic names and layout shared by every service."""
 
     model_config = SettingsConfigDict(env_prefix="AUDITSTREAM_", frozen=True, extra="ignore")
@@ -149,25 +216,10 @@ class TopicSettings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1, le=MAX_REPLICATION_FACTOR)
 
 
-def env_names(settings_cls: type[BaseModel]) -> set[str]:
-    """Every environment variable a settings class reads, nested settings included."""
-    names: set[str] = set()
-    prefix = ""
-    if issubclass(settings_cls, BaseSettings):
-        prefix = str(settings_cls.model_config.get("env_prefix", ""))
-    for name, field in settings_cls.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseSettings):
-            names |= env_names(annotation)
-        else:
-            names.add(f"{prefix}{name}".upper())
-    return names
-
-
 def ignored_security_variables(environ: Mapping[str, str]) -> list[str]:
     """The `KAFKA_SASL_*` / `KAFKA_SSL_*` variables in `environ` that `KafkaSettings` does not
     read (a typo, or an option it does not pass on): unknown `KAFKA_` ones are ignored, as the
     broker image reads others, so these are named (`shared.kafka`), never their values."""
     known = env_names(KafkaSettings)
     return sorted({name.upper() for name in environ
-                   if name.upper().startswith(("KAFKA_SASL_", "KAFKA_SSL_"))} - known)
+                   if name.upper().startswith(SECURITY_PREFIXES)} - known)

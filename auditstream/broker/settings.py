@@ -9,9 +9,10 @@ import socket
 from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from shared.errors import UsageError
+from shared.settings import Settings
 
 
 def _user_dir(env: str, fallback: str) -> Path:
@@ -47,7 +48,7 @@ def _any_address(host: str) -> bool:
         return False
 
 
-class BrokerSettings(BaseSettings):
+class BrokerSettings(Settings):
     """Where the local broker keeps its jars, data and log, and which ports it binds."""
 
     # infinity or NaN as the start timeout: a broker launched, then stopped at once as "did
