@@ -310,3 +310,71 @@ def test_a_broker_heap_the_jvm_cannot_read_is_refused_naming_the_setting(
         return
     with pytest.raises(ValidationError, match="not a JVM heap size"):
         BrokerSettings(home=Path("h"), cache_dir=Path("c"))
+
+
+# --- a variable's name mistyped ------------------------------------------------------------
+
+def _settings_classes() -> dict[str, Any]:
+    from auditstream.broker import BrokerSettings
+    from shared.settings import TopicSettings
+    from sink.settings import ExportSettings, SinkSettings
+
+    return {"kafka": KafkaSettings, "topics": TopicSettings, "detector": DetectorSettings,
+            "sink": SinkSettings, "exports": ExportSettings, "producer": ProducerSettings,
+            "broker": BrokerSettings}
+
+
+@pytest.mark.parametrize(("variable", "meant", "settings"), [
+    ("KAFKA_BOOTSTRAP_SERVER", "KAFKA_BOOTSTRAP_SERVERS", "kafka"),
+    ("AUDITSTREAM_PARTITION", "AUDITSTREAM_PARTITIONS", "topics"),
+    ("DETECTOR_BATCHSIZE", "DETECTOR_BATCH_SIZE", "detector"),
+    ("DETECTOR_COR__SEED", "DETECTOR_CORE__SEED", "detector"),
+    ("detector_instance_ids", "DETECTOR_INSTANCE_ID", "detector"),
+    ("SINK_EXPORT_DIR", "SINK_EXPORTS_DIR", "sink"),
+    ("EXPORTS_TOP_CASE", "EXPORTS_TOP_CASES", "exports"),
+    ("PRODUCER_REJECT_DIR", "PRODUCER_REJECTS_DIR", "producer"),
+    ("BROKER_STAR_TIMEOUT", "BROKER_START_TIMEOUT", "broker"),
+])
+def test_a_mistyped_variable_is_named_once_with_the_one_meant_never_its_value(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, variable: str,
+    meant: str, settings: str,
+) -> None:
+    # ignored without a word: KAFKA_BOOTSTRAP_SERVER=kafka:9092 left 127.0.0.1:9092 in
+    # force (another cluster, or none), AUDITSTREAM_PARTITION=8 made 4 partitions
+    import shared.settings
+
+    monkeypatch.setattr(shared.settings, "_WARNED_TYPOS", set(), raising=False)
+    monkeypatch.setenv("DETECTOR_INSTANCE_ID", "t")
+    monkeypatch.setenv(variable, "s3cr3t-value")
+    cls = _settings_classes()[settings]
+    kwargs = {"home": Path("h"), "cache_dir": Path("c")} if settings == "broker" else {}
+    with caplog.at_level("WARNING", logger="shared.settings"):
+        cls(**kwargs)
+        cls(**kwargs)  # once a process
+    said = [r.getMessage() for r in caplog.records if r.name == "shared.settings"]
+    assert len(said) == 1, said
+    assert said[0].startswith(f"{variable} is not read by auditstream") and meant in said[0]
+    assert "s3cr3t" not in caplog.text
+
+
+def test_no_variable_the_project_or_the_kafka_image_sets_is_taken_for_a_typo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The other variables of these prefixes that this repository's compose files, CI, tests
+    and docs set (and the broker image's `KAFKA_`), and every one a class reads."""
+    from shared.settings import env_names, mistyped
+
+    others = ["AUDITSTREAM_CORE", "AUDITSTREAM_UID", "AUDITSTREAM_KERNEL_CACHE",
+              "AUDITSTREAM_FAULT_SEED", "AUDITSTREAM_FAULT_PLAN", "AUDITSTREAM_FAULT_REPORT",
+              "KAFKA_NODE_ID", "KAFKA_PROCESS_ROLES", "KAFKA_LISTENERS",
+              "KAFKA_ADVERTISED_LISTENERS", "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+              "KAFKA_CONTROLLER_LISTENER_NAMES", "KAFKA_CONTROLLER_QUORUM_VOTERS",
+              "KAFKA_INTER_BROKER_LISTENER_NAME", "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+              "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+              "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "KAFKA_SASL_ENABLED_MECHANISMS",
+              "KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL", "KAFKA_SSL_KEYSTORE_LOCATION",
+              "KAFKA_HEAP_OPTS", "KAFKA_LOG_DIRS"]
+    classes = _settings_classes().values()
+    environ = dict.fromkeys(others + [n for c in classes for n in env_names(c)], "x")
+    for cls in classes:
+        assert mistyped(cls, environ) == {}, cls
