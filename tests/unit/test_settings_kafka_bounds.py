@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from auditstream.broker.process import free_port
@@ -378,3 +380,24 @@ def test_no_variable_the_project_or_the_kafka_image_sets_is_taken_for_a_typo(
     environ = dict.fromkeys(others + [n for c in classes for n in env_names(c)], "x")
     for cls in classes:
         assert mistyped(cls, environ) == {}, cls
+
+
+_HOSTS = st.one_of(
+    st.from_regex(r"[a-z][a-z0-9.-]{0,20}", fullmatch=True),
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(lambda a: f"[{a}]"),
+)
+
+
+@given(hosts=st.lists(st.tuples(_HOSTS, st.integers(-10, 70_000)), min_size=1, max_size=4),
+       scheme=st.sampled_from(["", "PLAINTEXT://", "SASL_SSL://"]),
+       separator=st.sampled_from([",", " ", ", "]))
+def test_a_bootstrap_list_is_accepted_exactly_when_every_port_is_1_to_65535(
+    hosts: list[tuple[str, int]], scheme: str, separator: str,
+) -> None:
+    servers = separator.join(f"{scheme}{host}:{port}" for host, port in hosts)
+    if all(0 < port <= 65535 for _, port in hosts):
+        assert KafkaSettings(bootstrap_servers=servers).bootstrap_servers == servers
+    else:
+        with pytest.raises(ValidationError, match="1 to 65535"):
+            KafkaSettings(bootstrap_servers=servers)
