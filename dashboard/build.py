@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -41,6 +42,10 @@ def check_project_folders(root: Path) -> None:
         try:
             kind = os.lstat(folder).st_mode
         except (FileNotFoundError, NotADirectoryError):  # `root` a file: the lock says so
+            continue
+        except OSError as exc:  # `root` a symbolic link loop: the lock says so too (it was
+            if exc.errno != errno.ELOOP:  # an OSError traceback, exit 70)
+                raise
             continue
         if not stat.S_ISDIR(kind):
             raise not_regular(folder, kind_of(kind))

@@ -35,8 +35,10 @@ from detector.core import KIND as CORE_KIND
 from detector.core import compiled
 from detector.core.engine import load_core
 from detector.kafka_io import (
+    REFUSED_SETTINGS,
     KafkaOutput,
     Restorer,
+    client_error,
     ensure_detector_topics,
     make_group_consumer,
     make_offset_reader,
@@ -162,7 +164,7 @@ class Detector(PartitionOwnership):
         except AuditstreamError:
             raise
         except KafkaException as exc:
-            raise DetectorError(f"Kafka client error: {exc.args[0]}") from exc
+            raise DetectorError(client_error(s, exc.args[0])) from exc
         except Exception as exc:
             self._count_failure(exc)
             raise
@@ -242,6 +244,8 @@ class Detector(PartitionOwnership):
         if err.fatal() or err.code() == KafkaError._FATAL:
             # e.g. a static member fenced across a broker restart: exit, a restart rejoins.
             raise DetectorError(f"fatal consumer error: {err}")
+        if err.code() in REFUSED_SETTINGS:  # retried by librdkafka for ever: never joined
+            raise DetectorError(client_error(self.settings, err))
         log.warning("consumer error: %s", err)
         return True
 
@@ -289,7 +293,7 @@ def run_service(settings: DetectorSettings, hook: Hook | None = None,
             return 0
         detector.run()
     except KafkaException as exc:  # e.g. init_transactions refused for good: one line, exit 2
-        raise DetectorError(f"Kafka client error: {exc.args[0]}") from exc
+        raise DetectorError(client_error(settings, exc.args[0])) from exc
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

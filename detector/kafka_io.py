@@ -104,6 +104,31 @@ def check_partitions(s: DetectorSettings, partition: int, snap: Restored | None,
             f"{s.snapshot_topic}"))
 
 
+#: The broker's refusals of a setting of the detector's own (not a state of the cluster that
+#: waiting mends): the setting's field and the broker's bound it must fit, at Kafka's defaults.
+#: A session timeout outside them was a warning every 2 s for ever, never a partition.
+REFUSED_SETTINGS = {
+    KafkaError.INVALID_SESSION_TIMEOUT: (
+        "session_timeout_ms", "within the broker's group.min.session.timeout.ms and "
+        "group.max.session.timeout.ms (6000 and 1800000 unless the broker sets others)"),
+    KafkaError.INVALID_TRANSACTION_TIMEOUT: (
+        "transaction_timeout_ms", "at most the broker's transaction.max.timeout.ms "
+        "(900000 unless the broker sets another)"),
+}
+
+
+def client_error(s: DetectorSettings, err: object) -> str:
+    """The one line of a Kafka error that ends the detector: a refused setting named."""
+    code = err.code() if isinstance(err, KafkaError) else None
+    if code not in REFUSED_SETTINGS:
+        return f"Kafka client error: {err}"
+    field, bound = REFUSED_SETTINGS[code]
+    said = err.str() if isinstance(err, KafkaError) else err
+    name = f"{s.model_config.get('env_prefix', '')}{field}".upper()
+    return (f"Kafka refused {name}={getattr(s, field)} ({said}); it must be {bound}: "
+            f"change {name}")
+
+
 def make_transactional_producer(s: DetectorSettings) -> WatchedProducer:
     """Watched (`stranded()`, librdkafka #5301): the loop polls it every turn."""
     return make_watched_producer(

@@ -7,17 +7,27 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from detector.core.config import CoreConfig
 from shared.errors import UsageError
-from shared.settings import KafkaSettings, NamedPath, TopicSettings
+from shared.settings import (
+    LIBRDKAFKA_INT_MAX,
+    KafkaSettings,
+    NamedPath,
+    Settings,
+    TopicSettings,
+)
 
 RecoveryPolicy = Literal["fail", "reset"]
 
+#: The longest name a file system takes: the failure count's is the transactional id's.
+NAME_MAX = 255
+FAILURES_SUFFIX = ".failures.json"
 
-class DetectorSettings(BaseSettings):
+
+class DetectorSettings(Settings):
     """What the streaming detector needs."""
 
     model_config = SettingsConfigDict(
@@ -55,9 +65,11 @@ class DetectorSettings(BaseSettings):
     commit_interval_ms: int = Field(
         default=100, ge=1, description="longest a transaction stays open (latency vs. cost)"
     )
-    transaction_timeout_ms: int = Field(default=60_000, ge=1_000)
-    session_timeout_ms: int = Field(default=10_000, ge=1_000)
-    max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    transaction_timeout_ms: int = Field(default=60_000, ge=1_000, le=LIBRDKAFKA_INT_MAX)
+    # librdkafka's bounds: its own error came only once the topics were created, blaming
+    # the KAFKA_ settings (the broker's narrower ones: `detector.kafka_io.REFUSED_SETTINGS`)
+    session_timeout_ms: int = Field(default=10_000, ge=1_000, le=3_600_000)
+    max_poll_interval_ms: int = Field(default=300_000, ge=10_000, le=86_400_000)
     static_membership: bool = Field(
         default=False, description="restart without a rebalance (group.instance.id); off by "
         "default: after a broker restart librdkafka can fatally fence a static member by its "
@@ -91,6 +103,34 @@ class DetectorSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     log_interval_s: float = Field(default=10.0, gt=0)
 
+    @field_validator("group_id")
+    @classmethod
+    def _group_names_a_file(cls, value: str) -> str:
+        return _file_part(value)
+
+    @field_validator("instance_id")
+    @classmethod
+    def _distinct(cls, value: str, info: ValidationInfo) -> str:
+        # DETECTOR_INSTANCE_ID= (an unset variable in a compose file) gave every process the
+        # transactional id "<group>-": each new one fenced the one before
+        if not value.strip():
+            raise ValueError("empty; unset it for the host name, or give each process its own")
+        name = f"{info.data.get('group_id', '')}-{_file_part(value)}{FAILURES_SUFFIX}"
+        if len(name.encode()) > NAME_MAX:
+            raise ValueError(f"too long: with the group id it names a file of "
+                             f"{len(name.encode())} bytes (the failure count; at most "
+                             f"{NAME_MAX})")
+        return value
+
+    @field_validator("max_poll_interval_ms")
+    @classmethod
+    def _after_session(cls, value: int, info: ValidationInfo) -> int:
+        session = info.data.get("session_timeout_ms")
+        if session is not None and value < session:  # librdkafka refuses the consumer
+            raise ValueError(f"{value} is below DETECTOR_SESSION_TIMEOUT_MS ({session}); "
+                             "it must be at least that")
+        return value
+
     @property
     def transactional_id(self) -> str:
         return f"{self.group_id}-{self.instance_id}"
@@ -101,6 +141,15 @@ class DetectorSettings(BaseSettings):
         if self.dedupe_horizon_s is None:
             return self.core.customer_ttl_s
         return self.dedupe_horizon_s
+
+
+def _file_part(value: str) -> str:
+    """A part of the failure count's file name (`<state_dir>/<group>-<instance>.failures.json`):
+    `a/b` put it in a folder no one made, so the count was lost at every restart (a crash
+    loop, never exit 7), and `../x` outside the state folder."""
+    if "/" in value:
+        raise ValueError(f"{value!r} holds '/'; it names a file (the failure count)")
+    return value
 
 
 def settings_from_args(args: argparse.Namespace) -> DetectorSettings:

@@ -61,6 +61,23 @@ def _rate(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"bad rate in {text!r} (use TYPE=0.003)") from None
 
 
+#: The generator's knobs whose errors name them in its own words (`tx_per_customer_day must
+#: be positive`) where the user typed a flag (`--tx-per-day`); `customers` and `days` are
+#: words of its prose too, and read as the flags.
+KNOB_FLAGS = {"tx_per_customer_day": "--tx-per-day", "traveller_share": "--traveller-share",
+              "travel_gap_hours": "--travel-gap-hours",
+              "duplicate_window_minutes": "--duplicate-window-minutes",
+              "anomaly rates": "--anomaly-rate rates"}
+
+
+def in_flags(message: str) -> str:
+    """A generator error in the words of the command line: each knob named by its flag (a
+    flag already there left as it is)."""
+    for knob, flag in KNOB_FLAGS.items():
+        message = re.sub(rf"(?<![-\w]){re.escape(knob)}\b", flag, message)
+    return message
+
+
 #: A pace above 0 (--rate, --speed).
 _positive = number(float, 0, strict=True)
 
@@ -159,7 +176,7 @@ def _generate_and_write(args: argparse.Namespace) -> list[Transaction]:
         raise UsageError(f"a generated transaction's {describe_validation_error(exc)}{hint}"
                          ) from None
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(in_flags(str(exc))) from None
     if not txs:
         raise UsageError("these settings generate no transaction (--customers, --days, "
                          "--tx-per-day or --transactions too small); nothing written")

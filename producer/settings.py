@@ -7,13 +7,20 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from shared.schemas import Seed
-from shared.settings import KafkaSettings, TopicSettings
+from shared.settings import (
+    LIBRDKAFKA_INT_MAX,
+    FileName,
+    KafkaSettings,
+    NamedPath,
+    Settings,
+    TopicSettings,
+)
 
 
-class ProducerSettings(BaseSettings):
+class ProducerSettings(Settings):
     """What `generate` and `replay` need to publish to `transactions`.
 
     The `mode` fields drive `python -m producer` in containers; the CLI passes its own flags.
@@ -26,7 +33,7 @@ class ProducerSettings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
 
     # Delivery
-    queue_max_messages: int = Field(default=500_000, ge=1000)
+    queue_max_messages: int = Field(default=500_000, ge=1000, le=LIBRDKAFKA_INT_MAX)
     flush_timeout_s: float = Field(default=60.0, gt=0)
 
     # `python -m producer`
@@ -35,12 +42,13 @@ class ProducerSettings(BaseSettings):
     rate: float | None = Field(default=None, gt=0)
     speed: float | None = Field(default=None, gt=0)
     strict: bool = False
-    rejects_dir: Path | None = None
+    # empty (`PRODUCER_REJECTS_DIR=`) was the working folder, as `--rejects-dir ''` was
+    rejects_dir: NamedPath | None = None
     recipe: Literal["realistic", "reference"] = "realistic"
     mix: Literal["default", "extended"] = "default"
     seed: Seed = 42
     customers: int | None = Field(default=None, ge=1)
     days: int = Field(default=90, ge=1)
     start: date = date(2025, 1, 1)
-    out: Path | None = None
+    out: FileName | None = None
     publish: bool = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,6 +28,28 @@ _SAVE_AS = "save it again as CSV UTF-8"
 _PACKED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
            (b"\x28\xb5\x2f\xfd", "zstd"),
            (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)"))
+
+
+#: The separators of files called CSV that are not comma-separated: Excel's where the
+#: decimal mark is a comma (it writes the region's list separator, `;`), a tab-separated
+#: export's, a database dump's.
+OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def separator_hint(header: Sequence[str], wanted: Iterable[str]) -> str:
+    """"; its columns are separated by semicolons ..." when `header` (as the csv module read
+    it, with commas) names every one of `wanted` once split on another separator, else "":
+    a `;`-separated file was "missing required column(s)" every one of which its header
+    showed."""
+    text = ",".join(header)
+    for separator, name in OTHER_SEPARATORS.items():
+        cells = {c.strip().strip('"').lstrip("\ufeff").strip().lower()
+                 for c in text.split(separator)}
+        if separator in text and set(wanted) <= cells:
+            return (f"; its columns are separated by {name}, not commas: save it "
+                    "comma-separated, with '.' as the decimal mark (Excel writes the list "
+                    "separator and decimal mark of the system's region settings)")
+    return ""
 
 
 class CsvFormatError(AuditstreamError):

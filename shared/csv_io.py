@@ -25,6 +25,7 @@ from shared.codec import describe_validation_error
 from shared.csv_encoding import (
     CsvFormatError,
     encoding_of,
+    separator_hint,
     show_odd_bytes,
     stray_in_header,
     stray_in_row,
@@ -136,6 +137,7 @@ def _read_header(
         raise CsvFormatError(
             f"{path}: wrong header: {'; '.join(problems)}; "
             f"expected at least {','.join(REQUIRED_CSV_FIELDS)}"
+            + separator_hint(header, REQUIRED_CSV_FIELDS)
         )
     extras = [n for n in names if n and n.lower() not in CSV_FIELDS]
     long_names = [n for n in extras if len(n) > MAX_ATTRIBUTE_KEY_CHARS]

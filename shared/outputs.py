@@ -76,6 +76,9 @@ def check_folder_of(target: Path) -> None:
     quietly create a tree. A `target` that is a link to nothing is refused the same way."""
     target = Path(target)
     if target.is_symlink() and not target.exists():  # mkdir would say "file exists"
+        if _loops(target):
+            raise UsageError(f"cannot write {target}: {target} is a symbolic link loop (its "
+                             "links lead back to themselves); correct the path")
         raise UsageError(f"cannot write {target}: {target} is a link to "
                          f"{os.readlink(target)}, which does not exist; create it first or "
                          "correct the path")
@@ -86,6 +89,15 @@ def check_folder_of(target: Path) -> None:
         raise UsageError(f"cannot write {target}: {folder} is not a folder; correct the path")
     raise UsageError(f"cannot write {target}: folder {folder} does not exist; create it "
                      "first or correct the path")
+
+
+def _loops(path: Path) -> bool:
+    """Whether `path` is a symbolic link loop (`a -> b -> a`), not a link to nothing."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def check_file_target(target: Path) -> None:
@@ -140,8 +152,8 @@ def same_file(a: Path, b: Path) -> bool:
     """One file by any name (a link too); by resolved path when either is not there."""
     try:
         return os.path.samefile(a, b)
-    except OSError:
-        return Path(a).resolve() == Path(b).resolve()
+    except OSError:  # realpath, not Path.resolve: a symbolic link loop was its RuntimeError
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def kind_of(mode: int) -> str:

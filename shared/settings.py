@@ -7,6 +7,11 @@ service has one settings class of its own that nests them (see producer/detector
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
+import re
+from argparse import ArgumentTypeError
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,10 +19,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.entry import file_name
 from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
+
+log = logging.getLogger(__name__)
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
+
+#: librdkafka's largest value of an integer property: a larger one wraps round without a word
+#: (DETECTOR_TRANSACTION_TIMEOUT_MS=4294968296 ran with transactions of 1 s).
+LIBRDKAFKA_INT_MAX = 2**31 - 1
 
 #: A client that has had no metadata from any broker for this long bootstraps again.
 REBOOTSTRAP_MS = 15_000
@@ -35,7 +47,93 @@ def _named(value: object) -> object:
 NamedPath = Annotated[Path, BeforeValidator(_named)]
 
 
-class KafkaSettings(BaseSettings):
+def _file(value: object) -> object:
+    # PRODUCER_OUT=data/ wrote a file named `data`: the CLI's --out check, for the setting
+    if isinstance(value, str):
+        try:
+            file_name(value)
+        except ArgumentTypeError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+#: A file setting: a name, not empty and not one of a folder (`x/`, `x/.`).
+FileName = Annotated[Path, BeforeValidator(_file)]
+
+
+def _port(address: str) -> str | None:
+    """The port part of `host:port` or `[v6]:port` as written, or None when there is none
+    (librdkafka's default 9092; a bare IPv6 address has colons but no port)."""
+    if address.startswith("["):
+        rest = address.partition("]")[2]
+        return rest[1:] if rest.startswith(":") else rest or None
+    host, colon, port = address.rpartition(":")
+    return port if colon and ":" not in host else None
+
+
+def env_names(settings_cls: type[BaseModel]) -> set[str]:
+    """Every environment variable a settings class reads, nested settings included (and a
+    nested model's fields, `DETECTOR_CORE__SEED`, where the class nests them)."""
+    names: set[str] = set()
+    prefix = delimiter = ""
+    if issubclass(settings_cls, BaseSettings):
+        prefix = str(settings_cls.model_config.get("env_prefix", ""))
+        delimiter = str(settings_cls.model_config.get("env_nested_delimiter") or "")
+    for name, field in settings_cls.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseSettings):
+            names |= env_names(annotation)
+            continue
+        names.add(f"{prefix}{name}".upper())
+        if delimiter and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= {f"{prefix}{name}{delimiter}{sub}".upper() for sub in annotation.model_fields}
+    return names
+
+
+#: How alike a variable's name must be to one auditstream reads to be named as its typo
+#: (difflib's ratio: `KAFKA_BOOTSTRAP_SERVER` 0.98; the broker image's
+#: `KAFKA_SASL_ENABLED_MECHANISMS` beside `KAFKA_SASL_MECHANISM`, 0.82, is not).
+TYPO_LIKENESS = 0.85
+#: The Kafka security variables: any of them auditstream does not read is named as ignored
+#: (`ignored_security_variables`), a typo or not.
+SECURITY_PREFIXES = ("KAFKA_SASL_", "KAFKA_SSL_")
+#: The typos already named in this process.
+_WARNED_TYPOS: set[str] = set()
+
+
+def mistyped(settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of `environ` under the class's prefix that it does not read but that are
+    close to one it does (a typo), each with that one."""
+    prefix = str(settings_cls.model_config.get("env_prefix", "")).upper()
+    known = env_names(settings_cls)
+    ours = sorted(n for n in known if n.startswith(prefix))
+    found = {}
+    for name in environ:
+        upper = name.upper()
+        if upper.startswith(SECURITY_PREFIXES):  # each one named by `shared.kafka` already
+            continue
+        if prefix and upper.startswith(prefix) and upper not in known:
+            close = difflib.get_close_matches(upper, ours, n=1, cutoff=TYPO_LIKENESS)
+            if close:
+                found[name] = close[0]
+    return found
+
+
+class Settings(BaseSettings):
+    """A settings class that warns, once a process, of a variable it takes for a typo of one
+    it reads (never its value): `KAFKA_BOOTSTRAP_SERVER=kafka:9092` left the default
+    127.0.0.1:9092 in force without a word, `AUDITSTREAM_PARTITION=8` 4 partitions."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        typos = {k: v for k, v in mistyped(type(self), os.environ).items()
+                 if k not in _WARNED_TYPOS}
+        _WARNED_TYPOS.update(typos)
+        for name, meant in sorted(typos.items()):
+            log.warning("%s is not read by auditstream, ignored: did you mean %s? (README, "
+                        "Configuration)", name, meant)
+
+
+class KafkaSettings(Settings):
     """How to reach the cluster; security options pass through to librdkafka unchanged."""
 
     model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore",
@@ -62,10 +160,18 @@ class KafkaSettings(BaseSettings):
     @classmethod
     def _some_server(cls, value: str) -> str:
         # KAFKA_BOOTSTRAP_SERVERS= waited the whole start-up window, then exit 4 naming a
-        # blank address
-        if not value.strip():
+        # blank address; so did `,,`, and a port no broker can have (`kafka:9O92`,
+        # `kafka:99999`): "connection refused" for 180 s
+        servers = re.split(r"[,\s]+", value.strip())  # librdkafka's separators
+        if not any(servers):
             raise ValueError("empty; give host:port of at least one broker, or unset it for "
                              "127.0.0.1:9092")
+        for server in filter(None, servers):
+            port = _port(server.rpartition("://")[2])
+            if port is not None and not (port.isascii() and port.isdigit()
+                                         and 0 < int(port) <= 65535):
+                raise ValueError(f"{server!r}: the port must be a number from 1 to 65535, "
+                                 f"not {port!r}")
         return value
 
     def client_config(self) -> dict[str, Any]:
@@ -96,7 +202,7 @@ class KafkaSettings(BaseSettings):
         return conf
 
 
-class TopicSettings(BaseSettings):
+class TopicSettings(Settings):
     """Topic names and layout shared by every service."""
 
     model_config = SettingsConfigDict(env_prefix="AUDITSTREAM_", frozen=True, extra="ignore")
@@ -110,25 +216,10 @@ class TopicSettings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1, le=MAX_REPLICATION_FACTOR)
 
 
-def env_names(settings_cls: type[BaseModel]) -> set[str]:
-    """Every environment variable a settings class reads, nested settings included."""
-    names: set[str] = set()
-    prefix = ""
-    if issubclass(settings_cls, BaseSettings):
-        prefix = str(settings_cls.model_config.get("env_prefix", ""))
-    for name, field in settings_cls.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseSettings):
-            names |= env_names(annotation)
-        else:
-            names.add(f"{prefix}{name}".upper())
-    return names
-
-
 def ignored_security_variables(environ: Mapping[str, str]) -> list[str]:
     """The `KAFKA_SASL_*` / `KAFKA_SSL_*` variables in `environ` that `KafkaSettings` does not
     read (a typo, or an option it does not pass on): unknown `KAFKA_` ones are ignored, as the
     broker image reads others, so these are named (`shared.kafka`), never their values."""
     known = env_names(KafkaSettings)
     return sorted({name.upper() for name in environ
-                   if name.upper().startswith(("KAFKA_SASL_", "KAFKA_SSL_"))} - known)
+                   if name.upper().startswith(SECURITY_PREFIXES)} - known)

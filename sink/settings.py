@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from shared.settings import KafkaSettings, NamedPath, TopicSettings
+from shared.settings import KafkaSettings, NamedPath, Settings, TopicSettings
 from sink.watermark import DEFAULT_QUORUM
 
 #: The audit sample's key when `EXPORTS_SAMPLE_KEY` is unset: public (it is in the repository).
@@ -18,7 +18,7 @@ DEFAULT_SAMPLE_KEY = "auditstream-audit-sample"
 MIN_SAMPLE_KEY = 16
 
 
-class ExportSettings(BaseSettings):
+class ExportSettings(Settings):
     """How rollups are computed; the same for the streaming sink and offline `score`."""
 
     # infinity passed `ge=0` and broke the run manifest (not JSON) and the report after it
@@ -71,7 +71,7 @@ class ExportSettings(BaseSettings):
         return None
 
 
-class SinkSettings(BaseSettings):
+class SinkSettings(Settings):
     """What the sink needs to turn `transactions.scored` into exports."""
 
     model_config = SettingsConfigDict(env_prefix="SINK_", frozen=True, extra="ignore",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from shared.errors import UsageError
+from shared.settings import Settings
 
 
 def _user_dir(env: str, fallback: str) -> Path:
@@ -46,10 +48,13 @@ def _any_address(host: str) -> bool:
         return False
 
 
-class BrokerSettings(BaseSettings):
+class BrokerSettings(Settings):
     """Where the local broker keeps its jars, data and log, and which ports it binds."""
 
-    model_config = SettingsConfigDict(env_prefix="BROKER_", frozen=True, extra="ignore")
+    # infinity or NaN as the start timeout: a broker launched, then stopped at once as "did
+    # not answer within nans"
+    model_config = SettingsConfigDict(env_prefix="BROKER_", frozen=True, extra="ignore",
+                                      allow_inf_nan=False)
 
     kafka_version: str = "4.3.1"
     host: str = "127.0.0.1"
@@ -60,7 +65,7 @@ class BrokerSettings(BaseSettings):
     home: Path = Field(
         default_factory=lambda: _user_dir("XDG_STATE_HOME", ".local/state") / "broker"
     )
-    start_timeout: float = 90.0
+    start_timeout: float = Field(default=90.0, gt=0)
 
     @field_validator("host")
     @classmethod
@@ -69,6 +74,16 @@ class BrokerSettings(BaseSettings):
             raise ValueError(f"{host} is not an address clients can reach (the broker "
                              "advertises it); give this machine's own address")
         return host
+
+    @field_validator("heap")
+    @classmethod
+    def _jvm_size(cls, heap: str) -> str:
+        # another spelling launched Java to fail ("Invalid initial heap size"), after the jar
+        # fetch, in a 30-line log tail
+        if not re.fullmatch(r"[1-9][0-9]*[kKmMgGtT]?", heap):
+            raise ValueError(f"{heap!r} is not a JVM heap size: a whole number of bytes, or "
+                             "with k, m, g or t (512m, 1g)")
+        return heap
 
     @field_validator("controller_port")
     @classmethod

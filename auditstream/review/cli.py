@@ -47,18 +47,24 @@ def default_reviewer() -> str:
 _REVIEWER: TypeAdapter[str] = TypeAdapter(ReviewerText)
 
 
-def reviewer_of(args: argparse.Namespace) -> str:
+def reviewer_of(args: argparse.Namespace, every_review: bool = False) -> str:
     """The reviewer a review records when nothing else names one: --reviewer, else the user
     name. Checked once, with the schema's rule, so a bad name is one usage error (exit 2)
-    before anything is read or published, not a reject on every row."""
+    before anything is read or published, not a reject on every row. An empty one is
+    refused when given (`--reviewer "$UNSET"` published every outcome without a reviewer,
+    exit 0), and as the user name too when it names `every_review` (`review serve`)."""
     name = default_reviewer() if args.reviewer is None else args.reviewer
+    whose = "--reviewer" if args.reviewer is not None else \
+        "your user name (the default --reviewer)"
     try:
-        return _REVIEWER.validate_python(name)
+        reviewer = _REVIEWER.validate_python(name)
     except ValidationError as exc:
         why = "; ".join(e["msg"] for e in exc.errors(include_url=False))
-        whose = "--reviewer" if args.reviewer is not None else \
-            "your user name (the default --reviewer)"
         raise AuditstreamError(f"{whose} {quote(name)}: {why}; give --reviewer NAME") from None
+    if not reviewer and (args.reviewer is not None or every_review):
+        raise AuditstreamError(f"{whose} {quote(name)}: empty, so the outcomes would name no "
+                               "reviewer; give --reviewer NAME")
+    return reviewer
 
 
 def default_exports() -> Path:
@@ -191,7 +197,7 @@ def summary_line(result: ImportResult, published: int, topic: str, dry_run: bool
 def cmd_serve(args: argparse.Namespace) -> int:
     from auditstream.review import server
 
-    reviewer = reviewer_of(args)
+    reviewer = reviewer_of(args, every_review=True)
     exports = args.exports or default_exports()
     server.check_exports(exports)  # a FIFO at cases.csv or run.json: exit 2, not a hang
     return server.serve(exports, args.port, reviewer, KafkaSettings(), TopicSettings())

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from shared.codec import describe_validation_error
+from shared.csv_encoding import separator_hint
 from shared.csv_io import RowError
 from shared.reviews import OUTCOMES, Review
 from shared.schemas import parse_timestamp, quote, unguarded
@@ -111,7 +112,7 @@ def layout_of(header: Sequence[str], target: str | None = None) -> Layout:
                           "case or surrounding spaces); keep one of each")
     if "outcome" not in names:
         raise HeaderError("no `outcome` column (fill one in with confirmed, dismissed or "
-                          "unclear per reviewed row)")
+                          "unclear per reviewed row)" + separator_hint(header, ["outcome"]))
     for column, kind in ID_COLUMNS:
         if (target is None or target == kind) and column in names:
             return Layout(kind, column)

@@ -85,11 +85,24 @@ def test_a_value_out_of_its_range_is_one_line_naming_it(
 ) -> None:
     """Before: NaN and negative shares, gaps and windows were taken silently, NaN or inf
     rows per day and a NaN rate failed in numpy's words ("lam value too large", "cannot
-    convert float NaN to integer")."""
+    convert float NaN to integer"). Named by the flag typed, not the generator's knob
+    (`tx_per_customer_day`, which no option or setting is called; probe of 2026-12-06)."""
     out = tmp_path / "x.csv"
     code = main(["generate", *SMALL, f"{flag}={value}", "--out", str(out)])
     assert code == ExitCode.USAGE and not out.exists()
-    assert named in _one_error_line(capsys)
+    line = _one_error_line(capsys)
+    assert flag in line and named not in line, line
+
+
+def test_the_generator_s_prose_keeps_its_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `customers` and `days` are words of its messages too: never made `--customers`
+    code = main(["generate", "--customers", "30", "--days", "3", "--travel-gap-hours", "73",
+                 "--out", str(tmp_path / "x.csv")])
+    assert code == ExitCode.USAGE
+    line = _one_error_line(capsys)
+    assert "(the shortest trip, 3 days)" in line and "--travel-gap-hours" in line, line
 
 
 @pytest.mark.parametrize(("flag", "value"), [

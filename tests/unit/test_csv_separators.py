@@ -1,0 +1,83 @@
+"""A "CSV" separated by semicolons (Excel's, where the decimal mark is a comma: most of
+Europe), tabs or vertical bars (hostile probe, 2026-12-06, eleventh session): refused, as
+before, but the one line said the header was "missing required column(s)" every one of which
+it showed; it now says what the separator is and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auditstream.broker.process import free_port
+from auditstream.cli import main
+from shared.errors import ExitCode
+from shared.schemas import REQUIRED_CSV_FIELDS
+
+ROW = ["1", "c1", "2025-01-01 00:00:00", "1,5", "CH", "app", "pc", "fuel", "10.0.0.1"]
+
+
+def _error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if ": error: " in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture(autouse=True)
+def _no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("KAFKA_STARTUP_WAIT_S", "1")
+
+
+@pytest.mark.parametrize(("separator", "name"), [
+    (";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars"),
+])
+@pytest.mark.parametrize("command", [["score", "{f}", "--out", "{out}"], ["replay", "{f}"]])
+def test_a_transactions_file_of_another_separator_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], separator: str, name: str,
+    command: list[str],
+) -> None:
+    path = tmp_path / "export.csv"
+    bom = "\ufeff" if separator == ";" else ""  # Excel's "CSV UTF-8" writes one
+    path.write_text(bom + separator.join(REQUIRED_CSV_FIELDS) + "\r\n"
+                    + separator.join(ROW) + "\r\n", encoding="utf-8")
+    argv = [a.format(f=path, out=tmp_path / "out") for a in command]
+    assert main(argv) == ExitCode.USAGE
+    line = _error(capsys)
+    assert f"separated by {name}, not commas" in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_header_missing_a_column_under_another_separator_gets_no_such_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(";".join(REQUIRED_CSV_FIELDS[:-1]) + "\n" + ";".join(ROW[:-1]) + "\n")
+    assert main(["score", str(path), "--out", str(tmp_path / "out")]) == ExitCode.USAGE
+    line = _error(capsys)
+    assert "missing required column(s)" in line and "separated by" not in line, line
+
+
+def test_a_comma_file_missing_a_column_is_said_as_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(",".join(REQUIRED_CSV_FIELDS[1:]) + "\n")
+    assert main(["score", str(path), "--out", str(tmp_path / "out")]) == ExitCode.USAGE
+    line = _error(capsys)
+    assert "missing required column(s) transaction_id" in line and "separated" not in line
+
+
+@pytest.mark.parametrize(("separator", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_reviews_file_of_another_separator_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], separator: str, name: str,
+) -> None:
+    # an auditor's cases.csv opened in Excel, outcomes filled in, saved as CSV in a French
+    # or German locale: "no `outcome` column", beside the column they had just filled in
+    path = tmp_path / "cases.csv"
+    path.write_text(separator.join(["case_id", "outcome", "note"]) + "\n"
+                    + separator.join(["C-1", "confirmed", "ok"]) + "\n")
+    assert main(["review", "import", str(path), "--no-check", "--dry-run"]) == ExitCode.USAGE
+    line = _error(capsys)
+    assert "no `outcome` column" in line and f"separated by {name}" in line, line
