@@ -47,8 +47,8 @@ _ML = f"{_TS}[model_score] >= th"
 _HY = f"({_TS}[model_score] >= th || {_TS}[is_rule_flag])"
 _CO = f"{_TS}[score] >= th"
 _Y = f"{_TS}[is_anomaly]"
-#: How a time is shown in text: ISO day, 24-hour clock. Power BI reads `hh` as the 12-hour
-#: clock (21:58 showed "09:58", no AM/PM), `HH` as the 24-hour one.
+#: How a time is shown in text: ISO day, 24-hour clock. pbix-mcp's engine (and .NET) read
+#: `hh` as the 12-hour clock (21:58 showed "09:58", no AM/PM); `HH` is 24-hour either way.
 _TIME = "yyyy-mm-dd HH:nn"
 
 MEASURES: tuple[Measure, ...] = (
