@@ -47,6 +47,9 @@ _ML = f"{_TS}[model_score] >= th"
 _HY = f"({_TS}[model_score] >= th || {_TS}[is_rule_flag])"
 _CO = f"{_TS}[score] >= th"
 _Y = f"{_TS}[is_anomaly]"
+#: How a time is shown in text: ISO day, 24-hour clock. pbix-mcp's engine (and .NET) read
+#: `hh` as the 12-hour clock (21:58 showed "09:58", no AM/PM); `HH` is 24-hour either way.
+_TIME = "yyyy-mm-dd HH:nn"
 
 MEASURES: tuple[Measure, ...] = (
     Measure("Recommended Threshold",
@@ -100,12 +103,12 @@ MEASURES: tuple[Measure, ...] = (
             "VAR ahead = NOT(ISBLANK(beat)) && NOT(ISBLANK(readat)) && "
             f"DATEDIFF(readat, beat, SECOND) > {STALE_S}\n"
             'RETURN IF(ISBLANK(asof), "no data yet", "data as of " & '
-            'FORMAT(asof, "yyyy-mm-dd hh:nn") & ", " & IF(batch, "scored by a batch run" & '
-            'IF(ISBLANK(ended), "", " at " & FORMAT(ended, "yyyy-mm-dd hh:nn")) & '
+            f'FORMAT(asof, "{_TIME}") & ", " & IF(batch, "scored by a batch run" & '
+            f'IF(ISBLANK(ended), "", " at " & FORMAT(ended, "{_TIME}")) & '
             '" (no live stream)", IF(NOT(ISBLANK(stopped)), '
-            '"sink stopped " & FORMAT(stopped, "yyyy-mm-dd hh:nn") & ", lag unknown since", '
-            'IF(silent, "sink not heard from since " & FORMAT(beat, "yyyy-mm-dd hh:nn"), '
-            'IF(ahead, "heartbeat " & FORMAT(beat, "yyyy-mm-dd hh:nn") & " ahead of the '
+            f'"sink stopped " & FORMAT(stopped, "{_TIME}") & ", lag unknown since", '
+            f'IF(silent, "sink not heard from since " & FORMAT(beat, "{_TIME}"), '
+            f'IF(ahead, "heartbeat " & FORMAT(beat, "{_TIME}") & " ahead of the '
             'reader\'s clock, lag unknown", '
             'IF(ISBLANK(behind) || ISBLANK(beat), "lag unknown", FORMAT(behind, "0") & '
             '" minutes behind the stream"))))))', ""),
@@ -139,7 +142,7 @@ MEASURES: tuple[Measure, ...] = (
             "#,0"),
     Measure("Oldest Open Case",
             'MINX(FILTER(cases, ISBLANK(cases[outcome]) || cases[outcome] = ""), '
-            "cases[first_time])", "yyyy-mm-dd hh:nn"),
+            "cases[first_time])", _TIME),
     Measure("Recommended Cases Per Day",
             "CALCULATE(MAX(thresholds[combined_cases_per_day]), "
             "FILTER(ALL(thresholds), thresholds[is_recommended] = TRUE()))", "#,0.#"),

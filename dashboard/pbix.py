@@ -76,17 +76,21 @@ def _table_files(table: Table, exports_dir: Path) -> list[Path]:
 
 
 def read_table_csv(table: Table, path: Path) -> list[dict[str, str]]:
-    """One file of a table, each row as column -> cell text, every column of the table in
-    its header once; else one line, exit 2 (as a refresh in Desktop would fail on it)."""
+    """One file of a table, each row as column -> cell text; a column of the table its
+    header lacks is empty (null), as the query reads a file an older version wrote
+    (`tmdl.partition_m`). A column given twice, or a header with none of the table's
+    columns (not this table's file), is one line, exit 2."""
     if not path.is_file():
         raise UsageError(f"{path}: missing; the model reads it, so the .pbix's snapshot needs "
                          "it: give --exports a whole exports folder (the sink's, or `auditstream "
                          "score --out`)")
     header, rows = read_csv(path)
     for column in table.csv_columns:
-        if header.count(column) != 1:
-            raise damaged(path, f"column {column!r} "
-                          f"{'given twice' if column in header else 'missing'}")
+        if header.count(column) > 1:
+            raise damaged(path, f"column {column!r} given twice")
+    if not set(header) & set(table.csv_columns):
+        raise damaged(path, f"none of the columns of table {table.name} "
+                      f"({', '.join(table.csv_columns[:3])}, ...) in its header")
     return rows
 
 

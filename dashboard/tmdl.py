@@ -113,9 +113,17 @@ def _day_files_source(table: Table) -> list[str]:
 
 def partition_m(table: Table) -> str:
     """Power Query M for one table: its CSV (or day files) under ExportsFolder, typed,
-    booleans parsed."""
+    booleans parsed.
+
+    `Selected` keeps exactly the table's columns (`shared.columns`), in order, before any
+    step names one: a column the file lacks (written by a version before the column was
+    added: status.csv before `stopped_at`) is null (`MissingField.UseNull`) instead of
+    failing the refresh ("The column ... of the table wasn't found"), and one it has that
+    the model does not know (a later version's) is left out.
+    """
     bools = [c for c in table.csv_columns if table.type_of(c) == "boolean"]
     typed = [c for c in table.csv_columns if table.type_of(c) != "boolean"]
+    names = ", ".join(_m_string(c) for c in table.csv_columns)
     source = _day_files_source(table) if table.day_folder else [
         f"    Source = Csv.Document(File.Contents({PARAMETER} & {_m_string(table.file)}), "
         f"{_CSV_OPTIONS}),",
@@ -124,8 +132,9 @@ def partition_m(table: Table) -> str:
     lines = [
         "let",
         *source,
+        f"    Selected = Table.SelectColumns(Promoted, {{{names}}}, MissingField.UseNull),",
         '    ToBool = (v) => if v = null or v = "" then null else Text.Lower(v) = "true",',
-        "    Bools = Table.TransformColumns(Promoted, {"
+        "    Bools = Table.TransformColumns(Selected, {"
         + ", ".join(f"{{{_m_string(c)}, ToBool, type logical}}" for c in bools) + "}),",
         "    Typed = Table.TransformColumnTypes(Bools, {"
         + ", ".join(f"{{{_m_string(c)}, {_M_TYPES[table.type_of(c)]}}}" for c in typed)

@@ -19,6 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 LATE_COLUMNS = (("read_at", "DateTime"), ("source", "String"))
 
 
+def minute(iso: str) -> str:
+    """An ISO time as the card writes it (`yyyy-mm-dd HH:nn`, a 24-hour clock)."""
+    return iso[:16].replace("T", " ")
+
+
 class Card:
     """The sample's status `row` and the card's text for any row put in its place."""
 

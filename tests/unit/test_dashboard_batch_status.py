@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from shared.freshness import STALE_S, describe
-from tests.status_card import status_card
+from tests.status_card import minute, status_card
 
 Evaluate = Any
 
@@ -46,8 +46,8 @@ def _python(row: dict[str, Any]) -> str:
 def test_the_card_says_a_batch_run_scored_the_folder_however_old(
         card: Evaluate, age: int) -> None:
     row, value = card("auditstream score", True, age)
-    assert value.startswith(f"data as of {row['data_as_of'][:10]} ")  # the hour: Desktop's
-    assert f", scored by a batch run at {row['stopped_at'][:10]} " in value, value
+    assert value.startswith(f"data as of {minute(row['data_as_of'])}")
+    assert f", scored by a batch run at {minute(row['stopped_at'])}" in value, value
     assert value.endswith(" (no live stream)"), value
     assert "sink" not in value and "minutes behind" not in value, value
     assert [w for w in value.split() if ":" not in w] == \
@@ -58,7 +58,7 @@ def test_a_batch_run_without_stopped_at_says_when_it_scored_by_its_heartbeat(
         card: Evaluate) -> None:
     """The committed sample's row (written before score set `stopped_at`)."""
     row, value = card("auditstream score", False, STALE_S + 1)
-    assert f", scored by a batch run at {row['heartbeat_at'][:10]} " in value, value
+    assert f", scored by a batch run at {minute(row['heartbeat_at'])}" in value, value
     assert value.endswith(" (no live stream)"), value
 
 
@@ -66,6 +66,6 @@ def test_a_batch_run_without_stopped_at_says_when_it_scored_by_its_heartbeat(
 def test_a_sinks_stopped_row_still_says_the_sink_stopped(
         card: Evaluate, source: str | None) -> None:
     row, value = card(source, True, 0)
-    assert f", sink stopped {row['stopped_at'][:10]} " in value, value
+    assert f", sink stopped {minute(row['stopped_at'])}" in value, value
     assert value.endswith(", lag unknown since"), value
     assert "batch" not in value, value

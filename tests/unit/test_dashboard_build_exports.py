@@ -4,7 +4,9 @@ reads: one line naming the file (and row and column), exit 2, the project as it 
 Before (a hostile probe): a missing table, a run.json that is not a JSON object and a cell
 that is not of its column's type were tracebacks, exit 70, "internal error (a bug)", after
 the PBIP project had been written; a missing column, a duplicated one and a day file cut
-mid-row were read by pandas as empty or padded cells and built into the .pbix, exit 0.
+mid-row were read by pandas as empty or padded cells and built into the .pbix, exit 0. (A
+missing column is read as null since 2026-12-06, as the refresh reads an older version's
+file; a header holding none of the table's columns is refused.)
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
     path.write_text(text.replace(old, new, count), encoding="utf-8", newline="")
 
 
+def _first_line(path: Path, edit: Callable[[str], str]) -> None:
+    head, rest = path.read_text(encoding="utf-8").split("\n", 1)
+    path.write_text("\n".join([edit(head), rest]), encoding="utf-8", newline="")
+
+
 def _second_line(path: Path, edit: Callable[[str], str]) -> None:
     head, second, rest = path.read_text(encoding="utf-8").split("\n", 2)
     path.write_text("\n".join([head, edit(second), rest]), encoding="utf-8", newline="")
@@ -39,8 +46,12 @@ def _second_line(path: Path, edit: Callable[[str], str]) -> None:
 
 DAMAGES: list[tuple[str, Damage, str]] = [
     ("missing table", lambda f: (f / "status.csv").unlink(), "status.csv: missing"),
-    ("missing column", lambda f: _edit(f / "cases.csv", ",note\n", ",notes\n"),
-     "cases.csv: column 'note' missing"),
+    # a missing column is null, as the refresh reads an older version's file (2026-12-06:
+    # tests/unit/test_dashboard_old_exports.py); a header with none of its table's columns
+    # is no file of that table
+    ("no column of its table", lambda f: _first_line(
+        f / "cases.csv", lambda h: ",".join(f"c{i}" for i in range(h.count(",") + 1))),
+     "cases.csv: none of the columns of table cases"),
     ("column twice", lambda f: _edit(f / "cases.csv", ",note\n", ",outcome\n"),
      "cases.csv: column 'outcome' given twice"),
     ("day file cut mid-row", lambda f: _day(f).write_bytes(_day(f).read_bytes()[:-30]),
