@@ -99,8 +99,9 @@ def register(subparsers: Any) -> None:
         "order, keyed by customer_id. Rows that cannot be read go, with their line and "
         "reason, to <name>.rejects.csv beside each input (or in --rejects-dir), as `score` "
         "does. Exit 0: every row sent; 1: rows rejected, the rest sent; 2: bad file, usage, "
-        "or --strict with bad rows (nothing sent); 3: messages not delivered; 4: no broker "
-        "answered; 130: interrupted.")
+        "--strict with bad rows (nothing sent), or a file written to while it was read or "
+        "sent (docs/producer.md); 3: messages not delivered; 4: no broker answered; 130: "
+        "interrupted.")
     r.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
     pace = r.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=_positive, help="messages/s (default: as fast as possible)")
@@ -227,4 +228,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
     for line in summary.lines():
         print(line, file=sys.stderr)
+    if (error := summary.changed_error()) is not None:
+        raise error  # its one line after the summary, exit 2
     return int(summary.exit_code)

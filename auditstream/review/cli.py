@@ -91,7 +91,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "missing or unknown id, bad reviewed_at) is reported with its line (CSV) or row "
         "(Excel) on stderr and in <name>.rejects.csv; the others are still published. "
         "Exit 0: all published; 1: rows rejected, the rest published; 2: unreadable file or "
-        "header; 3: not confirmed by Kafka (safe to re-run); 4: no broker answered.")
+        "header, or a file written to while it was read (nothing published); 3: not "
+        "confirmed by Kafka (safe to re-run); 4: no broker answered.")
     i.add_argument("file", type=Path, metavar="FILE")
     i.add_argument("--exports", type=folder_name, metavar="DIR",
                    help="check ids against DIR's cases.csv, case_transactions.csv and "

@@ -32,7 +32,8 @@ from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, st
 from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
-from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
+from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile, Version
+from shared.names import shown
 from shared.outputs import open_text
 from shared.schemas import unguarded
 
@@ -76,12 +77,30 @@ def read_table(path: Path, sheet: str | None = None) -> tuple[list[str], Rows]:
         raise
 
 
+def _version(file: InputFile) -> Version:
+    """`file`'s version before it is read, compared once every row is (`_unchanged`)."""
+    try:
+        return file.version()
+    except OSError as exc:
+        raise ReviewFileError(f"cannot read {file.path}: {exc.strerror or exc}") from None
+
+
+def _unchanged(file: InputFile, before: Version) -> None:
+    """Refuse a file written to in place since `before` (an editor or a job saving over
+    it, the descriptor held reads it): the rows read could mix its old and new bytes."""
+    if file.version() != before:
+        raise ReviewFileError(f"{shown(file.path)} changed while it was read (written to in "
+                              "place), nothing published; import it once nothing writes to "
+                              "it")
+
+
 def _csv(file: InputFile) -> tuple[list[str], Rows]:
     path = file.path
     # Read whole: its size first, before its encoding is guessed from all of it.
     if (size := file.stamp()[2]) > MAX_CSV_BYTES:
         raise ReviewFileError(f"{path}: {size:,} bytes, over the {MAX_CSV_BYTES:,} a review "
                               "file may hold (far more than a cases file): import it in parts")
+    before = _version(file)
     # Read once, no further than the bound (a file may grow while read, and a /proc file's
     # size is 0), and its encoding judged on those very bytes: judged on a first read, the
     # bytes of a second were decoded with it (a file saved over in between: a traceback).
@@ -94,6 +113,7 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
         raise ReviewFileError(f"{path}: over {MAX_CSV_BYTES:,} bytes, the most a review file "
                               "may hold (more than its size said: it grew while it was read)"
                               "; import it in parts")
+    _unchanged(file, before)  # every row is in `data`
     # UTF-8 (a stray byte of another encoding rejects only its row), UTF-16 with its BOM, or
     # Windows-1252 (Excel's default "CSV" on Windows); any other encoding is a file error.
     try:
@@ -358,6 +378,7 @@ def _excel(file: InputFile, sheet: str | None) -> tuple[list[str], Rows]:
     from openpyxl.utils.exceptions import InvalidFileException
 
     path = file.path
+    before = _version(file)
     _check_archive(file)
     try:
         book = openpyxl.load_workbook(file.reader(), read_only=True, data_only=True)
@@ -419,6 +440,7 @@ def _excel(file: InputFile, sheet: str | None) -> tuple[list[str], Rows]:
                     yield number, {**row, ERROR_KEY: hidden.get(number) or str(odd)}
                 elif any(c.strip() for c in cells):
                     yield number, row
+            _unchanged(file, before)  # the sheet is read as its rows are
         except _BAD_PART as exc:
             raise bad(number, exc) from None
         finally:
