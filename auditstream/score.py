@@ -201,8 +201,8 @@ def _refuse_own_exports(inputs: list[Path], out: Path) -> None:
         for export in owned:
             if same_file(path, export):
                 raise AuditstreamError(
-                    f"{path} is one of the exports of {out} this run would replace "
-                    f"({export}); copy it out of the folder first, or give another --out")
+                    f"{shown(path)} is one of the exports of {shown(out)} this run would replace "
+                    f"({shown(export)}); copy it out of the folder first, or give another --out")
 
 
 def _score_into(args: argparse.Namespace, inputs: list[InputFile], out: Path,
@@ -234,9 +234,9 @@ def _score_into(args: argparse.Namespace, inputs: list[InputFile], out: Path,
         how = f"input not in event-time order, sorted on disk in {sorted_s:.1f} s"
     rows_n, flagged, reports = done
     total = time.perf_counter() - started
-    where = f" -> {', '.join(map(str, reports))}" if reports else ""
+    where = f" -> {', '.join(map(shown, reports))}" if reports else ""
     print(f"score: {rows_n} rows scored ({flagged} flagged), {len(errors)} rejected"
-          f"{where}; exports in {out} ({how}; detection core {CORE_KIND}; "
+          f"{where}; exports in {shown(out)} ({how}; detection core {CORE_KIND}; "
           f"total {total:.1f} s)")
     return int(ExitCode.ROWS_REJECTED if errors else ExitCode.OK)
 
@@ -273,8 +273,8 @@ def _score_stream(
             reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir)
         if not exports.rows:  # a failed upstream export: keep the folder's earlier run
             raise AuditstreamError(
-                f"no row to score in {', '.join(map(str, args.input))} (header only, or "
-                f"every row rejected: {len(errors)}); the exports in {out} are as they were")
+                f"no row to score in {', '.join(map(shown, args.input))} (header only, or "
+                f"every row rejected: {len(errors)}); the exports in {shown(out)} are as they were")
         exports.finish(run_info={
             "inputs": [input_name(p) for p in args.input],
             "input_sha256": digest,

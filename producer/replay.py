@@ -63,7 +63,7 @@ class ReplaySummary:
     def lines(self) -> list[str]:
         r = self.report
         out = [f"rejected {self.rejected:,} row(s)"]
-        out += [f"  rejects written to {p}" for p in self.rejects_files]
+        out += [f"  rejects written to {shown(p)}" for p in self.rejects_files]
         if r is not None:
             out.insert(0, f"sent {r.delivered:,} of {self.rows:,} row(s) in {r.elapsed:.2f} s "
                           f"({r.rate:,.0f} rows/s)")
@@ -164,7 +164,7 @@ def _say_sorting() -> None:
 def _report_rejects(loaded: Loaded, rejects_dir: Path | None) -> list[Path]:
     for src, errs in loaded.rejects.items():
         for err in errs[:5]:
-            log.warning("%s:%d: %s", src, err.line, err.reason)
+            log.warning("%s:%d: %s", shown(src), err.line, err.reason)
     return [write_rejects(errs, rejects_path(src, rejects_dir))
             for src, errs in loaded.rejects.items()]
 

@@ -17,6 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
+from shared.names import shown
+
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
@@ -29,7 +31,7 @@ class NotAFile(Exception):
     device or socket); each command says so in its own words."""
 
     def __init__(self, path: Path, kind: str) -> None:
-        super().__init__(f"{path}: {kind}")
+        super().__init__(f"{shown(path)}: {kind}")
         self.path, self.kind = path, kind
 
 
