@@ -78,7 +78,7 @@ class ReplaySummary:
         """The one line for inputs changed while sent, or None."""
         if not self.changed:
             return None
-        sent = 0 if self.report is None else self.report.sent
+        sent = 0 if self.report is None else self.report.delivered  # as the summary says
         return ReplayError(
             f"{_names(self.changed)} changed while it was sent (written to in place): the "
             f"{sent:,} row(s) sent may mix its old and new content; replay it once nothing "

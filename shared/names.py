@@ -25,7 +25,11 @@ _SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}
 def shown(path: str | os.PathLike[str]) -> str:
     """`path` for a message: as it is when ordinary, else `$'...'` with each odd character
     escaped (`\\n`, `\\t`, `\\r`, `\\\\`, `\\'`, or its UTF-8 bytes as `\\xHH`)."""
-    text = os.fsencode(path).decode("utf-8", "surrogateescape")
+    try:
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:  # a lone surrogate no byte decodes to (a JSON "\ud800")
+        raw = os.fspath(path).encode("utf-8", "surrogatepass")
+    text = raw.decode("utf-8", "surrogateescape")
     if _ODD.search(text) is None:
         return text
     return "$'" + _ODD.sub(_escaped, text) + "'"

@@ -65,6 +65,15 @@ def test_an_ordinary_name_is_shown_as_it_is(name: str) -> None:
         assert shown(name) == name
 
 
+def test_a_name_no_byte_decodes_to_is_shown_by_its_utf8_bytes() -> None:
+    """A lone surrogate outside the file system decoding's (from a JSON setting such as
+    PRODUCER_FILES='["\\ud800.csv"]'), which `os.fsencode` refuses: shown by its UTF-8
+    bytes, not an error raised while an error is told."""
+    from shared.names import shown
+
+    assert shown("\ud800.csv") == "$'\\xed\\xa0\\x80.csv'"
+
+
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
 @pytest.mark.parametrize("name", [b"no\nsuch.csv", b"tab\there", b"it's", b"back\\slash",
                                   b"caf\xe9.csv", "x\u202egnp.csv".encode(), b"cr\rlf\n"])
