@@ -23,6 +23,7 @@ from shared.errors import UsageError
 from shared.exports_folder import EXPORT_FILES, REPORT_NAME, holds_exports, refuse_foreign
 from shared.folderlock import FolderLock
 from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
+from shared.names import shown
 from shared.outputs import check_folder_of, creating
 from shared.seeds import seed_arg
 from shared.startup import sigterm_interrupts
@@ -49,22 +50,22 @@ def _build(args: argparse.Namespace) -> int:
     with FolderLock(out, "dashboard build"):
         written = build(out, exports, pbix=not args.no_pbix)
     for path in written:
-        print(f"wrote {path}")
+        print(f"wrote {shown(path)}")
     return 0
 
 
 def _exports_folder(path: str) -> Path:
     exports = Path(path)
     if not exports.is_dir():
-        raise UsageError(f"{exports} is not a folder; give the exports folder (the sink's "
+        raise UsageError(f"{shown(exports)} is not a folder; give the exports folder (the sink's "
                          "--exports, score's --out)")
     # Exports by the sink's and score's rule (`shared.exports_folder`): a user's own
     # cases.csv or run.json was read as the exports' and a report made of it, exit 0.
     if not holds_exports(exports):  # an empty report.html and exit 0 hid a mistyped folder
-        raise UsageError(f"no exports in {exports} (no run.json of auditstream's, sink "
+        raise UsageError(f"no exports in {shown(exports)} (no run.json of auditstream's, sink "
                          "checkpoint, scored/ day file or transactions_scored.csv); make "
                          f"them with `auditstream demo`, `auditstream score FILE.csv --out "
-                         f"{exports}` or `auditstream sink --exports {exports}`")
+                         f"{shown(exports)}` or `auditstream sink --exports {shown(exports)}`")
     return exports
 
 
@@ -72,7 +73,7 @@ def _report(args: argparse.Namespace) -> int:
     # Nor a user's own report.html replaced (exit 0) in a folder without exports.
     refuse_foreign(Path(args.exports), (REPORT_NAME,), "dashboard report",
                    "give the exports folder (the sink's --exports, score's --out)")
-    print(f"wrote {write_report_from_exports(_exports_folder(args.exports))}")
+    print(f"wrote {shown(write_report_from_exports(_exports_folder(args.exports)))}")
     return 0
 
 
@@ -111,16 +112,16 @@ def _screenshots(args: argparse.Namespace) -> int:
             for name in ("kpis", "volume", "cases"):
                 page.open(f"{report.as_uri()}#page={name}",
                           ready=f"document.body.dataset.page === '{name}'")
-                print(f"wrote {page.screenshot(out / f'report-{name}.png')}")
+                print(f"wrote {shown(page.screenshot(out / f'report-{name}.png'))}")
         if pbix is not None:
             for path in write_previews(pbix, out):
-                print(f"wrote {path}")
+                print(f"wrote {shown(path)}")
     return 0
 
 
 def _screenshot_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():  # mkdir's "file exists" was exit 5
-        raise UsageError(f"{out} is not a folder; give a folder for the PNGs (created if "
+        raise UsageError(f"{shown(out)} is not a folder; give a folder for the PNGs (created if "
                          "missing)")
     check_folder_of(out)
     with creating(out):  # before a browser starts: a place refusing files is exit 5 at once
@@ -139,13 +140,13 @@ def _checked_pbix(pbix: Path, into: Path) -> Path:
     try:
         file = InputFile.open(pbix)
     except NotAFile as exc:
-        raise UsageError(f"--pbix {pbix} is {_NOT_A_PBIX[exc.kind]}; give the .pbix file, or "
-                         "--pbix '' to skip the Power BI previews") from None
+        raise UsageError(f"--pbix {shown(pbix)} is {_NOT_A_PBIX[exc.kind]}; give the .pbix "
+                         "file, or --pbix '' to skip the Power BI previews") from None
     except OSError as exc:
-        raise UsageError(f"--pbix {pbix}: cannot read it ({exc.strerror or exc})") from None
+        raise UsageError(f"--pbix {shown(pbix)}: cannot read it ({exc.strerror or exc})") from None
     with file:
         if not zipfile.is_zipfile(file.reader()):
-            raise UsageError(f"--pbix {pbix} is not a .pbix file (not a zip archive); give "
+            raise UsageError(f"--pbix {shown(pbix)} is not a .pbix file (not a zip archive); give "
                              "the one `dashboard build` writes, or --pbix '' to skip the "
                              "previews")
         copy = into / "checked.pbix"

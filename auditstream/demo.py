@@ -34,6 +34,7 @@ from shared.entry import folder_name, number, partition_count
 from shared.errors import AuditstreamError, UsageError
 from shared.exports_folder import CASES_FILE
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
+from shared.names import shown
 from shared.outputs import check_folder_of
 from shared.seeds import seed_arg
 from shared.settings import KafkaSettings, TopicSettings
@@ -176,7 +177,8 @@ class Demo:
         log = (self.logs / f"{name}.log").open("wb")
         self.children[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                                stdin=subprocess.DEVNULL)
-        print(f"{name} started (pid {self.children[name].pid}, log {self.logs / (name + '.log')})")
+        print(f"{name} started (pid {self.children[name].pid}, "
+              f"log {shown(self.logs / (name + '.log'))})")
 
     def _publish(self, env: dict[str, str]) -> int:
         a = self.args
@@ -209,7 +211,7 @@ class Demo:
                 if time.monotonic() - last_change > self.args.timeout:
                     raise AuditstreamError(
                         f"the sink made no progress for {self.args.timeout:.0f} s "
-                        f"({rows} of {expected} rows); see {self.logs}")
+                        f"({rows} of {expected} rows); see {shown(self.logs)}")
                 time.sleep(0.5)
         took = time.monotonic() - t0
         print(f"sink: {rows:,}/{expected:,} rows in {took:.0f} s "
@@ -219,7 +221,7 @@ class Demo:
         for name, child in self.children.items():
             if child.poll() is not None:
                 raise AuditstreamError(f"{name} exited with code {child.returncode}; "
-                                       f"see {self.logs}/{name}.log")
+                                       f"see {shown(self.logs / (name + '.log'))}")
 
     def _stop_children(self) -> None:
         for name, child in list(self.children.items()):
@@ -314,11 +316,12 @@ def _summary(exports: Path, sent: int, seconds: float, logs: Path) -> None:
             print(f"  #{row.get('rank')} {row.get('case_id')} customer {row.get('customer_id')}: "
                   f"{row.get('transactions')} tx, {row.get('total_amount')}, score "
                   f"{row.get('score')}: {row.get('reasons_top3')}")
-    print(f"exports: {exports}")
+    print(f"exports: {shown(exports)}")
     report = exports / REPORT_NAME
     if report.exists():
-        print(f"report:  {report}  (open it in a browser)")
+        print(f"report:  {shown(report)}  (open it in a browser)")
     pbix = Path(__file__).resolve().parents[1] / "dashboard_anomalies.pbix"
     if pbix.exists():
-        print(f"Power BI: {pbix}  (set ExportsFolder to {exports}{os.sep} and refresh)")
-    print(f"logs:    {logs}")
+        print(f"Power BI: {shown(pbix)}  (set ExportsFolder to {shown(f'{exports}{os.sep}')} "
+          "and refresh)")
+    print(f"logs:    {shown(logs)}")

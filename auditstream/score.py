@@ -26,6 +26,7 @@ from shared.exports_folder import EXPORT_FILES, refuse_foreign
 from shared.folderlock import LOCK_FILE, FolderLock
 from shared.gcpause import gc_paused
 from shared.inputs import InputFile
+from shared.names import shown
 from shared.outputs import output_errors, same_file
 from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
@@ -87,13 +88,19 @@ def run_detect(args: argparse.Namespace) -> int:
     return int(main_from_args(args) or 0)
 
 
-def _sha256(inputs: list[InputFile]) -> str:
+def _sha256(inputs: list[InputFile]) -> tuple[str, list[str]]:
+    """The SHA-256 of the inputs' bytes one after the other (run.json's input_sha256), and
+    of each input's, in one pass."""
     digest = hashlib.sha256()
+    each = []
     for file in inputs:
+        own = hashlib.sha256()
         with file.reader() as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
-    return digest.hexdigest()
+                own.update(chunk)
+        each.append(own.hexdigest())
+    return digest.hexdigest(), each
 
 
 def _stamps(paths: list[Path]) -> list[tuple[int, int, int, int]]:
@@ -105,19 +112,25 @@ def _stamps(paths: list[Path]) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _unchanged(paths: list[Path], stamps: list[tuple[int, int, int, int]]) -> None:
-    """Raise if an input changed since `stamps` (appended, rewritten or replaced while it
-    was read): the rows scored and input_sha256 could describe different bytes."""
-    for path, before in zip(paths, stamps, strict=True):
+def _unchanged(paths: list[Path], stamps: list[tuple[int, int, int, int]],
+               inputs: list[InputFile], digests: list[str]) -> None:
+    """Raise if an input changed since `stamps` and `digests` (appended, rewritten or
+    replaced while it was read): the rows scored and input_sha256 could describe different
+    bytes. Its bytes are hashed again: a same-size write in the same tick of the file
+    system's clock leaves the stamp as it was."""
+    now_digests = _sha256(inputs)[1]
+    for path, before, digest, now_digest in zip(paths, stamps, digests, now_digests,
+                                                strict=True):
         try:
             now = _stamps([path])[0]
         except FileNotFoundError:  # deleted or moved away (was a traceback, exit 70)
             raise AuditstreamError(
-                f"{path} was removed or renamed while it was read, the exports not finished "
-                "(the folder as it was); score it again from where it is now") from None
-        if now != before:
+                f"{shown(path)} was removed or renamed while it was read, the exports not "
+                "finished (the folder as it was); score it again from where it is now"
+                ) from None
+        if now != before or now_digest != digest:
             raise AuditstreamError(
-                f"{path} changed while it was read, the exports not finished (the "
+                f"{shown(path)} changed while it was read, the exports not finished (the "
                 "folder as it was: the earlier run's day files, run.json and rollups); score "
                 "it again once nothing writes to it")
 
@@ -188,8 +201,8 @@ def _refuse_own_exports(inputs: list[Path], out: Path) -> None:
         for export in owned:
             if same_file(path, export):
                 raise AuditstreamError(
-                    f"{path} is one of the exports of {out} this run would replace "
-                    f"({export}); copy it out of the folder first, or give another --out")
+                    f"{shown(path)} is one of the exports of {shown(out)} this run would replace "
+                    f"({shown(export)}); copy it out of the folder first, or give another --out")
 
 
 def _score_into(args: argparse.Namespace, inputs: list[InputFile], out: Path,
@@ -201,11 +214,11 @@ def _score_into(args: argparse.Namespace, inputs: list[InputFile], out: Path,
     errors: list[RowError] = []
     rows = direct(inputs, errors)
     stamps = [file.stamp() for file in inputs]  # before they are hashed
-    digest = _sha256(inputs)
+    digest, digests = _sha256(inputs)
     try:
         # Input already in event-time order (the usual case) is scored as it is read.
-        done = _score_stream(rows, errors, args, config, export_settings, out, stamps,
-                             digest=digest)
+        done = _score_stream(rows, errors, args, config, export_settings, out,
+                             (inputs, stamps, digests), digest=digest)
         how = "input in event-time order, streamed"
     except OutOfOrder:
         # Abandoned (unfinished files removed; the rollups untouched): sort through runs
@@ -216,14 +229,14 @@ def _score_into(args: argparse.Namespace, inputs: list[InputFile], out: Path,
             # Written before scoring: an unwritable rejects folder fails before the long part.
             reports = write_rejects_by_source(errors, paths[0], args.rejects_dir)
             sorted_s = time.perf_counter() - sort_started
-            done = _score_stream(ordered, errors, args, config, export_settings, out, stamps,
-                                 reports, digest)
+            done = _score_stream(ordered, errors, args, config, export_settings, out,
+                                 (inputs, stamps, digests), reports, digest)
         how = f"input not in event-time order, sorted on disk in {sorted_s:.1f} s"
     rows_n, flagged, reports = done
     total = time.perf_counter() - started
-    where = f" -> {', '.join(map(str, reports))}" if reports else ""
+    where = f" -> {', '.join(map(shown, reports))}" if reports else ""
     print(f"score: {rows_n} rows scored ({flagged} flagged), {len(errors)} rejected"
-          f"{where}; exports in {out} ({how}; detection core {CORE_KIND}; "
+          f"{where}; exports in {shown(out)} ({how}; detection core {CORE_KIND}; "
           f"total {total:.1f} s)")
     return int(ExitCode.ROWS_REJECTED if errors else ExitCode.OK)
 
@@ -240,13 +253,13 @@ def input_name(path: Path) -> str:
 def _score_stream(
     rows: Iterable[Transaction], errors: list[RowError], args: argparse.Namespace,
     config: CoreConfig, settings: ExportSettings, out: Path,
-    stamps: list[tuple[int, int, int, int]],
+    versions: tuple[list[InputFile], list[tuple[int, int, int, int]], list[str]],
     reports: list[Path] | None = None, digest: str = "",
 ) -> tuple[int, int, list[Path]]:
     """Score `rows` (in event-time order) into the exports of `out`, batch by batch;
     `errors` is complete once `rows` is exhausted, and its reports are written then unless
-    `reports` says they already are. An input no longer as `stamps` says abandons the
-    exports. Returns rows scored, rows flagged, the reports."""
+    `reports` says they already are. An input no longer as `versions` says (its file,
+    stamp and SHA-256) abandons the exports. Returns rows scored, rows flagged, the reports."""
     with loading():  # the engine (numba, scikit-learn): not for every command's start; a
         from detector.offline import verdict_batches  # stop while it loads is held till then
 
@@ -254,13 +267,14 @@ def _score_stream(
         # the inputs and their verdicts, formatted without a scored row object each
         for txs, verdicts in verdict_batches(rows, config, partitions=args.partitions):
             exports.write_verdicts(txs, verdicts)
-        _unchanged(args.input, stamps)
+        inputs, stamps, digests = versions
+        _unchanged(args.input, stamps, inputs, digests)
         if reports is None:
             reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir)
         if not exports.rows:  # a failed upstream export: keep the folder's earlier run
             raise AuditstreamError(
-                f"no row to score in {', '.join(map(str, args.input))} (header only, or "
-                f"every row rejected: {len(errors)}); the exports in {out} are as they were")
+                f"no row to score in {', '.join(map(shown, args.input))} (header only, or "
+                f"every row rejected: {len(errors)}); the exports in {shown(out)} are as they were")
         exports.finish(run_info={
             "inputs": [input_name(p) for p in args.input],
             "input_sha256": digest,

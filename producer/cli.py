@@ -31,6 +31,7 @@ from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
 from shared.entry import file_name, folder_name, number
 from shared.errors import ExitCode, UsageError
+from shared.names import shown
 from shared.outputs import check_file_target, check_folder_of
 from shared.schemas import Transaction
 from shared.seeds import seed_arg
@@ -116,8 +117,9 @@ def register(subparsers: Any) -> None:
         "order, keyed by customer_id. Rows that cannot be read go, with their line and "
         "reason, to <name>.rejects.csv beside each input (or in --rejects-dir), as `score` "
         "does. Exit 0: every row sent; 1: rows rejected, the rest sent; 2: bad file, usage, "
-        "or --strict with bad rows (nothing sent); 3: messages not delivered; 4: no broker "
-        "answered; 130: interrupted.")
+        "--strict with bad rows (nothing sent), or a file written to while it was read or "
+        "sent (docs/producer.md); 3: messages not delivered; 4: no broker answered; 130: "
+        "interrupted.")
     r.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
     pace = r.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=_positive, help="messages/s (default: as fast as possible)")
@@ -153,7 +155,8 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
     if args.changes_out is not None:
         write_changes(args.changes_out, changes, cfg.start,
                       [str(i + 1) for i in range(cfg.customers)])
-        print(f"wrote {args.changes_out} ({len(changes)} legitimate changes)", file=sys.stderr)
+        print(f"wrote {shown(args.changes_out)} ({len(changes)} legitimate changes)",
+              file=sys.stderr)
     return txs
 
 
@@ -186,7 +189,7 @@ def _generate_and_write(args: argparse.Namespace) -> list[Transaction]:
           file=sys.stderr)
     if args.out is not None:
         write_transactions_csv(txs, args.out)
-        print(f"wrote {args.out}", file=sys.stderr)
+        print(f"wrote {shown(args.out)}", file=sys.stderr)
     return txs
 
 
@@ -216,7 +219,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     _options_of_the_recipe(args)
     if (args.out is not None and args.changes_out is not None
             and args.out.resolve() == args.changes_out.resolve()):
-        raise UsageError(f"--changes-out and --out both name {args.out}: one would replace "
+        raise UsageError(f"--changes-out and --out both name {shown(args.out)}: one would replace "
                          "the other; give two files")
     # SIGTERM: as Ctrl-C (exit 130), no temporary file left behind, what was handed to
     # Kafka flushed and counted (`docker compose stop` sends it to `python -m producer`)
@@ -244,4 +247,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
     for line in summary.lines():
         print(line, file=sys.stderr)
+    if (error := summary.changed_error()) is not None:
+        raise error  # its one line after the summary, exit 2
     return int(summary.exit_code)

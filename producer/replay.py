@@ -3,7 +3,10 @@
 Every file's header is checked before anything is sent. Time-ordered files are streamed
 (merged across files); other input, and any input under `--strict`, is parsed and sorted
 completely first, so `--strict` fails without sending. Bad rows go to `<name>.rejects.csv`
-beside each input (line, reason, raw cells, each cell made safe for Excel).
+beside each input (line, reason, raw cells, each cell made safe for Excel). Each input's
+version (`InputFile.version`) is taken before its rows are read and compared once they all
+are: a file written to in place meanwhile is `ReplayError` (exit 2), before anything is sent
+when it was sorted, after the send, naming how many rows went out, when it was streamed.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -22,7 +25,8 @@ from producer.settings import ProducerSettings
 from producer.sources import Loaded, load, stream, streamable_rows
 from shared.csv_io import open_checked
 from shared.errors import AuditstreamError, ExitCode
-from shared.inputs import InputFile
+from shared.inputs import InputFile, changed
+from shared.names import shown
 from shared.rejects import check_reports, neutralise, rejects_path, write_rejects
 
 log = logging.getLogger(__name__)
@@ -32,7 +36,8 @@ EXIT_UNDELIVERED, EXIT_INTERRUPTED = ExitCode.KAFKA_INCOMPLETE, ExitCode.INTERRU
 
 
 class ReplayError(AuditstreamError):
-    """A replay that must not send anything (bad rows under `--strict`)."""
+    """A replay that must not send anything (bad rows under `--strict`, an input changed
+    while it was read), or an input changed while it was sent."""
 
 
 @dataclass
@@ -41,9 +46,13 @@ class ReplaySummary:
     rejected: int
     report: PublishReport | None
     rejects_files: list[Path]
+    #: Inputs written to while their rows were streamed out (then exit 2, whatever else).
+    changed: list[Path] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
+        if self.changed:
+            return EXIT_FATAL
         r = self.report
         if r is not None and r.interrupted:
             return EXIT_INTERRUPTED
@@ -54,7 +63,7 @@ class ReplaySummary:
     def lines(self) -> list[str]:
         r = self.report
         out = [f"rejected {self.rejected:,} row(s)"]
-        out += [f"  rejects written to {p}" for p in self.rejects_files]
+        out += [f"  rejects written to {shown(p)}" for p in self.rejects_files]
         if r is not None:
             out.insert(0, f"sent {r.delivered:,} of {self.rows:,} row(s) in {r.elapsed:.2f} s "
                           f"({r.rate:,.0f} rows/s)")
@@ -64,6 +73,21 @@ class ReplaySummary:
                 out.append(f"interrupted: {r.sent:,} handed to Kafka, "
                            f"{self.rows - r.sent:,} not sent")
         return out
+
+    def changed_error(self) -> ReplayError | None:
+        """The one line for inputs changed while sent, or None."""
+        if not self.changed:
+            return None
+        sent = 0 if self.report is None else self.report.delivered  # as the summary says
+        return ReplayError(
+            f"{_names(self.changed)} changed while it was sent (written to in place): the "
+            f"{sent:,} row(s) sent may mix its old and new content; replay it once nothing "
+            "writes to it, to fresh topics (a transaction_id already sent is dropped as a "
+            "duplicate)")
+
+
+def _names(paths: list[Path]) -> str:
+    return " and ".join(shown(p) for p in paths)
 
 
 def run_replay(
@@ -94,7 +118,8 @@ def run_replay(
 
 def _replay(inputs: list[InputFile], settings: ProducerSettings, pacer: Pacer, strict: bool,
             rejects_dir: Path | None, progress_stream: TextIO | None) -> ReplaySummary:
-    stamps = [file.stamp() for file in inputs]
+    before = [file.version() for file in inputs]  # before any row is read
+    stamps = [version.stamp for version in before]
     total = None if strict else streamable_rows(inputs)
     if total is not None and [file.stamp() for file in inputs] != stamps:
         # written over while its order was checked: that order says nothing of what is read
@@ -108,16 +133,23 @@ def _replay(inputs: list[InputFile], settings: ProducerSettings, pacer: Pacer, s
             report = publish(stream(inputs, loaded.rejects), settings, total, pacer, progress)
         finally:
             files = _report_rejects(loaded, rejects_dir)
-        return ReplaySummary(total - loaded.rejected, loaded.rejected, report, files)
+        return ReplaySummary(total - loaded.rejected, loaded.rejected, report, files,
+                             changed(inputs, before))
+    if not strict:  # every row read again, from here: as the file is now
+        before = [file.version() for file in inputs]
     # said only once the files are known readable: before a missing file or a bad header
     # it sent people looking at the rows' order, the error came after
     loaded = load(inputs, None if strict else _say_sorting)
+    if moved := changed(inputs, before):
+        raise ReplayError(f"{_names(moved)} changed while it was read (written to in place), "
+                          "nothing sent; replay it once nothing writes to it")
     files = _report_rejects(loaded, rejects_dir)
     if strict and loaded.rejected:
         first_src, first = next(iter(loaded.rejects.items()))
         raise ReplayError(
             f"--strict: {loaded.rejected} bad row(s), nothing sent; first: "
-            f"{first_src}:{first[0].line}: {first[0].reason} (all in {files[0]})"
+            f"{shown(first_src)}:{first[0].line}: {first[0].reason} (all in "
+            f"{shown(files[0])})"
         )
     progress = Progress(len(loaded.records), out)
     report = publish(loaded.records, settings, len(loaded.records), pacer, progress)
@@ -132,7 +164,7 @@ def _say_sorting() -> None:
 def _report_rejects(loaded: Loaded, rejects_dir: Path | None) -> list[Path]:
     for src, errs in loaded.rejects.items():
         for err in errs[:5]:
-            log.warning("%s:%d: %s", src, err.line, err.reason)
+            log.warning("%s:%d: %s", shown(src), err.line, err.reason)
     return [write_rejects(errs, rejects_path(src, rejects_dir))
             for src, errs in loaded.rejects.items()]
 

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from shared.names import shown
 from shared.outputs import check_file_target, creating
 
 
@@ -111,7 +112,7 @@ def _locked_temporary(folder: Path, name: str) -> tuple[int, Path]:
             Path(tmp).unlink(missing_ok=True)
             raise
         os.close(fd)  # a remover took it in the moment before the lock: take another
-    raise OSError(f"{folder}: no temporary file for {name} survived {_ATTEMPTS} attempts "
+    raise OSError(f"{shown(folder)}: no temporary file for {name} survived {_ATTEMPTS} attempts "
                   "(something keeps removing them)")
 
 

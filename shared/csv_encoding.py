@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from shared.errors import AuditstreamError
+from shared.names import shown
 
 _CHUNK = 1 << 20
 #: The byte order marks of UTF-16, little and big endian.
@@ -82,7 +83,7 @@ def encoding_of(fh: BinaryIO, path: Path) -> tuple[str, str]:
         _check_1252(path, fh)
         return "cp1252", "strict"
     except OSError as exc:
-        raise CsvFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise CsvFormatError(f"cannot read {shown(path)}: {exc.strerror or exc}") from exc
 
 
 def odd_byte(text: str) -> int | None:
@@ -121,7 +122,7 @@ def _check_packed(path: Path, head: bytes) -> None:
         if head.startswith(magic):
             todo = "save the sheet as CSV UTF-8" if magic == b"PK\x03\x04" else (
                 "decompress it first")
-            raise CsvFormatError(f"cannot read {path}: it is {what}, not a CSV file; {todo}")
+            raise CsvFormatError(f"cannot read {shown(path)}: it is {what}, not a CSV file; {todo}")
 
 
 def _check_utf16(path: Path, fh: BinaryIO) -> None:
@@ -136,7 +137,7 @@ def _check_utf16(path: Path, fh: BinaryIO) -> None:
     except UnicodeDecodeError as exc:
         at = offset - (len(exc.object) - len(chunk)) + exc.start  # as in _first_invalid_utf8
         raise CsvFormatError(
-            f"cannot read {path}: it starts with a UTF-16 byte order mark but is not "
+            f"cannot read {shown(path)}: it starts with a UTF-16 byte order mark but is not "
             f"valid UTF-16 ({exc.reason} at byte {at}); {_SAVE_AS}") from None
 
 
@@ -167,8 +168,8 @@ def _check_1252(path: Path, fh: BinaryIO) -> None:
         if odd := _NOT_1252.search(chunk):
             at = offset + odd.start()
             raise CsvFormatError(
-                f"{path}: line {_line_at(fh, at)}: byte 0x{chunk[odd.start()]:02X} is neither "
-                f"UTF-8 nor Windows-1252: the file is in another encoding; {_SAVE_AS}")
+                f"{shown(path)}: line {_line_at(fh, at)}: byte 0x{chunk[odd.start()]:02X} is "
+                f"neither UTF-8 nor Windows-1252: the file is in another encoding; {_SAVE_AS}")
         offset += len(chunk)
 
 

@@ -33,6 +33,7 @@ from shared.csv_encoding import (
 from shared.csv_resync import RowEnds, too_long
 from shared.csv_rows import SeenIds, row_parser
 from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
+from shared.names import shown
 from shared.schemas import (
     CONTROL_CHARACTERS,
     CONTROL_RULE,
@@ -76,9 +77,9 @@ def open_csv(path: Path) -> InputFile:
     try:
         return InputFile.open(path)
     except NotAFile as exc:
-        raise CsvFormatError(f"cannot read {path}: {_NOT_A_CSV[exc.kind]}") from None
+        raise CsvFormatError(f"cannot read {shown(path)}: {_NOT_A_CSV[exc.kind]}") from None
     except OSError as exc:
-        raise CsvFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise CsvFormatError(f"cannot read {shown(path)}: {exc.strerror or exc}") from exc
 
 
 def decoded(source: Source) -> tuple[TextIO, InputFile]:
@@ -109,19 +110,19 @@ def _read_header(
         header = next(reader, None)
     except (csv.Error, UnicodeDecodeError) as exc:
         handle.close()
-        raise CsvFormatError(f"{path}: unreadable header: {exc}") from exc
+        raise CsvFormatError(f"{shown(path)}: unreadable header: {exc}") from exc
     if not header or not any(h.strip() for h in header):
         handle.close()
-        raise CsvFormatError(f"{path}: line 1 is blank; expected a header row" if header
-                             is not None else f"{path}: empty file, expected a header row")
+        raise CsvFormatError(f"{shown(path)}: line 1 is blank; expected a header row" if header
+                             is not None else f"{shown(path)}: empty file, expected a header row")
     if (stray := stray_in_header(header)) is not None:
         handle.close()
-        raise CsvFormatError(f"{path}: {stray}")
+        raise CsvFormatError(f"{shown(path)}: {stray}")
     joined = ",".join(header)
     if joined.count("\x00") * 3 >= len(joined):  # every other character NUL, not one in a name
         handle.close()
         raise CsvFormatError(
-            f"{path}: the header holds NUL characters: the file looks like UTF-16 without a "
+            f"{shown(path)}: the header holds NUL characters: the file looks like UTF-16 without a "
             "byte order mark, or is not text; save it again as CSV UTF-8")
     names = [h.strip() for h in header]
     lowered = [n.lower() for n in names]
@@ -135,7 +136,7 @@ def _read_header(
         if duplicated:
             problems.append(f"duplicated column(s) {', '.join(duplicated)}")
         raise CsvFormatError(
-            f"{path}: wrong header: {'; '.join(problems)}; "
+            f"{shown(path)}: wrong header: {'; '.join(problems)}; "
             f"expected at least {','.join(REQUIRED_CSV_FIELDS)}"
             + separator_hint(header, REQUIRED_CSV_FIELDS)
         )
@@ -145,19 +146,19 @@ def _read_header(
     if len(extras) > MAX_ATTRIBUTES or long_names or controlled:
         handle.close()
         raise CsvFormatError(
-            f"{path}: wrong header: extra column {quote(controlled[0])} {CONTROL_RULE}"
+            f"{shown(path)}: wrong header: extra column {quote(controlled[0])} {CONTROL_RULE}"
             if controlled else
-            f"{path}: wrong header: {len(extras)} extra columns, at most {MAX_ATTRIBUTES}"
+            f"{shown(path)}: wrong header: {len(extras)} extra columns, at most {MAX_ATTRIBUTES}"
             if not long_names else
-            f"{path}: wrong header: extra column {quote(long_names[0])} is longer than "
+            f"{shown(path)}: wrong header: extra column {quote(long_names[0])} is longer than "
             f"{MAX_ATTRIBUTE_KEY_CHARS} characters"
         )
     twice = sorted(n for n, count in Counter(extras).items() if count > 1)
     if twice:  # `attributes` would keep only the last column's value
         handle.close()
         raise CsvFormatError(
-            f"{path}: wrong header: duplicated extra column(s) {', '.join(map(quote, twice))}; "
-            "give each column its own name")
+            f"{shown(path)}: wrong header: duplicated extra column(s) "
+            f"{', '.join(map(quote, twice))}; give each column its own name")
     return handle, reader, names, lambda: file.text(encoding, errors)
 
 
@@ -247,7 +248,7 @@ def _iter_rows(
     seen: SeenIds,
 ) -> Iterator[tuple[int, T] | RowError]:
     width = len(names)
-    read, first = seen.start(source), seen.first
+    read, first = seen.start(shown(source)), seen.first  # named in a duplicate's reason
     # `base`: the lines a row the reader gave up on went on after it (skipped by `ends`).
     with handle, RowEnds(handle, again) as ends:
         prev, base = reader.line_num, 0

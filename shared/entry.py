@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings
 from pydantic_settings.exceptions import SettingsError
 
 from shared.errors import AuditstreamError, ExitCode, UsageError
+from shared.names import shown
 from shared.outputs import as_output_error, is_output_error
 from shared.partitioning import MAX_PARTITIONS
 
@@ -190,8 +191,8 @@ def file_name(text: str) -> Path:
         raise argparse.ArgumentTypeError("an empty name; give a file name")
     if text.endswith("/") or text.rpartition("/")[2] in (".", ".."):  # `x/.`: `x` as well
         raise argparse.ArgumentTypeError(
-            f"{text} names a folder (it ends in '/', '.' or '..'); give a file name, such "
-            f"as {text.rstrip('/')}/data.csv")
+            f"{shown(text)} names a folder (it ends in '/', '.' or '..'); give a file name, "
+            f"such as {shown(text.rstrip('/') + '/data.csv')}")
     return Path(text)
 
 

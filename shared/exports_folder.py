@@ -19,6 +19,7 @@ from pathlib import Path
 
 from shared.dayfiles import day_files
 from shared.errors import AuditstreamError, UsageError
+from shared.names import shown
 from shared.outputs import read_regular
 
 #: The sink's checkpoint (`sink.state`).
@@ -77,6 +78,6 @@ def refuse_foreign(folder: Path, writes: Iterable[str], who: str, todo: str) -> 
     if found := sorted(name for name in writes if os.path.lexists(folder / name)):
         them = "them" if len(found) > 1 else "it"
         raise UsageError(
-            f"{folder} holds {', '.join(found)} but no exports (no run.json, sink "
+            f"{shown(folder)} holds {', '.join(found)} but no exports (no run.json, sink "
             f"checkpoint or day file of auditstream's): {who} would replace {them}; "
             f"{todo}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from shared.errors import LockedError, UsageError
+from shared.names import shown
 from shared.outputs import check_folder_of, creating, open_regular
 
 LOCK_FILE = ".sink.lock"
@@ -33,7 +34,7 @@ class FolderLock:
         """Take the lock or raise `LockedError`; a folder whose parent is missing is a
         `UsageError`, one that refuses the lock file its OSError (`shared.outputs.creating`)."""
         if self.folder.exists() and not self.folder.is_dir():
-            raise UsageError(f"{self.folder} is not a folder; give a folder ({self.holder} "
+            raise UsageError(f"{shown(self.folder)} is not a folder; give a folder ({self.holder} "
                              "creates it if missing)")
         check_folder_of(self.folder)  # the folder itself is created, never the ones above
         with creating(self.folder):
@@ -48,8 +49,8 @@ class FolderLock:
             owner = _read_owner(fd)
             os.close(fd)
             raise LockedError(
-                f"{self.folder} is in use by another writer ({owner}, lock {self.path}); "
-                "stop that process first, or give this one another folder"
+                f"{shown(self.folder)} is in use by another writer ({owner}, lock "
+                f"{shown(self.path)}); stop that process first, or give this one another folder"
             ) from None
         except BaseException:
             os.close(fd)

@@ -7,12 +7,17 @@ input may be one (unlike the exports, `shared.outputs.open_regular`)."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
+
+from shared.names import shown
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -26,14 +31,23 @@ class NotAFile(Exception):
     device or socket); each command says so in its own words."""
 
     def __init__(self, path: Path, kind: str) -> None:
-        super().__init__(f"{path}: {kind}")
+        super().__init__(f"{shown(path)}: {kind}")
         self.path, self.kind = path, kind
+
+
+@dataclass(frozen=True)
+class Version:
+    """What an input held at one moment: its `stamp`, then the SHA-256 of its bytes."""
+
+    stamp: tuple[int, int, int, int]
+    sha256: str
 
 
 class InputFile:
     """One open regular file. Each `reader` or `text` reads it from its start on its own
     (positioned reads of the one descriptor), so a file is opened once however often it is
-    read; `stamp` says what it is (device, inode, size, modification time)."""
+    read; `stamp` says what it is (device, inode, size, modification time), `version` also
+    what it holds."""
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path, self.fd = Path(path), fd
@@ -64,6 +78,20 @@ class InputFile:
         st = os.fstat(self.fd)
         return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
+    def version(self) -> Version:
+        """Its stamp, then a SHA-256 of its bytes (read from the descriptor, no further than
+        one byte past the size the stamp says: a file growing shows in its size, and one
+        whose size says nothing, as /proc's, is not read for ever). Equal versions taken
+        before and after a read mean the bytes read are the file's: written to in between,
+        its size, modification time or bytes differ (the time alone misses a write in the
+        same tick of the file system's clock, the bytes do not)."""
+        stamp = self.stamp()
+        digest, at, end = hashlib.sha256(), 0, stamp[2] + 1
+        while at < end and (chunk := os.pread(self.fd, 1 << 20, at)):  # /proc: whole pages
+            digest.update(chunk[:end - at])
+            at += len(chunk)
+        return Version(stamp, digest.hexdigest())
+
     def reader(self, *, closes: bool = False) -> io.BufferedReader:
         """The file's bytes from its start; `closes`: closing it closes the file too."""
         return io.BufferedReader(_Positioned(self, closes), 1 << 16)
@@ -84,6 +112,12 @@ class InputFile:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def changed(files: Sequence[InputFile], before: Sequence[Version]) -> list[Path]:
+    """The paths of `files` whose version is no longer as `before` says."""
+    return [file.path for file, was in zip(files, before, strict=True)
+            if file.version() != was]
 
 
 class _Positioned(io.RawIOBase):

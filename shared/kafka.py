@@ -26,6 +26,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from shared.errors import KafkaUnreachableError, KafkaWiringError
 from shared.kafka_log import TRANSPORT_CODES, ClientLog, wait_line
+from shared.names import shown
 from shared.settings import KafkaSettings, ignored_security_variables
 from shared.stranded import STATS_INTERVAL_MS, BrokerWatch
 
@@ -176,10 +177,10 @@ def file_problems(kafka: KafkaSettings, text: str = "") -> list[str]:
         path = getattr(kafka, setting)
         name = f"{prefix}{setting.upper()}"
         if path and not os.path.exists(path):
-            problems.append(f"{name}={path}: no such file")
+            problems.append(f"{name}={shown(path)}: no such file")
         elif path and f"{setting.replace('_', '.')} failed" in text:
             mismatch = setting == "ssl_key_location" and _MISMATCH_TEXT in text
-            problems.append(f"{name}={path}: {_MISMATCH if mismatch else must_be}")
+            problems.append(f"{name}={shown(path)}: {_MISMATCH if mismatch else must_be}")
     return problems
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from shared.errors import OutputError, UsageError
+from shared.names import shown
 
 #: errno -> (what happened, what to do).
 OUTPUT_ERRNOS: dict[int, tuple[str, str]] = {
@@ -52,7 +53,7 @@ def as_output_error(exc: OSError, where: Path | str | None = None,
     what, todo = OUTPUT_ERRNOS.get(exc.errno or 0, (
         (exc.strerror or str(exc)).lower(), "choose a folder you can write to"))
     target = exc.filename if exc.filename is not None else where
-    place = f"cannot write {target}" if target is not None else "cannot write the output"
+    place = f"cannot write {shown(target)}" if target is not None else "cannot write the output"
     state = f"{after.strip()}; " if after.strip() else ""
     return OutputError(f"{place}: {what}; {state}{todo}")
 
@@ -77,18 +78,19 @@ def check_folder_of(target: Path) -> None:
     target = Path(target)
     if target.is_symlink() and not target.exists():  # mkdir would say "file exists"
         if _loops(target):
-            raise UsageError(f"cannot write {target}: {target} is a symbolic link loop (its "
-                             "links lead back to themselves); correct the path")
-        raise UsageError(f"cannot write {target}: {target} is a link to "
-                         f"{os.readlink(target)}, which does not exist; create it first or "
+            raise UsageError(f"cannot write {shown(target)}: {shown(target)} is a symbolic link "
+                             "loop (its links lead back to themselves); correct the path")
+        raise UsageError(f"cannot write {shown(target)}: {shown(target)} is a link to "
+                         f"{shown(os.readlink(target))}, which does not exist; create it first or "
                          "correct the path")
     folder = target.parent
     if folder.is_dir():
         return
     if folder.exists():
-        raise UsageError(f"cannot write {target}: {folder} is not a folder; correct the path")
-    raise UsageError(f"cannot write {target}: folder {folder} does not exist; create it "
-                     "first or correct the path")
+        raise UsageError(f"cannot write {shown(target)}: {shown(folder)} is not a folder; "
+                         "correct the path")
+    raise UsageError(f"cannot write {shown(target)}: folder {shown(folder)} does not exist; "
+                     "create it first or correct the path")
 
 
 def _loops(path: Path) -> bool:
@@ -107,9 +109,9 @@ def check_file_target(target: Path) -> None:
     with a CSV), a pipe or a socket, or a link to one, by a regular file."""
     target = Path(target)
     if target.is_dir():
-        raise UsageError(f"{target} is a folder; give a file name")
+        raise UsageError(f"{shown(target)} is a folder; give a file name")
     if target.exists() and not target.is_file():
-        raise UsageError(f"cannot write {target}: it is not a regular file (a device, pipe "
+        raise UsageError(f"cannot write {shown(target)}: it is not a regular file (a device, pipe "
                          "or socket), which the written file would replace; give a file name")
 
 
@@ -143,7 +145,7 @@ _NOT_REGULAR = {errno.ELOOP: "a symbolic link", errno.ENXIO: "a FIFO or device",
 def not_regular(path: Path, what: str) -> UsageError:
     """The one-line refusal of a name that is no regular file (exit 2)."""
     return UsageError(
-        f"{path} is {what}, not a regular file: auditstream writes its exports only as "
+        f"{shown(path)} is {what}, not a regular file: auditstream writes its exports only as "
         "regular files in the folder, never through a link, into a FIFO or over a folder; "
         "move it away and run again")
 

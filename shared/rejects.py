@@ -19,6 +19,7 @@ from pathlib import Path
 from shared.atomic import atomic_text_writer
 from shared.csv_io import RowError
 from shared.errors import AuditstreamError, UsageError
+from shared.names import shown
 from shared.outputs import check_file_target, check_folder_of, same_file
 from shared.schemas import FORMULA_START, escape_controls
 
@@ -59,7 +60,7 @@ def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> N
     name held by a folder, FIFO, device or socket (`check_file_target`)."""
     if rejects_dir is not None:
         if rejects_dir.exists() and not rejects_dir.is_dir():
-            raise UsageError(f"{rejects_dir} is not a folder; give a folder for the rejects")
+            raise UsageError(f"{shown(rejects_dir)} is not a folder; give a folder for the rejects")
         check_folder_of(rejects_dir)
     seen: dict[Path, Path] = {}
     for source in map(Path, sources):
@@ -67,8 +68,8 @@ def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> N
         first = seen.setdefault(report, source)
         if first is not source:
             raise AuditstreamError(
-                f"{first} and {source} would both report rejected rows to "
-                f"{rejects_path(first, rejects_dir)}: give each file once"
+                f"{shown(first)} and {shown(source)} would both report rejected rows to "
+                f"{shown(rejects_path(first, rejects_dir))}: give each file once"
                 + (", and files of the same name without --rejects-dir"
                    if rejects_dir is not None else ""))
     inputs = list(map(Path, sources))
@@ -76,7 +77,7 @@ def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> N
         for other in inputs[:i]:
             if same_file(other, source):
                 raise AuditstreamError(
-                    f"{other} and {source} are one file: give each file once")
+                    f"{shown(other)} and {shown(source)} are one file: give each file once")
     for source in map(Path, sources):
         report = rejects_path(source, rejects_dir)
         # A FIFO, device or folder at the report's name: refused only once the rows were
@@ -84,11 +85,11 @@ def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> N
         check_file_target(report)
         for given in map(Path, sources):
             if same_file(report, given):
-                alias = "" if report == given else f" (given as {given})"
+                alias = "" if report == given else f" (given as {shown(given)})"
                 raise AuditstreamError(
-                    f"{source} would report its rejected rows to {report}, an input of this "
-                    f"run{alias}, replacing it; give --rejects-dir a folder without inputs, "
-                    f"or rename that input")
+                    f"{shown(source)} would report its rejected rows to {shown(report)}, an "
+                    f"input of this run{alias}, replacing it; give --rejects-dir a folder "
+                    "without inputs, or rename that input")
 
 
 def write_rejects(errors: Sequence[RowError], path: Path) -> Path:

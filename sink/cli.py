@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from shared.entry import folder_name, number
+from shared.names import shown
 from sink.app import run
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
@@ -50,6 +51,7 @@ def run_command(args: argparse.Namespace, on_rollup: OnRollup | None = None) -> 
     settings = SinkSettings(**overrides)
     result = run(settings, once=args.once, until_idle=args.until_idle, reset=args.reset,
                  on_rollup=on_rollup)
-    print(f"sink: {result.rows} rows appended ({result.total_rows} in {settings.exports_dir}), "
+    print(f"sink: {result.rows} rows appended ({result.total_rows} in "
+          f"{shown(settings.exports_dir)}), "
           f"{result.rejected} rejected, {result.seconds:.1f} s")
     return 0

@@ -39,6 +39,7 @@ from shared.dayfiles import day_files as day_files
 from shared.dayfiles import day_of as day_of
 from shared.dayfiles import file_name, strangers
 from shared.errors import UsageError
+from shared.names import shown
 from shared.outputs import kind_of, not_regular, open_append, open_regular
 from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.state import SinkStateError
@@ -81,7 +82,7 @@ def _not_a_folder(path: Path) -> bool:
 
 
 def _refused_folder(path: Path, why: str) -> UsageError:
-    return UsageError(f"{path} is a symbolic link or a file, not a folder: {why}; move it "
+    return UsageError(f"{shown(path)} is a symbolic link or a file, not a folder: {why}; move it "
                       "away and run again")
 
 
@@ -104,7 +105,7 @@ def check_strangers(folder: Path) -> list[Path]:
 def not_a_day_file(path: Path) -> SinkStateError:
     """The one-line refusal (exit 2) of an entry at a day file's name that is no regular file."""
     return SinkStateError(
-        f"{path} is not a regular file (a folder, symbolic link, FIFO or device) but has a "
+        f"{shown(path)} is not a regular file (a folder, symbolic link, FIFO or device) but has a "
         f"day file's name, where that day's rows are written: move it out of {SCORED_DIR}/")
 
 
@@ -375,7 +376,7 @@ def check_as_left(path: Path, fh: IO[bytes], made: int, *, by_name: bool = False
 
 def _changed(path: Path, what: str) -> SinkStateError:
     return SinkStateError(
-        f"{path} {what}: it was changed while the sink ran (deleted, cut or edited); the "
+        f"{shown(path)} {what}: it was changed while the sink ran (deleted, cut or edited); the "
         "sink stopped without recording it: put it back as it was, or start again with "
         "--reset")
 

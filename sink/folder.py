@@ -14,6 +14,7 @@ from shared import exports_folder
 from shared.atomic import atomic_write_bytes, remove_temporaries
 from shared.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
 from shared.exports_folder import REJECTED_FILE, REVIEWS_LOG_FILE, SCORED_FILE
+from shared.names import shown
 from shared.outputs import read_regular, remove_file
 from sink import days as dy
 from sink import state as st
@@ -55,23 +56,23 @@ def open_checkpoint(folder: Path, topic: str, settings: ExportSettings, reset: b
         cp = _fresh(folder, topic, settings)
     elif cp.topic != topic:
         raise st.SinkStateError(
-            f"{folder} holds exports of topic {cp.topic!r}, not {topic!r}; "
+            f"{shown(folder)} holds exports of topic {cp.topic!r}, not {topic!r}; "
             "use another folder or --reset"
         )
     elif cp.extra.get("columns", list(SCORED_COLUMNS)) != list(SCORED_COLUMNS):
         raise st.SinkStateError(
-            f"{folder} was written with other columns than this version's; "
+            f"{shown(folder)} was written with other columns than this version's; "
             "use another folder or --reset"
         )
     elif cp.rollup.rows and not cp.extra.get("day_files"):
         raise st.SinkStateError(
-            f"{folder} was written by a version without day files (scored/); its "
+            f"{shown(folder)} was written by a version without day files (scored/); its "
             "rows would be missing there: use another folder or --reset"
         )
     elif cp.rollup.rows and cp.missing:
         since = max(st.ROLLUP_FIELDS_SINCE[k] for k in cp.missing)
         raise st.SinkStateError(
-            f"{folder} was written by a release before {since} (its checkpoint has no "
+            f"{shown(folder)} was written by a release before {since} (its checkpoint has no "
             f"{' and no '.join(cp.missing)}): cases.csv, audit_sample.csv and assurance.csv "
             f"would leave out its {cp.rollup.rows} rows so far; rebuild it from the topic's "
             "start: --reset (if the topic still holds every message), or another folder"
@@ -143,7 +144,7 @@ def _switch_single_file(folder: Path, cp: st.Checkpoint, settings: ExportSetting
     if was != settings.single_file:
         if settings.single_file and cp.rollup.rows:
             raise st.SinkStateError(
-                f"{folder} was written without transactions_scored.csv "
+                f"{shown(folder)} was written without transactions_scored.csv "
                 "(EXPORTS_SINGLE_FILE off), so a copy started now would miss its earlier "
                 "rows: unset EXPORTS_SINGLE_FILE, or use another folder or --reset"
             )

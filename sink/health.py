@@ -23,6 +23,7 @@ from shared.columns import SOURCE_SCORE
 from shared.errors import UsageError
 from shared.freshness import STALE_S, ahead_by, batch_run, silent_for, utc
 from shared.health import Bounds, Signs, Verdict, judge
+from shared.names import shown
 from shared.outputs import open_text
 
 #: The longest the sink may write no row while scored messages wait for it (s).
@@ -52,11 +53,11 @@ def check(folder: Path, now: datetime) -> Verdict:
         with open_text(path, "utf-8", newline="") as fh:  # a FIFO there waited for ever
             rows = list(csv.DictReader(fh))
     except FileNotFoundError:
-        return Verdict(False, f"no {path} yet: the sink has not started its loop")
+        return Verdict(False, f"no {shown(path)} yet: the sink has not started its loop")
     except (OSError, UnicodeDecodeError, csv.Error, UsageError) as exc:
-        return Verdict(False, f"cannot read {path}: {exc}")
+        return Verdict(False, f"cannot read {shown(path)}: {exc}")
     if len(rows) != 1:
-        return Verdict(False, f"{path} holds {len(rows)} rows, not 1")
+        return Verdict(False, f"{shown(path)} holds {len(rows)} rows, not 1")
     try:
         found = signs(rows[0], now.replace(microsecond=0))  # the row's times: whole seconds
         stopped = rows[0].get("stopped_at") or ""
@@ -65,9 +66,9 @@ def check(folder: Path, now: datetime) -> Verdict:
         beat = rows[0].get("heartbeat_at") or ""
         silent, ahead = silent_for(beat, now), ahead_by(beat, now)
     except ValueError as exc:
-        return Verdict(False, f"{path} does not read as the sink writes it: {exc}")
+        return Verdict(False, f"{shown(path)} does not read as the sink writes it: {exc}")
     if batch_run(rows[0]):
-        return Verdict(False, f"{path} is a batch run's ({SOURCE_SCORE}, ended "
+        return Verdict(False, f"{shown(path)} is a batch run's ({SOURCE_SCORE}, ended "
                               f"{stopped or beat or 'at an unknown time'}): no sink writes "
                               "this folder; point the sink at its own --exports folder")
     if stopped:

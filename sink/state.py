@@ -19,6 +19,7 @@ from typing import Any
 from shared.atomic import atomic_write_text, atomic_writer
 from shared.errors import AuditstreamError
 from shared.exports_folder import STATE_FILE as STATE_FILE
+from shared.names import shown
 from shared.outputs import open_regular, read_regular
 from sink.rollup import RollupParams
 from sink.volume import SinkRollup
@@ -112,7 +113,7 @@ def load(folder: Path, sample_key: str = RollupParams.sample_key) -> Checkpoint 
         return Checkpoint.from_json(data, sample_key)
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError,
             RecursionError) as exc:
-        raise SinkStateError(f"{path} is unreadable ({exc}); move the folder aside") from exc
+        raise SinkStateError(f"{shown(path)} is unreadable ({exc}); move the folder aside") from exc
 
 
 def save(folder: Path, checkpoint: Checkpoint) -> None:
@@ -143,8 +144,8 @@ def cut_to_checkpoint(folder: Path, lengths: dict[str, int]) -> int:
                 os.close(fd)
         if size < length:
             raise SinkStateError(
-                f"{path} has {size} bytes but the checkpoint recorded {length}: it was changed "
-                "outside the sink; restore it, or start again with --reset"
+                f"{shown(path)} has {size} bytes but the checkpoint recorded {length}: it was "
+                "changed outside the sink; restore it, or start again with --reset"
             )
         if size > length:
             if not replaced:
@@ -164,6 +165,7 @@ def _replace_by_head(path: Path, fd: int, length: int) -> None:
         while left:
             chunk = os.pread(fd, min(left, 1 << 20), length - left)
             if not chunk:
-                raise SinkStateError(f"{path} got shorter while it was cut to its checkpoint")
+                raise SinkStateError(
+                    f"{shown(path)} got shorter while it was cut to its checkpoint")
             out.write(chunk)
             left -= len(chunk)

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 from shared.atomic import fsync_dir
 from shared.columns import SOURCE_SINK
 from shared.exports_folder import REJECTED_FILE, REVIEWS_LOG_FILE
+from shared.names import shown
 from shared.outputs import open_append
 from shared.schemas import unguarded
 from sink import days as dy
@@ -286,5 +287,5 @@ def _saved_watermark(folder: Path, data: Any) -> Watermark:
     try:
         return Watermark.from_json(data, 1)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise st.SinkStateError(f"{folder / st.STATE_FILE} is unreadable (its day watermark: "
-                                f"{exc}); move the folder aside") from exc
+        raise st.SinkStateError(f"{shown(folder / st.STATE_FILE)} is unreadable (its day "
+                                f"watermark: {exc}); move the folder aside") from exc

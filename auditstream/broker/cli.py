@@ -7,6 +7,7 @@ import argparse
 from auditstream.broker.process import LocalBroker
 from auditstream.broker.settings import BrokerSettings
 from shared.errors import ExitCode
+from shared.names import shown
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,5 +51,5 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     st = broker.status()
     print(f"{'running' if st.running else 'stopped'}: {st.detail}")
-    print(f"home: {st.home}")
+    print(f"home: {shown(st.home)}")
     return int(ExitCode.OK if st.answering else ExitCode.KAFKA_UNREACHABLE)

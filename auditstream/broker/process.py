@@ -22,6 +22,7 @@ from auditstream.broker.listeners import Listener, extra_properties, listener_fi
 from auditstream.broker.settings import BrokerSettings
 from shared.atomic import atomic_write_text
 from shared.errors import BrokerError, KafkaWiringError, UsageError
+from shared.names import shown
 from shared.outputs import as_output_error, kind_of, open_append, open_text
 from shared.settings import KafkaSettings
 
@@ -203,8 +204,8 @@ class LocalBroker:
             with contextlib.suppress(OSError):
                 what = kind_of(os.lstat(path).st_mode)
                 raise BrokerError(
-                    f"{path} is {what}, not a regular file: the broker's own files in "
-                    f"{self.settings.home} are regular files it writes; move it away and "
+                    f"{shown(path)} is {what}, not a regular file: the broker's own files in "
+                    f"{shown(self.settings.home)} are regular files it writes; move it away and "
                     "run again") from None
             raise
 
@@ -279,8 +280,8 @@ class LocalBroker:
         except (FileExistsError, NotADirectoryError):
             in_way = next((p for p in (home, *home.parents) if p.exists() and not p.is_dir()),
                           home)
-            raise BrokerError(f"BROKER_HOME={home}: {in_way} is a file, not a folder; "
-                              "give BROKER_HOME a folder") from None
+            raise BrokerError(f"BROKER_HOME={shown(home)}: {shown(in_way)} is a file, not a "
+                              "folder; give BROKER_HOME a folder") from None
         except OSError as exc:
             raise as_output_error(OSError(exc.errno, exc.strerror, str(home))) from exc
 
@@ -333,7 +334,7 @@ class LocalBroker:
         raise BrokerError(
             f"the broker (pid {current.pid}) runs but did not answer at {self.bootstrap} "
             f"within {timeout:g} s (BROKER_START_TIMEOUT); stop it with `auditstream broker "
-            f"stop` and start it again. Log {self.log_file}:\n{self.log_tail()}")
+            f"stop` and start it again. Log {shown(self.log_file)}:\n{self.log_tail()}")
 
     def _check_ports(self) -> None:
         s = self.settings
@@ -350,9 +351,9 @@ class LocalBroker:
             found = wanted
         if found != wanted:
             raise BrokerError(
-                f"the broker data in {self.data_dir} was formatted for ports "
+                f"the broker data in {shown(self.data_dir)} was formatted for ports "
                 f"{found.strip()}, not {wanted.strip()}. Use those ports "
-                f"or remove {s.home} to start afresh."
+                f"or remove {shown(s.home)} to start afresh."
             )
 
     def _write_config(self) -> None:
@@ -402,7 +403,8 @@ class LocalBroker:
                            "(`auditstream broker stop`, or another process)")
                 else:
                     how = f"exited during start (code {proc.returncode})"
-                raise BrokerError(f"the broker {how}. Log {self.log_file}:\n{self.log_tail()}")
+                raise BrokerError(
+                    f"the broker {how}. Log {shown(self.log_file)}:\n{self.log_tail()}")
             if self._answers(timeout=2.0):
                 log.info("Apache Kafka %s broker ready at %s (pid %d)",
                          self.settings.kafka_version, self.bootstrap, proc.pid)
@@ -410,7 +412,7 @@ class LocalBroker:
         self.stop()
         raise BrokerError(
             f"the broker did not answer at {self.bootstrap} within "
-            f"{self.settings.start_timeout:.0f}s. Log {self.log_file}:\n{self.log_tail()}"
+            f"{self.settings.start_timeout:.0f}s. Log {shown(self.log_file)}:\n{self.log_tail()}"
         )
 
     def stop(self, timeout: float = 60.0) -> bool:

@@ -27,6 +27,7 @@ from auditstream.review.records import (
 from shared.entry import folder_name, number
 from shared.errors import AuditstreamError, ExitCode
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
+from shared.names import shown
 from shared.rejects import check_reports, rejects_path, write_rejects
 from shared.reviews import ReviewerText, now_utc
 from shared.schemas import quote
@@ -97,7 +98,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "missing or unknown id, bad reviewed_at) is reported with its line (CSV) or row "
         "(Excel) on stderr and in <name>.rejects.csv; the others are still published. "
         "Exit 0: all published; 1: rows rejected, the rest published; 2: unreadable file or "
-        "header; 3: not confirmed by Kafka (safe to re-run); 4: no broker answered.")
+        "header, or a file written to while it was read (nothing published); 3: not "
+        "confirmed by Kafka (safe to re-run); 4: no broker answered.")
     i.add_argument("file", type=Path, metavar="FILE")
     i.add_argument("--exports", type=folder_name, metavar="DIR",
                    help="check ids against DIR's cases.csv, case_transactions.csv and "
@@ -137,11 +139,11 @@ def _known(args: argparse.Namespace, target: str
     files = CASES_FILE if target == "case" else f"{CASE_TRANSACTIONS_FILE} / {AUDIT_SAMPLE_FILE}"
     if known is None:
         if args.exports is not None:
-            raise ReviewFileError(f"cannot check the ids: no {files} in {exports}; give the "
+            raise ReviewFileError(f"cannot check the ids: no {files} in {shown(exports)}; give the "
                                   "exports folder the file came from, or --no-check")
-        print(f"note: ids not checked (no {files} in {exports})", file=sys.stderr)
-        return known, f"{files} of {exports}", {}
-    return known, f"{files} of {exports}", ids.exported[target]
+        print(f"note: ids not checked (no {files} in {shown(exports)})", file=sys.stderr)
+        return known, f"{files} of {shown(exports)}", {}
+    return known, f"{files} of {shown(exports)}", ids.exported[target]
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -151,7 +153,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         layout = layout_of(normalise_header(header), args.target)
     except HeaderError as exc:
-        raise ReviewFileError(f"{args.file}: {exc}") from None
+        raise ReviewFileError(f"{shown(args.file)}: {exc}") from None
     known, where, exported = _known(args, layout.target)
     result = parse_rows(rows, layout, reviewer=reviewer, now=now_utc(), known=known,
                         known_where=where, exported=exported, source=str(args.file),
@@ -175,11 +177,11 @@ def _report_rejects(args: argparse.Namespace, result: ImportResult) -> None:
         return
     where = _unit(args.file)
     for err in result.rejected[:SHOWN_REJECTS]:
-        print(f"{args.file}: {where} {err.line}: {err.reason}", file=sys.stderr)
+        print(f"{shown(args.file)}: {where} {err.line}: {err.reason}", file=sys.stderr)
     if len(result.rejected) > SHOWN_REJECTS:
         print(f"... and {len(result.rejected) - SHOWN_REJECTS} more", file=sys.stderr)
     path = write_rejects(result.rejected, rejects_path(args.file, args.rejects_dir))
-    print(f"rejected rows with their {where} numbers: {path}", file=sys.stderr)
+    print(f"rejected rows with their {where} numbers: {shown(path)}", file=sys.stderr)
 
 
 def summary_line(result: ImportResult, published: int, topic: str, dry_run: bool) -> str:

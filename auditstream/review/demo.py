@@ -19,6 +19,7 @@ from auditstream.review.publish import ReviewPublisher
 from auditstream.review.simulate import Reviewer, labels_of, simulate
 from shared.errors import AuditstreamError
 from shared.exports_folder import RUN_FILE
+from shared.names import shown
 from shared.outputs import open_text
 from shared.reviews import now_utc
 from shared.settings import KafkaSettings, TopicSettings
@@ -119,4 +120,5 @@ def print_assurance(exports: Path) -> None:
           f"{_triple(a.get('reviewed_precision'))}, labels {_pct(a.get('labelled_precision'))}")
     print(f"  miss rate (audit sample) {_triple(a.get('miss_rate'))}; implied recall "
           f"{_triple(a.get('implied_recall'))}, labels {_pct(a.get('labelled_recall'))}")
-    print(f"  details: {exports / 'assurance.csv'}, {exports / 'reviews_log.csv'}")
+    print(f"  details: {shown(exports / 'assurance.csv')}, "
+          f"{shown(exports / 'reviews_log.csv')}")

@@ -32,7 +32,8 @@ from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, st
 from shared.csv_resync import RowEnds, still_quoted, too_long
 from shared.errors import AuditstreamError
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
-from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
+from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile, Version
+from shared.names import shown
 from shared.outputs import open_text
 from shared.schemas import unguarded
 
@@ -59,13 +60,13 @@ def read_table(path: Path, sheet: str | None = None) -> tuple[list[str], Rows]:
     try:
         file = InputFile.open(path)
     except NotAFile as exc:
-        raise ReviewFileError(f"cannot read {path}: {_NOT_A_FILE[exc.kind]}") from None
+        raise ReviewFileError(f"cannot read {shown(path)}: {_NOT_A_FILE[exc.kind]}") from None
     except OSError as exc:  # no permission
-        raise ReviewFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise ReviewFileError(f"cannot read {shown(path)}: {exc.strerror or exc}") from None
     try:
         suffix = path.suffix.lower()
         if suffix == ".xls":
-            raise ReviewFileError(f"{path}: the old .xls format is not read; save it as "
+            raise ReviewFileError(f"{shown(path)}: the old .xls format is not read; save it as "
                                   ".xlsx or CSV")
         if suffix in EXCEL_SUFFIXES:
             return _excel(file, sheet)  # the file closed with the book, once its rows are read
@@ -76,12 +77,30 @@ def read_table(path: Path, sheet: str | None = None) -> tuple[list[str], Rows]:
         raise
 
 
+def _version(file: InputFile) -> Version:
+    """`file`'s version before it is read, compared once every row is (`_unchanged`)."""
+    try:
+        return file.version()
+    except OSError as exc:
+        raise ReviewFileError(f"cannot read {shown(file.path)}: {exc.strerror or exc}") from None
+
+
+def _unchanged(file: InputFile, before: Version) -> None:
+    """Refuse a file written to in place since `before` (an editor or a job saving over
+    it, the descriptor held reads it): the rows read could mix its old and new bytes."""
+    if file.version() != before:
+        raise ReviewFileError(f"{shown(file.path)} changed while it was read (written to in "
+                              "place), nothing published; import it once nothing writes to "
+                              "it")
+
+
 def _csv(file: InputFile) -> tuple[list[str], Rows]:
     path = file.path
     # Read whole: its size first, before its encoding is guessed from all of it.
     if (size := file.stamp()[2]) > MAX_CSV_BYTES:
-        raise ReviewFileError(f"{path}: {size:,} bytes, over the {MAX_CSV_BYTES:,} a review "
+        raise ReviewFileError(f"{shown(path)}: {size:,} bytes, over the {MAX_CSV_BYTES:,} a review "
                               "file may hold (far more than a cases file): import it in parts")
+    before = _version(file)
     # Read once, no further than the bound (a file may grow while read, and a /proc file's
     # size is 0), and its encoding judged on those very bytes: judged on a first read, the
     # bytes of a second were decoded with it (a file saved over in between: a traceback).
@@ -89,11 +108,12 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
         with file.reader() as fh:
             data = fh.read(MAX_CSV_BYTES + 1)
     except OSError as exc:
-        raise ReviewFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise ReviewFileError(f"cannot read {shown(path)}: {exc.strerror or exc}") from None
     if len(data) > MAX_CSV_BYTES:
-        raise ReviewFileError(f"{path}: over {MAX_CSV_BYTES:,} bytes, the most a review file "
-                              "may hold (more than its size said: it grew while it was read)"
+        raise ReviewFileError(f"{shown(path)}: over {MAX_CSV_BYTES:,} bytes, the most a review "
+                              "file may hold (more than its size said: it grew while it was read)"
                               "; import it in parts")
+    _unchanged(file, before)  # every row is in `data`
     # UTF-8 (a stray byte of another encoding rejects only its row), UTF-16 with its BOM, or
     # Windows-1252 (Excel's default "CSV" on Windows); any other encoding is a file error.
     try:
@@ -107,14 +127,14 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
     try:
         header = next(reader)
     except StopIteration:
-        raise ReviewFileError(f"{path}: the file is empty (no header)") from None
+        raise ReviewFileError(f"{shown(path)}: the file is empty (no header)") from None
     except csv.Error as exc:
-        raise ReviewFileError(f"{path}: line 1: {exc}") from None
+        raise ReviewFileError(f"{shown(path)}: line 1: {exc}") from None
 
     if (odd := stray_in_header(header)) is not None:
-        raise ReviewFileError(f"{path}: {odd}")
+        raise ReviewFileError(f"{shown(path)}: {odd}")
     if any("\x00" in h for h in header):
-        raise ReviewFileError(f"{path}: the header holds NUL bytes (UTF-16 without its byte "
+        raise ReviewFileError(f"{shown(path)}: the header holds NUL bytes (UTF-16 without its byte "
                               "order mark?): save it as CSV UTF-8, or Unicode text with its "
                               "mark")
     names = normalise_header(header)
@@ -126,7 +146,7 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
         outcome is held until the file is read: its review, ~1.2 KB, and its
         cells packed, ~0.3 KB for a row of cases.csv)."""
         if row + 1 > EXCEL_MAX_ROW:
-            raise ReviewFileError(f"{path}: row {row + 1:,}: past Excel's last row "
+            raise ReviewFileError(f"{shown(path)}: row {row + 1:,}: past Excel's last row "
                                   f"({EXCEL_MAX_ROW:,}); not a file of reviews: import it in "
                                   "parts")
         return row + 1
@@ -239,23 +259,23 @@ def _check_archive(file: InputFile) -> None:
     try:
         with file.reader() as fh:
             if fh.read(len(_OLE_MAGIC)) == _OLE_MAGIC:
-                raise ReviewFileError(f"{path}: password-protected (encrypted) or an old "
+                raise ReviewFileError(f"{shown(path)}: password-protected (encrypted) or an old "
                                       "binary .xls renamed: save it from Excel without a "
                                       "password, as .xlsx or CSV")
             # The end record zipfile itself reads (zip64's too): the directory's size, which
             # bounds what zipfile lists (46 bytes or more an entry).
             end = _EndRecData(fh)
         if end and (listed := end[_ECD_SIZE]) > MAX_XLSX_DIRECTORY:
-            raise ReviewFileError(f"{path}: its central directory takes {listed:,} bytes, over "
-                                  f"the {MAX_XLSX_DIRECTORY:,} a workbook's needs (its list of "
-                                  "parts; not a workbook Excel saved): save the reviewed rows "
-                                  "as CSV")
+            raise ReviewFileError(f"{shown(path)}: its central directory takes {listed:,} "
+                                  f"bytes, over the {MAX_XLSX_DIRECTORY:,} a workbook's needs "
+                                  "(its list of parts; not a workbook Excel saved): save the "
+                                  "reviewed rows as CSV")
         with file.reader() as fh, zipfile.ZipFile(fh) as archive:
             total = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({exc})") from None
+        raise ReviewFileError(f"{shown(path)}: not a readable .xlsx workbook ({exc})") from None
     if total > MAX_XLSX_UNPACKED:
-        raise ReviewFileError(f"{path}: unpacks to {total:,} bytes, over the "
+        raise ReviewFileError(f"{shown(path)}: unpacks to {total:,} bytes, over the "
                               f"{MAX_XLSX_UNPACKED:,} a review file may hold (a zip bomb, or "
                               "far more than a cases file): save the reviewed rows as CSV")
 
@@ -358,40 +378,44 @@ def _excel(file: InputFile, sheet: str | None) -> tuple[list[str], Rows]:
     from openpyxl.utils.exceptions import InvalidFileException
 
     path = file.path
+    before = _version(file)
     _check_archive(file)
     try:
         book = openpyxl.load_workbook(file.reader(), read_only=True, data_only=True)
     except (InvalidFileException, *_BAD_PART) as exc:
-        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({_why(exc)})") from None
+        raise ReviewFileError(f"{shown(path)}: not a readable .xlsx workbook ({_why(exc)})"
+                              ) from None
     if sheet is not None and sheet not in book.sheetnames:
-        raise ReviewFileError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
+        raise ReviewFileError(f"{shown(path)}: no sheet {sheet!r} (sheets: "
+                              f"{', '.join(book.sheetnames)})")
     if sheet is not None and sheet not in (tables := [w.title for w in book.worksheets]):
-        raise ReviewFileError(f"{path}: sheet {sheet!r} is a chart sheet, it has no cells "
+        raise ReviewFileError(f"{shown(path)}: sheet {sheet!r} is a chart sheet, it has no cells "
                               f"(sheets with cells: {', '.join(map(repr, tables))})")
     # By default the first sheet Excel shows: a hidden one before it (an old sheet left in
     # the file, or an attacker's) is not what the auditor filled in. By name, any sheet.
     if not book.worksheets:
-        raise ReviewFileError(f"{path}: no sheet with cells (sheets: "
+        raise ReviewFileError(f"{shown(path)}: no sheet with cells (sheets: "
                               f"{', '.join(book.sheetnames)})")
-    shown = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets
-    ws = book[sheet] if sheet is not None else shown[0]
+    visible = [w for w in book.worksheets if w.sheet_state == "visible"] or book.worksheets
+    ws = book[sheet] if sheet is not None else visible[0]
     # Read-only mode trusts the sheet's `dimension`: rows past a stale one were dropped
     # without a word, and a huge one padded every row to 16,384 cells. Without it, rows are
     # read as the sheet holds them, data rows as wide as the header.
     ws.reset_dimensions()
 
     def bad(after: int, exc: BaseException) -> ReviewFileError:
-        return ReviewFileError(f"{path}: sheet {ws.title!r}: not readable XML after row "
+        return ReviewFileError(f"{shown(path)}: sheet {ws.title!r}: not readable XML after row "
                                f"{after} ({_why(exc)}); nothing was published")
 
     try:
         first = next(ws.iter_rows(max_row=1, values_only=True), None)
     except _BAD_PART as exc:
-        raise ReviewFileError(f"{path}: not a readable .xlsx workbook ({_why(exc)})") from None
+        raise ReviewFileError(f"{shown(path)}: not a readable .xlsx workbook ({_why(exc)})"
+                              ) from None
     if first is None:
-        raise ReviewFileError(f"{path}: the sheet {ws.title!r} is empty (no header)")
+        raise ReviewFileError(f"{shown(path)}: the sheet {ws.title!r} is empty (no header)")
     if not first:
-        raise ReviewFileError(f"{path}: sheet {ws.title!r}: row 1 is empty; the header "
+        raise ReviewFileError(f"{shown(path)}: sheet {ws.title!r}: row 1 is empty; the header "
                               "(case_id or transaction_id, outcome, ...) must be row 1")
     header = [cell_text(c) for c in first]
     names = normalise_header(header)
@@ -409,7 +433,7 @@ def _excel(file: InputFile, sheet: str | None) -> tuple[list[str], Rows]:
             it = ws.iter_rows(min_row=2, max_col=len(names), values_only=True)
             for number, values in enumerate(it, start=2):
                 if number > EXCEL_MAX_ROW:
-                    raise ReviewFileError(f"{path}: row {number}: past Excel's last row "
+                    raise ReviewFileError(f"{shown(path)}: row {number}: past Excel's last row "
                                           f"({EXCEL_MAX_ROW:,}); not a sheet Excel saved")
                 cells = [cell_text(v) for v in values]
                 row = dict(zip(names, _pad(cells, len(names)), strict=True))
@@ -419,6 +443,7 @@ def _excel(file: InputFile, sheet: str | None) -> tuple[list[str], Rows]:
                     yield number, {**row, ERROR_KEY: hidden.get(number) or str(odd)}
                 elif any(c.strip() for c in cells):
                     yield number, row
+            _unchanged(file, before)  # the sheet is read as its rows are
         except _BAD_PART as exc:
             raise bad(number, exc) from None
         finally:
@@ -503,7 +528,7 @@ def _ids_file(f: Path, col: str, *, reviews: bool
     except (FileNotFoundError, NotADirectoryError):
         return None, {}
     except OSError as exc:  # no permission, an I/O error
-        raise ReviewFileError(f"cannot check the ids: cannot read {f}: "
+        raise ReviewFileError(f"cannot check the ids: cannot read {shown(f)}: "
                               f"{exc.strerror or exc}; or give --no-check") from None
     found: dict[str, Exported] = {}
     ids: set[str] = set()
@@ -511,7 +536,7 @@ def _ids_file(f: Path, col: str, *, reviews: bool
         with fh:
             reader = csv.DictReader(fh)
             if col not in (reader.fieldnames or ()):
-                raise ReviewFileError(f"cannot check the ids: {f} has no {col} column "
+                raise ReviewFileError(f"cannot check the ids: {shown(f)} has no {col} column "
                                       "(not the exports' file); give the exports "
                                       "folder, or --no-check")
             for row in reader:
@@ -520,7 +545,7 @@ def _ids_file(f: Path, col: str, *, reviews: bool
                 else:
                     ids.add(unguarded(row.get(col) or ""))
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise ReviewFileError(f"cannot check the ids: {f} is not a readable CSV of the "
+        raise ReviewFileError(f"cannot check the ids: {shown(f)} is not a readable CSV of the "
                               f"exports ({exc}); make the exports again, or --no-check"
                               ) from None
     return (set(found) if reviews else ids) - {""}, found

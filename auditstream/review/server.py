@@ -41,6 +41,7 @@ from shared.entry import port_in_use_is
 from shared.errors import AuditstreamError, UsageError
 from shared.exports_folder import CASES_FILE
 from shared.http_host import host_refusal
+from shared.names import shown
 from shared.reviews import OUTCOMES, Review, now_utc
 from shared.settings import KafkaSettings, TopicSettings
 
@@ -100,7 +101,7 @@ def _read_cases(exports: Path) -> list[Case]:
     except UsageError as exc:  # a FIFO, folder or link at the name: named as such
         raise CasesUnreadable(str(exc)) from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CasesUnreadable(f"cannot read {path}: {exc}") from None
+        raise CasesUnreadable(f"cannot read {shown(path)}: {exc}") from None
 
 
 def _read_run(exports: Path) -> dict[str, Any]:
