@@ -65,7 +65,9 @@ def _mark(var: str, acc: str, cell: int | str, indent: str) -> str:
 
 
 def _plan() -> dict[str, list[tuple[str, str, str]]]:
-    """Per module: (anchor, "before"/"after", the text inserted)."""
+    """Per module, in the order applied: (anchor, "before"/"after"/"after-call", the text
+    inserted), or (the text, "replace", its replacement): one table of every edit. Each
+    anchor or text must be found once where it is applied."""
     plan: dict[str, list[tuple[str, str, str]]] = {}
 
     def start(module: str, anchor: str, var: str, indent: str) -> None:
@@ -76,7 +78,13 @@ def _plan() -> dict[str, list[tuple[str, str, str]]]:
         cell = _section(row, label)
         plan.setdefault(module, []).append((anchor, where, _mark(var, acc, cell, indent)))
 
+    def edit(module: str, old: str, new: str) -> None:
+        plan.setdefault(module, []).append((old, "replace", new))
+
     seg, ind = "segment.py", " " * 8
+    # observe's call ends `ex, work[0], o)` before the amounts' sorted companion (`ex, o)`
+    # since): either tree instrumented; before the mark that takes the next line's place
+    edit(seg, "o)\n        wake = kterms.terms(", "o, work[7])\n        wake = kterms.terms(")
     start(seg, "    for i in range(rows):\n", "_t_", "    ")
     mark(seg, "        if fresh[i]:\n", "before", "_t_", "work[6]", 6,
          "slot: loop, next slot prefetched", ind)
@@ -156,7 +164,7 @@ def _plan() -> dict[str, list[tuple[str, str, str]]]:
     mark(obs, "    la, scale, z, ratio, dev, over = observe_amount(", "before", "_o_", "acc", 7,
          "  observe: recent events (burst, duplicate)", ind)
     mark(obs, "    obs[LOG_AMOUNT] = la\n", "before", "_o_", "acc", 7,
-         "  observe: amount (the ring sorted)", ind)
+         "  observe: amount (median, quartiles, max)", ind)
     mark(obs, "    obs[NIGHT_SHARE] = share\n", "before", "_o_", "acc", 7,
          "  observe: hours, night share", ind)
     mark(obs, "    obs[CATEGORY_RARITY] = -math.log((p.tab_count[1, category] + 0.5) / total)\n",
@@ -169,6 +177,29 @@ def _plan() -> dict[str, list[tuple[str, str, str]]]:
          "  hour: change_weight", " " * 8)
     mark(hrs, "        near_into(r, q)  # `tail(mixed, hour)`", "before", "_h_", "acc", 7,
          "  hour: habit, recent profile, mixture", " " * 8)
+    # the sections' accumulators passed down (after the marks: their anchors read the
+    # untouched text)
+    edit(trm, "    return np.empty((6, width), np.float64)",
+         "    return np.zeros((8, max(width, 40)), np.float64)")
+    edit(trm, "obs[HOUR_CHANGE], work[1:4])", "obs[HOUR_CHANGE], work[1:4], work[7])")
+    edit(trm, "    novelty(s, c, p, keys, k, novel, seen)\n",
+         "    novelty(s, c, p, keys, k, novel, seen, work[6])\n")
+    edit(nov, "def novelty(s: Any, c: int, p: Any, keys: Any, k: Any, out: Any,\n"
+         "            seen: Any)", "def novelty(s: Any, c: int, p: Any, keys: Any, k: Any, "
+         "out: Any,\n            seen: Any, acc: Any)")
+    edit(obs, "obs: Any) -> None:  # pragma: no cover - compiled\n    \"\"\"`features.observe`",
+         "obs: Any, acc: Any) -> None:  # pragma: no cover - compiled\n"
+         "    \"\"\"`features.observe`")
+    edit(hrs, "work: Any) -> float:  # pragma: no cover - compiled\n"
+         "    \"\"\"`counted_hour_tail` with",
+         "work: Any, acc: Any) -> float:  # pragma: no cover - compiled\n"
+         "    \"\"\"`counted_hour_tail` with")
+    edit(hrs, "np.empty((3, 24), np.float64))", "np.empty((3, 24), np.float64), np.zeros(40))")
+    edit(lrn, "def learn(s: Any,", "def learn(acc: Any, s: Any,")
+    edit(lrn, "def learn_row(s: Any,", "def learn_row(acc: Any, s: Any,")
+    edit(lrn, "    learn(s, c, p, t, amount, held, hour, la, amount_dev, travel_km,",
+         "    learn(acc, s, c, p, t, amount, held, hour, la, amount_dev, travel_km,")
+    edit(seg, "        learning.learn_row(s, c,", "        learning.learn_row(work[7], s, c,")
     return plan
 
 
@@ -205,35 +236,6 @@ def instrument(tree: Path, into: Path) -> None:
                             ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     kernel = into / "detector" / "kernel"
     (kernel / "cycles.py").write_text(TICK_MODULE)
-    subs = {
-        "segment.py": [],
-        "terms.py": [("    return np.empty((6, width), np.float64)",
-                      "    return np.zeros((8, max(width, 40)), np.float64)"),
-                     ("obs[HOUR_CHANGE], work[1:4])", "obs[HOUR_CHANGE], work[1:4], work[7])"),
-                     ("    novelty(s, c, p, keys, k, novel, seen)\n",
-                      "    novelty(s, c, p, keys, k, novel, seen, work[6])\n")],
-        "novelty.py": [("def novelty(s: Any, c: int, p: Any, keys: Any, k: Any, out: Any,\n"
-                        "            seen: Any)", "def novelty(s: Any, c: int, p: Any, keys: "
-                        "Any, k: Any, out: Any,\n            seen: Any, acc: Any)")],
-        "observe.py": [("obs: Any) -> None:  # pragma: no cover - compiled\n"
-                        "    \"\"\"`features.observe`",
-                        "obs: Any, acc: Any) -> None:  # pragma: no cover - compiled\n"
-                        "    \"\"\"`features.observe`")],
-        "hours.py": [("work: Any) -> float:  # pragma: no cover - compiled\n"
-                      "    \"\"\"`counted_hour_tail` with",
-                      "work: Any, acc: Any) -> float:  # pragma: no cover - compiled\n"
-                      "    \"\"\"`counted_hour_tail` with"),
-                     ("np.empty((3, 24), np.float64))",
-                      "np.empty((3, 24), np.float64), np.zeros(40))")],
-        "learning.py": [("def learn(s: Any,", "def learn(acc: Any, s: Any,"),
-                        ("def learn_row(s: Any,", "def learn_row(acc: Any, s: Any,"),
-                        ("    learn(s, c, p, t, amount, held, hour, la, amount_dev, travel_km,",
-                         "    learn(acc, s, c, p, t, amount, held, hour, la, amount_dev, "
-                         "travel_km,")],
-    }
-    subs["segment.py"].append(("ex, work[0], o)", "ex, work[0], o, work[7])"))
-    subs["segment.py"].append(("        learning.learn_row(s, c,",
-                               "        learning.learn_row(work[7], s, c,"))
     for module, plan in PLAN.items():
         path = kernel / module
         text = path.read_text()
@@ -241,7 +243,9 @@ def instrument(tree: Path, into: Path) -> None:
             if text.count(anchor) != 1:
                 raise SystemExit(f"{module}: anchor {anchor!r} found {text.count(anchor)} times")
             at = text.index(anchor)
-            if where == "before":
+            if where == "replace":
+                text = text.replace(anchor, insert)
+            elif where == "before":
                 text = text[:at] + insert + text[at:]
             elif where == "after":
                 end = at + len(anchor)
@@ -249,10 +253,6 @@ def instrument(tree: Path, into: Path) -> None:
             else:  # after the `_banded` call, in the loop: the line that ends the call
                 end = at + anchor.index("\n") + 1
                 text = text[:end] + insert + text[end:]
-        for old, new in subs.get(module, []):
-            if text.count(old) != 1:
-                raise SystemExit(f"{module}: {old!r} found {text.count(old)} times")
-            text = text.replace(old, new)
         text = re.sub(r"^(from __future__ import annotations\n)", r"\1" + _TICK, text, count=1,
                       flags=re.M)
         path.write_text(text)
