@@ -162,3 +162,88 @@ def test_review_simulate_reads_a_csv_saved_with_a_byte_order_mark(tmp_path: Path
     path = tmp_path / "case_transactions.csv"
     path.write_bytes(b"\xef\xbb\xbfcase_id,transaction_id\r\nc1,t1\r\n")
     assert read_rows(path) == [{"case_id": "c1", "transaction_id": "t1"}]
+
+
+def _import(tmp_path: Path, exports_rows: list[dict[str, str]], review_rows: list[list[str]],
+            capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`review import --dry-run` of a CSV of `case_id,outcome,reviewer,reviewed_at` rows
+    against an exports folder whose cases.csv holds `exports_rows`; (exit code, stderr)."""
+    import csv
+
+    from auditstream.cli import main
+    from shared.columns import CASES_COLUMNS
+
+    exports = tmp_path / "ex"
+    exports.mkdir()
+    with (exports / "cases.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, CASES_COLUMNS, restval="")
+        w.writeheader()
+        w.writerows(exports_rows)
+    f = tmp_path / "r.csv"
+    with f.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([["case_id", "outcome", "reviewer", "reviewed_at"],
+                                  *review_rows])
+    code = main(["review", "import", str(f), "--exports", str(exports), "--dry-run",
+                 "--reviewer", "me"])
+    return code, capsys.readouterr().err
+
+
+def test_an_exported_review_without_a_reviewer_is_read_as_by_nobody(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The exports' review of a case whose reviewer cell is empty (an edited cases.csv) is
+    said as by '' when an older row is rejected against it: no reviewer made up."""
+    code, err = _import(tmp_path, [{"case_id": "c1", "outcome": "confirmed",
+                                    "reviewed_at": AT.isoformat()}],
+                        [["c1", "dismissed", "", (AT - timedelta(hours=1)).isoformat()]],
+                        capsys)
+    assert code == 1
+    assert err.splitlines()[0] == (
+        f"{tmp_path / 'r.csv'}: line 2: reviewed_at: '2026-12-05T09:00:00+00:00' is older "
+        f"than the review cases.csv of {tmp_path / 'ex'} shows for 'c1' (confirmed by '' at "
+        "2026-12-05T10:00:00Z): not published, it would replace that later decision; clear "
+        "reviewed_at to record this outcome as a new one")
+
+
+def test_a_cases_csv_saved_with_a_byte_order_mark_knows_its_ids(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A cases.csv saved as Excel's "CSV UTF-8" (a BOM) with `case_id` as its first column:
+    the column is still `case_id` and its ids known (no BOM in the column's name)."""
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / "cases.csv").write_bytes(b"\xef\xbb\xbfcase_id,rank\r\nc1,1\r\n")
+    (tmp_path / "r.csv").write_text("case_id,outcome\nc1,confirmed\nc2,confirmed\n")
+    from auditstream.cli import main
+
+    code = main(["review", "import", str(tmp_path / "r.csv"), "--exports",
+                 str(tmp_path / "ex"), "--dry-run", "--reviewer", "me"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.splitlines()[0] == (
+        f"{tmp_path / 'r.csv'}: line 3: case_id: 'c2' is not a known case in cases.csv of "
+        f"{tmp_path / 'ex'}")
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    (PermissionError(13, "Permission denied"), "Permission denied"),
+    (OSError("an I/O error without an errno"), "an I/O error without an errno")])
+def test_an_exports_file_that_cannot_be_read_is_one_line_with_the_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        error: OSError, said: str) -> None:
+    """cases.csv there but not readable (as root no permission can be withheld, so the open
+    is made to fail): one line, exit 2, naming the file and the reason (the system's words
+    when it gives them, else the error's own)."""
+    import auditstream.review.files as files
+    from auditstream.cli import main
+
+    def unreadable(path: Path, *args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / "cases.csv").write_text("case_id\nc1\n")
+    (tmp_path / "r.csv").write_text("case_id,outcome\nc1,confirmed\n")
+    monkeypatch.setattr(files, "open_text", unreadable)
+    code = main(["review", "import", str(tmp_path / "r.csv"), "--exports",
+                 str(tmp_path / "ex"), "--dry-run", "--reviewer", "me"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"auditstream review: error: cannot check the ids: cannot read "
+        f"{tmp_path / 'ex' / 'cases.csv'}: {said}; or give --no-check\n")
