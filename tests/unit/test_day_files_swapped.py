@@ -128,3 +128,18 @@ def test_an_empty_day_file_reads_as_no_rows(tmp_path: Path) -> None:
     assert {name: read(folder) for name, read in readers.items()} == {
         "resume's first mark": "2025-01-01T10:00:00", "resume's recount": 1,
         "demo's counter": 1, "resume's watermarks": "2025-01-01T10:00:00"}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "folder"])
+def test_an_entry_at_a_day_file_s_name_that_is_no_regular_file_is_named_with_what_to_do(
+        tmp_path: Path, kind: str) -> None:
+    """The refusal (exit 2) names the entry, says why it matters and what to do."""
+    folder, path = _day_file(tmp_path)
+    if kind == "folder":
+        path.unlink()
+        path.mkdir()
+    else:
+        _swap(path, kind, tmp_path)
+    assert _listed_error(folder) == (
+        f"{path} is not a regular file (a folder, symbolic link, FIFO or device) but has a "
+        "day file's name, where that day's rows are written: move it out of scored/")

@@ -247,3 +247,55 @@ def test_an_exports_file_that_cannot_be_read_is_one_line_with_the_reason(
     assert capsys.readouterr().err == (
         f"auditstream review: error: cannot check the ids: cannot read "
         f"{tmp_path / 'ex' / 'cases.csv'}: {said}; or give --no-check\n")
+
+
+def test_an_exports_row_with_a_time_but_no_outcome_is_no_review(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A case the exports list with a `reviewed_at` but no outcome (an edited cases.csv) has
+    no review to compare: a row decided before that time is published as read, not
+    rejected as older than a review that is not there."""
+    code, err = _import(tmp_path, [{"case_id": "c1", "reviewed_at": AT.isoformat()}],
+                        [["c1", "dismissed", "", (AT - timedelta(hours=1)).isoformat()]],
+                        capsys)
+    assert (code, err) == (0, "")
+
+
+def _reviewed_cases_csv(path: Path, note: str, bom: bytes = b"") -> None:
+    """A CSV of one case, c1, confirmed by alice at `AT` with `note`, its `case_id` first
+    (as a user's copy of cases.csv may order it), written as Excel writes CSV (CR LF)."""
+    import csv
+    import io
+
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(["case_id", "outcome", "reviewer", "reviewed_at", "note"])
+    w.writerow(["c1", "confirmed", "alice", AT.isoformat(), note])
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(bom + text.getvalue().encode())
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["no BOM", "BOM"])
+def test_the_exports_review_is_compared_whether_cases_csv_starts_with_a_bom_or_not(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], bom: bytes) -> None:
+    """The exports' review of c1 is read whether cases.csv starts with a BOM (Excel's "CSV
+    UTF-8") or not, `case_id` its first column: the same row re-imported is unchanged
+    (nothing published), and another outcome decided before it is rejected against it."""
+    from auditstream.cli import main
+
+    _reviewed_cases_csv(tmp_path / "ex" / "cases.csv", "seen", bom)
+    for name, outcome, at in (("same", "confirmed", AT),
+                              ("older", "dismissed", AT - timedelta(hours=1))):
+        _reviewed_cases_csv(tmp_path / f"{name}.csv", "seen")
+        text = (tmp_path / f"{name}.csv").read_bytes().replace(
+            AT.isoformat().encode(), at.isoformat().encode()).replace(
+            b"c1,confirmed", f"c1,{outcome}".encode())
+        (tmp_path / f"{name}.csv").write_bytes(text)
+    assert main(["review", "import", str(tmp_path / "same.csv"), "--exports",
+                 str(tmp_path / "ex"), "--dry-run", "--reviewer", "me"]) == 0
+    assert capsys.readouterr().out == (
+        "review import: 0 case outcome(s) valid, not published (--dry-run) to "
+        "transactions.reviews; 0 row(s) without an outcome skipped; 1 row(s) as the exports "
+        "already show them, not published again; 0 rejected\n")
+    assert main(["review", "import", str(tmp_path / "older.csv"), "--exports",
+                 str(tmp_path / "ex"), "--dry-run", "--reviewer", "me"]) == 1
+    assert "is older than the review cases.csv" in capsys.readouterr().err
