@@ -60,3 +60,13 @@ def test_the_broker_is_launched_without_the_terminal_s_stdin(
         subprocess.DEVNULL, subprocess.STDOUT, True)
     assert broker.pid_file.read_text() == f"{proc.pid}\n"
     assert "up" in broker.log_file.read_text()
+
+
+@pytest.mark.parametrize("lines", [1, 30, 99, 100, 101])
+def test_the_log_tail_is_the_last_lines_of_the_log(tmp_path: Path, lines: int) -> None:
+    """What a failed start and `broker status` show: the log's last `lines` lines (all of
+    a log as long or shorter), however long the log."""
+    broker = _broker(tmp_path)
+    broker.log_file.write_text("".join(f"line {i}\n" for i in range(100)), encoding="utf-8")
+    assert broker.log_tail(lines) == "\n".join(
+        f"line {i}" for i in range(max(0, 100 - lines), 100))

@@ -227,3 +227,20 @@ def test_a_transient_reviews_error_asks_no_topic_id(
     assert spare.assigned == []  # no consumer made anew
     assert (result.rows, result.offsets) == (40, {0: 25, 1: 15})
     assert _reviews_topic_id(tmp_path) == "r1"
+
+
+def test_a_reviews_topic_renewed_while_the_sink_was_stopped_is_said_by_name_at_its_start(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The sink stopped, the reviews topic deleted and created again, the sink started:
+    the start says which topic, its old and new ids, and records the new one."""
+    _run(monkeypatch, tmp_path, [FakeConsumer({SCORED: _scored(), REVIEWS: {0: []}})], ["r1"])
+    assert _reviews_topic_id(tmp_path) == "r1"
+    with caplog.at_level(logging.WARNING, logger="sink.app"):
+        _run(monkeypatch, tmp_path, [FakeConsumer({SCORED: _scored(), REVIEWS: {0: []}})],
+             ["r2"])
+    assert [r.getMessage() for r in caplog.records if r.name == "sink.app"] == [
+        f"reviews topic {REVIEWS} was deleted and created again since this folder's "
+        "checkpoint (id r1, now r2): reading the new topic from its start; the 0 outcomes "
+        "of the old one stay as logged in reviews_log.csv (docs/review.md)"]
+    assert _reviews_topic_id(tmp_path) == "r2"
