@@ -299,3 +299,27 @@ def test_the_exports_review_is_compared_whether_cases_csv_starts_with_a_bom_or_n
     assert main(["review", "import", str(tmp_path / "older.csv"), "--exports",
                  str(tmp_path / "ex"), "--dry-run", "--reviewer", "me"]) == 1
     assert "is older than the review cases.csv" in capsys.readouterr().err
+
+
+def test_a_file_without_reviewed_at_publishes_even_against_a_review_stamped_later(
+        ) -> None:
+    """No `reviewed_at` column: the row's decision is stamped now and is not compared as
+    older, even with the exports' review stamped after now (a reviewer's clock ahead)."""
+    exported = {"c1": Exported("confirmed", "alice", NOW + timedelta(hours=1), "")}
+    row = {"case_id": "c1", "outcome": "dismissed"}
+    result = parse_rows([(2, row)], CASE, reviewer="me", now=NOW, exported=exported)
+    assert result.rejected == []
+    assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
+        ("c1", "dismissed", "me", NOW)]
+
+
+def test_an_exports_row_without_an_id_gives_no_id_its_review(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A cases.csv row with its case_id cell empty (an edited file) is no case: its review
+    is nobody's, not that of a case named like a placeholder (`XXXX`)."""
+    code, err = _import(tmp_path, [
+        {"case_id": "XXXX"},
+        {"case_id": "", "outcome": "confirmed", "reviewer": "alice",
+         "reviewed_at": AT.isoformat()}],
+        [["XXXX", "dismissed", "", (AT - timedelta(hours=1)).isoformat()]], capsys)
+    assert (code, err) == (0, "")

@@ -62,9 +62,12 @@ def test_a_checkpoint_record_of_an_id_past_the_schema_s_bound_is_refused(
 
 
 @pytest.mark.parametrize("core", ["python", "kernel"])
-def test_a_checkpoint_record_of_an_id_at_the_bound_restores_and_scores(core: str) -> None:
-    """One character under the refusal: restored, and the id is the table's."""
-    cid = "c" * MAX_ID_CHARS
+@pytest.mark.parametrize("length", [1, MAX_ID_CHARS])
+def test_a_checkpoint_record_of_an_id_at_the_bound_restores_and_scores(
+        core: str, length: int) -> None:
+    """One character over the empty id's refusal, or under the long one's: restored, and
+    the id is the table's."""
+    cid = "\u00e9" * length
     with core_switch(core):
         engine = PartitionEngine.resume(PARTS, _renamed(cid), CONFIG)
         engine.process(ROWS[300:320])
@@ -90,8 +93,9 @@ def test_a_format_2_snapshot_of_an_id_past_the_schema_s_bound_is_refused(length:
                         rf"kind: {shown}", why), why
 
 
-def test_a_format_2_snapshot_of_an_id_at_the_bound_restores() -> None:
-    cid = "c" * MAX_ID_CHARS
+@pytest.mark.parametrize("length", [1, MAX_ID_CHARS])
+def test_a_format_2_snapshot_of_an_id_at_the_bound_restores(length: int) -> None:
+    cid = "\u00e9" * length
     with core_switch("python"):
         engine = PartitionEngine.restore(old.edited(_legacy_renamed(cid)), CONFIG)
         held = dict(engine.checkpoint(full=True).customers)
