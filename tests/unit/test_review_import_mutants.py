@@ -323,3 +323,15 @@ def test_an_exports_row_without_an_id_gives_no_id_its_review(
          "reviewed_at": AT.isoformat()}],
         [["XXXX", "dismissed", "", (AT - timedelta(hours=1)).isoformat()]], capsys)
     assert (code, err) == (0, "")
+
+
+def test_a_file_with_last_time_but_no_transactions_column_compares_no_extent() -> None:
+    """A `last_time` column without a `transactions` one: the row does not say the case's
+    extent, so nothing is compared and the edit is published."""
+    exported = {"c1": Exported("confirmed", "alice", AT, "", "4", "2026-12-05T09:00:00Z")}
+    row = {"case_id": "c1", "outcome": "dismissed", "reviewed_at": AT.isoformat(),
+           "last_time": "2026-12-05T09:00:00Z"}
+    result = parse_rows([(2, row)], CASE, reviewer="me", now=NOW, exported=exported)
+    assert result.rejected == []
+    assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
+        ("c1", "dismissed", "me", NOW)]

@@ -473,3 +473,12 @@ def test_the_page_says_which_cases_file_it_shows_and_who_reviews_escaped(
     html = render([case], {}, token="t", reviewer="<ana & bo>", exports=tmp_path)
     assert (f"<code>{tmp_path / 'cases.csv'}</code>; reviewing as "
             '<b id="reviewer">&lt;ana &amp; bo&gt;</b>.') in html
+
+
+def test_a_cases_csv_saved_with_a_byte_order_mark_and_case_id_first_lists_its_cases(
+        tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" starts with a BOM: with `case_id` the first column, its name is
+    still `case_id` and the case is listed (not "no cases")."""
+    (tmp_path / "cases.csv").write_bytes(b"\xef\xbb\xbfcase_id,rank\r\nc1,1\r\n")
+    assert [(c.target, c.id, c.cells) for c in read_cases(tmp_path / "cases.csv")] == [
+        ("case", "c1", {"case_id": "c1", "rank": "1"})]
