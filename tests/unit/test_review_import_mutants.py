@@ -335,3 +335,18 @@ def test_a_file_with_last_time_but_no_transactions_column_compares_no_extent() -
     assert result.rejected == []
     assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
         ("c1", "dismissed", "me", NOW)]
+
+
+@pytest.mark.parametrize("extent", [("4", ""), ("", "2026-12-05T09:00:00Z")],
+                         ids=["no last_time exported", "no count exported"])
+def test_an_extent_the_exports_give_only_in_part_is_not_compared(
+        extent: tuple[str, str]) -> None:
+    """The exports' case without its `last_time` or its `transactions` (an older release's
+    cases.csv, an edited one): its extent is not compared, and the edit is published."""
+    exported = {"c1": Exported("confirmed", "alice", AT, "", *extent)}
+    row = {"case_id": "c1", "outcome": "dismissed", "reviewed_at": AT.isoformat(),
+           "transactions": "5", "last_time": "2026-12-05T10:00:00Z"}
+    result = parse_rows([(2, row)], CASE, reviewer="me", now=NOW, exported=exported)
+    assert result.rejected == []
+    assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
+        ("c1", "dismissed", "me", NOW)]
