@@ -13,6 +13,7 @@ import pytest
 
 from auditstream.broker import BrokerSettings, LocalBroker
 from auditstream.broker.process import free_port
+from shared.errors import BrokerError
 
 
 def _broker(tmp_path: Path) -> LocalBroker:
@@ -60,3 +61,29 @@ def test_the_broker_is_launched_without_the_terminal_s_stdin(
         subprocess.DEVNULL, subprocess.STDOUT, True)
     assert broker.pid_file.read_text() == f"{proc.pid}\n"
     assert "up" in broker.log_file.read_text()
+
+
+@pytest.mark.parametrize("lines", [1, 30, 99, 100, 101])
+def test_the_log_tail_is_the_last_lines_of_the_log(tmp_path: Path, lines: int) -> None:
+    """What a failed start and `broker status` show: the log's last `lines` lines (all of
+    a log as long or shorter), however long the log."""
+    broker = _broker(tmp_path)
+    broker.log_file.write_text("".join(f"line {i}\n" for i in range(100)), encoding="utf-8")
+    assert broker.log_tail(lines) == "\n".join(
+        f"line {i}" for i in range(max(0, 100 - lines), 100))
+
+
+def test_broker_data_formatted_for_other_ports_is_refused_naming_both(tmp_path: Path) -> None:
+    """The data folder remembers the ports it was formatted for: another pair is refused
+    with both pairs and the two ways out."""
+    broker = _broker(tmp_path)
+    s = broker.settings
+    broker.ports_file.parent.mkdir(parents=True, exist_ok=True)
+    broker.ports_file.write_text("1,2\n", encoding="utf-8")
+    with pytest.raises(BrokerError) as refused:
+        broker._check_ports()
+    assert str(refused.value) == (
+        f"the broker data in {broker.data_dir} was formatted for ports 1,2, not "
+        f"{s.port},{s.controller_port}. Use those ports or remove {s.home} to start afresh.")
+    broker.ports_file.write_text(f"{s.port},{s.controller_port}\n", encoding="utf-8")
+    broker._check_ports()  # the same ports: no refusal

@@ -111,3 +111,35 @@ def test_the_demo_counter_counts_a_file_the_sink_cut_again_from_its_start(
     assert counter.rows() == 0
     path.unlink()  # a --reset removed it
     assert counter.rows() == 0
+
+
+def test_an_empty_day_file_reads_as_no_rows(tmp_path: Path) -> None:
+    """A day file of no bytes at all (not even its header) beside one of one row: every
+    reader of the listed day files reads the other's row and nothing of it, as if it were
+    not there (each skips a header only if there is one)."""
+    folder, _ = _day_file(tmp_path)
+    (folder / dy.day_file("2024-12-31")).write_bytes(b"")
+    assert len(dy.day_files(folder)) == 2
+
+    def watermarks(f: Path) -> Any:
+        return dy.read_watermarks(f, 1, "", "")[0].value
+
+    readers = {**READERS, "resume's watermarks": watermarks}
+    assert {name: read(folder) for name, read in readers.items()} == {
+        "resume's first mark": "2025-01-01T10:00:00", "resume's recount": 1,
+        "demo's counter": 1, "resume's watermarks": "2025-01-01T10:00:00"}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "folder"])
+def test_an_entry_at_a_day_file_s_name_that_is_no_regular_file_is_named_with_what_to_do(
+        tmp_path: Path, kind: str) -> None:
+    """The refusal (exit 2) names the entry, says why it matters and what to do."""
+    folder, path = _day_file(tmp_path)
+    if kind == "folder":
+        path.unlink()
+        path.mkdir()
+    else:
+        _swap(path, kind, tmp_path)
+    assert _listed_error(folder) == (
+        f"{path} is not a regular file (a folder, symbolic link, FIFO or device) but has a "
+        "day file's name, where that day's rows are written: move it out of scored/")

@@ -81,6 +81,49 @@ def test_a_csv_that_grows_while_it_is_read_is_read_no_further_than_the_bound(
              f"{f}: over {size:,} bytes, the most a review file may hold")
 
 
+def test_a_csv_growing_past_the_bound_is_read_only_to_the_bound_plus_one_byte(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grown by 4 MiB between its size and its read (a log still written): the one read
+    asks for the bound and a byte, not the whole file (`read()` took all of it, and a
+    file growing without end, all memory)."""
+    f = _csv(tmp_path / "r.csv", 3)
+    size = f.stat().st_size
+    monkeypatch.setattr(files, "MAX_CSV_BYTES", size, raising=False)
+    from shared.inputs import InputFile
+    real_stamp, real_reader = InputFile.stamp, InputFile.reader
+    asked: list[int | None] = []
+
+    def grows(self: InputFile) -> tuple[int, int, int, int]:
+        stamp = real_stamp(self)
+        with self.path.open("ab") as out:
+            out.write(b"#" * (4 << 20) + b"\n")
+        return stamp
+
+    class Asked:
+        def __init__(self, reader: Any) -> None:
+            self.reader = reader
+
+        def read(self, n: int | None = -1) -> bytes:
+            asked.append(n)
+            data: bytes = self.reader.read(n)
+            return data
+
+        def __enter__(self) -> Asked:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.reader.close()
+
+    monkeypatch.setattr(InputFile, "stamp", grows)
+    monkeypatch.setattr(InputFile, "reader",
+                        lambda self, **kw: Asked(real_reader(self, **kw)))
+    code, out, err = _import(f, capsys)
+    _refused(code, out, err, _no_publish,
+             f"{f}: over {size:,} bytes, the most a review file may hold")
+    assert asked == [size + 1]
+
+
 _SPARSE = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))

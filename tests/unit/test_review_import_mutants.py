@@ -162,3 +162,191 @@ def test_review_simulate_reads_a_csv_saved_with_a_byte_order_mark(tmp_path: Path
     path = tmp_path / "case_transactions.csv"
     path.write_bytes(b"\xef\xbb\xbfcase_id,transaction_id\r\nc1,t1\r\n")
     assert read_rows(path) == [{"case_id": "c1", "transaction_id": "t1"}]
+
+
+def _import(tmp_path: Path, exports_rows: list[dict[str, str]], review_rows: list[list[str]],
+            capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`review import --dry-run` of a CSV of `case_id,outcome,reviewer,reviewed_at` rows
+    against an exports folder whose cases.csv holds `exports_rows`; (exit code, stderr)."""
+    import csv
+
+    from auditstream.cli import main
+    from shared.columns import CASES_COLUMNS
+
+    exports = tmp_path / "ex"
+    exports.mkdir()
+    with (exports / "cases.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, CASES_COLUMNS, restval="")
+        w.writeheader()
+        w.writerows(exports_rows)
+    f = tmp_path / "r.csv"
+    with f.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([["case_id", "outcome", "reviewer", "reviewed_at"],
+                                  *review_rows])
+    code = main(["review", "import", str(f), "--exports", str(exports), "--dry-run",
+                 "--reviewer", "me"])
+    return code, capsys.readouterr().err
+
+
+def test_an_exported_review_without_a_reviewer_is_read_as_by_nobody(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The exports' review of a case whose reviewer cell is empty (an edited cases.csv) is
+    said as by '' when an older row is rejected against it: no reviewer made up."""
+    code, err = _import(tmp_path, [{"case_id": "c1", "outcome": "confirmed",
+                                    "reviewed_at": AT.isoformat()}],
+                        [["c1", "dismissed", "", (AT - timedelta(hours=1)).isoformat()]],
+                        capsys)
+    assert code == 1
+    assert err.splitlines()[0] == (
+        f"{tmp_path / 'r.csv'}: line 2: reviewed_at: '2026-12-05T09:00:00+00:00' is older "
+        f"than the review cases.csv of {tmp_path / 'ex'} shows for 'c1' (confirmed by '' at "
+        "2026-12-05T10:00:00Z): not published, it would replace that later decision; clear "
+        "reviewed_at to record this outcome as a new one")
+
+
+def test_a_cases_csv_saved_with_a_byte_order_mark_knows_its_ids(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A cases.csv saved as Excel's "CSV UTF-8" (a BOM) with `case_id` as its first column:
+    the column is still `case_id` and its ids known (no BOM in the column's name)."""
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / "cases.csv").write_bytes(b"\xef\xbb\xbfcase_id,rank\r\nc1,1\r\n")
+    (tmp_path / "r.csv").write_text("case_id,outcome\nc1,confirmed\nc2,confirmed\n")
+    from auditstream.cli import main
+
+    code = main(["review", "import", str(tmp_path / "r.csv"), "--exports",
+                 str(tmp_path / "ex"), "--dry-run", "--reviewer", "me"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.splitlines()[0] == (
+        f"{tmp_path / 'r.csv'}: line 3: case_id: 'c2' is not a known case in cases.csv of "
+        f"{tmp_path / 'ex'}")
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    (PermissionError(13, "Permission denied"), "Permission denied"),
+    (OSError("an I/O error without an errno"), "an I/O error without an errno")])
+def test_an_exports_file_that_cannot_be_read_is_one_line_with_the_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        error: OSError, said: str) -> None:
+    """cases.csv there but not readable (as root no permission can be withheld, so the open
+    is made to fail): one line, exit 2, naming the file and the reason (the system's words
+    when it gives them, else the error's own)."""
+    import auditstream.review.files as files
+    from auditstream.cli import main
+
+    def unreadable(path: Path, *args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / "cases.csv").write_text("case_id\nc1\n")
+    (tmp_path / "r.csv").write_text("case_id,outcome\nc1,confirmed\n")
+    monkeypatch.setattr(files, "open_text", unreadable)
+    code = main(["review", "import", str(tmp_path / "r.csv"), "--exports",
+                 str(tmp_path / "ex"), "--dry-run", "--reviewer", "me"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"auditstream review: error: cannot check the ids: cannot read "
+        f"{tmp_path / 'ex' / 'cases.csv'}: {said}; or give --no-check\n")
+
+
+def test_an_exports_row_with_a_time_but_no_outcome_is_no_review(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A case the exports list with a `reviewed_at` but no outcome (an edited cases.csv) has
+    no review to compare: a row decided before that time is published as read, not
+    rejected as older than a review that is not there."""
+    code, err = _import(tmp_path, [{"case_id": "c1", "reviewed_at": AT.isoformat()}],
+                        [["c1", "dismissed", "", (AT - timedelta(hours=1)).isoformat()]],
+                        capsys)
+    assert (code, err) == (0, "")
+
+
+def _reviewed_cases_csv(path: Path, note: str, bom: bytes = b"") -> None:
+    """A CSV of one case, c1, confirmed by alice at `AT` with `note`, its `case_id` first
+    (as a user's copy of cases.csv may order it), written as Excel writes CSV (CR LF)."""
+    import csv
+    import io
+
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(["case_id", "outcome", "reviewer", "reviewed_at", "note"])
+    w.writerow(["c1", "confirmed", "alice", AT.isoformat(), note])
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(bom + text.getvalue().encode())
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["no BOM", "BOM"])
+def test_the_exports_review_is_compared_whether_cases_csv_starts_with_a_bom_or_not(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], bom: bytes) -> None:
+    """The exports' review of c1 is read whether cases.csv starts with a BOM (Excel's "CSV
+    UTF-8") or not, `case_id` its first column: the same row re-imported is unchanged
+    (nothing published), and another outcome decided before it is rejected against it."""
+    from auditstream.cli import main
+
+    _reviewed_cases_csv(tmp_path / "ex" / "cases.csv", "seen", bom)
+    for name, outcome, at in (("same", "confirmed", AT),
+                              ("older", "dismissed", AT - timedelta(hours=1))):
+        _reviewed_cases_csv(tmp_path / f"{name}.csv", "seen")
+        text = (tmp_path / f"{name}.csv").read_bytes().replace(
+            AT.isoformat().encode(), at.isoformat().encode()).replace(
+            b"c1,confirmed", f"c1,{outcome}".encode())
+        (tmp_path / f"{name}.csv").write_bytes(text)
+    assert main(["review", "import", str(tmp_path / "same.csv"), "--exports",
+                 str(tmp_path / "ex"), "--dry-run", "--reviewer", "me"]) == 0
+    assert capsys.readouterr().out == (
+        "review import: 0 case outcome(s) valid, not published (--dry-run) to "
+        "transactions.reviews; 0 row(s) without an outcome skipped; 1 row(s) as the exports "
+        "already show them, not published again; 0 rejected\n")
+    assert main(["review", "import", str(tmp_path / "older.csv"), "--exports",
+                 str(tmp_path / "ex"), "--dry-run", "--reviewer", "me"]) == 1
+    assert "is older than the review cases.csv" in capsys.readouterr().err
+
+
+def test_a_file_without_reviewed_at_publishes_even_against_a_review_stamped_later(
+        ) -> None:
+    """No `reviewed_at` column: the row's decision is stamped now and is not compared as
+    older, even with the exports' review stamped after now (a reviewer's clock ahead)."""
+    exported = {"c1": Exported("confirmed", "alice", NOW + timedelta(hours=1), "")}
+    row = {"case_id": "c1", "outcome": "dismissed"}
+    result = parse_rows([(2, row)], CASE, reviewer="me", now=NOW, exported=exported)
+    assert result.rejected == []
+    assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
+        ("c1", "dismissed", "me", NOW)]
+
+
+def test_an_exports_row_without_an_id_gives_no_id_its_review(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A cases.csv row with its case_id cell empty (an edited file) is no case: its review
+    is nobody's, not that of a case named like a placeholder (`XXXX`)."""
+    code, err = _import(tmp_path, [
+        {"case_id": "XXXX"},
+        {"case_id": "", "outcome": "confirmed", "reviewer": "alice",
+         "reviewed_at": AT.isoformat()}],
+        [["XXXX", "dismissed", "", (AT - timedelta(hours=1)).isoformat()]], capsys)
+    assert (code, err) == (0, "")
+
+
+def test_a_file_with_last_time_but_no_transactions_column_compares_no_extent() -> None:
+    """A `last_time` column without a `transactions` one: the row does not say the case's
+    extent, so nothing is compared and the edit is published."""
+    exported = {"c1": Exported("confirmed", "alice", AT, "", "4", "2026-12-05T09:00:00Z")}
+    row = {"case_id": "c1", "outcome": "dismissed", "reviewed_at": AT.isoformat(),
+           "last_time": "2026-12-05T09:00:00Z"}
+    result = parse_rows([(2, row)], CASE, reviewer="me", now=NOW, exported=exported)
+    assert result.rejected == []
+    assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
+        ("c1", "dismissed", "me", NOW)]
+
+
+@pytest.mark.parametrize("extent", [("4", ""), ("", "2026-12-05T09:00:00Z")],
+                         ids=["no last_time exported", "no count exported"])
+def test_an_extent_the_exports_give_only_in_part_is_not_compared(
+        extent: tuple[str, str]) -> None:
+    """The exports' case without its `last_time` or its `transactions` (an older release's
+    cases.csv, an edited one): its extent is not compared, and the edit is published."""
+    exported = {"c1": Exported("confirmed", "alice", AT, "", *extent)}
+    row = {"case_id": "c1", "outcome": "dismissed", "reviewed_at": AT.isoformat(),
+           "transactions": "5", "last_time": "2026-12-05T10:00:00Z"}
+    result = parse_rows([(2, row)], CASE, reviewer="me", now=NOW, exported=exported)
+    assert result.rejected == []
+    assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
+        ("c1", "dismissed", "me", NOW)]

@@ -464,3 +464,21 @@ def test_the_pages_own_review_shows_at_once_until_the_follower_reads_it() -> Non
     assert outcomes.snapshot() == {"case:c": "unclear"}
     outcomes.put_own(own)  # noted late, already read: the topic's order stands
     assert outcomes.snapshot() == {"case:c": "unclear"}
+
+
+def test_the_page_says_which_cases_file_it_shows_and_who_reviews_escaped(
+        tmp_path: Path) -> None:
+    (tmp_path / "cases.csv").write_text("rank,case_id\n1,c1\n")
+    [case] = read_cases(tmp_path / "cases.csv")
+    html = render([case], {}, token="t", reviewer="<ana & bo>", exports=tmp_path)
+    assert (f"<code>{tmp_path / 'cases.csv'}</code>; reviewing as "
+            '<b id="reviewer">&lt;ana &amp; bo&gt;</b>.') in html
+
+
+def test_a_cases_csv_saved_with_a_byte_order_mark_and_case_id_first_lists_its_cases(
+        tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" starts with a BOM: with `case_id` the first column, its name is
+    still `case_id` and the case is listed (not "no cases")."""
+    (tmp_path / "cases.csv").write_bytes(b"\xef\xbb\xbfcase_id,rank\r\nc1,1\r\n")
+    assert [(c.target, c.id, c.cells) for c in read_cases(tmp_path / "cases.csv")] == [
+        ("case", "c1", {"case_id": "c1", "rank": "1"})]

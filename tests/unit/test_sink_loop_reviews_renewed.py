@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaError, TopicPartition
 
 import sink.app as sink_app
 from shared.codec import encode
@@ -227,3 +227,38 @@ def test_a_transient_reviews_error_asks_no_topic_id(
     assert spare.assigned == []  # no consumer made anew
     assert (result.rows, result.offsets) == (40, {0: 25, 1: 15})
     assert _reviews_topic_id(tmp_path) == "r1"
+
+
+def test_a_reviews_topic_renewed_while_the_sink_was_stopped_is_said_by_name_at_its_start(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The sink stopped, the reviews topic deleted and created again, the sink started:
+    the start says which topic, its old and new ids, and records the new one."""
+    _run(monkeypatch, tmp_path, [FakeConsumer({SCORED: _scored(), REVIEWS: {0: []}})], ["r1"])
+    assert _reviews_topic_id(tmp_path) == "r1"
+    with caplog.at_level(logging.WARNING, logger="sink.app"):
+        _run(monkeypatch, tmp_path, [FakeConsumer({SCORED: _scored(), REVIEWS: {0: []}})],
+             ["r2"])
+    assert [r.getMessage() for r in caplog.records if r.name == "sink.app"] == [
+        f"reviews topic {REVIEWS} was deleted and created again since this folder's "
+        "checkpoint (id r1, now r2): reading the new topic from its start; the 0 outcomes "
+        "of the old one stay as logged in reviews_log.csv (docs/review.md)"]
+    assert _reviews_topic_id(tmp_path) == "r2"
+
+
+class _NoPositions(FakeConsumer):
+    """A consumer that does not know its position (librdkafka's `OFFSET_INVALID`, as
+    before it has fetched from a partition)."""
+
+    def position(self, tps: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, OFFSET_INVALID) for tp in tps]
+
+
+def test_the_lag_at_the_stop_counts_from_the_files_offsets_where_the_position_is_unknown(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No position known: the lag counts from the next offsets the files hold (25 and 15
+    of 25 and 15 messages: none waiting), not from nothing."""
+    result, _ = _run(monkeypatch, tmp_path,
+                     [_NoPositions({SCORED: _scored(), REVIEWS: {0: []}})], ["r1"])
+    assert (result.rows, result.offsets) == (40, {0: 25, 1: 15})
+    assert _stop_row(tmp_path)["lag_messages"] == "0"

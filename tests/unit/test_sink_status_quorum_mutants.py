@@ -159,3 +159,13 @@ def test_a_reviews_topic_whose_id_cannot_be_asked_is_not_renewed_and_said(
         assert app._reviews_topic_renewed(reader, settings) is False  # type: ignore[arg-type]
     assert caplog.messages == [f"{settings.topics.reviews_topic}: its id not checked: {said}"]
     assert calls == []
+
+
+@pytest.mark.parametrize("quorum", [-1, 0, 1])
+def test_a_row_quorum_needs_at_least_one_row_and_says_so(quorum: int) -> None:
+    if quorum >= 1:
+        assert RowQuorum(quorum).values == ("", "")
+    else:
+        with pytest.raises(ValueError) as refused:
+            RowQuorum(quorum)
+        assert str(refused.value) == f"a row quorum needs at least 1 row, not {quorum}"

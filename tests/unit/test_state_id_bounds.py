@@ -62,9 +62,12 @@ def test_a_checkpoint_record_of_an_id_past_the_schema_s_bound_is_refused(
 
 
 @pytest.mark.parametrize("core", ["python", "kernel"])
-def test_a_checkpoint_record_of_an_id_at_the_bound_restores_and_scores(core: str) -> None:
-    """One character under the refusal: restored, and the id is the table's."""
-    cid = "c" * MAX_ID_CHARS
+@pytest.mark.parametrize("length", [1, MAX_ID_CHARS])
+def test_a_checkpoint_record_of_an_id_at_the_bound_restores_and_scores(
+        core: str, length: int) -> None:
+    """One character over the empty id's refusal, or under the long one's: restored, and
+    the id is the table's."""
+    cid = "\u00e9" * length
     with core_switch(core):
         engine = PartitionEngine.resume(PARTS, _renamed(cid), CONFIG)
         engine.process(ROWS[300:320])
@@ -90,9 +93,38 @@ def test_a_format_2_snapshot_of_an_id_past_the_schema_s_bound_is_refused(length:
                         rf"kind: {shown}", why), why
 
 
-def test_a_format_2_snapshot_of_an_id_at_the_bound_restores() -> None:
-    cid = "c" * MAX_ID_CHARS
+@pytest.mark.parametrize("length", [1, MAX_ID_CHARS])
+def test_a_format_2_snapshot_of_an_id_at_the_bound_restores(length: int) -> None:
+    cid = "\u00e9" * length
     with core_switch("python"):
         engine = PartitionEngine.restore(old.edited(_legacy_renamed(cid)), CONFIG)
         held = dict(engine.checkpoint(full=True).customers)
     assert cid in held
+
+
+#: Ids past the bound that JSON cannot hold whole: a lone surrogate (text a pickle or a
+#: checkpoint's key may hold, UTF-8 may not) past the 60 characters shown, or within them.
+SURROGATE_LATE = "c" * 60 + "\ud800" + "c" * MAX_ID_CHARS
+SURROGATE_EARLY = "\ud800" + "c" * MAX_ID_CHARS
+
+
+@pytest.mark.parametrize(("cid", "shown"), [
+    # its first 60 characters are JSON: shown as JSON (quoted "...), cut at 60 bytes
+    (SURROGATE_LATE, "b'\"" + "c" * 59 + "'"),
+    # they are not: shown as Python writes it ('\ud800...), cut at 60 characters
+    (SURROGATE_EARLY, "b\"'\\\\ud800" + "c" * 53 + '"'),
+], ids=["surrogate past the 60 shown", "surrogate within them"])
+@pytest.mark.parametrize("where", ["checkpoint", "format 2"])
+def test_an_id_past_the_bound_that_json_cannot_hold_is_refused_showing_its_start(
+        cid: str, shown: str, where: str) -> None:
+    """The refusal shows the id's first 60 characters, as JSON when they are (only they are
+    encoded: never a 100 MB id whole), else as Python writes them: each cut to 60."""
+    with core_switch("python"):
+        if where == "checkpoint":
+            why = _refusal(lambda: PartitionEngine.resume(PARTS, _renamed(cid), CONFIG))
+            head = "state part 'checkpoint': field 'customers'"
+        else:
+            data = old.edited(_legacy_renamed(cid))
+            why = _refusal(lambda: PartitionEngine.restore(data, CONFIG))
+            head = "state part 'customers': field '_items'"
+    assert why == f"{head} holds an id of another kind: {shown}"

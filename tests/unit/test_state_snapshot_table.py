@@ -97,6 +97,12 @@ REFUSED: list[tuple[str, bytes, str]] = [
      r"state part 'snapshot': field 'gone' holds a value of another kind at \[0\]"),
     ("id an int", _edit(_id(0, 5)),
      r"state part 'snapshot': field 'customers' holds an id of another kind: b'5'"),
+    # shown as JSON, whatever its kind (Python's repr would say None, {'a': 1})
+    ("id null", _edit(_id(0, None)),
+     r"state part 'snapshot': field 'customers' holds an id of another kind: b'null'$"),
+    ("id an object", _edit(_id(0, {"a": 1})),
+     r"state part 'snapshot': field 'customers' holds an id of another kind: "
+     r"b'\{\"a\":1\}'$"),
     ("id empty", _edit(_id(0, "")),
      r"state part 'snapshot': field 'customers' holds an id of another kind: b'\"\"'"),
     ("id too long", _edit(_id(0, "c" * (MAX_ID_CHARS + 1))),
