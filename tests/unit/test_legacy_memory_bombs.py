@@ -1,0 +1,53 @@
+"""A format-2 snapshot whose bytes ask for memory (detector.core.legacy): refused with its
+`ValueError`, never allocated. One damaged byte of a memo index made pickle's C reader
+write 2 x index x 8 bytes of zeros (a hypothesis draw of test_legacy_restore_checks grew a
+test worker to 18 GiB and the kernel killed it, 2026-12-06); `bytearray` from a count, also
+through `copyreg._reconstructor`, the same from a crafted record."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import zlib
+
+import pytest
+
+#: Each bomb asks for 256 MiB written; the reader may grow by far less.
+ASKED = 2**28
+GROWTH_LIMIT_KIB = 64 * 1024
+
+_COUNT = b"J" + struct.pack("<i", ASKED)
+BOMBS = {
+    # a memo index of 2**24 (C reader: a memo of 2**25 pointers, zeroed)
+    "memo index": b"\x80\x02N" + b"r" + struct.pack("<I", 2**24) + b".",
+    "bytearray from a count": b"\x80\x02cbuiltins\nbytearray\n" + _COUNT + b"\x85R.",
+    "copyreg._reconstructor with bytearray as base": (
+        b"\x80\x02ccopyreg\n_reconstructor\n(cbuiltins\nbytearray\ncbuiltins\nbytearray\n"
+        + _COUNT + b"tR."),
+}
+
+_PROBE = """
+import resource, sys, zlib
+from detector.core import legacy
+from detector.core.config import CoreConfig
+data = sys.stdin.buffer.read()
+config = CoreConfig()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    legacy.read(data, config)
+    said = "read"
+except ValueError as exc:
+    said = str(exc)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+print(said)
+"""
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_a_snapshot_asking_for_memory_is_refused_without_it(name: str) -> None:
+    done = subprocess.run([sys.executable, "-c", _PROBE], input=zlib.compress(BOMBS[name]),
+                          capture_output=True, check=True, timeout=120)
+    growth, said = done.stdout.decode().splitlines()
+    assert int(growth) < GROWTH_LIMIT_KIB, (name, growth, said)
+    assert said.startswith(("not a readable engine snapshot", "unsupported snapshot format")), said
