@@ -101,14 +101,15 @@ def test_review_serve_starts_on_a_cases_csv_it_cannot_read_yet(
     server.check_exports(tmp_path / "ex")  # returns: no refusal
 
 
-def test_a_file_without_reviewer_and_last_time_columns_publishes_an_edit_as_the_importer(
-        ) -> None:
-    """No `reviewer` column: the edit is the importer's (no cell names another); no
-    `last_time` column: the case's extent is not compared (the row does not say it), so a
-    count that differs alone does not reject the row."""
+@pytest.mark.parametrize("extent", [{"transactions": "5"},
+                                    {"last_time": "2026-12-05T09:00:00Z"}])
+def test_a_file_saying_half_a_case_extent_publishes_an_edit_as_the_importer(
+        extent: dict[str, str]) -> None:
+    """No `reviewer` column: the edit is the importer's (no cell names another); only one of
+    `transactions` and `last_time`: the row does not say the case's extent, so nothing is
+    compared (a count or a time that differs alone does not reject the row)."""
     exported = {"c1": Exported("confirmed", "alice", AT, "", "4", "2026-12-05T09:00:00Z")}
-    row = {"case_id": "c1", "outcome": "dismissed", "reviewed_at": AT.isoformat(),
-           "transactions": "5"}
+    row = {"case_id": "c1", "outcome": "dismissed", "reviewed_at": AT.isoformat(), **extent}
     result = parse_rows([(2, row)], CASE, reviewer="me", now=NOW, exported=exported)
     assert result.rejected == []
     assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
@@ -323,18 +324,6 @@ def test_an_exports_row_without_an_id_gives_no_id_its_review(
          "reviewed_at": AT.isoformat()}],
         [["XXXX", "dismissed", "", (AT - timedelta(hours=1)).isoformat()]], capsys)
     assert (code, err) == (0, "")
-
-
-def test_a_file_with_last_time_but_no_transactions_column_compares_no_extent() -> None:
-    """A `last_time` column without a `transactions` one: the row does not say the case's
-    extent, so nothing is compared and the edit is published."""
-    exported = {"c1": Exported("confirmed", "alice", AT, "", "4", "2026-12-05T09:00:00Z")}
-    row = {"case_id": "c1", "outcome": "dismissed", "reviewed_at": AT.isoformat(),
-           "last_time": "2026-12-05T09:00:00Z"}
-    result = parse_rows([(2, row)], CASE, reviewer="me", now=NOW, exported=exported)
-    assert result.rejected == []
-    assert [(r.id, r.outcome, r.reviewer, r.reviewed_at) for r in result.reviews] == [
-        ("c1", "dismissed", "me", NOW)]
 
 
 @pytest.mark.parametrize("extent", [("4", ""), ("", "2026-12-05T09:00:00Z")],
