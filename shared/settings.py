@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     Field,
@@ -70,6 +71,34 @@ def _file(value: object) -> object:
 
 #: A file setting: a name, not empty and not one of a folder (`x/`, `x/.`).
 FileName = Annotated[Path, BeforeValidator(_file)]
+
+
+#: Kafka's rule for a topic name (`org.apache.kafka.common.internals.Topic`).
+TOPIC_NAME_MAX = 249
+_TOPIC_CHARS = re.compile(r"[a-zA-Z0-9._-]")
+_TOPIC_RULE = (f"a topic name is 1 to {TOPIC_NAME_MAX} of a-z, A-Z, 0-9, '.', '_' and '-', "
+               "not '.' or '..'")
+
+
+def _topic_name(value: str) -> str:
+    # a name Kafka refuses was asked of the broker first (after the wait for it, when none
+    # answered) and refused in Kafka's words, not tied to the variable that set it
+    if not value:
+        why = "empty"
+    elif len(value) > TOPIC_NAME_MAX:
+        why = f"{len(value)} characters, over Kafka's {TOPIC_NAME_MAX}"
+    elif value in (".", ".."):
+        why = f"{value!r} is not a name Kafka allows"
+    else:
+        bad = sorted(set(_TOPIC_CHARS.sub("", value)))
+        if not bad:
+            return value
+        why = f"{value!r} holds {', '.join(map(repr, bad))}"
+    raise ValueError(f"{why}; {_TOPIC_RULE}")
+
+
+#: A topic name setting: refused at once, naming its variable, unless Kafka would take it.
+TopicName = Annotated[str, AfterValidator(_topic_name)]
 
 
 def _port(address: str) -> str | None:
@@ -245,11 +274,11 @@ class TopicSettings(Settings):
 
     model_config = SettingsConfigDict(env_prefix="AUDITSTREAM_", frozen=True, extra="ignore")
 
-    transactions_topic: str = "transactions"
-    scored_topic: str = "transactions.scored"
-    dlq_topic: str = "transactions.dlq"
+    transactions_topic: TopicName = "transactions"
+    scored_topic: TopicName = "transactions.scored"
+    dlq_topic: TopicName = "transactions.dlq"
     #: Auditors' review outcomes, compacted (the contract: `shared/reviews.py`).
-    reviews_topic: str = "transactions.reviews"
+    reviews_topic: TopicName = "transactions.reviews"
     partitions: int = Field(default=4, ge=1, le=MAX_PARTITIONS)
     replication_factor: int = Field(default=1, ge=1, le=MAX_REPLICATION_FACTOR)
 
