@@ -17,6 +17,7 @@ from shared.settings import (
     KafkaSettings,
     NamedPath,
     Settings,
+    TopicName,
     TopicSettings,
 )
 
@@ -47,7 +48,7 @@ class DetectorSettings(Settings):
         description="stable per process: names its transactional.id and static group member; "
         "two live processes must never share it",
     )
-    snapshot_topic: str = "transactions.detector-snapshots"
+    snapshot_topic: TopicName = "transactions.detector-snapshots"
     snapshot_every: int = Field(
         default=20_000, ge=1, description="records per partition between state snapshots "
         "(bounds the replay on restore)",

@@ -230,11 +230,18 @@ def settings_error(exc: ValidationError) -> str | None:
     prefix = str(cls.model_config.get("env_prefix", ""))
     errors = exc.errors()
     locs = [tuple(e["loc"]) for e in errors]
-    bad = [f"{_variable(prefix, loc)}: {e['msg']}" for e, loc in zip(errors, locs, strict=True)
+    bad = [f"{_variable(prefix, loc)}: {e['msg']}" if loc else _own_words(e["msg"])
+           for e, loc in zip(errors, locs, strict=True)
            # an error of a list whose item failed ("at least 1 item after validation") follows
            # from the item's own: the item's says it
            if not any(len(other) > len(loc) and other[:len(loc)] == loc for other in locs)]
     return f"invalid setting {'; '.join(bad)}; fix the environment variable (README, Configuration)"
+
+
+def _own_words(msg: str) -> str:
+    """The message of an error of several variables (a model validator's: no location),
+    which starts with their names itself."""
+    return msg.removeprefix("Value error, ")
 
 
 def _variable(prefix: str, loc: tuple[int | str, ...]) -> str:

@@ -487,6 +487,19 @@ def topic_id(kafka: KafkaSettings, topic: str, timeout: float = 10.0) -> str | N
     return None if uuid is None else str(uuid)
 
 
+def topic_gone(consumer: Consumer, topic: str, timeout: float) -> bool | None:
+    """Whether the cluster says `topic` does not exist, asked on `consumer`'s own
+    connections (a consumer creates no topic by asking: `allow.auto.create.topics` is off
+    by default); None when it does not answer."""
+    try:
+        meta = consumer.list_topics(topic=topic, timeout=timeout)
+    except KafkaException:
+        return None
+    t = meta.topics.get(topic)
+    return t is None or (t.error is not None
+                         and t.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART)
+
+
 def topic_partitions(kafka: KafkaSettings, topic: str, timeout: float = 10.0) -> int:
     """How many partitions `topic` has (0 when it does not exist)."""
     try:

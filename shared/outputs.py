@@ -78,8 +78,7 @@ def check_folder_of(target: Path) -> None:
     target = Path(target)
     if target.is_symlink() and not target.exists():  # mkdir would say "file exists"
         if _loops(target):
-            raise UsageError(f"cannot write {shown(target)}: {shown(target)} is a symbolic link "
-                             "loop (its links lead back to themselves); correct the path")
+            raise link_loop(target, target, "write")
         raise UsageError(f"cannot write {shown(target)}: {shown(target)} is a link to "
                          f"{shown(os.readlink(target))}, which does not exist; create it first or "
                          "correct the path")
@@ -100,6 +99,18 @@ def _loops(path: Path) -> bool:
     except OSError as exc:
         return exc.errno == errno.ELOOP
     return False
+
+
+def link_loop(target: Path, loop: Path, verb: str) -> UsageError:
+    """The one-line refusal (exit 2) to `verb` (read, write) `target` because `loop`, the
+    name itself or a folder above it, is a symbolic link loop."""
+    return UsageError(f"cannot {verb} {shown(target)}: {shown(loop)} is a symbolic link loop "
+                      "(its links lead back to themselves); correct the path")
+
+
+def _loop_above(path: Path) -> Path | None:
+    """The first folder above `path` that is a symbolic link loop, if one is."""
+    return next((p for p in reversed(path.parents) if p.is_symlink() and _loops(p)), None)
 
 
 def check_file_target(target: Path) -> None:
@@ -177,6 +188,10 @@ def open_regular(path: Path, flags: int, mode: int = 0o666, *,
         fd = os.open(path if dir_fd is None else Path(path).name, flags | _ONLY_HERE, mode,
                      dir_fd=dir_fd)
     except OSError as exc:
+        loop = _loop_above(Path(path)) if exc.errno == errno.ELOOP and dir_fd is None else None
+        if loop is not None:  # not a link at the name: `loop/cases.csv` "is a symbolic link"
+            verb = "read" if flags & os.O_ACCMODE == os.O_RDONLY else "write"
+            raise link_loop(Path(path), loop, verb) from None
         if exc.errno in _NOT_REGULAR:
             raise not_regular(Path(path), _NOT_REGULAR[exc.errno]) from None
         if dir_fd is not None:  # named by its path, not its name alone

@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.entry import file_name
@@ -25,6 +33,10 @@ from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 log = logging.getLogger(__name__)
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+#: The SASL mechanisms librdkafka knows (`sasl.mechanism`; GSSAPI its default).
+SASL_MECHANISMS = ("GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+#: Those that sign in with `sasl.username` and `sasl.password`.
+PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 #: librdkafka's largest value of an integer property: a larger one wraps round without a word
@@ -59,6 +71,34 @@ def _file(value: object) -> object:
 
 #: A file setting: a name, not empty and not one of a folder (`x/`, `x/.`).
 FileName = Annotated[Path, BeforeValidator(_file)]
+
+
+#: Kafka's rule for a topic name (`org.apache.kafka.common.internals.Topic`).
+TOPIC_NAME_MAX = 249
+_TOPIC_CHARS = re.compile(r"[a-zA-Z0-9._-]")
+_TOPIC_RULE = (f"a topic name is 1 to {TOPIC_NAME_MAX} of a-z, A-Z, 0-9, '.', '_' and '-', "
+               "not '.' or '..'")
+
+
+def _topic_name(value: str) -> str:
+    # a name Kafka refuses was asked of the broker first (after the wait for it, when none
+    # answered) and refused in Kafka's words, not tied to the variable that set it
+    if not value:
+        why = "empty"
+    elif len(value) > TOPIC_NAME_MAX:
+        why = f"{len(value)} characters, over Kafka's {TOPIC_NAME_MAX}"
+    elif value in (".", ".."):
+        why = f"{value!r} is not a name Kafka allows"
+    else:
+        bad = sorted(set(_TOPIC_CHARS.sub("", value)))
+        if not bad:
+            return value
+        why = f"{value!r} holds {', '.join(map(repr, bad))}"
+    raise ValueError(f"{why}; {_TOPIC_RULE}")
+
+
+#: A topic name setting: refused at once, naming its variable, unless Kafka would take it.
+TopicName = Annotated[str, AfterValidator(_topic_name)]
 
 
 def _port(address: str) -> str | None:
@@ -136,8 +176,9 @@ class Settings(BaseSettings):
 class KafkaSettings(Settings):
     """How to reach the cluster; security options pass through to librdkafka unchanged."""
 
+    # hide_input_in_errors: a ValidationError's text quoted the whole input, the password too
     model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore",
-                                      allow_inf_nan=False)
+                                      allow_inf_nan=False, hide_input_in_errors=True)
 
     bootstrap_servers: str = "127.0.0.1:9092"
     security_protocol: SecurityProtocol = "PLAINTEXT"
@@ -174,6 +215,32 @@ class KafkaSettings(Settings):
                                  f"not {port!r}")
         return value
 
+    @field_validator("sasl_mechanism")
+    @classmethod
+    def _some_mechanism(cls, value: str | None) -> str | None:
+        # KAFKA_SASL_MECHANISM= reached librdkafka as 'sasl.mechanisms: (null)'
+        if value is not None and not value.strip():
+            raise ValueError(f"empty; give one of {', '.join(SASL_MECHANISMS)}, or unset it "
+                             "(a SASL_ security protocol then uses GSSAPI)")
+        return value
+
+    @model_validator(mode="after")
+    def _sasl_signs_in(self) -> KafkaSettings:
+        # librdkafka said only "sasl.username and sasl.password must be set", naming no
+        # variable; an empty one is no value to it either. Never the password itself.
+        if (not self.security_protocol.startswith("SASL_")
+                or self.sasl_mechanism not in PASSWORD_MECHANISMS):
+            return self
+        password = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        unset = [name for name, value in (("KAFKA_SASL_USERNAME", self.sasl_username),
+                                          ("KAFKA_SASL_PASSWORD", password)) if not value]
+        if unset:
+            raise ValueError(  # no location: the message names its variables
+                f"{', '.join(unset)}: not set or empty, but KAFKA_SASL_MECHANISM="
+                f"{self.sasl_mechanism} over KAFKA_SECURITY_PROTOCOL={self.security_protocol} "
+                "signs in with KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD; set both")
+        return self
+
     def client_config(self) -> dict[str, Any]:
         """The librdkafka properties common to producers, consumers and admin clients."""
         conf: dict[str, Any] = {
@@ -207,11 +274,11 @@ class TopicSettings(Settings):
 
     model_config = SettingsConfigDict(env_prefix="AUDITSTREAM_", frozen=True, extra="ignore")
 
-    transactions_topic: str = "transactions"
-    scored_topic: str = "transactions.scored"
-    dlq_topic: str = "transactions.dlq"
+    transactions_topic: TopicName = "transactions"
+    scored_topic: TopicName = "transactions.scored"
+    dlq_topic: TopicName = "transactions.dlq"
     #: Auditors' review outcomes, compacted (the contract: `shared/reviews.py`).
-    reviews_topic: str = "transactions.reviews"
+    reviews_topic: TopicName = "transactions.reviews"
     partitions: int = Field(default=4, ge=1, le=MAX_PARTITIONS)
     replication_factor: int = Field(default=1, ge=1, le=MAX_REPLICATION_FACTOR)
 

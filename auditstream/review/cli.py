@@ -25,7 +25,7 @@ from auditstream.review.records import (
     parse_rows,
 )
 from shared.entry import folder_name, number
-from shared.errors import AuditstreamError, ExitCode
+from shared.errors import AuditstreamError, ExitCode, UsageError
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
 from shared.names import shown
 from shared.rejects import check_reports, rejects_path, write_rejects
@@ -147,6 +147,7 @@ def _known(args: argparse.Namespace, target: str
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    _check_sheet(args.file, args.sheet)
     check_reports([args.file], args.rejects_dir)  # before anything is published
     reviewer = reviewer_of(args)
     header, rows = read_table(args.file, args.sheet)
@@ -165,6 +166,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     _report_rejects(args, result)
     print(summary_line(result, published, topic, args.dry_run))
     return int(ExitCode.ROWS_REJECTED if result.rejected else ExitCode.OK)
+
+
+def _check_sheet(file: Path, sheet: str | None) -> None:
+    """Refuse (exit 2) `--sheet` with a file read as CSV: it was ignored without a word, the
+    rows read maybe not the ones the auditor named (`.xls` is refused as it is read)."""
+    if sheet is not None and file.suffix.lower() not in (*EXCEL_SUFFIXES, ".xls"):
+        raise UsageError(f"--sheet {shown(sheet)}: {shown(file)} is read as CSV, which has no "
+                         "sheets; leave --sheet out, or give the .xlsx file")
 
 
 def _unit(file: Path) -> str:

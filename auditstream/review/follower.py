@@ -34,6 +34,7 @@ from shared.kafka import (
     WatchedConsumer,
     is_fatal,
     make_watched_consumer,
+    topic_gone,
     topic_id,
     topic_partitions,
 )
@@ -58,6 +59,10 @@ OUT_OF_TOUCH_S = 10.0
 #: comes back at each fetch (a refused authorization) is not current between two of them.
 RECOVERED_S = 3.0
 IN_TOUCH_S = 3.0
+#: How often (s) the follower asks whether its topic still exists (a metadata request on
+#: its consumer's connections); a deleted topic is otherwise an empty one to `consume`.
+GONE_EVERY_S = 5.0
+GONE_TIMEOUT_S = 2.0
 
 
 #: Said on the page until the topic is read to where it ended when the follower first asked.
@@ -156,6 +161,7 @@ class TopicFollower(threading.Thread):
         outcomes.caught_up = False
         #: Times the topic was found deleted and created again.
         self.renewals = 0
+        self._gone_asked, self._gone = -float("inf"), False  # when asked last (monotonic)
 
     def _assigned(self) -> WatchedConsumer:
         parts = max(1, topic_partitions(self._kafka, self._topic))  # first: none left open
@@ -200,12 +206,25 @@ class TopicFollower(threading.Thread):
                   and e.code() != KafkaError._PARTITION_EOF]
         if errors:  # a fatal one first: `run` ends on it
             raise KafkaException(max(errors, key=lambda e: e.fatal()))
-        if self._consumer.out_of_touch(OUT_OF_TOUCH_S):
+        if self._deleted():
+            self._lapsed(f"reviews topic {self._topic} no longer exists (its outcomes read "
+                         "before stay shown)")
+        elif self._consumer.out_of_touch(OUT_OF_TOUCH_S):
             self._lapsed(f"no connection to Kafka at {self._kafka.bootstrap_servers} for "
                          f"{OUT_OF_TOUCH_S:.0f} s", ago=OUT_OF_TOUCH_S)
         elif (time.monotonic() - self._clean_since >= RECOVERED_S
               and not self._consumer.out_of_touch(IN_TOUCH_S)):
             self._current()
+
+    def _deleted(self) -> bool:
+        """Whether the topic no longer exists, asked every `GONE_EVERY_S`; unknown (the
+        cluster does not answer) keeps the last answer."""
+        now = time.monotonic()
+        if now - self._gone_asked >= GONE_EVERY_S:
+            self._gone_asked = now
+            gone = topic_gone(self._consumer, self._topic, GONE_TIMEOUT_S)
+            self._gone = self._gone if gone is None else gone
+        return self._gone
 
     def _show(self, records: list[Message]) -> None:
         for msg in records:

@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
 
 from auditstream.cli import main
 from producer.app import PublishReport, Record
 from shared.errors import ExitCode
+from tests.changed_inputs import assert_score_refuses, review_csv, review_xlsx
 from tests.review_publisher import publish_to_list
 
 HEADER = "transaction_id,customer_id,timestamp,amount,country,channel,device,merchant_category,ip"
@@ -150,27 +150,7 @@ def test_score_refuses_an_input_rewritten_within_one_tick_of_its_hash(
         return digest
 
     monkeypatch.setattr("auditstream.score._sha256", sha256)
-    code = main(["score", str(f), "--out", str(tmp_path / "out")])
-    err = capsys.readouterr().err
-    assert code == ExitCode.USAGE, err
-    assert f"{f} changed while it was read, the exports not finished" in err
-    assert not (tmp_path / "out" / "run.json").exists()
-
-
-def _review_csv(path: Path, ids: Iterable[str]) -> Path:
-    path.write_text("case_id,outcome\n" + "".join(f"{i},confirmed\n" for i in ids))
-    return path
-
-
-def _review_xlsx(path: Path, ids: Iterable[str]) -> Path:
-    book = openpyxl.Workbook()
-    ws = book.active
-    assert ws is not None
-    ws.append(["case_id", "outcome"])
-    for i in ids:
-        ws.append([i, "confirmed"])
-    book.save(path)
-    return path
+    assert_score_refuses(f, tmp_path / "out", capsys)
 
 
 @pytest.fixture
@@ -201,12 +181,12 @@ def test_review_import_publishes_nothing_of_a_csv_changed_while_read(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         interleaved: Callable[[Callable[[], None]], None], how: str) -> None:
     sent = publish_to_list(monkeypatch)
-    f = _review_csv(tmp_path / "r.csv", ["c1", "c2", "c3"])
+    f = review_csv(tmp_path / "r.csv", ["c1", "c2", "c3"])
 
     def rewrite() -> None:
         if how == "rewritten":  # the same size, its time put back
             st = f.stat()
-            _review_csv(f, ["c7", "c8", "c9"])
+            review_csv(f, ["c7", "c8", "c9"])
             os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
 
     interleaved(rewrite)
@@ -229,8 +209,8 @@ def test_review_import_publishes_nothing_of_a_workbook_changed_while_read(
     import auditstream.review.files as files
 
     sent = publish_to_list(monkeypatch)
-    f = _review_xlsx(tmp_path / "r.xlsx", ["c1", "c2"])
-    new = _review_xlsx(tmp_path / "new.xlsx", ["c8", "c9"]).read_bytes()
+    f = review_xlsx(tmp_path / "r.xlsx", ["c1", "c2"])
+    new = review_xlsx(tmp_path / "new.xlsx", ["c8", "c9"]).read_bytes()
     real = files._hidden_values
 
     def hidden(*args: Any) -> Any:

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
 
 from auditstream.cli import main
@@ -28,6 +27,7 @@ from producer.settings import ProducerSettings
 from producer.sources import streamable_rows
 from shared.csv_encoding import encoding_of
 from shared.errors import ExitCode
+from tests.changed_inputs import assert_score_refuses, review_csv, review_xlsx
 from tests.fifo_guard import alarm
 from tests.review_publisher import publish_to_list
 
@@ -102,16 +102,7 @@ def test_score_refuses_an_input_replaced_after_its_check(
     name, then): the rows of one file went out under the other's input_sha256, exit 0."""
     f = _csv(tmp_path / "in.csv", ["T1", "T2", "T3"])
     monkeypatch.setattr("auditstream.score.direct", _swapping(direct, f, to, after=True))
-    code = main(["score", str(f), "--out", str(tmp_path / "out")])
-    err = capsys.readouterr().err
-    assert code == ExitCode.USAGE, err
-    assert f"{f} changed while it was read, the exports not finished" in err
-    assert not (tmp_path / "out" / "run.json").exists()
-
-
-def _review_csv(path: Path, ids: Iterable[str]) -> Path:
-    path.write_text("case_id,outcome\n" + "".join(f"{i},confirmed\n" for i in ids))
-    return path
+    assert_score_refuses(f, tmp_path / "out", capsys)
 
 
 @pytest.mark.usefixtures("no_hang")
@@ -121,22 +112,11 @@ def test_review_import_publishes_the_csv_it_checked(
         to: str) -> None:
     """Swapped after the kind and size checks, before the encoding is guessed (by name)."""
     sent = publish_to_list(monkeypatch)
-    f = _review_csv(tmp_path / "r.csv", ["c1", "c2"])
+    f = review_csv(tmp_path / "r.csv", ["c1", "c2"])
     monkeypatch.setattr("auditstream.review.files.encoding_of", _swapping(encoding_of, f, to))
     assert main(["review", "import", str(f), "--no-check", "--reviewer", "a"]) == ExitCode.OK
     assert [r.id for r in sent] == ["c1", "c2"]
     assert "2 case outcome(s) published" in capsys.readouterr().out
-
-
-def _xlsx(path: Path, ids: Iterable[str]) -> Path:
-    book = openpyxl.Workbook()
-    ws = book.active
-    assert ws is not None
-    ws.append(["case_id", "outcome"])
-    for i in ids:
-        ws.append([i, "confirmed"])
-    book.save(path)
-    return path
 
 
 @pytest.mark.usefixtures("no_hang")
@@ -148,8 +128,8 @@ def test_review_import_publishes_the_workbook_it_checked(
     import auditstream.review.files as files
 
     sent = publish_to_list(monkeypatch)
-    f = _xlsx(tmp_path / "r.xlsx", ["c1", "c2"])
-    other = _xlsx(tmp_path / "other.xlsx", ["c8", "c9"])
+    f = review_xlsx(tmp_path / "r.xlsx", ["c1", "c2"])
+    other = review_xlsx(tmp_path / "other.xlsx", ["c8", "c9"])
 
     def swap_in(path: Path, to: str) -> None:
         if to == "fifo":

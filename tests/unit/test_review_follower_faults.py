@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,11 +127,13 @@ class _Run:
     `turns` turns of its loop; the pauses it asked for, and any exception that ended it."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, consumers: list[_Consumer],
-                 outcomes: server.Outcomes, turns: int) -> None:
+                 outcomes: server.Outcomes, turns: int,
+                 gone: Callable[..., bool | None] = lambda *a: False) -> None:
         made = iter(consumers)
         for name in ("make_consumer", "make_watched_consumer"):
             monkeypatch.setattr(MOD, name, lambda *a, **k: next(made), raising=False)
         monkeypatch.setattr(MOD, "topic_id", lambda *a, **k: "id-1")
+        monkeypatch.setattr(MOD, "topic_gone", gone, raising=False)
         monkeypatch.setattr(MOD, "topic_partitions", lambda *a, **k: 1)
         self.follower = server.TopicFollower(KafkaSettings(), TOPIC, outcomes)
         left = iter(range(turns))
@@ -400,3 +402,72 @@ def test_the_page_shows_a_lapse_escaped_and_says_nothing_while_current() -> None
     assert ('<p class="lapse" id="lapse">reviews not followed since 2026-12-06T08:30:00Z: '
             "&lt;b&gt;gone&lt;/b&gt;; retrying</p>") in body
     assert 'data-current="0"' in body
+
+
+def _answers(said: list[bool | None]) -> tuple[Callable[..., bool | None], list[str]]:
+    """A `topic_gone` that gives these answers in turn (then False), and the topics asked."""
+    asked: list[str] = []
+
+    def gone(_consumer: Any, topic: str, timeout: float) -> bool | None:
+        asked.append(topic)
+        return said.pop(0) if said else False
+    return gone, asked
+
+
+def test_a_reviews_topic_deleted_and_not_created_again_is_said_on_the_page(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        quick: None) -> None:
+    """Deleted, the topic is an empty one to `consume`: the page looked current for as long
+    as it stayed deleted (hostile probe, 2026-12-06, eleventh). An unknown answer (the
+    cluster does not say) keeps the last one; created again, the line goes."""
+    monkeypatch.setattr(MOD, "GONE_EVERY_S", 0.0, raising=False)
+    outcomes = server.Outcomes()
+    consumer = _Consumer([([_ok(0, "a", "confirmed")], 0)], outcomes)
+    gone, asked = _answers([False, True, None, True, False])
+    with caplog.at_level(logging.INFO, logger=MOD.log.name):
+        run = _Run(monkeypatch, [consumer], outcomes, turns=6, gone=gone)
+    assert run.died == []
+    seen = consumer.lapses[1:6]  # as each turn starts: what the turn before left
+    assert [lapse is not None for lapse in seen] == [False, True, True, True, False]
+    assert asked == [TOPIC] * 6
+    lapse = seen[1]
+    line = (f"reviews not followed since {lapse.since:%Y-%m-%dT%H:%M:%SZ}: reviews topic "
+            f"{TOPIC} no longer exists (its outcomes read before stay shown); retrying")
+    assert lapse.line() == line and not lapse.fatal
+    assert consumer.said[2:5] == [line] * 3  # the same line, since the same time
+    assert outcomes.snapshot() == {"case:a": "confirmed"}  # what was read stays shown
+    assert _lines(caplog, logging.WARNING) == [
+        line, f"reviews followed again (not followed since {lapse.since:%Y-%m-%dT%H:%M:%SZ})"]
+    assert outcomes.lapse is None
+    deleted = server.Outcomes()
+    deleted.lapse = lapse
+    assert f'<p class="lapse" id="lapse">{line}</p>' in _shown(deleted)
+
+
+def test_whether_the_topic_exists_is_asked_every_five_seconds_not_each_turn(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.0, 4.9, 5.0, 9.9, 10.0])
+    now = [0.0]
+
+    def monotonic() -> float:
+        now[0] = next(clock)
+        return now[0]
+
+    times: list[float] = []
+    gone, _ = _answers([])
+
+    def noted(*args: Any) -> bool | None:
+        times.append(now[0])
+        return gone(*args)
+
+    outcomes = server.Outcomes()
+    consumer = _Consumer([], outcomes)
+    follower = server.TopicFollower.__new__(server.TopicFollower)
+    monkeypatch.setattr(MOD, "topic_gone", noted, raising=False)
+    monkeypatch.setattr(MOD.time, "monotonic", monotonic)
+    follower._gone_asked, follower._gone = -float("inf"), False
+    follower._consumer, follower._topic = consumer, TOPIC  # type: ignore[assignment]
+    for _ in range(5):
+        assert follower._deleted() is False
+    # at 0 s (the first turn), 5.0 s (not at 4.9 s), 10.0 s (not at 9.9 s)
+    assert times == [0.0, 5.0, 10.0]

@@ -100,6 +100,7 @@ def test_a_renewed_topic_whose_partitions_cannot_be_asked_is_read_once_they_can(
     monkeypatch.setattr(server, "make_watched_consumer", lambda *a: _Consumer(next(consumers)))
     monkeypatch.setattr(server, "topic_id", lambda *a, **k: next(ids))
     monkeypatch.setattr(server, "topic_partitions", partitions)
+    monkeypatch.setattr(server, "topic_gone", lambda *a: False)  # created again: it exists
     _Consumer.made = []
     outcomes = server.Outcomes()
     follower = server.TopicFollower(KafkaSettings(), TOPIC, outcomes)

@@ -22,11 +22,13 @@ HEADER = ("transaction_id,customer_id,timestamp,amount,country,channel,device,"
 @pytest.fixture(params=["one link", "two links"])
 def loop(request: pytest.FixtureRequest, tmp_path: Path,
          monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A link loop in a working folder that also holds a good CSV, `in.csv`."""
+    """A link loop in a working folder that also holds a good CSV, `in.csv`, and a review
+    file, `outcomes.csv`."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("KAFKA_STARTUP_WAIT_S", "1")
     (tmp_path / "in.csv").write_text(HEADER + ROW)
+    (tmp_path / "outcomes.csv").write_text("transaction_id,outcome\n1,confirmed\n")
     if request.param == "one link":
         os.symlink("loop", tmp_path / "loop")
     else:
@@ -43,37 +45,36 @@ def _one_error(capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("argv", [
-    ["score", "{loop}", "--out", "out"],
-    ["score", "{loop}/in.csv", "--out", "out"],
-    ["replay", "{loop}"],
-    ["review", "import", "{loop}", "--dry-run", "--no-check"],
+#: An input is "cannot read LOOP" (as any unreadable input); an output, or a folder read
+#: from, names the loop.
+CANNOT_READ = "cannot read {loop}"
+IS_A_LOOP = "{loop} is a symbolic link loop"
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    # inputs: RuntimeError: Symlink loop from '.../loop' (shared.outputs.same_file), exit 70
+    (["score", "{loop}", "--out", "out"], CANNOT_READ),
+    (["score", "{loop}/in.csv", "--out", "out"], CANNOT_READ),
+    (["replay", "{loop}"], CANNOT_READ),
+    (["review", "import", "{loop}", "--dry-run", "--no-check"], CANNOT_READ),
+    # outputs: dashboard build: OSError [Errno 40] Too many levels of symbolic links, exit 70;
+    # the others: "loop is a link to loop, which does not exist; create it first"
+    (["dashboard", "build", "--out", "{loop}", "--no-pbix"], IS_A_LOOP),
+    (["score", "in.csv", "--out", "{loop}"], IS_A_LOOP),
+    (["generate", "--customers", "30", "--days", "2", "--out", "{loop}"], IS_A_LOOP),
+    (["dashboard", "sample", "{loop}"], IS_A_LOOP),
+    (["replay", "in.csv", "--rejects-dir", "{loop}"], IS_A_LOOP),
+    # a folder read from: "loop/cases.csv is a symbolic link, not a regular file"
+    (["review", "serve", "--exports", "{loop}", "--port", "0"], IS_A_LOOP),
+    (["review", "import", "outcomes.csv", "--dry-run", "--exports", "{loop}"], IS_A_LOOP),
 ])
-def test_a_link_loop_given_as_input_is_exit_2_cannot_read(
-    loop: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+def test_a_link_loop_given_to_a_command_is_exit_2_in_one_line(
+    loop: Path, capsys: pytest.CaptureFixture[str], argv: list[str], says: str,
 ) -> None:
-    # RuntimeError: Symlink loop from '.../loop' (shared.outputs.same_file), exit 70
     assert main([a.format(loop=loop) for a in argv]) == ExitCode.USAGE
     line = _one_error(capsys)
-    assert f"cannot read {loop}" in line, line
+    assert says.format(loop=loop) in line, line
     assert not Path("out").exists()
-
-
-@pytest.mark.parametrize("argv", [
-    ["dashboard", "build", "--out", "{loop}", "--no-pbix"],
-    ["score", "in.csv", "--out", "{loop}"],
-    ["generate", "--customers", "30", "--days", "2", "--out", "{loop}"],
-    ["dashboard", "sample", "{loop}"],
-    ["replay", "in.csv", "--rejects-dir", "{loop}"],
-])
-def test_a_link_loop_given_as_output_is_exit_2_named_a_loop(
-    loop: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
-) -> None:
-    # dashboard build: OSError [Errno 40] Too many levels of symbolic links, exit 70; the
-    # others: "loop is a link to loop, which does not exist; create it first"
-    assert main([a.format(loop=loop) for a in argv]) == ExitCode.USAGE
-    line = _one_error(capsys)
-    assert f"{loop} is a symbolic link loop" in line, line
     assert os.path.islink(loop) and os.readlink(loop) in ("loop", "other")  # left as it was
 
 
