@@ -22,7 +22,7 @@ import pickle
 import re
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import orjson
@@ -113,11 +113,30 @@ _CHECKED: dict[tuple[str, str], Callable[..., Any]] = {
     ("builtins", "bytearray"): _bytearray, ("copyreg", "_reconstructor"): _reconstructor}
 
 
+def _array_state(state: Any) -> None:
+    """An array's pickled state refused if it holds Python objects: numpy sets an object
+    array from a list without checking its length against the shape (a crafted snapshot of
+    shape (2,) and an empty list: a segmentation fault). Format 2 held numbers only."""
+    dtype = state[-3] if isinstance(state, tuple) and len(state) in (4, 5) else None
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise pickle.UnpicklingError("a format-2 snapshot holds arrays of numbers only")
+
+
 class _Unpickler(pickle._Unpickler):
     """pickle's own Python reader: the C one grows its memo to twice the largest index a
     PUT names, so one damaged byte of an index (`LONG_BINPUT` 2**31) wrote 32 GiB of zeros
     before any check (a hypothesis draw killed the test's worker for memory, 2026-12-06); this
-    one keeps the memo in a dict. Read once, on the upgrade: its slower pace does not matter."""
+    one keeps the memo in a dict. Read once, on the upgrade: its slower pace does not matter.
+    An array's state is checked before numpy sets it (`_array_state`)."""
+
+    def _build(self) -> None:
+        stack: list[Any] = self.stack  # type: ignore[attr-defined]
+        if len(stack) >= 2 and isinstance(stack[-2], np.ndarray):
+            _array_state(stack[-1])
+        self.load_build()  # type: ignore[attr-defined]
+
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = {
+        **pickle._Unpickler.dispatch, pickle.BUILD[0]: _build}
 
     def find_class(self, module: str, name: str) -> Any:
         stand = _STANDS.get((module, name)) or _CHECKED.get((module, name))

@@ -2,7 +2,9 @@
 `ValueError`, never allocated. One damaged byte of a memo index made pickle's C reader
 write 2 x index x 8 bytes of zeros (a hypothesis draw of test_legacy_restore_checks grew a
 test worker to 18 GiB and the kernel killed it, 2026-12-06); `bytearray` from a count, also
-through `copyreg._reconstructor`, the same from a crafted record."""
+through `copyreg._reconstructor`, the same from a crafted record. An array of Python objects
+set from a list shorter than its shape made numpy read past the list: a segmentation fault
+of the detector at restore (memory-bomb hunt, 2026-12-06)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,11 @@ BOMBS = {
     "copyreg._reconstructor with bytearray as base": (
         b"\x80\x02ccopyreg\n_reconstructor\n(cbuiltins\nbytearray\ncbuiltins\nbytearray\n"
         + _COUNT + b"tR."),
+    # an object array of shape (2,) set from an empty list (numpy: SIGSEGV)
+    "an object array from a shorter list": (
+        b"\x80\x02cnumpy._core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b"
+        b"\x87R(K\x01K\x02\x85cnumpy\ndtype\nU\x02O8\x89\x88\x87R(K\x03U\x01|NNN"
+        b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK?tb\x89]tb."),
 }
 
 _PROBE = """
@@ -47,7 +54,8 @@ print(said)
 @pytest.mark.parametrize("name", sorted(BOMBS))
 def test_a_snapshot_asking_for_memory_is_refused_without_it(name: str) -> None:
     done = subprocess.run([sys.executable, "-c", _PROBE], input=zlib.compress(BOMBS[name]),
-                          capture_output=True, check=True, timeout=120)
+                          capture_output=True, check=False, timeout=120)
+    assert done.returncode == 0, (name, done.returncode, done.stderr[-400:])
     growth, said = done.stdout.decode().splitlines()
     assert int(growth) < GROWTH_LIMIT_KIB, (name, growth, said)
     assert said.startswith(("not a readable engine snapshot", "unsupported snapshot format")), said
