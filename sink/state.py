@@ -22,6 +22,7 @@ from shared.exports_folder import STATE_FILE as STATE_FILE
 from shared.names import shown
 from shared.outputs import open_regular, read_regular
 from sink.rollup import RollupParams
+from sink.settings import ExportSettings
 from sink.volume import SinkRollup
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class Checkpoint:
             topic=str(data["topic"]),
             lengths={_inside(str(k)): _count(v) for k, v in data["lengths"].items()},
             offsets={_count(p): _count(o) for p, o in data["offsets"].items()},
-            rollup=SinkRollup.from_json(data["rollup"], sample_key),
+            rollup=_within_settings(SinkRollup.from_json(data["rollup"], sample_key)),
             rejected=int(data.get("rejected", 0)),
             created_at=str(data.get("created_at", "")),
             extra=dict(data.get("extra", {})),
@@ -87,6 +88,23 @@ def _inside(name: str) -> str:
     if "\\" in name or "\0" in name or any(p in ("", ".", "..") for p in name.split("/")):
         raise ValueError(f"{name!r} is no file name inside the folder")
     return name
+
+
+def _within_settings(rollup: SinkRollup) -> SinkRollup:
+    """`rollup`, its params ones `ExportSettings` accepts (`check_restored`) and its case
+    book's and audit sample's the params' own (the sink made them of the params; each keeps
+    a copy), else a ValueError: a `case_days` of 1e12 in either was an OverflowError
+    traceback once cases aged, 0 or -1 a run on values the settings refuse."""
+    p = rollup.params
+    ExportSettings.check_restored(p.to_json())
+    kept = {"case_book top": (rollup.cases.top, p.top_cases),
+            "case_book gap_s": (rollup.cases.gap_s, p.case_gap_s),
+            "case_book days": (rollup.cases.days, p.case_days),
+            "audit_sample per_band": (rollup.sample.per_band, p.sample_per_band)}
+    for name, (value, param) in kept.items():
+        if value != param:
+            raise ValueError(f"{name} {value!r} is not the params' {param!r}")
+    return rollup
 
 
 def _count(value: Any) -> int:
