@@ -91,10 +91,11 @@ def _inside(name: str) -> str:
 
 
 def _within_settings(rollup: SinkRollup) -> SinkRollup:
-    """`rollup`, its params ones `ExportSettings` accepts (`check_restored`) and its case
-    book's and audit sample's the params' own (the sink made them of the params; each keeps
-    a copy), else a ValueError: a `case_days` of 1e12 in either was an OverflowError
-    traceback once cases aged, 0 or -1 a run on values the settings refuse."""
+    """`rollup`, its params ones `ExportSettings` accepts (`check_restored`), the copies its
+    case book and audit sample keep the params' own (the sink made them of the params) and
+    its watermarks' quorums within `watermark_customers`' bounds, else a ValueError: a
+    `case_days` of 1e12 was an OverflowError traceback once cases aged, 0 or -1 a run on
+    values the settings refuse, a `quorum` of 10**9 days that never closed."""
     p = rollup.params
     ExportSettings.check_restored(p.to_json())
     kept = {"case_book top": (rollup.cases.top, p.top_cases),
@@ -104,6 +105,15 @@ def _within_settings(rollup: SinkRollup) -> SinkRollup:
     for name, (value, param) in kept.items():
         if value != param:
             raise ValueError(f"{name} {value!r} is not the params' {param!r}")
+    # A watermark's quorum may differ from the params' (one restored from a checkpoint of an
+    # older release keeps its own), never from what the setting accepts.
+    for name, quorum in (("case_book/clock", rollup.cases.clock.quorum),
+                         ("first_mark", rollup.first_mark.mark.quorum),
+                         ("row_marks", rollup.row_marks.quorum)):
+        try:
+            ExportSettings.check_restored({"watermark_customers": quorum})
+        except ValueError as exc:
+            raise ValueError(f"{name} quorum: {exc}") from None
     return rollup
 
 

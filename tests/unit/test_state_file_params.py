@@ -30,6 +30,8 @@ PARAMS = list(SAVED["rollup"]["params"])
 #: Where the case book and the audit sample keep their copy of a param.
 COPIES = {"top_cases": ("case_book", "top"), "case_gap_s": ("case_book", "gap_s"),
           "case_days": ("case_book", "days"), "sample_per_band": ("audit_sample", "per_band")}
+#: The watermarks' copies of `watermark_customers` (their saved `quorum`).
+QUORUMS = ["case_book/clock", "first_mark", "row_marks"]
 UNREADABLE = r"\.sink-state\.json is unreadable \(.*\); move the folder aside"
 
 
@@ -115,6 +117,28 @@ def test_a_copy_unlike_its_param_is_a_state_error(name: str) -> None:
         state = {**SAVED, "rollup": {**SAVED["rollup"],
                                      part: {**SAVED["rollup"][part], key: value}}}
         with pytest.raises(SinkStateError, match=rf"\({part} {key} .* is not the params'"):
+            _load(state)
+
+
+@pytest.mark.parametrize("where", QUORUMS)
+def test_a_watermark_quorum_past_the_settings_bounds_is_a_state_error(where: str) -> None:
+    """Days close and cases age by these: a `quorum` of 10**9 there closed none, silently.
+    Within the bounds it may differ from the params' (a checkpoint of an older release)."""
+    ok, bad = _edges("watermark_customers")
+    for value in [*ok, *bad, 10**9]:
+        state = json.loads(json.dumps(SAVED))
+        part = state["rollup"]
+        for key in where.split("/"):
+            part = part[key]
+        part["quorum"] = value
+        if value in ok:
+            cp, saved = _load(state), _load(SAVED)
+            assert cp is not None and saved is not None
+            assert cp.rollup.params == saved.rollup.params
+            continue
+        # below 1 the watermark's own check says so first
+        said = rf"\({where} quorum: watermark_customers {value}: " if value > 1 else UNREADABLE
+        with pytest.raises(SinkStateError, match=said):
             _load(state)
 
 
