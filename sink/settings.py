@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import KafkaSettings, NamedPath, Settings, TopicSettings
@@ -69,6 +71,26 @@ class ExportSettings(Settings):
                     "draw) could guess it offline and then predict the sample; use at least "
                     f"{MIN_SAMPLE_KEY} random characters (docs/assurance.md)")
         return None
+
+    @classmethod
+    def check_restored(cls, values: Mapping[str, Any]) -> None:
+        """Hold values a checkpoint restored (`sink.state`) to these fields' own types and
+        bounds, strictly (JSON's: no bool or text for a number): a hand-edited or damaged
+        `case_days` of 1e12 was an OverflowError traceback, 0 or -1 a run the settings
+        refuse. A ValueError naming the first refused one."""
+        for name, value in values.items():
+            try:
+                _restored_field(name).validate_python(value)
+            except ValidationError as exc:
+                raise ValueError(f"{name} {value!r}: {exc.errors()[0]['msg']}") from None
+
+
+@cache
+def _restored_field(name: str) -> TypeAdapter[Any]:
+    """`ExportSettings.<name>`'s type and constraints, strict, as one validator."""
+    nan = ExportSettings.model_config.get("allow_inf_nan", True)
+    return TypeAdapter(ExportSettings.model_fields[name].rebuild_annotation(),
+                       config=ConfigDict(strict=True, allow_inf_nan=nan))
 
 
 class SinkSettings(Settings):

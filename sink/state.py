@@ -22,6 +22,7 @@ from shared.exports_folder import STATE_FILE as STATE_FILE
 from shared.names import shown
 from shared.outputs import open_regular, read_regular
 from sink.rollup import RollupParams
+from sink.settings import ExportSettings
 from sink.volume import SinkRollup
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class Checkpoint:
             topic=str(data["topic"]),
             lengths={_inside(str(k)): _count(v) for k, v in data["lengths"].items()},
             offsets={_count(p): _count(o) for p, o in data["offsets"].items()},
-            rollup=SinkRollup.from_json(data["rollup"], sample_key),
+            rollup=_within_settings(SinkRollup.from_json(data["rollup"], sample_key)),
             rejected=int(data.get("rejected", 0)),
             created_at=str(data.get("created_at", "")),
             extra=dict(data.get("extra", {})),
@@ -87,6 +88,33 @@ def _inside(name: str) -> str:
     if "\\" in name or "\0" in name or any(p in ("", ".", "..") for p in name.split("/")):
         raise ValueError(f"{name!r} is no file name inside the folder")
     return name
+
+
+def _within_settings(rollup: SinkRollup) -> SinkRollup:
+    """`rollup`, its params ones `ExportSettings` accepts (`check_restored`), the copies its
+    case book and audit sample keep the params' own (the sink made them of the params) and
+    its watermarks' quorums within `watermark_customers`' bounds, else a ValueError: a
+    `case_days` of 1e12 was an OverflowError traceback once cases aged, 0 or -1 a run on
+    values the settings refuse, a `quorum` of 10**9 days that never closed."""
+    p = rollup.params
+    ExportSettings.check_restored(p.to_json())
+    kept = {"case_book top": (rollup.cases.top, p.top_cases),
+            "case_book gap_s": (rollup.cases.gap_s, p.case_gap_s),
+            "case_book days": (rollup.cases.days, p.case_days),
+            "audit_sample per_band": (rollup.sample.per_band, p.sample_per_band)}
+    for name, (value, param) in kept.items():
+        if value != param:
+            raise ValueError(f"{name} {value!r} is not the params' {param!r}")
+    # A watermark's quorum may differ from the params' (one restored from a checkpoint of an
+    # older release keeps its own), never from what the setting accepts.
+    for name, quorum in (("case_book/clock", rollup.cases.clock.quorum),
+                         ("first_mark", rollup.first_mark.mark.quorum),
+                         ("row_marks", rollup.row_marks.quorum)):
+        try:
+            ExportSettings.check_restored({"watermark_customers": quorum})
+        except ValueError as exc:
+            raise ValueError(f"{name} quorum: {exc}") from None
+    return rollup
 
 
 def _count(value: Any) -> int:
