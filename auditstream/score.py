@@ -25,7 +25,7 @@ from shared.errors import AuditstreamError, ExitCode
 from shared.exports_folder import EXPORT_FILES, refuse_foreign
 from shared.folderlock import LOCK_FILE, FolderLock
 from shared.gcpause import gc_paused
-from shared.inputs import InputFile
+from shared.inputs import InputFile, Version, changed
 from shared.names import shown
 from shared.outputs import output_errors, same_file
 from shared.rejects import check_reports, write_rejects_by_source
@@ -112,15 +112,14 @@ def _stamps(paths: list[Path]) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _unchanged(paths: list[Path], stamps: list[tuple[int, int, int, int]],
-               inputs: list[InputFile], digests: list[str]) -> None:
-    """Raise if an input changed since `stamps` and `digests` (appended, rewritten or
-    replaced while it was read): the rows scored and input_sha256 could describe different
-    bytes. Its bytes are hashed again: a same-size write in the same tick of the file
-    system's clock leaves the stamp as it was."""
-    now_digests = _sha256(inputs)[1]
-    for path, before, digest, now_digest in zip(paths, stamps, digests, now_digests,
-                                                strict=True):
+def _unchanged(paths: list[Path], inputs: list[InputFile], versions: list[Version]) -> None:
+    """Raise if an input changed since `versions` (appended, rewritten or replaced while it
+    was read): the rows scored and input_sha256 could describe different bytes. Its bytes
+    are hashed again (`shared.inputs.changed`): a same-size write in the same tick of the
+    file system's clock leaves the stamp as it was; its name is looked at too (replaced)."""
+    moved = set(changed(inputs, versions))
+    for path, file, version in zip(paths, inputs, versions, strict=True):
+        before = version.stamp
         try:
             now = _stamps([path])[0]
         except FileNotFoundError:  # deleted or moved away (was a traceback, exit 70)
@@ -128,7 +127,7 @@ def _unchanged(paths: list[Path], stamps: list[tuple[int, int, int, int]],
                 f"{shown(path)} was removed or renamed while it was read, the exports not "
                 "finished (the folder as it was); score it again from where it is now"
                 ) from None
-        if now != before or now_digest != digest:
+        if now != before or file.path in moved:
             raise AuditstreamError(
                 f"{shown(path)} changed while it was read, the exports not finished (the "
                 "folder as it was: the earlier run's day files, run.json and rollups); score "
@@ -215,10 +214,11 @@ def _score_into(args: argparse.Namespace, inputs: list[InputFile], out: Path,
     rows = direct(inputs, errors)
     stamps = [file.stamp() for file in inputs]  # before they are hashed
     digest, digests = _sha256(inputs)
+    versions = [Version(*v) for v in zip(stamps, digests, strict=True)]
     try:
         # Input already in event-time order (the usual case) is scored as it is read.
         done = _score_stream(rows, errors, args, config, export_settings, out,
-                             (inputs, stamps, digests), digest=digest)
+                             inputs, versions, digest=digest)
         how = "input in event-time order, streamed"
     except OutOfOrder:
         # Abandoned (unfinished files removed; the rollups untouched): sort through runs
@@ -230,7 +230,7 @@ def _score_into(args: argparse.Namespace, inputs: list[InputFile], out: Path,
             reports = write_rejects_by_source(errors, paths[0], args.rejects_dir)
             sorted_s = time.perf_counter() - sort_started
             done = _score_stream(ordered, errors, args, config, export_settings, out,
-                                 (inputs, stamps, digests), reports, digest)
+                                 inputs, versions, reports, digest)
         how = f"input not in event-time order, sorted on disk in {sorted_s:.1f} s"
     rows_n, flagged, reports = done
     total = time.perf_counter() - started
@@ -253,7 +253,7 @@ def input_name(path: Path) -> str:
 def _score_stream(
     rows: Iterable[Transaction], errors: list[RowError], args: argparse.Namespace,
     config: CoreConfig, settings: ExportSettings, out: Path,
-    versions: tuple[list[InputFile], list[tuple[int, int, int, int]], list[str]],
+    inputs: list[InputFile], versions: list[Version],
     reports: list[Path] | None = None, digest: str = "",
 ) -> tuple[int, int, list[Path]]:
     """Score `rows` (in event-time order) into the exports of `out`, batch by batch;
@@ -267,8 +267,7 @@ def _score_stream(
         # the inputs and their verdicts, formatted without a scored row object each
         for txs, verdicts in verdict_batches(rows, config, partitions=args.partitions):
             exports.write_verdicts(txs, verdicts)
-        inputs, stamps, digests = versions
-        _unchanged(args.input, stamps, inputs, digests)
+        _unchanged(args.input, inputs, versions)
         if reports is None:
             reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir)
         if not exports.rows:  # a failed upstream export: keep the folder's earlier run
