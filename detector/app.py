@@ -83,8 +83,7 @@ class Detector(PartitionOwnership):
         self._failure: BaseException | None = None
         self._committed: dict[int, int] = {}
         self._circuit = FailureCircuit(
-            settings.state_dir.expanduser() / f"{settings.transactional_id}.failures.json",
-            settings.poison_pill_failures)
+            settings.failures_path, settings.poison_pill_failures)
         self._dirty: set[int] = set()
         self._kept: dict[int, PartitionState] = {}
         #: Messages per consume(): `batch_size`, less after failures (see the module doc).

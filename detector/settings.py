@@ -25,7 +25,11 @@ RecoveryPolicy = Literal["fail", "reset"]
 
 #: The longest name a file system takes: the failure count's is the transactional id's.
 NAME_MAX = 255
-FAILURES_SUFFIX = ".failures.json"
+
+
+def failures_file(transactional_id: str) -> str:
+    """The failure count's file name in `state_dir` (`detector.circuit`)."""
+    return f"{transactional_id}.failures.json"
 
 
 class DetectorSettings(Settings):
@@ -116,7 +120,7 @@ class DetectorSettings(Settings):
         # transactional id "<group>-": each new one fenced the one before
         if not value.strip():
             raise ValueError("empty; unset it for the host name, or give each process its own")
-        name = f"{info.data.get('group_id', '')}-{_file_part(value)}{FAILURES_SUFFIX}"
+        name = failures_file(f"{info.data.get('group_id', '')}-{_file_part(value)}")
         if len(name.encode()) > NAME_MAX:
             raise ValueError(f"too long: with the group id it names a file of "
                              f"{len(name.encode())} bytes (the failure count; at most "
@@ -135,6 +139,11 @@ class DetectorSettings(Settings):
     @property
     def transactional_id(self) -> str:
         return f"{self.group_id}-{self.instance_id}"
+
+    @property
+    def failures_path(self) -> Path:
+        """The failure count's file (`detector.circuit`)."""
+        return self.state_dir.expanduser() / failures_file(self.transactional_id)
 
     @property
     def dedupe_horizon(self) -> float:
