@@ -257,7 +257,7 @@ class LocalBroker:
             return BrokerStatus(True, pid, self.bootstrap, self.settings.home, version, other)
         answering = self._answers(probe_timeout)
         if answering:
-            detail = f"running, answering at {self.bootstrap}"
+            detail = f"answering at {self.bootstrap}"
         else:
             detail = f"process {pid} is up but does not answer at {self.bootstrap} yet"
         return BrokerStatus(True, pid, self.bootstrap, self.settings.home, version, detail,

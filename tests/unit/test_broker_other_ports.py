@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from auditstream.broker import BrokerSettings, LocalBroker
+from auditstream.cli import main
 from shared.errors import BrokerError
 
 HOME_PORTS = (39411, 39412)
@@ -90,5 +91,18 @@ def test_the_home_brokers_own_ports_are_probed_as_before(
     monkeypatch.setattr(LocalBroker, "_answers", answers)
     status = _broker(running, *HOME_PORTS).start()
     assert status.running and status.answering
-    assert status.detail == "running, answering at 127.0.0.1:39411"
+    assert status.detail == "answering at 127.0.0.1:39411"
     assert probed and set(probed) == {"127.0.0.1:39411"}
+
+
+def test_status_of_the_answering_broker_says_running_once(
+    running: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`broker status` printed `running: running, answering at ...`."""
+    monkeypatch.setattr(LocalBroker, "_answers", lambda self, timeout: True)
+    for name, value in (("BROKER_HOME", running), ("BROKER_CACHE_DIR", running.parent / "c"),
+                        ("BROKER_PORT", HOME_PORTS[0]), ("BROKER_CONTROLLER_PORT", HOME_PORTS[1])):
+        monkeypatch.setenv(name, str(value))
+    assert main(["broker", "status"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "running: answering at 127.0.0.1:39411", f"home: {running}"]
