@@ -25,7 +25,7 @@ def test_the_containers_warning_names_its_entry_and_settings(
     expected = generator.generate_all(generator.mix_config(
         "extended", seed=42, customers=30, days=20)).shortfalls
     assert expected  # 30 customers over 20 days cannot hold every extended kind
-    assert [line.split()[4].rstrip(":") for line in warned] == [s.kind for s in expected]
+    assert len(warned) == len(expected)
     for line, s in zip(warned, expected, strict=True):
         assert line.startswith(f"python -m producer: warning: {s.kind}: ")
         assert line.endswith("give more PRODUCER_CUSTOMERS or PRODUCER_DAYS "
