@@ -42,4 +42,11 @@ if (daily && daily.children[0]) {
   const line = svg.find((c) => c.tag === "polyline");
   out._daily_points = line ? line.attrs.points.split(" ").length : 0;
 }
+// the cost chart: its legend and each line's heights (SVG y: a lower cost is a larger y)
+const cost = byId.get("chart-cost");
+if (cost && cost.children[0]) {
+  out._cost_legend = cost.children[1] ? cost.children[1].children.map((c) => c.textContent) : [];
+  out._cost_lines = cost.children[0].children.filter((c) => c.tag === "polyline")
+    .map((c) => c.attrs.points.split(" ").map((p) => Number(p.split(",")[1])));
+}
 process.stdout.write(JSON.stringify(out));
