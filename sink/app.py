@@ -387,9 +387,13 @@ def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: se
             else:  # transient (broker restart, network): librdkafka retries on its own
                 log.warning("%s: %s", topic, err.str())
         now = time.monotonic()
+        # Partitions not at their end hold the stream's watermark back (`sink.clock`): one
+        # that reached its end (nothing waiting) must not hold every day open for ever.
         if records:
-            writer.add(records)
+            writer.add(records, parts - at_end)
             last_data = now
+        else:
+            writer.settle(parts - at_end)
         if reviews and _reviews_topic_renewed(reader, settings):
             # read again from the new topic's start; the records still to write go first
             reviews, consumer = [], reader.checked()
