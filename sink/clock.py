@@ -7,20 +7,21 @@ Here each partition keeps its own `Watermark` (the latest time `quorum` of its c
 reached), and the stream's watermark (`StreamClock.key`, run.json's `event_watermark`) is
 the smallest of how far each partition with rows still to read has got (its watermark, or
 its latest time while it has fewer customers), never above the whole topic's (`whole`: a
-stray row needs `quorum` customers to move it, as before), never going back. A partition
-at its end (nothing waiting, as the loop knows from Kafka's end-of-partition events) holds
-nothing back: with none waiting the stream's watermark is the whole topic's, as `score`
-gives.
+stray row needs `quorum` customers to move it, as before), never going back. Which
+partitions hold it back the loop says (`sink.app.holding`): those with rows waiting, and
+those at their end (Kafka's end-of-partition event) for less than `SINK_IDLE_PARTITION_S`;
+with none holding, the stream's watermark is the whole topic's, as `score` gives.
 
 A row is late when its day is closed by its own partition's watermark or by the stream's,
 as they stood before it. While every partition has rows waiting (a backlog) the stream's
 is never past the partition's own, so a row's lateness is its partition's alone: the same
 whatever the batch cuts, the order the partitions are read in, worker slices or restarts.
-What depends on timing: a partition that was at its end while the others moved the
-stream's watermark on, whose later rows are for days it closed (late: a reader may have
-refreshed that day); and, in a partition of fewer than `quorum` customers, a row more than
-`CLOSE_AFTER` behind the partition's latest time (late once the stream's watermark is past
-its day, which depends on how far the other partitions were read).
+What depends on timing: a partition at its end longer than `SINK_IDLE_PARTITION_S` while
+the others moved the stream's watermark on, whose later rows are for days it closed (late:
+a reader may have refreshed that day); and, in a partition of fewer than `quorum`
+customers, a row more than `CLOSE_AFTER` behind the partition's latest time (late once the
+stream's watermark is past its day, which depends on how far the other partitions were
+read).
 """
 
 from __future__ import annotations
@@ -86,15 +87,16 @@ class StreamClock:
         `time_key`, `sink.days.close_key`). `waiting`: the partitions with rows still to
         read after the batch. A run of rows of one partition and one day is late or not as
         a whole: none of its rows can move a watermark past its own day's close."""
+        if not times:
+            return {}
         last = {p: i for i, p in enumerate(partitions)}  # each partition's last row here
         waiting = set(waiting)
         counts: dict[str, int] = {}
-        n, i = len(times), 0
-        while i < n:
-            p, day = partitions[i], times[i][1][:10]
-            j = i + 1
-            while j < n and partitions[j] == p and times[j][1][:10] == day:
-                j += 1
+        days = [ts[:10] for _c, ts in times]
+        cuts = [i for i, (p, q, d, e) in enumerate(
+            zip(partitions, partitions[1:], days, days[1:], strict=False), 1) if p != q or d != e]
+        for i, j in zip([0, *cuts], [*cuts, len(times)], strict=True):
+            p, day = partitions[i], days[i]
             run = times[i:j]
             mark = self._mark(p)
             if max(self.key, mark.key) >= closes[day]:
@@ -102,7 +104,6 @@ class StreamClock:
             mark.see_all(run)
             self.whole.see_all(run)
             self.settle(waiting.union(q for q, k in last.items() if k >= j))
-            i = j
         return counts
 
     def to_json(self) -> dict[str, Any]:
@@ -130,3 +131,38 @@ class StreamClock:
                                  f"{whole.quorum} without a floor")
             clock.parts[part] = mark
         return clock
+
+
+class PartitionEnds:
+    """Which partitions hold the stream's watermark back, from when each reached its end
+    (the loop's end-of-partition events, `reached`; a row of its own clears it, `row`):
+    those with rows waiting, and those at their end for less than `idle_s`
+    (`SINK_IDLE_PARTITION_S`: a detector working through a backlog writes one partition's
+    rows days behind another's while the sink keeps up). One at its end longer holds nothing,
+    so no partition holds a day open for ever. The idle time counts while rows flow: rows
+    that come after the whole topic was at its end for `idle_s` or more (a sink started on
+    an empty topic, a pause in the stream) give every partition still at its end `idle_s`
+    from then."""
+
+    def __init__(self, parts: Collection[int], idle_s: float) -> None:
+        self.parts, self.idle_s = set(parts), idle_s
+        self.ended: dict[int, float] = {}
+
+    def reached(self, partition: int, now: float) -> None:
+        self.ended.setdefault(partition, now)
+
+    def quiet(self, now: float) -> bool:
+        """Whether the whole topic has been at its end for `idle_s` or more."""
+        return self.parts <= self.ended.keys() and now - max(self.ended.values()) >= self.idle_s
+
+    def row(self, partition: int) -> None:
+        self.ended.pop(partition, None)
+
+    def resumed(self, now: float) -> None:
+        """Rows came after a `quiet` topic: the idle time starts again for the rest."""
+        for p in self.ended:
+            self.ended[p] = now
+
+    def holding(self, now: float) -> set[int]:
+        return {p for p in self.parts
+                if p not in self.ended or now - self.ended[p] < self.idle_s}

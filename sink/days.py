@@ -2,11 +2,12 @@
 
 Power BI's incremental refresh over files filters them by the date in their name, so each
 day's rows live in their own file (with the header): appended until the day closes, then
-left alone. A day closes once the stream's watermark (`sink.watermark`: the latest event
-time `EXPORTS_WATERMARK_CUSTOMERS` customers have reached, so one stray row dated 2100
-closes nothing) is `CLOSE_AFTER` past its end; a row of a closed day that still arrives (a
-late row: its day closed by the watermark as it stood before that row) is appended to that
-day's file and counted, so run.json can say which closed days changed. The sink
+left alone. A day closes once the stream's watermark (`sink.clock`: per partition, the
+latest event time `EXPORTS_WATERMARK_CUSTOMERS` customers have reached, so one stray row
+dated 2100 closes nothing) is `CLOSE_AFTER` past its end; a row of a closed day that still
+arrives (a late row: its day closed by its partition's watermark or the stream's as they
+stood before that row) is appended to that day's file and counted, so run.json can say
+which closed days changed. The sink
 checkpoints each day file's length like any appended file (`sink.state`); `score` writes
 its day files aside and moves them in when the run is whole (`DayWriter`).
 

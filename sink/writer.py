@@ -186,9 +186,14 @@ class SinkWriter:
         return known
 
     def settle(self, waiting: Collection[int]) -> None:
-        """Tell the clock which partitions have rows still to read, between batches: one
-        that reached its end holds the stream's watermark back no more (`sink.clock`)."""
+        """Tell the clock which partitions still hold the stream's watermark back, between
+        batches (`sink.clock`); a move is a change to checkpoint and export (run.json's
+        `event_watermark`, status.csv's `data_as_of`) as rows are."""
+        before = self._clock.key
         self._clock.settle(waiting)
+        if self._clock.key != before:
+            self.changes += 1
+            self.pending_rows = max(self.pending_rows, 1)  # the checkpoint holds it first
 
     def _write_days(self, result: BatchResult, waiting: Collection[int]) -> None:
         """Append each day's rows to its file; count rows of days already closed (late)."""

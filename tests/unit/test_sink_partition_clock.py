@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from shared.codec import encode
 from sink import days as dy
-from sink.clock import StreamClock
+from sink.clock import PartitionEnds, StreamClock
 from sink.settings import ExportSettings
 from sink.state import STATE_FILE, SinkStateError
 from sink.watermark import Watermark
@@ -219,3 +219,40 @@ def test_the_previous_versions_checkpoint_its_one_watermark_holds_for_every_part
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
     with pytest.raises(SinkStateError, match="partitions' watermarks: '-1' is no partition"):
         SinkWriter(tmp_path, SCORED, ExportSettings())
+
+
+# -- which partitions hold it back: rows waiting, or at their end for a while -----------------
+
+
+@pytest.mark.parametrize(("ago", "holds"), [(29.999, True), (30.0, False), (30.001, False)])
+def test_a_partition_at_its_end_holds_the_days_open_for_the_idle_time_then_nothing(
+        ago: float, holds: bool) -> None:
+    """`SINK_IDLE_PARTITION_S` (30 s): at its end that long, a partition holds nothing back;
+    one with rows waiting (never at its end) always holds, one with a row since again."""
+    now = 1_000.0
+    ends = PartitionEnds({0, 1, 2, 3}, 30.0)
+    ends.reached(1, now - ago)
+    ends.reached(2, now - 5)
+    ends.reached(3, now - 100)
+    ends.row(3)
+    assert ends.holding(now) == ({0, 1, 2, 3} if holds else {0, 2, 3})
+
+
+@pytest.mark.parametrize(("quiet_for", "resumed"), [(29.9, False), (30.0, True)])
+def test_rows_after_the_whole_topic_was_quiet_give_the_others_the_idle_time_again(
+        quiet_for: float, resumed: bool) -> None:
+    """A sink started on an empty topic (every partition at its end from the start): the
+    first rows of one partition do not let the stream's watermark run ahead of the others'
+    first rows, which come seconds later (the demo: 1,106 rows of its first two days were
+    late). A short lull (under the idle time) restarts nothing: a partition that never gets
+    a row holds no day open for ever."""
+    ends = PartitionEnds({0, 1}, 30.0)
+    ends.reached(0, 0.0)
+    ends.reached(1, 1.0)
+    now = 1.0 + quiet_for
+    assert ends.quiet(now) is resumed
+    ends.row(0)  # rows of partition 0 come: the loop restarts the idle time if it was quiet
+    if resumed:
+        ends.resumed(now)
+    assert ends.holding(now + 29.9) == ({0, 1} if resumed else {0})
+    assert ends.holding(now + 30.0) == {0}
