@@ -27,6 +27,7 @@ read).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sink.watermark import Watermark, time_key
@@ -120,7 +121,10 @@ class StreamClock:
         afresh."""
         if data is None:
             return cls(whole, whole.value)
-        clock = cls(whole, str(data["value"]))
+        value = str(data["value"])
+        if value:
+            datetime.fromisoformat(value)  # a ValueError for what no sink wrote
+        clock = cls(whole, value)
         for p, saved in dict(data["partitions"]).items():
             part = int(p)
             if part < 0 or str(part) != p:

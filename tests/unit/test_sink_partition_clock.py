@@ -256,3 +256,36 @@ def test_rows_after_the_whole_topic_was_quiet_give_the_others_the_idle_time_agai
         ends.resumed(now)
     assert ends.holding(now + 29.9) == ({0, 1} if resumed else {0})
     assert ends.holding(now + 30.0) == {0}
+
+
+def test_worker_slices_count_two_partitions_late_rows_as_one_process(tmp_path: Path) -> None:
+    """Slices of one batch (`SINK_DECODE_WORKERS`): a partition whose rows come in a later
+    slice still holds the stream's watermark while the earlier slices are counted."""
+    rows = {p: [_tx(p * 10_000 + i, f"p{p}c{i % 8}", T0 + timedelta(minutes=15 * i + p))
+                for i in range(700)] for p in (0, 1)}  # 8 customers each, over 7 days
+    rows[1][600] = _tx(19_999, "p1c0", T0)  # behind its own partition's stream
+    batch = [(0, i, encode(tx)) for i, tx in enumerate(rows[0])] + [
+        (1, i, encode(tx)) for i, tx in enumerate(rows[1])]  # partition 0 read days ahead
+    got = []
+    for workers in (0, 2):
+        w = SinkWriter(tmp_path / str(workers), SCORED, ExportSettings(), workers=workers)
+        w.add(batch, set())  # both at their end after the batch
+        w.checkpoint()
+        got.append((w.write_rollups(report=False)["late_rows_by_day"], w._clock.to_json()))
+        w.close()
+    assert got[0] == got[1]
+    assert got[0][0] == {"2025-01-01": 1}
+    # both at their end: every row's watermark (the 8th latest of 16 customers)
+    assert got[0][1]["value"] == (T0 + timedelta(minutes=15 * 696)).isoformat()
+
+
+def test_a_stream_watermark_no_sink_wrote_is_refused_in_one_line(tmp_path: Path) -> None:
+    w = SinkWriter(tmp_path, SCORED, ExportSettings())
+    w.add([(0, 0, encode(_tx(0, "c", T0)))])
+    w.checkpoint()
+    w.close()
+    state = json.loads((tmp_path / STATE_FILE).read_text())
+    state["extra"]["day_clock"]["value"] = "zzzz"
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(SinkStateError, match="partitions' watermarks: Invalid isoformat"):
+        SinkWriter(tmp_path, SCORED, ExportSettings())
