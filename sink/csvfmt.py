@@ -80,13 +80,13 @@ def ratio(num: int, den: int) -> float | None:
 #: above for the rest, the same text as the function alone (a call a cell was most of the
 #: cost). Text: unchanged unless empty or starting with a formula's character. Number: a
 #: finite float's `repr` unless in exponent notation (`v - v` is 0.0 only when finite;
-#: `v + 0.0` writes -0.0 as 0.0).
+#: `v + 0.0` writes -0.0 as 0.0); None (unknown) empty.
 _CELL_OF_KIND: dict[str, str] = {
     "text": "{v} if {v} and {v}[0] not in _PREFIXES else text({v})",
     "time": "'' if {v} is None else {v}.isoformat()",
     "number": ("{r} if type({v}) is float and {v} - {v} == 0.0 and 'e' not in "
-               "({r} := repr({v} + 0.0)) else number({v})"),
-    "int": "str({v}) if type({v}) is int else number({v})",
+               "({r} := repr({v} + 0.0)) else '' if {v} is None else number({v})"),
+    "int": "str({v}) if type({v}) is int else '' if {v} is None else number({v})",
     "bool": "_BOOL[{v}]",
 }
 
