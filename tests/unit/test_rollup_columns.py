@@ -140,7 +140,7 @@ def test_the_event_range_is_the_least_and_greatest_time_as_time_key_orders_them(
     marks = RowQuorum(2)
     for times in (first, second):
         cells = [["t", "c", ts] for ts in times]
-        state._event_range(cells)  # type: ignore[arg-type]
+        state._event_range(cells)
         marks.see_keys(map(time_key, times))
     both = first + second
     assert (state.event_min, state.event_max) == (min(both, key=time_key),
