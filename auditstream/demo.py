@@ -51,11 +51,14 @@ class DemoTopics:
     scored: str
     dlq: str
     reviews: str
+    #: The detector's state, the run's own too: the default one, shared with earlier runs
+    #: and `detect`s on the broker, refused `--partitions` other than theirs (exit 2).
+    snapshots: str
 
     @classmethod
     def for_run(cls, run_id: str) -> DemoTopics:
         return cls(f"demo-{run_id}.transactions", f"demo-{run_id}.scored", f"demo-{run_id}.dlq",
-                   f"demo-{run_id}.reviews")
+                   f"demo-{run_id}.reviews", f"demo-{run_id}.detector-snapshots")
 
     def env(self) -> dict[str, str]:
         return {
@@ -63,6 +66,7 @@ class DemoTopics:
             "AUDITSTREAM_SCORED_TOPIC": self.scored,
             "AUDITSTREAM_DLQ_TOPIC": self.dlq,
             "AUDITSTREAM_REVIEWS_TOPIC": self.reviews,
+            "DETECTOR_SNAPSHOT_TOPIC": self.snapshots,
         }
 
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(s: ProducerSettings) -> int:
-    from producer.cli import cmd_generate, cmd_replay
+    from producer.cli import CONTAINER_ENTRY, cmd_generate, cmd_replay
 
     if s.mode == "replay":
         if not s.files:  # one line in the README's error format, not a log line
@@ -47,7 +47,7 @@ def _run(s: ProducerSettings) -> int:
         days=s.days,
         start=datetime(s.start.year, s.start.month, s.start.day), tx_per_day=2.2,
         transactions=8000, anomaly_rate=[], traveller_share=0.15, travel_gap_hours=4.0,
-        duplicate_window_minutes=10.0, out=s.out, publish=s.publish,
+        duplicate_window_minutes=10.0, out=s.out, publish=s.publish, entry=CONTAINER_ENTRY,
     ))
 
 

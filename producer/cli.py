@@ -151,7 +151,7 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
             cfg = replace(cfg, rates={**cfg.rates, **dict(args.anomaly_rate)})
     txs, changes, short = generate_all(cfg)
     for s in short:  # the data is still whole and labelled: a warning, not a failure
-        print(shortfall_line(s, len(txs)), file=sys.stderr)
+        print(shortfall_line(s, len(txs), getattr(args, "entry", CLI_ENTRY)), file=sys.stderr)
     if args.changes_out is not None:
         write_changes(args.changes_out, changes, cfg.start,
                       [str(i + 1) for i in range(cfg.customers)])
@@ -160,13 +160,21 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
     return txs
 
 
-def shortfall_line(s: Shortfall, rows: int) -> str:
+#: Who warns, and what a larger run is asked by: `auditstream generate`'s options, or the
+#: settings of `python -m producer` (the container), which has no options.
+CLI_ENTRY = ("auditstream generate", "--customers or --days")
+CONTAINER_ENTRY = ("python -m producer", "PRODUCER_CUSTOMERS or PRODUCER_DAYS")
+
+
+def shortfall_line(s: Shortfall, rows: int, entry: tuple[str, str] = CLI_ENTRY) -> str:
     """One warning line: the type, what its rate asked, what was placed, how to get more."""
-    lower = f", or a lower --anomaly-rate {s.kind}=RATE" if s.kind in ANOMALY_TYPES else ""
-    return (f"auditstream generate: warning: {s.kind}: {s.placed:,} rows "
+    name, size = entry
+    lower = (f", or a lower --anomaly-rate {s.kind}=RATE"
+             if s.kind in ANOMALY_TYPES and entry == CLI_ENTRY else "")
+    return (f"{name}: warning: {s.kind}: {s.placed:,} rows "
             f"({s.placed / max(1, rows):.2%} of {rows:,}), not the {s.asked:,} its rate "
             f"{s.rate:.2%} asks: too few customers with the history, habits or free time it "
-            f"needs; give more --customers or --days{lower} (docs/producer.md, Anomaly rates)")
+            f"needs; give more {size}{lower} (docs/producer.md, Anomaly rates)")
 
 
 def _generate_and_write(args: argparse.Namespace) -> list[Transaction]:

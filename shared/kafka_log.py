@@ -134,6 +134,16 @@ def listener_mismatch(text: str, protocol: str) -> str | None:
     return None
 
 
+#: Text of a librdkafka line saying it retries a request a broker could not answer yet (a
+#: broker just started loads its coordinators): news, not a fault, as the retry follows.
+_RETRIED_TEXT = ("Coordinator load in progress: retrying",)
+
+
+def is_retried(text: str) -> bool:
+    """Whether a librdkafka log line only says a request is retried as the broker warms up."""
+    return any(marker in text for marker in _RETRIED_TEXT)
+
+
 def is_transport_noise(text: str) -> bool:
     """Whether a librdkafka log line only says the broker cannot be reached right now."""
     return any(marker in text for marker in _TRANSPORT_TEXT)
@@ -292,7 +302,7 @@ class ClientLog:
             if line is not None:
                 client_log.warning("%s", line)
             return
-        client_log.log(level, "%s", text)
+        client_log.log(min(level, logging.INFO) if is_retried(text) else level, "%s", text)
 
     def error_cb(self, err: KafkaError) -> None:
         """Client-wide errors; without this callback librdkafka would print each one."""

@@ -253,9 +253,11 @@ class LocalBroker:
             else:
                 detail = f"stale PID file (process {pid} is gone)"
             return BrokerStatus(False, None, self.bootstrap, self.settings.home, version, detail)
+        if other := self._other_ports():
+            return BrokerStatus(True, pid, self.bootstrap, self.settings.home, version, other)
         answering = self._answers(probe_timeout)
         if answering:
-            detail = f"running, answering at {self.bootstrap}"
+            detail = f"answering at {self.bootstrap}"
         else:
             detail = f"process {pid} is up but does not answer at {self.bootstrap} yet"
         return BrokerStatus(True, pid, self.bootstrap, self.settings.home, version, detail,
@@ -287,6 +289,8 @@ class LocalBroker:
 
     def _start(self) -> BrokerStatus:
         current = self.status()
+        if current.running and (other := self._other_ports()):
+            raise BrokerError(other)  # it will never answer at our port: said at once
         if current.running:
             return current if current.answering else self._await_running(current)
         if warning := exposure_warning(self.settings.host):
@@ -344,17 +348,35 @@ class LocalBroker:
                     f"port {s.host}:{port} is already in use by another process. Stop it, or "
                     "choose other ports with BROKER_PORT / BROKER_CONTROLLER_PORT."
                 )
-        wanted = f"{s.port},{s.controller_port}\n"
-        try:
-            found = self._read(self.ports_file)
-        except (FileNotFoundError, NotADirectoryError):
-            found = wanted
-        if found != wanted:
+        found = self._formatted_ports()
+        if found is not None and found != self._ports():
             raise BrokerError(
                 f"the broker data in {shown(self.data_dir)} was formatted for ports "
-                f"{found.strip()}, not {wanted.strip()}. Use those ports "
+                f"{found}, not {self._ports()}. Use those ports "
                 f"or remove {shown(s.home)} to start afresh."
             )
+
+    def _ports(self) -> str:
+        return f"{self.settings.port},{self.settings.controller_port}"
+
+    def _formatted_ports(self) -> str | None:
+        """The ports BROKER_HOME's storage was formatted for (its broker's), if it has any."""
+        try:
+            return self._read(self.ports_file).strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def _other_ports(self) -> str | None:
+        """Why the home's broker is not at our ports, when its ports are others: it never
+        answers there (waiting for it took BROKER_START_TIMEOUT, then "stop it and start it
+        again"), so this says which ports it runs on instead."""
+        found = self._formatted_ports()
+        if found is None or found == self._ports():
+            return None
+        port, _, controller = found.partition(",")
+        return (f"the broker in {shown(self.settings.home)} runs on ports {found}, not "
+                f"{self._ports()}: set BROKER_PORT={port} BROKER_CONTROLLER_PORT={controller} "
+                "to use it, or give another BROKER_HOME for a broker of its own")
 
     def _write_config(self) -> None:
         s = self.settings

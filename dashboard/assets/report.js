@@ -5,7 +5,7 @@
   // the mode the recommended threshold is for (run.json; `combined` unless set otherwise)
   const RECMODE = ["ml", "hybrid", "combined"].includes((D.run || {}).recommended_mode) ? D.run.recommended_mode : "combined";
   const SVG = "http://www.w3.org/2000/svg";
-  const ML = "#2563eb", HY = "#d97706", RULE = "#7c3aed", GREY = "#9aa5b1";
+  const ML = "#2563eb", HY = "#d97706", RULE = "#7c3aed", GREY = "#9aa5b1", CO = "#059669";
   const num = (v) => (v === "" || v === undefined || v === null ? NaN : Number(v));
   const pct = (v) => (isNaN(v) ? "n/a" : (v * 100).toFixed(1) + "%");
   const pctRaw = (v) => (isNaN(v) ? "n/a" : v.toFixed(1) + "%");
@@ -135,7 +135,7 @@
   // to thresholds >= 0.05 and let the first points run off the top.
   function costCap(ks) {
     const tail = ks.filter((x) => x >= 5).flatMap((x) =>
-      [num(byK.get(x).ml_expected_cost), num(byK.get(x).hybrid_expected_cost)]).filter((v) => !isNaN(v));
+      ["ml", "hybrid", "combined"].map((m) => num(byK.get(x)[`${m}_expected_cost`]))).filter((v) => !isNaN(v));
     return tail.length ? Math.max(1, ...tail) * 1.1 : undefined;
   }
 
@@ -172,7 +172,9 @@
     if (recK !== null) marks.push({x: recK, label: "recommended " + (recK / 100).toFixed(2), color: "#dc2626", dash: "2 2", dy: 14});
     lines(document.getElementById("chart-cost"), ks,
       [{name: "ML expected cost", color: ML, values: ks.map((x) => num(byK.get(x).ml_expected_cost))},
-       {name: "Hybrid expected cost", color: HY, values: ks.map((x) => num(byK.get(x).hybrid_expected_cost))}],
+       {name: "Hybrid expected cost", color: HY, values: ks.map((x) => num(byK.get(x).hybrid_expected_cost))},
+       // the default recommendation's own mode (RECMODE): its mark stands at this line's lowest
+       {name: "Combined expected cost", color: CO, values: ks.map((x) => num(byK.get(x).combined_expected_cost))}],
       int, marks, (x) => (x / 100).toFixed(2), 520, costCap(ks));
   }
 
@@ -261,6 +263,7 @@
   const asRow = (section, name) => AS.find((r) => r.section === section && r.name === name) || {};
   const interval = (r, f) => `${f(num(r.precision))} [${f(num(r.precision_low))}, ${f(num(r.precision_high))}]`;
   const pct2 = (v) => (isNaN(v) ? "n/a" : (v * 100).toFixed(2) + "%");
+  const RATES = new Set(["precision", "precision_low", "precision_high", "labelled_precision"]);
   function renderAssurance() {
     const hy = asRow("mode", "hybrid"), miss = asRow("miss_rate", "audit_sample"), rc = asRow("recall", "implied");
     const open = (D.cases || []).filter((c) => !c.outcome);
@@ -281,7 +284,9 @@
     document.querySelector("#assurance-table thead tr").replaceChildren(...cols.map((c) => el("th", {}, c.replace(/_/g, " "))));
     document.querySelector("#assurance-table tbody").replaceChildren(...AS.filter((r) => r.section !== "threshold").map((r) => {
       const tr = el("tr");
-      for (const c of cols) tr.appendChild(el("td", {}, r[c] === undefined ? "" : String(r[c])));
+      // the rates as percentages (assurance.csv keeps full doubles for Power BI)
+      for (const c of cols) tr.appendChild(el("td", RATES.has(c) ? {"class": "num"} : {},
+        r[c] === undefined || r[c] === "" ? "" : (RATES.has(c) ? pct2(num(r[c])) : String(r[c]))));
       return tr;
     }));
     const ks = rows.map((r) => Math.round(num(r.threshold) * 100));

@@ -8,12 +8,14 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from auditstream.report import write_report_from_rollup
 from sink.offline import write_exports
+from sink.settings import ExportSettings
 from tests.scored_days import read_scored
 from tests.unit.test_rollup_pandas import random_scored
 
@@ -23,13 +25,13 @@ pytestmark = pytest.mark.skipif(NODE is None and os.environ.get("CI", "") != "tr
                                 reason="node is not installed")
 
 
-def _cards(folder: Path) -> dict[str, str]:
+def _cards(folder: Path) -> dict[str, Any]:
     if NODE is None:
         pytest.fail("node is not installed (CI=true: `.ci/run` installs Debian's nodejs)")
     out = subprocess.run([str(NODE), str(Path(__file__).with_name("report_fakedom.js")),
                           str(folder / "report.html")], capture_output=True, text=True,
                          check=True, timeout=60)
-    cards: dict[str, str] = json.loads(out.stdout)
+    cards: dict[str, Any] = json.loads(out.stdout)
     return cards
 
 
@@ -51,3 +53,49 @@ def test_the_anomaly_rate_card_is_over_the_labelled_rows(tmp_path: Path, labelle
     assert cards["rows"] == f"{len(df):,}"
     assert cards["total_anomalies"] == f"{pos:,}"
     assert cards["anomaly_rate"] == (_pct(pos / known) if known else "n/a")
+
+
+@pytest.mark.parametrize("mode", ["combined", "hybrid", "ml"])
+def test_the_cost_chart_draws_the_curve_the_recommendation_is_for(tmp_path: Path, mode: str
+                                                                   ) -> None:
+    """The chart marks the recommended threshold: it draws the expected cost of the mode the
+    recommendation is for (`EXPORTS_RECOMMEND_FOR`), lowest at the mark. Before it drew ML
+    and hybrid only, so the default (`combined`) mark stood where neither line was lowest
+    (the demo: 0.40, ML lowest at about 0.5, hybrid at about 0.66)."""
+    rows = random_scored(3_000, seed=5)
+    write_exports(rows, tmp_path, ExportSettings(recommend_for=mode),
+                  on_rollup=write_report_from_rollup)
+    run = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    assert run["recommended_mode"] == mode and run["recommended_criterion"] == (
+        "lowest expected cost")
+    cards = _cards(tmp_path)
+    names = {"combined": "Combined", "hybrid": "Hybrid", "ml": "ML"}
+    legend = [str(x) for x in cards["_cost_legend"]]
+    assert [n for n in legend if n.endswith("expected cost")] == [
+        f"{names[m]} expected cost" for m in ("ml", "hybrid", "combined")]
+    heights = cards["_cost_lines"][legend.index(f"{names[mode]} expected cost")]
+    at = round(float(run["recommended_threshold"]) * 100)
+    assert heights[at] == max(heights)  # the lowest cost is where the mark stands
+
+
+def test_the_assurance_table_shows_its_rates_as_percentages(tmp_path: Path) -> None:
+    """assurance.csv holds the rates as full doubles for Power BI; the page's table showed
+    them as such (`0.9309160305343511`, found walking the report): now each rate is a
+    percentage with two decimals, the counts as counts, an empty cell empty."""
+    rows = random_scored(3_000, seed=7)
+    write_exports(rows, tmp_path, on_rollup=write_report_from_rollup)
+    table = pd.read_csv(tmp_path / "assurance.csv", dtype=str, keep_default_na=False)
+    table = table[table["section"] != "threshold"]
+    shown = _cards(tmp_path)["_assurance_rows"]
+    assert len(shown) == len(table) > 0
+    rates = ("precision", "precision_low", "precision_high", "labelled_precision")
+    cols = ["section", "name", "reviewed", "confirmed", "dismissed", "unclear", *rates]
+    seen_rate = False
+    for cells, (_, row) in zip(shown, table.iterrows(), strict=True):
+        for col, cell in zip(cols, cells, strict=True):
+            if col in rates and row[col] != "":
+                assert cell == f"{float(row[col]) * 100:.2f}%", (col, row[col], cell)
+                seen_rate = True
+            else:
+                assert cell == row[col], (col, row[col], cell)
+    assert seen_rate  # the labelled rows give rates, so the case has teeth
