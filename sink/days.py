@@ -163,14 +163,12 @@ def count_late(clock: Watermark, times: Sequence[EventTime],
         return {day: late} if late else {}
     counts: dict[str, int] = {}
     ends = {day: close_key(day) for day in days}
-    see, low = clock.see, clock.low
+    see = clock.see
     for customer, ts in times:
         day = ts[:10]
         if clock.key >= ends[day]:
             counts[day] = counts.get(day, 0) + 1
-        if (ts if len(ts) > 19 else ts + ".000000") > low:  # else a no-op (`Watermark.low`)
-            see(customer, ts)
-            low = clock.low
+        see(customer, ts)
     return counts
 
 

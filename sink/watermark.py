@@ -89,18 +89,10 @@ class Watermark:
             if held == self._low or len(self._heap) > 4 * self.quorum + 64:
                 self._settle()
 
-    @property
-    def low(self) -> str:
-        """The smallest kept time once `quorum` customers are kept, else "": a row at or
-        before it changes nothing (a customer outside the kept ones does not beat it, a
-        kept one's time is at or past it), so `see` may be skipped for it."""
-        return self._low
-
     def see_all(self, rows: Iterable[tuple[str, str]]) -> None:
         see = self.see
         for customer, ts in rows:
-            if (ts if len(ts) > 19 else ts + ".000000") > self._low:  # else a no-op: `low`
-                see(customer, ts)
+            see(customer, ts)
 
     def _settle(self) -> None:
         """Drop stale entries off the top (rebuild the heap when they pile up); the top is

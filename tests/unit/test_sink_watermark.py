@@ -324,23 +324,3 @@ def test_a_checkpoint_with_a_broken_day_watermark_is_refused_in_one_line(
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
     with pytest.raises(SinkStateError, match=r"unreadable \(its day watermark"):
         SinkWriter(tmp_path, TOPIC, ExportSettings())
-
-
-@settings(max_examples=150, deadline=None)
-@given(quorum=st.integers(1, 4), rows=_STREAM, cuts=st.lists(st.integers(0, 300), max_size=6),
-       floor=st.sampled_from(["", "2025-01-03T00:00:00"]))
-def test_a_batch_leaves_the_watermark_as_every_row_seen_one_by_one(
-        quorum: int, rows: list[tuple[str, str]], cuts: list[int], floor: str) -> None:
-    """`see_all` and `count_late` skip the rows at or before `low` (no-ops): the same state
-    as `see` row by row, kept customers, heap top and floor included."""
-    one_by_one, batched, counted = (Watermark(quorum, floor) for _ in range(3))
-    bounds = sorted({0, len(rows), *(c for c in cuts if c < len(rows))})
-    for lo, hi in itertools.pairwise(bounds):
-        batch = rows[lo:hi]
-        for customer, ts in batch:
-            one_by_one.see(customer, ts)
-        batched.see_all(batch)
-        dy.count_late(counted, batch, {ts[:10] for _c, ts in batch})
-        for mark in (batched, counted):
-            assert (mark.to_json(), mark.key, mark.low) == (
-                one_by_one.to_json(), one_by_one.key, one_by_one.low)
