@@ -48,7 +48,7 @@ log = logging.getLogger("detector")
 
 READ_TIMEOUT_S = 60.0
 #: How long the broker may hold the detector's fetch for more records, and how many bytes
-#: answer it sooner (`make_group_consumer`; docs/benchmarks.md, 2026-12-06 11:02-12:30).
+#: answer it sooner (`make_group_consumer`; docs/benchmarks.md, "latency at 50,000 tx/s").
 FETCH_WAIT_MS = 10
 FETCH_MIN_BYTES = 1_000_000
 

@@ -1,8 +1,8 @@
 """The detector's consumer asks the broker to hold a fetch a few milliseconds for more
 records (`fetch.wait.max.ms`, with a `fetch.min.bytes` above a handful of records) instead
-of answering at the first one: a detector that kept up turned ~760 times a second on a
-median of 4 records at 5,000 tx/s (0.56 of a core for its loop, a quarter of one for the
-broker's fetches; docs/benchmarks.md, 2026-12-06 11:02-12:30). The wait is bounded well
+of answering at the first one: a detector that kept up turned ~600-750 times a second on
+a median of 4-5 records at 5,000 tx/s (over half a core for its loop, a quarter of one for
+the broker's fetches; docs/benchmarks.md, "latency at 50,000 tx/s"). The wait is bounded well
 below the commit interval, so it adds little to a row's latency, and librdkafka accepts the
 properties as given (a misspelt one is refused as the client is made)."""
 
