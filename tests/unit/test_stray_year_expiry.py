@@ -29,7 +29,7 @@ def _row(name: str, at: dt.datetime) -> Any:
                                    "timestamp": at})
 
 
-def _run(core: str, extra: list[Any]) -> tuple[int, list[float]]:
+def _run(core: str, extra: list[Any]) -> tuple[int, list[float | None]]:
     """Customers held after the first 300 rows and `extra`, and the next 30 rows' scores."""
     with core_switch(core):
         engine = PartitionEngine(CONFIG, 0)
