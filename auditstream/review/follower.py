@@ -155,6 +155,7 @@ class TopicFollower(threading.Thread):
         self.stopping = threading.Event()
         self._next: dict[int, int] = {}  # the next offset to read, by partition
         self._id = topic_id(kafka, topic)  # before the assignment: a later change is seen
+        self._parts = 0  # partitions assigned (`_assigned`)
         self._consumer = self._assigned()
         self._ends: dict[int, tuple[int, int]] | None = None  # (low, high) when first asked
         self._outcomes = outcomes
@@ -165,6 +166,7 @@ class TopicFollower(threading.Thread):
 
     def _assigned(self) -> WatchedConsumer:
         parts = max(1, topic_partitions(self._kafka, self._topic))  # first: none left open
+        self._parts = parts
         consumer = make_watched_consumer(self._kafka,
                                          f"auditstream-review-page-{secrets.token_hex(4)}")
         consumer.assign([TopicPartition(self._topic, p, self._next.get(p, OFFSET_BEGINNING))
@@ -224,7 +226,33 @@ class TopicFollower(threading.Thread):
             self._gone_asked = now
             gone = topic_gone(self._consumer, self._topic, GONE_TIMEOUT_S)
             self._gone = self._gone if gone is None else gone
+            if gone is False:
+                self._regrown()
         return self._gone
+
+    def _regrown(self) -> None:
+        """Read a topic found with other partitions than assigned: created again with
+        another count (read anew, `_renewed`), or partitions added (each new one read from
+        its start). Before, only a record on an assigned partition made the follower look,
+        so reviews on the others were never shown and the page said nothing (twelfth
+        hostile probe, 2026-12-06)."""
+        try:
+            parts = topic_partitions(self._kafka, self._topic, timeout=GONE_TIMEOUT_S)
+        except (KafkaException, KafkaUnreachableError):
+            return  # asked again at the next check
+        if parts in (0, self._parts) or self._renewed():
+            return
+        known = self._parts
+        try:
+            consumer = self._assigned()  # read on where it stands; the new ones from start
+        except (KafkaException, KafkaUnreachableError):
+            self._parts = known
+            return
+        log.warning("reviews topic %s has %d partitions, not %d: reading the new ones from "
+                    "their start", self._topic, parts, known)
+        old, self._consumer = self._consumer, consumer
+        old.close()
+        self._ends, self._outcomes.caught_up = None, False
 
     def _show(self, records: list[Message]) -> None:
         for msg in records:
