@@ -59,6 +59,9 @@ OUT_OF_TOUCH_S = 10.0
 #: comes back at each fetch (a refused authorization) is not current between two of them.
 RECOVERED_S = 3.0
 IN_TOUCH_S = 3.0
+#: A broker connected within this long (s) counts as the follower's last word from Kafka,
+#: which the page shows (`Outcomes.heard`): statistics come every second.
+HEARD_WITHIN_S = 2.0
 #: How often (s) the follower asks whether its topic still exists (a metadata request on
 #: its consumer's connections); a deleted topic is otherwise an empty one to `consume`.
 GONE_EVERY_S = 5.0
@@ -101,6 +104,10 @@ class Outcomes:
         self._own: dict[str, Review] = {}
         self.lapse: Lapse | None = None
         self.caught_up = True
+        #: When the follower last read with a broker connected (UTC), None before: the
+        #: page says it, so its first seconds of an outage (before `OUT_OF_TOUCH_S`, when
+        #: it says nothing else) do not pass for current.
+        self.heard: datetime | None = None
 
     def not_current(self) -> str:
         """What the page says above the queue when the outcomes are not current, or ""."""
@@ -108,6 +115,13 @@ class Outcomes:
         if lapse is not None:
             return lapse.line()
         return "" if self.caught_up else CATCHING_UP
+
+    def heard_line(self) -> str:
+        """When the reviews shown were last read with Kafka answering, or ""."""
+        heard = self.heard
+        if heard is None:
+            return ""
+        return f"reviews as read from Kafka at {heard.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
     def put(self, review: Review) -> None:
         with self._lock:
@@ -199,6 +213,8 @@ class TopicFollower(threading.Thread):
         if self._consumer.stranded():
             self._replace()
         batch = self._consumer.consume(FOLLOW_BATCH, timeout=0.5)
+        if not self._consumer.out_of_touch(HEARD_WITHIN_S):
+            self._outcomes.heard = now_utc()
         records = [m for m in batch if m.error() is None]
         if records and not self._renewed():  # a renewed topic's batch is read again
             self._show(records)
