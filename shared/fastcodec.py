@@ -2,7 +2,9 @@
 
 `decode_record` reads a message value straight into a `TxRecord`, a light msgspec Struct
 with `Transaction`'s attribute names and values; `encode_scored` writes a scored row from
-the record and its verdict, the same bytes as `encode(ScoredTransaction(...))`.
+the record and its verdict, the same bytes as `encode(ScoredTransaction(...))`. The sink's
+`decode_scored` reads a scored message into a `ScoredRecord` the same way
+(`ScoredTransaction`'s names and values).
 
 The schema (`shared.schemas.Transaction`) stays the authority. The fast decoder is built
 from the declarations (the fields and kinds of `shared.columns`, the limits and defaults of
@@ -10,7 +12,8 @@ from the declarations (the fields and kinds of `shared.columns`, the limits and 
 values (text it would strip, text with a character of the text rule, a version `1.0`, a
 timestamp as a number... it leaves alone); for everything else `decode_record` returns None
 and the caller asks the schema, which accepts or names the reason.
-tests/unit/test_fastcodec_parity.py proves both.
+tests/unit/test_fastcodec_parity.py proves both (test_fastcodec_scored.py for the scored
+row).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from operator import attrgetter
 from typing import Annotated, Any, Literal, cast
 
 import msgspec
-from pydantic import StringConstraints, TypeAdapter
+from pydantic import BaseModel, StringConstraints, TypeAdapter
 
 from shared.columns import INPUT_FIELDS, MESSAGE_FIELDS, SCORED_ROW, VERDICT_FIELDS
 from shared.schemas import (
@@ -32,9 +35,12 @@ from shared.schemas import (
     MAX_ATTRIBUTE_VALUE_CHARS,
     MAX_ATTRIBUTES,
     MAX_TIMESTAMP,
+    MAX_VERDICT_ITEMS,
+    MAX_VERDICT_TEXT_CHARS,
     MIN_TIMESTAMP,
     SUPPORTED_SCHEMA_VERSIONS,
     TEXT_LIMITS,
+    ScoredTransaction,
     Transaction,
     TransactionView,
     parse_amount,
@@ -42,6 +48,7 @@ from shared.schemas import (
 )
 
 _KINDS = {f.name: f for f in SCORED_ROW if f.name in INPUT_FIELDS}
+_VERDICTS = {f.name: f for f in SCORED_ROW if f.name in VERDICT_FIELDS}
 
 
 def _constraints(name: str) -> StringConstraints | None:
@@ -62,9 +69,33 @@ def _text(name: str) -> Any:
     return Annotated[str, msgspec.Meta(min_length=low, max_length=TEXT_LIMITS[name])]
 
 
+_VERDICT_TEXT = Annotated[str, msgspec.Meta(max_length=MAX_VERDICT_TEXT_CHARS)]
+
+
+def _verdict_type(name: str) -> Any:
+    """The fast decoder's type of a verdict or provenance field (`shared.schemas`'
+    `_verdict_field`, narrower where it is lax: a boolean only `true`/`false`, an integer
+    only as one, bounds as declared)."""
+    f = _VERDICTS[name]
+    lo, hi = f.bounds
+    bounded = msgspec.Meta(ge=lo, le=hi)  # None: unbounded on that side
+    items = msgspec.Meta(max_length=MAX_VERDICT_ITEMS)
+    base: Any = {
+        "text": _VERDICT_TEXT,
+        "number": Annotated[float, bounded],
+        "int": Annotated[int, bounded],
+        "bool": bool,
+        "list": Annotated[list[_VERDICT_TEXT], items],
+        "flags": Annotated[dict[_VERDICT_TEXT, bool], items],
+    }[f.kind]
+    return base | None if f.nullable else base
+
+
 def _type(name: str) -> Any:
     """The fast decoder's type of a message field: JSON as the producer writes it (a
     timestamp and a text amount are parsed after decoding, by the schema's own functions)."""
+    if name in _VERDICTS:
+        return _verdict_type(name)
     if name == "schema_version":
         return Literal.__getitem__(tuple(sorted(SUPPORTED_SCHEMA_VERSIONS)))
     if name == "attributes":
@@ -79,8 +110,8 @@ def _type(name: str) -> Any:
     return base | None if f.nullable else base
 
 
-def _field(name: str) -> tuple[Any, ...]:
-    info = Transaction.model_fields[name]
+def _field(name: str, model: type[BaseModel] = Transaction) -> tuple[Any, ...]:
+    info = model.model_fields[name]
     if info.is_required():
         return (name, _type(name))
     if info.default_factory is not None:
@@ -152,46 +183,86 @@ def _stamp(raw: Any) -> datetime:
     return parse_timestamp(_TEXT(raw))
 
 
-def decode_record(value: bytes) -> TransactionView | None:
-    """The record in `value` if the fast path can vouch for it, else None (ask the schema).
+def _fast_decoder(decoder: msgspec.json.Decoder[Any],
+                  holds_control: Callable[[Any], bool]) -> Callable[[bytes], Any]:
+    """`decode_record` for records of `decoder`'s type, whose texts `holds_control` checks
+    (`TxRecord`; the sink's `ScoredRecord`)."""
+    decode = decoder.decode
 
-    Never raises: any error (bad JSON, a type or limit the fast path does not take, deep
-    nesting...) is a None, and the schema then decides with its own reason."""
-    try:
-        rec: Any = _DECODER.decode(value)
-        if value.isascii() and _BACKSLASH not in value:
-            # Each text is its bytes as written (no escape, JSON refuses raw C0): the only
-            # character the schema strips that can be there is a space, the only refused
-            # one DEL (compact JSON without either: two memchr; a two-byte `in`, `" `,
-            # costs ~20x one byte's)
-            if _SPACE in value and _edge_spaced(rec):
+    def fast(value: bytes) -> Any:
+        try:
+            rec: Any = decode(value)
+            if value.isascii() and _BACKSLASH not in value:
+                # Each text is its bytes as written (no escape, JSON refuses raw C0): the
+                # only character the schema strips that can be there is a space, the only
+                # refused one DEL (compact JSON without either: two memchr; a two-byte
+                # `in`, `" `, costs ~20x one byte's)
+                if _SPACE in value and _edge_spaced(rec):
+                    return None
+                if _R0 in value and holds_control(rec):
+                    return None
+            else:
+                if _edge_spaced(rec):  # the schema strips these: leave edge space to it
+                    return None
+                # A refused character reaches a decoded text only as an escape or raw,
+                # starting with a `_RAW` byte: only then look, and leave such text to the
+                # schema. (An int is found with memchr, several times faster than a
+                # one-byte bytes or a regex.) Raw, it is not printable, and JSON's own text
+                # is (compact, as producers write it), so a message with a euro sign or a
+                # curly quote (0xE2 too) costs only the test below.
+                if _BACKSLASH in value and holds_control(rec):
+                    return None
+                if (_R0 in value or _R1 in value or _R2 in value) and \
+                        not value.decode().isprintable() and holds_control(rec):
+                    return None
+            rec.timestamp = _stamp(rec.timestamp)
+            amount = rec.amount
+            if type(amount) is str:
+                rec.amount = parse_amount(amount)
+            elif not -AMOUNT_LIMIT < amount < AMOUNT_LIMIT:
                 return None
-            if _R0 in value and _holds_control(rec):
-                return None
-        else:
-            if _edge_spaced(rec):  # the schema strips these: leave edge space to it
-                return None
-            # A refused character reaches a decoded text only as an escape or raw,
-            # starting with a `_RAW` byte: only then look, and leave such text to the
-            # schema. (An int is found with memchr, several times faster than a one-byte
-            # bytes or a regex.) Raw, it is not printable, and JSON's own text is (compact,
-            # as producers write it), so a message with a euro sign or a curly quote (0xE2
-            # too) costs only the test below.
-            if _BACKSLASH in value and _holds_control(rec):
-                return None
-            if (_R0 in value or _R1 in value or _R2 in value) and \
-                    not value.decode().isprintable() and _holds_control(rec):
-                return None
-        rec.timestamp = _stamp(rec.timestamp)
-        amount = rec.amount
-        if type(amount) is str:
-            rec.amount = parse_amount(amount)
-        elif not -AMOUNT_LIMIT < amount < AMOUNT_LIMIT:
+        except Exception:
             return None
-    except Exception:
-        return None
-    result: TransactionView = rec
-    return result
+        return rec
+
+    return fast
+
+
+#: The record in a message value if the fast path can vouch for it, else None (ask the
+#: schema). Never raises: any error (bad JSON, a type or limit the fast path does not take,
+#: deep nesting...) is a None, and the schema then decides with its own reason.
+decode_record: Callable[[bytes], TransactionView | None] = _fast_decoder(
+    _DECODER, _holds_control)
+
+#: A scored message as the sink reads it: `ScoredTransaction`'s fields, names, order and
+#: values, in a Struct (`decode_scored`; `scored_record` of a model the schema validated).
+ScoredRecord: Any = msgspec.defstruct(
+    "ScoredRecord", [_field(n, ScoredTransaction) for n in (*MESSAGE_FIELDS, *VERDICT_FIELDS)],
+    kw_only=True, forbid_unknown_fields=True, gc=False, module=__name__)
+if tuple(ScoredTransaction.model_fields) != ScoredRecord.__struct_fields__:
+    raise ImportError("shared.fastcodec's ScoredRecord must have ScoredTransaction's fields")
+_verdict_texts = attrgetter("model_version", "reasons_top3", "triggered_rules", "rule_flags")
+if {f.name for f in _VERDICTS.values() if f.kind in ("text", "list", "flags")} != {
+        "model_version", "reasons_top3", "triggered_rules", "rule_flags"}:
+    raise ImportError("shared.fastcodec checks the verdict's texts by name: update them")
+
+
+def _scored_holds_control(rec: Any) -> bool:
+    """`_holds_control` of a scored record: its input's texts and its verdict's."""
+    version, reasons, rules, flags = _verdict_texts(rec)
+    return _holds_control(rec) or _control("".join([version, *reasons, *rules, *flags])
+                                           ) is not None
+
+
+#: `decode_record` of a scored message (`ScoredTransaction`): its `ScoredRecord`, or None
+#: for the schema to decide (the sink's fast path, `sink.batch`).
+decode_scored: Callable[[bytes], Any] = _fast_decoder(
+    msgspec.json.Decoder(ScoredRecord), _scored_holds_control)
+
+
+def scored_record(tx: ScoredTransaction) -> Any:
+    """A validated `ScoredTransaction` as a `ScoredRecord` (the schema path's result)."""
+    return ScoredRecord(**tx.__dict__)
 
 
 def from_transaction(tx: Transaction) -> TransactionView:

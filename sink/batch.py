@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from shared.codec import decode
 from shared.errors import SchemaError
+from shared.fastcodec import decode_scored, scored_record
 from shared.gcpause import gc_paused
 from shared.schemas import CONTROL_CHARACTERS, ScoredTransaction
-from sink.csvfmt import scored_cells
+from sink.csvfmt import record_cells
 from sink.days import DayChunk, EventTime, event_times, single_file_bytes, split_by_day
 from sink.rollup import Facts, RollupParams, facts_of
 from sink.volume import SinkRollup
@@ -51,15 +52,19 @@ def format_batch(records: Sequence[Record], params: RollupParams,
         rejected: list[bytes] = []
         bad: set[tuple[int, int]] = set()  # rejected (partition, offset): not in `times`
         for partition, offset, value in records:
-            try:
-                if value is None:
-                    raise SchemaError("empty message (tombstone)")
-                tx = decode(value, ScoredTransaction)
-            except SchemaError as exc:
-                rejected.append(rejection(partition, offset, value, str(exc)))
-                bad.add((partition, offset))
-                continue
-            cells.append(scored_cells(tx))
+            # the fast decoder's record when it vouches for the message (nearly always),
+            # else the schema's verdict: its row, or the rejection with its reason
+            tx = decode_scored(value) if value else None
+            if tx is None:
+                try:
+                    if value is None:
+                        raise SchemaError("empty message (tombstone)")
+                    tx = scored_record(decode(value, ScoredTransaction))
+                except SchemaError as exc:
+                    rejected.append(rejection(partition, offset, value, str(exc)))
+                    bad.add((partition, offset))
+                    continue
+            cells.append(record_cells(tx))
             facts.append(facts_of(tx))
         delta = SinkRollup(params)
         delta.update(facts, cells)

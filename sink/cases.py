@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
 from typing import Any
 
 from shared.columns import CASES_COLUMNS, LIST_SEPARATORS, RULE_NAMES, SCORED_INDEX
@@ -175,7 +176,7 @@ class Case:
         return float(exact.quantize(_CENT, rounding=ROUND_HALF_UP))
 
     def to_json(self) -> list[Any]:
-        return [getattr(self, name) for name in self.__slots__]
+        return list(_CASE_FIELDS(self))
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Case:
@@ -185,6 +186,8 @@ class Case:
         return case
 
 
+#: A case's fields in `__slots__` order, read at once (`Case.to_json`, each checkpoint).
+_CASE_FIELDS = attrgetter(*Case.__slots__)
 #: Columns of cases.csv that `Case.cells` fills; the review columns follow.
 CASE_CELLS = len(CASES_COLUMNS) - 4
 

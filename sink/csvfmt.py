@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from msgspec.structs import astuple
 
 from shared.columns import (
     LIST_SEPARATORS,
@@ -26,6 +27,7 @@ from shared.columns import (
     VERDICT_FIELDS,
     Field,
 )
+from shared.fastcodec import ScoredRecord
 from shared.schemas import FORMULA_START, ScoredTransaction
 
 FORMULA_PREFIXES = FORMULA_START
@@ -78,27 +80,30 @@ def ratio(num: int, den: int) -> float | None:
 #: above for the rest, the same text as the function alone (a call a cell was most of the
 #: cost). Text: unchanged unless empty or starting with a formula's character. Number: a
 #: finite float's `repr` unless in exponent notation (`v - v` is 0.0 only when finite;
-#: `v + 0.0` writes -0.0 as 0.0).
+#: `v + 0.0` writes -0.0 as 0.0); None (unknown) empty.
 _CELL_OF_KIND: dict[str, str] = {
     "text": "{v} if {v} and {v}[0] not in _PREFIXES else text({v})",
     "time": "'' if {v} is None else {v}.isoformat()",
     "number": ("{r} if type({v}) is float and {v} - {v} == 0.0 and 'e' not in "
-               "({r} := repr({v} + 0.0)) else number({v})"),
-    "int": "str({v}) if type({v}) is int else number({v})",
+               "({r} := repr({v} + 0.0)) else '' if {v} is None else number({v})"),
+    "int": "str({v}) if type({v}) is int else '' if {v} is None else number({v})",
     "bool": "_BOOL[{v}]",
 }
 
 
-def _cells_source(row: Sequence[Field], verdict: Collection[str] = ()) -> str:
+def _cells_source(row: Sequence[Field], verdict: Collection[str] = (),
+                  fields: Sequence[str] = ()) -> str:
     """Source of a function formatting one scored row's cells, written out field by field
     (as fast as a hand-written list, and derived from the declaration): `scored_cells(tx)`,
     or with `verdict` (field names) `verdict_cells(d, w)`, those fields read from `w`'s
-    attributes and the others from the dict `d`."""
+    attributes and the others from the dict `d`, or with `fields` (a record's field names,
+    in order) `record_cells(rec)`, the values unpacked from `_astuple(rec)` at once."""
     reads: list[str] = []
     cells: list[str] = []
     for i, f in enumerate(row):
         v = f"v{i}"
-        value = f"w.{f.name}" if f.name in verdict else f"d[{f.name!r}]"
+        value = (f"f_{f.name}" if fields else f"w.{f.name}" if f.name in verdict
+                 else f"d[{f.name!r}]")
         if f.kind == "flags":
             reads.append(f"{v} = {value}.get")
             cells += [f"_BOOL[{v}({name!r})]" for name in RULE_NAMES]
@@ -112,15 +117,22 @@ def _cells_source(row: Sequence[Field], verdict: Collection[str] = ()) -> str:
         cells.append("(" + _CELL_OF_KIND[kind].format(v=v, r=f"r{i}") + ")")
     body = ",\n        ".join(cells)
     lines = "\n    ".join(reads)
-    head = "verdict_cells(d, w):" if verdict else "scored_cells(tx):\n    d = tx.__dict__"
+    if fields:
+        head = f"record_cells(rec):\n    {', '.join(f'f_{n}' for n in fields)}, = _astuple(rec)"
+    elif verdict:
+        head = "verdict_cells(d, w):"
+    else:
+        head = "scored_cells(tx):\n    d = tx.__dict__"
     return f"def {head}\n    {lines}\n    return [\n        {body},\n    ]\n"
 
 
-def _compile_cells(row: Sequence[Field], verdict: Collection[str] = ()) -> Any:
-    scope: dict[str, Any] = {"text": text, "number": number,
+def _compile_cells(row: Sequence[Field], verdict: Collection[str] = (),
+                   fields: Sequence[str] = ()) -> Any:
+    scope: dict[str, Any] = {"text": text, "number": number, "_astuple": astuple,
                              "_BOOL": _BOOL, "_PREFIXES": frozenset(FORMULA_PREFIXES)}
-    name = "verdict_cells" if verdict else "scored_cells"
-    exec(compile(_cells_source(row, verdict), f"<{name} of {__name__}>", "exec"), scope)
+    name = "record_cells" if fields else "verdict_cells" if verdict else "scored_cells"
+    exec(compile(_cells_source(row, verdict, fields), f"<{name} of {__name__}>", "exec"),
+         scope)
     return scope[name]
 
 
@@ -130,6 +142,10 @@ verdict_cells: Callable[[dict[str, Any], Any], list[str]] = _compile_cells(
     SCORED_ROW, VERDICT_FIELDS)
 verdict_cells.__doc__ = """`scored_cells` of the row an input's field dict `d` and its verdict
 `w` (`detector.core.verdict.Verdict`) make, without making it (`auditstream score`)."""
+record_cells: Callable[[Any], list[str]] = _compile_cells(
+    SCORED_ROW, fields=ScoredRecord.__struct_fields__)
+record_cells.__doc__ = """`scored_cells` of a `shared.fastcodec.ScoredRecord` (the sink's
+fast decoder's row): the same cells for the same values."""
 
 
 def encode_rows(rows: Iterable[Sequence[str]], header: Sequence[str] | None = None) -> bytes:

@@ -192,9 +192,11 @@ class RollupState:
     def _event_range(self, cells: Sequence[list[str]]) -> None:
         # ISO-8601 strings of one format compare like the datetimes they spell.
         times = [c[_TIME_CELL] for c in cells]
-        lo = min(times, key=time_key)
-        self._widen(lo, max(times, key=time_key))
-        self.row_marks.see_keys(map(time_key, times))
+        keys = [t if len(t) > 19 else t + ".000000" for t in times]  # time_key, inlined
+        # the first time of the least key, as `min(times, key=time_key)`: keys in C
+        lo = times[keys.index(min(keys))]
+        self._widen(lo, times[keys.index(max(keys))])
+        self.row_marks.see_keys(keys)
         mark = self.first_mark
         if mark.needs(lo):
             for customer, ts in _earliest(cells, times, self.params.watermark_customers):

@@ -145,7 +145,10 @@ def load(folder: Path, sample_key: str = RollupParams.sample_key) -> Checkpoint 
 
 
 def save(folder: Path, checkpoint: Checkpoint) -> None:
-    atomic_write_text(Path(folder) / STATE_FILE, json.dumps(checkpoint.to_json()))
+    # Plain data made by `to_json` (no container twice on a path): the same text without
+    # the cycle check's bookkeeping of every list and dict (~15 % of a 3 MB state's dump).
+    atomic_write_text(Path(folder) / STATE_FILE,
+                      json.dumps(checkpoint.to_json(), check_circular=False))
 
 
 def cut_to_checkpoint(folder: Path, lengths: dict[str, int]) -> int:

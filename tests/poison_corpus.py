@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import orjson
 
 EMPTY_MESSAGE, INVALID_JSON, SCHEMA_ERROR = "EmptyMessage", "InvalidJSON", "SchemaError"
+MESSAGE_TOO_LARGE = "MessageTooLarge"
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,11 @@ def poison_messages() -> list[Poison]:
         ("amount_5000_digits", _raw(22, "amount", b"1" * 5000), INVALID_JSON),
         ("amount_text_underscore", _with(23, amount="1_000"), SCHEMA_ERROR),
         ("amount_text_inf", _with(24, amount="inf"), SCHEMA_ERROR),
-        ("oversize_merchant_category", _with(25, merchant_category="x" * 900_000),
+        ("oversize_merchant_category", _with(25, merchant_category="x" * 200_000),
          SCHEMA_ERROR),
+        # 75,000 attributes, an error each: refused unread (the schema's errors took ~330x)
+        ("attributes_over_the_size_bound", b'{"attributes":{' + b",".join(
+            b'"%05x":[]' % i for i in range(75_000)) + b"}}", MESSAGE_TOO_LARGE),
         ("oversize_transaction_id", _with(26, transaction_id="t" * 129), SCHEMA_ERROR),
         ("oversize_attribute_value", _with(27, attributes={"note": "v" * 257}), SCHEMA_ERROR),
         ("too_many_attributes", _with(28, attributes={f"k{i}": "v" for i in range(33)}),

@@ -59,6 +59,9 @@ OUT_OF_TOUCH_S = 10.0
 #: comes back at each fetch (a refused authorization) is not current between two of them.
 RECOVERED_S = 3.0
 IN_TOUCH_S = 3.0
+#: A broker connected within this long (s) counts as the follower's last word from Kafka,
+#: which the page shows (`Outcomes.heard`): statistics come every second.
+HEARD_WITHIN_S = 2.0
 #: How often (s) the follower asks whether its topic still exists (a metadata request on
 #: its consumer's connections); a deleted topic is otherwise an empty one to `consume`.
 GONE_EVERY_S = 5.0
@@ -101,6 +104,10 @@ class Outcomes:
         self._own: dict[str, Review] = {}
         self.lapse: Lapse | None = None
         self.caught_up = True
+        #: When the follower last read with a broker connected (UTC), None before: the
+        #: page says it, so its first seconds of an outage (before `OUT_OF_TOUCH_S`, when
+        #: it says nothing else) do not pass for current.
+        self.heard: datetime | None = None
 
     def not_current(self) -> str:
         """What the page says above the queue when the outcomes are not current, or ""."""
@@ -108,6 +115,13 @@ class Outcomes:
         if lapse is not None:
             return lapse.line()
         return "" if self.caught_up else CATCHING_UP
+
+    def heard_line(self) -> str:
+        """When the reviews shown were last read with Kafka answering, or ""."""
+        heard = self.heard
+        if heard is None:
+            return ""
+        return f"reviews as read from Kafka at {heard.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
     def put(self, review: Review) -> None:
         with self._lock:
@@ -155,6 +169,7 @@ class TopicFollower(threading.Thread):
         self.stopping = threading.Event()
         self._next: dict[int, int] = {}  # the next offset to read, by partition
         self._id = topic_id(kafka, topic)  # before the assignment: a later change is seen
+        self._parts = 0  # partitions assigned (`_assigned`)
         self._consumer = self._assigned()
         self._ends: dict[int, tuple[int, int]] | None = None  # (low, high) when first asked
         self._outcomes = outcomes
@@ -165,6 +180,7 @@ class TopicFollower(threading.Thread):
 
     def _assigned(self) -> WatchedConsumer:
         parts = max(1, topic_partitions(self._kafka, self._topic))  # first: none left open
+        self._parts = parts
         consumer = make_watched_consumer(self._kafka,
                                          f"auditstream-review-page-{secrets.token_hex(4)}")
         consumer.assign([TopicPartition(self._topic, p, self._next.get(p, OFFSET_BEGINNING))
@@ -197,6 +213,8 @@ class TopicFollower(threading.Thread):
         if self._consumer.stranded():
             self._replace()
         batch = self._consumer.consume(FOLLOW_BATCH, timeout=0.5)
+        if not self._consumer.out_of_touch(HEARD_WITHIN_S):
+            self._outcomes.heard = now_utc()
         records = [m for m in batch if m.error() is None]
         if records and not self._renewed():  # a renewed topic's batch is read again
             self._show(records)
@@ -224,7 +242,33 @@ class TopicFollower(threading.Thread):
             self._gone_asked = now
             gone = topic_gone(self._consumer, self._topic, GONE_TIMEOUT_S)
             self._gone = self._gone if gone is None else gone
+            if gone is False:
+                self._regrown()
         return self._gone
+
+    def _regrown(self) -> None:
+        """Read a topic found with other partitions than assigned: created again with
+        another count (read anew, `_renewed`), or partitions added (each new one read from
+        its start). Before, only a record on an assigned partition made the follower look,
+        so reviews on the others were never shown and the page said nothing (twelfth
+        hostile probe, 2026-12-06)."""
+        try:
+            parts = topic_partitions(self._kafka, self._topic, timeout=GONE_TIMEOUT_S)
+        except (KafkaException, KafkaUnreachableError):
+            return  # asked again at the next check
+        if parts in (0, self._parts) or self._renewed():
+            return
+        known = self._parts
+        try:
+            consumer = self._assigned()  # read on where it stands; the new ones from start
+        except (KafkaException, KafkaUnreachableError):
+            self._parts = known
+            return
+        log.warning("reviews topic %s has %d partitions, not %d: reading the new ones from "
+                    "their start", self._topic, parts, known)
+        old, self._consumer = self._consumer, consumer
+        old.close()
+        self._ends, self._outcomes.caught_up = None, False
 
     def _show(self, records: list[Message]) -> None:
         for msg in records:

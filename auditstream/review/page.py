@@ -99,9 +99,11 @@ def render_assurance(run: Mapping[str, object]) -> str:
 
 def render(cases: Sequence[Case], outcomes: Mapping[str, str], *, token: str, reviewer: str,
            exports: Path, show_all: bool = False, message: str = "",
-           run: Mapping[str, object] | None = None, lapse: str = "") -> str:
+           run: Mapping[str, object] | None = None, lapse: str = "",
+           heard: str = "") -> str:
     """The whole page: open cases (all cases with `show_all`), most suspicious first;
-    `lapse`, when the reviews shown are not current, says so above them."""
+    `lapse`, when the reviews shown are not current, says so above them, and `heard` when
+    they were last read with Kafka answering."""
     rows = [c for c in cases if show_all or not _outcome(c, outcomes)]
     open_n = sum(1 for c in cases if not _outcome(c, outcomes))
     heads = [h for h, col in SHOWN if any(col in c.cells for c in cases[:1])]
@@ -110,6 +112,7 @@ def render(cases: Sequence[Case], outcomes: Mapping[str, str], *, token: str, re
               else '<a href="/?all=1">all cases</a>')
     msg = f'<p class="msg" id="message">{e(message)}</p>' if message else ""
     lapsed = f'<p class="lapse" id="lapse">{e(lapse)}</p>' if lapse else ""
+    said = f'<p id="heard">{e(heard)}</p>\n' if heard else ""
     empty = "" if rows else '<p id="empty">No open cases.</p>'
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>auditstream review</title>
@@ -119,7 +122,7 @@ def render(cases: Sequence[Case], outcomes: Mapping[str, str], *, token: str, re
 {lapsed}<p><span id="open-count">{open_n}</span> open of {len(cases)} cases in
 <code>{e(exports / CASES_FILE)}</code>; reviewing as <b id="reviewer">{e(reviewer)}</b>.
 {toggle}</p>
-{render_assurance(run or {})}
+{said}{render_assurance(run or {})}
 {msg}{empty}
 <table id="queue"><thead><tr><th>case</th>{"".join(f"<th>{e(h)}</th>" for h in heads)}
 <th>reasons</th><th>outcome</th></tr></thead>

@@ -196,7 +196,7 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
                 cases, app.outcomes.snapshot(), token=app.token, reviewer=app.reviewer,
                 exports=app.exports, show_all=query.get("all") == ["1"],
                 message=_message((query.get("done") or [""])[0], cases), run=run,
-                lapse=app.outcomes.not_current()))
+                lapse=app.outcomes.not_current(), heard=app.outcomes.heard_line()))
 
         do_HEAD = do_GET  # `_send` leaves the body out
 

@@ -263,6 +263,7 @@
   const asRow = (section, name) => AS.find((r) => r.section === section && r.name === name) || {};
   const interval = (r, f) => `${f(num(r.precision))} [${f(num(r.precision_low))}, ${f(num(r.precision_high))}]`;
   const pct2 = (v) => (isNaN(v) ? "n/a" : (v * 100).toFixed(2) + "%");
+  const RATES = new Set(["precision", "precision_low", "precision_high", "labelled_precision"]);
   function renderAssurance() {
     const hy = asRow("mode", "hybrid"), miss = asRow("miss_rate", "audit_sample"), rc = asRow("recall", "implied");
     const open = (D.cases || []).filter((c) => !c.outcome);
@@ -283,7 +284,9 @@
     document.querySelector("#assurance-table thead tr").replaceChildren(...cols.map((c) => el("th", {}, c.replace(/_/g, " "))));
     document.querySelector("#assurance-table tbody").replaceChildren(...AS.filter((r) => r.section !== "threshold").map((r) => {
       const tr = el("tr");
-      for (const c of cols) tr.appendChild(el("td", {}, r[c] === undefined ? "" : String(r[c])));
+      // the rates as percentages (assurance.csv keeps full doubles for Power BI)
+      for (const c of cols) tr.appendChild(el("td", RATES.has(c) ? {"class": "num"} : {},
+        r[c] === undefined || r[c] === "" ? "" : (RATES.has(c) ? pct2(num(r[c])) : String(r[c]))));
       return tr;
     }));
     const ks = rows.map((r) => Math.round(num(r.threshold) * 100));

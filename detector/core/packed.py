@@ -29,6 +29,7 @@ import orjson
 from detector.core.habits import MAX_WINDOW
 from detector.core.state import NOVELTY, OFFSET_CLIP, ROUND_STEPS, CustomerState, Recent
 from detector.core.surprise import MAX_BITS
+from shared.schemas import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -102,6 +103,12 @@ MAX_COUNT: Final = 1 << 30
 _COUNT = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
 _COUNTS = dict[str, _COUNT]
 _BYTE = Annotated[int, msgspec.Meta(ge=0, le=255)]
+#: A last event's time (`last_t`, seconds since 1970): one of the event times the schema
+#: takes (1970-01-01 .. 2100-12-31), or none yet. One beyond (2200, -1) is no event's:
+#: restored, that customer held the idle expiry of every customer seen after it once it
+#: was the least recently seen (twelfth hostile probe, 2026-12-06).
+LAST_T_END: Final = (MAX_TIMESTAMP - MIN_TIMESTAMP).total_seconds()
+_LAST_T_VALUE = Annotated[float, msgspec.Meta(ge=0.0, lt=LAST_T_END)]
 _HOUR = Annotated[int, msgspec.Meta(ge=0, le=23)]
 #: The range of a log amount (`amounts`, a context entry's and a held event's): what
 #: `features.observe` gives, `log1p(max(amount, 0))` of a finite amount less its category's
@@ -140,7 +147,7 @@ FIELD_TYPES: dict[str, Any] = {
                                                    max_length=len(NOVELTY))],
     "fast": _COUNT, "gap_log": _GAP_LOG, "gap_mean": float, "gaps": _COUNT,
     "hops": _COUNT, "hours": Annotated[list[_BYTE], msgspec.Meta(min_length=24, max_length=24)],
-    "ipnets": _COUNTS, "last_country": str, "last_t": float | None, "learnt": _COUNT,
+    "ipnets": _COUNTS, "last_country": str, "last_t": _LAST_T_VALUE | None, "learnt": _COUNT,
     "n": _COUNT, "novel": _COUNT, "pending": list[tuple[float, _HELD]], "recent": list[Recent],
     "rounds": _ROUNDS,
     "wake": _WAKE, "window": _WINDOW,

@@ -9,6 +9,14 @@ that orders every customer by the number of its latest record rebuilds the evict
 Only the `hot_customers` most recently seen customers are kept as objects; the others are
 packed (detector.core.packed: about a fifth of the memory) and unpacked when seen again. A
 restore leaves every customer packed. What is packed never changes an output.
+
+A row dated more than `customer_ttl_s` after the most recently seen customer's last event
+(a mistyped year: 2100 for 2025, which the schema takes) expires no one while a customer
+other than its own is held: measured from it, every customer of the partition was idle, and
+that one row dropped them all, so every later row scored as a new customer's (twelfth
+hostile probe, 2026-12-06). The next row, measured from it, expires as usual, so a
+partition that was really idle that long drops its idle customers one row later (its first
+row after the gap keeps them, its own customer's state too).
 """
 
 from __future__ import annotations
@@ -64,7 +72,7 @@ class CustomerTable:
 
     def get(self, customer_id: str, now: float) -> CustomerState:
         """The customer's state (fresh if unknown or expired), marked most recent."""
-        self._expire(now)
+        self._expire(now, customer_id)
         items = self._items
         held = items.get(customer_id)
         if held is None:
@@ -96,8 +104,20 @@ class CustomerTable:
         self.touched.discard(cid)
         self.gone.add(cid)
 
-    def _expire(self, now: float) -> None:
+    def _stray(self, customer_id: str, now: float) -> bool:
+        """Whether the row is dated more than the ttl after the most recently seen
+        customer's last event, another customer than its own held (see the module doc)."""
+        items = self._items
+        if not items:
+            return False
+        newest = next(reversed(items))
+        return (now - last_seen(items[newest]) > self._ttl
+                and (len(items) > 1 or newest != customer_id))
+
+    def _expire(self, now: float, customer_id: str) -> None:
         items, ttl = self._items, self._ttl
+        if self._stray(customer_id, now):
+            return
         while items:
             oldest = next(iter(items.values()))
             if now - last_seen(oldest) <= ttl:

@@ -6,7 +6,9 @@ The shell (`Slots`) maps customer ids to slots before a batch: a known id keeps 
 new id takes a free one (the arrays grow by a quarter, at least `CHUNK` slots). The kernel
 (`lru_row`, per row) then does what `CustomerTable.get` does, at the same row: the least
 recently seen customers (the list's head, by arrival, not the smallest `last_t`) idle more than
-`customer_ttl_s` before the row's time are dropped, then a customer not held (new, or
+`customer_ttl_s` before the row's time are dropped (none for a stray row, dated more than
+that after the tail's time while another customer than its own is held:
+`CustomerTable._stray`), then a customer not held (new, or
 dropped earlier, even at this very row) is added fresh, dropping the head while
 `max_customers` are held, and the row's customer moves to the tail. Each drop is reported
 as (slot, row); a dropped slot is not reused before the batch ends, so a customer dropped
@@ -122,10 +124,14 @@ def lru_row(a: Any, slot: int, now: float, row: int, ttl: float, max_customers: 
     fields of it)."""
     live = a.live
     seen = a.seen
-    while a.ends[SIZE] > 0:
-        if now - seen[a.ends[HEAD]] <= ttl:
-            break
-        n_gone = _drop(a, row, gone, n_gone)
+    size, tail = a.ends[SIZE], a.ends[TAIL]
+    if size > 0 and now - seen[tail] > ttl and (size > 1 or tail != slot):
+        pass  # a stray row expires no one (`CustomerTable._stray`)
+    else:
+        while a.ends[SIZE] > 0:
+            if now - seen[a.ends[HEAD]] <= ttl:
+                break
+            n_gone = _drop(a, row, gone, n_gone)
     fresh = live[slot] == 0
     if fresh:
         while a.ends[SIZE] >= max_customers:
@@ -169,7 +175,9 @@ def lru_pass(a: Any, slots: Any, t: Any, ttl: float, max_customers: int, gone: A
     for i in range(slots.shape[0]):
         s = slots[i]
         now = t[i]
-        while size > 0 and not now - seen[head] <= ttl:  # `_expire`
+        # a stray row expires no one (`CustomerTable._stray`)
+        stray = size > 0 and now - seen[tail] > ttl and (size > 1 or tail != s)
+        while size > 0 and not stray and not now - seen[head] <= ttl:  # `_expire`
             h = head
             head = nxt[h]
             if head >= 0:

@@ -17,6 +17,7 @@ class El {
   get classList() { return {add() {}, remove() {}, toggle() {}}; }
 }
 const byId = new Map();
+const bySelector = new Map();
 const html = fs.readFileSync(process.argv[2], "utf8");
 const data = html.match(/<script id="report-data" type="application\/json">([\s\S]*?)<\/script>/)[1];
 const js = html.match(/<script>([\s\S]*?)<\/script>\s*<\/body>/)[1];
@@ -25,7 +26,9 @@ global.document = {
   getElementById(id) { if (!byId.has(id)) { const e = new El("div"); if (id === "report-data") e._text = data; byId.set(id, e); } return byId.get(id); },
   createElement: (t) => new El(t), createElementNS: (_n, t) => new El(t),
   createTextNode: (t) => { const e = new El("#text"); e._text = t; return e; },
-  querySelector: () => new El("div"), querySelectorAll: () => [],
+  // the same element for the same selector, so a table's body can be read back
+  querySelector(sel) { if (!bySelector.has(sel)) bySelector.set(sel, new El("div")); return bySelector.get(sel); },
+  querySelectorAll: () => [],
 };
 global.window = {addEventListener() {}}; global.location = {hash: process.argv[3] || ""};
 global.history = {replaceState() {}};
@@ -49,4 +52,7 @@ if (cost && cost.children[0]) {
   out._cost_lines = cost.children[0].children.filter((c) => c.tag === "polyline")
     .map((c) => c.attrs.points.split(" ").map((p) => Number(p.split(",")[1])));
 }
+// the assurance table: each row's cells as shown
+const assurance = bySelector.get("#assurance-table tbody");
+if (assurance) out._assurance_rows = assurance.children.map((tr) => tr.children.map((td) => td.textContent));
 process.stdout.write(JSON.stringify(out));

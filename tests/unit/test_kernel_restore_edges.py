@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from detector.core.engine import PartitionEngine
 from detector.core.features import event_seconds
 from detector.core.habits import MAX_WINDOW
-from detector.core.packed import LOG_AMOUNT_MAX, LOG_AMOUNT_MIN, MAX_COUNT
+from detector.core.packed import LAST_T_END, LOG_AMOUNT_MAX, LOG_AMOUNT_MIN, MAX_COUNT
 from detector.core.surprise import MAX_BITS, ROUND_WINDOW_S
 from tests.ci import IN_CI
 from tests.cores import core_switch
@@ -147,6 +147,11 @@ REFUSED: list[tuple[str, Any, str, Any]] = [
     ("wake", [T0 - 10.0, 1.7e308], "[1]", [T0 - 10.0, 0.0]),
     ("wake", [T0 - 10.0, -5e-324], "[1]", [None, 0.0]),
     ("rounds", [MAX_COUNT + 1, 0, 0, 0, 0], "[0]", [MAX_COUNT, 0, 0, 0, 0]),
+    # no event's time (2101-01-01 and after, before 1970): restored, it held the idle
+    # expiry of every customer seen after it (twelfth hostile probe, 2026-12-06)
+    ("last_t", LAST_T_END, "", math.nextafter(LAST_T_END, 0.0)),
+    ("last_t", 7.3e9, "", None),
+    ("last_t", -5e-324, "", 0.0),
 ]
 
 
@@ -196,6 +201,9 @@ _LA = st.sampled_from([_LOW, 0.0, 4.6, 27.6, _HIGH]) | st.floats(_LOW, _HIGH)
 _COUNT = st.sampled_from([0, 1, 2, MAX_COUNT - 1, MAX_COUNT]) | st.integers(0, MAX_COUNT)
 _TIME = st.sampled_from([T0 - ROUND_WINDOW_S, T0 - 100.0, T0 - 1.0, T0, T0 + 5.0,
                          -1.7e308, 1.7e308]) | st.floats(T0 - 10 * ROUND_WINDOW_S, T0 + 10.0)
+#: A last event's time: an event time of the schema's (others are refused, `REFUSED`).
+_LAST_T = st.sampled_from([0.0, T0 - 1.0, T0, T0 + 5.0, math.nextafter(LAST_T_END, 0.0)]) \
+    | st.floats(T0 - 10 * ROUND_WINDOW_S, T0 + 10.0)
 _FLOAT = st.sampled_from([0.0, -1.7e308, 1.7e308, 1e-300]) | st.floats(
     allow_nan=False, allow_infinity=False)
 _TEXT = st.sampled_from(["", "CH", "food", "web", "k" * 2000]) | st.text(max_size=3)
@@ -229,7 +237,7 @@ EDGES: dict[str, st.SearchStrategy[Any]] = {
     "explore": st.lists(_FLOAT, min_size=5, max_size=5),
     "gap_log": st.sampled_from([0.0, 26.5, 709.0, 1.7e308]) | st.floats(0.0, 1e6),
     "gap_mean": _FLOAT,
-    "last_t": st.none() | _TIME, "last_country": _TEXT,
+    "last_t": st.none() | _LAST_T, "last_country": _TEXT,
     "wake": st.tuples(st.none() | _TIME, st.sampled_from([0.0, 2.0, 12.0, MAX_BITS])
                       | st.floats(0.0, MAX_BITS)).map(list),
 }

@@ -76,3 +76,26 @@ def test_the_cost_chart_draws_the_curve_the_recommendation_is_for(tmp_path: Path
     heights = cards["_cost_lines"][legend.index(f"{names[mode]} expected cost")]
     at = round(float(run["recommended_threshold"]) * 100)
     assert heights[at] == max(heights)  # the lowest cost is where the mark stands
+
+
+def test_the_assurance_table_shows_its_rates_as_percentages(tmp_path: Path) -> None:
+    """assurance.csv holds the rates as full doubles for Power BI; the page's table showed
+    them as such (`0.9309160305343511`, found walking the report): now each rate is a
+    percentage with two decimals, the counts as counts, an empty cell empty."""
+    rows = random_scored(3_000, seed=7)
+    write_exports(rows, tmp_path, on_rollup=write_report_from_rollup)
+    table = pd.read_csv(tmp_path / "assurance.csv", dtype=str, keep_default_na=False)
+    table = table[table["section"] != "threshold"]
+    shown = _cards(tmp_path)["_assurance_rows"]
+    assert len(shown) == len(table) > 0
+    rates = ("precision", "precision_low", "precision_high", "labelled_precision")
+    cols = ["section", "name", "reviewed", "confirmed", "dismissed", "unclear", *rates]
+    seen_rate = False
+    for cells, (_, row) in zip(shown, table.iterrows(), strict=True):
+        for col, cell in zip(cols, cells, strict=True):
+            if col in rates and row[col] != "":
+                assert cell == f"{float(row[col]) * 100:.2f}%", (col, row[col], cell)
+                seen_rate = True
+            else:
+                assert cell == row[col], (col, row[col], cell)
+    assert seen_rate  # the labelled rows give rates, so the case has teeth

@@ -92,6 +92,8 @@ def test_a_renewed_topic_whose_partitions_cannot_be_asked_is_read_once_they_can(
     asked: list[int] = []
 
     def partitions(kafka: KafkaSettings, topic: str, timeout: float = 10.0) -> int:
+        if timeout != 10.0:  # the check of its partition count (`_regrown`): unchanged
+            return 1
         asked.append(1)
         if len(asked) == 2:  # the first question after the renewal fails
             raise failure

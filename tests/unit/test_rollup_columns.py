@@ -16,6 +16,7 @@ from sink.csvfmt import scored_cells
 from sink.rollup import POS, UNSPECIFIED_TYPE, RollupParams, facts_of
 from sink.sampling import AuditSample, band_of
 from sink.volume import SinkRollup
+from sink.watermark import RowQuorum, time_key
 
 _EDGES = [g for k in GRID for g in (k, math.nextafter(k, -1.0), math.nextafter(k, 2.0))]
 _SCORES = st.one_of(st.none(), st.sampled_from([*_EDGES, -0.0, math.inf, -math.inf, math.nan]),
@@ -123,3 +124,25 @@ def test_the_sample_takes_each_non_flagged_row_in_its_band(rows: list[ScoredTran
     for stratum, kept in sample.strata.items():
         assert len(kept) <= 2 and [r[0] for r in kept] == sorted(r[0] for r in kept)
         assert all(stratum.endswith(band_of(float(r[4]))) for r in kept)
+
+
+_ISO = st.builds(lambda m, us: (datetime(2025, 3, 1) + timedelta(minutes=m, microseconds=us)
+                                ).isoformat(), st.integers(0, 5), st.sampled_from([0, 0, 1, 7]))
+
+
+@given(st.lists(_ISO, min_size=1, max_size=20), st.lists(_ISO, min_size=1, max_size=20))
+def test_the_event_range_is_the_least_and_greatest_time_as_time_key_orders_them(
+    first: list[str], second: list[str]
+) -> None:
+    """The range's ends and row marks of batches, with and without microseconds, ties: as
+    `min`/`max(times, key=time_key)` and `see_keys(map(time_key, times))` made them."""
+    state = SinkRollup(RollupParams(watermark_customers=2))
+    marks = RowQuorum(2)
+    for times in (first, second):
+        cells = [["t", "c", ts] for ts in times]
+        state._event_range(cells)
+        marks.see_keys(map(time_key, times))
+    both = first + second
+    assert (state.event_min, state.event_max) == (min(both, key=time_key),
+                                                  max(both, key=time_key))
+    assert state.row_marks.to_json() == marks.to_json()

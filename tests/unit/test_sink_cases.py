@@ -15,11 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.schemas import ScoredTransaction
+from sink import state as sink_state
 from sink.assurance_table import transaction_rows
-from sink.cases import CaseBook, case_id
+from sink.cases import Case, CaseBook, case_id
 from sink.csvfmt import scored_cells
+from sink.folder import open_checkpoint
 from sink.offline import ExportWriter, write_exports
 from sink.rollup import RollupParams, facts_of
+from sink.settings import ExportSettings
 from sink.volume import SinkRollup
 from tests.unit.test_rollup_pandas import random_scored
 
@@ -201,3 +204,20 @@ def test_a_partition_days_behind_another_still_joins_its_customers_cases() -> No
     b = state.cases.cases[case_id("b", "b1")]
     assert [tx[0] for tx in b.txs] == ["b1", "b2"]
     assert state.cases.created == 601
+
+
+def test_a_checkpoint_saves_each_case_as_its_fields_in_slot_order(tmp_path: Path) -> None:
+    """`Case.to_json` (its fields read at once) is each slot's value in `__slots__` order,
+    and `.sink-state.json` is `json.dumps` of the checkpoint as it always was."""
+    state = _state(random_scored(1_500, seed=4))
+    cases = list(state.cases.cases.values())
+    assert len(cases) > 20
+    for case in cases:
+        assert case.to_json() == [getattr(case, name) for name in Case.__slots__]
+    cp = open_checkpoint(tmp_path, "t", ExportSettings(), False)
+    cp.rollup = state
+    sink_state.save(tmp_path, cp)
+    saved = (tmp_path / sink_state.STATE_FILE).read_text()
+    assert saved == json.dumps(cp.to_json())
+    assert json.loads(saved)["rollup"]["case_book"]["cases"] == json.loads(
+        json.dumps([c.to_json() for c in sorted(cases, key=lambda c: c.id)]))
