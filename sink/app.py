@@ -49,6 +49,7 @@ from sink.assign import (
     consumer_overrides,
     waiting,
 )
+from sink.clock import PartitionEnds
 from sink.exports import OnRollup
 from sink.folder import refuse_foreign
 from sink.settings import SinkSettings
@@ -341,8 +342,18 @@ def _waited(settings: SinkSettings, call: Callable[[float], T],
 
 def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: set[int],
           idle_limit: float | None, stop: threading.Event, run_info: dict[str, object]) -> None:
-    topic, reviews_topic = settings.topics.scored_topic, settings.topics.reviews_topic
     at_end: set[int] = set()
+    ends = PartitionEnds(parts, settings.idle_partition_s)
+    try:
+        _turns(reader, writer, settings, parts, idle_limit, stop, run_info, at_end, ends)
+    finally:  # stopped or drained: a partition at its end holds nothing back any more
+        writer.settle(parts - at_end)
+
+
+def _turns(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: set[int],
+           idle_limit: float | None, stop: threading.Event, run_info: dict[str, object],
+           at_end: set[int], ends: PartitionEnds) -> None:
+    topic, reviews_topic = settings.topics.scored_topic, settings.topics.reviews_topic
     consumer = reader.checked()
     review_parts = {tp.partition for tp in consumer.assignment() if tp.topic == reviews_topic}
     reviews_at_end: set[int] = set()
@@ -353,6 +364,7 @@ def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: se
         records: list[Record] = []
         reviews: list[Record] = []
         consumer = reader.checked()
+        quiet = ends.quiet(time.monotonic())
         for msg in consumer.consume(settings.batch_size, timeout=0.2):
             err, part, offset = msg.error(), msg.partition(), msg.offset()
             if msg.topic() == reviews_topic:  # review outcomes (sink.reviews_state)
@@ -372,10 +384,12 @@ def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: se
             if err is None and part is not None and offset is not None:
                 records.append((part, offset, msg.value()))
                 at_end.discard(part)
+                ends.row(part)
             elif err is None:
                 continue
             elif err.code() == KafkaError._PARTITION_EOF and part is not None:
                 at_end.add(part)
+                ends.reached(part, time.monotonic())
             elif err.code() in _OUT_OF_RANGE:  # the next row is gone: the exports would skip it
                 raise KafkaWiringError(
                     f"{topic}: partition {part} no longer holds the offset where this "
@@ -387,9 +401,16 @@ def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: se
             else:  # transient (broker restart, network): librdkafka retries on its own
                 log.warning("%s: %s", topic, err.str())
         now = time.monotonic()
+        # Partitions not at their end hold the stream's watermark back (`sink.clock`); one
+        # at its end, only for `idle_partition_s` (never every day open for ever).
+        if records and quiet:
+            ends.resumed(now)
+        held = ends.holding(now)
         if records:
-            writer.add(records)
+            writer.add(records, held)
             last_data = now
+        else:
+            writer.settle(held)
         if reviews and _reviews_topic_renewed(reader, settings):
             # read again from the new topic's start; the records still to write go first
             reviews, consumer = [], reader.checked()

@@ -36,6 +36,8 @@ class BatchResult:
     #: each row's customer and time, in stream order: the writer counts late rows with
     #: them, row by row (`sink.days.count_late`: a worker does not know the watermark)
     times: list[EventTime]
+    #: each row's partition, as `times` (the days close by each partition's watermark)
+    partitions: list[int]
 
 
 def format_batch(records: Sequence[Record], params: RollupParams,
@@ -48,6 +50,7 @@ def format_batch(records: Sequence[Record], params: RollupParams,
         cells: list[list[str]] = []
         facts: list[Facts] = []
         rejected: list[bytes] = []
+        bad: set[tuple[int, int]] = set()  # rejected (partition, offset): not in `times`
         for partition, offset, value in records:
             # the fast decoder's record when it vouches for the message (nearly always),
             # else the schema's verdict: its row, or the rejection with its reason
@@ -59,6 +62,7 @@ def format_batch(records: Sequence[Record], params: RollupParams,
                     tx = scored_record(decode(value, ScoredTransaction))
                 except SchemaError as exc:
                     rejected.append(rejection(partition, offset, value, str(exc)))
+                    bad.add((partition, offset))
                     continue
             cells.append(record_cells(tx))
             facts.append(facts_of(tx))
@@ -66,7 +70,8 @@ def format_batch(records: Sequence[Record], params: RollupParams,
         delta.update(facts, cells)
         days = split_by_day(cells)
         csv = single_file_bytes(cells, days) if single_file else b""
-        return BatchResult(csv, len(cells), rejected, delta, days, event_times(cells))
+        parts = [r[0] for r in records if not bad or (r[0], r[1]) not in bad]
+        return BatchResult(csv, len(cells), rejected, delta, days, event_times(cells), parts)
 
 
 def format_slice(args: tuple[Sequence[Record], RollupParams, bool]) -> BatchResult:

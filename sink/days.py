@@ -2,11 +2,12 @@
 
 Power BI's incremental refresh over files filters them by the date in their name, so each
 day's rows live in their own file (with the header): appended until the day closes, then
-left alone. A day closes once the stream's watermark (`sink.watermark`: the latest event
-time `EXPORTS_WATERMARK_CUSTOMERS` customers have reached, so one stray row dated 2100
-closes nothing) is `CLOSE_AFTER` past its end; a row of a closed day that still arrives (a
-late row: its day closed by the watermark as it stood before that row) is appended to that
-day's file and counted, so run.json can say which closed days changed. The sink
+left alone. A day closes once the stream's watermark (`sink.clock`: per partition, the
+latest event time `EXPORTS_WATERMARK_CUSTOMERS` customers have reached, so one stray row
+dated 2100 closes nothing) is `CLOSE_AFTER` past its end; a row of a closed day that still
+arrives (a late row: its day closed by its partition's watermark or the stream's as they
+stood before that row) is appended to that day's file and counted, so run.json can say
+which closed days changed. The sink
 checkpoints each day file's length like any appended file (`sink.state`); `score` writes
 its day files aside and moves them in when the run is whole (`DayWriter`).
 
@@ -41,6 +42,8 @@ from shared.dayfiles import file_name, strangers
 from shared.errors import UsageError
 from shared.names import shown
 from shared.outputs import kind_of, not_regular, open_append, open_regular
+from sink.clock import EventTime as EventTime
+from sink.clock import StreamClock
 from sink.csvfmt import SCORED_HEADER, encode_rows
 from sink.state import SinkStateError
 from sink.watermark import EarliestMark, RowQuorum, Watermark, time_key
@@ -128,10 +131,6 @@ class DayChunk:
     rows: int
 
 
-#: A row as the watermark takes it: customer id and timestamp cells.
-EventTime = tuple[str, str]
-
-
 def split_by_day(cells: Sequence[Sequence[str]]) -> dict[str, DayChunk]:
     """Formatted rows grouped by the date of their timestamp cell, order kept within a day."""
     if cells and cells[0][_TS][:10] == cells[-1][_TS][:10] and all(
@@ -149,27 +148,14 @@ def event_times(cells: Sequence[Sequence[str]]) -> list[EventTime]:
     return [(row[_CUSTOMER], row[_TS]) for row in cells]
 
 
-def count_late(clock: Watermark, times: Sequence[EventTime],
-               days: Collection[str]) -> dict[str, int]:
-    """Rows per day of `times` (rows of `days`, in stream order) whose day `clock` had
-    closed as it stood before that row; `clock` takes every row. Row by row, so the counts
+def count_late(clock: StreamClock, times: Sequence[EventTime], partitions: Sequence[int],
+               days: Collection[str], waiting: Collection[int] = ()) -> dict[str, int]:
+    """Rows per day of `times` (rows of `days`, in stream order; `partitions[i]` the
+    partition of `times[i]`) whose day was closed as the clock stood before that row (by
+    its partition's watermark or the stream's, `sink.clock`); the clock takes every row.
+    `waiting`: the partitions with rows still to read after these. Row by row, so the counts
     do not depend on how the stream is cut into batches (or worker slices)."""
-    if len(days) == 1:
-        # A row never closes its own day (it closes at the next day's 01:00), so no row of
-        # a batch of one day moves the clock past its day: all late, or none.
-        (day,) = days
-        late = len(times) if clock.key >= close_key(day) else 0
-        clock.see_all(times)
-        return {day: late} if late else {}
-    counts: dict[str, int] = {}
-    ends = {day: close_key(day) for day in days}
-    see = clock.see
-    for customer, ts in times:
-        day = ts[:10]
-        if clock.key >= ends[day]:
-            counts[day] = counts.get(day, 0) + 1
-        see(customer, ts)
-    return counts
+    return clock.take(times, partitions, {day: close_key(day) for day in days}, waiting)
 
 
 def read_watermarks(folder: Path, quorum: int, floor: str,

@@ -114,6 +114,10 @@ class SinkSettings(Settings):
     checkpoint_rows: int = Field(default=100_000, ge=1, description="fsync + state every N rows")
     checkpoint_interval_s: float = Field(default=1.0, gt=0, description="... or every N seconds")
     rollup_interval_s: float = Field(default=5.0, ge=0, description="rewrite rollups every N s")
+    idle_partition_s: float = Field(
+        default=30.0, ge=0, description="a partition at its end holds the days open this "
+        "many seconds more, then nothing (sink.clock: rows the detector still writes to it)",
+    )
     report_interval_s: float = Field(
         default=0.0, ge=0, description="report.html at most every N s (0: every rollup refresh)"
     )

@@ -1,16 +1,17 @@
 """How far a stream's event time has got: the latest time at least `quorum` customers reached.
 
-Days close (`sink.days`) and cases age out of cases.csv's recent ones (`sink.cases`) by
-it. The latest event time seen would let one row move it: a row dated 2100 (the schema
-takes 1970-2100: a device clock off by decades, a mistyped year) would close every day
-before it. Here one customer (one stray row, or a device wrong on all its rows) can never
-move it alone: it is the `quorum`-th largest of the customers' latest times, kept exactly
-by holding only the `quorum` customers with the latest ones (a customer outside them can
-only enter by beating the smallest), so it does not depend on how the stream is cut into
-batches. `quorum = 1` is the latest time seen. A stream with fewer customers than
-`quorum` has no watermark (nothing closes). `floor`: a time it never goes below (what a
-checkpoint from before the quorum recorded: its latest time seen, so nothing it closed
-reopens), dropped once the quorum's time passes it.
+Days close by one per partition of the scored topic (`sink.clock`) and cases age out of
+cases.csv's recent ones (`sink.cases`) by one over the flagged rows. The latest event
+time seen would let one row move it: a row dated 2100 (the schema takes 1970-2100: a
+device clock off by decades, a mistyped year) would close every day before it. Here one
+customer (one stray row, or a device wrong on all its rows) can never move it alone: it
+is the `quorum`-th largest of the customers' latest times, kept exactly by holding only
+the `quorum` customers with the latest ones (a customer outside them can only enter by
+beating the smallest), so it does not depend on how the stream is cut into batches.
+`quorum = 1` is the latest time seen. A stream with fewer customers than `quorum` has no
+watermark (nothing closes). `floor`: a time it never goes below (what a checkpoint from
+before the quorum recorded: its latest time seen, so nothing it closed reopens), dropped
+once the quorum's time passes it.
 
 Times are ISO text compared by `time_key`, the one comparison of event times in the sink.
 """

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,7 +26,8 @@ from shared.outputs import open_append
 from shared.schemas import unguarded
 from sink import days as dy
 from sink import state as st
-from sink.batch import Record, format_batch, format_slice
+from sink.batch import BatchResult, Record, format_batch, format_slice
+from sink.clock import StreamClock
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.folder import open_checkpoint
 from sink.reviews_state import ReviewBook
@@ -63,9 +64,10 @@ class SinkWriter:
                 rollup.first_mark = first
             rollup.row_marks = rows
             rollup.row_marks_saved = True
-        #: What closes days (`sink.watermark`).
-        self._clock = (_saved_watermark(self.folder, cp.extra["day_watermark"])
-                       if "day_watermark" in cp.extra else self._upgrade_watermarks())
+        #: What closes days (`sink.clock`: a watermark per partition and the stream's).
+        self._clock = _saved_clock(self.folder, cp.extra.get("day_clock"), (
+            _saved_watermark(self.folder, cp.extra["day_watermark"])
+            if "day_watermark" in cp.extra else self._upgrade_watermarks()))
         #: Each appended file's length as this sink made it (checked at each checkpoint).
         self._made = {name: n for name, n in cp.lengths.items() if "/" not in name}
         self._reviews_log: BinaryIO = open_append(self.folder / REVIEWS_LOG_FILE)
@@ -105,15 +107,16 @@ class SinkWriter:
     def rows(self) -> int:
         return self.cp.rollup.rows
 
-    def add(self, records: Sequence[Record]) -> int:
-        """Append a batch; return how many rows went to the files."""
+    def add(self, records: Sequence[Record], waiting: Collection[int] = ()) -> int:
+        """Append a batch; return how many rows went to the files. `waiting`: the
+        partitions with rows still to read after it (not at their end: `sink.clock`)."""
         # Formatting, and the case book's grouping in `merge`, make many small objects and
         # no cycles; a collection meanwhile rescans the book's cases each time (~0.9 us a
         # row of a 15 %-flagged stream): it waits for the batch (`shared.gcpause`).
         with gc_paused():
-            return self._add(records)
+            return self._add(records, waiting)
 
-    def _add(self, records: Sequence[Record]) -> int:
+    def _add(self, records: Sequence[Record], waiting: Collection[int]) -> int:
         offsets = self.cp.offsets
         fresh: list[Record] = []
         for record in records:
@@ -131,10 +134,14 @@ class SinkWriter:
         else:
             results = [format_batch(fresh, k, self._single)]
         rows = 0
-        for result in results:  # in offset order, whatever process formatted them
+        # a slice's rows are followed by the later slices': their partitions still wait
+        after = [set(waiting)]
+        for result in reversed(results[1:]):
+            after.append(after[-1].union(result.partitions))
+        for result, still in zip(results, reversed(after), strict=True):  # in offset order
             if self._scored is not None:
                 self._append(SCORED_FILE, self._scored, result.csv)
-            self._write_days(result.days, result.times)
+            self._write_days(result, still)
             self.cp.rollup.merge(result.delta)
             rows += result.rows
             if result.rejected:
@@ -186,10 +193,22 @@ class SinkWriter:
             return "case_transaction" if id_ in in_case else ""
         return known
 
-    def _write_days(self, chunks: dict[str, dy.DayChunk], times: list[dy.EventTime]) -> None:
+    def settle(self, waiting: Collection[int]) -> None:
+        """Tell the clock which partitions still hold the stream's watermark back, between
+        batches (`sink.clock`); a move is a change to checkpoint and export (run.json's
+        `event_watermark`, status.csv's `data_as_of`) as rows are."""
+        before = self._clock.key
+        self._clock.settle(waiting)
+        if self._clock.key != before:
+            self.changes += 1
+            self.pending_rows = max(self.pending_rows, 1)  # the checkpoint holds it first
+
+    def _write_days(self, result: BatchResult, waiting: Collection[int]) -> None:
         """Append each day's rows to its file; count rows of days already closed (late)."""
+        chunks = result.days
         late: dict[str, int] = self.cp.extra.setdefault("late_rows_by_day", {})
-        for day, n in dy.count_late(self._clock, times, chunks).items():
+        for day, n in dy.count_late(self._clock, result.times, result.partitions, chunks,
+                                    waiting).items():
             late[day] = late.get(day, 0) + n
             log.warning("%d late rows for closed day %s appended to %s", n, day,
                         dy.day_file(day))
@@ -231,7 +250,8 @@ class SinkWriter:
         lengths[REVIEWS_LOG_FILE] = self._sync(REVIEWS_LOG_FILE, self._reviews_log)
         lengths.update(self._days.sync())
         self.cp.extra["reviews"] = self.reviews.to_json()
-        self.cp.extra["day_watermark"] = self._clock.to_json()
+        self.cp.extra["day_watermark"] = self._clock.whole.to_json()
+        self.cp.extra["day_clock"] = self._clock.to_json()
         # its value alone, as a version before the quorum kept (and reads) it
         self.cp.extra["event_watermark"] = self._clock.value
         if lengths != self.cp.lengths:
@@ -297,3 +317,14 @@ def _saved_watermark(folder: Path, data: Any) -> Watermark:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise st.SinkStateError(f"{shown(folder / st.STATE_FILE)} is unreadable (its day "
                                 f"watermark: {exc}); move the folder aside") from exc
+
+
+def _saved_clock(folder: Path, data: Any, whole: Watermark) -> StreamClock:
+    """The partitions' watermarks as saved; a checkpoint without them (`data` None, of a
+    version with one watermark for the topic) gives `whole`'s value as the stream's."""
+    try:
+        return StreamClock.from_json(data, whole)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise st.SinkStateError(f"{shown(folder / st.STATE_FILE)} is unreadable (its "
+                                f"partitions' watermarks: {exc}); move the folder aside"
+                                ) from exc

@@ -36,7 +36,7 @@ def test_status_shows_rows_no_lag_and_a_heartbeat_while_idle(
 ) -> None:
     ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
     settings = _settings(kafka, topic_name, tmp_path).model_copy(
-        update={"rollup_interval_s": 0.5})
+        update={"rollup_interval_s": 0.5, "idle_partition_s": 1.0})  # sink.clock
     stop = threading.Event()
     sink = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop})
     sink.start()
@@ -46,15 +46,17 @@ def test_status_shows_rows_no_lag_and_a_heartbeat_while_idle(
         _produce(kafka, topic_name, rows[1_000:], per_txn=500, tag="second")
         deadline = time.monotonic() + 30
         status = None
+        every_row = expected_data_as_of((tx.customer_id, tx.timestamp) for tx in rows)
         while time.monotonic() < deadline:
             time.sleep(0.2)
             status = _status(tmp_path)
-            if status and status["rows"] == "1500" and status["lag_messages"] == "0":
+            # data as of every row's watermark once each partition was at its end 1 s
+            if status and status["rows"] == "1500" and status["lag_messages"] == "0" and \
+                    status["data_as_of"] == every_row:
                 break
         assert status is not None and status["rows"] == "1500", status
         assert status["lag_messages"] == "0" and status["minutes_behind"] == "0", status
-        assert status["data_as_of"] == expected_data_as_of(  # 8 customers' time
-            (tx.customer_id, tx.timestamp) for tx in rows)
+        assert status["data_as_of"] == every_row  # 8 customers' time
         assert status["librdkafka_version"]
         first_beat = status["heartbeat_at"]
         time.sleep(2.2)  # idle: no row, yet the heartbeat moves on
