@@ -45,7 +45,7 @@ def decode(data: bytes | str, model: type[M]) -> M:
         raise SchemaError(describe_validation_error(exc)) from exc
 
 
-def _name(part: str | int) -> str:
+def field_name(part: str | int) -> str:
     """A field path part as shown: cut, and any character of the text rule escaped (an
     attribute name the schema refused is in the path)."""
     text = str(part)
@@ -61,7 +61,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     parts = []
     for err in errors[:MAX_PROBLEMS]:
-        loc = ".".join(_name(p) for p in err["loc"]) or "json"
+        loc = ".".join(field_name(p) for p in err["loc"]) or "json"
         parts.append(f"{loc}: {err['msg']}")
     if len(errors) > MAX_PROBLEMS:
         parts.append(f"and {len(errors) - MAX_PROBLEMS} more")

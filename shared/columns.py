@@ -10,7 +10,10 @@ cells (`sink.csvfmt`), the fields the offline workers send back (`detector.offli
 Power BI column types (`dashboard.spec`) and the synthetic sample frame (`dashboard.sample`).
 Adding a column is: a `Field` here, the code that computes it (`detector.core.engine`), then
 regenerate the dashboard (`auditstream dashboard build`). A field of kind `flags` is a dict
-of named booleans, one `rule_<name>` column each.
+of named booleans, one `rule_<name>` column each. A verdict field added is `nullable`: an
+older detector's messages lack it, and its cell then says unknown (empty), never a value
+that detector did not give; an older sink ignores it (docs/sink.md, "Upgrades: the
+detector and the sink in either order").
 """
 
 from __future__ import annotations

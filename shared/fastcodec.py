@@ -18,6 +18,7 @@ row).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from operator import attrgetter
@@ -25,7 +26,9 @@ from typing import Annotated, Any, Literal, cast
 
 import msgspec
 from pydantic import BaseModel, StringConstraints, TypeAdapter
+from pydantic_core import from_json
 
+from shared.codec import field_name
 from shared.columns import INPUT_FIELDS, MESSAGE_FIELDS, SCORED_ROW, VERDICT_FIELDS
 from shared.schemas import (
     AMOUNT_LIMIT,
@@ -236,9 +239,15 @@ decode_record: Callable[[bytes], TransactionView | None] = _fast_decoder(
 
 #: A scored message as the sink reads it: `ScoredTransaction`'s fields, names, order and
 #: values, in a Struct (`decode_scored`; `scored_record` of a model the schema validated).
+#: Decoded, a message holding exactly those fields.
 ScoredRecord: Any = msgspec.defstruct(
     "ScoredRecord", [_field(n, ScoredTransaction) for n in (*MESSAGE_FIELDS, *VERDICT_FIELDS)],
     kw_only=True, forbid_unknown_fields=True, gc=False, module=__name__)
+#: The same record of a message that also holds fields the sink does not know (a newer
+#: detector's): ignored, as the schema ignores them (`ScoredTransaction`), never kept.
+LenientScoredRecord: Any = msgspec.defstruct(
+    "LenientScoredRecord", [], bases=(ScoredRecord,), kw_only=True,
+    forbid_unknown_fields=False, gc=False, module=__name__)
 if tuple(ScoredTransaction.model_fields) != ScoredRecord.__struct_fields__:
     raise ImportError("shared.fastcodec's ScoredRecord must have ScoredTransaction's fields")
 _verdict_texts = attrgetter("model_version", "reasons_top3", "triggered_rules", "rule_flags")
@@ -254,10 +263,75 @@ def _scored_holds_control(rec: Any) -> bool:
                                            ) is not None
 
 
-#: `decode_record` of a scored message (`ScoredTransaction`): its `ScoredRecord`, or None
-#: for the schema to decide (the sink's fast path, `sink.batch`).
-decode_scored: Callable[[bytes], Any] = _fast_decoder(
-    msgspec.json.Decoder(ScoredRecord), _scored_holds_control)
+_exact_scored = _fast_decoder(msgspec.json.Decoder(ScoredRecord), _scored_holds_control)
+_lenient_scored = _fast_decoder(msgspec.json.Decoder(LenientScoredRecord),
+                                _scored_holds_control)
+
+
+#: msgspec skips an unknown field's value checking less than the schema's JSON reader
+#: (pydantic-core's) reads it: nesting past 200 levels, an integer of over 4,300 digits,
+#: a string that is not UTF-8. A message with unknown fields that might hold one (over
+#: this many brackets, a run of this many digits, non-UTF-8 bytes) is left to the schema.
+_MAX_BRACKETS = 200
+_LONG_DIGITS = re.compile(rb"[0-9]{1000}").search
+
+
+def _plainly_read(value: bytes) -> bool:
+    """Whether the schema's reader takes whatever `value`'s unknown fields hold, as msgspec
+    did when it skipped them (C-speed scans; the UTF-8 check only for non-ASCII bytes)."""
+    if value.count(b"[") + value.count(b"{") > _MAX_BRACKETS or _LONG_DIGITS(value):
+        return False
+    if not value.isascii():
+        try:
+            value.decode()
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def decode_scored(value: bytes) -> Any:
+    """`decode_record` of a scored message (`ScoredTransaction`): its `ScoredRecord`, a
+    `LenientScoredRecord` when it also holds fields the sink does not know (then
+    `unknown_scored_fields` names them), or None for the schema to decide (the sink's fast
+    path, `sink.batch`). The exact decoder first: a message without unknown fields (all of
+    them until a newer detector writes) costs what it did, and the record's type says
+    whether there were any, without another look at the bytes."""
+    rec = _exact_scored(value)
+    if rec is None and _plainly_read(value):
+        return _lenient_scored(value)
+    return rec
+
+
+#: At most this many unknown names are taken from one message, and kept by the sink in
+#: all (run.json's `unknown_scored_fields`): a newer detector adds a few; a message of
+#: 10,000 unknown fields costs its decode and leaves no more than these.
+MAX_UNKNOWN_FIELDS = 16
+_KNOWN_SCORED = frozenset(ScoredTransaction.model_fields)
+_KEYS = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode  # values as views, not copies
+
+
+def unknown_scored_fields(value: bytes) -> tuple[str, ...]:
+    """The names of a scored message's top-level fields that `ScoredTransaction` does not
+    know, in order, at most `MAX_UNKNOWN_FIELDS`, each as a reason shows a name (cut to 40
+    characters, control characters escaped: `shared.codec.field_name`); () if none. Their
+    values are never decoded (msgspec's `Raw` is a view of the message: an unknown field
+    of 100 MB costs no copy)."""
+    try:
+        keys: Any = _KEYS(value)
+    except Exception:  # JSON msgspec refuses and the schema reads (NaN): its own reader
+        try:
+            keys = from_json(value)
+        except ValueError:
+            return ()
+        if not isinstance(keys, dict):
+            return ()
+    names: dict[str, None] = {}
+    for key in keys:
+        if key not in _KNOWN_SCORED:
+            names[field_name(key)] = None
+            if len(names) == MAX_UNKNOWN_FIELDS:
+                break
+    return tuple(names)
 
 
 def scored_record(tx: ScoredTransaction) -> Any:

@@ -400,9 +400,19 @@ def _verdict_field(f: ColumnField) -> tuple[Any, Any]:
     return annotation, Field(default=f.default, description=f.doc, ge=lo, le=hi)
 
 
+class _TolerantReader(Transaction):
+    """A scored message may hold fields this release does not know (a newer detector's,
+    written during a rolling upgrade): they are ignored, never kept, and the row is read
+    with the fields it knows, each as exact as before (`shared.fastcodec.unknown_scored_fields`
+    names them; docs/sink.md, "Upgrades"). The input (`Transaction`) stays exact: there an
+    unknown field could change the verdict the detector computes from it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
 if TYPE_CHECKING:  # what mypy sees; a unit test holds it equal to `SCORED_ROW`
 
-    class ScoredTransaction(Transaction):
+    class ScoredTransaction(_TolerantReader):
         """A transaction with the detector's verdict, as published on `transactions.scored`."""
 
         score: float | None = None
@@ -420,7 +430,7 @@ if TYPE_CHECKING:  # what mypy sees; a unit test holds it equal to `SCORED_ROW`
 else:
     ScoredTransaction = create_model(
         "ScoredTransaction",
-        __base__=Transaction,
+        __base__=_TolerantReader,
         __module__=__name__,
         __doc__="A transaction with the detector's verdict, as published on "
         "`transactions.scored` (fields from `shared.columns.SCORED_ROW`).",

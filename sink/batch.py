@@ -10,12 +10,18 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from shared.codec import decode
 from shared.errors import SchemaError
-from shared.fastcodec import decode_scored, scored_record
+from shared.fastcodec import (
+    MAX_UNKNOWN_FIELDS,
+    ScoredRecord,
+    decode_scored,
+    scored_record,
+    unknown_scored_fields,
+)
 from shared.gcpause import gc_paused
 from shared.schemas import CONTROL_CHARACTERS, ScoredTransaction
 from sink.csvfmt import record_cells
@@ -38,6 +44,10 @@ class BatchResult:
     times: list[EventTime]
     #: each row's partition, as `times` (the days close by each partition's watermark)
     partitions: list[int]
+    #: fields the sink does not know (a newer detector's), ignored: name -> rows holding
+    #: it (at most `MAX_UNKNOWN_FIELDS` names), and how many rows held any
+    unknown: dict[str, int] = field(default_factory=dict)
+    unknown_rows: int = 0
 
 
 def format_batch(records: Sequence[Record], params: RollupParams,
@@ -51,19 +61,27 @@ def format_batch(records: Sequence[Record], params: RollupParams,
         facts: list[Facts] = []
         rejected: list[bytes] = []
         bad: set[tuple[int, int]] = set()  # rejected (partition, offset): not in `times`
+        unknown: dict[str, int] = {}
+        unknown_rows = 0
         for partition, offset, value in records:
             # the fast decoder's record when it vouches for the message (nearly always),
-            # else the schema's verdict: its row, or the rejection with its reason
-            tx = decode_scored(value) if value else None
-            if tx is None:
+            # else the schema's verdict: its row, or the rejection with its reason; and the
+            # fields the sink does not know, ignored (an exact record has none)
+            if value and (tx := decode_scored(value)) is not None:
+                names = () if type(tx) is ScoredRecord else unknown_scored_fields(value)
+            else:
                 try:
                     if value is None:
                         raise SchemaError("empty message (tombstone)")
                     tx = scored_record(decode(value, ScoredTransaction))
+                    names = unknown_scored_fields(value)
                 except SchemaError as exc:
                     rejected.append(rejection(partition, offset, value, str(exc)))
                     bad.add((partition, offset))
                     continue
+            if names:
+                unknown_rows += 1
+                count_unknown(unknown, dict.fromkeys(names, 1))
             cells.append(record_cells(tx))
             facts.append(facts_of(tx))
         delta = SinkRollup(params)
@@ -71,7 +89,21 @@ def format_batch(records: Sequence[Record], params: RollupParams,
         days = split_by_day(cells)
         csv = single_file_bytes(cells, days) if single_file else b""
         parts = [r[0] for r in records if not bad or (r[0], r[1]) not in bad]
-        return BatchResult(csv, len(cells), rejected, delta, days, event_times(cells), parts)
+        return BatchResult(csv, len(cells), rejected, delta, days, event_times(cells), parts,
+                           unknown, unknown_rows)
+
+
+def count_unknown(into: dict[str, int], counts: Mapping[str, int]) -> list[str]:
+    """Add `counts` (unknown field name -> rows) into `into`, a name new to it only while
+    it holds fewer than `MAX_UNKNOWN_FIELDS`; the names it took that were new to it."""
+    new: list[str] = []
+    for name, rows in counts.items():
+        if name in into:
+            into[name] += rows
+        elif len(into) < MAX_UNKNOWN_FIELDS:
+            into[name] = rows
+            new.append(name)
+    return new
 
 
 def format_slice(args: tuple[Sequence[Record], RollupParams, bool]) -> BatchResult:

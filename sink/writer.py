@@ -26,7 +26,7 @@ from shared.outputs import open_append
 from shared.schemas import unguarded
 from sink import days as dy
 from sink import state as st
-from sink.batch import BatchResult, Record, format_batch, format_slice
+from sink.batch import BatchResult, Record, count_unknown, format_batch, format_slice
 from sink.clock import StreamClock
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.folder import open_checkpoint
@@ -36,6 +36,10 @@ from sink.status import now_utc, write_status
 from sink.watermark import Watermark
 
 log = logging.getLogger(__name__)
+
+#: run.json's (and the checkpoint's) record of fields ignored in scored messages.
+UNKNOWN_FIELDS = "unknown_scored_fields"
+UNKNOWN_ROWS = "rows_with_unknown_fields"
 
 MIN_SLICE = 500  # smaller batches are not worth a trip to a worker process
 
@@ -80,6 +84,7 @@ class SinkWriter:
         self._rejected: BinaryIO | None = None
         self.pending_rows = 0
         self._run: dict[str, Any] = {}  # run.json as last written
+        self._warned: set[str] = set()  # unknown field names warned of by this process
         self._workers = workers
         # Spawned, not forked: the parent runs librdkafka threads, which fork cannot copy.
         self._pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
@@ -146,6 +151,8 @@ class SinkWriter:
             rows += result.rows
             if result.rejected:
                 self._reject(result.rejected)
+            if result.unknown_rows:
+                self._note_unknown(result.unknown, result.unknown_rows)
         self.pending_rows += len(fresh)
         self.changes += len(fresh)
         return rows
@@ -214,6 +221,20 @@ class SinkWriter:
                         dy.day_file(day))
         self._days.write(chunks)
 
+    def _note_unknown(self, counts: dict[str, int], rows: int) -> None:
+        """Count rows holding fields this sink does not know (checkpointed with the rows,
+        shown in run.json); name each field in one warning, once per sink process."""
+        seen: dict[str, int] = self.cp.extra.setdefault(UNKNOWN_FIELDS, {})
+        count_unknown(seen, counts)
+        self.cp.extra[UNKNOWN_ROWS] = int(self.cp.extra.get(UNKNOWN_ROWS, 0)) + rows
+        new = [name for name in counts if name in seen and name not in self._warned]
+        if new:
+            self._warned.update(new)
+            log.warning("scored messages hold field(s) this sink does not know: %s; rows "
+                        "exported with the columns it knows, the field(s) ignored (written "
+                        "by a newer detector? upgrade the sink to export them)",
+                        ", ".join(repr(n) for n in new))
+
     def _reject(self, lines: list[bytes]) -> None:
         if self._rejected is None:
             self._rejected = open_append(self.folder / REJECTED_FILE)
@@ -276,6 +297,10 @@ class SinkWriter:
             "late_rows_by_day": dict(sorted(self.cp.extra.get("late_rows_by_day", {}).items())),
             # What closed them (`sink.watermark`); status.csv's `data_as_of`.
             "event_watermark": self._clock.value or None,
+            # Fields of scored messages this sink ignored (a newer detector's: docs/sink.md,
+            # "Upgrades"): name -> rows, and the rows holding any.
+            UNKNOWN_FIELDS: dict(sorted(self.cp.extra.get(UNKNOWN_FIELDS, {}).items())),
+            UNKNOWN_ROWS: int(self.cp.extra.get(UNKNOWN_ROWS, 0)),
         }
         info.update(run_info or {})
         rollups = write_rollups(self.folder, self.cp.rollup, self.settings, info,

@@ -12,11 +12,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ConfigDict
 
 from shared import fastcodec
-from shared.codec import decode, encode
+from shared.codec import decode, encode, field_name
 from shared.columns import RULE_NAMES
 from shared.errors import SchemaError
+from shared.fastcodec import MAX_UNKNOWN_FIELDS
 from shared.schemas import MAX_VERDICT_ITEMS, MAX_VERDICT_TEXT_CHARS, ScoredTransaction
 from sink.csvfmt import record_cells, scored_cells
 from sink.rollup import facts_of
@@ -40,6 +42,12 @@ def _typed(values: dict[str, Any]) -> str:
     return repr(list(values.items()))
 
 
+class _Kept(ScoredTransaction):
+    """The schema keeping what it ignores, to name the fields it does not know."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 def _agree(value: bytes) -> bool:
     """The fast decoder against the schema on `value`; whether the fast path vouched."""
     try:
@@ -50,8 +58,14 @@ def _agree(value: bytes) -> bool:
     if old is None:
         assert fast is None, "the fast path accepts what the schema rejects"
         return False
+    # the fields the schema ignored, as the sink names them (bounded), and only those
+    extra = tuple(_Kept.model_validate_json(value).model_extra or {})
+    expected = tuple(dict.fromkeys(field_name(n) for n in extra))[:MAX_UNKNOWN_FIELDS]
+    assert fastcodec.unknown_scored_fields(value) == expected
     if fast is None:
         return False
+    # the exact record when there is no unknown field (the sink then looks no further)
+    assert (type(fast) is fastcodec.ScoredRecord) == (not extra)
     names = fastcodec.ScoredRecord.__struct_fields__
     assert _typed({n: getattr(fast, n) for n in names}) == _typed(old.__dict__)
     assert record_cells(fast) == scored_cells(old)
@@ -114,6 +128,15 @@ verdict_raw: dict[str, st.SearchStrategy[str]] = {
     "source_offset": st.sampled_from(INTS),
 }
 all_raw = {**raw_values, **verdict_raw}
+#: Unknown values where msgspec, skipping them, checks less than the schema reads them
+#: (nesting, integer digits, UTF-8), at and past the schema's limits.
+ODD_VALUES = ["[" * n + "]" * n for n in (98, 99, 100, 199, 200, 201, 202, 300)] + [
+    "1" * n for n in (999, 1000, 4300, 4301)] + [
+    '"\udcff"', '"\ud800"', '{"a": [' * 60 + "1" + "]}" * 60, '"\u00e9\u20ac"']
+#: Names a newer detector (or anyone) might add: any text, near misses of known names.
+unknown_names = st.text(max_size=50) | st.sampled_from(
+    ["Score", "score ", " score", "is_flag\u0000", "verdict_confidence", "x" * 41,
+     "a\u202eb", "score\u2028", ""])
 
 
 @st.composite
@@ -131,6 +154,11 @@ def near_valid_scored_text(draw: st.DrawFn) -> bytes:
             pairs.append((name, raw))
         else:
             pairs = [(k, raw if k == name else v) for k, v in pairs]
+    # fields the sink does not know (a newer detector's), any value JSON writes
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2, MAX_UNKNOWN_FIELDS + 1]))):
+        name = draw(unknown_names)
+        pairs.append((name, draw(st.builds(json.dumps, json_values)
+                                 | st.sampled_from(UNIT + BOOLS + INTS + ODD_VALUES))))
     if draw(st.booleans()):
         pairs = draw(st.permutations(pairs))
     ws = draw(st.sampled_from(["", " ", "\n\t "]))
@@ -215,3 +243,14 @@ def test_times_written_every_way_agree() -> None:
     base = json.dumps(valid_scored())
     for time in TIMES:
         _agree(base.replace('"2025-01-01T00:00:00"', json.dumps(time)).encode())
+
+
+def test_unknown_values_at_the_schemas_reading_limits_agree() -> None:
+    """msgspec skips an unknown field's value unread where the schema reads it: nesting,
+    long integers and UTF-8 at and past the schema's limits get the schema's verdict."""
+    base = json.dumps(valid_scored())[:-1].encode("utf-8")
+    raws = [v.encode("utf-8", "surrogatepass") for v in ODD_VALUES] + [
+        b'"\xff"', b'"\xc3"', b'"\xed\xa0\x80"', b'"\xc3\xa9"']
+    vouched = [_agree(base + b',"later":' + raw + b"}") for raw in raws]
+    # the fast path still takes the plain ones
+    assert vouched[:3] == [True, True, True] and vouched[-1] is True
