@@ -32,6 +32,13 @@ def label(mode: str) -> str:
     return mode.upper() if mode == "ml" else mode.title()
 
 
+def _by_mode(column: str) -> str:
+    """DAX: `thresholds[<mode>_<column>]` in context for the recommended mode (blank when
+    run.json names none)."""
+    return ("SWITCH([Recommended Mode], " + ", ".join(
+        f'"{mode}", MAX(thresholds[{mode}_{column}])' for mode in RECOMMEND_MODES) + ")")
+
+
 def _count(cond: str) -> str:
     """Rows meeting `cond` at the selected threshold; 0 (not BLANK) when there are none."""
     return f"{_TH}COUNTROWS(FILTER({_TS}, {cond})) + 0"
@@ -151,9 +158,13 @@ MEASURES: tuple[Measure, ...] = (
     Measure("Oldest Open Case",
             'MINX(FILTER(cases, ISBLANK(cases[outcome]) || cases[outcome] = ""), '
             "cases[first_time])", _TIME),
+    # The recommended mode's cases per day (the sink fits EXPORTS_DAILY_CAPACITY on that
+    # mode's; both read combined's whatever the mode): at the recommended threshold, and
+    # at each threshold for the capacity chart.
     Measure("Recommended Cases Per Day",
-            "CALCULATE(MAX(thresholds[combined_cases_per_day]), "
+            f"CALCULATE({_by_mode('cases_per_day')}, "
             "FILTER(ALL(thresholds), thresholds[is_recommended] = TRUE()))", "#,0.#"),
+    Measure("Recommended Mode Cases Per Day", _by_mode("cases_per_day"), "#,0.#"),
     # The mode the recommendation is for (run.json's; blank when it names none: the marker
     # then marks nothing, rather than a line it is not for).
     Measure("Recommended Mode", f"SELECTEDVALUE({RUN_TABLE}[{RECOMMENDED_MODE}])", ""),
@@ -162,10 +173,9 @@ MEASURES: tuple[Measure, ...] = (
     # Blank without one threshold in context (MAX took the highest: with 1.00 recommended
     # the total was the line's highest cost).
     Measure("Recommended Cost Marker",
-            "VAR t = SELECTEDVALUE(thresholds[threshold])\nVAR mode = [Recommended Mode]\n"
-            "RETURN IF(NOT(ISBLANK(t)) && t = [Recommended Threshold], SWITCH(mode, "
-            + ", ".join(f'"{mode}", MAX(thresholds[{mode}_expected_cost])'
-                        for mode in RECOMMEND_MODES) + "))", "#,0.##"),
+            "VAR t = SELECTEDVALUE(thresholds[threshold])\n"
+            "RETURN IF(NOT(ISBLANK(t)) && t = [Recommended Threshold], "
+            f"{_by_mode('expected_cost')})", "#,0.##"),
 )
 
 #: KPIs read from thresholds.csv at the selected threshold: the sink's own counts, so O(1),

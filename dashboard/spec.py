@@ -337,7 +337,7 @@ PAGES: tuple[Page, ...] = (
                (220, 260, 560, 440), "Reviewed precision (95% Wilson), miss rate, recall"),
         Visual("capacityCurve", "lineChart",
                {"Category": (col("thresholds", "threshold"),),
-                "Y": (col("thresholds", "combined_cases_per_day", "sum"),
+                "Y": (m("Recommended Mode Cases Per Day"),
                       col("thresholds", "daily_capacity", "sum"))},
                (800, 260, 460, 210), "Expected cases per day against the daily capacity"),
         Visual("recentOutcomes", "tableEx",

@@ -311,3 +311,30 @@ def test_a_run_json_without_the_mode_marks_nothing(built: _Built) -> None:
         assert got == {"Recommended Cost Marker": None}, rows[k]["threshold"]
     assert evaluate(["Combined Expected Cost"], t) == {
         "Combined Expected Cost": _at(rows, best, "combined_expected_cost")}
+
+
+# --- the Assurance page's cases per day: the recommended mode's too ---------------------
+
+def test_the_capacity_chart_draws_the_recommended_modes_cases_per_day() -> None:
+    """It drew `combined_cases_per_day` whatever the mode; the sink fits the capacity on
+    the recommended mode's (`sink.tables.recommend`), as report.html draws."""
+    assurance = next(p for p in PAGES if p.name == "assurance")
+    (curve,) = [v for v in assurance.visuals if v.name == "capacityCurve"]
+    assert curve.roles["Y"] == (Field("transactions_scored", "Recommended Mode Cases Per Day"),
+                                Field("thresholds", "daily_capacity", "sum"))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cases_per_day_are_the_recommended_modes(built: _Built, mode: str) -> None:
+    """The card at the recommended threshold, and the chart at it and one step either side,
+    read the recommended mode's `<mode>_cases_per_day` (the card read combined's)."""
+    evaluate, rows = built[mode]
+    best = _cheapest(rows, mode)
+    assert evaluate(["Recommended Cases Per Day"], None) == {
+        "Recommended Cases Per Day": _at(rows, best, f"{mode}_cases_per_day")}
+    for k in (k for k in (best - 1, best, best + 1) if 0 <= k < len(rows)):
+        got = evaluate(["Recommended Mode Cases Per Day"], float(rows[k]["threshold"]))
+        assert got == {"Recommended Mode Cases Per Day": _at(rows, k, f"{mode}_cases_per_day")}
+    if mode != "combined":  # the modes' figures differ there: the test tells them apart
+        assert _at(rows, best, f"{mode}_cases_per_day") != _at(rows, best,
+                                                              "combined_cases_per_day")
