@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.columns import SOURCE_SCORE
+from shared.columns import RECOMMEND_MODES, SOURCE_SCORE
 from shared.freshness import STALE_S
 
 
@@ -20,8 +20,23 @@ class Measure:
 MEASURE_TABLE = "transactions_scored"
 #: The date dimension (`dashboard.spec`): the days of run.json's date range.
 DATE_TABLE = "dates"
+#: One row of run.json's fields (`dashboard.spec`): which mode the recommendation is for.
+RUN_TABLE = "run"
+RECOMMENDED_MODE = "recommended_mode"  # run.json's key (`sink.tables`)
 _TS = MEASURE_TABLE
 _TH = "VAR th = [Selected Threshold]\nRETURN\n"
+
+
+def label(mode: str) -> str:
+    """A mode of `shared.columns.MODES` as the measures and cards name it: ML, Hybrid, ..."""
+    return mode.upper() if mode == "ml" else mode.title()
+
+
+def _by_mode(column: str) -> str:
+    """DAX: `thresholds[<mode>_<column>]` in context for the recommended mode (blank when
+    run.json names none)."""
+    return ("SWITCH([Recommended Mode], " + ", ".join(
+        f'"{mode}", MAX(thresholds[{mode}_{column}])' for mode in RECOMMEND_MODES) + ")")
 
 
 def _count(cond: str) -> str:
@@ -79,8 +94,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure("Combined True Positives", _count(f"{_CO} && {_Y}"), "#,0"),
     Measure("Combined Precision", "DIVIDE([Combined True Positives], [Combined Flagged])"),
     Measure("Combined Recall", "DIVIDE([Combined True Positives], [Total Anomalies])"),
-    Measure("ML Expected Cost", _lookup("ml_expected_cost"), "#,0.##"),
-    Measure("Hybrid Expected Cost", _lookup("hybrid_expected_cost"), "#,0.##"),
+    *(Measure(f"{label(mode)} Expected Cost", _lookup(f"{mode}_expected_cost"), "#,0.##")
+      for mode in RECOMMEND_MODES),
     Measure("Total Flagged", "[Hybrid Flagged]", "#,0"),
     Measure("Flag Rate", "DIVIDE([Total Flagged], [Transactions])"),
     Measure("ML Only", _count(f"{_ML} && NOT({_TS}[is_rule_flag])"), "#,0"),
@@ -143,12 +158,24 @@ MEASURES: tuple[Measure, ...] = (
     Measure("Oldest Open Case",
             'MINX(FILTER(cases, ISBLANK(cases[outcome]) || cases[outcome] = ""), '
             "cases[first_time])", _TIME),
+    # The recommended mode's cases per day (the sink fits EXPORTS_DAILY_CAPACITY on that
+    # mode's; both read combined's whatever the mode): at the recommended threshold, and
+    # at each threshold for the capacity chart.
     Measure("Recommended Cases Per Day",
-            "CALCULATE(MAX(thresholds[combined_cases_per_day]), "
+            f"CALCULATE({_by_mode('cases_per_day')}, "
             "FILTER(ALL(thresholds), thresholds[is_recommended] = TRUE()))", "#,0.#"),
+    Measure("Recommended Mode Cases Per Day", _by_mode("cases_per_day"), "#,0.#"),
+    # The mode the recommendation is for (run.json's; blank when it names none: the marker
+    # then marks nothing, rather than a line it is not for).
+    Measure("Recommended Mode", f"SELECTEDVALUE({RUN_TABLE}[{RECOMMENDED_MODE}])", ""),
+    # The cost chart's mark: at the recommended threshold, the cost of the mode it is for,
+    # so it stands on that mode's line (it read hybrid's, off the default mode's line).
+    # Blank without one threshold in context (MAX took the highest: with 1.00 recommended
+    # the total was the line's highest cost).
     Measure("Recommended Cost Marker",
-            "IF(MAX(thresholds[threshold]) = [Recommended Threshold], "
-            "MAX(thresholds[hybrid_expected_cost]))", "#,0.##"),
+            "VAR t = SELECTEDVALUE(thresholds[threshold])\n"
+            "RETURN IF(NOT(ISBLANK(t)) && t = [Recommended Threshold], "
+            f"{_by_mode('expected_cost')})", "#,0.##"),
 )
 
 #: KPIs read from thresholds.csv at the selected threshold: the sink's own counts, so O(1),
@@ -158,11 +185,11 @@ MEASURES: tuple[Measure, ...] = (
 _KPI_COLUMNS = (("Flagged", "flagged", "#,0"), ("True Positives", "tp", "#,0"),
                 ("Precision", "precision", "0.0%"), ("Recall", "recall", "0.0%"))
 KPI_MEASURES: tuple[Measure, ...] = (
-    *(Measure(f"KPI {mode} {label}", _lookup(f"{mode.lower()}_{column}"), fmt)
-      for mode in ("ML", "Hybrid") for label, column, fmt in _KPI_COLUMNS),
-    *(Measure(f"KPI {mode} Workload %",  # thresholds.csv holds a percentage
-              f"{_TH}DIVIDE(CALCULATE(MAX(thresholds[{mode.lower()}_workload_pct]), "
+    *(Measure(f"KPI {label(mode)} {name}", _lookup(f"{mode}_{column}"), fmt)
+      for mode in RECOMMEND_MODES for name, column, fmt in _KPI_COLUMNS),
+    *(Measure(f"KPI {label(mode)} Workload %",  # thresholds.csv holds a percentage
+              f"{_TH}DIVIDE(CALCULATE(MAX(thresholds[{mode}_workload_pct]), "
               "FILTER(ALL(thresholds), thresholds[threshold] = th)), 100)")
-      for mode in ("ML", "Hybrid")),
+      for mode in RECOMMEND_MODES),
 )
 MEASURES = (*MEASURES, *KPI_MEASURES)

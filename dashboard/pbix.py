@@ -27,10 +27,12 @@ from dashboard.spec import (
     NAME,
     READ_AT,
     REFRESH_DAYS,
+    RUN_COLUMNS,
+    RUN_TABLE,
     TABLES,
     Table,
 )
-from dashboard.tmdl import date_table_m, partition_m
+from dashboard.tmdl import date_table_m, partition_m, run_table_m
 from shared.atomic import atomic_path
 from shared.date_range import read_range
 from shared.dayfiles import FIRST_DAY, LAST_DAY, day_files
@@ -142,6 +144,18 @@ def date_rows(exports_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def run_rows(exports_dir: Path) -> list[dict[str, Any]]:
+    """The run table as its M query builds it: one row of run.json's RUN_COLUMNS, a field
+    it lacks null; a field that is not text (the only kind declared) is one line, exit 2."""
+    path = exports_dir / RUN_FILE
+    run = read_run(path)
+    row = {column: run.get(column) for column, _ in RUN_COLUMNS}
+    for column, value in row.items():
+        if value is not None and not isinstance(value, str):
+            raise damaged(path, f"{column} is {value!r}, not text")
+    return [row]
+
+
 def _check(result: str, step: str) -> None:
     reply = json.loads(result)
     if not reply.get("success"):
@@ -194,7 +208,11 @@ def sample_payloads(exports_dir: Path) -> Payloads:
     columns = [{"name": c, "data_type": _BUILDER_TYPES[k], "nullable": True}
                for c, k in DATE_COLUMNS]
     loads.append((DATE_TABLE, json.dumps({"columns": columns, "rows": date_rows(exports_dir)})))
-    queries = [(t.name, partition_m(t)) for t in TABLES] + [(DATE_TABLE, date_table_m())]
+    columns = [{"name": c, "data_type": _BUILDER_TYPES[k], "nullable": True}
+               for c, k in RUN_COLUMNS]
+    loads.append((RUN_TABLE, json.dumps({"columns": columns, "rows": run_rows(exports_dir)})))
+    queries = [(t.name, partition_m(t)) for t in TABLES] + [(DATE_TABLE, date_table_m()),
+                                                             (RUN_TABLE, run_table_m())]
     return loads, queries
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from dashboard.measures import DATE_TABLE as DATE_TABLE
-from dashboard.measures import MEASURE_TABLE
+from dashboard.measures import MEASURE_TABLE, RECOMMENDED_MODE, label
+from dashboard.measures import RUN_TABLE as RUN_TABLE
 from shared.columns import (
     ASSURANCE_COLUMNS,
     AUDIT_SAMPLE_COLUMNS,
@@ -20,6 +21,7 @@ from shared.columns import (
     CASES_COLUMNS,
     CONFUSION_COLUMNS,
     METRICS_BY_TYPE_COLUMNS,
+    RECOMMEND_MODES,
     SCORED_COLUMNS,
     SCORED_TYPES,
     STATUS_COLUMNS,
@@ -166,6 +168,10 @@ DAY_FILE_PREFIX = PREFIX  # the day files' names: shared.dayfiles (dashboard.tmd
 DATE_COLUMNS: tuple[tuple[str, str], ...] = (("date", "dateTime"), ("year", "int64"),
                                              ("month", "string"))
 
+#: The run table (RUN_TABLE): one row of run.json's fields the measures read, each null when
+#: the run.json lacks it (`MissingField.UseNull`); unrelated to the other tables.
+RUN_COLUMNS: tuple[tuple[str, str], ...] = ((RECOMMENDED_MODE, "string"),)
+
 #: (many side table, column, one side table, column). Only the fact's day to the date
 #: dimension (unique by construction): a one-side key on transaction_id would make Desktop's
 #: refresh fail if an exports folder ever held a repeated id (two replayed files).
@@ -242,29 +248,42 @@ def _date_range(name: str, x: int, y: int, w: int, h: int) -> Visual:
                   "Date range")
 
 
-_KPIS = ("KPI ML Precision", "KPI ML Recall", "KPI ML Workload %",
-         "KPI Hybrid Precision", "KPI Hybrid Recall", "KPI Hybrid Workload %")
+#: A row of cards per mode a threshold can be recommended for (ML, hybrid, combined).
+_KPIS = tuple(f"KPI {label(mode)} {name}" for mode in RECOMMEND_MODES
+              for name in ("Precision", "Recall", "Workload %"))
+#: Where the KPI page's charts start: under the rows of cards.
+_CHARTS_Y = 30 + 120 * len(RECOMMEND_MODES)
+
+
+def _right(slot: int) -> tuple[int, int, int]:
+    """x, y, width of a card in the KPI page's right block (two columns, rows of 120)."""
+    x, w = ((860, 200), (1070, 190))[slot % 2]
+    return x, 20 + 120 * (slot // 2), w
+
 
 PAGES: tuple[Page, ...] = (
     Page("kpis", "Threshold / KPIs", (
         _slicer("thresholdSlicer", *_THRESHOLD_SLICER),
         *(_card(f"kpi{i}", name, 220 + (i % 3) * 210, 20 + (i // 3) * 120)
           for i, name in enumerate(_KPIS)),
-        _card("recommended", "Recommended Threshold", 860, 20, 200),
-        _freshness("freshness", 1070, 20, 190, 110),
-        _card("mlCost", "ML Expected Cost", 860, 140, 200),
-        _card("hybridCost", "Hybrid Expected Cost", 1070, 140, 190),
+        _card("recommended", "Recommended Threshold", *_right(0)),
+        _freshness("freshness", *_right(1), 110),
+        _card("recommendedMode", "Recommended Mode", *_right(2)),
+        *(_card(f"{mode}Cost", f"{label(mode)} Expected Cost", *_right(3 + i))
+          for i, mode in enumerate(RECOMMEND_MODES)),
         Visual("recallByType", "clusteredColumnChart",
                {"Category": (col(_TS, "anomaly_type"),),
                 "Y": (m("ML Recall"), m("Rules Recall"), m("Hybrid Recall"),
                       m("Combined Recall"))},
-               (220, 270, 500, 430), "Recall by anomaly type (model vs rules vs hybrid)"),
+               (220, _CHARTS_Y, 500, 700 - _CHARTS_Y),
+               "Recall by anomaly type (model vs rules vs hybrid)"),
         Visual("costCurve", "lineChart",
                {"Category": (col("thresholds", "threshold"),),
-                "Y": (col("thresholds", "ml_expected_cost", "sum"),
-                      col("thresholds", "hybrid_expected_cost", "sum"),
+                "Y": (*(col("thresholds", f"{mode}_expected_cost", "sum")
+                        for mode in RECOMMEND_MODES),
                       m("Recommended Cost Marker"))},
-               (740, 270, 520, 430), "Expected cost across thresholds (recommended marked)"),
+               (740, _CHARTS_Y, 520, 700 - _CHARTS_Y),
+               "Expected cost across thresholds (recommended marked)"),
         _labels_note("labelsNote", 20, 620),
     ), no_filter=(("thresholdSlicer", "costCurve"),)),
     Page("volume", "Anomaly Volume & Trends", (
@@ -318,7 +337,7 @@ PAGES: tuple[Page, ...] = (
                (220, 260, 560, 440), "Reviewed precision (95% Wilson), miss rate, recall"),
         Visual("capacityCurve", "lineChart",
                {"Category": (col("thresholds", "threshold"),),
-                "Y": (col("thresholds", "combined_cases_per_day", "sum"),
+                "Y": (m("Recommended Mode Cases Per Day"),
                       col("thresholds", "daily_capacity", "sum"))},
                (800, 260, 460, 210), "Expected cases per day against the daily capacity"),
         Visual("recentOutcomes", "tableEx",

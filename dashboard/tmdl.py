@@ -22,6 +22,8 @@ from dashboard.spec import (
     RANGE_PARAMETERS,
     REFRESH_DAYS,
     RELATIONSHIPS,
+    RUN_COLUMNS,
+    RUN_TABLE,
     TABLES,
     Table,
 )
@@ -238,6 +240,32 @@ def date_table_tmdl() -> str:
     return "\n".join(out)
 
 
+def run_table_m() -> str:
+    """Power Query M of the run table: one row of run.json's RUN_COLUMNS; a field the file
+    lacks (a run.json not written by this version) is null, as a CSV's missing column."""
+    names = ", ".join(_m_string(c) for c, _ in RUN_COLUMNS)
+    types = ", ".join(f"{{{_m_string(c)}, {_M_TYPES[k]}}}" for c, k in RUN_COLUMNS)
+    return "\n".join([
+        "let",
+        f"    Run = Json.Document(File.Contents({PARAMETER} & {_m_string(RUN_FILE)})),",
+        f"    Selected = Record.SelectFields(Run, {{{names}}}, MissingField.UseNull),",
+        "    Source = Table.FromRecords({Selected}),",
+        f'    Typed = Table.TransformColumnTypes(Source, {{{types}}}, "en-US")',
+        "in",
+        "    Typed",
+    ])
+
+
+def run_table_tmdl() -> str:
+    """The run table: run.json's fields the measures read (`Recommended Mode`)."""
+    out = [f"table {quote(RUN_TABLE)}", f"\tlineageTag: {tag('table', RUN_TABLE)}", ""]
+    for column, kind in RUN_COLUMNS:
+        out += _column_tmdl(RUN_TABLE, column, kind)
+    out += _partition_tmdl(RUN_TABLE, run_table_m())
+    out += ["\tannotation PBI_ResultType = Table", ""]
+    return "\n".join(out)
+
+
 def expressions_tmdl() -> str:
     meta = 'meta [IsParameterQuery=true, Type="Text", IsParameterQueryRequired=true]'
     out = [
@@ -259,9 +287,9 @@ def model_tmdl() -> str:
            "\tdataAccessOptions", "\t\tlegacyRedirects", "\t\treturnErrorValuesAsNull", "",
            "\tannotation PBI_QueryOrder = "
            + json.dumps([PARAMETER, *(n for n, _ in RANGE_PARAMETERS),
-                         *(t.name for t in TABLES), DATE_TABLE]), ""]
+                         *(t.name for t in TABLES), DATE_TABLE, RUN_TABLE]), ""]
     out += [f"ref table {quote(t.name)}" for t in TABLES]
-    out.append(f"ref table {quote(DATE_TABLE)}")
+    out += [f"ref table {quote(DATE_TABLE)}", f"ref table {quote(RUN_TABLE)}"]
     return "\n".join([*out, ""])
 
 
@@ -294,6 +322,7 @@ def semantic_model_files() -> dict[str, str]:
     for table in TABLES:
         files[f"definition/tables/{table.name}.tmdl"] = table_tmdl(table)
     files[f"definition/tables/{DATE_TABLE}.tmdl"] = date_table_tmdl()
+    files[f"definition/tables/{RUN_TABLE}.tmdl"] = run_table_tmdl()
     return files
 
 

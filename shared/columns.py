@@ -19,7 +19,7 @@ detector and the sink in either order").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 #: How a field is typed, formatted in CSV and typed in Power BI.
 Kind = Literal["text", "time", "number", "int", "bool", "list", "flags"]
@@ -141,6 +141,10 @@ _PER_MODE = (
     "expected_cost",
 )
 MODES: tuple[str, ...] = ("ml", "rules", "hybrid", "combined")
+#: The modes a threshold can be recommended for (`EXPORTS_RECOMMEND_FOR`, run.json's
+#: `recommended_mode`), in MODES' order: the dashboards draw each one's cost and KPIs.
+RecommendMode = Literal["combined", "hybrid", "ml"]
+RECOMMEND_MODES: tuple[str, ...] = tuple(m for m in MODES if m in get_args(RecommendMode))
 THRESHOLD_COLUMNS: tuple[str, ...] = (
     "threshold",
     *(f"{mode}_{m}" for mode in MODES for m in _PER_MODE),

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 from pydantic_settings import SettingsConfigDict
 
+from shared.columns import RecommendMode
 from shared.settings import KafkaSettings, NamedPath, Settings, TopicSettings
 from sink.watermark import DEFAULT_QUORUM
 
@@ -33,7 +34,7 @@ class ExportSettings(Settings):
         default=None, gt=0, le=100,
         description="recommend only thresholds flagging at most this % of rows",
     )
-    recommend_for: Literal["combined", "hybrid", "ml"] = "combined"
+    recommend_for: RecommendMode = "combined"
     top_cases: int = Field(default=100, ge=1, le=100_000,
                            description="cases.csv: the top N cases by score (plus recent ones)")
     case_gap_s: float = Field(default=7200.0, gt=0, le=30 * 86400,

@@ -4,18 +4,22 @@ No Power Query engine runs on Linux, so this walks the query's `let` steps (pars
 `pbi-parsers`, independent of the generator) and applies each table function as Power
 Query documents it, for the functions the generator writes: `Csv.Document` over
 `File.Contents(ExportsFolder & "<file>")`, `Table.PromoteHeaders`, `Table.SelectColumns`,
-`Table.TransformColumns`, `Table.TransformColumnTypes` and `Table.AddColumn`. Above all a
-column a step names that the table lacks raises Power Query's own error ("The column 'x' of
-the table wasn't found."), unless the step passes `MissingField.UseNull` (a null column) or
-`MissingField.Ignore`. A step, function or type it does not know is an error of the
-emulator, never skipped. `Table.AddColumn`'s row expression is not evaluated (its cells hold
-`UNEVALUATED`); the let-bound functions are the Python ones in `_FUNCTIONS`.
+`Table.TransformColumns`, `Table.TransformColumnTypes` and `Table.AddColumn`; and for the
+run table's query `Json.Document` over `File.Contents(ExportsFolder & "run.json")`,
+`Record.SelectFields` and `Table.FromRecords`. Above all a column a step names that the
+table lacks raises Power Query's own error ("The column 'x' of the table wasn't found."; a
+record's field: "The field 'x' of the record wasn't found."), unless the step passes
+`MissingField.UseNull` (a null column) or `MissingField.Ignore`. A step, function or type
+it does not know is an error of the emulator, never skipped. `Table.AddColumn`'s row
+expression is not evaluated (its cells hold `UNEVALUATED`); the let-bound functions are the
+Python ones in `_FUNCTIONS`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,18 +96,54 @@ def _index(table: MTable, column: str, missing: str) -> int | None:
     return None
 
 
-def _csv_document(args: list[Any], files: dict[str, str]) -> MTable:
-    (contents, *_options) = args
+def _file(contents: Any, files: dict[str, str]) -> str:
+    """The text of `File.Contents(ExportsFolder & "<name>")`."""
     if not (isinstance(contents, px.FunctionExpression)
             and _name(contents.name) == "File.Contents"):
-        raise MError(f"emulator: Csv.Document of {contents.pprint()}")
+        raise MError(f"emulator: a document of {contents.pprint()}")
     path = contents.args[0]
     if not (isinstance(path, px.ConcatenationExpression) and _name(path.left) == "ExportsFolder"):
         raise MError(f"emulator: File.Contents of {path.pprint()}")
     name = _text(path.right)
     if name not in files:
         raise MError(f"DataSource.Error: Could not find file '{name}'.")
-    rows = list(csv.reader(io.StringIO(files[name], newline="")))
+    return files[name]
+
+
+def _json_document(args: list[Any], files: dict[str, str]) -> Any:
+    try:
+        return json.loads(_file(args[0], files))
+    except json.JSONDecodeError as exc:
+        raise MError(f"DataFormat.Error: We found extra characters ... ({exc})") from None
+
+
+def _select_fields(record: Any, args: list[Any]) -> dict[str, Any]:
+    """`Record.SelectFields(record, {names}, missingField)`: those fields, in that order."""
+    if not isinstance(record, dict):
+        raise MError(f"Expression.Error: We cannot convert a value of type {type(record)} "
+                     "to type Record.")
+    missing, out = _missing_field(args, 2), {}
+    for name in (_text(e) for e in _list(args[1])):
+        if name in record:
+            out[name] = record[name]
+        elif missing == "MissingField.Error":
+            raise MError(f"Expression.Error: The field '{name}' of the record wasn't found.")
+        elif missing == "MissingField.UseNull":
+            out[name] = None
+    return out
+
+
+def _from_records(args: list[Any], steps: dict[str, Any]) -> MTable:
+    """`Table.FromRecords({a, b})` of records named by steps: the first one's fields."""
+    records = [steps[_name(e)] for e in _list(args[0])]
+    columns = list(records[0]) if records else []
+    if any(list(r) != columns for r in records):
+        raise MError("emulator: records of different fields")
+    return MTable(columns, [[r[c] for c in columns] for r in records])
+
+
+def _csv_document(args: list[Any], files: dict[str, str]) -> MTable:
+    rows = list(csv.reader(io.StringIO(_file(args[0], files), newline="")))
     width = max((len(r) for r in rows), default=0)
     return MTable([f"Column{i + 1}" for i in range(width)],
                   [r + [""] * (width - len(r)) for r in rows])
@@ -161,7 +201,7 @@ def _parse(m: str) -> Any:
 
 
 def refresh(m: str, files: dict[str, str]) -> MTable:
-    """The table query `m` gives over the exports `files` (name -> CSV text)."""
+    """The table query `m` gives over the exports `files` (name -> CSV or JSON text)."""
     ast = _parse(m)
     if not isinstance(ast, px.StatementExpression):
         raise MError("emulator: not a let expression")
@@ -178,6 +218,15 @@ def refresh(m: str, files: dict[str, str]) -> MTable:
         fn, args = _name(expr.name), list(expr.args)
         if fn == "Csv.Document":
             steps[name] = _csv_document(args, files)
+            continue
+        if fn == "Json.Document":
+            steps[name] = _json_document(args, files)
+            continue
+        if fn == "Table.FromRecords":
+            steps[name] = _from_records(args, steps)
+            continue
+        if fn == "Record.SelectFields":
+            steps[name] = _select_fields(steps[_name(args[0])], args)
             continue
         table = steps[_name(args[0])]
         if fn == "Table.PromoteHeaders":

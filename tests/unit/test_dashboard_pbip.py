@@ -17,7 +17,7 @@ from referencing.jsonschema import DRAFT7
 
 from dashboard.build import DESKTOP_STATE, write_pbip
 from dashboard.measures import MEASURES
-from dashboard.spec import DATE_TABLE, NAME, PARAMETER, RELATIONSHIPS, TABLES
+from dashboard.spec import DATE_TABLE, NAME, PARAMETER, RELATIONSHIPS, RUN_TABLE, TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "tests" / "data" / "pbir-schemas"
@@ -164,7 +164,7 @@ def test_every_visual_binds_only_tables_columns_and_measures_of_the_model(
 
 def test_model_tables_and_measures_follow_the_spec(model: dict[str, Any]) -> None:
     tables = {t["name"]: t for t in model["tables"]}
-    assert set(tables) == {t.name for t in TABLES} | {DATE_TABLE}
+    assert set(tables) == {t.name for t in TABLES} | {DATE_TABLE, RUN_TABLE}
     for spec in TABLES:
         assert [c["name"] for c in tables[spec.name]["columns"]] == list(spec.columns)
     dax = {m["name"]: m["expression"] for t in model["tables"] for m in t["measures"]}
@@ -175,7 +175,7 @@ def test_every_query_reads_its_csv_under_exports_folder(model: dict[str, Any]) -
     for table in model["tables"]:
         (partition,) = table["partitions"]
         source = partition["source"]
-        if table["name"] == DATE_TABLE:
+        if table["name"] in (DATE_TABLE, RUN_TABLE):
             assert f'File.Contents({PARAMETER} & "run.json")' in source
             continue
         if table["name"] == "transactions_scored":  # the day files, for incremental refresh

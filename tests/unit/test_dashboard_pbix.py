@@ -19,7 +19,7 @@ from dashboard.build import SAMPLE_EXPORTS
 from dashboard.measures import MEASURES
 from dashboard.pbix import build_pbix
 from dashboard.sample import write_day_files
-from dashboard.spec import DATE_TABLE, NAME, PARAMETER, TABLES, Table
+from dashboard.spec import DATE_TABLE, NAME, PARAMETER, RUN_TABLE, TABLES, Table
 from dashboard.tmdl import partition_m
 from shared.columns import SOURCE_SCORE
 from tests.scored_days import read_scored
@@ -43,7 +43,7 @@ def pbix(request: pytest.FixtureRequest, fresh_pbix: Path) -> PBIXRay:
 
 def test_pbix_has_the_spec_tables_columns_and_types(pbix: PBIXRay) -> None:
     schema = pbix.schema
-    assert sorted(pbix.tables) == sorted([*(t.name for t in TABLES), DATE_TABLE])
+    assert sorted(pbix.tables) == sorted([*(t.name for t in TABLES), DATE_TABLE, RUN_TABLE])
     for table in TABLES:
         got = schema[schema["TableName"] == table.name]
         assert dict(zip(got["ColumnName"], got["PandasDataType"], strict=True)) == {
@@ -58,8 +58,9 @@ def test_pbix_measures_carry_the_source_dax_verbatim(pbix: PBIXRay) -> None:
 def test_pbix_queries_read_exports_folder_not_an_inline_snapshot(pbix: PBIXRay) -> None:
     queries = dict(zip(pbix.power_query["TableName"], pbix.power_query["Expression"],
                        strict=True))
-    assert set(queries) == {t.name for t in TABLES} | {DATE_TABLE}
+    assert set(queries) == {t.name for t in TABLES} | {DATE_TABLE, RUN_TABLE}
     assert f'File.Contents({PARAMETER} & "run.json")' in queries.pop(DATE_TABLE)
+    assert f'File.Contents({PARAMETER} & "run.json")' in queries.pop(RUN_TABLE)
     fact = queries.pop("transactions_scored")
     assert f'Folder.Contents({PARAMETER} & "scored")' in fact and "RangeStart" in fact
     assert "Binary.FromText" not in fact
@@ -129,6 +130,7 @@ def _pandas_figures(threshold: float) -> dict[str, float]:
         "Hybrid Workload %": _divide(hybrid.sum(), n),
         "ML Expected Cost": float(row["ml_expected_cost"]),
         "Hybrid Expected Cost": float(row["hybrid_expected_cost"]),
+        "Combined Expected Cost": float(row["combined_expected_cost"]),
         "Total Flagged": int(hybrid.sum()),
         "Flag Rate": _divide(hybrid.sum(), n),
         "ML Only": int((ml & ~rule).sum()),
@@ -261,7 +263,7 @@ def test_kpi_measures_equal_the_thresholds_row(dax_session: Any, threshold: floa
     t = _RECOMMENDED if threshold is None else threshold
     row = sweep.loc[(sweep["threshold"] - t).abs() < 1e-9].iloc[0]
     expected: dict[str, float] = {}
-    for mode in ("ML", "Hybrid"):
+    for mode in ("ML", "Hybrid", "Combined"):
         key = mode.lower()
         expected |= {f"KPI {mode} Flagged": row[f"{key}_flagged"],
                      f"KPI {mode} True Positives": row[f"{key}_tp"],
@@ -271,13 +273,22 @@ def test_kpi_measures_equal_the_thresholds_row(dax_session: Any, threshold: floa
     ctx = {"thresholds.threshold": [threshold]} if threshold is not None else None
     reply = dax_session(list(expected), ctx)
     got = {r["name"]: r["value"] for r in reply["results"] if r["status"] == "ok"}
-    assert got.keys() == expected.keys(), reply
-    for name, value in expected.items():
-        assert got[name] == pytest.approx(float(value), rel=1e-9, abs=1e-12), name
+    blank = {name for name, value in expected.items() if pd.isna(value)}  # an empty cell
+    assert got.keys() == expected.keys() - blank, reply  # (combined flags none at 0.80)
+    assert {r["name"] for r in reply["results"] if r["status"] == "blank"} == blank
+    for name in got:
+        assert got[name] == pytest.approx(float(expected[name]), rel=1e-9, abs=1e-12), name
     # The sample is fully labelled, so they also equal the fact-table figures.
     figures = _pandas_figures(t)
     for name in ("ML Precision", "ML Recall", "Hybrid Precision", "Hybrid Workload %"):
         assert got[f"KPI {name}"] == pytest.approx(figures[name], rel=1e-9), name
+
+
+def test_pbix_run_table_holds_the_recommended_mode(pbix: PBIXRay) -> None:
+    """run.json's `recommended_mode` (the sink wrote the sample's), the mark's mode."""
+    run = json.loads((SAMPLE_EXPORTS / "run.json").read_text(encoding="utf-8"))
+    assert pbix.get_table(RUN_TABLE).to_dict("records") == [
+        {"recommended_mode": run["recommended_mode"]}] == [{"recommended_mode": "combined"}]
 
 
 def test_pbix_carries_the_tmdl_refresh_policy(pbix: PBIXRay) -> None:
