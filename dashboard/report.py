@@ -32,6 +32,7 @@ from shared.exports_folder import REPORT_NAME as REPORT_NAME
 from shared.exports_folder import RUN_FILE, STATUS_FILE
 from shared.freshness import batch_run, describe
 from shared.outputs import open_text
+from shared.skew import unknown_fields_note
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
     span = read_range(run)
     data["date_range"] = list(span) if span else None
     data["status"] = read_status(exports_dir, now or datetime.now(UTC).replace(tzinfo=None))
+    # beside the freshness: fields of scored messages the sink did not know (`shared.skew`)
+    data["skew"] = unknown_fields_note(run)
     return data
 
 

@@ -9,11 +9,18 @@ and exits 0 (healthy) or 1. A heartbeat more than `shared.freshness.STALE_S` old
 sink was not heard from since (killed, crashed or stuck: its lag is what it was then); one
 whose `stopped_at` is set (a clean stop) is unhealthy at once, whatever its age; so is a
 batch run's folder (`auditstream score`: `shared.freshness.batch_run`), which no sink writes.
+
+A second line, `note: ...`, names the scored messages' fields run.json says the sink did
+not know (`shared.skew`: a newer detector's, mid rolling upgrade). It leaves the exit code
+alone: those rows are exported and current, only without the new columns, and a restart
+cannot teach the sink a field; unhealthy would have Docker flag (or an orchestrator
+restart) the sink for the whole of an upgrade done in the order the docs allow.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -21,10 +28,12 @@ from pathlib import Path
 
 from shared.columns import SOURCE_SCORE
 from shared.errors import UsageError
+from shared.exports_folder import RUN_FILE
 from shared.freshness import STALE_S, ahead_by, batch_run, silent_for, utc
 from shared.health import Bounds, Signs, Verdict, judge
 from shared.names import shown
 from shared.outputs import open_text
+from shared.skew import unknown_fields_note
 
 #: The longest the sink may write no row while scored messages wait for it (s).
 STALL_S = 120.0
@@ -83,6 +92,21 @@ def check(folder: Path, now: datetime) -> Verdict:
     return judge(found, BOUNDS)
 
 
+def note(folder: Path) -> str:
+    """The line on fields the sink did not know, from `folder`'s run.json; "" when it
+    names none, or there is no run.json yet."""
+    path = folder / RUN_FILE
+    try:
+        with open_text(path, "utf-8") as fh:  # as status.csv: a FIFO there waited for ever
+            run = json.load(fh)
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError, ValueError, UsageError) as exc:
+        return f"note: cannot read {shown(path)} for the fields the sink did not know: {exc}"
+    said = unknown_fields_note(run) if isinstance(run, dict) else ""
+    return f"note: {said}" if said else ""
+
+
 def _waited(found: Signs) -> str:
     if found.lag is None:
         return "how many messages were waiting then was unknown"
@@ -98,6 +122,8 @@ def main() -> int:
         now = datetime.now(UTC).replace(tzinfo=None)
         verdict = check(s.exports_dir, now)
         print(verdict.line())
+        if said := note(s.exports_dir):
+            print(said)
         return 0 if verdict.healthy else 1
 
     # Docker reads 0 as healthy, 1 as unhealthy (2 is reserved): a bad setting is 1 too.

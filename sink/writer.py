@@ -24,6 +24,7 @@ from shared.gcpause import gc_paused
 from shared.names import shown
 from shared.outputs import open_append
 from shared.schemas import unguarded
+from shared.skew import UNKNOWN_FIELDS, UNKNOWN_ROWS
 from sink import days as dy
 from sink import state as st
 from sink.batch import BatchResult, Record, count_unknown, format_batch, format_slice
@@ -36,10 +37,6 @@ from sink.status import now_utc, write_status
 from sink.watermark import Watermark
 
 log = logging.getLogger(__name__)
-
-#: run.json's (and the checkpoint's) record of fields ignored in scored messages.
-UNKNOWN_FIELDS = "unknown_scored_fields"
-UNKNOWN_ROWS = "rows_with_unknown_fields"
 
 MIN_SLICE = 500  # smaller batches are not worth a trip to a worker process
 

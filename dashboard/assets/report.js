@@ -345,5 +345,7 @@
   // status.csv as judged when this page was made (shared.freshness): a static page claims no lag after it
   const st = D.status || {};
   document.getElementById("freshness").textContent = st.freshness ? `${st.freshness} (when this page was made${st.heartbeat_at ? `; last heartbeat ${st.heartbeat_at} UTC` : ""})` : "";
+  // run.json's fields of scored messages the sink did not know (a newer detector's), as one line
+  document.getElementById("skew").textContent = typeof D.skew === "string" && D.skew ? `Note: ${D.skew}` : "";
   document.body.dataset.ready = "true";
 })();

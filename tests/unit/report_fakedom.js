@@ -37,6 +37,7 @@ const out = {};
 const walk = (e) => { if (e.attrs && e.attrs["data-kpi"]) out[e.attrs["data-kpi"]] = e.children[1].textContent; (e.children || []).forEach(walk); };
 byId.forEach(walk);
 if (byId.has("freshness")) out._freshness = byId.get("freshness").textContent;
+if (byId.has("skew")) out._skew = byId.get("skew").textContent;
 // the daily chart: its x-axis labels and how many days its lines have
 const daily = byId.get("chart-daily");
 if (daily && daily.children[0]) {
