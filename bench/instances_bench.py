@@ -343,11 +343,16 @@ def main() -> int:
             run = Run(kafka, src, args.records, f"{src}-r{i}-n{n}", Path(tmp),
                       args.broker_pid)
             spawned = time.monotonic()
-            for k in range(n):
-                run.spawn(f"i{k}")
-                if joining and k < n - 1:  # the next joins once this share is committed
-                    run.watch(args.records * (k + 1) // (n + 1))
-            run.watch(args.records)
+            try:
+                for k in range(n):
+                    run.spawn(f"i{k}")
+                    if joining and k < n - 1:  # the next joins once this share is committed
+                        run.watch(args.records * (k + 1) // (n + 1))
+                run.watch(args.records)
+            except BaseException:  # a run that failed leaves no detector behind
+                for inst in run.instances:
+                    inst.proc.kill()
+                raise
             whole = run.samples[-1].t - spawned
             codes = run.stop()
             if any(codes):
