@@ -126,6 +126,22 @@ def window(samples: Sequence[Sample], start: float, total: int) -> Window | None
                   last.broker_cpu - first.broker_cpu, last.machine_cpu - first.machine_cpu)
 
 
+def longest_stall(samples: Sequence[Sample], total: int) -> float:
+    """The longest time the committed count stood still between its first move and the
+    end (a rebalance's pause shows here; 0.0 before any move)."""
+    moved: float | None = None
+    longest, before = 0.0, None
+    for s in samples:
+        if before is not None and s.committed > before:
+            if moved is not None:
+                longest = max(longest, s.t - moved)
+            moved = s.t
+        before = s.committed
+        if s.committed >= total:
+            break
+    return longest
+
+
 class Source(msgspec.Struct):
     source_partition: int
     source_offset: int
@@ -377,7 +393,8 @@ def main() -> int:
             results.append((n, plain, args.records / whole, steady, load_before, load_avg(),
                             parity))
             show(i, n, joining, plain, args.records / whole, steady, load_before, parity,
-                 [len(TOOK.findall(inst.log.read_bytes())) for inst in run.instances])
+                 [len(TOOK.findall(inst.log.read_bytes())) for inst in run.instances],
+                 longest_stall(run.samples, args.records))
     print("  medians of the timed runs (steady window):")
     for n in counts:
         mine = [r for r in results[:len(order)] if r[0] == n and r[3] is not None]
@@ -393,7 +410,7 @@ def main() -> int:
 
 
 def show(i: int, n: int, joining: bool, plain: float, whole: float, steady: Window | None,
-         load_before: float, parity: Parity | None, taken: list[int]) -> None:
+         load_before: float, parity: Parity | None, taken: list[int], stall: float) -> None:
     what = f"{n} joining" if joining else f"{n} at once"
     head = (f"  run {i}: {what:<10} load {load_before:4.1f}  passthrough {plain:>9,.0f} tx/s"
             f"  spawn->end {whole:>8,.0f} tx/s")
@@ -408,7 +425,8 @@ def show(i: int, n: int, joining: bool, plain: float, whole: float, steady: Wind
               f"{steady.cores(steady.broker_cpu):.2f}, machine "
               f"{steady.cores(steady.machine_cpu):.2f}")
     print(f"      rows: {'reference' if parity is None else parity}; partitions taken "
-          f"by each instance (a rebalance takes them again): {taken}", flush=True)
+          f"by each instance (a rebalance takes them again): {taken}; longest stall of "
+          f"the committed offsets: {stall:.2f} s", flush=True)
 
 
 if __name__ == "__main__":

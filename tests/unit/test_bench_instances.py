@@ -130,3 +130,12 @@ def test_the_steady_window_starts_at_the_last_instance_to_take_partitions() -> N
     assert got is not None and (got.records, got.seconds) == (600, 1.0)
     run.instances[1].took_at = None  # one never took a partition: no window
     assert run.steady() is None
+
+
+def test_the_longest_stall_is_between_two_moves_of_the_committed_count() -> None:
+    samples = [sample(0.0, 0), sample(5.0, 0),  # start-up before the first move: not a stall
+               sample(6.0, 100), sample(6.5, 200), sample(8.5, 200), sample(9.0, 300),
+               sample(9.5, 1000), sample(20.0, 1000)]  # after the end: not a stall
+    assert ib.longest_stall(samples, 1000) == pytest.approx(2.5)  # 6.5 -> 9.0
+    assert ib.longest_stall(samples[:2], 1000) == 0.0
+    assert ib.longest_stall([sample(0.0, 0), sample(1.0, 1000)], 1000) == 0.0
