@@ -253,6 +253,9 @@ class Run:
     base: str
     workdir: Path
     broker_pid: int | None
+    #: Each process its own session, as services are (its own scheduler autogroup: with
+    #: `kernel.sched_autogroup_enabled`, processes of one session share one group's CPU).
+    own_session: bool = True
     instances: list[Instance] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
 
@@ -275,7 +278,8 @@ class Run:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "auditstream", "detect", "--group",
                  f"{self.base}-group", "--instance-id", name],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=self.own_session)
         self.instances.append(Instance(proc, log))
 
     def _committed(self, consumer: object) -> int:
@@ -327,6 +331,15 @@ class Run:
         return window(self.samples, max(i.took_at or 0.0 for i in self.instances), self.total)
 
 
+def autogroup() -> str:
+    """Whether the scheduler groups processes by session (`kernel.sched_autogroup_enabled`)."""
+    try:
+        return {"1": "on", "0": "off"}.get(
+            Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip(), "?")
+    except OSError:
+        return "?"
+
+
 def load_avg() -> float:
     return os.getloadavg()[0]
 
@@ -340,6 +353,9 @@ def main() -> int:
     parser.add_argument("--join", type=int, default=0,
                         help="then a run of this many instances joining one by one")
     parser.add_argument("--broker-pid", type=int, help="count this broker process's CPU")
+    parser.add_argument("--same-session", action="store_true",
+                        help="start the detectors in the bench's session (one scheduler "
+                             "autogroup for all of them) instead of one session each")
     args = parser.parse_args()
     counts = [int(c) for c in args.instances.split(",")]
     order = abba(counts)
@@ -348,7 +364,9 @@ def main() -> int:
     bad = 0
     print(f"instances_bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
           f"load {load_avg():.1f}, {args.records:,} records, {args.customers:,} customers, "
-          f"{PARTITIONS} partitions, runs {order}", flush=True)
+          f"{PARTITIONS} partitions, runs {order}, "
+          f"{'one session' if args.same_session else 'a session each'}, autogroup "
+          f"{autogroup()}", flush=True)
     with broker() as kafka, tempfile.TemporaryDirectory() as tmp:
         src = f"bench-{uuid.uuid4().hex[:8]}"
         load(kafka, src, make_transactions(args.records, args.customers))
@@ -357,7 +375,7 @@ def main() -> int:
             load_before = load_avg()
             plain = passthrough(kafka, src, args.records, 5_000)[0]
             run = Run(kafka, src, args.records, f"{src}-r{i}-n{n}", Path(tmp),
-                      args.broker_pid)
+                      args.broker_pid, own_session=not args.same_session)
             spawned = time.monotonic()
             try:
                 for k in range(n):

@@ -139,3 +139,25 @@ def test_the_longest_stall_is_between_two_moves_of_the_committed_count() -> None
     assert ib.longest_stall(samples, 1000) == pytest.approx(2.5)  # 6.5 -> 9.0
     assert ib.longest_stall(samples[:2], 1000) == 0.0
     assert ib.longest_stall([sample(0.0, 0), sample(1.0, 1000)], 1000) == 0.0
+
+
+@pytest.mark.parametrize("own", [True, False])
+def test_each_detector_is_its_own_session_unless_asked(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path, own: bool) -> None:
+    started: list[dict[str, Any]] = []
+
+    def popen(args: list[str], **kwargs: Any) -> Any:
+        started.append({"args": args, **kwargs})
+        return SimpleNamespace(pid=1)
+
+    monkeypatch.setattr("instances_bench.subprocess.Popen", popen)
+    kafka = SimpleNamespace(bootstrap_servers="127.0.0.1:1")
+    run = ib.Run(kafka, "src", 10, "b", tmp_path, None, own_session=own)  # type: ignore[arg-type]
+    run.spawn("i0")
+    run.spawn("i1")
+    assert [s["start_new_session"] for s in started] == [own, own]
+    assert [s["args"][-4:] for s in started] == [["--group", "b-group", "--instance-id", i]
+                                                 for i in ("i0", "i1")]
+    assert started[0]["args"][1:4] == ["-m", "auditstream", "detect"]
+    assert started[0]["env"]["AUDITSTREAM_TRANSACTIONS_TOPIC"] == "src"
+    assert started[0]["env"]["AUDITSTREAM_SCORED_TOPIC"] == run.scored == "b-scored"
