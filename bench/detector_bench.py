@@ -12,7 +12,8 @@ Rates are sustained figures: from the first consumed batch to the last record.
 
     .venv/bin/python bench/detector_bench.py [--records 100000] [--customers 2000] [--compiled]
 
-Uses the broker named by KAFKA_BOOTSTRAP_SERVERS, else starts a local one.
+Uses the broker named by KAFKA_BOOTSTRAP_SERVERS, else starts a local one. Several detector
+processes of one group against one: `bench/instances_bench.py`.
 """
 
 from __future__ import annotations
