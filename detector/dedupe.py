@@ -9,8 +9,11 @@ explicitly, so answers never depend on when compaction ran (replays rebuild it i
 A row dated more than the horizon past the watermark does not move it by itself: one row with
 a mistyped year (2026 for 2025, or 2100) would put every id seen before behind the horizon,
 and a second replay of the file would be scored again (found by a hostile probe: a whole
-partition exported twice). Such rows are noted (`ahead`); once `CONFIRM` have come, the
-stream has moved on, and the watermark goes to the earliest of them (never back). Below
+partition exported twice). Such rows are noted (`ahead`); once `CONFIRM` have come in a
+run, the stream has moved on, and the watermark goes to the earliest of them (never back).
+A row within the horizon of the watermark ends the run (the noted rows are forgotten): stray
+rows scattered over a long stream no longer add up to a jump (hostile probe, 2026-12-06);
+a row behind the horizon (1970) is a stray itself and does not end it. Below
 that jump, the watermark is the latest event time seen, as before. The very first row has
 no watermark to be measured against: until `CONFIRM` rows have come (`first`), the watermark
 is what that rule gives from the earliest of them, so a first row dated years ahead is only
@@ -39,6 +42,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from shared.schemas import MAX_TIMESTAMP
 from shared.schemas import TransactionView as Transaction
 
 _MAGIC = b"DDX1"
@@ -51,6 +55,9 @@ _NO_WATERMARK = -(1 << 62)
 _EPOCH = datetime(1970, 1, 1)
 _MINUTE = timedelta(minutes=1)
 _I32 = (-(1 << 31), (1 << 31) - 1)
+#: The event minutes a row the schema takes can have (1970-2100): a checkpoint's watermark or
+#: noted rows outside them came from no row (a restored watermark in 2200 forgot every id).
+_ROW_MINUTES = (0, (MAX_TIMESTAMP - datetime(1970, 1, 1)) // timedelta(minutes=1) - 1)
 #: Compaction threshold: the pending dict never exceeds max(this, len(arrays) / 8).
 MIN_PENDING = 65_536
 #: Rows more than the horizon past the watermark that move it (to the earliest of them).
@@ -143,7 +150,8 @@ class DedupeIndex:
             if minutes:
                 latest = max(minutes)
                 start = self._watermark
-                if self._first is None and latest <= start + self.horizon_min:
+                if self._first is None and not self._ahead \
+                        and latest <= start + self.horizon_min:
                     # settled, no row far ahead: `_advance`'s end
                     self._watermark = max(self._watermark, latest)
                 else:
@@ -167,9 +175,11 @@ class DedupeIndex:
 
     def _follow(self, minute: int) -> None:
         if minute <= self._watermark:
+            if self._ahead and minute >= self._watermark - self.horizon_min:
+                self._ahead = []  # within the horizon: the stream has not moved on
             return
         if self._watermark == _NO_WATERMARK or minute <= self._watermark + self.horizon_min:
-            self._watermark = minute
+            self._watermark, self._ahead = minute, []
             return
         self._ahead.append(minute)
         if len(self._ahead) >= CONFIRM:  # never back: compaction dropped what it passed
@@ -270,6 +280,7 @@ class DedupeIndex:
         index._hashes = np.frombuffer(data, np.uint64, n, at).copy()
         index._offsets = np.frombuffer(data, np.int64, n, at + 8 * n).copy()
         index._minutes = np.frombuffer(data, np.int32, n, at + 16 * n).copy()
+        _check_watermark(watermark)
         index._watermark = watermark
         at += 20 * n
         index._first = [] if watermark == _NO_WATERMARK else None  # unless the dump says
@@ -286,6 +297,7 @@ class DedupeIndex:
             at += _AHEAD.size + 8 * max(k, 0)
         if at != len(data):
             raise ValueError(f"dedupe index counts {n} ids in {len(data)} bytes")
+        _check_noted(index._ahead, index._first)
         index._compact()
         return index
 
@@ -359,6 +371,8 @@ class DedupeIndex:
         index._ahead = [int(m) for m in head.get("ahead", [])]  # none in an older head
         first = head.get("first", [] if index._watermark == _NO_WATERMARK else None)
         index._first = None if first is None else [int(m) for m in first]  # None: settled
+        _check_watermark(index._watermark)
+        _check_noted(index._ahead, index._first)
         index._segments = head["segments"]
         arrays: list[list[np.ndarray[Any, Any]]] = [[], [], []]
         for name, *_ in head["segments"]:
@@ -386,6 +400,21 @@ def _fits(k: int, data: bytes, at: int) -> None:
     """A dump's count of minutes at `at`, `ValueError` unless its minutes follow it."""
     if k < 0 or at + _AHEAD.size + 8 * k > len(data):
         raise ValueError(f"dedupe index counts {k} minutes in {len(data) - at} bytes")
+
+
+def _check_watermark(watermark: int) -> None:
+    if watermark != _NO_WATERMARK and not _ROW_MINUTES[0] <= watermark <= _ROW_MINUTES[1]:
+        raise ValueError(f"a dedupe watermark (minute {watermark}) no row of 1970-2100 has")
+
+
+def _check_noted(ahead: list[int], first: list[int] | None) -> None:
+    """`ValueError` unless the rows noted are fewer than `CONFIRM` (that many move the
+    watermark, so no writer keeps them: the next row ahead jumped at once), in 1970-2100."""
+    for rows in (ahead, first or []):
+        if len(rows) >= CONFIRM or any(
+                not _ROW_MINUTES[0] <= m <= _ROW_MINUTES[1] for m in rows):
+            raise ValueError(f"a dedupe checkpoint noting {len(rows)} rows (under {CONFIRM}, "
+                             "in 1970-2100, expected)")
 
 
 def _ints(value: object) -> bool:

@@ -109,7 +109,8 @@ def test_confirm_rows_far_ahead_move_the_watermark_to_the_earliest_of_them() -> 
     jump = 10 * 1440
     ahead = [at(tx(100 + k), jump + k) for k in range(dedupe.CONFIRM)]
     index.check(ahead[:-1], list(range(1, dedupe.CONFIRM)))
-    assert index.check([at(tx(1), 0)], [dedupe.CONFIRM]) == [0]  # not moved yet: a duplicate
+    assert index._watermark == event_minute(at(tx(1), 0))  # not moved yet (a row within the
+    # horizon here would end the run: test_dedupe_stray_rows)
     index.check(ahead[-1:], [dedupe.CONFIRM + 1])  # the CONFIRM-th: moved to `jump`
     assert index.check([at(tx(1), 0)], [dedupe.CONFIRM + 2]) == [None]  # behind the horizon
     assert index.check([at(tx(100), jump)], [dedupe.CONFIRM + 3]) == [1]
@@ -119,8 +120,10 @@ def _follow(minutes: list[int], horizon_min: int, watermark: int, ahead: list[in
             ) -> tuple[int, list[int]]:
     for minute in minutes:
         if watermark == -(1 << 62) or minute <= watermark + horizon_min:
+            if minute >= watermark - horizon_min:  # within the horizon: ends a run ahead
+                ahead = []
             watermark = max(watermark, minute)
-        else:  # far ahead: followed once CONFIRM such rows have come
+        else:  # far ahead: followed once CONFIRM such rows have come in a run
             ahead = [*ahead, minute]
             if len(ahead) == dedupe.CONFIRM:
                 watermark, ahead = max(watermark, min(ahead)), []
@@ -352,18 +355,19 @@ def test_the_first_rows_survive_a_checkpoint_and_an_older_one_has_them_settled()
     """While the first `CONFIRM` rows come, they are in the dump and the head; a dump or
     head written before them restores as before: the watermark as it was, settled."""
     index = DedupeIndex(DAY)
-    index.check([at(tx(1), 9000), at(tx(2), 0)], [0, 1])
+    index.check([at(tx(1), 9000), at(tx(2), 0), at(tx(3), 9001)], [0, 1, 2])
     m0 = event_minute(at(tx(2), 0))
-    assert index._watermark == m0 and index._ahead == [m0 + 9000]
-    assert index._first == [m0 + 9000, m0]
+    # the row at m0 ended the run ahead that 9000 began
+    assert index._watermark == m0 and index._ahead == [m0 + 9001]
+    assert index._first == [m0 + 9000, m0, m0 + 9001]
     again = DedupeIndex.load(index.dump(), DAY)
     full = {k: v for k, v in index.checkpoint_parts(full=True).items() if v is not None}
     parts = DedupeIndex.from_parts(full, DAY)
     for restored in (again, parts):
-        assert restored._first == [m0 + 9000, m0] and restored._watermark == m0
-    old_dump = index.dump()[: -(8 + 8 * 2)]  # without the first rows' count and minutes
+        assert restored._first == [m0 + 9000, m0, m0 + 9001] and restored._watermark == m0
+    old_dump = index.dump()[: -(8 + 8 * 3)]  # without the first rows' count and minutes
     assert DedupeIndex.load(old_dump, DAY)._first is None
-    assert DedupeIndex.load(old_dump, DAY)._ahead == [m0 + 9000]
+    assert DedupeIndex.load(old_dump, DAY)._ahead == [m0 + 9001]
     body = json.loads(full[dedupe.HEAD][4:])
     del body["first"]
     full[dedupe.HEAD] = full[dedupe.HEAD][:4] + json.dumps(body).encode()
@@ -413,6 +417,13 @@ def _damaged_head(parts: dict[str, bytes]) -> None:
     parts["dedupe"] = dedupe._SEGMENT + json.dumps(head).encode()
 
 
+def _watermark_in_2200(parts: dict[str, bytes]) -> None:
+    """A head whose watermark no row of 1970-2100 gives: restored, every id was behind it."""
+    head = json.loads(parts["dedupe"][len(dedupe._SEGMENT):])
+    head["watermark"] = 230 * 365 * 1440
+    parts["dedupe"] = dedupe._SEGMENT + json.dumps(head).encode()
+
+
 def _overcounted_segment(parts: dict[str, bytes]) -> None:
     name = next(k for k in parts if k.startswith("dedupe."))
     data = parts[name]
@@ -421,7 +432,7 @@ def _overcounted_segment(parts: dict[str, bytes]) -> None:
     parts[name] = data[:at] + (n + 1).to_bytes(8, "little") + data[at + 8:]
 
 
-@pytest.mark.parametrize("damage", [_damaged_head, _overcounted_segment])
+@pytest.mark.parametrize("damage", [_damaged_head, _overcounted_segment, _watermark_in_2200])
 def test_a_checkpoint_whose_duplicate_index_cannot_be_read_is_rebuilt_from_history(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, damage: Any,
 ) -> None:
