@@ -10,13 +10,18 @@ Only the `hot_customers` most recently seen customers are kept as objects; the o
 packed (detector.core.packed: about a fifth of the memory) and unpacked when seen again. A
 restore leaves every customer packed. What is packed never changes an output.
 
-A row dated more than `customer_ttl_s` after the most recently seen customer's last event
-(a mistyped year: 2100 for 2025, which the schema takes) expires no one while a customer
-other than its own is held: measured from it, every customer of the partition was idle, and
-that one row dropped them all, so every later row scored as a new customer's (twelfth
-hostile probe, 2026-12-06). The next row, measured from it, expires as usual, so a
-partition that was really idle that long drops its idle customers one row later (its first
-row after the gap keeps them, its own customer's state too).
+A row dated more than `customer_ttl_s` after the partition's clock (a mistyped year: 2100
+for 2025, which the schema takes) is stray and expires no one: measured from it, every
+customer of the partition was idle, and that one row dropped them all, so every later row
+scored as a new customer's (twelfth hostile probe, 2026-12-06). The clock is the most
+recently seen customer's last event, but when that customer is the row's own and its last
+row was itself stray (more than the ttl after the next most recent customer's), the next
+one's: so a device whose clock is wrong keeps the partition however many rows it sends in
+a row (measured from its own first stray row, its second one dropped everyone), and a
+customer alone active for a long time still expires the idle ones. With no other customer
+held a row expires as usual. A partition really idle that long drops its idle customers at
+the first row, after the gap, of a customer other than the first one seen after it (that
+row measured from the first one's time): the second row when two customers come.
 """
 
 from __future__ import annotations
@@ -105,14 +110,23 @@ class CustomerTable:
         self.gone.add(cid)
 
     def _stray(self, customer_id: str, now: float) -> bool:
-        """Whether the row is dated more than the ttl after the most recently seen
-        customer's last event, another customer than its own held (see the module doc)."""
-        items = self._items
-        if not items:
+        """Whether the row is dated more than the ttl after the partition's clock: the most
+        recently seen customer's last event, or, that being the row's own customer and its
+        last row itself stray, the next one's (none other held: not stray; module doc)."""
+        items, ttl = self._items, self._ttl
+        newer = reversed(items)
+        newest = next(newer, None)
+        if newest is None:
             return False
-        newest = next(reversed(items))
-        return (now - last_seen(items[newest]) > self._ttl
-                and (len(items) > 1 or newest != customer_id))
+        clock = last_seen(items[newest])
+        if newest == customer_id:
+            other = next(newer, None)
+            if other is None:
+                return False
+            before = last_seen(items[other])
+            if clock - before > ttl:  # its own last row was stray: passed over
+                clock = before
+        return now - clock > ttl
 
     def _expire(self, now: float, customer_id: str) -> None:
         items, ttl = self._items, self._ttl

@@ -7,8 +7,8 @@ new id takes a free one (the arrays grow by a quarter, at least `CHUNK` slots). 
 (`lru_row`, per row) then does what `CustomerTable.get` does, at the same row: the least
 recently seen customers (the list's head, by arrival, not the smallest `last_t`) idle more than
 `customer_ttl_s` before the row's time are dropped (none for a stray row, dated more than
-that after the tail's time while another customer than its own is held:
-`CustomerTable._stray`), then a customer not held (new, or
+that after the tail's time, or the one before it when the tail is the row's own customer
+and its last row was itself stray: `CustomerTable._stray`), then a customer not held (new, or
 dropped earlier, even at this very row) is added fresh, dropping the head while
 `max_customers` are held, and the row's customer moves to the tail. Each drop is reported
 as (slot, row); a dropped slot is not reused before the batch ends, so a customer dropped
@@ -124,10 +124,18 @@ def lru_row(a: Any, slot: int, now: float, row: int, ttl: float, max_customers: 
     fields of it)."""
     live = a.live
     seen = a.seen
-    size, tail = a.ends[SIZE], a.ends[TAIL]
-    if size > 0 and now - seen[tail] > ttl and (size > 1 or tail != slot):
-        pass  # a stray row expires no one (`CustomerTable._stray`)
-    else:
+    tail = a.ends[TAIL]
+    stray = False
+    if tail >= 0:  # `CustomerTable._stray`
+        clock = seen[tail]
+        if tail == slot:
+            other = a.prev[tail]
+            if other < 0:
+                clock = now  # its customer alone: not stray
+            elif clock - seen[other] > ttl:  # its own last row was stray: passed over
+                clock = seen[other]
+        stray = now - clock > ttl
+    if not stray:  # a stray row expires no one
         while a.ends[SIZE] > 0:
             if now - seen[a.ends[HEAD]] <= ttl:
                 break
@@ -175,8 +183,16 @@ def lru_pass(a: Any, slots: Any, t: Any, ttl: float, max_customers: int, gone: A
     for i in range(slots.shape[0]):
         s = slots[i]
         now = t[i]
-        # a stray row expires no one (`CustomerTable._stray`)
-        stray = size > 0 and now - seen[tail] > ttl and (size > 1 or tail != s)
+        stray = False  # a stray row expires no one (`CustomerTable._stray`)
+        if tail >= 0:
+            clock = seen[tail]
+            if tail == s:
+                other = prev[tail]
+                if other < 0:
+                    clock = now  # its customer alone: not stray
+                elif clock - seen[other] > ttl:  # its own last row was stray: passed over
+                    clock = seen[other]
+            stray = now - clock > ttl
         while size > 0 and not stray and not now - seen[head] <= ttl:  # `_expire`
             h = head
             head = nxt[h]

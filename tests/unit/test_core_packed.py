@@ -165,11 +165,12 @@ def test_customers_all_held_as_objects_are_evicted_and_expired_for_good(by: str)
     """With `hot_customers` >= `max_customers` every customer is an object: one evicted (or
     expired) leaves the hot set too, so a later customer never tries to pack it."""
     table = CustomerTable(CoreConfig(max_customers=2, hot_customers=2, customer_ttl_s=10.0))
-    step = 100.0 if by == "age" else 0.0  # each customer idle past the ttl when the next comes
+    step = 20.0 if by == "age" else 0.0  # each customer idle past the ttl at its next's 2nd row
     for i in range(6):
-        table.get(f"c{i}", i * step).last_t = i * step
-        if by == "age":  # the first row past the ttl is stray (drops no one), the next not
-            table.get(f"c{i}", i * step + 1).last_t = i * step + 1
+        # by age: 9 s apart, so no row is stray (one more than the ttl after the partition's
+        # last: expiry would wait for a second customer, `CustomerTable._stray`)
+        for t in ((i * step, i * step + 9, i * step + 18) if by == "age" else (0.0,)):
+            table.get(f"c{i}", t).last_t = t
         kept = [f"c{i - 1}", f"c{i}"] if by == "count" and i else [f"c{i}"]
         assert [k for k, _ in table.held()] == kept
         assert not any(isinstance(h, bytes) for _, h in table.held())

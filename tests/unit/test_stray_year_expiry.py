@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from detector.core.engine import PartitionEngine
+from detector.core.stateparts import decode_customer
 from tests.ci import IN_CI
 from tests.cores import core_switch
 from tests.unit.state_stream import CONFIG, stream
@@ -65,3 +66,97 @@ def test_a_row_expires_only_within_the_ttl_of_the_newest_customer(
         left = sorted(cid for cid, _ in engine.checkpoint(full=True).customers)
     newest_ids = sorted({r.customer_id for r in ROWS[:300] if r.timestamp == newest})
     assert left == newest_ids * kept + ["first", "second"]
+
+
+def _held_ids(engine: PartitionEngine) -> list[str]:
+    return sorted(cid for cid, _ in engine.checkpoint(full=True).customers)
+
+
+def _stray(n: int, start: dt.datetime, first: int = 0) -> list[Any]:
+    """`n` rows of the customer "typo", a second apart from `start` (a device whose clock
+    is wrong), numbered from `first`."""
+    return [_row("typo", start + dt.timedelta(seconds=k)).model_copy(
+        update={"transaction_id": f"typo{k}"}) for k in range(first, first + n)]
+
+
+def _counts(core: str, rows: list[Any]) -> dict[str, int]:
+    """Each customer held after the first 300 rows and `rows`, with its count of events
+    (a customer dropped on the way counts only its rows since)."""
+    with core_switch(core):
+        engine = PartitionEngine(CONFIG, 0)
+        engine.process(ROWS[:300])
+        engine.process(rows)
+        return {cid: decode_customer(data)[1].n
+                for cid, data in engine.checkpoint(full=True).customers}
+
+
+@pytest.mark.parametrize("core", CORES)
+@pytest.mark.parametrize("n", [2, 3, 10])
+def test_one_customer_s_stray_rows_in_a_row_drop_no_customer(core: str, n: int) -> None:
+    """Its second row finds its own customer the most recently seen, whose last row was
+    stray: passed over, it is measured from the customer seen before, so it is stray too
+    (before: it dropped all, and every customer then counted only its rows after them)."""
+    got = _counts(core, [*_stray(n, LAST.timestamp.replace(year=2100)), *ROWS[300:]])
+    plain = _counts(core, ROWS[300:])
+    assert (len(got), len(plain)) == (31, 30)
+    assert got == {**plain, "typo": n}
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_stray_rows_interleaved_with_the_partition_s_drop_no_customer(core: str) -> None:
+    """Runs of one and two stray rows after each normal row: every customer is still held
+    at the end, with all its events, as without them."""
+    start = LAST.timestamp.replace(year=2100)
+    rows: list[Any] = []
+    for i, row in enumerate(ROWS[300:]):
+        rows += [row, *_stray(1 + i % 2, start, first=len(rows))]
+    got = _counts(core, rows)
+    assert got == {**_counts(core, ROWS[300:]), "typo": 45}  # 15 runs of 1, 15 of 2
+
+
+@pytest.mark.parametrize("core", CORES)
+@pytest.mark.parametrize(("past_ttl_s", "kept_all"), [(-1, False), (0, False), (1, True)])
+def test_a_stray_customer_s_next_row_is_measured_from_the_newest_other_customer(
+        core: str, past_ttl_s: int, kept_all: bool) -> None:
+    """After one stray row (a second past the ttl), its customer's next row, dated up to the
+    ttl past the newest OTHER customer's last event, drops every customer idle past the ttl
+    (all but that newest one); one second later it is stray and drops no one. Before, it was
+    measured from its own first row, and one second past the ttl dropped all 30."""
+    newest = max(r.timestamp for r in ROWS[:300])
+    at = newest + TTL + dt.timedelta(seconds=past_ttl_s)
+    with core_switch(core):
+        engine = PartitionEngine(CONFIG, 0)
+        engine.process([*ROWS[:300], *_stray(1, newest + TTL + dt.timedelta(seconds=1))])
+        assert len(engine.checkpoint(full=True).customers) == 31
+        engine.process([_row("typo", at).model_copy(update={"transaction_id": "again"})])
+        left = _held_ids(engine)
+    newest_ids = sorted({r.customer_id for r in ROWS[:300] if r.timestamp == newest})
+    every = sorted({r.customer_id for r in ROWS[:300]})
+    assert left == sorted((every if kept_all else newest_ids) + ["typo"])
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_a_partition_idle_past_the_ttl_expires_at_its_second_customer_after_the_gap(
+        core: str) -> None:
+    """The whole partition silent for a day more than the ttl, then three rows of the most
+    recently seen customer A, one of B, one of C: A's rows are stray (each measured from the
+    newest customer other than A, from before the gap), so all 30 stay held and A keeps its
+    state; B's row, measured from A's, drops every customer idle past the ttl (B's own old
+    state too: fresh), leaving A and B; then C. Expiry comes at the first row after the gap
+    of a customer other than the first one seen after it (the next row, when two come)."""
+    a = LAST.customer_id
+    b, c = sorted({r.customer_id for r in ROWS[:300]} - {a})[:2]
+    start = max(r.timestamp for r in ROWS[:300]) + TTL + dt.timedelta(days=1)
+    after = [LAST.model_copy(update={"transaction_id": f"g{i}", "customer_id": cid,
+                                     "timestamp": start + dt.timedelta(minutes=i)})
+             for i, cid in enumerate((a, a, a, b, c))]
+    with core_switch(core):
+        engine = PartitionEngine(CONFIG, 0)
+        engine.process(ROWS[:300])
+        every = _held_ids(engine)
+        left = []
+        for row in after:
+            engine.process([row])
+            left.append(_held_ids(engine))
+    assert len(every) == 30
+    assert left == [every, every, every, sorted([a, b]), sorted([a, b, c])]
