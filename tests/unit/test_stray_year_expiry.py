@@ -160,3 +160,18 @@ def test_a_partition_idle_past_the_ttl_expires_at_its_second_customer_after_the_
             left.append(_held_ids(engine))
     assert len(every) == 30
     assert left == [every, every, every, sorted([a, b]), sorted([a, b, c])]
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_two_rows_of_one_customer_dated_years_ahead_drop_no_customer(core: str) -> None:
+    """Two rows of one customer dated 2100 in a row (found checking f5b3214: the second was
+    measured from the first, every other customer idle past the ttl): none dropped, and the
+    next 30 rows score as without them."""
+    at = LAST.timestamp.replace(year=2100)
+    extra = [LAST.model_copy(update={"transaction_id": f"typo{k}", "customer_id": "typo",
+                                     "timestamp": at + dt.timedelta(seconds=k)})
+             for k in range(2)]
+    held, scores = _run(core, extra)
+    plain_held, plain_scores = _run(core, [])
+    assert (held, plain_held) == (31, 30)  # before: (1, 30)
+    assert scores.count(0.0) == plain_scores.count(0.0) == 10  # of 30 (before: 23)
