@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -54,6 +54,7 @@ from detector_bench import PARTITIONS, broker, load, make_transactions, passthro
 
 from shared.kafka import make_consumer
 from shared.settings import KafkaSettings
+from tests.integration.topic_reader import read_all
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,23 +204,9 @@ def compare(reference: Rows, rows: Iterable[tuple[int, bytes]]) -> Parity:
 def read_scored(kafka: KafkaSettings, topic: str, expected: int, settle: float = 1.0,
                 timeout: float = 120.0) -> list[tuple[int, bytes]]:
     """Every committed (partition, value) of `topic`, waiting for `expected` and `settle`
-    seconds more (a duplicate would show up then)."""
-    consumer = make_consumer(kafka, "unused-reader")
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
-    out: list[tuple[int, bytes]] = []
-    deadline, settle_until = time.monotonic() + timeout, None
-    try:
-        while time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=10_000, timeout=0.2):
-                if msg.error() is None:
-                    out.append((msg.partition() or 0, msg.value() or b""))
-            if len(out) >= expected:
-                settle_until = settle_until or time.monotonic() + settle
-                if time.monotonic() >= settle_until:
-                    break
-    finally:
-        consumer.close()
-    return out
+    seconds more (a duplicate would show up then): the broker tests' reader."""
+    return [(msg.partition() or 0, msg.value() or b"")
+            for msg in read_all(kafka, topic, PARTITIONS, expected, timeout, settle)]
 
 
 @dataclass
