@@ -1,0 +1,98 @@
+"""Hostile messages under the size bound cost time and memory in proportion to their size
+(hostile probe, 2026-12-06, thirteenth): a number whose digits a regular expression could
+split two ways, and a scan for long digit runs retried at every digit, were quadratic; the
+schema's list of problems was built twice for each refused message.
+
+The cost tests run the code in a child process whose CPU time is capped (`_CAPPED`): the
+regular expressions expose no step count, so the cap, 100-1000x below the old cost and
+far above the new, stands in for one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detector.dlq import MAX_MESSAGE_BYTES, SCHEMA_ERROR
+from shared.schemas import _NUMBER, parse_amount
+
+PROPERTY = settings(max_examples=300, deadline=None)
+
+#: The number syntax as it was written before (an oracle on short texts: same language).
+_OLD_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+_CAPPED = """
+import resource, sys
+{imports}
+value = sys.stdin.buffer.read()
+used = resource.getrusage(resource.RUSAGE_SELF)
+spent = int(used.ru_utime + used.ru_stime) + 1
+resource.setrlimit(resource.RLIMIT_CPU, (spent + {seconds}, spent + {seconds} + 1))
+{body}
+"""
+
+
+def _capped(imports: str, body: str, value: bytes, seconds: int = 5) -> str:
+    """`body`'s output, run on `value` (stdin) with at most `seconds` of CPU after imports."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CAPPED.format(imports=imports, body=body, seconds=seconds)],
+        input=value, capture_output=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])  # -24: over the cap
+    return done.stdout.decode()
+
+
+def _transaction(**fields: Any) -> dict[str, Any]:
+    return {"transaction_id": "t", "customer_id": "c", "timestamp": "2025-01-01T00:00:00",
+            "amount": 1.0, "country": "DE", "channel": "web", "device": "d",
+            "merchant_category": "m", **fields}
+
+
+def test_an_amount_of_200000_digits_and_a_letter_is_refused_in_linear_time() -> None:
+    """Before: `[0-9]+\\.?[0-9]*` tried every split of the digits (8,000: 1 s; this message
+    about 10 minutes of the detector, twice: the fast path, then the schema)."""
+    value = json.dumps(_transaction(amount="9" * 200_000 + "x")).encode()
+    assert len(value) < MAX_MESSAGE_BYTES
+    said = _capped("from detector.dlq import DecodeFailure, decode_record", """
+try:
+    decode_record(value)
+except DecodeFailure as exc:
+    print(exc.error_class, exc.message, sep="|")
+""", value)
+    assert said == f"{SCHEMA_ERROR}|amount: '{'9' * 40}…' is not a number\n"
+
+
+def test_parse_amount_refuses_a_long_run_of_digits_in_linear_time() -> None:
+    """The CSV reader's path (`replay`, `score`) shares `parse_amount`."""
+    text = ("1" * 300_000 + "e").encode()
+    said = _capped("from shared.schemas import parse_amount", """
+try:
+    parse_amount(value.decode())
+except ValueError as exc:
+    print(exc)
+""", text)
+    assert said == f"'{'1' * 40}…' is not a number\n"
+
+
+@PROPERTY
+@given(st.text(alphabet="0123456789.eE+-x _", max_size=14))
+def test_the_number_syntax_is_the_one_it_was(text: str) -> None:
+    assert bool(_NUMBER.fullmatch(text)) == bool(_OLD_NUMBER.fullmatch(text))
+
+
+@pytest.mark.parametrize("text", ["1", "1.", ".5", "1.5", "-1e3", "+.5E-2", "12.5e+07"])
+def test_plain_numbers_are_still_read(text: str) -> None:
+    assert parse_amount(text) == float(text)
+
+
+@pytest.mark.parametrize("text", [".", "1e", "e5", "1.2.3", "--1", "1e+", "+", "1_0", ". 5"])
+def test_what_is_not_a_plain_number_is_still_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_amount(text)
+
