@@ -21,7 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.dlq import MAX_MESSAGE_BYTES, SCHEMA_ERROR
+from shared import fastcodec
 from shared.schemas import _NUMBER, parse_amount
+from tests.unit.test_fastcodec_scored import valid_scored
 
 PROPERTY = settings(max_examples=300, deadline=None)
 
@@ -95,4 +97,43 @@ def test_plain_numbers_are_still_read(text: str) -> None:
 def test_what_is_not_a_plain_number_is_still_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_amount(text)
+
+
+def _with_note(note: str) -> bytes:
+    """A valid scored row with a field the sink does not know, holding `note`."""
+    return json.dumps({**valid_scored(), "note": note}).encode()
+
+
+def _runs(run: int, size: int) -> str:
+    return ("9" * run + " ") * (size // (run + 1))
+
+
+def test_a_scored_message_of_long_digit_runs_is_read_in_linear_time() -> None:
+    """Before: `[0-9]{1000}` was tried at each digit of each 999-digit run (about 7 s here)."""
+    value = _with_note(_runs(999, 4_000_000))
+    said = _capped("from shared.fastcodec import decode_scored", """
+rec = decode_scored(value)
+print(type(rec).__name__, rec.transaction_id, rec.source_offset)
+""", value, seconds=3)
+    assert said == "LenientScoredRecord t1 7\n"
+
+
+@pytest.mark.parametrize(("run", "fast"), [(999, True), (1000, False), (1001, False)])
+def test_a_run_of_1000_digits_in_an_unknown_field_is_left_to_the_schema(
+        run: int, fast: bool) -> None:
+    value = _with_note("x" + "7" * run + "x")
+    rec = fastcodec.decode_scored(value)
+    assert (rec is not None) == fast
+    if rec is not None:
+        assert (rec.transaction_id, rec.amount) == ("t1", 12.5)
+
+
+@PROPERTY
+@given(st.lists(st.tuples(st.sampled_from([0, 1, 998, 999, 1000, 1001]),
+                          st.sampled_from([b" ", b"x", b".", b"\xff"])), max_size=6))
+def test_the_long_digit_scan_finds_exactly_the_runs_of_1000(parts: list[tuple[int, bytes]]
+                                                            ) -> None:
+    value = b"".join(b"5" * run + sep for run, sep in parts)
+    longest = max((len(r) for r in re.split(rb"[^0-9]", value)), default=0)
+    assert (fastcodec._LONG_DIGITS(value) is not None) == (longest >= 1000)
 
