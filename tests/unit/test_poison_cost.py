@@ -19,10 +19,14 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails
 
-from detector.dlq import MAX_MESSAGE_BYTES, SCHEMA_ERROR
+import detector.dlq as dlq
+from detector.dlq import MAX_MESSAGE_BYTES, SCHEMA_ERROR, DecodeFailure, decode_record
 from shared import fastcodec
-from shared.schemas import _NUMBER, parse_amount
+from shared.codec import describe_validation_error
+from shared.schemas import _NUMBER, Transaction, parse_amount
 from tests.unit.test_fastcodec_scored import valid_scored
 
 PROPERTY = settings(max_examples=300, deadline=None)
@@ -137,3 +141,42 @@ def test_the_long_digit_scan_finds_exactly_the_runs_of_1000(parts: list[tuple[in
     longest = max((len(r) for r in re.split(rb"[^0-9]", value)), default=0)
     assert (fastcodec._LONG_DIGITS(value) is not None) == (longest >= 1000)
 
+
+class _CountingError(ValidationError):
+    """A `ValidationError` counting how often its list of problems is built."""
+
+    built = 0
+
+    def errors(self, *args: Any, **kwargs: Any) -> Any:
+        _CountingError.built += 1
+        return super().errors(*args, **kwargs)
+
+
+class _CountingSchema:
+    """`Transaction`, raising its errors as a `_CountingError`."""
+
+    @staticmethod
+    def model_validate_json(value: bytes) -> Transaction:
+        try:
+            return Transaction.model_validate_json(value)
+        except ValidationError as exc:
+            details = [InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"])
+                       for e in exc.errors()]
+            raise _CountingError.from_exception_data(exc.title, details) from None
+
+
+def test_a_refused_message_builds_the_schemas_list_of_problems_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: once for the error class, once for the reason (20-30 ms and 14 MiB a time
+    for a message of 24,000 unknown fields)."""
+    value = json.dumps({f"{i:06x}": 0 for i in range(20_000)}).encode()
+    with pytest.raises(ValidationError) as schema:
+        Transaction.model_validate_json(value)
+    expected = describe_validation_error(schema.value)
+    monkeypatch.setattr(dlq, "Transaction", _CountingSchema)
+    _CountingError.built = 0
+    with pytest.raises(DecodeFailure) as info:
+        decode_record(value)
+    assert _CountingError.built == 1
+    assert (info.value.error_class, info.value.message) == (SCHEMA_ERROR, expected)
+    assert expected.endswith("000001: Extra inputs are not permitted; and 19998 more")
