@@ -5,7 +5,8 @@
 the detector's batch path (`BatchProcessor.process`, as tests/unit feed it: the dead
 letters' headers kept, their values not) or the sink's (`sink.batch.format_batch`: its
 `sink_rejected.jsonl` lines). Each measurement runs in a child process of its own, its peak
-resident memory (VmHWM, reset once the messages are built) less the memory in use then.
+resident memory (VmHWM, reset once the messages are built) less the memory in use then,
+its wall and CPU time (the CPU time is the figure to compare on a shared machine).
 The line ends with a digest of the outcome (each dead letter's class and reason; each
 rejected line), equal across two trees that dead-letter the same messages for the same
 reasons.
@@ -152,14 +153,14 @@ def child(path: str, shape: str, count: int, size: int) -> dict[str, Any]:
     run = (_detector if path == "detector" else _sink)(values)
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM back to the memory in use
     before = _kib("VmRSS:")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     outcome = run()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     growth = _kib("VmHWM:") - before
     digest = hashlib.sha256(b"\n".join(outcome)).hexdigest()[:12]
     return {"path": path, "shape": shape, "messages": count, "size": size,
             "outcomes": len(outcome), "outcome_bytes": sum(map(len, outcome)),
-            "seconds": seconds, "peak_growth_mib": growth / 1024,
+            "seconds": seconds, "cpu_seconds": cpu, "peak_growth_mib": growth / 1024,
             "growth_per_byte": growth * 1024 / (count * size), "digest": digest}
 
 
@@ -194,7 +195,8 @@ def main() -> None:
                 runs.append(json.loads(done.stdout))
             digests = {r["digest"] for r in runs}
             print(f"{path:8s} {shape:20s} {args.messages} x {args.size:,} B: "
-                  f"{statistics.median(r['seconds'] for r in runs):7.3f} s, peak "
+                  f"{statistics.median(r['seconds'] for r in runs):7.3f} s "
+                  f"(CPU {statistics.median(r['cpu_seconds'] for r in runs):7.3f}), peak "
                   f"+{statistics.median(r['peak_growth_mib'] for r in runs):6.1f} MiB "
                   f"({statistics.median(r['growth_per_byte'] for r in runs):5.2f} B/B), "
                   f"{runs[0]['outcomes']} out, {runs[0]['outcome_bytes']:,} B, "
