@@ -62,7 +62,7 @@ def _transaction(**fields: Any) -> dict[str, Any]:
 
 def test_an_amount_of_200000_digits_and_a_letter_is_refused_in_linear_time() -> None:
     """Before: `[0-9]+\\.?[0-9]*` tried every split of the digits (8,000: 1 s; this message
-    about 10 minutes of the detector, twice: the fast path, then the schema)."""
+    about 10 minutes of the detector's CPU, the fast path and the schema each trying it)."""
     value = json.dumps(_transaction(amount="9" * 200_000 + "x")).encode()
     assert len(value) < MAX_MESSAGE_BYTES
     said = _capped("from detector.dlq import DecodeFailure, decode_record", """
