@@ -280,8 +280,9 @@ _DIGITS_AS_ZERO = bytes(ord("0") if c in _DIGIT_CODES else ord(" ") for c in ran
 
 def _long_digits(value: bytes) -> bool:
     """Whether `value` holds a run of `_LONG_RUN` digits, in linear time: its digits as `0`,
-    the rest as spaces, searched for the run (the regular expression `[0-9]{1000}` tried
-    again at each digit of a shorter run: 0.44 s for 262 KB of 999-digit runs, quadratic)."""
+    the rest as spaces, searched for the run (the regular expression `[0-9]{1000}` was tried
+    again at each digit of a shorter run, ~500 steps a byte: 0.7 s of CPU a megabyte of
+    999-digit runs)."""
     if len(value) < _LONG_RUN or sum(map(value.count, _DIGIT_CODES)) < _LONG_RUN:
         return False
     return _DIGIT_RUN in value.translate(_DIGITS_AS_ZERO)

@@ -1,10 +1,10 @@
 """Hostile messages under the size bound cost time and memory in proportion to their size
 (hostile probe, 2026-12-06, thirteenth): a number whose digits a regular expression could
-split two ways, and a scan for long digit runs retried at every digit, were quadratic; the
-schema's list of problems was built twice for each refused message.
+split two ways was quadratic, a scan for long digit runs retried at every digit cost ~500
+steps a byte; the schema's list of problems was built twice for each refused message.
 
 The cost tests run the code in a child process whose CPU time is capped (`_CAPPED`): the
-regular expressions expose no step count, so the cap, 100-1000x below the old cost and
+regular expressions expose no step count, so the cap, 3-150x below the old cost and
 far above the new, stands in for one.
 """
 
@@ -113,8 +113,9 @@ def _runs(run: int, size: int) -> str:
 
 
 def test_a_scored_message_of_long_digit_runs_is_read_in_linear_time() -> None:
-    """Before: `[0-9]{1000}` was tried at each digit of each 999-digit run (about 7 s here)."""
-    value = _with_note(_runs(999, 4_000_000))
+    """Before: `[0-9]{1000}` was tried at each digit of each 999-digit run, about 500 steps
+    a byte (12 s of CPU here, 0.7 s a megabyte; a capped child is killed after 3 to 4)."""
+    value = _with_note(_runs(999, 16_000_000))
     said = _capped("from shared.fastcodec import decode_scored", """
 rec = decode_scored(value)
 print(type(rec).__name__, rec.transaction_id, rec.source_offset)
