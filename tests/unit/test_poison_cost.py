@@ -181,3 +181,14 @@ def test_a_refused_message_builds_the_schemas_list_of_problems_once(
     assert _CountingError.built == 1
     assert (info.value.error_class, info.value.message) == (SCHEMA_ERROR, expected)
     assert expected.endswith("000001: Extra inputs are not permitted; and 19998 more")
+
+
+@pytest.mark.parametrize("at", [0, 1, 65_536 - 1_000, 65_536 - 999, 65_536 - 500, 65_535,
+                                65_536, 2 * 65_536 - 3])
+@pytest.mark.parametrize("run", [999, 1000, 1001])
+def test_a_digit_run_across_the_scans_windows_is_found_whole(at: int, run: int) -> None:
+    """The scan reads 64 KiB windows overlapping by 999 bytes (`_SCAN_WINDOW`): a run that
+    starts anywhere near a window's edge is found when it is 1,000 long, never when 999."""
+    assert fastcodec._SCAN_WINDOW == 65_536
+    value = b"x" * at + b"7" * run + b"x" * 5
+    assert fastcodec._long_digits(value) == (run >= 1000)
