@@ -118,7 +118,7 @@ def _json_escape(found: re.Match[str]) -> str:
 
 #: A rejected value is written as text while that takes at most this many bytes a byte of
 #: it (a quote or a backslash escaped: 2), else in base64 (4 for 3): a message of control
-#: characters, each a 6-byte `\\u0001`, made a line 6 times its size, every line of a batch
+#: characters, each a 6-byte `\u0001`, made a line 6 times its size, every line of a batch
 #: held until written (a hostile probe, 2026-12-06, thirteenth).
 MAX_TEXT_BYTES_PER_BYTE = 2
 
