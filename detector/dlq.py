@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from shared import fastcodec
-from shared.codec import describe_validation_error
+from shared.codec import describe_errors, validation_errors
 from shared.schemas import Transaction, TransactionView
 
 INVALID_JSON = "InvalidJSON"
@@ -59,9 +59,10 @@ def decode_transaction(value: bytes | None) -> Transaction:
     try:
         return Transaction.model_validate_json(value)
     except ValidationError as exc:
-        kinds = {e["type"] for e in exc.errors(include_url=False, include_input=False)}
+        errors = validation_errors(exc)  # once: a list of up to ~24,000 dicts (20-30 ms)
+        kinds = {e["type"] for e in errors}
         error_class = INVALID_JSON if "json_invalid" in kinds else SCHEMA_ERROR
-        raise DecodeFailure(error_class, describe_validation_error(exc)) from exc
+        raise DecodeFailure(error_class, describe_errors(errors)) from exc
     except Exception as exc:  # poison is data, not a crash (see the docstring)
         message = str(exc)[:MAX_MESSAGE_CHARS] or "(no message)"
         raise DecodeFailure(type(exc).__name__, message) from exc

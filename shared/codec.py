@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from shared.errors import SchemaError
 from shared.schemas import Transaction, escape_controls
@@ -53,12 +54,22 @@ def field_name(part: str | int) -> str:
                            else text[:MAX_NAME_CHARS] + "…")
 
 
+def validation_errors(exc: ValidationError) -> list[ErrorDetails]:
+    """`exc`'s problems as `describe_errors` reads them (a list of one dict per problem: a
+    refused message of 20,000 members makes 20,000; build it once)."""
+    return exc.errors(include_url=False, include_input=False, include_context=False)
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per problem: `field: reason`, the field path dotted (`json` for bad JSON).
 
     Bounded whatever the input: names are cut to 40 characters, at most 10 problems listed.
     """
-    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    return describe_errors(validation_errors(exc))
+
+
+def describe_errors(errors: list[ErrorDetails]) -> str:
+    """`describe_validation_error` of the problems `validation_errors` listed."""
     parts = []
     for err in errors[:MAX_PROBLEMS]:
         loc = ".".join(field_name(p) for p in err["loc"]) or "json"

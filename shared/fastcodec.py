@@ -18,7 +18,6 @@ row).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from operator import attrgetter
@@ -273,13 +272,31 @@ _lenient_scored = _fast_decoder(msgspec.json.Decoder(LenientScoredRecord),
 #: a string that is not UTF-8. A message with unknown fields that might hold one (over
 #: this many brackets, a run of this many digits, non-UTF-8 bytes) is left to the schema.
 _MAX_BRACKETS = 200
-_LONG_DIGITS = re.compile(rb"[0-9]{1000}").search
+_LONG_RUN = 1000
+_DIGIT_RUN = b"0" * _LONG_RUN
+_DIGIT_CODES = range(ord("0"), ord("9") + 1)
+_DIGITS_AS_ZERO = bytes(ord("0") if c in _DIGIT_CODES else ord(" ") for c in range(256))
+#: The digit scan reads a message in windows of this many bytes (and a run's length less one
+#: more, so a run across two is whole in one): a copy this long at a time, never the message.
+_SCAN_WINDOW = 1 << 16
+
+
+def _long_digits(value: bytes) -> bool:
+    """Whether `value` holds a run of `_LONG_RUN` digits, in linear time: its digits as `0`,
+    the rest as spaces, searched for the run, window by window (0.14 ms for 262 KB; the
+    regular expression `[0-9]{1000}` was tried again at each digit of a shorter run, ~500
+    steps a byte: 0.7 s of CPU a megabyte of 999-digit runs)."""
+    for start in range(0, len(value) - _LONG_RUN + 1, _SCAN_WINDOW):
+        window = value[start:start + _SCAN_WINDOW + _LONG_RUN - 1]
+        if _DIGIT_RUN in window.translate(_DIGITS_AS_ZERO):
+            return True
+    return False
 
 
 def _plainly_read(value: bytes) -> bool:
     """Whether the schema's reader takes whatever `value`'s unknown fields hold, as msgspec
     did when it skipped them (C-speed scans; the UTF-8 check only for non-ASCII bytes)."""
-    if value.count(b"[") + value.count(b"{") > _MAX_BRACKETS or _LONG_DIGITS(value):
+    if value.count(b"[") + value.count(b"{") > _MAX_BRACKETS or _long_digits(value):
         return False
     if not value.isascii():
         try:

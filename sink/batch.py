@@ -8,6 +8,7 @@ order, bottom-k samples unite), so the files are identical either way.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -115,17 +116,34 @@ def _json_escape(found: re.Match[str]) -> str:
     return f"\\u{ord(found.group()):04x}"
 
 
+#: A rejected value is written as text while that takes at most this many bytes a byte of
+#: it (a quote or a backslash escaped: 2), else in base64 (4 for 3): a message of control
+#: characters, each a 6-byte `\u0001`, made a line 6 times its size, every line of a batch
+#: held until written (a hostile probe, 2026-12-06, thirteenth).
+MAX_TEXT_BYTES_PER_BYTE = 2
+
+
 def rejection(partition: int, offset: int, value: bytes | None, reason: str) -> bytes:
-    """One line of sink_rejected.jsonl: where the message was, why, and its raw value.
+    """One line of sink_rejected.jsonl: where the message was, why, and its raw value: as
+    text (`value`), or `value_base64` when it is not UTF-8 or its text would take more than
+    `MAX_TEXT_BYTES_PER_BYTE` times its bytes.
 
     Every character of the text rule (`shared.schemas.CONTROL_RULE`) is written as a JSON
     `\\uXXXX` escape: a rejected value may hold U+2028 or U+0085 (line breaks to
     `str.splitlines` and many readers) or a bidi override, and a line must stay one line."""
-    entry: dict[str, object] = {"partition": partition, "offset": offset, "error": reason}
-    if value is not None:
-        try:
-            entry["value"] = value.decode("utf-8")
-        except UnicodeDecodeError:
-            entry["value_base64"] = base64.b64encode(value).decode("ascii")
-    text = json.dumps(entry, ensure_ascii=False)
-    return CONTROL_CHARACTERS.sub(_json_escape, text).encode("utf-8") + b"\n"
+    head = _escaped(json.dumps({"partition": partition, "offset": offset, "error": reason},
+                               ensure_ascii=False)[:-1]).encode()
+    if value is None:
+        return head + b"}\n"
+    shown: bytes | None = None
+    with contextlib.suppress(UnicodeDecodeError):
+        shown = _escaped(json.dumps(value.decode("utf-8"), ensure_ascii=False)).encode()
+        if len(shown) - 2 > MAX_TEXT_BYTES_PER_BYTE * len(value):
+            shown = None
+    if shown is None:
+        return head + b', "value_base64": "' + base64.b64encode(value) + b'"}\n'
+    return head + b', "value": ' + shown + b"}\n"
+
+
+def _escaped(text: str) -> str:
+    return CONTROL_CHARACTERS.sub(_json_escape, text)
