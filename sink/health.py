@@ -33,7 +33,7 @@ from shared.freshness import STALE_S, ahead_by, batch_run, silent_for, utc
 from shared.health import Bounds, Signs, Verdict, judge
 from shared.names import shown
 from shared.outputs import open_text
-from shared.skew import unknown_fields_note
+from shared.skew import skew_note
 
 #: The longest the sink may write no row while scored messages wait for it (s).
 STALL_S = 120.0
@@ -93,8 +93,8 @@ def check(folder: Path, now: datetime) -> Verdict:
 
 
 def note(folder: Path) -> str:
-    """The line on fields the sink did not know, from `folder`'s run.json; "" when it
-    names none, or there is no run.json yet."""
+    """The line on fields and rules the sink did not know, from `folder`'s run.json; ""
+    when it names none, or there is no run.json yet."""
     path = folder / RUN_FILE
     try:
         with open_text(path, "utf-8") as fh:  # as status.csv: a FIFO there waited for ever
@@ -103,7 +103,7 @@ def note(folder: Path) -> str:
         return ""
     except (OSError, UnicodeDecodeError, ValueError, UsageError) as exc:
         return f"note: cannot read {shown(path)} for the fields the sink did not know: {exc}"
-    said = unknown_fields_note(run) if isinstance(run, dict) else ""
+    said = skew_note(run) if isinstance(run, dict) else ""
     return f"note: {said}" if said else ""
 
 
