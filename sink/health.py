@@ -10,11 +10,12 @@ sink was not heard from since (killed, crashed or stuck: its lag is what it was 
 whose `stopped_at` is set (a clean stop) is unhealthy at once, whatever its age; so is a
 batch run's folder (`auditstream score`: `shared.freshness.batch_run`), which no sink writes.
 
-A second line, `note: ...`, names the scored messages' fields run.json says the sink did
-not know (`shared.skew`: a newer detector's, mid rolling upgrade). It leaves the exit code
-alone: those rows are exported and current, only without the new columns, and a restart
-cannot teach the sink a field; unhealthy would have Docker flag (or an orchestrator
-restart) the sink for the whole of an upgrade done in the order the docs allow.
+A second line, `note: ...`, names the scored messages' fields and rules (`rule_flags`)
+run.json says the sink did not know (`shared.skew`: a newer detector's, mid rolling
+upgrade). It leaves the exit code alone: those rows are exported and current, only without
+the new columns, and a restart cannot teach the sink a field; unhealthy would have Docker
+flag (or an orchestrator restart) the sink for the whole of an upgrade done in the order
+the docs allow.
 """
 
 from __future__ import annotations
