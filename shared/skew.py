@@ -22,6 +22,9 @@ UNKNOWN_ROWS = "rows_with_unknown_fields"
 UNKNOWN_RULES = "unknown_rules"
 UNKNOWN_RULES_FIRED = "unknown_rules_fired"
 UNKNOWN_RULE_ROWS = "rows_with_unknown_rules"
+#: run.json's `skew_note` of itself, written by the sink ("" when none): the line as text,
+#: for a reader that does not build it (the Power BI model's `run` table).
+UPGRADE_NOTE = "upgrade_note"
 #: A note shows at most the names the sink keeps, each at most as long as the sink keeps
 #: it (its characters and the cut mark): a hand-edited run.json is bounded the same.
 MAX_NAMES = MAX_UNKNOWN_FIELDS

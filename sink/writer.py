@@ -30,6 +30,8 @@ from shared.skew import (
     UNKNOWN_RULE_ROWS,
     UNKNOWN_RULES,
     UNKNOWN_RULES_FIRED,
+    UPGRADE_NOTE,
+    skew_note,
 )
 from sink import days as dy
 from sink import state as st
@@ -327,6 +329,7 @@ class SinkWriter:
             **self._unknown_rules(),
         }
         info.update(run_info or {})
+        info[UPGRADE_NOTE] = skew_note(info)  # the counts' line, for the dashboard's model
         rollups = write_rollups(self.folder, self.cp.rollup, self.settings, info,
                                 self.reviews)
         self._run = rollups.run

@@ -119,6 +119,8 @@ def test_the_health_check_and_report_html_name_the_rule(tmp_path: Path) -> None:
             "upgrade the sink to give them columns)")
     assert _health(tmp_path) == (0, HEALTHY + "note: " + note + "\n")
     assert _cards(tmp_path).get("_skew") == "Note: " + note
+    # and as text in run.json, for the dashboard's model (test_dashboard_upgrade_note.py)
+    assert json.loads((tmp_path / "run.json").read_text())["upgrade_note"] == note
 
 
 def test_a_rule_this_sink_knows_now_is_said_as_missing_before_its_upgrade(
