@@ -47,8 +47,10 @@ REFUSED = {
 #: run.json's fields that say when, not what (docs/sink.md).
 RUN_CLOCK = ("written_at", "sink_started_at")
 #: run.json's count of rules without a column, which these releases did not keep: from a
-#: folder of theirs it counts the rows read since (docs/sink.md, "Upgrades").
-UNKNOWN_RULE_COUNTS = ("unknown_rules", "unknown_rules_fired", "rows_with_unknown_rules")
+#: folder of theirs it counts the rows read since (docs/sink.md, "Upgrades"); the note
+#: that says them too.
+UNKNOWN_RULE_COUNTS = ("unknown_rules", "unknown_rules_fired", "rows_with_unknown_rules",
+                       "upgrade_note")
 #: The checkpoint's fields that say when.
 STATE_CLOCK = ("created_at",)
 STATE_EXTRA_CLOCK = ("last_row_written_at",)
