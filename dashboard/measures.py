@@ -23,6 +23,7 @@ DATE_TABLE = "dates"
 #: One row of run.json's fields (`dashboard.spec`): which mode the recommendation is for.
 RUN_TABLE = "run"
 RECOMMENDED_MODE = "recommended_mode"  # run.json's key (`sink.tables`)
+UPGRADE_NOTE = "upgrade_note"  # run.json's key (`shared.skew.UPGRADE_NOTE`: a test holds it)
 _TS = MEASURE_TABLE
 _TH = "VAR th = [Selected Threshold]\nRETURN\n"
 
@@ -126,7 +127,13 @@ MEASURES: tuple[Measure, ...] = (
             f'IF(ahead, "heartbeat " & FORMAT(beat, "{_TIME}") & " ahead of the '
             'reader\'s clock, lag unknown", '
             'IF(ISBLANK(behind) || ISBLANK(beat), "lag unknown", FORMAT(behind, "0") & '
-            '" minutes behind the stream"))))))', ""),
+            '" minutes behind the stream")))))) & [Upgrade Note]', ""),
+    # Fields or rules of scored messages the sink did not know (a newer detector's, mid
+    # rolling upgrade: run.json's line, `shared.skew`), after the freshness as report.html
+    # has it; blank when none, or a run.json from before the line.
+    Measure("Upgrade Note",
+            f"VAR said = SELECTEDVALUE({RUN_TABLE}[{UPGRADE_NOTE}])\n"
+            'RETURN IF(ISBLANK(said) || said = "", "", "; note: " & said)', ""),
     # Rows dated outside the date table's days (`shared.date_range`: a stray row dated 1970
     # or 2100) are on no date axis; these count and list them, over every row (no slicer).
     Measure("Rows Outside Date Range", f"{_RANGE}RETURN IF(ISBLANK(first), 0, COUNTROWS(FILTER("

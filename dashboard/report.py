@@ -32,7 +32,7 @@ from shared.exports_folder import REPORT_NAME as REPORT_NAME
 from shared.exports_folder import RUN_FILE, STATUS_FILE
 from shared.freshness import batch_run, describe
 from shared.outputs import open_text
-from shared.skew import unknown_fields_note
+from shared.skew import skew_note
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
     data["date_range"] = list(span) if span else None
     data["status"] = read_status(exports_dir, now or datetime.now(UTC).replace(tzinfo=None))
     # beside the freshness: fields of scored messages the sink did not know (`shared.skew`)
-    data["skew"] = unknown_fields_note(run)
+    data["skew"] = skew_note(run)
     return data
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from dashboard.measures import DATE_TABLE as DATE_TABLE
-from dashboard.measures import MEASURE_TABLE, RECOMMENDED_MODE, label
+from dashboard.measures import MEASURE_TABLE, RECOMMENDED_MODE, UPGRADE_NOTE, label
 from dashboard.measures import RUN_TABLE as RUN_TABLE
 from shared.columns import (
     ASSURANCE_COLUMNS,
@@ -170,7 +170,8 @@ DATE_COLUMNS: tuple[tuple[str, str], ...] = (("date", "dateTime"), ("year", "int
 
 #: The run table (RUN_TABLE): one row of run.json's fields the measures read, each null when
 #: the run.json lacks it (`MissingField.UseNull`); unrelated to the other tables.
-RUN_COLUMNS: tuple[tuple[str, str], ...] = ((RECOMMENDED_MODE, "string"),)
+RUN_COLUMNS: tuple[tuple[str, str], ...] = ((RECOMMENDED_MODE, "string"),
+                                            (UPGRADE_NOTE, "string"))
 
 #: (many side table, column, one side table, column). Only the fact's day to the date
 #: dimension (unique by construction): a one-side key on transaction_id would make Desktop's

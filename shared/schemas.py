@@ -373,7 +373,8 @@ _PYTHON_TYPES: dict[str, Any] = {
 
 def _no_text(v: object) -> object:
     """A yes/no field's JSON is true or false: pydantic's lax mode took "yes", "on", "1"
-    (a hostile probe wrote `"is_flag": "yes"` to the scored topic; the sink exported it)."""
+    (a hostile probe wrote `"is_flag": "yes"` to the scored topic; the sink exported it; a
+    rule's flag in `rule_flags` took "yes" too until 2026-12-06)."""
     if isinstance(v, str):
         raise PydanticCustomError("value_error", "true or false, not text")
     return v
@@ -381,18 +382,19 @@ def _no_text(v: object) -> object:
 
 def _verdict_field(f: ColumnField) -> tuple[Any, Any]:
     """(annotation, pydantic field) of a declared verdict or provenance field: its bounds
-    (NaN is outside any), a yes/no one never from text, text under the input's text rule
-    (no control character; a NUL, U+2028 or a bidi override from another writer of the
-    scored topic was exported as it came) and bounded."""
+    (NaN is outside any), a yes/no one (a rule's flag too) never from text, text under the
+    input's text rule (no control character; a NUL, U+2028 or a bidi override from another
+    writer of the scored topic was exported as it came) and bounded."""
     annotation = _PYTHON_TYPES[f.kind]
+    yes_no = Annotated[bool, BeforeValidator(_no_text)]
     if f.kind == "bool":
-        annotation = Annotated[bool, BeforeValidator(_no_text)]
+        annotation = yes_no
     elif f.kind == "text":
         annotation = VerdictText
     elif f.kind == "list":
         annotation = Annotated[list[VerdictText], Field(max_length=MAX_VERDICT_ITEMS)]
     elif f.kind == "flags":
-        annotation = Annotated[dict[VerdictText, bool], Field(max_length=MAX_VERDICT_ITEMS)]
+        annotation = Annotated[dict[VerdictText, yes_no], Field(max_length=MAX_VERDICT_ITEMS)]
     lo, hi = f.bounds
     if f.nullable:
         return annotation | None, Field(default=None, description=f.doc, ge=lo, le=hi)

@@ -10,11 +10,12 @@ sink was not heard from since (killed, crashed or stuck: its lag is what it was 
 whose `stopped_at` is set (a clean stop) is unhealthy at once, whatever its age; so is a
 batch run's folder (`auditstream score`: `shared.freshness.batch_run`), which no sink writes.
 
-A second line, `note: ...`, names the scored messages' fields run.json says the sink did
-not know (`shared.skew`: a newer detector's, mid rolling upgrade). It leaves the exit code
-alone: those rows are exported and current, only without the new columns, and a restart
-cannot teach the sink a field; unhealthy would have Docker flag (or an orchestrator
-restart) the sink for the whole of an upgrade done in the order the docs allow.
+A second line, `note: ...`, names the scored messages' fields and rules (`rule_flags`)
+run.json says the sink did not know (`shared.skew`: a newer detector's, mid rolling
+upgrade). It leaves the exit code alone: those rows are exported and current, only without
+the new columns, and a restart cannot teach the sink a field; unhealthy would have Docker
+flag (or an orchestrator restart) the sink for the whole of an upgrade done in the order
+the docs allow.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from shared.freshness import STALE_S, ahead_by, batch_run, silent_for, utc
 from shared.health import Bounds, Signs, Verdict, judge
 from shared.names import shown
 from shared.outputs import open_text
-from shared.skew import unknown_fields_note
+from shared.skew import skew_note
 
 #: The longest the sink may write no row while scored messages wait for it (s).
 STALL_S = 120.0
@@ -93,8 +94,8 @@ def check(folder: Path, now: datetime) -> Verdict:
 
 
 def note(folder: Path) -> str:
-    """The line on fields the sink did not know, from `folder`'s run.json; "" when it
-    names none, or there is no run.json yet."""
+    """The line on fields and rules the sink did not know, from `folder`'s run.json; ""
+    when it names none, or there is no run.json yet."""
     path = folder / RUN_FILE
     try:
         with open_text(path, "utf-8") as fh:  # as status.csv: a FIFO there waited for ever
@@ -103,7 +104,7 @@ def note(folder: Path) -> str:
         return ""
     except (OSError, UnicodeDecodeError, ValueError, UsageError) as exc:
         return f"note: cannot read {shown(path)} for the fields the sink did not know: {exc}"
-    said = unknown_fields_note(run) if isinstance(run, dict) else ""
+    said = skew_note(run) if isinstance(run, dict) else ""
     return f"note: {said}" if said else ""
 
 

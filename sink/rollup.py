@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shared.codec import field_name
 from shared.columns import SCORED_INDEX
 from shared.schemas import ScoredTransaction
 from sink.bins import GRID as GRID  # re-exported: sink.tables and tests read it here
@@ -27,6 +28,7 @@ from sink.bins import score_bin as score_bin
 from sink.bins import score_bins
 from sink.cases import CaseBook, flagged_of
 from sink.sampling import AuditSample
+from sink.unknown_rules import KNOWN_RULES, UnknownRules
 from sink.watermark import DEFAULT_QUORUM, EarliestMark, RowQuorum, time_key
 
 if TYPE_CHECKING:
@@ -119,6 +121,9 @@ class RollupState:
         self.by_type: dict[str, np.ndarray] = {}  # anomaly type -> (rule flag x bin), positives
         self.by_type_model: dict[str, np.ndarray] = {}  # the same by model_score bin
         self.rule_hits: dict[str, list[int]] = {}  # rule -> flags per label
+        #: rules this sink has no column for (a newer detector's), bounded: `rule_hits`
+        #: counts those it keeps, under the names it keeps them by
+        self.unknown_rules = UnknownRules()
         self.detector_ml = [0, 0, 0]  # is_ml_flag per label
         self.detector_flag = [0, 0, 0]  # is_flag per label
         self.model_versions: dict[str, int] = {}
@@ -166,11 +171,19 @@ class RollupState:
             per_type[r[i], b[i]] += 1
             self.by_type_model[name][r[i], mb[i]] += 1
         rule_hits = self.rule_hits
+        unknown = not KNOWN_RULES.issuperset(set().union(*flags))
+        if unknown:
+            for name in self.unknown_rules.see(flags):
+                rule_hits.pop(name, None)
         for i, row_flags in enumerate(flags):
             if any(row_flags.values()):
                 lab_i = labs[i]
                 for name, hit in row_flags.items():
                     if hit:
+                        if unknown and name not in KNOWN_RULES:
+                            if not self.unknown_rules.counts(name):
+                                continue
+                            name = field_name(name)
                         counts = rule_hits.get(name)
                         if counts is None:
                             counts = rule_hits[name] = [0, 0, 0]
@@ -219,7 +232,11 @@ class RollupState:
             for name, per in other_by.items():
                 mine = mine_by.get(name)
                 mine_by[name] = per.copy() if mine is None else mine + per
+        for name in self.unknown_rules.merge(other.unknown_rules):
+            self.rule_hits.pop(name, None)
         for rule, hits in other.rule_hits.items():
+            if rule not in KNOWN_RULES and rule not in self.unknown_rules.rows:
+                continue
             mine_hits = self.rule_hits.setdefault(rule, [0, 0, 0])
             for i, n in enumerate(hits):
                 mine_hits[i] += n
@@ -241,6 +258,7 @@ class RollupState:
             "by_type": {k: v.tolist() for k, v in sorted(self.by_type.items())},
             "by_type_model": {k: v.tolist() for k, v in sorted(self.by_type_model.items())},
             "rule_hits": dict(sorted(self.rule_hits.items())),
+            "unknown_rules": self.unknown_rules.to_json(),
             "detector_ml": self.detector_ml,
             "detector_flag": self.detector_flag,
             "model_versions": dict(sorted(self.model_versions.items())),
@@ -278,6 +296,7 @@ class RollupState:
                 state.by_type_model[k] = np.zeros((2, N_BINS), dtype=np.int64)
                 state.by_type_model[k][:, 0] = v.sum(axis=1)
         state.rule_hits = {str(k): [int(x) for x in v] for k, v in data["rule_hits"].items()}
+        state.unknown_rules = UnknownRules.from_json(data.get("unknown_rules"))
         state.detector_ml = [int(x) for x in data["detector_ml"]]
         state.detector_flag = [int(x) for x in data["detector_flag"]]
         state.model_versions = {str(k): int(v) for k, v in data["model_versions"].items()}

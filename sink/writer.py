@@ -24,7 +24,15 @@ from shared.gcpause import gc_paused
 from shared.names import shown
 from shared.outputs import open_append
 from shared.schemas import unguarded
-from shared.skew import UNKNOWN_FIELDS, UNKNOWN_ROWS
+from shared.skew import (
+    UNKNOWN_FIELDS,
+    UNKNOWN_ROWS,
+    UNKNOWN_RULE_ROWS,
+    UNKNOWN_RULES,
+    UNKNOWN_RULES_FIRED,
+    UPGRADE_NOTE,
+    skew_note,
+)
 from sink import days as dy
 from sink import state as st
 from sink.batch import BatchResult, Record, count_unknown, format_batch, format_slice
@@ -82,6 +90,7 @@ class SinkWriter:
         self.pending_rows = 0
         self._run: dict[str, Any] = {}  # run.json as last written
         self._warned: set[str] = set()  # unknown field names warned of by this process
+        self._warned_rules: set[str] = set()  # unknown rule names, the same
         self._workers = workers
         # Spawned, not forked: the parent runs librdkafka threads, which fork cannot copy.
         self._pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
@@ -150,6 +159,7 @@ class SinkWriter:
                 self._reject(result.rejected)
             if result.unknown_rows:
                 self._note_unknown(result.unknown, result.unknown_rows)
+        self._note_unknown_rules()
         self.pending_rows += len(fresh)
         self.changes += len(fresh)
         return rows
@@ -232,6 +242,17 @@ class SinkWriter:
                         "by a newer detector? upgrade the sink to export them)",
                         ", ".join(repr(n) for n in new))
 
+    def _note_unknown_rules(self) -> None:
+        """Name each rule this sink has no column for (counted by the rollup) in one
+        warning, once per sink process."""
+        new = [n for n in self.cp.rollup.unknown_rules.rows if n not in self._warned_rules]
+        if new:
+            self._warned_rules.update(new)
+            log.warning("scored messages' rule_flags hold rule(s) this sink does not know: "
+                        "%s; rows exported without a column for them, triggered_rules naming "
+                        "them where they fired (written by a newer detector? upgrade the sink "
+                        "to give them columns)", ", ".join(repr(n) for n in new))
+
     def _reject(self, lines: list[bytes]) -> None:
         if self._rejected is None:
             self._rejected = open_append(self.folder / REJECTED_FILE)
@@ -281,6 +302,11 @@ class SinkWriter:
         st.save(self.folder, self.cp)
         self.pending_rows = 0
 
+    def _unknown_rules(self) -> dict[str, object]:
+        counted = self.cp.rollup.unknown_rules.to_json()
+        return {UNKNOWN_RULES: counted["rows"], UNKNOWN_RULES_FIRED: counted["fired"],
+                UNKNOWN_RULE_ROWS: counted["any"]}
+
     def write_rollups(self, run_info: Mapping[str, object] | None = None,
                       report: bool = True) -> dict[str, Any]:
         """Rewrite every rollup file from the counts, then tell `on_rollup` (if `report`)."""
@@ -298,8 +324,12 @@ class SinkWriter:
             # "Upgrades"): name -> rows, and the rows holding any.
             UNKNOWN_FIELDS: dict(sorted(self.cp.extra.get(UNKNOWN_FIELDS, {}).items())),
             UNKNOWN_ROWS: int(self.cp.extra.get(UNKNOWN_ROWS, 0)),
+            # Rules in `rule_flags` this sink has no column for (the rollup counts them):
+            # name -> rows holding it, name -> rows it fired in, the rows holding any.
+            **self._unknown_rules(),
         }
         info.update(run_info or {})
+        info[UPGRADE_NOTE] = skew_note(info)  # the counts' line, for the dashboard's model
         rollups = write_rollups(self.folder, self.cp.rollup, self.settings, info,
                                 self.reviews)
         self._run = rollups.run

@@ -285,10 +285,13 @@ def test_kpi_measures_equal_the_thresholds_row(dax_session: Any, threshold: floa
 
 
 def test_pbix_run_table_holds_the_recommended_mode(pbix: PBIXRay) -> None:
-    """run.json's `recommended_mode` (the sink wrote the sample's), the mark's mode."""
+    """run.json's `recommended_mode` (the sink wrote the sample's), the mark's mode; no
+    `upgrade_note` (a batch run's: its detector scored every row)."""
     run = json.loads((SAMPLE_EXPORTS / "run.json").read_text(encoding="utf-8"))
+    assert "upgrade_note" not in run
     assert pbix.get_table(RUN_TABLE).to_dict("records") == [
-        {"recommended_mode": run["recommended_mode"]}] == [{"recommended_mode": "combined"}]
+        {"recommended_mode": run["recommended_mode"], "upgrade_note": None}] == [
+        {"recommended_mode": "combined", "upgrade_note": None}]
 
 
 def test_pbix_carries_the_tmdl_refresh_policy(pbix: PBIXRay) -> None:

@@ -118,13 +118,14 @@ def _run_m() -> str:
 def test_the_run_query_reads_the_recommended_mode() -> None:
     files = {"run.json": (SAMPLE_EXPORTS / "run.json").read_text(encoding="utf-8")}
     table = refresh(_run_m(), files)
-    assert table.records() == [{"recommended_mode": "combined"}]
+    assert table.records() == [{"recommended_mode": "combined", "upgrade_note": None}]
 
 
 @settings(max_examples=60, deadline=None)
 @given(mode=st.sampled_from([*MODES, None, ABSENT]),
        other=st.dictionaries(st.text(min_size=1, max_size=12).filter(
-           lambda k: k != "recommended_mode"), st.integers() | st.text(max_size=5),
+           lambda k: k not in ("recommended_mode", "upgrade_note")),
+           st.integers() | st.text(max_size=5),
            max_size=4))
 def test_a_run_json_with_or_without_the_mode_refreshes(mode: str | None,
                                                        other: dict[str, Any]) -> None:
@@ -132,7 +133,8 @@ def test_a_run_json_with_or_without_the_mode_refreshes(mode: str | None,
     so the mark marks nothing), as a CSV's missing column does; other fields are left out."""
     run = dict(other) if mode == ABSENT else {**other, "recommended_mode": mode}
     table = refresh(_run_m(), {"run.json": json.dumps(run)})
-    assert table.records() == [{"recommended_mode": None if mode == ABSENT else mode}]
+    assert table.records() == [{"recommended_mode": None if mode == ABSENT else mode,
+                                "upgrade_note": None}]
 
 
 def test_the_emulator_fails_a_missing_field_unless_told_to_use_null() -> None:
@@ -155,7 +157,7 @@ def test_a_mode_that_is_not_text_is_refused_by_the_build(tmp_path: Path) -> None
         with pytest.raises(AuditstreamError, match=r"recommended_mode is .*, not text"):
             run_rows(tmp_path)
     (tmp_path / "run.json").write_text("{}", encoding="utf-8")
-    assert run_rows(tmp_path) == [{"recommended_mode": None}]
+    assert run_rows(tmp_path) == [{"recommended_mode": None, "upgrade_note": None}]
 
 
 # --- the measures, evaluated on .pbix files built for each mode -------------------------

@@ -2,7 +2,9 @@
 vouches only for what the schema (`ScoredTransaction`) accepts, with the same values of the
 same types, and so the same cells (`sink.csvfmt.record_cells` against `scored_cells` of the
 schema's model) and rollup facts; it vouches for every row the detector writes. What it
-leaves (None) the sink asks the schema, which accepts or names the reason as before.
+leaves (None) the sink asks the schema, which accepts or names the reason as before. Either
+way a rule's flag is true or false as written (never text), and the sink counts the rules
+in `rule_flags` it has no column for (`sink.unknown_rules`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ConfigDict
+from pydantic_core import from_json
 
 from shared import fastcodec
 from shared.codec import decode, encode, field_name
@@ -20,8 +23,10 @@ from shared.columns import RULE_NAMES
 from shared.errors import SchemaError
 from shared.fastcodec import MAX_UNKNOWN_FIELDS
 from shared.schemas import MAX_VERDICT_ITEMS, MAX_VERDICT_TEXT_CHARS, ScoredTransaction
+from sink.batch import format_batch
 from sink.csvfmt import record_cells, scored_cells
-from sink.rollup import facts_of
+from sink.rollup import RollupParams, facts_of
+from sink.unknown_rules import MAX_UNKNOWN_RULES
 from tests.unit.test_fastcodec_parity import (
     CONTROLS,
     NUMBERS,
@@ -62,6 +67,16 @@ def _agree(value: bytes) -> bool:
     extra = tuple(_Kept.model_validate_json(value).model_extra or {})
     expected = tuple(dict.fromkeys(field_name(n) for n in extra))[:MAX_UNKNOWN_FIELDS]
     assert fastcodec.unknown_scored_fields(value) == expected
+    # a rule's flag is true or false as written, never text ("yes" was read as true)
+    written = from_json(value).get("rule_flags")
+    assert not any(isinstance(v, str) for v in (written or {}).values()), written
+    # the sink exports the row and counts the rules it has no column for, by the names it
+    # shows (the least `MAX_UNKNOWN_RULES`), whichever decoder read it
+    result = format_batch([(0, 0, value)], RollupParams())
+    assert result.rows == 1 and result.rejected == []
+    unknown = sorted({field_name(n) for n in old.rule_flags if n not in RULE_NAMES})
+    assert result.delta.unknown_rules.rows == dict.fromkeys(unknown[:MAX_UNKNOWN_RULES], 1)
+    assert result.delta.unknown_rules.any == (1 if unknown else 0)
     if fast is None:
         return False
     # the exact record when there is no unknown field (the sink then looks no further)
@@ -103,6 +118,11 @@ verdict_text = (st.builds(lambda t: json.dumps(t, ensure_ascii=False), controlle
                                    '"' + "x" * MAX_VERDICT_TEXT_CHARS + '"',
                                    '"' + "x" * (MAX_VERDICT_TEXT_CHARS + 1) + '"',
                                    '"' + "\u00e9" * MAX_VERDICT_TEXT_CHARS + '"']))
+#: Names a newer detector (or anyone) might add (fields, rules): any text, near misses of
+#: known names.
+unknown_names = st.text(max_size=50) | st.sampled_from(
+    ["Score", "score ", " score", "is_flag\u0000", "verdict_confidence", "x" * 41,
+     "a\u202eb", "score\u2028", ""])
 verdict_raw: dict[str, st.SearchStrategy[str]] = {
     "score": st.sampled_from(UNIT),
     "model_score": st.sampled_from(UNIT),
@@ -110,7 +130,8 @@ verdict_raw: dict[str, st.SearchStrategy[str]] = {
     "is_rule_flag": st.sampled_from(BOOLS),
     "is_flag": st.sampled_from(BOOLS),
     "rule_flags": st.lists(st.tuples(verdict_text | st.sampled_from(
-        [json.dumps(n) for n in RULE_NAMES]), st.sampled_from(BOOLS)), max_size=4).map(
+        [json.dumps(n) for n in RULE_NAMES]) | st.builds(json.dumps, unknown_names),
+        st.sampled_from(BOOLS)), max_size=4).map(
             lambda kv: "{" + ",".join(f"{k}:{v}" for k, v in kv) + "}")
     | st.sampled_from(["null", "[]", '{"burst": true, "burst": false}',
                        "{" + ",".join(f'"r{i}": true' for i in range(MAX_VERDICT_ITEMS))
@@ -133,10 +154,6 @@ all_raw = {**raw_values, **verdict_raw}
 ODD_VALUES = ["[" * n + "]" * n for n in (98, 99, 100, 199, 200, 201, 202, 300)] + [
     "1" * n for n in (999, 1000, 4300, 4301)] + [
     '"\udcff"', '"\ud800"', '{"a": [' * 60 + "1" + "]}" * 60, '"\u00e9\u20ac"']
-#: Names a newer detector (or anyone) might add: any text, near misses of known names.
-unknown_names = st.text(max_size=50) | st.sampled_from(
-    ["Score", "score ", " score", "is_flag\u0000", "verdict_confidence", "x" * 41,
-     "a\u202eb", "score\u2028", ""])
 
 
 @st.composite
@@ -170,6 +187,24 @@ def near_valid_scored_text(draw: st.DrawFn) -> bytes:
 @given(near_valid_scored_text())
 def test_near_valid_scored_text_gets_the_schemas_verdict(value: bytes) -> None:
     _agree(value)
+
+
+rule_keys = st.sampled_from(RULE_NAMES) | unknown_names
+
+
+@PROPERTY
+@given(st.lists(st.tuples(rule_keys, st.sampled_from(BOOLS)), max_size=20),
+       st.sampled_from(BOOLS))
+def test_any_rules_flags_get_the_schemas_verdict(flags: list[tuple[str, str]], fired: str
+                                                 ) -> None:
+    """A newer detector's rules (any names, known or not, repeated) with flags written
+    every way, in an otherwise valid row."""
+    pairs = [(k, json.dumps(v)) for k, v in valid_scored().items()]
+    raw = "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in flags) + "}"
+    pairs = [(k, raw if k == "rule_flags" else fired if k == "is_rule_flag" else v)
+             for k, v in pairs]
+    _agree(("{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in pairs) + "}").encode(
+        "utf-8", "surrogatepass"))
 
 
 @PROPERTY
