@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.csv_io import CsvFormatError, RowError, iter_records
 from shared.schemas import CSV_FIELDS
+from tests.unit.test_csv_long_cells import _fake_row, _rows
+from tests.unit.test_csv_long_cells import _read as _read_text
 
 HEADER = ",".join(CSV_FIELDS)
 #: The bound (`shared.csv_lines.MAX_LINE_CHARS`), as the reasons name it.
@@ -122,3 +126,40 @@ def test_a_rejected_rows_cells_past_the_header_are_kept_up_to_32(
     note = " (the first 32 past the header's kept)" if kept < extra else ""
     assert err.reason == f"expected 11 columns, found {11 + extra}{note}"
     assert list(err.raw.values())[11:] == cells[:kept]
+
+
+@st.composite
+def _long_line_row(draw: st.DrawFn) -> str:
+    """A row with a quoted cell holding line breaks, row-like text and one line over the
+    bound (of letters, commas or quotes, doubled as written)."""
+    parts = draw(st.lists(_fake_row, max_size=3))
+    before = draw(st.integers(0, len(parts)))
+    unit = draw(st.sampled_from(["B", 'a,"b', ",", '"']))
+    huge = unit * (MAX_LINE_CHARS // len(unit) + draw(st.integers(1, 50)))
+    inner = "\n".join([*parts[:before], huge, *parts[before:]])
+    cells = _row("big").split(",")
+    cells[draw(st.integers(0, len(cells) - 1))] = '"' + inner.replace('"', '""') + '"'
+    return ",".join(cells)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
+@given(_rows(), _long_line_row(), st.data())
+def test_a_row_with_a_line_over_the_bound_anywhere_leaves_every_other_row_as_it_was(
+        rows: list[str], big: str, data: st.DataObject) -> None:
+    """The row is one reject at its first line, naming its long line, and every other row
+    is read as in the file without it (its lines shifted by the row's)."""
+    at = data.draw(st.integers(0, len(rows)))
+    ending = data.draw(st.sampled_from(["\n", "\r\n"]))
+    last = data.draw(st.sampled_from(["", ending]))
+    without = _read_text(ending.join([HEADER, *rows]) + last)
+    with_big = _read_text(ending.join([HEADER, *rows[:at], big, *rows[at:]]) + last)
+    start = 2 + sum(1 + r.count("\n") + r.replace("\r\n", "").count("\r") for r in rows[:at])
+    span = 1 + big.count("\n")
+    long = start + big[:big.index(max(big.split("\n"), key=len))].count("\n")
+    spans = f" (the row spans lines {start}-{start + span - 1})" if span > 1 else ""
+    [reject] = [i for i in with_big if i[1] and "longer than" in i[1]]
+    assert reject == (start, _reason(long, spans), {})
+    shifted = [(line + span if line >= start else line, reason, cells)
+               for line, reason, cells in without]
+    assert [i for i in with_big if i is not reject] == shifted
