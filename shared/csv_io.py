@@ -30,7 +30,8 @@ from shared.csv_encoding import (
     stray_in_header,
     stray_in_row,
 )
-from shared.csv_resync import RowEnds, too_long
+from shared.csv_lines import MAX_LINE_CHARS, BoundedLines, LineTooLong
+from shared.csv_resync import RowEnds, too_long, too_long_line
 from shared.csv_rows import SeenIds, row_parser
 from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
 from shared.names import shown
@@ -99,15 +100,20 @@ def decoded(source: Source) -> tuple[TextIO, InputFile]:
 
 def _read_header(
     source: Source,
-) -> tuple[TextIO, Any, list[str], Callable[[], TextIO]]:
-    """Read and check the header of `source` (a path: opened here): its handle, reader and
-    names, and how to read it again (`RowEnds`). The caller owns the handle (which closes a
-    file opened here)."""
+) -> tuple[TextIO, BoundedLines, Any, list[str], Callable[[], TextIO]]:
+    """Read and check the header of `source` (a path: opened here): its handle, its lines as
+    the reader takes them, the reader and the names, and how to read it again (`RowEnds`).
+    The caller owns the handle (which closes a file opened here)."""
     handle, file = decoded(source)
     path, encoding, errors = file.path, handle.encoding, handle.errors or "strict"
+    lines = BoundedLines(handle)
     try:
-        reader = csv.reader(handle)
+        reader = csv.reader(lines)
         header = next(reader, None)
+    except LineTooLong:
+        handle.close()
+        raise CsvFormatError(f"{shown(path)}: unreadable header: line 1 is longer than "
+                             f"{MAX_LINE_CHARS:,} characters, the most a line may hold") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         handle.close()
         raise CsvFormatError(f"{shown(path)}: unreadable header: {exc}") from exc
@@ -159,11 +165,18 @@ def _read_header(
         raise CsvFormatError(
             f"{shown(path)}: wrong header: duplicated extra column(s) "
             f"{', '.join(map(quote, twice))}; give each column its own name")
-    return handle, reader, names, lambda: file.text(encoding, errors)
+    return handle, lines, reader, names, lambda: file.text(encoding, errors)
+
+
+#: A rejected row's cells past the header's kept in its report (the reason counts them all):
+#: a line of commas within the line bound is a million cells, and the report's columns are
+#: every reject's (1.04 MB of commas took 112 MB and 15 s, and gave the report a million).
+MAX_RAW_EXTRA = MAX_ATTRIBUTES
 
 
 def _raw(names: list[str], row: list[str]) -> dict[str, str]:
-    row = [show_odd_bytes(cell) for cell in row]  # a reject only: not on the usual path
+    # a reject only: not on the usual path
+    row = [show_odd_bytes(cell) for cell in row[:len(names) + MAX_RAW_EXTRA]]
     raw = {n or f"column_{i + 1}": c for i, (n, c) in enumerate(zip(names, row, strict=False))}
     for i in range(len(names), len(row)):
         raw[f"column_{i + 1}"] = row[i]
@@ -225,7 +238,7 @@ def _construct(data: dict[str, Any]) -> Transaction:
 def _rows(
     source: Source, convert: Callable[[dict[str, Any]], T], seen: SeenIds | None
 ) -> Iterator[tuple[int, T] | RowError]:
-    handle, reader, names, again = _read_header(source)
+    handle, lines, reader, names, again = _read_header(source)
     known = set(CSV_FIELDS)
     idx = {n.lower(): i for i, n in enumerate(names) if n.lower() in known}
     extras = [(n, i) for i, n in enumerate(names) if n.lower() not in known and n]
@@ -233,13 +246,14 @@ def _rows(
     if handle.errors == "surrogateescape":
         parse = _utf8_checked(parse, names)
     path = source.path if isinstance(source, InputFile) else source
-    return _iter_rows(str(path), handle, again, reader, names, parse, convert,
+    return _iter_rows(str(path), handle, lines, again, reader, names, parse, convert,
                       seen or SeenIds())
 
 
 def _iter_rows(
     source: str,
     handle: TextIO,
+    lines: BoundedLines,
     again: Callable[[], TextIO],
     reader: Any,
     names: list[str],
@@ -250,13 +264,19 @@ def _iter_rows(
     width = len(names)
     read, first = seen.start(shown(source)), seen.first  # named in a duplicate's reason
     # `base`: the lines a row the reader gave up on went on after it (skipped by `ends`).
-    with handle, RowEnds(handle, again) as ends:
+    with handle, RowEnds(lines, again) as ends:
         prev, base = reader.line_num, 0
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
+            except LineTooLong:  # read past, not counted by the reader: one line more
+                line, long = prev + 1, reader.line_num + base + 1
+                base += 1 + ends.skip_rest(line, long)
+                prev = reader.line_num + base
+                yield RowError(line, too_long_line(line, long, prev), {}, source)
+                continue
             except csv.Error as exc:
                 line = prev + 1
                 base += ends.skip_rest(line, reader.line_num + base)
@@ -269,6 +289,8 @@ def _iter_rows(
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
                 reason = f"expected {width} columns, found {len(row)}"
+                if len(row) > width + MAX_RAW_EXTRA:
+                    reason += f" (the first {MAX_RAW_EXTRA} past the header's kept)"
                 if prev > line:  # one quote left open swallows the lines up to the next one
                     reason += (f" in lines {line}-{prev} read as one row (a quote opened "
                                "and not closed?)")

@@ -11,10 +11,12 @@ the row.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
-from itertools import islice
+import io
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TextIO
+
+from shared.csv_lines import MAX_LINE_CHARS, BoundedLines, LinePieces, QuoteScan, WholeLines
 
 
 def too_long(exc: csv.Error, first: int, last: int) -> str | None:
@@ -25,6 +27,13 @@ def too_long(exc: csv.Error, first: int, last: int) -> str | None:
     spans = f" (the row spans lines {first}-{last})" if last > first else ""
     return (f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
             f"may hold{spans}")
+
+
+def too_long_line(first: int, long: int, last: int) -> str:
+    """Why the row of lines `first`-`last` was not read: its line `long` is over the bound."""
+    spans = f" (the row spans lines {first}-{last})" if last > first else ""
+    return (f"line {long} is longer than {MAX_LINE_CHARS:,} characters, the most a line may "
+            f"hold; not read{spans}")
 
 
 def still_quoted(line: str, quoted: bool) -> bool:
@@ -54,27 +63,43 @@ class RowEnds:
     from a second handle on the file, made only then by `reopen` (the usual pass pays
     nothing), and only ever read forward: the same open file (`shared.inputs.InputFile`) or
     text in memory, never the file at `handle`'s name opened again (which may be another
-    file, or a FIFO, by then)."""
+    file, or a FIFO, by then). A file's lines are read in pieces (`BoundedLines`): a line
+    over the bound, skipped or scanned, is never held whole."""
 
-    def __init__(self, handle: TextIO, reopen: Callable[[], TextIO]) -> None:
-        self._handle = handle
+    def __init__(self, handle: Iterator[str] | BoundedLines,
+                 reopen: Callable[[], TextIO | Iterator[str]]) -> None:
+        self._handle = _pieces(handle)
         self._reopen = reopen
-        self._again: TextIO | None = None
+        self._opened: TextIO | Iterator[str] | None = None
+        self._again: LinePieces | None = None
         self._at = 0  # lines of the file `_again` has read
 
     def skip_rest(self, first: int, last: int) -> int:
         """The row starts on physical line `first` and the reader has read through line
-        `last`: read `handle` on to the row's real end; return how many lines that took."""
+        `last` (or read past it: a line over the bound): read `handle` on to the row's real
+        end; return how many lines that took."""
         if self._again is None:
-            self._again = self._reopen()
-        next(islice(self._again, first - 1 - self._at, first - 1 - self._at), None)
-        quoted = False
-        for line in islice(self._again, last - first + 1):
-            quoted = still_quoted(line, quoted)
+            self._opened = self._reopen()
+            self._again = _pieces(self._opened)
+        for _ in range(first - 1 - self._at):
+            for _piece in self._again.pieces():
+                pass
+        scan = QuoteScan()
+        for _ in range(last - first + 1):
+            for piece in self._again.pieces():
+                scan.feed(piece)
+            scan.line_end()
         self._at = last
         skipped = 0
-        while quoted and (more := next(self._handle, None)) is not None:
-            quoted, skipped = still_quoted(more, quoted), skipped + 1
+        while scan.quoted:
+            read = False
+            for piece in self._handle.pieces():
+                scan.feed(piece)
+                read = True
+            if not read:
+                break
+            scan.line_end()
+            skipped += 1
         return skipped
 
     def __enter__(self) -> RowEnds:
@@ -82,5 +107,14 @@ class RowEnds:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._again is not None:
-            self._again.close()
+        if (close := getattr(self._opened, "close", None)) is not None:
+            close()
+
+
+def _pieces(handle: Iterator[str] | TextIO | BoundedLines) -> LinePieces:
+    """A handle's lines in pieces: a file's bounded (`BoundedLines`), lines in memory whole."""
+    if isinstance(handle, BoundedLines):
+        return handle
+    if isinstance(handle, io.TextIOBase):
+        return BoundedLines(handle)
+    return WholeLines(handle)

@@ -342,17 +342,16 @@ def _waited(settings: SinkSettings, call: Callable[[float], T],
 
 def _loop(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: set[int],
           idle_limit: float | None, stop: threading.Event, run_info: dict[str, object]) -> None:
-    at_end: set[int] = set()
     ends = PartitionEnds(parts, settings.idle_partition_s)
     try:
-        _turns(reader, writer, settings, parts, idle_limit, stop, run_info, at_end, ends)
+        _turns(reader, writer, settings, parts, idle_limit, stop, run_info, ends)
     finally:  # stopped or drained: a partition at its end holds nothing back any more
-        writer.settle(parts - at_end)
+        writer.settle(parts - ends.at_end)
 
 
 def _turns(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: set[int],
            idle_limit: float | None, stop: threading.Event, run_info: dict[str, object],
-           at_end: set[int], ends: PartitionEnds) -> None:
+           ends: PartitionEnds) -> None:
     topic, reviews_topic = settings.topics.scored_topic, settings.topics.reviews_topic
     consumer = reader.checked()
     review_parts = {tp.partition for tp in consumer.assignment() if tp.topic == reviews_topic}
@@ -363,6 +362,8 @@ def _turns(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: s
     while not stop.is_set():
         records: list[Record] = []
         reviews: list[Record] = []
+        # (partition, rows before it, when): `ends` takes them with the rows once a batch
+        eofs: list[tuple[int, int, float]] = []
         consumer = reader.checked()
         quiet = ends.quiet(time.monotonic())
         for msg in consumer.consume(settings.batch_size, timeout=0.2):
@@ -383,13 +384,10 @@ def _turns(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: s
                 continue
             if err is None and part is not None and offset is not None:
                 records.append((part, offset, msg.value()))
-                at_end.discard(part)
-                ends.row(part)
             elif err is None:
                 continue
             elif err.code() == KafkaError._PARTITION_EOF and part is not None:
-                at_end.add(part)
-                ends.reached(part, time.monotonic())
+                eofs.append((part, len(records), time.monotonic()))
             elif err.code() in _OUT_OF_RANGE:  # the next row is gone: the exports would skip it
                 raise KafkaWiringError(
                     f"{topic}: partition {part} no longer holds the offset where this "
@@ -400,6 +398,7 @@ def _turns(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: s
                 raise KafkaWiringError(f"{topic}: consumer error: {err.str()}", err.name())
             else:  # transient (broker restart, network): librdkafka retries on its own
                 log.warning("%s: %s", topic, err.str())
+        ends.took(records, eofs)  # an error raised above ends the run: no checkpoint follows
         now = time.monotonic()
         # Partitions not at their end hold the stream's watermark back (`sink.clock`); one
         # at its end, only for `idle_partition_s` (never every day open for ever).
@@ -438,7 +437,7 @@ def _turns(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: s
             roll_gap = max(settings.rollup_interval_s, PACE * (time.monotonic() - started))
             last_report = now if report else last_report
             log.info("%d rows in %s, offsets %s", writer.rows, writer.folder, writer.offsets)
-        if (idle_limit is not None and at_end >= parts and reviews_at_end >= review_parts
+        if (idle_limit is not None and ends.at_end >= parts and reviews_at_end >= review_parts
                 and now - last_data >= idle_limit):
             log.info("%s drained", topic)
             return

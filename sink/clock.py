@@ -26,8 +26,9 @@ read).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, KeysView, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sink.watermark import Watermark, time_key
@@ -137,9 +138,13 @@ class StreamClock:
         return clock
 
 
+_PARTITION = itemgetter(0)
+
+
 class PartitionEnds:
     """Which partitions hold the stream's watermark back, from when each reached its end
-    (the loop's end-of-partition events, `reached`; a row of its own clears it, `row`):
+    (end-of-partition events, `reached`; a row of its own clears it, `row`; the loop gives
+    a batch's of both at once, `took`; `at_end` is the one record of which are at their end):
     those with rows waiting, and those at their end for less than `idle_s`
     (`SINK_IDLE_PARTITION_S`: a detector working through a backlog writes one partition's
     rows days behind another's while the sink keeps up). One at its end longer holds nothing,
@@ -161,6 +166,29 @@ class PartitionEnds:
 
     def row(self, partition: int) -> None:
         self.ended.pop(partition, None)
+
+    @property
+    def at_end(self) -> KeysView[int]:
+        """The partitions at their end (no row since their last end-of-partition event)."""
+        return self.ended.keys()
+
+    def took(self, rows: Sequence[tuple[int, Any, Any]],
+             eofs: Sequence[tuple[int, int, float]]) -> None:
+        """A batch's events, as `row` and `reached` taken one by one in its order: `rows`
+        its rows (partition first), `eofs` its end-of-partition events (partition, how
+        many of `rows` came before it, when). Only partitions at their end look at rows,
+        so a backlog (none at its end) costs nothing a row."""
+        start = 0
+        for partition, at, now in eofs:
+            self._rows(rows, start, at)
+            self.reached(partition, now)
+            start = at
+        self._rows(rows, start, len(rows))
+
+    def _rows(self, rows: Sequence[tuple[int, Any, Any]], start: int, stop: int) -> None:
+        if self.ended and start < stop:
+            for partition in set(map(_PARTITION, rows[start:stop])):
+                self.ended.pop(partition, None)
 
     def resumed(self, now: float) -> None:
         """Rows came after a `quiet` topic: the idle time starts again for the rest."""
