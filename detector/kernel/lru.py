@@ -200,9 +200,10 @@ def lru_pass(a: Any, slots: Any, t: Any, ttl: float, max_customers: int, gone: A
         now = t[i]
         # `_expire`: the clock read only for a row that would drop the head (a stray row
         # expires no one)
-        expire = size > 0 and not now - seen[head] <= ttl and not _stray(
-            prev, seen, tail, s, now, ttl)
-        while expire and size > 0 and not now - seen[head] <= ttl:
+        stray = False
+        if size > 0 and not now - seen[head] <= ttl:
+            stray = _stray(prev, seen, tail, s, now, ttl)
+        while size > 0 and not stray and not now - seen[head] <= ttl:
             h = head
             head = nxt[h]
             if head >= 0:
