@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import TypeVar
 
 from detector.core.config import CoreConfig
@@ -127,7 +128,7 @@ class CustomerTable:
         if newest is None or (newest == customer_id and len(items) == 1):
             return False  # none held, or its customer alone
         clock = low = last_seen(items[newest])
-        for _, cid in zip(range(CLOCK_QUORUM - 1), held):
+        for cid in islice(held, CLOCK_QUORUM - 1):
             seen = last_seen(items[cid])
             if low - seen > ttl:  # a jump: the customers seen after it passed over
                 clock = seen
