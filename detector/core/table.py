@@ -14,20 +14,26 @@ A row dated more than `customer_ttl_s` after the partition's clock (a mistyped y
 for 2025, which the schema takes) is stray and expires no one: measured from it, every
 customer of the partition was idle, and that one row dropped them all, so every later row
 scored as a new customer's (twelfth hostile probe, 2026-12-06). The clock is the most
-recently seen customer's last event, but when that customer is the row's own and its last
-row was itself stray (more than the ttl after the next most recent customer's), the next
-one's: so a device whose clock is wrong keeps the partition however many rows it sends in
-a row (measured from its own first stray row, its second one dropped everyone), and a
-customer alone active for a long time still expires the idle ones. With no other customer
-held a row expires as usual. A partition really idle that long drops its idle customers at
-the first row, after the gap, of a customer other than the first one seen after it (that
-row measured from the first one's time): the second row when two customers come.
+recently seen customer's last event, unless the few most recently seen customers are
+themselves ahead: walking back from the newest, the first customer whose last event is more
+than the ttl before every one seen after it marks a jump in time, and when fewer than
+`CLOCK_QUORUM` customers were seen after it, their time is passed over and the clock is that
+customer's. So up to `CLOCK_QUORUM` different customers' rows in a row dated far ahead (two
+mistyped rows, a few devices whose clock is wrong, each as many rows as it likes) drop no
+one: measured from the first one's, the second dropped everyone. Once `CLOCK_QUORUM`
+customers have come at the new time, it is the partition's: the next row is measured from
+it, so a partition really silent past the ttl drops its idle customers at the first row
+after the gap beyond `CLOCK_QUORUM` different customers' (those keep their state). A
+customer alone active for long still expires the idle ones (no jump: each of its rows within
+the ttl of its last), and a customer alone held is never stray. The walk reads at most
+`CLOCK_QUORUM` customers, and only for a row that would expire one.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import TypeVar
 
 from detector.core.config import CoreConfig
@@ -36,6 +42,9 @@ from detector.core.state import CustomerState
 
 #: A customer as the table holds it: an object, or packed (`detector.core.packed`).
 Held = CustomerState | bytes
+#: Different customers seen in a row at a time the ttl past the partition's clock that make it
+#: the clock (fewer are stray, module doc; the sink's `EXPORTS_WATERMARK_CUSTOMERS` alike).
+CLOCK_QUORUM = 8
 #: A changed customer as a checkpoint writes it (`take_changes`' `encode`).
 T = TypeVar("T")
 
@@ -110,26 +119,27 @@ class CustomerTable:
         self.gone.add(cid)
 
     def _stray(self, customer_id: str, now: float) -> bool:
-        """Whether the row is dated more than the ttl after the partition's clock: the most
-        recently seen customer's last event, or, that being the row's own customer and its
-        last row itself stray, the next one's (none other held: not stray; module doc)."""
+        """Whether the row is dated more than the ttl after the partition's clock: the newest
+        customer's last event, or, when fewer than `CLOCK_QUORUM` customers were seen after
+        a jump of more than the ttl, the last event of the customer below it (module doc)."""
         items, ttl = self._items, self._ttl
-        newer = reversed(items)
-        newest = next(newer, None)
-        if newest is None:
-            return False
-        clock = last_seen(items[newest])
-        if newest == customer_id:
-            other = next(newer, None)
-            if other is None:
-                return False
-            before = last_seen(items[other])
-            if clock - before > ttl:  # its own last row was stray: passed over
-                clock = before
+        held = reversed(items)
+        newest = next(held, None)
+        if newest is None or (newest == customer_id and len(items) == 1):
+            return False  # none held, or its customer alone
+        clock = low = last_seen(items[newest])
+        for cid in islice(held, CLOCK_QUORUM - 1):
+            seen = last_seen(items[cid])
+            if low - seen > ttl:  # a jump: the customers seen after it passed over
+                clock = seen
+                break
+            low = min(low, seen)
         return now - clock > ttl
 
     def _expire(self, now: float, customer_id: str) -> None:
         items, ttl = self._items, self._ttl
+        if not items or now - last_seen(next(iter(items.values()))) <= ttl:
+            return  # no one idle past the ttl (most rows: no clock to find)
         if self._stray(customer_id, now):
             return
         while items:

@@ -7,8 +7,9 @@ new id takes a free one (the arrays grow by a quarter, at least `CHUNK` slots). 
 (`lru_row`, per row) then does what `CustomerTable.get` does, at the same row: the least
 recently seen customers (the list's head, by arrival, not the smallest `last_t`) idle more than
 `customer_ttl_s` before the row's time are dropped (none for a stray row, dated more than
-that after the tail's time, or the one before it when the tail is the row's own customer
-and its last row was itself stray: `CustomerTable._stray`), then a customer not held (new, or
+that after the partition's clock: the tail's time, or, when fewer than `CLOCK_QUORUM`
+customers were seen after a jump of more than the ttl, the time of the one below it:
+`CustomerTable._stray`, `_stray` here), then a customer not held (new, or
 dropped earlier, even at this very row) is added fresh, dropping the head while
 `max_customers` are held, and the row's customer moves to the tail. Each drop is reported
 as (slot, row); a dropped slot is not reused before the batch ends, so a customer dropped
@@ -37,7 +38,8 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from detector.kernel.jit import jit
+from detector.core.table import CLOCK_QUORUM
+from detector.kernel.jit import jit, jit_inline
 
 #: Slots are allocated at least this many at a time.
 CHUNK = 4096
@@ -113,6 +115,27 @@ def _drop(a: Any, row: int, gone: Any, n_gone: int) -> int:  # pragma: no cover 
     return n_gone + 1
 
 
+@jit_inline
+def _stray(prev: Any, seen: Any, tail: int, slot: int, now: float,
+           ttl: float) -> bool:  # pragma: no cover - compiled
+    """`CustomerTable._stray`: whether the row of `slot` at `now` is dated more than the
+    ttl after the partition's clock (walking back from `tail` past a jump of more than the
+    ttl above which fewer than `CLOCK_QUORUM` customers were seen: at most that many)."""
+    if tail < 0 or (tail == slot and prev[tail] < 0):
+        return False  # none held, or its customer alone
+    clock = low = seen[tail]
+    c = tail
+    for _ in range(CLOCK_QUORUM - 1):
+        c = prev[c]
+        if c < 0:
+            break
+        if low - seen[c] > ttl:  # a jump: the customers seen after it passed over
+            clock = seen[c]
+            break
+        low = min(low, seen[c])
+    return bool(now - clock > ttl)
+
+
 @jit
 def lru_row(a: Any, slot: int, now: float, row: int, ttl: float, max_customers: int,
             gone: Any, n_gone: int) -> tuple[int, bool]:  # pragma: no cover - compiled
@@ -124,18 +147,10 @@ def lru_row(a: Any, slot: int, now: float, row: int, ttl: float, max_customers: 
     fields of it)."""
     live = a.live
     seen = a.seen
-    tail = a.ends[TAIL]
-    stray = False
-    if tail >= 0:  # `CustomerTable._stray`
-        clock = seen[tail]
-        if tail == slot:
-            other = a.prev[tail]
-            if other < 0:
-                clock = now  # its customer alone: not stray
-            elif clock - seen[other] > ttl:  # its own last row was stray: passed over
-                clock = seen[other]
-        stray = now - clock > ttl
-    if not stray:  # a stray row expires no one
+    # `_expire`: the clock read only for a row that would drop the head (a stray row
+    # expires no one)
+    if (a.ends[SIZE] > 0 and not now - seen[a.ends[HEAD]] <= ttl
+            and not _stray(a.prev, seen, a.ends[TAIL], slot, now, ttl)):
         while a.ends[SIZE] > 0:
             if now - seen[a.ends[HEAD]] <= ttl:
                 break
@@ -183,17 +198,12 @@ def lru_pass(a: Any, slots: Any, t: Any, ttl: float, max_customers: int, gone: A
     for i in range(slots.shape[0]):
         s = slots[i]
         now = t[i]
-        stray = False  # a stray row expires no one (`CustomerTable._stray`)
-        if tail >= 0:
-            clock = seen[tail]
-            if tail == s:
-                other = prev[tail]
-                if other < 0:
-                    clock = now  # its customer alone: not stray
-                elif clock - seen[other] > ttl:  # its own last row was stray: passed over
-                    clock = seen[other]
-            stray = now - clock > ttl
-        while size > 0 and not stray and not now - seen[head] <= ttl:  # `_expire`
+        # `_expire`: the clock read only for a row that would drop the head (a stray row
+        # expires no one)
+        stray = False
+        if size > 0 and not now - seen[head] <= ttl:
+            stray = _stray(prev, seen, tail, s, now, ttl)
+        while size > 0 and not stray and not now - seen[head] <= ttl:
             h = head
             head = nxt[h]
             if head >= 0:

@@ -12,6 +12,7 @@ from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.reasons import top_reasons
 from detector.core.surprise import TERMS
+from detector.core.table import CLOCK_QUORUM
 from shared import fastcodec
 from shared.columns import RULE_NAMES
 from shared.schemas import ScoredTransaction, Transaction
@@ -171,9 +172,16 @@ def test_idle_customers_expire_after_the_ttl_in_event_time() -> None:
                                        "timestamp": rows[-1].timestamp + timedelta(days=3)})
     engine.process([late])  # stray: 3 days past every customer, it drops no one
     assert engine.customers == held + 1 > 2
-    engine.process([late.model_copy(update={"customer_id": "later", "transaction_id": "y",
-                                            "timestamp": late.timestamp + timedelta(seconds=1)})])
-    assert engine.customers == 2
+    # so are the rows of the next customers at that time, up to CLOCK_QUORUM in all
+    # (detector.core.table): then that time is the partition's, and the next row drops
+    # every customer idle past the ttl from it, all but those
+    later = [late.model_copy(update={"customer_id": f"later{k}", "transaction_id": f"y{k}",
+                                     "timestamp": late.timestamp + timedelta(seconds=k + 1)})
+             for k in range(CLOCK_QUORUM)]
+    engine.process(later[:-1])
+    assert engine.customers == held + CLOCK_QUORUM
+    engine.process(later[-1:])
+    assert engine.customers == CLOCK_QUORUM + 1
 
 
 def test_state_per_customer_is_bounded_whatever_the_history() -> None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.features import event_seconds
-from detector.core.table import CustomerTable, as_state
+from detector.core.table import CLOCK_QUORUM, CustomerTable, as_state
 from detector.kernel import lru
 from producer.generator import GeneratorConfig, generate
 from tests.ci import IN_CI
@@ -149,6 +149,65 @@ def test_batches_drop_at_the_same_rows(
         assert drops == [(c, i) for i, (dropped, _, _) in enumerate(want) for c in dropped]
         assert fresh == [f for _, f, _ in want]
         _assert_tables_equal(slots, table)
+
+
+@st.composite
+def jumps(draw: Any) -> tuple[list[str], list[float], int, float, list[int]]:
+    """Streams of runs of different customers (up to 14), each run at a level: the
+    partition's own time or one far ahead (stray rows, gaps), so runs after a jump fall
+    short of `CLOCK_QUORUM`, reach it and pass it."""
+    ids: list[str] = []
+    ts: list[float] = []
+    t = 0.0
+    for _ in range(draw(st.integers(0, 8))):
+        level = draw(st.sampled_from((0.0, 0.0, 100.0, 100.5, 300.0)))
+        run = draw(st.permutations("abcdefghijklmn"))[:draw(st.integers(1, 12))]
+        for cid in run:
+            t += draw(st.sampled_from((0.0, 0.5, 1.0)))
+            ids.append(cid)
+            ts.append(t + level)
+    max_customers = draw(st.integers(1, 16))
+    ttl = draw(st.sampled_from((1.0, 10.0, 99.5, 1e9)))
+    cuts = draw(st.lists(st.integers(0, len(ids)), max_size=6))
+    return ids, ts, max_customers, ttl, cuts
+
+
+@settings(deadline=None, max_examples=300)
+@given(jumps())
+def test_rows_far_ahead_drop_and_order_as_the_table(
+        case: tuple[list[str], list[float], int, float, list[int]]) -> None:
+    """The clock past a jump (`CustomerTable._stray`, `lru._stray`) alike, per row and in
+    batches."""
+    ids, ts, max_customers, ttl, cuts = case
+    want, table = _core(ids, ts, max_customers, ttl, hot=3)
+    for per_row in (True, False):
+        got, slots = _kernel_by_row(ids, ts, max_customers, ttl, per_row)
+        assert got == want
+        _assert_tables_equal(slots, table)
+        drops, fresh, slots = _kernel_batches(ids, ts, max_customers, ttl, cuts, per_row)
+        assert drops == [(c, i) for i, (dropped, _, _) in enumerate(want) for c in dropped]
+        assert fresh == [f for _, f, _ in want]
+        _assert_tables_equal(slots, table)
+
+
+@pytest.mark.parametrize("n", [CLOCK_QUORUM - 1, CLOCK_QUORUM, CLOCK_QUORUM + 1])
+def test_a_time_far_ahead_is_the_clock_once_quorum_customers_came_at_it(n: int) -> None:
+    """20 customers a second apart, ttl 100; then `n` others one each at 1,000 (a row for a
+    customer more, then), each row of up to `CLOCK_QUORUM` stray: all held; the next drops
+    the 20, on both tables, per row and in one batch."""
+    ids = [f"c{k}" for k in range(20)] + [f"x{k}" for k in range(n)]
+    ts = [float(k) for k in range(20)] + [1000.0 + k for k in range(n)]
+    want, table = _core(ids, ts, 100, 100.0)
+    left = [f"x{k}" for k in range(n)] if n > CLOCK_QUORUM else ids
+    assert [c for c, _ in table.held()] == left
+    assert [i for i, (dropped, _, _) in enumerate(want) if dropped] == (
+        [20 + CLOCK_QUORUM] if n > CLOCK_QUORUM else [])
+    for per_row in (True, False):
+        got, slots = _kernel_by_row(ids, ts, 100, 100.0, per_row)
+        assert got == want
+        drops, _, slots = _kernel_batches(ids, ts, 100, 100.0, [], per_row)
+        assert slots.order() == left
+        assert drops == [(f"c{k}", 20 + CLOCK_QUORUM) for k in range(20)] * (n > CLOCK_QUORUM)
 
 
 @pytest.mark.parametrize(("seed", "max_customers", "ttl", "late"), [
