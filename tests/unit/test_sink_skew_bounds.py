@@ -3,15 +3,19 @@
 run.json's `unknown_scored_fields` keeps the least 16 names (as `unknown_rules` does) with
 every row holding each: the same counts whatever the batch cuts, worker slices
 (`SINK_DECODE_WORKERS`) and restarts (it kept the first 16 a slice saw: another slice's
-rows of a name the folder kept were lost).
+rows of a name the folder kept were lost). A case keeps at most 64 rule names (the most a
+row holds), the least, and a cut mark when it left any out: a customer's rows naming new
+rules each made its `cases.csv` cell and the checkpoint grow with every row.
 """
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +25,12 @@ from hypothesis import strategies as st
 
 import sink.writer
 from shared.codec import encode
+from shared.columns import CASES_COLUMNS, RULE_NAMES
 from shared.fastcodec import MAX_UNKNOWN_FIELDS, unknown_scored_fields
-from shared.schemas import ScoredTransaction
+from shared.schemas import MAX_VERDICT_ITEMS, MAX_VERDICT_TEXT_CHARS, ScoredTransaction
 from sink.batch import BatchResult
+from sink.cases import CaseBook, flagged_of
+from sink.csvfmt import scored_cells
 from sink.settings import ExportSettings
 from sink.state import STATE_FILE
 from sink.writer import Record, SinkWriter
@@ -134,3 +141,80 @@ def test_a_checkpoint_with_the_first_names_seen_continues() -> None:
     assert run["unknown_scored_fields"] == {
         "a1": 1, **dict.fromkeys(first[:MAX_UNKNOWN_FIELDS - 1], 2), "z00": 3}
     assert run["rows_with_unknown_fields"] == 4
+
+
+def _rules_message(tx: ScoredTransaction, rules: list[str]) -> bytes:
+    value = json.loads(encode(tx))
+    value.update(triggered_rules=rules, is_rule_flag=True, is_flag=True)
+    return json.dumps(value).encode()
+
+
+def _cases(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "cases.csv", encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("rows", [1, 2, 40])
+def test_a_cases_rule_names_are_bounded_whatever_its_rows_name(tmp_path: Path,
+                                                               rows: int) -> None:
+    """One customer's rows within the case gap, each naming 64 new 1,000-character rules
+    (the schema's most): the case keeps the least 64 and says it left others out."""
+    base = random_scored(rows, seed=8)
+    t0 = base[0].timestamp
+    names = [f"{i:05d}" + "r" * (MAX_VERDICT_TEXT_CHARS - 5)
+             for i in reversed(range(rows * MAX_VERDICT_ITEMS))]
+    records: list[Record] = []
+    for i, tx in enumerate(base):
+        one = tx.model_copy(update={"customer_id": "c1", "timestamp": t0 + timedelta(seconds=i)})
+        records.append((0, i, _rules_message(
+            one, names[i * MAX_VERDICT_ITEMS:(i + 1) * MAX_VERDICT_ITEMS])))
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings())
+    w.add(records)
+    w.checkpoint()
+    w.write_rollups(report=False)
+    w.close()
+    [case] = _cases(tmp_path)
+    least = sorted(names)[:MAX_VERDICT_ITEMS]
+    more = len(names) > MAX_VERDICT_ITEMS
+    assert case["triggered_rules"].split(";") == [*least, *(["…"] if more else [])]
+    assert case["transactions"] == str(rows)
+    # the cell and the checkpoint hold no more than one row's rules can, whatever the rows
+    assert len(case["triggered_rules"]) <= MAX_VERDICT_ITEMS * (MAX_VERDICT_TEXT_CHARS + 1) + 1
+    assert (tmp_path / STATE_FILE).stat().st_size < 200_000
+    assert (tmp_path / "cases.csv").stat().st_size < 80_000
+
+
+def test_a_cases_rules_are_the_same_whatever_the_order_of_its_rows() -> None:
+    """The least names, not the first: the kept names and the mark depend on what the rows
+    hold, and a case restored from its checkpoint goes on as one never stopped."""
+    base = random_scored(3, seed=4)
+    groups = [[f"b{i:03d}" for i in range(60)], [f"a{i:03d}" for i in range(10)],
+              ["c", RULE_NAMES[-1]]]
+    cells = []
+    for order in ([0, 1, 2], [2, 1, 0]):
+        book = CaseBook()
+        for j, k in enumerate(order):
+            tx = base[j].model_copy(update={
+                "customer_id": "c1", "timestamp": base[0].timestamp + timedelta(seconds=j),
+                "triggered_rules": groups[k], "rule_flags": {}, "is_flag": True})
+            book.offer(flagged_of(scored_cells(tx), tx.score, tx.model_score, False, True))
+            book = CaseBook.from_json(json.loads(json.dumps(book.to_json())))
+        [case] = book.listed()
+        cells.append(case.cells(1)[CASES_COLUMNS.index("triggered_rules")])
+    # a known rule first (cases.csv's order), then the least by name: 64, and the mark
+    assert cells[0] == cells[1] == ";".join(
+        [RULE_NAMES[-1], *sorted(groups[1] + groups[0])[:MAX_VERDICT_ITEMS - 1], "…"])
+
+
+@pytest.mark.parametrize("n", [MAX_VERDICT_ITEMS - 1, MAX_VERDICT_ITEMS, MAX_VERDICT_ITEMS + 1])
+def test_a_case_marks_its_rules_only_past_the_bound(n: int) -> None:
+    base = random_scored(2, seed=5)
+    names = [f"r{i:03d}" for i in range(n)]
+    book = CaseBook()
+    for j, part in enumerate((names[1:], names[:1])):
+        tx = base[j].model_copy(update={
+            "customer_id": "c1", "timestamp": base[0].timestamp + timedelta(seconds=j),
+            "triggered_rules": part, "rule_flags": {}, "is_flag": True})
+        book.offer(flagged_of(scored_cells(tx), tx.score, tx.model_score, False, True))
+    [case] = book.listed()
+    assert case.rules == [*names[:MAX_VERDICT_ITEMS], *(["…"] if n > MAX_VERDICT_ITEMS else [])]
