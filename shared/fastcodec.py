@@ -18,6 +18,7 @@ row).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from datetime import datetime
 from operator import attrgetter
@@ -320,8 +321,8 @@ def decode_scored(value: bytes) -> Any:
 
 
 #: At most this many unknown names are taken from one message, and kept by the sink in
-#: all (run.json's `unknown_scored_fields`): a newer detector adds a few; a message of
-#: 10,000 unknown fields costs its decode and leaves no more than these.
+#: all (run.json's `unknown_scored_fields`), the least: a newer detector adds a few; a
+#: message of 10,000 unknown fields costs its decode and leaves no more than these.
 MAX_UNKNOWN_FIELDS = 16
 _KNOWN_SCORED = frozenset(ScoredTransaction.model_fields)
 _KEYS = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode  # values as views, not copies
@@ -329,8 +330,9 @@ _KEYS = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode  # values as views, 
 
 def unknown_scored_fields(value: bytes) -> tuple[str, ...]:
     """The names of a scored message's top-level fields that `ScoredTransaction` does not
-    know, in order, at most `MAX_UNKNOWN_FIELDS`, each as a reason shows a name (cut to 40
-    characters, control characters escaped: `shared.codec.field_name`); () if none. Their
+    know, each as a reason shows a name (cut to 40 characters, control characters escaped:
+    `shared.codec.field_name`), the least `MAX_UNKNOWN_FIELDS` in order (as the sink keeps
+    them: a name it keeps is counted in every row holding it); () if none. Their
     values are never decoded (msgspec's `Raw` is a view of the message: an unknown field
     of 100 MB costs no copy)."""
     try:
@@ -342,13 +344,8 @@ def unknown_scored_fields(value: bytes) -> tuple[str, ...]:
             return ()
         if not isinstance(keys, dict):
             return ()
-    names: dict[str, None] = {}
-    for key in keys:
-        if key not in _KNOWN_SCORED:
-            names[field_name(key)] = None
-            if len(names) == MAX_UNKNOWN_FIELDS:
-                break
-    return tuple(names)
+    names = {field_name(key) for key in keys if key not in _KNOWN_SCORED}
+    return tuple(heapq.nsmallest(MAX_UNKNOWN_FIELDS, names))
 
 
 def scored_record(tx: ScoredTransaction) -> Any:

@@ -27,6 +27,7 @@ from shared.gcpause import gc_paused
 from shared.schemas import CONTROL_CHARACTERS, ScoredTransaction
 from sink.csvfmt import record_cells
 from sink.days import DayChunk, EventTime, event_times, single_file_bytes, split_by_day
+from sink.least_names import merge_least
 from sink.rollup import Facts, RollupParams, facts_of
 from sink.volume import SinkRollup
 
@@ -46,7 +47,7 @@ class BatchResult:
     #: each row's partition, as `times` (the days close by each partition's watermark)
     partitions: list[int]
     #: fields the sink does not know (a newer detector's), ignored: name -> rows holding
-    #: it (at most `MAX_UNKNOWN_FIELDS` names), and how many rows held any
+    #: it (the least `MAX_UNKNOWN_FIELDS` names: `count_unknown`), and how many rows held any
     unknown: dict[str, int] = field(default_factory=dict)
     unknown_rows: int = 0
 
@@ -94,17 +95,12 @@ def format_batch(records: Sequence[Record], params: RollupParams,
                            unknown, unknown_rows)
 
 
-def count_unknown(into: dict[str, int], counts: Mapping[str, int]) -> list[str]:
-    """Add `counts` (unknown field name -> rows) into `into`, a name new to it only while
-    it holds fewer than `MAX_UNKNOWN_FIELDS`; the names it took that were new to it."""
-    new: list[str] = []
-    for name, rows in counts.items():
-        if name in into:
-            into[name] += rows
-        elif len(into) < MAX_UNKNOWN_FIELDS:
-            into[name] = rows
-            new.append(name)
-    return new
+def count_unknown(into: dict[str, int], counts: Mapping[str, int]) -> None:
+    """Add `counts` (unknown field name -> rows) into `into`, which keeps the least
+    `MAX_UNKNOWN_FIELDS` names with every row holding each, whatever the batch cuts, worker
+    slices and restarts (`sink.least_names`; it kept the first 16 a part saw until
+    2026-12-06, so a slice could drop rows of a name the folder kept)."""
+    merge_least(into, counts, MAX_UNKNOWN_FIELDS)
 
 
 def format_slice(args: tuple[Sequence[Record], RollupParams, bool]) -> BatchResult:

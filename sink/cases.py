@@ -23,6 +23,7 @@ them in order into the main book, so slices of a batch group exactly as one batc
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -30,6 +31,7 @@ from operator import attrgetter
 from typing import Any
 
 from shared.columns import CASES_COLUMNS, LIST_SEPARATORS, RULE_NAMES, SCORED_INDEX
+from shared.schemas import MAX_VERDICT_ITEMS
 from sink.bins import score_bin
 from sink.csvfmt import number, text
 from sink.watermark import DEFAULT_QUORUM, Watermark, time_key
@@ -38,6 +40,12 @@ _IX = {name: SCORED_INDEX[name] for name in (
     "transaction_id", "customer_id", "timestamp", "amount", "country", "channel",
     "is_anomaly", "anomaly_type", "score", "reasons_top3", "triggered_rules")}
 _RULE_ORDER = {name: i for i, name in enumerate(RULE_NAMES)}
+#: A case keeps at most this many rule names (as many as one row holds), the least in
+#: cases.csv's order, then `CUT` if it left any out: a customer's rows each naming new
+#: rules grew its cell and the checkpoint with every row (64 new 1,000-character names a
+#: row, 2026-12-06); the mark is the one a cut name ends with (`shared.codec.field_name`).
+MAX_CASE_RULES = MAX_VERDICT_ITEMS
+CUT = "…"
 #: total_amount's unit (`Case.total`).
 _CENT = Decimal("0.01")
 REASON_SEP, RULE_SEP = LIST_SEPARATORS["reasons_top3"], LIST_SEPARATORS["triggered_rules"]
@@ -56,6 +64,10 @@ def flagged_of(cells: list[str], score: float | None, model: float | None, ml: b
             cells[ix["triggered_rules"]], cells[ix["reasons_top3"]], cells[ix["channel"]],
             cells[ix["country"]], cells[ix["is_anomaly"]], cells[ix["anomaly_type"]],
             cells[ix["score"]])
+
+
+def _rule_key(name: str) -> tuple[int, str]:
+    return _RULE_ORDER.get(name, len(_RULE_ORDER)), name
 
 
 def _key_score(score: float | None) -> float:
@@ -117,8 +129,7 @@ class Case:
         self.ml, self.rule = self.ml or ml, self.rule or rule
         for name in rules.split(RULE_SEP) if rules else ():
             if name not in self.rules:
-                self.rules.append(name)
-                self.rules.sort(key=lambda r: (_RULE_ORDER.get(r, len(_RULE_ORDER)), r))
+                self._rule(name)
         for reason in reasons.split(REASON_SEP) if reasons else ():
             self._reason(-score, reason)
         if label:
@@ -129,6 +140,24 @@ class Case:
                     self.types.append(kind)
                     self.types.sort()
         self.txs.append([txid, ts, amount, score_cell, label])
+
+    def _rule(self, name: str) -> None:
+        """Keep `name` among the least `MAX_CASE_RULES` rules (the known ones first, in
+        their order, then by name), `CUT` after them once one was left out."""
+        rules = self.rules
+        cut = rules[-1:] == [CUT]
+        if cut:
+            rules.pop()
+        key = _rule_key(name)
+        if name == CUT or (len(rules) >= MAX_CASE_RULES and key > _rule_key(rules[-1])):
+            cut = True
+        else:
+            bisect.insort(rules, name, key=_rule_key)
+            if len(rules) > MAX_CASE_RULES:
+                del rules[MAX_CASE_RULES:]
+                cut = True
+        if cut:
+            rules.append(CUT)
 
     def _reason(self, neg: float, reason: str) -> None:
         self.seq += 1

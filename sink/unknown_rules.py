@@ -2,11 +2,8 @@
 new rule, mid rolling upgrade: docs/sink.md, "Upgrades"), counted in the rollup.
 
 Bounded and exact: the least `MAX_UNKNOWN_RULES` names (as a reason shows a name: cut to
-40 characters, control characters escaped) are kept, with the rows holding each. A name
-kept in the end is among the least of every part of the stream that holds it, so each
-batch, worker slice and restart counted all its rows: the counts are the same whatever
-the cuts (a "first 16 seen" would drop a later-kept name's rows from a slice where 16
-others came first).
+40 characters, control characters escaped) are kept, with the rows holding each, the same
+whatever the cuts (`sink.least_names`).
 """
 
 from __future__ import annotations
@@ -18,6 +15,7 @@ from typing import Any
 from shared.codec import field_name
 from shared.columns import RULE_NAMES
 from shared.fastcodec import MAX_UNKNOWN_FIELDS
+from sink.least_names import add_least
 
 KNOWN_RULES = frozenset(RULE_NAMES)
 #: At most this many unknown rule names are kept (as many as unknown fields).
@@ -34,18 +32,12 @@ class UnknownRules:
     any: int = 0
 
     def _add(self, name: str, n: int, hits: int, dropped: set[str]) -> None:
-        rows = self.rows
-        if name not in rows:
-            if len(rows) == MAX_UNKNOWN_RULES:
-                most = max(rows)
-                if name > most:
-                    dropped.add(name)
-                    return
-                del rows[most]
-                self.fired.pop(most, None)
-                dropped.add(most)
-            rows[name] = 0
-        rows[name] += n
+        left = add_least(self.rows, name, n, MAX_UNKNOWN_RULES)
+        if left is not None:
+            dropped.add(left)
+            self.fired.pop(left, None)
+            if left == name:
+                return
         if hits:
             self.fired[name] = self.fired.get(name, 0) + hits
 

@@ -63,9 +63,9 @@ def _agree(value: bytes) -> bool:
     if old is None:
         assert fast is None, "the fast path accepts what the schema rejects"
         return False
-    # the fields the schema ignored, as the sink names them (bounded), and only those
+    # the fields the schema ignored, as the sink names them (the least), and only those
     extra = tuple(_Kept.model_validate_json(value).model_extra or {})
-    expected = tuple(dict.fromkeys(field_name(n) for n in extra))[:MAX_UNKNOWN_FIELDS]
+    expected = tuple(sorted({field_name(n) for n in extra})[:MAX_UNKNOWN_FIELDS])
     assert fastcodec.unknown_scored_fields(value) == expected
     # a rule's flag is true or false as written, never text ("yes" was read as true)
     written = from_json(value).get("rule_flags")
