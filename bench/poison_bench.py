@@ -1,7 +1,7 @@
 """Time and peak memory of hostile messages just under the detector's size bound, without Kafka.
 
 `--messages` messages of `--size` bytes (default 262,143: one under
-`detector.dlq.MAX_MESSAGE_BYTES`) of one poison shape, or of every shape in turn, go through
+`shared.message_size.MAX_MESSAGE_BYTES`) of one poison shape, or of every shape in turn, go through
 the detector's batch path (`BatchProcessor.process`, as tests/unit feed it: the dead
 letters' headers kept, their values not) or the sink's (`sink.batch.format_batch`: its
 `sink_rejected.jsonl` lines). Each measurement runs in a child process of its own, its peak
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from detector.dlq import MAX_MESSAGE_BYTES
+from shared.message_size import MAX_MESSAGE_BYTES
 
 _GOOD = (b'{"transaction_id":"t","customer_id":"c","timestamp":"2025-01-01T00:00:00",'
          b'"amount":1.0,"country":"DE","channel":"web","device":"d","merchant_category":"m"')

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from shared import fastcodec
 from shared.codec import describe_errors, validation_errors
+from shared.message_size import MAX_MESSAGE_BYTES  # the input's bound, declared there
 from shared.schemas import Transaction, TransactionView
 
 INVALID_JSON = "InvalidJSON"
@@ -22,12 +23,6 @@ H_ERROR_MESSAGE = "error.message"
 H_SOURCE_TOPIC = "source.topic"
 H_SOURCE_PARTITION = "source.partition"
 H_SOURCE_OFFSET = "source.offset"
-
-#: Longest message read (bytes): about twice the longest transaction, every text at its
-#: bound and each character written as a 12-byte escape (~134 KB; producers write ~45 KB at
-#: most). Longer is refused unread: the schema's errors cost up to ~330 times a message's
-#: size (a 1 MB message of 150,000 attributes: +330 MB and a second of the detector's time).
-MAX_MESSAGE_BYTES = 262_144
 
 #: Longest error message kept in a header (a broken 1 MB message must not make a 1 MB header).
 MAX_MESSAGE_CHARS = 2_000

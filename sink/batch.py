@@ -8,7 +8,6 @@ order, bottom-k samples unite), so the files are identical either way.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ from shared.fastcodec import (
     unknown_scored_fields,
 )
 from shared.gcpause import gc_paused
+from shared.message_size import MAX_SCORED_MESSAGE_BYTES
 from shared.schemas import CONTROL_CHARACTERS, ScoredTransaction
 from sink.csvfmt import record_cells
 from sink.days import DayChunk, EventTime, event_times, single_file_bytes, split_by_day
@@ -69,6 +69,10 @@ def format_batch(records: Sequence[Record], params: RollupParams,
             # the fast decoder's record when it vouches for the message (nearly always),
             # else the schema's verdict: its row, or the rejection with its reason; and the
             # fields the sink does not know, ignored (an exact record has none)
+            if value is not None and len(value) > MAX_SCORED_MESSAGE_BYTES:
+                rejected.append(rejection(partition, offset, value, too_large(len(value))))
+                bad.add((partition, offset))
+                continue
             if value and (tx := decode_scored(value)) is not None:
                 names = () if type(tx) is ScoredRecord else unknown_scored_fields(value)
             else:
@@ -103,6 +107,13 @@ def count_unknown(into: dict[str, int], counts: Mapping[str, int]) -> None:
     merge_least(into, counts, MAX_UNKNOWN_FIELDS)
 
 
+def too_large(size: int) -> str:
+    """The reason a scored message of `size` bytes is rejected unread."""
+    return (f"the message is {size:,} bytes, over the {MAX_SCORED_MESSAGE_BYTES:,} a scored "
+            "transaction can take (every field at its bound, room for a newer detector's "
+            "fields); not read")
+
+
 def format_slice(args: tuple[Sequence[Record], RollupParams, bool]) -> BatchResult:
     """`format_batch` for `Pool.map`."""
     return format_batch(*args)
@@ -121,8 +132,8 @@ MAX_TEXT_BYTES_PER_BYTE = 2
 
 def rejection(partition: int, offset: int, value: bytes | None, reason: str) -> bytes:
     """One line of sink_rejected.jsonl: where the message was, why, and its raw value: as
-    text (`value`), or `value_base64` when it is not UTF-8 or its text would take more than
-    `MAX_TEXT_BYTES_PER_BYTE` times its bytes.
+    text (`value`), or `value_base64` when it is not UTF-8, its text would take more than
+    `MAX_TEXT_BYTES_PER_BYTE` times its bytes, or it is over `MAX_SCORED_MESSAGE_BYTES`.
 
     Every character of the text rule (`shared.schemas.CONTROL_RULE`) is written as a JSON
     `\\uXXXX` escape: a rejected value may hold U+2028 or U+0085 (line breaks to
@@ -131,14 +142,22 @@ def rejection(partition: int, offset: int, value: bytes | None, reason: str) -> 
                                ensure_ascii=False)[:-1]).encode()
     if value is None:
         return head + b"}\n"
-    shown: bytes | None = None
-    with contextlib.suppress(UnicodeDecodeError):
-        shown = _escaped(json.dumps(value.decode("utf-8"), ensure_ascii=False)).encode()
-        if len(shown) - 2 > MAX_TEXT_BYTES_PER_BYTE * len(value):
-            shown = None
+    # a message over the bound is never decoded: its text (up to 6 bytes a byte) would be
+    # built only to be dropped for the base64
+    shown = None if len(value) > MAX_SCORED_MESSAGE_BYTES else _as_text(value)
     if shown is None:
         return head + b', "value_base64": "' + base64.b64encode(value) + b'"}\n'
     return head + b', "value": ' + shown + b"}\n"
+
+
+def _as_text(value: bytes) -> bytes | None:
+    """`value` as a JSON string, or None when it is not UTF-8 or would take more than
+    `MAX_TEXT_BYTES_PER_BYTE` times its bytes."""
+    try:
+        shown = _escaped(json.dumps(value.decode("utf-8"), ensure_ascii=False)).encode()
+    except UnicodeDecodeError:
+        return None
+    return None if len(shown) - 2 > MAX_TEXT_BYTES_PER_BYTE * len(value) else shown
 
 
 def _escaped(text: str) -> str:

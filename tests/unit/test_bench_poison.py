@@ -13,9 +13,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import poison_bench as bench
 
-from detector.dlq import MAX_MESSAGE_BYTES, DecodeFailure, decode_transaction
+from detector.dlq import DecodeFailure, decode_transaction
 from shared.codec import decode
 from shared.errors import SchemaError
+from shared.message_size import MAX_MESSAGE_BYTES
 from shared.schemas import ScoredTransaction
 
 

@@ -11,7 +11,6 @@ import sys
 import pytest
 
 from detector.dlq import (
-    MAX_MESSAGE_BYTES,
     MESSAGE_TOO_LARGE,
     DecodeFailure,
     decode_record,
@@ -19,6 +18,7 @@ from detector.dlq import (
 )
 from detector.loop import BatchProcessor
 from detector.partition import PartitionState
+from shared.message_size import MAX_MESSAGE_BYTES
 from shared.schemas import (
     MAX_ANOMALY_TYPE_CHARS,
     MAX_ATTRIBUTE_KEY_CHARS,

@@ -23,9 +23,10 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails
 
 import detector.dlq as dlq
-from detector.dlq import MAX_MESSAGE_BYTES, SCHEMA_ERROR, DecodeFailure, decode_record
+from detector.dlq import SCHEMA_ERROR, DecodeFailure, decode_record
 from shared import fastcodec
 from shared.codec import describe_validation_error
+from shared.message_size import MAX_MESSAGE_BYTES
 from shared.schemas import _NUMBER, Transaction, parse_amount
 from tests.unit.test_fastcodec_scored import valid_scored
 

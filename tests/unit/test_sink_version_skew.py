@@ -21,6 +21,7 @@ from shared import fastcodec
 from shared.codec import encode
 from shared.columns import SCORED_INDEX, SCORED_ROW
 from shared.fastcodec import MAX_UNKNOWN_FIELDS, decode_scored, unknown_scored_fields
+from shared.message_size import MAX_SCORED_MESSAGE_BYTES
 from shared.schemas import ScoredTransaction
 from sink import days as dy
 from sink.batch import format_batch
@@ -178,9 +179,12 @@ def test_an_unknown_name_is_cut_and_escaped_as_a_reason_shows_it() -> None:
     assert unknown_scored_fields(value) == ("y" * 40 + "…",)
 
 
-def test_an_unknown_field_of_100_mb_is_never_copied() -> None:
-    tx = _rows(1)[0]
-    value = _with(encode(tx), b',"blob":"' + b"x" * 100_000_000 + b'"}')
+def test_an_unknown_field_up_to_the_size_bound_is_never_copied() -> None:
+    """Up to `MAX_SCORED_MESSAGE_BYTES` (2.8 MB); a longer message (a 100 MB field) is
+    rejected unread (tests/unit/test_sink_message_size.py)."""
+    tx = encode(_rows(1)[0])
+    value = _with(tx, b',"blob":"' + b"x" * (MAX_SCORED_MESSAGE_BYTES - len(tx) - 10) + b'"}')
+    assert len(value) == MAX_SCORED_MESSAGE_BYTES
     tracemalloc.start()
     try:
         result = format_batch([(0, 0, value)], RollupParams())
