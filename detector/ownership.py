@@ -49,6 +49,8 @@ class PartitionOwnership(TransactionEnds):
     _offset_reader: Callable[[], Consumer]
     #: States of partitions revoked cleanly, kept in case they come back at the same offset.
     _kept: dict[int, PartitionState]
+    #: Member ids this process's consumers were assigned under (`Detector._newer_instance`).
+    _own_members: set[str]
     _consumer: WatchedConsumer
     #: A new group consumer, as the first (`_renew_consumer`).
     _new_consumer: Callable[[], WatchedConsumer]
@@ -168,6 +170,7 @@ class PartitionOwnership(TransactionEnds):
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if consumer is not self._consumer:
             return  # a consumer replaced (`_renew_consumer`), closing
+        self._own_members.add(consumer.memberid() or "")
         with self._callback("assign"):
             added = [tp.partition for tp in partitions
                      if tp.partition >= self._snapshot_partitions]

@@ -82,9 +82,12 @@ class Transactions:
     def __init__(self, settings: DetectorSettings, watchdog: Watchdog, metrics: Metrics,
                  stopping: Callable[[], bool],
                  on_new_producer: Callable[[Producer], None] | None = None,
-                 init_timeout: float = STARTUP_TIMEOUT_S) -> None:
-        """`init_timeout`: the first producer's init_transactions (the start-up's try)."""
+                 init_timeout: float = STARTUP_TIMEOUT_S,
+                 newer_instance: Callable[[], bool] = lambda: False) -> None:
+        """`init_timeout`: the first producer's init_transactions (the start-up's try);
+        `newer_instance`: whether another process with this instance id is in the group."""
         self._s = settings
+        self._newer_instance = newer_instance
         self._watchdog = watchdog
         self._metrics = metrics
         self._stopping = stopping
@@ -269,6 +272,14 @@ class Transactions:
             raise DetectorError(
                 f"transactional producer {self._s.transactional_id} was fenced (another "
                 f"instance with the same id?): {err}") from exc
+        # Past the timeout it may also be a zombie: paused (SIGSTOP, a frozen VM) while its
+        # supervisor started a newer process with its id. A new producer would fence that one.
+        if err.code() in FENCED and self._newer_instance():
+            raise DetectorError(
+                f"transactional producer {self._s.transactional_id} was fenced by another "
+                f"instance with the same id, in group {self._s.group_id} while this one's "
+                f"transaction was open {time.monotonic() - self.started:.0f} s (paused or cut "
+                f"off?): leaving the id to it: {err}") from exc
         if err.code() in FENCED:
             log.warning("%s: fenced after the transaction was open %.0f s, over "
                         "transaction.timeout.ms: the coordinator aborted it and bumped the "
