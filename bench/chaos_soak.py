@@ -425,6 +425,7 @@ def diverged(report: dict[str, Any]) -> list[str]:
         out.append("dead_letters")
     out += [f"exit {k}={v}" for k, v in report["exit_codes"].items() if v != 0]
     out += report["bad_exits"]
+    out += [f"unplanned: {u}" for u in report["unplanned"]]  # a supervisor had to step in
     out += [f"zombie {z}" for z in report["zombies"] if z.endswith("running")]
     return out
 
