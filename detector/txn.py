@@ -278,8 +278,9 @@ class Transactions:
             raise DetectorError(
                 f"transactional producer {self._s.transactional_id} was fenced by another "
                 f"instance with the same id, in group {self._s.group_id} while this one's "
-                f"transaction was open {time.monotonic() - self.started:.0f} s (paused or cut "
-                f"off?): leaving the id to it: {err}") from exc
+                f"transaction was open {time.monotonic() - self.started:.0f} s (this process "
+                f"was paused or cut off?); it ends and leaves the id to the newer one, which "
+                f"goes on: {err}") from exc
         if err.code() in FENCED:
             log.warning("%s: fenced after the transaction was open %.0f s, over "
                         "transaction.timeout.ms: the coordinator aborted it and bumped the "
