@@ -207,7 +207,9 @@ class PartitionOwnership(TransactionEnds):
                 # Lost partitions mean the cluster was out of reach; a producer that lived
                 # through a broker restart was seen to block in send_offsets afterwards.
                 # Not at the shutdown's close: nothing would use the new producer, and its
-                # init_transactions could wait out the outage.
+                # init_transactions could wait out the outage. Lost also when this process
+                # was paused past its session: a newer one with its id is not to be fenced.
+                self._txn.leave_to_newer("lost its partitions")
                 self._txn.replace_producer()
             self.processor.parts.clear()
             self._kept.clear()

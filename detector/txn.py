@@ -274,14 +274,9 @@ class Transactions:
                 f"instance with the same id?): {err}") from exc
         # Past the timeout it may also be a zombie: paused (SIGSTOP, a frozen VM) while its
         # supervisor started a newer process with its id. A new producer would fence that one.
-        if err.code() in FENCED and self._newer_instance():
-            raise DetectorError(
-                f"transactional producer {self._s.transactional_id} was fenced by another "
-                f"instance with the same id, in group {self._s.group_id} while this one's "
-                f"transaction was open {time.monotonic() - self.started:.0f} s (this process "
-                f"was paused or cut off?); it ends and leaves the id to the newer one, which "
-                f"goes on: {err}") from exc
         if err.code() in FENCED:
+            self.leave_to_newer(f"was fenced while its transaction was open "
+                                f"{time.monotonic() - self.started:.0f} s ({err})")
             log.warning("%s: fenced after the transaction was open %.0f s, over "
                         "transaction.timeout.ms: the coordinator aborted it and bumped the "
                         "epoch (not another instance); replacing the producer and rewinding",
@@ -291,6 +286,16 @@ class Transactions:
                         "and rewinding", step, err)
         self._failed_producer = self.producer
         raise ProducerFailed(str(err)) from exc
+
+    def leave_to_newer(self, what: str) -> None:
+        """Raise `DetectorError` when the group lists a newer process with this instance id:
+        this one is a zombie (paused or cut off while its supervisor started that one), and
+        a new producer of its own would fence the newer one."""
+        if self._newer_instance():
+            raise DetectorError(
+                f"transactional producer {self._s.transactional_id} {what}, and another "
+                f"instance with the same id is in group {self._s.group_id} (this process was "
+                "paused or cut off?); it ends and leaves the id to the newer one, which goes on")
 
     def _timed_out(self) -> bool:
         """Whether the open transaction has outlived transaction.timeout.ms: the coordinator

@@ -27,14 +27,17 @@ from tests.unit.detector_fakes import (
 
 TIMEOUT_MS = 60_000
 NEWER = "member-of-the-newer-process"
+#: Rows a partition for the tests of lost partitions: several commits, so one falls between
+#: two consumes with no transaction open.
+LONG = 600
 
 
 def paused_then_fenced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, open_s: float,
-                       members: Any) -> tuple[Any, Any]:
+                       members: Any, n: int = 30) -> tuple[Any, Any]:
     """A fake detector whose first commit finds its transaction open `open_s` seconds and
     its producer fenced; `members(detector)` is what the group's description then lists
     (client id, member id), None when the cluster does not answer."""
-    cluster = cluster_with()
+    cluster = cluster_with(n)
     ids = iter(range(1, 1000))
 
     def memberid(consumer: FakeConsumer) -> str:  # own-1, own-2, ... by consumer
@@ -118,3 +121,58 @@ def test_fenced_within_the_timeout_exits_2_whoever_the_group_lists(
         detector.run(until=drained(cluster))
     assert info.value.exit_code == ExitCode.USAGE
     assert cluster.producers == before
+
+
+def lost_after_first_commit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                            members: Any) -> tuple[Any, Any]:
+    """A fake detector whose consumer, at a consume after the first with no transaction
+    open, reports its partitions lost (its session ran out while the process
+    was paused) and rejoins under a new member id; `members(detector)` as above."""
+    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, 0.0, members, n=LONG)
+    cluster.on_txn = None
+    consume = FakeConsumer.consume
+    fired = False
+
+    def consume_then_lose(consumer: FakeConsumer, num_messages: int = 1,
+                          timeout: float = 0) -> Any:
+        nonlocal fired
+        if (consumer.consumes >= 2 and not detector._txn.open and not fired
+                and consumer.assigned):
+            fired = True
+            consumer.__dict__["member"] = "own-after-the-pause"
+            consumer.callbacks["on_lost"](consumer, [])
+            consumer.assigned = False  # rejoins: assigned anew at this consume
+        return consume(consumer, num_messages, timeout)
+
+    monkeypatch.setattr(FakeConsumer, "consume", consume_then_lose)
+    monkeypatch.setattr(cluster, "fired", lambda: fired, raising=False)
+    return cluster, detector
+
+
+def test_a_zombie_that_lost_its_partitions_leaves_the_id_to_the_newer_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # bench/chaos_soak.py, seed 504 (same plan): paused between two transactions, the zombie
+    # woke to its partitions lost and replaced its producer as after a broker outage; the new
+    # producer's init_transactions fenced the newer process, which exited 2.
+    cluster, detector = lost_after_first_commit(
+        monkeypatch, tmp_path, lambda d: [(client_id(d), NEWER)])
+    before = cluster.producers
+    with pytest.raises(DetectorError, match="another instance with the same id") as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before
+
+
+@pytest.mark.parametrize("listed", ["nobody", "own earlier member", "no answer"])
+def test_partitions_lost_without_a_newer_process_replace_the_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, listed: str
+) -> None:
+    members = {"nobody": lambda d: [], "own earlier member": lambda d: [(client_id(d), "own-1")],
+               "no answer": lambda d: None}[listed]
+    cluster, detector = lost_after_first_commit(monkeypatch, tmp_path, members)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.fired()
+    assert cluster.producers == before + 1  # as after a broker outage
+    assert every_row_once(cluster, n=LONG)
