@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import (
@@ -279,11 +280,21 @@ class Restorer:
     def close(self) -> None:
         self._consumer.close()
 
-    def restore(self, partition: int, committed: int | None) -> tuple[PartitionState, RecoveryPlan]:
+    def restore(self, partition: int, committed: int | None,
+                reread: Callable[[], int | None] | None = None
+                ) -> tuple[PartitionState, RecoveryPlan]:
+        """`committed`: the group's offset, read before; `reread` reads it again."""
         topic = self._s.topics.transactions_topic
         low, high = self._consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=READ_TIMEOUT_S)
         snap, stale = self._load_checkpoint(partition)
+        if (reread is not None and snap is not None
+                and (committed is None or snap.next_offset > committed)):
+            # A checkpoint ahead of the offset read before it: another member committed both
+            # in between (a rewind of partitions lost to a rebalance). They commit together.
+            committed = reread()
+            high = max(high, self._consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=READ_TIMEOUT_S)[1])
         engine: Engine | None = None
         index: DedupeIndex | None = None
         if snap is not None:

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -131,7 +132,8 @@ class PartitionOwnership(TransactionEnds):
                 log.info("partition %d kept in memory at offset %d", p, offset)
             else:
                 start = time.perf_counter()
-                state, plan = self._restorer.restore(p, offset)
+                state, plan = self._restorer.restore(
+                    p, offset, partial(self._committed_again, tp, wait))
                 took = time.perf_counter() - start
                 self.metrics.restored(took)
                 log.info("partition %d restored (%s, replayed %d records) at offset %d in "
@@ -143,6 +145,11 @@ class PartitionOwnership(TransactionEnds):
         self._restorer.ctx.position = None
         self._kept.clear()
         return out
+
+    def _committed_again(self, tp: TopicPartition, wait: float) -> int | None:
+        """The group's committed offset of `tp`, read anew (None: none)."""
+        offset = self._read_committed([TopicPartition(tp.topic, tp.partition)], wait)[0].offset
+        return offset if offset >= 0 else None
 
     def _read_committed(self, partitions: list[TopicPartition],
                         wait: float) -> list[TopicPartition]:

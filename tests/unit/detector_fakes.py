@@ -326,7 +326,8 @@ class FakeRestorer:
     def close(self) -> None:
         pass
 
-    def restore(self, partition: int, committed: int | None) -> tuple[PartitionState, Any]:
+    def restore(self, partition: int, committed: int | None,
+                reread: Any = None) -> tuple[PartitionState, Any]:
         until = committed or 0
         horizon = self._s.dedupe_horizon
         while True:
