@@ -295,7 +295,7 @@ class Transactions:
             raise DetectorError(
                 f"transactional producer {self._s.transactional_id} {what}, and another "
                 f"instance with the same id is in group {self._s.group_id} (this process was "
-                "paused or cut off?); it ends and leaves the id to the newer one, which goes on")
+                "paused or cut off?); it ends and leaves the id to that one, which goes on")
 
     def _timed_out(self) -> bool:
         """Whether the open transaction has outlived transaction.timeout.ms: the coordinator
