@@ -40,8 +40,10 @@ from detector.kafka_io import (
     Restorer,
     client_error,
     ensure_detector_topics,
+    group_members,
     make_group_consumer,
     make_offset_reader,
+    member_client_id,
 )
 from detector.loop import BatchProcessor, CoreFailure, ReplayContext
 from detector.metrics import Metrics, Watchdog
@@ -86,6 +88,8 @@ class Detector(PartitionOwnership):
             settings.failures_path, settings.poison_pill_failures)
         self._dirty: set[int] = set()
         self._kept: dict[int, PartitionState] = {}
+        #: Every member id this process's group consumers were assigned under.
+        self._own_members: set[str] = set()
         #: Messages per consume(): `batch_size`, less after failures (see the module doc).
         self.batch_limit = settings.batch_size
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
@@ -115,7 +119,7 @@ class Detector(PartitionOwnership):
             partitions = ensure_detector_topics(s, kafka, timeout=min(TOPICS_TIMEOUT_S, left))
             return partitions, Transactions(
                 s, self._watchdog, self.metrics, lambda: self._stopping, self._new_output,
-                init_timeout=min(INIT_TRY_S, left))
+                init_timeout=min(INIT_TRY_S, left), newer_instance=self._newer_instance)
 
         # Every "waiting for Kafka" line of the wait says how long is left (a wrong address
         # is news in seconds; a broker still starting, as under compose, is waited for).
@@ -123,6 +127,16 @@ class Detector(PartitionOwnership):
             return retry_within(
                 connect, lambda exc: is_outage(exc, s.topics.replication_factor, brokers),
                 s.startup_wait_s, exit_4(s.kafka, STARTUP_WAIT_SETTING, "starting"), "starting")
+
+    def _newer_instance(self) -> bool:
+        """Whether the group lists a member under this instance's client id that was never
+        this process's own: a newer process started with its id (unknown: no)."""
+        members = group_members(self.settings)
+        if members is None:
+            return False
+        own = self._own_members | {self._consumer.memberid() or ""}
+        me = member_client_id(self.settings)
+        return any(client == me and member not in own for client, member in members)
 
     def _new_output(self, producer: Producer) -> None:
         self.processor.output = KafkaOutput(producer, self.settings, self._snapshot_partitions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import (
@@ -37,6 +38,7 @@ from shared.kafka import (
     WatchedConsumer,
     WatchedProducer,
     ensure_topics,
+    make_admin,
     make_consumer,
     make_watched_consumer,
     make_watched_producer,
@@ -51,6 +53,8 @@ READ_TIMEOUT_S = 60.0
 #: answer it sooner (`make_group_consumer`; docs/benchmarks.md, "latency at 50,000 tx/s").
 FETCH_WAIT_MS = 10
 FETCH_MIN_BYTES = 1_000_000
+#: How long a fenced detector waits for its group's member list (`group_members`).
+MEMBERS_TIMEOUT_S = 5.0
 
 
 def ensure_detector_topics(s: DetectorSettings, kafka: KafkaSettings | None = None,
@@ -173,7 +177,30 @@ def make_group_consumer(s: DetectorSettings) -> WatchedConsumer:
     if s.static_membership:
         # Static membership: a restarted instance gets its partitions back without a rebalance.
         conf["group.instance.id"] = s.transactional_id
+    # Names the instance in the group's member list: a process fenced after a pause asks
+    # whether a newer one with its id has joined (`group_members`).
+    conf["client.id"] = member_client_id(s)
     return make_watched_consumer(s.kafka, s.group_id, **conf)
+
+
+def member_client_id(s: DetectorSettings) -> str:
+    """The group consumer's client.id: `<KAFKA_CLIENT_ID>-<transactional id>`."""
+    return f"{s.kafka.client_id}-{s.transactional_id}"
+
+
+def group_members(s: DetectorSettings, timeout: float = MEMBERS_TIMEOUT_S
+                  ) -> list[tuple[str, str]] | None:
+    """(client id, member id) of each member of the detector's group, or None when the
+    cluster does not say within `timeout` (it may be restarting)."""
+    try:
+        admin = make_admin(s.kafka, quiet=True)
+        future = admin.describe_consumer_groups([s.group_id],
+                                                request_timeout=timeout)[s.group_id]
+        group = future.result(timeout=timeout)
+    except Exception as exc:  # any failure is "unknown": the caller keeps its old course
+        log.warning("could not list the members of group %s: %s", s.group_id, exc)
+        return None
+    return [(m.client_id, m.member_id) for m in group.members]
 
 
 def make_offset_reader(s: DetectorSettings) -> Consumer:
@@ -253,11 +280,21 @@ class Restorer:
     def close(self) -> None:
         self._consumer.close()
 
-    def restore(self, partition: int, committed: int | None) -> tuple[PartitionState, RecoveryPlan]:
+    def restore(self, partition: int, committed: int | None,
+                reread: Callable[[], int | None] | None = None
+                ) -> tuple[PartitionState, RecoveryPlan]:
+        """`committed`: the group's offset, read before; `reread` reads it again."""
         topic = self._s.topics.transactions_topic
         low, high = self._consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=READ_TIMEOUT_S)
         snap, stale = self._load_checkpoint(partition)
+        if (reread is not None and snap is not None
+                and (committed is None or snap.next_offset > committed)):
+            # A checkpoint ahead of the offset read before it: another member committed both
+            # in between (a rewind of partitions lost to a rebalance). They commit together.
+            committed = reread()
+            high = max(high, self._consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=READ_TIMEOUT_S)[1])
         engine: Engine | None = None
         index: DedupeIndex | None = None
         if snap is not None:

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -49,6 +50,8 @@ class PartitionOwnership(TransactionEnds):
     _offset_reader: Callable[[], Consumer]
     #: States of partitions revoked cleanly, kept in case they come back at the same offset.
     _kept: dict[int, PartitionState]
+    #: Member ids this process's consumers were assigned under (`Detector._newer_instance`).
+    _own_members: set[str]
     _consumer: WatchedConsumer
     #: A new group consumer, as the first (`_renew_consumer`).
     _new_consumer: Callable[[], WatchedConsumer]
@@ -129,7 +132,8 @@ class PartitionOwnership(TransactionEnds):
                 log.info("partition %d kept in memory at offset %d", p, offset)
             else:
                 start = time.perf_counter()
-                state, plan = self._restorer.restore(p, offset)
+                state, plan = self._restorer.restore(
+                    p, offset, partial(self._committed_again, tp, wait))
                 took = time.perf_counter() - start
                 self.metrics.restored(took)
                 log.info("partition %d restored (%s, replayed %d records) at offset %d in "
@@ -141,6 +145,11 @@ class PartitionOwnership(TransactionEnds):
         self._restorer.ctx.position = None
         self._kept.clear()
         return out
+
+    def _committed_again(self, tp: TopicPartition, wait: float) -> int | None:
+        """The group's committed offset of `tp`, read anew (None: none)."""
+        offset = self._read_committed([TopicPartition(tp.topic, tp.partition)], wait)[0].offset
+        return offset if offset >= 0 else None
 
     def _read_committed(self, partitions: list[TopicPartition],
                         wait: float) -> list[TopicPartition]:
@@ -168,6 +177,7 @@ class PartitionOwnership(TransactionEnds):
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if consumer is not self._consumer:
             return  # a consumer replaced (`_renew_consumer`), closing
+        self._own_members.add(consumer.memberid() or "")
         with self._callback("assign"):
             added = [tp.partition for tp in partitions
                      if tp.partition >= self._snapshot_partitions]
@@ -204,7 +214,9 @@ class PartitionOwnership(TransactionEnds):
                 # Lost partitions mean the cluster was out of reach; a producer that lived
                 # through a broker restart was seen to block in send_offsets afterwards.
                 # Not at the shutdown's close: nothing would use the new producer, and its
-                # init_transactions could wait out the outage.
+                # init_transactions could wait out the outage. Lost also when this process
+                # was paused past its session: a newer one with its id is not to be fenced.
+                self._txn.leave_to_newer("lost its partitions")
                 self._txn.replace_producer()
             self.processor.parts.clear()
             self._kept.clear()

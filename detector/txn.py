@@ -82,9 +82,12 @@ class Transactions:
     def __init__(self, settings: DetectorSettings, watchdog: Watchdog, metrics: Metrics,
                  stopping: Callable[[], bool],
                  on_new_producer: Callable[[Producer], None] | None = None,
-                 init_timeout: float = STARTUP_TIMEOUT_S) -> None:
-        """`init_timeout`: the first producer's init_transactions (the start-up's try)."""
+                 init_timeout: float = STARTUP_TIMEOUT_S,
+                 newer_instance: Callable[[], bool] = lambda: False) -> None:
+        """`init_timeout`: the first producer's init_transactions (the start-up's try);
+        `newer_instance`: whether another process with this instance id is in the group."""
         self._s = settings
+        self._newer_instance = newer_instance
         self._watchdog = watchdog
         self._metrics = metrics
         self._stopping = stopping
@@ -269,7 +272,11 @@ class Transactions:
             raise DetectorError(
                 f"transactional producer {self._s.transactional_id} was fenced (another "
                 f"instance with the same id?): {err}") from exc
+        # Past the timeout it may also be a zombie: paused (SIGSTOP, a frozen VM) while its
+        # supervisor started a newer process with its id. A new producer would fence that one.
         if err.code() in FENCED:
+            self.leave_to_newer(f"was fenced while its transaction was open "
+                                f"{time.monotonic() - self.started:.0f} s ({err})")
             log.warning("%s: fenced after the transaction was open %.0f s, over "
                         "transaction.timeout.ms: the coordinator aborted it and bumped the "
                         "epoch (not another instance); replacing the producer and rewinding",
@@ -279,6 +286,16 @@ class Transactions:
                         "and rewinding", step, err)
         self._failed_producer = self.producer
         raise ProducerFailed(str(err)) from exc
+
+    def leave_to_newer(self, what: str) -> None:
+        """Raise `DetectorError` when the group lists a newer process with this instance id:
+        this one is a zombie (paused or cut off while its supervisor started that one), and
+        a new producer of its own would fence the newer one."""
+        if self._newer_instance():
+            raise DetectorError(
+                f"transactional producer {self._s.transactional_id} {what}, and another "
+                f"instance with the same id is in group {self._s.group_id} (this process was "
+                "paused or cut off?); it ends and leaves the id to that one, which goes on")
 
     def _timed_out(self) -> bool:
         """Whether the open transaction has outlived transaction.timeout.ms: the coordinator

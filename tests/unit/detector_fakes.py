@@ -246,6 +246,8 @@ class FakeConsumer:
     stranded_after: int | None = None
     consumes: int = 0
     closed: bool = False
+    #: Its group member id (`memberid`); empty: one of its own.
+    member: str = ""
 
     def stranded(self) -> bool:
         return self.stranded_after is not None and self.consumes >= self.stranded_after
@@ -295,6 +297,9 @@ class FakeConsumer:
     def consumer_group_metadata(self) -> str:
         return "group-metadata"
 
+    def memberid(self) -> str:
+        return self.member or f"member-{id(self)}"
+
     def get_watermark_offsets(self, tp: TopicPartition, timeout: float = 0,
                               cached: bool = False) -> tuple[int, int]:
         if self.closed:  # as confluent_kafka's (2.16)
@@ -321,7 +326,8 @@ class FakeRestorer:
     def close(self) -> None:
         pass
 
-    def restore(self, partition: int, committed: int | None) -> tuple[PartitionState, Any]:
+    def restore(self, partition: int, committed: int | None,
+                reread: Any = None) -> tuple[PartitionState, Any]:
         until = committed or 0
         horizon = self._s.dedupe_horizon
         while True:
@@ -348,6 +354,7 @@ def fake_detector(monkeypatch: Any, cluster: FakeCluster, factory: Any | None = 
     monkeypatch.setattr(app, "make_group_consumer", lambda s: cluster.consumer())
     monkeypatch.setattr(app, "make_offset_reader", lambda s: cluster.consumer())
     monkeypatch.setattr(app, "Restorer", lambda *a: FakeRestorer(cluster, *a))
+    monkeypatch.setattr(app, "group_members", lambda s, *a, **k: [])  # no other instance
     s = DetectorSettings(**{"instance_id": "t", "commit_interval_ms": 1, **settings})
     return app.Detector(s, factory or CountingFactory(), hook=hook)
 

@@ -278,10 +278,10 @@ def restore_failing_at(monkeypatch: pytest.MonkeyPatch, detector: Any, call: int
     restore = detector._restorer.restore
     calls = iter(range(1_000))
 
-    def restoring(p: int, committed: int | None) -> Any:
+    def restoring(p: int, committed: int | None, reread: Any = None) -> Any:
         if next(calls) == call:
             raise RuntimeError("a bug in the restore")
-        return restore(p, committed)
+        return restore(p, committed, reread)
 
     monkeypatch.setattr(detector._restorer, "restore", restoring)
 
@@ -662,10 +662,11 @@ def test_a_restore_failing_is_not_counted_at_the_partition_restored_before_it(
                                  poison_pill_failures=3)
         restore = detector._restorer.restore
 
-        def failing_on_1(p: int, committed: int | None, restore: Any = restore) -> Any:
+        def failing_on_1(p: int, committed: int | None, reread: Any = None,
+                         restore: Any = restore) -> Any:
             if p == 1:
                 raise RuntimeError("a bug in partition 1's restore")
-            return restore(p, committed)
+            return restore(p, committed, reread)
 
         monkeypatch.setattr(detector._restorer, "restore", failing_on_1)
         with pytest.raises(RuntimeError, match="partition 1's restore"):

@@ -1,0 +1,477 @@
+"""A randomized soak: one seeded stream through the pipeline while a seeded chaos plays.
+
+Against the broker of KAFKA_BOOTSTRAP_SERVERS (topics and groups of the run's own), it
+generates a CSV (`auditstream generate --seed`), replays it paced into a 4-partition input
+topic, and runs detectors of one group (1 to 3 at a time) and one sink, every one as the real
+command in a child process from a frozen copy of the sources. At seeded random moments it:
+
+- kill -9s a detector (restarted at once with its instance id, or left dead if others run),
+- SIGTERMs a detector (exit 0 required; restarted if it was the only one),
+- starts another detector (up to 3),
+- kill -9s the sink and restarts it,
+- SIGSTOPs a detector for longer than the session timeout (6 s), sometimes longer than the
+  transaction timeout (60 s), then SIGCONTs it: a zombie that wakes must be fenced, its
+  open transaction never committed,
+- sends second copies of transactions already replayed (each must be dead-lettered once as
+  `DuplicateTransaction`).
+
+Anything that dies unplanned is restarted (a supervisor's job) and reported. After the
+replay and the plan, it waits until the sink has committed every transaction, stops the
+services (SIGTERM, exit 0 required) and compares with `auditstream score --partitions 4` on
+the same CSV: the day files row for row (every column; `source_offset` too unless second
+copies shifted the input's offsets), every other CSV table byte for byte, run.json's
+counts, the dead letter topic (exactly the second copies, once each), and the scored topic
+read committed (every transaction exactly once). Exit 1 on any divergence; the events,
+counts and durations go to stdout and `--report` as JSON.
+
+    KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:20400 nice -n 10 .venv/bin/python bench/chaos_soak.py \
+        --seed 1 [--customers 300 --days 30 --rate 250 --events 12] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from shared.codec import encode
+from shared.csv_io import load_sorted
+from shared.settings import KafkaSettings
+from tests.integration.detector_harness import CORE_ENV, Topics
+from tests.integration.pipeline_harness import (
+    Feeder,
+    Service,
+    base_env,
+    committed_rows,
+    detector,
+    diff_rows,
+    freeze_sources,
+    generate_csv,
+    read_scored_csv,
+    replay,
+    sink,
+)
+from tests.integration.topic_reader import headers_of, read_all
+
+PARTITIONS = 4
+#: Frequent checkpoints and rollups, so kills fall between them and after them.
+SINK_ENV = {"SINK_CHECKPOINT_INTERVAL_S": "0.5", "SINK_ROLLUP_INTERVAL_S": "1",
+            "SINK_REPORT_INTERVAL_S": "60"}
+#: Snapshots every 4,000 rows: restores read a snapshot and replay the rest.
+DETECTOR_ENV = {"DETECTOR_SNAPSHOT_EVERY": "4000"}
+CORES = {"kernel": {"AUDITSTREAM_CORE": "kernel", "DETECTOR_CORE__HOT_CUSTOMERS": "8"},
+         "compiled": {"AUDITSTREAM_CORE": "compiled"}}
+#: The detector harness's session timeout (`pipeline_harness.detector`), and the default
+#: transaction timeout: the pauses are drawn past one, sometimes past both.
+SESSION_S, TRANSACTION_S = 6.0, 60.0
+MAX_DETECTORS = 3
+#: A detector silent this long (it logs every 2 s) is hung: killed and restarted, reported.
+HANG_S = 90.0
+DRAIN_STALL_S, DRAIN_MAX_S = 240.0, 1500.0
+#: run.json fields that say when or where a run was (or which program), not what it found.
+RUN_JSON_WALL = {"written_at", "sink_started_at", "source", "inputs", "input_sha256",
+                 "offsets", "input_offsets", "auditstream_version", "librdkafka_version",
+                 "partitions", "core_config", "created_at"}
+#: Tables that hold a wall-clock time (compared elsewhere or not at all).
+WALL_TABLES = {"status.csv"}
+EVENTS = {"kill_detector": 3, "term_detector": 2, "start_detector": 2, "kill_sink": 3,
+          "pause_detector": 2, "replace_paused": 1, "pause_sink": 1, "duplicates": 1}
+
+
+def log(msg: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+
+@dataclass
+class Chaos:
+    """The detectors and the sink of one run, the events done to them, what went wrong."""
+
+    env: dict[str, str]
+    logs: Path
+    sink: Service
+    started: float = field(default_factory=time.monotonic)
+    detectors: dict[str, Service] = field(default_factory=dict)
+    #: Every detector ever started, by name (a restart reuses it: its logs are numbered on).
+    known: dict[str, Service] = field(default_factory=dict)
+    #: SIGSTOPped processes: name, the process, when (monotonic) to SIGCONT it.
+    paused: list[tuple[str, Service, float]] = field(default_factory=list)
+    names: int = 0
+    #: Paused processes replaced by a new start of their instance (`replace`), by name.
+    zombies: list[tuple[str, Service]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    unplanned: list[str] = field(default_factory=list)
+    bad_exits: list[str] = field(default_factory=list)
+
+    def at(self) -> float:
+        return round(time.monotonic() - self.started, 1)
+
+    def note(self, kind: str, **what: Any) -> None:
+        self.events.append({"t": self.at(), "event": kind, **what})
+        log(f"{kind} {what}")
+
+    def start_detector(self, name: str | None = None) -> Service:
+        if name is None:
+            self.names += 1
+            name = f"d{self.names}"
+        det = self.known.get(name) or detector(name, {
+            **self.env, **DETECTOR_ENV, "DETECTOR_STATE_DIR": str(self.logs / f"state-{name}")},
+            self.logs)
+        self.known[name] = self.detectors[name] = det.start()
+        return det
+
+    def replace(self, name: str) -> None:
+        """Start detector `name` anew while its paused process still lives (a supervisor
+        whose liveness probe gave up on it): the paused one, a zombie with the same
+        transactional id, must be fenced when it wakes."""
+        old = self.detectors[name]
+        self.zombies.append((name, old))
+        new = Service(old.name, old.args, old.env, old.log_dir, starts=old.starts)
+        self.known[name] = self.detectors[name] = new.start()
+
+    def is_paused(self, svc: Service) -> bool:
+        return any(p is svc for _, p, _ in self.paused)
+
+    def paused_names(self) -> list[str]:
+        """Detectors whose current process is paused (not yet replaced)."""
+        return sorted(n for n, p, _ in self.paused if self.detectors.get(n) is p)
+
+    def live(self) -> list[str]:
+        return sorted(n for n, d in self.detectors.items()
+                      if d.alive() and not self.is_paused(d))
+
+    def zombie_codes(self) -> list[str]:
+        """How each replaced zombie ended (or that it still runs)."""
+        return [f"{svc.log_path.name}: "
+                + (f"exit {svc.proc.poll()}" if svc.proc and svc.proc.poll() is not None
+                   else "running") for _, svc in self.zombies]
+
+    def check(self) -> None:
+        """Wake paused detectors whose time came; restart whatever died unplanned."""
+        now = time.monotonic()
+        for entry in list(self.paused):
+            name, det, wake = entry
+            if now >= wake:
+                if det.proc is not None and det.alive():
+                    det.proc.send_signal(signal.SIGCONT)
+                self.paused.remove(entry)
+                self.note("resume_detector", name=name,
+                          zombie=self.detectors.get(name) is not det)
+        for name, det in list(self.detectors.items()):
+            if self.is_paused(det):
+                continue
+            if not det.alive():
+                code = det.proc.poll() if det.proc else None
+                self.unplanned.append(f"{det.log_path.name} exited {code} at {self.at()} s")
+                log(f"UNPLANNED: {self.unplanned[-1]}")
+                self.start_detector(name)
+            elif det.silent_for() > HANG_S:
+                self.unplanned.append(f"{det.log_path.name} hung at {self.at()} s")
+                log(f"UNPLANNED: {self.unplanned[-1]}")
+                det.kill()
+                self.start_detector(name)
+        if not self.sink.alive():
+            code = self.sink.proc.poll() if self.sink.proc else None
+            self.unplanned.append(f"{self.sink.log_path.name} exited {code} at {self.at()} s")
+            log(f"UNPLANNED: {self.unplanned[-1]}")
+            self.sink.start()
+
+    def idle(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.check()
+            time.sleep(0.2)
+
+    def stop_all(self) -> dict[str, int]:
+        for _, det, _ in self.paused:
+            if det.proc is not None and det.alive():
+                det.proc.send_signal(signal.SIGCONT)
+        self.paused.clear()
+        codes = {"sink": self.sink.terminate()}
+        codes.update({n: d.terminate() for n, d in self.detectors.items() if d.proc})
+        return codes
+
+    def close(self) -> None:
+        for svc in [*self.detectors.values(), *(z for _, z in self.zombies), self.sink]:
+            if svc.alive():
+                if svc.proc is not None:
+                    svc.proc.send_signal(signal.SIGCONT)
+                svc.terminate(10)
+
+
+def act(kind: str, chaos: Chaos, rng: random.Random, send_copies: Callable[[int], int]) -> None:
+    """Do one event of `kind` (or its nearest possible kind) to the running pipeline."""
+    live = chaos.live()
+    if kind in ("kill_detector", "term_detector", "pause_detector", "pause_long") and not live:
+        kind = "start_detector"
+    if kind == "replace_paused" and not chaos.paused_names():
+        kind = "pause_detector" if live else "start_detector"
+    if kind == "start_detector" and sum(
+            d.alive() for d in chaos.detectors.values()) >= MAX_DETECTORS:
+        kind = "kill_detector" if live else "kill_sink"  # every detector paused: the sink
+    if kind == "kill_detector":
+        name = rng.choice(live)
+        chaos.detectors[name].kill()
+        restart = len(live) == 1 or rng.random() < 0.6
+        if restart:
+            time.sleep(rng.uniform(0.0, 3.0))
+            chaos.start_detector(name)
+        else:
+            chaos.detectors.pop(name)
+        chaos.note(kind, name=name, restarted=restart)
+    elif kind == "term_detector":
+        name = rng.choice(live)
+        det = chaos.detectors.pop(name)
+        code = det.terminate(90)
+        if code != 0:
+            chaos.bad_exits.append(f"{det.log_path.name}: SIGTERM exit {code}")
+        restarted = len(live) == 1
+        if restarted:
+            chaos.start_detector(name)
+        chaos.note(kind, name=name, code=code, restarted=restarted)
+    elif kind == "start_detector":
+        det = chaos.start_detector()
+        chaos.note(kind, name=det.name.removeprefix("detector-"))
+    elif kind == "kill_sink":
+        chaos.sink.kill()
+        time.sleep(rng.uniform(0.0, 2.0))
+        chaos.sink.start()
+        chaos.note(kind)
+    elif kind in ("pause_detector", "pause_long"):
+        name = rng.choice(live)
+        long = kind == "pause_long" or rng.random() < 0.25
+        seconds = (rng.uniform(TRANSACTION_S + 2, TRANSACTION_S + 15) if long
+                   else rng.uniform(SESSION_S + 2, SESSION_S + 20))
+        det = chaos.detectors[name]
+        assert det.proc is not None
+        det.proc.send_signal(signal.SIGSTOP)
+        chaos.paused.append((name, det, time.monotonic() + seconds))
+        chaos.note(kind, name=name, seconds=round(seconds, 1))
+    elif kind == "pause_sink":
+        seconds = rng.uniform(5.0, 30.0)
+        assert chaos.sink.proc is not None
+        chaos.sink.proc.send_signal(signal.SIGSTOP)
+        chaos.note(kind, seconds=round(seconds, 1))
+        chaos.idle(seconds)
+        chaos.sink.proc.send_signal(signal.SIGCONT)
+        chaos.note("resume_sink")
+    elif kind == "replace_paused":
+        name = rng.choice(chaos.paused_names())
+        chaos.replace(name)
+        chaos.note(kind, name=name)
+    elif kind == "duplicates":
+        chaos.note(kind, copies=send_copies(rng.randint(20, 200)))
+
+
+def compare(exports: Path, offline: Path, offsets_shifted: bool) -> dict[str, Any]:
+    """Where the sink's exports differ from `score`'s (empty lists and dicts: nowhere)."""
+    diff = diff_rows(read_scored_csv(exports), read_scored_csv(offline),
+                     ignore=("source_offset",) if offsets_shifted else ())
+    tables = sorted(p.name for p in offline.glob("*.csv") if p.name not in WALL_TABLES)
+    differing = [t for t in tables
+                 if not (exports / t).exists() or (exports / t).read_bytes()
+                 != (offline / t).read_bytes()]
+    extra = sorted(p.name for p in exports.glob("*.csv")
+                   if p.name not in WALL_TABLES and not (offline / p.name).exists()
+                   and p.name != "reviews_log.csv")
+    ours, theirs = (json.loads((d / "run.json").read_text()) for d in (exports, offline))
+    run_json = {k: [ours.get(k), theirs.get(k)] for k in sorted(set(ours) & set(theirs))
+                if k not in RUN_JSON_WALL and ours.get(k) != theirs.get(k)}
+    # What one side alone counts must be nothing: no row rejected, no field unknown.
+    run_json.update({k: [v, 0] for k in ("rows_rejected", "rows_with_unknown_fields")
+                     if (v := ours.get(k)) != 0})
+    run_json.update({k: [0, v] for k in ("rejected_rows",) if (v := theirs.get(k)) != 0})
+    rejected = exports / "sink_rejected.jsonl"
+    return {
+        "rows": diff.rows, "expected": diff.expected, "lost": diff.lost[:20],
+        "duplicated": diff.duplicated[:20], "changed": diff.changed[:20],
+        "unexpected": diff.unexpected[:20], "columns_differing": diff.columns_differing,
+        "tables_differing": differing, "tables_only_in_exports": extra,
+        "run_json_differing": run_json,
+        "sink_rejected": rejected.read_text().count("\n") if rejected.exists() else 0,
+    }
+
+
+def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    topics = Topics(f"chaos-{args.seed}-{uuid.uuid4().hex[:8]}", PARTITIONS).create(kafka)
+    env = {**base_env(kafka, topics, CORE_ENV, freeze_sources(work / "src")), **SINK_ENV,
+           **CORES[args.core]}
+    source = work / "payments.csv"
+    n = generate_csv(source, env, seed=args.seed, customers=args.customers, days=args.days)
+    txs, errors = load_sorted([source])
+    assert not errors and len(txs) == n, (errors[:3], len(txs), n)
+    log(f"seed {args.seed}: {n:,} transactions, topics {topics.base}, core {args.core}")
+    offline = Service("score", ("auditstream", "score", str(source), "--partitions",
+                                str(PARTITIONS), "--out", str(work / "offline")), env, work)
+    exports = work / "exports"
+    chaos = Chaos(env, work, sink(env, exports, work))
+    feed = replay(source, env, work, rate=args.rate)
+    feeders: list[Feeder] = []
+    copied: Counter[str] = Counter()
+    try:
+        offline.start()
+        chaos.start_detector()
+        chaos.sink.start()
+        feed.start()
+        fed_from = time.monotonic()
+
+        def send_copies(count: int) -> int:
+            """Second copies of `count` transactions surely replayed already (half of what
+            the pace has sent by now)."""
+            sent = int((time.monotonic() - fed_from) * args.rate / 2) if feed.alive() else n
+            if sent < 1:
+                return 0
+            picked = rng.sample(txs[:sent], min(count, sent))
+            copied.update(t.transaction_id for t in picked)
+            items = [(t.customer_id.encode(), encode(t)) for t in picked]
+            feeder = Feeder(kafka, topics.input, items, rate=200.0)
+            feeder.start()
+            feeders.append(feeder)
+            return len(items)
+
+        chaos.idle(rng.uniform(3.0, 8.0))
+        kinds = list(EVENTS)
+        weights = [EVENTS[k] for k in kinds]
+        plan = args.plan or [rng.choices(kinds, weights)[0] for _ in range(args.events)]
+        for kind in plan:
+            chaos.idle(rng.uniform(2.0, args.gap))
+            act(kind, chaos, rng, send_copies)
+        while feed.alive():
+            chaos.idle(1.0)
+        stream_s = round(time.monotonic() - fed_from, 1)
+        assert feed.wait(1) == 0, feed.logs()[-3000:]
+        for feeder in feeders:
+            assert feeder.result(300) == len(feeder.items)
+        while chaos.paused:
+            chaos.idle(1.0)
+        log("replay done; draining")
+        drain_start = last_move = time.monotonic()
+        done = committed_rows(exports)
+        while done < n:
+            chaos.idle(0.5)
+            now = time.monotonic()
+            assert now - last_move < DRAIN_STALL_S, f"drain stalled at {done:,} of {n:,}"
+            assert now - drain_start < DRAIN_MAX_S, f"drain not done: {done:,} of {n:,}"
+            if (rows := committed_rows(exports)) > done:
+                done, last_move = rows, now
+        drain_s = round(time.monotonic() - drain_start, 1)
+        time.sleep(3.0)  # a late duplicate would still be exported
+        codes = chaos.stop_all()
+        zombies = chaos.zombie_codes()  # before `close` ends any still running
+        assert offline.wait(600) == 0, offline.logs()[-3000:]
+    finally:
+        chaos.close()
+        for feeder in feeders:
+            feeder.stop()
+        for svc in (feed, offline):
+            if svc.proc is not None and svc.alive():
+                svc.terminate(10)
+
+    result = compare(exports, work / "offline", offsets_shifted=bool(copied))
+    scored = read_all(kafka, topics.scored, PARTITIONS, n, timeout=120, settle=3.0)
+    scored_ids = Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in scored)
+    want = {t.transaction_id for t in txs}
+    dead = read_all(kafka, topics.dlq, PARTITIONS, sum(copied.values()), timeout=60,
+                    settle=3.0)
+    dead_ids = Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in dead)
+    classes = Counter(headers_of(m).get("error.class") for m in dead)
+    result.update({
+        "scored_topic": {"messages": len(scored),
+                         "missing": sorted(want - set(scored_ids))[:20],
+                         "twice": sorted(i for i, c in scored_ids.items() if c > 1)[:20],
+                         "unknown": sorted(str(i) for i in set(scored_ids) - want)[:20]},
+        "dead_letters": {"messages": len(dead), "classes": dict(classes),
+                         "copies_sent": sum(copied.values()),
+                         "expected": sum(copied.values()),
+                         "missing": sorted(set(copied) - set(dead_ids))[:20],
+                         "surplus": sorted(i for i, c in dead_ids.items()
+                                           if c > copied.get(i, 0))[:20]},
+    })
+    return {"seed": args.seed, "core": args.core, "transactions": n,
+            "events": chaos.events, "event_counts": dict(Counter(e["event"] for e in chaos.events)),
+            "detector_starts": sum(d.starts for d in chaos.known.values()),
+            "sink_starts": chaos.sink.starts, "unplanned": chaos.unplanned,
+            "bad_exits": chaos.bad_exits, "zombies": zombies,
+            "exit_codes": codes, "stream_s": stream_s,
+            "drain_s": drain_s, "result": result}
+
+
+def diverged(report: dict[str, Any]) -> list[str]:
+    """What of the report is a divergence (empty: none)."""
+    r = report["result"]
+    out = [k for k in ("lost", "duplicated", "changed", "unexpected", "tables_differing",
+                       "tables_only_in_exports", "run_json_differing", "sink_rejected") if r[k]]
+    out += [f"scored_topic.{k}" for k in ("missing", "twice", "unknown")
+            if r["scored_topic"][k]]
+    if r["scored_topic"]["messages"] != report["transactions"]:
+        out.append("scored_topic.messages")
+    d = r["dead_letters"]
+    if d["missing"] or d["surplus"] or d["messages"] != d["expected"] or set(
+            d["classes"]) - {"DuplicateTransaction"}:
+        out.append("dead_letters")
+    out += [f"exit {k}={v}" for k, v in report["exit_codes"].items() if v != 0]
+    out += report["bad_exits"]
+    out += [f"unplanned: {u}" for u in report["unplanned"]]  # a supervisor had to step in
+    out += [f"zombie {z}" for z in report["zombies"] if z.endswith("running")]
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rate", type=float, default=250.0, help="replay messages/s")
+    parser.add_argument("--events", type=int, default=12)
+    parser.add_argument("--plan", type=lambda s: [k for k in s.split(",") if k],
+                        help="these events in this order instead of --events drawn at random "
+                             f"(kinds: {', '.join([*EVENTS, 'pause_long'])})")
+    parser.add_argument("--gap", type=float, default=9.0, help="most seconds between events")
+    parser.add_argument("--core", choices=sorted(CORES), default="kernel")
+    parser.add_argument("--keep", type=Path, help="copy the run's logs and exports here")
+    parser.add_argument("--report", type=Path, help="write the report as JSON here")
+    args = parser.parse_args()
+    if unknown := sorted(set(args.plan or ()) - {*EVENTS, "pause_long"}):
+        parser.error(f"--plan: no such event {', '.join(unknown)}")
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        print("chaos_soak: error: KAFKA_BOOTSTRAP_SERVERS is not set; start a broker "
+              "(auditstream broker start) and export its address", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix=f"chaos-{args.seed}-"))
+    report: dict[str, Any] = {"seed": args.seed, "work": str(work)}
+    try:
+        report = soak(args, KafkaSettings(), work)
+        report["divergences"] = diverged(report)
+    except Exception as exc:  # the soak's own failure too: reported, the logs kept
+        report["divergences"] = [f"run failed: {exc!r}"[:3000]]
+    report["runtime_s"] = round(time.monotonic() - started, 1)
+    text = json.dumps(report, indent=1, default=str)
+    print(text)
+    if args.report:
+        args.report.write_text(text)
+    if args.keep:
+        dest = args.keep / f"seed{args.seed}-{time.strftime('%H%M%S')}"
+        shutil.copytree(work, dest, ignore=shutil.ignore_patterns("src", "state-*"))
+        log(f"kept in {dest}")
+    if not report["divergences"]:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if report["divergences"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""A zombie that wakes up: a detector paused (SIGSTOP, a frozen VM) past its transaction
+timeout while its supervisor started another process with its instance id. Fenced when it
+wakes, it must leave the id to that newer process (exit 2), not replace its producer and
+fence the newer one in turn; a producer fenced by the coordinator's own timeout (a broker
+restart, no other instance) is still replaced. Found by bench/chaos_soak.py (seed 502,
+`--plan kill_sink,kill_sink,pause_long,replace_paused,kill_sink`): the zombie woke after
+73 s, replaced its producer, and the newer process exited 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+import detector.app as app
+from detector.app import DetectorError
+from shared.errors import ExitCode
+from tests.unit.detector_fakes import (
+    FakeConsumer,
+    cluster_with,
+    drained,
+    every_row_once,
+    fake_detector,
+)
+
+TIMEOUT_MS = 60_000
+NEWER = "member-of-the-newer-process"
+#: Rows a partition for the tests of lost partitions: several commits, so one falls between
+#: two consumes with no transaction open.
+LONG = 600
+
+
+def paused_then_fenced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, open_s: float,
+                       members: Any, n: int = 30) -> tuple[Any, Any]:
+    """A fake detector whose first commit finds its transaction open `open_s` seconds and
+    its producer fenced; `members(detector)` is what the group's description then lists
+    (client id, member id), None when the cluster does not answer."""
+    cluster = cluster_with(n)
+    ids = iter(range(1, 1000))
+
+    def memberid(consumer: FakeConsumer) -> str:  # own-1, own-2, ... by consumer
+        if not consumer.__dict__.get("member"):
+            consumer.__dict__["member"] = f"own-{next(ids)}"
+        return str(consumer.__dict__["member"])
+
+    monkeypatch.setattr(FakeConsumer, "memberid", memberid, raising=False)
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                             transaction_timeout_ms=TIMEOUT_MS, batch_size=10)
+    monkeypatch.setattr(app, "group_members", lambda s, *a, **k: members(detector),
+                        raising=False)
+    commits = 0
+
+    def on_txn(step: str) -> None:
+        nonlocal commits
+        if step != "commit":
+            return
+        commits += 1
+        if commits == 1:
+            detector._txn.started -= open_s
+            # the paused consumer's session ran out: it rejoined under a new member id
+            detector._consumer.member = "own-after-the-pause"
+            raise KafkaException(KafkaError(
+                KafkaError._FENCED, "Failed to end transaction: Local: This instance has been "
+                "fenced by a newer instance", fatal=True))
+
+    cluster.on_txn = on_txn
+    return cluster, detector
+
+
+def client_id(detector: Any) -> str:
+    """The client id an instance's group consumer has: `<KAFKA_CLIENT_ID>-<transactional id>`."""
+    return f"{detector.settings.kafka.client_id}-{detector.settings.transactional_id}"
+
+
+def test_a_zombie_fenced_after_its_timeout_leaves_the_id_to_the_newer_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster, detector = paused_then_fenced(
+        monkeypatch, tmp_path, TIMEOUT_MS / 1000 + 13,
+        lambda d: [(client_id(d), NEWER), ("auditstream-other-instance", "m-9")])
+    before = cluster.producers
+    with pytest.raises(DetectorError, match="another instance with the same id") as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before  # the newer process is not fenced
+
+
+@pytest.mark.parametrize("listed", ["nobody", "other instances", "own earlier member",
+                                    "own member now", "no answer"])
+def test_fenced_after_the_timeout_without_a_newer_process_replaces_the_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, listed: str
+) -> None:
+    # A broker restart outlasting the transaction (the fault suite, seed 7): the group may
+    # still list this process's member from before it rejoined, under its own client id.
+    members = {
+        "nobody": lambda d: [],
+        "other instances": lambda d: [("auditstream-other-instance", "m-9"),
+                                      (client_id(d) + "x", "m-8")],
+        "own earlier member": lambda d: [(client_id(d), "own-1")],
+        "own member now": lambda d: [(client_id(d), "own-after-the-pause")],
+        "no answer": lambda d: None,
+    }[listed]
+    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, TIMEOUT_MS / 1000 + 1,
+                                           members)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.producers == before + 1
+    assert every_row_once(cluster)
+
+
+def test_fenced_within_the_timeout_exits_2_whoever_the_group_lists(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # 1 s inside the timeout the coordinator cannot have aborted it: another instance did.
+    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, TIMEOUT_MS / 1000 - 1,
+                                           lambda d: [])
+    before = cluster.producers
+    with pytest.raises(DetectorError, match="fenced") as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before
+
+
+def lost_after_first_commit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                            members: Any) -> tuple[Any, Any]:
+    """A fake detector whose consumer, at a consume after the first with no transaction
+    open, reports its partitions lost (its session ran out while the process
+    was paused) and rejoins under a new member id; `members(detector)` as above."""
+    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, 0.0, members, n=LONG)
+    cluster.on_txn = None
+    consume = FakeConsumer.consume
+    fired = False
+
+    def consume_then_lose(consumer: FakeConsumer, num_messages: int = 1,
+                          timeout: float = 0) -> Any:
+        nonlocal fired
+        if (consumer.consumes >= 2 and not detector._txn.open and not fired
+                and consumer.assigned):
+            fired = True
+            consumer.__dict__["member"] = "own-after-the-pause"
+            consumer.callbacks["on_lost"](consumer, [])
+            consumer.assigned = False  # rejoins: assigned anew at this consume
+        return consume(consumer, num_messages, timeout)
+
+    monkeypatch.setattr(FakeConsumer, "consume", consume_then_lose)
+    monkeypatch.setattr(cluster, "fired", lambda: fired, raising=False)
+    return cluster, detector
+
+
+def test_a_zombie_that_lost_its_partitions_leaves_the_id_to_the_newer_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # bench/chaos_soak.py, seed 504 (same plan): paused between two transactions, the zombie
+    # woke to its partitions lost and replaced its producer as after a broker outage; the new
+    # producer's init_transactions fenced the newer process, which exited 2.
+    cluster, detector = lost_after_first_commit(
+        monkeypatch, tmp_path, lambda d: [(client_id(d), NEWER)])
+    before = cluster.producers
+    with pytest.raises(DetectorError, match="another instance with the same id") as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before
+
+
+@pytest.mark.parametrize("listed", ["nobody", "own earlier member", "no answer"])
+def test_partitions_lost_without_a_newer_process_replace_the_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, listed: str
+) -> None:
+    members = {"nobody": lambda d: [], "own earlier member": lambda d: [(client_id(d), "own-1")],
+               "no answer": lambda d: None}[listed]
+    cluster, detector = lost_after_first_commit(monkeypatch, tmp_path, members)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.fired()
+    assert cluster.producers == before + 1  # as after a broker outage
+    assert every_row_once(cluster, n=LONG)
