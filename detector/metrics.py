@@ -236,17 +236,22 @@ class Watchdog:
 
     A check that runs over a whole interval late means the process, the watchdog with it,
     was not running (SIGSTOP, a frozen container, a debugger): the open step's clock
-    restarts, it gets its whole bound again, and one WARNING names the pause. Time is
+    restarts, it gets its whole bound again, and one WARNING names the pause. A check late
+    while the process was busy (its CPU time, every thread's, advanced by at least half the
+    time) is no pause: a compiled call holding the GIL (the kernel, a restore) kept the
+    watchdog waiting, and a step over its bound then trips as before. Time is
     `time.monotonic` (CLOCK_MONOTONIC on Linux): a stop advances it (seen as a pause), a
     system suspend does not (the step's clock stands still meanwhile)."""
 
     def __init__(self, limit_s: float, clock: Callable[[], float] = time.monotonic,
-                 run: bool = True) -> None:
+                 run: bool = True, cpu: Callable[[], float] = time.process_time) -> None:
         self._limit = limit_s
         self.interval = min(1.0, limit_s / 4)
         self._clock = clock
+        self._cpu = cpu
         self._open: _Open | None = None
         self._checked = clock()
+        self._cpu_checked = cpu()
         if run:
             threading.Thread(target=self._watch, name="detector-watchdog", daemon=True).start()
 
@@ -260,10 +265,12 @@ class Watchdog:
 
     def check(self) -> str | None:
         """The step blocked for over the bound, if one is; restarts the clock after a pause."""
-        now = self._clock()
-        late, self._checked = now - self._checked - self.interval, now
+        now, cpu = self._clock(), self._cpu()
+        span, self._checked = now - self._checked, now
+        busy, self._cpu_checked = cpu - self._cpu_checked, cpu
+        late = span - self.interval
         step = self._open
-        if late > self.interval:
+        if late > self.interval and busy < span / 2:  # stopped, not busy: a pause
             log.warning("the process was paused about %.0f s (the watchdog ran that late); "
                         "%s", late, f"{step.step} gets its {self._limit:.0f} s again"
                         if step is not None else "no step was open")
