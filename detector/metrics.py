@@ -220,31 +220,73 @@ class Metrics:
         return line
 
 
+class _Open:
+    """A guarded step in progress: its name and when its clock (re)started."""
+
+    __slots__ = ("started", "step")
+
+    def __init__(self, step: str, started: float) -> None:
+        self.step = step
+        self.started = started
+
+
 class Watchdog:
     """Ends the process when a guarded call blocks longer than `limit_s` (a stuck client
-    call cannot be cancelled; a restart with the same transactional.id resumes exactly)."""
+    call cannot be cancelled; a restart with the same transactional.id resumes exactly).
 
-    def __init__(self, limit_s: float) -> None:
+    A check that runs over a whole interval late means the process, the watchdog with it,
+    was not running (SIGSTOP, a frozen container, a debugger): the open step's clock
+    restarts, it gets its whole bound again, and one WARNING names the pause. A check late
+    while the process was busy (its CPU time, every thread's, advanced by at least half the
+    time) is no pause: a compiled call holding the GIL (the kernel, a restore) kept the
+    watchdog waiting, and a step over its bound then trips as before. Time is
+    `time.monotonic` (CLOCK_MONOTONIC on Linux): a stop advances it (seen as a pause), a
+    system suspend does not (the step's clock stands still meanwhile)."""
+
+    def __init__(self, limit_s: float, clock: Callable[[], float] = time.monotonic,
+                 run: bool = True, cpu: Callable[[], float] = time.process_time) -> None:
         self._limit = limit_s
-        self._armed: tuple[str, float] | None = None
-        self._thread = threading.Thread(target=self._watch, name="detector-watchdog",
-                                        daemon=True)
-        self._thread.start()
+        self.interval = min(1.0, limit_s / 4)
+        self._clock = clock
+        self._cpu = cpu
+        self._open: _Open | None = None
+        self._checked = clock()
+        self._cpu_checked = cpu()
+        if run:
+            threading.Thread(target=self._watch, name="detector-watchdog", daemon=True).start()
 
     @contextmanager
     def guard(self, step: str) -> Iterator[None]:
-        self._armed = (step, time.monotonic())
+        self._open = _Open(step, self._clock())
         try:
             yield
         finally:
-            self._armed = None
+            self._open = None
+
+    def check(self) -> str | None:
+        """The step blocked for over the bound, if one is; restarts the clock after a pause."""
+        now, cpu = self._clock(), self._cpu()
+        span, self._checked = now - self._checked, now
+        busy, self._cpu_checked = cpu - self._cpu_checked, cpu
+        late = span - self.interval
+        step = self._open
+        if late > self.interval and busy < span / 2:  # stopped, not busy: a pause
+            log.warning("the process was paused about %.0f s (the watchdog ran that late); "
+                        "%s", late, f"{step.step} gets its {self._limit:.0f} s again"
+                        if step is not None else "no step was open")
+            if step is not None:
+                step.started = now  # a step that ended meanwhile is no longer read
+            return None
+        if step is not None and now - step.started > self._limit:
+            return step.step
+        return None
 
     def _watch(self) -> None:
         while True:
-            time.sleep(min(1.0, self._limit / 4))
-            armed = self._armed
-            if armed is not None and time.monotonic() - armed[1] > self._limit:
+            time.sleep(self.interval)
+            blocked = self.check()
+            if blocked is not None:
                 log.critical("%s blocked for over %.0f s; exiting so that a restart resumes",
-                             armed[0], self._limit)
+                             blocked, self._limit)
                 faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
                 os._exit(3)

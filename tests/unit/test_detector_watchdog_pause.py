@@ -1,0 +1,154 @@
+"""The watchdog tells a pause of the whole process (SIGSTOP, a frozen VM) from a blocked step.
+
+Randomized soak, 2026-12-06 (seed 502's second run): a detector stopped inside
+`send_offsets` woke to "send_offsets blocked for over 45 s" (exit 3): the pause counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from detector.metrics import Watchdog
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _checks(w: Watchdog, clock: _Clock, *times: float) -> list[str | None]:
+    out = []
+    for t in times:
+        clock.now = t
+        out.append(w.check())
+    return out
+
+
+def test_a_blocked_step_trips_over_the_bound_and_not_before() -> None:
+    clock = _Clock()
+    w = Watchdog(4.0, clock, run=False)
+    assert w.interval == 1.0
+    with w.guard("commit"):
+        assert _checks(w, clock, 1, 2, 3, 3.75, 4.0) == [None] * 5
+        assert _checks(w, clock, 4.25) == ["commit"]
+
+
+def test_a_pause_restarts_the_open_steps_clock_and_a_hang_after_it_is_still_caught(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = _Clock()
+    w = Watchdog(4.0, clock, run=False)
+    with caplog.at_level(logging.WARNING, "detector"), w.guard("send_offsets"):
+        assert _checks(w, clock, 1, 2) == [None, None]
+        # Stopped for 30 s: the next check runs at 33 instead of 3.
+        assert _checks(w, clock, 33) == [None]
+        assert [r.getMessage() for r in caplog.records] == [
+            "the process was paused about 30 s (the watchdog ran that late); "
+            "send_offsets gets its 4 s again"]
+        assert [r.levelname for r in caplog.records] == ["WARNING"]
+        # Still blocked after the pause: caught at the bound counted from the wake-up.
+        assert _checks(w, clock, 34, 35, 36, 36.75, 37.0) == [None] * 5
+        assert _checks(w, clock, 37.25) == ["send_offsets"]
+    assert len(caplog.records) == 1
+
+
+def test_a_check_late_by_the_interval_is_no_pause_and_just_over_it_is(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = _Clock()
+    w = Watchdog(4.0, clock, run=False)
+    with caplog.at_level(logging.WARNING, "detector"), w.guard("commit"):
+        # 2 -> 4: one interval late, a slow scheduler, not a pause: the clock runs on.
+        assert _checks(w, clock, 1, 2, 4, 4.25) == [None, None, None, "commit"]
+    assert caplog.records == []
+    clock.now = 10.0
+    w = Watchdog(4.0, clock, run=False)
+    with caplog.at_level(logging.WARNING, "detector"), w.guard("commit"):
+        # 12 -> 14.25: over one interval late, a pause: the clock restarts at 14.25.
+        assert _checks(w, clock, 11, 12, 14.25, 15.25, 16.25, 17.25, 18.25) == [None] * 7
+        assert _checks(w, clock, 18.5) == ["commit"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "the process was paused about 1 s (the watchdog ran that late); "
+        "commit gets its 4 s again"]
+
+
+def test_a_pause_with_no_step_open_is_logged_and_arms_nothing(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = _Clock()
+    w = Watchdog(4.0, clock, run=False)
+    with caplog.at_level(logging.WARNING, "detector"):
+        assert _checks(w, clock, 1, 61, 62) == [None, None, None]
+        with w.guard("produce"):
+            assert _checks(w, clock, 63, 64, 65, 66) == [None] * 4
+            assert _checks(w, clock, 66.25) == ["produce"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "the process was paused about 59 s (the watchdog ran that late); no step was open"]
+
+
+def test_a_step_that_ended_during_the_pause_is_not_armed_again() -> None:
+    clock = _Clock()
+    w = Watchdog(4.0, clock, run=False)
+    with w.guard("commit"):
+        clock.now = 1.0
+        w.check()
+        clock.now = 40.0  # stopped; on waking the step finishes before the watchdog runs
+    assert _checks(w, clock, 40.5, 41.5, 42.5, 43.5, 44.5, 45.5) == [None] * 6
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP")
+def test_a_process_stopped_inside_a_guarded_step_is_not_ended_by_the_watchdog() -> None:
+    # Real time: limit 8 s; the step stopped for 10 s, then ended by the parent soon after the
+    # wake-up (a line on its stdin: no timing of the child's own, which a loaded machine
+    # stretches). Before: "commit blocked for over 8 s", exit 3, on waking.
+    code = ("import logging, sys, time\nfrom detector.metrics import Watchdog\n"
+            "logging.basicConfig(level=logging.WARNING)\nw = Watchdog(8.0)\n"
+            "with w.guard('commit'):\n    print('in', flush=True)\n    sys.stdin.readline()\n"
+            "print('out', flush=True)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline() == b"in\n"
+        os.kill(child.pid, signal.SIGSTOP)
+        time.sleep(10.0)
+        os.kill(child.pid, signal.SIGCONT)
+        time.sleep(0.5)
+        out, err = child.communicate(b"end\n", timeout=30)
+    finally:
+        child.kill()
+    assert (child.returncode, out) == (0, b"out\n"), err.decode()
+    assert b"blocked for over" not in err
+    assert err.count(b"the process was paused about") == 1
+    assert b"commit gets its 8 s again" in err
+
+
+def test_a_check_late_while_the_process_was_busy_is_no_pause(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A compiled call holding the GIL (the kernel over a large restore) keeps the watchdog
+    waiting while the process's CPU time runs: no pause is logged, and a step past its bound
+    trips as before (half the time busy is the boundary)."""
+    clock, cpu = _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu)
+    with caplog.at_level(logging.WARNING, "detector"):
+        assert _checks(w, clock, 1) == [None]
+        cpu.now = 15.0  # 1 -> 31: 30 s late, 15 s of it busy (half): no pause, nothing open
+        assert _checks(w, clock, 31) == [None]
+        with w.guard("commit"):
+            cpu.now = 44.0  # 31 -> 61: 29 s busy of 30
+            assert _checks(w, clock, 61) == ["commit"]
+    assert caplog.records == []
+    w = Watchdog(4.0, clock, run=False, cpu=cpu)  # clock at 61, cpu at 44
+    with caplog.at_level(logging.WARNING, "detector"), w.guard("commit"):
+        cpu.now = 44.0 + 14.99  # 61 -> 91: just under half busy: a pause
+        assert _checks(w, clock, 91) == [None]
+    assert [r.getMessage() for r in caplog.records] == [
+        "the process was paused about 29 s (the watchdog ran that late); "
+        "commit gets its 4 s again"]
