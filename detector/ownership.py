@@ -25,7 +25,7 @@ from detector.kafka_io import partitions_changed
 from detector.outage import is_outage
 from detector.partition import PartitionState
 from detector.settings import DetectorSettings
-from detector.txn import Abortable
+from detector.txn import Abortable, DetectorError
 from shared.errors import KafkaWiringError
 from shared.health import NO_BROKER_S
 from shared.kafka import WatchedConsumer, close_within, kafka_code, worth_waiting
@@ -227,7 +227,8 @@ class PartitionOwnership(TransactionEnds):
         try:
             yield
         except Exception as exc:
-            log.error("%s callback failed: %s", name, exc)
+            if not isinstance(exc, DetectorError):  # a DetectorError's reason is the exit line
+                log.error("%s callback failed: %s", name, exc)
             self._txn.ok = False  # whatever is open now may only be aborted
             self._failure = exc
             self._stopping = True

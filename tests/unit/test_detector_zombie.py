@@ -8,6 +8,7 @@ restart, no other instance) is still replaced. Found by bench/chaos_soak.py (see
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,7 @@ def lost_after_first_commit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 
 
 def test_a_zombie_that_lost_its_partitions_leaves_the_id_to_the_newer_process(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # bench/chaos_soak.py, seed 504 (same plan): paused between two transactions, the zombie
     # woke to its partitions lost and replaced its producer as after a broker outage; the new
@@ -158,10 +159,14 @@ def test_a_zombie_that_lost_its_partitions_leaves_the_id_to_the_newer_process(
     cluster, detector = lost_after_first_commit(
         monkeypatch, tmp_path, lambda d: [(client_id(d), NEWER)])
     before = cluster.producers
-    with pytest.raises(DetectorError, match="another instance with the same id") as info:
+    with caplog.at_level(logging.ERROR, "detector"), pytest.raises(
+            DetectorError, match="another instance with the same id") as info:
         detector.run(until=drained(cluster))
     assert info.value.exit_code == ExitCode.USAGE
     assert cluster.producers == before
+    # Its reason is the exit line alone, not an ERROR "lost callback failed" before it (the
+    # broker test saw both: it read as a crash).
+    assert [r.getMessage() for r in caplog.records if "callback failed" in r.getMessage()] == []
 
 
 @pytest.mark.parametrize("listed", ["nobody", "own earlier member", "no answer"])
