@@ -17,6 +17,7 @@ from shared.csv_io import (
     load_sorted,
     write_transactions_csv,
 )
+from shared.names import shown
 from shared.schemas import CSV_FIELDS, Transaction
 
 HEADER = ",".join(CSV_FIELDS)
@@ -309,3 +310,39 @@ def test_a_blank_first_line_is_named_as_such_not_an_empty_file(tmp_path: Path) -
     with pytest.raises(CsvFormatError) as caught:
         iter_csv(empty)
     assert str(caught.value) == f"{empty}: empty file, expected a header row"
+
+
+def _header_error(path: Path, names: list[str]) -> str:
+    path.write_text(",".join(names) + "\n", encoding="utf-8")
+    with pytest.raises(CsvFormatError) as info:
+        list(iter_records(path))
+    return str(info.value)
+
+
+@pytest.mark.parametrize("nuls_under", [0, 1])
+def test_a_header_a_third_nul_is_refused_as_utf16_one_nul_fewer_is_not(
+        tmp_path: Path, nuls_under: int) -> None:
+    """The header's NUL test (UTF-16 without a byte order mark: every other character NUL)
+    at its edge: NULs exactly a third of the header's text joined by commas are refused as
+    such, with the advice; one NUL fewer (an `a` in its place) is an extra column holding
+    control characters."""
+    fields = ",".join(CSV_FIELDS)
+    nuls = -(-(len(fields) + 1) // 2)  # 3 x nuls == len(fields) + 1 + nuls + extra a's
+    extra = "\x00" * (nuls - nuls_under) + "a" * (2 * nuls - len(fields) - 1 + nuls_under)
+    assert (len(fields) + 1 + len(extra)) == 3 * nuls
+    path = tmp_path / "nul.csv"
+    message = _header_error(path, [*CSV_FIELDS, extra])
+    if nuls_under:
+        assert message.startswith(f"{shown(path)}: wrong header: extra column ")
+        assert "must not contain control characters" in message
+    else:
+        assert message == (f"{shown(path)}: the header holds NUL characters: the file looks "
+                           "like UTF-16 without a byte order mark, or is not text; save it "
+                           "again as CSV UTF-8")
+
+
+def test_duplicated_extra_columns_are_each_named_once(tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    assert _header_error(path, [*CSV_FIELDS, "x", "y", "x", "y"]) == (
+        f"{shown(path)}: wrong header: duplicated extra column(s) 'x', 'y'; give each "
+        "column its own name")

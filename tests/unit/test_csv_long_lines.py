@@ -4,6 +4,7 @@ line, reading on at the row's real end, and the line never held whole (a 900 MB 
 
 from __future__ import annotations
 
+import csv
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,61 @@ def test_a_row_with_a_line_over_the_bound_anywhere_leaves_every_other_row_as_it_
     shifted = [(line + span if line >= start else line, reason, cells)
                for line, reason, cells in without]
     assert [i for i in with_big if i is not reject] == shifted
+
+
+def test_lines_are_counted_on_across_long_lines_and_oversize_cells(tmp_path: Path) -> None:
+    """Two lines over the bound (one character over) and an oversize quoted cell over three
+    lines between them: each reject names its own line (the second long one too, counted
+    on after the lines read past before it), every good row keeps its line, and each reject
+    names the file it came from."""
+    over = "x" * (MAX_LINE_CHARS + 1)
+    cell = '"' + "B" * 200_000 + "\nmid\n" + "C" * 10 + '"'
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join([HEADER, _row("1"), _row("2", over), _row("3"), _row("4", cell),
+                               _row("5", over), _row("6")]) + "\n", encoding="utf-8")
+    records = list(iter_records(path))
+    items = [(i.line, i.reason) if isinstance(i, RowError) else (i[0], i[1]["transaction_id"])
+             for i in records]
+    limit = csv.field_size_limit()
+    assert items == [
+        (2, "1"), (3, _reason(3)), (4, "3"),
+        (5, f"a cell is longer than {limit:,} characters, the most a cell may hold "
+            "(the row spans lines 5-7)"),
+        (8, _reason(8)), (9, "6")]
+    assert [i.source for i in records if isinstance(i, RowError)] == [str(path)] * 3
+
+
+def test_an_oversize_cell_of_a_utf16_file_is_skipped_to_its_end(tmp_path: Path) -> None:
+    """A UTF-16 file (read by its byte order mark): the lines of a row the reader gave up
+    on are read again in the file's own encoding, so its oversize quoted cell over three
+    lines is skipped to its closing quote and the next row read."""
+    cell = '"' + "B" * 200_000 + "\nmid é\n" + "C" * 10 + '"'
+    path = tmp_path / "utf16.csv"
+    path.write_text("\n".join([HEADER, _row("1"), _row("2", cell), _row("3")]) + "\n",
+                    encoding="utf-16")
+    items = [(i.line, i.reason) if isinstance(i, RowError) else (i[0], i[1]["transaction_id"])
+             for i in iter_records(path)]
+    assert items == [
+        (2, "1"),
+        (3, f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
+            "may hold (the row spans lines 3-5)"),
+        (6, "3")]
+
+
+def test_an_oversize_cell_holding_a_stray_byte_is_read_again_as_the_file_was(
+        tmp_path: Path) -> None:
+    """A UTF-8 file with a stray byte (read with `surrogateescape`), the byte inside an
+    oversize quoted cell over three lines: the lines read again to find the row's end are
+    read the same way, so the cell is one reject and the next row is read (a strict read
+    again raised UnicodeDecodeError: a traceback)."""
+    cell = '"' + "B" * 200_000 + "\nmid \udcff\n" + "C" * 10 + '"'
+    text = "\n".join([HEADER, _row("1", "café"), _row("2", cell), _row("3")]) + "\n"
+    path = tmp_path / "stray.csv"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    items = [(i.line, i.reason) if isinstance(i, RowError) else (i[0], i[1]["transaction_id"])
+             for i in iter_records(path)]
+    assert items == [
+        (2, "1"),
+        (3, f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
+            "may hold (the row spans lines 3-5)"),
+        (6, "3")]

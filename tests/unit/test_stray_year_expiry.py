@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.stateparts import decode_customer
+from detector.core.table import CustomerTable
 from tests.ci import IN_CI
 from tests.cores import core_switch
 from tests.unit.state_stream import CONFIG, stream
@@ -266,3 +268,39 @@ def test_a_new_time_becomes_the_clock_after_quorum_different_customers(
     assert len(every) == 30
     assert len(left) == (n if n > QUORUM else 30 + n)
     assert left == sorted(names if n > QUORUM else every + names)
+
+
+@pytest.mark.parametrize(("cid", "at", "held", "evicted"), [
+    ("a", 100.0, ["a"], 0),  # its own row exactly the ttl after its last: kept
+    ("a", 100.5, ["a"], 1),  # past it: a customer alone is never stray, it expires
+    ("b", 100.0, ["a", "b"], 0),
+    ("b", 100.5, ["a", "b"], 0),  # another's row past it is stray: 'a' kept
+])
+def test_a_customer_alone_expires_and_another_s_row_after_the_ttl_is_stray(
+        cid: str, at: float, held: list[str], evicted: int) -> None:
+    """One customer held (last event at 0 s, ttl 100 s): its own next row more than the
+    ttl later expires it (it starts afresh); another customer's such row is stray and
+    drops no one (`CustomerTable._stray`: the walk needs some customer before it)."""
+    table = CustomerTable(CoreConfig(customer_ttl_s=100.0))
+    first = table.get("a", 0.0)
+    first.last_t = 0.0
+    state = table.get(cid, at)
+    assert [k for k, _ in table.held()] == held and table.evicted == evicted
+    assert (state is first) is (cid == "a" and not evicted)
+
+
+@pytest.mark.parametrize(("at", "held"), [
+    (100.0, ["a", "b", "c"]),  # 'a' idle exactly the ttl: no one dropped
+    (101.0, ["b", "c"]),  # 'a' idle past it; 'b' exactly the ttl: kept
+    (102.0, ["c"]),  # both past it
+])
+def test_expiry_drops_the_customers_idle_past_the_ttl_and_keeps_one_idle_exactly_it(
+        at: float, held: list[str]) -> None:
+    """Customers last seen at 0, 1 and 50 s (ttl 100 s), then a row of the last at `at`:
+    every customer idle more than the ttl is dropped, the first one idle exactly the ttl
+    kept, however many were dropped before it."""
+    table = CustomerTable(CoreConfig(customer_ttl_s=100.0))
+    for cid, t in (("a", 0.0), ("b", 1.0), ("c", 50.0)):
+        table.get(cid, t).last_t = t
+    table.get("c", at)
+    assert [k for k, _ in table.held()] == held and table.evicted == 3 - len(held)
