@@ -208,15 +208,17 @@ class PartitionOwnership(TransactionEnds):
         if consumer is not self._consumer:
             return  # a consumer replaced (`_renew_consumer`), closing
         with self._callback("lost"):
+            if not self._closing:
+                # Lost also when this process was paused past its session: a newer one with
+                # its id is not to be fenced by the abort's or the new producer (below).
+                self._txn.leave_to_newer("lost its partitions")
             if self._txn.open:
                 self._abort()
             elif not self._closing:
                 # Lost partitions mean the cluster was out of reach; a producer that lived
                 # through a broker restart was seen to block in send_offsets afterwards.
                 # Not at the shutdown's close: nothing would use the new producer, and its
-                # init_transactions could wait out the outage. Lost also when this process
-                # was paused past its session: a newer one with its id is not to be fenced.
-                self._txn.leave_to_newer("lost its partitions")
+                # init_transactions could wait out the outage.
                 self._txn.replace_producer()
             self.processor.parts.clear()
             self._kept.clear()

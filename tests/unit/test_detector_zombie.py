@@ -125,9 +125,9 @@ def test_fenced_within_the_timeout_exits_2_whoever_the_group_lists(
 
 
 def lost_after_first_commit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                            members: Any) -> tuple[Any, Any]:
-    """A fake detector whose consumer, at a consume after the first with no transaction
-    open, reports its partitions lost (its session ran out while the process
+                            members: Any, txn_open: bool = False) -> tuple[Any, Any]:
+    """A fake detector whose consumer, at a consume after the first with a transaction open
+    or not (`txn_open`), reports its partitions lost (its session ran out while the process
     was paused) and rejoins under a new member id; `members(detector)` as above."""
     cluster, detector = paused_then_fenced(monkeypatch, tmp_path, 0.0, members, n=LONG)
     cluster.on_txn = None
@@ -137,7 +137,7 @@ def lost_after_first_commit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     def consume_then_lose(consumer: FakeConsumer, num_messages: int = 1,
                           timeout: float = 0) -> Any:
         nonlocal fired
-        if (consumer.consumes >= 2 and not detector._txn.open and not fired
+        if (consumer.consumes >= 2 and detector._txn.open == txn_open and not fired
                 and consumer.assigned):
             fired = True
             consumer.__dict__["member"] = "own-after-the-pause"
@@ -150,14 +150,18 @@ def lost_after_first_commit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     return cluster, detector
 
 
+@pytest.mark.parametrize("txn_open", [False, True], ids=["between", "in-a-transaction"])
 def test_a_zombie_that_lost_its_partitions_leaves_the_id_to_the_newer_process(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    txn_open: bool
 ) -> None:
     # bench/chaos_soak.py, seed 504 (same plan): paused between two transactions, the zombie
     # woke to its partitions lost and replaced its producer as after a broker outage; the new
-    # producer's init_transactions fenced the newer process, which exited 2.
+    # producer's init_transactions fenced the newer process, which exited 2. Paused with its
+    # transaction open (the broker test in a CI run, 2026-12-06), it aborted it, and the
+    # abort's new producer fenced the newer process the same way.
     cluster, detector = lost_after_first_commit(
-        monkeypatch, tmp_path, lambda d: [(client_id(d), NEWER)])
+        monkeypatch, tmp_path, lambda d: [(client_id(d), NEWER)], txn_open)
     before = cluster.producers
     with caplog.at_level(logging.ERROR, "detector"), pytest.raises(
             DetectorError, match="another instance with the same id") as info:
