@@ -35,6 +35,7 @@ from detector.core import KIND as CORE_KIND
 from detector.core import compiled
 from detector.core.engine import load_core
 from detector.kafka_io import (
+    MEMBERS_TIMEOUT_S,
     REFUSED_SETTINGS,
     KafkaOutput,
     Restorer,
@@ -130,7 +131,14 @@ class Detector(PartitionOwnership):
 
     def _newer_instance(self) -> bool:
         """Whether the group lists a member under this instance's client id that was never
-        this process's own: a newer process started with its id (unknown: no)."""
+        this process's own: a newer process started with its id (unknown: no). Asked only
+        after a pause of this process (the watchdog saw one within a session and its own
+        timeout): DescribeConsumerGroups while the broker's connection drops can abort the
+        process (librdkafka #4605: a broker restart in the fault suite did), and a process
+        that was not paused is no zombie."""
+        if not self._watchdog.paused_within(
+                self.settings.session_timeout_ms / 1000 + MEMBERS_TIMEOUT_S):
+            return False
         members = group_members(self.settings)
         if members is None:
             return False

@@ -250,6 +250,8 @@ class Watchdog:
         self._clock = clock
         self._cpu = cpu
         self._open: _Open | None = None
+        #: When the last pause was seen (its wake-up, on `clock`); None: never.
+        self.paused_at: float | None = None
         self._checked = clock()
         self._cpu_checked = cpu()
         if run:
@@ -276,10 +278,18 @@ class Watchdog:
                         if step is not None else "no step was open")
             if step is not None:
                 step.started = now  # a step that ended meanwhile is no longer read
+            self.paused_at = now
             return None
         if step is not None and now - step.started > self._limit:
             return step.step
         return None
+
+    def paused_within(self, seconds: float) -> bool:
+        """Whether the process was seen paused (`check`, run now too) in the last `seconds`:
+        a zombie's precondition, asked before the group is described (that admin call can
+        abort the process when the broker's connection drops: librdkafka #4605)."""
+        self.check()
+        return self.paused_at is not None and self._clock() - self.paused_at <= seconds
 
     def _watch(self) -> None:
         while True:

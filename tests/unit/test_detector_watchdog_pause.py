@@ -152,3 +152,19 @@ def test_a_check_late_while_the_process_was_busy_is_no_pause(
     assert [r.getMessage() for r in caplog.records] == [
         "the process was paused about 29 s (the watchdog ran that late); "
         "commit gets its 4 s again"]
+
+
+def test_paused_within_says_whether_a_pause_was_seen_lately_and_checks_now() -> None:
+    clock, cpu = _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu)
+    assert _checks(w, clock, 1, 2) == [None, None]
+    clock.now = 3.0
+    assert not w.paused_within(10.0)  # on time: no pause
+    clock.now = 20.0  # stopped 17 s: seen by the call itself, before the watchdog's thread
+    assert w.paused_within(10.0)
+    assert w.paused_at == 20.0
+    assert _checks(w, clock, *range(21, 30)) == [None] * 9
+    clock.now = 30.0
+    assert w.paused_within(10.0)  # 10 s after the wake-up: at the bound
+    clock.now = 30.5
+    assert not w.paused_within(10.0)  # just past it (checked on time meanwhile)

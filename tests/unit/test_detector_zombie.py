@@ -34,10 +34,11 @@ LONG = 600
 
 
 def paused_then_fenced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, open_s: float,
-                       members: Any, n: int = 30) -> tuple[Any, Any]:
+                       members: Any, n: int = 30, paused: bool = True) -> tuple[Any, Any]:
     """A fake detector whose first commit finds its transaction open `open_s` seconds and
     its producer fenced; `members(detector)` is what the group's description then lists
-    (client id, member id), None when the cluster does not answer."""
+    (client id, member id), None when the cluster does not answer; `paused`: whether its
+    watchdog saw the process paused (else the group is never described)."""
     cluster = cluster_with(n)
     ids = iter(range(1, 1000))
 
@@ -51,6 +52,7 @@ def paused_then_fenced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, open_s: 
                              transaction_timeout_ms=TIMEOUT_MS, batch_size=10)
     monkeypatch.setattr(app, "group_members", lambda s, *a, **k: members(detector),
                         raising=False)
+    monkeypatch.setattr(detector._watchdog, "paused_within", lambda seconds: paused)
     commits = 0
 
     def on_txn(step: str) -> None:
@@ -125,11 +127,13 @@ def test_fenced_within_the_timeout_exits_2_whoever_the_group_lists(
 
 
 def lost_after_first_commit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                            members: Any, txn_open: bool = False) -> tuple[Any, Any]:
+                            members: Any, txn_open: bool = False,
+                            paused: bool = True) -> tuple[Any, Any]:
     """A fake detector whose consumer, at a consume after the first with a transaction open
     or not (`txn_open`), reports its partitions lost (its session ran out while the process
     was paused) and rejoins under a new member id; `members(detector)` as above."""
-    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, 0.0, members, n=LONG)
+    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, 0.0, members, n=LONG,
+                                           paused=paused)
     cluster.on_txn = None
     consume = FakeConsumer.consume
     fired = False
@@ -183,5 +187,28 @@ def test_partitions_lost_without_a_newer_process_replace_the_producer(
     before = cluster.producers
     detector.run(until=drained(cluster))
     assert cluster.fired()
+    assert cluster.producers == before + 1  # as after a broker outage
+    assert every_row_once(cluster, n=LONG)
+
+
+@pytest.mark.parametrize("txn_open", [False, True], ids=["between", "in-a-transaction"])
+def test_partitions_lost_without_a_pause_never_describe_the_group(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, txn_open: bool
+) -> None:
+    # A broker restart loses the partitions of a process that was never paused: it is no
+    # zombie, and DescribeConsumerGroups while the connection drops can abort the process
+    # (librdkafka #4605: the fault suite's broker restart did, in a CI run, 2026-12-06).
+    asked: list[str] = []
+
+    def members(d: Any) -> list[tuple[str, str]]:
+        asked.append(client_id(d))
+        return [(client_id(d), NEWER)]
+
+    cluster, detector = lost_after_first_commit(monkeypatch, tmp_path, members, txn_open,
+                                                paused=False)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.fired()
+    assert asked == []
     assert cluster.producers == before + 1  # as after a broker outage
     assert every_row_once(cluster, n=LONG)
