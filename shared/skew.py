@@ -67,9 +67,8 @@ def unknown_fields_note(run: Mapping[str, Any]) -> str:
 
 def _rules_named(counts: Mapping[str, int], fired: Mapping[str, int]) -> str:
     def one(name: str, rows: int) -> str:
-        n = fired.get(name, 0)
         return (f"'{name}' ({rows:,} row{'' if rows == 1 else 's'}, fired in "
-                f"{n if type(n) is int and n > 0 else 0:,})")
+                f"{fired.get(name, 0):,})")
     return ", ".join(one(name, rows) for name, rows in counts.items())
 
 
@@ -78,10 +77,7 @@ def unknown_rules_note(run: Mapping[str, Any]) -> str:
     run.json from before the count). A rule this sink knows now was unknown to an earlier
     sink: its rows lack that rule's column (their `triggered_rules` name it where it fired)."""
     counts = _counts(run.get(UNKNOWN_RULES))
-    found = run.get(UNKNOWN_RULES_FIRED)
-    fired = ({escape_controls(str(name)[:MAX_NAME_CHARS]): rows
-              for name, rows in list(found.items())[:MAX_NAMES]}
-             if isinstance(found, Mapping) else {})
+    fired = _counts(run.get(UNKNOWN_RULES_FIRED))
     new = {name: rows for name, rows in counts.items() if name not in RULE_NAMES}
     old = {name: rows for name, rows in counts.items() if name in RULE_NAMES}
     parts = []

@@ -1,4 +1,5 @@
-"""Shared fixtures: the session's Kafka broker and unique topic names.
+"""Shared fixtures: the session's Kafka broker, unique topic names, and the core a test's
+engines run on.
 
 The broker is chosen once per session, in this order: the cluster named by
 `KAFKA_BOOTSTRAP_SERVERS`; testcontainers' Kafka when a Docker daemon answers and holds its
@@ -28,6 +29,7 @@ from shared.settings import KafkaSettings
 from tests import xdist_groups
 from tests.ci import unavailable
 from tests.integration.secure_broker import SecureBroker, start_secure_broker
+from tests.unit import cores
 
 KAFKA_IMAGE = "apache/kafka:4.3.1"
 
@@ -145,6 +147,13 @@ def kafka(broker: BrokerHandle) -> KafkaSettings:
 def topic_name() -> Iterator[str]:
     """A topic name no other test uses (one broker serves the whole session)."""
     yield f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def cores_own_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engines made in the test run the core's own loop, not the compiled kernel (the
+    default): for tests that compare the kernel with it (`pytestmark`, usefixtures)."""
+    cores.use("core", monkeypatch)
 
 
 #: Broker descriptions the xdist workers reported (the controller has no broker of its own).

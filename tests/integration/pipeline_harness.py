@@ -34,6 +34,14 @@ PACKAGES = ("auditstream", "shared", "producer", "detector", "sink", "dashboard"
 #: The rollups that must not depend on the order rows arrive in.
 ROLLUP_FILES = ("thresholds.csv", "metrics_by_type.csv", "confusion_matrix.csv")
 SINK_STATE = ".sink-state.json"
+#: Small model knobs so a few thousand rows already fit and refit the Isolation Forest on
+#: every partition (a pipeline test then covers model versions, not only the rules).
+PIPELINE_CORE_ENV = {
+    "DETECTOR_CORE__FIRST_FIT_AFTER": "300",
+    "DETECTOR_CORE__REFIT_EVERY": "400",
+    "DETECTOR_CORE__REFIT_DELAY": "100",
+    "DETECTOR_CORE__N_TREES": "20",
+}
 
 
 def freeze_sources(dest: Path) -> Path:

@@ -20,6 +20,7 @@ import pytest
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import Topics, read_all
 from tests.integration.pipeline_harness import (
+    PIPELINE_CORE_ENV,
     PY,
     base_env,
     detector,
@@ -35,9 +36,7 @@ pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
 COLUMN = "audit_probe"
-CORE_ENV = {"DETECTOR_CORE__FIRST_FIT_AFTER": "300", "DETECTOR_CORE__REFIT_EVERY": "400",
-            "DETECTOR_CORE__REFIT_DELAY": "100",
-            "DETECTOR_CORE__N_TREES": "20",
+CORE_ENV = {**PIPELINE_CORE_ENV,
             # The edit to the core's verdicts is read by every core; the kernel's cache,
             # keyed by the core's sources too, would compile anew for a minute or more.
             "AUDITSTREAM_CORE": "compiled"}

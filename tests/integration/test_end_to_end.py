@@ -10,6 +10,7 @@ import pytest
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import Topics, read_all
 from tests.integration.pipeline_harness import (
+    PIPELINE_CORE_ENV,
     ROLLUP_FILES,
     base_env,
     detector,
@@ -26,14 +27,6 @@ from tests.integration.pipeline_harness import (
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
-#: Small model knobs so a few thousand rows already fit and refit the Isolation Forest on
-#: every partition (the parity then covers model versions, not only the rules).
-CORE_ENV = {
-    "DETECTOR_CORE__FIRST_FIT_AFTER": "300",
-    "DETECTOR_CORE__REFIT_EVERY": "400",
-    "DETECTOR_CORE__REFIT_DELAY": "100",
-    "DETECTOR_CORE__N_TREES": "20",
-}
 
 
 def test_replayed_csv_lands_once_in_the_exports_exactly_as_offline_score_writes_it(
@@ -41,7 +34,7 @@ def test_replayed_csv_lands_once_in_the_exports_exactly_as_offline_score_writes_
 ) -> None:
     started = time.monotonic()
     topics = Topics(topic_name, PARTITIONS).create(kafka)
-    env = base_env(kafka, topics, CORE_ENV, freeze_sources(tmp_path / "src"))
+    env = base_env(kafka, topics, PIPELINE_CORE_ENV, freeze_sources(tmp_path / "src"))
     source = tmp_path / "payments.csv"
     n = generate_csv(source, env, seed=2026, customers=80, days=25)
     assert 3_000 <= n <= 6_000, n

@@ -14,6 +14,7 @@ import pytest
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import Topics, read_all
 from tests.integration.pipeline_harness import (
+    PIPELINE_CORE_ENV,
     ROLLUP_FILES,
     base_env,
     detector,
@@ -31,19 +32,13 @@ from tests.integration.topic_reader import headers_of
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
-CORE_ENV = {
-    "DETECTOR_CORE__FIRST_FIT_AFTER": "300",
-    "DETECTOR_CORE__REFIT_EVERY": "400",
-    "DETECTOR_CORE__REFIT_DELAY": "100",
-    "DETECTOR_CORE__N_TREES": "20",
-}
 
 
 def test_a_file_replayed_twice_lands_once_and_the_second_copies_are_dead_lettered(
     kafka: KafkaSettings, topic_name: str, tmp_path: Path
 ) -> None:
     topics = Topics(topic_name, PARTITIONS).create(kafka)
-    env = base_env(kafka, topics, CORE_ENV, freeze_sources(tmp_path / "src"))
+    env = base_env(kafka, topics, PIPELINE_CORE_ENV, freeze_sources(tmp_path / "src"))
     source = tmp_path / "payments.csv"
     n = generate_csv(source, env, seed=11, customers=60, days=20)
     assert 2_000 <= n <= 6_000, n

@@ -24,6 +24,7 @@ from shared.reviews import now_utc
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import Topics
 from tests.integration.pipeline_harness import (
+    PIPELINE_CORE_ENV,
     base_env,
     detector,
     freeze_sources,
@@ -38,9 +39,6 @@ from tests.scored_days import read_scored
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PARTITIONS = 2
-CORE_ENV = {"DETECTOR_CORE__FIRST_FIT_AFTER": "300", "DETECTOR_CORE__REFIT_EVERY": "400",
-            "DETECTOR_CORE__REFIT_DELAY": "100",
-            "DETECTOR_CORE__N_TREES": "20"}
 
 
 def _run_json(folder: Path) -> dict[str, object]:
@@ -98,7 +96,7 @@ def test_reviewed_precision_and_implied_recall_hold_the_truth_without_labels(
     kafka: KafkaSettings, topic_name: str, tmp_path: Path, seed: int,
 ) -> None:
     topics = Topics(topic_name, PARTITIONS).create(kafka)
-    env = {**base_env(kafka, topics, CORE_ENV, freeze_sources(tmp_path / "src")),
+    env = {**base_env(kafka, topics, PIPELINE_CORE_ENV, freeze_sources(tmp_path / "src")),
            "AUDITSTREAM_REVIEWS_TOPIC": f"{topic_name}-reviews",
            # Every case listed, so the reviewed half is a random half of ALL cases.
            "EXPORTS_TOP_CASES": "100000", "SINK_ROLLUP_INTERVAL_S": "1"}

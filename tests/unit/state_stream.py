@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+from hypothesis import strategies as st
+
 from detector.core.config import CoreConfig
 from shared.schemas import Transaction
 
@@ -12,6 +14,13 @@ from shared.schemas import Transaction
 #: when the fixtures were written, before background refits).
 CONFIG = CoreConfig(first_fit_after=128, refit_every=192, n_trees=10, sample_size=256,
                     refit_delay=0)
+#: Any JSON a hand-edited or damaged snapshot's field could hold (integers past int64 too).
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=12)
 
 
 def stream(n: int, seed: int = 5) -> list[Transaction]:

@@ -28,14 +28,17 @@ def _row(tid: str, category: str = "food") -> str:
     return f"{tid},c1,2025-01-02 10:00:00,5,CH,app,pc,{category},,False,normal"
 
 
+def _items(path: Path) -> list[tuple[int, Any]]:
+    """Each good row's (line, id), each reject's (line, reason)."""
+    return [(i.line, i.reason) if isinstance(i, RowError) else (i[0], i[1]["transaction_id"])
+            for i in iter_records(path)]
+
+
 def _read(path: Path) -> tuple[list[tuple[int, Any]], int]:
-    """(each good row's (line, id), each reject's (line, reason)), and the peak of memory
-    traced while reading."""
+    """`_items`, and the peak of memory traced while reading."""
     tracemalloc.start()
     try:
-        items = [(i.line, i.reason) if isinstance(i, RowError) else (i[0], i[1]["transaction_id"])
-                 for i in iter_records(path)]
-        return items, tracemalloc.get_traced_memory()[1]
+        return _items(path), tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
 
@@ -43,6 +46,11 @@ def _read(path: Path) -> tuple[list[tuple[int, Any]], int]:
 def _reason(line: int, spans: str = "") -> str:
     return (f"line {line} is longer than {MAX_LINE_CHARS:,} characters, the most a line may "
             f"hold; not read{spans}")
+
+
+def _cell_reason(first: int, last: int) -> str:
+    return (f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
+            f"may hold (the row spans lines {first}-{last})")
 
 
 @pytest.mark.parametrize("shape", ["cell", "commas"])
@@ -176,16 +184,9 @@ def test_lines_are_counted_on_across_long_lines_and_oversize_cells(tmp_path: Pat
     path = tmp_path / "long.csv"
     path.write_text("\n".join([HEADER, _row("1"), _row("2", over), _row("3"), _row("4", cell),
                                _row("5", over), _row("6")]) + "\n", encoding="utf-8")
-    records = list(iter_records(path))
-    items = [(i.line, i.reason) if isinstance(i, RowError) else (i[0], i[1]["transaction_id"])
-             for i in records]
-    limit = csv.field_size_limit()
-    assert items == [
-        (2, "1"), (3, _reason(3)), (4, "3"),
-        (5, f"a cell is longer than {limit:,} characters, the most a cell may hold "
-            "(the row spans lines 5-7)"),
-        (8, _reason(8)), (9, "6")]
-    assert [i.source for i in records if isinstance(i, RowError)] == [str(path)] * 3
+    assert _items(path) == [(2, "1"), (3, _reason(3)), (4, "3"), (5, _cell_reason(5, 7)),
+                            (8, _reason(8)), (9, "6")]
+    assert [i.source for i in iter_records(path) if isinstance(i, RowError)] == [str(path)] * 3
 
 
 def test_an_oversize_cell_of_a_utf16_file_is_skipped_to_its_end(tmp_path: Path) -> None:
@@ -196,13 +197,7 @@ def test_an_oversize_cell_of_a_utf16_file_is_skipped_to_its_end(tmp_path: Path) 
     path = tmp_path / "utf16.csv"
     path.write_text("\n".join([HEADER, _row("1"), _row("2", cell), _row("3")]) + "\n",
                     encoding="utf-16")
-    items = [(i.line, i.reason) if isinstance(i, RowError) else (i[0], i[1]["transaction_id"])
-             for i in iter_records(path)]
-    assert items == [
-        (2, "1"),
-        (3, f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
-            "may hold (the row spans lines 3-5)"),
-        (6, "3")]
+    assert _items(path) == [(2, "1"), (3, _cell_reason(3, 5)), (6, "3")]
 
 
 def test_an_oversize_cell_holding_a_stray_byte_is_read_again_as_the_file_was(
@@ -215,10 +210,4 @@ def test_an_oversize_cell_holding_a_stray_byte_is_read_again_as_the_file_was(
     text = "\n".join([HEADER, _row("1", "café"), _row("2", cell), _row("3")]) + "\n"
     path = tmp_path / "stray.csv"
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
-    items = [(i.line, i.reason) if isinstance(i, RowError) else (i[0], i[1]["transaction_id"])
-             for i in iter_records(path)]
-    assert items == [
-        (2, "1"),
-        (3, f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
-            "may hold (the row spans lines 3-5)"),
-        (6, "3")]
+    assert _items(path) == [(2, "1"), (3, _cell_reason(3, 5)), (6, "3")]

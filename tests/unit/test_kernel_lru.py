@@ -20,14 +20,9 @@ from detector.core.table import CLOCK_QUORUM, CustomerTable, as_state
 from detector.kernel import lru
 from producer.generator import GeneratorConfig, generate
 from tests.ci import IN_CI
-from tests.unit import cores
 
-
-@pytest.fixture(autouse=True)
-def _engines_run_the_cores_own_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The engines these tests compare the kernel with run the core's own loop (the
-    kernel is the default)."""
-    cores.use("core", monkeypatch)
+#: the engines these tests compare the kernel with run the core's own loop
+pytestmark = pytest.mark.usefixtures("cores_own_loop")
 
 if not IN_CI:  # in CI a missing numba fails the run, never skips
     pytest.importorskip("numba", reason="numba is a dev dependency (pip install -e '.[dev]')")

@@ -18,15 +18,10 @@ from detector.core.state import Population
 from detector.kernel import calibration, population
 from detector.kernel.codes import Codes
 from producer.generator import GeneratorConfig, generate
-from tests.unit import cores
 from tests.unit.state_stream import CONFIG
 
-
-@pytest.fixture(autouse=True)
-def _engines_run_the_cores_own_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The engines these tests compare the kernel with run the core's own loop (the
-    kernel is the default)."""
-    cores.use("core", monkeypatch)
+#: the engines these tests compare the kernel with run the core's own loop
+pytestmark = pytest.mark.usefixtures("cores_own_loop")
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "state"
 

@@ -26,14 +26,9 @@ import kernel_spike
 
 from producer.generator import GeneratorConfig, generate
 from shared.schemas import Transaction
-from tests.unit import cores
 
-
-@pytest.fixture(autouse=True)
-def _engines_run_the_cores_own_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The engines these tests compare the kernel with run the core's own loop (the
-    kernel is the default)."""
-    cores.use("core", monkeypatch)
+#: the engines these tests compare the kernel with run the core's own loop
+pytestmark = pytest.mark.usefixtures("cores_own_loop")
 
 
 def _generated(seed: int, customers: int, days: int) -> list[Any]:

@@ -40,14 +40,21 @@ Table = list[tuple[str, int]]
 Window = list[tuple[float, str]]
 
 
-def _core(t: float, category: str, table: Table, window: Window, pop_cat: dict[str, int],
-          pop_total: int, cfg: Knobs) -> tuple[float, str | None]:
+def _customer_and_population(table: Table, window: Window, pop_cat: dict[str, int],
+                             pop_total: int) -> tuple[CustomerState, Population]:
+    """The core's customer and population holding a call's category table and window."""
     stt = CustomerState()
     stt.categories = dict(table)
     stt.window = [(wt, 1.0, c, "app") for wt, c in window]
     pop = Population()
     pop.tables["category"] = dict(pop_cat)
     pop.total = pop_total
+    return stt, pop
+
+
+def _core(t: float, category: str, table: Table, window: Window, pop_cat: dict[str, int],
+          pop_total: int, cfg: Knobs) -> tuple[float, str | None]:
+    stt, pop = _customer_and_population(table, window, pop_cat, pop_total)
     reasons: dict[str, str] = {}
     value = core.variety(t, category, stt, pop, cfg, reasons)
     return value, reasons.get("variety")
@@ -381,12 +388,7 @@ def test_variety_reads_the_slot_and_population_arrays(
     cat_table, cat_pop = slots.TABLES.index("categories"), NOVELTY.index("category")
     for *args, want, _ in calls[::7]:
         t, category, table, window, pop_cat, pop_total, horizon, w, cap, floor = args
-        stt = CustomerState()
-        stt.categories = dict(table)
-        stt.window = [(wt, 1.0, c, "app") for wt, c in window]
-        pop = Population()
-        pop.tables["category"] = dict(pop_cat)
-        pop.total = pop_total
+        stt, pop = _customer_and_population(table, window, pop_cat, pop_total)
         code = codes.code(category)
         slots.store(stt, held, 1, codes)
         arrays = population.to_arrays(pop, codes, 16)

@@ -28,6 +28,7 @@ from shared.codec import encode, field_name
 from shared.columns import RULE_COLUMNS, RULE_NAMES, SCORED_INDEX
 from shared.fastcodec import decode_scored
 from shared.schemas import ScoredTransaction
+from shared.skew import MAX_NAME_CHARS, unknown_rules_note
 from sink.batch import format_batch
 from sink.csvfmt import scored_cells
 from sink.rollup import RollupParams, RollupState, facts_of
@@ -139,6 +140,22 @@ def test_a_rule_this_sink_knows_now_is_said_as_missing_before_its_upgrade(
         "the sink to give them columns); rows scored before this sink's upgrade lack rule "
         "column(s) 'burst' (4 rows, fired in 1): the sink then did not know them (a folder "
         "rebuilt from the topic has them for the rows it still holds)") + "\n")
+
+
+
+@pytest.mark.parametrize("cut", [-1, 0, 1])
+@pytest.mark.parametrize("bad", [-1, 0, True, "3", [3], None])
+def test_a_fired_count_the_note_cannot_read_is_ignored_not_taken_for_its_name(
+        cut: int, bad: object) -> None:
+    """A hand-edited run.json whose names a note cuts to one (longer than it shows): a
+    fired count that is no count (negative, a bool, text, a list) after a good one under the
+    same shown name said "fired in 0", as if the good one were not there; as `unknown_rules`,
+    it is ignored wherever it stands."""
+    stem = "r" * (MAX_NAME_CHARS + cut - 1)
+    run = {"unknown_rules": {stem + "a": 4},
+           "unknown_rules_fired": {stem + "a": 3, stem + "b": bad}}
+    shown = (stem + "a")[:MAX_NAME_CHARS]
+    assert f"'{shown}' (4 rows, fired in 3)" in unknown_rules_note(run)
 
 
 def _hostile(tx: ScoredTransaction, names: list[str]) -> bytes:

@@ -36,7 +36,7 @@ from detector.core.state import Population
 from detector.core.stateparts import PART_MAGIC
 from tests.unit import legacy_snapshots as old
 from tests.unit.state_stream import CONFIG as WRITER
-from tests.unit.state_stream import stream
+from tests.unit.state_stream import JSON_VALUES, stream
 
 NAMES = ("meta", "population", "calibration", "sample", "model", "pending")
 
@@ -340,20 +340,14 @@ def test_a_format2_model_named_for_a_fit_started_restores(version: str) -> None:
         engine.close()
 
 
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                                max_size=4),
-    max_leaves=12)
 _FIELDS = sorted((name, field) for name, doc in DOCS.items() if isinstance(doc, dict)
                  for field in doc)
 
 
 @settings(max_examples=int(os.environ.get("PROBE_N", 150)), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(NAMES), _JSON, max_size=2),
-       st.dictionaries(st.sampled_from(_FIELDS), _JSON, max_size=3))
+@given(st.dictionaries(st.sampled_from(NAMES), JSON_VALUES, max_size=2),
+       st.dictionaries(st.sampled_from(_FIELDS), JSON_VALUES, max_size=3))
 def test_any_json_in_any_part_restores_or_is_refused_in_one_line(
         whole: dict[str, Any], fields: dict[tuple[str, str], Any]) -> None:
     """A checkpoint's parts holding any JSON (a part replaced whole, or some of its

@@ -28,7 +28,7 @@ from detector.core import stateformat
 from detector.core.engine import PartitionEngine
 from shared.schemas import MAX_ID_CHARS
 from tests.unit import cores
-from tests.unit.state_stream import CONFIG, stream
+from tests.unit.state_stream import CONFIG, JSON_VALUES, stream
 
 ROWS = stream(420)
 
@@ -153,17 +153,9 @@ def test_a_snapshot_table_at_the_bounds_restores_and_checkpoints(
     _goes_on(case[1])
 
 
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                                max_size=4),
-    max_leaves=12)
-
-
 @settings(max_examples=int(os.environ.get("PROBE_N", 150)), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(sorted(DOC)), _JSON, min_size=1, max_size=3),
+@given(st.dictionaries(st.sampled_from(sorted(DOC)), JSON_VALUES, min_size=1, max_size=3),
        st.sets(st.sampled_from(sorted(DOC)), max_size=2))
 def test_any_values_in_any_fields_restore_or_are_refused_in_one_line(
         values: dict[str, Any], dropped: set[str]) -> None:
