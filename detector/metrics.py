@@ -254,6 +254,9 @@ class Watchdog:
         self.paused_at: float | None = None
         self._checked = clock()
         self._cpu_checked = cpu()
+        #: One check at a time (the watchdog's thread and `paused_within`'s): a check reads
+        #: and updates the readings above and the pause's marks together.
+        self._lock = threading.Lock()
         if run:
             threading.Thread(target=self._watch, name="detector-watchdog", daemon=True).start()
 
@@ -266,23 +269,28 @@ class Watchdog:
             self._open = None
 
     def check(self) -> str | None:
-        """The step blocked for over the bound, if one is; restarts the clock after a pause."""
-        now, cpu = self._clock(), self._cpu()
-        span, self._checked = now - self._checked, now
-        busy, self._cpu_checked = cpu - self._cpu_checked, cpu
-        late = span - self.interval
-        step = self._open
-        if late > self.interval and busy < span / 2:  # stopped, not busy: a pause
+        """The step blocked for over the bound, if one is; restarts the clock after a pause.
+        Safe from any thread: the readings, the step's restart and `paused_at` change under
+        one lock, and the WARNING is written after it (another thread's check meanwhile
+        sees the whole pause)."""
+        with self._lock:
+            now, cpu = self._clock(), self._cpu()
+            span, self._checked = now - self._checked, now
+            busy, self._cpu_checked = cpu - self._cpu_checked, cpu
+            late = span - self.interval
+            step = self._open
+            paused = late > self.interval and busy < span / 2  # stopped, not busy: a pause
+            if paused:
+                if step is not None:
+                    step.started = now  # a step that ended meanwhile is no longer read
+                self.paused_at = now
+            blocked = (step.step if not paused and step is not None
+                       and now - step.started > self._limit else None)
+        if paused:
             log.warning("the process was paused about %.0f s (the watchdog ran that late); "
                         "%s", late, f"{step.step} gets its {self._limit:.0f} s again"
                         if step is not None else "no step was open")
-            if step is not None:
-                step.started = now  # a step that ended meanwhile is no longer read
-            self.paused_at = now
-            return None
-        if step is not None and now - step.started > self._limit:
-            return step.step
-        return None
+        return blocked
 
     def paused_within(self, seconds: float) -> bool:
         """Whether the process was seen paused (`check`, run now too) in the last `seconds`:
