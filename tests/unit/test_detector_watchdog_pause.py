@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from detector.metrics import Watchdog
+from detector.metrics import Watchdog, run_queue_wait
 
 
 class _Clock:
@@ -240,3 +240,53 @@ def test_checks_of_two_threads_interleaved_mix_no_readings(
     assert not others[0].is_alive()
     assert caplog.records == []
     assert w.paused_at is None
+
+
+def test_a_check_late_while_the_watchdog_waited_to_run_is_no_pause(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An overloaded machine keeps the watchdog's thread waiting on the run queue (a stopped
+    one does not wait: measured, docs/reliability.md): waiting for half the lateness or more
+    is no pause, and a step over its bound trips as before; just under half is a pause."""
+    clock, cpu, waited = _Clock(), _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu, waited=waited)
+    with caplog.at_level(logging.WARNING, "detector"):
+        with w.guard("commit"):
+            assert _checks(w, clock, 1, 2) == [None, None]
+            waited.now = 14.5  # 2 -> 32: 29 s late, waiting to run 14.5 s of it (half)
+            assert _checks(w, clock, 32) == ["commit"]
+        with w.guard("commit"):
+            waited.now += 14.51  # 32 -> 62: just over half
+            assert _checks(w, clock, 62) == ["commit"]
+        assert caplog.records == []
+        assert w.paused_at is None
+        with w.guard("commit"):
+            waited.now += 14.49  # 62 -> 92: just under half: a pause, the clock restarts
+            assert _checks(w, clock, 92, 93, 94, 95, 96, 96.25) == [None] * 5 + ["commit"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "the process was paused about 29 s (the watchdog ran that late); "
+        "commit gets its 4 s again"]
+    assert w.paused_at == 92
+
+
+def test_a_late_check_with_the_wait_unknown_is_judged_as_before() -> None:
+    # Without /proc (not Linux) the reader says None: late and not busy is a pause.
+    clock, cpu = _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu, waited=lambda: None)
+    with w.guard("commit"):
+        assert _checks(w, clock, 1, 31, 32, 33, 34, 35, 35.25) == [None] * 6 + ["commit"]
+    assert w.paused_at == 31
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux's /proc")
+def test_the_run_queue_wait_is_read_for_the_watchdogs_own_thread() -> None:
+    me = threading.get_native_id()
+    first = run_queue_wait(me)
+    assert first is not None and first >= 0
+    second = run_queue_wait(me)
+    assert second is not None and second >= first
+    assert run_queue_wait(None) is None
+    assert run_queue_wait(2**22 + 1) is None  # over pid_max's limit: no such thread
+    w = Watchdog(45.0)  # by default its thread's own reading, not the caller's
+    assert w.tid is not None and w.tid != me
+    assert str(w.tid) in os.listdir("/proc/self/task")
+    assert w._waited() is not None
