@@ -220,6 +220,19 @@ class Metrics:
         return line
 
 
+def run_queue_wait(tid: int | None) -> float | None:
+    """Seconds thread `tid` of this process has waited on a run queue, runnable but not
+    running (Linux: /proc/self/task/<tid>/schedstat, its second field, ns); None where
+    unknown (no such thread, no /proc)."""
+    if tid is None:
+        return None
+    try:
+        with open(f"/proc/self/task/{tid}/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class _Open:
     """A guarded step in progress: its name and when its clock (re)started."""
 
@@ -239,23 +252,40 @@ class Watchdog:
     restarts, it gets its whole bound again, and one WARNING names the pause. A check late
     while the process was busy (its CPU time, every thread's, advanced by at least half the
     time) is no pause: a compiled call holding the GIL (the kernel, a restore) kept the
-    watchdog waiting, and a step over its bound then trips as before. Time is
-    `time.monotonic` (CLOCK_MONOTONIC on Linux): a stop advances it (seen as a pause), a
-    system suspend does not (the step's clock stands still meanwhile)."""
+    watchdog waiting, and a step over its bound then trips as before. Nor is a check late
+    while the watchdog's thread waited on the run queue for at least half the lateness (an
+    overloaded machine; a stopped thread does not wait): `waited`, by default that thread's
+    own wait (`run_queue_wait`; the kernel counts a wait when it ends: `paused_within`
+    asked while that thread still waits takes the wait so far for a pause).
+    Where it is unknown (no /proc: not Linux) late and not busy is a pause, as before.
+    Time is `time.monotonic` (CLOCK_MONOTONIC on Linux): a stop advances it (seen as a
+    pause), a system suspend does not (the step's clock stands still meanwhile)."""
 
     def __init__(self, limit_s: float, clock: Callable[[], float] = time.monotonic,
-                 run: bool = True, cpu: Callable[[], float] = time.process_time) -> None:
+                 run: bool = True, cpu: Callable[[], float] = time.process_time,
+                 waited: Callable[[], float | None] | None = None) -> None:
         self._limit = limit_s
         self.interval = min(1.0, limit_s / 4)
         self._clock = clock
         self._cpu = cpu
+        self._waited = waited if waited is not None else lambda: run_queue_wait(self.tid)
         self._open: _Open | None = None
         #: When the last pause was seen (its wake-up, on `clock`); None: never.
         self.paused_at: float | None = None
+        #: The watchdog thread's native id (None: no thread).
+        self.tid: int | None = None
+        #: One check at a time (the watchdog's thread and `paused_within`'s): a check reads
+        #: and updates the readings below and the pause's marks together.
+        self._lock = threading.Lock()
         self._checked = clock()
         self._cpu_checked = cpu()
+        self._waited_checked: float | None = None
         if run:
-            threading.Thread(target=self._watch, name="detector-watchdog", daemon=True).start()
+            thread = threading.Thread(target=self._watch, name="detector-watchdog", daemon=True)
+            thread.start()  # returns once the thread runs: its native id is known
+            self.tid = thread.native_id
+        with self._lock:
+            self._waited_checked = self._waited()
 
     @contextmanager
     def guard(self, step: str) -> Iterator[None]:
@@ -266,23 +296,31 @@ class Watchdog:
             self._open = None
 
     def check(self) -> str | None:
-        """The step blocked for over the bound, if one is; restarts the clock after a pause."""
-        now, cpu = self._clock(), self._cpu()
-        span, self._checked = now - self._checked, now
-        busy, self._cpu_checked = cpu - self._cpu_checked, cpu
-        late = span - self.interval
-        step = self._open
-        if late > self.interval and busy < span / 2:  # stopped, not busy: a pause
+        """The step blocked for over the bound, if one is; restarts the clock after a pause.
+        Safe from any thread: the readings, the step's restart and `paused_at` change under
+        one lock, and the WARNING is written after it (another thread's check meanwhile
+        sees the whole pause)."""
+        with self._lock:
+            now, cpu, waited = self._clock(), self._cpu(), self._waited()
+            span, self._checked = now - self._checked, now
+            busy, self._cpu_checked = cpu - self._cpu_checked, cpu
+            before, self._waited_checked = self._waited_checked, waited
+            late = span - self.interval
+            step = self._open
+            # Late, not busy, and not kept waiting to run: stopped, a pause.
+            paused = (late > self.interval and busy < span / 2
+                      and (waited is None or before is None or waited - before < late / 2))
+            if paused:
+                if step is not None:
+                    step.started = now  # a step that ended meanwhile is no longer read
+                self.paused_at = now
+            blocked = (step.step if not paused and step is not None
+                       and now - step.started > self._limit else None)
+        if paused:
             log.warning("the process was paused about %.0f s (the watchdog ran that late); "
                         "%s", late, f"{step.step} gets its {self._limit:.0f} s again"
                         if step is not None else "no step was open")
-            if step is not None:
-                step.started = now  # a step that ended meanwhile is no longer read
-            self.paused_at = now
-            return None
-        if step is not None and now - step.started > self._limit:
-            return step.step
-        return None
+        return blocked
 
     def paused_within(self, seconds: float) -> bool:
         """Whether the process was seen paused (`check`, run now too) in the last `seconds`:

@@ -6,16 +6,19 @@ Randomized soak, 2026-12-06 (seed 502's second run): a detector stopped inside
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from typing import Any
 
 import pytest
 
-from detector.metrics import Watchdog
+from detector.metrics import Watchdog, run_queue_wait
 
 
 class _Clock:
@@ -168,3 +171,122 @@ def test_paused_within_says_whether_a_pause_was_seen_lately_and_checks_now() -> 
     assert w.paused_within(10.0)  # 10 s after the wake-up: at the bound
     clock.now = 30.5
     assert not w.paused_within(10.0)  # just past it (checked on time meanwhile)
+
+
+def test_a_check_from_another_thread_while_the_pause_is_logged_sees_the_pause(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Both threads check on waking from a stop: the watchdog's after its sleep, the main one's
+    in `paused_within` before it describes the group. The one asking while the other writes
+    the pause's WARNING (the GIL released for the write) must see the pause, not half of it:
+    before, `paused_at` was set and the step's clock restarted only after the log, so the
+    asker got False (a zombie took for none: it fenced its newer instance) and a check then
+    found the step blocked (exit 3)."""
+    clock, cpu = _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu)
+    seen: list[tuple[str | None, bool]] = []
+
+    class _OtherThread(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            other = threading.Thread(
+                target=lambda: seen.append((w.check(), w.paused_within(10.0))))
+            other.start()
+            other.join(10.0)  # bounded: a lock held while logging would block it
+
+    handler = _OtherThread(logging.WARNING)
+    logging.getLogger("detector").addHandler(handler)
+    try:
+        with caplog.at_level(logging.WARNING, "detector"), w.guard("commit"):
+            assert _checks(w, clock, 1, 2) == [None, None]
+            assert _checks(w, clock, 32) == [None]  # stopped 30 s
+    finally:
+        logging.getLogger("detector").removeHandler(handler)
+    assert seen == [(None, True)]
+    assert len(caplog.records) == 1
+
+
+def test_checks_of_two_threads_interleaved_mix_no_readings(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A check from another thread between this one's clock update and its CPU update (a
+    thread switch there: a free-threaded build, a trace function) took this one's CPU time:
+    busy 30 s of 30 read as a pause of 29 (a false WARNING, `paused_at` set)."""
+    clock, cpu = _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu)
+    lines, start = inspect.getsourcelines(Watchdog.check)
+    at = [start + i for i, text in enumerate(lines) if "self._cpu_checked = " in text]
+    assert len(at) == 1, "the CPU reading's update is the interleaving point"
+    others: list[threading.Thread] = []
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code is not Watchdog.check.__code__:
+            return None
+        if event == "line" and frame.f_lineno == at[0] and not others:
+            others.append(threading.Thread(target=w.check))
+            others[0].start()
+            # The other check runs to its end here, unless a lock makes it wait for this
+            # one: only a wait that long is bounded (either outcome is judged below).
+            others[0].join(0.5)
+        return trace
+
+    assert _checks(w, clock, 1) == [None]
+    clock.now, cpu.now = 31.0, 30.0  # busy all the 30 s (a compiled call held the GIL)
+    previous = sys.gettrace()
+    with caplog.at_level(logging.WARNING, "detector"):
+        sys.settrace(trace)
+        try:
+            w.check()
+        finally:
+            sys.settrace(previous)
+        others[0].join(10.0)
+    assert not others[0].is_alive()
+    assert caplog.records == []
+    assert w.paused_at is None
+
+
+def test_a_check_late_while_the_watchdog_waited_to_run_is_no_pause(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An overloaded machine keeps the watchdog's thread waiting on the run queue (a stopped
+    one does not wait: measured, docs/reliability.md): waiting for half the lateness or more
+    is no pause, and a step over its bound trips as before; just under half is a pause."""
+    clock, cpu, waited = _Clock(), _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu, waited=waited)
+    with caplog.at_level(logging.WARNING, "detector"):
+        with w.guard("commit"):
+            assert _checks(w, clock, 1, 2) == [None, None]
+            waited.now = 14.5  # 2 -> 32: 29 s late, waiting to run 14.5 s of it (half)
+            assert _checks(w, clock, 32) == ["commit"]
+        with w.guard("commit"):
+            waited.now += 14.51  # 32 -> 62: just over half
+            assert _checks(w, clock, 62) == ["commit"]
+        assert caplog.records == []
+        assert w.paused_at is None
+        with w.guard("commit"):
+            waited.now += 14.49  # 62 -> 92: just under half: a pause, the clock restarts
+            assert _checks(w, clock, 92, 93, 94, 95, 96, 96.25) == [None] * 5 + ["commit"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "the process was paused about 29 s (the watchdog ran that late); "
+        "commit gets its 4 s again"]
+    assert w.paused_at == 92
+
+
+def test_a_late_check_with_the_wait_unknown_is_judged_as_before() -> None:
+    # Without /proc (not Linux) the reader says None: late and not busy is a pause.
+    clock, cpu = _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu, waited=lambda: None)
+    with w.guard("commit"):
+        assert _checks(w, clock, 1, 31, 32, 33, 34, 35, 35.25) == [None] * 6 + ["commit"]
+    assert w.paused_at == 31
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux's /proc")
+def test_the_run_queue_wait_is_read_for_the_watchdogs_own_thread() -> None:
+    me = threading.get_native_id()
+    first = run_queue_wait(me)
+    assert first is not None and first >= 0
+    second = run_queue_wait(me)
+    assert second is not None and second >= first
+    assert run_queue_wait(None) is None
+    assert run_queue_wait(2**22 + 1) is None  # over pid_max's limit: no such thread
+    w = Watchdog(45.0)  # by default its thread's own reading, not the caller's
+    assert w.tid is not None and w.tid != me
+    assert str(w.tid) in os.listdir("/proc/self/task")
+    assert w._waited() is not None
