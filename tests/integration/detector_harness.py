@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import random
@@ -143,6 +144,8 @@ class DetectorProcess:
     poison_ids: tuple[str, ...] = ()
     #: Run with a hook that always raises at this (step, partition, offset): a bug.
     bug_at: tuple[str, int, int] | None = None
+    #: Run with `RewindGate` (the nth commit fails; its rewind waits on the FIFO).
+    rewind_gate: tuple[int, Path] | None = None
 
     def start(self) -> DetectorProcess:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
@@ -152,10 +155,12 @@ class DetectorProcess:
                **CORE_ENV, **self.topics.env(), **self.extra_env}
         self.starts += 1
         module = "detector"
-        if self.faults_seed is not None or self.poison_ids or self.bug_at:
+        if self.faults_seed is not None or self.poison_ids or self.bug_at or self.rewind_gate:
             module = "tests.integration.detector_harness"
         if self.bug_at is not None:
             env[BUG_ENV] = ":".join(map(str, self.bug_at))
+        if self.rewind_gate is not None:
+            env[REWIND_GATE_ENV] = f"{self.rewind_gate[0]}:{self.rewind_gate[1]}"
         if self.faults_seed is not None:
             env[FAULTS_ENV] = f"{self.faults_seed}:{self.starts}"
         if self.poison_ids:
@@ -216,6 +221,7 @@ def by_id(rows: Iterable[ScoredTransaction]) -> dict[str, ScoredTransaction]:
 FAULTS_ENV = "TEST_DETECTOR_FAULTS"
 POISON_ENV = "TEST_DETECTOR_POISON_IDS"
 BUG_ENV = "TEST_DETECTOR_BUG_AT"
+REWIND_GATE_ENV = "TEST_DETECTOR_REWIND_GATE"
 #: Calls between two faults of one step, drawn uniformly (record steps run once per record,
 #: commit steps once per transaction). Never two in a row, so a retried record passes.
 FAULT_GAPS = {
@@ -256,6 +262,50 @@ class BugAt:
     def __call__(self, step: str, partition: int, offset: int) -> None:
         if (step, partition, offset) == self.at:
             raise ZeroDivisionError(f"a bug at {step} of partition {partition} offset {offset}")
+
+
+class RewindGate:
+    """A hook that fails the `nth` transaction's commit (the detector aborts and rewinds)
+    and holds that rewind between its read of the committed offsets and the restore of the
+    first partition (its checkpoint load) until a byte is written into the FIFO `fifo`:
+    the test has another member take the partition and commit meanwhile. Logs
+    `rewind gate: partition P at committed offset C` when it holds."""
+
+    def __init__(self, spec: str) -> None:
+        nth, self.fifo = spec.split(":", 1)
+        self._left = int(nth)
+        self._armed = False
+        self._log = logging.getLogger("detector.faults")
+
+    def __call__(self, step: str, partition: int, offset: int) -> None:
+        if step != "commit" or self._left <= 0:
+            return
+        self._left -= 1
+        if self._left == 0:
+            self._armed = True
+            self._log.warning("injected fault at commit (partition %d offset %d)", partition,
+                              offset)
+            raise InjectedFault(f"injected at commit, partition {partition} offset {offset}")
+
+    def install(self) -> None:
+        """Wrap `Restorer.restore`, which the rewind calls with the offset it read."""
+        from detector.kafka_io import Restorer
+
+        restore = Restorer.restore
+        gate = self
+
+        def held(restorer: Restorer, partition: int, committed: int | None,
+                 *args: Any, **kwargs: Any) -> Any:
+            if gate._armed:
+                gate._armed = False
+                gate._log.warning("rewind gate: partition %d at committed offset %s",
+                                  partition, committed)
+                with open(gate.fifo, "rb") as fifo:  # blocks until the test writes
+                    fifo.read(1)
+                gate._log.warning("rewind gate: released")
+            return restore(restorer, partition, committed, *args, **kwargs)
+
+        setattr(Restorer, "restore", held)  # noqa: B010 (its signature is wider for mypy)
 
 
 class PoisonEngine:
@@ -305,10 +355,15 @@ def main() -> int:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # as `python -m detector`
     faults = os.environ.get(FAULTS_ENV)
     poison = os.environ.get(POISON_ENV)
     bug = os.environ.get(BUG_ENV)
-    hook = RandomFaults(faults) if faults else BugAt(bug) if bug else None
+    gate = os.environ.get(REWIND_GATE_ENV)
+    hook: Any = RandomFaults(faults) if faults else BugAt(bug) if bug else None
+    if gate:
+        hook = RewindGate(gate)
+        hook.install()
     try:
         return run_service(DetectorSettings(), hook,
                            PoisonFactory(frozenset(poison.split(","))) if poison else None)

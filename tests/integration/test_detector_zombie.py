@@ -91,3 +91,81 @@ def test_a_zombie_woken_past_its_timeouts_leaves_the_id_to_the_newer_process(
                 assert proc.proc is not None
                 proc.proc.send_signal(signal.SIGCONT)
                 proc.kill()
+
+
+def restores(proc: DetectorProcess) -> int:
+    """The partitions `proc` has restored so far (its log's lines)."""
+    return proc.logs().count(" restored (")
+
+
+#: Rows fed after both wake: records on every partition, so a process whose producer the
+#: other fenced (woken together) uses it, is told so and ends.
+AFTER_WAKING = 2_500
+
+
+@pytest.mark.parametrize("woken", ["older first", "together"])
+def test_both_paused_exactly_one_runs_on_when_they_wake(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path, woken: str
+) -> None:
+    # A paused, B started with its id and took over, then B paused too, each past its
+    # session and transaction timeouts, so the group lists neither when they wake. The one
+    # woken first finds no other member with the id and goes on (its new producer fences
+    # the other's); the other, waking, finds it and leaves the id (exit 2). Woken together,
+    # whichever started its producer first is fenced and leaves. Never none, never both.
+    txs = make_transactions(8_500, customers=500, seed=6)
+    topics = Topics(topic_name, 2).create(kafka)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    feeder = produce_in_background(kafka, topics.input, txs[:-AFTER_WAKING], rate=250)
+    a = DetectorProcess(kafka, topics, "x", tmp_path / "a", ZOMBIE_ENV).start()
+    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", ZOMBIE_ENV)
+    assert a.proc is not None
+    try:
+        a.wait_for("restored", timeout=90)
+        committed(kafka, topics, 500, [a])
+        a.proc.send_signal(signal.SIGSTOP)
+        a_paused = time.monotonic()
+        at_pause = committed(kafka, topics, 1, [])
+        b.start().wait_for("restored", timeout=90)  # after A's session ran out
+        assert b.proc is not None
+        committed(kafka, topics, at_pause + 500, [b])
+        while time.monotonic() < a_paused + LEAST_PAUSE_S:
+            assert b.alive(), b.logs()
+            time.sleep(0.2)
+        b.proc.send_signal(signal.SIGSTOP)
+        b_paused = time.monotonic()
+        while time.monotonic() < b_paused + LEAST_PAUSE_S:  # no event to wait for: a pause
+            time.sleep(0.2)
+        feeder.join(60)
+        assert not feeder.is_alive()
+        restored = restores(a)
+        a.proc.send_signal(signal.SIGCONT)
+        if woken == "older first":
+            deadline = time.monotonic() + 60
+            while restores(a) == restored:  # A back in the group with the partitions
+                assert a.alive(), a.logs()[-3000:]
+                assert time.monotonic() < deadline, f"A took nothing back:\n{a.logs()[-3000:]}"
+                time.sleep(0.2)
+        b.proc.send_signal(signal.SIGCONT)
+        feeder = produce_in_background(kafka, topics.input, txs[-AFTER_WAKING:], rate=250)
+        deadline = time.monotonic() + 90
+        while a.alive() and b.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        logs = f"A:\n{a.logs()[-3000:]}\nB:\n{b.logs()[-3000:]}"
+        assert a.alive() != b.alive(), f"{'both' if a.alive() else 'neither'} ran on:\n{logs}"
+        left, kept = (b, a) if a.alive() else (a, b)
+        assert left.proc is not None and left.proc.returncode == 2, logs
+        if woken == "older first":
+            assert kept is a, logs
+            assert "it ends and leaves the id to that one, which goes on" in b.logs(), logs
+        feeder.join(90)
+        assert not feeder.is_alive()
+        assert_exactly_the_offline_result(kafka, topics, txs, [kept])
+        assert kept.alive(), logs
+        assert kept.terminate() == 0, kept.logs()[-3000:]
+    finally:
+        for proc in (a, b):
+            if proc.alive():
+                assert proc.proc is not None
+                proc.proc.send_signal(signal.SIGCONT)
+                proc.kill()
