@@ -1,5 +1,6 @@
 """What the import holds while it reads a file, compactly, gives back exactly what it read:
-a CSV's lines (`_Lines`, in place of `io.StringIO`) and a decided row's cells (`Packed`)."""
+a CSV's lines (`shared.csv_lines.TextSource`, in place of `io.StringIO`) and a decided row's
+cells (`Packed`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditstream.review.files import _Lines
 from auditstream.review.records import Exported, Layout, Packed, parse_rows
+from shared.csv_lines import BoundedLines, TextSource
 
 #: Any character, lone surrogates (a stray byte read with surrogateescape) and every kind of
 #: line end among them.
@@ -18,19 +19,23 @@ _ANY = st.characters(codec=None, categories=None)
 _TEXT = st.text(st.one_of(_ANY, st.sampled_from("\r\n,\"\u2028\x85\x0b\x0c\x00")))
 
 
-def _stringio(text: str) -> list[tuple[str, int]]:
-    handle = io.StringIO(text, newline="")
-    return [(line, handle.tell()) for line in iter(handle.readline, "")]
+def _reads(handle: io.StringIO | TextSource, size: int) -> list[tuple[str, int]]:
+    return [(line, handle.tell()) for line in iter(lambda: handle.readline(size), "")]
+
+
+@given(_TEXT, st.sampled_from([-1, 1, 2, 3, 7]))
+def test_lines_are_those_of_a_file_opened_with_newline_empty(text: str, size: int) -> None:
+    assert _reads(TextSource(text), size) == _reads(io.StringIO(text, newline=""), size)
 
 
 @given(_TEXT)
-def test_lines_are_those_of_a_file_opened_with_newline_empty(text: str) -> None:
-    lines = _Lines(text)
-    assert [(line, lines.tell()) for line in lines] == _stringio(text)
+def test_bounded_lines_of_a_text_are_its_lines(text: str) -> None:
+    assert list(BoundedLines(TextSource(text))) == list(io.StringIO(text, newline=""))
 
 
 def test_lines_end_at_cr_lf_and_crlf_only() -> None:
-    assert list(_Lines("a\r\nb\rc\nd\u2028e\x85f")) == ["a\r\n", "b\r", "c\n", "d\u2028e\x85f"]
+    source = TextSource("a\r\nb\rc\nd\u2028e\x85f")
+    assert list(iter(source.readline, "")) == ["a\r\n", "b\r", "c\n", "d\u2028e\x85f"]
 
 
 @given(st.dictionaries(st.text(_ANY), st.text(_ANY)))
