@@ -38,6 +38,7 @@ class BoundedLines:
         self._size = limit + 1  # a piece this long is a line over the bound
         self._real: Callable[[int], str] = handle.readline
         self._readline: Callable[[int], str] = self._real
+        self._held = 0  # characters of a piece read from the handle, not yet given
 
     def __iter__(self) -> BoundedLines:
         return self
@@ -73,9 +74,15 @@ class BoundedLines:
     def _push(self, piece: str) -> None:
         """Give `piece` (read, not part of this line) again as the next read."""
         def again(size: int) -> str:
-            self._readline = self._real
+            self._readline, self._held = self._real, 0
             return piece
-        self._readline = again
+        self._readline, self._held = again, len(piece)
+
+    def held(self) -> int:
+        """Characters read from the handle past the lines given (a piece of the next line,
+        read to see whether a long line's CR was a CR LF): the handle's `tell` less this is
+        where the next line starts."""
+        return self._held
 
 
 class LineSource(Protocol):

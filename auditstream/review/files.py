@@ -164,7 +164,7 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
         with RowEnds(lines, lambda: BoundedLines(TextSource(text))) as ends:
             start, base, row = reader.line_num + 1, 0, 1
             while True:
-                at = handle.tell()
+                at = handle.tell() - lines.held()  # where this row starts
                 try:
                     cells = next(reader)
                 except StopIteration:

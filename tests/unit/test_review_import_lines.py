@@ -146,3 +146,20 @@ def test_a_line_of_16_million_commas_costs_no_more_than_the_file(tmp_path: Path,
     done = subprocess.run([sys.executable, "-c", _PROBE, str(f)], capture_output=True,
                           check=True, timeout=120)
     assert int(done.stdout) < 48 * 1024, done.stdout  # KiB
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"])
+def test_a_quote_never_closed_after_a_long_line_is_still_found(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
+        end: bytes) -> None:
+    """A long line ending in a lone CR is read past with a piece of the next line read to
+    see the CR's end: that piece is still the next row's start (the unclosed quote of row 4
+    swallowed row 5 into its note, published, with CR line ends)."""
+    f = tmp_path / "r.csv"
+    f.write_bytes(HEADER.replace(b"\n", end) + b"c0,confirmed," + end
+                  + b"," * (MAX_LINE_CHARS + 5) + end + b'c1,confirmed,"open' + end
+                  + b"c2,dismissed," + end)
+    code, _out, err = _import(f, capsys)
+    assert (code, [r.id for r in _no_publish]) == (ExitCode.ROWS_REJECTED, ["c0"]), err
+    assert "line 4: unreadable CSV row: a quote opened in this row is never closed: lines 4-5" \
+        in err, err

@@ -7,11 +7,12 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from auditstream.review.records import Exported, Layout, Packed, parse_rows
-from shared.csv_lines import BoundedLines, TextSource
+from shared.csv_lines import BoundedLines, LineTooLong, TextSource
 
 #: Any character, lone surrogates (a stray byte read with surrogateescape) and every kind of
 #: line end among them.
@@ -71,3 +72,12 @@ def test_rows_rejected_after_the_file_is_read_carry_their_cells_as_read(
         assert err.raw == by_line[err.line]
         assert list(err.raw) == list(by_line[err.line])
     assert len(result.rejected) + len(result.reviews) + result.unchanged == len(rows) + 1
+
+
+def test_a_piece_read_past_a_long_lines_cr_is_held_until_given() -> None:
+    source = TextSource("x" * 6 + "\rab\n")
+    lines = BoundedLines(source, limit=3)
+    with pytest.raises(LineTooLong):
+        next(lines)
+    assert (source.tell(), lines.held()) == (10, 3)  # "ab\n" read, the next line
+    assert (next(lines), lines.held()) == ("ab\n", 0)
