@@ -170,6 +170,7 @@ def _spans(text: str, at: int, scan: frozenset[str] = frozenset()
                 return
             i = simple.end()
             continue
+        i = _skip(text, i)  # after a simple member, at the space before the next one
         name, j = _JSON.raw_decode(text, i)
         start = _skip(text, _skip(text, j) + 1)  # past the ":"
         if name in scan and text[start] == "{":

@@ -11,7 +11,14 @@ from pydantic import BaseModel, ValidationError
 
 from detector.dlq import DecodeFailure, decode_transaction
 from shared.codec import MAX_PROBLEMS, describe_problems, describe_validation_error
-from shared.schema_problems import SMALL_VALUE_CHARS, Problems, validate
+from shared.schema_problems import (
+    SMALL_VALUE_CHARS,
+    Problems,
+    _Parsed,
+    _plan,
+    _problems,
+    validate,
+)
 from shared.schemas import ScoredTransaction, Transaction
 
 PROPERTY = settings(max_examples=400, deadline=None,
@@ -76,7 +83,20 @@ def _whole(value: bytes, model: type[BaseModel]) -> BaseModel | tuple[str, int, 
 
 
 def _pieces(value: bytes, model: type[BaseModel], piece: int) -> BaseModel | tuple[str, int, bool]:
-    found = validate(value, model, MAX_PROBLEMS, whole_bytes=0, piece=piece)
+    """`validate` in pieces; a JSON object pydantic's reader takes never falls back to the
+    whole message (the bound on memory holds for it)."""
+    try:
+        _Parsed.model_validate_json(value)
+        an_object = value.lstrip(b" \t\n\r").startswith(b"{")
+    except ValidationError:
+        an_object = False
+    found: BaseModel | Problems
+    if an_object:
+        found = _problems(value.decode(), model, _plan(model), MAX_PROBLEMS, piece)
+        if found.count == 0:
+            return model.model_validate_json(value)
+    else:
+        found = validate(value, model, MAX_PROBLEMS, whole_bytes=0, piece=piece)
     if not isinstance(found, Problems):
         return found
     kinds = {e["type"] for e in found.first}
