@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from shared.errors import SchemaError
+from shared.schema_problems import Problems, details, validate
 from shared.schemas import Transaction, escape_controls
 
 M = TypeVar("M", bound=BaseModel)
@@ -39,11 +40,12 @@ def encode_fast(tx: Transaction) -> bytes:
 
 
 def decode(data: bytes | str, model: type[M]) -> M:
-    """Parse and validate one JSON message; raise `SchemaError` naming the bad fields."""
-    try:
-        return model.model_validate_json(data)
-    except ValidationError as exc:
-        raise SchemaError(describe_validation_error(exc)) from exc
+    """Parse and validate one JSON message; raise `SchemaError` naming the bad fields (a
+    large message's problems found at a bound on memory: `shared.schema_problems`)."""
+    found = validate(data, model, MAX_PROBLEMS)
+    if isinstance(found, Problems):
+        raise SchemaError(describe_problems(found.first, found.count))
+    return found
 
 
 def field_name(part: str | int) -> str:
@@ -54,26 +56,21 @@ def field_name(part: str | int) -> str:
                            else text[:MAX_NAME_CHARS] + "…")
 
 
-def validation_errors(exc: ValidationError) -> list[ErrorDetails]:
-    """`exc`'s problems as `describe_errors` reads them (a list of one dict per problem: a
-    refused message of 20,000 members makes 20,000; build it once)."""
-    return exc.errors(include_url=False, include_input=False, include_context=False)
-
-
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per problem: `field: reason`, the field path dotted (`json` for bad JSON).
 
     Bounded whatever the input: names are cut to 40 characters, at most 10 problems listed.
     """
-    return describe_errors(validation_errors(exc))
+    errors = details(exc)
+    return describe_problems(errors[:MAX_PROBLEMS], len(errors))
 
 
-def describe_errors(errors: list[ErrorDetails]) -> str:
-    """`describe_validation_error` of the problems `validation_errors` listed."""
+def describe_problems(first: list[ErrorDetails], count: int) -> str:
+    """The reason of `count` problems, `first` the first `MAX_PROBLEMS` of them in order."""
     parts = []
-    for err in errors[:MAX_PROBLEMS]:
+    for err in first[:MAX_PROBLEMS]:
         loc = ".".join(field_name(p) for p in err["loc"]) or "json"
         parts.append(f"{loc}: {err['msg']}")
-    if len(errors) > MAX_PROBLEMS:
-        parts.append(f"and {len(errors) - MAX_PROBLEMS} more")
+    if count > MAX_PROBLEMS:
+        parts.append(f"and {count - MAX_PROBLEMS} more")
     return "; ".join(parts)

@@ -10,6 +10,7 @@ its place (the reader passes it on and starts its next row afresh).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -37,6 +38,7 @@ class BoundedLines:
         self._size = limit + 1  # a piece this long is a line over the bound
         self._real: Callable[[int], str] = handle.readline
         self._readline: Callable[[int], str] = self._real
+        self._held = 0  # characters of a piece read from the handle, not yet given
 
     def __iter__(self) -> BoundedLines:
         return self
@@ -72,13 +74,41 @@ class BoundedLines:
     def _push(self, piece: str) -> None:
         """Give `piece` (read, not part of this line) again as the next read."""
         def again(size: int) -> str:
-            self._readline = self._real
+            self._readline, self._held = self._real, 0
             return piece
-        self._readline = again
+        self._readline, self._held = again, len(piece)
+
+    def held(self) -> int:
+        """Characters read from the handle past the lines given (a piece of the next line,
+        read to see whether a long line's CR was a CR LF): the handle's `tell` less this is
+        where the next line starts."""
+        return self._held
 
 
 class LineSource(Protocol):
     def readline(self, size: int = -1, /) -> str: ...
+
+
+class TextSource:
+    """`readline` over a text in memory, as a file opened with newline="" reads it (a line
+    ends at CR, LF or CR LF only), for `BoundedLines`; `tell` is where the next read starts.
+    In place of `io.StringIO`, which copies the text at 4 bytes a character."""
+
+    _END = re.compile(r"\r\n?|\n")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._at = 0
+
+    def readline(self, size: int = -1, /) -> str:
+        text, at = self._text, self._at
+        stop = len(text) if size < 0 else min(len(text), at + size)
+        found = self._END.search(text, at, stop)
+        self._at = found.end() if found is not None else stop
+        return text[at:self._at]
+
+    def tell(self) -> int:
+        return self._at
 
 
 class WholeLines:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any
 from zipfile import _ECD_SIZE, _EndRecData  # type: ignore[attr-defined]
 
 from auditstream.review.records import (
@@ -29,7 +28,8 @@ from auditstream.review.records import (
     parse_time,
 )
 from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
-from shared.csv_resync import RowEnds, still_quoted, too_long
+from shared.csv_lines import MAX_LINE_CHARS, BoundedLines, LineTooLong, QuoteScan, TextSource
+from shared.csv_resync import RowEnds, too_long, too_long_line
 from shared.errors import AuditstreamError
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
 from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile, Version
@@ -122,12 +122,18 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
         raise ReviewFileError(str(exc)) from None
     text = data.decode(encoding, errors)
     del data
-    handle = _Lines(text)
-    reader = csv.reader(handle)
+    # Lines of at most `MAX_LINE_CHARS`, as the transactions' reader (a line of 40 MB of
+    # commas was a list of 40 million cells, +382 MiB; a longer one is read past, not held)
+    handle = TextSource(text)
+    lines = BoundedLines(handle)
+    reader = csv.reader(lines)
     try:
         header = next(reader)
     except StopIteration:
         raise ReviewFileError(f"{shown(path)}: the file is empty (no header)") from None
+    except LineTooLong:
+        raise ReviewFileError(f"{shown(path)}: line 1 is longer than {MAX_LINE_CHARS:,} "
+                              "characters, the most a line may hold: not a header") from None
     except csv.Error as exc:
         raise ReviewFileError(f"{shown(path)}: line 1: {exc}") from None
 
@@ -155,14 +161,22 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
         # A row the reader gave up on (a cell over its limit) goes on to its real end, not
         # to the next physical line, which may be inside a quoted cell: `ends` skips the
         # rest, and `base` counts the lines it skipped.
-        with RowEnds(cast(TextIO, handle), lambda: cast(TextIO, _Lines(text))) as ends:
+        with RowEnds(lines, lambda: BoundedLines(TextSource(text))) as ends:
             start, base, row = reader.line_num + 1, 0, 1
             while True:
-                at = handle.tell()
+                at = handle.tell() - lines.held()  # where this row starts
                 try:
                     cells = next(reader)
                 except StopIteration:
                     return
+                except LineTooLong:  # read past, not counted by the reader: one line more
+                    row = counted(row)
+                    long = reader.line_num + base + 1
+                    base += 1 + ends.skip_rest(start, long)
+                    why = too_long_line(start, long, reader.line_num + base)
+                    yield start, {ERROR_KEY: f"unreadable CSV row: {why}"}
+                    start = reader.line_num + base + 1
+                    continue
                 except csv.Error as exc:
                     row = counted(row)
                     base += ends.skip_rest(start, reader.line_num + base)
@@ -188,41 +202,18 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
     return header, rows()
 
 
-class _Lines:
-    """The lines of a text with their ends, as a file opened with newline="" gives them: a
-    line ends at CR, LF or CR LF only (`str.splitlines` would also end one at U+2028, U+0085,
-    VT, FF..., cutting a cell and the numbering). `tell` is where the next line starts.
-    In place of `io.StringIO`, which copies the text at 4 bytes a character (512 MB for the
-    128 MiB a review file may hold)."""
-
-    _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
-
-    def __init__(self, text: str) -> None:
-        self._lines = self._LINE.finditer(text)
-        self._at = 0
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self._at = line.end()
-        return line.group()
-
-    def tell(self) -> int:
-        return self._at
-
-    def close(self) -> None:
-        pass
-
-
 def _open_to_end(rest: str) -> bool:
     """Whether a quote opened in `rest` (a row and every line after it) is still open at its
-    end, by the reader's own rules."""
-    quoted = False
-    for line in _Lines(rest):
-        quoted = still_quoted(line, quoted)
-    return quoted
+    end, by the reader's own rules (its lines read in pieces)."""
+    scan, lines = QuoteScan(), BoundedLines(TextSource(rest))
+    while True:
+        read = False
+        for piece in lines.pieces():
+            scan.feed(piece)
+            read = True
+        if not read:
+            return scan.quoted
+        scan.line_end()
 
 
 #: All the parts of an .xlsx together may unpack to at most this many bytes (as the archive
@@ -534,7 +525,9 @@ def _ids_file(f: Path, col: str, *, reviews: bool
     ids: set[str] = set()
     try:
         with fh:
-            reader = csv.DictReader(fh)
+            # its lines bounded as a review file's (the exports have no size bound: a 1 GB
+            # line was read whole)
+            reader = csv.DictReader(BoundedLines(fh))
             if col not in (reader.fieldnames or ()):
                 raise ReviewFileError(f"cannot check the ids: {shown(f)} has no {col} column "
                                       "(not the exports' file); give the exports "
@@ -544,6 +537,11 @@ def _ids_file(f: Path, col: str, *, reviews: bool
                     found[unguarded(row.get(col) or "")] = _exported(row)
                 else:
                     ids.add(unguarded(row.get(col) or ""))
+    except LineTooLong:
+        raise ReviewFileError(f"cannot check the ids: {shown(f)}: line {reader.line_num + 1} is "
+                              f"longer than {MAX_LINE_CHARS:,} characters, the most a line may "
+                              "hold (not the exports' file); make the exports again, or "
+                              "--no-check") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ReviewFileError(f"cannot check the ids: {shown(f)} is not a readable CSV of the "
                               f"exports ({exc}); make the exports again, or --no-check"

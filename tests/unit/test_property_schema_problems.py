@@ -1,0 +1,151 @@
+"""Property: `shared.schema_problems.validate` (a large message's problems asked of pydantic in
+small documents) gives what pydantic gives the whole message: the same record, or the same
+first 10 problems and count, so the same reason and the same dead letter's error class."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from detector.dlq import DecodeFailure, decode_transaction
+from shared.codec import MAX_PROBLEMS, describe_problems, describe_validation_error
+from shared.schema_problems import (
+    SMALL_VALUE_CHARS,
+    Problems,
+    _Parsed,
+    _plan,
+    _problems,
+    validate,
+)
+from shared.schemas import ScoredTransaction, Transaction
+
+PROPERTY = settings(max_examples=400, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+LONG = "x" * (SMALL_VALUE_CHARS + 1)  # a value validated in a document of its own
+_text = st.sampled_from(['"t"', '"  c "', '""', '"a\\"b\\\\"', '"\\u0000"', '"\\u2028x"',
+                         f'"{"k" * 70}"', f'"{"v" * 300}"', f'"{LONG}"', '"é"'])
+_scalar = st.sampled_from(["1", "-1", "1.5", "1e999", "NaN", "-Infinity", "true", "false",
+                           "null", "[]", "{}", '[1,"a"]', '{"a":1}', f"[{','.join(['1'] * 70)}]"])
+_value = _text | _scalar
+_time = st.sampled_from(['"2025-01-01T00:00:00"', '"2025-01-01 00:00:00Z"', '"1969-01-01T00:00:00"',
+                         '"2025-13-01T00:00:00"', '"x"', "0"])
+_amount = st.sampled_from(["1.0", "-5", '"12.5"', '"1_000"', '"inf"', "1e12", "true", '"x"'])
+_list = st.lists(_text | _scalar, max_size=70).map(lambda xs: f"[{','.join(xs)}]")
+_map_key = st.sampled_from(['"a"', '"b"', '"\\u0061"', '"q\\"k"', f'"{"k" * 70}"', '"\\u0007"',
+                            '"c"']) | st.integers(0, 40).map(lambda i: f'"{i}"')
+_attr_value = st.sampled_from(['"v"', '"w"', "1", "[]", "[ ]", "{ }", "-Infinity", '"\\""',
+                              '"\\u0000"', f'"{"v" * 300}"', "null"])
+_flag_value = st.sampled_from(["true", "false", '"yes"', "1", "null"])
+
+
+_space = st.sampled_from(["", " ", "\n\t "])
+
+
+def _object(keys: st.SearchStrategy[str], values: st.SearchStrategy[str], most: int
+            ) -> st.SearchStrategy[str]:
+    return st.lists(st.tuples(_space, keys, _space, values, _space), max_size=most).map(
+        lambda ms: "{" + ",".join(f"{a}{k}{b}:{b}{v}{c}" for a, k, b, v, c in ms) + "}")
+
+
+_VALUES: dict[str, st.SearchStrategy[str]] = {
+    "timestamp": _time, "amount": _amount, "schema_version": st.sampled_from(["1", "2", "true"]),
+    "attributes": _object(_map_key, _attr_value, 45) | _value,
+    "rule_flags": _object(_map_key, _flag_value, 70) | _value,
+    "reasons_top3": _list | _value, "triggered_rules": _list | _value,
+}
+_NAMES = list(ScoredTransaction.model_fields)
+_name = st.sampled_from(_NAMES) | st.sampled_from(["zz", "yy", "a b", "\\u0061mount", "é"])
+
+
+@st.composite
+def _member(draw: st.DrawFn) -> str:
+    name = draw(_name)
+    value = draw(_VALUES.get(name, _value))
+    space = draw(st.sampled_from(["", " ", "\n\t"]))
+    return f'"{name}"{space}:{space}{value}'
+
+
+messages = st.one_of(
+    st.lists(_member(), max_size=30).map(lambda ms: "{" + ",".join(ms) + "}"),
+    st.sampled_from(['[1,2]', '"x"', '{"a":1,}', '{"a":', "", '{"a":1} x', " {} "]),
+).map(str.encode)
+
+
+def _whole(value: bytes, model: type[BaseModel]) -> BaseModel | tuple[str, int, bool]:
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as exc:
+        kinds = {e["type"] for e in exc.errors()}
+        return describe_validation_error(exc), exc.error_count(), "json_invalid" in kinds
+
+
+def _pieces(value: bytes, model: type[BaseModel], piece: int) -> BaseModel | tuple[str, int, bool]:
+    """`validate` in pieces; a JSON object pydantic's reader takes never falls back to the
+    whole message (the bound on memory holds for it)."""
+    try:
+        _Parsed.model_validate_json(value)
+        an_object = value.lstrip(b" \t\n\r").startswith(b"{")
+    except ValidationError:
+        an_object = False
+    found: BaseModel | Problems
+    if an_object:
+        found = _problems(value.decode(), model, _plan(model), MAX_PROBLEMS, piece)
+        if found.count == 0:
+            return model.model_validate_json(value)
+    else:
+        found = validate(value, model, MAX_PROBLEMS, whole_bytes=0, piece=piece)
+    if not isinstance(found, Problems):
+        return found
+    kinds = {e["type"] for e in found.first}
+    return describe_problems(found.first, found.count), found.count, "json_invalid" in kinds
+
+
+@PROPERTY
+@given(messages, st.integers(1, 5), st.sampled_from([Transaction, ScoredTransaction]))
+def test_a_message_in_pieces_reads_as_the_whole_message(
+    value: bytes, piece: int, model: type[BaseModel]
+) -> None:
+    assert _pieces(value, model, piece) == _whole(value, model)
+
+
+@pytest.mark.parametrize("model", [Transaction, ScoredTransaction])
+@pytest.mark.parametrize("members", [32, 33, 34])
+def test_a_dict_field_at_its_bound_stops_as_pydantic_stops_it(
+    model: type[BaseModel], members: int
+) -> None:
+    """32 distinct valid attributes and bad ones before: the bad ones' problems; 33: the one
+    problem pydantic stops at, the others dropped."""
+    attrs = ",".join([f'"b{i}":[]' for i in range(40)] + [f'"{i}":"v"' for i in range(members)])
+    value = f'{{"attributes":{{{attrs}}}}}'.encode()
+    whole = _whole(value, model)
+    assert isinstance(whole, tuple)
+    assert whole[1] == (8 + 40 if members <= 32 else 8 + 1)
+    for piece in (1, 7, 32, 40):
+        assert _pieces(value, model, piece) == whole
+
+
+def test_a_large_message_is_read_in_pieces_and_its_reason_is_the_whole_messages() -> None:
+    """Over `WHOLE_BYTES` by default: 83,000 problems, the reason as before."""
+    value = b'{"attributes":{' + b",".join(b'"%06x":[]' % i for i in range(2_000)) + b"}}"
+    found = validate(value, Transaction, MAX_PROBLEMS)
+    assert isinstance(found, Problems) and len(found.first) == MAX_PROBLEMS
+    whole = _whole(value, Transaction)
+    assert isinstance(whole, tuple)
+    assert (describe_problems(found.first, found.count), found.count) == whole[:2]
+    with pytest.raises(DecodeFailure) as failed:
+        decode_transaction(value)
+    assert (failed.value.error_class, failed.value.message) == ("SchemaError", whole[0])
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 32])
+def test_a_key_repeated_valid_then_invalid_still_counts_toward_the_bound(piece: int) -> None:
+    """`x` valid then not, in one piece: its failure must not hide that it was read whole
+    (33 distinct valid keys: pydantic stops the field with its one problem)."""
+    attrs = ",".join([f'"{i}":"v"' for i in range(32)] + ['"x":"v"', '"x":[]', '"y":[]'])
+    value = f'{{"attributes":{{{attrs}}}}}'.encode()
+    whole = _whole(value, Transaction)
+    assert isinstance(whole, tuple) and whole[1] == 9  # 8 missing, the field's one
+    assert _pieces(value, Transaction, piece) == whole
