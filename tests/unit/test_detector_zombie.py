@@ -90,6 +90,34 @@ def test_a_zombie_fenced_after_its_timeout_leaves_the_id_to_the_newer_process(
     assert cluster.producers == before  # the newer process is not fenced
 
 
+def test_a_zombie_asks_the_group_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its exit's shutdown aborts the open transaction with the fenced producer, fenced past
+    # the timeout again: that asked the group a second time, for nothing (no producer is
+    # made at the shutdown), one more DescribeConsumerGroups that can abort the process
+    # (librdkafka #4605), and, answered otherwise (here no answer), a WARNING "(not another
+    # instance); replacing the producer" after the newer process was found.
+    answers = iter([True, False])
+    asked: list[int] = []
+
+    def members(d: Any) -> list[tuple[str, str]] | None:
+        asked.append(1)
+        return [(client_id(d), NEWER)] if next(answers) else None
+
+    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, TIMEOUT_MS / 1000 + 13,
+                                           members)
+    before = cluster.producers
+    with caplog.at_level(logging.WARNING, "detector"), pytest.raises(
+            DetectorError, match="another instance with the same id") as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before
+    assert [r.getMessage() for r in caplog.records
+            if "not another instance" in r.getMessage()] == []
+    assert len(asked) == 1
+
+
 @pytest.mark.parametrize("listed", ["nobody", "other instances", "own earlier member",
                                     "own member now", "no answer"])
 def test_fenced_after_the_timeout_without_a_newer_process_replaces_the_producer(
