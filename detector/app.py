@@ -91,6 +91,9 @@ class Detector(PartitionOwnership):
         self._kept: dict[int, PartitionState] = {}
         #: Every member id this process's group consumers were assigned under.
         self._own_members: set[str] = set()
+        #: When the last two consumes began (the watchdog's clock; None: not yet): a pause
+        #: since the one before this is this turn's (`_newer_instance`).
+        self._consumes: tuple[float | None, float | None] = (None, None)
         #: Messages per consume(): `batch_size`, less after failures (see the module doc).
         self.batch_limit = settings.batch_size
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
@@ -133,11 +136,14 @@ class Detector(PartitionOwnership):
         """Whether the group lists a member under this instance's client id that was never
         this process's own: a newer process started with its id (unknown: no). Asked only
         after a pause of this process (the watchdog saw one within a session and its own
-        timeout): DescribeConsumerGroups while the broker's connection drops can abort the
-        process (librdkafka #4605: a broker restart in the fault suite did), and a process
-        that was not paused is no zombie."""
+        timeout, or since the consume before this turn's began: a pause inside a long step,
+        a restore or a rewind, is told at the next poll, however long after the wake-up):
+        DescribeConsumerGroups while the broker's connection drops can abort the process
+        (librdkafka #4605: a broker restart in the fault suite did), and a process that was
+        not paused is no zombie."""
         if not self._watchdog.paused_within(
-                self.settings.session_timeout_ms / 1000 + MEMBERS_TIMEOUT_S):
+                self.settings.session_timeout_ms / 1000 + MEMBERS_TIMEOUT_S,
+                since=self._consumes[0]):
             return False
         members = group_members(self.settings)
         if members is None:
@@ -162,6 +168,7 @@ class Detector(PartitionOwnership):
         clean = False
         try:
             while not self._stopping:
+                self._consumes = (self._consumes[1], self._watchdog.now())
                 with gc_paused():  # a batch of message objects, no cycles (detector.loop)
                     msgs = consume_ready(self._consumer, self.batch_limit, s.poll_timeout_s)
                 self._raise_failure()

@@ -322,12 +322,19 @@ class Watchdog:
                         if step is not None else "no step was open")
         return blocked
 
-    def paused_within(self, seconds: float) -> bool:
-        """Whether the process was seen paused (`check`, run now too) in the last `seconds`:
-        a zombie's precondition, asked before the group is described (that admin call can
-        abort the process when the broker's connection drops: librdkafka #4605)."""
+    def paused_within(self, seconds: float, since: float | None = None) -> bool:
+        """Whether the process was seen paused (`check`, run now too) in the last `seconds`,
+        or at `since` (on `clock`) or later: a zombie's precondition, asked before the group
+        is described (that admin call can abort the process when the broker's connection
+        drops: librdkafka #4605)."""
         self.check()
-        return self.paused_at is not None and self._clock() - self.paused_at <= seconds
+        return self.paused_at is not None and (
+            self._clock() - self.paused_at <= seconds
+            or (since is not None and self.paused_at >= since))
+
+    def now(self) -> float:
+        """The time on the watchdog's clock (what `paused_within`'s `since` is given on)."""
+        return self._clock()
 
     def _watch(self) -> None:
         while True:

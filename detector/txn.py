@@ -99,6 +99,9 @@ class Transactions:
         #: Producers replaced after a fatal error since the last commit.
         self.replacements = 0
         self._failed_producer: Producer | None = None
+        #: Why this process leaves its id to a newer one, once the group said so
+        #: (`leave_to_newer`); None: not known to.
+        self._left: str | None = None
         self.producer = self._new_producer(init_timeout)
 
     def _new_producer(self, timeout: float = STARTUP_TIMEOUT_S) -> WatchedProducer:
@@ -290,12 +293,17 @@ class Transactions:
     def leave_to_newer(self, what: str) -> None:
         """Raise `DetectorError` when the group lists a newer process with this instance id:
         this one is a zombie (paused or cut off while its supervisor started that one), and
-        a new producer of its own would fence the newer one."""
-        if self._newer_instance():
-            raise DetectorError(
+        a new producer of its own would fence the newer one. The group is asked once: the
+        exit's shutdown, aborting with the fenced producer, is told the same (another
+        DescribeConsumerGroups could abort the process, librdkafka #4605, or answer
+        otherwise)."""
+        if self._left is None and self._newer_instance():
+            self._left = (
                 f"transactional producer {self._s.transactional_id} {what}, and another "
                 f"instance with the same id is in group {self._s.group_id} (this process was "
                 "paused or cut off?); it ends and leaves the id to that one, which goes on")
+        if self._left is not None:
+            raise DetectorError(self._left)
 
     def _timed_out(self) -> bool:
         """Whether the open transaction has outlived transaction.timeout.ms: the coordinator

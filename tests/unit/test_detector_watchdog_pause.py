@@ -290,3 +290,18 @@ def test_the_run_queue_wait_is_read_for_the_watchdogs_own_thread() -> None:
     assert w.tid is not None and w.tid != me
     assert str(w.tid) in os.listdir("/proc/self/task")
     assert w._waited() is not None
+
+
+def test_paused_within_also_says_whether_a_pause_was_seen_since_a_time() -> None:
+    clock, cpu = _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu)
+    assert _checks(w, clock, 1, 2) == [None, None]
+    assert not w.paused_within(10.0, since=0.0)  # never paused
+    clock.now = 20.0  # stopped 18 s: seen at 20
+    assert _checks(w, clock, *range(20, 41)) == [None] * 21
+    assert w.paused_at == 20.0
+    assert not w.paused_within(10.0)  # 20 s after the wake-up
+    assert w.paused_within(10.0, since=20.0)  # at the pause's mark: since then
+    assert not w.paused_within(10.0, since=20.5)  # just after it
+    assert w.paused_within(10.0, since=19.5)
+    assert w.now() == 40.0

@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 import detector.app as app
 from detector.app import DetectorError
+from detector.metrics import Watchdog
 from shared.errors import ExitCode
 from tests.unit.detector_fakes import (
     FakeConsumer,
@@ -52,7 +53,8 @@ def paused_then_fenced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, open_s: 
                              transaction_timeout_ms=TIMEOUT_MS, batch_size=10)
     monkeypatch.setattr(app, "group_members", lambda s, *a, **k: members(detector),
                         raising=False)
-    monkeypatch.setattr(detector._watchdog, "paused_within", lambda seconds: paused)
+    monkeypatch.setattr(detector._watchdog, "paused_within",
+                        lambda seconds, since=None: paused)
     commits = 0
 
     def on_txn(step: str) -> None:
@@ -88,6 +90,34 @@ def test_a_zombie_fenced_after_its_timeout_leaves_the_id_to_the_newer_process(
         detector.run(until=drained(cluster))
     assert info.value.exit_code == ExitCode.USAGE
     assert cluster.producers == before  # the newer process is not fenced
+
+
+def test_a_zombie_asks_the_group_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its exit's shutdown aborts the open transaction with the fenced producer, fenced past
+    # the timeout again: that asked the group a second time, for nothing (no producer is
+    # made at the shutdown), one more DescribeConsumerGroups that can abort the process
+    # (librdkafka #4605), and, answered otherwise (here no answer), a WARNING "(not another
+    # instance); replacing the producer" after the newer process was found.
+    answers = iter([True, False])
+    asked: list[int] = []
+
+    def members(d: Any) -> list[tuple[str, str]] | None:
+        asked.append(1)
+        return [(client_id(d), NEWER)] if next(answers) else None
+
+    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, TIMEOUT_MS / 1000 + 13,
+                                           members)
+    before = cluster.producers
+    with caplog.at_level(logging.WARNING, "detector"), pytest.raises(
+            DetectorError, match="another instance with the same id") as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before
+    assert [r.getMessage() for r in caplog.records
+            if "not another instance" in r.getMessage()] == []
+    assert len(asked) == 1
 
 
 @pytest.mark.parametrize("listed", ["nobody", "other instances", "own earlier member",
@@ -211,4 +241,88 @@ def test_partitions_lost_without_a_pause_never_describe_the_group(
     assert cluster.fired()
     assert asked == []
     assert cluster.producers == before + 1  # as after a broker outage
+    assert every_row_once(cluster, n=LONG)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def lost_after_a_pause_and_a_long_step(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                       members: Any, turns_between: int) -> tuple[Any, Any]:
+    """A fake detector (its watchdog on a fake clock) stopped 30 s inside a turn, then busy
+    20 s after the wake-up in that same turn (restoring its assignment, a rewind: nothing
+    polls the consumer meanwhile), which finds its partitions lost `turns_between` turns
+    later; `members(detector)` as above."""
+    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, 0.0, members, n=LONG)
+    cluster.on_txn = None
+    clock = _Clock()
+    watchdog = Watchdog(4.0, clock, run=False, cpu=lambda: 0.0, waited=lambda: None)
+    detector._watchdog = detector._txn._watchdog = watchdog
+    consume = FakeConsumer.consume
+    paused_at: int | None = None
+    fired = False
+
+    def consume_then_lose(consumer: FakeConsumer, num_messages: int = 1,
+                          timeout: float = 0) -> Any:
+        nonlocal paused_at, fired
+        if consumer.assigned and consumer.consumes >= 2 and paused_at is None:
+            paused_at = consumer.consumes
+            clock.now += 30  # stopped: the watchdog's next check is 30 s late
+            watchdog.check()
+            for _ in range(20):  # 20 s busy after the wake-up, the checks on time
+                clock.now += 1
+                watchdog.check()
+        elif (paused_at is not None and consumer.consumes > paused_at + turns_between
+                and not fired):
+            fired = True
+            consumer.__dict__["member"] = "own-after-the-pause"
+            consumer.callbacks["on_lost"](consumer, [])
+            consumer.assigned = False
+        return consume(consumer, num_messages, timeout)
+
+    monkeypatch.setattr(FakeConsumer, "consume", consume_then_lose)
+    monkeypatch.setattr(cluster, "fired", lambda: fired, raising=False)
+    return cluster, detector
+
+
+def test_a_zombie_busy_after_its_pause_past_the_window_still_asks_the_group(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Paused inside a long step (restoring its assignment in the assign callback, a rewind),
+    # it polls again only once the step is over: its lost partitions come 20 s after the
+    # wake-up, past the window (a 10 s session and 5 s), yet the pause was in the turn
+    # before: it was asked, and the zombie leaves the id (before: not asked, its new
+    # producer fenced the newer process).
+    cluster, detector = lost_after_a_pause_and_a_long_step(
+        monkeypatch, tmp_path, lambda d: [(client_id(d), NEWER)], turns_between=0)
+    before = cluster.producers
+    with pytest.raises(DetectorError, match="another instance with the same id") as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before
+
+
+def test_partitions_lost_a_turn_after_a_pause_past_the_window_do_not_ask(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The same pause, but a whole turn polled the consumer after the busy step: a pause
+    # before that turn and past the window is not this loss's (a broker restart's).
+    asked: list[str] = []
+
+    def members(d: Any) -> list[tuple[str, str]]:
+        asked.append(client_id(d))
+        return [(client_id(d), NEWER)]
+
+    cluster, detector = lost_after_a_pause_and_a_long_step(monkeypatch, tmp_path, members,
+                                                            turns_between=1)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.fired()
+    assert asked == []
+    assert cluster.producers == before + 1
     assert every_row_once(cluster, n=LONG)
