@@ -292,8 +292,9 @@ class Transactions:
 
     def leave_to_newer(self, what: str) -> None:
         """Raise `DetectorError` when the group lists a newer process with this instance id:
-        this one is a zombie (paused or cut off while its supervisor started that one), and
-        a new producer of its own would fence the newer one. The group is asked once: the
+        this one is a zombie (paused while its supervisor started that one; only a process
+        the watchdog saw paused asks), and a new producer of its own would fence the newer
+        one. The group is asked once: the
         exit's shutdown, aborting with the fenced producer, is told the same (another
         DescribeConsumerGroups could abort the process, librdkafka #4605, or answer
         otherwise)."""
@@ -301,7 +302,7 @@ class Transactions:
             self._left = (
                 f"transactional producer {self._s.transactional_id} {what}, and another "
                 f"instance with the same id is in group {self._s.group_id} (this process was "
-                "paused or cut off?); it ends and leaves the id to that one, which goes on")
+                "paused?); it ends and leaves the id to that one, which goes on")
         if self._left is not None:
             raise DetectorError(self._left)
 
