@@ -47,6 +47,12 @@ OUTPUT_ERRNOS: dict[int, tuple[str, str]] = {
                    "choose a folder on a file system that renames files"),
     errno.EOPNOTSUPP: ("the file system cannot rename files (a FUSE or cloud-storage mount?)",
                        "choose a folder on a file system that renames files"),
+    # Not the folder's fault: the process's open-file limit (`ulimit -n`, a container's or
+    # a service's LimitNOFILE), or the system's.
+    errno.EMFILE: ("too many open files for this process's limit",
+                   "raise the limit (`ulimit -n`, LimitNOFILE), then run again"),
+    errno.ENFILE: ("too many open files on this system",
+                   "close other programs' files or raise the system's limit, then run again"),
     errno.EXDEV: ("the file system cannot move a file within the folder (a union file "
                   "system whose branches differ?)",
                   "choose a folder on one file system"),
