@@ -349,3 +349,18 @@ def test_a_table_saved_back_by_excel_with_semicolons_is_named_so_exit_2(
     assert "separated by semicolons, not commas" in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not (exports / "report.html").exists()
+
+
+def test_a_day_file_saved_back_by_excel_with_a_byte_order_mark_counts_as_before(
+        exports: Path) -> None:
+    """A day file opened in Excel and saved as "CSV UTF-8" (a BOM, CRLF; hostile probe,
+    2026-12-06, fourteenth): its header read as `\\ufefftransaction_id, ...`, "other
+    columns", so report.html was written without a single volume chart (`rows` 0 of 2,342),
+    exit 0, a warning in the log the only word."""
+    before = _embedded_data(write_report_from_exports(exports).read_text(encoding="utf-8"))
+    day = dy.day_files(exports)[0]
+    text = day.read_text(encoding="utf-8").replace("\r\n", "\n").replace("\n", "\r\n")
+    day.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    after = _embedded_data(write_report_from_exports(exports).read_text(encoding="utf-8"))
+    assert (after["rows"], after["cubes"]) == (before["rows"], before["cubes"])
+    assert after == before
