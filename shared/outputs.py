@@ -59,6 +59,11 @@ OUTPUT_ERRNOS: dict[int, tuple[str, str]] = {
 }
 
 
+#: The kinds that are one file's, not the folder's: that file is in use elsewhere (a share's
+#: sharing violation). A best-effort writer (report.html) beside the exports goes on.
+IN_USE_ERRNOS = frozenset({errno.EBUSY, errno.ETXTBSY})
+
+
 def is_output_error(exc: BaseException) -> bool:
     """Whether `exc` is an OSError of a kind `as_output_error` turns into a message."""
     return isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS

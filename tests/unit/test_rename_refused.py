@@ -53,3 +53,23 @@ def test_a_refused_rename_names_the_file_it_would_replace_not_the_temporary() ->
     assert str(as_output_error(exc)).startswith("cannot write /x/cases.csv: the file is in use")
     one = OSError(errno.ENOSPC, "No space left on device", "/x/.cases.csv.ab12.tmp")
     assert str(as_output_error(one)).startswith("cannot write /x/.cases.csv.ab12.tmp: the disk")
+
+
+@pytest.mark.parametrize("code", [errno.EBUSY, errno.ETXTBSY])
+def test_report_html_held_open_on_a_share_is_logged_as_before_and_the_sink_goes_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, code: int) -> None:
+    """report.html is best effort beside the exports: held open (a rename refused as in use)
+    it was logged and the sink went on, and so it stays now that the tables' own refused
+    rename stops the sink (a table the dashboard reads must not go stale in silence)."""
+    from typing import cast
+
+    from sink.exports import Rollups, notify
+
+    def held(_: Rollups, folder: Path) -> None:
+        raise OSError(code, os.strerror(code), str(folder / ".report.html.x.tmp"), None,
+                      str(folder / "report.html"))
+
+    notify(held, cast(Rollups, None), tmp_path)
+    assert "the rollup listener failed" in caplog.text
+    with pytest.raises(OSError):  # `score`, strict: the run's failure
+        notify(held, cast(Rollups, None), tmp_path, strict=True)
