@@ -47,8 +47,10 @@ def count_scored_csv(*files: Path) -> VolumeCounts | None:
     width = len(SCORED_COLUMNS)
     for scored in files:
         try:  # a regular file at the name: a FIFO waited for ever, a folder a traceback
+            # utf-8-sig: a day file Excel saved back ("CSV UTF-8") starts with a BOM, which
+            # read as a cell made its header "other columns" and the report chartless
             fh = open(open_regular(scored, os.O_RDONLY),  # noqa: SIM115 - closed below
-                      newline="", encoding="utf-8")
+                      newline="", encoding="utf-8-sig")
         except FileNotFoundError:
             return None
         with fh:

@@ -26,6 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from shared.atomic import atomic_write_text
+from shared.columns import (
+    ASSURANCE_COLUMNS,
+    CASES_COLUMNS,
+    METRICS_BY_TYPE_COLUMNS,
+    STATUS_COLUMNS,
+    THRESHOLD_COLUMNS,
+)
+from shared.csv_encoding import separator_hint
 from shared.date_range import read_range
 from shared.errors import UsageError
 from shared.exports_folder import REPORT_NAME as REPORT_NAME
@@ -38,6 +46,9 @@ log = logging.getLogger(__name__)
 
 #: The small tables the page shows, each `<name>.csv` in the exports folder.
 TABLES = ("thresholds", "metrics_by_type", "cases", "assurance")
+#: Each table's columns (`shared.columns`), by which its header is known.
+_COLUMNS = {"thresholds": THRESHOLD_COLUMNS, "metrics_by_type": METRICS_BY_TYPE_COLUMNS,
+            "cases": CASES_COLUMNS, "assurance": ASSURANCE_COLUMNS}
 
 #: One cube row: [dimension value, rule flag 0/1, label 1/0/-1 (unknown), bin 0..101, count];
 #: bin 0 is never flagged, bin k+1 holds k/100 <= score < (k+1)/100.
@@ -60,9 +71,11 @@ def damaged(path: Path, what: str) -> UsageError:
                       "the exports again (`auditstream score` or the sink) or restore it")
 
 
-def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def read_csv(path: Path, columns: Sequence[str] = (), table: str = ""
+             ) -> tuple[list[str], list[dict[str, str]]]:
     """An exports table as written: (header, rows as column -> cell text); `damaged` (exit 2)
-    when it is not, `FileNotFoundError` when there is none."""
+    when it is not (given the `columns` of its `table`: a header naming none of them, said
+    as `;`-separated when Excel saved it so), `FileNotFoundError` when there is none."""
     try:
         text = _read_text(path, "utf-8-sig")  # a BOM, as Excel saves, is no cell
         rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
@@ -78,6 +91,11 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not text.endswith(("\n", "\r")):
         raise damaged(path, "cut short (its last line has no end)")
     header, *body = rows
+    if columns and not set(header) & set(columns):
+        # Excel where the decimal mark is a comma saves `;` between cells: a status row
+        # holds no comma, so it read as one cell ("no data yet" over the data, exit 0)
+        raise damaged(path, f"none of the columns of table {table} ({', '.join(columns[:3])}, "
+                      f"...) in its header{separator_hint(header, columns, every=False)}")
     for n, row in enumerate(body, start=1):
         if len(row) != len(header):
             raise damaged(path, f"data row {n} has {len(row)} of the {len(header)} columns")
@@ -90,8 +108,8 @@ def _read_text(path: Path, encoding: str) -> str:
         return fh.read()
 
 
-def _read_table(path: Path) -> list[dict[str, str]]:
-    return read_csv(path)[1] if os.path.lexists(path) else []
+def _read_table(path: Path, name: str) -> list[dict[str, str]]:
+    return read_csv(path, _COLUMNS[name], name)[1] if os.path.lexists(path) else []
 
 
 def read_run(path: Path) -> dict[str, Any]:
@@ -119,7 +137,7 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
     """
     data: dict[str, Any] = {
         name: list(tables[name]) if tables is not None and name in tables
-        else _read_table(exports_dir / f"{name}.csv")
+        else _read_table(exports_dir / f"{name}.csv", name)
         for name in TABLES
     }
     data["rows"] = cubes.rows if cubes else 0
@@ -144,7 +162,7 @@ def read_status(exports_dir: Path, now: datetime) -> dict[str, str]:
     path = exports_dir / STATUS_FILE
     if not os.path.lexists(path):
         return {}
-    rows = read_csv(path)[1]
+    rows = read_csv(path, STATUS_COLUMNS, "status")[1]
     if len(rows) != 1:
         raise damaged(path, f"{len(rows)} rows, not 1")
     try:

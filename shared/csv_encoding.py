@@ -37,16 +37,17 @@ _PACKED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
 OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
-def separator_hint(header: Sequence[str], wanted: Iterable[str]) -> str:
+def separator_hint(header: Sequence[str], wanted: Iterable[str], *, every: bool = True) -> str:
     """"; its columns are separated by semicolons ..." when `header` (as the csv module read
-    it, with commas) names every one of `wanted` once split on another separator, else "":
-    a `;`-separated file was "missing required column(s)" every one of which its header
+    it, with commas) names every one of `wanted` (with `every` false: any one, as an exports
+    table of an older version lacks later columns) once split on another separator, else
+    "": a `;`-separated file was "missing required column(s)" every one of which its header
     showed."""
     text = ",".join(header)
     for separator, name in OTHER_SEPARATORS.items():
         cells = {c.strip().strip('"').lstrip("\ufeff").strip().lower()
                  for c in text.split(separator)}
-        if separator in text and set(wanted) <= cells:
+        if separator in text and (set(wanted) <= cells if every else bool(set(wanted) & cells)):
             return (f"; its columns are separated by {name}, not commas: save it "
                     "comma-separated, with '.' as the decimal mark (Excel writes the list "
                     "separator and decimal mark of the system's region settings)")

@@ -137,6 +137,12 @@ def _expected(prog: str, func: Callable[[], int | None]) -> int:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # the name given (or made from it), not a bug
+            named = exc.filename2 if exc.filename2 is not None else exc.filename
+            print(f"{prog}: error: cannot use {shown(named) if named is not None else 'a name'}"
+                  ": the name is too long for the file system (at most 255 bytes a file or "
+                  "folder name, 4,096 a path); choose a shorter one", file=sys.stderr)
+            return int(ExitCode.USAGE)
         if not is_output_error(exc):
             raise
         out = as_output_error(exc)

@@ -35,7 +35,33 @@ OUTPUT_ERRNOS: dict[int, tuple[str, str]] = {
                   "raise the limit or choose another folder, then run again"),
     errno.EIO: ("the disk reported an input/output error",
                 "check the disk or network share, or choose another folder, then run again"),
+    # Renames some file systems refuse, where each file is written beside its name and
+    # renamed onto it: a Windows share (CIFS) answers a file open in Excel or Power BI
+    # with a sharing violation, EBUSY (ETXTBSY alike); a FUSE mount of cloud storage may
+    # not rename at all; a union file system (mergerfs) whose branches differ says EXDEV.
+    errno.EBUSY: ("the file is in use (on a network share: open in another program, such "
+                  "as Excel or Power BI)", "close it there, then run again"),
+    errno.ETXTBSY: ("the file is in use (on a network share: open in another program, such "
+                    "as Excel or Power BI)", "close it there, then run again"),
+    errno.ENOSYS: ("the file system cannot rename files (a FUSE or cloud-storage mount?)",
+                   "choose a folder on a file system that renames files"),
+    errno.EOPNOTSUPP: ("the file system cannot rename files (a FUSE or cloud-storage mount?)",
+                       "choose a folder on a file system that renames files"),
+    # Not the folder's fault: the process's open-file limit (`ulimit -n`, a container's or
+    # a service's LimitNOFILE), or the system's.
+    errno.EMFILE: ("too many open files for this process's limit",
+                   "raise the limit (`ulimit -n`, LimitNOFILE), then run again"),
+    errno.ENFILE: ("too many open files on this system",
+                   "close other programs' files or raise the system's limit, then run again"),
+    errno.EXDEV: ("the file system cannot move a file within the folder (a union file "
+                  "system whose branches differ?)",
+                  "choose a folder on one file system"),
 }
+
+
+#: The kinds that are one file's, not the folder's: that file is in use elsewhere (a share's
+#: sharing violation). A best-effort writer (report.html) beside the exports goes on.
+IN_USE_ERRNOS = frozenset({errno.EBUSY, errno.ETXTBSY})
 
 
 def is_output_error(exc: BaseException) -> bool:
@@ -52,7 +78,9 @@ def as_output_error(exc: OSError, where: Path | str | None = None,
     """
     what, todo = OUTPUT_ERRNOS.get(exc.errno or 0, (
         (exc.strerror or str(exc)).lower(), "choose a folder you can write to"))
-    target = exc.filename if exc.filename is not None else where
+    # a rename's error names both files: the one replaced is the user's (`cases.csv`)
+    named = exc.filename2 if exc.filename2 is not None else exc.filename
+    target = named if named is not None else where
     place = f"cannot write {shown(target)}" if target is not None else "cannot write the output"
     state = f"{after.strip()}; " if after.strip() else ""
     return OutputError(f"{place}: {what}; {state}{todo}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 from pydantic import (
@@ -204,6 +204,8 @@ def parse_timestamp(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(t if t[-1:] != "z" else t[:-1] + "Z")
     except ValueError:
+        if shaped and t[17:19] == "60":
+            return _leap_second(t)
         raise ValueError(
             f"{quote(t)} is not a date-time (expected YYYY-MM-DD HH:MM:SS)" if t else "missing"
         ) from None
@@ -212,6 +214,24 @@ def parse_timestamp(text: str) -> datetime:
     if value.tzinfo is None and MIN_TIMESTAMP <= value < MAX_TIMESTAMP:
         return value  # the usual case, without a call
     return check_timestamp(value)
+
+
+def _leap_second(t: str) -> datetime:
+    """A leap second (`t` shaped as RFC 3339 with second 60) as the last microsecond of its
+    second 59, naive UTC: RFC 3339 (5.7) allows second 60 only at 23:59:60 UTC on a month's
+    last day, which a system keeping true UTC writes and Python's datetime cannot hold
+    (Java's ISO instant reads it so too). Any other second 60 is no date-time."""
+    try:
+        read: datetime | None = datetime.fromisoformat(
+            t[:17] + "59" + (t[19:] if t[-1:] != "z" else t[19:-1] + "Z"))
+    except ValueError:  # no date at all (2016-02-30)
+        read = None
+    value = None if read is None else check_timestamp(read)  # out of range: that reason
+    if value is None or (value.hour, value.minute) != (23, 59) or \
+            (value + timedelta(days=1)).day != 1:
+        raise ValueError(f"{quote(t)} is not a date-time (second 60 is a leap second only "
+                         "at 23:59:60 UTC on a month's last day)")
+    return value.replace(microsecond=999999)
 
 
 def _checked(check: Callable[[_In], _Out], value: _In) -> _Out:

@@ -35,7 +35,7 @@ from shared.exports_folder import (
     THRESHOLDS_FILE,
 )
 from shared.exports_folder import SCORED_FILE as SCORED_FILE
-from shared.outputs import is_output_error
+from shared.outputs import IN_USE_ERRNOS, is_output_error
 from sink.assurance_table import assurance, case_rows, sample_rows, transaction_rows
 from sink.csvfmt import encode_rows
 from sink.reviews_state import ReviewBook
@@ -124,7 +124,8 @@ def notify(on_rollup: OnRollup | None, rollups: Rollups, out_dir: Path,
     try:
         on_rollup(rollups, Path(out_dir))
     except OSError as exc:
-        if strict or is_output_error(exc):  # a full or read-only disk: the caller stops
+        # a full or read-only disk: the caller stops; report.html alone in use: go on
+        if strict or (is_output_error(exc) and exc.errno not in IN_USE_ERRNOS):
             raise
         log.exception("the rollup listener failed in %s", out_dir)
     except AuditstreamError as exc:  # said in one line (a folder at report.html's name)

@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.columns import SOURCE_SCORE
+from shared.columns import SOURCE_SCORE, STATUS_COLUMNS
+from shared.csv_encoding import separator_hint
 from shared.errors import UsageError
 from shared.exports_folder import RUN_FILE
 from shared.freshness import STALE_S, ahead_by, batch_run, silent_for, utc
@@ -60,12 +61,18 @@ def check(folder: Path, now: datetime) -> Verdict:
 
     path = folder / STATUS_FILE
     try:
-        with open_text(path, "utf-8", newline="") as fh:  # a FIFO there waited for ever
-            rows = list(csv.DictReader(fh))
+        with open_text(path, "utf-8-sig", newline="") as fh:  # a FIFO there waited for ever
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = reader.fieldnames or []
     except FileNotFoundError:
         return Verdict(False, f"no {shown(path)} yet: the sink has not started its loop")
     except (OSError, UnicodeDecodeError, csv.Error, UsageError) as exc:
         return Verdict(False, f"cannot read {shown(path)}: {exc}")
+    if header and "heartbeat_at" not in header:  # Excel's `;` save: no field was read
+        return Verdict(False, f"{shown(path)} does not read as the sink writes it: its header "
+                              "has no heartbeat_at column"
+                              + separator_hint(header, STATUS_COLUMNS, every=False))
     if len(rows) != 1:
         return Verdict(False, f"{shown(path)} holds {len(rows)} rows, not 1")
     try:

@@ -16,7 +16,9 @@ from html import escape
 from pathlib import Path
 
 from auditstream.review.records import ID_COLUMNS
+from shared.csv_encoding import separator_hint
 from shared.exports_folder import CASES_FILE
+from shared.names import shown
 from shared.outputs import open_text
 from shared.reviews import OUTCOMES, review_key
 from shared.schemas import unguarded
@@ -53,17 +55,24 @@ class Case:
 
 def read_cases(path: Path) -> list[Case]:
     """The cases of a cases.csv (`case_id`; an older file without it: `transaction_id`);
-    none when there is none yet, `not_regular` (exit 2) when it is no regular file."""
+    none when there is none yet, `not_regular` (exit 2) when it is no regular file,
+    ValueError when its header names neither id column (Excel's `;`-separated save: it was
+    read as no cases)."""
     try:
         fh = open_text(path, "utf-8-sig", newline="")
     except FileNotFoundError:
         return []
     with fh:
         reader = csv.DictReader(fh)
-        fields = reader.fieldnames or []
+        fields = reader.fieldnames
+        if fields is None:  # an empty file
+            return []
         layout = next(((c, t) for c, t in ID_COLUMNS if c in fields), None)
         if layout is None:
-            return []
+            ids = [c for c, _ in ID_COLUMNS]
+            raise ValueError(f"cannot read {shown(path)}: its header names no "
+                             f"{' or '.join(ids)} column (not the exports' cases.csv)"
+                             + separator_hint(fields, ids, every=False))
         column, target = layout
         return [Case(target, unguarded(row[column] or ""), {k: v or "" for k, v in row.items()
                                                         if k is not None})

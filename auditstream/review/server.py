@@ -102,6 +102,8 @@ def _read_cases(exports: Path) -> list[Case]:
         raise CasesUnreadable(str(exc)) from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CasesUnreadable(f"cannot read {shown(path)}: {exc}") from None
+    except ValueError as exc:  # a header naming no id column: says so itself
+        raise CasesUnreadable(str(exc)) from None
 
 
 def _read_run(exports: Path) -> dict[str, Any]:

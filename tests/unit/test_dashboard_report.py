@@ -318,3 +318,49 @@ def test_a_table_saved_back_with_a_byte_order_mark_reads_as_before(exports: Path
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     after = _embedded_data(write_report(exports).read_text(encoding="utf-8"))
     assert after == before
+
+
+def _saved_by_excel_with_semicolons(path: Path) -> None:
+    """`path` as Excel saves a CSV where the decimal mark is a comma (a French or German
+    region): `;` between cells, decimal commas, a BOM, CRLF line ends."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+        csv.writer(fh, delimiter=";", lineterminator="\r\n").writerows(
+            [[re.sub(r"^(-?\d+)\.(\d+)$", r"\1,\2", c) for c in row] for row in rows])
+
+
+@pytest.mark.parametrize("table", ["status.csv", "thresholds.csv", "cases.csv",
+                                   "assurance.csv", "metrics_by_type.csv"])
+def test_a_table_saved_back_by_excel_with_semicolons_is_named_so_exit_2(
+    exports: Path, capsys: pytest.CaptureFixture[str], table: str,
+) -> None:
+    """An auditor opens an exports table in Excel with a comma as decimal mark and saves it
+    (hostile probe, 2026-12-06, fourteenth). status.csv's row holds no comma, so it read as
+    one cell under a header of one: report.html said "no data yet" over the data, exit 0;
+    the other tables were "data row 1 has 26 of the 1 columns", which says nothing of the
+    separator that the input readers name."""
+    from auditstream.cli import main
+
+    _saved_by_excel_with_semicolons(exports / table)
+    assert main(["dashboard", "report", str(exports)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"auditstream dashboard: error: cannot read {exports / table}: "), err
+    assert "separated by semicolons, not commas" in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (exports / "report.html").exists()
+
+
+def test_a_day_file_saved_back_by_excel_with_a_byte_order_mark_counts_as_before(
+        exports: Path) -> None:
+    """A day file opened in Excel and saved as "CSV UTF-8" (a BOM, CRLF; hostile probe,
+    2026-12-06, fourteenth): its header read as `\\ufefftransaction_id, ...`, "other
+    columns", so report.html was written without a single volume chart (`rows` 0 of 2,342),
+    exit 0, a warning in the log the only word."""
+    before = _embedded_data(write_report_from_exports(exports).read_text(encoding="utf-8"))
+    day = dy.day_files(exports)[0]
+    text = day.read_text(encoding="utf-8").replace("\r\n", "\n").replace("\n", "\r\n")
+    day.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    after = _embedded_data(write_report_from_exports(exports).read_text(encoding="utf-8"))
+    assert (after["rows"], after["cubes"]) == (before["rows"], before["cubes"])
+    assert after == before

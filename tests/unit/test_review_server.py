@@ -366,6 +366,32 @@ def test_an_unreadable_cases_file_is_a_503_page_not_a_dropped_connection(
     assert status == 503 and "cases.csv" in body and page.published == []
 
 
+def test_a_cases_file_saved_back_by_excel_with_semicolons_is_a_503_not_no_open_cases(
+        page: Running) -> None:
+    """An auditor saves cases.csv in place from Excel where the decimal mark is a comma: `;`
+    between cells, a BOM, CRLF (hostile probe, 2026-12-06, fourteenth). Its header named no
+    id column as read with commas, so the page said "No open cases." over every open case,
+    200, and a review was refused as of an unknown case."""
+    cases = page.app.exports / "cases.csv"
+    with cases.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    with cases.open("w", newline="", encoding="utf-8-sig") as fh:
+        csv.writer(fh, delimiter=";", lineterminator="\r\n").writerows(rows)
+    status, _, body = page.request("GET", "/")
+    assert status == 503 and "separated by semicolons, not commas" in body, body
+    assert "No open cases" not in body
+    status, _, body = page.request("POST", "/review", page.form())
+    assert status == 503 and "cases.csv" in body and page.published == []
+
+
+@pytest.mark.parametrize("header", [["case_id"], ["transaction_id"], ["rank", "case_id"]])
+def test_a_cases_file_of_either_id_column_and_no_rows_is_no_open_cases(
+        page: Running, header: list[str]) -> None:
+    (page.app.exports / "cases.csv").write_text(",".join(header) + "\n", encoding="utf-8")
+    status, _, body = page.request("GET", "/")
+    assert status == 200 and "No open cases" in body
+
+
 def test_the_policy_allows_the_pages_own_style_and_no_other(page: Running) -> None:
     # `style-src 'unsafe-inline'` let any injected <style> or style= attribute apply.
     _, headers, body = page.request("GET", "/")

@@ -364,3 +364,22 @@ def test_a_damaged_status_file_is_unhealthy_in_one_line(tmp_path: Path) -> None:
     assert not verdict.healthy
     assert verdict.reason.startswith(f"{tmp_path / STATUS_FILE} does not read as the sink "
                                      "writes it: ")
+
+
+def test_a_status_file_saved_back_by_excel_with_semicolons_is_named_so(tmp_path: Path
+                                                                      ) -> None:
+    """status.csv saved in place from Excel where the decimal mark is a comma (`;`, a BOM,
+    CRLF; hostile probe, 2026-12-06, fourteenth): read with commas its row had none of the
+    sink's fields, and the check blamed the sink, "its loop has not started (starting, or
+    waiting for the broker)". Saved back comma-separated with a BOM it reads as before."""
+    _status(tmp_path, 2.0)
+    path = tmp_path / STATUS_FILE
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8-sig")
+    assert sink_health.check(tmp_path, NOW) == (True, "caught up (0 messages waiting)")
+    path.write_text(text.replace(",", ";").replace("\n", "\r\n"), encoding="utf-8-sig")
+    verdict = sink_health.check(tmp_path, NOW)
+    assert not verdict.healthy
+    assert verdict.reason.startswith(
+        f"{path} does not read as the sink writes it: its header has no heartbeat_at column; "
+        "its columns are separated by semicolons, not commas"), verdict.reason

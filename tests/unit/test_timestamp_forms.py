@@ -104,6 +104,44 @@ def test_rfc_3339_date_times_and_the_documented_leniencies_are_accepted(
     assert _every_decoder(text) == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # RFC 3339 section 5.7: a leap second is 23:59:60 UTC on a month's last day (the last
+    # one so far: 2016-12-31); kept as the last microsecond of that day's 23:59:59
+    ("2016-12-31T23:59:60Z", datetime(2016, 12, 31, 23, 59, 59, 999999)),
+    ("2016-12-31T23:59:60", datetime(2016, 12, 31, 23, 59, 59, 999999)),
+    ("2016-12-31 23:59:60.5z", datetime(2016, 12, 31, 23, 59, 59, 999999)),
+    ("2015-06-30T23:59:60Z", datetime(2015, 6, 30, 23, 59, 59, 999999)),
+    ("1990-12-31T15:59:60-08:00", datetime(1990, 12, 31, 23, 59, 59, 999999)),  # its 5.8
+    ("2017-01-01T05:29:60+05:30", datetime(2016, 12, 31, 23, 59, 59, 999999)),
+    ("2100-12-31T23:59:60Z", datetime(2100, 12, 31, 23, 59, 59, 999999)),  # the last day
+    ("2025-02-28T23:59:60Z", datetime(2025, 2, 28, 23, 59, 59, 999999)),  # any month's end
+])
+def test_a_leap_second_is_the_last_microsecond_of_its_second_59(
+    text: str, expected: datetime,
+) -> None:
+    """A system keeping true UTC writes the leap second as :60 (a broken upstream to
+    Python, whose datetime has no such second): refused before 2026-12-06 as `is not a
+    date-time (expected YYYY-MM-DD HH:MM:SS)`, the transaction lost."""
+    assert _every_decoder(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "2016-12-30T23:59:60Z",  # not a month's last day
+    "2016-12-31T22:59:60Z", "2016-12-31T23:58:60Z",  # not 23:59 UTC
+    "2016-12-31T23:59:60+01:00",  # 22:59:60 UTC
+    "2024-02-28T23:59:60Z",  # 2024 is a leap year: February ends on the 29th
+    "2016-12-31T23:59:61Z", "2016-12-31T23:60:00Z",
+])
+def test_a_second_60_that_is_no_leap_second_is_refused_by_every_decoder(text: str) -> None:
+    reason = _every_decoder(text)
+    assert isinstance(reason, str) and "not a date-time" in reason, reason
+
+
+def test_a_leap_second_outside_the_years_allowed_is_out_of_range() -> None:
+    assert _every_decoder("1969-12-31T23:59:60Z") == (
+        "1969-12-31T23:59:59 is out of range (years 1970-2100, UTC)")
+
+
 @pytest.mark.parametrize("text", ["x", "", "2026-13-01T10:00:00", "2026-02-30 10:00:00",
                                   "2026-01-01T24:00:00", "2026-01-01T23:59:60"])
 def test_text_that_is_no_date_time_at_all_keeps_its_reason(text: str) -> None:
@@ -122,8 +160,9 @@ def _reference(text: str) -> datetime | None:
     if m is None:
         return None
     y, mo, d, h, mi, s, frac, sign, oh, om = m.groups()
+    leap = s == "60"  # section 5.7: only at 23:59:60 UTC on a month's last day
     try:
-        value = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s),
+        value = datetime(int(y), int(mo), int(d), int(h), int(mi), 59 if leap else int(s),
                          int((frac or "0")[:6].ljust(6, "0")))
     except ValueError:
         return None
@@ -132,6 +171,10 @@ def _reference(text: str) -> datetime | None:
             return None
         offset = timedelta(hours=int(oh), minutes=int(om))
         value = value - offset if sign == "+" else value + offset
+    if leap:
+        if (value.hour, value.minute) != (23, 59) or (value + timedelta(days=1)).day != 1:
+            return None
+        value = value.replace(microsecond=999999)
     return value if datetime(1970, 1, 1) <= value < datetime(2101, 1, 1) else None
 
 
