@@ -9,6 +9,9 @@ trampolines do not run under numba (docs/mutation.md, "The compiled kernel: a sa
     .venv/bin/python bench/kernel_mutation.py --show 17 --sample 80 --seed 2026  # one diff
     .venv/bin/python bench/kernel_mutation.py --run --only 17,23 --sample 80 --seed 2026 \\
         --report /tmp/again.json            # re-run some mutants of the sample (by index)
+    nice -n 10 .venv/bin/python bench/kernel_mutation.py --run --no-jit \\
+        --sites-in lru:_stray,lru_row,lru_pass --tests tests/unit/test_kernel_lru.py \\
+        --report /tmp/lru.json              # every site of some functions, the kernel as Python
 
 Without `--run` nothing is run (`make bench` runs every bench script without arguments).
 
@@ -26,6 +29,19 @@ with `tokenize` between its operands), so every other line and column stays wher
 **Sample.** `--sample N --seed S`: N sites drawn at random (seeded), stratified by module
 (each module's share in proportion to its sites, by largest remainder, at least one each),
 then shuffled with the seed, so a run cut short has a spread of modules.
+
+**Every site of some functions.** `--sites-in MODULE:F,G` (instead of `--sample`): every
+site inside those functions (`Class.method` for a method) of one module, in line order,
+numbered from 1 (`--only`, `--show` take those numbers).
+
+**Judges.** `--tests a.py,b.py`: only these test files (default `TESTS`); a mutant of a
+module is judged by the tests that reach it, and a few files cost seconds where `TESTS`
+cost minutes. `--no-jit` runs them with `NUMBA_DISABLE_JIT=1`: numba's `njit` returns
+the plain function, so the kernel runs as Python, with no cache and no compile. Only for
+tests that call the mutated functions themselves (the engine's kernel does not run so:
+its structrefs' constructors recurse), and only for code whose meaning does not change
+as Python (docs/mutation.md, "The kernel's customer table and stray clock", says what
+was checked for `lru.py`: Python raises `IndexError` where numba reads past an array).
 
 **Run.** Each mutant is written into a scratch copy of the tree (`--tree`, default
 /tmp/mut-tree, made from this checkout at the start; the file is restored, with its
@@ -224,6 +240,27 @@ def sites(root: Path = ROOT) -> list[Site]:
     return found
 
 
+def sites_in(spec: str, root: Path = ROOT) -> list[Site]:
+    """Every site of the functions of `spec`, `MODULE:F,G` (`Class.method` for a method),
+    in line order."""
+    module, _, names = spec.partition(":")
+    source = (root / KERNEL / f"{module}.py").read_text()
+    tree = ast.parse(source)
+    spans: dict[str, tuple[int, int]] = {}
+    for node in tree.body:
+        inner = node.body if isinstance(node, ast.ClassDef) else [node]
+        prefix = f"{node.name}." if isinstance(node, ast.ClassDef) else ""
+        for f in inner:
+            if isinstance(f, ast.FunctionDef):
+                spans[prefix + f.name] = (f.lineno, f.end_lineno or f.lineno)
+    wanted = names.split(",")
+    missing = [n for n in wanted if n not in spans]
+    if missing:
+        sys.exit(f"no function {missing} in {module}.py")
+    return [s for s in _Finder(module, source).visit(tree)
+            if any(spans[n][0] <= s.line <= spans[n][1] for n in wanted)]
+
+
 def sample(all_sites: list[Site], n: int, seed: int) -> list[Site]:
     """`n` sites stratified by module (largest remainder, at least one each), shuffled."""
     rng = random.Random(seed)
@@ -298,15 +335,17 @@ def digest(tree: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _tests(module: str) -> list[str]:
+def _tests(module: str, judges: tuple[str, ...] = TESTS) -> list[str]:
     own = f"tests/unit/test_kernel_{module}.py"
-    return ([own] if own in TESTS else []) + [t for t in TESTS if t != own]
+    return ([own] if own in judges else []) + [t for t in judges if t != own]
 
 
-def _pytest(tree: Path, cache: Path, tests: list[str],
-            timeout: float | None) -> tuple[str, float, str]:
+def _pytest(tree: Path, cache: Path, tests: list[str], timeout: float | None,
+            no_jit: bool = False) -> tuple[str, float, str]:
     env = dict(os.environ, AUDITSTREAM_KERNEL_CACHE=str(cache), PYTHONPATH=str(tree),
                PYTHONDONTWRITEBYTECODE="1")
+    if no_jit:
+        env["NUMBA_DISABLE_JIT"] = "1"
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
            "-p", "no:randomly", "--tb=short", *tests]
     start = time.monotonic()
@@ -335,7 +374,8 @@ def _fresh_tree(tree: Path) -> None:
 
 
 def run(chosen: list[tuple[int, Site]], tree: Path, cache_base: Path, report: Path,
-        factor: float, clean_s: float | None) -> None:
+        factor: float, clean_s: float | None, judges: tuple[str, ...] = TESTS,
+        no_jit: bool = False) -> None:
     results: list[dict[str, object]] = []
     if report.exists():
         results = json.loads(report.read_text()).get("mutants", [])
@@ -343,16 +383,24 @@ def run(chosen: list[tuple[int, Site]], tree: Path, cache_base: Path, report: Pa
     if not tree.exists():
         _fresh_tree(tree)
     clean = cache_base / "clean"
-    if not (clean / digest(tree)).exists() or clean_s is None:
+    if no_jit and clean_s is None:
+        print("clean run (no jit) ...", flush=True)
+        status, clean_s, out = _pytest(tree, clean, list(judges), None, no_jit=True)
+        if status != "survived":
+            sys.exit(f"the clean tree fails its tests:\n{out}")
+        print(f"clean run: {clean_s:.0f} s", flush=True)
+    elif not no_jit and (not (clean / digest(tree)).exists() or clean_s is None):
         shutil.rmtree(clean, ignore_errors=True)
         print("clean run (cold cache) ...", flush=True)
-        status, clean_s, out = _pytest(tree, clean, list(TESTS), None)
+        status, clean_s, out = _pytest(tree, clean, list(judges), None)
         if status != "survived":
             sys.exit(f"the clean tree fails its tests:\n{out}")
         assert (clean / digest(tree)).exists(), "the digest differs from jit.sources_digest"
         print(f"clean run: {clean_s:.0f} s", flush=True)
+    assert clean_s is not None
     deps = importers()
-    meta = {"clean_s": clean_s, "timeout_factor": factor, "tests": list(TESTS)}
+    meta = {"clean_s": clean_s, "timeout_factor": factor, "tests": list(judges),
+            "jit": not no_jit}
     for index, site in chosen:
         if index in done:
             continue
@@ -362,21 +410,25 @@ def run(chosen: list[tuple[int, Site]], tree: Path, cache_base: Path, report: Pa
         path.write_text(mutated(source, site))
         cache = cache_base / f"m{index}"
         shutil.rmtree(cache, ignore_errors=True)
-        keep = deps[site.module]
-        src = next(p for p in clean.iterdir() if p.is_dir())  # the clean digest's
-        dst = cache / digest(tree) / "kernel"
-        dst.mkdir(parents=True)
-        for f in (src / "kernel").iterdir():
-            if f.name.split(".", 1)[0] not in keep:
-                shutil.copy2(f, dst / f.name)
+        keep = set() if no_jit else deps[site.module]
+        if not no_jit:
+            src = next(p for p in clean.iterdir() if p.is_dir())  # the clean digest's
+            dst = cache / digest(tree) / "kernel"
+            dst.mkdir(parents=True)
+            for f in (src / "kernel").iterdir():
+                if f.name.split(".", 1)[0] not in keep:
+                    shutil.copy2(f, dst / f.name)
         started = time.strftime("%H:%M:%S", time.gmtime())
         try:
-            status, took, out = _pytest(tree, cache, _tests(site.module), factor * clean_s)
+            status, took, out = _pytest(tree, cache, _tests(site.module, judges),
+                                        factor * clean_s, no_jit)
         finally:
             path.write_text(source)
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
             shutil.rmtree(cache, ignore_errors=True)
         failed = [ln for ln in out.splitlines() if ln.startswith(("FAILED", "ERROR"))][:3]
+        if status == "killed" and "IndexError" in out:
+            failed.append("IndexError")  # numba would read past the array instead
         results.append({"index": index, **asdict(site), "status": status,
                         "seconds": round(took, 1), "started_utc": started,
                         "recompiled": sorted(keep), "failed": failed,
@@ -416,6 +468,10 @@ def main() -> None:
     parser.add_argument("--timeout-factor", type=float, default=3.0)
     parser.add_argument("--clean-s", type=float, help="the clean run's seconds, if measured")
     parser.add_argument("--summary", type=Path)
+    parser.add_argument("--sites-in", help="every site of MODULE:F,G (instead of --sample)")
+    parser.add_argument("--tests", help="the judging test files, comma-separated")
+    parser.add_argument("--no-jit", action="store_true",
+                        help="run the tests with NUMBA_DISABLE_JIT=1 (the kernel as Python)")
     args = parser.parse_args()
     if args.summary:
         print(summary(args.summary))
@@ -427,10 +483,13 @@ def main() -> None:
             per[s.module] = per.get(s.module, 0) + 1
         print(json.dumps(per, indent=1), len(found))
         return
-    if not args.sample:
+    if args.sites_in:
+        chosen = list(enumerate(sites_in(args.sites_in), 1))
+    elif args.sample:
+        chosen = list(enumerate(sample(found, args.sample, args.seed), 1))
+    else:
         print(__doc__)
         return
-    chosen = list(enumerate(sample(found, args.sample, args.seed), 1))
     if args.only:
         wanted = {int(x) for x in args.only.split(",")}
         chosen = [(i, s) for i, s in chosen if i in wanted]
@@ -441,7 +500,9 @@ def main() -> None:
         for i, s in chosen:
             print(i, s.label())
         return
-    run(chosen, args.tree, args.cache, args.report, args.timeout_factor, args.clean_s)
+    judges = tuple(args.tests.split(",")) if args.tests else TESTS
+    run(chosen, args.tree, args.cache, args.report, args.timeout_factor, args.clean_s, judges,
+        args.no_jit)
 
 
 if __name__ == "__main__":

@@ -341,3 +341,29 @@ def test_generated_rows_drop_as_the_engine_does() -> None:
         assert len(drops) > 50
         assert fresh == [f for _, f, _ in want]
         _assert_tables_equal(slots, engine._customers)
+
+
+@pytest.mark.parametrize(("step", "at_y", "at_z"), [
+    (-1, ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"], ["c8", "c9"]),
+    (0, ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"], ["c9"]),
+    (1, [], [])])
+def test_a_jump_and_a_stray_row_are_more_than_the_ttl_not_exactly_it(
+        step: int, at_y: list[str], at_z: list[str]) -> None:
+    """ttl 100; c0..c9 at 0..9 s; y at 109 + `step` s, then z at 150 s. y exactly the ttl
+    after the clock (c9's 9 s) is no stray row: it drops everyone idle past the ttl (c9,
+    idle exactly it, kept); a second later it is stray and drops no one. Then from y down
+    to c9 is a jump only when more than the ttl: exactly it, the clock is y's and z drops
+    c9; one second more, y was passed over, the clock is c9's, and z is stray. Per row and
+    in one batch, as the table (`lru._stray`'s two comparisons; the random streams reach
+    these edges only by chance)."""
+    ids = [f"c{k}" for k in range(10)] + ["y", "z"]
+    ts = [float(k) for k in range(10)] + [109.0 + step, 150.0]
+    want, table = _core(ids, ts, 100, 100.0)
+    assert (want[10][0], want[11][0]) == (at_y, at_z)
+    for per_row in (True, False):
+        got, slots = _kernel_by_row(ids, ts, 100, 100.0, per_row)
+        assert got == want
+        _assert_tables_equal(slots, table)
+        drops, _, slots = _kernel_batches(ids, ts, 100, 100.0, [], per_row)
+        assert drops == [(c, 10) for c in at_y] + [(c, 11) for c in at_z]
+        _assert_tables_equal(slots, table)
