@@ -104,8 +104,8 @@ def starting_row(data: bytes, stopped_at: str = "") -> bytes | None:
     write, rows, versions) as the earlier run left it, by column name (an older release's
     columns too, and the live columns it lacks added). None when `data` is not a header and
     one row."""
-    try:
-        rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    try:  # utf-8-sig: a BOM (Excel's "CSV UTF-8") is no part of the first column's name
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     except (UnicodeDecodeError, csv.Error):
         return None
     if len(rows) != 2 or len(rows[0]) != len(rows[1]):
