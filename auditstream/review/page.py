@@ -17,7 +17,7 @@ from pathlib import Path
 
 from auditstream.review.records import ID_COLUMNS
 from shared.csv_encoding import separator_hint
-from shared.csv_lines import MAX_LINE_CHARS, BoundedLines, LineTooLong
+from shared.csv_lines import BoundedLines, LineTooLong, over_the_bound
 from shared.exports_folder import CASES_FILE
 from shared.names import shown
 from shared.outputs import open_text
@@ -58,7 +58,7 @@ def read_cases(path: Path) -> list[Case]:
     """The cases of a cases.csv (`case_id`; an older file without it: `transaction_id`);
     none when there is none yet, `not_regular` (exit 2) when it is no regular file,
     ValueError when its header names neither id column (Excel's `;`-separated save: it was
-    read as no cases) or a line is longer than `MAX_LINE_CHARS`."""
+    read as no cases) or a line is longer than `shared.csv_lines.MAX_LINE_CHARS`."""
     try:
         fh = open_text(path, "utf-8-sig", newline="")
     except FileNotFoundError:
@@ -82,10 +82,9 @@ def read_cases(path: Path) -> list[Case]:
                          {k: v or "" for k, v in row.items() if k is not None})
                     for row in reader if row.get(column)]
         except LineTooLong:  # the csv reader's count (DictReader's stops at a row's start)
-            line = reader.reader.line_num + 1
-            raise ValueError(f"cannot read {shown(path)}: line {line} is longer "
-                             f"than {MAX_LINE_CHARS:,} characters, the most a line may hold "
-                             "(not the exports' cases.csv)") from None
+            raise ValueError(f"cannot read {shown(path)}: "
+                             f"{over_the_bound(reader.reader.line_num + 1)} (not the exports' "
+                             "cases.csv)") from None
 
 
 def e(text: object) -> str:
