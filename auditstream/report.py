@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dashboard.report import VolumeCubes, damaged, write_report
 from shared.columns import SCORED_COLUMNS
+from shared.csv_lines import BoundedLines, LineTooLong, over_the_bound
 from shared.outputs import open_regular
 from sink.days import day_files
 from sink.exports import SCORED_FILE, Rollups
@@ -54,7 +55,7 @@ def count_scored_csv(*files: Path) -> VolumeCounts | None:
         except FileNotFoundError:
             return None
         with fh:
-            rows = csv.reader(fh)
+            rows = csv.reader(BoundedLines(fh))  # a 1 GB line was read whole
             try:
                 if tuple(next(rows, ())) != SCORED_COLUMNS:
                     log.warning("report.html without volume charts: %s has other columns",
@@ -70,6 +71,8 @@ def count_scored_csv(*files: Path) -> VolumeCounts | None:
                     done += len(chunk)
             except UnicodeDecodeError:
                 raise damaged(scored, "not UTF-8 text") from None
+            except LineTooLong:
+                raise damaged(scored, over_the_bound(rows.line_num + 1)) from None
             except csv.Error as exc:
                 raise damaged(scored, f"line {rows.line_num}: {exc}") from None
     return counts if files else None

@@ -13,7 +13,6 @@ markup, and the JSON is escaped so no value can close its `<script>` element.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from shared.columns import (
     THRESHOLD_COLUMNS,
 )
 from shared.csv_encoding import separator_hint
+from shared.csv_lines import BoundedLines, LineTooLong, TextSource, over_the_bound
 from shared.date_range import read_range
 from shared.errors import UsageError
 from shared.exports_folder import REPORT_NAME as REPORT_NAME
@@ -78,9 +78,13 @@ def read_csv(path: Path, columns: Sequence[str] = (), table: str = ""
     as `;`-separated when Excel saved it so), `FileNotFoundError` when there is none."""
     try:
         text = _read_text(path, "utf-8-sig")  # a BOM, as Excel saves, is no cell
-        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+        # lines bounded (`shared.csv_lines`): a line of commas was a list of a cell each
+        reader = csv.reader(BoundedLines(TextSource(text)))
+        rows = [row for row in reader if row]
     except UnicodeDecodeError:
         raise damaged(path, "not UTF-8 text") from None
+    except LineTooLong:
+        raise damaged(path, over_the_bound(reader.line_num + 1)) from None
     except csv.Error as exc:
         raise damaged(path, f"not a CSV table ({exc})") from None
     if not rows:

@@ -24,6 +24,11 @@ class LineTooLong(Exception):
     """The next line was longer than the bound; it has been read past, to its end."""
 
 
+def over_the_bound(line: int) -> str:
+    """Why a file is not read: its physical line `line` is longer than the bound."""
+    return f"line {line} is longer than {MAX_LINE_CHARS:,} characters, the most a line may hold"
+
+
 class LinePieces(Protocol):
     def pieces(self) -> Iterator[str]:
         """The next line in pieces, its line end in the last; nothing at the file's end."""

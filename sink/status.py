@@ -42,6 +42,7 @@ from typing import Any
 
 from shared.atomic import atomic_write_bytes
 from shared.columns import STATUS_COLUMNS
+from shared.csv_lines import MAX_LINE_CHARS
 from shared.errors import UsageError
 from shared.exports_folder import STATUS_FILE as STATUS_FILE
 from shared.outputs import read_regular
@@ -93,6 +94,11 @@ def write_status(folder: Path, run: Mapping[str, Any], last_written: str, lag: i
     return cells
 
 
+#: The most a status.csv the sink rewrites at its start may hold (bytes): a header and a row,
+#: each within the CSV line bound (ASCII, as the sink writes them). A damaged one with a
+#: 1 GB line was read whole, and decoded and split besides.
+STATUS_MOST_BYTES = 2 * MAX_LINE_CHARS
+
 #: The cells that only a running loop knows: blank from a sink's start until it turns (a
 #: starting sink has not stopped either).
 LIVE_COLUMNS = ("heartbeat_at", "lag_messages", "minutes_behind", "stopped_at")
@@ -104,8 +110,8 @@ def starting_row(data: bytes, stopped_at: str = "") -> bytes | None:
     write, rows, versions) as the earlier run left it, by column name (an older release's
     columns too, and the live columns it lacks added). None when `data` is not a header and
     one row."""
-    try:
-        rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    try:  # utf-8-sig: a BOM (Excel's "CSV UTF-8") is no part of the first column's name
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     except (UnicodeDecodeError, csv.Error):
         return None
     if len(rows) != 2 or len(rows[0]) != len(rows[1]):
@@ -137,9 +143,11 @@ def mark_stopped(folder: Path) -> None:
 
 
 def _rewrite(path: Path, stopped_at: str) -> None:
-    try:
-        data = read_regular(path)  # never waits on a FIFO at the name
+    try:  # never waits on a FIFO at the name; no more than a header and a row may hold
+        data = read_regular(path, STATUS_MOST_BYTES + 1)
     except (OSError, UsageError):  # none, or not readable: the loop's first write replaces it
+        return
+    if len(data) > STATUS_MOST_BYTES:  # not a header and a row: left as `starting_row` does
         return
     row = starting_row(data, stopped_at)
     if row is not None and row != data:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from auditstream.review.records import ID_COLUMNS
 from shared.csv_encoding import separator_hint
+from shared.csv_lines import BoundedLines, LineTooLong, over_the_bound
 from shared.exports_folder import CASES_FILE
 from shared.names import shown
 from shared.outputs import open_text
@@ -57,26 +58,33 @@ def read_cases(path: Path) -> list[Case]:
     """The cases of a cases.csv (`case_id`; an older file without it: `transaction_id`);
     none when there is none yet, `not_regular` (exit 2) when it is no regular file,
     ValueError when its header names neither id column (Excel's `;`-separated save: it was
-    read as no cases)."""
+    read as no cases) or a line is longer than `shared.csv_lines.MAX_LINE_CHARS`."""
     try:
         fh = open_text(path, "utf-8-sig", newline="")
     except FileNotFoundError:
         return []
     with fh:
-        reader = csv.DictReader(fh)
-        fields = reader.fieldnames
-        if fields is None:  # an empty file
-            return []
-        layout = next(((c, t) for c, t in ID_COLUMNS if c in fields), None)
-        if layout is None:
-            ids = [c for c, _ in ID_COLUMNS]
-            raise ValueError(f"cannot read {shown(path)}: its header names no "
-                             f"{' or '.join(ids)} column (not the exports' cases.csv)"
-                             + separator_hint(fields, ids, every=False))
-        column, target = layout
-        return [Case(target, unguarded(row[column] or ""), {k: v or "" for k, v in row.items()
-                                                        if k is not None})
-                for row in reader if row.get(column)]
+        # its lines bounded as `review import` reads it (cases.csv has no size bound: a 1 GB
+        # line, or a file without a line end, was read whole at every request)
+        reader = csv.DictReader(BoundedLines(fh))
+        try:
+            fields = reader.fieldnames
+            if fields is None:  # an empty file
+                return []
+            layout = next(((c, t) for c, t in ID_COLUMNS if c in fields), None)
+            if layout is None:
+                ids = [c for c, _ in ID_COLUMNS]
+                raise ValueError(f"cannot read {shown(path)}: its header names no "
+                                 f"{' or '.join(ids)} column (not the exports' cases.csv)"
+                                 + separator_hint(fields, ids, every=False))
+            column, target = layout
+            return [Case(target, unguarded(row[column] or ""),
+                         {k: v or "" for k, v in row.items() if k is not None})
+                    for row in reader if row.get(column)]
+        except LineTooLong:  # the csv reader's count (DictReader's stops at a row's start)
+            raise ValueError(f"cannot read {shown(path)}: "
+                             f"{over_the_bound(reader.reader.line_num + 1)} (not the exports' "
+                             "cases.csv)") from None
 
 
 def e(text: object) -> str:

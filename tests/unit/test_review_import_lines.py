@@ -163,3 +163,20 @@ def test_a_quote_never_closed_after_a_long_line_is_still_found(
     assert (code, [r.id for r in _no_publish]) == (ExitCode.ROWS_REJECTED, ["c0"]), err
     assert "line 4: unreadable CSV row: a quote opened in this row is never closed: lines 4-5" \
         in err, err
+
+
+def test_a_long_line_inside_a_quoted_cell_of_an_exports_file_is_named_by_its_own_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any]) -> None:
+    """Lines 2-4 of the exports' cases.csv are one row (a quoted note over three lines): its
+    second line is over the bound and named, not the row's first (DictReader's count)."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "cases.csv").write_bytes(b'case_id,outcome,note\nc1,,"a\n' + b"x" * MAX_LINE_CHARS
+                                        + b'\nb"\n')
+    f = tmp_path / "r.csv"
+    f.write_bytes(HEADER + b"c1,confirmed,\n")
+    code, out, err = _import(f, capsys, "--exports", str(exports))
+    _refused(code, out, err, _no_publish,
+             f"cannot check the ids: {exports / 'cases.csv'}: line 3 is longer than "
+             f"{MAX_LINE_CHARS:,} characters, the most a line may hold (not the exports' file); "
+             "make the exports again, or --no-check")
