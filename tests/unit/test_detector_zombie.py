@@ -245,6 +245,60 @@ def test_a_zombie_that_lost_its_partitions_leaves_the_id_to_the_newer_process(
     assert [r.getMessage() for r in caplog.records if "callback failed" in r.getMessage()] == []
 
 
+class _StaticFenced:
+    """librdkafka's fatal error event as a consume returns it when a static member's rejoin
+    is answered FENCED_INSTANCE_ID (its code is _FATAL; the text names the cause)."""
+
+    def __init__(self) -> None:
+        self.err = KafkaError(KafkaError._FATAL, "Fatal error: Broker: Static consumer fenced "
+                              "by other consumer with same group.instance.id", fatal=True)
+
+    def error(self) -> KafkaError:
+        return self.err
+
+
+@pytest.mark.parametrize(("paused", "newer_listed"), [(True, True), (True, False),
+                                                      (False, True)])
+def test_a_static_member_fenced_before_its_partitions_are_lost_is_told_the_same(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, paused: bool, newer_listed: bool
+) -> None:
+    # DETECTOR_STATIC_MEMBERSHIP=true: the zombie's rejoin is answered FENCED_INSTANCE_ID,
+    # and a consume can return that fatal error before the lost callback runs (the broker
+    # test saw the callback first). Paused with a newer process listed, the exit line is
+    # the leave line either way; else (fenced by its own earlier member after a broker
+    # restart, librdkafka #3437) the fatal error's. Exit 2 each, no new producer.
+    asked: list[int] = []
+
+    def members(d: Any) -> list[tuple[str, str]]:
+        asked.append(1)
+        return [(client_id(d), NEWER)] if newer_listed else []
+
+    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, 0.0, members, n=LONG,
+                                           paused=paused)
+    cluster.on_txn = None
+    consume = FakeConsumer.consume
+
+    def consume_then_fenced(consumer: FakeConsumer, num_messages: int = 1,
+                            timeout: float = 0) -> Any:
+        if consumer.consumes >= 2:
+            consumer.consumes += 1
+            return [_StaticFenced()]
+        return consume(consumer, num_messages, timeout)
+
+    monkeypatch.setattr(FakeConsumer, "consume", consume_then_fenced)
+    before = cluster.producers
+    with pytest.raises(DetectorError) as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before
+    line = str(info.value)
+    if paused and newer_listed:
+        assert "it ends and leaves the id to that one, which goes on" in line, line
+    else:
+        assert line.startswith("fatal consumer error") and "Static consumer fenced" in line
+    assert len(asked) == (1 if paused else 0)
+
+
 @pytest.mark.parametrize("listed", ["nobody", "own earlier member", "no answer"])
 def test_partitions_lost_without_a_newer_process_replace_the_producer(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, listed: str
