@@ -270,7 +270,11 @@ class Detector(PartitionOwnership):
         if err is None:
             return False
         if err.fatal() or err.code() == KafkaError._FATAL:
-            # e.g. a static member fenced across a broker restart: exit, a restart rejoins.
+            # A static member fenced (FENCED_INSTANCE_ID) by a newer process with its id,
+            # which may come before the lost callback: the same exit line as that. Else
+            # (fenced by its own earlier member after a broker restart, librdkafka #3437):
+            # exit, a restart rejoins.
+            self._txn.leave_to_newer(f"lost its group membership ({err.str()})")
             raise DetectorError(f"fatal consumer error: {err}")
         if err.code() in REFUSED_SETTINGS:  # retried by librdkafka for ever: never joined
             raise DetectorError(client_error(self.settings, err))

@@ -3,7 +3,8 @@
 Only a clean transaction commits: `ok` turns False once anything raised while it was open,
 and `commit` then aborts instead. Retriable errors are retried a few times; what still fails
 aborts (rows, snapshots and offsets roll back together). Being fenced (another instance
-took the transactional.id), or an abort refused for good (a non-retriable error), is a
+took the transactional.id), rights refused (`REFUSED`: an authorization error, named, never
+taken for a fencing), or an abort refused for good (a non-retriable error), is a
 `DetectorError`: a restart with the same transactional.id aborts whatever is open and resumes
 exactly. Fenced while the open transaction is older than transaction.timeout.ms is not
 another instance: the coordinator aborted the transaction for its age and bumped the epoch
@@ -49,12 +50,14 @@ INIT_TRY_S = 20.0
 #: How long a producer replacement waits out an unreachable cluster (as a rewind, 180 s).
 REPLACE_RETRY_S = 180.0
 RETRIES = 3
-#: Fatal errors that mean another instance owns the transactional.id (or the cluster refuses
-#: it): a new producer would fence that instance in turn, so the process ends instead.
+#: Fatal errors that mean another instance owns the transactional.id: a new producer would
+#: fence that instance in turn, so the process ends instead.
 FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED,
-                    KafkaError.INVALID_PRODUCER_EPOCH,
-                    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                    KafkaError.CLUSTER_AUTHORIZATION_FAILED})
+                    KafkaError.INVALID_PRODUCER_EPOCH})
+#: Fatal errors that mean the cluster refuses this client the transactional.id or
+#: idempotent writes: rights refused, whatever the transaction's age (exit 2, named).
+REFUSED = frozenset({KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                     KafkaError.CLUSTER_AUTHORIZATION_FAILED})
 #: Producers replaced after a fatal error of their own, in a row without a commit, before
 #: the process gives up (a producer failing at once every time is not transient).
 MAX_REPLACEMENTS = 5
@@ -271,6 +274,13 @@ class Transactions:
         err = exc.args[0]
         if not isinstance(err, KafkaError) or not err.fatal():
             return
+        if err.code() in REFUSED:
+            raise DetectorError(
+                f"Kafka refused transactional producer {self._s.transactional_id} at {step} "
+                f"({err.name()}: {err.str()}): this client lacks the rights; check the ACLs "
+                "of its principal (Write and Describe on the transactional id, IdempotentWrite "
+                "on the cluster) and the KAFKA_ settings it signs in with "
+                "(KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, KAFKA_SSL_*)") from exc
         if err.code() in FENCED and not self._timed_out():
             raise DetectorError(
                 f"transactional producer {self._s.transactional_id} was fenced (another "

@@ -4,7 +4,8 @@ instance id (so the same transactional id). Woken, A must exit 2 and leave the i
 not replace its producer and fence B; B goes on, and the scored topic holds every
 transaction once, exactly as `score` rates it. Where the pause falls picks the branch: A
 paused with a transaction open is fenced at its commit, paused between two loses its
-partitions; both end with the same line. Found by bench/chaos_soak.py (seeds 502, 504);
+partitions; both end with the same line, with static membership too (the rejoin then
+answered FENCED_INSTANCE_ID, fatal). Found by bench/chaos_soak.py (seeds 502, 504);
 `tests/unit/test_detector_zombie.py` covers each branch with fakes."""
 
 from __future__ import annotations
@@ -49,17 +50,24 @@ def committed(kafka: KafkaSettings, topics: Topics, at_least: int,
     return n
 
 
+#: Static membership (group.instance.id): B's join fences A's member at once, and A's
+#: rejoin is answered FENCED_INSTANCE_ID (fatal); the leave line must still be A's exit.
+MEMBERSHIP = {"dynamic": {}, "static": {"DETECTOR_STATIC_MEMBERSHIP": "true"}}
+
+
+@pytest.mark.parametrize("membership", sorted(MEMBERSHIP))
 def test_a_zombie_woken_past_its_timeouts_leaves_the_id_to_the_newer_process(
-    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path, membership: str
 ) -> None:
+    env = {**ZOMBIE_ENV, **MEMBERSHIP[membership]}
     txs = make_transactions(12_000, customers=500, seed=13)
     topics = Topics(topic_name, 2).create(kafka)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     # Paced so that A is mid-stream (a transaction open) when paused and B has rows left.
     feeder = produce_in_background(kafka, topics.input, txs, rate=300)
-    a = DetectorProcess(kafka, topics, "x", tmp_path / "a", ZOMBIE_ENV).start()
-    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", ZOMBIE_ENV)
+    a = DetectorProcess(kafka, topics, "x", tmp_path / "a", env).start()
+    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", env)
     assert a.proc is not None
     try:
         a.wait_for("restored", timeout=90)

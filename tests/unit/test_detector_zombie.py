@@ -35,11 +35,13 @@ LONG = 600
 
 
 def paused_then_fenced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, open_s: float,
-                       members: Any, n: int = 30, paused: bool = True) -> tuple[Any, Any]:
+                       members: Any, n: int = 30, paused: bool = True,
+                       error: KafkaError | None = None) -> tuple[Any, Any]:
     """A fake detector whose first commit finds its transaction open `open_s` seconds and
-    its producer fenced; `members(detector)` is what the group's description then lists
-    (client id, member id), None when the cluster does not answer; `paused`: whether its
-    watchdog saw the process paused (else the group is never described)."""
+    its producer fenced (or failed fatally with `error`); `members(detector)` is what the
+    group's description then lists (client id, member id), None when the cluster does not
+    answer; `paused`: whether its watchdog saw the process paused (else the group is never
+    described)."""
     cluster = cluster_with(n)
     ids = iter(range(1, 1000))
 
@@ -66,7 +68,7 @@ def paused_then_fenced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, open_s: 
             detector._txn.started -= open_s
             # the paused consumer's session ran out: it rejoined under a new member id
             detector._consumer.member = "own-after-the-pause"
-            raise KafkaException(KafkaError(
+            raise KafkaException(error or KafkaError(
                 KafkaError._FENCED, "Failed to end transaction: Local: This instance has been "
                 "fenced by a newer instance", fatal=True))
 
@@ -156,6 +158,42 @@ def test_fenced_within_the_timeout_exits_2_whoever_the_group_lists(
     assert cluster.producers == before
 
 
+@pytest.mark.parametrize("code", ["TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+                                  "CLUSTER_AUTHORIZATION_FAILED"])
+@pytest.mark.parametrize("past_timeout_s", [-1, 0, 1])
+@pytest.mark.parametrize("newer_listed", [False, True])
+def test_rights_refused_at_the_commit_are_named_not_taken_for_a_fencing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    code: str, past_timeout_s: int, newer_listed: bool
+) -> None:
+    # An ACL removed while the detector runs: librdkafka's fatal authorization error was
+    # one of the "fenced" codes, so past the timeout it was logged "the coordinator aborted
+    # it and bumped the epoch (not another instance)" and the producer replaced, and
+    # within it "fenced (another instance with the same id?)". Either way: rights refused.
+    asked: list[int] = []
+
+    def members(d: Any) -> list[tuple[str, str]]:
+        asked.append(1)
+        return [(client_id(d), NEWER)] if newer_listed else []
+
+    error = KafkaError(getattr(KafkaError, code), "Failed to end transaction: Broker: "
+                       "authorization failed", fatal=True)
+    cluster, detector = paused_then_fenced(
+        monkeypatch, tmp_path, TIMEOUT_MS / 1000 + past_timeout_s, members, error=error)
+    before = cluster.producers
+    with caplog.at_level(logging.WARNING, "detector"), pytest.raises(DetectorError) as info:
+        detector.run(until=drained(cluster))
+    line = str(info.value)
+    assert code in line and "refused" in line, line
+    assert "ACL" in line and "KAFKA_SASL_USERNAME" in line, line
+    assert detector.settings.transactional_id in line, line
+    assert "fenced" not in line and "another instance" not in line, line
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before
+    assert asked == []
+    assert [r.getMessage() for r in caplog.records if "fenced" in r.getMessage()] == []
+
+
 def lost_after_first_commit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                             members: Any, txn_open: bool = False,
                             paused: bool = True) -> tuple[Any, Any]:
@@ -205,6 +243,60 @@ def test_a_zombie_that_lost_its_partitions_leaves_the_id_to_the_newer_process(
     # Its reason is the exit line alone, not an ERROR "lost callback failed" before it (the
     # broker test saw both: it read as a crash).
     assert [r.getMessage() for r in caplog.records if "callback failed" in r.getMessage()] == []
+
+
+class _StaticFenced:
+    """librdkafka's fatal error event as a consume returns it when a static member's rejoin
+    is answered FENCED_INSTANCE_ID (its code is _FATAL; the text names the cause)."""
+
+    def __init__(self) -> None:
+        self.err = KafkaError(KafkaError._FATAL, "Fatal error: Broker: Static consumer fenced "
+                              "by other consumer with same group.instance.id", fatal=True)
+
+    def error(self) -> KafkaError:
+        return self.err
+
+
+@pytest.mark.parametrize(("paused", "newer_listed"), [(True, True), (True, False),
+                                                      (False, True)])
+def test_a_static_member_fenced_before_its_partitions_are_lost_is_told_the_same(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, paused: bool, newer_listed: bool
+) -> None:
+    # DETECTOR_STATIC_MEMBERSHIP=true: the zombie's rejoin is answered FENCED_INSTANCE_ID,
+    # and a consume can return that fatal error before the lost callback runs (the broker
+    # test saw the callback first). Paused with a newer process listed, the exit line is
+    # the leave line either way; else (fenced by its own earlier member after a broker
+    # restart, librdkafka #3437) the fatal error's. Exit 2 each, no new producer.
+    asked: list[int] = []
+
+    def members(d: Any) -> list[tuple[str, str]]:
+        asked.append(1)
+        return [(client_id(d), NEWER)] if newer_listed else []
+
+    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, 0.0, members, n=LONG,
+                                           paused=paused)
+    cluster.on_txn = None
+    consume = FakeConsumer.consume
+
+    def consume_then_fenced(consumer: FakeConsumer, num_messages: int = 1,
+                            timeout: float = 0) -> Any:
+        if consumer.consumes >= 2:
+            consumer.consumes += 1
+            return [_StaticFenced()]
+        return consume(consumer, num_messages, timeout)
+
+    monkeypatch.setattr(FakeConsumer, "consume", consume_then_fenced)
+    before = cluster.producers
+    with pytest.raises(DetectorError) as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before
+    line = str(info.value)
+    if paused and newer_listed:
+        assert "it ends and leaves the id to that one, which goes on" in line, line
+    else:
+        assert line.startswith("fatal consumer error") and "Static consumer fenced" in line
+    assert len(asked) == (1 if paused else 0)
 
 
 @pytest.mark.parametrize("listed", ["nobody", "own earlier member", "no answer"])
