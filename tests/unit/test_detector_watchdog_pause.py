@@ -7,6 +7,7 @@ Randomized soak, 2026-12-06 (seed 502's second run): a detector stopped inside
 from __future__ import annotations
 
 import inspect
+import io
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+import detector.metrics as metrics
 from detector.metrics import Watchdog, run_queue_wait
 
 
@@ -305,3 +307,61 @@ def test_paused_within_also_says_whether_a_pause_was_seen_since_a_time() -> None
     assert not w.paused_within(10.0, since=20.5)  # just after it
     assert w.paused_within(10.0, since=19.5)
     assert w.now() == 40.0
+
+
+@pytest.mark.parametrize(("limit", "interval"),
+                         [(2.0, 0.5), (3.96, 0.99), (4.0, 1.0), (4.04, 1.0), (45.0, 1.0)])
+def test_the_watchdog_checks_four_times_a_bound_and_at_least_every_second(
+        limit: float, interval: float) -> None:
+    assert Watchdog(limit, run=False).interval == pytest.approx(interval)
+
+
+def test_the_watchdogs_thread_is_a_named_daemon_and_without_one_there_is_no_id() -> None:
+    # A daemon: its endless loop never keeps the process from exiting; named, for a dump.
+    assert Watchdog(4.0, run=False).tid is None
+    w = Watchdog(45.0)
+    [thread] = [t for t in threading.enumerate() if t.native_id == w.tid]
+    assert (thread.name, thread.daemon) == ("detector-watchdog", True)
+
+
+@pytest.mark.parametrize(("waiting", "paused"), [(15.0, False), (14.99, True)])
+def test_the_first_check_weighs_the_wait_since_the_watchdog_started(
+        waiting: float, paused: bool) -> None:
+    """The thread's wait before the watchdog started (read when it starts) is not counted:
+    the first check, 30 s late, judges the wait since (half of 30 s: starvation)."""
+    clock, cpu, waited = _Clock(), _Clock(), _Clock()
+    waited.now = 100.0
+    w = Watchdog(4.0, clock, run=False, cpu=cpu, waited=waited)
+    with w.guard("commit"):
+        waited.now = 100.0 + waiting
+        assert _checks(w, clock, 31) == [None if paused else "commit"]
+    assert w.paused_at == (31 if paused else None)
+
+
+def test_a_wait_known_at_one_check_and_unknown_at_the_other_is_judged_as_unknown() -> None:
+    # /proc read at one check and not at the next (or the other way): late and not busy
+    # is a pause, as where the wait is never known.
+    readings: list[float | None] = [0.0, 0.0, None, 29.0]
+    clock, cpu = _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu, waited=lambda: readings.pop(0))
+    assert _checks(w, clock, 1, 31) == [None, None]
+    assert w.paused_at == 31  # known before, unknown now
+    assert _checks(w, clock, 62) == [None]
+    assert w.paused_at == 62  # unknown before, known now (29 s of 30: starved, if known)
+    assert readings == []
+
+
+@pytest.mark.parametrize(("schedstat", "wait"), [
+    (b"7000000000 2500000000 42\n", 2.5), (b"0 0 0\n", 0.0),
+    (b"7000000000\n", None), (b"7000000000 x 42\n", None), (b"", None)])
+def test_the_run_queue_wait_is_schedstats_second_field_in_seconds(
+        monkeypatch: pytest.MonkeyPatch, schedstat: bytes, wait: float | None) -> None:
+    opened: list[str] = []
+
+    def fake_open(path: str, *args: Any) -> io.BytesIO:
+        opened.append(path)
+        return io.BytesIO(schedstat)
+
+    monkeypatch.setattr(metrics, "open", fake_open, raising=False)
+    assert run_queue_wait(1234) == wait
+    assert opened == ["/proc/self/task/1234/schedstat"]

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 import detector.app as app
+import detector.txn as txn
 from detector.app import DetectorError
+from detector.kafka_io import MEMBERS_TIMEOUT_S
 from detector.metrics import Watchdog
 from shared.errors import ExitCode
 from tests.unit.detector_fakes import (
@@ -418,3 +421,61 @@ def test_partitions_lost_a_turn_after_a_pause_past_the_window_do_not_ask(
     assert asked == []
     assert cluster.producers == before + 1
     assert every_row_once(cluster, n=LONG)
+
+
+def test_the_group_is_described_within_a_session_and_the_members_timeout_of_a_pause(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A fence or a loss that long after the wake-up is no longer the pause's: the window is
+    # session.timeout.ms (the consumer's session running out) plus the description's wait.
+    detector = fake_detector(monkeypatch, cluster_with(), state_dir=tmp_path,
+                             session_timeout_ms=12_000)
+    assert detector.settings.session_timeout_ms / 1000 + MEMBERS_TIMEOUT_S == 17.0
+    now = [0.0]
+    detector._watchdog = Watchdog(4.0, lambda: now[0], run=False, cpu=lambda: 0.0,
+                                  waited=lambda: None)
+    asked: list[Any] = []
+    monkeypatch.setattr(app, "group_members", lambda s, *a, **k: asked.append(s))  # None
+    for t in [1.0, 2.0, 30.0, *range(31, 48)]:  # stopped 2 -> 30 s, then checked on time
+        now[0] = t
+        detector._watchdog.check()
+    assert detector._watchdog.paused_at == 30.0
+    now[0] = 47.0  # 17 s after the wake-up: at the bound, asked (with its own settings)
+    assert detector._newer_instance() is False  # the group did not answer
+    assert len(asked) == 1 and asked[0] is detector.settings
+    now[0] = 47.25  # just past it: not asked
+    assert detector._newer_instance() is False
+    assert len(asked) == 1
+
+
+def test_a_transaction_has_timed_out_from_exactly_its_timeout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    detector = fake_detector(monkeypatch, cluster_with(), state_dir=tmp_path,
+                             transaction_timeout_ms=TIMEOUT_MS)
+    t = detector._txn
+    now = [0.0]
+    monkeypatch.setattr(txn, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    t.open, t.started = True, 1000.0
+    for at, out in [(1059.99, False), (1060.0, True), (1060.01, True)]:
+        now[0] = at
+        assert t._timed_out() is out, at
+    t.open = False
+    assert not t._timed_out()
+
+
+def test_the_zombies_exit_line_names_its_id_its_group_and_what_goes_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    detector = fake_detector(monkeypatch, cluster_with(), state_dir=tmp_path)
+    t = detector._txn
+    monkeypatch.setattr(t, "_newer_instance", lambda: False)
+    t.leave_to_newer("lost its partitions")  # no newer process: nothing said
+    monkeypatch.setattr(t, "_newer_instance", lambda: True)
+    with pytest.raises(DetectorError) as info:
+        t.leave_to_newer("lost its partitions")
+    s = detector.settings
+    assert str(info.value) == (
+        f"transactional producer {s.transactional_id} lost its partitions, and another "
+        f"instance with the same id is in group {s.group_id} (this process was "
+        "paused?); it ends and leaves the id to that one, which goes on")
