@@ -223,13 +223,16 @@ class Metrics:
 def run_queue_wait(tid: int | None) -> float | None:
     """Seconds thread `tid` of this process has waited on a run queue, runnable but not
     running (Linux: /proc/self/task/<tid>/schedstat, its second field, ns); None where
-    unknown (no such thread, no /proc)."""
+    unknown (no such thread, no /proc, or a kernel that keeps no such counts: without
+    schedstats or delay accounting it says 0 for the time run too, which a thread that ran
+    never has)."""
     if tid is None:
         return None
     try:
         with open(f"/proc/self/task/{tid}/schedstat", "rb") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
+            ran, waited = f.read().split()[:2]
+        return int(waited) / 1e9 if int(ran) > 0 else None
+    except (OSError, ValueError):  # no such thread or file; not two numbers
         return None
 
 

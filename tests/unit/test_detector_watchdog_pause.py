@@ -352,7 +352,10 @@ def test_a_wait_known_at_one_check_and_unknown_at_the_other_is_judged_as_unknown
 
 
 @pytest.mark.parametrize(("schedstat", "wait"), [
-    (b"7000000000 2500000000 42\n", 2.5), (b"0 0 0\n", 0.0),
+    (b"7000000000 2500000000 42\n", 2.5), (b"1 0 1\n", 0.0),
+    # a thread that ran 0 ns: the kernel keeps no such counts (no schedstats, no delay
+    # accounting: every field 0), so its wait is unknown, not 0
+    (b"0 0 0\n", None), (b"0 2500000000 42\n", None),
     (b"7000000000\n", None), (b"7000000000 x 42\n", None), (b"", None)])
 def test_the_run_queue_wait_is_schedstats_second_field_in_seconds(
         monkeypatch: pytest.MonkeyPatch, schedstat: bytes, wait: float | None) -> None:
