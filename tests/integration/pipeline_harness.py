@@ -25,7 +25,7 @@ import pandas as pd
 
 from shared.kafka import DeliveryTracker, WatchedProducer, make_watched_producer, unstranded
 from shared.settings import KafkaSettings
-from tests.integration.detector_harness import ROOT, Topics
+from tests.integration.detector_harness import ROOT, Topics, read_all
 from tests.scored_days import read_scored
 
 PY = sys.executable
@@ -184,6 +184,29 @@ def wait_until(done: Callable[[], bool], timeout: float, what: str,
         assert time.monotonic() - start < timeout, f"{what}: not within {timeout:.0f} s"
         time.sleep(every)
     return time.monotonic() - start
+
+
+def stream_and_score(source: Path, env: dict[str, str], kafka: KafkaSettings,
+                     topics: Topics, n: int, tmp_path: Path) -> tuple[Path, Path]:
+    """`source` replayed through one detector (stopped by SIGTERM, exit 0) once its `n`
+    rows are on the scored topic, exported by a sink until idle into `tmp_path/streamed`,
+    and `auditstream score --partitions` of it into `tmp_path/offline`: both folders."""
+    feed = replay(source, env, tmp_path).start()
+    det = detector("a", env, tmp_path).start()
+    assert feed.wait(60) == 0, feed.logs()[-3000:]
+    try:
+        published = read_all(kafka, topics.scored, topics.partitions, n, timeout=90,
+                             settle=1.0)
+    finally:
+        code = det.terminate()
+    assert code == 0, det.logs()[-3000:]
+    assert len(published) == n, f"{len(published)} scored messages for {n} transactions"
+    streamed_dir, offline_dir = tmp_path / "streamed", tmp_path / "offline"
+    exporter = sink(env, streamed_dir, tmp_path, "--until-idle", "1").start()
+    assert exporter.wait(90) == 0, exporter.logs()[-3000:]
+    run_cli(["score", str(source), "--partitions", str(topics.partitions), "--out",
+             str(offline_dir)], env)
+    return streamed_dir, offline_dir
 
 
 def read_scored_csv(folder: Path) -> pd.DataFrame:

@@ -8,20 +8,17 @@ from pathlib import Path
 import pytest
 
 from shared.settings import KafkaSettings
-from tests.integration.detector_harness import Topics, read_all
+from tests.integration.detector_harness import Topics
 from tests.integration.pipeline_harness import (
     PIPELINE_CORE_ENV,
     ROLLUP_FILES,
     base_env,
-    detector,
     diff_rows,
     freeze_sources,
     generate_csv,
     read_scored_csv,
-    replay,
     rollups_equal,
-    run_cli,
-    sink,
+    stream_and_score,
 )
 
 pytestmark = pytest.mark.integration
@@ -39,21 +36,7 @@ def test_replayed_csv_lands_once_in_the_exports_exactly_as_offline_score_writes_
     n = generate_csv(source, env, seed=2026, customers=80, days=25)
     assert 3_000 <= n <= 6_000, n
 
-    feed = replay(source, env, tmp_path).start()
-    det = detector("a", env, tmp_path).start()
-    assert feed.wait(60) == 0, feed.logs()[-3000:]
-    try:
-        published = read_all(kafka, topics.scored, PARTITIONS, n, timeout=90, settle=1.0)
-    finally:
-        code = det.terminate()
-    assert code == 0, det.logs()[-3000:]
-    assert len(published) == n, f"{len(published)} scored messages for {n} transactions"
-
-    streamed_dir, offline_dir = tmp_path / "streamed", tmp_path / "offline"
-    exporter = sink(env, streamed_dir, tmp_path, "--until-idle", "1").start()
-    assert exporter.wait(90) == 0, exporter.logs()[-3000:]
-    run_cli(["score", str(source), "--partitions", str(PARTITIONS), "--out", str(offline_dir)],
-            env)
+    streamed_dir, offline_dir = stream_and_score(source, env, kafka, topics, n, tmp_path)
 
     streamed = read_scored_csv(streamed_dir)
     offline = read_scored_csv(offline_dir)

@@ -13,17 +13,15 @@ from pathlib import Path
 import pytest
 
 from shared.settings import KafkaSettings
-from tests.integration.detector_harness import Topics, read_all
+from tests.integration.detector_harness import Topics
 from tests.integration.pipeline_harness import (
     PIPELINE_CORE_ENV,
     base_env,
-    detector,
     diff_rows,
     freeze_sources,
     read_scored_csv,
-    replay,
     run_cli,
-    sink,
+    stream_and_score,
 )
 from tests.integration.test_end_to_end import PARTITIONS
 
@@ -73,21 +71,7 @@ def test_zoned_times_a_leap_second_and_two_forms_of_a_name_land_as_score_writes_
              "2016-12-24", "--out", str(plain)], env)
     n, leap_id = _rewrite(plain, source)
 
-    feed = replay(source, env, tmp_path).start()
-    det = detector("a", env, tmp_path).start()
-    assert feed.wait(60) == 0, feed.logs()[-3000:]
-    try:
-        published = read_all(kafka, topics.scored, PARTITIONS, n, timeout=90, settle=1.0)
-    finally:
-        code = det.terminate()
-    assert code == 0, det.logs()[-3000:]
-    assert len(published) == n
-
-    streamed_dir, offline_dir = tmp_path / "streamed", tmp_path / "offline"
-    exporter = sink(env, streamed_dir, tmp_path, "--until-idle", "1").start()
-    assert exporter.wait(90) == 0, exporter.logs()[-3000:]
-    run_cli(["score", str(source), "--partitions", str(PARTITIONS), "--out", str(offline_dir)],
-            env)
+    streamed_dir, offline_dir = stream_and_score(source, env, kafka, topics, n, tmp_path)
     streamed, offline = read_scored_csv(streamed_dir), read_scored_csv(offline_dir)
     diff = diff_rows(streamed, offline)
     assert len(offline) == n and diff.clean, diff
