@@ -26,6 +26,7 @@ message, as before.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -256,27 +257,40 @@ def _map_problems(model: type[BaseModel], name: str, raw: str, value: str, other
     found = Problems(keep=keep)
     valid: dict[str, str] = {}  # keys read whole, each with its first valid member
 
-    def check(members: list[tuple[str, str]]) -> None:
-        doc = f"{raw}:{{{','.join(m for _k, m in members)}}}"
-        errors = _errors(model, [*others, doc], name)
-        keys = {k for k, _m in members}
-        failed = {e["loc"][1] if len(e["loc"]) > 1 else None for e in errors}
-        if not failed <= keys:
+    def check(members: list[tuple[str, str, str | None]]) -> None:
+        """`members`: (key, member, value if the key repeats one before it in the piece). A
+        repeat's value is sent under a stand-in key no member has (a key's problems and its
+        value's are each its own): its problems are the key's, then the value's."""
+        taken = {key for key, *_ in members}
+        spare = (f"~{i}" for i in itertools.count() if f"~{i}" not in taken)
+        sent = [key if again is None else next(spare) for key, _m, again in members]
+        doc = ",".join(m if again is None else f'"{k}":{again}'
+                       for (_key, m, again), k in zip(members, sent, strict=True))
+        mine: dict[object, list[ErrorDetails]] = {}
+        for e in _errors(model, [*others, f"{raw}:{{{doc}}}"], name):
+            mine.setdefault(e["loc"][1] if len(e["loc"]) > 1 else None, []).append(e)
+        if not mine.keys() <= set(sent):
             raise _Unforeseen
-        for k, m in members:
-            if k not in failed:
-                valid.setdefault(k, m)
-        found.add(errors)
+        for (key, m, again), k in zip(members, sent, strict=True):
+            own = mine.get(k, [])
+            if again is not None:
+                if any(e["loc"][2:3] == ("[key]",) for e in own):
+                    raise _Unforeseen  # the stand-in key refused
+                own = [e for e in mine.get(key, []) if e["loc"][2:3] == ("[key]",)] + [
+                    ErrorDetails({**e, "loc": (name, key, *e["loc"][2:])}) for e in own]
+            if not own:
+                valid.setdefault(key, m)
+            found.add(own)
 
-    members: list[tuple[str, str]] = []
+    members: list[tuple[str, str, str | None]] = []
     keys: set[str] = set()
     for key, k_raw, v_raw in _members(value, 0):
-        if len(members) == size or key in keys:
+        if len(members) == size:
             check(members)
             members, keys = [], set()
             if most is not None and len(valid) > most:
                 break
-        members.append((key, f"{k_raw}:{v_raw}"))
+        members.append((key, f"{k_raw}:{v_raw}", v_raw if key in keys else None))
         keys.add(key)
     if members and (most is None or len(valid) <= most):
         check(members)
