@@ -63,6 +63,8 @@ _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _EMPTY = r"\[[ \t\n\r]*\]|\{[ \t\n\r]*\}"
 _SIMPLE = re.compile(rf'[ \t\n\r]*({_STRING})[ \t\n\r]*:[ \t\n\r]*'
                      rf'({_STRING}|[-0-9][-+.eE0-9]*|true|false|null|{_EMPTY})[ \t\n\r]*([,}}])')
+#: A string or a bracket: what a container's end is found by (`_value_end`).
+_TOKEN = re.compile(rf'{_STRING}|[\[\]{{}}]')
 _JSON = json.JSONDecoder()  # takes NaN and Infinity, as pydantic's reader does
 
 
@@ -177,12 +179,28 @@ def _spans(text: str, at: int, scan: frozenset[str] = frozenset()
         if name in scan and text[start] == "{":
             end = _object_end(text, start)
         else:
-            end = _JSON.raw_decode(text, start)[1]
+            end = _value_end(text, start)
         yield name, i, j, start, end
         i = _skip(text, end)
         if text[i] == "}":
             return
         i = _skip(text, i + 1)  # past the ","
+
+
+def _value_end(text: str, at: int) -> int:
+    """Where the value at `text[at]` ends; a list or an object is never built (a million
+    empty lists under an ignored name are +68 MiB as Python objects)."""
+    if text[at] not in "[{":
+        return int(_JSON.raw_decode(text, at)[1])
+    depth = 0
+    for token in _TOKEN.finditer(text, at):
+        if (kind := token.group()) in ("[", "{"):
+            depth += 1
+        elif kind in ("]", "}"):
+            depth -= 1
+            if depth == 0:
+                return token.end()
+    raise _Unforeseen  # no end: not the JSON pydantic's reader took
 
 
 def _object_end(text: str, at: int) -> int:
