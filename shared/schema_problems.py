@@ -16,7 +16,8 @@ verdict equal to the whole message's, tests/unit/test_property_schema_problems.p
 - a dict field (`attributes`, `rule_flags`) lists its members' problems in their order, a
   repeated key's each time; once more than its `max_length` distinct keys are read whole,
   pydantic stops it there with that one problem instead: its members go in pieces of at
-  most that many distinct keys, each piece's problems naming the keys that failed;
+  most that many, each piece's problems naming the keys that failed (a key repeated in a
+  piece is sent under a stand-in key: a key's problems and its value's are each its own);
 - then, where unknown fields are forbidden, one problem per unknown name, in the order
   each first appears.
 
