@@ -16,7 +16,8 @@ verdict equal to the whole message's, tests/unit/test_property_schema_problems.p
 - a dict field (`attributes`, `rule_flags`) lists its members' problems in their order, a
   repeated key's each time; once more than its `max_length` distinct keys are read whole,
   pydantic stops it there with that one problem instead: its members go in pieces of at
-  most that many distinct keys, each piece's problems naming the keys that failed;
+  most that many, each piece's problems naming the keys that failed (a key repeated in a
+  piece is sent under a stand-in key: a key's problems and its value's are each its own);
 - then, where unknown fields are forbidden, one problem per unknown name, in the order
   each first appears.
 
@@ -26,6 +27,7 @@ message, as before.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -62,6 +64,8 @@ _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _EMPTY = r"\[[ \t\n\r]*\]|\{[ \t\n\r]*\}"
 _SIMPLE = re.compile(rf'[ \t\n\r]*({_STRING})[ \t\n\r]*:[ \t\n\r]*'
                      rf'({_STRING}|[-0-9][-+.eE0-9]*|true|false|null|{_EMPTY})[ \t\n\r]*([,}}])')
+#: A string or a bracket: what a container's end is found by (`_value_end`).
+_TOKEN = re.compile(rf'{_STRING}|[\[\]{{}}]')
 _JSON = json.JSONDecoder()  # takes NaN and Infinity, as pydantic's reader does
 
 
@@ -176,12 +180,28 @@ def _spans(text: str, at: int, scan: frozenset[str] = frozenset()
         if name in scan and text[start] == "{":
             end = _object_end(text, start)
         else:
-            end = _JSON.raw_decode(text, start)[1]
+            end = _value_end(text, start)
         yield name, i, j, start, end
         i = _skip(text, end)
         if text[i] == "}":
             return
         i = _skip(text, i + 1)  # past the ","
+
+
+def _value_end(text: str, at: int) -> int:
+    """Where the value at `text[at]` ends; a list or an object is never built (a million
+    empty lists under an ignored name are +68 MiB as Python objects)."""
+    if text[at] not in "[{":
+        return int(_JSON.raw_decode(text, at)[1])
+    depth = 0
+    for token in _TOKEN.finditer(text, at):
+        if (kind := token.group()) in ("[", "{"):
+            depth += 1
+        elif kind in ("]", "}"):
+            depth -= 1
+            if depth == 0:
+                return token.end()
+    raise _Unforeseen  # no end: not the JSON pydantic's reader took
 
 
 def _object_end(text: str, at: int) -> int:
@@ -256,27 +276,40 @@ def _map_problems(model: type[BaseModel], name: str, raw: str, value: str, other
     found = Problems(keep=keep)
     valid: dict[str, str] = {}  # keys read whole, each with its first valid member
 
-    def check(members: list[tuple[str, str]]) -> None:
-        doc = f"{raw}:{{{','.join(m for _k, m in members)}}}"
-        errors = _errors(model, [*others, doc], name)
-        keys = {k for k, _m in members}
-        failed = {e["loc"][1] if len(e["loc"]) > 1 else None for e in errors}
-        if not failed <= keys:
+    def check(members: list[tuple[str, str, str | None]]) -> None:
+        """`members`: (key, member, value if the key repeats one before it in the piece). A
+        repeat's value is sent under a stand-in key no member has (a key's problems and its
+        value's are each its own): its problems are the key's, then the value's."""
+        taken = {key for key, *_ in members}
+        spare = (f"~{i}" for i in itertools.count() if f"~{i}" not in taken)
+        sent = [key if again is None else next(spare) for key, _m, again in members]
+        doc = ",".join(m if again is None else f'"{k}":{again}'
+                       for (_key, m, again), k in zip(members, sent, strict=True))
+        mine: dict[object, list[ErrorDetails]] = {}
+        for e in _errors(model, [*others, f"{raw}:{{{doc}}}"], name):
+            mine.setdefault(e["loc"][1] if len(e["loc"]) > 1 else None, []).append(e)
+        if not mine.keys() <= set(sent):
             raise _Unforeseen
-        for k, m in members:
-            if k not in failed:
-                valid.setdefault(k, m)
-        found.add(errors)
+        for (key, m, again), k in zip(members, sent, strict=True):
+            own = mine.get(k, [])
+            if again is not None:
+                if any(e["loc"][2:3] == ("[key]",) for e in own):
+                    raise _Unforeseen  # the stand-in key refused
+                own = [e for e in mine.get(key, []) if e["loc"][2:3] == ("[key]",)] + [
+                    ErrorDetails({**e, "loc": (name, key, *e["loc"][2:])}) for e in own]
+            if not own:
+                valid.setdefault(key, m)
+            found.add(own)
 
-    members: list[tuple[str, str]] = []
+    members: list[tuple[str, str, str | None]] = []
     keys: set[str] = set()
     for key, k_raw, v_raw in _members(value, 0):
-        if len(members) == size or key in keys:
+        if len(members) == size:
             check(members)
             members, keys = [], set()
             if most is not None and len(valid) > most:
                 break
-        members.append((key, f"{k_raw}:{v_raw}"))
+        members.append((key, f"{k_raw}:{v_raw}", v_raw if key in keys else None))
         keys.add(key)
     if members and (most is None or len(valid) <= most):
         check(members)
