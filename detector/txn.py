@@ -304,10 +304,9 @@ class Transactions:
         """Raise `DetectorError` when the group lists a newer process with this instance id:
         this one is a zombie (paused while its supervisor started that one; only a process
         the watchdog saw paused asks), and a new producer of its own would fence the newer
-        one. The group is asked once: the
-        exit's shutdown, aborting with the fenced producer, is told the same (another
-        DescribeConsumerGroups could abort the process, librdkafka #4605, or answer
-        otherwise)."""
+        one. The group is asked once: the exit's shutdown, aborting with the fenced
+        producer, is told the same (another DescribeConsumerGroups could abort the process,
+        librdkafka #4605, or answer otherwise)."""
         if self._left is None and self._newer_instance():
             self._left = (
                 f"transactional producer {self._s.transactional_id} {what}, and another "
