@@ -146,6 +146,8 @@ class DetectorProcess:
     bug_at: tuple[str, int, int] | None = None
     #: Run with `RewindGate` (the nth commit fails; its rewind waits on the FIFO).
     rewind_gate: tuple[int, Path] | None = None
+    #: Run with `Hold` at this point (`HOLD_POINTS`) until a byte is written into the FIFO.
+    hold: tuple[str, Path] | None = None
 
     def start(self) -> DetectorProcess:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
@@ -155,8 +157,11 @@ class DetectorProcess:
                **CORE_ENV, **self.topics.env(), **self.extra_env}
         self.starts += 1
         module = "detector"
-        if self.faults_seed is not None or self.poison_ids or self.bug_at or self.rewind_gate:
+        if (self.faults_seed is not None or self.poison_ids or self.bug_at or self.rewind_gate
+                or self.hold):
             module = "tests.integration.detector_harness"
+        if self.hold is not None:
+            env[HOLD_ENV] = f"{self.hold[0]}:{self.hold[1]}"
         if self.bug_at is not None:
             env[BUG_ENV] = ":".join(map(str, self.bug_at))
         if self.rewind_gate is not None:
@@ -222,6 +227,7 @@ FAULTS_ENV = "TEST_DETECTOR_FAULTS"
 POISON_ENV = "TEST_DETECTOR_POISON_IDS"
 BUG_ENV = "TEST_DETECTOR_BUG_AT"
 REWIND_GATE_ENV = "TEST_DETECTOR_REWIND_GATE"
+HOLD_ENV = "TEST_DETECTOR_HOLD"
 #: Calls between two faults of one step, drawn uniformly (record steps run once per record,
 #: commit steps once per transaction). Never two in a row, so a retried record passes.
 FAULT_GAPS = {
@@ -308,6 +314,59 @@ class RewindGate:
         setattr(Restorer, "restore", held)  # noqa: B010 (its signature is wider for mypy)
 
 
+def _held(fifo: str, point: str) -> None:
+    """Log `hold: <point>`, block until the test writes a byte into `fifo`, log the release."""
+    log = logging.getLogger("detector.faults")
+    log.warning("hold: %s", point)
+    with open(fifo, "rb") as f:  # blocks until the test writes
+        f.read(1)
+    log.warning("hold: released")
+
+
+#: Where `Hold` holds the process, the first time it gets there: `subscribe`, after the start-up
+#: (its producer's init_transactions done, which fences an older one) before its consumer
+#: joins the group; `replaced`, after the first new transactional producer (a lost
+#: assignment's, an abort's) inside the callback, before the consumer rejoins.
+HOLD_POINTS = ("subscribe", "replaced")
+
+
+class Hold:
+    """Holds the detector once at a point of `HOLD_POINTS` until a byte is written into the
+    FIFO (no sleep decides an order: the test acts while it is held)."""
+
+    def __init__(self, spec: str) -> None:
+        self.point, self.fifo = spec.split(":", 1)
+        assert self.point in HOLD_POINTS, spec
+
+    def install(self) -> None:
+        from detector.app import Detector
+        from detector.txn import Transactions
+
+        hold, done = self, [False]
+
+        def once() -> None:
+            if not done[0]:
+                done[0] = True
+                _held(hold.fifo, hold.point)
+
+        if self.point == "subscribe":
+            subscribe = Detector._subscribe
+
+            def held_subscribe(detector: Detector) -> None:
+                once()
+                subscribe(detector)
+
+            setattr(Detector, "_subscribe", held_subscribe)  # noqa: B010
+        else:
+            replace = Transactions.replace_producer
+
+            def held_replace(txn: Transactions) -> None:
+                replace(txn)
+                once()
+
+            setattr(Transactions, "replace_producer", held_replace)  # noqa: B010
+
+
 class PoisonEngine:
     """The real core, except that it raises on some transaction ids (a core bug that only
     some records trigger), after updating its state with the batch's earlier rows."""
@@ -360,6 +419,9 @@ def main() -> int:
     poison = os.environ.get(POISON_ENV)
     bug = os.environ.get(BUG_ENV)
     gate = os.environ.get(REWIND_GATE_ENV)
+    held = os.environ.get(HOLD_ENV)
+    if held:
+        Hold(held).install()
     hook: Any = RandomFaults(faults) if faults else BugAt(bug) if bug else None
     if gate:
         hook = RewindGate(gate)
