@@ -282,3 +282,60 @@ def test_both_paused_woken_together_the_fenced_one_idles_until_records_come(
                 proc.proc.send_signal(signal.SIGCONT)
                 proc.kill()
 
+
+def test_a_zombie_woken_between_the_newer_ones_producer_and_its_join(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    # A paused past its session and transaction timeouts; B started with its id, held after
+    # its start-up (its init_transactions has fenced A's producer) before its consumer
+    # joins. A wakes: its partitions lost, the group lists no other member with its id (B
+    # has not joined), so it takes the fence for the coordinator's timeout, makes a new
+    # producer (fencing B's) and rejoins. B released joins, and its first transaction is
+    # refused: it exits 2 ("fenced by a newer instance"). The older one runs on, the newer
+    # ends: exactly one, every row once.
+    txs = make_transactions(4_000, customers=500, seed=11)
+    topics = Topics(topic_name, 2).create(kafka)
+    fifo = tmp_path / "hold"
+    os.mkfifo(fifo)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = DetectorProcess(kafka, topics, "x", tmp_path / "a", ZOMBIE_ENV).start()
+    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", ZOMBIE_ENV,
+                        hold=("subscribe", fifo))
+    assert a.proc is not None
+    try:
+        a.wait_for("restored", timeout=90)
+        feeder = produce_in_background(kafka, topics.input, txs[:-AFTER_WAKING], rate=250)
+        committed(kafka, topics, 500, [a])
+        a.proc.send_signal(signal.SIGSTOP)
+        a_paused = time.monotonic()
+        b.start().wait_for("hold: subscribe", timeout=90)  # B's producer fenced A's
+        while time.monotonic() < a_paused + LEAST_PAUSE_S:  # no event to wait for: a pause
+            assert b.alive(), b.logs()
+            time.sleep(0.2)
+        a_restored = restores(a)
+        a.proc.send_signal(signal.SIGCONT)
+        until("A back in the group", lambda: restores(a) > a_restored or not a.alive(), [b])
+        assert a.alive(), both_logs(a, b)
+        assert "leaves the id" not in a.logs(), both_logs(a, b)
+        feeder.join(60)
+        assert not feeder.is_alive()
+        release(fifo)
+        # Records for every partition, so that whichever holds a fenced producer uses it.
+        feeder = produce_in_background(kafka, topics.input, txs[-AFTER_WAKING:], rate=250)
+        deadline = time.monotonic() + 60
+        while a.alive() and b.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert a.alive() and not b.alive(), both_logs(a, b)
+        assert b.proc is not None and b.proc.returncode == 2, both_logs(a, b)
+        assert "fenced by a newer instance" in exit_line(b), both_logs(a, b)
+        feeder.join(60)
+        assert not feeder.is_alive()
+        assert_exactly_the_offline_result(kafka, topics, txs, [a])
+        assert a.terminate() == 0, a.logs()[-3000:]
+    finally:
+        for proc in (a, b):
+            if proc.alive():
+                assert proc.proc is not None
+                proc.proc.send_signal(signal.SIGCONT)
+                proc.kill()
