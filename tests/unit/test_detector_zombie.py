@@ -29,6 +29,7 @@ from tests.unit.detector_fakes import (
     every_row_once,
     fake_detector,
 )
+from tests.unit.test_detector_watchdog_pause import asked_while_queued
 
 TIMEOUT_MS = 60_000
 NEWER = "member-of-the-newer-process"
@@ -479,3 +480,32 @@ def test_the_zombies_exit_line_names_its_id_its_group_and_what_goes_on(
         f"transactional producer {s.transactional_id} lost its partitions, and another "
         f"instance with the same id is in group {s.group_id} (this process was "
         "paused?); it ends and leaves the id to that one, which goes on")
+
+
+@pytest.mark.parametrize(("wait", "described"), [(29.0, False), (0.01, True)])
+def test_a_live_detector_asking_while_its_watchdog_waits_to_run_describes_no_group(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, wait: float, described: bool
+) -> None:
+    # On an overloaded machine the main thread (its partitions lost in a broker restart)
+    # asks whether it was paused while the watchdog's thread still waits on the run queue,
+    # its wait not counted yet. Before: taken for a pause, the group was described
+    # (DescribeConsumerGroups as the connection drops: librdkafka #4605's abort). Woken from
+    # a stop (about no wait), it is asked. Either way a live process never leaves: only a
+    # member with its client id that was never its own would make it, and it has none.
+    detector = fake_detector(monkeypatch, cluster_with(), state_dir=tmp_path)
+    asked: list[Any] = []
+    monkeypatch.setattr(FakeConsumer, "memberid", lambda c: "own-1", raising=False)
+
+    def members(s: Any, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        asked.append(s)
+        return [(client_id(detector), "own-1")]  # its own member only
+
+    monkeypatch.setattr(app, "group_members", members)
+
+    def ask(w: Watchdog) -> bool:
+        detector._watchdog = w
+        return bool(detector._newer_instance())
+
+    answer, _ = asked_while_queued(wait, ask)
+    assert answer is False
+    assert len(asked) == (1 if described else 0)
