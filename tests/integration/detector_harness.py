@@ -146,8 +146,9 @@ class DetectorProcess:
     bug_at: tuple[str, int, int] | None = None
     #: Run with `RewindGate` (the nth commit fails; its rewind waits on the FIFO).
     rewind_gate: tuple[int, Path] | None = None
-    #: Run with `Hold` at this point (`HOLD_POINTS`) until a byte is written into the FIFO.
-    hold: tuple[str, Path] | None = None
+    #: Run with `Hold` at these points (`HOLD_POINTS`), each until a byte is written into
+    #: its FIFO.
+    hold: dict[str, Path] = field(default_factory=dict)
 
     def start(self) -> DetectorProcess:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
@@ -160,8 +161,8 @@ class DetectorProcess:
         if (self.faults_seed is not None or self.poison_ids or self.bug_at or self.rewind_gate
                 or self.hold):
             module = "tests.integration.detector_harness"
-        if self.hold is not None:
-            env[HOLD_ENV] = f"{self.hold[0]}:{self.hold[1]}"
+        if self.hold:
+            env[HOLD_ENV] = ",".join(f"{point}:{fifo}" for point, fifo in self.hold.items())
         if self.bug_at is not None:
             env[BUG_ENV] = ":".join(map(str, self.bug_at))
         if self.rewind_gate is not None:
@@ -320,51 +321,77 @@ def _held(fifo: str, point: str) -> None:
     log.warning("hold: %s", point)
     with open(fifo, "rb") as f:  # blocks until the test writes
         f.read(1)
-    log.warning("hold: released")
+    log.warning("hold: %s released", point)
 
 
-#: Where `Hold` holds the process, the first time it gets there: `subscribe`, after the start-up
-#: (its producer's init_transactions done, which fences an older one) before its consumer
-#: joins the group; `replaced`, after the first new transactional producer (a lost
-#: assignment's, an abort's) inside the callback, before the consumer rejoins.
-HOLD_POINTS = ("subscribe", "replaced")
+#: Where `Hold` holds the process, each once: `subscribe`, after the start-up (its producer's
+#: init_transactions done, which fences an older one) before its consumer joins the group;
+#: `begin`, before its first transaction; `commit`, inside its third commit, before the
+#: commit call (a test stops it there: it wakes inside a transaction step); `losing`, at the
+#: start of its first lost-partitions callback, before it asks the group;
+#: `replaced-on-loss`, after the first new producer made inside that callback, before its
+#: consumer rejoins.
+HOLD_POINTS = ("subscribe", "begin", "commit", "losing", "replaced-on-loss")
 
 
 class Hold:
-    """Holds the detector once at a point of `HOLD_POINTS` until a byte is written into the
-    FIFO (no sleep decides an order: the test acts while it is held)."""
+    """Holds the detector at points of `HOLD_POINTS` (`point:fifo,...`), each until a byte is
+    written into its FIFO (no sleep decides an order: the test acts while it is held)."""
 
     def __init__(self, spec: str) -> None:
-        self.point, self.fifo = spec.split(":", 1)
-        assert self.point in HOLD_POINTS, spec
+        self.fifos = dict(part.split(":", 1) for part in spec.split(","))
+        assert set(self.fifos) <= set(HOLD_POINTS), spec
+        self._done: set[str] = set()
+
+    def at(self, point: str) -> None:
+        """Hold here the first time, if asked to."""
+        if point in self.fifos and point not in self._done:
+            self._done.add(point)
+            _held(self.fifos[point], point)
 
     def install(self) -> None:
         from detector.app import Detector
         from detector.txn import Transactions
 
-        hold, done = self, [False]
+        hold = self
+        subscribe, begin, commit = Detector._subscribe, Transactions.begin, Transactions.commit
+        lost, replace = Detector._on_lost, Transactions.replace_producer
+        commits, in_lost = [0], [False]
 
-        def once() -> None:
-            if not done[0]:
-                done[0] = True
-                _held(hold.fifo, hold.point)
+        def held_subscribe(detector: Detector) -> None:
+            hold.at("subscribe")
+            subscribe(detector)
 
-        if self.point == "subscribe":
-            subscribe = Detector._subscribe
+        def held_begin(txn: Transactions) -> None:
+            if not txn.open:
+                hold.at("begin")
+            begin(txn)
 
-            def held_subscribe(detector: Detector) -> None:
-                once()
-                subscribe(detector)
+        def held_commit(txn: Transactions, *args: Any, **kwargs: Any) -> None:
+            commits[0] += 1
+            if commits[0] == 3:
+                hold.at("commit")
+            commit(txn, *args, **kwargs)
 
-            setattr(Detector, "_subscribe", held_subscribe)  # noqa: B010
-        else:
-            replace = Transactions.replace_producer
+        def held_lost(detector: Detector, *args: Any) -> None:
+            hold.at("losing")
+            in_lost[0] = True
+            try:
+                lost(detector, *args)
+            finally:
+                in_lost[0] = False
 
-            def held_replace(txn: Transactions) -> None:
-                replace(txn)
-                once()
+        def held_replace(txn: Transactions) -> None:
+            replace(txn)
+            if in_lost[0]:
+                hold.at("replaced-on-loss")
 
-            setattr(Transactions, "replace_producer", held_replace)  # noqa: B010
+        for cls, name, fn in [(Detector, "_subscribe", held_subscribe),
+                              (Transactions, "begin", held_begin),
+                              (Transactions, "commit", held_commit),
+                              (Detector, "_on_lost", held_lost),
+                              (Transactions, "replace_producer", held_replace)]:
+            setattr(cls, name, fn)
 
 
 class PoisonEngine:

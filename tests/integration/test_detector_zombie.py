@@ -227,7 +227,7 @@ def test_both_paused_woken_together_the_fenced_one_idles_until_records_come(
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a = DetectorProcess(kafka, topics, "x", tmp_path / "a", ZOMBIE_ENV,
-                        hold=("replaced", fifo)).start()
+                        hold={"replaced-on-loss": fifo}).start()
     b = DetectorProcess(kafka, topics, "x", tmp_path / "b", ZOMBIE_ENV)
     assert a.proc is not None
     try:
@@ -251,7 +251,8 @@ def test_both_paused_woken_together_the_fenced_one_idles_until_records_come(
         feeder.join(60)
         assert not feeder.is_alive()
         a.proc.send_signal(signal.SIGCONT)
-        a.wait_for("hold: replaced", timeout=30)  # A's new producer made; A out of the group
+        # A asked the group (no member), made a new producer; held before it rejoins.
+        a.wait_for("hold: replaced-on-loss", timeout=30)
         b_restored = restores(b)
         b.proc.send_signal(signal.SIGCONT)
         until("B back alone with both partitions", lambda: restores(b) >= b_restored + 2,
@@ -283,52 +284,77 @@ def test_both_paused_woken_together_the_fenced_one_idles_until_records_come(
                 proc.kill()
 
 
+
+def release_held(fifo: Path, timeout: float = 10.0) -> None:
+    """`release`, retried while nobody holds the FIFO open yet (a process just continued
+    from a stop restarts its blocked open of it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            release(fifo)
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"nobody held {fifo} within {timeout} s"
+            time.sleep(0.05)
+
+
 def test_a_zombie_woken_between_the_newer_ones_producer_and_its_join(
     kafka: KafkaSettings, topic_name: str, tmp_path: Path
 ) -> None:
-    # A paused past its session and transaction timeouts; B started with its id, held after
-    # its start-up (its init_transactions has fenced A's producer) before its consumer
-    # joins. A wakes: its partitions lost, the group lists no other member with its id (B
-    # has not joined), so it takes the fence for the coordinator's timeout, makes a new
-    # producer (fencing B's) and rejoins. B released joins, and its first transaction is
-    # refused: it exits 2 ("fenced by a newer instance"). The older one runs on, the newer
-    # ends: exactly one, every row once.
+    # A stopped inside its commit (held there, then SIGSTOP) past its session and
+    # transaction timeouts; B started with its id and held after its start-up (its
+    # init_transactions has fenced A's producer) before its consumer joins. A continued:
+    # its commit is refused past the timeout, the group lists no other member with its id
+    # (B has not joined), so it takes the fence for the coordinator's own and makes a new
+    # producer (fencing B's); held as its lost partitions are told, B joins, takes both
+    # partitions and is held before its first transaction. A then must not leave to B
+    # (its producer is the newest: B's is fenced) but go on; B's first transaction is
+    # refused: it exits 2. Exactly one runs on (the older), every row once. Before the fix
+    # A asked the group again at the loss, found B and left: both exited 2.
     txs = make_transactions(4_000, customers=500, seed=11)
     topics = Topics(topic_name, 2).create(kafka)
-    fifo = tmp_path / "hold"
-    os.mkfifo(fifo)
+    holds = {name: tmp_path / name for name in
+             ("a-commit", "a-losing", "a-replaced", "b-subscribe", "b-begin")}
+    for fifo in holds.values():
+        os.mkfifo(fifo)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    a = DetectorProcess(kafka, topics, "x", tmp_path / "a", ZOMBIE_ENV).start()
-    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", ZOMBIE_ENV,
-                        hold=("subscribe", fifo))
+    a = DetectorProcess(kafka, topics, "x", tmp_path / "a", ZOMBIE_ENV, hold={
+        "commit": holds["a-commit"], "losing": holds["a-losing"],
+        "replaced-on-loss": holds["a-replaced"]}).start()
+    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", ZOMBIE_ENV, hold={
+        "subscribe": holds["b-subscribe"], "begin": holds["b-begin"]})
     assert a.proc is not None
     try:
         a.wait_for("restored", timeout=90)
         feeder = produce_in_background(kafka, topics.input, txs[:-AFTER_WAKING], rate=250)
-        committed(kafka, topics, 500, [a])
+        a.wait_for("hold: commit", timeout=60)
         a.proc.send_signal(signal.SIGSTOP)
         a_paused = time.monotonic()
         b.start().wait_for("hold: subscribe", timeout=90)  # B's producer fenced A's
         while time.monotonic() < a_paused + LEAST_PAUSE_S:  # no event to wait for: a pause
             assert b.alive(), b.logs()
             time.sleep(0.2)
-        a_restored = restores(a)
         a.proc.send_signal(signal.SIGCONT)
-        until("A back in the group", lambda: restores(a) > a_restored or not a.alive(), [b])
-        assert a.alive(), both_logs(a, b)
+        release_held(holds["a-commit"])  # A's commit: refused, a new producer fences B's
+        a.wait_for("hold: losing", timeout=30)
+        release_held(holds["b-subscribe"])
+        b.wait_for("hold: begin", timeout=60)  # B joined, owns both partitions
+        release_held(holds["a-losing"])
+        # Not asked (its producer is newer than B's): a new one again, before it rejoins.
+        a.wait_for("hold: replaced-on-loss", timeout=30)
         assert "leaves the id" not in a.logs(), both_logs(a, b)
         feeder.join(60)
         assert not feeder.is_alive()
-        release(fifo)
-        # Records for every partition, so that whichever holds a fenced producer uses it.
-        feeder = produce_in_background(kafka, topics.input, txs[-AFTER_WAKING:], rate=250)
-        deadline = time.monotonic() + 60
-        while a.alive() and b.alive() and time.monotonic() < deadline:
+        release_held(holds["b-begin"])
+        deadline = time.monotonic() + 30
+        while b.alive() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert a.alive() and not b.alive(), both_logs(a, b)
-        assert b.proc is not None and b.proc.returncode == 2, both_logs(a, b)
+        assert not b.alive() and b.proc is not None, both_logs(a, b)
+        assert b.proc.returncode == 2, both_logs(a, b)
         assert "fenced by a newer instance" in exit_line(b), both_logs(a, b)
+        release_held(holds["a-replaced"])
+        feeder = produce_in_background(kafka, topics.input, txs[-AFTER_WAKING:], rate=400)
         feeder.join(60)
         assert not feeder.is_alive()
         assert_exactly_the_offline_result(kafka, topics, txs, [a])
