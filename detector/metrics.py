@@ -258,8 +258,10 @@ class Watchdog:
     watchdog waiting, and a step over its bound then trips as before. Nor is a check late
     while the watchdog's thread waited on the run queue for at least half the lateness (an
     overloaded machine; a stopped thread does not wait): `waited`, by default that thread's
-    own wait (`run_queue_wait`; the kernel counts a wait when it ends: `paused_within`
-    asked while that thread still waits takes the wait so far for a pause).
+    own wait (`run_queue_wait`; the kernel counts a wait when it ends: `paused_within`,
+    asked from another thread while that thread's check is overdue, waits up to an
+    interval for that check, which reads the wait just ended; still none, it judges alone
+    and takes the wait so far for a pause, the safe side for a zombie).
     Where it is unknown (no /proc: not Linux) late and not busy is a pause, as before.
     Time is `time.monotonic` (CLOCK_MONOTONIC on Linux): a stop advances it (seen as a
     pause), a system suspend does not (the step's clock stands still meanwhile)."""
@@ -283,6 +285,9 @@ class Watchdog:
         self._checked = clock()
         self._cpu_checked = cpu()
         self._waited_checked: float | None = None
+        #: Checks of the watchdog's own thread so far (`own_check`), under their condition.
+        self._own_checks = 0
+        self._own_checked = threading.Condition()
         if run:
             thread = threading.Thread(target=self._watch, name="detector-watchdog", daemon=True)
             thread.start()  # returns once the thread runs: its native id is known
@@ -330,10 +335,31 @@ class Watchdog:
         or at `since` (on `clock`) or later: a zombie's precondition, asked before the group
         is described (that admin call can abort the process when the broker's connection
         drops: librdkafka #4605)."""
+        self._await_own_check()
         self.check()
         return self.paused_at is not None and (
             self._clock() - self.paused_at <= seconds
             or (since is not None and self.paused_at >= since))
+
+    def own_check(self) -> str | None:
+        """A check of the watchdog's own thread (its loop's), counted for `paused_within`."""
+        blocked = self.check()
+        with self._own_checked:
+            self._own_checks += 1
+            self._own_checked.notify_all()
+        return blocked
+
+    def _await_own_check(self) -> None:
+        """Asked from another thread while the watchdog's check is overdue (a check now would
+        be over an interval late): wait up to an interval for its own thread's check. That
+        thread, starved, has its wait counted only once it runs (a check made for it before
+        reads no wait and sees a pause); just continued from a stop, it runs at once."""
+        if self.tid is None or threading.get_native_id() == self.tid:
+            return
+        with self._own_checked:
+            seen = self._own_checks
+            if self._clock() - self._checked > 2 * self.interval:
+                self._own_checked.wait_for(lambda: self._own_checks > seen, self.interval)
 
     def now(self) -> float:
         """The time on the watchdog's clock (what `paused_within`'s `since` is given on)."""
@@ -342,7 +368,7 @@ class Watchdog:
     def _watch(self) -> None:
         while True:
             time.sleep(self.interval)
-            blocked = self.check()
+            blocked = self.own_check()
             if blocked is not None:
                 log.critical("%s blocked for over %.0f s; exiting so that a restart resumes",
                              blocked, self._limit)

@@ -105,12 +105,15 @@ class Transactions:
         #: Why this process leaves its id to a newer one, once the group said so
         #: (`leave_to_newer`); None: not known to.
         self._left: str | None = None
+        #: When the current producer's init_transactions returned (the watchdog's clock).
+        self._made_at = 0.0
         self.producer = self._new_producer(init_timeout)
 
     def _new_producer(self, timeout: float = STARTUP_TIMEOUT_S) -> WatchedProducer:
         producer = make_transactional_producer(self._s)
         with self._watchdog.guard("init_transactions"):
             producer.init_transactions(timeout)
+        self._made_at = self._watchdog.now()
         return producer
 
     def begin(self) -> None:
@@ -306,14 +309,25 @@ class Transactions:
         the watchdog saw paused asks), and a new producer of its own would fence the newer
         one. The group is asked once: the exit's shutdown, aborting with the fenced
         producer, is told the same (another DescribeConsumerGroups could abort the process,
-        librdkafka #4605, or answer otherwise)."""
-        if self._left is None and self._newer_instance():
+        librdkafka #4605, or answer otherwise). Nor is it asked once this process has
+        made a producer since its last pause: that producer fenced whichever process held
+        the id before, so one listed now ends at its next transaction step; leaving too
+        would leave nobody (a zombie woken between the newer one's init_transactions and
+        its join asked, found none, made a producer, and left once that one had joined)."""
+        if self._left is None and not self._newest() and self._newer_instance():
             self._left = (
                 f"transactional producer {self._s.transactional_id} {what}, and another "
                 f"instance with the same id is in group {self._s.group_id} (this process was "
                 "paused?); it ends and leaves the id to that one, which goes on")
         if self._left is not None:
             raise DetectorError(self._left)
+
+    def _newest(self) -> bool:
+        """Whether the current producer was made after the last pause the watchdog saw (its
+        marks brought up to date first): it holds the id's newest epoch."""
+        self._watchdog.paused_within(0.0)
+        paused = self._watchdog.paused_at
+        return paused is not None and self._made_at > paused
 
     def _timed_out(self) -> bool:
         """Whether the open transaction has outlived transaction.timeout.ms: the coordinator

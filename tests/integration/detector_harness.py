@@ -146,6 +146,9 @@ class DetectorProcess:
     bug_at: tuple[str, int, int] | None = None
     #: Run with `RewindGate` (the nth commit fails; its rewind waits on the FIFO).
     rewind_gate: tuple[int, Path] | None = None
+    #: Run with `Hold` at these points (`HOLD_POINTS`), each until a byte is written into
+    #: its FIFO.
+    hold: dict[str, Path] = field(default_factory=dict)
 
     def start(self) -> DetectorProcess:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
@@ -155,8 +158,11 @@ class DetectorProcess:
                **CORE_ENV, **self.topics.env(), **self.extra_env}
         self.starts += 1
         module = "detector"
-        if self.faults_seed is not None or self.poison_ids or self.bug_at or self.rewind_gate:
+        if (self.faults_seed is not None or self.poison_ids or self.bug_at or self.rewind_gate
+                or self.hold):
             module = "tests.integration.detector_harness"
+        if self.hold:
+            env[HOLD_ENV] = ",".join(f"{point}:{fifo}" for point, fifo in self.hold.items())
         if self.bug_at is not None:
             env[BUG_ENV] = ":".join(map(str, self.bug_at))
         if self.rewind_gate is not None:
@@ -222,6 +228,7 @@ FAULTS_ENV = "TEST_DETECTOR_FAULTS"
 POISON_ENV = "TEST_DETECTOR_POISON_IDS"
 BUG_ENV = "TEST_DETECTOR_BUG_AT"
 REWIND_GATE_ENV = "TEST_DETECTOR_REWIND_GATE"
+HOLD_ENV = "TEST_DETECTOR_HOLD"
 #: Calls between two faults of one step, drawn uniformly (record steps run once per record,
 #: commit steps once per transaction). Never two in a row, so a retried record passes.
 FAULT_GAPS = {
@@ -308,6 +315,85 @@ class RewindGate:
         setattr(Restorer, "restore", held)  # noqa: B010 (its signature is wider for mypy)
 
 
+def _held(fifo: str, point: str) -> None:
+    """Log `hold: <point>`, block until the test writes a byte into `fifo`, log the release."""
+    log = logging.getLogger("detector.faults")
+    log.warning("hold: %s", point)
+    with open(fifo, "rb") as f:  # blocks until the test writes
+        f.read(1)
+    log.warning("hold: %s released", point)
+
+
+#: Where `Hold` holds the process, each once: `subscribe`, after the start-up (its producer's
+#: init_transactions done, which fences an older one) before its consumer joins the group;
+#: `begin`, before its first transaction; `commit`, inside its third commit, before the
+#: commit call (a test stops it there: it wakes inside a transaction step); `losing`, at the
+#: start of its first lost-partitions callback, before it asks the group;
+#: `replaced-on-loss`, after the first new producer made inside that callback, before its
+#: consumer rejoins.
+HOLD_POINTS = ("subscribe", "begin", "commit", "losing", "replaced-on-loss")
+
+
+class Hold:
+    """Holds the detector at points of `HOLD_POINTS` (`point:fifo,...`), each until a byte is
+    written into its FIFO (no sleep decides an order: the test acts while it is held)."""
+
+    def __init__(self, spec: str) -> None:
+        self.fifos = dict(part.split(":", 1) for part in spec.split(","))
+        assert set(self.fifos) <= set(HOLD_POINTS), spec
+        self._done: set[str] = set()
+
+    def at(self, point: str) -> None:
+        """Hold here the first time, if asked to."""
+        if point in self.fifos and point not in self._done:
+            self._done.add(point)
+            _held(self.fifos[point], point)
+
+    def install(self) -> None:
+        from detector.app import Detector
+        from detector.txn import Transactions
+
+        hold = self
+        subscribe, begin, commit = Detector._subscribe, Transactions.begin, Transactions.commit
+        lost, replace = Detector._on_lost, Transactions.replace_producer
+        commits, in_lost = [0], [False]
+
+        def held_subscribe(detector: Detector) -> None:
+            hold.at("subscribe")
+            subscribe(detector)
+
+        def held_begin(txn: Transactions) -> None:
+            if not txn.open:
+                hold.at("begin")
+            begin(txn)
+
+        def held_commit(txn: Transactions, *args: Any, **kwargs: Any) -> None:
+            commits[0] += 1
+            if commits[0] == 3:
+                hold.at("commit")
+            commit(txn, *args, **kwargs)
+
+        def held_lost(detector: Detector, *args: Any) -> None:
+            hold.at("losing")
+            in_lost[0] = True
+            try:
+                lost(detector, *args)
+            finally:
+                in_lost[0] = False
+
+        def held_replace(txn: Transactions) -> None:
+            replace(txn)
+            if in_lost[0]:
+                hold.at("replaced-on-loss")
+
+        for cls, name, fn in [(Detector, "_subscribe", held_subscribe),
+                              (Transactions, "begin", held_begin),
+                              (Transactions, "commit", held_commit),
+                              (Detector, "_on_lost", held_lost),
+                              (Transactions, "replace_producer", held_replace)]:
+            setattr(cls, name, fn)
+
+
 class PoisonEngine:
     """The real core, except that it raises on some transaction ids (a core bug that only
     some records trigger), after updating its state with the batch's earlier rows."""
@@ -360,6 +446,9 @@ def main() -> int:
     poison = os.environ.get(POISON_ENV)
     bug = os.environ.get(BUG_ENV)
     gate = os.environ.get(REWIND_GATE_ENV)
+    held = os.environ.get(HOLD_ENV)
+    if held:
+        Hold(held).install()
     hook: Any = RandomFaults(faults) if faults else BugAt(bug) if bug else None
     if gate:
         hook = RewindGate(gate)

@@ -10,8 +10,10 @@ answered FENCED_INSTANCE_ID, fatal). Found by bench/chaos_soak.py (seeds 502, 50
 
 from __future__ import annotations
 
+import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ from tests.integration.test_detector_faults import (
     assert_exactly_the_offline_result,
     produce_in_background,
 )
+from tests.integration.test_detector_rewind_race import release
 
 #: slow: in the serial group, so the pause is not timed on a machine shared with other runs
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -171,6 +174,191 @@ def test_both_paused_exactly_one_runs_on_when_they_wake(
         assert_exactly_the_offline_result(kafka, topics, txs, [kept])
         assert kept.alive(), logs
         assert kept.terminate() == 0, kept.logs()[-3000:]
+    finally:
+        for proc in (a, b):
+            if proc.alive():
+                assert proc.proc is not None
+                proc.proc.send_signal(signal.SIGCONT)
+                proc.kill()
+
+
+def exit_line(proc: DetectorProcess) -> str:
+    """The line a detector ended with (its error), "" if none."""
+    lines = [line for line in proc.logs().splitlines()
+             if line.startswith("python -m detector: error:")]
+    return lines[-1] if lines else ""
+
+
+def both_logs(a: DetectorProcess, b: DetectorProcess) -> str:
+    return f"A:\n{a.logs()[-3000:]}\nB:\n{b.logs()[-3000:]}"
+
+
+def until(what: str, done: Callable[[], bool], running: list[DetectorProcess],
+          timeout: float = 60.0) -> None:
+    """Wait (polling the logs) until `done()`; fails if one of `running` ends first."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        for proc in running:
+            assert proc.alive(), f"{what}: a process ended:\n{proc.logs()[-3000:]}"
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.1)
+
+
+#: Rows fed once the fenced zombie idles in the group (its partition gets some of them).
+WOKEN_IDLE = 1_000
+
+
+def test_both_paused_woken_together_the_fenced_one_idles_until_records_come(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    # Woken together, made deterministic: A wakes first, finds no member with its id, and
+    # its new producer (fencing B's) is held inside its lost-partitions callback, before it
+    # rejoins; B wakes meanwhile, finds no member either (A is not back), and its new
+    # producer fences A's. A released rejoins and is given a partition: an idle zombie with
+    # a fenced producer, nothing fed. No transaction is tried at an assignment (an empty one
+    # would not reach the coordinator: librdkafka commits it locally), so A stays in the
+    # group unaware; it can commit nothing, and makes no producer (none would fence B) while
+    # idle. The first records: A's transaction is refused, it exits 2 ("fenced by a newer
+    # instance"), and B takes its partition and runs on; every row once.
+    txs = make_transactions(3_000, customers=500, seed=7)
+    topics = Topics(topic_name, 2).create(kafka)
+    fifo = tmp_path / "hold"
+    os.mkfifo(fifo)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = DetectorProcess(kafka, topics, "x", tmp_path / "a", ZOMBIE_ENV,
+                        hold={"replaced-on-loss": fifo}).start()
+    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", ZOMBIE_ENV)
+    assert a.proc is not None
+    try:
+        a.wait_for("restored", timeout=90)
+        # Fed from A's start on, paced: A is mid-stream when paused, B has rows left.
+        feeder = produce_in_background(kafka, topics.input, txs[:-WOKEN_IDLE], rate=250)
+        committed(kafka, topics, 500, [a])
+        a.proc.send_signal(signal.SIGSTOP)
+        a_paused = time.monotonic()
+        at_pause = committed(kafka, topics, 1, [])
+        b.start().wait_for("restored", timeout=90)  # after A's session ran out
+        assert b.proc is not None
+        committed(kafka, topics, at_pause + 500, [b])
+        while time.monotonic() < a_paused + LEAST_PAUSE_S:  # no event to wait for: a pause
+            assert b.alive(), b.logs()
+            time.sleep(0.2)
+        b.proc.send_signal(signal.SIGSTOP)
+        b_paused = time.monotonic()
+        while time.monotonic() < b_paused + LEAST_PAUSE_S:
+            time.sleep(0.2)
+        feeder.join(60)
+        assert not feeder.is_alive()
+        a.proc.send_signal(signal.SIGCONT)
+        # A asked the group (no member), made a new producer; held before it rejoins.
+        a.wait_for("hold: replaced-on-loss", timeout=30)
+        b_restored = restores(b)
+        b.proc.send_signal(signal.SIGCONT)
+        until("B back alone with both partitions", lambda: restores(b) >= b_restored + 2,
+              [a, b])
+        a_restored = restores(a)
+        rows = committed(kafka, topics, 1, [])
+        release(fifo)
+        until("A back in the group with a partition", lambda: restores(a) > a_restored, [a, b])
+        # Idle with a fenced producer: alive, nothing committed, no producer made since.
+        assert a.alive() and b.alive(), both_logs(a, b)
+        assert committed(kafka, topics, 1, []) == rows, both_logs(a, b)
+        assert "fenced by a newer instance" not in a.logs() + b.logs(), both_logs(a, b)
+        feeder = produce_in_background(kafka, topics.input, txs[-WOKEN_IDLE:], rate=400)
+        deadline = time.monotonic() + 60
+        while a.alive() and b.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert b.alive() and not a.alive(), both_logs(a, b)
+        assert a.proc.returncode == 2, both_logs(a, b)
+        assert "fenced by a newer instance" in exit_line(a), both_logs(a, b)
+        feeder.join(60)
+        assert not feeder.is_alive()
+        assert_exactly_the_offline_result(kafka, topics, txs, [b])
+        assert b.terminate() == 0, b.logs()[-3000:]
+    finally:
+        for proc in (a, b):
+            if proc.alive():
+                assert proc.proc is not None
+                proc.proc.send_signal(signal.SIGCONT)
+                proc.kill()
+
+
+
+def release_held(fifo: Path, timeout: float = 10.0) -> None:
+    """`release`, retried while nobody holds the FIFO open yet (a process just continued
+    from a stop restarts its blocked open of it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            release(fifo)
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"nobody held {fifo} within {timeout} s"
+            time.sleep(0.05)
+
+
+def test_a_zombie_woken_between_the_newer_ones_producer_and_its_join(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    # A stopped inside its commit (held there, then SIGSTOP) past its session and
+    # transaction timeouts; B started with its id and held after its start-up (its
+    # init_transactions has fenced A's producer) before its consumer joins. A continued:
+    # its commit is refused past the timeout, the group lists no other member with its id
+    # (B has not joined), so it takes the fence for the coordinator's own and makes a new
+    # producer (fencing B's); held as its lost partitions are told, B joins, takes both
+    # partitions and is held before its first transaction. A then must not leave to B
+    # (its producer is the newest: B's is fenced) but go on; B's first transaction is
+    # refused: it exits 2. Exactly one runs on (the older), every row once. Before the fix
+    # A asked the group again at the loss, found B and left: both exited 2.
+    txs = make_transactions(4_000, customers=500, seed=11)
+    topics = Topics(topic_name, 2).create(kafka)
+    holds = {name: tmp_path / name for name in
+             ("a-commit", "a-losing", "a-replaced", "b-subscribe", "b-begin")}
+    for fifo in holds.values():
+        os.mkfifo(fifo)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = DetectorProcess(kafka, topics, "x", tmp_path / "a", ZOMBIE_ENV, hold={
+        "commit": holds["a-commit"], "losing": holds["a-losing"],
+        "replaced-on-loss": holds["a-replaced"]}).start()
+    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", ZOMBIE_ENV, hold={
+        "subscribe": holds["b-subscribe"], "begin": holds["b-begin"]})
+    assert a.proc is not None
+    try:
+        a.wait_for("restored", timeout=90)
+        feeder = produce_in_background(kafka, topics.input, txs[:-AFTER_WAKING], rate=250)
+        a.wait_for("hold: commit", timeout=60)
+        a.proc.send_signal(signal.SIGSTOP)
+        a_paused = time.monotonic()
+        b.start().wait_for("hold: subscribe", timeout=90)  # B's producer fenced A's
+        while time.monotonic() < a_paused + LEAST_PAUSE_S:  # no event to wait for: a pause
+            assert b.alive(), b.logs()
+            time.sleep(0.2)
+        a.proc.send_signal(signal.SIGCONT)
+        release_held(holds["a-commit"])  # A's commit: refused, a new producer fences B's
+        a.wait_for("hold: losing", timeout=30)
+        release_held(holds["b-subscribe"])
+        b.wait_for("hold: begin", timeout=60)  # B joined, owns both partitions
+        release_held(holds["a-losing"])
+        # Not asked (its producer is newer than B's): a new one again, before it rejoins.
+        a.wait_for("hold: replaced-on-loss", timeout=30)
+        assert "leaves the id" not in a.logs(), both_logs(a, b)
+        feeder.join(60)
+        assert not feeder.is_alive()
+        release_held(holds["b-begin"])
+        deadline = time.monotonic() + 30
+        while b.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not b.alive() and b.proc is not None, both_logs(a, b)
+        assert b.proc.returncode == 2, both_logs(a, b)
+        assert "fenced by a newer instance" in exit_line(b), both_logs(a, b)
+        release_held(holds["a-replaced"])
+        feeder = produce_in_background(kafka, topics.input, txs[-AFTER_WAKING:], rate=400)
+        feeder.join(60)
+        assert not feeder.is_alive()
+        assert_exactly_the_offline_result(kafka, topics, txs, [a])
+        assert a.terminate() == 0, a.logs()[-3000:]
     finally:
         for proc in (a, b):
             if proc.alive():

@@ -15,12 +15,15 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 
 import detector.metrics as metrics
 from detector.metrics import Watchdog, run_queue_wait
+
+T = TypeVar("T")
 
 
 class _Clock:
@@ -368,3 +371,102 @@ def test_the_run_queue_wait_is_schedstats_second_field_in_seconds(
     monkeypatch.setattr(metrics, "open", fake_open, raising=False)
     assert run_queue_wait(1234) == wait
     assert opened == ["/proc/self/task/1234/schedstat"]
+
+
+class _Starved:
+    """The watchdog's thread kept waiting on the run queue: its wait (the reading `waited`)
+    is counted by the kernel only once it runs, as `run_queue_wait` reads it. It runs once
+    the asker has read the clock (inside its question, before it reads the wait)."""
+
+    def __init__(self, clock: _Clock, wait: float, asker: threading.Thread) -> None:
+        self.clock, self.wait, self.asker = clock, wait, asker
+        self.ran = False
+        self.asked = threading.Event()
+        self.w: Watchdog | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def time(self) -> float:
+        if threading.current_thread() is self.asker:
+            self.asked.set()
+        return self.clock.now
+
+    def waited(self) -> float:
+        return self.wait if self.ran else 0.0
+
+    def _run(self) -> None:
+        assert self.w is not None
+        self.asked.wait(10.0)
+        self.ran = True  # its wait ends: it runs, and checks (its loop's check)
+        getattr(self.w, "own_check", self.w.check)()
+
+
+def asked_while_queued(wait: float, ask: Callable[[Watchdog], T]) -> tuple[T, Watchdog]:
+    """`ask(watchdog)` (as `paused_within(10)`) on another thread 30 s after the
+    watchdog's last check, while the watchdog's thread still waits to run; it then runs,
+    having waited `wait` s of the 30 on the run queue (29: starved; about 0: just
+    continued from a stop). Returns the answer and the watchdog."""
+    clock, cpu = _Clock(), _Clock()
+    answer: list[T] = []
+    asker = threading.Thread(target=lambda: answer.append(ask(w)))
+    starved = _Starved(clock, wait, asker)
+    w = Watchdog(4.0, starved.time, run=False, cpu=cpu, waited=starved.waited)
+    starved.w = w
+    starved.thread.start()
+    w.tid = starved.thread.native_id  # that thread is the watchdog's own
+    clock.now = 2.0
+    assert w.check() is None
+    clock.now = 32.0
+    asker.start()
+    asker.join(10.0)
+    starved.thread.join(10.0)
+    assert not asker.is_alive() and not starved.thread.is_alive()
+    return answer[0], w
+
+
+def test_paused_within_asked_while_the_starved_watchdog_waits_to_run_is_no_pause() -> None:
+    # Before: the asker's check read the thread's wait before the kernel counted it (it is
+    # counted when the wait ends): 30 s late, no wait seen, "paused" (and a live detector
+    # losing its partitions to a broker outage described the group: librdkafka #4605).
+    answer, w = asked_while_queued(29.0, lambda w: w.paused_within(10.0))
+    assert answer is False
+    assert w.paused_at is None
+
+
+def test_paused_within_asked_just_after_a_stop_waits_for_the_watchdogs_check() -> None:
+    # Woken from a stop: the watchdog's thread runs at once, having waited about nothing.
+    answer, w = asked_while_queued(0.01, lambda w: w.paused_within(10.0))
+    assert answer is True
+    assert w.paused_at == 32.0
+
+
+class _Waits(threading.Condition):
+    """The watchdog's condition, noting each wait for its own thread's check (its timeout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[float | None] = []
+
+    def wait_for(self, predicate: Any, timeout: float | None = None) -> Any:
+        self.timeouts.append(timeout)
+        return super().wait_for(predicate, timeout)
+
+
+@pytest.mark.parametrize(("at", "own", "waits"), [
+    (4.0, False, False), (4.01, False, True),  # 2 s since the check at 2: on time; just over
+    (30.0, True, False)])  # asked on the watchdog's own thread: it never waits for itself
+def test_paused_within_waits_for_the_watchdogs_own_check_only_when_it_is_overdue(
+        at: float, own: bool, waits: bool) -> None:
+    """Overdue: its check would be over an interval late; none comes here, so after the
+    interval's wait (1 s, real) it judges alone, as before: a pause (the safe side for a
+    zombie)."""
+    clock, cpu = _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu, waited=lambda: 0.0)  # interval 1 s
+    cond = _Waits()
+    w._own_checked = cond
+    me = threading.get_native_id()
+    w.tid = me if own else me + 1
+    clock.now = 2.0
+    assert w.check() is None
+    clock.now = at
+    assert w.paused_within(10.0) is (at > 4.0)
+    assert cond.timeouts == ([1.0] if waits else [])

@@ -29,6 +29,7 @@ from tests.unit.detector_fakes import (
     every_row_once,
     fake_detector,
 )
+from tests.unit.test_detector_watchdog_pause import asked_while_queued
 
 TIMEOUT_MS = 60_000
 NEWER = "member-of-the-newer-process"
@@ -358,6 +359,7 @@ def lost_after_a_pause_and_a_long_step(monkeypatch: pytest.MonkeyPatch, tmp_path
     clock = _Clock()
     watchdog = Watchdog(4.0, clock, run=False, cpu=lambda: 0.0, waited=lambda: None)
     detector._watchdog = detector._txn._watchdog = watchdog
+    detector._txn._made_at = watchdog.now()  # its producer made at the start, on that clock
     consume = FakeConsumer.consume
     paused_at: int | None = None
     fired = False
@@ -479,3 +481,83 @@ def test_the_zombies_exit_line_names_its_id_its_group_and_what_goes_on(
         f"transactional producer {s.transactional_id} lost its partitions, and another "
         f"instance with the same id is in group {s.group_id} (this process was "
         "paused?); it ends and leaves the id to that one, which goes on")
+
+
+@pytest.mark.parametrize(("wait", "described"), [(29.0, False), (0.01, True)])
+def test_a_live_detector_asking_while_its_watchdog_waits_to_run_describes_no_group(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, wait: float, described: bool
+) -> None:
+    # On an overloaded machine the main thread (its partitions lost in a broker restart)
+    # asks whether it was paused while the watchdog's thread still waits on the run queue,
+    # its wait not counted yet. Before: taken for a pause, the group was described
+    # (DescribeConsumerGroups as the connection drops: librdkafka #4605's abort). Woken from
+    # a stop (about no wait), it is asked. Either way a live process never leaves: only a
+    # member with its client id that was never its own would make it, and it has none.
+    detector = fake_detector(monkeypatch, cluster_with(), state_dir=tmp_path)
+    asked: list[Any] = []
+    monkeypatch.setattr(FakeConsumer, "memberid", lambda c: "own-1", raising=False)
+
+    def members(s: Any, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        asked.append(s)
+        return [(client_id(detector), "own-1")]  # its own member only
+
+    monkeypatch.setattr(app, "group_members", members)
+
+    def ask(w: Watchdog) -> bool:
+        detector._watchdog = w
+        return bool(detector._newer_instance())
+
+    answer, _ = asked_while_queued(wait, ask)
+    assert answer is False
+    assert len(asked) == (1 if described else 0)
+
+
+def test_a_zombie_that_made_a_producer_since_waking_does_not_leave_to_one_it_fenced(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The broker test of a zombie woken between the newer process's init_transactions and
+    # its join (second run, 2026-12-06): A, fenced past its timeout at send_offsets, asked
+    # the group (B not in it yet), made a new producer (fencing B's) and rewound; its lost
+    # partitions came once B had joined: asked again, it found B and left, while B's first
+    # transaction was refused (fenced by A's new producer): both exited 2, nobody ran on.
+    # A producer made since the pause holds the id's newest epoch: not asked again, it goes
+    # on (a new producer after the loss), and the listed one ends at its next step.
+    asked: list[str] = []
+
+    def members(d: Any) -> list[tuple[str, str]]:
+        asked.append(client_id(d))
+        return [] if len(asked) == 1 else [(client_id(d), NEWER)]  # B joined meanwhile
+
+    cluster, detector = paused_then_fenced(monkeypatch, tmp_path, TIMEOUT_MS / 1000 + 13,
+                                           members, n=LONG)
+    ticks = [0.0]
+
+    def clock() -> float:  # time goes on: a little at each reading
+        ticks[0] += 0.001
+        return ticks[0]
+
+    watchdog = Watchdog(4.0, clock, run=False, cpu=lambda: 0.0, waited=lambda: None)
+    detector._watchdog = detector._txn._watchdog = watchdog
+    detector._txn._made_at = watchdog.now()  # its producer made before the pause
+    ticks[0] = 30.0  # stopped 30 s: seen at the next check
+    consume = FakeConsumer.consume
+    fired = False
+
+    def consume_then_lose(consumer: FakeConsumer, num_messages: int = 1,
+                          timeout: float = 0) -> Any:
+        nonlocal fired
+        if len(asked) == 1 and not fired and consumer.assigned:  # after the fence's question
+            fired = True
+            consumer.__dict__["member"] = "own-after-the-loss"
+            consumer.callbacks["on_lost"](consumer, [])
+            consumer.assigned = False
+        return consume(consumer, num_messages, timeout)
+
+    monkeypatch.setattr(FakeConsumer, "consume", consume_then_lose)
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert fired
+    assert len(asked) == 1
+    assert watchdog.paused_at is not None and watchdog.paused_at >= 30.0
+    assert cluster.producers == before + 2  # after the fence, after the loss
+    assert every_row_once(cluster, n=LONG)
