@@ -33,7 +33,7 @@ from shared.columns import (
     THRESHOLD_COLUMNS,
 )
 from shared.csv_encoding import separator_hint
-from shared.csv_lines import BoundedLines, LineTooLong, TextSource, over_the_bound
+from shared.csv_lines import BoundedLines, LineTooLong, TextSource
 from shared.date_range import read_range
 from shared.errors import UsageError
 from shared.exports_folder import REPORT_NAME as REPORT_NAME
@@ -83,8 +83,8 @@ def read_csv(path: Path, columns: Sequence[str] = (), table: str = ""
         rows = [row for row in reader if row]
     except UnicodeDecodeError:
         raise damaged(path, "not UTF-8 text") from None
-    except LineTooLong:
-        raise damaged(path, over_the_bound(reader.line_num + 1)) from None
+    except LineTooLong as exc:
+        raise damaged(path, str(exc)) from None
     except csv.Error as exc:
         raise damaged(path, f"not a CSV table ({exc})") from None
     if not rows:

@@ -537,12 +537,9 @@ def _ids_file(f: Path, col: str, *, reviews: bool
                     found[unguarded(row.get(col) or "")] = _exported(row)
                 else:
                     ids.add(unguarded(row.get(col) or ""))
-    except LineTooLong:  # the csv reader's count (DictReader's stops at a row's start)
-        line = reader.reader.line_num + 1
-        raise ReviewFileError(f"cannot check the ids: {shown(f)}: line {line} is "
-                              f"longer than {MAX_LINE_CHARS:,} characters, the most a line may "
-                              "hold (not the exports' file); make the exports again, or "
-                              "--no-check") from None
+    except LineTooLong as exc:
+        raise ReviewFileError(f"cannot check the ids: {shown(f)}: {exc} (not the exports' "
+                              "file); make the exports again, or --no-check") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ReviewFileError(f"cannot check the ids: {shown(f)} is not a readable CSV of the "
                               f"exports ({exc}); make the exports again, or --no-check"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from auditstream.review.records import ID_COLUMNS
 from shared.csv_encoding import separator_hint
-from shared.csv_lines import BoundedLines, LineTooLong, over_the_bound
+from shared.csv_lines import BoundedLines, LineTooLong
 from shared.exports_folder import CASES_FILE
 from shared.names import shown
 from shared.outputs import open_text
@@ -81,9 +81,8 @@ def read_cases(path: Path) -> list[Case]:
             return [Case(target, unguarded(row[column] or ""),
                          {k: v or "" for k, v in row.items() if k is not None})
                     for row in reader if row.get(column)]
-        except LineTooLong:  # the csv reader's count (DictReader's stops at a row's start)
-            raise ValueError(f"cannot read {shown(path)}: "
-                             f"{over_the_bound(reader.reader.line_num + 1)} (not the exports' "
+        except LineTooLong as exc:
+            raise ValueError(f"cannot read {shown(path)}: {exc} (not the exports' "
                              "cases.csv)") from None
 
 
