@@ -30,7 +30,7 @@ from shared.csv_encoding import (
     stray_in_header,
     stray_in_row,
 )
-from shared.csv_lines import MAX_LINE_CHARS, BoundedLines, LineTooLong
+from shared.csv_lines import BoundedLines, LineTooLong
 from shared.csv_resync import RowEnds, too_long, too_long_line
 from shared.csv_rows import SeenIds, row_parser
 from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
@@ -110,10 +110,9 @@ def _read_header(
     try:
         reader = csv.reader(lines)
         header = next(reader, None)
-    except LineTooLong:
+    except LineTooLong as exc:
         handle.close()
-        raise CsvFormatError(f"{shown(path)}: unreadable header: line 1 is longer than "
-                             f"{MAX_LINE_CHARS:,} characters, the most a line may hold") from None
+        raise CsvFormatError(f"{shown(path)}: unreadable header: {exc}") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         handle.close()
         raise CsvFormatError(f"{shown(path)}: unreadable header: {exc}") from exc

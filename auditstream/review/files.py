@@ -28,7 +28,7 @@ from auditstream.review.records import (
     parse_time,
 )
 from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
-from shared.csv_lines import MAX_LINE_CHARS, BoundedLines, LineTooLong, QuoteScan, TextSource
+from shared.csv_lines import BoundedLines, LineTooLong, QuoteScan, TextSource
 from shared.csv_resync import RowEnds, too_long, too_long_line
 from shared.errors import AuditstreamError
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
@@ -131,9 +131,8 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
         header = next(reader)
     except StopIteration:
         raise ReviewFileError(f"{shown(path)}: the file is empty (no header)") from None
-    except LineTooLong:
-        raise ReviewFileError(f"{shown(path)}: line 1 is longer than {MAX_LINE_CHARS:,} "
-                              "characters, the most a line may hold: not a header") from None
+    except LineTooLong as exc:
+        raise ReviewFileError(f"{shown(path)}: {exc}: not a header") from None
     except csv.Error as exc:
         raise ReviewFileError(f"{shown(path)}: line 1: {exc}") from None
 

@@ -95,6 +95,17 @@ def test_a_header_longer_than_the_line_bound_is_refused(
              "hold: not a header")
 
 
+def test_a_long_line_inside_a_quoted_header_cell_is_named_by_its_own_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any]) -> None:
+    """The header's last name is quoted over lines 1-3: its line 2 is the long one."""
+    f = tmp_path / "r.csv"
+    f.write_bytes(b'case_id,outcome,"a\n' + b"x" * MAX_LINE_CHARS + b'\nb"\nc1,confirmed,\n')
+    code, out, err = _import(f, capsys)
+    _refused(code, out, err, _no_publish,
+             f"{f}: line 2 is longer than {MAX_LINE_CHARS:,} characters, the most a line may "
+             "hold: not a header")
+
+
 @pytest.mark.parametrize("over", [0, 1])
 def test_an_exports_file_with_a_line_over_the_bound_is_named_not_read_whole(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
