@@ -262,28 +262,29 @@ def _iter_rows(
 ) -> Iterator[tuple[int, T] | RowError]:
     width = len(names)
     read, first = seen.start(shown(source)), seen.first  # named in a duplicate's reason
-    # `base`: the lines a row the reader gave up on went on after it (skipped by `ends`).
+    # `prev`: the last physical line read (`lines` counts those the reader never got: a
+    # line over the bound, the rest of a row it gave up on, skipped by `ends`).
     with handle, RowEnds(lines, again) as ends:
-        prev, base = reader.line_num, 0
+        prev = lines.lines_read
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
-            except LineTooLong:  # read past, not counted by the reader: one line more
-                line, long = prev + 1, reader.line_num + base + 1
-                base += 1 + ends.skip_rest(line, long)
-                prev = reader.line_num + base
-                yield RowError(line, too_long_line(line, long, prev), {}, source)
+            except LineTooLong as exc:
+                line = prev + 1
+                ends.skip_rest(line, exc.line)
+                prev = lines.lines_read
+                yield RowError(line, too_long_line(exc, line, prev), {}, source)
                 continue
             except csv.Error as exc:
                 line = prev + 1
-                base += ends.skip_rest(line, reader.line_num + base)
-                prev = reader.line_num + base
+                ends.skip_rest(line, lines.lines_read)
+                prev = lines.lines_read
                 reason = too_long(exc, line, prev) or f"unparseable CSV: {exc}"
                 yield RowError(line, reason, {}, source)
                 continue
-            line, prev = prev + 1, reader.line_num + base
+            line, prev = prev + 1, lines.lines_read
             if len(row) != width:
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue

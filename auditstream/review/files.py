@@ -159,32 +159,31 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
     def rows() -> Rows:
         # A row the reader gave up on (a cell over its limit) goes on to its real end, not
         # to the next physical line, which may be inside a quoted cell: `ends` skips the
-        # rest, and `base` counts the lines it skipped.
+        # rest (`lines` counts every line read, those too).
         with RowEnds(lines, lambda: BoundedLines(TextSource(text))) as ends:
-            start, base, row = reader.line_num + 1, 0, 1
+            start, row = lines.lines_read + 1, 1
             while True:
                 at = handle.tell() - lines.held()  # where this row starts
                 try:
                     cells = next(reader)
                 except StopIteration:
                     return
-                except LineTooLong:  # read past, not counted by the reader: one line more
+                except LineTooLong as exc:
                     row = counted(row)
-                    long = reader.line_num + base + 1
-                    base += 1 + ends.skip_rest(start, long)
-                    why = too_long_line(start, long, reader.line_num + base)
+                    ends.skip_rest(start, exc.line)
+                    why = too_long_line(exc, start, lines.lines_read)
                     yield start, {ERROR_KEY: f"unreadable CSV row: {why}"}
-                    start = reader.line_num + base + 1
+                    start = lines.lines_read + 1
                     continue
                 except csv.Error as exc:
                     row = counted(row)
-                    base += ends.skip_rest(start, reader.line_num + base)
-                    why = too_long(exc, start, reader.line_num + base) or str(exc)
+                    ends.skip_rest(start, lines.lines_read)
+                    why = too_long(exc, start, lines.lines_read) or str(exc)
                     yield start, {ERROR_KEY: f"unreadable CSV row: {why}"}
-                    start = reader.line_num + base + 1
+                    start = lines.lines_read + 1
                     continue
                 row = counted(row)
-                end = reader.line_num + base
+                end = lines.lines_read
                 if end > start and handle.tell() == len(text) and _open_to_end(text[at:]):
                     # The reader takes an unclosed quote's cell to the end of the file: the
                     # rows after it would vanish into one rejected row's cell unnamed.
@@ -196,7 +195,7 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
                     yield start, {ERROR_KEY: reason}
                 elif any(c.strip() for c in cells):
                     yield start, dict(zip(names, _pad(cells, len(names)), strict=True))
-                start = reader.line_num + base + 1
+                start = end + 1
 
     return header, rows()
 
