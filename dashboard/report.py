@@ -32,7 +32,7 @@ from shared.columns import (
     STATUS_COLUMNS,
     THRESHOLD_COLUMNS,
 )
-from shared.csv_encoding import separator_hint
+from shared.csv_encoding import unmatched_header
 from shared.csv_lines import BoundedLines, LineTooLong, TextSource
 from shared.date_range import read_range
 from shared.errors import UsageError
@@ -95,11 +95,9 @@ def read_csv(path: Path, columns: Sequence[str] = (), table: str = ""
     if not text.endswith(("\n", "\r")):
         raise damaged(path, "cut short (its last line has no end)")
     header, *body = rows
-    if columns and not set(header) & set(columns):
-        # Excel where the decimal mark is a comma saves `;` between cells: a status row
-        # holds no comma, so it read as one cell ("no data yet" over the data, exit 0)
+    if columns and (hint := unmatched_header(header, columns)) is not None:
         raise damaged(path, f"none of the columns of table {table} ({', '.join(columns[:3])}, "
-                      f"...) in its header{separator_hint(header, columns, every=False)}")
+                      f"...) in its header{hint}")
     for n, row in enumerate(body, start=1):
         if len(row) != len(header):
             raise damaged(path, f"data row {n} has {len(row)} of the {len(header)} columns")

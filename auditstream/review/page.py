@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 
 from auditstream.review.records import ID_COLUMNS
-from shared.csv_encoding import separator_hint
+from shared.csv_encoding import unmatched_header
 from shared.csv_lines import BoundedLines, LineTooLong
 from shared.exports_folder import CASES_FILE
 from shared.names import shown
@@ -71,13 +71,12 @@ def read_cases(path: Path) -> list[Case]:
             fields = reader.fieldnames
             if fields is None:  # an empty file
                 return []
-            layout = next(((c, t) for c, t in ID_COLUMNS if c in fields), None)
-            if layout is None:
-                ids = [c for c, _ in ID_COLUMNS]
+            ids = [c for c, _ in ID_COLUMNS]
+            if (hint := unmatched_header(fields, ids)) is not None:
                 raise ValueError(f"cannot read {shown(path)}: its header names no "
                                  f"{' or '.join(ids)} column (not the exports' cases.csv)"
-                                 + separator_hint(fields, ids, every=False))
-            column, target = layout
+                                 + hint)
+            column, target = next((c, t) for c, t in ID_COLUMNS if c in fields)
             return [Case(target, unguarded(row[column] or ""),
                          {k: v or "" for k, v in row.items() if k is not None})
                     for row in reader if row.get(column)]
