@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dashboard.report import VolumeCubes, damaged, write_report
 from shared.columns import SCORED_COLUMNS
-from shared.csv_lines import BoundedLines, LineTooLong, over_the_bound
+from shared.csv_lines import BoundedLines, LineTooLong
 from shared.outputs import open_regular
 from sink.days import day_files
 from sink.exports import SCORED_FILE, Rollups
@@ -71,8 +71,8 @@ def count_scored_csv(*files: Path) -> VolumeCounts | None:
                     done += len(chunk)
             except UnicodeDecodeError:
                 raise damaged(scored, "not UTF-8 text") from None
-            except LineTooLong:
-                raise damaged(scored, over_the_bound(rows.line_num + 1)) from None
+            except LineTooLong as exc:
+                raise damaged(scored, str(exc)) from None
             except csv.Error as exc:
                 raise damaged(scored, f"line {rows.line_num}: {exc}") from None
     return counts if files else None

@@ -32,8 +32,8 @@ from shared.columns import (
     STATUS_COLUMNS,
     THRESHOLD_COLUMNS,
 )
-from shared.csv_encoding import separator_hint
-from shared.csv_lines import BoundedLines, LineTooLong, TextSource, over_the_bound
+from shared.csv_encoding import unmatched_header
+from shared.csv_lines import BoundedLines, LineTooLong, TextSource
 from shared.date_range import read_range
 from shared.errors import UsageError
 from shared.exports_folder import REPORT_NAME as REPORT_NAME
@@ -83,8 +83,8 @@ def read_csv(path: Path, columns: Sequence[str] = (), table: str = ""
         rows = [row for row in reader if row]
     except UnicodeDecodeError:
         raise damaged(path, "not UTF-8 text") from None
-    except LineTooLong:
-        raise damaged(path, over_the_bound(reader.line_num + 1)) from None
+    except LineTooLong as exc:
+        raise damaged(path, str(exc)) from None
     except csv.Error as exc:
         raise damaged(path, f"not a CSV table ({exc})") from None
     if not rows:
@@ -95,11 +95,9 @@ def read_csv(path: Path, columns: Sequence[str] = (), table: str = ""
     if not text.endswith(("\n", "\r")):
         raise damaged(path, "cut short (its last line has no end)")
     header, *body = rows
-    if columns and not set(header) & set(columns):
-        # Excel where the decimal mark is a comma saves `;` between cells: a status row
-        # holds no comma, so it read as one cell ("no data yet" over the data, exit 0)
+    if columns and (hint := unmatched_header(header, columns)) is not None:
         raise damaged(path, f"none of the columns of table {table} ({', '.join(columns[:3])}, "
-                      f"...) in its header{separator_hint(header, columns, every=False)}")
+                      f"...) in its header{hint}")
     for n, row in enumerate(body, start=1):
         if len(row) != len(header):
             raise damaged(path, f"data row {n} has {len(row)} of the {len(header)} columns")

@@ -54,6 +54,20 @@ def separator_hint(header: Sequence[str], wanted: Iterable[str], *, every: bool 
     return ""
 
 
+def unmatched_header(header: Sequence[str], columns: Iterable[str], *,
+                     hinted: Iterable[str] | None = None) -> str | None:
+    """None when `header` names one of `columns` (any will do: an older version's table
+    lacks later ones); else the tail of the reader's reason: `separator_hint` when any of
+    `hinted` (default `columns`) shows once the header is split on another separator, ""
+    otherwise. Excel where the decimal mark is a comma saves `;` between cells: read with
+    commas, its header names no column (a status row was one cell: "no data yet" over the
+    data)."""
+    columns = list(columns)
+    if set(header) & set(columns):
+        return None
+    return separator_hint(header, columns if hinted is None else hinted, every=False)
+
+
 class CsvFormatError(AuditstreamError):
     """The file cannot be read at all, or its header lacks required columns."""
 

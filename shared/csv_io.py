@@ -30,7 +30,7 @@ from shared.csv_encoding import (
     stray_in_header,
     stray_in_row,
 )
-from shared.csv_lines import MAX_LINE_CHARS, BoundedLines, LineTooLong
+from shared.csv_lines import BoundedLines, LineTooLong
 from shared.csv_resync import RowEnds, too_long, too_long_line
 from shared.csv_rows import SeenIds, row_parser
 from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
@@ -110,10 +110,9 @@ def _read_header(
     try:
         reader = csv.reader(lines)
         header = next(reader, None)
-    except LineTooLong:
+    except LineTooLong as exc:
         handle.close()
-        raise CsvFormatError(f"{shown(path)}: unreadable header: line 1 is longer than "
-                             f"{MAX_LINE_CHARS:,} characters, the most a line may hold") from None
+        raise CsvFormatError(f"{shown(path)}: unreadable header: {exc}") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         handle.close()
         raise CsvFormatError(f"{shown(path)}: unreadable header: {exc}") from exc
@@ -263,28 +262,29 @@ def _iter_rows(
 ) -> Iterator[tuple[int, T] | RowError]:
     width = len(names)
     read, first = seen.start(shown(source)), seen.first  # named in a duplicate's reason
-    # `base`: the lines a row the reader gave up on went on after it (skipped by `ends`).
+    # `prev`: the last physical line read (`lines` counts those the reader never got: a
+    # line over the bound, the rest of a row it gave up on, skipped by `ends`).
     with handle, RowEnds(lines, again) as ends:
-        prev, base = reader.line_num, 0
+        prev = lines.lines_read
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
-            except LineTooLong:  # read past, not counted by the reader: one line more
-                line, long = prev + 1, reader.line_num + base + 1
-                base += 1 + ends.skip_rest(line, long)
-                prev = reader.line_num + base
-                yield RowError(line, too_long_line(line, long, prev), {}, source)
+            except LineTooLong as exc:
+                line = prev + 1
+                ends.skip_rest(line, exc.line)
+                prev = lines.lines_read
+                yield RowError(line, too_long_line(exc, line, prev), {}, source)
                 continue
             except csv.Error as exc:
                 line = prev + 1
-                base += ends.skip_rest(line, reader.line_num + base)
-                prev = reader.line_num + base
+                ends.skip_rest(line, lines.lines_read)
+                prev = lines.lines_read
                 reason = too_long(exc, line, prev) or f"unparseable CSV: {exc}"
                 yield RowError(line, reason, {}, source)
                 continue
-            line, prev = prev + 1, reader.line_num + base
+            line, prev = prev + 1, lines.lines_read
             if len(row) != width:
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue

@@ -5,7 +5,8 @@ broken or hostile export) was held whole, about twice over while the text layer 
 (1.9x its size), and a line of commas became a cell each (20 MB of commas: 2 GB, 4 min).
 `BoundedLines` gives the reader lines of at most `MAX_LINE_CHARS` characters; a longer
 one is read past in pieces of that size, never held whole, and raises `LineTooLong` in
-its place (the reader passes it on and starts its next row afresh).
+its place (the reader passes it on and starts its next row afresh), naming its line: the
+lines are counted here, as the reader's `line_num` does not count a line it never got.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ MAX_LINE_CHARS = 1_048_576
 
 
 class LineTooLong(Exception):
-    """The next line was longer than the bound; it has been read past, to its end."""
+    """Physical line `line` was longer than the bound, `limit`; it has been read past, to
+    its end. Its text says so: "line 5 is longer than 1,048,576 characters, the most a line
+    may hold"."""
 
-
-def over_the_bound(line: int) -> str:
-    """Why a file is not read: its physical line `line` is longer than the bound."""
-    return f"line {line} is longer than {MAX_LINE_CHARS:,} characters, the most a line may hold"
+    def __init__(self, line: int, limit: int = MAX_LINE_CHARS) -> None:
+        super().__init__(f"line {line} is longer than {limit:,} characters, the most a line "
+                         "may hold")
+        self.line = line
 
 
 class LinePieces(Protocol):
@@ -37,29 +40,35 @@ class LinePieces(Protocol):
 
 class BoundedLines:
     """The lines of `handle` (text, newline="") for the csv reader, each of at most `limit`
-    characters; a longer line is read to its end in pieces and raises `LineTooLong`."""
+    characters; a longer line is read to its end in pieces and raises `LineTooLong`.
+    `lines_read`: the physical lines read so far, given whole, read past or in `pieces`."""
 
     def __init__(self, handle: LineSource, limit: int = MAX_LINE_CHARS) -> None:
         self._size = limit + 1  # a piece this long is a line over the bound
         self._real: Callable[[int], str] = handle.readline
         self._readline: Callable[[int], str] = self._real
         self._held = 0  # characters of a piece read from the handle, not yet given
+        self.lines_read = 0
 
     def __iter__(self) -> BoundedLines:
         return self
 
     def __next__(self) -> str:
         line = self._readline(self._size)
-        if len(line) < self._size:  # a whole line (a shorter piece ends at a line end)
-            if line:
-                return line
+        if not line:
             raise StopIteration
+        self.lines_read += 1
+        if len(line) < self._size:  # a whole line (a shorter piece ends at a line end)
+            return line
         for _ in self._rest(line):
             pass
-        raise LineTooLong
+        raise LineTooLong(self.lines_read, self._size - 1)
 
     def pieces(self) -> Iterator[str]:
-        return self._rest(self._readline(self._size))
+        first = self._readline(self._size)
+        if first:
+            self.lines_read += 1
+        return self._rest(first)
 
     def _rest(self, piece: str) -> Iterator[str]:
         """`piece` and the rest of its line, a piece at a time."""

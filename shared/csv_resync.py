@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TextIO
 
-from shared.csv_lines import MAX_LINE_CHARS, BoundedLines, LinePieces, QuoteScan, WholeLines
+from shared.csv_lines import BoundedLines, LinePieces, LineTooLong, QuoteScan, WholeLines
 
 
 def too_long(exc: csv.Error, first: int, last: int) -> str | None:
@@ -29,11 +29,11 @@ def too_long(exc: csv.Error, first: int, last: int) -> str | None:
             f"may hold{spans}")
 
 
-def too_long_line(first: int, long: int, last: int) -> str:
-    """Why the row of lines `first`-`last` was not read: its line `long` is over the bound."""
+def too_long_line(exc: LineTooLong, first: int, last: int) -> str:
+    """Why the row of lines `first`-`last` was not read: its line `exc.line` is over the
+    bound."""
     spans = f" (the row spans lines {first}-{last})" if last > first else ""
-    return (f"line {long} is longer than {MAX_LINE_CHARS:,} characters, the most a line may "
-            f"hold; not read{spans}")
+    return f"{exc}; not read{spans}"
 
 
 def still_quoted(line: str, quoted: bool) -> bool:

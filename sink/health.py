@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.columns import SOURCE_SCORE, STATUS_COLUMNS
-from shared.csv_encoding import separator_hint
-from shared.csv_lines import BoundedLines, LineTooLong, over_the_bound
+from shared.csv_encoding import unmatched_header
+from shared.csv_lines import BoundedLines, LineTooLong
 from shared.errors import UsageError
 from shared.exports_folder import RUN_FILE
 from shared.freshness import STALE_S, ahead_by, batch_run, silent_for, utc
@@ -71,13 +71,12 @@ def check(folder: Path, now: datetime) -> Verdict:
         return Verdict(False, f"no {shown(path)} yet: the sink has not started its loop")
     except (OSError, UnicodeDecodeError, csv.Error, UsageError) as exc:
         return Verdict(False, f"cannot read {shown(path)}: {exc}")
-    except LineTooLong:  # the csv reader's count (DictReader's stops at a row's start)
-        return Verdict(False, f"cannot read {shown(path)}: "
-                              f"{over_the_bound(reader.reader.line_num + 1)}")
-    if header and "heartbeat_at" not in header:  # Excel's `;` save: no field was read
+    except LineTooLong as exc:
+        return Verdict(False, f"cannot read {shown(path)}: {exc}")
+    hint = unmatched_header(header, ["heartbeat_at"], hinted=STATUS_COLUMNS)
+    if header and hint is not None:
         return Verdict(False, f"{shown(path)} does not read as the sink writes it: its header "
-                              "has no heartbeat_at column"
-                              + separator_hint(header, STATUS_COLUMNS, every=False))
+                              f"has no heartbeat_at column{hint}")
     if len(rows) != 1:
         return Verdict(False, f"{shown(path)} holds {len(rows)} rows, not 1")
     try:

@@ -28,7 +28,7 @@ from auditstream.review.records import (
     parse_time,
 )
 from shared.csv_encoding import CsvFormatError, encoding_of, stray_in_header, stray_in_row
-from shared.csv_lines import MAX_LINE_CHARS, BoundedLines, LineTooLong, QuoteScan, TextSource
+from shared.csv_lines import BoundedLines, LineTooLong, QuoteScan, TextSource
 from shared.csv_resync import RowEnds, too_long, too_long_line
 from shared.errors import AuditstreamError
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
@@ -131,9 +131,8 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
         header = next(reader)
     except StopIteration:
         raise ReviewFileError(f"{shown(path)}: the file is empty (no header)") from None
-    except LineTooLong:
-        raise ReviewFileError(f"{shown(path)}: line 1 is longer than {MAX_LINE_CHARS:,} "
-                              "characters, the most a line may hold: not a header") from None
+    except LineTooLong as exc:
+        raise ReviewFileError(f"{shown(path)}: {exc}: not a header") from None
     except csv.Error as exc:
         raise ReviewFileError(f"{shown(path)}: line 1: {exc}") from None
 
@@ -160,32 +159,31 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
     def rows() -> Rows:
         # A row the reader gave up on (a cell over its limit) goes on to its real end, not
         # to the next physical line, which may be inside a quoted cell: `ends` skips the
-        # rest, and `base` counts the lines it skipped.
+        # rest (`lines` counts every line read, those too).
         with RowEnds(lines, lambda: BoundedLines(TextSource(text))) as ends:
-            start, base, row = reader.line_num + 1, 0, 1
+            start, row = lines.lines_read + 1, 1
             while True:
                 at = handle.tell() - lines.held()  # where this row starts
                 try:
                     cells = next(reader)
                 except StopIteration:
                     return
-                except LineTooLong:  # read past, not counted by the reader: one line more
+                except LineTooLong as exc:
                     row = counted(row)
-                    long = reader.line_num + base + 1
-                    base += 1 + ends.skip_rest(start, long)
-                    why = too_long_line(start, long, reader.line_num + base)
+                    ends.skip_rest(start, exc.line)
+                    why = too_long_line(exc, start, lines.lines_read)
                     yield start, {ERROR_KEY: f"unreadable CSV row: {why}"}
-                    start = reader.line_num + base + 1
+                    start = lines.lines_read + 1
                     continue
                 except csv.Error as exc:
                     row = counted(row)
-                    base += ends.skip_rest(start, reader.line_num + base)
-                    why = too_long(exc, start, reader.line_num + base) or str(exc)
+                    ends.skip_rest(start, lines.lines_read)
+                    why = too_long(exc, start, lines.lines_read) or str(exc)
                     yield start, {ERROR_KEY: f"unreadable CSV row: {why}"}
-                    start = reader.line_num + base + 1
+                    start = lines.lines_read + 1
                     continue
                 row = counted(row)
-                end = reader.line_num + base
+                end = lines.lines_read
                 if end > start and handle.tell() == len(text) and _open_to_end(text[at:]):
                     # The reader takes an unclosed quote's cell to the end of the file: the
                     # rows after it would vanish into one rejected row's cell unnamed.
@@ -197,7 +195,7 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
                     yield start, {ERROR_KEY: reason}
                 elif any(c.strip() for c in cells):
                     yield start, dict(zip(names, _pad(cells, len(names)), strict=True))
-                start = reader.line_num + base + 1
+                start = end + 1
 
     return header, rows()
 
@@ -537,12 +535,9 @@ def _ids_file(f: Path, col: str, *, reviews: bool
                     found[unguarded(row.get(col) or "")] = _exported(row)
                 else:
                     ids.add(unguarded(row.get(col) or ""))
-    except LineTooLong:  # the csv reader's count (DictReader's stops at a row's start)
-        line = reader.reader.line_num + 1
-        raise ReviewFileError(f"cannot check the ids: {shown(f)}: line {line} is "
-                              f"longer than {MAX_LINE_CHARS:,} characters, the most a line may "
-                              "hold (not the exports' file); make the exports again, or "
-                              "--no-check") from None
+    except LineTooLong as exc:
+        raise ReviewFileError(f"cannot check the ids: {shown(f)}: {exc} (not the exports' "
+                              "file); make the exports again, or --no-check") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ReviewFileError(f"cannot check the ids: {shown(f)} is not a readable CSV of the "
                               f"exports ({exc}); make the exports again, or --no-check"

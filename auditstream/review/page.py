@@ -16,8 +16,8 @@ from html import escape
 from pathlib import Path
 
 from auditstream.review.records import ID_COLUMNS
-from shared.csv_encoding import separator_hint
-from shared.csv_lines import BoundedLines, LineTooLong, over_the_bound
+from shared.csv_encoding import unmatched_header
+from shared.csv_lines import BoundedLines, LineTooLong
 from shared.exports_folder import CASES_FILE
 from shared.names import shown
 from shared.outputs import open_text
@@ -71,19 +71,17 @@ def read_cases(path: Path) -> list[Case]:
             fields = reader.fieldnames
             if fields is None:  # an empty file
                 return []
-            layout = next(((c, t) for c, t in ID_COLUMNS if c in fields), None)
-            if layout is None:
-                ids = [c for c, _ in ID_COLUMNS]
+            ids = [c for c, _ in ID_COLUMNS]
+            if (hint := unmatched_header(fields, ids)) is not None:
                 raise ValueError(f"cannot read {shown(path)}: its header names no "
                                  f"{' or '.join(ids)} column (not the exports' cases.csv)"
-                                 + separator_hint(fields, ids, every=False))
-            column, target = layout
+                                 + hint)
+            column, target = next((c, t) for c, t in ID_COLUMNS if c in fields)
             return [Case(target, unguarded(row[column] or ""),
                          {k: v or "" for k, v in row.items() if k is not None})
                     for row in reader if row.get(column)]
-        except LineTooLong:  # the csv reader's count (DictReader's stops at a row's start)
-            raise ValueError(f"cannot read {shown(path)}: "
-                             f"{over_the_bound(reader.reader.line_num + 1)} (not the exports' "
+        except LineTooLong as exc:
+            raise ValueError(f"cannot read {shown(path)}: {exc} (not the exports' "
                              "cases.csv)") from None
 
 

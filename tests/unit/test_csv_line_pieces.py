@@ -44,23 +44,32 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet='ab\r\n",', max_size=30), max_size=8), st.integers(1, 12))
+@given(st.lists(st.text(alphabet='ab\r\n",', max_size=30), max_size=8), st.integers(1, 12),
+       st.lists(st.booleans(), max_size=20))
 def test_bounded_lines_give_each_line_within_the_bound_and_skip_each_other(
-        parts: list[str], limit: int) -> None:
-    """Any text, any bound: the lines as a file opened with newline="" gives them, those of
-    at most `limit` characters whole and in order, one `LineTooLong` for each other."""
+        parts: list[str], limit: int, whole: list[bool]) -> None:
+    """Any text, any bound, each line asked for whole or (`whole` false) in pieces: the
+    lines as a file opened with newline="" gives them, those of at most `limit` characters
+    whole and in order, one `LineTooLong` naming its line for each other, all of a line in
+    pieces; `lines_read` counts each."""
     text = "".join(parts)
-    expected = [m if len(m) <= limit else None for m in _LINE.findall(text)]
+    found = _LINE.findall(text)
+    asks = [*whole, *[True] * len(found)][:len(found)]
+    expected = [m if not w or len(m) <= limit else
+                f"line {n} is longer than {limit:,} characters, the most a line may hold"
+                for n, (m, w) in enumerate(zip(found, asks, strict=True), start=1)]
     lines = BoundedLines(io.StringIO(text, newline=""), limit=limit)
-    got: list[str | None] = []
-    while True:
+    got: list[str] = []
+    counts: list[int] = []
+    for w in asks:
         try:
-            got.append(next(lines))
-        except LineTooLong:
-            got.append(None)
-        except StopIteration:
-            break
-    assert got == expected
+            got.append(next(lines) if w else "".join(lines.pieces()))
+        except LineTooLong as exc:
+            assert exc.line == len(got) + 1
+            got.append(str(exc))
+        counts.append(lines.lines_read)
+    assert (got, counts) == (expected, list(range(1, len(found) + 1)))
+    assert (list(lines), list(lines.pieces()), lines.lines_read) == ([], [], len(found))
 
 
 @settings(max_examples=500, deadline=None)

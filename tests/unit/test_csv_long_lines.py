@@ -103,6 +103,18 @@ def test_a_header_over_the_bound_is_a_one_line_error(tmp_path: Path) -> None:
     assert "\n" not in str(caught.value)
 
 
+def test_a_long_line_inside_a_quoted_header_cell_is_named_by_its_own_line(
+        tmp_path: Path) -> None:
+    """The header's last name is quoted over lines 1-3: its line 2 is the long one."""
+    path = tmp_path / "header.csv"
+    path.write_text(HEADER + ',"a\n' + "x" * MAX_LINE_CHARS + '\nb"\n' + _row("1") + "\n",
+                    encoding="utf-8")
+    with pytest.raises(CsvFormatError) as caught:
+        iter_records(path)
+    assert str(caught.value).endswith("header.csv: unreadable header: line 2 is longer than "
+                                      "1,048,576 characters, the most a line may hold")
+
+
 def test_a_line_of_a_million_commas_within_the_bound_keeps_32_cells_past_the_header(
         tmp_path: Path) -> None:
     """Within the line bound, a million cells: one reject counting them all, its report

@@ -5,13 +5,15 @@ it showed; it now says what the separator is and what to do."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from auditstream.broker.process import free_port
 from auditstream.cli import main
-from shared.errors import ExitCode
+from shared.errors import AuditstreamError, ExitCode
 from shared.schemas import REQUIRED_CSV_FIELDS
 
 ROW = ["1", "c1", "2025-01-01 00:00:00", "1,5", "CH", "app", "pc", "fuel", "10.0.0.1"]
@@ -81,3 +83,62 @@ def test_a_reviews_file_of_another_separator_is_refused_naming_it(
     assert main(["review", "import", str(path), "--no-check", "--dry-run"]) == ExitCode.USAGE
     line = _error(capsys)
     assert "no `outcome` column" in line and f"separated by {name}" in line, line
+
+
+HINT = ("; its columns are separated by semicolons, not commas: save it comma-separated, with "
+        "'.' as the decimal mark (Excel writes the list separator and decimal mark of the "
+        "system's region settings)")
+
+
+def _health(f: Path) -> str:
+    from sink import health
+
+    return health.check(f.parent, datetime(2026, 12, 6, 17, 0)).reason
+
+
+def _cases(f: Path) -> str:
+    from auditstream.review.page import read_cases
+
+    with pytest.raises(ValueError) as refused:
+        read_cases(f)
+    return str(refused.value)
+
+
+def _table(f: Path) -> str:
+    from dashboard.report import read_csv
+
+    with pytest.raises(AuditstreamError) as refused:
+        read_csv(f, ("data_as_of", "rows", "heartbeat_at", "lag_messages"), "status")
+    return str(refused.value)
+
+
+_READERS = {
+    "health": (_health, "status.csv", ("rows", "lag_messages"),  # any status column hints
+               "{f} does not read as the sink writes it: its header has no heartbeat_at "
+               "column{hint}"),
+    "cases": (_cases, "cases.csv", ("rank", "case_id"),
+              "cannot read {f}: its header names no case_id or transaction_id column (not "
+              "the exports' cases.csv){hint}"),
+    "table": (_table, "status.csv", ("rows", "heartbeat_at"),
+              "cannot read {f}: none of the columns of table status (data_as_of, rows, "
+              "heartbeat_at, ...) in its header{hint} (a damaged or hand-edited file); make "
+              "the exports again (`auditstream score` or the sink) or restore it"),
+}
+
+
+@pytest.mark.parametrize(("header", "hint"), [
+    (";".join, HINT),  # Excel's `;` save: the header one cell
+    (lambda _: "a;b,c", ""),  # another separator, none of the columns
+    (lambda _: "a,b", ""),  # comma-separated, none of the columns
+])
+@pytest.mark.parametrize("reader", sorted(_READERS))
+def test_an_exports_table_whose_header_names_none_of_its_columns_is_said_so(
+        tmp_path: Path, reader: str, header: Callable[[Sequence[str]], str], hint: str
+) -> None:
+    """The health check, the review page and `dashboard report`: one line naming what the
+    header lacks, and the separator when it was split on another (any one of the table's
+    columns then found: for the health check, any status column, not only heartbeat_at)."""
+    read, name, names, message = _READERS[reader]
+    f = tmp_path / name
+    f.write_text(header(names) + "\n1;2\n", encoding="utf-8-sig")
+    assert read(f) == message.format(f=f, hint=hint)

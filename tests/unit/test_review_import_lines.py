@@ -8,6 +8,7 @@ line end, +649 MiB and 7 s, then read as a header of 40 million columns; in the 
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 import pytest
 
 from auditstream.cli import main
+from auditstream.review.files import read_table
+from auditstream.review.records import ERROR_KEY
 from shared.csv_lines import MAX_LINE_CHARS
 from shared.errors import ExitCode
 from tests.unit.test_review_import_hostile import _no_publish, _refused
@@ -78,6 +81,27 @@ def test_a_long_line_inside_a_quoted_cell_rejects_its_row_and_the_next_rows_are_
             "the most a line may hold; not read (the row spans lines 2-4)") in err, err
 
 
+def test_lines_are_counted_on_across_long_lines_and_oversize_cells(tmp_path: Path) -> None:
+    """A long line inside a quoted note over lines 3-5, a long line alone (7) and an
+    oversize quoted note over lines 9-11: each reject names its lines, and every row after
+    one keeps its own line (the lines read past and skipped counted)."""
+    long = b"x" * MAX_LINE_CHARS
+    f = tmp_path / "r.csv"
+    f.write_bytes(HEADER + b"c0,confirmed,\n"
+                  + b'c1,confirmed,"a\n' + long + b'\nb"\n' + b"c2,confirmed,\n"
+                  + b"c3," + long + b"\n" + b"c4,confirmed,\n"
+                  + b'c5,confirmed,"' + b"B" * 200_000 + b'\nmid\nC"\n' + b"c6,confirmed,\n")
+    _header, rows = read_table(f)
+    got = [(line, row.get(ERROR_KEY) or row["case_id"]) for line, row in rows]
+    bound = f"is longer than {MAX_LINE_CHARS:,} characters, the most a line may hold; not read"
+    cell = (f"a cell is longer than {csv.field_size_limit():,} characters, the most a cell "
+            "may hold")
+    assert got == [(2, "c0"),
+                   (3, f"unreadable CSV row: line 4 {bound} (the row spans lines 3-5)"),
+                   (6, "c2"), (7, f"unreadable CSV row: line 7 {bound}"), (8, "c4"),
+                   (9, f"unreadable CSV row: {cell} (the row spans lines 9-11)"), (12, "c6")]
+
+
 @pytest.mark.parametrize("over", [0, 1])
 def test_a_header_longer_than_the_line_bound_is_refused(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any],
@@ -92,6 +116,17 @@ def test_a_header_longer_than_the_line_bound_is_refused(
         return
     _refused(code, out, err, _no_publish,
              f"{f}: line 1 is longer than {MAX_LINE_CHARS:,} characters, the most a line may "
+             "hold: not a header")
+
+
+def test_a_long_line_inside_a_quoted_header_cell_is_named_by_its_own_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], _no_publish: list[Any]) -> None:
+    """The header's last name is quoted over lines 1-3: its line 2 is the long one."""
+    f = tmp_path / "r.csv"
+    f.write_bytes(b'case_id,outcome,"a\n' + b"x" * MAX_LINE_CHARS + b'\nb"\nc1,confirmed,\n')
+    code, out, err = _import(f, capsys)
+    _refused(code, out, err, _no_publish,
+             f"{f}: line 2 is longer than {MAX_LINE_CHARS:,} characters, the most a line may "
              "hold: not a header")
 
 
