@@ -8,16 +8,19 @@ guard and the kernel table's shell").
         --in detector/metrics.py:Watchdog.guard,_Open.__init__ \\
         --tests tests/unit/test_detector_watchdog_pause.py,tests/unit/test_detector_metrics.py \\
         -k watchdog --report /tmp/guard.json
+    nice -n 10 .venv/bin/python bench/decorated_mutation.py --run --env NUMBA_DISABLE_JIT=1 \\
+        --in detector/kernel/lru.py:Slots.clone,Slots.settle,Slots.order,Slots.__len__ \\
+        --tests tests/unit/test_kernel_lru.py --report /tmp/slots.json   # undecorated too
 
 Without `--run` nothing is run (`make bench` runs every bench script without arguments).
 
 mutmut 3 leaves decorated functions out (its trampolines would copy the decorator). Here
 the named functions' decorators are hidden (the line commented out: every other line and
 column stays), mutmut's own operators (`create_mutations`, the same mutants `mutmut run`
-would make of the function undecorated) make the mutants, and each is written as a text
-replacement of the original node into a scratch copy of the tree (`--tree`, restored after
-each), decorator in place. The tests run there with `-x` under `timeout` (3 x the clean
-run), with `PYTHONPATH` the copy, so a child interpreter a test starts runs the mutant too
+would make of the function undecorated) make the mutants, and each (the file rendered with
+the one node replaced, the decorators shown again) is written into a scratch copy of the
+tree (`--tree`, restored after each). The tests run there with `-x` under `timeout` (3 x
+the clean run), with `PYTHONPATH` the copy, so a child interpreter a test starts runs the mutant too
 (mutmut's trampolines never reach one). **killed**: a test fails or the run times out;
 else **survived**.
 """
@@ -31,9 +34,9 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,12 +45,10 @@ ROOT = Path(__file__).resolve().parents[1]
 class Mutant:
     index: int
     function: str
-    line: int  # 1-based, of the original node's start
-    col: int
-    end_line: int
-    end_col: int
+    line: int  # 1-based, where the changed node starts
     old: str
     new: str
+    source: str = field(repr=False)  # the whole file with this mutant
 
 
 def _functions(module: Any) -> list[tuple[str, Any]]:
@@ -80,10 +81,12 @@ def mutants(spec: str, root: Path = ROOT) -> list[Mutant]:
     if missing:
         sys.exit(f"no function {sorted(missing)} in {path}")
     where = MetadataWrapper(tree, unsafe_skip_copy=True).resolve(PositionProvider)
+    shown: dict[str, str] = {}  # each hidden decorator line: the original
     for q, f in _functions(tree):  # the named functions' decorators hidden
         for d in f.decorators if q in wanted else ():
             i = where[d].start.line - 1
-            hidden[i] = hidden[i].replace("@", "#", 1)
+            line, hidden[i] = hidden[i], hidden[i].replace("@", "# mutation hid @", 1)
+            shown[hidden[i]] = line
     module, found, _, _ = create_mutations(path, "".join(hidden))
     names_of = {id(f): q for q, f in _functions(module)}
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
@@ -92,27 +95,21 @@ def mutants(spec: str, root: Path = ROOT) -> list[Mutant]:
         f = one.contained_by_top_level_function
         if f is None or names_of.get(id(f)) not in wanted:
             continue
-        at = positions[one.original_node]
-        out.append(Mutant(0, names_of[id(f)], at.start.line, at.start.column, at.end.line,
-                          at.end.column, module.code_for_node(one.original_node),
-                          module.code_for_node(one.mutated_node)))
-    out.sort(key=lambda m: (m.line, m.col))
+        changed = cast("cst.Module", module.deep_replace(one.original_node, one.mutated_node))
+        lines = changed.code.splitlines(keepends=True)
+        text = "".join(shown.get(ln, ln) for ln in lines)
+        was, now = (module.code_for_node(n) for n in (one.original_node, one.mutated_node))
+        out.append(Mutant(0, names_of[id(f)], positions[one.original_node].start.line,
+                          was.strip(), now.strip(), text))
+    out.sort(key=lambda m: m.line)  # stable: mutmut's order within a line
     for i, m in enumerate(out, 1):
         m.index = i
     return out
 
 
-def mutated(source: str, m: Mutant) -> str:
-    """`source` with mutant `m`'s node replaced by its text."""
-    lines = source.splitlines(keepends=True)
-    head, tail = lines[m.line - 1][:m.col], lines[m.end_line - 1][m.end_col:]
-    assert "".join(lines[m.line - 1:m.end_line])[m.col:].startswith(m.old), m
-    return "".join([*lines[:m.line - 1], head, m.new, tail, *lines[m.end_line:]])
-
-
-def _pytest(tree: Path, tests: list[str], k: str | None,
-            timeout: float | None) -> tuple[str, float, str]:
-    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
+def _pytest(tree: Path, tests: list[str], k: str | None, timeout: float | None,
+            extra: dict[str, str]) -> tuple[str, float, str]:
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1", **extra)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
            "-p", "no:randomly", "--tb=short", *tests, *(["-k", k] if k else [])]
     start = time.monotonic()
@@ -127,14 +124,14 @@ def _pytest(tree: Path, tests: list[str], k: str | None,
 
 
 def run(spec: str, chosen: list[Mutant], tests: list[str], k: str | None,
-        tree: Path, report: Path, factor: float) -> None:
+        tree: Path, report: Path, factor: float, extra: dict[str, str]) -> None:
     if tree.exists():
         shutil.rmtree(tree)
     ignore = shutil.ignore_patterns(".git", ".venv", "mutants", "__pycache__", ".mypy_cache",
                                     ".ruff_cache", ".pytest_cache", "node_modules")
     shutil.copytree(ROOT, tree, ignore=ignore, symlinks=True)
     print("clean run ...", flush=True)
-    status, clean_s, out = _pytest(tree, tests, k, None)
+    status, clean_s, out = _pytest(tree, tests, k, None, extra)
     if status != "survived":
         sys.exit(f"the clean tree fails its tests:\n{out[-3000:]}")
     print(f"clean run: {clean_s:.0f} s", flush=True)
@@ -142,13 +139,14 @@ def run(spec: str, chosen: list[Mutant], tests: list[str], k: str | None,
     source = path.read_text()
     results: list[dict[str, Any]] = []
     for m in chosen:
-        path.write_text(mutated(source, m))
+        path.write_text(m.source)
         try:
-            status, took, out = _pytest(tree, tests, k, factor * clean_s)
+            status, took, out = _pytest(tree, tests, k, factor * clean_s, extra)
         finally:
             path.write_text(source)
         failed = [ln for ln in out.splitlines() if ln.startswith(("FAILED", "ERROR"))][:3]
-        results.append({**asdict(m), "status": status, "seconds": round(took, 1),
+        results.append({**{key: v for key, v in asdict(m).items() if key != "source"},
+                        "status": status, "seconds": round(took, 1),
                         "failed": failed})
         print(f"[{m.index}] {m.function} {m.old!r} -> {m.new!r}: {status} "
               f"({took:.0f} s) {failed[:1]}", flush=True)
@@ -168,6 +166,9 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, default=Path("/tmp/decorated-mut-tree"))
     parser.add_argument("--report", type=Path, default=Path("/tmp/decorated_mutation.json"))
     parser.add_argument("--timeout-factor", type=float, default=3.0)
+    parser.add_argument("--env", action="append", default=[],
+                        help="NAME=VALUE for the tests (NUMBA_DISABLE_JIT=1: the kernel as "
+                             "Python, docs/mutation.md)")
     args = parser.parse_args()
     if not args.spec:
         return  # `make bench`: nothing to do
@@ -181,8 +182,9 @@ def main() -> None:
         return
     if not args.tests:
         sys.exit("--run needs --tests")
+    extra = dict(e.split("=", 1) for e in args.env)
     run(args.spec, found, args.tests.split(","), args.k, args.tree, args.report,
-        args.timeout_factor)
+        args.timeout_factor, extra)
 
 
 if __name__ == "__main__":
