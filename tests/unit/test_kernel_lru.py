@@ -317,6 +317,34 @@ def test_a_restore_takes_the_slots_mapping_would(n: int) -> None:
         lru.Slots(100, 1e9).restore(["a", "b", "a"])
 
 
+def _whole(slots: lru.Slots) -> tuple[object, ...]:
+    """Everything a table holds: bounds, maps, free list, counts, arrays."""
+    return (slots.max_customers, slots.ttl, slots.order(), dict(slots.slot_of),
+            list(slots.id_of), list(slots.free), slots.evicted, set(slots.gone),
+            [a.tolist() for a in slots.arrays])
+
+
+def test_a_clone_is_the_same_table_and_independent_of_it() -> None:
+    """`clone` (`KernelRows.clone`, careful isolation's savepoint): the copy holds the same
+    table (a customer dropped beyond `max_customers`, so `gone` and `evicted` are set), a
+    batch run on it leaves the original as it was, and the original then runs the same
+    batch to the same drops and the same table."""
+    slots = lru.Slots(3, 5.0)
+    slots.run(["a", "b", "c", "d"], np.array([0.0, 1.0, 2.0, 3.0]))
+    assert (slots.evicted, slots.gone) == (1, {"a"})
+    before = _whole(slots)
+    copy = slots.clone()
+    assert _whole(copy) == before
+    # b and c idle over 5 s at 7.5; b back at 8.0, fresh, makes room: d (max 3)
+    ids, t = ["e", "a", "b"], np.array([7.5, 7.5, 8.0])
+    dropped, fresh = copy.run(ids, t)
+    assert dropped == [("b", 0), ("c", 0), ("d", 2)] and fresh.tolist() == [True] * 3
+    assert _whole(slots) == before
+    again, fresh_again = slots.run(ids, t)
+    assert again == dropped and fresh_again.tolist() == fresh.tolist()
+    assert _whole(slots) == _whole(copy)
+
+
 def test_generated_rows_drop_as_the_engine_does() -> None:
     """Generated rows (one in twenty swapped with the next: late rows), a table smaller
     than the customers and a ttl of two days: the same drops per row as the table, and at
