@@ -303,6 +303,18 @@ def test_a_restore_links_both_ways(n: int) -> None:
         slots.restore(["x"])
 
 
+def test_a_restore_into_a_table_that_only_mapped_ids_is_refused() -> None:
+    """`map` gives ids slots before the kernel holds them (`len` still 0): the table is
+    used, and a restore into it would overwrite their slots, so it is refused as into one
+    holding customers; a table never used takes it."""
+    mapped = lru.Slots(100, 1e9)
+    mapped.map(["a"])
+    assert len(mapped) == 0
+    with pytest.raises(ValueError, match="used before"):
+        mapped.restore(["b"])
+    assert lru.Slots(100, 1e9).restore(["b"]).tolist() == [0]
+
+
 @pytest.mark.parametrize("n", [0, 1, lru.CHUNK, lru.CHUNK + 1, 6 * lru.CHUNK + 7])
 def test_a_restore_takes_the_slots_mapping_would(n: int) -> None:
     """At any size about a growth step: the same slots, capacity and free list as mapping
