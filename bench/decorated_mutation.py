@@ -1,6 +1,6 @@
 """mutmut's mutants of functions mutmut itself skips: decorated ones (`@contextmanager`,
-`Watchdog.guard`), and the small functions they call (docs/mutation.md, "The watchdog's
-guard and the kernel table's shell").
+`Watchdog.guard`), and the small functions they call (docs/mutation.md, "The kernel
+table's shell and the watchdog's guard").
 
     .venv/bin/python bench/decorated_mutation.py \\
         --in detector/metrics.py:Watchdog.guard,_Open.__init__               # the mutants
