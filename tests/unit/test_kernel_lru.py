@@ -303,6 +303,18 @@ def test_a_restore_links_both_ways(n: int) -> None:
         slots.restore(["x"])
 
 
+def test_a_restore_into_a_table_that_only_mapped_ids_is_refused() -> None:
+    """`map` gives ids slots before the kernel holds them (`len` still 0): the table is
+    used, and a restore into it would overwrite their slots, so it is refused as into one
+    holding customers; a table never used takes it."""
+    mapped = lru.Slots(100, 1e9)
+    mapped.map(["a"])
+    assert len(mapped) == 0
+    with pytest.raises(ValueError, match="used before"):
+        mapped.restore(["b"])
+    assert lru.Slots(100, 1e9).restore(["b"]).tolist() == [0]
+
+
 @pytest.mark.parametrize("n", [0, 1, lru.CHUNK, lru.CHUNK + 1, 6 * lru.CHUNK + 7])
 def test_a_restore_takes_the_slots_mapping_would(n: int) -> None:
     """At any size about a growth step: the same slots, capacity and free list as mapping
@@ -315,6 +327,34 @@ def test_a_restore_takes_the_slots_mapping_would(n: int) -> None:
     assert restored.free == mapped.free and len(restored.arrays.seen) == len(mapped.id_of)
     with pytest.raises(ValueError, match="twice"):
         lru.Slots(100, 1e9).restore(["a", "b", "a"])
+
+
+def _whole(slots: lru.Slots) -> tuple[object, ...]:
+    """Everything a table holds: bounds, maps, free list, counts, arrays."""
+    return (slots.max_customers, slots.ttl, slots.order(), dict(slots.slot_of),
+            list(slots.id_of), list(slots.free), slots.evicted, set(slots.gone),
+            [a.tolist() for a in slots.arrays])
+
+
+def test_a_clone_is_the_same_table_and_independent_of_it() -> None:
+    """`clone` (`KernelRows.clone`, careful isolation's savepoint): the copy holds the same
+    table (a customer dropped beyond `max_customers`, so `gone` and `evicted` are set), a
+    batch run on it leaves the original as it was, and the original then runs the same
+    batch to the same drops and the same table."""
+    slots = lru.Slots(3, 5.0)
+    slots.run(["a", "b", "c", "d"], np.array([0.0, 1.0, 2.0, 3.0]))
+    assert (slots.evicted, slots.gone) == (1, {"a"})
+    before = _whole(slots)
+    copy = slots.clone()
+    assert _whole(copy) == before
+    # b and c idle over 5 s at 7.5; b back at 8.0, fresh, makes room: d (max 3)
+    ids, t = ["e", "a", "b"], np.array([7.5, 7.5, 8.0])
+    dropped, fresh = copy.run(ids, t)
+    assert dropped == [("b", 0), ("c", 0), ("d", 2)] and fresh.tolist() == [True] * 3
+    assert _whole(slots) == before
+    again, fresh_again = slots.run(ids, t)
+    assert again == dropped and fresh_again.tolist() == fresh.tolist()
+    assert _whole(slots) == _whole(copy)
 
 
 def test_generated_rows_drop_as_the_engine_does() -> None:
