@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import http.client
-import socket
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -78,12 +77,3 @@ class Running:
                  tb: TracebackType | None) -> None:
         self.close()
 
-
-def raw(port: int, data: bytes, timeout: float = 10) -> bytes:
-    """`data` sent to the page as they are, and all it answers until it closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-    return out

@@ -21,8 +21,9 @@ from auditstream.review.files import exports_ids
 from auditstream.review.simulate import Reviewer, simulate
 from shared.errors import ExitCode, UsageError
 from tests.fifo_guard import within
+from tests.loopback import raw
 from tests.review_publisher import publish_to_list
-from tests.unit.review_page import Running, cases_folder, raw
+from tests.unit.review_page import Running, cases_folder
 
 HEADER = ["rank", "case_id", "outcome"]
 KINDS = ["fifo", "folder", "link"]

@@ -25,7 +25,8 @@ from auditstream.review.page import Case, read_cases, render
 from auditstream.review.server import Outcomes
 from shared.errors import ExitCode
 from shared.reviews import Review
-from tests.unit.review_page import PAYLOAD, Running, cases_folder, raw
+from tests.loopback import raw
+from tests.unit.review_page import PAYLOAD, Running, cases_folder
 
 
 def test_binds_loopback_only(page: Running) -> None:
