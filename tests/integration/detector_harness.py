@@ -18,6 +18,8 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from detector.core.config import CoreConfig
+from detector.offline import score_transactions
 from shared.codec import decode, encode
 from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_producer
 from shared.schemas import ScoredTransaction, Transaction, TransactionView
@@ -37,6 +39,9 @@ CORE_ENV = {
     "DETECTOR_CORE__REFIT_DELAY": "300",
     "DETECTOR_CORE__N_TREES": "20",
 }
+#: The same knobs for offline scoring, the reference the streamed rows must equal.
+CORE = CoreConfig(**{k.removeprefix("DETECTOR_CORE__").lower(): int(v)
+                     for k, v in CORE_ENV.items()})
 
 
 def make_transactions(n: int, customers: int = 300, seed: int = 7) -> list[Transaction]:
@@ -220,6 +225,21 @@ def by_id(rows: Iterable[ScoredTransaction]) -> dict[str, ScoredTransaction]:
         assert r.transaction_id not in out, f"transaction {r.transaction_id} published twice"
         out[r.transaction_id] = r
     return out
+
+
+def offline_mismatches(rows: Iterable[ScoredTransaction], txs: Sequence[Transaction],
+                       partitions: int, ignore: Sequence[str] = ()) -> list[str]:
+    """The ids whose streamed row differs from offline scoring of `txs` in any field but
+    those in `ignore`; fails unless both hold the same ids, each once."""
+    streamed = by_id(rows)
+    offline = by_id(score_transactions(txs, CORE, partitions=partitions))
+    assert streamed.keys() == offline.keys()
+
+    def content(row: ScoredTransaction) -> dict[str, Any]:
+        return {k: v for k, v in row.model_dump().items() if k not in ignore}
+
+    return [i for i in offline if content(streamed[i]) != content(offline[i])]
+
 
 
 # --- fault injection: `python -m tests.integration.detector_harness` -------------------------

@@ -189,8 +189,7 @@ def wait_until(done: Callable[[], bool], timeout: float, what: str,
 def stream_and_score(source: Path, env: dict[str, str], kafka: KafkaSettings,
                      topics: Topics, n: int, tmp_path: Path) -> tuple[Path, Path]:
     """`source` replayed through one detector (stopped by SIGTERM, exit 0) once its `n`
-    rows are on the scored topic, exported by a sink until idle into `tmp_path/streamed`,
-    and `auditstream score --partitions` of it into `tmp_path/offline`: both folders."""
+    rows are on the scored topic, then `export_and_score`: both folders."""
     feed = replay(source, env, tmp_path).start()
     det = detector("a", env, tmp_path).start()
     assert feed.wait(60) == 0, feed.logs()[-3000:]
@@ -201,10 +200,17 @@ def stream_and_score(source: Path, env: dict[str, str], kafka: KafkaSettings,
         code = det.terminate()
     assert code == 0, det.logs()[-3000:]
     assert len(published) == n, f"{len(published)} scored messages for {n} transactions"
+    return export_and_score(source, env, topics.partitions, tmp_path)
+
+
+def export_and_score(source: Path, env: dict[str, str], partitions: int,
+                     tmp_path: Path) -> tuple[Path, Path]:
+    """The scored topic exported by a sink until idle into `tmp_path/streamed`, and
+    `auditstream score --partitions` of `source` into `tmp_path/offline`: both folders."""
     streamed_dir, offline_dir = tmp_path / "streamed", tmp_path / "offline"
     exporter = sink(env, streamed_dir, tmp_path, "--until-idle", "1").start()
     assert exporter.wait(90) == 0, exporter.logs()[-3000:]
-    run_cli(["score", str(source), "--partitions", str(topics.partitions), "--out",
+    run_cli(["score", str(source), "--partitions", str(partitions), "--out",
              str(offline_dir)], env)
     return streamed_dir, offline_dir
 

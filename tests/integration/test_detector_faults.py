@@ -9,21 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from detector.offline import score_transactions
 from shared.schemas import Transaction
 from shared.settings import KafkaSettings
 from tests.conftest import BrokerHandle
 from tests.integration.detector_harness import (
     DetectorProcess,
     Topics,
-    by_id,
     keyed,
     make_transactions,
+    offline_mismatches,
     produce,
     read_all,
     scored_rows,
 )
-from tests.integration.test_detector_parity import CORE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,11 +42,9 @@ def produce_in_background(kafka: KafkaSettings, topic: str, txs: list[Transactio
 def assert_exactly_the_offline_result(kafka: KafkaSettings, topics: Topics,
                                       txs: list[Transaction],
                                       running: list[DetectorProcess]) -> None:
-    streamed = by_id(scored_rows(read_all(kafka, topics.scored, topics.partitions, len(txs),
-                                          timeout=180, settle=2.0, running=running)))
-    offline = by_id(score_transactions(txs, CORE, partitions=topics.partitions))
-    assert streamed.keys() == offline.keys()
-    mismatched = [i for i in offline if streamed[i].model_dump() != offline[i].model_dump()]
+    rows = scored_rows(read_all(kafka, topics.scored, topics.partitions, len(txs),
+                                timeout=180, settle=2.0, running=running))
+    mismatched = offline_mismatches(rows, txs, topics.partitions)
     assert mismatched == [], f"{len(mismatched)} rows differ, e.g. {mismatched[:5]}"
 
 

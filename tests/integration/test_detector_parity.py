@@ -7,29 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.offline import score_transactions
 from shared.partitioning import partition_for
 from shared.schemas import ScoredTransaction
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import (
-    CORE_ENV,
+    CORE,
     DetectorProcess,
     Topics,
     by_id,
     keyed,
     make_transactions,
+    offline_mismatches,
     produce,
     read_all,
     scored_rows,
 )
 
 pytestmark = pytest.mark.integration
-
-CORE = CoreConfig(**{k.removeprefix("DETECTOR_CORE__").lower(): int(v)
-                     for k, v in CORE_ENV.items()})
-
 
 @pytest.mark.parametrize("partitions", [1, 4])
 def test_streaming_output_equals_offline_scoring_row_by_row(
@@ -48,12 +44,9 @@ def test_streaming_output_equals_offline_scoring_row_by_row(
 
     assert all(m.key() == (m.value() or b"").split(b'"customer_id":"')[1].split(b'"')[0]
                for m in msgs[:100])
-    streamed = by_id(scored_rows(msgs))
-    offline = by_id(score_transactions(txs, CORE, partitions=partitions))
-    assert streamed.keys() == offline.keys()
-    mismatched = [i for i in offline if streamed[i].model_dump() != offline[i].model_dump()]
-    assert mismatched == []
-    versions = {r.model_version for r in streamed.values()}
+    rows = scored_rows(msgs)
+    assert offline_mismatches(rows, txs, partitions) == []
+    versions = {r.model_version for r in rows}
     assert len(versions) >= 3, versions  # rules only, then at least two fitted models
 
 
@@ -113,7 +106,4 @@ def test_the_kernel_streams_what_offline_scoring_computes_across_a_restart(
         code = second.terminate()
     assert code == 0, second.logs()
     assert second.logs().count("restored (snapshot") == 2, second.logs()  # both partitions
-    streamed = by_id(scored_rows(msgs))
-    offline = by_id(score_transactions(txs, CORE, partitions=2))
-    assert streamed.keys() == offline.keys()
-    assert [i for i in offline if streamed[i].model_dump() != offline[i].model_dump()] == []
+    assert offline_mismatches(scored_rows(msgs), txs, 2) == []

@@ -53,6 +53,41 @@ def committed(kafka: KafkaSettings, topics: Topics, at_least: int,
     return n
 
 
+def same_id(kafka: KafkaSettings, topics: Topics, tmp_path: Path, env: dict[str, str]
+            ) -> tuple[DetectorProcess, DetectorProcess]:
+    """A started and B not yet, both with instance id "x", each with its own state folder."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = DetectorProcess(kafka, topics, "x", tmp_path / "a", env).start()
+    return a, DetectorProcess(kafka, topics, "x", tmp_path / "b", env)
+
+
+def pause_for_b_to_take_over(kafka: KafkaSettings, topics: Topics, a: DetectorProcess,
+                             b: DetectorProcess, rows: int) -> None:
+    """A paused (SIGSTOP) once it committed rows; B started once A's session ran out and
+    `rows` more committed; back when A has been paused LEAST_PAUSE_S, B running all along."""
+    assert a.proc is not None
+    a.wait_for("restored", timeout=90)
+    committed(kafka, topics, 500, [a])
+    a.proc.send_signal(signal.SIGSTOP)
+    paused_at = time.monotonic()
+    at_pause = committed(kafka, topics, 1, [])
+    b.start().wait_for("restored", timeout=90)  # after A's session ran out
+    committed(kafka, topics, at_pause + rows, [b])
+    while time.monotonic() < paused_at + LEAST_PAUSE_S:
+        assert b.alive(), b.logs()
+        time.sleep(0.2)
+
+
+def woken_and_killed(*procs: DetectorProcess) -> None:
+    """Each of `procs` still running woken (SIGCONT) and killed."""
+    for proc in procs:
+        if proc.alive():
+            assert proc.proc is not None
+            proc.proc.send_signal(signal.SIGCONT)
+            proc.kill()
+
+
 #: Static membership (group.instance.id): B's join fences A's member at once, and A's
 #: rejoin is answered FENCED_INSTANCE_ID (fatal); the leave line must still be A's exit.
 MEMBERSHIP = {"dynamic": {}, "static": {"DETECTOR_STATIC_MEMBERSHIP": "true"}}
@@ -65,24 +100,12 @@ def test_a_zombie_woken_past_its_timeouts_leaves_the_id_to_the_newer_process(
     env = {**ZOMBIE_ENV, **MEMBERSHIP[membership]}
     txs = make_transactions(12_000, customers=500, seed=13)
     topics = Topics(topic_name, 2).create(kafka)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
     # Paced so that A is mid-stream (a transaction open) when paused and B has rows left.
     feeder = produce_in_background(kafka, topics.input, txs, rate=300)
-    a = DetectorProcess(kafka, topics, "x", tmp_path / "a", env).start()
-    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", env)
+    a, b = same_id(kafka, topics, tmp_path, env)
     assert a.proc is not None
     try:
-        a.wait_for("restored", timeout=90)
-        committed(kafka, topics, 500, [a])
-        a.proc.send_signal(signal.SIGSTOP)
-        paused_at = time.monotonic()
-        at_pause = committed(kafka, topics, 1, [])
-        b.start().wait_for("restored", timeout=90)  # after A's session ran out
-        committed(kafka, topics, at_pause + TAKEN_OVER, [b])
-        while time.monotonic() < paused_at + LEAST_PAUSE_S:
-            assert b.alive(), b.logs()
-            time.sleep(0.2)
+        pause_for_b_to_take_over(kafka, topics, a, b, TAKEN_OVER)
         a.proc.send_signal(signal.SIGCONT)
         deadline = time.monotonic() + 90
         while a.alive() and b.alive() and time.monotonic() < deadline:
@@ -97,11 +120,7 @@ def test_a_zombie_woken_past_its_timeouts_leaves_the_id_to_the_newer_process(
         assert_exactly_the_offline_result(kafka, topics, txs, [b])
         assert b.terminate() == 0, b.logs()[-3000:]
     finally:
-        for proc in (a, b):
-            if proc.alive():
-                assert proc.proc is not None
-                proc.proc.send_signal(signal.SIGCONT)
-                proc.kill()
+        woken_and_killed(a, b)
 
 
 def restores(proc: DetectorProcess) -> int:
@@ -125,24 +144,12 @@ def test_both_paused_exactly_one_runs_on_when_they_wake(
     # whichever started its producer first is fenced and leaves. Never none, never both.
     txs = make_transactions(8_500, customers=500, seed=6)
     topics = Topics(topic_name, 2).create(kafka)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
     feeder = produce_in_background(kafka, topics.input, txs[:-AFTER_WAKING], rate=250)
-    a = DetectorProcess(kafka, topics, "x", tmp_path / "a", ZOMBIE_ENV).start()
-    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", ZOMBIE_ENV)
+    a, b = same_id(kafka, topics, tmp_path, ZOMBIE_ENV)
     assert a.proc is not None
     try:
-        a.wait_for("restored", timeout=90)
-        committed(kafka, topics, 500, [a])
-        a.proc.send_signal(signal.SIGSTOP)
-        a_paused = time.monotonic()
-        at_pause = committed(kafka, topics, 1, [])
-        b.start().wait_for("restored", timeout=90)  # after A's session ran out
+        pause_for_b_to_take_over(kafka, topics, a, b, 500)
         assert b.proc is not None
-        committed(kafka, topics, at_pause + 500, [b])
-        while time.monotonic() < a_paused + LEAST_PAUSE_S:
-            assert b.alive(), b.logs()
-            time.sleep(0.2)
         b.proc.send_signal(signal.SIGSTOP)
         b_paused = time.monotonic()
         while time.monotonic() < b_paused + LEAST_PAUSE_S:  # no event to wait for: a pause
@@ -175,11 +182,7 @@ def test_both_paused_exactly_one_runs_on_when_they_wake(
         assert kept.alive(), logs
         assert kept.terminate() == 0, kept.logs()[-3000:]
     finally:
-        for proc in (a, b):
-            if proc.alive():
-                assert proc.proc is not None
-                proc.proc.send_signal(signal.SIGCONT)
-                proc.kill()
+        woken_and_killed(a, b)
 
 
 def exit_line(proc: DetectorProcess) -> str:
@@ -277,12 +280,7 @@ def test_both_paused_woken_together_the_fenced_one_idles_until_records_come(
         assert_exactly_the_offline_result(kafka, topics, txs, [b])
         assert b.terminate() == 0, b.logs()[-3000:]
     finally:
-        for proc in (a, b):
-            if proc.alive():
-                assert proc.proc is not None
-                proc.proc.send_signal(signal.SIGCONT)
-                proc.kill()
-
+        woken_and_killed(a, b)
 
 
 def release_held(fifo: Path, timeout: float = 10.0) -> None:
@@ -360,8 +358,4 @@ def test_a_zombie_woken_between_the_newer_ones_producer_and_its_join(
         assert_exactly_the_offline_result(kafka, topics, txs, [a])
         assert a.terminate() == 0, a.logs()[-3000:]
     finally:
-        for proc in (a, b):
-            if proc.alive():
-                assert proc.proc is not None
-                proc.proc.send_signal(signal.SIGCONT)
-                proc.kill()
+        woken_and_killed(a, b)

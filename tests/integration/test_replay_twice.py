@@ -19,13 +19,12 @@ from tests.integration.pipeline_harness import (
     base_env,
     detector,
     diff_rows,
+    export_and_score,
     freeze_sources,
     generate_csv,
     read_scored_csv,
     replay,
     rollups_equal,
-    run_cli,
-    sink,
 )
 from tests.integration.topic_reader import headers_of
 
@@ -68,11 +67,7 @@ def test_a_file_replayed_twice_lands_once_and_the_second_copies_are_dead_lettere
         dead_keys.add((int(h["source.partition"]), int(h["source.offset"])))
     assert len(dead_keys) == n
 
-    streamed_dir, offline_dir = tmp_path / "streamed", tmp_path / "offline"
-    exporter = sink(env, streamed_dir, tmp_path, "--until-idle", "1").start()
-    assert exporter.wait(90) == 0, exporter.logs()[-3000:]
-    run_cli(["score", str(source), "--partitions", str(PARTITIONS), "--out", str(offline_dir)],
-            env)
+    streamed_dir, offline_dir = export_and_score(source, env, PARTITIONS, tmp_path)
     streamed = read_scored_csv(streamed_dir)
     offline = read_scored_csv(offline_dir)
     diff = diff_rows(streamed, offline)

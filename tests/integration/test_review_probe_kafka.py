@@ -14,7 +14,7 @@ from shared.settings import KafkaSettings
 from sink.app import run
 from sink.state import STATE_FILE
 from sink.writer import REVIEWS_LOG_FILE
-from tests.integration.test_sink_kafka import _produce, _settings
+from tests.integration.test_sink_kafka import _produce, _settings, running_sink
 from tests.integration.test_sink_reviews_kafka import _publish, _read, _wait
 from tests.reviews_topic import recreate as recreate_reviews_topic
 from tests.unit.test_rollup_pandas import random_scored
@@ -70,17 +70,12 @@ def test_a_reviews_topic_created_again_while_the_sink_runs_is_read_from_its_star
     """While the sink ran, its consumer went on at the old topic's next offset (3) in the new
     topic: reviews 0-2 of the new topic never logged, without a word (and a restart could
     not tell). The topic's id is asked before each batch of reviews is taken now."""
-    import threading
-
     ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
     settings = _settings(kafka, topic_name, tmp_path).model_copy(
         update={"rollup_interval_s": 0.5})
     reviews_topic = settings.topics.reviews_topic
     _produce(kafka, topic_name, random_scored(500, seed=73), per_txn=500)
-    stop = threading.Event()
-    sink = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop})
-    sink.start()
-    try:
+    with running_sink(settings):
         before = [("case", f"old-{i}", "confirmed") for i in range(3)]
         _publish(kafka, reviews_topic, before)
         _wait(tmp_path, lambda: _lines(tmp_path) == 3)
@@ -89,10 +84,6 @@ def test_a_reviews_topic_created_again_while_the_sink_runs_is_read_from_its_star
         _publish(kafka, reviews_topic, after)
         _wait(tmp_path, lambda: _lines(tmp_path) >= 7)
         time.sleep(2)  # a line logged twice would come now
-    finally:
-        stop.set()
-        sink.join(60)
-    assert not sink.is_alive()
     run(settings, once=True)  # a restart neither loses nor repeats one
     log = _read(tmp_path, REVIEWS_LOG_FILE)
     assert log is not None

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,21 @@ def _produce(kafka: KafkaSettings, topic: str, rows: list[ScoredTransaction], *,
             producer.commit_transaction(30)
         time.sleep(pause)
     del producer  # no client left retrying once the session's broker stops
+
+
+@contextlib.contextmanager
+def running_sink(settings: SinkSettings) -> Iterator[None]:
+    """`sink.app.run(settings)` in a thread while the block runs; stopped and joined (60 s)
+    when it ends, and asserted stopped unless the block failed."""
+    stop = threading.Event()
+    sink = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop})
+    sink.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sink.join(60)
+    assert not sink.is_alive()
 
 
 def _settings(kafka: KafkaSettings, topic: str, folder: Path) -> SinkSettings:
@@ -225,10 +241,7 @@ def test_a_running_sink_refreshes_rollups_when_the_stream_pauses(
     ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
     settings = _settings(kafka, topic_name, tmp_path).model_copy(
         update={"rollup_interval_s": 0.5, "checkpoint_interval_s": 600.0})
-    stop = threading.Event()
-    sink = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop})
-    sink.start()
-    try:
+    with running_sink(settings):
         _produce(kafka, topic_name, random_scored(1_500, seed=41), per_txn=1_500)
         deadline = time.monotonic() + 30
         rows = 0
@@ -240,10 +253,6 @@ def test_a_running_sink_refreshes_rollups_when_the_stream_pauses(
                 continue
         assert rows == 1_500  # no further message came, yet the rollups caught up
         assert _committed_rows(tmp_path) == 1_500  # and describe checkpointed rows
-    finally:
-        stop.set()
-        sink.join(60)
-    assert not sink.is_alive()
 
 
 def test_a_topic_deleted_and_created_again_is_refused_not_read_from_the_old_offsets(

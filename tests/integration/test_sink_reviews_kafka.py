@@ -3,7 +3,6 @@ assurance.csv at its next refresh; a restart logs no change twice; last outcome 
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from shared.reviews import Review, encode_review
 from shared.settings import KafkaSettings
 from sink.app import run
 from sink.writer import REVIEWS_LOG_FILE
-from tests.integration.test_sink_kafka import _produce, _settings
+from tests.integration.test_sink_kafka import _produce, _settings, running_sink
 from tests.unit.test_rollup_pandas import random_scored
 
 pytestmark = pytest.mark.integration
@@ -57,10 +56,7 @@ def test_reviews_reach_the_exports_at_the_next_refresh_and_survive_restarts(
         update={"rollup_interval_s": 0.5})
     reviews_topic = settings.topics.reviews_topic
     _produce(kafka, topic_name, random_scored(2_000, seed=61), per_txn=500)
-    stop = threading.Event()
-    sink = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop})
-    sink.start()
-    try:
+    with running_sink(settings):
         _wait(tmp_path, lambda: (c := _read(tmp_path, "cases.csv")) is not None and len(c) > 3
               and (s := _read(tmp_path, "status.csv")) is not None and s["rows"][0] == "2000")
         cases = _read(tmp_path, "cases.csv")
@@ -76,10 +72,6 @@ def test_reviews_reach_the_exports_at_the_next_refresh_and_survive_restarts(
             return a is not None and a[(a["section"] == "mode")
                                        & (a["name"] == "hybrid")]["reviewed"].iloc[0] == "2"
         _wait(tmp_path, joined)
-    finally:
-        stop.set()
-        sink.join(60)
-    assert not sink.is_alive()
     _publish(kafka, reviews_topic, [("case", c1, "confirmed")])  # changed while the sink is down
     run(settings, once=True)
     run(settings, once=True)  # nothing new: nothing logged twice

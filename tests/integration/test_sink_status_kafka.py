@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from shared.settings import KafkaSettings
 from sink import days as dy
 from sink.app import run
 from sink.status import STATUS_FILE
-from tests.integration.test_sink_kafka import _produce, _settings
+from tests.integration.test_sink_kafka import _produce, _settings, running_sink
 from tests.unit.test_rollup_pandas import random_scored
 from tests.unit.test_sink_status import expected_data_as_of
 
@@ -37,10 +36,7 @@ def test_status_shows_rows_no_lag_and_a_heartbeat_while_idle(
     ensure_topics(kafka, [TopicSpec(topic_name, partitions=3)])
     settings = _settings(kafka, topic_name, tmp_path).model_copy(
         update={"rollup_interval_s": 0.5, "idle_partition_s": 1.0})  # sink.clock
-    stop = threading.Event()
-    sink = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop})
-    sink.start()
-    try:
+    with running_sink(settings):
         rows = random_scored(1_500, seed=43)
         _produce(kafka, topic_name, rows[:1_000], per_txn=250)  # 4 transactions: 4 markers
         _produce(kafka, topic_name, rows[1_000:], per_txn=500, tag="second")
@@ -63,10 +59,6 @@ def test_status_shows_rows_no_lag_and_a_heartbeat_while_idle(
         later = _status(tmp_path)
         assert later is not None and later["heartbeat_at"] > first_beat
         assert later["last_row_written_at"] == status["last_row_written_at"]
-    finally:
-        stop.set()
-        sink.join(60)
-    assert not sink.is_alive()
     days = pd.concat(pd.read_csv(p, dtype=str) for p in dy.day_files(tmp_path))
     assert sorted(days["transaction_id"].astype(int)) == list(range(1_500))
     # Stopped (as by SIGTERM), then drained again by `--once`: each leaves "stopped at", its

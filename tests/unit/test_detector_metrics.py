@@ -15,6 +15,7 @@ from auditstream.broker.process import free_port
 from auditstream.score import register
 from detector.metrics import Metrics
 from detector.settings import settings_from_args
+from tests.loopback import raw
 
 
 def test_metrics_are_served_on_loopback_when_a_port_is_set() -> None:
@@ -95,17 +96,6 @@ def test_metrics_on_a_port_in_use_is_one_usage_error_naming_it() -> None:
 
 # Hostile probe of 2026-12-05: the only listener the detector opens.
 
-def _get(port: int, request: bytes, timeout: float = 5) -> bytes:
-    import socket
-
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(request)
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-    return out
-
-
 @pytest.mark.parametrize("request_line, status", [
     (b"GET /metrics HTTP/1.0", b"200"),
     (b"GET /metrics?name[]=detector_records_total HTTP/1.0", b"200"),
@@ -121,7 +111,7 @@ def test_only_a_get_of_the_metrics_path_is_answered_with_metrics(
     # Every path used to serve the metrics (the library's backwards-compatible default).
     port = free_port()
     Metrics(port, "127.0.0.1")
-    reply = _get(port, request_line + f"\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    reply = raw(port, request_line + f"\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode(), timeout=5)
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.split(b"\r\n")[0].split()[1] == status
     assert (b"detector_records_total" in body) == (status == b"200")
@@ -137,7 +127,7 @@ def test_each_reply_says_its_own_length_whatever_came_before() -> None:
     Metrics(port, "127.0.0.1")
     for line in (b"GET / HTTP/1.0", b"POST /metrics HTTP/1.0", b"GET /health HTTP/1.0",
                  b"GET /nowhere HTTP/1.0"):
-        head, _, body = _get(port, line + b"\r\n\r\n").partition(b"\r\n\r\n")
+        head, _, body = raw(port, line + b"\r\n\r\n", timeout=5).partition(b"\r\n\r\n")
         lengths = [h.split(b":")[1].strip() for h in head.split(b"\r\n")
                    if h.lower().startswith(b"content-length:")]
         assert lengths == [str(len(body)).encode()], (line, head, body)
@@ -157,7 +147,7 @@ def test_an_idle_scraper_connection_is_closed_and_the_next_scrape_is_served(
     with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
         idle.sendall(b"GET /met")
         scrape = f"GET /metrics HTTP/1.0\r\nHost: localhost:{port}\r\n\r\n".encode()
-        assert b"200 OK" in _get(port, scrape)  # not blocked
+        assert b"200 OK" in raw(port, scrape, timeout=5)  # not blocked
         start = time.monotonic()
         assert idle.recv(100) == b""
         assert time.monotonic() - start < 4
@@ -170,7 +160,7 @@ def test_the_metrics_hold_no_setting_and_no_process_details(
     port = free_port()
     Metrics(port, "127.0.0.1")
     scrape = f"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-    body = _get(port, scrape).partition(b"\r\n\r\n")[2].decode()
+    body = raw(port, scrape, timeout=5).partition(b"\r\n\r\n")[2].decode()
     names = {line.split()[2] for line in body.splitlines() if line.startswith("# TYPE")}
     assert names and all(n.startswith("detector_") for n in names)
     assert "hunter2" not in body and "python_info" not in body

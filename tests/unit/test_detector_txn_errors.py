@@ -18,6 +18,7 @@ from shared.schemas import TransactionView
 from tests.unit.detector_fakes import (
     CountingEngine,
     CountingFactory,
+    FakeCluster,
     Produced,
     cluster_with,
     drained,
@@ -58,6 +59,15 @@ class FailProduceOnce:
             raise RuntimeError("produce blew up")
 
 
+def replaced_once(detector: Any, cluster: FakeCluster) -> None:
+    """`detector` run until `cluster` is drained: its producer replaced once (the failed one),
+    and every row published once."""
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.producers == before + 1
+    assert every_row_once(cluster)
+
+
 def test_invalid_txn_state_on_the_abort_after_a_failed_batch_replaces_the_producer(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -67,10 +77,7 @@ def test_invalid_txn_state_on_the_abort_after_a_failed_batch_replaces_the_produc
     cluster.on_produce = FailProduceOnce()
     cluster.on_txn = fails_at("abort", fatal(KafkaError.INVALID_TXN_STATE, INVALID_TXN_STATE))
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
-    before = cluster.producers
-    detector.run(until=drained(cluster))
-    assert cluster.producers == before + 1  # the failed producer was replaced
-    assert every_row_once(cluster)
+    replaced_once(detector, cluster)  # the failed producer was replaced
 
 
 def test_invalid_txn_state_on_commit_replaces_the_producer_and_rewinds(
@@ -79,10 +86,7 @@ def test_invalid_txn_state_on_commit_replaces_the_producer_and_rewinds(
     cluster = cluster_with()
     cluster.on_txn = fails_at("commit", fatal(KafkaError.INVALID_TXN_STATE, INVALID_TXN_STATE))
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
-    before = cluster.producers
-    detector.run(until=drained(cluster))
-    assert cluster.producers == before + 1
-    assert every_row_once(cluster)  # the failed transaction's rows were scored again, once
+    replaced_once(detector, cluster)  # the failed transaction's rows were scored again, once
 
 
 def test_a_producer_failed_in_the_background_is_replaced_at_begin(
@@ -91,10 +95,7 @@ def test_a_producer_failed_in_the_background_is_replaced_at_begin(
     cluster = cluster_with()
     cluster.on_txn = fails_at("begin", fatal(KafkaError.INVALID_TXN_STATE, INVALID_TXN_STATE))
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
-    before = cluster.producers
-    detector.run(until=drained(cluster))
-    assert cluster.producers == before + 1
-    assert every_row_once(cluster)
+    replaced_once(detector, cluster)
 
 
 class SlowEngine(CountingEngine):
@@ -245,11 +246,8 @@ def test_an_abort_refused_after_a_commit_that_timed_out_replaces_the_producer(
     cluster.on_txn = on_txn
     detector = fake_detector(monkeypatch, cluster, SlowFactory(), state_dir=tmp_path,
                              batch_size=10)
-    before = cluster.producers
-    detector.run(until=drained(cluster))
+    replaced_once(detector, cluster)  # the stuck producer was replaced
     assert stuck is not None
-    assert cluster.producers == before + 1  # the stuck producer was replaced
-    assert every_row_once(cluster)
 
 
 def test_an_abort_timing_out_in_a_broker_outage_replaces_the_producer(
@@ -263,10 +261,7 @@ def test_an_abort_timing_out_in_a_broker_outage_replaces_the_producer(
     cluster.on_produce = FailProduceOnce()
     cluster.on_txn = fails_at("abort", timed_out("abort_transaction"), times=3)
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path)
-    before = cluster.producers
-    detector.run(until=drained(cluster))
-    assert cluster.producers == before + 1
-    assert every_row_once(cluster)
+    replaced_once(detector, cluster)
 
 
 @pytest.mark.parametrize("step", ["commit", "abort"])
@@ -294,11 +289,8 @@ def test_fenced_after_the_transaction_outlived_its_timeout_replaces_the_producer
                         "has been fenced by a newer instance")
 
     cluster.on_txn = on_txn
-    before = cluster.producers
-    detector.run(until=drained(cluster))
+    replaced_once(detector, cluster)  # replaced, as after any fatal error of its own
     assert fired
-    assert cluster.producers == before + 1  # replaced, as after any fatal error of its own
-    assert every_row_once(cluster)
 
 
 def test_fenced_within_the_transaction_timeout_still_exits_2(

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from auditstream.review import server
 from shared.reviews import Review, encode_review
 from shared.settings import KafkaSettings
-from tests.unit.test_review_server import Running, _cases
+from tests.unit.review_page import Running, cases_folder
 
 TOPIC = "reviews"
 #: The module the follower is defined in (server.py before 2026-12-06: the tests ran there).
@@ -156,13 +156,12 @@ def _shown(outcomes: server.Outcomes) -> str:
     """The page's body with these outcomes, over real HTTP."""
     import tempfile
     with tempfile.TemporaryDirectory() as folder:
-        running = Running(_cases(Path(folder) / "ex"))
+        running = Running(cases_folder(Path(folder) / "ex"))
         running.app.outcomes = outcomes
         try:
             status, _, body = running.request("GET", "/")
         finally:
-            running.server.shutdown()
-            running.server.server_close()
+            running.close()
     assert status == 200
     return body
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,9 @@ from auditstream.review.files import exports_ids
 from auditstream.review.simulate import Reviewer, simulate
 from shared.errors import ExitCode, UsageError
 from tests.fifo_guard import within
+from tests.loopback import raw
 from tests.review_publisher import publish_to_list
-from tests.unit.test_review_server import Running, _cases, _raw
+from tests.unit.review_page import Running, cases_folder
 
 HEADER = ["rank", "case_id", "outcome"]
 KINDS = ["fifo", "folder", "link"]
@@ -54,17 +54,9 @@ def _elsewhere(tmp_path: Path, text: str) -> Path:
 
 # --- review serve -------------------------------------------------------------------------
 
-@pytest.fixture
-def page(tmp_path: Path) -> Iterator[Running]:
-    running = Running(_cases(tmp_path / "ex"))
-    yield running
-    running.server.shutdown()
-    running.server.server_close()
-
-
 def _get(page: Running) -> bytes:
     port = page.app.port
-    return _raw(port, f"GET / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode(), timeout=30)
+    return raw(port, f"GET / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode(), timeout=30)
 
 
 @pytest.mark.parametrize("name", ["cases.csv", "run.json"])
@@ -108,7 +100,7 @@ def test_review_serve_refuses_such_a_name_at_its_start_in_one_line(
     from auditstream.cli import main
 
     served = _no_serving(monkeypatch)
-    exports = _cases(tmp_path / "ex")
+    exports = cases_folder(tmp_path / "ex")
     path = exports / name
     _plant(path, kind, _elsewhere(tmp_path, "case_id\nx\n"))
     code = within(8, path if kind == "fifo" else None, lambda: main(

@@ -15,7 +15,7 @@ import pytest
 from auditstream.review import follower as server
 from auditstream.review.page import render
 from shared.settings import KafkaSettings
-from tests.unit.test_review_server import Running, _cases
+from tests.unit.review_page import Running, cases_folder
 
 
 class _Consumer:
@@ -58,7 +58,7 @@ def test_the_page_says_when_kafka_last_answered_even_before_it_says_a_lapse(
     monkeypatch.setattr(server, "topic_gone", lambda *a: False)
     monkeypatch.setattr(server, "now_utc",
                         lambda: datetime(2026, 12, 6, 12, 0, consumer.turn, tzinfo=UTC))
-    page = Running(_cases(tmp_path / "ex"))
+    page = Running(cases_folder(tmp_path / "ex"))
     outcomes = page.app.outcomes
     follower = server.TopicFollower(KafkaSettings(), "reviews", outcomes)
     turns = iter(range(10))
@@ -75,8 +75,7 @@ def test_the_page_says_when_kafka_last_answered_even_before_it_says_a_lapse(
     try:
         status, _, body = page.request("GET", "/")
     finally:
-        page.server.shutdown()
-        page.server.server_close()
+        page.close()
     assert outcomes.lapse is None  # under OUT_OF_TOUCH_S: no lapse said yet
     assert status == 200 and 'data-current="1"' in body
     assert '<p id="heard">reviews as read from Kafka at 2026-12-06T12:00:04Z</p>' in body

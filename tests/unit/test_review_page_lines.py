@@ -8,14 +8,13 @@ bound is a damaged export: a 503 page naming the file and why, the server still 
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from auditstream.review.page import read_cases
 from shared.csv_lines import MAX_LINE_CHARS
-from tests.unit.test_review_server import Running, _cases
+from tests.unit.review_page import Running
 
 HEADER = b"case_id,rank,note"
 
@@ -66,14 +65,6 @@ def test_a_long_line_inside_a_quoted_cell_is_named_by_its_own_line(tmp_path: Pat
     with pytest.raises(ValueError) as refused:
         read_cases(f)
     assert str(refused.value) == _too_long(f, 3)
-
-
-@pytest.fixture
-def page(tmp_path: Path) -> Iterator[Running]:
-    running = Running(_cases(tmp_path / "ex"))
-    yield running
-    running.server.shutdown()
-    running.server.server_close()
 
 
 def test_a_cases_file_with_a_line_over_the_bound_is_a_503_and_the_server_serves_on(

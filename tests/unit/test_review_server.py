@@ -8,13 +8,10 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
-import http.client
 import json
 import re
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,65 +22,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditstream.review.page import Case, read_cases, render
-from auditstream.review.server import Outcomes, ReviewApp, make_server
-from shared.errors import ExitCode, KafkaUnreachableError
+from auditstream.review.server import Outcomes
+from shared.errors import ExitCode
 from shared.reviews import Review
-
-PAYLOAD = '<img src=x onerror="alert(1)"></td><script>alert(2)</script>'
-HEADER = ["rank", "case_id", "customer_id", "first_time", "last_time", "transactions",
-          "total_amount", "score", "triggered_rules", "reasons_top3", "outcome"]
-
-
-def _cases(folder: Path) -> Path:
-    folder.mkdir(exist_ok=True)
-    with (folder / "cases.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(HEADER)
-        w.writerow(["1", "case-a", PAYLOAD, "2025-01-01T00:00:00", "2025-01-01T01:00:00", "2",
-                    "99.5", "0.97", "burst", f"amount 14x | {PAYLOAD}", ""])
-        w.writerow(["2", "case-b", "C2", "t", "t", "1", "5", "0.9", "", "odd hour", ""])
-        w.writerow(["3", "case-c", "C3", "t", "t", "1", "5", "0.8", "", "x", "dismissed"])
-    return folder
-
-
-class Running:
-    def __init__(self, exports: Path, fail: bool = False) -> None:
-        self.published: list[Review] = []
-        self.fail = fail
-        self.app = ReviewApp(exports, "ana", self._publish, Outcomes())
-        self.server = make_server(self.app, 0)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def _publish(self, review: Review) -> None:
-        if self.fail:
-            raise KafkaUnreachableError("no Kafka broker answered at 127.0.0.1:1")
-        self.published.append(review)
-
-    def request(self, method: str, path: str, body: dict[str, str] | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.app.port, timeout=10)
-        data = urlencode(body).encode() if body is not None else None
-        hdrs = {"Host": f"127.0.0.1:{self.app.port}",
-                "Origin": f"http://127.0.0.1:{self.app.port}",
-                "Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
-        conn.request(method, path, body=data, headers={k: v for k, v in hdrs.items() if v})
-        resp = conn.getresponse()
-        out = resp.status, dict(resp.getheaders()), resp.read().decode()
-        conn.close()
-        return out
-
-    def form(self, **kw: str) -> dict[str, str]:
-        return {"token": self.app.token, "target": "case", "id": "case-a",
-                "outcome": "confirmed", "note": "", **kw}
-
-
-@pytest.fixture
-def page(tmp_path: Path) -> Iterator[Running]:
-    running = Running(_cases(tmp_path / "ex"))
-    yield running
-    running.server.shutdown()
-    running.server.server_close()
+from tests.loopback import raw
+from tests.unit.review_page import PAYLOAD, Running, cases_folder
 
 
 def test_binds_loopback_only(page: Running) -> None:
@@ -154,15 +97,14 @@ def test_unknown_case_or_outcome_is_400(page: Running, form: dict[str, str]) -> 
 
 
 def test_a_broker_failure_is_a_503_page_and_the_case_stays_open(tmp_path: Path) -> None:
-    running = Running(_cases(tmp_path / "ex"), fail=True)
+    running = Running(cases_folder(tmp_path / "ex"), fail=True)
     try:
         status, _, body = running.request("POST", "/review", running.form())
         assert status == 503 and "no Kafka broker answered" in body
         _, _, queue = running.request("GET", "/")
         assert re.findall(r'data-id="([^"]+)"', queue) == ["case-a", "case-b"]
     finally:
-        running.server.shutdown()
-        running.server.server_close()
+        running.close()
 
 
 def test_an_old_cases_file_without_case_id_reviews_transactions(tmp_path: Path) -> None:
@@ -202,14 +144,13 @@ def test_a_bad_or_huge_body_length_is_400(page: Running, length: str) -> None:
 
 
 def test_a_reviewer_name_over_its_limit_is_400_not_a_crash(tmp_path: Path) -> None:
-    running = Running(_cases(tmp_path / "ex"))
+    running = Running(cases_folder(tmp_path / "ex"))
     running.app.reviewer = "r" * 129
     try:
         status, _, body = running.request("POST", "/review", running.form())
         assert status == 400 and "reviewer" in body and running.published == []
     finally:
-        running.server.shutdown()
-        running.server.server_close()
+        running.close()
 
 
 @pytest.mark.parametrize("note", ["two\nlines", "x\u2028y", "\x85", "gpj.\u202eexe"])
@@ -237,7 +178,7 @@ def test_serve_refuses_a_bad_reviewer_before_it_serves(
         return 0
 
     monkeypatch.setattr(server, "serve", serve)
-    code = main(["review", "serve", "--exports", str(_cases(tmp_path / "ex")), "--port", "0",
+    code = main(["review", "serve", "--exports", str(cases_folder(tmp_path / "ex")), "--port", "0",
                  "--reviewer", reviewer])
     err = capsys.readouterr().err
     assert (code, served) == (ExitCode.USAGE, [])
@@ -246,15 +187,6 @@ def test_serve_refuses_a_bad_reviewer_before_it_serves(
 
 
 # Hostile probe of 2026-12-05: raw requests a browser would not send, or a local user would.
-
-def _raw(port: int, data: bytes, timeout: float = 10) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-    return out
-
 
 def _head(reply: bytes) -> tuple[str, dict[str, str]]:
     status, *lines = reply.split(b"\r\n\r\n")[0].decode().split("\r\n")
@@ -270,7 +202,7 @@ def test_every_error_page_carries_the_security_headers(
         page: Running, request_bytes: bytes) -> None:
     # The stdlib's own error pages (unknown method, bad request line, URI too long) went
     # out without the CSP, nosniff and frame headers of every other page.
-    status, headers = _head(_raw(page.app.port, request_bytes))
+    status, headers = _head(raw(page.app.port, request_bytes))
     assert status.split()[1] in {"400", "414", "431", "501"}
     assert headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert headers["X-Content-Type-Options"] == "nosniff"
@@ -280,16 +212,16 @@ def test_every_error_page_carries_the_security_headers(
 
 def test_head_is_the_page_without_its_body(page: Running) -> None:
     host = f"127.0.0.1:{page.app.port}".encode()
-    reply = _raw(page.app.port, b"HEAD / HTTP/1.0\r\nHost: " + host + b"\r\n\r\n")
+    reply = raw(page.app.port, b"HEAD / HTTP/1.0\r\nHost: " + host + b"\r\n\r\n")
     status, headers = _head(reply)
     assert status.split()[1] == "200" and int(headers["Content-Length"]) > 0
     assert reply.endswith(b"\r\n\r\n")  # headers only
-    rebound = _raw(page.app.port, b"HEAD / HTTP/1.0\r\nHost: evil.example\r\n\r\n")
+    rebound = raw(page.app.port, b"HEAD / HTTP/1.0\r\nHost: evil.example\r\n\r\n")
     assert _head(rebound)[0].split()[1] == "421"
 
 
 def test_an_idle_connection_is_closed_and_never_blocks_another_client(tmp_path: Path) -> None:
-    running = Running(_cases(tmp_path / "ex"))
+    running = Running(cases_folder(tmp_path / "ex"))
     running.app.timeout_s = 0.5
     try:
         with socket.create_connection(("127.0.0.1", running.app.port), timeout=5) as idle:
@@ -299,12 +231,11 @@ def test_an_idle_connection_is_closed_and_never_blocks_another_client(tmp_path: 
             assert idle.recv(100) == b""  # the server hung up on it
             assert time.monotonic() - start < 4
     finally:
-        running.server.shutdown()
-        running.server.server_close()
+        running.close()
 
 
 def test_a_post_whose_body_never_arrives_is_dropped(tmp_path: Path) -> None:
-    running = Running(_cases(tmp_path / "ex"))
+    running = Running(cases_folder(tmp_path / "ex"))
     running.app.timeout_s = 0.5
     host = f"127.0.0.1:{running.app.port}"
     try:
@@ -314,8 +245,7 @@ def test_a_post_whose_body_never_arrives_is_dropped(tmp_path: Path) -> None:
             assert s.recv(100) == b""
         assert running.published == []
     finally:
-        running.server.shutdown()
-        running.server.server_close()
+        running.close()
 
 
 def test_the_confirmation_from_the_address_must_name_a_listed_case(page: Running) -> None:
@@ -433,7 +363,7 @@ def test_a_request_naming_two_hosts_is_refused(page: Running) -> None:
     ours = f"127.0.0.1:{page.app.port}".encode()
     for hosts in ([ours, b"evil.example"], [b"evil.example", ours], [ours, ours]):
         request = b"GET / HTTP/1.0\r\n" + b"".join(b"Host: " + h + b"\r\n" for h in hosts)
-        status, headers = _head(_raw(page.app.port, request + b"\r\n"))
+        status, headers = _head(raw(page.app.port, request + b"\r\n"))
         assert status.split()[1] == "400", hosts
         assert headers["X-Content-Type-Options"] == "nosniff"
 
@@ -456,7 +386,7 @@ def test_a_review_published_right_after_the_pages_own_is_not_hidden_by_it(
     the page's review and an import's later one before the page noted its own, and the
     page then showed its own (`confirmed`) for good, while the topic, the sink and
     cases.csv had the import's `dismissed`. The topic's order decides now."""
-    running = Running(_cases(tmp_path / "ex"))
+    running = Running(cases_folder(tmp_path / "ex"))
     imported = Review(target="case", id="case-a", outcome="dismissed", reviewer="bo",
                       reviewed_at=datetime(2026, 12, 6, 10, tzinfo=UTC))
 
@@ -472,8 +402,7 @@ def test_a_review_published_right_after_the_pages_own_is_not_hidden_by_it(
         _, _, body = running.request("GET", "/?all=1")
         assert re.findall(r'<tr class="(\w*)" data-id="case-a"', body) == ["dismissed"]
     finally:
-        running.server.shutdown()
-        running.server.server_close()
+        running.close()
 
 
 def test_the_pages_own_review_shows_at_once_until_the_follower_reads_it() -> None:
