@@ -150,17 +150,14 @@ def _skip(text: str, i: int) -> int:
     return found.end() if found else i
 
 
-def _members(text: str, at: int, scan: frozenset[str] = frozenset()
-             ) -> Iterator[tuple[str, str, str]]:
+def _members(text: str, at: int) -> Iterator[tuple[str, str, str]]:
     """(name, raw name, raw value) of each member of the object at `text[at]`, in order,
-    repeated names kept; a value that is an object under a name in `scan` is read member by
-    member (never built whole)."""
-    for name, i, j, start, end in _spans(text, at, scan):
+    repeated names kept; no value that is a list or an object is built."""
+    for name, i, j, start, end in _spans(text, at):
         yield name, text[i:j], text[start:end]
 
 
-def _spans(text: str, at: int, scan: frozenset[str] = frozenset()
-           ) -> Iterator[tuple[str, int, int, int, int]]:
+def _spans(text: str, at: int) -> Iterator[tuple[str, int, int, int, int]]:
     """`_members` as places: (name, its start and end, its value's start and end)."""
     i = _skip(text, at + 1)  # text[at] is "{"
     if text[i] == "}":
@@ -177,10 +174,7 @@ def _spans(text: str, at: int, scan: frozenset[str] = frozenset()
         i = _skip(text, i)  # after a simple member, at the space before the next one
         name, j = _JSON.raw_decode(text, i)
         start = _skip(text, _skip(text, j) + 1)  # past the ":"
-        if name in scan and text[start] == "{":
-            end = _object_end(text, start)
-        else:
-            end = _value_end(text, start)
+        end = _value_end(text, start)
         yield name, i, j, start, end
         i = _skip(text, end)
         if text[i] == "}":
@@ -204,14 +198,6 @@ def _value_end(text: str, at: int) -> int:
     raise _Unforeseen  # no end: not the JSON pydantic's reader took
 
 
-def _object_end(text: str, at: int) -> int:
-    """Where the object at `text[at]` ends, its members read one by one."""
-    last = at + 1
-    for *_, end in _spans(text, at):
-        last = end
-    return _skip(text, last) + 1
-
-
 def _errors(model: type[BaseModel], members: list[str], where: str | None) -> list[ErrorDetails]:
     """The problems of the object of `members` at field `where` (None: all)."""
     try:
@@ -228,7 +214,7 @@ def _problems(text: str, model: type[BaseModel], plan: _Plan, keep: int,
         raise _Unforeseen
     last: dict[str, tuple[str, str]] = {}  # name -> (raw name, raw value): the last member
     known = frozenset(plan.fields)
-    for name, raw, value in _members(text, at, frozenset(plan.maps)):
+    for name, raw, value in _members(text, at):
         if plan.forbid or name in known:  # an unknown name is no problem otherwise
             last[name] = (raw, value)
     alone: dict[str, str] = {}  # fields validated in documents of their own

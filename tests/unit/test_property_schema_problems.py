@@ -4,6 +4,7 @@ first 10 problems and count, so the same reason and the same dead letter's error
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from shared.schema_problems import (
     _Parsed,
     _plan,
     _problems,
+    _value_end,
     validate,
 )
 from shared.schemas import ScoredTransaction, Transaction
@@ -221,3 +223,21 @@ def test_hostile_text_reads_as_the_whole_message(
     non-finite numbers, every JSON space, a BOM, trailing bytes, bad UTF-8, lone surrogates,
     brackets in strings: the same reason and verdict as the whole message, no exception."""
     assert _pieces(value, model, piece) == _whole(value, model)
+
+
+_json_text = st.recursive(
+    _hostile_value | _value | _hostile_key,
+    lambda inner: (st.lists(st.tuples(_ws, inner, _ws), max_size=5).map(
+        lambda xs: "[" + ",".join(f"{a}{x}{b}" for a, x, b in xs) + "]")
+        | st.lists(st.tuples(_ws, _hostile_key | _text, _ws, inner), max_size=5).map(
+        lambda ms: "{" + ",".join(f"{a}{k}{b}:{b}{v}{a}" for a, k, b, v in ms) + "}")),
+    max_leaves=30)
+
+
+@PROPERTY
+@given(_json_text, st.sampled_from(["", " ", "}", "]", ',"a":[1]}', ',{"b":"]"}]']))
+def test_a_values_end_is_found_without_building_it(value: str, after: str) -> None:
+    """`_value_end`, where a member's value ends (strings holding brackets and quotes,
+    nesting, spaces, non-finite numbers), what Python's reader says."""
+    text = f"{value}{after}"
+    assert _value_end(text, 0) == json.JSONDecoder().raw_decode(text)[1] == len(value)
