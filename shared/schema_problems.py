@@ -378,8 +378,9 @@ def _unstopped(model: type[BaseModel], name: str, raw: str, value: str, others: 
 
 def _stopped(model: type[BaseModel], name: str, raw: str, value: str, others: list[str],
              most: int, keep: int, piece: int | None) -> Problems:
-    """`_map_problems` where pydantic may stop the field: pieces of at most `most` distinct
-    keys, each member's problems its own, until more than `most` keys are read whole."""
+    """`_map_problems` where pydantic may stop the field: each member's problems its own,
+    until more than `most` keys are read whole (pieces of at most `most` members, or a run
+    of distinct keys as it stands)."""
     size = min(most, piece or most)
     found = Problems(keep=keep)
     valid: dict[str, str] = {}  # keys read whole, each with its first valid member
@@ -409,11 +410,19 @@ def _stopped(model: type[BaseModel], name: str, raw: str, value: str, others: li
                 valid.setdefault(key, m)
             found.add(own)
 
+    stopped: list[ErrorDetails] = []  # pydantic's one problem, if it stopped a piece
+
     def check_plain(batch: _Batch, pairs: dict[str, str]) -> None:
-        """`check` of a batch of distinct keys without escapes, sent as it stands: its
-        problems in pydantic's order are its members'."""
+        """`check` of a batch of distinct keys without escapes, of any size, sent as it
+        stands: its problems in pydantic's order are its members', or, more than `most` of
+        them valid, the one problem it stops the field with (so does the whole message's)."""
         errors = _errors(model, [*others, f"{raw}:{{{value[batch.start:batch.end]}}}"], name)
-        named = {e["loc"][1] if len(e["loc"]) > 1 else None for e in errors}
+        if any(len(e["loc"]) < 2 for e in errors):
+            if len(errors) != 1 or errors[0]["type"] != "too_long":
+                raise _Unforeseen
+            stopped.extend(errors)
+            return
+        named = {e["loc"][1] for e in errors}
         if not named <= {k[1:-1] for k in pairs}:
             raise _Unforeseen
         if len(named) < len(pairs):
@@ -424,15 +433,18 @@ def _stopped(model: type[BaseModel], name: str, raw: str, value: str, others: li
 
     members: list[tuple[str, str, str | None]] = []
     keys: set[str] = set()
-    for batch in _members(value, 0, size):
+    for batch in _members(value, 0, piece or RUN_MEMBERS):
         pairs = dict(batch.pairs)
-        if len(pairs) == len(batch.pairs) and "\\" not in "".join(pairs):
+        if (len(pairs) == len(batch.pairs) and "\\" not in "".join(pairs)
+                and batch.end - batch.start <= PIECE_CHARS):
             if members:
                 check(members)
                 members, keys = [], set()
                 if len(valid) > most:
                     break
             check_plain(batch, pairs)
+            if stopped:
+                return Problems(stopped[:keep], 1, keep)
             if len(valid) > most:
                 break
             continue
