@@ -4,6 +4,7 @@ first 10 problems and count, so the same reason and the same dead letter's error
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -15,11 +16,14 @@ from pydantic_core import ErrorDetails
 from detector.dlq import DecodeFailure, decode_transaction
 from shared.codec import MAX_PROBLEMS, describe_problems, describe_validation_error
 from shared.schema_problems import (
+    PIECE_CHARS,
     SMALL_VALUE_CHARS,
     Problems,
+    _packed,
     _Parsed,
     _plan,
     _problems,
+    _value_end,
     validate,
 )
 from shared.schemas import ScoredTransaction, Transaction
@@ -128,6 +132,7 @@ def test_a_dict_field_at_its_bound_stops_as_pydantic_stops_it(
     assert whole[1] == (8 + 40 if members <= 32 else 8 + 1)
     for piece in (1, 7, 32, 40):
         assert _pieces(value, model, piece) == whole
+    _same_as_whole(value, model)  # runs of 256 members: 40 bad and 32, 33 or 34 good in one
 
 
 def test_a_large_message_is_read_in_pieces_and_its_reason_is_the_whole_messages() -> None:
@@ -221,3 +226,94 @@ def test_hostile_text_reads_as_the_whole_message(
     non-finite numbers, every JSON space, a BOM, trailing bytes, bad UTF-8, lone surrogates,
     brackets in strings: the same reason and verdict as the whole message, no exception."""
     assert _pieces(value, model, piece) == _whole(value, model)
+
+
+_json_text = st.recursive(
+    _hostile_value | _value | _hostile_key,
+    lambda inner: (st.lists(st.tuples(_ws, inner, _ws), max_size=5).map(
+        lambda xs: "[" + ",".join(f"{a}{x}{b}" for a, x, b in xs) + "]")
+        | st.lists(st.tuples(_ws, _hostile_key | _text, _ws, inner), max_size=5).map(
+        lambda ms: "{" + ",".join(f"{a}{k}{b}:{b}{v}{a}" for a, k, b, v in ms) + "}")),
+    max_leaves=30)
+
+
+@PROPERTY
+@given(_json_text, st.sampled_from(["", " ", "}", "]", ',"a":[1]}', ',{"b":"]"}]']))
+def test_a_values_end_is_found_without_building_it(value: str, after: str) -> None:
+    """`_value_end`, where a member's value ends (strings holding brackets and quotes,
+    nesting, spaces, non-finite numbers), what Python's reader says."""
+    text = f"{value}{after}"
+    assert _value_end(text, 0) == json.JSONDecoder().raw_decode(text)[1] == len(value)
+
+
+def _same_as_whole(value: bytes, model: type[BaseModel]) -> None:
+    """In pieces (never falling back to the whole message), the whole message's reason."""
+    found = _problems(value.decode(), model, _plan(model), MAX_PROBLEMS, None)
+    whole = _whole(value, model)
+    assert isinstance(whole, tuple) and isinstance(found, Problems)
+    assert (describe_problems(found.first, found.count), found.count) == whole[:2]
+
+
+@pytest.mark.parametrize("keys", [31, 32, 33])
+@pytest.mark.parametrize("spelled", ['"k0"', '"\\u006b0"'])
+def test_a_dict_field_of_repeated_keys_sent_as_it_stands_up_to_its_bound(
+    keys: int, spelled: str
+) -> None:
+    """Up to `max_length` distinct keys (32) pydantic cannot stop the field: its members go
+    as they stand; past it, or a key spelled two ways (33 spellings, 32 keys), piece by piece
+    as before: the same reason either way (33 keys, each valid once: pydantic stops it)."""
+    values = ("[]", '"v"')  # a bad value, a good one
+    members = [f'"k{i % keys}":{values[i % 2]}' for i in range(3 * 256)]
+    members.append(f"{spelled}:[]")
+    value = f'{{"attributes":{{{",".join(members)}}}}}'.encode()
+    whole = _whole(value, Transaction)
+    assert isinstance(whole, tuple) and whole[1] == (8 + 1 if keys == 33 else 8 + 385)
+    _same_as_whole(value, Transaction)
+
+
+@pytest.mark.parametrize("members", [255, 256, 257, 3_000])
+@pytest.mark.parametrize("model", [Transaction, ScoredTransaction])
+def test_members_read_a_run_at_a_time_read_as_the_whole_message(
+    members: int, model: type[BaseModel]
+) -> None:
+    """At `RUN_MEMBERS` (256) members a run, one either side, and many runs and pieces of
+    `PIECE_CHARS`: unknown names, a dict field without a bound, NaN and spaces."""
+    flags = ",".join([' "a" :\t"x"', '"b":NaN', '"c":true'] * members)
+    unknown = ",".join(f'"z{i}":-Infinity' for i in range(members))
+    _same_as_whole(f'{{"rule_flags":{{{flags}}},{unknown}}}'.encode(), model)
+
+
+@pytest.mark.parametrize(("sizes", "pieces"), [
+    ([PIECE_CHARS // 2 - 1, PIECE_CHARS // 2], 1), ([PIECE_CHARS // 2, PIECE_CHARS // 2], 2),
+    ([PIECE_CHARS - 1], 1), ([PIECE_CHARS + 1], 1), ([1, PIECE_CHARS + 1, 1], 3)])
+def test_a_piece_holds_at_most_piece_chars_but_a_longer_part_alone(
+    sizes: list[int], pieces: int
+) -> None:
+    """Parts joined by ",": two halves of `PIECE_CHARS` less the comma fit, one more not."""
+    found = list(_packed((("x" * n, 1) for n in sizes), None))
+    assert len(found) == pieces
+    assert all(len(",".join(p)) <= PIECE_CHARS or len(p) == 1 for p in found)
+    assert len(list(_packed((("x", 1) for _ in range(7)), 3))) == 3  # at most 3 members
+
+
+@pytest.mark.parametrize("chars", [PIECE_CHARS // 256 - 10, PIECE_CHARS // 256 + 10])
+def test_a_run_longer_than_a_piece_is_sent_in_pieces(
+    monkeypatch: pytest.MonkeyPatch, chars: int
+) -> None:
+    """A run of 256 members of `chars` characters each, either side of `PIECE_CHARS`: no
+    document holds more, the reason the whole message's."""
+    import shared.schema_problems as sp
+
+    sent: list[int] = []
+    add = sp._add
+
+    def recorded(found: Problems, model: type[BaseModel], members: list[str],
+                 where: str | None) -> None:
+        sent.append(len(members[-1]) - len('"rule_flags":{}'))
+        add(found, model, members, where)
+
+    monkeypatch.setattr(sp, "_add", recorded)
+    flag = f'"a":"{"x" * (chars - 6)}"'
+    assert len(flag) == chars
+    _same_as_whole(f'{{"rule_flags":{{{",".join([flag] * 600)}}}}}'.encode(), ScoredTransaction)
+    assert sent and max(sent) <= PIECE_CHARS
