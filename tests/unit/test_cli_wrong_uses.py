@@ -6,6 +6,7 @@ Found walking the README on a fresh clone (2026-12-01); every case here was a tr
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from pathlib import Path
@@ -311,6 +312,36 @@ def test_score_with_a_cost_that_is_not_a_finite_number_is_refused_in_one_line(
     assert main(["score", str(data), "--out", str(out)]) == ExitCode.USAGE
     assert "invalid setting EXPORTS_COST_FP" in _one_error_line(capsys, "score")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("value", "code"), [
+    ("1e308", ExitCode.USAGE), ("1.000000000001e12", ExitCode.USAGE),
+    ("1e12", ExitCode.OK), ("999999999999", ExitCode.OK)])
+def test_score_with_costs_whose_sum_overflows_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    value: str, code: ExitCode,
+) -> None:
+    """Finite costs whose expected cost overflows: EXPORTS_COST_FP=EXPORTS_COST_FN=1e308 made
+    `fp * 1e308 + fn * 1e308` infinite, `Infinity` in run.json (not JSON) and the report's
+    ValueError traceback, exit 70 (hostile probe of the environment, 2026-12-06, fifteenth).
+    A cost is at most 10^12, the amounts' bound."""
+    data, out = tmp_path / "data.csv", tmp_path / "out"
+    # enough rows for false alarms and misses at some threshold: both costs count
+    assert main(["generate", "--customers", "20", "--days", "30", "--out", str(data)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("EXPORTS_COST_FP", value)
+    monkeypatch.setenv("EXPORTS_COST_FN", value)
+    assert main(["score", str(data), "--out", str(out)]) == code
+    if code == ExitCode.USAGE:
+        line = _one_error_line(capsys, "score")
+        assert "invalid setting EXPORTS_COST_FP" in line and "EXPORTS_COST_FN" in line
+        assert not out.exists()
+        return
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"run.json holds {constant}, which is not JSON")
+    run = json.loads((out / "run.json").read_text(), parse_constant=refuse)
+    assert run["cost_fn"] == float(value) and run["recommended_expected_cost"] > 0
+    assert (out / "report.html").is_file()
 
 
 @pytest.mark.parametrize(("command", "variable", "value", "says"), [
