@@ -434,3 +434,27 @@ def test_the_seeds_at_the_bounds_are_accepted(tmp_path: Path, seed: str) -> None
     assert main(["generate", *SMALL, "--seed", seed, "--out", str(tmp_path / "x.csv")]) == 0
     assert main(["score", str(tmp_path / "x.csv"), "--out", str(tmp_path / "o"),
                  "--seed", seed]) == ExitCode.OK
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    (["--rows", "10"], "--rows"), (["--synthetic", "--customers", "5"], "--customers")])
+def test_a_sample_option_its_kind_would_ignore_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], named: str,
+) -> None:
+    """`dashboard sample out --rows 10` wrote the realistic run's 2,342 rows, `--synthetic
+    --customers 5` the 2,000 synthetic ones, without a word (hostile probe, 2026-12-06,
+    fifteenth), as `generate --recipe reference --mix extended` once did."""
+    out = tmp_path / "out"
+    assert main(["dashboard", "sample", str(out), *options]) == ExitCode.USAGE
+    line = _one_error_line(capsys, "dashboard")
+    assert named in line and "--synthetic" in line, line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("options", [["--synthetic", "--rows", "7"], ["--customers", "2"]])
+def test_a_sample_with_the_options_of_its_kind_is_written(
+    tmp_path: Path, options: list[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["dashboard", "sample", str(out), *options]) == ExitCode.OK
+    rows = sum(len(f.read_text().splitlines()) - 1 for f in (out / "scored").glob("*.csv"))
+    assert rows == 7 if "--rows" in options else rows > 7
