@@ -458,3 +458,33 @@ def test_a_sample_with_the_options_of_its_kind_is_written(
     assert main(["dashboard", "sample", str(out), *options]) == ExitCode.OK
     rows = sum(len(f.read_text().splitlines()) - 1 for f in (out / "scored").glob("*.csv"))
     assert rows == 7 if "--rows" in options else rows > 7
+
+
+@pytest.mark.parametrize("option", [["--review-accuracy", "0.9"], ["--review-share", "0"],
+                                    ["--review-false-confirm", "1"]])
+def test_a_demo_review_option_without_review_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    option: list[str],
+) -> None:
+    """`demo --review-accuracy 0.9` without `--review` ran the whole demo with no reviewer,
+    the option ignored without a word (hostile probe, 2026-12-06, fifteenth)."""
+    import auditstream.demo
+
+    started: list[auditstream.demo.Demo] = []
+
+    def run(self: auditstream.demo.Demo) -> int:  # nothing started: the args it was given
+        started.append(self)
+        return 0
+
+    monkeypatch.setattr(auditstream.demo.Demo, "run", run)
+    argv = ["demo", "--exports", str(tmp_path / "ex"), *option]
+    assert main(argv) == ExitCode.USAGE
+    line = _one_error_line(capsys, "demo")
+    assert option[0] in line and "--review" in line.replace(option[0], ""), line
+    assert started == []
+    assert main([*argv, "--review"]) == ExitCode.OK
+    assert main(["demo", "--exports", str(tmp_path / "ex")]) == ExitCode.OK
+    with_review, plain = (demo.args for demo in started)
+    assert with_review.review_accuracy == (0.9 if "accuracy" in option[0] else 0.95)
+    assert (plain.review_accuracy, plain.review_false_confirm, plain.review_share) == (
+        0.95, 0.0, 1.0)
