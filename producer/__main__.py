@@ -80,9 +80,9 @@ def _run_as_set(s: ProducerSettings) -> int:
     return cmd_generate(argparse.Namespace(
         recipe=s.recipe, mix=s.mix, changes_out=None, seed=s.seed, customers=s.customers,
         days=s.days,
-        start=datetime(s.start.year, s.start.month, s.start.day), tx_per_day=2.2,
-        transactions=8000, anomaly_rate=[], traveller_share=0.15, travel_gap_hours=4.0,
-        duplicate_window_minutes=10.0, out=s.out, publish=s.publish, entry=CONTAINER_ENTRY,
+        start=datetime(s.start.year, s.start.month, s.start.day), tx_per_day=None,
+        transactions=None, anomaly_rate=[], traveller_share=None, travel_gap_hours=None,
+        duplicate_window_minutes=None, out=s.out, publish=s.publish, entry=CONTAINER_ENTRY,
     ))
 
 
