@@ -77,8 +77,21 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+#: `dashboard sample`'s sizes when not given: the realistic run's customers, the synthetic
+#: snapshot's rows.
+SAMPLE_CUSTOMERS, SAMPLE_ROWS = 40, 2000
+
+
 def _sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    # a size of the other kind was ignored without a word: `--rows 10` wrote 2,342 rows
+    ignored = (args.customers, "--customers") if args.synthetic else (args.rows, "--rows")
+    if ignored[0] is not None:
+        needs = "applies without --synthetic" if args.synthetic else "needs --synthetic"
+        raise UsageError(f"{ignored[1]} {needs} (--customers sizes the realistic run, "
+                         "--rows the synthetic snapshot); nothing written")
+    args.customers = SAMPLE_CUSTOMERS if args.customers is None else args.customers
+    args.rows = SAMPLE_ROWS if args.rows is None else args.rows
     if not args.synthetic:  # before the folder is created: a refused size left it empty
         try:
             sample_config(args.customers, seed=args.seed)
@@ -170,13 +183,15 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_interruptible(_report))
     p = sub.add_parser("sample", help="write a small scored export snapshot")
     p.add_argument("out", type=folder_name)
-    p.add_argument("--customers", type=number(int, 1), default=40,
-                   help="size of the realistic run (30 days; the generator's limits)")
+    p.add_argument("--customers", type=number(int, 1),
+                   help=f"size of the realistic run (default {SAMPLE_CUSTOMERS}; 30 days; the "
+                        "generator's limits)")
     p.add_argument("--seed", type=seed_arg, default=11)
     p.add_argument("--synthetic", action="store_true",
                    help="random rows that only follow the column contract (no detector)")
-    p.add_argument("--rows", type=number(int, 1, most=MAX_ROWS), default=2000,
-                   help=f"rows of the synthetic snapshot (1 to {MAX_ROWS:,})")
+    p.add_argument("--rows", type=number(int, 1, most=MAX_ROWS),
+                   help=f"rows of the synthetic snapshot (default {SAMPLE_ROWS:,}; 1 to "
+                        f"{MAX_ROWS:,})")
     p.set_defaults(func=_interruptible(_sample))
     p = sub.add_parser("screenshots", help="PNGs of report.html and Power BI layout previews")
     p.add_argument("--exports", type=folder_name, default=str(SAMPLE_EXPORTS))

@@ -25,7 +25,12 @@ from confluent_kafka import TopicPartition
 from tqdm import tqdm
 
 from auditstream.broker import BrokerSettings, LocalBroker
-from auditstream.review.demo import add_review_args, print_assurance, review_loop
+from auditstream.review.demo import (
+    add_review_args,
+    check_review_args,
+    print_assurance,
+    review_loop,
+)
 from auditstream.review.publish import reviews_topic_spec
 from auditstream.review.simulate import read_rows as _rows
 from dashboard.report import REPORT_NAME
@@ -94,6 +99,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_review_args(args)
     check_folder_of(args.exports)  # before anything starts: the sink would refuse it late
     refuse_foreign(args.exports)  # as would a folder of the user's own files (--reset too)
     try:  # so is a size `generate` refuses: it was refused after the broker, sink, detector

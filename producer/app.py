@@ -29,6 +29,7 @@ from shared.kafka import (
     unstranded,
 )
 from shared.schemas import Transaction
+from shared.startup import batch_stops
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +153,8 @@ def publish(
 
 
 class StopRequests:
-    """Ctrl-C and SIGTERM while messages are handed over: noted, and acted on between two
-    messages. Raised where they struck (`KeyboardInterrupt`), one could land after a
+    """Ctrl-C, SIGTERM and SIGHUP while messages are handed over: noted, and acted on
+    between two messages. Raised where they struck (`KeyboardInterrupt`), one could land after a
     message was handed to Kafka and before it was counted: a replay's summary said 779
     handed over while the topic held 780. Outside the main thread (no handlers there) they
     strike as before."""
@@ -167,7 +168,7 @@ class StopRequests:
 
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, *batch_stops()):  # SIGHUP too, unless ignored
                 self._previous[sig] = signal.signal(sig, self._note)
         return self
 

@@ -98,14 +98,15 @@ def register(subparsers: Any) -> None:
     g.add_argument("--customers", type=int, help="default 1000 (reference: 200)")
     g.add_argument("--days", type=int, default=90)
     g.add_argument("--start", type=_date, default=datetime(2025, 1, 1), help="YYYY-MM-DD")
-    g.add_argument("--tx-per-day", type=float, default=2.2,
-                   help="realistic: mean transactions per customer per day")
-    g.add_argument("--transactions", type=int, default=8000, help="reference: base row count")
+    # no argparse default for the knobs of one recipe: one given to the other is refused
+    g.add_argument("--tx-per-day", type=float,
+                   help="realistic: mean transactions per customer per day (default 2.2)")
+    g.add_argument("--transactions", type=int, help="reference: base row count (default 8000)")
     g.add_argument("--anomaly-rate", type=_rate, action="append", default=[],
                    metavar="TYPE=RATE", help="share of all rows for one type (realistic)")
-    g.add_argument("--traveller-share", type=float, default=0.15)
-    g.add_argument("--travel-gap-hours", type=float, default=4.0)
-    g.add_argument("--duplicate-window-minutes", type=float, default=10.0)
+    g.add_argument("--traveller-share", type=float, help="realistic (default 0.15)")
+    g.add_argument("--travel-gap-hours", type=float, help="realistic (default 4)")
+    g.add_argument("--duplicate-window-minutes", type=float, help="realistic (default 10)")
     g.add_argument("--out", type=file_name,
                    help="write the historic CSV layout to this file (not a folder)")
     g.add_argument("--publish", action="store_true", help="send to the transactions topic")
@@ -131,7 +132,16 @@ def register(subparsers: Any) -> None:
     r.set_defaults(func=cmd_replay)
 
 
+#: The knobs of one recipe and their defaults: `--transactions` the reference recipe's, the
+#: others the realistic one's.
+RECIPE_KNOBS = {"transactions": 8000, "tx_per_day": 2.2, "traveller_share": 0.15,
+                "travel_gap_hours": 4.0, "duplicate_window_minutes": 10.0}
+
+
 def make_transactions(args: argparse.Namespace) -> list[Transaction]:
+    for knob, default in RECIPE_KNOBS.items():  # those not given (None): their defaults
+        if getattr(args, knob) is None:
+            setattr(args, knob, default)
     if args.recipe == "reference":
         return generate_reference(ReferenceConfig(
             seed=args.seed, transactions=args.transactions,
@@ -201,17 +211,27 @@ def _generate_and_write(args: argparse.Namespace) -> list[Transaction]:
     return txs
 
 
+def _flag(knob: str) -> str:
+    return "--" + knob.replace("_", "-")
+
+
 def _options_of_the_recipe(args: argparse.Namespace) -> None:
     """Refuse an option the chosen recipe or mix would ignore (it was ignored without a word:
     `--recipe reference --mix extended` gave the reference data, `--changes-out` with the
-    default mix an empty sidecar; a hostile probe)."""
+    default mix an empty sidecar, `--transactions 10` the realistic recipe's rows; hostile
+    probes)."""
     if args.recipe == "reference":
         given = [flag for flag, on in (("--mix", args.mix != "default"),
                                        ("--anomaly-rate", bool(args.anomaly_rate)),
                                        ("--changes-out", args.changes_out is not None)) if on]
+        given += [_flag(k) for k in RECIPE_KNOBS
+                  if k != "transactions" and getattr(args, k) is not None]
         if given:
             raise UsageError(f"{' and '.join(given)} apply to the realistic recipe, not "
                              "--recipe reference (its mix is the reference project's)")
+    elif args.transactions is not None:
+        raise UsageError("--transactions applies to --recipe reference; the realistic "
+                         "recipe's rows come from --customers, --days and --tx-per-day")
     elif args.changes_out is not None and args.mix != "extended":
         raise UsageError("--changes-out needs --mix extended: the default mix has no "
                          "legitimate habit changes to write")

@@ -46,8 +46,8 @@ class ReferenceConfig:
     def __post_init__(self) -> None:
         if self.customers < self.burst_customers or self.transactions < 1 or self.days < 1:
             raise ValueError(
-                f"the reference recipe needs at least {self.burst_customers} customers (its "
-                "burst customers), and a positive --transactions and --days")
+                f"the reference recipe needs --customers of at least {self.burst_customers} "
+                "(its burst customers), and a positive --transactions and --days")
         check_size(self.customers, self.transactions, "--transactions")
         check_span(self.start, self.days)
 

@@ -35,12 +35,15 @@ def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
     An `AuditstreamError` prints "PROG: error: <cause and what to do>" and returns its
     `exit_code`; an OSError of the disk-full / read-only / permission kinds is an
     `OutputError` (exit 5). Anything else is a bug: its traceback, one line saying so, and
-    `ExitCode.BUG` (Python's own 1 would read as "some rows rejected"). A stdout that
-    fails loses the command's messages there, never its outcome (`ReportStream`)."""
+    `ExitCode.BUG` (Python's own 1 would read as "some rows rejected"). A stdout or
+    stderr that fails loses the command's messages there, never its outcome
+    (`ReportStream`)."""
     tolerant_console()
-    stdout = sys.stdout
+    stdout, stderr = sys.stdout, sys.stderr
     if stdout is not None:
         sys.stdout = ReportStream(stdout, prog)
+    if stderr is not None:
+        sys.stderr = ReportStream(stderr, prog, "stderr")
     try:
         return _expected(prog, func)
     except Exception:
@@ -52,6 +55,9 @@ def run_guarded(prog: str, func: Callable[[], int | None]) -> int:
         if stdout is not None:
             sys.stdout.flush()  # what is still buffered, through the guard
             sys.stdout = stdout
+        if stderr is not None:
+            sys.stderr.flush()
+            sys.stderr = stderr
 
 
 class ReportStream:
@@ -60,10 +66,12 @@ class ReportStream:
     `> /dev/full`) loses those messages, said once on stderr, and the command goes on with
     its own exit code. It was a BrokenPipeError traceback and exit 70 after the work was
     done, or, inside `score`'s output guard, "the disk is full" about an exports folder that
-    was whole."""
+    was whole. A stderr that fails (`2>/dev/full`, `2>&1 | head -c0`) is guarded the same
+    way, its loss said nowhere: before, `generate`'s progress line's ENOSPC was taken for
+    its `--out`'s and its error line failed too, exit 1 ("rows rejected") and no CSV."""
 
-    def __init__(self, inner: IO[str], prog: str) -> None:
-        self._inner, self._prog, self.lost = inner, prog, False
+    def __init__(self, inner: IO[str], prog: str, name: str = "stdout") -> None:
+        self._inner, self._prog, self._name, self.lost = inner, prog, name, False
 
     def write(self, text: str) -> int:
         if not self.lost:
@@ -86,9 +94,10 @@ class ReportStream:
     def _lose(self, exc: OSError | ValueError) -> None:
         self.lost = True
         why = getattr(exc, "strerror", None) or exc
-        print(f"{self._prog}: warning: stdout cannot be written ({why}): the "
-              "command's messages there are lost; its work and exit code are not affected",
-              file=sys.stderr)
+        if self._name != "stderr":  # stderr's loss has nowhere to be said
+            print(f"{self._prog}: warning: {self._name} cannot be written ({why}): the "
+                  "command's messages there are lost; its work and exit code are not "
+                  "affected", file=sys.stderr)
         # What stays buffered would fail again when Python flushes at exit (exit 120).
         with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
             devnull = os.open(os.devnull, os.O_WRONLY)

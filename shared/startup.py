@@ -22,19 +22,32 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def batch_stops() -> tuple[int, ...]:
+    """The signals besides SIGINT that end a batch command as Ctrl-C does: SIGTERM, and
+    SIGHUP (its terminal closed) unless it is ignored (`nohup`: the command outlives its
+    terminal). SIGHUP killed the command where it stood, exit 129: `generate --out` left its
+    temporary file, `replay` no summary."""
+    hangup = getattr(signal, "SIGHUP", None)  # POSIX only
+    if hangup is None or signal.getsignal(hangup) is signal.SIG_IGN:
+        return (signal.SIGTERM,)
+    return (signal.SIGTERM, hangup)
+
+
 @contextlib.contextmanager
 def sigterm_interrupts() -> Iterator[None]:
-    """Within the block SIGTERM ends a batch command as Ctrl-C does (`KeyboardInterrupt`:
-    its files' cleanup runs, exit 130) rather than killing it where it stands (temporary
-    files left behind). In the main thread only (the only one that receives signals)."""
+    """Within the block SIGTERM (and SIGHUP: `batch_stops`) ends a batch command as Ctrl-C
+    does (`KeyboardInterrupt`: its files' cleanup runs, exit 130) rather than killing it
+    where it stands (temporary files left behind). In the main thread only (the only one
+    that receives signals)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {s: signal.signal(s, _interrupt) for s in batch_stops()}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 _STOPS = (signal.SIGINT, signal.SIGTERM)

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from shared.columns import RecommendMode
+from shared.schemas import AMOUNT_LIMIT
 from shared.settings import KafkaSettings, NamedPath, Settings, TopicSettings
 from sink.watermark import DEFAULT_QUORUM
 
@@ -19,6 +20,8 @@ DEFAULT_SAMPLE_KEY = "auditstream-audit-sample"
 #: Characters below which a sample key draws a warning: 16 random ones resist an offline
 #: guess from the draws the checkpoint keeps.
 MIN_SAMPLE_KEY = 16
+#: The most a false alarm or a miss may cost: the amounts' bound (a currency amount too).
+MAX_COST = AMOUNT_LIMIT
 
 
 class ExportSettings(Settings):
@@ -28,8 +31,12 @@ class ExportSettings(Settings):
     model_config = SettingsConfigDict(env_prefix="EXPORTS_", frozen=True, extra="ignore",
                                       allow_inf_nan=False)
 
-    cost_fp: float = Field(default=1.0, ge=0, description="cost of reviewing a false alarm")
-    cost_fn: float = Field(default=10.0, ge=0, description="cost of missing an anomaly")
+    # at most the amounts' bound: 1e308 each was finite, their expected cost (`fp * cost_fp
+    # + fn * cost_fn`) infinite: `Infinity` in run.json and the report's traceback, exit 70
+    cost_fp: float = Field(default=1.0, ge=0, le=MAX_COST,
+                           description="cost of reviewing a false alarm")
+    cost_fn: float = Field(default=10.0, ge=0, le=MAX_COST,
+                           description="cost of missing an anomaly")
     review_budget_pct: float | None = Field(
         default=None, gt=0, le=100,
         description="recommend only thresholds flagging at most this % of rows",

@@ -12,7 +12,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.errors import UsageError
-from shared.settings import Settings
+from shared.settings import NamedPath, Settings
 
 
 def _user_dir(env: str, fallback: str) -> Path:
@@ -61,8 +61,11 @@ class BrokerSettings(Settings):
     port: int = Field(default=9092, ge=1, le=65535)
     controller_port: int = Field(default=9093, ge=1, le=65535)
     heap: str = "512m"
-    cache_dir: Path = Field(default_factory=lambda: _user_dir("XDG_CACHE_HOME", ".cache"))
-    home: Path = Field(
+    # NamedPath: an empty BROKER_HOME was the working folder (data, log and pid file where
+    # the command ran, which `broker stop` from another folder never found)
+    cache_dir: NamedPath = Field(
+        default_factory=lambda: _user_dir("XDG_CACHE_HOME", ".cache"))
+    home: NamedPath = Field(
         default_factory=lambda: _user_dir("XDG_STATE_HOME", ".local/state") / "broker"
     )
     start_timeout: float = Field(default=90.0, gt=0)

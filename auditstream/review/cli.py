@@ -211,4 +211,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     reviewer = reviewer_of(args, every_review=True)
     exports = args.exports or default_exports()
     server.check_exports(exports)  # a FIFO at cases.csv or run.json: exit 2, not a hang
+    # a mistyped --exports served an empty queue, "No open cases.", that looked done; the
+    # default folder may be missing (the sink makes it), never a file
+    if not exports.is_dir() and (args.exports is not None or exports.exists()):
+        what = "is not a folder" if exports.exists() else "does not exist"
+        raise UsageError(f"exports folder {shown(exports)} {what}: the page would list no "
+                         "case; give the folder the sink writes (--exports DIR; default "
+                         "SINK_EXPORTS_DIR)")
     return server.serve(exports, args.port, reviewer, KafkaSettings(), TopicSettings())

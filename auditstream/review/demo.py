@@ -17,7 +17,7 @@ from typing import Any
 
 from auditstream.review.publish import ReviewPublisher
 from auditstream.review.simulate import Reviewer, labels_of, simulate
-from shared.errors import AuditstreamError
+from shared.errors import AuditstreamError, UsageError
 from shared.exports_folder import RUN_FILE
 from shared.names import shown
 from shared.outputs import open_text
@@ -33,12 +33,30 @@ def add_review_args(p: argparse.ArgumentParser) -> None:
                    help="then a simulated reviewer answers the listed cases and the audit "
                    "sample from the generator's labels, and the summary shows the figures "
                    "the sink computes from those reviews (docs/review.md)")
-    p.add_argument("--review-accuracy", type=_share, default=0.95, metavar="P",
+    # no argparse default: an option given without --review is told from one not given
+    p.add_argument("--review-accuracy", type=_share, metavar="P",
                    help="--review: chance a true anomaly is confirmed (default 0.95)")
-    p.add_argument("--review-false-confirm", type=_share, default=0.0, metavar="P",
+    p.add_argument("--review-false-confirm", type=_share, metavar="P",
                    help="--review: chance a normal case or row is confirmed (default 0)")
-    p.add_argument("--review-share", type=_share, default=1.0, metavar="P",
+    p.add_argument("--review-share", type=_share, metavar="P",
                    help="--review: share of the cases and sampled rows reviewed (default 1)")
+
+
+#: The simulated reviewer's options and their defaults.
+REVIEW_DEFAULTS = {"review_accuracy": 0.95, "review_false_confirm": 0.0, "review_share": 1.0}
+
+
+def check_review_args(args: argparse.Namespace) -> None:
+    """Refuse a reviewer's option without `--review` (it was ignored without a word: the
+    demo ran with no reviewer); then fill in the defaults of those not given."""
+    given = [f"--{name.replace('_', '-')}" for name in REVIEW_DEFAULTS
+             if getattr(args, name) is not None]
+    if given and not args.review:
+        raise UsageError(f"{' and '.join(given)} need --review (the simulated reviewer they "
+                         "tune); nothing started")
+    for name, default in REVIEW_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
 
 
 def _share(text: str) -> float:

@@ -6,6 +6,7 @@ Found walking the README on a fresh clone (2026-12-01); every case here was a tr
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from pathlib import Path
@@ -313,6 +314,36 @@ def test_score_with_a_cost_that_is_not_a_finite_number_is_refused_in_one_line(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("value", "code"), [
+    ("1e308", ExitCode.USAGE), ("1.000000000001e12", ExitCode.USAGE),
+    ("1e12", ExitCode.OK), ("999999999999", ExitCode.OK)])
+def test_score_with_costs_whose_sum_overflows_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    value: str, code: ExitCode,
+) -> None:
+    """Finite costs whose expected cost overflows: EXPORTS_COST_FP=EXPORTS_COST_FN=1e308 made
+    `fp * 1e308 + fn * 1e308` infinite, `Infinity` in run.json (not JSON) and the report's
+    ValueError traceback, exit 70 (hostile probe of the environment, 2026-12-06, fifteenth).
+    A cost is at most 10^12, the amounts' bound."""
+    data, out = tmp_path / "data.csv", tmp_path / "out"
+    # enough rows for false alarms and misses at some threshold: both costs count
+    assert main(["generate", "--customers", "20", "--days", "30", "--out", str(data)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("EXPORTS_COST_FP", value)
+    monkeypatch.setenv("EXPORTS_COST_FN", value)
+    assert main(["score", str(data), "--out", str(out)]) == code
+    if code == ExitCode.USAGE:
+        line = _one_error_line(capsys, "score")
+        assert "invalid setting EXPORTS_COST_FP" in line and "EXPORTS_COST_FN" in line
+        assert not out.exists()
+        return
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"run.json holds {constant}, which is not JSON")
+    run = json.loads((out / "run.json").read_text(), parse_constant=refuse)
+    assert run["cost_fn"] == float(value) and run["recommended_expected_cost"] > 0
+    assert (out / "report.html").is_file()
+
+
 @pytest.mark.parametrize(("command", "variable", "value", "says"), [
     # the C consumer aborted: SIGABRT, exit 134, no line (a hostile probe, 2026-12-05)
     ("detect", "DETECTOR_GROUP_ID", "", "invalid setting DETECTOR_GROUP_ID"),
@@ -403,3 +434,57 @@ def test_the_seeds_at_the_bounds_are_accepted(tmp_path: Path, seed: str) -> None
     assert main(["generate", *SMALL, "--seed", seed, "--out", str(tmp_path / "x.csv")]) == 0
     assert main(["score", str(tmp_path / "x.csv"), "--out", str(tmp_path / "o"),
                  "--seed", seed]) == ExitCode.OK
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    (["--rows", "10"], "--rows"), (["--synthetic", "--customers", "5"], "--customers")])
+def test_a_sample_option_its_kind_would_ignore_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], named: str,
+) -> None:
+    """`dashboard sample out --rows 10` wrote the realistic run's 2,342 rows, `--synthetic
+    --customers 5` the 2,000 synthetic ones, without a word (hostile probe, 2026-12-06,
+    fifteenth), as `generate --recipe reference --mix extended` once did."""
+    out = tmp_path / "out"
+    assert main(["dashboard", "sample", str(out), *options]) == ExitCode.USAGE
+    line = _one_error_line(capsys, "dashboard")
+    assert named in line and "--synthetic" in line, line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("options", [["--synthetic", "--rows", "7"], ["--customers", "2"]])
+def test_a_sample_with_the_options_of_its_kind_is_written(
+    tmp_path: Path, options: list[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["dashboard", "sample", str(out), *options]) == ExitCode.OK
+    rows = sum(len(f.read_text().splitlines()) - 1 for f in (out / "scored").glob("*.csv"))
+    assert rows == 7 if "--rows" in options else rows > 7
+
+
+@pytest.mark.parametrize("option", [["--review-accuracy", "0.9"], ["--review-share", "0"],
+                                    ["--review-false-confirm", "1"]])
+def test_a_demo_review_option_without_review_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    option: list[str],
+) -> None:
+    """`demo --review-accuracy 0.9` without `--review` ran the whole demo with no reviewer,
+    the option ignored without a word (hostile probe, 2026-12-06, fifteenth)."""
+    import auditstream.demo
+
+    started: list[auditstream.demo.Demo] = []
+
+    def run(self: auditstream.demo.Demo) -> int:  # nothing started: the args it was given
+        started.append(self)
+        return 0
+
+    monkeypatch.setattr(auditstream.demo.Demo, "run", run)
+    argv = ["demo", "--exports", str(tmp_path / "ex"), *option]
+    assert main(argv) == ExitCode.USAGE
+    line = _one_error_line(capsys, "demo")
+    assert option[0] in line and "--review" in line.replace(option[0], ""), line
+    assert started == []
+    assert main([*argv, "--review"]) == ExitCode.OK
+    assert main(["demo", "--exports", str(tmp_path / "ex")]) == ExitCode.OK
+    with_review, plain = (demo.args for demo in started)
+    assert with_review.review_accuracy == (0.9 if "accuracy" in option[0] else 0.95)
+    assert (plain.review_accuracy, plain.review_false_confirm, plain.review_share) == (
+        0.95, 0.0, 1.0)

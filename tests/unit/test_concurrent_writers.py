@@ -45,16 +45,17 @@ def test_a_sample_into_a_folder_another_writer_holds_exits_6_and_changes_nothing
     (folder / "scored" / "transactions_scored_2025-01-01.csv").write_text("the sink's rows\n")
     (folder / "cases.csv").write_text("the sink's cases\n")
     before = _files(folder)
-    args = ["dashboard", "sample", str(folder), "--customers", "5"]
+    args = ["dashboard", "sample", str(folder)]
+    small = ["--synthetic", "--rows", "50"]
     with FolderLock(folder, holder):  # as a running sink (or score, or sample) holds it
-        code = cli_main([*args, "--synthetic", "--rows", "50"] if synthetic else args)
+        code = cli_main([*args, *small] if synthetic else [*args, "--customers", "5"])
     err = capsys.readouterr().err
     assert code == ExitCode.LOCKED, err
     assert err.startswith("auditstream dashboard: error: ")
     assert f"pid {os.getpid()} ({holder})" in err
     assert _files(folder) == before
     # Once the folder is free the same command writes it, and leaves no lock held.
-    assert cli_main([*args, "--synthetic", "--rows", "50"]) == 0
+    assert cli_main([*args, *small]) == 0
     assert (folder / "run.json").exists()
     FolderLock(folder).acquire().release()  # raises LockedError if it were still held
 

@@ -140,3 +140,34 @@ def test_a_report_stream_says_its_loss_once_and_keeps_the_command_going(
     assert stream.write("one\n") == 4 and stream.write("two\n") == 4
     stream.flush()
     assert capsys.readouterr().err.count("cmd: warning: stdout cannot be written") == 1
+
+
+def _generate_with_stderr(tmp_path: Path, stderr: int, *args: str) -> int:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "auditstream", "generate", "--customers", "5", "--days", "3",
+         "--out", "g.csv", *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+        stderr=stderr, timeout=60, check=False).returncode
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_a_full_stderr_loses_the_messages_not_the_run(tmp_path: Path) -> None:
+    """`generate ... 2>/dev/full` (a log file on a full disk): before, its progress line's
+    ENOSPC was taken for its --out's, whose error line failed again: exit 1 (which reads as
+    "rows rejected"), no CSV written."""
+    with open("/dev/full", "wb") as full:
+        assert _generate_with_stderr(tmp_path, full.fileno()) == 0
+        assert (tmp_path / "g.csv").read_text().count("\n") > 1
+        # an expected failure keeps its own code when its line cannot be written
+        assert _generate_with_stderr(tmp_path, full.fileno(), "--days", "0") == 2
+
+
+def test_a_stderr_whose_reader_is_gone_loses_the_messages_not_the_run(tmp_path: Path) -> None:
+    """`generate ... 2>&1 | head -c0`: before, exit 1 and no CSV, as for a full stderr."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        assert _generate_with_stderr(tmp_path, write) == 0
+    finally:
+        os.close(write)
+    assert (tmp_path / "g.csv").exists()

@@ -153,3 +153,30 @@ def test_a_one_minute_duplicate_window_places_each_twin_a_minute_after_its_origi
     assert len(twins) == counts["DUPLICATE"]
     assert all((e.cust, e.ts - 60, e.amount, e.device, e.category, e.ip) in seen
                for e in twins)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--transactions", "10"],
+    ["--recipe", "reference", "--tx-per-day", "9"],
+    ["--recipe", "reference", "--traveller-share", "0.5"],
+    ["--recipe", "reference", "--travel-gap-hours", "1"],
+    ["--recipe", "reference", "--duplicate-window-minutes", "5"],
+])
+def test_a_knob_of_the_other_recipe_is_refused_not_ignored(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """`generate --transactions 10` wrote the realistic recipe's rows, `--recipe reference
+    --tx-per-day 9` the reference's 8,025, without a word (hostile probe, 2026-12-06,
+    fifteenth), as `--recipe reference --mix extended` once did."""
+    out = tmp_path / "tx.csv"
+    assert main(["generate", "--customers", "5", "--days", "3", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and argv[-2] in err[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [["--recipe", "reference", "--transactions", "10"],
+                                  ["--tx-per-day", "1", "--traveller-share", "0"]])
+def test_a_knob_of_its_own_recipe_is_taken(tmp_path: Path, argv: list[str]) -> None:
+    out = tmp_path / "tx.csv"
+    assert main(["generate", "--customers", "5", "--days", "3", *argv, "--out", str(out)]) == 0
+    assert out.exists()

@@ -77,8 +77,8 @@ def test_sigterm_during_generate_publish_reports_like_ctrl_c(
     monkeypatch.setattr(producer.cli, "publish", _sigterm_after(20))
     args = argparse.Namespace(
         recipe="reference", mix="default", changes_out=None, seed=1, customers=20, days=2,
-        start=datetime(2025, 1, 1), tx_per_day=2.2, transactions=50, anomaly_rate=[],
-        traveller_share=0.15, travel_gap_hours=4.0, duplicate_window_minutes=10.0, out=None,
+        start=datetime(2025, 1, 1), tx_per_day=None, transactions=50, anomaly_rate=[],
+        traveller_share=None, travel_gap_hours=None, duplicate_window_minutes=None, out=None,
         publish=True)
     code = cmd_generate(args)
     err = capsys.readouterr().err

@@ -124,6 +124,41 @@ def test_review_serve_starts_on_a_folder_without_cases_yet(
     assert (code, len(served)) == (0, 1)
 
 
+@pytest.mark.parametrize("given", ["missing", "file", "default file"])
+def test_review_serve_refuses_an_exports_folder_that_is_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        given: str) -> None:
+    """A mistyped `--exports` (no such folder, or a file such as the cases.csv itself) served
+    "0 open of 0 cases ... No open cases.", a queue that looked done, where `review import
+    --exports` of the same is exit 2 (hostile probe, 2026-12-06, fifteenth). Now one line,
+    exit 2, before Kafka. The default folder may be missing (the sink creates it later)."""
+    from auditstream.cli import main
+
+    served = _no_serving(monkeypatch)
+    target = tmp_path / "ex"
+    if given != "missing":
+        target.write_text("case_id\n")
+    argv = ["review", "serve", "--port", "0", "--reviewer", "ana"]
+    if given == "default file":
+        monkeypatch.setenv("SINK_EXPORTS_DIR", str(target))
+    else:
+        argv += ["--exports", str(target)]
+    assert main(argv) == ExitCode.USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(target) in err[0] and "folder" in err[0], err
+    assert served == []
+
+
+def test_review_serve_starts_on_a_default_folder_the_sink_has_not_made_yet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from auditstream.cli import main
+
+    served = _no_serving(monkeypatch)
+    monkeypatch.setenv("SINK_EXPORTS_DIR", str(tmp_path / "later"))
+    assert main(["review", "serve", "--port", "0", "--reviewer", "ana"]) == 0
+    assert len(served) == 1
+
+
 # --- review import's id check -------------------------------------------------------------
 
 def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:

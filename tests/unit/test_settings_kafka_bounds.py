@@ -314,6 +314,29 @@ def test_a_broker_heap_the_jvm_cannot_read_is_refused_naming_the_setting(
         BrokerSettings(home=Path("h"), cache_dir=Path("c"))
 
 
+@pytest.mark.parametrize("variable", ["BROKER_HOME", "BROKER_CACHE_DIR"])
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_broker_folder_is_refused_not_taken_for_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    variable: str, value: str,
+) -> None:
+    """`BROKER_HOME=` (an unset variable in a .env file) was Path("."): `broker start` kept
+    the broker's data, log and pid file in whatever folder it was started from, where
+    `broker stop` from another never found it; `broker status` said "not running" of
+    `home: .` (hostile probe of the environment, 2026-12-06, fifteenth)."""
+    from auditstream.broker import BrokerSettings
+    from auditstream.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match="empty"):
+        BrokerSettings()
+    assert main(["broker", "status"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"invalid setting {variable}" in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- a variable's name mistyped ------------------------------------------------------------
 
 def _settings_classes() -> dict[str, Any]:

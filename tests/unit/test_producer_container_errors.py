@@ -1,0 +1,87 @@
+"""`python -m producer` (the compose stack's producer, settings from PRODUCER_*) refuses its
+settings in their own names, in one line (hostile probe of the environment, 2026-12-06,
+fifteenth). Before: `PRODUCER_RATE` and `PRODUCER_SPEED` both set was a ValueError traceback
+("give --rate or --speed, not both"), exit 70, "a bug"; and its refusals named options of
+`auditstream generate` the container does not have (`give --out FILE.csv and/or
+--publish`), as its warnings did until `test_producer_container_warning.py`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from producer.__main__ import main
+from shared.errors import ExitCode
+
+HEADER = ("transaction_id,customer_id,timestamp,amount,country,channel,device,"
+          "merchant_category,ip\n")
+
+
+def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.mark.parametrize(("rate", "speed", "code"), [
+    ("1", "1", ExitCode.USAGE), ("0.5", "60", ExitCode.USAGE),
+    ("1", None, ExitCode.KAFKA_UNREACHABLE), (None, "1", ExitCode.KAFKA_UNREACHABLE)])
+def test_rate_and_speed_both_set_are_refused_naming_both(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        rate: str | None, speed: str | None, code: ExitCode) -> None:
+    data = tmp_path / "tx.csv"
+    data.write_text(HEADER + "1,c1,2025-01-01 10:00:00,12.5,CH,app,mobile,food,\n")
+    monkeypatch.setenv("PRODUCER_MODE", "replay")
+    monkeypatch.setenv("PRODUCER_FILES", f'["{data}"]')
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # nothing listens
+    monkeypatch.setenv("KAFKA_STARTUP_WAIT_S", "0.5")
+    for name, value in (("PRODUCER_RATE", rate), ("PRODUCER_SPEED", speed)):
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    assert main([]) == code
+    line = _one_line(capsys) if code == ExitCode.USAGE else ""
+    if code == ExitCode.USAGE:  # one pace or none goes on to the broker (none answers here)
+        assert line.startswith("python -m producer: error: PRODUCER_RATE and PRODUCER_SPEED")
+        assert "--" not in line
+
+
+@pytest.mark.parametrize(("settings", "names"), [
+    ({"PRODUCER_PUBLISH": "false"}, ("PRODUCER_OUT=FILE.csv", "PRODUCER_PUBLISH=true")),
+    ({"PRODUCER_RECIPE": "reference", "PRODUCER_MIX": "extended"},
+     ("PRODUCER_MIX", "PRODUCER_RECIPE=reference")),
+    ({"PRODUCER_START": "1969-12-31"}, ("PRODUCER_START=1969-12-31",)),
+    ({"PRODUCER_START": "2100-12-01", "PRODUCER_DAYS": "32"},
+     ("PRODUCER_START=2100-12-01", "PRODUCER_DAYS=32")),
+    ({"PRODUCER_RECIPE": "reference", "PRODUCER_CUSTOMERS": "4"}, ("PRODUCER_CUSTOMERS",)),
+])
+def test_a_refusal_names_the_containers_settings_not_options(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        settings: dict[str, str], names: tuple[str, ...]) -> None:
+    monkeypatch.setenv("PRODUCER_MODE", "generate")
+    monkeypatch.setenv("PRODUCER_PUBLISH", "false")
+    if not any(name.startswith("PRODUCER_OUT") for name in names):
+        monkeypatch.setenv("PRODUCER_OUT", str(tmp_path / "tx.csv"))
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    assert main([]) == ExitCode.USAGE
+    line = _one_line(capsys)
+    assert line.startswith("python -m producer: error: ")
+    for name in names:
+        assert name in line, line
+    # no option the container has a setting for (the generator's fixed knobs may be named)
+    for flag in ("--out", "--publish", "--recipe", "--mix", "--start", "--days",
+                 "--customers", "--seed", "--rate", "--speed"):
+        assert flag not in line, line
+    assert not (tmp_path / "tx.csv").exists()
+
+
+def test_the_days_at_the_last_allowed_are_generated(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bound beside the refusal above: 2100-12-01 for 31 days ends on 2100-12-31."""
+    for name, value in (("PRODUCER_MODE", "generate"), ("PRODUCER_PUBLISH", "false"),
+                        ("PRODUCER_OUT", str(tmp_path / "tx.csv")), ("PRODUCER_CUSTOMERS", "3"),
+                        ("PRODUCER_START", "2100-12-01"), ("PRODUCER_DAYS", "31")):
+        monkeypatch.setenv(name, value)
+    assert main([]) == ExitCode.OK
+    assert (tmp_path / "tx.csv").exists()
