@@ -16,15 +16,15 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from confluent_kafka.admin import (
+from confluent_kafka.admin._acl import (
     AclBinding,
     AclBindingFilter,
     AclOperation,
     AclPermissionType,
-    ResourcePatternType,
-    ResourceType,
 )
+from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
 
 from auditstream.broker import BrokerSettings, LocalBroker
 from auditstream.broker.listeners import Listener
@@ -95,8 +95,9 @@ class AuthzBroker:
     def revoke_all(self) -> None:
         """Take back every right of `User:auditor` (between tests)."""
         admin = make_admin(self.admin_view)
-        every = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, PRINCIPAL,
-                                 None, AclOperation.ANY, AclPermissionType.ANY)
+        anything: Any = None  # any name, any host (the stubs say str)
+        every = AclBindingFilter(ResourceType.ANY, anything, ResourcePatternType.ANY,
+                                 PRINCIPAL, anything, AclOperation.ANY, AclPermissionType.ANY)
         admin.delete_acls([every])[every].result(timeout=30)
 
 
