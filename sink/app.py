@@ -345,8 +345,9 @@ def _group_granted(settings: SinkSettings) -> bool:
     group = [("group", settings.group_id, "READ")]
     if not missing_rights(settings.kafka, group):
         return True
-    log.warning("%s; until then the sink commits no offsets to group %s, so group lag tools "
-                "do not see its progress (the exports are whole: its checkpoint holds it)",
+    log.warning("%s; until it is granted and the sink started again, it commits no offsets "
+                "to group %s, so group lag tools do not see its progress (the exports are "
+                "whole: its checkpoint holds it)",
                 refused_line(settings.kafka, WHO, group), settings.group_id)
     return False
 
