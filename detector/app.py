@@ -57,7 +57,7 @@ from detector.settings import DetectorSettings, settings_from_args
 from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError
 from shared.gcpause import gc_paused
-from shared.kafka import consume_ready, startup_wait, wait_for_broker
+from shared.kafka import consume_ready, kafka_code, startup_wait, wait_for_broker
 from shared.kafka_rights import (
     AUTHZ_CODES,
     RightsRefused,
@@ -130,8 +130,11 @@ class Detector(PartitionOwnership):
             kafka = s.kafka.model_copy(update={"startup_wait_s": left})
             brokers = wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
             partitions = ensure_detector_topics(s, kafka, timeout=min(TOPICS_TIMEOUT_S, left))
-            # before anything is read or written: a right missing is one line naming it
-            check_rights(kafka, WHO, detector_rights(s))
+            # before anything is read or written: a right missing is one line naming it; the
+            # topics' alone (DescribeConsumerGroups while a broker's connection drops can
+            # abort the process, librdkafka #4605): the group's refusal comes as the
+            # consumer's GROUP_AUTHORIZATION_FAILED, named then (`_is_error`)
+            check_rights(kafka, WHO, [r for r in detector_rights(s) if r[0] == "topic"])
             return partitions, Transactions(
                 s, self._watchdog, self.metrics, lambda: self._stopping, self._new_output,
                 init_timeout=min(INIT_TRY_S, left), newer_instance=self._newer_instance)
@@ -325,7 +328,13 @@ class Detector(PartitionOwnership):
         new producers (`shared.kafka_rights`)."""
         if is_outage(exc):
             return
-        missing = missing_rights(self.settings.kafka, detector_rights(self.settings))
+        needs = detector_rights(self.settings)
+        if kafka_code(exc) not in AUTHZ_CODES:
+            # the group only when the error names a right: DescribeConsumerGroups while a
+            # broker's connection drops can abort the process (librdkafka #4605), and most
+            # aborts come of a broker restarting
+            needs = [right for right in needs if right[0] == "topic"]
+        missing = missing_rights(self.settings.kafka, needs)
         if missing:
             raise RightsRefused(refused_line(self.settings.kafka, WHO, missing))
 

@@ -118,3 +118,39 @@ def test_a_certificate_s_principal_is_named_by_its_setting() -> None:
     mtls = KafkaSettings(security_protocol="SSL", ssl_certificate_location="/c.pem")
     assert "the client certificate's (KAFKA_SSL_CERTIFICATE_LOCATION)" in refused_line(
         mtls, "the sink", [("topic", "t", "READ")])
+
+
+@pytest.mark.parametrize(("code", "group_asked"), [
+    (KafkaError._STATE, False),  # "Erroneous state": a broker restart's aborts give it too
+    (KafkaError.INVALID_TXN_STATE, False),
+    (KafkaError.TOPIC_AUTHORIZATION_FAILED, True),
+    (KafkaError.GROUP_AUTHORIZATION_FAILED, True),
+])
+def test_an_abort_asks_the_group_s_rights_only_when_its_error_names_a_right(
+    monkeypatch: pytest.MonkeyPatch, code: int, group_asked: bool
+) -> None:
+    # DescribeConsumerGroups while a broker's connection drops can abort the whole process
+    # (librdkafka #4605): an abort of any other cause asks the topics' rights alone.
+    import detector.app as app
+    from detector.kafka_io import detector_rights
+    from detector.txn import Abortable
+    from tests.unit.detector_fakes import FakeCluster, fake_detector
+
+    detector = fake_detector(monkeypatch, FakeCluster(partitions=1))
+    asked: list[list[tuple[str, str, str]]] = []
+
+    def missing(kafka: KafkaSettings, needs: list[tuple[str, str, str]]) -> list[Any]:
+        asked.append(needs)
+        return []
+
+    monkeypatch.setattr(app, "missing_rights", missing)
+    try:
+        raise KafkaException(KafkaError(code))
+    except KafkaException as cause:
+        abort = Abortable(str(cause))
+        abort.__cause__ = cause
+    detector._name_refusal(abort)
+    assert len(asked) == 1
+    assert any(kind == "group" for kind, _, _ in asked[0]) is group_asked
+    assert {r for r in asked[0] if r[0] == "topic"} == {
+        r for r in detector_rights(detector.settings) if r[0] == "topic"}
