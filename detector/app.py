@@ -37,9 +37,11 @@ from detector.core.engine import load_core
 from detector.kafka_io import (
     MEMBERS_TIMEOUT_S,
     REFUSED_SETTINGS,
+    WHO,
     KafkaOutput,
     Restorer,
     client_error,
+    detector_rights,
     ensure_detector_topics,
     group_members,
     make_group_consumer,
@@ -55,7 +57,14 @@ from detector.settings import DetectorSettings, settings_from_args
 from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError
 from shared.gcpause import gc_paused
-from shared.kafka import consume_ready, startup_wait, wait_for_broker
+from shared.kafka import consume_ready, kafka_code, startup_wait, wait_for_broker
+from shared.kafka_rights import (
+    AUTHZ_CODES,
+    RightsRefused,
+    check_rights,
+    missing_rights,
+    refused_line,
+)
 from shared.retry import exit_4, retry_within
 
 log = logging.getLogger("detector")
@@ -121,6 +130,11 @@ class Detector(PartitionOwnership):
             kafka = s.kafka.model_copy(update={"startup_wait_s": left})
             brokers = wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
             partitions = ensure_detector_topics(s, kafka, timeout=min(TOPICS_TIMEOUT_S, left))
+            # before anything is read or written: a right missing is one line naming it; the
+            # topics' alone (DescribeConsumerGroups while a broker's connection drops can
+            # abort the process, librdkafka #4605): the group's refusal comes as the
+            # consumer's GROUP_AUTHORIZATION_FAILED, named then (`_is_error`)
+            check_rights(kafka, WHO, [r for r in detector_rights(s) if r[0] == "topic"])
             return partitions, Transactions(
                 s, self._watchdog, self.metrics, lambda: self._stopping, self._new_output,
                 init_timeout=min(INIT_TRY_S, left), newer_instance=self._newer_instance)
@@ -227,8 +241,10 @@ class Detector(PartitionOwnership):
             raise
         except KafkaException as exc:
             # The cluster's error, no record's (a produce refused once the transaction must
-            # abort): retried with a warning, not counted (docs/detector.md).
+            # abort): retried with a warning, not counted (docs/detector.md); a right
+            # refused, named (exit 2).
             self._txn.ok = False
+            self._name_refusal(exc)
             log.warning("batch failed on a Kafka error, aborting and retrying: %s", exc)
             self._shrink()
             self._abort_and_rewind()
@@ -278,6 +294,17 @@ class Detector(PartitionOwnership):
             raise DetectorError(f"fatal consumer error: {err}")
         if err.code() in REFUSED_SETTINGS:  # retried by librdkafka for ever: never joined
             raise DetectorError(client_error(self.settings, err))
+        if err.code() in AUTHZ_CODES:  # also retried for ever (a JoinGroup every 2 s)
+            missing = missing_rights(self.settings.kafka, detector_rights(self.settings))
+            if missing is None:
+                raise RightsRefused(f"Kafka refused the detector's consumer ({err.str()}); "
+                                    "check the ACLs of its principal and the KAFKA_ settings "
+                                    "it signs in with (KAFKA_SECURITY_PROTOCOL, "
+                                    "KAFKA_SASL_USERNAME, KAFKA_SSL_*)", err.name())
+            if missing:
+                raise RightsRefused(refused_line(self.settings.kafka, WHO, missing),
+                                    err.name())
+            # granted since: librdkafka's next try goes through
         log.warning("consumer error: %s", err)
         return True
 
@@ -285,12 +312,31 @@ class Detector(PartitionOwnership):
         """Commit the open transaction with the offsets it covers; on abort, rewind."""
         try:
             self._commit_or_abort()
-        except Abortable:
+        except Abortable as exc:
+            self._name_refusal(exc)
             self._shrink()
             self._rewind()
             return False
         self.batch_limit = min(self.settings.batch_size, self.batch_limit * 2)
         return True
+
+    def _name_refusal(self, exc: BaseException) -> None:
+        """Exit 2 naming the rights the cluster does not grant (any more), when a request
+        failed for a reason that is not an outage: a right refused inside a transaction
+        reaches the caller as "Erroneous state", a commit's TOPIC_AUTHORIZATION_FAILED or
+        an abort's INVALID_TXN_STATE, never naming the right, and was a loop of aborts and
+        new producers (`shared.kafka_rights`)."""
+        if is_outage(exc):
+            return
+        needs = detector_rights(self.settings)
+        if kafka_code(exc) not in AUTHZ_CODES:
+            # the group only when the error names a right: DescribeConsumerGroups while a
+            # broker's connection drops can abort the process (librdkafka #4605), and most
+            # aborts come of a broker restarting
+            needs = [right for right in needs if right[0] == "topic"]
+        missing = missing_rights(self.settings.kafka, needs)
+        if missing:
+            raise RightsRefused(refused_line(self.settings.kafka, WHO, missing))
 
 
 class _StopRequested(BaseException):

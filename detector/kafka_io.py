@@ -44,6 +44,7 @@ from shared.kafka import (
     make_watched_producer,
     topic_partitions,
 )
+from shared.kafka_rights import AUTHZ_CODES, Right, RightsRefused, refused_line
 from shared.settings import KafkaSettings
 
 log = logging.getLogger("detector")
@@ -86,6 +87,20 @@ def ensure_detector_topics(s: DetectorSettings, kafka: KafkaSettings | None = No
         raise KafkaWiringError(partitions_changed(s, partitions, have, "its state topic "
                                                   f"{s.snapshot_topic}"))
     return partitions
+
+
+#: Who the one line of a right refused names.
+WHO = "the detector"
+
+
+def detector_rights(s: DetectorSettings) -> list[Right]:
+    """The rights the detector needs beside its transactional id's (`detector.txn.REFUSED`):
+    Read of the input and of its state topic (restores), Write of its outputs, Read of its
+    group (joining it, and the input offsets each transaction commits there)."""
+    t = s.topics
+    return [("topic", t.transactions_topic, "READ"), ("topic", t.scored_topic, "WRITE"),
+            ("topic", t.dlq_topic, "WRITE"), ("topic", s.snapshot_topic, "READ"),
+            ("topic", s.snapshot_topic, "WRITE"), ("group", s.group_id, "READ")]
 
 
 def partitions_changed(s: DetectorSettings, now: int, before: int, where: str) -> str:
@@ -393,6 +408,9 @@ class Restorer:
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
                             return
+                        if err.code() in AUTHZ_CODES:
+                            raise RightsRefused(refused_line(
+                                self._s.kafka, WHO, [("topic", topic, "READ")]), err.name())
                         raise KafkaWiringError(f"reading {topic}[{partition}]: {err}",
                                                err.name())
                     deadline = time.monotonic() + READ_TIMEOUT_S

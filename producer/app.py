@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
 from shared.codec import encode_fast, encode_fields
@@ -25,9 +27,11 @@ from shared.kafka import (
     TopicSpec,
     WatchedProducer,
     ensure_topics,
+    kafka_code,
     make_watched_producer,
     unstranded,
 )
+from shared.kafka_rights import AUTHZ_CODES, check_rights, refused_line
 from shared.schemas import Transaction
 from shared.startup import batch_stops
 
@@ -58,6 +62,9 @@ class PublishReport:
     elapsed: float = 0.0
     interrupted: bool = False
     errors: list[str] = field(default_factory=list)
+    #: The one line of a Write refused while rows were sent ("" when none was): the
+    #: sending stopped at it.
+    refused: str = ""
 
     @property
     def undelivered(self) -> int:
@@ -94,6 +101,8 @@ def publish(
         settings.kafka,
         [TopicSpec(topics.transactions_topic, topics.partitions, topics.replication_factor)],
     )
+    # Write refused: one line naming it before any row is sent (each row failed: exit 3)
+    check_rights(settings.kafka, "the producer", [("topic", topics.transactions_topic, "WRITE")])
     tracker = DeliveryTracker()
 
     def make() -> WatchedProducer:
@@ -119,6 +128,11 @@ def publish(
                 while not stop.asked:
                     try:
                         produce(topic, value, key)
+                    except KafkaException as exc:  # the topic's Write taken back meanwhile
+                        if kafka_code(exc) not in AUTHZ_CODES:
+                            raise
+                        tracker.refused = True
+                        raise _Refused from exc
                     except BufferError:
                         poll(0.05)  # queue full: let deliveries drain
                         producer = checked(producer)
@@ -130,10 +144,15 @@ def publish(
                     raise KeyboardInterrupt  # between two messages: each one counted
                 if report.sent & 1023 == 0 or paced:
                     poll(0)
+                    if tracker.refused:  # an ACL taken back: every row to come fails too
+                        raise _Refused
                     producer = checked(producer)
                     produce, poll = producer.produce, producer.poll
                     if progress is not None:
                         progress.update(report.sent - len(producer))
+    except _Refused:
+        log.warning("Write on %s refused after %d of %d messages: stopping; flushing",
+                    topic, report.sent, total)
     except KeyboardInterrupt:
         report.interrupted = True
         log.warning("interrupted after %d of %d messages; flushing", report.sent, total)
@@ -147,9 +166,16 @@ def publish(
     report.failed = tracker.failed
     report.delivered = report.sent - tracker.failed - report.queued_after_flush
     report.errors = list(tracker.errors)
+    if tracker.refused:
+        report.refused = refused_line(settings.kafka, "the producer",
+                                      [("topic", topic, "WRITE")])
     if progress is not None:
         progress.close(report.delivered)
     return report
+
+
+class _Refused(Exception):
+    """The topic's Write refused while rows are sent: the sending stops there."""
 
 
 class StopRequests:

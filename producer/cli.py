@@ -277,4 +277,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if (error := summary.changed_error()) is not None:
         raise error  # its one line after the summary, exit 2
+    if (refusal := summary.refused_error()) is not None:
+        raise refusal  # likewise
     return int(summary.exit_code)

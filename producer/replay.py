@@ -24,7 +24,7 @@ from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
 from producer.sources import Loaded, load, stream, streamable_rows
 from shared.csv_io import open_checked
-from shared.errors import AuditstreamError, ExitCode
+from shared.errors import AuditstreamError, ExitCode, KafkaWiringError
 from shared.inputs import InputFile, changed
 from shared.names import shown
 from shared.rejects import check_reports, neutralise, rejects_path, write_rejects
@@ -56,6 +56,8 @@ class ReplaySummary:
         r = self.report
         if r is not None and r.interrupted:
             return EXIT_INTERRUPTED
+        if r is not None and r.refused:
+            return EXIT_FATAL
         if r is not None and r.undelivered:
             return EXIT_UNDELIVERED
         return EXIT_REJECTS if self.rejected else EXIT_OK
@@ -84,6 +86,16 @@ class ReplaySummary:
             f"{sent:,} row(s) sent may mix its old and new content; replay it once nothing "
             "writes to it, to fresh topics (a transaction_id already sent is dropped as a "
             "duplicate)")
+
+    def refused_error(self) -> KafkaWiringError | None:
+        """The one line for a Write refused while rows were sent (they stopped there), or
+        None."""
+        r = self.report
+        if r is None or not r.refused:
+            return None
+        return KafkaWiringError(f"{r.refused}; {r.delivered:,} of {self.rows:,} row(s) were "
+                                "delivered before it (a replay once granted sends each "
+                                "again: the detector drops a transaction_id it has had)")
 
 
 def _names(paths: list[Path]) -> str:

@@ -1,11 +1,11 @@
 """Kafka wiring: client factories, topic creation, delivery tracking, broker readiness.
 
-With `shared.kafka_log` and `shared.retry`, the only modules in `shared` that import
-confluent_kafka; the pure core never does. Every client made here logs through
-`kafka_log.ClientLog` (connection failures summarised as one "waiting for Kafka at ..." line
-per `KafkaSettings.log_interval_s`); a broker that never answers is `KafkaUnreachableError`
-(exit 4); one that refuses the client's SASL or TLS handshake is `refused` (exit 2 at once:
-a setting to fix, not a wait).
+With `shared.kafka_log`, `shared.kafka_rights` and `shared.retry`, the only modules in
+`shared` that import confluent_kafka; the pure core never does. Every client made here logs
+through `kafka_log.ClientLog` (connection failures summarised as one "waiting for Kafka at
+..." line per `KafkaSettings.log_interval_s`); a broker that never answers is
+`KafkaUnreachableError` (exit 4); one that refuses the client's SASL or TLS handshake is
+`refused` (exit 2 at once: a setting to fix, not a wait).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from shared.errors import KafkaUnreachableError, KafkaWiringError
 from shared.kafka_log import TRANSPORT_CODES, ClientLog, wait_line
+from shared.kafka_rights import AUTHZ_CODES
 from shared.names import shown
 from shared.settings import KafkaSettings, ignored_security_variables
 from shared.stranded import STATS_INTERVAL_MS, BrokerWatch
@@ -533,6 +534,8 @@ class DeliveryTracker:
         self.errors: list[str] = []
         self._keep = keep
         self._purged: list[Purged] = []
+        #: Whether a message failed for a right refused (`shared.kafka_rights`).
+        self.refused = False
 
     def count_failed(self, count: int, why: str) -> None:
         """`count` messages lost for the same reason, counted and logged once."""
@@ -556,6 +559,7 @@ class DeliveryTracker:
                                  msg.key(), msg.value(), msg.headers()))
             return
         self.failed += 1
+        self.refused = self.refused or err.code() in AUTHZ_CODES
         if len(self.errors) < self._keep:
             raw = msg.key()
             key = raw.decode(errors="replace") if raw else None

@@ -39,6 +39,12 @@ from shared.kafka import (
     wait_for_broker,
     worth_waiting,
 )
+from shared.kafka_rights import (
+    RightsRefused,
+    check_rights,
+    missing_rights,
+    refused_line,
+)
 from shared.outputs import output_errors
 from shared.retry import exit_4, last_error, retry_within
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
@@ -109,6 +115,8 @@ PACE = 4.0
 STARTUP_WAIT_SETTING = "SINK_STARTUP_WAIT_S"
 #: The longest one try of creating the topics at start-up.
 TOPICS_TIMEOUT_S = 30.0
+#: Who the one line of a right refused names.
+WHO = "the sink"
 #: How long the sink waits for its consumer to close at exit.
 CLOSE_TIMEOUT_S = 10.0
 #: What a disk-full or read-only failure leaves behind, for its one-line message.
@@ -179,6 +187,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
         writer.close()
         raise
     reader = _Reader(settings, writer)
+    reader.commits = _group_granted(settings)
     run_info: dict[str, object] = {"group_id": settings.group_id, **client_versions()}
     result = SinkResult()
     start_rows, start_rejected = writer.rows, writer.cp.rejected
@@ -194,7 +203,8 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
         run_info["lag_messages"] = waiting(reader.current, topic, writer.offsets, parts)
         writer.checkpoint()
         writer.write_rollups(run_info)
-        commit(reader.current, topic, writer.offsets)  # lag monitoring only: never renewed for it
+        if reader.commits:  # lag monitoring only: never renewed for it
+            commit(reader.current, topic, writer.offsets)
         # Last: the exports no longer follow the stream ("stopped at", not "0 minutes behind").
         writer.stopped(run_info)
     finally:
@@ -220,6 +230,8 @@ class _Reader:
         self.consumer: WatchedConsumer | None = None
         #: Consumers replaced because they had no broker left.
         self.renewals = 0
+        #: Whether offsets are committed to the group (`_group_granted`).
+        self.commits = True
 
     def open(self) -> set[int]:
         """A new consumer, assigned; the scored topic's partitions."""
@@ -318,9 +330,26 @@ def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> list[str | N
         kafka = settings.kafka.model_copy(update={"startup_wait_s": left})
         wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
         ensure_topics(kafka, specs, timeout=min(TOPICS_TIMEOUT_S, left))
+        # before anything is read: a topic it may not read is one line naming the right
+        check_rights(kafka, WHO, [("topic", s.name, "READ") for s in specs])
         return [topic_id(kafka, s.name, timeout=min(TOPICS_TIMEOUT_S, left)) for s in specs]
 
     return _waited(settings, connect, _out_of_reach, "starting")
+
+
+def _group_granted(settings: SinkSettings) -> bool:
+    """Whether the sink may commit to its consumer group (unknown: yes). The group only shows
+    lag tools its progress (the checkpoint holds it): refused, one warning, not an exit, and
+    no commits (each failed without a word, and the consumer's close then waited 10 s for
+    the coordinator: "cluster unreachable?")."""
+    group = [("group", settings.group_id, "READ")]
+    if not missing_rights(settings.kafka, group):
+        return True
+    log.warning("%s; until it is granted and the sink started again, it commits no offsets "
+                "to group %s, so group lag tools do not see its progress (the exports are "
+                "whole: its checkpoint holds it)",
+                refused_line(settings.kafka, WHO, group), settings.group_id)
+    return False
 
 
 def _out_of_reach(exc: Exception) -> bool:
@@ -381,6 +410,9 @@ def _turns(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: s
                 elif err is not None and (err.fatal() or err.code() in _OUT_OF_RANGE):
                     raise KafkaWiringError(f"{reviews_topic}: consumer error: {err.str()}",
                                            err.name())
+                elif err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                    raise RightsRefused(refused_line(settings.kafka, WHO, [  # retried for ever
+                        ("topic", reviews_topic, "READ")]), err.name())
                 continue
             if err is None and part is not None and offset is not None:
                 records.append((part, offset, msg.value()))
@@ -396,6 +428,11 @@ def _turns(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: s
                     "another folder or start again with --reset", err.name())
             elif err.fatal():
                 raise KafkaWiringError(f"{topic}: consumer error: {err.str()}", err.name())
+            elif err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:  # retried for ever
+                raise RightsRefused(refused_line(settings.kafka, WHO, [("topic", topic,
+                                                                         "READ")]), err.name())
+            elif err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED and not reader.commits:
+                continue  # the coordinator's lookup: said once (`_group_granted`)
             else:  # transient (broker restart, network): librdkafka retries on its own
                 log.warning("%s: %s", topic, err.str())
         ends.took(records, eofs)  # an error raised above ends the run: no checkpoint follows
@@ -420,7 +457,8 @@ def _turns(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: s
         if writer.pending_rows and (roll_due or writer.pending_rows >= settings.checkpoint_rows
                                     or now - last_cp >= cp_gap):
             writer.checkpoint()
-            commit(consumer, topic, writer.offsets)
+            if reader.commits:
+                commit(consumer, topic, writer.offsets)
             last_cp = now
             cp_gap = max(settings.checkpoint_interval_s, PACE * (time.monotonic() - now))
         beat_due = now - last_beat >= beat_every(settings.rollup_interval_s)

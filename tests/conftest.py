@@ -28,6 +28,7 @@ from shared.kafka import wait_for_broker
 from shared.settings import KafkaSettings
 from tests import xdist_groups
 from tests.ci import unavailable
+from tests.integration.authz_broker import AuthzBroker, start_authz_broker
 from tests.integration.secure_broker import SecureBroker, start_secure_broker
 from tests.unit import cores
 
@@ -135,6 +136,21 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
         yield secure
     finally:
         secure.local.stop()
+
+
+@pytest.fixture(scope="module")
+def authz_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthzBroker]:
+    """A local KRaft broker of the module's own that enforces ACLs (`StandardAuthorizer`): a
+    SASL_PLAINTEXT listener for a user with only the rights a test grants, a PLAINTEXT one
+    for the tests themselves (a super user); stopped at the end."""
+    try:
+        broker = start_authz_broker(tmp_path_factory.mktemp("authz-kafka"))
+    except Exception as exc:
+        _no_broker(f"the broker with an authorizer did not start: {exc}")
+    try:
+        yield broker
+    finally:
+        broker.local.stop()
 
 
 @pytest.fixture(scope="session")

@@ -349,6 +349,8 @@ def fake_detector(monkeypatch: Any, cluster: FakeCluster, factory: Any | None = 
     import detector.txn as txn
 
     monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: 1)
+    monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)  # no ACLs
+    monkeypatch.setattr(app, "missing_rights", lambda *a, **k: None)
     monkeypatch.setattr(app, "ensure_detector_topics", lambda s, *a, **k: cluster.partitions)
     monkeypatch.setattr(txn, "make_transactional_producer", lambda s: cluster.producer())
     monkeypatch.setattr(app, "make_group_consumer", lambda s: cluster.consumer())

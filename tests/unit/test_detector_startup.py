@@ -184,6 +184,8 @@ def start(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, step: Any,
 
     monkeypatch.setattr(retry, "PAUSE_S", 0.0)
     monkeypatch.setattr(app, "wait_for_broker", broker)
+    monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)  # no ACLs
+    monkeypatch.setattr(app, "missing_rights", lambda *a, **k: None)
     monkeypatch.setattr(app, "ensure_detector_topics", step)
     errors = list(init_errors or [])
 
@@ -302,6 +304,8 @@ def test_sigterm_while_the_start_up_waits_out_an_outage_ends_it_at_once_with_0(
 
     monkeypatch.setattr(retry, "PAUSE_S", 0.05)
     monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: 1)
+    monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)  # no ACLs
+    monkeypatch.setattr(app, "missing_rights", lambda *a, **k: None)
     fenced = create_failed(KafkaError.INVALID_REPLICATION_FACTOR, FENCED_TEXT)
     tries = 0
 

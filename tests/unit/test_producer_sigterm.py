@@ -123,6 +123,7 @@ def test_a_stop_while_a_message_is_handed_over_counts_that_message(
 
     fake = _SignalOnProduce(at=20, sig=sig)
     monkeypatch.setattr(app, "ensure_topics", lambda *a, **k: None)
+    monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)  # no ACLs
     monkeypatch.setattr(app, "make_watched_producer", lambda *a, **k: fake)
     records = [(datetime(2025, 1, 1), b"k", b"v")] * 50
     before = signal.getsignal(signal.SIGINT)  # ignored in a shell's background job

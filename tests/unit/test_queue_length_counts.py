@@ -49,6 +49,7 @@ def test_a_replay_to_no_broker_counts_its_messages_undelivered_never_more(
     from producer.settings import ProducerSettings
 
     monkeypatch.setattr(app, "ensure_topics", lambda *a, **k: None)
+    monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)  # no ACLs
     monkeypatch.setattr(app, "make_watched_producer",
                         lambda *a, **k: _PendingCallback(delivered=False))
     records = [(datetime(2025, 1, 1), b"k", b"v")] * 3

@@ -1,0 +1,156 @@
+"""`shared.kafka_rights` without a broker: the one line, and "unknown" is never "refused".
+
+Against a broker that enforces ACLs: tests/integration/test_kafka_rights.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from shared.kafka_rights import RightsRefused, check_rights, missing_rights, refused_line
+from shared.settings import KafkaSettings
+
+SASL = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                     sasl_username="auditor", sasl_password="pw-never-shown")
+
+
+class _Op:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Answer:
+    def __init__(self, ops: list[str] | None) -> None:
+        self.authorized_operations = None if ops is None else [_Op(o) for o in ops]
+
+
+class _Future:
+    def __init__(self, answer: _Answer | Exception) -> None:
+        self._answer = answer
+
+    def result(self, timeout: float) -> _Answer:
+        if isinstance(self._answer, Exception):
+            raise self._answer
+        return self._answer
+
+
+class _Admin:
+    """Answers DescribeTopics / DescribeGroups from `grants` (name -> operations, None:
+    not listed, an exception: raised)."""
+
+    def __init__(self, grants: dict[str, Any]) -> None:
+        self.grants = grants
+
+    def _answer(self, names: list[str]) -> dict[str, _Future]:
+        return {n: _Future(g if isinstance(g, Exception) else _Answer(g))
+                for n, g in ((n, self.grants[n]) for n in names)}
+
+    def describe_topics(self, topics: Any, **_: Any) -> dict[str, _Future]:
+        return self._answer(list(topics.topic_names))
+
+    def describe_consumer_groups(self, groups: list[str], **_: Any) -> dict[str, _Future]:
+        return self._answer(groups)
+
+
+def _refusal(code: int) -> KafkaException:
+    return KafkaException(KafkaError(code, "Broker: authorization failed"))
+
+
+@pytest.fixture
+def grants(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    grants: dict[str, Any] = {}
+    monkeypatch.setattr("shared.kafka.make_admin", lambda kafka, quiet=False: _Admin(grants))
+    return grants
+
+
+def test_only_the_operations_not_listed_are_missing(grants: dict[str, Any]) -> None:
+    grants |= {"in": ["DESCRIBE", "READ"], "out": ["DESCRIBE", "READ", "CREATE"],
+               "g": ["DESCRIBE", "READ"]}
+    needs = [("topic", "in", "READ"), ("topic", "out", "WRITE"), ("group", "g", "READ")]
+    assert missing_rights(SASL, needs) == [("topic", "out", "WRITE")]
+
+
+def test_a_resource_refused_whole_lacks_every_right(grants: dict[str, Any]) -> None:
+    grants |= {"t": _refusal(KafkaError.TOPIC_AUTHORIZATION_FAILED),
+               "g": _refusal(KafkaError.GROUP_AUTHORIZATION_FAILED)}
+    needs = [("topic", "t", "READ"), ("topic", "t", "WRITE"), ("group", "g", "READ")]
+    assert missing_rights(SASL, needs) == needs
+
+
+@pytest.mark.parametrize("answer", [None, _refusal(KafkaError._TIMED_OUT),
+                                    RuntimeError("no admin")])
+def test_a_cluster_that_does_not_say_is_unknown_not_refused(
+    grants: dict[str, Any], answer: Any,
+) -> None:
+    grants |= {"t": answer}
+    assert missing_rights(SASL, [("topic", "t", "READ")]) is None
+    check_rights(SASL, "the sink", [("topic", "t", "READ")])  # does not raise
+
+
+def test_a_group_not_answered_for_does_not_hide_a_topic_refused(
+    grants: dict[str, Any],
+) -> None:
+    """A new cluster's first group has no coordinator yet: the check once said "unknown" of
+    everything, and a detector refused its input's Read ran for ever (broker test)."""
+    grants |= {"in": ["DESCRIBE", "WRITE"],
+               "g": _refusal(KafkaError.COORDINATOR_NOT_AVAILABLE)}
+    needs = [("topic", "in", "READ"), ("group", "g", "READ")]
+    assert missing_rights(SASL, needs) == [("topic", "in", "READ")]
+
+
+def test_the_line_names_each_right_the_principal_and_the_settings_never_the_password(
+    grants: dict[str, Any],
+) -> None:
+    grants |= {"scored": ["DESCRIBE"], "g": []}
+    with pytest.raises(RightsRefused) as info:
+        check_rights(SASL, "the detector", [("topic", "scored", "WRITE"),
+                                            ("group", "g", "READ")])
+    assert str(info.value) == (
+        "Kafka refuses the detector Write on topic scored and Read on group g: grant them to "
+        "its principal, User:auditor (KAFKA_SASL_USERNAME), or correct the KAFKA_ settings it "
+        "signs in with (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, KAFKA_SSL_*)")
+    assert info.value.exit_code == 2
+
+
+def test_a_certificate_s_principal_is_named_by_its_setting() -> None:
+    mtls = KafkaSettings(security_protocol="SSL", ssl_certificate_location="/c.pem")
+    assert "the client certificate's (KAFKA_SSL_CERTIFICATE_LOCATION)" in refused_line(
+        mtls, "the sink", [("topic", "t", "READ")])
+
+
+@pytest.mark.parametrize(("code", "group_asked"), [
+    (KafkaError._STATE, False),  # "Erroneous state": a broker restart's aborts give it too
+    (KafkaError.INVALID_TXN_STATE, False),
+    (KafkaError.TOPIC_AUTHORIZATION_FAILED, True),
+    (KafkaError.GROUP_AUTHORIZATION_FAILED, True),
+])
+def test_an_abort_asks_the_group_s_rights_only_when_its_error_names_a_right(
+    monkeypatch: pytest.MonkeyPatch, code: int, group_asked: bool
+) -> None:
+    # DescribeConsumerGroups while a broker's connection drops can abort the whole process
+    # (librdkafka #4605): an abort of any other cause asks the topics' rights alone.
+    import detector.app as app
+    from detector.kafka_io import detector_rights
+    from detector.txn import Abortable
+    from tests.unit.detector_fakes import FakeCluster, fake_detector
+
+    detector = fake_detector(monkeypatch, FakeCluster(partitions=1))
+    asked: list[list[tuple[str, str, str]]] = []
+
+    def missing(kafka: KafkaSettings, needs: list[tuple[str, str, str]]) -> list[Any]:
+        asked.append(needs)
+        return []
+
+    monkeypatch.setattr(app, "missing_rights", missing)
+    try:
+        raise KafkaException(KafkaError(code))
+    except KafkaException as cause:
+        abort = Abortable(str(cause))
+        abort.__cause__ = cause
+    detector._name_refusal(abort)
+    assert len(asked) == 1
+    assert any(kind == "group" for kind, _, _ in asked[0]) is group_asked
+    assert {r for r in asked[0] if r[0] == "topic"} == {
+        r for r in detector_rights(detector.settings) if r[0] == "topic"}
