@@ -308,6 +308,7 @@ def test_sigterm_while_the_start_up_waits_out_an_outage_ends_it_at_once_with_0(
     monkeypatch.setattr(app, "missing_rights", lambda *a, **k: None)
     fenced = create_failed(KafkaError.INVALID_REPLICATION_FACTOR, FENCED_TEXT)
     tries = 0
+    first_try: list[float] = []
 
     # SIGTERM 0.3 s into the outage (not into the test: the start-up before the first try
     # may take longer than that on a loaded machine, and the signal would come before it)
@@ -317,17 +318,18 @@ def test_sigterm_while_the_start_up_waits_out_an_outage_ends_it_at_once_with_0(
         nonlocal tries
         tries += 1
         if tries == 1:
+            first_try.append(time.monotonic())
             timer.start()
         raise fenced
 
     monkeypatch.setattr(app, "ensure_detector_topics", topics)
-    started = time.monotonic()
     try:
         code = app.run_service(DetectorSettings(instance_id="t", state_dir=tmp_path))
     finally:
         timer.cancel()
     assert code == 0 and tries > 1
-    assert time.monotonic() - started < 5  # not the 180 s wait
+    # timed from the outage's first try: the core's loading before it took over 5 s at load 14
+    assert time.monotonic() - first_try[0] < 5  # not the 180 s wait
 
 
 # --- mid-run: a producer replaced while the cluster is out of reach --------------------------
