@@ -25,6 +25,7 @@ from producer.cli import cmd_generate, cmd_replay
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from shared.csv_io import write_transactions_csv
 from shared.errors import ExitCode
+from tests.unit.producer_fakes import SignalOnProduce, publish_to
 
 
 @pytest.fixture
@@ -87,31 +88,6 @@ def test_sigterm_during_generate_publish_reports_like_ctrl_c(
     assert f"sent 20 of {made}" in err and f"UNDELIVERED {int(made) - 20} message(s)" in err
 
 
-class _SignalOnProduce:
-    """A producer stand-in that takes every message and, at the `at`-th, gets `sig` while
-    handing it over (the signal lands inside `produce`, after the message was taken)."""
-
-    def __init__(self, at: int, sig: int) -> None:
-        self.at, self.sig, self.taken = at, sig, 0
-
-    def produce(self, topic: str, value: bytes, key: bytes) -> None:
-        self.taken += 1
-        if self.taken == self.at:
-            os.kill(os.getpid(), self.sig)  # Python runs its handler as this call returns
-
-    def poll(self, timeout: float = 0) -> int:
-        return 0
-
-    def flush(self, timeout: float = 0) -> int:
-        return 0
-
-    def stranded(self) -> bool:
-        return False
-
-    def __len__(self) -> int:
-        return 0
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_while_a_message_is_handed_over_counts_that_message(
         monkeypatch: pytest.MonkeyPatch, sig: int) -> None:
@@ -121,10 +97,8 @@ def test_a_stop_while_a_message_is_handed_over_counts_that_message(
     from producer.settings import ProducerSettings
     from shared.startup import sigterm_interrupts
 
-    fake = _SignalOnProduce(at=20, sig=sig)
-    monkeypatch.setattr(app, "ensure_topics", lambda *a, **k: None)
-    monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)  # no ACLs
-    monkeypatch.setattr(app, "make_watched_producer", lambda *a, **k: fake)
+    fake = SignalOnProduce(at=20, sig=sig)
+    publish_to(monkeypatch, fake)
     records = [(datetime(2025, 1, 1), b"k", b"v")] * 50
     before = signal.getsignal(signal.SIGINT)  # ignored in a shell's background job
     with sigterm_interrupts():  # SIGTERM as Ctrl-C, as the commands run publish

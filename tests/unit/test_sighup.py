@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from shared.startup import sigterm_interrupts
+from tests.unit.producer_fakes import SignalOnProduce, publish_to
 
 
 @pytest.fixture
@@ -48,30 +49,6 @@ def test_an_ignored_sighup_stays_ignored(no_death_by_sighup: list[int]) -> None:
     assert no_death_by_sighup == []
 
 
-class _HangUpOnProduce:
-    """A producer stand-in that takes every message and gets SIGHUP at the `at`-th."""
-
-    def __init__(self, at: int) -> None:
-        self.at, self.taken = at, 0
-
-    def produce(self, topic: str, value: bytes, key: bytes) -> None:
-        self.taken += 1
-        if self.taken == self.at:
-            os.kill(os.getpid(), signal.SIGHUP)
-
-    def poll(self, timeout: float = 0) -> int:
-        return 0
-
-    def flush(self, timeout: float = 0) -> int:
-        return 0
-
-    def stranded(self) -> bool:
-        return False
-
-    def __len__(self) -> int:
-        return 0
-
-
 @pytest.mark.parametrize("ignored", [False, True])
 def test_sighup_while_messages_are_handed_over_stops_between_two_and_counts_them(
         monkeypatch: pytest.MonkeyPatch, no_death_by_sighup: list[int], ignored: bool) -> None:
@@ -80,9 +57,7 @@ def test_sighup_while_messages_are_handed_over_stops_between_two_and_counts_them
 
     if ignored:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    fake = _HangUpOnProduce(at=20)
-    monkeypatch.setattr(app, "ensure_topics", lambda *a, **k: None)
-    monkeypatch.setattr(app, "make_watched_producer", lambda *a, **k: fake)
+    publish_to(monkeypatch, SignalOnProduce(at=20, sig=signal.SIGHUP))
     records = [(datetime(2025, 1, 1), b"k", b"v")] * 50
     with sigterm_interrupts():
         report = app.publish(records, ProducerSettings(), len(records))
