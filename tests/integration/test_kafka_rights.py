@@ -304,12 +304,17 @@ def test_a_right_taken_back_from_a_running_detector_ends_it_and_a_restart_once_g
     assert len(set(sources)) == len(sources)  # no input record scored twice
 
 
+@pytest.mark.parametrize("described", [False, True])
 def test_a_sink_refused_its_group_warns_once_and_exports_every_row(
     authz_broker: AuthzBroker, case: Case, csv: tuple[Path, int], tmp_path: Path,
+    described: bool,
 ) -> None:
-    """The group holds no progress of the sink's (its checkpoint does): lag monitoring."""
+    """The group holds no progress of the sink's (its checkpoint does): lag monitoring.
+    Refused even Describe, its coordinator's lookup says so (the consumer's error); granted
+    Describe without Read, the lookup succeeds and a commit's result says so."""
     missing = case.right("sink group", READ)
-    authz_broker.grant(r for r in case.rights() if r != missing)
+    authz_broker.grant([r for r in case.rights() if r != missing]
+                       + ([case.right("sink group", AclOperation.DESCRIBE)] if described else []))
     _scored_rows(authz_broker, case, 300)
     ended = _run(_command("sink", csv[0], tmp_path), case.env(authz_broker, tmp_path),
                  tmp_path, seconds=90)
