@@ -38,18 +38,19 @@ OnCommit = Callable[[KafkaError | None, list[TopicPartition]], None]
 
 
 class FakeAdmin:
-    """Grants every operation; records what it is asked to describe ("topics", "groups")."""
+    """Grants `ops` (Read, Write and Describe unless told) on every topic and group; records
+    what it is asked to describe ("topics", "groups")."""
 
-    def __init__(self) -> None:
+    def __init__(self, ops: tuple[AclOperation, ...] = (
+            AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE)) -> None:
         self.asked: list[str] = []
+        self.ops = list(ops)
 
-    @staticmethod
-    def _granted(names: list[str]) -> dict[str, Future[Any]]:
+    def _granted(self, names: list[str]) -> dict[str, Future[Any]]:
         out: dict[str, Future[Any]] = {}
         for name in names:
             out[name] = Future()
-            out[name].set_result(SimpleNamespace(authorized_operations=[
-                AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE]))
+            out[name].set_result(SimpleNamespace(authorized_operations=self.ops))
         return out
 
     def describe_topics(self, topics: Any, **kwargs: Any) -> dict[str, Future[Any]]:
