@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from shared.errors import KafkaUnreachableError, KafkaWiringError
 from shared.folderlock import FolderLock
@@ -39,12 +39,7 @@ from shared.kafka import (
     wait_for_broker,
     worth_waiting,
 )
-from shared.kafka_rights import (
-    RightsRefused,
-    check_rights,
-    missing_rights,
-    refused_line,
-)
+from shared.kafka_rights import RightsRefused, check_rights, refused_line
 from shared.outputs import output_errors
 from shared.retry import exit_4, last_error, retry_within
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG
@@ -187,7 +182,6 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
         writer.close()
         raise
     reader = _Reader(settings, writer)
-    reader.commits = _group_granted(settings)
     run_info: dict[str, object] = {"group_id": settings.group_id, **client_versions()}
     result = SinkResult()
     start_rows, start_rejected = writer.rows, writer.cp.rejected
@@ -230,20 +224,44 @@ class _Reader:
         self.consumer: WatchedConsumer | None = None
         #: Consumers replaced because they had no broker left.
         self.renewals = 0
-        #: Whether offsets are committed to the group (`_group_granted`).
+        #: Whether offsets are committed to the group (until it is found refused: `refused`).
         self.commits = True
 
     def open(self) -> set[int]:
         """A new consumer, assigned; the scored topic's partitions."""
         s, writer = self.settings, self.writer
         topic, reviews = s.topics.scored_topic, s.topics.reviews_topic
-        consumer = self.consumer = make_watched_consumer(s.kafka, s.group_id,
-                                                         **consumer_overrides())
+        consumer = self.consumer = make_watched_consumer(
+            s.kafka, s.group_id, **consumer_overrides(on_commit=self._committed))
         # Waited for as long as the start-up: a broker that answered late may still elect
         # leaders.
         return _waited(s, lambda left: assign_from_checkpoint(
             consumer, topic, writer.offsets, {reviews: writer.review_offsets}, left),
             worth_waiting, f"assigning {topic}")
+
+    def refused(self, err: KafkaError | None) -> bool:
+        """Whether `err` is the group refused (`GROUP_AUTHORIZATION_FAILED`: the
+        coordinator's lookup, or a commit's result). The first time, one warning naming the
+        right, not an exit (the group only shows lag tools the sink's progress: the checkpoint
+        holds it), and no commits from then on (each failed, and the close waited 10 s for
+        the coordinator). Seen, never asked: DescribeConsumerGroups while a broker's
+        connection drops can abort the process (librdkafka #4605)."""
+        if err is None or err.code() != KafkaError.GROUP_AUTHORIZATION_FAILED:
+            return False
+        if self.commits:
+            self.commits = False
+            group = [("group", self.settings.group_id, "READ")]
+            log.warning("%s; until it is granted and the sink started again, it commits no "
+                        "offsets to group %s, so group lag tools do not see its progress "
+                        "(the exports are whole: its checkpoint holds it)",
+                        refused_line(self.settings.kafka, WHO, group), self.settings.group_id)
+        return True
+
+    def _committed(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """`on_commit`: a commit's result, refused for the group or for each partition."""
+        for error in [err, *(tp.error for tp in partitions or [])]:
+            if self.refused(error):
+                return
 
     @property
     def current(self) -> WatchedConsumer:
@@ -337,21 +355,6 @@ def _start_kafka(settings: SinkSettings, specs: list[TopicSpec]) -> list[str | N
     return _waited(settings, connect, _out_of_reach, "starting")
 
 
-def _group_granted(settings: SinkSettings) -> bool:
-    """Whether the sink may commit to its consumer group (unknown: yes). The group only shows
-    lag tools its progress (the checkpoint holds it): refused, one warning, not an exit, and
-    no commits (each failed without a word, and the consumer's close then waited 10 s for
-    the coordinator: "cluster unreachable?")."""
-    group = [("group", settings.group_id, "READ")]
-    if not missing_rights(settings.kafka, group):
-        return True
-    log.warning("%s; until it is granted and the sink started again, it commits no offsets "
-                "to group %s, so group lag tools do not see its progress (the exports are "
-                "whole: its checkpoint holds it)",
-                refused_line(settings.kafka, WHO, group), settings.group_id)
-    return False
-
-
 def _out_of_reach(exc: Exception) -> bool:
     """Out of reach, or (a broker restarting) the topics not in its metadata yet."""
     return isinstance(exc, KafkaUnreachableError) or (
@@ -431,8 +434,8 @@ def _turns(reader: _Reader, writer: SinkWriter, settings: SinkSettings, parts: s
             elif err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:  # retried for ever
                 raise RightsRefused(refused_line(settings.kafka, WHO, [("topic", topic,
                                                                          "READ")]), err.name())
-            elif err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED and not reader.commits:
-                continue  # the coordinator's lookup: said once (`_group_granted`)
+            elif reader.refused(err):  # the coordinator's lookup: said once
+                continue
             else:  # transient (broker restart, network): librdkafka retries on its own
                 log.warning("%s: %s", topic, err.str())
         ends.took(records, eofs)  # an error raised above ends the run: no checkpoint follows

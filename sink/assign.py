@@ -8,6 +8,7 @@ Committing offsets to the consumer group is only for lag monitoring.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -21,14 +22,23 @@ log = logging.getLogger(__name__)
 TRY_S = 10.0
 
 
-def consumer_overrides() -> dict[str, object]:
-    return {
+#: An async commit's result: (the error or None, the partitions with theirs).
+OnCommit = Callable[[KafkaError | None, list[TopicPartition]], None]
+
+
+def consumer_overrides(on_commit: OnCommit | None = None) -> dict[str, object]:
+    overrides: dict[str, object] = {
         # Reports each partition's end, so `--once` knows when the topic is drained.
         "enable.partition.eof": True,
         # A checkpointed offset that retention already deleted must stop the sink: rows
         # would be missing. Never jump silently to the earliest or latest offset.
         "auto.offset.reset": "error",
     }
+    if on_commit is not None:
+        # `commit` is asynchronous: its result (a group refused among them) comes only here,
+        # served by the next consume.
+        overrides["on_commit"] = on_commit
+    return overrides
 
 
 def assign_from_checkpoint(consumer: Consumer, topic: str, offsets: dict[int, int],

@@ -12,6 +12,7 @@ from confluent_kafka.admin._resource import ResourceType
 
 from shared.errors import AuditstreamError, ExitCode
 from shared.kafka import DeliveryTracker, TopicSpec, ensure_topics, make_admin, make_producer
+from shared.kafka_rights import check_rights
 from shared.reviews import REVIEWS_PARTITIONS, REVIEWS_TOPIC_CONFIG, Review, encode_review
 from shared.settings import KafkaSettings, TopicSettings
 
@@ -43,12 +44,17 @@ def cleanup_policy(kafka: KafkaSettings, topic: str, timeout: float = 10.0) -> s
 
 
 class ReviewPublisher:
-    """One producer for many publishes (the review page keeps one for its lifetime)."""
+    """One producer for many publishes (the review page keeps one for its lifetime).
+
+    Write on the reviews topic refused is `RightsRefused` (exit 2), one line naming it
+    for `who`, before any review is sent."""
 
     def __init__(self, kafka: KafkaSettings, topics: TopicSettings,
-                 flush_timeout_s: float = 30.0) -> None:
+                 flush_timeout_s: float = 30.0, who: str = "the review import") -> None:
         ensure_topics(kafka, [reviews_topic_spec(topics)])
         self.topic = topics.reviews_topic
+        # Write refused: one line naming it (each review failed: exit 3, no right named)
+        check_rights(kafka, who, [("topic", self.topic, "WRITE")])
         policy = cleanup_policy(kafka, self.topic)
         if policy is not None and "compact" not in policy:
             log.warning("topic %s has cleanup.policy=%s, not compact: old outcomes will be "

@@ -265,7 +265,7 @@ def _handler(app: ReviewApp) -> type[BaseHTTPRequestHandler]:
 def serve(exports: Path, port: int, reviewer: str, kafka: KafkaSettings,
           topics: TopicSettings) -> int:
     """Run the page until Ctrl-C or SIGTERM (exit 0 on SIGTERM)."""
-    publisher = ReviewPublisher(kafka, topics, flush_timeout_s=10.0)
+    publisher = ReviewPublisher(kafka, topics, flush_timeout_s=10.0, who="the review page")
     outcomes = Outcomes()
     follower = TopicFollower(kafka, topics.reviews_topic, outcomes)
     follower.start()

@@ -185,7 +185,15 @@ def _command(service: str, csv: Path, tmp: Path) -> list[str]:
     return {"detect": [sys.executable, "-m", "detector"],
             "sink": [sys.executable, "-m", "sink", "--exports", str(tmp / "exports"),
                      "--until-idle", "2"],
-            "replay": [sys.executable, "-m", "auditstream", "replay", str(csv)]}[service]
+            "replay": [sys.executable, "-m", "auditstream", "replay", str(csv)],
+            "review import": [sys.executable, "-m", "auditstream", "review", "import",
+                              str(tmp / "reviews.csv")]}[service]
+
+
+def _reviews_file(tmp: Path) -> None:
+    """One case's outcome for `review import` (its ids not checked: no exports given)."""
+    (tmp / "reviews.csv").write_text("rank,case_id,outcome,reviewer,reviewed_at,note\n"
+                                     "1,case-a,confirmed,ana,2025-03-01T10:00:00Z,\n")
 
 
 def _run(command: list[str], env: dict[str, str], cwd: Path, seconds: float = RUN_S) -> Ended:
@@ -230,7 +238,8 @@ def _assert_named(ended: Ended, service: str, right: Acl) -> None:
 @pytest.mark.parametrize(("service", "what", "op"), [
     ("detect", "input", READ), ("detect", "scored", WRITE), ("detect", "dlq", WRITE),
     ("detect", "state", WRITE), ("detect", "state", READ), ("detect", "detector group", READ),
-    ("sink", "scored", READ), ("sink", "reviews", READ), ("replay", "input", WRITE)])
+    ("sink", "scored", READ), ("sink", "reviews", READ), ("replay", "input", WRITE),
+    ("review import", "reviews", WRITE)])
 def test_a_right_missing_at_the_start_ends_the_service_in_one_line_naming_it(
     service: str, what: str, op: AclOperation, authz_broker: AuthzBroker, case: Case,
     csv: tuple[Path, int], tmp_path: Path,
@@ -241,6 +250,8 @@ def test_a_right_missing_at_the_start_ends_the_service_in_one_line_naming_it(
         _feed(authz_broker, case, csv[0], tmp_path)
     if service == "sink":
         _scored_rows(authz_broker, case, 50)
+    if service == "review import":
+        _reviews_file(tmp_path)
     ended = _run(_command(service, csv[0], tmp_path), case.env(authz_broker, tmp_path),
                  tmp_path)
     _assert_named(ended, service, missing)
@@ -248,6 +259,8 @@ def test_a_right_missing_at_the_start_ends_the_service_in_one_line_naming_it(
         ensure_topics(authz_broker.admin_view, [TopicSpec(case.topics.input, PARTITIONS)])
         assert read_all(authz_broker.admin_view, case.topics.input, PARTITIONS, 0,
                         timeout=5) == []
+    if service == "review import":  # nothing sent
+        assert read_all(authz_broker.admin_view, case.reviews, 1, 0, timeout=5) == []
 
 
 @pytest.mark.parametrize(("what", "op"), [("scored", WRITE), ("detector group", READ)])
@@ -304,12 +317,17 @@ def test_a_right_taken_back_from_a_running_detector_ends_it_and_a_restart_once_g
     assert len(set(sources)) == len(sources)  # no input record scored twice
 
 
+@pytest.mark.parametrize("described", [False, True])
 def test_a_sink_refused_its_group_warns_once_and_exports_every_row(
     authz_broker: AuthzBroker, case: Case, csv: tuple[Path, int], tmp_path: Path,
+    described: bool,
 ) -> None:
-    """The group holds no progress of the sink's (its checkpoint does): lag monitoring."""
+    """The group holds no progress of the sink's (its checkpoint does): lag monitoring.
+    Refused even Describe, its coordinator's lookup says so (the consumer's error); granted
+    Describe without Read, the lookup succeeds and a commit's result says so."""
     missing = case.right("sink group", READ)
-    authz_broker.grant(r for r in case.rights() if r != missing)
+    authz_broker.grant([r for r in case.rights() if r != missing]
+                       + ([case.right("sink group", AclOperation.DESCRIBE)] if described else []))
     _scored_rows(authz_broker, case, 300)
     ended = _run(_command("sink", csv[0], tmp_path), case.env(authz_broker, tmp_path),
                  tmp_path, seconds=90)

@@ -66,6 +66,7 @@ def _publish_two(monkeypatch: pytest.MonkeyPatch, delivered: bool) -> int:
 
     monkeypatch.setattr(publish, "ensure_topics", lambda *a, **k: None)
     monkeypatch.setattr(publish, "cleanup_policy", lambda *a, **k: "compact")
+    monkeypatch.setattr(publish, "check_rights", lambda *a, **k: None)  # no ACLs
     monkeypatch.setattr(publish, "make_producer",
                         lambda *a, **k: _PendingCallback(delivered=delivered))
     publisher = publish.ReviewPublisher(KafkaSettings(), TopicSettings(), flush_timeout_s=0.05)

@@ -155,7 +155,6 @@ def _sink_after_start_up(consumer: FlakyConsumer, wait_s: int, monkeypatch: pyte
 
     monkeypatch.setattr(sink_app, "wait_for_broker", lambda *a, **k: 1)
     monkeypatch.setattr(sink_app, "check_rights", lambda *a, **k: None)  # no ACLs
-    monkeypatch.setattr(sink_app, "missing_rights", lambda *a, **k: None)
     monkeypatch.setattr(sink_app, "ensure_topics", lambda *a, **k: None)
     monkeypatch.setattr(sink_app, "topic_id", lambda *a, **k: None)
     monkeypatch.setattr(sink_app, "make_watched_consumer", lambda *a, **k: consumer)

@@ -150,7 +150,6 @@ def _run(monkeypatch: pytest.MonkeyPatch, folder: Path, consumers: list[FakeCons
     made = list(consumers)
     monkeypatch.setattr(sink_app, "wait_for_broker", lambda *a, **k: 1)
     monkeypatch.setattr(sink_app, "check_rights", lambda *a, **k: None)  # no ACLs
-    monkeypatch.setattr(sink_app, "missing_rights", lambda *a, **k: None)
     monkeypatch.setattr(sink_app, "ensure_topics", lambda *a, **k: None)
     monkeypatch.setattr(sink_app, "topic_id", lambda *a, **k: "id")
     monkeypatch.setattr(sink_app, "make_watched_consumer", lambda *a, **k: made.pop(0))

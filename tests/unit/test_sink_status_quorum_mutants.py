@@ -79,7 +79,6 @@ def test_the_start_asks_each_topic_s_id_within_the_time_left(
 
     monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: None)
     monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)  # no ACLs
-    monkeypatch.setattr(app, "missing_rights", lambda *a, **k: None)
     monkeypatch.setattr(app, "ensure_topics", lambda *a, **k: None)
     monkeypatch.setattr(app, "topic_id", topic_id)
     settings = SinkSettings(startup_wait_s=0.5)

@@ -197,7 +197,6 @@ class Broker:
 def _patched(monkeypatch: pytest.MonkeyPatch, broker: Broker) -> None:
     monkeypatch.setattr(sink_app, "wait_for_broker", broker.wait)
     monkeypatch.setattr(sink_app, "check_rights", lambda *a, **k: None)  # no ACLs
-    monkeypatch.setattr(sink_app, "missing_rights", lambda *a, **k: None)
     monkeypatch.setattr(sink_app, "ensure_topics", broker.ensure)
     monkeypatch.setattr(sink_app, "topic_id", lambda *a, **k: None)
     monkeypatch.setattr(retry, "PAUSE_S", 0.01)
@@ -242,7 +241,6 @@ def test_a_broker_gone_after_answering_is_exit_4_naming_the_whole_wait(
     _patched(monkeypatch, Broker([], [KafkaWiringError("topics not visible", "_UNKNOWN_TOPIC")]))
     monkeypatch.setattr(sink_app, "wait_for_broker", wait)
     monkeypatch.setattr(sink_app, "check_rights", lambda *a, **k: None)  # no ACLs
-    monkeypatch.setattr(sink_app, "missing_rights", lambda *a, **k: None)
     settings = SinkSettings(startup_wait_s=2)
     with pytest.raises(KafkaUnreachableError) as info:
         sink_app._start_kafka(settings, [])

@@ -302,6 +302,7 @@ def test_a_review_publisher_whose_flush_ran_out_publishes_next_with_a_new_produc
     try:
         monkeypatch.setattr(publish, "ensure_topics", lambda *a, **k: None)
         monkeypatch.setattr(publish, "cleanup_policy", lambda *a, **k: "compact")
+        monkeypatch.setattr(publish, "check_rights", lambda *a, **k: None)  # no ACLs
         monkeypatch.setattr(publish, "make_producer", lambda kafka, **o: make_producer(
             kafka, **{**o, "compression.type": "none", "log_level": 0}))
         kafka = KafkaSettings(bootstrap_servers=peer.address)
