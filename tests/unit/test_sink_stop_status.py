@@ -37,6 +37,7 @@ class _Reader:
 
     def __init__(self, settings: SinkSettings, writer: SinkWriter) -> None:
         self.current = object()
+        self.commits = True  # the group grants its offsets (`sink.app._Reader.commits`)
 
     def open(self) -> set[int]:
         return {0}
