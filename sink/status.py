@@ -72,6 +72,20 @@ def steady() -> float:
     return time.clock_gettime(_STEADY)
 
 
+_TOLERANCE = timedelta(seconds=STEP_TOLERANCE_S)
+
+
+def _ahead(stamp: str, now: datetime) -> bool:
+    """Whether `stamp` is over the tolerance ahead of `now`; a stamp that is no time (a
+    hand-edited checkpoint) is left to its readers, as before."""
+    try:
+        at = datetime.fromisoformat(stamp)
+        at = at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
+        return at - now > _TOLERANCE
+    except (ValueError, OverflowError):
+        return False
+
+
 def _stamp(at: datetime) -> str:
     return at.isoformat(timespec="seconds")
 
@@ -80,7 +94,9 @@ class LastWrite:
     """When rows were last made durable, as status.csv's `last_row_written_at`: the wall
     time of the write, moved by any step of the wall clock since (measured against
     `steady`), so now minus it is the time since the write. A stamp read from a checkpoint
-    (an earlier run's, `saved`) is taken as it is: no steady clock reaches back to it."""
+    (an earlier run's, `saved`) is taken as it is, no steady clock reaching back to it, but
+    never ahead of the clock reading it: one ahead (the clock stepped back while the sink
+    was stopped) is taken as the time it is first read, so a stall is seen from then."""
 
     __slots__ = ("_at", "_steady", "saved")
 
@@ -97,6 +113,11 @@ class LastWrite:
     def at(self, now: datetime) -> str:
         """The stamp on the wall clock whose reading is `now` (ISO text, "" for none)."""
         if self._at is None:
+            if not self.saved or not _ahead(self.saved, now):
+                return self.saved
+            # ahead of the clock: it was stepped back since (the sink stopped meanwhile)
+            self._at, self._steady = now, steady()
+            self.saved = _stamp(now)
             return self.saved
         since = steady() - self._steady
         drift = now - (self._at + timedelta(seconds=since))

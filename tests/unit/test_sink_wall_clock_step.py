@@ -117,3 +117,29 @@ def test_a_drift_within_the_tolerance_leaves_the_stamp_as_written(
     moved = abs(off) > status.STEP_TOLERANCE_S
     assert _row(tmp_path)["last_row_written_at"] == (
         now - timedelta(seconds=60) if moved else WRITE).isoformat()
+
+
+@pytest.mark.parametrize(("step", "moved"), [(timedelta(hours=-1), True),
+                                             (timedelta(seconds=-3), True),
+                                             (timedelta(seconds=-2), False)])
+def test_a_restart_after_a_step_back_reads_no_write_in_the_future(
+        tmp_path: Path, clocks: _Clocks, step: timedelta, moved: bool) -> None:
+    """The clock stepped back while the sink was stopped: the saved stamp, ahead of the
+    clock now, is taken as now (no steady clock reaches back to it), so a restarted sink
+    that writes nothing while messages wait is unhealthy 121 s on, not an hour on."""
+    _written(tmp_path).close()
+    start = clocks.after(30, step - timedelta(seconds=30))  # the clock: WRITE + step
+    w = SinkWriter(tmp_path, "transactions.scored", ExportSettings())
+    w.heartbeat({"lag_messages": 5})
+    assert _row(tmp_path)["last_row_written_at"] == (start if moved else WRITE).isoformat()
+    now = clocks.after(30 + 121, step - timedelta(seconds=30))
+    w.heartbeat({"lag_messages": 5})
+    verdict = check(tmp_path, now)
+    assert verdict.healthy is not moved, verdict.line()
+
+
+@pytest.mark.parametrize("saved", ["", "not a time", "9999-12-31T23:59:59-05:00"])
+def test_a_saved_stamp_that_is_no_time_is_left_to_its_readers(saved: str) -> None:
+    """A hand-edited checkpoint's stamp is passed on as before (status.csv's readers name
+    it), never a traceback in the sink's heartbeat."""
+    assert status.LastWrite(saved).at(WRITE) == saved
