@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -109,12 +110,20 @@ def _run(args: argparse.Namespace) -> int:
     return Demo(args).run()
 
 
+def run_id() -> str:
+    """A run's id: its start (UTC, to the second: the runs sort by it) and 6 random hex
+    digits, so its topics, groups and log folder are its own: the time alone was one id for
+    two demos started in the same second on one cluster, or for a demo after the host's
+    clock was stepped back onto an earlier run's second (its topics still hold that run's)."""
+    return f"{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+
+
 class Demo:
     """One demo run; every process it starts is stopped again, whatever happens."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        self.run_id = run_id()
         self.topics = DemoTopics.for_run(self.run_id)
         self.exports: Path = args.exports.resolve()
         self.logs = Path("run") / f"demo-{self.run_id}"

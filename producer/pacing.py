@@ -5,17 +5,26 @@ The pacing is ours (no library schedules by event time); the bar is tqdm's.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TextIO
 
 from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+#: The longest `--speed` waits for one row (s of wall time): a row due later is sent at
+#: once and the pacing goes on from it (a warning names the gap). One row of a mistyped
+#: year (1970 first in a sorted file, 2100 last) held `--speed 60` for most of a year.
+MAX_WAIT_S = 3600.0
 
 
 class Pacer:
     """When each message is due, relative to the first one sent.
 
     `rate`: messages per second; `speed`: event-time seconds per wall second (60 = one hour of
-    data per minute). Neither: everything is due at once.
+    data per minute), but never a wait over `MAX_WAIT_S` for one row. Neither: everything is
+    due at once.
     """
 
     def __init__(self, rate: float | None = None, speed: float | None = None) -> None:
@@ -26,6 +35,7 @@ class Pacer:
         self.rate, self.speed = rate, speed
         self._t0: float | None = None
         self._e0: datetime | None = None
+        self._last: datetime | None = None  # the event time of the row before
 
     @property
     def unpaced(self) -> bool:
@@ -39,6 +49,13 @@ class Pacer:
             due = self._t0 + index / self.rate
         elif self.speed is not None and self._e0 is not None:
             due = self._t0 + (event_time - self._e0).total_seconds() / self.speed
+            if due - now > MAX_WAIT_S:  # a gap no one waits out: the pace goes on from here
+                log.warning("event time jumps from %s to %s: %.0f s to wait at --speed %g, "
+                            "over %.0f s; sent at once, the pacing going on from it",
+                            self._last, event_time, due - now, self.speed, MAX_WAIT_S)
+                self._t0, self._e0 = now, event_time
+                due = now
+            self._last = event_time
         else:
             return 0.0
         return due - now

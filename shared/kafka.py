@@ -105,6 +105,17 @@ def startup_wait(kafka: KafkaSettings, seconds: float, setting: str) -> Iterator
         yield deadline
 
 
+#: Settings of every topic this project creates, under a spec's own `config`.
+TOPIC_DEFAULTS = {
+    # A record's Kafka timestamp from the broker's clock, not the producing host's: Kafka 4
+    # refuses a record stamped over `log.message.timestamp.after.max.ms` (1 h, KIP-1030)
+    # ahead of the broker and fails its whole batch (a host whose clock runs an hour ahead
+    # published nothing), and a record stamped far behind is deleted by time retention as
+    # soon as its segment rolls. No reader here uses it: the event time is in the message.
+    "message.timestamp.type": "LogAppendTime",
+}
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """A topic to create when missing."""
@@ -418,14 +429,15 @@ def _await(admin: AdminClient, kafka: KafkaSettings, timeout: float | None,
 
 
 def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec], timeout: float = 30.0) -> None:
-    """Create missing topics and wait until they exist; existing ones are left as they are.
+    """Create missing topics (`TOPIC_DEFAULTS` under each spec's config) and wait until they
+    exist; existing ones are left as they are.
 
     No broker answering within `kafka.startup_wait_s` is `KafkaUnreachableError`.
     """
     specs = list(specs)
     new = [
         NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor,
-                 config=dict(s.config))
+                 config=TOPIC_DEFAULTS | dict(s.config))
         for s in specs
     ]
     if not new:

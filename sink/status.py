@@ -7,7 +7,10 @@ interval as a heartbeat, so a reader can tell a quiet stream from a stopped sink
   latest event time `EXPORTS_WATERMARK_CUSTOMERS` customers reached (`sink.watermark`: one
   row dated 2100 does not make it 2100), or while fewer customers were seen, the latest
   event time (`event_time_max`);
-- `last_row_written_at`: when rows were last made durable (a checkpoint that added rows);
+- `last_row_written_at`: when rows were last made durable (a checkpoint that added rows),
+  on the wall clock as it runs when the row is written: a step of the host's clock (NTP,
+  a VM's clock set on resume, `date -s`) moves it with the step (`LastWrite`), so its age,
+  which `minutes_behind` and the health check's stall are, is the real time since;
 - `heartbeat_at`: when this row was written (the sink was alive then); empty from a sink's
   start until its loop first turns (`mark_starting`), so the row an earlier run left, whose
   heartbeat may be seconds old, never vouches for a sink that has only just restarted;
@@ -35,8 +38,9 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +55,81 @@ from sink.csvfmt import encode_rows, number, text
 
 def now_utc() -> str:
     """Wall-clock time as naive UTC ISO text (the exports' timestamp format)."""
-    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    return _stamp(wall_now())
+
+
+#: A disagreement of the wall clock with the steady one since the last write beyond this
+#: (s) is a step of the wall clock; less is NTP's slewing and rounding, left as it is, so
+#: an unchanged clock's rows name the same last write.
+STEP_TOLERANCE_S = 2.0
+#: The steady clock: CLOCK_BOOTTIME where there is one, which counts a host's suspend (the
+#: stream went on meanwhile, the exports fell behind); CLOCK_MONOTONIC does not.
+_STEADY = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
+def steady() -> float:
+    """Seconds on a clock no one sets (`_STEADY`)."""
+    return time.clock_gettime(_STEADY)
+
+
+_TOLERANCE = timedelta(seconds=STEP_TOLERANCE_S)
+
+
+def _ahead(stamp: str, now: datetime) -> bool:
+    """Whether `stamp` is over the tolerance ahead of `now`; a stamp that is no time (a
+    hand-edited checkpoint) is left to its readers, as before."""
+    try:
+        at = datetime.fromisoformat(stamp)
+        at = at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
+        return at - now > _TOLERANCE
+    except (ValueError, OverflowError):
+        return False
+
+
+def _stamp(at: datetime) -> str:
+    return at.isoformat(timespec="seconds")
+
+
+class LastWrite:
+    """When rows were last made durable, as status.csv's `last_row_written_at`: the wall
+    time of the write, moved by any step of the wall clock since (measured against
+    `steady`), so now minus it is the time since the write. A stamp read from a checkpoint
+    (an earlier run's, `saved`) is taken as it is, no steady clock reaching back to it, but
+    never ahead of the clock reading it: one ahead (the clock stepped back while the sink
+    was stopped) is taken as the time it is first read, so a stall is seen from then."""
+
+    __slots__ = ("_at", "_steady", "saved")
+
+    def __init__(self, saved: str = "") -> None:
+        self.saved = saved
+        self._at: datetime | None = None
+        self._steady = 0.0
+
+    def mark(self) -> None:
+        """Rows were made durable now."""
+        self._at, self._steady = wall_now(), steady()
+        self.saved = _stamp(self._at)
+
+    def at(self, now: datetime) -> str:
+        """The stamp on the wall clock whose reading is `now` (ISO text, "" for none)."""
+        if self._at is None:
+            if not self.saved or not _ahead(self.saved, now):
+                return self.saved
+            # ahead of the clock: it was stepped back since (the sink stopped meanwhile)
+            self._at, self._steady = now, steady()
+            self.saved = _stamp(now)
+            return self.saved
+        since = steady() - self._steady
+        drift = now - (self._at + timedelta(seconds=since))
+        if abs(drift.total_seconds()) > STEP_TOLERANCE_S:  # the wall clock was stepped
+            self._at += drift
+            self.saved = _stamp(self._at)
+        return self.saved
+
+
+def wall_now() -> datetime:
+    """Wall-clock time as naive UTC, to the second."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def minutes_behind(lag: int | None, last_written: str, heartbeat: str) -> float | None:

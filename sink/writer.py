@@ -41,7 +41,7 @@ from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.folder import open_checkpoint
 from sink.reviews_state import ReviewBook
 from sink.settings import ExportSettings
-from sink.status import now_utc, write_status
+from sink.status import LastWrite, now_utc, wall_now, write_status
 from sink.watermark import Watermark
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ class SinkWriter:
         self._scored: BinaryIO | None = (
             open_append(self.folder / SCORED_FILE) if self._single else None)
         self._rows_written = cp.rollup.rows  # at the last checkpoint
+        #: When rows were last made durable, moved with the wall clock's steps (sink.status).
+        self._last_write = LastWrite(str(cp.extra.get("last_row_written_at", "")))
         self._days = dy.DayAppender(self.folder, lambda: self.cp.lengths)
         self._rejected: BinaryIO | None = None
         self.pending_rows = 0
@@ -296,8 +298,10 @@ class SinkWriter:
         if lengths != self.cp.lengths:
             fsync_dir(self.folder)
         if self.cp.rollup.rows != self._rows_written:
-            self.cp.extra["last_row_written_at"] = now_utc()
+            self._last_write.mark()
             self._rows_written = self.cp.rollup.rows
+        if self._last_write.saved:
+            self.cp.extra["last_row_written_at"] = self._last_write.at(wall_now())
         self.cp.lengths = lengths
         st.save(self.folder, self.cp)
         self.pending_rows = 0
@@ -342,9 +346,10 @@ class SinkWriter:
                   stopped: bool = False) -> list[str]:
         """Rewrite status.csv (freshness, lag, versions) from the last rollup refresh."""
         lag = (run_info or {}).get("lag_messages")
-        return write_status(self.folder, self._run,
-                            str(self.cp.extra.get("last_row_written_at", "")),
-                            lag if isinstance(lag, int) else None, stopped=stopped)
+        now = wall_now()  # one reading for the beat and the last write's stamp on it
+        return write_status(self.folder, self._run, self._last_write.at(now),
+                            lag if isinstance(lag, int) else None,
+                            heartbeat=now.isoformat(), stopped=stopped)
 
     def stopped(self, run_info: Mapping[str, object] | None = None) -> list[str]:
         """Rewrite status.csv as the last row of a loop that ended cleanly (`stopped_at`

@@ -11,6 +11,7 @@ README's commands, 2026-12-06).
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pytest
@@ -46,11 +47,28 @@ def test_the_demos_detector_keeps_its_state_in_the_runs_own_topic(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = DetectorSettings()
-    assert settings.snapshot_topic == "demo-20261206111828.detector-snapshots"
-    assert settings.topics.transactions_topic == "demo-20261206111828.transactions"
+    run = settings.snapshot_topic.removesuffix(".detector-snapshots")
+    assert re.fullmatch(r"demo-20261206111828-[0-9a-f]{6}", run), run
+    assert settings.topics.transactions_topic == f"{run}.transactions"
 
 
 def test_two_demos_share_no_state_topic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = _env(tmp_path, "20261206111752", monkeypatch)["DETECTOR_SNAPSHOT_TOPIC"]
     second = _env(tmp_path, "20261206111828", monkeypatch)["DETECTOR_SNAPSHOT_TOPIC"]
     assert first != second
+
+
+def test_two_demos_started_on_one_clock_reading_share_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two demos in the same second against one cluster (two terminals, a script, CI jobs),
+    or a demo after the host's clock was stepped back onto an earlier run's second: the
+    time alone named the same topics, groups and log folder, so the second run read the
+    first's transactions and scored rows, its detector joined the other's group (hostile
+    probe of time, 2026-12-06, sixteenth)."""
+    first, second = (_env(tmp_path, "20261206111828", monkeypatch) for _ in range(2))
+    names = ("AUDITSTREAM_TRANSACTIONS_TOPIC", "AUDITSTREAM_SCORED_TOPIC", "AUDITSTREAM_DLQ_TOPIC",
+             "AUDITSTREAM_REVIEWS_TOPIC", "DETECTOR_SNAPSHOT_TOPIC", "DETECTOR_GROUP_ID",
+             "SINK_GROUP_ID")
+    for name in names:
+        assert first[name] != second[name], name
+        assert first[name].startswith("demo-20261206111828-"), first[name]
