@@ -47,6 +47,7 @@ from detector.kafka_io import (
     make_group_consumer,
     make_offset_reader,
     member_client_id,
+    topic_rights,
 )
 from detector.loop import BatchProcessor, CoreFailure, ReplayContext
 from detector.metrics import Metrics, Watchdog
@@ -134,7 +135,7 @@ class Detector(PartitionOwnership):
             # topics' alone (DescribeConsumerGroups while a broker's connection drops can
             # abort the process, librdkafka #4605): the group's refusal comes as the
             # consumer's GROUP_AUTHORIZATION_FAILED, named then (`_is_error`)
-            check_rights(kafka, WHO, [r for r in detector_rights(s) if r[0] == "topic"])
+            check_rights(kafka, WHO, topic_rights(s))
             return partitions, Transactions(
                 s, self._watchdog, self.metrics, lambda: self._stopping, self._new_output,
                 init_timeout=min(INIT_TRY_S, left), newer_instance=self._newer_instance)
@@ -328,12 +329,10 @@ class Detector(PartitionOwnership):
         new producers (`shared.kafka_rights`)."""
         if is_outage(exc):
             return
-        needs = detector_rights(self.settings)
-        if kafka_code(exc) not in AUTHZ_CODES:
-            # the group only when the error names a right: DescribeConsumerGroups while a
-            # broker's connection drops can abort the process (librdkafka #4605), and most
-            # aborts come of a broker restarting
-            needs = [right for right in needs if right[0] == "topic"]
+        # the group only when the error names a right: most aborts come of a broker
+        # restarting (`topic_rights`)
+        needs = (detector_rights(self.settings) if kafka_code(exc) in AUTHZ_CODES
+                 else topic_rights(self.settings))
         missing = missing_rights(self.settings.kafka, needs)
         if missing:
             raise RightsRefused(refused_line(self.settings.kafka, WHO, missing))

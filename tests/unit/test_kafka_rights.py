@@ -132,7 +132,7 @@ def test_an_abort_asks_the_group_s_rights_only_when_its_error_names_a_right(
     # DescribeConsumerGroups while a broker's connection drops can abort the whole process
     # (librdkafka #4605): an abort of any other cause asks the topics' rights alone.
     import detector.app as app
-    from detector.kafka_io import detector_rights
+    from detector.kafka_io import topic_rights
     from detector.txn import Abortable
     from tests.unit.detector_fakes import FakeCluster, fake_detector
 
@@ -152,5 +152,4 @@ def test_an_abort_asks_the_group_s_rights_only_when_its_error_names_a_right(
     detector._name_refusal(abort)
     assert len(asked) == 1
     assert any(kind == "group" for kind, _, _ in asked[0]) is group_asked
-    assert {r for r in asked[0] if r[0] == "topic"} == {
-        r for r in detector_rights(detector.settings) if r[0] == "topic"}
+    assert {r for r in asked[0] if r[0] == "topic"} == set(topic_rights(detector.settings))
