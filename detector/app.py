@@ -61,6 +61,7 @@ from shared.gcpause import gc_paused
 from shared.kafka import consume_ready, kafka_code, startup_wait, wait_for_broker
 from shared.kafka_rights import (
     AUTHZ_CODES,
+    SIGN_IN_SETTINGS,
     RightsRefused,
     check_rights,
     missing_rights,
@@ -299,9 +300,8 @@ class Detector(PartitionOwnership):
             missing = missing_rights(self.settings.kafka, detector_rights(self.settings))
             if missing is None:
                 raise RightsRefused(f"Kafka refused the detector's consumer ({err.str()}); "
-                                    "check the ACLs of its principal and the KAFKA_ settings "
-                                    "it signs in with (KAFKA_SECURITY_PROTOCOL, "
-                                    "KAFKA_SASL_USERNAME, KAFKA_SSL_*)", err.name())
+                                    f"check the ACLs of its principal and {SIGN_IN_SETTINGS}",
+                                    err.name())
             if missing:
                 raise RightsRefused(refused_line(self.settings.kafka, WHO, missing),
                                     err.name())

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 
 from shared.errors import KafkaWiringError
-from shared.settings import KafkaSettings
+from shared.settings import SECURITY_PREFIXES, KafkaSettings, env_name
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,12 @@ Right = tuple[str, str, str]
 #: fatal, handled where they strike: `detector.txn.REFUSED`).
 AUTHZ_CODES = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED,
                          KafkaError.GROUP_AUTHORIZATION_FAILED})
+#: What a refusal of rights asks to check beside the ACLs, in every service's line (this one,
+#: the transactional producer's `detector.txn.REFUSED`, the detector's consumer refused):
+#: the settings a client signs in with, named from `KafkaSettings`.
+SIGN_IN_SETTINGS = (f"the {KafkaSettings.model_config['env_prefix']} settings it signs in with "
+                    f"({env_name(KafkaSettings, 'security_protocol')}, "
+                    f"{env_name(KafkaSettings, 'sasl_username')}, {SECURITY_PREFIXES[1]}*)")
 #: The longest wait for the cluster's answer (it answers in milliseconds when it answers).
 ASK_S = 5.0
 
@@ -92,14 +98,15 @@ def refused_line(kafka: KafkaSettings, who: str, missing: list[Right]) -> str:
     and the settings it signs in with."""
     rights = " and ".join(f"{op.capitalize()} on {kind} {name}" for kind, name, op in missing)
     if kafka.sasl_username:
-        principal = f"User:{kafka.sasl_username} (KAFKA_SASL_USERNAME)"
+        principal = (f"User:{kafka.sasl_username} "
+                     f"({env_name(KafkaSettings, 'sasl_username')})")
     elif kafka.security_protocol == "SSL":
-        principal = "the client certificate's (KAFKA_SSL_CERTIFICATE_LOCATION)"
+        principal = ("the client certificate's "
+                     f"({env_name(KafkaSettings, 'ssl_certificate_location')})")
     else:
         principal = "the one it signs in as"
     return (f"Kafka refuses {who} {rights}: grant {'it' if len(missing) == 1 else 'them'} "
-            f"to its principal, {principal}, or correct the KAFKA_ settings it signs in with "
-            "(KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, KAFKA_SSL_*)")
+            f"to its principal, {principal}, or correct {SIGN_IN_SETTINGS}")
 
 
 def check_rights(kafka: KafkaSettings, who: str, needs: Iterable[Right]) -> None:

@@ -153,3 +153,17 @@ def test_an_abort_asks_the_group_s_rights_only_when_its_error_names_a_right(
     assert len(asked) == 1
     assert any(kind == "group" for kind, _, _ in asked[0]) is group_asked
     assert {r for r in asked[0] if r[0] == "topic"} == set(topic_rights(detector.settings))
+
+
+def test_the_sign_in_settings_named_are_settings_auditstream_reads() -> None:
+    # declared once (`SIGN_IN_SETTINGS`) from `KafkaSettings`: a setting renamed there is
+    # renamed in every refusal's line, and a name that is no setting fails at import
+    from shared.kafka_rights import SIGN_IN_SETTINGS
+    from shared.settings import env_name, env_names
+
+    named = SIGN_IN_SETTINGS.partition("(")[2].rstrip(")").split(", ")
+    assert named == ["KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_USERNAME", "KAFKA_SSL_*"]
+    assert set(named[:2]) <= env_names(KafkaSettings)
+    assert any(name.startswith(named[2].rstrip("*")) for name in env_names(KafkaSettings))
+    with pytest.raises(KeyError):
+        env_name(KafkaSettings, "sasl_user")
