@@ -139,7 +139,7 @@ def test_an_abort_asks_the_group_s_rights_only_when_its_error_names_a_right(
     detector = fake_detector(monkeypatch, FakeCluster(partitions=1))
     asked: list[list[tuple[str, str, str]]] = []
 
-    def missing(kafka: KafkaSettings, needs: list[tuple[str, str, str]]) -> list[Any]:
+    def missing(kafka: KafkaSettings, needs: list[tuple[str, str, str]], **_: Any) -> list[Any]:
         asked.append(needs)
         return []
 
@@ -167,3 +167,41 @@ def test_the_sign_in_settings_named_are_settings_auditstream_reads() -> None:
     assert any(name.startswith(named[2].rstrip("*")) for name in env_names(KafkaSettings))
     with pytest.raises(KeyError):
         env_name(KafkaSettings, "sasl_user")
+
+
+def test_the_detector_asks_every_abort_s_rights_with_one_admin_client_let_go_at_shutdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # an abort not of an outage asks the cluster; a new admin client each time was a new
+    # connection and librdkafka's threads per abort, for as long as the aborts go on
+    import gc
+    import weakref
+    from collections import defaultdict
+
+    import detector.app as app
+    import shared.kafka_rights as kafka_rights
+    from detector.txn import Abortable
+    from tests.unit.detector_fakes import FakeCluster, fake_detector
+
+    detector = fake_detector(monkeypatch, FakeCluster(partitions=1))
+    monkeypatch.setattr(app, "missing_rights", kafka_rights.missing_rights)  # the real one
+    made: list[weakref.ref[_Admin]] = []
+
+    def make_admin(kafka: KafkaSettings, quiet: bool = False) -> _Admin:
+        admin = _Admin(defaultdict(lambda: ["DESCRIBE", "READ", "WRITE"]))  # all granted
+        made.append(weakref.ref(admin))
+        return admin
+
+    monkeypatch.setattr("shared.kafka.make_admin", make_admin)
+    for _ in range(2):
+        try:
+            raise KafkaException(KafkaError(KafkaError.INVALID_TXN_STATE))
+        except KafkaException as cause:
+            abort = Abortable(str(cause))
+            abort.__cause__ = cause
+        detector._name_refusal(abort)  # granted: returns
+    gc.collect()
+    assert len(made) == 1 and made[0]() is not None  # one client, kept for the next
+    detector._shutdown(clean=True)
+    gc.collect()
+    assert made[0]() is None  # let go: librdkafka's handle destroyed with it
