@@ -263,8 +263,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if report.undelivered or report.interrupted:
         print(f"UNDELIVERED {report.undelivered + len(txs) - report.sent:,} message(s)",
               file=sys.stderr)
-        return int(ExitCode.INTERRUPTED if report.interrupted else EXIT_UNDELIVERED)
-    return int(EXIT_OK)
+    if report.interrupted:
+        return int(ExitCode.INTERRUPTED)
+    # the topic's Write taken back while it sent: its one line after the summary, exit 2,
+    # as replay's (before: exit 3, the UNDELIVERED line alone, no right named)
+    if (refusal := report.refused_error(len(txs), "a run with the same settings")) is not None:
+        raise refusal
+    return int(EXIT_UNDELIVERED if report.undelivered else EXIT_OK)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
