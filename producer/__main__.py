@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from producer.naming import as_option
 from shared.errors import UsageError
 from shared.startup import loading, stopped_starting
 
@@ -39,32 +39,22 @@ def main(argv: list[str] | None = None) -> int:
 SETTING_OF_OPTION = {f"--{name}": f"PRODUCER_{name.upper().replace('-', '_')}" for name in (
     "out", "publish", "recipe", "mix", "seed", "customers", "days", "start", "rate", "speed",
     "strict", "rejects-dir")}
-#: An option and the value written after it (`--start 1969-12-31`, `--recipe reference`).
-_OPTION = re.compile(r"(?<![-\w])(--[a-z-]+)\b(?: (\d[\w.:+-]*|FILE\.csv|realistic|reference"
-                     r"|default|extended)\b)?")
+#: The container's switches, named as set where the command line names the option alone.
+SWITCH_ON = {"--publish": "true"}
 
 
-def in_settings(message: str) -> str:
-    """A refusal of the CLI's in the container's words: each option it has a setting for
-    named by that setting (`PRODUCER_START=1969-12-31`, `PRODUCER_OUT=FILE.csv`; `--publish`,
-    a switch there, as `PRODUCER_PUBLISH=true`)."""
-    def setting(match: re.Match[str]) -> str:
-        name = SETTING_OF_OPTION.get(match[1])
-        if name is None:
-            return match[0]
-        value = match[2] or ("true" if match[1] == "--publish" else None)
-        return f"{name}={value}" if value else name
-    return _OPTION.sub(setting, message)
+def as_setting(option: str, value: str | None = None) -> str:
+    """The container's words for the CLI's checks (`producer.naming.Naming`): an option it
+    has a setting for named by that setting, with the value quoted (`PRODUCER_START=
+    1969-12-31`, `PRODUCER_OUT=FILE.csv`, `PRODUCER_PUBLISH=true`); a fixed one as the CLI's."""
+    setting = SETTING_OF_OPTION.get(option)
+    if setting is None:
+        return as_option(option, value)
+    value = SWITCH_ON.get(option) if value is None else value
+    return setting if value is None else f"{setting}={value}"
 
 
 def _run(s: ProducerSettings) -> int:
-    try:
-        return _run_as_set(s)
-    except UsageError as exc:  # the CLI's refusal, naming the settings that were set
-        raise UsageError(in_settings(str(exc))) from None
-
-
-def _run_as_set(s: ProducerSettings) -> int:
     from producer.cli import CONTAINER_ENTRY, cmd_generate, cmd_replay
 
     if s.mode == "replay":
@@ -83,6 +73,7 @@ def _run_as_set(s: ProducerSettings) -> int:
         start=datetime(s.start.year, s.start.month, s.start.day), tx_per_day=None,
         transactions=None, anomaly_rate=[], traveller_share=None, travel_gap_hours=None,
         duplicate_window_minutes=None, out=s.out, publish=s.publish, entry=CONTAINER_ENTRY,
+        naming=as_setting,
     ))
 
 
