@@ -65,6 +65,8 @@ class RightsAdmin:
             from shared.kafka import make_admin
 
             self._admin = make_admin(self._kafka, quiet=True)
+        else:  # its log lines and errors queued since the last question (quiet: dropped)
+            self._admin.poll(0)
         return self._admin
 
     def close(self) -> None:

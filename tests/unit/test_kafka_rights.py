@@ -53,6 +53,9 @@ class _Admin:
     def describe_consumer_groups(self, groups: list[str], **_: Any) -> dict[str, _Future]:
         return self._answer(groups)
 
+    def poll(self, timeout: float) -> int:
+        return 0
+
 
 def _refusal(code: int) -> KafkaException:
     return KafkaException(KafkaError(code, "Broker: authorization failed"))
