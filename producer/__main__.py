@@ -7,7 +7,6 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from producer.naming import as_option
 from shared.errors import UsageError
 from shared.startup import loading, stopped_starting
 
@@ -34,28 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     return run_guarded("python -m producer", lambda: _run(ProducerSettings()))
 
 
-#: The options of `auditstream generate` and `replay` that the container reads as settings;
-#: the others (`--transactions`, `--tx-per-day`) are fixed here, never the cause.
-SETTING_OF_OPTION = {f"--{name}": f"PRODUCER_{name.upper().replace('-', '_')}" for name in (
-    "out", "publish", "recipe", "mix", "seed", "customers", "days", "start", "rate", "speed",
-    "strict", "rejects-dir")}
-#: The container's switches, named as set where the command line names the option alone.
-SWITCH_ON = {"--publish": "true"}
-
-
-def as_setting(option: str, value: str | None = None) -> str:
-    """The container's words for the CLI's checks (`producer.naming.Naming`): an option it
-    has a setting for named by that setting, with the value quoted (`PRODUCER_START=
-    1969-12-31`, `PRODUCER_OUT=FILE.csv`, `PRODUCER_PUBLISH=true`); a fixed one as the CLI's."""
-    setting = SETTING_OF_OPTION.get(option)
-    if setting is None:
-        return as_option(option, value)
-    value = SWITCH_ON.get(option) if value is None else value
-    return setting if value is None else f"{setting}={value}"
-
-
 def _run(s: ProducerSettings) -> int:
     from producer.cli import CONTAINER_ENTRY, cmd_generate, cmd_replay
+    from producer.settings import as_setting
 
     if s.mode == "replay":
         if not s.files:  # one line in the README's error format, not a log line

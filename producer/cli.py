@@ -27,7 +27,7 @@ from producer.naming import Naming, OptionsRefused, as_option
 from producer.pacing import Progress
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
-from producer.settings import ProducerSettings
+from producer.settings import ProducerSettings, as_setting
 from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
 from shared.entry import file_name, folder_name, number
@@ -171,10 +171,14 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
     return txs
 
 
+def _larger(name: Naming) -> str:
+    return f"{name('--customers')} or {name('--days')}"
+
+
 #: Who warns, and what a larger run is asked by: `auditstream generate`'s options, or the
 #: settings of `python -m producer` (the container), which has no options.
-CLI_ENTRY = ("auditstream generate", "--customers or --days")
-CONTAINER_ENTRY = ("python -m producer", "PRODUCER_CUSTOMERS or PRODUCER_DAYS")
+CLI_ENTRY = ("auditstream generate", _larger(as_option))
+CONTAINER_ENTRY = ("python -m producer", _larger(as_setting))
 
 
 def shortfall_line(s: Shortfall, rows: int, entry: tuple[str, str] = CLI_ENTRY) -> str:

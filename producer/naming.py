@@ -1,6 +1,6 @@
 """How a refusal of `generate` names an option: as the command line's `--start 1969-12-31`
 (`as_option`), or as the setting the container (`python -m producer`) reads in its place,
-`PRODUCER_START=1969-12-31` (`producer.__main__.as_setting`). Each check builds its words
+`PRODUCER_START=1969-12-31` (`producer.settings.as_setting`). Each check builds its words
 with its caller's `Naming`; no message is rewritten afterwards (pure)."""
 
 from __future__ import annotations
