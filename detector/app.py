@@ -47,6 +47,7 @@ from detector.kafka_io import (
     make_group_consumer,
     make_offset_reader,
     member_client_id,
+    topic_rights,
 )
 from detector.loop import BatchProcessor, CoreFailure, ReplayContext
 from detector.metrics import Metrics, Watchdog
@@ -60,6 +61,8 @@ from shared.gcpause import gc_paused
 from shared.kafka import consume_ready, kafka_code, startup_wait, wait_for_broker
 from shared.kafka_rights import (
     AUTHZ_CODES,
+    SIGN_IN_SETTINGS,
+    RightsAdmin,
     RightsRefused,
     check_rights,
     missing_rights,
@@ -106,6 +109,8 @@ class Detector(PartitionOwnership):
         #: Messages per consume(): `batch_size`, less after failures (see the module doc).
         self.batch_limit = settings.batch_size
         self.metrics = Metrics(settings.metrics_port, settings.metrics_host)
+        #: Its questions of rights (start, aborts), one admin client; let go at shutdown.
+        self._rights = RightsAdmin(settings.kafka)
         self._watchdog = Watchdog(WATCHDOG_S)
         self._snapshot_partitions, self._txn = self._start_up()
         self._new_consumer = lambda: make_group_consumer(settings)
@@ -134,7 +139,7 @@ class Detector(PartitionOwnership):
             # topics' alone (DescribeConsumerGroups while a broker's connection drops can
             # abort the process, librdkafka #4605): the group's refusal comes as the
             # consumer's GROUP_AUTHORIZATION_FAILED, named then (`_is_error`)
-            check_rights(kafka, WHO, [r for r in detector_rights(s) if r[0] == "topic"])
+            check_rights(kafka, WHO, topic_rights(s), admin=self._rights)
             return partitions, Transactions(
                 s, self._watchdog, self.metrics, lambda: self._stopping, self._new_output,
                 init_timeout=min(INIT_TRY_S, left), newer_instance=self._newer_instance)
@@ -295,12 +300,12 @@ class Detector(PartitionOwnership):
         if err.code() in REFUSED_SETTINGS:  # retried by librdkafka for ever: never joined
             raise DetectorError(client_error(self.settings, err))
         if err.code() in AUTHZ_CODES:  # also retried for ever (a JoinGroup every 2 s)
-            missing = missing_rights(self.settings.kafka, detector_rights(self.settings))
+            missing = missing_rights(self.settings.kafka, detector_rights(self.settings),
+                                     admin=self._rights)
             if missing is None:
                 raise RightsRefused(f"Kafka refused the detector's consumer ({err.str()}); "
-                                    "check the ACLs of its principal and the KAFKA_ settings "
-                                    "it signs in with (KAFKA_SECURITY_PROTOCOL, "
-                                    "KAFKA_SASL_USERNAME, KAFKA_SSL_*)", err.name())
+                                    f"check the ACLs of its principal and {SIGN_IN_SETTINGS}",
+                                    err.name())
             if missing:
                 raise RightsRefused(refused_line(self.settings.kafka, WHO, missing),
                                     err.name())
@@ -328,13 +333,11 @@ class Detector(PartitionOwnership):
         new producers (`shared.kafka_rights`)."""
         if is_outage(exc):
             return
-        needs = detector_rights(self.settings)
-        if kafka_code(exc) not in AUTHZ_CODES:
-            # the group only when the error names a right: DescribeConsumerGroups while a
-            # broker's connection drops can abort the process (librdkafka #4605), and most
-            # aborts come of a broker restarting
-            needs = [right for right in needs if right[0] == "topic"]
-        missing = missing_rights(self.settings.kafka, needs)
+        # the group only when the error names a right: most aborts come of a broker
+        # restarting (`topic_rights`)
+        needs = (detector_rights(self.settings) if kafka_code(exc) in AUTHZ_CODES
+                 else topic_rights(self.settings))
+        missing = missing_rights(self.settings.kafka, needs, admin=self._rights)
         if missing:
             raise RightsRefused(refused_line(self.settings.kafka, WHO, missing))
 

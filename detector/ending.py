@@ -19,6 +19,7 @@ from detector.loop import BatchProcessor
 from detector.metrics import Metrics
 from detector.txn import Abortable, DetectorError, Transactions
 from shared.errors import AuditstreamError, PoisonPillError
+from shared.kafka_rights import RightsAdmin
 
 log = logging.getLogger("detector")
 
@@ -30,6 +31,7 @@ class TransactionEnds:
     _txn: Transactions
     _consumer: Consumer
     _restorer: Restorer
+    _rights: RightsAdmin
     _circuit: FailureCircuit
     processor: BatchProcessor
     metrics: Metrics
@@ -135,6 +137,7 @@ class TransactionEnds:
             self._closing = True
             self._consumer.close()
             self._restorer.close()
+            self._rights.close()
             try:
                 self._txn.producer.flush(10)
             except KafkaException as exc:  # a producer that failed fatally has nothing to send

@@ -103,6 +103,13 @@ def detector_rights(s: DetectorSettings) -> list[Right]:
             ("topic", s.snapshot_topic, "WRITE"), ("group", s.group_id, "READ")]
 
 
+def topic_rights(s: DetectorSettings) -> list[Right]:
+    """`detector_rights` without its group's: what the detector asks at its start and at an
+    abort whose error names no right (DescribeConsumerGroups while a broker's connection
+    drops can abort the process, librdkafka #4605)."""
+    return [right for right in detector_rights(s) if right[0] == "topic"]
+
+
 def partitions_changed(s: DetectorSettings, now: int, before: int, where: str) -> str:
     """Why the detector refuses an input topic whose partition count is not `before`, the
     count `where` holds (docs/detector.md, "Partitions of the input")."""

@@ -37,6 +37,7 @@ from detector.partition import Hook
 from detector.settings import DetectorSettings
 from shared.errors import AuditstreamError
 from shared.kafka import WatchedProducer
+from shared.kafka_rights import SIGN_IN_SETTINGS
 from shared.retry import exit_4, retry_within
 
 log = logging.getLogger("detector")
@@ -282,8 +283,7 @@ class Transactions:
                 f"Kafka refused transactional producer {self._s.transactional_id} at {step} "
                 f"({err.name()}: {err.str()}): this client lacks the rights; check the ACLs "
                 "of its principal (Write and Describe on the transactional id, IdempotentWrite "
-                "on the cluster) and the KAFKA_ settings it signs in with "
-                "(KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, KAFKA_SSL_*)") from exc
+                f"on the cluster) and {SIGN_IN_SETTINGS}") from exc
         if err.code() in FENCED and not self._timed_out():
             raise DetectorError(
                 f"transactional producer {self._s.transactional_id} was fenced (another "

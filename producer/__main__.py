@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -34,38 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     return run_guarded("python -m producer", lambda: _run(ProducerSettings()))
 
 
-#: The options of `auditstream generate` and `replay` that the container reads as settings;
-#: the others (`--transactions`, `--tx-per-day`) are fixed here, never the cause.
-SETTING_OF_OPTION = {f"--{name}": f"PRODUCER_{name.upper().replace('-', '_')}" for name in (
-    "out", "publish", "recipe", "mix", "seed", "customers", "days", "start", "rate", "speed",
-    "strict", "rejects-dir")}
-#: An option and the value written after it (`--start 1969-12-31`, `--recipe reference`).
-_OPTION = re.compile(r"(?<![-\w])(--[a-z-]+)\b(?: (\d[\w.:+-]*|FILE\.csv|realistic|reference"
-                     r"|default|extended)\b)?")
-
-
-def in_settings(message: str) -> str:
-    """A refusal of the CLI's in the container's words: each option it has a setting for
-    named by that setting (`PRODUCER_START=1969-12-31`, `PRODUCER_OUT=FILE.csv`; `--publish`,
-    a switch there, as `PRODUCER_PUBLISH=true`)."""
-    def setting(match: re.Match[str]) -> str:
-        name = SETTING_OF_OPTION.get(match[1])
-        if name is None:
-            return match[0]
-        value = match[2] or ("true" if match[1] == "--publish" else None)
-        return f"{name}={value}" if value else name
-    return _OPTION.sub(setting, message)
-
-
 def _run(s: ProducerSettings) -> int:
-    try:
-        return _run_as_set(s)
-    except UsageError as exc:  # the CLI's refusal, naming the settings that were set
-        raise UsageError(in_settings(str(exc))) from None
-
-
-def _run_as_set(s: ProducerSettings) -> int:
     from producer.cli import CONTAINER_ENTRY, cmd_generate, cmd_replay
+    from producer.settings import as_setting
 
     if s.mode == "replay":
         if not s.files:  # one line in the README's error format, not a log line
@@ -83,6 +53,7 @@ def _run_as_set(s: ProducerSettings) -> int:
         start=datetime(s.start.year, s.start.month, s.start.day), tx_per_day=None,
         transactions=None, anomaly_rate=[], traveller_share=None, travel_gap_hours=None,
         duplicate_window_minutes=None, out=s.out, publish=s.publish, entry=CONTAINER_ENTRY,
+        naming=as_setting,
     ))
 
 

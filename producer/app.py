@@ -22,6 +22,7 @@ from confluent_kafka import KafkaException
 from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
 from shared.codec import encode_fast, encode_fields
+from shared.errors import KafkaWiringError
 from shared.kafka import (
     DeliveryTracker,
     TopicSpec,
@@ -74,6 +75,16 @@ class PublishReport:
     @property
     def rate(self) -> float:
         return self.delivered / self.elapsed if self.elapsed > 0 else 0.0
+
+    def refused_error(self, rows: int, rerun: str) -> KafkaWiringError | None:
+        """The one line (exit 2) for a Write refused while rows were sent, said after the
+        summary: the right, how many of `rows` were delivered, and that `rerun` once granted
+        sends each again; None when none was refused (`replay`, `generate --publish`)."""
+        if not self.refused:
+            return None
+        return KafkaWiringError(f"{self.refused}; {self.delivered:,} of {rows:,} row(s) were "
+                                f"delivered before it ({rerun} once granted sends each "
+                                "again: the detector drops a transaction_id it has had)")
 
 
 def publish_overrides(settings: ProducerSettings, on_delivery: Any) -> dict[str, Any]:

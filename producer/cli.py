@@ -23,10 +23,11 @@ from producer.generator import (
     generate_all,
     mix_config,
 )
+from producer.naming import Naming, OptionsRefused, as_option
 from producer.pacing import Progress
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
-from producer.settings import ProducerSettings
+from producer.settings import ProducerSettings, as_setting
 from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
 from shared.entry import file_name, folder_name, number
@@ -170,10 +171,14 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
     return txs
 
 
+def _larger(name: Naming) -> str:
+    return f"{name('--customers')} or {name('--days')}"
+
+
 #: Who warns, and what a larger run is asked by: `auditstream generate`'s options, or the
 #: settings of `python -m producer` (the container), which has no options.
-CLI_ENTRY = ("auditstream generate", "--customers or --days")
-CONTAINER_ENTRY = ("python -m producer", "PRODUCER_CUSTOMERS or PRODUCER_DAYS")
+CLI_ENTRY = ("auditstream generate", _larger(as_option))
+CONTAINER_ENTRY = ("python -m producer", _larger(as_setting))
 
 
 def shortfall_line(s: Shortfall, rows: int, entry: tuple[str, str] = CLI_ENTRY) -> str:
@@ -187,20 +192,24 @@ def shortfall_line(s: Shortfall, rows: int, entry: tuple[str, str] = CLI_ENTRY) 
             f"needs; give more {size}{lower} (docs/producer.md, Anomaly rates)")
 
 
-def _generate_and_write(args: argparse.Namespace) -> list[Transaction]:
+def _generate_and_write(args: argparse.Namespace, name: Naming) -> list[Transaction]:
     started = time.monotonic()
     try:
         txs = make_transactions(args)
     except ValidationError as exc:  # a generated row out of the schema: one line, not three
-        hint = ("; choose --start and --days so every day falls in 1970-2100"
-                if any(e["loc"][:1] == ("timestamp",) for e in exc.errors()) else "")
+        hint = (f"; choose {name('--start')} and {name('--days')} so every day falls in "
+                "1970-2100" if any(e["loc"][:1] == ("timestamp",) for e in exc.errors())
+                else "")
         raise UsageError(f"a generated transaction's {describe_validation_error(exc)}{hint}"
                          ) from None
+    except OptionsRefused as exc:
+        raise UsageError(exc.words(name)) from None
     except ValueError as exc:
         raise UsageError(in_flags(str(exc))) from None
     if not txs:
-        raise UsageError("these settings generate no transaction (--customers, --days, "
-                         "--tx-per-day or --transactions too small); nothing written")
+        raise UsageError(f"these settings generate no transaction ({name('--customers')}, "
+                         f"{name('--days')}, {name('--tx-per-day')} or "
+                         f"{name('--transactions')} too small); nothing written")
     anomalies = sum(1 for t in txs if t.is_anomaly)
     print(f"generated {len(txs):,} transactions ({anomalies:,} anomalies, "
           f"{anomalies / max(1, len(txs)):.2%}) in {time.monotonic() - started:.1f} s",
@@ -215,7 +224,7 @@ def _flag(knob: str) -> str:
     return "--" + knob.replace("_", "-")
 
 
-def _options_of_the_recipe(args: argparse.Namespace) -> None:
+def _options_of_the_recipe(args: argparse.Namespace, name: Naming) -> None:
     """Refuse an option the chosen recipe or mix would ignore (it was ignored without a word:
     `--recipe reference --mix extended` gave the reference data, `--changes-out` with the
     default mix an empty sidecar, `--transactions 10` the realistic recipe's rows; hostile
@@ -227,32 +236,37 @@ def _options_of_the_recipe(args: argparse.Namespace) -> None:
         given += [_flag(k) for k in RECIPE_KNOBS
                   if k != "transactions" and getattr(args, k) is not None]
         if given:
-            raise UsageError(f"{' and '.join(given)} apply to the realistic recipe, not "
-                             "--recipe reference (its mix is the reference project's)")
+            raise UsageError(f"{' and '.join(map(name, given))} apply to the realistic "
+                             f"recipe, not {name('--recipe', 'reference')} (its mix is the "
+                             "reference project's)")
     elif args.transactions is not None:
-        raise UsageError("--transactions applies to --recipe reference; the realistic "
-                         "recipe's rows come from --customers, --days and --tx-per-day")
+        raise UsageError(f"{name('--transactions')} applies to {name('--recipe', 'reference')}"
+                         f"; the realistic recipe's rows come from {name('--customers')}, "
+                         f"{name('--days')} and {name('--tx-per-day')}")
     elif args.changes_out is not None and args.mix != "extended":
-        raise UsageError("--changes-out needs --mix extended: the default mix has no "
-                         "legitimate habit changes to write")
+        raise UsageError(f"{name('--changes-out')} needs {name('--mix', 'extended')}: the "
+                         "default mix has no legitimate habit changes to write")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    # how its refusals name the options: the command line's, or the container's settings
+    name: Naming = getattr(args, "naming", as_option)
     if args.out is None and not args.publish:
-        raise UsageError("nothing to do: give --out FILE.csv and/or --publish")
+        raise UsageError(f"nothing to do: give {name('--out', 'FILE.csv')} and/or "
+                         f"{name('--publish')}")
     for path in (args.out, args.changes_out):
         if path is not None:  # before generating, which can take minutes
             check_file_target(path)
             check_folder_of(path)
-    _options_of_the_recipe(args)
+    _options_of_the_recipe(args, name)
     if (args.out is not None and args.changes_out is not None
             and args.out.resolve() == args.changes_out.resolve()):
-        raise UsageError(f"--changes-out and --out both name {shown(args.out)}: one would replace "
-                         "the other; give two files")
+        raise UsageError(f"{name('--changes-out')} and {name('--out')} both name "
+                         f"{shown(args.out)}: one would replace the other; give two files")
     # SIGTERM: as Ctrl-C (exit 130), no temporary file left behind, what was handed to
     # Kafka flushed and counted (`docker compose stop` sends it to `python -m producer`)
     with sigterm_interrupts():
-        txs = _generate_and_write(args)
+        txs = _generate_and_write(args, name)
         if not args.publish:
             return int(EXIT_OK)
         progress = Progress(len(txs), sys.stderr)
@@ -263,8 +277,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if report.undelivered or report.interrupted:
         print(f"UNDELIVERED {report.undelivered + len(txs) - report.sent:,} message(s)",
               file=sys.stderr)
-        return int(ExitCode.INTERRUPTED if report.interrupted else EXIT_UNDELIVERED)
-    return int(EXIT_OK)
+    if report.interrupted:
+        return int(ExitCode.INTERRUPTED)
+    # the topic's Write taken back while it sent: its one line after the summary, exit 2,
+    # as replay's (before: exit 3, the UNDELIVERED line alone, no right named)
+    if (refusal := report.refused_error(len(txs), "a run with the same settings")) is not None:
+        raise refusal
+    return int(EXIT_UNDELIVERED if report.undelivered else EXIT_OK)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

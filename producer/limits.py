@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from producer.naming import OptionsRefused
 from shared.schemas import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 #: Expected rows of one run (about 9 GB at the peak).
@@ -35,12 +36,13 @@ def check_span(start: datetime, days: int) -> None:
         raise ValueError(f"start must be a naive UTC time, not {start.isoformat()}")
     first = start.date().isoformat()  # `%Y` writes the year 1 as `1`
     if start < MIN_TIMESTAMP:
-        raise ValueError(f"--start {first} is before 1970-01-01: every day must fall in "
-                         "1970-2100 (UTC)")
+        raise OptionsRefused(lambda name: f"{name('--start', first)} is before 1970-01-01: "
+                             "every day must fall in 1970-2100 (UTC)")
     if days * 86_400 > (MAX_TIMESTAMP - start).total_seconds():
         try:
             last = (start + timedelta(days=days - 1)).date().isoformat()
         except OverflowError:
             last = "a day past the year 9999"
-        raise ValueError(f"--start {first} and --days {days} end on {last}, after "
-                         "2100-12-31: every day must fall in 1970-2100 (UTC)")
+        raise OptionsRefused(lambda name: f"{name('--start', first)} and "
+                             f"{name('--days', str(days))} end on {last}, after 2100-12-31: "
+                             "every day must fall in 1970-2100 (UTC)")

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from producer.limits import check_size, check_span
+from producer.naming import OptionsRefused
 from shared.schemas import Transaction
 
 COUNTRIES: tuple[str, ...] = ("CH", "FR", "DE", "IT", "US")
@@ -45,9 +46,11 @@ class ReferenceConfig:
 
     def __post_init__(self) -> None:
         if self.customers < self.burst_customers or self.transactions < 1 or self.days < 1:
-            raise ValueError(
-                f"the reference recipe needs --customers of at least {self.burst_customers} "
-                "(its burst customers), and a positive --transactions and --days")
+            least = self.burst_customers
+            raise OptionsRefused(lambda name: (
+                f"the reference recipe needs {name('--customers')} of at least {least} (its "
+                f"burst customers), and a positive {name('--transactions')} and "
+                f"{name('--days')}"))
         check_size(self.customers, self.transactions, "--transactions")
         check_span(self.start, self.days)
 

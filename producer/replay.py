@@ -90,12 +90,8 @@ class ReplaySummary:
     def refused_error(self) -> KafkaWiringError | None:
         """The one line for a Write refused while rows were sent (they stopped there), or
         None."""
-        r = self.report
-        if r is None or not r.refused:
-            return None
-        return KafkaWiringError(f"{r.refused}; {r.delivered:,} of {self.rows:,} row(s) were "
-                                "delivered before it (a replay once granted sends each "
-                                "again: the detector drops a transaction_id it has had)")
+        return None if self.report is None else self.report.refused_error(self.rows,
+                                                                           "a replay")
 
 
 def _names(paths: list[Path]) -> str:

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from producer.naming import as_option
 from shared.schemas import Seed
 from shared.settings import (
     LIBRDKAFKA_INT_MAX,
@@ -17,6 +18,7 @@ from shared.settings import (
     NamedPath,
     Settings,
     TopicSettings,
+    env_name,
 )
 
 
@@ -52,3 +54,25 @@ class ProducerSettings(Settings):
     start: date = date(2025, 1, 1)
     out: FileName | None = None
     publish: bool = True
+
+
+#: The options of `auditstream generate` and `replay` that the container reads as settings
+#: (a name that is no setting of `ProducerSettings` fails at import); the others
+#: (`--transactions`, `--tx-per-day`) are fixed there, never the cause.
+SETTING_OF_OPTION = {f"--{name}": env_name(ProducerSettings, name.replace("-", "_"))
+                     for name in ("out", "publish", "recipe", "mix", "seed", "customers",
+                                  "days", "start", "rate", "speed", "strict", "rejects-dir")}
+#: The container's switches, named as set where the command line names the option alone.
+SWITCH_ON = {"--publish": "true"}
+
+
+def as_setting(option: str, value: str | None = None) -> str:
+    """The container's words for the checks of `auditstream generate`
+    (`producer.naming.Naming`): an option it has a setting for named by that setting, with
+    the value quoted (`PRODUCER_START=1969-12-31`, `PRODUCER_OUT=FILE.csv`,
+    `PRODUCER_PUBLISH=true`); a fixed one as the command line's."""
+    setting = SETTING_OF_OPTION.get(option)
+    if setting is None:
+        return as_option(option, value)
+    value = SWITCH_ON.get(option) if value is None else value
+    return setting if value is None else f"{setting}={value}"

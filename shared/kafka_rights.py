@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 
 from shared.errors import KafkaWiringError
-from shared.settings import KafkaSettings
+from shared.settings import SECURITY_PREFIXES, KafkaSettings, env_name
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,12 @@ Right = tuple[str, str, str]
 #: fatal, handled where they strike: `detector.txn.REFUSED`).
 AUTHZ_CODES = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED,
                          KafkaError.GROUP_AUTHORIZATION_FAILED})
+#: What a refusal of rights asks to check beside the ACLs, in every service's line (this one,
+#: the transactional producer's `detector.txn.REFUSED`, the detector's consumer refused):
+#: the settings a client signs in with, named from `KafkaSettings`.
+SIGN_IN_SETTINGS = (f"the {KafkaSettings.model_config['env_prefix']} settings it signs in with "
+                    f"({env_name(KafkaSettings, 'security_protocol')}, "
+                    f"{env_name(KafkaSettings, 'sasl_username')}, {SECURITY_PREFIXES[1]}*)")
 #: The longest wait for the cluster's answer (it answers in milliseconds when it answers).
 ASK_S = 5.0
 
@@ -39,25 +49,50 @@ class RightsRefused(KafkaWiringError):
     """The service lacks a right it needs (exit 2: waiting cannot grant it)."""
 
 
-def missing_rights(kafka: KafkaSettings, needs: Iterable[Right],
-                   timeout: float = ASK_S) -> list[Right] | None:
+class RightsAdmin:
+    """The one admin client a process that asks its rights more than once asks them with
+    (the detector: at its start, then at each abort not of an outage), made at the first
+    question and let go at `close()`. A new client per question was a connection and
+    librdkafka's threads per abort, for as long as the aborts went on."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self._kafka = kafka
+        self._admin: AdminClient | None = None
+
+    def client(self) -> AdminClient:
+        """The client, made at the first call (its settings refused: `KafkaWiringError`)."""
+        if self._admin is None:
+            from shared.kafka import make_admin
+
+            self._admin = make_admin(self._kafka, quiet=True)
+        else:  # its log lines and errors queued since the last question (quiet: dropped)
+            self._admin.poll(0)
+        return self._admin
+
+    def close(self) -> None:
+        """Let the client go: librdkafka's handle is destroyed with it (`AdminClient` has
+        no close); a later question makes a new one."""
+        self._admin = None
+
+
+def missing_rights(kafka: KafkaSettings, needs: Iterable[Right], timeout: float = ASK_S,
+                   admin: RightsAdmin | None = None) -> list[Right] | None:
     """Those of `needs` the cluster does not grant this client, in their order; None when
     it says nothing of any (out of reach, no authorized operations listed). A resource it
     does not answer for is left out: the group's coordinator may not be there yet (a new
-    cluster's first group), and that must not hide a topic's right refused."""
-    from shared.kafka import make_admin
-
+    cluster's first group), and that must not hide a topic's right refused. `admin`: the
+    process's client to ask with (None: one made for this question)."""
     needs = list(dict.fromkeys(needs))
     topics = sorted({name for kind, name, _ in needs if kind == "topic"})
     groups = sorted({name for kind, name, _ in needs if kind == "group"})
     granted: dict[tuple[str, str], set[str]] = {}
     try:
-        admin = make_admin(kafka, quiet=True)
-        futures = [(("topic", n), f) for n, f in admin.describe_topics(
+        client = (admin or RightsAdmin(kafka)).client()
+        futures = [(("topic", n), f) for n, f in client.describe_topics(
             TopicCollection(topics), include_authorized_operations=True,
             request_timeout=timeout).items()] if topics else []
         if groups:
-            futures += [(("group", n), f) for n, f in admin.describe_consumer_groups(
+            futures += [(("group", n), f) for n, f in client.describe_consumer_groups(
                 groups, include_authorized_operations=True, request_timeout=timeout).items()]
     except Exception as exc:  # unknown: the caller keeps its course
         log.debug("rights not known: %s", exc)
@@ -92,18 +127,20 @@ def refused_line(kafka: KafkaSettings, who: str, missing: list[Right]) -> str:
     and the settings it signs in with."""
     rights = " and ".join(f"{op.capitalize()} on {kind} {name}" for kind, name, op in missing)
     if kafka.sasl_username:
-        principal = f"User:{kafka.sasl_username} (KAFKA_SASL_USERNAME)"
+        principal = (f"User:{kafka.sasl_username} "
+                     f"({env_name(KafkaSettings, 'sasl_username')})")
     elif kafka.security_protocol == "SSL":
-        principal = "the client certificate's (KAFKA_SSL_CERTIFICATE_LOCATION)"
+        principal = ("the client certificate's "
+                     f"({env_name(KafkaSettings, 'ssl_certificate_location')})")
     else:
         principal = "the one it signs in as"
     return (f"Kafka refuses {who} {rights}: grant {'it' if len(missing) == 1 else 'them'} "
-            f"to its principal, {principal}, or correct the KAFKA_ settings it signs in with "
-            "(KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, KAFKA_SSL_*)")
+            f"to its principal, {principal}, or correct {SIGN_IN_SETTINGS}")
 
 
-def check_rights(kafka: KafkaSettings, who: str, needs: Iterable[Right]) -> None:
+def check_rights(kafka: KafkaSettings, who: str, needs: Iterable[Right],
+                 admin: RightsAdmin | None = None) -> None:
     """Raise `RightsRefused` naming each right of `needs` the cluster does not grant."""
-    missing = missing_rights(kafka, needs)
+    missing = missing_rights(kafka, needs, admin=admin)
     if missing:
         raise RightsRefused(refused_line(kafka, who, missing), "AUTHORIZATION_FAILED")

@@ -130,6 +130,14 @@ def env_names(settings_cls: type[BaseModel]) -> set[str]:
     return names
 
 
+def env_name(settings_cls: type[BaseSettings], field: str) -> str:
+    """The environment variable of one field of a settings class (`KeyError`: no such
+    field), for a message that names it."""
+    if field not in settings_cls.model_fields:
+        raise KeyError(f"{settings_cls.__name__} has no setting {field!r}")
+    return f"{settings_cls.model_config.get('env_prefix', '')}{field}".upper()
+
+
 #: How alike a variable's name must be to one auditstream reads to be named as its typo
 #: (difflib's ratio: `KAFKA_BOOTSTRAP_SERVER` 0.98; the broker image's
 #: `KAFKA_SASL_ENABLED_MECHANISMS` beside `KAFKA_SASL_MECHANISM`, 0.82, is not).

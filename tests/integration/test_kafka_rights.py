@@ -398,3 +398,44 @@ def test_write_taken_back_from_a_running_replay_stops_it_in_one_line_after_its_s
     sent = read_all(authz_broker.admin_view, case.topics.input, PARTITIONS, 20, timeout=5)
     assert 20 <= len(sent) < rows
     assert f"{len(sent):,} of {rows:,} row(s) were delivered" in ended.errors[0]
+
+
+#: `auditstream generate` with every message handed to Kafka 25 ms after the last (it has no
+#: `--rate`: its rows go out in a second), so that a right can be taken back while it sends.
+_SLOWED = """import runpy, sys, time
+import shared.kafka
+fast = shared.kafka.WatchedProducer.produce
+def produce(self, *args, **kwargs):
+    time.sleep(0.025)
+    return fast(self, *args, **kwargs)
+shared.kafka.WatchedProducer.produce = produce
+sys.argv[0] = "auditstream"
+runpy.run_module("auditstream", run_name="__main__")
+"""
+
+
+def test_write_taken_back_from_a_running_generate_stops_it_in_one_line_naming_it(
+    authz_broker: AuthzBroker, case: Case, tmp_path: Path,
+) -> None:
+    # as the replay's (above): the same line, after its summary (before: exit 3, the
+    # summary's UNDELIVERED line alone, no right named)
+    missing = case.right("input", WRITE)
+    authz_broker.grant(case.rights())
+    ensure_topics(authz_broker.admin_view, [TopicSpec(case.topics.input, PARTITIONS)])
+    command = [sys.executable, "-c", _SLOWED, "generate", "--publish", "--customers", "20",
+               "--days", "6", "--seed", "15"]
+    proc = subprocess.Popen(command, env=case.env(authz_broker, tmp_path), cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        read_all(authz_broker.admin_view, case.topics.input, PARTITIONS, 20, timeout=60,
+                 settle=0)
+        authz_broker.revoke([missing])
+        taken = time.monotonic()
+        ended = _ended(proc, taken)
+    finally:
+        proc.kill()
+    _assert_named(ended, "generate", missing)
+    sent = read_all(authz_broker.admin_view, case.topics.input, PARTITIONS, 20, timeout=5)
+    rows = int(ended.stderr.split("generated ", 1)[1].split(" ", 1)[0].replace(",", ""))
+    assert 20 <= len(sent) < rows
+    assert f"{len(sent):,} of {rows:,} row(s) were delivered" in ended.errors[0]

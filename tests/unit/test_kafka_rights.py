@@ -53,6 +53,9 @@ class _Admin:
     def describe_consumer_groups(self, groups: list[str], **_: Any) -> dict[str, _Future]:
         return self._answer(groups)
 
+    def poll(self, timeout: float) -> int:
+        return 0
+
 
 def _refusal(code: int) -> KafkaException:
     return KafkaException(KafkaError(code, "Broker: authorization failed"))
@@ -132,14 +135,14 @@ def test_an_abort_asks_the_group_s_rights_only_when_its_error_names_a_right(
     # DescribeConsumerGroups while a broker's connection drops can abort the whole process
     # (librdkafka #4605): an abort of any other cause asks the topics' rights alone.
     import detector.app as app
-    from detector.kafka_io import detector_rights
+    from detector.kafka_io import topic_rights
     from detector.txn import Abortable
     from tests.unit.detector_fakes import FakeCluster, fake_detector
 
     detector = fake_detector(monkeypatch, FakeCluster(partitions=1))
     asked: list[list[tuple[str, str, str]]] = []
 
-    def missing(kafka: KafkaSettings, needs: list[tuple[str, str, str]]) -> list[Any]:
+    def missing(kafka: KafkaSettings, needs: list[tuple[str, str, str]], **_: Any) -> list[Any]:
         asked.append(needs)
         return []
 
@@ -152,5 +155,56 @@ def test_an_abort_asks_the_group_s_rights_only_when_its_error_names_a_right(
     detector._name_refusal(abort)
     assert len(asked) == 1
     assert any(kind == "group" for kind, _, _ in asked[0]) is group_asked
-    assert {r for r in asked[0] if r[0] == "topic"} == {
-        r for r in detector_rights(detector.settings) if r[0] == "topic"}
+    assert {r for r in asked[0] if r[0] == "topic"} == set(topic_rights(detector.settings))
+
+
+def test_the_sign_in_settings_named_are_settings_auditstream_reads() -> None:
+    # declared once (`SIGN_IN_SETTINGS`) from `KafkaSettings`: a setting renamed there is
+    # renamed in every refusal's line, and a name that is no setting fails at import
+    from shared.kafka_rights import SIGN_IN_SETTINGS
+    from shared.settings import env_name, env_names
+
+    named = SIGN_IN_SETTINGS.partition("(")[2].rstrip(")").split(", ")
+    assert named == ["KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_USERNAME", "KAFKA_SSL_*"]
+    assert set(named[:2]) <= env_names(KafkaSettings)
+    assert any(name.startswith(named[2].rstrip("*")) for name in env_names(KafkaSettings))
+    with pytest.raises(KeyError):
+        env_name(KafkaSettings, "sasl_user")
+
+
+def test_the_detector_asks_every_abort_s_rights_with_one_admin_client_let_go_at_shutdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # an abort not of an outage asks the cluster; a new admin client each time was a new
+    # connection and librdkafka's threads per abort, for as long as the aborts go on
+    import gc
+    import weakref
+    from collections import defaultdict
+
+    import detector.app as app
+    import shared.kafka_rights as kafka_rights
+    from detector.txn import Abortable
+    from tests.unit.detector_fakes import FakeCluster, fake_detector
+
+    detector = fake_detector(monkeypatch, FakeCluster(partitions=1))
+    monkeypatch.setattr(app, "missing_rights", kafka_rights.missing_rights)  # the real one
+    made: list[weakref.ref[_Admin]] = []
+
+    def make_admin(kafka: KafkaSettings, quiet: bool = False) -> _Admin:
+        admin = _Admin(defaultdict(lambda: ["DESCRIBE", "READ", "WRITE"]))  # all granted
+        made.append(weakref.ref(admin))
+        return admin
+
+    monkeypatch.setattr("shared.kafka.make_admin", make_admin)
+    for _ in range(2):
+        try:
+            raise KafkaException(KafkaError(KafkaError.INVALID_TXN_STATE))
+        except KafkaException as cause:
+            abort = Abortable(str(cause))
+            abort.__cause__ = cause
+        detector._name_refusal(abort)  # granted: returns
+    gc.collect()
+    assert len(made) == 1 and made[0]() is not None  # one client, kept for the next
+    detector._shutdown(clean=True)
+    gc.collect()
+    assert made[0]() is None  # let go: librdkafka's handle destroyed with it

@@ -85,3 +85,18 @@ def test_the_days_at_the_last_allowed_are_generated(
         monkeypatch.setenv(name, value)
     assert main([]) == ExitCode.OK
     assert (tmp_path / "tx.csv").exists()
+
+
+def test_a_path_that_reads_like_an_option_is_shown_as_given(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the checks name the options in the container's words as they write them; the message
+    # is not rewritten afterwards (before: a regex over the whole line showed
+    # `.../PRODUCER_DAYS=5/no/tx.csv` for a folder `--days 5`)
+    out = tmp_path / "--days 5" / "no" / "tx.csv"
+    out.parent.parent.mkdir()
+    for name, value in (("PRODUCER_MODE", "generate"), ("PRODUCER_OUT", str(out))):
+        monkeypatch.setenv(name, value)
+    assert main([]) == ExitCode.USAGE
+    line = _one_line(capsys)
+    assert f"cannot write {out}: folder {out.parent} does not exist" in line, line
