@@ -119,7 +119,8 @@ def register(subparsers: Any) -> None:
         "order, keyed by customer_id. Rows that cannot be read go, with their line and "
         "reason, to <name>.rejects.csv beside each input (or in --rejects-dir), as `score` "
         "does. Exit 0: every row sent; 1: rows rejected, the rest sent; 2: bad file, usage, "
-        "--strict with bad rows (nothing sent), or a file written to while it was read or "
+        "--strict with bad rows (nothing sent), no row to send (header only, or every row "
+        "rejected: nothing sent), or a file written to while it was read or "
         "sent (docs/producer.md); 3: messages not delivered; 4: no broker answered; 130: "
         "interrupted.")
     r.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
