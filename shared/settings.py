@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.entry import file_name
 from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
+from shared.schemas import CONTROL_CHARACTERS
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,27 @@ def _topic_name(value: str) -> str:
 
 #: A topic name setting: refused at once, naming its variable, unless Kafka would take it.
 TopicName = Annotated[str, AfterValidator(_topic_name)]
+
+
+def kafka_id(value: str) -> str:
+    """`value` if it is a group, client or instance id to take: not empty, no blank space at
+    its start or end, no control character (`shared.schemas`' rule: a line break made one
+    log line two); else a ValueError saying which. Spaces inside it are Kafka's to take."""
+    if not value.strip():
+        why = "empty" if not value else f"{value!r} is only blank space"
+    elif value != value.strip():
+        why = f"{value!r} has blank space at its start or end"
+    elif found := CONTROL_CHARACTERS.search(value):
+        why = f"{value!r} holds the control character {found.group()!r}"
+    else:
+        return value
+    raise ValueError(f"{why}; give a name of visible characters, without blank space around it")
+
+
+#: A consumer group or client id setting: refused at once, naming its variable (or the
+#: option that set it), when `kafka_id` refuses it. Before, `detect --group ' '` and
+#: `SINK_GROUP_ID=' sink'` were taken: a group nobody meant.
+KafkaId = Annotated[str, AfterValidator(kafka_id)]
 
 
 def _port(address: str) -> str | None:
@@ -198,7 +220,7 @@ class KafkaSettings(Settings):
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
     ssl_endpoint_identification_algorithm: str | None = None
-    client_id: str = "auditstream"
+    client_id: KafkaId = "auditstream"
     #: How long a command waits at start for a broker to answer before it gives up (exit 4).
     startup_wait_s: float = Field(default=30.0, gt=0)
     #: While no broker answers, one "waiting for Kafka at ..." line per this many seconds
