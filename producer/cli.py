@@ -8,7 +8,6 @@ import sys
 import time
 from dataclasses import replace
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,7 +29,7 @@ from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
 from producer.settings import ProducerSettings, as_setting
 from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
-from shared.entry import file_name, folder_name, number
+from shared.entry import file_name, folder_name, input_file, number
 from shared.errors import ExitCode, UsageError
 from shared.names import shown
 from shared.outputs import check_file_target, check_folder_of
@@ -123,7 +122,7 @@ def register(subparsers: Any) -> None:
         "rejected: nothing sent), or a file written to while it was read or "
         "sent (docs/producer.md); 3: messages not delivered; 4: no broker answered; 130: "
         "interrupted.")
-    r.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
+    r.add_argument("files", nargs="+", type=input_file, metavar="FILE.csv")
     pace = r.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=_positive, help="messages/s (default: as fast as possible)")
     pace.add_argument("--speed", type=_positive,

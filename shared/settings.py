@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.entry import file_name
+from shared.entry import STDIO, file_name
 from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 from shared.schemas import CONTROL_CHARACTERS
 
@@ -53,6 +53,9 @@ def _named(value: object) -> object:
     # folder wherever the service was started, without a word.
     if isinstance(value, str) and not value.strip():
         raise ValueError("empty; name a folder, or unset the variable for its default")
+    if value == STDIO:  # as the options (`shared.entry.folder_name`)
+        raise ValueError("'-' (standard input or output) is not taken: name a folder (./- "
+                         "for one named '-')")
     return value
 
 
