@@ -218,6 +218,14 @@ def input_file(text: str) -> Path:
     return Path(text)
 
 
+def optional_input(text: str) -> str:
+    """An argparse type for a file to read that '' turns off (`dashboard screenshots
+    --pbix ''`): `input_file`'s rule, the text kept."""
+    if text:
+        input_file(text)
+    return text
+
+
 def file_name(text: str) -> Path:
     """An argparse type for a file to write (`generate --out`): a name, not empty and not
     ending in `/`, `/.` or `/..`, which name a folder (`Path` drops them: `--out new/` wrote

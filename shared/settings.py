@@ -77,6 +77,17 @@ def _file(value: object) -> object:
 FileName = Annotated[Path, BeforeValidator(_file)]
 
 
+def _input(value: object) -> object:
+    if value == STDIO:  # as the inputs' arguments (`shared.entry.input_file`)
+        raise ValueError("'-' (standard input or output) is not taken: name a file (./- for "
+                         "one named '-')")
+    return value
+
+
+#: A file setting to read: not `-`.
+InputName = Annotated[Path, BeforeValidator(_input)]
+
+
 #: Kafka's rule for a topic name (`org.apache.kafka.common.internals.Topic`).
 TOPIC_NAME_MAX = 249
 _TOPIC_CHARS = re.compile(r"[a-zA-Z0-9._-]")

@@ -43,6 +43,7 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (["review", "import", "-", "--no-check", "--dry-run"], "FILE"),
     (["sink", "--exports", "-"], "--exports"),
     (["dashboard", "sample", "-"], "out"),
+    (["dashboard", "screenshots", "--pbix", "-"], "--pbix"),
 ])
 def test_a_dash_is_refused_alike_exit_2_nothing_written(
         here: Path, capsys: pytest.CaptureFixture[str], argv: list[str], option: str) -> None:
@@ -65,6 +66,12 @@ def test_dot_slash_dash_names_a_file_called_dash(here: Path) -> None:
     assert (here / "-").read_text().startswith("transaction_id,")
     assert main(["score", "./-", "--out", "o"]) == ExitCode.OK
     assert main(["score", "--out", "o2", "--", "-x"]) != ExitCode.OK  # any other name: a file
+
+
+def test_a_dash_among_the_replay_settings_files_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"'-' \(standard input or output\) is not taken"):
+        ProducerSettings(files=["in.csv", "-"])
+    assert ProducerSettings(files=["./-"]).files == [Path("-")]
 
 
 @pytest.mark.parametrize(("cls", "field"), [(ProducerSettings, "out"),
