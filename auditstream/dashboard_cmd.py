@@ -18,7 +18,7 @@ from dashboard.build import SAMPLE_EXPORTS, build, check_project_folders
 from dashboard.preview import write_previews
 from dashboard.sample import write_sample
 from producer.limits import MAX_ROWS
-from shared.entry import folder_name, number
+from shared.entry import folder_name, number, optional_input
 from shared.errors import UsageError
 from shared.exports_folder import EXPORT_FILES, REPORT_NAME, holds_exports, refuse_foreign
 from shared.folderlock import FolderLock
@@ -196,6 +196,6 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("screenshots", help="PNGs of report.html and Power BI layout previews")
     p.add_argument("--exports", type=folder_name, default=str(SAMPLE_EXPORTS))
     p.add_argument("--out", type=folder_name, default="docs/img")
-    p.add_argument("--pbix", default="dashboard_anomalies.pbix",
+    p.add_argument("--pbix", type=optional_input, default="dashboard_anomalies.pbix",
                    help="also draw layout previews of its pages ('' to skip)")
     p.set_defaults(func=_interruptible(_screenshots))

@@ -20,7 +20,7 @@ from detector.core.config import CoreConfig
 from detector.settings import DetectorSettings
 from shared.csv_io import RowError, open_checked
 from shared.dayfiles import day_files
-from shared.entry import folder_name, partition_count
+from shared.entry import folder_name, input_file, partition_count
 from shared.errors import AuditstreamError, ExitCode
 from shared.exports_folder import EXPORT_FILES, refuse_foreign
 from shared.folderlock import LOCK_FILE, FolderLock
@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
         "without exports holding a file at an export's name, or usage; 5: --out "
         "not writable; 6: --out used by a running sink. Core settings come from "
         "DETECTOR_CORE__* variables."))
-    score.add_argument("input", type=Path, nargs="+", metavar="INPUT.csv")
+    score.add_argument("input", type=input_file, nargs="+", metavar="INPUT.csv")
     score.add_argument("--out", type=folder_name, required=True, metavar="DIR")
     score.add_argument("--rejects-dir", type=folder_name, metavar="DIR",
                        help="where <name>.rejects.csv go (default: beside each input)")

@@ -55,7 +55,7 @@ from detector.outage import is_outage
 from detector.ownership import PartitionOwnership
 from detector.partition import CoreEngineFactory, EngineFactory, Hook, PartitionState
 from detector.settings import DetectorSettings, settings_from_args
-from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions
+from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions, fenced_error
 from shared.errors import AuditstreamError
 from shared.gcpause import gc_paused
 from shared.kafka import consume_ready, kafka_code, startup_wait, wait_for_broker
@@ -210,8 +210,9 @@ class Detector(PartitionOwnership):
             clean = self._failure is None
         except AuditstreamError:
             raise
-        except KafkaException as exc:
-            raise DetectorError(client_error(s, exc.args[0])) from exc
+        except KafkaException as exc:  # fenced between batches, or in a callback: as in one
+            raise self._txn.fenced_error(exc) or DetectorError(
+                client_error(s, exc.args[0])) from exc
         except Exception as exc:
             self._count_failure(exc)
             raise
@@ -374,7 +375,8 @@ def run_service(settings: DetectorSettings, hook: Hook | None = None,
             return 0
         detector.run()
     except KafkaException as exc:  # e.g. init_transactions refused for good: one line, exit 2
-        raise DetectorError(client_error(settings, exc.args[0])) from exc
+        raise fenced_error(settings, exc) or DetectorError(
+            client_error(settings, exc.args[0])) from exc
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

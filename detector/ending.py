@@ -125,8 +125,9 @@ class TransactionEnds:
         except (AuditstreamError, KafkaException) as exc:
             log.warning("open transaction not committed at shutdown: %s", exc)
             if clean:
-                error = exc if isinstance(exc, AuditstreamError) else DetectorError(
-                    f"Kafka client error at shutdown: {exc.args[0]}")
+                error = exc if isinstance(exc, AuditstreamError) else (
+                    self._txn.fenced_error(exc)
+                    or DetectorError(f"Kafka client error at shutdown: {exc.args[0]}"))
         finally:
             # A producer that cannot end it leaves it to the instance that fenced it (or the
             # next start): the close's revoke callback must not try again.

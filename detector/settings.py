@@ -14,11 +14,13 @@ from detector.core.config import CoreConfig
 from shared.errors import UsageError
 from shared.settings import (
     LIBRDKAFKA_INT_MAX,
+    KafkaId,
     KafkaSettings,
     NamedPath,
     Settings,
     TopicName,
     TopicSettings,
+    kafka_id,
 )
 
 RecoveryPolicy = Literal["fail", "reset"]
@@ -46,7 +48,7 @@ class DetectorSettings(Settings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     core: CoreConfig = Field(default_factory=CoreConfig)
     # empty: librdkafka's consumer aborts in C (SIGABRT, exit 134, no message)
-    group_id: str = Field(default="auditstream-detector", min_length=1)
+    group_id: KafkaId = "auditstream-detector"
     instance_id: str = Field(
         default_factory=socket.gethostname,
         description="stable per process: names its transactional.id and static group member; "
@@ -120,6 +122,7 @@ class DetectorSettings(Settings):
         # transactional id "<group>-": each new one fenced the one before
         if not value.strip():
             raise ValueError("empty; unset it for the host name, or give each process its own")
+        kafka_id(value)  # part of the client and transactional ids
         name = failures_file(f"{info.data.get('group_id', '')}-{_file_part(value)}")
         if len(name.encode()) > NAME_MAX:
             raise ValueError(f"too long: with the group id it names a file of "

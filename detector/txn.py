@@ -68,6 +68,20 @@ class DetectorError(AuditstreamError):
     """The detector cannot go on (fenced by a newer instance, fatal client error, ...)."""
 
 
+def fenced_error(s: DetectorSettings, exc: BaseException,
+                 left: str | None = None) -> DetectorError | None:
+    """The one exit of a producer fenced (`exc` a fatal error of `FENCED`; else None),
+    wherever it surfaced: a transaction step, a new producer's init_transactions, a poll
+    between batches, a callback, the shutdown. `left`: the zombie's line, once the group
+    said a newer process holds the id (`Transactions.leave_to_newer`). Before, the paths
+    outside a batch's steps ended with the generic "Kafka client error" line."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    if not (isinstance(err, KafkaError) and err.fatal() and err.code() in FENCED):
+        return None
+    return DetectorError(left or f"transactional producer {s.transactional_id} was fenced "
+                         f"(another instance with the same id?): {err}")
+
+
 class Abortable(Exception):
     """The open transaction was aborted (the caller rewinds the owned partitions)."""
 
@@ -112,8 +126,14 @@ class Transactions:
 
     def _new_producer(self, timeout: float = STARTUP_TIMEOUT_S) -> WatchedProducer:
         producer = make_transactional_producer(self._s)
-        with self._watchdog.guard("init_transactions"):
-            producer.init_transactions(timeout)
+        try:
+            with self._watchdog.guard("init_transactions"):
+                producer.init_transactions(timeout)
+        except KafkaException as exc:  # fenced as it starts: another instance is newer
+            fenced = self.fenced_error(exc)
+            if fenced is None:
+                raise
+            raise fenced from exc
         self._made_at = self._watchdog.now()
         return producer
 
@@ -284,10 +304,9 @@ class Transactions:
                 f"({err.name()}: {err.str()}): this client lacks the rights; check the ACLs "
                 "of its principal (Write and Describe on the transactional id, IdempotentWrite "
                 f"on the cluster) and {SIGN_IN_SETTINGS}") from exc
-        if err.code() in FENCED and not self._timed_out():
-            raise DetectorError(
-                f"transactional producer {self._s.transactional_id} was fenced (another "
-                f"instance with the same id?): {err}") from exc
+        fenced = fenced_error(self._s, exc)
+        if fenced is not None and not self._timed_out():
+            raise fenced from exc
         # Past the timeout it may also be a zombie: paused (SIGSTOP, a frozen VM) while its
         # supervisor started a newer process with its id. A new producer would fence that one.
         if err.code() in FENCED:
@@ -302,6 +321,10 @@ class Transactions:
                         "and rewinding", step, err)
         self._failed_producer = self.producer
         raise ProducerFailed(str(err)) from exc
+
+    def fenced_error(self, exc: BaseException) -> DetectorError | None:
+        """`fenced_error` of this producer's settings (the zombie's line once known)."""
+        return fenced_error(self._s, exc, self._left)
 
     def leave_to_newer(self, what: str) -> None:
         """Raise `DetectorError` when the group lists a newer process with this instance id:

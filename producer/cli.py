@@ -8,7 +8,6 @@ import sys
 import time
 from dataclasses import replace
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,7 +29,7 @@ from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
 from producer.settings import ProducerSettings, as_setting
 from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
-from shared.entry import file_name, folder_name, number
+from shared.entry import file_name, folder_name, input_file, number
 from shared.errors import ExitCode, UsageError
 from shared.names import shown
 from shared.outputs import check_file_target, check_folder_of
@@ -119,10 +118,11 @@ def register(subparsers: Any) -> None:
         "order, keyed by customer_id. Rows that cannot be read go, with their line and "
         "reason, to <name>.rejects.csv beside each input (or in --rejects-dir), as `score` "
         "does. Exit 0: every row sent; 1: rows rejected, the rest sent; 2: bad file, usage, "
-        "--strict with bad rows (nothing sent), or a file written to while it was read or "
+        "--strict with bad rows (nothing sent), no row to send (header only, or every row "
+        "rejected: nothing sent), or a file written to while it was read or "
         "sent (docs/producer.md); 3: messages not delivered; 4: no broker answered; 130: "
         "interrupted.")
-    r.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
+    r.add_argument("files", nargs="+", type=input_file, metavar="FILE.csv")
     pace = r.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=_positive, help="messages/s (default: as fast as possible)")
     pace.add_argument("--speed", type=_positive,

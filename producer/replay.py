@@ -16,8 +16,9 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from producer.app import PublishReport, publish
 from producer.pacing import Pacer, Progress
@@ -25,7 +26,7 @@ from producer.settings import ProducerSettings
 from producer.sources import Loaded, load, stream, streamable_rows
 from shared.csv_io import open_checked
 from shared.errors import AuditstreamError, ExitCode, KafkaWiringError
-from shared.inputs import InputFile, changed
+from shared.inputs import InputFile, Version, changed
 from shared.names import shown
 from shared.rejects import check_reports, neutralise, rejects_path, write_rejects
 
@@ -136,9 +137,14 @@ def _replay(inputs: list[InputFile], settings: ProducerSettings, pacer: Pacer, s
     out = progress_stream if progress_stream is not None else sys.stderr
     if total is not None:
         loaded = Loaded(records=[])
-        progress = Progress(total, out)
+        records = stream(inputs, loaded.rejects)
         try:
-            report = publish(stream(inputs, loaded.rejects), settings, total, pacer, progress)
+            # read up to the first good row before Kafka is asked: none is `score`'s refusal
+            head = next(records, None)
+            if head is None:
+                _no_row(inputs, before, loaded.rejected)
+            progress = Progress(total, out)
+            report = publish(chain([head], records), settings, total, pacer, progress)
         finally:
             files = _report_rejects(loaded, rejects_dir)
         return ReplaySummary(total - loaded.rejected, loaded.rejected, report, files,
@@ -159,9 +165,22 @@ def _replay(inputs: list[InputFile], settings: ProducerSettings, pacer: Pacer, s
             f"{shown(first_src)}:{first[0].line}: {first[0].reason} (all in "
             f"{shown(files[0])})"
         )
+    if not loaded.records:
+        _no_row(inputs, before, loaded.rejected)
     progress = Progress(len(loaded.records), out)
     report = publish(loaded.records, settings, len(loaded.records), pacer, progress)
     return ReplaySummary(len(loaded.records), loaded.rejected, report, files)
+
+
+def _no_row(inputs: list[InputFile], before: list[Version], rejected: int) -> NoReturn:
+    """Refuse input without a row to send (header only: an upstream export that failed; or
+    every row rejected), as `score` refuses it: exit 2 (was 0 or 1, after the broker's wait,
+    `sent 0 of 0`); an input changed meanwhile is said as such."""
+    if moved := changed(inputs, before):
+        raise ReplayError(f"{_names(moved)} changed while it was read (written to in place), "
+                          "nothing sent; replay it once nothing writes to it")
+    raise ReplayError(f"no row to send in {_names([file.path for file in inputs])} (header "
+                      f"only, or every row rejected: {rejected}); nothing sent")
 
 
 def _say_sorting() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -14,6 +13,7 @@ from shared.schemas import Seed
 from shared.settings import (
     LIBRDKAFKA_INT_MAX,
     FileName,
+    InputName,
     KafkaSettings,
     NamedPath,
     Settings,
@@ -40,7 +40,7 @@ class ProducerSettings(Settings):
 
     # `python -m producer`
     mode: Literal["generate", "replay"] = "generate"
-    files: list[Path] = Field(default_factory=list, description="replay input (JSON list)")
+    files: list[InputName] = Field(default_factory=list, description="replay input (JSON list)")
     rate: float | None = Field(default=None, gt=0)
     speed: float | None = Field(default=None, gt=0)
     strict: bool = False

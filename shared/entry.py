@@ -198,10 +198,39 @@ def number(kind: type[int] | type[float], least: float, *, strict: bool = False,
     return parse
 
 
+#: `-`, standard input or output to many tools: no command takes it (`score` and `replay`
+#: hash and re-read their inputs, every output is written beside and renamed), so it is
+#: refused as a name alike, never read or written as a file called `-` (was `generate --out
+#: -`: exit 0, a file `-`; `score -` read such a file when there was one).
+STDIO = "-"
+
+
+def _not_stdio(text: str) -> None:
+    if text == STDIO:
+        raise argparse.ArgumentTypeError(
+            "'-' (standard input or output) is not taken: give a file or folder name (./- "
+            "for one named '-')")
+
+
+def input_file(text: str) -> Path:
+    """An argparse type for a file to read (`score`, `replay`, `review import`): not `-`."""
+    _not_stdio(text)
+    return Path(text)
+
+
+def optional_input(text: str) -> str:
+    """An argparse type for a file to read that '' turns off (`dashboard screenshots
+    --pbix ''`): `input_file`'s rule, the text kept."""
+    if text:
+        input_file(text)
+    return text
+
+
 def file_name(text: str) -> Path:
     """An argparse type for a file to write (`generate --out`): a name, not empty and not
     ending in `/`, `/.` or `/..`, which name a folder (`Path` drops them: `--out new/` wrote
     a file named `new`). An existing folder is refused later (`check_file_target`)."""
+    _not_stdio(text)
     if not text:
         raise argparse.ArgumentTypeError("an empty name; give a file name")
     if text.endswith("/") or text.rpartition("/")[2] in (".", ".."):  # `x/.`: `x` as well
@@ -215,6 +244,7 @@ def folder_name(text: str) -> Path:
     """An argparse type for a folder (`score --out`, `--exports`, `--rejects-dir`): not an
     empty name, which `Path` reads as `.` (`--out "$UNSET"` wrote the exports into the
     working folder, exit 0); `.` itself is taken."""
+    _not_stdio(text)
     if not text:
         raise argparse.ArgumentTypeError("an empty name; give a folder ('.' for this one)")
     return Path(text)

@@ -27,8 +27,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.entry import file_name
+from shared.entry import STDIO, file_name
 from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
+from shared.schemas import CONTROL_CHARACTERS
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ def _named(value: object) -> object:
     # folder wherever the service was started, without a word.
     if isinstance(value, str) and not value.strip():
         raise ValueError("empty; name a folder, or unset the variable for its default")
+    if value == STDIO:  # as the options (`shared.entry.folder_name`)
+        raise ValueError("'-' (standard input or output) is not taken: name a folder (./- "
+                         "for one named '-')")
     return value
 
 
@@ -71,6 +75,17 @@ def _file(value: object) -> object:
 
 #: A file setting: a name, not empty and not one of a folder (`x/`, `x/.`).
 FileName = Annotated[Path, BeforeValidator(_file)]
+
+
+def _input(value: object) -> object:
+    if value == STDIO:  # as the inputs' arguments (`shared.entry.input_file`)
+        raise ValueError("'-' (standard input or output) is not taken: name a file (./- for "
+                         "one named '-')")
+    return value
+
+
+#: A file setting to read: not `-`.
+InputName = Annotated[Path, BeforeValidator(_input)]
 
 
 #: Kafka's rule for a topic name (`org.apache.kafka.common.internals.Topic`).
@@ -99,6 +114,27 @@ def _topic_name(value: str) -> str:
 
 #: A topic name setting: refused at once, naming its variable, unless Kafka would take it.
 TopicName = Annotated[str, AfterValidator(_topic_name)]
+
+
+def kafka_id(value: str) -> str:
+    """`value` if it is a group, client or instance id to take: not empty, no blank space at
+    its start or end, no control character (`shared.schemas`' rule: a line break made one
+    log line two); else a ValueError saying which. Spaces inside it are Kafka's to take."""
+    if not value.strip():
+        why = "empty" if not value else f"{value!r} is only blank space"
+    elif value != value.strip():
+        why = f"{value!r} has blank space at its start or end"
+    elif found := CONTROL_CHARACTERS.search(value):
+        why = f"{value!r} holds the control character {found.group()!r}"
+    else:
+        return value
+    raise ValueError(f"{why}; give a name of visible characters, without blank space around it")
+
+
+#: A consumer group or client id setting: refused at once, naming its variable (or the
+#: option that set it), when `kafka_id` refuses it. Before, `detect --group ' '` and
+#: `SINK_GROUP_ID=' sink'` were taken: a group nobody meant.
+KafkaId = Annotated[str, AfterValidator(kafka_id)]
 
 
 def _port(address: str) -> str | None:
@@ -198,7 +234,7 @@ class KafkaSettings(Settings):
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
     ssl_endpoint_identification_algorithm: str | None = None
-    client_id: str = "auditstream"
+    client_id: KafkaId = "auditstream"
     #: How long a command waits at start for a broker to answer before it gives up (exit 4).
     startup_wait_s: float = Field(default=30.0, gt=0)
     #: While no broker answers, one "waiting for Kafka at ..." line per this many seconds

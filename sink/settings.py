@@ -12,7 +12,7 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.columns import RecommendMode
 from shared.schemas import AMOUNT_LIMIT
-from shared.settings import KafkaSettings, NamedPath, Settings, TopicSettings
+from shared.settings import KafkaId, KafkaSettings, NamedPath, Settings, TopicSettings
 from sink.watermark import DEFAULT_QUORUM
 
 #: The audit sample's key when `EXPORTS_SAMPLE_KEY` is unset: public (it is in the repository).
@@ -111,7 +111,7 @@ class SinkSettings(Settings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     exports: ExportSettings = Field(default_factory=ExportSettings)
     # empty: librdkafka's consumer aborts in C (SIGABRT, exit 134, no message)
-    group_id: str = Field(default="auditstream-sink", min_length=1)
+    group_id: KafkaId = "auditstream-sink"
     exports_dir: NamedPath = Path("exports")
     # above 1M: confluent-kafka's consume() raises ValueError (a traceback once connected)
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000,

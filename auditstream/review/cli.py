@@ -24,7 +24,7 @@ from auditstream.review.records import (
     normalise_header,
     parse_rows,
 )
-from shared.entry import folder_name, number
+from shared.entry import folder_name, input_file, number
 from shared.errors import AuditstreamError, ExitCode, UsageError
 from shared.exports_folder import AUDIT_SAMPLE_FILE, CASE_TRANSACTIONS_FILE, CASES_FILE
 from shared.names import shown
@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Exit 0: all published; 1: rows rejected, the rest published; 2: unreadable file or "
         "header, or a file written to while it was read (nothing published); 3: not "
         "confirmed by Kafka (safe to re-run); 4: no broker answered.")
-    i.add_argument("file", type=Path, metavar="FILE")
+    i.add_argument("file", type=input_file, metavar="FILE")
     i.add_argument("--exports", type=folder_name, metavar="DIR",
                    help="check ids against DIR's cases.csv, case_transactions.csv and "
                    "audit_sample.csv (default: SINK_EXPORTS_DIR, checked when its files exist)")

@@ -189,6 +189,7 @@ class FakeProducer:
                 raise
 
     def init_transactions(self, timeout: float) -> None:
+        self._step("init")
         self.pending, self.open = [], False
 
     def begin_transaction(self) -> None:

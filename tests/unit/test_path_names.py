@@ -151,7 +151,8 @@ def test_replay_names_its_rejects_report_on_one_line(
     from producer.app import PublishReport
 
     f = tmp_path / "re\njects.csv"
-    f.write_text(HEADER + "\nT1,c1,2025-01-01 10:00:00,x,NL,web,d1,grocery,1.2.3.4\n", "utf-8")
+    f.write_text(HEADER + "\nT1,c1,2025-01-01 10:00:00,x,NL,web,d1,grocery,1.2.3.4\n"
+                 "T2,c1,2025-01-01 11:00:00,1.5,NL,web,d1,grocery,1.2.3.4\n", "utf-8")
     def publish(records: object, _settings: object, total: int, *_: object) -> PublishReport:
         n = len(list(records))  # type: ignore[call-overload]
         return PublishReport(total, sent=n, delivered=n)

@@ -180,10 +180,13 @@ def test_a_transaction_timeout_the_broker_refuses_is_named_at_the_start(
         app.run_service(settings)
     assert "DETECTOR_TRANSACTION_TIMEOUT_MS=1000000" in str(ended.value)
     assert "transaction.max.timeout.ms" in str(ended.value)
-    monkeypatch.setattr(app, "Detector", refused(KafkaError._FENCED))  # not a setting's
+    monkeypatch.setattr(app, "Detector", refused(KafkaError.UNSUPPORTED_VERSION))  # not a setting's
     with pytest.raises(DetectorError, match=r"^Kafka client error: ") as other:
         app.run_service(settings)
     assert "DETECTOR_" not in str(other.value)
+    monkeypatch.setattr(app, "Detector", refused(KafkaError._FENCED))  # the fenced line
+    with pytest.raises(DetectorError, match=r"^transactional producer .* was fenced "):
+        app.run_service(settings)
 
 
 # --- the detector's ids (its transactional id and failure count's file) ------------------
