@@ -89,11 +89,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--customers", type=_count, default=1000, help="default 1000 (~200,000 tx)")
     p.add_argument("--days", type=_count, default=90, help="days of activity (default 90)")
-    p.add_argument("--seed", type=seed_arg, default=42)
-    p.add_argument("--partitions", type=partition_count, default=4)
-    p.add_argument("--exports", type=folder_name, default=Path("exports"), metavar="DIR")
+    p.add_argument("--seed", type=seed_arg, default=42, help="0 to 2^32 - 1 (default 42)")
+    p.add_argument("--partitions", type=partition_count, default=4,
+                   help="of the run's topics (default 4)")
+    p.add_argument("--exports", type=folder_name, default=Path("exports"), metavar="DIR",
+                   help="the exports folder (default exports)")
     p.add_argument("--timeout", type=number(float, 0, strict=True), default=1800.0,
-                   help="give up when the sink makes no progress for this long (s)")
+                   help="give up when the sink makes no progress for this long (s; "
+                   "default 1800)")
     add_review_args(p)
     p.set_defaults(func=_run)
 

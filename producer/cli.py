@@ -94,10 +94,11 @@ def register(subparsers: Any) -> None:
     g.add_argument("--changes-out", type=file_name,
                    help="extended mix: write the legitimate habit changes here (a sidecar CSV: "
                         "customer_id, change, start, end), for measuring false alarms")
-    g.add_argument("--seed", type=seed_arg, default=42)
+    g.add_argument("--seed", type=seed_arg, default=42, help="0 to 2^32 - 1 (default 42)")
     g.add_argument("--customers", type=int, help="default 1000 (reference: 200)")
-    g.add_argument("--days", type=int, default=90)
-    g.add_argument("--start", type=_date, default=datetime(2025, 1, 1), help="YYYY-MM-DD")
+    g.add_argument("--days", type=int, default=90, help="default 90")
+    g.add_argument("--start", type=_date, default=datetime(2025, 1, 1),
+                   help="YYYY-MM-DD, the first day (default 2025-01-01)")
     # no argparse default for the knobs of one recipe: one given to the other is refused
     g.add_argument("--tx-per-day", type=float,
                    help="realistic: mean transactions per customer per day (default 2.2)")

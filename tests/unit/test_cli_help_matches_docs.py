@@ -62,3 +62,20 @@ def test_the_detector_synopsis_names_every_detect_option() -> None:
     doc = (ROOT / "docs" / "detector.md").read_text(encoding="utf-8")
     synopsis = doc.split("    auditstream detect ", 1)[1].split("    python -m detector", 1)[0]
     assert [o for o in DETECT_OPTIONS if o not in synopsis] == []
+
+
+@pytest.mark.parametrize(("option", "default"), [
+    ("--seed", "default 42"), ("--days", "default 90"), ("--start", "default 2025-01-01"),
+])
+def test_generate_help_gives_the_documented_default(
+        option: str, default: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert default in _option_help(_help(capsys, "generate"), option)
+
+
+@pytest.mark.parametrize(("option", "default"), [
+    ("--seed", "default 42"), ("--partitions", "default 4"), ("--exports", "default exports"),
+    ("--timeout", "default 1800"),
+])
+def test_demo_help_gives_the_default(
+        option: str, default: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert default in _option_help(_help(capsys, "demo"), option)
