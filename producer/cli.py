@@ -175,6 +175,8 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
 #: settings of `python -m producer` (the container), which has no options.
 CLI_ENTRY = ("auditstream generate", "--customers or --days")
 CONTAINER_ENTRY = ("python -m producer", "PRODUCER_CUSTOMERS or PRODUCER_DAYS")
+#: `auditstream demo`, which has --customers and --days but no --anomaly-rate.
+DEMO_ENTRY = ("auditstream demo", "--customers or --days")
 
 
 def shortfall_line(s: Shortfall, rows: int, entry: tuple[str, str] = CLI_ENTRY) -> str:
