@@ -79,3 +79,14 @@ def test_generate_help_gives_the_documented_default(
 def test_demo_help_gives_the_default(
         option: str, default: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert default in _option_help(_help(capsys, "demo"), option)
+
+
+@pytest.mark.parametrize(("action", "option", "default"), [
+    ("sample", "--seed", "default 11"),  # docs/dashboard.md, "The sample snapshot": seed 11
+    ("screenshots", "--exports", "default: the committed sample"),
+    ("screenshots", "--out", "default docs/img"),
+    ("screenshots", "--pbix", "default dashboard_anomalies.pbix"),
+])
+def test_dashboard_help_gives_the_default(
+        action: str, option: str, default: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert default in _option_help(_help(capsys, "dashboard", action), option)
