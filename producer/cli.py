@@ -120,8 +120,8 @@ def register(subparsers: Any) -> None:
         "reason, to <name>.rejects.csv beside each input (or in --rejects-dir), as `score` "
         "does. Exit 0: every row sent; 1: rows rejected, the rest sent; 2: bad file, usage, "
         "--strict with bad rows (nothing sent), or a file written to while it was read or "
-        "sent (docs/producer.md); 3: messages not delivered; 4: no broker answered; 130: "
-        "interrupted.")
+        "sent (docs/producer.md); 3: messages not delivered; 4: no broker answered; 5: a "
+        "rejects report cannot be written; 130: interrupted.")
     r.add_argument("files", nargs="+", type=Path, metavar="FILE.csv")
     pace = r.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=_positive, help="messages/s (default: as fast as possible)")

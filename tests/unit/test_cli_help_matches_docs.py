@@ -90,3 +90,24 @@ def test_demo_help_gives_the_default(
 def test_dashboard_help_gives_the_default(
         action: str, option: str, default: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert default in _option_help(_help(capsys, "dashboard", action), option)
+
+
+def _readme_codes(command: str) -> set[int]:
+    """The codes 1 to 7 whose row of the README's exit-code table names `command` (70 and
+    130 are every command's)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    codes = set()
+    for row in re.findall(r"^\| (\d) \| `[A-Z_]+` \|.*$", readme, flags=re.M):
+        line = next(x for x in readme.splitlines() if x.startswith(f"| {row} | `"))
+        names = line.rsplit(" | ", 1)[1]
+        if f"`{command}`" in names or f"`{command} " in names or names.strip(" |") == "all":
+            codes.add(int(row))
+    return codes - {0}
+
+
+@pytest.mark.parametrize("command", [("replay",), ("score",), ("review", "import")])
+def test_a_help_listing_exit_codes_lists_those_the_readme_gives_it(
+        command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help(capsys, *command)
+    listed = {int(c) for c in re.findall(r"\b(\d+): ", text.split("Exit 0:", 1)[1])}
+    assert sorted(_readme_codes(" ".join(command)) - listed) == []
