@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
         from auditstream.broker.libs import ensure_libs
 
         s = broker.settings
-        print(ensure_libs(s.libs_dir, s.kafka_version))
+        print(ensure_libs(s.libs_dir, s.kafka_version, s.cache_dir))
         return 0
     st = broker.status()
     print(f"{'running' if st.running else 'stopped'}: {st.detail}")
