@@ -10,6 +10,7 @@ exactly as they run in production; this module only orchestrates them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import signal
@@ -40,7 +41,7 @@ from shared.errors import AuditstreamError, UsageError
 from shared.exports_folder import CASES_FILE
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.names import shown
-from shared.outputs import check_folder_of
+from shared.outputs import as_output_error, check_folder_of
 from shared.seeds import seed_arg
 from shared.settings import KafkaSettings, TopicSettings
 from sink import state as sink_state
@@ -126,6 +127,10 @@ class Demo:
 
     def run(self) -> int:
         started = time.monotonic()
+        try:  # the logs' folder first: one that cannot be made is exit 5 before anything starts
+            self.logs.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise as_output_error(OSError(exc.errno, exc.strerror, str(self.logs))) from exc
         try:
             bootstrap = self._kafka()
             self._topics(bootstrap)
@@ -149,6 +154,8 @@ class Demo:
             if self.broker is not None:
                 self.broker.stop()
                 print("local broker stopped")
+            with contextlib.suppress(OSError):  # a run that started nothing leaves no folder
+                self.logs.rmdir()
 
     def _kafka(self) -> str:
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
