@@ -41,9 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
 SERVICES = ("detect", "sink")
 
 
+def _command(argv: list[str]) -> str:
+    """The subcommand named by `argv` before it is parsed ("" when none: no top-level option
+    takes a value, so the first word that is no option is it)."""
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
 def _stopped_starting(argv: list[str]) -> int:
     """Ctrl-C or SIGTERM before the command ran: 0 for a service (as its stop), else 130."""
-    command = next((a for a in argv if not a.startswith("-")), "")
+    command = _command(argv)
     if command in SERVICES:
         return stopped_starting(f"auditstream {command}", service=True)
     return stopped_starting("auditstream", service=False)
@@ -55,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with loading():  # Ctrl-C and SIGTERM held until loaded, then as a stop
             from shared.entry import run_guarded, setup_logging  # pydantic: ~0.3 s
 
-            if refused := run_guarded("auditstream", check_environment):
+            # before the parser, which imports numpy: named `auditstream COMMAND` all the same
+            command = _command(sys.argv[1:] if argv is None else list(argv))
+            prog = f"auditstream {command}" if command else "auditstream"
+            if refused := run_guarded(prog, check_environment):
                 return refused
             parser = build_parser()  # imports every command's modules (~0.5 s; the engine later)
     except KeyboardInterrupt:  # stopped while starting: one line, the command's own code

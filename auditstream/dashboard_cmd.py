@@ -169,7 +169,8 @@ def _checked_pbix(pbix: Path, into: Path) -> Path:
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("dashboard", help="Power BI project, .pbix and report.html")
+    parser = subparsers.add_parser(
+        "dashboard", help="Power BI project, .pbix, report.html, a sample exports folder, PNGs")
     sub = parser.add_subparsers(dest="dashboard_command", required=True, metavar="ACTION")
     p = sub.add_parser("build", help="regenerate the PBIP folder and the .pbix from the spec")
     p.add_argument("--out", type=folder_name, default=".",
@@ -186,7 +187,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--customers", type=number(int, 1),
                    help=f"size of the realistic run (default {SAMPLE_CUSTOMERS}; 30 days; the "
                         "generator's limits)")
-    p.add_argument("--seed", type=seed_arg, default=11)
+    p.add_argument("--seed", type=seed_arg, default=11, help="0 to 2^32 - 1 (default 11)")
     p.add_argument("--synthetic", action="store_true",
                    help="random rows that only follow the column contract (no detector)")
     p.add_argument("--rows", type=number(int, 1, most=MAX_ROWS),
@@ -194,8 +195,12 @@ def register(subparsers: Any) -> None:
                         f"{MAX_ROWS:,})")
     p.set_defaults(func=_interruptible(_sample))
     p = sub.add_parser("screenshots", help="PNGs of report.html and Power BI layout previews")
-    p.add_argument("--exports", type=folder_name, default=str(SAMPLE_EXPORTS))
-    p.add_argument("--out", type=folder_name, default="docs/img")
+    p.add_argument("--exports", type=folder_name, default=str(SAMPLE_EXPORTS),
+                   help="the exports report.html is written from (default: the committed "
+                   "sample)")
+    p.add_argument("--out", type=folder_name, default="docs/img",
+                   help="the folder for the PNGs (default docs/img)")
     p.add_argument("--pbix", type=optional_input, default="dashboard_anomalies.pbix",
-                   help="also draw layout previews of its pages ('' to skip)")
+                   help="also draw layout previews of its pages (default "
+                   "dashboard_anomalies.pbix; '' to skip)")
     p.set_defaults(func=_interruptible(_screenshots))

@@ -10,6 +10,7 @@ exactly as they run in production; this module only orchestrates them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import secrets
@@ -41,7 +42,7 @@ from shared.errors import AuditstreamError, UsageError
 from shared.exports_folder import CASES_FILE
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.names import shown
-from shared.outputs import check_folder_of
+from shared.outputs import as_output_error, check_folder_of
 from shared.seeds import seed_arg
 from shared.settings import KafkaSettings, TopicSettings
 from sink import state as sink_state
@@ -90,11 +91,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--customers", type=_count, default=1000, help="default 1000 (~200,000 tx)")
     p.add_argument("--days", type=_count, default=90, help="days of activity (default 90)")
-    p.add_argument("--seed", type=seed_arg, default=42)
-    p.add_argument("--partitions", type=partition_count, default=4)
-    p.add_argument("--exports", type=folder_name, default=Path("exports"), metavar="DIR")
+    p.add_argument("--seed", type=seed_arg, default=42, help="0 to 2^32 - 1 (default 42)")
+    p.add_argument("--partitions", type=partition_count, default=4,
+                   help="of the run's topics (default 4)")
+    p.add_argument("--exports", type=folder_name, default=Path("exports"), metavar="DIR",
+                   help="the exports folder (default exports)")
     p.add_argument("--timeout", type=number(float, 0, strict=True), default=1800.0,
-                   help="give up when the sink makes no progress for this long (s)")
+                   help="give up when the sink makes no progress for this long (s; "
+                   "default 1800)")
     add_review_args(p)
     p.set_defaults(func=_run)
 
@@ -132,6 +136,10 @@ class Demo:
 
     def run(self) -> int:
         started = time.monotonic()
+        try:  # the logs' folder first: one that cannot be made is exit 5 before anything starts
+            self.logs.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise as_output_error(OSError(exc.errno, exc.strerror, str(self.logs))) from exc
         try:
             bootstrap = self._kafka()
             self._topics(bootstrap)
@@ -155,6 +163,8 @@ class Demo:
             if self.broker is not None:
                 self.broker.stop()
                 print("local broker stopped")
+            with contextlib.suppress(OSError):  # a run that started nothing leaves no folder
+                self.logs.rmdir()
 
     def _kafka(self) -> str:
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):

@@ -73,12 +73,19 @@ def register(subparsers: Any) -> None:
         "detect", help="run the streaming detector (transactions -> transactions.scored)",
         description="Consume transactions, score them exactly once and publish "
         "transactions.scored. Settings come from DETECTOR_* and KAFKA_* variables.")
-    detect.add_argument("--group", help="consumer group id")
-    detect.add_argument("--instance-id", help="stable id of this process")
-    detect.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here")
-    detect.add_argument("--batch-size", type=int, help="messages per consume() call")
-    detect.add_argument("--snapshot-every", type=int, help="records between state snapshots")
-    detect.add_argument("--recovery-policy", choices=("fail", "reset"))
+    # Each option overrides one DETECTOR_ setting (docs/detector.md, "Settings").
+    detect.add_argument("--group", help="consumer group id (DETECTOR_GROUP_ID, default "
+                        "auditstream-detector)")
+    detect.add_argument("--instance-id", help="stable id of this process, never shared by two "
+                        "live ones (DETECTOR_INSTANCE_ID, default: the host name)")
+    detect.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here, on "
+                        "127.0.0.1 (DETECTOR_METRICS_PORT, default off)")
+    detect.add_argument("--batch-size", type=int, help="most messages a loop turn takes "
+                        "(DETECTOR_BATCH_SIZE, default 5000)")
+    detect.add_argument("--snapshot-every", type=int, help="records per partition between "
+                        "state snapshots (DETECTOR_SNAPSHOT_EVERY, default 20000)")
+    detect.add_argument("--recovery-policy", choices=("fail", "reset"), help="when input "
+                        "history is gone (DETECTOR_RECOVERY_POLICY, default fail)")
     detect.set_defaults(func=run_detect)
 
 

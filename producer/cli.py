@@ -94,10 +94,11 @@ def register(subparsers: Any) -> None:
     g.add_argument("--changes-out", type=file_name,
                    help="extended mix: write the legitimate habit changes here (a sidecar CSV: "
                         "customer_id, change, start, end), for measuring false alarms")
-    g.add_argument("--seed", type=seed_arg, default=42)
+    g.add_argument("--seed", type=seed_arg, default=42, help="0 to 2^32 - 1 (default 42)")
     g.add_argument("--customers", type=int, help="default 1000 (reference: 200)")
-    g.add_argument("--days", type=int, default=90)
-    g.add_argument("--start", type=_date, default=datetime(2025, 1, 1), help="YYYY-MM-DD")
+    g.add_argument("--days", type=int, default=90, help="default 90")
+    g.add_argument("--start", type=_date, default=datetime(2025, 1, 1),
+                   help="YYYY-MM-DD, the first day (default 2025-01-01)")
     # no argparse default for the knobs of one recipe: one given to the other is refused
     g.add_argument("--tx-per-day", type=float,
                    help="realistic: mean transactions per customer per day (default 2.2)")
@@ -120,8 +121,8 @@ def register(subparsers: Any) -> None:
         "does. Exit 0: every row sent; 1: rows rejected, the rest sent; 2: bad file, usage, "
         "--strict with bad rows (nothing sent), no row to send (header only, or every row "
         "rejected: nothing sent), or a file written to while it was read or "
-        "sent (docs/producer.md); 3: messages not delivered; 4: no broker answered; 130: "
-        "interrupted.")
+        "sent (docs/producer.md); 3: messages not delivered; 4: no broker answered; 5: a "
+        "rejects report cannot be written; 130: interrupted.")
     r.add_argument("files", nargs="+", type=input_file, metavar="FILE.csv")
     pace = r.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=_positive, help="messages/s (default: as fast as possible)")
@@ -179,6 +180,8 @@ def _larger(name: Naming) -> str:
 #: settings of `python -m producer` (the container), which has no options.
 CLI_ENTRY = ("auditstream generate", _larger(as_option))
 CONTAINER_ENTRY = ("python -m producer", _larger(as_setting))
+#: `auditstream demo`, which has --customers and --days but no --anomaly-rate.
+DEMO_ENTRY = ("auditstream demo", _larger(as_option))
 
 
 def shortfall_line(s: Shortfall, rows: int, entry: tuple[str, str] = CLI_ENTRY) -> str:

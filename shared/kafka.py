@@ -443,7 +443,7 @@ def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec], timeout: flo
     if not new:
         return
     admin = make_admin(kafka)
-    _await(admin, kafka, None)
+    _await(admin, kafka, None, STARTUP_WAIT_SETTING)  # its wait: named in the exit-4 line
     futures = admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
     for name, fut in futures.items():
         try:

@@ -8,6 +8,7 @@ from auditstream.broker.process import LocalBroker
 from auditstream.broker.settings import BrokerSettings
 from shared.errors import ExitCode
 from shared.names import shown
+from shared.settings import env_names
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -15,8 +16,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "broker",
         help="run a local single-node Apache Kafka broker (KRaft) without Docker",
         description="Run a local single-node Apache Kafka (KRaft) broker from Maven Central's "
-        "jars, bound to 127.0.0.1 (BROKER_HOST). Settings: BROKER_PORT, "
-        "BROKER_CONTROLLER_PORT, BROKER_HOME, BROKER_KAFKA_VERSION, BROKER_HEAP, BROKER_HOST.",
+        "jars, bound to 127.0.0.1 (BROKER_HOST). Settings (README, Configuration): "
+        f"{', '.join(sorted(env_names(BrokerSettings)))}.",
     )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser(
@@ -47,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
         from auditstream.broker.libs import ensure_libs
 
         s = broker.settings
-        print(ensure_libs(s.libs_dir, s.kafka_version))
+        print(ensure_libs(s.libs_dir, s.kafka_version, s.cache_dir))
         return 0
     st = broker.status()
     print(f"{'running' if st.running else 'stopped'}: {st.detail}")

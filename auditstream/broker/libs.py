@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 
 from shared.errors import BrokerError
+from shared.names import shown
+from shared.outputs import as_output_error
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,24 @@ def require_tool(name: str, hint: str) -> str:
     return path
 
 
-def ensure_libs(libs_dir: Path, kafka_version: str) -> Path:
-    """Return a folder holding every runtime jar of `kafka_2.13:<version>`, fetching it once.
+def make_folder(folder: Path, setting: str, value: Path) -> None:
+    """Create `folder` (under the `setting` folder `value`): a file in its way is a
+    `BrokerError` (exit 2), a place that takes no folder (`/proc`) an `OutputError` (exit 5),
+    in one line naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        in_way = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()),
+                      folder)
+        raise BrokerError(f"{setting}={shown(value)}: {shown(in_way)} is a file, not a "
+                          f"folder; give {setting} a folder") from None
+    except OSError as exc:
+        raise as_output_error(OSError(exc.errno, exc.strerror, str(folder))) from exc
+
+
+def ensure_libs(libs_dir: Path, kafka_version: str, cache_dir: Path | None = None) -> Path:
+    """Return a folder holding every runtime jar of `kafka_2.13:<version>`, fetching it once
+    (into `cache_dir`, BROKER_CACHE_DIR, which a failure to make it names).
 
     Two fetches at once (two `broker start`s, two test sessions on a fresh machine) take
     turns: the second finds the first's jars instead of resolving again and swapping its
@@ -39,7 +57,8 @@ def ensure_libs(libs_dir: Path, kafka_version: str) -> Path:
         return libs_dir
     mvn = require_tool("mvn", "Install Apache Maven (e.g. `apt-get install maven`) to fetch Kafka.")
     require_tool("java", JAVA_HINT)
-    libs_dir.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(libs_dir.parent, "BROKER_CACHE_DIR",
+                libs_dir.parent.parent if cache_dir is None else cache_dir)
     with exclusive(libs_dir.with_name(libs_dir.name + ".lock"), f"a fetch of {libs_dir}"):
         if marker.exists():
             return libs_dir

@@ -17,13 +17,19 @@ from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
 
-from auditstream.broker.libs import JAVA_HINT, ensure_libs, exclusive, require_tool
+from auditstream.broker.libs import (
+    JAVA_HINT,
+    ensure_libs,
+    exclusive,
+    make_folder,
+    require_tool,
+)
 from auditstream.broker.listeners import Listener, extra_properties, listener_fields
 from auditstream.broker.settings import BrokerSettings
 from shared.atomic import atomic_write_text
 from shared.errors import BrokerError, KafkaWiringError, UsageError
 from shared.names import shown
-from shared.outputs import as_output_error, kind_of, open_append, open_text
+from shared.outputs import kind_of, open_append, open_text
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -276,16 +282,7 @@ class LocalBroker:
     def _make_home(self) -> None:
         """Create BROKER_HOME: a file in its way is a `BrokerError` (exit 2), a place that
         takes no folder (`/proc`) an `OutputError` (exit 5), in one line naming it."""
-        home = self.settings.home
-        try:
-            home.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            in_way = next((p for p in (home, *home.parents) if p.exists() and not p.is_dir()),
-                          home)
-            raise BrokerError(f"BROKER_HOME={shown(home)}: {shown(in_way)} is a file, not a "
-                              "folder; give BROKER_HOME a folder") from None
-        except OSError as exc:
-            raise as_output_error(OSError(exc.errno, exc.strerror, str(home))) from exc
+        make_folder(self.settings.home, "BROKER_HOME", self.settings.home)
 
     def _start(self) -> BrokerStatus:
         current = self.status()
@@ -296,7 +293,8 @@ class LocalBroker:
         if warning := exposure_warning(self.settings.host):
             log.warning("%s", warning)
         java = require_tool("java", JAVA_HINT)
-        libs = ensure_libs(self.settings.libs_dir, self.settings.kafka_version)
+        libs = ensure_libs(self.settings.libs_dir, self.settings.kafka_version,
+                           self.settings.cache_dir)
         self._check_ports()
         self._write_config()
         self._format_once(java, libs)

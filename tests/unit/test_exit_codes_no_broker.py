@@ -49,6 +49,16 @@ def test_replay_without_broker_exits_4_not_1(tmp_path: Path) -> None:
     assert took < 20  # KAFKA_STARTUP_WAIT_S, not a 31 s TimeoutError
 
 
+def test_replay_s_line_names_the_setting_its_wait_took(tmp_path: Path) -> None:
+    # As the services' line names DETECTOR_/SINK_STARTUP_WAIT_S (walk through the docs,
+    # 2026-12-06: replay, generate --publish, review and demo said "within 2 s" and no more).
+    source = tmp_path / "in.csv"
+    write_transactions_csv(stream(n=20, customers=3, seed=1), source)
+    done, _ = _run("-m", "auditstream", "replay", str(source))
+    _assert_unreachable(done, "auditstream replay")
+    assert " within 2 s (KAFKA_STARTUP_WAIT_S; last error: " in done.stderr, done.stderr
+
+
 def test_producer_entry_without_broker_exits_4(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     write_transactions_csv(stream(n=20, customers=3, seed=1), source)

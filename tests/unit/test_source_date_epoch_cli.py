@@ -48,8 +48,8 @@ def test_dashboard_build_refuses_it_in_one_line_with_exit_2_and_writes_nothing(
     assert "Traceback" not in done.stderr
     shown = repr(value) if len(value) < 100 else "'999"
     assert done.stderr.splitlines() == [done.stderr.strip()]
-    assert done.stderr.startswith(
-        "auditstream: error: SOURCE_DATE_EPOCH must be whole seconds since 1970")
+    assert done.stderr.startswith(  # README, "Exit codes": `auditstream COMMAND: error: ...`
+        "auditstream dashboard: error: SOURCE_DATE_EPOCH must be whole seconds since 1970")
     assert shown in done.stderr and done.stdout == ""
     assert not out.exists()
 
