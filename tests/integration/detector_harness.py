@@ -344,14 +344,16 @@ def _held(fifo: str, point: str) -> None:
     log.warning("hold: %s released", point)
 
 
-#: Where `Hold` holds the process, each once: `subscribe`, after the start-up (its producer's
-#: init_transactions done, which fences an older one) before its consumer joins the group;
-#: `begin`, before its first transaction; `commit`, inside its third commit, before the
-#: commit call (a test stops it there: it wakes inside a transaction step); `losing`, at the
-#: start of its first lost-partitions callback, before it asks the group;
-#: `replaced-on-loss`, after the first new producer made inside that callback, before its
-#: consumer rejoins.
-HOLD_POINTS = ("subscribe", "begin", "commit", "losing", "replaced-on-loss")
+#: Where `Hold` holds the process, each once: `connect`, before the start-up's Kafka steps
+#: (the broker, the topics, its producer), imports and core loaded (a test starts it early
+#: and has it fence an older one at a moment of its choosing); `subscribe`, after the
+#: start-up (its producer's init_transactions done, which fences an older one) before its
+#: consumer joins the group; `begin`, before its first transaction; `commit`, inside its
+#: third commit, before the commit call (a test stops it there: it wakes inside a
+#: transaction step); `losing`, at the start of its first lost-partitions callback, before
+#: it asks the group; `replaced-on-loss`, after the first new producer made inside that
+#: callback, before its consumer rejoins.
+HOLD_POINTS = ("connect", "subscribe", "begin", "commit", "losing", "replaced-on-loss")
 
 
 class Hold:
@@ -374,9 +376,14 @@ class Hold:
         from detector.txn import Transactions
 
         hold = self
-        subscribe, begin, commit = Detector._subscribe, Transactions.begin, Transactions.commit
+        start_up, subscribe = Detector._start_up, Detector._subscribe
+        begin, commit = Transactions.begin, Transactions.commit
         lost, replace = Detector._on_lost, Transactions.replace_producer
         commits, in_lost = [0], [False]
+
+        def held_start_up(detector: Detector) -> tuple[int, Transactions]:
+            hold.at("connect")
+            return start_up(detector)
 
         def held_subscribe(detector: Detector) -> None:
             hold.at("subscribe")
@@ -406,7 +413,8 @@ class Hold:
             if in_lost[0]:
                 hold.at("replaced-on-loss")
 
-        for cls, name, fn in [(Detector, "_subscribe", held_subscribe),
+        for cls, name, fn in [(Detector, "_start_up", held_start_up),
+                              (Detector, "_subscribe", held_subscribe),
                               (Transactions, "begin", held_begin),
                               (Transactions, "commit", held_commit),
                               (Detector, "_on_lost", held_lost),
