@@ -24,14 +24,12 @@ from shared.settings import KafkaSettings
 from tests.integration.detector_harness import (
     DetectorProcess,
     Topics,
+    assert_exactly_the_offline_result,
     keyed,
     make_transactions,
     produce,
-    read_all,
-)
-from tests.integration.test_detector_faults import (
-    assert_exactly_the_offline_result,
     produce_in_background,
+    read_all,
 )
 from tests.integration.test_detector_rewind_race import release
 
