@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
 from shared.kafka import make_admin
 from shared.settings import KafkaSettings
@@ -318,10 +319,8 @@ def release_held(fifo: Path, timeout: float = 10.0) -> None:
 GAP_PAUSE_S = TRANSACTION_TIMEOUT_MS / 1000 + 1
 
 
-def group_members(kafka: KafkaSettings, topics: Topics) -> int | None:
-    """How many members the detectors' group lists (None: the broker did not say)."""
-    group = topics.env()["DETECTOR_GROUP_ID"]
-    admin = make_admin(kafka, quiet=True)  # held: its futures end with it
+def group_members(admin: AdminClient, group: str) -> int | None:
+    """How many members `group` lists (None: the broker did not say)."""
     try:
         described = admin.describe_consumer_groups([group], request_timeout=5)[group].result(
             timeout=10)
@@ -373,7 +372,8 @@ def test_a_zombie_woken_between_the_newer_ones_producer_and_its_join(
         b.wait_for("hold: subscribe", timeout=60)  # B's producer fenced A's
         # No event to wait for but A's session ending at the broker (its member gone); the
         # rest is a length of pause.
-        until("the group lists A no more", lambda: group_members(kafka, topics) == 0, [b],
+        admin, group = make_admin(kafka, quiet=True), topics.env()["DETECTOR_GROUP_ID"]
+        until("the group lists A no more", lambda: group_members(admin, group) == 0, [b],
               timeout=30)
         while time.monotonic() < a_paused + GAP_PAUSE_S:
             assert b.alive(), b.logs()
