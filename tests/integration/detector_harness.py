@@ -9,8 +9,10 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -132,6 +134,15 @@ def keyed(txs: Sequence[Transaction]) -> list[tuple[bytes | None, bytes | None]]
     return [(t.customer_id.encode(), encode(t)) for t in txs]
 
 
+def produce_in_background(kafka: KafkaSettings, topic: str, txs: list[Transaction],
+                          rate: float) -> threading.Thread:
+    """`produce` of `txs` (keyed) at `rate` a second in a thread of its own (started)."""
+    thread = threading.Thread(target=produce, args=(kafka, topic, keyed(txs), rate),
+                              daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass
 class DetectorProcess:
     """`python -m detector` as a child process with its own log file."""
@@ -241,6 +252,47 @@ def offline_mismatches(rows: Iterable[ScoredTransaction], txs: Sequence[Transact
     return [i for i in offline if content(streamed[i]) != content(offline[i])]
 
 
+def assert_exactly_the_offline_result(kafka: KafkaSettings, topics: Topics,
+                                      txs: list[Transaction],
+                                      running: list[DetectorProcess]) -> None:
+    """The scored topic holds one row a transaction of `txs`, each as offline scoring rates
+    it (waits while one of `running` still works; fails if one of them ends)."""
+    rows = scored_rows(read_all(kafka, topics.scored, topics.partitions, len(txs),
+                                timeout=180, settle=2.0, running=running))
+    mismatched = offline_mismatches(rows, txs, topics.partitions)
+    assert mismatched == [], f"{len(mismatched)} rows differ, e.g. {mismatched[:5]}"
+
+
+#: Small snapshot interval so restores exercise snapshot + replay, not only replay from 0.
+#: Snapshots often enough that restores after kills at random moments use one even when a
+#: loaded machine scores slowly (4,000 once left a run of six kills without any).
+FAULT_ENV = {"DETECTOR_SNAPSHOT_EVERY": "1500"}
+
+
+@contextmanager
+def supervised(detector: DetectorProcess, every: float) -> Iterator[list[int]]:
+    """A restart-on-failure supervisor, as in production, while the block runs: `detector`
+    started again whenever it has ended (looked at every `every` s). Yields the exit codes
+    of the runs it restarted after (the list grows)."""
+    exits: list[int] = []
+    done = threading.Event()
+
+    def supervise() -> None:
+        while not done.wait(every):
+            if not detector.alive():
+                assert detector.proc is not None
+                exits.append(detector.proc.returncode)
+                detector.start()
+
+    watcher = threading.Thread(target=supervise, daemon=True)
+    watcher.start()
+    try:
+        yield exits
+    finally:
+        done.set()
+        watcher.join()
+
+
 
 # --- fault injection: `python -m tests.integration.detector_harness` -------------------------
 
@@ -344,14 +396,16 @@ def _held(fifo: str, point: str) -> None:
     log.warning("hold: %s released", point)
 
 
-#: Where `Hold` holds the process, each once: `subscribe`, after the start-up (its producer's
-#: init_transactions done, which fences an older one) before its consumer joins the group;
-#: `begin`, before its first transaction; `commit`, inside its third commit, before the
-#: commit call (a test stops it there: it wakes inside a transaction step); `losing`, at the
-#: start of its first lost-partitions callback, before it asks the group;
-#: `replaced-on-loss`, after the first new producer made inside that callback, before its
-#: consumer rejoins.
-HOLD_POINTS = ("subscribe", "begin", "commit", "losing", "replaced-on-loss")
+#: Where `Hold` holds the process, each once: `connect`, before the start-up's Kafka steps
+#: (the broker, the topics, its producer), imports and core loaded (a test starts it early
+#: and has it fence an older one at a moment of its choosing); `subscribe`, after the
+#: start-up (its producer's init_transactions done, which fences an older one) before its
+#: consumer joins the group; `begin`, before its first transaction; `commit`, inside its
+#: third commit, before the commit call (a test stops it there: it wakes inside a
+#: transaction step); `losing`, at the start of its first lost-partitions callback, before
+#: it asks the group; `replaced-on-loss`, after the first new producer made inside that
+#: callback, before its consumer rejoins.
+HOLD_POINTS = ("connect", "subscribe", "begin", "commit", "losing", "replaced-on-loss")
 
 
 class Hold:
@@ -374,9 +428,14 @@ class Hold:
         from detector.txn import Transactions
 
         hold = self
-        subscribe, begin, commit = Detector._subscribe, Transactions.begin, Transactions.commit
+        start_up, subscribe = Detector._start_up, Detector._subscribe
+        begin, commit = Transactions.begin, Transactions.commit
         lost, replace = Detector._on_lost, Transactions.replace_producer
         commits, in_lost = [0], [False]
+
+        def held_start_up(detector: Detector) -> tuple[int, Transactions]:
+            hold.at("connect")
+            return start_up(detector)
 
         def held_subscribe(detector: Detector) -> None:
             hold.at("subscribe")
@@ -406,7 +465,8 @@ class Hold:
             if in_lost[0]:
                 hold.at("replaced-on-loss")
 
-        for cls, name, fn in [(Detector, "_subscribe", held_subscribe),
+        for cls, name, fn in [(Detector, "_start_up", held_start_up),
+                              (Detector, "_subscribe", held_subscribe),
                               (Transactions, "begin", held_begin),
                               (Transactions, "commit", held_commit),
                               (Detector, "_on_lost", held_lost),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,18 +12,17 @@ import pytest
 
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import (
+    FAULT_ENV,
     FAULT_GAPS,
     DetectorProcess,
     Topics,
+    assert_exactly_the_offline_result,
     headers,
     make_transactions,
+    produce_in_background,
     read_all,
     scored_rows,
-)
-from tests.integration.test_detector_faults import (
-    FAULT_ENV,
-    assert_exactly_the_offline_result,
-    produce_in_background,
+    supervised,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -42,31 +40,18 @@ def test_exceptions_at_every_step_with_restarts_keep_the_output_exactly_once(
     env = {**FAULT_ENV, "DETECTOR_BATCH_SIZE": "500"}
     detector = DetectorProcess(kafka, topics, "a", tmp_path, env, faults_seed=seed)
     detector.start()
-    exits: list[int] = []
-    done = threading.Event()
-
-    def supervise() -> None:  # a restart-on-failure supervisor, as in production
-        while not done.wait(0.2):
-            if not detector.alive():
-                assert detector.proc is not None
-                exits.append(detector.proc.returncode)
-                detector.start()
-
-    watcher = threading.Thread(target=supervise, daemon=True)
-    watcher.start()
     kills = 0
     try:
-        for _ in range(3):  # and a few kill -9 at random moments on top
-            time.sleep(rng.uniform(2.0, 6.0))
-            if detector.alive():
-                detector.kill()
-                kills += 1
-        feeder.join(60)
-        assert_exactly_the_offline_result(kafka, topics, txs, [])
-        dead = read_all(kafka, topics.dlq, topics.partitions, 0, timeout=5, settle=1.0)
+        with supervised(detector, every=0.2) as exits:
+            for _ in range(3):  # and a few kill -9 at random moments on top
+                time.sleep(rng.uniform(2.0, 6.0))
+                if detector.alive():
+                    detector.kill()
+                    kills += 1
+            feeder.join(60)
+            assert_exactly_the_offline_result(kafka, topics, txs, [])
+            dead = read_all(kafka, topics.dlq, topics.partitions, 0, timeout=5, settle=1.0)
     finally:
-        done.set()
-        watcher.join()
         code = detector.terminate()
     logs = detector.logs()
     assert code == 0, logs[-5000:]

@@ -3,50 +3,26 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from shared.schemas import Transaction
 from shared.settings import KafkaSettings
 from tests.conftest import BrokerHandle
 from tests.integration.detector_harness import (
+    FAULT_ENV,
     DetectorProcess,
     Topics,
+    assert_exactly_the_offline_result,
     keyed,
     make_transactions,
-    offline_mismatches,
     produce,
-    read_all,
-    scored_rows,
+    produce_in_background,
+    supervised,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-#: Small snapshot interval so restores exercise snapshot + replay, not only replay from 0.
-#: Snapshots often enough that restores after kills at random moments use one even when a
-#: loaded machine scores slowly (4,000 once left a run of six kills without any).
-FAULT_ENV = {"DETECTOR_SNAPSHOT_EVERY": "1500"}
-
-
-def produce_in_background(kafka: KafkaSettings, topic: str, txs: list[Transaction],
-                          rate: float) -> threading.Thread:
-    thread = threading.Thread(target=produce, args=(kafka, topic, keyed(txs), rate),
-                              daemon=True)
-    thread.start()
-    return thread
-
-
-def assert_exactly_the_offline_result(kafka: KafkaSettings, topics: Topics,
-                                      txs: list[Transaction],
-                                      running: list[DetectorProcess]) -> None:
-    rows = scored_rows(read_all(kafka, topics.scored, topics.partitions, len(txs),
-                                timeout=180, settle=2.0, running=running))
-    mismatched = offline_mismatches(rows, txs, topics.partitions)
-    assert mismatched == [], f"{len(mismatched)} rows differ, e.g. {mismatched[:5]}"
-
 
 def test_kill_9_at_random_moments_neither_loses_nor_duplicates_a_row(
     kafka: KafkaSettings, topic_name: str, tmp_path: Path
@@ -118,22 +94,9 @@ def test_broker_restart_mid_stream_aborts_rewinds_and_keeps_exactly_once(
     produce(kafka, topics.input, keyed(txs[15_000:]))
     # A detector may exit (code 2) on an error it cannot resolve in place (e.g. its static
     # member fenced across the restart); its supervisor restarts it, as in production.
-    done = threading.Event()
-    restarts: list[int] = []
-
-    def supervise() -> None:
-        while not done.wait(0.5):
-            if not detector.alive():
-                assert detector.proc is not None
-                restarts.append(detector.proc.returncode)
-                detector.start()
-
-    watcher = threading.Thread(target=supervise, daemon=True)
-    watcher.start()
     try:
-        assert_exactly_the_offline_result(kafka, topics, txs, [])
+        with supervised(detector, every=0.5) as restarts:
+            assert_exactly_the_offline_result(kafka, topics, txs, [])
     finally:
-        done.set()
-        watcher.join()
         assert detector.terminate() == 0, detector.logs()
     assert all(code in (2, 3) for code in restarts), restarts  # exit codes, never a crash

@@ -20,9 +20,11 @@ from confluent_kafka import TopicPartition
 
 from shared.kafka import make_consumer
 from shared.settings import KafkaSettings
-from tests.integration.detector_harness import DetectorProcess, Topics, make_transactions
-from tests.integration.test_detector_faults import (
+from tests.integration.detector_harness import (
+    DetectorProcess,
+    Topics,
     assert_exactly_the_offline_result,
+    make_transactions,
     produce_in_background,
 )
 

@@ -388,3 +388,12 @@ def scored_offsets(cluster: FakeCluster) -> list[tuple[int, int]]:
 def every_row_once(cluster: FakeCluster, n: int = 30, partitions: int = 2) -> bool:
     """Whether each row of `cluster_with(n, partitions)` was scored exactly once."""
     return scored_offsets(cluster) == [(p, i) for p in range(partitions) for i in range(n)]
+
+
+def replaced_once(detector: Any, cluster: FakeCluster) -> None:
+    """`detector` run until `cluster` is drained: its producer replaced once (the failed one),
+    and every row published once."""
+    before = cluster.producers
+    detector.run(until=drained(cluster))
+    assert cluster.producers == before + 1
+    assert every_row_once(cluster)

@@ -18,12 +18,12 @@ from shared.schemas import TransactionView
 from tests.unit.detector_fakes import (
     CountingEngine,
     CountingFactory,
-    FakeCluster,
     Produced,
     cluster_with,
     drained,
     every_row_once,
     fake_detector,
+    replaced_once,
 )
 
 INVALID_TXN_STATE = ("Failed to end transaction: Broker: Producer attempted a transactional "
@@ -57,15 +57,6 @@ class FailProduceOnce:
         if not self.fired and rec.topic == "transactions.scored":
             self.fired = True
             raise RuntimeError("produce blew up")
-
-
-def replaced_once(detector: Any, cluster: FakeCluster) -> None:
-    """`detector` run until `cluster` is drained: its producer replaced once (the failed one),
-    and every row published once."""
-    before = cluster.producers
-    detector.run(until=drained(cluster))
-    assert cluster.producers == before + 1
-    assert every_row_once(cluster)
 
 
 def test_invalid_txn_state_on_the_abort_after_a_failed_batch_replaces_the_producer(
