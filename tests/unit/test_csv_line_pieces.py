@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.csv_lines import BoundedLines, LineTooLong, QuoteScan, WholeLines
+from shared.csv_lines import BoundedLines, LineTooLong, QuoteScan, TextSource, WholeLines
 from shared.csv_resync import RowEnds, still_quoted
 
 
@@ -178,3 +178,24 @@ def test_the_first_comma_quote_opens_the_quoted_cell(line: str, quoted: bool) ->
         scan.line_end()
         assert scan.quoted is quoted is still_quoted(line, False)
     assert (len(list(csv.reader(io.StringIO(line + "end\n", newline="")))) == 1) is quoted
+
+
+
+@pytest.mark.parametrize(("after", "held", "starts"), [
+    ("next\n", 5, [12, 17]),  # the lone CR's line ends at 12; "next\n" read, held
+    ("\n", 0, [13, 18]),  # CR LF cut by the read: nothing of the next line read
+])
+def test_held_is_what_was_read_past_a_long_lines_lone_cr_until_it_is_given(
+    after: str, held: int, starts: list[int],
+) -> None:
+    """The handle's `tell` less `held()` is where the next line starts (review import's
+    row offsets): 0 before any read; after a long line ending in a lone CR, the piece of the
+    next line read to see whether it was CR LF (none when it was); 0 again once given."""
+    source = TextSource("abcdefghijk\r" + after + "last\n")
+    lines = BoundedLines(source, limit=10)
+    assert lines.held() == 0
+    with pytest.raises(LineTooLong):
+        next(lines)
+    assert (source.tell() - lines.held(), lines.held()) == (starts[0], held)
+    assert next(lines) == ("next\n" if held else "last\n")
+    assert (source.tell() - lines.held(), lines.held()) == (starts[1], 0)

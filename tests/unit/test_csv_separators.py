@@ -13,6 +13,7 @@ import pytest
 
 from auditstream.broker.process import free_port
 from auditstream.cli import main
+from shared.csv_encoding import unmatched_header
 from shared.errors import AuditstreamError, ExitCode
 from shared.schemas import REQUIRED_CSV_FIELDS
 
@@ -142,3 +143,26 @@ def test_an_exports_table_whose_header_names_none_of_its_columns_is_said_so(
     f = tmp_path / name
     f.write_text(header(names) + "\n1;2\n", encoding="utf-8-sig")
     assert read(f) == message.format(f=f, hint=hint)
+
+
+_SEMICOLONS = ("; its columns are separated by semicolons, not commas: save it comma-separated, "
+               "with '.' as the decimal mark (Excel writes the list separator and decimal mark "
+               "of the system's region settings)")
+
+
+@pytest.mark.parametrize(("header", "hinted", "expected"), [
+    (["x", "id"], None, None),  # one of the columns named: any will do
+    (["id", "score"], None, None),
+    (["x"], None, ""),  # none, and no other separator
+    (["x;y"], None, ""),  # another separator, none of the columns under it
+    (["id;score"], None, _SEMICOLONS),
+    (["x;id"], None, _SEMICOLONS),  # one column under it is enough
+    (["x;status"], ["status"], _SEMICOLONS),  # `hinted`: its names are the ones looked for
+    (["x;id"], ["status"], ""),
+    (["status", "x"], ["status"], ""),  # ... and only under another separator
+])
+def test_a_header_naming_none_of_the_columns_is_unmatched_with_the_separators_hint(
+    header: list[str], hinted: list[str] | None, expected: str | None,
+) -> None:
+    # the columns as a one-pass iterator: read both to match and for the hint
+    assert unmatched_header(header, iter(["id", "score"]), hinted=hinted) == expected

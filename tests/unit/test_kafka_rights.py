@@ -4,12 +4,19 @@ Against a broker that enforces ACLs: tests/integration/test_kafka_rights.py."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from shared.kafka_rights import RightsRefused, check_rights, missing_rights, refused_line
+from shared.kafka_rights import (
+    ASK_S,
+    RightsRefused,
+    check_rights,
+    missing_rights,
+    refused_line,
+)
 from shared.settings import KafkaSettings
 
 SASL = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
@@ -27,10 +34,12 @@ class _Answer:
 
 
 class _Future:
-    def __init__(self, answer: _Answer | Exception) -> None:
+    def __init__(self, answer: _Answer | Exception, waits: list[float]) -> None:
         self._answer = answer
+        self._waits = waits
 
     def result(self, timeout: float) -> _Answer:
+        self._waits.append(timeout)
         if isinstance(self._answer, Exception):
             raise self._answer
         return self._answer
@@ -38,19 +47,24 @@ class _Future:
 
 class _Admin:
     """Answers DescribeTopics / DescribeGroups from `grants` (name -> operations, None:
-    not listed, an exception: raised)."""
+    not listed, an exception: raised); `asked`: each request's names and options, `waits`:
+    each answer's wait."""
 
     def __init__(self, grants: dict[str, Any]) -> None:
         self.grants = grants
+        self.asked: list[tuple[str, list[str], dict[str, Any]]] = []
+        self.waits: list[float] = []
 
     def _answer(self, names: list[str]) -> dict[str, _Future]:
-        return {n: _Future(g if isinstance(g, Exception) else _Answer(g))
+        return {n: _Future(g if isinstance(g, Exception) else _Answer(g), self.waits)
                 for n, g in ((n, self.grants[n]) for n in names)}
 
-    def describe_topics(self, topics: Any, **_: Any) -> dict[str, _Future]:
+    def describe_topics(self, topics: Any, **options: Any) -> dict[str, _Future]:
+        self.asked.append(("topics", list(topics.topic_names), options))
         return self._answer(list(topics.topic_names))
 
-    def describe_consumer_groups(self, groups: list[str], **_: Any) -> dict[str, _Future]:
+    def describe_consumer_groups(self, groups: list[str], **options: Any) -> dict[str, _Future]:
+        self.asked.append(("groups", groups, options))
         return self._answer(groups)
 
     def poll(self, timeout: float) -> int:
@@ -61,10 +75,20 @@ def _refusal(code: int) -> KafkaException:
     return KafkaException(KafkaError(code, "Broker: authorization failed"))
 
 
+#: Each admin client made: (the settings, quiet, the client).
+_MADE: list[tuple[KafkaSettings, bool, _Admin]] = []
+
+
 @pytest.fixture
 def grants(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     grants: dict[str, Any] = {}
-    monkeypatch.setattr("shared.kafka.make_admin", lambda kafka, quiet=False: _Admin(grants))
+
+    def make_admin(kafka: KafkaSettings, quiet: bool = False) -> _Admin:
+        _MADE.append((kafka, quiet, _Admin(grants)))
+        return _MADE[-1][2]
+
+    _MADE.clear()
+    monkeypatch.setattr("shared.kafka.make_admin", make_admin)
     return grants
 
 
@@ -117,10 +141,79 @@ def test_the_line_names_each_right_the_principal_and_the_settings_never_the_pass
     assert info.value.exit_code == 2
 
 
-def test_a_certificate_s_principal_is_named_by_its_setting() -> None:
-    mtls = KafkaSettings(security_protocol="SSL", ssl_certificate_location="/c.pem")
-    assert "the client certificate's (KAFKA_SSL_CERTIFICATE_LOCATION)" in refused_line(
-        mtls, "the sink", [("topic", "t", "READ")])
+@pytest.mark.parametrize(("kafka", "principal"), [
+    (KafkaSettings(security_protocol="SSL", ssl_certificate_location="/c.pem"),
+     "the client certificate's (KAFKA_SSL_CERTIFICATE_LOCATION)"),
+    (KafkaSettings(), "the one it signs in as"),
+])
+def test_a_principal_without_a_user_name_is_named_by_how_it_signs_in(
+    kafka: KafkaSettings, principal: str,
+) -> None:
+    assert refused_line(kafka, "the sink", [("topic", "t", "READ")]) == (
+        f"Kafka refuses the sink Read on topic t: grant it to its principal, {principal}, or "
+        "correct the KAFKA_ settings it signs in with (KAFKA_SECURITY_PROTOCOL, "
+        "KAFKA_SASL_USERNAME, KAFKA_SSL_*)")
+
+
+def test_the_cluster_is_asked_as_the_service_signs_in_for_its_listed_operations_in_time(
+    grants: dict[str, Any],
+) -> None:
+    """The admin client signs in with the service's own settings (another principal's rights
+    say nothing of its own), logs no connection noise of its own, asks for the authorized
+    operations (without them the broker lists none: every right "unknown") and waits at most
+    the timeout, for the request and for each answer."""
+    grants |= {"in": ["DESCRIBE"], "out": ["DESCRIBE"], "g": ["DESCRIBE"]}
+    needs = [("topic", "out", "WRITE"), ("topic", "in", "READ"), ("group", "g", "READ")]
+    assert missing_rights(SASL, needs, timeout=2.5) == needs
+    [(kafka, quiet, admin)] = _MADE
+    assert (kafka, quiet) == (SASL, True)
+    options = {"include_authorized_operations": True, "request_timeout": 2.5}
+    assert admin.asked == [("topics", ["in", "out"], options), ("groups", ["g"], options)]
+    assert admin.waits == [2.5, 2.5, 2.5]
+    _MADE.clear()
+    with pytest.raises(RightsRefused) as info:
+        check_rights(SASL, "the sink", [("group", "g", "READ")])
+    [(kafka, quiet, admin)] = _MADE
+    assert kafka is SASL
+    assert admin.asked == [("groups", ["g"], {"include_authorized_operations": True,
+                                              "request_timeout": ASK_S})]
+    assert admin.waits == [ASK_S]
+    assert "Read on group g" in str(info.value)
+
+
+def test_an_answer_not_known_does_not_hide_the_next_one_refused(grants: dict[str, Any]) -> None:
+    grants |= {"a": RuntimeError("timed out"), "b": [], "c": _refusal(KafkaError._TIMED_OUT),
+               "d": ["DESCRIBE"]}
+    needs = [("topic", n, "READ") for n in "abcd"]
+    assert missing_rights(SASL, needs) == [("topic", "b", "READ"), ("topic", "d", "READ")]
+
+
+@pytest.mark.parametrize("raised", [KafkaException(), KafkaException("no error object")])
+def test_a_kafka_exception_without_an_error_code_is_unknown(
+    grants: dict[str, Any], raised: KafkaException,
+) -> None:
+    grants |= {"t": raised}
+    assert missing_rights(SASL, [("topic", "t", "READ")]) is None
+
+
+def test_what_is_not_known_is_logged_naming_the_resource_and_the_error(
+    grants: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, "shared.kafka_rights")
+    timed_out = KafkaError(KafkaError._TIMED_OUT, "timed out")
+    grants |= {"a": KafkaException(timed_out), "b": RuntimeError("no answer")}
+    assert missing_rights(SASL, [("topic", "a", "READ"), ("topic", "b", "READ")]) is None
+
+    def unreachable(kafka: KafkaSettings, quiet: bool = False) -> None:
+        raise RuntimeError("no admin")
+
+    monkeypatch.setattr("shared.kafka.make_admin", unreachable)
+    assert missing_rights(SASL, [("topic", "a", "READ")]) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"rights on topic a not known: {timed_out}",
+        "rights on topic b not known: no answer",
+        "rights not known: no admin",
+    ]
 
 
 @pytest.mark.parametrize(("code", "group_asked"), [

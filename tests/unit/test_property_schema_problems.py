@@ -135,6 +135,44 @@ def test_a_dict_field_at_its_bound_stops_as_pydantic_stops_it(
     _same_as_whole(value, model)  # runs of 256 members: 40 bad and 32, 33 or 34 good in one
 
 
+@pytest.mark.parametrize("model", [Transaction, ScoredTransaction])
+@pytest.mark.parametrize("members", [31, 32, 33, 34])
+@pytest.mark.parametrize("bad", ['"b{}":[]', '"{}":[]', r'"\u0062{}":[]'])  # the last: b, escaped
+@pytest.mark.parametrize("times", [1, 2])
+def test_bad_members_after_valid_ones_at_the_bound_are_each_counted(
+    model: type[BaseModel], members: int, bad: str, times: int
+) -> None:
+    """31 or 32 distinct valid attributes (each once, or twice: read member by member) then
+    bad ones (new keys, or the same keys repeated): the bad ones' problems; 33 valid:
+    pydantic's one problem. The reading must not stop at the 32nd valid key."""
+    valid = [f'"{i}":"v"' for i in range(members) for _ in range(times)]
+    attrs = ",".join(valid + [bad.format(i) for i in range(5)])
+    value = f'{{"attributes":{{{attrs}}}}}'.encode()
+    whole = _whole(value, model)
+    assert isinstance(whole, tuple)
+    assert whole[1] == (8 + 5 if members <= 32 else 8 + 1)
+    for piece in (1, 2, 7, 32, 40):
+        assert _pieces(value, model, piece) == whole
+    _same_as_whole(value, model)
+
+
+@pytest.mark.parametrize("model", [Transaction, ScoredTransaction])
+@pytest.mark.parametrize("key", ['"a"', f'"{"k" * 65}"', '"\\u0007"'])
+def test_a_key_repeated_past_the_bound_names_its_own_problems_each_time(
+    model: type[BaseModel], key: str
+) -> None:
+    """A key (valid, too long, a control character) given a valid value then a bad one,
+    then 32 other keys with bad values (33 keys: the field may be stopped, read member by
+    member): the repeat's problems named by its key, as the whole message names them."""
+    attrs = ",".join([f'{key}:"v"', f"{key}:[]", f"{key}:1"] + [f'"{i}":[]' for i in range(32)])
+    value = f'{{"attributes":{{{attrs}}}}}'.encode()
+    whole = _whole(value, model)
+    assert isinstance(whole, tuple)
+    for piece in (1, 2, 3, 32):
+        assert _pieces(value, model, piece) == whole
+    _same_as_whole(value, model)
+
+
 def test_a_large_message_is_read_in_pieces_and_its_reason_is_the_whole_messages() -> None:
     """Over `WHOLE_BYTES` by default: 83,000 problems, the reason as before."""
     value = b'{"attributes":{' + b",".join(b'"%06x":[]' % i for i in range(2_000)) + b"}}"
@@ -293,7 +331,17 @@ def test_a_piece_holds_at_most_piece_chars_but_a_longer_part_alone(
     found = list(_packed((("x" * n, 1) for n in sizes), None))
     assert len(found) == pieces
     assert all(len(",".join(p)) <= PIECE_CHARS or len(p) == 1 for p in found)
-    assert len(list(_packed((("x", 1) for _ in range(7)), 3))) == 3  # at most 3 members
+    assert [len(p) for p in _packed((("x", 1) for _ in range(7)), 3)] == [3, 3, 1]  # at most 3
+
+
+def test_a_piece_after_a_part_longer_alone_holds_piece_chars_again() -> None:
+    """The count and the characters start afresh in each piece: two halves of
+    `PIECE_CHARS` less the comma fit in the piece after a part longer alone."""
+    half = PIECE_CHARS // 2
+    sizes = [PIECE_CHARS + 1, half - 1, half, half, half]
+    assert [[len(x) for x in p] for p in _packed((("x" * n, 1) for n in sizes), None)] == [
+        [PIECE_CHARS + 1], [half - 1, half], [half], [half]]  # 2 x half + "," is one over
+    assert [len(p) for p in _packed((("x", 2) for _ in range(5)), 4)] == [2, 2, 1]
 
 
 @pytest.mark.parametrize("chars", [PIECE_CHARS // 256 - 10, PIECE_CHARS // 256 + 10])
@@ -317,3 +365,125 @@ def test_a_run_longer_than_a_piece_is_sent_in_pieces(
     assert len(flag) == chars
     _same_as_whole(f'{{"rule_flags":{{{",".join([flag] * 600)}}}}}'.encode(), ScoredTransaction)
     assert sent and max(sent) <= PIECE_CHARS
+
+
+_VALID = (b'{"transaction_id":"t","customer_id":"c","timestamp":"2025-01-01T00:00:00",'
+          b'"amount":1.0,"country":"DE","channel":"web","device":"d","merchant_category":"m"}')
+
+
+def _routes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records how `validate` reads each message: "whole" (pydantic given all of it) or
+    "pieces"."""
+    import shared.schema_problems as sp
+
+    ways: list[str] = []
+    whole, problems = sp._whole, sp._problems
+
+    def as_whole(*args: Any) -> Any:
+        ways.append("whole")
+        return whole(*args)
+
+    def in_pieces(*args: Any) -> Any:
+        ways.append("pieces")
+        return problems(*args)
+
+    monkeypatch.setattr(sp, "_whole", as_whole)
+    monkeypatch.setattr(sp, "_problems", in_pieces)
+    return ways
+
+
+@pytest.mark.parametrize(("bound", "ways"), [
+    (len(_VALID) - 1, ["pieces", "whole"]),  # one byte over the bound: in pieces, no problem:
+    (len(_VALID), ["whole"]),  # the record from the whole message (it holds no problem)
+    (len(_VALID) + 1, ["whole"]),
+])
+def test_a_valid_message_gives_its_record_read_whole_up_to_the_bound(
+    monkeypatch: pytest.MonkeyPatch, bound: int, ways: list[str],
+) -> None:
+    routes = _routes(monkeypatch)
+    found = validate(_VALID, Transaction, 3, whole_bytes=bound)
+    assert isinstance(found, Transaction) and found.amount == 1.0
+    assert routes == ways
+
+
+@pytest.mark.parametrize("keep", [1, 3])
+@pytest.mark.parametrize(("bound", "ways"), [(0, ["pieces"]), (10**6, ["whole"])])
+def test_a_messages_first_problems_are_kept_up_to_keep_and_all_counted(
+    monkeypatch: pytest.MonkeyPatch, keep: int, bound: int, ways: list[str],
+) -> None:
+    """Over the bound the whole message never goes to pydantic (its list of problems is the
+    memory this module saves); either way the first `keep` problems and their count."""
+    routes = _routes(monkeypatch)
+    found = validate(b'{"amount":"x"}', Transaction, keep, whole_bytes=bound)
+    assert isinstance(found, Problems)
+    assert (len(found.first), found.count, found.first[0]["loc"]) == (keep, 8, ("transaction_id",))
+    assert routes == ways
+
+
+@pytest.mark.parametrize("data", [_VALID.decode(), _VALID])
+def test_text_and_other_models_are_read_whole(
+    monkeypatch: pytest.MonkeyPatch, data: str | bytes,
+) -> None:
+    """Text (not the bytes of a message), or a model this module has no plan for."""
+
+    class Other(BaseModel):
+        amount: float
+
+    routes = _routes(monkeypatch)
+    model: type[BaseModel] = Transaction if isinstance(data, str) else Other
+    assert isinstance(validate(data, model, 3, whole_bytes=0), model)
+    assert routes == ["whole"]
+
+
+def test_a_message_read_unforeseen_falls_back_to_the_whole_message_keeping_keep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shared.schema_problems as sp
+
+    def unforeseen(*_: Any) -> Problems:
+        raise sp._Unforeseen
+
+    monkeypatch.setattr(sp, "_problems", unforeseen)
+    found = validate(b'{"amount":"x"}', Transaction, 2, whole_bytes=0)
+    assert isinstance(found, Problems) and (len(found.first), found.count) == (2, 8)
+
+
+_past_key = st.sampled_from(['"a"', '"\\u0061"', f'"{"k" * 65}"', '"\\u0007"', '"\\u0007"',
+                             '"~0"', '"b"']) | st.integers(0, 40).map(lambda i: f'"{i}"')
+_past_value = st.sampled_from(['"v"', '"v"', '"v"', "[]", "1", "null", f'"{"v" * 257}"',
+                               "[[1]]", '{"a":{"b":[]}}'])  # the last two: values with nesting
+
+
+@PROPERTY
+@given(st.lists(st.tuples(_past_key, _past_value), min_size=28, max_size=90),
+       st.sampled_from([None, 1, 2, 3, 5, 32]),
+       st.sampled_from([Transaction, ScoredTransaction]))
+def test_a_dict_field_about_its_bound_reads_as_the_whole_message(
+    members: list[tuple[str, str]], piece: int | None, model: type[BaseModel],
+) -> None:
+    """`attributes` near and past its 32 keys (where pydantic may stop it): refused keys
+    (too long, a control character) repeated and spelled two ways, valid keys repeated with
+    bad values: the reason and count of the whole message, in pieces of any size."""
+    attrs = ",".join(f"{k}:{v}" for k, v in members)
+    value = f'{{"attributes":{{{attrs}}}}}'.encode()
+    found = _problems(value.decode(), model, _plan(model), MAX_PROBLEMS, piece)
+    whole = _whole(value, model)
+    assert isinstance(whole, tuple)
+    assert (describe_problems(found.first, found.count), found.count) == whole[:2]
+
+
+
+@pytest.mark.parametrize("bound", [0, 10**6])
+def test_problems_hold_no_copy_of_the_input(bound: int) -> None:
+    """Type, place and message only: no input (a copy of a value, of the whole message for
+    a missing field), no URL, no context."""
+    value = b'{"amount":"x","country":"' + b"D" * 300 + b'","attributes":{"k":[]}}'
+    found = validate(value, Transaction, 10, whole_bytes=bound)
+    assert isinstance(found, Problems) and found.count == 9
+    assert [sorted(e) for e in found.first] == [["loc", "msg", "type"]] * 9
+
+
+@pytest.mark.parametrize("field", ["amount", "customer_id", "reasons_top3"])
+def test_a_long_object_in_a_field_that_is_no_dict_reads_as_the_whole_message(field: str) -> None:
+    value = f'{{"{field}":{{"a":"{"v" * (SMALL_VALUE_CHARS + 10)}"}}}}'.encode()
+    _same_as_whole(value, ScoredTransaction)
