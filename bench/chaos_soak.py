@@ -114,6 +114,8 @@ class Chaos:
     zombies: list[tuple[str, Service]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     unplanned: list[str] = field(default_factory=list)
+    #: Zombies stopped at the end as their id's only process (`stop_all`).
+    only: list[tuple[str, Service]] = field(default_factory=list)
     bad_exits: list[str] = field(default_factory=list)
 
     def at(self) -> float:
@@ -165,8 +167,8 @@ class Chaos:
         return [f"{svc.log_path.name}: "
                 + (f"exit {svc.proc.poll()}" if svc.proc and svc.proc.poll() is not None
                    else "running")
-                + (" (its id's only process)" if name not in self.detectors else "")
-                for name, svc in self.zombies]
+                + (" (its id's only process)" if any(svc is z for _, z in self.only) else "")
+                for _, svc in self.zombies]
 
     def check(self) -> None:
         """Wake paused detectors whose time came; restart whatever died unplanned."""
@@ -212,7 +214,8 @@ class Chaos:
         codes = {"sink": self.sink.terminate()}
         codes.update({n: d.terminate() for n, d in self.detectors.items() if d.proc})
         # zombies that are their id's only process are stopped as a detector, exit 0 required
-        codes.update({n: z.terminate() for n, z in self.orphans()})
+        self.only = self.orphans()
+        codes.update({n: z.terminate() for n, z in self.only})
         return codes
 
     def close(self) -> None:

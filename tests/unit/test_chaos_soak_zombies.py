@@ -69,3 +69,13 @@ def test_a_zombie_running_beside_its_replacement_is_still_reported_running() -> 
     assert chaos.stop_all() == {"sink": 0, "d1": 0, "d2": 0}
     assert (zombie.alive(), newer.alive()) == (True, False)
     assert chaos.zombie_codes() == ["detector-d1-3.log: running"]  # seed 700's divergence
+
+
+def test_a_zombie_that_ended_before_its_id_was_left_without_a_process_is_named_as_it_ended(
+) -> None:
+    """Seed 708: the zombie exited 2, fenced; later d1's current process was SIGTERMed
+    and not restarted. It was never its id's only process."""
+    chaos, zombie, _ = replaced(replacement_kept=False)
+    zombie.proc.code = 2
+    assert chaos.stop_all() == {"sink": 0, "d2": 0}
+    assert chaos.zombie_codes() == ["detector-d1-3.log: exit 2"]
