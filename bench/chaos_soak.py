@@ -114,6 +114,8 @@ class Chaos:
     zombies: list[tuple[str, Service]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     unplanned: list[str] = field(default_factory=list)
+    #: Zombies stopped at the end as their id's only process (`stop_all`).
+    only: list[tuple[str, Service]] = field(default_factory=list)
     bad_exits: list[str] = field(default_factory=list)
 
     def at(self) -> float:
@@ -153,11 +155,20 @@ class Chaos:
         return sorted(n for n, d in self.detectors.items()
                       if d.alive() and not self.is_paused(d))
 
+    def orphans(self) -> list[tuple[str, Service]]:
+        """Replaced zombies still running whose id has no current process (its replacement
+        was killed and left dead: `kill_detector`): each is its id's only process, as a
+        detector the supervisor kept, not a zombie running beside a newer one."""
+        return [(n, z) for n, z in self.zombies if n not in self.detectors and z.alive()]
+
     def zombie_codes(self) -> list[str]:
-        """How each replaced zombie ended (or that it still runs)."""
+        """How each replaced zombie ended (or that it still runs); one stopped as its id's
+        only process (`stop_all`) is named so."""
         return [f"{svc.log_path.name}: "
                 + (f"exit {svc.proc.poll()}" if svc.proc and svc.proc.poll() is not None
-                   else "running") for _, svc in self.zombies]
+                   else "running")
+                + (" (its id's only process)" if any(svc is z for _, z in self.only) else "")
+                for _, svc in self.zombies]
 
     def check(self) -> None:
         """Wake paused detectors whose time came; restart whatever died unplanned."""
@@ -202,6 +213,9 @@ class Chaos:
         self.paused.clear()
         codes = {"sink": self.sink.terminate()}
         codes.update({n: d.terminate() for n, d in self.detectors.items() if d.proc})
+        # zombies that are their id's only process are stopped as a detector, exit 0 required
+        self.only = self.orphans()
+        codes.update({n: z.terminate() for n, z in self.only})
         return codes
 
     def close(self) -> None:

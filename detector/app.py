@@ -50,7 +50,7 @@ from detector.kafka_io import (
     topic_rights,
 )
 from detector.loop import BatchProcessor, CoreFailure, ReplayContext
-from detector.metrics import Metrics, Watchdog
+from detector.metrics import Metrics, Watchdog, stopped_since_start
 from detector.outage import is_outage
 from detector.ownership import PartitionOwnership
 from detector.partition import CoreEngineFactory, EngineFactory, Hook, PartitionState
@@ -88,8 +88,10 @@ class Detector(PartitionOwnership):
     """One detector process: a consumer-group member with a transactional producer."""
 
     def __init__(self, settings: DetectorSettings, factory: EngineFactory | None = None,
-                 hook: Hook | None = None) -> None:
-        """`hook`: the fault-injection seam of tests (see detector.partition.Hook); None in use."""
+                 hook: Hook | None = None, born: tuple[float, float] | None = None) -> None:
+        """`hook`: the fault-injection seam of tests (see detector.partition.Hook); None in use.
+        `born`: the process's `stopped_since_start` before this (a service's, `run_service`;
+        None: unknown, or a process that did more than start this detector)."""
         self.settings = settings
         self._factory = factory or CoreEngineFactory(settings.core)
         self._topic = settings.topics.transactions_topic
@@ -112,6 +114,11 @@ class Detector(PartitionOwnership):
         #: Its questions of rights (start, aborts), one admin client; let go at shutdown.
         self._rights = RightsAdmin(settings.kafka)
         self._watchdog = Watchdog(WATCHDOG_S)
+        #: This process's age and stopped time before its Kafka steps, and when they were
+        #: read (the watchdog's clock: it sees the pauses from then on; `_leave_if_replaced_
+        #: starting`).
+        self._born = born
+        self._born_at = self._watchdog.now()
         self._snapshot_partitions, self._txn = self._start_up()
         self._new_consumer = lambda: make_group_consumer(settings)
         self._consumer = self._new_consumer()
@@ -140,6 +147,7 @@ class Detector(PartitionOwnership):
             # abort the process, librdkafka #4605): the group's refusal comes as the
             # consumer's GROUP_AUTHORIZATION_FAILED, named then (`_is_error`)
             check_rights(kafka, WHO, topic_rights(s), admin=self._rights)
+            self._leave_if_replaced_starting()  # before init_transactions fences that one
             return partitions, Transactions(
                 s, self._watchdog, self.metrics, lambda: self._stopping, self._new_output,
                 init_timeout=min(INIT_TRY_S, left), newer_instance=self._newer_instance)
@@ -150,6 +158,32 @@ class Detector(PartitionOwnership):
             return retry_within(
                 connect, lambda exc: is_outage(exc, s.topics.replication_factor, brokers),
                 s.startup_wait_s, exit_4(s.kafka, STARTUP_WAIT_SETTING, "starting"), "starting")
+
+    def _leave_if_replaced_starting(self) -> None:
+        """Exit 2 when this process was stopped while it started (SIGSTOP, a frozen VM: in
+        its imports or the core's load, before any watchdog ran, or in the steps since) and
+        the group lists a member under its client id: its supervisor started a newer
+        process with its id meanwhile, which this one's init_transactions would fence (the
+        newer one then exits 2 and the stale one runs on: randomized soak, seed 700). Asked
+        only past a stop, and once the process is older than a session and the members'
+        timeout: a member left by a process killed before this one started has expired by
+        then (a restart after kill -9 is no zombie). Unknown (no /proc, no answer): no."""
+        if self._born is None:
+            return
+        window = self.settings.session_timeout_ms / 1000 + MEMBERS_TIMEOUT_S
+        age, stopped = self._born
+        since = self._watchdog.now() - self._born_at
+        if not (stopped >= window or (self._watchdog.paused_within(0.0, since=self._born_at)
+                                      and age + since >= window)):
+            return
+        me = member_client_id(self.settings)
+        if not any(client == me for client, _ in group_members(self.settings) or ()):
+            return
+        raise DetectorError(
+            f"detector {self.settings.transactional_id} was stopped while it started "
+            f"(about {stopped:.0f} s before its Kafka steps), and another instance with the "
+            f"same id is in group {self.settings.group_id} (started meanwhile?); it ends "
+            "before its producer fences that one, and leaves the id to it")
 
     def _newer_instance(self) -> bool:
         """Whether the group lists a member under this instance's client id that was never
@@ -370,7 +404,7 @@ def run_service(settings: DetectorSettings, hook: Hook | None = None,
                 load_core()
             except compiled.CoreUnavailable as exc:
                 raise DetectorError(str(exc)) from exc
-            detector = Detector(settings, factory, hook)
+            detector = Detector(settings, factory, hook, born=stopped_since_start())
         except _StopRequested:
             return 0
         detector.run()

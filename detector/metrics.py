@@ -236,6 +236,25 @@ def run_queue_wait(tid: int | None) -> float | None:
         return None
 
 
+def stopped_since_start() -> tuple[float, float] | None:
+    """(seconds since this process started, seconds of them its calling thread was neither
+    running nor waiting to run): the second is a stop (SIGSTOP, a frozen VM) or a block (a
+    read from a cold disk, a sleep); None where unknown (no /proc, no schedstats). Read
+    before any network wait, it is the process's stops and disk reads of its start-up (the
+    imports, the core's load), which no watchdog thread sees: none runs yet."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            started = int(f.read().rsplit(b")", 1)[1].split()[19])  # field 22, clock ticks
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat", "rb") as f:
+            ran, waited = (int(v) for v in f.read().split()[:2])
+    except (OSError, ValueError, IndexError):
+        return None
+    if ran <= 0:  # a kernel that keeps no such counts
+        return None
+    age = time.clock_gettime(time.CLOCK_BOOTTIME) - started / os.sysconf("SC_CLK_TCK")
+    return age, max(age - (ran + waited) / 1e9, 0.0)
+
+
 class _Open:
     """A guarded step in progress: its name and when its clock (re)started."""
 

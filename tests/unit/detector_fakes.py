@@ -344,8 +344,10 @@ class FakeRestorer:
 
 
 def fake_detector(monkeypatch: Any, cluster: FakeCluster, factory: Any | None = None,
-                  hook: Any | None = None, **settings: Any) -> Any:
-    """A `Detector` wired to `cluster` instead of Kafka."""
+                  hook: Any | None = None, born: tuple[float, float] | None = None,
+                  members: Callable[..., Any] | None = None, **settings: Any) -> Any:
+    """A `Detector` wired to `cluster` instead of Kafka; `born`: its process's age and
+    stopped time (`Detector`'s); `members`: `group_members`' stand-in (none listed)."""
     import detector.app as app
     import detector.txn as txn
 
@@ -357,9 +359,9 @@ def fake_detector(monkeypatch: Any, cluster: FakeCluster, factory: Any | None = 
     monkeypatch.setattr(app, "make_group_consumer", lambda s: cluster.consumer())
     monkeypatch.setattr(app, "make_offset_reader", lambda s: cluster.consumer())
     monkeypatch.setattr(app, "Restorer", lambda *a: FakeRestorer(cluster, *a))
-    monkeypatch.setattr(app, "group_members", lambda s, *a, **k: [])  # no other instance
+    monkeypatch.setattr(app, "group_members", members or (lambda s, *a, **k: []))
     s = DetectorSettings(**{"instance_id": "t", "commit_interval_ms": 1, **settings})
-    return app.Detector(s, factory or CountingFactory(), hook=hook)
+    return app.Detector(s, factory or CountingFactory(), hook=hook, born=born)
 
 
 def drained(cluster: FakeCluster) -> Callable[[Any], bool]:

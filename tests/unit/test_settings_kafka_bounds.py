@@ -168,7 +168,7 @@ def test_a_transaction_timeout_the_broker_refuses_is_named_at_the_start(
     import detector.app as app
 
     def refused(code: int) -> Any:
-        def start(*_: Any) -> Any:
+        def start(*_: Any, **__: Any) -> Any:
             raise KafkaException(KafkaError(code, "Failed to acquire transactional PID from "
                                             "broker: Broker: Transaction timeout is larger "
                                             "than the maximum", fatal=True))

@@ -1,0 +1,81 @@
+"""bench/chaos_soak.py's account of replaced zombies at the end of a run. Seed 705
+(2026-12-07): detector d1 was paused, replaced, and its replacement killed -9 and left dead
+(other detectors ran) as the paused one woke; the woken one, its id's only process, ran on
+correctly and was reported as a divergence, "zombie detector-d1-3.log: running"."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from chaos_soak import Chaos
+
+
+class Proc:
+    """A child process: running until terminated (then exit 0)."""
+
+    def __init__(self) -> None:
+        self.code: int | None = None
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def send_signal(self, _: Any) -> None:
+        pass
+
+
+class Svc:
+    """A stand-in of pipeline_harness.Service: a log name, a process, terminate."""
+
+    def __init__(self, log: str) -> None:
+        self.log_path = Path(log)
+        self.proc = Proc()
+
+    def alive(self) -> bool:
+        return self.proc.code is None
+
+    def terminate(self, timeout: float = 60) -> int:
+        self.proc.code = 0
+        return 0
+
+
+def replaced(replacement_kept: bool) -> tuple[Chaos, Svc, Svc]:
+    """A chaos whose d1 was replaced (its old process a zombie, woken); the replacement
+    kept as d1's current process, or killed and left dead (no current process of d1)."""
+    chaos = Chaos({}, Path("."), Svc("sink-1.log"))  # type: ignore[arg-type]
+    zombie, newer = Svc("detector-d1-3.log"), Svc("detector-d1-4.log")
+    chaos.zombies.append(("d1", zombie))  # type: ignore[arg-type]
+    if replacement_kept:
+        chaos.detectors["d1"] = newer  # type: ignore[assignment]
+    else:
+        newer.proc.code = -9
+    chaos.detectors["d2"] = Svc("detector-d2-1.log")  # type: ignore[assignment]
+    return chaos, zombie, newer
+
+
+def test_a_zombie_whose_replacement_was_left_dead_is_stopped_as_its_ids_only_process(
+) -> None:
+    chaos, zombie, _ = replaced(replacement_kept=False)
+    assert chaos.stop_all() == {"sink": 0, "d2": 0, "d1": 0}
+    assert not zombie.alive()
+    assert chaos.zombie_codes() == ["detector-d1-3.log: exit 0 (its id's only process)"]
+
+
+def test_a_zombie_running_beside_its_replacement_is_still_reported_running() -> None:
+    chaos, zombie, newer = replaced(replacement_kept=True)
+    assert chaos.stop_all() == {"sink": 0, "d1": 0, "d2": 0}
+    assert (zombie.alive(), newer.alive()) == (True, False)
+    assert chaos.zombie_codes() == ["detector-d1-3.log: running"]  # seed 700's divergence
+
+
+def test_a_zombie_that_ended_before_its_id_was_left_without_a_process_is_named_as_it_ended(
+) -> None:
+    """Seed 708: the zombie exited 2, fenced; later d1's current process was SIGTERMed
+    and not restarted. It was never its id's only process."""
+    chaos, zombie, _ = replaced(replacement_kept=False)
+    zombie.proc.code = 2
+    assert chaos.stop_all() == {"sink": 0, "d2": 0}
+    assert chaos.zombie_codes() == ["detector-d1-3.log: exit 2"]
