@@ -29,3 +29,25 @@ def test_the_parser_loads_no_engine_and_the_engine_is_there_when_asked() -> None
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True).stdout.splitlines()
     assert out == ["[]", "detector.core.engine"]
+
+
+SCORING_PROBE = """
+import sys
+import numpy as np
+import detector.offline, detector.core.engine, detector.core.stateformat
+print("sklearn" in sys.modules)
+from detector.core.config import CoreConfig
+from detector.core.model import fit_rows
+rows = np.arange(64, dtype=np.float32).reshape(16, 4)
+print(fit_rows(rows, 1, CoreConfig()).version, "sklearn" in sys.modules)
+"""
+
+
+def test_scoring_loads_scikit_learn_at_its_first_fit_not_at_its_start() -> None:
+    """A `score` or a detector whose partitions never reach a fit point (a small input)
+    needs no forest: scikit-learn and the scipy it loads (~1 s of CPU) wait for the first
+    fit. Before: `import detector.core.engine` loaded it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", SCORING_PROBE], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    assert out == ["False", "if-v1 True"]
