@@ -15,8 +15,6 @@ from auditstream.report import write_report_from_exports
 from auditstream.sample import sample_config, write_scored_sample
 from dashboard.browser import Chromium
 from dashboard.build import SAMPLE_EXPORTS, build, check_project_folders
-from dashboard.preview import write_previews
-from dashboard.sample import write_sample
 from producer.limits import MAX_ROWS
 from shared.entry import folder_name, number, optional_input
 from shared.errors import UsageError
@@ -104,6 +102,8 @@ def _sample(args: argparse.Namespace) -> int:
     refuse_foreign(out, EXPORT_FILES, "the sample", "give it a folder of its own")
     with FolderLock(out, "dashboard sample"):
         if args.synthetic:
+            from dashboard.sample import write_sample  # pandas: not at every command's start
+
             written = write_sample(out, rows=args.rows, seed=args.seed)
         else:
             written = write_scored_sample(out, customers=args.customers, seed=args.seed)
@@ -127,6 +127,8 @@ def _screenshots(args: argparse.Namespace) -> int:
                           ready=f"document.body.dataset.page === '{name}'")
                 print(f"wrote {shown(page.screenshot(out / f'report-{name}.png'))}")
         if pbix is not None:
+            from dashboard.preview import write_previews
+
             for path in write_previews(pbix, out):
                 print(f"wrote {shown(path)}")
     return 0

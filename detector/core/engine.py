@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from detector.core import compiled, legacy, stateformat, stateparts
+from detector.core import compiled, stateformat, stateparts
 from detector.core.config import CoreConfig
 from detector.core.knobs import Knobs
 from detector.core.model import RULES_ONLY, FeatureSample, FittedModel
@@ -258,7 +258,9 @@ class PartitionEngine:
         format 2 written before it, read once on the upgrade)."""
         if data.startswith(stateformat.MAGIC):
             parts = stateformat.decode(data, config)
-        else:
+        else:  # read once on an upgrade: its scikit-learn only then, not at every start
+            from detector.core import legacy
+
             parts = legacy.read(data, config)
         return cls._from(parts, config)
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.ensemble import IsolationForest
+
+if TYPE_CHECKING:  # only a fitted forest is packed: scikit-learn is loaded by then
+    from sklearn.ensemble import IsolationForest
 
 #: Another way to find `ForestArrays._depths`' path lengths (the same floats).
 Walk = Callable[["ForestArrays", NDArray[np.float32]], NDArray[np.float64]]

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.ensemble import IsolationForest
 
 from detector.core.config import CoreConfig
 from detector.core.forestarrays import ForestArrays, Walk, pack
+
+if TYPE_CHECKING:  # scikit-learn (with scipy: ~1 s of CPU) loaded at the first fit only
+    from sklearn.ensemble import IsolationForest
 
 RULES_ONLY = "rules-only"
 
@@ -103,6 +106,8 @@ def fit(sample: FeatureSample, number: int, cfg: CoreConfig) -> FittedModel:
 def fit_rows(rows: NDArray[np.float32], number: int, cfg: CoreConfig) -> FittedModel:
     """Fit forest number `number` on `rows` (float32, as the sample holds them): the same
     rows and number give the same forest, which is how a snapshot restores it."""
+    from sklearn.ensemble import IsolationForest
+
     data = rows.astype(np.float64)
     forest = IsolationForest(
         n_estimators=cfg.n_trees,

@@ -21,7 +21,7 @@ from shared.startup import loading
 def test_ctrl_c_while_the_commands_are_imported_is_one_line_and_130(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def interrupted() -> None:
+    def interrupted(command: str | None = None) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "build_parser", interrupted)
@@ -47,7 +47,7 @@ def test_sigterm_while_the_commands_are_imported_is_the_commands_own_stop(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     argv: list[str], code: int, line: str,
 ) -> None:
-    def terminated() -> argparse.ArgumentParser:
+    def terminated(command: str | None = None) -> argparse.ArgumentParser:
         os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` while pandas is imported
         return argparse.ArgumentParser()  # held until the modules are loaded, then a stop
 
