@@ -376,25 +376,32 @@ def test_read_taken_back_from_a_running_sink_ends_it_and_a_restart_once_granted_
     assert _rows_exported(exports) == 100
 
 
-def test_write_taken_back_from_a_running_replay_stops_it_in_one_line_after_its_summary(
-    authz_broker: AuthzBroker, case: Case, csv: tuple[Path, int], tmp_path: Path,
-) -> None:
-    path, rows = csv
+def _input_write_taken_back(authz_broker: AuthzBroker, case: Case, command: list[str],
+                            tmp_path: Path, service: str) -> Ended:
+    """`command` run with every right, its Write on the input topic taken back once 20 of
+    its rows are there; how it ended, asserted to name that right."""
     missing = case.right("input", WRITE)
     authz_broker.grant(case.rights())
     ensure_topics(authz_broker.admin_view, [TopicSpec(case.topics.input, PARTITIONS)])
-    command = [*_command("replay", path, tmp_path), "--rate", "40"]  # about 5 s
     proc = subprocess.Popen(command, env=case.env(authz_broker, tmp_path), cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         read_all(authz_broker.admin_view, case.topics.input, PARTITIONS, 20, timeout=60,
                  settle=0)
         authz_broker.revoke([missing])
-        taken = time.monotonic()
-        ended = _ended(proc, taken)
+        ended = _ended(proc, time.monotonic())
     finally:
         proc.kill()
-    _assert_named(ended, "replay", missing)
+    _assert_named(ended, service, missing)
+    return ended
+
+
+def test_write_taken_back_from_a_running_replay_stops_it_in_one_line_after_its_summary(
+    authz_broker: AuthzBroker, case: Case, csv: tuple[Path, int], tmp_path: Path,
+) -> None:
+    path, rows = csv
+    command = [*_command("replay", path, tmp_path), "--rate", "40"]  # about 5 s
+    ended = _input_write_taken_back(authz_broker, case, command, tmp_path, "replay")
     sent = read_all(authz_broker.admin_view, case.topics.input, PARTITIONS, 20, timeout=5)
     assert 20 <= len(sent) < rows
     assert f"{len(sent):,} of {rows:,} row(s) were delivered" in ended.errors[0]
@@ -419,22 +426,9 @@ def test_write_taken_back_from_a_running_generate_stops_it_in_one_line_naming_it
 ) -> None:
     # as the replay's (above): the same line, after its summary (before: exit 3, the
     # summary's UNDELIVERED line alone, no right named)
-    missing = case.right("input", WRITE)
-    authz_broker.grant(case.rights())
-    ensure_topics(authz_broker.admin_view, [TopicSpec(case.topics.input, PARTITIONS)])
     command = [sys.executable, "-c", _SLOWED, "generate", "--publish", "--customers", "20",
                "--days", "6", "--seed", "15"]
-    proc = subprocess.Popen(command, env=case.env(authz_broker, tmp_path), cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        read_all(authz_broker.admin_view, case.topics.input, PARTITIONS, 20, timeout=60,
-                 settle=0)
-        authz_broker.revoke([missing])
-        taken = time.monotonic()
-        ended = _ended(proc, taken)
-    finally:
-        proc.kill()
-    _assert_named(ended, "generate", missing)
+    ended = _input_write_taken_back(authz_broker, case, command, tmp_path, "generate")
     sent = read_all(authz_broker.admin_view, case.topics.input, PARTITIONS, 20, timeout=5)
     rows = int(ended.stderr.split("generated ", 1)[1].split(" ", 1)[0].replace(",", ""))
     assert 20 <= len(sent) < rows

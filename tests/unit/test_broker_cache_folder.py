@@ -12,6 +12,7 @@ import pytest
 
 from auditstream.broker.process import free_port
 from auditstream.cli import main
+from tests.unit.test_broker_home_folder import _one_line
 from tests.unit.test_broker_libs import fake_mvn  # noqa: F401  (a fixture)
 
 
@@ -24,12 +25,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_mvn: Path) -> Path
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder\n")
     return a_file
-
-
-def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    return err[0]
 
 
 @pytest.mark.parametrize("action", ["fetch", "start"])
