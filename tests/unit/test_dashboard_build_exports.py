@@ -11,6 +11,7 @@ file; a header holding none of the table's columns is refused.)
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from auditstream.cli import main as cli_main
 from dashboard.build import SAMPLE_EXPORTS
 from dashboard.spec import NAME
+from shared import date_range
 
 Damage = Callable[[Path], object]
 
@@ -42,6 +44,15 @@ def _first_line(path: Path, edit: Callable[[str], str]) -> None:
 def _second_line(path: Path, edit: Callable[[str], str]) -> None:
     head, second, rest = path.read_text(encoding="utf-8").split("\n", 2)
     path.write_text("\n".join([head, edit(second), rest]), encoding="utf-8", newline="")
+
+
+def _older_run(path: Path, **fields: str) -> None:
+    """run.json as a release before the date range wrote it (no range, no marks), edited."""
+    run = json.loads(path.read_text(encoding="utf-8"))
+    for name in (*date_range.FIELDS, *date_range.ROW_MARK_FIELDS, "event_low_watermark",
+                 "event_watermark"):
+        run.pop(name, None)
+    path.write_text(json.dumps(run | fields, indent=2), encoding="utf-8")
 
 
 DAMAGES: list[tuple[str, Damage, str]] = [
@@ -67,9 +78,12 @@ DAMAGES: list[tuple[str, Damage, str]] = [
      "run.json: not JSON"),
     ("run.json a list", lambda f: (f / "run.json").write_text("[1]", encoding="utf-8"),
      "run.json: not a JSON object"),
-    ("event_time_min not a time", lambda f: _edit(
-        f / "run.json", '"event_time_min": "', '"event_time_min": "x'),
-     "run.json: event times"),
+    ("date range not a date", lambda f: _edit(
+        f / "run.json", '"date_range_first": "', '"date_range_first": "x'),
+     "run.json: event times or date range"),
+    # the model reads event_time_min only from a run.json without the range and its marks
+    ("older run.json, event_time_min not a time", lambda f: _older_run(
+        f / "run.json", event_time_min="x2025-01-01T06:31:42"), "run.json: event times"),
 ]
 
 

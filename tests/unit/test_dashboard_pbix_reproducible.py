@@ -108,11 +108,13 @@ def test_one_changed_cell_changes_the_model_bytes(
 def test_entries_are_dated_by_the_snapshot_in_canonical_order(
     baseline: tuple[Path, float]
 ) -> None:
-    """Without SOURCE_DATE_EPOCH every entry carries run.json's newest event time (UTC; a
-    ZIP date has 2 s resolution), whatever the clock or the files' mtimes said; entries
-    come in name order after [Content_Types].xml, each a 0644 regular file."""
+    """Without SOURCE_DATE_EPOCH every entry carries how far run.json's event time got (its
+    `event_watermark`; the sample has one since 2026-12-07. UTC; a ZIP date has 2 s
+    resolution), whatever the clock or the files' mtimes said; entries come in name order
+    after [Content_Types].xml, each a 0644 regular file."""
     run = json.loads((SAMPLE_EXPORTS / "run.json").read_text(encoding="utf-8"))
-    newest = datetime.fromisoformat(run["event_time_max"])
+    assert run["event_watermark"] != run["event_time_max"]  # tells the two rules apart
+    newest = datetime.fromisoformat(run["event_watermark"])
     expected = (newest.year, newest.month, newest.day, newest.hour, newest.minute,
                 newest.second - newest.second % 2)
     with zipfile.ZipFile(baseline[0]) as archive:

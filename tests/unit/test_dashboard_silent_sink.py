@@ -28,9 +28,10 @@ def card(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluate]:
 
         def read_at(age: float) -> tuple[dict[str, Any], str]:
             beat = datetime.fromisoformat(row["heartbeat_at"])
-            # a sink's row (the sample's is a batch run's: test_dashboard_batch_status.py)
+            # a running sink's row, 0 minutes behind (the sample's is a stopped batch run's:
+            # test_dashboard_batch_status.py)
             seen = row | {"read_at": (beat + timedelta(seconds=age)).isoformat(),
-                          "source": SOURCE_SINK}
+                          "source": SOURCE_SINK, "stopped_at": None, "minutes_behind": 0}
             return seen, shown.text(seen)
 
         yield read_at
