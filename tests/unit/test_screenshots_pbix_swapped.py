@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import auditstream.dashboard_cmd as cmd
+import dashboard.preview
 from auditstream.cli import main
 from shared.errors import ExitCode
 from tests.fifo_guard import alarm
@@ -72,7 +73,8 @@ def previewed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[bytes]:
     monkeypatch.setattr(cmd, "Chromium", lambda **_: _Page())
     monkeypatch.setattr(cmd, "write_report_from_exports",
                         lambda source, into: Path(into) / "report.html")
-    monkeypatch.setattr(cmd, "write_previews", previews)
+    # imported where `screenshots` draws them (not at every command's start: start16)
+    monkeypatch.setattr(dashboard.preview, "write_previews", previews)
     return seen
 
 
