@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.entry import STDIO, file_name
+from shared.entry import STDIO, file_name, stdio_refused
 from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 from shared.schemas import CONTROL_CHARACTERS
 
@@ -54,8 +54,7 @@ def _named(value: object) -> object:
     if isinstance(value, str) and not value.strip():
         raise ValueError("empty; name a folder, or unset the variable for its default")
     if value == STDIO:  # as the options (`shared.entry.folder_name`)
-        raise ValueError("'-' (standard input or output) is not taken: name a folder (./- "
-                         "for one named '-')")
+        raise ValueError(stdio_refused("a folder"))
     return value
 
 
@@ -79,8 +78,7 @@ FileName = Annotated[Path, BeforeValidator(_file)]
 
 def _input(value: object) -> object:
     if value == STDIO:  # as the inputs' arguments (`shared.entry.input_file`)
-        raise ValueError("'-' (standard input or output) is not taken: name a file (./- for "
-                         "one named '-')")
+        raise ValueError(stdio_refused("a file"))
     return value
 
 
