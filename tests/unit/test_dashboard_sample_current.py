@@ -74,6 +74,12 @@ def fresh(fresh_folder: Path) -> dict[str, bytes]:
     return _files(fresh_folder)
 
 
+def test_a_sample_run_leaves_no_lock_file_in_its_folder(fresh_folder: Path) -> None:
+    # the committed folder got the run's `.sink.lock` (ignored by git, but in the folder
+    # the .pbix is built from, and in a copy of it)
+    assert sorted(p.name for p in fresh_folder.iterdir() if p.name.startswith(".")) == []
+
+
 def test_the_committed_sample_holds_the_files_a_sample_run_writes(
         fresh: dict[str, bytes]) -> None:
     assert sorted(_files(SAMPLE_EXPORTS)) == sorted(fresh)
