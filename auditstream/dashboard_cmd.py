@@ -98,9 +98,10 @@ def _sample(args: argparse.Namespace) -> int:
     # A sample is an exports folder's content: like `score --out`, it takes the folder's
     # lock, so it never replaces the files of a folder a sink, `score` or another sample is
     # writing (their rows would be lost, or the folder a mix of two runs): exit 6 instead.
-    # Nor the user's own files at export names in a folder without exports (exit 2).
+    # Nor the user's own files at export names in a folder without exports (exit 2). The
+    # lock file goes when the lock does: no `.sink.lock` in the committed sample's folder.
     refuse_foreign(out, EXPORT_FILES, "the sample", "give it a folder of its own")
-    with FolderLock(out, "dashboard sample"):
+    with FolderLock(out, "dashboard sample", keep=False):
         if args.synthetic:
             from dashboard.sample import write_sample  # pandas: not at every command's start
 

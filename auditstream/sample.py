@@ -31,7 +31,8 @@ def write_scored_sample(out_dir: Path, customers: int = 40, days: int = 30,
     rows = score_transactions(txs, config, partitions=4)
     out_dir.mkdir(parents=True, exist_ok=True)
     recipe = f"realistic generator seed={seed} customers={customers} days={days}"
-    write_exports(rows, out_dir, ExportSettings(single_file=False),
+    # the sample is the same for everyone: no EXPORTS_* of the environment taken
+    write_exports(rows, out_dir, ExportSettings.of_defaults(single_file=False),
                   run_info={"input": recipe, "scored_by": "dashboard.sample",
                             "first_fit_after": config.first_fit_after})
     (out_dir / REPORT_NAME).unlink(missing_ok=True)  # generated per exports folder

@@ -50,7 +50,7 @@ from detector.kafka_io import (
     topic_rights,
 )
 from detector.loop import BatchProcessor, CoreFailure, ReplayContext
-from detector.metrics import Metrics, Watchdog, stopped_since_start
+from detector.metrics import Metrics, Watchdog, not_runnable_since_start
 from detector.outage import is_outage
 from detector.ownership import PartitionOwnership
 from detector.partition import CoreEngineFactory, EngineFactory, Hook, PartitionState
@@ -90,8 +90,8 @@ class Detector(PartitionOwnership):
     def __init__(self, settings: DetectorSettings, factory: EngineFactory | None = None,
                  hook: Hook | None = None, born: tuple[float, float] | None = None) -> None:
         """`hook`: the fault-injection seam of tests (see detector.partition.Hook); None in use.
-        `born`: the process's `stopped_since_start` before this (a service's, `run_service`;
-        None: unknown, or a process that did more than start this detector)."""
+        `born`: the process's `not_runnable_since_start` before this (a service's,
+        `run_service`; None: unknown, or a process that did more than start this detector)."""
         self.settings = settings
         self._factory = factory or CoreEngineFactory(settings.core)
         self._topic = settings.topics.transactions_topic
@@ -171,6 +171,8 @@ class Detector(PartitionOwnership):
         if self._born is None:
             return
         window = self.settings.session_timeout_ms / 1000 + MEMBERS_TIMEOUT_S
+        # any time neither running nor runnable is taken for a stop: a start that long
+        # blocked on a disk only lists the group once more (the safe side)
         age, stopped = self._born
         since = self._watchdog.now() - self._born_at
         if not (stopped >= window or (self._watchdog.paused_within(0.0, since=self._born_at)
@@ -404,7 +406,7 @@ def run_service(settings: DetectorSettings, hook: Hook | None = None,
                 load_core()
             except compiled.CoreUnavailable as exc:
                 raise DetectorError(str(exc)) from exc
-            detector = Detector(settings, factory, hook, born=stopped_since_start())
+            detector = Detector(settings, factory, hook, born=not_runnable_since_start())
         except _StopRequested:
             return 0
         detector.run()

@@ -236,12 +236,12 @@ def run_queue_wait(tid: int | None) -> float | None:
         return None
 
 
-def stopped_since_start() -> tuple[float, float] | None:
+def not_runnable_since_start() -> tuple[float, float] | None:
     """(seconds since this process started, seconds of them its calling thread was neither
-    running nor waiting to run): the second is a stop (SIGSTOP, a frozen VM) or a block (a
-    read from a cold disk, a sleep); None where unknown (no /proc, no schedstats). Read
-    before any network wait, it is the process's stops and disk reads of its start-up (the
-    imports, the core's load), which no watchdog thread sees: none runs yet."""
+    running nor waiting to run): a stop (SIGSTOP, a frozen VM), a block (a read from a cold
+    disk, a lock) or a sleep alike, which /proc does not tell apart; None where unknown (no
+    /proc, no schedstats). Read before any network wait, it is the start-up's (the imports,
+    the core's load), which no watchdog thread sees: none runs yet."""
     try:
         with open("/proc/self/stat", "rb") as f:
             started = int(f.read().rsplit(b")", 1)[1].split()[19])  # field 22, clock ticks

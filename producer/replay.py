@@ -154,9 +154,7 @@ def _replay(inputs: list[InputFile], settings: ProducerSettings, pacer: Pacer, s
     # said only once the files are known readable: before a missing file or a bad header
     # it sent people looking at the rows' order, the error came after
     loaded = load(inputs, None if strict else _say_sorting)
-    if moved := changed(inputs, before):
-        raise ReplayError(f"{_names(moved)} changed while it was read (written to in place), "
-                          "nothing sent; replay it once nothing writes to it")
+    _refuse_changed(inputs, before)
     files = _report_rejects(loaded, rejects_dir)
     if strict and loaded.rejected:
         first_src, first = next(iter(loaded.rejects.items()))
@@ -172,13 +170,18 @@ def _replay(inputs: list[InputFile], settings: ProducerSettings, pacer: Pacer, s
     return ReplaySummary(len(loaded.records), loaded.rejected, report, files)
 
 
+def _refuse_changed(inputs: list[InputFile], before: list[Version]) -> None:
+    """`ReplayError`, nothing sent, naming the inputs written to in place since `before`."""
+    if moved := changed(inputs, before):
+        raise ReplayError(f"{_names(moved)} changed while it was read (written to in place), "
+                          "nothing sent; replay it once nothing writes to it")
+
+
 def _no_row(inputs: list[InputFile], before: list[Version], rejected: int) -> NoReturn:
     """Refuse input without a row to send (header only: an upstream export that failed; or
     every row rejected), as `score` refuses it: exit 2 (was 0 or 1, after the broker's wait,
     `sent 0 of 0`); an input changed meanwhile is said as such."""
-    if moved := changed(inputs, before):
-        raise ReplayError(f"{_names(moved)} changed while it was read (written to in place), "
-                          "nothing sent; replay it once nothing writes to it")
+    _refuse_changed(inputs, before)
     raise ReplayError(f"no row to send in {_names([file.path for file in inputs])} (header "
                       f"only, or every row rejected: {rejected}); nothing sent")
 

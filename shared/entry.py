@@ -205,16 +205,21 @@ def number(kind: type[int] | type[float], least: float, *, strict: bool = False,
 STDIO = "-"
 
 
-def _not_stdio(text: str) -> None:
+def stdio_refused(noun: str) -> str:
+    """The one line refusing `-` where `noun` ("a file", "a folder") is asked for: an
+    option's (`input_file`, `file_name`, `folder_name`) and a setting's
+    (`shared.settings.NamedPath`, `FileName`, `InputName`) alike."""
+    return f"'-' (standard input or output) is not taken: name {noun} (./- for one named '-')"
+
+
+def _not_stdio(text: str, noun: str) -> None:
     if text == STDIO:
-        raise argparse.ArgumentTypeError(
-            "'-' (standard input or output) is not taken: give a file or folder name (./- "
-            "for one named '-')")
+        raise argparse.ArgumentTypeError(stdio_refused(noun))
 
 
 def input_file(text: str) -> Path:
     """An argparse type for a file to read (`score`, `replay`, `review import`): not `-`."""
-    _not_stdio(text)
+    _not_stdio(text, "a file")
     return Path(text)
 
 
@@ -230,7 +235,7 @@ def file_name(text: str) -> Path:
     """An argparse type for a file to write (`generate --out`): a name, not empty and not
     ending in `/`, `/.` or `/..`, which name a folder (`Path` drops them: `--out new/` wrote
     a file named `new`). An existing folder is refused later (`check_file_target`)."""
-    _not_stdio(text)
+    _not_stdio(text, "a file")
     if not text:
         raise argparse.ArgumentTypeError("an empty name; give a file name")
     if text.endswith("/") or text.rpartition("/")[2] in (".", ".."):  # `x/.`: `x` as well
@@ -244,7 +249,7 @@ def folder_name(text: str) -> Path:
     """An argparse type for a folder (`score --out`, `--exports`, `--rejects-dir`): not an
     empty name, which `Path` reads as `.` (`--out "$UNSET"` wrote the exports into the
     working folder, exit 0); `.` itself is taken."""
-    _not_stdio(text)
+    _not_stdio(text, "a folder")
     if not text:
         raise argparse.ArgumentTypeError("an empty name; give a folder ('.' for this one)")
     return Path(text)

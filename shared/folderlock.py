@@ -4,7 +4,9 @@ The sink holds the lock for as long as it runs, and `auditstream score --out` wh
 writes, so a second writer on the same folder stops at once with `LockedError` (exit 6)
 naming the holder's PID instead of appending every row a second time. The kernel releases
 the lock when its holder exits, however it exits (kill -9 included), so a stale lock file
-never blocks a restart; the file itself stays (removing it would race with a new holder).
+never blocks a restart; the file itself stays, but for a writer that keeps none
+(`keep=False`) and removes it while it still holds the lock: a lock is held only on the
+file at the name, so one taken on a removed file is taken again on the file there now.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ LOCK_FILE = ".sink.lock"
 class FolderLock:
     """`with FolderLock(folder, "sink"):` holds the folder's lock for the block."""
 
-    def __init__(self, folder: Path, holder: str = "sink") -> None:
+    def __init__(self, folder: Path, holder: str = "sink", *, keep: bool = True) -> None:
+        """`keep=False`: the lock file is removed as the lock is let go (a folder that is
+        committed: `dashboard sample`)."""
         self.folder = Path(folder)
         self.path = self.folder / LOCK_FILE
         self.holder = holder
+        self.keep = keep
         self._fd: int | None = None
 
     def acquire(self) -> FolderLock:
@@ -37,6 +42,21 @@ class FolderLock:
             raise UsageError(f"{shown(self.folder)} is not a folder; give a folder ({self.holder} "
                              "creates it if missing)")
         check_folder_of(self.folder)  # the folder itself is created, never the ones above
+        fd = self._lock()
+        while not _at(self.path, fd):  # removed by a holder that keeps none as it let go
+            os.close(fd)
+            fd = self._lock()
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {self.holder}\n".encode())
+        except BaseException:
+            os.close(fd)  # closing the descriptor releases the lock
+            raise
+        self._fd = fd
+        return self
+
+    def _lock(self) -> int:
+        """The lock file, open and locked, or `LockedError`."""
         with creating(self.folder):
             self.folder.mkdir(exist_ok=True)
             # 0666 less the umask, as every export (shared.atomic): under umask 002 a group
@@ -55,19 +75,14 @@ class FolderLock:
         except BaseException:
             os.close(fd)
             raise
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()} {self.holder}\n".encode())
-        except BaseException:
-            os.close(fd)  # closing the descriptor releases the lock
-            raise
-        self._fd = fd
-        return self
+        return fd
 
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            os.close(fd)  # closing releases the flock; the file stays for the next holder
+            if not self.keep:  # while still held: a taker checks the file is at the name
+                self.path.unlink(missing_ok=True)
+            os.close(fd)  # closing releases the flock; a kept file stays for the next holder
 
     def __enter__(self) -> FolderLock:
         return self.acquire()
@@ -75,6 +90,16 @@ class FolderLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
+
+
+def _at(path: Path, fd: int) -> bool:
+    """Whether `fd` is the file at `path` now (its holder may have removed it meanwhile)."""
+    try:
+        there = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (there.st_dev, there.st_ino) == (own.st_dev, own.st_ino)
 
 
 def _read_owner(fd: int) -> str:

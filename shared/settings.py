@@ -8,13 +8,14 @@ service has one settings class of its own that nests them (see producer/detector
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import os
 import re
 from argparse import ArgumentTypeError
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import (
     AfterValidator,
@@ -25,9 +26,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from shared.entry import STDIO, file_name
+from shared.entry import STDIO, file_name, stdio_refused
 from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 from shared.schemas import CONTROL_CHARACTERS
 
@@ -54,8 +55,7 @@ def _named(value: object) -> object:
     if isinstance(value, str) and not value.strip():
         raise ValueError("empty; name a folder, or unset the variable for its default")
     if value == STDIO:  # as the options (`shared.entry.folder_name`)
-        raise ValueError("'-' (standard input or output) is not taken: name a folder (./- "
-                         "for one named '-')")
+        raise ValueError(stdio_refused("a folder"))
     return value
 
 
@@ -79,8 +79,7 @@ FileName = Annotated[Path, BeforeValidator(_file)]
 
 def _input(value: object) -> object:
     if value == STDIO:  # as the inputs' arguments (`shared.entry.input_file`)
-        raise ValueError("'-' (standard input or output) is not taken: name a file (./- for "
-                         "one named '-')")
+        raise ValueError(stdio_refused("a file"))
     return value
 
 
@@ -215,6 +214,26 @@ class Settings(BaseSettings):
         for name, meant in sorted(typos.items()):
             log.warning("%s is not read by auditstream, ignored: did you mean %s? (README, "
                         "Configuration)", name, meant)
+
+    @classmethod
+    def of_defaults(cls, **values: Any) -> Self:
+        """The settings of `values` and the declared defaults, no environment variable read:
+        for an output that must not depend on who makes it (`auditstream.sample`: a user's
+        `EXPORTS_CASE_DAYS` changed the committed sample)."""
+        return cast("Self", _unread(cls)(**values))
+
+
+@functools.cache
+def _unread(cls: type[Settings]) -> type[Settings]:
+    """`cls` with the values given to it as its only source (pydantic-settings'
+    `settings_customise_sources`), under its own name (as `settings_error` finds it)."""
+    def sources(_cls: type[BaseSettings], /, settings_cls: type[BaseSettings],
+                init_settings: PydanticBaseSettingsSource,
+                **_environment: PydanticBaseSettingsSource,
+                ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+    return type(cls.__name__, (cls,), {"settings_customise_sources": classmethod(sources),
+                                       "__module__": cls.__module__})
 
 
 class KafkaSettings(Settings):

@@ -1,8 +1,9 @@
 """A BROKER_CACHE_DIR that cannot be a folder: one line and the README's exit code, as for
-BROKER_HOME (tests/unit/test_broker_home_folder.py). Found walking the README's exit-code
-table (2026-12-06): `broker fetch` (and `broker start` on a fresh cache) with the cache
-under /proc or through a file ended in a FileNotFoundError / NotADirectoryError traceback,
-exit 70, where the table gives `broker fetch` (the jar cache) exit 5."""
+BROKER_HOME (tests/unit/test_broker_home_folder.py, which holds the test of a file in the
+way of either). Found walking the README's exit-code table (2026-12-06): `broker fetch`
+(and `broker start` on a fresh cache) with the cache under /proc or through a file ended in
+a FileNotFoundError / NotADirectoryError traceback, exit 70, where the table gives `broker
+fetch` (the jar cache) exit 5."""
 
 from __future__ import annotations
 
@@ -36,16 +37,3 @@ def test_a_cache_where_no_folder_can_be_made_is_exit_5(
     assert main(["broker", action]) == 5
     assert _one_line(capsys).startswith(
         "auditstream broker: error: cannot write /proc/auditstream-cache"), action
-
-
-@pytest.mark.parametrize("under", [False, True])
-def test_a_file_where_the_cache_folder_goes_is_exit_2_naming_it(
-    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    under: bool,
-) -> None:
-    cache = env / "cache" if under else env
-    monkeypatch.setenv("BROKER_CACHE_DIR", str(cache))
-    assert main(["broker", "fetch"]) == 2
-    line = _one_line(capsys)
-    assert line.startswith(f"auditstream broker: error: BROKER_CACHE_DIR={cache}: {env} is a "
-                           "file, not a folder"), line

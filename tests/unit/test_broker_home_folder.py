@@ -1,7 +1,7 @@
-"""A BROKER_HOME that cannot be a folder: one line and a documented exit code for every
-action, never a traceback. Before: `broker start` ended in NotADirectoryError (a file in
-the path, or BROKER_HOME itself a file) or FileNotFoundError (under /proc) tracebacks,
-exit 70, and so did `broker stop` for a path through a file."""
+"""A BROKER_HOME (or BROKER_CACHE_DIR) that cannot be a folder: one line and a documented
+exit code for every action, never a traceback. Before: `broker start` ended in
+NotADirectoryError (a file in the path, or BROKER_HOME itself a file) or FileNotFoundError
+(under /proc) tracebacks, exit 70, and so did `broker stop` for a path through a file."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from auditstream.cli import main
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A broker home and a cache that holds the jars (nothing fetched); the path of a file."""
+    monkeypatch.setenv("BROKER_HOME", str(tmp_path / "home"))
     cache = tmp_path / "cache"
     (cache / "kafka-9.9.9" / "libs").mkdir(parents=True)
     (cache / "kafka-9.9.9" / "libs" / ".complete").write_text("9.9.9\n")  # nothing fetched
@@ -33,17 +35,19 @@ def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
     return err[0]
 
 
+@pytest.mark.parametrize(("variable", "action"), [("BROKER_HOME", "start"),
+                                                  ("BROKER_CACHE_DIR", "fetch")])
 @pytest.mark.parametrize("under", [False, True])
-def test_a_file_where_the_home_folder_goes_is_exit_2_naming_it(
+def test_a_file_where_a_broker_folder_goes_is_exit_2_naming_it(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    under: bool,
+    variable: str, action: str, under: bool,
 ) -> None:
-    home = env / "broker" if under else env
-    monkeypatch.setenv("BROKER_HOME", str(home))
-    assert main(["broker", "start"]) == 2
+    folder = env / "below" if under else env
+    monkeypatch.setenv(variable, str(folder))
+    assert main(["broker", action]) == 2
     line = _one_line(capsys)
-    assert line.startswith(f"auditstream broker: error: BROKER_HOME={home}: {env} is a file, "
-                           "not a folder"), line
+    assert line.startswith(f"auditstream broker: error: {variable}={folder}: {env} is a "
+                           "file, not a folder"), line
 
 
 def test_a_home_where_no_folder_can_be_made_is_exit_5(

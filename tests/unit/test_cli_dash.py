@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from auditstream.cli import main
 from producer.settings import ProducerSettings
+from shared.entry import stdio_refused
 from shared.errors import ExitCode
 from sink.settings import SinkSettings
 
@@ -31,31 +32,38 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize(("argv", "option"), [
-    ([*GEN, "--out", "-"], "--out"),
-    ([*GEN, "--mix", "extended", "--changes-out", "-", "--out", "x.csv"], "--changes-out"),
-    (["score", "-", "--out", "o"], "INPUT.csv"),
-    (["score", "in.csv", "-", "--out", "o"], "INPUT.csv"),
-    (["score", "in.csv", "--out", "-"], "--out"),
-    (["score", "in.csv", "--out", "o", "--rejects-dir", "-"], "--rejects-dir"),
-    (["replay", "-"], "FILE.csv"),
-    (["replay", "in.csv", "--rejects-dir", "-"], "--rejects-dir"),
-    (["review", "import", "-", "--no-check", "--dry-run"], "FILE"),
-    (["sink", "--exports", "-"], "--exports"),
-    (["dashboard", "sample", "-"], "out"),
-    (["dashboard", "screenshots", "--pbix", "-"], "--pbix"),
-])
-def test_a_dash_is_refused_alike_exit_2_nothing_written(
-        here: Path, capsys: pytest.CaptureFixture[str], argv: list[str], option: str) -> None:
-    before = sorted(p.name for p in here.iterdir())
-    dash = (here / "-").read_bytes()
+def _refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """The last line `argv` printed, as argparse refused it (exit 2)."""
     capsys.readouterr()
     with pytest.raises(SystemExit) as exited:  # argparse's usage error
         main(argv)
     assert exited.value.code == ExitCode.USAGE
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].endswith(f"argument {option}: '-' (standard input or output) is not "
-                            "taken: give a file or folder name (./- for one named '-')"), err
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(("argv", "option", "noun"), [
+    ([*GEN, "--out", "-"], "--out", "a file"),
+    ([*GEN, "--mix", "extended", "--changes-out", "-", "--out", "x.csv"], "--changes-out",
+     "a file"),
+    (["score", "-", "--out", "o"], "INPUT.csv", "a file"),
+    (["score", "in.csv", "-", "--out", "o"], "INPUT.csv", "a file"),
+    (["score", "in.csv", "--out", "-"], "--out", "a folder"),
+    (["score", "in.csv", "--out", "o", "--rejects-dir", "-"], "--rejects-dir", "a folder"),
+    (["replay", "-"], "FILE.csv", "a file"),
+    (["replay", "in.csv", "--rejects-dir", "-"], "--rejects-dir", "a folder"),
+    (["review", "import", "-", "--no-check", "--dry-run"], "FILE", "a file"),
+    (["sink", "--exports", "-"], "--exports", "a folder"),
+    (["dashboard", "sample", "-"], "out", "a folder"),
+    (["dashboard", "screenshots", "--pbix", "-"], "--pbix", "a file"),
+])
+def test_a_dash_is_refused_alike_exit_2_nothing_written(
+        here: Path, capsys: pytest.CaptureFixture[str], argv: list[str], option: str,
+        noun: str) -> None:
+    before = sorted(p.name for p in here.iterdir())
+    dash = (here / "-").read_bytes()
+    line = _refused(capsys, argv)
+    assert line.endswith(f"argument {option}: '-' (standard input or output) is not taken: "
+                         f"name {noun} (./- for one named '-')"), line
     assert sorted(p.name for p in here.iterdir()) == before
     assert (here / "-").read_bytes() == dash
 
@@ -66,6 +74,23 @@ def test_dot_slash_dash_names_a_file_called_dash(here: Path) -> None:
     assert (here / "-").read_text().startswith("transaction_id,")
     assert main(["score", "./-", "--out", "o"]) == ExitCode.OK
     assert main(["score", "--out", "o2", "--", "-x"]) != ExitCode.OK  # any other name: a file
+
+
+@pytest.mark.parametrize(("argv", "option", "cls", "field", "value"), [
+    ([*GEN, "--out", "-"], "--out", ProducerSettings, "out", "-"),  # `file_name`
+    (["replay", "-"], "FILE.csv", ProducerSettings, "files", ["-"]),  # `input_file`
+    (["sink", "--exports", "-"], "--exports", SinkSettings, "exports_dir", "-"),  # a folder
+])
+def test_an_option_and_its_setting_refuse_a_dash_in_the_same_words(
+        here: Path, capsys: pytest.CaptureFixture[str], argv: list[str], option: str,
+        cls: type, field: str, value: object) -> None:
+    # the three refusals (options, `NamedPath`, `InputName`) were worded apart: the options
+    # said "give a file or folder name", the settings "name a folder" and "name a file"
+    said = _refused(capsys, argv).partition(f"argument {option}: ")[2]
+    with pytest.raises(ValidationError) as refused:
+        cls(**{field: value})
+    assert refused.value.errors()[0]["msg"].removeprefix("Value error, ") == said
+    assert said in (stdio_refused("a file"), stdio_refused("a folder"))
 
 
 def test_a_dash_among_the_replay_settings_files_is_refused() -> None:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pytest
 
 import detector.metrics as metrics
-from detector.metrics import Watchdog, run_queue_wait
+from detector.metrics import Watchdog, not_runnable_since_start, run_queue_wait
 
 T = TypeVar("T")
 
@@ -371,6 +371,18 @@ def test_the_run_queue_wait_is_schedstats_second_field_in_seconds(
     monkeypatch.setattr(metrics, "open", fake_open, raising=False)
     assert run_queue_wait(1234) == wait
     assert opened == ["/proc/self/task/1234/schedstat"]
+
+
+def test_the_time_not_runnable_since_start_counts_a_sleep_not_only_a_stop() -> None:
+    # was `stopped_since_start`: /proc tells no stop from a sleep or a disk wait
+    before = not_runnable_since_start()
+    if before is None:
+        pytest.skip("no /proc schedstats here")
+    time.sleep(0.3)  # the measured thing itself: a blocked sleep of the calling thread
+    after = not_runnable_since_start()
+    assert after is not None
+    assert after[0] - before[0] >= 0.3
+    assert after[1] - before[1] >= 0.25  # less what it ran and waited to run meanwhile
 
 
 class _Starved:

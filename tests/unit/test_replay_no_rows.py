@@ -71,3 +71,30 @@ def test_one_row_to_send_is_sent(tmp_path: Path, sent: list[int], good: int, bad
     f = _input(tmp_path, good, bad, ordered)
     assert main(["replay", str(f)]) == code
     assert sent == [1]
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["streamed", "sorted"])
+def test_no_row_read_from_a_file_changed_meanwhile_is_said_as_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        sent: list[int], ordered: bool) -> None:
+    # the refusal shared by a sorted replay's check and the no-row refusal (`_refuse_changed`)
+    import producer.sources
+
+    f = _input(tmp_path, 0, 2, ordered)
+    name = "stream" if ordered else "load"
+    read = getattr(producer.sources, name)
+
+    def and_change(*args: Any) -> Any:
+        out = read(*args)
+        if ordered:  # a generator: its rows read first
+            out = iter(list(out))
+        with f.open("a") as fh:
+            fh.write(BAD_ROW.format(i=9, day=9))
+        return out
+
+    monkeypatch.setattr(f"producer.replay.{name}", and_change)
+    assert main(["replay", str(f)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert errors == [f"auditstream replay: error: {f} changed while it was read (written to "
+                      "in place), nothing sent; replay it once nothing writes to it"]
+    assert sent == []
