@@ -1,0 +1,79 @@
+"""`review import` of review files a spreadsheet opened and saved (hostile probe of
+2026-12-07): the files of `tests/data/libreoffice/` were saved by LibreOffice Calc, standing in
+for Excel (its README has the commands), so CI needs no LibreOffice. Every outcome is the
+decisions imported exactly, or a line naming the row and what is wrong; never a silent
+wrong import."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from auditstream.cli import main
+from shared.errors import ExitCode
+from shared.reviews import Review
+from tests.review_publisher import publish_to_list
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "libreoffice"
+NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+NEW = ("case-7911e3edd155501d", "dismissed", "bob", NOW.isoformat(), "new 🧾, checked")
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[Review]:
+    """Reviews go to a list (the import's Kafka seam); `now` is NOW."""
+    out: list[Review] = publish_to_list(monkeypatch)
+    monkeypatch.setattr("auditstream.review.cli.now_utc", lambda: NOW)
+    return out
+
+
+def _import(tmp_path: Path, name: str, exports: Path = DATA / "exports") -> tuple[int, Path]:
+    f = tmp_path / Path(name).name
+    shutil.copyfile(DATA / name, f)
+    code = main(["review", "import", str(f), "--exports", str(exports), "--reviewer", "bob"])
+    return code, f
+
+
+def _published(sent: list[Review]) -> list[tuple[str, str, str, str, str]]:
+    return [(r.id, r.outcome, r.reviewer, r.reviewed_at.isoformat(), r.note) for r in sent]
+
+
+def test_the_file_as_filled_in_publishes_the_one_new_decision(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The control: before any spreadsheet saved it, alice's four decisions are as the
+    exports show them (the guarded formula read back without its `'`)."""
+    code, _ = _import(tmp_path, "reviewed.csv")
+    out = capsys.readouterr().out
+    assert (code, _published(sent)) == (ExitCode.OK, [NEW]), out
+    assert "4 row(s) as the exports already show them" in out
+
+
+@pytest.mark.parametrize("name", ["reviewed_de.csv", "no_semicolons/reviewed_de.csv"])
+def test_a_file_split_at_semicolons_and_saved_so_is_never_read_silently(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str], name: str,
+) -> None:
+    """A comma-separated cases.csv opened where the list separator is `;` (German Excel's
+    double-click) splits each line at the `;` of `impossible_travel;new_country`, and is
+    saved so: the header ends `note;`, rows holding a `;` have two cells, rows holding a `"`
+    are saved whole in quotes. Before: read with commas, the `note;` column was no `note`,
+    each of alice's decisions was published again as bob's with its note erased, and the
+    rows saved in quotes were one cell each, skipped as without an outcome: case 5's new
+    decision lost, exit 0 (without any `;`: nothing published, exit 0)."""
+    exports = DATA / ("no_semicolons/exports" if "/" in name else "exports")
+    code, f = _import(tmp_path, name, exports)
+    out, err = capsys.readouterr()
+    assert sent == []
+    assert code in (ExitCode.USAGE, ExitCode.ROWS_REJECTED), out
+    if code == ExitCode.USAGE:  # the header says it: nothing is read
+        assert err.count("\n") == 1, err
+        assert "header cell 'note;': nothing read, as a spreadsheet saves a file" in err, err
+    else:  # each row quoted whole is named; none is skipped
+        assert "1 row(s) without an outcome skipped" in out  # case 6, open
+        for line in (4, 5, 6):
+            said = f"{f}: line {line}: unreadable CSV row: 1 cell where the header has 22"
+            assert said in err, err
+        assert "4 rejected" not in out and "3 rejected" in out, out
