@@ -52,6 +52,29 @@ def test_the_file_as_filled_in_publishes_the_one_new_decision(
     assert "4 row(s) as the exports already show them" in out
 
 
+@pytest.mark.parametrize("name", ["reviewed_en.csv", "reviewed_en.xlsx"])
+def test_notes_a_spreadsheet_rewrote_do_not_republish_earlier_decisions(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str], name: str,
+) -> None:
+    """The spreadsheet read alice's notes `0042`, `1e5` and `3/4` as a number, a number and a
+    date and saved them as `42`, `1.00E+05` (.xlsx: 100000) and `03/04/26` (.xlsx: a date).
+    Before: all three were published again as new decisions of the importer, bob, with the
+    rewritten notes (exit 0). The same number is the same note; a date cannot be told from
+    an edit, so its row is rejected naming the note."""
+    code, f = _import(tmp_path, name)
+    out, err = capsys.readouterr()
+    assert _published(sent) == [NEW]
+    assert code == ExitCode.ROWS_REJECTED, out
+    unit = "row" if name.endswith(".xlsx") else "line"
+    lines = [x for x in err.splitlines() if x.startswith(f"{f}: ")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"{f}: {unit} 4: note: ")
+    assert ("is not the note cases.csv of" in lines[0]
+            and "shows for 'case-2a5c28350b001ab2' ('3/4', unclear by 'alice' at "
+                "2026-12-06T10:02:00Z)" in lines[0]), lines[0]
+    assert "3 row(s) as the exports already show them" in out
+
+
 @pytest.mark.parametrize("name", ["reviewed_de.csv", "no_semicolons/reviewed_de.csv"])
 def test_a_file_split_at_semicolons_and_saved_so_is_never_read_silently(
     tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str], name: str,
