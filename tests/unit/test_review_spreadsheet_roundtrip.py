@@ -52,7 +52,8 @@ def test_the_file_as_filled_in_publishes_the_one_new_decision(
     assert "4 row(s) as the exports already show them" in out
 
 
-@pytest.mark.parametrize("name", ["reviewed_en.csv", "reviewed_en.xlsx"])
+@pytest.mark.parametrize("name", ["reviewed_en.csv", "reviewed_en_bom_crlf.csv",
+                                  "reviewed_en.xlsx"])
 def test_notes_a_spreadsheet_rewrote_do_not_republish_earlier_decisions(
     tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str], name: str,
 ) -> None:
@@ -100,3 +101,31 @@ def test_a_file_split_at_semicolons_and_saved_so_is_never_read_silently(
             said = f"{f}: line {line}: unreadable CSV row: 1 cell where the header has 22"
             assert said in err, err
         assert "4 rejected" not in out and "3 rejected" in out, out
+
+
+@pytest.mark.parametrize(("exported", "read", "becomes"), [
+    ("0042", "42", "unchanged"),             # the same number
+    ("1e5", "1.00E+05", "unchanged"),
+    ("TRUE", "True", "unchanged"),           # the same truth value (.xlsx: a bool cell)
+    ("0042", "43", "rejected"),              # another number: cannot be told from an edit
+    ("3/4", "03/04/26", "rejected"),         # a date in the spreadsheet's format
+    ("true", "1", "rejected"),               # a truth value is no number
+    ("card 42", "card 43", "published"),     # text edited, stamp left: a new decision
+    ("", "42", "published"),                 # a note added
+])
+def test_a_note_differing_from_the_exports_only_as_a_spreadsheet_writes_it(
+    exported: str, read: str, becomes: str,
+) -> None:
+    from auditstream.review.records import Exported, Layout, parse_rows
+
+    at = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    cells = {"case_id": "c1", "outcome": "confirmed", "reviewer": "alice",
+             "reviewed_at": "2026-12-06T10:00:00Z", "note": read}
+    result = parse_rows([(2, cells)], Layout("case", "case_id"), reviewer="bob", now=NOW,
+                        exported={"c1": Exported("confirmed", "alice", at, exported)})
+    got = ("unchanged" if result.unchanged else "rejected" if result.rejected
+           else "published")
+    assert got == becomes, result
+    if becomes == "published":  # stamped anew, by the importer
+        assert [(r.reviewer, r.reviewed_at, r.note) for r in result.reviews] == [
+            ("bob", NOW, read)]
