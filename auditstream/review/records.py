@@ -212,10 +212,10 @@ def against_exports(result: ImportResult, origins: list[tuple[int, Packed]],
             continue
         raw = packed.cells()
         stamp = raw.get("reviewed_at", "").strip()
-        if (stamp and (review.outcome, review.reviewer, review.reviewed_at)
-                == (cur.outcome, cur.reviewer, cur.reviewed_at)):
-            # the exports' decision re-read: only its note differs
-            if _same_value(review.note, cur.note):
+        if (stamp and cur.reviewed_at is not None and review.reviewed_at == cur.reviewed_at
+                and review.outcome == cur.outcome and _lossy(review.reviewer, cur.reviewer)):
+            # the exports' decision re-read, as a spreadsheet saved it
+            if _same_value(review.note, cur.note) or _lossy(review.note, cur.note):
                 result.unchanged += 1
                 continue
             if _VALUE_LIKE.fullmatch(cur.note.strip()):
@@ -260,6 +260,21 @@ def against_exports(result: ImportResult, origins: list[tuple[int, Packed]],
 _VALUE_LIKE = re.compile(r"[+-]?[\d.,]+(e[+-]?\d+)?%?|\d{1,4}[-/.]\d{1,2}([-/.]\d{1,4})?"
                          r"([ T]\d{1,2}:\d{2}(:\d{2})?)?|\d{1,2}:\d{2}(:\d{2})?|true|false",
                          re.IGNORECASE)
+
+
+def _lossy(read: str, exported: str) -> bool:
+    """Whether `read` is `exported` saved in Windows-1252 (Excel's "CSV (Comma delimited)"),
+    each character it lacks written as another (`?`): `?ukasz` for `Łukasz`."""
+    return read == exported or (len(read) == len(exported) and all(
+        a == b or not _in_1252(b) for a, b in zip(read, exported, strict=True)))
+
+
+def _in_1252(char: str) -> bool:
+    try:
+        char.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _same_value(note: str, exported: str) -> bool:

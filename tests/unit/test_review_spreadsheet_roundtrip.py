@@ -129,3 +129,36 @@ def test_a_note_differing_from_the_exports_only_as_a_spreadsheet_writes_it(
     if becomes == "published":  # stamped anew, by the importer
         assert [(r.reviewer, r.reviewed_at, r.note) for r in result.reviews] == [
             ("bob", NOW, read)]
+
+
+def test_an_earlier_decision_saved_in_windows_1252_is_not_published_again(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Excel's "CSV (Comma delimited)" is Windows-1252: `Łukasz` and a Greek note come back
+    as `?ukasz` and `????? ????????`. Before: case 6 was published again as a new decision
+    of the reviewer `?ukasz` with the note of question marks. (The new decision's emoji is
+    `?` too: nothing tells it from a typed one, docs/review.md.)"""
+    code, _ = _import(tmp_path, "cp1252/reviewed_1252.csv", DATA / "cp1252" / "exports")
+    out = capsys.readouterr().out
+    assert [p[:3] for p in _published(sent)] == [("case-7911e3edd155501d", "dismissed", "bob")]
+    assert code == ExitCode.ROWS_REJECTED  # the 3/4 date, as above
+    assert "4 row(s) as the exports already show them" in out
+
+
+@pytest.mark.parametrize(("exported", "read", "becomes"), [
+    ("Łukasz", "?ukasz", "unchanged"),    # Ł is not in Windows-1252
+    ("Łukasz", "Lukasz", "unchanged"),    # a "best fit" of it
+    ("José", "Jos?", "published"),        # é is in Windows-1252: an edit
+    ("Łukasz", "?ukasz2", "published"),   # another length: an edit
+])
+def test_a_reviewer_differing_only_where_windows_1252_lacks_a_character(
+    exported: str, read: str, becomes: str,
+) -> None:
+    from auditstream.review.records import Exported, Layout, parse_rows
+
+    at = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    cells = {"case_id": "c1", "outcome": "confirmed", "reviewer": read,
+             "reviewed_at": "2026-12-06T10:00:00Z", "note": ""}
+    result = parse_rows([(2, cells)], Layout("case", "case_id"), reviewer="bob", now=NOW,
+                        exported={"c1": Exported("confirmed", exported, at, "")})
+    assert ("unchanged" if result.unchanged else "published") == becomes, result
