@@ -143,7 +143,11 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
                               "order mark?): save it as CSV UTF-8, or Unicode text with its "
                               "mark")
     names = normalise_header(header)
+    if (split := _split_at_semicolons(names)) is not None:
+        raise ReviewFileError(f"{shown(path)}: {split}")
     stray = errors == "surrogateescape"
+    # a row that does not reach the id column is cells run together, not an open row
+    id_at = min((names.index(c) for c in ID_COLUMN_NAMES if c in names), default=0)
 
     def counted(row: int) -> int:
         """The next row's number, as a sheet counts rows (the header is row 1, a blank line
@@ -194,10 +198,40 @@ def _csv(file: InputFile) -> tuple[list[str], Rows]:
                 if stray and (reason := stray_in_row(cells, names)) is not None:
                     yield start, {ERROR_KEY: reason}
                 elif any(c.strip() for c in cells):
-                    yield start, dict(zip(names, _pad(cells, len(names)), strict=True))
+                    if (shifted := _shifted(cells, len(names), id_at)) is not None:
+                        yield start, {ERROR_KEY: shifted}
+                    else:
+                        yield start, dict(zip(names, _pad(cells, len(names)), strict=True))
                 start = end + 1
 
     return header, rows()
+
+
+_SPLIT_HINT = ("as a spreadsheet saves a file it opened split at ';' (Excel's "
+               "double-click where the list separator is ';'); open the exports' CSV with "
+               "Data > From Text/CSV, comma as the separator, or import the .xlsx")
+
+
+def _split_at_semicolons(names: list[str]) -> str | None:
+    """Why a header is one a spreadsheet split at `;` and saved with `;`: read with commas,
+    its last name is `note;`, so the note column was missing and every note read as empty.
+    A header of one name is a file separated by `;` throughout (`separator_hint` names it)."""
+    for name in names if len(names) > 1 else ():
+        if ";" in name and READ_COLUMNS & {p.strip() for p in name.split(";")}:
+            return f"header cell {name!r}: nothing read, {_SPLIT_HINT}"
+    return None
+
+
+def _shifted(cells: list[str], width: int, id_at: int) -> str | None:
+    """Why a row's cells are not under the header's names: more cells than names (a cell
+    split at a `;`), or too few to reach the id (a row saved whole in one quoted cell).
+    Such a row's outcome was read from another column, or the row skipped as open."""
+    extra = len(cells) > width and any(c.strip() for c in cells[width:])
+    if not extra and len(cells) > id_at:
+        return None
+    n = f"{len(cells)} cell{'s' if len(cells) != 1 else ''}"
+    how = "more than its names" if extra else "short of the id column"
+    return f"unreadable CSV row: {n} where the header has {width} ({how}), {_SPLIT_HINT}"
 
 
 def _open_to_end(rest: str) -> bool:

@@ -12,6 +12,7 @@ older than it is rejected (`against_exports`).
 from __future__ import annotations
 
 import marshal
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -210,6 +211,22 @@ def against_exports(result: ImportResult, origins: list[tuple[int, Packed]],
             result.unchanged += 1
             continue
         raw = packed.cells()
+        stamp = raw.get("reviewed_at", "").strip()
+        if (stamp and cur.reviewed_at is not None and review.reviewed_at == cur.reviewed_at
+                and review.outcome == cur.outcome and _lossy(review.reviewer, cur.reviewer)):
+            # the exports' decision re-read, as a spreadsheet saved it
+            if _same_value(review.note, cur.note) or _lossy(review.note, cur.note):
+                result.unchanged += 1
+                continue
+            if _VALUE_LIKE.fullmatch(cur.note.strip()):
+                result.rejected.append(RowError(line, (
+                    f"note: {quote(review.note)} is not the note {known_where} shows for "
+                    f"{quote(review.id)} ({quote(cur.note)}, {cur.outcome} by "
+                    f"{quote(cur.reviewer)} at {_iso(cur.reviewed_at)}), as a spreadsheet "
+                    "rewrites a note it reads as a number or a date: not published; type the "
+                    "note again as text, or clear reviewed_at to record this row as a new "
+                    "decision"), raw, source))
+                continue
         if (changed := _extent_changed(raw, cur)) is not None:
             result.rejected.append(RowError(line, (
                 f"{quote(review.id)}: this case is not the one the file shows any more "
@@ -218,7 +235,6 @@ def against_exports(result: ImportResult, origins: list[tuple[int, Packed]],
                 "row's transactions and last_time cells to publish the outcome anyway"),
                 raw, source))
             continue
-        stamp = raw.get("reviewed_at", "").strip()
         if cur.reviewed_at is None:
             kept.append(review)
             continue
@@ -237,6 +253,42 @@ def against_exports(result: ImportResult, origins: list[tuple[int, Packed]],
         kept.append(review)
     result.reviews = kept
     result.rejected.sort(key=lambda e: e.line)
+
+
+#: A note a spreadsheet reads as a value and writes back in its own format (`0042` as `42`,
+#: `1e5` as `1.00E+05`, `3/4` as `03/04/26`, `2026-12-01` as `12/1/2026`, `true` as `TRUE`).
+_VALUE_LIKE = re.compile(r"[+-]?[\d.,]+(e[+-]?\d+)?%?|\d{1,4}[-/.]\d{1,2}([-/.]\d{1,4})?"
+                         r"([ T]\d{1,2}:\d{2}(:\d{2})?)?|\d{1,2}:\d{2}(:\d{2})?|true|false",
+                         re.IGNORECASE)
+
+
+def _lossy(read: str, exported: str) -> bool:
+    """Whether `read` is `exported` saved in Windows-1252 (Excel's "CSV (Comma delimited)"),
+    each character it lacks written as another (`?`): `?ukasz` for `Łukasz`."""
+    return read == exported or (len(read) == len(exported) and all(
+        a == b or not _in_1252(b) for a, b in zip(read, exported, strict=True)))
+
+
+def _in_1252(char: str) -> bool:
+    try:
+        char.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _same_value(note: str, exported: str) -> bool:
+    """Whether a note read back from a spreadsheet is the exported one: the same text, or
+    the same number or truth value in the spreadsheet's own format."""
+    if note == exported:
+        return True
+    a, b = note.strip().lower(), exported.strip().lower()
+    if a in ("true", "false") or b in ("true", "false"):
+        return a == b
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
 
 
 def _extent_changed(raw: Mapping[str, str], cur: Exported) -> str | None:

@@ -1,0 +1,164 @@
+"""`review import` of review files a spreadsheet opened and saved (hostile probe of
+2026-12-07): the files of `tests/data/libreoffice/` were saved by LibreOffice Calc, standing in
+for Excel (its README has the commands), so CI needs no LibreOffice. Every outcome is the
+decisions imported exactly, or a line naming the row and what is wrong; never a silent
+wrong import."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from auditstream.cli import main
+from shared.errors import ExitCode
+from shared.reviews import Review
+from tests.review_publisher import publish_to_list
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "libreoffice"
+NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+NEW = ("case-7911e3edd155501d", "dismissed", "bob", NOW.isoformat(), "new 🧾, checked")
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[Review]:
+    """Reviews go to a list (the import's Kafka seam); `now` is NOW."""
+    out: list[Review] = publish_to_list(monkeypatch)
+    monkeypatch.setattr("auditstream.review.cli.now_utc", lambda: NOW)
+    return out
+
+
+def _import(tmp_path: Path, name: str, exports: Path = DATA / "exports") -> tuple[int, Path]:
+    f = tmp_path / Path(name).name
+    shutil.copyfile(DATA / name, f)
+    code = main(["review", "import", str(f), "--exports", str(exports), "--reviewer", "bob"])
+    return code, f
+
+
+def _published(sent: list[Review]) -> list[tuple[str, str, str, str, str]]:
+    return [(r.id, r.outcome, r.reviewer, r.reviewed_at.isoformat(), r.note) for r in sent]
+
+
+def test_the_file_as_filled_in_publishes_the_one_new_decision(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The control: before any spreadsheet saved it, alice's four decisions are as the
+    exports show them (the guarded formula read back without its `'`)."""
+    code, _ = _import(tmp_path, "reviewed.csv")
+    out = capsys.readouterr().out
+    assert (code, _published(sent)) == (ExitCode.OK, [NEW]), out
+    assert "4 row(s) as the exports already show them" in out
+
+
+@pytest.mark.parametrize("name", ["reviewed_en.csv", "reviewed_en_bom_crlf.csv",
+                                  "reviewed_en.xlsx"])
+def test_notes_a_spreadsheet_rewrote_do_not_republish_earlier_decisions(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str], name: str,
+) -> None:
+    """The spreadsheet read alice's notes `0042`, `1e5` and `3/4` as a number, a number and a
+    date and saved them as `42`, `1.00E+05` (.xlsx: 100000) and `03/04/26` (.xlsx: a date).
+    Before: all three were published again as new decisions of the importer, bob, with the
+    rewritten notes (exit 0). The same number is the same note; a date cannot be told from
+    an edit, so its row is rejected naming the note."""
+    code, f = _import(tmp_path, name)
+    out, err = capsys.readouterr()
+    assert _published(sent) == [NEW]
+    assert code == ExitCode.ROWS_REJECTED, out
+    unit = "row" if name.endswith(".xlsx") else "line"
+    lines = [x for x in err.splitlines() if x.startswith(f"{f}: ")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"{f}: {unit} 4: note: ")
+    assert ("is not the note cases.csv of" in lines[0]
+            and "shows for 'case-2a5c28350b001ab2' ('3/4', unclear by 'alice' at "
+                "2026-12-06T10:02:00Z)" in lines[0]), lines[0]
+    assert "3 row(s) as the exports already show them" in out
+
+
+@pytest.mark.parametrize("name", ["reviewed_de.csv", "no_semicolons/reviewed_de.csv"])
+def test_a_file_split_at_semicolons_and_saved_so_is_never_read_silently(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str], name: str,
+) -> None:
+    """A comma-separated cases.csv opened where the list separator is `;` (German Excel's
+    double-click) splits each line at the `;` of `impossible_travel;new_country`, and is
+    saved so: the header ends `note;`, rows holding a `;` have two cells, rows holding a `"`
+    are saved whole in quotes. Before: read with commas, the `note;` column was no `note`,
+    each of alice's decisions was published again as bob's with its note erased, and the
+    rows saved in quotes were one cell each, skipped as without an outcome: case 5's new
+    decision lost, exit 0 (without any `;`: nothing published, exit 0)."""
+    exports = DATA / ("no_semicolons/exports" if "/" in name else "exports")
+    code, f = _import(tmp_path, name, exports)
+    out, err = capsys.readouterr()
+    assert sent == []
+    assert code in (ExitCode.USAGE, ExitCode.ROWS_REJECTED), out
+    if code == ExitCode.USAGE:  # the header says it: nothing is read
+        assert err.count("\n") == 1, err
+        assert "header cell 'note;': nothing read, as a spreadsheet saves a file" in err, err
+    else:  # each row quoted whole is named; none is skipped
+        assert "1 row(s) without an outcome skipped" in out  # case 6, open
+        for line in (4, 5, 6):
+            said = f"{f}: line {line}: unreadable CSV row: 1 cell where the header has 22"
+            assert said in err, err
+        assert "4 rejected" not in out and "3 rejected" in out, out
+
+
+@pytest.mark.parametrize(("exported", "read", "becomes"), [
+    ("0042", "42", "unchanged"),             # the same number
+    ("1e5", "1.00E+05", "unchanged"),
+    ("TRUE", "True", "unchanged"),           # the same truth value (.xlsx: a bool cell)
+    ("0042", "43", "rejected"),              # another number: cannot be told from an edit
+    ("3/4", "03/04/26", "rejected"),         # a date in the spreadsheet's format
+    ("true", "1", "rejected"),               # a truth value is no number
+    ("card 42", "card 43", "published"),     # text edited, stamp left: a new decision
+    ("", "42", "published"),                 # a note added
+])
+def test_a_note_differing_from_the_exports_only_as_a_spreadsheet_writes_it(
+    exported: str, read: str, becomes: str,
+) -> None:
+    from auditstream.review.records import Exported, Layout, parse_rows
+
+    at = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    cells = {"case_id": "c1", "outcome": "confirmed", "reviewer": "alice",
+             "reviewed_at": "2026-12-06T10:00:00Z", "note": read}
+    result = parse_rows([(2, cells)], Layout("case", "case_id"), reviewer="bob", now=NOW,
+                        exported={"c1": Exported("confirmed", "alice", at, exported)})
+    got = ("unchanged" if result.unchanged else "rejected" if result.rejected
+           else "published")
+    assert got == becomes, result
+    if becomes == "published":  # stamped anew, by the importer
+        assert [(r.reviewer, r.reviewed_at, r.note) for r in result.reviews] == [
+            ("bob", NOW, read)]
+
+
+def test_an_earlier_decision_saved_in_windows_1252_is_not_published_again(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Excel's "CSV (Comma delimited)" is Windows-1252: `Łukasz` and a Greek note come back
+    as `?ukasz` and `????? ????????`. Before: case 6 was published again as a new decision
+    of the reviewer `?ukasz` with the note of question marks. (The new decision's emoji is
+    `?` too: nothing tells it from a typed one, docs/review.md.)"""
+    code, _ = _import(tmp_path, "cp1252/reviewed_1252.csv", DATA / "cp1252" / "exports")
+    out = capsys.readouterr().out
+    assert [p[:3] for p in _published(sent)] == [("case-7911e3edd155501d", "dismissed", "bob")]
+    assert code == ExitCode.ROWS_REJECTED  # the 3/4 date, as above
+    assert "4 row(s) as the exports already show them" in out
+
+
+@pytest.mark.parametrize(("exported", "read", "becomes"), [
+    ("Łukasz", "?ukasz", "unchanged"),    # Ł is not in Windows-1252
+    ("Łukasz", "Lukasz", "unchanged"),    # a "best fit" of it
+    ("José", "Jos?", "published"),        # é is in Windows-1252: an edit
+    ("Łukasz", "?ukasz2", "published"),   # another length: an edit
+])
+def test_a_reviewer_differing_only_where_windows_1252_lacks_a_character(
+    exported: str, read: str, becomes: str,
+) -> None:
+    from auditstream.review.records import Exported, Layout, parse_rows
+
+    at = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    cells = {"case_id": "c1", "outcome": "confirmed", "reviewer": read,
+             "reviewed_at": "2026-12-06T10:00:00Z", "note": ""}
+    result = parse_rows([(2, cells)], Layout("case", "case_id"), reviewer="bob", now=NOW,
+                        exported={"c1": Exported("confirmed", exported, at, "")})
+    assert ("unchanged" if result.unchanged else "published") == becomes, result
