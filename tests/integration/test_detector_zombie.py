@@ -408,3 +408,37 @@ def test_a_zombie_woken_between_the_newer_ones_producer_and_its_join(
         assert a.terminate() == 0, a.logs()[-3000:]
     finally:
         woken_and_killed(a, b)
+
+
+#: Static membership on (`DETECTOR_STATIC_MEMBERSHIP`): the consumer's group.instance.id is
+#: its transactional id.
+STATIC_ENV = {"DETECTOR_STATIC_MEMBERSHIP": "true"}
+
+
+def test_a_live_static_member_whose_id_another_process_takes_ends_in_one_line(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    # A runs, idle, never paused; B starts with its instance id: B's producer fences A's
+    # (unused while idle), B's join replaces A's static member, and A's next heartbeat is
+    # answered FENCED_INSTANCE_ID, a fatal consumer error. A must end with one line saying
+    # another process with its instance id took its place (exit 2), fencing nothing; B goes
+    # on, every row once.
+    txs = make_transactions(2_000, customers=300, seed=17)
+    topics = Topics(topic_name, 2).create(kafka)
+    a, b = same_id(kafka, topics, tmp_path, STATIC_ENV)
+    assert a.proc is not None
+    try:
+        a.wait_for("restored", timeout=90)
+        produce(kafka, topics.input, keyed(txs[:1_000]))
+        committed(kafka, topics, 1_000, [a])  # every row fed so far: A idles
+        b.start()
+        assert a.proc.wait(60) == 2, both_logs(a, b)
+        assert b.alive(), both_logs(a, b)
+        line = exit_line(a)
+        assert "another process with the same instance id" in line, both_logs(a, b)
+        assert "took its place" in line and "x" in line, both_logs(a, b)
+        produce(kafka, topics.input, keyed(txs[1_000:]))
+        assert_exactly_the_offline_result(kafka, topics, txs, [b])
+        assert b.terminate() == 0, b.logs()[-3000:]
+    finally:
+        woken_and_killed(a, b)
