@@ -247,8 +247,8 @@ class Detector(PartitionOwnership):
         except AuditstreamError:
             raise
         except KafkaException as exc:  # fenced between batches, or in a callback: as in one
-            raise self._txn.fenced_error(exc) or DetectorError(
-                client_error(s, exc.args[0])) from exc
+            raise (self._txn.fenced_error(exc) or consumer_fenced_error(s, exc.args[0])
+                   or DetectorError(client_error(s, exc.args[0]))) from exc
         except Exception as exc:
             self._count_failure(exc)
             raise
@@ -329,11 +329,13 @@ class Detector(PartitionOwnership):
             return False
         if err.fatal() or err.code() == KafkaError._FATAL:
             # A static member fenced (FENCED_INSTANCE_ID) by a newer process with its id,
-            # which may come before the lost callback: the same exit line as that. Else
-            # (fenced by its own earlier member after a broker restart, librdkafka #3437):
-            # exit, a restart rejoins.
+            # which may come before the lost callback: the same exit line as that, when this
+            # process was paused. Else its own fence line (a live member whose id another
+            # process took, or fenced by its own earlier member after a broker restart,
+            # librdkafka #3437: exit, a restart rejoins).
             self._txn.leave_to_newer(f"lost its group membership ({err.str()})")
-            raise DetectorError(f"fatal consumer error: {err}")
+            raise consumer_fenced_error(self.settings, err) or DetectorError(
+                f"fatal consumer error: {err}")
         if err.code() in REFUSED_SETTINGS:  # retried by librdkafka for ever: never joined
             raise DetectorError(client_error(self.settings, err))
         if err.code() in AUTHZ_CODES:  # also retried for ever (a JoinGroup every 2 s)
@@ -377,6 +379,28 @@ class Detector(PartitionOwnership):
         missing = missing_rights(self.settings.kafka, needs, admin=self._rights)
         if missing:
             raise RightsRefused(refused_line(self.settings.kafka, WHO, missing))
+
+
+#: librdkafka's text of FENCED_INSTANCE_ID, which a static member's fence reports only in
+#: the text of a `_FATAL` error (its own code is not passed on).
+_STATIC_FENCED = KafkaError(KafkaError.FENCED_INSTANCE_ID).str()
+
+
+def consumer_fenced_error(s: DetectorSettings, err: object) -> DetectorError | None:
+    """The one exit line of a group consumer fenced under static membership (another
+    process joined with its group.instance.id, `DETECTOR_STATIC_MEMBERSHIP`), as
+    `fenced_error` is the producer's; None for any other error. Before, `fatal consumer
+    error: KafkaError{...}`."""
+    if not (isinstance(err, KafkaError) and (
+            err.code() == KafkaError.FENCED_INSTANCE_ID
+            or (err.code() == KafkaError._FATAL and _STATIC_FENCED in err.str()))):
+        return None
+    return DetectorError(
+        f"group consumer {s.transactional_id} was fenced: another process with the same "
+        f"instance id (DETECTOR_INSTANCE_ID={s.instance_id}, group.instance.id "
+        f"{s.transactional_id}) joined group {s.group_id} and took its place; it ends and "
+        "leaves the id to that one (if none runs, a broker restart fenced this static member "
+        "by its own earlier membership, librdkafka #3437: start it again)")
 
 
 class _StopRequested(BaseException):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -162,8 +163,9 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
         if args.anomaly_rate:
             cfg = replace(cfg, rates={**cfg.rates, **dict(args.anomaly_rate)})
     txs, changes, short = generate_all(cfg)
-    for s in short:  # the data is still whole and labelled: a warning, not a failure
-        print(shortfall_line(s, len(txs), getattr(args, "entry", CLI_ENTRY)), file=sys.stderr)
+    if (entry := warned_as(args)) is not None:
+        for s in short:  # the data is still whole and labelled: a warning, not a failure
+            print(shortfall_line(s, len(txs), entry), file=sys.stderr)
     if args.changes_out is not None:
         write_changes(args.changes_out, changes, cfg.start,
                       [str(i + 1) for i in range(cfg.customers)])
@@ -182,6 +184,20 @@ CLI_ENTRY = ("auditstream generate", _larger(as_option))
 CONTAINER_ENTRY = ("python -m producer", _larger(as_setting))
 #: `auditstream demo`, which has --customers and --days but no --anomaly-rate.
 DEMO_ENTRY = ("auditstream demo", _larger(as_option))
+
+
+#: Set to 1 by `auditstream demo` in the environment of the `generate --publish` it runs:
+#: that child's shortfall warnings are the demo's (its name, its options), which the demo
+#: shows.
+DEMO_ENV = "AUDITSTREAM_GENERATE_FOR_DEMO"
+
+
+def warned_as(args: argparse.Namespace) -> tuple[str, str] | None:
+    """Who a shortfall warning names: `args.entry` when set (None: no warning, given
+    already), else the demo's when run by it (`DEMO_ENV`), else `auditstream generate`."""
+    if hasattr(args, "entry"):
+        return args.entry  # type: ignore[no-any-return]
+    return DEMO_ENTRY if os.environ.get(DEMO_ENV) == "1" else CLI_ENTRY
 
 
 def shortfall_line(s: Shortfall, rows: int, entry: tuple[str, str] = CLI_ENTRY) -> str:

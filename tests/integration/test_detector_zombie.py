@@ -20,6 +20,7 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from detector.kafka_io import MEMBERS_TIMEOUT_S
 from shared.kafka import make_admin
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import (
@@ -31,6 +32,7 @@ from tests.integration.detector_harness import (
     produce,
     produce_in_background,
     read_all,
+    supervised,
 )
 from tests.integration.test_detector_rewind_race import release
 
@@ -406,5 +408,86 @@ def test_a_zombie_woken_between_the_newer_ones_producer_and_its_join(
         produce(kafka, topics.input, keyed(txs[-AFTER_WAKING:]))
         assert_exactly_the_offline_result(kafka, topics, txs, [a])
         assert a.terminate() == 0, a.logs()[-3000:]
+    finally:
+        woken_and_killed(a, b)
+
+
+#: Static membership on (`DETECTOR_STATIC_MEMBERSHIP`): the consumer's group.instance.id is
+#: its transactional id.
+STATIC_ENV = {"DETECTOR_STATIC_MEMBERSHIP": "true"}
+
+
+def test_a_live_static_member_whose_id_another_process_takes_ends_in_one_line(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    # A runs, idle, never paused; B starts with its instance id: B's producer fences A's
+    # (unused while idle), B's join replaces A's static member, and A's next heartbeat is
+    # answered FENCED_INSTANCE_ID, a fatal consumer error. A must end with one line saying
+    # another process with its instance id took its place (exit 2), fencing nothing; B goes
+    # on, every row once.
+    txs = make_transactions(2_000, customers=300, seed=17)
+    topics = Topics(topic_name, 2).create(kafka)
+    a, b = same_id(kafka, topics, tmp_path, STATIC_ENV)
+    assert a.proc is not None
+    try:
+        a.wait_for("restored", timeout=90)
+        produce(kafka, topics.input, keyed(txs[:1_000]))
+        committed(kafka, topics, 1_000, [a])  # every row fed so far: A idles
+        b.start()
+        assert a.proc.wait(60) == 2, both_logs(a, b)
+        assert b.alive(), both_logs(a, b)
+        line = exit_line(a)
+        assert "another process with the same instance id" in line, both_logs(a, b)
+        assert "took its place" in line and "DETECTOR_INSTANCE_ID=x," in line, both_logs(a, b)
+        produce(kafka, topics.input, keyed(txs[1_000:]))
+        assert_exactly_the_offline_result(kafka, topics, txs, [b])
+        assert b.terminate() == 0, b.logs()[-3000:]
+    finally:
+        woken_and_killed(a, b)
+
+
+#: The harness's session (6 s) and the group describe's timeout: a process stopped this long
+#: while it started asks its group before its producer starts (`Detector.
+#: _leave_if_replaced_starting`); a second more, as its stop begins a little after its start.
+STARTING_STOP_S = 6.0 + MEMBERS_TIMEOUT_S + 1.0
+
+
+def test_a_detector_stopped_while_starting_leaves_the_id_to_its_replacement(
+    kafka: KafkaSettings, topic_name: str, tmp_path: Path
+) -> None:
+    # bench/chaos_soak.py seed 700: A stopped (SIGSTOP) in its imports, before its producer
+    # or any watchdog exists; its supervisor starts B with its id meanwhile, and B takes
+    # over. Woken past a session and the members' timeout of stop, A must find B in the
+    # group and exit 2 ("leaves the id to it") before its init_transactions fences B's
+    # producer; B runs on unrestarted, every row once. Before the fix A started as new and
+    # fenced B, and both ran on (B's next transaction would have been refused).
+    txs = make_transactions(1_200, customers=300, seed=19)
+    topics = Topics(topic_name, 2).create(kafka)
+    a, b = same_id(kafka, topics, tmp_path, {})
+    assert a.proc is not None
+    a.proc.send_signal(signal.SIGSTOP)  # at once: in the interpreter's start or its imports
+    stopped_at = time.monotonic()
+    try:
+        b.start()
+        with supervised(b, every=0.2) as restarts:
+            b.wait_for("restored", timeout=90)  # B is in the group
+            # Every row fed now: B scores them while A wakes (A undone would fence it).
+            produce(kafka, topics.input, keyed(txs))
+            while time.monotonic() < stopped_at + STARTING_STOP_S:  # no event: a stop's length
+                assert b.alive(), b.logs()[-3000:]
+                time.sleep(0.1)
+            a.proc.send_signal(signal.SIGCONT)
+            # Ended, or joined the group as new (its producer fenced B's): the fix undone.
+            until("A ended or joined", lambda: not a.alive() or "consuming" in a.logs(), [b],
+                  timeout=90)
+            assert not a.alive(), f"A started as new, fencing B:\n{both_logs(a, b)}"
+            assert a.proc.returncode == 2, both_logs(a, b)
+            line = exit_line(a)
+            assert "was stopped while it started" in line, both_logs(a, b)
+            assert "leaves the id to it" in line, both_logs(a, b)
+            assert_exactly_the_offline_result(kafka, topics, txs, [b])
+            assert "fenced" not in b.logs(), both_logs(a, b)
+        assert restarts == [], both_logs(a, b)
+        assert b.terminate() == 0, b.logs()[-3000:]
     finally:
         woken_and_killed(a, b)

@@ -247,28 +247,31 @@ def test_a_zombie_that_lost_its_partitions_leaves_the_id_to_the_newer_process(
     assert [r.getMessage() for r in caplog.records if "callback failed" in r.getMessage()] == []
 
 
+#: librdkafka's text of a static member's fence, as a broker run printed it (2026-12-07).
+STATIC_FENCED = ("Fatal error: Broker: Static consumer fenced by other consumer with same "
+                 "group.instance.id: Fatal consumer error: Broker: Static consumer fenced by "
+                 "other consumer with same group.instance.id")
+
+
 class _StaticFenced:
     """librdkafka's fatal error event as a consume returns it when a static member's rejoin
-    is answered FENCED_INSTANCE_ID (its code is _FATAL; the text names the cause)."""
+    (or heartbeat) is answered FENCED_INSTANCE_ID (its code is _FATAL; the text names the
+    cause); `text`: another fatal error's."""
 
-    def __init__(self) -> None:
-        self.err = KafkaError(KafkaError._FATAL, "Fatal error: Broker: Static consumer fenced "
-                              "by other consumer with same group.instance.id", fatal=True)
+    def __init__(self, text: str = STATIC_FENCED) -> None:
+        self.err = KafkaError(KafkaError._FATAL, text, fatal=True)
 
     def error(self) -> KafkaError:
         return self.err
 
 
-@pytest.mark.parametrize(("paused", "newer_listed"), [(True, True), (True, False),
-                                                      (False, True)])
-def test_a_static_member_fenced_before_its_partitions_are_lost_is_told_the_same(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, paused: bool, newer_listed: bool
-) -> None:
-    # DETECTOR_STATIC_MEMBERSHIP=true: the zombie's rejoin is answered FENCED_INSTANCE_ID,
-    # and a consume can return that fatal error before the lost callback runs (the broker
-    # test saw the callback first). Paused with a newer process listed, the exit line is
-    # the leave line either way; else (fenced by its own earlier member after a broker
-    # restart, librdkafka #3437) the fatal error's. Exit 2 each, no new producer.
+def static_fenced_at_the_third_consume(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                       paused: bool, newer_listed: bool,
+                                       text: str = STATIC_FENCED, raised: bool = False
+                                       ) -> tuple[DetectorError, list[int], Any]:
+    """A fake detector whose third consume returns the fatal error `text` (a static
+    member's fence by default; `raised`: raises it, as a client call would), run to its
+    exit 2: its error, the group's descriptions asked (counted), the detector."""
     asked: list[int] = []
 
     def members(d: Any) -> list[tuple[str, str]]:
@@ -284,7 +287,9 @@ def test_a_static_member_fenced_before_its_partitions_are_lost_is_told_the_same(
                             timeout: float = 0) -> Any:
         if consumer.consumes >= 2:
             consumer.consumes += 1
-            return [_StaticFenced()]
+            if raised:
+                raise KafkaException(_StaticFenced(text).err)
+            return [_StaticFenced(text)]
         return consume(consumer, num_messages, timeout)
 
     monkeypatch.setattr(FakeConsumer, "consume", consume_then_fenced)
@@ -292,13 +297,59 @@ def test_a_static_member_fenced_before_its_partitions_are_lost_is_told_the_same(
     with pytest.raises(DetectorError) as info:
         detector.run(until=drained(cluster))
     assert info.value.exit_code == ExitCode.USAGE
-    assert cluster.producers == before
-    line = str(info.value)
+    assert cluster.producers == before  # no new producer: it would fence the newer one
+    return info.value, asked, detector
+
+
+@pytest.mark.parametrize(("paused", "newer_listed"), [(True, True), (True, False),
+                                                      (False, True), (False, False)])
+def test_a_static_member_fenced_before_its_partitions_are_lost_is_told_the_same(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, paused: bool, newer_listed: bool
+) -> None:
+    # DETECTOR_STATIC_MEMBERSHIP=true: the zombie's rejoin is answered FENCED_INSTANCE_ID,
+    # and a consume can return that fatal error before the lost callback runs (the broker
+    # test saw the callback first). Paused with a newer process listed, the exit line is
+    # the leave line either way; else the consumer's own fence line (a live member whose id
+    # another process took; or, none running, fenced by its own earlier member after a
+    # broker restart, librdkafka #3437). Exit 2 each, no new producer.
+    error, asked, _ = static_fenced_at_the_third_consume(monkeypatch, tmp_path, paused,
+                                                         newer_listed)
+    line = str(error)
     if paused and newer_listed:
         assert "it ends and leaves the id to that one, which goes on" in line, line
     else:
-        assert line.startswith("fatal consumer error") and "Static consumer fenced" in line
+        assert "took its place" in line, line
     assert len(asked) == (1 if paused else 0)
+
+
+@pytest.mark.parametrize("raised", [False, True], ids=["consumed", "raised"])
+def test_a_live_static_member_fenced_says_another_process_with_its_id_took_its_place(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, raised: bool
+) -> None:
+    # Never paused, its id taken by a process started with it (the broker test
+    # `test_a_live_static_member_whose_id_another_process_takes_ends_in_one_line`): before,
+    # `fatal consumer error: KafkaError{code=_FATAL,...}` (raised by a client call: `Kafka
+    # client error: ...`), where the producer's fence is one clear line.
+    error, asked, detector = static_fenced_at_the_third_consume(monkeypatch, tmp_path, False,
+                                                                True, raised=raised)
+    line, s = str(error), detector.settings
+    assert line.startswith(f"group consumer {s.transactional_id} "), line
+    assert f"group {s.group_id}" in line, line
+    for part in ("another process with the same instance id", "took its place",
+                 "it ends and leaves the id to that one", "librdkafka #3437"):
+        assert part in line, line
+    assert "KafkaError{" not in line, line
+    assert asked == []
+
+
+def test_a_static_members_other_fatal_error_is_still_the_fatal_consumer_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    error, _, _ = static_fenced_at_the_third_consume(
+        monkeypatch, tmp_path, False, False, "Fatal error: Broker: Invalid request")
+    line = str(error)
+    assert line.startswith("fatal consumer error") and "Invalid request" in line, line
+    assert "took its place" not in line, line
 
 
 @pytest.mark.parametrize("listed", ["nobody", "own earlier member", "no answer"])
