@@ -1,0 +1,178 @@
+"""bench/chaos_soak.py's event kinds added in the seventeenth session (second sink, disk
+full, broker restart): drawn from seed 720 on only, so every earlier seed reproduces the
+plan it ran; and how the soak judges the sink's exits in the two sink events."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import chaos_soak
+from chaos_soak import EVENTS, NEW_EVENTS, NEW_KINDS_FROM, Chaos, kinds_of
+
+
+class Proc:
+    """A child process: running until it exits with `code`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.code: int | None = None
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def send_signal(self, _: Any) -> None:
+        pass
+
+
+class Svc:
+    """A stand-in of pipeline_harness.Service: args, a process, start, terminate."""
+
+    pids = 100
+
+    def __init__(self, name: str, args: tuple[str, ...] = (), env: Any = None,
+                 log_dir: Path = Path("."), exit_at_start: int | None = None) -> None:
+        self.name, self.args, self.env, self.log_dir = name, args, env, log_dir
+        self.exit_at_start = exit_at_start
+        self.starts = 0
+        self.proc: Proc | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return Path(f"{self.name}-{self.starts}.log")
+
+    def start(self) -> Svc:
+        Svc.pids += 1
+        self.starts += 1
+        self.proc = Proc(Svc.pids)
+        self.proc.code = self.exit_at_start
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.code is None
+
+    def terminate(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        self.proc.code = 0
+        return 0
+
+
+def second_of(code: int) -> Any:
+    """A stand-in of `Service` whose processes exit `code` at once."""
+    def make(name: str, args: tuple[str, ...], env: Any, log_dir: Path) -> Svc:
+        return Svc(name, args, env, log_dir, exit_at_start=code)
+    return make
+
+
+def plan(seed: int, kinds: dict[str, int], events: int = 12) -> list[str]:
+    rng = random.Random(seed)
+    rng.uniform(3.0, 8.0)  # the soak's first draw: the wait before the first event
+    names = list(kinds)
+    return [rng.choices(names, [kinds[k] for k in names])[0] for _ in range(events)]
+
+
+@pytest.mark.parametrize("seed", [1, 502, 709, NEW_KINDS_FROM - 1])
+def test_seeds_before_the_new_kinds_draw_the_plan_they_always_drew(seed: int) -> None:
+    old = {"kill_detector": 3, "term_detector": 2, "start_detector": 2, "kill_sink": 3,
+           "pause_detector": 2, "replace_paused": 1, "pause_sink": 1, "duplicates": 1}
+    assert kinds_of(seed) == old
+    assert plan(seed, kinds_of(seed)) == plan(seed, old)
+
+
+@pytest.mark.parametrize("seed", [NEW_KINDS_FROM, NEW_KINDS_FROM + 1])
+def test_seeds_from_720_draw_the_new_kinds_too(seed: int) -> None:
+    assert kinds_of(seed) == {**EVENTS, **NEW_EVENTS}
+    drawn = {k for s in range(seed, seed + 20) for k in plan(s, kinds_of(s))}
+    assert set(NEW_EVENTS) <= drawn
+
+
+def chaos_with(sink: Svc, tmp_path: Path) -> Chaos:
+    chaos = Chaos({}, tmp_path, sink)  # type: ignore[arg-type]
+    chaos.idle = lambda seconds: None  # type: ignore[method-assign]
+    return chaos
+
+
+@pytest.mark.parametrize(("code", "bad"), [(6, []), (0, ["sink2-1.log: second sink exit 0 (6 "
+                                                          "expected)"]),
+                                           (1, ["sink2-1.log: second sink exit 1 (6 "
+                                                "expected)"])])
+def test_a_second_sink_must_exit_6(code: int, bad: list[str], tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    first = Svc("sink", ("sink", "--exports", str(tmp_path))).start()
+    assert first.proc is not None
+    (tmp_path / ".sink.lock").write_text(f"{first.proc.pid} sink\n")
+    monkeypatch.setattr(chaos_soak, "Service", second_of(code))
+    chaos = chaos_with(first, tmp_path)
+    chaos_soak.second_sink(chaos)
+    assert chaos.bad_exits == bad
+    assert first.alive() and chaos.events[-1]["code"] == code
+
+
+def test_a_second_sink_waits_for_the_first_to_hold_the_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Started while a restarted first sink has not locked the folder yet, the second would
+    take it and the first would exit 6: the event waits for the first's PID in the lock."""
+    first = Svc("sink", ("sink", "--exports", str(tmp_path))).start()
+    assert first.proc is not None
+    lock = tmp_path / ".sink.lock"
+    lock.write_text("1 sink\n")  # the first sink's previous, killed, process
+    waits = []
+
+    def idle(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            lock.write_text(f"{first.proc.pid} sink\n")  # type: ignore[union-attr]
+
+    monkeypatch.setattr(chaos_soak, "Service", second_of(6))
+    chaos = chaos_with(first, tmp_path)
+    chaos.idle = idle  # type: ignore[method-assign]
+    chaos_soak.second_sink(chaos)
+    assert len(waits) == 3 and chaos.bad_exits == [] and chaos.events[-1]["code"] == 6
+
+
+@pytest.mark.parametrize(("code", "bad", "starts"), [
+    (5, [], 2),  # exit 5, restarted once the space is freed
+    (None, [], 1),  # wrote nothing while the disk was full: runs on
+    (1, ["sink-1.log: disk full exit 1 (5 expected)"], 2),  # a traceback's exit
+])
+def test_disk_full_wants_exit_5_and_restarts_the_sink_after_freeing_the_space(
+        code: int | None, bad: list[str], starts: int, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sink = Svc("sink").start()
+    chaos = chaos_with(sink, tmp_path)
+    chaos.disk = tmp_path
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == tmp_path)
+    seen: list[tuple[bool, bool]] = []
+
+    def fill(path: Path) -> int:
+        path.write_bytes(b"x")
+        assert sink.proc is not None
+        sink.proc.code = code  # the sink's next write
+        return 1
+
+    def idle(seconds: float) -> None:
+        seen.append((chaos.sink_held, (tmp_path / "ballast").exists()))
+
+    monkeypatch.setattr(chaos_soak, "fill", fill)
+    chaos.idle = idle  # type: ignore[method-assign]
+    chaos_soak.disk_full(chaos, 5.0)
+    assert chaos.bad_exits == bad and sink.starts == starts
+    assert seen and all(s == (True, True) for s in seen)  # held and full while it waited
+    assert not chaos.sink_held and not (tmp_path / "ballast").exists()
+    assert chaos.events[-1]["sink_exit"] == code
+
+
+def test_disk_full_never_fills_a_folder_that_is_not_a_mount_of_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chaos = chaos_with(Svc("sink").start(), tmp_path)
+    chaos.disk = tmp_path
+    monkeypatch.setattr(chaos_soak, "fill", lambda p: pytest.fail("filled a shared disk"))
+    chaos_soak.disk_full(chaos, 5.0)
+    assert "skipped" in chaos.events[-1]
