@@ -43,6 +43,7 @@ counts and durations go to stdout and `--report` as JSON.
 from __future__ import annotations
 
 import argparse
+import csv
 import errno
 import json
 import os
@@ -98,6 +99,8 @@ MAX_DETECTORS = 3
 #: A detector silent this long (it logs every 2 s) is hung: killed and restarted, reported.
 HANG_S = 90.0
 DRAIN_STALL_S, DRAIN_MAX_S = 240.0, 1500.0
+#: Longest wait at the end for the sink's current process to turn its loop (`sink_turned`).
+LOOP_WAIT_S = 180.0
 #: run.json fields that say when or where a run was (or which program), not what it found.
 RUN_JSON_WALL = {"written_at", "sink_started_at", "source", "inputs", "input_sha256",
                  "offsets", "input_offsets", "auditstream_version", "librdkafka_version",
@@ -335,6 +338,20 @@ def act(kind: str, chaos: Chaos, rng: random.Random, send_copies: Callable[[int]
         restart_broker(chaos, rng)
 
 
+def sink_turned(exports: Path, since: float) -> bool:
+    """Whether a sink started at `since` (wall clock) has turned its loop: status.csv
+    rewritten since with a heartbeat (`sink.status`: empty from a start until then)."""
+    status = exports / "status.csv"
+    try:
+        if status.stat().st_mtime < since:
+            return False
+        with status.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError:
+        return False
+    return bool(rows and rows[0].get("heartbeat_at"))
+
+
 def lock_holder(folder: Path) -> int | None:
     """The PID the exports folder's lock file names (None: none yet)."""
     try:
@@ -531,6 +548,14 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
             if (rows := committed_rows(exports)) > done:
                 done, last_move = rows, now
         drain_s = round(time.monotonic() - drain_start, 1)
+        # A sink restarted (kill_sink) just before the drain ended must reach its loop
+        # before the stop: stopped in its start-up it leaves the exports as the killed one
+        # did, run.json's event_watermark held back by partitions at their end for under
+        # SINK_IDLE_PARTITION_S (seed 716), where the loop's stop settles it as `score` does.
+        loop_start = time.monotonic()
+        while not sink_turned(exports, chaos.sink.started_at):
+            chaos.idle(0.5)
+            assert time.monotonic() - loop_start < LOOP_WAIT_S, "the sink never turned its loop"
         time.sleep(3.0)  # a late duplicate would still be exported
         codes = chaos.stop_all()
         zombies = chaos.zombie_codes()  # before `close` ends any still running

@@ -176,3 +176,28 @@ def test_disk_full_never_fills_a_folder_that_is_not_a_mount_of_its_own(
     monkeypatch.setattr(chaos_soak, "fill", lambda p: pytest.fail("filled a shared disk"))
     chaos_soak.disk_full(chaos, 5.0)
     assert "skipped" in chaos.events[-1]
+
+
+def status(folder: Path, heartbeat: str) -> Path:
+    path = folder / "status.csv"
+    path.write_text(f"data_as_of,heartbeat_at,rows\n2025-01-30T20:39:19,{heartbeat},13715\n")
+    return path
+
+
+def test_the_end_waits_for_the_current_sink_to_turn_its_loop(tmp_path: Path) -> None:
+    """Seed 716 (2026-12-07): the sink killed -9 23 s after reading every row (its
+    partitions at their end for under SINK_IDLE_PARTITION_S, 30 s, so its event watermark
+    held back), its restart SIGTERMed 3 s later in its imports: run.json's event_watermark
+    2025-01-30T20:39:19 against score's 21:59:31, reported as a divergence. The stop now
+    waits for the restarted sink's first heartbeat (its loop), whose stop settles it."""
+    path = status(tmp_path, "2026-12-07T03:01:32")  # the killed sink's
+    os.utime(path, (1000.0, 1000.0))
+    assert not chaos_soak.sink_turned(tmp_path, 1001.0)  # older than this start
+    assert chaos_soak.sink_turned(tmp_path, 1000.0)  # at its start: this start's
+    status(tmp_path, "")  # mark_starting: the heartbeat emptied until the loop turns
+    os.utime(path, (1002.0, 1002.0))
+    assert not chaos_soak.sink_turned(tmp_path, 1001.0)
+    status(tmp_path, "2026-12-07T03:01:40")
+    os.utime(path, (1003.0, 1003.0))
+    assert chaos_soak.sink_turned(tmp_path, 1001.0)
+    assert not chaos_soak.sink_turned(tmp_path / "none", 0.0)  # no status.csv yet
