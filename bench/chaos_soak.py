@@ -63,10 +63,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from confluent_kafka import KafkaException, TopicPartition
+
 from shared.codec import encode
 from shared.csv_io import load_sorted
 from shared.errors import ExitCode
 from shared.folderlock import LOCK_FILE
+from shared.kafka import make_consumer
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import CORE_ENV, Topics
 from tests.integration.pipeline_harness import (
@@ -338,6 +341,29 @@ def act(kind: str, chaos: Chaos, rng: random.Random, send_copies: Callable[[int]
         restart_broker(chaos, rng)
 
 
+def replayed(kafka: KafkaSettings, topic: str, copies: int,
+             ends: Callable[[KafkaSettings, str], int] | None = None) -> int:
+    """How many of the file's rows the replay has put in `topic` by now: the messages there
+    (its end offsets, `ends`) less the `copies` asked for so far (0 if the broker does not
+    answer). Not the pace's count: a replay started late or slowed by a loaded machine is
+    behind it, and a copy of a row not yet replayed lands before its original, which is
+    then the one dead-lettered (seed 726)."""
+    try:
+        return max(0, (ends or end_offsets)(kafka, topic) - copies)
+    except KafkaException:
+        return 0
+
+
+def end_offsets(kafka: KafkaSettings, topic: str) -> int:
+    """The sum of `topic`'s partitions' end offsets."""
+    consumer = make_consumer(kafka, "unused-reader")
+    try:
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in range(PARTITIONS))
+    finally:
+        consumer.close()
+
+
 def sink_turned(exports: Path, since: float) -> bool:
     """Whether a sink started at `since` (wall clock) has turned its loop: status.csv
     rewritten since with a heartbeat (`sink.status`: empty from a start until then)."""
@@ -508,9 +534,10 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
         fed_from = time.monotonic()
 
         def send_copies(count: int) -> int:
-            """Second copies of `count` transactions surely replayed already (half of what
-            the pace has sent by now)."""
-            sent = int((time.monotonic() - fed_from) * args.rate / 2) if feed.alive() else n
+            """Second copies of `count` transactions surely replayed already (the first
+            half of what the input topic holds of the replay's: `replayed`)."""
+            sent = replayed(kafka, topics.input, sum(copied.values())) // 2 \
+                if feed.alive() else n
             if sent < 1:
                 return 0
             picked = rng.sample(txs[:sent], min(count, sent))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaException
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -201,3 +202,20 @@ def test_the_end_waits_for_the_current_sink_to_turn_its_loop(tmp_path: Path) -> 
     os.utime(path, (1003.0, 1003.0))
     assert chaos_soak.sink_turned(tmp_path, 1001.0)
     assert not chaos_soak.sink_turned(tmp_path / "none", 0.0)  # no status.csv yet
+
+
+def test_copies_are_taken_from_what_the_input_topic_holds_not_from_the_pace() -> None:
+    """Seed 726 (2026-12-07): the replay, started late and slowed on a machine at load 23,
+    was far behind its pace of 250 rows/s; copies of rows it had not yet sent (ids 1383,
+    1886, ... at partition 0's offset 54, the replay at id 140) landed before their
+    originals, which were dead-lettered in their place: the same rows scored at other
+    places in their partitions, 11,720 model scores changed. What was replayed is now the
+    topic's messages less the copies asked for."""
+    kafka: Any = None
+    assert chaos_soak.replayed(kafka, "tx", 0, lambda k, t: 140) == 140
+    assert chaos_soak.replayed(kafka, "tx", 135, lambda k, t: 275) == 140
+    assert chaos_soak.replayed(kafka, "tx", 135, lambda k, t: 100) == 0  # copies in flight
+
+    def down(k: Any, t: str) -> int:
+        raise KafkaException("broker down")
+    assert chaos_soak.replayed(kafka, "tx", 0, down) == 0  # none sent rather than a guess
