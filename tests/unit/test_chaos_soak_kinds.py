@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,14 @@ class Svc:
         self.starts = 0
         self.proc: Proc | None = None
 
+    silent = 0.0  # seconds since its log last grew
+
     @property
     def log_path(self) -> Path:
-        return Path(f"{self.name}-{self.starts}.log")
+        return self.log_dir / f"{self.name}-{self.starts}.log"
+
+    def silent_for(self) -> float:
+        return self.silent
 
     def start(self) -> Svc:
         Svc.pids += 1
@@ -63,6 +69,10 @@ class Svc:
         assert self.proc is not None
         self.proc.code = 0
         return 0
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.code = -9
 
 
 def second_of(code: int) -> Any:
@@ -219,3 +229,51 @@ def test_copies_are_taken_from_what_the_input_topic_holds_not_from_the_pace() ->
     def down(k: Any, t: str) -> int:
         raise KafkaException("broker down")
     assert chaos_soak.replayed(kafka, "tx", 0, down) == 0  # none sent rather than a guess
+
+
+@pytest.mark.parametrize(("since_wake", "hung"), [(0.0, False), (89.5, False), (90.5, True)])
+def test_a_woken_detectors_silence_counts_from_its_wake_up(since_wake: float, hung: bool,
+                                                           tmp_path: Path) -> None:
+    """Seed 727 (2026-12-07): d1, paused 69 s, was woken 43 s late (the soak waited for the
+    broker's start) and, its log silent 112 s, taken for hung and killed at once."""
+    chaos = chaos_with(Svc("sink").start(), tmp_path)
+    det = Svc("detector-d1").start()
+    det.silent = 112.0
+    chaos.detectors["d1"] = det  # type: ignore[assignment]
+    chaos.paused.append(("d1", det, time.monotonic()))  # type: ignore[arg-type]
+    chaos.check()  # wakes it
+    assert not chaos.paused and chaos.unplanned == []
+    chaos.woken[det.log_path.name] -= since_wake
+    restarted: list[str | None] = []
+    chaos.start_detector = restarted.append  # type: ignore[method-assign, assignment]
+    chaos.check()
+    assert (chaos.unplanned == [f"{det.log_path.name} hung at {chaos.at()} s"]) is hung
+    assert restarted == (["d1"] if hung else [])
+
+
+@pytest.mark.parametrize(("logged", "bad"), [
+    (b"", []),  # killed by SIGTERM before its entry point: nothing could hold it
+    (b"python -m detector: loading\n", ["detector-d1-1.log: SIGTERM exit -15"]),
+])
+def test_death_by_sigterm_is_a_bad_exit_only_once_the_detector_logged(
+        logged: bytes, bad: list[str], tmp_path: Path) -> None:
+    """Seed 723: d1, SIGTERMed 9 s into its start on a machine at load 23 (niced), died by
+    the signal (-15) with nothing logged: still in the interpreter's start-up."""
+    chaos = chaos_with(Svc("sink").start(), tmp_path)
+    for name in ("d1", "d2"):
+        det = Svc(f"detector-{name}", log_dir=tmp_path).start()
+        chaos.detectors[name] = det  # type: ignore[assignment]
+    d1 = chaos.detectors["d1"]
+    d1.log_path.write_bytes(logged)
+
+    def killed(timeout: float = 60) -> int:
+        assert d1.proc is not None
+        d1.proc.code = -15  # type: ignore[attr-defined]
+        return -15
+    d1.terminate = killed  # type: ignore[method-assign]
+
+    class First(random.Random):
+        def choice(self, seq: Any) -> Any:
+            return seq[0]
+    chaos_soak.act("term_detector", chaos, First(), lambda n: 0)
+    assert chaos.bad_exits == bad
