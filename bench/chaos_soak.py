@@ -15,6 +15,18 @@ command in a child process from a frozen copy of the sources. At seeded random m
 - sends second copies of transactions already replayed (each must be dead-lettered once as
   `DuplicateTransaction`).
 
+From seed 720 on (`NEW_KINDS_FROM`; earlier seeds draw as before, so each keeps its plan) it
+also:
+
+- starts a second sink on the exports folder while the first holds it (exit 6 required,
+  the first unharmed),
+- fills the exports' file system (a tmpfs of the run's own; root only, else skipped): the
+  sink must exit 5 at its next write (or write nothing meanwhile), and once the space is
+  freed its restart continues exactly once,
+- restarts the broker (`--broker-home`: the `auditstream broker` of BROKER_HOME,
+  BROKER_PORT, BROKER_CONTROLLER_PORT; skipped without), half the time with a detector
+  restarted just before the stop, so the broker goes while that detector starts.
+
 Anything that dies unplanned is restarted (a supervisor's job) and reported. After the
 replay and the plan, it waits until the sink has committed every transaction, stops the
 services (SIGTERM, exit 0 required) and compares with `auditstream score --partitions 4` on
@@ -31,13 +43,17 @@ counts and durations go to stdout and `--report` as JSON.
 from __future__ import annotations
 
 import argparse
+import csv
+import errno
 import json
 import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -48,8 +64,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from confluent_kafka import KafkaException, TopicPartition
+
 from shared.codec import encode
 from shared.csv_io import load_sorted
+from shared.errors import ExitCode
+from shared.folderlock import LOCK_FILE
+from shared.kafka import make_consumer
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import CORE_ENV, Topics
 from tests.integration.pipeline_harness import (
@@ -82,6 +103,10 @@ MAX_DETECTORS = 3
 #: A detector silent this long (it logs every 2 s) is hung: killed and restarted, reported.
 HANG_S = 90.0
 DRAIN_STALL_S, DRAIN_MAX_S = 240.0, 1500.0
+#: The replay's last flush (PRODUCER_FLUSH_TIMEOUT_S, 60 s by default): see `soak`.
+REPLAY_FLUSH_S = 300.0
+#: Longest wait at the end for the sink's current process to turn its loop (`sink_turned`).
+LOOP_WAIT_S = 180.0
 #: run.json fields that say when or where a run was (or which program), not what it found.
 RUN_JSON_WALL = {"written_at", "sink_started_at", "source", "inputs", "input_sha256",
                  "offsets", "input_offsets", "auditstream_version", "librdkafka_version",
@@ -90,6 +115,19 @@ RUN_JSON_WALL = {"written_at", "sink_started_at", "source", "inputs", "input_sha
 WALL_TABLES = {"status.csv"}
 EVENTS = {"kill_detector": 3, "term_detector": 2, "start_detector": 2, "kill_sink": 3,
           "pause_detector": 2, "replace_paused": 1, "pause_sink": 1, "duplicates": 1}
+#: The first seed whose plan draws `NEW_EVENTS` too (a seed must reproduce its plan: the
+#: seeds before it draw from `EVENTS` alone, as they did when they ran).
+NEW_KINDS_FROM = 720
+NEW_EVENTS = {"second_sink": 1, "disk_full": 1, "restart_broker": 1}
+#: The exports' own tmpfs (`disk_full`): a run's exports and state (~4 MB) 16 times over.
+TMPFS_SIZE = "64m"
+#: How long a second sink, or the sink on a full disk, is given to exit.
+EXIT_WAIT_S = 60.0
+
+
+def kinds_of(seed: int) -> dict[str, int]:
+    """The event kinds seed `seed` draws from, with their weights."""
+    return {**EVENTS, **NEW_EVENTS} if seed >= NEW_KINDS_FROM else dict(EVENTS)
 
 
 def log(msg: str) -> None:
@@ -117,6 +155,17 @@ class Chaos:
     #: Zombies stopped at the end as their id's only process (`stop_all`).
     only: list[tuple[str, Service]] = field(default_factory=list)
     bad_exits: list[str] = field(default_factory=list)
+    #: Set while an event keeps the sink down on purpose (`disk_full`): not restarted.
+    sink_held: bool = False
+    #: The exports' own tmpfs (`disk_full`), or None (not root: the event is skipped).
+    disk: Path | None = None
+    #: Runs `auditstream broker stop|start` (`restart_broker`), or None (skipped).
+    broker: Callable[[str], None] | None = None
+    #: Second sinks started on the exports folder (`second_sink`), one Service, restarted.
+    second: Service | None = None
+    #: When each paused process was woken (monotonic), by its log's name: its silence
+    #: counts from then (`check`), not from its last line before the pause.
+    woken: dict[str, float] = field(default_factory=dict)
 
     def at(self) -> float:
         return round(time.monotonic() - self.started, 1)
@@ -178,6 +227,7 @@ class Chaos:
             if now >= wake:
                 if det.proc is not None and det.alive():
                     det.proc.send_signal(signal.SIGCONT)
+                self.woken[det.log_path.name] = now
                 self.paused.remove(entry)
                 self.note("resume_detector", name=name,
                           zombie=self.detectors.get(name) is not det)
@@ -189,12 +239,13 @@ class Chaos:
                 self.unplanned.append(f"{det.log_path.name} exited {code} at {self.at()} s")
                 log(f"UNPLANNED: {self.unplanned[-1]}")
                 self.start_detector(name)
-            elif det.silent_for() > HANG_S:
+            elif min(det.silent_for(), now - self.woken.get(det.log_path.name, -HANG_S)
+                     ) > HANG_S:
                 self.unplanned.append(f"{det.log_path.name} hung at {self.at()} s")
                 log(f"UNPLANNED: {self.unplanned[-1]}")
                 det.kill()
                 self.start_detector(name)
-        if not self.sink.alive():
+        if not self.sink_held and not self.sink.alive():
             code = self.sink.proc.poll() if self.sink.proc else None
             self.unplanned.append(f"{self.sink.log_path.name} exited {code} at {self.at()} s")
             log(f"UNPLANNED: {self.unplanned[-1]}")
@@ -219,7 +270,9 @@ class Chaos:
         return codes
 
     def close(self) -> None:
-        for svc in [*self.detectors.values(), *(z for _, z in self.zombies), self.sink]:
+        second = [self.second] if self.second else []
+        for svc in [*self.detectors.values(), *(z for _, z in self.zombies), self.sink,
+                    *second]:
             if svc.alive():
                 if svc.proc is not None:
                     svc.proc.send_signal(signal.SIGCONT)
@@ -250,7 +303,12 @@ def act(kind: str, chaos: Chaos, rng: random.Random, send_copies: Callable[[int]
         name = rng.choice(live)
         det = chaos.detectors.pop(name)
         code = det.terminate(90)
-        if code != 0:
+        if code == -signal.SIGTERM and det.log_path.stat().st_size == 0:
+            # Not yet at its entry point (the interpreter starting, niced on a loaded
+            # machine: seed 723, 9 s): no handler can be in force yet; systemd counts death
+            # by its stop signal as a clean stop.
+            chaos.note("term_before_entry", name=name, log=det.log_path.name)
+        elif code != 0:
             chaos.bad_exits.append(f"{det.log_path.name}: SIGTERM exit {code}")
         restarted = len(live) == 1
         if restarted:
@@ -288,6 +346,162 @@ def act(kind: str, chaos: Chaos, rng: random.Random, send_copies: Callable[[int]
         chaos.note(kind, name=name)
     elif kind == "duplicates":
         chaos.note(kind, copies=send_copies(rng.randint(20, 200)))
+    elif kind == "second_sink":
+        second_sink(chaos)
+    elif kind == "disk_full":
+        disk_full(chaos, rng.uniform(3.0, 15.0))
+    elif kind == "restart_broker":
+        restart_broker(chaos, rng)
+
+
+def replayed(kafka: KafkaSettings, topic: str, copies: int,
+             ends: Callable[[KafkaSettings, str], int] | None = None) -> int:
+    """How many of the file's rows the replay has put in `topic` by now: the messages there
+    (its end offsets, `ends`) less the `copies` asked for so far (0 if the broker does not
+    answer). Not the pace's count: a replay started late or slowed by a loaded machine is
+    behind it, and a copy of a row not yet replayed lands before its original, which is
+    then the one dead-lettered (seed 726)."""
+    try:
+        return max(0, (ends or end_offsets)(kafka, topic) - copies)
+    except KafkaException:
+        return 0
+
+
+def end_offsets(kafka: KafkaSettings, topic: str) -> int:
+    """The sum of `topic`'s partitions' end offsets."""
+    consumer = make_consumer(kafka, "unused-reader")
+    try:
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in range(PARTITIONS))
+    finally:
+        consumer.close()
+
+
+def sink_turned(exports: Path, since: float) -> bool:
+    """Whether a sink started at `since` (wall clock) has turned its loop: status.csv
+    rewritten since with a heartbeat (`sink.status`: empty from a start until then)."""
+    status = exports / "status.csv"
+    try:
+        if status.stat().st_mtime < since:
+            return False
+        with status.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError:
+        return False
+    return bool(rows and rows[0].get("heartbeat_at"))
+
+
+def lock_holder(folder: Path) -> int | None:
+    """The PID the exports folder's lock file names (None: none yet)."""
+    try:
+        return int((folder / LOCK_FILE).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def second_sink(chaos: Chaos) -> None:
+    """Start a second sink on the exports folder once the first holds its lock: it must
+    exit 6 (`LockedError`) and leave the first running."""
+    first, folder = chaos.sink, Path(chaos.sink.args[2])
+    deadline = time.monotonic() + EXIT_WAIT_S
+    while first.proc is None or lock_holder(folder) != first.proc.pid:
+        if time.monotonic() > deadline:
+            chaos.note("second_sink", skipped="the first sink never held the lock")
+            return
+        chaos.idle(0.2)
+    if chaos.second is None:
+        chaos.second = Service("sink2", first.args, first.env, first.log_dir)
+    other = chaos.second.start()
+    assert other.proc is not None
+    deadline = time.monotonic() + EXIT_WAIT_S
+    while other.alive() and time.monotonic() < deadline:
+        chaos.idle(0.2)
+    code = other.proc.poll() if not other.alive() else other.terminate(10)
+    if code != ExitCode.LOCKED:
+        chaos.bad_exits.append(f"{other.log_path.name}: second sink exit {code} "
+                               f"({int(ExitCode.LOCKED)} expected)")
+    chaos.note("second_sink", code=code)
+
+
+def fill(path: Path) -> int:
+    """Write `path` until its file system is full (ENOSPC); the bytes written."""
+    written = 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):
+            chunk = b"\0" * size
+            try:
+                while True:
+                    written += os.write(fd, chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
+    return written
+
+
+def disk_full(chaos: Chaos, hold: float) -> None:
+    """Fill the exports' file system: the sink must exit 5 at its next write (or write
+    nothing within `EXIT_WAIT_S`); `hold` seconds after that the space is freed and an
+    exited sink restarted, which must continue exactly once."""
+    if chaos.disk is None or not os.path.ismount(chaos.disk):  # never fill a shared disk
+        chaos.note("disk_full", skipped="no tmpfs of the run's own (not root)")
+        return
+    ballast = chaos.disk / "ballast"
+    chaos.sink_held = True
+    try:
+        size = fill(ballast)
+        deadline = time.monotonic() + EXIT_WAIT_S
+        while chaos.sink.alive() and time.monotonic() < deadline:
+            chaos.idle(0.2)
+        code = None if chaos.sink.alive() else chaos.sink.proc.poll()  # type: ignore[union-attr]
+        chaos.idle(hold)
+    finally:
+        ballast.unlink()
+        chaos.sink_held = False
+    if code is not None:
+        if code != ExitCode.OUTPUT_UNWRITABLE:
+            chaos.bad_exits.append(f"{chaos.sink.log_path.name}: disk full exit {code} "
+                                   f"({int(ExitCode.OUTPUT_UNWRITABLE)} expected)")
+        chaos.sink.start()
+    chaos.note("disk_full", ballast=size, sink_exit=code, held=round(hold, 1))
+
+
+def restart_broker(chaos: Chaos, rng: random.Random) -> None:
+    """Stop the broker for 5-30 s and start it again; half the time a live detector is
+    killed and restarted 0-3 s before the stop, so the broker goes while it starts."""
+    down, starting = rng.uniform(5.0, 30.0), None
+    live = chaos.live()
+    if live and rng.random() < 0.5:
+        starting = rng.choice(live)
+        chaos.detectors[starting].kill()
+        chaos.start_detector(starting)
+        time.sleep(rng.uniform(0.0, 3.0))
+    if chaos.broker is None:
+        chaos.note("restart_broker", skipped="no --broker-home", detector_starting=starting)
+        return
+    chaos.broker("stop")
+    chaos.note("broker_stopped", detector_starting=starting, down=round(down, 1))
+    chaos.idle(down)
+    # the start takes 40-60 s on a loaded machine: the chaos is supervised meanwhile (pauses
+    # end on time; seed 727's d1, woken 43 s late, was then taken for hung)
+    failed: list[BaseException] = []
+
+    broker = chaos.broker
+
+    def start() -> None:
+        try:
+            broker("start")
+        except BaseException as exc:  # raised again in the soak's own thread
+            failed.append(exc)
+    starter = threading.Thread(target=start, daemon=True)
+    starter.start()
+    while starter.is_alive():
+        chaos.idle(0.5)
+    if failed:
+        raise failed[0]
+    chaos.note("restart_broker", detector_starting=starting)
 
 
 def compare(exports: Path, offline: Path, offsets_shifted: bool) -> dict[str, Any]:
@@ -324,6 +538,10 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
     topics = Topics(f"chaos-{args.seed}-{uuid.uuid4().hex[:8]}", PARTITIONS).create(kafka)
     env = {**base_env(kafka, topics, CORE_ENV, freeze_sources(work / "src")), **SINK_ENV,
            **CORES[args.core]}
+    if args.seed >= NEW_KINDS_FROM and os.geteuid() == 0 and mount_tmpfs(work / "disk"):
+        disk: Path | None = work / "disk"
+    else:
+        disk = None
     source = work / "payments.csv"
     n = generate_csv(source, env, seed=args.seed, customers=args.customers, days=args.days)
     txs, errors = load_sorted([source])
@@ -331,9 +549,14 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
     log(f"seed {args.seed}: {n:,} transactions, topics {topics.base}, core {args.core}")
     offline = Service("score", ("auditstream", "score", str(source), "--partitions",
                                 str(PARTITIONS), "--out", str(work / "offline")), env, work)
-    exports = work / "exports"
-    chaos = Chaos(env, work, sink(env, exports, work))
-    feed = replay(source, env, work, rate=args.rate)
+    exports = (disk or work) / "exports"
+    chaos = Chaos(env, work, sink(env, exports, work), disk=disk,
+                  broker=broker_control(args.broker_home))
+    # the replay's last flush outlasts a broker restart (`restart_broker`: down 5-30 s, then
+    # up to a minute to start on a loaded machine): at the default 60 s seed 728's replay
+    # ended mid-outage, exit 3 with 6,696 rows still queued (as designed: it says so)
+    feed = replay(source, {**env, "PRODUCER_FLUSH_TIMEOUT_S": str(REPLAY_FLUSH_S)}, work,
+                  rate=args.rate)
     feeders: list[Feeder] = []
     copied: Counter[str] = Counter()
     try:
@@ -344,9 +567,10 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
         fed_from = time.monotonic()
 
         def send_copies(count: int) -> int:
-            """Second copies of `count` transactions surely replayed already (half of what
-            the pace has sent by now)."""
-            sent = int((time.monotonic() - fed_from) * args.rate / 2) if feed.alive() else n
+            """Second copies of `count` transactions surely replayed already (the first
+            half of what the input topic holds of the replay's: `replayed`)."""
+            sent = replayed(kafka, topics.input, sum(copied.values())) // 2 \
+                if feed.alive() else n
             if sent < 1:
                 return 0
             picked = rng.sample(txs[:sent], min(count, sent))
@@ -358,8 +582,9 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
             return len(items)
 
         chaos.idle(rng.uniform(3.0, 8.0))
-        kinds = list(EVENTS)
-        weights = [EVENTS[k] for k in kinds]
+        drawn = kinds_of(args.seed)
+        kinds = list(drawn)
+        weights = [drawn[k] for k in kinds]
         plan = args.plan or [rng.choices(kinds, weights)[0] for _ in range(args.events)]
         for kind in plan:
             chaos.idle(rng.uniform(2.0, args.gap))
@@ -383,6 +608,14 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
             if (rows := committed_rows(exports)) > done:
                 done, last_move = rows, now
         drain_s = round(time.monotonic() - drain_start, 1)
+        # A sink restarted (kill_sink) just before the drain ended must reach its loop
+        # before the stop: stopped in its start-up it leaves the exports as the killed one
+        # did, run.json's event_watermark held back by partitions at their end for under
+        # SINK_IDLE_PARTITION_S (seed 716), where the loop's stop settles it as `score` does.
+        loop_start = time.monotonic()
+        while not sink_turned(exports, chaos.sink.started_at):
+            chaos.idle(0.5)
+            assert time.monotonic() - loop_start < LOOP_WAIT_S, "the sink never turned its loop"
         time.sleep(3.0)  # a late duplicate would still be exported
         codes = chaos.stop_all()
         zombies = chaos.zombie_codes()  # before `close` ends any still running
@@ -424,6 +657,28 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
             "drain_s": drain_s, "result": result}
 
 
+def mount_tmpfs(path: Path) -> bool:
+    """Mount a tmpfs of `TMPFS_SIZE` at `path` (created); False if that fails."""
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0755",
+                           "tmpfs", str(path)], check=False, capture_output=True)
+    return done.returncode == 0
+
+
+def broker_control(home: Path | None) -> Callable[[str], None] | None:
+    """`auditstream broker stop|start` of the broker at `home` (None: none to restart)."""
+    if home is None:
+        return None
+    env = {**os.environ, "BROKER_HOME": str(home)}
+
+    def control(verb: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "auditstream", "broker", verb], env=env,
+                              check=False, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"broker {verb}: exit {done.returncode}: " + (
+            done.stdout + done.stderr)[-2000:]
+    return control
+
+
 def diverged(report: dict[str, Any]) -> list[str]:
     """What of the report is a divergence (empty: none)."""
     r = report["result"]
@@ -453,13 +708,16 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=12)
     parser.add_argument("--plan", type=lambda s: [k for k in s.split(",") if k],
                         help="these events in this order instead of --events drawn at random "
-                             f"(kinds: {', '.join([*EVENTS, 'pause_long'])})")
+                             f"(kinds: {', '.join([*EVENTS, *NEW_EVENTS, 'pause_long'])})")
     parser.add_argument("--gap", type=float, default=9.0, help="most seconds between events")
     parser.add_argument("--core", choices=sorted(CORES), default="kernel")
     parser.add_argument("--keep", type=Path, help="copy the run's logs and exports here")
     parser.add_argument("--report", type=Path, help="write the report as JSON here")
+    parser.add_argument("--broker-home", type=Path,
+                        help="BROKER_HOME of the broker to restart (`restart_broker`; with "
+                             "BROKER_PORT and BROKER_CONTROLLER_PORT of the environment)")
     args = parser.parse_args()
-    if unknown := sorted(set(args.plan or ()) - {*EVENTS, "pause_long"}):
+    if unknown := sorted(set(args.plan or ()) - {*EVENTS, *NEW_EVENTS, "pause_long"}):
         parser.error(f"--plan: no such event {', '.join(unknown)}")
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         print("chaos_soak: error: KAFKA_BOOTSTRAP_SERVERS is not set; start a broker "
@@ -482,6 +740,8 @@ def main() -> int:
         dest = args.keep / f"seed{args.seed}-{time.strftime('%H%M%S')}"
         shutil.copytree(work, dest, ignore=shutil.ignore_patterns("src", "state-*"))
         log(f"kept in {dest}")
+    if os.path.ismount(work / "disk"):
+        subprocess.run(["umount", "-l", str(work / "disk")], check=False)
     if not report["divergences"]:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if report["divergences"] else 0

@@ -95,6 +95,8 @@ class Service:
     log_dir: Path
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    #: When the current process was started (wall clock, `time.time()`).
+    started_at: float = 0.0
 
     @property
     def log_path(self) -> Path:
@@ -102,6 +104,7 @@ class Service:
 
     def start(self) -> Service:
         self.starts += 1
+        self.started_at = time.time()
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen([PY, "-m", *self.args], cwd=self.env["PYTHONPATH"],
                                          env=self.env, stdout=log, stderr=subprocess.STDOUT)
