@@ -9,6 +9,7 @@ on kept the id)."""
 
 from __future__ import annotations
 
+import builtins
 import io
 import os
 import threading
@@ -168,34 +169,36 @@ def test_the_exit_line_names_the_id_the_stop_and_the_group(
         "one, and leaves the id to it")
 
 # `stopped_since_start`: the process's age and its stopped time, from /proc.
-TICKS = 100  # os.sysconf("SC_CLK_TCK") on the test's fake host
+TICKS = 250  # os.sysconf("SC_CLK_TCK") on the test's fake host (Linux's is 100)
 #: /proc/self/stat of a process whose name holds ") " (as a process may name itself): its
-#: start time, field 22, is counted from the last ")"; 12,000 ticks = 120 s after boot.
-STAT = b"4242 (a) b (c)) S " + b" ".join(str(n).encode() for n in range(4, 22)) + b" 12000 7 8\n"
+#: start time, field 22, is counted from the last ")"; 30,000 ticks = 120 s after boot.
+STAT = b"4242 (a) b (c)) S " + b" ".join(str(n).encode() for n in range(4, 22)) + b" 30000 7 8\n"
 
 
 def _proc(monkeypatch: pytest.MonkeyPatch, schedstat: bytes | None,
           stat: bytes | None = STAT, boot: float = 300.0) -> list[str]:
     """/proc (a file None: missing), the boot clock (`boot` s) and the clock ticks as a test
-    says; the files read are listed."""
+    says; the files read are listed (any other path is the real one's: a watchdog thread
+    an earlier test left may read its own schedstat meanwhile)."""
     opened: list[str] = []
-    files = {path: data for path, data in (("/proc/self/stat", stat),
-                                           ("/proc/self/task/777/schedstat", schedstat))
-             if data is not None}
+    given = {"/proc/self/stat": stat, "/proc/self/task/777/schedstat": schedstat}
 
-    def fake_open(path: str, *args: Any) -> io.BytesIO:
+    def fake_open(path: str, *args: Any) -> Any:
+        if path not in given:
+            return builtins.open(path, *args)
         opened.append(path)
-        if path not in files:
+        data = given[path]
+        if data is None:
             raise FileNotFoundError(path)
-        return io.BytesIO(files[path])
+        return io.BytesIO(data)
 
-    def clock(which: int) -> float:
-        assert which == time.CLOCK_BOOTTIME  # a host's suspend counts: the stream went on
-        return boot
+    real_clock, real_sysconf = time.clock_gettime, os.sysconf
 
-    def sysconf(name: str) -> int:
-        assert name == "SC_CLK_TCK"
-        return TICKS
+    def clock(which: int) -> float:  # a host's suspend counts: the stream went on
+        return boot if which == time.CLOCK_BOOTTIME else real_clock(which)
+
+    def sysconf(name: str | int) -> int:
+        return TICKS if name == "SC_CLK_TCK" else real_sysconf(name)
 
     monkeypatch.setattr(metrics, "open", fake_open, raising=False)
     monkeypatch.setattr(threading, "get_native_id", lambda: 777)
