@@ -10,6 +10,12 @@ pytest_add_cli_args` (`-p tests.unit.mutmut_fast_first`); plain pytest runs neve
 It also makes engines run the core's own loop as Python (`AUDITSTREAM_CORE=python`, unless
 set otherwise): the mutants are the core's sources, which the default, the compiled
 kernel, would not run (and its cache, keyed by a digest that covers them, would compile).
+
+And it lifts Hypothesis's per-example deadline (200 ms): every call of mutated code goes
+through mutmut's trampoline, on a shared machine, so a property test's example over it is a
+timing, not a verdict (2026-12-07: `test_an_id_is_taken_exactly_when_the_rule_takes_it`
+failed mutmut's clean run at 277 ms, load 21); the examples and their assertions are as in
+any run.
 """
 
 from __future__ import annotations
@@ -19,7 +25,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hypothesis import settings
+
 os.environ.setdefault("AUDITSTREAM_CORE", "python")
+
+settings.register_profile("mutmut", deadline=None)
+settings.load_profile("mutmut")
 
 
 def _durations() -> dict[str, float]:

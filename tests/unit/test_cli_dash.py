@@ -94,15 +94,33 @@ def test_an_option_and_its_setting_refuse_a_dash_in_the_same_words(
 
 
 def test_a_dash_among_the_replay_settings_files_is_refused() -> None:
-    with pytest.raises(ValidationError, match=r"'-' \(standard input or output\) is not taken"):
+    with pytest.raises(ValidationError) as refused:
         ProducerSettings(files=["in.csv", "-"])
+    assert refused.value.errors()[0]["msg"] == (
+        "Value error, '-' (standard input or output) is not taken: name a file (./- for one "
+        "named '-')")
     assert ProducerSettings(files=["./-"]).files == [Path("-")]
 
 
-@pytest.mark.parametrize(("cls", "field"), [(ProducerSettings, "out"),
-                                            (ProducerSettings, "rejects_dir"),
-                                            (SinkSettings, "exports_dir")])
-def test_a_dash_setting_is_refused_as_the_option(cls: type, field: str) -> None:
-    with pytest.raises(ValidationError, match=r"'-' \(standard input or output\) is not taken"):
+@pytest.mark.parametrize(("cls", "field", "rule"), [
+    (ProducerSettings, "out", "name a file"),  # `--out`'s own check (`file_name`)
+    (ProducerSettings, "rejects_dir", "name a folder"),
+    (SinkSettings, "exports_dir", "name a folder")])
+def test_a_dash_setting_is_refused_as_the_option(cls: type, field: str, rule: str) -> None:
+    with pytest.raises(ValidationError) as refused:
         cls(**{field: "-"})
+    assert refused.value.errors()[0]["msg"] == (
+        f"Value error, '-' (standard input or output) is not taken: {rule} (./- for one "
+        "named '-')")
     assert str(getattr(cls(**{field: "./-"}), field)) == "-"
+
+
+@pytest.mark.parametrize("value", ["", " ", "\t"])
+@pytest.mark.parametrize(("cls", "field"), [(ProducerSettings, "rejects_dir"),
+                                            (SinkSettings, "exports_dir")])
+def test_an_empty_folder_setting_is_refused(cls: type, field: str, value: str) -> None:
+    """Not the working folder (`Path("")` is `.`): an unset variable of a compose file."""
+    with pytest.raises(ValidationError) as refused:
+        cls(**{field: value})
+    assert refused.value.errors()[0]["msg"] == (
+        "Value error, empty; name a folder, or unset the variable for its default")

@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from detector.app import DetectorError
+from detector.txn import fenced_error
 from shared.errors import ExitCode
 from tests.unit.detector_fakes import FakeCluster, cluster_with, drained, fake_detector
 from tests.unit.test_detector_txn_errors import fails_at, fatal
@@ -121,3 +122,17 @@ def test_another_fatal_error_at_a_new_producer_keeps_its_own_line(
     with pytest.raises(DetectorError) as info:
         detector.run(until=drained(cluster))
     assert "was fenced" not in str(info.value)
+
+
+@pytest.mark.parametrize("exc", [
+    KafkaException(),  # raised without an error (the client's own never are): no fence
+    KafkaException(KafkaError(KafkaError._FENCED, FENCED_TEXT, fatal=False)),  # not fatal
+    KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "x", fatal=True)),
+    RuntimeError(KafkaError(KafkaError._FENCED, FENCED_TEXT, fatal=True)),  # not the client's
+])
+def test_only_a_fatal_fence_of_the_client_is_the_fenced_exit(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, exc: BaseException) -> None:
+    detector = fake_detector(monkeypatch, cluster_with(), state_dir=tmp_path)
+    assert fenced_error(detector.settings, exc) is None
+    fenced = fenced_error(detector.settings, fatal(KafkaError._FENCED, FENCED_TEXT))
+    assert fenced is not None and str(fenced).startswith(LINE)

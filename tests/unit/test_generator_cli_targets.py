@@ -26,10 +26,14 @@ from shared.errors import ExitCode
 TINY = ["--customers", "2", "--days", "2"]
 
 
-@pytest.mark.parametrize("suffix", ["/", "//", "/.", "/.."])
+@pytest.mark.parametrize(("suffix", "hint"), [("/", "/data.csv"), ("//", "/data.csv"),
+                                             ("/.", "/./data.csv"), ("/..", "/../data.csv"),
+                                             # the hint drops the slashes only
+                                             ("X/", "X/data.csv")])
 @pytest.mark.parametrize("option", ["--out", "--changes-out"])
 def test_an_output_named_as_a_folder_is_refused_and_nothing_is_written(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, suffix: str) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, suffix: str,
+        hint: str) -> None:
     given = f"{tmp_path / 'new'}{suffix}"
     argv = ["generate", *TINY, "--mix", "extended", "--out", str(tmp_path / "a.csv")]
     argv += [option, given] if option == "--changes-out" else []
@@ -39,7 +43,8 @@ def test_an_output_named_as_a_folder_is_refused_and_nothing_is_written(
         main(argv)
     assert stop.value.code == ExitCode.USAGE
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert f"argument {option}: {given} names a folder" in err
+    assert err.endswith(f"argument {option}: {given} names a folder (it ends in '/', '.' or "
+                        f"'..'); give a file name, such as {tmp_path / 'new'}{hint}"), err
     assert sorted(tmp_path.iterdir()) == []
 
 
@@ -47,7 +52,8 @@ def test_an_empty_output_name_is_refused(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit) as stop:
         main(["generate", *TINY, "--out", ""])
     assert stop.value.code == ExitCode.USAGE
-    assert "argument --out: an empty name" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith("argument --out: an empty name; give a file name"), err
 
 
 def test_a_file_name_is_still_written(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from auditstream.cli import main
 from detector.settings import DetectorSettings
 from shared.errors import ExitCode
 from shared.schemas import CONTROL_CHARACTERS
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, kafka_id
 from sink.settings import SinkSettings
 
 #: Each id setting: its class, field and variable.
@@ -117,3 +117,19 @@ def test_a_command_given_such_an_id_is_exit_2_at_once_naming_the_variable(
     assert time.monotonic() - started < 20  # no broker was waited for
     errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
     assert len(errors) == 1 and f"error: invalid setting {variable}: " in errors[0], errors
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    ("", "empty"),
+    (" ", "' ' is only blank space"),
+    ("\t\t", "'\\t\\t' is only blank space"),
+    (" g", "' g' has blank space at its start or end"),
+    ("g\u00a0", "'g\\xa0' has blank space at its start or end"),
+    ("a\nb", "'a\\nb' holds the control character '\\n'"),
+    ("a\u202eb", "'a\\u202eb' holds the control character '\\u202e'"),
+])
+def test_a_refusal_says_which_rule_the_id_breaks(value: str, why: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        kafka_id(value)
+    assert str(refused.value) == (
+        f"{why}; give a name of visible characters, without blank space around it")

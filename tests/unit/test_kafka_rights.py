@@ -261,8 +261,9 @@ def test_the_sign_in_settings_named_are_settings_auditstream_reads() -> None:
     assert named == ["KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_USERNAME", "KAFKA_SSL_*"]
     assert set(named[:2]) <= env_names(KafkaSettings)
     assert any(name.startswith(named[2].rstrip("*")) for name in env_names(KafkaSettings))
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="KafkaSettings has no setting 'sasl_user'"):
         env_name(KafkaSettings, "sasl_user")
+    assert env_name(KafkaSettings, "sasl_username") == "KAFKA_SASL_USERNAME"
 
 
 def test_the_detector_asks_every_abort_s_rights_with_one_admin_client_let_go_at_shutdown(

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from producer.__main__ import main
+from producer.naming import OptionsRefused, as_option
+from producer.settings import as_setting
 from shared.errors import ExitCode
 
 HEADER = ("transaction_id,customer_id,timestamp,amount,country,channel,device,"
@@ -100,3 +102,28 @@ def test_a_path_that_reads_like_an_option_is_shown_as_given(
     assert main([]) == ExitCode.USAGE
     line = _one_line(capsys)
     assert f"cannot write {out}: folder {out.parent} does not exist" in line, line
+
+
+@pytest.mark.parametrize(("option", "value", "cli", "container"), [
+    ("--start", "1969-12-31", "--start 1969-12-31", "PRODUCER_START=1969-12-31"),
+    ("--days", "32", "--days 32", "PRODUCER_DAYS=32"),
+    ("--rejects-dir", "r", "--rejects-dir r", "PRODUCER_REJECTS_DIR=r"),
+    ("--mix", None, "--mix", "PRODUCER_MIX"),  # a setting named alone
+    ("--publish", None, "--publish", "PRODUCER_PUBLISH=true"),  # a switch: as it is set
+    ("--publish", "false", "--publish false", "PRODUCER_PUBLISH=false"),
+    # fixed in the container: named as the command line names them
+    ("--tx-per-day", None, "--tx-per-day", "--tx-per-day"),
+    ("--transactions", "0", "--transactions 0", "--transactions 0"),
+])
+def test_each_caller_names_an_option_and_its_value_in_its_own_words(
+        option: str, value: str | None, cli: str, container: str) -> None:
+    assert as_option(option, value) == cli
+    assert as_setting(option, value) == container
+    if value is None:
+        assert (as_option(option), as_setting(option)) == (cli, container)
+
+
+def test_a_refusal_of_options_reads_in_the_command_lines_words_unless_named_otherwise() -> None:
+    refused = OptionsRefused(lambda name: f"{name('--start', '1969-12-31')} is too early")
+    assert str(refused) == "--start 1969-12-31 is too early"  # a plain ValueError's
+    assert refused.words(as_setting) == "PRODUCER_START=1969-12-31 is too early"

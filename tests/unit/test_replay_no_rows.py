@@ -4,14 +4,17 @@ before Kafka is asked (before: exit 0 or 1, `sent 0 of 0`, after the wait for a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from auditstream.cli import main
+from producer import replay
 from producer.app import PublishReport
+from producer.settings import ProducerSettings
+from producer.sources import stream as stream_rows
 from shared.csv_io import write_transactions_csv
 from tests.unit.test_core_engine import stream
 
@@ -97,4 +100,23 @@ def test_no_row_read_from_a_file_changed_meanwhile_is_said_as_changed(
     errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
     assert errors == [f"auditstream replay: error: {f} changed while it was read (written to "
                       "in place), nothing sent; replay it once nothing writes to it"]
+    assert sent == []
+
+
+def test_input_without_a_row_that_changed_while_read_is_said_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sent: list[int]) -> None:
+    """Header only when read, written to before the refusal: the line says it changed (its
+    rows, if any now, were not the ones read), not that it holds none."""
+    f = _input(tmp_path, 0, 0)
+    def stream_then_written(inputs: Any, rejects: Any) -> Iterator[Any]:
+        yield from stream_rows(inputs, rejects)
+        with f.open("a") as out:  # an export job still writing it
+            out.write(BAD_ROW.format(i=0, day=1))
+
+    monkeypatch.setattr("producer.replay.stream", stream_then_written)
+    with pytest.raises(replay.ReplayError) as refused:
+        replay.run_replay([f], ProducerSettings())
+    assert str(refused.value) == (
+        f"{f} changed while it was read (written to in place), nothing sent; replay it once "
+        "nothing writes to it")
     assert sent == []

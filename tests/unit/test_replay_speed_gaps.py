@@ -59,3 +59,16 @@ def test_a_gap_met_late_is_judged_from_the_time_it_is_met() -> None:
     assert pacer.delay(0, T0, now=0.0) == 0.0
     due = T0 + timedelta(hours=61)  # 3,660 s of wall time after the first row
     assert pacer.delay(1, due, now=100.0) == pytest.approx(3560.0)
+
+
+def test_the_warning_names_the_gap_the_wait_left_and_the_bound(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The wait named is what was left when the row was met (100 s after the first)."""
+    pacer = Pacer(speed=60)
+    pacer.delay(0, datetime(1970, 1, 1), now=0.0)
+    with caplog.at_level(logging.WARNING, logger="producer.pacing"):
+        assert pacer.delay(1, T0, now=100.0) == 0.0
+    wait = (T0 - datetime(1970, 1, 1)).total_seconds() / 60 - 100  # 28,928,060 s
+    assert caplog.messages == [
+        f"event time jumps from 1970-01-01 00:00:00 to 2025-01-01 00:00:00: {wait:.0f} s to "
+        "wait at --speed 60, over 3600 s; sent at once, the pacing going on from it"]

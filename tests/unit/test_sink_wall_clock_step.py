@@ -12,6 +12,8 @@ time, 2026-12-06).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -143,3 +145,33 @@ def test_a_saved_stamp_that_is_no_time_is_left_to_its_readers(saved: str) -> Non
     """A hand-edited checkpoint's stamp is passed on as before (status.csv's readers name
     it), never a traceback in the sink's heartbeat."""
     assert status.LastWrite(saved).at(WRITE) == saved
+
+
+def test_a_write_never_made_is_no_stamp() -> None:
+    assert status.LastWrite().at(WRITE) == ""
+
+
+@pytest.fixture
+def kolkata(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The sink's host in a zone ahead of UTC (UTC+05:30): the stamps are UTC all the
+    same; a local reading of them would be hours off."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(("saved", "ahead"), [
+    ("2026-12-06T12:00:03", True),  # naive: UTC, 3 s ahead of the clock
+    ("2026-12-06T12:00:02", False),  # at the tolerance
+    ("2026-12-06T12:00:00+00:00", False),  # UTC, as the clock
+    ("2026-12-06T17:30:03+05:30", True),  # 12:00:03 UTC
+    ("2026-12-06T12:00:03+05:30", False),  # 06:30:03 UTC
+])
+def test_a_saved_stamp_is_read_as_utc_whatever_the_hosts_zone(
+        kolkata: None, clocks: _Clocks, saved: str, ahead: bool) -> None:
+    """`now` is naive UTC, as every stamp: one ahead (the clock stepped back while the sink
+    was stopped) is taken as now, one not ahead is passed on as it is."""
+    assert time.localtime(0).tm_gmtoff == 5 * 3600 + 1800
+    assert status.LastWrite(saved).at(WRITE) == (WRITE.isoformat() if ahead else saved)
