@@ -23,7 +23,7 @@ from detector.checkpoints import (
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.state import CustomerState
-from detector.core.stateparts import CUSTOMER_MAGIC, PARTS, decode_customer
+from detector.core.stateparts import CUSTOMER_MAGIC, PARTS, NewerStateError, decode_customer
 from detector.core.table import CustomerTable, changed_ids, changed_tail
 from detector.dedupe import DedupeIndex
 from detector.partition import CoreEngineFactory, PartitionState
@@ -307,10 +307,12 @@ def test_a_corrupt_part_or_unknown_layout_is_a_snapshot_error() -> None:
     with pytest.raises(SnapshotError, match="part 'population' fails its checksum"):
         assemble(bad)
     manifest = topic[-1]
-    doc = json.loads(manifest.value or b"") | {"layout": 9}
-    with pytest.raises(SnapshotError, match="unknown checkpoint layout 9"):
-        assemble([*topic[:-1], SnapshotRecord(manifest.key, json.dumps(doc).encode(),
-                                              manifest.headers)])
+    for layout, error, text in [(0, SnapshotError, "unknown checkpoint layout 0"),
+                                (9, NewerStateError, "checkpoint layout 9; this release")]:
+        doc = json.loads(manifest.value or b"") | {"layout": layout}
+        with pytest.raises(error, match=text):
+            assemble([*topic[:-1], SnapshotRecord(manifest.key, json.dumps(doc).encode(),
+                                                  manifest.headers)])
 
 
 @pytest.mark.parametrize("name", [*PARTS, "pending"])
@@ -341,7 +343,9 @@ def test_a_snapshot_keeps_the_checkpoint_numbering_so_the_next_checkpoint_is_the
 
 def test_a_customer_record_of_another_version_is_refused_clearly() -> None:
     _, topic = _topic()
-    with pytest.raises(ValueError, match="unsupported customer record version 4"):
+    with pytest.raises(ValueError, match="unsupported customer record version 2"):
+        decode_customer(CUSTOMER_MAGIC[:3] + b"\x02{}")
+    with pytest.raises(NewerStateError, match="customer record version 4; this release reads"):
         decode_customer(CUSTOMER_MAGIC[:3] + b"\x04{}")
     with pytest.raises(ValueError, match=r"^not a customer state record$"):
         decode_customer(b"{}")
