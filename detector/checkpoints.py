@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from detector.core.stateparts import Changes
+from detector.core.stateparts import Changes, NewerStateError
 from detector.snapshots import Headers, SnapshotAssembler, SnapshotError, SnapshotRecord
 
 LAYOUT = 1
@@ -195,14 +195,19 @@ class CheckpointAssembler:
 
     def result(self) -> Restored | None:
         """The latest checkpoint, else the latest whole snapshot, else None; `SnapshotError`
-        when the latest one is incomplete or corrupt."""
+        when the latest one is incomplete or corrupt, `NewerStateError` when a newer
+        release wrote it (a later layout)."""
         m = self._manifest
         if m is None:
             whole = self._legacy.result() if self._legacy is not None else None
             if whole is None:
                 return None
             return Restored(whole[0], Ledger(stale=self.keys()), whole=whole[1])
-        if m.get("layout") != LAYOUT:
+        layout = m.get("layout")
+        if type(layout) is int and layout > LAYOUT:
+            raise NewerStateError(f"checkpoint layout {layout}; this release reads layout "
+                                  f"{LAYOUT}")
+        if layout != LAYOUT:
             raise SnapshotError(f"{self.prefix}: unknown checkpoint layout {m.get('layout')}")
         epoch, k, offset = m["epoch"], int(m["checkpoint"]), int(m["next_offset"])
         where = f"{self.prefix}: checkpoint {k} @{offset}"

@@ -23,7 +23,7 @@ from detector.checkpoints import (
     encode_checkpoint,
     state_prefix,
 )
-from detector.core.stateparts import Changes
+from detector.core.stateparts import Changes, NewerStateError
 from detector.dedupe import DedupeIndex
 from detector.loop import CoreFailure, ReplayContext, replay
 from detector.partition import Engine, EngineFactory, PartitionState, Record
@@ -132,6 +132,16 @@ def check_partitions(s: DetectorSettings, partition: int, snap: Restored | None,
         raise KafkaWiringError(partitions_changed(
             s, now, snap.partitions, f"the checkpoint of its partition {partition} in "
             f"{s.snapshot_topic}"))
+
+
+def newer_state(s: DetectorSettings, partition: int, exc: NewerStateError) -> RecoveryError:
+    """The one line of a checkpoint a newer release wrote (a rollback): rebuilding over it
+    would replay the whole input history and delete the newer release's state."""
+    return RecoveryError(
+        f"partition {partition}: its checkpoint in {s.snapshot_topic} was written by a newer "
+        f"auditstream release ({exc}): run that release (or a later one) again; to go back "
+        "to this one anyway, set DETECTOR_SNAPSHOT_TOPIC to a new topic, and the state is "
+        "rebuilt from the input history (docs/detector.md, \"Upgrades and rollbacks\")")
 
 
 #: The broker's refusals of a setting of the detector's own (not a state of the cluster that
@@ -325,6 +335,8 @@ class Restorer:
                 # the duplicate index too, here: one it cannot read makes the checkpoint
                 # unusable like its engine's parts (it raised out of the restore)
                 index = dedupe_of(snap, self._s.dedupe_horizon)
+            except NewerStateError as exc:
+                raise newer_state(self._s, partition, exc) from None
             except Exception as exc:
                 # A checkpoint of an incompatible core version is not fatal: the whole history
                 # is replayed instead, when it is still there (else the policy decides).
@@ -373,6 +385,8 @@ class Restorer:
                 asm.feed(msg.key(), msg.value(), msg.headers())
         try:
             snap = asm.result()
+        except NewerStateError as exc:
+            raise newer_state(s, partition, exc) from None
         except SnapshotError as exc:
             log.warning("partition %d: %s; rebuilding from the input history", partition, exc)
             return None, asm.keys()

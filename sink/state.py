@@ -27,6 +27,9 @@ from sink.volume import SinkRollup
 
 log = logging.getLogger(__name__)
 
+#: Raised when a checkpoint an older release would misread is written (one it cannot
+#: continue exactly): an older sink then refuses it as a newer release's (`load`). Fields
+#: added that an older release ignores, or a newer one defaults exactly, keep it.
 STATE_VERSION = 1
 #: Rollup fields a checkpoint has had since the given date that cannot be defaulted once it
 #: counted rows: the case book groups rows in stream order, which the day files do not keep,
@@ -67,8 +70,8 @@ class Checkpoint:
     @classmethod
     def from_json(cls, data: dict[str, Any], sample_key: str = RollupParams.sample_key
                   ) -> Checkpoint:
-        if data.get("version") != STATE_VERSION:
-            raise SinkStateError(f"unknown sink state version {data.get('version')!r}")
+        if data.get("version") != STATE_VERSION:  # `load` names a newer release's first
+            raise ValueError(f"unknown sink state version {data.get('version')!r}")
         return cls(
             topic=str(data["topic"]),
             lengths={_inside(str(k)): _count(v) for k, v in data["lengths"].items()},
@@ -138,6 +141,14 @@ def load(folder: Path, sample_key: str = RollupParams.sample_key) -> Checkpoint 
         data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise TypeError(f"a JSON {type(data).__name__}, not an object")
+        version = data.get("version")
+        if type(version) is int and version > STATE_VERSION:
+            raise SinkStateError(
+                f"{shown(Path(folder))} was written by a newer auditstream release (sink "
+                f"checkpoint version {version}; this release reads version {STATE_VERSION}): "
+                "run that release (or a later one) on it; to go back to this one, give it a "
+                "new folder (--exports NEW, rebuilt from the topic) and keep this one "
+                "(docs/sink.md, \"Upgrades\")")
         return Checkpoint.from_json(data, sample_key)
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError,
             RecursionError) as exc:

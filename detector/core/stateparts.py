@@ -11,7 +11,9 @@ other objects are records of their own (`encode_parts`), each `PART_MAGIC` then 
     pending      [{"number", "effective", "shape", "rows"}, ...]  (fits not yet in effect)
 
 A field added later reads as its default from an older record, one removed is ignored; the
-magic's last byte is the version (3, as the whole-state format), and any other is refused.
+magic's last byte is the version (3, as the whole-state format), and any other is refused:
+a later one as `NewerStateError` (a newer release wrote it: the detector stops rather than
+rebuild over it), an earlier one as unusable.
 """
 
 from __future__ import annotations
@@ -51,6 +53,19 @@ PART_MAGIC = b"ASP\x03"
 PARTS = ("meta", "population", "calibration", "sample", "model")
 
 
+class NewerStateError(ValueError):
+    """A state record of a later version than this release reads: written by a newer
+    release (a rollback), so neither read nor rebuilt over (docs/detector.md, "Upgrades
+    and rollbacks")."""
+
+
+def version_error(what: str, found: int, known: int) -> ValueError:
+    """The error of a record of `what` whose version is `found`, not `known`."""
+    if found > known:
+        return NewerStateError(f"{what} version {found}; this release reads version {known}")
+    return ValueError(f"unsupported {what} version {found}")
+
+
 @dataclass
 class Changes:
     """What an engine's checkpoint writes: changed customers' records (oldest first), the
@@ -79,7 +94,7 @@ def _record(data: bytes) -> tuple[int, dict[str, Any]]:
     if data[:3] != CUSTOMER_MAGIC[:3]:
         raise ValueError("not a customer state record")
     if data[:4] != CUSTOMER_MAGIC:
-        raise ValueError(f"unsupported customer record version {data[3]}")
+        raise version_error("customer record", data[3], CUSTOMER_MAGIC[3])
     doc = orjson.loads(data[4:])
     return int(doc["seq"]), doc["fields"]
 
@@ -117,7 +132,10 @@ def _body(cid: str, data: bytes) -> memoryview:
     if data[:3] != CUSTOMER_MAGIC[:3]:
         raise ValueError(f"customer {cid!r}: not a customer state record")
     if data[:4] != CUSTOMER_MAGIC:
-        raise ValueError(f"customer {cid!r}: unsupported customer record version {data[3]}")
+        error = version_error("customer record", data[3], CUSTOMER_MAGIC[3])
+        if isinstance(error, NewerStateError):
+            raise error  # the state's, not this customer's
+        raise ValueError(f"customer {cid!r}: {error}")
     return memoryview(data)[4:]
 
 
@@ -166,6 +184,8 @@ def _part(obj: Any) -> bytes:
 
 
 def _unpart(name: str, data: bytes, config: CoreConfig) -> Any:
+    if data[:3] == PART_MAGIC[:3] and data[3:4] > PART_MAGIC[3:4]:
+        raise version_error("state part record", data[3], PART_MAGIC[3])
     if data[:4] != PART_MAGIC:
         raise ValueError(f"state part {name!r} is not a version-3 part record")
     return orjson.loads(inflate.inflate(memoryview(data)[4:], inflate.part_bound(name, config),

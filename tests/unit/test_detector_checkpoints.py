@@ -23,7 +23,7 @@ from detector.checkpoints import (
 from detector.core.config import CoreConfig
 from detector.core.engine import PartitionEngine
 from detector.core.state import CustomerState
-from detector.core.stateparts import CUSTOMER_MAGIC, PARTS, decode_customer
+from detector.core.stateparts import CUSTOMER_MAGIC, PARTS, NewerStateError, decode_customer
 from detector.core.table import CustomerTable, changed_ids, changed_tail
 from detector.dedupe import DedupeIndex
 from detector.partition import CoreEngineFactory, PartitionState
@@ -307,10 +307,12 @@ def test_a_corrupt_part_or_unknown_layout_is_a_snapshot_error() -> None:
     with pytest.raises(SnapshotError, match="part 'population' fails its checksum"):
         assemble(bad)
     manifest = topic[-1]
-    doc = json.loads(manifest.value or b"") | {"layout": 9}
-    with pytest.raises(SnapshotError, match="unknown checkpoint layout 9"):
-        assemble([*topic[:-1], SnapshotRecord(manifest.key, json.dumps(doc).encode(),
-                                              manifest.headers)])
+    for layout, error, text in [(0, SnapshotError, "unknown checkpoint layout 0"),
+                                (9, NewerStateError, "checkpoint layout 9; this release")]:
+        doc = json.loads(manifest.value or b"") | {"layout": layout}
+        with pytest.raises(error, match=text):
+            assemble([*topic[:-1], SnapshotRecord(manifest.key, json.dumps(doc).encode(),
+                                                  manifest.headers)])
 
 
 @pytest.mark.parametrize("name", [*PARTS, "pending"])
@@ -341,7 +343,9 @@ def test_a_snapshot_keeps_the_checkpoint_numbering_so_the_next_checkpoint_is_the
 
 def test_a_customer_record_of_another_version_is_refused_clearly() -> None:
     _, topic = _topic()
-    with pytest.raises(ValueError, match="unsupported customer record version 4"):
+    with pytest.raises(ValueError, match="unsupported customer record version 2"):
+        decode_customer(CUSTOMER_MAGIC[:3] + b"\x02{}")
+    with pytest.raises(NewerStateError, match="customer record version 4; this release reads"):
         decode_customer(CUSTOMER_MAGIC[:3] + b"\x04{}")
     with pytest.raises(ValueError, match=r"^not a customer state record$"):
         decode_customer(b"{}")
@@ -436,3 +440,32 @@ def test_a_checkpoint_written_before_the_partition_count_was_kept_restores_as_be
     manifest = json.loads(w.last[-1].value or b"")
     assert "partitions" not in manifest
     check_partitions(DetectorSettings(), 0, snap, 8)
+
+
+def test_an_older_releases_incremental_checkpoints_restore_and_score_on_exactly() -> None:
+    """Records as commit 038e624 (2026-12-04) wrote them (`topic-checkpoints-038e624.jsonl`,
+    `tests/data/state/make_checkpoint_fixture.py`: three checkpoints of 450 rows of
+    `state_stream` in partition 2, evictions among them, the dedupe index, a manifest
+    without the input's partition count). c39abe4 (2026-12-06) writes the same keys. An
+    upgrade restores them and scores the next rows as this release's engine fed every row
+    does; a format change that an older checkpoint no longer restores under fails here."""
+    lines = (DATA / "topic-checkpoints-038e624.jsonl").read_text().splitlines()
+    old = [SnapshotRecord(d["key"].encode(),
+                          None if d["value"] is None else base64.b64decode(d["value"]),
+                          [(k, v.encode()) for k, v in d["headers"]])
+           for d in map(json.loads, lines)]
+    snap = assemble(old)
+    assert snap is not None and snap.whole is None and snap.next_offset == 450
+    assert snap.ledger.number == 3 and snap.partitions is None
+    state = partition_state(2, snap, CoreEngineFactory(SMALL), DAY, 450, [])
+    assert eng(state).processed == 450
+    rows = stream(600)
+    live = Writer()
+    live.feed(rows[:450])
+    assert state.dedupe is not None and live.state.dedupe is not None
+    assert state.dedupe.dump() == live.state.dedupe.dump()
+    assert eng(state).process(rows[450:]) == eng(live.state).process(rows[450:])
+    # and its next checkpoint is one of this release, restored exactly
+    records = encode_checkpoint(PREFIX, 600, state.changes(), state.ledger, 65536)
+    again = restored_state(old + records)
+    assert again.ledger.number == 4 and eng(again).snapshot() == eng(state).snapshot()

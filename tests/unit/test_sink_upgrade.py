@@ -27,7 +27,7 @@ import sink.writer
 from shared.errors import ExitCode
 from sink import days as dy
 from sink.settings import ExportSettings
-from sink.state import STATE_FILE, SinkStateError
+from sink.state import STATE_FILE, STATE_VERSION, SinkStateError
 from sink.writer import REVIEWS_LOG_FILE, Record, SinkWriter
 from tests.folder_tree import tree
 
@@ -217,3 +217,37 @@ def test_a_checkpoint_without_the_case_book_or_sample_continues_only_with_no_row
     _finish(w)
     for name in TABLES:
         assert (tmp_path / "old" / name).read_bytes() == (tmp_path / "new" / name).read_bytes()
+
+
+@pytest.mark.parametrize("version", [STATE_VERSION + 1, 10**6])
+def test_a_checkpoint_of_a_newer_release_is_refused_naming_both_versions(
+    tmp_path: Path, version: int
+) -> None:
+    """A rollback: this release's sink on a folder a newer release's sink wrote (its
+    checkpoint's `version` past this one's). Before: "... is unreadable (unknown sink state
+    version 2); move the folder aside", as if it were damaged."""
+    folder = _copy("ec3e9ff", tmp_path / "newer")
+    state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    (folder / STATE_FILE).write_text(json.dumps(state | {"version": version}),
+                                     encoding="utf-8")
+    before = tree(folder)
+    with pytest.raises(SinkStateError) as err:
+        SinkWriter(folder, TOPIC, _settings("ec3e9ff"))
+    message = str(err.value)
+    assert "\n" not in message and err.value.exit_code == ExitCode.USAGE
+    assert (f"was written by a newer auditstream release (sink checkpoint version {version}; "
+            f"this release reads version {STATE_VERSION})") in message, message
+    assert "--exports" in message and "unreadable" not in message
+    assert tree(folder) == before  # nothing cut, written or removed
+
+
+@pytest.mark.parametrize("version", [STATE_VERSION - 1, "1", None])
+def test_a_checkpoint_of_an_unknown_version_is_still_unreadable(
+    tmp_path: Path, version: Any
+) -> None:
+    folder = _copy("ec3e9ff", tmp_path / "other")
+    state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    (folder / STATE_FILE).write_text(json.dumps(state | {"version": version}),
+                                     encoding="utf-8")
+    with pytest.raises(SinkStateError, match=r"is unreadable \(unknown sink state version"):
+        SinkWriter(folder, TOPIC, _settings("ec3e9ff"))

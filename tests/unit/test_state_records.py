@@ -21,6 +21,7 @@ from detector.core.packed import field_values, pack_fields, pack_values
 from detector.core.state import CustomerState
 from detector.core.stateparts import (
     CUSTOMER_MAGIC,
+    NewerStateError,
     record_seq,
     record_values,
 )
@@ -137,7 +138,7 @@ def test_a_record_missing_its_fields_or_of_another_version_is_refused_naming_the
     assert record_seq("c9", good) == 5
     for data, reason, seq_too in [
             (b"ASP\x03" + good[4:], "not a customer state record$", True),
-            (CUSTOMER_MAGIC[:3] + b"\x04" + good[4:], "unsupported customer record version 4$",
+            (CUSTOMER_MAGIC[:3] + b"\x02" + good[4:], "unsupported customer record version 2$",
              True),
             (CUSTOMER_MAGIC + orjson.dumps({"seq": 5}), "missing required field `fields`", False),
             (CUSTOMER_MAGIC + orjson.dumps({"fields": fields}), "missing required field `seq`",
@@ -150,6 +151,10 @@ def test_a_record_missing_its_fields_or_of_another_version_is_refused_naming_the
             with pytest.raises(ValueError, match=rf"^customer 'c9': .*{reason}"):
                 read("c9", data)
     assert record_seq("c9", CUSTOMER_MAGIC + orjson.dumps({"seq": 5})) == 5
+    for read in (record_seq, record_values):  # a newer release's: the state's, not c9's
+        with pytest.raises(NewerStateError,
+                           match=r"^customer record version 4; this release reads version 3$"):
+            read("c9", CUSTOMER_MAGIC[:3] + b"\x04" + good[4:])
 
 
 def test_records_parked_and_put_back_fill_the_slots_as_the_packed_customers_do() -> None:
