@@ -239,7 +239,8 @@ def _options_of_the_recipe(args: argparse.Namespace, name: Naming) -> None:
         given += [_flag(k) for k in RECIPE_KNOBS
                   if k != "transactions" and getattr(args, k) is not None]
         if given:
-            raise UsageError(f"{' and '.join(map(name, given))} apply to the realistic "
+            verb = "applies" if len(given) == 1 else "apply"
+            raise UsageError(f"{' and '.join(map(name, given))} {verb} to the realistic "
                              f"recipe, not {name('--recipe', 'reference')} (its mix is the "
                              "reference project's)")
     elif args.transactions is not None:

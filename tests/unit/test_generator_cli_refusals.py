@@ -121,8 +121,12 @@ def test_a_value_at_the_edge_of_its_range_generates(
 
 
 @pytest.mark.parametrize(("extra", "says"), [
-    (["--recipe", "reference", "--mix", "extended"], "--mix apply to the realistic recipe"),
-    (["--recipe", "reference", "--anomaly-rate", "BURST=0.01"], "--anomaly-rate apply"),
+    # one option "applies", two "apply" (was "--tx-per-day apply to"; environment walk)
+    (["--recipe", "reference", "--mix", "extended"], "--mix applies to the realistic recipe"),
+    (["--recipe", "reference", "--anomaly-rate", "BURST=0.01"], "--anomaly-rate applies to"),
+    (["--recipe", "reference", "--tx-per-day", "0"], "--tx-per-day applies to the realistic"),
+    (["--recipe", "reference", "--mix", "extended", "--tx-per-day", "1"],
+     "--mix and --tx-per-day apply to the realistic recipe"),
     (["--changes-out", "c.csv"], "--changes-out needs --mix extended"),
     (["--mix", "default", "--changes-out", "c.csv"], "--changes-out needs --mix extended"),
     (["--tx-per-day", "1e-9"], "generate no transaction"),

@@ -100,3 +100,45 @@ def test_a_path_that_reads_like_an_option_is_shown_as_given(
     assert main([]) == ExitCode.USAGE
     line = _one_line(capsys)
     assert f"cannot write {out}: folder {out.parent} does not exist" in line, line
+
+
+@pytest.mark.parametrize(("settings", "says"), [
+    # the generator's size limits were plain ValueErrors in its own words: "at most
+    # 1,000,000 customers, not 2,000,000" named no setting (environment walk, seventeenth)
+    ({"PRODUCER_CUSTOMERS": "2000000"},
+     ("too many customers: PRODUCER_CUSTOMERS=2000000, at most 1,000,000",)),
+    ({"PRODUCER_CUSTOMERS": "1000001"},
+     ("too many customers: PRODUCER_CUSTOMERS=1000001, at most 1,000,000",)),
+    # 1,000,000 passes the customers' bound, so the rows' is the one met: both settings named
+    ({"PRODUCER_CUSTOMERS": "1000000"},
+     ("too many rows: about 198,000,000 from PRODUCER_CUSTOMERS=1000000 and PRODUCER_DAYS=90",
+      "at most 5,000,000")),
+    ({"PRODUCER_CUSTOMERS": "100000", "PRODUCER_DAYS": "23"},  # 5.06 million rows at 2.2
+     ("about 5,060,000 from PRODUCER_CUSTOMERS=100000 and PRODUCER_DAYS=23",
+      "at most 5,000,000")),
+])
+def test_a_size_past_the_generators_limits_names_the_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        settings: dict[str, str], says: tuple[str, ...]) -> None:
+    for name, value in (("PRODUCER_MODE", "generate"), ("PRODUCER_PUBLISH", "false"),
+                        ("PRODUCER_OUT", str(tmp_path / "tx.csv")), *settings.items()):
+        monkeypatch.setenv(name, value)
+    assert main([]) == ExitCode.USAGE
+    line = _one_line(capsys)
+    assert line.startswith("python -m producer: error: "), line
+    for said in says:
+        assert said in line, line
+    assert "--" not in line, line
+    assert not (tmp_path / "tx.csv").exists()
+
+
+def test_one_setting_the_reference_recipe_would_ignore_applies_not_apply(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in (("PRODUCER_MODE", "generate"), ("PRODUCER_PUBLISH", "false"),
+                        ("PRODUCER_OUT", str(tmp_path / "tx.csv")),
+                        ("PRODUCER_RECIPE", "reference"), ("PRODUCER_MIX", "extended")):
+        monkeypatch.setenv(name, value)
+    assert main([]) == ExitCode.USAGE
+    assert "error: PRODUCER_MIX applies to the realistic recipe, not PRODUCER_RECIPE=reference" \
+        in _one_line(capsys)
