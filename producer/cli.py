@@ -144,14 +144,14 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
     for knob, default in RECIPE_KNOBS.items():  # those not given (None): their defaults
         if getattr(args, knob) is None:
             setattr(args, knob, default)
+    if args.customers is None:  # the recipe's default (a refusal quotes it)
+        args.customers = 200 if args.recipe == "reference" else 1000
     if args.recipe == "reference":
         return generate_reference(ReferenceConfig(
-            seed=args.seed, transactions=args.transactions,
-            customers=200 if args.customers is None else args.customers,
+            seed=args.seed, transactions=args.transactions, customers=args.customers,
             days=args.days, start=args.start,
         ))
-    customers = 1000 if args.customers is None else args.customers
-    knobs = {"seed": args.seed, "customers": customers, "days": args.days,
+    knobs = {"seed": args.seed, "customers": args.customers, "days": args.days,
              "start": args.start, "tx_per_customer_day": args.tx_per_day,
              "traveller_share": args.traveller_share, "travel_gap_hours": args.travel_gap_hours,
              "duplicate_window_minutes": args.duplicate_window_minutes}
@@ -197,6 +197,7 @@ def shortfall_line(s: Shortfall, rows: int, entry: tuple[str, str] = CLI_ENTRY) 
 
 def _generate_and_write(args: argparse.Namespace, name: Naming) -> list[Transaction]:
     started = time.monotonic()
+    rate_given = args.tx_per_day is not None  # the container fixes it: never named there
     try:
         txs = make_transactions(args)
     except ValidationError as exc:  # a generated row out of the schema: one line, not three
@@ -209,10 +210,12 @@ def _generate_and_write(args: argparse.Namespace, name: Naming) -> list[Transact
         raise UsageError(exc.words(name)) from None
     except ValueError as exc:
         raise UsageError(in_flags(str(exc))) from None
-    if not txs:
-        raise UsageError(f"these settings generate no transaction ({name('--customers')}, "
-                         f"{name('--days')}, {name('--tx-per-day')} or "
-                         f"{name('--transactions')} too small); nothing written")
+    if not txs:  # the realistic recipe's draw only: the reference one has its base rows
+        higher = f", or a higher {name('--tx-per-day')}" if rate_given else ""
+        raise UsageError(f"these settings generate no transaction "
+                         f"({name('--customers', str(args.customers))} and "
+                         f"{name('--days', str(args.days))} at {args.tx_per_day:g} rows a "
+                         f"customer-day); give more {_larger(name)}{higher}; nothing written")
     anomalies = sum(1 for t in txs if t.is_anomaly)
     print(f"generated {len(txs):,} transactions ({anomalies:,} anomalies, "
           f"{anomalies / max(1, len(txs)):.2%}) in {time.monotonic() - started:.1f} s",

@@ -129,7 +129,8 @@ def test_a_value_at_the_edge_of_its_range_generates(
      "--mix and --tx-per-day apply to the realistic recipe"),
     (["--changes-out", "c.csv"], "--changes-out needs --mix extended"),
     (["--mix", "default", "--changes-out", "c.csv"], "--changes-out needs --mix extended"),
-    (["--tx-per-day", "1e-9"], "generate no transaction"),
+    (["--tx-per-day", "1e-9"], "generate no transaction (--customers 3 and --days 3 at 1e-09 "
+     "rows a customer-day); give more --customers or --days, or a higher --tx-per-day"),
 ])
 def test_an_option_the_recipe_would_ignore_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -184,3 +185,14 @@ def test_a_knob_of_its_own_recipe_is_taken(tmp_path: Path, argv: list[str]) -> N
     out = tmp_path / "tx.csv"
     assert main(["generate", "--customers", "5", "--days", "3", *argv, "--out", str(out)]) == 0
     assert out.exists()
+
+
+def test_a_run_without_a_row_quotes_the_default_customers_it_ran_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "x.csv"
+    assert main(["generate", "--days", "1", "--tx-per-day", "1e-9", "--out", str(out)]
+                ) == ExitCode.USAGE
+    assert "no transaction (--customers 1000 and --days 1 at 1e-09" in (
+        _one_error_line(capsys))
+    assert not out.exists()

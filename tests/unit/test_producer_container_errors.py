@@ -142,3 +142,24 @@ def test_one_setting_the_reference_recipe_would_ignore_applies_not_apply(
     assert main([]) == ExitCode.USAGE
     assert "error: PRODUCER_MIX applies to the realistic recipe, not PRODUCER_RECIPE=reference" \
         in _one_line(capsys)
+
+
+def test_a_run_too_small_for_one_row_names_only_the_containers_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One customer for one day draws no row with seed 2 (seed 1 draws some). The line
+    named `--tx-per-day or --transactions`, which the container fixes (environment walk)."""
+    for name, value in (("PRODUCER_MODE", "generate"), ("PRODUCER_PUBLISH", "false"),
+                        ("PRODUCER_OUT", str(tmp_path / "tx.csv")), ("PRODUCER_CUSTOMERS", "1"),
+                        ("PRODUCER_DAYS", "1"), ("PRODUCER_SEED", "1")):
+        monkeypatch.setenv(name, value)
+    assert main([]) == ExitCode.OK
+    capsys.readouterr()
+    (tmp_path / "tx.csv").unlink()
+    monkeypatch.setenv("PRODUCER_SEED", "2")
+    assert main([]) == ExitCode.USAGE
+    line = _one_line(capsys)
+    assert line == ("python -m producer: error: these settings generate no transaction "
+                    "(PRODUCER_CUSTOMERS=1 and PRODUCER_DAYS=1 at 2.2 rows a customer-day); "
+                    "give more PRODUCER_CUSTOMERS or PRODUCER_DAYS; nothing written"), line
+    assert not (tmp_path / "tx.csv").exists()
