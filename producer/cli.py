@@ -7,7 +7,7 @@ import re
 import sys
 import time
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,7 +26,7 @@ from producer.naming import Naming, OptionsRefused, as_option
 from producer.pacing import Progress
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
-from producer.settings import ProducerSettings, as_setting
+from producer.settings import ProducerSettings, as_setting, plain_date
 from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
 from shared.entry import file_name, folder_name, input_file, number
@@ -39,16 +39,11 @@ from shared.startup import sigterm_interrupts
 
 
 def _date(text: str) -> datetime:
-    """A plain YYYY-MM-DD (a clock time or zone shifted every generated time, silently)."""
+    """A plain YYYY-MM-DD (`producer.settings.plain_date`)."""
     try:
-        if not _PLAIN_DATE.fullmatch(text):
-            raise ValueError(text)
-        return datetime.combine(date.fromisoformat(text), datetime.min.time())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
-
-
-_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+        return datetime.combine(plain_date(text), datetime.min.time())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _rate(text: str) -> tuple[str, float]:

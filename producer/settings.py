@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import SettingsConfigDict
 
 from producer.naming import as_option
@@ -20,6 +21,25 @@ from shared.settings import (
     TopicSettings,
     env_name,
 )
+
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def plain_date(text: str) -> date:
+    """A plain YYYY-MM-DD, for `--start` and `PRODUCER_START`: a clock time or zone shifted
+    every generated time, silently, and pydantic read a number as Unix seconds (86400:
+    1970-01-02)."""
+    try:
+        if _PLAIN_DATE.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD)")
+
+
+#: `plain_date` as a setting's type (a `date` given in code is taken as it is).
+PlainDate = Annotated[date, BeforeValidator(
+    lambda value: value if isinstance(value, date) else plain_date(str(value)))]
 
 
 class ProducerSettings(Settings):
@@ -51,7 +71,7 @@ class ProducerSettings(Settings):
     seed: Seed = 42
     customers: int | None = Field(default=None, ge=1)
     days: int = Field(default=90, ge=1)
-    start: date = date(2025, 1, 1)
+    start: PlainDate = date(2025, 1, 1)
     out: FileName | None = None
     publish: bool = True
 

@@ -163,3 +163,24 @@ def test_a_run_too_small_for_one_row_names_only_the_containers_settings(
                     "(PRODUCER_CUSTOMERS=1 and PRODUCER_DAYS=1 at 2.2 rows a customer-day); "
                     "give more PRODUCER_CUSTOMERS or PRODUCER_DAYS; nothing written"), line
     assert not (tmp_path / "tx.csv").exists()
+
+
+@pytest.mark.parametrize("start", [
+    # pydantic read a number as Unix seconds: 86400 generated from 1970-01-02, exit 0,
+    # where `generate --start` takes YYYY-MM-DD only (environment walk, seventeenth)
+    "86400", "0", "1735689600",
+    # refused before too, but in pydantic's words, never saying what is taken
+    "20250101", "2025-01-01T10:00", "2025-W01-3", "", "-", "2025-13-01",
+])
+def test_a_start_that_is_not_a_plain_date_is_refused_as_the_option_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        start: str) -> None:
+    for name, value in (("PRODUCER_MODE", "generate"), ("PRODUCER_PUBLISH", "false"),
+                        ("PRODUCER_OUT", str(tmp_path / "tx.csv")), ("PRODUCER_CUSTOMERS", "3"),
+                        ("PRODUCER_DAYS", "2"), ("PRODUCER_START", start)):
+        monkeypatch.setenv(name, value)
+    assert main([]) == ExitCode.USAGE
+    line = _one_line(capsys)
+    assert "invalid setting PRODUCER_START" in line, line
+    assert f"not a date: {start!r} (use YYYY-MM-DD)" in line, line
+    assert not (tmp_path / "tx.csv").exists()
