@@ -82,6 +82,10 @@ class ProducerSettings(Settings):
 SETTING_OF_OPTION = {f"--{name}": env_name(ProducerSettings, name.replace("-", "_"))
                      for name in ("out", "publish", "recipe", "mix", "seed", "customers",
                                   "days", "start", "rate", "speed", "strict", "rejects-dir")}
+#: The settings only `PRODUCER_MODE=replay` reads: one set in generate mode is refused, not
+#: ignored (the compose file sets none of them; it sets the generator's, so those are not
+#: refused in replay mode).
+REPLAY_ONLY = ("files", "rate", "speed", "strict", "rejects_dir")
 #: The container's switches, named as set where the command line names the option alone.
 SWITCH_ON = {"--publish": "true"}
 

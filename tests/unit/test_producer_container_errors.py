@@ -184,3 +184,24 @@ def test_a_start_that_is_not_a_plain_date_is_refused_as_the_option_is(
     assert "invalid setting PRODUCER_START" in line, line
     assert f"not a date: {start!r} (use YYYY-MM-DD)" in line, line
     assert not (tmp_path / "tx.csv").exists()
+
+
+@pytest.mark.parametrize(("setting", "value"), [
+    ("PRODUCER_FILES", '["in.csv"]'), ("PRODUCER_RATE", "10"), ("PRODUCER_SPEED", "60"),
+    ("PRODUCER_STRICT", "true"), ("PRODUCER_STRICT", "false"), ("PRODUCER_REJECTS_DIR", "."),
+])
+def test_a_replay_setting_in_generate_mode_is_refused_not_ignored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        setting: str, value: str) -> None:
+    """Each was ignored without a word, the generated stream written (exit 0; environment
+    walk, seventeenth), as `generate` refuses an option its recipe would ignore."""
+    for name, given in (("PRODUCER_PUBLISH", "false"), ("PRODUCER_OUT", str(tmp_path / "tx.csv")),
+                        ("PRODUCER_CUSTOMERS", "3"), ("PRODUCER_DAYS", "2"), (setting, value)):
+        monkeypatch.setenv(name, given)
+    assert main([]) == ExitCode.USAGE
+    assert _one_line(capsys) == (
+        f"python -m producer: error: {setting} applies to PRODUCER_MODE=replay, not "
+        "PRODUCER_MODE=generate (the default); unset it, or set PRODUCER_MODE=replay")
+    assert not (tmp_path / "tx.csv").exists()
+    monkeypatch.delenv(setting)  # the same settings without it generate
+    assert main([]) == ExitCode.OK
