@@ -205,3 +205,17 @@ def test_a_replay_setting_in_generate_mode_is_refused_not_ignored(
     assert not (tmp_path / "tx.csv").exists()
     monkeypatch.delenv(setting)  # the same settings without it generate
     assert main([]) == ExitCode.OK
+
+
+@pytest.mark.parametrize("files", ["", " ", "x", "/data/tx.csv", "[/data/tx.csv]"])
+def test_files_that_are_not_json_are_named_by_their_setting(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], files: str) -> None:
+    """The line said `error parsing value for field "files" from source
+    "EnvSettingsSource"` and gave a detector setting as its example (environment walk)."""
+    monkeypatch.setenv("PRODUCER_MODE", "replay")
+    monkeypatch.setenv("PRODUCER_FILES", files)
+    assert main([]) == ExitCode.USAGE
+    line = _one_line(capsys)
+    assert line.startswith("python -m producer: error: invalid setting PRODUCER_FILES: not "
+                           "JSON ("), line
+    assert "a list or object setting is JSON" in line and "DETECTOR" not in line, line
