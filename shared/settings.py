@@ -35,7 +35,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from shared.entry import STDIO, file_name, stdio_refused
+from shared.entry import STDIO, file_name, input_file, stdio_refused
 from shared.errors import UsageError
 from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 from shared.schemas import CONTROL_CHARACTERS
@@ -86,8 +86,11 @@ FileName = Annotated[Path, BeforeValidator(_file)]
 
 
 def _input(value: object) -> object:
-    if value == STDIO:  # as the inputs' arguments (`shared.entry.input_file`)
-        raise ValueError(stdio_refused("a file"))
+    if isinstance(value, str):  # as the inputs' arguments: not `-`, empty or blank
+        try:
+            input_file(value)
+        except ArgumentTypeError as exc:
+            raise ValueError(str(exc)) from None
     return value
 
 

@@ -196,3 +196,20 @@ def test_a_run_without_a_row_quotes_the_default_customers_it_ran_with(
     assert "no transaction (--customers 1000 and --days 1 at 1e-09" in (
         _one_error_line(capsys))
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["generate", *SMALL, "--out", " "], "argument --out: ' ' is only blank space"),  # wrote ' '
+    (["replay", ""], "argument FILE.csv: an empty name; give a file"),  # "cannot read ."
+    (["replay", "\t"], "argument FILE.csv: '\\t' is only blank space"),
+])
+def test_an_empty_or_blank_file_name_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    argv: list[str], says: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == ExitCode.USAGE
+    assert says in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -219,3 +219,23 @@ def test_files_that_are_not_json_are_named_by_their_setting(
     assert line.startswith("python -m producer: error: invalid setting PRODUCER_FILES: not "
                            "JSON ("), line
     assert "a list or object setting is JSON" in line and "DETECTOR" not in line, line
+
+
+@pytest.mark.parametrize(("settings", "says"), [
+    # wrote a file named ' ' in the working folder, exit 0 ("wrote  ")
+    ({"PRODUCER_OUT": " "}, "invalid setting PRODUCER_OUT: Value error, ' ' is only blank space"),
+    # "cannot read .: is a folder, not a CSV file": the empty name read as the working folder
+    ({"PRODUCER_MODE": "replay", "PRODUCER_FILES": '[""]'},
+     "invalid setting PRODUCER_FILES (item 1): Value error, an empty name; give a file"),
+    ({"PRODUCER_MODE": "replay", "PRODUCER_FILES": '["in.csv", " "]'},
+     "invalid setting PRODUCER_FILES (item 2): Value error, ' ' is only blank space"),
+])
+def test_an_empty_or_blank_file_name_is_refused_naming_the_setting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        settings: dict[str, str], says: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, value in (("PRODUCER_PUBLISH", "false"), *settings.items()):
+        monkeypatch.setenv(name, value)
+    assert main([]) == ExitCode.USAGE
+    assert says in _one_line(capsys)
+    assert list(tmp_path.iterdir()) == []
