@@ -16,6 +16,7 @@ from auditstream.sample import sample_config, write_scored_sample
 from dashboard.browser import Chromium
 from dashboard.build import SAMPLE_EXPORTS, build, check_project_folders
 from producer.limits import MAX_ROWS
+from producer.naming import OptionsRefused, as_option
 from shared.entry import folder_name, number, optional_input
 from shared.errors import UsageError
 from shared.exports_folder import EXPORT_FILES, REPORT_NAME, holds_exports, refuse_foreign
@@ -80,6 +81,14 @@ def _report(args: argparse.Namespace) -> int:
 SAMPLE_CUSTOMERS, SAMPLE_ROWS = 40, 2000
 
 
+def _as_sample_option(option: str, value: str | None = None) -> str:
+    """A check of `generate` in the words of `dashboard sample`, which has `--customers` and
+    `--seed` and fixes the rest: `--customers 75758`, `30 days` (`producer.naming.Naming`)."""
+    if option in ("--customers", "--seed") or value is None:
+        return as_option(option, value)
+    return f"{value} {option.removeprefix('--')}"
+
+
 def _sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     # a size of the other kind was ignored without a word: `--rows 10` wrote 2,342 rows
@@ -93,6 +102,8 @@ def _sample(args: argparse.Namespace) -> int:
     if not args.synthetic:  # before the folder is created: a refused size left it empty
         try:
             sample_config(args.customers, seed=args.seed)
+        except OptionsRefused as exc:  # named by its own words: it has no --days
+            raise UsageError(exc.words(_as_sample_option)) from None
         except ValueError as exc:
             raise UsageError(f"--customers {args.customers}: {exc}") from None
     # A sample is an exports folder's content: like `score --out`, it takes the folder's

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(s: ProducerSettings) -> int:
     from producer.cli import CONTAINER_ENTRY, cmd_generate, cmd_replay
-    from producer.settings import as_setting
+    from producer.settings import REPLAY_ONLY, ProducerSettings, as_setting
+    from shared.settings import env_name
 
     if s.mode == "replay":
         if not s.files:  # one line in the README's error format, not a log line
@@ -47,6 +48,13 @@ def _run(s: ProducerSettings) -> int:
                              "possible")
         return cmd_replay(argparse.Namespace(files=s.files, rate=s.rate, speed=s.speed,
                                           strict=s.strict, rejects_dir=s.rejects_dir))
+    ignored = [env_name(ProducerSettings, f) for f in REPLAY_ONLY if f in s.model_fields_set]
+    if ignored:  # was ignored without a word, the generated stream sent
+        default = "" if "mode" in s.model_fields_set else " (the default)"
+        raise UsageError(f"{' and '.join(ignored)} {'applies' if len(ignored) == 1 else 'apply'}"
+                         f" to PRODUCER_MODE=replay, not PRODUCER_MODE=generate{default}; "
+                         f"unset {'it' if len(ignored) == 1 else 'them'}, or set "
+                         "PRODUCER_MODE=replay")
     return cmd_generate(argparse.Namespace(
         recipe=s.recipe, mix=s.mix, changes_out=None, seed=s.seed, customers=s.customers,
         days=s.days,

@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,7 +27,7 @@ from producer.naming import Naming, OptionsRefused, as_option
 from producer.pacing import Progress
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
-from producer.settings import ProducerSettings, as_setting
+from producer.settings import ProducerSettings, as_setting, plain_date
 from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
 from shared.entry import file_name, folder_name, input_file, number
@@ -40,16 +40,11 @@ from shared.startup import sigterm_interrupts
 
 
 def _date(text: str) -> datetime:
-    """A plain YYYY-MM-DD (a clock time or zone shifted every generated time, silently)."""
+    """A plain YYYY-MM-DD (`producer.settings.plain_date`)."""
     try:
-        if not _PLAIN_DATE.fullmatch(text):
-            raise ValueError(text)
-        return datetime.combine(date.fromisoformat(text), datetime.min.time())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
-
-
-_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+        return datetime.combine(plain_date(text), datetime.min.time())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _rate(text: str) -> tuple[str, float]:
@@ -145,14 +140,14 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
     for knob, default in RECIPE_KNOBS.items():  # those not given (None): their defaults
         if getattr(args, knob) is None:
             setattr(args, knob, default)
+    if args.customers is None:  # the recipe's default (a refusal quotes it)
+        args.customers = 200 if args.recipe == "reference" else 1000
     if args.recipe == "reference":
         return generate_reference(ReferenceConfig(
-            seed=args.seed, transactions=args.transactions,
-            customers=200 if args.customers is None else args.customers,
+            seed=args.seed, transactions=args.transactions, customers=args.customers,
             days=args.days, start=args.start,
         ))
-    customers = 1000 if args.customers is None else args.customers
-    knobs = {"seed": args.seed, "customers": customers, "days": args.days,
+    knobs = {"seed": args.seed, "customers": args.customers, "days": args.days,
              "start": args.start, "tx_per_customer_day": args.tx_per_day,
              "traveller_share": args.traveller_share, "travel_gap_hours": args.travel_gap_hours,
              "duplicate_window_minutes": args.duplicate_window_minutes}
@@ -213,6 +208,7 @@ def shortfall_line(s: Shortfall, rows: int, entry: tuple[str, str] = CLI_ENTRY) 
 
 def _generate_and_write(args: argparse.Namespace, name: Naming) -> list[Transaction]:
     started = time.monotonic()
+    rate_given = args.tx_per_day is not None  # the container fixes it: never named there
     try:
         txs = make_transactions(args)
     except ValidationError as exc:  # a generated row out of the schema: one line, not three
@@ -225,10 +221,12 @@ def _generate_and_write(args: argparse.Namespace, name: Naming) -> list[Transact
         raise UsageError(exc.words(name)) from None
     except ValueError as exc:
         raise UsageError(in_flags(str(exc))) from None
-    if not txs:
-        raise UsageError(f"these settings generate no transaction ({name('--customers')}, "
-                         f"{name('--days')}, {name('--tx-per-day')} or "
-                         f"{name('--transactions')} too small); nothing written")
+    if not txs:  # the realistic recipe's draw only: the reference one has its base rows
+        higher = f", or a higher {name('--tx-per-day')}" if rate_given else ""
+        raise UsageError(f"these settings generate no transaction "
+                         f"({name('--customers', str(args.customers))} and "
+                         f"{name('--days', str(args.days))} at {args.tx_per_day:g} rows a "
+                         f"customer-day); give more {_larger(name)}{higher}; nothing written")
     anomalies = sum(1 for t in txs if t.is_anomaly)
     print(f"generated {len(txs):,} transactions ({anomalies:,} anomalies, "
           f"{anomalies / max(1, len(txs)):.2%}) in {time.monotonic() - started:.1f} s",
@@ -255,7 +253,8 @@ def _options_of_the_recipe(args: argparse.Namespace, name: Naming) -> None:
         given += [_flag(k) for k in RECIPE_KNOBS
                   if k != "transactions" and getattr(args, k) is not None]
         if given:
-            raise UsageError(f"{' and '.join(map(name, given))} apply to the realistic "
+            verb = "applies" if len(given) == 1 else "apply"
+            raise UsageError(f"{' and '.join(map(name, given))} {verb} to the realistic "
                              f"recipe, not {name('--recipe', 'reference')} (its mix is the "
                              "reference project's)")
     elif args.transactions is not None:

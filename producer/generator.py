@@ -73,8 +73,10 @@ class GeneratorConfig:
         if self.customers < 1 or self.days < 1 or not 0 < self.tx_per_customer_day < math.inf:
             raise ValueError("customers, days and tx_per_customer_day must be positive "
                              "(and tx_per_customer_day a finite number)")
-        check_size(self.customers, self.customers * self.days * self.tx_per_customer_day,
-                   "customers x days x rows per customer-day")
+        customers, days, per_day = self.customers, self.days, self.tx_per_customer_day
+        check_size(customers, customers * days * per_day, lambda name: (
+            f"{name('--customers', str(customers))} and {name('--days', str(days))} at "
+            f"{per_day:g} rows a customer-day"))  # a rate the container fixes: no name
         check_span(self.start, self.days)
         for name in ("traveller_share", "night_owl_share"):
             if not 0 <= getattr(self, name) <= 1:

@@ -9,9 +9,10 @@ before generating, not on the generated rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from producer.naming import OptionsRefused
+from producer.naming import Naming, OptionsRefused
 from shared.schemas import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 #: Expected rows of one run (about 9 GB at the peak).
@@ -20,14 +21,17 @@ MAX_ROWS = 5_000_000
 MAX_CUSTOMERS = 1_000_000
 
 
-def check_size(customers: int, expected_rows: float, how: str) -> None:
-    """`ValueError` unless `customers` and `expected_rows` (`how` says how estimated) fit."""
+def check_size(customers: int, expected_rows: float, asked: Callable[[Naming], str]) -> None:
+    """`OptionsRefused` unless `customers` and `expected_rows` fit; `asked` names the
+    options (with their values) the rows come from, in a caller's words."""
     if customers > MAX_CUSTOMERS:
-        raise ValueError(f"at most {MAX_CUSTOMERS:,} customers, not {customers:,} "
-                         "(everything is generated in memory first)")
+        raise OptionsRefused(lambda name: (
+            f"too many customers: {name('--customers', str(customers))}, at most "
+            f"{MAX_CUSTOMERS:,} (everything is generated in memory first)"))
     if not expected_rows <= MAX_ROWS:  # NaN fails too
-        raise ValueError(f"at most {MAX_ROWS:,} rows, not about {expected_rows:,.0f} ({how}; "
-                         "about 1.8 KB of memory each while generating)")
+        raise OptionsRefused(lambda name: (
+            f"too many rows: about {expected_rows:,.0f} from {asked(name)}, at most "
+            f"{MAX_ROWS:,} (about 1.8 KB of memory each while generating)"))
 
 
 def check_span(start: datetime, days: int) -> None:

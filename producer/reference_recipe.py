@@ -51,7 +51,8 @@ class ReferenceConfig:
                 f"the reference recipe needs {name('--customers')} of at least {least} (its "
                 f"burst customers), and a positive {name('--transactions')} and "
                 f"{name('--days')}"))
-        check_size(self.customers, self.transactions, "--transactions")
+        n = self.transactions
+        check_size(self.customers, n, lambda name: name("--transactions", str(n)))
         check_span(self.start, self.days)
 
 

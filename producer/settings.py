@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import SettingsConfigDict
 
 from producer.naming import as_option
@@ -20,6 +21,25 @@ from shared.settings import (
     TopicSettings,
     env_name,
 )
+
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def plain_date(text: str) -> date:
+    """A plain YYYY-MM-DD, for `--start` and `PRODUCER_START`: a clock time or zone shifted
+    every generated time, silently, and pydantic read a number as Unix seconds (86400:
+    1970-01-02)."""
+    try:
+        if _PLAIN_DATE.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD)")
+
+
+#: `plain_date` as a setting's type (a `date` given in code is taken as it is).
+PlainDate = Annotated[date, BeforeValidator(
+    lambda value: value if isinstance(value, date) else plain_date(str(value)))]
 
 
 class ProducerSettings(Settings):
@@ -51,7 +71,7 @@ class ProducerSettings(Settings):
     seed: Seed = 42
     customers: int | None = Field(default=None, ge=1)
     days: int = Field(default=90, ge=1)
-    start: date = date(2025, 1, 1)
+    start: PlainDate = date(2025, 1, 1)
     out: FileName | None = None
     publish: bool = True
 
@@ -62,6 +82,10 @@ class ProducerSettings(Settings):
 SETTING_OF_OPTION = {f"--{name}": env_name(ProducerSettings, name.replace("-", "_"))
                      for name in ("out", "publish", "recipe", "mix", "seed", "customers",
                                   "days", "start", "rate", "speed", "strict", "rejects-dir")}
+#: The settings only `PRODUCER_MODE=replay` reads: one set in generate mode is refused, not
+#: ignored (the compose file sets none of them; it sets the generator's, so those are not
+#: refused in replay mode).
+REPLAY_ONLY = ("files", "rate", "speed", "strict", "rejects_dir")
 #: The container's switches, named as set where the command line names the option alone.
 SWITCH_ON = {"--publish": "true"}
 

@@ -217,9 +217,20 @@ def _not_stdio(text: str, noun: str) -> None:
         raise argparse.ArgumentTypeError(stdio_refused(noun))
 
 
+def _not_blank(text: str, what: str) -> None:
+    """Refuse an empty name (`Path` reads it as `.`: `replay ""` said "cannot read .") or
+    one of blank space only (`--out " "` wrote a file named ` `)."""
+    if not text:
+        raise argparse.ArgumentTypeError(f"an empty name; give {what}")
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is only blank space; give {what}")
+
+
 def input_file(text: str) -> Path:
-    """An argparse type for a file to read (`score`, `replay`, `review import`): not `-`."""
+    """An argparse type for a file to read (`score`, `replay`, `review import`): not `-`,
+    empty or blank."""
     _not_stdio(text, "a file")
+    _not_blank(text, "a file to read")
     return Path(text)
 
 
@@ -236,8 +247,7 @@ def file_name(text: str) -> Path:
     ending in `/`, `/.` or `/..`, which name a folder (`Path` drops them: `--out new/` wrote
     a file named `new`). An existing folder is refused later (`check_file_target`)."""
     _not_stdio(text, "a file")
-    if not text:
-        raise argparse.ArgumentTypeError("an empty name; give a file name")
+    _not_blank(text, "a file name")
     if text.endswith("/") or text.rpartition("/")[2] in (".", ".."):  # `x/.`: `x` as well
         raise argparse.ArgumentTypeError(
             f"{shown(text)} names a folder (it ends in '/', '.' or '..'); give a file name, "

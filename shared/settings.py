@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import logging
 import os
 import re
@@ -26,9 +27,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from shared.entry import STDIO, file_name, stdio_refused
+from shared.entry import STDIO, file_name, input_file, stdio_refused
+from shared.errors import UsageError
 from shared.partitioning import MAX_PARTITIONS, MAX_REPLICATION_FACTOR
 from shared.schemas import CONTROL_CHARACTERS
 
@@ -78,8 +86,11 @@ FileName = Annotated[Path, BeforeValidator(_file)]
 
 
 def _input(value: object) -> object:
-    if value == STDIO:  # as the inputs' arguments (`shared.entry.input_file`)
-        raise ValueError(stdio_refused("a file"))
+    if isinstance(value, str):  # as the inputs' arguments: not `-`, empty or blank
+        try:
+            input_file(value)
+        except ArgumentTypeError as exc:
+            raise ValueError(str(exc)) from None
     return value
 
 
@@ -202,10 +213,51 @@ def mistyped(settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> di
     return found
 
 
+def _is_json(text: str | None) -> bool:
+    try:
+        json.loads(text or "")
+    except ValueError:
+        return False
+    return True
+
+
+class _NamingEnvSource(EnvSettingsSource):
+    """The environment, as pydantic-settings reads it, but a list or object setting that is
+    not JSON is named by its variable (`PRODUCER_FILES=/data/tx.csv`): pydantic-settings
+    named the field (`error parsing value for field "files"`), not what to fix."""
+
+    def prepare_field_value(self, field_name: str, field: FieldInfo, value: Any,
+                            value_is_complex: bool) -> Any:
+        try:
+            return super().prepare_field_value(field_name, field, value, value_is_complex)
+        except ValueError as exc:  # json's JSONDecodeError (the cause of the refusal)
+            name = f"{self.env_prefix}{field_name}".upper()
+            delimiter = self.env_nested_delimiter or ""
+            given = sorted(k.upper() for k, v in self.env_vars.items()
+                           if (k.upper() == name or (delimiter
+                               and k.upper().startswith(f"{name}{delimiter}")))
+                           and not _is_json(v))
+            raise UsageError(
+                f"invalid setting {' or '.join(given) or name}: not JSON ({exc}); a list or "
+                "object setting is JSON, such as '[60, 3600]' or '[\"/data/tx.csv\"]'; fix "
+                "the environment variable (README, Configuration)") from None
+
+
 class Settings(BaseSettings):
     """A settings class that warns, once a process, of a variable it takes for a typo of one
     it reads (never its value): `KAFKA_BOOTSTRAP_SERVER=kafka:9092` left the default
     127.0.0.1:9092 in force without a word, `AUDITSTREAM_PARTITION=8` 4 partitions."""
+
+    @classmethod
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """pydantic-settings' sources, the environment's naming its variables."""
+        return (init_settings, _NamingEnvSource(settings_cls), dotenv_settings,
+                file_secret_settings)
 
     def model_post_init(self, context: Any, /) -> None:
         typos = {k: v for k, v in mistyped(type(self), os.environ).items()

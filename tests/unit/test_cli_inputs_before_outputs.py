@@ -86,8 +86,9 @@ def test_dashboard_sample_refuses_a_size_below_one_in_one_line_creating_nothing(
 
 
 @pytest.mark.parametrize(("option", "said"), [
-    (["--customers", "1000001"], "at most 1,000,000 customers"),
-    (["--customers", "75758"], "at most 5,000,000 rows"),  # 75,758 x 30 days x 2.2 a day
+    (["--customers", "1000001"], "too many customers: --customers 1000001, at most 1,000,000"),
+    (["--customers", "75758"],  # it has no --days: its fixed 30 named as such
+     "too many rows: about 5,000,028 from --customers 75758 and 30 days at 2.2 rows"),
     (["--synthetic", "--rows", "5000001"], "must be at most 5000000")])
 def test_dashboard_sample_refuses_a_size_past_the_generators_limits_creating_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], option: list[str],
@@ -133,7 +134,7 @@ def test_the_largest_sample_the_generator_takes_is_not_refused() -> None:
     from auditstream.sample import sample_config
 
     assert sample_config(75_757).customers == 75_757  # 4,999,962 expected rows
-    with pytest.raises(ValueError, match="at most 5,000,000 rows"):
+    with pytest.raises(ValueError, match=r"too many rows: .*, at most 5,000,000"):
         sample_config(75_758)
 
 

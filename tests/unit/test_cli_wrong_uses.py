@@ -359,8 +359,12 @@ def test_score_with_costs_whose_sum_overflows_is_refused_in_one_line(
     ("score", "DETECTOR_CORE__MAX_CUSTOMERS", "99999999999999999999",
      "invalid setting DETECTOR_CORE__MAX_CUSTOMERS"),
     # pydantic-settings' SettingsError: a traceback (exit 70)
-    ("score", "DETECTOR_CORE__RATE_WINDOWS_S", "abc", "a list or object setting is JSON"),
-    ("detect", "DETECTOR_CORE__RATE_WINDOWS_S", "[inf]", "a list or object setting is JSON"),
+    # ... then named the field, "core", not the variable (environment walk, seventeenth)
+    ("score", "DETECTOR_CORE__RATE_WINDOWS_S", "abc",
+     "invalid setting DETECTOR_CORE__RATE_WINDOWS_S: not JSON"),
+    ("detect", "DETECTOR_CORE__RATE_WINDOWS_S", "[inf]",
+     "invalid setting DETECTOR_CORE__RATE_WINDOWS_S: not JSON"),
+    ("detect", "DETECTOR_CORE", "x", "invalid setting DETECTOR_CORE: not JSON"),
 ])
 def test_a_setting_a_service_cannot_honour_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,

@@ -50,10 +50,11 @@ def test_a_demo_too_large_to_generate_starts_nothing(
     assert main(["demo", "--customers", str(most + 1), "--days", str(days),
                  "--exports", str(tmp_path / "e")]) == ExitCode.USAGE
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"auditstream demo: error: at most {MAX_ROWS:,} rows, not about "
-                   f"{round((most + 1) * days * PER_DAY):,} (customers x days x rows per "
-                   "customer-day; about 1.8 KB of memory each while generating); nothing "
-                   "started (--customers, --days)"]
+    assert err == [f"auditstream demo: error: too many rows: about "
+                   f"{round((most + 1) * days * PER_DAY):,} from --customers {most + 1} and "
+                   f"--days {days} at {PER_DAY:g} rows a customer-day, at most {MAX_ROWS:,} "
+                   "(about 1.8 KB of memory each while generating); nothing started "
+                   "(--customers, --days)"]
     assert started == [(most - 1, days), (most, days)]
     assert not (tmp_path / "e").exists()
 

@@ -121,11 +121,16 @@ def test_a_value_at_the_edge_of_its_range_generates(
 
 
 @pytest.mark.parametrize(("extra", "says"), [
-    (["--recipe", "reference", "--mix", "extended"], "--mix apply to the realistic recipe"),
-    (["--recipe", "reference", "--anomaly-rate", "BURST=0.01"], "--anomaly-rate apply"),
+    # one option "applies", two "apply" (was "--tx-per-day apply to"; environment walk)
+    (["--recipe", "reference", "--mix", "extended"], "--mix applies to the realistic recipe"),
+    (["--recipe", "reference", "--anomaly-rate", "BURST=0.01"], "--anomaly-rate applies to"),
+    (["--recipe", "reference", "--tx-per-day", "0"], "--tx-per-day applies to the realistic"),
+    (["--recipe", "reference", "--mix", "extended", "--tx-per-day", "1"],
+     "--mix and --tx-per-day apply to the realistic recipe"),
     (["--changes-out", "c.csv"], "--changes-out needs --mix extended"),
     (["--mix", "default", "--changes-out", "c.csv"], "--changes-out needs --mix extended"),
-    (["--tx-per-day", "1e-9"], "generate no transaction"),
+    (["--tx-per-day", "1e-9"], "generate no transaction (--customers 3 and --days 3 at 1e-09 "
+     "rows a customer-day); give more --customers or --days, or a higher --tx-per-day"),
 ])
 def test_an_option_the_recipe_would_ignore_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -180,3 +185,31 @@ def test_a_knob_of_its_own_recipe_is_taken(tmp_path: Path, argv: list[str]) -> N
     out = tmp_path / "tx.csv"
     assert main(["generate", "--customers", "5", "--days", "3", *argv, "--out", str(out)]) == 0
     assert out.exists()
+
+
+def test_a_run_without_a_row_quotes_the_default_customers_it_ran_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "x.csv"
+    assert main(["generate", "--days", "1", "--tx-per-day", "1e-9", "--out", str(out)]
+                ) == ExitCode.USAGE
+    assert "no transaction (--customers 1000 and --days 1 at 1e-09" in (
+        _one_error_line(capsys))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["generate", *SMALL, "--out", " "], "argument --out: ' ' is only blank space"),  # wrote ' '
+    (["replay", ""], "argument FILE.csv: an empty name; give a file"),  # "cannot read ."
+    (["replay", "\t"], "argument FILE.csv: '\\t' is only blank space"),
+])
+def test_an_empty_or_blank_file_name_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    argv: list[str], says: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == ExitCode.USAGE
+    assert says in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
