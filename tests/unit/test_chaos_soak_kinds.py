@@ -19,60 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import chaos_soak
 from chaos_soak import EVENTS, NEW_EVENTS, NEW_KINDS_FROM, Chaos, kinds_of
 
-
-class Proc:
-    """A child process: running until it exits with `code`."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.code: int | None = None
-
-    def poll(self) -> int | None:
-        return self.code
-
-    def send_signal(self, _: Any) -> None:
-        pass
-
-
-class Svc:
-    """A stand-in of pipeline_harness.Service: args, a process, start, terminate."""
-
-    pids = 100
-
-    def __init__(self, name: str, args: tuple[str, ...] = (), env: Any = None,
-                 log_dir: Path = Path("."), exit_at_start: int | None = None) -> None:
-        self.name, self.args, self.env, self.log_dir = name, args, env, log_dir
-        self.exit_at_start = exit_at_start
-        self.starts = 0
-        self.proc: Proc | None = None
-
-    silent = 0.0  # seconds since its log last grew
-
-    @property
-    def log_path(self) -> Path:
-        return self.log_dir / f"{self.name}-{self.starts}.log"
-
-    def silent_for(self) -> float:
-        return self.silent
-
-    def start(self) -> Svc:
-        Svc.pids += 1
-        self.starts += 1
-        self.proc = Proc(Svc.pids)
-        self.proc.code = self.exit_at_start
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.code is None
-
-    def terminate(self, timeout: float = 60) -> int:
-        assert self.proc is not None
-        self.proc.code = 0
-        return 0
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.code = -9
+from tests.unit.soak_fakes import Svc
 
 
 def second_of(code: int) -> Any:

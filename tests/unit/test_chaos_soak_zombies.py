@@ -7,52 +7,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from chaos_soak import Chaos
 
-
-class Proc:
-    """A child process: running until terminated (then exit 0)."""
-
-    def __init__(self) -> None:
-        self.code: int | None = None
-
-    def poll(self) -> int | None:
-        return self.code
-
-    def send_signal(self, _: Any) -> None:
-        pass
-
-
-class Svc:
-    """A stand-in of pipeline_harness.Service: a log name, a process, terminate."""
-
-    def __init__(self, log: str) -> None:
-        self.log_path = Path(log)
-        self.proc = Proc()
-
-    def alive(self) -> bool:
-        return self.proc.code is None
-
-    def terminate(self, timeout: float = 60) -> int:
-        self.proc.code = 0
-        return 0
+from tests.unit.soak_fakes import Svc
 
 
 def replaced(replacement_kept: bool) -> tuple[Chaos, Svc, Svc]:
     """A chaos whose d1 was replaced (its old process a zombie, woken); the replacement
     kept as d1's current process, or killed and left dead (no current process of d1)."""
-    chaos = Chaos({}, Path("."), Svc("sink-1.log"))  # type: ignore[arg-type]
-    zombie, newer = Svc("detector-d1-3.log"), Svc("detector-d1-4.log")
+    chaos = Chaos({}, Path("."), Svc.running("sink-1.log"))  # type: ignore[arg-type]
+    zombie, newer = Svc.running("detector-d1-3.log"), Svc.running("detector-d1-4.log")
     chaos.zombies.append(("d1", zombie))  # type: ignore[arg-type]
     if replacement_kept:
         chaos.detectors["d1"] = newer  # type: ignore[assignment]
     else:
-        newer.proc.code = -9
-    chaos.detectors["d2"] = Svc("detector-d2-1.log")  # type: ignore[assignment]
+        newer.kill()
+    chaos.detectors["d2"] = Svc.running("detector-d2-1.log")  # type: ignore[assignment]
     return chaos, zombie, newer
 
 
@@ -76,6 +49,7 @@ def test_a_zombie_that_ended_before_its_id_was_left_without_a_process_is_named_a
     """Seed 708: the zombie exited 2, fenced; later d1's current process was SIGTERMed
     and not restarted. It was never its id's only process."""
     chaos, zombie, _ = replaced(replacement_kept=False)
+    assert zombie.proc is not None
     zombie.proc.code = 2
     assert chaos.stop_all() == {"sink": 0, "d2": 0}
     assert chaos.zombie_codes() == ["detector-d1-3.log: exit 2"]
