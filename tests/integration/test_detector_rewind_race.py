@@ -35,6 +35,11 @@ SNAPSHOT_EVERY = 200
 RACE_ENV = {
     # B's first checkpoint is at most this many records past the offset it took over at.
     "DETECTOR_SNAPSHOT_EVERY": str(SNAPSHOT_EVERY),
+    # At least 12 transactions however far A falls behind the feeder: with the default 5,000
+    # (the whole stream) A, slow in its first batch on a loaded machine (12.7 s, past its
+    # max.poll.interval: aborted and rewound), then caught up in one batch and made 2
+    # commits in all, never the failing fifth (flake17, 2026-12-07, load 20 on 2 cores).
+    "DETECTOR_BATCH_SIZE": "400",
     # The least allowed: A, held in its rewind, is out of the group 10 s after its last poll.
     "DETECTOR_MAX_POLL_INTERVAL_MS": "10000",
 }

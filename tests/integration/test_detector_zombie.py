@@ -165,8 +165,13 @@ def test_both_paused_exactly_one_runs_on_when_they_wake(
         restored = restores(a)
         a.proc.send_signal(signal.SIGCONT)
         if woken == "older first":
+            # A back in the group with the partitions: listed by the group (what B, waking,
+            # asks), not only restored. A's rewind after its fence restores too, before its
+            # consumer hears its session is gone (flake17, 2026-12-07, load 7 and two busy
+            # loops): B woken then found no member, made a producer and ran on, A ended.
+            admin, group = make_admin(kafka, quiet=True), topics.env()["DETECTOR_GROUP_ID"]
             deadline = time.monotonic() + 60
-            while restores(a) == restored:  # A back in the group with the partitions
+            while restores(a) == restored or group_members(admin, group) != 1:
                 assert a.alive(), a.logs()[-3000:]
                 assert time.monotonic() < deadline, f"A took nothing back:\n{a.logs()[-3000:]}"
                 time.sleep(0.2)
@@ -363,7 +368,14 @@ def test_a_zombie_woken_between_the_newer_ones_producer_and_its_join(
     a = DetectorProcess(kafka, topics, "x", tmp_path / "a", ZOMBIE_ENV, hold={
         "commit": holds["a-commit"], "losing": holds["a-losing"],
         "replaced-on-loss": holds["a-replaced"]}).start()
-    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", ZOMBIE_ENV, hold={
+    # B with the default transaction timeout (60 s): nothing here pauses B, and its first
+    # transaction's age counts from its begin, before the batch is scored. A first batch
+    # (the kernel's first calls, the first fit) once took 10 s on a loaded machine (flake17,
+    # 2026-12-07, load 22 on 2 cores): past A's 8 s, B took its fence for the coordinator's
+    # timeout, found no member with its id (A held before its rejoin), made a new producer
+    # and went on, and the test waited in vain for B's exit line. The fence B must meet is
+    # A's producer, whatever its first batch takes.
+    b = DetectorProcess(kafka, topics, "x", tmp_path / "b", {}, hold={
         "connect": holds["b-connect"], "subscribe": holds["b-subscribe"],
         "begin": holds["b-begin"]})
     assert a.proc is not None
@@ -399,8 +411,9 @@ def test_a_zombie_woken_between_the_newer_ones_producer_and_its_join(
         assert not feeder.is_alive()
         release_held(holds["b-begin"])
         # B's error line comes after its shutdown (its consumer closed: it left the group);
-        # A rejoins meanwhile, not after B's interpreter ended.
-        b.wait_for("python -m detector: error:", timeout=30)
+        # A rejoins meanwhile, not after B's interpreter ended. It follows B's first batch,
+        # which took 7 to 10 s on a loaded machine (flake17, 2026-12-07): as long as a start.
+        b.wait_for("python -m detector: error:", timeout=90)
         assert "fenced by a newer instance" in exit_line(b), both_logs(a, b)
         release_held(holds["a-replaced"])
         assert b.proc.wait(30) == 2, both_logs(a, b)
