@@ -27,6 +27,7 @@ from auditstream.broker import LocalBroker
 from shared.kafka import wait_for_broker
 from shared.settings import KafkaSettings
 from tests import xdist_groups
+from tests.broker_warmup import warm
 from tests.ci import unavailable
 from tests.integration.authz_broker import AuthzBroker, start_authz_broker
 from tests.integration.secure_broker import SecureBroker, start_secure_broker
@@ -93,6 +94,11 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
         local.start()
     except Exception as exc:
         _no_broker(f"the local broker did not start: {exc}")
+    try:  # its coordinators loaded here, not in the first test's own timeout
+        warm(KafkaSettings(bootstrap_servers=local.bootstrap))
+    except Exception as exc:
+        local.stop()
+        _no_broker(f"the local broker did not serve a transaction and a group: {exc}")
     version = local.reported_version() or local.settings.kafka_version
     handle = BrokerHandle(
         KafkaSettings(bootstrap_servers=local.bootstrap),
