@@ -56,7 +56,8 @@ def register(subparsers: Any) -> None:
         "input changed, removed or renamed while read, no row to score (nothing "
         "written), an input that is one of --out's exports (a day file), an --out "
         "without exports holding a file at an export's name, or usage; 5: --out "
-        "not writable; 6: --out used by a running sink. Core settings come from "
+        "not writable; 6: --out used by a running sink; 130: interrupted (Ctrl-C, "
+        "SIGTERM, SIGHUP: --out left as it was). Core settings come from "
         "DETECTOR_CORE__* variables."))
     score.add_argument("input", type=input_file, nargs="+", metavar="INPUT.csv")
     score.add_argument("--out", type=folder_name, required=True, metavar="DIR")

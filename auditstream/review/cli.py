@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Exit 0: all published; 1: rows rejected, the rest published; 2: unreadable file or "
         "header, or a file written to while it was read (nothing published); 3: not "
         "confirmed by Kafka (safe to re-run); 4: no broker answered; 5: the rejects report "
-        "cannot be written.")
+        "cannot be written; 130: interrupted.")
     i.add_argument("file", type=input_file, metavar="FILE")
     i.add_argument("--exports", type=folder_name, metavar="DIR",
                    help="check ids against DIR's cases.csv, case_transactions.csv and "

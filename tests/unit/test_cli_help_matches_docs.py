@@ -111,3 +111,11 @@ def test_a_help_listing_exit_codes_lists_those_the_readme_gives_it(
     text = _help(capsys, *command)
     listed = {int(c) for c in re.findall(r"\b(\d+): ", text.split("Exit 0:", 1)[1])}
     assert sorted(_readme_codes(" ".join(command)) - listed) == []
+
+
+@pytest.mark.parametrize("command", [("replay",), ("score",), ("review", "import")])
+def test_a_help_listing_exit_codes_lists_the_interruption(
+        command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    """130 is every command's but `detect`'s and `sink`'s (README, "Exit codes"): `replay
+    --help` listed it, `score --help` and `review import --help` stopped at 5 and 6."""
+    assert "130: interrupted" in _help(capsys, *command).split("Exit 0:", 1)[1]

@@ -93,3 +93,53 @@ def test_each_setting_is_named_with_its_default(name: str) -> None:
 def test_the_core_knobs_point_where_they_are_declared() -> None:
     assert "`DETECTOR_CORE__<KNOB>` | see `detector/core/config.py`" in (
         ROOT / "docs" / "detector.md").read_text(encoding="utf-8")
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+#: Where a setting is written `NAME` (DEFAULT ...): the README's Configuration table and
+#: docs/producer.md's "In containers" (the README sends a reader there for each
+#: `PRODUCER_*` default).
+SLOTS = {
+    "README.md": ("## Configuration", "A variable of one of these prefixes"),
+    "docs/producer.md": ("## In containers", "## APIs others call"),
+}
+
+
+def _slots() -> list[tuple[str, str, str]]:
+    """(page, variable, what its parenthesis opens with) for every `NAME` (... there."""
+    found = []
+    for page, (start, end) in SLOTS.items():
+        text = _between((ROOT / page).read_text(encoding="utf-8"), start, end)
+        for m in re.finditer(r"`([A-Z][A-Z0-9_]+)(?:=[^`]*)?`\s+\(([^)]*)", text):
+            found.append((page, m.group(1), m.group(2)))
+    return found
+
+
+def test_a_parenthesis_after_a_setting_opens_with_its_default() -> None:
+    """The parenthesis is the default's place in these lists: the README's
+    `KAFKA_SECURITY_PROTOCOL` (`SASL_SSL`) read as a default of SASL_SSL, where it is
+    PLAINTEXT."""
+    defaults = _defaults()
+    wrong = []
+    for page, name, slot in _slots():
+        if name not in defaults or defaults[name] is None:
+            continue
+        opening = slot.removeprefix("default ").lstrip("`")
+        if not any(opening.startswith(s) for s in _spellings(defaults[name])):
+            wrong.append(f"{page}: {name} ({slot[:40]}: the default is {defaults[name]!r}")
+    assert wrong == []
+
+
+def test_in_containers_lists_every_producer_setting() -> None:
+    """README: each `PRODUCER_*` setting "listed with its default in docs/producer.md ("In
+    containers")" (`PRODUCER_FLUSH_TIMEOUT_S` was only in the replay section)."""
+    text = _between((ROOT / "docs" / "producer.md").read_text(encoding="utf-8"),
+                    *SLOTS["docs/producer.md"])
+    names = [n for n in env_names(ProducerSettings) if n.startswith("PRODUCER_")]
+    assert [n for n in names if not _occurrences(text, n)] == []
+    defaults = _defaults()
+    listed = {name for _, name, _ in _slots()}
+    assert sorted(n for n in names if n in defaults and n not in listed) == []
