@@ -25,7 +25,9 @@ _SCORES = st.one_of(st.none(), st.sampled_from([*_EDGES, -0.0, math.inf, -math.i
 
 @given(st.lists(_SCORES, min_size=1, max_size=40))
 def test_bins_by_column_are_score_bin_of_each(scores: list[float | None]) -> None:
-    assert score_bins(scores).tolist() == [score_bin(s) for s in scores]
+    got = score_bins(scores)
+    assert got.tolist() == [score_bin(s) for s in scores]
+    assert got.dtype == np.int64  # the rollup's bincount and indices take integers only
 
 
 _RULES = ("burst", "duplicate", "odd_hour")
