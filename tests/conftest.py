@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from auditstream.broker import LocalBroker
 from shared.kafka import wait_for_broker
@@ -34,6 +35,16 @@ from tests.integration.secure_broker import SecureBroker, start_secure_broker
 from tests.unit import cores
 
 KAFKA_IMAGE = "apache/kafka:4.3.1"
+
+# Hypothesis's timings are not verdicts on this project's shared, loaded machines: its
+# too-slow health check (generating 3 examples took over 1 s) failed a property test of the
+# audit sample at load 25-35 (2026-12-07, `test_the_sample_takes_each_non_flagged_row_in_its_band`:
+# `FailedHealthCheck`; it passed alone in 20 s at load 6), and its 200 ms deadline per example
+# is the same kind of clock. The examples and their assertions are as before; a test's own
+# `@settings` still sets what it names.
+settings.register_profile("auditstream", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("auditstream")
 
 
 @dataclass
