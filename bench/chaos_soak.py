@@ -128,6 +128,8 @@ NEW_KINDS_FROM = 720
 NEW_EVENTS = {"second_sink": 1, "disk_full": 1, "restart_broker": 1}
 #: The exports' own tmpfs (`disk_full`): a run's exports and state (~4 MB) 16 times over.
 TMPFS_SIZE = "64m"
+#: How long `restart_broker` lets the broker start (`BROKER_START_TIMEOUT`, 90 s by default).
+BROKER_START_S = 300.0
 #: How long a second sink, or the sink on a full disk, is given to exit.
 EXIT_WAIT_S = 60.0
 
@@ -236,6 +238,16 @@ class Chaos:
                    else "running")
                 + (" (its id's only process)" if any(svc is z for _, z in self.only) else "")
                 for _, svc in self.zombies]
+
+    def sink_locked(self, within: float) -> bool:
+        """Wait up to `within` seconds (supervised) for the current sink's PID in its
+        exports folder's lock: the folder exists and the sink holds it (not starting)."""
+        folder, deadline = Path(self.sink.args[2]), time.monotonic() + within
+        while self.sink.proc is None or lock_holder(folder) != self.sink.proc.pid:
+            if time.monotonic() > deadline:
+                return False
+            self.idle(0.2)
+        return True
 
     def check(self) -> None:
         """Wake paused detectors whose time came; restart whatever died unplanned."""
@@ -422,13 +434,10 @@ def lock_holder(folder: Path) -> int | None:
 def second_sink(chaos: Chaos) -> None:
     """Start a second sink on the exports folder once the first holds its lock: it must
     exit 6 (`LockedError`) and leave the first running."""
-    first, folder = chaos.sink, Path(chaos.sink.args[2])
-    deadline = time.monotonic() + EXIT_WAIT_S
-    while first.proc is None or lock_holder(folder) != first.proc.pid:
-        if time.monotonic() > deadline:
-            chaos.note("second_sink", skipped="the first sink never held the lock")
-            return
-        chaos.idle(0.2)
+    first = chaos.sink
+    if not chaos.sink_locked(EXIT_WAIT_S):
+        chaos.note("second_sink", skipped="the first sink never held the lock")
+        return
     if chaos.second is None:
         chaos.second = Service("sink2", first.args, first.env, first.log_dir)
     other = chaos.second.start()
@@ -697,11 +706,15 @@ def broker_control(home: Path | None) -> Callable[[str], None] | None:
     """`auditstream broker stop|start` of the broker at `home` (None: none to restart)."""
     if home is None:
         return None
-    env = {**os.environ, "BROKER_HOME": str(home)}
+    # a start at load 36-38 outlasted the default 90 s, and `broker start` stopped the
+    # broker it had started (seeds 732-734)
+    env = {**os.environ, "BROKER_HOME": str(home),
+           "BROKER_START_TIMEOUT": str(BROKER_START_S)}
 
     def control(verb: str) -> None:
         done = subprocess.run([sys.executable, "-m", "auditstream", "broker", verb], env=env,
-                              check=False, capture_output=True, text=True, timeout=300)
+                              check=False, capture_output=True, text=True,
+                              timeout=BROKER_START_S + 60)
         assert done.returncode == 0, f"broker {verb}: exit {done.returncode}: " + (
             done.stdout + done.stderr)[-2000:]
     return control

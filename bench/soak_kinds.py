@@ -119,6 +119,9 @@ def read_only_exports(chaos: Chaos, rng: random.Random,
     if os.geteuid() != 0 and run is None:
         chaos.note("read_only_exports", skipped="not root")
         return
+    if not chaos.sink_locked(EXIT_WAIT_S):  # seed 730: still starting, no folder yet
+        chaos.note("read_only_exports", skipped="the sink never held the folder's lock")
+        return
     chaos.sink_held = True
     try:
         if sh(["mount", "--bind", str(folder), str(folder)]) != 0:

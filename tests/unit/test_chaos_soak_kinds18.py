@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ def test_every_copy_after_an_ids_first_on_the_input_is_one_dead_letter() -> None
 
 def chaos_with(tmp_path: Path, **kw: Any) -> Chaos:
     sink: Any = Svc("sink", ("sink", "--exports", str(tmp_path))).start()
+    (tmp_path / ".sink.lock").write_text(f"{sink.proc.pid} sink\n")  # it holds the folder
     chaos = Chaos({}, tmp_path, sink, **kw)
     chaos.idle = lambda seconds: None  # type: ignore[method-assign]
     return chaos
@@ -158,8 +160,15 @@ def test_a_refused_read_only_remount_still_removes_the_bind(tmp_path: Path) -> N
     assert "skipped" in chaos.events[-1] and not chaos.sink_held and chaos.sink.starts == 1
 
 
-def state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+def state(pid: int, stopped: bool) -> str:
+    """`pid`'s state letter once it is (or is not) `T`, stopped: a signal takes effect
+    when the process is next scheduled, which on a loaded machine is not at once."""
+    deadline = time.monotonic() + 30
+    while True:
+        now = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        if (now == "T") is stopped or time.monotonic() > deadline:
+            return now
+        time.sleep(0.01)
 
 
 def test_the_broker_is_stopped_while_the_pipeline_runs_and_continued(tmp_path: Path) -> None:
@@ -168,9 +177,10 @@ def test_the_broker_is_stopped_while_the_pipeline_runs_and_continued(tmp_path: P
         (tmp_path / "broker.pid").write_text(f"{broker.pid}\n")
         chaos = chaos_with(tmp_path, broker_home=tmp_path)
         seen: list[str] = []
-        chaos.idle = lambda seconds: seen.append(state(broker.pid))  # type: ignore[method-assign]
+        chaos.idle = lambda seconds: seen.append(  # type: ignore[method-assign]
+            state(broker.pid, True))
         soak_kinds.pause_broker(chaos, Fixed(0.0))
-        assert seen == ["T"] and state(broker.pid) in ("S", "R")
+        assert seen == ["T"] and state(broker.pid, False) in ("S", "R")
         assert [e["event"] for e in chaos.events] == ["pause_broker", "resume_broker"]
         assert chaos.events[0]["seconds"] == soak_kinds.BROKER_PAUSE_S[0]
     finally:
@@ -182,3 +192,51 @@ def test_no_broker_home_no_pause(tmp_path: Path) -> None:
     chaos = chaos_with(tmp_path)
     soak_kinds.pause_broker(chaos, Fixed(0.0))
     assert "skipped" in chaos.events[-1]
+
+
+def test_the_folder_is_made_read_only_only_once_the_sink_holds_it(tmp_path: Path) -> None:
+    """Seed 730 (2026-12-07, load 37): the event came 35 s into the run, the sink still
+    starting, its exports folder not made yet: `mount --bind` refused, the event skipped.
+    It now waits, as `second_sink` does, for the sink's PID in the folder's lock."""
+    folder = tmp_path / "exports"
+    chaos = chaos_with(tmp_path)
+    chaos.sink.args = ("sink", "--exports", str(folder))
+    waits: list[float] = []
+
+    def idle(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:  # the sink made its folder and took the lock
+            folder.mkdir()
+            assert chaos.sink.proc is not None
+            (folder / ".sink.lock").write_text(f"{chaos.sink.proc.pid} sink\n")
+    chaos.idle = idle  # type: ignore[method-assign]
+
+    def run(argv: list[str]) -> int:
+        if argv[0] == "mount" and not folder.is_dir():
+            return 32  # mount: special device ... does not exist
+        if argv[:2] == ["mount", "-o"]:
+            assert chaos.sink.proc is not None
+            chaos.sink.proc.code = 5  # type: ignore[attr-defined]
+        return 0
+    soak_kinds.read_only_exports(chaos, Fixed(0.0), run)
+    assert "skipped" not in chaos.events[-1] and chaos.events[-1]["sink_exit"] == 5
+    assert len(waits) >= 3 and chaos.sink.starts == 2
+
+
+def test_the_soaks_broker_start_waits_past_the_default_start_timeout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seeds 732-734 (2026-12-07, load 36-38, three soaks and seven helpers): after a
+    `restart_broker` the broker's start took over `BROKER_START_TIMEOUT`'s 90 s; `broker
+    start` gave up and stopped it (exit 2), and every later seed of that broker found none.
+    The soak's restart now gives the start 300 s, and its command longer."""
+    seen: list[tuple[dict[str, str], float]] = []
+
+    def run(argv: list[str], env: dict[str, str], timeout: float, **_: Any) -> Any:
+        seen.append((env, timeout))
+        return subprocess.CompletedProcess(argv, 0, "", "")
+    monkeypatch.setattr(subprocess, "run", run)
+    control = chaos_soak.broker_control(tmp_path)
+    assert control is not None
+    control("start")
+    env, timeout = seen[0]
+    assert float(env["BROKER_START_TIMEOUT"]) >= 300 and timeout > 300
