@@ -110,8 +110,8 @@ MAX_DETECTORS = 3
 #: A detector silent this long (it logs every 2 s) is hung: killed and restarted, reported.
 HANG_S = 90.0
 DRAIN_STALL_S, DRAIN_MAX_S = 240.0, 1500.0
-#: The replay's last flush (PRODUCER_FLUSH_TIMEOUT_S, 60 s by default): see `soak`.
-REPLAY_FLUSH_S = 300.0
+#: The replay's last flush (PRODUCER_FLUSH_TIMEOUT_S, 60 s by default): see `replay_env`.
+REPLAY_FLUSH_S = 400.0
 #: Longest wait at the end for the sink's current process to turn its loop (`sink_turned`).
 LOOP_WAIT_S = 180.0
 #: run.json fields that say when or where a run was (or which program), not what it found.
@@ -581,11 +581,7 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
     exports = (disk or work) / "exports"
     chaos = Chaos(env, work, sink(env, exports, work), disk=disk,
                   broker=broker_control(args.broker_home), broker_home=args.broker_home)
-    # the replay's last flush outlasts a broker restart (`restart_broker`: down 5-30 s, then
-    # up to a minute to start on a loaded machine): at the default 60 s seed 728's replay
-    # ended mid-outage, exit 3 with 6,696 rows still queued (as designed: it says so)
-    feed = replay(source, {**env, "PRODUCER_FLUSH_TIMEOUT_S": str(REPLAY_FLUSH_S)}, work,
-                  rate=args.rate)
+    feed = replay(source, replay_env(env), work, rate=args.rate)
     chaos.feed = feed
     feeders: list[Feeder] = []
     copied: Counter[str] = Counter()
@@ -692,6 +688,16 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
             "bad_exits": chaos.bad_exits, "zombies": zombies,
             "exit_codes": codes, "stream_s": stream_s,
             "drain_s": drain_s, "result": result}
+
+
+def replay_env(env: dict[str, str]) -> dict[str, str]:
+    """The replay's environment: its start and its last flush outlast a broker restart
+    (down 5-30 s, then up to `BROKER_START_S` to start on a loaded machine): with the
+    defaults seed 728's replay ended mid-outage with rows queued (exit 3), and seed 734's,
+    started late, found the broker stopped and gave up after 30 s (exit 4)."""
+    wait = str(BROKER_START_S + 60)
+    return {**env, "PRODUCER_FLUSH_TIMEOUT_S": str(REPLAY_FLUSH_S),
+            "KAFKA_STARTUP_WAIT_S": wait}
 
 
 def mount_tmpfs(path: Path) -> bool:

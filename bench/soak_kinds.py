@@ -42,8 +42,8 @@ BROKER_PAUSE_S = (8.0, 40.0)
 EXIT_WAIT_S = 60.0
 #: `replay`'s exit on SIGTERM: it flushes what it handed to Kafka and reports (exit 130).
 REPLAY_TERM_EXIT = 130
-#: How long a SIGTERMed replay may flush (the soak gives its flush up to 300 s).
-REPLAY_FLUSH_WAIT_S = 320.0
+#: How long a SIGTERMed replay may flush (the soak gives its flush up to 400 s).
+REPLAY_FLUSH_WAIT_S = 420.0
 
 
 def broker_pid(home: Path | None) -> int | None:

@@ -240,3 +240,14 @@ def test_the_soaks_broker_start_waits_past_the_default_start_timeout(
     control("start")
     env, timeout = seen[0]
     assert float(env["BROKER_START_TIMEOUT"]) >= 300 and timeout > 300
+
+
+def test_the_replay_waits_out_a_broker_restart_at_its_start() -> None:
+    """Seed 734 (2026-12-07, load 32): the replay, started late, met a broker stopped 43 s
+    into the run (down 19 s, then 150 s to start) and gave up after KAFKA_STARTUP_WAIT_S's
+    30 s, exit 4 as documented: 'run failed'. Its final flush already outlasts an outage
+    (seed 728); its start now waits as long."""
+    env = chaos_soak.replay_env({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert float(env["KAFKA_STARTUP_WAIT_S"]) >= chaos_soak.BROKER_START_S + 30
+    assert float(env["PRODUCER_FLUSH_TIMEOUT_S"]) == chaos_soak.REPLAY_FLUSH_S
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:1"
