@@ -183,6 +183,10 @@ class Chaos:
     #: The replay (`restart_replay` kills it and starts it again), and how many times.
     feed: Service | None = None
     replays: int = 0
+    #: Each detector's CPU seconds when last looked at, and when (monotonic) they last
+    #: moved, by its log's name (`cpu_still`).
+    cpu_seen: dict[str, float] = field(default_factory=dict)
+    cpu_moved: dict[str, float] = field(default_factory=dict)
     #: When each paused process was woken (monotonic), by its log's name: its silence
     #: counts from then (`check`), not from its last line before the pause.
     woken: dict[str, float] = field(default_factory=dict)
@@ -239,6 +243,27 @@ class Chaos:
                 + (" (its id's only process)" if any(svc is z for _, z in self.only) else "")
                 for _, svc in self.zombies]
 
+    def cpu_of(self, svc: Service) -> float | None:
+        """The CPU seconds `svc`'s process has used (None: unknown)."""
+        if not isinstance(svc.proc, subprocess.Popen):
+            return None
+        try:
+            fields = Path(f"/proc/{svc.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_still(self, svc: Service, now: float) -> float:
+        """Seconds since `svc`'s CPU time was last seen to move (over `HANG_S` until it
+        has): a detector logs between batches only, and one batch at load 38 ran past
+        90 s (seed 738's d4), its log silent, its CPU time growing."""
+        name, cpu = svc.log_path.name, self.cpu_of(svc)
+        if cpu is not None:
+            if self.cpu_seen.get(name, cpu) != cpu:
+                self.cpu_moved[name] = now
+            self.cpu_seen[name] = cpu
+        return now - self.cpu_moved.get(name, now - HANG_S - 1)
+
     def sink_locked(self, within: float) -> bool:
         """Wait up to `within` seconds (supervised) for the current sink's PID in its
         exports folder's lock: the folder exists and the sink holds it (not starting)."""
@@ -269,8 +294,8 @@ class Chaos:
                 self.unplanned.append(f"{det.log_path.name} exited {code} at {self.at()} s")
                 log(f"UNPLANNED: {self.unplanned[-1]}")
                 self.start_detector(name)
-            elif min(det.silent_for(), now - self.woken.get(det.log_path.name, -HANG_S)
-                     ) > HANG_S:
+            elif min(det.silent_for(), now - self.woken.get(det.log_path.name, -HANG_S),
+                     self.cpu_still(det, now)) > HANG_S:
                 self.unplanned.append(f"{det.log_path.name} hung at {self.at()} s")
                 log(f"UNPLANNED: {self.unplanned[-1]}")
                 det.kill()

@@ -251,3 +251,26 @@ def test_the_replay_waits_out_a_broker_restart_at_its_start() -> None:
     assert float(env["KAFKA_STARTUP_WAIT_S"]) >= chaos_soak.BROKER_START_S + 30
     assert float(env["PRODUCER_FLUSH_TIMEOUT_S"]) == chaos_soak.REPLAY_FLUSH_S
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:1"
+
+
+def test_a_silent_detector_that_keeps_using_cpu_is_not_hung(tmp_path: Path) -> None:
+    """Seed 738 (2026-12-07, load 38): d4, given partition 3 at offset 0, logged nothing for
+    over 90 s inside its first batch (the mypyc core, model fits; d3 beside it logged batch
+    times of 48 and 20 s), and the soak killed it as hung. A detector logs between batches
+    only: it is hung when its log and its CPU time both stood still for `HANG_S`."""
+    chaos = chaos_with(tmp_path)
+    det: Any = Svc("detector-d4").start()
+    chaos.detectors["d4"] = det
+    cpu = [10.0]
+    chaos.cpu_of = lambda svc: cpu[0]  # type: ignore[method-assign]
+    restarted: list[str | None] = []
+    chaos.start_detector = restarted.append  # type: ignore[method-assign, assignment]
+    chaos.check()  # logging: its CPU time seen
+    det.silent = chaos_soak.HANG_S + 30
+    cpu[0] = 40.0
+    chaos.check()  # silent, but its CPU time moved: working
+    assert chaos.unplanned == [] and restarted == []
+    chaos.cpu_moved[det.log_path.name] -= chaos_soak.HANG_S + 1
+    chaos.check()  # still 40.0 s of CPU, log silent: hung
+    assert chaos.unplanned == [f"{det.log_path.name} hung at {chaos.at()} s"]
+    assert restarted == ["d4"]
