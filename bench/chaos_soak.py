@@ -27,12 +27,18 @@ also:
   BROKER_PORT, BROKER_CONTROLLER_PORT; skipped without), half the time with a detector
   restarted just before the stop, so the broker goes while that detector starts.
 
+From seed 730 on (`soak_kinds.KINDS_FROM`) it also pauses the broker (SIGSTOP, 8-40 s),
+kills or SIGTERMs the replay mid-file and runs it again on the same file, restarts a
+detector under a new instance id, and makes the exports folder read-only under the sink
+(`bench/soak_kinds.py`).
+
 Anything that dies unplanned is restarted (a supervisor's job) and reported. After the
 replay and the plan, it waits until the sink has committed every transaction, stops the
 services (SIGTERM, exit 0 required) and compares with `auditstream score --partitions 4` on
 the same CSV: the day files row for row (every column; `source_offset` too unless second
 copies shifted the input's offsets), every other CSV table byte for byte, run.json's
-counts, the dead letter topic (exactly the second copies, once each), and the scored topic
+counts, the dead letter topic (every copy of an id after its first on the input topic, once:
+the second copies, and what a restarted replay sent again), and the scored topic
 read committed (every transaction exactly once). Exit 1 on any divergence; the events,
 counts and durations go to stdout and `--report` as JSON.
 
@@ -64,6 +70,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import soak_kinds
 from confluent_kafka import KafkaException, TopicPartition
 
 from shared.codec import encode
@@ -103,8 +110,8 @@ MAX_DETECTORS = 3
 #: A detector silent this long (it logs every 2 s) is hung: killed and restarted, reported.
 HANG_S = 90.0
 DRAIN_STALL_S, DRAIN_MAX_S = 240.0, 1500.0
-#: The replay's last flush (PRODUCER_FLUSH_TIMEOUT_S, 60 s by default): see `soak`.
-REPLAY_FLUSH_S = 300.0
+#: The replay's last flush (PRODUCER_FLUSH_TIMEOUT_S, 60 s by default): see `replay_env`.
+REPLAY_FLUSH_S = 400.0
 #: Longest wait at the end for the sink's current process to turn its loop (`sink_turned`).
 LOOP_WAIT_S = 180.0
 #: run.json fields that say when or where a run was (or which program), not what it found.
@@ -121,12 +128,20 @@ NEW_KINDS_FROM = 720
 NEW_EVENTS = {"second_sink": 1, "disk_full": 1, "restart_broker": 1}
 #: The exports' own tmpfs (`disk_full`): a run's exports and state (~4 MB) 16 times over.
 TMPFS_SIZE = "64m"
+#: How long `restart_broker` lets the broker start (`BROKER_START_TIMEOUT`, 90 s by default).
+BROKER_START_S = 300.0
 #: How long a second sink, or the sink on a full disk, is given to exit.
 EXIT_WAIT_S = 60.0
 
 
+#: Every kind a `--plan` may name.
+ALL_KINDS = {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS}
+
+
 def kinds_of(seed: int) -> dict[str, int]:
     """The event kinds seed `seed` draws from, with their weights."""
+    if seed >= soak_kinds.KINDS_FROM:
+        return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS}
     return {**EVENTS, **NEW_EVENTS} if seed >= NEW_KINDS_FROM else dict(EVENTS)
 
 
@@ -163,6 +178,15 @@ class Chaos:
     broker: Callable[[str], None] | None = None
     #: Second sinks started on the exports folder (`second_sink`), one Service, restarted.
     second: Service | None = None
+    #: BROKER_HOME of the broker (`pause_broker`: its PID file), or None (skipped).
+    broker_home: Path | None = None
+    #: The replay (`restart_replay` kills it and starts it again), and how many times.
+    feed: Service | None = None
+    replays: int = 0
+    #: Each detector's CPU seconds when last looked at, and when (monotonic) they last
+    #: moved, by its log's name (`cpu_still`).
+    cpu_seen: dict[str, float] = field(default_factory=dict)
+    cpu_moved: dict[str, float] = field(default_factory=dict)
     #: When each paused process was woken (monotonic), by its log's name: its silence
     #: counts from then (`check`), not from its last line before the pause.
     woken: dict[str, float] = field(default_factory=dict)
@@ -219,6 +243,37 @@ class Chaos:
                 + (" (its id's only process)" if any(svc is z for _, z in self.only) else "")
                 for _, svc in self.zombies]
 
+    def cpu_of(self, svc: Service) -> float | None:
+        """The CPU seconds `svc`'s process has used (None: unknown)."""
+        if not isinstance(svc.proc, subprocess.Popen):
+            return None
+        try:
+            fields = Path(f"/proc/{svc.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_still(self, svc: Service, now: float) -> float:
+        """Seconds since `svc`'s CPU time was last seen to move (over `HANG_S` until it
+        has): a detector logs between batches only, and one batch at load 38 ran past
+        90 s (seed 738's d4), its log silent, its CPU time growing."""
+        name, cpu = svc.log_path.name, self.cpu_of(svc)
+        if cpu is not None:
+            if self.cpu_seen.get(name, cpu) != cpu:
+                self.cpu_moved[name] = now
+            self.cpu_seen[name] = cpu
+        return now - self.cpu_moved.get(name, now - HANG_S - 1)
+
+    def sink_locked(self, within: float) -> bool:
+        """Wait up to `within` seconds (supervised) for the current sink's PID in its
+        exports folder's lock: the folder exists and the sink holds it (not starting)."""
+        folder, deadline = Path(self.sink.args[2]), time.monotonic() + within
+        while self.sink.proc is None or lock_holder(folder) != self.sink.proc.pid:
+            if time.monotonic() > deadline:
+                return False
+            self.idle(0.2)
+        return True
+
     def check(self) -> None:
         """Wake paused detectors whose time came; restart whatever died unplanned."""
         now = time.monotonic()
@@ -239,8 +294,8 @@ class Chaos:
                 self.unplanned.append(f"{det.log_path.name} exited {code} at {self.at()} s")
                 log(f"UNPLANNED: {self.unplanned[-1]}")
                 self.start_detector(name)
-            elif min(det.silent_for(), now - self.woken.get(det.log_path.name, -HANG_S)
-                     ) > HANG_S:
+            elif min(det.silent_for(), now - self.woken.get(det.log_path.name, -HANG_S),
+                     self.cpu_still(det, now)) > HANG_S:
                 self.unplanned.append(f"{det.log_path.name} hung at {self.at()} s")
                 log(f"UNPLANNED: {self.unplanned[-1]}")
                 det.kill()
@@ -352,6 +407,8 @@ def act(kind: str, chaos: Chaos, rng: random.Random, send_copies: Callable[[int]
         disk_full(chaos, rng.uniform(3.0, 15.0))
     elif kind == "restart_broker":
         restart_broker(chaos, rng)
+    elif kind in soak_kinds.ACTIONS:
+        soak_kinds.ACTIONS[kind](chaos, rng)
 
 
 def replayed(kafka: KafkaSettings, topic: str, copies: int,
@@ -402,13 +459,10 @@ def lock_holder(folder: Path) -> int | None:
 def second_sink(chaos: Chaos) -> None:
     """Start a second sink on the exports folder once the first holds its lock: it must
     exit 6 (`LockedError`) and leave the first running."""
-    first, folder = chaos.sink, Path(chaos.sink.args[2])
-    deadline = time.monotonic() + EXIT_WAIT_S
-    while first.proc is None or lock_holder(folder) != first.proc.pid:
-        if time.monotonic() > deadline:
-            chaos.note("second_sink", skipped="the first sink never held the lock")
-            return
-        chaos.idle(0.2)
+    first = chaos.sink
+    if not chaos.sink_locked(EXIT_WAIT_S):
+        chaos.note("second_sink", skipped="the first sink never held the lock")
+        return
     if chaos.second is None:
         chaos.second = Service("sink2", first.args, first.env, first.log_dir)
     other = chaos.second.start()
@@ -551,12 +605,9 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
                                 str(PARTITIONS), "--out", str(work / "offline")), env, work)
     exports = (disk or work) / "exports"
     chaos = Chaos(env, work, sink(env, exports, work), disk=disk,
-                  broker=broker_control(args.broker_home))
-    # the replay's last flush outlasts a broker restart (`restart_broker`: down 5-30 s, then
-    # up to a minute to start on a loaded machine): at the default 60 s seed 728's replay
-    # ended mid-outage, exit 3 with 6,696 rows still queued (as designed: it says so)
-    feed = replay(source, {**env, "PRODUCER_FLUSH_TIMEOUT_S": str(REPLAY_FLUSH_S)}, work,
-                  rate=args.rate)
+                  broker=broker_control(args.broker_home), broker_home=args.broker_home)
+    feed = replay(source, replay_env(env), work, rate=args.rate)
+    chaos.feed = feed
     feeders: list[Feeder] = []
     copied: Counter[str] = Counter()
     try:
@@ -628,11 +679,15 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
             if svc.proc is not None and svc.alive():
                 svc.terminate(10)
 
-    result = compare(exports, work / "offline", offsets_shifted=bool(copied))
+    result = compare(exports, work / "offline", offsets_shifted=bool(copied) or chaos.replays > 0)
     scored = read_all(kafka, topics.scored, PARTITIONS, n, timeout=120, settle=3.0)
     scored_ids = Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in scored)
     want = {t.transaction_id for t in txs}
-    dead = read_all(kafka, topics.dlq, PARTITIONS, sum(copied.values()), timeout=60,
+    inputs = read_all(kafka, topics.input, PARTITIONS, end_offsets(kafka, topics.input),
+                      timeout=120, settle=1.0)
+    want_dead = soak_kinds.expected_dead(
+        Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in inputs))
+    dead = read_all(kafka, topics.dlq, PARTITIONS, want_dead.total(), timeout=60,
                     settle=3.0)
     dead_ids = Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in dead)
     classes = Counter(headers_of(m).get("error.class") for m in dead)
@@ -642,19 +697,32 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
                          "twice": sorted(i for i, c in scored_ids.items() if c > 1)[:20],
                          "unknown": sorted(str(i) for i in set(scored_ids) - want)[:20]},
         "dead_letters": {"messages": len(dead), "classes": dict(classes),
-                         "copies_sent": sum(copied.values()),
-                         "expected": sum(copied.values()),
-                         "missing": sorted(set(copied) - set(dead_ids))[:20],
-                         "surplus": sorted(i for i, c in dead_ids.items()
-                                           if c > copied.get(i, 0))[:20]},
+                         "copies_sent": copied.total(),
+                         "resent_by_replay": want_dead.total() - copied.total(),
+                         "expected": want_dead.total(),
+                         "missing": sorted(i for i, c in want_dead.items()
+                                           if dead_ids[i] < c)[:20],
+                         "surplus": sorted(str(i) for i, c in dead_ids.items()
+                                           if c > want_dead.get(i, 0))[:20]},
     })
     return {"seed": args.seed, "core": args.core, "transactions": n,
+            "replay_starts": feed.starts,
             "events": chaos.events, "event_counts": dict(Counter(e["event"] for e in chaos.events)),
             "detector_starts": sum(d.starts for d in chaos.known.values()),
             "sink_starts": chaos.sink.starts, "unplanned": chaos.unplanned,
             "bad_exits": chaos.bad_exits, "zombies": zombies,
             "exit_codes": codes, "stream_s": stream_s,
             "drain_s": drain_s, "result": result}
+
+
+def replay_env(env: dict[str, str]) -> dict[str, str]:
+    """The replay's environment: its start and its last flush outlast a broker restart
+    (down 5-30 s, then up to `BROKER_START_S` to start on a loaded machine): with the
+    defaults seed 728's replay ended mid-outage with rows queued (exit 3), and seed 734's,
+    started late, found the broker stopped and gave up after 30 s (exit 4)."""
+    wait = str(BROKER_START_S + 60)
+    return {**env, "PRODUCER_FLUSH_TIMEOUT_S": str(REPLAY_FLUSH_S),
+            "KAFKA_STARTUP_WAIT_S": wait}
 
 
 def mount_tmpfs(path: Path) -> bool:
@@ -669,11 +737,15 @@ def broker_control(home: Path | None) -> Callable[[str], None] | None:
     """`auditstream broker stop|start` of the broker at `home` (None: none to restart)."""
     if home is None:
         return None
-    env = {**os.environ, "BROKER_HOME": str(home)}
+    # a start at load 36-38 outlasted the default 90 s, and `broker start` stopped the
+    # broker it had started (seeds 732-734)
+    env = {**os.environ, "BROKER_HOME": str(home),
+           "BROKER_START_TIMEOUT": str(BROKER_START_S)}
 
     def control(verb: str) -> None:
         done = subprocess.run([sys.executable, "-m", "auditstream", "broker", verb], env=env,
-                              check=False, capture_output=True, text=True, timeout=300)
+                              check=False, capture_output=True, text=True,
+                              timeout=BROKER_START_S + 60)
         assert done.returncode == 0, f"broker {verb}: exit {done.returncode}: " + (
             done.stdout + done.stderr)[-2000:]
     return control
@@ -708,7 +780,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=12)
     parser.add_argument("--plan", type=lambda s: [k for k in s.split(",") if k],
                         help="these events in this order instead of --events drawn at random "
-                             f"(kinds: {', '.join([*EVENTS, *NEW_EVENTS, 'pause_long'])})")
+                             f"(kinds: {', '.join([*ALL_KINDS, 'pause_long'])})")
     parser.add_argument("--gap", type=float, default=9.0, help="most seconds between events")
     parser.add_argument("--core", choices=sorted(CORES), default="kernel")
     parser.add_argument("--keep", type=Path, help="copy the run's logs and exports here")
@@ -717,7 +789,7 @@ def main() -> int:
                         help="BROKER_HOME of the broker to restart (`restart_broker`; with "
                              "BROKER_PORT and BROKER_CONTROLLER_PORT of the environment)")
     args = parser.parse_args()
-    if unknown := sorted(set(args.plan or ()) - {*EVENTS, *NEW_EVENTS, "pause_long"}):
+    if unknown := sorted(set(args.plan or ()) - {*ALL_KINDS, "pause_long"}):
         parser.error(f"--plan: no such event {', '.join(unknown)}")
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         print("chaos_soak: error: KAFKA_BOOTSTRAP_SERVERS is not set; start a broker "
@@ -740,8 +812,9 @@ def main() -> int:
         dest = args.keep / f"seed{args.seed}-{time.strftime('%H%M%S')}"
         shutil.copytree(work, dest, ignore=shutil.ignore_patterns("src", "state-*"))
         log(f"kept in {dest}")
-    if os.path.ismount(work / "disk"):
-        subprocess.run(["umount", "-l", str(work / "disk")], check=False)
+    for mount in (work / "disk" / "exports", work / "exports", work / "disk"):
+        if os.path.ismount(mount):  # a read-only bind left by a failed run, the tmpfs
+            subprocess.run(["umount", "-l", str(mount)], check=False)
     if not report["divergences"]:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if report["divergences"] else 0
