@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.columns import RecommendMode
@@ -77,6 +77,16 @@ class ExportSettings(Settings):
         description="also write transactions_scored.csv, a copy of the day files in stream "
         "order (the reference project's layout): every row is written twice",
     )
+
+    @field_validator("sample_key")
+    @classmethod
+    def _not_blank(cls, key: SecretStr) -> SecretStr:
+        # ' ' was taken (an empty key was refused): a sample anyone can predict; blank has no
+        # meaning (docs/assurance.md: any length works). Never the key itself in the text.
+        if not key.get_secret_value().strip():
+            raise ValueError("only blank space; give a secret key of visible characters, or "
+                             "unset it for the public default (docs/assurance.md)")
+        return key
 
     def sample_key_warning(self) -> str | None:
         """What to warn of when the audit sample's key is the public default or short enough
