@@ -56,6 +56,7 @@ from detector.ownership import PartitionOwnership
 from detector.partition import CoreEngineFactory, EngineFactory, Hook, PartitionState
 from detector.settings import DetectorSettings, settings_from_args
 from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions, fenced_error
+from shared.entry import paths_named
 from shared.errors import AuditstreamError
 from shared.gcpause import gc_paused
 from shared.kafka import consume_ready, kafka_code, startup_wait, wait_for_broker
@@ -68,7 +69,9 @@ from shared.kafka_rights import (
     missing_rights,
     refused_line,
 )
+from shared.outputs import check_folder_path
 from shared.retry import exit_4, retry_within
+from shared.settings import env_name
 
 log = logging.getLogger("detector")
 
@@ -426,6 +429,11 @@ def run_service(settings: DetectorSettings, hook: Hook | None = None,
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         try:
+            # before connecting: a file at the failure count's folder is exit 2 (was a
+            # warning at each failure, the count lost, so no exit 7 ever)
+            state = settings.state_dir.expanduser()
+            with paths_named({env_name(DetectorSettings, "state_dir"): [state]}):
+                check_folder_path(state)
             try:  # before connecting: a setting this install can't honour is exit 2
                 load_core()
             except compiled.CoreUnavailable as exc:

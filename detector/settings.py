@@ -12,8 +12,10 @@ from pydantic_settings import SettingsConfigDict
 
 from detector.core.config import CoreConfig
 from shared.errors import UsageError
+from shared.schemas import MAX_TIMESTAMP, MIN_TIMESTAMP
 from shared.settings import (
     LIBRDKAFKA_INT_MAX,
+    MAX_WAIT_S,
     KafkaId,
     KafkaSettings,
     NamedPath,
@@ -24,6 +26,16 @@ from shared.settings import (
 )
 
 RecoveryPolicy = Literal["fail", "reset"]
+
+#: The most records a partition goes between snapshots: a restore replays up to this many
+#: (10 million: about 5 min at the detector's ~30,000 tx/s, the default max.poll interval).
+MAX_SNAPSHOT_EVERY = 10_000_000
+#: The event-time range of the schema (1970-2100), in seconds: a longer dedupe horizon is the
+#: same as this one.
+EVENT_SPAN_S = (MAX_TIMESTAMP - MIN_TIMESTAMP).total_seconds()
+#: The most failures in a row before exit 7: each is a restart by the supervisor, so more is a
+#: crash loop that never says "poison pill".
+MAX_POISON_PILL_FAILURES = 1000
 
 #: The longest name a file system takes: the failure count's is the transactional id's.
 NAME_MAX = 255
@@ -56,7 +68,8 @@ class DetectorSettings(Settings):
     )
     snapshot_topic: TopicName = "transactions.detector-snapshots"
     snapshot_every: int = Field(
-        default=20_000, ge=1, description="records per partition between state snapshots "
+        default=20_000, ge=1, le=MAX_SNAPSHOT_EVERY,
+        description="records per partition between state snapshots "
         "(bounds the replay on restore)",
     )
     snapshot_chunk_bytes: int = Field(default=512 * 1024, ge=1024, le=900 * 1024)
@@ -69,10 +82,12 @@ class DetectorSettings(Settings):
                             description="messages per consume() call")
     # at most 5 s: a stop asked while a turn waits is seen when it returns
     poll_timeout_s: float = Field(default=0.05, gt=0, le=5)
-    commit_interval_ms: int = Field(
-        default=100, ge=1, description="longest a transaction stays open (latency vs. cost)"
-    )
     transaction_timeout_ms: int = Field(default=60_000, ge=1_000, le=LIBRDKAFKA_INT_MAX)
+    # below the transaction timeout (`_within_transaction`): declared after it, so checked
+    commit_interval_ms: int = Field(
+        default=100, ge=1, le=LIBRDKAFKA_INT_MAX,
+        description="longest a transaction stays open (latency vs. cost)"
+    )
     # librdkafka's bounds: its own error came only once the topics were created, blaming
     # the KAFKA_ settings (the broker's narrower ones: `detector.kafka_io.REFUSED_SETTINGS`)
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=3_600_000)
@@ -88,7 +103,8 @@ class DetectorSettings(Settings):
         "default message limits)",
     )
     dedupe_horizon_s: float | None = Field(
-        default=None, ge=0, description="a transaction_id scored in the same partition within "
+        default=None, ge=0, le=EVENT_SPAN_S,
+        description="a transaction_id scored in the same partition within "
         "this much event time is a duplicate (dead-lettered); default core.customer_ttl_s; "
         "0 turns the check off",
     )
@@ -97,18 +113,20 @@ class DetectorSettings(Settings):
         "poison-pill circuit keeps its failure count across restarts",
     )
     poison_pill_failures: int = Field(
-        default=3, ge=1, description="the same input offset failing this many times in a row "
+        default=3, ge=1, le=MAX_POISON_PILL_FAILURES,
+        description="the same input offset failing this many times in a row "
         "(or the commit, with none succeeding in between) stops the process with exit code 7",
     )
     startup_wait_s: float = Field(
-        default=180.0, gt=0, description="how long the start-up waits out a cluster it "
+        default=180.0, gt=0, le=MAX_WAIT_S,
+        description="how long the start-up waits out a cluster it "
         "cannot reach (a broker restart), as a rewind does (REWIND_RETRY_S); then exit 4. "
         "Instead of KAFKA_STARTUP_WAIT_S, whose 30 s a broker restart on a loaded machine "
         "outlasts",
     )
     metrics_port: int | None = Field(default=None, ge=1, le=65535, description="off when unset")
     metrics_host: str = "127.0.0.1"
-    log_interval_s: float = Field(default=10.0, gt=0)
+    log_interval_s: float = Field(default=10.0, gt=0, le=MAX_WAIT_S)
 
     @field_validator("group_id")
     @classmethod
@@ -128,6 +146,17 @@ class DetectorSettings(Settings):
             raise ValueError(f"too long: with the group id it names a file of "
                              f"{len(name.encode())} bytes (the failure count; at most "
                              f"{NAME_MAX})")
+        return value
+
+    @field_validator("commit_interval_ms")
+    @classmethod
+    def _within_transaction(cls, value: int, info: ValidationInfo) -> int:
+        # a busy stream commits only when this is due: at or past the timeout the broker
+        # aborted every transaction first, and the detector rewound and redid it for ever
+        timeout = info.data.get("transaction_timeout_ms")
+        if timeout is not None and value >= timeout:
+            raise ValueError(f"{value} is not below DETECTOR_TRANSACTION_TIMEOUT_MS ({timeout}),"
+                             " at which the broker aborts a transaction still open; give less")
         return value
 
     @field_validator("max_poll_interval_ms")

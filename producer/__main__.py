@@ -34,6 +34,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(s: ProducerSettings) -> int:
+    """`_publish`, a path's error naming the setting that gave it (`PRODUCER_OUT: ...`)."""
+    from pathlib import Path
+
+    from producer.settings import ProducerSettings
+    from shared.entry import paths_named
+    from shared.settings import env_name
+
+    paths: dict[str, list[Path] | list[Path | None]] = {
+        "out": [s.out], "files": s.files, "rejects_dir": [s.rejects_dir]}
+    with paths_named({env_name(ProducerSettings, k): v for k, v in paths.items()}):
+        return _publish(s)
+
+
+def _publish(s: ProducerSettings) -> int:
     from producer.cli import CONTAINER_ENTRY, cmd_generate, cmd_replay
     from producer.settings import REPLAY_ONLY, ProducerSettings, as_setting
     from shared.settings import env_name

@@ -27,7 +27,7 @@ from producer.naming import Naming, OptionsRefused, as_option
 from producer.pacing import Progress
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
-from producer.settings import ProducerSettings, as_setting, plain_date
+from producer.settings import MAX_PACE, ProducerSettings, as_setting, plain_date
 from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
 from shared.entry import file_name, folder_name, input_file, number
@@ -75,8 +75,8 @@ def in_flags(message: str) -> str:
     return message
 
 
-#: A pace above 0 (--rate, --speed).
-_positive = number(float, 0, strict=True)
+#: A pace above 0 (--rate, --speed), at most `MAX_PACE`, as the settings.
+_positive = number(float, 0, strict=True, most=MAX_PACE)
 
 
 def register(subparsers: Any) -> None:

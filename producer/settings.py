@@ -13,6 +13,7 @@ from producer.naming import as_option
 from shared.schemas import Seed
 from shared.settings import (
     LIBRDKAFKA_INT_MAX,
+    MAX_WAIT_S,
     FileName,
     InputName,
     KafkaSettings,
@@ -21,6 +22,10 @@ from shared.settings import (
     TopicSettings,
     env_name,
 )
+
+#: The fastest pace, `--rate` (messages/s) or `--speed` (x event time): a billion, beyond
+#: any broker (a faster one is as fast as possible; 1e308 was taken).
+MAX_PACE = 1e9
 
 _PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -56,13 +61,14 @@ class ProducerSettings(Settings):
 
     # Delivery
     queue_max_messages: int = Field(default=500_000, ge=1000, le=LIBRDKAFKA_INT_MAX)
-    flush_timeout_s: float = Field(default=60.0, gt=0)
+    # at most a day: 1e308 flushed undelivered messages for ever instead of exit 3
+    flush_timeout_s: float = Field(default=60.0, gt=0, le=MAX_WAIT_S)
 
     # `python -m producer`
     mode: Literal["generate", "replay"] = "generate"
     files: list[InputName] = Field(default_factory=list, description="replay input (JSON list)")
-    rate: float | None = Field(default=None, gt=0)
-    speed: float | None = Field(default=None, gt=0)
+    rate: float | None = Field(default=None, gt=0, le=MAX_PACE)
+    speed: float | None = Field(default=None, gt=0, le=MAX_PACE)
     strict: bool = False
     # empty (`PRODUCER_REJECTS_DIR=`) was the working folder, as `--rejects-dir ''` was
     rejects_dir: NamedPath | None = None

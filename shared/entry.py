@@ -13,9 +13,10 @@ import errno
 import io
 import logging
 import os
+import re
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -280,6 +281,31 @@ def port_in_use_is(message: str) -> Iterator[None]:
         if exc.errno != errno.EADDRINUSE:
             raise
         raise UsageError(message) from None
+
+
+@contextlib.contextmanager
+def paths_named(settings: Mapping[str, Iterable[Path | None]]) -> Iterator[None]:
+    """Within the block, a usage or output error (exit 2 or 5) about the path a setting gave
+    names that environment variable first: `SINK_EXPORTS_DIR: afile is not a folder; ...`
+    (before, the path alone, in a container where no option was typed). `settings`: each
+    variable with the paths it gave (`None` for one not set)."""
+    try:
+        yield
+    except AuditstreamError as exc:  # a CSV's, too: `CsvFormatError`
+        if exc.exit_code not in (ExitCode.USAGE, ExitCode.OUTPUT_UNWRITABLE):
+            raise
+        text = str(exc)
+        names = [name for name, paths in settings.items()
+                 if any(path is not None and _names_path(text, path) for path in paths)]
+        if names and not text.startswith(tuple(names)):
+            exc.args = (f"{' and '.join(names)}: {text}", *exc.args[1:])
+        raise
+
+
+def _names_path(text: str, path: Path) -> bool:
+    """Whether `text` holds `path` as a message shows it, as a whole name (`x/y` within
+    `x/y/z` too, not within `ax/y`)."""
+    return re.search(rf"(?<![\w.-]){re.escape(shown(path))}(?![\w.-])", text) is not None
 
 
 def settings_error(exc: ValidationError) -> str | None:

@@ -120,6 +120,20 @@ def check_folder_of(target: Path) -> None:
                      "create it first or correct the path")
 
 
+def check_folder_path(folder: Path) -> None:
+    """Refuse a folder that is made with the folders above it when missing (`DETECTOR_STATE_DIR`)
+    if it, or a folder above it, is there but is not a folder: `UsageError` (exit 2) naming
+    which. A file there was only warned of at each failure, the count it keeps lost."""
+    folder = Path(folder)
+    for path in (folder, *folder.parents):
+        if path.is_dir():
+            return
+        if path.exists() or path.is_symlink():
+            inside = "" if path == folder else f" (on the way to {shown(folder)})"
+            raise UsageError(f"{shown(path)} is not a folder{inside}; give a folder (it is "
+                             "made if missing)")
+
+
 def _loops(path: Path) -> bool:
     """Whether `path` is a symbolic link loop (`a -> b -> a`), not a link to nothing."""
     try:

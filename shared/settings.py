@@ -53,6 +53,11 @@ PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 #: (DETECTOR_TRANSACTION_TIMEOUT_MS=4294968296 ran with transactions of 1 s).
 LIBRDKAFKA_INT_MAX = 2**31 - 1
 
+#: The longest wait, timeout or interval a setting takes: a day. Past it a wait is a hang and
+#: a timer one that never fires (`DETECTOR_STARTUP_WAIT_S=1e308` waited for ever, saying
+#: "still trying for" a number of 309 digits); a day in ms is within `LIBRDKAFKA_INT_MAX`.
+MAX_WAIT_S = 86_400.0
+
 #: A client that has had no metadata from any broker for this long bootstraps again.
 REBOOTSTRAP_MS = 15_000
 
@@ -307,10 +312,10 @@ class KafkaSettings(Settings):
     ssl_endpoint_identification_algorithm: str | None = None
     client_id: KafkaId = "auditstream"
     #: How long a command waits at start for a broker to answer before it gives up (exit 4).
-    startup_wait_s: float = Field(default=30.0, gt=0)
+    startup_wait_s: float = Field(default=30.0, gt=0, le=MAX_WAIT_S)
     #: While no broker answers, one "waiting for Kafka at ..." line per this many seconds
     #: stands for librdkafka's connection failures (which come several a second).
-    log_interval_s: float = Field(default=10.0, ge=0)
+    log_interval_s: float = Field(default=10.0, ge=0, le=MAX_WAIT_S)
 
     @field_validator("bootstrap_servers")
     @classmethod

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from shared.entry import folder_name, number
+from shared.entry import folder_name, number, paths_named
 from shared.names import shown
+from shared.settings import env_name
 from sink.app import run
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
@@ -49,8 +50,11 @@ def run_command(args: argparse.Namespace, on_rollup: OnRollup | None = None) -> 
     if args.exports is not None:
         overrides["exports_dir"] = args.exports
     settings = SinkSettings(**overrides)
-    result = run(settings, once=args.once, until_idle=args.until_idle, reset=args.reset,
-                 on_rollup=on_rollup)
+    # the folder's errors name SINK_EXPORTS_DIR when it gave the folder (none typed)
+    given = [] if overrides else [settings.exports_dir]
+    with paths_named({env_name(SinkSettings, "exports_dir"): given}):
+        result = run(settings, once=args.once, until_idle=args.until_idle, reset=args.reset,
+                     on_rollup=on_rollup)
     print(f"sink: {result.rows} rows appended ({result.total_rows} in "
           f"{shown(settings.exports_dir)}), "
           f"{result.rejected} rejected, {result.seconds:.1f} s")

@@ -7,12 +7,19 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.columns import RecommendMode
 from shared.schemas import AMOUNT_LIMIT
-from shared.settings import KafkaId, KafkaSettings, NamedPath, Settings, TopicSettings
+from shared.settings import (
+    MAX_WAIT_S,
+    KafkaId,
+    KafkaSettings,
+    NamedPath,
+    Settings,
+    TopicSettings,
+)
 from sink.watermark import DEFAULT_QUORUM
 
 #: The audit sample's key when `EXPORTS_SAMPLE_KEY` is unset: public (it is in the repository).
@@ -22,6 +29,12 @@ DEFAULT_SAMPLE_KEY = "auditstream-audit-sample"
 MIN_SAMPLE_KEY = 16
 #: The most a false alarm or a miss may cost: the amounts' bound (a currency amount too).
 MAX_COST = AMOUNT_LIMIT
+#: The most cases a day a team can review, as a setting: a billion, more than any stream's
+#: rows in a day (a larger capacity limits nothing).
+MAX_DAILY_CASES = 1e9
+#: The most rows between two checkpoints: 10 million, the scale run's whole stream (past it
+#: only `SINK_CHECKPOINT_INTERVAL_S` ever checkpoints).
+MAX_CHECKPOINT_ROWS = 10_000_000
 
 
 class ExportSettings(Settings):
@@ -58,12 +71,22 @@ class ExportSettings(Settings):
     sample_key: SecretStr = Field(default=SecretStr(DEFAULT_SAMPLE_KEY), min_length=1,
                             description="key of the audit sample's hash: set a secret one")
     daily_capacity: float | None = Field(
-        default=None, gt=0, description="cases per day the team can review")
+        default=None, gt=0, le=MAX_DAILY_CASES, description="cases per day the team can review")
     single_file: bool = Field(
         default=False,
         description="also write transactions_scored.csv, a copy of the day files in stream "
         "order (the reference project's layout): every row is written twice",
     )
+
+    @field_validator("sample_key")
+    @classmethod
+    def _not_blank(cls, key: SecretStr) -> SecretStr:
+        # ' ' was taken (an empty key was refused): a sample anyone can predict; blank has no
+        # meaning (docs/assurance.md: any length works). Never the key itself in the text.
+        if not key.get_secret_value().strip():
+            raise ValueError("only blank space; give a secret key of visible characters, or "
+                             "unset it for the public default (docs/assurance.md)")
+        return key
 
     def sample_key_warning(self) -> str | None:
         """What to warn of when the audit sample's key is the public default or short enough
@@ -119,22 +142,30 @@ class SinkSettings(Settings):
     decode_workers: int = Field(
         default=0, ge=0, le=64, description="processes that validate and format (0: in-process)"
     )
-    checkpoint_rows: int = Field(default=100_000, ge=1, description="fsync + state every N rows")
-    checkpoint_interval_s: float = Field(default=1.0, gt=0, description="... or every N seconds")
-    rollup_interval_s: float = Field(default=5.0, ge=0, description="rewrite rollups every N s")
+    checkpoint_rows: int = Field(default=100_000, ge=1, le=MAX_CHECKPOINT_ROWS,
+                                 description="fsync + state every N rows")
+    # every interval at most a day (`MAX_WAIT_S`): 1e308 was a timer that never fired
+    # (`SINK_IDLE_PARTITION_S`: days held open for ever)
+    checkpoint_interval_s: float = Field(default=1.0, gt=0, le=MAX_WAIT_S,
+                                         description="... or every N seconds")
+    rollup_interval_s: float = Field(default=5.0, ge=0, le=MAX_WAIT_S,
+                                     description="rewrite rollups every N s")
     idle_partition_s: float = Field(
-        default=30.0, ge=0, description="a partition at its end holds the days open this "
+        default=30.0, ge=0, le=MAX_WAIT_S,
+        description="a partition at its end holds the days open this "
         "many seconds more, then nothing (sink.clock: rows the detector still writes to it)",
     )
     report_interval_s: float = Field(
-        default=0.0, ge=0, description="report.html at most every N s (0: every rollup refresh)"
+        default=0.0, ge=0, le=MAX_WAIT_S,
+        description="report.html at most every N s (0: every rollup refresh)"
     )
     # The detector's DETECTOR_STARTUP_WAIT_S, for the sink: a sink (re)started while the
     # broker is down or still starting (compose starts them together; a restart on a loaded
     # machine took 42-58 s) waits for it, saying every KAFKA_LOG_INTERVAL_S how long it
     # still will; exit 4 after. Was KAFKA_STARTUP_WAIT_S (30 s), which such a restart outlasts.
     startup_wait_s: float = Field(
-        default=180.0, gt=0, description="how long the start-up waits for a broker it cannot "
+        default=180.0, gt=0, le=MAX_WAIT_S,
+        description="how long the start-up waits for a broker it cannot "
         "reach (the broker and the topics; as long again for the assignment), then exit 4; "
         "as DETECTOR_STARTUP_WAIT_S",
     )

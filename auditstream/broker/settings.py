@@ -12,7 +12,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.errors import UsageError
-from shared.settings import NamedPath, Settings
+from shared.settings import MAX_WAIT_S, NamedPath, Settings
 
 
 def _user_dir(env: str, fallback: str) -> Path:
@@ -68,7 +68,8 @@ class BrokerSettings(Settings):
     home: NamedPath = Field(
         default_factory=lambda: _user_dir("XDG_STATE_HOME", ".local/state") / "broker"
     )
-    start_timeout: float = Field(default=90.0, gt=0)
+    # at most a day: 1e308 waited for ever on a broker that never answered
+    start_timeout: float = Field(default=90.0, gt=0, le=MAX_WAIT_S)
 
     @field_validator("host")
     @classmethod

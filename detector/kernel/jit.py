@@ -178,12 +178,11 @@ def _function_cache() -> Any:
                 self._save(sig, data)
             except OSError as exc:
                 if not _UNSAVED:
-                    warnings.warn(f"the detection kernel compiled code it cannot keep in "
-                                  f"{_CACHE} ({exc.strerror or exc}): every process will "
-                                  "compile it again; free space there or make it writable "
-                                  "to this user (or set AUDITSTREAM_KERNEL_CACHE), then run "
-                                  "`python -m detector.kernel.warm`", RuntimeWarning,
-                                  stacklevel=2)
+                    _warn(f"the detection kernel compiled code it cannot keep in "
+                          f"{_CACHE} ({exc.strerror or exc}): every process will "
+                          "compile it again; free space there or make it writable "
+                          "to this user (or set AUDITSTREAM_KERNEL_CACHE), then run "
+                          "`python -m detector.kernel.warm`")
                 _UNSAVED.append(str(sig))
 
         def _save(self, sig: Any, data: Any) -> None:
@@ -200,12 +199,18 @@ def _function_cache() -> Any:
             with contextlib.suppress(OSError):
                 os.unlink(index)
             if not _DAMAGED:
-                warnings.warn(f"the detection kernel's cache held a damaged file "
-                              f"({type(exc).__name__}: {exc}) beside {index}: it is "
-                              "compiled anew and replaced", RuntimeWarning, stacklevel=3)
+                _warn(f"the detection kernel's cache held a damaged file "
+                      f"({type(exc).__name__}: {exc}) beside {index}: it is "
+                      "compiled anew and replaced")
             _DAMAGED.append(index)
 
     return _Cache
+
+
+def _warn(message: str) -> None:
+    """`message` as a RuntimeWarning in one line: Python's own format adds the source line of
+    the `warnings.warn` call, a second line on stderr that said nothing to the user."""
+    warnings.warn_explicit(message, RuntimeWarning, "auditstream kernel cache", 0)
 
 
 #: The signatures this process compiled but could not save (`_Cache.save_overload`).
@@ -230,11 +235,11 @@ def _fallback(exc: OSError) -> str:
     folder = tempfile.mkdtemp(prefix="auditstream-kernel-")
     _FALLBACK.append(folder)
     atexit.register(shutil.rmtree, folder, True)
-    warnings.warn(f"the detection kernel's cache folder {_CACHE} cannot be made "
-                  f"({exc.strerror or exc}): this process compiles the kernel into a "
-                  "temporary folder and keeps nothing (a minute or more at each start); set "
-                  "AUDITSTREAM_KERNEL_CACHE to a folder this user may write, then run "
-                  "`python -m detector.kernel.warm`", RuntimeWarning, stacklevel=2)
+    _warn(f"the detection kernel's cache folder {_CACHE} cannot be made "
+          f"({exc.strerror or exc}): this process compiles the kernel into a "
+          "temporary folder and keeps nothing (a minute or more at each start); set "
+          "AUDITSTREAM_KERNEL_CACHE to a folder this user may write, then run "
+          "`python -m detector.kernel.warm`")
     return folder
 
 

@@ -77,7 +77,7 @@ def test_a_group_consumer_left_with_no_broker_is_replaced_and_each_row_scored_on
     partitions, and a new consumer restores them from the committed offsets."""
     cluster = cluster_with()
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
-                             commit_interval_ms=60_000)
+                             commit_interval_ms=50_000)
     first = detector._consumer
     first.stranded_after = 2  # two batches in the open transaction
     done = drained(cluster)
@@ -107,7 +107,7 @@ def test_a_transactional_producer_left_with_no_broker_is_replaced_its_transactio
     transaction), the partitions rewound, and every row is scored once."""
     cluster = cluster_with()
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
-                             commit_interval_ms=60_000)
+                             commit_interval_ms=50_000)
     first = detector._txn.producer
     first.stranded_after = 3  # a transaction open with rows in it by then
     detector.run(until=drained(cluster))
@@ -144,7 +144,7 @@ def test_a_failure_in_a_rebalance_callback_aborts_the_open_transaction(
 ) -> None:
     cluster = cluster_with()
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
-                             commit_interval_ms=60_000)
+                             commit_interval_ms=50_000)
     turns = {"n": 0}
 
     def revoke_after_a_batch(_: Any) -> bool:
@@ -704,7 +704,7 @@ def test_a_stranded_producer_s_transaction_leaves_nothing_pending_for_the_circui
     # the rewind's own failure right after was counted as a failure of "the commit".
     cluster = cluster_with()
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
-                             commit_interval_ms=60_000)
+                             commit_interval_ms=50_000)
     detector._txn.producer.stranded_after = 3  # a transaction open with rows in it by then
     restore_failing_at(monkeypatch, detector, 2)  # the assignment's 2 pass, the rewind's not
     with pytest.raises(RuntimeError, match="a bug in the restore"):
@@ -730,7 +730,7 @@ def test_the_circuit_tripping_at_the_shutdown_s_commit_is_exit_7_even_if_the_abo
             raise KafkaException(KafkaError(KafkaError.INVALID_TXN_STATE, "refused"))
 
     detector = fake_detector(monkeypatch, cluster, hook=broken_commit, state_dir=tmp_path,
-                             poison_pill_failures=1, commit_interval_ms=60_000)
+                             poison_pill_failures=1, commit_interval_ms=50_000)
 
     def stop_with_a_transaction_open(_: Any) -> bool:
         stopping["now"] = True

@@ -43,7 +43,7 @@ def test_a_new_producer_fenced_as_it_starts_after_lost_partitions_exits_fenced(
     # transaction aborted and a new producer made, whose init_transactions is fenced
     cluster = cluster_with()
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
-                             commit_interval_ms=60_000)
+                             commit_interval_ms=50_000)
     detector._consumer.stranded_after = 2
     cluster.on_txn = fails_at("init", fatal(code, FENCED_TEXT))  # the next producer's
     before = cluster.producers
@@ -85,7 +85,7 @@ def test_fenced_at_a_revokes_commit_exits_fenced(
     # whose commit is fenced (a guard: this path already ended with the fenced line)
     cluster = cluster_with()
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
-                             commit_interval_ms=60_000)
+                             commit_interval_ms=50_000)
     consumer, real = detector._consumer, detector._consumer.consume
 
     def consume(num_messages: int = 1, timeout: float = 0) -> list[Any]:
@@ -115,7 +115,7 @@ def test_another_fatal_error_at_a_new_producer_keeps_its_own_line(
     # the boundary: a fatal error that is no fence is not called one
     cluster = cluster_with()
     detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
-                             commit_interval_ms=60_000)
+                             commit_interval_ms=50_000)
     detector._consumer.stranded_after = 2
     cluster.on_txn = fails_at("init", KafkaException(KafkaError(
         KafkaError.CLUSTER_AUTHORIZATION_FAILED, "no", fatal=True)))

@@ -39,7 +39,7 @@ def stop_with_a_transaction_open(d: Any) -> bool:
 def stopping_detector(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, tmp: Path,
                       **kw: Any) -> tuple[Any, Any]:
     """A detector that does not commit before its stop (a long commit interval)."""
-    detector = fake_detector(monkeypatch, cluster, state_dir=tmp, commit_interval_ms=60_000,
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp, commit_interval_ms=50_000,
                              **kw)
     return detector, lambda: detector.run(until=stop_with_a_transaction_open)
 

@@ -174,7 +174,7 @@ def test_frequent_faults_during_a_catch_up_do_not_keep_it_from_committing(
 
     detector = fake_detector(monkeypatch, cluster, hook=EveryNth(150), state_dir=tmp_path,
                              batch_size=400, poison_pill_failures=1_000,
-                             commit_interval_ms=60_000)  # never due by time: speed-proof
+                             commit_interval_ms=50_000)  # never due by time: speed-proof
     detector._consumer.batch = 1_000  # a consume returns up to num_messages per partition
     detector.run(until=until)
     assert every_row_once(cluster, n)

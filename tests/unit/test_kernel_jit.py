@@ -249,3 +249,17 @@ def test_warm_fails_when_the_cache_cannot_keep_the_kernel(
     monkeypatch.setattr(jit, "_UNSAVED", [])
     monkeypatch.setattr(warm, "warm", lambda: None)
     assert warm.main() == 0
+
+
+def test_a_cache_warning_is_one_line_on_stderr(tmp_path: Path) -> None:
+    """Python printed each cache warning as two lines: `.../jit.py:233: RuntimeWarning: the
+    detection kernel's cache folder ... cannot be made ...`, then the source line of the
+    `warnings.warn(...)` call (helper session 18, bounds18). One line now, the message's."""
+    env = _package(tmp_path)
+    (tmp_path / "cache").write_text("not a folder")
+    done = subprocess.run([sys.executable, "-c", "import kpkg.a as a; print(a.f(1))"], env=env,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "the detection kernel's cache folder" in lines[0] and "warnings.warn" not in lines[0]

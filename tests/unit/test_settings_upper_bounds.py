@@ -1,0 +1,152 @@
+"""Every numeric setting of every service has an upper bound, declared once where its field
+is (helper session 18, bounds18: a walk of each numeric field with 0, -1, its largest value,
+one past it, 1e308, nan and inf). Before, the waits, intervals and counts without one took
+1e308 or 10**30: `DETECTOR_STARTUP_WAIT_S=1e308` waited for ever ("still trying for" a
+number of 309 digits), `BROKER_START_TIMEOUT=1e308` waited for ever on a broker that never
+answered, `PRODUCER_FLUSH_TIMEOUT_S=1e308` flushed for ever instead of exit 3,
+`SINK_IDLE_PARTITION_S=1e308` held the days open for ever, `DETECTOR_COMMIT_INTERVAL_MS` past
+`DETECTOR_TRANSACTION_TIMEOUT_MS` kept a busy stream's transaction open until the broker
+aborted it. Each is now one line naming the variable, exit 2, before any client or folder is
+made."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import annotated_types
+import pytest
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from auditstream.broker.settings import BrokerSettings
+from auditstream.cli import main
+from detector.settings import DetectorSettings
+from producer.__main__ import main as producer_main
+from producer.settings import ProducerSettings
+from shared.entry import settings_error
+from shared.errors import ExitCode
+from shared.schemas import MAX_TIMESTAMP, MIN_TIMESTAMP
+from shared.settings import KafkaSettings, TopicSettings
+from sink.settings import ExportSettings, SinkSettings
+
+CLASSES: list[type[BaseSettings]] = [KafkaSettings, TopicSettings, DetectorSettings,
+                                     ExportSettings, SinkSettings, ProducerSettings,
+                                     BrokerSettings]
+#: Bounded where they are used, by a rule of several settings that names them
+#: (`producer.limits`: too many customers or rows, an end past 2100;
+#: tests/unit/test_producer_container_errors.py), so no field bound preempts its words.
+BOUNDED_ELSEWHERE = {"PRODUCER_CUSTOMERS", "PRODUCER_DAYS"}
+#: The event-time range of the schema (1970-2100), in seconds.
+EVENT_SPAN_S = (MAX_TIMESTAMP - MIN_TIMESTAMP).total_seconds()
+
+
+def _numeric_fields() -> list[tuple[type[BaseSettings], str, str]]:
+    found = []
+    for cls in CLASSES:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        for name, field in cls.model_fields.items():
+            if any(kind in str(field.annotation) for kind in ("int", "float")) \
+                    and "Settings" not in str(field.annotation) and name != "core":
+                found.append((cls, name, f"{prefix}{name}".upper()))
+    return found
+
+
+@pytest.mark.parametrize(("cls", "name", "variable"), _numeric_fields(),
+                         ids=[v for _c, _n, v in _numeric_fields()])
+def test_every_numeric_setting_declares_an_upper_bound(
+        cls: type[BaseSettings], name: str, variable: str) -> None:
+    if variable in BOUNDED_ELSEWHERE:
+        return
+    metadata = cls.model_fields[name].metadata
+    assert any(isinstance(m, annotated_types.Le | annotated_types.Lt) for m in metadata), (
+        f"{variable} has no upper bound: {metadata}")
+
+
+#: Each setting bounded in this session, its largest value, and a value past it.
+LARGEST = [
+    (KafkaSettings, "KAFKA_STARTUP_WAIT_S", "86400", "86401"),
+    (KafkaSettings, "KAFKA_LOG_INTERVAL_S", "86400", "86401"),
+    (DetectorSettings, "DETECTOR_STARTUP_WAIT_S", "86400", "86401"),
+    (DetectorSettings, "DETECTOR_LOG_INTERVAL_S", "86400", "86401"),
+    (DetectorSettings, "DETECTOR_SNAPSHOT_EVERY", "10000000", "10000001"),
+    (DetectorSettings, "DETECTOR_POISON_PILL_FAILURES", "1000", "1001"),
+    (DetectorSettings, "DETECTOR_DEDUPE_HORIZON_S", f"{EVENT_SPAN_S:.0f}",
+     f"{EVENT_SPAN_S + 1:.0f}"),
+    # below the transaction timeout (60 s by default), which the broker aborts it at
+    (DetectorSettings, "DETECTOR_COMMIT_INTERVAL_MS", "59999", "60000"),
+    (SinkSettings, "SINK_STARTUP_WAIT_S", "86400", "86401"),
+    (SinkSettings, "SINK_CHECKPOINT_INTERVAL_S", "86400", "86401"),
+    (SinkSettings, "SINK_ROLLUP_INTERVAL_S", "86400", "86401"),
+    (SinkSettings, "SINK_IDLE_PARTITION_S", "86400", "86401"),
+    (SinkSettings, "SINK_REPORT_INTERVAL_S", "86400", "86401"),
+    (SinkSettings, "SINK_CHECKPOINT_ROWS", "10000000", "10000001"),
+    (ExportSettings, "EXPORTS_DAILY_CAPACITY", "1000000000", "1000000001"),
+    (ProducerSettings, "PRODUCER_FLUSH_TIMEOUT_S", "86400", "86401"),
+    (ProducerSettings, "PRODUCER_RATE", "1000000000", "1000000001"),
+    (ProducerSettings, "PRODUCER_SPEED", "1000000000", "1000000001"),
+    (BrokerSettings, "BROKER_START_TIMEOUT", "86400", "86401"),
+]
+
+
+@pytest.mark.parametrize(("cls", "variable", "largest", "past"), LARGEST,
+                         ids=[row[1] for row in LARGEST])
+def test_a_setting_is_taken_up_to_its_bound_and_refused_past_it_naming_it(
+        monkeypatch: pytest.MonkeyPatch, cls: type[BaseSettings], variable: str,
+        largest: str, past: str) -> None:
+    kwargs: dict[str, Any] = {"instance_id": "t"} if cls is DetectorSettings else {}
+    name = variable.removeprefix(str(cls.model_config["env_prefix"])).lower()
+    monkeypatch.setenv(variable, largest)
+    assert getattr(cls(**kwargs), name) == float(largest)
+    for value in (past, "1e308", str(10**30)):
+        monkeypatch.setenv(variable, value)
+        with pytest.raises(ValidationError) as refused:
+            cls(**kwargs)
+        text = settings_error(refused.value)
+        assert text is not None and text.startswith(f"invalid setting {variable}: "), text
+
+
+def _one_line(capsys: pytest.CaptureFixture[str], prog: str) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{prog}: error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize(("command", "variable", "value"), [
+    ("detect", "DETECTOR_STARTUP_WAIT_S", "1e308"), ("detect", "DETECTOR_LOG_INTERVAL_S", "inf"),
+    ("detect", "DETECTOR_COMMIT_INTERVAL_MS", str(10**30)),
+    ("detect", "DETECTOR_SNAPSHOT_EVERY", str(10**30)),
+    ("sink", "SINK_IDLE_PARTITION_S", "1e308"), ("sink", "SINK_STARTUP_WAIT_S", "1e308"),
+    ("sink", "KAFKA_LOG_INTERVAL_S", "1e308"), ("sink", "SINK_CHECKPOINT_ROWS", str(10**30)),
+    ("replay", "KAFKA_STARTUP_WAIT_S", "1e308"),
+    ("broker start", "BROKER_START_TIMEOUT", "1e308"),
+    ("producer", "PRODUCER_FLUSH_TIMEOUT_S", "1e308"),
+])
+def test_a_value_past_a_bound_ends_in_one_line_and_exit_2_before_anything_is_made(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        command: str, variable: str, value: str) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("transaction_id,customer_id,timestamp,amount,country,channel,device,"
+                    "merchant_category,ip\n1,c1,2025-01-01 00:00:00,1.0,CH,app,pc,fuel,\n")
+    made = tmp_path / "made"  # the folders' parent: each would be made in it
+    made.mkdir()
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # never asked: refused first
+    monkeypatch.setenv("DETECTOR_STATE_DIR", str(made / "state"))
+    monkeypatch.setenv("BROKER_HOME", str(made / "broker"))
+    monkeypatch.setenv("BROKER_CACHE_DIR", str(made / "cache"))
+    monkeypatch.setenv("PRODUCER_MODE", "replay")
+    monkeypatch.setenv("PRODUCER_FILES", f'["{data}"]')
+    monkeypatch.setenv(variable, value)
+    started = time.monotonic()
+    if command == "producer":
+        assert producer_main([]) == ExitCode.USAGE
+        line = _one_line(capsys, "python -m producer")
+    else:
+        argv = {"detect": ["detect"], "sink": ["sink", "--exports", str(made / "exports")],
+                "replay": ["replay", str(data)], "broker start": ["broker", "start"]}[command]
+        assert main(argv) == ExitCode.USAGE
+        line = _one_line(capsys, f"auditstream {command.split()[0]}")
+    assert f"invalid setting {variable}: " in line, line
+    assert time.monotonic() - started < 30
+    assert list(made.iterdir()) == []
