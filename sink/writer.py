@@ -174,14 +174,16 @@ class SinkWriter:
     def add_reviews(self, records: Sequence[Record], topic: str) -> int:
         """Take review messages (`sink.reviews_state`); return how many were logged."""
         offsets = self.review_offsets
-        fresh = []
+        fresh, ahead = [], dict(offsets)
         for record in records:
-            if record[1] >= offsets.get(record[0], 0):
-                offsets[record[0]] = record[1] + 1
+            if record[1] >= ahead.get(record[0], 0):
+                ahead[record[0]] = record[1] + 1
                 fresh.append(record)
         if not fresh:
             return 0
+        # raises, nothing taken, at a review of a newer release (`ReviewBook._decoded`)
         lines, rejected = self.reviews.apply(fresh, topic, now_utc(), self._lookup())
+        offsets.update(ahead)
         # Noted now, as `matched` says: the case may leave the book before the next export.
         self.reviews.remember(self.cp.rollup.cases, self.cp.rollup.sample)
         self.cp.extra["review_offsets"] = {str(p): o for p, o in sorted(offsets.items())}

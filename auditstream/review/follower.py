@@ -18,6 +18,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,7 +39,7 @@ from shared.kafka import (
     topic_id,
     topic_partitions,
 )
-from shared.reviews import Review, decode_review, now_utc
+from shared.reviews import NewerReviewError, Review, decode_review, now_utc
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -162,9 +163,14 @@ class TopicFollower(threading.Thread):
     docs/reliability.md) is replaced, at the offsets read so far.
     """
 
-    def __init__(self, kafka: KafkaSettings, topic: str, outcomes: Outcomes) -> None:
+    def __init__(self, kafka: KafkaSettings, topic: str, outcomes: Outcomes,
+                 on_refused: Callable[[], None] = lambda: None) -> None:
         super().__init__(name="reviews-follower", daemon=True)
         self._kafka, self._topic = kafka, topic
+        #: A review this release cannot read (a newer release's), which ended the follower;
+        #: `on_refused` is called then (`serve` stops the page: exit 2 with its line).
+        self.refused: AuditstreamError | None = None
+        self._on_refused = on_refused
         self._clean_since = -float("inf")  # the last failure (monotonic)
         self.stopping = threading.Event()
         self._next: dict[int, int] = {}  # the next offset to read, by partition
@@ -206,6 +212,8 @@ class TopicFollower(threading.Thread):
         finally:
             with contextlib.suppress(Exception):
                 self._consumer.close()
+            if self.refused is not None:
+                self._on_refused()
 
     def _turn(self) -> None:
         """One batch: show its reviews, then say whether reading is current (an error in the
@@ -279,6 +287,12 @@ class TopicFollower(threading.Thread):
                 continue
             try:
                 self._outcomes.put(decode_review(value))
+            except NewerReviewError as exc:  # skipped, its case shown open to decide again
+                self.refused = AuditstreamError(
+                    f"{self._topic} partition {part} offset {offset} holds {exc}: run `review "
+                    "serve` of that release (or a later one); this one cannot show that "
+                    "decision (docs/review.md, \"Rollbacks\")")
+                raise self.refused from None
             except AuditstreamError as exc:  # a bad record is someone else's bug: skip
                 log.warning("%s: skipping a bad review at partition %s offset %s (the sink "
                             "rejects it into sink_rejected.jsonl): %s", self._topic, part,
