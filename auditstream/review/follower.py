@@ -81,11 +81,13 @@ class Lapse:
     since: datetime
     reason: str
     fatal: bool = False
+    refused: bool = False  # a review this release cannot read: a restart would not help
 
     def line(self) -> str:
         then = self.since.strftime("%Y-%m-%dT%H:%M:%SZ")
-        tail = ("; the follower has stopped: restart `auditstream review serve`" if self.fatal
-                else "; retrying")
+        tail = ("; the follower has stopped, and the page stops" if self.refused
+                else "; the follower has stopped: restart `auditstream review serve`"
+                if self.fatal else "; retrying")
         return f"reviews not followed since {then}: {self.reason}{tail}"
 
 
@@ -207,7 +209,7 @@ class TopicFollower(threading.Thread):
                     self.stopping.wait(wait)  # a stop ends the pause
                     wait = min(2 * wait, RETRY_MOST_S)
         except Exception as exc:  # fatal, or a bug: said on the page, not a dead thread
-            self._lapsed(_said(exc), fatal=True)
+            self._lapsed(_said(exc), fatal=True, refused=exc is self.refused)
             log.debug("the reviews follower ended", exc_info=True)
         finally:
             with contextlib.suppress(Exception):
@@ -314,13 +316,14 @@ class TopicFollower(threading.Thread):
         return all(high <= low or at.get(p, OFFSET_BEGINNING) >= high
                    for p, (low, high) in self._ends.items())
 
-    def _lapsed(self, reason: str, fatal: bool = False, ago: float = 0.0) -> None:
+    def _lapsed(self, reason: str, fatal: bool = False, ago: float = 0.0,
+                refused: bool = False) -> None:
         """Note that the reviews are not current, since the first failure of a row; one
         log line when that starts, when its reason changes, and when the follower ends."""
         was = self._outcomes.lapse
         since = was.since if was is not None else (
             now_utc() - timedelta(seconds=ago))
-        lapse = Lapse(since, reason, fatal)
+        lapse = Lapse(since, reason, fatal, refused)
         self._outcomes.lapse, self._clean_since = lapse, time.monotonic()
         if fatal:
             log.error("%s", lapse.line())

@@ -89,6 +89,10 @@ def test_the_pages_follower_stops_at_a_review_of_a_newer_release(
             f"release reads version {REVIEW_SCHEMA_VERSION}") in str(refused)
     lapse = outcomes.lapse
     assert lapse is not None and lapse.fatal
+    # a restart would meet it again: the line does not advise one
+    assert lapse.line().endswith(f"{refused}; the follower has stopped, and the page stops")
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [lapse.line()]
 
 
 def test_review_serve_exits_2_in_one_line_when_its_follower_meets_a_newer_review(
