@@ -110,8 +110,8 @@ def encode_review(review: Review) -> tuple[bytes, bytes]:
 
 class NewerReviewError(AuditstreamError):
     """A review of a later `schema_version` than this release's: a newer release wrote it.
-    A reader stops at it (exit 2) rather than skip it: skipped, the sink went on past it
-    for good and the page showed the case open, to be decided again (docs/review.md,
+    A reader holds its partition at it rather than skip it: skipped, the sink went on past
+    it for good and the page showed the case open, to be decided again (docs/review.md,
     "Rollbacks")."""
 
     def __init__(self, version: int) -> None:

@@ -14,18 +14,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from shared.errors import AuditstreamError, SchemaError
-from shared.reviews import NewerReviewError, Review, decode_review
+from shared.errors import SchemaError
+from shared.reviews import NewerReviewError, decode_review
 from shared.schemas import unguarded
 from sink.batch import Record, rejection
 from sink.cases import CaseBook
 from sink.csvfmt import encode_rows, text
 from sink.sampling import AuditSample
-
-
-class ReviewsStateError(AuditstreamError):
-    """The reviews topic holds what this release cannot take (a newer release's review)."""
-
 
 #: (target, id) -> what the sink knows of it when the review is read ("case",
 #: "audit_sample", "case_transaction" or "" for not yet seen).
@@ -47,46 +42,37 @@ class ReviewBook:
         self.rejected = 0
 
     def apply(self, records: Sequence[Record], topic: str, now: str, lookup: Lookup
-              ) -> tuple[bytes, list[bytes]]:
-        """Take a batch of review messages; return reviews_log.csv lines and rejections."""
+              ) -> tuple[bytes, list[bytes], dict[int, tuple[int, int]]]:
+        """Take a batch of review messages; return reviews_log.csv lines, rejections, and
+        the partitions held in it: partition -> (offset, version) of a review a newer release
+        wrote (`NewerReviewError`), nothing of that partition taken from it on. Rejected, it
+        was passed for good (the newer release, run again on the folder, never read it)."""
         rows: list[list[str]] = []
         rejected: list[bytes] = []
-        for partition, offset, value, review in self._decoded(records, topic):
-            self.messages += 1
-            if isinstance(review, SchemaError):
-                self.rejected += 1
-                rejected.append(rejection(partition, offset, value, f"{topic}: {review}"))
+        held: dict[int, tuple[int, int]] = {}
+        for partition, offset, value in records:
+            if partition in held:
                 continue
+            try:
+                if value is None:
+                    raise SchemaError("empty message (tombstone)")
+                review = decode_review(value)
+            except NewerReviewError as exc:
+                held[partition] = (offset, exc.version)
+                continue
+            except SchemaError as exc:
+                self.messages += 1
+                self.rejected += 1
+                rejected.append(rejection(partition, offset, value, f"{topic}: {exc}"))
+                continue
+            self.messages += 1
             at = review.reviewed_at.isoformat().replace("+00:00", "Z")
             self.current[review.key] = [review.target, review.id, review.outcome,
                                         review.reviewer, at, review.note]
             rows.append([now, review.target, text(review.id), review.outcome,
                          text(review.reviewer), at, text(review.note), str(partition),
                          str(offset), lookup(review.target, review.id)])
-        return encode_rows(rows), rejected
-
-    @staticmethod
-    def _decoded(records: Sequence[Record], topic: str
-                 ) -> list[tuple[int, int, bytes | None, Review | SchemaError]]:
-        """Each record's review or why it is none, all decoded before any is taken: a
-        review a newer release wrote (`NewerReviewError`) stops the sink, nothing of its
-        batch taken, rather than be rejected and passed for good (the newer release, run
-        again on the folder, never read it)."""
-        out: list[tuple[int, int, bytes | None, Review | SchemaError]] = []
-        for partition, offset, value in records:
-            try:
-                if value is None:
-                    raise SchemaError("empty message (tombstone)")
-                out.append((partition, offset, value, decode_review(value)))
-            except SchemaError as exc:
-                out.append((partition, offset, value, exc))
-            except NewerReviewError as exc:
-                raise ReviewsStateError(
-                    f"{topic} partition {partition} offset {offset} holds {exc}: run that "
-                    "release (or a later one) on this folder; nothing from that review on "
-                    "was taken, so it reads them all (docs/review.md, \"Rollbacks\")"
-                ) from None
-        return out
+        return encode_rows(rows), rejected, held
 
     def outcome(self, target: str, id_: str) -> list[str] | None:
         return self.current.get(f"{target}:{id_}")

@@ -18,7 +18,6 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,7 +38,13 @@ from shared.kafka import (
     topic_id,
     topic_partitions,
 )
-from shared.reviews import NewerReviewError, Review, decode_review, now_utc
+from shared.reviews import (
+    REVIEW_SCHEMA_VERSION,
+    NewerReviewError,
+    Review,
+    decode_review,
+    now_utc,
+)
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -81,13 +86,11 @@ class Lapse:
     since: datetime
     reason: str
     fatal: bool = False
-    refused: bool = False  # a review this release cannot read: a restart would not help
 
     def line(self) -> str:
         then = self.since.strftime("%Y-%m-%dT%H:%M:%SZ")
-        tail = ("; the follower has stopped, and the page stops" if self.refused
-                else "; the follower has stopped: restart `auditstream review serve`"
-                if self.fatal else "; retrying")
+        tail = ("; the follower has stopped: restart `auditstream review serve`" if self.fatal
+                else "; retrying")
         return f"reviews not followed since {then}: {self.reason}{tail}"
 
 
@@ -111,13 +114,16 @@ class Outcomes:
         #: page says it, so its first seconds of an outage (before `OUT_OF_TOUCH_S`, when
         #: it says nothing else) do not pass for current.
         self.heard: datetime | None = None
+        #: Partition -> what the page says of it while the follower holds it at a review a
+        #: newer release wrote (`TopicFollower._hold`).
+        self.held: dict[int, str] = {}
 
     def not_current(self) -> str:
         """What the page says above the queue when the outcomes are not current, or ""."""
         lapse = self.lapse
-        if lapse is not None:
-            return lapse.line()
-        return "" if self.caught_up else CATCHING_UP
+        said = [lapse.line() if lapse is not None else "" if self.caught_up else CATCHING_UP,
+                *(line for _, line in sorted(dict(self.held).items()))]
+        return "; ".join(line for line in said if line)
 
     def heard_line(self) -> str:
         """When the reviews shown were last read with Kafka answering, or ""."""
@@ -165,14 +171,9 @@ class TopicFollower(threading.Thread):
     docs/reliability.md) is replaced, at the offsets read so far.
     """
 
-    def __init__(self, kafka: KafkaSettings, topic: str, outcomes: Outcomes,
-                 on_refused: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, kafka: KafkaSettings, topic: str, outcomes: Outcomes) -> None:
         super().__init__(name="reviews-follower", daemon=True)
         self._kafka, self._topic = kafka, topic
-        #: A review this release cannot read (a newer release's), which ended the follower;
-        #: `on_refused` is called then (`serve` stops the page: exit 2 with its line).
-        self.refused: AuditstreamError | None = None
-        self._on_refused = on_refused
         self._clean_since = -float("inf")  # the last failure (monotonic)
         self.stopping = threading.Event()
         self._next: dict[int, int] = {}  # the next offset to read, by partition
@@ -209,13 +210,11 @@ class TopicFollower(threading.Thread):
                     self.stopping.wait(wait)  # a stop ends the pause
                     wait = min(2 * wait, RETRY_MOST_S)
         except Exception as exc:  # fatal, or a bug: said on the page, not a dead thread
-            self._lapsed(_said(exc), fatal=True, refused=exc is self.refused)
+            self._lapsed(_said(exc), fatal=True)
             log.debug("the reviews follower ended", exc_info=True)
         finally:
             with contextlib.suppress(Exception):
                 self._consumer.close()
-            if self.refused is not None:
-                self._on_refused()
 
     def _turn(self) -> None:
         """One batch: show its reviews, then say whether reading is current (an error in the
@@ -283,22 +282,36 @@ class TopicFollower(threading.Thread):
     def _show(self, records: list[Message]) -> None:
         for msg in records:
             part, offset, value = msg.partition(), msg.offset(), msg.value()
+            if part in self._outcomes.held:  # nothing of it shown from the held offset on
+                continue
             if part is not None and offset is not None:
                 self._next[part] = offset + 1
             if value is None:  # a tombstone: no review
                 continue
             try:
                 self._outcomes.put(decode_review(value))
-            except NewerReviewError as exc:  # skipped, its case shown open to decide again
-                self.refused = AuditstreamError(
-                    f"{self._topic} partition {part} offset {offset} holds {exc}: run `review "
-                    "serve` of that release (or a later one); this one cannot show that "
-                    "decision (docs/review.md, \"Rollbacks\")")
-                raise self.refused from None
+            except NewerReviewError as exc:
+                self._hold(part, offset, exc)
             except AuditstreamError as exc:  # a bad record is someone else's bug: skip
                 log.warning("%s: skipping a bad review at partition %s offset %s (the sink "
                             "rejects it into sink_rejected.jsonl): %s", self._topic, part,
                             offset, exc)
+
+    def _hold(self, part: int | None, offset: int | None, exc: NewerReviewError) -> None:
+        """Show nothing of `part` from a review a newer release wrote on (skipped, its case
+        was shown open, to be decided again over that decision; stopping the page let one
+        such record end it): said in the page's status line and one warning; the follower
+        reads the other partitions on. A replaced consumer reads it from there again."""
+        if part is None or offset is None:
+            return
+        self._next[part] = offset
+        line = (f"reviews of {self._topic} partition {part} from offset {offset} on are not "
+                f"shown: a newer auditstream release wrote them (a review of schema version "
+                f"{exc.version}; this release reads version {REVIEW_SCHEMA_VERSION}); run "
+                "`review serve` of that release (or a later one) to see them (docs/review.md, "
+                "\"Rollbacks\")")
+        self._outcomes.held[part] = line
+        log.warning("%s", line)
 
     def _read_to_ends(self) -> bool:
         """Whether each partition is read to where it ended when first asked (a partition
@@ -316,14 +329,13 @@ class TopicFollower(threading.Thread):
         return all(high <= low or at.get(p, OFFSET_BEGINNING) >= high
                    for p, (low, high) in self._ends.items())
 
-    def _lapsed(self, reason: str, fatal: bool = False, ago: float = 0.0,
-                refused: bool = False) -> None:
+    def _lapsed(self, reason: str, fatal: bool = False, ago: float = 0.0) -> None:
         """Note that the reviews are not current, since the first failure of a row; one
         log line when that starts, when its reason changes, and when the follower ends."""
         was = self._outcomes.lapse
         since = was.since if was is not None else (
             now_utc() - timedelta(seconds=ago))
-        lapse = Lapse(since, reason, fatal, refused)
+        lapse = Lapse(since, reason, fatal)
         self._outcomes.lapse, self._clean_since = lapse, time.monotonic()
         if fatal:
             log.error("%s", lapse.line())
@@ -359,10 +371,11 @@ class TopicFollower(threading.Thread):
             self._id = self._id or live
             return False
         known, self._next = self._next, {}
+        held, self._outcomes.held = self._outcomes.held, {}
         try:  # the old assignment kept until the new one is made: a failure ended the thread
             consumer = self._assigned()
         except (KafkaException, KafkaUnreachableError) as exc:
-            self._next = known
+            self._next, self._outcomes.held = known, held
             log.warning("reviews topic %s was deleted and created again (id %s, now %s) but "
                         "is not read anew yet: %s; asked again at the next batch",
                         self._topic, self._id, live, _said(exc))

@@ -267,20 +267,14 @@ def serve(exports: Path, port: int, reviewer: str, kafka: KafkaSettings,
     """Run the page until Ctrl-C or SIGTERM (exit 0 on SIGTERM)."""
     publisher = ReviewPublisher(kafka, topics, flush_timeout_s=10.0, who="the review page")
     outcomes = Outcomes()
-    server: ThreadingHTTPServer | None = None
-
-    def refused() -> None:  # a newer release's review: the page stops (exit 2, its line)
-        if server is not None:
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-    follower = TopicFollower(kafka, topics.reviews_topic, outcomes, on_refused=refused)
+    follower = TopicFollower(kafka, topics.reviews_topic, outcomes)
+    follower.start()
 
     def publish(review: Review) -> None:
         publisher.publish([review])
 
     app = ReviewApp(exports, reviewer, publish, outcomes)
     server = make_server(app, port)
-    follower.start()  # once `refused` can stop the server
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -295,6 +289,4 @@ def serve(exports: Path, port: int, reviewer: str, kafka: KafkaSettings,
         server.server_close()
         follower.stopping.set()
         follower.join(5)
-    if follower.refused is not None:
-        raise follower.refused
     return 0

@@ -75,7 +75,7 @@ def test_decoding_refuses_each_bad_field_by_name(bad: dict[str, object], field: 
 def test_a_later_schema_version_is_a_newer_releases_review_whatever_it_holds(
         extra: dict[str, object]) -> None:
     """Not a bad field (a reader would skip it for good): `NewerReviewError` naming both
-    versions, so the sink and the page stop at it (docs/review.md, "Rollbacks")."""
+    versions, so the sink and the page hold its partition at it (docs/review.md, "Rollbacks")."""
     from shared.reviews import REVIEW_SCHEMA_VERSION, NewerReviewError
 
     doc = json.loads(encode_review(_review())[1])
