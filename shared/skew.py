@@ -1,5 +1,6 @@
 """What run.json says of a rolling upgrade that updated the detector before the sink: the
-scored messages' fields and rules (keys of `rule_flags`) the sink did not know, and one
+scored messages' fields and rules (keys of `rule_flags`) the sink did not know, the reviews
+partitions it holds at a newer release's review (a rollback), and one
 line for the places an operator looks (`python -m sink.health`, report.html's status area;
 docs/sink.md, "Upgrades")."""
 
@@ -25,6 +26,9 @@ UNKNOWN_RULE_ROWS = "rows_with_unknown_rules"
 #: run.json's `skew_note` of itself, written by the sink ("" when none): the line as text,
 #: for a reader that does not build it (the Power BI model's `run` table).
 UPGRADE_NOTE = "upgrade_note"
+#: run.json's reviews partitions held at a review a newer release wrote (`held_line`):
+#: partition -> {"topic", "offset", "version" (the review's), "reads" (this sink's)}.
+HELD_REVIEWS = "held_reviews"
 #: A note shows at most the names the sink keeps, each at most as long as the sink keeps
 #: it (its characters and the cut mark): a hand-edited run.json is bounded the same.
 MAX_NAMES = MAX_UNKNOWN_FIELDS
@@ -93,6 +97,35 @@ def unknown_rules_note(run: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def held_line(topic: str, partition: int, offset: int, version: int, reads: int) -> str:
+    """What the sink says (its WARNING, run.json's note) of a reviews partition it holds at
+    a review a newer release wrote (docs/review.md, "Rollbacks")."""
+    return (f"{topic} partition {partition} offset {offset} holds a review of schema version "
+            f"{version}, written by a newer auditstream release; this release reads version "
+            f"{reads}: the sink takes nothing of partition {partition} from offset {offset} "
+            "on (not rejected either: its checkpoint stays there) and goes on with the rest; "
+            "run that release (or a later one) on this folder to take them "
+            "(docs/review.md, \"Rollbacks\")")
+
+
+def held_reviews_note(run: Mapping[str, Any]) -> str:
+    """One line on the reviews partitions run.json says the sink holds; "" when none."""
+    held = run.get(HELD_REVIEWS)
+    if not isinstance(held, Mapping):
+        return ""
+    parts = []
+    for part, at in list(held.items())[:MAX_NAMES]:
+        if not (isinstance(at, Mapping) and str(part).isdigit()):
+            continue
+        offset, version, reads = (at.get(k) for k in ("offset", "version", "reads"))
+        if type(offset) is int and type(version) is int and type(reads) is int:
+            topic = escape_controls(str(at.get("topic", "the reviews topic"))[:MAX_NAME_CHARS])
+            parts.append(held_line(topic, int(part), offset, version, reads))
+    return "; ".join(parts)
+
+
 def skew_note(run: Mapping[str, Any]) -> str:
-    """The line on fields and rules the sink did not know; "" when none."""
-    return "; ".join(n for n in (unknown_fields_note(run), unknown_rules_note(run)) if n)
+    """The line on fields and rules the sink did not know, and on reviews partitions it
+    holds; "" when none."""
+    return "; ".join(n for n in (unknown_fields_note(run), unknown_rules_note(run),
+                                 held_reviews_note(run)) if n)

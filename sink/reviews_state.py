@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import SchemaError
-from shared.reviews import decode_review
+from shared.reviews import NewerReviewError, decode_review
 from shared.schemas import unguarded
 from sink.batch import Record, rejection
 from sink.cases import CaseBook
@@ -42,27 +42,37 @@ class ReviewBook:
         self.rejected = 0
 
     def apply(self, records: Sequence[Record], topic: str, now: str, lookup: Lookup
-              ) -> tuple[bytes, list[bytes]]:
-        """Take a batch of review messages; return reviews_log.csv lines and rejections."""
+              ) -> tuple[bytes, list[bytes], dict[int, tuple[int, int]]]:
+        """Take a batch of review messages; return reviews_log.csv lines, rejections, and
+        the partitions held in it: partition -> (offset, version) of a review a newer release
+        wrote (`NewerReviewError`), nothing of that partition taken from it on. Rejected, it
+        was passed for good (the newer release, run again on the folder, never read it)."""
         rows: list[list[str]] = []
         rejected: list[bytes] = []
+        held: dict[int, tuple[int, int]] = {}
         for partition, offset, value in records:
-            self.messages += 1
+            if partition in held:
+                continue
             try:
                 if value is None:
                     raise SchemaError("empty message (tombstone)")
                 review = decode_review(value)
+            except NewerReviewError as exc:
+                held[partition] = (offset, exc.version)
+                continue
             except SchemaError as exc:
+                self.messages += 1
                 self.rejected += 1
                 rejected.append(rejection(partition, offset, value, f"{topic}: {exc}"))
                 continue
+            self.messages += 1
             at = review.reviewed_at.isoformat().replace("+00:00", "Z")
             self.current[review.key] = [review.target, review.id, review.outcome,
                                         review.reviewer, at, review.note]
             rows.append([now, review.target, text(review.id), review.outcome,
                          text(review.reviewer), at, text(review.note), str(partition),
                          str(offset), lookup(review.target, review.id)])
-        return encode_rows(rows), rejected
+        return encode_rows(rows), rejected, held
 
     def outcome(self, target: str, id_: str) -> list[str] | None:
         return self.current.get(f"{target}:{id_}")

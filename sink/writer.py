@@ -23,14 +23,17 @@ from shared.exports_folder import REJECTED_FILE, REVIEWS_LOG_FILE
 from shared.gcpause import gc_paused
 from shared.names import shown
 from shared.outputs import open_append
+from shared.reviews import REVIEW_SCHEMA_VERSION
 from shared.schemas import unguarded
 from shared.skew import (
+    HELD_REVIEWS,
     UNKNOWN_FIELDS,
     UNKNOWN_ROWS,
     UNKNOWN_RULE_ROWS,
     UNKNOWN_RULES,
     UNKNOWN_RULES_FIRED,
     UPGRADE_NOTE,
+    held_line,
     skew_note,
 )
 from sink import days as dy
@@ -93,6 +96,9 @@ class SinkWriter:
         self._run: dict[str, Any] = {}  # run.json as last written
         self._warned: set[str] = set()  # unknown field names warned of by this process
         self._warned_rules: set[str] = set()  # unknown rule names, the same
+        #: Reviews partitions held at a review a newer release wrote: partition -> (topic,
+        #: offset, version); found again after a restart, which reads from that offset.
+        self.held: dict[int, tuple[str, int, int]] = {}
         self._workers = workers
         # Spawned, not forked: the parent runs librdkafka threads, which fork cannot copy.
         self._pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
@@ -172,16 +178,25 @@ class SinkWriter:
         return {int(p): int(o) for p, o in self.cp.extra.get("review_offsets", {}).items()}
 
     def add_reviews(self, records: Sequence[Record], topic: str) -> int:
-        """Take review messages (`sink.reviews_state`); return how many were logged."""
+        """Take review messages (`sink.reviews_state`); return how many were logged. A
+        partition held at a review a newer release wrote (`held`) takes nothing from it on:
+        its offset stays there (a restart, or that release, reads it again), its later
+        records, which the consumer still reads, ignored; the rest goes on."""
         offsets = self.review_offsets
         fresh = []
         for record in records:
-            if record[1] >= offsets.get(record[0], 0):
+            if record[0] not in self.held and record[1] >= offsets.get(record[0], 0):
                 offsets[record[0]] = record[1] + 1
                 fresh.append(record)
         if not fresh:
             return 0
-        lines, rejected = self.reviews.apply(fresh, topic, now_utc(), self._lookup())
+        read = self.reviews.messages
+        lines, rejected, held = self.reviews.apply(fresh, topic, now_utc(), self._lookup())
+        for part, (offset, version) in held.items():
+            offsets[part] = offset
+            self.held[part] = (topic, offset, version)
+            log.warning("%s", held_line(topic, part, offset, version, REVIEW_SCHEMA_VERSION))
+            self.changes += 1  # run.json's note says it
         # Noted now, as `matched` says: the case may leave the book before the next export.
         self.reviews.remember(self.cp.rollup.cases, self.cp.rollup.sample)
         self.cp.extra["review_offsets"] = {str(p): o for p, o in sorted(offsets.items())}
@@ -190,7 +205,12 @@ class SinkWriter:
             self._reject(rejected)
         self.pending_rows += len(fresh)
         self.changes += len(fresh)
-        return len(fresh) - len(rejected)
+        return self.reviews.messages - read - len(rejected)
+
+    def release_reviews(self) -> None:
+        """Hold no reviews partition: the reviews topic was created again, read from its
+        start (`sink.app.same_reviews_topic`)."""
+        self.held.clear()
 
     def _lookup(self) -> Callable[[str, str], str]:
         """What the sink knows of a reviewed id now (for reviews_log.csv's `matched`); the
@@ -331,6 +351,11 @@ class SinkWriter:
             # Rules in `rule_flags` this sink has no column for (the rollup counts them):
             # name -> rows holding it, name -> rows it fired in, the rows holding any.
             **self._unknown_rules(),
+            # Reviews partitions held at a review a newer release wrote (docs/review.md,
+            # "Rollbacks"): partition -> its offset, the review's version and this one's.
+            HELD_REVIEWS: {str(p): {"topic": t, "offset": o, "version": v,
+                                    "reads": REVIEW_SCHEMA_VERSION}
+                           for p, (t, o, v) in sorted(self.held.items())},
         }
         info.update(run_info or {})
         info[UPGRADE_NOTE] = skew_note(info)  # the counts' line, for the dashboard's model

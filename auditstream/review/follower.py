@@ -38,7 +38,13 @@ from shared.kafka import (
     topic_id,
     topic_partitions,
 )
-from shared.reviews import Review, decode_review, now_utc
+from shared.reviews import (
+    REVIEW_SCHEMA_VERSION,
+    NewerReviewError,
+    Review,
+    decode_review,
+    now_utc,
+)
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -108,13 +114,16 @@ class Outcomes:
         #: page says it, so its first seconds of an outage (before `OUT_OF_TOUCH_S`, when
         #: it says nothing else) do not pass for current.
         self.heard: datetime | None = None
+        #: Partition -> what the page says of it while the follower holds it at a review a
+        #: newer release wrote (`TopicFollower._hold`).
+        self.held: dict[int, str] = {}
 
     def not_current(self) -> str:
         """What the page says above the queue when the outcomes are not current, or ""."""
         lapse = self.lapse
-        if lapse is not None:
-            return lapse.line()
-        return "" if self.caught_up else CATCHING_UP
+        said = [lapse.line() if lapse is not None else "" if self.caught_up else CATCHING_UP,
+                *(line for _, line in sorted(dict(self.held).items()))]
+        return "; ".join(line for line in said if line)
 
     def heard_line(self) -> str:
         """When the reviews shown were last read with Kafka answering, or ""."""
@@ -273,16 +282,36 @@ class TopicFollower(threading.Thread):
     def _show(self, records: list[Message]) -> None:
         for msg in records:
             part, offset, value = msg.partition(), msg.offset(), msg.value()
+            if part in self._outcomes.held:  # nothing of it shown from the held offset on
+                continue
             if part is not None and offset is not None:
                 self._next[part] = offset + 1
             if value is None:  # a tombstone: no review
                 continue
             try:
                 self._outcomes.put(decode_review(value))
+            except NewerReviewError as exc:
+                self._hold(part, offset, exc)
             except AuditstreamError as exc:  # a bad record is someone else's bug: skip
                 log.warning("%s: skipping a bad review at partition %s offset %s (the sink "
                             "rejects it into sink_rejected.jsonl): %s", self._topic, part,
                             offset, exc)
+
+    def _hold(self, part: int | None, offset: int | None, exc: NewerReviewError) -> None:
+        """Show nothing of `part` from a review a newer release wrote on (skipped, its case
+        was shown open, to be decided again over that decision; stopping the page let one
+        such record end it): said in the page's status line and one warning; the follower
+        reads the other partitions on. A replaced consumer reads it from there again."""
+        if part is None or offset is None:
+            return
+        self._next[part] = offset
+        line = (f"reviews of {self._topic} partition {part} from offset {offset} on are not "
+                f"shown: a newer auditstream release wrote them (a review of schema version "
+                f"{exc.version}; this release reads version {REVIEW_SCHEMA_VERSION}); run "
+                "`review serve` of that release (or a later one) to see them (docs/review.md, "
+                "\"Rollbacks\")")
+        self._outcomes.held[part] = line
+        log.warning("%s", line)
 
     def _read_to_ends(self) -> bool:
         """Whether each partition is read to where it ended when first asked (a partition
@@ -342,10 +371,11 @@ class TopicFollower(threading.Thread):
             self._id = self._id or live
             return False
         known, self._next = self._next, {}
+        held, self._outcomes.held = self._outcomes.held, {}
         try:  # the old assignment kept until the new one is made: a failure ended the thread
             consumer = self._assigned()
         except (KafkaException, KafkaUnreachableError) as exc:
-            self._next = known
+            self._next, self._outcomes.held = known, held
             log.warning("reviews topic %s was deleted and created again (id %s, now %s) but "
                         "is not read anew yet: %s; asked again at the next batch",
                         self._topic, self._id, live, _said(exc))

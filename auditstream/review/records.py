@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import marshal
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from pydantic import ValidationError
 
@@ -157,6 +159,7 @@ def parse_rows(
     result = ImportResult(layout.target)
     origins: list[tuple[int, Packed]] = []  # each review's line and cells
     names: dict[tuple[str, ...], tuple[str, ...]] = {}  # the rows' column names, held once
+    numbers = None if known is None else _Numbers(known)
     for line, cells in rows:
         if ERROR_KEY in cells:
             raw = {k: v for k, v in cells.items() if k != ERROR_KEY}
@@ -167,7 +170,7 @@ def parse_rows(
             result.skipped += 1
             continue
         ident = unguarded(cells.get(layout.id_column, "").strip())
-        reason = _check(ident, outcome, layout, known, known_where)
+        reason = _check(ident, outcome, layout, known, known_where, numbers)
         if reason is None:
             try:
                 review = _review(cells, layout, ident, outcome, reviewer, now)
@@ -264,9 +267,36 @@ _VALUE_LIKE = re.compile(r"[+-]?[\d.,]+(e[+-]?\d+)?%?|\d{1,4}[-/.]\d{1,2}([-/.]\
 
 def _lossy(read: str, exported: str) -> bool:
     """Whether `read` is `exported` saved in Windows-1252 (Excel's "CSV (Comma delimited)"),
-    each character it lacks written as another (`?`): `?ukasz` for `Łukasz`."""
-    return read == exported or (len(read) == len(exported) and all(
-        a == b or not _in_1252(b) for a, b in zip(read, exported, strict=True)))
+    each character it lacks written as another (`?`): `?ukasz` for `Łukasz`. A character
+    outside the BMP (an emoji; a flag is two, a ZWJ sequence five) is `?`, or `??` where
+    each UTF-16 unit is written (one way throughout); a combining sequence may come back
+    composed (`e` + U+0301 as `é`). Any other difference is an edit. (Before 2026-12-07
+    only one character for one: `??` for an emoji was an edit, published again as the
+    importer's decision.)"""
+    if read == exported:
+        return True
+    composed = unicodedata.normalize("NFC", exported)
+    return any(_written_1252(read, e, units) for e in {exported, composed} for units in (1, 2))
+
+
+def _written_1252(read: str, exported: str, units: int) -> bool:
+    """`_lossy` for one form of `exported`, each character outside the BMP written as
+    `units` `?` (a writer does one or the other throughout)."""
+    i = 0
+    for char in exported:
+        if _in_1252(char):
+            if read[i:i + 1] != char:
+                return False
+            i += 1
+        elif ord(char) <= 0xFFFF:  # any one: `?`, or a "best fit" (`L` for `Ł`)
+            if i >= len(read):
+                return False
+            i += 1
+        elif read[i:i + units] == "?" * units:  # no best fit outside the BMP
+            i += units
+        else:
+            return False
+    return i == len(read)
 
 
 def _in_1252(char: str) -> bool:
@@ -345,12 +375,59 @@ def _reject_conflicts(result: ImportResult, origins: list[tuple[int, Packed]],
     return origins_kept
 
 
+#: How a spreadsheet writes a number it read from an id cell: no leading zero, an upper-case
+#: exponent (`0042` as `42`, `1e5` as `100000` or `1.00E+05`; an .xlsx number cell reads so).
+_SPREADSHEET_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?(E[+-]\d+)?")
+#: An id that reads as a number (as a spreadsheet reads a cell).
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _value(text: str) -> Decimal | None:
+    """An id's value as a number (`0042`, `42.0` and `4.2E+01` alike), None if it is none."""
+    if _NUMBER.fullmatch(text) is None:
+        return None
+    try:
+        return Decimal(text)
+    except (ArithmeticError, ValueError):
+        return None
+
+
+class _Numbers:
+    """The known ids that read as numbers, by value: indexed once, at the first id of a file
+    that a spreadsheet may have rewritten."""
+
+    def __init__(self, known: set[str]) -> None:
+        self._known = known
+        self._by: dict[Decimal, list[str]] | None = None
+
+    def others(self, ident: str) -> list[str]:
+        """The known ids other than `ident` of its value, when `ident` is written as a
+        spreadsheet writes a number (an id it read as one and saved as such)."""
+        if _SPREADSHEET_NUMBER.fullmatch(ident) is None or (value := _value(ident)) is None:
+            return []
+        if self._by is None:
+            self._by = {}
+            for k in self._known:
+                if (v := _value(k)) is not None:
+                    self._by.setdefault(v, []).append(k)
+        return sorted(k for k in self._by.get(value, ()) if k != ident)
+
+
 def _check(ident: str, outcome: str, layout: Layout, known: set[str] | None,
-           known_where: str) -> str | None:
+           known_where: str, numbers: _Numbers | None = None) -> str | None:
     if outcome not in OUTCOMES:
         return f"outcome: {quote(outcome)} is not one of {', '.join(OUTCOMES)}"
     if not ident:
         return f"{layout.id_column}: missing"
+    if numbers is not None and (others := numbers.others(ident)):
+        # `0042` saved as `42`: where the exports also list `42`, the decision went to it
+        named = ", ".join(map(quote, others[:3])) + (" ..." if len(others) > 3 else "")
+        return (f"{layout.id_column}: {quote(ident)} reads as a number, and {known_where} "
+                f"lists {named} of that value as a number: a spreadsheet saves an id it read "
+                "as a number without its leading zeros or in its own format (`0042` as "
+                "`42`, `1e5` as `1.00E+05`), so this row may mean another "
+                f"{layout.target}: not published; format the id column as Text and paste "
+                "the ids from the exports again")
     if known is not None and ident not in known:
         return f"{layout.id_column}: {quote(ident)} is not a known {layout.target} in {known_where}"
     return None

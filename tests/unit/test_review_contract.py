@@ -62,13 +62,27 @@ def test_times_are_utc_naive_taken_as_utc_aware_converted() -> None:
     ({"id": "x" * (MAX_ID_CHARS + 1)}, "id"),
     ({"id": "case-\x00"}, "id"),
     ({"note": "n" * (MAX_NOTE_CHARS + 1)}, "note"),
-    ({"schema_version": 2}, "schema_version"),
+    ({"schema_version": 0}, "schema_version"),  # 2, a newer release's: the test below
     ({"extra": "field"}, "extra"),
 ])
 def test_decoding_refuses_each_bad_field_by_name(bad: dict[str, object], field: str) -> None:
     doc = json.loads(encode_review(_review())[1])
     with pytest.raises(SchemaError, match=f"^{field}: "):
         decode_review(json.dumps({**doc, **bad}))
+
+
+@pytest.mark.parametrize("extra", [{}, {"evidence": "doc-7"}, {"outcome": "escalated"}])
+def test_a_later_schema_version_is_a_newer_releases_review_whatever_it_holds(
+        extra: dict[str, object]) -> None:
+    """Not a bad field (a reader would skip it for good): `NewerReviewError` naming both
+    versions, so the sink and the page hold its partition at it (docs/review.md, "Rollbacks")."""
+    from shared.reviews import REVIEW_SCHEMA_VERSION, NewerReviewError
+
+    doc = json.loads(encode_review(_review())[1])
+    with pytest.raises(NewerReviewError, match=(
+            f"^a review of schema version {REVIEW_SCHEMA_VERSION + 1}, written by a newer "
+            f"auditstream release; this release reads version {REVIEW_SCHEMA_VERSION}$")):
+        decode_review(json.dumps({**doc, **extra, "schema_version": REVIEW_SCHEMA_VERSION + 1}))
 
 
 def test_limits_hold_at_the_boundary() -> None:

@@ -162,3 +162,97 @@ def test_a_reviewer_differing_only_where_windows_1252_lacks_a_character(
     result = parse_rows([(2, cells)], Layout("case", "case_id"), reviewer="bob", now=NOW,
                         exported={"c1": Exported("confirmed", exported, at, "")})
     assert ("unchanged" if result.unchanged else "published") == becomes, result
+
+
+FAMILY = "\U0001F468\u200d\U0001F469\u200d\U0001F467"  # a ZWJ sequence: 5 code points
+
+
+@pytest.mark.parametrize(("exported", "read", "becomes"), [
+    ("🧾", "?", "unchanged"),              # one `?` per code point (Python, LibreOffice)
+    ("🧾", "??", "unchanged"),             # one per UTF-16 unit: a surrogate pair is `??`
+    ("🇩🇪", "??", "unchanged"),            # a flag: two code points
+    ("🇩🇪", "????", "unchanged"),          # ... four UTF-16 units
+    (FAMILY, "?????", "unchanged"),        # a ZWJ sequence
+    (FAMILY, "????????", "unchanged"),     # ... 3 pairs and 2 joiners as UTF-16 units
+    ("checked 🧾", "checked ??", "unchanged"),
+    ("e\u0301", "e?", "unchanged"),        # a combining accent Windows-1252 lacks
+    ("e\u0301", "é", "unchanged"),         # ... or composed into the one it has
+    ("🧾", "???", "published"),            # three units are no one emoji
+    ("🧾", "x", "published"),              # no best fit outside the BMP: an edit
+    ("🧾 ok", "?? ko", "published"),       # an edit beside it
+    ("checked 🧾", "cheked ??", "published"),
+    ("🇩🇪", "???", "published"),
+    ("🧾", "", "published"),               # the note cleared
+])
+def test_a_note_differing_only_where_windows_1252_lacks_emoji_and_sequences(
+    exported: str, read: str, becomes: str,
+) -> None:
+    """Excel's "CSV (Comma delimited)" writes each character Windows-1252 lacks as `?`: a
+    character outside the BMP (an emoji) as one `?` or, written per UTF-16 unit, `??`. An
+    earlier decision read back so is unchanged, however its note is made of such characters;
+    any other difference is an edit. Before: `??` for one emoji (and a flag's `????`, a ZWJ
+    sequence's 8) was taken for an edit and published again as the importer's decision."""
+    from auditstream.review.records import Exported, Layout, parse_rows
+
+    at = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    cells = {"case_id": "c1", "outcome": "confirmed", "reviewer": "alice",
+             "reviewed_at": "2026-12-06T10:00:00Z", "note": read}
+    result = parse_rows([(2, cells)], Layout("case", "case_id"), reviewer="bob", now=NOW,
+                        exported={"c1": Exported("confirmed", "alice", at, exported)})
+    got = ("unchanged" if result.unchanged else "rejected" if result.rejected
+           else "published")
+    assert got == becomes, result
+
+
+def test_a_note_of_2000_emoji_read_back_as_question_marks() -> None:
+    """At the note's bound, either way an emoji may be written; a writer does one or the
+    other throughout (`???` is no flag)."""
+    from auditstream.review.records import _lossy
+
+    assert _lossy("??" * 2000, "🧾" * 2000)
+    assert _lossy("?" * 2000, "🧾" * 2000)
+    assert not _lossy("?" * 3000, "🧾" * 2000)
+    assert not _lossy("?" * 3999 + "x", "🧾" * 2000)
+
+
+@pytest.mark.parametrize("name", ["ids/reviewed_sample_en.csv", "ids/reviewed_sample_en.xlsx"])
+def test_an_id_a_spreadsheet_turned_into_a_number_never_reviews_another_transaction(
+    tmp_path: Path, sent: list[Review], capsys: pytest.CaptureFixture[str], name: str,
+) -> None:
+    """`audit_sample.csv` lists transactions `0042` and `42` (and `00123`, `1e5`); the auditor
+    confirms `0042`, dismisses `00123`, `1e5` and `T-77`. LibreOffice reads the ids as numbers
+    and saves `42`, `123`, `1.00E+05` (.xlsx: the numbers 42, 123, 100000). Before: `0042`'s
+    confirmation was published for transaction `42`, a decision on another customer's
+    payment (`123` and `1.00E+05` were `not a known transaction`, naming no cause). Each such
+    row is now rejected naming the ids of that value the exports list; `T-77` is published."""
+    code, f = _import(tmp_path, name, DATA / "ids" / "exports")
+    out, err = capsys.readouterr()
+    assert [(r.id, r.outcome) for r in sent] == [("T-77", "dismissed")], out
+    assert code == ExitCode.ROWS_REJECTED, out
+    unit = "row" if name.endswith(".xlsx") else "line"
+    lines = [x for x in err.splitlines() if x.startswith(f"{f}: ")]
+    assert [x.split(": ")[1] for x in lines] == [f"{unit} 2", f"{unit} 4", f"{unit} 5"], err
+    assert "'0042'" in lines[0] and "as a number" in lines[0], lines[0]
+    assert "'00123'" in lines[1] and "'1e5'" in lines[2], err
+
+
+@pytest.mark.parametrize(("ident", "known", "becomes"), [
+    ("42", {"42", "0042"}, "rejected"),       # another id of that value: 0042 saved as 42
+    ("42.0", {"42", "0042"}, "rejected"),
+    ("123", {"00123"}, "rejected"),           # not listed, one of that value is
+    ("1.00E+05", {"1e5"}, "rejected"),
+    ("0042", {"42", "0042"}, "published"),    # leading zeros: no spreadsheet's number
+    ("1e5", {"1e5", "100000"}, "published"),  # a spreadsheet writes 1.00E+05 or 100000
+    ("42", {"42", "T42"}, "published"),       # the only id of that value
+    ("42", {"42", "-42", "+42x"}, "published"),
+    ("C-0042", {"C-0042", "C-42"}, "published"),
+])
+def test_an_id_that_reads_as_a_number_of_another_listed_id(
+    ident: str, known: set[str], becomes: str,
+) -> None:
+    from auditstream.review.records import Layout, parse_rows
+
+    cells = {"transaction_id": ident, "outcome": "confirmed"}
+    result = parse_rows([(2, cells)], Layout("transaction", "transaction_id"),
+                        reviewer="bob", now=NOW, known=known)
+    assert ("rejected" if result.rejected else "published") == becomes, result
