@@ -128,6 +128,8 @@ class Transactions:
         #: Why this process leaves its id to a newer one, once the group said so
         #: (`leave_to_newer`); None: not known to.
         self._left: str | None = None
+        #: Whether a fence within the timeout has been met (the group asked about it once).
+        self._fence_told = False
         #: When the current producer's init_transactions returned (the watchdog's clock).
         self._made_at = 0.0
         self.producer = self._new_producer(init_timeout)
@@ -320,7 +322,13 @@ class Transactions:
                 f"on the cluster) and {SIGN_IN_SETTINGS}") from exc
         fenced = fenced_error(self._s, exc)
         if fenced is not None and not self._timed_out():
-            raise fenced from exc
+            # Another instance's fence: a zombie paused in its transaction before the first
+            # send (no age at the coordinator) says so once the group lists that one. Asked
+            # at the first fence only, not again at the shutdown's abort.
+            if not self._fence_told:
+                self._fence_told = True
+                self.leave_to_newer(f"was fenced ({err})")
+            raise self.fenced_error(exc) or fenced from exc
         # Past the timeout it may also be a zombie: paused (SIGSTOP, a frozen VM) while its
         # supervisor started a newer process with its id. A new producer would fence that one.
         if err.code() in FENCED:

@@ -116,3 +116,39 @@ def test_the_age_counts_from_the_first_send_not_from_begin(
     assert not t._timed_out()
     now[0] += 0.01
     assert t._timed_out()
+
+
+@pytest.mark.parametrize("newer_listed", [True, False], ids=["newer listed", "none listed"])
+def test_a_zombie_paused_before_its_first_send_exits_2_and_makes_no_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, newer_listed: bool
+) -> None:
+    # Paused (the watchdog saw it) 61 s between begin and its first row while its
+    # supervisor started a newer process: fenced at the commit. Listed, the newer one
+    # gets the zombie's line; not listed (not joined yet), the fenced line: exit 2 either
+    # way, no new producer, the group asked once (not again at the shutdown's abort).
+    # Before: none listed, the fence was taken for the timeout and the producer replaced.
+    now = clocked(monkeypatch)
+    cluster = cluster_with()
+    asked: list[int] = []
+
+    def members(s: Any, *a: Any, **k: Any) -> list[tuple[str, str]]:
+        asked.append(1)
+        me = f"{s.kafka.client_id}-{s.transactional_id}"
+        return [(me, "member-of-the-newer-process")] if newer_listed else []
+
+    detector = fake_detector(monkeypatch, cluster, hook=paused_once(now, "core"),
+                             members=members, state_dir=tmp_path,
+                             transaction_timeout_ms=TIMEOUT_MS)
+    monkeypatch.setattr(detector._watchdog, "paused_within", lambda seconds, since=None: True)
+    cluster.on_txn = fails_at("commit", fatal(KafkaError._FENCED, FENCED_TEXT))
+    before = cluster.producers
+    with pytest.raises(DetectorError) as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before
+    line = str(info.value)
+    if newer_listed:
+        assert "it ends and leaves the id to that one, which goes on" in line, line
+    else:
+        assert "was fenced (another instance with the same id?)" in line, line
+    assert len(asked) == 1
