@@ -126,7 +126,8 @@ class Detector(PartitionOwnership):
         self._new_consumer = lambda: make_group_consumer(settings)
         self._consumer = self._new_consumer()
         self._offset_reader = lambda: make_offset_reader(settings)
-        output = KafkaOutput(self._txn.producer, settings, self._snapshot_partitions)
+        output = KafkaOutput(self._txn.producer, settings, self._snapshot_partitions,
+                             self._txn.sending)
         self.processor = BatchProcessor(output, settings.snapshot_every, factory=self._factory,
                                         max_output_bytes=settings.max_output_bytes, hook=hook)
         # Restores share the poison ranges; the fault hook covers live batches only.
@@ -211,7 +212,8 @@ class Detector(PartitionOwnership):
         return any(client == me and member not in own for client, member in members)
 
     def _new_output(self, producer: Producer) -> None:
-        self.processor.output = KafkaOutput(producer, self.settings, self._snapshot_partitions)
+        self.processor.output = KafkaOutput(producer, self.settings, self._snapshot_partitions,
+                                            self._txn.sending)
 
     def stop(self) -> None:
         """Ask the loop to finish its turn, commit and leave (safe from a signal handler)."""
@@ -271,7 +273,7 @@ class Detector(PartitionOwnership):
             # at once: a transaction spanning several small batches would be struck again
             # by a fault recurring every few hundred records, however small the batches.
             if self._txn.open and (not records or self.batch_limit < self.settings.batch_size
-                                   or time.monotonic() - self._txn.started
+                                   or time.monotonic() - self._txn.begun
                                    >= self.settings.commit_interval_ms / 1000):
                 self._commit()
         except CoreFailure as exc:

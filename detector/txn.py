@@ -9,7 +9,9 @@ taken for a fencing), or an abort refused for good (a non-retriable error), is a
 exactly. Fenced while the open transaction is older than transaction.timeout.ms is not
 another instance: the coordinator aborted the transaction for its age and bumped the epoch
 (a slow batch and a broker restart on a loaded machine), handled as the producer's own
-fatal error below. Any other fatal error is the producer's own (e.g. INVALID_TXN_STATE when ending a
+fatal error below. The age counts from the transaction's first send (`sending`), where the
+coordinator's clock starts: begin_transaction is local, and the batch is scored between
+the two. Any other fatal error is the producer's own (e.g. INVALID_TXN_STATE when ending a
 transaction after a broker restart): the producer is replaced, which aborts its open
 transaction, and `ProducerFailed` (an `Abortable`) has the caller rewind. So is an abort that
 cannot finish for a passing reason: it timed out on every try (the coordinator out of reach
@@ -111,7 +113,13 @@ class Transactions:
         self._stopping = stopping
         self.on_new_producer = on_new_producer
         self.open = False
-        self.started = 0.0
+        #: When the open transaction began (local: begin_transaction sends nothing); the
+        #: commit interval's clock.
+        self.begun = 0.0
+        #: When its first send went (a row, or its offsets; `sending`): the coordinator's
+        #: transaction.timeout.ms runs from there (AddPartitionsToTxn, AddOffsetsToTxn).
+        #: None: nothing sent, the coordinator has no transaction to time out.
+        self.started: float | None = None
         #: False once anything raised inside the open transaction: it may only be aborted.
         self.ok = True
         #: Producers replaced after a fatal error since the last commit.
@@ -120,6 +128,8 @@ class Transactions:
         #: Why this process leaves its id to a newer one, once the group said so
         #: (`leave_to_newer`); None: not known to.
         self._left: str | None = None
+        #: Whether a fence within the timeout has been met (the group asked about it once).
+        self._fence_told = False
         #: When the current producer's init_transactions returned (the watchdog's clock).
         self._made_at = 0.0
         self.producer = self._new_producer(init_timeout)
@@ -149,7 +159,12 @@ class Transactions:
                     self.producer.begin_transaction()
                 else:
                     raise exc
-            self.open, self.started, self.ok = True, time.monotonic(), True
+            self.open, self.begun, self.started, self.ok = True, time.monotonic(), None, True
+
+    def sending(self) -> None:
+        """Called before each send of the open transaction: the first one starts its age."""
+        if self.started is None:
+            self.started = time.monotonic()
 
     def commit(self, offsets: list[TopicPartition], group_metadata: Callable[[], Any],
                hook: Hook | None = None, replace: bool = True) -> None:
@@ -164,6 +179,7 @@ class Transactions:
             if offsets:
                 if hook is not None:
                     hook("send_offsets", *at)
+                self.sending()
                 self._call("send_offsets", lambda: producer.send_offsets_to_transaction(
                     offsets, group_metadata(), TXN_TIMEOUT_S))
             if hook is not None:
@@ -306,16 +322,22 @@ class Transactions:
                 f"on the cluster) and {SIGN_IN_SETTINGS}") from exc
         fenced = fenced_error(self._s, exc)
         if fenced is not None and not self._timed_out():
-            raise fenced from exc
+            # Another instance's fence: a zombie paused in its transaction before the first
+            # send (no age at the coordinator) says so once the group lists that one. Asked
+            # at the first fence only, not again at the shutdown's abort.
+            if not self._fence_told:
+                self._fence_told = True
+                self.leave_to_newer(f"was fenced ({err})")
+            raise self.fenced_error(exc) or fenced from exc
         # Past the timeout it may also be a zombie: paused (SIGSTOP, a frozen VM) while its
         # supervisor started a newer process with its id. A new producer would fence that one.
         if err.code() in FENCED:
             self.leave_to_newer(f"was fenced while its transaction was open "
-                                f"{time.monotonic() - self.started:.0f} s ({err})")
+                                f"{self._age():.0f} s ({err})")
             log.warning("%s: fenced after the transaction was open %.0f s, over "
                         "transaction.timeout.ms: the coordinator aborted it and bumped the "
                         "epoch (not another instance); replacing the producer and rewinding",
-                        step, time.monotonic() - self.started)
+                        step, self._age())
         else:
             log.warning("%s: the transactional producer failed fatally (%s); replacing it "
                         "and rewinding", step, err)
@@ -352,11 +374,18 @@ class Transactions:
         paused = self._watchdog.paused_at
         return paused is not None and self._made_at > paused
 
+    def _age(self) -> float:
+        """Seconds since the open transaction's first send (0: nothing sent)."""
+        return 0.0 if self.started is None else time.monotonic() - self.started
+
     def _timed_out(self) -> bool:
         """Whether the open transaction has outlived transaction.timeout.ms: the coordinator
-        then aborts it and bumps the producer's epoch, which fences the producer."""
-        return (self.open and time.monotonic() - self.started
-                >= self._s.transaction_timeout_ms / 1000)
+        then aborts it and bumps the producer's epoch, which fences the producer. Counted
+        from its first send: fenced with nothing sent, or within the timeout of that, it is
+        another instance's doing (a gap from begin, the batch scored or a pause, is not the
+        coordinator's: taken so, the new producer fenced that instance)."""
+        return (self.open and self.started is not None
+                and self._age() >= self._s.transaction_timeout_ms / 1000)
 
     def producer_failed(self) -> bool:
         """Whether the current producer is the one that last failed fatally."""

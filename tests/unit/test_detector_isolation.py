@@ -231,7 +231,8 @@ def test_a_dead_letter_too_big_for_the_dlq_keeps_its_headers_without_the_value()
                 raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
             sent.append({"topic": topic, **kw})
 
-    out = KafkaOutput(TooBig(), DetectorSettings(instance_id="t"), 1)  # type: ignore[arg-type]
+    out = KafkaOutput(TooBig(), DetectorSettings(instance_id="t"), 1,  # type: ignore[arg-type]
+                      lambda: None)
     out.dead(FakeMessage(0, 7, b"x" * 5000), [("error.class", b"SchemaError")])
     (msg,) = sent
     assert msg["value"] is None and msg["key"] == b"k"
@@ -260,7 +261,7 @@ def test_a_scored_row_is_produced_with_its_value_and_key_in_their_places() -> No
             return 0
 
     s = DetectorSettings(instance_id="t")
-    out = KafkaOutput(Positional(), s, 1)  # type: ignore[arg-type]
+    out = KafkaOutput(Positional(), s, 1, lambda: None)  # type: ignore[arg-type]
     out.scored(b"c1", b"{}")
     assert sent == [(s.topics.scored_topic, b"{}", b"c1")] and len(calls) == 2
 

@@ -1,0 +1,154 @@
+"""A transaction's age, for telling the coordinator's timeout from another instance's fence,
+counts from its first send, not from `begin`: librdkafka's begin_transaction is local, and
+the coordinator's transaction.timeout.ms starts at the first AddPartitionsToTxn (a row) or
+AddOffsetsToTxn (the offsets). Between the two the detector scores the batch (7 to 18 s for
+a first batch at load 20-25, docs/reliability.md), and a pause can fall there. Fenced after
+such a gap, the process took another instance's fence for the coordinator's timeout and
+replaced its producer, fencing that instance in turn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, TopicPartition
+
+import detector.txn as txn
+from detector.app import DetectorError
+from shared.errors import ExitCode
+from tests.unit.detector_fakes import cluster_with, drained, fake_detector, replaced_once
+from tests.unit.test_detector_txn_errors import fails_at, fatal
+
+TIMEOUT_MS = 60_000
+FENCED_TEXT = "Failed to end transaction: Local: This instance has been fenced by a newer instance"
+
+
+def clocked(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """`detector.txn`'s monotonic clock, set by the test (`now[0]`)."""
+    now = [1000.0]
+    monkeypatch.setattr(txn, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    return now
+
+
+def paused_once(now: list[float], stage: str, nth: int = 1, seconds: float = 61.0) -> Any:
+    """A fault hook: the clock jumps `seconds` at the `nth` call of `stage` (a pause, or a
+    slow batch)."""
+    seen = 0
+
+    def hook(at: str, p: int, off: int) -> None:
+        nonlocal seen
+        if at == stage:
+            seen += 1
+            if seen == nth:
+                now[0] += seconds
+    return hook
+
+
+def test_fenced_after_a_gap_between_begin_and_the_first_send_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # 61 s between begin and the batch's first row (before the core scores it), then the
+    # commit is fenced: the coordinator's transaction was 0 s old, so another instance
+    # took the id. Before: read as the coordinator's timeout, the producer replaced (which
+    # fences that instance) and the run went on.
+    now = clocked(monkeypatch)
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, hook=paused_once(now, "core"),
+                             state_dir=tmp_path, transaction_timeout_ms=TIMEOUT_MS)
+    cluster.on_txn = fails_at("commit", fatal(KafkaError._FENCED, FENCED_TEXT))
+    before = cluster.producers
+    with pytest.raises(DetectorError, match="was fenced") as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before  # no new producer: it would fence the newer one
+
+
+@pytest.mark.parametrize("offsets", [True, False], ids=["offsets only", "nothing sent"])
+def test_fenced_with_nothing_produced_counts_from_the_offsets_or_not_at_all(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, offsets: bool
+) -> None:
+    # A transaction whose batch produced nothing (its records already processed): its
+    # first send is its offsets (AddOffsetsToTxn), or, none either, it never reached the
+    # coordinator, which has nothing to time out.
+    now = clocked(monkeypatch)
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, state_dir=tmp_path,
+                             transaction_timeout_ms=TIMEOUT_MS)
+    t = detector._txn
+    t.begin()
+    now[0] += 61.0
+    cluster.on_txn = fails_at("commit", fatal(KafkaError._FENCED, FENCED_TEXT))
+    sent = [TopicPartition("transactions", 0, 5)] if offsets else []
+    with pytest.raises(DetectorError, match="was fenced"):
+        t.commit(sent, lambda: "group-metadata")
+    assert t.producer_failed() is False  # not taken for its own failure: kept, not replaced
+
+
+def test_a_pause_after_the_first_send_still_counts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The zombie's and the broker restart's case: rows went out (the coordinator's clock
+    # runs), then 61 s passed and more rows went: the age is the first send's, not the
+    # last one's, and the fence is the coordinator's own timeout: replaced, every row once.
+    now = clocked(monkeypatch)
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, hook=paused_once(now, "produce", nth=2),
+                             state_dir=tmp_path, transaction_timeout_ms=TIMEOUT_MS)
+    cluster.on_txn = fails_at("commit", fatal(KafkaError._FENCED, FENCED_TEXT))
+    replaced_once(detector, cluster)
+
+
+def test_the_age_counts_from_the_first_send_not_from_begin(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    now = clocked(monkeypatch)
+    detector = fake_detector(monkeypatch, cluster_with(), state_dir=tmp_path,
+                             transaction_timeout_ms=TIMEOUT_MS)
+    t = detector._txn
+    t.begin()
+    now[0] += 100.0
+    assert not t._timed_out()  # nothing sent: no transaction at the coordinator
+    t.sending()
+    now[0] += 59.99
+    t.sending()  # a later send does not move the clock
+    assert not t._timed_out()
+    now[0] += 0.01
+    assert t._timed_out()
+
+
+@pytest.mark.parametrize("newer_listed", [True, False], ids=["newer listed", "none listed"])
+def test_a_zombie_paused_before_its_first_send_exits_2_and_makes_no_producer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, newer_listed: bool
+) -> None:
+    # Paused (the watchdog saw it) 61 s between begin and its first row while its
+    # supervisor started a newer process: fenced at the commit. Listed, the newer one
+    # gets the zombie's line; not listed (not joined yet), the fenced line: exit 2 either
+    # way, no new producer, the group asked once (not again at the shutdown's abort).
+    # Before: none listed, the fence was taken for the timeout and the producer replaced.
+    now = clocked(monkeypatch)
+    cluster = cluster_with()
+    asked: list[int] = []
+
+    def members(s: Any, *a: Any, **k: Any) -> list[tuple[str, str]]:
+        asked.append(1)
+        me = f"{s.kafka.client_id}-{s.transactional_id}"
+        return [(me, "member-of-the-newer-process")] if newer_listed else []
+
+    detector = fake_detector(monkeypatch, cluster, hook=paused_once(now, "core"),
+                             members=members, state_dir=tmp_path,
+                             transaction_timeout_ms=TIMEOUT_MS)
+    monkeypatch.setattr(detector._watchdog, "paused_within", lambda seconds, since=None: True)
+    cluster.on_txn = fails_at("commit", fatal(KafkaError._FENCED, FENCED_TEXT))
+    before = cluster.producers
+    with pytest.raises(DetectorError) as info:
+        detector.run(until=drained(cluster))
+    assert info.value.exit_code == ExitCode.USAGE
+    assert cluster.producers == before
+    line = str(info.value)
+    if newer_listed:
+        assert "it ends and leaves the id to that one, which goes on" in line, line
+    else:
+        assert "was fenced (another instance with the same id?)" in line, line
+    assert len(asked) == 1
