@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,6 +104,21 @@ def test_a_file_split_at_semicolons_and_saved_so_is_never_read_silently(
         assert "4 rejected" not in out and "3 rejected" in out, out
 
 
+def _read_back(note: tuple[str, str] = ("", ""), reviewer: tuple[str, str] = ("alice", "alice")
+               ) -> tuple[str, Any]:
+    """One decided case read back from a spreadsheet: each of (`note`, `reviewer`) as
+    (exported, read); what the import makes of it (unchanged, rejected or published)."""
+    from auditstream.review.records import Exported, Layout, parse_rows
+
+    at = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    cells = {"case_id": "c1", "outcome": "confirmed", "reviewer": reviewer[1],
+             "reviewed_at": "2026-12-06T10:00:00Z", "note": note[1]}
+    result = parse_rows([(2, cells)], Layout("case", "case_id"), reviewer="bob", now=NOW,
+                        exported={"c1": Exported("confirmed", reviewer[0], at, note[0])})
+    return ("unchanged" if result.unchanged else "rejected" if result.rejected
+            else "published"), result
+
+
 @pytest.mark.parametrize(("exported", "read", "becomes"), [
     ("0042", "42", "unchanged"),             # the same number
     ("1e5", "1.00E+05", "unchanged"),
@@ -116,15 +132,7 @@ def test_a_file_split_at_semicolons_and_saved_so_is_never_read_silently(
 def test_a_note_differing_from_the_exports_only_as_a_spreadsheet_writes_it(
     exported: str, read: str, becomes: str,
 ) -> None:
-    from auditstream.review.records import Exported, Layout, parse_rows
-
-    at = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
-    cells = {"case_id": "c1", "outcome": "confirmed", "reviewer": "alice",
-             "reviewed_at": "2026-12-06T10:00:00Z", "note": read}
-    result = parse_rows([(2, cells)], Layout("case", "case_id"), reviewer="bob", now=NOW,
-                        exported={"c1": Exported("confirmed", "alice", at, exported)})
-    got = ("unchanged" if result.unchanged else "rejected" if result.rejected
-           else "published")
+    got, result = _read_back(note=(exported, read))
     assert got == becomes, result
     if becomes == "published":  # stamped anew, by the importer
         assert [(r.reviewer, r.reviewed_at, r.note) for r in result.reviews] == [
@@ -154,14 +162,8 @@ def test_an_earlier_decision_saved_in_windows_1252_is_not_published_again(
 def test_a_reviewer_differing_only_where_windows_1252_lacks_a_character(
     exported: str, read: str, becomes: str,
 ) -> None:
-    from auditstream.review.records import Exported, Layout, parse_rows
-
-    at = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
-    cells = {"case_id": "c1", "outcome": "confirmed", "reviewer": read,
-             "reviewed_at": "2026-12-06T10:00:00Z", "note": ""}
-    result = parse_rows([(2, cells)], Layout("case", "case_id"), reviewer="bob", now=NOW,
-                        exported={"c1": Exported("confirmed", exported, at, "")})
-    assert ("unchanged" if result.unchanged else "published") == becomes, result
+    got, result = _read_back(reviewer=(exported, read))
+    assert got == becomes, result
 
 
 FAMILY = "\U0001F468\u200d\U0001F469\u200d\U0001F467"  # a ZWJ sequence: 5 code points
@@ -192,15 +194,7 @@ def test_a_note_differing_only_where_windows_1252_lacks_emoji_and_sequences(
     earlier decision read back so is unchanged, however its note is made of such characters;
     any other difference is an edit. Before: `??` for one emoji (and a flag's `????`, a ZWJ
     sequence's 8) was taken for an edit and published again as the importer's decision."""
-    from auditstream.review.records import Exported, Layout, parse_rows
-
-    at = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
-    cells = {"case_id": "c1", "outcome": "confirmed", "reviewer": "alice",
-             "reviewed_at": "2026-12-06T10:00:00Z", "note": read}
-    result = parse_rows([(2, cells)], Layout("case", "case_id"), reviewer="bob", now=NOW,
-                        exported={"c1": Exported("confirmed", "alice", at, exported)})
-    got = ("unchanged" if result.unchanged else "rejected" if result.rejected
-           else "published")
+    got, result = _read_back(note=(exported, read))
     assert got == becomes, result
 
 
