@@ -55,7 +55,7 @@ from detector.outage import is_outage
 from detector.ownership import PartitionOwnership
 from detector.partition import CoreEngineFactory, EngineFactory, Hook, PartitionState
 from detector.settings import DetectorSettings, settings_from_args
-from detector.txn import INIT_TRY_S, Abortable, DetectorError, Transactions, fenced_error
+from detector.txn import Abortable, DetectorError, Transactions, fenced_error
 from shared.entry import paths_named
 from shared.errors import AuditstreamError
 from shared.gcpause import gc_paused
@@ -143,6 +143,7 @@ class Detector(PartitionOwnership):
 
         def connect(left: float) -> tuple[int, Transactions]:  # one try, within `left` s
             nonlocal brokers
+            ends = time.monotonic() + left
             kafka = s.kafka.model_copy(update={"startup_wait_s": left})
             brokers = wait_for_broker(kafka, timeout=left, setting=STARTUP_WAIT_SETTING)
             partitions = ensure_detector_topics(s, kafka, timeout=min(TOPICS_TIMEOUT_S, left))
@@ -154,7 +155,8 @@ class Detector(PartitionOwnership):
             self._leave_if_replaced_starting()  # before init_transactions fences that one
             return partitions, Transactions(
                 s, self._watchdog, self.metrics, lambda: self._stopping, self._new_output,
-                init_timeout=min(INIT_TRY_S, left), newer_instance=self._newer_instance)
+                init_wait=max(ends - time.monotonic(), 0.0),
+                newer_instance=self._newer_instance)
 
         # Every "waiting for Kafka" line of the wait says how long is left (a wrong address
         # is news in seconds; a broker still starting, as under compose, is waited for).

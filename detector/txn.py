@@ -18,7 +18,8 @@ cannot finish for a passing reason: it timed out on every try (the coordinator o
 in a broker restart), or librdkafka refuses it with `_CONFLICT` because a commit that timed
 out is still in progress on that producer (it does so at once, every time). The new
 producer's init_transactions ends the old transaction (aborted, or committed if its commit
-got through), and the rewind goes back to whatever offsets were committed, so nothing is
+got through; tried again while the coordinator answers that it is still ending one,
+`init_retriable`), and the rewind goes back to whatever offsets were committed, so nothing is
 lost or doubled either way. `MAX_REPLACEMENTS` replacements in a row without a commit end
 the process all the same.
 """
@@ -45,6 +46,7 @@ from shared.retry import exit_4, retry_within
 log = logging.getLogger("detector")
 
 TXN_TIMEOUT_S = 10.0
+#: The first producer's wait for init_transactions when none is given.
 STARTUP_TIMEOUT_S = 60.0
 #: The longest one try of init_transactions when the cluster may be out of reach (at
 #: start-up, replacing a producer): below the watchdog, so a try that times out is retried
@@ -64,6 +66,17 @@ REFUSED = frozenset({KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 #: Producers replaced after a fatal error of their own, in a row without a commit, before
 #: the process gives up (a producer failing at once every time is not transient).
 MAX_REPLACEMENTS = 5
+
+
+def init_retriable(exc: BaseException) -> bool:
+    """Whether init_transactions may be called again on the same producer: a retriable
+    error, not fatal, that is no outage. `CONCURRENT_TRANSACTIONS` is one: the coordinator
+    still ends an earlier transaction of this id (a process killed -9 with one open, a
+    broker just restarted); librdkafka retries it inside the try and returns it, retriable,
+    when the try times out (seed 742 exited 2 on it, docs/reliability.md)."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return (isinstance(err, KafkaError) and err.retriable() and not err.fatal()
+            and not is_outage(exc))
 
 
 class DetectorError(AuditstreamError):
@@ -102,10 +115,11 @@ class Transactions:
     def __init__(self, settings: DetectorSettings, watchdog: Watchdog, metrics: Metrics,
                  stopping: Callable[[], bool],
                  on_new_producer: Callable[[Producer], None] | None = None,
-                 init_timeout: float = STARTUP_TIMEOUT_S,
+                 init_wait: float = STARTUP_TIMEOUT_S,
                  newer_instance: Callable[[], bool] = lambda: False) -> None:
-        """`init_timeout`: the first producer's init_transactions (the start-up's try);
-        `newer_instance`: whether another process with this instance id is in the group."""
+        """`init_wait`: how long the first producer's init_transactions may take (what is
+        left of the start-up's wait; see `_new_producer`); `newer_instance`: whether another
+        process with this instance id is in the group."""
         self._s = settings
         self._newer_instance = newer_instance
         self._watchdog = watchdog
@@ -132,10 +146,22 @@ class Transactions:
         self._fence_told = False
         #: When the current producer's init_transactions returned (the watchdog's clock).
         self._made_at = 0.0
-        self.producer = self._new_producer(init_timeout)
+        self.producer = self._new_producer(init_wait)
 
-    def _new_producer(self, timeout: float = STARTUP_TIMEOUT_S) -> WatchedProducer:
+    def _new_producer(self, wait_s: float) -> WatchedProducer:
+        """A producer whose init_transactions, in tries of at most `INIT_TRY_S`, is tried
+        again on a retriable error that is no outage (`init_retriable`) until `wait_s` is
+        spent, with one line; then, as any other error, it is raised (fenced: the fenced
+        `DetectorError`). An outage is the caller's wait: a new producer each try."""
         producer = make_transactional_producer(self._s)
+        doing = f"transactional producer {self._s.transactional_id}: init_transactions"
+        retry_within(lambda left: self._init(producer, min(INIT_TRY_S, left)), init_retriable,
+                     wait_s, lambda exc, waited: exc, doing, stopping=self._stopping,
+                     once=True)
+        self._made_at = self._watchdog.now()
+        return producer
+
+    def _init(self, producer: WatchedProducer, timeout: float) -> None:
         try:
             with self._watchdog.guard("init_transactions"):
                 producer.init_transactions(timeout)
@@ -144,8 +170,6 @@ class Transactions:
             if fenced is None:
                 raise
             raise fenced from exc
-        self._made_at = self._watchdog.now()
-        return producer
 
     def begin(self) -> None:
         if not self.open:
@@ -259,7 +283,8 @@ class Transactions:
         """A fresh producer with the same transactional.id (it fences the old one): after a
         failed send_offsets, librdkafka's next send_offsets was seen to block for good.
         Its init_transactions waits out an unreachable cluster for `REPLACE_RETRY_S` in
-        tries of `INIT_TRY_S` (then exit 4); a stop asked meanwhile ends the wait."""
+        tries of `INIT_TRY_S` (then exit 4), and is tried again on `init_retriable` errors
+        within the same wait; a stop asked meanwhile ends the wait."""
         if self.producer_failed():
             self.replacements += 1
             if self.replacements > MAX_REPLACEMENTS:
@@ -269,7 +294,7 @@ class Transactions:
         try:
             doing = "starting a new transactional producer"
             self.producer = retry_within(
-                lambda left: self._new_producer(min(INIT_TRY_S, left)), is_outage,
+                self._new_producer, is_outage,
                 REPLACE_RETRY_S, exit_4(self._s.kafka, None, doing), doing,
                 stopping=self._stopping)
         except KafkaException as exc:

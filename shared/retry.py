@@ -33,15 +33,17 @@ def retry_within(call: Callable[[float], T], waitable: Callable[[Exception], boo
                  wait_s: float, give_up: GiveUp, doing: str,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
-                 stopping: Callable[[], bool] = lambda: False) -> T:
+                 stopping: Callable[[], bool] = lambda: False, once: bool = False) -> T:
     """`call(seconds_left)`, tried again while it fails with a `waitable` error, for `wait_s`
     in all; such an error at the end of the wait is raised as `give_up(error, wait_s)` (as
     it is when `give_up` returns it), any other error as it is, at once.
 
     The first try is always made (a wait already spent still gets one). A stop asked
     meanwhile (`stopping`) raises the error without another try; a signal handler that
-    raises ends the pause at once."""
+    raises ends the pause at once. `once`: only the first "retrying" line is a warning, the
+    others debug (a wait with no news of its own to tell per try)."""
     deadline = clock() + wait_s
+    level = logging.WARNING
     while True:
         try:
             return call(max(deadline - clock(), 0.1))
@@ -53,8 +55,10 @@ def retry_within(call: Callable[[float], T], waitable: Callable[[Exception], boo
                 if final is exc:
                     raise
                 raise final from exc
-            log.warning("%s: %s; retrying (for %.0f s more)", doing, exc,
-                        max(deadline - clock(), 0))
+            log.log(level, "%s: %s; retrying (for %.0f s more)", doing, exc,
+                    max(deadline - clock(), 0))
+            if once:
+                level = logging.DEBUG
             sleep(PAUSE_S)
             if stopping():
                 raise

@@ -1,0 +1,160 @@
+"""init_transactions answered with a retriable error that is no outage is tried again on the
+same producer within the wait (start-up: DETECTOR_STARTUP_WAIT_S; a replacement:
+REPLACE_RETRY_S), with one line, not one per try; a fatal or non-retriable one ends at once.
+
+The soak's seed 742 (docs/reliability.md): a detector restarted after kill -9 with a
+transaction open, just before a broker restart, got `CONCURRENT_TRANSACTIONS` (the broker
+still aborting the killed process's transaction; librdkafka returns the code as a retriable
+error when its try times out) and exited 2, which systemd does not restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from detector.txn import DetectorError
+from shared import retry
+from shared.codec import encode
+from shared.errors import ExitCode
+from tests.unit.detector_fakes import CountingFactory, FakeCluster, FakeRestorer, drained, tx
+
+CONCURRENT = ("Failed to initialize Producer ID: Broker: Producer attempted to update a "
+              "transaction while another concurrent operation on the same transaction was "
+              "ongoing")
+
+
+def concurrent() -> KafkaException:
+    """What librdkafka 2.x raised in the soak (KafkaError 51, retriable, not fatal)."""
+    return KafkaException(KafkaError(KafkaError.CONCURRENT_TRANSACTIONS, CONCURRENT,
+                                     retriable=True))
+
+
+class Inits:
+    """Each producer's init_transactions: raises `errors` first, one per call, across
+    producers; records each call's producer and timeout."""
+
+    def __init__(self, cluster: FakeCluster, errors: list[Exception]) -> None:
+        self.cluster, self.errors = cluster, list(errors)
+        self.calls: list[tuple[int, float]] = []
+
+    def __call__(self, s: Any) -> Any:
+        made = self.cluster.producer()
+        number = self.cluster.producers
+
+        def init(timeout: float) -> None:
+            self.calls.append((number, timeout))
+            if self.errors:
+                raise self.errors.pop(0)
+        made.init_transactions = init  # type: ignore[method-assign]
+        return made
+
+
+def cluster_with(n: int = 10) -> FakeCluster:
+    cluster = FakeCluster(partitions=2)
+    for p in range(2):
+        cluster.append(p, [encode(tx(p * 100 + i, f"c{i % 3}")) for i in range(n)])
+    return cluster
+
+
+def start(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, inits: Inits,
+          pause: float = 0.0, **settings: Any) -> Any:
+    """A `Detector` on `cluster` (no ACLs, topics there) whose producers are `inits`'."""
+    import detector.app as app
+    import detector.txn as txn
+    from detector.settings import DetectorSettings
+
+    monkeypatch.setattr(retry, "PAUSE_S", pause)
+    monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: 1)
+    monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)
+    monkeypatch.setattr(app, "missing_rights", lambda *a, **k: None)
+    monkeypatch.setattr(app, "ensure_detector_topics", lambda *a, **k: cluster.partitions)
+    monkeypatch.setattr(txn, "make_transactional_producer", inits)
+    monkeypatch.setattr(app, "make_group_consumer", lambda s: cluster.consumer())
+    monkeypatch.setattr(app, "Restorer", lambda *a: FakeRestorer(cluster, *a))
+    s = DetectorSettings(**{"instance_id": "t", "commit_interval_ms": 1, **settings})
+    return app.Detector(s, CountingFactory())
+
+
+def retrying_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+
+
+def test_concurrent_transactions_at_start_up_is_retried_and_the_detector_goes_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: KafkaException(CONCURRENT_TRANSACTIONS) out of Detector(): exit 2 "Kafka client
+    # error", which systemd does not restart (RestartPreventExitStatus=2).
+    caplog.set_level(logging.INFO)
+    cluster = cluster_with()
+    inits = Inits(cluster, [concurrent(), concurrent(), concurrent()])
+    detector = start(monkeypatch, cluster, inits, state_dir=tmp_path)
+    assert [producer for producer, _ in inits.calls] == [1, 1, 1, 1]  # the same producer
+    assert all(timeout <= 20.0 for _, timeout in inits.calls)  # below the watchdog
+    lines = retrying_lines(caplog)
+    assert len(lines) == 1 and "CONCURRENT_TRANSACTIONS" in lines[0], lines  # not one a try
+    detector.run(until=drained(cluster))
+    assert len(cluster.rows("transactions.scored")) == 20 and cluster.commits >= 1
+
+
+def test_concurrent_transactions_past_the_start_up_wait_ends_as_before(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The retries stop at DETECTOR_STARTUP_WAIT_S's end; the error then ends the start-up
+    # as it did at once before (run_service: exit 2, "Kafka client error").
+    cluster = cluster_with()
+    inits = Inits(cluster, [concurrent()] * 100_000)
+    began = time.monotonic()
+    with pytest.raises(KafkaException) as info:
+        start(monkeypatch, cluster, inits, pause=0.02, state_dir=tmp_path, startup_wait_s=0.5)
+    took = time.monotonic() - began
+    assert info.value.args[0].code() == KafkaError.CONCURRENT_TRANSACTIONS
+    assert len(inits.calls) > 2, inits.calls  # retried, on one producer
+    assert {producer for producer, _ in inits.calls} == {1}
+    assert all(timeout <= 0.5 for _, timeout in inits.calls)  # never past the wait
+    assert 0.5 <= took < 5.0
+
+
+@pytest.mark.parametrize(("error", "fenced"), [
+    (KafkaError(KafkaError.PRODUCER_FENCED, "fenced", fatal=True), True),
+    (KafkaError(KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "denied", fatal=True), False),
+    (KafkaError(KafkaError.CONCURRENT_TRANSACTIONS, "fatal, though 51", fatal=True), False),
+    (KafkaError(KafkaError.INVALID_TRANSACTION_TIMEOUT, "not retriable"), False),
+])
+def test_a_fatal_or_non_retriable_init_error_at_start_up_ends_it_at_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, error: KafkaError, fenced: bool
+) -> None:
+    cluster = cluster_with()
+    inits = Inits(cluster, [KafkaException(error)] * 3)
+    with pytest.raises((KafkaException, DetectorError)) as info:
+        start(monkeypatch, cluster, inits, state_dir=tmp_path)
+    assert len(inits.calls) == 1
+    if fenced:  # the fenced line and exit 2, as before
+        assert isinstance(info.value, DetectorError)
+        assert info.value.exit_code == ExitCode.USAGE and "was fenced" in str(info.value)
+    else:
+        assert isinstance(info.value, KafkaException) and info.value.args[0] is error
+
+
+def test_a_producer_replaced_mid_run_retries_concurrent_transactions_too(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import detector.txn as txn
+    from detector.metrics import Metrics, Watchdog
+    from detector.settings import DetectorSettings
+
+    monkeypatch.setattr(retry, "PAUSE_S", 0.0)
+    cluster = FakeCluster()
+    inits = Inits(cluster, [])
+    monkeypatch.setattr(txn, "make_transactional_producer", inits)
+    t = txn.Transactions(DetectorSettings(instance_id="t"), Watchdog(45.0), Metrics(None),
+                         lambda: False)
+    inits.errors = [concurrent(), concurrent()]
+    t.replace_producer()
+    assert [producer for producer, _ in inits.calls] == [1, 2, 2, 2]
+    assert t.producer is not None and cluster.producers == 2
