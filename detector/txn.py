@@ -142,6 +142,8 @@ class Transactions:
         #: Why this process leaves its id to a newer one, once the group said so
         #: (`leave_to_newer`); None: not known to.
         self._left: str | None = None
+        #: When it began on the watchdog's clock (`_timed_out`: a pause since then).
+        self._begun_at = 0.0
         #: Whether a fence within the timeout has been met (the group asked about it once).
         self._fence_told = False
         #: When the current producer's init_transactions returned (the watchdog's clock).
@@ -184,6 +186,7 @@ class Transactions:
                 else:
                     raise exc
             self.open, self.begun, self.started, self.ok = True, time.monotonic(), None, True
+            self._begun_at = self._watchdog.now()
 
     def sending(self) -> None:
         """Called before each send of the open transaction: the first one starts its age."""
@@ -409,8 +412,17 @@ class Transactions:
         from its first send: fenced with nothing sent, or within the timeout of that, it is
         another instance's doing (a gap from begin, the batch scored or a pause, is not the
         coordinator's: taken so, the new producer fenced that instance)."""
-        return (self.open and self.started is not None
-                and self._age() >= self._s.transaction_timeout_ms / 1000)
+        limit = self._s.transaction_timeout_ms / 1000
+        if not self.open:
+            return False
+        if self.started is not None and self._age() >= limit:
+            return True
+        # Paused (SIGSTOP, a frozen VM) since it began: judged from its begin, as before the
+        # first-send clock, so a zombie woken first with nothing sent still asks the group
+        # and, finding nobody, goes on with a new producer (the both-paused test's `older
+        # first`: counted from its first send it exited 2 fenced, 2026-12-07).
+        return (time.monotonic() - self.begun >= limit
+                and self._watchdog.paused_within(0.0, since=self._begun_at))
 
     def producer_failed(self) -> bool:
         """Whether the current producer is the one that last failed fatally."""

@@ -40,7 +40,11 @@ def test_fenced_by_another_instance_after_a_gap_before_the_first_send_is_the_fen
     a.begin()  # nothing reaches the coordinator yet
     b = make_transactional_producer(s)  # another instance with the same id: A's is fenced
     b.init_transactions(30)
-    time.sleep(TIMEOUT_MS / 1000 + 1.5)  # A scores a slow batch (or is paused)
+    # A scores a slow batch: busy, not paused (a pause since begin is judged from begin, the
+    # zombie's path: tests/unit/test_detector_txn_first_send.py)
+    busy_until = time.monotonic() + TIMEOUT_MS / 1000 + 1.5
+    while time.monotonic() < busy_until:
+        pass
     output.scored(b"c", b"from A")  # its first send: AddPartitionsToTxn, refused
     with pytest.raises(DetectorError, match="was fenced"):
         a.commit([], lambda: None)
