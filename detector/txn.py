@@ -189,7 +189,8 @@ class Transactions:
             self._begun_at = self._watchdog.now()
 
     def sending(self) -> None:
-        """Called before each send of the open transaction: the first one starts its age."""
+        """Called before a send of the open transaction while `started` is None (by
+        `KafkaOutput`; before the offsets, always): the first one starts its age."""
         if self.started is None:
             self.started = time.monotonic()
 
