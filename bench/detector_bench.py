@@ -46,7 +46,7 @@ from detector.settings import DetectorSettings
 from shared.codec import encode
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer
 from shared.schemas import Transaction, TransactionView
-from shared.settings import KafkaSettings, TopicSettings
+from shared.settings import MAX_WAIT_S, KafkaSettings, TopicSettings
 from tests.cores import core_switch
 
 PARTITIONS = 4
@@ -157,7 +157,7 @@ def detector_rate(kafka: KafkaSettings, src: str, n: int, batch: int, identity: 
     base = f"{src}-{'id-' if identity else ''}{name}"  # a run's own group and topics
     settings = DetectorSettings(
         kafka=kafka, batch_size=batch, instance_id="bench", group_id=f"{base}-group",
-        snapshot_topic=f"{base}-snap", metrics_port=None, log_interval_s=1e9,
+        snapshot_topic=f"{base}-snap", metrics_port=None, log_interval_s=MAX_WAIT_S,
         topics=TopicSettings(transactions_topic=src, scored_topic=f"{base}-scored",
                              dlq_topic=f"{base}-dlq", partitions=PARTITIONS),
     )

@@ -33,7 +33,10 @@ def test_fenced_by_another_instance_after_a_gap_before_the_first_send_is_the_fen
                          topics=TopicSettings(transactions_topic=topics.input,
                                               scored_topic=topics.scored,
                                               dlq_topic=topics.dlq, partitions=1))
-    a = Transactions(s, Watchdog(45.0, run=False), Metrics(), lambda: False, init_wait=30)
+    # A watchdog thread as the detector runs one: without it a check reads no run-queue wait,
+    # and the busy loop below, given under half a core on a loaded machine, read as a pause
+    # (CI of 2026-12-07: 'paused about 2 s', then the new producer this test forbids)
+    a = Transactions(s, Watchdog(45.0), Metrics(), lambda: False, init_wait=30)
     made: list[object] = []
     a.on_new_producer = made.append  # a new producer would fence B's
     output = KafkaOutput(a.producer, s, 1, a)

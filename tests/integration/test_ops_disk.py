@@ -70,7 +70,9 @@ def _one_error_line(done: subprocess.CompletedProcess[str], prog: str, words: st
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     errors = [ln for ln in done.stderr.splitlines() if ": error: " in ln]
     assert len(errors) == 1, done.stderr[-3000:]
-    assert errors[0].startswith(f"{prog}: error: cannot write ") and words in errors[0]
+    # the sink names the variable that gave the folder (shared/entry.py's paths_named)
+    assert errors[0].startswith(f"{prog}: error: SINK_EXPORTS_DIR: cannot write "), errors[0]
+    assert words in errors[0], errors[0]
     return errors[0]
 
 

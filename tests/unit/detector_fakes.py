@@ -345,17 +345,25 @@ class FakeRestorer:
 
 def fake_detector(monkeypatch: Any, cluster: FakeCluster, factory: Any | None = None,
                   hook: Any | None = None, born: tuple[float, float] | None = None,
-                  members: Callable[..., Any] | None = None, **settings: Any) -> Any:
+                  members: Callable[..., Any] | None = None,
+                  producer: Callable[[Any], Any] | None = None,
+                  ensure: Callable[..., int] | None = None,
+                  broker: Callable[..., Any] | None = None, **settings: Any) -> Any:
     """A `Detector` wired to `cluster` instead of Kafka; `born`: its process's age and
-    stopped time (`Detector`'s); `members`: `group_members`' stand-in (none listed)."""
+    stopped time (`Detector`'s); `members`: `group_members`' stand-in (none listed);
+    `producer`, `ensure`, `broker`: stand-ins for making a transactional producer,
+    `ensure_detector_topics` and `wait_for_broker` (by default the cluster's, which never
+    fail)."""
     import detector.app as app
     import detector.txn as txn
 
-    monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: 1)
+    monkeypatch.setattr(app, "wait_for_broker", broker or (lambda *a, **k: 1))
     monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)  # no ACLs
     monkeypatch.setattr(app, "missing_rights", lambda *a, **k: None)
-    monkeypatch.setattr(app, "ensure_detector_topics", lambda s, *a, **k: cluster.partitions)
-    monkeypatch.setattr(txn, "make_transactional_producer", lambda s: cluster.producer())
+    monkeypatch.setattr(app, "ensure_detector_topics",
+                        ensure or (lambda s, *a, **k: cluster.partitions))
+    monkeypatch.setattr(txn, "make_transactional_producer",
+                        producer or (lambda s: cluster.producer()))
     monkeypatch.setattr(app, "make_group_consumer", lambda s: cluster.consumer())
     monkeypatch.setattr(app, "make_offset_reader", lambda s: cluster.consumer())
     monkeypatch.setattr(app, "Restorer", lambda *a: FakeRestorer(cluster, *a))

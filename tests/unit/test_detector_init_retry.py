@@ -20,9 +20,8 @@ from confluent_kafka import KafkaError, KafkaException
 
 from detector.txn import DetectorError
 from shared import retry
-from shared.codec import encode
 from shared.errors import ExitCode
-from tests.unit.detector_fakes import CountingFactory, FakeCluster, FakeRestorer, drained, tx
+from tests.unit.detector_fakes import FakeCluster, cluster_with, drained, fake_detector
 
 CONCURRENT = ("Failed to initialize Producer ID: Broker: Producer attempted to update a "
               "transaction while another concurrent operation on the same transaction was "
@@ -55,30 +54,11 @@ class Inits:
         return made
 
 
-def cluster_with(n: int = 10) -> FakeCluster:
-    cluster = FakeCluster(partitions=2)
-    for p in range(2):
-        cluster.append(p, [encode(tx(p * 100 + i, f"c{i % 3}")) for i in range(n)])
-    return cluster
-
-
 def start(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, inits: Inits,
           pause: float = 0.0, **settings: Any) -> Any:
-    """A `Detector` on `cluster` (no ACLs, topics there) whose producers are `inits`'."""
-    import detector.app as app
-    import detector.txn as txn
-    from detector.settings import DetectorSettings
-
+    """A `Detector` on `cluster` whose producers are `inits`', pausing `pause` s a retry."""
     monkeypatch.setattr(retry, "PAUSE_S", pause)
-    monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: 1)
-    monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)
-    monkeypatch.setattr(app, "missing_rights", lambda *a, **k: None)
-    monkeypatch.setattr(app, "ensure_detector_topics", lambda *a, **k: cluster.partitions)
-    monkeypatch.setattr(txn, "make_transactional_producer", inits)
-    monkeypatch.setattr(app, "make_group_consumer", lambda s: cluster.consumer())
-    monkeypatch.setattr(app, "Restorer", lambda *a: FakeRestorer(cluster, *a))
-    s = DetectorSettings(**{"instance_id": "t", "commit_interval_ms": 1, **settings})
-    return app.Detector(s, CountingFactory())
+    return fake_detector(monkeypatch, cluster, producer=inits, **settings)
 
 
 def retrying_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -91,7 +71,7 @@ def test_concurrent_transactions_at_start_up_is_retried_and_the_detector_goes_on
     # Before: KafkaException(CONCURRENT_TRANSACTIONS) out of Detector(): exit 2 "Kafka client
     # error", which systemd does not restart (RestartPreventExitStatus=2).
     caplog.set_level(logging.INFO)
-    cluster = cluster_with()
+    cluster = cluster_with(10)
     inits = Inits(cluster, [concurrent(), concurrent(), concurrent()])
     detector = start(monkeypatch, cluster, inits, state_dir=tmp_path)
     assert [producer for producer, _ in inits.calls] == [1, 1, 1, 1]  # the same producer
@@ -107,7 +87,7 @@ def test_concurrent_transactions_past_the_start_up_wait_ends_as_before(
 ) -> None:
     # The retries stop at DETECTOR_STARTUP_WAIT_S's end; the error then ends the start-up
     # as it did at once before (run_service: exit 2, "Kafka client error").
-    cluster = cluster_with()
+    cluster = cluster_with(10)
     inits = Inits(cluster, [concurrent()] * 100_000)
     began = time.monotonic()
     with pytest.raises(KafkaException) as info:
@@ -129,7 +109,7 @@ def test_concurrent_transactions_past_the_start_up_wait_ends_as_before(
 def test_a_fatal_or_non_retriable_init_error_at_start_up_ends_it_at_once(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, error: KafkaError, fenced: bool
 ) -> None:
-    cluster = cluster_with()
+    cluster = cluster_with(10)
     inits = Inits(cluster, [KafkaException(error)] * 3)
     with pytest.raises((KafkaException, DetectorError)) as info:
         start(monkeypatch, cluster, inits, state_dir=tmp_path)

@@ -21,11 +21,10 @@ from confluent_kafka import KafkaError, KafkaException
 from detector.outage import OUTAGE_CODES, is_config_error, is_outage
 from detector.txn import DetectorError
 from shared import retry
-from shared.codec import encode
 from shared.errors import ExitCode, KafkaUnreachableError, KafkaWiringError
 from shared.kafka import CONFIG_CODES, worth_waiting
 from shared.retry import retry_within, unreachable_after
-from tests.unit.detector_fakes import CountingFactory, FakeCluster, FakeRestorer, drained, tx
+from tests.unit.detector_fakes import FakeCluster, cluster_with, drained, fake_detector
 from tests.unit.outage_fakes import BrokerGoneAfterAnswering, Clock
 
 FENCED_TEXT = ("Unable to replicate the partition 1 time(s): All brokers are currently fenced, "
@@ -166,27 +165,12 @@ def test_a_stop_asked_during_the_pause_ends_the_wait_without_another_try() -> No
 # --- the detector's start-up on a fake cluster ----------------------------------------------
 
 
-def cluster_with(n: int = 20) -> FakeCluster:
-    cluster = FakeCluster(partitions=2)
-    for p in range(2):
-        cluster.append(p, [encode(tx(p * 100 + i, f"c{i % 3}")) for i in range(n)])
-    return cluster
-
-
 def start(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, step: Any,
           init_errors: list[Exception] | None = None, broker: Any = lambda *a, **k: 1,
           **settings: Any) -> Any:
     """A `Detector` on `cluster` whose broker wait is `broker`, topic step is `step` and
     whose producers' init_transactions raise `init_errors` first, one per producer."""
-    import detector.app as app
-    import detector.txn as txn
-    from detector.settings import DetectorSettings
-
     monkeypatch.setattr(retry, "PAUSE_S", 0.0)
-    monkeypatch.setattr(app, "wait_for_broker", broker)
-    monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)  # no ACLs
-    monkeypatch.setattr(app, "missing_rights", lambda *a, **k: None)
-    monkeypatch.setattr(app, "ensure_detector_topics", step)
     errors = list(init_errors or [])
 
     def producer(s: Any) -> Any:
@@ -199,11 +183,8 @@ def start(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster, step: Any,
             made.init_transactions = init  # type: ignore[method-assign]
         return made
 
-    monkeypatch.setattr(txn, "make_transactional_producer", producer)
-    monkeypatch.setattr(app, "make_group_consumer", lambda s: cluster.consumer())
-    monkeypatch.setattr(app, "Restorer", lambda *a: FakeRestorer(cluster, *a))
-    s = DetectorSettings(**{"instance_id": "t", "commit_interval_ms": 1, **settings})
-    return app.Detector(s, CountingFactory())
+    return fake_detector(monkeypatch, cluster, producer=producer, ensure=step, broker=broker,
+                         **settings)
 
 
 class Topics:
@@ -223,7 +204,7 @@ def test_a_detector_started_during_a_broker_restart_waits_it_out_and_scores_ever
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Each of these errors used to end the start-up with exit 2.
-    cluster = cluster_with()
+    cluster = cluster_with(20)
     topics = Topics(cluster, [
         KafkaUnreachableError("no Kafka broker answered"),
         create_failed(KafkaError._TIMED_OUT, "Failed while waiting for controller"),
@@ -243,7 +224,7 @@ def test_a_detector_started_during_a_broker_restart_waits_it_out_and_scores_ever
 def test_a_cluster_unreachable_past_the_start_up_wait_is_exit_4_not_2(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    cluster = cluster_with()
+    cluster = cluster_with(20)
     fenced = create_failed(KafkaError.INVALID_REPLICATION_FACTOR, FENCED_TEXT)
     topics = Topics(cluster, [fenced] * 10_000)
     with pytest.raises(KafkaUnreachableError) as info:
@@ -259,7 +240,7 @@ def test_a_broker_gone_after_answering_at_start_up_is_exit_4_naming_the_whole_wa
 ) -> None:
     # Before: the line gave the last try's time ("within 0 s"), as if the wait were shorter.
     broker = BrokerGoneAfterAnswering(0.05)  # tries of 0.05 s: no busy loop, the pause is 0
-    cluster = cluster_with()
+    cluster = cluster_with(20)
     topics = Topics(cluster, [KafkaWiringError("topics not visible after 2s", "_UNKNOWN_TOPIC")])
     with pytest.raises(KafkaUnreachableError) as info:
         start(monkeypatch, cluster, topics, broker=broker, state_dir=tmp_path, startup_wait_s=2)
@@ -276,7 +257,7 @@ def test_a_broker_gone_after_answering_at_start_up_is_exit_4_naming_the_whole_wa
 def test_a_configuration_error_at_start_up_is_still_exit_2_at_once(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, error: KafkaWiringError, rf: int
 ) -> None:
-    cluster = cluster_with()
+    cluster = cluster_with(20)
     topics = Topics(cluster, [error] * 3)
     with pytest.raises(KafkaWiringError) as info:
         start(monkeypatch, cluster, topics, state_dir=tmp_path,
@@ -287,7 +268,7 @@ def test_a_configuration_error_at_start_up_is_still_exit_2_at_once(
 def test_init_transactions_refused_for_good_at_start_up_is_exit_2_at_once(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    cluster = cluster_with()
+    cluster = cluster_with(20)
     topics = Topics(cluster, [])
     denied = kexc(KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "denied", fatal=True)
     with pytest.raises(KafkaException):

@@ -99,7 +99,8 @@ def _reader(extra: dict[str, object]) -> tuple[object, list[object]]:
     calls: list[object] = []
     cp = Checkpoint(topic="scored", lengths={}, offsets={}, rollup=SinkRollup(RollupParams()),
                     extra=dict(extra))
-    reader = SimpleNamespace(writer=SimpleNamespace(cp=cp),
+    reader = SimpleNamespace(writer=SimpleNamespace(
+                                 cp=cp, release_reviews=lambda: calls.append("release")),
                              close=lambda wait: calls.append(("close", wait)),
                              open=lambda: calls.append("open"))
     return reader, calls
@@ -133,7 +134,7 @@ def test_the_reviews_topic_renewed_while_the_sink_runs_is_read_anew_from_its_sta
     assert [m.split(" was deleted")[0] for m in caplog.messages] == (
         [f"reviews topic {settings.topics.reviews_topic}"] if renewed else [])
     assert asked == [(settings.kafka, settings.topics.reviews_topic, TRY_S)]
-    assert calls == ([("close", 1.0), "open"] if renewed else [])
+    assert calls == (["release", ("close", 1.0), "open"] if renewed else [])  # holds let go
     extra = reader.writer.cp.extra  # type: ignore[attr-defined]
     assert extra.get("reviews_topic_id") == (live or before)
     assert extra.get("review_offsets") == ({} if renewed else
