@@ -7,7 +7,9 @@ word."""
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -25,8 +27,8 @@ BELOW, ABOVE = math.nextafter(MIN_RATE, 0.0), math.nextafter(MIN_RATE, 1.0)
 def test_the_slowest_rate_waits_the_pacings_longest_wait_for_a_row() -> None:
     assert MIN_RATE * pacing.MAX_WAIT_S == 1.0
     pacer = pacing.Pacer(rate=MIN_RATE)
-    assert pacer.delay(0, pacing.datetime(2025, 1, 1), now=0.0) == 0.0
-    assert pacer.delay(1, pacing.datetime(2025, 1, 1), now=0.0) == pacing.MAX_WAIT_S
+    assert pacer.delay(0, datetime(2025, 1, 1), now=0.0) == 0.0
+    assert pacer.delay(1, datetime(2025, 1, 1), now=0.0) == pacing.MAX_WAIT_S
 
 
 @pytest.mark.parametrize("value", [MIN_RATE, ABOVE, 1.0])
@@ -57,6 +59,7 @@ def test_replay_rate_takes_the_same_bound(
                     "merchant_category,ip\n1,c1,2025-01-01 00:00:00,1.0,CH,app,pc,fuel,\n")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # nothing listens
     monkeypatch.setenv("KAFKA_STARTUP_WAIT_S", "0.2")
+    code: Any
     try:
         code = main(["replay", str(data), "--rate", value])
     except SystemExit as exc:  # argparse's refusal
