@@ -126,8 +126,7 @@ class Detector(PartitionOwnership):
         self._new_consumer = lambda: make_group_consumer(settings)
         self._consumer = self._new_consumer()
         self._offset_reader = lambda: make_offset_reader(settings)
-        output = KafkaOutput(self._txn.producer, settings, self._snapshot_partitions,
-                             self._txn.sending)
+        output = KafkaOutput(self._txn.producer, settings, self._snapshot_partitions, self._txn)
         self.processor = BatchProcessor(output, settings.snapshot_every, factory=self._factory,
                                         max_output_bytes=settings.max_output_bytes, hook=hook)
         # Restores share the poison ranges; the fault hook covers live batches only.
@@ -215,7 +214,7 @@ class Detector(PartitionOwnership):
 
     def _new_output(self, producer: Producer) -> None:
         self.processor.output = KafkaOutput(producer, self.settings, self._snapshot_partitions,
-                                            self._txn.sending)
+                                            self._txn)
 
     def stop(self) -> None:
         """Ask the loop to finish its turn, commit and leave (safe from a signal handler)."""

@@ -38,10 +38,11 @@ from detector.metrics import Metrics, Watchdog
 from detector.outage import is_outage
 from detector.partition import Hook
 from detector.settings import DetectorSettings
-from shared.errors import AuditstreamError
-from shared.kafka import WatchedProducer
+from shared.errors import AuditstreamError, ExitCode, KafkaWiringError
+from shared.kafka import WatchedProducer, why
 from shared.kafka_rights import SIGN_IN_SETTINGS
-from shared.retry import exit_4, retry_within
+from shared.retry import exit_4, last_error, retry_within
+from shared.settings import env_name
 
 log = logging.getLogger("detector")
 
@@ -97,6 +98,27 @@ def fenced_error(s: DetectorSettings, exc: BaseException,
                          f"(another instance with the same id?): {err}")
 
 
+class CoordinatorNotReady(KafkaWiringError):
+    """init_transactions answered a retriable error for a whole wait (`init_retriable`:
+    CONCURRENT_TRANSACTIONS, the coordinator still ending an earlier transaction of this
+    id). The cluster is not ready for this id, as in an outage past its wait: exit 4, which
+    a supervisor restarts (it was exit 2, a client error, which systemd does not)."""
+
+    exit_code = ExitCode.KAFKA_UNREACHABLE
+
+
+def not_ready(exc: Exception, doing: str, waited: float,
+              setting: str | None) -> CoordinatorNotReady:
+    """The exit-4 error of `_new_producer`'s wait, naming it and the last error; it keeps
+    the error's code (`shared.kafka.kafka_code`)."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return CoordinatorNotReady(
+        f"{doing} was answered with a retriable error for {waited:.0f} s"
+        f"{why(setting, last_error(exc))}: the transaction coordinator is not ready for this "
+        "id (still ending an earlier transaction of it?); a restart resumes exactly once, "
+        "when it is ready", err.name() if isinstance(err, KafkaError) else None)
+
+
 class Abortable(Exception):
     """The open transaction was aborted (the caller rewinds the owned partitions)."""
 
@@ -148,18 +170,19 @@ class Transactions:
         self._fence_told = False
         #: When the current producer's init_transactions returned (the watchdog's clock).
         self._made_at = 0.0
-        self.producer = self._new_producer(init_wait)
+        self.producer = self._new_producer(init_wait, env_name(DetectorSettings, "startup_wait_s"))
 
-    def _new_producer(self, wait_s: float) -> WatchedProducer:
+    def _new_producer(self, wait_s: float, setting: str | None = None) -> WatchedProducer:
         """A producer whose init_transactions, in tries of at most `INIT_TRY_S`, is tried
-        again on a retriable error that is no outage (`init_retriable`) until `wait_s` is
-        spent, with one line; then, as any other error, it is raised (fenced: the fenced
-        `DetectorError`). An outage is the caller's wait: a new producer each try."""
+        again on a retriable error that is no outage (`init_retriable`) until `wait_s` (that
+        `setting` sets, if one does) is spent, with one line; then `CoordinatorNotReady`
+        (exit 4). Any other error is raised at once (fenced: the fenced `DetectorError`).
+        An outage is the caller's wait: a new producer each try."""
         producer = make_transactional_producer(self._s)
         doing = f"transactional producer {self._s.transactional_id}: init_transactions"
         retry_within(lambda left: self._init(producer, min(INIT_TRY_S, left)), init_retriable,
-                     wait_s, lambda exc, waited: exc, doing, stopping=self._stopping,
-                     once=True)
+                     wait_s, lambda exc, waited: not_ready(exc, doing, waited, setting),
+                     doing, stopping=self._stopping, once=True)
         self._made_at = self._watchdog.now()
         return producer
 
@@ -189,7 +212,8 @@ class Transactions:
             self._begun_at = self._watchdog.now()
 
     def sending(self) -> None:
-        """Called before each send of the open transaction: the first one starts its age."""
+        """Called before a send of the open transaction while `started` is None (by
+        `KafkaOutput`; before the offsets, always): the first one starts its age."""
         if self.started is None:
             self.started = time.monotonic()
 

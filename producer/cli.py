@@ -27,7 +27,7 @@ from producer.naming import Naming, OptionsRefused, as_option
 from producer.pacing import Progress
 from producer.reference_recipe import ReferenceConfig, generate_reference
 from producer.replay import EXIT_OK, EXIT_UNDELIVERED, run_replay
-from producer.settings import MAX_PACE, ProducerSettings, as_setting, plain_date
+from producer.settings import MAX_PACE, MIN_RATE, ProducerSettings, as_setting, plain_date
 from shared.codec import describe_validation_error
 from shared.csv_io import write_transactions_csv
 from shared.entry import file_name, folder_name, input_file, number
@@ -75,7 +75,8 @@ def in_flags(message: str) -> str:
     return message
 
 
-#: A pace above 0 (--rate, --speed), at most `MAX_PACE`, as the settings.
+#: A pace (--rate at least `MIN_RATE`, --speed above 0), at most `MAX_PACE`, as the settings.
+_pace_rate = number(float, MIN_RATE, most=MAX_PACE)
 _positive = number(float, 0, strict=True, most=MAX_PACE)
 
 
@@ -121,7 +122,8 @@ def register(subparsers: Any) -> None:
         "rejects report cannot be written; 130: interrupted.")
     r.add_argument("files", nargs="+", type=input_file, metavar="FILE.csv")
     pace = r.add_mutually_exclusive_group()
-    pace.add_argument("--rate", type=_positive, help="messages/s (default: as fast as possible)")
+    pace.add_argument("--rate", type=_pace_rate,
+                      help="messages/s, at least 1/3600 (default: as fast as possible)")
     pace.add_argument("--speed", type=_positive,
                       help="event-time speed-up (60 = one hour per minute)")
     r.add_argument("--strict", action="store_true", help="any bad row is fatal; nothing is sent")

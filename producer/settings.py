@@ -26,6 +26,10 @@ from shared.settings import (
 #: The fastest pace, `--rate` (messages/s) or `--speed` (x event time): a billion, beyond
 #: any broker (a faster one is as fast as possible; 1e308 was taken).
 MAX_PACE = 1e9
+#: The slowest `--rate` (messages/s): one message an hour, the longest the pacing waits for
+#: one row (`producer.pacing.MAX_WAIT_S`, not imported here: its module loads tqdm). Any
+#: positive rate was taken, and 1e-300 waited for ever between two messages.
+MIN_RATE = 1 / 3600
 
 _PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -67,7 +71,7 @@ class ProducerSettings(Settings):
     # `python -m producer`
     mode: Literal["generate", "replay"] = "generate"
     files: list[InputName] = Field(default_factory=list, description="replay input (JSON list)")
-    rate: float | None = Field(default=None, gt=0, le=MAX_PACE)
+    rate: float | None = Field(default=None, ge=MIN_RATE, le=MAX_PACE)
     speed: float | None = Field(default=None, gt=0, le=MAX_PACE)
     strict: bool = False
     # empty (`PRODUCER_REJECTS_DIR=`) was the working folder, as `--rejects-dir ''` was

@@ -22,7 +22,8 @@ class ExitCode(IntEnum):
     KAFKA_INCOMPLETE = 3
     #: No Kafka broker answered at the configured address within the wait (KAFKA_STARTUP_WAIT_S;
     #: the services' DETECTOR_/SINK_STARTUP_WAIT_S; for the detector also: the cluster stayed
-    #: out of reach, e.g. restarting, past its rewind wait).
+    #: out of reach, e.g. restarting, past its rewind wait, or its transaction coordinator not
+    #: ready for the transactional id, CONCURRENT_TRANSACTIONS, past the wait).
     KAFKA_UNREACHABLE = 4
     #: Output could not be written: disk full, read-only folder, permission denied.
     OUTPUT_UNWRITABLE = 5

@@ -53,6 +53,7 @@ from sink.assign import (
 from sink.clock import PartitionEnds
 from sink.exports import OnRollup
 from sink.folder import refuse_foreign
+from sink.review_holds import release
 from sink.settings import SinkSettings
 from sink.state import Checkpoint, SinkStateError
 from sink.status import mark_starting, mark_stopped
@@ -178,6 +179,7 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
     try:
         same_topic(writer.cp, live_id)
         same_reviews_topic(writer.cp, reviews_id, t.reviews_topic)
+        writer.tell_holds()  # the checkpoint's, before the held review is read again
     except BaseException:
         writer.close()
         raise
@@ -316,6 +318,7 @@ def same_reviews_topic(cp: Checkpoint, live: str | None, name: str) -> None:
                     "(docs/review.md)", name, known, live,
                     len(cp.extra.get("reviews", {}).get("current", {})))
         cp.extra["review_offsets"] = {}
+        release(cp.extra)  # its offsets start again: so do its holds
     if live:
         cp.extra["reviews_topic_id"] = live
 

@@ -37,6 +37,7 @@ from shared.skew import (
     skew_note,
 )
 from sink import days as dy
+from sink import review_holds as rh
 from sink import state as st
 from sink.batch import BatchResult, Record, count_unknown, format_batch, format_slice
 from sink.clock import StreamClock
@@ -96,9 +97,6 @@ class SinkWriter:
         self._run: dict[str, Any] = {}  # run.json as last written
         self._warned: set[str] = set()  # unknown field names warned of by this process
         self._warned_rules: set[str] = set()  # unknown rule names, the same
-        #: Reviews partitions held at a review a newer release wrote: partition -> (topic,
-        #: offset, version); found again after a restart, which reads from that offset.
-        self.held: dict[int, tuple[str, int, int]] = {}
         self._workers = workers
         # Spawned, not forked: the parent runs librdkafka threads, which fork cannot copy.
         self._pool = mp.get_context("spawn").Pool(workers) if workers > 0 else None
@@ -173,6 +171,18 @@ class SinkWriter:
         return rows
 
     @property
+    def held(self) -> dict[int, rh.Hold]:
+        """Reviews partitions held at a review a newer release wrote: partition -> (topic,
+        offset, version), as the checkpoint keeps them (`sink.review_holds`)."""
+        return rh.holds(self.cp.extra, REVIEW_SCHEMA_VERSION)
+
+    def tell_holds(self) -> None:
+        """One WARNING a partition held, as when the hold began (at the start, once the
+        reviews topic's id is checked: `sink.app.same_reviews_topic`)."""
+        for part, (topic, offset, version) in sorted(self.held.items()):
+            log.warning("%s", held_line(topic, part, offset, version, REVIEW_SCHEMA_VERSION))
+
+    @property
     def review_offsets(self) -> dict[int, int]:
         """Next offset to read per partition of the reviews topic."""
         return {int(p): int(o) for p, o in self.cp.extra.get("review_offsets", {}).items()}
@@ -182,10 +192,10 @@ class SinkWriter:
         partition held at a review a newer release wrote (`held`) takes nothing from it on:
         its offset stays there (a restart, or that release, reads it again), its later
         records, which the consumer still reads, ignored; the rest goes on."""
-        offsets = self.review_offsets
+        offsets, held_before = self.review_offsets, self.held
         fresh = []
         for record in records:
-            if record[0] not in self.held and record[1] >= offsets.get(record[0], 0):
+            if record[0] not in held_before and record[1] >= offsets.get(record[0], 0):
                 offsets[record[0]] = record[1] + 1
                 fresh.append(record)
         if not fresh:
@@ -194,7 +204,7 @@ class SinkWriter:
         lines, rejected, held = self.reviews.apply(fresh, topic, now_utc(), self._lookup())
         for part, (offset, version) in held.items():
             offsets[part] = offset
-            self.held[part] = (topic, offset, version)
+            rh.hold(self.cp.extra, part, (topic, offset, version))
             log.warning("%s", held_line(topic, part, offset, version, REVIEW_SCHEMA_VERSION))
             self.changes += 1  # run.json's note says it
         # Noted now, as `matched` says: the case may leave the book before the next export.
@@ -210,7 +220,7 @@ class SinkWriter:
     def release_reviews(self) -> None:
         """Hold no reviews partition: the reviews topic was created again, read from its
         start (`sink.app.same_reviews_topic`)."""
-        self.held.clear()
+        rh.release(self.cp.extra)
 
     def _lookup(self) -> Callable[[str, str], str]:
         """What the sink knows of a reviewed id now (for reviews_log.csv's `matched`); the

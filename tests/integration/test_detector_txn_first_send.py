@@ -39,7 +39,7 @@ def test_fenced_by_another_instance_after_a_gap_before_the_first_send_is_the_fen
     a = Transactions(s, Watchdog(45.0), Metrics(), lambda: False, init_wait=30)
     made: list[object] = []
     a.on_new_producer = made.append  # a new producer would fence B's
-    output = KafkaOutput(a.producer, s, 1, a.sending)
+    output = KafkaOutput(a.producer, s, 1, a)
     a.begin()  # nothing reaches the coordinator yet
     b = make_transactional_producer(s)  # another instance with the same id: A's is fenced
     b.init_transactions(30)

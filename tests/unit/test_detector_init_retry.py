@@ -20,7 +20,8 @@ from confluent_kafka import KafkaError, KafkaException
 
 from detector.txn import DetectorError
 from shared import retry
-from shared.errors import ExitCode
+from shared.errors import AuditstreamError, ExitCode
+from shared.kafka import kafka_code
 from tests.unit.detector_fakes import FakeCluster, cluster_with, drained, fake_detector
 
 CONCURRENT = ("Failed to initialize Producer ID: Broker: Producer attempted to update a "
@@ -82,22 +83,55 @@ def test_concurrent_transactions_at_start_up_is_retried_and_the_detector_goes_on
     assert len(cluster.rows("transactions.scored")) == 20 and cluster.commits >= 1
 
 
-def test_concurrent_transactions_past_the_start_up_wait_ends_as_before(
+def test_concurrent_transactions_past_the_start_up_wait_exits_4_as_an_outage_past_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # The retries stop at DETECTOR_STARTUP_WAIT_S's end; the error then ends the start-up
-    # as it did at once before (run_service: exit 2, "Kafka client error").
+    # The retries stop at DETECTOR_STARTUP_WAIT_S's end. Before (init18): the error then
+    # ended the start-up as a client error, exit 2 (run_service: "Kafka client error"),
+    # which systemd does not restart (RestartPreventExitStatus=2 7): a coordinator still
+    # ending an earlier transaction is the cluster not ready, as a broker restart's
+    # COORDINATOR_LOAD_IN_PROGRESS past the wait (exit 4, restarted).
     cluster = cluster_with(10)
     inits = Inits(cluster, [concurrent()] * 100_000)
     began = time.monotonic()
-    with pytest.raises(KafkaException) as info:
+    with pytest.raises(AuditstreamError) as info:
         start(monkeypatch, cluster, inits, pause=0.02, state_dir=tmp_path, startup_wait_s=0.5)
     took = time.monotonic() - began
-    assert info.value.args[0].code() == KafkaError.CONCURRENT_TRANSACTIONS
+    assert info.value.exit_code == ExitCode.KAFKA_UNREACHABLE
+    assert kafka_code(info.value) == KafkaError.CONCURRENT_TRANSACTIONS
+    said = str(info.value)
+    assert said.startswith("transactional producer auditstream-detector-t: init_transactions "
+                           "was answered with a retriable error for 0 s "
+                           f"(DETECTOR_STARTUP_WAIT_S; last error: {CONCURRENT})"), said
+    assert said.endswith("a restart resumes exactly once, when it is ready"), said
     assert len(inits.calls) > 2, inits.calls  # retried, on one producer
     assert {producer for producer, _ in inits.calls} == {1}
     assert all(timeout <= 0.5 for _, timeout in inits.calls)  # never past the wait
     assert 0.5 <= took < 5.0
+
+
+def test_a_replacement_answered_concurrent_transactions_past_its_wait_exits_4(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import detector.txn as txn
+    from detector.metrics import Metrics, Watchdog
+    from detector.settings import DetectorSettings
+
+    monkeypatch.setattr(retry, "PAUSE_S", 0.02)
+    monkeypatch.setattr(txn, "REPLACE_RETRY_S", 0.3)
+    cluster = FakeCluster()
+    inits = Inits(cluster, [])
+    monkeypatch.setattr(txn, "make_transactional_producer", inits)
+    t = txn.Transactions(DetectorSettings(instance_id="t"), Watchdog(45.0), Metrics(None),
+                         lambda: False)
+    inits.errors = [concurrent()] * 100_000
+    with pytest.raises(AuditstreamError) as info:
+        t.replace_producer()
+    assert info.value.exit_code == ExitCode.KAFKA_UNREACHABLE
+    assert str(info.value).startswith(
+        "transactional producer auditstream-detector-t: init_transactions was answered with a "
+        f"retriable error for 0 s (last error: {CONCURRENT})"), info.value
+    assert {producer for producer, _ in inits.calls[1:]} == {2}  # one new producer
 
 
 @pytest.mark.parametrize(("error", "fenced"), [

@@ -7,6 +7,7 @@ import gc
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -232,7 +233,7 @@ def test_a_dead_letter_too_big_for_the_dlq_keeps_its_headers_without_the_value()
             sent.append({"topic": topic, **kw})
 
     out = KafkaOutput(TooBig(), DetectorSettings(instance_id="t"), 1,  # type: ignore[arg-type]
-                      lambda: None)
+                      SimpleNamespace(started=None, sending=lambda: None))
     out.dead(FakeMessage(0, 7, b"x" * 5000), [("error.class", b"SchemaError")])
     (msg,) = sent
     assert msg["value"] is None and msg["key"] == b"k"
@@ -261,7 +262,8 @@ def test_a_scored_row_is_produced_with_its_value_and_key_in_their_places() -> No
             return 0
 
     s = DetectorSettings(instance_id="t")
-    out = KafkaOutput(Positional(), s, 1, lambda: None)  # type: ignore[arg-type]
+    out = KafkaOutput(Positional(), s, 1,  # type: ignore[arg-type]
+                      SimpleNamespace(started=None, sending=lambda: None))
     out.scored(b"c1", b"{}")
     assert sent == [(s.topics.scored_topic, b"{}", b"c1")] and len(calls) == 2
 

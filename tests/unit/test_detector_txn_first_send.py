@@ -154,3 +154,36 @@ def test_a_zombie_paused_before_its_first_send_asks_the_group_as_one_past_its_ti
     assert cluster.producers == before
     assert "it ends and leaves the id to that one, which goes on" in str(info.value)
     assert len(asked) == 1
+
+
+def test_the_output_starts_the_age_at_the_first_send_and_asks_once_a_transaction(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `KafkaOutput.scored` called `Transactions.sending` for every row (a fifth of its own
+    # CPU with a no-op producer, bench/output_bench.py): it asks only while the open
+    # transaction has sent nothing, whichever send is first (a row, a dead letter).
+    calls: list[float | None] = []
+    real = txn.Transactions.sending
+
+    def sending(self: txn.Transactions) -> None:
+        calls.append(self.started)
+        real(self)
+    monkeypatch.setattr(txn.Transactions, "sending", sending)
+    now = clocked(monkeypatch)
+    detector = fake_detector(monkeypatch, cluster_with(), state_dir=tmp_path,
+                             transaction_timeout_ms=TIMEOUT_MS)
+    t, out = detector._txn, detector.processor.output
+    t.begin()
+    now[0] += 5.0
+    for i in range(1000):
+        out.scored(b"c%d" % i, b"{}")
+        now[0] += 0.01
+    assert t.started == 1005.0 and calls == [None]  # once, at the first row
+    t.commit([], lambda: None)
+    t.begin()
+    now[0] = 1020.0
+    out.dead(SimpleNamespace(key=lambda: b"k", value=lambda: b"v"),
+             [("error.class", b"SchemaError")])
+    now[0] += 1.0
+    out.scored(b"c1", b"{}")
+    assert t.started == 1020.0 and calls == [None, None]  # the dead letter was first

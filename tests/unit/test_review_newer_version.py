@@ -111,6 +111,59 @@ def test_a_held_partition_is_read_anew_when_the_reviews_topic_is_created_again(
     w.close()
 
 
+def test_the_hold_is_told_after_a_restart_before_the_held_review_is_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The hold is in the checkpoint, not only in memory (fixes19): before, a restart's
+    run.json (its first rollup, the page's and report.html's note) said nothing of it until
+    the consumer had read the held review again. A reviews topic created again, or a release
+    that reads the review's version, holds nothing."""
+    import sink.writer as writer
+    from sink.app import same_reviews_topic
+    from sink.health import note
+
+    w = _writer(tmp_path)
+    w.cp.extra["reviews_topic_id"] = "id-1"
+    w.add_reviews([(0, 0, _review("case", "c1", "confirmed", 1)), (0, 1, _newer())], REVIEWS)
+    w.checkpoint()
+    w.close()
+    w = _writer(tmp_path)  # a restart: nothing read yet
+    same_reviews_topic(w.cp, "id-1", REVIEWS)  # as sink.app.run_sink starts
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        w.tell_holds()
+    w.write_rollups()
+    assert SAID in note(tmp_path)
+    warned = [r.getMessage() for r in caplog.records if SAID in r.getMessage()]
+    assert len(warned) == 1, warned  # told once at the start, as when it began holding
+    # its later records, read on, are still not taken; the rest of the topic goes on
+    assert w.add_reviews([(0, 1, _newer()), (0, 2, _review("case", "c3", "dismissed", 3)),
+                          (1, 0, _review("case", "c5", "confirmed", 4))], REVIEWS) == 1
+    assert w.review_offsets == {0: 1, 1: 1}
+    w.checkpoint()
+    w.close()
+    assert _logged(tmp_path) == ["c1", "c5"]
+
+    # the reviews topic deleted and created again while the sink was down: read anew
+    w = _writer(tmp_path)
+    same_reviews_topic(w.cp, "id-2", REVIEWS)
+    w.write_rollups()
+    assert SAID not in note(tmp_path)
+    assert w.add_reviews([(0, 0, _review("case", "c6", "confirmed", 5))], REVIEWS) == 1
+    w.checkpoint()
+    w.close()
+
+    # a release that reads the held review's version holds nothing of it
+    w = _writer(tmp_path)
+    w.add_reviews([(0, 1, _newer())], REVIEWS)
+    w.checkpoint()
+    w.close()
+    monkeypatch.setattr(writer, "REVIEW_SCHEMA_VERSION", NEWER)
+    w = _writer(tmp_path)
+    assert w.held == {}
+    w.close()
+
+
 @pytest.mark.parametrize("version", [0, -1, REVIEW_SCHEMA_VERSION])
 def test_a_review_of_an_unknown_older_version_is_rejected_as_before(
         tmp_path: Path, version: int) -> None:
