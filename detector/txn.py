@@ -383,10 +383,13 @@ class Transactions:
         one. The group is asked once: the exit's shutdown, aborting with the fenced
         producer, is told the same (another DescribeConsumerGroups could abort the process,
         librdkafka #4605, or answer otherwise). Nor is it asked once this process has
-        made a producer since its last pause: that producer fenced whichever process held
-        the id before, so one listed now ends at its next transaction step; leaving too
-        would leave nobody (a zombie woken between the newer one's init_transactions and
-        its join asked, found none, made a producer, and left once that one had joined)."""
+        made a producer since its last pause long enough for a newer process to take the
+        id (`_newest`): that producer fenced whichever process held the id before, so one
+        listed now ends at its next transaction step; leaving too would leave nobody (a
+        zombie woken between the newer one's init_transactions and its join asked, found
+        none, made a producer, and left once that one had joined; both paused and woken
+        together, one made a producer, then its watchdog ran a second late on the loaded
+        machine, and that "pause" had it ask again, find the other and leave)."""
         if self._left is None and not self._newest() and self._newer_instance():
             self._left = (
                 f"transactional producer {self._s.transactional_id} {what}, and another "
@@ -396,10 +399,16 @@ class Transactions:
             raise DetectorError(self._left)
 
     def _newest(self) -> bool:
-        """Whether the current producer was made after the last pause the watchdog saw (its
-        marks brought up to date first): it holds the id's newest epoch."""
-        self._watchdog.paused_within(0.0)
-        paused = self._watchdog.paused_at
+        """Whether the current producer was made after the last pause the watchdog saw
+        (its marks brought up to date first) that could have let a newer process take the
+        id: one of the session's length (the group may have dropped this member) or of
+        transaction.timeout.ms (the coordinator aborted its transaction), whichever is
+        shorter. Then it holds the id's newest epoch. A shorter pause is not one: a check
+        of the watchdog a second late on a loaded machine counts as a pause elsewhere (the
+        group asked, a step's bound restarted), not here."""
+        s = self._s
+        paused = self._watchdog.last_pause(
+            min(s.session_timeout_ms, s.transaction_timeout_ms) / 1000)
         return paused is not None and self._made_at > paused
 
     def _age(self) -> float:
