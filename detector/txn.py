@@ -142,7 +142,7 @@ class Transactions:
         #: Why this process leaves its id to a newer one, once the group said so
         #: (`leave_to_newer`); None: not known to.
         self._left: str | None = None
-        #: When it began on the watchdog's clock (`_timed_out`: a pause since then).
+        #: When it began on the watchdog's clock (`_overdue`: a pause since then).
         self._begun_at = 0.0
         #: Whether a fence within the timeout has been met (the group asked about it once).
         self._fence_told = False
@@ -349,7 +349,8 @@ class Transactions:
                 "of its principal (Write and Describe on the transactional id, IdempotentWrite "
                 f"on the cluster) and {SIGN_IN_SETTINGS}") from exc
         fenced = fenced_error(self._s, exc)
-        if fenced is not None and not self._timed_out():
+        age = self._overdue()
+        if fenced is not None and age is None:
             # Another instance's fence: a zombie paused in its transaction before the first
             # send (no age at the coordinator) says so once the group lists that one. Asked
             # at the first fence only, not again at the shutdown's abort.
@@ -359,13 +360,13 @@ class Transactions:
             raise self.fenced_error(exc) or fenced from exc
         # Past the timeout it may also be a zombie: paused (SIGSTOP, a frozen VM) while its
         # supervisor started a newer process with its id. A new producer would fence that one.
-        if err.code() in FENCED:
-            self.leave_to_newer(f"was fenced while its transaction was open "
-                                f"{self._age():.0f} s ({err})")
+        if err.code() in FENCED and age is not None:
+            self.leave_to_newer(f"was fenced while its transaction was open {age:.0f} s "
+                                f"({err})")
             log.warning("%s: fenced after the transaction was open %.0f s, over "
                         "transaction.timeout.ms: the coordinator aborted it and bumped the "
                         "epoch (not another instance); replacing the producer and rewinding",
-                        step, self._age())
+                        step, age)
         else:
             log.warning("%s: the transactional producer failed fatally (%s); replacing it "
                         "and rewinding", step, err)
@@ -415,23 +416,28 @@ class Transactions:
         """Seconds since the open transaction's first send (0: nothing sent)."""
         return 0.0 if self.started is None else time.monotonic() - self.started
 
-    def _timed_out(self) -> bool:
-        """Whether the open transaction has outlived transaction.timeout.ms: the coordinator
-        then aborts it and bumps the producer's epoch, which fences the producer. Counted
-        from its first send: fenced with nothing sent, or within the timeout of that, it is
-        another instance's doing (a gap from begin, the batch scored or a pause, is not the
-        coordinator's: taken so, the new producer fenced that instance)."""
+    def _overdue(self) -> float | None:
+        """The open transaction's age when it has outlived transaction.timeout.ms (None:
+        not, or none open): the coordinator then aborts it and bumps the producer's epoch,
+        which fences the producer. Counted from its first send: fenced with nothing sent,
+        or within the timeout of that, it is another instance's doing (a gap from begin,
+        the batch scored or a pause, is not the coordinator's: taken so, the new producer
+        fenced that instance). The age returned is the one judged: the fenced line says it."""
         limit = self._s.transaction_timeout_ms / 1000
         if not self.open:
-            return False
-        if self.started is not None and self._age() >= limit:
-            return True
+            return None
+        age = self._age()
+        if self.started is not None and age >= limit:
+            return age
         # Paused (SIGSTOP, a frozen VM) since it began: judged from its begin, as before the
         # first-send clock, so a zombie woken first with nothing sent still asks the group
         # and, finding nobody, goes on with a new producer (the both-paused test's `older
-        # first`: counted from its first send it exited 2 fenced, 2026-12-07).
-        return (time.monotonic() - self.begun >= limit
-                and self._watchdog.paused_within(0.0, since=self._begun_at))
+        # first`: counted from its first send it exited 2 fenced, 2026-12-07). Its line
+        # gives the age from the begin (from the first send it said "open 0 s").
+        begun = time.monotonic() - self.begun
+        if begun >= limit and self._watchdog.paused_within(0.0, since=self._begun_at):
+            return begun
+        return None
 
     def producer_failed(self) -> bool:
         """Whether the current producer is the one that last failed fatally."""

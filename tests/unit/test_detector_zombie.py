@@ -508,11 +508,11 @@ def test_a_transaction_has_timed_out_from_exactly_its_timeout(
     now = [0.0]
     monkeypatch.setattr(txn, "time", SimpleNamespace(monotonic=lambda: now[0]))
     t.open, t.started = True, 1000.0
-    for at, out in [(1059.99, False), (1060.0, True), (1060.01, True)]:
+    for at, age in [(1059.99, None), (1060.0, 60.0), (1060.01, 60.01)]:
         now[0] = at
-        assert t._timed_out() is out, at
+        assert t._overdue() == (None if age is None else pytest.approx(age)), at
     t.open = False
-    assert not t._timed_out()
+    assert t._overdue() is None
 
 
 def test_the_zombies_exit_line_names_its_id_its_group_and_what_goes_on(
