@@ -389,8 +389,8 @@ class Transactions:
         listed now ends at its next transaction step; leaving too would leave nobody (a
         zombie woken between the newer one's init_transactions and its join asked, found
         none, made a producer, and left once that one had joined; both paused and woken
-        together, one made a producer, then its watchdog ran a second late on the loaded
-        machine, and that "pause" had it ask again, find the other and leave)."""
+        together, one that made a producer and then saw its watchdog run a second late on
+        a loaded machine would ask again, find the other and leave)."""
         if self._left is None and not self._newest() and self._newer_instance():
             self._left = (
                 f"transactional producer {self._s.transactional_id} {what}, and another "
