@@ -185,7 +185,16 @@ def test_both_paused_exactly_one_runs_on_when_they_wake(
                 assert a.alive(), a.logs()[-3000:]
                 assert time.monotonic() < deadline, f"A took nothing back:\n{a.logs()[-3000:]}"
                 time.sleep(0.2)
+        b_restored = restores(b)
         b.proc.send_signal(signal.SIGCONT)
+        # Fed once each process still running is back in the group with a partition (or one
+        # ended). Fed at once, one slow to rejoin on a loaded machine found every row scored
+        # by the other and idled with its fenced producer: both ran on (zombie19, 2026-12-07,
+        # load 17; docs/reliability.md's row of an idle zombie).
+        admin, group = make_admin(kafka, quiet=True), topics.env()["DETECTOR_GROUP_ID"]
+        until("both back in the group, or one ended", lambda: not (a.alive() and b.alive()) or (
+            restores(a) > restored and restores(b) > b_restored
+            and group_members(admin, group) == 2), [], timeout=90)
         feeder = produce_in_background(kafka, topics.input, txs[-AFTER_WAKING:], rate=250)
         deadline = time.monotonic() + 90
         while a.alive() and b.alive() and time.monotonic() < deadline:
