@@ -294,8 +294,12 @@ class Watchdog:
         self._cpu = cpu
         self._waited = waited if waited is not None else lambda: run_queue_wait(self.tid)
         self._open: _Open | None = None
-        #: When the last pause was seen (its wake-up, on `clock`); None: never.
+        #: When the last pause was seen (its wake-up, on `clock`), of any length; None: never.
         self.paused_at: float | None = None
+        #: The pauses seen that no later one outlasted, as (wake-up, length: the time since
+        #: the check before, at least the stop's), the longest first: what `last_pause`
+        #: answers from (a late check after a long stop does not hide the stop).
+        self._pauses: list[tuple[float, float]] = []
         #: The watchdog thread's native id (None: no thread).
         self.tid: int | None = None
         #: One check at a time (the watchdog's thread and `paused_within`'s): a check reads
@@ -324,9 +328,9 @@ class Watchdog:
 
     def check(self) -> str | None:
         """The step blocked for over the bound, if one is; restarts the clock after a pause.
-        Safe from any thread: the readings, the step's restart and `paused_at` change under
-        one lock, and the WARNING is written after it (another thread's check meanwhile
-        sees the whole pause)."""
+        Safe from any thread: the readings, the step's restart and the pause's marks change
+        under one lock, and the WARNING is written after it (another thread's check
+        meanwhile sees the whole pause)."""
         with self._lock:
             now, cpu, waited = self._clock(), self._cpu(), self._waited()
             span, self._checked = now - self._checked, now
@@ -341,6 +345,7 @@ class Watchdog:
                 if step is not None:
                     step.started = now  # a step that ended meanwhile is no longer read
                 self.paused_at = now
+                self._pauses = [p for p in self._pauses if p[1] > span] + [(now, span)]
             blocked = (step.step if not paused and step is not None
                        and now - step.started > self._limit else None)
         if paused:
@@ -359,6 +364,16 @@ class Watchdog:
         return self.paused_at is not None and (
             self._clock() - self.paused_at <= seconds
             or (since is not None and self.paused_at >= since))
+
+    def last_pause(self, at_least: float) -> float | None:
+        """When the last pause of `at_least` seconds or more was seen (its wake-up, on
+        `clock`; `check` run now too); None: none was. A pause's length is the time since
+        the check before it: a stop of that length always counts, one up to an interval
+        shorter may (`Transactions._newest`: whether a pause could have let a newer process
+        take the id, not a check a second late on a loaded machine)."""
+        self._await_own_check()
+        self.check()
+        return max((at for at, span in self._pauses if span >= at_least), default=None)
 
     def own_check(self) -> str | None:
         """A check of the watchdog's own thread (its loop's), counted for `paused_within`."""

@@ -164,7 +164,7 @@ class Transactions:
         #: Why this process leaves its id to a newer one, once the group said so
         #: (`leave_to_newer`); None: not known to.
         self._left: str | None = None
-        #: When it began on the watchdog's clock (`_timed_out`: a pause since then).
+        #: When it began on the watchdog's clock (`_overdue`: a pause since then).
         self._begun_at = 0.0
         #: Whether a fence within the timeout has been met (the group asked about it once).
         self._fence_told = False
@@ -373,7 +373,8 @@ class Transactions:
                 "of its principal (Write and Describe on the transactional id, IdempotentWrite "
                 f"on the cluster) and {SIGN_IN_SETTINGS}") from exc
         fenced = fenced_error(self._s, exc)
-        if fenced is not None and not self._timed_out():
+        age = self._overdue()
+        if fenced is not None and age is None:
             # Another instance's fence: a zombie paused in its transaction before the first
             # send (no age at the coordinator) says so once the group lists that one. Asked
             # at the first fence only, not again at the shutdown's abort.
@@ -383,13 +384,13 @@ class Transactions:
             raise self.fenced_error(exc) or fenced from exc
         # Past the timeout it may also be a zombie: paused (SIGSTOP, a frozen VM) while its
         # supervisor started a newer process with its id. A new producer would fence that one.
-        if err.code() in FENCED:
-            self.leave_to_newer(f"was fenced while its transaction was open "
-                                f"{self._age():.0f} s ({err})")
+        if err.code() in FENCED and age is not None:
+            self.leave_to_newer(f"was fenced while its transaction was open {age:.0f} s "
+                                f"({err})")
             log.warning("%s: fenced after the transaction was open %.0f s, over "
                         "transaction.timeout.ms: the coordinator aborted it and bumped the "
                         "epoch (not another instance); replacing the producer and rewinding",
-                        step, self._age())
+                        step, age)
         else:
             log.warning("%s: the transactional producer failed fatally (%s); replacing it "
                         "and rewinding", step, err)
@@ -407,10 +408,13 @@ class Transactions:
         one. The group is asked once: the exit's shutdown, aborting with the fenced
         producer, is told the same (another DescribeConsumerGroups could abort the process,
         librdkafka #4605, or answer otherwise). Nor is it asked once this process has
-        made a producer since its last pause: that producer fenced whichever process held
-        the id before, so one listed now ends at its next transaction step; leaving too
-        would leave nobody (a zombie woken between the newer one's init_transactions and
-        its join asked, found none, made a producer, and left once that one had joined)."""
+        made a producer since its last pause long enough for a newer process to take the
+        id (`_newest`): that producer fenced whichever process held the id before, so one
+        listed now ends at its next transaction step; leaving too would leave nobody (a
+        zombie woken between the newer one's init_transactions and its join asked, found
+        none, made a producer, and left once that one had joined; both paused and woken
+        together, one that made a producer and then saw its watchdog run a second late on
+        a loaded machine would ask again, find the other and leave)."""
         if self._left is None and not self._newest() and self._newer_instance():
             self._left = (
                 f"transactional producer {self._s.transactional_id} {what}, and another "
@@ -420,33 +424,44 @@ class Transactions:
             raise DetectorError(self._left)
 
     def _newest(self) -> bool:
-        """Whether the current producer was made after the last pause the watchdog saw (its
-        marks brought up to date first): it holds the id's newest epoch."""
-        self._watchdog.paused_within(0.0)
-        paused = self._watchdog.paused_at
+        """Whether the current producer was made after the last pause the watchdog saw
+        (its marks brought up to date first) that could have let a newer process take the
+        id: one of the session's length (the group may have dropped this member) or of
+        transaction.timeout.ms (the coordinator aborted its transaction), whichever is
+        shorter. Then it holds the id's newest epoch. A shorter pause is not one: a check
+        of the watchdog a second late on a loaded machine counts as a pause elsewhere (the
+        group asked, a step's bound restarted), not here."""
+        s = self._s
+        paused = self._watchdog.last_pause(
+            min(s.session_timeout_ms, s.transaction_timeout_ms) / 1000)
         return paused is not None and self._made_at > paused
 
     def _age(self) -> float:
         """Seconds since the open transaction's first send (0: nothing sent)."""
         return 0.0 if self.started is None else time.monotonic() - self.started
 
-    def _timed_out(self) -> bool:
-        """Whether the open transaction has outlived transaction.timeout.ms: the coordinator
-        then aborts it and bumps the producer's epoch, which fences the producer. Counted
-        from its first send: fenced with nothing sent, or within the timeout of that, it is
-        another instance's doing (a gap from begin, the batch scored or a pause, is not the
-        coordinator's: taken so, the new producer fenced that instance)."""
+    def _overdue(self) -> float | None:
+        """The open transaction's age when it has outlived transaction.timeout.ms (None:
+        not, or none open): the coordinator then aborts it and bumps the producer's epoch,
+        which fences the producer. Counted from its first send: fenced with nothing sent,
+        or within the timeout of that, it is another instance's doing (a gap from begin,
+        the batch scored or a pause, is not the coordinator's: taken so, the new producer
+        fenced that instance). The age returned is the one judged: the fenced line says it."""
         limit = self._s.transaction_timeout_ms / 1000
         if not self.open:
-            return False
-        if self.started is not None and self._age() >= limit:
-            return True
+            return None
+        age = self._age()
+        if self.started is not None and age >= limit:
+            return age
         # Paused (SIGSTOP, a frozen VM) since it began: judged from its begin, as before the
         # first-send clock, so a zombie woken first with nothing sent still asks the group
         # and, finding nobody, goes on with a new producer (the both-paused test's `older
-        # first`: counted from its first send it exited 2 fenced, 2026-12-07).
-        return (time.monotonic() - self.begun >= limit
-                and self._watchdog.paused_within(0.0, since=self._begun_at))
+        # first`: counted from its first send it exited 2 fenced, 2026-12-07). Its line
+        # gives the age from the begin (from the first send it said "open 0 s").
+        begun = time.monotonic() - self.begun
+        if begun >= limit and self._watchdog.paused_within(0.0, since=self._begun_at):
+            return begun
+        return None
 
     def producer_failed(self) -> bool:
         """Whether the current producer is the one that last failed fatally."""

@@ -8,6 +8,7 @@ replaced its producer, fencing that instance in turn."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -109,13 +110,13 @@ def test_the_age_counts_from_the_first_send_not_from_begin(
     t = detector._txn
     t.begin()
     now[0] += 100.0
-    assert not t._timed_out()  # nothing sent: no transaction at the coordinator
+    assert t._overdue() is None  # nothing sent: no transaction at the coordinator
     t.sending()
     now[0] += 59.99
     t.sending()  # a later send does not move the clock
-    assert not t._timed_out()
+    assert t._overdue() is None
     now[0] += 0.01
-    assert t._timed_out()
+    assert t._overdue() == pytest.approx(60.0)  # from the first send, not the begin's 160
 
 
 @pytest.mark.parametrize("newer_listed", [True, False], ids=["newer listed", "none listed"])
@@ -153,6 +154,8 @@ def test_a_zombie_paused_before_its_first_send_asks_the_group_as_one_past_its_ti
     assert info.value.exit_code == ExitCode.USAGE
     assert cluster.producers == before
     assert "it ends and leaves the id to that one, which goes on" in str(info.value)
+    # the age judged, from its begin (from the first send it said "open 0 s")
+    assert "was fenced while its transaction was open 61 s (" in str(info.value)
     assert len(asked) == 1
 
 
@@ -187,3 +190,38 @@ def test_the_output_starts_the_age_at_the_first_send_and_asks_once_a_transaction
     now[0] += 1.0
     out.scored(b"c1", b"{}")
     assert t.started == 1020.0 and calls == [None, None]  # the dead letter was first
+
+
+def hooks(*each: Any) -> Any:
+    """One fault hook calling each of `each` in turn."""
+    def hook(at: str, p: int, off: int) -> None:
+        for h in each:
+            h(at, p, off)
+    return hook
+
+
+@pytest.mark.parametrize("where", ["paused since its begin", "after its first send"])
+def test_the_fenced_line_gives_the_age_the_timeout_was_judged_by(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    where: str
+) -> None:
+    # Fenced past the timeout, nobody newer listed: the WARNING before the producer is
+    # replaced says how long the transaction was open as judged. Paused 61 s since its
+    # begin with nothing sent, that is from its begin (before: "open 0 s", the first send's
+    # age); 30 s scoring and then 61 s after its first row, from the first row (61 s, not
+    # the begin's 91).
+    now = clocked(monkeypatch)
+    cluster = cluster_with()
+    paused = where == "paused since its begin"
+    hook = (paused_once(now, "core") if paused else
+            hooks(paused_once(now, "core", seconds=30.0), paused_once(now, "produce", nth=2)))
+    detector = fake_detector(monkeypatch, cluster, hook=hook, members=lambda *a, **k: [],
+                             state_dir=tmp_path, transaction_timeout_ms=TIMEOUT_MS)
+    monkeypatch.setattr(detector._watchdog, "paused_within",
+                        lambda seconds, since=None: paused)
+    cluster.on_txn = fails_at("commit", fatal(KafkaError._FENCED, FENCED_TEXT))
+    with caplog.at_level(logging.WARNING, "detector"):
+        replaced_once(detector, cluster)
+    [line] = [r.getMessage() for r in caplog.records if "fenced after" in r.getMessage()]
+    assert line.startswith("commit: fenced after the transaction was open 61 s, over "
+                           "transaction.timeout.ms"), line

@@ -312,6 +312,28 @@ def test_paused_within_also_says_whether_a_pause_was_seen_since_a_time() -> None
     assert w.now() == 40.0
 
 
+def test_the_last_pause_of_a_length_is_kept_apart_from_the_shorter_ones_since() -> None:
+    # A pause's length is the time since the check before it (the stop is no longer): a
+    # check late by a second on a loaded machine after a long stop must not hide the stop
+    # from a question about long pauses (`Transactions._newest`, the both-paused broker
+    # test woken together).
+    clock, cpu = _Clock(), _Clock()
+    w = Watchdog(4.0, clock, run=False, cpu=cpu)
+    assert w.last_pause(0.0) is None  # never paused
+    assert _checks(w, clock, 1, 2, 20, *range(21, 31), 33, 34) == [None] * 15
+    assert w.paused_at == 33.0  # the latest pause, of any length (as before)
+    assert w.last_pause(18.0) == 20.0  # stopped 2 -> 20: 18 s, at the bound
+    assert w.last_pause(18.01) is None  # just past it
+    assert w.last_pause(3.0) == 33.0  # 30 -> 33: late 2 s, a pause of 3
+    assert w.last_pause(3.01) == 20.0
+    assert w.last_pause(0.0) == 33.0
+    clock.now = 54.0  # stopped 20 s: longer than both, the marks of both move to it
+    assert w.last_pause(18.0) == 54.0
+    assert w.last_pause(3.0) == 54.0
+    assert w.last_pause(20.01) is None
+    assert w.paused_at == 54.0
+
+
 @pytest.mark.parametrize(("limit", "interval"),
                          [(2.0, 0.5), (3.96, 0.99), (4.0, 1.0), (4.04, 1.0), (45.0, 1.0)])
 def test_the_watchdog_checks_four_times_a_bound_and_at_least_every_second(
