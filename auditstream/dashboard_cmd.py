@@ -137,7 +137,10 @@ def _screenshots(args: argparse.Namespace) -> int:
             for name in ("kpis", "volume", "cases"):
                 page.open(f"{report.as_uri()}#page={name}",
                           ready=f"document.body.dataset.page === '{name}'")
-                print(f"wrote {shown(page.screenshot(out / f'report-{name}.png'))}")
+                # the whole page (its footer, the daily chart under the fold), but the
+                # cases: their first screen says what the table is
+                png = page.screenshot(out / f"report-{name}.png", full_page=name != "cases")
+                print(f"wrote {shown(png)}")
         if pbix is not None:
             from dashboard.preview import write_previews
 

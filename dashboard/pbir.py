@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dashboard.spec import NAME, PAGES, Field, Page, Visual
+from dashboard.spec import NAME, PAGES, Field, Page, Visual, display_name
 from dashboard.tmdl import tag
 from shared.atomic import atomic_write_text
 
@@ -48,11 +48,14 @@ def field_expression(f: Field) -> dict[str, Any]:
 
 
 def _projection(f: Field) -> dict[str, Any]:
+    """A field bound to a visual, shown by its human name (`spec.display_name`): without a
+    `displayName`, Desktop shows the native name (`Sum of ml_expected_cost`)."""
     ref = f"{f.table}.{f.name}"
+    shown = {"displayName": display_name(f)}
     if f.kind == "sum":
         return {"field": field_expression(f), "queryRef": f"Sum({ref})",
-                "nativeQueryRef": f"Sum of {f.name}"}
-    return {"field": field_expression(f), "queryRef": ref, "nativeQueryRef": f.name}
+                "nativeQueryRef": f"Sum of {f.name}", **shown}
+    return {"field": field_expression(f), "queryRef": ref, "nativeQueryRef": f.name, **shown}
 
 
 def visual_json(v: Visual, z: int) -> dict[str, Any]:

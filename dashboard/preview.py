@@ -15,20 +15,42 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dashboard.measures import MEASURES
-from dashboard.spec import DATE_TABLE, PAGES, Field, Page, Visual
+from dashboard.measures import MEASURE_TABLE, MEASURES
+from dashboard.spec import COLUMN_FORMATS, DATE_TABLE, PAGES, Field, Page, Visual, display_name
 
 Evaluate = Callable[[list[str], str | None], dict[str, Any]]
 _FMT = {m.name: m.fmt for m in MEASURES}
 _COLORS = ("#118dff", "#e66c37", "#6b007b", "#12239e")
+_TIME_PICTURE = "yyyy-mm-dd HH:nn"
+
+
+def cell(value: Any, column: str = "") -> str:
+    """A table or slicer cell as Power BI shows it: empty for a blank (pandas' `<NA>`,
+    `nan`), the threshold grid as 0.00."""
+    if value is None or (not isinstance(value, str) and bool(_isna(value))):
+        return ""
+    if COLUMN_FORMATS.get(column) == "0.00":
+        return f"{float(value):.2f}"
+    return str(value)
+
+
+def _isna(value: Any) -> Any:
+    import pandas as pd
+
+    try:
+        return pd.isna(value)
+    except (TypeError, ValueError):
+        return False
 
 
 def fmt(name: str, value: Any) -> str:
     if value is None:
         return "(Blank)"
+    kind = _FMT.get(name, "")
+    if kind == _TIME_PICTURE:  # a time measure ("Oldest Open Case"): 2025-01-01 11:54
+        return str(value).replace("T", " ")[:16]
     if isinstance(value, str):  # a text measure ("data as of ...")
         return value
-    kind = _FMT.get(name, "")
     if kind.endswith("%"):
         return f"{float(value) * 100:.1f}%"
     if kind == "0.00":
@@ -39,16 +61,18 @@ def fmt(name: str, value: Any) -> str:
 def _bars(cats: list[str], series: dict[str, list[float]], w: int, h: int) -> str:
     top = max([1e-9, *(v for vs in series.values() for v in vs)])
     bw = (w - 40) / max(len(cats), 1)
+    base = h - 70  # room under the axis for the turned labels
     out = []
     for i, cat in enumerate(cats):
         for j, (_, vs) in enumerate(series.items()):
-            bh = (h - 60) * vs[i] / top
+            bh = (base - 20) * vs[i] / top
             x = 30 + i * bw + j * bw * 0.8 / len(series) + bw * 0.1
             width = bw * 0.8 / len(series) - 2
-            out.append(f'<rect x="{x:.1f}" y="{h - 40 - bh:.1f}" width="{width:.1f}"'
+            out.append(f'<rect x="{x:.1f}" y="{base - bh:.1f}" width="{width:.1f}"'
                        f' height="{bh:.1f}" fill="{_COLORS[j % 4]}"/>')
-        out.append(f'<text x="{30 + (i + 0.5) * bw:.1f}" y="{h - 24}" text-anchor="middle">'
-                   f"{html.escape(cat[:14])}</text>")
+        x, y = 30 + (i + 0.5) * bw, base + 12  # whole, turned as Desktop turns long labels
+        out.append(f'<text x="{x:.1f}" y="{y}" text-anchor="end" '
+                   f'transform="rotate(-25 {x:.1f} {y})">{html.escape(cat)}</text>')
     return "".join(out)
 
 
@@ -71,7 +95,7 @@ def _lines(xs: list[str], series: dict[str, list[float | None]], w: int, h: int)
     return "".join(out)
 
 
-def _donut(parts: list[float], h: int) -> str:
+def _donut(parts: list[float], names: list[str], h: int) -> str:
     total, angle, out = sum(parts) or 1.0, -math.pi / 2, []
     cx, cy, r = h / 2 + 20, h / 2, h / 2 - 10
     for j, part in enumerate(parts):
@@ -85,8 +109,9 @@ def _donut(parts: list[float], h: int) -> str:
                    f'{x1:.1f},{y1:.1f} Z" fill="{_COLORS[j % 4]}"/>')
         angle = end
     out.append(f'<circle cx="{cx}" cy="{cy}" r="{r * 0.55:.1f}" fill="#fff"/>')
-    out += [f'<text x="{cx + r + 30:.1f}" y="{cy - 20 + 18 * j:.1f}">{int(p)}</text>'
-            for j, p in enumerate(parts)]
+    out += [f'<text x="{cx + r + 30:.1f}" y="{cy - 20 + 18 * j:.1f}">'
+            f"{html.escape(n)}: {int(p)}</text>" for j, (n, p) in enumerate(zip(names, parts,
+                                                                                  strict=True))]
     return "".join(out)
 
 
@@ -103,12 +128,15 @@ def _body(v: Visual, ev: Evaluate, tables: Callable[[str], Any]) -> str:
         value = ev([name], None)[name]
         size = ' class="text"' if isinstance(value, str) else ""
         return (f'<div class="card"><b{size}>{html.escape(fmt(name, value))}</b>'
-                f"<small>{html.escape(name)}</small></div>")
+                f"<small>{html.escape(display_name(fields[0]))}</small></div>")
     if v.type == "slicer":
         f = fields[0]
-        values = sorted(set(tables(f.table)[f.name].fillna("").astype(str)))
+        column = tables(f.table)[f.name]
+        values = sorted({cell(x, f.name) or "(Blank)" for x in column},
+                        key=lambda s: (float(s) if f.name in COLUMN_FORMATS else 0, s))
         items = "".join(f"<li>&#9711; {html.escape(s)}</li>" for s in values[:24])
-        return f"<ul>{items}</ul>"
+        wide = ' class="wide"' if max(map(len, values), default=0) > 12 else ""
+        return f"<ul{wide}>{items}</ul>"
     if v.type == "tableEx":
         frame = tables(fields[0].table)
         for f in fields:  # a measure that is blank for a row hides it, as in Power BI
@@ -117,16 +145,18 @@ def _body(v: Visual, ev: Evaluate, tables: Callable[[str], Any]) -> str:
         frame = frame.head(16).copy()
         for column in frame.select_dtypes("datetime"):  # stored as double days: round to 1 s
             frame[column] = frame[column].dt.round("s")
-        head = "".join(f"<th>{html.escape(f.name)}</th>" for f in fields)
+        head = "".join(f"<th>{html.escape(display_name(f))}</th>" for f in fields)
         rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(r[f.name])[:60])}</td>" for f in fields)
+            "<tr>" + "".join(f"<td>{html.escape(cell(r[f.name], f.name)[:60])}</td>"
+                             for f in fields)
             + "</tr>" for _, r in frame.iterrows())
         return f"<table><tr>{head}</tr>{rows}</table>"
     measures = [f for f in v.roles.get("Y", ()) if f.kind == "measure"]
     if "Category" not in v.roles:  # the donut: one slice per measure
         got = ev([f.name for f in measures], None)
         parts = [float(got[f.name] or 0) for f in measures]
-        return _svg(w, h, _donut(parts, h - 30), [f.name for f in measures])
+        names = [display_name(f) for f in measures]
+        return _svg(w, h, _donut(parts, names, h - 30), names)
     cat = v.roles["Category"][0]
     return _category_chart(v, cat, ev, tables)
 
@@ -147,25 +177,23 @@ def _svg(w: int, h: int, inner: str, legend: list[str]) -> str:
 def _category_chart(v: Visual, cat: Field, ev: Evaluate, tables: Callable[[str], Any]) -> str:
     _, _, w, h = v.box
     frame = tables(cat.table)
-    cats = sorted(set(frame[cat.name].fillna("").astype(str)))
-    if cat.name == "date":
-        cats = [c[:10] for c in cats]
-    ys = v.roles["Y"]
-    series: dict[str, list[Any]] = {}
-    for f in ys:
-        if f.kind == "sum":
-            sums = frame.groupby(frame[cat.name].astype(str))[f.name].sum()
-            series[f"Sum of {f.name}"] = [float(sums.get(c, 0)) for c in sorted(sums.index)]
+    keys = sorted(set(frame[cat.name].dropna()))
+    cats = [cell(c, cat.name)[:10] if cat.name == "date" else cell(c, cat.name) for c in keys]
+    series: dict[str, list[float | None]] = {}
+    for f in v.roles["Y"]:
+        if f.kind == "sum":  # a blank column sums to blank, not 0 (no capacity: no line)
+            sums = frame.groupby(frame[cat.name])[f.name].sum(min_count=1)
+            got = [sums.get(c) for c in keys]
         else:
             key = f"{cat.table}.{cat.name}"
-            series[f.name] = [ev([f.name], json.dumps({key: [_typed(c)]}))[f.name]
-                              for c in sorted(set(frame[cat.name]))]
-    draw = _lines if v.type == "lineChart" else _bars
-    clean = {k: [None if s is None else float(s) for s in vs] for k, vs in series.items()}
-    if draw is _bars:
-        return _svg(w, h, _bars(cats, {k: [s or 0.0 for s in vs] for k, vs in clean.items()},
-                                w, h - 30), list(series))
-    return _svg(w, h, _lines(cats, clean, w, h - 30), list(series))
+            got = [ev([f.name], json.dumps({key: [_typed(c)]}))[f.name] for c in keys]
+        series[display_name(f)] = [None if cell(x) == "" else float(x) for x in got]
+    if v.type == "lineChart":
+        return _svg(w, h, _lines(cats, series, w, h - 30), list(series))
+    # Power BI leaves out a category whose every value is blank (recall of "normal" rows)
+    shown = [i for i in range(len(cats)) if any(vs[i] is not None for vs in series.values())]
+    bars = {k: [vs[i] or 0.0 for i in shown] for k, vs in series.items()}
+    return _svg(w, h, _bars([cats[i] for i in shown], bars, w, h - 30), list(series))
 
 
 def _typed(value: Any) -> Any:
@@ -175,7 +203,28 @@ def _typed(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def drilled(tables: Callable[[str], Any]) -> Callable[[str], Any]:
+    """The tables as the drill-through page sees them from the top case (rank 1): that case,
+    and only its transactions (cases -> case_transactions -> transactions_scored). Without
+    it the page listed every case and the first transactions of the data, none of them the
+    case's."""
+    def table(name: str) -> Any:
+        frame = tables(name)
+        cases = tables("cases")
+        if cases.empty or name not in ("cases", MEASURE_TABLE):
+            return frame
+        top = str(cases.sort_values("rank")["case_id"].iloc[0])
+        if name == "cases":
+            return frame[frame["case_id"].astype(str) == top]
+        links = tables("case_transactions")
+        ids = set(links[links["case_id"].astype(str) == top]["transaction_id"].astype(str))
+        return frame[frame["transaction_id"].astype(str).isin(ids)]
+    return table
+
+
 def page_html(page: Page, ev: Evaluate, tables: Callable[[str], Any]) -> str:
+    if page.drillthrough is not None:
+        tables = drilled(tables)
     boxes = []
     for v in page.visuals:
         x, y, w, h = v.box
@@ -196,7 +245,7 @@ h3{margin:0 0 4px;font-size:13px}
 .card{display:flex;flex-direction:column;align-items:center;justify-content:center;height:100%}
 .card b{font-size:30px;font-weight:400} .card small{color:#666;margin-top:4px}
 .card b.text{font-size:14px;text-align:center}
-ul{list-style:none;margin:0;padding:0;columns:2} li{padding:1px 0}
+ul{list-style:none;margin:0;padding:0;columns:2} li{padding:1px 0} ul.wide{columns:1}
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #eee;padding:2px 4px;text-align:left;font-size:11px}
 svg text{font-size:10px;fill:#555} .legend span{margin-right:10px}

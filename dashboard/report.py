@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from dashboard.spec import CASE_TABLE
 from shared.atomic import atomic_write_text
 from shared.columns import (
     ASSURANCE_COLUMNS,
@@ -31,6 +32,7 @@ from shared.columns import (
     METRICS_BY_TYPE_COLUMNS,
     STATUS_COLUMNS,
     THRESHOLD_COLUMNS,
+    column_label,
 )
 from shared.csv_encoding import unmatched_header
 from shared.csv_lines import BoundedLines, LineTooLong, TextSource
@@ -153,6 +155,10 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
     data["status"] = read_status(exports_dir, now or datetime.now(UTC).replace(tzinfo=None))
     # beside the freshness: fields of scored messages the sink did not know (`shared.skew`)
     data["skew"] = skew_note(run)
+    # how the page names each column and run.json key: as Power BI's visuals do
+    named = sorted({*data["run"], *CASES_COLUMNS, *ASSURANCE_COLUMNS, *THRESHOLD_COLUMNS})
+    data["labels"] = {name: column_label(name) for name in named}
+    data["case_columns"] = list(CASE_TABLE)  # as Power BI's cases table
     return data
 
 

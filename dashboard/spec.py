@@ -26,6 +26,7 @@ from shared.columns import (
     SCORED_TYPES,
     STATUS_COLUMNS,
     THRESHOLD_COLUMNS,
+    column_label,
 )
 from shared.dayfiles import PREFIX, SCORED_DIR
 from shared.exports_folder import (
@@ -69,6 +70,11 @@ _TIMES = {"first_time", "last_time", "day"}
 _STATUS_TIMES = {"data_as_of", "last_row_written_at", "heartbeat_at", "stopped_at"}
 _STATUS_COUNTS = {"rows", "lag_messages", "minutes_behind"}
 _TEXT |= {"auditstream_version", "librdkafka_version", "model_versions", "source"}
+
+
+#: Columns shown otherwise than their type's default: the threshold grid as 0.00 .. 1.00
+#: (the slicer and the cost axis read "0.2" and "0.0" for 0.20 and 0.00, as General).
+COLUMN_FORMATS: dict[str, str] = {"threshold": "0.00"}
 
 
 class UntypedColumnError(KeyError):
@@ -195,6 +201,33 @@ class Field:
     kind: str = "measure"  # measure | column | sum
 
 
+#: Measures a visual names otherwise than their words say (the names report.html uses).
+_MEASURE_LABELS = {
+    "Recommended Cost Marker": "Recommended threshold",
+    "Total Anomalies": "Labelled anomalies",
+    "Anomaly Rate": "Anomaly rate (labels)",
+    "KPI Hybrid Flagged": "Total flagged (hybrid)",
+    "Recommended Mode Cases Per Day": "Expected cases per day (recommended mode)",
+    "Recommended Cases Per Day": "Cases per day at the recommended threshold",
+    "Outside Date Range Row": "Rows outside the range",
+    "Labels Note": "Labels",
+    "Date Range Note": "Date range",
+}
+
+
+def display_name(f: Field) -> str:
+    """What a visual shows for a field (legend, tooltip, card label, table header): a
+    column as `shared.columns.column_label` names it (report.html's names), a measure in
+    sentence case without the `KPI ` of the cards' thresholds.csv lookups; never `Sum of
+    ...` nor a snake_case name."""
+    if f.kind != "measure":
+        return column_label(f.name)
+    if f.name in _MEASURE_LABELS:
+        return _MEASURE_LABELS[f.name]
+    first, *rest = f.name.removeprefix("KPI ").split(" ")
+    return " ".join([first, *(w if w.isupper() else w.lower() for w in rest)])
+
+
 def m(name: str) -> Field:
     return Field(MEASURE_TABLE, name)
 
@@ -222,14 +255,15 @@ class Page:
     drillthrough: Field | None = None  # a drill-through page, filtered to this field
 
 
-def _card(name: str, measure: str, x: int, y: int, w: int = 200) -> Visual:
-    title = measure.removeprefix("KPI ")
-    return Visual(name, "card", {"Values": (m(measure),)}, (x, y, w, 110), title)
+def _card(name: str, measure: str, x: int, y: int, w: int = 200, h: int = 110) -> Visual:
+    return Visual(name, "card", {"Values": (m(measure),)}, (x, y, w, h),
+                  display_name(m(measure)))
 
 
 def _slicer(name: str, table: str, column: str, box: tuple[int, int, int, int],
             sync: str = "") -> Visual:
-    return Visual(name, "slicer", {"Values": (col(table, column),)}, box, column, sync)
+    return Visual(name, "slicer", {"Values": (col(table, column),)}, box,
+                  column_label(column), sync)
 
 
 _THRESHOLD_SLICER = ("thresholds", "threshold", (20, 20, 180, 590), "threshold")
@@ -237,18 +271,23 @@ _THRESHOLD_SLICER = ("thresholds", "threshold", (20, 20, 180, 590), "threshold")
 
 def _labels_note(name: str, x: int, y: int) -> Visual:
     """"no labels: see Assurance" on the label-based pages when the exports have none."""
-    return Visual(name, "card", {"Values": (m("Labels Note"),)}, (x, y, 180, 80), "Labels")
+    return _card(name, "Labels Note", x, y, 180, 80)
 
 
 def _freshness(name: str, x: int, y: int, w: int, h: int) -> Visual:
     """The "data as of ..., N minutes behind the stream" card every page carries."""
-    return Visual(name, "card", {"Values": (m("Data As Of"),)}, (x, y, w, h), "Data as of")
+    return _card(name, "Data As Of", x, y, w, h)
 def _date_range(name: str, x: int, y: int, w: int, h: int) -> Visual:
     """The date range the axes span and how many rows are dated outside it."""
-    return Visual(name, "card", {"Values": (m("Date Range Note"),)}, (x, y, w, h),
-                  "Date range")
+    return _card(name, "Date Range Note", x, y, w, h)
 
 
+#: The cases table's columns, in order, on the Cases page and in report.html (which had the
+#: channel and the labelled type, Power BI's table not).
+CASE_TABLE: tuple[str, ...] = (
+    "rank", "case_id", "customer_id", "first_time", "last_time", "transactions",
+    "total_amount", "channel", "score", "anomaly_type", "triggered_rules", "reasons_top3",
+    "outcome")
 #: A row of cards per mode a threshold can be recommended for (ML, hybrid, combined).
 _KPIS = tuple(f"KPI {label(mode)} {name}" for mode in RECOMMEND_MODES
               for name in ("Precision", "Recall", "Workload %"))
@@ -277,7 +316,7 @@ PAGES: tuple[Page, ...] = (
                 "Y": (m("ML Recall"), m("Rules Recall"), m("Hybrid Recall"),
                       m("Combined Recall"))},
                (220, _CHARTS_Y, 500, 700 - _CHARTS_Y),
-               "Recall by anomaly type (model vs rules vs hybrid)"),
+               "Recall by anomaly type (ML, rules, hybrid, combined)"),
         Visual("costCurve", "lineChart",
                {"Category": (col("thresholds", "threshold"),),
                 "Y": (*(col("thresholds", f"{mode}_expected_cost", "sum")
@@ -303,18 +342,16 @@ PAGES: tuple[Page, ...] = (
                (640, 140, 620, 270), "Flagged by channel"),
         Visual("perDay", "lineChart",
                {"Category": (col(DATE_TABLE, "date"),),
-                "Y": (m("Hybrid Flagged"), m("ML Flagged"))},
+                "Y": (m("ML Flagged"), m("Hybrid Flagged"), m("Total Anomalies"))},
                (220, 420, 830, 280), "Flagged per day (the data's date range)"),
         _date_range("dateRange", 1060, 420, 200, 280),
     )),
     Page("cases", "Cases", (
         _slicer("caseType", "cases", "anomaly_type", (20, 20, 200, 300)),
-        _slicer("caseChannel", "cases", "channel", (20, 340, 200, 300)),
-        _freshness("freshness3", 20, 650, 200, 60),
+        _slicer("caseChannel", "cases", "channel", (20, 340, 200, 200)),
+        _freshness("freshness3", 20, 560, 200, 140),
         Visual("caseTable", "tableEx",
-               {"Values": tuple(col("cases", c) for c in (
-                   "rank", "case_id", "customer_id", "first_time", "last_time", "transactions",
-                   "total_amount", "score", "triggered_rules", "reasons_top3", "outcome"))},
+               {"Values": tuple(col("cases", c) for c in CASE_TABLE)},
                (240, 20, 1020, 680), "Cases (right-click a case: Drill through > Case detail)"),
     )),
     Page("assurance", "Assurance", (
@@ -347,7 +384,7 @@ PAGES: tuple[Page, ...] = (
                (800, 490, 460, 210), "Outcomes"),
     )),
     Page("caseDetail", "Case detail", (
-        _freshness("freshness5", 1070, 20, 190, 60),
+        _freshness("freshness5", 1070, 20, 190, 120),
         Visual("caseHeader", "tableEx",
                {"Values": tuple(col("cases", c) for c in (
                    "case_id", "customer_id", "first_time", "last_time", "transactions",

@@ -14,6 +14,7 @@ from pathlib import Path
 from dashboard.measures import MEASURE_TABLE, MEASURES
 from dashboard.spec import (
     ARCHIVE_YEARS,
+    COLUMN_FORMATS,
     DATE_COLUMNS,
     DATE_TABLE,
     NAME,
@@ -162,8 +163,8 @@ def _column_tmdl(table: str, column: str, kind: str, *, key: bool = False) -> li
     out = [f"\tcolumn {quote(column)}", f"\t\tdataType: {kind}"]
     if key:
         out += ["\t\tisKey", "\t\tformatString: yyyy-mm-dd"]
-    elif kind in _FORMATS:
-        out.append(f"\t\tformatString: {_FORMATS[kind]}")
+    elif column in COLUMN_FORMATS or kind in _FORMATS:
+        out.append(f"\t\tformatString: {COLUMN_FORMATS.get(column) or _FORMATS[kind]}")
     return [*out, f"\t\tlineageTag: {tag('column', table, column)}",
             "\t\tsummarizeBy: none", f"\t\tsourceColumn: {column}", "",
             "\t\tannotation SummarizationSetBy = Automatic", ""]

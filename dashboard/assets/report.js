@@ -11,6 +11,12 @@
   const pctRaw = (v) => (isNaN(v) ? "n/a" : v.toFixed(1) + "%");
   const int = (v) => (isNaN(v) ? "n/a" : Math.round(v).toLocaleString("en-US"));
   const money = (v) => (isNaN(v) ? "n/a" : v.toLocaleString("en-US", {maximumFractionDigits: 2}));
+  // a column or run.json key as a person reads it (shared.columns.column_label, the names
+  // Power BI's visuals show)
+  const LABELS = D.labels || {};
+  const named = (c) => LABELS[c] || c.replace(/_/g, " ");
+  // an ISO time as the cards and tables show it: date and time apart, no `T`
+  const when = (v) => String(v).replace(/^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)/, "$1 $2");
   const rows = D.thresholds || [];
   const byK = new Map(rows.map((r) => [Math.round(num(r.threshold) * 100), r]));
   const rec = rows.find((r) => String(r.is_recommended).toLowerCase() === "true");
@@ -57,10 +63,19 @@
   }
   const total = (m) => Array.from(m.values()).reduce((a, b) => a + b, 0);
 
+  // The top of a value axis of 4 steps: a round step (1, 2, 2.5, 5 ... x 10^n; whole for
+  // counts), so no two ticks read the same (0, 2, 2, 4, 5, 7 for a top of 7).
+  function axisTop(max, whole) {
+    const raw = Math.max(max, 1e-9) / 4, e = Math.pow(10, Math.floor(Math.log10(raw)));
+    let step = [1, 2, 2.5, 3, 4, 5, 6, 8, 10].map((f) => f * e).find((x) => x >= raw * (1 - 1e-9));
+    if (whole) step = Math.max(1, Math.ceil(step));
+    return step * 4;
+  }
+
   function bars(target, cats, series, fmt, maxV) {
     const W = 520, H = 260, L = 48, B = 70, T = 10;
     const s = svgEl("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img"});
-    const top = maxV || Math.max(1, ...series.flatMap((x) => x.values));
+    const top = maxV || axisTop(Math.max(1, ...series.flatMap((x) => x.values)), fmt === int);
     const bw = (W - L - 10) / Math.max(cats.length, 1);
     const w = (bw * 0.8) / series.length;
     s.appendChild(svgEl("line", {x1: L, y1: H - B, x2: W, y2: H - B, stroke: GREY}));
@@ -86,14 +101,15 @@
   function lines(target, xs, series, fmt, marks, xfmt, width, cap) {
     const W = width || 1040, H = 260, L = 56, B = 40, T = 10, R = 12;
     const s = svgEl("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img"});
-    const top = cap || Math.max(1, ...series.flatMap((x) => x.values.filter((v) => !isNaN(v))));
+    const top = axisTop(cap || Math.max(1, ...series.flatMap((x) => x.values.filter((v) => !isNaN(v)))), fmt === int);
     const X = (i) => L + ((W - L - R) * i) / Math.max(xs.length - 1, 1);
     const Y = (v) => H - B - ((H - B - T) * Math.min(v, top)) / top;
     s.appendChild(svgEl("line", {x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: GREY}));
     for (let g = 0; g <= 4; g++) {
       s.appendChild(svgEl("text", {x: L - 4, y: Y((top * g) / 4) + 4, "text-anchor": "end"}, fmt((top * g) / 4)));
     }
-    const step = Math.max(1, Math.ceil(xs.length / 10));
+    // at most 11 labels, a round step apart (0.00, 0.10, ...; a week of days), not every 11th
+    const step = [1, 2, 5, 7, 10, 14, 20, 25, 50, 100, 200, 500, 1000].find((n) => n >= (xs.length - 1) / 10) || Math.ceil(xs.length / 10);
     xs.forEach((x, i) => { if (i % step === 0) s.appendChild(svgEl("text", {x: X(i), y: H - B + 16, "text-anchor": "middle"}, xfmt(x))); });
     for (const m of (marks || [])) {
       const i = xs.indexOf(m.x);
@@ -142,31 +158,17 @@
   function renderKpis(k) {
     const r = byK.get(k) || {};
     const f = (c) => num(r[c]);
+    // a row per mode (ML, hybrid, and combined: `score >= t`, the mode the recommendation
+    // is for by default, EXPORTS_RECOMMEND_FOR), as Power BI's KPI page
+    const modeCards = (m) => [
+      card(`${m}_precision`, named(`${m}_precision`), pct(f(`${m}_precision`)), m),
+      card(`${m}_recall`, named(`${m}_recall`), pct(f(`${m}_recall`)), m),
+      card(`${m}_workload_pct`, named(`${m}_workload_pct`), pctRaw(f(`${m}_workload_pct`)), m),
+      card(`${m}_expected_cost`, named(`${m}_expected_cost`), money(f(`${m}_expected_cost`)), m)];
     document.getElementById("kpi-cards").replaceChildren(
-      card("ml_precision", "ML precision", pct(f("ml_precision")), "ml"),
-      card("ml_recall", "ML recall", pct(f("ml_recall")), "ml"),
-      card("ml_workload_pct", "ML workload", pctRaw(f("ml_workload_pct")), "ml"),
-      card("hybrid_precision", "Hybrid precision", pct(f("hybrid_precision")), "hybrid"),
-      card("hybrid_recall", "Hybrid recall", pct(f("hybrid_recall")), "hybrid"),
-      card("hybrid_workload_pct", "Hybrid workload", pctRaw(f("hybrid_workload_pct")), "hybrid"),
-      card("ml_expected_cost", "ML expected cost", money(f("ml_expected_cost")), "ml"),
-      card("hybrid_expected_cost", "Hybrid expected cost", money(f("hybrid_expected_cost")), "hybrid"),
-      // combined: `score >= t`, the mode the recommendation is for by default
-      // (EXPORTS_RECOMMEND_FOR): its own figures beside it, not only ML's and hybrid's
-      card("combined_precision", "Combined precision", pct(f("combined_precision")), "combined"),
-      card("combined_recall", "Combined recall", pct(f("combined_recall")), "combined"),
-      card("combined_workload_pct", "Combined workload", pctRaw(f("combined_workload_pct")), "combined"),
-      card("combined_expected_cost", "Combined expected cost", money(f("combined_expected_cost")), "combined"),
+      ...modeCards("ml"), ...modeCards("hybrid"), ...modeCards("combined"),
       card("recommended_threshold", `Recommended threshold (${RECMODE})`, rec ? num(rec.threshold).toFixed(2) : "n/a"));
-    const pos = (D.cubes.anomaly_type || []).filter((x) => x[2] === 1);
-    const types = Array.from(new Set(pos.map((x) => x[0]))).sort();
-    const rate = (mode) => types.map((t) => {
-      const mine = pos.filter((x) => x[0] === t);
-      const n = mine.reduce((a, x) => a + x[4], 0);
-      return n ? mine.filter((x) => flagged(x, k, mode)).reduce((a, x) => a + x[4], 0) / n : 0;
-    });
-    bars(document.getElementById("chart-recall"), types,
-      [{name: "ML", color: ML, values: rate("ml")}, {name: "Hybrid", color: HY, values: rate("hybrid")}], pct, 1);
+    renderRecall();
     const ks = Array.from(byK.keys()).sort((a, b) => a - b);
     const marks = [{x: k, label: "selected " + (k / 100).toFixed(2), color: "#111827"}];
     if (recK !== null) marks.push({x: recK, label: "recommended " + (recK / 100).toFixed(2), color: "#dc2626", dash: "2 2", dy: 14});
@@ -178,6 +180,18 @@
       int, marks, (x) => (x / 100).toFixed(2), 520, costCap(ks));
   }
 
+  // Recall by anomaly type, each mode Power BI's chart draws (ML, rules, hybrid, combined),
+  // from metrics_by_type.csv: at the recommended threshold (the volume counts have no
+  // combined score, so the bars do not follow the slider; the caption says so).
+  const RECALLS = [["ml_recall", "ML recall", ML], ["rules_recall", "Rules recall", RULE],
+    ["recall", "Hybrid recall", HY], ["combined_recall", "Combined recall", CO]];
+  function renderRecall() {
+    const types = (D.metrics_by_type || []).filter((r) => r.section === "anomaly_type");
+    bars(document.getElementById("chart-recall"), types.map((r) => r.name),
+      RECALLS.map(([c, name, color]) => ({name, color, values: types.map((r) => num(r[c]) || 0)})), pct, 1);
+    document.getElementById("recall-at").textContent = rec ? ` at the recommended threshold ${num(rec.threshold).toFixed(2)}` : " at the recommended threshold";
+  }
+
   function renderVolume(k) {
     const flaggedN = total(sumBy("anomaly_type", (r) => flagged(r, k, "hybrid")));
     const anomalies = total(sumBy("anomaly_type", (r) => r[2] === 1));
@@ -187,7 +201,7 @@
     const n = D.rows || 0;
     document.getElementById("volume-cards").replaceChildren(
       card("total_flagged", "Total flagged (hybrid)", int(flaggedN), "hybrid"),
-      card("flag_rate", "Flag rate", n ? pct(flaggedN / n) : "n/a", "hybrid"),
+      card("flag_rate", named("hybrid_workload_pct"), n ? pct(flaggedN / n) : "n/a", "hybrid"),
       card("total_anomalies", "Labelled anomalies", int(anomalies)),
       card("anomaly_rate", "Anomaly rate (labels)", labelledN ? pct(anomalies / labelledN) : "n/a"),
       card("rows", "Transactions", int(n)));
@@ -195,13 +209,13 @@
     donut(document.getElementById("chart-breakdown"), [
       {key: "ml_only", name: "ML only", color: ML, value: part((r) => r[3] > k && r[1] === 0)},
       {key: "rules_only", name: "Rules only", color: RULE, value: part((r) => r[3] <= k && r[1] === 1)},
-      {key: "overlap", name: "Both", color: HY, value: part((r) => r[3] > k && r[1] === 1)}]);
+      {key: "overlap", name: "ML and rules", color: HY, value: part((r) => r[3] > k && r[1] === 1)}]);
     const ch = sumBy("channel", (r) => flagged(r, k, "hybrid"));
     const chMl = sumBy("channel", (r) => flagged(r, k, "ml"));
     const chans = Array.from(ch.keys()).sort();
     bars(document.getElementById("chart-channel"), chans,
-      [{name: "ML", color: ML, values: chans.map((c) => chMl.get(c))},
-       {name: "Hybrid", color: HY, values: chans.map((c) => ch.get(c))}], int);
+      [{name: "ML flagged", color: ML, values: chans.map((c) => chMl.get(c))},
+       {name: "Hybrid flagged", color: HY, values: chans.map((c) => ch.get(c))}], int);
     const day = sumBy("day", (r) => flagged(r, k, "hybrid"));
     const dayMl = sumBy("day", (r) => flagged(r, k, "ml"));
     const dayLab = sumBy("day", (r) => r[2] === 1);
@@ -210,8 +224,8 @@
     // the year on every label once the range crosses one (01-01 of 1970 is not of 2025)
     const label = days.length && days[0].slice(0, 4) !== days[days.length - 1].slice(0, 4) ? (d) => d : (d) => d.slice(5);
     lines(document.getElementById("chart-daily"), days,
-      [{name: "Hybrid flagged", color: HY, values: days.map((d) => day.get(d) || 0)},
-       {name: "ML flagged", color: ML, values: days.map((d) => dayMl.get(d) || 0)},
+      [{name: "ML flagged", color: ML, values: days.map((d) => dayMl.get(d) || 0)},
+       {name: "Hybrid flagged", color: HY, values: days.map((d) => day.get(d) || 0)},
        {name: "Labelled anomalies", color: GREY, values: days.map((d) => dayLab.get(d) || 0)}],
       int, [], label);
     const rowsOn = sumBy("day", () => true);
@@ -233,18 +247,26 @@
     return {days, outside: seen.filter((d) => d < r[0] || d > r[1]).sort()};
   }
 
-  const CASE_COLS = ["rank", "case_id", "customer_id", "first_time", "last_time", "transactions",
-    "total_amount", "channel", "score", "anomaly_type", "triggered_rules", "reasons_top3", "outcome"];
+  const CASE_COLS = D.case_columns || [];  // dashboard.spec.CASE_TABLE, Power BI's too
   const NUMERIC = new Set(["rank", "transactions", "total_amount", "score"]);
   function setupCases() {
     const cases = D.cases || [];
     const head = document.querySelector("#cases-table thead tr");
-    head.replaceChildren(...CASE_COLS.map((c) => el("th", {}, c.replace(/_/g, " "))));
+    head.replaceChildren(...CASE_COLS.map((c) => el("th", {}, named(c))));
     for (const [id, col] of [["filter-type", "anomaly_type"], ["filter-channel", "channel"]]) {
       const sel = document.getElementById(id);
-      for (const v of Array.from(new Set(cases.map((c) => c[col]))).sort()) sel.appendChild(el("option", {value: v}, v));
+      // an empty cell (no labelled type) is no choice of its own: "all" has the empty value
+      for (const v of Array.from(new Set(cases.map((c) => c[col]))).filter((v) => v).sort()) sel.appendChild(el("option", {value: v}, v));
       sel.addEventListener("change", renderCases);
     }
+  }
+  // a case's cell as read: times without the `T`, one reason or rule a line
+  function caseCell(col, v) {
+    if (v === undefined || v === null) return "";
+    if (col.endsWith("_time")) return when(v);
+    if (col === "reasons_top3") return String(v).split(" | ").join("\n");
+    if (col === "triggered_rules") return String(v).split(";").join("\n");
+    return String(v);
   }
   function renderCases() {
     const t = document.getElementById("filter-type").value;
@@ -252,7 +274,7 @@
     const shown = (D.cases || []).filter((r) => (!t || r.anomaly_type === t) && (!c || r.channel === c));
     document.querySelector("#cases-table tbody").replaceChildren(...shown.map((r) => {
       const tr = el("tr");
-      for (const col of CASE_COLS) tr.appendChild(el("td", NUMERIC.has(col) ? {"class": "num"} : (col.endsWith("_time") ? {"class": "ts"} : {}), r[col] === undefined ? "" : String(r[col])));
+      for (const col of CASE_COLS) tr.appendChild(el("td", NUMERIC.has(col) ? {"class": "num"} : {"class": col}, caseCell(col, r[col])));
       return tr;
     }));
     document.getElementById("cases-count").textContent = `${shown.length} of ${(D.cases || []).length} cases`;
@@ -261,7 +283,8 @@
   // Assurance: figures of assurance.csv (sink.assurance_table); text via textContent only.
   const AS = D.assurance || [];
   const asRow = (section, name) => AS.find((r) => r.section === section && r.name === name) || {};
-  const interval = (r, f) => `${f(num(r.precision))} [${f(num(r.precision_low))}, ${f(num(r.precision_high))}]`;
+  // no figure yet: said in words ("n/a [n/a, n/a]" explained nothing)
+  const interval = (r, f) => (isNaN(num(r.precision)) ? "none reviewed yet" : `${f(num(r.precision))} [${f(num(r.precision_low))}, ${f(num(r.precision_high))}]`);
   const pct2 = (v) => (isNaN(v) ? "n/a" : (v * 100).toFixed(2) + "%");
   const RATES = new Set(["precision", "precision_low", "precision_high", "labelled_precision"]);
   function renderAssurance() {
@@ -277,11 +300,11 @@
       card("implied-recall", "Implied recall", interval(rc, pct)),
       card("reviewed", "Reviewed cases", int(num(hy.reviewed))),
       card("backlog", "Review backlog", int(open.length)),
-      card("oldest", "Oldest open case", oldest || "none"),
+      card("oldest", "Oldest open case", oldest ? when(oldest) : "none"),
       card("per-day", "Cases per day at recommended", isNaN(perDay) ? "n/a" : perDay.toFixed(1) + (isNaN(cap) ? "" : ` of ${cap} capacity`)),
       card("labels", "Labels: precision / miss rate / recall", `${pct(num(hy.labelled_precision))} / ${pct2(num(miss.labelled_precision))} / ${pct(num(rc.labelled_precision))}`));
     const cols = ["section", "name", "reviewed", "confirmed", "dismissed", "unclear", "precision", "precision_low", "precision_high", "labelled_precision"];
-    document.querySelector("#assurance-table thead tr").replaceChildren(...cols.map((c) => el("th", {}, c.replace(/_/g, " "))));
+    document.querySelector("#assurance-table thead tr").replaceChildren(...cols.map((c) => el("th", {}, named(c))));
     document.querySelector("#assurance-table tbody").replaceChildren(...AS.filter((r) => r.section !== "threshold").map((r) => {
       const tr = el("tr");
       // the rates as percentages (assurance.csv keeps full doubles for Power BI)
@@ -298,7 +321,7 @@
     // By time, latest first: as text `09:00:00.5Z` sorts before `09:00:00Z`.
     const at = (c) => Date.parse(c.reviewed_at) || 0;
     const done = (D.cases || []).filter((c) => c.outcome).sort((a, b) => at(b) - at(a)).slice(0, 20);
-    document.querySelector("#outcomes-table thead tr").replaceChildren(...ocols.map((c) => el("th", {}, c.replace(/_/g, " "))));
+    document.querySelector("#outcomes-table thead tr").replaceChildren(...ocols.map((c) => el("th", {}, named(c))));
     document.querySelector("#outcomes-table tbody").replaceChildren(...done.map((r) => {
       const tr = el("tr");
       for (const c of ocols) tr.appendChild(el("td", {}, String(r[c] || "")));
@@ -307,6 +330,28 @@
   }
   const labelled = rows.some((r) => r.combined_tp !== "" && r.combined_tp !== undefined);
   for (const p of document.querySelectorAll(".labels-note")) p.textContent = labelled ? "" : "no labels: see Assurance";
+
+  // run.json's fields, each named and formatted as the cards show the same figure
+  function runValue(k, v) {
+    if (typeof v === "boolean") return v ? "yes" : "no";
+    if (typeof v !== "number") return when(v);
+    if (/_(precision|recall)$/.test(k)) return pct(v);
+    if (/_pct$/.test(k)) return pctRaw(v);
+    if (/threshold$/.test(k)) return v.toFixed(2);
+    if (/_per_day$/.test(k)) return v.toFixed(1);
+    return Number.isInteger(v) ? int(v) : money(v);
+  }
+  function renderRun() {
+    const dl = el("dl");
+    for (const [k, v] of Object.entries(D.run || {})) {
+      const item = el("div", {"data-run": k});
+      item.appendChild(el("dt", {}, named(k)));
+      item.appendChild(el("dd", {}, runValue(k, v)));
+      dl.appendChild(item);
+    }
+    const foot = document.getElementById("run-info");
+    foot.replaceChildren(el("h2", {}, "About this run (run.json)"), dl);
+  }
 
   function state() {
     const p = new URLSearchParams(location.hash.slice(1));
@@ -341,7 +386,7 @@
   });
   for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => { show(b.dataset.page); update(); });
   setupCases(); renderCases(); renderAssurance(); update();
-  document.getElementById("run-info").textContent = Object.entries(D.run || {}).map(([k, v]) => `${k}: ${v}`).join(" · ");
+  renderRun();
   // status.csv as judged when this page was made (shared.freshness): a static page claims no lag after it
   const st = D.status || {};
   document.getElementById("freshness").textContent = st.freshness ? `${st.freshness} (when this page was made${st.heartbeat_at ? `; last heartbeat ${st.heartbeat_at} UTC` : ""})` : "";

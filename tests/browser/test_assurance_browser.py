@@ -84,7 +84,7 @@ def test_without_labels_the_label_pages_point_to_assurance(page: Chromium,
 
     write_exports(random_scored(600, seed=9, labelled=False), tmp_path, on_rollup=report)
     cards = _cards(page, tmp_path / "report.html")
-    assert cards["reviewed-precision"] == "n/a [n/a, n/a]"
+    assert cards["reviewed-precision"] == "none reviewed yet"  # was "n/a [n/a, n/a]"
     for section in ("kpis", "volume"):
         note = page.evaluate(f"document.querySelector('#page-{section} .labels-note')"
                              ".textContent")

@@ -158,3 +158,18 @@ def test_a_stray_2100_and_1970_row_leave_the_daily_chart_on_the_data_and_are_lis
     assert len(str(points).split(" ")) == 2
     assert _card(page, "date_range") == "2025-01-01 to 2025-01-02"
     assert _card(page, "outside_range") == "2: 1970-01-01 (1), 2100-01-01 (1)"
+
+
+def test_the_cases_table_fits_the_screenshots_width_with_every_column(
+        page: Chromium, report_path: Path) -> None:
+    """At the screenshots' 1280 px the cases table overflowed the page: its reasons were
+    cut at the right edge and the outcome column was off screen. Now it fits, its reasons
+    one a line, its headers named as Power BI's."""
+    page.open(report_path.as_uri() + "#page=cases",
+              ready="document.body.dataset.page === 'cases'")
+    wide, room = page.evaluate("[document.querySelector('#cases-table').scrollWidth, "
+                               "document.querySelector('#page-cases').clientWidth]")
+    assert wide <= room, (wide, room)
+    heads = page.evaluate("Array.from(document.querySelectorAll('#cases-table th'))"
+                          ".map((th) => th.textContent)")
+    assert heads[:2] == ["Rank", "Case ID"] and heads[-2:] == ["Top 3 reasons", "Outcome"]

@@ -53,6 +53,21 @@ if (cost && cost.children[0]) {
   out._cost_lines = cost.children[0].children.filter((c) => c.tag === "polyline")
     .map((c) => c.attrs.points.split(" ").map((p) => Number(p.split(",")[1])));
 }
+// the recall chart: its legend and each bar's tooltip ("<type> <series>: <value>")
+const recall = byId.get("chart-recall");
+if (recall && recall.children[0]) {
+  out._recall_legend = recall.children[1] ? recall.children[1].children.map((c) => c.textContent) : [];
+  out._recall_bars = recall.children[0].children.filter((c) => c.tag === "rect").map((c) => c.children[0].textContent);
+}
+if (byId.has("recall-at")) out._recall_at = byId.get("recall-at").textContent;
+// the run's footer: each run.json key's name and value as shown
+const runInfo = byId.get("run-info");
+if (runInfo) {
+  out._run_info_text = runInfo.textContent;
+  out._run = {};
+  const items = (e) => (e.children || []).forEach((c) => { if (c.attrs && c.attrs["data-run"]) out._run[c.attrs["data-run"]] = c.children.map((x) => x.textContent); else items(c); });
+  items(runInfo);
+}
 // the assurance table: each row's cells as shown
 const assurance = bySelector.get("#assurance-table tbody");
 if (assurance) out._assurance_rows = assurance.children.map((tr) => tr.children.map((td) => td.textContent));

@@ -185,7 +185,7 @@ def test_screenshots_report_sees_the_day_files_and_run_json(
         def open(self, url: str, ready: str) -> None:
             return None
 
-        def screenshot(self, path: Path) -> Path:
+        def screenshot(self, path: Path, full_page: bool = False) -> Path:
             return path
 
     monkeypatch.setattr(cmd, "write_report_from_exports", report)

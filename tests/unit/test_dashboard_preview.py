@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -81,3 +82,44 @@ def test_preview_card_of_a_text_measure_shows_the_text_escaped() -> None:
                                               for n in names}, _tables)
     assert '<b class="text">data as of 2025-01-30 09:58, 0 minutes behind &lt;b&gt;</b>' in doc
     assert "behind <b>" not in doc and '<b class="text">0.25' not in doc
+
+
+def test_the_recall_chart_leaves_out_normal_and_shows_each_type_whole() -> None:
+    """Power BI leaves out a category whose every value is blank: "normal" rows have no
+    recall (no anomaly to find), so its category is not drawn; the preview drew it empty
+    beside the others, and cut "IMPOSSIBLE_TRAVEL" to "IMPOSSIBLE_TRA"."""
+    (kpis,) = [p for p in PAGES if p.name == "kpis"]
+
+    def recall(names: list[str], ctx: str | None) -> dict[str, Any]:
+        blank = ctx is not None and '["normal"]' in ctx
+        return {n: None if blank else 0.5 for n in names}
+
+    doc = page_html(kpis, recall, _tables)
+    chart = doc[doc.index("Recall by anomaly type"):doc.index("Expected cost across")]
+    assert ">IMPOSSIBLE_TRAVEL</text>" in chart and ">BURST</text>" in chart
+    assert ">normal<" not in chart
+    assert "ML recall" in chart and "Combined recall" in chart
+
+
+def test_no_preview_shows_a_native_field_name_or_a_missing_value() -> None:
+    """Legends, card labels and table headers show each field's display name (the cost
+    legend read "Sum of ml_expected_cost"); a blank cell is empty, not pandas' `<NA>`."""
+    for page in PAGES:
+        doc = page_html(page, _evaluate, _tables)
+        assert "Sum of" not in doc and "&lt;NA&gt;" not in doc and ">nan<" not in doc, page.name
+        assert "<th>case_id</th>" not in doc and "<small>KPI " not in doc, page.name
+
+
+def test_the_case_detail_preview_shows_the_top_case_and_only_its_transactions() -> None:
+    """A drill-through page previewed from the top case: it listed every case and the
+    data's first 16 transactions, none of them the case's."""
+    (detail,) = [p for p in PAGES if p.name == "caseDetail"]
+    doc = page_html(detail, _evaluate, _tables)
+    cases = _tables("cases").sort_values("rank")
+    links = _tables("case_transactions")
+    top = cases["case_id"].iloc[0]
+    ids = {str(t) for t in links[links["case_id"] == top]["transaction_id"]}
+    assert ids and f"<td>{top}</td>" in doc and f"<td>{cases['case_id'].iloc[1]}</td>" not in doc
+    rows = doc[doc.index("Its transactions"):]
+    shown = set(re.findall(r"<tr><td>([^<]*)</td>", rows))
+    assert shown == ids

@@ -25,11 +25,11 @@ pytestmark = pytest.mark.skipif(NODE is None and os.environ.get("CI", "") != "tr
                                 reason="node is not installed")
 
 
-def _cards(folder: Path) -> dict[str, Any]:
+def _cards(folder: Path, address: str = "") -> dict[str, Any]:
     if NODE is None:
         pytest.fail("node is not installed (CI=true: `.ci/run` installs Debian's nodejs)")
     out = subprocess.run([str(NODE), str(Path(__file__).with_name("report_fakedom.js")),
-                          str(folder / "report.html")], capture_output=True, text=True,
+                          str(folder / "report.html"), address], capture_output=True, text=True,
                          check=True, timeout=60)
     cards: dict[str, Any] = json.loads(out.stdout)
     return cards
@@ -99,3 +99,51 @@ def test_the_assurance_table_shows_its_rates_as_percentages(tmp_path: Path) -> N
             else:
                 assert cell == row[col], (col, row[col], cell)
     assert seen_rate  # the labelled rows give rates, so the case has teeth
+
+
+def test_the_recall_chart_draws_power_bis_modes_from_metrics_by_type(tmp_path: Path) -> None:
+    """The page's recall by anomaly type drew ML and hybrid only (from the volume counts);
+    Power BI's draws ML, rules, hybrid and combined (issue 13 item 3). Now the page draws
+    the same four, each bar metrics_by_type.csv's recall of its type at the recommended
+    threshold, and says at which."""
+    rows = random_scored(3_000, seed=5)
+    write_exports(rows, tmp_path, on_rollup=write_report_from_rollup)
+    table = pd.read_csv(tmp_path / "metrics_by_type.csv", dtype=str, keep_default_na=False)
+    types = table[table["section"] == "anomaly_type"]
+    assert len(types) >= 3 and "normal" not in set(types["name"])
+    run = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    cards = _cards(tmp_path, "#page=kpis&t=0.90")  # another threshold: the bars stay
+    series = (("ML recall", "ml_recall"), ("Rules recall", "rules_recall"),
+              ("Hybrid recall", "recall"), ("Combined recall", "combined_recall"))
+    assert cards["_recall_legend"] == [name for name, _ in series]
+    assert cards["_recall_bars"] == [
+        f"{row['name']} {name}: {_pct(float(row[column] or 0))}"
+        for _, row in types.iterrows() for name, column in series]
+    assert cards["_recall_at"] == (
+        f" at the recommended threshold {float(run['recommended_threshold']):.2f}")
+
+
+def test_the_run_footer_names_and_rounds_every_value_as_the_cards_do(tmp_path: Path) -> None:
+    """The footer was run.json dumped as `key: value` (`recommended_precision:
+    0.6153846153846154`, `recommended_workload_pct: 1.6652433817250214`): now every value is
+    there, named in words and formatted as the cards format the same figure."""
+    rows = random_scored(3_000, seed=5)
+    write_exports(rows, tmp_path, on_rollup=write_report_from_rollup)
+    run = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    shown = _cards(tmp_path)["_run"]
+    scalars = {k: v for k, v in run.items() if isinstance(v, str | int | float | bool)}
+    assert set(shown) == set(scalars)  # every value kept
+    assert shown["recommended_precision"] == [
+        "Recommended precision", _pct(run["recommended_precision"])]
+    assert shown["recommended_recall"] == ["Recommended recall", _pct(run["recommended_recall"])]
+    assert shown["recommended_workload_pct"] == [
+        "Recommended workload %", f"{run['recommended_workload_pct']:.1f}%"]
+    assert shown["recommended_threshold"] == [
+        "Recommended threshold", f"{run['recommended_threshold']:.2f}"]
+    assert shown["rows"] == ["Rows", f"{run['rows']:,}"]
+    assert shown["cost_fn"] == ["Cost of a false negative", f"{run['cost_fn']:g}"]
+    assert shown["recommended_cases_per_day"][1] == f"{run['recommended_cases_per_day']:.1f}"
+    assert shown["event_time_max"][1] == run["event_time_max"].replace("T", " ")
+    for key, (name, value) in shown.items():
+        assert "_" not in name and value, key
+        assert len(value) <= 40 or key == "input", (key, value)  # no 16-digit doubles

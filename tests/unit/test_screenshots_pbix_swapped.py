@@ -41,7 +41,7 @@ class _Page:
     def open(self, *_: object, **__: object) -> None:
         return None
 
-    def screenshot(self, path: Path) -> Path:
+    def screenshot(self, path: Path, full_page: bool = False) -> Path:
         return path
 
 
