@@ -157,7 +157,7 @@ def detector_rate(kafka: KafkaSettings, src: str, n: int, batch: int, identity: 
     base = f"{src}-{'id-' if identity else ''}{name}"  # a run's own group and topics
     settings = DetectorSettings(
         kafka=kafka, batch_size=batch, instance_id="bench", group_id=f"{base}-group",
-        snapshot_topic=f"{base}-snap", metrics_port=None, log_interval_s=1e9,
+        snapshot_topic=f"{base}-snap", metrics_port=None, log_interval_s=86_400.0,
         topics=TopicSettings(transactions_topic=src, scored_topic=f"{base}-scored",
                              dlq_topic=f"{base}-dlq", partitions=PARTITIONS),
     )
