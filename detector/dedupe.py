@@ -36,6 +36,7 @@ import math
 import struct
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -232,25 +233,49 @@ class DedupeIndex:
         return _NO_WATERMARK if self._first is not None else self._watermark - self.horizon_min
 
     def _compact(self) -> None:
+        """The pending ids merged into the arrays, those behind the horizon dropped.
+
+        The arrays are sorted by hash, each hash once; the pending ids are distinct (dict
+        keys). A pending id replaces an entry with the same hash (an id seen again once its
+        entry expired): the entry is taken out and the pending ids, sorted, are inserted at
+        their places. Only the pending ids are sorted and the arrays copied in order, not
+        the whole index sorted again at each checkpoint (that grew with the ids within the
+        horizon, docs/benchmarks.md); the arrays are those of sorting all of them by hash,
+        the newer of two equal hashes kept (tests/unit/test_dedupe_compact.py)."""
         cutoff = self._dropped_before()
         n = len(self._pending)
         hashes = np.fromiter(self._pending.keys(), np.uint64, n)
-        offsets = np.fromiter((v[0] for v in self._pending.values()), np.int64, n)
-        minutes = np.fromiter((v[1] for v in self._pending.values()), np.int32, n)
-        # A pending id may replace an expired entry with the same hash: old entries first,
-        # then the stable sort keeps the newer last, and expired ones are dropped anyway.
+        pairs = np.fromiter(chain.from_iterable(self._pending.values()), np.int64, 2 * n)
+        offsets, minutes = pairs[0::2], pairs[1::2].astype(np.int32)  # minutes fit int32
+        live = minutes >= cutoff
+        order = np.argsort(hashes[live])
+        hashes, offsets, minutes = hashes[live][order], offsets[live][order], minutes[live][order]
         keep = self._minutes >= cutoff
-        all_h = np.concatenate([self._hashes[keep], hashes])
-        all_o = np.concatenate([self._offsets[keep], offsets])
-        all_m = np.concatenate([self._minutes[keep], minutes])
-        live = all_m >= cutoff
-        all_h, all_o, all_m = all_h[live], all_o[live], all_m[live]
-        order = np.argsort(all_h, kind="stable")
-        all_h, all_o, all_m = all_h[order], all_o[order], all_m[order]
-        last = np.ones(len(all_h), bool)
-        last[:-1] = all_h[1:] != all_h[:-1]
-        self._hashes, self._offsets, self._minutes = all_h[last], all_o[last], all_m[last]
+        old_h = self._hashes
+        if len(old_h) and len(hashes):
+            at = np.searchsorted(old_h, hashes)
+            inside = at < len(old_h)
+            replaced = at[inside][old_h[at[inside]] == hashes[inside]]
+            keep[replaced] = False
+        old_h, old_o, old_m = old_h[keep], self._offsets[keep], self._minutes[keep]
+        at = np.searchsorted(old_h, hashes)
+        self._hashes = np.insert(old_h, at, hashes)
+        self._offsets = np.insert(old_o, at, offsets)
+        self._minutes = np.insert(old_m, at, minutes)
         self._pending = {}
+
+    def _sort_arrays(self) -> None:
+        """Arrays as read (a dump of any writer, in any order; segments, older first, a
+        hash in several of them): sorted by hash, the later of equal hashes kept, those
+        behind the horizon dropped, as `_compact` keeps them."""
+        cutoff = self._dropped_before()
+        live = self._minutes >= cutoff
+        h, o, m = self._hashes[live], self._offsets[live], self._minutes[live]
+        order = np.argsort(h, kind="stable")
+        h, o, m = h[order], o[order], m[order]
+        last = np.ones(len(h), bool)
+        last[:-1] = h[1:] != h[:-1]
+        self._hashes, self._offsets, self._minutes = h[last], o[last], m[last]
 
     def dump(self) -> bytes:
         """The whole index as bytes (compacts first)."""
@@ -298,7 +323,7 @@ class DedupeIndex:
         if at != len(data):
             raise ValueError(f"dedupe index counts {n} ids in {len(data)} bytes")
         _check_noted(index._ahead, index._first)
-        index._compact()
+        index._sort_arrays()
         return index
 
     # --- incremental checkpoints ------------------------------------------------------
@@ -392,7 +417,7 @@ class DedupeIndex:
             index._offsets = np.concatenate(arrays[1])
             index._minutes = np.concatenate(arrays[2])
             index._pending = {}
-            index._compact()
+            index._sort_arrays()
         return index
 
 

@@ -108,6 +108,9 @@ class PartitionEngine:
         #: The kernel's row loop and state (`AUDITSTREAM_CORE=kernel`), which then holds
         #: the customers, population and recalibration in place of the three above.
         self._kernel = _kernel_rows(config) if compiled.kernel_wanted() else None
+        #: The model and its checkpoint record (`stateparts.model_part`), encoded once a
+        #: model: it was written anew at every checkpoint (docs/benchmarks.md).
+        self._model_record: tuple[FittedModel | None, bytes] | None = None
 
     @property
     def processed(self) -> int:
@@ -241,8 +244,15 @@ class PartitionEngine:
                 partition=self.partition, processed=self._processed, fits=self._refits.fits,
                 customers=customers, population=population,
                 calibration=calibration, sample=self._sample, model=self._model,
-                pending=self._refits.pending),
+                pending=self._refits.pending, model_record=self._model_part()),
             count=len(customers))
+
+    def _model_part(self) -> bytes:
+        """The model's checkpoint record, made again only when the model is another."""
+        made = self._model_record
+        if made is None or made[0] is not self._model:
+            made = self._model_record = (self._model, stateparts.model_part(self._model))
+        return made[1]
 
     @classmethod
     def resume(cls, parts: dict[str, bytes], customers: Iterable[tuple[str, bytes]],

@@ -205,8 +205,9 @@ def encode_parts(*, partition: int | None, processed: int, fits: int,
                  customers: Counts, population: Population,
                  calibration: Recalibration, sample: FeatureSample,
                  model: FittedModel | None, pending: list[PendingFit] | None = None,
-                 ) -> dict[str, bytes | None]:
-    """Every record of the partition's state but the customers'."""
+                 model_record: bytes | None = None) -> dict[str, bytes | None]:
+    """Every record of the partition's state but the customers'. `model_record`: the
+    model's, `model_part(model)` as made before (a fitted model never changes)."""
     meta = {"partition": partition, "processed": processed, "fits": fits,
             "evicted": customers.evicted, "seq": customers.seq, "customers": len(customers)}
     return {
@@ -214,9 +215,15 @@ def encode_parts(*, partition: int | None, processed: int, fits: int,
         "population": _part(sf._fields_of(population, sf.POPULATION_CODECS)),
         "calibration": _part(sf._fields_of(calibration, {})),
         "sample": _part(sf._sample_doc(sample)),
-        "model": _part(sf._model_doc(model)),
+        "model": model_part(model) if model_record is None else model_record,
         "pending": _part(sf._pending_doc(pending or [])),
     }
+
+
+def model_part(model: FittedModel | None) -> bytes:
+    """The model's record of a checkpoint: its training rows and number (~300 KB of JSON
+    compressed at the default sample size, the same at every checkpoint until a refit)."""
+    return _part(sf._model_doc(model))
 
 
 def _id(cid: str) -> str:
