@@ -26,6 +26,7 @@ from producer.profiles import (
     HOUR,
     Customer,
     Event,
+    is_far,
     make_customers,
     normal_activity,
 )
@@ -253,3 +254,24 @@ def test_a_traveller_pays_abroad_during_a_trip_and_never_in_transit(seed: int) -
             assert all(trip.start + GAP <= e.ts < trip.end for e in during), "in transit"
             if c.index not in moved:
                 assert all(e.country == trip.country for e in during)
+
+
+def test_each_change_begins_on_a_day_between_30_and_65_percent_of_the_period() -> None:
+    """Mid-period (docs/producer.md): weeks of the old habits to learn first, weeks of the
+    new ones after. Over the seeds both ends of the span are drawn: day 18 and day 38 of 60
+    (0.65 x 60 = 39 is the first day past it)."""
+    days = [ch.start // DAY for seed in SEEDS for ch in _changed(seed)[3] if ch.customer >= 0]
+    assert min(days) == 18 and max(days) == 38
+
+
+def test_a_relocation_goes_next_door_or_to_another_region() -> None:
+    """Both kinds of move occur, so the false alarms on relocated customers measure a far
+    move (every purchase then looks like travel) and a near one."""
+    far = []
+    for seed in SEEDS:
+        before, _, events, changes = _changed(seed)
+        for ch in changes:
+            after = [e.country for e in events[ch.customer] if e.ts >= ch.start]
+            if ch.kind == "relocation" and after:
+                far.append(is_far(before[ch.customer].home, max(set(after), key=after.count)))
+    assert 0.25 < sum(far) / len(far) < 0.75, (sum(far), len(far))
