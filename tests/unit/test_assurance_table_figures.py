@@ -4,9 +4,13 @@ test_assurance_stats.py's)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from shared.columns import RULE_NAMES
+from shared.schemas import ScoredTransaction
 from sink.assurance import implied_recall, wilson
 from sink.assurance_table import assurance
-from sink.csvfmt import scored_cells
+from sink.csvfmt import number, scored_cells
 from sink.reviews_state import ReviewBook
 from sink.rollup import RollupParams, facts_of
 from sink.volume import SinkRollup
@@ -55,3 +59,65 @@ def test_implied_recall_weighs_decided_cases_by_their_transactions_and_leaves_un
                                              "high": want[2]}
     (row,) = [r for r in got.rows if r[0] == "recall"]
     assert row[1] == "implied" and [float(x) for x in row[7:10]] == list(want)
+
+
+def test_every_groups_row_is_its_reviewed_cases_and_label_counts_from_scratch() -> None:
+    """Each mode, rule and threshold row (section, name, threshold) counted from the
+    transactions of its cases (docs/assurance.md: `rules` any rule flag, `model` any
+    is_ml_flag, a rule where it fired on any, `score >= t` / `model_score >= t` the case's
+    highest reaching t, so a case whose highest is exactly t counts at t and not at t +
+    0.01), and the reviewed precision at each threshold handed on for thresholds.csv."""
+    rows = random_scored(2_000, seed=11)
+    state = SinkRollup(RollupParams(sample_per_band=5, top_cases=10_000))
+    state.update([facts_of(r) for r in rows], [scored_cells(r) for r in rows])
+    state.cases.fold()
+    assert state.cases.retired == {}  # every case kept: the counts below are over all
+    by_id = {r.transaction_id: r for r in rows}
+    cases = sorted(state.cases.cases.values(), key=lambda c: c.id)
+    outcomes = ("confirmed", "dismissed", "confirmed", "unclear")
+    reviews, outcome = ReviewBook(), {}
+    for i, case in enumerate(cases[::2]):
+        outcome[case.id] = outcomes[i % 4]
+        reviews.current[f"case:{case.id}"] = ["case", case.id, outcome[case.id], "a", "", ""]
+    got = assurance(state, reviews)
+    table = {(r[0], r[1], r[2]): r for r in got.rows}
+
+    def txs(case: object) -> list[ScoredTransaction]:
+        return [by_id[tx[0]] for tx in case.txs]  # type: ignore[attr-defined]
+
+    def highest(case: object, field: str) -> float:
+        """The case's highest `field`; -1 without any (below every threshold)."""
+        return max((getattr(t, field) for t in txs(case) if getattr(t, field) is not None),
+                   default=-1.0)
+
+    groups: dict[tuple[str, str, str], Callable[[object], bool]] = {
+        ("mode", "hybrid", ""): lambda c: True,
+        ("mode", "rules", ""): lambda c: any(t.is_rule_flag for t in txs(c)),
+        ("mode", "model", ""): lambda c: any(t.is_ml_flag for t in txs(c)),
+    }
+    for rule in RULE_NAMES:
+        groups[("rule", rule, "")] = (
+            lambda c, rule=rule: any(t.rule_flags.get(rule) for t in txs(c)))
+    for name, field in (("combined", "score"), ("ml", "model_score")):
+        for k in range(101):
+            groups[("threshold", name, f"{k / 100:.2f}")] = (
+                lambda c, field=field, k=k: highest(c, field) >= k / 100)
+    on_grid = [k for k in range(101) for c in cases if c.id in outcome
+               and highest(c, "score") == k / 100]
+    assert on_grid  # some reviewed case's highest score is exactly a threshold
+    for key, member in groups.items():
+        members = [c for c in cases if member(c)]
+        said = [outcome[c.id] for c in members if c.id in outcome]
+        confirmed, dismissed = said.count("confirmed"), said.count("dismissed")
+        labelled = [c for c in members if any(t.is_anomaly is not None for t in txs(c))]
+        anomalous = [c for c in labelled if any(t.is_anomaly for t in txs(c))]
+        want = wilson(confirmed, confirmed + dismissed)
+        row = table[key]
+        assert row[3:7] == [str(len(said)), str(confirmed), str(dismissed),
+                            str(said.count("unclear"))], key
+        assert row[7:10] == ([number(v) for v in want] if want else ["", "", ""]), key
+        assert row[10:12] == [str(len(labelled)), number(len(anomalous) / len(labelled))
+                              if labelled else ""], key
+        if key[0] == "threshold":
+            k = round(float(key[2]) * 100)
+            assert got.precision_at[key[1]].get(k) == (want[0] if want else None), key
