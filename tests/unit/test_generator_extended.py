@@ -275,3 +275,41 @@ def test_a_relocation_goes_next_door_or_to_another_region() -> None:
             if ch.kind == "relocation" and after:
                 far.append(is_far(before[ch.customer].home, max(set(after), key=after.count)))
     assert 0.25 < sum(far) / len(far) < 0.75, (sum(far), len(far))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_amounts_lifted_by_the_busy_season_keep_their_cents(seed: int) -> None:
+    """A lifted amount is rounded to the cent, like every other: whole amounts stay as rare
+    inside the season as outside (round-amount habits are a detector's term)."""
+    _, _, events, changes = _changed(seed)
+    busy = next(ch for ch in changes if ch.kind == "busy_season")
+    assert busy.end is not None
+    inside = [e.amount for evs in events for e in evs if busy.start <= e.ts < busy.end]
+    assert len(inside) > 1_000
+    assert sum(a == int(a) for a in inside) < 0.05 * len(inside)
+    assert all(round(a, 2) == a for a in inside)
+
+
+def test_an_account_takeover_comes_through_the_customers_least_used_channel(
+    data: tuple[list[Transaction], list[Change]],
+) -> None:
+    """Least used by the customer's habits (their drawn channel shares), so in the rows the
+    least used or nearly: on average a few percent of the customer's genuine purchases go
+    through it (a channel picked regardless would average about a quarter)."""
+    history = _by_customer(data[0])
+    shares, least = [], 0
+    for run in _runs(data[0], "ACCOUNT_TAKEOVER"):
+        assert len({t.channel for t in run}) == 1
+        normal = [t.channel for t in history[run[0].customer_id] if t.anomaly_type == "normal"]
+        counts = {c: normal.count(c) for c in ("web", "app", "branch", "atm")}
+        shares.append(counts[run[0].channel] / len(normal))
+        least += counts[run[0].channel] == min(counts.values())
+    assert sum(shares) / len(shares) < 0.1 and least >= 0.66 * len(shares)
+
+
+def test_card_testing_amounts_go_down_to_the_documented_50_cents(
+    data: tuple[list[Transaction], list[Change]],
+) -> None:
+    """0.50-5.00 (docs/producer.md): the smallest tests are under 1.00, the largest near 5."""
+    amounts = [t.amount for run in _runs(data[0], "CARD_TESTING") for t in run]
+    assert 0.5 <= min(amounts) < 1.0 and 4.5 < max(amounts) <= 5.0
