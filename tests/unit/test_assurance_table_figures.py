@@ -121,3 +121,35 @@ def test_every_groups_row_is_its_reviewed_cases_and_label_counts_from_scratch() 
         if key[0] == "threshold":
             k = round(float(key[2]) * 100)
             assert got.precision_at[key[1]].get(k) == (want[0] if want else None), key
+
+
+def test_the_label_truths_and_run_jsons_counts_from_scratch() -> None:
+    """Beside the estimates, the truth from the labels (generated data): the miss rate's is
+    the labelled anomalies among the labelled non-flagged rows, the recall's the flagged
+    share of the labelled anomalies, each over its labelled rows; run.json's `assurance`
+    counts the reviews read, rejected, current and counting nowhere, and the cases."""
+    rows = random_scored(2_000, seed=11)
+    state = _state()
+    reviews = ReviewBook()
+    _review_sample(state, reviews)
+    reviews.current["case:no-such-case"] = ["case", "no-such-case", "confirmed", "a", "", ""]
+    reviews.messages, reviews.rejected = len(reviews.current) + 3, 3
+    got = assurance(state, reviews)
+    table = {(r[0], r[1]): r for r in got.rows}
+
+    labelled = [r for r in rows if r.is_anomaly is not None]
+    quiet = [r for r in labelled if not r.is_flag]
+    anomalies = [r for r in labelled if r.is_anomaly]
+    assert table[("miss_rate", "audit_sample")][10:12] == [
+        str(len(quiet)), number(sum(bool(r.is_anomaly) for r in quiet) / len(quiet))]
+    assert table[("recall", "implied")][10:12] == [
+        str(len(labelled)), number(sum(r.is_flag for r in anomalies) / len(anomalies))]
+    summary = got.summary
+    assert {k: summary[k] for k in ("reviews_read", "reviews_rejected", "reviews_current",
+                                    "reviews_unmatched", "reviewed_cases", "cases_total",
+                                    "flagged_rows_in_cases")} == {
+        "reviews_read": len(reviews.current) + 3, "reviews_rejected": 3,
+        "reviews_current": len(reviews.current), "reviews_unmatched": 1,
+        "reviewed_cases": 0, "cases_total": len(state.cases.cases),
+        "flagged_rows_in_cases": sum(r.is_flag for r in rows)}
+    assert summary["labelled_recall"] == sum(r.is_flag for r in anomalies) / len(anomalies)

@@ -23,7 +23,7 @@ from shared.columns import SCORED_COLUMNS
 from sink import days as dy
 from sink.exports import Rollups
 from sink.offline import write_exports
-from sink.rollup import UNSPECIFIED_TYPE, score_bin
+from sink.rollup import UNSPECIFIED_TYPE, RollupState, score_bin
 from sink.volume import DIMENSIONS, SinkRollup, VolumeCounts
 from tests.scored_days import read_scored, scored_lines
 from tests.unit.test_rollup_pandas import random_scored
@@ -394,3 +394,11 @@ def test_each_row_is_counted_under_its_utc_date_rule_flag_label_and_model_score_
         "anomaly_type": [("BURST", 1, 1, 58, 1), ("normal", 0, 0, 0, 1),
                          (UNSPECIFIED_TYPE, 0, -1, 100, 2)],
     }
+
+
+def test_a_rollup_without_volume_counts_is_refused_by_the_sinks_not_merged_half() -> None:
+    """Its rows would be counted in the rollup and missing from the report's charts."""
+    state = SinkRollup(100)
+    with pytest.raises(TypeError, match="^cannot merge a RollupState into a SinkRollup$"):
+        state.merge(RollupState(100))
+    assert state.rows == 0 and state.volume.rows == 0

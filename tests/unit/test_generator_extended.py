@@ -313,3 +313,23 @@ def test_card_testing_amounts_go_down_to_the_documented_50_cents(
     """0.50-5.00 (docs/producer.md): the smallest tests are under 1.00, the largest near 5."""
     amounts = [t.amount for run in _runs(data[0], "CARD_TESTING") for t in run]
     assert 0.5 <= min(amounts) < 1.0 and 4.5 < max(amounts) <= 5.0
+
+
+def test_the_sidecars_times_are_the_changes_own_from_the_start_of_the_data(
+    data: tuple[list[Transaction], list[Change]], tmp_path: Path
+) -> None:
+    """bench/quality.py --changes judges a changed customer's rows from `start` on: each row
+    is the change's offset after the data's first instant, in ISO form; `end` empty for a
+    change that lasts, the busy season's end its own."""
+    changes = data[1]
+    path = tmp_path / "changes.csv"
+    ids = [f"c{i}" for i in range(CONFIG.customers)]
+    write_changes(path, changes, CONFIG.start, ids)
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    want = [{"customer_id": "*" if ch.customer < 0 else ids[ch.customer], "change": ch.kind,
+             "start": (CONFIG.start + timedelta(seconds=ch.start)).isoformat(),
+             "end": "" if ch.end is None
+             else (CONFIG.start + timedelta(seconds=ch.end)).isoformat()} for ch in changes]
+    assert rows == want
+    assert all(CONFIG.start.isoformat() < r["start"] for r in rows)
