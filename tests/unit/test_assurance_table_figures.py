@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.columns import RULE_NAMES
+import pytest
+
+from shared.columns import RULE_NAMES, SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
 from sink.assurance import implied_recall, wilson
-from sink.assurance_table import assurance
+from sink.assurance_table import assurance, transaction_rows
 from sink.csvfmt import number, scored_cells
 from sink.reviews_state import ReviewBook
 from sink.rollup import RollupParams, facts_of
@@ -153,3 +155,27 @@ def test_the_label_truths_and_run_jsons_counts_from_scratch() -> None:
         "reviewed_cases": 0, "cases_total": len(state.cases.cases),
         "flagged_rows_in_cases": sum(r.is_flag for r in rows)}
     assert summary["labelled_recall"] == sum(r.is_flag for r in anomalies) / len(anomalies)
+    # Kish's effective sample size of the stratified miss rate: 1 / sum_h W_h^2 / n_h
+    n: dict[str, int] = {}
+    for day, band, _rank, _row in state.sample.rows():
+        n[f"{day}|{band}"] = n.get(f"{day}|{band}", 0) + 1
+    pop = {s: state.sample.population[s] for s in n}
+    w = {s: pop[s] / sum(pop.values()) for s in n}
+    kish = 1 / sum(w[s] ** 2 / n[s] for s in n)
+    assert len(n) > 1 and summary["miss_rate_effective_n"] == pytest.approx(kish, rel=1e-12)
+
+
+def test_case_transactions_repeat_each_flagged_rows_cells_as_the_day_files_write_them() -> None:
+    """case_transactions.csv: a listed case's transactions, each once, with the customer,
+    timestamp, amount, score and label cells of transactions_scored.csv (the drill-through
+    shows them beside the fact's)."""
+    rows = random_scored(2_000, seed=11)
+    cells = {r.transaction_id: scored_cells(r) for r in rows}
+    state = _state()
+    cases = sorted(state.cases.cases.values(), key=lambda c: c.id)[:40]
+    col = {c: SCORED_COLUMNS.index(c) for c in ("customer_id", "timestamp", "amount",
+                                                "score", "is_anomaly")}
+    want = [[c.id, tx[0], *(cells[tx[0]][i] for i in col.values())]
+            for c in cases for tx in c.txs]
+    assert len({w[1] for w in want}) == len(want) > 40
+    assert transaction_rows(cases) == want
