@@ -5,6 +5,7 @@ test_assurance_stats.py's)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -12,6 +13,7 @@ from shared.columns import RULE_NAMES, SCORED_COLUMNS
 from shared.schemas import ScoredTransaction
 from sink.assurance import implied_recall, wilson
 from sink.assurance_table import assurance, transaction_rows
+from sink.cases import Case
 from sink.csvfmt import number, scored_cells
 from sink.reviews_state import ReviewBook
 from sink.rollup import RollupParams, facts_of
@@ -84,26 +86,30 @@ def test_every_groups_row_is_its_reviewed_cases_and_label_counts_from_scratch() 
     got = assurance(state, reviews)
     table = {(r[0], r[1], r[2]): r for r in got.rows}
 
-    def txs(case: object) -> list[ScoredTransaction]:
-        return [by_id[tx[0]] for tx in case.txs]  # type: ignore[attr-defined]
+    def txs(case: Case) -> list[ScoredTransaction]:
+        return [by_id[tx[0]] for tx in case.txs]
 
-    def highest(case: object, field: str) -> float:
+    def highest(case: Case, field: str) -> float:
         """The case's highest `field`; -1 without any (below every threshold)."""
         return max((getattr(t, field) for t in txs(case) if getattr(t, field) is not None),
                    default=-1.0)
 
-    groups: dict[tuple[str, str, str], Callable[[object], bool]] = {
+    def fired(rule: str, case: Case) -> bool:
+        return any(t.rule_flags.get(rule) for t in txs(case))
+
+    def reaches(field: str, k: int, case: Case) -> bool:
+        return highest(case, field) >= k / 100
+
+    groups: dict[tuple[str, str, str], Callable[[Case], bool]] = {
         ("mode", "hybrid", ""): lambda c: True,
         ("mode", "rules", ""): lambda c: any(t.is_rule_flag for t in txs(c)),
         ("mode", "model", ""): lambda c: any(t.is_ml_flag for t in txs(c)),
     }
     for rule in RULE_NAMES:
-        groups[("rule", rule, "")] = (
-            lambda c, rule=rule: any(t.rule_flags.get(rule) for t in txs(c)))
+        groups[("rule", rule, "")] = partial(fired, rule)
     for name, field in (("combined", "score"), ("ml", "model_score")):
         for k in range(101):
-            groups[("threshold", name, f"{k / 100:.2f}")] = (
-                lambda c, field=field, k=k: highest(c, field) >= k / 100)
+            groups[("threshold", name, f"{k / 100:.2f}")] = partial(reaches, field, k)
     on_grid = [k for k in range(101) for c in cases if c.id in outcome
                and highest(c, "score") == k / 100]
     assert on_grid  # some reviewed case's highest score is exactly a threshold

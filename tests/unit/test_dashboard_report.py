@@ -399,6 +399,6 @@ def test_each_row_is_counted_under_its_utc_date_rule_flag_label_and_model_score_
 def test_a_rollup_without_volume_counts_is_refused_by_the_sinks_not_merged_half() -> None:
     """Its rows would be counted in the rollup and missing from the report's charts."""
     state = SinkRollup(100)
-    with pytest.raises(TypeError, match="^cannot merge a RollupState into a SinkRollup$"):
+    with pytest.raises(TypeError, match=r"^cannot merge a RollupState into a SinkRollup$"):
         state.merge(RollupState(100))
     assert state.rows == 0 and state.volume.rows == 0

@@ -259,7 +259,8 @@ def test_an_anomaly_is_habitual_in_all_but_its_kind(
 
     def share(tx: Transaction, field: str) -> float:
         normal = [t for t in by_customer[tx.customer_id] if t.anomaly_type == "normal"]
-        return sum(getattr(t, field) == getattr(tx, field) for t in normal) / len(normal)
+        same: int = sum(getattr(t, field) == getattr(tx, field) for t in normal)
+        return same / len(normal)
 
     genuine = [t for t in txs if t.anomaly_type == "normal"][::50]
     for field in ("merchant_category", "channel"):
