@@ -268,3 +268,15 @@ def test_an_anomaly_is_habitual_in_all_but_its_kind(
         for kind in ("HIGH_AMOUNT", "ODD_HOUR", "IMPOSSIBLE_TRAVEL", "NEW_COUNTRY"):
             got = statistics.fmean(share(t, field) for t in _of(txs, kind))
             assert got > 0.75 * usual, (field, kind, got, usual)
+
+
+@pytest.mark.parametrize("want", [1, 2, 3])
+def test_a_rate_asking_for_one_two_or_three_rows_of_a_type_gets_them(want: int) -> None:
+    """A rate asks for round(rate x expected rows) rows (docs/producer.md), also when that
+    is a handful: a small demo asking for one HIGH_AMOUNT gets one."""
+    none = dict.fromkeys(ANOMALY_TYPES, 0.0)
+    normal = len(generate(GeneratorConfig(seed=4, customers=40, days=20, rates=none)))
+    rates = none | {"HIGH_AMOUNT": want / (normal + want)}
+    txs = generate(GeneratorConfig(seed=4, customers=40, days=20, rates=rates))
+    assert sum(t.anomaly_type == "HIGH_AMOUNT" for t in txs) == want
+    assert len(txs) == normal + want
