@@ -23,7 +23,7 @@ from shared.columns import SCORED_COLUMNS
 from sink import days as dy
 from sink.exports import Rollups
 from sink.offline import write_exports
-from sink.rollup import UNSPECIFIED_TYPE, score_bin
+from sink.rollup import UNSPECIFIED_TYPE, RollupState, score_bin
 from sink.volume import DIMENSIONS, SinkRollup, VolumeCounts
 from tests.scored_days import read_scored, scored_lines
 from tests.unit.test_rollup_pandas import random_scored
@@ -364,3 +364,41 @@ def test_a_day_file_saved_back_by_excel_with_a_byte_order_mark_counts_as_before(
     after = _embedded_data(write_report_from_exports(exports).read_text(encoding="utf-8"))
     assert (after["rows"], after["cubes"]) == (before["rows"], before["cubes"])
     assert after == before
+
+
+def test_each_row_is_counted_under_its_utc_date_rule_flag_label_and_model_score_bin() -> None:
+    """report.js reads a cube row as [value, rule 0/1, label 1/0/-1, bin, count]: labelled
+    anomalies are label 1, labelled normal rows 0, rows without a label -1 (left out of the
+    label-based charts), and the day is the date `YYYY-MM-DD` it lays out on the run's range."""
+    at = {c: i for i, c in enumerate(SCORED_COLUMNS)}
+
+    def row(ts: str, channel: str, label: str, kind: str, rule: str, model: str) -> list[str]:
+        cells = [""] * len(SCORED_COLUMNS)
+        for col, v in (("timestamp", ts), ("channel", channel), ("is_anomaly", label),
+                       ("anomaly_type", kind), ("is_rule_flag", rule), ("model_score", model)):
+            cells[at[col]] = v
+        return cells
+
+    counts = VolumeCounts()
+    counts.update([
+        row("2025-01-02 23:59:59", "app", "True", "BURST", "True", "0.57"),
+        row("2025-01-03 00:00:00", "web", "False", "normal", "False", ""),
+        row("2025-01-03 00:00:01", "web", "", "", "False", "0.99"),
+        row("2025-01-03 12:00:00", "web", "", "", "False", "0.99"),
+    ])
+    assert counts.rows == 4
+    assert counts.cubes() == {
+        "day": [("2025-01-02", 1, 1, 58, 1), ("2025-01-03", 0, -1, 100, 2),
+                ("2025-01-03", 0, 0, 0, 1)],
+        "channel": [("app", 1, 1, 58, 1), ("web", 0, -1, 100, 2), ("web", 0, 0, 0, 1)],
+        "anomaly_type": [("BURST", 1, 1, 58, 1), ("normal", 0, 0, 0, 1),
+                         (UNSPECIFIED_TYPE, 0, -1, 100, 2)],
+    }
+
+
+def test_a_rollup_without_volume_counts_is_refused_by_the_sinks_not_merged_half() -> None:
+    """Its rows would be counted in the rollup and missing from the report's charts."""
+    state = SinkRollup(100)
+    with pytest.raises(TypeError, match=r"^cannot merge a RollupState into a SinkRollup$"):
+        state.merge(RollupState(100))
+    assert state.rows == 0 and state.volume.rows == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -211,3 +212,93 @@ def test_start_date_and_days_are_respected() -> None:
 def test_invalid_config_is_rejected_with_a_reason(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         GeneratorConfig(**bad)  # type: ignore[arg-type]
+
+
+def _bursts(txs: list[Transaction]) -> list[list[Transaction]]:
+    """Each customer's BURST rows cut where more than a minute passes (one burst each)."""
+    runs: list[list[Transaction]] = []
+    last: dict[str, list[Transaction]] = {}
+    for tx in txs:
+        if tx.anomaly_type != "BURST":
+            continue
+        run = last.get(tx.customer_id)
+        if run is None or tx.timestamp - run[-1].timestamp > timedelta(seconds=60):
+            run = last[tx.customer_id] = []
+            runs.append(run)
+        run.append(tx)
+    assert runs, "no BURST generated"
+    return runs
+
+
+def test_a_burst_is_3_to_6_small_purchases_10_to_60_s_apart_on_one_channel_and_category(
+    txs: list[Transaction], by_customer: dict[str, list[Transaction]]
+) -> None:
+    """The documented shape, both ends of each range reached (the detector's burst rule is
+    tested against the tightest and the loosest burst the generator makes)."""
+    runs = _bursts(txs)
+    gaps = [(b.timestamp - a.timestamp).total_seconds() for r in runs for a, b in pairwise(r)]
+    assert min(gaps) == 10 and max(gaps) == 60
+    assert {len(r) for r in runs} == {3, 4, 5, 6}
+    for run in runs:
+        history = by_customer[run[0].customer_id]
+        usual = statistics.median(t.amount for t in history if t.anomaly_type == "normal")
+        top = max(2.0, min(20.0, 0.3 * usual))
+        assert all(1.0 <= t.amount <= top + 0.005 for t in run)
+        assert len({t.amount for t in run}) == len(run)  # no accidental duplicate inside
+        assert len({(t.channel, t.merchant_category, t.device, t.country, t.ip)
+                    for t in run}) == 1
+        assert run[0].country == _home(history)
+
+
+def test_an_anomaly_is_habitual_in_all_but_its_kind(
+    txs: list[Transaction], by_customer: dict[str, list[Transaction]]
+) -> None:
+    """Each type breaks one habit only: the category and channel of its purchases are drawn
+    from the customer's own, so a detector is not handed a second, unlabelled novelty. The
+    mean share, among the customer's genuine purchases, of an anomaly's category (channel)
+    is about that of a genuine purchase (drawn uniformly it would be about half)."""
+
+    def share(tx: Transaction, field: str) -> float:
+        normal = [t for t in by_customer[tx.customer_id] if t.anomaly_type == "normal"]
+        same: int = sum(getattr(t, field) == getattr(tx, field) for t in normal)
+        return same / len(normal)
+
+    genuine = [t for t in txs if t.anomaly_type == "normal"][::50]
+    for field in ("merchant_category", "channel"):
+        usual = statistics.fmean(share(t, field) for t in genuine)
+        for kind in ("HIGH_AMOUNT", "ODD_HOUR", "IMPOSSIBLE_TRAVEL", "NEW_COUNTRY"):
+            got = statistics.fmean(share(t, field) for t in _of(txs, kind))
+            assert got > 0.75 * usual, (field, kind, got, usual)
+
+
+@pytest.mark.parametrize("want", [1, 2, 3])
+def test_a_rate_asking_for_one_two_or_three_rows_of_a_type_gets_them(want: int) -> None:
+    """A rate asks for round(rate x expected rows) rows (docs/producer.md), also when that
+    is a handful: a small demo asking for one HIGH_AMOUNT gets one."""
+    none = dict.fromkeys(ANOMALY_TYPES, 0.0)
+    normal = len(generate(GeneratorConfig(seed=4, customers=40, days=20, rates=none)))
+    rates = none | {"HIGH_AMOUNT": want / (normal + want)}
+    txs = generate(GeneratorConfig(seed=4, customers=40, days=20, rates=rates))
+    assert sum(t.anomaly_type == "HIGH_AMOUNT" for t in txs) == want
+    assert len(txs) == normal + want
+
+
+def test_an_anomaly_not_about_its_amount_has_a_habitual_amount(txs: list[Transaction]) -> None:
+    """ODD_HOUR, IMPOSSIBLE_TRAVEL and NEW_COUNTRY break the hour or the country only: their
+    amounts stray from the customer's median in the category no more than genuine ones do
+    (mean |log ratio| about 0.27 for both here; a noise of sigma 1 instead of the genuine
+    0.35 would give about 0.8)."""
+    amounts: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for t in txs:
+        if t.anomaly_type == "normal":
+            amounts[(t.customer_id, t.merchant_category)].append(t.amount)
+    usual = {k: statistics.median(v) for k, v in amounts.items() if len(v) >= 5}
+
+    def stray(kind: str) -> float:
+        return statistics.fmean(abs(math.log(t.amount / usual[key])) for t in txs
+                                if t.anomaly_type == kind
+                                and (key := (t.customer_id, t.merchant_category)) in usual)
+
+    genuine = stray("normal")
+    for kind in ("ODD_HOUR", "IMPOSSIBLE_TRAVEL", "NEW_COUNTRY"):
+        assert stray(kind) < 1.5 * genuine, kind

@@ -26,6 +26,7 @@ from producer.profiles import (
     HOUR,
     Customer,
     Event,
+    is_far,
     make_customers,
     normal_activity,
 )
@@ -253,3 +254,82 @@ def test_a_traveller_pays_abroad_during_a_trip_and_never_in_transit(seed: int) -
             assert all(trip.start + GAP <= e.ts < trip.end for e in during), "in transit"
             if c.index not in moved:
                 assert all(e.country == trip.country for e in during)
+
+
+def test_each_change_begins_on_a_day_between_30_and_65_percent_of_the_period() -> None:
+    """Mid-period (docs/producer.md): weeks of the old habits to learn first, weeks of the
+    new ones after. Over the seeds both ends of the span are drawn: day 18 and day 38 of 60
+    (0.65 x 60 = 39 is the first day past it)."""
+    days = [ch.start // DAY for seed in SEEDS for ch in _changed(seed)[3] if ch.customer >= 0]
+    assert min(days) == 18 and max(days) == 38
+
+
+def test_a_relocation_goes_next_door_or_to_another_region() -> None:
+    """Both kinds of move occur, so the false alarms on relocated customers measure a far
+    move (every purchase then looks like travel) and a near one."""
+    far = []
+    for seed in SEEDS:
+        before, _, events, changes = _changed(seed)
+        for ch in changes:
+            after = [e.country for e in events[ch.customer] if e.ts >= ch.start]
+            if ch.kind == "relocation" and after:
+                far.append(is_far(before[ch.customer].home, max(set(after), key=after.count)))
+    assert 0.25 < sum(far) / len(far) < 0.75, (sum(far), len(far))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_amounts_lifted_by_the_busy_season_keep_their_cents(seed: int) -> None:
+    """A lifted amount is rounded to the cent, like every other: whole amounts stay as rare
+    inside the season as outside (round-amount habits are a detector's term)."""
+    _, _, events, changes = _changed(seed)
+    busy = next(ch for ch in changes if ch.kind == "busy_season")
+    assert busy.end is not None
+    inside = [e.amount for evs in events for e in evs if busy.start <= e.ts < busy.end]
+    assert len(inside) > 1_000
+    assert sum(a == int(a) for a in inside) < 0.05 * len(inside)
+    assert all(round(a, 2) == a for a in inside)
+
+
+def test_an_account_takeover_comes_through_the_customers_least_used_channel(
+    data: tuple[list[Transaction], list[Change]],
+) -> None:
+    """Least used by the customer's habits (their drawn channel shares), so in the rows the
+    least used or nearly: on average a few percent of the customer's genuine purchases go
+    through it (a channel picked regardless would average about a quarter)."""
+    history = _by_customer(data[0])
+    shares, least = [], 0
+    for run in _runs(data[0], "ACCOUNT_TAKEOVER"):
+        assert len({t.channel for t in run}) == 1
+        normal = [t.channel for t in history[run[0].customer_id] if t.anomaly_type == "normal"]
+        counts = {c: normal.count(c) for c in ("web", "app", "branch", "atm")}
+        shares.append(counts[run[0].channel] / len(normal))
+        least += counts[run[0].channel] == min(counts.values())
+    assert sum(shares) / len(shares) < 0.1 and least >= 0.66 * len(shares)
+
+
+def test_card_testing_amounts_go_down_to_the_documented_50_cents(
+    data: tuple[list[Transaction], list[Change]],
+) -> None:
+    """0.50-5.00 (docs/producer.md): the smallest tests are under 1.00, the largest near 5."""
+    amounts = [t.amount for run in _runs(data[0], "CARD_TESTING") for t in run]
+    assert 0.5 <= min(amounts) < 1.0 and 4.5 < max(amounts) <= 5.0
+
+
+def test_the_sidecars_times_are_the_changes_own_from_the_start_of_the_data(
+    data: tuple[list[Transaction], list[Change]], tmp_path: Path
+) -> None:
+    """bench/quality.py --changes judges a changed customer's rows from `start` on: each row
+    is the change's offset after the data's first instant, in ISO form; `end` empty for a
+    change that lasts, the busy season's end its own."""
+    changes = data[1]
+    path = tmp_path / "changes.csv"
+    ids = [f"c{i}" for i in range(CONFIG.customers)]
+    write_changes(path, changes, CONFIG.start, ids)
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    want = [{"customer_id": "*" if ch.customer < 0 else ids[ch.customer], "change": ch.kind,
+             "start": (CONFIG.start + timedelta(seconds=ch.start)).isoformat(),
+             "end": "" if ch.end is None
+             else (CONFIG.start + timedelta(seconds=ch.end)).isoformat()} for ch in changes]
+    assert rows == want
+    assert all(CONFIG.start.isoformat() < r["start"] for r in rows)
