@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 
 from pydantic import ValidationError
 
@@ -400,15 +400,19 @@ _KEPT_DIGITS = 15
 
 def _kept(value: Decimal) -> set[Decimal]:
     """The values a spreadsheet may hold for `value`: itself, and where it has more than
-    `_KEPT_DIGITS` significant digits, those digits truncated (Excel) or rounded."""
-    if value.is_zero() or len(value.normalize().as_tuple().digits) <= _KEPT_DIGITS:
+    `_KEPT_DIGITS` significant digits, those digits truncated (Excel) or rounded. Made from
+    the digits, not by Decimal arithmetic, whose context an id such as `1E+999999` (any
+    text in the exports) overflows."""
+    sign, digits, exponent = value.as_tuple()
+    kept = list(digits)
+    while len(kept) > 1 and kept[-1] == 0:
+        kept.pop()
+    if len(kept) <= _KEPT_DIGITS or not isinstance(exponent, int):
         return {value}
-    quantum = Decimal(1).scaleb(value.adjusted() - _KEPT_DIGITS + 1)
-    try:
-        return {value, *(value.quantize(quantum, rounding=r)
-                         for r in (ROUND_DOWN, ROUND_HALF_UP))}
-    except InvalidOperation:  # past the context's exponents: no spreadsheet's number
-        return {value}
+    exponent += len(kept) - _KEPT_DIGITS
+    head = int("".join(map(str, kept[:_KEPT_DIGITS])))
+    up = head + (kept[_KEPT_DIGITS] >= 5)
+    return {value, *(Decimal((sign, tuple(map(int, str(n))), exponent)) for n in (head, up))}
 
 
 class _Numbers:

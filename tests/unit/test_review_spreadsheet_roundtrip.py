@@ -268,6 +268,10 @@ def test_an_id_that_reads_as_a_number_of_another_listed_id(
     ("100000000000001", {"100000000000001", "100000000000001x"}, "published"),
     # 15 digits: kept exactly, nothing lost
     ("100000000000010", {"100000000000010", "100000000000011"}, "published"),
+    # ids past any number's exponent or length among the listed ones: indexed, no traceback
+    ("1", {"1", "1234567890123456789E+999990", "1" * 5000, "12345678901234567e-999999"},
+     "published"),
+    ("1.23456789012346E+999999999", {"1234567890123456789E+999999981"}, "rejected"),
 ])
 def test_an_id_of_16_digits_or_more_a_spreadsheet_kept_15_of(
     ident: str, known: set[str], becomes: str,
