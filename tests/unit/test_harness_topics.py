@@ -14,7 +14,7 @@ from tests.integration.detector_harness import Topics
 def _topic_variables() -> list[str]:
     prefix = str(TopicSettings.model_config["env_prefix"])
     return [f"{prefix}{name}".upper() for name, field in TopicSettings.model_fields.items()
-            if tuple(field.metadata) == TopicName.__metadata__]
+            if tuple(field.metadata) == TopicName.__metadata__]  # type: ignore[attr-defined]
 
 
 def test_every_topic_a_service_reads_is_named_for_the_run() -> None:
