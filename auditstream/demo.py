@@ -45,7 +45,7 @@ from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.names import shown
 from shared.outputs import as_output_error, check_folder_of
 from shared.seeds import seed_arg
-from shared.settings import KafkaSettings, TopicSettings
+from shared.settings import MAX_WAIT_S, KafkaSettings, TopicSettings
 from sink import state as sink_state
 from sink.days import SCORED_DIR, day_files, open_day
 from sink.folder import refuse_foreign
@@ -97,9 +97,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="of the run's topics (default 4)")
     p.add_argument("--exports", type=folder_name, default=Path("exports"), metavar="DIR",
                    help="the exports folder (default exports)")
-    p.add_argument("--timeout", type=number(float, 0, strict=True), default=1800.0,
-                   help="give up when the sink makes no progress for this long (s; "
-                   "default 1800)")
+    # at most a day, as every wait setting (`MAX_WAIT_S`): 1e309 never gave up
+    p.add_argument("--timeout", type=number(float, 0, strict=True, most=MAX_WAIT_S),
+                   default=1800.0, help="give up when the sink makes no progress for this "
+                   "long (s; default 1800, at most 86400)")
     add_review_args(p)
     p.set_defaults(func=_run)
 

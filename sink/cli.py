@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.entry import folder_name, number, paths_named
 from shared.names import shown
-from shared.settings import env_name
+from shared.settings import MAX_WAIT_S, env_name
 from sink.app import run
 from sink.exports import OnRollup
 from sink.settings import SinkSettings
@@ -28,8 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     stop = p.add_mutually_exclusive_group()
     stop.add_argument("--once", action="store_true",
                       help="stop as soon as every partition is drained")
-    stop.add_argument("--until-idle", type=number(float, 0), metavar="SECONDS",
-                      help="stop once drained and no message came for SECONDS")
+    # at most a day, as every wait setting (`MAX_WAIT_S`): 1e309 was a sink never stopping
+    stop.add_argument("--until-idle", type=number(float, 0, most=MAX_WAIT_S),
+                      metavar="SECONDS", help="stop once drained and no message came for "
+                      "SECONDS (at most 86400)")
     p.add_argument("--reset", action="store_true",
                    help="discard this folder's sink checkpoint and rows, start from offset 0")
     p.set_defaults(func=run_command)

@@ -377,9 +377,10 @@ def _reject_conflicts(result: ImportResult, origins: list[tuple[int, Packed]],
 
 #: How a spreadsheet writes a number it read from an id cell: no leading zero, an upper-case
 #: exponent (`0042` as `42`, `1e5` as `100000` or `1.00E+05`; an .xlsx number cell reads so).
-_SPREADSHEET_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?(E[+-]\d+)?")
-#: An id that reads as a number (as a spreadsheet reads a cell).
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_SPREADSHEET_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?(E[+-][0-9]+)?")
+#: An id that reads as a number (as a spreadsheet reads a cell): ASCII digits (`re`'s `\d`
+#: took `٤٢`, Arabic-Indic digits, for 42, and so refused transaction `42` beside it).
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def _value(text: str) -> Decimal | None:
@@ -392,16 +393,40 @@ def _value(text: str) -> Decimal | None:
         return None
 
 
+#: The significant digits a spreadsheet keeps of a number (Excel's 15: `1000000000000013`
+#: is held, and in a column formatted as Number saved, as `1000000000000010`).
+_KEPT_DIGITS = 15
+
+
+def _kept(value: Decimal) -> set[Decimal]:
+    """The values a spreadsheet may hold for `value`: itself, and where it has more than
+    `_KEPT_DIGITS` significant digits, those digits truncated (Excel) or rounded. Made from
+    the digits, not by Decimal arithmetic, whose context an id such as `1E+999999` (any
+    text in the exports) overflows."""
+    sign, digits, exponent = value.as_tuple()
+    kept = list(digits)
+    while len(kept) > 1 and kept[-1] == 0:
+        kept.pop()
+    if len(kept) <= _KEPT_DIGITS or not isinstance(exponent, int):
+        return {value}
+    exponent += len(kept) - _KEPT_DIGITS
+    head = int("".join(map(str, kept[:_KEPT_DIGITS])))
+    up = head + (kept[_KEPT_DIGITS] >= 5)
+    return {value, *(Decimal((sign, tuple(map(int, str(n))), exponent)) for n in (head, up))}
+
+
 class _Numbers:
-    """The known ids that read as numbers, by value: indexed once, at the first id of a file
-    that a spreadsheet may have rewritten."""
+    """The known ids that read as numbers, by value, and by the values a spreadsheet keeps
+    of them (`_kept`): indexed once, at the first id of a file that a spreadsheet may have
+    rewritten."""
 
     def __init__(self, known: set[str]) -> None:
         self._known = known
         self._by: dict[Decimal, list[str]] | None = None
 
     def others(self, ident: str) -> list[str]:
-        """The known ids other than `ident` of its value, when `ident` is written as a
+        """The known ids other than `ident` of its value, or holding it as a spreadsheet
+        keeps their 15 digits (`...013` as `...010`), when `ident` is written as a
         spreadsheet writes a number (an id it read as one and saved as such)."""
         if _SPREADSHEET_NUMBER.fullmatch(ident) is None or (value := _value(ident)) is None:
             return []
@@ -409,7 +434,8 @@ class _Numbers:
             self._by = {}
             for k in self._known:
                 if (v := _value(k)) is not None:
-                    self._by.setdefault(v, []).append(k)
+                    for kept in _kept(v):
+                        self._by.setdefault(kept, []).append(k)
         return sorted(k for k in self._by.get(value, ()) if k != ident)
 
 
@@ -424,8 +450,9 @@ def _check(ident: str, outcome: str, layout: Layout, known: set[str] | None,
         named = ", ".join(map(quote, others[:3])) + (" ..." if len(others) > 3 else "")
         return (f"{layout.id_column}: {quote(ident)} reads as a number, and {known_where} "
                 f"lists {named} of that value as a number: a spreadsheet saves an id it read "
-                "as a number without its leading zeros or in its own format (`0042` as "
-                "`42`, `1e5` as `1.00E+05`), so this row may mean another "
+                "as a number without its leading zeros, in its own format or with 15 of its "
+                "digits (`0042` as `42`, `1e5` as `1.00E+05`, `1000000000000013` as "
+                "`1000000000000010`), so this row may mean another "
                 f"{layout.target}: not published; format the id column as Text and paste "
                 "the ids from the exports again")
     if known is not None and ident not in known:

@@ -90,6 +90,13 @@ class Topics:
     def snapshots(self) -> str:
         return f"{self.base}-snap"
 
+    @property
+    def reviews(self) -> str:
+        """The sink's reviews topic, the run's own too: left to its default, every run's sink
+        read the broker's shared `transactions.reviews` (the soak's seed 742 with a plan took
+        a probe's review, and its assurance differed from `score`'s)."""
+        return f"{self.base}-reviews"
+
     def create(self, kafka: KafkaSettings) -> Topics:
         ensure_topics(kafka, [TopicSpec(n, self.partitions) for n in
                               (self.input, self.scored, self.dlq)])
@@ -102,6 +109,7 @@ class Topics:
             "AUDITSTREAM_DLQ_TOPIC": self.dlq,
             "AUDITSTREAM_PARTITIONS": str(self.partitions),
             "DETECTOR_SNAPSHOT_TOPIC": self.snapshots,
+            "AUDITSTREAM_REVIEWS_TOPIC": self.reviews,
             "DETECTOR_GROUP_ID": f"{self.base}-detector",
         }
 

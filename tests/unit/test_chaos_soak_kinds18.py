@@ -274,3 +274,38 @@ def test_a_silent_detector_that_keeps_using_cpu_is_not_hung(tmp_path: Path) -> N
     chaos.check()  # still 40.0 s of CPU, log silent: hung
     assert chaos.unplanned == [f"{det.log_path.name} hung at {chaos.at()} s"]
     assert restarted == ["d4"]
+
+
+class _Idle:
+    """A chaos whose supervision passes no time (the drain's `chaos.idle`)."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+
+    def idle(self, seconds: float) -> None:
+        self.turns += 1
+
+
+def test_the_drain_waits_for_the_input_consumed_not_only_for_the_rows() -> None:
+    """Seed 771 (helper session 19): the last second copies (30, partitions 2 and 3) were
+    still unread when the exports had every row, the detector restoring those partitions;
+    the soak stopped it (exit 0, `lag 30`, `0 dead letters`) and reported 168 of 198 dead
+    letters, a divergence of its own. The drain now also waits until the detectors' group
+    has committed the input to its end (lag 0), asked once the rows are all there."""
+    rows, lags = iter([100, 120, 120, 120, 120]), iter([None, 30, 30, 0])
+    asked: list[int] = []
+
+    def lag() -> int | None:
+        asked.append(1)
+        return next(lags)
+
+    chaos = _Idle()
+    chaos_soak.drain(chaos, 120, lambda: next(rows), lag)  # type: ignore[arg-type]
+    assert len(asked) == 4 and chaos.turns == 4  # not before 120 rows; until lag 0
+
+
+def test_a_drain_whose_input_lag_stands_still_is_reported_stalled() -> None:
+    ticks = iter(range(0, 10_000, 100))
+    with pytest.raises(AssertionError, match="drain stalled at 120 of 120 rows, input lag 30"):
+        chaos_soak.drain(_Idle(), 120, lambda: 120, lambda: 30,  # type: ignore[arg-type]
+                         clock=lambda: float(next(ticks)))

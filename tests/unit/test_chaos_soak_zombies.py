@@ -53,3 +53,59 @@ def test_a_zombie_that_ended_before_its_id_was_left_without_a_process_is_named_a
     zombie.proc.code = 2
     assert chaos.stop_all() == {"sink": 0, "d2": 0}
     assert chaos.zombie_codes() == ["detector-d1-3.log: exit 2"]
+
+
+#: The last line of a process that leaves its id to a zombie woken first (detector.txn).
+LEFT = ("python -m detector: error: transactional producer x-detector-d1 was fenced ...; "
+        "it ends and leaves the id to that one, which goes on\n")
+
+
+def _left_to_zombie(tmp_path: Path, code: int) -> tuple[Chaos, Svc, Svc]:
+    """Seed 759 (helper session 19): d1 paused and replaced; its replacement paused past
+    the timeouts; the zombie, woken first, found no member of its id and went on (the
+    both-paused row, 'older first'); the replacement, woken, left the id, exit 2."""
+    chaos = Chaos({}, tmp_path, Svc.running("sink-1.log"))  # type: ignore[arg-type]
+    zombie = Svc("detector-d1", log_dir=tmp_path)
+    zombie.starts = 2
+    zombie.start()
+    newer = Svc("detector-d1", log_dir=tmp_path)
+    newer.starts = 3
+    newer.start()
+    newer.log_path.write_text(LEFT)
+    assert newer.proc is not None
+    newer.proc.code = code
+    chaos.zombies.append(("d1", zombie))  # type: ignore[arg-type]
+    chaos.detectors["d1"] = chaos.known["d1"] = newer  # type: ignore[assignment]
+    return chaos, zombie, newer
+
+
+def test_a_replacement_that_left_its_id_to_the_woken_zombie_hands_it_over(
+        tmp_path: Path) -> None:
+    chaos, zombie, _ = _left_to_zombie(tmp_path, 2)
+    chaos.check()
+    assert chaos.unplanned == []  # before: "exited 2", and a restart that fenced the zombie
+    assert chaos.detectors["d1"] is zombie  # type: ignore[comparison-overlap]
+    assert chaos.zombies == []
+    assert [e["event"] for e in chaos.events] == ["zombie_took_over"]
+    assert chaos.stop_all() == {"sink": 0, "d1": 0}
+
+
+def test_a_replacement_leaving_its_id_as_the_run_stops_hands_it_over(tmp_path: Path) -> None:
+    """Seed 759's end: the SIGTERM of the stop met the replacement in its exit (-15)."""
+    chaos, zombie, newer = _left_to_zombie(tmp_path, 0)
+    assert newer.proc is not None
+    newer.proc.code = None  # still running when the stop comes; its terminate says -15
+    newer.terminate = lambda timeout=60: -15  # type: ignore[method-assign]
+    assert chaos.stop_all() == {"sink": 0, "d1": 0}
+    assert not zombie.alive() and chaos.zombie_codes() == [
+        "detector-d1-3.log: exit 0 (its id's only process)"]
+
+
+def test_a_replacement_that_exited_2_for_another_reason_is_still_unplanned(
+        tmp_path: Path) -> None:
+    chaos, zombie, newer = _left_to_zombie(tmp_path, 2)
+    newer.log_path.write_text("python -m detector: error: Kafka client error: ...\n")
+    chaos.check()
+    assert chaos.unplanned == ["detector-d1-4.log exited 2 at 0.0 s"]
+    assert chaos.detectors["d1"] is not zombie  # type: ignore[comparison-overlap]
+    assert chaos.zombies == [("d1", zombie)]  # type: ignore[comparison-overlap]

@@ -240,6 +240,7 @@ def test_an_id_a_spreadsheet_turned_into_a_number_never_reviews_another_transact
     ("42", {"42", "T42"}, "published"),       # the only id of that value
     ("42", {"42", "-42", "+42x"}, "published"),
     ("C-0042", {"C-0042", "C-42"}, "published"),
+    ("42", {"42", "\u0664\u0662"}, "published"),  # Arabic-Indic 42: no spreadsheet's number
 ])
 def test_an_id_that_reads_as_a_number_of_another_listed_id(
     ident: str, known: set[str], becomes: str,
@@ -250,3 +251,43 @@ def test_an_id_that_reads_as_a_number_of_another_listed_id(
     result = parse_rows([(2, cells)], Layout("transaction", "transaction_id"),
                         reviewer="bob", now=NOW, known=known)
     assert ("rejected" if result.rejected else "published") == becomes, result
+
+
+@pytest.mark.parametrize(("ident", "known", "becomes"), [
+    # 16 digits: a spreadsheet keeps 15, and writes the id of a Number-formatted column in
+    # full: `...013` truncated (Excel) is `...010`, rounded (LibreOffice) `...016` is `...020`
+    ("1000000000000010", {"1000000000000010", "1000000000000013"}, "rejected"),
+    ("1000000000000020", {"1000000000000020", "1000000000000016"}, "rejected"),
+    ("1234567890123450000", {"1234567890123456789", "1234567890123450000"}, "rejected"),
+    ("1234567890123460000", {"1234567890123456789", "1234567890123460000"}, "rejected"),
+    # one unit off the 15 digits kept, or digits past them: no spreadsheet's number of
+    # another id
+    ("1234567890123456780", {"1234567890123456789", "1234567890123456780"}, "published"),
+    ("1000000000000011", {"1000000000000011", "1000000000000013"}, "published"),
+    ("1000000000000010", {"1000000000000010", "1000000000000023"}, "published"),
+    ("100000000000001", {"100000000000001", "100000000000001x"}, "published"),
+    # 15 digits: kept exactly, nothing lost
+    ("100000000000010", {"100000000000010", "100000000000011"}, "published"),
+    # ids past any number's exponent or length among the listed ones: indexed, no traceback
+    ("1", {"1", "1234567890123456789E+999990", "1" * 5000, "12345678901234567e-999999"},
+     "published"),
+    ("1.23456789012346E+999999999", {"1234567890123456789E+999999981"}, "rejected"),
+])
+def test_an_id_of_16_digits_or_more_a_spreadsheet_kept_15_of(
+    ident: str, known: set[str], becomes: str,
+) -> None:
+    """A CSV whose id column a spreadsheet held as numbers (then formatted as Number, so
+    that no `E+15` shows) has only 15 significant digits of each, the rest zeros: where the
+    exports list `1000000000000010` and `1000000000000013`, the decision on `...013` was
+    published for `...010`, another transaction (.xlsx numbers of 16 digits were already
+    refused, `_id_cell_problem`). An id ending in zeros past its 15th digit whose 15 digits
+    another listed id shares (truncated or rounded) is now rejected naming it."""
+    from auditstream.review.records import Layout, parse_rows
+
+    cells = {"transaction_id": ident, "outcome": "confirmed"}
+    result = parse_rows([(2, cells)], Layout("transaction", "transaction_id"),
+                        reviewer="bob", now=NOW, known=known)
+    assert ("rejected" if result.rejected else "published") == becomes, result
+    if becomes == "rejected":
+        other = sorted(known - {ident})[0]
+        assert f"'{other}'" in result.rejected[0].reason, result.rejected[0].reason

@@ -150,3 +150,23 @@ def test_a_value_past_a_bound_ends_in_one_line_and_exit_2_before_anything_is_mad
     assert f"invalid setting {variable}: " in line, line
     assert time.monotonic() - started < 30
     assert list(made.iterdir()) == []
+
+
+@pytest.mark.parametrize(("command", "option"), [("sink", "--until-idle"),
+                                                 ("demo", "--timeout")])
+def test_a_wait_given_as_an_option_is_bounded_as_the_settings_waits(
+        capsys: pytest.CaptureFixture[str], command: str, option: str) -> None:
+    """`sink --until-idle` and `demo --timeout`, waits as the settings' are, took 1e309 (inf)
+    or 1e308: a sink that never stopped once idle, a demo that never gave up on a stuck sink
+    (helper session 19's probe). Now at most a day, as every wait setting."""
+    from auditstream.cli import build_parser
+
+    parser = build_parser(command)
+    largest = parser.parse_args([command, option, "86400"])
+    assert vars(largest)[option.lstrip("-").replace("-", "_")] == 86400.0
+    for value in ("86401", "1e308", "1e309", "inf"):
+        with pytest.raises(SystemExit) as stop:
+            parser.parse_args([command, option, value])
+        assert stop.value.code == ExitCode.USAGE
+        err = capsys.readouterr().err
+        assert f"{option}: must be at most 86400" in err and value in err, err
