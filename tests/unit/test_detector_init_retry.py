@@ -110,20 +110,27 @@ def test_concurrent_transactions_past_the_start_up_wait_exits_4_as_an_outage_pas
     assert 0.5 <= took < 5.0
 
 
-def test_a_replacement_answered_concurrent_transactions_past_its_wait_exits_4(
-    monkeypatch: pytest.MonkeyPatch
-) -> None:
+def running(monkeypatch: pytest.MonkeyPatch, pause: float) -> tuple[Any, Inits]:
+    """A running process's `Transactions` (its first producer made) whose later producers'
+    init_transactions are the returned `Inits`' (no errors yet), pausing `pause` s a retry."""
     import detector.txn as txn
     from detector.metrics import Metrics, Watchdog
     from detector.settings import DetectorSettings
 
-    monkeypatch.setattr(retry, "PAUSE_S", 0.02)
-    monkeypatch.setattr(txn, "REPLACE_RETRY_S", 0.3)
-    cluster = FakeCluster()
-    inits = Inits(cluster, [])
+    monkeypatch.setattr(retry, "PAUSE_S", pause)
+    inits = Inits(FakeCluster(), [])
     monkeypatch.setattr(txn, "make_transactional_producer", inits)
-    t = txn.Transactions(DetectorSettings(instance_id="t"), Watchdog(45.0), Metrics(None),
-                         lambda: False)
+    return txn.Transactions(DetectorSettings(instance_id="t"), Watchdog(45.0), Metrics(None),
+                            lambda: False), inits
+
+
+def test_a_replacement_answered_concurrent_transactions_past_its_wait_exits_4(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import detector.txn as txn
+
+    monkeypatch.setattr(txn, "REPLACE_RETRY_S", 0.3)
+    t, inits = running(monkeypatch, pause=0.02)
     inits.errors = [concurrent()] * 100_000
     with pytest.raises(AuditstreamError) as info:
         t.replace_producer()
@@ -158,17 +165,8 @@ def test_a_fatal_or_non_retriable_init_error_at_start_up_ends_it_at_once(
 def test_a_producer_replaced_mid_run_retries_concurrent_transactions_too(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import detector.txn as txn
-    from detector.metrics import Metrics, Watchdog
-    from detector.settings import DetectorSettings
-
-    monkeypatch.setattr(retry, "PAUSE_S", 0.0)
-    cluster = FakeCluster()
-    inits = Inits(cluster, [])
-    monkeypatch.setattr(txn, "make_transactional_producer", inits)
-    t = txn.Transactions(DetectorSettings(instance_id="t"), Watchdog(45.0), Metrics(None),
-                         lambda: False)
+    t, inits = running(monkeypatch, pause=0.0)
     inits.errors = [concurrent(), concurrent()]
     t.replace_producer()
     assert [producer for producer, _ in inits.calls] == [1, 2, 2, 2]
-    assert t.producer is not None and cluster.producers == 2
+    assert t.producer is not None and inits.cluster.producers == 2

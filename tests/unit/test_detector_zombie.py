@@ -9,6 +9,7 @@ restart, no other instance) is still replaced. Found by bench/chaos_soak.py (see
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -607,6 +608,15 @@ def made_a_producer_since_waking_then_lost(
     return cluster, detector, watchdog
 
 
+def joined_after_the_first_ask(asked: list[str]) -> Callable[[Any], list[tuple[str, str]]]:
+    """`group_members`' stand-in recording each ask in `asked`: nobody listed at the first,
+    the newer process with this id at every later one (B joined meanwhile)."""
+    def members(d: Any) -> list[tuple[str, str]]:
+        asked.append(client_id(d))
+        return [] if len(asked) == 1 else [(client_id(d), NEWER)]
+    return members
+
+
 def test_a_zombie_that_made_a_producer_since_waking_does_not_leave_to_one_it_fenced(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -618,11 +628,7 @@ def test_a_zombie_that_made_a_producer_since_waking_does_not_leave_to_one_it_fen
     # A producer made since the pause holds the id's newest epoch: not asked again, it goes
     # on (a new producer after the loss), and the listed one ends at its next step.
     asked: list[str] = []
-
-    def members(d: Any) -> list[tuple[str, str]]:
-        asked.append(client_id(d))
-        return [] if len(asked) == 1 else [(client_id(d), NEWER)]  # B joined meanwhile
-
+    members = joined_after_the_first_ask(asked)
     cluster, detector, watchdog = made_a_producer_since_waking_then_lost(
         monkeypatch, tmp_path, members)
     before = cluster.producers
@@ -648,11 +654,7 @@ def test_a_pause_since_its_new_producer_counts_only_if_the_group_could_have_repl
     # process take its place: a shorter one keeps A's producer the newest, A goes on; one
     # that long has A ask, and leave to the newer one listed.
     asked: list[str] = []
-
-    def members(d: Any) -> list[tuple[str, str]]:
-        asked.append(client_id(d))
-        return [] if len(asked) == 1 else [(client_id(d), NEWER)]  # B joined meanwhile
-
+    members = joined_after_the_first_ask(asked)
     cluster, detector, watchdog = made_a_producer_since_waking_then_lost(
         monkeypatch, tmp_path, members, paused_after=paused_s)
     assert detector.settings.session_timeout_ms == 10_000
