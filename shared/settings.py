@@ -152,6 +152,36 @@ def kafka_id(value: str) -> str:
 KafkaId = Annotated[str, AfterValidator(kafka_id)]
 
 
+#: The most positions `AUDITSTREAM_REVIEWS_PASS` names (a hand-kept list, not a data set).
+MAX_REVIEWS_PASSED = 1_000
+_POSITION = re.compile(r"([0-9]{1,10}):([0-9]{1,19})")
+
+
+def review_positions(value: str) -> str:
+    """`value` if it lists reviews-topic positions to pass, `partition:offset` separated by
+    commas (blank around each allowed; empty: none); else a ValueError saying which item."""
+    items = [item.strip() for item in value.split(",")] if value.strip() else []
+    if len(items) > MAX_REVIEWS_PASSED:
+        raise ValueError(f"{len(items)} positions, over {MAX_REVIEWS_PASSED}")
+    for item in items:
+        found = _POSITION.fullmatch(item)
+        if (found is None or int(found[1]) >= MAX_PARTITIONS
+                or int(found[2]) >= 2**63):  # Kafka's offsets are signed 64-bit
+            raise ValueError(f"{item!r} is not a position; give partition:offset, whole "
+                             "numbers (e.g. 0:17), separated by commas")
+    return value
+
+
+#: Positions of the reviews topic, `partition:offset,...` (`review_positions`).
+ReviewPositions = Annotated[str, AfterValidator(review_positions)]
+
+
+def passed_positions(value: str) -> frozenset[tuple[int, int]]:
+    """The (partition, offset) pairs a `ReviewPositions` value names."""
+    return frozenset((int(p), int(o)) for p, o in
+                     (item.strip().split(":") for item in value.split(",") if item.strip()))
+
+
 def _port(address: str) -> str | None:
     """The port part of `host:port` or `[v6]:port` as written, or None when there is none
     (librdkafka's default 9092; a bare IPv6 address has colons but no port)."""
@@ -399,8 +429,21 @@ class TopicSettings(Settings):
     dlq_topic: TopicName = "transactions.dlq"
     #: Auditors' review outcomes, compacted (the contract: `shared/reviews.py`).
     reviews_topic: TopicName = "transactions.reviews"
+    #: Reviews of a later schema version that no release will read (written by mistake, or
+    #: by someone able to write the topic), by position: passed, not held (docs/review.md,
+    #: "Rollbacks"). Held, one such record stops that partition's reviews for good.
+    reviews_pass: ReviewPositions = ""
     partitions: int = Field(default=4, ge=1, le=MAX_PARTITIONS)
     replication_factor: int = Field(default=1, ge=1, le=MAX_REPLICATION_FACTOR)
+
+    @property
+    def reviews_passed(self) -> frozenset[tuple[int, int]]:
+        """The (partition, offset) positions `reviews_pass` names."""
+        return passed_positions(self.reviews_pass)
+
+
+#: The variable naming reviews to pass rather than hold (as the sink and the page say it).
+REVIEWS_PASS_VARIABLE = env_name(TopicSettings, "reviews_pass")
 
 
 def ignored_security_variables(environ: Mapping[str, str]) -> list[str]:

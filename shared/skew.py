@@ -13,6 +13,7 @@ from shared.codec import MAX_NAME_CHARS as CUT_AT
 from shared.columns import RULE_NAMES
 from shared.fastcodec import MAX_UNKNOWN_FIELDS
 from shared.schemas import ScoredTransaction, escape_controls
+from shared.settings import REVIEWS_PASS_VARIABLE
 
 #: run.json's (and the sink's checkpoint's) record of fields ignored in scored messages:
 #: name -> rows, and the rows holding any.
@@ -104,7 +105,8 @@ def held_line(topic: str, partition: int, offset: int, version: int, reads: int)
             f"{version}, written by a newer auditstream release; this release reads version "
             f"{reads}: the sink takes nothing of partition {partition} from offset {offset} "
             "on (not rejected either: its checkpoint stays there) and goes on with the rest; "
-            "run that release (or a later one) on this folder to take them "
+            "run that release (or a later one) on this folder to take them; if none will, "
+            f"set {REVIEWS_PASS_VARIABLE}={partition}:{offset} to pass it "
             "(docs/review.md, \"Rollbacks\")")
 
 

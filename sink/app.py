@@ -175,7 +175,8 @@ def _run(settings: SinkSettings, once: bool, until_idle: float | None, reset: bo
                   dict(REVIEWS_TOPIC_CONFIG)),
     ])
     writer = SinkWriter(settings.exports_dir, topic, settings.exports, reset=reset,
-                        workers=settings.decode_workers, on_rollup=on_rollup)
+                        workers=settings.decode_workers, on_rollup=on_rollup,
+                        passed=settings.topics.reviews_passed)
     try:
         same_topic(writer.cp, live_id)
         same_reviews_topic(writer.cp, reviews_id, t.reviews_topic)

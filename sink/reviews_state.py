@@ -17,6 +17,7 @@ from typing import Any
 from shared.errors import SchemaError
 from shared.reviews import NewerReviewError, decode_review
 from shared.schemas import unguarded
+from shared.settings import REVIEWS_PASS_VARIABLE as PASS_VARIABLE
 from sink.batch import Record, rejection
 from sink.cases import CaseBook
 from sink.csvfmt import encode_rows, text
@@ -41,12 +42,15 @@ class ReviewBook:
         self.messages = 0
         self.rejected = 0
 
-    def apply(self, records: Sequence[Record], topic: str, now: str, lookup: Lookup
+    def apply(self, records: Sequence[Record], topic: str, now: str, lookup: Lookup,
+              passed: frozenset[tuple[int, int]] = frozenset(),
               ) -> tuple[bytes, list[bytes], dict[int, tuple[int, int]]]:
         """Take a batch of review messages; return reviews_log.csv lines, rejections, and
         the partitions held in it: partition -> (offset, version) of a review a newer release
         wrote (`NewerReviewError`), nothing of that partition taken from it on. Rejected, it
-        was passed for good (the newer release, run again on the folder, never read it)."""
+        was passed for good (the newer release, run again on the folder, never read it);
+        so it is at a position `passed` names (`TopicSettings.reviews_pass`: no release
+        will read it), the operator's choice."""
         rows: list[list[str]] = []
         rejected: list[bytes] = []
         held: dict[int, tuple[int, int]] = {}
@@ -58,7 +62,13 @@ class ReviewBook:
                     raise SchemaError("empty message (tombstone)")
                 review = decode_review(value)
             except NewerReviewError as exc:
-                held[partition] = (offset, exc.version)
+                if (partition, offset) not in passed:
+                    held[partition] = (offset, exc.version)
+                    continue
+                self.messages += 1
+                self.rejected += 1
+                rejected.append(rejection(partition, offset, value,
+                                          f"{topic}: {exc}; passed, as {PASS_VARIABLE} asks"))
                 continue
             except SchemaError as exc:
                 self.messages += 1

@@ -60,8 +60,11 @@ class SinkWriter:
 
     def __init__(self, folder: Path, topic: str, settings: ExportSettings,
                  *, reset: bool = False, workers: int = 0,
-                 on_rollup: OnRollup | None = None) -> None:
+                 on_rollup: OnRollup | None = None,
+                 passed: frozenset[tuple[int, int]] = frozenset()) -> None:
         self.folder = Path(folder)
+        #: Reviews-topic positions to pass rather than hold (`TopicSettings.reviews_pass`).
+        self.passed = passed
         self.on_rollup = on_rollup
         self.settings = settings
         if warning := settings.sample_key_warning():
@@ -174,7 +177,8 @@ class SinkWriter:
     def held(self) -> dict[int, rh.Hold]:
         """Reviews partitions held at a review a newer release wrote: partition -> (topic,
         offset, version), as the checkpoint keeps them (`sink.review_holds`)."""
-        return rh.holds(self.cp.extra, REVIEW_SCHEMA_VERSION)
+        return {part: at for part, at in rh.holds(self.cp.extra, REVIEW_SCHEMA_VERSION).items()
+                if (part, at[1]) not in self.passed}  # read again, to be passed
 
     def tell_holds(self) -> None:
         """One WARNING a partition held, as when the hold began (at the start, once the
@@ -201,7 +205,8 @@ class SinkWriter:
         if not fresh:
             return 0
         read = self.reviews.messages
-        lines, rejected, held = self.reviews.apply(fresh, topic, now_utc(), self._lookup())
+        lines, rejected, held = self.reviews.apply(fresh, topic, now_utc(), self._lookup(),
+                                                   self.passed)
         for part, (offset, version) in held.items():
             offsets[part] = offset
             rh.hold(self.cp.extra, part, (topic, offset, version))

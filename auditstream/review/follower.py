@@ -45,6 +45,7 @@ from shared.reviews import (
     decode_review,
     now_utc,
 )
+from shared.settings import REVIEWS_PASS_VARIABLE as PASS_VARIABLE
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -171,9 +172,12 @@ class TopicFollower(threading.Thread):
     docs/reliability.md) is replaced, at the offsets read so far.
     """
 
-    def __init__(self, kafka: KafkaSettings, topic: str, outcomes: Outcomes) -> None:
+    def __init__(self, kafka: KafkaSettings, topic: str, outcomes: Outcomes,
+                 passed: frozenset[tuple[int, int]] = frozenset()) -> None:
         super().__init__(name="reviews-follower", daemon=True)
         self._kafka, self._topic = kafka, topic
+        #: Positions of reviews to pass rather than hold (`TopicSettings.reviews_pass`).
+        self._passed = passed
         self._clean_since = -float("inf")  # the last failure (monotonic)
         self.stopping = threading.Event()
         self._next: dict[int, int] = {}  # the next offset to read, by partition
@@ -291,7 +295,11 @@ class TopicFollower(threading.Thread):
             try:
                 self._outcomes.put(decode_review(value))
             except NewerReviewError as exc:
-                self._hold(part, offset, exc)
+                if (part, offset) not in self._passed:
+                    self._hold(part, offset, exc)
+                else:  # no release will read it (the operator says): not shown, as a bad one
+                    log.warning("%s: passing the review at partition %s offset %s, as %s "
+                                "asks: %s", self._topic, part, offset, PASS_VARIABLE, exc)
             except AuditstreamError as exc:  # a bad record is someone else's bug: skip
                 log.warning("%s: skipping a bad review at partition %s offset %s (the sink "
                             "rejects it into sink_rejected.jsonl): %s", self._topic, part,
@@ -308,7 +316,8 @@ class TopicFollower(threading.Thread):
         line = (f"reviews of {self._topic} partition {part} from offset {offset} on are not "
                 f"shown: a newer auditstream release wrote them (a review of schema version "
                 f"{exc.version}; this release reads version {REVIEW_SCHEMA_VERSION}); run "
-                "`review serve` of that release (or a later one) to see them (docs/review.md, "
+                "`review serve` of that release (or a later one) to see them; if none will, "
+                f"set {PASS_VARIABLE}={part}:{offset} to pass it (docs/review.md, "
                 "\"Rollbacks\")")
         self._outcomes.held[part] = line
         log.warning("%s", line)

@@ -267,7 +267,7 @@ def serve(exports: Path, port: int, reviewer: str, kafka: KafkaSettings,
     """Run the page until Ctrl-C or SIGTERM (exit 0 on SIGTERM)."""
     publisher = ReviewPublisher(kafka, topics, flush_timeout_s=10.0, who="the review page")
     outcomes = Outcomes()
-    follower = TopicFollower(kafka, topics.reviews_topic, outcomes)
+    follower = TopicFollower(kafka, topics.reviews_topic, outcomes, topics.reviews_passed)
     follower.start()
 
     def publish(review: Review) -> None:

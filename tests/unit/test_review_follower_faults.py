@@ -128,14 +128,15 @@ class _Run:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, consumers: list[_Consumer],
                  outcomes: server.Outcomes, turns: int,
-                 gone: Callable[..., bool | None] = lambda *a: False) -> None:
+                 gone: Callable[..., bool | None] = lambda *a: False,
+                 passed: frozenset[tuple[int, int]] = frozenset()) -> None:
         made = iter(consumers)
         for name in ("make_consumer", "make_watched_consumer"):
             monkeypatch.setattr(MOD, name, lambda *a, **k: next(made), raising=False)
         monkeypatch.setattr(MOD, "topic_id", lambda *a, **k: "id-1")
         monkeypatch.setattr(MOD, "topic_gone", gone, raising=False)
         monkeypatch.setattr(MOD, "topic_partitions", lambda *a, **k: 1)
-        self.follower = server.TopicFollower(KafkaSettings(), TOPIC, outcomes)
+        self.follower = server.TopicFollower(KafkaSettings(), TOPIC, outcomes, passed)
         left = iter(range(turns))
         monkeypatch.setattr(self.follower.stopping, "is_set", lambda: next(left, None) is None)
         self.pauses: list[float] = []
