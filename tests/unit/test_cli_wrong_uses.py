@@ -59,14 +59,18 @@ def test_generate_without_a_destination_prints_the_readme_error_format(
     assert "--out" in _one_error_line(capsys, "generate")
 
 
-@pytest.mark.parametrize("pace", [["--rate", "0"], ["--rate", "-1"], ["--speed", "0"]])
+@pytest.mark.parametrize(("pace", "said"), [
+    # --rate at least one message an hour (PRODUCER_RATE's bound, MIN_RATE: fixes19)
+    (["--rate", "0"], "--rate: must be at least 0.000277778, not 0"),
+    (["--rate", "-1"], "--rate: must be at least 0.000277778, not -1"),
+    (["--speed", "0"], "--speed: must be positive, not 0")])
 def test_replay_pace_not_positive_is_a_usage_error_before_any_file_is_read(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], pace: list[str],
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pace: list[str], said: str,
 ) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["replay", str(tmp_path / "none.csv"), *pace])
     assert stop.value.code == ExitCode.USAGE
-    assert "must be positive" in capsys.readouterr().err
+    assert said in capsys.readouterr().err
 
 
 def test_replay_smallest_positive_pace_is_accepted_by_the_parser(tmp_path: Path) -> None:
