@@ -340,7 +340,6 @@ def _reviews_topic_renewed(reader: _Reader, settings: SinkSettings) -> bool:
     same_reviews_topic(cp, live, name)
     if before is None or live is None or live == before:
         return False
-    reader.writer.release_reviews()  # its offsets start again: so do its holds
     reader.close(1.0)
     reader.open()
     return True

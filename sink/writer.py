@@ -222,11 +222,6 @@ class SinkWriter:
         self.changes += len(fresh)
         return self.reviews.messages - read - len(rejected)
 
-    def release_reviews(self) -> None:
-        """Hold no reviews partition: the reviews topic was created again, read from its
-        start (`sink.app.same_reviews_topic`)."""
-        rh.release(self.cp.extra)
-
     def _lookup(self) -> Callable[[str, str], str]:
         """What the sink knows of a reviewed id now (for reviews_log.csv's `matched`); the
         ids are indexed once per batch of reviews."""

@@ -106,7 +106,6 @@ def test_a_held_partition_is_read_anew_when_the_reviews_topic_is_created_again(
     w.cp.extra["reviews_topic_id"] = "old"
     w.add_reviews([(0, 0, _newer())], REVIEWS)
     same_reviews_topic(w.cp, "new", REVIEWS)
-    w.release_reviews()
     assert w.add_reviews([(0, 0, _review("case", "c1", "confirmed", 1))], REVIEWS) == 1
     w.close()
 

@@ -99,8 +99,7 @@ def _reader(extra: dict[str, object]) -> tuple[object, list[object]]:
     calls: list[object] = []
     cp = Checkpoint(topic="scored", lengths={}, offsets={}, rollup=SinkRollup(RollupParams()),
                     extra=dict(extra))
-    reader = SimpleNamespace(writer=SimpleNamespace(
-                                 cp=cp, release_reviews=lambda: calls.append("release")),
+    reader = SimpleNamespace(writer=SimpleNamespace(cp=cp),
                              close=lambda wait: calls.append(("close", wait)),
                              open=lambda: calls.append("open"))
     return reader, calls
@@ -127,15 +126,17 @@ def test_the_reviews_topic_renewed_while_the_sink_runs_is_read_anew_from_its_sta
         return live
 
     monkeypatch.setattr(app, "topic_id", topic_id)
+    held = {"0": {"topic": settings.topics.reviews_topic, "offset": 7, "version": 99}}
     reader, calls = _reader({} if before is None else {
-        "reviews_topic_id": before, "review_offsets": {"0": 7}})
+        "reviews_topic_id": before, "review_offsets": {"0": 7}, "held_reviews": held})
     with caplog.at_level(logging.WARNING, logger="sink.app"):
         assert app._reviews_topic_renewed(reader, settings) is renewed  # type: ignore[arg-type]
     assert [m.split(" was deleted")[0] for m in caplog.messages] == (
         [f"reviews topic {settings.topics.reviews_topic}"] if renewed else [])
     assert asked == [(settings.kafka, settings.topics.reviews_topic, TRY_S)]
-    assert calls == (["release", ("close", 1.0), "open"] if renewed else [])  # holds let go
+    assert calls == ([("close", 1.0), "open"] if renewed else [])
     extra = reader.writer.cp.extra  # type: ignore[attr-defined]
+    assert extra.get("held_reviews") == (None if renewed or before is None else held)
     assert extra.get("reviews_topic_id") == (live or before)
     assert extra.get("review_offsets") == ({} if renewed else
                                            None if before is None else {"0": 7})
