@@ -274,7 +274,7 @@ class Detector(PartitionOwnership):
             # at once: a transaction spanning several small batches would be struck again
             # by a fault recurring every few hundred records, however small the batches.
             if self._txn.open and (not records or self.batch_limit < self.settings.batch_size
-                                   or time.monotonic() - self._txn.begun
+                                   or self._txn.open_s()
                                    >= self.settings.commit_interval_ms / 1000):
                 self._commit()
         except CoreFailure as exc:

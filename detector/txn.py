@@ -27,7 +27,6 @@ the process all the same.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -149,8 +148,9 @@ class Transactions:
         self._stopping = stopping
         self.on_new_producer = on_new_producer
         self.open = False
-        #: When the open transaction began (local: begin_transaction sends nothing); the
-        #: commit interval's clock.
+        #: When the open transaction began, on the watchdog's clock (local:
+        #: begin_transaction sends nothing): the commit interval's (`open_s`) and `_overdue`'s
+        #: "a pause since then".
         self.begun = 0.0
         #: When its first send went (a row, or its offsets; `sending`): the coordinator's
         #: transaction.timeout.ms runs from there (AddPartitionsToTxn, AddOffsetsToTxn).
@@ -164,8 +164,6 @@ class Transactions:
         #: Why this process leaves its id to a newer one, once the group said so
         #: (`leave_to_newer`); None: not known to.
         self._left: str | None = None
-        #: When it began on the watchdog's clock (`_overdue`: a pause since then).
-        self._begun_at = 0.0
         #: Whether a fence within the timeout has been met (the group asked about it once).
         self._fence_told = False
         #: When the current producer's init_transactions returned (the watchdog's clock).
@@ -208,14 +206,13 @@ class Transactions:
                     self.producer.begin_transaction()
                 else:
                     raise exc
-            self.open, self.begun, self.started, self.ok = True, time.monotonic(), None, True
-            self._begun_at = self._watchdog.now()
+            self.open, self.begun, self.started, self.ok = True, self._watchdog.now(), None, True
 
     def sending(self) -> None:
         """Called before a send of the open transaction while `started` is None (by
         `KafkaOutput`; before the offsets, always): the first one starts its age."""
         if self.started is None:
-            self.started = time.monotonic()
+            self.started = self._watchdog.now()
 
     def commit(self, offsets: list[TopicPartition], group_metadata: Callable[[], Any],
                hook: Hook | None = None, replace: bool = True) -> None:
@@ -438,7 +435,7 @@ class Transactions:
 
     def _age(self) -> float:
         """Seconds since the open transaction's first send (0: nothing sent)."""
-        return 0.0 if self.started is None else time.monotonic() - self.started
+        return 0.0 if self.started is None else self._watchdog.now() - self.started
 
     def _overdue(self) -> float | None:
         """The open transaction's age when it has outlived transaction.timeout.ms (None:
@@ -458,10 +455,14 @@ class Transactions:
         # and, finding nobody, goes on with a new producer (the both-paused test's `older
         # first`: counted from its first send it exited 2 fenced, 2026-12-07). Its line
         # gives the age from the begin (from the first send it said "open 0 s").
-        begun = time.monotonic() - self.begun
-        if begun >= limit and self._watchdog.paused_within(0.0, since=self._begun_at):
+        begun = self.open_s()
+        if begun >= limit and self._watchdog.paused_within(0.0, since=self.begun):
             return begun
         return None
+
+    def open_s(self) -> float:
+        """Seconds since the open transaction began (the commit interval's clock)."""
+        return self._watchdog.now() - self.begun
 
     def producer_failed(self) -> bool:
         """Whether the current producer is the one that last failed fatally."""

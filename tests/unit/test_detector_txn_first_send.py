@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 import detector.txn as txn
 from detector.app import DetectorError
+from detector.metrics import Watchdog
 from shared.errors import ExitCode
 from tests.unit.detector_fakes import cluster_with, drained, fake_detector, replaced_once
 from tests.unit.test_detector_txn_errors import fails_at, fatal
@@ -27,9 +28,10 @@ FENCED_TEXT = "Failed to end transaction: Local: This instance has been fenced b
 
 
 def clocked(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """`detector.txn`'s monotonic clock, set by the test (`now[0]`)."""
+    """The clock a transaction's ages are read on (the watchdog's), set by the test
+    (`now[0]`)."""
     now = [1000.0]
-    monkeypatch.setattr(txn, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(Watchdog, "now", lambda self: now[0])
     return now
 
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 import detector.app as app
-import detector.txn as txn
 from detector.app import DetectorError
 from detector.kafka_io import MEMBERS_TIMEOUT_S
 from detector.metrics import Watchdog
@@ -507,7 +505,7 @@ def test_a_transaction_has_timed_out_from_exactly_its_timeout(
                              transaction_timeout_ms=TIMEOUT_MS)
     t = detector._txn
     now = [0.0]
-    monkeypatch.setattr(txn, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(Watchdog, "now", lambda self: now[0])
     t.open, t.started = True, 1000.0
     for at, age in [(1059.99, None), (1060.0, 60.0), (1060.01, 60.01)]:
         now[0] = at
