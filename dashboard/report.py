@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from dashboard.labels import column_label
 from dashboard.spec import CASE_TABLE
 from shared.atomic import atomic_write_text
 from shared.columns import (
@@ -32,7 +33,6 @@ from shared.columns import (
     METRICS_BY_TYPE_COLUMNS,
     STATUS_COLUMNS,
     THRESHOLD_COLUMNS,
-    column_label,
 )
 from shared.csv_encoding import unmatched_header
 from shared.csv_lines import BoundedLines, LineTooLong, TextSource

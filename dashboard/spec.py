@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from dashboard.labels import column_label
 from dashboard.measures import DATE_TABLE as DATE_TABLE
 from dashboard.measures import MEASURE_TABLE, RECOMMENDED_MODE, UPGRADE_NOTE, label
 from dashboard.measures import RUN_TABLE as RUN_TABLE
@@ -26,7 +27,6 @@ from shared.columns import (
     SCORED_TYPES,
     STATUS_COLUMNS,
     THRESHOLD_COLUMNS,
-    column_label,
 )
 from shared.dayfiles import PREFIX, SCORED_DIR
 from shared.exports_folder import (
@@ -217,7 +217,7 @@ _MEASURE_LABELS = {
 
 def display_name(f: Field) -> str:
     """What a visual shows for a field (legend, tooltip, card label, table header): a
-    column as `shared.columns.column_label` names it (report.html's names), a measure in
+    column as `dashboard.labels.column_label` names it (report.html's names), a measure in
     sentence case without the `KPI ` of the cards' thresholds.csv lookups; never `Sum of
     ...` nor a snake_case name."""
     if f.kind != "measure":

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from dashboard.labels import column_label
 from dashboard.pbir import report_files
 from dashboard.spec import NAME, PAGES, Field, col, display_name, m
-from shared.columns import column_label
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKE = re.compile(r"[a-z0-9]+_[a-z0-9_]+")
