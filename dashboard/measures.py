@@ -158,7 +158,7 @@ MEASURES: tuple[Measure, ...] = (
     *(Measure(f"Implied Recall{label}", _assured("recall", "implied", column))
       for label, column in (("", "precision"), (" Low", "precision_low"),
                             (" High", "precision_high"))),
-    Measure("Reviewed Cases", _assured("mode", "hybrid", "reviewed"), "#,0"),
+    Measure("Reviewed Cases", _assured("mode", "hybrid", "reviewed") + " + 0", "#,0"),
     Measure("Review Backlog",
             'COUNTROWS(FILTER(cases, ISBLANK(cases[outcome]) || cases[outcome] = "")) + 0',
             "#,0"),
@@ -200,3 +200,34 @@ KPI_MEASURES: tuple[Measure, ...] = (
       for mode in RECOMMEND_MODES),
 )
 MEASURES = (*MEASURES, *KPI_MEASURES)
+
+#: The Assurance page's figures that are blank until there is something to show, and what
+#: their card says then: its `Card` measure (`card_measure`) is the figure in its format,
+#: or these words (Power BI's card said "(Blank)"). A count reads 0 instead (`Reviewed
+#: Cases`, `Review Backlog`: "+ 0"); a figure of 0 is a figure ("0.00%"), not these words.
+NONE_REVIEWED = "none reviewed yet"
+CARD_WORDS: dict[str, str] = {
+    **{f"Reviewed Precision{s}": NONE_REVIEWED for s in ("", " Low", " High")},
+    **{f"Miss Rate{s}": NONE_REVIEWED for s in ("", " High")},
+    **{f"Implied Recall{s}": NONE_REVIEWED for s in ("", " Low")},
+    "Oldest Open Case": "no open case",
+    "Recommended Cases Per Day": "no recommendation",
+}
+CARD_SUFFIX = " Card"
+#: The text picture of a card's figure, where its measure's format is no FORMAT picture
+#: ("#,0.#" would end "12." there): one decimal, as report.html's card.
+_CARD_PICTURES = {"#,0.#": "#,0.0"}
+
+
+def card_measure(name: str) -> str:
+    """The measure a card of `name` shows: its `Card` text when it has words for blank."""
+    return name + CARD_SUFFIX if name in CARD_WORDS else name
+
+
+def _card_text(m: Measure) -> Measure:
+    picture = _CARD_PICTURES.get(m.fmt, m.fmt)
+    return Measure(m.name + CARD_SUFFIX, f"VAR v = [{m.name}]\nRETURN IF(ISBLANK(v), "
+                   f'"{CARD_WORDS[m.name]}", FORMAT(v, "{picture}"))', "")
+
+
+MEASURES = (*MEASURES, *(_card_text(m) for m in MEASURES if m.name in CARD_WORDS))

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dashboard.series import series_color
 from dashboard.spec import NAME, PAGES, Field, Page, Visual, display_name
 from dashboard.tmdl import tag
 from shared.atomic import atomic_write_text
@@ -47,15 +48,25 @@ def field_expression(f: Field) -> dict[str, Any]:
     return {"Column": source}
 
 
+def query_ref(f: Field) -> str:
+    """The name a visual knows a bound field by (its projection's `queryRef`)."""
+    ref = f"{f.table}.{f.name}"
+    return f"Sum({ref})" if f.kind == "sum" else ref
+
+
 def _projection(f: Field) -> dict[str, Any]:
     """A field bound to a visual, shown by its human name (`spec.display_name`): without a
     `displayName`, Desktop shows the native name (`Sum of ml_expected_cost`)."""
-    ref = f"{f.table}.{f.name}"
-    shown = {"displayName": display_name(f)}
-    if f.kind == "sum":
-        return {"field": field_expression(f), "queryRef": f"Sum({ref})",
-                "nativeQueryRef": f"Sum of {f.name}", **shown}
-    return {"field": field_expression(f), "queryRef": ref, "nativeQueryRef": f.name, **shown}
+    native = f"Sum of {f.name}" if f.kind == "sum" else f.name
+    return {"field": field_expression(f), "queryRef": query_ref(f), "nativeQueryRef": native,
+            "displayName": display_name(f)}
+
+
+def _series_colors(v: Visual) -> list[dict[str, Any]]:
+    """Each series' fill by its own name (`dashboard.series`), not by its position: the
+    theme's colours go by position, so a series changed colour when another was absent."""
+    return [{"properties": {"fill": {"solid": {"color": _text(series_color(f.name))}}},
+             "selector": {"metadata": query_ref(f)}} for f in v.roles.get("Y", ())]
 
 
 def visual_json(v: Visual, z: int) -> dict[str, Any]:
@@ -72,11 +83,21 @@ def visual_json(v: Visual, z: int) -> dict[str, Any]:
             "title": [{"properties": {"show": _literal("true"), "text": _text(v.title)}}]}
     if v.type == "slicer":
         visual["objects"] = {
-            "data": [{"properties": {"mode": _text("Basic")}}],
+            "data": [{"properties": {"mode": _text("Dropdown" if v.dropdown else "Basic")}}],
             "selection": [{"properties": {"singleSelect": _literal("true")}}],
         }
+    if "Y" in v.roles:  # a chart: each series its declared colour
+        visual["objects"] = {"dataPoint": _series_colors(v)}
     if v.type == "lineChart":  # a one-point series (the recommended marker) needs markers
-        visual["objects"] = {"lineStyles": [{"properties": {"showMarker": _literal("true")}}]}
+        visual["objects"]["lineStyles"] = [{"properties": {"showMarker": _literal("true")}}]
+    if v.widths:  # a table: its columns' widths, headers and cells wrapped
+        fields = [f for fs in v.roles.values() for f in fs]
+        visual["objects"] = {
+            "columnWidth": [{"properties": {"value": _literal(f"{w}D")},
+                             "selector": {"metadata": query_ref(f)}}
+                            for f, w in zip(fields, v.widths, strict=True)],
+            "columnHeaders": [{"properties": {"wordWrap": _literal("true")}}],
+            "values": [{"properties": {"wordWrap": _literal("true")}}]}
     if v.sync_group:
         visual["syncGroup"] = {"groupName": v.sync_group, "fieldChanges": True,
                                "filterChanges": True}
@@ -93,8 +114,9 @@ def page_json(page: Page) -> dict[str, Any]:
         "$schema": REPORT_SCHEMAS["page"],
         "name": page.name,
         "displayName": page.display_name,
-        "displayOption": "FitToPage",
-        "height": 720,
+        # a taller page is shown at its width and scrolled (fitted, its text would shrink)
+        "displayOption": "FitToPage" if page.height <= 720 else "FitToWidth",
+        "height": page.height,
         "width": 1280,
     }
     if page.no_filter:

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from dashboard.labels import column_label
-from dashboard.spec import CASE_TABLE
+from dashboard.series import SERIES_COLORS
+from dashboard.spec import ASSURANCE_TABLE, CASE_TABLE
 from shared.atomic import atomic_write_text
 from shared.columns import (
     ASSURANCE_COLUMNS,
@@ -159,6 +160,9 @@ def collect(exports_dir: Path, cubes: VolumeCubes | None = None,
     named = sorted({*data["run"], *CASES_COLUMNS, *ASSURANCE_COLUMNS, *THRESHOLD_COLUMNS})
     data["labels"] = {name: column_label(name) for name in named}
     data["case_columns"] = list(CASE_TABLE)  # as Power BI's cases table
+    # as Power BI's assurance table, but the threshold: the page lists no threshold rows
+    data["assurance_columns"] = [c for c, _ in ASSURANCE_TABLE if c != "threshold"]
+    data["colors"] = dict(SERIES_COLORS)  # each series' colour, as Power BI's visuals
     return data
 
 

@@ -12,8 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from dashboard.labels import column_label
+from dashboard.measures import (
+    CARD_SUFFIX,
+    CARD_WORDS,
+    MEASURE_TABLE,
+    RECOMMENDED_MODE,
+    UPGRADE_NOTE,
+    card_measure,
+    label,
+)
 from dashboard.measures import DATE_TABLE as DATE_TABLE
-from dashboard.measures import MEASURE_TABLE, RECOMMENDED_MODE, UPGRADE_NOTE, label
 from dashboard.measures import RUN_TABLE as RUN_TABLE
 from shared.columns import (
     ASSURANCE_COLUMNS,
@@ -73,8 +81,14 @@ _TEXT |= {"auditstream_version", "librdkafka_version", "model_versions", "source
 
 
 #: Columns shown otherwise than their type's default: the threshold grid as 0.00 .. 1.00
-#: (the slicer and the cost axis read "0.2" and "0.0" for 0.20 and 0.00, as General).
-COLUMN_FORMATS: dict[str, str] = {"threshold": "0.00"}
+#: (the slicer and the cost axis read "0.2" and "0.0" for 0.20 and 0.00, as General); the
+#: assurance and per-type rates as percentages with two decimals, as report.html's table
+#: (as General the assurance table read 0.5945945945945946).
+COLUMN_FORMATS: dict[str, str] = {
+    "threshold": "0.00",
+    **{rate: "0.00%" for rate in ("precision", "precision_low", "precision_high",
+                                  "labelled_precision")},
+}
 
 
 class UntypedColumnError(KeyError):
@@ -222,6 +236,8 @@ def display_name(f: Field) -> str:
     ...` nor a snake_case name."""
     if f.kind != "measure":
         return column_label(f.name)
+    if f.name.endswith(CARD_SUFFIX) and f.name.removesuffix(CARD_SUFFIX) in CARD_WORDS:
+        return display_name(m(f.name.removesuffix(CARD_SUFFIX)))  # a card's text: its figure's
     if f.name in _MEASURE_LABELS:
         return _MEASURE_LABELS[f.name]
     first, *rest = f.name.removeprefix("KPI ").split(" ")
@@ -244,6 +260,8 @@ class Visual:
     box: tuple[int, int, int, int]  # x, y, width, height
     title: str = ""
     sync_group: str = ""
+    dropdown: bool = False  # a slicer as a drop-down list, not a list of every value
+    widths: tuple[int, ...] = ()  # a table's column widths (px), in its columns' order
 
 
 @dataclass(frozen=True)
@@ -253,17 +271,19 @@ class Page:
     visuals: tuple[Visual, ...]
     no_filter: tuple[tuple[str, str], ...] = field(default=())  # (source, target) pairs
     drillthrough: Field | None = None  # a drill-through page, filtered to this field
+    height: int = 720  # taller than the screen: shown at the page's width, scrolled
 
 
 def _card(name: str, measure: str, x: int, y: int, w: int = 200, h: int = 110) -> Visual:
-    return Visual(name, "card", {"Values": (m(measure),)}, (x, y, w, h),
+    """A card of `measure`, or of its text (`card_measure`) when it has words for blank."""
+    return Visual(name, "card", {"Values": (m(card_measure(measure)),)}, (x, y, w, h),
                   display_name(m(measure)))
 
 
 def _slicer(name: str, table: str, column: str, box: tuple[int, int, int, int],
-            sync: str = "") -> Visual:
+            sync: str = "", dropdown: bool = False) -> Visual:
     return Visual(name, "slicer", {"Values": (col(table, column),)}, box,
-                  column_label(column), sync)
+                  column_label(column), sync, dropdown)
 
 
 _THRESHOLD_SLICER = ("thresholds", "threshold", (20, 20, 180, 590), "threshold")
@@ -288,6 +308,15 @@ CASE_TABLE: tuple[str, ...] = (
     "rank", "case_id", "customer_id", "first_time", "last_time", "transactions",
     "total_amount", "channel", "score", "anomaly_type", "triggered_rules", "reasons_top3",
     "outcome")
+#: The Assurance page's table of assurance.csv, every column, in the order an auditor reads
+#: a row (what it is, the reviewed precision and its interval, the reviews it rests on, then
+#: the generated labels' figure), each with its width (px): ten columns in 560 px, headers
+#: cut, `unclear` and `labelled` left out, were unreadable. Headers and cells wrap.
+#: report.html's table has the same columns but `threshold` (its rows are not per threshold).
+ASSURANCE_TABLE: tuple[tuple[str, int], ...] = (
+    ("section", 90), ("name", 150), ("threshold", 90), ("precision", 100),
+    ("precision_low", 100), ("precision_high", 100), ("reviewed", 90), ("confirmed", 90),
+    ("dismissed", 90), ("unclear", 80), ("labelled", 90), ("labelled_precision", 110))
 #: A row of cards per mode a threshold can be recommended for (ML, hybrid, combined).
 _KPIS = tuple(f"KPI {label(mode)} {name}" for mode in RECOMMEND_MODES
               for name in ("Precision", "Recall", "Workload %"))
@@ -367,22 +396,24 @@ PAGES: tuple[Page, ...] = (
         _card("backlog", "Review Backlog", 650, 140),
         _card("oldestOpen", "Oldest Open Case", 860, 140),
         _card("casesPerDay", "Recommended Cases Per Day", 1070, 140, 190),
-        _slicer("assuranceSection", "assurance", "section", (20, 260, 180, 440)),
+        # the table under the cards at the page's width, the section a drop-down above it;
+        # the capacity chart and the outcomes below (the page scrolls: 1000 px tall)
+        _slicer("assuranceSection", "assurance", "section", (20, 260, 220, 60),
+                dropdown=True),
         Visual("assuranceTable", "tableEx",
-               {"Values": tuple(col("assurance", c) for c in (
-                   "section", "name", "threshold", "reviewed", "confirmed", "dismissed",
-                   "precision", "precision_low", "precision_high", "labelled_precision"))},
-               (220, 260, 560, 440), "Reviewed precision (95% Wilson), miss rate, recall"),
+               {"Values": tuple(col("assurance", c) for c, _ in ASSURANCE_TABLE)},
+               (20, 330, 1240, 400), "Reviewed precision (95% Wilson), miss rate, recall",
+               widths=tuple(w for _, w in ASSURANCE_TABLE)),
         Visual("capacityCurve", "lineChart",
                {"Category": (col("thresholds", "threshold"),),
                 "Y": (m("Recommended Mode Cases Per Day"),
                       col("thresholds", "daily_capacity", "sum"))},
-               (800, 260, 460, 210), "Expected cases per day against the daily capacity"),
+               (20, 750, 610, 230), "Expected cases per day against the daily capacity"),
         Visual("recentOutcomes", "tableEx",
                {"Values": tuple(col("cases", c) for c in (
                    "case_id", "outcome", "reviewer", "reviewed_at", "note"))},
-               (800, 490, 460, 210), "Outcomes"),
-    )),
+               (650, 750, 610, 230), "Outcomes"),
+    ), height=1000),
     Page("caseDetail", "Case detail", (
         _freshness("freshness5", 1070, 20, 190, 120),
         Visual("caseHeader", "tableEx",

@@ -5,7 +5,10 @@
   // the mode the recommended threshold is for (run.json; `combined` unless set otherwise)
   const RECMODE = ["ml", "hybrid", "combined"].includes((D.run || {}).recommended_mode) ? D.run.recommended_mode : "combined";
   const SVG = "http://www.w3.org/2000/svg";
-  const ML = "#2563eb", HY = "#d97706", RULE = "#7c3aed", GREY = "#9aa5b1", CO = "#059669";
+  // each series' colour by its key, as Power BI's visuals have it (dashboard/series.py: one
+  // declaration), never by position; GREY is the axes'
+  const COLOR = D.colors || {};
+  const ML = COLOR.ml, HY = COLOR.hybrid, RULE = COLOR.rules, CO = COLOR.combined, GREY = "#9aa5b1";
   const num = (v) => (v === "" || v === undefined || v === null ? NaN : Number(v));
   const pct = (v) => (isNaN(v) ? "n/a" : (v * 100).toFixed(1) + "%");
   const pctRaw = (v) => (isNaN(v) ? "n/a" : v.toFixed(1) + "%");
@@ -37,7 +40,8 @@
   function card(id, label, value, cls) {
     const c = el("div", {"class": "card " + (cls || ""), "data-kpi": id});
     c.appendChild(el("div", {"class": "label"}, label));
-    c.appendChild(el("div", {"class": "value", "data-kpi-value": id}, value));
+    const v = c.appendChild(el("div", {"class": "value", "data-kpi-value": id}, value));
+    if (COLOR[cls]) v.style.color = COLOR[cls];  // a mode's card in its series' colour
     return c;
   }
   function legend(items) {
@@ -87,7 +91,8 @@
       series.forEach((se, j) => {
         const h = ((H - B - T) * (se.values[i] || 0)) / top;
         const x = L + i * bw + bw * 0.1 + j * w;
-        const rect = svgEl("rect", {x, y: H - B - h, width: w - 2, height: h, fill: se.color});
+        const rect = svgEl("rect", {x, y: H - B - h, width: w - 2, height: h, fill: se.color,
+          "data-series": se.name, "data-category": c, "data-value": se.values[i] || 0});
         rect.appendChild(svgEl("title", {}, `${c} ${se.name}: ${fmt(se.values[i] || 0)}`));
         s.appendChild(rect);
       });
@@ -168,10 +173,10 @@
     document.getElementById("kpi-cards").replaceChildren(
       ...modeCards("ml"), ...modeCards("hybrid"), ...modeCards("combined"),
       card("recommended_threshold", `Recommended threshold (${RECMODE})`, rec ? num(rec.threshold).toFixed(2) : "n/a"));
-    renderRecall();
+    renderRecall(k);
     const ks = Array.from(byK.keys()).sort((a, b) => a - b);
     const marks = [{x: k, label: "selected " + (k / 100).toFixed(2), color: "#111827"}];
-    if (recK !== null) marks.push({x: recK, label: "recommended " + (recK / 100).toFixed(2), color: "#dc2626", dash: "2 2", dy: 14});
+    if (recK !== null) marks.push({x: recK, label: "recommended " + (recK / 100).toFixed(2), color: COLOR.recommended, dash: "2 2", dy: 14});
     lines(document.getElementById("chart-cost"), ks,
       [{name: "ML expected cost", color: ML, values: ks.map((x) => num(byK.get(x).ml_expected_cost))},
        {name: "Hybrid expected cost", color: HY, values: ks.map((x) => num(byK.get(x).hybrid_expected_cost))},
@@ -180,16 +185,35 @@
       int, marks, (x) => (x / 100).toFixed(2), 520, costCap(ks));
   }
 
-  // Recall by anomaly type, each mode Power BI's chart draws (ML, rules, hybrid, combined),
-  // from metrics_by_type.csv: at the recommended threshold (the volume counts have no
-  // combined score, so the bars do not follow the slider; the caption says so).
-  const RECALLS = [["ml_recall", "ML recall", ML], ["rules_recall", "Rules recall", RULE],
-    ["recall", "Hybrid recall", HY], ["combined_recall", "Combined recall", CO]];
-  function renderRecall() {
+  // Recall by anomaly type at the selected threshold, each mode Power BI's chart draws: ML,
+  // rules and hybrid from the volume counts (a type's labelled anomalies flagged at k/100
+  // over its labelled anomalies, thresholds.csv's binning), combined from metrics_by_type.csv,
+  // whose figures are at the recommended threshold: the counts hold no combined score, so
+  // combined is drawn there only, and the caption says so. Without counts (a page made
+  // without them) every mode is metrics_by_type's, at the recommended threshold only.
+  const RECALLS = [["ml", "ml_recall", "ML recall", ML], ["rules", "rules_recall", "Rules recall", RULE],
+    ["hybrid", "recall", "Hybrid recall", HY], ["combined", "combined_recall", "Combined recall", CO]];
+  function renderRecall(k) {
     const types = (D.metrics_by_type || []).filter((r) => r.section === "anomaly_type");
-    bars(document.getElementById("chart-recall"), types.map((r) => r.name),
-      RECALLS.map(([c, name, color]) => ({name, color, values: types.map((r) => num(r[c]) || 0)})), pct, 1);
-    document.getElementById("recall-at").textContent = rec ? ` at the recommended threshold ${num(rec.threshold).toFixed(2)}` : " at the recommended threshold";
+    const counted = Boolean((D.cubes || {}).anomaly_type);
+    const labelled = counted ? sumBy("anomaly_type", (r) => r[2] === 1) : new Map();
+    const series = [];
+    for (const [mode, column, name, color] of RECALLS) {
+      let values;
+      if (counted && mode !== "combined") {
+        const caught = sumBy("anomaly_type", (r) => r[2] === 1 && (mode === "rules" ? r[1] === 1 : flagged(r, k, mode)));
+        values = types.map((r) => (labelled.get(r.name) ? caught.get(r.name) / labelled.get(r.name) : 0));
+      } else if (k === recK) {
+        values = types.map((r) => num(r[column]) || 0);
+      } else continue;
+      series.push({name, color, values});
+    }
+    bars(document.getElementById("chart-recall"), types.map((r) => r.name), series, pct, 1);
+    const at = ` at ${(k / 100).toFixed(2)}`;
+    const only = rec ? `the recommended threshold ${num(rec.threshold).toFixed(2)}` : "the recommended threshold";
+    const left = RECALLS.filter(([, , name]) => !series.some((se) => se.name === name)).map(([, , name]) => name.replace(" recall", ""));
+    const why = counted ? "the volume counts hold no combined score" : "this page has no volume counts";
+    document.getElementById("recall-at").textContent = at + (left.length ? `; ${left.join(", ")}: drawn at ${only} only (${why})` : "");
   }
 
   function renderVolume(k) {
@@ -209,7 +233,7 @@
     donut(document.getElementById("chart-breakdown"), [
       {key: "ml_only", name: "ML only", color: ML, value: part((r) => r[3] > k && r[1] === 0)},
       {key: "rules_only", name: "Rules only", color: RULE, value: part((r) => r[3] <= k && r[1] === 1)},
-      {key: "overlap", name: "ML and rules", color: HY, value: part((r) => r[3] > k && r[1] === 1)}]);
+      {key: "overlap", name: "ML and rules", color: COLOR.overlap, value: part((r) => r[3] > k && r[1] === 1)}]);
     const ch = sumBy("channel", (r) => flagged(r, k, "hybrid"));
     const chMl = sumBy("channel", (r) => flagged(r, k, "ml"));
     const chans = Array.from(ch.keys()).sort();
@@ -226,7 +250,7 @@
     lines(document.getElementById("chart-daily"), days,
       [{name: "ML flagged", color: ML, values: days.map((d) => dayMl.get(d) || 0)},
        {name: "Hybrid flagged", color: HY, values: days.map((d) => day.get(d) || 0)},
-       {name: "Labelled anomalies", color: GREY, values: days.map((d) => dayLab.get(d) || 0)}],
+       {name: "Labelled anomalies", color: COLOR.labels, values: days.map((d) => dayLab.get(d) || 0)}],
       int, [], label);
     const rowsOn = sumBy("day", () => true);
     const outside = span.outside.map((d) => `${d} (${int(rowsOn.get(d))})`);
@@ -303,7 +327,7 @@
       card("oldest", "Oldest open case", oldest ? when(oldest) : "none"),
       card("per-day", "Cases per day at recommended", isNaN(perDay) ? "n/a" : perDay.toFixed(1) + (isNaN(cap) ? "" : ` of ${cap} capacity`)),
       card("labels", "Labels: precision / miss rate / recall", `${pct(num(hy.labelled_precision))} / ${pct2(num(miss.labelled_precision))} / ${pct(num(rc.labelled_precision))}`));
-    const cols = ["section", "name", "reviewed", "confirmed", "dismissed", "unclear", "precision", "precision_low", "precision_high", "labelled_precision"];
+    const cols = D.assurance_columns || [];  // dashboard.spec.ASSURANCE_TABLE, Power BI's too
     document.querySelector("#assurance-table thead tr").replaceChildren(...cols.map((c) => el("th", {}, named(c))));
     document.querySelector("#assurance-table tbody").replaceChildren(...AS.filter((r) => r.section !== "threshold").map((r) => {
       const tr = el("tr");
@@ -314,8 +338,8 @@
     }));
     const ks = rows.map((r) => Math.round(num(r.threshold) * 100));
     // the mode the recommendation is for, as the "Cases per day at recommended" card
-    const series = [{name: `Expected cases per day (${RECMODE})`, color: HY, values: rows.map((r) => num(r[RECMODE + "_cases_per_day"]))}];
-    if (!isNaN(cap)) series.push({name: "Daily capacity", color: GREY, values: rows.map(() => cap)});
+    const series = [{name: `Expected cases per day (${RECMODE})`, color: COLOR.recommended, values: rows.map((r) => num(r[RECMODE + "_cases_per_day"]))}];
+    if (!isNaN(cap)) series.push({name: "Daily capacity", color: COLOR.capacity, values: rows.map(() => cap)});
     lines(document.getElementById("chart-capacity"), ks, series, (v) => (isNaN(v) ? "n/a" : v.toFixed(1)), [], (k) => (k / 100).toFixed(2), 520);
     const ocols = ["case_id", "outcome", "reviewer", "reviewed_at", "note"];
     // By time, latest first: as text `09:00:00.5Z` sorts before `09:00:00Z`.

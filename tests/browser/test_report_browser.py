@@ -18,9 +18,13 @@ import pytest
 from auditstream.report import write_report_from_exports
 from dashboard.browser import Chromium, find_chromium
 from dashboard.build import SAMPLE_EXPORTS
+from dashboard.series import SERIES_COLORS
 from tests.ci import unavailable
+from tests.scored_days import read_scored
 
 PAYLOAD = '<img src=x onerror="alert(1)"></td><script>alert(2)</script>'
+RECALL_KEYS = {"ML recall": "ml", "Rules recall": "rules", "Hybrid recall": "hybrid",
+               "Combined recall": "combined"}
 KPIS = ("ml_precision", "ml_recall", "ml_workload_pct",
         "hybrid_precision", "hybrid_recall", "hybrid_workload_pct",
         "ml_expected_cost", "hybrid_expected_cost",
@@ -99,6 +103,74 @@ def test_moving_the_threshold_shows_the_kpis_of_thresholds_csv(
                           ".textContent")
     assert label == f"Recommended threshold ({mode})" and f"{mode}_precision" in KPIS
     assert page.evaluate("location.hash") == f"#page=kpis&t={k/100:.2f}"
+
+
+def _recall_bars(page: Chromium) -> dict[tuple[str, str], tuple[float, str, float]]:
+    """The recall chart's bars as drawn: (type, series) -> (value, fill, height on screen)."""
+    bars = page.evaluate(
+        "Array.from(document.querySelectorAll('#chart-recall rect')).map((r) => "
+        "[r.dataset.category, r.dataset.series, Number(r.dataset.value), "
+        "r.getAttribute('fill'), r.getBoundingClientRect().height])")
+    return {(t, name): (value, fill, height) for t, name, value, fill, height in bars}
+
+
+def _expected_recall(folder: Path, k: int) -> dict[tuple[str, str], float]:
+    """ML, rules and hybrid recall of each labelled anomaly type at k/100, from the day files
+    (ML `model_score >= k/100`, the grid's comparison; hybrid that or a rule)."""
+    df = read_scored(folder)
+    bad = df[df["is_anomaly"] == "True"]
+    ml = pd.to_numeric(bad["model_score"], errors="coerce") >= k / 100
+    rule = bad["is_rule_flag"] == "True"
+    types = pd.read_csv(folder / "metrics_by_type.csv", dtype=str, keep_default_na=False)
+    names = types.loc[types["section"] == "anomaly_type", "name"]
+    return {(t, name): float(hit[bad["anomaly_type"] == t].mean())
+            for t in names for name, hit in (("ML recall", ml), ("Rules recall", rule),
+                                             ("Hybrid recall", ml | rule))}
+
+
+def test_the_recall_bars_follow_the_slider(page: Chromium, report_path: Path) -> None:
+    """Before 2026-12-07 the recall bars stayed at the recommended threshold while the rest
+    of the page followed the slider. At the recommended threshold (0.42) and at 0.60 each
+    ML, rules and hybrid bar is its type's recall recomputed from the day files, drawn in its
+    series' declared colour; combined is drawn at the recommended threshold only."""
+    folder = report_path.parent
+    run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    rec = round(float(run["recommended_threshold"]) * 100)
+    drawn: dict[int, dict[tuple[str, str], float]] = {}
+    for k in (rec, 60):
+        page.open(report_path.as_uri() + "#page=kpis")
+        _move_slider_to(page, k)
+        bars = _recall_bars(page)
+        want = _expected_recall(folder, k)
+        assert {key: v[0] for key, v in bars.items() if key in want} == pytest.approx(want)
+        for (_, name), (_, fill, _) in bars.items():
+            assert fill == SERIES_COLORS[RECALL_KEYS[name]], name
+        combined = {key for key in bars if key[1] == "Combined recall"}
+        assert bool(combined) == (k == rec), k
+        drawn[k] = {key: v[2] for key, v in bars.items() if key in want}
+        text = page.evaluate("document.getElementById('recall-at').textContent")
+        assert text.startswith(f" at {k / 100:.2f}"), text
+    assert drawn[rec] != drawn[60]  # the bars on screen moved with the slider
+    assert _expected_recall(folder, rec) != _expected_recall(folder, 60)
+
+
+def test_each_modes_cards_and_lines_are_in_its_series_colour(page: Chromium,
+                                                              report_path: Path) -> None:
+    """The cards' colours were report.css's own copy of the modes' colours; now every one
+    is dashboard.series's, as Power BI's visuals."""
+    page.open(report_path.as_uri() + "#page=kpis")
+
+    def rgb(hex_colour: str) -> str:
+        r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+        return f"rgb({r}, {g}, {b})"
+
+    for mode in ("ml", "hybrid", "combined"):
+        shown = page.evaluate("getComputedStyle(document.querySelector("
+                              f"'[data-kpi-value={mode}_precision]')).color")
+        assert shown == rgb(SERIES_COLORS[mode]), mode
+    strokes = page.evaluate("Array.from(document.querySelectorAll('#chart-cost polyline'))"
+                            ".map((l) => l.getAttribute('stroke'))")
+    assert strokes == [SERIES_COLORS[m] for m in ("ml", "hybrid", "combined")]
 
 
 def test_threshold_in_the_address_selects_page_and_value(page: Chromium, report_path: Path) -> None:

@@ -58,6 +58,9 @@ const recall = byId.get("chart-recall");
 if (recall && recall.children[0]) {
   out._recall_legend = recall.children[1] ? recall.children[1].children.map((c) => c.textContent) : [];
   out._recall_bars = recall.children[0].children.filter((c) => c.tag === "rect").map((c) => c.children[0].textContent);
+  // each series' fill, by its name (the legend's), as drawn
+  out._recall_fills = {};
+  recall.children[0].children.filter((c) => c.tag === "rect").forEach((c) => { out._recall_fills[c.attrs["data-series"]] = c.attrs.fill; });
 }
 if (byId.has("recall-at")) out._recall_at = byId.get("recall-at").textContent;
 // the run's footer: each run.json key's name and value as shown

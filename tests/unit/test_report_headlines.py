@@ -14,6 +14,9 @@ import pandas as pd
 import pytest
 
 from auditstream.report import write_report_from_rollup
+from dashboard.series import SERIES_COLORS
+from dashboard.spec import ASSURANCE_TABLE
+from shared.columns import ASSURANCE_COLUMNS
 from sink.offline import write_exports
 from sink.settings import ExportSettings
 from tests.scored_days import read_scored
@@ -89,7 +92,10 @@ def test_the_assurance_table_shows_its_rates_as_percentages(tmp_path: Path) -> N
     shown = _cards(tmp_path)["_assurance_rows"]
     assert len(shown) == len(table) > 0
     rates = ("precision", "precision_low", "precision_high", "labelled_precision")
-    cols = ["section", "name", "reviewed", "confirmed", "dismissed", "unclear", *rates]
+    # Power BI's table's columns (`ASSURANCE_TABLE`): every one of assurance.csv but the
+    # threshold (its rows are not listed here); `labelled` was left out before 2026-12-07
+    cols = [c for c, _ in ASSURANCE_TABLE if c != "threshold"]
+    assert set(cols) == set(ASSURANCE_COLUMNS) - {"threshold"}
     seen_rate = False
     for cells, (_, row) in zip(shown, table.iterrows(), strict=True):
         for col, cell in zip(cols, cells, strict=True):
@@ -101,26 +107,72 @@ def test_the_assurance_table_shows_its_rates_as_percentages(tmp_path: Path) -> N
     assert seen_rate  # the labelled rows give rates, so the case has teeth
 
 
-def test_the_recall_chart_draws_power_bis_modes_from_metrics_by_type(tmp_path: Path) -> None:
-    """The page's recall by anomaly type drew ML and hybrid only (from the volume counts);
-    Power BI's draws ML, rules, hybrid and combined (issue 13 item 3). Now the page draws
-    the same four, each bar metrics_by_type.csv's recall of its type at the recommended
-    threshold, and says at which."""
+_RECALLS = (("ML recall", "ml_recall", "ml"), ("Rules recall", "rules_recall", "rules"),
+            ("Hybrid recall", "recall", "hybrid"), ("Combined recall", "combined_recall",
+                                                    "combined"))
+
+
+def _recall_by_type(df: pd.DataFrame, types: list[str], k: int) -> dict[str, list[float]]:
+    """Each mode's recall of each labelled type at k/100, recomputed from the day files:
+    ML `model_score >= t`, rules `is_rule_flag`, hybrid either (thresholds.csv's rules)."""
+    bad = df[df["is_anomaly"] == "True"]
+    score = pd.to_numeric(bad["model_score"], errors="coerce")
+    ml = score >= k / 100  # the grid's comparison (`sink.bins.GRID`); no score: never
+    rule = bad["is_rule_flag"] == "True"
+    caught = {"ml": ml, "rules": rule, "hybrid": ml | rule}
+    kind = bad["anomaly_type"]
+    return {mode: [float(hit[kind == t].mean()) for t in types] for mode, hit in caught.items()}
+
+
+def test_the_recall_chart_follows_the_threshold_with_power_bis_modes(tmp_path: Path) -> None:
+    """The page's recall by anomaly type draws the series Power BI's draws (ML, rules, hybrid,
+    combined). Before 2026-12-07 its bars stayed at the recommended threshold whatever the
+    slider said (metrics_by_type.csv's figures). Now ML, rules and hybrid follow it, counted
+    from the volume counts the rest of the page uses; at the recommended threshold they are
+    metrics_by_type.csv's, and combined (no combined score in the counts) is drawn there only,
+    which the caption says."""
     rows = random_scored(3_000, seed=5)
     write_exports(rows, tmp_path, on_rollup=write_report_from_rollup)
     table = pd.read_csv(tmp_path / "metrics_by_type.csv", dtype=str, keep_default_na=False)
     types = table[table["section"] == "anomaly_type"]
     assert len(types) >= 3 and "normal" not in set(types["name"])
     run = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
-    cards = _cards(tmp_path, "#page=kpis&t=0.90")  # another threshold: the bars stay
-    series = (("ML recall", "ml_recall"), ("Rules recall", "rules_recall"),
-              ("Hybrid recall", "recall"), ("Combined recall", "combined_recall"))
-    assert cards["_recall_legend"] == [name for name, _ in series]
+    rec = round(float(run["recommended_threshold"]) * 100)
+    cards = _cards(tmp_path, f"#page=kpis&t={rec / 100:.2f}")
+    assert cards["_recall_legend"] == [name for name, _, _ in _RECALLS]
     assert cards["_recall_bars"] == [
         f"{row['name']} {name}: {_pct(float(row[column] or 0))}"
-        for _, row in types.iterrows() for name, column in series]
+        for _, row in types.iterrows() for name, column, _ in _RECALLS]
+    assert cards["_recall_at"] == f" at {rec / 100:.2f}"
+    df = read_scored(tmp_path)
+    names = list(types["name"])
+    other = 90 if rec != 90 else 30
+    expected = _recall_by_type(df, names, other)
+    assert expected != _recall_by_type(df, names, rec)  # the threshold moves a bar
+    cards = _cards(tmp_path, f"#page=kpis&t={other / 100:.2f}")
+    drawn = _RECALLS[:3]
+    assert cards["_recall_legend"] == [name for name, _, _ in drawn]
+    assert cards["_recall_bars"] == [
+        f"{t} {name}: {_pct(expected[mode][i])}"
+        for i, t in enumerate(names) for name, _, mode in drawn]
     assert cards["_recall_at"] == (
-        f" at the recommended threshold {float(run['recommended_threshold']):.2f}")
+        f" at {other / 100:.2f}; Combined: drawn at the recommended threshold "
+        f"{rec / 100:.2f} only (the volume counts hold no combined score)")
+
+
+def test_each_recall_series_has_its_declared_colour_whatever_is_drawn(tmp_path: Path) -> None:
+    """Colours by the series' name (`dashboard.series`), Power BI's too: hybrid keeps its
+    colour when combined is not drawn beside it."""
+    rows = random_scored(3_000, seed=5)
+    write_exports(rows, tmp_path, on_rollup=write_report_from_rollup)
+    run = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    rec = round(float(run["recommended_threshold"]) * 100)
+    want = {name: SERIES_COLORS[mode] for name, _, mode in _RECALLS}
+    assert len(set(want.values())) == 4
+    both = _cards(tmp_path, f"#page=kpis&t={rec / 100:.2f}")["_recall_fills"]
+    fewer = _cards(tmp_path, f"#page=kpis&t={(rec + 1) % 100 / 100:.2f}")["_recall_fills"]
+    assert both == want
+    assert fewer == {k: v for k, v in want.items() if k != "Combined recall"}
 
 
 def test_the_run_footer_names_and_rounds_every_value_as_the_cards_do(tmp_path: Path) -> None:
