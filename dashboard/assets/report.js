@@ -14,7 +14,7 @@
   const pctRaw = (v) => (isNaN(v) ? "n/a" : v.toFixed(1) + "%");
   const int = (v) => (isNaN(v) ? "n/a" : Math.round(v).toLocaleString("en-US"));
   const money = (v) => (isNaN(v) ? "n/a" : v.toLocaleString("en-US", {maximumFractionDigits: 2}));
-  // a column or run.json key as a person reads it (shared.columns.column_label, the names
+  // a column or run.json key as a person reads it (dashboard.labels.column_label, the names
   // Power BI's visuals show)
   const LABELS = D.labels || {};
   const named = (c) => LABELS[c] || c.replace(/_/g, " ");
