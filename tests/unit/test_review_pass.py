@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from shared.partitioning import MAX_PARTITIONS
 from shared.settings import (
     MAX_REVIEWS_PASSED,
     REVIEWS_PASS_VARIABLE,
@@ -44,6 +45,7 @@ def test_the_variable_is_named_from_the_setting() -> None:
     ("", frozenset()), ("  ", frozenset()), ("0:17", {(0, 17)}),
     (" 0:17 , 2:0,0:18", {(0, 17), (2, 0), (0, 18)}),
     (f"0:{2**63 - 1}", {(0, 2**63 - 1)}),
+    (f"{MAX_PARTITIONS - 1}:0", {(MAX_PARTITIONS - 1, 0)}),  # the highest partition
     (",".join(f"0:{i}" for i in range(MAX_REVIEWS_PASSED)),
      {(0, i) for i in range(MAX_REVIEWS_PASSED)}),
 ])
@@ -57,6 +59,7 @@ def test_positions_are_read_from_the_environment(
     ("0", "0"), ("0:x", "0:x"), ("0:1,", ""), ("0:1,,1:2", ""), ("-1:3", "-1:3"),
     ("0:-3", "0:-3"), ("0:1.0", "0:1.0"), ("0 : 1", "0 : 1"), ("0:\u0661\u0667", "0:\u0661\u0667"),
     (f"0:{2**63}", f"0:{2**63}"),
+    (f"{MAX_PARTITIONS}:0", f"{MAX_PARTITIONS}:0"),  # one past it
     (",".join(f"0:{i}" for i in range(MAX_REVIEWS_PASSED + 1)), None),
 ])
 def test_a_position_that_is_none_is_refused_naming_the_variable_and_the_item(
@@ -71,7 +74,8 @@ def test_a_position_that_is_none_is_refused_naming_the_variable_and_the_item(
     if item is None:
         assert f"over {MAX_REVIEWS_PASSED}" in said, said
     else:
-        assert f"{item!r} is not a position" in said, said
+        assert (f"{item!r} is not a position; give partition:offset, whole numbers (e.g. "
+                "0:17), separated by commas;") in said, said
 
 
 def test_the_sink_passes_a_held_review_named_at_its_restart_and_takes_the_rest(
