@@ -260,6 +260,13 @@ def test_an_id_that_reads_as_a_number_of_another_listed_id(
     ("1000000000000020", {"1000000000000020", "1000000000000016"}, "rejected"),
     ("1234567890123450000", {"1234567890123456789", "1234567890123450000"}, "rejected"),
     ("1234567890123460000", {"1234567890123456789", "1234567890123460000"}, "rejected"),
+    # the 16th digit at the rounding bound: 5 rounds up (half up and half even agree on
+    # ...015), 4 does not; a 16th digit 1 after zeros, or trailing ones, truncated too
+    ("1000000000000020", {"1000000000000020", "1000000000000015"}, "rejected"),
+    ("1000000000000020", {"1000000000000020", "1000000000000014"}, "published"),
+    ("1000000000000010", {"1000000000000010", "1000000000000014"}, "rejected"),
+    ("1000000000000000", {"1000000000000000", "1000000000000001"}, "rejected"),
+    ("1000000000000010", {"1000000000000010", "1000000000000011"}, "rejected"),
     # one unit off the 15 digits kept, or digits past them: no spreadsheet's number of
     # another id
     ("1234567890123456780", {"1234567890123456789", "1234567890123456780"}, "published"),
