@@ -235,6 +235,7 @@ def test_an_id_a_spreadsheet_turned_into_a_number_never_reviews_another_transact
     ("42.0", {"42", "0042"}, "rejected"),
     ("123", {"00123"}, "rejected"),           # not listed, one of that value is
     ("1.00E+05", {"1e5"}, "rejected"),
+    ("77", {"42", "0042"}, "rejected"),       # a number no listed id has: not known
     ("0042", {"42", "0042"}, "published"),    # leading zeros: no spreadsheet's number
     ("1e5", {"1e5", "100000"}, "published"),  # a spreadsheet writes 1.00E+05 or 100000
     ("42", {"42", "T42"}, "published"),       # the only id of that value
