@@ -101,9 +101,11 @@ def test_the_sink_passes_a_held_review_named_at_its_restart_and_takes_the_rest(
     assert w.review_offsets == {0: 4, 1: 1}
     assert not [r for r in caplog.records if "holds a review" in r.getMessage()]
     w.checkpoint()
-    w.write_rollups()
+    run = w.write_rollups()
     w.close()
     assert _logged(tmp_path) == ["c1", "c3", "c4", "c5"]  # a named readable review taken
+    # run.json counts the passed review once, read and rejected (the held one, not read)
+    assert (run["assurance"]["reviews_read"], run["assurance"]["reviews_rejected"]) == (5, 1)
     [line] = (tmp_path / REJECTED_FILE).read_text().splitlines()
     kept = json.loads(line)
     assert (kept["partition"], kept["offset"]) == (0, 1)
