@@ -141,3 +141,19 @@ def test_the_page_passes_a_named_review_and_shows_the_rest(
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(f"passing the review at partition 0 offset 1, as {REVIEWS_PASS_VARIABLE} asks"
                in m for m in warned), warned
+
+
+def test_a_passed_review_is_counted_read_and_rejected_after_the_others() -> None:
+    """`ReviewBook`'s counts, which run.json's reviews_read and reviews_rejected give: a bad
+    review before the passed one, a good one after it, each counted once."""
+    from sink.reviews_state import ReviewBook
+
+    book = ReviewBook()
+    lines, rejected, held = book.apply(
+        [(0, 0, b"{}"), (0, 1, _newer("c2", 99)), (0, 2, _review("case", "c3", "confirmed", 3)),
+         (1, 0, _newer("c4", 99))], REVIEWS, "2026-12-07T12:00:00Z", lambda target, id_: "",
+        frozenset({(0, 1)}))
+    assert (book.messages, book.rejected) == (3, 2)
+    assert [json.loads(r)["offset"] for r in rejected] == [0, 1]
+    assert held == {1: (0, 99)}  # not named: held, not counted
+    assert lines.count(b"\n") == 1
