@@ -117,19 +117,25 @@ def mutants(spec: str, root: Path = ROOT) -> list[Mutant]:
 def _chosen(found: list[Mutant], only: str) -> list[Mutant]:
     """The mutants `only` names, comma-separated: indices, or mutmut's names
     (`sink.sampling.xǁAuditSampleǁmerge__mutmut_7`, `sink.sampling.x_draw__mutmut_4`: a
-    committed sample list of `mutmut run`'s, run here without its stats and clean passes)."""
-    keep: set[int | tuple[str, int]] = set()
+    committed sample list of `mutmut run`'s, run here without its stats and clean passes),
+    in the order named (a sample's prefix stays one when a run is cut short)."""
+    by = {m.index: m for m in found} | {(m.function, m.nth): m for m in found}
+    out: list[Mutant] = []
     for item in only.split(","):
         item = item.strip()
+        key: int | tuple[str, int]
         if item.isdigit():
-            keep.add(int(item))
-            continue
-        head, sep, n = item.rpartition("__mutmut_")
-        name = head.rpartition(".")[2]
-        if not (sep and n.isdigit() and name.startswith("x")):
-            sys.exit(f"not an index or a mutmut name: {item!r}")
-        keep.add((name[1:].strip("ǁ").replace("ǁ", ".").removeprefix("_"), int(n)))
-    return [m for m in found if m.index in keep or (m.function, m.nth) in keep]
+            key = int(item)
+        else:
+            head, sep, n = item.rpartition("__mutmut_")
+            name = head.rpartition(".")[2]
+            if not (sep and n.isdigit() and name.startswith("x")):
+                sys.exit(f"not an index or a mutmut name: {item!r}")
+            key = (name[1:].strip("ǁ").replace("ǁ", ".").removeprefix("_"), int(n))
+        if key not in by:
+            sys.exit(f"no mutant {item!r} in the functions named")
+        out.append(by[key])
+    return out
 
 
 def _pytest(tree: Path, tests: list[str], k: str | None, timeout: float | None,
