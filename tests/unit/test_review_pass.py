@@ -28,7 +28,8 @@ from shared.settings import (
 from sink.settings import ExportSettings
 from sink.writer import REJECTED_FILE, SinkWriter
 from tests.unit.test_review_follower_faults import MOD, _Consumer, _Run
-from tests.unit.test_review_newer_version import PAGE_SAID, _logged, _newer, _ok, _PMsg
+from tests.unit.test_review_follower_faults import TOPIC as PAGE_TOPIC
+from tests.unit.test_review_newer_version import NEWER, PAGE_SAID, _logged, _newer, _ok, _PMsg
 from tests.unit.test_sink_reviews import REVIEWS, _review
 from tests.unit.test_sink_writer import TOPIC
 
@@ -139,8 +140,9 @@ def test_the_page_passes_a_named_review_and_shows_the_rest(
     assert outcomes.snapshot() == {"case:a": "confirmed", "case:d": "confirmed"}
     assert PAGE_SAID not in outcomes.not_current()
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any(f"passing the review at partition 0 offset 1, as {REVIEWS_PASS_VARIABLE} asks"
-               in m for m in warned), warned
+    assert (f"{PAGE_TOPIC}: passing the review at partition 0 offset 1, as "
+            f"{REVIEWS_PASS_VARIABLE} asks: a review of schema version {NEWER}, written by a newer "
+            f"auditstream release; this release reads version {NEWER - 1}") in warned, warned
 
 
 def test_a_passed_review_is_counted_read_and_rejected_after_the_others() -> None:
