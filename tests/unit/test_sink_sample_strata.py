@@ -138,3 +138,15 @@ def test_an_empty_batch_changes_nothing() -> None:
     sample = AuditSample(3, KEY)
     sample.offer_rows([])
     assert sample.strata == {} and sample.population == {}
+
+
+def test_a_row_without_an_amount_is_sampled_and_counted_in_the_first_band() -> None:
+    # as the row-by-row definition had it (`band_of(0.0)`), by row and by batch
+    rows = [_cells("t1", "2025-03-01T10:00:00", ""), _cells("t2", "2025-03-01T11:00:00", "5")]
+    by_batch, by_row = AuditSample(3, KEY), AuditSample(3, KEY)
+    by_batch.offer_rows(rows)
+    for cells in rows:
+        by_row.offer(cells)
+    for sample in (by_batch, by_row):
+        assert sample.population == {"2025-03-01|0-50": 2}
+        assert sorted(r[1] for r in sample.strata["2025-03-01|0-50"]) == ["t1", "t2"]
