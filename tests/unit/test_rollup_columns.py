@@ -164,6 +164,9 @@ def test_a_state_saved_before_model_score_counts_every_row_as_unscored_by_it() -
     state = SinkRollup(RollupParams(top_cases=5))
     state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
     saved = state.to_json()
+    again = SinkRollup.from_json(saved)  # as saved now: every count as it was
+    assert again.model_counts.tolist() == state.model_counts.tolist()
+    assert again.to_json() == saved
     del saved["model_counts"], saved["by_type_model"]
     old = SinkRollup.from_json(saved)
     assert old.counts.tolist() == state.counts.tolist()
