@@ -12,6 +12,10 @@ table's shell and the watchdog's guard").
         --in detector/kernel/lru.py:Slots.clone,Slots.settle,Slots.order,Slots.__len__ \\
         --tests tests/unit/test_kernel_lru.py --report /tmp/slots.json   # undecorated too
 
+`--only` takes indices or mutmut's names of the same mutants (`x_draw__mutmut_4`: the 4th
+mutmut makes of `draw`), so a committed sample of `mutmut run`'s names
+(`bench/mutation_sample_sampling.txt`) runs here, without mutmut's stats and clean passes.
+
 Without `--run` nothing is run (`make bench` runs every bench script without arguments).
 
 mutmut 3 leaves decorated functions out (its trampolines would copy the decorator). Here
@@ -49,6 +53,7 @@ class Mutant:
     old: str
     new: str
     source: str = field(repr=False)  # the whole file with this mutant
+    nth: int = 0  # mutmut's number of it in its function (`x_f__mutmut_<nth>`)
 
 
 def _functions(module: Any) -> list[tuple[str, Any]]:
@@ -91,19 +96,45 @@ def mutants(spec: str, root: Path = ROOT) -> list[Mutant]:
     names_of = {id(f): q for q, f in _functions(module)}
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     out: list[Mutant] = []
+    nth: dict[str, int] = {}  # mutmut numbers a function's mutants in this order, from 1
     for one in found:
         f = one.contained_by_top_level_function
         if f is None or names_of.get(id(f)) not in wanted:
             continue
+        nth[names_of[id(f)]] = nth.get(names_of[id(f)], 0) + 1
         changed = cast("cst.Module", module.deep_replace(one.original_node, one.mutated_node))
         lines = changed.code.splitlines(keepends=True)
         text = "".join(shown.get(ln, ln) for ln in lines)
         was, now = (module.code_for_node(n) for n in (one.original_node, one.mutated_node))
         out.append(Mutant(0, names_of[id(f)], positions[one.original_node].start.line,
-                          was.strip(), now.strip(), text))
+                          was.strip(), now.strip(), text, nth[names_of[id(f)]]))
     out.sort(key=lambda m: m.line)  # stable: mutmut's order within a line
     for i, m in enumerate(out, 1):
         m.index = i
+    return out
+
+
+def _chosen(found: list[Mutant], only: str) -> list[Mutant]:
+    """The mutants `only` names, comma-separated: indices, or mutmut's names
+    (`sink.sampling.xǁAuditSampleǁmerge__mutmut_7`, `sink.sampling.x_draw__mutmut_4`: a
+    committed sample list of `mutmut run`'s, run here without its stats and clean passes),
+    in the order named (a sample's prefix stays one when a run is cut short)."""
+    by = {m.index: m for m in found} | {(m.function, m.nth): m for m in found}
+    out: list[Mutant] = []
+    for item in only.split(","):
+        item = item.strip()
+        key: int | tuple[str, int]
+        if item.isdigit():
+            key = int(item)
+        else:
+            head, sep, n = item.rpartition("__mutmut_")
+            name = head.rpartition(".")[2]
+            if not (sep and n.isdigit() and name.startswith("x")):
+                sys.exit(f"not an index or a mutmut name: {item!r}")
+            key = (name[1:].strip("ǁ").replace("ǁ", ".").removeprefix("_"), int(n))
+        if key not in by:
+            sys.exit(f"no mutant {item!r} in the functions named")
+        out.append(by[key])
     return out
 
 
@@ -160,7 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--in", dest="spec", help="path:F,Class.g (the functions to mutate)")
     parser.add_argument("--run", action="store_true")
-    parser.add_argument("--only", help="indices to run, comma-separated")
+    parser.add_argument("--only", help="indices or mutmut names to run, comma-separated")
     parser.add_argument("--tests", help="the judging test files, comma-separated")
     parser.add_argument("-k", help="pytest's -k for the judges")
     parser.add_argument("--tree", type=Path, default=Path("/tmp/decorated-mut-tree"))
@@ -174,11 +205,11 @@ def main() -> None:
         return  # `make bench`: nothing to do
     found = mutants(args.spec)
     if args.only:
-        keep = {int(i) for i in args.only.split(",")}
-        found = [m for m in found if m.index in keep]
+        found = _chosen(found, args.only)
     if not args.run:
         for m in found:
-            print(f"[{m.index}] {m.function} line {m.line}: {m.old!r} -> {m.new!r}")
+            print(f"[{m.index}] {m.function} line {m.line} (mutmut {m.nth}): {m.old!r} -> "
+                  f"{m.new!r}")
         return
     if not args.tests:
         sys.exit("--run needs --tests")

@@ -104,3 +104,17 @@ def test_a_pending_id_behind_the_horizon_leaves_a_live_entry_of_its_hash() -> No
         index._compact()
         kept = index._hashes.tolist().index(h)
         assert (int(index._offsets[kept]), len(index._hashes)) == (70, 61 + 1)
+
+
+def test_offsets_past_a_doubles_precision_are_kept_exactly_through_compactions() -> None:
+    # Kafka's offsets are signed 64-bit: 2**53 + 1 and above have no exact double, so
+    # a compaction that read the pending pairs as floats answered a duplicate with a
+    # neighbouring offset
+    big = [2**53 + 1, 2**62 + 3, 2**63 - 1]
+    index = DedupeIndex(HOUR)
+    index.check([at(tx(i), 0) for i in range(3)], big)
+    index._compact()  # into empty arrays
+    index.check([at(tx(3), 1)], [2**53 + 3])
+    index._compact()  # merged into the arrays
+    assert index.check([at(tx(i), 2) for i in range(4)], [7, 8, 9, 10]) == [*big, 2**53 + 3]
+    assert sorted(index._offsets.tolist()) == sorted([*big, 2**53 + 3])

@@ -227,3 +227,56 @@ def test_the_fenced_line_gives_the_age_the_timeout_was_judged_by(
     [line] = [r.getMessage() for r in caplog.records if "fenced after" in r.getMessage()]
     assert line.startswith("commit: fenced after the transaction was open 61 s, over "
                            "transaction.timeout.ms"), line
+
+
+def _watched(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Any, list[float], Any]:
+    """A transaction manager whose watchdog (a real one, run by hand) and `detector.txn`'s
+    monotonic clock read the test's clock, `now[0]`."""
+    from detector.metrics import Watchdog
+
+    now = clocked(monkeypatch)
+    detector = fake_detector(monkeypatch, cluster_with(), state_dir=tmp_path,
+                             transaction_timeout_ms=TIMEOUT_MS)
+    t = detector._txn
+    watchdog = Watchdog(4.0, lambda: now[0], run=False, cpu=lambda: 0.0,
+                        waited=lambda: None)
+    t._watchdog = watchdog
+    return t, now, watchdog
+
+
+def _checks(watchdog: Any, now: list[float], *at: float) -> None:
+    for when in at:
+        now[0] = when
+        watchdog.check()
+
+
+@pytest.mark.parametrize(("age", "overdue"), [(59.99, False), (60.0, True), (60.01, True)])
+def test_a_transaction_paused_since_its_begin_is_overdue_from_the_timeout_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, age: float, overdue: bool
+) -> None:
+    # Nothing sent, stopped 1001 -> 1030 (the watchdog's own check saw it, then kept time):
+    # judged from its begin, at the timeout (60 s) and past it, not before; the pause seen
+    # well before the question, not at it (`paused_within`'s `since`, not its seconds).
+    t, now, watchdog = _watched(monkeypatch, tmp_path)
+    t.begin()
+    _checks(watchdog, now, 1001.0, 1030.0, *(1030.0 + i for i in range(1, 30)))
+    assert watchdog.paused_at == 1030.0
+    now[0] = 1000.0 + age
+    assert t._overdue() == (pytest.approx(age) if overdue else None)
+
+
+def test_a_pause_before_the_begin_makes_no_transaction_overdue(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Stopped 980 -> 999, then begun at 1000 and open 61 s with nothing sent, not paused
+    # since: no coordinator's timeout (nothing reached it), another instance's fence.
+    t, now, watchdog = _watched(monkeypatch, tmp_path)
+    _checks(watchdog, now, 979.0, 980.0, 999.0)
+    assert watchdog.paused_at == 999.0
+    now[0] = 1000.0
+    t.begin()
+    _checks(watchdog, now, *(1000.0 + i for i in range(1, 62)))
+    assert t._overdue() is None
+    t.sending()  # from its first send on, its own clock
+    now[0] += 60.0
+    assert t._overdue() == pytest.approx(60.0)

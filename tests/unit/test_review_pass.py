@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from shared.partitioning import MAX_PARTITIONS
 from shared.settings import (
     MAX_REVIEWS_PASSED,
     REVIEWS_PASS_VARIABLE,
@@ -27,7 +28,8 @@ from shared.settings import (
 from sink.settings import ExportSettings
 from sink.writer import REJECTED_FILE, SinkWriter
 from tests.unit.test_review_follower_faults import MOD, _Consumer, _Run
-from tests.unit.test_review_newer_version import PAGE_SAID, _logged, _newer, _ok, _PMsg
+from tests.unit.test_review_follower_faults import TOPIC as PAGE_TOPIC
+from tests.unit.test_review_newer_version import NEWER, PAGE_SAID, _logged, _newer, _ok, _PMsg
 from tests.unit.test_sink_reviews import REVIEWS, _review
 from tests.unit.test_sink_writer import TOPIC
 
@@ -44,6 +46,7 @@ def test_the_variable_is_named_from_the_setting() -> None:
     ("", frozenset()), ("  ", frozenset()), ("0:17", {(0, 17)}),
     (" 0:17 , 2:0,0:18", {(0, 17), (2, 0), (0, 18)}),
     (f"0:{2**63 - 1}", {(0, 2**63 - 1)}),
+    (f"{MAX_PARTITIONS - 1}:0", {(MAX_PARTITIONS - 1, 0)}),  # the highest partition
     (",".join(f"0:{i}" for i in range(MAX_REVIEWS_PASSED)),
      {(0, i) for i in range(MAX_REVIEWS_PASSED)}),
 ])
@@ -57,6 +60,7 @@ def test_positions_are_read_from_the_environment(
     ("0", "0"), ("0:x", "0:x"), ("0:1,", ""), ("0:1,,1:2", ""), ("-1:3", "-1:3"),
     ("0:-3", "0:-3"), ("0:1.0", "0:1.0"), ("0 : 1", "0 : 1"), ("0:\u0661\u0667", "0:\u0661\u0667"),
     (f"0:{2**63}", f"0:{2**63}"),
+    (f"{MAX_PARTITIONS}:0", f"{MAX_PARTITIONS}:0"),  # one past it
     (",".join(f"0:{i}" for i in range(MAX_REVIEWS_PASSED + 1)), None),
 ])
 def test_a_position_that_is_none_is_refused_naming_the_variable_and_the_item(
@@ -71,7 +75,8 @@ def test_a_position_that_is_none_is_refused_naming_the_variable_and_the_item(
     if item is None:
         assert f"over {MAX_REVIEWS_PASSED}" in said, said
     else:
-        assert f"{item!r} is not a position" in said, said
+        assert (f"{item!r} is not a position; give partition:offset, whole numbers (e.g. "
+                "0:17), separated by commas;") in said, said
 
 
 def test_the_sink_passes_a_held_review_named_at_its_restart_and_takes_the_rest(
@@ -97,9 +102,11 @@ def test_the_sink_passes_a_held_review_named_at_its_restart_and_takes_the_rest(
     assert w.review_offsets == {0: 4, 1: 1}
     assert not [r for r in caplog.records if "holds a review" in r.getMessage()]
     w.checkpoint()
-    w.write_rollups()
+    run = w.write_rollups()
     w.close()
     assert _logged(tmp_path) == ["c1", "c3", "c4", "c5"]  # a named readable review taken
+    # run.json counts the passed review once, read and rejected (the held one, not read)
+    assert (run["assurance"]["reviews_read"], run["assurance"]["reviews_rejected"]) == (5, 1)
     [line] = (tmp_path / REJECTED_FILE).read_text().splitlines()
     kept = json.loads(line)
     assert (kept["partition"], kept["offset"]) == (0, 1)
@@ -133,5 +140,22 @@ def test_the_page_passes_a_named_review_and_shows_the_rest(
     assert outcomes.snapshot() == {"case:a": "confirmed", "case:d": "confirmed"}
     assert PAGE_SAID not in outcomes.not_current()
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any(f"passing the review at partition 0 offset 1, as {REVIEWS_PASS_VARIABLE} asks"
-               in m for m in warned), warned
+    assert (f"{PAGE_TOPIC}: passing the review at partition 0 offset 1, as "
+            f"{REVIEWS_PASS_VARIABLE} asks: a review of schema version {NEWER}, written by a newer "
+            f"auditstream release; this release reads version {NEWER - 1}") in warned, warned
+
+
+def test_a_passed_review_is_counted_read_and_rejected_after_the_others() -> None:
+    """`ReviewBook`'s counts, which run.json's reviews_read and reviews_rejected give: a bad
+    review before the passed one, a good one after it, each counted once."""
+    from sink.reviews_state import ReviewBook
+
+    book = ReviewBook()
+    lines, rejected, held = book.apply(
+        [(0, 0, b"{}"), (0, 1, _newer("c2", 99)), (0, 2, _review("case", "c3", "confirmed", 3)),
+         (1, 0, _newer("c4", 99))], REVIEWS, "2026-12-07T12:00:00Z", lambda target, id_: "",
+        frozenset({(0, 1)}))
+    assert (book.messages, book.rejected) == (3, 2)
+    assert [json.loads(r)["offset"] for r in rejected] == [0, 1]
+    assert held == {1: (0, 99)}  # not named: held, not counted
+    assert lines.count(b"\n") == 1

@@ -235,6 +235,7 @@ def test_an_id_a_spreadsheet_turned_into_a_number_never_reviews_another_transact
     ("42.0", {"42", "0042"}, "rejected"),
     ("123", {"00123"}, "rejected"),           # not listed, one of that value is
     ("1.00E+05", {"1e5"}, "rejected"),
+    ("77", {"42", "0042"}, "rejected"),       # a number no listed id has: not known
     ("0042", {"42", "0042"}, "published"),    # leading zeros: no spreadsheet's number
     ("1e5", {"1e5", "100000"}, "published"),  # a spreadsheet writes 1.00E+05 or 100000
     ("42", {"42", "T42"}, "published"),       # the only id of that value
@@ -260,6 +261,13 @@ def test_an_id_that_reads_as_a_number_of_another_listed_id(
     ("1000000000000020", {"1000000000000020", "1000000000000016"}, "rejected"),
     ("1234567890123450000", {"1234567890123456789", "1234567890123450000"}, "rejected"),
     ("1234567890123460000", {"1234567890123456789", "1234567890123460000"}, "rejected"),
+    # the 16th digit at the rounding bound: 5 rounds up (half up and half even agree on
+    # ...015), 4 does not; a 16th digit 1 after zeros, or trailing ones, truncated too
+    ("1000000000000020", {"1000000000000020", "1000000000000015"}, "rejected"),
+    ("1000000000000020", {"1000000000000020", "1000000000000014"}, "published"),
+    ("1000000000000010", {"1000000000000010", "1000000000000014"}, "rejected"),
+    ("1000000000000000", {"1000000000000000", "1000000000000001"}, "rejected"),
+    ("1000000000000010", {"1000000000000010", "1000000000000011"}, "rejected"),
     # one unit off the 15 digits kept, or digits past them: no spreadsheet's number of
     # another id
     ("1234567890123456780", {"1234567890123456789", "1234567890123456780"}, "published"),

@@ -148,3 +148,33 @@ def test_the_event_range_is_the_least_and_greatest_time_as_time_key_orders_them(
     assert (state.event_min, state.event_max) == (min(both, key=time_key),
                                                   max(both, key=time_key))
     assert state.row_marks.to_json() == marks.to_json()
+
+
+def test_a_state_saved_before_model_score_counts_every_row_as_unscored_by_it() -> None:
+    # the rollup's JSON without `model_counts` and `by_type_model` (written before the
+    # model's score was counted): each row in model bin 0, by label, flag and type
+    rows = [ScoredTransaction.model_construct(
+        transaction_id=f"t{i}", customer_id="c", timestamp=datetime(2025, 3, 1, 12, i),
+        amount=10.0, country="CH", channel="app", device="d", merchant_category="food",
+        is_anomaly=label, anomaly_type=kind, score=score, model_score=0.9, rule_flags={},
+        is_rule_flag=flag, is_ml_flag=False, is_flag=flag, model_version="")
+        for i, (label, kind, score, flag) in enumerate([
+            (True, "BURST", 0.9, True), (True, "BURST", 0.2, False),
+            (True, "HIGH_AMOUNT", 0.7, True), (False, "", 0.1, False), (None, "", 0.5, True)])]
+    state = SinkRollup(RollupParams(top_cases=5))
+    state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
+    saved = state.to_json()
+    again = SinkRollup.from_json(saved)  # as saved now: every count as it was
+    assert again.model_counts.tolist() == state.model_counts.tolist()
+    assert again.to_json() == saved
+    del saved["model_counts"], saved["by_type_model"]
+    old = SinkRollup.from_json(saved)
+    assert old.counts.tolist() == state.counts.tolist()
+    expected = np.zeros((3, 2, N_BINS), np.int64)
+    expected[:, :, 0] = state.counts.sum(axis=2)
+    assert old.model_counts.tolist() == expected.tolist()
+    assert sorted(old.by_type_model) == ["BURST", "HIGH_AMOUNT"]
+    for kind, by_flag in old.by_type_model.items():
+        assert by_flag[:, 1:].sum() == 0
+        assert by_flag[:, 0].tolist() == state.by_type[kind].sum(axis=1).tolist()
+    assert old.by_type_model["BURST"][:, 0].tolist() == [1, 1]  # not flagged, flagged

@@ -129,8 +129,9 @@ def test_the_key_fingerprint_is_the_sha256_of_the_derived_key_and_stays_as_saved
     assert AuditSample().per_band == 10
     saved = AuditSample(3, "k1").to_json()
     assert saved["key_id"] == "0287e1117fcf5e03" and "k1" not in json.dumps(saved)
-    with pytest.raises(ValueError, match="another EXPORTS_SAMPLE_KEY"):
+    with pytest.raises(ValueError) as refused:
         AuditSample.from_json(saved, "k2")
+    assert str(refused.value) == "the audit sample was drawn with another EXPORTS_SAMPLE_KEY"
     assert AuditSample.from_json(saved, "k1").per_band == 3
 
 
@@ -138,3 +139,15 @@ def test_an_empty_batch_changes_nothing() -> None:
     sample = AuditSample(3, KEY)
     sample.offer_rows([])
     assert sample.strata == {} and sample.population == {}
+
+
+def test_a_row_without_an_amount_is_sampled_and_counted_in_the_first_band() -> None:
+    # as the row-by-row definition had it (`band_of(0.0)`), by row and by batch
+    rows = [_cells("t1", "2025-03-01T10:00:00", ""), _cells("t2", "2025-03-01T11:00:00", "5")]
+    by_batch, by_row = AuditSample(3, KEY), AuditSample(3, KEY)
+    by_batch.offer_rows(rows)
+    for cells in rows:
+        by_row.offer(cells)
+    for sample in (by_batch, by_row):
+        assert sample.population == {"2025-03-01|0-50": 2}
+        assert sorted(r[1] for r in sample.strata["2025-03-01|0-50"]) == ["t1", "t2"]
