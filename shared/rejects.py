@@ -2,7 +2,8 @@
 
 One row per rejected input row: `line` (in its file), `reason` (the field and the rule),
 then the row's raw cells under their header names, each cell made safe for a spreadsheet
-(a leading `=`, `+`, `-`, `@`, tab or CR gets a `'`, so Excel never runs it as a formula;
+(a leading `=`, `+`, `-`, `@`, tab or CR, or a full-width form of the first four, gets a
+`'`, so Excel never runs it as a formula;
 the characters the schema refuses, `shared.schemas.CONTROL_RULE`, but tab, LF and CR are
 written as escapes: a NUL as `\\x00`, NEXT LINE as `\\x85`, U+2028 or a right-to-left
 override as `\\u2028`, `\\u202e`; a byte that was not UTF-8 comes as `\\xe9` from the reader).
