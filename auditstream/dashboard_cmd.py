@@ -46,7 +46,8 @@ def _build(args: argparse.Namespace) -> int:
     check_project_folders(out)  # a link at the project's folder: before even the lock file
     # One build per folder: a second one's removal of the PBIP folders would race this one's
     # writes (a missing file, or a FileNotFoundError). Exit 6 naming the first one instead.
-    with FolderLock(out, "dashboard build"):
+    # a failed write names no file: the folder is named (it was "cannot write the output")
+    with output_errors(out), FolderLock(out, "dashboard build"):
         written = build(out, exports, pbix=not args.no_pbix)
     for path in written:
         print(f"wrote {shown(path)}")

@@ -1,4 +1,4 @@
-"""A file the disk refuses is named in `generate`'s and `dashboard report|sample`'s error line.
+"""A file the disk refuses is named in `generate`'s and `dashboard build|report|sample`'s line.
 
 Before (hostile probe, 2026-12-07, session 20): on a full disk (or past `ulimit -f`) each
 said `cannot write the output: the disk is full`, no path, where the README promises the
@@ -68,3 +68,11 @@ def test_dashboard_sample_names_its_folder(tmp_path: Path) -> None:
     assert done.returncode == 5, done.stderr[-800:]
     assert done.stderr.strip().splitlines()[-1].startswith(
         f"auditstream dashboard: error: cannot write s: {EFBIG}; ")
+
+
+def test_dashboard_build_names_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "bp").mkdir()
+    done = _run(tmp_path, 2_000, "dashboard", "build", "--out", "bp", "--no-pbix")
+    assert done.returncode == 5, done.stderr[-800:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"auditstream dashboard: error: cannot write bp: {EFBIG}; {TODO}")
