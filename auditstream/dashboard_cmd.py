@@ -23,7 +23,7 @@ from shared.exports_folder import EXPORT_FILES, REPORT_NAME, holds_exports, refu
 from shared.folderlock import FolderLock
 from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
 from shared.names import shown
-from shared.outputs import check_folder_of, creating
+from shared.outputs import check_folder_of, creating, output_errors
 from shared.seeds import seed_arg
 from shared.startup import sigterm_interrupts
 
@@ -46,7 +46,8 @@ def _build(args: argparse.Namespace) -> int:
     check_project_folders(out)  # a link at the project's folder: before even the lock file
     # One build per folder: a second one's removal of the PBIP folders would race this one's
     # writes (a missing file, or a FileNotFoundError). Exit 6 naming the first one instead.
-    with FolderLock(out, "dashboard build"):
+    # a failed write names no file: the folder is named (it was "cannot write the output")
+    with output_errors(out), FolderLock(out, "dashboard build"):
         written = build(out, exports, pbix=not args.no_pbix)
     for path in written:
         print(f"wrote {shown(path)}")
@@ -72,7 +73,10 @@ def _report(args: argparse.Namespace) -> int:
     # Nor a user's own report.html replaced (exit 0) in a folder without exports.
     refuse_foreign(Path(args.exports), (REPORT_NAME,), "dashboard report",
                    "give the exports folder (the sink's --exports, score's --out)")
-    print(f"wrote {shown(write_report_from_exports(_exports_folder(args.exports)))}")
+    folder = _exports_folder(args.exports)
+    with output_errors(Path(args.exports) / REPORT_NAME, "the report as it was"):
+        written = write_report_from_exports(folder)  # a failed write names no file
+    print(f"wrote {shown(written)}")
     return 0
 
 
@@ -112,7 +116,8 @@ def _sample(args: argparse.Namespace) -> int:
     # Nor the user's own files at export names in a folder without exports (exit 2). The
     # lock file goes when the lock does: no `.sink.lock` in the committed sample's folder.
     refuse_foreign(out, EXPORT_FILES, "the sample", "give it a folder of its own")
-    with FolderLock(out, "dashboard sample", keep=False):
+    # a failed write names no file: the folder is named (it was "cannot write the output")
+    with output_errors(out), FolderLock(out, "dashboard sample", keep=False):
         if args.synthetic:
             from dashboard.sample import write_sample  # pandas: not at every command's start
 

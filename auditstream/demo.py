@@ -39,7 +39,7 @@ from dashboard.report import REPORT_NAME
 from producer.cli import DEMO_ENTRY, DEMO_ENV
 from producer.generator import GeneratorConfig
 from shared.entry import folder_name, number, partition_count
-from shared.errors import AuditstreamError, UsageError
+from shared.errors import AuditstreamError, ExitCode, UsageError
 from shared.exports_folder import CASES_FILE
 from shared.kafka import TopicSpec, ensure_topics, make_consumer
 from shared.names import shown
@@ -122,6 +122,11 @@ def run_id() -> str:
     two demos started in the same second on one cluster, or for a demo after the host's
     clock was stepped back onto an earlier run's second (its topics still hold that run's)."""
     return f"{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+
+
+#: A sink's or detector's exit codes the demo ends with too: the README's table gives
+#: `demo` these two for the same causes (no broker; output that cannot be written).
+PASSED_ON = frozenset({ExitCode.KAFKA_UNREACHABLE, ExitCode.OUTPUT_UNWRITABLE})
 
 
 class Demo:
@@ -259,10 +264,24 @@ class Demo:
               f"({rows / max(took, 1e-9):,.0f} rows/s)")
 
     def _check_children(self) -> None:
+        """A child that ended: one line naming it and its log, the demo's exit its code
+        when that is one of a service's documented failures (a full disk is 5, as the
+        README's table gives `demo`; it was 2), else 2."""
         for name, child in self.children.items():
             if child.poll() is not None:
-                raise AuditstreamError(f"{name} exited with code {child.returncode}; "
-                                       f"see {shown(self.logs / (name + '.log'))}")
+                code, log = child.returncode, self.logs / (name + ".log")
+                try:
+                    empty = log.stat().st_size == 0
+                except OSError:
+                    empty = True
+                where = (f"its log {shown(log)} is empty" + (
+                    " (on a full disk its error line had nowhere to go)"
+                    if code == ExitCode.OUTPUT_UNWRITABLE else "")) if empty else (
+                    f"see {shown(log)}")
+                error = AuditstreamError(f"{name} exited with code {code}; {where}")
+                if code in PASSED_ON:
+                    error.exit_code = ExitCode(code)
+                raise error
 
     def _stop_children(self) -> None:
         for name, child in list(self.children.items()):

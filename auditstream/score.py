@@ -235,7 +235,8 @@ def _score_into(args: argparse.Namespace, inputs: list[InputFile], out: Path,
         sort_started = time.perf_counter()
         with merged(inputs, errors) as ordered:
             # Written before scoring: an unwritable rejects folder fails before the long part.
-            reports = write_rejects_by_source(errors, paths[0], args.rejects_dir)
+            reports = write_rejects_by_source(errors, paths[0], args.rejects_dir,
+                                              AFTER_OUTPUT_ERROR)
             sorted_s = time.perf_counter() - sort_started
             done = _score_stream(ordered, errors, args, config, export_settings, out,
                                  inputs, versions, reports, digest)
@@ -277,7 +278,8 @@ def _score_stream(
             exports.write_verdicts(txs, verdicts)
         _unchanged(args.input, inputs, versions)
         if reports is None:
-            reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir)
+            reports = write_rejects_by_source(errors, args.input[0], args.rejects_dir,
+                                              AFTER_OUTPUT_ERROR)
         if not exports.rows:  # a failed upstream export: keep the folder's earlier run
             raise AuditstreamError(
                 f"no row to score in {', '.join(map(shown, args.input))} (header only, or "

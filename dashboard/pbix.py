@@ -36,8 +36,9 @@ from dashboard.tmdl import date_table_m, partition_m, run_table_m
 from shared.atomic import atomic_path
 from shared.date_range import read_range
 from shared.dayfiles import FIRST_DAY, LAST_DAY, day_files
-from shared.errors import AuditstreamError, UsageError
+from shared.errors import AuditstreamError, OutputError, UsageError
 from shared.exports_folder import RUN_FILE
+from shared.names import shown
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +154,26 @@ def run_rows(exports_dir: Path) -> list[dict[str, Any]]:
     return [row]
 
 
+#: pbix-mcp's words for a write the disk refused in TMPDIR, where it builds the .pbix
+#: (sqlite's for a full disk and for `ulimit -f`, and an OSError's): exit 5, not 2.
+DISK_REFUSED = ("database or disk is full", "disk I/O error", "No space left on device",
+                "File too large", "Disk quota exceeded")
+
+
 def _check(result: str, step: str) -> None:
+    """A step pbix-mcp refused, in one line: its message's first; the Python traceback it
+    appends (the caught exception's) goes to the debug log."""
     reply = json.loads(result)
     if not reply.get("success"):
-        raise DashboardBuildError(f"{step}: {reply.get('message') or reply}")
+        message = str(reply.get("message") or reply)
+        first = message.strip().splitlines()[0] if message.strip() else message
+        log.debug("pbix-mcp refused %s: %s", step, message)
+        if any(words in first for words in DISK_REFUSED):
+            raise OutputError(
+                f"cannot write {shown(tempfile.gettempdir())} (TMPDIR, where the .pbix is "
+                f"built): {step}: {first}; free space on it or set TMPDIR to another "
+                "folder, then run again")
+        raise DashboardBuildError(f"{step}: {first}")
 
 
 def _set_refresh_policy(server: Any, alias: str, table: Table) -> None:

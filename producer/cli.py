@@ -33,7 +33,7 @@ from shared.csv_io import write_transactions_csv
 from shared.entry import file_name, folder_name, input_file, number
 from shared.errors import ExitCode, UsageError
 from shared.names import shown
-from shared.outputs import check_file_target, check_folder_of
+from shared.outputs import check_file_target, check_folder_of, output_errors
 from shared.schemas import Transaction
 from shared.seeds import seed_arg
 from shared.startup import sigterm_interrupts
@@ -164,8 +164,9 @@ def make_transactions(args: argparse.Namespace) -> list[Transaction]:
         for s in short:  # the data is still whole and labelled: a warning, not a failure
             print(shortfall_line(s, len(txs), entry), file=sys.stderr)
     if args.changes_out is not None:
-        write_changes(args.changes_out, changes, cfg.start,
-                      [str(i + 1) for i in range(cfg.customers)])
+        with output_errors(args.changes_out, "nothing written"):  # a failed write names no file
+            write_changes(args.changes_out, changes, cfg.start,
+                          [str(i + 1) for i in range(cfg.customers)])
         print(f"wrote {shown(args.changes_out)} ({len(changes)} legitimate changes)",
               file=sys.stderr)
     return txs
@@ -234,7 +235,10 @@ def _generate_and_write(args: argparse.Namespace, name: Naming) -> list[Transact
           f"{anomalies / max(1, len(txs)):.2%}) in {time.monotonic() - started:.1f} s",
           file=sys.stderr)
     if args.out is not None:
-        write_transactions_csv(txs, args.out)
+        written = ("nothing written" if args.changes_out is None
+                   else f"only {shown(args.changes_out)} written")
+        with output_errors(args.out, written):  # a failed write names no file
+            write_transactions_csv(txs, args.out)
         print(f"wrote {shown(args.out)}", file=sys.stderr)
     return txs
 

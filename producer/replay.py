@@ -138,15 +138,19 @@ def _replay(inputs: list[InputFile], settings: ProducerSettings, pacer: Pacer, s
     if total is not None:
         loaded = Loaded(records=[])
         records = stream(inputs, loaded.rejects)
+        report: PublishReport | None = None
+        sending = False
         try:
             # read up to the first good row before Kafka is asked: none is `score`'s refusal
             head = next(records, None)
             if head is None:
                 _no_row(inputs, before, loaded.rejected)
             progress = Progress(total, out)
+            sending = True
             report = publish(chain([head], records), settings, total, pacer, progress)
-        finally:
-            files = _report_rejects(loaded, rejects_dir)
+        finally:  # written after the rows went out: the line says so if it cannot be
+            files = _report_rejects(loaded, rejects_dir,
+                                    _sent(sending, report, total - loaded.rejected))
         return ReplaySummary(total - loaded.rejected, loaded.rejected, report, files,
                              changed(inputs, before))
     if not strict:  # every row read again, from here: as the file is now
@@ -155,7 +159,7 @@ def _replay(inputs: list[InputFile], settings: ProducerSettings, pacer: Pacer, s
     # it sent people looking at the rows' order, the error came after
     loaded = load(inputs, None if strict else _say_sorting)
     _refuse_changed(inputs, before)
-    files = _report_rejects(loaded, rejects_dir)
+    files = _report_rejects(loaded, rejects_dir, "nothing sent")
     if strict and loaded.rejected:
         first_src, first = next(iter(loaded.rejects.items()))
         raise ReplayError(
@@ -191,11 +195,22 @@ def _say_sorting() -> None:
              "sorting every row before sending")
 
 
-def _report_rejects(loaded: Loaded, rejects_dir: Path | None) -> list[Path]:
+def _sent(sending: bool, report: PublishReport | None, rows: int) -> str:
+    """What was sent, for the line of a rejects report that cannot be written after it."""
+    again = "a re-run sends them again: the detector drops each as a duplicate transaction_id"
+    if not sending:
+        return "nothing sent"
+    if report is None:  # the sending stopped by an error of its own
+        return f"some good rows may have been sent ({again})"
+    return f"{report.delivered:,} of {rows:,} good rows sent ({again})"
+
+
+def _report_rejects(loaded: Loaded, rejects_dir: Path | None, after: str) -> list[Path]:
+    """Each input's rejects report; `after` says what was sent if one cannot be written."""
     for src, errs in loaded.rejects.items():
         for err in errs[:5]:
             log.warning("%s:%d: %s", shown(src), err.line, err.reason)
-    return [write_rejects(errs, rejects_path(src, rejects_dir))
+    return [write_rejects(errs, rejects_path(src, rejects_dir), after)
             for src, errs in loaded.rejects.items()]
 
 

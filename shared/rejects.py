@@ -2,7 +2,8 @@
 
 One row per rejected input row: `line` (in its file), `reason` (the field and the rule),
 then the row's raw cells under their header names, each cell made safe for a spreadsheet
-(a leading `=`, `+`, `-`, `@`, tab or CR gets a `'`, so Excel never runs it as a formula;
+(a leading `=`, `+`, `-`, `@`, tab or CR, or a full-width form of the first four, gets a
+`'`, so Excel never runs it as a formula;
 the characters the schema refuses, `shared.schemas.CONTROL_RULE`, but tab, LF and CR are
 written as escapes: a NUL as `\\x00`, NEXT LINE as `\\x85`, U+2028 or a right-to-left
 override as `\\u2028`, `\\u202e`; a byte that was not UTF-8 comes as `\\xe9` from the reader).
@@ -20,7 +21,7 @@ from shared.atomic import atomic_text_writer
 from shared.csv_io import RowError
 from shared.errors import AuditstreamError, UsageError
 from shared.names import shown
-from shared.outputs import check_file_target, check_folder_of, same_file
+from shared.outputs import check_file_target, check_folder_of, output_errors, same_file
 from shared.schemas import FORMULA_START, escape_controls
 
 #: Characters of the rule shown as they are: the CSV writer quotes them.
@@ -92,12 +93,15 @@ def check_reports(sources: Sequence[Path], rejects_dir: Path | None = None) -> N
                     "without inputs, or rename that input")
 
 
-def write_rejects(errors: Sequence[RowError], path: Path) -> Path:
-    """Write `line, reason, <raw columns...>` atomically, every cell neutralised."""
+def write_rejects(errors: Sequence[RowError], path: Path, after: str = "") -> Path:
+    """Write `line, reason, <raw columns...>` atomically, every cell neutralised. A write
+    the world refuses (a full disk, `ulimit -f`) is an `OutputError` naming this report,
+    then `after`, what the run did: a failed write names no file, and the line used to name
+    `score`'s --out instead, or no path at all."""
     columns: dict[str, None] = {}
     for err in errors:
         columns.update(dict.fromkeys(err.raw))
-    with atomic_text_writer(path) as fh:
+    with output_errors(path, after), atomic_text_writer(path) as fh:
         fh.write(_row(["line", "reason", *(neutralise(c) for c in columns)]))
         for err in errors:
             cells = [err.raw.get(c, "") for c in columns]
@@ -106,7 +110,7 @@ def write_rejects(errors: Sequence[RowError], path: Path) -> Path:
 
 
 def write_rejects_by_source(errors: Sequence[RowError], default: Path | None,
-                            rejects_dir: Path | None = None) -> list[Path]:
+                            rejects_dir: Path | None = None, after: str = "") -> list[Path]:
     """One report per input file (`RowError.source`, else `default`), in first-seen order."""
     by_source: dict[Path, list[RowError]] = {}
     for err in errors:
@@ -114,5 +118,5 @@ def write_rejects_by_source(errors: Sequence[RowError], default: Path | None,
         if src is None:
             raise ValueError("a rejected row without a source file")
         by_source.setdefault(src, []).append(err)
-    return [write_rejects(errs, rejects_path(src, rejects_dir))
+    return [write_rejects(errs, rejects_path(src, rejects_dir), after)
             for src, errs in by_source.items()]

@@ -129,8 +129,10 @@ def _escaped(found: re.Match[str]) -> str:
 
 
 #: A cell starting with one of these is run as a formula by Excel: exported text that does
-#: gets a leading `'` (the exports' and the rejects reports' guard).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: gets a leading `'` (the exports' and the rejects reports' guard). Their full-width forms
+#: U+FF1D, U+FF0B, U+FF0D, U+FF20 too: Excel in a Japanese environment reads them as the
+#: ASCII ones (OWASP www-community issue #1088; docs/reliability.md).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def unguarded(cell: str) -> str:

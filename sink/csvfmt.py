@@ -1,7 +1,8 @@
 """CSV cells people open: ISO-8601 times, `.` decimals, True/False, empty for unknown.
 
 Text cells that a spreadsheet would run as a formula (first character `=`, `+`, `-`, `@`,
-tab or carriage return) get a leading `'`, which Excel and LibreOffice show as plain text.
+tab or carriage return, or a full-width form of the first four: `shared.schemas.FORMULA_START`)
+get a leading `'`, which Excel and LibreOffice show as plain text.
 A cell that is a plain signed decimal number (`-5`, `+1.25`) is left alone: it is not a
 formula, and identifiers like that must keep joining.
 """

@@ -29,10 +29,13 @@ from auditstream.broker.settings import BrokerSettings
 from shared.atomic import atomic_write_text
 from shared.errors import BrokerError, KafkaWiringError, UsageError
 from shared.names import shown
-from shared.outputs import kind_of, open_append, open_text
+from shared.outputs import kind_of, open_append, open_text, output_errors
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+#: What a write BROKER_HOME refused leaves (`broker start`'s exit 5 line).
+NOT_STARTED = "BROKER_HOME: the broker not started"
 
 #: This broker's listeners (`listeners.listener_fields`: PLAINTEXT and CONTROLLER, and any
 #: extra `Listener`); the settings all local brokers share follow from
@@ -296,15 +299,20 @@ class LocalBroker:
         libs = ensure_libs(self.settings.libs_dir, self.settings.kafka_version,
                            self.settings.cache_dir)
         self._check_ports()
-        self._write_config()
-        self._format_once(java, libs)
+        # a failed write names no file: BROKER_HOME is named (BROKER_CACHE_DIR, above, may
+        # be on another disk)
+        with output_errors(self.settings.home, NOT_STARTED):
+            self._write_config()
+            self._format_once(java, libs)
         cmd = [
             java, f"-Xms{self.settings.heap}", f"-Xmx{self.settings.heap}",
             f"-Dlog4j2.configurationFile={self.log4j_file}",
             f"-Dkafka.logs.dir={self.settings.home}",
             "-cp", f"{libs}/*", "kafka.Kafka", str(self.config_file),
         ]
-        self._wait_ready(self._launch(cmd))
+        with output_errors(self.settings.home, NOT_STARTED):
+            proc = self._launch(cmd)
+        self._wait_ready(proc)
         return self.status()
 
     def _launch(self, cmd: list[str]) -> subprocess.Popen[bytes]:

@@ -164,7 +164,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     topic = TopicSettings().reviews_topic
     if result.reviews and not args.dry_run:
         published = ReviewPublisher(KafkaSettings(), TopicSettings()).publish(result.reviews)
-    _report_rejects(args, result)
+    _report_rejects(args, result, "nothing published (--dry-run)" if args.dry_run else
+                    f"{published:,} review(s) published to {topic} (the last outcome per id "
+                    "wins: a re-run publishes them again, safely)")
     print(summary_line(result, published, topic, args.dry_run))
     return int(ExitCode.ROWS_REJECTED if result.rejected else ExitCode.OK)
 
@@ -182,7 +184,9 @@ def _unit(file: Path) -> str:
     return "row" if file.suffix.lower() in EXCEL_SUFFIXES else "line"
 
 
-def _report_rejects(args: argparse.Namespace, result: ImportResult) -> None:
+def _report_rejects(args: argparse.Namespace, result: ImportResult, after: str) -> None:
+    """The rejected rows on stderr and in the report; `after` says what was published if
+    the report cannot be written."""
     if not result.rejected:
         return
     where = _unit(args.file)
@@ -190,7 +194,7 @@ def _report_rejects(args: argparse.Namespace, result: ImportResult) -> None:
         print(f"{shown(args.file)}: {where} {err.line}: {err.reason}", file=sys.stderr)
     if len(result.rejected) > SHOWN_REJECTS:
         print(f"... and {len(result.rejected) - SHOWN_REJECTS} more", file=sys.stderr)
-    path = write_rejects(result.rejected, rejects_path(args.file, args.rejects_dir))
+    path = write_rejects(result.rejected, rejects_path(args.file, args.rejects_dir), after)
     print(f"rejected rows with their {where} numbers: {shown(path)}", file=sys.stderr)
 
 
