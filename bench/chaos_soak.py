@@ -71,6 +71,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import soak_kinds
+import soak_kinds20
 from confluent_kafka import KafkaException, TopicPartition
 
 from shared.codec import encode
@@ -138,11 +139,13 @@ EXIT_WAIT_S = 60.0
 LEFT_ID = "leaves the id to that one"
 
 #: Every kind a `--plan` may name.
-ALL_KINDS = {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS}
+ALL_KINDS = {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS}
 
 
 def kinds_of(seed: int) -> dict[str, int]:
     """The event kinds seed `seed` draws from, with their weights."""
+    if seed >= soak_kinds20.KINDS_FROM:
+        return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS}
     if seed >= soak_kinds.KINDS_FROM:
         return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS}
     return {**EVENTS, **NEW_EVENTS} if seed >= NEW_KINDS_FROM else dict(EVENTS)
@@ -193,6 +196,10 @@ class Chaos:
     #: When each paused process was woken (monotonic), by its log's name: its silence
     #: counts from then (`check`), not from its last line before the pause.
     woken: dict[str, float] = field(default_factory=dict)
+    #: Sends poison to the input and keeps what it sent (`poison`), or None (skipped).
+    poisoner: soak_kinds20.Poisoner | None = None
+    #: What every detector's environment adds to `env` (the snapshots' spacing).
+    detector_env: dict[str, str] = field(default_factory=lambda: dict(DETECTOR_ENV))
 
     def at(self) -> float:
         return round(time.monotonic() - self.started, 1)
@@ -206,8 +213,8 @@ class Chaos:
             self.names += 1
             name = f"d{self.names}"
         det = self.known.get(name) or detector(name, {
-            **self.env, **DETECTOR_ENV, "DETECTOR_STATE_DIR": str(self.logs / f"state-{name}")},
-            self.logs)
+            **self.env, **self.detector_env,
+            "DETECTOR_STATE_DIR": str(self.logs / f"state-{name}")}, self.logs)
         self.known[name] = self.detectors[name] = det.start()
         return det
 
@@ -438,6 +445,8 @@ def act(kind: str, chaos: Chaos, rng: random.Random, send_copies: Callable[[int]
         restart_broker(chaos, rng)
     elif kind in soak_kinds.ACTIONS:
         soak_kinds.ACTIONS[kind](chaos, rng)
+    elif kind in soak_kinds20.ACTIONS:
+        soak_kinds20.ACTIONS[kind](chaos, rng)
 
 
 def replayed(kafka: KafkaSettings, topic: str, copies: int,
@@ -639,6 +648,15 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
     chaos.feed = feed
     feeders: list[Feeder] = []
     copied: Counter[str] = Counter()
+
+    def send(items: list[tuple[bytes, bytes]]) -> None:
+        feeder = Feeder(kafka, topics.input, items, rate=200.0)
+        feeder.start()
+        feeders.append(feeder)
+    if args.seed >= soak_kinds20.KINDS_FROM:
+        chaos.poisoner = soak_kinds20.Poisoner(txs, send)
+        chaos.detector_env["DETECTOR_SNAPSHOT_EVERY"] = str(soak_kinds20.SNAPSHOT_EVERY)
+    poisoned = chaos.poisoner.sent if chaos.poisoner else Counter[bytes]()
     try:
         offline.start()
         chaos.start_detector()
@@ -649,16 +667,14 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
         def send_copies(count: int) -> int:
             """Second copies of `count` transactions surely replayed already (the first
             half of what the input topic holds of the replay's: `replayed`)."""
-            sent = replayed(kafka, topics.input, sum(copied.values())) // 2 \
+            sent = replayed(kafka, topics.input, copied.total() + poisoned.total()) // 2 \
                 if feed.alive() else n
             if sent < 1:
                 return 0
             picked = rng.sample(txs[:sent], min(count, sent))
             copied.update(t.transaction_id for t in picked)
             items = [(t.customer_id.encode(), encode(t)) for t in picked]
-            feeder = Feeder(kafka, topics.input, items, rate=200.0)
-            feeder.start()
-            feeders.append(feeder)
+            send(items)
             return len(items)
 
         chaos.idle(rng.uniform(3.0, 8.0))
@@ -700,18 +716,26 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
             if svc.proc is not None and svc.alive():
                 svc.terminate(10)
 
-    result = compare(exports, work / "offline", offsets_shifted=bool(copied) or chaos.replays > 0)
+    result = compare(exports, work / "offline",
+                     offsets_shifted=bool(copied) or chaos.replays > 0 or bool(poisoned))
     scored = read_all(kafka, topics.scored, PARTITIONS, n, timeout=120, settle=3.0)
     scored_ids = Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in scored)
     want = {t.transaction_id for t in txs}
     inputs = read_all(kafka, topics.input, PARTITIONS, end_offsets(kafka, topics.input),
                       timeout=120, settle=1.0)
-    want_dead = soak_kinds.expected_dead(
-        Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in inputs))
-    dead = read_all(kafka, topics.dlq, PARTITIONS, want_dead.total(), timeout=60,
-                    settle=3.0)
+    want_dead = soak_kinds.expected_dead(  # poison is no transaction: counted apart
+        Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in inputs
+                if (m.value() or b"") not in poisoned))
+    every_dead = read_all(kafka, topics.dlq, PARTITIONS,
+                          want_dead.total() + poisoned.total(), timeout=60, settle=3.0)
+    dead = [m for m in every_dead if (m.value() or b"") not in poisoned]
     dead_ids = Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in dead)
     classes = Counter(headers_of(m).get("error.class") for m in dead)
+    if chaos.poisoner is not None:
+        result["poison"] = soak_kinds20.check(
+            poisoned, chaos.poisoner.classes,
+            [(m.value() or b"", headers_of(m).get("error.class")) for m in every_dead
+             if (m.value() or b"") in poisoned])
     result.update({
         "scored_topic": {"messages": len(scored),
                          "missing": sorted(want - set(scored_ids))[:20],
@@ -820,6 +844,8 @@ def diverged(report: dict[str, Any]) -> list[str]:
     if d["missing"] or d["surplus"] or d["messages"] != d["expected"] or set(
             d["classes"]) - {"DuplicateTransaction"}:
         out.append("dead_letters")
+    if "poison" in r:
+        out += soak_kinds20.diverged(r["poison"])
     out += [f"exit {k}={v}" for k, v in report["exit_codes"].items() if v != 0]
     out += report["bad_exits"]
     out += [f"unplanned: {u}" for u in report["unplanned"]]  # a supervisor had to step in
