@@ -32,14 +32,18 @@ kills or SIGTERMs the replay mid-file and runs it again on the same file, restar
 detector under a new instance id, and makes the exports folder read-only under the sink
 (`bench/soak_kinds.py`).
 
+From seed 800 on (`soak_kinds20.KINDS_FROM`) it also sends bursts of poison keyed by real
+customers, sometimes just before a detector's kill -9, and the detectors snapshot every
+1,000 offsets (`bench/soak_kinds20.py`): each poison dead-lettered once, in its class.
+
 Anything that dies unplanned is restarted (a supervisor's job) and reported. After the
 replay and the plan, it waits until the sink has committed every transaction, stops the
 services (SIGTERM, exit 0 required) and compares with `auditstream score --partitions 4` on
 the same CSV: the day files row for row (every column; `source_offset` too unless second
 copies shifted the input's offsets), every other CSV table byte for byte, run.json's
 counts, the dead letter topic (every copy of an id after its first on the input topic, once:
-the second copies, and what a restarted replay sent again), and the scored topic
-read committed (every transaction exactly once). Exit 1 on any divergence; the events,
+the second copies, and what a restarted replay sent again; poison apart), and the scored
+topic read committed (every transaction exactly once). Exit 1 on any divergence; the events,
 counts and durations go to stdout and `--report` as JSON.
 
     KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:20400 nice -n 10 .venv/bin/python bench/chaos_soak.py \
