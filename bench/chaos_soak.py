@@ -143,11 +143,15 @@ EXIT_WAIT_S = 60.0
 LEFT_ID = "leaves the id to that one"
 
 #: Every kind a `--plan` may name.
-ALL_KINDS = {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS}
+ALL_KINDS = {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS,
+             **soak_kinds20.SCORED_KINDS}
 
 
 def kinds_of(seed: int) -> dict[str, int]:
     """The event kinds seed `seed` draws from, with their weights."""
+    if seed >= soak_kinds20.SCORED_FROM:
+        return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS,
+                **soak_kinds20.SCORED_KINDS}
     if seed >= soak_kinds20.KINDS_FROM:
         return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS}
     if seed >= soak_kinds.KINDS_FROM:
@@ -600,8 +604,10 @@ def restart_broker(chaos: Chaos, rng: random.Random) -> None:
     chaos.note("restart_broker", detector_starting=starting)
 
 
-def compare(exports: Path, offline: Path, offsets_shifted: bool) -> dict[str, Any]:
-    """Where the sink's exports differ from `score`'s (empty lists and dicts: nowhere)."""
+def compare(exports: Path, offline: Path, offsets_shifted: bool,
+            rejected: int = 0) -> dict[str, Any]:
+    """Where the sink's exports differ from `score`'s (empty lists and dicts: nowhere);
+    `rejected`: the messages the sink must have rejected (poison sent to its topic)."""
     diff = diff_rows(read_scored_csv(exports), read_scored_csv(offline),
                      ignore=("source_offset",) if offsets_shifted else ())
     tables = sorted(p.name for p in offline.glob("*.csv") if p.name not in WALL_TABLES)
@@ -614,18 +620,21 @@ def compare(exports: Path, offline: Path, offsets_shifted: bool) -> dict[str, An
     ours, theirs = (json.loads((d / "run.json").read_text()) for d in (exports, offline))
     run_json = {k: [ours.get(k), theirs.get(k)] for k in sorted(set(ours) & set(theirs))
                 if k not in RUN_JSON_WALL and ours.get(k) != theirs.get(k)}
-    # What one side alone counts must be nothing: no row rejected, no field unknown.
-    run_json.update({k: [v, 0] for k in ("rows_rejected", "rows_with_unknown_fields")
-                     if (v := ours.get(k)) != 0})
+    # What one side alone counts must be nothing but the poison sent to the sink: no row
+    # rejected but those, no field unknown.
+    run_json.update({k: [v, want] for k, want in (("rows_rejected", rejected),
+                                                  ("rows_with_unknown_fields", 0))
+                     if (v := ours.get(k)) != want})
     run_json.update({k: [0, v] for k in ("rejected_rows",) if (v := theirs.get(k)) != 0})
-    rejected = exports / "sink_rejected.jsonl"
+    lines = exports / "sink_rejected.jsonl"
     return {
         "rows": diff.rows, "expected": diff.expected, "lost": diff.lost[:20],
         "duplicated": diff.duplicated[:20], "changed": diff.changed[:20],
         "unexpected": diff.unexpected[:20], "columns_differing": diff.columns_differing,
         "tables_differing": differing, "tables_only_in_exports": extra,
         "run_json_differing": run_json,
-        "sink_rejected": rejected.read_text().count("\n") if rejected.exists() else 0,
+        # the lines past (or short of) the poison sent to the sink
+        "sink_rejected": (lines.read_text().count("\n") if lines.exists() else 0) - rejected,
     }
 
 
@@ -653,14 +662,18 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
     feeders: list[Feeder] = []
     copied: Counter[str] = Counter()
 
-    def send(items: list[tuple[bytes, bytes]]) -> None:
-        feeder = Feeder(kafka, topics.input, items, rate=200.0)
+    def send(items: list[tuple[bytes, bytes]], topic: str = topics.input) -> None:
+        feeder = Feeder(kafka, topic, items, rate=200.0)
         feeder.start()
         feeders.append(feeder)
     if args.seed >= soak_kinds20.KINDS_FROM:
         chaos.poisoner = soak_kinds20.Poisoner(txs, send)
         chaos.detector_env["DETECTOR_SNAPSHOT_EVERY"] = str(soak_kinds20.SNAPSHOT_EVERY)
+    if chaos.poisoner is not None and args.seed >= soak_kinds20.SCORED_FROM:
+        chaos.poisoner.send_scored = lambda items: send(items, topics.scored)
     poisoned = chaos.poisoner.sent if chaos.poisoner else Counter[bytes]()
+    # poison on the scored topic: the sink's to reject, once each
+    refused = chaos.poisoner.scored if chaos.poisoner else Counter[bytes]()
     try:
         offline.start()
         chaos.start_detector()
@@ -721,8 +734,15 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
                 svc.terminate(10)
 
     result = compare(exports, work / "offline",
-                     offsets_shifted=bool(copied) or chaos.replays > 0 or bool(poisoned))
-    scored = read_all(kafka, topics.scored, PARTITIONS, n, timeout=120, settle=3.0)
+                     offsets_shifted=bool(copied) or chaos.replays > 0 or bool(poisoned),
+                     rejected=refused.total())
+    if args.seed >= soak_kinds20.SCORED_FROM:
+        path = exports / "sink_rejected.jsonl"
+        result["poison_scored"] = soak_kinds20.check_rejected(refused, (
+            soak_kinds20.rejected_values(path.read_text()) if path.exists() else []))
+    every_scored = read_all(kafka, topics.scored, PARTITIONS, n + refused.total(),
+                            timeout=120, settle=3.0)
+    scored = [m for m in every_scored if (m.value() or b"") not in refused]
     scored_ids = Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in scored)
     want = {t.transaction_id for t in txs}
     inputs = read_all(kafka, topics.input, PARTITIONS, end_offsets(kafka, topics.input),
@@ -850,6 +870,8 @@ def diverged(report: dict[str, Any]) -> list[str]:
         out.append("dead_letters")
     if "poison" in r:
         out += soak_kinds20.diverged(r["poison"])
+    if "poison_scored" in r:
+        out += soak_kinds20.diverged(r["poison_scored"], "poison_scored")
     out += [f"exit {k}={v}" for k, v in report["exit_codes"].items() if v != 0]
     out += report["bad_exits"]
     out += [f"unplanned: {u}" for u in report["unplanned"]]  # a supervisor had to step in

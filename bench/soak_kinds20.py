@@ -18,6 +18,7 @@ replay, silently, stretches that hold poison.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
@@ -27,15 +28,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from detector.dlq import DecodeFailure, decode_transaction
-from shared.codec import encode
+from shared.codec import decode, encode
+from shared.errors import SchemaError
 from shared.message_size import MAX_MESSAGE_BYTES
-from shared.schemas import Transaction
+from shared.schemas import ScoredTransaction, Transaction
 
 if TYPE_CHECKING:
     from chaos_soak import Chaos
 
 KINDS = {"poison": 2}
 KINDS_FROM = 800
+#: `poison_scored`'s weight, drawn from seed `SCORED_FROM` on (seeds 800-819 as before).
+SCORED_KINDS = {"poison_scored": 2}
+SCORED_FROM = 820
 #: The detectors' DETECTOR_SNAPSHOT_EVERY from `KINDS_FROM` on: 3-4 snapshots a partition.
 SNAPSHOT_EVERY = 1000
 #: How many poison messages an event sends.
@@ -70,6 +75,22 @@ SHAPES: dict[str, Callable[[bytes], bytes]] = {
 }
 
 
+#: The shapes sent to the scored topic: all but `too_large`, a whole transaction the sink
+#: reads as a scored row (no verdict field is required: docs/reliability.md, the soak's
+#: twentieth-session runs).
+SCORED_SHAPES = {k: v for k, v in SHAPES.items() if k != "too_large"}
+
+
+def sink_refuses(value: bytes) -> bool:
+    """Whether the sink rejects `value` (no valid scored transaction) into
+    `sink_rejected.jsonl`."""
+    try:
+        decode(value, ScoredTransaction)
+    except SchemaError:
+        return True
+    return False
+
+
 def error_class(value: bytes) -> str:
     """The class the detector's decoder dead-letters `value` under."""
     try:
@@ -88,16 +109,26 @@ class Poisoner:
     send: Callable[[Items], None]
     sent: Counter[bytes] = field(default_factory=Counter)
     classes: dict[bytes, str] = field(default_factory=dict)
+    #: Sends to the scored topic (`poison_scored`), and what it sent there.
+    send_scored: Callable[[Items], None] | None = None
+    scored: Counter[bytes] = field(default_factory=Counter)
 
-    def burst(self, rng: random.Random) -> Items:
+    def burst(self, rng: random.Random, scored: bool = False) -> Items:
+        """Send 3-12 poison messages to the input (to the scored topic: `scored`)."""
         items: Items = []
         for _ in range(rng.randint(*BURST)):
             tx = rng.choice(self.txs)
-            value = SHAPES[rng.choice(sorted(SHAPES))](encode(tx))
-            self.classes[value] = error_class(value)
+            shapes = SCORED_SHAPES if scored else SHAPES
+            value = shapes[rng.choice(sorted(shapes))](encode(tx))
+            if scored:
+                assert sink_refuses(value), value[:200]
+            else:
+                self.classes[value] = error_class(value)
             items.append((tx.customer_id.encode(), value))
-        self.sent.update(v for _, v in items)
-        self.send(items)
+        (self.scored if scored else self.sent).update(v for _, v in items)
+        send = self.send_scored if scored else self.send
+        assert send is not None
+        send(items)
         return items
 
 
@@ -119,6 +150,45 @@ def poison(chaos: Chaos, rng: random.Random) -> None:
                killed=killed)
 
 
+def poison_scored(chaos: Chaos, rng: random.Random) -> None:
+    """Send a burst of poison to the scored topic (another writer of it: the sink must
+    reject each once into `sink_rejected.jsonl`); half the time kill -9 the sink 0-1.5 s
+    later and start it again (the rejections not yet in a checkpoint cut and written
+    again)."""
+    if chaos.poisoner is None or chaos.poisoner.send_scored is None:
+        chaos.note("poison_scored", skipped="no poisoner")
+        return
+    items = chaos.poisoner.burst(rng, scored=True)
+    killed = rng.random() < 0.5 and not chaos.sink_held and chaos.sink.alive()
+    if killed:
+        time.sleep(rng.uniform(0.0, KILL_WITHIN_S))
+        chaos.sink.kill()
+        chaos.sink.start()
+    chaos.note("poison_scored", messages=len(items), sink_killed=killed)
+
+
+def rejected_values(text: str) -> list[bytes]:
+    """The raw values of `sink_rejected.jsonl`'s lines (`text`): `value` as UTF-8,
+    `value_base64` decoded, none (a tombstone) as no bytes."""
+    out = []
+    for line in text.splitlines():
+        row = json.loads(line)
+        out.append(base64.b64decode(row["value_base64"]) if "value_base64" in row
+                   else str(row.get("value", "")).encode())
+    return out
+
+
+def check_rejected(scored: Counter[bytes], lines: Sequence[bytes]) -> dict[str, Any]:
+    """Where the sink's rejected values (`lines`) differ from the poison sent to the scored
+    topic, once each."""
+    got = Counter(lines)
+    return {"sent": scored.total(), "rejected": len(lines),
+            "missing": [v[:80].decode(errors="replace") for v, c in scored.items()
+                        if got[v] < c][:20],
+            "surplus": [v[:80].decode(errors="replace") for v, c in got.items()
+                        if c > scored[v]][:20]}
+
+
 def check(sent: Counter[bytes], classes: dict[bytes, str],
           dead: Sequence[tuple[bytes, str | None]]) -> dict[str, Any]:
     """Where the dead letters of poison (`dead`: value and `error.class` of every dead
@@ -133,9 +203,10 @@ def check(sent: Counter[bytes], classes: dict[bytes, str],
                                    if c != classes[v]})[:20]}
 
 
-def diverged(report: dict[str, Any]) -> list[str]:
-    """`check`'s report as divergences (empty: none)."""
-    return [f"poison.{k}" for k in ("missing", "surplus", "wrong_class") if report[k]]
+def diverged(report: dict[str, Any], name: str = "poison") -> list[str]:
+    """`check`'s (or `check_rejected`'s) report as divergences (empty: none)."""
+    return [f"{name}.{k}" for k in ("missing", "surplus", "wrong_class") if report.get(k)]
 
 
-ACTIONS: dict[str, Callable[[Chaos, random.Random], None]] = {"poison": poison}
+ACTIONS: dict[str, Callable[[Chaos, random.Random], None]] = {
+    "poison": poison, "poison_scored": poison_scored}

@@ -49,8 +49,16 @@ def test_seeds_before_800_draw_the_plan_they_always_drew(seed: int) -> None:
 def test_seeds_from_800_draw_poison_too() -> None:
     assert kinds_of(soak_kinds20.KINDS_FROM) == {
         **EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, "poison": 2}
+    assert kinds_of(soak_kinds20.SCORED_FROM - 1) == kinds_of(soak_kinds20.KINDS_FROM)
     drawn = [k for s in range(800, 810) for k in plan(s, kinds_of(s))]
     assert "poison" in drawn
+
+
+def test_seeds_from_820_draw_poison_on_the_scored_topic_too() -> None:
+    assert kinds_of(soak_kinds20.SCORED_FROM) == {
+        **EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, "poison": 2, "poison_scored": 2}
+    drawn = [k for s in range(820, 830) for k in plan(s, kinds_of(s))]
+    assert "poison_scored" in drawn
 
 
 @pytest.mark.parametrize(("shape", "cls"), [
@@ -60,6 +68,16 @@ def test_seeds_from_800_draw_poison_too() -> None:
 def test_every_shape_is_poison_of_its_class(shape: str, cls: str) -> None:
     value = soak_kinds20.SHAPES[shape](encode(TX))
     assert soak_kinds20.error_class(value) == cls
+
+
+@pytest.mark.parametrize("shape", sorted(soak_kinds20.SCORED_SHAPES))
+def test_the_sink_refuses_every_shape_sent_to_it(shape: str) -> None:
+    assert soak_kinds20.sink_refuses(soak_kinds20.SCORED_SHAPES[shape](encode(TX)))
+
+
+def test_a_whole_transaction_is_not_sent_to_the_sink_as_poison() -> None:
+    assert set(soak_kinds20.SHAPES) - set(soak_kinds20.SCORED_SHAPES) == {"too_large"}
+    assert not soak_kinds20.sink_refuses(soak_kinds20.SHAPES["too_large"](encode(TX)))
 
 
 def test_the_shapes_that_keep_the_id_keep_the_real_ones() -> None:
@@ -183,3 +201,55 @@ def test_a_detector_snapshots_as_the_chaos_says(
     chaos.start_detector()
     assert [e["DETECTOR_SNAPSHOT_EVERY"] for e in envs] == ["4000", "1000"]
     assert chaos_soak.DETECTOR_ENV == {"DETECTOR_SNAPSHOT_EVERY": "4000"}  # not changed
+
+
+@pytest.mark.parametrize(("draw", "killed"), [(0.49, True), (0.5, False)])
+def test_a_burst_to_the_scored_topic_and_the_sink_killed_half_the_time(
+        draw: float, killed: bool, tmp_path: Path) -> None:
+    to_input: list[list[tuple[bytes, bytes]]] = []
+    to_scored: list[list[tuple[bytes, bytes]]] = []
+    chaos = chaos_with(tmp_path, to_input)
+    assert chaos.poisoner is not None
+    chaos.poisoner.send_scored = to_scored.append
+    soak_kinds20.poison_scored(chaos, Draw(draw))
+    [items] = to_scored
+    assert to_input == [] and chaos.poisoner.sent.total() == 0
+    assert chaos.poisoner.scored == Counter(v for _, v in items)
+    assert len(items) == soak_kinds20.BURST[1] and {k for k, _ in items} == {b"c-9"}
+    assert chaos.sink.starts == (2 if killed else 1) and chaos.sink.alive()
+    assert chaos.events[-1]["sink_killed"] is killed
+
+
+def test_the_sink_held_down_is_not_killed(tmp_path: Path) -> None:
+    chaos = chaos_with(tmp_path, [])
+    assert chaos.poisoner is not None
+    chaos.poisoner.send_scored = lambda items: None
+    chaos.sink_held = True
+    soak_kinds20.poison_scored(chaos, Draw(0.0))
+    assert chaos.sink.starts == 1 and chaos.events[-1]["sink_killed"] is False
+
+
+def test_without_a_scored_sender_no_scored_poison(tmp_path: Path) -> None:
+    chaos = chaos_with(tmp_path, [])
+    soak_kinds20.poison_scored(chaos, Draw(0.0))
+    assert "skipped" in chaos.events[-1]
+
+
+def test_the_rejected_lines_values_read_back_as_sent() -> None:
+    text = "".join(json.dumps(row) + "\n" for row in (
+        {"partition": 0, "offset": 3, "error": "e", "value": "{\"a\u2028"},
+        {"partition": 1, "offset": 4, "error": "e", "value_base64": "/3s="},
+        {"partition": 2, "offset": 5, "error": "empty message (tombstone)"}))
+    assert soak_kinds20.rejected_values(text) == [
+        '{"a\u2028'.encode(), b"\xff{", b""]
+
+
+@pytest.mark.parametrize(("lines", "wrong"), [
+    ([b"", b"{", b""], []),
+    ([b"", b"{"], ["poison_scored.missing"]),
+    ([b"", b"{", b"{", b""], ["poison_scored.surplus"]),
+])
+def test_each_poison_sent_to_the_sink_rejected_once(
+        lines: list[bytes], wrong: list[str]) -> None:
+    report = soak_kinds20.check_rejected(Counter({b"": 2, b"{": 1}), lines)
+    assert soak_kinds20.diverged(report, "poison_scored") == wrong
