@@ -139,8 +139,10 @@ BROKER_START_S = 300.0
 EXIT_WAIT_S = 60.0
 
 
-#: A detector's last words when it leaves its id to a process woken before it (detector.txn).
+#: A detector's last words when it leaves its id to a process woken before it (detector.txn),
+#: or when a process of its id fenced it (a zombie woken before its join: seed 786).
 LEFT_ID = "leaves the id to that one"
+FENCED_ID = "was fenced (another instance with the same id?)"
 
 #: Every kind a `--plan` may name.
 ALL_KINDS = {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS,
@@ -358,12 +360,15 @@ class Chaos:
         (`LEFT_ID` its last words), or None. Both paused past their timeouts, the zombie
         woken first found no member of its id and went on, and `det`, woken, left it the
         id (exit 2; docs/reliability.md, the both-paused row): the zombie is then the id's
-        process, not one to fence by a restart (seed 759 took that for a failure)."""
+        process, not one to fence by a restart (seed 759 took that for a failure). So too
+        when `det` was fenced (`FENCED_ID`) by the zombie, woken before `det` joined the
+        group (the row on a zombie woken between the newer process's producer and its
+        join; seeds 723 and 786)."""
         try:
             said = det.log_path.read_text(errors="replace")[-2000:]
         except OSError:
             return None
-        if LEFT_ID not in said:
+        if LEFT_ID not in said and FENCED_ID not in said:
             return None
         return next((z for n, z in self.zombies
                      if n == name and z.alive() and not self.is_paused(z)), None)
