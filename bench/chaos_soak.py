@@ -34,7 +34,8 @@ detector under a new instance id, and makes the exports folder read-only under t
 
 From seed 800 on (`soak_kinds20.KINDS_FROM`) it also sends bursts of poison keyed by real
 customers, sometimes just before a detector's kill -9, and the detectors snapshot every
-1,000 offsets (`bench/soak_kinds20.py`): each poison dead-lettered once, in its class.
+1,000 offsets (`bench/soak_kinds20.py`): each poison dead-lettered once, in its class;
+from seed 820 on poison on the scored topic too, each rejected once by the sink.
 
 Anything that dies unplanned is restarted (a supervisor's job) and reported. After the
 replay and the plan, it waits until the sink has committed every transaction, stops the

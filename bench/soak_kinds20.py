@@ -14,6 +14,10 @@ on the input among the replay's rows, sometimes just before a detector dies.
 From that seed on the detectors also snapshot every `SNAPSHOT_EVERY` offsets (4,000
 before, about a partition's whole run): restores start from snapshots taken mid-run and
 replay, silently, stretches that hold poison.
+
+- `poison_scored` (from seed `SCORED_FROM`): the same bursts (`SCORED_SHAPES`) sent to the
+  scored topic, another writer of it; the sink must reject each once into
+  `sink_rejected.jsonl`, half the time killed -9 0-1.5 s after the send.
 """
 
 from __future__ import annotations
