@@ -32,14 +32,19 @@ kills or SIGTERMs the replay mid-file and runs it again on the same file, restar
 detector under a new instance id, and makes the exports folder read-only under the sink
 (`bench/soak_kinds.py`).
 
+From seed 800 on (`soak_kinds20.KINDS_FROM`) it also sends bursts of poison keyed by real
+customers, sometimes just before a detector's kill -9, and the detectors snapshot every
+1,000 offsets (`bench/soak_kinds20.py`): each poison dead-lettered once, in its class;
+from seed 820 on poison on the scored topic too, each rejected once by the sink.
+
 Anything that dies unplanned is restarted (a supervisor's job) and reported. After the
 replay and the plan, it waits until the sink has committed every transaction, stops the
 services (SIGTERM, exit 0 required) and compares with `auditstream score --partitions 4` on
 the same CSV: the day files row for row (every column; `source_offset` too unless second
 copies shifted the input's offsets), every other CSV table byte for byte, run.json's
 counts, the dead letter topic (every copy of an id after its first on the input topic, once:
-the second copies, and what a restarted replay sent again), and the scored topic
-read committed (every transaction exactly once). Exit 1 on any divergence; the events,
+the second copies, and what a restarted replay sent again; poison apart), and the scored
+topic read committed (every transaction exactly once). Exit 1 on any divergence; the events,
 counts and durations go to stdout and `--report` as JSON.
 
     KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:20400 nice -n 10 .venv/bin/python bench/chaos_soak.py \
@@ -71,6 +76,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import soak_kinds
+import soak_kinds20
 from confluent_kafka import KafkaException, TopicPartition
 
 from shared.codec import encode
@@ -134,15 +140,23 @@ BROKER_START_S = 300.0
 EXIT_WAIT_S = 60.0
 
 
-#: A detector's last words when it leaves its id to a process woken before it (detector.txn).
+#: A detector's last words when it leaves its id to a process woken before it (detector.txn),
+#: or when a process of its id fenced it (a zombie woken before its join: seed 786).
 LEFT_ID = "leaves the id to that one"
+FENCED_ID = "was fenced (another instance with the same id?)"
 
 #: Every kind a `--plan` may name.
-ALL_KINDS = {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS}
+ALL_KINDS = {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS,
+             **soak_kinds20.SCORED_KINDS}
 
 
 def kinds_of(seed: int) -> dict[str, int]:
     """The event kinds seed `seed` draws from, with their weights."""
+    if seed >= soak_kinds20.SCORED_FROM:
+        return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS,
+                **soak_kinds20.SCORED_KINDS}
+    if seed >= soak_kinds20.KINDS_FROM:
+        return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS}
     if seed >= soak_kinds.KINDS_FROM:
         return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS}
     return {**EVENTS, **NEW_EVENTS} if seed >= NEW_KINDS_FROM else dict(EVENTS)
@@ -193,6 +207,10 @@ class Chaos:
     #: When each paused process was woken (monotonic), by its log's name: its silence
     #: counts from then (`check`), not from its last line before the pause.
     woken: dict[str, float] = field(default_factory=dict)
+    #: Sends poison to the input and keeps what it sent (`poison`), or None (skipped).
+    poisoner: soak_kinds20.Poisoner | None = None
+    #: What every detector's environment adds to `env` (the snapshots' spacing).
+    detector_env: dict[str, str] = field(default_factory=lambda: dict(DETECTOR_ENV))
 
     def at(self) -> float:
         return round(time.monotonic() - self.started, 1)
@@ -206,8 +224,8 @@ class Chaos:
             self.names += 1
             name = f"d{self.names}"
         det = self.known.get(name) or detector(name, {
-            **self.env, **DETECTOR_ENV, "DETECTOR_STATE_DIR": str(self.logs / f"state-{name}")},
-            self.logs)
+            **self.env, **self.detector_env,
+            "DETECTOR_STATE_DIR": str(self.logs / f"state-{name}")}, self.logs)
         self.known[name] = self.detectors[name] = det.start()
         return det
 
@@ -343,12 +361,15 @@ class Chaos:
         (`LEFT_ID` its last words), or None. Both paused past their timeouts, the zombie
         woken first found no member of its id and went on, and `det`, woken, left it the
         id (exit 2; docs/reliability.md, the both-paused row): the zombie is then the id's
-        process, not one to fence by a restart (seed 759 took that for a failure)."""
+        process, not one to fence by a restart (seed 759 took that for a failure). So too
+        when `det` was fenced (`FENCED_ID`) by the zombie, woken before `det` joined the
+        group (the row on a zombie woken between the newer process's producer and its
+        join; seeds 723 and 786)."""
         try:
             said = det.log_path.read_text(errors="replace")[-2000:]
         except OSError:
             return None
-        if LEFT_ID not in said:
+        if LEFT_ID not in said and FENCED_ID not in said:
             return None
         return next((z for n, z in self.zombies
                      if n == name and z.alive() and not self.is_paused(z)), None)
@@ -438,6 +459,8 @@ def act(kind: str, chaos: Chaos, rng: random.Random, send_copies: Callable[[int]
         restart_broker(chaos, rng)
     elif kind in soak_kinds.ACTIONS:
         soak_kinds.ACTIONS[kind](chaos, rng)
+    elif kind in soak_kinds20.ACTIONS:
+        soak_kinds20.ACTIONS[kind](chaos, rng)
 
 
 def replayed(kafka: KafkaSettings, topic: str, copies: int,
@@ -587,8 +610,10 @@ def restart_broker(chaos: Chaos, rng: random.Random) -> None:
     chaos.note("restart_broker", detector_starting=starting)
 
 
-def compare(exports: Path, offline: Path, offsets_shifted: bool) -> dict[str, Any]:
-    """Where the sink's exports differ from `score`'s (empty lists and dicts: nowhere)."""
+def compare(exports: Path, offline: Path, offsets_shifted: bool,
+            rejected: int = 0) -> dict[str, Any]:
+    """Where the sink's exports differ from `score`'s (empty lists and dicts: nowhere);
+    `rejected`: the messages the sink must have rejected (poison sent to its topic)."""
     diff = diff_rows(read_scored_csv(exports), read_scored_csv(offline),
                      ignore=("source_offset",) if offsets_shifted else ())
     tables = sorted(p.name for p in offline.glob("*.csv") if p.name not in WALL_TABLES)
@@ -601,18 +626,21 @@ def compare(exports: Path, offline: Path, offsets_shifted: bool) -> dict[str, An
     ours, theirs = (json.loads((d / "run.json").read_text()) for d in (exports, offline))
     run_json = {k: [ours.get(k), theirs.get(k)] for k in sorted(set(ours) & set(theirs))
                 if k not in RUN_JSON_WALL and ours.get(k) != theirs.get(k)}
-    # What one side alone counts must be nothing: no row rejected, no field unknown.
-    run_json.update({k: [v, 0] for k in ("rows_rejected", "rows_with_unknown_fields")
-                     if (v := ours.get(k)) != 0})
+    # What one side alone counts must be nothing but the poison sent to the sink: no row
+    # rejected but those, no field unknown.
+    run_json.update({k: [v, want] for k, want in (("rows_rejected", rejected),
+                                                  ("rows_with_unknown_fields", 0))
+                     if (v := ours.get(k)) != want})
     run_json.update({k: [0, v] for k in ("rejected_rows",) if (v := theirs.get(k)) != 0})
-    rejected = exports / "sink_rejected.jsonl"
+    lines = exports / "sink_rejected.jsonl"
     return {
         "rows": diff.rows, "expected": diff.expected, "lost": diff.lost[:20],
         "duplicated": diff.duplicated[:20], "changed": diff.changed[:20],
         "unexpected": diff.unexpected[:20], "columns_differing": diff.columns_differing,
         "tables_differing": differing, "tables_only_in_exports": extra,
         "run_json_differing": run_json,
-        "sink_rejected": rejected.read_text().count("\n") if rejected.exists() else 0,
+        # the lines past (or short of) the poison sent to the sink
+        "sink_rejected": (lines.read_text().count("\n") if lines.exists() else 0) - rejected,
     }
 
 
@@ -639,6 +667,19 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
     chaos.feed = feed
     feeders: list[Feeder] = []
     copied: Counter[str] = Counter()
+
+    def send(items: list[tuple[bytes, bytes]], topic: str = topics.input) -> None:
+        feeder = Feeder(kafka, topic, items, rate=200.0)
+        feeder.start()
+        feeders.append(feeder)
+    if args.seed >= soak_kinds20.KINDS_FROM:
+        chaos.poisoner = soak_kinds20.Poisoner(txs, send)
+        chaos.detector_env["DETECTOR_SNAPSHOT_EVERY"] = str(soak_kinds20.SNAPSHOT_EVERY)
+    if chaos.poisoner is not None and args.seed >= soak_kinds20.SCORED_FROM:
+        chaos.poisoner.send_scored = lambda items: send(items, topics.scored)
+    poisoned = chaos.poisoner.sent if chaos.poisoner else Counter[bytes]()
+    # poison on the scored topic: the sink's to reject, once each
+    refused = chaos.poisoner.scored if chaos.poisoner else Counter[bytes]()
     try:
         offline.start()
         chaos.start_detector()
@@ -649,16 +690,14 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
         def send_copies(count: int) -> int:
             """Second copies of `count` transactions surely replayed already (the first
             half of what the input topic holds of the replay's: `replayed`)."""
-            sent = replayed(kafka, topics.input, sum(copied.values())) // 2 \
+            sent = replayed(kafka, topics.input, copied.total() + poisoned.total()) // 2 \
                 if feed.alive() else n
             if sent < 1:
                 return 0
             picked = rng.sample(txs[:sent], min(count, sent))
             copied.update(t.transaction_id for t in picked)
             items = [(t.customer_id.encode(), encode(t)) for t in picked]
-            feeder = Feeder(kafka, topics.input, items, rate=200.0)
-            feeder.start()
-            feeders.append(feeder)
+            send(items)
             return len(items)
 
         chaos.idle(rng.uniform(3.0, 8.0))
@@ -700,18 +739,33 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
             if svc.proc is not None and svc.alive():
                 svc.terminate(10)
 
-    result = compare(exports, work / "offline", offsets_shifted=bool(copied) or chaos.replays > 0)
-    scored = read_all(kafka, topics.scored, PARTITIONS, n, timeout=120, settle=3.0)
+    result = compare(exports, work / "offline",
+                     offsets_shifted=bool(copied) or chaos.replays > 0 or bool(poisoned),
+                     rejected=refused.total())
+    if args.seed >= soak_kinds20.SCORED_FROM:
+        path = exports / "sink_rejected.jsonl"
+        result["poison_scored"] = soak_kinds20.check_rejected(refused, (
+            soak_kinds20.rejected_values(path.read_text()) if path.exists() else []))
+    every_scored = read_all(kafka, topics.scored, PARTITIONS, n + refused.total(),
+                            timeout=120, settle=3.0)
+    scored = [m for m in every_scored if (m.value() or b"") not in refused]
     scored_ids = Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in scored)
     want = {t.transaction_id for t in txs}
     inputs = read_all(kafka, topics.input, PARTITIONS, end_offsets(kafka, topics.input),
                       timeout=120, settle=1.0)
-    want_dead = soak_kinds.expected_dead(
-        Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in inputs))
-    dead = read_all(kafka, topics.dlq, PARTITIONS, want_dead.total(), timeout=60,
-                    settle=3.0)
+    want_dead = soak_kinds.expected_dead(  # poison is no transaction: counted apart
+        Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in inputs
+                if (m.value() or b"") not in poisoned))
+    every_dead = read_all(kafka, topics.dlq, PARTITIONS,
+                          want_dead.total() + poisoned.total(), timeout=60, settle=3.0)
+    dead = [m for m in every_dead if (m.value() or b"") not in poisoned]
     dead_ids = Counter(json.loads(m.value() or b"{}").get("transaction_id") for m in dead)
     classes = Counter(headers_of(m).get("error.class") for m in dead)
+    if chaos.poisoner is not None:
+        result["poison"] = soak_kinds20.check(
+            poisoned, chaos.poisoner.classes,
+            [(m.value() or b"", headers_of(m).get("error.class")) for m in every_dead
+             if (m.value() or b"") in poisoned])
     result.update({
         "scored_topic": {"messages": len(scored),
                          "missing": sorted(want - set(scored_ids))[:20],
@@ -820,6 +874,10 @@ def diverged(report: dict[str, Any]) -> list[str]:
     if d["missing"] or d["surplus"] or d["messages"] != d["expected"] or set(
             d["classes"]) - {"DuplicateTransaction"}:
         out.append("dead_letters")
+    if "poison" in r:
+        out += soak_kinds20.diverged(r["poison"])
+    if "poison_scored" in r:
+        out += soak_kinds20.diverged(r["poison_scored"], "poison_scored")
     out += [f"exit {k}={v}" for k, v in report["exit_codes"].items() if v != 0]
     out += report["bad_exits"]
     out += [f"unplanned: {u}" for u in report["unplanned"]]  # a supervisor had to step in

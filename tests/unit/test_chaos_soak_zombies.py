@@ -109,3 +109,32 @@ def test_a_replacement_that_exited_2_for_another_reason_is_still_unplanned(
     assert chaos.unplanned == ["detector-d1-4.log exited 2 at 0.0 s"]
     assert chaos.detectors["d1"] is not zombie  # type: ignore[comparison-overlap]
     assert chaos.zombies == [("d1", zombie)]  # type: ignore[comparison-overlap]
+
+
+#: The last line of a process fenced by another of its id (detector.txn).
+FENCED = ("python -m detector: error: transactional producer x-detector-d1 was fenced "
+          "(another instance with the same id?): KafkaError{FATAL,code=_FENCED,...}\n")
+
+
+def test_a_replacement_fenced_by_the_zombie_woken_before_its_join_hands_it_over(
+        tmp_path: Path) -> None:
+    """Seed 786 (2026-12-07; 723 before it): d2 paused 23 s and replaced; the zombie woke
+    0.3 s after its replacement's start, found no member of its id (the replacement still
+    loading its modules), made a producer and fenced the replacement's: exit 2, fenced,
+    the zombie running on (the table's row on a zombie woken between the newer process's
+    producer and its join). The soak took it for unplanned and restarted d2, fencing the
+    zombie; systemd does not restart exit 2."""
+    chaos, zombie, newer = _left_to_zombie(tmp_path, 2)
+    newer.log_path.write_text("WARNING ...\n" + FENCED)
+    chaos.check()
+    assert chaos.unplanned == []
+    assert chaos.detectors["d1"] is zombie  # type: ignore[comparison-overlap]
+    assert [e["event"] for e in chaos.events] == ["zombie_took_over"]
+
+
+def test_a_fenced_replacement_with_no_live_zombie_is_still_unplanned(tmp_path: Path) -> None:
+    chaos, zombie, newer = _left_to_zombie(tmp_path, 2)
+    newer.log_path.write_text(FENCED)
+    zombie.kill()
+    chaos.check()
+    assert chaos.unplanned == ["detector-d1-4.log exited 2 at 0.0 s"]

@@ -16,7 +16,7 @@ from detector.dlq import (
     decode_record,
     decode_transaction,
 )
-from detector.loop import BatchProcessor
+from detector.loop import BatchProcessor, replay
 from detector.partition import PartitionState
 from shared.message_size import MAX_MESSAGE_BYTES
 from shared.schemas import (
@@ -129,3 +129,31 @@ def test_a_megabyte_of_attributes_is_refused_without_the_schemas_memory() -> Non
     growth, said = done.stdout.decode().splitlines()
     assert int(growth) < 16 * 1024, (growth, said)  # KiB
     assert said == MESSAGE_TOO_LARGE
+
+
+@pytest.mark.parametrize(("size", "scored"), [(MAX_MESSAGE_BYTES, 1),
+                                              (MAX_MESSAGE_BYTES + 1, 0)])
+def test_the_detectors_loop_refuses_a_valid_transaction_past_the_bound(
+        size: int, scored: int) -> None:
+    """Found by the chaos soak (seed 803, 2026-12-07): the loop asked the fast decoder
+    first, which has no bound, so a real transaction padded to 262,145 bytes was scored,
+    and the transaction itself, arriving later, dead-lettered as its duplicate."""
+    out = RecordingOutput()
+    proc = BatchProcessor(out, 1000)
+    proc.parts[0] = PartitionState(CountingEngine(), 0)
+    proc.process([FakeMessage(0, 0, _padded(size))])
+    assert len(out.scored_rows) == scored
+    assert [dict(h)["error.class"] for _, h in out.dead_letters] == (
+        [] if scored else [MESSAGE_TOO_LARGE.encode()])
+    assert proc.parts[0].next_offset == 1
+
+
+@pytest.mark.parametrize(("size", "kept"), [(MAX_MESSAGE_BYTES, 1),
+                                            (MAX_MESSAGE_BYTES + 1, 0)])
+def test_a_restore_replays_past_a_valid_transaction_past_the_bound(
+        size: int, kept: int) -> None:
+    """A restore's replay reads the input as the live loop did: the refused message is
+    no row of the state."""
+    state = PartitionState(CountingEngine(), 0)
+    assert replay(state, [FakeMessage(0, 0, _padded(size))], 1) == kept
+    assert state.next_offset == 1
