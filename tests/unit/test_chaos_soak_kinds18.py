@@ -180,7 +180,8 @@ def test_the_broker_is_stopped_while_the_pipeline_runs_and_continued(tmp_path: P
         chaos.idle = lambda seconds: seen.append(  # type: ignore[method-assign]
             state(broker.pid, True))
         soak_kinds.pause_broker(chaos, Fixed(0.0))
-        assert seen == ["T"] and state(broker.pid, False) in ("S", "R")
+        # continued: any state but stopped (a process paging in reads D, CI of ee3cd6cb)
+        assert seen == ["T"] and state(broker.pid, False) != "T"
         assert [e["event"] for e in chaos.events] == ["pause_broker", "resume_broker"]
         assert chaos.events[0]["seconds"] == soak_kinds.BROKER_PAUSE_S[0]
     finally:
