@@ -74,7 +74,7 @@ def decode_record(value: bytes | None) -> TransactionView:
     """`decode_transaction(value)` as a light record: the fast decoder's when it vouches for
     the message (almost always), else the schema's verdict (its record, or `DecodeFailure`
     with its reason), so accepting, rejecting and reasons are exactly the schema's."""
-    if value and len(value) <= MAX_MESSAGE_BYTES:
+    if value:
         rec = fastcodec.decode_record(value)
         if rec is not None:
             return rec

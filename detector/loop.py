@@ -22,7 +22,6 @@ from detector.isolation import CoreFailure as CoreFailure
 from detector.partition import EngineFactory, Hook, Output, PartitionState, Record
 from shared.fastcodec import decode_record, encode_scored
 from shared.gcpause import gc_paused
-from shared.message_size import MAX_MESSAGE_BYTES
 from shared.schemas import TransactionView
 
 DUPLICATE = "DuplicateTransaction"
@@ -231,7 +230,7 @@ def _decode_new(
     txs: list[TransactionView] = []
     last = next_offset - 1
     hook = ctx.hook if ctx is not None else None
-    fast, most = decode_record, MAX_MESSAGE_BYTES
+    fast = decode_record
     off = None
     try:
         for rec in recs:
@@ -243,9 +242,7 @@ def _decode_new(
                 ctx.position = (p, off)
                 hook("decode", p, off)
             value = rec.value()
-            # the fast decoder has no size bound: past it the schema's reason (refused
-            # unread) decides, or a padded real transaction was scored (soak seed 803)
-            tx = fast(value) if value and len(value) <= most else None
+            tx = fast(value) if value else None
             if tx is None:  # not vouched for by the fast decoder: the schema decides
                 try:
                     tx = schema_record(value)
