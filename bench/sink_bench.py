@@ -43,7 +43,7 @@ def messages(n: int, seed: int = 1) -> list[tuple[str, bytes]]:
     base = ScoredTransaction(
         transaction_id="0", customer_id="0", timestamp=datetime(2025, 1, 1), amount=1.0,
         country="CH", channel="app", device="pc", merchant_category="grocery",
-        ip="192.168.1.20", model_version="if-000001",
+        ip="192.168.1.20", model_version="if-000001", is_flag=False,
     ).model_dump(mode="json")
     t0 = datetime(2025, 1, 1)
     out = []

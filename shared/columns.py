@@ -64,6 +64,10 @@ class Field:
     default: object = None
     #: (least, most) a number may be, both inclusive (None: unbounded on that side)
     bounds: tuple[float | None, float | None] = (None, None)
+    #: A scored message without it is no scored message (`default` is then only what the
+    #: core's verdict holds until set): every detector release wrote it; a transaction sent
+    #: to the scored topic lacks it.
+    required: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -104,7 +108,7 @@ SCORED_ROW: tuple[Field, ...] = (
           default={}),
     Field("is_rule_flag", "bool", "verdict", "any rule fired", default=False),
     Field("is_flag", "bool", "verdict", "flagged for review (model, rule or score)",
-          default=False),
+          default=False, required=True),
     Field("reasons_top3", "list", "verdict", "up to three reasons joined by ' | '",
           default=[]),
     Field("triggered_rules", "list", "verdict", "fired rules joined by ';'", default=[]),

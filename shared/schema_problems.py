@@ -60,7 +60,8 @@ RUN_MEMBERS = 256
 #: A valid value of each required field, to stand for it in the documents of the others.
 _STAND_INS = {"transaction_id": '"t"', "customer_id": '"c"',
               "timestamp": '"2025-01-01T00:00:00"', "amount": "1.0", "country": '"DE"',
-              "channel": '"web"', "device": '"d"', "merchant_category": '"m"'}
+              "channel": '"web"', "device": '"d"', "merchant_category": '"m"',
+              "is_flag": "false"}
 #: The models read this way (fields and stand-ins checked when first used).
 MODELS = (Transaction, ScoredTransaction)
 

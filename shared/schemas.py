@@ -418,6 +418,8 @@ def _verdict_field(f: ColumnField) -> tuple[Any, Any]:
     elif f.kind == "flags":
         annotation = Annotated[dict[VerdictText, yes_no], Field(max_length=MAX_VERDICT_ITEMS)]
     lo, hi = f.bounds
+    if f.required:
+        return annotation, Field(description=f.doc, ge=lo, le=hi)
     if f.nullable:
         return annotation | None, Field(default=None, description=f.doc, ge=lo, le=hi)
     if isinstance(f.default, list | dict):
@@ -446,7 +448,7 @@ if TYPE_CHECKING:  # what mypy sees; a unit test holds it equal to `SCORED_ROW`
         is_ml_flag: bool = False
         rule_flags: dict[str, bool] = Field(default_factory=dict)
         is_rule_flag: bool = False
-        is_flag: bool = False
+        is_flag: bool
         reasons_top3: list[str] = Field(default_factory=list)
         triggered_rules: list[str] = Field(default_factory=list)
         model_version: str = ""

@@ -23,7 +23,7 @@ def _row(i: int, customer: str, kind: str | None = None) -> ScoredTransaction:
     return ScoredTransaction.model_construct(
         transaction_id=str(i), customer_id=customer, timestamp=T0 + timedelta(hours=i),
         amount=10.0, country="CH", channel="web", device="pc", merchant_category="grocery",
-        ip="10.0.0.1", is_anomaly=kind is not None, anomaly_type=kind)
+        ip="10.0.0.1", is_anomaly=kind is not None, anomaly_type=kind, is_flag=False)
 
 
 def test_binomial_tail_is_the_exact_upper_tail() -> None:

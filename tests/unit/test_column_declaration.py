@@ -115,7 +115,7 @@ def test_cells_are_written_field_by_field_in_column_order() -> None:
         amount=12.5, country="CH", channel="web", device="pc", merchant_category="food",
         score=0.25, model_score=None, rule_flags={"burst": True, "odd_hour": False},
         reasons_top3=["a", "b"], triggered_rules=["burst"], model_version="if-v1",
-        source_partition=3, source_offset=9)
+        is_flag=False, source_partition=3, source_offset=9)
     cells = dict(zip(SCORED_COLUMNS, scored_cells(row), strict=True))
     assert cells["transaction_id"] == "'=t1"
     assert cells["timestamp"] == "2025-01-02T03:04:05"

@@ -16,6 +16,7 @@ import sys
 import typing
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
@@ -240,5 +241,10 @@ def test_the_records_follow_the_declaration() -> None:
     empty = verdict_fields(Verdict())
     declared = {f.name: f.default for f in SCORED_ROW if f.name in VERDICT_FIELDS}
     assert empty == declared
+    # every verdict field but the required ones may be left out, at its declared default
+    required = {f.name: f.default for f in SCORED_ROW if f.required}
+    assert list(required) == ["is_flag"]
     assert ScoredTransaction.model_validate({**valid_fields(), **empty}) == \
+        ScoredTransaction.model_validate({**valid_fields(), **required})
+    with pytest.raises(ValidationError, match="is_flag"):  # a transaction is no scored row
         ScoredTransaction.model_validate(valid_fields())

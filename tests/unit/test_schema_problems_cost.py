@@ -57,10 +57,10 @@ _NOT_TEXT = "Input should be a valid string; and {} more"
 
 
 @pytest.mark.parametrize(("model", "value", "most_kib", "ends"), [
-    ("scored", _bad_attributes(1_000_000), 32 * 1024, _NOT_TEXT.format(83329)),
+    ("scored", _bad_attributes(1_000_000), 32 * 1024, _NOT_TEXT.format(83330)),  # + is_flag
     ("input", _bad_attributes(262_143), 16 * 1024, _NOT_TEXT.format(21841)),
     ("input", _many_keys(262_143), 16 * 1024, "Extra inputs are not permitted; and 23829 more"),
-    ("scored", _unknown_nested(2_842_187), 32 * 1024, "merchant_category: Field required"),
+    ("scored", _unknown_nested(2_842_187), 32 * 1024, "is_flag: Field required"),
 ])
 def test_a_message_of_many_problems_is_refused_without_the_schemas_list(
     model: str, value: bytes, most_kib: int, ends: str

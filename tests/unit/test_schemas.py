@@ -130,7 +130,7 @@ def test_a_scored_row_outside_its_declared_values_is_refused(
     good = ScoredTransaction(
         transaction_id="t1", customer_id="c", timestamp=datetime(2025, 1, 1), amount=3.0,
         country="CH", channel="app", device="d", merchant_category="food", score=0.5,
-        model_score=0.25, source_partition=0, source_offset=7)
+        model_score=0.25, is_flag=False, source_partition=0, source_offset=7)
     assert decode(encode(good), ScoredTransaction) == good
     data = orjson.loads(encode(good))
     raw = orjson.dumps({**data, field: value}, option=orjson.OPT_SERIALIZE_NUMPY) if not (
