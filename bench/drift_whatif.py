@@ -17,7 +17,9 @@ hybrid flag of bench/quality.py is taken again at the same budget.
 within S's current run (the rows since S was last 0, the CUSUM's estimate of where a
 change began), -ln P(Mann-Kendall >= observed | exchangeable), so that a step (a raise)
 should read as a level and only a continuing rise as a drift (`mk`); the later half of
-the run only (`mk2`); or the smaller of S and `mk` (`min`). `reset` > 0 re-anchors the
+the run only (`mk2`); a rise from each third of the run to the next, the smaller of the two
+Mann-Whitney surprises, so that one step does not pass (`mk3`); or the smaller of S and
+`mk` (`min`). `reset` > 0 re-anchors the
 reference on the run's last `min_ref` amounts when S reaches it.
 
 An estimate only: the core does not see the term (its hold and recalibration act as
@@ -59,6 +61,17 @@ def mk_surprise(trend: int, n: int) -> float:
     return -math.log(max(0.5 * math.erfc(z / math.sqrt(2.0)), 1e-300))
 
 
+def rise_surprise(lo: Sequence[float], hi: Sequence[float]) -> float:
+    """-ln P(Mann-Whitney U of `hi` over `lo` >= observed | exchangeable), normal
+    approximation with continuity correction; 0 for no rise."""
+    m, n = len(lo), len(hi)
+    if not m or not n:
+        return 0.0
+    u = sum((b > a) + 0.5 * (b == a) for b in hi for a in lo)
+    z = (u - m * n / 2.0 - 0.5) / math.sqrt(m * n * (m + n + 1) / 12.0)
+    return -math.log(max(0.5 * math.erfc(z / math.sqrt(2.0)), 1e-300)) if z > 0 else 0.0
+
+
 def drift(customers: Sequence[str], amounts: np.ndarray, categories: Sequence[str],
           ring: int, k: float, min_ref: int, reset: float, mode: str = "cusum") -> np.ndarray:
     """Each row's drift term (`mode`, module docstring) against the customer's last
@@ -91,6 +104,10 @@ def drift(customers: Sequence[str], amounts: np.ndarray, categories: Sequence[st
                 half = run[c][len(run[c]) // 2:]
                 t2 = sum((b > a) - (b < a) for j, b in enumerate(half) for a in half[:j])
                 mk = mk_surprise(t2, len(half))
+            elif mode == "mk3":  # a rise from each third of the run to the next: not one step
+                r = run[c]
+                a, b = len(r) // 3, 2 * len(r) // 3
+                mk = min(rise_surprise(r[:a], r[a:b]), rise_surprise(r[a:b], r[b:]))
             else:
                 mk = mk_surprise(trend[c], len(run[c]))
             out[i] = s if mode == "cusum" else min(s, mk) if mode == "min" else mk

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import drift_whatif
 
-MODES = ("cusum", "mk", "mk2", "min")
+MODES = ("cusum", "mk", "mk2", "mk3", "min")
 
 
 def stream(levels: np.ndarray, seed: int, customers: int = 1) -> tuple[list[str], np.ndarray,
@@ -86,3 +86,13 @@ def test_the_mk_mode_reads_a_step_after_the_runs_start_as_a_level() -> None:
         term = drift_whatif.drift(names, amounts, cats, 32, 0.5, 8, 0.0, "mk")
         medians.append(np.median(term.reshape(80, 50)[60:].max(axis=0)))
     assert medians[1] > medians[0] + 2.0, medians
+
+
+def test_rise_surprise_is_a_one_sided_rank_test() -> None:
+    assert drift_whatif.rise_surprise([], [1.0]) == 0.0
+    assert drift_whatif.rise_surprise([3.0, 4.0], [1.0, 2.0]) == 0.0  # a fall
+    assert drift_whatif.rise_surprise([1.0, 2.0], [1.0, 2.0]) == 0.0  # no rise
+    # every one of 5 x 5 pairs higher: U = 25, z = (25 - 12.5 - 0.5) / sqrt(275 / 12)
+    z = 12.0 / math.sqrt(275.0 / 12.0)
+    got = drift_whatif.rise_surprise([1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0])
+    assert got == pytest.approx(-math.log(0.5 * math.erfc(z / math.sqrt(2.0))))
