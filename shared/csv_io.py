@@ -321,10 +321,18 @@ def read_all(
     good row, a `RowError` for a bad one; a `transaction_id` seen earlier (in that order) is
     a bad row. All headers are checked before any row is produced (and before this returns),
     so a bad header anywhere fails fast."""
-    seen = seen or SeenIds()
-    iterators = [_rows(_source(p), _construct, seen) for p in paths]
     return (item if isinstance(item, RowError) else item[1]
-            for it in iterators for item in it)
+            for it in read_files(paths, seen) for item in it)
+
+
+def read_files(
+    paths: Sequence[Source], seen: SeenIds | None = None
+) -> list[Iterator[tuple[int, Transaction] | RowError]]:
+    """`read_all`'s rows file by file, each good one with its line (for a caller that
+    consumes them in one generator of its own: a layer less a row); every header checked
+    before this returns."""
+    seen = seen or SeenIds()
+    return [_rows(_source(p), _construct, seen) for p in paths]
 
 
 def open_checked(path: Path) -> InputFile:
@@ -407,5 +415,6 @@ __all__ = [
     "open_checked",
     "open_csv",
     "read_all",
+    "read_files",
     "write_transactions_csv",
 ]
