@@ -220,17 +220,18 @@ def _identity(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _TX_FIELDS_SET = frozenset(Transaction.model_fields)
+_new, _set = Transaction.__new__, object.__setattr__  # looked up once, not twice a row each
 
 
 def _construct(data: dict[str, Any]) -> Transaction:
     """The `Transaction` that validating `data` gives, without a second validation pass:
     `row_parser` has applied every rule of the schema, and its dict holds every field in
     the model's order (so `__dict__` is the same, key order included)."""
-    tx = Transaction.__new__(Transaction)
-    object.__setattr__(tx, "__dict__", data)
-    object.__setattr__(tx, "__pydantic_fields_set__", set(_TX_FIELDS_SET))
-    object.__setattr__(tx, "__pydantic_extra__", None)
-    object.__setattr__(tx, "__pydantic_private__", None)
+    tx = _new(Transaction)
+    _set(tx, "__dict__", data)
+    _set(tx, "__pydantic_fields_set__", set(_TX_FIELDS_SET))
+    _set(tx, "__pydantic_extra__", None)
+    _set(tx, "__pydantic_private__", None)
     return tx
 
 
