@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -70,7 +71,7 @@ def child(csv_path: Path, out: Path) -> dict[str, list[float]]:
         _sha256([file])
         cpu, wall = timed("hash", cpu, wall)
         rows = direct([file], [])
-        engines: dict = {}
+        engines: dict[int, Any] = {}
         with ExportWriter(out, settings, write_report_from_rollup) as exports:
             state, clock, stage = exports.state, exports._clock, exports._days
             assert stage is not None
