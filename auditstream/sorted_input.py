@@ -2,7 +2,7 @@
 
 Two ways, chosen by the data:
 
-- `direct`: the rows as read (`shared.csv_io.read_all`), when they already are in event-time
+- `direct`: the rows as read (`shared.csv_io.read_files`), when they already are in event-time
   order (exports of a log, the generator's files). It raises `OutOfOrder` at the first row
   earlier than one before it; the caller then abandons what it did and starts again with
 - `merged`: an external merge sort. The good rows are read in runs of `RUN_ROWS`, each run
