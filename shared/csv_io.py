@@ -220,17 +220,18 @@ def _identity(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _TX_FIELDS_SET = frozenset(Transaction.model_fields)
+_new, _set = Transaction.__new__, object.__setattr__  # looked up once, not twice a row each
 
 
 def _construct(data: dict[str, Any]) -> Transaction:
     """The `Transaction` that validating `data` gives, without a second validation pass:
     `row_parser` has applied every rule of the schema, and its dict holds every field in
     the model's order (so `__dict__` is the same, key order included)."""
-    tx = Transaction.__new__(Transaction)
-    object.__setattr__(tx, "__dict__", data)
-    object.__setattr__(tx, "__pydantic_fields_set__", set(_TX_FIELDS_SET))
-    object.__setattr__(tx, "__pydantic_extra__", None)
-    object.__setattr__(tx, "__pydantic_private__", None)
+    tx = _new(Transaction)
+    _set(tx, "__dict__", data)
+    _set(tx, "__pydantic_fields_set__", set(_TX_FIELDS_SET))
+    _set(tx, "__pydantic_extra__", None)
+    _set(tx, "__pydantic_private__", None)
     return tx
 
 
@@ -321,10 +322,18 @@ def read_all(
     good row, a `RowError` for a bad one; a `transaction_id` seen earlier (in that order) is
     a bad row. All headers are checked before any row is produced (and before this returns),
     so a bad header anywhere fails fast."""
-    seen = seen or SeenIds()
-    iterators = [_rows(_source(p), _construct, seen) for p in paths]
     return (item if isinstance(item, RowError) else item[1]
-            for it in iterators for item in it)
+            for it in read_files(paths, seen) for item in it)
+
+
+def read_files(
+    paths: Sequence[Source], seen: SeenIds | None = None
+) -> list[Iterator[tuple[int, Transaction] | RowError]]:
+    """`read_all`'s rows file by file, each good one with its line (for a caller that
+    consumes them in one generator of its own: a layer less a row); every header checked
+    before this returns."""
+    seen = seen or SeenIds()
+    return [_rows(_source(p), _construct, seen) for p in paths]
 
 
 def open_checked(path: Path) -> InputFile:
@@ -407,5 +416,6 @@ __all__ = [
     "open_checked",
     "open_csv",
     "read_all",
+    "read_files",
     "write_transactions_csv",
 ]

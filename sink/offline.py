@@ -17,14 +17,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
 from shared.atomic import atomic_writer
-from shared.columns import SCORED_COLUMNS, SOURCE_SCORE
+from shared.columns import SCORED_COLUMNS, SCORED_INDEX, SOURCE_SCORE
 from shared.schemas import ScoredTransaction, Transaction
 from sink.csvfmt import encode_rows, scored_cells, verdict_cells
-from sink.days import DayWriter, event_times, single_file_bytes, split_by_day
+from sink.days import DayWriter, single_file_bytes, split_by_day
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
 from sink.rollup import Facts, facts_of, params_of, verdict_facts
 from sink.settings import ExportSettings
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Rows formatted per step when a caller hands over more at once.
 CHUNK = 50_000
+_CUSTOMER = itemgetter(SCORED_INDEX["customer_id"])
+_TS = itemgetter(SCORED_INDEX["timestamp"])
 
 
 class ExportWriter:
@@ -98,7 +101,8 @@ class ExportWriter:
         assert self._days is not None  # `_check_open`
         self.state.update(facts, cells)
         by_day = split_by_day(cells)
-        self._clock.see_all(event_times(cells))
+        # only run.json's watermark is read: each customer's latest row of a batch is enough
+        self._clock.see_latest(list(map(_CUSTOMER, cells)), list(map(_TS, cells)))
         if self._single is not None:
             self._single.write(single_file_bytes(cells, by_day))
         self._days.write(by_day)

@@ -18,8 +18,10 @@ Times are ISO text compared by `time_key`, the one comparison of event times in 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from heapq import heapify, heappop, heappush, heapreplace
+from itertools import islice
+from operator import le
 from typing import Any
 
 #: `EXPORTS_WATERMARK_CUSTOMERS`' default.
@@ -94,6 +96,19 @@ class Watermark:
         see = self.see
         for customer, ts in rows:
             see(customer, ts)
+
+    def see_latest(self, customers: Sequence[str], times: Sequence[str]) -> None:
+        """The watermark (`key`, `value`) `see_all` of these rows gives, for a caller that
+        reads nothing else (`score`'s run.json): it is the `quorum`-th largest of the
+        customers' latest times, so a customer's earlier rows of a batch cannot matter.
+        When the batch's times never go back, each customer's latest is its last row,
+        taken by a dict in C and seen alone (~0.3 us a row less); otherwise every row is
+        seen. Which of two customers with equal times is kept may differ from `see_all`."""
+        keys = [t if len(t) > 19 else t + ".000000" for t in times]  # time_key, inlined
+        if all(map(le, keys, islice(keys, 1, None))):
+            self.see_all(dict(zip(customers, keys, strict=True)).items())
+        else:
+            self.see_all(zip(customers, times, strict=True))
 
     def _settle(self) -> None:
         """Drop stale entries off the top (rebuild the heap when they pile up); the top is

@@ -201,6 +201,23 @@ def test_direct_streams_ordered_input_and_stops_at_the_first_earlier_row(
     assert errors == []
 
 
+def test_direct_counts_good_rows_only_and_keeps_bad_ones_in_file_order(tmp_path: Path) -> None:
+    """`OutOfOrder.row` is the index among the good rows (a bad row is not one); each bad
+    row goes to `errors` with its line, in file order, as it is passed."""
+    path = _csv(tmp_path / "in.csv", [0, 5, 6, 3])
+    lines = path.read_text().splitlines()
+    lines.insert(2, "bad,c1,not a time,1.0,CH,app,mobile,grocery,,,")  # line 3
+    lines.insert(4, lines[1])  # line 5: t0 again
+    path.write_text("\n".join(lines) + "\n")
+    errors: list[RowError] = []
+    rows = direct([path], errors)
+    assert [next(rows).transaction_id for _ in range(3)] == ["t0", "t1", "t2"]
+    assert [e.line for e in errors] == [3, 5]
+    with pytest.raises(OutOfOrder) as raised:
+        next(rows)
+    assert raised.value.row == 3
+
+
 def test_the_runs_folder_is_removed_on_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

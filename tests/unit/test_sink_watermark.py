@@ -115,6 +115,44 @@ def test_it_is_the_quorum_th_latest_customer_time_after_every_row_and_restore(
     assert (restored.value, restored.to_json()) == (mark.value, mark.to_json())
 
 
+@settings(max_examples=200, deadline=None)
+@given(quorum=st.integers(1, 5), rows=_STREAM, cuts=st.lists(st.integers(0, 300), max_size=4),
+       floor=st.sampled_from(["", "2025-01-03T00:00:00"]), in_order=st.booleans())
+def test_a_batch_seen_by_each_customers_latest_row_gives_every_rows_watermark(
+        quorum: int, rows: list[tuple[str, str]], cuts: list[int], floor: str,
+        in_order: bool) -> None:
+    """`see_latest` (score's run.json) gives the watermark `see_all` gives, batch after
+    batch, whether the batch's times go back (every row seen) or not (the last per
+    customer); ties, equal times written with and without microseconds, included."""
+    if in_order:
+        rows = sorted(rows, key=lambda r: time_key(r[1]))
+    mark, every = Watermark(quorum, floor), Watermark(quorum, floor)
+    bounds = sorted({0, len(rows), *(c for c in cuts if c < len(rows))})
+    for lo, hi in itertools.pairwise(bounds):
+        batch = rows[lo:hi]
+        mark.see_latest([c for c, _t in batch], [t for _c, t in batch])
+        every.see_all(batch)
+        assert (mark.key, mark.value) == (every.key, every.value)
+    assert mark.value == _reference(quorum, rows, floor)
+
+
+def test_a_batch_in_order_is_seen_by_each_customers_last_row_only() -> None:
+    """The ordered batch takes the dict's way (its earlier rows never reach `see`); one
+    whose times go back is seen row by row."""
+    seen: list[tuple[str, str]] = []
+
+    class Spy(Watermark):
+        def see(self, customer: str, ts: str) -> None:
+            seen.append((customer, ts))
+            super().see(customer, ts)
+
+    Spy(2).see_latest(["a", "b", "a"], [T, T, "2025-01-01T11:00:00"])
+    assert seen == [("a", "2025-01-01T11:00:00.000000"), ("b", T + ".000000")]
+    seen.clear()
+    Spy(2).see_latest(["a", "b", "a"], [T, "2025-01-01T11:00:00", T])
+    assert seen == [("a", T), ("b", "2025-01-01T11:00:00"), ("a", T)]
+
+
 # -- days: late rows, row by row ------------------------------------------------------------
 
 
