@@ -20,7 +20,13 @@ from producer.limits import MAX_ROWS
 from producer.naming import OptionsRefused, as_option
 from shared.entry import folder_name, number, optional_input
 from shared.errors import UsageError
-from shared.exports_folder import EXPORT_FILES, REPORT_NAME, holds_exports, refuse_foreign
+from shared.exports_folder import (
+    EXPORT_FILES,
+    REPORT_NAME,
+    holds_exports,
+    refuse_foreign,
+    refuse_sink_folder,
+)
 from shared.folderlock import FolderLock
 from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
 from shared.names import shown
@@ -117,6 +123,7 @@ def _sample(args: argparse.Namespace) -> int:
     # Nor the user's own files at export names in a folder without exports (exit 2). The
     # lock file goes when the lock does: no `.sink.lock` in the committed sample's folder.
     refuse_foreign(out, EXPORT_FILES, "the sample", "give it a folder of its own")
+    refuse_sink_folder(out, "the sample", "it")
     created = not out.exists()
     try:
         # a failed write names no file: the folder is named (it was "cannot write the
