@@ -62,6 +62,7 @@ STAGE = ".sample-incoming"
 def staged_sample(out: Path) -> Iterator[Path]:
     """A fresh folder to write a sample into, moved into `out` (which the caller holds the
     lock of) when the block ends without an exception, removed either way."""
+    check_scored_folder(out)  # before the sample is made: a minute for a large one
     stage = out / STAGE
     with contextlib.suppress(FileNotFoundError):
         if not stat.S_ISDIR(os.lstat(stage).st_mode):

@@ -85,3 +85,21 @@ def test_a_stage_a_killed_run_left_is_replaced_and_a_file_there_refused(tmp_path
             staged_sample(tmp_path):
         pass
     assert (tmp_path / STAGE).read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("kind", [SYNTHETIC, REALISTIC], ids=["synthetic", "realistic"])
+def test_a_linked_scored_folder_is_refused_before_anything_is_written(
+        tmp_path: Path, kind: list[str]) -> None:
+    """scored/ a link to another folder: the day files would be written and deleted there
+    (the synthetic sample wrote its 30 through it, exit 0)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "transactions_scored_2024-01-01.csv").write_text("theirs\n")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "scored").symlink_to(elsewhere)
+    done = _run(tmp_path, 10**8, "dashboard", "sample", "s", *kind)
+    assert done.returncode == 2, done.stderr[-800:]
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "auditstream dashboard: error: s/scored is a symbolic link or a file, not a folder")
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["transactions_scored_2024-01-01.csv"]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["scored"]
