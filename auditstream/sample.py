@@ -24,6 +24,7 @@ from shared.errors import UsageError
 from shared.exports_folder import EXPORT_FILES, REPORT_NAME
 from shared.names import shown
 from shared.outputs import kind_of, not_regular
+from shared.startup import loading
 from sink.days import check_scored_folder
 from sink.offline import write_exports
 from sink.settings import ExportSettings
@@ -73,7 +74,8 @@ def staged_sample(out: Path) -> Iterator[Path]:
     stage.mkdir()
     try:
         yield stage
-        _move_in(stage, out)
+        with loading():  # Ctrl-C or SIGTERM held till every file is in: never half moved
+            _move_in(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

@@ -10,6 +10,7 @@ sample a mix of the two runs; at 2,000 bytes the realistic one printed 60 lines 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,30 @@ def test_a_linked_scored_folder_is_refused_before_anything_is_written(
         "auditstream dashboard: error: s/scored is a symbolic link or a file, not a folder")
     assert sorted(p.name for p in elsewhere.iterdir()) == ["transactions_scored_2024-01-01.csv"]
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["scored"]
+
+
+def test_ctrl_c_while_the_sample_is_moved_in_comes_after_the_last_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signal between two renames ended the move there: new day files beside the
+    earlier run's tables. Now it is held till the sample is in, then raised (exit 130)."""
+    import signal
+
+    from auditstream.sample import staged_sample
+
+    (tmp_path / "scored").mkdir()
+    (tmp_path / "scored" / "transactions_scored_2024-01-01.csv").write_text("old\n")
+    (tmp_path / "cases.csv").write_text("old\n")
+    replace = os.replace
+
+    def and_ctrl_c(src: Path, dst: Path) -> None:
+        replace(src, dst)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr("auditstream.sample.os.replace", and_ctrl_c)
+    with pytest.raises(KeyboardInterrupt), staged_sample(tmp_path) as stage:
+        (stage / "scored").mkdir()
+        (stage / "scored" / "transactions_scored_2025-01-01.csv").write_text("new\n")
+        (stage / "cases.csv").write_text("new\n")
+    assert {p.relative_to(tmp_path).as_posix(): p.read_text()
+            for p in tmp_path.rglob("*") if p.is_file()} == {
+        "scored/transactions_scored_2025-01-01.csv": "new\n", "cases.csv": "new\n"}
