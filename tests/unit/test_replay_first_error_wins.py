@@ -165,3 +165,18 @@ def test_a_real_replay_without_broker_under_ulimit_says_both(tmp_path: Path) -> 
                                 "127.0.0.1:1"), lines[-2]
     assert lines[-1] == (f"auditstream replay: also: cannot write in.rejects.csv: {EFBIG}; "
                          f"some good rows may have been sent ({AGAIN}); {TODO}")
+
+
+def test_a_write_refused_while_sent_keeps_its_line_then_the_reports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        full_disk: None) -> None:
+    """A Write taken back while the rows went out (exit 2, its line after the summary)."""
+    f = _input(tmp_path)
+    refused = "the cluster refused WRITE on topic transactions to User:ann"
+    _publishing(monkeypatch, lambda total, n: PublishReport(total, 2, 2, refused=refused))
+    assert main(["replay", str(f)]) == 2
+    lines = _lines(capsys.readouterr().err)
+    assert lines[0].startswith(f"auditstream replay: error: {refused}; 2 of 4 row(s) were "
+                               "delivered before it"), lines
+    assert lines[1:] == ["auditstream replay: " + FULL.format(
+        report=tmp_path / "in.rejects.csv", after=f"2 of 4 good rows sent ({AGAIN})")]
