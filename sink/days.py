@@ -494,6 +494,8 @@ class DayWriter:
             if day_of(path.name) not in self._done:
                 path.unlink()
         fsync_dir(self.folder / SCORED_DIR)
+        if self._also:  # renamed into the folder itself (the rollups, transactions_scored.csv)
+            fsync_dir(self.folder)
         self.discard()
 
     def discard(self) -> None:
