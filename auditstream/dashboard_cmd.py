@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import shutil
 import tempfile
@@ -12,14 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.report import write_report_from_exports
-from auditstream.sample import sample_config, write_scored_sample
+from auditstream.sample import sample_config, staged_sample, write_scored_sample
 from dashboard.browser import Chromium
 from dashboard.build import SAMPLE_EXPORTS, build, check_project_folders
 from producer.limits import MAX_ROWS
 from producer.naming import OptionsRefused, as_option
 from shared.entry import folder_name, number, optional_input
 from shared.errors import UsageError
-from shared.exports_folder import EXPORT_FILES, REPORT_NAME, holds_exports, refuse_foreign
+from shared.exports_folder import (
+    EXPORT_FILES,
+    REPORT_NAME,
+    holds_exports,
+    refuse_foreign,
+    refuse_sink_folder,
+)
 from shared.folderlock import FolderLock
 from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
 from shared.names import shown
@@ -116,15 +123,25 @@ def _sample(args: argparse.Namespace) -> int:
     # Nor the user's own files at export names in a folder without exports (exit 2). The
     # lock file goes when the lock does: no `.sink.lock` in the committed sample's folder.
     refuse_foreign(out, EXPORT_FILES, "the sample", "give it a folder of its own")
-    # a failed write names no file: the folder is named (it was "cannot write the output")
-    with output_errors(out), FolderLock(out, "dashboard sample", keep=False):
-        if args.synthetic:
-            from dashboard.sample import write_sample  # pandas: not at every command's start
+    refuse_sink_folder(out, "the sample", "it")
+    created = not out.exists()
+    try:
+        # a failed write names no file: the folder is named (it was "cannot write the
+        # output"); the sample is moved in whole or not at all (`staged_sample`)
+        with output_errors(out), FolderLock(out, "dashboard sample", keep=False), \
+                staged_sample(out) as stage:
+            if args.synthetic:
+                from dashboard.sample import write_sample  # pandas: not at every start
 
-            written = write_sample(out, rows=args.rows, seed=args.seed)
-        else:
-            written = write_scored_sample(out, customers=args.customers, seed=args.seed)
-    print(f"wrote {written}")
+                write_sample(stage, rows=args.rows, seed=args.seed)
+            else:
+                write_scored_sample(stage, customers=args.customers, seed=args.seed)
+    except BaseException:
+        if created:  # a failed run leaves no folder of its own (an empty scored/ was left)
+            with contextlib.suppress(OSError):
+                out.rmdir()  # empty once its lock file went; else another's now: kept
+        raise
+    print(f"wrote {shown(out)}")
     return 0
 
 

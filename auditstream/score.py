@@ -22,7 +22,7 @@ from shared.csv_io import RowError, open_checked
 from shared.dayfiles import day_files
 from shared.entry import folder_name, input_file, partition_count
 from shared.errors import AuditstreamError, ExitCode
-from shared.exports_folder import EXPORT_FILES, refuse_foreign
+from shared.exports_folder import EXPORT_FILES, refuse_foreign, refuse_sink_folder
 from shared.folderlock import LOCK_FILE, FolderLock
 from shared.gcpause import gc_paused
 from shared.inputs import InputFile, Version, changed
@@ -172,6 +172,7 @@ def _score_inputs(args: argparse.Namespace, inputs: list[InputFile]) -> int:
     # before the lock: nothing created in a folder not ours
     refuse_foreign(out, EXPORT_FILES, "score",
                    "give --out a folder of its own (created if missing)")
+    refuse_sink_folder(out, "score", "--out")
     created = not out.exists()
     with output_errors(out, AFTER_OUTPUT_ERROR), FolderLock(out, "score"):
         try:

@@ -18,14 +18,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import NoReturn, TextIO, TypeVar
 
 from producer.app import PublishReport, publish
 from producer.pacing import Pacer, Progress
 from producer.settings import ProducerSettings
 from producer.sources import Loaded, load, stream, streamable_rows
 from shared.csv_io import open_checked
-from shared.errors import AuditstreamError, ExitCode, KafkaWiringError
+from shared.errors import AuditstreamError, ExitCode, KafkaWiringError, OutputError
 from shared.inputs import InputFile, Version, changed
 from shared.names import shown
 from shared.rejects import check_reports, neutralise, rejects_path, write_rejects
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_REJECTS, EXIT_FATAL = ExitCode.OK, ExitCode.ROWS_REJECTED, ExitCode.USAGE
 EXIT_UNDELIVERED, EXIT_INTERRUPTED = ExitCode.KAFKA_INCOMPLETE, ExitCode.INTERRUPTED
+E = TypeVar("E", bound=AuditstreamError)
 
 
 class ReplayError(AuditstreamError):
@@ -49,6 +50,9 @@ class ReplaySummary:
     rejects_files: list[Path]
     #: Inputs written to while their rows were streamed out (then exit 2, whatever else).
     changed: list[Path] = field(default_factory=list)
+    #: A rejects report that could not be written after the send fell short (undelivered,
+    #: interrupted, refused, changed): said after the send's outcome, which keeps its code.
+    rejects_error: OutputError | None = None
 
     @property
     def exit_code(self) -> int:
@@ -75,24 +79,37 @@ class ReplaySummary:
             if r.interrupted:
                 out.append(f"interrupted: {r.sent:,} handed to Kafka, "
                            f"{self.rows - r.sent:,} not sent")
+        if self.rejects_error is not None and not (self.changed or self._refused):
+            out.append(f"also: {self.rejects_error}")  # else a note of their error line
         return out
+
+    @property
+    def _refused(self) -> bool:
+        return self.report is not None and bool(self.report.refused)
+
+    def _noted(self, error: E) -> E:
+        """`error`, the send's, with the rejects report's failure as its note."""
+        if self.rejects_error is not None:
+            error.add_note(f"also: {self.rejects_error}")
+        return error
 
     def changed_error(self) -> ReplayError | None:
         """The one line for inputs changed while sent, or None."""
         if not self.changed:
             return None
         sent = 0 if self.report is None else self.report.delivered  # as the summary says
-        return ReplayError(
+        return self._noted(ReplayError(
             f"{_names(self.changed)} changed while it was sent (written to in place): the "
             f"{sent:,} row(s) sent may mix its old and new content; replay it once nothing "
             "writes to it, to fresh topics (a transaction_id already sent is dropped as a "
-            "duplicate)")
+            "duplicate)"))
 
     def refused_error(self) -> KafkaWiringError | None:
         """The one line for a Write refused while rows were sent (they stopped there), or
         None."""
-        return None if self.report is None else self.report.refused_error(self.rows,
-                                                                           "a replay")
+        refusal = None if self.report is None else self.report.refused_error(self.rows,
+                                                                              "a replay")
+        return None if refusal is None else self._noted(refusal)
 
 
 def _names(paths: list[Path]) -> str:
@@ -148,11 +165,18 @@ def _replay(inputs: list[InputFile], settings: ProducerSettings, pacer: Pacer, s
             progress = Progress(total, out)
             sending = True
             report = publish(chain([head], records), settings, total, pacer, progress)
-        finally:  # written after the rows went out: the line says so if it cannot be
-            files = _report_rejects(loaded, rejects_dir,
-                                    _sent(sending, report, total - loaded.rejected))
-        return ReplaySummary(total - loaded.rejected, loaded.rejected, report, files,
-                             changed(inputs, before))
+        except BaseException as failed:  # the report still written, its failure a note
+            after = _sent(sending, report, total - loaded.rejected)
+            _rejects_after(loaded, rejects_dir, after, failed)
+            raise
+        # written after the rows went out: the line says so if it cannot be
+        after = _sent(True, report, total - loaded.rejected)
+        files, late = _rejects_after(loaded, rejects_dir, after)
+        summary = ReplaySummary(total - loaded.rejected, loaded.rejected, report, files,
+                                changed(inputs, before), late)
+        if late is not None and summary.exit_code in (EXIT_OK, EXIT_REJECTS):
+            raise late  # the run's only failure
+        return summary
     if not strict:  # every row read again, from here: as the file is now
         before = [file.version() for file in inputs]
     # said only once the files are known readable: before a missing file or a bad header
@@ -203,6 +227,22 @@ def _sent(sending: bool, report: PublishReport | None, rows: int) -> str:
     if report is None:  # the sending stopped by an error of its own
         return f"some good rows may have been sent ({again})"
     return f"{report.delivered:,} of {rows:,} good rows sent ({again})"
+
+
+def _rejects_after(loaded: Loaded, rejects_dir: Path | None, after: str,
+                   first: BaseException | None = None) -> tuple[list[Path], OutputError | None]:
+    """The rejects reports of rows already streamed out, and the `OutputError` of one that
+    cannot be written, or None. An error the run met `first` wins: the report's failure is
+    added to it as a note, `also: ...`, said on the line after it (before, it replaced it:
+    no broker, exit 4, read "cannot write in.rejects.csv", exit 5)."""
+    try:
+        return _report_rejects(loaded, rejects_dir, after), None
+    except OSError as late:  # an `OutputError`, or an OSError not of the output kinds
+        if first is None and not isinstance(late, OutputError):
+            raise
+        if first is not None:
+            first.add_note(f"also: {late}")
+        return [], late if isinstance(late, OutputError) else None
 
 
 def _report_rejects(loaded: Loaded, rejects_dir: Path | None, after: str) -> list[Path]:

@@ -145,6 +145,7 @@ def _expected(prog: str, func: Callable[[], int | None]) -> int:
         return int(func() or 0)
     except AuditstreamError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        _notes(prog, exc)
         return int(exc.exit_code)
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:  # the name given (or made from it), not a bug
@@ -157,6 +158,7 @@ def _expected(prog: str, func: Callable[[], int | None]) -> int:
             raise
         out = as_output_error(exc)
         print(f"{prog}: error: {out}", file=sys.stderr)
+        _notes(prog, exc)
         return int(out.exit_code)
     except SettingsError as exc:  # a list or object setting that is not JSON
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""
@@ -170,9 +172,18 @@ def _expected(prog: str, func: Callable[[], int | None]) -> int:
             raise
         print(f"{prog}: error: {text}", file=sys.stderr)
         return int(ExitCode.USAGE)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"{prog}: interrupted", file=sys.stderr)
+        _notes(prog, exc)
         return int(ExitCode.INTERRUPTED)
+
+
+def _notes(prog: str, exc: BaseException) -> None:
+    """A later failure met while the command wound down after `exc` (a rejects report
+    the disk refused), one line each after the error's: the first error keeps the exit
+    code, the later one is still said (`BaseException.add_note`)."""
+    for note in getattr(exc, "__notes__", ()):
+        print(f"{prog}: {note}", file=sys.stderr)
 
 
 def number(kind: type[int] | type[float], least: float, *, strict: bool = False,

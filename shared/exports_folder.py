@@ -81,3 +81,16 @@ def refuse_foreign(folder: Path, writes: Iterable[str], who: str, todo: str) -> 
             f"{shown(folder)} holds {', '.join(found)} but no exports (no run.json, sink "
             f"checkpoint or day file of auditstream's): {who} would replace {them}; "
             f"{todo}")
+
+
+def refuse_sink_folder(folder: Path, who: str, todo: str) -> None:
+    """Refuse (`UsageError`, exit 2) a folder holding a sink's checkpoint to `who`, a writer
+    of whole runs (`score`, `dashboard sample`): it would delete the day files the sink
+    appended and checkpointed, rows it cannot write again, and the sink would refuse to
+    resume (found by a hostile probe: `score --out exports` over a stopped demo's sink)."""
+    if os.path.lexists(Path(folder) / STATE_FILE):
+        raise UsageError(
+            f"{shown(folder)} is a sink's exports folder (its checkpoint {STATE_FILE}): {who} "
+            "would replace the rows the sink wrote there, and the sink could not resume; "
+            f"give {todo} a folder of its own (a sink's folder is written by its sink only; "
+            "remove that folder first if its rows are not needed)")

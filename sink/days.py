@@ -450,13 +450,26 @@ class DayWriter:
         """Every day file whole and fsynced in `STAGING` (`publish` moves them in); on an
         exception, none (`discard`)."""
         if exc[0] is not None:
-            for manager, _fh in self._open.values():
-                manager.__exit__(*exc)  # the temporary files are removed
-            self._open.clear()
-            self.discard()
+            self._abandon(*exc)
             return
-        for day in sorted(self._open):
-            self._finish(day)
+        try:
+            for day in sorted(self._open):
+                self._finish(day)
+        except BaseException as failed:  # a full disk at a file's last flush: the rest too
+            self._abandon(type(failed), failed, failed.__traceback__)
+            raise
+
+    def _abandon(self, *exc: Any) -> None:
+        """Close every open day file on the exception `exc`, its temporary file removed,
+        and `discard` the staged ones. A close that fails too (its buffer flushed to the same
+        full disk) raises a second OSError: the first stays the run's and every other file
+        is still closed (before, one such failure left the rest open to the garbage
+        collector: an "Exception ignored" traceback each after the run's error line)."""
+        for manager, _fh in self._open.values():
+            with contextlib.suppress(OSError):
+                manager.__exit__(*exc)
+        self._open.clear()
+        self.discard()
 
     def check_targets(self, also: Sequence[str] = ()) -> None:
         """`UsageError` if a name `publish` moves a file to (or `also`, in the folder's root)
@@ -481,6 +494,8 @@ class DayWriter:
             if day_of(path.name) not in self._done:
                 path.unlink()
         fsync_dir(self.folder / SCORED_DIR)
+        if self._also:  # renamed into the folder itself (the rollups, transactions_scored.csv)
+            fsync_dir(self.folder)
         self.discard()
 
     def discard(self) -> None:

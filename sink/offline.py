@@ -6,10 +6,10 @@ verdicts, `write_verdicts`), and writes them as they come: each batch is formatt
 streaming sink's incremental counts and appended to its day files (and, with
 `single_file`, to transactions_scored.csv), so memory does not grow with the rows. Every
 file is written into a temporary file and renamed when whole; the day files are written
-aside (`DayWriter`: 32 open at most) and moved into `scored/` by `finish()`, after the
-rollups. Leaving the `with` block without `finish()` (an error, an interrupt, or no call)
-removes what was written: the folder's day files and rollups stay the earlier run's. The
-files do not depend on how the rows are cut into batches.
+aside (`DayWriter`: 32 open at most) and moved into `scored/` by `finish()`, with the
+rollups, staged beside them. Leaving the `with` block without `finish()` (an error, an
+interrupt, or no call) removes what was written: the folder's day files and rollups stay
+the earlier run's. The files do not depend on how the rows are cut into batches.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from typing import IO, Any
 
 from shared.atomic import atomic_writer
 from shared.columns import SCORED_COLUMNS, SCORED_INDEX, SOURCE_SCORE
+from shared.exports_folder import ROLLUP_FILES
 from shared.schemas import ScoredTransaction, Transaction
+from shared.startup import loading
 from sink.csvfmt import encode_rows, scored_cells, verdict_cells
 from sink.days import DayWriter, single_file_bytes, split_by_day
 from sink.exports import SCORED_FILE, OnRollup, notify, write_rollups
@@ -108,23 +110,28 @@ class ExportWriter:
         self._days.write(by_day)
 
     def finish(self, run_info: Mapping[str, object] | None = None) -> None:
-        """Close every file, write the rollups, then move the day files (and with
-        `single_file` transactions_scored.csv) in, renames only, then status.csv and
-        (through `on_rollup`) the report. A transactions_scored.csv of an earlier run is
-        removed when `single_file` is off. A failure before the move leaves the folder's
-        earlier scored rows as they were."""
+        """Close every file, write the rollups beside them, then move the day files, the
+        rollups (and with `single_file` transactions_scored.csv) in, renames only, then
+        status.csv and (through `on_rollup`) the report. A transactions_scored.csv of an
+        earlier run is removed when `single_file` is off. A failure before the move leaves
+        the folder's earlier scored rows and rollups as they were."""
         days = self._days
         if days is None:
             raise RuntimeError("ExportWriter.finish outside its with block")
         self._days = self._single = None
         try:
             self._stack.close()  # every scored file staged whole (`DayWriter`)
+            for name in ROLLUP_FILES:  # staged too, moved in with the day files
+                days.also(name)
             days.check_targets(() if self.settings.single_file else (SCORED_FILE,))
             info: dict[str, object] = {"source": SOURCE_SCORE,
                                        "event_watermark": self._clock.value or None}
             info.update(run_info or {})
-            rollups = write_rollups(self.out_dir, self.state, self.settings, info)
-            days.publish()
+            # into the staging folder: a run stopped among them (Ctrl-C, a full disk) left
+            # the new input's first tables beside the earlier run's day files and cases
+            rollups = write_rollups(days.staging, self.state, self.settings, info)
+            with loading():  # Ctrl-C or SIGTERM held till the last rename: never half moved
+                days.publish()
         except BaseException:
             days.discard()
             raise

@@ -162,13 +162,27 @@ def cmd_import(args: argparse.Namespace) -> int:
                         unit=_unit(args.file))
     published = 0
     topic = TopicSettings().reviews_topic
-    if result.reviews and not args.dry_run:
-        published = ReviewPublisher(KafkaSettings(), TopicSettings()).publish(result.reviews)
+    try:
+        if result.reviews and not args.dry_run:
+            published = ReviewPublisher(KafkaSettings(), TopicSettings()).publish(
+                result.reviews)
+    except BaseException as failed:  # its error wins; the rejected rows still reported
+        try:
+            _report_rejects(args, result, UNCONFIRMED)
+        except OSError as late:
+            failed.add_note(f"also: {late}")
+        raise
     _report_rejects(args, result, "nothing published (--dry-run)" if args.dry_run else
                     f"{published:,} review(s) published to {topic} (the last outcome per id "
                     "wins: a re-run publishes them again, safely)")
     print(summary_line(result, published, topic, args.dry_run))
     return int(ExitCode.ROWS_REJECTED if result.rejected else ExitCode.OK)
+
+
+#: What a rejects report's failure says was published when the publishing failed too
+#: (before, no report was written then, and the rejected rows not even listed).
+UNCONFIRMED = ("not every review was confirmed by Kafka (a re-run publishes them again, "
+               "safely: the last outcome per id wins)")
 
 
 def _check_sheet(file: Path, sheet: str | None) -> None:
