@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from detector.txn import DetectorError
+from detector.txn import DetectorError, init_retriable, not_ready
 from shared import retry
 from shared.errors import AuditstreamError, ExitCode
 from shared.kafka import kafka_code
@@ -170,3 +170,25 @@ def test_a_producer_replaced_mid_run_retries_concurrent_transactions_too(
     t.replace_producer()
     assert [producer for producer, _ in inits.calls] == [1, 2, 2, 2]
     assert t.producer is not None and inits.cluster.producers == 2
+
+
+@pytest.mark.parametrize("exc", [RuntimeError(), RuntimeError(concurrent().args[0]),
+                                 KafkaException(), KafkaException("no KafkaError")],
+                         ids=["bare", "wrapping a KafkaError", "Kafka bare", "Kafka text"])
+def test_only_a_kafka_exception_of_a_retriable_error_is_tried_again(exc: Exception) -> None:
+    # an error of no KafkaException, or one carrying no KafkaError (none at all: no
+    # `args[0]` to read), is raised as it is, never taken for one to wait out
+    assert init_retriable(exc) is False
+    assert init_retriable(concurrent()) is True
+
+
+def test_the_exit_4_error_keeps_the_errors_code_of_its_own() -> None:
+    # its code without a cause to read it from (`kafka_code`): a line or a test that has
+    # only the error, not the chain
+    err = not_ready(concurrent(), "init_transactions", 3.0, None)
+    assert err.code == "CONCURRENT_TRANSACTIONS" and err.__cause__ is None
+    assert kafka_code(err) == KafkaError.CONCURRENT_TRANSACTIONS
+    assert str(err).startswith("init_transactions was answered with a retriable error for "
+                               f"3 s (last error: {CONCURRENT}): "), str(err)
+    for other in (KafkaException(), RuntimeError(concurrent().args[0])):
+        assert not_ready(other, "init_transactions", 3.0, None).code is None
