@@ -84,3 +84,19 @@ def test_a_restored_rollup_says_whether_it_was_saved_with_its_marks() -> None:
     del saved["first_mark"], saved["row_marks"]
     old = RollupState.from_json(saved)
     assert old.first_mark_saved is False and old.row_marks_saved is False
+
+
+def test_a_merge_skips_only_the_newer_rules_the_merged_count_no_longer_keeps() -> None:
+    # the other rollup's hits: a newer detector's rule the merged count drops (it keeps the
+    # least 16 names: sink.unknown_rules), then a known rule, which still counts
+    rows = _rows()[:2]
+    mine_rows = [r.model_copy(update={"rule_flags": {f"a{k:02d}": True for k in range(16)}})
+                 for r in rows[:1]]
+    other_rows = [r.model_copy(update={"rule_flags": {"zz_newer": True, "burst": True}})
+                  for r in rows[1:]]
+    mine, other = _state(mine_rows), _state(other_rows)
+    assert list(other.rule_hits) == ["zz_newer", "burst"]
+    mine.merge(other)
+    assert mine.to_json() == _state(mine_rows + other_rows).to_json()
+    assert "zz_newer" not in mine.rule_hits and mine.rule_hits["burst"] == [0, 1, 0]
+    assert sorted(mine.rule_hits) == [*(f"a{k:02d}" for k in range(16)), "burst"]
