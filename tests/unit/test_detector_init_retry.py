@@ -248,7 +248,7 @@ def test_an_init_transactions_stuck_past_the_watchdogs_bound_is_named_by_it(
             seen.append(dog.check())  # within the bound
             now[0] += 2.0
             seen.append(dog.check())
-        made.init_transactions = init
+        made.init_transactions = init  # type: ignore[method-assign]
         return made
     monkeypatch.setattr(txn, "make_transactional_producer", make)
     txn.Transactions(DetectorSettings(instance_id="t"), dog, Metrics(None), lambda: False)
