@@ -5,6 +5,7 @@ of these counters."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -100,3 +101,20 @@ def test_a_merge_skips_only_the_newer_rules_the_merged_count_no_longer_keeps() -
     assert mine.to_json() == _state(mine_rows + other_rows).to_json()
     assert "zz_newer" not in mine.rule_hits and mine.rule_hits["burst"] == [0, 1, 0]
     assert sorted(mine.rule_hits) == [*(f"a{k:02d}" for k in range(16)), "burst"]
+
+
+def test_every_count_is_saved_as_an_integer() -> None:
+    # the checkpoint and the exports read whole numbers: a float array (numpy's default)
+    # would save `1.0`, which equals 1 in Python but not in the JSON's text
+    text = json.dumps(_state(_rows()).to_json())
+    for key in ("counts", "model_counts", "by_type", "by_type_model", "rule_hits",
+                "detector_ml", "detector_flag", "model_versions"):
+        assert ".0" not in json.dumps(json.loads(text)[key]), key
+
+
+def test_a_rollup_saved_before_its_params_restores_with_the_defaults() -> None:
+    saved = _state(_rows()).to_json()
+    del saved["params"]
+    old = RollupState.from_json(saved)
+    assert old.params == RollupParams()
+    assert old.to_json()["counts"] == saved["counts"]
