@@ -118,3 +118,13 @@ def test_a_rollup_saved_before_its_params_restores_with_the_defaults() -> None:
     old = RollupState.from_json(saved)
     assert old.params == RollupParams()
     assert old.to_json()["counts"] == saved["counts"]
+
+
+def test_a_rollup_with_newer_rules_restores_their_counts() -> None:
+    rows = [r.model_copy(update={"rule_flags": {"zz_newer": True, "burst": True}})
+            for r in _rows()[:3]]
+    state = _state(rows)
+    again = RollupState.from_json(json.loads(json.dumps(state.to_json())))
+    assert again.unknown_rules.to_json() == {"rows": {"zz_newer": 3}, "fired": {"zz_newer": 3},
+                                             "any": 3}
+    assert again.to_json() == state.to_json()
