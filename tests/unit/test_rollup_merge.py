@@ -13,6 +13,7 @@ import pytest
 from shared.schemas import ScoredTransaction
 from sink.csvfmt import scored_cells
 from sink.rollup import RollupParams, RollupState, facts_of
+from sink.sampling import AuditSample
 
 
 def _rows() -> list[ScoredTransaction]:
@@ -128,3 +129,18 @@ def test_a_rollup_with_newer_rules_restores_their_counts() -> None:
     assert again.unknown_rules.to_json() == {"rows": {"zz_newer": 3}, "fired": {"zz_newer": 3},
                                              "any": 3}
     assert again.to_json() == state.to_json()
+
+
+def test_the_audit_sample_is_drawn_with_the_rollups_own_key() -> None:
+    # the key (EXPORTS_SAMPLE_KEY) makes the sample unpredictable to those it audits: drawn
+    # with the default key instead, anyone could tell which rows an auditor will see
+    rows = _rows()
+    params = RollupParams(sample_per_band=1, sample_key="a secret of the audit team")
+    state = RollupState(params)
+    state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
+    alone = AuditSample(1, "a secret of the audit team")
+    alone.offer_rows([scored_cells(t) for t in rows if not t.is_flag])
+    default = AuditSample(1)
+    default.offer_rows([scored_cells(t) for t in rows if not t.is_flag])
+    assert state.sample.to_json() == alone.to_json()
+    assert alone.strata != default.strata  # the keys choose other rows
