@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from detector.txn import DetectorError
+from detector.txn import DetectorError, init_retriable, not_ready
 from shared import retry
 from shared.errors import AuditstreamError, ExitCode
 from shared.kafka import kafka_code
@@ -42,8 +42,10 @@ class Inits:
     def __init__(self, cluster: FakeCluster, errors: list[Exception]) -> None:
         self.cluster, self.errors = cluster, list(errors)
         self.calls: list[tuple[int, float]] = []
+        self.made_for: list[str] = []  # each producer's transactional id
 
     def __call__(self, s: Any) -> Any:
+        self.made_for.append(s.transactional_id)
         made = self.cluster.producer()
         number = self.cluster.producers
 
@@ -78,7 +80,11 @@ def test_concurrent_transactions_at_start_up_is_retried_and_the_detector_goes_on
     assert [producer for producer, _ in inits.calls] == [1, 1, 1, 1]  # the same producer
     assert all(timeout <= 20.0 for _, timeout in inits.calls)  # below the watchdog
     lines = retrying_lines(caplog)
-    assert len(lines) == 1 and "CONCURRENT_TRANSACTIONS" in lines[0], lines  # not one a try
+    assert len(lines) == 1, lines  # not one a try
+    assert lines[0].startswith("transactional producer auditstream-detector-t: "
+                               f"init_transactions: KafkaError{{code=CONCURRENT_TRANSACTIONS,"
+                               f"val=51,str=\"{CONCURRENT}\"}}; retrying (for "), lines
+    assert inits.made_for == ["auditstream-detector-t"]  # made with the detector's settings
     detector.run(until=drained(cluster))
     assert len(cluster.rows("transactions.scored")) == 20 and cluster.commits >= 1
 
@@ -170,3 +176,80 @@ def test_a_producer_replaced_mid_run_retries_concurrent_transactions_too(
     t.replace_producer()
     assert [producer for producer, _ in inits.calls] == [1, 2, 2, 2]
     assert t.producer is not None and inits.cluster.producers == 2
+
+
+@pytest.mark.parametrize("exc", [RuntimeError(), RuntimeError(concurrent().args[0]),
+                                 KafkaException(), KafkaException("no KafkaError")],
+                         ids=["bare", "wrapping a KafkaError", "Kafka bare", "Kafka text"])
+def test_only_a_kafka_exception_of_a_retriable_error_is_tried_again(exc: Exception) -> None:
+    # an error of no KafkaException, or one carrying no KafkaError (none at all: no
+    # `args[0]` to read), is raised as it is, never taken for one to wait out
+    assert init_retriable(exc) is False
+    assert init_retriable(concurrent()) is True
+
+
+def test_the_exit_4_error_keeps_the_errors_code_of_its_own() -> None:
+    # its code without a cause to read it from (`kafka_code`): a line or a test that has
+    # only the error, not the chain
+    err = not_ready(concurrent(), "init_transactions", 3.0, None)
+    assert err.code == "CONCURRENT_TRANSACTIONS" and err.__cause__ is None
+    assert kafka_code(err) == KafkaError.CONCURRENT_TRANSACTIONS
+    assert str(err).startswith("init_transactions was answered with a retriable error for "
+                               f"3 s (last error: {CONCURRENT}): "), str(err)
+    for other in (KafkaException(), RuntimeError(concurrent().args[0])):
+        assert not_ready(other, "init_transactions", 3.0, None).code is None
+
+
+def test_a_stop_asked_while_init_is_retried_ends_the_retries_at_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a replacement's init retried for REPLACE_RETRY_S: a stop asked meanwhile (SIGTERM) is
+    # not waited out (then exit 4); the shutdown goes on without a producer, in one line
+    import detector.txn as txn
+    from detector.metrics import Metrics, Watchdog
+    from detector.settings import DetectorSettings
+
+    monkeypatch.setattr(retry, "PAUSE_S", 0.0)
+    monkeypatch.setattr(txn, "REPLACE_RETRY_S", 2.0)
+    inits = Inits(FakeCluster(), [])
+    monkeypatch.setattr(txn, "make_transactional_producer", inits)
+    t = txn.Transactions(DetectorSettings(instance_id="t"), Watchdog(45.0), Metrics(None),
+                         lambda: len(inits.calls) >= 3)
+    inits.errors = [concurrent()] * 100_000
+    began = time.monotonic()
+    t.replace_producer()
+    stopped = [r.getMessage() for r in caplog.records if "stopping as asked" in r.getMessage()]
+    assert stopped == ["no new transactional producer: stopping as asked (KafkaError{code="
+                       f"CONCURRENT_TRANSACTIONS,val=51,str=\"{CONCURRENT}\"}})"], stopped
+    assert [producer for producer, _ in inits.calls] == [1, 2, 2]  # stopped after the 2nd
+    assert time.monotonic() - began < 1.5
+    assert inits.made_for == ["auditstream-detector-t"] * 2
+
+
+def test_an_init_transactions_stuck_past_the_watchdogs_bound_is_named_by_it(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the watchdog's line (and exit) names the step that hangs: init_transactions
+    import detector.txn as txn
+    from detector.metrics import Metrics, Watchdog
+    from detector.settings import DetectorSettings
+
+    now = [1000.0]
+    dog = Watchdog(45.0, clock=lambda: now[0], run=False, cpu=lambda: now[0],
+                   waited=lambda: None)  # busy all along: no pause, a step blocked
+    seen: list[str | None] = []
+    cluster = FakeCluster()
+
+    def make(s: Any) -> Any:
+        made = cluster.producer()
+
+        def init(timeout: float) -> None:
+            now[0] += 44.0
+            seen.append(dog.check())  # within the bound
+            now[0] += 2.0
+            seen.append(dog.check())
+        made.init_transactions = init  # type: ignore[method-assign]
+        return made
+    monkeypatch.setattr(txn, "make_transactional_producer", make)
+    txn.Transactions(DetectorSettings(instance_id="t"), dog, Metrics(None), lambda: False)
+    assert seen == [None, "init_transactions"]

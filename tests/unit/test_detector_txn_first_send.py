@@ -280,3 +280,29 @@ def test_a_pause_before_the_begin_makes_no_transaction_overdue(
     t.sending()  # from its first send on, its own clock
     now[0] += 60.0
     assert t._overdue() == pytest.approx(60.0)
+
+
+def test_a_scored_row_is_sent_with_its_key_also_through_a_full_queue() -> None:
+    # the key is the customer's: the scored topic's partition, the sink's order per customer
+    from detector.kafka_io import KafkaOutput
+    from detector.settings import DetectorSettings
+
+    sent: list[tuple[Any, ...]] = []
+    full = [True]
+
+    class Producer:
+        def produce(self, *args: Any, **kwargs: Any) -> None:
+            if full[0]:  # the queue full once: the retry's path
+                full[0] = False
+                raise BufferError
+            sent.append((*args, kwargs))
+
+        def poll(self, timeout: float) -> int:
+            return 0
+
+    age = SimpleNamespace(started=None, sending=lambda: None)
+    out = KafkaOutput(Producer(), DetectorSettings(instance_id="t"), 1, age)  # type: ignore[arg-type]
+    out.scored(b"c1", b'{"a": 1}')
+    out.scored(b"c2", b'{"a": 2}')
+    assert sent == [("transactions.scored", {"value": b'{"a": 1}', "key": b"c1"}),
+                    ("transactions.scored", b'{"a": 2}', b"c2", {})]

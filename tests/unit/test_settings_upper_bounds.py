@@ -170,3 +170,57 @@ def test_a_wait_given_as_an_option_is_bounded_as_the_settings_waits(
         assert stop.value.code == ExitCode.USAGE
         err = capsys.readouterr().err
         assert f"{option}: must be at most 86400" in err and value in err, err
+
+
+#: The bounds declared before this session's (librdkafka's, Kafka's, the exports' own), each
+#: one unit under it, at it, one unit past it (mutation round 21: a bound moved a unit
+#: either way, or made strict, passed every test of the settings), with the other settings a
+#: value near the bound needs.
+EACH_BOUND = [
+    (TopicSettings, "AUDITSTREAM_PARTITIONS", "2147483646", "2147483647", "2147483648", {}),
+    (TopicSettings, "AUDITSTREAM_REPLICATION_FACTOR", "32766", "32767", "32768", {}),
+    (DetectorSettings, "DETECTOR_SNAPSHOT_CHUNK_BYTES", "921599", "921600", "921601", {}),
+    (DetectorSettings, "DETECTOR_BATCH_SIZE", "999999", "1000000", "1000001", {}),
+    (DetectorSettings, "DETECTOR_POLL_TIMEOUT_S", "4.99", "5", "5.01", {}),
+    (DetectorSettings, "DETECTOR_TRANSACTION_TIMEOUT_MS", "2147483646", "2147483647",
+     "2147483648", {}),
+    (DetectorSettings, "DETECTOR_SESSION_TIMEOUT_MS", "3599999", "3600000", "3600001",
+     {"DETECTOR_MAX_POLL_INTERVAL_MS": "86400000"}),
+    (DetectorSettings, "DETECTOR_MAX_POLL_INTERVAL_MS", "86399999", "86400000", "86400001", {}),
+    (DetectorSettings, "DETECTOR_MAX_OUTPUT_BYTES", "999999", "1000000", "1000001", {}),
+    (DetectorSettings, "DETECTOR_METRICS_PORT", "65534", "65535", "65536", {}),
+    (ExportSettings, "EXPORTS_COST_FP", "999999999999", "1e12", "1000000000001", {}),
+    (ExportSettings, "EXPORTS_COST_FN", "999999999999", "1e12", "1000000000001", {}),
+    (ExportSettings, "EXPORTS_REVIEW_BUDGET_PCT", "99.99", "100", "100.01", {}),
+    (ExportSettings, "EXPORTS_TOP_CASES", "99999", "100000", "100001", {}),
+    (ExportSettings, "EXPORTS_CASE_GAP_S", "2591999", "2592000", "2592001", {}),
+    (ExportSettings, "EXPORTS_CASE_DAYS", "3659", "3660", "3661", {}),
+    (ExportSettings, "EXPORTS_WATERMARK_CUSTOMERS", "99999", "100000", "100001", {}),
+    (ExportSettings, "EXPORTS_SAMPLE_PER_BAND", "9999", "10000", "10001", {}),
+    (SinkSettings, "SINK_BATCH_SIZE", "999999", "1000000", "1000001", {}),
+    (SinkSettings, "SINK_DECODE_WORKERS", "63", "64", "65", {}),
+    (ProducerSettings, "PRODUCER_QUEUE_MAX_MESSAGES", "2147483646", "2147483647",
+     "2147483648", {}),
+    (BrokerSettings, "BROKER_PORT", "65534", "65535", "65536", {}),
+    (BrokerSettings, "BROKER_CONTROLLER_PORT", "65534", "65535", "65536", {}),
+]
+
+
+@pytest.mark.parametrize(("cls", "variable", "under", "at", "past", "others"), EACH_BOUND,
+                         ids=[row[1] for row in EACH_BOUND])
+def test_a_bound_is_taken_a_unit_under_it_and_at_it_and_refused_a_unit_past_it(
+        monkeypatch: pytest.MonkeyPatch, cls: type[BaseSettings], variable: str, under: str,
+        at: str, past: str, others: dict[str, str]) -> None:
+    kwargs: dict[str, Any] = {"instance_id": "t"} if cls is DetectorSettings else {}
+    name = variable.removeprefix(str(cls.model_config["env_prefix"])).lower()
+    for other, value in others.items():
+        monkeypatch.setenv(other, value)
+    for value in (under, at):
+        monkeypatch.setenv(variable, value)
+        assert getattr(cls(**kwargs), name) == float(value)
+    monkeypatch.setenv(variable, past)
+    with pytest.raises(ValidationError) as refused:
+        cls(**kwargs)
+    text = settings_error(refused.value)
+    assert text is not None and text.startswith(f"invalid setting {variable}: "), text
+    assert "less than or equal to" in text, text

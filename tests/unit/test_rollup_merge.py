@@ -1,0 +1,146 @@
+"""The rollup's merge, audit sample and restore flags, row by row (mutation round 21's
+survivors of `sink/rollup.py`: docs/mutation.md). A worker's rollup merged into the sink's
+must count what one rollup of all the rows counts: every export an auditor reads is made
+of these counters."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from shared.schemas import ScoredTransaction
+from sink.csvfmt import scored_cells
+from sink.rollup import RollupParams, RollupState, facts_of
+from sink.sampling import AuditSample
+
+
+def _rows() -> list[ScoredTransaction]:
+    """30 rows of 6 customers over two days: every label, two anomaly types in both halves,
+    rules fired per label, flagged and not, two model versions, scores across the bins."""
+    start = datetime(2025, 3, 1, 22, 0)
+    out = []
+    for i in range(30):
+        label = (True, False, None)[i % 3]
+        rules = {"burst": i % 4 == 0, "duplicate": i % 5 == 0, "odd_hour": i % 7 == 0}
+        flagged = any(rules.values()) or i % 6 == 1
+        out.append(ScoredTransaction.model_construct(
+            transaction_id=f"t{i:02d}", customer_id=f"c{i % 6}",
+            timestamp=start + timedelta(minutes=17 * i), amount=(5.0, 75.0, 600.0)[i % 3] + i,
+            country="CH", channel="app", device="d", merchant_category="food",
+            is_anomaly=label, anomaly_type=("BURST", "HIGH_AMOUNT", "")[i // 3 % 3] if label
+            else "", score=(i % 11) / 10, model_score=None if i % 4 == 3 else (i % 9) / 8,
+            rule_flags=rules, is_rule_flag=any(rules.values()), is_ml_flag=i % 3 == 1,
+            is_flag=flagged, model_version=("if-1", "if-2")[i % 2]))
+    return out
+
+
+def _state(rows: list[ScoredTransaction]) -> RollupState:
+    state = RollupState(RollupParams(top_cases=50, watermark_customers=2, sample_per_band=50))
+    if rows:
+        state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
+    return state
+
+
+@pytest.mark.parametrize("cut", [0, 1, 9, 15, 29, 30])
+def test_two_rollups_merged_count_what_one_rollup_of_all_their_rows_counts(cut: int) -> None:
+    rows = _rows()
+    whole = _state(rows)
+    merged = _state(rows[:cut])
+    merged.merge(_state(rows[cut:]))
+    got, expected = merged.to_json(), whole.to_json()
+    assert got == expected
+    # the counters an export reads, spelled out: each type's positives, each rule's hits
+    assert expected["by_type"]["BURST"] != expected["by_type"]["HIGH_AMOUNT"]
+    assert sum(map(sum, expected["by_type"]["BURST"])) == 4
+    assert expected["rule_hits"]["burst"] == [3, 3, 2]  # rows 0, 12, 24; 4, 16, 28; 8, 20
+    assert expected["detector_ml"] == [0, 10, 0]
+    assert expected["model_versions"] == {"if-1": 15, "if-2": 15}
+
+
+def test_a_merge_into_a_rollup_of_the_same_types_adds_to_them_not_replaces_them() -> None:
+    rows = _rows()
+    mine, other = _state(rows[:15]), _state(rows[15:])
+    before = {k: v.copy() for k, v in mine.by_type.items()}
+    other_by = {k: v.copy() for k, v in other.by_type.items()}
+    mine.merge(other)
+    for kind in ("BURST", "HIGH_AMOUNT"):
+        assert (mine.by_type[kind] == before[kind] + other_by[kind]).all()
+        assert mine.by_type_model[kind].sum() == before[kind].sum() + other_by[kind].sum()
+    assert (other.by_type["BURST"] == other_by["BURST"]).all()  # the merged one untouched
+
+
+def test_the_audit_sample_holds_the_rows_not_flagged_and_only_those() -> None:
+    rows = _rows()
+    state = _state(rows)
+    sampled = sorted(r[1] for kept in state.sample.strata.values() for r in kept)
+    assert sampled == sorted(t.transaction_id for t in rows if not t.is_flag)
+    assert sum(state.sample.population.values()) == sum(not t.is_flag for t in rows) == 12
+
+
+def test_a_restored_rollup_says_whether_it_was_saved_with_its_marks() -> None:
+    saved = _state(_rows()).to_json()
+    again = RollupState.from_json(saved)
+    assert again.first_mark_saved is True and again.row_marks_saved is True
+    del saved["first_mark"], saved["row_marks"]
+    old = RollupState.from_json(saved)
+    assert old.first_mark_saved is False and old.row_marks_saved is False
+
+
+def test_a_merge_skips_only_the_newer_rules_the_merged_count_no_longer_keeps() -> None:
+    # the other rollup's hits: a newer detector's rule the merged count drops (it keeps the
+    # least 16 names: sink.unknown_rules), then a known rule, which still counts
+    rows = _rows()[:2]
+    mine_rows = [r.model_copy(update={"rule_flags": {f"a{k:02d}": True for k in range(16)}})
+                 for r in rows[:1]]
+    other_rows = [r.model_copy(update={"rule_flags": {"zz_newer": True, "burst": True}})
+                  for r in rows[1:]]
+    mine, other = _state(mine_rows), _state(other_rows)
+    assert list(other.rule_hits) == ["zz_newer", "burst"]
+    mine.merge(other)
+    assert mine.to_json() == _state(mine_rows + other_rows).to_json()
+    assert "zz_newer" not in mine.rule_hits and mine.rule_hits["burst"] == [0, 1, 0]
+    assert sorted(mine.rule_hits) == [*(f"a{k:02d}" for k in range(16)), "burst"]
+
+
+def test_every_count_is_saved_as_an_integer() -> None:
+    # the checkpoint and the exports read whole numbers: a float array (numpy's default)
+    # would save `1.0`, which equals 1 in Python but not in the JSON's text
+    text = json.dumps(_state(_rows()).to_json())
+    for key in ("counts", "model_counts", "by_type", "by_type_model", "rule_hits",
+                "detector_ml", "detector_flag", "model_versions"):
+        assert ".0" not in json.dumps(json.loads(text)[key]), key
+
+
+def test_a_rollup_saved_before_its_params_restores_with_the_defaults() -> None:
+    saved = _state(_rows()).to_json()
+    del saved["params"]
+    old = RollupState.from_json(saved)
+    assert old.params == RollupParams()
+    assert old.to_json()["counts"] == saved["counts"]
+
+
+def test_a_rollup_with_newer_rules_restores_their_counts() -> None:
+    rows = [r.model_copy(update={"rule_flags": {"zz_newer": True, "burst": True}})
+            for r in _rows()[:3]]
+    state = _state(rows)
+    again = RollupState.from_json(json.loads(json.dumps(state.to_json())))
+    assert again.unknown_rules.to_json() == {"rows": {"zz_newer": 3}, "fired": {"zz_newer": 3},
+                                             "any": 3}
+    assert again.to_json() == state.to_json()
+
+
+def test_the_audit_sample_is_drawn_with_the_rollups_own_key() -> None:
+    # the key (EXPORTS_SAMPLE_KEY) makes the sample unpredictable to those it audits: drawn
+    # with the default key instead, anyone could tell which rows an auditor will see
+    rows = _rows()
+    params = RollupParams(sample_per_band=1, sample_key="a secret of the audit team")
+    state = RollupState(params)
+    state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
+    alone = AuditSample(1, "a secret of the audit team")
+    alone.offer_rows([scored_cells(t) for t in rows if not t.is_flag])
+    default = AuditSample(1)
+    default.offer_rows([scored_cells(t) for t in rows if not t.is_flag])
+    assert state.sample.to_json() == alone.to_json()
+    assert alone.strata != default.strata  # the keys choose other rows
