@@ -34,6 +34,8 @@ KINDS = {"poison_state": 2, "reconfigure_detector": 2}
 KINDS_FROM = 840
 #: The most seconds between the state poison and the kill -9 of a detector.
 KILL_WITHIN_S = 1.5
+#: The longest wait (supervised) for a first checkpoint on the state topic to poison.
+STATE_WAIT_S = 60.0
 #: How often the poison is followed by a detector's kill -9 and restart.
 KILL_SHARE = 0.75
 #: `reconfigure_detector`'s settings and the values drawn from (each valid; none may
@@ -138,6 +140,10 @@ class StateWriter:
     prefix: Callable[[int], str]
     sent: list[dict[str, Any]] = field(default_factory=list)
 
+    def holds(self) -> bool:
+        """Whether any state partition holds a record yet."""
+        return any(self.read(p) for p in range(self.partitions))
+
     def burst(self, rng: random.Random) -> list[str | None]:
         """One poison record on each state partition that holds a record (none yet: no
         checkpoint to poison, maybe no topic); the shapes, by partition (None: skipped)."""
@@ -163,6 +169,9 @@ def poison_state(chaos: Chaos, rng: random.Random) -> None:
     if writer is None:
         chaos.note("poison_state", skipped="no state writer")
         return
+    deadline = time.monotonic() + STATE_WAIT_S
+    while not writer.holds() and time.monotonic() < deadline:
+        chaos.idle(2.0)  # seed 842's second run: drawn 37 s in, before any checkpoint
     shapes = writer.burst(rng)
     killed = None
     if rng.random() < KILL_SHARE and (live := chaos.live()):

@@ -168,3 +168,19 @@ def test_every_core_drawn_is_one_of_the_switch() -> None:
     from detector.core import compiled
     assert compiled.SWITCH == "AUDITSTREAM_CORE"
     assert set(soak_kinds21.SETTINGS["AUDITSTREAM_CORE"]) == {"kernel", "compiled", "python"}
+
+
+def test_state_poison_waits_for_a_first_checkpoint(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    chaos = chaos_with(tmp_path, monkeypatch, [])
+    fake = FakeState({})
+    waits: list[float] = []
+
+    def idle(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            fake.records[1] = RECORDS  # the first checkpoint, after three waits
+    chaos.idle = idle  # type: ignore[method-assign]
+    chaos.state_writer = fake.writer()
+    soak_kinds21.poison_state(chaos, Draw(0.9))
+    assert waits == [2.0] * 3 and [p for p, _ in fake.written] == [1]
