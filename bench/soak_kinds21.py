@@ -75,9 +75,21 @@ def _cut(record: Record) -> Record:
     return key, (value or b"")[: len(value or b"") // 2], headers
 
 
+def _readable(record: Record) -> bool:
+    """Whether `record` is a manifest as the detector writes it (not an earlier poison)."""
+    try:
+        doc = json.loads(record[1] or b"")
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("parts"), dict)
+
+
 def _manifest(records: list[Record], prefix: str) -> Record:
-    """The latest manifest, or one a first checkpoint would write when none is there."""
-    return _latest(records, prefix, "m") or (
+    """The latest manifest the detector wrote (an earlier burst's may be the latest record
+    of the key: seed 846's first run cut a list), or one a first checkpoint would write
+    when none is there."""
+    want = f"{prefix}/m".encode()
+    return _latest([r for r in records if r[0] != want or _readable(r)], prefix, "m") or (
         f"{prefix}/m".encode(),
         json.dumps({"layout": 1, "epoch": "0" * 16, "checkpoint": 1, "next_offset": 0,
                     "customers": 0, "parts": {}}).encode(),

@@ -184,3 +184,14 @@ def test_state_poison_waits_for_a_first_checkpoint(tmp_path: Path,
     chaos.state_writer = fake.writer()
     soak_kinds21.poison_state(chaos, Draw(0.9))
     assert waits == [2.0] * 3 and [p for p, _ in fake.written] == [1]
+
+
+@pytest.mark.parametrize("earlier", ["manifest_not_object", "manifest_cut",
+                                     "manifest_without_parts"])
+def test_a_manifest_shape_rewrites_the_detectors_manifest_not_an_earlier_poison(
+        earlier: str) -> None:
+    """Seed 846's first run: a burst after one that left `[1]` as the latest manifest."""
+    records = [*RECORDS, soak_kinds21.SHAPES[earlier](RECORDS, PREFIX)]
+    for shape in ("manifest_cut", "manifest_not_object", "manifest_without_parts"):
+        assert soak_kinds21.SHAPES[shape](records, PREFIX) == soak_kinds21.SHAPES[shape](
+            RECORDS, PREFIX)
