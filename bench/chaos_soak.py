@@ -37,6 +37,11 @@ customers, sometimes just before a detector's kill -9, and the detectors snapsho
 1,000 offsets (`bench/soak_kinds20.py`): each poison dead-lettered once, in its class;
 from seed 820 on poison on the scored topic too, each rejected once by the sink.
 
+From seed 840 on (`soak_kinds21.KINDS_FROM`) it also writes poison records to the
+detectors' state topic under the keys a restore reads, most times just before a detector's
+kill -9, and restarts a detector with one setting changed to another valid value (its batch
+size, commit interval, snapshot spacing or chunk size, the core, ...) (`bench/soak_kinds21.py`).
+
 Anything that dies unplanned is restarted (a supervisor's job) and reported. After the
 replay and the plan, it waits until the sink has committed every transaction, stops the
 services (SIGTERM, exit 0 required) and compares with `auditstream score --partitions 4` on
@@ -71,19 +76,21 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import soak_kinds
 import soak_kinds20
+import soak_kinds21
 from confluent_kafka import KafkaException, TopicPartition
 
+from detector.checkpoints import state_prefix
 from shared.codec import encode
 from shared.csv_io import load_sorted
 from shared.errors import ExitCode
 from shared.folderlock import LOCK_FILE
-from shared.kafka import make_consumer
+from shared.kafka import make_consumer, make_producer
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import CORE_ENV, Topics
 from tests.integration.pipeline_harness import (
@@ -147,11 +154,14 @@ FENCED_ID = "was fenced (another instance with the same id?)"
 
 #: Every kind a `--plan` may name.
 ALL_KINDS = {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS,
-             **soak_kinds20.SCORED_KINDS}
+             **soak_kinds20.SCORED_KINDS, **soak_kinds21.KINDS}
 
 
 def kinds_of(seed: int) -> dict[str, int]:
     """The event kinds seed `seed` draws from, with their weights."""
+    if seed >= soak_kinds21.KINDS_FROM:
+        return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS,
+                **soak_kinds20.SCORED_KINDS, **soak_kinds21.KINDS}
     if seed >= soak_kinds20.SCORED_FROM:
         return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS,
                 **soak_kinds20.SCORED_KINDS}
@@ -211,6 +221,8 @@ class Chaos:
     poisoner: soak_kinds20.Poisoner | None = None
     #: What every detector's environment adds to `env` (the snapshots' spacing).
     detector_env: dict[str, str] = field(default_factory=lambda: dict(DETECTOR_ENV))
+    #: Reads and writes the detectors' state topic (`poison_state`), or None (skipped).
+    state_writer: soak_kinds21.StateWriter | None = None
 
     def at(self) -> float:
         return round(time.monotonic() - self.started, 1)
@@ -237,6 +249,15 @@ class Chaos:
         self.zombies.append((name, old))
         new = Service(old.name, old.args, old.env, old.log_dir, starts=old.starts)
         self.known[name] = self.detectors[name] = new.start()
+
+    def reconfigure(self, name: str, changes: dict[str, str]) -> Service:
+        """Start detector `name` anew (its process ended) with `changes` to its
+        environment, kept by its later restarts."""
+        old = self.known[name]
+        new = Service(old.name, old.args, {**old.env, **changes}, old.log_dir)
+        new.starts = old.starts  # its logs numbered on
+        self.known[name] = self.detectors[name] = new.start()
+        return new
 
     def is_paused(self, svc: Service) -> bool:
         return any(p is svc for _, p, _ in self.paused)
@@ -461,6 +482,8 @@ def act(kind: str, chaos: Chaos, rng: random.Random, send_copies: Callable[[int]
         soak_kinds.ACTIONS[kind](chaos, rng)
     elif kind in soak_kinds20.ACTIONS:
         soak_kinds20.ACTIONS[kind](chaos, rng)
+    elif kind in soak_kinds21.ACTIONS:
+        soak_kinds21.ACTIONS[kind](chaos, rng)
 
 
 def replayed(kafka: KafkaSettings, topic: str, copies: int,
@@ -474,6 +497,40 @@ def replayed(kafka: KafkaSettings, topic: str, copies: int,
         return max(0, (ends or end_offsets)(kafka, topic) - copies)
     except KafkaException:
         return 0
+
+
+def state_writer(kafka: KafkaSettings, topics: Topics) -> soak_kinds21.StateWriter:
+    """Reads and writes the detectors' state topic of `topics` (`poison_state`)."""
+    group = topics.env()["DETECTOR_GROUP_ID"]
+
+    def read(p: int) -> list[soak_kinds21.Record]:
+        consumer = make_consumer(kafka, "unused-reader", **{"enable.partition.eof": True})
+        out: list[soak_kinds21.Record] = []
+        try:
+            consumer.assign([TopicPartition(topics.snapshots, p, 0)])
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                msg = consumer.poll(0.5)
+                if msg is None:
+                    continue
+                if msg.error() is not None:  # the end, or no such topic yet
+                    break
+                headers = cast(soak_kinds21.Headers, msg.headers() or [])
+                out.append((msg.key() or b"", msg.value(), list(headers)))
+        finally:
+            consumer.close()
+        return out
+
+    def write(p: int, records: list[soak_kinds21.Record]) -> None:
+        producer = make_producer(kafka)
+        for key, value, headers in records:
+            producer.produce(topics.snapshots, key=key, value=value,
+                             headers=[(k, v) for k, v in headers],
+                             partition=p)
+        assert producer.flush(60) == 0, "poison on the state topic not delivered"
+
+    return soak_kinds21.StateWriter(
+        PARTITIONS, read, write, lambda p: state_prefix(group, topics.input, p))
 
 
 def end_offsets(kafka: KafkaSettings, topic: str) -> int:
@@ -677,6 +734,8 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
         chaos.detector_env["DETECTOR_SNAPSHOT_EVERY"] = str(soak_kinds20.SNAPSHOT_EVERY)
     if chaos.poisoner is not None and args.seed >= soak_kinds20.SCORED_FROM:
         chaos.poisoner.send_scored = lambda items: send(items, topics.scored)
+    if args.seed >= soak_kinds21.KINDS_FROM:
+        chaos.state_writer = state_writer(kafka, topics)
     poisoned = chaos.poisoner.sent if chaos.poisoner else Counter[bytes]()
     # poison on the scored topic: the sink's to reject, once each
     refused = chaos.poisoner.scored if chaos.poisoner else Counter[bytes]()

@@ -33,7 +33,15 @@ from typing import Any
 from urllib.parse import quote
 
 from detector.core.stateparts import Changes, NewerStateError
-from detector.snapshots import Headers, SnapshotAssembler, SnapshotError, SnapshotRecord
+from detector.snapshots import (
+    Headers,
+    ReadHeaders,
+    SnapshotAssembler,
+    SnapshotError,
+    SnapshotRecord,
+    count_of,
+    manifest_of,
+)
 
 LAYOUT = 1
 H_CHECKPOINT = "ck"
@@ -139,9 +147,13 @@ class CheckpointAssembler:
     prefix: str
     #: The previous layout's prefix (detector.snapshots), read when no manifest exists.
     legacy_prefix: str | None = None
-    _manifest: dict[str, Any] | None = None
+    #: The latest manifest's bytes, read in `result` (None: none, or a tombstone).
+    _manifest: bytes | None = None
     _customers: dict[str, _Entry] = field(default_factory=dict)
     _parts: dict[tuple[str, int], _Entry] = field(default_factory=dict)
+    #: Keys whose latest record's `ck` or `ep` header is unreadable, and why: such a record
+    #: makes the checkpoint unusable, and its key is deleted by the new epoch.
+    _unreadable: dict[bytes, str] = field(default_factory=dict)
     _legacy_keys: set[bytes] = field(default_factory=set)
     _legacy: SnapshotAssembler | None = None
 
@@ -149,7 +161,7 @@ class CheckpointAssembler:
         if self.legacy_prefix is not None:
             self._legacy = SnapshotAssembler(self.legacy_prefix)
 
-    def feed(self, key: bytes | None, value: bytes | None, headers: Headers | None) -> None:
+    def feed(self, key: bytes | None, value: bytes | None, headers: ReadHeaders | None) -> None:
         if key is None:
             return
         name = key.decode(errors="replace")
@@ -167,11 +179,20 @@ class CheckpointAssembler:
             return  # not a record of this layout
         rest = name[len(self.prefix) + 1:]
         if rest == "m":
-            self._manifest = None if value is None else json.loads(value)
+            self._manifest = value
             return
         kind, _, what = rest.partition("/")
-        entry = None if value is None else (value, int(found[H_CHECKPOINT]),
-                                            found[H_EPOCH].decode())
+        if kind not in ("c", "p"):
+            return
+        entry = None
+        self._unreadable.pop(key, None)
+        if value is not None:
+            stamp = _stamp(found[H_CHECKPOINT], found[H_EPOCH])
+            if stamp is None:
+                self._unreadable[key] = (f"its headers ck={found[H_CHECKPOINT]!r:.40} "
+                                         f"ep={found[H_EPOCH]!r:.40} are unreadable")
+            else:
+                entry = (value, *stamp)
         if kind == "c":
             _put(self._customers, what, entry)
         elif kind == "p":
@@ -191,31 +212,35 @@ class CheckpointAssembler:
             out.append(f"{self.prefix}/m".encode())
         out += [f"{self.prefix}/c/{cid}".encode() for cid in self._customers]
         out += [f"{self.prefix}/p/{n}/{i}".encode() for n, i in self._parts]
-        return out
+        return out + sorted(self._unreadable)
 
     def result(self) -> Restored | None:
         """The latest checkpoint, else the latest whole snapshot, else None; `SnapshotError`
         when the latest one is incomplete or corrupt, `NewerStateError` when a newer
         release wrote it (a later layout)."""
-        m = self._manifest
-        if m is None:
+        if self._manifest is None:
             whole = self._legacy.result() if self._legacy is not None else None
             if whole is None:
                 return None
             return Restored(whole[0], Ledger(stale=self.keys()), whole=whole[1])
+        m = manifest_of(self.prefix, self._manifest)
         layout = m.get("layout")
         if type(layout) is int and layout > LAYOUT:
             raise NewerStateError(f"checkpoint layout {layout}; this release reads layout "
                                   f"{LAYOUT}")
         if layout != LAYOUT:
             raise SnapshotError(f"{self.prefix}: unknown checkpoint layout {m.get('layout')}")
-        epoch, k, offset = m["epoch"], int(m["checkpoint"]), int(m["next_offset"])
+        if self._unreadable:
+            key, why = next(iter(sorted(self._unreadable.items())))
+            raise SnapshotError(f"{self.prefix}: the record {key.decode(errors='replace')!r}: "
+                                f"{why}")
+        epoch, k, offset, count, manifest_parts, partitions = _manifest_fields(self.prefix, m)
         where = f"{self.prefix}: checkpoint {k} @{offset}"
         stale = sorted(self._legacy_keys)
         parts: dict[str, bytes] = {}
-        for name, info in m["parts"].items():
+        for name, info in manifest_parts.items():
             pieces = []
-            for i in range(int(info["chunks"])):
+            for i in range(info["chunks"]):
                 entry = self._parts.get((name, i))
                 if entry is None or entry[2] != epoch or entry[1] != info["checkpoint"]:
                     raise SnapshotError(f"{where}: chunk {i} of part {name!r} (written by "
@@ -226,8 +251,8 @@ class CheckpointAssembler:
                 raise SnapshotError(f"{where}: part {name!r} fails its checksum")
             parts[name] = data
         for (name, i), entry in self._parts.items():
-            info = m["parts"].get(name)
-            if info is None or i >= info["chunks"] or entry[2] != epoch:
+            known = manifest_parts.get(name)
+            if known is None or i >= known["chunks"] or entry[2] != epoch:
                 stale.append(f"{self.prefix}/p/{name}/{i}".encode())
         customers = []
         for cid, (value, ck, ep) in self._customers.items():
@@ -238,13 +263,48 @@ class CheckpointAssembler:
                                     f"{ck}, after the manifest")
             else:
                 customers.append((cid, value))
-        if len(customers) != m["customers"]:
+        if len(customers) != count:
             raise SnapshotError(f"{where}: {len(customers):,} customer records found, the "
-                                f"manifest counts {m['customers']:,}")
-        ledger = Ledger(epoch, k, dict(m["parts"]), stale)
-        count = m.get("partitions")
-        return Restored(offset, ledger, parts, customers,
-                        partitions=None if count is None else int(count))
+                                f"manifest counts {count:,}")
+        ledger = Ledger(epoch, k, dict(manifest_parts), stale)
+        return Restored(offset, ledger, parts, customers, partitions=partitions)
+
+
+def _stamp(checkpoint: bytes | None, epoch: bytes | None) -> tuple[int, str] | None:
+    """A record's `ck` and `ep` headers as its checkpoint number and epoch (None: either
+    is unreadable: no value, no number, no UTF-8)."""
+    if not isinstance(checkpoint, bytes) or not isinstance(epoch, bytes) \
+            or not checkpoint.isdigit():
+        return None
+    try:
+        return int(checkpoint), epoch.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _manifest_fields(prefix: str, m: dict[str, Any]
+                     ) -> tuple[str, int, int, int, dict[str, dict[str, Any]], int | None]:
+    """A layout-1 manifest's epoch, checkpoint number, next offset, customer count, parts
+    and partition count (None: not recorded), each of its type (`SnapshotError` naming the
+    field otherwise: the manifest is anyone's bytes who can write the state topic)."""
+    epoch, parts = m.get("epoch"), m.get("parts")
+    if not isinstance(epoch, str):
+        raise SnapshotError(f"{prefix}: the manifest's 'epoch' is {str(epoch)[:40]!r}, "
+                            "no text")
+    if not isinstance(parts, dict):
+        raise SnapshotError(f"{prefix}: the manifest's 'parts' is {str(parts)[:40]!r}, "
+                            "no object")
+    for name, info in parts.items():
+        if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
+            raise SnapshotError(f"{prefix}: the manifest's part {name!r} is "
+                                f"{str(info)[:60]!r}, no part's entry")
+        for field_name in ("checkpoint", "chunks", "size"):
+            count_of(prefix, info, field_name, f"the manifest's part {name!r}:")
+    partitions = None if m.get("partitions") is None else count_of(prefix, m, "partitions")
+    if partitions == 0:
+        raise SnapshotError(f"{prefix}: the manifest's 'partitions' is 0")
+    return (epoch, count_of(prefix, m, "checkpoint"), count_of(prefix, m, "next_offset"),
+            count_of(prefix, m, "customers"), parts, partitions)
 
 
 def _put(table: dict[Any, _Entry], key: Any, entry: _Entry | None) -> None:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.errors import AuditstreamError
 
@@ -29,6 +31,8 @@ FORMAT = 1
 H_NEXT_OFFSET = "next_offset"
 
 Headers = list[tuple[str, bytes]]
+#: Headers as a consumer reads them: a header may have no value (None).
+ReadHeaders = Sequence[tuple[str, bytes | None]]
 
 #: Container of a partition's state, version 1: magic, two lengths, engine bytes, index bytes.
 STATE_MAGIC = b"ASTATE\x00\x01"
@@ -37,6 +41,29 @@ _STATE_LENGTHS = struct.Struct("<qq")
 
 class SnapshotError(AuditstreamError):
     """A stored snapshot is incomplete or corrupt."""
+
+
+def manifest_of(prefix: str, raw: bytes) -> dict[str, Any]:
+    """A manifest's JSON object. Anyone able to write the state topic chooses its bytes
+    (a copying tool, a truncated restore of the topic): bytes that are no JSON object are
+    a `SnapshotError`, so the partition is rebuilt from its input, not a crash at every
+    restore."""
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
+        raise SnapshotError(f"{prefix}: the manifest is unreadable ({exc})") from None
+    if not isinstance(doc, dict):
+        raise SnapshotError(f"{prefix}: the manifest is no JSON object")
+    return doc
+
+
+def count_of(where: str, doc: Mapping[str, Any], name: str, what: str = "the manifest's") -> int:
+    """`doc[name]`, a whole number (`SnapshotError` naming `where` when it is none)."""
+    value = doc.get(name)
+    if type(value) is not int or value < 0:
+        raise SnapshotError(f"{where}: {what} {name!r} is {str(value)[:40]!r}, "
+                            "no whole number")
+    return value
 
 
 @dataclass(frozen=True)
@@ -76,15 +103,19 @@ class SnapshotAssembler:
     """Feed it the snapshot partition in offset order; it returns the latest whole snapshot."""
 
     prefix: str
-    _manifest: dict[str, int | str] | None = None
-    _chunks: dict[int, tuple[int, bytes]] = field(default_factory=dict)
+    #: The latest manifest's bytes, read in `result` (None: none, or a tombstone).
+    _manifest: bytes | None = None
+    #: Chunk index -> (its `next_offset` header, None when it has none or no number; its
+    #: bytes).
+    _chunks: dict[int, tuple[int | None, bytes]] = field(default_factory=dict)
 
-    def feed(self, key: bytes | None, value: bytes | None, headers: Headers | None) -> None:
+    def feed(self, key: bytes | None, value: bytes | None,
+             headers: ReadHeaders | None) -> None:
         if key is None:
             return
         name = key.decode(errors="replace")
         if name == self.prefix:
-            self._manifest = None if value is None else json.loads(value)
+            self._manifest = value
             return
         base, sep, index = name.rpartition("#")
         if not sep or base != self.prefix or not index.isdigit():
@@ -92,17 +123,19 @@ class SnapshotAssembler:
         if value is None:
             self._chunks.pop(int(index), None)
             return
-        offset = next((int(v) for k, v in headers or [] if k == H_NEXT_OFFSET), -1)
+        raw = next((v for k, v in headers or [] if k == H_NEXT_OFFSET), None)
+        offset = int(raw) if isinstance(raw, bytes) and raw.isdigit() else None
         self._chunks[int(index)] = (offset, value)
 
     def result(self) -> tuple[int, bytes] | None:
         """(next input offset, engine snapshot bytes) of the latest snapshot, or None."""
-        m = self._manifest
-        if m is None:
+        if self._manifest is None:
             return None
+        m = manifest_of(self.prefix, self._manifest)
         if m.get("format") != FORMAT:
             raise SnapshotError(f"{self.prefix}: unknown snapshot format {m.get('format')}")
-        next_offset, count = int(m["next_offset"]), int(m["chunks"])
+        next_offset = count_of(self.prefix, m, "next_offset")
+        count, size = count_of(self.prefix, m, "chunks"), count_of(self.prefix, m, "size")
         parts = []
         for i in range(count):
             chunk = self._chunks.get(i)
@@ -110,7 +143,7 @@ class SnapshotAssembler:
                 raise SnapshotError(f"{self.prefix}: chunk {i} of snapshot @{next_offset} missing")
             parts.append(chunk[1])
         data = b"".join(parts)
-        if len(data) != int(m["size"]) or hashlib.sha256(data).hexdigest() != m["sha256"]:
+        if len(data) != size or hashlib.sha256(data).hexdigest() != m.get("sha256"):
             raise SnapshotError(f"{self.prefix}: snapshot @{next_offset} fails its checksum")
         return next_offset, data
 

@@ -97,6 +97,28 @@ def test_the_replay_is_stopped_mid_file_and_run_again_on_it(
     assert chaos.events[-1]["how"] == ("kill" if draw < 0.5 else "term")
 
 
+@pytest.mark.parametrize(("log", "bad"), [
+    ("sent 13,646 of 13,646 row(s) in 54.58 s (250 rows/s)\nrejected 0 row(s)\n", []),
+    ("sent 13,645 of 13,646 row(s) in 54.58 s (250 rows/s)\n",
+     ["replay-1.log: SIGTERM exit -15 (130 expected)"]),
+    ("sending\n", ["replay-1.log: SIGTERM exit -15 (130 expected)"]),
+])
+def test_a_replay_killed_by_sigterm_after_its_whole_file_is_no_bad_exit(
+        log: str, bad: list[str], tmp_path: Path) -> None:
+    """Seed 851: the SIGTERM met the replay exiting, its summary of every row written."""
+    feed = Svc("replay", log_dir=tmp_path).start()
+    feed.log_path.write_text(log)
+
+    def term(timeout: float = 60) -> int:
+        assert feed.proc is not None
+        feed.proc.code = -15
+        return -15
+    feed.terminate = term  # type: ignore[method-assign]
+    chaos = chaos_with(tmp_path, feed=feed)
+    soak_kinds.restart_replay(chaos, Fixed(0.9))
+    assert chaos.bad_exits == bad and feed.starts == 2
+
+
 def test_a_replay_that_has_ended_is_not_run_again(tmp_path: Path) -> None:
     feed = Svc("replay").start()
     assert feed.proc is not None

@@ -413,3 +413,38 @@ def test_a_state_topic_with_other_partitions_than_the_input_is_exit_2_at_once(
     assert (f"transactions has 4 partitions, not the {snapshot_partitions} of its state "
             "topic transactions.detector-snapshots: partitions added to it would split "
             "customers") in str(info.value)
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_a_stop_met_inside_c_code_at_start_up_still_ends_it_with_0(
+    stop: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Soak seed 855: SIGTERM while `ensure_detector_topics` read the metadata; the start-up's
+    stop request, raised by the handler inside C code, came out as `SystemError: <method
+    'get' of 'dict' objects> returned a result with an exception set` caused by it, and the
+    detector ended with exit 70 and "internal error". A SystemError of another cause stays
+    one."""
+    import detector.app as app
+    from detector.settings import DetectorSettings
+
+    monkeypatch.setattr(app, "wait_for_broker", lambda *a, **k: 1)
+    monkeypatch.setattr(app, "check_rights", lambda *a, **k: None)
+    monkeypatch.setattr(app, "missing_rights", lambda *a, **k: None)
+    text = "<method 'get' of 'dict' objects> returned a result with an exception set"
+
+    def topics(*a: Any, **k: Any) -> int:
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        try:
+            if stop:
+                handler(signal.SIGTERM, None)  # as the interpreter runs it inside C code
+            raise ValueError("not a stop")
+        except BaseException as cause:
+            raise SystemError(text) from cause
+
+    monkeypatch.setattr(app, "ensure_detector_topics", topics)
+    if stop:
+        assert app.run_service(DetectorSettings(instance_id="t", state_dir=tmp_path)) == 0
+    else:
+        with pytest.raises(SystemError, match="returned a result with an exception set"):
+            app.run_service(DetectorSettings(instance_id="t", state_dir=tmp_path))
