@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from decorated_mutation import _pytest  # judged as that script judges
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ["shared/settings.py", "detector/settings.py", "sink/settings.py",
@@ -69,20 +71,6 @@ def _judges(variable: str, field: str, root: Path) -> list[str]:
     return [JUDGE, *sorted({f for f in found if _FOCUSED.search(f)} - {JUDGE})]
 
 
-def _pytest(tree: Path, tests: list[str], timeout: float | None) -> tuple[str, float, str]:
-    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-           "-p", "no:randomly", "--tb=line", *tests]
-    start = time.monotonic()
-    try:
-        done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True,
-                              timeout=timeout, start_new_session=True)
-    except subprocess.TimeoutExpired:
-        return "timeout", time.monotonic() - start, ""
-    status = "survived" if done.returncode == 0 else "killed"
-    return status, time.monotonic() - start, done.stdout + done.stderr
-
-
 def run(found: list[Mutant], tree: Path, report: Path) -> None:
     if tree.exists():
         shutil.rmtree(tree)
@@ -93,7 +81,7 @@ def run(found: list[Mutant], tree: Path, report: Path) -> None:
     for m in found:
         tests = _judges(m.variable, m.field, ROOT)
         if tuple(tests) not in clean:
-            status, took, out = _pytest(tree, tests, None)
+            status, took, out = _pytest(tree, tests, None, None, {})
             if status != "survived":
                 sys.exit(f"the clean tree fails {tests}:\n{out[-3000:]}")
             clean[tuple(tests)] = took
@@ -101,7 +89,7 @@ def run(found: list[Mutant], tree: Path, report: Path) -> None:
         original = path.read_text()
         path.write_text(m.source)
         try:
-            status, took, out = _pytest(tree, tests, 3 * clean[tuple(tests)])
+            status, took, out = _pytest(tree, tests, None, 3 * clean[tuple(tests)], {})
         finally:
             path.write_text(original)
         failed = [ln for ln in out.splitlines() if ln.startswith(("FAILED", "ERROR"))][:2]
