@@ -87,10 +87,19 @@ def refuse_sink_folder(folder: Path, who: str, todo: str) -> None:
     """Refuse (`UsageError`, exit 2) a folder holding a sink's checkpoint to `who`, a writer
     of whole runs (`score`, `dashboard sample`): it would delete the day files the sink
     appended and checkpointed, rows it cannot write again, and the sink would refuse to
-    resume (found by a hostile probe: `score --out exports` over a stopped demo's sink)."""
+    resume (found by a hostile probe: `score --out exports` over a stopped demo's sink); a
+    folder inside one too."""
     if os.path.lexists(Path(folder) / STATE_FILE):
         raise UsageError(
             f"{shown(folder)} is a sink's exports folder (its checkpoint {STATE_FILE}): {who} "
             "would replace the rows the sink wrote there, and the sink could not resume; "
             f"give {todo} a folder of its own (a sink's folder is written by its sink only; "
             "remove that folder first if its rows are not needed)")
+    # inside one (its `scored/`, as given or by a link): the run's files would land among
+    # the sink's day files, which Power BI's folder query reads as day files
+    for sink in (*Path(folder).parents, *Path(os.path.realpath(folder)).parents):
+        if os.path.lexists(sink / STATE_FILE):
+            raise UsageError(
+                f"{shown(folder)} is inside a sink's exports folder, {shown(sink)} (its "
+                f"checkpoint {STATE_FILE}): {who} would write among the sink's files, which "
+                f"Power BI reads as its rows; give {todo} a folder outside it")

@@ -78,3 +78,30 @@ def test_a_folder_of_scores_own_is_still_replaced(
     assert main(["score", "in.csv", "--out", "exports"]) == 0
     assert main(["score", "in.csv", "--out", "exports"]) == 0
     assert sorted(_files(sink_folder / "scored")) == ["transactions_scored_2025-03-01.csv"]
+
+
+@pytest.mark.parametrize("args", [
+    ["score", "in.csv", "--out", "exports/scored"],
+    ["dashboard", "sample", "exports/scored", "--synthetic", "--rows", "50"],
+], ids=["score", "sample"])
+def test_a_folder_inside_a_sinks_folder_is_refused_and_kept(
+        sink_folder: Path, capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    """Its `scored/` too (hostile21's open end): the run's tables and `scored/` landed among
+    the sink's day files, which Power BI's folder query reads as day files (and the sink's
+    next refresh found files it never wrote). Refused in one line, nothing written."""
+    before = _files(sink_folder)
+    assert main(args) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert len(errors) == 1
+    assert (f"exports/scored is inside a sink's exports folder, exports (its checkpoint "
+            f"{STATE_FILE})") in errors[0]
+    assert _files(sink_folder) == before
+    SinkWriter(sink_folder, TOPIC, _settings("ec3e9ff")).close()  # resumes
+
+
+def test_a_folder_beside_a_sinks_folder_is_taken(
+        sink_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The control: a folder next to the sink's (not inside it) is written as before."""
+    assert main(["score", "in.csv", "--out", "offline"]) == 0
+    assert sorted(_files(sink_folder.parent / "offline" / "scored")) == [
+        "transactions_scored_2025-03-01.csv"]
