@@ -284,6 +284,10 @@ VerdictText = Annotated[
 CSV_FIELDS: tuple[str, ...] = INPUT_FIELDS
 LABEL_FIELDS: tuple[str, ...] = tuple(f.name for f in SCORED_ROW if f.role == "label")
 REQUIRED_CSV_FIELDS: tuple[str, ...] = tuple(f for f in CSV_FIELDS if f not in LABEL_FIELDS)
+#: Each verdict field's declared default: what the core's verdict holds until it sets it
+#: (a required field's too, `is_flag`, which a scored message must carry).
+VERDICT_DEFAULTS: dict[str, object] = {
+    f.name: f.default for f in SCORED_ROW if f.name in VERDICT_FIELDS}
 
 
 class Transaction(BaseModel):

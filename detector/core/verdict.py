@@ -11,16 +11,13 @@ from typing import Any
 
 import msgspec
 
-from shared.columns import SCORED_ROW
-from shared.schemas import ScoredTransaction, Transaction, TransactionView
-
-_DECLARED = {f.name: f.default for f in SCORED_ROW}
+from shared.schemas import VERDICT_DEFAULTS, ScoredTransaction, Transaction, TransactionView
 
 
 def _field(name: str) -> tuple[str, Any, Any]:
     info = ScoredTransaction.model_fields[name]
     if info.is_required():  # required of a message (`is_flag`): the declared default here
-        return (name, Any, _DECLARED[name])
+        return (name, Any, VERDICT_DEFAULTS[name])
     if info.default_factory is not None:
         return (name, Any, msgspec.field(default_factory=info.default_factory))  # type: ignore[arg-type]
     return (name, Any, info.default)
