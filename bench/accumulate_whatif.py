@@ -27,11 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import average_precision_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import _read_changes, budget_flags, change_groups
+from quality import _read_changes, change_groups, whatif_summary
 from unseen_report import score_csv
 
 from detector.core.config import CoreConfig
@@ -71,19 +70,6 @@ def accumulated(rows: Sequence[ScoredTransaction], terms: np.ndarray, cap: float
     return out
 
 
-def summary(label: str, y: np.ndarray, scores: np.ndarray, rules: np.ndarray,
-            types: np.ndarray, groups: dict[str, np.ndarray]) -> list[str]:
-    flags, _ = budget_flags(scores, rules, 0.02)
-    lines = [f"{label}: PR-AUC {average_precision_score(y, scores):.3f}, recall at 2% "
-             f"{100 * (flags & y).sum() / y.sum():.1f}%, precision "
-             f"{100 * (flags & y).sum() / flags.sum():.1f}%"]
-    kinds = [f"{k} {100 * flags[types == k].mean():.1f}%" for k in sorted(set(types[y]))]
-    lines.append("  per kind: " + ", ".join(kinds))
-    fpr = [f"{g} {100 * flags[m & ~y].mean():.2f}%" for g, m in groups.items() if (m & ~y).any()]
-    lines.append("  normal rows flagged: " + (", ".join(fpr) if fpr else
-                                              f"{100 * flags[~y].mean():.2f}%"))
-    return lines
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -104,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{args.csv}: {len(rows)} rows; accumulation term above the floor on "
           f"{100 * (extra > 0)[~y].mean():.2f}% of normal rows, {100 * (extra > 0)[y].mean():.1f}% "
           "of anomalies")
-    print("\n".join(summary("today", y, scores, rules, types, groups)))
-    print("\n".join(summary("with accumulation", y, whatif, rules, types, groups)))
+    print("\n".join(whatif_summary("today", y, scores, rules, types, groups)))
+    print("\n".join(whatif_summary("with accumulation", y, whatif, rules, types, groups)))
     return 0
 
 

@@ -38,12 +38,11 @@ from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
-from sklearn.metrics import average_precision_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import _dataset, budget_flags, change_groups
+from quality import _dataset, change_groups, whatif_summary
 from unseen_report import score_with_terms
 
 from detector.core.config import CoreConfig
@@ -126,19 +125,6 @@ def drift(customers: Sequence[str], amounts: np.ndarray, categories: Sequence[st
     return out
 
 
-def summary(label: str, y: np.ndarray, scores: np.ndarray, rules: np.ndarray,
-            types: np.ndarray, groups: dict[str, np.ndarray]) -> list[str]:
-    flags, thr = budget_flags(scores, rules, 0.02)
-    lines = [f"{label}: PR-AUC {average_precision_score(y, scores):.4f}, recall at 2% "
-             f"{100 * (flags & y).sum() / y.sum():.1f}% (threshold {thr:.4f})"]
-    kinds = [f"{k} {100 * flags[types == k].mean():.1f}% ({int(flags[types == k].sum())}"
-             f"/{int((types == k).sum())})" for k in sorted(set(types[y]))]
-    lines.append("  per kind: " + ", ".join(kinds))
-    fpr = [f"{g} {100 * flags[m & ~y].mean():.2f}%" for g, m in groups.items() if (m & ~y).any()]
-    lines.append("  normal rows flagged: " + (", ".join(fpr) if fpr else
-                                              f"{100 * flags[~y].mean():.2f}%"))
-    return lines
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -166,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     half = config.score_half
     total = half * scores / np.maximum(1.0 - scores, 1e-9)
     print(f"== {title}: {len(rows)} rows, {int(y.sum())} anomalies")
-    print("\n".join(summary("today", y, scores, rules, types, groups)))
+    print("\n".join(whatif_summary("today", y, scores, rules, types, groups)))
     for spec in args.variants.split(","):
         ring, k, min_ref, reset, mode = (spec + ":cusum").split(":")[:5]
         s = drift(customers, amounts, categories, int(ring), float(k), int(min_ref),
@@ -180,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"rows above s over e^-s: {calib}; above the floor on "
               f"{100 * (extra > 0)[normal].mean():.2f}% of normal rows, "
               f"{100 * (extra > 0)[y].mean():.1f}% of anomalies")
-        print("\n".join(summary("with drift", y, whatif, rules, types, groups)))
+        print("\n".join(whatif_summary("with drift", y, whatif, rules, types, groups)))
     return 0
 
 

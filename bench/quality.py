@@ -117,6 +117,24 @@ def learnt_after(bins: Sequence[tuple[int, int]], base: float) -> str:
     return label
 
 
+def whatif_summary(label: str, y: np.ndarray, scores: np.ndarray, rules: np.ndarray,
+                   types: np.ndarray, groups: dict[str, np.ndarray]) -> list[str]:
+    """A what-if script's lines for one ranking (`scores`, with the rule flags `rules`): PR-AUC,
+    the hybrid's recall, precision and threshold at a 2 % budget, recall per kind, the share
+    of normal rows flagged per group of customers (`groups`; all normal rows without)."""
+    flags, thr = budget_flags(scores, rules, 0.02)
+    lines = [f"{label}: PR-AUC {average_precision_score(y, scores):.4f}, recall at 2% "
+             f"{100 * (flags & y).sum() / y.sum():.1f}%, precision "
+             f"{100 * (flags & y).sum() / max(1, flags.sum()):.1f}% (threshold {thr:.4f})"]
+    kinds = [f"{k} {100 * flags[types == k].mean():.1f}% ({int(flags[types == k].sum())}"
+             f"/{int((types == k).sum())})" for k in sorted(set(types[y]))]
+    lines.append("  per kind: " + ", ".join(kinds))
+    fpr = [f"{g} {100 * flags[m & ~y].mean():.2f}%" for g, m in groups.items() if (m & ~y).any()]
+    lines.append("  normal rows flagged: " + (", ".join(fpr) if fpr else
+                                              f"{100 * flags[~y].mean():.2f}%"))
+    return lines
+
+
 def _ap(y: np.ndarray, scores: np.ndarray) -> float:
     return float(average_precision_score(y, scores)) if y.any() else float("nan")
 

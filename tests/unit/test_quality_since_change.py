@@ -40,3 +40,25 @@ def test_learnt_after_is_the_first_bin_of_the_run_within_2x_at_the_boundary() ->
     assert learnt_after(empty_late, base) == "2"  # a bin without rows breaks nothing
     assert learnt_after([*[(100, 9)] * 4, (100, 1), (100, 1), (100, 1)], base) == "6-10"
     assert learnt_after([*[(100, 9)] * 6, (100, 1)], base) == "21+"
+
+
+def test_a_whatif_summary_states_the_budgets_flags_per_kind_and_group() -> None:
+    from quality import whatif_summary
+
+    # 100 rows, a 2 % budget: the one rule row and the best-scored other row are flagged
+    y = np.zeros(100, dtype=bool)
+    y[[0, 1, 2]] = True
+    scores = np.linspace(0.0, 0.5, 100)
+    scores[1] = 0.9  # the best non-rule score: flagged
+    rules = np.zeros(100, dtype=bool)
+    rules[0] = True
+    types = np.array(["NORMAL"] * 100, dtype=object)
+    types[[0, 1]] = "BURST"
+    types[2] = "DRIFT"
+    groups = {"moved": np.arange(100) >= 50, "rest": np.arange(100) < 50}
+    lines = whatif_summary("today", y, scores, rules, types, groups)
+    assert lines[0].startswith("today: PR-AUC ")
+    assert "recall at 2% 66.7%, precision 100.0% (threshold 0.9000)" in lines[0]
+    assert lines[1] == "  per kind: BURST 100.0% (2/2), DRIFT 0.0% (0/1)"
+    assert lines[2] == "  normal rows flagged: moved 0.00%, rest 0.00%"
+    assert whatif_summary("x", y, scores, rules, types, {})[2] == "  normal rows flagged: 0.00%"
