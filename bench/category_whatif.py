@@ -46,8 +46,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from drift_whatif import summary
-from quality import _dataset, change_groups
+from quality import _dataset, change_groups, whatif_summary
 from unseen_report import score_with_terms
 
 from detector.core.calibration import TERMS
@@ -145,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     total = half * scores / np.maximum(1.0 - scores, 1e-9)
     cat_term = terms[:, TERMS.index("category")]
     print(f"== {title}: {len(rows)} rows, {int(y.sum())} anomalies")
-    print("\n".join(summary("today", y, scores, rules, types, groups)))
+    print("\n".join(whatif_summary("today", y, scores, rules, types, groups)))
     for mode in args.variants.split(","):
         t, done = distance_terms(customers, amounts, categories, mode, args.min_history)
         normal = ~y
@@ -160,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{100 * done[y].mean():.1f}% of anomalies; share of those normal rows above "
               f"s over e^-s: {calib}; adds on {100 * (extra > 0)[normal].mean():.2f}% of "
               f"normal rows; median term: normal {np.median(t[normal & done]):.2f}, {per_kind}")
-        print("\n".join(summary(f"with {mode}", y, whatif, rules, types, groups)))
+        print("\n".join(whatif_summary(f"with {mode}", y, whatif, rules, types, groups)))
     return 0
 
 
