@@ -483,18 +483,21 @@ class DayWriter:
                 if not stat.S_ISREG(kind):
                     raise not_regular(path, kind_of(kind))
 
-    def publish(self) -> None:
-        """Move the run's day files into `scored/` (renames only) and remove the earlier
-        run's days this one has no rows for."""
+    def publish(self, remove: Sequence[str] = ()) -> None:
+        """Move the run's day files into `scored/` (renames only), remove the earlier run's
+        days this one has no rows for and the files `remove` names in the folder's root,
+        then move the `also` files in, in the order they were named."""
         for day in sorted(self._done):
             os.replace(self._staged(day), self.folder / day_file(day))
-        for name in self._also:
-            os.replace(self.staging / name, self.folder / name)
         for path in day_files(self.folder):
             if day_of(path.name) not in self._done:
                 path.unlink()
+        for name in remove:
+            (self.folder / name).unlink(missing_ok=True)
+        for name in self._also:
+            os.replace(self.staging / name, self.folder / name)
         fsync_dir(self.folder / SCORED_DIR)
-        if self._also:  # renamed into the folder itself (the rollups, transactions_scored.csv)
+        if self._also or remove:  # renamed into (or removed from) the folder itself
             fsync_dir(self.folder)
         self.discard()
 
