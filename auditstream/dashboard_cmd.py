@@ -34,6 +34,7 @@ from shared.names import shown
 from shared.outputs import check_folder_of, creating, output_errors
 from shared.seeds import seed_arg
 from shared.startup import sigterm_interrupts
+from sink.folder import remove_staging
 
 
 def _interruptible(command: Callable[[argparse.Namespace], int]
@@ -148,14 +149,15 @@ def _sample(args: argparse.Namespace) -> int:
     try:
         # a failed write names no file: the folder is named (it was "cannot write the
         # output"); the sample is moved in whole or not at all (`staged_sample`)
-        with output_errors(out), FolderLock(out, "dashboard sample", keep=False), \
-                staged_sample(out) as stage:
-            if args.synthetic:
-                from dashboard.sample import write_sample  # pandas: not at every start
+        with output_errors(out), FolderLock(out, "dashboard sample", keep=False):
+            remove_staging(out)  # a killed score's or sample's run (the lock is ours)
+            with staged_sample(out) as stage:
+                if args.synthetic:
+                    from dashboard.sample import write_sample  # pandas: not at every start
 
-                write_sample(stage, rows=args.rows, seed=args.seed)
-            else:
-                write_scored_sample(stage, customers=args.customers, seed=args.seed)
+                    write_sample(stage, rows=args.rows, seed=args.seed)
+                else:
+                    write_scored_sample(stage, customers=args.customers, seed=args.seed)
     except BaseException:
         if created:  # a failed run leaves no folder of its own (an empty scored/ was left)
             with contextlib.suppress(OSError):

@@ -40,6 +40,7 @@ from shared.dayfiles import day_files as day_files
 from shared.dayfiles import day_of as day_of
 from shared.dayfiles import file_name, strangers
 from shared.errors import UsageError
+from shared.exports_folder import SCORED_STAGING
 from shared.names import shown
 from shared.outputs import kind_of, not_regular, open_append, open_regular
 from sink.clock import EventTime as EventTime
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 
 #: Where `score` writes its day files until the run is whole (beside `scored/`, not in
 #: it: no reader of `scored/` ever lists a half-written run).
-STAGING = ".scored-incoming"
+STAGING = SCORED_STAGING
 _TS = SCORED_INDEX["timestamp"]
 _CUSTOMER = SCORED_INDEX["customer_id"]
 _FLAG = SCORED_INDEX["is_flag"]
