@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from dashboard.build import SAMPLE_EXPORTS, build, check_project_folders
 from producer.limits import MAX_ROWS
 from producer.naming import OptionsRefused, as_option
 from shared.entry import folder_name, number, optional_input
-from shared.errors import UsageError
+from shared.errors import LockedError, UsageError
 from shared.exports_folder import (
     EXPORT_FILES,
     REPORT_NAME,
@@ -27,12 +28,13 @@ from shared.exports_folder import (
     refuse_foreign,
     refuse_sink_folder,
 )
-from shared.folderlock import FolderLock
+from shared.folderlock import LOCK_FILE, FolderLock
 from shared.inputs import FOLDER, MISSING, SPECIAL, InputFile, NotAFile
 from shared.names import shown
 from shared.outputs import check_folder_of, creating, output_errors
 from shared.seeds import seed_arg
 from shared.startup import sigterm_interrupts
+from sink.folder import remove_staging
 
 
 def _interruptible(command: Callable[[argparse.Namespace], int]
@@ -81,10 +83,29 @@ def _report(args: argparse.Namespace) -> int:
     refuse_foreign(Path(args.exports), (REPORT_NAME,), "dashboard report",
                    "give the exports folder (the sink's --exports, score's --out)")
     folder = _exports_folder(args.exports)
-    with output_errors(Path(args.exports) / REPORT_NAME, "the report as it was"):
+    with output_errors(Path(args.exports) / REPORT_NAME, "the report as it was"), \
+            _report_lock(folder):
         written = write_report_from_exports(folder)  # a failed write names no file
     print(f"wrote {shown(written)}")
     return 0
+
+
+@contextlib.contextmanager
+def _report_lock(folder: Path) -> Iterator[None]:
+    """The folder's lock while the report reads it and writes report.html: beside a
+    writer (`score`, `dashboard sample`, a sink) it read the earlier run's files and put
+    their page over the one the writer had just moved in. A folder that kept no lock file
+    (a sample's) keeps none."""
+    lock = FolderLock(folder, "dashboard report", keep=os.path.lexists(folder / LOCK_FILE))
+    try:
+        lock.acquire()
+    except LockedError as exc:
+        raise LockedError(f"{exc} (a writer makes its own report.html: score and dashboard "
+                          "sample as they end, a sink at each refresh)") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 #: `dashboard sample`'s sizes when not given: the realistic run's customers, the synthetic
@@ -128,14 +149,15 @@ def _sample(args: argparse.Namespace) -> int:
     try:
         # a failed write names no file: the folder is named (it was "cannot write the
         # output"); the sample is moved in whole or not at all (`staged_sample`)
-        with output_errors(out), FolderLock(out, "dashboard sample", keep=False), \
-                staged_sample(out) as stage:
-            if args.synthetic:
-                from dashboard.sample import write_sample  # pandas: not at every start
+        with output_errors(out), FolderLock(out, "dashboard sample", keep=False):
+            remove_staging(out)  # a killed score's or sample's run (the lock is ours)
+            with staged_sample(out) as stage:
+                if args.synthetic:
+                    from dashboard.sample import write_sample  # pandas: not at every start
 
-                write_sample(stage, rows=args.rows, seed=args.seed)
-            else:
-                write_scored_sample(stage, customers=args.customers, seed=args.seed)
+                    write_sample(stage, rows=args.rows, seed=args.seed)
+                else:
+                    write_scored_sample(stage, customers=args.customers, seed=args.seed)
     except BaseException:
         if created:  # a failed run leaves no folder of its own (an empty scored/ was left)
             with contextlib.suppress(OSError):

@@ -32,7 +32,7 @@ from shared.rejects import check_reports, write_rejects_by_source
 from shared.schemas import Transaction
 from shared.seeds import seed_arg
 from shared.startup import loading, sigterm_interrupts
-from sink.folder import remove_leftovers
+from sink.folder import remove_leftovers, remove_staging
 from sink.offline import ExportWriter
 from sink.settings import ExportSettings
 
@@ -178,6 +178,7 @@ def _score_inputs(args: argparse.Namespace, inputs: list[InputFile]) -> int:
         try:
             _refuse_own_exports(args.input, out)
             remove_leftovers(out)  # what a killed writer left (never a live writer's file)
+            remove_staging(out)  # a killed score's or sample's run (the lock is ours)
             return _score_into(args, inputs, out, config, export_settings)
         except BaseException:
             if created:  # a run that wrote nothing (no row to score) leaves no empty folder

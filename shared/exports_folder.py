@@ -50,6 +50,12 @@ REVIEWS_LOG_FILE = "reviews_log.csv"
 EXPORT_FILES = (SCORED_FILE, STATUS_FILE, REPORT_NAME, *ROLLUP_FILES)
 #: What the sink replaces or deletes at the top of its folder (report.html by its listener).
 SINK_FILES = (*EXPORT_FILES, REJECTED_FILE, REVIEWS_LOG_FILE)
+#: Where `score` stages a run's files (`sink.days.DayWriter`) and `dashboard sample` a whole
+#: sample (`auditstream.sample.staged_sample`) before moving them in, under the folder's
+#: lock: one found by the lock's holder is a killed run's (`sink.folder.remove_staging`).
+SCORED_STAGING = ".scored-incoming"
+SAMPLE_STAGING = ".sample-incoming"
+STAGING_FOLDERS = (SCORED_STAGING, SAMPLE_STAGING)
 #: What every run.json auditstream has written starts with (its first key, since the first
 #: release): a user's own run.json is not one.
 RUN_MARK = b'{\n  "auditstream_version": '

@@ -4,15 +4,18 @@ The sink holds the lock for as long as it runs, and `auditstream score --out` wh
 writes, so a second writer on the same folder stops at once with `LockedError` (exit 6)
 naming the holder's PID instead of appending every row a second time. The kernel releases
 the lock when its holder exits, however it exits (kill -9 included), so a stale lock file
-never blocks a restart; the file itself stays, but for a writer that keeps none
+never blocks a restart; the file itself stays (emptied as its holder lets go: a PID in it
+is a live holder's, or a killed one's), but for a writer that keeps none
 (`keep=False`) and removes it while it still holds the lock: a lock is held only on the
 file at the name, so one taken on a removed file is taken again on the file there now.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -82,6 +85,9 @@ class FolderLock:
             fd, self._fd = self._fd, None
             if not self.keep:  # while still held: a taker checks the file is at the name
                 self.path.unlink(missing_ok=True)
+            else:  # while still held: the next taker's refused writers never read our PID
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
             os.close(fd)  # closing releases the flock; a kept file stays for the next holder
 
     def __enter__(self) -> FolderLock:
@@ -102,12 +108,24 @@ def _at(path: Path, fd: int) -> bool:
     return (there.st_dev, there.st_ino) == (own.st_dev, own.st_ino)
 
 
+#: How long a refused writer reads an empty lock file again: its holder has the lock and
+#: is writing its PID (microseconds after the `flock`).
+OWNER_WAIT_S = 0.5
+
+
 def _read_owner(fd: int) -> str:
-    """'pid 1234 (sink)' from the lock file, or what can be said without it."""
-    try:
-        text = os.pread(fd, 200, 0).decode(errors="replace").split(None, 1)
-    except OSError:
-        text = []  # the holder may be several words ("dashboard sample")
+    """'pid 1234 (sink)' from the lock file, or what can be said without it. An empty file
+    is read again for up to `OWNER_WAIT_S`: a holder empties it as it lets go (it named a
+    process that had ended to a writer refused in the next holder's first microseconds)."""
+    deadline = time.monotonic() + OWNER_WAIT_S
+    while True:
+        try:
+            text = os.pread(fd, 200, 0).decode(errors="replace").split(None, 1)
+        except OSError:
+            text = []  # the holder may be several words ("dashboard sample")
+        if text or time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
     if text and text[0].isdigit():
         what = f" ({text[1].strip()})" if len(text) > 1 else ""
         return f"pid {text[0]}{what}"

@@ -40,6 +40,7 @@ from shared.dayfiles import day_files as day_files
 from shared.dayfiles import day_of as day_of
 from shared.dayfiles import file_name, strangers
 from shared.errors import UsageError
+from shared.exports_folder import SCORED_STAGING
 from shared.names import shown
 from shared.outputs import kind_of, not_regular, open_append, open_regular
 from sink.clock import EventTime as EventTime
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 
 #: Where `score` writes its day files until the run is whole (beside `scored/`, not in
 #: it: no reader of `scored/` ever lists a half-written run).
-STAGING = ".scored-incoming"
+STAGING = SCORED_STAGING
 _TS = SCORED_INDEX["timestamp"]
 _CUSTOMER = SCORED_INDEX["customer_id"]
 _FLAG = SCORED_INDEX["is_flag"]
@@ -483,18 +484,21 @@ class DayWriter:
                 if not stat.S_ISREG(kind):
                     raise not_regular(path, kind_of(kind))
 
-    def publish(self) -> None:
-        """Move the run's day files into `scored/` (renames only) and remove the earlier
-        run's days this one has no rows for."""
+    def publish(self, remove: Sequence[str] = ()) -> None:
+        """Move the run's day files into `scored/` (renames only), remove the earlier run's
+        days this one has no rows for and the files `remove` names in the folder's root,
+        then move the `also` files in, in the order they were named."""
         for day in sorted(self._done):
             os.replace(self._staged(day), self.folder / day_file(day))
-        for name in self._also:
-            os.replace(self.staging / name, self.folder / name)
         for path in day_files(self.folder):
             if day_of(path.name) not in self._done:
                 path.unlink()
+        for name in remove:
+            (self.folder / name).unlink(missing_ok=True)
+        for name in self._also:
+            os.replace(self.staging / name, self.folder / name)
         fsync_dir(self.folder / SCORED_DIR)
-        if self._also:  # renamed into the folder itself (the rollups, transactions_scored.csv)
+        if self._also or remove:  # renamed into (or removed from) the folder itself
             fsync_dir(self.folder)
         self.discard()
 

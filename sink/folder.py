@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
+import shutil
+import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +16,12 @@ from pathlib import Path
 from shared import exports_folder
 from shared.atomic import atomic_write_bytes, remove_temporaries
 from shared.columns import REVIEWS_LOG_COLUMNS, SCORED_COLUMNS
-from shared.exports_folder import REJECTED_FILE, REVIEWS_LOG_FILE, SCORED_FILE
+from shared.exports_folder import (
+    REJECTED_FILE,
+    REVIEWS_LOG_FILE,
+    SCORED_FILE,
+    STAGING_FOLDERS,
+)
 from shared.names import shown
 from shared.outputs import read_regular, remove_file
 from sink import days as dy
@@ -46,6 +54,7 @@ def open_checkpoint(folder: Path, topic: str, settings: ExportSettings, reset: b
     folder.mkdir(parents=True, exist_ok=True)
     dy.check_scored_folder(folder)  # before anything in scored/ is removed
     remove_leftovers(folder)
+    remove_staging(folder)  # called under the sink's lock (`sink.app.run`)
     if reset:
         for name in (st.STATE_FILE, SCORED_FILE, REJECTED_FILE, REVIEWS_LOG_FILE):
             remove_file(folder / name)
@@ -102,6 +111,28 @@ def remove_leftovers(folder: Path) -> list[Path]:
     if gone:
         log.warning("removed %d temporary file(s) a killed writer left in %s: %s", len(gone),
                     folder, ", ".join(str(p.relative_to(folder)) for p in gone))
+    return gone
+
+
+def remove_staging(folder: Path) -> list[Path]:
+    """Remove the staging folders (`STAGING_FOLDERS`) a killed `score` or `dashboard sample`
+    left in `folder`; return them. Only for the holder of the folder's lock: a run stages
+    under it, so a staging folder its holder finds is a killed run's (each writer removed
+    only its own kind's, so a killed score's staged rows stayed for good under a sample or
+    a sink). A link at the name is left alone (the writer that stages there refuses it)."""
+    gone = []
+    for name in STAGING_FOLDERS:
+        path = folder / name
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                continue
+        except FileNotFoundError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        gone.append(path)
+    if gone:
+        log.warning("removed %s in %s, left by a killed run (score or dashboard sample)",
+                    ", ".join(f"{p.name}/" for p in gone), folder)
     return gone
 
 

@@ -7,14 +7,16 @@ streaming sink's incremental counts and appended to its day files (and, with
 `single_file`, to transactions_scored.csv), so memory does not grow with the rows. Every
 file is written into a temporary file and renamed when whole; the day files are written
 aside (`DayWriter`: 32 open at most) and moved into `scored/` by `finish()`, with the
-rollups, staged beside them. Leaving the `with` block without `finish()` (an error, an
-interrupt, or no call) removes what was written: the folder's day files and rollups stay
-the earlier run's. The files do not depend on how the rows are cut into batches.
+rollups, status.csv and the report, staged beside them. Leaving the `with` block without
+`finish()` (an error, an interrupt, or no call) removes what was written: the folder's day
+files and rollups stay the earlier run's. The files do not depend on how the rows are cut
+into batches.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from operator import itemgetter
@@ -23,7 +25,7 @@ from typing import IO, Any
 
 from shared.atomic import atomic_writer
 from shared.columns import SCORED_COLUMNS, SCORED_INDEX, SOURCE_SCORE
-from shared.exports_folder import ROLLUP_FILES
+from shared.exports_folder import REPORT_NAME, ROLLUP_FILES, STATUS_FILE
 from shared.schemas import ScoredTransaction, Transaction
 from shared.startup import loading
 from sink.csvfmt import encode_rows, scored_cells, verdict_cells
@@ -110,11 +112,12 @@ class ExportWriter:
         self._days.write(by_day)
 
     def finish(self, run_info: Mapping[str, object] | None = None) -> None:
-        """Close every file, write the rollups beside them, then move the day files, the
-        rollups (and with `single_file` transactions_scored.csv) in, renames only, then
-        status.csv and (through `on_rollup`) the report. A transactions_scored.csv of an
-        earlier run is removed when `single_file` is off. A failure before the move leaves
-        the folder's earlier scored rows and rollups as they were."""
+        """Close every file, write the rollups, status.csv and (through `on_rollup`) the
+        report beside them, then move the day files, the rollups (and with `single_file`
+        transactions_scored.csv), status.csv and the report in, renames only, status.csv and
+        the report last. A transactions_scored.csv of an earlier run is removed when
+        `single_file` is off. A failure before the move leaves the folder's earlier scored
+        rows, rollups, status.csv and report as they were."""
         days = self._days
         if days is None:
             raise RuntimeError("ExportWriter.finish outside its with block")
@@ -123,26 +126,31 @@ class ExportWriter:
             self._stack.close()  # every scored file staged whole (`DayWriter`)
             for name in ROLLUP_FILES:  # staged too, moved in with the day files
                 days.also(name)
-            days.check_targets(() if self.settings.single_file else (SCORED_FILE,))
+            stale = () if self.settings.single_file else (SCORED_FILE,)  # an earlier run's
+            days.check_targets((*stale, STATUS_FILE, REPORT_NAME))
             info: dict[str, object] = {"source": SOURCE_SCORE,
                                        "event_watermark": self._clock.value or None}
             info.update(run_info or {})
             # into the staging folder: a run stopped among them (Ctrl-C, a full disk) left
             # the new input's first tables beside the earlier run's day files and cases
             rollups = write_rollups(days.staging, self.state, self.settings, info)
+            # a finished run: stopped, so no reader takes its last heartbeat's "0 minutes
+            # behind" for a stream it still follows (nor, once stale, for a sink gone silent).
+            # Staged, and moved in after the tables: written after the move, a stop in
+            # between left the earlier run's row ("data as of", rows) beside the new tables
+            write_status(days.staging, rollups.run, now_utc(), 0, stopped=True)
+            days.also(STATUS_FILE)
+            # the report is one of the run's files: its failure is the run's (a stale page
+            # beside new rollups read as this run's; found by a hostile probe); made from
+            # the staged status.csv, moved in last
+            notify(self.on_rollup, rollups, days.staging, strict=True)
+            if os.path.lexists(days.staging / REPORT_NAME):
+                days.also(REPORT_NAME)
             with loading():  # Ctrl-C or SIGTERM held till the last rename: never half moved
-                days.publish()
+                days.publish(remove=stale)
         except BaseException:
             days.discard()
             raise
-        if not self.settings.single_file:
-            (self.out_dir / SCORED_FILE).unlink(missing_ok=True)  # an earlier run's: stale
-        # a finished run: stopped, so no reader takes its last heartbeat's "0 minutes behind"
-        # for a stream it still follows (nor, once stale, for a sink gone silent)
-        write_status(self.out_dir, rollups.run, now_utc(), 0, stopped=True)
-        # the report is one of the run's files: its failure is the run's (a stale page
-        # beside new rollups read as this run's; found by a hostile probe)
-        notify(self.on_rollup, rollups, self.out_dir, strict=True)
 
     def __exit__(self, *exc: Any) -> None:
         if exc[0] is None and self._days is not None:  # left without finish(): abandoned

@@ -47,3 +47,32 @@ def test_a_lock_file_removed_between_its_open_and_its_lock_is_taken_anew(
     finally:
         second.release()
     assert len(calls) == 2  # its first lock, of a file no longer there, let go
+
+
+def test_a_taker_still_writing_its_pid_is_named_not_the_last_holder(tmp_path: Path) -> None:
+    """Between a taker's `flock` and the write of its PID (microseconds), a refused writer
+    read the file as the last holder left it: exit 6 naming a process that had ended (to
+    be stopped: by then maybe another's PID), or "pid unknown" in a new lock file. The
+    holder now empties the file as it lets go, and a refused writer reads an empty one again
+    for a moment (hostile probe, 2026-12-07, session 22)."""
+    import os
+    import threading
+
+    FolderLock(tmp_path, "score").acquire().release()  # the last holder, ended
+    fd = os.open(tmp_path / LOCK_FILE, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a taker, its PID not written yet
+        late = threading.Timer(0.05, os.pwrite, (fd, b"4242 dashboard sample\n", 0))
+        late.start()
+        with pytest.raises(LockedError) as refused:
+            FolderLock(tmp_path, "sink").acquire()
+        late.join()
+    finally:
+        os.close(fd)
+    assert "pid 4242 (dashboard sample)" in str(refused.value)
+
+
+def test_a_released_lock_file_names_no_holder(tmp_path: Path) -> None:
+    with FolderLock(tmp_path, "score"):
+        assert (tmp_path / LOCK_FILE).read_text().endswith(" score\n")
+    assert (tmp_path / LOCK_FILE).read_bytes() == b""
