@@ -21,7 +21,7 @@ from detector.core.config import CoreConfig
 from producer.generator import GeneratorConfig, generate
 from shared.dayfiles import SCORED_DIR, day_files
 from shared.errors import UsageError
-from shared.exports_folder import EXPORT_FILES, REPORT_NAME
+from shared.exports_folder import EXPORT_FILES, REPORT_NAME, SAMPLE_STAGING
 from shared.names import shown
 from shared.outputs import kind_of, not_regular
 from shared.startup import loading
@@ -55,8 +55,8 @@ def write_scored_sample(out_dir: Path, customers: int = 40, days: int = 30,
 
 
 #: Where a sample is written before it is moved into its folder (under the folder's lock; one
-#: a killed run left is removed by the next).
-STAGE = ".sample-incoming"
+#: a killed run left is removed by the next writer, `sink.folder.remove_staging`).
+STAGE = SAMPLE_STAGING
 
 
 @contextlib.contextmanager
