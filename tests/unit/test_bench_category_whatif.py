@@ -1,6 +1,7 @@
 """bench/category_whatif.py's distance of a new category: a conformal surprise, calibrated
 when first purchases in a category are exchangeable, past rows only, none on a known
-category."""
+category; its weight, omega squared of earlier amounts between categories: the textbook
+value at its bounds, past rows only, about 0 where amounts ignore categories."""
 
 from __future__ import annotations
 
