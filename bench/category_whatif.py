@@ -55,6 +55,7 @@ from detector.core.config import CoreConfig
 MIN_CATEGORY = 20  # population rows of a category before its level is used
 REF = 2048  # first purchases in a category kept as the reference (as the population's ring)
 MODES = ("mean", "near", "amount", "mean_up", "amount_up")
+WEIGHTS = ("eta", "within")
 
 
 def conformal(ref: Sequence[float], d: float) -> float:
@@ -115,6 +116,64 @@ def distance_terms(customers: Sequence[str], amounts: np.ndarray, categories: Se
     return out, done
 
 
+def omega_squared(n: Sequence[int], sums: Sequence[float], squares: Sequence[float]) -> float:
+    """Omega squared of values in groups given each group's count, sum and sum of squares
+    (the categories seen, n >= 1): the share of their variance between the groups, less
+    what chance gives k groups; clamped to [0, 1], 0 without two groups and a row to spare."""
+    total_n = sum(n)
+    k = len(n)
+    if k < 2 or total_n <= k:
+        return 0.0
+    total = sum(sums)
+    ss_total = sum(squares) - total * total / total_n
+    ss_between = sum(s * s / m for s, m in zip(sums, n, strict=True)) - total * total / total_n
+    ms_within = max(0.0, ss_total - ss_between) / (total_n - k)
+    if ss_total + ms_within <= 0.0:
+        return 0.0
+    return min(1.0, max(0.0, (ss_between - (k - 1) * ms_within) / (ss_total + ms_within)))
+
+
+def category_weight(customers: Sequence[str], amounts: np.ndarray, categories: Sequence[str],
+                    kind: str) -> np.ndarray:
+    """Each row's weight: omega squared of the earlier rows' log amounts (`eta`) or of their
+    residuals from their customer's earlier mean log amount (`within`; a customer's first
+    row has none) between categories."""
+    if kind not in WEIGHTS:
+        raise ValueError(f"weight {kind!r} not in {WEIGHTS}")
+    logs = np.log(np.maximum(amounts, 0.01)).tolist()
+    shift = logs[0] if logs else 0.0  # sums of squares about a typical value, not about 0
+    cat_n: dict[str, int] = defaultdict(int)
+    cat_sum: dict[str, float] = defaultdict(float)
+    cat_sq: dict[str, float] = defaultdict(float)
+    own_n: dict[str, int] = defaultdict(int)
+    own_sum: dict[str, float] = defaultdict(float)
+    out = np.zeros(len(logs))
+    for i, (c, x, cat) in enumerate(zip(customers, logs, categories, strict=True)):
+        out[i] = omega_squared(list(cat_n.values()), list(cat_sum.values()),
+                               list(cat_sq.values()))
+        if kind == "eta":
+            v: float | None = x - shift
+        else:
+            v = x - own_sum[c] / own_n[c] if own_n[c] else None
+        if v is not None:
+            cat_n[cat] += 1
+            cat_sum[cat] += v
+            cat_sq[cat] += v * v
+        own_n[c] += 1
+        own_sum[c] += x
+    return out
+
+
+def parse_variant(variant: str) -> tuple[str, str | None]:
+    """`MODE` or `MODE*WEIGHT` -> (mode, weight or None); unknown names refused."""
+    mode, _, weight = variant.partition("*")
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} not in {MODES}")
+    if weight and weight not in WEIGHTS:
+        raise ValueError(f"weight {weight!r} not in {WEIGHTS}")
+    return mode, weight or None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", choices=("default", "reference"), default="default")
@@ -124,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--days", type=int, default=92)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--variants", default=",".join(MODES[:3]))
+    parser.add_argument("--variants", default=",".join(MODES[:3]),
+                        help=f"MODE or MODE*WEIGHT, comma separated; MODE in {MODES}, "
+                             f"WEIGHT in {WEIGHTS}")
     parser.add_argument("--min-history", type=int, default=1,
                         help="earlier rows a customer needs before a new category is weighed "
                              "(5 = the core's prior_bands: beyond the short-history bands)")
@@ -145,8 +206,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     cat_term = terms[:, TERMS.index("category")]
     print(f"== {title}: {len(rows)} rows, {int(y.sum())} anomalies")
     print("\n".join(whatif_summary("today", y, scores, rules, types, groups)))
-    for mode in args.variants.split(","):
+    weights: dict[str, np.ndarray] = {}
+    for variant in args.variants.split(","):
+        mode, kind = parse_variant(variant)
         t, done = distance_terms(customers, amounts, categories, mode, args.min_history)
+        if kind is not None:
+            if kind not in weights:
+                weights[kind] = category_weight(customers, amounts, categories, kind)
+            w = weights[kind]
+            t = w * t
+            print(f"-- weight {kind}: at the end {w[-1]:.4f}; on the rows with a term: "
+                  f"median {np.median(w[done]) if done.any() else 0.0:.4f}, "
+                  f"max {w[done].max() if done.any() else 0.0:.4f}")
         normal = ~y
         calib = ", ".join(f"s={v}: {np.mean(t[normal & done] > v) / math.exp(-v):.2f}"
                           for v in (1, 2, 3, 4))
@@ -155,11 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         whatif = (total + extra) / (total + extra + half)
         kinds = sorted(set(types[y & done]))
         per_kind = ", ".join(f"{k} {np.median(t[(types == k) & done]):.2f}" for k in kinds)
-        print(f"-- distance {mode}: on {100 * done[normal].mean():.2f}% of normal rows, "
+        print(f"-- distance {variant}: on {100 * done[normal].mean():.2f}% of normal rows, "
               f"{100 * done[y].mean():.1f}% of anomalies; share of those normal rows above "
               f"s over e^-s: {calib}; adds on {100 * (extra > 0)[normal].mean():.2f}% of "
               f"normal rows; median term: normal {np.median(t[normal & done]):.2f}, {per_kind}")
-        print("\n".join(whatif_summary(f"with {mode}", y, whatif, rules, types, groups)))
+        print("\n".join(whatif_summary(f"with {variant}", y, whatif, rules, types, groups)))
     return 0
 
 
