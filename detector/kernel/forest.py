@@ -56,11 +56,16 @@ def _walk(x: Any, children: Any, feature: Any, threshold: Any, nan_left: Any,
 
 @jit
 def _walk_complete(x: Any, feature: Any, threshold: Any, leaf_length: Any, levels: int,
-                   out: Any) -> None:  # pragma: no cover
-    # `_walk` down `ForestArrays.complete`, for rows without NaN: tree by tree, level by
-    # level over the rows; node h's children are 2h + 1 (left) and 2h + 2, the last
-    # level's nodes from 2 ** levels - 1 on. Each row's sum adds the trees in order from 0.0.
+                   out: Any) -> bool:  # pragma: no cover
+    # `_walk` down `ForestArrays.complete`, for rows without NaN (False, nothing walked, if
+    # any value is NaN): tree by tree, level by level over the rows; node h's children are
+    # 2h + 1 (left) and 2h + 2, the last level's nodes from 2 ** levels - 1 on. Each row's
+    # sum adds the trees in order from 0.0.
     n = x.shape[0]
+    for i in range(n):
+        for j in range(x.shape[1]):
+            if x[i, j] != x[i, j]:
+                return False
     node = np.empty(n, np.intp)
     last = (1 << levels) - 1
     for i in range(n):
@@ -77,16 +82,15 @@ def _walk_complete(x: Any, feature: Any, threshold: Any, leaf_length: Any, level
                 node[i] = 2 * m + 2 - (x[i, tree_feature[m]] <= tree_threshold[m])
         for i in range(n):
             out[i] += tree_leaf[node[i] - last]
+    return True
 
 
 def depths(arrays: ForestArrays, x: NDArray[np.float32]) -> NDArray[np.float64]:
     """`ForestArrays._depths(x)`: each row's path lengths summed over the trees."""
     out = np.empty(len(x))
     complete = arrays.complete
-    if complete is not None and not np.isnan(x).any():
-        _walk_complete(x, complete.feature, complete.threshold, complete.leaf_length,
-                       arrays.levels, out)
-    else:
+    if complete is None or not _walk_complete(x, complete.feature, complete.threshold,
+                                              complete.leaf_length, arrays.levels, out):
         _walk(x, arrays.children, arrays.feature, arrays.threshold, arrays.nan_left,
               arrays.leaf_length, arrays.roots, arrays.levels, out)
     return out

@@ -116,16 +116,28 @@ def test_a_row_with_a_missing_value_walks_the_numbered_nodes(
     data[::7, 1] = np.nan  # the nodes send missing values left or right
     forest = _forest(data, trees=12, samples=128)
     arrays = pack(forest, data, _reference(forest, data))
-    assert arrays is not None
-    walked: list[str] = []
-    monkeypatch.setattr(kforest, "_walk_complete", lambda *a: walked.append("complete"))
+    assert arrays is not None and arrays.complete is not None
+    numbered: list[int] = []
+    walk = kforest._walk
+
+    def counted(x: np.ndarray, *rest: Any) -> None:
+        numbered.append(len(x))
+        walk(x, *rest)
+
+    monkeypatch.setattr(kforest, "_walk", counted)
     probe = np.random.default_rng(4).normal(size=(30, 4))
-    probe[29, 1] = np.nan  # one value of the batch's last row
+    probe[29, 3] = np.nan  # the batch's last value
     assert np.array_equal(arrays.isolation(probe, depths), _reference(forest, probe))
-    assert walked == []
-    probe[29, 1] = 0.0
-    arrays.isolation(probe, depths)
-    assert walked == ["complete"]
+    assert numbered == [30]
+    out = np.full(30, -1.0)
+    complete = arrays.complete
+    x = np.ascontiguousarray(probe, dtype=np.float32)
+    assert not kforest._walk_complete(x, complete.feature, complete.threshold,
+                                      complete.leaf_length, arrays.levels, out)
+    assert (out == -1.0).all()  # nothing walked
+    probe[29, 3] = 0.0
+    assert np.array_equal(arrays.isolation(probe, depths), _reference(forest, probe))
+    assert numbered == [30]  # the complete trees walked it
 
 
 def test_a_forest_beyond_the_bound_has_no_complete_trees_and_walks_as_numbered(
