@@ -5,7 +5,10 @@ arrays of `detector.core.forestarrays`, in one process, alternating.
 
 A forest as the detector fits it (`CoreConfig`'s n_trees and max_samples) on 4,096 random
 rows; for each batch size, median wall time per call over `--rounds` alternating rounds
-Checks that both give the same values to the bit.
+Checks that both give the same values to the bit. Then the kernel's compiled walks (what
+the engine runs), each batch's path lengths: down the numbered nodes (`_walk`, before
+2026-12-07) against down the complete trees (`depths`), CPU a row, alternating, with the
+median of their paired ratios.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector.core.config import CoreConfig
+from detector.core.forestarrays import ForestArrays
 from detector.core.model import fit_rows
 
 
@@ -62,7 +66,48 @@ def main() -> int:
         a, b = statistics.median(sk), statistics.median(nb)
         print(f"  batch {size:>5}: scikit-learn {a * 1e3:8.3f} ms ({a / size * 1e6:8.1f} us/row)"
               f"   arrays {b * 1e3:7.3f} ms ({b / size * 1e6:6.2f} us/row)   {a / b:6.1f}x")
+    _kernel_walks(arrays, rng, args.features, args.rounds)
     return 0
+
+
+def _kernel_walks(arrays: ForestArrays, rng: np.random.Generator, features: int,
+                  rounds: int) -> None:
+    """The kernel's walk down the numbered nodes against down the complete trees."""
+    try:
+        from detector.kernel import forest
+    except ImportError:
+        print("the kernel's walks: numba missing")
+        return
+
+    def numbered(x: np.ndarray) -> np.ndarray:
+        out = np.empty(len(x))
+        forest._walk(x, arrays.children, arrays.feature, arrays.threshold, arrays.nan_left,
+                     arrays.leaf_length, arrays.roots, arrays.levels, out)
+        return out
+
+    def complete(x: np.ndarray) -> np.ndarray:
+        return forest.depths(arrays, x)
+
+    print("the kernel's compiled walks, CPU a row (numbered nodes / complete trees):")
+    for size in (1, 500, 8192):
+        x = np.ascontiguousarray(rng.normal(scale=2.0, size=(size, features)),
+                                 dtype=np.float32)
+        if not np.array_equal(numbered(x), complete(x)):
+            print(f"batch {size}: the walks differ")
+            raise SystemExit(1)
+        calls = max(20, 100_000 // size)
+        got: dict[str, list[float]] = {"numbered": [], "complete": []}
+        for r in range(rounds):
+            order = (("numbered", numbered), ("complete", complete))
+            for name, fn in order if r % 2 else order[::-1]:
+                start = time.process_time()
+                for _ in range(calls):
+                    fn(x)
+                got[name].append((time.process_time() - start) / calls / size * 1e6)
+        ratios = [b / a for a, b in zip(got["numbered"], got["complete"], strict=True)]
+        print(f"  batch {size:>5}: numbered {statistics.median(got['numbered']):6.3f} us/row"
+              f"   complete {statistics.median(got['complete']):6.3f} us/row"
+              f"   paired ratio {statistics.median(ratios):.3f}")
 
 
 if __name__ == "__main__":

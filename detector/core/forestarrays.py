@@ -11,14 +11,16 @@ length, added tree by tree in the same order, and the same final `2 ** (-depth /
 denominator)`. `pack` proves it on the training rows at every fit, and returns None
 (scikit-learn then scores) if any value differs or a private attribute it reads has changed
 in another scikit-learn release. (The kernel's compiled walk, `detector.kernel.forest`, is
-held equal to `_depths` by tests, not at each fit.)
+held equal to `_depths` by tests, not at each fit; it walks `ForestArrays.complete`, the
+same trees laid out level by level.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import cached_property
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +35,19 @@ _LEAF = -1  # scikit-learn's _TREE_LEAF: a node without children
 #: Rows moved down the trees together: (rows x trees) index arrays of this size stay in the
 #: CPU's cache (at 8,192 rows at once the walk took twice as long per row as at 500).
 CHUNK = 512
+#: The most nodes `ForestArrays.complete` lays out (trees x 2 ** (levels + 1): 25,600 at the
+#: defaults, 50 trees of 256 samples); a larger forest has none (~24 bytes a node).
+COMPLETE_NODES = 1 << 20
+
+
+class Complete(NamedTuple):
+    """Every tree as a complete binary tree of `levels` levels, numbered level by level (a
+    heap: node h's children are 2h + 1, left, and 2h + 2): row t is tree t. A node at a leaf
+    of the tree, or below one, repeats the leaf; those `levels` deep are `leaf_length`'s."""
+
+    feature: NDArray[np.intp]  # (trees, 2 ** levels - 1): the nodes above the last level
+    threshold: NDArray[np.float64]  # (trees, 2 ** levels - 1)
+    leaf_length: NDArray[np.float64]  # (trees, 2 ** levels): the last level's, left to right
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,30 @@ class ForestArrays:
         for tree in range(lengths.shape[1]):  # tree by tree, as scikit-learn adds them
             depths += lengths[:, tree]
         return depths
+
+    @cached_property
+    def complete(self) -> Complete | None:
+        """The trees as complete binary trees (`Complete`), or None beyond `COMPLETE_NODES`:
+        node h of the layout is the node the walk reaches after the same turns, so a walk
+        down it makes `_depths`' comparisons in the same order and ends at the same leaf (a
+        leaf's children are itself, so below a leaf either turn repeats it). Made once, at
+        the first walk (~0.1 ms at the defaults)."""
+        trees = len(self.roots)
+        if trees << (self.levels + 1) > COMPLETE_NODES:
+            return None
+        nodes = self.roots[:, None]  # (tree, node of the level), left to right
+        pairs = self.children.reshape(-1, 2)
+        features, thresholds = [], []
+        for _ in range(self.levels):
+            features.append(self.feature[nodes])
+            thresholds.append(self.threshold[nodes])
+            nodes = pairs[nodes].reshape(trees, -1)  # each node's left child, then its right
+        feature = (np.concatenate(features, axis=1) if features
+                   else np.zeros((trees, 0), np.intp))
+        threshold = (np.concatenate(thresholds, axis=1) if thresholds
+                     else np.zeros((trees, 0), np.float64))
+        return Complete(np.ascontiguousarray(feature), np.ascontiguousarray(threshold),
+                        np.ascontiguousarray(self.leaf_length[nodes]))
 
 
 def pack(forest: IsolationForest, training: NDArray[np.float64],

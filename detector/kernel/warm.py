@@ -22,6 +22,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 
 def _rows(n: int, seed: int) -> list[Any]:
     """`n` made-up transactions of a few customers, in time order (their values do not
@@ -46,6 +48,7 @@ def warm() -> None:
     """Run every operation of an engine on the kernel once (the module docstring)."""
     from detector.core.config import CoreConfig
     from detector.core.engine import PartitionEngine, row_loop
+    from detector.kernel import forest
 
     row_loop("kernel")  # the kernel loaded (compiled.KernelMissing without numba)
     config = CoreConfig(hot_customers=4, max_customers=30, customer_ttl_s=5 * 86400,
@@ -69,6 +72,9 @@ def warm() -> None:
     resumed.verdicts(rows[300:400])
     for e in (engine, copy, again, resumed):
         e.close()
+    arrays = engine._model.arrays if engine._model is not None else None
+    if arrays is not None:  # the rows above hold no NaN: a batch with one walks otherwise
+        forest.depths(arrays, np.full((1, arrays.width), np.nan, np.float32))
 
 
 def main() -> int:
