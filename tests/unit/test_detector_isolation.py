@@ -241,6 +241,41 @@ def test_a_dead_letter_too_big_for_the_dlq_keeps_its_headers_without_the_value()
                               ("error.value_dropped", b"5000 bytes, over the size limit")]
 
 
+def test_a_dead_letter_too_big_waits_out_a_full_queue_before_its_shortened_letter() -> None:
+    # The queue full when the letter without its value goes: waited out (polled) and sent
+    # once, as every other send, not a BufferError out of the batch.
+    from confluent_kafka import KafkaError, KafkaException
+
+    from detector.kafka_io import KafkaOutput
+    from detector.settings import DetectorSettings
+
+    sent: list[dict[str, object]] = []
+    polls: list[float] = []
+    full = [True]
+
+    class TooBigThenFull:
+        def produce(self, topic: str, **kw: object) -> None:
+            if kw.get("value") is not None:
+                raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+            if full[0]:
+                full[0] = False
+                raise BufferError
+            sent.append({"topic": topic, **kw})
+
+        def poll(self, timeout: float) -> int:
+            polls.append(timeout)
+            return 0
+
+    s = DetectorSettings(instance_id="t")
+    out = KafkaOutput(TooBigThenFull(), s, 1,  # type: ignore[arg-type]
+                      SimpleNamespace(started=None, sending=lambda: None))
+    out.dead(FakeMessage(0, 7, b"x" * 5000), [("error.class", b"SchemaError")])
+    assert sent == [{"topic": s.topics.dlq_topic, "key": b"k", "value": None, "headers": [
+        ("error.class", b"SchemaError"),
+        ("error.value_dropped", b"5000 bytes, over the size limit")]}]
+    assert len(polls) == 1
+
+
 def test_a_scored_row_is_produced_with_its_value_and_key_in_their_places() -> None:
     """`produce(topic, value, key)` positionally, as confluent_kafka.Producer.produce takes
     them; a full queue is waited out once and the row produced."""
