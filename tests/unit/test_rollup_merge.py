@@ -104,6 +104,22 @@ def test_a_merge_skips_only_the_newer_rules_the_merged_count_no_longer_keeps() -
     assert sorted(mine.rule_hits) == [*(f"a{k:02d}" for k in range(16)), "burst"]
 
 
+def test_a_merge_drops_this_rollups_hits_of_a_rule_the_merged_count_no_longer_keeps() -> None:
+    # this rollup's newer rule, kept while it was the only one, pushed out by the other's 16
+    # lesser names (the count keeps the least 16): its hits go too, as in one rollup of all
+    # the rows, or the rules table would list a rule the count no longer names
+    rows = _rows()[:2]
+    mine_rows = [r.model_copy(update={"rule_flags": {"zz_newer": True, "burst": True}})
+                 for r in rows[:1]]
+    other_rows = [r.model_copy(update={"rule_flags": {f"a{k:02d}": True for k in range(16)}})
+                  for r in rows[1:]]
+    mine, other = _state(mine_rows), _state(other_rows)
+    assert sorted(mine.rule_hits) == ["burst", "zz_newer"]
+    mine.merge(other)
+    assert mine.to_json() == _state(mine_rows + other_rows).to_json()
+    assert sorted(mine.rule_hits) == [*(f"a{k:02d}" for k in range(16)), "burst"]
+
+
 def test_every_count_is_saved_as_an_integer() -> None:
     # the checkpoint and the exports read whole numbers: a float array (numpy's default)
     # would save `1.0`, which equals 1 in Python but not in the JSON's text
@@ -111,6 +127,15 @@ def test_every_count_is_saved_as_an_integer() -> None:
     for key in ("counts", "model_counts", "by_type", "by_type_model", "rule_hits",
                 "detector_ml", "detector_flag", "model_versions"):
         assert ".0" not in json.dumps(json.loads(text)[key]), key
+
+
+def test_a_rollup_made_with_a_number_keeps_that_many_top_cases() -> None:
+    # `RollupState(n)`, the tests' and bench/rollup_bench.py's short form: its case book
+    # cut at n top cases, the other params their defaults (every caller passed 100, the
+    # default, so the number ignored passed every test)
+    state = RollupState(2)
+    assert state.params == RollupParams(top_cases=2)
+    assert state.to_json()["case_book"]["top"] == 2
 
 
 def test_a_rollup_saved_before_its_params_restores_with_the_defaults() -> None:
