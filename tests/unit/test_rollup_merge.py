@@ -12,8 +12,9 @@ import pytest
 
 from shared.schemas import ScoredTransaction
 from sink.csvfmt import scored_cells
-from sink.rollup import RollupParams, RollupState, facts_of
+from sink.rollup import RollupParams, RollupState, facts_of, params_of
 from sink.sampling import AuditSample
+from sink.settings import ExportSettings
 
 
 def _rows() -> list[ScoredTransaction]:
@@ -120,6 +121,29 @@ def test_a_merge_drops_this_rollups_hits_of_a_rule_the_merged_count_no_longer_ke
     assert sorted(mine.rule_hits) == [*(f"a{k:02d}" for k in range(16)), "burst"]
 
 
+def test_a_batch_drops_the_hits_of_a_rule_the_count_no_longer_keeps() -> None:
+    # one rollup, two batches: its newer rule counted, then pushed out by 16 lesser names
+    # (the count keeps the least 16): its hits go with it, as in one batch of all the rows
+    rows = _rows()[:2]
+    first = [r.model_copy(update={"rule_flags": {"zz_newer": True, "burst": True}})
+             for r in rows[:1]]
+    then = [r.model_copy(update={"rule_flags": {f"a{k:02d}": True for k in range(16)}})
+            for r in rows[1:]]
+    state = _state(first)
+    assert sorted(state.rule_hits) == ["burst", "zz_newer"]
+    state.update([facts_of(t) for t in then], [scored_cells(t) for t in then])
+    assert state.to_json() == _state(first + then).to_json()
+    assert sorted(state.rule_hits) == [*(f"a{k:02d}" for k in range(16)), "burst"]
+
+
+def test_the_rollup_takes_every_one_of_its_settings() -> None:
+    # each EXPORTS_ setting of the rollup reaches it, none left at its default
+    settings = ExportSettings(top_cases=7, case_gap_s=600.0, case_days=2.0, sample_per_band=3,
+                              sample_key="s3cret-key", watermark_customers=4)
+    assert params_of(settings) == RollupParams(7, 600.0, 2.0, 3, "s3cret-key", 4)
+    assert params_of(settings) != params_of(ExportSettings())
+
+
 def test_every_count_is_saved_as_an_integer() -> None:
     # the checkpoint and the exports read whole numbers: a float array (numpy's default)
     # would save `1.0`, which equals 1 in Python but not in the JSON's text
@@ -127,6 +151,16 @@ def test_every_count_is_saved_as_an_integer() -> None:
     for key in ("counts", "model_counts", "by_type", "by_type_model", "rule_hits",
                 "detector_ml", "detector_flag", "model_versions"):
         assert ".0" not in json.dumps(json.loads(text)[key]), key
+
+
+def test_a_rollup_saved_before_its_first_mark_and_any_row_restores_without_a_mark() -> None:
+    # no rows, no earliest time: no start of the dashboards' date range (run.json's
+    # event_low_watermark None), not a made-up one
+    saved = RollupState().to_json()
+    del saved["first_mark"]
+    old = RollupState.from_json(saved)
+    assert old.first_mark_saved is False
+    assert old.first_mark.value == ""
 
 
 def test_a_rollup_made_with_a_number_keeps_that_many_top_cases() -> None:
