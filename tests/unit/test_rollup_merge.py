@@ -144,6 +144,36 @@ def test_the_rollup_takes_every_one_of_its_settings() -> None:
     assert params_of(settings) != params_of(ExportSettings())
 
 
+def _flagged(i: int, customer: str, when: datetime, score: float) -> ScoredTransaction:
+    return _rows()[0].model_copy(update={
+        "transaction_id": f"f{i}", "customer_id": customer, "timestamp": when,
+        "score": score, "is_flag": True})
+
+
+def test_the_cases_recency_is_measured_by_the_rollups_quorum_also_after_a_restore() -> None:
+    # cases.csv: the top case by score plus every case of the last day before the time 2
+    # customers reached (the quorum). a's case of day 1 is neither, once both reached day
+    # 10; measured with the default quorum (8) no time is reached and every case is listed.
+    # A case book saved before the quorum (its latest time only) restores with it too.
+    day = datetime(2025, 3, 1, 10)
+    rows = [_flagged(0, "a", day, 0.5), _flagged(1, "a", day + timedelta(days=9), 0.6),
+            _flagged(2, "b", day + timedelta(days=9, hours=1), 0.9)]
+    params = RollupParams(top_cases=1, case_days=1.0, watermark_customers=2)
+    state = RollupState(params)
+    state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
+    assert [(c.customer, c.first) for c in state.cases.listed()] == [
+        ("b", "2025-03-10T11:00:00"), ("a", "2025-03-10T10:00:00")]
+    saved = state.to_json()
+    del saved["case_book"]["clock"]  # as saved before the quorum
+    old = RollupState.from_json(saved)
+    later = [_flagged(3, "a", day + timedelta(days=20), 0.1),
+             _flagged(4, "b", day + timedelta(days=20, hours=1), 0.2)]
+    old.update([facts_of(t) for t in later], [scored_cells(t) for t in later])
+    # the top case, then day 21's by score: a's of day 10 no longer recent
+    assert [(c.customer, c.first) for c in old.cases.listed()] == [
+        ("b", "2025-03-10T11:00:00"), ("b", "2025-03-21T11:00:00"), ("a", "2025-03-21T10:00:00")]
+
+
 def test_every_count_is_saved_as_an_integer() -> None:
     # the checkpoint and the exports read whole numbers: a float array (numpy's default)
     # would save `1.0`, which equals 1 in Python but not in the JSON's text
