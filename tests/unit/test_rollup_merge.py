@@ -174,6 +174,30 @@ def test_the_cases_recency_is_measured_by_the_rollups_quorum_also_after_a_restor
         ("b", "2025-03-10T11:00:00"), ("b", "2025-03-21T11:00:00"), ("a", "2025-03-21T10:00:00")]
 
 
+def test_a_case_of_the_rollup_shows_its_rows_highest_score_and_model_score() -> None:
+    # cases.csv's score and model_score cells: the highest of the case's rows (an empty
+    # model_score cell is a case the model never scored)
+    day = datetime(2025, 3, 1, 10)
+    rows = [_flagged(0, "a", day, 0.5).model_copy(update={"model_score": 0.25}),
+            _flagged(1, "a", day + timedelta(minutes=5), 0.75).model_copy(
+                update={"model_score": 0.125})]
+    state = RollupState(RollupParams(top_cases=5, watermark_customers=1))
+    state.update([facts_of(t) for t in rows], [scored_cells(t) for t in rows])
+    [case] = state.cases.ranked()
+    assert case[2] == "a" and case[7:9] == ["0.75", "0.25"]
+
+
+def test_a_rollup_without_rows_has_no_event_times_until_its_first_row() -> None:
+    # run.json's event_time_min and _max (and the checkpoint) say null, not "", for a sink
+    # that has written no row yet; the first row is both
+    empty = RollupState.from_json(RollupState().to_json())
+    assert (empty.event_min, empty.event_max) == (None, None)
+    assert json.loads(json.dumps(RollupState().to_json()))["event_max"] is None
+    row = _rows()[3]
+    empty.update([facts_of(row)], [scored_cells(row)])
+    assert (empty.event_min, empty.event_max) == ("2025-03-01T22:51:00",) * 2
+
+
 def test_every_count_is_saved_as_an_integer() -> None:
     # the checkpoint and the exports read whole numbers: a float array (numpy's default)
     # would save `1.0`, which equals 1 in Python but not in the JSON's text
