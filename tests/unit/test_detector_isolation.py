@@ -241,6 +241,84 @@ def test_a_dead_letter_too_big_for_the_dlq_keeps_its_headers_without_the_value()
                               ("error.value_dropped", b"5000 bytes, over the size limit")]
 
 
+def test_a_dead_letter_carries_the_records_key_value_and_the_reason_headers() -> None:
+    # what an operator reads on the dlq topic: the record as it came, and why
+    from detector.kafka_io import KafkaOutput
+    from detector.settings import DetectorSettings
+
+    sent: list[tuple[str, dict[str, object]]] = []
+
+    class Recording:
+        def produce(self, topic: str, **kw: object) -> None:
+            sent.append((topic, kw))
+
+    s = DetectorSettings(instance_id="t")
+    out = KafkaOutput(Recording(), s, 1,  # type: ignore[arg-type]
+                      SimpleNamespace(started=None, sending=lambda: None))
+    headers = [("error.class", b"SchemaError"), ("error.message", b"amount: not a number")]
+    out.dead(FakeMessage(0, 7, b'{"amount": "x"}'), headers)
+    assert sent == [(s.topics.dlq_topic, {"key": b"k", "value": b'{"amount": "x"}',
+                                          "headers": headers})]
+
+
+def test_a_dead_letter_refused_for_another_reason_than_its_size_is_raised() -> None:
+    # only a letter too big is sent again without its value; any other error is the batch's
+    from confluent_kafka import KafkaError, KafkaException
+
+    from detector.kafka_io import KafkaOutput
+    from detector.settings import DetectorSettings
+
+    sent: list[dict[str, object]] = []
+
+    class Refusing:
+        def produce(self, topic: str, **kw: object) -> None:
+            if kw.get("value") is not None:
+                raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+            sent.append(kw)
+
+    out = KafkaOutput(Refusing(), DetectorSettings(instance_id="t"), 1,  # type: ignore[arg-type]
+                      SimpleNamespace(started=None, sending=lambda: None))
+    with pytest.raises(KafkaException) as info:
+        out.dead(FakeMessage(0, 7, b"x"), [("error.class", b"SchemaError")])
+    assert info.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert sent == []
+
+
+def test_a_dead_letter_too_big_waits_out_a_full_queue_before_its_shortened_letter() -> None:
+    # The queue full when the letter without its value goes: waited out (polled) and sent
+    # once, as every other send, not a BufferError out of the batch.
+    from confluent_kafka import KafkaError, KafkaException
+
+    from detector.kafka_io import KafkaOutput
+    from detector.settings import DetectorSettings
+
+    sent: list[dict[str, object]] = []
+    polls: list[float] = []
+    full = [True]
+
+    class TooBigThenFull:
+        def produce(self, topic: str, **kw: object) -> None:
+            if kw.get("value") is not None:
+                raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+            if full[0]:
+                full[0] = False
+                raise BufferError
+            sent.append({"topic": topic, **kw})
+
+        def poll(self, timeout: float) -> int:
+            polls.append(timeout)
+            return 0
+
+    s = DetectorSettings(instance_id="t")
+    out = KafkaOutput(TooBigThenFull(), s, 1,  # type: ignore[arg-type]
+                      SimpleNamespace(started=None, sending=lambda: None))
+    out.dead(FakeMessage(0, 7, b"x" * 5000), [("error.class", b"SchemaError")])
+    assert sent == [{"topic": s.topics.dlq_topic, "key": b"k", "value": None, "headers": [
+        ("error.class", b"SchemaError"),
+        ("error.value_dropped", b"5000 bytes, over the size limit")]}]
+    assert len(polls) == 1
+
+
 def test_a_scored_row_is_produced_with_its_value_and_key_in_their_places() -> None:
     """`produce(topic, value, key)` positionally, as confluent_kafka.Producer.produce takes
     them; a full queue is waited out once and the row produced."""

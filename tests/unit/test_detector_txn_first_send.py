@@ -20,7 +20,13 @@ import detector.txn as txn
 from detector.app import DetectorError
 from detector.metrics import Watchdog
 from shared.errors import ExitCode
-from tests.unit.detector_fakes import cluster_with, drained, fake_detector, replaced_once
+from tests.unit.detector_fakes import (
+    FakeProducer,
+    cluster_with,
+    drained,
+    fake_detector,
+    replaced_once,
+)
 from tests.unit.test_detector_txn_errors import fails_at, fatal
 
 TIMEOUT_MS = 60_000
@@ -87,6 +93,44 @@ def test_fenced_with_nothing_produced_counts_from_the_offsets_or_not_at_all(
     with pytest.raises(DetectorError, match="was fenced"):
         t.commit(sent, lambda: "group-metadata")
     assert t.producer_failed() is False  # not taken for its own failure: kept, not replaced
+
+
+@pytest.mark.parametrize("slow", ["send_offsets", "commit"])
+def test_a_transaction_of_offsets_only_is_aged_from_their_send(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    slow: str
+) -> None:
+    # Its batch produced nothing, so its first send is the offsets (AddOffsetsToTxn starts
+    # the coordinator's clock). 61 s from their send to a fenced commit (a slow
+    # send_offsets, or a slow commit) is the coordinator's own timeout: the producer is
+    # replaced and the batch rewound, not an exit 2 as fenced by a newer instance. Aged
+    # from the send (61 s), not from the begin (66 s).
+    now = clocked(monkeypatch)
+    cluster = cluster_with()
+    detector = fake_detector(monkeypatch, cluster, members=lambda *a, **k: [],
+                             state_dir=tmp_path, transaction_timeout_ms=TIMEOUT_MS)
+    real = FakeProducer.send_offsets_to_transaction
+
+    def send_offsets(self: Any, *args: Any) -> None:
+        real(self, *args)
+        if slow == "send_offsets":
+            now[0] += 61.0
+    monkeypatch.setattr(FakeProducer, "send_offsets_to_transaction", send_offsets)
+    fence = fails_at("commit", fatal(KafkaError._FENCED, FENCED_TEXT))
+
+    def on_txn(step: str) -> None:
+        if step == "commit" and slow == "commit":
+            now[0] += 61.0
+        fence(step)
+    cluster.on_txn = on_txn
+    t = detector._txn
+    t.begin()
+    now[0] += 5.0
+    with caplog.at_level(logging.WARNING, "detector"), pytest.raises(txn.ProducerFailed):
+        t.commit([TopicPartition("transactions", 0, 5)], lambda: "group-metadata")
+    [line] = [r.getMessage() for r in caplog.records if "fenced after" in r.getMessage()]
+    assert line.startswith("commit: fenced after the transaction was open 61 s, over "
+                           "transaction.timeout.ms"), line
 
 
 def test_a_pause_after_the_first_send_still_counts(

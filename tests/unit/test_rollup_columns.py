@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -178,3 +179,5 @@ def test_a_state_saved_before_model_score_counts_every_row_as_unscored_by_it() -
         assert by_flag[:, 1:].sum() == 0
         assert by_flag[:, 0].tolist() == state.by_type[kind].sum(axis=1).tolist()
     assert old.by_type_model["BURST"][:, 0].tolist() == [1, 1]  # not flagged, flagged
+    # and saved again as whole numbers (a float array would write `1.0` into the checkpoint)
+    assert ".0" not in json.dumps(old.to_json()["by_type_model"])

@@ -105,3 +105,18 @@ def test_a_folder_beside_a_sinks_folder_is_taken(
     assert main(["score", "in.csv", "--out", "offline"]) == 0
     assert sorted(_files(sink_folder.parent / "offline" / "scored")) == [
         "transactions_scored_2025-03-01.csv"]
+
+
+def test_a_link_to_a_folder_inside_a_sinks_folder_is_refused_and_kept(
+        sink_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Given by a link from outside (`scores` -> `exports/scored`): its parents as given
+    hold no checkpoint, its real folder's do. Refused naming the sink's real folder, nothing
+    written through the link."""
+    (sink_folder.parent / "scores").symlink_to(sink_folder / "scored", target_is_directory=True)
+    before = _files(sink_folder)
+    assert main(["score", "in.csv", "--out", "scores"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert len(errors) == 1
+    assert (f"scores is inside a sink's exports folder, {sink_folder.resolve()} (its "
+            f"checkpoint {STATE_FILE})") in errors[0], errors[0]
+    assert _files(sink_folder) == before
