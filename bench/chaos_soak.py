@@ -570,7 +570,10 @@ def group_offsets(kafka: KafkaSettings, topics: Topics) -> soak_kinds22.GroupOff
     def alter(to: dict[int, int]) -> None:
         request = ConsumerGroupTopicPartitions(
             group, [TopicPartition(topics.input, p, o) for p, o in sorted(to.items())])
-        for future in make_admin(kafka).alter_consumer_group_offsets([request]).values():
+        # held until its answer: an admin client collected at once never answers (seed
+        # 860's first run: `TimeoutError` after 30 s, every time)
+        admin = make_admin(kafka)
+        for future in admin.alter_consumer_group_offsets([request]).values():
             future.result(timeout=30)  # raises while the group has members
 
     def checkpointed() -> bool:
