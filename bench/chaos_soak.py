@@ -42,6 +42,11 @@ detectors' state topic under the keys a restore reads, most times just before a 
 kill -9, and restarts a detector with one setting changed to another valid value (its batch
 size, commit interval, snapshot spacing or chunk size, the core, ...) (`bench/soak_kinds21.py`).
 
+From seed 860 on (`soak_kinds22.KINDS_FROM`) it also deletes or cuts a day file of the
+stopped sink (its restart must refuse, exit 2, then the file is put back or the sink started
+with `--reset`), and resets the stopped detectors' group offsets to the input's earliest (a
+detector's start must refuse, exit 2, then the offsets are set back) (`bench/soak_kinds22.py`).
+
 Anything that dies unplanned is restarted (a supervisor's job) and reported. After the
 replay and the plan, it waits until the sink has committed every transaction, stops the
 services (SIGTERM, exit 0 required) and compares with `auditstream score --partitions 4` on
@@ -83,14 +88,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import soak_kinds
 import soak_kinds20
 import soak_kinds21
-from confluent_kafka import KafkaException, TopicPartition
+import soak_kinds22
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 
 from detector.checkpoints import state_prefix
 from shared.codec import encode
 from shared.csv_io import load_sorted
 from shared.errors import ExitCode
 from shared.folderlock import LOCK_FILE
-from shared.kafka import make_consumer, make_producer
+from shared.kafka import make_admin, make_consumer, make_producer
 from shared.settings import KafkaSettings
 from tests.integration.detector_harness import CORE_ENV, Topics
 from tests.integration.pipeline_harness import (
@@ -154,11 +160,14 @@ FENCED_ID = "was fenced (another instance with the same id?)"
 
 #: Every kind a `--plan` may name.
 ALL_KINDS = {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS,
-             **soak_kinds20.SCORED_KINDS, **soak_kinds21.KINDS}
+             **soak_kinds20.SCORED_KINDS, **soak_kinds21.KINDS, **soak_kinds22.KINDS}
 
 
 def kinds_of(seed: int) -> dict[str, int]:
     """The event kinds seed `seed` draws from, with their weights."""
+    if seed >= soak_kinds22.KINDS_FROM:
+        return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS,
+                **soak_kinds20.SCORED_KINDS, **soak_kinds21.KINDS, **soak_kinds22.KINDS}
     if seed >= soak_kinds21.KINDS_FROM:
         return {**EVENTS, **NEW_EVENTS, **soak_kinds.KINDS, **soak_kinds20.KINDS,
                 **soak_kinds20.SCORED_KINDS, **soak_kinds21.KINDS}
@@ -223,6 +232,8 @@ class Chaos:
     detector_env: dict[str, str] = field(default_factory=lambda: dict(DETECTOR_ENV))
     #: Reads and writes the detectors' state topic (`poison_state`), or None (skipped).
     state_writer: soak_kinds21.StateWriter | None = None
+    #: Reads and sets the detectors' group offsets (`reset_offsets`), or None (skipped).
+    group_offsets: soak_kinds22.GroupOffsets | None = None
 
     def at(self) -> float:
         return round(time.monotonic() - self.started, 1)
@@ -484,6 +495,8 @@ def act(kind: str, chaos: Chaos, rng: random.Random, send_copies: Callable[[int]
         soak_kinds20.ACTIONS[kind](chaos, rng)
     elif kind in soak_kinds21.ACTIONS:
         soak_kinds21.ACTIONS[kind](chaos, rng)
+    elif kind in soak_kinds22.ACTIONS:
+        soak_kinds22.ACTIONS[kind](chaos, rng)
 
 
 def replayed(kafka: KafkaSettings, topic: str, copies: int,
@@ -531,6 +544,44 @@ def state_writer(kafka: KafkaSettings, topics: Topics) -> soak_kinds21.StateWrit
 
     return soak_kinds21.StateWriter(
         PARTITIONS, read, write, lambda p: state_prefix(group, topics.input, p))
+
+
+def group_offsets(kafka: KafkaSettings, topics: Topics) -> soak_kinds22.GroupOffsets:
+    """The detectors' group offsets on the input of `topics` (`reset_offsets`)."""
+    group = topics.env()["DETECTOR_GROUP_ID"]
+    parts = [TopicPartition(topics.input, p) for p in range(PARTITIONS)]
+
+    def committed() -> dict[int, int]:
+        consumer = make_consumer(kafka, group)  # asks, never joins the group
+        try:
+            return {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=10)
+                    if tp.offset >= 0}
+        finally:
+            consumer.close()
+
+    def earliest() -> dict[int, int]:
+        consumer = make_consumer(kafka, "unused-reader")
+        try:
+            return {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[0]
+                    for tp in parts}
+        finally:
+            consumer.close()
+
+    def alter(to: dict[int, int]) -> None:
+        request = ConsumerGroupTopicPartitions(
+            group, [TopicPartition(topics.input, p, o) for p, o in sorted(to.items())])
+        # held until its answer: an admin client collected at once never answers (seed
+        # 860's first run: `TimeoutError` after 30 s, every time)
+        admin = make_admin(kafka)
+        for future in admin.alter_consumer_group_offsets([request]).values():
+            future.result(timeout=30)  # raises while the group has members
+
+    def checkpointed() -> bool:
+        writer = state_writer(kafka, topics)
+        return all(any(key == f"{writer.prefix(p)}/m".encode() and value
+                       for key, value, _ in writer.read(p)) for p in range(PARTITIONS))
+
+    return soak_kinds22.GroupOffsets(committed, earliest, alter, checkpointed)
 
 
 def end_offsets(kafka: KafkaSettings, topic: str) -> int:
@@ -736,6 +787,8 @@ def soak(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> dict[str
         chaos.poisoner.send_scored = lambda items: send(items, topics.scored)
     if args.seed >= soak_kinds21.KINDS_FROM:
         chaos.state_writer = state_writer(kafka, topics)
+    if args.seed >= soak_kinds22.KINDS_FROM:
+        chaos.group_offsets = group_offsets(kafka, topics)
     poisoned = chaos.poisoner.sent if chaos.poisoner else Counter[bytes]()
     # poison on the scored topic: the sink's to reject, once each
     refused = chaos.poisoner.scored if chaos.poisoner else Counter[bytes]()

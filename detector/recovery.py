@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from detector.settings import RecoveryPolicy
 from shared.errors import AuditstreamError
 
+#: What a refusal of a lost history advises (`lost`).
+RETENTION_ADVICE = ("Raise the input topic's retention or lower DETECTOR_SNAPSHOT_EVERY; to go "
+                    "on anyway with empty state, set DETECTOR_RECOVERY_POLICY=reset.")
+
 
 class RecoveryError(AuditstreamError):
     """A partition's state cannot be restored exactly and the policy says to stop."""
@@ -43,13 +47,11 @@ def plan_recovery(
 ) -> RecoveryPlan:
     """Decide how to rebuild `partition`'s state; raise `RecoveryError` under policy `fail`."""
 
-    def lost(problem: str, resume_at: int, consequence: str) -> RecoveryPlan:
+    def lost(problem: str, resume_at: int, consequence: str,
+             advice: str = RETENTION_ADVICE) -> RecoveryPlan:
         if policy == "fail":
-            raise RecoveryError(
-                f"partition {partition}: {problem}. Refusing to guess (recovery_policy=fail). "
-                "Raise the input topic's retention or lower DETECTOR_SNAPSHOT_EVERY; to go on "
-                "anyway with empty state, set DETECTOR_RECOVERY_POLICY=reset."
-            )
+            raise RecoveryError(f"partition {partition}: {problem}. Refusing to guess "
+                                f"(recovery_policy=fail). {advice}")
         return RecoveryPlan(False, resume_at, resume_at, f"partition {partition}: {problem}; "
                             f"reset to empty state at offset {resume_at}: {consequence}")
 
@@ -61,11 +63,27 @@ def plan_recovery(
             "committed offset (expired?)",
             log_start, "rows still in the topic may be scored a second time",
         )
-    if (snapshot_offset is not None and snapshot_offset > committed) or committed > log_end:
+    if committed > log_end:
         return lost(
             f"committed offset {committed}, snapshot offset {snapshot_offset} and input log "
-            f"[{log_start}, {log_end}) are inconsistent (topic recreated or offsets reset?)",
-            min(committed, log_end), "state starts empty",
+            f"[{log_start}, {log_end}) are inconsistent (topic recreated?)",
+            log_end, "state starts empty",
+            "A topic created anew takes a new DETECTOR_GROUP_ID; to go on anyway with empty "
+            "state, set DETECTOR_RECOVERY_POLICY=reset.",
+        )
+    if snapshot_offset is not None and snapshot_offset > committed:
+        # An operator's `kafka-consumer-groups --reset-offsets` while the detectors were
+        # stopped (randomized soak, `reset_offsets`); no retention mends it.
+        return lost(
+            f"committed offset {committed} is behind the checkpoint at offset "
+            f"{snapshot_offset} (input log [{log_start}, {log_end})): the group's offsets were "
+            f"reset (or the topic recreated), and scoring from {committed} would put rows "
+            "on the scored topic a second time",
+            committed, "rows already scored are scored a second time",
+            "Set the group's offsets back to where they were (at least "
+            f"{snapshot_offset}: kafka-consumer-groups --reset-offsets --to-offset), or score "
+            "the input anew under a new DETECTOR_GROUP_ID into a new scored topic; to go on "
+            "anyway with empty state, set DETECTOR_RECOVERY_POLICY=reset.",
         )
     if committed < log_start:
         return lost(

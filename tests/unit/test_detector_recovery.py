@@ -46,5 +46,39 @@ def test_snapshot_without_committed_offset_is_not_trusted() -> None:
 
 
 def test_snapshot_ahead_of_committed_offset_is_inconsistent() -> None:
-    with pytest.raises(RecoveryError, match="inconsistent"):
+    with pytest.raises(RecoveryError, match="behind the checkpoint"):
         plan_recovery(0, 100, 200, 0, 1000, "fail")
+
+
+@pytest.mark.parametrize(("committed", "snapshot"), [(0, 1), (0, 3000), (2999, 3000)])
+def test_offsets_reset_behind_the_checkpoint_are_refused_with_the_way_back(
+        committed: int, snapshot: int) -> None:
+    # An operator's `kafka-consumer-groups --reset-offsets --to-earliest` while the detectors
+    # were stopped (randomized soak, `reset_offsets`): the advice is the offsets', not the
+    # retention's, which no retention mends.
+    with pytest.raises(RecoveryError) as caught:
+        plan_recovery(2, committed, snapshot, 0, 4000, "fail")
+    text = str(caught.value)
+    assert "\n" not in text
+    assert f"partition 2: committed offset {committed} is behind the checkpoint at offset " \
+           f"{snapshot}" in text
+    assert "offsets were reset" in text and "a second time" in text
+    assert f"Set the group's offsets back to where they were (at least {snapshot}" in text
+    assert "retention" not in text and "SNAPSHOT_EVERY" not in text
+
+
+def test_offsets_at_the_checkpoint_are_no_reset() -> None:
+    plan = plan_recovery(2, 3000, 3000, 0, 4000, "fail")
+    assert (plan.use_snapshot, plan.replay_from, plan.resume_at) == (True, 3000, 3000)
+
+
+def test_offsets_reset_go_on_from_the_committed_offset_under_reset_policy() -> None:
+    plan = plan_recovery(2, 0, 3000, 0, 4000, "reset")
+    assert (plan.use_snapshot, plan.resume_at) == (False, 0)
+    assert plan.warning and "offsets were reset" in plan.warning
+
+
+def test_a_committed_offset_past_the_log_end_is_a_topic_recreated() -> None:
+    with pytest.raises(RecoveryError, match=r"inconsistent \(topic recreated\?\)") as caught:
+        plan_recovery(2, 5000, None, 0, 4000, "fail")
+    assert "retention" not in str(caught.value)

@@ -133,6 +133,23 @@ def test_a_file_shorter_than_its_checkpoint_is_an_error_not_a_silent_gap(tmp_pat
         SinkWriter(tmp_path, TOPIC, ExportSettings())
 
 
+def test_a_day_file_deleted_while_the_sink_was_stopped_is_refused_then_reset(
+        tmp_path: Path) -> None:
+    # A user tidying scored/ (randomized soak, `damage_day_file`): named, never a silent gap.
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings())
+    w.add(_records(50))
+    w.checkpoint()
+    w.close()
+    path = dy.day_files(tmp_path)[0]
+    path.unlink()
+    with pytest.raises(SinkStateError, match=f"{path.name} has 0 bytes but the checkpoint "
+                                             "recorded [0-9]+: .* start again with --reset"):
+        SinkWriter(tmp_path, TOPIC, ExportSettings())
+    w = SinkWriter(tmp_path, TOPIC, ExportSettings(), reset=True)
+    assert w.rows == 0 and dy.day_files(tmp_path) == []
+    w.close()
+
+
 def test_another_topic_in_the_same_folder_is_refused(tmp_path: Path) -> None:
     SinkWriter(tmp_path, TOPIC, ExportSettings()).close()
     with pytest.raises(SinkStateError, match="not 'other'"):
