@@ -19,30 +19,13 @@ import pytest
 from auditstream.cli import main
 from shared.errors import ExitCode
 from shared.folderlock import LOCK_FILE, FolderLock
-
-HEADER = ("transaction_id,customer_id,timestamp,amount,country,channel,device,"
-          "merchant_category,ip,is_anomaly,anomaly_type\n")
+from tests.unit.score_runs import files, scored_a
 
 
 @pytest.fixture
 def earlier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder holding `score`'s run of a.csv; b.csv, another input, beside it."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AUDITSTREAM_CORE", "python")
-    monkeypatch.setenv("EXPORTS_SAMPLE_KEY", "k" * 16)
-    (tmp_path / "a.csv").write_text(HEADER + "".join(
-        f"a{i},c{i % 3},2025-01-0{1 + i % 3} 10:{i:02d}:00,{10 + i},CH,app,pc,food,,False,"
-        "normal\n" for i in range(30)), encoding="utf-8")
-    (tmp_path / "b.csv").write_text(HEADER + "".join(
-        f"b{i},c{i % 5},2025-02-0{1 + i % 3} 11:{i:02d}:00,{900 + i},CH,app,pc,food,,True,"
-        "burst\n" for i in range(40)), encoding="utf-8")
-    assert main(["score", "a.csv", "--out", "o"]) == 0
-    return tmp_path / "o"
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return scored_a(tmp_path, monkeypatch)
 
 
 def test_a_score_finishing_while_the_report_is_made_leaves_no_stale_page(
@@ -69,13 +52,13 @@ def test_a_score_finishing_while_the_report_is_made_leaves_no_stale_page(
 @pytest.mark.parametrize("holder", ["score", "dashboard sample", "sink"])
 def test_the_report_beside_a_writer_is_exit_6_naming_it(
         earlier: Path, capsys: pytest.CaptureFixture[str], holder: str) -> None:
-    before = _files(earlier)
+    before = files(earlier)
     with FolderLock(earlier, holder):
         assert main(["dashboard", "report", "o"]) == ExitCode.LOCKED
     err = capsys.readouterr().err
     assert f"({holder})" in err and "o/.sink.lock" in err, err
     assert "report.html" in err  # what to do: the writer makes its own page
-    after = _files(earlier)
+    after = files(earlier)
     after.pop(LOCK_FILE)
     before.pop(LOCK_FILE)
     assert after == before

@@ -19,30 +19,13 @@ import pytest
 
 from auditstream.cli import main
 from shared.atomic import atomic_write_bytes, atomic_write_text
-
-HEADER = ("transaction_id,customer_id,timestamp,amount,country,channel,device,"
-          "merchant_category,ip,is_anomaly,anomaly_type\n")
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+from tests.unit.score_runs import files, scored_a
 
 
 @pytest.fixture
 def earlier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder holding `score`'s run of a.csv; b.csv, another input, beside it."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AUDITSTREAM_CORE", "python")
-    monkeypatch.setenv("EXPORTS_SAMPLE_KEY", "k" * 16)
-    (tmp_path / "a.csv").write_text(HEADER + "".join(
-        f"a{i},c{i % 3},2025-01-0{1 + i % 3} 10:{i:02d}:00,{10 + i},CH,app,pc,food,,False,"
-        "normal\n" for i in range(30)), encoding="utf-8")
-    (tmp_path / "b.csv").write_text(HEADER + "".join(
-        f"b{i},c{i % 5},2025-02-0{1 + i % 3} 11:{i:02d}:00,{900 + i},CH,app,pc,food,,True,"
-        "burst\n" for i in range(40)), encoding="utf-8")
-    assert main(["score", "a.csv", "--out", "o"]) == 0
-    return tmp_path / "o"
+    return scored_a(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize(("at", "stop", "code"), [
@@ -54,7 +37,7 @@ def earlier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_run_stopped_in_its_rollups_leaves_the_earlier_run(
         earlier: Path, monkeypatch: pytest.MonkeyPatch, at: int, stop: BaseException,
         code: int) -> None:
-    before = _files(earlier)
+    before = files(earlier)
     written = [0]
 
     def stopping(write: Any) -> Any:
@@ -69,14 +52,14 @@ def test_a_run_stopped_in_its_rollups_leaves_the_earlier_run(
     monkeypatch.setattr("sink.exports.atomic_write_text", stopping(atomic_write_text))
     assert main(["score", "b.csv", "--out", "o"]) == code
     assert written[0] == at
-    assert _files(earlier) == before
+    assert files(earlier) == before
 
 
 def test_a_whole_run_replaces_every_rollup(earlier: Path) -> None:
     """The control: the staged rollups are moved in, none left in the staging folder."""
-    before = _files(earlier)
+    before = files(earlier)
     assert main(["score", "b.csv", "--out", "o"]) == 0
-    after = _files(earlier)
+    after = files(earlier)
     assert sorted(after) == sorted(
         name.replace("2025-01", "2025-02") for name in before)
     for name in ("thresholds.csv", "cases.csv", "run.json", "assurance.csv"):

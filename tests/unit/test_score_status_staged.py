@@ -22,29 +22,18 @@ from typing import Any
 import pytest
 
 from auditstream.cli import main
-
-HEADER = ("transaction_id,customer_id,timestamp,amount,country,channel,device,"
-          "merchant_category,ip,is_anomaly,anomaly_type\n")
+from tests.unit.score_runs import scored_a
 
 
 @pytest.fixture
 def earlier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder holding `score`'s run of a.csv (30 rows; with transactions_scored.csv);
     b.csv, another input of 40 rows, beside it."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AUDITSTREAM_CORE", "python")
-    monkeypatch.setenv("EXPORTS_SAMPLE_KEY", "k" * 16)
-    (tmp_path / "a.csv").write_text(HEADER + "".join(
-        f"a{i},c{i % 3},2025-01-0{1 + i % 3} 10:{i:02d}:00,{10 + i},CH,app,pc,food,,False,"
-        "normal\n" for i in range(30)), encoding="utf-8")
-    (tmp_path / "b.csv").write_text(HEADER + "".join(
-        f"b{i},c{i % 5},2025-02-0{1 + i % 3} 11:{i:02d}:00,{900 + i},CH,app,pc,food,,True,"
-        "burst\n" for i in range(40)), encoding="utf-8")
     monkeypatch.setenv("EXPORTS_SINGLE_FILE", "true")
-    assert main(["score", "a.csv", "--out", "o"]) == 0
+    out = scored_a(tmp_path, monkeypatch)
     monkeypatch.delenv("EXPORTS_SINGLE_FILE")
-    assert (tmp_path / "o" / "transactions_scored.csv").exists()
-    return tmp_path / "o"
+    assert (out / "transactions_scored.csv").exists()
+    return out
 
 
 def _status(folder: Path) -> dict[str, str]:

@@ -21,9 +21,8 @@ import pytest
 from auditstream.cli import main
 from sink.folder import open_checkpoint
 from sink.settings import ExportSettings
+from tests.unit.score_runs import scored_a
 
-HEADER = ("transaction_id,customer_id,timestamp,amount,country,channel,device,"
-          "merchant_category,ip,is_anomaly,anomaly_type\n")
 DAY = "transactions_scored_2025-01-01.csv"
 
 
@@ -40,14 +39,7 @@ def _leftover(folder: Path, name: str) -> Path:
 @pytest.fixture
 def scored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder holding `score`'s run of a.csv."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AUDITSTREAM_CORE", "python")
-    monkeypatch.setenv("EXPORTS_SAMPLE_KEY", "k" * 16)
-    (tmp_path / "a.csv").write_text(HEADER + "".join(
-        f"a{i},c{i % 3},2025-01-0{1 + i % 3} 10:{i:02d}:00,{10 + i},CH,app,pc,food,,False,"
-        "normal\n" for i in range(30)), encoding="utf-8")
-    assert main(["score", "a.csv", "--out", "o"]) == 0
-    return tmp_path / "o"
+    return scored_a(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("name", [".sample-incoming", ".scored-incoming"])
