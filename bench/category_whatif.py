@@ -46,8 +46,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import _dataset, change_groups, whatif_summary
-from unseen_report import score_with_terms
+from quality import _dataset, change_groups, dataset_options, whatif_summary
+from unseen_report import score_txs
 
 from detector.core.calibration import TERMS
 from detector.core.config import CoreConfig
@@ -176,13 +176,7 @@ def parse_variant(variant: str) -> tuple[str, str | None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", choices=("default", "reference"), default="default")
-    parser.add_argument("--mix", choices=("default", "extended"), default="default")
-    parser.add_argument("--csv")
-    parser.add_argument("--changes")
-    parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--days", type=int, default=92)
-    parser.add_argument("--seed", type=int, default=42)
+    dataset_options(parser)
     parser.add_argument("--variants", default=",".join(MODES[:3]),
                         help=f"MODE or MODE*WEIGHT, comma separated; MODE in {MODES}, "
                              f"WEIGHT in {WEIGHTS}")
@@ -192,11 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     title, txs, changes = _dataset(args)
     config = CoreConfig()
-    rows, terms = score_with_terms(txs, config)
-    y = np.array([bool(r.is_anomaly) for r in rows])
-    scores = np.array([r.score or 0.0 for r in rows])
-    rules = np.array([r.is_rule_flag for r in rows])
-    types = np.array([r.anomaly_type or "normal" for r in rows])
+    got = score_txs(txs, config)
+    rows, terms, y, scores = got.rows, got.terms, got.y, got.scores
+    rules, types = got.rules, got.types
     groups = change_groups(rows, changes) if changes else {}
     customers = [r.customer_id for r in rows]
     amounts = np.array([float(r.amount) for r in rows])

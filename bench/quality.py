@@ -246,6 +246,17 @@ def change_groups(txs: Sequence[Transaction], changes: Sequence[tuple[str, str, 
 Changes = list[tuple[str, str, datetime, datetime | None]]
 
 
+def dataset_options(parser: argparse.ArgumentParser) -> None:
+    """The options `_dataset` reads: a recipe, a mix or a labelled CSV, and the size."""
+    parser.add_argument("--recipe", choices=("default", "reference"), default="default")
+    parser.add_argument("--mix", choices=("default", "extended"), default="default")
+    parser.add_argument("--csv", help="score this labelled CSV instead of generating")
+    parser.add_argument("--changes", help="with --csv: its sidecar of legitimate changes")
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=92)
+    parser.add_argument("--seed", type=int, default=42)
+
+
 def _dataset(args: argparse.Namespace) -> tuple[str, list[Transaction], Changes]:
     if args.csv:
         from shared.csv_io import load_sorted
@@ -291,13 +302,7 @@ def _read_changes(path: str | None) -> Changes:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", choices=("default", "reference"), default="default")
-    parser.add_argument("--mix", choices=("default", "extended"), default="default")
-    parser.add_argument("--csv", help="score this labelled CSV instead of generating")
-    parser.add_argument("--changes", help="with --csv: its sidecar of legitimate changes")
-    parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--days", type=int, default=92)
-    parser.add_argument("--seed", type=int, default=42)
+    dataset_options(parser)
     parser.add_argument("--partitions", type=int, default=1)
     parser.add_argument("--config", help="CoreConfig overrides as JSON, e.g. {\"seed\": 7}")
     args = parser.parse_args(argv)

@@ -69,9 +69,14 @@ class Scored:
 def score_csv(path: Path, config: CoreConfig) -> Scored:
     """Read, score (one partition) and arrange `path` for the reports."""
     txs, errors = load_sorted([path])
+    return score_txs(txs, config, bad=len(errors))
+
+
+def score_txs(txs: Sequence[Transaction], config: CoreConfig, bad: int = 0) -> Scored:
+    """Score `txs` (one partition) and arrange them for the reports."""
     rows, terms = score_with_terms(txs, config)
     return Scored(
-        txs=list(txs), bad=len(errors), rows=rows, terms=terms,
+        txs=list(txs), bad=bad, rows=rows, terms=terms,
         y=np.array([bool(r.is_anomaly) for r in rows]),
         scores=np.array([r.score or 0.0 for r in rows]),
         rules=np.array([r.is_rule_flag for r in rows]),
