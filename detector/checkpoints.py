@@ -230,6 +230,15 @@ class CheckpointAssembler:
                                   f"{LAYOUT}")
         if layout != LAYOUT:
             raise SnapshotError(f"{self.prefix}: unknown checkpoint layout {m.get('layout')}")
+        try:
+            return self._checkpoint(m)
+        except SnapshotError as exc:
+            offset = m.get("next_offset")  # as far as the manifest still says (`recovery`)
+            exc.next_offset = offset if type(offset) is int and offset >= 0 else None
+            raise
+
+    def _checkpoint(self, m: dict[str, Any]) -> Restored:
+        """The checkpoint of manifest `m` (of this release's layout) from its records."""
         if self._unreadable:
             key, why = next(iter(sorted(self._unreadable.items())))
             raise SnapshotError(f"{self.prefix}: the record {key.decode(errors='replace')!r}: "

@@ -337,9 +337,10 @@ class Restorer:
         topic = self._s.topics.transactions_topic
         low, high = self._consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=READ_TIMEOUT_S)
-        snap, stale = self._load_checkpoint(partition)
-        if (reread is not None and snap is not None
-                and (committed is None or snap.next_offset > committed)):
+        snap, stale, unusable_at = self._load_checkpoint(partition)
+        ahead = snap.next_offset if snap is not None else unusable_at
+        if (reread is not None and ahead is not None
+                and (committed is None or ahead > committed)):
             # A checkpoint ahead of the offset read before it: another member committed both
             # in between (a rewind of partitions lost to a rebalance). They commit together.
             committed = reread()
@@ -360,9 +361,10 @@ class Restorer:
                 # is replayed instead, when it is still there (else the policy decides).
                 log.warning("partition %d: checkpoint @%d unusable (%s); rebuilding from the "
                             "input history", partition, snap.next_offset, exc)
+                unusable_at = snap.next_offset  # its offsets must still have reached it
                 snap = None
         plan = plan_recovery(partition, committed, snap.next_offset if snap else None, low,
-                             high, self._s.recovery_policy)
+                             high, self._s.recovery_policy, unusable_at)
         if plan.warning:
             log.warning("%s", plan.warning)
         while True:
@@ -390,9 +392,11 @@ class Restorer:
         return partition_state(partition, snap, self._factory, self._s.dedupe_horizon,
                                plan.replay_from, stale, engine, index)
 
-    def _load_checkpoint(self, partition: int) -> tuple[Restored | None, list[bytes]]:
-        """The partition's latest checkpoint (None when there is none or it is broken) and
-        every key under its prefixes (deleted if a new epoch starts)."""
+    def _load_checkpoint(self, partition: int
+                         ) -> tuple[Restored | None, list[bytes], int | None]:
+        """The partition's latest checkpoint (None when there is none or it is broken),
+        every key under its prefixes (deleted if a new epoch starts) and, for a broken one,
+        how far its manifest says it covered (None: no manifest, or none that says)."""
         s = self._s
         topic = s.topics.transactions_topic
         target = partition % self._snapshot_partitions
@@ -407,9 +411,9 @@ class Restorer:
             raise newer_state(s, partition, exc) from None
         except SnapshotError as exc:
             log.warning("partition %d: %s; rebuilding from the input history", partition, exc)
-            return None, asm.keys()
+            return None, asm.keys(), exc.next_offset
         check_partitions(s, partition, snap, self._snapshot_partitions)
-        return snap, asm.keys()
+        return snap, asm.keys(), None
 
     def _replay(self, partition: int, state: PartitionState, until: int) -> None:
         topic = self._s.topics.transactions_topic

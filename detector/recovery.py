@@ -44,8 +44,16 @@ def plan_recovery(
     log_start: int,
     log_end: int,
     policy: RecoveryPolicy,
+    unusable_at: int | None = None,
 ) -> RecoveryPlan:
-    """Decide how to rebuild `partition`'s state; raise `RecoveryError` under policy `fail`."""
+    """Decide how to rebuild `partition`'s state; raise `RecoveryError` under policy `fail`.
+    `unusable_at`: how far a checkpoint that could not be restored covered (its manifest's
+    offset; `snapshot_offset` is then None): the history is replayed from the start as
+    without one, but the group's offsets must still have reached it, else they were reset
+    (or expired) and rows already scored would be scored again."""
+    # the offset the group's must have reached, and how the checkpoint that says so is named
+    covered = snapshot_offset if snapshot_offset is not None else unusable_at
+    unusable = snapshot_offset is None and unusable_at is not None
 
     def lost(problem: str, resume_at: int, consequence: str,
              advice: str = RETENTION_ADVICE) -> RecoveryPlan:
@@ -56,11 +64,11 @@ def plan_recovery(
                             f"reset to empty state at offset {resume_at}: {consequence}")
 
     if committed is None:
-        if snapshot_offset is None:
+        if covered is None:
             return RecoveryPlan(False, log_start, log_start)
         return lost(
-            f"a state snapshot exists (offset {snapshot_offset}) but the group has no "
-            "committed offset (expired?)",
+            f"a state snapshot exists (offset {covered}{', unusable' if unusable else ''}) but "
+            "the group has no committed offset (expired?)",
             log_start, "rows still in the topic may be scored a second time",
         )
     if committed > log_end:
@@ -71,17 +79,17 @@ def plan_recovery(
             "A topic created anew takes a new DETECTOR_GROUP_ID; to go on anyway with empty "
             "state, set DETECTOR_RECOVERY_POLICY=reset.",
         )
-    if snapshot_offset is not None and snapshot_offset > committed:
+    if covered is not None and covered > committed:
         # An operator's `kafka-consumer-groups --reset-offsets` while the detectors were
         # stopped (randomized soak, `reset_offsets`); no retention mends it.
         return lost(
-            f"committed offset {committed} is behind the checkpoint at offset "
-            f"{snapshot_offset} (input log [{log_start}, {log_end})): the group's offsets were "
-            f"reset (or the topic recreated), and scoring from {committed} would put rows "
-            "on the scored topic a second time",
+            f"committed offset {committed} is behind the checkpoint at offset {covered}"
+            f"{' (unusable)' if unusable else ''} (input log [{log_start}, {log_end})): the "
+            f"group's offsets were reset (or the topic recreated), and scoring from "
+            f"{committed} would put rows on the scored topic a second time",
             committed, "rows already scored are scored a second time",
             "Set the group's offsets back to where they were (at least "
-            f"{snapshot_offset}: kafka-consumer-groups --reset-offsets --to-offset), or score "
+            f"{covered}: kafka-consumer-groups --reset-offsets --to-offset), or score "
             "the input anew under a new DETECTOR_GROUP_ID into a new scored topic; to go on "
             "anyway with empty state, set DETECTOR_RECOVERY_POLICY=reset.",
         )

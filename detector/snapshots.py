@@ -42,6 +42,10 @@ _STATE_LENGTHS = struct.Struct("<qq")
 class SnapshotError(AuditstreamError):
     """A stored snapshot is incomplete or corrupt."""
 
+    #: How far the unusable checkpoint covered, when its manifest still says so (None: not
+    #: known): the group's offsets must have reached it (`detector.recovery`).
+    next_offset: int | None = None
+
 
 def manifest_of(prefix: str, raw: bytes) -> dict[str, Any]:
     """A manifest's JSON object. Anyone able to write the state topic chooses its bytes

@@ -457,7 +457,7 @@ def test_a_checkpoint_whose_duplicate_index_cannot_be_read_is_rebuilt_from_histo
     monkeypatch.setattr(kafka_io, "make_consumer", lambda *a, **k: _Watermarks())
     restorer = kafka_io.Restorer(DetectorSettings(instance_id="t", dedupe_horizon_s=DAY),
                                  CountingFactory(), 1)
-    monkeypatch.setattr(restorer, "_load_checkpoint", lambda p: (snap, []))
+    monkeypatch.setattr(restorer, "_load_checkpoint", lambda p: (snap, [], None))
     monkeypatch.setattr(restorer, "_read", lambda topic, p, start, until:
                         iter(messages(0, start, txs[start:until])))
     state, plan = restorer.restore(0, 60)

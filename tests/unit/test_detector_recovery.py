@@ -82,3 +82,34 @@ def test_a_committed_offset_past_the_log_end_is_a_topic_recreated() -> None:
     with pytest.raises(RecoveryError, match=r"inconsistent \(topic recreated\?\)") as caught:
         plan_recovery(2, 5000, None, 0, 4000, "fail")
     assert "retention" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("committed", "unusable"), [(0, 1), (0, 3000), (2999, 3000)])
+def test_offsets_reset_behind_an_unusable_checkpoint_are_refused_too(
+        committed: int, unusable: int) -> None:
+    # The checkpoint could not be restored (poison on the state topic, randomized soak seed
+    # 877), but its manifest still says how far it covered: an offset behind it was reset,
+    # and scoring from it would put every row since on the scored topic a second time.
+    with pytest.raises(RecoveryError) as caught:
+        plan_recovery(2, committed, None, 0, 4000, "fail", unusable_at=unusable)
+    text = str(caught.value)
+    assert f"partition 2: committed offset {committed} is behind the checkpoint at offset " \
+           f"{unusable} (unusable)" in text
+    assert f"Set the group's offsets back to where they were (at least {unusable}" in text
+    plan = plan_recovery(2, committed, None, 0, 4000, "reset", unusable_at=unusable)
+    assert (plan.use_snapshot, plan.replay_from, plan.resume_at) == (False, committed,
+                                                                    committed)
+    assert plan.warning and "offsets were reset" in plan.warning
+
+
+@pytest.mark.parametrize("unusable", [2999, 3000])
+def test_an_unusable_checkpoint_at_or_before_the_committed_offset_rebuilds_from_history(
+        unusable: int) -> None:
+    plan = plan_recovery(2, 3000, None, 0, 4000, "fail", unusable_at=unusable)
+    assert plan == RecoveryPlan(False, 0, 3000)
+
+
+def test_an_unusable_checkpoint_without_a_committed_offset_is_not_a_new_group() -> None:
+    with pytest.raises(RecoveryError, match=r"a state snapshot exists \(offset 70, "
+                                            r"unusable\) but the group has no committed"):
+        plan_recovery(1, None, None, 0, 100, "fail", unusable_at=70)

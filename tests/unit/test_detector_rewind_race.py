@@ -70,10 +70,10 @@ def rewinding(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, read: Callable[[i
     monkeypatch.setattr(kafka_io, "make_consumer", lambda *a, **k: _Watermarks())
     restorer = kafka_io.Restorer(detector.settings, CountingFactory(), 1)
 
-    def load(p: int) -> tuple[Any, list[bytes]]:
+    def load(p: int) -> tuple[Any, list[bytes], None]:
         if (offset := meanwhile(at)) is not None:
             cluster.committed_offsets[0] = offset  # committed with this checkpoint
-        return snap, []
+        return snap, [], None
 
     monkeypatch.setattr(restorer, "_load_checkpoint", load)
     monkeypatch.setattr(restorer, "_read", lambda topic, p, start, until:
