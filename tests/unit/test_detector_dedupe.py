@@ -432,6 +432,21 @@ def _overcounted_segment(parts: dict[str, bytes]) -> None:
     parts[name] = data[:at] + (n + 1).to_bytes(8, "little") + data[at + 8:]
 
 
+def streamed_checkpoint(txs: Sequence[Transaction]) -> tuple[BatchProcessor, Any]:
+    """`txs` (60 rows) streamed through partition 0 in batches of 7, and the checkpoint the
+    stream wrote last (covering some of them)."""
+    out = RecordingOutput()
+    proc = processor(out)
+    for lo in range(0, 60, 7):
+        proc.process(messages(0, lo, list(txs[lo:lo + 7])))
+    asm = CheckpointAssembler("g/t/0")
+    for r in out.state_records:
+        asm.feed(r.key, r.value, r.headers)
+    snap = asm.result()
+    assert snap is not None and 0 < snap.next_offset < 60
+    return proc, snap
+
+
 @pytest.mark.parametrize("damage", [_damaged_head, _overcounted_segment, _watermark_in_2200])
 def test_a_checkpoint_whose_duplicate_index_cannot_be_read_is_rebuilt_from_history(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, damage: Any,
@@ -444,15 +459,7 @@ def test_a_checkpoint_whose_duplicate_index_cannot_be_read_is_rebuilt_from_histo
     from detector.settings import DetectorSettings
 
     txs = [tx(i % 25) for i in range(60)]
-    out = RecordingOutput()
-    proc = processor(out)
-    for lo in range(0, 60, 7):
-        proc.process(messages(0, lo, txs[lo:lo + 7]))
-    asm = CheckpointAssembler("g/t/0")
-    for r in out.state_records:
-        asm.feed(r.key, r.value, r.headers)
-    snap = asm.result()
-    assert snap is not None and 0 < snap.next_offset < 60
+    proc, snap = streamed_checkpoint(txs)
     damage(snap.parts)
     monkeypatch.setattr(kafka_io, "make_consumer", lambda *a, **k: _Watermarks())
     restorer = kafka_io.Restorer(DetectorSettings(instance_id="t", dedupe_horizon_s=DAY),

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 import detector.kafka_io as kafka_io
-from detector.checkpoints import CheckpointAssembler
 from detector.recovery import RecoveryError
 from detector.settings import DetectorSettings
-from tests.unit.detector_fakes import CountingFactory, RecordingOutput, messages, tx
-from tests.unit.test_detector_dedupe import DAY, _damaged_head, _Watermarks, processor
+from tests.unit.detector_fakes import CountingFactory, messages, tx
+from tests.unit.test_detector_dedupe import DAY, _damaged_head, _Watermarks, streamed_checkpoint
 
 TXS = [tx(i % 25) for i in range(60)]
 
@@ -36,15 +35,7 @@ def _restorer(monkeypatch: pytest.MonkeyPatch, loaded: Any) -> Any:
 def _damaged_checkpoint() -> Any:
     """A checkpoint of the first rows whose duplicate index cannot be read (its engine
     restore fails: unusable), with its offset."""
-    out = RecordingOutput()
-    proc = processor(out)
-    for lo in range(0, 60, 7):
-        proc.process(messages(0, lo, TXS[lo:lo + 7]))
-    asm = CheckpointAssembler("g/t/0")
-    for r in out.state_records:
-        asm.feed(r.key, r.value, r.headers)
-    snap = asm.result()
-    assert snap is not None and 0 < snap.next_offset < 60
+    _, snap = streamed_checkpoint(TXS)
     _damaged_head(snap.parts)
     return snap
 
