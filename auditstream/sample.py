@@ -23,7 +23,7 @@ from shared.dayfiles import SCORED_DIR, day_files
 from shared.errors import UsageError
 from shared.exports_folder import EXPORT_FILES, REPORT_NAME, SAMPLE_STAGING
 from shared.names import shown
-from shared.outputs import kind_of, not_regular
+from shared.outputs import refuse_irregular
 from shared.startup import loading
 from sink.days import check_scored_folder
 from sink.offline import write_exports
@@ -87,11 +87,7 @@ def _move_in(stage: Path, out: Path) -> None:
     days = [Path(SCORED_DIR) / p.name for p in day_files(stage)]
     tables = [Path(name) for name in EXPORT_FILES if (stage / name).is_file()]
     check_scored_folder(out)
-    for name in [*days, *tables]:
-        with contextlib.suppress(FileNotFoundError):
-            kind = os.lstat(out / name).st_mode
-            if not stat.S_ISREG(kind):
-                raise not_regular(out / name, kind_of(kind))
+    refuse_irregular(out / name for name in [*days, *tables])
     (out / SCORED_DIR).mkdir(exist_ok=True)
     for name in [*days, *tables]:
         os.replace(stage / name, out / name)

@@ -25,6 +25,7 @@ once on the upgrade.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -233,8 +234,8 @@ class CheckpointAssembler:
         try:
             return self._checkpoint(m)
         except SnapshotError as exc:
-            offset = m.get("next_offset")  # as far as the manifest still says (`recovery`)
-            exc.next_offset = offset if type(offset) is int and offset >= 0 else None
+            with contextlib.suppress(SnapshotError):  # as far as the manifest still says
+                exc.next_offset = count_of(self.prefix, m, "next_offset")  # (`recovery`)
             raise
 
     def _checkpoint(self, m: dict[str, Any]) -> Restored:

@@ -15,7 +15,7 @@ import errno
 import fcntl
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -201,6 +201,17 @@ def not_regular(path: Path, what: str) -> UsageError:
         f"{shown(path)} is {what}, not a regular file: auditstream writes its exports only as "
         "regular files in the folder, never through a link, into a FIFO or over a folder; "
         "move it away and run again")
+
+
+def refuse_irregular(paths: Iterable[Path]) -> None:
+    """`not_regular` for the first of `paths` that is there as no regular file (a folder,
+    a link, a FIFO): a writer that renames files to these names asks it before the first
+    rename, so a refusal leaves every name as it was."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            kind = os.lstat(path).st_mode
+            if not stat.S_ISREG(kind):
+                raise not_regular(Path(path), kind_of(kind))
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -42,7 +42,7 @@ from shared.dayfiles import file_name, strangers
 from shared.errors import UsageError
 from shared.exports_folder import SCORED_STAGING
 from shared.names import shown
-from shared.outputs import kind_of, not_regular, open_append, open_regular
+from shared.outputs import open_append, open_regular, refuse_irregular
 from sink.clock import EventTime as EventTime
 from sink.clock import StreamClock
 from sink.csvfmt import SCORED_HEADER, encode_rows
@@ -477,12 +477,8 @@ class DayWriter:
         is something other than a regular file: a folder, a link or a FIFO someone put there
         while the run was written. Checked before the run's rollups are written, so a
         refusal leaves the folder the earlier run's."""
-        for path in [*(self.folder / day_file(day) for day in sorted(self._done)),
-                     *(self.folder / name for name in [*self._also, *also])]:
-            with contextlib.suppress(FileNotFoundError):
-                kind = os.lstat(path).st_mode
-                if not stat.S_ISREG(kind):
-                    raise not_regular(path, kind_of(kind))
+        refuse_irregular([*(self.folder / day_file(day) for day in sorted(self._done)),
+                          *(self.folder / name for name in [*self._also, *also])])
 
     def publish(self, remove: Sequence[str] = ()) -> None:
         """Move the run's day files into `scored/` (renames only), remove the earlier run's

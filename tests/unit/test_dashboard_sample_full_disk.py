@@ -88,6 +88,30 @@ def test_a_stage_a_killed_run_left_is_replaced_and_a_file_there_refused(tmp_path
     assert (tmp_path / STAGE).read_text() == "mine\n"
 
 
+@pytest.mark.parametrize("taken", ["scored/transactions_scored_2025-01-02.csv", "cases.csv"])
+def test_a_name_the_sample_moves_to_taken_while_it_is_made_is_refused_before_any_move(
+        tmp_path: Path, taken: str) -> None:
+    """A folder put at a day file's or a table's name while the sample was written: refused
+    in one line before the first rename, the folder's earlier sample as it was."""
+    from auditstream.sample import staged_sample
+    from shared.errors import UsageError
+
+    (tmp_path / "scored").mkdir()
+    (tmp_path / "scored" / "transactions_scored_2025-01-01.csv").write_text("earlier\n")
+    (tmp_path / "run.json").write_text("{}\n")
+    before = _files(tmp_path)
+    with pytest.raises(UsageError, match=rf"{taken} is a folder, not a regular file"), \
+            staged_sample(tmp_path) as stage:
+        (stage / "scored").mkdir()
+        for day in ("2025-01-01", "2025-01-02"):
+            (stage / "scored" / f"transactions_scored_{day}.csv").write_text("new\n")
+        (stage / "run.json").write_text('{"new": 1}\n')
+        (stage / "cases.csv").write_text("new\n")
+        (tmp_path / taken).mkdir()
+    (tmp_path / taken).rmdir()
+    assert _files(tmp_path) == before
+
+
 @pytest.mark.parametrize("kind", [SYNTHETIC, REALISTIC], ids=["synthetic", "realistic"])
 def test_a_linked_scored_folder_is_refused_before_anything_is_written(
         tmp_path: Path, kind: list[str]) -> None:
