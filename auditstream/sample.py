@@ -13,19 +13,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from detector.core.config import CoreConfig
 from producer.generator import GeneratorConfig, generate
 from shared.dayfiles import SCORED_DIR, day_files
-from shared.errors import UsageError
 from shared.exports_folder import EXPORT_FILES, REPORT_NAME, SAMPLE_STAGING
-from shared.names import shown
 from shared.outputs import refuse_irregular
 from shared.startup import loading
-from sink.days import check_scored_folder
+from sink.days import check_scored_folder, refuse_not_a_folder
 from sink.offline import write_exports
 from sink.settings import ExportSettings
 
@@ -65,11 +62,8 @@ def staged_sample(out: Path) -> Iterator[Path]:
     lock of) when the block ends without an exception, removed either way."""
     check_scored_folder(out)  # before the sample is made: a minute for a large one
     stage = out / STAGE
-    with contextlib.suppress(FileNotFoundError):
-        if not stat.S_ISDIR(os.lstat(stage).st_mode):
-            raise UsageError(f"{shown(stage)} is a symbolic link or a file, not a folder: the "
-                             "sample is written in a folder of that name, which it removes "
-                             "and creates again; move it away and run again")
+    refuse_not_a_folder(stage, "the sample is written in a folder of that name, which it "
+                        "removes and creates again")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:

@@ -70,24 +70,21 @@ def check_scored_folder(folder: Path) -> None:
     """`UsageError` (exit 2) unless `folder`'s scored/ is missing or a folder itself: through
     a symbolic link the day files would be written, cut and deleted in another folder. (The
     exports folder itself may be a link: point that at another disk instead.)"""
-    scored = Path(folder) / SCORED_DIR
-    if _not_a_folder(scored):
-        raise _refused_folder(scored, "the day files are written, cut and deleted only in a "
-                              "folder of the exports folder's own (to keep them on another "
-                              "disk, link the exports folder itself)")
+    refuse_not_a_folder(Path(folder) / SCORED_DIR, "the day files are written, cut and "
+                        "deleted only in a folder of the exports folder's own (to keep them "
+                        "on another disk, link the exports folder itself)")
 
 
-def _not_a_folder(path: Path) -> bool:
-    """Something other than a folder itself (a symbolic link, even to a folder, a file)."""
+def refuse_not_a_folder(path: Path, why: str) -> None:
+    """`UsageError` (exit 2, `why` it must be one) if `path` is there as something other
+    than a folder itself (a symbolic link, even to a folder, a file)."""
     try:
-        return not stat.S_ISDIR(os.lstat(path).st_mode)
+        folder = stat.S_ISDIR(os.lstat(path).st_mode)
     except FileNotFoundError:
-        return False
-
-
-def _refused_folder(path: Path, why: str) -> UsageError:
-    return UsageError(f"{shown(path)} is a symbolic link or a file, not a folder: {why}; move it "
-                      "away and run again")
+        return
+    if not folder:
+        raise UsageError(f"{shown(path)} is a symbolic link or a file, not a folder: {why}; "
+                         "move it away and run again")
 
 
 def check_strangers(folder: Path) -> list[Path]:
@@ -408,9 +405,8 @@ class DayWriter:
         check_scored_folder(self.folder)
         (self.folder / SCORED_DIR).mkdir(parents=True, exist_ok=True)
         check_strangers(self.folder)
-        if _not_a_folder(self.staging):
-            raise _refused_folder(self.staging, "score stages its day files in a folder of "
-                                  "that name, which it removes and creates again")
+        refuse_not_a_folder(self.staging, "score stages its day files in a folder of that "
+                            "name, which it removes and creates again")
         # left by a run killed before its end (the folder's lock is this run's now)
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir()
